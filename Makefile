@@ -1,0 +1,50 @@
+# Everything the project needs is installed by these targets, into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+REDIS_URL ?= redis://127.0.0.1:6379/0
+export TEST_DATABASE_URL REDIS_URL
+
+.PHONY: run test install install-test services chromium bench clean
+
+run: install
+	$(BIN)/backoffice db upgrade
+	$(BIN)/backoffice demo-data
+	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
+	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
+
+test: install-test services chromium
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Start the local PostgreSQL and Redis when they are down (a no-op where they run or are absent).
+services:
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432 && [ -d /etc/postgresql ]; then \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true; fi
+	@if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true; fi
+
+# The browser tests drive Debian's chromium; install it when it is missing.
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| echo "Could not install chromium: the browser tests will be skipped (they fail under CI=true)."; }
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

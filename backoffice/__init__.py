@@ -1,0 +1,71 @@
+"""backoffice: a finance back-office whose derived money figures are provably right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from backoffice import config, hooks
+from backoffice.extensions import csrf, db, login_manager, migrate, register_sqlite_pragmas
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_commands(app)
+    register_error_handlers(app)
+    hooks.register()
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from backoffice import models  # noqa: F401  (registers the tables on the metadata)
+    from backoffice.web import auth
+
+    register_sqlite_pragmas()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    auth.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from backoffice.web import admin, auth, home, orders, targets
+
+    for module in (auth, home, orders, targets, admin):
+        app.register_blueprint(module.bp)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from backoffice.web import filters
+
+    filters.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from backoffice import cli
+
+    cli.init_app(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from backoffice.web import errors
+
+    errors.init_app(app)

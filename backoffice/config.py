@@ -1,0 +1,62 @@
+"""Settings, read from the environment once, when the app is created."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+ENV_VARS = {
+    "DATABASE_URL": "SQLAlchemy URL; default: a SQLite file in instance/",
+    "SECRET_KEY": "session signing key; required when BACKOFFICE_ENV=production",
+    "BACKOFFICE_ENV": "development (default) or production",
+    "BACKOFFICE_LOCALE": "locale for amounts and dates, default id_ID",
+    "BACKOFFICE_CURRENCY": "ISO 4217 currency of the installation, default IDR",
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable installation."""
+
+
+def from_environment(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
+    env = os.environ if environ is None else environ
+    production = env.get("BACKOFFICE_ENV", "development") == "production"
+    return {
+        "BACKOFFICE_ENV": "production" if production else "development",
+        "SQLALCHEMY_DATABASE_URI": database_url(
+            env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'backoffice.sqlite'}"
+        ),
+        "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
+        "LOCALE": env.get("BACKOFFICE_LOCALE", "id_ID"),
+        "CURRENCY": env.get("BACKOFFICE_CURRENCY", "IDR"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "ORDERS_PER_PAGE": 25,
+    }
+
+
+def database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in the common short form."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _secret_key(instance_path: str, production: bool) -> str:
+    if production:
+        raise ConfigError("SECRET_KEY must be set when BACKOFFICE_ENV=production.")
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

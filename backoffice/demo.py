@@ -1,0 +1,105 @@
+"""Demonstration data: managers, customers, six months of orders and targets.
+
+Every row has a natural key (email, code, number, manager and month); what exists is
+kept, so loading twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from backoffice.extensions import db
+from backoffice.models import AccountManager, Customer, Order, Role, Target, User
+from backoffice.models.types import month_start
+from backoffice.services import transaction
+
+LOGINS = [
+    ("admin@example.com", "admin-demo-password", Role.ADMIN),
+    ("finance@example.com", "finance-demo-password", Role.FINANCE),
+]
+MANAGERS = [
+    ("Dewi Lestari", "dewi@example.com"),
+    ("Budi Santoso", "budi@example.com"),
+    ("Sari Wulandari", "sari@example.com"),
+    ("Agus Pratama", "agus@example.com"),
+]
+CUSTOMERS = [
+    "PT Sinar Jaya Makmur", "CV Mitra Usaha", "PT Gas Nusantara Abadi", "Hotel Cempaka",
+    "RS Harapan Kita", "PT Pangan Sejahtera", "Restoran Padang Sederhana", "PT Keramik Indah",
+    "CV Roti Enak", "PT Tekstil Bandung", "Laundry Bersih", "PT Baja Perkasa",
+    "Hotel Melati", "PT Kaca Mulia", "CV Tahu Sumedang", "PT Plastik Jaya",
+    "Kantin Kampus UI", "PT Cat Warna", "CV Kerupuk Garing", "PT Kertas Nusantara",
+]
+MONTHS = 6
+ORDERS_PER_MONTH = 30
+
+
+def load(today: date | None = None) -> dict[str, int]:
+    """Add what is missing and return how many rows of each kind were added."""
+    today = today or date.today()
+    rng = random.Random(20261122)
+    added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0}
+    with transaction() as session:
+        for email, password, role in LOGINS:
+            if _missing(User, email=email):
+                user = User(email=email, role=role, name=email.split("@")[0].title())
+                user.set_password(password)
+                session.add(user)
+                added["users"] += 1
+        for name, email in MANAGERS:
+            if _missing(AccountManager, email=email):
+                session.add(AccountManager(name=name, email=email))
+                added["account managers"] += 1
+        session.flush()
+        managers = session.scalars(select(AccountManager).order_by(AccountManager.id)).all()
+        for number, name in enumerate(CUSTOMERS, start=1):
+            code = f"C{number:04d}"
+            if _missing(Customer, code=code):
+                session.add(Customer(code=code, name=name, account_manager=managers[number % len(managers)]))
+                added["customers"] += 1
+        session.flush()
+        customers = session.scalars(select(Customer).order_by(Customer.id)).all()
+        first_month = month_start(today)
+        for _ in range(MONTHS - 1):
+            first_month = month_start(first_month - timedelta(days=1))
+        month = first_month
+        sequence = 0
+        for _ in range(MONTHS):
+            for manager in managers:
+                amount = Decimal(rng.randrange(150, 400)) * 1_000_000
+                if _missing(Target, account_manager_id=manager.id, period_start=month):
+                    session.add(Target(account_manager=manager, period_start=month, target_amount=amount))
+                    added["targets"] += 1
+            for _ in range(ORDERS_PER_MONTH):
+                sequence += 1
+                number = f"DEMO-{sequence:05d}"
+                customer = rng.choice(customers)
+                closing = month + timedelta(days=rng.randrange(0, 28))
+                amounts = {
+                    "total_price": Decimal(rng.randrange(5, 60)) * 1_000_000,
+                    "additions": Decimal(rng.randrange(0, 5)) * 500_000,
+                    "promo": Decimal(rng.randrange(0, 3)) * 1_000_000,
+                    "reductions": Decimal(rng.randrange(0, 4)) * 100_000,
+                }
+                if closing <= today and _missing(Order, number=number):
+                    session.add(
+                        Order(
+                            number=number,
+                            customer_id=customer.id,
+                            account_manager_id=customer.account_manager_id,
+                            closing_date=closing,
+                            **amounts,
+                        )
+                    )
+                    added["orders"] += 1
+            month = month_start(month + timedelta(days=31))
+    return added
+
+
+def _missing(model, **natural_key) -> bool:
+    with db.session.no_autoflush:
+        return db.session.scalar(select(model.id).filter_by(**natural_key)) is None

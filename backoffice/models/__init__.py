@@ -1,0 +1,21 @@
+"""The models, one module per business module; importing this package registers them all."""
+
+from backoffice.models.customers import AccountManager, Customer, CustomerStatus
+from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
+from backoffice.models.targets import Target, achieved_amount_sql
+from backoffice.models.users import Role, User
+
+__all__ = [
+    "COMPONENTS",
+    "AccountManager",
+    "Customer",
+    "CustomerStatus",
+    "NegativeGrandTotal",
+    "Order",
+    "Role",
+    "Target",
+    "User",
+    "achieved_amount_sql",
+    "checked_grand_total",
+    "grand_total_of",
+]

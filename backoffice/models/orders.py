@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from backoffice.extensions import db
+from backoffice.models.customers import AccountManager, Customer
+from backoffice.models.types import Money, utcnow
+from backoffice.models.users import User
+from backoffice.money import check_amount, round_money
+
+COMPONENTS = ("total_price", "additions", "promo", "reductions")
+
+
+def grand_total_of(total_price, additions, promo, reductions):
+    """The order formula, for ``Decimal`` values and SQL column expressions alike."""
+    return total_price + additions - promo - reductions
+
+
+def checked_grand_total(total_price: Decimal, additions: Decimal, promo: Decimal, reductions: Decimal) -> Decimal:
+    """The grand total to store; raises :class:`NegativeGrandTotal` when the discounts exceed the rest."""
+    total = round_money(grand_total_of(total_price, additions, promo, reductions))
+    if total < 0:
+        raise NegativeGrandTotal(discounts=promo + reductions, gross=total_price + additions)
+    return total
+
+
+class NegativeGrandTotal(ValueError):
+    def __init__(self, discounts: Decimal, gross: Decimal) -> None:
+        super().__init__(
+            f"Promo and reductions ({discounts}) exceed total price plus additions ({gross}); "
+            "the grand total cannot be negative."
+        )
+        self.discounts = discounts
+        self.gross = gross
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        *(CheckConstraint(f"{name} >= 0", name=f"{name}_not_negative") for name in COMPONENTS),
+        CheckConstraint("grand_total >= 0", name="grand_total_not_negative"),
+        Index("ix_orders_manager_closing_total", "account_manager_id", "closing_date", "grand_total"),
+        Index("ix_orders_grand_total", "grand_total"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    account_manager_id: Mapped[int] = mapped_column(ForeignKey("account_managers.id"))
+    closing_date: Mapped[date] = mapped_column(Date, index=True)
+    total_price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    additions: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    promo: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    reductions: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    grand_total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    customer: Mapped[Customer] = relationship()
+    account_manager: Mapped[AccountManager] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])
+
+    @validates(*COMPONENTS)
+    def _check_component(self, _key: str, value: Decimal) -> Decimal:
+        return check_amount(value)
+
+    def components(self) -> list[Decimal]:
+        return [getattr(self, name) or Decimal("0.00") for name in COMPONENTS]

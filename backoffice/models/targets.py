@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, UniqueConstraint, func, select, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from backoffice.extensions import db
+from backoffice.models.customers import AccountManager
+from backoffice.models.orders import Order
+from backoffice.models.types import Money, next_month
+from backoffice.money import ZERO, check_amount
+
+
+class Target(db.Model):
+    """An account manager's sales target for one month, with the achieved amount kept by the hooks."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("account_manager_id", "period_start", name="uq_targets_manager_period"),
+        CheckConstraint("target_amount >= 0", name="target_amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_manager_id: Mapped[int] = mapped_column(ForeignKey("account_managers.id"))
+    period_start: Mapped[date] = mapped_column(Date)
+    target_amount: Mapped[Decimal] = mapped_column(Money)
+    achieved_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+
+    account_manager: Mapped[AccountManager] = relationship()
+
+    @validates("target_amount")
+    def _check_amount(self, _key: str, value: Decimal) -> Decimal:
+        return check_amount(value)
+
+    @validates("period_start")
+    def _check_period(self, _key: str, value: date) -> date:
+        if value.day != 1:
+            raise ValueError("A target's period starts on the first day of a month.")
+        return value
+
+    @property
+    def period(self) -> str:
+        return self.period_start.strftime("%Y-%m")
+
+    @property
+    def progress(self) -> Decimal:
+        """Achieved as a percentage of the target (0 when the target is 0)."""
+        if not self.target_amount:
+            return Decimal(0)
+        return (self.achieved_amount * 100 / self.target_amount).quantize(Decimal("0.1"))
+
+
+def achieved_amount_sql(targets=Target.__table__):
+    """The achieved amount of each target row, as a correlated SQL expression over ``orders``."""
+    orders = Order.__table__
+    return (
+        select(func.coalesce(func.sum(orders.c.grand_total), 0))
+        .where(
+            orders.c.account_manager_id == targets.c.account_manager_id,
+            orders.c.closing_date >= targets.c.period_start,
+            orders.c.closing_date < next_month(targets.c.period_start),
+        )
+        .scalar_subquery()
+    )

@@ -1,0 +1,42 @@
+"""Column types and portable SQL functions shared by every module's models."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Date, Numeric
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+Money = Numeric(15, 2, asdecimal=True)
+"""Every stored amount: ``NUMERIC(15,2)``; Python sees ``Decimal``."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month_start(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+class next_month(FunctionElement):
+    """The same day one month later, as a SQL expression (periods are half-open month ranges)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "next_month"
+
+
+@compiles(next_month, "postgresql")
+def _next_month_postgresql(element, compiler, **kw):
+    return f"CAST(({compiler.process(element.clauses, **kw)}) + INTERVAL '1 month' AS DATE)"
+
+
+@compiles(next_month, "sqlite")
+def _next_month_sqlite(element, compiler, **kw):
+    return f"date({compiler.process(element.clauses, **kw)}, '+1 month')"

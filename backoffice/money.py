@@ -1,0 +1,100 @@
+"""Money: strict parsing in the configured locale, rounding, and formatting.
+
+Every amount in the system is a ``Decimal`` with two places, rounded half-up once,
+where it is stored. Parsing refuses anything it cannot read unambiguously under the
+locale's own rules: ``1,234.5`` in ``id_ID`` is an error, not a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    format_decimal,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+MAX_AMOUNT = Decimal("9999999999999.99")
+"""The largest amount a ``NUMERIC(15,2)`` column holds."""
+
+
+class MoneyError(ValueError):
+    """An amount a user typed or a caller passed that cannot be money."""
+
+
+def parse_amount(text: str | None, locale: str) -> Decimal:
+    """Read an amount typed by a user; raise :class:`MoneyError` with a message a clerk can act on."""
+    raw = (text or "").strip()
+    if not raw:
+        raise MoneyError("Enter an amount.")
+    negative = raw.startswith("-")
+    body = raw.lstrip("+-").strip()
+    if not _looks_like_number(body, locale):
+        raise MoneyError(f"Not an amount. Write amounts like {example_amount(locale)}.")
+    try:
+        value = parse_decimal(_normalise_spaces(body, locale), locale=locale, strict=True)
+    except (NumberFormatError, InvalidOperation):
+        raise MoneyError(
+            f"The separators are not read that way here. Write amounts like {example_amount(locale)}."
+        ) from None
+    return check_amount(-value if negative else value)
+
+
+def check_amount(value: Decimal) -> Decimal:
+    """Validate an amount for storage: finite, non-negative, two places, within ``NUMERIC(15,2)``."""
+    if not isinstance(value, Decimal):
+        raise MoneyError(f"Amounts must be Decimal, not {type(value).__name__}.")
+    if not value.is_finite():
+        raise MoneyError("Not an amount.")
+    if value < 0:
+        raise MoneyError("The amount must not be negative.")
+    if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
+        raise MoneyError("Use at most 2 decimal places.")
+    if value > MAX_AMOUNT:
+        raise MoneyError("The amount is too large (at most 13 digits before the decimal separator).")
+    return value.quantize(CENT)
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Round to cents, half up: the one rounding rule for stored money."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def format_money(value: Decimal | None, locale: str, currency: str) -> str:
+    """Format an amount in the installation's currency, e.g. ``Rp9.300.000,00``."""
+    if value is None:
+        return ""
+    return format_currency(value, currency, locale=locale)
+
+
+def format_plain(value: Decimal, locale: str) -> str:
+    """Format an amount for an input field: grouped, two places, no currency symbol."""
+    return format_decimal(value, format="#,##0.00", locale=locale)
+
+
+def example_amount(locale: str) -> str:
+    return format_plain(Decimal("1234567.89"), locale)
+
+
+def _looks_like_number(body: str, locale: str) -> bool:
+    allowed = re.escape(get_group_symbol(locale) + get_decimal_symbol(locale))
+    if _group_is_space(locale):
+        allowed += " "
+    return re.fullmatch(rf"[0-9][0-9{allowed}]*", body) is not None
+
+
+def _normalise_spaces(body: str, locale: str) -> str:
+    if _group_is_space(locale):
+        return body.replace(" ", get_group_symbol(locale))
+    return body
+
+
+def _group_is_space(locale: str) -> bool:
+    return get_group_symbol(locale).isspace()

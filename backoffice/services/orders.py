@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from backoffice.extensions import db
+from backoffice.models import Order, User
+from backoffice.services import transaction
+
+NUMBER_PREFIX = "SO-"
+
+
+class OrderNumberTaken(ValueError):
+    def __init__(self, number: str) -> None:
+        super().__init__(f"Order number {number} is already used by another order.")
+        self.number = number
+
+
+def save_order(order: Order, *, user: User | None = None) -> Order:
+    """Insert or update an order; the hooks persist its grand total and its manager's targets."""
+    number = order.number or next_order_number()
+    order_id = order.id
+    try:
+        with transaction() as session:
+            if _number_taken(number, order_id):
+                raise OrderNumberTaken(number)
+            order.number = number
+            if order_id is None:
+                order.created_by = user
+            order.updated_by = user
+            session.add(order)
+    except IntegrityError:
+        if _number_taken(number, order_id):
+            raise OrderNumberTaken(number) from None
+        raise
+    return order
+
+
+def delete_order(order: Order) -> None:
+    with transaction() as session:
+        session.delete(order)
+
+
+def next_order_number() -> str:
+    """``SO-000042`` after the highest id so far; numbers typed by hand are stepped over."""
+    candidate = (db.session.scalar(select(func.max(Order.id))) or 0) + 1
+    while _number_taken(_format(candidate), None):
+        candidate += 1
+    return _format(candidate)
+
+
+def _format(sequence: int) -> str:
+    return f"{NUMBER_PREFIX}{sequence:06d}"
+
+
+def _number_taken(number: str, order_id: int | None) -> bool:
+    query = select(Order.id).where(Order.number == number)
+    if order_id is not None:
+        query = query.where(Order.id != order_id)
+    with db.session.no_autoflush:
+        return db.session.scalar(query) is not None

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backoffice.extensions import db
+from backoffice.models import Target
+from backoffice.services import transaction
+
+
+class DuplicateTarget(ValueError):
+    def __init__(self, period: str) -> None:
+        super().__init__(f"This account manager already has a target for {period}.")
+
+
+def save_target(target: Target) -> Target:
+    """Insert or update a target; the hooks compute its achieved amount from the orders."""
+    period, period_start = target.period, target.period_start
+    manager_id, target_id = target.account_manager_id, target.id
+    try:
+        with transaction() as session:
+            if _duplicate(manager_id, period_start, target_id):
+                raise DuplicateTarget(period)
+            session.add(target)
+    except IntegrityError:
+        if _duplicate(manager_id, period_start, target_id):
+            raise DuplicateTarget(period) from None
+        raise
+    return target
+
+
+def delete_target(target: Target) -> None:
+    with transaction() as session:
+        session.delete(target)
+
+
+def _duplicate(manager_id: int, period_start, target_id: int | None) -> bool:
+    query = select(Target.id).where(Target.account_manager_id == manager_id, Target.period_start == period_start)
+    if target_id is not None:
+        query = query.where(Target.id != target_id)
+    with db.session.no_autoflush:
+        return db.session.scalar(query) is not None

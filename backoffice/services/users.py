@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+
+from backoffice.extensions import db
+from backoffice.models import Role, User
+from backoffice.services import transaction
+
+
+class UserError(ValueError):
+    """A user that cannot be created as asked; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def create_user(email: str, role: Role | str, password: str, name: str = "") -> User:
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise UserError("email", f"{email!r} is not an email address: {error}") from None
+    try:
+        role = Role(role)
+    except ValueError:
+        raise UserError("role", f"Unknown role {role!r}; use one of: {', '.join(r.value for r in Role)}.") from None
+    with transaction() as session:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise UserError("email", f"A user with email {email} already exists.")
+        user = User(email=email, role=role, name=name.strip())
+        try:
+            user.set_password(password)
+        except ValueError as error:
+            raise UserError("password", str(error)) from None
+        session.add(user)
+    return user
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))

@@ -1,0 +1,1 @@
+"""Blueprints and forms, one module per screen group."""

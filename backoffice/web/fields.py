@@ -1,0 +1,49 @@
+"""Form fields shared by every screen: amounts and months, parsed the one strict way."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import current_app
+from wtforms import StringField
+
+from backoffice.money import format_plain, parse_amount
+
+
+class MoneyField(StringField):
+    """An amount in the installation's locale; ``data`` is a ``Decimal``, errors say how to write one."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        self.data = parse_amount(valuelist[0] if valuelist else "", current_app.config["LOCALE"])
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return format_plain(self.data, current_app.config["LOCALE"])
+
+
+class MonthField(StringField):
+    """A month as ``YYYY-MM`` (what ``<input type="month">`` sends); ``data`` is its first day."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("render_kw", {"type": "month", "placeholder": "YYYY-MM"})
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist):
+        text = (valuelist[0] if valuelist else "").strip()
+        if not text:
+            self.data = None
+            return
+        try:
+            self.data = datetime.strptime(text, "%Y-%m").date()
+        except ValueError:
+            self.data = None
+            raise ValueError("Write the month as YYYY-MM, e.g. 2026-11.") from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return self.data.strftime("%Y-%m") if isinstance(self.data, date) else ""

@@ -1,0 +1,38 @@
+"""The home page: this month at a glance."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import Blueprint, render_template
+from sqlalchemy import func, select
+
+from backoffice.extensions import db
+from backoffice.models import Order, Target
+from backoffice.models.types import month_start, next_month_start
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+def index():
+    start = month_start(date.today())
+    count, total = db.session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
+            Order.closing_date >= start, Order.closing_date < next_month_start(start)
+        )
+    ).one()
+    target, achieved = db.session.execute(
+        select(
+            func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0)
+        ).where(Target.period_start == start)
+    ).one()
+    return render_template(
+        "home.html",
+        month=start,
+        order_count=count,
+        order_total=Decimal(total),
+        target=Decimal(target),
+        achieved=Decimal(achieved),
+    )

@@ -1,0 +1,179 @@
+"""Orders: the list with its filters and total, the order form, and the live grand total."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from backoffice.extensions import db
+from backoffice.models import COMPONENTS, AccountManager, Customer, NegativeGrandTotal, Order, checked_grand_total
+from backoffice.models.types import next_month_start
+from backoffice.money import ZERO
+from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
+from backoffice.web.choices import customer_choices, manager_choices
+from backoffice.web.fields import MoneyField, MonthField
+from backoffice.web.filters import money
+
+bp = Blueprint("orders", __name__, url_prefix="/orders")
+
+
+class OrderAmountsForm(FlaskForm):
+    """The four components; their grand total is what the live partial shows."""
+
+    total_price = MoneyField("Total price", description="Paket awal")
+    additions = MoneyField("Additions", description="Penambahan")
+    promo = MoneyField("Promo", description="Promo")
+    reductions = MoneyField("Reductions", description="Pengurangan")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self._compute_grand_total()
+        except NegativeGrandTotal:
+            self.grand_total = None
+
+    def amount_fields(self):
+        return [self.total_price, self.additions, self.promo, self.reductions]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        try:
+            self._compute_grand_total()
+        except NegativeGrandTotal as error:
+            self.grand_total = None
+            self.form_errors.append(
+                f"Promo and reductions ({money(error.discounts)}) exceed total price plus additions "
+                f"({money(error.gross)}): the grand total cannot be negative."
+            )
+            valid = False
+        return valid
+
+    def _compute_grand_total(self) -> None:
+        self.grand_total = None
+        amounts = [field.data for field in self.amount_fields()]
+        if not any(field.errors for field in self.amount_fields()) and None not in amounts:
+            self.grand_total = checked_grand_total(*amounts)
+
+
+class OrderForm(OrderAmountsForm):
+    number = StringField(
+        "Order number",
+        validators=[Optional(), Length(max=32)],
+        description="Leave blank to assign the next number.",
+    )
+    customer_id = SelectField("Customer", coerce=int, validators=[InputRequired("Choose a customer.")])
+    account_manager_id = SelectField(
+        "Account manager", coerce=int, validators=[InputRequired("Choose an account manager.")]
+    )
+    closing_date = DateField("Closing date", validators=[DataRequired("Enter the closing date as YYYY-MM-DD.")])
+
+    def load_choices(self) -> None:
+        self.customer_id.choices = customer_choices()
+        self.account_manager_id.choices = manager_choices()
+
+
+class OrderFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField("Search", description="Order number, customer code or name")
+    manager = SelectField("Account manager", coerce=int, default=0)
+    month = MonthField("Closing month")
+
+
+@bp.get("")
+def index():
+    filters = OrderFilterForm(request.args)
+    filters.manager.choices = [(0, "All managers")] + manager_choices()
+    conditions = _filter_conditions(filters) if filters.validate() else [Order.id.is_(None)]
+    query = (
+        select(Order)
+        .join(Order.customer)
+        .where(*conditions)
+        .order_by(Order.closing_date.desc(), Order.id.desc())
+    )
+    page = db.paginate(query, per_page=current_app.config["ORDERS_PER_PAGE"], error_out=False)
+    count, total = db.session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0))
+        .join(Order.customer)
+        .where(*conditions)
+    ).one()
+    return render_template(
+        "orders/index.html", filters=filters, page=page, count=count, total=Decimal(total)
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    order = Order(closing_date=date.today(), **dict.fromkeys(COMPONENTS, ZERO))
+    return _edit(order, "Order created.")
+
+
+@bp.route("/<int:order_id>/edit", methods=["GET", "POST"])
+def edit(order_id: int):
+    return _edit(_get(order_id), "Order saved.")
+
+
+@bp.post("/<int:order_id>/delete")
+def delete(order_id: int):
+    order = _get(order_id)
+    number = order.number
+    delete_order(order)
+    flash(f"Order {number} deleted.", "success")
+    return redirect(url_for("orders.index"))
+
+
+@bp.post("/grand-total")
+def grand_total():
+    """The live grand total: parses and computes, never writes."""
+    form = OrderAmountsForm()
+    form.validate()
+    return render_template("orders/_grand_total_response.html", form=form)
+
+
+def _edit(order: Order, saved_message: str):
+    form = OrderForm(obj=order)
+    form.load_choices()
+    if form.validate_on_submit():
+        form.populate_obj(order)
+        order.number = (form.number.data or "").strip() or None
+        try:
+            save_order(order, user=current_user)
+        except OrderNumberTaken as error:
+            form.number.errors.append(str(error))
+        else:
+            flash(f"{saved_message} Grand total {money(order.grand_total)}.", "success")
+            return redirect(url_for("orders.index", q=order.number))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("orders/form.html", form=form, order=order), status
+
+
+def _get(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404)
+    return order
+
+
+def _filter_conditions(filters: OrderFilterForm) -> list:
+    conditions = []
+    if text := (filters.q.data or "").strip():
+        pattern = f"%{text}%"
+        conditions.append(
+            or_(Order.number.ilike(pattern), Customer.code.ilike(pattern), Customer.name.ilike(pattern))
+        )
+    if filters.manager.data:
+        conditions.append(Order.account_manager_id == filters.manager.data)
+    if filters.month.data:
+        conditions += [
+            Order.closing_date >= filters.month.data,
+            Order.closing_date < next_month_start(filters.month.data),
+        ]
+    return conditions

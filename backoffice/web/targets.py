@@ -1,0 +1,108 @@
+"""Account-manager targets: target, achieved (kept by the hooks) and progress per month."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import SelectField
+from wtforms.validators import DataRequired, InputRequired
+
+from backoffice.extensions import db
+from backoffice.models import AccountManager, Target
+from backoffice.services.targets import DuplicateTarget, delete_target, save_target
+from backoffice.web.choices import manager_choices
+from backoffice.web.fields import MoneyField, MonthField
+
+bp = Blueprint("targets", __name__, url_prefix="/targets")
+
+
+class TargetForm(FlaskForm):
+    account_manager_id = SelectField(
+        "Account manager", coerce=int, validators=[InputRequired("Choose an account manager.")]
+    )
+    period_start = MonthField("Month", validators=[DataRequired("Enter the month as YYYY-MM.")])
+    target_amount = MoneyField("Target amount")
+
+    def load_choices(self) -> None:
+        self.account_manager_id.choices = manager_choices()
+
+
+class TargetFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    manager = SelectField("Account manager", coerce=int, default=0)
+    month = MonthField("Month")
+
+
+@bp.get("")
+def index():
+    filters = TargetFilterForm(request.args)
+    filters.manager.choices = [(0, "All managers")] + manager_choices()
+    conditions = []
+    if filters.validate():
+        if filters.manager.data:
+            conditions.append(Target.account_manager_id == filters.manager.data)
+        if filters.month.data:
+            conditions.append(Target.period_start == filters.month.data)
+    else:
+        conditions.append(Target.id.is_(None))
+    targets = db.session.scalars(
+        select(Target)
+        .join(Target.account_manager)
+        .where(*conditions)
+        .order_by(Target.period_start.desc(), AccountManager.name)
+    ).all()
+    totals = db.session.execute(
+        select(func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0))
+        .where(*conditions)
+    ).one()
+    return render_template(
+        "targets/index.html",
+        filters=filters,
+        targets=targets,
+        total_target=Decimal(totals[0]),
+        total_achieved=Decimal(totals[1]),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    return _edit(Target(), "Target created.")
+
+
+@bp.route("/<int:target_id>/edit", methods=["GET", "POST"])
+def edit(target_id: int):
+    return _edit(_get(target_id), "Target saved.")
+
+
+@bp.post("/<int:target_id>/delete")
+def delete(target_id: int):
+    delete_target(_get(target_id))
+    flash("Target deleted.", "success")
+    return redirect(url_for("targets.index"))
+
+
+def _edit(target: Target, saved_message: str):
+    form = TargetForm(obj=target)
+    form.load_choices()
+    if form.validate_on_submit():
+        form.populate_obj(target)
+        try:
+            save_target(target)
+        except DuplicateTarget as error:
+            form.period_start.errors.append(str(error))
+        else:
+            flash(saved_message, "success")
+            return redirect(url_for("targets.index", month=target.period))
+    return render_template("targets/form.html", form=form, target=target), 422 if form.errors else 200
+
+
+def _get(target_id: int) -> Target:
+    target = db.session.get(Target, target_id)
+    if target is None:
+        abort(404)
+    return target

@@ -1,0 +1,77 @@
+"""Factories for test rows; each commits, as a saved row would be."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from backoffice.extensions import db
+from backoffice.models import AccountManager, Customer, Order, Role, Target, User
+
+
+class _Factory(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+
+class UserFactory(_Factory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    name = factory.Sequence(lambda n: f"User {n}")
+    role = Role.FINANCE
+    password = "correct horse battery"
+
+    @classmethod
+    def _create(cls, model_class, *args, password, **kwargs):
+        user = model_class(*args, **kwargs)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+
+class AccountManagerFactory(_Factory):
+    class Meta:
+        model = AccountManager
+
+    name = factory.Sequence(lambda n: f"Manager {n}")
+    email = factory.Sequence(lambda n: f"manager{n}@example.com")
+
+
+class CustomerFactory(_Factory):
+    class Meta:
+        model = Customer
+
+    code = factory.Sequence(lambda n: f"C{n:05d}")
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    account_manager = factory.SubFactory(AccountManagerFactory)
+
+
+class OrderFactory(_Factory):
+    class Meta:
+        model = Order
+
+    number = factory.Sequence(lambda n: f"T-{n:06d}")
+    customer = factory.SubFactory(CustomerFactory)
+    account_manager = factory.SelfAttribute("customer.account_manager")
+    closing_date = date(2026, 11, 10)
+    total_price = Decimal("10000000.00")
+    additions = Decimal("500000.00")
+    promo = Decimal("1000000.00")
+    reductions = Decimal("200000.00")
+
+
+class TargetFactory(_Factory):
+    class Meta:
+        model = Target
+
+    account_manager = factory.SubFactory(AccountManagerFactory)
+    period_start = date(2026, 11, 1)
+    target_amount = Decimal("100000000.00")

@@ -1,0 +1,2 @@
+def test_login_page_renders(client):
+    assert client.get("/login").status_code == 200

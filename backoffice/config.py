@@ -40,6 +40,7 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         "WTF_CSRF_TIME_LIMIT": None,
         "ORDERS_PER_PAGE": 25,
+        "PASSWORD_HASH_METHOD": "scrypt",
     }
 
 

@@ -50,8 +50,9 @@ class Order(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    account_manager_id: Mapped[int] = mapped_column(ForeignKey("account_managers.id"))
-    closing_date: Mapped[date] = mapped_column(Date, index=True)
+    # Old values are loaded before a change so the hooks can update the target the order leaves.
+    account_manager_id: Mapped[int] = mapped_column(ForeignKey("account_managers.id"), active_history=True)
+    closing_date: Mapped[date] = mapped_column(Date, index=True, active_history=True)
     total_price: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
     additions: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
     promo: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))

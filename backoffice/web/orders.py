@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from wtforms import DateField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.extensions import db
 from backoffice.models import COMPONENTS, AccountManager, Customer, NegativeGrandTotal, Order, checked_grand_total
@@ -72,7 +72,7 @@ class OrderForm(OrderAmountsForm):
     account_manager_id = SelectField(
         "Account manager", coerce=int, validators=[InputRequired("Choose an account manager.")]
     )
-    closing_date = DateField("Closing date", validators=[DataRequired("Enter the closing date as YYYY-MM-DD.")])
+    closing_date = DateField("Closing date", validators=[InputRequired("Enter the closing date as YYYY-MM-DD.")])
 
     def load_choices(self) -> None:
         self.customer_id.choices = customer_choices()

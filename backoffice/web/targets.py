@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectField
-from wtforms.validators import DataRequired, InputRequired
+from wtforms.validators import InputRequired
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Target
@@ -23,7 +23,7 @@ class TargetForm(FlaskForm):
     account_manager_id = SelectField(
         "Account manager", coerce=int, validators=[InputRequired("Choose an account manager.")]
     )
-    period_start = MonthField("Month", validators=[DataRequired("Enter the month as YYYY-MM.")])
+    period_start = MonthField("Month", validators=[InputRequired("Enter the month as YYYY-MM.")])
     target_amount = MoneyField("Target amount")
 
     def load_choices(self) -> None:

@@ -1,0 +1,83 @@
+from decimal import Decimal
+
+import pytest
+
+from backoffice.money import MoneyError, check_amount, format_money, format_plain, parse_amount, round_money
+
+ID = "id_ID"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10000000", Decimal("10000000.00")),
+        ("10.000.000", Decimal("10000000.00")),
+        ("1.234,5", Decimal("1234.50")),
+        ("1,5", Decimal("1.50")),
+        ("0", Decimal("0.00")),
+        ("  9.300.000,00  ", Decimal("9300000.00")),
+        ("9.999.999.999.999,99", Decimal("9999999999999.99")),
+        ("1,000", Decimal("1.00")),
+    ],
+)
+def test_parse_reads_the_locale_rules(text, expected):
+    value = parse_amount(text, ID)
+    assert value == expected
+    assert value.as_tuple().exponent == -2
+
+
+def test_parse_in_an_english_locale_reads_the_other_separators():
+    assert parse_amount("1,234.5", "en_US") == Decimal("1234.50")
+    with pytest.raises(MoneyError, match="separators"):
+        parse_amount("1.234,5", "en_US")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Enter an amount"),
+        ("   ", "Enter an amount"),
+        (None, "Enter an amount"),
+        ("abc", "Not an amount"),
+        ("12abc", "Not an amount"),
+        ("NaN", "Not an amount"),
+        ("Infinity", "Not an amount"),
+        ("1e9999", "Not an amount"),
+        ("1E5", "Not an amount"),
+        ("1_000", "Not an amount"),
+        ("-5", "must not be negative"),
+        ("-1.000,00", "must not be negative"),
+        ("1,005", "at most 2 decimal places"),
+        ("12345678901234", "too large"),
+        ("10.000.000.000.000", "too large"),
+        ("1,234.5", "separators"),
+        ("1.5", "separators"),
+        ("1.23.4", "separators"),
+        ("Rp 5", "Not an amount"),
+    ],
+)
+def test_parse_refuses_what_it_cannot_read_unambiguously(text, message):
+    with pytest.raises(MoneyError, match=message):
+        parse_amount(text, ID)
+
+
+def test_check_amount_refuses_floats():
+    with pytest.raises(MoneyError, match="Decimal"):
+        check_amount(0.1)  # type: ignore[arg-type]
+
+
+def test_round_money_is_half_up():
+    assert round_money(Decimal("0.005")) == Decimal("0.01")
+    assert round_money(Decimal("2.345")) == Decimal("2.35")
+    assert round_money(Decimal("-2.345")) == Decimal("-2.35")
+
+
+def test_format_uses_the_currency_and_locale():
+    assert format_money(Decimal("9300000"), ID, "IDR") == "Rp9.300.000,00"
+    assert format_money(Decimal("46000000.5"), "en_US", "USD") == "$46,000,000.50"
+    assert format_plain(Decimal("1234567.8"), ID) == "1.234.567,80"
+
+
+def test_formatted_plain_amounts_parse_back():
+    for value in (Decimal("0.00"), Decimal("1.05"), Decimal("9999999999999.99")):
+        assert parse_amount(format_plain(value, ID), ID) == value

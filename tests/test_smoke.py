@@ -1,2 +1,0 @@
-def test_login_page_renders(client):
-    assert client.get("/login").status_code == 200

@@ -7,6 +7,9 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
+from babel.numbers import is_currency
+
 ENV_VARS = {
     "DATABASE_URL": "SQLAlchemy URL; default: a SQLite file in instance/",
     "SECRET_KEY": "session signing key; required when BACKOFFICE_ENV=production",
@@ -29,8 +32,8 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
             env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'backoffice.sqlite'}"
         ),
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
-        "LOCALE": env.get("BACKOFFICE_LOCALE", "id_ID"),
-        "CURRENCY": env.get("BACKOFFICE_CURRENCY", "IDR"),
+        "LOCALE": _locale(env.get("BACKOFFICE_LOCALE", "id_ID")),
+        "CURRENCY": _currency(env.get("BACKOFFICE_CURRENCY", "IDR")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
@@ -50,6 +53,19 @@ def database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _locale(name: str) -> str:
+    try:
+        return str(Locale.parse(name))
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(f"BACKOFFICE_LOCALE={name!r} is not a locale Babel knows (e.g. id_ID, en_US).") from None
+
+
+def _currency(code: str) -> str:
+    if not is_currency(code):
+        raise ConfigError(f"BACKOFFICE_CURRENCY={code!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
+    return code
 
 
 def _secret_key(instance_path: str, production: bool) -> str:

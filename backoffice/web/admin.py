@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from backoffice.extensions import db
@@ -20,7 +21,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 class UserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     name = StringField("Name", validators=[Length(max=120)])
-    role = SelectField("Role", choices=[(r.value, r.value) for r in Role], default=Role.FINANCE.value)
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role], default=Role.FINANCE.value)
     password = PasswordField(
         "Password", validators=[DataRequired()], description=f"At least {MIN_PASSWORD_LENGTH} characters."
     )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer
 
 
-def manager_choices() -> list[tuple[int, str]]:
-    return [(m.id, m.name) for m in db.session.scalars(select(AccountManager).order_by(AccountManager.name))]
+def manager_choices() -> list[SelectChoice]:
+    return [SelectChoice(m.id, m.name) for m in db.session.scalars(select(AccountManager).order_by(AccountManager.name))]
 
 
-def customer_choices() -> list[tuple[int, str]]:
-    return [(c.id, str(c)) for c in db.session.scalars(select(Customer).order_by(Customer.code))]
+def customer_choices() -> list[SelectChoice]:
+    return [SelectChoice(c.id, str(c)) for c in db.session.scalars(select(Customer).order_by(Customer.code))]

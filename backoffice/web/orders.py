@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.extensions import db
@@ -91,7 +92,7 @@ class OrderFilterForm(FlaskForm):
 @bp.get("")
 def index():
     filters = OrderFilterForm(request.args)
-    filters.manager.choices = [(0, "All managers")] + manager_choices()
+    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
     conditions = _filter_conditions(filters) if filters.validate() else [Order.id.is_(None)]
     query = (
         select(Order)

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from backoffice.extensions import db
@@ -41,7 +42,7 @@ class TargetFilterForm(FlaskForm):
 @bp.get("")
 def index():
     filters = TargetFilterForm(request.args)
-    filters.manager.choices = [(0, "All managers")] + manager_choices()
+    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
     conditions = []
     if filters.validate():
         if filters.manager.data:

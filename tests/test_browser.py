@@ -1,0 +1,100 @@
+"""A real headless Chromium (Debian's) drives the app served on localhost."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from backoffice.extensions import db
+from backoffice.models import Order
+from tests.conftest import require_service
+from tests.factories import CustomerFactory, UserFactory
+
+pytestmark = pytest.mark.browser
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        require_service("chromium", "Debian's chromium package is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(csrf_app):
+    server = make_server("127.0.0.1", 0, csrf_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    customer = CustomerFactory(code="C0042", name="Hotel Cempaka")
+
+    page.goto("/login")
+    page.fill("#email", "clerk@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.click("text=Orders")
+    page.click("text=New order")
+    page.select_option("#customer_id", label="C0042 — Hotel Cempaka")
+    page.select_option("#account_manager_id", label=customer.account_manager.name)
+    page.evaluate("window.notReloaded = true")
+
+    grand_total = page.locator("#grand-total")
+    expect(grand_total).to_have_text("Rp0,00")
+    page.fill("#total_price", "")
+    page.locator("#total_price").press_sequentially("10.000.000")
+    expect(grand_total).to_have_text("Rp10.000.000,00")
+    page.fill("#additions", "500.000")
+    page.fill("#promo", "1.000.000")
+    page.fill("#reductions", "200.000")
+    expect(grand_total).to_have_text("Rp9.300.000,00")
+
+    page.fill("#promo", "1.000.000x")
+    expect(page.locator("#error-promo")).to_contain_text("Not an amount")
+    expect(grand_total).to_have_text("—")
+    page.fill("#promo", "1.000.000")
+    expect(page.locator("#error-promo")).to_have_text("")
+    expect(grand_total).to_have_text("Rp9.300.000,00")
+    assert page.evaluate("window.notReloaded") is True
+
+    page.click("text=Save")
+    expect(page.locator(".flash")).to_contain_text("Grand total Rp9.300.000,00")
+    expect(page.locator("table.data")).to_contain_text("Hotel Cempaka")
+    order = db.session.scalar(sa.select(Order))
+    assert order.grand_total == Decimal("9300000.00")
+    assert order.number in page.locator("table.data").inner_text()

@@ -1,0 +1,102 @@
+"""The ``backoffice`` command: users, demo data, and the console script itself."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import AccountManager, Customer, Order, Role, Target, User, achieved_amount_sql, grand_total_of
+from tests.factories import UserFactory
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")
+
+
+def count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_users_create_reads_the_password_from_stdin(runner):
+    result = runner.invoke(
+        args=["users", "create", "Clerk@Example.com", "--role", "finance", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created finance user clerk@example.com" in result.output
+    user = db.session.scalar(sa.select(User))
+    assert user.email == "clerk@example.com" and user.role is Role.FINANCE
+    assert user.check_password("a long enough password")
+
+
+def test_users_create_prompts_for_the_password_when_not_piped(runner):
+    result = runner.invoke(
+        args=["users", "create", "boss@example.com", "--role", "admin"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(User.role)) is Role.ADMIN
+
+
+def test_users_create_refuses_bad_input_and_writes_nothing(runner):
+    UserFactory(email="taken@example.com")
+    cases = [
+        (["taken@example.com", "--role", "admin"], "already exists"),
+        (["not-an-email", "--role", "admin"], "is not an email address"),
+        (["new@example.com", "--role", "owner"], "Invalid value for '--role'"),
+        (["new@example.com"], "Missing option '--role'"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(args=["users", "create", *args, "--password-stdin"], input="a long enough password\n")
+        assert result.exit_code != 0, args
+        assert message in result.output, result.output
+    short = runner.invoke(args=["users", "create", "new@example.com", "--role", "admin", "--password-stdin"], input="short\n")
+    assert short.exit_code == 1
+    assert "at least 10 characters" in short.output
+    assert count(User) == 1
+
+
+def test_demo_data_is_idempotent_and_consistent(runner):
+    first = runner.invoke(args=["demo-data"])
+    assert first.exit_code == 0, first.output
+    assert "admin@example.com" in first.output and "password" in first.output
+    counts = {model: count(model) for model in (User, AccountManager, Customer, Order, Target)}
+    assert all(counts.values())
+    second = runner.invoke(args=["demo-data"])
+    assert second.exit_code == 0
+    assert "0 orders added" in second.output
+    assert {model: count(model) for model in counts} == counts
+    wrong_totals = sa.select(sa.func.count()).where(
+        Order.grand_total != grand_total_of(Order.total_price, Order.additions, Order.promo, Order.reductions)
+    )
+    wrong_targets = sa.select(sa.func.count()).where(Target.achieved_amount != achieved_amount_sql())
+    assert db.session.scalar(wrong_totals) == 0
+    assert db.session.scalar(wrong_targets) == 0
+
+
+def test_demo_data_is_refused_in_production(app, runner):
+    app.config["BACKOFFICE_ENV"] = "production"
+    result = runner.invoke(args=["demo-data"])
+    assert result.exit_code == 1
+    assert "not loaded in production" in result.output
+    assert count(User) == 0
+
+
+def test_the_console_script_is_the_flask_cli_bound_to_the_app(app):
+    env = os.environ | {"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test"}
+    help_text = subprocess.run([CONSOLE_SCRIPT, "--help"], env=env, capture_output=True, text=True, check=True).stdout
+    for command in ("run", "db", "users", "demo-data"):
+        assert command in help_text
+    created = subprocess.run(
+        [CONSOLE_SCRIPT, "users", "create", "script@example.com", "--role", "finance", "--password-stdin"],
+        env=env, input="a long enough password\n", capture_output=True, text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    again = subprocess.run(
+        [CONSOLE_SCRIPT, "users", "create", "script@example.com", "--role", "finance", "--password-stdin"],
+        env=env, input="a long enough password\n", capture_output=True, text=True,
+    )
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert db.session.scalar(sa.select(User.email)) == "script@example.com"

@@ -1,0 +1,52 @@
+import pytest
+
+from backoffice.config import ConfigError, database_url, from_environment
+
+
+def test_sqlite_in_the_instance_folder_is_the_default(tmp_path):
+    config = from_environment(str(tmp_path), {})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'backoffice.sqlite'}"
+    assert (config["LOCALE"], config["CURRENCY"]) == ("id_ID", "IDR")
+
+
+def test_a_secret_key_is_generated_once_and_kept(tmp_path):
+    first = from_environment(str(tmp_path), {})["SECRET_KEY"]
+    assert len(first) == 64
+    assert from_environment(str(tmp_path), {})["SECRET_KEY"] == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_requires_a_secret_key_and_secure_cookies(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
+        from_environment(str(tmp_path), {"BACKOFFICE_ENV": "production"})
+    config = from_environment(str(tmp_path), {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s"})
+    assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
+    assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/x.sqlite"),
+    ],
+)
+def test_postgres_urls_use_psycopg_3(given, used):
+    assert database_url(given) == used
+
+
+def test_locale_and_currency_come_from_the_environment(tmp_path):
+    config = from_environment(str(tmp_path), {"BACKOFFICE_LOCALE": "en_US", "BACKOFFICE_CURRENCY": "USD"})
+    assert (config["LOCALE"], config["CURRENCY"]) == ("en_US", "USD")
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [({"BACKOFFICE_LOCALE": "xx_YY"}, "BACKOFFICE_LOCALE"), ({"BACKOFFICE_CURRENCY": "RUPIAH"}, "BACKOFFICE_CURRENCY")],
+)
+def test_an_unknown_locale_or_currency_is_refused_at_start(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        from_environment(str(tmp_path), environ)

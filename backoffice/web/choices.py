@@ -14,4 +14,17 @@ def manager_choices() -> list[SelectChoice]:
 
 
 def customer_choices() -> list[SelectChoice]:
-    return [SelectChoice(c.id, str(c)) for c in db.session.scalars(select(Customer).order_by(Customer.code))]
+    """Each option names the customer's account manager, so the order form can preselect it."""
+    return [
+        SelectChoice(c.id, str(c), render_kw={"data-account-manager": c.account_manager_id or ""})
+        for c in db.session.scalars(select(Customer).order_by(Customer.code))
+    ]
+
+
+def placeholder(label: str) -> SelectChoice:
+    return SelectChoice("", label)
+
+
+def optional_id(value) -> int | None:
+    """Coerce a select's value to an id; the placeholder's empty value is no id."""
+    return None if value in ("", None) else int(value)

@@ -18,7 +18,7 @@ from backoffice.models import COMPONENTS, AccountManager, Customer, NegativeGran
 from backoffice.models.types import next_month_start
 from backoffice.money import ZERO
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
-from backoffice.web.choices import customer_choices, manager_choices
+from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
 from backoffice.web.filters import money
 
@@ -69,15 +69,15 @@ class OrderForm(OrderAmountsForm):
         validators=[Optional(), Length(max=32)],
         description="Leave blank to assign the next number.",
     )
-    customer_id = SelectField("Customer", coerce=int, validators=[InputRequired("Choose a customer.")])
+    customer_id = SelectField("Customer", coerce=optional_id, validators=[InputRequired("Choose a customer.")])
     account_manager_id = SelectField(
-        "Account manager", coerce=int, validators=[InputRequired("Choose an account manager.")]
+        "Account manager", coerce=optional_id, validators=[InputRequired("Choose an account manager.")]
     )
     closing_date = DateField("Closing date", validators=[InputRequired("Enter the closing date as YYYY-MM-DD.")])
 
     def load_choices(self) -> None:
-        self.customer_id.choices = customer_choices()
-        self.account_manager_id.choices = manager_choices()
+        self.customer_id.choices = [placeholder("Choose a customer…"), *customer_choices()]
+        self.account_manager_id.choices = [placeholder("Choose an account manager…"), *manager_choices()]
 
 
 class OrderFilterForm(FlaskForm):

@@ -14,7 +14,7 @@ from wtforms.validators import InputRequired
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Target
 from backoffice.services.targets import DuplicateTarget, delete_target, save_target
-from backoffice.web.choices import manager_choices
+from backoffice.web.choices import manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
@@ -22,13 +22,13 @@ bp = Blueprint("targets", __name__, url_prefix="/targets")
 
 class TargetForm(FlaskForm):
     account_manager_id = SelectField(
-        "Account manager", coerce=int, validators=[InputRequired("Choose an account manager.")]
+        "Account manager", coerce=optional_id, validators=[InputRequired("Choose an account manager.")]
     )
     period_start = MonthField("Month", validators=[InputRequired("Enter the month as YYYY-MM.")])
     target_amount = MoneyField("Target amount")
 
     def load_choices(self) -> None:
-        self.account_manager_id.choices = manager_choices()
+        self.account_manager_id.choices = [placeholder("Choose an account manager…"), *manager_choices()]
 
 
 class TargetFilterForm(FlaskForm):

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 from backoffice import create_app
+from backoffice.config import ConfigError
 from backoffice.models import Role
 
 
@@ -18,7 +19,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="backoffice")
+    try:
+        cli.main(prog_name="backoffice")
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
 
 
 def init_app(app: Flask) -> None:

@@ -100,3 +100,12 @@ def test_the_console_script_is_the_flask_cli_bound_to_the_app(app):
     assert again.returncode == 1
     assert "already exists" in again.stderr
     assert db.session.scalar(sa.select(User.email)) == "script@example.com"
+
+
+def test_a_bad_environment_is_one_line_and_exit_status_2():
+    env = os.environ | {"BACKOFFICE_LOCALE": "xx_YY"}
+    result = subprocess.run([CONSOLE_SCRIPT, "users", "--help"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: BACKOFFICE_LOCALE='xx_YY' is not a locale Babel knows (e.g. id_ID, en_US)."
+    ]

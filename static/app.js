@@ -6,3 +6,9 @@ document.addEventListener("change", (event) => {
   const target = document.querySelector(select.dataset.setsAccountManager);
   if (manager && target) target.value = manager;
 });
+
+// A form marked data-confirm asks before it submits (deletions).
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from backoffice.extensions import db
 from backoffice.models import Order
 from tests.conftest import require_service
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, OrderFactory, UserFactory
 
 pytestmark = pytest.mark.browser
 CHROMIUM_ARGS = [
@@ -98,3 +98,25 @@ def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
     order = db.session.scalar(sa.select(Order))
     assert order.grand_total == Decimal("9300000.00")
     assert order.number in page.locator("table.data").inner_text()
+
+
+def test_deleting_an_order_asks_first(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    order = OrderFactory(number="SO-DELETE-ME")
+    page.goto("/login")
+    page.fill("#email", "clerk@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.goto(f"/orders/{order.id}/edit")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("text=Delete order")
+    expect(page.locator("h1")).to_have_text("Order SO-DELETE-ME")
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 1
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Delete order")
+    expect(page.locator(".flash")).to_contain_text("Order SO-DELETE-ME deleted")
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime
+from decimal import Decimal
 
 import click
 from flask import Flask, current_app
@@ -29,6 +32,7 @@ def main() -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo_data)
+    app.cli.add_command(reconcile)
 
 
 @click.group(help="Manage the people who log in.")
@@ -70,3 +74,152 @@ def demo_data() -> None:
     click.echo("Log in at http://127.0.0.1:5000/login as one of:")
     for email, password, role in demo.LOGINS:
         click.echo(f"  {email:<26} password {password:<20} ({role.value})")
+
+
+class CommandUsageError(click.ClickException):
+    """A mistake in what was typed: one line on standard error, exit status 2."""
+
+    exit_code = 2
+
+
+@click.group(help="Verify, fix and rebuild the derived fields.")
+def reconcile() -> None:
+    pass
+
+
+@reconcile.command("checks", help="List the registered checks.")
+def reconcile_checks() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from backoffice.reconcile import CHECKS
+
+    table = Table("check", "entity", "fixable", "description", box=None)
+    for check in CHECKS.values():
+        table.add_row(check.name, check.entity_type, "yes" if check.fixable else "report only", check.description)
+    Console().print(table)
+
+
+def _scope_options(command):
+    command = click.option("--check", "checks", multiple=True, metavar="NAME", help="Only this check (repeatable).")(command)
+    command = click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")(command)
+    command = click.option("--from-month", metavar="YYYY-MM", help="Only from this month on.")(command)
+    command = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")(command)
+    return command
+
+
+@reconcile.command("verify", help="Compare every derived field in scope with its source of truth.")
+@_scope_options
+@click.option("--fix", is_flag=True, help="Write the expected values where they differ.")
+@click.option("--threshold", metavar="AMOUNT", help="Mark discrepancies larger than this as significant.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Write every discrepancy to this CSV file.")
+def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv_path) -> None:
+    from backoffice.models import RunMode
+
+    _reconcile(RunMode.FIX if fix else RunMode.VERIFY, checks, customers, from_month, as_json, threshold, csv_path)
+
+
+@reconcile.command("rebuild", help="Recompute every derived field in scope (emergency recovery, after imports).")
+@_scope_options
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing but the run record.")
+def reconcile_rebuild(checks, customers, from_month, as_json, dry_run) -> None:
+    from backoffice.models import RunMode
+
+    _reconcile(RunMode.DRY_RUN if dry_run else RunMode.REBUILD, checks, customers, from_month, as_json, None, None)
+
+
+def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
+    from rich.console import Console
+
+    from backoffice.models import RunTrigger
+    from backoffice.money import MoneyError, parse_amount
+    from backoffice.reconcile import UnknownCheck, resolve
+    from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
+    from backoffice.reconcile.report import csv_lines, summary
+
+    try:
+        resolve(checks)
+        month = datetime.strptime(from_month, "%Y-%m").date() if from_month else None
+        limit = parse_amount(threshold, current_app.config["LOCALE"]) if threshold is not None else None
+        scope = scope_for(customers, month)
+    except (UnknownCheck, UnknownCustomer, MoneyError) as error:
+        raise CommandUsageError(str(error)) from None
+    except ValueError:
+        raise CommandUsageError(f"--from-month must be YYYY-MM, not {from_month!r}.") from None
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    show_progress = console.is_terminal and not as_json
+    with _progress(console, show_progress) as progress:
+        record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
+    if csv_path:
+        with open(csv_path, "w", encoding="utf-8", newline="") as handle:
+            handle.writelines(csv_lines(record.id))
+    if as_json:
+        click.echo(json.dumps(summary(record)))
+    else:
+        _print_run(console, record, limit)
+    sys.exit(1 if record.left else 0)
+
+
+class _progress:
+    """A progress bar per check on a terminal; nothing otherwise (--json, cron, pipes)."""
+
+    def __init__(self, console, enabled: bool) -> None:
+        self.console, self.enabled, self.tasks = console, enabled, {}
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(console=self.console, transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, check: str, done: int, total: int) -> None:
+        if check not in self.tasks:
+            self.tasks[check] = self.bar.add_task(check, total=total)
+        self.bar.update(self.tasks[check], completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> None:
+    from rich.table import Table
+
+    from backoffice.extensions import db
+    from backoffice.reconcile.engine import discrepancies
+    from backoffice.reconcile.report import plain
+
+    scope = ", ".join(f"{k}: {v}" for k, v in record.scope.items()) or "everything"
+    console.print(f"Run {record.id} · {record.mode.value} · {scope} · {record.status.value}")
+    counts = Table("check", "checked", "mismatched", "fixed", box=None)
+    for result in record.results:
+        style = "red" if result.left else "green"
+        counts.add_row(result.check, str(result.checked), f"[{style}]{result.mismatched}[/]", str(result.fixed))
+    console.print(counts)
+    found = db.session.scalars(discrepancies(record.id).limit(limit)).all()
+    if found:
+        title = f"Largest discrepancies (first {len(found)} of {record.mismatched} entities)"
+        if threshold is not None:
+            title += f"; * marks a difference above {plain(threshold)}"
+        rows = Table("", "check", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
+        for d in found:
+            significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
+            rows.add_row(
+                significant, d.check, f"{d.entity_type} {d.entity_id}", d.field,
+                plain(d.stored) or "-", plain(d.expected) or "-", plain(d.difference), "yes" if d.fixed else "no",
+            )
+        console.print(rows)
+    changed = [r for r in record.results if r.mismatched]
+    if changed:
+        verb = "after" if record.mode.writes else "expected"
+        totals = Table("check", "field", "before", verb, box=None, title="Totals")
+        for result in changed:
+            for field, values in result.totals.items():
+                totals.add_row(result.check, field, values["before"], values["after"])
+        console.print(totals)

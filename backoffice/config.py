@@ -6,6 +6,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
@@ -16,6 +17,9 @@ ENV_VARS = {
     "BACKOFFICE_ENV": "development (default) or production",
     "BACKOFFICE_LOCALE": "locale for amounts and dates, default id_ID",
     "BACKOFFICE_CURRENCY": "ISO 4217 currency of the installation, default IDR",
+    "BACKOFFICE_TIMEZONE": "time zone for displayed times and the schedule, default Asia/Jakarta",
+    "BACKOFFICE_API_TOKEN": "bearer token for the operations API and /metrics",
+    "BACKOFFICE_RECONCILE_CHUNK_SIZE": "entities per reconciliation chunk (one transaction each), default 100000",
 }
 
 
@@ -34,6 +38,7 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
         "LOCALE": _locale(env.get("BACKOFFICE_LOCALE", "id_ID")),
         "CURRENCY": _currency(env.get("BACKOFFICE_CURRENCY", "IDR")),
+        "TIMEZONE": _timezone(env.get("BACKOFFICE_TIMEZONE", "Asia/Jakarta")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
@@ -44,6 +49,8 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "WTF_CSRF_TIME_LIMIT": None,
         "ORDERS_PER_PAGE": 25,
         "PASSWORD_HASH_METHOD": "scrypt",
+        "RECONCILE_CHUNK_SIZE": int(env.get("BACKOFFICE_RECONCILE_CHUNK_SIZE", "100000")),
+        "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
     }
 
 
@@ -66,6 +73,14 @@ def _currency(code: str) -> str:
     if not is_currency(code):
         raise ConfigError(f"BACKOFFICE_CURRENCY={code!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
     return code
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"BACKOFFICE_TIMEZONE={name!r} is not an IANA time zone (e.g. Asia/Jakarta).") from None
+    return name
 
 
 def _secret_key(instance_path: str, production: bool) -> str:

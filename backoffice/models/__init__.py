@@ -2,12 +2,26 @@
 
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
+from backoffice.models.reconciliation import (
+    CheckResult,
+    Discrepancy,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+)
 from backoffice.models.targets import Target, achieved_amount_sql
 from backoffice.models.users import Role, User
 
 __all__ = [
     "COMPONENTS",
     "AccountManager",
+    "CheckResult",
+    "Discrepancy",
+    "ReconciliationRun",
+    "RunMode",
+    "RunStatus",
+    "RunTrigger",
     "Customer",
     "CustomerStatus",
     "NegativeGrandTotal",

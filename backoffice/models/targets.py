@@ -55,7 +55,7 @@ class Target(db.Model):
 def achieved_amount_sql(targets=Target.__table__):
     """The achieved amount of each target row, as a correlated SQL expression over ``orders``."""
     orders = Order.__table__
-    return (
+    total = (
         select(func.coalesce(func.sum(orders.c.grand_total), 0))
         .where(
             orders.c.account_manager_id == targets.c.account_manager_id,
@@ -64,3 +64,4 @@ def achieved_amount_sql(targets=Target.__table__):
         )
         .scalar_subquery()
     )
+    return func.round(total, 2, type_=Money)

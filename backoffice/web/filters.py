@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from flask import Flask, current_app
 
+from backoffice.models.types import as_utc
 from backoffice.money import format_money
 
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(local_date)
+    app.add_template_filter(local_datetime)
+    app.add_template_filter(scope_text)
 
 
-def money(value: Decimal | None) -> str:
+def money(value: Decimal | str | None) -> str:
+    """Format an amount; a decimal string (as kept in JSON columns) is read exactly."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = Decimal(value)
     return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])
 
 
@@ -23,3 +32,21 @@ def local_date(value, format: str = "medium") -> str:
     if value is None:
         return ""
     return format_date(value, format=format, locale=current_app.config["LOCALE"])
+
+
+def local_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return format_datetime(as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=current_app.config["LOCALE"])
+
+
+def scope_text(scope: dict | None) -> str:
+    """A run's scope as a clerk reads it."""
+    if not scope:
+        return "everything"
+    parts = []
+    if customers := scope.get("customers"):
+        parts.append("customers " + ", ".join(customers))
+    if month := scope.get("from_month"):
+        parts.append(f"from {month}")
+    return "; ".join(parts)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from backoffice.extensions import db
 from backoffice.models import Order, Target
 from backoffice.models.types import month_start, next_month_start
+from backoffice.reconcile import status
 
 bp = Blueprint("home", __name__)
 
@@ -35,4 +36,5 @@ def index():
         order_total=Decimal(total),
         target=Decimal(target),
         achieved=Decimal(achieved),
+        statuses=status.latest(),
     )

@@ -1,0 +1,128 @@
+"""The audit trail of the reconciliation engine: runs, their per-check counts, and discrepancies."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.extensions import db
+from backoffice.models.types import as_utc, utcnow
+from backoffice.models.users import User
+
+Amount = Numeric(20, 4, asdecimal=True)
+"""Stored and expected values of any checked field (money has 2 places, volumes 4)."""
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class RunMode(enum.StrEnum):
+    VERIFY = "verify"
+    FIX = "fix"
+    REBUILD = "rebuild"
+    DRY_RUN = "dry-run"
+
+    @property
+    def writes(self) -> bool:
+        return self in (RunMode.FIX, RunMode.REBUILD)
+
+
+class RunTrigger(enum.StrEnum):
+    USER = "user"
+    CLI = "cli"
+    API = "api"
+    SCHEDULE = "schedule"
+    WRITE_PATH = "write-path"
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ReconciliationRun(db.Model):
+    __tablename__ = "reconciliation_runs"
+    __table_args__ = (Index("ix_reconciliation_runs_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mode: Mapped[RunMode] = mapped_column(_enum(RunMode, "reconciliation_mode"))
+    trigger: Mapped[RunTrigger] = mapped_column(_enum(RunTrigger, "reconciliation_trigger"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    scope: Mapped[dict] = mapped_column(JSON, default=dict)
+    checks: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "reconciliation_status"), default=RunStatus.RUNNING)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User | None] = relationship()
+    results: Mapped[list[CheckResult]] = relationship(
+        back_populates="run", order_by="CheckResult.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def mismatched(self) -> int:
+        return sum(result.mismatched for result in self.results)
+
+    @property
+    def fixed(self) -> int:
+        return sum(result.fixed for result in self.results)
+
+    @property
+    def left(self) -> int:
+        """Mismatches this run found and did not fix."""
+        return self.mismatched - self.fixed
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (as_utc(self.finished_at) - as_utc(self.started_at)).total_seconds()  # float-ok: a duration
+
+
+class CheckResult(db.Model):
+    """One check's counts in one run; ``totals`` holds each field's stored and expected sums."""
+
+    __tablename__ = "reconciliation_check_results"
+    __table_args__ = (Index("ix_reconciliation_check_results_check_run", "check", "run_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id", ondelete="CASCADE"))
+    check: Mapped[str] = mapped_column(String(64))
+    checked: Mapped[int] = mapped_column(default=0)
+    mismatched: Mapped[int] = mapped_column(default=0)
+    fixed: Mapped[int] = mapped_column(default=0)
+    totals: Mapped[dict] = mapped_column(JSON, default=dict)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+
+    run: Mapped[ReconciliationRun] = relationship(back_populates="results")
+
+    @property
+    def left(self) -> int:
+        return self.mismatched - self.fixed
+
+
+class Discrepancy(db.Model):
+    __tablename__ = "reconciliation_discrepancies"
+    __table_args__ = (Index("ix_reconciliation_discrepancies_run_check", "run_id", "check"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id", ondelete="CASCADE"))
+    check: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int]
+    field: Mapped[str] = mapped_column(String(64))
+    stored: Mapped[Decimal | None] = mapped_column(Amount)
+    expected: Mapped[Decimal | None] = mapped_column(Amount)
+    difference: Mapped[Decimal] = mapped_column(Amount)
+    fixed: Mapped[bool] = mapped_column(default=False)
+    fixed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    run: Mapped[ReconciliationRun] = relationship()
+

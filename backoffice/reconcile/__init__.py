@@ -1,0 +1,30 @@
+"""The reconciliation engine and its checks: one module per derived field.
+
+A new derived field registers here by adding its check to ``CHECKS``.
+"""
+
+from __future__ import annotations
+
+from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.order_grand_total import OrderGrandTotal
+from backoffice.reconcile.target_achieved import TargetAchieved
+
+CHECKS: dict[str, Check] = {check.name: check for check in (OrderGrandTotal(), TargetAchieved())}
+
+
+class UnknownCheck(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Unknown check {name!r}; the checks are: {', '.join(CHECKS)}.")
+
+
+def resolve(names: list[str] | tuple[str, ...] | None) -> list[Check]:
+    """The checks named, in registry order; all of them when none is named."""
+    if not names:
+        return list(CHECKS.values())
+    for name in names:
+        if name not in CHECKS:
+            raise UnknownCheck(name)
+    return [check for name, check in CHECKS.items() if name in names]
+
+
+__all__ = ["CHECKS", "Check", "CheckedField", "Scope", "UnknownCheck", "resolve"]

@@ -1,0 +1,75 @@
+"""What a check is: a derived field, its expected value as SQL, and how to write it back."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date
+from typing import ClassVar
+
+from sqlalchemy import ColumnElement, Table, update
+from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which entities a run covers: everything, some customers, and/or from a month on."""
+
+    customer_ids: tuple[int, ...] = ()
+    customer_codes: tuple[str, ...] = ()
+    from_month: date | None = None
+
+    def describe(self) -> dict:
+        described: dict = {}
+        if self.customer_codes:
+            described["customers"] = list(self.customer_codes)
+        if self.from_month:
+            described["from_month"] = self.from_month.strftime("%Y-%m")
+        return described
+
+
+@dataclass(frozen=True)
+class CheckedField:
+    """One stored column and the SQL expression of the value it must hold."""
+
+    name: str
+    stored: ColumnElement
+    expected: ColumnElement
+    scale: int = 2
+
+
+class Check(ABC):
+    """A derived field registered with the engine.
+
+    Subclasses give the table, the fields with their expected-value expressions, and the
+    conditions that select a scope; the engine does the rest set-based, chunk by chunk.
+    A check that is not ``fixable`` only reports: what it finds is evidence, not drift.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    entity_type: ClassVar[str]
+    table: ClassVar[Table]
+    fixable: ClassVar[bool] = True
+
+    @abstractmethod
+    def fields(self) -> list[CheckedField]: ...
+
+    @abstractmethod
+    def scope_conditions(self, scope: Scope) -> list[ColumnElement]: ...
+
+    @property
+    def key(self) -> ColumnElement:
+        return self.table.c.id
+
+    def write(self, connection: Connection, ids: list[int]) -> None:
+        """Store the expected values for these entities."""
+        connection.execute(
+            update(self.table)
+            .where(self.key.in_(ids))
+            .values({f.name: f.expected for f in self.fields()} | self.untouched_columns())
+        )
+
+    def untouched_columns(self) -> dict:
+        """Columns whose ``onupdate`` must not fire when the engine writes (a fix is not an edit)."""
+        return {}

@@ -1,0 +1,61 @@
+"""The latest state of each check, for the dashboard, the health API and the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from backoffice.extensions import db
+from backoffice.models import CheckResult, ReconciliationRun
+from backoffice.models.types import as_utc
+from backoffice.reconcile import CHECKS
+
+
+@dataclass(frozen=True)
+class CheckStatus:
+    check: str
+    description: str
+    run_id: int | None
+    last_run_at: datetime | None
+    checked: int
+    mismatched: int
+    left: int
+    duration_seconds: float | None  # float-ok: a duration
+
+    @property
+    def healthy(self) -> bool | None:
+        """True when the latest run left nothing mismatched; None when the check never ran."""
+        return None if self.run_id is None else self.left == 0
+
+
+def latest() -> list[CheckStatus]:
+    """Each registered check's latest result, in one query."""
+    newest = (
+        select(CheckResult.check, func.max(CheckResult.id).label("id"))
+        .group_by(CheckResult.check)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(CheckResult, ReconciliationRun.finished_at)
+        .join(newest, CheckResult.id == newest.c.id)
+        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
+    ).all()
+    found = {result.check: (result, finished_at) for result, finished_at in rows}
+    statuses = []
+    for name, check in CHECKS.items():
+        result, finished_at = found.get(name, (None, None))
+        statuses.append(
+            CheckStatus(
+                check=name,
+                description=check.description,
+                run_id=result.run_id if result else None,
+                last_run_at=as_utc(finished_at),
+                checked=result.checked if result else 0,
+                mismatched=result.mismatched if result else 0,
+                left=result.left if result else 0,
+                duration_seconds=result.duration_ms / 1000 if result else None,
+            )
+        )
+    return statuses

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+
+from backoffice.models import Order, Target, achieved_amount_sql
+from backoffice.models.types import next_month
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+targets = Target.__table__
+orders = Order.__table__
+
+
+class TargetAchieved(Check):
+    name = "target_achieved"
+    description = "targets.achieved_amount = sum of the manager's order grand totals closing in the month"
+    entity_type = "target"
+    table = targets
+
+    def fields(self):
+        return [CheckedField("achieved_amount", targets.c.achieved_amount, achieved_amount_sql())]
+
+    def scope_conditions(self, scope: Scope):
+        conditions = []
+        if scope.customer_ids:
+            # The targets the customers' orders count towards.
+            conditions.append(
+                exists(
+                    select(orders.c.id).where(
+                        orders.c.customer_id.in_(scope.customer_ids),
+                        orders.c.account_manager_id == targets.c.account_manager_id,
+                        orders.c.closing_date >= targets.c.period_start,
+                        orders.c.closing_date < next_month(targets.c.period_start),
+                    )
+                )
+            )
+        if scope.from_month:
+            conditions.append(targets.c.period_start >= scope.from_month)
+        return conditions

@@ -1,0 +1,77 @@
+"""The reconciliation screens: runs, a run's discrepancies, CSV downloads, and the admin buttons."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from backoffice.extensions import db
+from backoffice.models import ReconciliationRun, Role, RunMode, RunTrigger
+from backoffice.reconcile import CHECKS
+from backoffice.reconcile import engine
+from backoffice.reconcile.report import csv_filename, csv_lines
+from backoffice.web.auth import requires_role
+
+bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
+
+BUTTONS = {
+    RunMode.VERIFY: "Verify now",
+    RunMode.FIX: "Verify and fix",
+    RunMode.REBUILD: "Rebuild",
+}
+
+
+class StartRunForm(FlaskForm):
+    mode = SelectField(choices=[SelectChoice(mode.value, label) for mode, label in BUTTONS.items()])
+
+
+@bp.get("")
+def index():
+    runs = db.paginate(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()), per_page=25, error_out=False)
+    return render_template("reconciliation/index.html", runs=runs, buttons=BUTTONS, form=StartRunForm())
+
+
+@bp.post("/runs")
+@requires_role(Role.ADMIN)
+def start():
+    form = StartRunForm()
+    if not form.validate_on_submit():
+        abort(400)
+    record = engine.run(RunMode(form.mode.data), trigger=RunTrigger.USER, user=current_user)
+    flash(
+        f"Run {record.id} ({record.mode.value}): {record.mismatched} mismatched, {record.fixed} fixed.",
+        "success" if not record.left else "error",
+    )
+    return redirect(url_for("reconciliation.show", run_id=record.id))
+
+
+@bp.get("/runs/<int:run_id>")
+def show(run_id: int):
+    record = _get(run_id)
+    check = request.args.get("check") or None
+    if check is not None and check not in CHECKS:
+        abort(404)
+    found = db.paginate(engine.discrepancies(run_id, check), per_page=50, error_out=False)
+    return render_template("reconciliation/show.html", run=record, discrepancies=found, check=check, checks=list(CHECKS))
+
+
+@bp.get("/runs/<int:run_id>.csv")
+def download(run_id: int):
+    record = _get(run_id)
+    check = request.args.get("check") or None
+    return Response(
+        stream_with_context(csv_lines(record.id, check)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{csv_filename(record)}"'},
+    )
+
+
+def _get(run_id: int) -> ReconciliationRun:
+    record = db.session.get(ReconciliationRun, run_id)
+    if record is None:
+        abort(404)
+    return record

@@ -47,9 +47,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from backoffice.web import admin, auth, home, orders, reconciliation, targets
+    from backoffice.web import admin, api, auth, home, orders, reconciliation, targets
 
-    for module in (auth, home, orders, targets, reconciliation, admin):
+    for module in (auth, home, orders, targets, reconciliation, admin, api):
         app.register_blueprint(module.bp)
 
 

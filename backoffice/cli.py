@@ -89,7 +89,6 @@ def reconcile() -> None:
 
 @reconcile.command("checks", help="List the registered checks.")
 def reconcile_checks() -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from backoffice.reconcile import CHECKS
@@ -97,7 +96,7 @@ def reconcile_checks() -> None:
     table = Table("check", "entity", "fixable", "description", box=None)
     for check in CHECKS.values():
         table.add_row(check.name, check.entity_type, "yes" if check.fixable else "report only", check.description)
-    Console().print(table)
+    _console().print(table)
 
 
 def _scope_options(command):
@@ -129,8 +128,6 @@ def reconcile_rebuild(checks, customers, from_month, as_json, dry_run) -> None:
 
 
 def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
-    from rich.console import Console
-
     from backoffice.models import RunTrigger
     from backoffice.money import MoneyError, parse_amount
     from backoffice.reconcile import UnknownCheck, resolve
@@ -147,9 +144,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     except ValueError:
         raise CommandUsageError(f"--from-month must be YYYY-MM, not {from_month!r}.") from None
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    console = _console()
     show_progress = console.is_terminal and not as_json
     with _progress(console, show_progress) as progress:
         record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
@@ -161,6 +156,14 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     else:
         _print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
+
+
+def _console():
+    """Rich output; wide when it goes to a file or a pipe, so no column is cut."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
 
 
 class _progress:

@@ -10,6 +10,8 @@ import os
 
 import pytest
 import sqlalchemy as sa
+from flask import g
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from backoffice import create_app
@@ -44,6 +46,22 @@ def database(request, tmp_path_factory) -> str:
     return url
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests do not share ``g`` with the test's app context.
+
+    The fixture keeps an app context open for factories; Flask reuses it for requests, so
+    the logged-in user and the CSRF token that extensions cache in ``g`` would leak from
+    one client's request to another's.
+    """
+
+    def open(self, *args, **kwargs):
+        vars(g).clear()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            vars(g).clear()
+
+
 @pytest.fixture
 def app(database):
     app = create_app(
@@ -57,6 +75,7 @@ def app(database):
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         }
     )
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import factory
+import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.extensions import db
@@ -75,3 +76,16 @@ class TargetFactory(_Factory):
     account_manager = factory.SubFactory(AccountManagerFactory)
     period_start = date(2026, 11, 1)
     target_amount = Decimal("100000000.00")
+
+
+def corrupt(table: str, column: str, row_id: int, value: Decimal | str) -> None:
+    """Overwrite a stored value with raw SQL, past every hook, as a bad import or a manual edit would."""
+    db.session.execute(
+        sa.text(f"UPDATE {table} SET {column} = :value WHERE id = :id"), {"value": str(value), "id": row_id}
+    )
+    db.session.commit()
+
+
+def stored(table: str, column: str, row_id: int) -> Decimal:
+    value = db.session.execute(sa.text(f"SELECT {column} FROM {table} WHERE id = :id"), {"id": row_id}).scalar_one()
+    return Decimal(str(value)).quantize(Decimal("0.01"))

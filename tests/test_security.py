@@ -25,6 +25,8 @@ def _routes():
 
 ROUTES = list(_routes())
 PUBLIC = {"auth.login", "static"}
+API = [p for p in ROUTES if getattr(p.values[3], "api", False)]
+PAGES = [p for p in ROUTES if p.values[0] not in PUBLIC and p not in API]
 ADMIN_ONLY = [p for p in ROUTES if getattr(p.values[3], "required_role", None) is Role.ADMIN]
 
 
@@ -33,11 +35,24 @@ def csrf_token(client, url="/login") -> str:
     return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
 
 
-@pytest.mark.parametrize(("endpoint", "method", "url", "view"), [p for p in ROUTES if p.values[0] not in PUBLIC])
+@pytest.mark.parametrize(("endpoint", "method", "url", "view"), PAGES)
 def test_anonymous_users_are_sent_to_login(csrf_app, endpoint, method, url, view):
     response = csrf_app.test_client().open(url, method=method)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize(("endpoint", "method", "url", "view"), API)
+def test_anonymous_api_calls_get_401_json(csrf_app, endpoint, method, url, view):
+    response = csrf_app.test_client().open(url, method=method)
+    assert response.status_code == 401
+    assert response.get_json()["status"] == "error"
+
+
+@pytest.mark.parametrize(("endpoint", "method", "url", "view"), API)
+def test_finance_sessions_get_401_from_the_api(client, auth, endpoint, method, url, view):
+    auth.login("finance")
+    assert client.open(url, method=method).status_code == 401
 
 
 def test_the_login_page_and_static_files_are_public(client):

@@ -1,0 +1,154 @@
+"""The operations API: balance health, auto-heal, the detailed report, and Prometheus metrics.
+
+Callers authenticate with an admin session (POSTs then need the CSRF token, as any form) or
+with ``Authorization: Bearer <BACKOFFICE_API_TOKEN>`` (no CSRF token: no browser sends it).
+Anything else is answered 401 in JSON, never redirected to the login page.
+"""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from backoffice.extensions import csrf, db
+from backoffice.models import ReconciliationRun, RunMode, RunTrigger
+from backoffice.reconcile import engine, status
+from backoffice.reconcile.report import discrepancy_dict, summary
+
+bp = Blueprint("api", __name__)
+
+REPORT_LIMIT = 1000
+"""Discrepancies per check in the detailed report; the run's CSV has them all."""
+
+
+def api_view(view):
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            if not _token_matches(header.removeprefix("Bearer ").strip()):
+                return _error(401, "The bearer token is not valid.")
+        elif current_user.is_authenticated and current_user.is_admin:
+            if request.method == "POST":
+                try:
+                    csrf.protect()
+                except CSRFError as error:
+                    return _error(400, error.description)
+        else:
+            return _error(401, "An admin session or 'Authorization: Bearer <token>' is required.")
+        return view(*args, **kwargs)
+
+    guarded.public = True
+    guarded.api = True
+    csrf.exempt(guarded)
+    return guarded
+
+
+@bp.get("/admin/balance-health/check")
+@api_view
+def health_check():
+    statuses = status.latest()
+    valid = not any(s.left for s in statuses)
+    return jsonify(
+        status="success",
+        balance_status=valid,
+        data={
+            "is_valid": valid,
+            "checks": {
+                s.check: {
+                    "last_run_at": s.last_run_at.isoformat() if s.last_run_at else None,
+                    "run_id": s.run_id,
+                    "checked": s.checked,
+                    "mismatched": s.mismatched,
+                    "left": s.left,
+                }
+                for s in statuses
+            },
+        },
+    )
+
+
+@bp.post("/admin/balance-health/auto-heal")
+@api_view
+def auto_heal():
+    record = engine.run(RunMode.FIX, trigger=RunTrigger.API, user=_session_user())
+    return jsonify(status="success", data=summary(record, limit=REPORT_LIMIT))
+
+
+@bp.post("/admin/balance-health/scheduled-maintenance")
+@api_view
+def scheduled_maintenance():
+    record = engine.run(RunMode.FIX, trigger=RunTrigger.SCHEDULE, user=_session_user())
+    return jsonify(status="success", data=summary(record, limit=REPORT_LIMIT))
+
+
+@bp.get("/admin/balance-health/detailed-report")
+@api_view
+def detailed_report():
+    checks = {}
+    for s in status.latest():
+        entry = {"run_id": s.run_id, "last_run_at": s.last_run_at.isoformat() if s.last_run_at else None}
+        if s.run_id is not None:
+            run = db.session.get(ReconciliationRun, s.run_id)
+            entry |= {
+                "mode": run.mode.value,
+                "checked": s.checked,
+                "mismatched": s.mismatched,
+                "left": s.left,
+                "discrepancies": [
+                    discrepancy_dict(d)
+                    for d in db.session.scalars(engine.discrepancies(s.run_id, s.check).limit(REPORT_LIMIT))
+                ],
+            }
+        checks[s.check] = entry
+    return jsonify(status="success", data={"checks": checks})
+
+
+@bp.get("/metrics")
+@api_view
+def metrics():
+    registry = CollectorRegistry()
+    registry.register(_ReconcileCollector(status.latest()))
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class _ReconcileCollector:
+    def __init__(self, statuses) -> None:
+        self.statuses = statuses
+
+    def collect(self):
+        mismatched = GaugeMetricFamily(
+            "backoffice_reconcile_mismatched", "Entities the latest run of the check found mismatched", labels=["check"]
+        )
+        last_run = GaugeMetricFamily(
+            "backoffice_reconcile_last_run_timestamp_seconds", "When the latest run of the check finished", labels=["check"]
+        )
+        duration = GaugeMetricFamily(
+            "backoffice_reconcile_run_duration_seconds", "How long the check took in its latest run", labels=["check"]
+        )
+        for s in self.statuses:
+            if s.run_id is None:
+                continue
+            mismatched.add_metric([s.check], s.mismatched)
+            last_run.add_metric([s.check], s.last_run_at.timestamp() if s.last_run_at else 0)
+            duration.add_metric([s.check], s.duration_seconds or 0)
+        yield from (mismatched, last_run, duration)
+
+
+def _token_matches(given: str) -> bool:
+    expected = current_app.config["API_TOKEN"]
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _session_user():
+    return current_user if current_user.is_authenticated else None
+
+
+def _error(code: int, message: str):
+    return jsonify(status="error", message=message), code

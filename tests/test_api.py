@@ -1,0 +1,105 @@
+"""The operations API: token or admin session, health, auto-heal, reports and metrics."""
+
+import pytest
+
+from backoffice.models import RunMode
+from backoffice.reconcile.engine import run
+from tests.factories import OrderFactory, corrupt
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def api(app):
+    app.config["API_TOKEN"] = TOKEN
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+
+    def call(method, url, token=TOKEN, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.open(url, method=method, headers=headers, **kwargs)
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/admin/balance-health/check"),
+        ("POST", "/admin/balance-health/auto-heal"),
+        ("GET", "/admin/balance-health/detailed-report"),
+        ("POST", "/admin/balance-health/scheduled-maintenance"),
+        ("GET", "/metrics"),
+    ],
+)
+def test_every_endpoint_needs_the_token(api, method, url):
+    assert api(method, url, token=None).status_code == 401
+    wrong = api(method, url, token="guess")
+    assert wrong.status_code == 401 and wrong.get_json()["status"] == "error"
+    assert api(method, url).status_code == 200
+
+
+def test_no_token_configured_means_no_bearer_access(app, api):
+    app.config["API_TOKEN"] = None
+    assert api("GET", "/admin/balance-health/check", token="").status_code == 401
+    assert api("GET", "/admin/balance-health/check", token="anything").status_code == 401
+
+
+def test_health_goes_false_on_a_mismatch_and_true_after_auto_heal(api):
+    order = OrderFactory()
+    run(RunMode.VERIFY)
+    assert api("GET", "/admin/balance-health/check").get_json()["balance_status"] is True
+    corrupt("orders", "grand_total", order.id, "5")
+    run(RunMode.VERIFY)
+    health = api("GET", "/admin/balance-health/check").get_json()
+    assert health["status"] == "success" and health["balance_status"] is False
+    assert health["data"]["is_valid"] is False
+    assert health["data"]["checks"]["order_grand_total"]["mismatched"] == 1
+    healed = api("POST", "/admin/balance-health/auto-heal").get_json()
+    assert healed["data"]["mode"] == "fix"
+    assert healed["data"]["checks"][0] == {
+        "check": "order_grand_total", "checked": 1, "mismatched": 1, "fixed": 1,
+        "totals": {"grand_total": {"before": "5.00", "after": "9300000.00"}},
+    }
+    assert api("GET", "/admin/balance-health/check").get_json()["balance_status"] is True
+
+
+def test_detailed_report_gives_each_checks_latest_run_and_discrepancies(api):
+    order = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "5")
+    run(RunMode.VERIFY)
+    report = api("GET", "/admin/balance-health/detailed-report").get_json()["data"]["checks"]
+    assert report["order_grand_total"]["discrepancies"][0]["difference"] == "9299995.00"
+    assert report["target_achieved"]["discrepancies"] == []
+
+
+def test_scheduled_maintenance_verifies_and_fixes_everything(api):
+    order = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "5")
+    data = api("POST", "/admin/balance-health/scheduled-maintenance").get_json()["data"]
+    assert [c["fixed"] for c in data["checks"]] == [1, 0]
+
+
+def test_metrics_are_prometheus_text(api):
+    order = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "5")
+    run(RunMode.VERIFY)
+    response = api("GET", "/metrics")
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert 'backoffice_reconcile_mismatched{check="order_grand_total"} 1.0' in text
+    assert 'backoffice_reconcile_mismatched{check="target_achieved"} 0.0' in text
+    assert 'backoffice_reconcile_last_run_timestamp_seconds{check="order_grand_total"}' in text
+    assert 'backoffice_reconcile_run_duration_seconds{check="target_achieved"}' in text
+
+
+def test_an_admin_session_works_and_its_posts_need_the_csrf_token(app, client, auth):
+    auth.login("admin")
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert client.get("/admin/balance-health/check").status_code == 200
+    refused = client.post("/admin/balance-health/auto-heal")
+    assert refused.status_code == 400 and refused.get_json()["status"] == "error"
+    page = client.get("/orders").get_data(as_text=True)
+    token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
+    assert client.post("/admin/balance-health/auto-heal", headers={"X-CSRFToken": token}).status_code == 200
+    assert app.test_client().get("/admin/balance-health/check").status_code == 401

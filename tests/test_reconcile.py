@@ -1,0 +1,176 @@
+"""The engine finds exactly what raw SQL corrupted, heals it with an audit row, and respects scope."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import CheckResult, Discrepancy, ReconciliationRun, RunMode, RunStatus
+from backoffice.reconcile import UnknownCheck
+from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
+from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, TargetFactory, corrupt, stored
+
+
+@pytest.fixture
+def book(app):
+    """Two managers, three customers, orders over two months, and their targets."""
+    dewi, budi = AccountManagerFactory(), AccountManagerFactory()
+    hotel = CustomerFactory(code="HOTEL", account_manager=dewi)
+    bakery = CustomerFactory(code="BAKERY", account_manager=dewi)
+    mill = CustomerFactory(code="MILL", account_manager=budi)
+    orders = {
+        "hotel_oct": OrderFactory(customer=hotel, closing_date=date(2026, 10, 5)),
+        "hotel_nov": OrderFactory(customer=hotel, closing_date=date(2026, 11, 5)),
+        "bakery_nov": OrderFactory(customer=bakery, closing_date=date(2026, 11, 6)),
+        "mill_nov": OrderFactory(customer=mill, closing_date=date(2026, 11, 7)),
+    }
+    targets = {
+        "dewi_oct": TargetFactory(account_manager=dewi, period_start=date(2026, 10, 1)),
+        "dewi_nov": TargetFactory(account_manager=dewi, period_start=date(2026, 11, 1)),
+        "budi_nov": TargetFactory(account_manager=budi, period_start=date(2026, 11, 1)),
+    }
+    return {**orders, **targets}
+
+
+def found(record) -> set[tuple[str, int, str, Decimal, Decimal, Decimal]]:
+    rows = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
+    return {(d.check, d.entity_id, d.field, d.stored, d.expected, d.difference) for d in rows}
+
+
+def counts(record) -> dict[str, tuple[int, int, int]]:
+    return {r.check: (r.checked, r.mismatched, r.fixed) for r in record.results}
+
+
+def test_a_clean_book_verifies_clean(book):
+    record = run(RunMode.VERIFY)
+    assert record.status is RunStatus.SUCCEEDED
+    assert counts(record) == {"order_grand_total": (4, 0, 0), "target_achieved": (3, 0, 0)}
+    assert found(record) == set()
+
+
+def test_verify_finds_exactly_the_corrupted_values_and_writes_nothing(book):
+    corrupt("orders", "grand_total", book["mill_nov"].id, "9300100.00")
+    corrupt("targets", "achieved_amount", book["dewi_oct"].id, "1.00")
+    record = run(RunMode.VERIFY)
+    assert found(record) == {
+        ("order_grand_total", book["mill_nov"].id, "grand_total", Decimal("9300100"), Decimal("9300000"), Decimal("-100")),
+        ("target_achieved", book["dewi_oct"].id, "achieved_amount", Decimal("1"), Decimal("9300000"), Decimal("9299999")),
+        # Budi's target is summed from the corrupted grand total: it disagrees until the order is fixed.
+        ("target_achieved", book["budi_nov"].id, "achieved_amount", Decimal("9300000"), Decimal("9300100"), Decimal("100")),
+    }
+    assert counts(record) == {"order_grand_total": (4, 1, 0), "target_achieved": (3, 2, 0)}
+    assert stored("orders", "grand_total", book["mill_nov"].id) == Decimal("9300100.00")
+    assert stored("targets", "achieved_amount", book["dewi_oct"].id) == Decimal("1.00")
+
+
+def test_fix_heals_records_each_fix_and_a_second_verify_is_clean(book):
+    corrupt("orders", "grand_total", book["hotel_nov"].id, "0")
+    corrupt("targets", "achieved_amount", book["budi_nov"].id, "5")
+    record = run(RunMode.FIX)
+    assert counts(record) == {"order_grand_total": (4, 1, 1), "target_achieved": (3, 1, 1)}
+    fixes = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
+    assert all(d.fixed and d.fixed_at is not None for d in fixes)
+    assert stored("orders", "grand_total", book["hotel_nov"].id) == Decimal("9300000.00")
+    assert stored("targets", "achieved_amount", book["budi_nov"].id) == Decimal("9300000.00")
+    again = run(RunMode.VERIFY)
+    assert counts(again) == {"order_grand_total": (4, 0, 0), "target_achieved": (3, 0, 0)}
+
+
+def test_fix_records_the_before_and_after_totals(book):
+    corrupt("orders", "grand_total", book["hotel_nov"].id, "9300500.00")
+    record = run(RunMode.FIX, checks=["order_grand_total"])
+    assert record.results[0].totals == {"grand_total": {"before": "37200500.00", "after": "37200000.00"}}
+
+
+def test_a_fix_keeps_the_orders_last_edit_time(book):
+    order = book["hotel_nov"]
+    before = db.session.execute(sa.text("SELECT updated_at FROM orders WHERE id = :id"), {"id": order.id}).scalar_one()
+    corrupt("orders", "grand_total", order.id, "1")
+    run(RunMode.FIX)
+    after = db.session.execute(sa.text("SELECT updated_at FROM orders WHERE id = :id"), {"id": order.id}).scalar_one()
+    assert after == before
+
+
+def test_rebuild_dry_run_shows_the_changes_and_changes_nothing(book):
+    corrupt("orders", "grand_total", book["bakery_nov"].id, "7")
+    record = run(RunMode.DRY_RUN, checks=["order_grand_total"])
+    assert counts(record) == {"order_grand_total": (4, 1, 0)}
+    assert record.left == 1
+    assert stored("orders", "grand_total", book["bakery_nov"].id) == Decimal("7.00")
+    rebuilt = run(RunMode.REBUILD, checks=["order_grand_total"])
+    assert counts(rebuilt) == {"order_grand_total": (4, 1, 1)}
+    assert stored("orders", "grand_total", book["bakery_nov"].id) == Decimal("9300000.00")
+
+
+def test_customer_scope_selects_their_orders_and_the_targets_they_count_towards(book):
+    for name in ("hotel_oct", "bakery_nov", "mill_nov"):
+        corrupt("orders", "grand_total", book[name].id, "1")
+    for name in ("dewi_oct", "dewi_nov", "budi_nov"):
+        corrupt("targets", "achieved_amount", book[name].id, "2")
+    record = run(RunMode.VERIFY, scope=scope_for(["HOTEL"]))
+    assert {(c, i) for c, i, *_ in found(record)} == {
+        ("order_grand_total", book["hotel_oct"].id),
+        ("target_achieved", book["dewi_oct"].id),
+        ("target_achieved", book["dewi_nov"].id),
+    }
+    assert counts(record) == {"order_grand_total": (2, 1, 0), "target_achieved": (2, 2, 0)}
+
+
+def test_month_scope_selects_from_that_month_on(book):
+    corrupt("orders", "grand_total", book["hotel_oct"].id, "1")
+    corrupt("orders", "grand_total", book["mill_nov"].id, "1")
+    corrupt("targets", "achieved_amount", book["dewi_oct"].id, "2")
+    record = run(RunMode.VERIFY, checks=["order_grand_total", "target_achieved"], scope=scope_for(from_month=date(2026, 11, 1)))
+    assert {(c, i) for c, i, *_ in found(record)} == {
+        ("order_grand_total", book["mill_nov"].id),
+        ("target_achieved", book["budi_nov"].id),
+    }
+    assert record.scope == {"from_month": "2026-11"}
+
+
+def test_chunks_give_the_same_answer_as_one_pass(app, book):
+    corrupt("orders", "grand_total", book["hotel_oct"].id, "1")
+    corrupt("orders", "grand_total", book["mill_nov"].id, "1")
+    app.config["RECONCILE_CHUNK_SIZE"] = 1
+    chunked = run(RunMode.VERIFY, checks=["order_grand_total"])
+    app.config["RECONCILE_CHUNK_SIZE"] = 100_000
+    whole = run(RunMode.VERIFY, checks=["order_grand_total"])
+    assert counts(chunked) == counts(whole) == {"order_grand_total": (4, 2, 0)}
+    assert {d[1:] for d in found(chunked)} == {d[1:] for d in found(whole)}
+
+
+def test_each_run_is_recorded_with_its_mode_scope_and_checks(book):
+    record = run(RunMode.VERIFY, checks=["target_achieved"], scope=scope_for(["MILL"], date(2026, 1, 1)))
+    stored_run = db.session.get(ReconciliationRun, record.id)
+    assert stored_run.mode is RunMode.VERIFY
+    assert stored_run.checks == ["target_achieved"]
+    assert stored_run.scope == {"customers": ["MILL"], "from_month": "2026-01"}
+    assert stored_run.finished_at is not None and stored_run.status is RunStatus.SUCCEEDED
+    assert db.session.scalar(sa.select(sa.func.count(CheckResult.id))) == 1
+
+
+def test_unknown_checks_and_customers_are_refused(book):
+    with pytest.raises(UnknownCheck, match="nope"):
+        run(RunMode.VERIFY, checks=["nope"])
+    with pytest.raises(UnknownCustomer, match="GHOST"):
+        scope_for(["HOTEL", "GHOST"])
+    assert db.session.scalar(sa.select(sa.func.count(ReconciliationRun.id))) == 0
+
+
+def test_an_empty_scope_checks_nothing(book):
+    record = run(RunMode.VERIFY, scope=scope_for(from_month=date(2030, 1, 1)))
+    assert counts(record) == {"order_grand_total": (0, 0, 0), "target_achieved": (0, 0, 0)}
+
+
+def test_a_run_that_fails_is_recorded_as_failed_and_its_chunk_rolled_back(book):
+    # Components edited past the hooks give a negative total, which the database refuses to store.
+    corrupt("orders", "promo", book["hotel_nov"].id, "99999999.00")
+    with pytest.raises(sa.exc.IntegrityError):
+        run(RunMode.FIX, checks=["order_grand_total"])
+    record = db.session.scalar(sa.select(ReconciliationRun))
+    assert record.status is RunStatus.FAILED
+    assert "IntegrityError" in record.error and record.finished_at is not None
+    assert db.session.scalar(sa.select(sa.func.count(Discrepancy.id))) == 0
+    assert stored("orders", "grand_total", book["hotel_nov"].id) == Decimal("9300000.00")

@@ -1,0 +1,103 @@
+"""``backoffice reconcile``: exit codes, output, JSON shape and CSV export."""
+
+import csv
+import json
+from datetime import date
+
+import pytest
+
+from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt
+
+
+@pytest.fixture
+def corrupted(app):
+    customer = CustomerFactory(code="HOTEL")
+    TargetFactory(account_manager=customer.account_manager, period_start=date(2026, 11, 1))
+    small = OrderFactory(customer=customer)
+    large = OrderFactory(customer=customer)
+    OrderFactory(customer=customer)
+    corrupt("orders", "grand_total", small.id, "9299999.50")
+    corrupt("orders", "grand_total", large.id, "9400000.00")
+    return small, large
+
+
+def test_checks_lists_every_check_with_its_description(runner):
+    result = runner.invoke(args=["reconcile", "checks"])
+    assert result.exit_code == 0
+    assert "order_grand_total" in result.output and "target_achieved" in result.output
+    assert "total_price + additions - promo - reductions" in result.output
+
+
+def test_verify_reports_and_exits_1_while_discrepancies_remain(runner, corrupted):
+    result = runner.invoke(args=["reconcile", "verify", "--check", "order_grand_total", "--threshold", "1"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any("order_grand_total" in line and " 3 " in line and " 2 " in line for line in lines)
+    significant = [line for line in lines if line.strip().startswith("*")]
+    assert len(significant) == 1 and "-100000.00" in significant[0]
+    first, second = [line for line in lines if "order " in line and "grand_total" in line][:2]
+    assert "-100000.00" in first and "0.50" in second
+
+
+def test_verify_with_fix_heals_and_exits_0(runner, corrupted):
+    result = runner.invoke(args=["reconcile", "verify", "--fix"])
+    assert result.exit_code == 0, result.output
+    assert "Totals" in result.output and "27900000.00" in result.output
+    assert runner.invoke(args=["reconcile", "verify"]).exit_code == 0
+
+
+def test_verify_json_is_one_document_with_decimal_strings(runner, corrupted):
+    result = runner.invoke(args=["reconcile", "verify", "--json", "--check", "order_grand_total"])
+    assert result.exit_code == 1
+    document = json.loads(result.output)
+    assert document["mode"] == "verify"
+    assert document["checks"] == [
+        {"check": "order_grand_total", "checked": 3, "mismatched": 2, "fixed": 0,
+         "totals": {"grand_total": {"before": "27999999.50", "after": "27900000.00"}}}
+    ]
+    first = document["discrepancies"][0]
+    assert {k: first[k] for k in ("check", "entity_type", "field", "stored", "expected", "difference", "fixed")} == {
+        "check": "order_grand_total", "entity_type": "order", "field": "grand_total",
+        "stored": "9400000.00", "expected": "9300000.00", "difference": "-100000.00", "fixed": False,
+    }
+    assert isinstance(document["run_id"], int)
+
+
+def test_rebuild_dry_run_writes_nothing_and_rebuild_heals(runner, corrupted):
+    dry = runner.invoke(args=["reconcile", "rebuild", "--dry-run", "--json"])
+    assert json.loads(dry.output)["mode"] == "dry-run"
+    assert dry.exit_code == 1
+    assert runner.invoke(args=["reconcile", "verify", "--check", "order_grand_total"]).exit_code == 1
+    rebuilt = runner.invoke(args=["reconcile", "rebuild", "--customer", "HOTEL"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert runner.invoke(args=["reconcile", "verify"]).exit_code == 0
+
+
+def test_csv_export_has_every_discrepancy(runner, corrupted, tmp_path):
+    path = tmp_path / "report.csv"
+    runner.invoke(args=["reconcile", "verify", "--csv", str(path)])
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["run_id", "check", "entity_type", "entity_id", "field", "stored", "expected", "difference", "fixed", "fixed_at"]
+    assert [(r["check"], r["difference"], r["fixed"]) for r in rows] == [
+        ("order_grand_total", "-100000.00", "no"),
+        ("target_achieved", "99999.50", "no"),
+        ("order_grand_total", "0.50", "no"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["verify", "--check", "nope"], "Unknown check 'nope'"),
+        (["verify", "--from-month", "2026-13"], "--from-month must be YYYY-MM"),
+        (["verify", "--from-month", "nov"], "--from-month must be YYYY-MM"),
+        (["verify", "--customer", "GHOST"], "Unknown customer code: GHOST"),
+        (["verify", "--threshold", "lots"], "Not an amount"),
+        (["rebuild", "--check", "nope", "--dry-run"], "Unknown check"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(runner, args, message):
+    result = runner.invoke(args=["reconcile", *args])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"Error: {result.output.strip().removeprefix('Error: ')}"]
+    assert message in result.output

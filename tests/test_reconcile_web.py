@@ -1,0 +1,94 @@
+"""The reconciliation screens, the CSV download, and the dashboard panel."""
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import ReconciliationRun, RunMode
+from backoffice.reconcile.engine import run
+from tests.factories import OrderFactory, TargetFactory, corrupt, stored
+
+
+@pytest.fixture
+def corrupted(app):
+    target = TargetFactory()
+    orders = [OrderFactory(customer__account_manager=target.account_manager) for _ in range(3)]
+    corrupt("orders", "grand_total", orders[0].id, "1.00")
+    return orders
+
+
+def test_an_admin_runs_verify_and_fix_from_the_screen(client, auth, corrupted):
+    auth.login("admin")
+    page = client.get("/reconciliation").get_data(as_text=True)
+    assert "Verify now" in page and "Verify and fix" in page and "Rebuild" in page
+    response = client.post("/reconciliation/runs", data={"mode": "fix"})
+    assert response.status_code == 302
+    record = db.session.scalar(sa.select(ReconciliationRun))
+    assert record.mode is RunMode.FIX and record.user.is_admin
+    assert stored("orders", "grand_total", corrupted[0].id) == 9300000
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Run #" in shown and "order_grand_total" in shown and "yes," in shown
+
+
+@pytest.mark.parametrize("mode", ["verify", "fix", "rebuild"])
+def test_a_finance_user_sees_results_but_cannot_start_a_run(client, auth, corrupted, mode):
+    run(RunMode.VERIFY)
+    auth.login("finance")
+    page = client.get("/reconciliation").get_data(as_text=True)
+    assert "#1" in page and "Verify now" not in page
+    assert client.post("/reconciliation/runs", data={"mode": mode}).status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count(ReconciliationRun.id))) == 1
+
+
+def test_a_bad_mode_is_refused(client, auth):
+    auth.login("admin")
+    assert client.post("/reconciliation/runs", data={"mode": "delete-everything"}).status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count(ReconciliationRun.id))) == 0
+
+
+def test_a_runs_page_lists_discrepancies_largest_first_and_filters_by_check(client, auth, corrupted):
+    corrupt("orders", "grand_total", corrupted[1].id, "9300000.50")
+    record = run(RunMode.VERIFY)
+    auth.login("finance")
+    page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
+    assert page.index(">Rp9.299.999,00<") < page.index(">-Rp0,50<")
+    only_targets = client.get(f"/reconciliation/runs/{record.id}?check=target_achieved").get_data(as_text=True)
+    only_targets = only_targets.split("<h2>Discrepancies</h2>", 1)[1]
+    assert "order_grand_total</td>" not in only_targets and "target_achieved</td>" in only_targets
+    assert client.get(f"/reconciliation/runs/{record.id}?check=nope").status_code == 404
+    assert client.get("/reconciliation/runs/999").status_code == 404
+
+
+def test_the_csv_download_is_named_by_run_and_date_with_plain_decimals(client, auth, corrupted):
+    record = run(RunMode.FIX)
+    auth.login("finance")
+    response = client.get(f"/reconciliation/runs/{record.id}.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="reconciliation-run-{record.id}-{record.started_at:%Y-%m-%d}.csv"'
+    )
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["run_id", "check", "entity_type", "entity_id", "field", "stored", "expected", "difference", "fixed", "fixed_at"]
+    order_row = next(r for r in rows[1:] if r[1] == "order_grand_total")
+    assert order_row[:9] == [str(record.id), "order_grand_total", "order", str(corrupted[0].id), "grand_total",
+                             "1.00", "9300000.00", "9299999.00", "yes"]
+    assert order_row[9]
+
+
+def test_the_home_page_shows_each_checks_last_run_in_green_or_red(client, auth):
+    target = TargetFactory()
+    OrderFactory(customer__account_manager=target.account_manager)
+    corrupt("targets", "achieved_amount", target.id, "1.00")
+    auth.login("finance")
+    assert "never" in client.get("/").get_data(as_text=True)
+    run(RunMode.VERIFY)
+    page = client.get("/").get_data(as_text=True)
+    assert page.count('<tr class="bad">') == 1 and page.count('<tr class="ok">') == 1
+    assert page.index("order_grand_total") < page.index('<tr class="bad">')
+    run(RunMode.FIX)
+    page = client.get("/").get_data(as_text=True)
+    assert page.count('<tr class="ok">') == 2

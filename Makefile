@@ -46,5 +46,9 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 		|| echo "Could not install chromium: the browser tests will be skipped (they fail under CI=true)."; }
 
+# Benchmarks on the local PostgreSQL (BENCH_DATABASE_URL, a database of their own).
+bench: install-test services
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache

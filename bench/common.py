@@ -1,0 +1,46 @@
+"""What every benchmark shares: a PostgreSQL database of its own, timing, and the report."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/backoffice_bench")
+console = Console()
+
+
+def fresh_database(url: str = BENCH_DATABASE_URL) -> str:
+    """Drop and recreate the benchmark database; return its URL."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def timed(function: Callable[[], object], repeat: int = 3) -> tuple[float, object]:  # float-ok: seconds
+    """The median wall time over ``repeat`` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def report(title: str, rows: list[tuple[str, float, str, float]]) -> str:  # float-ok: seconds
+    """Print each figure beside its baseline as a ratio; return the same as a Markdown table."""
+    table = Table("measure", "seconds", "baseline", "baseline s", "ratio", title=title)
+    lines = [f"### {title}", "", "| measure | seconds | baseline | baseline s | ratio |", "| --- | ---: | --- | ---: | ---: |"]
+    for measure, seconds, baseline, baseline_seconds in rows:
+        ratio = f"{seconds / baseline_seconds:.2f}×"
+        table.add_row(measure, f"{seconds:.3f}", baseline, f"{baseline_seconds:.3f}", ratio)
+        lines.append(f"| {measure} | {seconds:.3f} | {baseline} | {baseline_seconds:.3f} | {ratio} |")
+    console.print(table)
+    return "\n".join(lines) + "\n"

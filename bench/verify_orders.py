@@ -1,0 +1,113 @@
+"""verify --check order_grand_total on 1,000,000 orders, beside the raw SQL floor and a per-order loop.
+
+Run with ``make bench``. It builds its own PostgreSQL database (BENCH_DATABASE_URL),
+corrupts 0.1 % of the grand totals with raw SQL, and times, in one run:
+the bare ``SELECT count(*) … WHERE grand_total <> …`` (the floor), the engine's verify, the
+``backoffice reconcile verify`` command end to end, and a per-order Python loop over the ORM.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+from rich.progress import Progress
+
+from bench.common import console, fresh_database, report, timed
+
+ORDERS = int(os.environ.get("BENCH_ORDERS", 1_000_000))
+CORRUPT_EVERY = 1000
+BATCH = 50_000
+
+
+def main() -> str:
+    url = fresh_database()
+    env = os.environ | {"DATABASE_URL": url}
+    subprocess.run([_script(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    _generate(url)
+    floor_sql = (
+        "SELECT count(*) FROM orders WHERE grand_total <> round(total_price + additions - promo - reductions, 2)"
+    )
+    with psycopg.connect(url) as connection:
+        floor_seconds, floor_count = timed(lambda: connection.execute(floor_sql).fetchone()[0])
+
+    os.environ["DATABASE_URL"] = url
+    from backoffice import create_app
+    from backoffice.extensions import db
+    from backoffice.models import Order, RunMode, grand_total_of
+    from backoffice.reconcile.engine import run
+
+    app = create_app()
+    with app.app_context():
+        engine_seconds, record = timed(lambda: run(RunMode.VERIFY, checks=["order_grand_total"]))
+        assert record.mismatched == floor_count == ORDERS // CORRUPT_EVERY, (record.mismatched, floor_count)
+
+        def per_order_loop() -> int:
+            wrong = 0
+            for order in db.session.scalars(db.select(Order).execution_options(yield_per=10_000)):
+                if order.grand_total != grand_total_of(*order.components()):
+                    wrong += 1
+            db.session.expunge_all()
+            return wrong
+
+        loop_seconds, loop_count = timed(per_order_loop, repeat=1)
+        assert loop_count == floor_count
+    cli_seconds, _ = timed(
+        lambda: subprocess.run(
+            [_script(), "reconcile", "verify", "--check", "order_grand_total", "--json"],
+            env=env, capture_output=True, check=False,
+        )
+    )
+    floor = "raw SQL count (floor)"
+    return report(
+        f"verify order_grand_total, {ORDERS:,} orders, {floor_count:,} corrupted (PostgreSQL)",
+        [
+            ("engine verify (in process)", engine_seconds, floor, floor_seconds),
+            ("`backoffice reconcile verify` command", cli_seconds, floor, floor_seconds),
+            ("per-order Python loop (ORM)", loop_seconds, floor, floor_seconds),
+            ("engine verify (in process)", engine_seconds, "per-order Python loop", loop_seconds),
+        ],
+    )
+
+
+def _generate(url: str) -> None:
+    with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
+        connection.execute(
+            "INSERT INTO account_managers (name, email, active) "
+            "SELECT 'Manager ' || n, 'manager' || n || '@example.com', true FROM generate_series(1, 50) n"
+        )
+        connection.execute(
+            "INSERT INTO customers (code, name, account_manager_id, status, created_at) "
+            "SELECT 'C' || lpad(n::text, 6, '0'), 'Customer ' || n, 1 + n % 50, 'active', now() "
+            "FROM generate_series(1, 1000) n"
+        )
+        task = progress.add_task(f"Generating {ORDERS:,} orders", total=ORDERS)
+        for start in range(1, ORDERS + 1, BATCH):
+            stop = min(start + BATCH - 1, ORDERS)
+            connection.execute(
+                "INSERT INTO orders (number, customer_id, account_manager_id, closing_date, total_price, additions, "
+                "promo, reductions, grand_total, created_at, updated_at) "
+                "SELECT 'B-' || n, 1 + n %% 1000, 1 + (n %% 1000) %% 50, date '2025-01-01' + (n %% 700), "
+                "t, a, p, r, t + a - p - r, now(), now() FROM ("
+                "  SELECT n, (1000000 + n %% 9000000)::numeric(15,2) AS t, (n %% 500000)::numeric(15,2) AS a,"
+                "         (n %% 100000)::numeric(15,2) AS p, (n %% 7 * 1000)::numeric(15,2) + 0.25 AS r"
+                "  FROM generate_series(%s, %s) n) g",
+                (start, stop),
+            )
+            connection.commit()
+            progress.update(task, completed=stop)
+        connection.execute(f"UPDATE orders SET grand_total = grand_total + 1 WHERE id % {CORRUPT_EVERY} = 0")
+        connection.commit()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+
+
+def _script() -> str:
+    return str(Path(sys.executable).with_name("backoffice"))
+
+
+if __name__ == "__main__":
+    print(main())

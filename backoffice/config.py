@@ -19,7 +19,7 @@ ENV_VARS = {
     "BACKOFFICE_CURRENCY": "ISO 4217 currency of the installation, default IDR",
     "BACKOFFICE_TIMEZONE": "time zone for displayed times and the schedule, default Asia/Jakarta",
     "BACKOFFICE_API_TOKEN": "bearer token for the operations API and /metrics",
-    "BACKOFFICE_RECONCILE_CHUNK_SIZE": "entities per reconciliation chunk (one transaction each), default 100000",
+    "BACKOFFICE_RECONCILE_CHUNK_SIZE": "keys per reconciliation read (one statement pair each), default 1000000",
 }
 
 
@@ -49,7 +49,7 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "WTF_CSRF_TIME_LIMIT": None,
         "ORDERS_PER_PAGE": 25,
         "PASSWORD_HASH_METHOD": "scrypt",
-        "RECONCILE_CHUNK_SIZE": int(env.get("BACKOFFICE_RECONCILE_CHUNK_SIZE", "100000")),
+        "RECONCILE_CHUNK_SIZE": int(env.get("BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000")),
         "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
     }
 

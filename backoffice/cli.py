@@ -205,24 +205,30 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
         style = "red" if result.left else "green"
         counts.add_row(result.check, str(result.checked), f"[{style}]{result.mismatched}[/]", str(result.fixed))
     console.print(counts)
-    found = db.session.scalars(discrepancies(record.id).limit(limit)).all()
-    if found:
-        title = f"Largest discrepancies (first {len(found)} of {record.mismatched} entities)"
+    for result in record.results:
+        found = db.session.scalars(discrepancies(record.id, result.check).limit(limit)).all()
+        if not found:
+            continue
+        title = f"{result.check}: largest discrepancies ({len(found)} of {result.mismatched})"
         if threshold is not None:
-            title += f"; * marks a difference above {plain(threshold)}"
-        rows = Table("", "check", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
+            title += f", * above {plain(threshold)}"
+        rows = Table("", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
+        for column in rows.columns[3:6]:
+            column.justify, column.no_wrap, column.overflow = "right", True, "fold"
         for d in found:
             significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
             rows.add_row(
-                significant, d.check, f"{d.entity_type} {d.entity_id}", d.field,
+                significant, f"{d.entity_type} {d.entity_id}", d.field,
                 plain(d.stored) or "-", plain(d.expected) or "-", plain(d.difference), "yes" if d.fixed else "no",
             )
         console.print(rows)
-    changed = [r for r in record.results if r.mismatched]
-    if changed:
-        verb = "after" if record.mode.writes else "expected"
-        totals = Table("check", "field", "before", verb, box=None, title="Totals")
-        for result in changed:
+    with_totals = [r for r in record.results if r.mismatched and r.totals]
+    if with_totals:
+        after = "after" if record.mode.writes else "would be"
+        totals = Table("check", "field", "before", after, box=None, title="Totals")
+        for column in totals.columns[2:]:
+            column.justify, column.no_wrap = "right", True
+        for result in with_totals:
             for field, values in result.totals.items():
                 totals.add_row(result.check, field, values["before"], values["after"])
         console.print(totals)

@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
-REDIS_URL ?= redis://127.0.0.1:6379/0
-export TEST_DATABASE_URL REDIS_URL
+BACKOFFICE_TIMEZONE ?= Asia/Jakarta
+export TEST_DATABASE_URL
 
-.PHONY: run test install install-test services chromium bench clean
+.PHONY: run test install install-test services chromium bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -14,8 +14,17 @@ run: install
 	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
 
+# The suite empties the Redis database it is given: by default database 15, not the app's 0.
 test: install-test services chromium
-	$(BIN)/pytest
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest
+
+# A worker for the job queues (REDIS_URL must be set; run as many as you like, on any machine).
+worker: install
+	$(BIN)/python worker.py
+
+# RQ's cron scheduler for the nightly and monthly jobs, in the installation's time zone.
+scheduler: install
+	TZ=$(BACKOFFICE_TIMEZONE) $(BIN)/rq cron backoffice.schedule --url "$$REDIS_URL"
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

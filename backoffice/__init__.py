@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -20,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.extensions["backoffice.pid"] = os.getpid()
     app.config.update(config.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
@@ -47,9 +49,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from backoffice.web import admin, api, auth, home, orders, reconciliation, targets
+    from backoffice.web import admin, api, auth, customers, home, jobs, orders, reconciliation, targets
 
-    for module in (auth, home, orders, targets, reconciliation, admin, api):
+    for module in (auth, home, orders, customers, targets, reconciliation, jobs, admin, api):
         app.register_blueprint(module.bp)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +19,11 @@ ENV_VARS = {
     "BACKOFFICE_CURRENCY": "ISO 4217 currency of the installation, default IDR",
     "BACKOFFICE_TIMEZONE": "time zone for displayed times and the schedule, default Asia/Jakarta",
     "BACKOFFICE_API_TOKEN": "bearer token for the operations API and /metrics",
+    "REDIS_URL": "Redis for the job queues; unset, jobs run in-process",
+    "BACKOFFICE_JOB_HEARTBEAT_SECONDS": "how often a running job marks itself alive, default 10",
+    "BACKOFFICE_JOB_STEP_DELAY_SECONDS": "pause after each chunk of a job (for tests that need a job in flight), default 0",
+    "BACKOFFICE_NIGHTLY_AT": "local time of the nightly verify-and-fix, default 02:00",
+    "BACKOFFICE_MONTHLY_REBUILD_AT": "local time of the rebuild on the 1st of each month, default 03:00",
     "BACKOFFICE_RECONCILE_CHUNK_SIZE": "keys per reconciliation read (one statement pair each), default 1000000",
 }
 
@@ -51,6 +56,11 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "PASSWORD_HASH_METHOD": "scrypt",
         "RECONCILE_CHUNK_SIZE": int(env.get("BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000")),
         "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "JOB_HEARTBEAT_SECONDS": _seconds(env, "BACKOFFICE_JOB_HEARTBEAT_SECONDS", "10"),
+        "JOB_STEP_DELAY_SECONDS": _seconds(env, "BACKOFFICE_JOB_STEP_DELAY_SECONDS", "0"),
+        "NIGHTLY_AT": clock(env, "BACKOFFICE_NIGHTLY_AT", "02:00"),
+        "MONTHLY_REBUILD_AT": clock(env, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00"),
     }
 
 
@@ -73,6 +83,27 @@ def _currency(code: str) -> str:
     if not is_currency(code):
         raise ConfigError(f"BACKOFFICE_CURRENCY={code!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
     return code
+
+
+def _seconds(env, name: str, default: str) -> float:  # float-ok: seconds
+    text = env.get(name, default)
+    try:
+        value = float(text)  # float-ok: seconds
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number of seconds.") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative.")
+    return value
+
+
+def clock(env, name: str, default: str) -> tuple[int, int]:
+    """A time of day setting, ``HH:MM``, as (hour, minute)."""
+    text = env.get(name, default)
+    try:
+        moment = datetime.strptime(text, "%H:%M")
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a time of day as HH:MM (e.g. 02:00).") from None
+    return moment.hour, moment.minute
 
 
 def _timezone(name: str) -> str:

@@ -71,6 +71,7 @@ def app(database):
             "SECRET_KEY": "test",
             "WTF_CSRF_ENABLED": False,
             "ORDERS_PER_PAGE": 5,
+            "REDIS_URL": None,
             # Hashing is deliberately slow in production; tests only need it to work.
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         }

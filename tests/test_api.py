@@ -36,7 +36,7 @@ def test_every_endpoint_needs_the_token(api, method, url):
     assert api(method, url, token=None).status_code == 401
     wrong = api(method, url, token="guess")
     assert wrong.status_code == 401 and wrong.get_json()["status"] == "error"
-    assert api(method, url).status_code == 200
+    assert api(method, url).status_code == (202 if method == "POST" else 200)
 
 
 def test_no_token_configured_means_no_bearer_access(app, api):
@@ -55,9 +55,14 @@ def test_health_goes_false_on_a_mismatch_and_true_after_auto_heal(api):
     assert health["status"] == "success" and health["balance_status"] is False
     assert health["data"]["is_valid"] is False
     assert health["data"]["checks"]["order_grand_total"]["mismatched"] == 1
-    healed = api("POST", "/admin/balance-health/auto-heal").get_json()
-    assert healed["data"]["mode"] == "fix"
-    assert healed["data"]["checks"][0] == {
+    accepted = api("POST", "/admin/balance-health/auto-heal")
+    assert accepted.status_code == 202
+    body = accepted.get_json()
+    assert body["status"] == "accepted" and body["status_url"] == f"/admin/jobs/{body['job_id']}"
+    job = api("GET", body["status_url"]).get_json()["data"]
+    assert job["status"] == "finished" and job["in_process"] is True and job["progress"] == 100
+    assert job["result"]["mode"] == "fix"
+    assert job["result"]["checks"][0] == {
         "check": "order_grand_total", "checked": 1, "mismatched": 1, "fixed": 1,
         "totals": {"grand_total": {"before": "5.00", "after": "9300000.00"}},
     }
@@ -73,11 +78,21 @@ def test_detailed_report_gives_each_checks_latest_run_and_discrepancies(api):
     assert report["target_achieved"]["discrepancies"] == []
 
 
-def test_scheduled_maintenance_verifies_and_fixes_everything(api):
+def test_scheduled_maintenance_runs_the_nightly_job_once_a_day(api):
     order = OrderFactory()
     corrupt("orders", "grand_total", order.id, "5")
-    data = api("POST", "/admin/balance-health/scheduled-maintenance").get_json()["data"]
-    assert [c["fixed"] for c in data["checks"]] == [1, 0]
+    first = api("POST", "/admin/balance-health/scheduled-maintenance")
+    assert first.status_code == 202
+    body = first.get_json()
+    assert body["job_id"].startswith("nightly-") and body["created"] is True
+    assert [c["fixed"] for c in body["data"]["result"]["checks"]] == [1, 0]
+    again = api("POST", "/admin/balance-health/scheduled-maintenance").get_json()
+    assert again["job_id"] == body["job_id"] and again["created"] is False
+
+
+def test_an_unknown_job_is_404_json(api):
+    response = api("GET", "/admin/jobs/nope")
+    assert response.status_code == 404 and response.get_json()["status"] == "error"
 
 
 def test_metrics_are_prometheus_text(api):
@@ -101,5 +116,5 @@ def test_an_admin_session_works_and_its_posts_need_the_csrf_token(app, client, a
     assert refused.status_code == 400 and refused.get_json()["status"] == "error"
     page = client.get("/orders").get_data(as_text=True)
     token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
-    assert client.post("/admin/balance-health/auto-heal", headers={"X-CSRFToken": token}).status_code == 200
+    assert client.post("/admin/balance-health/auto-heal", headers={"X-CSRFToken": token}).status_code == 202
     assert app.test_client().get("/admin/balance-health/check").status_code == 401

@@ -29,8 +29,10 @@ def test_an_admin_runs_verify_and_fix_from_the_screen(client, auth, corrupted):
     record = db.session.scalar(sa.select(ReconciliationRun))
     assert record.mode is RunMode.FIX and record.user.is_admin
     assert stored("orders", "grand_total", corrupted[0].id) == 9300000
-    shown = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Run #" in shown and "order_grand_total" in shown and "yes," in shown
+    job_page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "ran in-process" in job_page and "finished" in job_page and "order_grand_total" in job_page
+    run_page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
+    assert "Run #" in run_page and "yes," in run_page
 
 
 @pytest.mark.parametrize("mode", ["verify", "fix", "rebuild"])

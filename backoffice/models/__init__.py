@@ -2,6 +2,7 @@
 
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
+from backoffice.models.jobs import JobRecord, JobStatus
 from backoffice.models.reconciliation import (
     CheckResult,
     Discrepancy,
@@ -18,6 +19,8 @@ __all__ = [
     "AccountManager",
     "CheckResult",
     "Discrepancy",
+    "JobRecord",
+    "JobStatus",
     "ReconciliationRun",
     "RunMode",
     "RunStatus",

@@ -64,8 +64,12 @@ def run(
     trigger: RunTrigger = RunTrigger.CLI,
     user: User | None = None,
     progress: ProgressCallback | None = None,
+    on_start: Callable[[ReconciliationRun], None] | None = None,
 ) -> ReconciliationRun:
-    """Run the named checks (all by default) and return the finished run record."""
+    """Run the named checks (all by default) and return the finished run record.
+
+    ``on_start`` is called with the run record once it is committed, before any check runs.
+    """
     selected = resolve(checks)
     record = ReconciliationRun(
         mode=mode,
@@ -76,6 +80,8 @@ def run(
     )
     db.session.add(record)
     db.session.commit()
+    if on_start:
+        on_start(record)
     try:
         for check in selected:
             _run_check(record, check, scope, progress)

@@ -25,8 +25,8 @@ def summary(run: ReconciliationRun, limit: int | None = None) -> dict:
         "mode": run.mode.value,
         "status": run.status.value,
         "scope": run.scope,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
         "checks": [
             {
                 "check": result.check,
@@ -51,7 +51,7 @@ def discrepancy_dict(d: Discrepancy) -> dict:
         "expected": plain(d.expected),
         "difference": plain(d.difference),
         "fixed": d.fixed,
-        "fixed_at": _iso(d.fixed_at),
+        "fixed_at": iso(d.fixed_at),
     }
 
 
@@ -87,5 +87,5 @@ def plain(value: Decimal | None) -> str | None:
     return format(value, "f")
 
 
-def _iso(moment) -> str | None:
+def iso(moment) -> str | None:
     return as_utc(moment).isoformat() if moment else None

@@ -10,16 +10,17 @@ from __future__ import annotations
 import hmac
 from functools import wraps
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from backoffice import jobs
 from backoffice.extensions import csrf, db
-from backoffice.models import ReconciliationRun, RunMode, RunTrigger
+from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
-from backoffice.reconcile.report import discrepancy_dict, summary
+from backoffice.reconcile.report import discrepancy_dict, iso
 
 bp = Blueprint("api", __name__)
 
@@ -77,15 +78,22 @@ def health_check():
 @bp.post("/admin/balance-health/auto-heal")
 @api_view
 def auto_heal():
-    record = engine.run(RunMode.FIX, trigger=RunTrigger.API, user=_session_user())
-    return jsonify(status="success", data=summary(record, limit=REPORT_LIMIT))
+    return _accepted(lambda: jobs.enqueue("verify", {"fix": True}, user=_session_user(), trigger=RunTrigger.API))
 
 
 @bp.post("/admin/balance-health/scheduled-maintenance")
 @api_view
 def scheduled_maintenance():
-    record = engine.run(RunMode.FIX, trigger=RunTrigger.SCHEDULE, user=_session_user())
-    return jsonify(status="success", data=summary(record, limit=REPORT_LIMIT))
+    return _accepted(jobs.enqueue_nightly)
+
+
+@bp.get("/admin/jobs/<job_id>")
+@api_view
+def job_status(job_id: str):
+    record = db.session.get(JobRecord, job_id)
+    if record is None:
+        return _error(404, f"No job {job_id}.")
+    return jsonify(status="success", data=_job_json(record))
 
 
 @bp.get("/admin/balance-health/detailed-report")
@@ -139,6 +147,41 @@ class _ReconcileCollector:
             last_run.add_metric([s.check], s.last_run_at.timestamp() if s.last_run_at else 0)
             duration.add_metric([s.check], s.duration_seconds or 0)
         yield from (mismatched, last_run, duration)
+
+
+def _accepted(enqueue):
+    """Answer 202 with the job and where to follow it; 503 when the queue cannot be reached."""
+    try:
+        record, created = enqueue()
+    except jobs.QueueUnavailable as error:
+        return _error(503, str(error))
+    response = jsonify(
+        status="accepted",
+        job_id=record.id,
+        created=created,
+        status_url=url_for("api.job_status", job_id=record.id),
+        data=_job_json(record),
+    )
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.job_status", job_id=record.id)
+    return response
+
+
+def _job_json(record: JobRecord) -> dict:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "status": record.status.value,
+        "progress": record.progress,
+        "message": record.message,
+        "in_process": record.in_process,
+        "run_id": record.run_id,
+        "result": record.result,
+        "error": record.error,
+        "enqueued_at": iso(record.enqueued_at),
+        "started_at": iso(record.started_at),
+        "ended_at": iso(record.ended_at),
+    }
 
 
 def _token_matches(given: str) -> bool:

@@ -11,6 +11,7 @@ MESSAGES = {
     403: "Your role does not allow this. Ask an admin if you need it.",
     404: "There is nothing at this address. It may have been deleted.",
     405: "This page cannot be used that way.",
+    409: "That cannot be done in the state it is in now. Reload the page to see where things stand.",
 }
 CSRF_MESSAGE = "The form had expired or did not come from this site. Reload the page and submit it again."
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
-from flask_login import current_user
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.extensions import db
-from backoffice.models import ReconciliationRun, Role, RunMode, RunTrigger
-from backoffice.reconcile import CHECKS
-from backoffice.reconcile import engine
+from backoffice.models import ReconciliationRun, Role, RunMode
+from backoffice.reconcile import CHECKS, engine
 from backoffice.reconcile.report import csv_filename, csv_lines
 from backoffice.web.auth import requires_role
+from backoffice.web.jobs import start as start_job
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
+JOBS = {
+    RunMode.VERIFY: ("verify", {"fix": False}),
+    RunMode.FIX: ("verify", {"fix": True}),
+    RunMode.REBUILD: ("rebuild", {"dry_run": False}),
+}
 BUTTONS = {
     RunMode.VERIFY: "Verify now",
     RunMode.FIX: "Verify and fix",
@@ -41,12 +45,8 @@ def start():
     form = StartRunForm()
     if not form.validate_on_submit():
         abort(400)
-    record = engine.run(RunMode(form.mode.data), trigger=RunTrigger.USER, user=current_user)
-    flash(
-        f"Run {record.id} ({record.mode.value}): {record.mismatched} mismatched, {record.fixed} fixed.",
-        "success" if not record.left else "error",
-    )
-    return redirect(url_for("reconciliation.show", run_id=record.id))
+    kind, args = JOBS[RunMode(form.mode.data)]
+    return start_job(kind, args, fallback=url_for("reconciliation.index"))
 
 
 @bp.get("/runs/<int:run_id>")

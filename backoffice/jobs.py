@@ -1,0 +1,356 @@
+"""Background jobs on RQ, each mirrored by a ``jobs`` row that outlives Redis.
+
+``enqueue`` is the one way to start a job. With ``REDIS_URL`` set, it commits the row and
+puts the job on its queue; a worker (``worker.py``) runs ``execute``. Without ``REDIS_URL``
+the job runs at once, in the calling process, and its row says so.
+
+A job that raises ends ``failed`` on its row and in RQ's failed registry; a transient
+database error asks RQ to retry it later. A worker that dies mid-job stops its heartbeat;
+the next worker or scheduler tick marks the row ``abandoned`` and its run ``failed``.
+Every job is safe to run again: the engine fixes in batches, each its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry, get_current_job
+from rq.exceptions import DuplicateJobError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from backoffice.extensions import db
+from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.models.types import utcnow
+from backoffice.reconcile import resolve
+from backoffice.reconcile.engine import run as run_checks
+from backoffice.reconcile.engine import scope_for
+from backoffice.reconcile.report import summary
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("recalc", "maintenance", "default")
+"""Served in this order: what a user is waiting for first, the nightly work next."""
+
+TRANSIENT_RETRY = Retry(max=3, interval=[10, 60, 300])
+
+
+class QueueUnavailable(RuntimeError):
+    """Redis cannot be reached: the job was not started."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    queue: str
+    timeout: int
+    mode: Callable[[dict], RunMode]
+    exclusive: bool = False
+    """At most one job of this kind with the same arguments queued or running at a time."""
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        Kind("recalculate_customer", "Recalculate customer", "recalc", 15 * 60, lambda a: RunMode.FIX, exclusive=True),
+        Kind("verify", "Verify", "recalc", 60 * 60, lambda a: RunMode.FIX if a.get("fix") else RunMode.VERIFY),
+        Kind("rebuild", "Rebuild", "maintenance", 3 * 60 * 60, lambda a: RunMode.DRY_RUN if a.get("dry_run") else RunMode.REBUILD),
+        Kind("nightly_maintenance", "Nightly maintenance", "maintenance", 3 * 60 * 60, lambda a: RunMode.FIX),
+        Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
+    )
+}
+
+
+def enqueue(
+    kind: str,
+    args: dict | None = None,
+    *,
+    user: User | None = None,
+    trigger: RunTrigger = RunTrigger.USER,
+    job_id: str | None = None,
+) -> tuple[JobRecord, bool]:
+    """Start a job; return its row and whether this call created it.
+
+    An exclusive kind already queued or running with the same arguments, or a ``job_id``
+    already used, gives back the existing row instead of a second job. Raises
+    :class:`QueueUnavailable` when Redis cannot be reached; nothing is left behind then.
+    """
+    spec = KINDS[kind]
+    args = args or {}
+    _validate(spec, args)
+    record = JobRecord(
+        id=job_id or uuid.uuid4().hex,
+        kind=kind,
+        args=args | {"trigger": trigger.value},
+        queue=spec.queue,
+        user_id=user.id if user else None,
+        status=JobStatus.QUEUED,
+        progress=0,
+        message="Waiting for a worker" if redis_url() else "Running in-process",
+        in_process=not redis_url(),
+        active_key=_active_key(spec, args),
+        attempts=0,
+    )
+    db.session.add(record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _existing(record.id, record.active_key), False
+    if record.in_process:
+        try:
+            execute(record.id)
+        except Exception:
+            log.exception("In-process job %s failed", record.id)
+        db.session.refresh(record)
+        return record, True
+    try:
+        queue(spec.queue).enqueue(
+            "backoffice.jobs.execute",
+            record.id,
+            job_id=record.id,
+            unique=job_id is not None,
+            job_timeout=spec.timeout,
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+            description=f"{spec.label} {describe(record)}".strip(),
+        )
+    except DuplicateJobError:
+        return record, False
+    except RedisError as error:
+        db.session.delete(record)
+        db.session.commit()
+        raise QueueUnavailable(
+            f"The job queue (Redis at {redis_url()}) cannot be reached, so the job was not started: {error}. "
+            "Nothing was changed; try again once it is back."
+        ) from None
+    return record, True
+
+
+def execute(job_id: str):
+    """Run the job a row describes, mirroring its progress and outcome on the row (the RQ entry point)."""
+    if os.getpid() != current_app.extensions["backoffice.pid"]:
+        # A forked work-horse must not share the parent's database connections.
+        db.engine.dispose(close=False)
+    record = db.session.get(JobRecord, job_id)
+    if record is None:
+        raise LookupError(f"No job row {job_id}: it was never committed or has been deleted.")
+    spec = KINDS[record.kind]
+    record.status, record.started_at, record.ended_at = JobStatus.STARTED, utcnow(), None
+    record.attempts += 1
+    record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
+    db.session.commit()
+    try:
+        with _heartbeat(record.id):
+            run = _run(spec, record)
+    except OperationalError as error:
+        # The database went away or timed out: RQ runs the job again later.
+        _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error} (retried later)")
+        if get_current_job() is not None:
+            return TRANSIENT_RETRY
+        raise
+    except Exception as error:
+        _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    result = summary(run, limit=0)
+    del result["discrepancies"]
+    _finish(job_id, JobStatus.FINISHED, result=result)
+    return {"run_id": run.id, "status": run.status.value}
+
+
+def sweep_abandoned() -> list[str]:
+    """Mark the jobs whose worker stopped beating as abandoned, and their runs as failed."""
+    cutoff = utcnow() - timedelta(seconds=3 * current_app.config["JOB_HEARTBEAT_SECONDS"])
+    stale = db.session.scalars(
+        select(JobRecord).where(JobRecord.status == JobStatus.STARTED, JobRecord.heartbeat_at < cutoff)
+    ).all()
+    for record in stale:
+        record.status, record.ended_at, record.active_key = JobStatus.ABANDONED, utcnow(), None
+        record.error = f"The worker stopped while the job ran (last heartbeat {record.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        record.message = "Abandoned"
+        if record.run_id is not None:
+            db.session.execute(
+                update(ReconciliationRun)
+                .where(ReconciliationRun.id == record.run_id, ReconciliationRun.status == RunStatus.RUNNING)
+                .values(status=RunStatus.FAILED, finished_at=utcnow(), error=record.error)
+            )
+    db.session.commit()
+    if stale:
+        log.warning("Marked %d abandoned job(s): %s", len(stale), ", ".join(r.id for r in stale))
+    return [record.id for record in stale]
+
+
+def enqueue_nightly(day: date | None = None) -> tuple[JobRecord, bool]:
+    """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once."""
+    day = day or local_today()
+    sweep_abandoned()
+    return enqueue("nightly_maintenance", {"date": day.isoformat()}, trigger=RunTrigger.SCHEDULE, job_id=f"nightly-{day}")
+
+
+def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
+    month = (day or local_today()).strftime("%Y-%m")
+    return enqueue("monthly_rebuild", {"month": month}, trigger=RunTrigger.SCHEDULE, job_id=f"monthly-rebuild-{month}")
+
+
+def catch_up() -> JobRecord | None:
+    """The hourly tick: sweep abandoned jobs; enqueue today's nightly if none succeeded in 24 hours."""
+    sweep_abandoned()
+    since = utcnow() - timedelta(hours=24)
+    succeeded = db.session.scalar(
+        select(JobRecord.id).where(
+            JobRecord.kind == "nightly_maintenance",
+            JobRecord.status == JobStatus.FINISHED,
+            JobRecord.ended_at >= since,
+        )
+    )
+    if succeeded is not None:
+        return None
+    record, created = enqueue_nightly()
+    return record if created else None
+
+
+def active_job(kind: str, args: dict) -> JobRecord | None:
+    key = _active_key(KINDS[kind], args)
+    return db.session.scalar(select(JobRecord).where(JobRecord.active_key == key)) if key else None
+
+
+def describe(record: JobRecord) -> str:
+    """The job's arguments as a clerk reads them."""
+    args = {k: v for k, v in record.args.items() if k != "trigger" and v not in (None, [], False)}
+    return ", ".join(f"{k.replace('_', ' ')} {', '.join(v) if isinstance(v, list) else v}" for k, v in args.items())
+
+
+def redis_url() -> str | None:
+    return current_app.config.get("REDIS_URL")
+
+
+def redis_connection() -> Redis:
+    """One connection pool per app, made on first use (never at import)."""
+    connection = current_app.extensions.get("redis")
+    if connection is None:
+        connection = Redis.from_url(redis_url(), socket_connect_timeout=2, socket_timeout=10)
+        current_app.extensions["redis"] = connection
+    return connection
+
+
+def queue(name: str) -> Queue:
+    return Queue(name, connection=redis_connection())
+
+
+def local_today() -> date:
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
+    args = record.args
+    customers = args.get("customers") or []
+    if spec.name == "recalculate_customer":
+        customers = [db.session.get(Customer, args["customer_id"]).code]
+    month = args.get("from_month")
+    scope = scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
+    checks = args.get("checks") or None
+    names = [check.name for check in resolve(checks)]
+    delay = current_app.config["JOB_STEP_DELAY_SECONDS"]
+    job_id = record.id
+
+    def progress(check: str, done: int, total: int) -> None:
+        share = (names.index(check) + done / max(total, 1)) / len(names)
+        _report(job_id, int(share * 100), f"{check}: chunk {done} of {total}")
+        if delay:
+            time.sleep(delay)
+
+    def on_start(run: ReconciliationRun) -> None:
+        db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(run_id=run.id))
+        db.session.commit()
+
+    return run_checks(
+        spec.mode(args),
+        checks=checks,
+        scope=scope,
+        trigger=RunTrigger(args.get("trigger", RunTrigger.USER.value)),
+        user=record.user,
+        progress=progress,
+        on_start=on_start,
+    )
+
+
+def _report(job_id: str, percent: int, message: str) -> None:
+    db.session.execute(
+        update(JobRecord).where(JobRecord.id == job_id).values(progress=percent, message=message[:200], heartbeat_at=utcnow())
+    )
+    db.session.commit()
+    job = get_current_job()
+    if job is not None:
+        job.meta.update(progress=percent, message=message)
+        job.save_meta()
+
+
+def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error: str | None = None) -> None:
+    db.session.rollback()
+    values = {"status": status, "ended_at": utcnow(), "active_key": None, "error": error}
+    if status is JobStatus.FINISHED:
+        values |= {"progress": 100, "message": "Finished", "result": result}
+    else:
+        values["message"] = "Failed"
+    db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
+    db.session.commit()
+
+
+@contextmanager
+def _heartbeat(job_id: str):
+    """Beat on the job's row from a thread while it runs; a killed worker stops beating."""
+    engine = db.engine
+    interval = current_app.config["JOB_HEARTBEAT_SECONDS"]
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with engine.begin() as connection:
+                    connection.execute(update(JobRecord).where(JobRecord.id == job_id).values(heartbeat_at=utcnow()))
+            except Exception:  # the job itself will meet and report a broken database
+                log.exception("Heartbeat of job %s failed", job_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _validate(spec: Kind, args: dict) -> None:
+    """Refuse arguments the job could not run with, before anything is queued."""
+    resolve(args.get("checks"))
+    scope_for(args.get("customers") or [], None)
+    if spec.name == "recalculate_customer" and db.session.get(Customer, args.get("customer_id")) is None:
+        raise LookupError(f"No customer with id {args.get('customer_id')!r}.")
+
+
+def _active_key(spec: Kind, args: dict) -> str | None:
+    if not spec.exclusive:
+        return None
+    return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(args))
+
+
+def _existing(job_id: str, active_key: str | None) -> JobRecord:
+    existing = db.session.get(JobRecord, job_id)
+    if existing is None and active_key:
+        existing = db.session.scalar(select(JobRecord).where(JobRecord.active_key == active_key))
+    if existing is None:
+        raise RuntimeError("A job with the same id or arguments was just started and has already gone.")
+    return existing

@@ -1,0 +1,64 @@
+"""The mirror of every background job: the UI's history, kept after Redis forgets the job."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.extensions import db
+from backoffice.models.reconciliation import ReconciliationRun
+from backoffice.models.types import as_utc, utcnow
+from backoffice.models.users import User
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobStatus.QUEUED, JobStatus.STARTED)
+
+
+class JobRecord(db.Model):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_kind_enqueued_at", "kind", "enqueued_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    args: Mapped[dict] = mapped_column(JSON, default=dict)
+    queue: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, name="job_status", native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=JobStatus.QUEUED,
+    )
+    progress: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(200), default="")
+    result: Mapped[dict | None] = mapped_column(JSON)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    error: Mapped[str | None] = mapped_column(Text)
+    in_process: Mapped[bool] = mapped_column(default=False)
+    # Set while the job is queued or running, for kinds that must not run twice at once.
+    active_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User | None] = relationship()
+    run: Mapped[ReconciliationRun | None] = relationship()
+
+    @property
+    def duration_seconds(self) -> float | None:  # float-ok: a duration
+        if self.started_at is None:
+            return None
+        end = as_utc(self.ended_at) or utcnow()
+        return (end - as_utc(self.started_at)).total_seconds()  # float-ok: a duration

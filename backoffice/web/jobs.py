@@ -1,0 +1,71 @@
+"""Jobs: the history, a job's page and its live progress panel, and retrying what failed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from backoffice import jobs
+from backoffice.extensions import db
+from backoffice.models import JobRecord, JobStatus, Role, RunTrigger
+from backoffice.web.auth import requires_role
+
+bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+
+@bp.app_context_processor
+def _job_helpers() -> dict:
+    return {"kinds": jobs.KINDS, "describe": jobs.describe}
+
+
+def start(kind: str, args: dict, *, fallback: str):
+    """Enqueue a job for the current user and answer with its progress panel (htmx) or page.
+
+    When Redis cannot be reached, the user is told so and sent back to ``fallback``.
+    """
+    try:
+        record, created = jobs.enqueue(kind, args, user=current_user, trigger=RunTrigger.USER)
+    except jobs.QueueUnavailable as error:
+        if request.headers.get("HX-Request"):
+            return render_template("jobs/_unavailable.html", message=str(error)), 503
+        flash(str(error), "error")
+        return redirect(fallback)
+    if request.headers.get("HX-Request"):
+        return render_template("jobs/_panel.html", job=record, already=not created)
+    if not created:
+        flash("The same job was already queued or running: here it is.", "info")
+    return redirect(url_for("jobs.show", job_id=record.id))
+
+
+@bp.get("")
+def index():
+    page = db.paginate(select(JobRecord).order_by(JobRecord.enqueued_at.desc()), per_page=50, error_out=False)
+    return render_template("jobs/index.html", page=page)
+
+
+@bp.get("/<job_id>")
+def show(job_id: str):
+    return render_template("jobs/show.html", job=_get(job_id))
+
+
+@bp.get("/<job_id>/panel")
+def panel(job_id: str):
+    return render_template("jobs/_panel.html", job=_get(job_id), already=False)
+
+
+@bp.post("/<job_id>/retry")
+@requires_role(Role.ADMIN)
+def retry(job_id: str):
+    record = _get(job_id)
+    if record.status not in (JobStatus.FAILED, JobStatus.ABANDONED):
+        abort(409)
+    args = {k: v for k, v in record.args.items() if k != "trigger"}
+    return start(record.kind, args, fallback=url_for("jobs.index"))
+
+
+def _get(job_id: str) -> JobRecord:
+    record = db.session.get(JobRecord, job_id)
+    if record is None:
+        abort(404)
+    return record

@@ -1,0 +1,40 @@
+"""An RQ worker for the back-office: ``python worker.py [--burst] [QUEUE ...]``.
+
+The app is created once per worker process; its jobs run inside the app context. Queues
+default to recalc, maintenance and default, served in that order. Before it starts, the
+worker marks the jobs of workers that died mid-job as abandoned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rq import Worker
+
+from backoffice import create_app, jobs
+from backoffice.extensions import db
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("queues", nargs="*", default=list(jobs.QUEUES), metavar="QUEUE")
+    parser.add_argument("--burst", action="store_true", help="Work until the queues are empty, then exit.")
+    options = parser.parse_args(argv)
+    unknown = set(options.queues) - set(jobs.QUEUES)
+    if unknown:
+        parser.error(f"unknown queue(s) {', '.join(sorted(unknown))}; the queues are {', '.join(jobs.QUEUES)}")
+
+    app = create_app()
+    with app.app_context():
+        if not jobs.redis_url():
+            parser.error("REDIS_URL is not set: without it jobs run in-process and need no worker")
+        jobs.sweep_abandoned()
+        db.engine.dispose()
+        worker = Worker([jobs.queue(name) for name in options.queues], connection=jobs.redis_connection())
+        worker.work(burst=options.burst, with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -91,6 +91,8 @@ def enqueue(
     spec = KINDS[kind]
     args = args or {}
     _validate(spec, args)
+    if job_id is not None and (existing := db.session.get(JobRecord, job_id)) is not None:
+        return existing, False
     record = JobRecord(
         id=job_id or uuid.uuid4().hex,
         kind=kind,

@@ -1,0 +1,254 @@
+"""Jobs on real Redis, run by real ``worker.py`` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.cron import CronScheduler
+from rq.registry import FailedJobRegistry
+
+from backoffice import jobs
+from backoffice.extensions import db
+from backoffice.models import Discrepancy, JobRecord, JobStatus, Order, ReconciliationRun, RunStatus
+from backoffice.models.types import utcnow
+from tests.conftest import require_service
+from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def redis_url(app):
+    url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+    connection = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except RedisError as error:
+        require_service("Redis", f"cannot connect to {url} ({error})")
+    connection.flushdb()
+    app.config["REDIS_URL"] = url
+    app.extensions.pop("redis", None)
+    yield url
+    connection.flushdb()
+    connection.close()
+
+
+def worker_env(app, redis_url, **settings) -> dict:
+    env = os.environ | {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "test",
+    }
+    return env | {f"BACKOFFICE_{name.upper()}": str(value) for name, value in settings.items()}
+
+
+def run_worker(app, redis_url, **settings) -> subprocess.CompletedProcess:
+    """One real worker in burst mode: it works until the queues are empty, then exits."""
+    db.session.commit()
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT, env=worker_env(app, redis_url, **settings), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    db.session.rollback()
+    return result
+
+
+def job_row(job_id: str) -> JobRecord:
+    db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(JobRecord, job_id)
+
+
+@pytest.fixture
+def admin(auth):
+    return auth.login("admin")
+
+
+def test_recalculate_customer_from_the_web_is_done_by_a_worker(app, client, admin, redis_url):
+    hotel, bakery = CustomerFactory(code="HOTEL"), CustomerFactory(code="BAKERY")
+    wrong = [OrderFactory(customer=hotel), OrderFactory(customer=hotel)]
+    other = OrderFactory(customer=bakery)
+    for order in (*wrong, other):
+        corrupt("orders", "grand_total", order.id, "1")
+
+    response = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    panel = response.get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in panel and "queued" in panel
+    record = db.session.scalar(sa.select(JobRecord))
+    assert record.status is JobStatus.QUEUED and record.queue == "recalc" and record.user_id == admin.id
+
+    run_worker(app, redis_url)
+
+    record = job_row(record.id)
+    assert record.status is JobStatus.FINISHED and record.progress == 100
+    checks = {c["check"]: c for c in record.result["checks"]}
+    assert (checks["order_grand_total"]["mismatched"], checks["order_grand_total"]["fixed"]) == (2, 2)
+    run = db.session.get(ReconciliationRun, record.run_id)
+    assert run.scope == {"customers": ["HOTEL"]} and run.status is RunStatus.SUCCEEDED
+    assert [stored("orders", "grand_total", o.id) for o in wrong] == [9300000, 9300000]
+    assert stored("orders", "grand_total", other.id) == 1
+    done = client.get(f"/jobs/{record.id}/panel").get_data(as_text=True)
+    assert "finished" in done and "hx-trigger" not in done and "Rp9.300.000,00" not in done
+
+
+def test_a_second_click_shows_the_job_already_queued(app, client, admin, redis_url):
+    customer = CustomerFactory(code="HOTEL")
+    first = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
+    second = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
+    record = db.session.scalar(sa.select(JobRecord))
+    assert record.id[:12] in first and record.id[:12] in second
+    assert "already queued or running" in second
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 1
+    assert Queue("recalc", connection=Redis.from_url(redis_url)).count == 1
+    page = client.get(f"/customers/{customer.code}").get_data(as_text=True)
+    assert record.id[:12] in page and "Recalculate customer</button>" not in page
+    run_worker(app, redis_url)
+    third = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "already" not in third
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 2
+
+
+def test_two_schedulers_enqueue_one_nightly_job(app, redis_url):
+    night = date(2026, 11, 22)
+    first, created_first = jobs.enqueue_nightly(night)
+    second, created_second = jobs.enqueue_nightly(night)
+    assert (created_first, created_second) == (True, False)
+    assert first.id == second.id == "nightly-2026-11-22"
+    assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == ["nightly-2026-11-22"]
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 1
+
+
+def test_the_schedule_registers_nightly_monthly_and_hourly_catch_up(redis_url):
+    scheduler = CronScheduler(connection=Redis.from_url(redis_url))
+    scheduler.load_config_from_file("backoffice.schedule")
+    entries = {job.name: (job.func_name, job.cron, job.queue_name) for job in scheduler.get_jobs()}
+    assert entries == {
+        "nightly": ("backoffice.jobs.enqueue_nightly", "0 2 * * *", "maintenance"),
+        "monthly-rebuild": ("backoffice.jobs.enqueue_monthly_rebuild", "0 3 1 * *", "maintenance"),
+        "catch-up": ("backoffice.jobs.catch_up", "17 * * * *", "maintenance"),
+    }
+
+
+@pytest.mark.parametrize(("hours_ago", "enqueues"), [(25, True), (1, False)])
+def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_old(app, redis_url, hours_ago, enqueues):
+    ended = utcnow() - timedelta(hours=hours_ago)
+    db.session.add(
+        JobRecord(id="nightly-earlier", kind="nightly_maintenance", args={}, queue="maintenance",
+                  status=JobStatus.FINISHED, progress=100, message="Finished", in_process=False, attempts=1,
+                  enqueued_at=ended, started_at=ended, ended_at=ended)
+    )
+    db.session.commit()
+    record = jobs.catch_up()
+    assert (record is not None) == enqueues
+    queued = Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids()
+    assert queued == ([f"nightly-{jobs.local_today()}"] if enqueues else [])
+
+
+def test_a_job_that_raises_ends_failed_with_its_error(app, redis_url):
+    order = OrderFactory()
+    corrupt("orders", "promo", order.id, "99999999.00")  # the fix would store a negative total
+    record, _ = jobs.enqueue("verify", {"fix": True})
+    run_worker(app, redis_url)
+    record = job_row(record.id)
+    assert record.status is JobStatus.FAILED
+    assert "IntegrityError" in record.error
+    failed = FailedJobRegistry("recalc", connection=Redis.from_url(redis_url)).get_job_ids()
+    assert failed == [record.id]
+    assert db.session.get(ReconciliationRun, record.run_id).status is RunStatus.FAILED
+
+
+def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, client, redis_url):
+    customer = CustomerFactory()
+    orders = [OrderFactory(customer=customer) for _ in range(8)]
+    for order in orders:
+        corrupt("orders", "grand_total", order.id, "1")
+    slow = {"job_heartbeat_seconds": 0.2, "job_step_delay_seconds": 0.4, "reconcile_chunk_size": 1}
+    record, _ = jobs.enqueue("verify", {"fix": True})
+    db.session.commit()
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env=worker_env(app, redis_url, **slow),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (job_row(record.id).progress or 0) > 10:
+            time.sleep(0.1)
+        assert job_row(record.id).status is JobStatus.STARTED
+    finally:
+        _kill_with_children(worker.pid)
+    time.sleep(1)
+
+    run_worker(app, redis_url, job_heartbeat_seconds=0.2)
+    record = job_row(record.id)
+    assert record.status is JobStatus.ABANDONED and "worker stopped" in record.error
+    assert db.session.get(ReconciliationRun, record.run_id).status is RunStatus.FAILED
+    fixed = {d.entity_id for d in db.session.scalars(sa.select(Discrepancy).where(Discrepancy.fixed))}
+    right = {o.id for o in orders if stored("orders", "grand_total", o.id) == 9300000}
+    assert fixed == right and 0 < len(right) < len(orders)
+
+    UserFactory(email="admin@example.com", role="admin")
+    client.post("/login", data={"email": "admin@example.com", "password": "correct horse battery"})
+    assert client.post(f"/jobs/{record.id}/retry").status_code == 302
+    run_worker(app, redis_url)
+    rerun = db.session.scalars(sa.select(JobRecord).where(JobRecord.id != record.id)).one()
+    assert rerun.status is JobStatus.FINISHED
+    assert all(stored("orders", "grand_total", o.id) == 9300000 for o in orders)
+
+
+def test_without_redis_jobs_run_in_process(app, client, admin):
+    order = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "1")
+    panel = client.post(f"/customers/{order.customer.code}/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "ran in-process" in panel and "finished" in panel
+    assert stored("orders", "grand_total", order.id) == 9300000
+
+
+def test_with_redis_unreachable_pages_work_and_the_enqueue_says_so(app, client, admin):
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    customer = CustomerFactory(code="HOTEL")
+    response = client.post("/customers/HOTEL/recalculate")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "cannot be reached, so the job was not started" in page
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0
+    form = {"customer_id": customer.id, "account_manager_id": customer.account_manager_id, "closing_date": "2026-11-01",
+            "total_price": "1.000", "additions": "0", "promo": "0", "reductions": "0"}
+    assert client.post("/orders/new", data=form).status_code == 302
+    assert db.session.scalar(sa.select(Order.grand_total)) == 1000
+    htmx = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"})
+    assert htmx.status_code == 503 and "cannot be reached" in htmx.get_data(as_text=True)
+
+
+def _kill_with_children(pid: int) -> None:
+    """SIGKILL a worker and its work-horse (which runs in a process group of its own)."""
+    children = [
+        int(entry.name) for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _parent_of(entry) == pid
+    ]
+    for victim in (pid, *children):
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.waitpid(pid, 0)
+
+
+def _parent_of(entry: Path) -> int | None:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -11,6 +11,8 @@ import os
 import pytest
 import sqlalchemy as sa
 from flask import g
+from redis import Redis
+from redis.exceptions import RedisError
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
@@ -21,6 +23,7 @@ from tests import factories
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 
 def require_service(name: str, reason: str):
@@ -99,6 +102,23 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def redis_url(app):
+    """A real, empty Redis database (REDIS_URL; the suite empties it), and the app using it."""
+    url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+    connection = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except RedisError as error:
+        require_service("Redis", f"cannot connect to {url} ({error})")
+    connection.flushdb()
+    app.config["REDIS_URL"] = url
+    app.extensions.pop("redis", None)
+    yield url
+    connection.flushdb()
+    connection.close()
 
 
 class AuthActions:

@@ -13,7 +13,8 @@ from werkzeug.serving import make_server
 from backoffice.extensions import db
 from backoffice.models import Order
 from tests.conftest import require_service
-from tests.factories import CustomerFactory, OrderFactory, UserFactory
+from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
+from tests.workers import run_worker
 
 pytestmark = pytest.mark.browser
 CHROMIUM_ARGS = [
@@ -120,3 +121,26 @@ def test_deleting_an_order_asks_first(page):
     page.click("text=Delete order")
     expect(page.locator(".flash")).to_contain_text("Order SO-DELETE-ME deleted")
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+
+
+def test_an_admin_recalculates_a_customer_and_watches_the_job_finish(page, redis_url, csrf_app):
+    from playwright.sync_api import expect
+
+    UserFactory(email="boss@example.com", password="correct horse battery", role="admin")
+    order = OrderFactory(customer__code="C0042")
+    corrupt("orders", "grand_total", order.id, "1")
+    page.goto("/login")
+    page.fill("#email", "boss@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.goto("/customers/C0042")
+    page.evaluate("window.notReloaded = true")
+
+    page.click("text=Recalculate customer")
+    panel = page.locator("#job-panel")
+    expect(panel).to_contain_text("queued")
+    run_worker(csrf_app, redis_url)
+    expect(panel).to_contain_text("finished", timeout=15_000)
+    expect(panel.locator("tr", has_text="order_grand_total")).to_contain_text("1")
+    assert page.evaluate("window.notReloaded") is True
+    assert stored("orders", "grand_total", order.id) == 9300000

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Queue
 from rq.cron import CronScheduler
 from rq.registry import FailedJobRegistry
@@ -22,48 +21,10 @@ from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import Discrepancy, JobRecord, JobStatus, Order, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
-from tests.conftest import require_service
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
+from tests.workers import run_worker, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def redis_url(app):
-    url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
-    connection = Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except RedisError as error:
-        require_service("Redis", f"cannot connect to {url} ({error})")
-    connection.flushdb()
-    app.config["REDIS_URL"] = url
-    app.extensions.pop("redis", None)
-    yield url
-    connection.flushdb()
-    connection.close()
-
-
-def worker_env(app, redis_url, **settings) -> dict:
-    env = os.environ | {
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": "test",
-    }
-    return env | {f"BACKOFFICE_{name.upper()}": str(value) for name, value in settings.items()}
-
-
-def run_worker(app, redis_url, **settings) -> subprocess.CompletedProcess:
-    """One real worker in burst mode: it works until the queues are empty, then exits."""
-    db.session.commit()
-    result = subprocess.run(
-        [sys.executable, "worker.py", "--burst"],
-        cwd=ROOT, env=worker_env(app, redis_url, **settings), capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    db.session.rollback()
-    return result
 
 
 def job_row(job_id: str) -> JobRecord:
@@ -252,3 +213,17 @@ def _parent_of(entry: Path) -> int | None:
         return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def test_the_jobs_page_lists_jobs_with_status_who_and_error(app, client, auth):
+    user = auth.login("admin")
+    order = OrderFactory()
+    corrupt("orders", "promo", order.id, "99999999.00")
+    failed, _ = jobs.enqueue("verify", {"fix": True}, user=user)
+    page = client.get("/jobs").get_data(as_text=True)
+    assert failed.id[:12] in page and "failed" in page and "IntegrityError" in page and user.email in page
+    assert "Retry</button>" in page
+    assert client.post(f"/jobs/{failed.id}/retry").status_code == 302
+    corrupt("orders", "promo", order.id, "0")
+    finished, _ = jobs.enqueue("verify", {})
+    assert client.post(f"/jobs/{finished.id}/retry").status_code == 409

@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run test install install-test services chromium bench worker scheduler clean
+.PHONY: run test lint install install-test services chromium bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -15,8 +15,12 @@ run: install
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
 
 # The suite empties the Redis database it is given: by default database 15, not the app's 0.
-test: install-test services chromium
+test: install-test services chromium lint
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # A worker for the job queues (REDIS_URL must be set; run as many as you like, on any machine).
 worker: install

@@ -66,11 +66,7 @@ def demo_data() -> None:
     if current_app.config["BACKOFFICE_ENV"] == "production":
         raise click.ClickException("Demo data has well-known passwords; it is not loaded in production.")
     added = demo.load()
-    click.echo(
-        "Demo data: "
-        + ", ".join(f"{count} {name} added" for name, count in added.items())
-        + "."
-    )
+    click.echo("Demo data: " + ", ".join(f"{count} {name} added" for name, count in added.items()) + ".")
     click.echo("Log in at http://127.0.0.1:5000/login as one of:")
     for email, password, role in demo.LOGINS:
         click.echo(f"  {email:<26} password {password:<20} ({role.value})")
@@ -100,8 +96,12 @@ def reconcile_checks() -> None:
 
 
 def _scope_options(command):
-    command = click.option("--check", "checks", multiple=True, metavar="NAME", help="Only this check (repeatable).")(command)
-    command = click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")(command)
+    command = click.option("--check", "checks", multiple=True, metavar="NAME", help="Only this check (repeatable).")(
+        command
+    )
+    command = click.option(
+        "--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable)."
+    )(command)
     command = click.option("--from-month", metavar="YYYY-MM", help="Only from this month on.")(command)
     command = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")(command)
     return command
@@ -111,7 +111,12 @@ def _scope_options(command):
 @_scope_options
 @click.option("--fix", is_flag=True, help="Write the expected values where they differ.")
 @click.option("--threshold", metavar="AMOUNT", help="Mark discrepancies larger than this as significant.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Write every discrepancy to this CSV file.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write every discrepancy to this CSV file.",
+)
 def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv_path) -> None:
     from backoffice.models import RunMode
 
@@ -218,8 +223,13 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
         for d in found:
             significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
             rows.add_row(
-                significant, f"{d.entity_type} {d.entity_id}", d.field,
-                plain(d.stored) or "-", plain(d.expected) or "-", plain(d.difference), "yes" if d.fixed else "no",
+                significant,
+                f"{d.entity_type} {d.entity_id}",
+                d.field,
+                plain(d.stored) or "-",
+                plain(d.expected) or "-",
+                plain(d.difference),
+                "yes" if d.fixed else "no",
             )
         console.print(rows)
     with_totals = [r for r in record.results if r.mismatched and r.totals]

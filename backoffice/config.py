@@ -11,22 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 
-ENV_VARS = {
-    "DATABASE_URL": "SQLAlchemy URL; default: a SQLite file in instance/",
-    "SECRET_KEY": "session signing key; required when BACKOFFICE_ENV=production",
-    "BACKOFFICE_ENV": "development (default) or production",
-    "BACKOFFICE_LOCALE": "locale for amounts and dates, default id_ID",
-    "BACKOFFICE_CURRENCY": "ISO 4217 currency of the installation, default IDR",
-    "BACKOFFICE_TIMEZONE": "time zone for displayed times and the schedule, default Asia/Jakarta",
-    "BACKOFFICE_API_TOKEN": "bearer token for the operations API and /metrics",
-    "REDIS_URL": "Redis for the job queues; unset, jobs run in-process",
-    "BACKOFFICE_JOB_HEARTBEAT_SECONDS": "how often a running job marks itself alive, default 10",
-    "BACKOFFICE_JOB_STEP_DELAY_SECONDS": "pause after each chunk of a job (for tests that need a job in flight), default 0",
-    "BACKOFFICE_NIGHTLY_AT": "local time of the nightly verify-and-fix, default 02:00",
-    "BACKOFFICE_MONTHLY_REBUILD_AT": "local time of the rebuild on the 1st of each month, default 03:00",
-    "BACKOFFICE_RECONCILE_CHUNK_SIZE": "keys per reconciliation read (one statement pair each), default 1000000",
-}
-
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable installation."""
@@ -68,7 +52,7 @@ def database_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL URLs given in the common short form."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -28,11 +28,26 @@ MANAGERS = [
     ("Agus Pratama", "agus@example.com"),
 ]
 CUSTOMERS = [
-    "PT Sinar Jaya Makmur", "CV Mitra Usaha", "PT Gas Nusantara Abadi", "Hotel Cempaka",
-    "RS Harapan Kita", "PT Pangan Sejahtera", "Restoran Padang Sederhana", "PT Keramik Indah",
-    "CV Roti Enak", "PT Tekstil Bandung", "Laundry Bersih", "PT Baja Perkasa",
-    "Hotel Melati", "PT Kaca Mulia", "CV Tahu Sumedang", "PT Plastik Jaya",
-    "Kantin Kampus UI", "PT Cat Warna", "CV Kerupuk Garing", "PT Kertas Nusantara",
+    "PT Sinar Jaya Makmur",
+    "CV Mitra Usaha",
+    "PT Gas Nusantara Abadi",
+    "Hotel Cempaka",
+    "RS Harapan Kita",
+    "PT Pangan Sejahtera",
+    "Restoran Padang Sederhana",
+    "PT Keramik Indah",
+    "CV Roti Enak",
+    "PT Tekstil Bandung",
+    "Laundry Bersih",
+    "PT Baja Perkasa",
+    "Hotel Melati",
+    "PT Kaca Mulia",
+    "CV Tahu Sumedang",
+    "PT Plastik Jaya",
+    "Kantin Kampus UI",
+    "PT Cat Warna",
+    "CV Kerupuk Garing",
+    "PT Kertas Nusantara",
 ]
 MONTHS = 6
 ORDERS_PER_MONTH = 30

@@ -67,7 +67,13 @@ KINDS = {
     for kind in (
         Kind("recalculate_customer", "Recalculate customer", "recalc", 15 * 60, lambda a: RunMode.FIX, exclusive=True),
         Kind("verify", "Verify", "recalc", 60 * 60, lambda a: RunMode.FIX if a.get("fix") else RunMode.VERIFY),
-        Kind("rebuild", "Rebuild", "maintenance", 3 * 60 * 60, lambda a: RunMode.DRY_RUN if a.get("dry_run") else RunMode.REBUILD),
+        Kind(
+            "rebuild",
+            "Rebuild",
+            "maintenance",
+            3 * 60 * 60,
+            lambda a: RunMode.DRY_RUN if a.get("dry_run") else RunMode.REBUILD,
+        ),
         Kind("nightly_maintenance", "Nightly maintenance", "maintenance", 3 * 60 * 60, lambda a: RunMode.FIX),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
     )
@@ -181,7 +187,9 @@ def sweep_abandoned() -> list[str]:
     ).all()
     for record in stale:
         record.status, record.ended_at, record.active_key = JobStatus.ABANDONED, utcnow(), None
-        record.error = f"The worker stopped while the job ran (last heartbeat {record.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        record.error = (
+            f"The worker stopped while the job ran (last heartbeat {record.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        )
         record.message = "Abandoned"
         if record.run_id is not None:
             db.session.execute(
@@ -199,7 +207,9 @@ def enqueue_nightly(day: date | None = None) -> tuple[JobRecord, bool]:
     """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once."""
     day = day or local_today()
     sweep_abandoned()
-    return enqueue("nightly_maintenance", {"date": day.isoformat()}, trigger=RunTrigger.SCHEDULE, job_id=f"nightly-{day}")
+    return enqueue(
+        "nightly_maintenance", {"date": day.isoformat()}, trigger=RunTrigger.SCHEDULE, job_id=f"nightly-{day}"
+    )
 
 
 def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
@@ -291,7 +301,9 @@ def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
 
 def _report(job_id: str, percent: int, message: str) -> None:
     db.session.execute(
-        update(JobRecord).where(JobRecord.id == job_id).values(progress=percent, message=message[:200], heartbeat_at=utcnow())
+        update(JobRecord)
+        .where(JobRecord.id == job_id)
+        .values(progress=percent, message=message[:200], heartbeat_at=utcnow())
     )
     db.session.commit()
     job = get_current_job()

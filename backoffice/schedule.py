@@ -16,8 +16,13 @@ from backoffice.config import clock
 NIGHTLY_HOUR, NIGHTLY_MINUTE = clock(os.environ, "BACKOFFICE_NIGHTLY_AT", "02:00")
 MONTHLY_HOUR, MONTHLY_MINUTE = clock(os.environ, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00")
 
-cron.register(jobs.enqueue_nightly, queue_name="maintenance", cron=f"{NIGHTLY_MINUTE} {NIGHTLY_HOUR} * * *", name="nightly")
 cron.register(
-    jobs.enqueue_monthly_rebuild, queue_name="maintenance", cron=f"{MONTHLY_MINUTE} {MONTHLY_HOUR} 1 * *", name="monthly-rebuild"
+    jobs.enqueue_nightly, queue_name="maintenance", cron=f"{NIGHTLY_MINUTE} {NIGHTLY_HOUR} * * *", name="nightly"
+)
+cron.register(
+    jobs.enqueue_monthly_rebuild,
+    queue_name="maintenance",
+    cron=f"{MONTHLY_MINUTE} {MONTHLY_HOUR} 1 * *",
+    name="monthly-rebuild",
 )
 cron.register(jobs.catch_up, queue_name="maintenance", cron="17 * * * *", name="catch-up")

@@ -37,7 +37,12 @@ def timed(function: Callable[[], object], repeat: int = 3) -> tuple[float, objec
 def report(title: str, rows: list[tuple[str, float, str, float]]) -> str:  # float-ok: seconds
     """Print each figure beside its baseline as a ratio; return the same as a Markdown table."""
     table = Table("measure", "seconds", "baseline", "baseline s", "ratio", title=title)
-    lines = [f"### {title}", "", "| measure | seconds | baseline | baseline s | ratio |", "| --- | ---: | --- | ---: | ---: |"]
+    lines = [
+        f"### {title}",
+        "",
+        "| measure | seconds | baseline | baseline s | ratio |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
     for measure, seconds, baseline, baseline_seconds in rows:
         ratio = f"{seconds / baseline_seconds:.2f}×"
         table.add_row(measure, f"{seconds:.3f}", baseline, f"{baseline_seconds:.3f}", ratio)

@@ -58,7 +58,9 @@ def main() -> str:
     cli_seconds, _ = timed(
         lambda: subprocess.run(
             [_script(), "reconcile", "verify", "--check", "order_grand_total", "--json"],
-            env=env, capture_output=True, check=False,
+            env=env,
+            capture_output=True,
+            check=False,
         )
     )
     floor = "raw SQL count (floor)"

@@ -11,10 +11,10 @@ import os
 import pytest
 import sqlalchemy as sa
 from flask import g
-from redis import Redis
-from redis.exceptions import RedisError
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from redis import Redis
+from redis.exceptions import RedisError
 
 from backoffice import create_app
 from backoffice.config import database_url

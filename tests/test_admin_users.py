@@ -25,7 +25,9 @@ def test_an_admin_creates_a_finance_user_who_can_log_in(client, admin, app):
     user = db.session.scalar(sa.select(User).where(User.email == "new.clerk@example.com"))
     assert user.role is Role.FINANCE and user.name == "New Clerk"
     other = app.test_client()
-    assert other.post("/login", data={"email": "new.clerk@example.com", "password": "long enough pw"}).status_code == 302
+    assert (
+        other.post("/login", data={"email": "new.clerk@example.com", "password": "long enough pw"}).status_code == 302
+    )
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,10 @@ def test_health_goes_false_on_a_mismatch_and_true_after_auto_heal(api):
     assert job["status"] == "finished" and job["in_process"] is True and job["progress"] == 100
     assert job["result"]["mode"] == "fix"
     assert job["result"]["checks"][0] == {
-        "check": "order_grand_total", "checked": 1, "mismatched": 1, "fixed": 1,
+        "check": "order_grand_total",
+        "checked": 1,
+        "mismatched": 1,
+        "fixed": 1,
         "totals": {"grand_total": {"before": "5.00", "after": "9300000.00"}},
     }
     assert api("GET", "/admin/balance-health/check").get_json()["balance_status"] is True

@@ -50,6 +50,13 @@ def live_server(csrf_app):
     thread.join(timeout=5)
 
 
+def log_in(page, email: str) -> None:
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server)
@@ -65,10 +72,7 @@ def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
     UserFactory(email="clerk@example.com", password="correct horse battery")
     customer = CustomerFactory(code="C0042", name="Hotel Cempaka")
 
-    page.goto("/login")
-    page.fill("#email", "clerk@example.com")
-    page.fill("#password", "correct horse battery")
-    page.click("button[type=submit]")
+    log_in(page, "clerk@example.com")
     page.click("text=Orders")
     page.click("text=New order")
     page.select_option("#customer_id", label="C0042 — Hotel Cempaka")
@@ -106,10 +110,7 @@ def test_deleting_an_order_asks_first(page):
 
     UserFactory(email="clerk@example.com", password="correct horse battery")
     order = OrderFactory(number="SO-DELETE-ME")
-    page.goto("/login")
-    page.fill("#email", "clerk@example.com")
-    page.fill("#password", "correct horse battery")
-    page.click("button[type=submit]")
+    log_in(page, "clerk@example.com")
     page.goto(f"/orders/{order.id}/edit")
 
     page.once("dialog", lambda dialog: dialog.dismiss())
@@ -129,10 +130,7 @@ def test_an_admin_recalculates_a_customer_and_watches_the_job_finish(page, redis
     UserFactory(email="boss@example.com", password="correct horse battery", role="admin")
     order = OrderFactory(customer__code="C0042")
     corrupt("orders", "grand_total", order.id, "1")
-    page.goto("/login")
-    page.fill("#email", "boss@example.com")
-    page.fill("#password", "correct horse battery")
-    page.click("button[type=submit]")
+    log_in(page, "boss@example.com")
     page.goto("/customers/C0042")
     page.evaluate("window.notReloaded = true")
 

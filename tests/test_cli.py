@@ -51,7 +51,9 @@ def test_users_create_refuses_bad_input_and_writes_nothing(runner):
         result = runner.invoke(args=["users", "create", *args, "--password-stdin"], input="a long enough password\n")
         assert result.exit_code != 0, args
         assert message in result.output, result.output
-    short = runner.invoke(args=["users", "create", "new@example.com", "--role", "admin", "--password-stdin"], input="short\n")
+    short = runner.invoke(
+        args=["users", "create", "new@example.com", "--role", "admin", "--password-stdin"], input="short\n"
+    )
     assert short.exit_code == 1
     assert "at least 10 characters" in short.output
     assert count(User) == 1
@@ -90,12 +92,18 @@ def test_the_console_script_is_the_flask_cli_bound_to_the_app(app):
         assert command in help_text
     created = subprocess.run(
         [CONSOLE_SCRIPT, "users", "create", "script@example.com", "--role", "finance", "--password-stdin"],
-        env=env, input="a long enough password\n", capture_output=True, text=True,
+        env=env,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
     )
     assert created.returncode == 0, created.stderr
     again = subprocess.run(
         [CONSOLE_SCRIPT, "users", "create", "script@example.com", "--role", "finance", "--password-stdin"],
-        env=env, input="a long enough password\n", capture_output=True, text=True,
+        env=env,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
     )
     assert again.returncode == 1
     assert "already exists" in again.stderr

@@ -105,12 +105,25 @@ def test_the_schedule_registers_nightly_monthly_and_hourly_catch_up(redis_url):
 
 
 @pytest.mark.parametrize(("hours_ago", "enqueues"), [(25, True), (1, False)])
-def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_old(app, redis_url, hours_ago, enqueues):
+def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_old(
+    app, redis_url, hours_ago, enqueues
+):
     ended = utcnow() - timedelta(hours=hours_ago)
     db.session.add(
-        JobRecord(id="nightly-earlier", kind="nightly_maintenance", args={}, queue="maintenance",
-                  status=JobStatus.FINISHED, progress=100, message="Finished", in_process=False, attempts=1,
-                  enqueued_at=ended, started_at=ended, ended_at=ended)
+        JobRecord(
+            id="nightly-earlier",
+            kind="nightly_maintenance",
+            args={},
+            queue="maintenance",
+            status=JobStatus.FINISHED,
+            progress=100,
+            message="Finished",
+            in_process=False,
+            attempts=1,
+            enqueued_at=ended,
+            started_at=ended,
+            ended_at=ended,
+        )
     )
     db.session.commit()
     record = jobs.catch_up()
@@ -141,8 +154,12 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
     record, _ = jobs.enqueue("verify", {"fix": True})
     db.session.commit()
     worker = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=worker_env(app, redis_url, **slow),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=worker_env(app, redis_url, **slow),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -173,7 +190,9 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
 def test_without_redis_jobs_run_in_process(app, client, admin):
     order = OrderFactory()
     corrupt("orders", "grand_total", order.id, "1")
-    panel = client.post(f"/customers/{order.customer.code}/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
+    panel = client.post(f"/customers/{order.customer.code}/recalculate", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "ran in-process" in panel and "finished" in panel
     assert stored("orders", "grand_total", order.id) == 9300000
 
@@ -186,8 +205,15 @@ def test_with_redis_unreachable_pages_work_and_the_enqueue_says_so(app, client, 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "cannot be reached, so the job was not started" in page
     assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0
-    form = {"customer_id": customer.id, "account_manager_id": customer.account_manager_id, "closing_date": "2026-11-01",
-            "total_price": "1.000", "additions": "0", "promo": "0", "reductions": "0"}
+    form = {
+        "customer_id": customer.id,
+        "account_manager_id": customer.account_manager_id,
+        "closing_date": "2026-11-01",
+        "total_price": "1.000",
+        "additions": "0",
+        "promo": "0",
+        "reductions": "0",
+    }
     assert client.post("/orders/new", data=form).status_code == 302
     assert db.session.scalar(sa.select(Order.grand_total)) == 1000
     htmx = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"})
@@ -197,8 +223,7 @@ def test_with_redis_unreachable_pages_work_and_the_enqueue_says_so(app, client, 
 def _kill_with_children(pid: int) -> None:
     """SIGKILL a worker and its work-horse (which runs in a process group of its own)."""
     children = [
-        int(entry.name) for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and _parent_of(entry) == pid
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _parent_of(entry) == pid
     ]
     for victim in (pid, *children):
         try:

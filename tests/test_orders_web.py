@@ -63,8 +63,14 @@ def test_editing_an_order_recomputes_its_grand_total(client, finance):
     order = OrderFactory()
     page = client.get(f"/orders/{order.id}/edit").get_data(as_text=True)
     assert 'value="10.000.000,00"' in page and "Rp9.300.000,00" in page
-    form = order_form(order.customer, number=order.number, total_price="50.000.000", additions="2.000.000",
-                      promo="5.000.000", reductions="1.000.000")
+    form = order_form(
+        order.customer,
+        number=order.number,
+        total_price="50.000.000",
+        additions="2.000.000",
+        promo="5.000.000",
+        reductions="1.000.000",
+    )
     assert client.post(f"/orders/{order.id}/edit", data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(Order, order.id).grand_total == Decimal("46000000.00")
@@ -81,7 +87,9 @@ def test_deleting_an_order_removes_it(client, finance):
 def test_bad_amount_on_save_shows_the_error_and_writes_nothing(client, finance, field, value, message):
     order = OrderFactory()
     before = table_snapshot()
-    response = client.post(f"/orders/{order.id}/edit", data=order_form(order.customer, number=order.number, **{field: value}))
+    response = client.post(
+        f"/orders/{order.id}/edit", data=order_form(order.customer, number=order.number, **{field: value})
+    )
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert table_snapshot() == before
@@ -191,7 +199,9 @@ def test_list_shows_filtered_orders_and_their_sum(client, finance):
     assert listed(month="2026-12") == (set(), "Rp0,00")
 
 
-@pytest.mark.parametrize(("params", "message"), [({"month": "11/2026"}, "YYYY-MM"), ({"manager": "x"}, "Invalid Choice")])
+@pytest.mark.parametrize(
+    ("params", "message"), [({"month": "11/2026"}, "YYYY-MM"), ({"manager": "x"}, "Invalid Choice")]
+)
 def test_list_with_a_bad_filter_says_so(client, finance, params, message):
     OrderFactory()
     response = client.get("/orders", query_string=params)

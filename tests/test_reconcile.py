@@ -55,10 +55,31 @@ def test_verify_finds_exactly_the_corrupted_values_and_writes_nothing(book):
     corrupt("targets", "achieved_amount", book["dewi_oct"].id, "1.00")
     record = run(RunMode.VERIFY)
     assert found(record) == {
-        ("order_grand_total", book["mill_nov"].id, "grand_total", Decimal("9300100"), Decimal("9300000"), Decimal("-100")),
-        ("target_achieved", book["dewi_oct"].id, "achieved_amount", Decimal("1"), Decimal("9300000"), Decimal("9299999")),
+        (
+            "order_grand_total",
+            book["mill_nov"].id,
+            "grand_total",
+            Decimal("9300100"),
+            Decimal("9300000"),
+            Decimal("-100"),
+        ),
+        (
+            "target_achieved",
+            book["dewi_oct"].id,
+            "achieved_amount",
+            Decimal("1"),
+            Decimal("9300000"),
+            Decimal("9299999"),
+        ),
         # Budi's target is summed from the corrupted grand total: it disagrees until the order is fixed.
-        ("target_achieved", book["budi_nov"].id, "achieved_amount", Decimal("9300000"), Decimal("9300100"), Decimal("100")),
+        (
+            "target_achieved",
+            book["budi_nov"].id,
+            "achieved_amount",
+            Decimal("9300000"),
+            Decimal("9300100"),
+            Decimal("100"),
+        ),
     }
     assert counts(record) == {"order_grand_total": (4, 1, 0), "target_achieved": (3, 2, 0)}
     assert stored("orders", "grand_total", book["mill_nov"].id) == Decimal("9300100.00")
@@ -122,7 +143,9 @@ def test_month_scope_selects_from_that_month_on(book):
     corrupt("orders", "grand_total", book["hotel_oct"].id, "1")
     corrupt("orders", "grand_total", book["mill_nov"].id, "1")
     corrupt("targets", "achieved_amount", book["dewi_oct"].id, "2")
-    record = run(RunMode.VERIFY, checks=["order_grand_total", "target_achieved"], scope=scope_for(from_month=date(2026, 11, 1)))
+    record = run(
+        RunMode.VERIFY, checks=["order_grand_total", "target_achieved"], scope=scope_for(from_month=date(2026, 11, 1))
+    )
     assert {(c, i) for c, i, *_ in found(record)} == {
         ("order_grand_total", book["mill_nov"].id),
         ("target_achieved", book["budi_nov"].id),

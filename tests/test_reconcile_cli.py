@@ -56,8 +56,13 @@ def test_verify_json_is_one_document_with_decimal_strings(runner, corrupted):
     ]
     first = document["discrepancies"][0]
     assert {k: first[k] for k in ("check", "entity_type", "field", "stored", "expected", "difference", "fixed")} == {
-        "check": "order_grand_total", "entity_type": "order", "field": "grand_total",
-        "stored": "9400000.00", "expected": "9300000.00", "difference": "-100000.00", "fixed": False,
+        "check": "order_grand_total",
+        "entity_type": "order",
+        "field": "grand_total",
+        "stored": "9400000.00",
+        "expected": "9300000.00",
+        "difference": "-100000.00",
+        "fixed": False,
     }
     assert isinstance(document["run_id"], int)
 
@@ -78,7 +83,18 @@ def test_csv_export_has_every_discrepancy(runner, corrupted, tmp_path):
     path = tmp_path / "report.csv"
     runner.invoke(args=["reconcile", "verify", "--csv", str(path)])
     rows = list(csv.DictReader(path.open()))
-    assert list(rows[0]) == ["run_id", "check", "entity_type", "entity_id", "field", "stored", "expected", "difference", "fixed", "fixed_at"]
+    assert list(rows[0]) == [
+        "run_id",
+        "check",
+        "entity_type",
+        "entity_id",
+        "field",
+        "stored",
+        "expected",
+        "difference",
+        "fixed",
+        "fixed_at",
+    ]
     assert [(r["check"], r["difference"], r["fixed"]) for r in rows] == [
         ("order_grand_total", "-100000.00", "no"),
         ("target_achieved", "99999.50", "no"),

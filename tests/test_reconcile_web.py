@@ -74,10 +74,30 @@ def test_the_csv_download_is_named_by_run_and_date_with_plain_decimals(client, a
         f'attachment; filename="reconciliation-run-{record.id}-{record.started_at:%Y-%m-%d}.csv"'
     )
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["run_id", "check", "entity_type", "entity_id", "field", "stored", "expected", "difference", "fixed", "fixed_at"]
+    assert rows[0] == [
+        "run_id",
+        "check",
+        "entity_type",
+        "entity_id",
+        "field",
+        "stored",
+        "expected",
+        "difference",
+        "fixed",
+        "fixed_at",
+    ]
     order_row = next(r for r in rows[1:] if r[1] == "order_grand_total")
-    assert order_row[:9] == [str(record.id), "order_grand_total", "order", str(corrupted[0].id), "grand_total",
-                             "1.00", "9300000.00", "9299999.00", "yes"]
+    assert order_row[:9] == [
+        str(record.id),
+        "order_grand_total",
+        "order",
+        str(corrupted[0].id),
+        "grand_total",
+        "1.00",
+        "9300000.00",
+        "9299999.00",
+        "yes",
+    ]
     assert order_row[9]
 
 

@@ -16,5 +16,13 @@ def test_migrated_schema_matches_the_models(app):
 def test_money_columns_are_numeric_15_2(app):
     for table in db.metadata.sorted_tables:
         for column in table.columns:
-            if column.name in {"total_price", "additions", "promo", "reductions", "grand_total", "target_amount", "achieved_amount"}:
+            if column.name in {
+                "total_price",
+                "additions",
+                "promo",
+                "reductions",
+                "grand_total",
+                "target_amount",
+                "achieved_amount",
+            }:
                 assert (column.type.precision, column.type.scale) == (15, 2), column

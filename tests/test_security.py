@@ -82,8 +82,15 @@ def test_a_post_without_csrf_token_is_refused_and_writes_nothing(csrf_app):
     token = csrf_token(client)
     client.post("/login", data={"email": user.email, "password": "correct horse battery", "csrf_token": token})
     customer = CustomerFactory()
-    form = {"customer_id": customer.id, "account_manager_id": customer.account_manager_id,
-            "closing_date": "2026-11-01", "total_price": "1", "additions": "0", "promo": "0", "reductions": "0"}
+    form = {
+        "customer_id": customer.id,
+        "account_manager_id": customer.account_manager_id,
+        "closing_date": "2026-11-01",
+        "total_price": "1",
+        "additions": "0",
+        "promo": "0",
+        "reductions": "0",
+    }
     refused = client.post("/orders/new", data=form)
     assert refused.status_code == 400
     assert "Reload the page" in refused.get_data(as_text=True)
@@ -94,7 +101,9 @@ def test_a_post_without_csrf_token_is_refused_and_writes_nothing(csrf_app):
 def test_htmx_requests_carry_the_csrf_token_in_a_header(csrf_app):
     client = csrf_app.test_client()
     user = UserFactory()
-    client.post("/login", data={"email": user.email, "password": "correct horse battery", "csrf_token": csrf_token(client)})
+    client.post(
+        "/login", data={"email": user.email, "password": "correct horse battery", "csrf_token": csrf_token(client)}
+    )
     page = client.get("/orders/new").get_data(as_text=True)
     header_token = re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', page).group(1)
     amounts = {"total_price": "1", "additions": "0", "promo": "0", "reductions": "0"}

@@ -24,12 +24,15 @@ def test_a_new_target_starts_with_the_orders_already_closed(client, finance):
     manager = AccountManagerFactory(name="Dewi")
     OrderFactory(customer=CustomerFactory(account_manager=manager), closing_date=date(2026, 11, 3))
     response = client.post(
-        "/targets/new", data={"account_manager_id": manager.id, "period_start": "2026-11", "target_amount": "18.600.000"}
+        "/targets/new",
+        data={"account_manager_id": manager.id, "period_start": "2026-11", "target_amount": "18.600.000"},
     )
     assert response.status_code == 302
     target = db.session.scalar(sa.select(Target))
     assert (target.period_start, target.target_amount, target.achieved_amount) == (
-        date(2026, 11, 1), Decimal("18600000.00"), Decimal("9300000.00"),
+        date(2026, 11, 1),
+        Decimal("18600000.00"),
+        Decimal("9300000.00"),
     )
     listing = client.get("/targets").get_data(as_text=True)
     assert "Rp18.600.000,00" in listing and "Rp9.300.000,00" in listing and "50.0 %" in listing

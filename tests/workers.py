@@ -26,7 +26,11 @@ def run_worker(app, redis_url, **settings) -> subprocess.CompletedProcess:
     db.session.commit()
     result = subprocess.run(
         [sys.executable, "worker.py", "--burst"],
-        cwd=ROOT, env=worker_env(app, redis_url, **settings), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=worker_env(app, redis_url, **settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     db.session.rollback()

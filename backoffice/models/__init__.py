@@ -1,8 +1,8 @@
 """The models, one module per business module; importing this package registers them all."""
 
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
-from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
 from backoffice.models.jobs import JobRecord, JobStatus
+from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
 from backoffice.models.reconciliation import (
     CheckResult,
     Discrepancy,

@@ -3,11 +3,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import DateTime, Enum, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.types import utcnow
+from backoffice.models.types import str_enum, utcnow
 
 
 class AccountManager(db.Model):
@@ -38,14 +38,7 @@ class Customer(db.Model):
     name: Mapped[str] = mapped_column(String(200), index=True)
     account_manager_id: Mapped[int | None] = mapped_column(ForeignKey("account_managers.id"), index=True)
     status: Mapped[CustomerStatus] = mapped_column(
-        Enum(
-            CustomerStatus,
-            name="customer_status",
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        ),
-        default=CustomerStatus.ACTIVE,
+        str_enum(CustomerStatus, "customer_status"), default=CustomerStatus.ACTIVE
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

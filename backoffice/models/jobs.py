@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.reconciliation import ReconciliationRun
-from backoffice.models.types import as_utc, utcnow
+from backoffice.models.types import as_utc, str_enum, utcnow
 from backoffice.models.users import User
 
 
@@ -35,10 +35,7 @@ class JobRecord(db.Model):
     args: Mapped[dict] = mapped_column(JSON, default=dict)
     queue: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[JobStatus] = mapped_column(
-        Enum(JobStatus, name="job_status", native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=JobStatus.QUEUED,
-    )
+    status: Mapped[JobStatus] = mapped_column(str_enum(JobStatus, "job_status"), default=JobStatus.QUEUED)
     progress: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(200), default="")
     result: Mapped[dict | None] = mapped_column(JSON)

@@ -6,19 +6,15 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.types import as_utc, utcnow
+from backoffice.models.types import as_utc, str_enum, utcnow
 from backoffice.models.users import User
 
 Amount = Numeric(20, 4, asdecimal=True)
 """Stored and expected values of any checked field (money has 2 places, volumes 4)."""
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class RunMode(enum.StrEnum):
@@ -51,12 +47,12 @@ class ReconciliationRun(db.Model):
     __table_args__ = (Index("ix_reconciliation_runs_started_at", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mode: Mapped[RunMode] = mapped_column(_enum(RunMode, "reconciliation_mode"))
-    trigger: Mapped[RunTrigger] = mapped_column(_enum(RunTrigger, "reconciliation_trigger"))
+    mode: Mapped[RunMode] = mapped_column(str_enum(RunMode, "reconciliation_mode"))
+    trigger: Mapped[RunTrigger] = mapped_column(str_enum(RunTrigger, "reconciliation_trigger"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     scope: Mapped[dict] = mapped_column(JSON, default=dict)
     checks: Mapped[list] = mapped_column(JSON, default=list)
-    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "reconciliation_status"), default=RunStatus.RUNNING)
+    status: Mapped[RunStatus] = mapped_column(str_enum(RunStatus, "reconciliation_status"), default=RunStatus.RUNNING)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -125,4 +121,3 @@ class Discrepancy(db.Model):
     fixed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     run: Mapped[ReconciliationRun] = relationship()
-

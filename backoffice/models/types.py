@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, Numeric
+from sqlalchemy import Date, Enum, Numeric
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 Money = Numeric(15, 2, asdecimal=True)
 """Every stored amount: ``NUMERIC(15,2)``; Python sees ``Decimal``."""
+
+
+def str_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A string enum column stored as its values (a VARCHAR with no database enum type)."""
+    return Enum(
+        cls, name=name, native_enum=False, length=20, values_callable=lambda members: [m.value for m in members]
+    )
 
 
 def utcnow() -> datetime:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy import func, insert, literal, or_, select, text
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -60,7 +60,7 @@ def run(
     mode: RunMode,
     *,
     checks: list[str] | tuple[str, ...] | None = None,
-    scope: Scope = Scope(),
+    scope: Scope | None = None,
     trigger: RunTrigger = RunTrigger.CLI,
     user: User | None = None,
     progress: ProgressCallback | None = None,
@@ -71,6 +71,7 @@ def run(
     ``on_start`` is called with the run record once it is committed, before any check runs.
     """
     selected = resolve(checks)
+    scope = scope or Scope()
     record = ReconciliationRun(
         mode=mode,
         trigger=trigger,
@@ -128,7 +129,7 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
         in_chunk = [*check.scope_conditions(scope), check.key >= low, check.key <= high]
         count, sums = _measure(check, fields, in_chunk, with_sums=record.mode is not RunMode.VERIFY)
         result.checked += count
-        for f, total in zip(fields, sums):
+        for f, total in zip(fields, sums, strict=True):
             totals.stored[f.name] += total
         wrong = sorted(_wrong_rows(check, fields, in_chunk), key=lambda row: row[0])
         for start in range(0, len(wrong), _BATCH):
@@ -154,8 +155,8 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
 
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
-    """How many entities the chunk holds and, when asked, the sum of each stored field."""
-    sums = [func.sum(f.stored) for f in fields] if with_sums else []
+    """How many entities the chunk holds and, when asked, the sum of each stored field (else zeros)."""
+    sums = [func.sum(f.stored) if with_sums else literal(0) for f in fields]
     count, *totals = db.session.execute(select(func.count(), *sums).select_from(check.table).where(*conditions)).one()
     return count, [Decimal(total or 0) for total in totals]
 

@@ -12,7 +12,18 @@ from backoffice.models import Discrepancy, ReconciliationRun
 from backoffice.models.types import as_utc
 from backoffice.reconcile.engine import discrepancies
 
-CSV_COLUMNS = ["run_id", "check", "entity_type", "entity_id", "field", "stored", "expected", "difference", "fixed", "fixed_at"]
+CSV_COLUMNS = [
+    "run_id",
+    "check",
+    "entity_type",
+    "entity_id",
+    "field",
+    "stored",
+    "expected",
+    "difference",
+    "fixed",
+    "fixed_at",
+]
 
 
 def summary(run: ReconciliationRun, limit: int | None = None) -> dict:
@@ -71,7 +82,9 @@ def csv_lines(run_id: int, check: str | None = None) -> Iterator[str]:
     query = discrepancies(run_id, check).execution_options(yield_per=1000)
     for d in db.session.scalars(query):
         row = discrepancy_dict(d)
-        yield line([run_id, *(row[column] for column in CSV_COLUMNS[1:-2]), "yes" if d.fixed else "no", row["fixed_at"] or ""])
+        yield line(
+            [run_id, *(row[column] for column in CSV_COLUMNS[1:-2]), "yes" if d.fixed else "no", row["fixed_at"] or ""]
+        )
 
 
 def csv_filename(run: ReconciliationRun) -> str:

@@ -32,11 +32,7 @@ class CheckStatus:
 
 def latest() -> list[CheckStatus]:
     """Each registered check's latest result, in one query."""
-    newest = (
-        select(CheckResult.check, func.max(CheckResult.id).label("id"))
-        .group_by(CheckResult.check)
-        .subquery()
-    )
+    newest = select(CheckResult.check, func.max(CheckResult.id).label("id")).group_by(CheckResult.check).subquery()
     rows = db.session.execute(
         select(CheckResult, ReconciliationRun.finished_at)
         .join(newest, CheckResult.id == newest.c.id)

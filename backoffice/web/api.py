@@ -135,7 +135,9 @@ class _ReconcileCollector:
             "backoffice_reconcile_mismatched", "Entities the latest run of the check found mismatched", labels=["check"]
         )
         last_run = GaugeMetricFamily(
-            "backoffice_reconcile_last_run_timestamp_seconds", "When the latest run of the check finished", labels=["check"]
+            "backoffice_reconcile_last_run_timestamp_seconds",
+            "When the latest run of the check finished",
+            labels=["check"],
         )
         duration = GaugeMetricFamily(
             "backoffice_reconcile_run_duration_seconds", "How long the check took in its latest run", labels=["check"]

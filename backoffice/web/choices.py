@@ -10,7 +10,9 @@ from backoffice.models import AccountManager, Customer
 
 
 def manager_choices() -> list[SelectChoice]:
-    return [SelectChoice(m.id, m.name) for m in db.session.scalars(select(AccountManager).order_by(AccountManager.name))]
+    return [
+        SelectChoice(m.id, m.name) for m in db.session.scalars(select(AccountManager).order_by(AccountManager.name))
+    ]
 
 
 def customer_choices() -> list[SelectChoice]:

@@ -24,7 +24,9 @@ def show(code: str):
         per_page=25,
         error_out=False,
     )
-    total = db.session.scalar(select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id))
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id)
+    )
     return render_template(
         "customers/show.html",
         customer=customer,

@@ -37,7 +37,9 @@ def local_date(value, format: str = "medium") -> str:
 def local_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
-    return format_datetime(as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=current_app.config["LOCALE"])
+    return format_datetime(
+        as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=current_app.config["LOCALE"]
+    )
 
 
 def scope_text(scope: dict | None) -> str:

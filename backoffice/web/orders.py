@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.extensions import db
-from backoffice.models import COMPONENTS, AccountManager, Customer, NegativeGrandTotal, Order, checked_grand_total
+from backoffice.models import COMPONENTS, Customer, NegativeGrandTotal, Order, checked_grand_total
 from backoffice.models.types import next_month_start
 from backoffice.money import ZERO
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
@@ -94,21 +94,14 @@ def index():
     filters = OrderFilterForm(request.args)
     filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
     conditions = _filter_conditions(filters) if filters.validate() else [Order.id.is_(None)]
-    query = (
-        select(Order)
-        .join(Order.customer)
-        .where(*conditions)
-        .order_by(Order.closing_date.desc(), Order.id.desc())
-    )
+    query = select(Order).join(Order.customer).where(*conditions).order_by(Order.closing_date.desc(), Order.id.desc())
     page = db.paginate(query, per_page=current_app.config["ORDERS_PER_PAGE"], error_out=False)
     count, total = db.session.execute(
         select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0))
         .join(Order.customer)
         .where(*conditions)
     ).one()
-    return render_template(
-        "orders/index.html", filters=filters, page=page, count=count, total=Decimal(total)
-    )
+    return render_template("orders/index.html", filters=filters, page=page, count=count, total=Decimal(total))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -167,9 +160,7 @@ def _filter_conditions(filters: OrderFilterForm) -> list:
     conditions = []
     if text := (filters.q.data or "").strip():
         pattern = f"%{text}%"
-        conditions.append(
-            or_(Order.number.ilike(pattern), Customer.code.ilike(pattern), Customer.name.ilike(pattern))
-        )
+        conditions.append(or_(Order.number.ilike(pattern), Customer.code.ilike(pattern), Customer.name.ilike(pattern)))
     if filters.manager.data:
         conditions.append(Order.account_manager_id == filters.manager.data)
     if filters.month.data:

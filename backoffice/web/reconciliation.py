@@ -56,7 +56,9 @@ def show(run_id: int):
     if check is not None and check not in CHECKS:
         abort(404)
     found = db.paginate(engine.discrepancies(run_id, check), per_page=50, error_out=False)
-    return render_template("reconciliation/show.html", run=record, discrepancies=found, check=check, checks=list(CHECKS))
+    return render_template(
+        "reconciliation/show.html", run=record, discrepancies=found, check=check, checks=list(CHECKS)
+    )
 
 
 @bp.get("/runs/<int:run_id>.csv")

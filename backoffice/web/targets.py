@@ -58,8 +58,9 @@ def index():
         .order_by(Target.period_start.desc(), AccountManager.name)
     ).all()
     totals = db.session.execute(
-        select(func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0))
-        .where(*conditions)
+        select(
+            func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0)
+        ).where(*conditions)
     ).one()
     return render_template(
         "targets/index.html",

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from backoffice import config, hooks
-from backoffice.extensions import csrf, db, login_manager, migrate, register_sqlite_pragmas
+from backoffice.extensions import csrf, db, login_manager, migrate, register_sqlite_behaviour
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ def register_extensions(app: Flask) -> None:
     from backoffice import models  # noqa: F401  (registers the tables on the metadata)
     from backoffice.web import auth
 
-    register_sqlite_pragmas()
+    register_sqlite_behaviour()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     auth.init_app(app)

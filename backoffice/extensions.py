@@ -29,15 +29,32 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 
 
-def register_sqlite_pragmas() -> None:
-    """Make SQLite enforce foreign keys and wait for locks, as PostgreSQL does (idempotent)."""
-    if not event.contains(Engine, "connect", _sqlite_pragmas):
-        event.listen(Engine, "connect", _sqlite_pragmas)
+def register_sqlite_behaviour() -> None:
+    """Make SQLite behave as the code expects of a database (idempotent).
+
+    Foreign keys are enforced; a locked database is waited for; file databases use WAL, so
+    readers do not block the writer. And SQLAlchemy, not the driver, begins transactions, at
+    their first statement, reads included: a connection opened with the execution option
+    ``sqlite_begin_immediate`` begins with ``BEGIN IMMEDIATE``, taking the write lock before
+    it reads, which is how balance-moving writes lock on SQLite.
+    """
+    for name, listener in (("connect", _sqlite_connect), ("begin", _sqlite_begin)):
+        if not event.contains(Engine, name, listener):
+            event.listen(Engine, name, listener)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 10000")
+        if cursor.execute("PRAGMA database_list").fetchone()[2]:
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        immediate = connection.get_execution_options().get("sqlite_begin_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

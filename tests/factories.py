@@ -87,5 +87,7 @@ def corrupt(table: str, column: str, row_id: int, value: Decimal | str) -> None:
 
 
 def stored(table: str, column: str, row_id: int) -> Decimal:
+    """The value in the table now, as a new transaction sees it."""
+    db.session.rollback()
     value = db.session.execute(sa.text(f"SELECT {column} FROM {table} WHERE id = :id"), {"id": row_id}).scalar_one()
     return Decimal(str(value)).quantize(Decimal("0.01"))

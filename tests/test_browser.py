@@ -100,6 +100,7 @@ def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
     page.click("text=Save")
     expect(page.locator(".flash")).to_contain_text("Grand total Rp9.300.000,00")
     expect(page.locator("table.data")).to_contain_text("Hotel Cempaka")
+    db.session.rollback()  # a new transaction sees what the server committed
     order = db.session.scalar(sa.select(Order))
     assert order.grand_total == Decimal("9300000.00")
     assert order.number in page.locator("table.data").inner_text()
@@ -116,11 +117,13 @@ def test_deleting_an_order_asks_first(page):
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.click("text=Delete order")
     expect(page.locator("h1")).to_have_text("Order SO-DELETE-ME")
+    db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 1
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Delete order")
     expect(page.locator(".flash")).to_contain_text("Order SO-DELETE-ME deleted")
+    db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
 
 

@@ -13,10 +13,18 @@ from backoffice.models.reconciliation import (
 )
 from backoffice.models.targets import Target, achieved_amount_sql
 from backoffice.models.users import Role, User
+from backoffice.models.wallet import (
+    BalanceTransaction,
+    TransactionKind,
+    ledger_sums,
+    recharged_contribution,
+    spent_contribution,
+)
 
 __all__ = [
     "COMPONENTS",
     "AccountManager",
+    "BalanceTransaction",
     "CheckResult",
     "Discrepancy",
     "JobRecord",
@@ -31,8 +39,12 @@ __all__ = [
     "Order",
     "Role",
     "Target",
+    "TransactionKind",
     "User",
     "achieved_amount_sql",
     "checked_grand_total",
     "grand_total_of",
+    "ledger_sums",
+    "recharged_contribution",
+    "spent_contribution",
 ]

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.types import str_enum, utcnow
+from backoffice.models.types import Money, str_enum, utcnow
+from backoffice.money import ZERO
 
 
 class AccountManager(db.Model):
@@ -27,11 +29,11 @@ class AccountManager(db.Model):
 class CustomerStatus(enum.StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
-    CLOSED = "closed"
 
 
 class Customer(db.Model):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_balance", "balance"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -41,6 +43,13 @@ class Customer(db.Model):
         str_enum(CustomerStatus, "customer_status"), default=CustomerStatus.ACTIVE
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The prepaid wallet, kept by the wallet service from the ledger (balance_transactions).
+    balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    total_recharged: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    total_spent: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    balance_last_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspend_below: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    use_realtime_calculation: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     account_manager: Mapped[AccountManager | None] = relationship()
 

@@ -31,6 +31,8 @@ def main() -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
+    app.cli.add_command(customers)
+    app.cli.add_command(ledger)
     app.cli.add_command(demo_data)
     app.cli.add_command(reconcile)
 
@@ -70,6 +72,77 @@ def demo_data() -> None:
     click.echo("Log in at http://127.0.0.1:5000/login as one of:")
     for email, password, role in demo.LOGINS:
         click.echo(f"  {email:<26} password {password:<20} ({role.value})")
+
+
+@click.group(help="Manage customers.")
+def customers() -> None:
+    pass
+
+
+@customers.command("add", help="Add a customer with CODE and NAME.")
+@click.argument("code")
+@click.argument("name")
+@click.option("--manager", metavar="EMAIL", help="The account manager's email.")
+def customers_add(code: str, name: str, manager: str | None) -> None:
+    from backoffice.services.customers import CustomerError, create_customer
+
+    try:
+        customer = create_customer(code, name, manager_email=manager)
+    except CustomerError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Added customer {customer.code} — {customer.name}.")
+
+
+@click.group(help="Move money in customers' prepaid wallets.")
+def ledger() -> None:
+    pass
+
+
+def _ledger_options(command):
+    command = click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")(
+        command
+    )
+    command = click.option("--description", default="", help="What the movement is for.")(command)
+    command = click.argument("amount")(command)
+    command = click.argument("code")(command)
+    return command
+
+
+@ledger.command("recharge", help="Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet.")
+@_ledger_options
+def ledger_recharge(code, amount, description, idempotency_key) -> None:
+    from backoffice.services import wallet
+
+    _move(wallet.recharge, code, amount, description, idempotency_key)
+
+
+@ledger.command("charge", help="Take AMOUNT from CODE's wallet; refused beyond the balance.")
+@_ledger_options
+def ledger_charge(code, amount, description, idempotency_key) -> None:
+    from backoffice.services import wallet
+
+    _move(wallet.charge, code, amount, description, idempotency_key)
+
+
+def _move(operation, code, amount, description, idempotency_key) -> None:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Customer
+    from backoffice.money import MoneyError, format_money, parse_amount
+    from backoffice.services.wallet import WalletError
+
+    config = current_app.config
+    customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
+    if customer is None:
+        raise click.ClickException(f"Unknown customer code: {code}.")
+    try:
+        value = parse_amount(amount, config["LOCALE"])
+        movement = operation(customer, value, description=description, idempotency_key=idempotency_key)
+    except (MoneyError, WalletError) as error:
+        raise click.ClickException(str(error)) from None
+    balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])
+    click.echo(f"{movement.kind.value} #{movement.id}: {customer.code} balance {balance}.")
 
 
 class CommandUsageError(click.ClickException):

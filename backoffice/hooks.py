@@ -12,7 +12,7 @@ from itertools import chain, product
 from sqlalchemy import event, inspect, tuple_, update
 from sqlalchemy.orm import Session
 
-from backoffice.models import Order, Target, achieved_amount_sql, checked_grand_total
+from backoffice.models import BalanceTransaction, Order, Target, achieved_amount_sql, checked_grand_total
 from backoffice.models.types import month_start
 
 _TARGET_KEYS = "backoffice.target_keys"
@@ -24,11 +24,18 @@ _LISTENERS = (
 
 
 def register() -> None:
-    """Attach the listeners to every SQLAlchemy session (idempotent)."""
+    """Attach the listeners to every SQLAlchemy session and to the ledger (idempotent)."""
     for name, function in _LISTENERS:
         listener = globals()[function]
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)
+    for name in ("before_update", "before_delete"):
+        if not event.contains(BalanceTransaction, name, _refuse_ledger_change):
+            event.listen(BalanceTransaction, name, _refuse_ledger_change)
+
+
+class AppendOnly(RuntimeError):
+    """The ledger is only ever appended to; a correction is a new row."""
 
 
 def target_keys_of(order: Order) -> set[tuple[int, object]]:
@@ -81,6 +88,10 @@ def _expire_recomputed_targets(session: Session, _context) -> None:
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Target) and (obj.account_manager_id, obj.period_start) in keys:
             session.expire(obj, ["achieved_amount"])
+
+
+def _refuse_ledger_change(_mapper, _connection, movement) -> None:
+    raise AppendOnly(f"Ledger movement #{movement.id} cannot be changed or deleted; post a reversal or an adjustment.")
 
 
 def _values(state, attribute: str) -> set:

@@ -88,7 +88,12 @@ def test_scheduled_maintenance_runs_the_nightly_job_once_a_day(api):
     assert first.status_code == 202
     body = first.get_json()
     assert body["job_id"].startswith("nightly-") and body["created"] is True
-    assert [c["fixed"] for c in body["data"]["result"]["checks"]] == [1, 0]
+    assert {c["check"]: c["fixed"] for c in body["data"]["result"]["checks"]} == {
+        "order_grand_total": 1,
+        "target_achieved": 0,
+        "customer_wallet": 0,
+        "ledger_chain": 0,
+    }
     again = api("POST", "/admin/balance-health/scheduled-maintenance").get_json()
     assert again["job_id"] == body["job_id"] and again["created"] is False
 

@@ -22,6 +22,8 @@ from backoffice.money import ZERO
 
 
 class TransactionKind(enum.StrEnum):
+    """A reversal takes back a charge (positive) or a recharge (negative); never an adjustment."""
+
     RECHARGE = "recharge"
     CHARGE = "charge"
     ADJUSTMENT = "adjustment"

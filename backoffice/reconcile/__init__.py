@@ -6,10 +6,14 @@ A new derived field registers here by adding its check to ``CHECKS``.
 from __future__ import annotations
 
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.customer_wallet import CustomerWallet
+from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.target_achieved import TargetAchieved
 
-CHECKS: dict[str, Check] = {check.name: check for check in (OrderGrandTotal(), TargetAchieved())}
+CHECKS: dict[str, Check] = {
+    check.name: check for check in (OrderGrandTotal(), TargetAchieved(), CustomerWallet(), LedgerChain())
+}
 
 
 class UnknownCheck(ValueError):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, Table, update
+from sqlalchemy import ColumnElement, FromClause, Table, update
 from sqlalchemy.engine import Connection
 
 
@@ -57,6 +57,9 @@ class Check(ABC):
 
     @abstractmethod
     def scope_conditions(self, scope: Scope) -> list[ColumnElement]: ...
+
+    source: ClassVar[FromClause | None] = None
+    """What the stored and expected values are read from, when not the table itself (a join, a window)."""
 
     @property
     def key(self) -> ColumnElement:

@@ -157,7 +157,9 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
     """How many entities the chunk holds and, when asked, the sum of each stored field (else zeros)."""
     sums = [func.sum(f.stored) if with_sums else literal(0) for f in fields]
-    count, *totals = db.session.execute(select(func.count(), *sums).select_from(check.table).where(*conditions)).one()
+    count, *totals = db.session.execute(
+        select(func.count(), *sums).select_from(_source(check)).where(*conditions)
+    ).one()
     return count, [Decimal(total or 0) for total in totals]
 
 
@@ -168,15 +170,17 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
         # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
         db.session.execute(text("SET LOCAL parallel_tuple_cost = 0"))
     return db.session.execute(
-        select(check.key, *(f.stored for f in fields), *(f.expected for f in fields)).where(
-            *conditions, or_(*(f.stored.is_distinct_from(f.expected) for f in fields))
-        )
+        select(check.key, *(f.stored for f in fields), *(f.expected for f in fields))
+        .select_from(_source(check))
+        .where(*conditions, or_(*(f.stored.is_distinct_from(f.expected) for f in fields)))
     ).all()
 
 
 def _key_ranges(check: Check, scope: Scope) -> list[tuple[int, int]]:
     low, high = db.session.execute(
-        select(func.min(check.key), func.max(check.key)).where(*check.scope_conditions(scope))
+        select(func.min(check.key), func.max(check.key))
+        .select_from(_source(check))
+        .where(*check.scope_conditions(scope))
     ).one()
     if low is None:
         return []
@@ -217,3 +221,7 @@ def _decimal(value, scale: int) -> Decimal | None:
     if value is None:
         return None
     return Decimal(value).quantize(Decimal(1).scaleb(-scale))
+
+
+def _source(check: Check):
+    return check.source if check.source is not None else check.table

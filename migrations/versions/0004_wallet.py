@@ -50,8 +50,14 @@ def upgrade():
         batch_op.add_column(sa.Column('use_realtime_calculation', sa.Boolean(), server_default=sa.true(), nullable=False))
         batch_op.create_index('ix_customers_balance', ['balance'], unique=False)
 
+    # The ledger is append-only: the database itself refuses to change or remove a row.
+    if op.get_bind().dialect.name == "sqlite":
+        for operation in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER balance_transactions_no_{operation.lower()} BEFORE {operation} ON balance_transactions "
+                f"BEGIN SELECT RAISE(ABORT, 'balance_transactions is append-only: {operation} is refused'); END"
+            )
     if op.get_bind().dialect.name == "postgresql":
-        # The ledger is append-only: the database itself refuses to change or remove a row.
         op.execute(
             """
             CREATE FUNCTION balance_transactions_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -69,6 +75,9 @@ def upgrade():
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER balance_transactions_no_update")
+        op.execute("DROP TRIGGER balance_transactions_no_delete")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER balance_transactions_append_only ON balance_transactions")
         op.execute("DROP FUNCTION balance_transactions_append_only()")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from sqlalchemy import func, select
+
+from backoffice.models import BalanceTransaction
+from backoffice.models.types import Money
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+ledger = BalanceTransaction.__table__
+
+# Each row beside what the chain says it must hold: its own before plus its amount, and the
+# customer's previous row's after (zero for the first row).
+chain = select(
+    ledger.c.id,
+    ledger.c.customer_id,
+    ledger.c.created_at,
+    ledger.c.balance_before,
+    ledger.c.balance_after,
+    func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Money).label("expected_after"),
+    func.coalesce(
+        func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
+    ).label("expected_before"),
+).subquery("ledger_chain")
+
+
+class LedgerChain(Check):
+    name = "ledger_chain"
+    description = (
+        "each ledger row: balance_after = balance_before + signed amount, "
+        "and balance_before = the customer's previous balance_after"
+    )
+    entity_type = "balance_transaction"
+    table = ledger
+    source = chain
+    fixable = False  # a broken chain is evidence of what happened, not drift to overwrite
+
+    @property
+    def key(self):
+        return chain.c.id
+
+    def fields(self):
+        return [
+            CheckedField("balance_before", chain.c.balance_before, chain.c.expected_before),
+            CheckedField("balance_after", chain.c.balance_after, chain.c.expected_after),
+        ]
+
+    def scope_conditions(self, scope: Scope):
+        conditions = []
+        if scope.customer_ids:
+            conditions.append(chain.c.customer_id.in_(scope.customer_ids))
+        if scope.from_month:
+            conditions.append(chain.c.created_at >= datetime.combine(scope.from_month, time(), UTC))
+        return conditions
+
+    def write(self, connection, ids):
+        raise NotImplementedError("ledger_chain only reports")

@@ -108,7 +108,15 @@ def _ledger_options(command):
     return command
 
 
-@ledger.command("recharge", help="Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet.")
+# A negative amount such as -5 is an amount to refuse with a reason, not an unknown option.
+AMOUNT_ARGUMENTS = {"ignore_unknown_options": True}
+
+
+@ledger.command(
+    "recharge",
+    context_settings=AMOUNT_ARGUMENTS,
+    help="Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet.",
+)
 @_ledger_options
 def ledger_recharge(code, amount, description, idempotency_key) -> None:
     from backoffice.services import wallet
@@ -116,7 +124,9 @@ def ledger_recharge(code, amount, description, idempotency_key) -> None:
     _move(wallet.recharge, code, amount, description, idempotency_key)
 
 
-@ledger.command("charge", help="Take AMOUNT from CODE's wallet; refused beyond the balance.")
+@ledger.command(
+    "charge", context_settings=AMOUNT_ARGUMENTS, help="Take AMOUNT from CODE's wallet; refused beyond the balance."
+)
 @_ledger_options
 def ledger_charge(code, amount, description, idempotency_key) -> None:
     from backoffice.services import wallet

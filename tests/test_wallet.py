@@ -129,7 +129,8 @@ def test_a_movement_is_reversed_once_and_a_reversed_adjustment_is_an_adjustment(
 def test_concurrent_charges_leave_one_success_and_never_a_negative_balance(app):
     customer = CustomerFactory()
     wallet.recharge(customer, D("100000"))
-    outcomes = _in_threads(app, 5, lambda: wallet.charge(customer.id, D("80000")))
+    customer_id = customer.id  # read here: the threads must not touch this session's objects
+    outcomes = _in_threads(app, 5, lambda: wallet.charge(customer_id, D("80000")))
     assert sorted(type(o).__name__ for o in outcomes) == ["InsufficientBalance"] * 4 + ["int"]
     rows = ledger(customer.id)
     assert len(rows) == 2 and all(after >= 0 for *_, after in rows)
@@ -139,7 +140,8 @@ def test_concurrent_charges_leave_one_success_and_never_a_negative_balance(app):
 
 def test_concurrent_retries_with_one_idempotency_key_write_one_row(app):
     customer = CustomerFactory()
-    outcomes = _in_threads(app, 5, lambda: wallet.recharge(customer.id, D("75000"), idempotency_key="transfer-9"))
+    customer_id = customer.id  # read here: the threads must not touch this session's objects
+    outcomes = _in_threads(app, 5, lambda: wallet.recharge(customer_id, D("75000"), idempotency_key="transfer-9"))
     assert len(set(outcomes)) == 1 and isinstance(outcomes[0], int)
     assert len(ledger(customer.id)) == 1
     assert cached(customer.id)[0] == D("75000.00")

@@ -10,12 +10,12 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, Customer, Order, Role, Target, User
+from backoffice.models import AccountManager, BalanceTransaction, Customer, Order, Role, Target, User
 from backoffice.models.types import month_start
-from backoffice.services import transaction
+from backoffice.services import transaction, wallet
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -57,7 +57,7 @@ def load(today: date | None = None) -> dict[str, int]:
     """Add what is missing and return how many rows of each kind were added."""
     today = today or date.today()
     rng = random.Random(20261122)
-    added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0}
+    added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0, "wallet movements": 0}
     with transaction() as session:
         for email, password, role in LOGINS:
             if _missing(User, email=email):
@@ -112,7 +112,31 @@ def load(today: date | None = None) -> dict[str, int]:
                     )
                     added["orders"] += 1
             month = month_start(month + timedelta(days=31))
+    added["wallet movements"] = _wallet_movements(rng)
     return added
+
+
+def _wallet_movements(rng: random.Random) -> int:
+    """A deposit and a few gas charges per customer, through the wallet service.
+
+    The idempotency keys make a second load move no money.
+    """
+    before = db.session.scalar(select(func.count(BalanceTransaction.id)))
+    for customer_id, code in db.session.execute(select(Customer.id, Customer.code).order_by(Customer.id)).all():
+        wallet.recharge(
+            customer_id,
+            Decimal(rng.randrange(20, 80)) * 1_000_000,
+            description="Opening deposit",
+            idempotency_key=f"demo-{code}-deposit",
+        )
+        for n in range(3):
+            wallet.charge(
+                customer_id,
+                Decimal(rng.randrange(100, 900)) * 10_000,
+                description=f"Gas, week {n + 1}",
+                idempotency_key=f"demo-{code}-charge-{n}",
+            )
+    return db.session.scalar(select(func.count(BalanceTransaction.id))) - before
 
 
 def _missing(model, **natural_key) -> bool:

@@ -145,3 +145,22 @@ def test_an_admin_recalculates_a_customer_and_watches_the_job_finish(page, redis
     expect(panel.locator("tr", has_text="order_grand_total")).to_contain_text("1")
     assert page.evaluate("window.notReloaded") is True
     assert stored("orders", "grand_total", order.id) == 9300000
+
+
+def test_a_clerk_sees_a_charge_over_the_balance_flagged_before_submitting(page):
+    from playwright.sync_api import expect
+
+    from backoffice.services import wallet
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    customer = CustomerFactory(code="C0042")
+    wallet.recharge(customer, Decimal("100000"))
+    log_in(page, "clerk@example.com")
+    page.goto("/customers/C0042?tab=ledger")
+    check = page.locator("#charge-check")
+    page.locator("#charge-amount").press_sequentially("150.000")
+    expect(check).to_contain_text("More than the Rp100.000,00 available")
+    page.fill("#charge-amount", "40.000")
+    expect(check).to_contain_text("Balance after the charge: Rp60.000,00")
+    page.click("text=Post charge")
+    expect(page.locator("#balance")).to_have_text("Rp60.000,00")

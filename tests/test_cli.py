@@ -8,7 +8,17 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, Customer, Order, Role, Target, User, achieved_amount_sql, grand_total_of
+from backoffice.models import (
+    AccountManager,
+    BalanceTransaction,
+    Customer,
+    Order,
+    Role,
+    Target,
+    User,
+    achieved_amount_sql,
+    grand_total_of,
+)
 from tests.factories import UserFactory
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")
@@ -63,11 +73,11 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     first = runner.invoke(args=["demo-data"])
     assert first.exit_code == 0, first.output
     assert "admin@example.com" in first.output and "password" in first.output
-    counts = {model: count(model) for model in (User, AccountManager, Customer, Order, Target)}
+    counts = {model: count(model) for model in (User, AccountManager, Customer, Order, Target, BalanceTransaction)}
     assert all(counts.values())
     second = runner.invoke(args=["demo-data"])
     assert second.exit_code == 0
-    assert "0 orders added" in second.output
+    assert "0 orders added" in second.output and "0 wallet movements added" in second.output
     assert {model: count(model) for model in counts} == counts
     wrong_totals = sa.select(sa.func.count()).where(
         Order.grand_total != grand_total_of(Order.total_price, Order.additions, Order.promo, Order.reductions)

@@ -1,6 +1,18 @@
-"""Run every benchmark; print each figure beside its baseline and the Markdown for docs/benchmarks.md."""
+"""Run the benchmarks (all, or those named): ``python -m bench [verify_orders] [wallet]``.
 
-from bench import verify_orders
+Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
+"""
+
+import sys
+
+from bench import verify_orders, wallet
+
+BENCHMARKS = {"verify_orders": verify_orders, "wallet": wallet}
 
 if __name__ == "__main__":
-    print(verify_orders.main())
+    names = sys.argv[1:] or list(BENCHMARKS)
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        sys.exit(f"Unknown benchmark(s): {', '.join(sorted(unknown))}; they are: {', '.join(BENCHMARKS)}")
+    for name in names:
+        print(BENCHMARKS[name].main())

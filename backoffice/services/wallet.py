@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
@@ -27,8 +28,32 @@ from backoffice.models import (
     recharged_contribution,
     spent_contribution,
 )
-from backoffice.models.types import utcnow
+from backoffice.models.types import Money, utcnow
 from backoffice.money import MoneyError, check_amount, format_money
+
+customers = Customer.__table__
+ledger = BalanceTransaction.__table__
+
+
+# The write path's statements, built once: the hot path only binds values.
+_LOCK = (
+    select(customers.c.id, customers.c.code, customers.c.balance, customers.c.suspend_below, customers.c.status)
+    .where(customers.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(customers.c.id)
+    .with_for_update()
+)
+_INSERT = insert(ledger).returning(ledger.c.id)
+_MOVE = (
+    update(customers)
+    .where(customers.c.id == bindparam("customer_id"))
+    .values(
+        balance=bindparam("after", type_=Money),
+        total_recharged=customers.c.total_recharged + bindparam("recharged", type_=Money),
+        total_spent=customers.c.total_spent + bindparam("spent", type_=Money),
+        balance_last_updated_at=bindparam("moved_at"),
+        status=bindparam("new_status", type_=customers.c.status.type),
+    )
+)
 
 
 class WalletError(ValueError):
@@ -36,7 +61,7 @@ class WalletError(ValueError):
 
 
 class InsufficientBalance(WalletError):
-    def __init__(self, customer: Customer, amount: Decimal) -> None:
+    def __init__(self, customer, amount: Decimal) -> None:
         super().__init__(
             f"Insufficient balance: {customer.code} has {_money(customer.balance)} available, "
             f"{_money(amount)} is needed."
@@ -113,9 +138,11 @@ def reverse(transaction: BalanceTransaction | int, *, description: str = "", use
     A reversed charge or recharge is a ``reversal`` row (it takes back from the spent or
     recharged total); a reversed adjustment is the opposite adjustment.
     """
-    original = db.session.get(BalanceTransaction, _id(transaction))
-    if original is None:
+    with db.engine.connect() as connection:
+        row = connection.execute(select(ledger).where(ledger.c.id == _id(transaction))).one_or_none()
+    if row is None:
         raise WalletError(f"No ledger movement {_id(transaction)}.")
+    original = BalanceTransaction(**row._mapping)
     if original.kind is TransactionKind.REVERSAL:
         raise WalletError("A reversal cannot itself be reversed; post a new movement instead.")
     adjustment = original.kind is TransactionKind.ADJUSTMENT
@@ -131,89 +158,97 @@ def reverse(transaction: BalanceTransaction | int, *, description: str = "", use
     )
 
 
-def lock_customers(ids: list[int]) -> list[Customer]:
-    """Lock customer rows for the rest of the transaction, in id order (no deadlock between lockers)."""
-    return db.session.scalars(
-        select(Customer)
-        .where(Customer.id.in_(ids))
-        .order_by(Customer.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
+def lock_customers(connection: Connection, ids: list[int]) -> list:
+    """Lock customer rows for the rest of the transaction, in id order (so two lockers never deadlock).
+
+    Returns their wallet columns as rows, in id order. On SQLite the lock is the
+    transaction's ``BEGIN IMMEDIATE`` (see :func:`own_transaction`).
+    """
+    return connection.execute(_LOCK, {"ids": ids}).all()
 
 
 @contextmanager
-def locking_transaction():
-    """A transaction of its own that can lock rows: ``BEGIN IMMEDIATE`` on SQLite, row locks on PostgreSQL."""
-    session = db.session
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("Unsaved changes are pending: commit or roll them back before moving money.")
-    session.rollback()
-    session.connection(execution_options={"sqlite_begin_immediate": True})
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+def own_transaction():
+    """A connection and transaction of the wallet's own, apart from the caller's session.
+
+    It commits when the block ends and rolls back if it raises. On SQLite it begins with
+    ``BEGIN IMMEDIATE``, taking the write lock before anything is read.
+    """
+    with db.engine.connect().execution_options(sqlite_begin_immediate=True) as connection, connection.begin():
+        yield connection
 
 
 def _post(customer, kind, amount, signed, description, reference, idempotency_key, user) -> BalanceTransaction:
     customer_id = _id(customer)
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("Unsaved changes are pending: commit or roll them back before moving money.")
     try:
-        with locking_transaction() as session:
-            locked = lock_customers([customer_id])
+        with own_transaction() as connection:
+            locked = lock_customers(connection, [customer_id])
             if not locked:
                 raise WalletError(f"No customer with id {customer_id}.")
-            (target,) = locked
-            if idempotency_key:
-                earlier = session.scalar(
-                    select(BalanceTransaction).where(BalanceTransaction.idempotency_key == idempotency_key)
-                )
-                if earlier is not None:
-                    return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
-            movement = _append(target, kind, amount, signed, description, reference, idempotency_key, user)
+            if idempotency_key and (earlier := _by_key(connection, idempotency_key)) is not None:
+                return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
+            movement = _append(
+                connection, locked[0], kind, amount, signed, description, reference, idempotency_key, user
+            )
     except IntegrityError:
         # Another customer's movement took the key between our check and our insert.
-        earlier = db.session.scalar(
-            select(BalanceTransaction).where(BalanceTransaction.idempotency_key == idempotency_key)
-        )
-        if idempotency_key and earlier is not None:
-            return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
+        if idempotency_key:
+            with db.engine.connect() as connection:
+                earlier = _by_key(connection, idempotency_key)
+            if earlier is not None:
+                return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
         raise
+    # Moving money ends the caller's read transaction, so that what it reads next includes the movement.
+    session.rollback()
     return movement
 
 
-def _append(customer: Customer, kind, amount, signed, description, reference, idempotency_key, user):
+def _append(connection, customer, kind, amount, signed, description, reference, key, user) -> BalanceTransaction:
+    """Append the movement and move the cached fields of the locked customer row."""
     before = customer.balance
     after = before + signed
     if signed < 0 and after < 0:
         raise InsufficientBalance(customer, amount)
-    movement = BalanceTransaction(
-        customer_id=customer.id,
-        kind=kind,
-        amount=amount,
-        signed_amount=signed,
-        balance_before=before,
-        balance_after=after,
-        reference_type=reference.type if reference else None,
-        reference_id=reference.id if reference else None,
-        description=description.strip()[:300],
-        idempotency_key=idempotency_key or None,
-        created_at=utcnow(),
-        created_by_id=user.id if user else None,
-    )
-    customer.balance = after
-    customer.total_recharged += recharged_contribution(kind, signed)
-    customer.total_spent += spent_contribution(kind, signed)
-    customer.balance_last_updated_at = movement.created_at
+    values = {
+        "customer_id": customer.id,
+        "kind": kind,
+        "amount": amount,
+        "signed_amount": signed,
+        "balance_before": before,
+        "balance_after": after,
+        "reference_type": reference.type if reference else None,
+        "reference_id": reference.id if reference else None,
+        "description": description.strip()[:300],
+        "idempotency_key": key or None,
+        "created_at": utcnow(),
+        "created_by_id": user.id if user else None,
+    }
+    values["id"] = connection.execute(_INSERT, values).scalar_one()
+    status = CustomerStatus(customer.status)
     if after < customer.suspend_below:
-        customer.status = CustomerStatus.SUSPENDED
-    elif customer.status is CustomerStatus.SUSPENDED and signed > 0:
-        customer.status = CustomerStatus.ACTIVE
-    db.session.add(movement)
-    db.session.flush()
-    return movement
+        status = CustomerStatus.SUSPENDED
+    elif status is CustomerStatus.SUSPENDED and signed > 0:
+        status = CustomerStatus.ACTIVE
+    connection.execute(
+        _MOVE,
+        {
+            "customer_id": customer.id,
+            "after": after,
+            "recharged": recharged_contribution(kind, signed),
+            "spent": spent_contribution(kind, signed),
+            "moved_at": values["created_at"],
+            "new_status": status,
+        },
+    )
+    return BalanceTransaction(**values)
+
+
+def _by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction | None:
+    row = connection.execute(select(ledger).where(ledger.c.idempotency_key == idempotency_key)).one_or_none()
+    return BalanceTransaction(**row._mapping) if row is not None else None
 
 
 def _same_or_conflict(earlier: BalanceTransaction, customer_id, kind, amount, key) -> BalanceTransaction:

@@ -1,0 +1,286 @@
+"""The prepaid wallet: verify ``customer_wallet`` on 100,000 customers and 2,000,000 ledger rows,
+and charge throughput with 8 concurrent workers, each beside its baseline measured in the same run.
+
+- verify, beside the floor (one hand-written ``GROUP BY`` compare of the same three fields)
+  and beside a per-customer loop (one query per customer);
+- charges through the service layer, spread over 1,000 customers and all on one hot customer,
+  beside raw psycopg doing the same lock-insert-update; afterwards no balance is negative and
+  the wallet checks are clean.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from rich.progress import Progress
+
+from bench.common import console, fresh_database, report, timed
+
+CUSTOMERS = int(os.environ.get("BENCH_WALLET_CUSTOMERS", 100_000))
+ROWS_PER_CUSTOMER = 20
+BATCH = 5_000
+WORKERS = 8
+ATTEMPTS = int(os.environ.get("BENCH_WALLET_ATTEMPTS", 250))
+"""Charge attempts per worker."""
+SPREAD = 1_000
+CHARGE = Decimal("1000.00")
+HOT_BALANCE = Decimal("1000000.00")
+"""Enough for half of the hot customer's charges: the rest must be refused."""
+
+FLOOR_SQL = """
+SELECT count(*) FROM customers c LEFT JOIN (
+    SELECT customer_id,
+           round(sum(signed_amount), 2) AS balance,
+           round(sum(CASE WHEN kind = 'recharge' THEN signed_amount
+                          WHEN kind = 'reversal' AND signed_amount < 0 THEN signed_amount ELSE 0 END), 2) AS recharged,
+           round(sum(CASE WHEN kind = 'charge' THEN -signed_amount
+                          WHEN kind = 'reversal' AND signed_amount > 0 THEN -signed_amount ELSE 0 END), 2) AS spent
+    FROM balance_transactions GROUP BY customer_id
+) l ON l.customer_id = c.id
+WHERE c.balance <> coalesce(l.balance, 0) OR c.total_recharged <> coalesce(l.recharged, 0)
+   OR c.total_spent <> coalesce(l.spent, 0)
+"""
+
+
+def main() -> str:
+    url = fresh_database()
+    env = os.environ | {"DATABASE_URL": url}
+    subprocess.run([_script(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    _generate(url)
+    os.environ["DATABASE_URL"] = url
+    with psycopg.connect(url) as connection:
+        floor_seconds, floor_count = timed(lambda: connection.execute(FLOOR_SQL).fetchone()[0])
+
+    from backoffice import create_app
+    from backoffice.models import RunMode
+    from backoffice.reconcile.engine import run
+
+    app = create_app()
+    with app.app_context():
+        verify_seconds, record = timed(lambda: run(RunMode.VERIFY, checks=["customer_wallet"]))
+        assert record.mismatched == floor_count == CUSTOMERS // 1000, (record.mismatched, floor_count)
+    loop_seconds, loop_count = timed(lambda: _per_customer_loop(url), repeat=1)
+    assert loop_count == floor_count
+
+    hot, spread = _prepare_charges(url)
+    rates = {}
+    for label, targets in (("spread over 1,000 customers", spread), ("one hot customer", [hot])):
+        for via in ("service", "raw"):
+            _reset_balances(url, hot, spread)
+            rates[(label, via)] = _throughput(url, via, targets)
+            _assert_no_overdraft(url)
+    with app.app_context():
+        clean = run(RunMode.VERIFY, checks=["customer_wallet", "ledger_chain"])
+        assert clean.mismatched == CUSTOMERS // 1000, "only the corrupted balances may differ"
+
+    floor = "raw SQL GROUP BY compare (floor)"
+    lines = report(
+        f"verify customer_wallet, {CUSTOMERS:,} customers, {CUSTOMERS * ROWS_PER_CUSTOMER:,} ledger rows (PostgreSQL)",
+        [
+            ("engine verify (in process)", verify_seconds, floor, floor_seconds),
+            ("per-customer loop", loop_seconds, floor, floor_seconds),
+            ("engine verify (in process)", verify_seconds, "per-customer loop", loop_seconds),
+        ],
+    )
+    lines += "\n" + _rates_table(rates)
+    return lines
+
+
+def _rates_table(rates: dict) -> str:
+    from rich.table import Table
+
+    title = f"charges per second, {WORKERS} concurrent workers × {ATTEMPTS} attempts (PostgreSQL)"
+    table = Table("workload", "service /s", "raw psycopg /s", "ratio", title=title)
+    lines = [f"### {title}", "", "| workload | service /s | raw psycopg /s | ratio |", "| --- | ---: | ---: | ---: |"]
+    for label in dict.fromkeys(label for label, _ in rates):
+        service, raw = rates[(label, "service")], rates[(label, "raw")]
+        table.add_row(label, f"{service:.0f}", f"{raw:.0f}", f"{service / raw:.2f}×")
+        lines.append(f"| {label} | {service:.0f} | {raw:.0f} | {service / raw:.2f}× |")
+    console.print(table)
+    return "\n".join(lines) + "\n"
+
+
+def _generate(url: str) -> None:
+    with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
+        connection.execute(
+            "INSERT INTO customers (code, name, status, created_at, balance, total_recharged, total_spent, "
+            "suspend_below, use_realtime_calculation) "
+            "SELECT 'W' || lpad(n::text, 7, '0'), 'Customer ' || n, 'active', now(), 0, 0, 0, 0, true "
+            "FROM generate_series(1, %s) n",
+            (CUSTOMERS,),
+        )
+        task = progress.add_task(f"Generating {CUSTOMERS * ROWS_PER_CUSTOMER:,} ledger rows", total=CUSTOMERS)
+        for start in range(1, CUSTOMERS + 1, BATCH):
+            stop = min(start + BATCH - 1, CUSTOMERS)
+            connection.execute(
+                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+                "balance_after, description, created_at) "
+                "SELECT c, kind, amount, signed, running - signed, running, '', now() FROM ("
+                "  SELECT c, k, kind, amount, signed, sum(signed) OVER (PARTITION BY c ORDER BY k) AS running FROM ("
+                "    SELECT c, k, kind, amount, CASE WHEN k = 1 THEN amount ELSE -amount END AS signed FROM ("
+                "      SELECT c, k, CASE WHEN k = 1 THEN 'recharge' ELSE 'charge' END AS kind,"
+                "      CASE WHEN k = 1 THEN 1000000.00 ELSE ((c * 7 + k * 13) %% 40000 + 100) + 0.25 END AS amount"
+                "      FROM generate_series(%s::int, %s::int) c, generate_series(1, %s::int) k) raw) rows) chained"
+                " ORDER BY c, k",
+                (start, stop, ROWS_PER_CUSTOMER),
+            )
+            connection.commit()
+            progress.update(task, completed=stop)
+        connection.execute(
+            "UPDATE customers SET balance = l.balance, total_recharged = l.recharged, total_spent = l.spent, "
+            "balance_last_updated_at = now() FROM ("
+            "  SELECT customer_id, sum(signed_amount) AS balance,"
+            "         sum(CASE WHEN kind = 'recharge' THEN amount ELSE 0 END) AS recharged,"
+            "         sum(CASE WHEN kind = 'charge' THEN amount ELSE 0 END) AS spent"
+            "  FROM balance_transactions GROUP BY customer_id) l WHERE l.customer_id = customers.id"
+        )
+        connection.execute("UPDATE customers SET balance = balance + 1 WHERE id % 1000 = 0")
+        connection.commit()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+
+
+def _per_customer_loop(url: str) -> int:
+    """The naive verifier: one query per customer for its ledger sums."""
+    wrong = 0
+    with psycopg.connect(url) as connection:
+        customers = connection.execute("SELECT id, balance, total_recharged, total_spent FROM customers").fetchall()
+        for customer_id, balance, recharged, spent in customers:
+            sums = connection.execute(
+                "SELECT coalesce(sum(signed_amount), 0),"
+                " coalesce(sum(CASE WHEN kind = 'recharge' THEN signed_amount ELSE 0 END), 0),"
+                " coalesce(sum(CASE WHEN kind = 'charge' THEN -signed_amount ELSE 0 END), 0)"
+                " FROM balance_transactions WHERE customer_id = %s",
+                (customer_id,),
+            ).fetchone()
+            if (balance, recharged, spent) != tuple(sums):
+                wrong += 1
+    return wrong
+
+
+def _prepare_charges(url: str) -> tuple[int, list[int]]:
+    with psycopg.connect(url) as connection:
+        ids = [
+            row[0]
+            for row in connection.execute("SELECT id FROM customers WHERE id %% 1000 <> 0 LIMIT %s", (SPREAD + 1,))
+        ]
+    return ids[0], ids[1:]
+
+
+def _reset_balances(url: str, hot: int, spread: list[int]) -> None:
+    """Give the charged customers a fresh, consistent wallet: a recharge through the raw path."""
+    with psycopg.connect(url) as connection:
+        for customer_id in [hot, *spread]:
+            amount = HOT_BALANCE if customer_id == hot else Decimal("1000000000.00")
+            _raw_move(connection, customer_id, amount, "recharge")
+
+
+def _throughput(url: str, via: str, targets: list[int]) -> float:  # float-ok: charges per second
+    context = multiprocessing.get_context("fork")
+    with context.Pool(WORKERS, initializer=_worker_init, initargs=(url, via)) as pool:
+        pool.map(_warm_up, range(WORKERS))
+        started = time.perf_counter()
+        pending = [pool.apply_async(_charge_many, (targets, seed)) for seed in range(WORKERS)]
+        done = [p.get(timeout=600) for p in pending]
+        elapsed = time.perf_counter() - started
+    assert sum(done) == WORKERS * ATTEMPTS
+    return WORKERS * ATTEMPTS / elapsed
+
+
+_state: dict = {}
+
+
+def _worker_init(url: str, via: str) -> None:
+    _state["via"] = via
+    if via == "service":
+        from backoffice import create_app
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+        context = app.app_context()
+        context.push()
+        _state["context"] = context
+    else:
+        _state["connection"] = psycopg.connect(url)
+
+
+def _warm_up(_n: int) -> None:
+    """Open each worker's connection before the clock starts."""
+    if _state["via"] == "service":
+        from backoffice.extensions import db
+
+        db.session.execute(db.text("SELECT 1"))
+        db.session.rollback()
+    else:
+        _state["connection"].execute("SELECT 1")
+        _state["connection"].rollback()
+
+
+def _charge_many(targets: list[int], seed: int) -> int:
+    rng = random.Random(seed)
+    if _state["via"] == "service":
+        from backoffice.services import wallet
+
+        for _ in range(ATTEMPTS):
+            try:
+                wallet.charge(rng.choice(targets), CHARGE, description="bench")
+            except wallet.InsufficientBalance:
+                pass
+    else:
+        connection = _state["connection"]
+        for _ in range(ATTEMPTS):
+            _raw_move(connection, rng.choice(targets), CHARGE, "charge")
+    return ATTEMPTS
+
+
+def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
+    """Lock, check, append, update, commit: the wallet's write path with nothing in between."""
+    signed = amount if kind == "recharge" else -amount
+    with connection.transaction():
+        before, status, suspend_below = connection.execute(
+            "SELECT balance, status, suspend_below FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
+        ).fetchone()
+        after = before + signed
+        if after < 0:
+            return False
+        connection.execute(
+            "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+            "balance_after, description, created_at) VALUES (%s, %s, %s, %s, %s, %s, 'bench', now())",
+            (customer_id, kind, amount, signed, before, after),
+        )
+        connection.execute(
+            "UPDATE customers SET balance = %s, total_recharged = total_recharged + %s, "
+            "total_spent = total_spent + %s, balance_last_updated_at = now(), status = %s WHERE id = %s",
+            (
+                after,
+                amount if kind == "recharge" else 0,
+                amount if kind == "charge" else 0,
+                "suspended" if after < suspend_below else status,
+                customer_id,
+            ),
+        )
+    return True
+
+
+def _assert_no_overdraft(url: str) -> None:
+    with psycopg.connect(url) as connection:
+        negative = connection.execute(
+            "SELECT (SELECT count(*) FROM customers WHERE balance < 0) + "
+            "(SELECT count(*) FROM balance_transactions WHERE balance_after < 0)"
+        ).fetchone()[0]
+    assert negative == 0, f"{negative} overdrafts"
+
+
+def _script() -> str:
+    return str(Path(sys.executable).with_name("backoffice"))
+
+
+if __name__ == "__main__":
+    print(main())

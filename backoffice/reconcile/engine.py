@@ -125,9 +125,12 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
     totals = _Totals({f.name: Decimal(0) for f in fields}, {f.name: Decimal(0) for f in fields})
     ranges = _key_ranges(check, scope)
     writes = record.mode.writes and check.fixable
+    # Before and after totals describe what a fix moves: not reported by a plain verify, nor by a
+    # check that only reports.
+    with_totals = record.mode is not RunMode.VERIFY and check.fixable
     for done, (low, high) in enumerate(ranges, start=1):
         in_chunk = [*check.scope_conditions(scope), check.key >= low, check.key <= high]
-        count, sums = _measure(check, fields, in_chunk, with_sums=record.mode is not RunMode.VERIFY)
+        count, sums = _measure(check, fields, in_chunk, with_sums=with_totals)
         result.checked += count
         for f, total in zip(fields, sums, strict=True):
             totals.stored[f.name] += total
@@ -148,7 +151,7 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
             db.session.commit()
         if progress:
             progress(check.name, done, len(ranges))
-    result.totals = totals.as_json() if record.mode is not RunMode.VERIFY else {}
+    result.totals = totals.as_json() if with_totals else {}
     result.duration_ms = int((time.monotonic() - started) * 1000)
     db.session.add(result)
     db.session.commit()

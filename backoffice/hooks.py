@@ -1,25 +1,41 @@
 """SQLAlchemy event listeners that keep derived fields right in the same transaction.
 
 Row-local fields (an order's grand total) are computed before the flush writes the row.
-Cross-row fields (a target's achieved amount) are recomputed set-based after the flush,
-for exactly the keys the flush touched, with the same SQL expression the verifier uses.
+Cross-row fields (a target's achieved amount, a meter's balance, a customer's postpaid
+totals) are recomputed set-based after the flush, for exactly the keys the flush touched,
+with the same SQL expressions the verifier uses.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import chain, product
 
-from sqlalchemy import event, inspect, tuple_, update
+from sqlalchemy import event, inspect, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from backoffice.models import BalanceTransaction, Order, Target, achieved_amount_sql, checked_grand_total
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    Invoice,
+    Meter,
+    MeterAssignment,
+    Order,
+    Payment,
+    Target,
+    achieved_amount_sql,
+    checked_grand_total,
+    customer_meter_sums_sql,
+    meter_balance_sql,
+    meter_overpayment_sql,
+)
 from backoffice.models.types import month_start
 
-_TARGET_KEYS = "backoffice.target_keys"
+_TOUCHED = "backoffice.touched"
 _LISTENERS = (
-    ("before_flush", "_compute_row_local_fields"),
-    ("after_flush", "_recompute_targets"),
-    ("after_flush_postexec", "_expire_recomputed_targets"),
+    ("before_flush", "_before_flush"),
+    ("after_flush", "_after_flush"),
+    ("after_flush_postexec", "_expire_recomputed"),
 )
 
 
@@ -36,6 +52,26 @@ def register() -> None:
 
 class AppendOnly(RuntimeError):
     """The ledger is only ever appended to; a correction is a new row."""
+
+
+@dataclass
+class Touched:
+    """The keys of the cross-row derived fields a flush moves."""
+
+    targets: set = field(default_factory=set)
+    meters: set = field(default_factory=set)
+    customers: set = field(default_factory=set)
+
+    def add(self, obj) -> None:
+        """Note the keys ``obj`` counts towards, before and after its change."""
+        if isinstance(obj, Order):
+            self.targets |= target_keys_of(obj)
+        elif isinstance(obj, Target):
+            self.targets.add((obj.account_manager_id, obj.period_start))
+        elif isinstance(obj, Invoice | Payment):
+            self.meters |= _values(inspect(obj), "meter_id")
+        elif isinstance(obj, MeterAssignment):
+            self.customers |= _values(inspect(obj), "customer_id")
 
 
 def target_keys_of(order: Order) -> set[tuple[int, object]]:
@@ -56,38 +92,59 @@ def recompute_targets(connection, keys) -> None:
         )
 
 
-def _compute_row_local_fields(session: Session, _context, _instances) -> None:
+def recompute_billing(connection, meter_ids, customer_ids) -> None:
+    """Meters' balances first, then the customers whose totals sum them."""
+    meters, customers, assignments = Meter.__table__, Customer.__table__, MeterAssignment.__table__
+    for chunk in _chunks(sorted(meter_ids), 500):
+        connection.execute(
+            update(meters)
+            .where(meters.c.id.in_(chunk))
+            .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
+        )
+    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids), assignments.c.is_active)
+    connection.execute(
+        update(customers)
+        .where(or_(customers.c.id.in_(customer_ids), customers.c.id.in_(holders)))
+        .values(customer_meter_sums_sql())
+    )
+
+
+def _before_flush(session: Session, _context, _instances) -> None:
     for obj in chain(session.new, session.dirty):
         if isinstance(obj, Order):
             obj.grand_total = checked_grand_total(*obj.components())
     # A deleted row can no longer be read after the flush: note its keys now.
-    deleted = set()
+    touched = Touched()
     for obj in session.deleted:
-        if isinstance(obj, Order):
-            deleted |= target_keys_of(obj)
-    session.info[_TARGET_KEYS] = deleted
+        touched.add(obj)
+    session.info[_TOUCHED] = touched
 
 
-def _recompute_targets(session: Session, _context) -> None:
+def _after_flush(session: Session, _context) -> None:
     # Foreign keys set through relationships are only populated by the flush: read them after it.
-    keys: set = session.info.get(_TARGET_KEYS, set())
+    touched: Touched = session.info.get(_TOUCHED) or Touched()
     for obj in chain(session.new, session.dirty):
-        if isinstance(obj, Order):
-            keys |= target_keys_of(obj)
-        elif isinstance(obj, Target):
-            keys.add((obj.account_manager_id, obj.period_start))
-    if keys:
-        recompute_targets(session.connection(), keys)
-        session.info[_TARGET_KEYS] = keys
+        touched.add(obj)
+    connection = session.connection()
+    if touched.targets:
+        recompute_targets(connection, touched.targets)
+    if touched.meters or touched.customers:
+        recompute_billing(connection, touched.meters, touched.customers)
+    session.info[_TOUCHED] = touched
 
 
-def _expire_recomputed_targets(session: Session, _context) -> None:
-    keys = session.info.pop(_TARGET_KEYS, None)
-    if not keys:
+def _expire_recomputed(session: Session, _context) -> None:
+    """Loaded rows whose derived fields the database just changed must be read again."""
+    touched: Touched | None = session.info.pop(_TOUCHED, None)
+    if touched is None:
         return
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, Target) and (obj.account_manager_id, obj.period_start) in keys:
+        if isinstance(obj, Target) and (obj.account_manager_id, obj.period_start) in touched.targets:
             session.expire(obj, ["achieved_amount"])
+        elif isinstance(obj, Meter) and obj.id in touched.meters:
+            session.expire(obj, ["balance", "overpayment"])
+        elif isinstance(obj, Customer) and (touched.meters or touched.customers):
+            session.expire(obj, ["amount_due", "overpayment"])
 
 
 def _refuse_ledger_change(_mapper, _connection, movement) -> None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, Customer, Order, Role, Target, User
+from backoffice.models import AccountManager, Customer, Meter, Order, Role, Target, User
 
 
 class _Factory(SQLAlchemyModelFactory):
@@ -91,3 +91,10 @@ def stored(table: str, column: str, row_id: int) -> Decimal:
     db.session.rollback()
     value = db.session.execute(sa.text(f"SELECT {column} FROM {table} WHERE id = :id"), {"id": row_id}).scalar_one()
     return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+class MeterFactory(_Factory):
+    class Meta:
+        model = Meter
+
+    serial = factory.Sequence(lambda n: f"M-{n:06d}")

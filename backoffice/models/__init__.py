@@ -1,5 +1,15 @@
 """The models, one module per business module; importing this package registers them all."""
 
+from backoffice.models.billing import (
+    Invoice,
+    Meter,
+    MeterAssignment,
+    MeterStatus,
+    Payment,
+    customer_meter_sums_sql,
+    meter_balance_sql,
+    meter_overpayment_sql,
+)
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.jobs import JobRecord, JobStatus
 from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
@@ -27,7 +37,11 @@ __all__ = [
     "BalanceTransaction",
     "CheckResult",
     "Discrepancy",
+    "Invoice",
     "JobRecord",
+    "Meter",
+    "MeterAssignment",
+    "MeterStatus",
     "JobStatus",
     "ReconciliationRun",
     "RunMode",
@@ -37,14 +51,18 @@ __all__ = [
     "CustomerStatus",
     "NegativeGrandTotal",
     "Order",
+    "Payment",
     "Role",
     "Target",
     "TransactionKind",
     "User",
     "achieved_amount_sql",
     "checked_grand_total",
+    "customer_meter_sums_sql",
     "grand_total_of",
     "ledger_sums",
+    "meter_balance_sql",
+    "meter_overpayment_sql",
     "recharged_contribution",
     "spent_contribution",
 ]

@@ -50,6 +50,9 @@ class Customer(db.Model):
     balance_last_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     suspend_below: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
     use_realtime_calculation: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Postpaid: sums over the meters actively assigned to the customer, kept by the hooks.
+    amount_due: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    overpayment: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
 
     account_manager: Mapped[AccountManager | None] = relationship()
 

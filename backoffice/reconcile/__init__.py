@@ -6,13 +6,24 @@ A new derived field registers here by adding its check to ``CHECKS``.
 from __future__ import annotations
 
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.ledger_chain import LedgerChain
+from backoffice.reconcile.meter_balance import MeterBalance
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.target_achieved import TargetAchieved
 
+# In dependency order: a check runs after the checks whose fields its expected values read.
 CHECKS: dict[str, Check] = {
-    check.name: check for check in (OrderGrandTotal(), TargetAchieved(), CustomerWallet(), LedgerChain())
+    check.name: check
+    for check in (
+        OrderGrandTotal(),
+        TargetAchieved(),
+        CustomerWallet(),
+        LedgerChain(),
+        MeterBalance(),
+        CustomerMeterTotals(),
+    )
 }
 
 

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from backoffice.models import Meter, MeterAssignment, meter_balance_sql, meter_overpayment_sql
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+meters = Meter.__table__
+assignments = MeterAssignment.__table__
+
+
+class MeterBalance(Check):
+    name = "meter_balance"
+    description = "meters.balance = max(invoices - payments, 0); meters.overpayment = max(payments - invoices, 0)"
+    entity_type = "meter"
+    table = meters
+
+    def fields(self):
+        return [
+            CheckedField("balance", meters.c.balance, meter_balance_sql()),
+            CheckedField("overpayment", meters.c.overpayment, meter_overpayment_sql()),
+        ]
+
+    def scope_conditions(self, scope: Scope):
+        # A meter's balance is all-time; a customer scope takes the meters ever assigned to them.
+        if not scope.customer_ids:
+            return []
+        return [
+            meters.c.id.in_(select(assignments.c.meter_id).where(assignments.c.customer_id.in_(scope.customer_ids)))
+        ]

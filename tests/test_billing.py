@@ -1,0 +1,147 @@
+"""Postpaid billing: meter balances from invoices and payments, customer totals over active meters."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, RunMode
+from backoffice.reconcile.engine import run
+from backoffice.services import billing
+from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
+
+D = Decimal
+DAY = date(2026, 11, 1)
+BILLING_CHECKS = ["meter_balance", "customer_meter_totals"]
+
+
+def meter_totals(meter: Meter) -> tuple[Decimal, Decimal]:
+    return stored("meters", "balance", meter.id), stored("meters", "overpayment", meter.id)
+
+
+def customer_totals(customer: Customer) -> tuple[Decimal, Decimal]:
+    return stored("customers", "amount_due", customer.id), stored("customers", "overpayment", customer.id)
+
+
+def invoice(meter, amount, number=None):
+    number = number or f"INV-{meter.id}-{amount}-{db.session.scalar(sa.select(sa.func.count(Invoice.id)))}"
+    return billing.add_invoice(meter, number, D(amount), DAY, date(2026, 11, 30))
+
+
+def assigned(customer, *meters):
+    for meter in meters:
+        billing.assign_meter(meter, customer, DAY)
+    return customer
+
+
+def clean() -> bool:
+    return run(RunMode.VERIFY, checks=BILLING_CHECKS).mismatched == 0
+
+
+def test_a_meter_owes_its_invoices_less_its_payments(app):
+    meter = MeterFactory()
+    invoice(meter, "500000")
+    invoice(meter, "250000")
+    billing.add_payment(meter, D("600000"), DAY, "transfer")
+    assert meter_totals(meter) == (D("150000.00"), D("0.00"))
+    assert clean()
+
+
+def test_paying_more_than_invoiced_is_an_overpayment(app):
+    meter = MeterFactory()
+    invoice(meter, "100000")
+    billing.add_payment(meter, D("130000.50"), DAY)
+    assert meter_totals(meter) == (D("0.00"), D("30000.50"))
+    assert clean()
+
+
+def test_a_customer_owes_the_sum_over_active_meters_only(app):
+    first, second = MeterFactory(), MeterFactory()
+    customer = assigned(CustomerFactory(), first, second)
+    invoice(first, "100000")
+    invoice(second, "40000")
+    billing.add_payment(second, D("50000"), DAY)
+    assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
+    assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == first.id))
+    billing.deactivate(assignment, date(2026, 11, 15))
+    assert customer_totals(customer) == (D("0.00"), D("10000.00"))
+    billing.reactivate(assignment)
+    assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
+    assert clean()
+
+
+def test_moving_a_meter_moves_what_it_owes(app):
+    meter = MeterFactory()
+    hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
+    invoice(meter, "70000")
+    billing.assign_meter(meter, bakery, date(2026, 11, 20))
+    assert customer_totals(hotel) == (D("0.00"), D("0.00"))
+    assert customer_totals(bakery) == (D("70000.00"), D("0.00"))
+    assert clean()
+
+
+def test_deleting_an_invoice_updates_the_meter_and_the_customer(app):
+    meter = MeterFactory()
+    customer = assigned(CustomerFactory(), meter)
+    doomed = invoice(meter, "90000")
+    invoice(meter, "10000")
+    db.session.delete(db.session.get(Invoice, doomed.id))
+    db.session.commit()
+    assert meter_totals(meter) == (D("10000.00"), D("0.00"))
+    assert customer_totals(customer) == (D("10000.00"), D("0.00"))
+
+
+def test_the_checks_find_and_heal_corrupted_totals(app):
+    meter = MeterFactory()
+    customer = assigned(CustomerFactory(), meter)
+    invoice(meter, "100000")
+    corrupt("meters", "balance", meter.id, "1")
+    corrupt("customers", "overpayment", customer.id, "7")
+    found = run(RunMode.VERIFY, checks=BILLING_CHECKS)
+    assert {(r.check, r.mismatched) for r in found.results} == {("meter_balance", 1), ("customer_meter_totals", 1)}
+    healed = run(RunMode.FIX, checks=BILLING_CHECKS)
+    assert healed.fixed == 2
+    assert meter_totals(meter) == (D("100000.00"), D("0.00"))
+    assert customer_totals(customer) == (D("100000.00"), D("0.00"))
+    assert clean()
+
+
+@pytest.mark.parametrize(
+    ("attempt", "message"),
+    [
+        (lambda m, c: billing.add_invoice(m, "INV-1", D("5"), DAY, DAY), "already used"),
+        (lambda m, c: billing.add_invoice(m, "INV-2", D("0"), DAY, DAY), "greater than zero"),
+        (lambda m, c: billing.add_invoice(m, "INV-3", D("5"), DAY, date(2026, 10, 1)), "due before"),
+        (lambda m, c: billing.add_payment(m, D("-1"), DAY), "must not be negative"),
+        (lambda m, c: billing.add_payment(m, D("1.001"), DAY), "2 decimal places"),
+        (lambda m, c: billing.assign_meter(m, c, DAY), "already assigned"),
+        (lambda m, c: billing.add_meter(m.serial), "already exists"),
+    ],
+)
+def test_bad_billing_writes_are_refused_and_write_nothing(app, attempt, message):
+    meter = MeterFactory()
+    customer = assigned(CustomerFactory(), meter)
+    invoice(meter, "5", number="INV-1")
+    before = meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))
+    with pytest.raises(billing.BillingError, match=message):
+        attempt(db.session.get(Meter, meter.id), db.session.get(Customer, customer.id))
+    db.session.rollback()
+    assert (meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))) == before
+
+
+def test_a_meter_active_elsewhere_cannot_be_reactivated_here_and_the_database_refuses_two(app):
+    meter = MeterFactory()
+    hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
+    billing.assign_meter(meter, bakery, date(2026, 11, 20))
+    old = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.customer_id == hotel.id))
+    with pytest.raises(billing.BillingError, match="assigned to another customer"):
+        billing.reactivate(old)
+    db.session.rollback()
+    db.session.add(MeterAssignment(customer_id=hotel.id, meter_id=meter.id, started_on=DAY, is_active=True))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()

@@ -93,6 +93,8 @@ def test_scheduled_maintenance_runs_the_nightly_job_once_a_day(api):
         "target_achieved": 0,
         "customer_wallet": 0,
         "ledger_chain": 0,
+        "meter_balance": 0,
+        "customer_meter_totals": 0,
     }
     again = api("POST", "/admin/balance-health/scheduled-maintenance").get_json()
     assert again["job_id"] == body["job_id"] and again["created"] is False

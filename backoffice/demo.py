@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, BalanceTransaction, Customer, Order, Role, Target, User
+from backoffice.models import AccountManager, BalanceTransaction, Customer, Invoice, Meter, Order, Role, Target, User
 from backoffice.models.types import month_start
-from backoffice.services import transaction, wallet
+from backoffice.services import billing, transaction, wallet
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -58,6 +58,9 @@ def load(today: date | None = None) -> dict[str, int]:
     today = today or date.today()
     rng = random.Random(20261122)
     added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0, "wallet movements": 0}
+    first_month = month_start(today)
+    for _ in range(MONTHS - 1):
+        first_month = month_start(first_month - timedelta(days=1))
     with transaction() as session:
         for email, password, role in LOGINS:
             if _missing(User, email=email):
@@ -78,9 +81,6 @@ def load(today: date | None = None) -> dict[str, int]:
                 added["customers"] += 1
         session.flush()
         customers = session.scalars(select(Customer).order_by(Customer.id)).all()
-        first_month = month_start(today)
-        for _ in range(MONTHS - 1):
-            first_month = month_start(first_month - timedelta(days=1))
         month = first_month
         sequence = 0
         for _ in range(MONTHS):
@@ -113,7 +113,31 @@ def load(today: date | None = None) -> dict[str, int]:
                     added["orders"] += 1
             month = month_start(month + timedelta(days=31))
     added["wallet movements"] = _wallet_movements(rng)
+    added["meters"], added["invoices"] = _postpaid(rng, first_month)
     return added
+
+
+def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
+    """A meter per customer with monthly invoices and most of them paid."""
+    meters = invoices = 0
+    for customer in db.session.scalars(select(Customer).order_by(Customer.id)).all():
+        serial = f"MTR-{customer.code}"
+        meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
+        if meter is None:
+            meter = billing.add_meter(serial)
+            billing.assign_meter(meter, customer, first_month)
+            meters += 1
+        month = first_month
+        for n in range(MONTHS - 1):
+            number = f"INV-{customer.code}-{n + 1:02d}"
+            amount = Decimal(rng.randrange(20, 90)) * 100_000
+            if _missing(Invoice, number=number):
+                billing.add_invoice(meter, number, amount, month, month + timedelta(days=14))
+                if rng.random() < 0.8:
+                    billing.add_payment(meter, amount, month + timedelta(days=10), f"Transfer {number}")
+                invoices += 1
+            month = month_start(month + timedelta(days=31))
+    return meters, invoices
 
 
 def _wallet_movements(rng: random.Random) -> int:

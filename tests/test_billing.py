@@ -145,3 +145,80 @@ def test_a_meter_active_elsewhere_cannot_be_reactivated_here_and_the_database_re
     with pytest.raises(sa.exc.IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_the_billing_tab_assigns_meters_and_records_invoices_and_payments(client, auth):
+    auth.login("finance")
+    customer = CustomerFactory(code="HOTEL")
+    assert (
+        client.post(
+            "/customers/HOTEL/meters", data={"assign-serial": "m-77", "assign-started_on": "2026-11-01"}
+        ).status_code
+        == 302
+    )
+    meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-77"))
+    invoice_form = {
+        "invoice-meter_id": meter.id,
+        "invoice-number": "INV-9",
+        "invoice-amount": "150.000",
+        "invoice-issued_on": "2026-11-01",
+        "invoice-due_on": "2026-11-30",
+    }
+    assert client.post("/customers/HOTEL/invoices", data=invoice_form).status_code == 302
+    payment_form = {
+        "payment-meter_id": meter.id,
+        "payment-amount": "200.000",
+        "payment-paid_on": "2026-11-10",
+        "payment-reference": "BCA 123",
+    }
+    assert client.post("/customers/HOTEL/payments", data=payment_form).status_code == 302
+    assert customer_totals(customer) == (D("0.00"), D("50000.00"))
+    page = client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
+    assert "INV-9" in page and "BCA 123" in page and "Rp50.000,00" in page
+    assignment = db.session.scalar(sa.select(MeterAssignment))
+    client.post(f"/customers/HOTEL/assignments/{assignment.id}/deactivate")
+    assert customer_totals(customer) == (D("0.00"), D("0.00"))
+    client.post(f"/customers/HOTEL/assignments/{assignment.id}/reactivate")
+    assert customer_totals(customer) == (D("0.00"), D("50000.00"))
+
+
+@pytest.mark.parametrize(
+    ("url", "form", "message"),
+    [
+        (
+            "/customers/HOTEL/invoices",
+            {
+                "invoice-number": "INV-1",
+                "invoice-amount": "1",
+                "invoice-issued_on": "2026-11-01",
+                "invoice-due_on": "2026-11-02",
+            },
+            "already used",
+        ),
+        (
+            "/customers/HOTEL/invoices",
+            {
+                "invoice-number": "INV-2",
+                "invoice-amount": "1,5.0",
+                "invoice-issued_on": "2026-11-01",
+                "invoice-due_on": "2026-11-02",
+            },
+            "separators",
+        ),
+        ("/customers/HOTEL/payments", {"payment-amount": "0", "payment-paid_on": "2026-11-01"}, "greater than zero"),
+        ("/customers/HOTEL/payments", {"payment-amount": "5", "payment-paid_on": ""}, "Enter the payment date"),
+        ("/customers/HOTEL/meters", {"assign-serial": "", "assign-started_on": "2026-11-01"}, "Enter the meter"),
+    ],
+)
+def test_bad_billing_input_on_the_page_is_refused(client, auth, url, form, message):
+    auth.login("finance")
+    meter = MeterFactory()
+    assigned(CustomerFactory(code="HOTEL"), meter)
+    invoice(meter, "5", number="INV-1")
+    prefix = url.rsplit("/", 1)[1].rstrip("s").replace("meter", "assign")
+    form = {f"{prefix}-meter_id": meter.id} | form if prefix != "assign" else form
+    before = meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))
+    response = client.post(url, data=form)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert (meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))) == before

@@ -12,6 +12,8 @@ from backoffice.models import (
     AccountManager,
     BalanceTransaction,
     Customer,
+    Invoice,
+    Meter,
     Order,
     Role,
     Target,
@@ -73,11 +75,15 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     first = runner.invoke(args=["demo-data"])
     assert first.exit_code == 0, first.output
     assert "admin@example.com" in first.output and "password" in first.output
-    counts = {model: count(model) for model in (User, AccountManager, Customer, Order, Target, BalanceTransaction)}
+    counts = {
+        model: count(model)
+        for model in (User, AccountManager, Customer, Order, Target, BalanceTransaction, Meter, Invoice)
+    }
     assert all(counts.values())
     second = runner.invoke(args=["demo-data"])
     assert second.exit_code == 0
-    assert "0 orders added" in second.output and "0 wallet movements added" in second.output
+    for kind in ("orders", "wallet movements", "meters", "invoices"):
+        assert f"0 {kind} added" in second.output
     assert {model: count(model) for model in counts} == counts
     wrong_totals = sa.select(sa.func.count()).where(
         Order.grand_total != grand_total_of(Order.total_price, Order.additions, Order.promo, Order.reductions)

@@ -16,11 +16,18 @@ def _routes():
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x"})
     adapter = app.url_map.bind("localhost")
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        values = {name: 1 if isinstance(rule._converters[name].to_python("1"), int) else "x" for name in rule.arguments}
+        values = {name: _placeholder(rule._converters[name]) for name in rule.arguments}
         url = adapter.build(rule.endpoint, values)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             view = app.view_functions[rule.endpoint]
             yield pytest.param(rule.endpoint, method, url, view, id=f"{method} {rule.rule}")
+
+
+def _placeholder(converter):
+    """A value the URL argument's converter accepts: an id, one of its choices, or a word."""
+    if getattr(converter, "items", None):
+        return sorted(converter.items)[0]
+    return 1 if isinstance(converter.to_python("1"), int) else "x"
 
 
 ROUTES = list(_routes())

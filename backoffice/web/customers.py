@@ -4,21 +4,33 @@ charge), and "Recalculate customer" for admins."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
-from wtforms import HiddenField, SelectField, StringField
+from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
+from wtforms.validators import InputRequired, Length
 
 from backoffice import jobs
 from backoffice.extensions import db
-from backoffice.models import BalanceTransaction, Customer, CustomerStatus, Order, Role
-from backoffice.services import wallet
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    CustomerStatus,
+    Invoice,
+    Meter,
+    MeterAssignment,
+    Order,
+    Payment,
+    Role,
+)
+from backoffice.services import billing, wallet
 from backoffice.web.auth import requires_role
+from backoffice.web.choices import optional_id
 from backoffice.web.fields import MoneyField
 from backoffice.web.filters import money
 from backoffice.web.jobs import start
@@ -31,7 +43,7 @@ SORTS = {
     "balance": Customer.balance.asc(),
     "-balance": Customer.balance.desc(),
 }
-TABS = ("orders", "ledger")
+TABS = ("orders", "ledger", "billing")
 
 
 class CustomerFilterForm(FlaskForm):
@@ -54,6 +66,26 @@ class CustomerFilterForm(FlaskForm):
         ],
         default="code",
     )
+
+
+class AssignMeterForm(FlaskForm):
+    serial = StringField("Meter serial", validators=[InputRequired("Enter the meter's serial."), Length(max=40)])
+    started_on = DateField("From", validators=[InputRequired("Enter the date the meter starts here.")])
+
+
+class InvoiceForm(FlaskForm):
+    meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
+    number = StringField("Invoice number", validators=[InputRequired("Enter the invoice number."), Length(max=40)])
+    amount = MoneyField("Amount")
+    issued_on = DateField("Issued", validators=[InputRequired("Enter the issue date.")])
+    due_on = DateField("Due", validators=[InputRequired("Enter the due date.")])
+
+
+class PaymentForm(FlaskForm):
+    meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
+    amount = MoneyField("Amount")
+    paid_on = DateField("Paid on", validators=[InputRequired("Enter the payment date.")])
+    reference = StringField("Reference", validators=[Length(max=100)])
 
 
 class MovementForm(FlaskForm):
@@ -113,6 +145,79 @@ def charge_preview(code: str):
     return render_template("customers/_charge_preview.html", customer=customer, form=form, error=error)
 
 
+@bp.post("/<code>/meters")
+def assign_meter(code: str):
+    customer = _get(code)
+    form = AssignMeterForm(prefix="assign")
+    if form.validate_on_submit():
+        try:
+            serial = form.serial.data.strip().upper()
+            meter = db.session.scalar(select(Meter).where(Meter.serial == serial)) or billing.add_meter(serial)
+            billing.assign_meter(meter, customer, form.started_on.data)
+        except billing.BillingError as error:
+            form.serial.errors.append(str(error))
+        else:
+            flash(f"Meter {serial} assigned to {customer.code}.", "success")
+            return redirect(url_for("customers.show", code=code, tab="billing"))
+    db.session.rollback()
+    return _page(_get(code), "billing", forms={"assign": form}), 422
+
+
+@bp.post("/<code>/assignments/<int:assignment_id>/<any(deactivate, reactivate):action>")
+def change_assignment(code: str, assignment_id: int, action: str):
+    customer = _get(code)
+    assignment = db.session.get(MeterAssignment, assignment_id)
+    if assignment is None or assignment.customer_id != customer.id:
+        abort(404)
+    try:
+        if action == "deactivate":
+            billing.deactivate(assignment, date.today())
+        else:
+            billing.reactivate(assignment)
+    except billing.BillingError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        flash(f"Meter {assignment.meter.serial} {action}d.", "success")
+    return redirect(url_for("customers.show", code=code, tab="billing"))
+
+
+@bp.post("/<code>/invoices")
+def add_invoice(code: str):
+    customer = _get(code)
+    form = InvoiceForm(prefix="invoice")
+    form.meter_id.choices = _meter_choices(customer)
+    if form.validate_on_submit():
+        try:
+            meter = db.session.get(Meter, form.meter_id.data)
+            billing.add_invoice(meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data)
+        except billing.BillingError as error:
+            form.amount.errors.append(str(error))
+        else:
+            flash(f"Invoice {form.number.data} added.", "success")
+            return redirect(url_for("customers.show", code=code, tab="billing"))
+    db.session.rollback()
+    return _page(_get(code), "billing", forms={"invoice": form}), 422
+
+
+@bp.post("/<code>/payments")
+def add_payment(code: str):
+    customer = _get(code)
+    form = PaymentForm(prefix="payment")
+    form.meter_id.choices = _meter_choices(customer)
+    if form.validate_on_submit():
+        try:
+            meter = db.session.get(Meter, form.meter_id.data)
+            billing.add_payment(meter, form.amount.data, form.paid_on.data, form.reference.data or "")
+        except billing.BillingError as error:
+            form.amount.errors.append(str(error))
+        else:
+            flash("Payment added.", "success")
+            return redirect(url_for("customers.show", code=code, tab="billing"))
+    db.session.rollback()
+    return _page(_get(code), "billing", forms={"payment": form}), 422
+
+
 @bp.post("/<code>/recalculate")
 @requires_role(Role.ADMIN)
 def recalculate(code: str):
@@ -146,6 +251,15 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
     for name in ("recharge", "charge"):
         if name not in forms:
             forms[name] = MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex)
+    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=date.today()))
+    for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
+        if name not in forms:
+            forms[name] = form_class(prefix=name, formdata=None)
+            if name == "invoice":
+                forms[name].issued_on.data = date.today()
+            else:
+                forms[name].paid_on.data = date.today()
+        forms[name].meter_id.choices = _meter_choices(customer)
     context = {
         "customer": customer,
         "tab": tab,
@@ -163,6 +277,8 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
                 select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id)
             )
         )
+    elif tab == "billing":
+        context.update(_billing(customer))
     else:
         context["movements"] = db.paginate(
             select(BalanceTransaction)
@@ -172,6 +288,34 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
             error_out=False,
         )
     return render_template("customers/show.html", **context)
+
+
+def _billing(customer: Customer) -> dict:
+    assignments = db.session.scalars(
+        select(MeterAssignment)
+        .where(MeterAssignment.customer_id == customer.id)
+        .order_by(MeterAssignment.is_active.desc(), MeterAssignment.started_on.desc())
+    ).all()
+    meter_ids = [a.meter_id for a in assignments]
+    return {
+        "assignments": assignments,
+        "invoices": db.session.scalars(
+            select(Invoice).where(Invoice.meter_id.in_(meter_ids)).order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+        ).all(),
+        "payments": db.session.scalars(
+            select(Payment).where(Payment.meter_id.in_(meter_ids)).order_by(Payment.paid_on.desc(), Payment.id.desc())
+        ).all(),
+    }
+
+
+def _meter_choices(customer: Customer) -> list[SelectChoice]:
+    active = db.session.scalars(
+        select(Meter)
+        .join(MeterAssignment, MeterAssignment.meter_id == Meter.id)
+        .where(MeterAssignment.customer_id == customer.id, MeterAssignment.is_active)
+        .order_by(Meter.serial)
+    )
+    return [SelectChoice("", "Choose a meter…"), *(SelectChoice(m.id, m.serial) for m in active)]
 
 
 def _get(code: str) -> Customer:

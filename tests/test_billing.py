@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, RunMode
@@ -222,3 +224,49 @@ def test_bad_billing_input_on_the_page_is_refused(client, auth, url, form, messa
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert (meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))) == before
+
+
+billing_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["invoice", "payment", "move", "deactivate", "reactivate", "delete_invoice"]),
+        st.integers(min_value=0, max_value=2),
+        st.integers(min_value=0, max_value=2),
+        st.decimals(min_value=D("0.01"), max_value=D("900000"), places=2),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=billing_steps)
+def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
+    meters = [MeterFactory() for _ in range(3)]
+    customers = [CustomerFactory() for _ in range(3)]
+    for meter, customer in zip(meters, customers, strict=True):
+        billing.assign_meter(meter, customer, DAY)
+    for n, (operation, meter_index, customer_index, amount) in enumerate(steps):
+        meter, customer = meters[meter_index], customers[customer_index]
+        try:
+            if operation == "invoice":
+                billing.add_invoice(meter, f"R-{meter.id}-{n}", amount, DAY, DAY)
+            elif operation == "payment":
+                billing.add_payment(meter, amount, DAY)
+            elif operation == "move":
+                billing.assign_meter(meter, customer, DAY)
+            else:
+                assignment = db.session.scalar(
+                    sa.select(MeterAssignment)
+                    .where(MeterAssignment.meter_id == meter.id)
+                    .order_by(MeterAssignment.id.desc())
+                )
+                if operation == "deactivate":
+                    billing.deactivate(assignment, DAY)
+                elif operation == "reactivate":
+                    billing.reactivate(assignment)
+                elif (doomed := db.session.scalar(sa.select(Invoice).where(Invoice.meter_id == meter.id))) is not None:
+                    db.session.delete(doomed)
+                    db.session.commit()
+        except billing.BillingError:
+            db.session.rollback()
+    assert clean()

@@ -184,38 +184,37 @@ def change_assignment(code: str, assignment_id: int, action: str):
 
 @bp.post("/<code>/invoices")
 def add_invoice(code: str):
-    customer = _get(code)
-    form = InvoiceForm(prefix="invoice")
-    form.meter_id.choices = _meter_choices(customer)
-    if form.validate_on_submit():
-        try:
-            meter = db.session.get(Meter, form.meter_id.data)
-            billing.add_invoice(meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data)
-        except billing.BillingError as error:
-            form.amount.errors.append(str(error))
-        else:
-            flash(f"Invoice {form.number.data} added.", "success")
-            return redirect(url_for("customers.show", code=code, tab="billing"))
-    db.session.rollback()
-    return _page(_get(code), "billing", forms={"invoice": form}), 422
+    def write(form, meter):
+        billing.add_invoice(meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data)
+        return f"Invoice {form.number.data} added."
+
+    return _meter_entry(code, "invoice", InvoiceForm, write)
 
 
 @bp.post("/<code>/payments")
 def add_payment(code: str):
+    def write(form, meter):
+        billing.add_payment(meter, form.amount.data, form.paid_on.data, form.reference.data or "")
+        return "Payment added."
+
+    return _meter_entry(code, "payment", PaymentForm, write)
+
+
+def _meter_entry(code: str, name: str, form_class, write):
+    """Validate a per-meter form of the billing tab, write it, and come back to the tab."""
     customer = _get(code)
-    form = PaymentForm(prefix="payment")
+    form = form_class(prefix=name)
     form.meter_id.choices = _meter_choices(customer)
     if form.validate_on_submit():
         try:
-            meter = db.session.get(Meter, form.meter_id.data)
-            billing.add_payment(meter, form.amount.data, form.paid_on.data, form.reference.data or "")
+            message = write(form, db.session.get(Meter, form.meter_id.data))
         except billing.BillingError as error:
             form.amount.errors.append(str(error))
         else:
-            flash("Payment added.", "success")
+            flash(message, "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
-    return _page(_get(code), "billing", forms={"payment": form}), 422
+    return _page(_get(code), "billing", forms={name: form}), 422
 
 
 @bp.post("/<code>/recalculate")

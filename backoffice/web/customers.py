@@ -258,6 +258,9 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
                 forms[name].issued_on.data = date.today()
             else:
                 forms[name].paid_on.data = date.today()
+            choices = _meter_choices(customer)
+            if len(choices) == 2:  # a single meter: chosen already
+                forms[name].meter_id.data = choices[1].value
         forms[name].meter_id.choices = _meter_choices(customer)
     context = {
         "customer": customer,

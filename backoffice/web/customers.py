@@ -251,6 +251,7 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
         if name not in forms:
             forms[name] = MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex)
     forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=date.today()))
+    choices = _meter_choices(customer)
     for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
         if name not in forms:
             forms[name] = form_class(prefix=name, formdata=None)
@@ -258,10 +259,9 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
                 forms[name].issued_on.data = date.today()
             else:
                 forms[name].paid_on.data = date.today()
-            choices = _meter_choices(customer)
             if len(choices) == 2:  # a single meter: chosen already
                 forms[name].meter_id.data = choices[1].value
-        forms[name].meter_id.choices = _meter_choices(customer)
+        forms[name].meter_id.choices = choices
     context = {
         "customer": customer,
         "tab": tab,

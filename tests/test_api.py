@@ -91,6 +91,7 @@ def test_scheduled_maintenance_runs_the_nightly_job_once_a_day(api):
     assert {c["check"]: c["fixed"] for c in body["data"]["result"]["checks"]} == {
         "order_grand_total": 1,
         "target_achieved": 0,
+        "reading_calculation": 0,
         "customer_wallet": 0,
         "ledger_chain": 0,
         "meter_balance": 0,

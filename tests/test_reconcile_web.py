@@ -109,8 +109,8 @@ def test_the_home_page_shows_each_checks_last_run_in_green_or_red(client, auth):
     assert "never" in client.get("/").get_data(as_text=True)
     run(RunMode.VERIFY)
     page = client.get("/").get_data(as_text=True)
-    assert page.count('<tr class="bad">') == 1 and page.count('<tr class="ok">') == 5
+    assert page.count('<tr class="bad">') == 1 and page.count('<tr class="ok">') == 6
     assert page.index("order_grand_total") < page.index('<tr class="bad">') < page.index("customer_wallet")
     run(RunMode.FIX)
     page = client.get("/").get_data(as_text=True)
-    assert page.count('<tr class="ok">') == 6
+    assert page.count('<tr class="ok">') == 7

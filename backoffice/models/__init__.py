@@ -12,6 +12,16 @@ from backoffice.models.billing import (
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.jobs import JobRecord, JobStatus
+from backoffice.models.metering import (
+    CustomerPricing,
+    MeterReading,
+    TransactionCalculation,
+    pricing_sql,
+    total_price_of,
+    total_price_sql,
+    volume_sm3_of,
+    volume_sm3_sql,
+)
 from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
 from backoffice.models.reconciliation import (
     CheckResult,
@@ -41,6 +51,7 @@ __all__ = [
     "JobRecord",
     "Meter",
     "MeterAssignment",
+    "MeterReading",
     "MeterStatus",
     "JobStatus",
     "ReconciliationRun",
@@ -48,12 +59,14 @@ __all__ = [
     "RunStatus",
     "RunTrigger",
     "Customer",
+    "CustomerPricing",
     "CustomerStatus",
     "NegativeGrandTotal",
     "Order",
     "Payment",
     "Role",
     "Target",
+    "TransactionCalculation",
     "TransactionKind",
     "User",
     "achieved_amount_sql",
@@ -63,6 +76,11 @@ __all__ = [
     "ledger_sums",
     "meter_balance_sql",
     "meter_overpayment_sql",
+    "pricing_sql",
+    "total_price_of",
+    "total_price_sql",
+    "volume_sm3_of",
+    "volume_sm3_sql",
     "recharged_contribution",
     "spent_contribution",
 ]

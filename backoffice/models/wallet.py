@@ -36,6 +36,7 @@ class BalanceTransaction(db.Model):
     __tablename__ = "balance_transactions"
     __table_args__ = (
         Index("ix_balance_transactions_customer_id_id", "customer_id", "id"),
+        Index("ix_balance_transactions_reference", "reference_type", "reference_id"),
         CheckConstraint("amount > 0", name="amount_positive"),
         # Rounded so that SQLite, which keeps amounts as binary floats, checks cents and not float noise.
         CheckConstraint("balance_after = round(balance_before + signed_amount, 2)", name="after_is_before_plus_signed"),

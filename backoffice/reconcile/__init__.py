@@ -11,6 +11,7 @@ from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
+from backoffice.reconcile.reading_calculation import ReadingCalculation
 from backoffice.reconcile.target_achieved import TargetAchieved
 
 # In dependency order: a check runs after the checks whose fields its expected values read.
@@ -19,6 +20,7 @@ CHECKS: dict[str, Check] = {
     for check in (
         OrderGrandTotal(),
         TargetAchieved(),
+        ReadingCalculation(),
         CustomerWallet(),
         LedgerChain(),
         MeterBalance(),

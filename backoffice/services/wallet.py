@@ -169,20 +169,23 @@ def lock_customers(connection: Connection, ids: list[int]) -> list:
 
 @contextmanager
 def own_transaction():
-    """A connection and transaction of the wallet's own, apart from the caller's session.
+    """A connection and transaction of the write path's own, apart from the caller's session.
 
     It commits when the block ends and rolls back if it raises. On SQLite it begins with
-    ``BEGIN IMMEDIATE``, taking the write lock before anything is read.
+    ``BEGIN IMMEDIATE``, taking the write lock before anything is read. The caller's session
+    must have nothing pending; its read transaction is ended afterwards, so that what it reads
+    next includes what was written.
     """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("Unsaved changes are pending: commit or roll them back before moving money.")
     with db.engine.connect().execution_options(sqlite_begin_immediate=True) as connection, connection.begin():
         yield connection
+    session.rollback()
 
 
 def _post(customer, kind, amount, signed, description, reference, idempotency_key, user) -> BalanceTransaction:
     customer_id = _id(customer)
-    session = db.session
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("Unsaved changes are pending: commit or roll them back before moving money.")
     try:
         with own_transaction() as connection:
             locked = lock_customers(connection, [customer_id])
@@ -190,7 +193,7 @@ def _post(customer, kind, amount, signed, description, reference, idempotency_ke
                 raise WalletError(f"No customer with id {customer_id}.")
             if idempotency_key and (earlier := _by_key(connection, idempotency_key)) is not None:
                 return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
-            movement = _append(
+            movement = append(
                 connection, locked[0], kind, amount, signed, description, reference, idempotency_key, user
             )
     except IntegrityError:
@@ -201,16 +204,20 @@ def _post(customer, kind, amount, signed, description, reference, idempotency_ke
             if earlier is not None:
                 return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
         raise
-    # Moving money ends the caller's read transaction, so that what it reads next includes the movement.
-    session.rollback()
     return movement
 
 
-def _append(connection, customer, kind, amount, signed, description, reference, key, user) -> BalanceTransaction:
-    """Append the movement and move the cached fields of the locked customer row."""
+def append(
+    connection, customer, kind, amount, signed, description, reference, key, user, *, allow_overdraft=False
+) -> BalanceTransaction:
+    """Append a movement and move the cached fields, in a transaction that holds the customer's lock.
+
+    ``customer`` is the row :func:`lock_customers` returned. Gas already delivered is charged
+    even beyond the balance (``allow_overdraft``): the customer is then suspended.
+    """
     before = customer.balance
     after = before + signed
-    if signed < 0 and after < 0:
+    if signed < 0 and after < 0 and not allow_overdraft:
         raise InsufficientBalance(customer, amount)
     values = {
         "customer_id": customer.id,

@@ -1,0 +1,105 @@
+"""Metering: effective-dated pricing, meter readings, and the calculation derived from each reading.
+
+A reading's price is the customer's pricing row with the latest ``effective_from`` on or
+before the reading date. Its calculation: ``volume_sm3 = volume_flow_meter × meter_correction``
+rounded to 4 places, ``total_price = volume_sm3 × price_per_sm3`` rounded to cents, both half up.
+The formulas are defined here once, in Python for the write path and in SQL for the check.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, Numeric, String, UniqueConstraint, func
+from sqlalchemy import select as sql_select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backoffice.extensions import db
+from backoffice.models.types import Money, utcnow
+from backoffice.money import round_money
+
+Volume = Numeric(18, 4, asdecimal=True)
+Correction = Numeric(12, 6, asdecimal=True)
+VOLUME_PLACES = Decimal("0.0001")
+
+
+class CustomerPricing(db.Model):
+    __tablename__ = "customer_pricing"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "effective_from", name="uq_customer_pricing_customer_from"),
+        CheckConstraint("price_per_sm3 >= 0", name="price_not_negative"),
+        CheckConstraint("meter_correction > 0", name="correction_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    effective_from: Mapped[date] = mapped_column(Date)
+    price_per_sm3: Mapped[Decimal] = mapped_column(Money)
+    meter_correction: Mapped[Decimal] = mapped_column(Correction)
+
+
+class MeterReading(db.Model):
+    __tablename__ = "meter_readings"
+    __table_args__ = (
+        CheckConstraint("volume_flow_meter >= 0", name="volume_not_negative"),
+        Index("ix_meter_readings_customer_date", "customer_id", "reading_date"),
+        Index("ix_meter_readings_meter_id", "meter_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    reading_date: Mapped[date] = mapped_column(Date)
+    volume_flow_meter: Mapped[Decimal] = mapped_column(Volume)
+    note: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class TransactionCalculation(db.Model):
+    """What a reading costs, with the pricing it was priced at (one row per reading)."""
+
+    __tablename__ = "transaction_calculations"
+    __table_args__ = (Index("ix_transaction_calculations_customer_month", "customer_id", "year_month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    reading_id: Mapped[int] = mapped_column(ForeignKey("meter_readings.id", ondelete="CASCADE"), unique=True)
+    year_month: Mapped[str] = mapped_column(String(7))
+    transaction_date: Mapped[date] = mapped_column(Date)
+    volume_flow_meter: Mapped[Decimal] = mapped_column(Volume)
+    meter_correction: Mapped[Decimal] = mapped_column(Correction)
+    volume_sm3: Mapped[Decimal] = mapped_column(Volume)
+    price_per_sm3: Mapped[Decimal] = mapped_column(Money)
+    total_price: Mapped[Decimal] = mapped_column(Money)
+    pricing: Mapped[dict] = mapped_column(JSON, default=dict)
+    calculated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def volume_sm3_of(volume_flow_meter: Decimal, meter_correction: Decimal) -> Decimal:
+    return (volume_flow_meter * meter_correction).quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
+
+
+def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
+    return round_money(volume_sm3 * price_per_sm3)
+
+
+def volume_sm3_sql(volume_flow_meter, meter_correction):
+    return func.round(volume_flow_meter * meter_correction, 4, type_=Volume)
+
+
+def total_price_sql(volume_sm3, price_per_sm3):
+    return func.round(volume_sm3 * price_per_sm3, 2, type_=Money)
+
+
+def pricing_sql(column, customer_id, on_date):
+    """The customer's pricing ``column`` in force on ``on_date``, as a correlated SQL expression."""
+    pricing = CustomerPricing.__table__
+    return (
+        sql_select(pricing.c[column])
+        .where(pricing.c.customer_id == customer_id, pricing.c.effective_from <= on_date)
+        .order_by(pricing.c.effective_from.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

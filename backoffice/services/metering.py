@@ -1,0 +1,250 @@
+"""Metering: pricing rows, and readings that are purchases.
+
+Recording a reading prices it, stores its calculation and charges the customer's wallet, in
+one transaction that holds the customer's lock. Correcting a reading re-prices it and posts
+the difference (a charge when it costs more, a reversal when less); deleting it reverses what
+it cost. So the ledger stays append-only and ``total_spent`` is always the gas sold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import delete, func, insert, select, update
+
+from backoffice.extensions import db
+from backoffice.models import (
+    BalanceTransaction,
+    CustomerPricing,
+    MeterAssignment,
+    MeterReading,
+    TransactionCalculation,
+    TransactionKind,
+    User,
+    total_price_of,
+    volume_sm3_of,
+)
+from backoffice.models.types import utcnow
+from backoffice.money import MoneyError, check_amount
+from backoffice.services import transaction
+from backoffice.services.wallet import Reference, append, lock_customers, own_transaction
+
+readings = MeterReading.__table__
+calculations = TransactionCalculation.__table__
+pricing = CustomerPricing.__table__
+ledger = BalanceTransaction.__table__
+READING = "meter_reading"
+MAX_VOLUME = Decimal("99999999999999.9999")
+
+
+class MeteringError(ValueError):
+    """A metering write refused; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Priced:
+    """What a reading costs at the pricing in force on its date."""
+
+    volume_flow_meter: Decimal
+    meter_correction: Decimal
+    volume_sm3: Decimal
+    price_per_sm3: Decimal
+    total_price: Decimal
+    pricing: dict
+
+
+def set_pricing(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal):
+    """Add (or replace) the customer's pricing effective from a date.
+
+    Readings already recorded keep their calculation until they are re-priced.
+    """
+    try:
+        price = check_amount(price_per_sm3)
+    except MoneyError as error:
+        raise MeteringError(f"Price per Sm³: {error}") from None
+    correction = _correction(meter_correction)
+    with transaction() as session:
+        existing = session.scalar(
+            select(CustomerPricing).where(
+                CustomerPricing.customer_id == customer_id, CustomerPricing.effective_from == effective_from
+            )
+        )
+        row = existing or CustomerPricing(customer_id=customer_id, effective_from=effective_from)
+        row.price_per_sm3, row.meter_correction = price, correction
+        session.add(row)
+    return row
+
+
+def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
+    """Price a volume on a date; raises :class:`MeteringError` when no pricing applies."""
+    volume = _volume(volume_flow_meter)
+    row = connection.execute(
+        select(pricing)
+        .where(pricing.c.customer_id == customer_id, pricing.c.effective_from <= reading_date)
+        .order_by(pricing.c.effective_from.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        raise MeteringError(
+            f"No pricing applies on {reading_date:%Y-%m-%d}: add a price effective on or before that date first."
+        )
+    volume_sm3 = volume_sm3_of(volume, row.meter_correction)
+    return Priced(
+        volume_flow_meter=volume,
+        meter_correction=row.meter_correction,
+        volume_sm3=volume_sm3,
+        price_per_sm3=row.price_per_sm3,
+        total_price=total_price_of(volume_sm3, row.price_per_sm3),
+        pricing={
+            "pricing_id": row.id,
+            "effective_from": row.effective_from.isoformat(),
+            "price_per_sm3": str(row.price_per_sm3),
+            "meter_correction": str(row.meter_correction),
+        },
+    )
+
+
+def record_reading(
+    meter_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
+) -> int:
+    """Record a reading of the meter for the customer it is assigned to; returns the reading's id."""
+    customer_id = db.session.scalar(
+        select(MeterAssignment.customer_id).where(MeterAssignment.meter_id == meter_id, MeterAssignment.is_active)
+    )
+    if customer_id is None:
+        raise MeteringError("This meter is not assigned to a customer: assign it before recording its readings.")
+    with own_transaction() as connection:
+        (customer,) = lock_customers(connection, [customer_id])
+        priced = price(connection, customer_id, reading_date, volume_flow_meter)
+        reading_id = connection.execute(
+            insert(readings).returning(readings.c.id),
+            {
+                "meter_id": meter_id,
+                "customer_id": customer_id,
+                "reading_date": reading_date,
+                "volume_flow_meter": priced.volume_flow_meter,
+                "note": note.strip()[:300],
+                "created_at": utcnow(),
+                "created_by_id": user.id if user else None,
+            },
+        ).scalar_one()
+        _store_calculation(connection, customer_id, reading_id, reading_date, priced)
+        _post(connection, customer, reading_id, priced.total_price, user, "Gas")
+    return reading_id
+
+
+def correct_reading(
+    reading_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
+) -> None:
+    """Change a reading's date or volume; the difference in cost is posted to the wallet."""
+    reading = _reading(reading_id)
+    with own_transaction() as connection:
+        (customer,) = lock_customers(connection, [reading.customer_id])
+        priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
+        connection.execute(
+            update(readings)
+            .where(readings.c.id == reading_id)
+            .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
+        )
+        connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+        _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
+        _post(connection, customer, reading_id, priced.total_price, user, "Correction of gas")
+
+
+def reprice(connection, reading_ids: list[int], user: User | None = None) -> None:
+    """Price readings again at the pricing in force now, posting each difference (within the caller's transaction)."""
+    rows = connection.execute(select(readings).where(readings.c.id.in_(reading_ids)).order_by(readings.c.id)).all()
+    lock_customers(connection, sorted({r.customer_id for r in rows}))  # all at once, in id order
+    for reading in rows:
+        (customer,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
+        priced = price(connection, reading.customer_id, reading.reading_date, reading.volume_flow_meter)
+        connection.execute(delete(calculations).where(calculations.c.reading_id == reading.id))
+        _store_calculation(connection, reading.customer_id, reading.id, reading.reading_date, priced)
+        _post(connection, customer, reading.id, priced.total_price, user, "Re-pricing of gas")
+
+
+def delete_reading(reading_id: int, *, user: User | None = None) -> None:
+    """Remove a reading; what it cost is given back by a reversal."""
+    reading = _reading(reading_id)
+    with own_transaction() as connection:
+        (customer,) = lock_customers(connection, [reading.customer_id])
+        connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+        connection.execute(delete(readings).where(readings.c.id == reading_id))
+        _post(connection, customer, reading_id, Decimal(0), user, "Deleted reading of gas")
+
+
+def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
+    connection.execute(
+        insert(calculations),
+        {
+            "customer_id": customer_id,
+            "reading_id": reading_id,
+            "year_month": reading_date.strftime("%Y-%m"),
+            "transaction_date": reading_date,
+            "volume_flow_meter": priced.volume_flow_meter,
+            "meter_correction": priced.meter_correction,
+            "volume_sm3": priced.volume_sm3,
+            "price_per_sm3": priced.price_per_sm3,
+            "total_price": priced.total_price,
+            "pricing": priced.pricing,
+            "calculated_at": utcnow(),
+        },
+    )
+
+
+def _post(connection, customer, reading_id: int, cost: Decimal, user, what: str) -> None:
+    """Bring what the ledger has charged for the reading to ``cost``: charge the shortfall, give back the excess.
+
+    What was charged is read from the ledger itself (the movements that refer to the reading),
+    not from the calculation, which is what may be wrong.
+    """
+    charged = connection.execute(
+        select(func.coalesce(-func.sum(ledger.c.signed_amount), 0)).where(
+            ledger.c.reference_type == READING, ledger.c.reference_id == reading_id
+        )
+    ).scalar_one()
+    cost = cost - Decimal(charged)
+    if cost == 0:
+        return
+    kind = TransactionKind.CHARGE if cost > 0 else TransactionKind.REVERSAL
+    append(
+        connection,
+        customer,
+        kind,
+        abs(cost),
+        -cost,
+        f"{what}, reading #{reading_id}",
+        Reference(READING, reading_id),
+        None,
+        user,
+        allow_overdraft=True,
+    )
+
+
+def _reading(reading_id: int) -> MeterReading:
+    reading = db.session.get(MeterReading, reading_id)
+    if reading is None:
+        raise MeteringError(f"No reading {reading_id}.")
+    return reading
+
+
+def _volume(value: Decimal) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise MeteringError("The flow-meter volume must be a number.")
+    if value < 0:
+        raise MeteringError("The flow-meter volume must not be negative.")
+    if value != value.quantize(Decimal("0.0001")):
+        raise MeteringError("Use at most 4 decimal places for the flow-meter volume.")
+    if value > MAX_VOLUME:
+        raise MeteringError("The flow-meter volume is too large.")
+    return value.quantize(Decimal("0.0001"))
+
+
+def _correction(value: Decimal) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise MeteringError("The meter correction factor must be a number greater than zero.")
+    if value != value.quantize(Decimal("0.000001")) or value >= 1_000_000:
+        raise MeteringError("The meter correction factor has at most 6 decimal places and 6 digits before them.")
+    return value.quantize(Decimal("0.000001"))

@@ -1,0 +1,161 @@
+"""Metering: readings priced by effective-dated pricing, charged to the wallet, and re-priced by the check."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import BalanceTransaction, Customer, MeterReading, RunMode, TransactionCalculation
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, metering, wallet
+from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
+
+D = Decimal
+NOV = date(2026, 11, 1)
+CHECKS = ["reading_calculation", "customer_wallet", "ledger_chain"]
+
+
+@pytest.fixture
+def site(app):
+    """A customer with Rp1.000.000 prepaid, a meter, and a price from November."""
+    customer = CustomerFactory(code="HOTEL")
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, NOV)
+    wallet.recharge(customer.id, D("1000000"))
+    metering.set_pricing(customer.id, NOV, D("7500.00"), D("1.012345"))
+    return customer.id, meter.id
+
+
+def calculation(reading_id: int) -> TransactionCalculation:
+    db.session.rollback()
+    return db.session.scalar(sa.select(TransactionCalculation).where(TransactionCalculation.reading_id == reading_id))
+
+
+def balance(customer_id: int) -> Decimal:
+    db.session.rollback()
+    return db.session.get(Customer, customer_id).balance
+
+
+def clean() -> bool:
+    return run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
+
+
+@pytest.mark.parametrize(
+    ("volume", "correction", "price", "sm3", "total"),
+    [
+        ("100.0000", "1.012345", "7500.00", "101.2345", "759258.75"),
+        ("1.2345", "1.500000", "0.55", "1.8518", "1.02"),  # 1.85175 → 1.8518; 1.01849 → 1.02
+        ("0.5000", "1.000000", "0.05", "0.5000", "0.03"),  # 0.025 → 0.03: half up
+        ("0.0000", "1.000000", "7500.00", "0.0000", "0.00"),
+    ],
+)
+def test_worked_examples_of_volume_and_cost_rounding(app, volume, correction, price, sm3, total):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, NOV)
+    metering.set_pricing(customer.id, NOV, D(price), D(correction))
+    reading = metering.record_reading(meter.id, NOV, D(volume))
+    calc = calculation(reading)
+    assert (calc.volume_sm3, calc.total_price) == (D(sm3), D(total))
+    assert calc.pricing["price_per_sm3"] == price
+    assert clean()
+
+
+def test_a_reading_charges_the_wallet_in_the_same_transaction(site):
+    customer_id, meter_id = site
+    reading = metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
+    assert (calculation(reading).volume_sm3, calculation(reading).total_price) == (D("10.1235"), D("75926.25"))
+    movement = db.session.scalar(sa.select(BalanceTransaction).order_by(BalanceTransaction.id.desc()))
+    assert (movement.kind.value, movement.reference_type, movement.reference_id) == ("charge", "meter_reading", reading)
+    assert balance(customer_id) == D("924073.75")
+    assert clean()
+
+
+def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(site):
+    _customer_id, meter_id = site
+    with pytest.raises(metering.MeteringError, match="No pricing applies on 2026-10-31"):
+        metering.record_reading(meter_id, date(2026, 10, 31), D("1"))
+    with pytest.raises(metering.MeteringError, match="not assigned"):
+        metering.record_reading(MeterFactory().id, NOV, D("1"))
+    for bad, message in ((D("-1"), "negative"), (D("0.00001"), "4 decimal places"), (D("NaN"), "number")):
+        with pytest.raises(metering.MeteringError, match=message):
+            metering.record_reading(meter_id, NOV, bad)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))) == 1
+
+
+def test_a_pricing_change_mid_month_applies_only_from_its_date(site):
+    customer_id, meter_id = site
+    metering.set_pricing(customer_id, date(2026, 11, 15), D("8000.00"), D("1.000000"))
+    before = metering.record_reading(meter_id, date(2026, 11, 14), D("10"))
+    on = metering.record_reading(meter_id, date(2026, 11, 15), D("10"))
+    assert calculation(before).price_per_sm3 == D("7500.00")
+    assert (calculation(on).price_per_sm3, calculation(on).total_price) == (D("8000.00"), D("80000.00"))
+
+
+def test_correcting_a_reading_posts_the_difference(site):
+    customer_id, meter_id = site
+    metering.set_pricing(customer_id, NOV, D("1000.00"), D("1.000000"))
+    reading = metering.record_reading(meter_id, NOV, D("100"))
+    assert balance(customer_id) == D("900000.00")
+    metering.correct_reading(reading, NOV, D("130"))
+    assert (calculation(reading).total_price, balance(customer_id)) == (D("130000.00"), D("870000.00"))
+    metering.correct_reading(reading, NOV, D("40"))
+    assert (calculation(reading).total_price, balance(customer_id)) == (D("40000.00"), D("960000.00"))
+    kinds = db.session.scalars(sa.select(BalanceTransaction.kind).order_by(BalanceTransaction.id)).all()
+    assert [k.value for k in kinds] == ["recharge", "charge", "charge", "reversal"]
+    assert db.session.get(Customer, customer_id).total_spent == D("40000.00")
+    assert clean()
+
+
+def test_deleting_a_reading_gives_back_what_it_cost(site):
+    customer_id, meter_id = site
+    metering.set_pricing(customer_id, NOV, D("1000.00"), D("1.000000"))
+    reading = metering.record_reading(meter_id, NOV, D("100"))
+    metering.correct_reading(reading, NOV, D("150"))
+    metering.delete_reading(reading)
+    assert balance(customer_id) == D("1000000.00")
+    assert db.session.get(Customer, customer_id).total_spent == D("0.00")
+    assert db.session.scalar(sa.select(sa.func.count(TransactionCalculation.id))) == 0
+    assert clean()
+
+
+def test_gas_delivered_is_charged_beyond_the_balance_and_suspends(site):
+    customer_id, meter_id = site
+    corrupt("customers", "suspend_below", customer_id, "1")
+    metering.set_pricing(customer_id, NOV, D("1000.00"), D("1.000000"))
+    metering.record_reading(meter_id, NOV, D("1500"))
+    db.session.rollback()
+    customer = db.session.get(Customer, customer_id)
+    assert (customer.balance, customer.status.value) == (D("-500000.00"), "suspended")
+    with pytest.raises(wallet.InsufficientBalance):
+        wallet.charge(customer_id, D("1"))
+
+
+def test_a_new_price_back_dated_is_found_and_the_fix_reprices_and_posts(site):
+    customer_id, meter_id = site
+    reading = metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
+    old_total = calculation(reading).total_price
+    metering.set_pricing(customer_id, date(2026, 11, 10), D("9000.00"), D("1.000000"))
+    found = run(RunMode.VERIFY, checks=["reading_calculation"])
+    assert found.mismatched == 1 and found.left == 1
+    run(RunMode.FIX, checks=["reading_calculation"])
+    assert calculation(reading).total_price == D("90000.00")
+    assert balance(customer_id) == D("1000000") - D("90000.00")
+    assert old_total != D("90000.00") and clean()
+
+
+def test_a_corrupted_calculation_is_repriced_without_charging_twice(site):
+    customer_id, meter_id = site
+    reading = metering.record_reading(meter_id, NOV, D("10"))
+    charged = balance(customer_id)
+    corrupt("transaction_calculations", "total_price", calculation(reading).id, "1")
+    run(RunMode.FIX, checks=["reading_calculation"])
+    assert stored("transaction_calculations", "total_price", calculation(reading).id) == D("1000000") - charged
+    assert balance(customer_id) == charged
+    assert clean()

@@ -137,17 +137,50 @@ def test_gas_delivered_is_charged_beyond_the_balance_and_suspends(site):
         wallet.charge(customer_id, D("1"))
 
 
-def test_a_new_price_back_dated_is_found_and_the_fix_reprices_and_posts(site):
+def test_a_back_dated_price_reprices_its_readings_at_once_and_the_preview_said_so(site):
+    customer_id, meter_id = site
+    early = metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
+    late = metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
+    metering.set_pricing(customer_id, date(2026, 12, 1), D("1.00"), D("1.000000"))
+    preview = metering.pricing_impact(customer_id, date(2026, 11, 10), D("9000.00"), D("1.000000"))
+    assert (preview.readings, preview.from_month) == (1, "2026-11")
+    assert (preview.purchases_before, preview.purchases_after) == (D("75926.25"), D("90000.00"))
+    assert calculation(late).total_price == D("75926.25")
+    impact = metering.set_pricing(customer_id, date(2026, 11, 10), D("9000.00"), D("1.000000"))
+    assert impact == preview
+    assert (calculation(early).total_price, calculation(late).total_price) == (D("75926.25"), D("90000.00"))
+    assert balance(customer_id) == D("1000000") - D("75926.25") - D("90000.00")
+    assert clean()
+
+
+def test_a_price_changed_past_the_write_path_is_found_and_the_fix_reprices_and_posts(site):
     customer_id, meter_id = site
     reading = metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
-    old_total = calculation(reading).total_price
-    metering.set_pricing(customer_id, date(2026, 11, 10), D("9000.00"), D("1.000000"))
+    db.session.execute(sa.text("UPDATE customer_pricing SET price_per_sm3 = 9000, meter_correction = 1"))
+    db.session.commit()
     found = run(RunMode.VERIFY, checks=["reading_calculation"])
     assert found.mismatched == 1 and found.left == 1
     run(RunMode.FIX, checks=["reading_calculation"])
     assert calculation(reading).total_price == D("90000.00")
     assert balance(customer_id) == D("1000000") - D("90000.00")
-    assert old_total != D("90000.00") and clean()
+    assert clean()
+
+
+@pytest.mark.parametrize(
+    ("price", "correction", "message"),
+    [
+        (D("-1"), D("1"), "must not be negative"),
+        (D("1.001"), D("1"), "2 decimal places"),
+        (D("1"), D("0"), "greater than zero"),
+        (D("1"), D("1.0000001"), "6 decimal places"),
+    ],
+)
+def test_bad_pricing_is_refused_and_writes_nothing(site, price, correction, message):
+    customer_id, _meter_id = site
+    with pytest.raises(metering.MeteringError, match=message):
+        metering.set_pricing(customer_id, date(2026, 12, 1), price, correction)
+    db.session.rollback()
+    assert db.session.scalar(sa.text("SELECT count(*) FROM customer_pricing")) == 1
 
 
 def test_a_corrupted_calculation_is_repriced_without_charging_twice(site):

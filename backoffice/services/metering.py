@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -24,11 +24,13 @@ from backoffice.models import (
     TransactionKind,
     User,
     total_price_of,
+    total_price_sql,
     volume_sm3_of,
+    volume_sm3_sql,
 )
-from backoffice.models.types import utcnow
-from backoffice.money import MoneyError, check_amount
-from backoffice.services import transaction
+from backoffice.models.metering import Correction
+from backoffice.models.types import Money, utcnow
+from backoffice.money import MoneyError, check_amount, round_money
 from backoffice.services.wallet import Reference, append, lock_customers, own_transaction
 
 readings = MeterReading.__table__
@@ -55,26 +57,48 @@ class Priced:
     pricing: dict
 
 
-def set_pricing(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal):
-    """Add (or replace) the customer's pricing effective from a date.
+@dataclass(frozen=True)
+class Impact:
+    """What a pricing row would change: the readings it prices, from which month, and their cost."""
 
-    Readings already recorded keep their calculation until they are re-priced.
+    readings: int
+    from_month: str | None
+    purchases_before: Decimal
+    purchases_after: Decimal
+
+    @property
+    def purchases_change(self) -> Decimal:
+        return self.purchases_after - self.purchases_before
+
+
+def set_pricing(
+    customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal, *, user=None
+) -> Impact:
+    """Add (or replace) the customer's pricing from a date, and re-price the readings it now prices.
+
+    Each re-priced reading's difference is posted to the wallet, in the same transaction.
     """
-    try:
-        price = check_amount(price_per_sm3)
-    except MoneyError as error:
-        raise MeteringError(f"Price per Sm³: {error}") from None
-    correction = _correction(meter_correction)
-    with transaction() as session:
-        existing = session.scalar(
-            select(CustomerPricing).where(
-                CustomerPricing.customer_id == customer_id, CustomerPricing.effective_from == effective_from
-            )
-        )
-        row = existing or CustomerPricing(customer_id=customer_id, effective_from=effective_from)
-        row.price_per_sm3, row.meter_correction = price, correction
-        session.add(row)
-    return row
+    price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
+    with own_transaction() as connection:
+        lock_customers(connection, [customer_id])
+        impact = _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction)
+        existing = connection.execute(
+            select(pricing.c.id).where(pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from)
+        ).scalar_one_or_none()
+        values = {"price_per_sm3": price_per_sm3, "meter_correction": meter_correction}
+        if existing is None:
+            connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
+        else:
+            connection.execute(update(pricing).where(pricing.c.id == existing).values(**values))
+        reprice(connection, _priced_by(connection, customer_id, effective_from), user)
+    return impact
+
+
+def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal) -> Impact:
+    """What :func:`set_pricing` would change, computed in the database; nothing is written."""
+    price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
+    with db.engine.connect() as connection:
+        return _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction)
 
 
 def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
@@ -173,6 +197,49 @@ def delete_reading(reading_id: int, *, user: User | None = None) -> None:
         connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
         connection.execute(delete(readings).where(readings.c.id == reading_id))
         _post(connection, customer, reading_id, Decimal(0), user, "Deleted reading of gas")
+
+
+def _priced_by(connection, customer_id: int, effective_from: date) -> list[int]:
+    """The readings a pricing row from ``effective_from`` prices: up to the customer's next pricing row."""
+    following = (
+        select(func.min(pricing.c.effective_from))
+        .where(pricing.c.customer_id == customer_id, pricing.c.effective_from > effective_from)
+        .scalar_subquery()
+    )
+    return list(
+        connection.execute(
+            select(readings.c.id).where(
+                readings.c.customer_id == customer_id,
+                readings.c.reading_date >= effective_from,
+                (following.is_(None)) | (readings.c.reading_date < following),
+            )
+        ).scalars()
+    )
+
+
+def _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction) -> Impact:
+    ids = _priced_by(connection, customer_id, effective_from)
+    if not ids:
+        return Impact(0, None, Decimal("0.00"), Decimal("0.00"))
+    volume = volume_sm3_sql(readings.c.volume_flow_meter, literal(meter_correction, Correction))
+    before, after, first = connection.execute(
+        select(
+            func.coalesce(func.sum(calculations.c.total_price), 0),
+            func.coalesce(func.sum(total_price_sql(volume, literal(price_per_sm3, Money))), 0),
+            func.min(readings.c.reading_date),
+        )
+        .select_from(readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id))
+        .where(readings.c.id.in_(ids))
+    ).one()
+    return Impact(len(ids), first.strftime("%Y-%m"), round_money(Decimal(before)), round_money(Decimal(after)))
+
+
+def _pricing_values(price_per_sm3: Decimal, meter_correction: Decimal) -> tuple[Decimal, Decimal]:
+    try:
+        price_per_sm3 = check_amount(price_per_sm3)
+    except MoneyError as error:
+        raise MeteringError(f"Price per Sm³: {error}") from None
+    return price_per_sm3, _correction(meter_correction)
 
 
 def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:

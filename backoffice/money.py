@@ -31,20 +31,26 @@ class MoneyError(ValueError):
 
 def parse_amount(text: str | None, locale: str) -> Decimal:
     """Read an amount typed by a user; raise :class:`MoneyError` with a message a clerk can act on."""
+    return check_amount(parse_number(text, locale))
+
+
+def parse_number(text: str | None, locale: str, what: str = "amount") -> Decimal:
+    """Read a decimal number typed by a user under the locale's rules, strictly; the caller checks its range."""
     raw = (text or "").strip()
+    article = "an" if what[0] in "aeiou" else "a"
     if not raw:
-        raise MoneyError("Enter an amount.")
+        raise MoneyError(f"Enter {article} {what}.")
     negative = raw.startswith("-")
     body = raw.lstrip("+-").strip()
     if not _looks_like_number(body, locale):
-        raise MoneyError(f"Not an amount. Write amounts like {example_amount(locale)}.")
+        raise MoneyError(f"Not {article} {what}. Write {what}s like {example_amount(locale)}.")
     try:
         value = parse_decimal(_normalise_spaces(body, locale), locale=locale, strict=True)
     except (NumberFormatError, InvalidOperation):
         raise MoneyError(
-            f"The separators are not read that way here. Write amounts like {example_amount(locale)}."
+            f"The separators are not read that way here. Write {what}s like {example_amount(locale)}."
         ) from None
-    return check_amount(-value if negative else value)
+    return -value if negative else value
 
 
 def check_amount(value: Decimal) -> Decimal:

@@ -13,9 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, Numeric, String, UniqueConstraint, func
 from sqlalchemy import select as sql_select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
+from backoffice.models.billing import Meter
 from backoffice.models.types import Money, utcnow
 from backoffice.money import round_money
 
@@ -55,6 +56,9 @@ class MeterReading(db.Model):
     note: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    meter: Mapped[Meter] = relationship()
+    calculation: Mapped[TransactionCalculation | None] = relationship(uselist=False, viewonly=True)
 
 
 class TransactionCalculation(db.Model):

@@ -103,7 +103,7 @@ def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decima
 
 def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
     """Price a volume on a date; raises :class:`MeteringError` when no pricing applies."""
-    volume = _volume(volume_flow_meter)
+    volume = checked_volume(volume_flow_meter)
     row = connection.execute(
         select(pricing)
         .where(pricing.c.customer_id == customer_id, pricing.c.effective_from <= reading_date)
@@ -239,7 +239,7 @@ def _pricing_values(price_per_sm3: Decimal, meter_correction: Decimal) -> tuple[
         price_per_sm3 = check_amount(price_per_sm3)
     except MoneyError as error:
         raise MeteringError(f"Price per Sm³: {error}") from None
-    return price_per_sm3, _correction(meter_correction)
+    return price_per_sm3, checked_correction(meter_correction)
 
 
 def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
@@ -297,7 +297,7 @@ def _reading(reading_id: int) -> MeterReading:
     return reading
 
 
-def _volume(value: Decimal) -> Decimal:
+def checked_volume(value: Decimal) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite():
         raise MeteringError("The flow-meter volume must be a number.")
     if value < 0:
@@ -309,7 +309,7 @@ def _volume(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.0001"))
 
 
-def _correction(value: Decimal) -> Decimal:
+def checked_correction(value: Decimal) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise MeteringError("The meter correction factor must be a number greater than zero.")
     if value != value.quantize(Decimal("0.000001")) or value >= 1_000_000:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, Customer
+from backoffice.models import AccountManager, Customer, Meter, MeterAssignment
 
 
 def manager_choices() -> list[SelectChoice]:
@@ -30,3 +30,14 @@ def placeholder(label: str) -> SelectChoice:
 def optional_id(value) -> int | None:
     """Coerce a select's value to an id; the placeholder's empty value is no id."""
     return None if value in ("", None) else int(value)
+
+
+def active_meter_choices(customer: Customer) -> list[SelectChoice]:
+    """The meters assigned to the customer now, after a placeholder."""
+    active = db.session.scalars(
+        select(Meter)
+        .join(MeterAssignment, MeterAssignment.meter_id == Meter.id)
+        .where(MeterAssignment.customer_id == customer.id, MeterAssignment.is_active)
+        .order_by(Meter.serial)
+    )
+    return [placeholder("Choose a meter…"), *(SelectChoice(m.id, m.serial) for m in active)]

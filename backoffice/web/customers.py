@@ -29,8 +29,9 @@ from backoffice.models import (
     Role,
 )
 from backoffice.services import billing, wallet
+from backoffice.web import metering
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import optional_id
+from backoffice.web.choices import active_meter_choices, optional_id
 from backoffice.web.fields import MoneyField
 from backoffice.web.filters import money
 from backoffice.web.jobs import start
@@ -43,7 +44,7 @@ SORTS = {
     "balance": Customer.balance.asc(),
     "-balance": Customer.balance.desc(),
 }
-TABS = ("orders", "ledger", "billing")
+TABS = ("orders", "ledger", "billing", "metering")
 
 
 class CustomerFilterForm(FlaskForm):
@@ -116,27 +117,27 @@ def index():
 
 @bp.get("/<code>")
 def show(code: str):
-    customer = _get(code)
+    customer = customer_or_404(code)
     tab = request.args.get("tab", "orders")
     if tab not in TABS:
         abort(404)
-    return _page(customer, tab)
+    return render_customer(customer, tab)
 
 
 @bp.post("/<code>/recharge")
 def recharge(code: str):
-    return _move(_get(code), wallet.recharge, "recharge")
+    return _move(customer_or_404(code), wallet.recharge, "recharge")
 
 
 @bp.post("/<code>/charge")
 def charge(code: str):
-    return _move(_get(code), wallet.charge, "charge")
+    return _move(customer_or_404(code), wallet.charge, "charge")
 
 
 @bp.post("/<code>/charge/preview")
 def charge_preview(code: str):
     """Checks a charge amount as it is typed: readable, and within the balance. Writes nothing."""
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = MovementForm(prefix="charge")
     form.validate()
     error = " ".join(form.amount.errors)
@@ -147,7 +148,7 @@ def charge_preview(code: str):
 
 @bp.post("/<code>/meters")
 def assign_meter(code: str):
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = AssignMeterForm(prefix="assign")
     if form.validate_on_submit():
         try:
@@ -160,12 +161,12 @@ def assign_meter(code: str):
             flash(f"Meter {serial} assigned to {customer.code}.", "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
-    return _page(_get(code), "billing", forms={"assign": form}), 422
+    return render_customer(customer_or_404(code), "billing", forms={"assign": form}), 422
 
 
 @bp.post("/<code>/assignments/<int:assignment_id>/<any(deactivate, reactivate):action>")
 def change_assignment(code: str, assignment_id: int, action: str):
-    customer = _get(code)
+    customer = customer_or_404(code)
     assignment = db.session.get(MeterAssignment, assignment_id)
     if assignment is None or assignment.customer_id != customer.id:
         abort(404)
@@ -202,9 +203,9 @@ def add_payment(code: str):
 
 def _meter_entry(code: str, name: str, form_class, write):
     """Validate a per-meter form of the billing tab, write it, and come back to the tab."""
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = form_class(prefix=name)
-    form.meter_id.choices = _meter_choices(customer)
+    form.meter_id.choices = active_meter_choices(customer)
     if form.validate_on_submit():
         try:
             message = write(form, db.session.get(Meter, form.meter_id.data))
@@ -214,13 +215,13 @@ def _meter_entry(code: str, name: str, form_class, write):
             flash(message, "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
-    return _page(_get(code), "billing", forms={name: form}), 422
+    return render_customer(customer_or_404(code), "billing", forms={name: form}), 422
 
 
 @bp.post("/<code>/recalculate")
 @requires_role(Role.ADMIN)
 def recalculate(code: str):
-    customer = _get(code)
+    customer = customer_or_404(code)
     return start("recalculate_customer", {"customer_id": customer.id}, fallback=url_for("customers.show", code=code))
 
 
@@ -242,16 +243,16 @@ def _move(customer: Customer, operation, name: str):
             return redirect(url_for("customers.show", code=customer.code, tab="ledger"))
     db.session.rollback()
     forms = {name: form}
-    return _page(db.session.get(Customer, customer.id), "ledger", forms=forms), 422
+    return render_customer(db.session.get(Customer, customer.id), "ledger", forms=forms), 422
 
 
-def _page(customer: Customer, tab: str, forms: dict | None = None):
+def render_customer(customer: Customer, tab: str, forms: dict | None = None):
     forms = forms or {}
     for name in ("recharge", "charge"):
         if name not in forms:
             forms[name] = MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex)
     forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=date.today()))
-    choices = _meter_choices(customer)
+    choices = active_meter_choices(customer)
     for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
         if name not in forms:
             forms[name] = form_class(prefix=name, formdata=None)
@@ -281,6 +282,8 @@ def _page(customer: Customer, tab: str, forms: dict | None = None):
         )
     elif tab == "billing":
         context.update(_billing(customer))
+    elif tab == "metering":
+        context.update(metering.tab_context(customer, forms))
     else:
         context["movements"] = db.paginate(
             select(BalanceTransaction)
@@ -310,17 +313,7 @@ def _billing(customer: Customer) -> dict:
     }
 
 
-def _meter_choices(customer: Customer) -> list[SelectChoice]:
-    active = db.session.scalars(
-        select(Meter)
-        .join(MeterAssignment, MeterAssignment.meter_id == Meter.id)
-        .where(MeterAssignment.customer_id == customer.id, MeterAssignment.is_active)
-        .order_by(Meter.serial)
-    )
-    return [SelectChoice("", "Choose a meter…"), *(SelectChoice(m.id, m.serial) for m in active)]
-
-
-def _get(code: str) -> Customer:
+def customer_or_404(code: str) -> Customer:
     customer = db.session.scalar(select(Customer).where(Customer.code == code))
     if customer is None:
         abort(404)

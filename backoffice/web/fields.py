@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from babel.numbers import format_decimal
 from flask import current_app
 from wtforms import StringField
 
-from backoffice.money import format_plain, parse_amount
+from backoffice.money import format_plain, parse_amount, parse_number
 
 
 class MoneyField(StringField):
@@ -23,6 +24,23 @@ class MoneyField(StringField):
         if self.data is None:
             return ""
         return format_plain(self.data, current_app.config["LOCALE"])
+
+
+class DecimalNumberField(StringField):
+    """A decimal number in the installation's locale (a volume, a factor); ``check`` validates it."""
+
+    def __init__(self, *args, check, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.check = check
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        self.data = self.check(parse_number(valuelist[0] if valuelist else "", current_app.config["LOCALE"], "number"))
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else format_decimal(self.data, locale=current_app.config["LOCALE"])
 
 
 class MonthField(StringField):

@@ -1,0 +1,159 @@
+"""A customer's readings and pricing: record and delete readings with a live price, and set pricing
+with a live preview of what it changes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import InputRequired, Length
+
+from backoffice.extensions import db
+from backoffice.models import Customer, CustomerPricing, MeterReading
+from backoffice.services import metering
+from backoffice.web.choices import active_meter_choices, optional_id
+from backoffice.web.fields import DecimalNumberField, MoneyField
+
+bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
+
+
+class ReadingForm(FlaskForm):
+    meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
+    reading_date = DateField("Reading date", validators=[InputRequired("Enter the reading date.")])
+    volume_flow_meter = DecimalNumberField("Flow-meter volume (m³)", check=metering.checked_volume)
+    note = StringField("Note", validators=[Length(max=300)])
+
+
+class PricingForm(FlaskForm):
+    effective_from = DateField("Effective from", validators=[InputRequired("Enter the date the price applies from.")])
+    price_per_sm3 = MoneyField("Price per Sm³")
+    meter_correction = DecimalNumberField("Meter correction factor", check=metering.checked_correction)
+
+
+def tab_context(customer: Customer, forms: dict) -> dict:
+    """What the customer page's "Readings & pricing" tab shows."""
+    reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=date.today())
+    reading_form.meter_id.choices = active_meter_choices(customer)
+    if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
+        reading_form.meter_id.data = reading_form.meter_id.choices[1].value
+    return {
+        "reading_form": reading_form,
+        "pricing_form": forms.get("pricing") or PricingForm(prefix="pricing", formdata=None),
+        "pricing_rows": db.session.scalars(
+            select(CustomerPricing)
+            .where(CustomerPricing.customer_id == customer.id)
+            .order_by(CustomerPricing.effective_from.desc())
+        ).all(),
+        "readings": db.paginate(
+            select(MeterReading)
+            .options(selectinload(MeterReading.calculation), selectinload(MeterReading.meter))
+            .where(MeterReading.customer_id == customer.id)
+            .order_by(MeterReading.reading_date.desc(), MeterReading.id.desc()),
+            per_page=25,
+            error_out=False,
+        ),
+    }
+
+
+@bp.post("/readings")
+def record(code: str):
+    customer = _get(code)
+    form = ReadingForm(prefix="reading")
+    form.meter_id.choices = active_meter_choices(customer)
+    if form.validate_on_submit():
+        try:
+            metering.record_reading(
+                form.meter_id.data,
+                form.reading_date.data,
+                form.volume_flow_meter.data,
+                note=form.note.data or "",
+                user=current_user,
+            )
+        except metering.MeteringError as error:
+            form.volume_flow_meter.errors.append(str(error))
+        else:
+            flash("Reading recorded and charged to the prepaid wallet.", "success")
+            return redirect(url_for("customers.show", code=code, tab="metering"))
+    return _again(code, {"reading": form})
+
+
+@bp.post("/readings/preview")
+def preview_reading(code: str):
+    """The price a reading would have, as it is typed. Writes nothing."""
+    customer = _get(code)
+    form = ReadingForm(prefix="reading")
+    form.meter_id.choices = active_meter_choices(customer)
+    form.validate()
+    priced, error = None, " ".join(form.volume_flow_meter.errors + form.reading_date.errors)
+    if not error and form.volume_flow_meter.data is not None:
+        try:
+            with db.engine.connect() as connection:
+                priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)
+        except metering.MeteringError as problem:
+            error = str(problem)
+    return render_template("metering/_reading_preview.html", priced=priced, error=error)
+
+
+@bp.post("/readings/<int:reading_id>/delete")
+def delete(code: str, reading_id: int):
+    customer = _get(code)
+    reading = db.session.get(MeterReading, reading_id)
+    if reading is None or reading.customer_id != customer.id:
+        abort(404)
+    metering.delete_reading(reading_id, user=current_user)
+    flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
+    return redirect(url_for("customers.show", code=code, tab="metering"))
+
+
+@bp.post("/pricing")
+def set_pricing(code: str):
+    customer = _get(code)
+    form = PricingForm(prefix="pricing")
+    if form.validate_on_submit():
+        try:
+            impact = metering.set_pricing(
+                customer.id,
+                form.effective_from.data,
+                form.price_per_sm3.data,
+                form.meter_correction.data,
+                user=current_user,
+            )
+        except metering.MeteringError as error:
+            form.price_per_sm3.errors.append(str(error))
+        else:
+            flash(f"Pricing saved; {impact.readings} reading(s) re-priced.", "success")
+            return redirect(url_for("customers.show", code=code, tab="metering"))
+    return _again(code, {"pricing": form})
+
+
+@bp.post("/pricing/preview")
+def preview_pricing(code: str):
+    """What a pricing row would change, before it is saved. Writes nothing."""
+    customer = _get(code)
+    form = PricingForm(prefix="pricing")
+    impact, error = None, ""
+    if form.validate():
+        impact = metering.pricing_impact(
+            customer.id, form.effective_from.data, form.price_per_sm3.data, form.meter_correction.data
+        )
+    else:
+        error = " ".join(e for field in form for e in field.errors)
+    return render_template("metering/_pricing_preview.html", impact=impact, error=error)
+
+
+def _again(code: str, forms: dict):
+    from backoffice.web.customers import render_customer
+
+    db.session.rollback()
+    return render_customer(_get(code), "metering", forms), 422
+
+
+def _get(code: str) -> Customer:
+    from backoffice.web.customers import customer_or_404
+
+    return customer_or_404(code)

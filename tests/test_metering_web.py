@@ -1,0 +1,81 @@
+"""The "Readings & pricing" tab: live price of a reading, live impact of pricing, and bad input."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import Customer, MeterReading
+from backoffice.services import billing, metering, wallet
+from tests.factories import CustomerFactory, MeterFactory
+
+D = Decimal
+
+
+@pytest.fixture
+def hotel(app, auth):
+    auth.login("finance")
+    customer = CustomerFactory(code="HOTEL")
+    meter = MeterFactory(serial="M-1")
+    billing.assign_meter(meter, customer, date(2026, 11, 1))
+    wallet.recharge(customer.id, D("1000000"))
+    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
+    return customer.id, meter.id
+
+
+def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel):
+    customer_id, meter_id = hotel
+    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
+    preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
+    assert "12.5000 Sm³" in preview and "Rp12.500,00" in preview
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+    assert client.post("/customers/HOTEL/readings", data=form).status_code == 302
+    db.session.rollback()
+    assert db.session.get(Customer, customer_id).balance == D("987500.00")
+    page = client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)
+    assert "Rp12.500,00" in page and "M-1" in page
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reading-volume_flow_meter": "abc"}, "Not a number"),
+        ({"reading-volume_flow_meter": "-1"}, "must not be negative"),
+        ({"reading-volume_flow_meter": "1,00001"}, "4 decimal places"),
+        ({"reading-volume_flow_meter": ""}, "Enter a number"),
+        ({"reading-reading_date": "2026-10-01"}, "No pricing applies on 2026-10-01"),
+    ],
+)
+def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel, overrides, message):
+    _customer_id, meter_id = hotel
+    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
+    form |= overrides
+    assert message in client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
+    response = client.post("/customers/HOTEL/readings", data=form)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+
+
+def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(client, hotel):
+    _customer_id, meter_id = hotel
+    metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
+    form = {"pricing-effective_from": "2026-11-10", "pricing-price_per_sm3": "1.500", "pricing-meter_correction": "1"}
+    preview = client.post("/customers/HOTEL/pricing/preview", data=form).get_data(as_text=True)
+    assert "re-prices <strong>1</strong> reading(s) from 2026-11" in preview
+    assert "Rp10.000,00 → Rp15.000,00" in preview
+    assert db.session.scalar(sa.text("SELECT count(*) FROM customer_pricing")) == 1
+    assert client.post("/customers/HOTEL/pricing", data=form).status_code == 302
+    page = client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)
+    assert "Rp15.000,00" in page
+
+
+def test_deleting_a_reading_from_the_tab_gives_its_cost_back(client, hotel):
+    customer_id, meter_id = hotel
+    reading = metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
+    assert client.post(f"/customers/HOTEL/readings/{reading}/delete").status_code == 302
+    db.session.rollback()
+    assert db.session.get(Customer, customer_id).balance == D("1000000.00")

@@ -13,9 +13,21 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, BalanceTransaction, Customer, Invoice, Meter, Order, Role, Target, User
+from backoffice.models import (
+    AccountManager,
+    BalanceTransaction,
+    Customer,
+    CustomerPricing,
+    Invoice,
+    Meter,
+    MeterReading,
+    Order,
+    Role,
+    Target,
+    User,
+)
 from backoffice.models.types import month_start
-from backoffice.services import billing, transaction, wallet
+from backoffice.services import billing, metering, transaction, wallet
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -57,7 +69,7 @@ def load(today: date | None = None) -> dict[str, int]:
     """Add what is missing and return how many rows of each kind were added."""
     today = today or date.today()
     rng = random.Random(20261122)
-    added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0, "wallet movements": 0}
+    added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0}
     first_month = month_start(today)
     for _ in range(MONTHS - 1):
         first_month = month_start(first_month - timedelta(days=1))
@@ -112,9 +124,30 @@ def load(today: date | None = None) -> dict[str, int]:
                     )
                     added["orders"] += 1
             month = month_start(month + timedelta(days=31))
-    added["wallet movements"] = _wallet_movements(rng)
+    added["wallet movements"] = _wallet_movements(rng)  # before the readings, which charge the wallets
     added["meters"], added["invoices"] = _postpaid(rng, first_month)
+    added["readings"] = _readings(rng, first_month, today)
     return added
+
+
+def _readings(rng: random.Random, first_month: date, today: date) -> int:
+    """A price from the first month, and a reading of each customer's meter on the 20th of each month."""
+    recorded = 0
+    for customer_id, code in db.session.execute(select(Customer.id, Customer.code).order_by(Customer.id)).all():
+        if _missing(CustomerPricing, customer_id=customer_id, effective_from=first_month):
+            price = Decimal(rng.randrange(60, 95)) * 100
+            metering.set_pricing(
+                customer_id, first_month, price, Decimal("1.0") + Decimal(rng.randrange(0, 300)) / 10_000
+            )
+        meter_id = db.session.scalar(select(Meter.id).where(Meter.serial == f"MTR-{code}"))
+        day = first_month.replace(day=20)
+        while day <= today:
+            if _missing(MeterReading, meter_id=meter_id, reading_date=day):
+                volume = Decimal(rng.randrange(20_000, 90_000)) / 100
+                metering.record_reading(meter_id, day, volume, note="Monthly reading")
+                recorded += 1
+            day = month_start(day + timedelta(days=31)).replace(day=20)
+    return recorded
 
 
 def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:

@@ -82,7 +82,7 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     assert all(counts.values())
     second = runner.invoke(args=["demo-data"])
     assert second.exit_code == 0
-    for kind in ("orders", "wallet movements", "meters", "invoices"):
+    for kind in ("orders", "wallet movements", "meters", "invoices", "readings"):
         assert f"0 {kind} added" in second.output
     assert {model: count(model) for model in counts} == counts
     wrong_totals = sa.select(sa.func.count()).where(
@@ -91,6 +91,8 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     wrong_targets = sa.select(sa.func.count()).where(Target.achieved_amount != achieved_amount_sql())
     assert db.session.scalar(wrong_totals) == 0
     assert db.session.scalar(wrong_targets) == 0
+    verified = runner.invoke(args=["reconcile", "verify"])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_demo_data_is_refused_in_production(app, runner):

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, MeterReading, RunMode, TransactionCalculation
@@ -192,3 +194,35 @@ def test_a_corrupted_calculation_is_repriced_without_charging_twice(site):
     assert stored("transaction_calculations", "total_price", calculation(reading).id) == D("1000000") - charged
     assert balance(customer_id) == charged
     assert clean()
+
+
+metering_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["read", "correct", "delete", "price", "deposit"]),
+        st.integers(min_value=1, max_value=28),
+        st.decimals(min_value=D("0"), max_value=D("5000"), places=4),
+    ),
+    min_size=1,
+    max_size=15,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=metering_steps)
+def test_random_metering_sequences_leave_every_check_clean(site, steps):
+    customer_id, meter_id = site
+    recorded: list[int] = []
+    for operation, day, number in steps:
+        on = date(2026, 11, day)
+        if operation == "read":
+            recorded.append(metering.record_reading(meter_id, on, number))
+        elif operation == "correct" and recorded:
+            metering.correct_reading(recorded[day % len(recorded)], on, number)
+        elif operation == "delete" and recorded:
+            metering.delete_reading(recorded.pop(day % len(recorded)))
+        elif operation == "price":
+            correction = (D(1) + number / 100_000).quantize(D("0.000001"))
+            metering.set_pricing(customer_id, on, (number * 10).quantize(D("0.01")), correction)
+        elif operation == "deposit" and number > 0:
+            wallet.recharge(customer_id, number.quantize(D("0.01")) + 1)
+    assert run(RunMode.VERIFY).mismatched == 0

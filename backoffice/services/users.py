@@ -3,7 +3,6 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
-from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.services import transaction
 
@@ -35,7 +34,3 @@ def create_user(email: str, role: Role | str, password: str, name: str = "") -> 
             raise UserError("password", str(error)) from None
         session.add(user)
     return user
-
-
-def find_user(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == email.strip().lower()))

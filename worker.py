@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from rq import Worker
+from sqlalchemy.exc import DBAPIError
 
 from backoffice import create_app, jobs
 from backoffice.extensions import db
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     with app.app_context():
         if not jobs.redis_url():
             parser.error("REDIS_URL is not set: without it jobs run in-process and need no worker")
-        jobs.sweep_abandoned()
+        try:
+            jobs.sweep_abandoned()
+        except DBAPIError as error:
+            sys.exit(f"worker.py: the database cannot be used ({error.orig}); run: backoffice db upgrade")
         db.engine.dispose()
         worker = Worker([jobs.queue(name) for name in options.queues], connection=jobs.redis_connection())
         worker.work(burst=options.burst, with_scheduler=True)

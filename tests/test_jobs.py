@@ -252,3 +252,13 @@ def test_the_jobs_page_lists_jobs_with_status_who_and_error(app, client, auth):
     corrupt("orders", "promo", order.id, "0")
     finished, _ = jobs.enqueue("verify", {})
     assert client.post(f"/jobs/{finished.id}/retry").status_code == 409
+
+
+def test_a_worker_on_an_unmigrated_database_says_so_in_one_line(tmp_path, redis_url, app):
+    env = worker_env(app, redis_url) | {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "run: backoffice db upgrade" in result.stderr

@@ -31,7 +31,7 @@ def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel):
     customer_id, meter_id = hotel
     form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
     preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
-    assert "12.5000 Sm³" in preview and "Rp12.500,00" in preview
+    assert "12,5000 Sm³" in preview and "Rp12.500,00" in preview
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
     assert client.post("/customers/HOTEL/readings", data=form).status_code == 302
     db.session.rollback()

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 from flask import Flask, current_app
 
 from backoffice.models.types import as_utc
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_date)
     app.add_template_filter(local_datetime)
     app.add_template_filter(scope_text)
+    app.add_template_filter(number)
 
 
 def money(value: Decimal | str | None) -> str:
@@ -26,6 +28,13 @@ def money(value: Decimal | str | None) -> str:
     if isinstance(value, str):
         value = Decimal(value)
     return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])
+
+
+def number(value: Decimal | None, places: int = 4) -> str:
+    """A volume or a factor in the locale's notation, with all its places (``124,1784``)."""
+    if value is None:
+        return ""
+    return format_decimal(value, format="#,##0." + "0" * places, locale=current_app.config["LOCALE"])
 
 
 def local_date(value, format: str = "medium") -> str:

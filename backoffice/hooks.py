@@ -62,6 +62,9 @@ class Touched:
     meters: set = field(default_factory=set)
     customers: set = field(default_factory=set)
 
+    def __bool__(self) -> bool:
+        return bool(self.targets or self.meters or self.customers)
+
     def add(self, obj) -> None:
         """Note the keys ``obj`` counts towards, before and after its change."""
         if isinstance(obj, Order):
@@ -125,18 +128,19 @@ def _after_flush(session: Session, _context) -> None:
     touched: Touched = session.info.get(_TOUCHED) or Touched()
     for obj in chain(session.new, session.dirty):
         touched.add(obj)
-    connection = session.connection()
-    if touched.targets:
-        recompute_targets(connection, touched.targets)
-    if touched.meters or touched.customers:
-        recompute_billing(connection, touched.meters, touched.customers)
     session.info[_TOUCHED] = touched
+    if not touched:
+        return
+    if touched.targets:
+        recompute_targets(session.connection(), touched.targets)
+    if touched.meters or touched.customers:
+        recompute_billing(session.connection(), touched.meters, touched.customers)
 
 
 def _expire_recomputed(session: Session, _context) -> None:
     """Loaded rows whose derived fields the database just changed must be read again."""
     touched: Touched | None = session.info.pop(_TOUCHED, None)
-    if touched is None:
+    if not touched:
         return
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Target) and (obj.account_manager_id, obj.period_start) in touched.targets:

@@ -247,22 +247,8 @@ def _move(customer: Customer, operation, name: str):
 
 
 def render_customer(customer: Customer, tab: str, forms: dict | None = None):
+    """The customer's page on ``tab``; ``forms`` carry what a refused submission typed."""
     forms = forms or {}
-    for name in ("recharge", "charge"):
-        if name not in forms:
-            forms[name] = MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex)
-    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=date.today()))
-    choices = active_meter_choices(customer)
-    for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
-        if name not in forms:
-            forms[name] = form_class(prefix=name, formdata=None)
-            if name == "invoice":
-                forms[name].issued_on.data = date.today()
-            else:
-                forms[name].paid_on.data = date.today()
-            if len(choices) == 2:  # a single meter: chosen already
-                forms[name].meter_id.data = choices[1].value
-        forms[name].meter_id.choices = choices
     context = {
         "customer": customer,
         "tab": tab,
@@ -280,11 +266,9 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
                 select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id)
             )
         )
-    elif tab == "billing":
-        context.update(_billing(customer))
-    elif tab == "metering":
-        context.update(metering.tab_context(customer, forms))
-    else:
+    elif tab == "ledger":
+        for name in ("recharge", "charge"):
+            forms.setdefault(name, MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex))
         context["movements"] = db.paginate(
             select(BalanceTransaction)
             .where(BalanceTransaction.customer_id == customer.id)
@@ -292,7 +276,27 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
             per_page=25,
             error_out=False,
         )
+    elif tab == "billing":
+        _billing_forms(customer, forms)
+        context.update(_billing(customer))
+    else:
+        context.update(metering.tab_context(customer, forms))
     return render_template("customers/show.html", **context)
+
+
+def _billing_forms(customer: Customer, forms: dict) -> None:
+    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=date.today()))
+    choices = active_meter_choices(customer)
+    for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
+        if name not in forms:
+            forms[name] = form_class(prefix=name, formdata=None)
+            if name == "invoice":
+                forms[name].issued_on.data = date.today()
+            else:
+                forms[name].paid_on.data = date.today()
+            if len(choices) == 2:  # a single meter: chosen already
+                forms[name].meter_id.data = choices[1].value
+        forms[name].meter_id.choices = choices
 
 
 def _billing(customer: Customer) -> dict:

@@ -97,13 +97,22 @@ def total_price_sql(volume_sm3, price_per_sm3):
     return func.round(volume_sm3 * price_per_sm3, 2, type_=Money)
 
 
-def pricing_sql(column, customer_id, on_date):
-    """The customer's pricing ``column`` in force on ``on_date``, as a correlated SQL expression."""
+def pricing_in_force(customer_id, on_date):
+    """The customer's pricing row in force on a date: the latest ``effective_from`` on or before it.
+
+    ``customer_id`` and ``on_date`` are values or columns (the check correlates them to readings).
+    """
     pricing = CustomerPricing.__table__
     return (
-        sql_select(pricing.c[column])
+        sql_select(pricing)
         .where(pricing.c.customer_id == customer_id, pricing.c.effective_from <= on_date)
         .order_by(pricing.c.effective_from.desc())
         .limit(1)
-        .scalar_subquery()
+    )
+
+
+def pricing_sql(column, customer_id, on_date):
+    """One column of the pricing in force, as a correlated SQL expression."""
+    return (
+        pricing_in_force(customer_id, on_date).with_only_columns(CustomerPricing.__table__.c[column]).scalar_subquery()
     )

@@ -33,7 +33,7 @@ def add_meter(serial: str) -> Meter:
 def assign_meter(meter: Meter, customer: Customer, started_on: date) -> MeterAssignment:
     """Put the meter at the customer's site; an active assignment elsewhere ends that day (a move)."""
     with transaction() as session:
-        current = _active_assignment(meter.id)
+        current = active_assignment(meter.id)
         if current is not None:
             if current.customer_id == customer.id:
                 raise BillingError(f"Meter {meter.serial} is already assigned to {customer.code}.")
@@ -61,7 +61,7 @@ def reactivate(assignment: MeterAssignment) -> None:
     if assignment.is_active:
         raise BillingError("This assignment is already active.")
     with transaction():
-        current = _active_assignment(assignment.meter_id)
+        current = active_assignment(assignment.meter_id)
         if current is not None:
             raise BillingError("The meter is assigned to another customer now; move it instead.")
         assignment.is_active, assignment.ended_on = True, None
@@ -90,7 +90,8 @@ def add_payment(meter: Meter, amount: Decimal, paid_on: date, reference: str = "
     return payment
 
 
-def _active_assignment(meter_id: int) -> MeterAssignment | None:
+def active_assignment(meter_id: int) -> MeterAssignment | None:
+    """Where the meter is now: its active assignment, if any."""
     return db.session.scalar(
         select(MeterAssignment).where(MeterAssignment.meter_id == meter_id, MeterAssignment.is_active)
     )

@@ -18,11 +18,11 @@ from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
-    MeterAssignment,
     MeterReading,
     TransactionCalculation,
     TransactionKind,
     User,
+    pricing_in_force,
     total_price_of,
     total_price_sql,
     volume_sm3_of,
@@ -31,6 +31,7 @@ from backoffice.models import (
 from backoffice.models.metering import Correction
 from backoffice.models.types import Money, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
+from backoffice.services.billing import active_assignment
 from backoffice.services.wallet import Reference, append, lock_customers, own_transaction
 
 readings = MeterReading.__table__
@@ -104,12 +105,7 @@ def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decima
 def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
     """Price a volume on a date; raises :class:`MeteringError` when no pricing applies."""
     volume = checked_volume(volume_flow_meter)
-    row = connection.execute(
-        select(pricing)
-        .where(pricing.c.customer_id == customer_id, pricing.c.effective_from <= reading_date)
-        .order_by(pricing.c.effective_from.desc())
-        .limit(1)
-    ).one_or_none()
+    row = connection.execute(pricing_in_force(customer_id, reading_date)).one_or_none()
     if row is None:
         raise MeteringError(
             f"No pricing applies on {reading_date:%Y-%m-%d}: add a price effective on or before that date first."
@@ -134,11 +130,10 @@ def record_reading(
     meter_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
 ) -> int:
     """Record a reading of the meter for the customer it is assigned to; returns the reading's id."""
-    customer_id = db.session.scalar(
-        select(MeterAssignment.customer_id).where(MeterAssignment.meter_id == meter_id, MeterAssignment.is_active)
-    )
-    if customer_id is None:
+    assignment = active_assignment(meter_id)
+    if assignment is None:
         raise MeteringError("This meter is not assigned to a customer: assign it before recording its readings.")
+    customer_id = assignment.customer_id
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [customer_id])
         priced = price(connection, customer_id, reading_date, volume_flow_meter)

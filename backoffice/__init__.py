@@ -49,9 +49,21 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from backoffice.web import admin, api, auth, customers, home, jobs, metering, orders, reconciliation, targets
+    from backoffice.web import (
+        admin,
+        api,
+        auth,
+        customers,
+        home,
+        jobs,
+        metering,
+        monthly,
+        orders,
+        reconciliation,
+        targets,
+    )
 
-    for module in (auth, home, orders, customers, metering, targets, reconciliation, jobs, admin, api):
+    for module in (auth, home, orders, customers, metering, monthly, targets, reconciliation, jobs, admin, api):
         app.register_blueprint(module.bp)
 
 

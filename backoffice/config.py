@@ -38,7 +38,9 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "WTF_CSRF_TIME_LIMIT": None,
         "ORDERS_PER_PAGE": 25,
         "PASSWORD_HASH_METHOD": "scrypt",
-        "RECONCILE_CHUNK_SIZE": int(env.get("BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000")),
+        "RECONCILE_CHUNK_SIZE": _count(env, "BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000", minimum=1),
+        # A pricing change re-pricing more readings than this is left to a job (a recalculation request).
+        "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
         "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
         "JOB_HEARTBEAT_SECONDS": _seconds(env, "BACKOFFICE_JOB_HEARTBEAT_SECONDS", "10"),
@@ -77,6 +79,17 @@ def _seconds(env, name: str, default: str) -> float:  # float-ok: seconds
         raise ConfigError(f"{name}={text!r} is not a number of seconds.") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative.")
+    return value
+
+
+def _count(env, name: str, default: str, *, minimum: int) -> int:
+    text = env.get(name, default)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}.")
     return value
 
 

@@ -1,6 +1,7 @@
 """Every Flask extension object, unbound; ``create_app`` binds them."""
 
 import sqlite3
+from datetime import datetime
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -33,10 +34,11 @@ def register_sqlite_behaviour() -> None:
     """Make SQLite behave as the code expects of a database (idempotent).
 
     Foreign keys are enforced; a locked database is waited for; file databases use WAL, so
-    readers do not block the writer. And SQLAlchemy, not the driver, begins transactions, at
-    their first statement, reads included: a connection opened with the execution option
-    ``sqlite_begin_immediate`` begins with ``BEGIN IMMEDIATE``, taking the write lock before
-    it reads, which is how balance-moving writes lock on SQLite.
+    readers do not block the writer; ``local_month`` is defined (PostgreSQL has ``timezone``).
+    And SQLAlchemy, not the driver, begins transactions, at their first statement, reads
+    included: a connection opened with the execution option ``sqlite_begin_immediate`` begins
+    with ``BEGIN IMMEDIATE``, taking the write lock before it reads, which is how
+    balance-moving writes lock on SQLite.
     """
     for name, listener in (("connect", _sqlite_connect), ("begin", _sqlite_begin)):
         if not event.contains(Engine, name, listener):
@@ -52,6 +54,14 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         if cursor.execute("PRAGMA database_list").fetchone()[2]:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+        dbapi_connection.create_function("local_month", 2, _local_month, deterministic=True)
+
+
+def _local_month(moment: str | None, zone: str) -> str | None:
+    """SQLite's ``local_month``: SQLAlchemy stores a moment as ISO text, in UTC."""
+    from backoffice.models.types import local_month_of
+
+    return None if moment is None else local_month_of(datetime.fromisoformat(moment), zone)
 
 
 def _sqlite_begin(connection) -> None:

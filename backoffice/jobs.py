@@ -38,6 +38,7 @@ from backoffice.reconcile import resolve
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.engine import scope_for
 from backoffice.reconcile.report import summary
+from backoffice.services.metering import process_recalculations
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def execute(job_id: str):
     db.session.commit()
     try:
         with _heartbeat(record.id):
+            recalculated = _recalculate(spec, record)
             run = _run(spec, record)
     except OperationalError as error:
         # The database went away or timed out: RQ runs the job again later.
@@ -173,7 +175,7 @@ def execute(job_id: str):
     except Exception as error:
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
         raise
-    result = summary(run, limit=0)
+    result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
     _finish(job_id, JobStatus.FINISHED, result=result)
     return {"run_id": run.id, "status": run.status.value}
@@ -264,6 +266,18 @@ def queue(name: str) -> Queue:
 
 def local_today() -> date:
     return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def _recalculate(spec: Kind, record: JobRecord) -> int:
+    """First do the pending recalculation requests the job covers: the customer's, or everyone's at night."""
+    if spec.name == "recalculate_customer":
+        customer_ids = [record.args["customer_id"]]
+    elif spec.name in ("nightly_maintenance", "monthly_rebuild"):
+        customer_ids = None
+    else:
+        return 0
+    _report(record.id, 0, "Doing pending recalculations")
+    return process_recalculations(customer_ids, record.user)
 
 
 def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:

@@ -45,7 +45,12 @@ def test_locale_and_currency_come_from_the_environment(tmp_path):
 
 @pytest.mark.parametrize(
     ("environ", "message"),
-    [({"BACKOFFICE_LOCALE": "xx_YY"}, "BACKOFFICE_LOCALE"), ({"BACKOFFICE_CURRENCY": "RUPIAH"}, "BACKOFFICE_CURRENCY")],
+    [
+        ({"BACKOFFICE_LOCALE": "xx_YY"}, "BACKOFFICE_LOCALE"),
+        ({"BACKOFFICE_CURRENCY": "RUPIAH"}, "BACKOFFICE_CURRENCY"),
+        ({"BACKOFFICE_REPRICE_IN_REQUEST_LIMIT": "many"}, "not a whole number"),
+        ({"BACKOFFICE_RECONCILE_CHUNK_SIZE": "0"}, "at least 1"),
+    ],
 )
 def test_an_unknown_locale_or_currency_is_refused_at_start(tmp_path, environ, message):
     with pytest.raises(ConfigError, match=message):

@@ -163,7 +163,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (job_row(record.id).progress or 0) > 10:
+        while time.monotonic() < deadline and not (job_row(record.id).progress or 0) > 5:
             time.sleep(0.1)
         assert job_row(record.id).status is JobStatus.STARTED
     finally:

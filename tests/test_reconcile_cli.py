@@ -88,6 +88,7 @@ def test_csv_export_has_every_discrepancy(runner, corrupted, tmp_path):
         "check",
         "entity_type",
         "entity_id",
+        "period",
         "field",
         "stored",
         "expected",

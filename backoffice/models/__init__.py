@@ -23,6 +23,13 @@ from backoffice.models.metering import (
     volume_sm3_of,
     volume_sm3_sql,
 )
+from backoffice.models.monthly import (
+    MonthlyCustomerBalance,
+    RecalculationReason,
+    RecalculationRequest,
+    expected_months,
+    month_contribution,
+)
 from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
 from backoffice.models.reconciliation import (
     CheckResult,
@@ -54,6 +61,9 @@ __all__ = [
     "MeterAssignment",
     "MeterReading",
     "MeterStatus",
+    "MonthlyCustomerBalance",
+    "RecalculationReason",
+    "RecalculationRequest",
     "JobStatus",
     "ReconciliationRun",
     "RunMode",
@@ -73,10 +83,12 @@ __all__ = [
     "achieved_amount_sql",
     "checked_grand_total",
     "customer_meter_sums_sql",
+    "expected_months",
     "grand_total_of",
     "ledger_sums",
     "meter_balance_sql",
     "meter_overpayment_sql",
+    "month_contribution",
     "pricing_in_force",
     "pricing_sql",
     "total_price_of",

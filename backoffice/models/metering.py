@@ -23,6 +23,8 @@ from backoffice.money import round_money
 Volume = Numeric(18, 4, asdecimal=True)
 Correction = Numeric(12, 6, asdecimal=True)
 VOLUME_PLACES = Decimal("0.0001")
+READING = "meter_reading"
+"""The ``reference_type`` of the wallet movements that charge for a reading."""
 
 
 class CustomerPricing(db.Model):

@@ -113,6 +113,8 @@ class Discrepancy(db.Model):
     check: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[int]
+    period: Mapped[str | None] = mapped_column(String(7))
+    """The entity's month, for a check whose entities are a key and a month (a customer's month)."""
     field: Mapped[str] = mapped_column(String(64))
     stored: Mapped[Decimal | None] = mapped_column(Amount)
     expected: Mapped[Decimal | None] = mapped_column(Amount)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Enum, Numeric
+from sqlalchemy import Date, Enum, Numeric, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -55,3 +56,34 @@ def _next_month_postgresql(element, compiler, **kw):
 @compiles(next_month, "sqlite")
 def _next_month_sqlite(element, compiler, **kw):
     return f"date({compiler.process(element.clauses, **kw)}, '+1 month')"
+
+
+class local_month(FunctionElement):
+    """``local_month(moment, zone)``: the ``YYYY-MM`` of a stored UTC moment in a time zone, as SQL.
+
+    On SQLite it is a function the connection registers (see :func:`local_month_of`).
+    """
+
+    type = String(7)
+    inherit_cache = True
+    name = "local_month"
+
+
+@compiles(local_month)
+def _local_month_sqlite(element, compiler, **kw):
+    return f"local_month({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(local_month, "postgresql")
+def _local_month_postgresql(element, compiler, **kw):
+    moment, zone = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"to_char(timezone({zone}, {moment}), 'YYYY-MM')"
+
+
+def local_date_of(moment: datetime, zone: str) -> date:
+    """The date of a moment in a time zone (a naive moment is UTC)."""
+    return as_utc(moment).astimezone(ZoneInfo(zone)).date()
+
+
+def local_month_of(moment: datetime, zone: str) -> str:
+    return local_date_of(moment, zone).strftime("%Y-%m")

@@ -10,6 +10,7 @@ from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
+from backoffice.reconcile.monthly_balance import MonthlyBalance
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.reading_calculation import ReadingCalculation
 from backoffice.reconcile.target_achieved import TargetAchieved
@@ -23,6 +24,7 @@ CHECKS: dict[str, Check] = {
         ReadingCalculation(),
         CustomerWallet(),
         LedgerChain(),
+        MonthlyBalance(),
         MeterBalance(),
         CustomerMeterTotals(),
     )

@@ -63,7 +63,13 @@ class Check(ABC):
 
     @property
     def key(self) -> ColumnElement:
+        """The entity's id: what chunks are ranges of and what ``write`` is given."""
         return self.table.c.id
+
+    @property
+    def period(self) -> ColumnElement | None:
+        """With the key, the entity's month, for entities that are a key and a month (a customer's month)."""
+        return None
 
     def write(self, connection: Connection, ids: list[int]) -> None:
         """Store the expected values for these entities."""

@@ -134,18 +134,18 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
         result.checked += count
         for f, total in zip(fields, sums, strict=True):
             totals.stored[f.name] += total
-        wrong = sorted(_wrong_rows(check, fields, in_chunk), key=lambda row: row[0])
+        wrong = sorted(_wrong_rows(check, fields, in_chunk), key=lambda row: (row[0], row[1] or ""))
         for start in range(0, len(wrong), _BATCH):
             # Each batch, its fixes and their audit rows are one transaction.
             rows = _discrepancy_rows(record, check, fields, wrong[start : start + _BATCH], totals)
-            ids = sorted({row["entity_id"] for row in rows})
-            result.mismatched += len(ids)
-            if writes and ids:
-                check.write(db.session.connection(), ids)
+            entities = {(row["entity_id"], row["period"]) for row in rows}
+            result.mismatched += len(entities)
+            if writes and entities:
+                check.write(db.session.connection(), sorted({entity_id for entity_id, _ in entities}))
                 fixed_at = utcnow()
                 for row in rows:
                     row.update(fixed=True, fixed_at=fixed_at)
-                result.fixed += len(ids)
+                result.fixed += len(entities)
             if rows:
                 db.session.execute(insert(Discrepancy), rows)
             db.session.commit()
@@ -167,13 +167,18 @@ def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, li
 
 
 def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
-    """``(key, stored…, expected…)`` of every entity whose stored value differs from the expected one."""
+    """``(key, period, stored…, expected…)`` of every entity whose stored value differs from the expected one."""
     if db.session.get_bind().dialect.name == "postgresql":
         # The planner takes a mismatch to be the rule and the answer to be the whole table, so it
         # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
         db.session.execute(text("SET LOCAL parallel_tuple_cost = 0"))
     return db.session.execute(
-        select(check.key, *(f.stored for f in fields), *(f.expected for f in fields))
+        select(
+            check.key,
+            check.period if check.period is not None else literal(None),
+            *(f.stored for f in fields),
+            *(f.expected for f in fields),
+        )
         .select_from(_source(check))
         .where(*conditions, or_(*(f.stored.is_distinct_from(f.expected) for f in fields)))
     ).all()
@@ -195,7 +200,7 @@ def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals) -> l
     rows = []
     width = len(fields)
     for row in wrong:
-        entity_id, stored_values, expected_values = row[0], row[1 : 1 + width], row[1 + width :]
+        entity_id, period, stored_values, expected_values = row[0], row[1], row[2 : 2 + width], row[2 + width :]
         for f, stored, expected in zip(fields, stored_values, expected_values, strict=True):
             stored_d = _decimal(stored, f.scale)
             expected_d = _decimal(expected, f.scale)
@@ -209,6 +214,7 @@ def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals) -> l
                     "check": check.name,
                     "entity_type": check.entity_type,
                     "entity_id": entity_id,
+                    "period": period,
                     "field": f.name,
                     "stored": stored_d,
                     "expected": expected_d,

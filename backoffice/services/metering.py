@@ -8,10 +8,11 @@ it cost. So the ledger stays append-only and ``total_spent`` is always the gas s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import delete, func, insert, literal, select, update
 
 from backoffice.extensions import db
@@ -19,6 +20,8 @@ from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
     MeterReading,
+    RecalculationReason,
+    RecalculationRequest,
     TransactionCalculation,
     TransactionKind,
     User,
@@ -28,9 +31,10 @@ from backoffice.models import (
     volume_sm3_of,
     volume_sm3_sql,
 )
-from backoffice.models.metering import Correction
+from backoffice.models.metering import READING, Correction
 from backoffice.models.types import Money, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
+from backoffice.services import monthly
 from backoffice.services.billing import active_assignment
 from backoffice.services.wallet import Reference, append, lock_customers, own_transaction
 
@@ -38,7 +42,7 @@ readings = MeterReading.__table__
 calculations = TransactionCalculation.__table__
 pricing = CustomerPricing.__table__
 ledger = BalanceTransaction.__table__
-READING = "meter_reading"
+requests = RecalculationRequest.__table__
 MAX_VOLUME = Decimal("99999999999999.9999")
 
 
@@ -66,6 +70,8 @@ class Impact:
     from_month: str | None
     purchases_before: Decimal
     purchases_after: Decimal
+    deferred: bool = False
+    """The re-pricing was left to a job (a recalculation request), the change being too large for a request."""
 
     @property
     def purchases_change(self) -> Decimal:
@@ -77,11 +83,13 @@ def set_pricing(
 ) -> Impact:
     """Add (or replace) the customer's pricing from a date, and re-price the readings it now prices.
 
-    Each re-priced reading's difference is posted to the wallet, in the same transaction.
+    Each re-priced reading's difference is posted to the wallet and the months are recalculated,
+    in the same transaction; beyond ``REPRICE_IN_REQUEST_LIMIT`` readings, or for a customer not
+    kept in real time, a recalculation request is committed instead and a job does the rest.
     """
     price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
     with own_transaction() as connection:
-        lock_customers(connection, [customer_id])
+        (customer,) = lock_customers(connection, [customer_id])
         impact = _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction)
         existing = connection.execute(
             select(pricing.c.id).where(pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from)
@@ -91,8 +99,12 @@ def set_pricing(
             connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
         else:
             connection.execute(update(pricing).where(pricing.c.id == existing).values(**values))
-        reprice(connection, _priced_by(connection, customer_id, effective_from), user)
-    return impact
+        if customer.use_realtime_calculation and impact.readings <= current_app.config["REPRICE_IN_REQUEST_LIMIT"]:
+            reprice(connection, _priced_by(connection, customer_id, effective_from), user)
+            return impact
+        what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
+        monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
+    return replace(impact, deferred=True)
 
 
 def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal) -> Impact:
@@ -149,8 +161,11 @@ def record_reading(
                 "created_by_id": user.id if user else None,
             },
         ).scalar_one()
-        _store_calculation(connection, customer_id, reading_id, reading_date, priced)
-        _post(connection, customer, reading_id, priced.total_price, user, "Gas")
+        if customer.use_realtime_calculation:
+            _store_calculation(connection, customer_id, reading_id, reading_date, priced)
+            _post(connection, customer, reading_id, priced.total_price, user, "Gas")
+        else:
+            _defer(connection, customer_id, reading_date, f"Reading #{reading_id}", user)
     return reading_id
 
 
@@ -167,20 +182,80 @@ def correct_reading(
             .where(readings.c.id == reading_id)
             .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
         )
-        connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+        if not customer.use_realtime_calculation:
+            _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
+            return
+        _remove_calculation(connection, reading_id)
         _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
         _post(connection, customer, reading_id, priced.total_price, user, "Correction of gas")
 
 
 def reprice(connection, reading_ids: list[int], user: User | None = None) -> None:
-    """Price readings again at the pricing in force now, posting each difference (within the caller's transaction)."""
+    """Price readings again at the pricing in force now, posting each difference and recalculating the months.
+
+    Within the caller's transaction.
+    """
     rows = connection.execute(select(readings).where(readings.c.id.in_(reading_ids)).order_by(readings.c.id)).all()
-    lock_customers(connection, sorted({r.customer_id for r in rows}))  # all at once, in id order
+    if not rows:
+        return
+    customer_ids = sorted({r.customer_id for r in rows})
+    lock_customers(connection, customer_ids)  # all at once, in id order
+    _price_again(connection, rows, user)
+    monthly.recalculate(connection, customer_ids, monthly.month_of(min(r.reading_date for r in rows)))
+
+
+def pending_recalculations(customer_id: int) -> list[RecalculationRequest]:
+    return list(
+        db.session.scalars(
+            select(RecalculationRequest)
+            .where(RecalculationRequest.customer_id == customer_id, RecalculationRequest.done_at.is_(None))
+            .order_by(RecalculationRequest.id)
+        )
+    )
+
+
+def process_recalculations(customer_ids: list[int] | None = None, user: User | None = None) -> int:
+    """Do the pending recalculation requests (of these customers, or all); returns how many were done.
+
+    Each customer is one transaction: its readings from the earliest requested date are priced
+    again (the difference posted) and its months from that month on recalculated.
+    """
+    waiting = select(requests.c.customer_id).where(requests.c.done_at.is_(None)).distinct()
+    if customer_ids is not None:
+        waiting = waiting.where(requests.c.customer_id.in_(customer_ids))
+    done = 0
+    for customer_id in sorted(db.session.scalars(waiting)):
+        db.session.rollback()
+        with own_transaction() as connection:
+            lock_customers(connection, [customer_id])
+            pending = connection.execute(
+                select(requests.c.id, requests.c.from_date).where(
+                    requests.c.customer_id == customer_id, requests.c.done_at.is_(None)
+                )
+            ).all()
+            if not pending:
+                continue
+            start = min(p.from_date for p in pending)
+            rows = connection.execute(
+                select(readings)
+                .where(readings.c.customer_id == customer_id, readings.c.reading_date >= start)
+                .order_by(readings.c.id)
+            ).all()
+            _price_again(connection, rows, user)
+            monthly.recalculate(connection, [customer_id], monthly.month_of(start))
+            connection.execute(
+                update(requests).where(requests.c.id.in_([p.id for p in pending])).values(done_at=utcnow())
+            )
+            done += len(pending)
+    return done
+
+
+def _price_again(connection, rows, user) -> None:
     for reading in rows:
         (customer,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
         priced = price(connection, reading.customer_id, reading.reading_date, reading.volume_flow_meter)
         connection.execute(delete(calculations).where(calculations.c.reading_id == reading.id))
-        _store_calculation(connection, reading.customer_id, reading.id, reading.reading_date, priced)
+        _store_calculation(connection, reading.customer_id, reading.id, reading.reading_date, priced, roll_up=False)
         _post(connection, customer, reading.id, priced.total_price, user, "Re-pricing of gas")
 
 
@@ -189,7 +264,11 @@ def delete_reading(reading_id: int, *, user: User | None = None) -> None:
     reading = _reading(reading_id)
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [reading.customer_id])
-        connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+        if customer.use_realtime_calculation:
+            _remove_calculation(connection, reading_id)
+        else:
+            connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+            _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
         connection.execute(delete(readings).where(readings.c.id == reading_id))
         _post(connection, customer, reading_id, Decimal(0), user, "Deleted reading of gas")
 
@@ -237,7 +316,8 @@ def _pricing_values(price_per_sm3: Decimal, meter_correction: Decimal) -> tuple[
     return price_per_sm3, checked_correction(meter_correction)
 
 
-def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
+def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced, *, roll_up=True) -> None:
+    """Store the reading's calculation and, unless the caller recalculates the months, add it to its month."""
     connection.execute(
         insert(calculations),
         {
@@ -254,6 +334,39 @@ def _store_calculation(connection, customer_id, reading_id, reading_date, priced
             "calculated_at": utcnow(),
         },
     )
+    if roll_up:
+        monthly.shift(
+            connection,
+            customer_id,
+            monthly.month_of(reading_date),
+            purchases=priced.total_price,
+            volume=priced.volume_sm3,
+            details={"reading_id": reading_id},
+        )
+
+
+def _remove_calculation(connection, reading_id: int) -> None:
+    """Delete the reading's calculation and take it out of its month."""
+    removed = connection.execute(
+        delete(calculations)
+        .where(calculations.c.reading_id == reading_id)
+        .returning(
+            calculations.c.customer_id, calculations.c.year_month, calculations.c.total_price, calculations.c.volume_sm3
+        )
+    ).one_or_none()
+    if removed is not None:
+        monthly.shift(
+            connection,
+            removed.customer_id,
+            removed.year_month,
+            purchases=-removed.total_price,
+            volume=-removed.volume_sm3,
+            details={"reading_id": reading_id, "removed": True},
+        )
+
+
+def _defer(connection, customer_id: int, from_date: date, what: str, user) -> None:
+    monthly.request(connection, customer_id, from_date, RecalculationReason.DEFERRED, what, user)
 
 
 def _post(connection, customer, reading_id: int, cost: Decimal, user, what: str) -> None:

@@ -23,13 +23,16 @@ from backoffice.models import (
     BalanceTransaction,
     Customer,
     CustomerStatus,
+    RecalculationReason,
     TransactionKind,
     User,
+    month_contribution,
     recharged_contribution,
     spent_contribution,
 )
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Money, local_date_of, utcnow
 from backoffice.money import MoneyError, check_amount, format_money
+from backoffice.services import monthly
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -37,7 +40,14 @@ ledger = BalanceTransaction.__table__
 
 # The write path's statements, built once: the hot path only binds values.
 _LOCK = (
-    select(customers.c.id, customers.c.code, customers.c.balance, customers.c.suspend_below, customers.c.status)
+    select(
+        customers.c.id,
+        customers.c.code,
+        customers.c.balance,
+        customers.c.suspend_below,
+        customers.c.status,
+        customers.c.use_realtime_calculation,
+    )
     .where(customers.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(customers.c.id)
     .with_for_update()
@@ -250,7 +260,28 @@ def append(
             "new_status": status,
         },
     )
+    _roll_up(connection, customer, values, user)
     return BalanceTransaction(**values)
+
+
+def _roll_up(connection, customer, movement: dict, user) -> None:
+    """Carry the movement into its month's balance, or leave that to a job for a customer not kept in real time."""
+    deposits, purchases = month_contribution(movement["kind"], movement["signed_amount"], movement["reference_type"])
+    if not (deposits or purchases):
+        return
+    posted_on = local_date_of(movement["created_at"], current_app.config["TIMEZONE"])
+    if not customer.use_realtime_calculation:
+        what = f"{movement['kind'].value} #{movement['id']}"
+        monthly.request(connection, customer.id, posted_on, RecalculationReason.DEFERRED, what, user)
+        return
+    monthly.shift(
+        connection,
+        customer.id,
+        monthly.month_of(posted_on),
+        deposits=deposits,
+        purchases=purchases,
+        details={"balance_transaction_id": movement["id"]},
+    )
 
 
 def _by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction | None:

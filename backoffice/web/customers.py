@@ -29,7 +29,8 @@ from backoffice.models import (
     Role,
 )
 from backoffice.services import billing, wallet
-from backoffice.web import metering
+from backoffice.services.metering import pending_recalculations
+from backoffice.web import metering, monthly
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import active_meter_choices, optional_id
 from backoffice.web.fields import MoneyField
@@ -44,7 +45,7 @@ SORTS = {
     "balance": Customer.balance.asc(),
     "-balance": Customer.balance.desc(),
 }
-TABS = ("orders", "ledger", "billing", "metering")
+TABS = ("orders", "ledger", "billing", "metering", "monthly")
 
 
 class CustomerFilterForm(FlaskForm):
@@ -254,6 +255,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
         "tab": tab,
         "forms": forms,
         "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
+        "pending": pending_recalculations(customer.id),
     }
     if tab == "orders":
         context["orders"] = db.paginate(
@@ -279,6 +281,8 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
     elif tab == "billing":
         _billing_forms(customer, forms)
         context.update(_billing(customer))
+    elif tab == "monthly":
+        context.update(monthly.tab_context(customer))
     else:
         context.update(metering.tab_context(customer, forms))
     return render_template("customers/show.html", **context)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
+from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerPricing, MeterReading
 from backoffice.services import metering
@@ -126,7 +127,10 @@ def set_pricing(code: str):
         except metering.MeteringError as error:
             form.price_per_sm3.errors.append(str(error))
         else:
-            flash(f"Pricing saved; {impact.readings} reading(s) re-priced.", "success")
+            if impact.deferred:
+                _start_recalculation(customer, impact)
+            else:
+                flash(f"Pricing saved; {impact.readings} reading(s) re-priced.", "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
     return _again(code, {"pricing": form})
 
@@ -144,6 +148,20 @@ def preview_pricing(code: str):
     else:
         error = " ".join(e for field in form for e in field.errors)
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)
+
+
+def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:
+    """The pricing is saved with a recalculation request; a job re-prices (the nightly run, if not real time)."""
+    saved = f"Pricing saved; re-pricing {impact.readings} reading(s) is pending"
+    if not customer.use_realtime_calculation:
+        flash(f"{saved}: this customer is not calculated in real time, so the nightly run will do it.", "info")
+        return
+    try:
+        jobs.enqueue("recalculate_customer", {"customer_id": customer.id}, user=current_user)
+    except jobs.QueueUnavailable:
+        flash(f"{saved}, but the job queue cannot be reached: the nightly run will do it.", "error")
+    else:
+        flash(f"{saved}: a job is doing it now.", "info")
 
 
 def _again(code: str, forms: dict):

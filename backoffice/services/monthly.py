@@ -1,0 +1,160 @@
+"""Keeping monthly customer balances in the write path's transaction.
+
+One movement (a deposit, a charge, a reading's calculation coming or going) *shifts* its
+month: the month's sums move by the movement, and so do the opening and closing of every
+later month. Work over many readings *recalculates* the customer's months from a month on,
+set-based, from the same SQL the ``monthly_balance`` check compares with. Both run inside
+a transaction that holds the customer's lock.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from backoffice.models import MonthlyCustomerBalance, RecalculationReason, RecalculationRequest, expected_months
+from backoffice.models.metering import Volume
+from backoffice.models.types import Money, utcnow
+
+months = MonthlyCustomerBalance.__table__
+requests = RecalculationRequest.__table__
+STORED = ("opening_balance", "total_deposits", "total_purchases", "closing_balance", "total_volume_sm3")
+
+_customer, _month = bindparam("b_customer_id"), bindparam("b_year_month")
+_net = bindparam("net", type_=Money)
+_previous_closing = func.coalesce(
+    select(months.c.closing_balance)
+    .where(months.c.customer_id == _customer, months.c.year_month < _month)
+    .order_by(months.c.year_month.desc())
+    .limit(1)
+    .scalar_subquery(),
+    0,
+)
+_LATER = (
+    update(months)
+    .where(months.c.customer_id == _customer, months.c.year_month > _month)
+    .values(
+        opening_balance=func.round(months.c.opening_balance + _net, 2),
+        closing_balance=func.round(months.c.closing_balance + _net, 2),
+    )
+)
+_EMPTY = delete(months).where(
+    months.c.customer_id == _customer,
+    months.c.year_month == _month,
+    months.c.total_deposits == 0,
+    months.c.total_purchases == 0,
+    months.c.total_volume_sm3 == 0,
+)
+
+
+def _upsert(dialect: str):
+    """Add to a month's row, or create it opening at the previous month's closing."""
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](months).values(
+        customer_id=_customer,
+        year_month=_month,
+        opening_balance=_previous_closing,
+        total_deposits=bindparam("deposits", type_=Money),
+        total_purchases=bindparam("purchases", type_=Money),
+        closing_balance=func.round(_previous_closing + _net, 2),
+        total_volume_sm3=bindparam("volume", type_=Volume),
+        calculation_details=bindparam("details", type_=months.c.calculation_details.type),
+        last_calculated_at=bindparam("moment"),
+    )
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[months.c.customer_id, months.c.year_month],
+        set_={
+            "total_deposits": func.round(months.c.total_deposits + new.total_deposits, 2),
+            "total_purchases": func.round(months.c.total_purchases + new.total_purchases, 2),
+            "closing_balance": func.round(months.c.closing_balance + _net, 2),
+            "total_volume_sm3": func.round(months.c.total_volume_sm3 + new.total_volume_sm3, 4),
+            "calculation_details": new.calculation_details,
+            "last_calculated_at": new.last_calculated_at,
+        },
+    )
+
+
+_UPSERT = {dialect: _upsert(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def shift(
+    connection: Connection,
+    customer_id: int,
+    year_month: str,
+    *,
+    deposits: Decimal = Decimal(0),
+    purchases: Decimal = Decimal(0),
+    volume: Decimal = Decimal(0),
+    details: dict,
+) -> None:
+    """Apply one movement to its month and carry its net to every later month's opening and closing."""
+    net = deposits - purchases
+    values = {
+        "b_customer_id": customer_id,
+        "b_year_month": year_month,
+        "deposits": deposits,
+        "purchases": purchases,
+        "volume": volume,
+        "net": net,
+        "details": details,
+        "moment": utcnow(),
+    }
+    connection.execute(_UPSERT[connection.dialect.name], values)
+    if net:
+        connection.execute(_LATER, values)
+    if deposits <= 0 and purchases <= 0 and volume <= 0:
+        # Something was taken away (or nothing moved): a month left with nothing in it has no row.
+        connection.execute(_EMPTY, values)
+
+
+def recalculate(connection: Connection, customer_ids: list[int], from_month: str | None = None) -> None:
+    """Write the customers' months from ``from_month`` on (all when ``None``) as their sources make them."""
+    expected = expected_months(current_app.config["TIMEZONE"], customer_ids)
+    columns = ["customer_id", "year_month", *STORED]
+    stale = months.c.customer_id.in_(customer_ids)
+    fresh = []
+    if from_month is not None:
+        stale = and_(stale, months.c.year_month >= from_month)
+        fresh.append(expected.c.year_month >= from_month)
+    connection.execute(delete(months).where(stale))
+    details = {"recalculated": True, "from_month": from_month}
+    connection.execute(
+        insert(months).from_select(
+            [*columns, "calculation_details", "last_calculated_at"],
+            select(
+                *(expected.c[name] for name in columns),
+                literal(details, months.c.calculation_details.type),
+                literal(utcnow(), months.c.last_calculated_at.type),
+            ).where(*fresh),
+        )
+    )
+
+
+def request(
+    connection: Connection,
+    customer_id: int,
+    from_date: date,
+    reason: RecalculationReason,
+    description: str,
+    user=None,
+) -> None:
+    """Record work for a job: the customer's readings and months from ``from_date`` on."""
+    connection.execute(
+        insert(requests).values(
+            customer_id=customer_id,
+            from_date=from_date,
+            reason=reason,
+            description=description[:300],
+            requested_at=utcnow(),
+            requested_by_id=user.id if user else None,
+        )
+    )
+
+
+def month_of(day: date) -> str:
+    return day.strftime("%Y-%m")

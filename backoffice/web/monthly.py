@@ -1,0 +1,97 @@
+"""A customer's monthly balances (table and chart), pending recalculations, and real-time calculation on or off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask import Blueprint, flash, redirect, url_for
+from sqlalchemy import select, update
+
+from backoffice.extensions import db
+from backoffice.models import Customer, MonthlyCustomerBalance, Role
+from backoffice.services import transaction
+from backoffice.web.auth import requires_role
+
+bp = Blueprint("monthly", __name__, url_prefix="/customers/<code>")
+
+MONTHS_SHOWN = 24
+WIDTH, HEIGHT, PAD = 720, 220, 24
+TENTH = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: Decimal
+    y: Decimal
+    width: Decimal
+    height: Decimal
+    month: MonthlyCustomerBalance
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Closing balance (a line) and Sm³ volume (bars) per month, in SVG coordinates."""
+
+    width: int
+    height: int
+    bars: list[Bar]
+    points: str
+    zero_y: Decimal
+
+
+def tab_context(customer: Customer) -> dict:
+    rows = db.session.scalars(
+        select(MonthlyCustomerBalance)
+        .where(MonthlyCustomerBalance.customer_id == customer.id)
+        .order_by(MonthlyCustomerBalance.year_month.desc())
+        .limit(MONTHS_SHOWN)
+    ).all()
+    return {"months": rows, "chart": chart(list(reversed(rows))) if rows else None}
+
+
+def chart(rows: list[MonthlyCustomerBalance]) -> Chart:
+    """Scale the months into the drawing: bars from the bottom, the line between its lowest and highest value."""
+    inner_w, inner_h = Decimal(WIDTH - 2 * PAD), Decimal(HEIGHT - 2 * PAD)
+    slot = inner_w / len(rows)
+    top_volume = max((r.total_volume_sm3 for r in rows), default=Decimal(0)) or Decimal(1)
+    closings = [r.closing_balance for r in rows]
+    low, high = min([*closings, Decimal(0)]), max([*closings, Decimal(0)])
+    span = (high - low) or Decimal(1)
+
+    def y_of(value: Decimal) -> Decimal:
+        return (PAD + inner_h - (value - low) / span * inner_h).quantize(TENTH)
+
+    bars, points = [], []
+    for index, row in enumerate(rows):
+        height = (row.total_volume_sm3 / top_volume * inner_h).quantize(TENTH)
+        x = (PAD + slot * index).quantize(TENTH)
+        bars.append(
+            Bar(x + (slot / 5).quantize(TENTH), PAD + inner_h - height, (slot * 3 / 5).quantize(TENTH), height, row)
+        )
+        points.append(f"{(x + slot / 2).quantize(TENTH)},{y_of(row.closing_balance)}")
+    return Chart(WIDTH, HEIGHT, bars, " ".join(points), y_of(Decimal(0)))
+
+
+@bp.post("/realtime/<any(on, off):state>")
+@requires_role(Role.ADMIN)
+def set_realtime(code: str, state: str):
+    from backoffice.web.customers import customer_or_404
+
+    customer = customer_or_404(code)
+    on = state == "on"
+    with transaction() as session:
+        session.execute(update(Customer).where(Customer.id == customer.id).values(use_realtime_calculation=on))
+    if on:
+        flash(
+            f"{customer.code} is calculated in real time again. Recalculations already pending are done by the "
+            "next job or the nightly run.",
+            "success",
+        )
+    else:
+        flash(
+            f"{customer.code} is no longer calculated in real time: readings, pricing changes and deposits are "
+            "recorded as pending recalculations, done by jobs and the nightly run.",
+            "success",
+        )
+    return redirect(url_for("customers.show", code=code, tab="monthly"))

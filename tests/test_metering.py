@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice.extensions import db
-from backoffice.models import BalanceTransaction, Customer, MeterReading, RunMode, TransactionCalculation
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    MeterAssignment,
+    MeterReading,
+    RunMode,
+    TransactionCalculation,
+)
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
@@ -198,8 +205,8 @@ def test_a_corrupted_calculation_is_repriced_without_charging_twice(site):
 
 metering_steps = st.lists(
     st.tuples(
-        st.sampled_from(["read", "correct", "delete", "price", "deposit"]),
-        st.integers(min_value=1, max_value=28),
+        st.sampled_from(["read", "correct", "delete", "price", "deposit", "assignment", "realtime"]),
+        st.integers(min_value=0, max_value=120),
         st.decimals(min_value=D("0"), max_value=D("5000"), places=4),
     ),
     min_size=1,
@@ -210,12 +217,18 @@ metering_steps = st.lists(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=metering_steps)
 def test_random_metering_sequences_leave_every_check_clean(site, steps):
+    """Readings, corrections, deletions, deposits, pricing and assignment changes over four months."""
     customer_id, meter_id = site
-    recorded: list[int] = []
+    first = date(2026, 8, 1)
+    metering.set_pricing(customer_id, first, D("1000.00"), D("1"))
+    recorded = list(db.session.scalars(sa.select(MeterReading.id).where(MeterReading.customer_id == customer_id)))
     for operation, day, number in steps:
-        on = date(2026, 11, day)
+        on = first + timedelta(days=day)
         if operation == "read":
-            recorded.append(metering.record_reading(meter_id, on, number))
+            try:
+                recorded.append(metering.record_reading(meter_id, on, number))
+            except metering.MeteringError as error:
+                assert "not assigned" in str(error)
         elif operation == "correct" and recorded:
             metering.correct_reading(recorded[day % len(recorded)], on, number)
         elif operation == "delete" and recorded:
@@ -225,4 +238,18 @@ def test_random_metering_sequences_leave_every_check_clean(site, steps):
             metering.set_pricing(customer_id, on, (number * 10).quantize(D("0.01")), correction)
         elif operation == "deposit" and number > 0:
             wallet.recharge(customer_id, number.quantize(D("0.01")) + 1)
+        elif operation == "assignment":
+            assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == meter_id))
+            if assignment.is_active:
+                billing.deactivate(assignment, max(on, assignment.started_on))
+            else:
+                billing.reactivate(assignment)
+        elif operation == "realtime":
+            db.session.execute(
+                sa.update(Customer)
+                .where(Customer.id == customer_id)
+                .values(use_realtime_calculation=~Customer.use_realtime_calculation)
+            )
+            db.session.commit()
+    metering.process_recalculations()
     assert run(RunMode.VERIFY).mismatched == 0

@@ -209,10 +209,12 @@ def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv
 @reconcile.command("rebuild", help="Recompute every derived field in scope (emergency recovery, after imports).")
 @_scope_options
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing but the run record.")
-def reconcile_rebuild(checks, customers, from_month, as_json, dry_run) -> None:
+@click.option("--threshold", metavar="AMOUNT", help="Mark changes larger than this as significant.")
+def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold) -> None:
     from backoffice.models import RunMode
 
-    _reconcile(RunMode.DRY_RUN if dry_run else RunMode.REBUILD, checks, customers, from_month, as_json, None, None)
+    mode = RunMode.DRY_RUN if dry_run else RunMode.REBUILD
+    _reconcile(mode, checks, customers, from_month, as_json, threshold, None)
 
 
 def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
@@ -307,7 +309,7 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
             significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
             rows.add_row(
                 significant,
-                f"{d.entity_type} {d.entity_id}",
+                f"{d.entity_type} {d.entity_id}" + (f" {d.period}" if d.period else ""),
                 d.field,
                 plain(d.stored) or "-",
                 plain(d.expected) or "-",

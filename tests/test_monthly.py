@@ -269,3 +269,26 @@ def test_the_monthly_tab_shows_the_table_and_the_chart_and_admins_switch_real_ti
     assert "no longer calculated in real time" in page and "Calculate in real time" in page
     db.session.rollback()
     assert db.session.get(Customer, customer_id).use_realtime_calculation is False
+
+
+def test_the_rebuild_command_initialises_months_from_a_month_with_dry_run_and_threshold(site, runner):
+    customer_id, meter_id = site
+    metering.record_reading(meter_id, date(2026, 8, 10), D("100"))
+    metering.record_reading(meter_id, date(2026, 9, 5), D("1"))
+    right = months(customer_id)
+    db.session.execute(sa.delete(MonthlyCustomerBalance))
+    db.session.commit()
+    scope = ["--check", "monthly_balance", "--customer", "BAKERY", "--from-month", "2026-09"]
+
+    dry = runner.invoke(args=["reconcile", "rebuild", *scope, "--dry-run", "--threshold", "5000"])
+    assert dry.exit_code == 1, dry.output
+    assert "customer 1 2026-09" in dry.output and "would be" in dry.output
+    assert "2026-08" not in dry.output and months(customer_id) == {}
+
+    done = runner.invoke(args=["reconcile", "rebuild", *scope])
+    assert done.exit_code == 0, done.output
+    # Its opening is what August made it, although August itself is outside the scope.
+    assert months(customer_id) == {"2026-09": (D("-100000.00"), D("0.00"), D("1000.00"), D("-101000.00"), D("1.0000"))}
+    assert runner.invoke(args=["reconcile", "rebuild", "--check", "monthly_balance"]).exit_code == 0
+    assert months(customer_id) == right
+    assert clean()

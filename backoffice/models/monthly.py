@@ -98,7 +98,8 @@ def month_contribution(kind: TransactionKind, signed: Decimal, reference_type: s
 
 
 def expected_months(zone: str, customer_ids=None):
-    """Every customer month as the sources make it: a subquery with the stored table's column names.
+    """Every customer month as the sources make it: a subquery with the stored table's column names,
+    and ``is_latest`` for the customer's last month.
 
     ``customer_ids`` narrows the sources to those customers (the write path's recalculation).
     """
@@ -139,6 +140,7 @@ def expected_months(zone: str, customer_ids=None):
     closing = func.round(
         func.sum(net).over(partition_by=months.c.customer_id, order_by=months.c.year_month), 2, type_=Money
     )
+    latest = func.row_number().over(partition_by=months.c.customer_id, order_by=months.c.year_month.desc())
     return select(
         months.c.customer_id,
         months.c.year_month,
@@ -147,4 +149,5 @@ def expected_months(zone: str, customer_ids=None):
         months.c.total_purchases,
         closing.label("closing_balance"),
         months.c.total_volume_sm3,
+        (latest == 1).label("is_latest"),
     ).subquery("expected_months")

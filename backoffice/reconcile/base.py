@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, FromClause, Table, update
+from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select, update
 from sqlalchemy.engine import Connection
 
 
@@ -78,6 +78,15 @@ class Check(ABC):
             .where(self.key.in_(ids))
             .values({f.name: f.expected for f in self.fields()} | self.untouched_columns())
         )
+
+    def key_bounds(self, scope: Scope) -> Select:
+        """The lowest and highest key in scope: the chunks are ranges between them."""
+        source = self.source if self.source is not None else self.table
+        return select(func.min(self.key), func.max(self.key)).select_from(source).where(*self.scope_conditions(scope))
+
+    def write_entities(self, connection: Connection, entities: set[tuple[int, str | None]]) -> None:
+        """Store the expected values for these ``(key, period)`` entities; by key unless a check knows better."""
+        self.write(connection, sorted({key for key, _period in entities}))
 
     def untouched_columns(self) -> dict:
         """Columns whose ``onupdate`` must not fire when the engine writes (a fix is not an edit)."""

@@ -141,7 +141,7 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
             entities = {(row["entity_id"], row["period"]) for row in rows}
             result.mismatched += len(entities)
             if writes and entities:
-                check.write(db.session.connection(), sorted({entity_id for entity_id, _ in entities}))
+                check.write_entities(db.session.connection(), entities)
                 fixed_at = utcnow()
                 for row in rows:
                     row.update(fixed=True, fixed_at=fixed_at)
@@ -185,11 +185,7 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
 
 
 def _key_ranges(check: Check, scope: Scope) -> list[tuple[int, int]]:
-    low, high = db.session.execute(
-        select(func.min(check.key), func.max(check.key))
-        .select_from(_source(check))
-        .where(*check.scope_conditions(scope))
-    ).one()
+    low, high = db.session.execute(check.key_bounds(scope)).one()
     if low is None:
         return []
     size = current_app.config["RECONCILE_CHUNK_SIZE"]

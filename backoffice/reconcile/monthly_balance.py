@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import FromClause, Subquery, case, func, select, union
+from sqlalchemy import ColumnElement, FromClause, Subquery, case, func, select
 
 from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
 from backoffice.reconcile.base import Check, CheckedField, Scope
@@ -18,34 +18,22 @@ SCALES = {"total_volume_sm3": 4}
 @dataclass(frozen=True)
 class _Parts:
     expected: Subquery
-    keys: Subquery
-    """Every customer month stored or expected: a missing row is found as well as a wrong one."""
-    latest: Subquery
     source: FromClause
+    """The expected months beside the stored ones: a missing or a stray month is found as well as a wrong one."""
+    key: ColumnElement
+    period: ColumnElement
 
 
 @cache
 def _parts(zone: str) -> _Parts:
     expected = expected_months(zone)
-    keys = union(
-        select(months.c.customer_id, months.c.year_month), select(expected.c.customer_id, expected.c.year_month)
-    ).subquery("customer_months")
-    latest = (
-        select(months.c.customer_id, func.max(months.c.year_month).label("year_month"))
-        .group_by(months.c.customer_id)
-        .subquery("latest_months")
-    )
-
-    def same(table):
-        return (table.c.customer_id == keys.c.customer_id) & (table.c.year_month == keys.c.year_month)
-
-    source = (
-        keys.outerjoin(months, same(months))
-        .outerjoin(expected, same(expected))
-        .outerjoin(latest, same(latest))
-        .join(customers, customers.c.id == keys.c.customer_id)
-    )
-    return _Parts(expected, keys, latest, source)
+    key = func.coalesce(expected.c.customer_id, months.c.customer_id)
+    source = expected.join(
+        months,
+        (months.c.customer_id == expected.c.customer_id) & (months.c.year_month == expected.c.year_month),
+        full=True,
+    ).join(customers, customers.c.id == key)
+    return _Parts(expected, source, key, func.coalesce(expected.c.year_month, months.c.year_month))
 
 
 class MonthlyBalance(Check):
@@ -67,15 +55,15 @@ class MonthlyBalance(Check):
 
     @property
     def key(self):
-        return self._parts().keys.c.customer_id
+        return self._parts().key
 
     @property
     def period(self):
-        return self._parts().keys.c.year_month
+        return self._parts().period
 
     def fields(self):
-        expected, latest = self._parts().expected, self._parts().latest
-        is_latest = latest.c.year_month.is_not(None)
+        expected = self._parts().expected
+        is_latest = expected.c.is_latest
         return [
             *(
                 CheckedField(name, months.c[name], expected.c[name], scale=SCALES.get(name, 2))
@@ -89,13 +77,22 @@ class MonthlyBalance(Check):
         ]
 
     def scope_conditions(self, scope: Scope):
-        keys = self._parts().keys
         conditions = []
         if scope.customer_ids:
-            conditions.append(keys.c.customer_id.in_(scope.customer_ids))
+            conditions.append(self.key.in_(scope.customer_ids))
         if scope.from_month:
-            conditions.append(keys.c.year_month >= scope.from_month.strftime("%Y-%m"))
+            conditions.append(self.period >= scope.from_month.strftime("%Y-%m"))
         return conditions
 
-    def write(self, connection, ids):
-        monthly.recalculate(connection, ids)
+    def key_bounds(self, scope: Scope):
+        """From the customers: cheaper than the expected months, and a superset of their keys."""
+        bounds = select(func.min(customers.c.id), func.max(customers.c.id))
+        return bounds.where(customers.c.id.in_(scope.customer_ids)) if scope.customer_ids else bounds
+
+    def write_entities(self, connection, entities):
+        """Recalculate each customer from its earliest wrong month: earlier months are right and stay as they are."""
+        earliest: dict[int, str] = {}
+        for customer_id, month in entities:
+            earliest[customer_id] = min(month, earliest.get(customer_id, month))
+        for month in sorted(set(earliest.values())):
+            monthly.recalculate(connection, sorted(c for c, m in earliest.items() if m == month), month)

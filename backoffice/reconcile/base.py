@@ -51,6 +51,9 @@ class Check(ABC):
     entity_type: ClassVar[str]
     table: ClassVar[Table]
     fixable: ClassVar[bool] = True
+    single_pass: ClassVar[bool] = False
+    """Count and find the wrong entities in one statement: for a source costlier to compute twice than
+    to keep aside (a cheap source, one table, is better scanned twice than copied once)."""
 
     @abstractmethod
     def fields(self) -> list[CheckedField]: ...
@@ -78,6 +81,11 @@ class Check(ABC):
             .where(self.key.in_(ids))
             .values({f.name: f.expected for f in self.fields()} | self.untouched_columns())
         )
+
+    def scoped(self, scope: Scope) -> Check:
+        """The check as it runs on ``scope``: one whose aggregates read only the scope's customers, where that
+        is cheaper than filtering their result (the "Recalculate customer" job)."""
+        return self
 
     def key_bounds(self, scope: Scope) -> Select:
         """The lowest and highest key in scope: the chunks are ranges between them."""

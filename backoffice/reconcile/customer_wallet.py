@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import func, select, update
 
 from backoffice.models import BalanceTransaction, Customer, ledger_sums
@@ -9,12 +11,14 @@ customers = Customer.__table__
 ledger = BalanceTransaction.__table__
 FIELDS = ("balance", "total_recharged", "total_spent")
 
-# One pass over the ledger, grouped by customer.
-per_customer = (
-    select(ledger.c.customer_id, *(expr.label(name) for name, expr in ledger_sums().items()))
-    .group_by(ledger.c.customer_id)
-    .subquery("ledger_sums")
-)
+
+@lru_cache(maxsize=32)
+def _per_customer(customer_ids: tuple[int, ...] | None):
+    """One pass over the ledger (of these customers), grouped by customer."""
+    query = select(ledger.c.customer_id, *(expr.label(name) for name, expr in ledger_sums().items()))
+    if customer_ids:
+        query = query.where(ledger.c.customer_id.in_(customer_ids))
+    return query.group_by(ledger.c.customer_id).subquery("ledger_sums")
 
 
 class CustomerWallet(Check):
@@ -22,10 +26,19 @@ class CustomerWallet(Check):
     description = "customers.balance, total_recharged and total_spent = the sums of the customer's ledger rows"
     entity_type = "customer"
     table = customers
-    source = customers.outerjoin(per_customer, per_customer.c.customer_id == customers.c.id)
+
+    def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
+        self.per_customer = _per_customer(customer_ids)
+
+    def scoped(self, scope: Scope) -> CustomerWallet:
+        return CustomerWallet(scope.customer_ids or None)
+
+    @property
+    def source(self):
+        return customers.outerjoin(self.per_customer, self.per_customer.c.customer_id == customers.c.id)
 
     def fields(self):
-        return [CheckedField(name, customers.c[name], func.coalesce(per_customer.c[name], 0)) for name in FIELDS]
+        return [CheckedField(name, customers.c[name], func.coalesce(self.per_customer.c[name], 0)) for name in FIELDS]
 
     def scope_conditions(self, scope: Scope):
         # A balance sums the whole ledger: a month scope does not narrow it.

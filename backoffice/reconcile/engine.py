@@ -120,6 +120,7 @@ class _Totals:
 
 def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: ProgressCallback | None) -> None:
     started = time.monotonic()
+    check = check.scoped(scope)
     result = CheckResult(run_id=record.id, check=check.name, checked=0, mismatched=0, fixed=0)
     fields = check.fields()
     totals = _Totals({f.name: Decimal(0) for f in fields}, {f.name: Decimal(0) for f in fields})
@@ -130,11 +131,15 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
     with_totals = record.mode is not RunMode.VERIFY and check.fixable
     for done, (low, high) in enumerate(ranges, start=1):
         in_chunk = [*check.scope_conditions(scope), check.key >= low, check.key <= high]
-        count, sums = _measure(check, fields, in_chunk, with_sums=with_totals)
+        if check.single_pass:
+            count, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=with_totals)
+        else:
+            count, sums = _measure(check, fields, in_chunk, with_sums=with_totals)
+            wrong = _wrong_rows(check, fields, in_chunk)
         result.checked += count
         for f, total in zip(fields, sums, strict=True):
             totals.stored[f.name] += total
-        wrong = sorted(_wrong_rows(check, fields, in_chunk), key=lambda row: (row[0], row[1] or ""))
+        wrong.sort(key=lambda row: (row[0], row[1] or ""))
         for start in range(0, len(wrong), _BATCH):
             # Each batch, its fixes and their audit rows are one transaction.
             rows = _discrepancy_rows(record, check, fields, wrong[start : start + _BATCH], totals)
@@ -172,16 +177,55 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
         # The planner takes a mismatch to be the rule and the answer to be the whole table, so it
         # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
         db.session.execute(text("SET LOCAL parallel_tuple_cost = 0"))
-    return db.session.execute(
-        select(
-            check.key,
-            check.period if check.period is not None else literal(None),
-            *(f.stored for f in fields),
-            *(f.expected for f in fields),
+    return list(
+        db.session.execute(
+            select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, _differs(fields))
         )
+    )
+
+
+def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal], list[tuple]]:
+    """:func:`_measure` and :func:`_wrong_rows` in one statement: the source is computed once.
+
+    The compared rows are kept aside (a CTE); one row of counts is joined to the wrong ones, so
+    the answer has a row even when nothing is wrong.
+    """
+    width = len(fields)
+    compared = (
+        select(*_compared(check, fields), _differs(fields).label("wrong"))
         .select_from(_source(check))
-        .where(*conditions, or_(*(f.stored.is_distinct_from(f.expected) for f in fields)))
+        .where(*conditions)
+        .cte("compared")
+    )
+    columns = list(compared.c)
+    stored = columns[2 : 2 + width]
+    measure = select(
+        func.count().label("checked"),
+        *(
+            func.sum(column).label(f"total_{i}") if with_sums else literal(0).label(f"total_{i}")
+            for i, column in enumerate(stored)
+        ),
+    ).subquery("measure")
+    rows = db.session.execute(
+        select(*measure.c, *columns[: 2 + 2 * width]).select_from(measure.outerjoin(compared, compared.c.wrong))
     ).all()
+    count, *totals = rows[0][: 1 + width]
+    wrong = [tuple(row[1 + width :]) for row in rows if row[1 + width] is not None]
+    return count, [Decimal(total or 0) for total in totals], wrong
+
+
+def _compared(check: Check, fields) -> list:
+    """``key, period, stored…, expected…``"""
+    return [
+        check.key.label("key"),
+        (check.period if check.period is not None else literal(None)).label("period"),
+        *(f.stored.label(f"stored_{i}") for i, f in enumerate(fields)),
+        *(f.expected.label(f"expected_{i}") for i, f in enumerate(fields)),
+    ]
+
+
+def _differs(fields):
+    return or_(*(f.stored.is_distinct_from(f.expected) for f in fields))
 
 
 def _key_ranges(check: Check, scope: Scope) -> list[tuple[int, int]]:

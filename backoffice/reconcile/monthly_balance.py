@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import ColumnElement, FromClause, Subquery, case, func, select
@@ -24,9 +24,9 @@ class _Parts:
     period: ColumnElement
 
 
-@cache
-def _parts(zone: str) -> _Parts:
-    expected = expected_months(zone)
+@lru_cache(maxsize=32)
+def _parts(zone: str, customer_ids: tuple[int, ...] | None) -> _Parts:
+    expected = expected_months(zone, customer_ids)
     key = func.coalesce(expected.c.customer_id, months.c.customer_id)
     source = expected.join(
         months,
@@ -45,9 +45,16 @@ class MonthlyBalance(Check):
     )
     entity_type = "customer"
     table = months
+    single_pass = True
+
+    def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
+        self.customer_ids = customer_ids
+
+    def scoped(self, scope: Scope) -> MonthlyBalance:
+        return MonthlyBalance(scope.customer_ids or None)
 
     def _parts(self) -> _Parts:
-        return _parts(current_app.config["TIMEZONE"])
+        return _parts(current_app.config["TIMEZONE"], self.customer_ids)
 
     @property
     def source(self):

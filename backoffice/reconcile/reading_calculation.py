@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import func, select
 
 from backoffice.models import (
@@ -18,13 +20,16 @@ calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
 ledger = BalanceTransaction.__table__
 
-# What the wallet has been charged for each reading, net of corrections and reversals.
-charged = (
-    select(ledger.c.reference_id.label("reading_id"), (-func.sum(ledger.c.signed_amount)).label("amount"))
-    .where(ledger.c.reference_type == READING)
-    .group_by(ledger.c.reference_id)
-    .subquery("charged")
-)
+
+@lru_cache(maxsize=32)
+def _charged(customer_ids: tuple[int, ...] | None):
+    """What the wallet has been charged for each reading (of these customers), net of corrections and reversals."""
+    query = select(
+        ledger.c.reference_id.label("reading_id"), (-func.sum(ledger.c.signed_amount)).label("amount")
+    ).where(ledger.c.reference_type == READING)
+    if customer_ids:
+        query = query.where(ledger.c.customer_id.in_(customer_ids))
+    return query.group_by(ledger.c.reference_id).subquery("charged")
 
 
 class ReadingCalculation(Check):
@@ -36,9 +41,18 @@ class ReadingCalculation(Check):
     )
     entity_type = "meter_reading"
     table = readings
-    source = readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id).outerjoin(
-        charged, charged.c.reading_id == readings.c.id
-    )
+
+    def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
+        self.charged = _charged(customer_ids)
+
+    def scoped(self, scope: Scope) -> ReadingCalculation:
+        return ReadingCalculation(scope.customer_ids or None)
+
+    @property
+    def source(self):
+        return readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id).outerjoin(
+            self.charged, self.charged.c.reading_id == readings.c.id
+        )
 
     def fields(self):
         correction = pricing_sql("meter_correction", readings.c.customer_id, readings.c.reading_date)
@@ -51,7 +65,7 @@ class ReadingCalculation(Check):
             CheckedField("price_per_sm3", calculations.c.price_per_sm3, price),
             CheckedField("volume_sm3", calculations.c.volume_sm3, volume, scale=4),
             CheckedField("total_price", calculations.c.total_price, cost),
-            CheckedField("charged", func.round(func.coalesce(charged.c.amount, 0), 2), cost),
+            CheckedField("charged", func.round(func.coalesce(self.charged.c.amount, 0), 2), cost),
         ]
 
     def scope_conditions(self, scope: Scope):

@@ -267,7 +267,7 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
             ),
         )
         deposits, purchases = (amount, 0) if kind == "recharge" else (0, amount)
-        connection.execute(
+        later = connection.execute(
             "INSERT INTO monthly_customer_balances AS m (customer_id, year_month, opening_balance, total_deposits, "
             "total_purchases, closing_balance, total_volume_sm3, calculation_details, last_calculated_at) "
             "SELECT %(c)s, month, previous, %(d)s, %(p)s, previous + %(net)s, 0, '{}', now() FROM ("
@@ -276,15 +276,18 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
             "  FROM to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM') AS month) this "
             "ON CONFLICT (customer_id, year_month) DO UPDATE SET total_deposits = m.total_deposits + %(d)s, "
             "total_purchases = m.total_purchases + %(p)s, closing_balance = m.closing_balance + %(net)s, "
-            "last_calculated_at = now()",
+            "last_calculated_at = now() "
+            "RETURNING EXISTS (SELECT 1 FROM monthly_customer_balances WHERE customer_id = %(c)s "
+            "AND year_month > to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM'))",
             {"c": customer_id, "d": deposits, "p": purchases, "net": signed},
         )
-        connection.execute(
-            "UPDATE monthly_customer_balances SET opening_balance = opening_balance + %(net)s, "
-            "closing_balance = closing_balance + %(net)s WHERE customer_id = %(c)s "
-            "AND year_month > to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM')",
-            {"c": customer_id, "net": signed},
-        )
+        if later.fetchone()[0]:
+            connection.execute(
+                "UPDATE monthly_customer_balances SET opening_balance = opening_balance + %(net)s, "
+                "closing_balance = closing_balance + %(net)s WHERE customer_id = %(c)s "
+                "AND year_month > to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM')",
+                {"c": customer_id, "net": signed},
+            )
     return True
 
 

@@ -292,3 +292,19 @@ def test_the_rebuild_command_initialises_months_from_a_month_with_dry_run_and_th
     assert runner.invoke(args=["reconcile", "rebuild", "--check", "monthly_balance"]).exit_code == 0
     assert months(customer_id) == right
     assert clean()
+
+
+def test_monitoring_sees_pending_recalculations(site, client):
+    customer_id, meter_id = site
+    current_app.config["API_TOKEN"] = "t0ken"
+    current_app.config["REPRICE_IN_REQUEST_LIMIT"] = 0
+    metering.record_reading(meter_id, date(2026, 9, 3), D("10"))
+    metering.set_pricing(customer_id, date(2026, 9, 1), D("2000.00"), D("1"))
+    headers = {"Authorization": "Bearer t0ken"}
+    body = client.get("/admin/balance-health/check", headers=headers).get_json()
+    assert body["data"]["pending_recalculations"]["requests"] == 1
+    assert body["data"]["pending_recalculations"]["customers"] == 1
+    assert "backoffice_recalculations_pending 1.0" in client.get("/metrics", headers=headers).get_data(as_text=True)
+    metering.process_recalculations()
+    body = client.get("/admin/balance-health/check", headers=headers).get_json()
+    assert body["data"]["pending_recalculations"] == {"requests": 0, "customers": 0, "oldest_requested_at": None}

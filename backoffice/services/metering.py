@@ -9,7 +9,7 @@ it cost. So the ledger stays append-only and ``total_spent`` is always the gas s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from flask import current_app
@@ -32,7 +32,7 @@ from backoffice.models import (
     volume_sm3_sql,
 )
 from backoffice.models.metering import READING, Correction
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
 from backoffice.services import monthly
 from backoffice.services.billing import active_assignment
@@ -212,6 +212,25 @@ def pending_recalculations(customer_id: int) -> list[RecalculationRequest]:
             .order_by(RecalculationRequest.id)
         )
     )
+
+
+@dataclass(frozen=True)
+class Pending:
+    requests: int
+    customers: int
+    oldest: datetime | None
+
+
+def pending_summary() -> Pending:
+    """How much recalculation work waits, over every customer (for monitoring)."""
+    requests_, customers_, oldest = db.session.execute(
+        select(
+            func.count(RecalculationRequest.id),
+            func.count(RecalculationRequest.customer_id.distinct()),
+            func.min(RecalculationRequest.requested_at),
+        ).where(RecalculationRequest.done_at.is_(None))
+    ).one()
+    return Pending(requests_, customers_, as_utc(oldest))
 
 
 def process_recalculations(customer_ids: list[int] | None = None, user: User | None = None) -> int:

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -53,7 +53,7 @@ _EMPTY = delete(months).where(
 
 
 def _upsert(dialect: str):
-    """Add to a month's row, or create it opening at the previous month's closing."""
+    """Add to a month's row, or create it opening at the previous month's closing; say whether later months exist."""
     statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](months).values(
         customer_id=_customer,
         year_month=_month,
@@ -66,6 +66,7 @@ def _upsert(dialect: str):
         last_calculated_at=bindparam("moment"),
     )
     new = statement.excluded
+    later = exists().where(months.c.customer_id == _customer, months.c.year_month > _month)
     return statement.on_conflict_do_update(
         index_elements=[months.c.customer_id, months.c.year_month],
         set_={
@@ -76,7 +77,7 @@ def _upsert(dialect: str):
             "calculation_details": new.calculation_details,
             "last_calculated_at": new.last_calculated_at,
         },
-    )
+    ).returning(later)
 
 
 _UPSERT = {dialect: _upsert(dialect) for dialect in ("postgresql", "sqlite")}
@@ -104,8 +105,8 @@ def shift(
         "details": details,
         "moment": utcnow(),
     }
-    connection.execute(_UPSERT[connection.dialect.name], values)
-    if net:
+    later = connection.execute(_UPSERT[connection.dialect.name], values).scalar_one()
+    if net and later:
         connection.execute(_LATER, values)
     if deposits <= 0 and purchases <= 0 and volume <= 0:
         # Something was taken away (or nothing moved): a month left with nothing in it has no row.

@@ -21,6 +21,7 @@ from backoffice.extensions import csrf, db
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.report import discrepancy_dict, iso
+from backoffice.services import metering
 
 bp = Blueprint("api", __name__)
 
@@ -56,6 +57,7 @@ def api_view(view):
 def health_check():
     statuses = status.latest()
     valid = not any(s.left for s in statuses)
+    pending = metering.pending_summary()
     return jsonify(
         status="success",
         balance_status=valid,
@@ -70,6 +72,11 @@ def health_check():
                     "left": s.left,
                 }
                 for s in statuses
+            },
+            "pending_recalculations": {
+                "requests": pending.requests,
+                "customers": pending.customers,
+                "oldest_requested_at": pending.oldest.isoformat() if pending.oldest else None,
             },
         },
     )
@@ -122,13 +129,14 @@ def detailed_report():
 @api_view
 def metrics():
     registry = CollectorRegistry()
-    registry.register(_ReconcileCollector(status.latest()))
+    registry.register(_ReconcileCollector(status.latest(), metering.pending_summary()))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 class _ReconcileCollector:
-    def __init__(self, statuses) -> None:
+    def __init__(self, statuses, pending: metering.Pending) -> None:
         self.statuses = statuses
+        self.pending = pending
 
     def collect(self):
         mismatched = GaugeMetricFamily(
@@ -148,7 +156,10 @@ class _ReconcileCollector:
             mismatched.add_metric([s.check], s.mismatched)
             last_run.add_metric([s.check], s.last_run_at.timestamp() if s.last_run_at else 0)
             duration.add_metric([s.check], s.duration_seconds or 0)
-        yield from (mismatched, last_run, duration)
+        pending = GaugeMetricFamily(
+            "backoffice_recalculations_pending", "Recalculation requests waiting for a job", value=self.pending.requests
+        )
+        yield from (mismatched, last_run, duration, pending)
 
 
 def _accepted(enqueue):

@@ -261,6 +261,7 @@ def test_the_monthly_tab_shows_the_table_and_the_chart_and_admins_switch_real_ti
     auth.login("finance")
     page = client.get("/customers/BAKERY?tab=monthly").get_data(as_text=True)
     assert "2026-08" in page and "2026-09" in page and page.count('<rect class="volume"') == 2
+    assert ">08/26</text>" in page and ">09/26</text>" in page
     assert "Stop real-time calculation" not in page
     assert client.post("/customers/BAKERY/realtime/off").status_code == 403
     auth.logout()

@@ -27,6 +27,8 @@ class Bar:
     width: Decimal
     height: Decimal
     month: MonthlyCustomerBalance
+    label: str
+    """The month under its bar, ``MM/YY``; every other month when there are many."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,9 @@ def chart(rows: list[MonthlyCustomerBalance]) -> Chart:
     for index, row in enumerate(rows):
         height = (row.total_volume_sm3 / top_volume * inner_h).quantize(TENTH)
         x = (PAD + slot * index).quantize(TENTH)
-        bars.append(
-            Bar(x + (slot / 5).quantize(TENTH), PAD + inner_h - height, (slot * 3 / 5).quantize(TENTH), height, row)
-        )
+        label = f"{row.year_month[5:]}/{row.year_month[2:4]}" if len(rows) <= 12 or index % 2 == 0 else ""
+        width = (slot * 3 / 5).quantize(TENTH)
+        bars.append(Bar(x + (slot / 5).quantize(TENTH), PAD + inner_h - height, width, height, row, label))
         points.append(f"{(x + slot / 2).quantize(TENTH)},{y_of(row.closing_balance)}")
     return Chart(WIDTH, HEIGHT, bars, " ".join(points), y_of(Decimal(0)))
 

@@ -13,6 +13,15 @@ from rich.table import Table
 
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/backoffice_bench")
 console = Console()
+WALLETS_FROM_LEDGER = (
+    "UPDATE customers SET balance = l.balance, total_recharged = l.recharged, total_spent = l.spent, "
+    "balance_last_updated_at = now() FROM ("
+    "  SELECT customer_id, sum(signed_amount) AS balance,"
+    "         sum(CASE WHEN kind = 'recharge' THEN amount ELSE 0 END) AS recharged,"
+    "         sum(CASE WHEN kind = 'charge' THEN amount ELSE 0 END) AS spent"
+    "  FROM balance_transactions GROUP BY customer_id) l WHERE l.customer_id = customers.id"
+)
+"""Generated wallets made consistent with their generated ledgers."""
 
 
 def fresh_database(url: str = BENCH_DATABASE_URL) -> str:

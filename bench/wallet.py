@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 from rich.progress import Progress
 
-from bench.common import console, fresh_database, report, timed
+from bench.common import WALLETS_FROM_LEDGER, console, fresh_database, report, timed
 
 CUSTOMERS = int(os.environ.get("BENCH_WALLET_CUSTOMERS", 100_000))
 ROWS_PER_CUSTOMER = 20
@@ -134,14 +134,7 @@ def _generate(url: str) -> None:
             )
             connection.commit()
             progress.update(task, completed=stop)
-        connection.execute(
-            "UPDATE customers SET balance = l.balance, total_recharged = l.recharged, total_spent = l.spent, "
-            "balance_last_updated_at = now() FROM ("
-            "  SELECT customer_id, sum(signed_amount) AS balance,"
-            "         sum(CASE WHEN kind = 'recharge' THEN amount ELSE 0 END) AS recharged,"
-            "         sum(CASE WHEN kind = 'charge' THEN amount ELSE 0 END) AS spent"
-            "  FROM balance_transactions GROUP BY customer_id) l WHERE l.customer_id = customers.id"
-        )
+        connection.execute(WALLETS_FROM_LEDGER)
         connection.execute("UPDATE customers SET balance = balance + 1 WHERE id % 1000 = 0")
         connection.commit()
     with psycopg.connect(url, autocommit=True) as connection:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
 from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading
@@ -67,6 +68,12 @@ def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(cl
     preview = client.post("/customers/HOTEL/pricing/preview", data=form).get_data(as_text=True)
     assert "re-prices <strong>1</strong> reading(s) from 2026-11" in preview
     assert "Rp10.000,00 → Rp15.000,00" in preview
+    assert "every month's closing from 2026-11 on move by -Rp5.000,00" in preview
+    assert "A job re-prices them" not in preview
+    current_app.config["REPRICE_IN_REQUEST_LIMIT"] = 0
+    preview = client.post("/customers/HOTEL/pricing/preview", data=form).get_data(as_text=True)
+    assert "A job re-prices them after saving" in preview
+    current_app.config["REPRICE_IN_REQUEST_LIMIT"] = 1
     assert db.session.scalar(sa.text("SELECT count(*) FROM customer_pricing")) == 1
     assert client.post("/customers/HOTEL/pricing", data=form).status_code == 302
     page = client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -147,7 +147,10 @@ def preview_pricing(code: str):
         )
     else:
         error = " ".join(e for field in form for e in field.errors)
-    return render_template("metering/_pricing_preview.html", impact=impact, error=error)
+    later = impact is not None and (
+        not customer.use_realtime_calculation or impact.readings > current_app.config["REPRICE_IN_REQUEST_LIMIT"]
+    )
+    return render_template("metering/_pricing_preview.html", impact=impact, error=error, later=later)
 
 
 def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:

@@ -49,6 +49,8 @@ def database(request, tmp_path_factory) -> str:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
     with app.app_context():
         upgrade()
+        if request.param == "postgresql":
+            _SEEDED.update(_seeded_rows())
         db.engine.dispose()
     return url
 
@@ -164,9 +166,27 @@ def _fresh_copy(template_url: str, directory) -> str:
     return f"sqlite:///{path}"
 
 
+_SEEDED: dict[str, list[dict]] = {}
+"""PostgreSQL only: the rows the migrations insert (the chart of accounts), put back after each test."""
+
+
+def _seeded_rows() -> dict[str, list[dict]]:
+    with db.engine.connect() as connection:
+        found = {
+            t.name: [dict(r._mapping) for r in connection.execute(sa.select(t))] for t in db.metadata.sorted_tables
+        }
+    return {name: rows for name, rows in found.items() if rows}
+
+
 def _empty_tables() -> None:
     if db.engine.dialect.name != "postgresql":
         return
     names = ", ".join(t.name for t in db.metadata.sorted_tables)
     with db.engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for name, rows in _SEEDED.items():
+            table = db.metadata.tables[name]
+            connection.execute(sa.insert(table), rows)
+            connection.execute(
+                sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+            )

@@ -10,6 +10,15 @@ from backoffice.models.billing import (
     meter_balance_sql,
     meter_overpayment_sql,
 )
+from backoffice.models.books import (
+    Account,
+    AccountType,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
+    normal_amount,
+    normal_amount_sql,
+)
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.jobs import JobRecord, JobStatus
 from backoffice.models.metering import (
@@ -51,6 +60,13 @@ from backoffice.models.wallet import (
 
 __all__ = [
     "COMPONENTS",
+    "Account",
+    "AccountType",
+    "EntryStatus",
+    "JournalEntry",
+    "JournalLine",
+    "normal_amount",
+    "normal_amount_sql",
     "AccountManager",
     "BalanceTransaction",
     "CheckResult",

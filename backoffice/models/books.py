@@ -1,0 +1,106 @@
+"""The general ledger: accounts, journal entries and their debit and credit lines.
+
+An account's balance is the sum of its posted lines in its normal direction: debits less
+credits for assets and expenses, credits less debits for liabilities, equity and revenue.
+Only a balanced entry (debits = credits, at least two lines) is posted; a posted entry is
+never changed, a correction is a reversing entry.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, case, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.extensions import db
+from backoffice.models.types import Money, str_enum, utcnow
+from backoffice.models.users import User
+from backoffice.money import ZERO
+
+
+class AccountType(enum.StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+
+    @property
+    def debit_normal(self) -> bool:
+        return self in (AccountType.ASSET, AccountType.EXPENSE)
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[AccountType] = mapped_column(str_enum(AccountType, "account_type"))
+    balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class EntryStatus(enum.StrEnum):
+    DRAFT = "draft"
+    POSTED = "posted"
+    VOID = "void"
+
+
+class JournalEntry(db.Model):
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        Index("ix_journal_entries_entry_date", "entry_date"),
+        Index("ix_journal_entries_source", "source_type", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    entry_date: Mapped[date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[EntryStatus] = mapped_column(str_enum(EntryStatus, "entry_status"), default=EntryStatus.DRAFT)
+    source_type: Mapped[str | None] = mapped_column(String(40))
+    source_id: Mapped[int | None]
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    lines: Mapped[list[JournalLine]] = relationship(back_populates="entry", order_by="JournalLine.id")
+    posted_by: Mapped[User | None] = relationship()
+
+
+class JournalLine(db.Model):
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        CheckConstraint("debit >= 0 AND credit >= 0", name="not_negative"),
+        CheckConstraint("(debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0)", name="one_side"),
+        Index("ix_journal_lines_entry_id", "entry_id"),
+        Index("ix_journal_lines_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    debit: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    credit: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    description: Mapped[str] = mapped_column(String(300), default="")
+
+    entry: Mapped[JournalEntry] = relationship(back_populates="lines")
+    account: Mapped[Account] = relationship()
+
+
+def normal_amount(account_type: AccountType, debit: Decimal, credit: Decimal) -> Decimal:
+    """What a line adds to its account's balance, in the account's normal direction."""
+    return debit - credit if account_type.debit_normal else credit - debit
+
+
+def normal_amount_sql(account_type, debit, credit):
+    """The same as SQL, over columns."""
+    debit_normal = account_type.in_([AccountType.ASSET.value, AccountType.EXPENSE.value])
+    return case((debit_normal, debit - credit), else_=credit - debit)

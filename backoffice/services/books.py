@@ -1,0 +1,172 @@
+"""Posting to the general ledger.
+
+An entry is checked before anything is written: two lines or more, each a debit or a credit
+of a positive amount, debits equal to credits, accounts that exist. Posting writes the entry,
+its lines and the accounts' balances (in each account's normal direction) inside the caller's
+transaction, so a money event and its entry commit together; the account balances are
+updated last, so their rows stay locked for as short a time as possible. On PostgreSQL the
+database checks again at commit that every posted entry balances.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import String, bindparam, case, cast, insert, literal, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine, User, normal_amount
+from backoffice.models.types import Money, utcnow
+from backoffice.money import MoneyError, check_amount
+
+accounts = Account.__table__
+entries = JournalEntry.__table__
+lines_table = JournalLine.__table__
+
+CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OWNERS_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3000", "4000"
+"""The accounts the postings use (the migrations create them)."""
+
+
+class BooksError(ValueError):
+    """An entry the books refuse; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str
+    """The account's code."""
+    debit: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """The money event an entry records, e.g. ``Source("balance_transaction", 42)``."""
+
+    type: str
+    id: int
+
+
+class next_entry_id(FunctionElement):
+    """The id the next journal entry will have, taken before inserting so its number can be made from it."""
+
+    type = entries.c.id.type
+    inherit_cache = True
+    name = "next_entry_id"
+
+
+@compiles(next_entry_id, "postgresql")
+def _next_entry_id_postgresql(element, compiler, **kw):
+    return "nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+
+
+@compiles(next_entry_id)
+def _next_entry_id_sqlite(element, compiler, **kw):
+    # SQLite has one writer at a time (the write path begins IMMEDIATE): the next id is the largest plus one.
+    return "(SELECT coalesce(max(id), 0) + 1 FROM journal_entries)"
+
+
+_ACCOUNTS = select(accounts.c.id, accounts.c.code, accounts.c.type).where(
+    accounts.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
+def post(
+    connection: Connection,
+    entry_date: date,
+    description: str,
+    lines: list[Line],
+    *,
+    source: Source | None = None,
+    user: User | None = None,
+    reverses_id: int | None = None,
+) -> int:
+    """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`."""
+    checked = check_lines(lines)
+    found = {row.code: row for row in connection.execute(_ACCOUNTS, {"codes": sorted({ln.account for ln in checked})})}
+    if missing := sorted({ln.account for ln in checked} - set(found)):
+        raise BooksError(f"No account {', '.join(missing)} in the chart of accounts.")
+    number = next_entry_id().label("n")
+    now = utcnow()
+    new = select(number).subquery()
+    entry_id = connection.execute(
+        insert(entries)
+        .from_select(
+            [
+                "id",
+                "number",
+                "entry_date",
+                "description",
+                "status",
+                "source_type",
+                "source_id",
+                "reverses_id",
+                "created_at",
+                "posted_at",
+                "posted_by_id",
+            ],
+            select(
+                new.c.n,
+                literal("JE-") + cast(new.c.n, String),
+                literal(entry_date, entries.c.entry_date.type),
+                literal(description.strip()[:300]),
+                literal(EntryStatus.POSTED.value),
+                literal(source.type if source else None, entries.c.source_type.type),
+                literal(source.id if source else None, entries.c.source_id.type),
+                literal(reverses_id, entries.c.reverses_id.type),
+                literal(now, entries.c.created_at.type),
+                literal(now, entries.c.posted_at.type),
+                literal(user.id if user else None, entries.c.posted_by_id.type),
+            ),
+        )
+        .returning(entries.c.id)
+    ).scalar_one()
+    connection.execute(
+        insert(lines_table),
+        [
+            {
+                "entry_id": entry_id,
+                "account_id": found[ln.account].id,
+                "debit": ln.debit,
+                "credit": ln.credit,
+                "description": ln.description.strip()[:300],
+            }
+            for ln in checked
+        ],
+    )
+    moves: dict[int, Decimal] = defaultdict(Decimal)
+    for ln in checked:
+        account = found[ln.account]
+        moves[account.id] += normal_amount(AccountType(account.type), ln.debit, ln.credit)
+    ids = sorted(moves)
+    connection.execute(
+        update(accounts)
+        .where(accounts.c.id.in_(ids))
+        .values(balance=accounts.c.balance + case({i: literal(moves[i], Money) for i in ids}, value=accounts.c.id))
+    )
+    return entry_id
+
+
+def check_lines(lines: list[Line]) -> list[Line]:
+    """The lines with their amounts checked, or :class:`BooksError` saying what is wrong."""
+    if len(lines) < 2:
+        raise BooksError("An entry needs at least two lines.")
+    checked = []
+    for number, ln in enumerate(lines, start=1):
+        try:
+            debit, credit = check_amount(ln.debit), check_amount(ln.credit)
+        except MoneyError as error:
+            raise BooksError(f"Line {number}: {error}") from None
+        if (debit > 0) == (credit > 0):
+            raise BooksError(f"Line {number}: enter either a debit or a credit, greater than zero.")
+        checked.append(Line(ln.account.strip(), debit, credit, ln.description))
+    debits, credits = sum(ln.debit for ln in checked), sum(ln.credit for ln in checked)
+    if debits != credits:
+        raise BooksError(f"Debits ({debits}) and credits ({credits}) differ by {abs(debits - credits)}.")
+    return checked

@@ -1,0 +1,114 @@
+"""The general ledger's posting service and the database's own guards."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import Account, JournalEntry, JournalLine
+from backoffice.services import books
+from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, Line
+
+D = Decimal
+DAY = date(2026, 11, 22)
+
+
+def balances() -> dict[str, Decimal]:
+    db.session.rollback()
+    return dict(db.session.execute(sa.select(Account.code, Account.balance)).all())
+
+
+def count(model) -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def post(lines, **kwargs) -> int:
+    with db.engine.begin() as connection:
+        return books.post(connection, DAY, "Test entry", lines, **kwargs)
+
+
+def test_the_chart_comes_with_the_migrations(app):
+    assert {code: D(0) for code in ("1000", "1100", "2000", "3000", "4000", "5000")} == balances()
+
+
+def test_a_balanced_entry_moves_each_account_in_its_normal_direction(app):
+    entry_id = post(
+        [Line(CASH, debit=D("150000.00")), Line(CUSTOMER_DEPOSITS, credit=D("150000.00"))],
+        source=books.Source("balance_transaction", 7),
+    )
+    post([Line(CUSTOMER_DEPOSITS, debit=D("40000.00")), Line(GAS_REVENUE, credit=D("40000.00"))])
+    moved = balances()
+    assert (moved[CASH], moved[CUSTOMER_DEPOSITS], moved[GAS_REVENUE]) == (
+        D("150000.00"),
+        D("110000.00"),
+        D("40000.00"),
+    )
+    entry = db.session.get(JournalEntry, entry_id)
+    assert (entry.number, entry.status.value, entry.source_type, entry.source_id) == (
+        f"JE-{entry_id}",
+        "posted",
+        "balance_transaction",
+        7,
+    )
+    assert [(ln.account.code, ln.debit, ln.credit) for ln in entry.lines] == [
+        (CASH, D("150000.00"), D("0.00")),
+        (CUSTOMER_DEPOSITS, D("0.00"), D("150000.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([Line(CASH, debit=D("10"))], "at least two lines"),
+        ([Line(CASH, debit=D("10")), Line(GAS_REVENUE, credit=D("9.99"))], "differ by 0.01"),
+        ([Line(CASH, debit=D("10"), credit=D("10")), Line(GAS_REVENUE, credit=D("0"))], "Line 1: enter either"),
+        ([Line(CASH, debit=D("-10")), Line(GAS_REVENUE, credit=D("-10"))], "Line 1"),
+        ([Line(CASH, debit=D("10.001")), Line(GAS_REVENUE, credit=D("10.001"))], "Line 1"),
+        ([Line("9999", debit=D("10")), Line(GAS_REVENUE, credit=D("10"))], "No account 9999"),
+    ],
+)
+def test_the_service_refuses_an_entry_that_does_not_balance_and_writes_nothing(app, lines, message):
+    with pytest.raises(books.BooksError, match=message):
+        post(lines)
+    assert count(JournalEntry) == count(JournalLine) == 0
+    assert set(balances().values()) == {D(0)}
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # a deferred constraint trigger: PostgreSQL's
+def test_the_database_refuses_an_unbalanced_posted_entry_written_with_raw_sql(app):
+    cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))
+    with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced"):
+        with db.engine.begin() as connection:
+            entry = connection.execute(
+                sa.text(
+                    "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+                    "VALUES ('RAW-1', '2026-11-22', 'by hand', 'posted', now()) RETURNING id"
+                )
+            ).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                    "VALUES (:e, :a, 100, 0, '')"
+                ),
+                {"e": entry, "a": cash},
+            )
+    assert count(JournalEntry) == 0
+
+
+def test_a_posted_entry_is_immutable_in_the_database(app):
+    entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    for statement in (
+        "UPDATE journal_lines SET debit = 6 WHERE entry_id = :e AND debit > 0",
+        "DELETE FROM journal_lines WHERE entry_id = :e",
+        "UPDATE journal_entries SET description = 'changed' WHERE id = :e",
+        "DELETE FROM journal_entries WHERE id = :e",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="immutable"):
+            with db.engine.begin() as connection:
+                connection.execute(sa.text(statement), {"e": entry_id})
+    assert count(JournalLine) == 2

@@ -3,7 +3,7 @@
 Row-local fields (an order's grand total) are computed before the flush writes the row.
 Cross-row fields (a target's achieved amount, a meter's balance, a customer's postpaid
 totals) are recomputed set-based after the flush, for exactly the keys the flush touched,
-with the same SQL expressions the verifier uses.
+with the same SQL expressions the verifier uses. Invoices and payments are posted to the books.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from backoffice.models import (
     meter_overpayment_sql,
 )
 from backoffice.models.types import month_start
+from backoffice.services import books
 
 _TOUCHED = "backoffice.touched"
 _LISTENERS = (
@@ -134,7 +135,32 @@ def _after_flush(session: Session, _context) -> None:
     if touched.targets:
         recompute_targets(session.connection(), touched.targets)
     if touched.meters or touched.customers:
+        post_billing(session)
         recompute_billing(session.connection(), touched.meters, touched.customers)
+
+
+def post_billing(session: Session) -> None:
+    """Post each invoice and payment the flush added, withdrew or changed the amount of, to the books."""
+    for obj in chain(session.new, session.dirty, session.deleted):
+        if not isinstance(obj, Invoice | Payment):
+            continue
+        if obj in session.new:
+            change, what = obj.amount, ""
+        elif obj in session.deleted:
+            change, what = -obj.amount, " withdrawn"
+        else:
+            history = inspect(obj).attrs.amount.history
+            if not history.deleted:
+                continue
+            change, what = obj.amount - history.deleted[0], " amount changed"
+        if not change:
+            continue
+        if isinstance(obj, Invoice):
+            on, lines, about = obj.issued_on, books.invoice_lines(change), f"Invoice {obj.number}"
+        else:
+            on, lines, about = obj.paid_on, books.payment_lines(change), f"Payment #{obj.id}"
+        source = books.Source(type(obj).__tablename__[:-1], obj.id)
+        books.post(session.connection(), on, f"{about}{what}", lines, source=source)
 
 
 def _expire_recomputed(session: Session, _context) -> None:

@@ -234,7 +234,8 @@ def _charge_many(targets: list[int], seed: int) -> int:
 
 
 def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
-    """Lock, check, append, update, roll up into the month, commit: the wallet's write path with nothing in between."""
+    """Lock, check, append, update, roll up into the month, post to the books, commit: the wallet's write path
+    with nothing in between."""
     signed = amount if kind == "recharge" else -amount
     with connection.transaction():
         before, status, suspend_below = connection.execute(
@@ -281,7 +282,36 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
                 "AND year_month > to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM')",
                 {"c": customer_id, "net": signed},
             )
+        accounts = _account_ids(connection)
+        debit, credit = ("1000", "2000") if kind == "recharge" else ("2000", "4000")
+        entry = connection.execute(
+            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at, "
+            "posted_at) SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'posted', "
+            "'balance_transaction', now(), now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+            " AS n) next RETURNING id"
+        ).fetchone()[0]
+        connection.execute(
+            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+            "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
+            {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
+        )
+        # Each account moves in its normal direction: Cash (an asset) up on its debit; Customer deposits (a
+        # liability) down on its debit; the credited account (a liability or revenue) up.
+        connection.execute(
+            "UPDATE accounts SET balance = balance + CASE id WHEN %(d)s THEN %(dd)s ELSE %(a)s END "
+            "WHERE id IN (%(d)s, %(c)s)",
+            {"d": accounts[debit], "c": accounts[credit], "a": amount, "dd": amount if kind == "recharge" else -amount},
+        )
     return True
+
+
+_ACCOUNT_IDS: dict[str, int] = {}
+
+
+def _account_ids(connection) -> dict[str, int]:
+    if not _ACCOUNT_IDS:
+        _ACCOUNT_IDS.update(connection.execute("SELECT code, id FROM accounts").fetchall())
+    return _ACCOUNT_IDS
 
 
 def _assert_no_overdraft(url: str) -> None:

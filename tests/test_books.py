@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
-from backoffice.models import Account, JournalEntry, JournalLine
-from backoffice.services import books
-from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, Line
+from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
+from backoffice.reconcile.engine import discrepancies, run
+from backoffice.services import billing, books, wallet
+from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
+from tests.factories import CustomerFactory, MeterFactory, corrupt
 
 D = Decimal
 DAY = date(2026, 11, 22)
@@ -112,3 +114,79 @@ def test_a_posted_entry_is_immutable_in_the_database(app):
             with db.engine.begin() as connection:
                 connection.execute(sa.text(statement), {"e": entry_id})
     assert count(JournalLine) == 2
+
+
+def entries_of(source_type: str) -> list[list[tuple[str, Decimal, Decimal]]]:
+    db.session.rollback()
+    found = db.session.scalars(
+        sa.select(JournalEntry).where(JournalEntry.source_type == source_type).order_by(JournalEntry.id)
+    )
+    return [[(ln.account.code, ln.debit, ln.credit) for ln in entry.lines] for entry in found]
+
+
+def test_every_money_event_posts_in_its_own_transaction(app):
+    customer = CustomerFactory()
+    wallet.recharge(customer.id, D("500000"))
+    wallet.charge(customer.id, D("120000"))
+    wallet.adjust(customer.id, D("5000"), description="Goodwill")
+    mistaken = wallet.recharge(customer.id, D("50000"))
+    wallet.reverse(mistaken.id)
+    assert entries_of("balance_transaction") == [
+        [(CASH, D("500000.00"), D("0.00")), (CUSTOMER_DEPOSITS, D("0.00"), D("500000.00"))],
+        [(CUSTOMER_DEPOSITS, D("120000.00"), D("0.00")), (GAS_REVENUE, D("0.00"), D("120000.00"))],
+        [(GAS_REVENUE, D("5000.00"), D("0.00")), (CUSTOMER_DEPOSITS, D("0.00"), D("5000.00"))],
+        [(CASH, D("50000.00"), D("0.00")), (CUSTOMER_DEPOSITS, D("0.00"), D("50000.00"))],
+        [(CUSTOMER_DEPOSITS, D("50000.00"), D("0.00")), (CASH, D("0.00"), D("50000.00"))],
+    ]
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, DAY)
+    invoice = billing.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
+    billing.add_payment(meter, D("100000"), DAY)
+    db.session.delete(db.session.get(Invoice, invoice.id))
+    db.session.commit()
+    assert entries_of("invoice") == [
+        [(RECEIVABLES, D("300000.00"), D("0.00")), (GAS_REVENUE, D("0.00"), D("300000.00"))],
+        [(GAS_REVENUE, D("300000.00"), D("0.00")), (RECEIVABLES, D("0.00"), D("300000.00"))],
+    ]
+    assert entries_of("payment") == [[(CASH, D("100000.00"), D("0.00")), (RECEIVABLES, D("0.00"), D("100000.00"))]]
+    moved = balances()
+    assert moved[CASH] == D("600000.00") and moved[RECEIVABLES] == D("-100000.00")
+    assert moved[CUSTOMER_DEPOSITS] == D("385000.00") == db.session.get(Customer, customer.id).balance
+    assert moved[GAS_REVENUE] == D("115000.00")
+    assert books.balance_sheet().balanced
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_corrupted_account_balance_is_found_and_healed_and_health_follows(app, client):
+    app.config["API_TOKEN"] = "t0ken"
+    headers = {"Authorization": "Bearer t0ken"}
+    customer = CustomerFactory()
+    wallet.recharge(customer.id, D("1000"))
+    cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))
+    corrupt("accounts", "balance", cash, "999")
+    health = client.get("/admin/balance-health/check", headers=headers).get_json()["data"]
+    assert (health["is_valid"], health["total_assets"], health["total_liabilities"]) == (False, "999.00", "1000.00")
+    assert "backoffice_balance_sheet_valid 0.0" in client.get("/metrics", headers=headers).get_data(as_text=True)
+
+    verify = run(RunMode.VERIFY)
+    found = {(d.check, d.field): (d.stored, d.expected) for d in db.session.scalars(discrepancies(verify.id))}
+    assert found == {
+        ("account_balance", "balance"): (D("999.00"), D("1000.00")),
+        ("balance_sheet", "assets"): (D("999.00"), D("1000.00")),
+    }
+    run(RunMode.FIX)  # fixes the account; the balance sheet check, which only reports, still saw it unbalanced
+    assert run(RunMode.VERIFY).mismatched == 0
+    health = client.get("/admin/balance-health/check", headers=headers).get_json()["data"]
+    assert (health["is_valid"], health["total_assets"], health["total_equity"]) == (True, "1000.00", "0.00")
+    assert "backoffice_balance_sheet_valid 1.0" in client.get("/metrics", headers=headers).get_data(as_text=True)
+
+
+def test_the_deposits_account_must_agree_with_the_wallets(app):
+    customer = CustomerFactory()
+    wallet.recharge(customer.id, D("1000"))
+    corrupt("customers", "balance", customer.id, "900")
+    verify = run(RunMode.VERIFY, checks=["wallet_ledger_agreement", "journal_balanced"])
+    ((check, stored, expected),) = [
+        (d.check, d.stored, d.expected) for d in db.session.scalars(discrepancies(verify.id))
+    ]
+    assert (check, stored, expected) == ("wallet_ledger_agreement", D("1000.00"), D("900.00"))

@@ -16,8 +16,10 @@ from backoffice.models.books import (
     EntryStatus,
     JournalEntry,
     JournalLine,
+    balance_sheet_sql,
     normal_amount,
     normal_amount_sql,
+    posted_balance_sql,
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.jobs import JobRecord, JobStatus
@@ -65,8 +67,10 @@ __all__ = [
     "EntryStatus",
     "JournalEntry",
     "JournalLine",
+    "balance_sheet_sql",
     "normal_amount",
     "normal_amount_sql",
+    "posted_balance_sql",
     "AccountManager",
     "BalanceTransaction",
     "CheckResult",

@@ -12,7 +12,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, case, text
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, case, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
@@ -104,3 +104,38 @@ def normal_amount_sql(account_type, debit, credit):
     """The same as SQL, over columns."""
     debit_normal = account_type.in_([AccountType.ASSET.value, AccountType.EXPENSE.value])
     return case((debit_normal, debit - credit), else_=credit - debit)
+
+
+def posted_balance_sql(account_id):
+    """An account's balance as its posted lines make it: a correlated SQL expression."""
+    lines, entries = JournalLine.__table__, JournalEntry.__table__
+    accounts = Account.__table__
+    return (
+        select(
+            func.round(
+                func.coalesce(func.sum(normal_amount_sql(accounts.c.type, lines.c.debit, lines.c.credit)), 0),
+                2,
+                type_=Money,
+            )
+        )
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
+        .where(lines.c.account_id == account_id, entries.c.status == EntryStatus.POSTED.value)
+        .scalar_subquery()
+    )
+
+
+def balance_sheet_sql():
+    """One row: the accounts' balances summed by type, and current earnings (revenue − expenses)."""
+    accounts = Account.__table__
+
+    def total(*types: AccountType):
+        return func.coalesce(
+            func.sum(case((accounts.c.type.in_([t.value for t in types]), accounts.c.balance), else_=0)), 0
+        )
+
+    return select(
+        total(AccountType.ASSET).label("assets"),
+        total(AccountType.LIABILITY).label("liabilities"),
+        total(AccountType.EQUITY).label("equity"),
+        (total(AccountType.REVENUE) - total(AccountType.EXPENSE)).label("earnings"),
+    )

@@ -5,15 +5,19 @@ A new derived field registers here by adding its check to ``CHECKS``.
 
 from __future__ import annotations
 
+from backoffice.reconcile.account_balance import AccountBalance
+from backoffice.reconcile.balance_sheet import BalanceSheet
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
 from backoffice.reconcile.customer_wallet import CustomerWallet
+from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
 from backoffice.reconcile.monthly_balance import MonthlyBalance
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.reading_calculation import ReadingCalculation
 from backoffice.reconcile.target_achieved import TargetAchieved
+from backoffice.reconcile.wallet_ledger_agreement import WalletLedgerAgreement
 
 # In dependency order: a check runs after the checks whose fields its expected values read.
 CHECKS: dict[str, Check] = {
@@ -27,6 +31,10 @@ CHECKS: dict[str, Check] = {
         MonthlyBalance(),
         MeterBalance(),
         CustomerMeterTotals(),
+        JournalBalanced(),
+        AccountBalance(),
+        BalanceSheet(),
+        WalletLedgerAgreement(),
     )
 }
 

@@ -15,14 +15,26 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import String, bindparam, case, cast, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine, User, normal_amount
+from backoffice.extensions import db
+from backoffice.models import (
+    Account,
+    AccountType,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
+    TransactionKind,
+    User,
+    balance_sheet_sql,
+    normal_amount,
+)
 from backoffice.models.types import Money, utcnow
-from backoffice.money import MoneyError, check_amount
+from backoffice.money import MoneyError, check_amount, round_money
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -77,6 +89,23 @@ _ACCOUNTS = select(accounts.c.id, accounts.c.code, accounts.c.type).where(
 )
 
 
+@dataclass(frozen=True)
+class _Account:
+    id: int
+    type: AccountType
+
+
+def _accounts(connection: Connection, codes: set[str]) -> dict[str, _Account]:
+    """The accounts by code, remembered per app: an account's id and type never change once it exists."""
+    known: dict[str, _Account] = current_app.extensions.setdefault("backoffice.accounts", {})
+    if missing := codes - set(known):
+        for row in connection.execute(_ACCOUNTS, {"codes": sorted(missing)}):
+            known[row.code] = _Account(row.id, AccountType(row.type))
+    if unknown := sorted(codes - set(known)):
+        raise BooksError(f"No account {', '.join(unknown)} in the chart of accounts.")
+    return {code: known[code] for code in codes}
+
+
 def post(
     connection: Connection,
     entry_date: date,
@@ -89,9 +118,7 @@ def post(
 ) -> int:
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`."""
     checked = check_lines(lines)
-    found = {row.code: row for row in connection.execute(_ACCOUNTS, {"codes": sorted({ln.account for ln in checked})})}
-    if missing := sorted({ln.account for ln in checked} - set(found)):
-        raise BooksError(f"No account {', '.join(missing)} in the chart of accounts.")
+    found = _accounts(connection, {ln.account for ln in checked})
     number = next_entry_id().label("n")
     now = utcnow()
     new = select(number).subquery()
@@ -143,7 +170,7 @@ def post(
     moves: dict[int, Decimal] = defaultdict(Decimal)
     for ln in checked:
         account = found[ln.account]
-        moves[account.id] += normal_amount(AccountType(account.type), ln.debit, ln.credit)
+        moves[account.id] += normal_amount(account.type, ln.debit, ln.credit)
     ids = sorted(moves)
     connection.execute(
         update(accounts)
@@ -151,6 +178,60 @@ def post(
         .values(balance=accounts.c.balance + case({i: literal(moves[i], Money) for i in ids}, value=accounts.c.id))
     )
     return entry_id
+
+
+def wallet_lines(kind: TransactionKind, signed: Decimal) -> list[Line]:
+    """A wallet movement in the books: money received or given back against customer deposits, and gas
+    sold (or its correction) against revenue."""
+    amount = abs(signed)
+    if kind is TransactionKind.RECHARGE:
+        return [Line(CASH, debit=amount), Line(CUSTOMER_DEPOSITS, credit=amount)]
+    if kind is TransactionKind.REVERSAL and signed < 0:  # a recharge given back
+        return [Line(CUSTOMER_DEPOSITS, debit=amount), Line(CASH, credit=amount)]
+    if signed < 0:  # gas charged, or an adjustment down
+        return [Line(CUSTOMER_DEPOSITS, debit=amount), Line(GAS_REVENUE, credit=amount)]
+    return [Line(GAS_REVENUE, debit=amount), Line(CUSTOMER_DEPOSITS, credit=amount)]
+
+
+def invoice_lines(amount: Decimal) -> list[Line]:
+    """An invoice (negative: one withdrawn) in the books."""
+    return _pair(RECEIVABLES, GAS_REVENUE, amount)
+
+
+def payment_lines(amount: Decimal) -> list[Line]:
+    """A payment received (negative: one withdrawn) in the books."""
+    return _pair(CASH, RECEIVABLES, amount)
+
+
+def _pair(debited: str, credited: str, amount: Decimal) -> list[Line]:
+    if amount < 0:
+        debited, credited, amount = credited, debited, -amount
+    return [Line(debited, debit=amount), Line(credited, credit=amount)]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The balance sheet now: each side's total from the account balances."""
+
+    assets: Decimal
+    liabilities: Decimal
+    equity: Decimal
+    earnings: Decimal
+    """Current earnings: revenue less expenses, equity's until the year is closed."""
+
+    @property
+    def difference(self) -> Decimal:
+        """Assets less liabilities, equity and current earnings: zero when the books balance."""
+        return self.assets - self.liabilities - self.equity - self.earnings
+
+    @property
+    def balanced(self) -> bool:
+        return self.difference == 0
+
+
+def balance_sheet() -> Sheet:
+    row = db.session.execute(balance_sheet_sql()).one()
+    return Sheet(*(round_money(Decimal(value)) for value in row))
 
 
 def check_lines(lines: list[Line]) -> list[Line]:

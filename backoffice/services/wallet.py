@@ -32,7 +32,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Money, local_date_of, utcnow
 from backoffice.money import MoneyError, check_amount, format_money
-from backoffice.services import monthly
+from backoffice.services import books, monthly
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -220,7 +220,8 @@ def _post(customer, kind, amount, signed, description, reference, idempotency_ke
 def append(
     connection, customer, kind, amount, signed, description, reference, key, user, *, allow_overdraft=False
 ) -> BalanceTransaction:
-    """Append a movement and move the cached fields, in a transaction that holds the customer's lock.
+    """Append a movement, move the cached fields and the month's balance, and post it to the books, in a
+    transaction that holds the customer's lock.
 
     ``customer`` is the row :func:`lock_customers` returned. Gas already delivered is charged
     even beyond the balance (``allow_overdraft``): the customer is then suspended.
@@ -260,16 +261,24 @@ def append(
             "new_status": status,
         },
     )
-    _roll_up(connection, customer, values, user)
+    posted_on = local_date_of(values["created_at"], current_app.config["TIMEZONE"])
+    _roll_up(connection, customer, values, posted_on, user)
+    books.post(
+        connection,
+        posted_on,
+        f"{kind.value.capitalize()} #{values['id']} of {customer.code}",
+        books.wallet_lines(kind, signed),
+        source=books.Source("balance_transaction", values["id"]),
+        user=user,
+    )
     return BalanceTransaction(**values)
 
 
-def _roll_up(connection, customer, movement: dict, user) -> None:
+def _roll_up(connection, customer, movement: dict, posted_on, user) -> None:
     """Carry the movement into its month's balance, or leave that to a job for a customer not kept in real time."""
     deposits, purchases = month_contribution(movement["kind"], movement["signed_amount"], movement["reference_type"])
     if not (deposits or purchases):
         return
-    posted_on = local_date_of(movement["created_at"], current_app.config["TIMEZONE"])
     if not customer.use_realtime_calculation:
         what = f"{movement['kind'].value} #{movement['id']}"
         monthly.request(connection, customer.id, posted_on, RecalculationReason.DEFERRED, what, user)

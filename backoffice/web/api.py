@@ -20,8 +20,8 @@ from backoffice import jobs
 from backoffice.extensions import csrf, db
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
-from backoffice.reconcile.report import discrepancy_dict, iso
-from backoffice.services import metering
+from backoffice.reconcile.report import discrepancy_dict, iso, plain
+from backoffice.services import books, metering
 
 bp = Blueprint("api", __name__)
 
@@ -56,13 +56,18 @@ def api_view(view):
 @api_view
 def health_check():
     statuses = status.latest()
-    valid = not any(s.left for s in statuses)
+    sheet = books.balance_sheet()
+    valid = not any(s.left for s in statuses) and sheet.balanced
     pending = metering.pending_summary()
     return jsonify(
         status="success",
         balance_status=valid,
         data={
             "is_valid": valid,
+            "total_assets": plain(sheet.assets),
+            "total_liabilities": plain(sheet.liabilities),
+            "total_equity": plain(sheet.equity + sheet.earnings),
+            "current_earnings": plain(sheet.earnings),
             "checks": {
                 s.check: {
                     "last_run_at": s.last_run_at.isoformat() if s.last_run_at else None,
@@ -129,14 +134,15 @@ def detailed_report():
 @api_view
 def metrics():
     registry = CollectorRegistry()
-    registry.register(_ReconcileCollector(status.latest(), metering.pending_summary()))
+    registry.register(_ReconcileCollector(status.latest(), metering.pending_summary(), books.balance_sheet()))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 class _ReconcileCollector:
-    def __init__(self, statuses, pending: metering.Pending) -> None:
+    def __init__(self, statuses, pending: metering.Pending, sheet: books.Sheet) -> None:
         self.statuses = statuses
         self.pending = pending
+        self.sheet = sheet
 
     def collect(self):
         mismatched = GaugeMetricFamily(
@@ -159,7 +165,12 @@ class _ReconcileCollector:
         pending = GaugeMetricFamily(
             "backoffice_recalculations_pending", "Recalculation requests waiting for a job", value=self.pending.requests
         )
-        yield from (mismatched, last_run, duration, pending)
+        valid = GaugeMetricFamily(
+            "backoffice_balance_sheet_valid",
+            "1 when assets = liabilities + equity + current earnings, else 0",
+            value=int(self.sheet.balanced),
+        )
+        yield from (mismatched, last_run, duration, pending, valid)
 
 
 def _accepted(enqueue):

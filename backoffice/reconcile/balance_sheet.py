@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from sqlalchemy import literal
+
+from backoffice.models import balance_sheet_sql
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+sheet = balance_sheet_sql().add_columns(literal(1).label("id")).subquery("balance_sheet")
+
+
+class BalanceSheet(Check):
+    name = "balance_sheet"
+    description = (
+        "total assets = total liabilities + equity + current earnings (revenue − expenses); "
+        "healed by fixing the account balances"
+    )
+    entity_type = "balance_sheet"
+    table = sheet
+    fixable = False
+
+    def fields(self):
+        return [CheckedField("assets", sheet.c.assets, sheet.c.liabilities + sheet.c.equity + sheet.c.earnings)]
+
+    def scope_conditions(self, scope: Scope):
+        return []

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from backoffice.models import Account, Customer
+from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.services.books import CUSTOMER_DEPOSITS
+
+accounts = Account.__table__
+customers = Customer.__table__
+
+
+class WalletLedgerAgreement(Check):
+    name = "wallet_ledger_agreement"
+    description = "the Customer deposits account = the sum of the customers' prepaid balances"
+    entity_type = "account"
+    table = accounts
+    fixable = False  # two sources of truth disagree: which one is right is for a person to find out
+
+    def fields(self):
+        wallets = select(func.coalesce(func.sum(customers.c.balance), 0)).scalar_subquery()
+        return [CheckedField("balance", accounts.c.balance, wallets)]
+
+    def scope_conditions(self, scope: Scope):
+        return [accounts.c.code == CUSTOMER_DEPOSITS]

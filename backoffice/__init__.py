@@ -53,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
         admin,
         api,
         auth,
+        books,
         customers,
         home,
         jobs,
@@ -63,7 +64,7 @@ def register_blueprints(app: Flask) -> None:
         targets,
     )
 
-    for module in (auth, home, orders, customers, metering, monthly, targets, reconciliation, jobs, admin, api):
+    for module in (auth, home, orders, customers, metering, monthly, targets, books, reconciliation, jobs, admin, api):
         app.register_blueprint(module.bp)
 
 

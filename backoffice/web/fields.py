@@ -26,6 +26,16 @@ class MoneyField(StringField):
         return format_plain(self.data, current_app.config["LOCALE"])
 
 
+class OptionalMoneyField(MoneyField):
+    """A :class:`MoneyField` that may be left blank (``data`` is then ``None``)."""
+
+    def process_formdata(self, valuelist):
+        if not (valuelist and valuelist[0].strip()):
+            self.data = None
+            return
+        super().process_formdata(valuelist)
+
+
 class DecimalNumberField(StringField):
     """A decimal number in the installation's locale (a volume, a factor); ``check`` validates it."""
 

@@ -1,0 +1,169 @@
+"""The books: chart of accounts, journal entries, a manual entry form with live totals, the balance sheet."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms import DateField, FieldList, Form, FormField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
+
+from backoffice.extensions import db
+from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
+from backoffice.services import books
+from backoffice.services.wallet import own_transaction
+from backoffice.web.auth import requires_role
+from backoffice.web.fields import OptionalMoneyField
+
+bp = Blueprint("books", __name__, url_prefix="/books")
+
+LINES_SHOWN = 6
+SOURCES = ("balance_transaction", "invoice", "payment", "manual")
+
+
+class LineForm(Form):
+    account = SelectField("Account", validators=[Optional()])
+    debit = OptionalMoneyField("Debit")
+    credit = OptionalMoneyField("Credit")
+
+
+class EntryForm(FlaskForm):
+    entry_date = DateField("Date", validators=[InputRequired("Enter the entry's date.")])
+    description = StringField("Description", validators=[InputRequired("Say what the entry is for."), Length(max=300)])
+    lines = FieldList(FormField(LineForm), min_entries=LINES_SHOWN, max_entries=50)
+
+    def load_choices(self) -> None:
+        choices = [SelectChoice("", "—"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
+        for line in self.lines:
+            line.account.choices = choices
+
+    def filled_lines(self) -> list[books.Line]:
+        """The lines with an account or an amount; a blank row is no line."""
+        return [
+            books.Line(line.account.data or "", line.debit.data or Decimal(0), line.credit.data or Decimal(0))
+            for line in self.lines
+            if line.account.data or line.debit.data or line.credit.data
+        ]
+
+
+class JournalFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+    account = SelectField("Account", default="")
+    source = SelectField("Source", default="")
+
+
+@bp.get("/accounts")
+def accounts():
+    rows = _accounts()
+    return render_template("books/accounts.html", accounts=rows, sheet=books.balance_sheet())
+
+
+@bp.get("/journal")
+def journal():
+    filters = JournalFilterForm(request.args)
+    filters.account.choices = [SelectChoice("", "All accounts"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
+    filters.source.choices = [SelectChoice("", "All sources"), *(SelectChoice(s, s.replace("_", " ")) for s in SOURCES)]
+    query = select(JournalEntry).options(selectinload(JournalEntry.lines).selectinload(JournalLine.account))
+    if filters.validate():
+        if filters.since.data:
+            query = query.where(JournalEntry.entry_date >= filters.since.data)
+        if filters.until.data:
+            query = query.where(JournalEntry.entry_date <= filters.until.data)
+        if filters.account.data:
+            query = query.where(
+                JournalEntry.id.in_(
+                    select(JournalLine.entry_id).join(Account).where(Account.code == filters.account.data)
+                )
+            )
+        if filters.source.data == "manual":
+            query = query.where(JournalEntry.source_type.is_(None))
+        elif filters.source.data:
+            query = query.where(JournalEntry.source_type == filters.source.data)
+    else:
+        query = query.where(JournalEntry.id.is_(None))
+    page = db.paginate(query.order_by(JournalEntry.id.desc()), per_page=50, error_out=False)
+    return render_template("books/journal.html", filters=filters, page=page)
+
+
+@bp.get("/journal/<int:entry_id>")
+def entry(entry_id: int):
+    found = db.session.get(JournalEntry, entry_id)
+    if found is None:
+        abort(404)
+    reversals = db.session.scalars(select(JournalEntry).where(JournalEntry.reverses_id == entry_id)).all()
+    return render_template("books/entry.html", entry=found, reversals=reversals)
+
+
+@bp.route("/journal/new", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def new_entry():
+    form = EntryForm(entry_date=date.today())
+    form.load_choices()
+    if form.validate_on_submit():
+        try:
+            with own_transaction() as connection:
+                entry_id = books.post(
+                    connection, form.entry_date.data, form.description.data, form.filled_lines(), user=current_user
+                )
+        except books.BooksError as error:
+            form.description.errors = [*form.description.errors, str(error)]
+        else:
+            flash(f"Entry JE-{entry_id} posted.", "success")
+            return redirect(url_for("books.entry", entry_id=entry_id))
+    return render_template(
+        "books/new_entry.html", form=form, totals=_totals(form)
+    ), 422 if request.method == "POST" else 200
+
+
+@bp.post("/journal/new/totals")
+@requires_role(Role.ADMIN)
+def entry_totals():
+    """The debit and credit totals of the lines typed so far, and whether they balance. Writes nothing."""
+    form = EntryForm()
+    form.load_choices()
+    form.validate()
+    return render_template("books/_totals.html", totals=_totals(form))
+
+
+@bp.get("/balance-sheet")
+def balance_sheet():
+    rows = _accounts()
+    sections = [
+        (label, [a for a in rows if a.type is kind])
+        for label, kind in (
+            ("Assets", AccountType.ASSET),
+            ("Liabilities", AccountType.LIABILITY),
+            ("Equity", AccountType.EQUITY),
+        )
+    ]
+    return render_template("books/balance_sheet.html", sections=sections, sheet=books.balance_sheet())
+
+
+def _totals(form: EntryForm) -> dict:
+    amounts = [(line.debit.data, line.credit.data, line.debit.errors or line.credit.errors) for line in form.lines]
+    debits = sum((d for d, _c, _e in amounts if d), Decimal(0))
+    credits = sum((c for _d, c, _e in amounts if c), Decimal(0))
+    unreadable = any(errors for _d, _c, errors in amounts)
+    filled = len(form.filled_lines())
+    return {
+        "debits": debits,
+        "credits": credits,
+        "difference": debits - credits,
+        "balanced": not unreadable and filled >= 2 and debits == credits and debits > 0,
+        "unreadable": unreadable,
+        "lines": filled,
+    }
+
+
+def _accounts() -> list[Account]:
+    return list(db.session.scalars(select(Account).order_by(Account.code)))

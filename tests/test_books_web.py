@@ -1,0 +1,87 @@
+"""The books' screens: chart of accounts, journal, a manual entry with live totals, the balance sheet."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import Account, JournalEntry
+from backoffice.services import wallet
+from tests.factories import CustomerFactory, corrupt
+
+D = Decimal
+
+
+def entry_form(*lines, description="Owner's capital", day="2026-11-22") -> dict:
+    form = {"entry_date": day, "description": description}
+    for n, (account, debit, credit) in enumerate(lines):
+        form |= {f"lines-{n}-account": account, f"lines-{n}-debit": debit, f"lines-{n}-credit": credit}
+    return form
+
+
+def entries() -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
+
+
+def test_the_chart_journal_and_balance_sheet_show_the_books(client, auth):
+    customer = CustomerFactory()
+    wallet.recharge(customer.id, D("250000"))
+    wallet.charge(customer.id, D("100000"))
+    auth.login("finance")
+    chart = client.get("/books/accounts").get_data(as_text=True)
+    assert "Customer deposits" in chart and "Rp150.000,00" in chart and "Balanced:" in chart
+    journal = client.get("/books/journal?account=4000").get_data(as_text=True)
+    assert journal.count('href="/books/journal/') == 1 and "Dr Customer deposits · Cr Gas revenue" in journal
+    assert client.get("/books/journal?source=payment").get_data(as_text=True).count('href="/books/journal/') == 0
+    first = db.session.scalar(sa.select(JournalEntry.id).order_by(JournalEntry.id))
+    page = client.get(f"/books/journal/{first}").get_data(as_text=True)
+    assert f"JE-{first}" in page and "balance transaction #" in page and "Rp250.000,00" in page
+    sheet = client.get("/books/balance-sheet").get_data(as_text=True)
+    assert "Total assets" in sheet and 'id="current-earnings">Rp100.000,00' in sheet
+
+
+def test_the_balance_sheet_says_by_how_much_it_is_off(client, auth):
+    cash = db.session.scalar(sa.select(Account.id).where(Account.code == "1000"))
+    corrupt("accounts", "balance", cash, "1234.5")
+    auth.login("finance")
+    assert "Not balanced by Rp1.234,50" in client.get("/books/balance-sheet").get_data(as_text=True)
+
+
+def test_the_entry_form_totals_live_and_posts_only_a_balanced_entry(client, auth):
+    auth.login("admin")
+    assert "Post entry" in client.get("/books/journal/new").get_data(as_text=True)
+    unbalanced = entry_form(("1000", "1.000.000", ""), ("3000", "", "900.000"))
+    totals = client.post("/books/journal/new/totals", data=unbalanced).get_data(as_text=True)
+    assert "Rp1.000.000,00" in totals and "Rp900.000,00" in totals and "not balanced: difference Rp100.000,00" in totals
+    response = client.post("/books/journal/new", data=unbalanced)
+    assert response.status_code == 422 and "differ by" in response.get_data(as_text=True)
+    assert entries() == 0
+
+    balanced = entry_form(("1000", "1.000.000", ""), ("3000", "", "1.000.000"))
+    assert ">balanced<" in client.post("/books/journal/new/totals", data=balanced).get_data(as_text=True)
+    response = client.post("/books/journal/new", data=balanced)
+    assert response.status_code == 302 and entries() == 1
+    assert db.session.scalar(sa.select(Account.balance).where(Account.code == "3000")) == D("1000000.00")
+
+
+def test_bad_lines_are_flagged_and_nothing_is_written(client, auth):
+    auth.login("admin")
+    for form, message in (
+        (entry_form(("1000", "1,000.5", ""), ("3000", "", "1000")), "Rp"),
+        (entry_form(("1000", "10", "10"), ("3000", "", "10")), "either a debit or a credit"),
+        (entry_form(("1000", "10", "")), "at least two lines"),
+        (entry_form(("1000", "10", ""), ("3000", "", "10"), description=""), "Say what the entry is for"),
+    ):
+        response = client.post("/books/journal/new", data=form)
+        assert response.status_code == 422 and message in response.get_data(as_text=True), message
+    assert entries() == 0
+
+
+def test_only_admins_post_manual_entries(client, auth):
+    auth.login("finance")
+    assert client.get("/books/journal/new").status_code == 403
+    assert client.post("/books/journal/new", data=entry_form(("1000", "1", ""), ("3000", "", "1"))).status_code == 403
+    assert entries() == 0

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backoffice.extensions import db
 from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, wallet
+from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
 from tests.factories import CustomerFactory, MeterFactory, corrupt
 
@@ -190,3 +192,69 @@ def test_the_deposits_account_must_agree_with_the_wallets(app):
         (d.check, d.stored, d.expected) for d in db.session.scalars(discrepancies(verify.id))
     ]
     assert (check, stored, expected) == ("wallet_ledger_agreement", D("1000.00"), D("900.00"))
+
+
+book_steps = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "recharge",
+                "charge",
+                "adjust",
+                "reverse",
+                "read",
+                "correct",
+                "delete",
+                "price",
+                "invoice",
+                "payment",
+                "withdraw",
+            ]
+        ),
+        st.integers(min_value=0, max_value=60),
+        st.decimals(min_value=D("0.01"), max_value=D("900000"), places=2),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=book_steps)
+def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, steps):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    first = date(2026, 9, 1)
+    billing.assign_meter(meter, customer, first)
+    metering.set_pricing(customer.id, first, D("1000.00"), D("1"))
+    movements, readings = [], []
+    for n, (operation, day, amount) in enumerate(steps):
+        on = first + timedelta(days=day)
+        try:
+            if operation == "recharge":
+                movements.append(wallet.recharge(customer.id, amount).id)
+            elif operation == "charge":
+                movements.append(wallet.charge(customer.id, amount).id)
+            elif operation == "adjust":
+                wallet.adjust(customer.id, amount if n % 2 else -amount, description="Correction")
+            elif operation == "reverse" and movements:
+                wallet.reverse(movements.pop(day % len(movements)))
+            elif operation == "read":
+                readings.append(metering.record_reading(meter.id, on, amount))
+            elif operation == "correct" and readings:
+                metering.correct_reading(readings[day % len(readings)], on, amount)
+            elif operation == "delete" and readings:
+                metering.delete_reading(readings.pop(day % len(readings)))
+            elif operation == "price":
+                metering.set_pricing(customer.id, on, amount, D("1.000000"))
+            elif operation == "invoice":
+                billing.add_invoice(meter, f"H-{customer.id}-{n}", amount, on, on)
+            elif operation == "payment":
+                billing.add_payment(meter, amount, on)
+            elif operation == "withdraw" and (doomed := db.session.scalar(sa.select(Invoice))) is not None:
+                db.session.delete(doomed)
+                db.session.commit()
+        except wallet.WalletError:
+            pass
+    assert books.balance_sheet().balanced
+    assert run(RunMode.VERIFY).mismatched == 0

@@ -85,3 +85,24 @@ def test_only_admins_post_manual_entries(client, auth):
     assert client.get("/books/journal/new").status_code == 403
     assert client.post("/books/journal/new", data=entry_form(("1000", "1", ""), ("3000", "", "1"))).status_code == 403
     assert entries() == 0
+
+
+def test_a_manual_entry_is_corrected_by_a_reversing_entry_once(client, auth):
+    auth.login("admin")
+    client.post("/books/journal/new", data=entry_form(("1000", "500", ""), ("3000", "", "500")))
+    original = db.session.scalar(sa.select(JournalEntry.id))
+    page = client.post(f"/books/journal/{original}/reverse", follow_redirects=True).get_data(as_text=True)
+    assert f"Reversal of JE-{original}" in page and f'reverses <a href="/books/journal/{original}">' in page
+    again = client.post(f"/books/journal/{original}/reverse", follow_redirects=True).get_data(as_text=True)
+    assert "has already been reversed" in again
+    assert entries() == 2
+    assert db.session.scalar(sa.select(Account.balance).where(Account.code == "1000")) == D("0.00")
+
+
+def test_an_entry_of_a_money_event_is_corrected_through_the_event(client, auth):
+    customer = CustomerFactory()
+    wallet.recharge(customer.id, D("1000"))
+    posted = db.session.scalar(sa.select(JournalEntry.id))
+    auth.login("admin")
+    page = client.post(f"/books/journal/{posted}/reverse", follow_redirects=True).get_data(as_text=True)
+    assert "correct it through that" in page and entries() == 1

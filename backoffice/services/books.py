@@ -180,6 +180,34 @@ def post(
     return entry_id
 
 
+def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
+    """Post the reversing entry of a manual entry (its lines with debits and credits swapped); returns its id.
+
+    An entry a money event posted is corrected through the event (a wallet reversal, a withdrawn
+    invoice), which posts its own entry: reversing it here would leave the books and the event apart.
+    """
+    original = connection.execute(select(entries).where(entries.c.id == entry_id)).one_or_none()
+    if original is None or original.status != EntryStatus.POSTED:
+        raise BooksError(f"No posted entry {entry_id}.")
+    if original.source_type is not None:
+        raise BooksError(
+            f"{original.number} was posted by a {original.source_type.replace('_', ' ')}: correct it through that "
+            "(a wallet reversal, a withdrawn invoice or payment), which posts its own entry."
+        )
+    if connection.execute(select(entries.c.number).where(entries.c.reverses_id == entry_id)).first() is not None:
+        raise BooksError(f"{original.number} has already been reversed.")
+    swapped = [
+        Line(code, debit=credit, credit=debit, description=description)
+        for code, debit, credit, description in connection.execute(
+            select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
+            .join(accounts, accounts.c.id == lines_table.c.account_id)
+            .where(lines_table.c.entry_id == entry_id)
+            .order_by(lines_table.c.id)
+        )
+    ]
+    return post(connection, entry_date, f"Reversal of {original.number}", swapped, user=user, reverses_id=entry_id)
+
+
 def wallet_lines(kind: TransactionKind, signed: Decimal) -> list[Line]:
     """A wallet movement in the books: money received or given back against customer deposits, and gas
     sold (or its correction) against revenue."""

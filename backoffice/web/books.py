@@ -135,6 +135,19 @@ def entry_totals():
     return render_template("books/_totals.html", totals=_totals(form))
 
 
+@bp.post("/journal/<int:entry_id>/reverse")
+@requires_role(Role.ADMIN)
+def reverse(entry_id: int):
+    try:
+        with own_transaction() as connection:
+            reversal = books.reverse(connection, entry_id, date.today(), user=current_user)
+    except books.BooksError as error:
+        flash(str(error), "error")
+        return redirect(url_for("books.entry", entry_id=entry_id))
+    flash(f"Reversing entry JE-{reversal} posted.", "success")
+    return redirect(url_for("books.entry", entry_id=reversal))
+
+
 @bp.get("/balance-sheet")
 def balance_sheet():
     rows = _accounts()

@@ -164,3 +164,23 @@ def test_a_clerk_sees_a_charge_over_the_balance_flagged_before_submitting(page):
     expect(check).to_contain_text("Balance after the charge: Rp60.000,00")
     page.click("text=Post charge")
     expect(page.locator("#balance")).to_have_text("Rp60.000,00")
+
+
+def test_an_admin_types_a_journal_entry_and_sees_it_balance_before_posting(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="boss@example.com", password="correct horse battery", role="admin")
+    log_in(page, "boss@example.com")
+    page.goto("/books/journal/new")
+    page.fill("#description", "Owner's capital")
+    page.select_option("#lines-0-account", "1000")
+    page.locator("#lines-0-debit").press_sequentially("2.500.000")
+    page.select_option("#lines-1-account", "3000")
+    page.locator("#lines-1-credit").press_sequentially("2.000.000")
+    expect(page.locator("#entry-totals")).to_contain_text("not balanced: difference Rp500.000,00")
+    page.fill("#lines-1-credit", "2.500.000")
+    expect(page.locator("#balanced")).to_have_text("balanced")
+    page.click("text=Post entry")
+    expect(page.locator("#entry-lines")).to_contain_text("Rp2.500.000,00")
+    page.goto("/books/balance-sheet")
+    expect(page.locator("#sheet-status")).to_contain_text("Balanced")

@@ -258,3 +258,14 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
             pass
     assert books.balance_sheet().balanced
     assert run(RunMode.VERIFY).mismatched == 0
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # a deferred constraint trigger: PostgreSQL's
+def test_the_database_refuses_to_post_an_unbalanced_draft_by_hand(app):
+    with db.engine.begin() as connection:
+        draft = books.save_draft(connection, DAY, "Half done", [Line(CASH, debit=D("10"))])
+    with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE journal_entries SET status = 'posted' WHERE id = :e"), {"e": draft})
+    db.session.rollback()
+    assert db.session.get(JournalEntry, draft).status.value == "draft"

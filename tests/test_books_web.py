@@ -106,3 +106,31 @@ def test_an_entry_of_a_money_event_is_corrected_through_the_event(client, auth):
     auth.login("admin")
     page = client.post(f"/books/journal/{posted}/reverse", follow_redirects=True).get_data(as_text=True)
     assert "correct it through that" in page and entries() == 1
+
+
+def test_a_draft_may_be_unbalanced_moves_nothing_and_posts_only_once_balanced(client, auth):
+    auth.login("admin")
+    form = entry_form(("1000", "700", ""), ("3000", "", "600")) | {"action": "draft"}
+    assert client.post("/books/journal/new", data=form).status_code == 302
+    draft = db.session.scalar(sa.select(JournalEntry))
+    assert draft.status.value == "draft" and set(balances_now().values()) == {D(0)}
+    page = client.post(f"/books/journal/{draft.id}/post", follow_redirects=True).get_data(as_text=True)
+    assert "differ by 100.00" in page
+    db.session.rollback()
+    assert db.session.get(JournalEntry, draft.id).status.value == "draft"
+    client.post(f"/books/journal/{draft.id}/void")
+    db.session.rollback()
+    assert db.session.get(JournalEntry, draft.id).status.value == "void"
+    again = client.post(f"/books/journal/{draft.id}/post", follow_redirects=True).get_data(as_text=True)
+    assert "does not change" in again and set(balances_now().values()) == {D(0)}
+
+    form = entry_form(("1000", "700", ""), ("3000", "", "700")) | {"action": "draft"}
+    client.post("/books/journal/new", data=form)
+    balanced = db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.status == "draft"))
+    client.post(f"/books/journal/{balanced}/post")
+    assert balances_now()["1000"] == D("700.00")
+
+
+def balances_now() -> dict[str, Decimal]:
+    db.session.rollback()
+    return dict(db.session.execute(sa.select(Account.code, Account.balance)).all())

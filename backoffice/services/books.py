@@ -119,41 +119,80 @@ def post(
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`."""
     checked = check_lines(lines)
     found = _accounts(connection, {ln.account for ln in checked})
-    number = next_entry_id().label("n")
+    entry_id = _insert_entry(connection, EntryStatus.POSTED, entry_date, description, source, user, reverses_id)
+    _insert_lines(connection, entry_id, checked, found)
+    _move_accounts(connection, checked, found)
+    return entry_id
+
+
+def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line], *, user=None) -> int:
+    """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
+    checked = check_lines(lines, complete=False)
+    found = _accounts(connection, {ln.account for ln in checked})
+    entry_id = _insert_entry(connection, EntryStatus.DRAFT, entry_date, description, None, None, None)
+    _insert_lines(connection, entry_id, checked, found)
+    return entry_id
+
+
+def post_draft(connection: Connection, entry_id: int, *, user: User | None = None) -> None:
+    """Post a draft, if it balances."""
+    lines = _draft_lines(connection, entry_id)
+    checked = check_lines(lines)
+    found = _accounts(connection, {ln.account for ln in checked})
     now = utcnow()
-    new = select(number).subquery()
-    entry_id = connection.execute(
-        insert(entries)
-        .from_select(
-            [
-                "id",
-                "number",
-                "entry_date",
-                "description",
-                "status",
-                "source_type",
-                "source_id",
-                "reverses_id",
-                "created_at",
-                "posted_at",
-                "posted_by_id",
-            ],
-            select(
-                new.c.n,
-                literal("JE-") + cast(new.c.n, String),
-                literal(entry_date, entries.c.entry_date.type),
-                literal(description.strip()[:300]),
-                literal(EntryStatus.POSTED.value),
-                literal(source.type if source else None, entries.c.source_type.type),
-                literal(source.id if source else None, entries.c.source_id.type),
-                literal(reverses_id, entries.c.reverses_id.type),
-                literal(now, entries.c.created_at.type),
-                literal(now, entries.c.posted_at.type),
-                literal(user.id if user else None, entries.c.posted_by_id.type),
-            ),
+    connection.execute(
+        update(entries)
+        .where(entries.c.id == entry_id)
+        .values(status=EntryStatus.POSTED, posted_at=now, posted_by_id=user.id if user else None)
+    )
+    _move_accounts(connection, checked, found)
+
+
+def void_draft(connection: Connection, entry_id: int) -> None:
+    """Set a draft aside for good; it never moved a balance."""
+    _draft_lines(connection, entry_id)
+    connection.execute(update(entries).where(entries.c.id == entry_id).values(status=EntryStatus.VOID))
+
+
+def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
+    status = connection.execute(select(entries.c.status).where(entries.c.id == entry_id)).scalar_one_or_none()
+    if status is None or EntryStatus(status) is not EntryStatus.DRAFT:
+        raise BooksError(f"No draft entry {entry_id}: a posted or void entry does not change.")
+    return [
+        Line(code, debit, credit, description)
+        for code, debit, credit, description in connection.execute(
+            select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
+            .join(accounts, accounts.c.id == lines_table.c.account_id)
+            .where(lines_table.c.entry_id == entry_id)
+            .order_by(lines_table.c.id)
         )
-        .returning(entries.c.id)
+    ]
+
+
+def _insert_entry(connection, status: EntryStatus, entry_date, description, source, user, reverses_id) -> int:
+    """Insert the entry with its number, ``JE-`` and its id (taken first, so the insert is one statement)."""
+    now = utcnow()
+    new = select(next_entry_id().label("n")).subquery()
+    posted = status is EntryStatus.POSTED
+    columns = {
+        "id": new.c.n,
+        "number": literal("JE-") + cast(new.c.n, String),
+        "entry_date": literal(entry_date, entries.c.entry_date.type),
+        "description": literal(description.strip()[:300]),
+        "status": literal(status.value),
+        "source_type": literal(source.type if source else None, entries.c.source_type.type),
+        "source_id": literal(source.id if source else None, entries.c.source_id.type),
+        "reverses_id": literal(reverses_id, entries.c.reverses_id.type),
+        "created_at": literal(now, entries.c.created_at.type),
+        "posted_at": literal(now if posted else None, entries.c.posted_at.type),
+        "posted_by_id": literal(user.id if user and posted else None, entries.c.posted_by_id.type),
+    }
+    return connection.execute(
+        insert(entries).from_select(list(columns), select(*columns.values())).returning(entries.c.id)
     ).scalar_one()
+
+
+def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[str, _Account]) -> None:
     connection.execute(
         insert(lines_table),
         [
@@ -167,6 +206,10 @@ def post(
             for ln in checked
         ],
     )
+
+
+def _move_accounts(connection, checked: list[Line], found: dict[str, _Account]) -> None:
+    """Move each account by its lines in its normal direction: one statement, the last before the commit."""
     moves: dict[int, Decimal] = defaultdict(Decimal)
     for ln in checked:
         account = found[ln.account]
@@ -177,7 +220,6 @@ def post(
         .where(accounts.c.id.in_(ids))
         .values(balance=accounts.c.balance + case({i: literal(moves[i], Money) for i in ids}, value=accounts.c.id))
     )
-    return entry_id
 
 
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
@@ -262,10 +304,13 @@ def balance_sheet() -> Sheet:
     return Sheet(*(round_money(Decimal(value)) for value in row))
 
 
-def check_lines(lines: list[Line]) -> list[Line]:
-    """The lines with their amounts checked, or :class:`BooksError` saying what is wrong."""
-    if len(lines) < 2:
-        raise BooksError("An entry needs at least two lines.")
+def check_lines(lines: list[Line], *, complete: bool = True) -> list[Line]:
+    """The lines with their amounts checked, or :class:`BooksError` saying what is wrong.
+
+    ``complete``: the entry is to be posted, so it needs two lines or more and must balance.
+    """
+    if not lines or (complete and len(lines) < 2):
+        raise BooksError("An entry needs at least two lines." if complete else "An entry needs a line at least.")
     checked = []
     for number, ln in enumerate(lines, start=1):
         try:
@@ -274,8 +319,10 @@ def check_lines(lines: list[Line]) -> list[Line]:
             raise BooksError(f"Line {number}: {error}") from None
         if (debit > 0) == (credit > 0):
             raise BooksError(f"Line {number}: enter either a debit or a credit, greater than zero.")
+        if not ln.account.strip():
+            raise BooksError(f"Line {number}: choose an account.")
         checked.append(Line(ln.account.strip(), debit, credit, ln.description))
     debits, credits = sum(ln.debit for ln in checked), sum(ln.credit for ln in checked)
-    if debits != credits:
+    if complete and debits != credits:
         raise BooksError(f"Debits ({debits}) and credits ({credits}) differ by {abs(debits - credits)}.")
     return checked

@@ -110,15 +110,17 @@ def new_entry():
     form = EntryForm(entry_date=date.today())
     form.load_choices()
     if form.validate_on_submit():
+        draft = request.form.get("action") == "draft"
+        write = books.save_draft if draft else books.post
         try:
             with own_transaction() as connection:
-                entry_id = books.post(
+                entry_id = write(
                     connection, form.entry_date.data, form.description.data, form.filled_lines(), user=current_user
                 )
         except books.BooksError as error:
             form.description.errors = [*form.description.errors, str(error)]
         else:
-            flash(f"Entry JE-{entry_id} posted.", "success")
+            flash(f"Entry JE-{entry_id} {'saved as a draft' if draft else 'posted'}.", "success")
             return redirect(url_for("books.entry", entry_id=entry_id))
     return render_template(
         "books/new_entry.html", form=form, totals=_totals(form)
@@ -133,6 +135,23 @@ def entry_totals():
     form.load_choices()
     form.validate()
     return render_template("books/_totals.html", totals=_totals(form))
+
+
+@bp.post("/journal/<int:entry_id>/<any(post, void):action>")
+@requires_role(Role.ADMIN)
+def settle_draft(entry_id: int, action: str):
+    """Post a draft (if it balances) or void it."""
+    try:
+        with own_transaction() as connection:
+            if action == "post":
+                books.post_draft(connection, entry_id, user=current_user)
+            else:
+                books.void_draft(connection, entry_id)
+    except books.BooksError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"Entry JE-{entry_id} {'posted' if action == 'post' else 'voided'}.", "success")
+    return redirect(url_for("books.entry", entry_id=entry_id))
 
 
 @bp.post("/journal/<int:entry_id>/reverse")

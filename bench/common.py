@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 from rich.console import Console
@@ -31,6 +34,18 @@ def fresh_database(url: str = BENCH_DATABASE_URL) -> str:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
     return url
+
+
+def migrated_database(url: str = BENCH_DATABASE_URL) -> str:
+    """A fresh benchmark database with the migrations applied (by the ``backoffice`` command); returns its URL."""
+    fresh_database(url)
+    subprocess.run([script(), "db", "upgrade"], env=os.environ | {"DATABASE_URL": url}, check=True, capture_output=True)
+    return url
+
+
+def script() -> str:
+    """The ``backoffice`` command of this environment."""
+    return str(Path(sys.executable).with_name("backoffice"))
 
 
 def timed(function: Callable[[], object], repeat: int = 3) -> tuple[float, object]:  # float-ok: seconds

@@ -15,15 +15,12 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psycopg
 from rich.progress import Progress
 
-from bench.common import WALLETS_FROM_LEDGER, console, fresh_database, report, timed
+from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed
 
 CUSTOMERS = int(os.environ.get("BENCH_METERING_CUSTOMERS", 10_000))
 MONTHS = 24
@@ -64,9 +61,7 @@ FLOOR_VERIFY = f"""
 
 
 def main() -> str:
-    url = fresh_database()
-    env = os.environ | {"DATABASE_URL": url}
-    subprocess.run([_script(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    url = migrated_database()
     _generate(url)
     os.environ["DATABASE_URL"] = url
 
@@ -89,7 +84,8 @@ def main() -> str:
 
     with psycopg.connect(url) as connection:
         connection.execute(
-            "UPDATE monthly_customer_balances SET total_purchases = total_purchases + 1 WHERE id % 1000 = 0"
+            "UPDATE monthly_customer_balances SET total_purchases = total_purchases + 1 "
+            "WHERE id % 1000 = (SELECT min(id) FROM monthly_customer_balances) % 1000"
         )
         connection.commit()
         with psycopg.connect(url, autocommit=True) as vacuum:
@@ -122,7 +118,8 @@ def main() -> str:
 
         raw_times = _each(sample, by_hand)
     with app.app_context():
-        assert run(RunMode.VERIFY).mismatched == 0
+        # The generated wallets have no journal entries: the books' checks do not apply to them.
+        assert run(RunMode.VERIFY, checks=["reading_calculation", "customer_wallet", "monthly_balance"]).mismatched == 0
 
     floor = "raw SQL (floor)"
     lines = report(
@@ -263,10 +260,6 @@ def _each(customer_ids: list[int], function) -> list[float]:  # float-ok: second
 
 def _p(times: list[float], percent: int) -> float:  # float-ok: seconds
     return statistics.quantiles(times, n=100, method="inclusive")[percent - 1]
-
-
-def _script() -> str:
-    return str(Path(sys.executable).with_name("backoffice"))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 from rich.progress import Progress
 
-from bench.common import console, fresh_database, report, timed
+from bench.common import console, migrated_database, report, script, timed
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", 1_000_000))
 CORRUPT_EVERY = 1000
@@ -24,9 +22,7 @@ BATCH = 50_000
 
 
 def main() -> str:
-    url = fresh_database()
-    env = os.environ | {"DATABASE_URL": url}
-    subprocess.run([_script(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    url = migrated_database()
     _generate(url)
     floor_sql = (
         "SELECT count(*) FROM orders WHERE grand_total <> round(total_price + additions - promo - reductions, 2)"
@@ -57,8 +53,8 @@ def main() -> str:
         assert loop_count == floor_count
     cli_seconds, _ = timed(
         lambda: subprocess.run(
-            [_script(), "reconcile", "verify", "--check", "order_grand_total", "--json"],
-            env=env,
+            [script(), "reconcile", "verify", "--check", "order_grand_total", "--json"],
+            env=os.environ | {"DATABASE_URL": url},
             capture_output=True,
             check=False,
         )
@@ -96,7 +92,7 @@ def _generate(url: str) -> None:
                 "t, a, p, r, t + a - p - r, now(), now() FROM ("
                 "  SELECT n, (1000000 + n %% 9000000)::numeric(15,2) AS t, (n %% 500000)::numeric(15,2) AS a,"
                 "         (n %% 100000)::numeric(15,2) AS p, (n %% 7 * 1000)::numeric(15,2) + 0.25 AS r"
-                "  FROM generate_series(%s, %s) n) g",
+                "  FROM generate_series(%s::int, %s::int) n) g",
                 (start, stop),
             )
             connection.commit()
@@ -105,10 +101,6 @@ def _generate(url: str) -> None:
         connection.commit()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
-
-
-def _script() -> str:
-    return str(Path(sys.executable).with_name("backoffice"))
 
 
 if __name__ == "__main__":

@@ -13,16 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import subprocess
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 from rich.progress import Progress
 
-from bench.common import WALLETS_FROM_LEDGER, console, fresh_database, report, timed
+from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed
 
 CUSTOMERS = int(os.environ.get("BENCH_WALLET_CUSTOMERS", 100_000))
 ROWS_PER_CUSTOMER = 20
@@ -51,9 +48,7 @@ WHERE c.balance <> coalesce(l.balance, 0) OR c.total_recharged <> coalesce(l.rec
 
 
 def main() -> str:
-    url = fresh_database()
-    env = os.environ | {"DATABASE_URL": url}
-    subprocess.run([_script(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    url = migrated_database()
     _generate(url)
     os.environ["DATABASE_URL"] = url
     with psycopg.connect(url) as connection:
@@ -321,10 +316,6 @@ def _assert_no_overdraft(url: str) -> None:
             "(SELECT count(*) FROM balance_transactions WHERE balance_after < 0)"
         ).fetchone()[0]
     assert negative == 0, f"{negative} overdrafts"
-
-
-def _script() -> str:
-    return str(Path(sys.executable).with_name("backoffice"))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import String, bindparam, case, cast, insert, literal, select, update
@@ -172,24 +173,43 @@ def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
 def _insert_entry(connection, status: EntryStatus, entry_date, description, source, user, reverses_id) -> int:
     """Insert the entry with its number, ``JE-`` and its id (taken first, so the insert is one statement)."""
     now = utcnow()
-    new = select(next_entry_id().label("n")).subquery()
     posted = status is EntryStatus.POSTED
-    columns = {
-        "id": new.c.n,
-        "number": literal("JE-") + cast(new.c.n, String),
-        "entry_date": literal(entry_date, entries.c.entry_date.type),
-        "description": literal(description.strip()[:300]),
-        "status": literal(status.value),
-        "source_type": literal(source.type if source else None, entries.c.source_type.type),
-        "source_id": literal(source.id if source else None, entries.c.source_id.type),
-        "reverses_id": literal(reverses_id, entries.c.reverses_id.type),
-        "created_at": literal(now, entries.c.created_at.type),
-        "posted_at": literal(now if posted else None, entries.c.posted_at.type),
-        "posted_by_id": literal(user.id if user and posted else None, entries.c.posted_by_id.type),
-    }
     return connection.execute(
-        insert(entries).from_select(list(columns), select(*columns.values())).returning(entries.c.id)
+        _ENTRY,
+        {
+            "entry_date": entry_date,
+            "description": description.strip()[:300],
+            "status": status.value,
+            "source_type": source.type if source else None,
+            "source_id": source.id if source else None,
+            "reverses_id": reverses_id,
+            "created_at": now,
+            "posted_at": now if posted else None,
+            "posted_by_id": user.id if user and posted else None,
+        },
     ).scalar_one()
+
+
+def _entry_statement():
+    new = select(next_entry_id().label("n")).subquery()
+    columns = {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)} | {
+        name: bindparam(name, type_=entries.c[name].type)
+        for name in (
+            "entry_date",
+            "description",
+            "status",
+            "source_type",
+            "source_id",
+            "reverses_id",
+            "created_at",
+            "posted_at",
+            "posted_by_id",
+        )
+    }
+    return insert(entries).from_select(list(columns), select(*columns.values())).returning(entries.c.id)
+
+
+_ENTRY = _entry_statement()
 
 
 def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[str, _Account]) -> None:
@@ -215,11 +235,16 @@ def _move_accounts(connection, checked: list[Line], found: dict[str, _Account]) 
         account = found[ln.account]
         moves[account.id] += normal_amount(account.type, ln.debit, ln.credit)
     ids = sorted(moves)
-    connection.execute(
-        update(accounts)
-        .where(accounts.c.id.in_(ids))
-        .values(balance=accounts.c.balance + case({i: literal(moves[i], Money) for i in ids}, value=accounts.c.id))
-    )
+    values = {f"id_{n}": i for n, i in enumerate(ids)} | {f"by_{n}": moves[i] for n, i in enumerate(ids)}
+    connection.execute(_move_statement(len(ids)), values)
+
+
+@lru_cache(maxsize=16)
+def _move_statement(accounts_moved: int):
+    """``UPDATE accounts`` for that many accounts, built once: the write path only binds values."""
+    ids = [bindparam(f"id_{n}") for n in range(accounts_moved)]
+    by = case(*((accounts.c.id == ids[n], bindparam(f"by_{n}", type_=Money)) for n in range(accounts_moved)))
+    return update(accounts).where(accounts.c.id.in_(ids)).values(balance=accounts.c.balance + by)
 
 
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:

@@ -135,8 +135,9 @@ def _after_flush(session: Session, _context) -> None:
     if touched.targets:
         recompute_targets(session.connection(), touched.targets)
     if touched.meters or touched.customers:
-        post_billing(session)
         recompute_billing(session.connection(), touched.meters, touched.customers)
+        # The accounts last, as the wallet does: customers before accounts, so the two never deadlock.
+        post_billing(session)
 
 
 def post_billing(session: Session) -> None:

@@ -290,13 +290,13 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
             "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
             {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
         )
-        # Each account moves in its normal direction: Cash (an asset) up on its debit; Customer deposits (a
-        # liability) down on its debit; the credited account (a liability or revenue) up.
-        connection.execute(
-            "UPDATE accounts SET balance = balance + CASE id WHEN %(d)s THEN %(dd)s ELSE %(a)s END "
-            "WHERE id IN (%(d)s, %(c)s)",
-            {"d": accounts[debit], "c": accounts[credit], "a": amount, "dd": amount if kind == "recharge" else -amount},
-        )
+        # Each account moves in its normal direction (Cash, an asset, up on its debit; Customer deposits, a
+        # liability, down on its debit; the credited liability or revenue up), one row at a time in id order.
+        by = {accounts[debit]: amount if kind == "recharge" else -amount, accounts[credit]: amount}
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE accounts SET balance = balance + %s WHERE id = %s", [(by[i], i) for i in sorted(by)]
+            )
     return True
 
 

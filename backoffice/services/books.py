@@ -14,10 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import String, bindparam, case, cast, insert, literal, select, update
+from sqlalchemy import String, bindparam, cast, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -229,22 +228,23 @@ def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[st
 
 
 def _move_accounts(connection, checked: list[Line], found: dict[str, _Account]) -> None:
-    """Move each account by its lines in its normal direction: one statement, the last before the commit."""
+    """Move each account by its lines in its normal direction, the last statements before the commit.
+
+    One row at a time in id order: two postings never lock the same accounts in opposite orders
+    (a single ``UPDATE … WHERE id IN`` locks them in whatever order it finds them).
+    """
     moves: dict[int, Decimal] = defaultdict(Decimal)
     for ln in checked:
         account = found[ln.account]
         moves[account.id] += normal_amount(account.type, ln.debit, ln.credit)
-    ids = sorted(moves)
-    values = {f"id_{n}": i for n, i in enumerate(ids)} | {f"by_{n}": moves[i] for n, i in enumerate(ids)}
-    connection.execute(_move_statement(len(ids)), values)
+    connection.execute(_MOVE, [{"account_id": i, "by": moves[i]} for i in sorted(moves)])
 
 
-@lru_cache(maxsize=16)
-def _move_statement(accounts_moved: int):
-    """``UPDATE accounts`` for that many accounts, built once: the write path only binds values."""
-    ids = [bindparam(f"id_{n}") for n in range(accounts_moved)]
-    by = case(*((accounts.c.id == ids[n], bindparam(f"by_{n}", type_=Money)) for n in range(accounts_moved)))
-    return update(accounts).where(accounts.c.id.in_(ids)).values(balance=accounts.c.balance + by)
+_MOVE = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(balance=accounts.c.balance + bindparam("by", type_=Money))
+)
 
 
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:

@@ -152,6 +152,7 @@ def test_the_check_finds_a_wrong_a_missing_and_a_stray_month_and_the_fix_rebuild
     db.session.commit()
 
     verify = run(RunMode.VERIFY, checks=["monthly_balance"])
+    assert verify.results[0].checked == 4  # August (missing), September, this month, and May (stray)
     found = {(d.period, d.field): (d.stored, d.expected) for d in db.session.scalars(discrepancies(verify.id))}
     assert found[("2026-09", "closing_balance")] == (D("1.00"), D("-150000.00"))
     assert found[("2026-08", "total_purchases")] == (None, D("100000.00"))

@@ -205,7 +205,8 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
             func.sum(column).label(f"total_{i}") if with_sums else literal(0).label(f"total_{i}")
             for i, column in enumerate(stored)
         ),
-    ).subquery("measure")
+    )
+    measure = measure.select_from(compared).subquery("measure")
     rows = db.session.execute(
         select(*measure.c, *columns[: 2 + 2 * width]).select_from(measure.outerjoin(compared, compared.c.wrong))
     ).all()

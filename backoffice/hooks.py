@@ -31,6 +31,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import month_start
 from backoffice.services import books
+from backoffice.services.locking import lock_customers, lock_rows
 
 _TOUCHED = "backoffice.touched"
 _LISTENERS = (
@@ -97,15 +98,21 @@ def recompute_targets(connection, keys) -> None:
 
 
 def recompute_billing(connection, meter_ids, customer_ids) -> None:
-    """Meters' balances first, then the customers whose totals sum them."""
+    """Meters' balances first, then the customers whose totals sum them.
+
+    The customers, then the meters, are locked first (in id order): each recomputation then
+    reads what a concurrent invoice or payment committed instead of overwriting it.
+    """
     meters, customers, assignments = Meter.__table__, Customer.__table__, MeterAssignment.__table__
+    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids), assignments.c.is_active)
+    lock_customers(connection, set(customer_ids) | set(connection.execute(holders).scalars()))
+    lock_rows(connection, meters, meter_ids)
     for chunk in _chunks(sorted(meter_ids), 500):
         connection.execute(
             update(meters)
             .where(meters.c.id.in_(chunk))
             .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
         )
-    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids), assignments.c.is_active)
     connection.execute(
         update(customers)
         .where(or_(customers.c.id.in_(customer_ids), customers.c.id.in_(holders)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -269,4 +270,30 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
                     db.session.commit()
         except billing.BillingError:
             db.session.rollback()
+    assert clean()
+
+
+def test_concurrent_payments_on_one_meter_all_count(app):
+    customer = assigned(CustomerFactory(), meter := MeterFactory())
+    meter_id = meter.id  # read here: the threads must not touch this session's objects
+    db.session.commit()
+    barrier = threading.Barrier(6)
+    failures: list = []
+
+    def pay():
+        with app.app_context():
+            barrier.wait()
+            try:
+                billing.add_payment(db.session.get(Meter, meter_id), D("1000"), DAY)
+            except Exception as error:  # reported below, with what the thread met
+                failures.append(error)
+
+    threads = [threading.Thread(target=pay) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert meter_totals(meter) == (D("0.00"), D("6000.00"))
+    assert customer_totals(customer) == (D("0.00"), D("6000.00"))
     assert clean()

@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 
 from backoffice.models import BalanceTransaction, Customer, ledger_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.services.locking import lock_customers
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -45,6 +46,7 @@ class CustomerWallet(Check):
         return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
 
     def write(self, connection, ids):
+        lock_customers(connection, ids)  # a movement in flight commits first, and is then included
         correlated = {
             name: select(expr).where(ledger.c.customer_id == customers.c.id).scalar_subquery()
             for name, expr in ledger_sums().items()

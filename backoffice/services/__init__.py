@@ -9,10 +9,19 @@ from backoffice.extensions import db
 
 @contextmanager
 def transaction():
-    """Commit what the block did, or roll all of it back and re-raise."""
+    """Commit what the block did, or roll all of it back and re-raise.
+
+    On SQLite, a session that has only read so far ends that read and begins the write with
+    ``BEGIN IMMEDIATE``: a transaction that read first could not take the write lock once
+    another writer had committed, and would fail with "database is locked".
+    """
+    session = db.session
+    if session.get_bind().dialect.name == "sqlite" and not (session.new or session.dirty or session.deleted):
+        session.rollback()
+        session.connection(execution_options={"sqlite_begin_immediate": True})
     try:
-        yield db.session
-        db.session.commit()
+        yield session
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise

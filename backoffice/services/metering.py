@@ -36,7 +36,8 @@ from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
 from backoffice.services import monthly
 from backoffice.services.billing import active_assignment
-from backoffice.services.wallet import Reference, append, lock_customers, own_transaction
+from backoffice.services.locking import lock_customers
+from backoffice.services.wallet import Reference, append, own_transaction
 
 readings = MeterReading.__table__
 calculations = TransactionCalculation.__table__

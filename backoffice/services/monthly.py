@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from backoffice.models import MonthlyCustomerBalance, RecalculationReason, RecalculationRequest, expected_months
 from backoffice.models.metering import Volume
 from backoffice.models.types import Money, utcnow
+from backoffice.services.locking import lock_customers
 
 months = MonthlyCustomerBalance.__table__
 requests = RecalculationRequest.__table__
@@ -114,7 +115,11 @@ def shift(
 
 
 def recalculate(connection: Connection, customer_ids: list[int], from_month: str | None = None) -> None:
-    """Write the customers' months from ``from_month`` on (all when ``None``) as their sources make them."""
+    """Write the customers' months from ``from_month`` on (all when ``None``) as their sources make them.
+
+    Takes the customers' locks (held already by the write path; not by a reconciliation fix).
+    """
+    lock_customers(connection, customer_ids)
     expected = expected_months(current_app.config["TIMEZONE"], customer_ids)
     columns = ["customer_id", "year_month", *STORED]
     stale = months.c.customer_id.in_(customer_ids)

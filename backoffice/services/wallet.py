@@ -33,25 +33,13 @@ from backoffice.models import (
 from backoffice.models.types import Money, local_date_of, utcnow
 from backoffice.money import MoneyError, check_amount, format_money
 from backoffice.services import books, monthly
+from backoffice.services.locking import lock_customers
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
 
 
 # The write path's statements, built once: the hot path only binds values.
-_LOCK = (
-    select(
-        customers.c.id,
-        customers.c.code,
-        customers.c.balance,
-        customers.c.suspend_below,
-        customers.c.status,
-        customers.c.use_realtime_calculation,
-    )
-    .where(customers.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(customers.c.id)
-    .with_for_update()
-)
 _INSERT = insert(ledger).returning(ledger.c.id)
 _MOVE = (
     update(customers)
@@ -166,15 +154,6 @@ def reverse(transaction: BalanceTransaction | int, *, description: str = "", use
         f"reversal-of-{original.id}",
         user,
     )
-
-
-def lock_customers(connection: Connection, ids: list[int]) -> list:
-    """Lock customer rows for the rest of the transaction, in id order (so two lockers never deadlock).
-
-    Returns their wallet columns as rows, in id order. On SQLite the lock is the
-    transaction's ``BEGIN IMMEDIATE`` (see :func:`own_transaction`).
-    """
-    return connection.execute(_LOCK, {"ids": ids}).all()
 
 
 @contextmanager

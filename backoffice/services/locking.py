@@ -1,0 +1,45 @@
+"""Row locks taken before a derived value is written, always in id order so that two writers never deadlock.
+
+Every writer of a customer's balances locks the customer first (the wallet, metering, the
+monthly balances, billing totals, the reconciliation fixes); rows of other tables after it.
+On PostgreSQL the lock is ``SELECT … FOR NO KEY UPDATE``, a statement of its own, so the
+statements that follow see what the previous holder committed; it does not wait for the key
+share a foreign key takes (a payment inserted for the meter), which would deadlock. On SQLite
+the lock is the transaction's ``BEGIN IMMEDIATE`` (see ``wallet.own_transaction``) and these
+selects only read.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.engine import Connection
+
+from backoffice.models import Customer
+
+customers = Customer.__table__
+
+_LOCK_CUSTOMERS = (
+    select(
+        customers.c.id,
+        customers.c.code,
+        customers.c.balance,
+        customers.c.suspend_below,
+        customers.c.status,
+        customers.c.use_realtime_calculation,
+    )
+    .where(customers.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(customers.c.id)
+    .with_for_update(key_share=True)
+)
+
+
+def lock_customers(connection: Connection, ids) -> list:
+    """Lock customer rows for the rest of the transaction; returns their wallet columns, in id order."""
+    return connection.execute(_LOCK_CUSTOMERS, {"ids": sorted(ids)}).all()
+
+
+def lock_rows(connection: Connection, table: Table, ids) -> None:
+    """Lock rows of another table (meters, accounts) for the rest of the transaction."""
+    connection.execute(
+        select(table.c.id).where(table.c.id.in_(sorted(ids))).order_by(table.c.id).with_for_update(key_share=True)
+    )

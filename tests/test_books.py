@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice.extensions import db
-from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
+from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalLine, Payment, RunMode
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
@@ -269,3 +269,22 @@ def test_the_database_refuses_to_post_an_unbalanced_draft_by_hand(app):
             connection.execute(sa.text("UPDATE journal_entries SET status = 'posted' WHERE id = :e"), {"e": draft})
     db.session.rollback()
     assert db.session.get(JournalEntry, draft).status.value == "draft"
+
+
+def test_changing_an_invoice_or_payment_amount_posts_the_difference(app):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, DAY)
+    invoice = billing.add_invoice(meter, "INV-9", D("300000"), DAY, DAY)
+    payment = billing.add_payment(meter, D("100000"), DAY)
+    db.session.get(Invoice, invoice.id).amount = D("250000")
+    db.session.get(Payment, payment.id).amount = D("120000")
+    db.session.commit()
+    assert entries_of("invoice")[-1] == [
+        (GAS_REVENUE, D("50000.00"), D("0.00")),
+        (RECEIVABLES, D("0.00"), D("50000.00")),
+    ]
+    assert entries_of("payment")[-1] == [(CASH, D("20000.00"), D("0.00")), (RECEIVABLES, D("0.00"), D("20000.00"))]
+    moved = balances()
+    assert (moved[RECEIVABLES], moved[CASH], moved[GAS_REVENUE]) == (D("130000.00"), D("120000.00"), D("250000.00"))
+    assert run(RunMode.VERIFY).mismatched == 0

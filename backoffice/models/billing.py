@@ -74,7 +74,7 @@ class Invoice(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), active_history=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
-    amount: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money, active_history=True)  # a change is posted to the books
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
 
@@ -87,7 +87,7 @@ class Payment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), active_history=True)
-    amount: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money, active_history=True)  # a change is posted to the books
     paid_on: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(100), default="")
 

@@ -57,6 +57,7 @@ class JournalEntry(db.Model):
     __table_args__ = (
         Index("ix_journal_entries_entry_date", "entry_date"),
         Index("ix_journal_entries_source", "source_type", "source_id"),
+        Index("uq_journal_entries_reverses_id", "reverses_id", unique=True),  # an entry is reversed once
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

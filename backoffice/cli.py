@@ -223,6 +223,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     from backoffice.reconcile import UnknownCheck, resolve
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.report import csv_lines, summary
+    from backoffice.services.metering import process_recalculations
 
     try:
         resolve(checks)
@@ -236,14 +237,18 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
 
     console = _console()
     show_progress = console.is_terminal and not as_json
+    # What writes first does the pending recalculation requests of its scope, as the jobs do.
+    done = process_recalculations(list(scope.customer_ids) or None) if mode.writes else 0
     with _progress(console, show_progress) as progress:
         record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
     if csv_path:
         with open(csv_path, "w", encoding="utf-8", newline="") as handle:
             handle.writelines(csv_lines(record.id))
     if as_json:
-        click.echo(json.dumps(summary(record)))
+        click.echo(json.dumps(summary(record) | {"recalculations_done": done}))
     else:
+        if done:
+            console.print(f"{done} pending recalculation request(s) done first.")
         _print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
 

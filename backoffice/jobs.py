@@ -269,13 +269,13 @@ def local_today() -> date:
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:
-    """First do the pending recalculation requests the job covers: the customer's, or everyone's at night."""
+    """A job that writes first does the pending recalculation requests of its customers (everyone's by default)."""
+    if not spec.mode(record.args).writes:
+        return 0
     if spec.name == "recalculate_customer":
         customer_ids = [record.args["customer_id"]]
-    elif spec.name in ("nightly_maintenance", "monthly_rebuild"):
-        customer_ids = None
     else:
-        return 0
+        customer_ids = list(scope_for(record.args.get("customers") or []).customer_ids) or None
     _report(record.id, 0, "Doing pending recalculations")
     return process_recalculations(customer_ids, record.user)
 

@@ -310,3 +310,19 @@ def test_monitoring_sees_pending_recalculations(site, client):
     metering.process_recalculations()
     body = client.get("/admin/balance-health/check", headers=headers).get_json()
     assert body["data"]["pending_recalculations"] == {"requests": 0, "customers": 0, "oldest_requested_at": None}
+
+
+def test_every_run_that_writes_does_the_pending_recalculations_first(site, runner):
+    customer_id, meter_id = site
+    db.session.execute(sa.update(Customer).values(use_realtime_calculation=False))
+    db.session.commit()
+    metering.record_reading(meter_id, date(2026, 9, 3), D("10"))
+    assert run(RunMode.VERIFY, checks=["reading_calculation"]).mismatched == 1  # not priced yet: it shows
+    fixed = runner.invoke(args=["reconcile", "verify", "--fix", "--customer", "BAKERY"])
+    assert "1 pending recalculation request(s) done first." in fixed.output and fixed.exit_code == 0, fixed.output
+    assert pending(customer_id) == [] and balance(customer_id) == D("-10000.00")
+
+    metering.record_reading(meter_id, date(2026, 9, 4), D("1"))
+    record, _ = jobs.enqueue("verify", {"fix": True})
+    assert record.result["recalculations_done"] == 1 and pending(customer_id) == []
+    assert clean()

@@ -4,7 +4,7 @@ import pytest
 
 from backoffice.models import RunMode
 from backoffice.reconcile import CHECKS
-from backoffice.reconcile.engine import run
+from backoffice.reconcile.engine import run, scope_for
 from tests.factories import OrderFactory, corrupt
 
 TOKEN = "s3cret-token"
@@ -124,3 +124,15 @@ def test_an_admin_session_works_and_its_posts_need_the_csrf_token(app, client, a
     token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
     assert client.post("/admin/balance-health/auto-heal", headers={"X-CSRFToken": token}).status_code == 202
     assert app.test_client().get("/admin/balance-health/check").status_code == 401
+
+
+def test_a_run_of_one_customer_neither_hides_nor_clears_what_the_full_run_found(api):
+    order = OrderFactory()
+    other = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "5")
+    run(RunMode.VERIFY)
+    scoped = run(RunMode.VERIFY, scope=scope_for([other.customer.code]))
+    assert "account_balance" not in scoped.checks  # the books have no customers: a customer scope leaves them out
+    health = api("GET", "/admin/balance-health/check").get_json()
+    assert health["balance_status"] is False
+    assert health["data"]["checks"]["order_grand_total"]["left"] == 1

@@ -11,6 +11,7 @@ class AccountBalance(Check):
     name = "account_balance"
     description = "accounts.balance = the account's posted journal lines, in its normal direction"
     entity_type = "account"
+    by_customer = False
     table = accounts
 
     def fields(self):

@@ -15,6 +15,7 @@ class BalanceSheet(Check):
         "healed by fixing the account balances"
     )
     entity_type = "balance_sheet"
+    by_customer = False
     table = sheet
     fixable = False
 

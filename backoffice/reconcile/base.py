@@ -51,6 +51,8 @@ class Check(ABC):
     entity_type: ClassVar[str]
     table: ClassVar[Table]
     fixable: ClassVar[bool] = True
+    by_customer: ClassVar[bool] = True
+    """The check's entities belong to customers. The books' do not: a customer scope leaves them out."""
     single_pass: ClassVar[bool] = False
     """Count and find the wrong entities in one statement: for a source costlier to compute twice than
     to keep aside (a cheap source, one table, is better scanned twice than copied once)."""

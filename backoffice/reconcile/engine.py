@@ -70,8 +70,8 @@ def run(
 
     ``on_start`` is called with the run record once it is committed, before any check runs.
     """
-    selected = resolve(checks)
     scope = scope or Scope()
+    selected = [check for check in resolve(checks) if check.by_customer or not scope.customer_ids]
     record = ReconciliationRun(
         mode=mode,
         trigger=trigger,

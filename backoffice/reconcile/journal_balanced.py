@@ -24,6 +24,7 @@ class JournalBalanced(Check):
     name = "journal_balanced"
     description = "every posted journal entry has two lines or more and its debits equal its credits"
     entity_type = "journal_entry"
+    by_customer = False
     table = entries
     source = entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id)
     fixable = False  # an unbalanced posted entry is evidence: it is corrected by a new entry, never rewritten

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 
 from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun
@@ -31,8 +31,18 @@ class CheckStatus:
 
 
 def latest() -> list[CheckStatus]:
-    """Each registered check's latest result, in one query."""
-    newest = select(CheckResult.check, func.max(CheckResult.id).label("id")).group_by(CheckResult.check).subquery()
+    """Each registered check's latest result over everything, in one query.
+
+    A run scoped to some customers or months says nothing of the rest: a clean result of one
+    customer must not hide what the last full run left.
+    """
+    whole = select(ReconciliationRun.id).where(cast(ReconciliationRun.scope, String) == "{}")
+    newest = (
+        select(CheckResult.check, func.max(CheckResult.id).label("id"))
+        .where(CheckResult.run_id.in_(whole))
+        .group_by(CheckResult.check)
+        .subquery()
+    )
     rows = db.session.execute(
         select(CheckResult, ReconciliationRun.finished_at)
         .join(newest, CheckResult.id == newest.c.id)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
+from flask import current_app
 
 
 class ConfigError(RuntimeError):
@@ -48,6 +49,11 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "NIGHTLY_AT": clock(env, "BACKOFFICE_NIGHTLY_AT", "02:00"),
         "MONTHLY_REBUILD_AT": clock(env, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00"),
     }
+
+
+def local_today() -> date:
+    """Today in the installation's time zone (the server's clock may run in another)."""
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def database_url(url: str) -> str:

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
@@ -67,7 +68,7 @@ ORDERS_PER_MONTH = 30
 
 def load(today: date | None = None) -> dict[str, int]:
     """Add what is missing and return how many rows of each kind were added."""
-    today = today or date.today()
+    today = today or local_today()
     rng = random.Random(20261122)
     added = {"users": 0, "account managers": 0, "customers": 0, "orders": 0, "targets": 0}
     first_month = month_start(today)

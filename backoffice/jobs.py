@@ -21,7 +21,6 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis import Redis
@@ -31,6 +30,7 @@ from rq.exceptions import DuplicateJobError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.models.types import utcnow
@@ -262,10 +262,6 @@ def redis_connection() -> Redis:
 
 def queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection())
-
-
-def local_today() -> date:
-    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:

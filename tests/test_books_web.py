@@ -134,3 +134,14 @@ def test_a_draft_may_be_unbalanced_moves_nothing_and_posts_only_once_balanced(cl
 def balances_now() -> dict[str, Decimal]:
     db.session.rollback()
     return dict(db.session.execute(sa.select(Account.code, Account.balance)).all())
+
+
+def test_forms_default_to_today_in_the_installations_time_zone(app, client, auth):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    auth.login("admin")
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):  # 25 hours apart: never the same date
+        app.config["TIMEZONE"] = zone
+        today = datetime.now(ZoneInfo(zone)).date().isoformat()
+        assert f'value="{today}"' in client.get("/books/journal/new").get_data(as_text=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -14,6 +13,7 @@ from wtforms import DateField, FieldList, Form, FormField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
 from backoffice.services import books
@@ -107,7 +107,7 @@ def entry(entry_id: int):
 @bp.route("/journal/new", methods=["GET", "POST"])
 @requires_role(Role.ADMIN)
 def new_entry():
-    form = EntryForm(entry_date=date.today())
+    form = EntryForm(entry_date=local_today())
     form.load_choices()
     if form.validate_on_submit():
         draft = request.form.get("action") == "draft"
@@ -159,7 +159,7 @@ def settle_draft(entry_id: int, action: str):
 def reverse(entry_id: int):
     try:
         with own_transaction() as connection:
-            reversal = books.reverse(connection, entry_id, date.today(), user=current_user)
+            reversal = books.reverse(connection, entry_id, local_today(), user=current_user)
     except books.BooksError as error:
         flash(str(error), "error")
         return redirect(url_for("books.entry", entry_id=entry_id))

@@ -4,7 +4,6 @@ charge), and "Recalculate customer" for admins."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -16,6 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from backoffice import jobs
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
@@ -173,7 +173,7 @@ def change_assignment(code: str, assignment_id: int, action: str):
         abort(404)
     try:
         if action == "deactivate":
-            billing.deactivate(assignment, date.today())
+            billing.deactivate(assignment, local_today())
         else:
             billing.reactivate(assignment)
     except billing.BillingError as error:
@@ -289,15 +289,15 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
 
 
 def _billing_forms(customer: Customer, forms: dict) -> None:
-    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=date.today()))
+    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=local_today()))
     choices = active_meter_choices(customer)
     for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
         if name not in forms:
             forms[name] = form_class(prefix=name, formdata=None)
             if name == "invoice":
-                forms[name].issued_on.data = date.today()
+                forms[name].issued_on.data = local_today()
             else:
-                forms[name].paid_on.data = date.today()
+                forms[name].paid_on.data = local_today()
             if len(choices) == 2:  # a single meter: chosen already
                 forms[name].meter_id.data = choices[1].value
         forms[name].meter_id.choices = choices

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Order, Target
 from backoffice.models.types import month_start, next_month_start
@@ -18,7 +18,7 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 def index():
-    start = month_start(date.today())
+    start = month_start(local_today())
     count, total = db.session.execute(
         select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
             Order.closing_date >= start, Order.closing_date < next_month_start(start)

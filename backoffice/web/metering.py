@@ -3,8 +3,6 @@ with a live preview of what it changes."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -14,6 +12,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from backoffice import jobs
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerPricing, MeterReading
 from backoffice.services import metering
@@ -38,7 +37,7 @@ class PricingForm(FlaskForm):
 
 def tab_context(customer: Customer, forms: dict) -> dict:
     """What the customer page's "Readings & pricing" tab shows."""
-    reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=date.today())
+    reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=local_today())
     reading_form.meter_id.choices = active_meter_choices(customer)
     if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
         reading_form.meter_id.data = reading_form.meter_id.choices[1].value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -13,6 +12,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import COMPONENTS, Customer, NegativeGrandTotal, Order, checked_grand_total
 from backoffice.models.types import next_month_start
@@ -106,7 +106,7 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    order = Order(closing_date=date.today(), **dict.fromkeys(COMPONENTS, ZERO))
+    order = Order(closing_date=local_today(), **dict.fromkeys(COMPONENTS, ZERO))
     return _edit(order, "Order created.")
 
 

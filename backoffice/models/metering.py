@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backoffice.extensions import db
 from backoffice.models.billing import Meter
 from backoffice.models.types import Money, utcnow
+from backoffice.models.wallet import BalanceTransaction
 from backoffice.money import round_money
 
 Volume = Numeric(18, 4, asdecimal=True)
@@ -110,6 +111,19 @@ def pricing_in_force(customer_id, on_date):
         .where(pricing.c.customer_id == customer_id, pricing.c.effective_from <= on_date)
         .order_by(pricing.c.effective_from.desc())
         .limit(1)
+    )
+
+
+def charged_for_readings():
+    """What the wallet was charged for each reading, net of corrections and reversals: ``(reading_id, amount)``.
+
+    Read from the ledger rows that refer to the reading, not from its calculation, which is what may be wrong.
+    """
+    ledger = BalanceTransaction.__table__
+    return (
+        sql_select(ledger.c.reference_id.label("reading_id"), (-func.sum(ledger.c.signed_amount)).label("amount"))
+        .where(ledger.c.reference_type == READING)
+        .group_by(ledger.c.reference_id)
     )
 
 

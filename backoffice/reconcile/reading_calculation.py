@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy import func, select
 
 from backoffice.models import (
     BalanceTransaction,
+    CustomerPricing,
     MeterReading,
     TransactionCalculation,
+    charged_for_readings,
     pricing_sql,
     total_price_sql,
     volume_sm3_sql,
 )
-from backoffice.models.metering import READING
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.services.metering import reprice
 
@@ -21,15 +20,11 @@ readings = MeterReading.__table__
 ledger = BalanceTransaction.__table__
 
 
-@lru_cache(maxsize=32)
-def _charged(customer_ids: tuple[int, ...] | None):
-    """What the wallet has been charged for each reading (of these customers), net of corrections and reversals."""
-    query = select(
-        ledger.c.reference_id.label("reading_id"), (-func.sum(ledger.c.signed_amount)).label("amount")
-    ).where(ledger.c.reference_type == READING)
-    if customer_ids:
-        query = query.where(ledger.c.customer_id.in_(customer_ids))
-    return query.group_by(ledger.c.reference_id).subquery("charged")
+pricing = CustomerPricing.__table__
+# Each reading with the id of the pricing in force on its date: looked up once per reading, then joined.
+priced = select(
+    readings, pricing_sql("id", readings.c.customer_id, readings.c.reading_date).label("pricing_id")
+).subquery("priced_readings")
 
 
 class ReadingCalculation(Check):
@@ -43,26 +38,30 @@ class ReadingCalculation(Check):
     table = readings
 
     def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
-        self.charged = _charged(customer_ids)
+        charged = charged_for_readings()
+        if customer_ids:
+            charged = charged.where(ledger.c.customer_id.in_(customer_ids))
+        self.charged = charged.subquery("charged")
+        self.source = (
+            priced.outerjoin(pricing, pricing.c.id == priced.c.pricing_id)
+            .outerjoin(calculations, calculations.c.reading_id == priced.c.id)
+            .outerjoin(self.charged, self.charged.c.reading_id == priced.c.id)
+        )
 
     def scoped(self, scope: Scope) -> ReadingCalculation:
         return ReadingCalculation(scope.customer_ids or None)
 
     @property
-    def source(self):
-        return readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id).outerjoin(
-            self.charged, self.charged.c.reading_id == readings.c.id
-        )
+    def key(self):
+        return priced.c.id
 
     def fields(self):
-        correction = pricing_sql("meter_correction", readings.c.customer_id, readings.c.reading_date)
-        price = pricing_sql("price_per_sm3", readings.c.customer_id, readings.c.reading_date)
-        volume = volume_sm3_sql(readings.c.volume_flow_meter, correction)
-        cost = total_price_sql(volume, price)
+        volume = volume_sm3_sql(priced.c.volume_flow_meter, pricing.c.meter_correction)
+        cost = total_price_sql(volume, pricing.c.price_per_sm3)
         return [
-            CheckedField("volume_flow_meter", calculations.c.volume_flow_meter, readings.c.volume_flow_meter, scale=4),
-            CheckedField("meter_correction", calculations.c.meter_correction, correction, scale=6),
-            CheckedField("price_per_sm3", calculations.c.price_per_sm3, price),
+            CheckedField("volume_flow_meter", calculations.c.volume_flow_meter, priced.c.volume_flow_meter, scale=4),
+            CheckedField("meter_correction", calculations.c.meter_correction, pricing.c.meter_correction, scale=6),
+            CheckedField("price_per_sm3", calculations.c.price_per_sm3, pricing.c.price_per_sm3),
             CheckedField("volume_sm3", calculations.c.volume_sm3, volume, scale=4),
             CheckedField("total_price", calculations.c.total_price, cost),
             CheckedField("charged", func.round(func.coalesce(self.charged.c.amount, 0), 2), cost),
@@ -71,9 +70,9 @@ class ReadingCalculation(Check):
     def scope_conditions(self, scope: Scope):
         conditions = []
         if scope.customer_ids:
-            conditions.append(readings.c.customer_id.in_(scope.customer_ids))
+            conditions.append(priced.c.customer_id.in_(scope.customer_ids))
         if scope.from_month:
-            conditions.append(readings.c.reading_date >= scope.from_month)
+            conditions.append(priced.c.reading_date >= scope.from_month)
         return conditions
 
     def write(self, connection, ids):

@@ -25,6 +25,7 @@ from backoffice.models import (
     TransactionCalculation,
     TransactionKind,
     User,
+    charged_for_readings,
     pricing_in_force,
     total_price_of,
     total_price_sql,
@@ -390,17 +391,9 @@ def _defer(connection, customer_id: int, from_date: date, what: str, user) -> No
 
 
 def _post(connection, customer, reading_id: int, cost: Decimal, user, what: str) -> None:
-    """Bring what the ledger has charged for the reading to ``cost``: charge the shortfall, give back the excess.
-
-    What was charged is read from the ledger itself (the movements that refer to the reading),
-    not from the calculation, which is what may be wrong.
-    """
-    charged = connection.execute(
-        select(func.coalesce(-func.sum(ledger.c.signed_amount), 0)).where(
-            ledger.c.reference_type == READING, ledger.c.reference_id == reading_id
-        )
-    ).scalar_one()
-    cost = cost - Decimal(charged)
+    """Bring what the ledger has charged for the reading to ``cost``: charge the shortfall, give back the excess."""
+    charged = connection.execute(charged_for_readings().where(ledger.c.reference_id == reading_id)).one_or_none()
+    cost = cost - Decimal(charged.amount if charged else 0)
     if cost == 0:
         return
     kind = TransactionKind.CHARGE if cost > 0 else TransactionKind.REVERSAL

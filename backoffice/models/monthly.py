@@ -25,7 +25,6 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    case,
     func,
     literal,
     or_,
@@ -39,7 +38,7 @@ from backoffice.models.customers import Customer
 from backoffice.models.metering import READING, TransactionCalculation, Volume
 from backoffice.models.types import Money, local_month, str_enum, utcnow
 from backoffice.models.users import User
-from backoffice.models.wallet import BalanceTransaction, TransactionKind
+from backoffice.models.wallet import BalanceTransaction, TransactionKind, spent_contribution, spent_sql
 from backoffice.money import ZERO
 
 
@@ -92,9 +91,8 @@ def month_contribution(kind: TransactionKind, signed: Decimal, reference_type: s
     """
     if reference_type == READING:
         return ZERO, ZERO
-    if kind is TransactionKind.CHARGE or (kind is TransactionKind.REVERSAL and signed > 0):
-        return ZERO, -signed
-    return signed, ZERO
+    purchases = spent_contribution(kind, signed)
+    return signed + purchases, purchases
 
 
 def expected_months(zone: str, customer_ids=None):
@@ -105,13 +103,12 @@ def expected_months(zone: str, customer_ids=None):
     """
     ledger = BalanceTransaction.__table__
     calculations = TransactionCalculation.__table__
-    kind, signed = ledger.c.kind, ledger.c.signed_amount
-    is_purchase = (kind == TransactionKind.CHARGE.value) | ((kind == TransactionKind.REVERSAL.value) & (signed > 0))
+    spent = spent_sql(ledger)
     movements = select(
         ledger.c.customer_id,
         local_month(ledger.c.created_at, literal(zone)).label("year_month"),
-        case((is_purchase, 0), else_=signed).label("deposits"),
-        case((is_purchase, -signed), else_=0).label("purchases"),
+        (ledger.c.signed_amount + spent).label("deposits"),
+        spent.label("purchases"),
         literal(0, Volume).label("volume"),
     ).where(or_(ledger.c.reference_type.is_(None), ledger.c.reference_type != READING))
     readings = select(

@@ -74,12 +74,19 @@ def spent_contribution(kind: TransactionKind, signed: Decimal) -> Decimal:
     return ZERO
 
 
+def spent_sql(ledger=BalanceTransaction.__table__):
+    """:func:`spent_contribution` of a ledger row, as SQL."""
+    kind, signed = ledger.c.kind, ledger.c.signed_amount
+    is_reversal = kind == TransactionKind.REVERSAL.value
+    return case((kind == TransactionKind.CHARGE.value, -signed), (is_reversal & (signed > 0), -signed), else_=0)
+
+
 def ledger_sums(ledger=BalanceTransaction.__table__) -> dict:
     """The same contributions as SQL aggregates over ledger rows, rounded to cents where stored."""
     kind, signed = ledger.c.kind, ledger.c.signed_amount
     is_reversal = kind == TransactionKind.REVERSAL.value
     recharged = case((kind == TransactionKind.RECHARGE.value, signed), (is_reversal & (signed < 0), signed), else_=0)
-    spent = case((kind == TransactionKind.CHARGE.value, -signed), (is_reversal & (signed > 0), -signed), else_=0)
+    spent = spent_sql(ledger)
     return {
         name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Money)
         for name, value in (("balance", signed), ("total_recharged", recharged), ("total_spent", spent))

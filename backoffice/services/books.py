@@ -32,6 +32,7 @@ from backoffice.models import (
     User,
     balance_sheet_sql,
     normal_amount,
+    recharged_contribution,
 )
 from backoffice.models.types import Money, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
@@ -276,16 +277,10 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
 
 
 def wallet_lines(kind: TransactionKind, signed: Decimal) -> list[Line]:
-    """A wallet movement in the books: money received or given back against customer deposits, and gas
-    sold (or its correction) against revenue."""
-    amount = abs(signed)
-    if kind is TransactionKind.RECHARGE:
-        return [Line(CASH, debit=amount), Line(CUSTOMER_DEPOSITS, credit=amount)]
-    if kind is TransactionKind.REVERSAL and signed < 0:  # a recharge given back
-        return [Line(CUSTOMER_DEPOSITS, debit=amount), Line(CASH, credit=amount)]
-    if signed < 0:  # gas charged, or an adjustment down
-        return [Line(CUSTOMER_DEPOSITS, debit=amount), Line(GAS_REVENUE, credit=amount)]
-    return [Line(GAS_REVENUE, debit=amount), Line(CUSTOMER_DEPOSITS, credit=amount)]
+    """A wallet movement in the books, against customer deposits: money received or given back (a recharge and
+    its reversal) with cash, gas sold or its correction with revenue."""
+    other = CASH if recharged_contribution(kind, signed) else GAS_REVENUE
+    return _pair(other, CUSTOMER_DEPOSITS, signed)
 
 
 def invoice_lines(amount: Decimal) -> list[Line]:

@@ -8,7 +8,7 @@ it cost. So the ledger stays append-only and ``total_spent`` is always the gas s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
+    Customer,
     CustomerPricing,
     MeterReading,
     RecalculationReason,
@@ -44,6 +45,7 @@ readings = MeterReading.__table__
 calculations = TransactionCalculation.__table__
 pricing = CustomerPricing.__table__
 ledger = BalanceTransaction.__table__
+customers = Customer.__table__
 requests = RecalculationRequest.__table__
 MAX_VOLUME = Decimal("99999999999999.9999")
 
@@ -72,8 +74,9 @@ class Impact:
     from_month: str | None
     purchases_before: Decimal
     purchases_after: Decimal
-    deferred: bool = False
-    """The re-pricing was left to a job (a recalculation request), the change being too large for a request."""
+    deferred: bool
+    """Saving leaves the re-pricing to a job (a recalculation request): the change is too large for a request,
+    or the customer is not calculated in real time."""
 
     @property
     def purchases_change(self) -> Decimal:
@@ -91,8 +94,9 @@ def set_pricing(
     """
     price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
     with own_transaction() as connection:
-        (customer,) = lock_customers(connection, [customer_id])
-        impact = _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction)
+        lock_customers(connection, [customer_id])
+        ids = _priced_by(connection, customer_id, effective_from)
+        impact = _impact(connection, customer_id, price_per_sm3, meter_correction, ids)
         existing = connection.execute(
             select(pricing.c.id).where(pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from)
         ).scalar_one_or_none()
@@ -101,19 +105,20 @@ def set_pricing(
             connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
         else:
             connection.execute(update(pricing).where(pricing.c.id == existing).values(**values))
-        if customer.use_realtime_calculation and impact.readings <= current_app.config["REPRICE_IN_REQUEST_LIMIT"]:
-            reprice(connection, _priced_by(connection, customer_id, effective_from), user)
+        if not impact.deferred:
+            reprice(connection, ids, user)
             return impact
         what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
         monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
-    return replace(impact, deferred=True)
+    return impact
 
 
 def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal) -> Impact:
     """What :func:`set_pricing` would change, computed in the database; nothing is written."""
     price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
     with db.engine.connect() as connection:
-        return _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction)
+        ids = _priced_by(connection, customer_id, effective_from)
+        return _impact(connection, customer_id, price_per_sm3, meter_correction, ids)
 
 
 def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
@@ -312,10 +317,14 @@ def _priced_by(connection, customer_id: int, effective_from: date) -> list[int]:
     )
 
 
-def _impact(connection, customer_id, effective_from, price_per_sm3, meter_correction) -> Impact:
-    ids = _priced_by(connection, customer_id, effective_from)
+def _impact(connection, customer_id, price_per_sm3, meter_correction, ids: list[int]) -> Impact:
+    """What pricing these readings so would change, and whether a job would do it (the one rule for both)."""
+    realtime = connection.execute(
+        select(customers.c.use_realtime_calculation).where(customers.c.id == customer_id)
+    ).scalar_one()
+    deferred = not realtime or len(ids) > current_app.config["REPRICE_IN_REQUEST_LIMIT"]
     if not ids:
-        return Impact(0, None, Decimal("0.00"), Decimal("0.00"))
+        return Impact(0, None, Decimal("0.00"), Decimal("0.00"), deferred)
     volume = volume_sm3_sql(readings.c.volume_flow_meter, literal(meter_correction, Correction))
     before, after, first = connection.execute(
         select(
@@ -326,7 +335,9 @@ def _impact(connection, customer_id, effective_from, price_per_sm3, meter_correc
         .select_from(readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id))
         .where(readings.c.id.in_(ids))
     ).one()
-    return Impact(len(ids), first.strftime("%Y-%m"), round_money(Decimal(before)), round_money(Decimal(after)))
+    return Impact(
+        len(ids), first.strftime("%Y-%m"), round_money(Decimal(before)), round_money(Decimal(after)), deferred
+    )
 
 
 def _pricing_values(price_per_sm3: Decimal, meter_correction: Decimal) -> tuple[Decimal, Decimal]:

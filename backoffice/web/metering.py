@@ -3,7 +3,7 @@ with a live preview of what it changes."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -146,10 +146,7 @@ def preview_pricing(code: str):
         )
     else:
         error = " ".join(e for field in form for e in field.errors)
-    later = impact is not None and (
-        not customer.use_realtime_calculation or impact.readings > current_app.config["REPRICE_IN_REQUEST_LIMIT"]
-    )
-    return render_template("metering/_pricing_preview.html", impact=impact, error=error, later=later)
+    return render_template("metering/_pricing_preview.html", impact=impact, error=error)
 
 
 def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:

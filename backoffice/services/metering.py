@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.orm import selectinload
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -211,12 +212,15 @@ def reprice(connection, reading_ids: list[int], user: User | None = None) -> Non
     monthly.recalculate(connection, customer_ids, monthly.month_of(min(r.reading_date for r in rows)))
 
 
-def pending_recalculations(customer_id: int) -> list[RecalculationRequest]:
+def pending_recalculations(customer_id: int, limit: int | None = None) -> list[RecalculationRequest]:
+    """The customer's pending requests, oldest first (the first ``limit`` of them)."""
     return list(
         db.session.scalars(
             select(RecalculationRequest)
+            .options(selectinload(RecalculationRequest.requested_by))
             .where(RecalculationRequest.customer_id == customer_id, RecalculationRequest.done_at.is_(None))
             .order_by(RecalculationRequest.id)
+            .limit(limit)
         )
     )
 
@@ -226,18 +230,22 @@ class Pending:
     requests: int
     customers: int
     oldest: datetime | None
+    from_date: date | None
+    """The earliest date a pending request recalculates from."""
 
 
-def pending_summary() -> Pending:
-    """How much recalculation work waits, over every customer (for monitoring)."""
-    requests_, customers_, oldest = db.session.execute(
-        select(
-            func.count(RecalculationRequest.id),
-            func.count(RecalculationRequest.customer_id.distinct()),
-            func.min(RecalculationRequest.requested_at),
-        ).where(RecalculationRequest.done_at.is_(None))
-    ).one()
-    return Pending(requests_, customers_, as_utc(oldest))
+def pending_summary(customer_id: int | None = None) -> Pending:
+    """How much recalculation work waits, for one customer or over every customer (for monitoring)."""
+    query = select(
+        func.count(RecalculationRequest.id),
+        func.count(RecalculationRequest.customer_id.distinct()),
+        func.min(RecalculationRequest.requested_at),
+        func.min(RecalculationRequest.from_date),
+    ).where(RecalculationRequest.done_at.is_(None))
+    if customer_id is not None:
+        query = query.where(RecalculationRequest.customer_id == customer_id)
+    requests_, customers_, oldest, from_date = db.session.execute(query).one()
+    return Pending(requests_, customers_, as_utc(oldest), from_date)
 
 
 def process_recalculations(customer_ids: list[int] | None = None, user: User | None = None) -> int:

@@ -97,7 +97,9 @@ def journal():
 
 @bp.get("/journal/<int:entry_id>")
 def entry(entry_id: int):
-    found = db.session.get(JournalEntry, entry_id)
+    found = db.session.get(
+        JournalEntry, entry_id, options=[selectinload(JournalEntry.lines).selectinload(JournalLine.account)]
+    )
     if found is None:
         abort(404)
     reversals = db.session.scalars(select(JournalEntry).where(JournalEntry.reverses_id == entry_id)).all()

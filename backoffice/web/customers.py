@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
@@ -29,7 +30,7 @@ from backoffice.models import (
     Role,
 )
 from backoffice.services import billing, wallet
-from backoffice.services.metering import pending_recalculations
+from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import metering, monthly
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import active_meter_choices, optional_id
@@ -111,7 +112,14 @@ def index():
     else:
         conditions.append(Customer.id.is_(None))
         order = SORTS["code"]
-    page = db.paginate(select(Customer).where(*conditions).order_by(order, Customer.id), per_page=50, error_out=False)
+    page = db.paginate(
+        select(Customer)
+        .options(selectinload(Customer.account_manager))
+        .where(*conditions)
+        .order_by(order, Customer.id),
+        per_page=50,
+        error_out=False,
+    )
     total = db.session.scalar(select(func.coalesce(func.sum(Customer.balance), 0)).where(*conditions))
     return render_template("customers/index.html", filters=filters, page=page, total=Decimal(total))
 
@@ -255,8 +263,10 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
         "tab": tab,
         "forms": forms,
         "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
-        "pending": pending_recalculations(customer.id),
+        "pending": pending_summary(customer.id),
     }
+    if context["pending"].requests:
+        context["pending_first"] = pending_recalculations(customer.id, limit=5)
     if tab == "orders":
         context["orders"] = db.paginate(
             select(Order).where(Order.customer_id == customer.id).order_by(Order.closing_date.desc(), Order.id.desc()),
@@ -273,6 +283,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
             forms.setdefault(name, MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex))
         context["movements"] = db.paginate(
             select(BalanceTransaction)
+            .options(selectinload(BalanceTransaction.created_by))
             .where(BalanceTransaction.customer_id == customer.id)
             .order_by(BalanceTransaction.id.desc()),
             per_page=25,
@@ -306,6 +317,7 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
 def _billing(customer: Customer) -> dict:
     assignments = db.session.scalars(
         select(MeterAssignment)
+        .options(selectinload(MeterAssignment.meter))
         .where(MeterAssignment.customer_id == customer.id)
         .order_by(MeterAssignment.is_active.desc(), MeterAssignment.started_on.desc())
     ).all()

@@ -105,8 +105,12 @@ def delete(code: str, reading_id: int):
     reading = db.session.get(MeterReading, reading_id)
     if reading is None or reading.customer_id != customer.id:
         abort(404)
-    metering.delete_reading(reading_id, user=current_user)
-    flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
+    try:
+        metering.delete_reading(reading_id, user=current_user)
+    except metering.MeteringError as error:  # deleted meanwhile, by someone else
+        flash(str(error), "error")
+    else:
+        flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
     return redirect(url_for("customers.show", code=code, tab="metering"))
 
 

@@ -18,6 +18,7 @@ from babel.numbers import (
     get_group_symbol,
     parse_decimal,
 )
+from flask import current_app
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -78,6 +79,11 @@ def format_money(value: Decimal | None, locale: str, currency: str) -> str:
     if value is None:
         return ""
     return format_currency(value, currency, locale=locale)
+
+
+def shown(value: Decimal | None) -> str:
+    """An amount as the installation shows it (its locale and currency): for messages and pages."""
+    return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])
 
 
 def format_plain(value: Decimal, locale: str) -> str:

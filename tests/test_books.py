@@ -69,7 +69,7 @@ def test_a_balanced_entry_moves_each_account_in_its_normal_direction(app):
     ("lines", "message"),
     [
         ([Line(CASH, debit=D("10"))], "at least two lines"),
-        ([Line(CASH, debit=D("10")), Line(GAS_REVENUE, credit=D("9.99"))], "differ by 0.01"),
+        ([Line(CASH, debit=D("10")), Line(GAS_REVENUE, credit=D("9.99"))], "differ by Rp0,01"),
         ([Line(CASH, debit=D("10"), credit=D("10")), Line(GAS_REVENUE, credit=D("0"))], "Line 1: enter either"),
         ([Line(CASH, debit=D("-10")), Line(GAS_REVENUE, credit=D("-10"))], "Line 1"),
         ([Line(CASH, debit=D("10.001")), Line(GAS_REVENUE, credit=D("10.001"))], "Line 1"),

@@ -115,7 +115,7 @@ def test_a_draft_may_be_unbalanced_moves_nothing_and_posts_only_once_balanced(cl
     draft = db.session.scalar(sa.select(JournalEntry))
     assert draft.status.value == "draft" and set(balances_now().values()) == {D(0)}
     page = client.post(f"/books/journal/{draft.id}/post", follow_redirects=True).get_data(as_text=True)
-    assert "differ by 100.00" in page
+    assert "differ by Rp100,00" in page
     db.session.rollback()
     assert db.session.get(JournalEntry, draft.id).status.value == "draft"
     client.post(f"/books/journal/{draft.id}/void")

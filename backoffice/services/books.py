@@ -35,7 +35,7 @@ from backoffice.models import (
     recharged_contribution,
 )
 from backoffice.models.types import Money, utcnow
-from backoffice.money import MoneyError, check_amount, round_money
+from backoffice.money import MoneyError, check_amount, round_money, shown
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -344,5 +344,7 @@ def check_lines(lines: list[Line], *, complete: bool = True) -> list[Line]:
         checked.append(Line(ln.account.strip(), debit, credit, ln.description))
     debits, credits = sum(ln.debit for ln in checked), sum(ln.credit for ln in checked)
     if complete and debits != credits:
-        raise BooksError(f"Debits ({debits}) and credits ({credits}) differ by {abs(debits - credits)}.")
+        raise BooksError(
+            f"Debits ({shown(debits)}) and credits ({shown(credits)}) differ by {shown(abs(debits - credits))}."
+        )
     return checked

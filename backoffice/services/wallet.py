@@ -31,7 +31,7 @@ from backoffice.models import (
     spent_contribution,
 )
 from backoffice.models.types import Money, local_date_of, utcnow
-from backoffice.money import MoneyError, check_amount, format_money
+from backoffice.money import MoneyError, check_amount, shown
 from backoffice.services import books, monthly
 from backoffice.services.locking import lock_customers
 
@@ -61,8 +61,7 @@ class WalletError(ValueError):
 class InsufficientBalance(WalletError):
     def __init__(self, customer, amount: Decimal) -> None:
         super().__init__(
-            f"Insufficient balance: {customer.code} has {_money(customer.balance)} available, "
-            f"{_money(amount)} is needed."
+            f"Insufficient balance: {customer.code} has {shown(customer.balance)} available, {shown(amount)} is needed."
         )
         self.available = customer.balance
         self.amount = amount
@@ -295,7 +294,3 @@ def _positive(amount: Decimal) -> Decimal:
 
 def _id(entity) -> int:
     return entity if isinstance(entity, int) else entity.id
-
-
-def _money(value: Decimal) -> str:
-    return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])

@@ -10,7 +10,7 @@ from babel.numbers import format_decimal
 from flask import Flask, current_app
 
 from backoffice.models.types import as_utc
-from backoffice.money import format_money
+from backoffice.money import shown
 
 
 def init_app(app: Flask) -> None:
@@ -25,9 +25,7 @@ def money(value: Decimal | str | None) -> str:
     """Format an amount; a decimal string (as kept in JSON columns) is read exactly."""
     if value is None or value == "":
         return ""
-    if isinstance(value, str):
-        value = Decimal(value)
-    return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])
+    return shown(Decimal(value) if isinstance(value, str) else value)
 
 
 def number(value: Decimal | None, places: int = 4) -> str:

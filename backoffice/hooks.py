@@ -165,9 +165,10 @@ def post_billing(session: Session) -> None:
             continue
         if isinstance(obj, Invoice):
             on, lines, about = obj.issued_on, books.invoice_lines(change), f"Invoice {obj.number}"
+            source = books.Source("invoice", obj.id)
         else:
             on, lines, about = obj.paid_on, books.payment_lines(change), f"Payment #{obj.id}"
-        source = books.Source(type(obj).__tablename__[:-1], obj.id)
+            source = books.Source("payment", obj.id)
         books.post(session.connection(), on, f"{about}{what}", lines, source=source)
 
 

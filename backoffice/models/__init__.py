@@ -18,7 +18,6 @@ from backoffice.models.books import (
     JournalLine,
     balance_sheet_sql,
     normal_amount,
-    normal_amount_sql,
     posted_balance_sql,
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
@@ -70,7 +69,6 @@ __all__ = [
     "JournalLine",
     "balance_sheet_sql",
     "normal_amount",
-    "normal_amount_sql",
     "posted_balance_sql",
     "AccountManager",
     "BalanceTransaction",

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy import func, select, update
 
 from backoffice.models import BalanceTransaction, Customer, ledger_sums
@@ -13,7 +11,6 @@ ledger = BalanceTransaction.__table__
 FIELDS = ("balance", "total_recharged", "total_spent")
 
 
-@lru_cache(maxsize=32)
 def _per_customer(customer_ids: tuple[int, ...] | None):
     """One pass over the ledger (of these customers), grouped by customer."""
     query = select(ledger.c.customer_id, *(expr.label(name) for name, expr in ledger_sums().items()))

@@ -53,6 +53,3 @@ class LedgerChain(Check):
         if scope.from_month:
             conditions.append(chain.c.created_at >= datetime.combine(scope.from_month, time(), UTC))
         return conditions
-
-    def write(self, connection, ids):
-        raise NotImplementedError("ledger_chain only reports")

@@ -97,9 +97,5 @@ class MonthlyBalance(Check):
         return bounds.where(customers.c.id.in_(scope.customer_ids)) if scope.customer_ids else bounds
 
     def write_entities(self, connection, entities):
-        """Recalculate each customer from its earliest wrong month: earlier months are right and stay as they are."""
-        earliest: dict[int, str] = {}
-        for customer_id, month in entities:
-            earliest[customer_id] = min(month, earliest.get(customer_id, month))
-        for month in sorted(set(earliest.values())):
-            monthly.recalculate(connection, sorted(c for c, m in earliest.items() if m == month), month)
+        """Recalculate the customers from the earliest wrong month: earlier months are right and stay as they are."""
+        monthly.recalculate(connection, sorted({c for c, _ in entities}), min(month for _, month in entities))

@@ -41,7 +41,7 @@ accounts = Account.__table__
 entries = JournalEntry.__table__
 lines_table = JournalLine.__table__
 
-CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OWNERS_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3000", "4000"
+CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
 """The accounts the postings use (the migrations create them)."""
 
 
@@ -126,7 +126,7 @@ def post(
     return entry_id
 
 
-def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line], *, user=None) -> int:
+def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
     """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
     checked = check_lines(lines, complete=False)
     found = _accounts(connection, {ln.account for ln in checked})

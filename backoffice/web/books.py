@@ -113,12 +113,13 @@ def new_entry():
     form.load_choices()
     if form.validate_on_submit():
         draft = request.form.get("action") == "draft"
-        write = books.save_draft if draft else books.post
+        entry_date, description, lines = form.entry_date.data, form.description.data, form.filled_lines()
         try:
             with own_transaction() as connection:
-                entry_id = write(
-                    connection, form.entry_date.data, form.description.data, form.filled_lines(), user=current_user
-                )
+                if draft:
+                    entry_id = books.save_draft(connection, entry_date, description, lines)
+                else:
+                    entry_id = books.post(connection, entry_date, description, lines, user=current_user)
         except books.BooksError as error:
             form.description.errors = [*form.description.errors, str(error)]
         else:

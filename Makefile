@@ -14,7 +14,8 @@ run: install
 	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
 
-# The suite empties the Redis database it is given: by default database 15, not the app's 0.
+# The suite empties the Redis database it is given: by default database 15, not the app's 0. A second run
+# beside it claims the next free PostgreSQL and Redis databases (see tests/conftest.py).
 test: install-test services chromium lint
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest
 

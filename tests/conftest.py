@@ -2,12 +2,20 @@
 
 The schema comes from the Alembic migrations (never ``create_all``), once per database and
 session; each test starts from empty tables.
+
+Two runs of the suite on one machine do not share a database: each claims the PostgreSQL
+database and the Redis database it was given, or, when another run holds them, the next free
+one (``test_2``, ``test_3``…; Redis database 14, 13…). A claim is an exclusive lock on a file
+that the operating system releases when the run ends, however it ends.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import tempfile
+from functools import cache
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +23,7 @@ from flask import g
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 
 from backoffice import create_app
@@ -44,7 +53,7 @@ def database(request, tmp_path_factory) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'template.sqlite'}"
     else:
-        url = database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES))
+        url = _claimed_postgres()
         _reset_postgres(url)
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
     with app.app_context():
@@ -114,7 +123,7 @@ def runner(app):
 @pytest.fixture
 def redis_url(app):
     """A real, empty Redis database (REDIS_URL; the suite empties it), and the app using it."""
-    url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+    url = _claimed_redis()
     connection = Redis.from_url(url, socket_connect_timeout=2)
     try:
         connection.ping()
@@ -145,6 +154,57 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+@cache
+def _claimed_postgres() -> str:
+    given = sa.make_url(database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)))
+    names = [given.database] + [f"{given.database}_{n}" for n in range(2, 9)]
+    name = _claim("postgresql", given.render_as_string(hide_password=False).rsplit("/", 1)[0], names)
+    url = given.set(database=name)
+    if name != given.database:
+        _create_postgres_database(given, name)
+    return url.render_as_string(hide_password=False)
+
+
+@cache
+def _claimed_redis() -> str:
+    given = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+    first = parse_url(given).get("db", 0)
+    numbers = [first] + [n for n in range(15, 0, -1) if n != first]
+    number = _claim("redis", given.rsplit("/", 1)[0], numbers)
+    return f"{given.rsplit('/', 1)[0]}/{number}"
+
+
+_CLAIMS: list = []
+"""The open lock files of this run's claims, kept open until the process exits."""
+
+
+def _claim(kind: str, server: str, candidates: list):
+    """The first candidate no other run on this machine holds, locked for the rest of this run."""
+    for candidate in candidates:
+        key = f"{kind}-{server}-{candidate}".replace("/", "_").replace(":", "_").replace("@", "_")
+        handle = open(os.path.join(tempfile.gettempdir(), f"backoffice-test-{key}.lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _CLAIMS.append(handle)
+        return candidate
+    pytest.fail(f"Every {kind} test database on {server} is in use by another run of the suite.", pytrace=False)
+
+
+def _create_postgres_database(given: sa.URL, name: str) -> None:
+    engine = sa.create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        require_service("PostgreSQL", f"cannot create the database {name} on {engine.url!r} ({error.orig})")
+    finally:
+        engine.dispose()
 
 
 def _reset_postgres(url: str) -> None:

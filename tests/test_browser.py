@@ -54,7 +54,17 @@ def log_in(page, email: str) -> None:
     page.goto("/login")
     page.fill("#email", email)
     page.fill("#password", "correct horse battery")
-    page.click("button[type=submit]")
+    follow(page, "button[type=submit]")
+
+
+def follow(page, selector: str) -> None:
+    """Click what navigates, and wait until the new page's scripts have run (``load`` follows deferred scripts).
+
+    A click returns once the navigation starts; acting on the new page before its scripts have
+    attached their listeners would lose the change they react to.
+    """
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
 
 
 @pytest.fixture
@@ -73,8 +83,8 @@ def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
     customer = CustomerFactory(code="C0042", name="Hotel Cempaka")
 
     log_in(page, "clerk@example.com")
-    page.click("text=Orders")
-    page.click("text=New order")
+    follow(page, "text=Orders")
+    follow(page, "text=New order")
     page.select_option("#customer_id", label="C0042 — Hotel Cempaka")
     expect(page.locator("#account_manager_id")).to_have_value(str(customer.account_manager_id))
     page.evaluate("window.notReloaded = true")

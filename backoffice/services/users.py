@@ -3,6 +3,7 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
+from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.services import transaction
 
@@ -13,6 +14,20 @@ class UserError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None; every refusal costs one password check."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        User.check_password_of_nobody(password)
+        return None
+    return user if user.check_password(password) and user.is_active else None
+
+
+def end_sessions(user: User) -> None:
+    with transaction():
+        user.end_sessions()
 
 
 def create_user(email: str, role: Role | str, password: str, name: str = "") -> User:

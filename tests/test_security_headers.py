@@ -7,7 +7,8 @@ import pytest
 
 from tests.factories import UserFactory
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_a_logged_in_page_and_an_error_page_carry_them_too(client, auth):
         assert client.get(url).headers["Content-Security-Policy"].startswith("default-src 'self'")
 
 
-@pytest.mark.parametrize("template", sorted(TEMPLATES.rglob("*.html")), ids=lambda path: path.parent.name + "/" + path.name)
+@pytest.mark.parametrize("template", sorted(TEMPLATES.rglob("*.html")), ids=lambda path: str(path.relative_to(ROOT)))
 def test_templates_have_no_inline_script_or_style_the_policy_would_block(template):
     text = template.read_text()
     assert not re.search(r"<script(?![^>]*\bsrc=)", text), "inline <script>: move it to static/app.js"

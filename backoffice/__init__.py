@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     register_error_handlers(app)
+    register_security(app)
     hooks.register()
     return app
 
@@ -78,6 +79,12 @@ def register_commands(app: Flask) -> None:
     from backoffice import cli
 
     cli.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from backoffice.web import security
+
+    security.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:

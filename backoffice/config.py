@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 from flask import current_app
+from limits import parse_many
 
 
 class ConfigError(RuntimeError):
@@ -39,6 +40,11 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "WTF_CSRF_TIME_LIMIT": None,
         "ORDERS_PER_PAGE": 25,
         "PASSWORD_HASH_METHOD": "scrypt",
+        # Failed logins allowed per account (email) and per client address before a 429 (limits' notation).
+        "LOGIN_LIMIT_PER_ACCOUNT": _rate_limit(env, "BACKOFFICE_LOGIN_LIMIT_PER_ACCOUNT", "5 per minute"),
+        "LOGIN_LIMIT_PER_ADDRESS": _rate_limit(env, "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS", "20 per minute"),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, use the peer).
+        "PROXY_COUNT": _count(env, "BACKOFFICE_PROXY_COUNT", "0", minimum=0),
         "RECONCILE_CHUNK_SIZE": _count(env, "BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000", minimum=1),
         # A pricing change re-pricing more readings than this is left to a job (a recalculation request).
         "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
@@ -97,6 +103,17 @@ def _count(env, name: str, default: str, *, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}.")
     return value
+
+
+def _rate_limit(env, name: str, default: str) -> str:
+    text = env.get(name, default)
+    try:
+        limits = parse_many(text)
+    except ValueError:
+        limits = []
+    if not limits or any(limit.amount < 1 for limit in limits):
+        raise ConfigError(f"{name}={text!r} is not a rate limit (e.g. '5 per minute' or '5/minute;50/day').")
+    return text
 
 
 def clock(env, name: str, default: str) -> tuple[int, int]:

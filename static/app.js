@@ -7,6 +7,12 @@ document.addEventListener("change", (event) => {
   if (manager && target) target.value = manager;
 });
 
+// A select marked data-submits-form submits its form when changed (filters).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-submits-form]");
+  if (select) select.form.requestSubmit();
+});
+
 // A form marked data-confirm asks before it submits (deletions).
 document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;

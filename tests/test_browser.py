@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from backoffice.extensions import db
-from backoffice.models import Order
+from backoffice.models import Order, RunMode
+from backoffice.reconcile.engine import run
 from tests.conftest import require_service
-from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
+from tests.factories import CustomerFactory, OrderFactory, TargetFactory, UserFactory, corrupt, stored
 from tests.workers import run_worker
 
 pytestmark = pytest.mark.browser
@@ -69,11 +70,17 @@ def follow(page, selector: str) -> None:
 
 @pytest.fixture
 def page(browser, live_server):
+    """A page whose test fails if the Content-Security-Policy blocked anything it needed."""
     context = browser.new_context(base_url=live_server)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    blocked = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield page
     context.close()
+    assert blocked == []
 
 
 def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
@@ -194,3 +201,22 @@ def test_an_admin_types_a_journal_entry_and_sees_it_balance_before_posting(page)
     expect(page.locator("#entry-lines")).to_contain_text("Rp2.500.000,00")
     page.goto("/books/balance-sheet")
     expect(page.locator("#sheet-status")).to_contain_text("Balanced")
+
+
+def test_choosing_a_check_filters_a_runs_discrepancies_at_once(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    target = TargetFactory()
+    order = OrderFactory(customer__account_manager=target.account_manager)
+    corrupt("orders", "grand_total", order.id, "1.00")
+    record = run(RunMode.VERIFY)
+    log_in(page, "clerk@example.com")
+    page.goto(f"/reconciliation/runs/{record.id}")
+    rows = page.locator("table.data").last.locator("tbody tr")
+    expect(rows.filter(has_text="order_grand_total")).to_have_count(1)
+
+    page.select_option("#check", "target_achieved")
+    expect(page).to_have_url(f"/reconciliation/runs/{record.id}?check=target_achieved")
+    expect(rows.filter(has_text="order_grand_total")).to_have_count(0)
+    expect(rows.filter(has_text="target_achieved")).to_have_count(1)

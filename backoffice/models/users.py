@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
+from functools import cache
 
 from flask import current_app
 from flask_login import UserMixin
@@ -20,6 +22,10 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+def new_session_token() -> str:
+    return secrets.token_hex(16)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -30,10 +36,24 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Part of every session's user id (see get_id): a new token ends every session made before it.
+    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
 
     @validates("email")
     def _normalise_email(self, _key: str, value: str) -> str:
         return value.strip().lower()
+
+    @validates("password_hash", "role", "active")
+    def _end_sessions_when_access_changes(self, key: str, value):
+        if getattr(self, key) != value:
+            self.end_sessions()
+        return value
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self) -> None:
+        self.session_token = new_session_token()
 
     def set_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:
@@ -42,6 +62,11 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @staticmethod
+    def check_password_of_nobody(password: str) -> None:
+        """Take as long as checking a user's password, so a refused login does not tell whether the email exists."""
+        check_password_hash(_hash_of_nobody(current_app.config["PASSWORD_HASH_METHOD"]), password)
 
     @property
     def is_active(self) -> bool:
@@ -53,3 +78,8 @@ class User(UserMixin, db.Model):
 
     def has_role(self, role: Role) -> bool:
         return self.role is Role.ADMIN or self.role is role
+
+
+@cache
+def _hash_of_nobody(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)

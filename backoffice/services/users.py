@@ -3,16 +3,31 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
+from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.services import transaction
 
 
 class UserError(ValueError):
-    """A user that cannot be created as asked; ``field`` names the input at fault."""
+    """A user that cannot be created or changed as asked; ``field`` names the input at fault."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None; every refusal costs one password check."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        User.check_password_of_nobody(password)
+        return None
+    return user if user.check_password(password) and user.is_active else None
+
+
+def end_sessions(user: User) -> None:
+    with transaction():
+        user.end_sessions()
 
 
 def create_user(email: str, role: Role | str, password: str, name: str = "") -> User:
@@ -20,17 +35,42 @@ def create_user(email: str, role: Role | str, password: str, name: str = "") -> 
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise UserError("email", f"{email!r} is not an email address: {error}") from None
-    try:
-        role = Role(role)
-    except ValueError:
-        raise UserError("role", f"Unknown role {role!r}; use one of: {', '.join(r.value for r in Role)}.") from None
+    role = _role(role)
     with transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:
             raise UserError("email", f"A user with email {email} already exists.")
         user = User(email=email, role=role, name=name.strip())
-        try:
-            user.set_password(password)
-        except ValueError as error:
-            raise UserError("password", str(error)) from None
+        _set_password(user, password)
         session.add(user)
     return user
+
+
+def change_user(user: User, role: Role | str, active: bool, password: str | None, by: User) -> None:
+    """Give ``user`` this role, active flag and, if given, password; any change ends the user's sessions.
+
+    An admin cannot change their own role or deactivate themselves: another admin must, so the
+    last admin cannot lock everyone out of user management.
+    """
+    role = _role(role)
+    with transaction():
+        if user.id == by.id and role is not user.role:
+            raise UserError("role", "You cannot change your own role; another admin can.")
+        if user.id == by.id and not active:
+            raise UserError("active", "You cannot deactivate yourself; another admin can.")
+        user.role, user.active = role, active
+        if password:
+            _set_password(user, password)
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise UserError("role", f"Unknown role {role!r}; use one of: {', '.join(r.value for r in Role)}.") from None
+
+
+def _set_password(user: User, password: str) -> None:
+    try:
+        user.set_password(password)
+    except ValueError as error:
+        raise UserError("password", str(error)) from None

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH
-from backoffice.services.users import UserError, create_user
+from backoffice.services.users import UserError, change_user, create_user
 from backoffice.web.auth import requires_role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -24,6 +25,15 @@ class UserForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role], default=Role.FINANCE.value)
     password = PasswordField(
         "Password", validators=[DataRequired()], description=f"At least {MIN_PASSWORD_LENGTH} characters."
+    )
+
+
+class UserChangeForm(FlaskForm):
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role])
+    active = BooleanField("Active", description="An inactive user cannot log in.")
+    password = PasswordField(
+        "New password",
+        description=f"Leave empty to keep the password; at least {MIN_PASSWORD_LENGTH} characters.",
     )
 
 
@@ -41,3 +51,22 @@ def users():
             return redirect(url_for("admin.users"))
     listing = db.session.scalars(select(User).order_by(User.email)).all()
     return render_template("admin/users.html", form=form, users=listing), 422 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def user(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    form = UserChangeForm(obj=user)
+    if form.validate_on_submit():
+        myself = user.id == current_user.id
+        try:
+            change_user(user, form.role.data, form.active.data, form.password.data or None, by=current_user)
+        except UserError as error:
+            form[error.field].errors.append(str(error))
+        else:
+            if myself:
+                login_user(user)  # the admin's own sessions ended with the change, except this one
+            flash(f"User {user.email} saved; if anything changed, their sessions have ended.", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user.html", form=form, user=user), 422 if form.errors else 200

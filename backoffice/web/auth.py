@@ -3,30 +3,43 @@
 Every view requires a logged-in user unless it is marked :func:`public`; a view marked
 with :func:`requires_role` also requires that role. Both marks are attributes on the view
 function, so tests can read them from the URL map.
+
+Failed logins are throttled per account (email) and per client address; a successful login
+costs nothing. A session names its user with the user's session token (``User.get_id``), so
+a new token — on logout, or when the password, role or active flag changes — ends them all.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import secrets
+import time
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from backoffice.extensions import db, login_manager
+from backoffice.extensions import db, limiter, login_manager
 from backoffice.models import Role, User
+from backoffice.services.users import authenticate, end_sessions
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.session_protection = "strong"
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    limiter.init_app(app)
     app.before_request(_require_login)
 
 
@@ -54,29 +67,69 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+def _submitted_email() -> str:
+    return (request.form.get("email") or "").strip().lower()
+
+
+def _login_refused(response) -> bool:
+    """Only a refused login (422) uses up the budget."""
+    return response.status_code == 422
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    key_func=lambda: f"account:{_submitted_email()}",
+    methods=["POST"],
+    deduct_when=_login_refused,
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
+    key_func=lambda: f"address:{get_remote_address()}",
+    methods=["POST"],
+    deduct_when=_login_refused,
+)
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.email == form.email.data.strip().lower()))
-        if user is not None and user.is_active and user.check_password(form.password.data):
+        user = authenticate(form.email.data, form.password.data)
+        if user is not None:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append("Wrong email or password.")
     return render_template("auth/login.html", form=form), 200 if not form.errors else 422
 
 
+@bp.errorhandler(RateLimitExceeded)
+def _too_many_failed_logins(error: RateLimitExceeded):
+    log.warning(
+        "Login refused for %r from %s: more than %s failed logins (%s)",
+        _submitted_email(),
+        get_remote_address(),
+        error.limit.limit,
+        error.limit.key_func().partition(":")[0],
+    )
+    seconds = max(1, math.ceil(limiter.current_limit.reset_at - time.time()))
+    message = f"Too many failed logins. Try again in {seconds} seconds."
+    return render_template("auth/login.html", form=LoginForm(), refusal=message), 429
+
+
 @bp.post("/logout")
 def logout():
+    end_sessions(current_user._get_current_object())
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def _load_user(session_id: str) -> User | None:
+    user_id, _, token = session_id.partition(":")
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() and token else None
+    if user is None or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
 
 
 def _require_login():

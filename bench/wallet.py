@@ -280,9 +280,9 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
         accounts = _account_ids(connection)
         debit, credit = ("1000", "2000") if kind == "recharge" else ("2000", "4000")
         entry = connection.execute(
-            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at, "
-            "posted_at) SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'posted', "
-            "'balance_transaction', now(), now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at) "
+            "SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'draft', "
+            "'balance_transaction', now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
             " AS n) next RETURNING id"
         ).fetchone()[0]
         connection.execute(
@@ -290,6 +290,8 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
             "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
             {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
         )
+        # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
+        connection.execute("UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id = %s", (entry,))
         # Each account moves in its normal direction (Cash, an asset, up on its debit; Customer deposits, a
         # liability, down on its debit; the credited liability or revenue up), one row at a time in id order.
         by = {accounts[debit]: amount if kind == "recharge" else -amount, accounts[credit]: amount}

@@ -83,23 +83,14 @@ def test_the_service_refuses_an_entry_that_does_not_balance_and_writes_nothing(a
     assert set(balances().values()) == {D(0)}
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # a deferred constraint trigger: PostgreSQL's
 def test_the_database_refuses_an_unbalanced_posted_entry_written_with_raw_sql(app):
-    cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))
     with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced"):
         with db.engine.begin() as connection:
-            entry = connection.execute(
-                sa.text(
-                    "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
-                    "VALUES ('RAW-1', '2026-11-22', 'by hand', 'posted', now()) RETURNING id"
-                )
-            ).scalar_one()
             connection.execute(
                 sa.text(
-                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-                    "VALUES (:e, :a, 100, 0, '')"
-                ),
-                {"e": entry, "a": cash},
+                    "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+                    "VALUES ('RAW-1', '2026-11-22', 'by hand', 'posted', CURRENT_TIMESTAMP)"
+                )
             )
     assert count(JournalEntry) == 0
 
@@ -116,6 +107,36 @@ def test_a_posted_entry_is_immutable_in_the_database(app):
             with db.engine.begin() as connection:
                 connection.execute(sa.text(statement), {"e": entry_id})
     assert count(JournalLine) == 2
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [[("1000", 100, 0), ("4000", 0, 100)], [("1000", 100, 0)]],
+    ids=["a balanced pair", "one unbalanced line"],
+)
+def test_a_posted_entry_refuses_new_lines_in_the_database(app, forged):
+    entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
+        with db.engine.begin() as connection:
+            for code, debit, credit in forged:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                        "SELECT :e, id, :debit, :credit, 'forged' FROM accounts WHERE code = :code"
+                    ),
+                    {"e": entry_id, "code": code, "debit": debit, "credit": credit},
+                )
+    assert count(JournalLine) == 2
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
+@pytest.mark.parametrize("table", ["journal_entries", "journal_lines"])
+def test_the_books_refuse_truncate(app, table):
+    post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    with pytest.raises(sa.exc.DatabaseError, match="TRUNCATE is refused"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    assert (count(JournalEntry), count(JournalLine)) == (1, 2)
 
 
 def entries_of(source_type: str) -> list[list[tuple[str, Decimal, Decimal]]]:
@@ -260,7 +281,6 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # a deferred constraint trigger: PostgreSQL's
 def test_the_database_refuses_to_post_an_unbalanced_draft_by_hand(app):
     with db.engine.begin() as connection:
         draft = books.save_draft(connection, DAY, "Half done", [Line(CASH, debit=D("10"))])

@@ -14,9 +14,9 @@ from sqlalchemy import event
 from backoffice.extensions import db
 from backoffice.hooks import AppendOnly
 from backoffice.models import BalanceTransaction, Customer, CustomerStatus, Discrepancy, RunMode, TransactionKind
-from backoffice.reconcile.engine import run, scope_for
+from backoffice.reconcile.engine import discrepancies, run, scope_for
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, corrupt, stored
+from tests.factories import CustomerFactory, corrupt, past_the_guards, stored
 
 D = Decimal
 WALLET_CHECKS = ["customer_wallet", "ledger_chain"]
@@ -222,8 +222,6 @@ def test_the_discrepancy_report_lists_customers_by_largest_difference(app):
     corrupt("customers", "balance", large.id, "10")
     corrupt("customers", "balance", middle.id, "900")
     record = run(RunMode.VERIFY, checks=["customer_wallet"])
-    from backoffice.reconcile.engine import discrepancies
-
     order = [d.entity_id for d in db.session.scalars(discrepancies(record.id))]
     assert order == [large.id, middle.id, small.id]
 
@@ -232,15 +230,11 @@ def test_a_broken_chain_is_reported_and_never_overwritten(app):
     customer = CustomerFactory()
     wallet.recharge(customer, D("1000"))
     second = wallet.charge(customer, D("100"))
-    _disable_append_only()
-    try:
-        db.session.execute(
+    with past_the_guards() as connection:
+        connection.execute(
             sa.text("UPDATE balance_transactions SET balance_before = 950, balance_after = 850 WHERE id = :id"),
             {"id": second.id},
         )
-        db.session.commit()
-    finally:
-        _enable_append_only()
     record = run(RunMode.FIX, checks=["ledger_chain"])
     rows = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
     assert {(d.entity_id, d.field, d.stored, d.expected, d.fixed) for d in rows} == {
@@ -272,6 +266,17 @@ def test_the_database_refuses_raw_updates_and_deletes_of_the_ledger(app, stateme
         db.session.commit()
     db.session.rollback()
     assert db.session.scalar(sa.select(BalanceTransaction.amount)) == D("1000.00")
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
+@pytest.mark.parametrize("statement", ["TRUNCATE balance_transactions", "TRUNCATE customers CASCADE"])
+def test_the_database_refuses_to_truncate_the_ledger(app, statement):
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("1000"))
+    with pytest.raises(sa.exc.DatabaseError, match="TRUNCATE is refused"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    assert ledger(customer.id) == [(TransactionKind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00"))]
 
 
 operations = st.lists(
@@ -334,18 +339,3 @@ def _in_threads(app, count: int, operation) -> list:
         thread.join(timeout=60)
     assert len(outcomes) == count
     return outcomes
-
-
-def _disable_append_only() -> None:
-    """Forge a broken chain with raw SQL, as a bad manual edit would: past the database's guard too."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ALTER TABLE balance_transactions DISABLE TRIGGER balance_transactions_append_only"))
-    else:
-        db.session.execute(sa.text("DROP TRIGGER balance_transactions_no_update"))
-    db.session.commit()
-
-
-def _enable_append_only() -> None:
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ALTER TABLE balance_transactions ENABLE TRIGGER balance_transactions_append_only"))
-        db.session.commit()

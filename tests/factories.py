@@ -88,6 +88,21 @@ def corrupt(table: str, column: str, row_id: int, value: Decimal | str) -> None:
     db.session.commit()
 
 
+def forged_recharge(customer_id: int, amount: str) -> int:
+    """Append a recharge to the ledger with raw SQL, as a bad import would: its balance before starts from
+    nothing, so the customer's chain breaks there. Returns its id."""
+    forged = db.session.execute(
+        sa.text(
+            "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+            "balance_after, description, created_at) "
+            "VALUES (:c, 'recharge', :a, :a, 0, :a, 'forged', CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"c": customer_id, "a": amount},
+    ).scalar_one()
+    db.session.commit()
+    return forged
+
+
 @contextmanager
 def past_the_guards() -> Iterator[sa.Connection]:
     """A transaction whose raw SQL the database's own guards let through, as a privileged manual edit would.

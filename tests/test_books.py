@@ -15,7 +15,7 @@ from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalL
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
-from tests.factories import CustomerFactory, MeterFactory, corrupt
+from tests.factories import CustomerFactory, MeterFactory, corrupt, past_the_guards
 
 D = Decimal
 DAY = date(2026, 11, 22)
@@ -137,6 +137,40 @@ def test_the_books_refuse_truncate(app, table):
         with db.engine.begin() as connection:
             connection.execute(sa.text(f"TRUNCATE {table} CASCADE"))
     assert (count(JournalEntry), count(JournalLine)) == (1, 2)
+
+
+def test_an_unbalanced_posted_entry_is_found_and_its_accounts_are_not_rewritten_to_match_it(app):
+    entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    post([Line(CUSTOMER_DEPOSITS, debit=D("7")), Line(GAS_REVENUE, credit=D("7"))])
+    ids = dict(db.session.execute(sa.select(Account.code, Account.id)).all())
+    cash, deposits = ids[CASH], ids[CUSTOMER_DEPOSITS]
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                "VALUES (:e, :a, 100, 0, 'forged')"
+            ),
+            {"e": entry_id, "a": cash},
+        )
+    corrupt("accounts", "balance", deposits, "0")
+    record = run(RunMode.FIX, checks=["journal_balanced", "account_balance"])
+    found = {
+        (d.check, d.entity_id, d.field): (d.stored, d.expected, d.fixed, d.reason)
+        for d in db.session.scalars(discrepancies(record.id))
+    }
+    assert found == {
+        ("journal_balanced", entry_id, "credits"): (D("5"), D("105"), False, None),
+        ("account_balance", cash, "balance"): (
+            D("5"),
+            D("105"),
+            False,
+            f"left unfixed: journal entry JE-{entry_id}, posted on account {CASH}, does not balance; "
+            "deal with the books first",
+        ),
+        ("account_balance", deposits, "balance"): (D("0"), D("-7"), True, None),
+    }
+    assert (balances()[CASH], balances()[CUSTOMER_DEPOSITS]) == (D("5.00"), D("-7.00"))
+    assert record.left == 2
 
 
 def entries_of(source_type: str) -> list[list[tuple[str, Decimal, Decimal]]]:

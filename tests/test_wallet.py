@@ -16,7 +16,7 @@ from backoffice.hooks import AppendOnly
 from backoffice.models import BalanceTransaction, Customer, CustomerStatus, Discrepancy, RunMode, TransactionKind
 from backoffice.reconcile.engine import discrepancies, run, scope_for
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, corrupt, past_the_guards, stored
+from tests.factories import CustomerFactory, corrupt, forged_recharge, past_the_guards, stored
 
 D = Decimal
 WALLET_CHECKS = ["customer_wallet", "ledger_chain"]
@@ -241,6 +241,30 @@ def test_a_broken_chain_is_reported_and_never_overwritten(app):
         (second.id, "balance_before", D("950"), D("1000"), False)
     }
     assert record.fixed == 0 and record.left == 1
+
+
+def test_a_fix_leaves_a_customer_whose_ledger_chain_is_broken_as_it_is_and_says_why(app):
+    forged_for, drifted = CustomerFactory(code="HOTEL"), CustomerFactory(code="MILL")
+    for customer in (forged_for, drifted):
+        wallet.recharge(customer, D("1000"))
+        wallet.charge(customer, D("100"))
+    forged = forged_recharge(forged_for.id, "5000")
+    corrupt("customers", "balance", drifted.id, "1")
+    record = run(RunMode.FIX, checks=["customer_wallet", "ledger_chain"])
+    rows = db.session.scalars(discrepancies(record.id)).all()
+    because = f"left unfixed: the ledger chain of HOTEL is broken at movement #{forged}; deal with the ledger first"
+    assert {(d.check, d.entity_id, d.field, d.stored, d.expected, d.fixed, d.reason) for d in rows} == {
+        ("ledger_chain", forged, "balance_before", D("0"), D("900"), False, None),
+        ("customer_wallet", forged_for.id, "balance", D("900"), D("5900"), False, because),
+        ("customer_wallet", forged_for.id, "total_recharged", D("1000"), D("6000"), False, because),
+        ("customer_wallet", drifted.id, "balance", D("1"), D("900"), True, None),
+    }
+    assert cached(forged_for.id)[:3] == (D("900.00"), D("1000.00"), D("100.00"))
+    assert cached(drifted.id)[0] == D("900.00")
+    assert [(r.check, r.mismatched, r.fixed) for r in record.results] == [
+        ("customer_wallet", 2, 1),
+        ("ledger_chain", 1, 0),
+    ]
 
 
 def test_the_ledger_refuses_changes_through_the_models(app):

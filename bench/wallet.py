@@ -233,8 +233,8 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
     with nothing in between."""
     signed = amount if kind == "recharge" else -amount
     with connection.transaction():
-        before, status, suspend_below = connection.execute(
-            "SELECT balance, status, suspend_below FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
+        (before,) = connection.execute(
+            "SELECT balance FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
         ).fetchone()
         after = before + signed
         if after < 0:
@@ -246,12 +246,13 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
         )
         connection.execute(
             "UPDATE customers SET balance = %s, total_recharged = total_recharged + %s, "
-            "total_spent = total_spent + %s, balance_last_updated_at = now(), status = %s WHERE id = %s",
+            "total_spent = total_spent + %s, balance_last_updated_at = now(), "
+            "status = CASE WHEN %s < suspend_below THEN 'suspended' ELSE 'active' END WHERE id = %s",
             (
                 after,
                 amount if kind == "recharge" else 0,
                 amount if kind == "charge" else 0,
-                "suspended" if after < suspend_below else status,
+                after,
                 customer_id,
             ),
         )

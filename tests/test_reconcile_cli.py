@@ -124,6 +124,11 @@ def test_usage_errors_exit_2_with_one_line(runner, args, message):
     assert message in result.output
 
 
+def test_checks_lists_the_customer_status(runner):
+    result = runner.invoke(args=["reconcile", "checks"])
+    assert "customer_status" in result.output and "suspend_below" in result.output
+
+
 def test_a_fix_that_would_launder_evidence_says_why_in_the_output_the_json_and_the_csv(runner, tmp_path):
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, Decimal("1000"))

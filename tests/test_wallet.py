@@ -19,7 +19,7 @@ from backoffice.services import wallet
 from tests.factories import CustomerFactory, corrupt, forged_recharge, past_the_guards, stored
 
 D = Decimal
-WALLET_CHECKS = ["customer_wallet", "ledger_chain"]
+WALLET_CHECKS = ["customer_wallet", "customer_status", "ledger_chain"]
 
 
 def ledger(customer_id: int) -> list[tuple]:
@@ -265,6 +265,41 @@ def test_a_fix_leaves_a_customer_whose_ledger_chain_is_broken_as_it_is_and_says_
         ("customer_wallet", 2, 1),
         ("ledger_chain", 1, 0),
     ]
+
+
+def test_a_forged_customer_status_is_found_fixed_and_rebuilt(app):
+    low, fine, raised = (CustomerFactory(suspend_below=D("5000")) for _ in range(3))
+    for customer in (low, fine, raised):
+        wallet.recharge(customer, D("1000") if customer is low else D("10000"))
+    corrupt("customers", "status", low.id, "active")
+    corrupt("customers", "status", fine.id, "suspended")
+    corrupt("customers", "suspend_below", raised.id, "20000")
+    found = run(RunMode.VERIFY, checks=["customer_status"])
+    assert {(d.entity_id, d.field, d.stored, d.expected) for d in db.session.scalars(discrepancies(found.id))} == {
+        (low.id, "suspended", D("0"), D("1")),
+        (fine.id, "suspended", D("1"), D("0")),
+        (raised.id, "suspended", D("0"), D("1")),
+    }
+    assert run(RunMode.FIX, checks=["customer_status"]).fixed == 3
+    assert [cached(c.id)[3] for c in (low, fine, raised)] == [
+        CustomerStatus.SUSPENDED,
+        CustomerStatus.ACTIVE,
+        CustomerStatus.SUSPENDED,
+    ]
+    assert run(RunMode.VERIFY, checks=["customer_status"]).mismatched == 0
+    corrupt("customers", "status", fine.id, "suspended")
+    assert run(RunMode.REBUILD, checks=["customer_status"]).fixed == 1
+    assert cached(fine.id)[3] is CustomerStatus.ACTIVE
+
+
+def test_a_movement_sets_the_status_the_check_expects_whatever_its_sign(app):
+    customer = CustomerFactory(suspend_below=D("50000"))
+    wallet.recharge(customer, D("10000"))
+    assert cached(customer.id)[3] is CustomerStatus.SUSPENDED
+    corrupt("customers", "suspend_below", customer.id, "5000")  # the threshold lowered
+    wallet.charge(customer, D("1000"))
+    assert cached(customer.id)[3] is CustomerStatus.ACTIVE
+    assert verified(customer.id).mismatched == 0
 
 
 def test_the_ledger_refuses_changes_through_the_models(app):

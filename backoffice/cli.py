@@ -322,6 +322,8 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
                 "yes" if d.fixed else "no",
             )
         console.print(rows)
+        for reason in dict.fromkeys(d.reason for d in found if d.reason):
+            console.print(f"{result.check}: {reason}")
     with_totals = [r for r in record.results if r.mismatched and r.totals]
     if with_totals:
         after = "after" if record.mode.writes else "would be"

@@ -233,8 +233,8 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
     with nothing in between."""
     signed = amount if kind == "recharge" else -amount
     with connection.transaction():
-        before, status, suspend_below = connection.execute(
-            "SELECT balance, status, suspend_below FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
+        (before,) = connection.execute(
+            "SELECT balance FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
         ).fetchone()
         after = before + signed
         if after < 0:
@@ -246,12 +246,13 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
         )
         connection.execute(
             "UPDATE customers SET balance = %s, total_recharged = total_recharged + %s, "
-            "total_spent = total_spent + %s, balance_last_updated_at = now(), status = %s WHERE id = %s",
+            "total_spent = total_spent + %s, balance_last_updated_at = now(), "
+            "status = CASE WHEN %s < suspend_below THEN 'suspended' ELSE 'active' END WHERE id = %s",
             (
                 after,
                 amount if kind == "recharge" else 0,
                 amount if kind == "charge" else 0,
-                "suspended" if after < suspend_below else status,
+                after,
                 customer_id,
             ),
         )
@@ -280,9 +281,9 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
         accounts = _account_ids(connection)
         debit, credit = ("1000", "2000") if kind == "recharge" else ("2000", "4000")
         entry = connection.execute(
-            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at, "
-            "posted_at) SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'posted', "
-            "'balance_transaction', now(), now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at) "
+            "SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'draft', "
+            "'balance_transaction', now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
             " AS n) next RETURNING id"
         ).fetchone()[0]
         connection.execute(
@@ -290,6 +291,8 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
             "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
             {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
         )
+        # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
+        connection.execute("UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id = %s", (entry,))
         # Each account moves in its normal direction (Cash, an asset, up on its debit; Customer deposits, a
         # liability, down on its debit; the credited liability or revenue up), one row at a time in id order.
         by = {accounts[debit]: amount if kind == "recharge" else -amount, accounts[credit]: amount}

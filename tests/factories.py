@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -84,6 +86,43 @@ def corrupt(table: str, column: str, row_id: int, value: Decimal | str) -> None:
         sa.text(f"UPDATE {table} SET {column} = :value WHERE id = :id"), {"value": str(value), "id": row_id}
     )
     db.session.commit()
+
+
+def forged_recharge(customer_id: int, amount: str) -> int:
+    """Append a recharge to the ledger with raw SQL, as a bad import would: its balance before starts from
+    nothing, so the customer's chain breaks there. Returns its id."""
+    forged = db.session.execute(
+        sa.text(
+            "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+            "balance_after, description, created_at) "
+            "VALUES (:c, 'recharge', :a, :a, 0, :a, 'forged', CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"c": customer_id, "a": amount},
+    ).scalar_one()
+    db.session.commit()
+    return forged
+
+
+@contextmanager
+def past_the_guards() -> Iterator[sa.Connection]:
+    """A transaction whose raw SQL the database's own guards let through, as a privileged manual edit would.
+
+    On PostgreSQL it sets ``session_replication_role = replica`` (a superuser's act, under which no
+    trigger fires), as the suite does to empty the tables. SQLite has no such switch: its triggers are
+    dropped for the transaction and created again before it commits.
+    """
+    db.session.rollback()
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            yield connection
+            return
+        triggers = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
+        for name, _sql in triggers:
+            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        yield connection
+        for _name, sql in triggers:
+            connection.exec_driver_sql(sql)
 
 
 def stored(table: str, column: str, row_id: int) -> Decimal:

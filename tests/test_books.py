@@ -15,7 +15,7 @@ from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalL
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
-from tests.factories import CustomerFactory, MeterFactory, corrupt
+from tests.factories import CustomerFactory, MeterFactory, corrupt, past_the_guards
 
 D = Decimal
 DAY = date(2026, 11, 22)
@@ -83,23 +83,14 @@ def test_the_service_refuses_an_entry_that_does_not_balance_and_writes_nothing(a
     assert set(balances().values()) == {D(0)}
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # a deferred constraint trigger: PostgreSQL's
 def test_the_database_refuses_an_unbalanced_posted_entry_written_with_raw_sql(app):
-    cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))
     with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced"):
         with db.engine.begin() as connection:
-            entry = connection.execute(
-                sa.text(
-                    "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
-                    "VALUES ('RAW-1', '2026-11-22', 'by hand', 'posted', now()) RETURNING id"
-                )
-            ).scalar_one()
             connection.execute(
                 sa.text(
-                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-                    "VALUES (:e, :a, 100, 0, '')"
-                ),
-                {"e": entry, "a": cash},
+                    "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+                    "VALUES ('RAW-1', '2026-11-22', 'by hand', 'posted', CURRENT_TIMESTAMP)"
+                )
             )
     assert count(JournalEntry) == 0
 
@@ -116,6 +107,70 @@ def test_a_posted_entry_is_immutable_in_the_database(app):
             with db.engine.begin() as connection:
                 connection.execute(sa.text(statement), {"e": entry_id})
     assert count(JournalLine) == 2
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [[("1000", 100, 0), ("4000", 0, 100)], [("1000", 100, 0)]],
+    ids=["a balanced pair", "one unbalanced line"],
+)
+def test_a_posted_entry_refuses_new_lines_in_the_database(app, forged):
+    entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
+        with db.engine.begin() as connection:
+            for code, debit, credit in forged:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                        "SELECT :e, id, :debit, :credit, 'forged' FROM accounts WHERE code = :code"
+                    ),
+                    {"e": entry_id, "code": code, "debit": debit, "credit": credit},
+                )
+    assert count(JournalLine) == 2
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
+@pytest.mark.parametrize("table", ["journal_entries", "journal_lines"])
+def test_the_books_refuse_truncate(app, table):
+    post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    with pytest.raises(sa.exc.DatabaseError, match="TRUNCATE is refused"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    assert (count(JournalEntry), count(JournalLine)) == (1, 2)
+
+
+def test_an_unbalanced_posted_entry_is_found_and_its_accounts_are_not_rewritten_to_match_it(app):
+    entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
+    post([Line(CUSTOMER_DEPOSITS, debit=D("7")), Line(GAS_REVENUE, credit=D("7"))])
+    ids = dict(db.session.execute(sa.select(Account.code, Account.id)).all())
+    cash, deposits = ids[CASH], ids[CUSTOMER_DEPOSITS]
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                "VALUES (:e, :a, 100, 0, 'forged')"
+            ),
+            {"e": entry_id, "a": cash},
+        )
+    corrupt("accounts", "balance", deposits, "0")
+    record = run(RunMode.FIX, checks=["journal_balanced", "account_balance"])
+    found = {
+        (d.check, d.entity_id, d.field): (d.stored, d.expected, d.fixed, d.reason)
+        for d in db.session.scalars(discrepancies(record.id))
+    }
+    assert found == {
+        ("journal_balanced", entry_id, "credits"): (D("5"), D("105"), False, None),
+        ("account_balance", cash, "balance"): (
+            D("5"),
+            D("105"),
+            False,
+            f"left unfixed: journal entry JE-{entry_id}, posted on account {CASH}, does not balance; "
+            "deal with the books first",
+        ),
+        ("account_balance", deposits, "balance"): (D("0"), D("-7"), True, None),
+    }
+    assert (balances()[CASH], balances()[CUSTOMER_DEPOSITS]) == (D("5.00"), D("-7.00"))
+    assert record.left == 2
 
 
 def entries_of(source_type: str) -> list[list[tuple[str, Decimal, Decimal]]]:
@@ -260,7 +315,6 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # a deferred constraint trigger: PostgreSQL's
 def test_the_database_refuses_to_post_an_unbalanced_draft_by_hand(app):
     with db.engine.begin() as connection:
         draft = books.save_draft(connection, DAY, "Half done", [Line(CASH, debit=D("10"))])

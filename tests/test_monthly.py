@@ -22,7 +22,7 @@ from backoffice.models import (
 from backoffice.models.types import local_month, local_month_of, next_month_start, utcnow
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, corrupt
+from tests.factories import CustomerFactory, MeterFactory, corrupt, forged_recharge
 
 D = Decimal
 AUG = date(2026, 8, 1)
@@ -180,6 +180,18 @@ def test_the_latest_closing_must_equal_the_wallet_balance(site):
     )
     run(RunMode.FIX, checks=["customer_wallet"])
     assert clean()
+
+
+def test_a_fix_leaves_the_months_of_a_customer_whose_ledger_chain_is_broken_and_says_why(site):
+    customer_id, _meter_id = site
+    wallet.recharge(customer_id, D("5000"))
+    right = months(customer_id)
+    forged = forged_recharge(customer_id, "70000")
+    fix = run(RunMode.FIX, checks=["monthly_balance"])
+    found = {(d.field, d.fixed, d.reason) for d in db.session.scalars(discrepancies(fix.id))}
+    because = f"left unfixed: the ledger chain of BAKERY is broken at movement #{forged}; deal with the ledger first"
+    assert found == {("total_deposits", False, because), ("closing_balance", False, because)}
+    assert months(customer_id) == right
 
 
 @pytest.mark.parametrize(

@@ -201,3 +201,49 @@ def test_a_run_that_fails_is_recorded_as_failed_and_its_chunk_rolled_back(book):
     assert "IntegrityError" in record.error and record.finished_at is not None
     assert db.session.scalar(sa.select(sa.func.count(Discrepancy.id))) == 0
     assert stored("orders", "grand_total", book["hotel_nov"].id) == Decimal("9300000.00")
+
+
+FINISHED_RUN_CHANGES = {
+    "reopen the run": "UPDATE reconciliation_runs SET status = 'running' WHERE id = :r",
+    "delete the run": "DELETE FROM reconciliation_runs WHERE id = :r",
+    "unfix a discrepancy": "UPDATE reconciliation_discrepancies SET fixed = false WHERE run_id = :r",
+    "delete a discrepancy": "DELETE FROM reconciliation_discrepancies WHERE run_id = :r",
+    "add a discrepancy": (
+        'INSERT INTO reconciliation_discrepancies (run_id, "check", entity_type, entity_id, field, difference, fixed) '
+        "VALUES (:r, 'order_grand_total', 'order', 1, 'grand_total', 1, false)"
+    ),
+    "change a count": "UPDATE reconciliation_check_results SET fixed = 0 WHERE run_id = :r",
+    "delete a count": "DELETE FROM reconciliation_check_results WHERE run_id = :r",
+    "add a count": (
+        'INSERT INTO reconciliation_check_results (run_id, "check", checked, mismatched, fixed, totals, duration_ms) '
+        "VALUES (:r, 'target_achieved', 0, 0, 0, '{}', 0)"
+    ),
+}
+
+
+@pytest.mark.parametrize("statement", FINISHED_RUN_CHANGES.values(), ids=FINISHED_RUN_CHANGES.keys())
+def test_a_finished_run_and_its_audit_rows_refuse_changes_in_the_database(book, statement):
+    corrupt("orders", "grand_total", book["mill_nov"].id, "1")
+    record = run(RunMode.FIX, checks=["order_grand_total"])
+    db.session.rollback()
+    with pytest.raises(sa.exc.DatabaseError, match="a finished reconciliation run is evidence"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(statement), {"r": record.id})
+    db.session.rollback()
+    assert db.session.get(ReconciliationRun, record.id).status is RunStatus.SUCCEEDED
+    assert [(d.entity_id, d.fixed) for d in db.session.scalars(sa.select(Discrepancy))] == [(book["mill_nov"].id, True)]
+    assert [(r.check, r.fixed) for r in db.session.scalars(sa.select(CheckResult))] == [("order_grand_total", 1)]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
+@pytest.mark.parametrize(
+    "table", ["reconciliation_runs", "reconciliation_check_results", "reconciliation_discrepancies"]
+)
+def test_the_audit_trail_refuses_truncate(book, table):
+    corrupt("orders", "grand_total", book["mill_nov"].id, "1")
+    run(RunMode.FIX, checks=["order_grand_total"])
+    db.session.rollback()
+    with pytest.raises(sa.exc.DatabaseError, match="TRUNCATE is refused"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    assert db.session.scalar(sa.select(sa.func.count(Discrepancy.id))) == 1

@@ -3,10 +3,12 @@
 import csv
 import json
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
-from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt
+from backoffice.services import wallet
+from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, forged_recharge
 
 
 @pytest.fixture
@@ -95,6 +97,7 @@ def test_csv_export_has_every_discrepancy(runner, corrupted, tmp_path):
         "difference",
         "fixed",
         "fixed_at",
+        "reason",
     ]
     assert [(r["check"], r["difference"], r["fixed"]) for r in rows] == [
         ("order_grand_total", "-100000.00", "no"),
@@ -119,3 +122,26 @@ def test_usage_errors_exit_2_with_one_line(runner, args, message):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"Error: {result.output.strip().removeprefix('Error: ')}"]
     assert message in result.output
+
+
+def test_checks_lists_the_customer_status(runner):
+    result = runner.invoke(args=["reconcile", "checks"])
+    assert "customer_status" in result.output and "suspend_below" in result.output
+
+
+def test_a_fix_that_would_launder_evidence_says_why_in_the_output_the_json_and_the_csv(runner, tmp_path):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forged = forged_recharge(customer.id, "5000")
+    because = f"left unfixed: the ledger chain of HOTEL is broken at movement #{forged}; deal with the ledger first"
+    args = ["reconcile", "verify", "--fix", "--check", "customer_wallet"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1 and because in " ".join(result.output.split())
+    document = json.loads(runner.invoke(args=[*args, "--json"]).output)
+    assert {d["reason"] for d in document["discrepancies"]} == {because}
+    path = tmp_path / "report.csv"
+    runner.invoke(args=[*args, "--csv", str(path)])
+    assert {(r["field"], r["fixed"], r["reason"]) for r in csv.DictReader(path.open())} == {
+        ("balance", "no", because),
+        ("total_recharged", "no", because),
+    }

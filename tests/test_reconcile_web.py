@@ -2,6 +2,7 @@
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +11,8 @@ from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, RunMode
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run
-from tests.factories import OrderFactory, TargetFactory, corrupt, stored
+from backoffice.services import wallet
+from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, forged_recharge, stored
 
 
 @pytest.fixture
@@ -87,6 +89,7 @@ def test_the_csv_download_is_named_by_run_and_date_with_plain_decimals(client, a
         "difference",
         "fixed",
         "fixed_at",
+        "reason",
     ]
     order_row = next(r for r in rows[1:] if r[1] == "order_grand_total")
     assert order_row[:10] == [
@@ -117,3 +120,13 @@ def test_the_home_page_shows_each_checks_last_run_in_green_or_red(client, auth):
     run(RunMode.FIX)
     page = client.get("/").get_data(as_text=True)
     assert page.count('<tr class="ok">') == len(CHECKS)
+
+
+def test_a_runs_page_says_why_a_fix_left_a_discrepancy(client, auth):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forged = forged_recharge(customer.id, "5000")
+    record = run(RunMode.FIX, checks=["customer_wallet"])
+    auth.login("finance")
+    page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
+    assert f"no: left unfixed: the ledger chain of HOTEL is broken at movement #{forged}" in page

@@ -14,12 +14,12 @@ from sqlalchemy import event
 from backoffice.extensions import db
 from backoffice.hooks import AppendOnly
 from backoffice.models import BalanceTransaction, Customer, CustomerStatus, Discrepancy, RunMode, TransactionKind
-from backoffice.reconcile.engine import run, scope_for
+from backoffice.reconcile.engine import discrepancies, run, scope_for
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, corrupt, stored
+from tests.factories import CustomerFactory, corrupt, forged_recharge, past_the_guards, stored
 
 D = Decimal
-WALLET_CHECKS = ["customer_wallet", "ledger_chain"]
+WALLET_CHECKS = ["customer_wallet", "customer_status", "ledger_chain"]
 
 
 def ledger(customer_id: int) -> list[tuple]:
@@ -222,8 +222,6 @@ def test_the_discrepancy_report_lists_customers_by_largest_difference(app):
     corrupt("customers", "balance", large.id, "10")
     corrupt("customers", "balance", middle.id, "900")
     record = run(RunMode.VERIFY, checks=["customer_wallet"])
-    from backoffice.reconcile.engine import discrepancies
-
     order = [d.entity_id for d in db.session.scalars(discrepancies(record.id))]
     assert order == [large.id, middle.id, small.id]
 
@@ -232,21 +230,76 @@ def test_a_broken_chain_is_reported_and_never_overwritten(app):
     customer = CustomerFactory()
     wallet.recharge(customer, D("1000"))
     second = wallet.charge(customer, D("100"))
-    _disable_append_only()
-    try:
-        db.session.execute(
+    with past_the_guards() as connection:
+        connection.execute(
             sa.text("UPDATE balance_transactions SET balance_before = 950, balance_after = 850 WHERE id = :id"),
             {"id": second.id},
         )
-        db.session.commit()
-    finally:
-        _enable_append_only()
     record = run(RunMode.FIX, checks=["ledger_chain"])
     rows = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
     assert {(d.entity_id, d.field, d.stored, d.expected, d.fixed) for d in rows} == {
         (second.id, "balance_before", D("950"), D("1000"), False)
     }
     assert record.fixed == 0 and record.left == 1
+
+
+def test_a_fix_leaves_a_customer_whose_ledger_chain_is_broken_as_it_is_and_says_why(app):
+    forged_for, drifted = CustomerFactory(code="HOTEL"), CustomerFactory(code="MILL")
+    for customer in (forged_for, drifted):
+        wallet.recharge(customer, D("1000"))
+        wallet.charge(customer, D("100"))
+    forged = forged_recharge(forged_for.id, "5000")
+    corrupt("customers", "balance", drifted.id, "1")
+    record = run(RunMode.FIX, checks=["customer_wallet", "ledger_chain"])
+    rows = db.session.scalars(discrepancies(record.id)).all()
+    because = f"left unfixed: the ledger chain of HOTEL is broken at movement #{forged}; deal with the ledger first"
+    assert {(d.check, d.entity_id, d.field, d.stored, d.expected, d.fixed, d.reason) for d in rows} == {
+        ("ledger_chain", forged, "balance_before", D("0"), D("900"), False, None),
+        ("customer_wallet", forged_for.id, "balance", D("900"), D("5900"), False, because),
+        ("customer_wallet", forged_for.id, "total_recharged", D("1000"), D("6000"), False, because),
+        ("customer_wallet", drifted.id, "balance", D("1"), D("900"), True, None),
+    }
+    assert cached(forged_for.id)[:3] == (D("900.00"), D("1000.00"), D("100.00"))
+    assert cached(drifted.id)[0] == D("900.00")
+    assert [(r.check, r.mismatched, r.fixed) for r in record.results] == [
+        ("customer_wallet", 2, 1),
+        ("ledger_chain", 1, 0),
+    ]
+
+
+def test_a_forged_customer_status_is_found_fixed_and_rebuilt(app):
+    low, fine, raised = (CustomerFactory(suspend_below=D("5000")) for _ in range(3))
+    for customer in (low, fine, raised):
+        wallet.recharge(customer, D("1000") if customer is low else D("10000"))
+    corrupt("customers", "status", low.id, "active")
+    corrupt("customers", "status", fine.id, "suspended")
+    corrupt("customers", "suspend_below", raised.id, "20000")
+    found = run(RunMode.VERIFY, checks=["customer_status"])
+    assert {(d.entity_id, d.field, d.stored, d.expected) for d in db.session.scalars(discrepancies(found.id))} == {
+        (low.id, "suspended", D("0"), D("1")),
+        (fine.id, "suspended", D("1"), D("0")),
+        (raised.id, "suspended", D("0"), D("1")),
+    }
+    assert run(RunMode.FIX, checks=["customer_status"]).fixed == 3
+    assert [cached(c.id)[3] for c in (low, fine, raised)] == [
+        CustomerStatus.SUSPENDED,
+        CustomerStatus.ACTIVE,
+        CustomerStatus.SUSPENDED,
+    ]
+    assert run(RunMode.VERIFY, checks=["customer_status"]).mismatched == 0
+    corrupt("customers", "status", fine.id, "suspended")
+    assert run(RunMode.REBUILD, checks=["customer_status"]).fixed == 1
+    assert cached(fine.id)[3] is CustomerStatus.ACTIVE
+
+
+def test_a_movement_sets_the_status_the_check_expects_whatever_its_sign(app):
+    customer = CustomerFactory(suspend_below=D("50000"))
+    wallet.recharge(customer, D("10000"))
+    assert cached(customer.id)[3] is CustomerStatus.SUSPENDED
+    corrupt("customers", "suspend_below", customer.id, "5000")  # the threshold lowered
+    wallet.charge(customer, D("1000"))
+    assert cached(customer.id)[3] is CustomerStatus.ACTIVE
+    assert verified(customer.id).mismatched == 0
 
 
 def test_the_ledger_refuses_changes_through_the_models(app):
@@ -272,6 +325,17 @@ def test_the_database_refuses_raw_updates_and_deletes_of_the_ledger(app, stateme
         db.session.commit()
     db.session.rollback()
     assert db.session.scalar(sa.select(BalanceTransaction.amount)) == D("1000.00")
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
+@pytest.mark.parametrize("statement", ["TRUNCATE balance_transactions", "TRUNCATE customers CASCADE"])
+def test_the_database_refuses_to_truncate_the_ledger(app, statement):
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("1000"))
+    with pytest.raises(sa.exc.DatabaseError, match="TRUNCATE is refused"):
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    assert ledger(customer.id) == [(TransactionKind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00"))]
 
 
 operations = st.lists(
@@ -334,18 +398,3 @@ def _in_threads(app, count: int, operation) -> list:
         thread.join(timeout=60)
     assert len(outcomes) == count
     return outcomes
-
-
-def _disable_append_only() -> None:
-    """Forge a broken chain with raw SQL, as a bad manual edit would: past the database's guard too."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ALTER TABLE balance_transactions DISABLE TRIGGER balance_transactions_append_only"))
-    else:
-        db.session.execute(sa.text("DROP TRIGGER balance_transactions_no_update"))
-    db.session.commit()
-
-
-def _enable_append_only() -> None:
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ALTER TABLE balance_transactions ENABLE TRIGGER balance_transactions_append_only"))
-        db.session.commit()

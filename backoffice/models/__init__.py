@@ -20,7 +20,7 @@ from backoffice.models.books import (
     normal_amount,
     posted_balance_sql,
 )
-from backoffice.models.customers import AccountManager, Customer, CustomerStatus
+from backoffice.models.customers import AccountManager, Customer, CustomerStatus, status_sql
 from backoffice.models.jobs import JobRecord, JobStatus
 from backoffice.models.metering import (
     CustomerPricing,
@@ -117,4 +117,5 @@ __all__ = [
     "volume_sm3_sql",
     "recharged_contribution",
     "spent_contribution",
+    "status_sql",
 ]

@@ -43,6 +43,9 @@ class RunStatus(enum.StrEnum):
 
 
 class ReconciliationRun(db.Model):
+    """One run of the engine. Once finished (succeeded or failed), the database refuses any change to it, its
+    counts and its discrepancies: they are the audit trail."""
+
     __tablename__ = "reconciliation_runs"
     __table_args__ = (Index("ix_reconciliation_runs_started_at", "started_at"),)
 
@@ -121,5 +124,7 @@ class Discrepancy(db.Model):
     difference: Mapped[Decimal] = mapped_column(Amount)
     fixed: Mapped[bool] = mapped_column(default=False)
     fixed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    """Why a fix left it as it was: its source breaks an invariant of its own, to be dealt with first."""
 
     run: Mapped[ReconciliationRun] = relationship()

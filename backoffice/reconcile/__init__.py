@@ -9,6 +9,7 @@ from backoffice.reconcile.account_balance import AccountBalance
 from backoffice.reconcile.balance_sheet import BalanceSheet
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
+from backoffice.reconcile.customer_status import CustomerStatusCheck
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
@@ -27,6 +28,7 @@ CHECKS: dict[str, Check] = {
         TargetAchieved(),
         ReadingCalculation(),
         CustomerWallet(),
+        CustomerStatusCheck(),
         LedgerChain(),
         MonthlyBalance(),
         MeterBalance(),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from backoffice.models import Account, posted_balance_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.journal_balanced import held_accounts
 from backoffice.services.locking import lock_rows
 
 accounts = Account.__table__
@@ -23,3 +24,6 @@ class AccountBalance(Check):
 
     def scope_conditions(self, scope: Scope):
         return []  # the books are not divided by customer or month
+
+    def held(self, connection, keys):
+        return held_accounts(connection, keys)

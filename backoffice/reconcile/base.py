@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select, update
+from sqlalchemy import ColumnElement, FromClause, Select, Table, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 
@@ -101,3 +101,17 @@ class Check(ABC):
     def untouched_columns(self) -> dict:
         """Columns whose ``onupdate`` must not fire when the engine writes (a fix is not an edit)."""
         return {}
+
+    def held(self, connection: Connection, keys: list[int]) -> dict[int, str]:
+        """Which of these wrong entities a fix must leave as they are, each with the reason why.
+
+        An entity whose append-only source breaks an invariant of its own (an unbalanced entry, a
+        broken ledger chain) is evidence: writing the derived value to match that source would
+        make the books look clean. It is reported, and waits until the source is dealt with.
+        """
+        return {}
+
+
+def differs(fields: list[CheckedField]) -> ColumnElement:
+    """The entity is wrong: one of its stored values differs from the expected one."""
+    return or_(*(f.stored.is_distinct_from(f.expected) for f in fields))

@@ -4,6 +4,7 @@ from sqlalchemy import func, select, update
 
 from backoffice.models import BalanceTransaction, Customer, ledger_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.ledger_chain import held_customers
 from backoffice.services.locking import lock_customers
 
 customers = Customer.__table__
@@ -49,3 +50,6 @@ class CustomerWallet(Check):
             for name, expr in ledger_sums().items()
         }
         connection.execute(update(customers).where(customers.c.id.in_(ids)).values(correlated))
+
+    def held(self, connection, keys):
+        return held_customers(connection, keys)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, insert, literal, or_, select, text
+from sqlalchemy import func, insert, literal, select, text
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -30,6 +30,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.reconcile import Check, Scope, resolve
+from backoffice.reconcile.base import differs
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(check_name, chunks_done, chunks_total)``."""
@@ -126,15 +127,15 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
     totals = _Totals({f.name: Decimal(0) for f in fields}, {f.name: Decimal(0) for f in fields})
     ranges = _key_ranges(check, scope)
     writes = record.mode.writes and check.fixable
-    # Before and after totals describe what a fix moves: not reported by a plain verify, nor by a
-    # check that only reports.
-    with_totals = record.mode is not RunMode.VERIFY and check.fixable
+    # A fix, a rebuild and a dry run say what a fix moves (before and after totals) and what it leaves as
+    # it is, and why; a plain verify and a check that only reports do not.
+    fixing = record.mode is not RunMode.VERIFY and check.fixable
     for done, (low, high) in enumerate(ranges, start=1):
         in_chunk = [*check.scope_conditions(scope), check.key >= low, check.key <= high]
         if check.single_pass:
-            count, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=with_totals)
+            count, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
         else:
-            count, sums = _measure(check, fields, in_chunk, with_sums=with_totals)
+            count, sums = _measure(check, fields, in_chunk, with_sums=fixing)
             wrong = _wrong_rows(check, fields, in_chunk)
         result.checked += count
         for f, total in zip(fields, sums, strict=True):
@@ -142,21 +143,25 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
         wrong.sort(key=lambda row: (row[0], row[1] or ""))
         for start in range(0, len(wrong), _BATCH):
             # Each batch, its fixes and their audit rows are one transaction.
-            rows = _discrepancy_rows(record, check, fields, wrong[start : start + _BATCH], totals)
+            batch = wrong[start : start + _BATCH]
+            held = check.held(db.session.connection(), sorted({row[0] for row in batch})) if fixing else {}
+            rows = _discrepancy_rows(record, check, fields, batch, totals, held)
             entities = {(row["entity_id"], row["period"]) for row in rows}
             result.mismatched += len(entities)
-            if writes and entities:
-                check.write_entities(db.session.connection(), entities)
+            fixable = {(key, period) for key, period in entities if key not in held}
+            if writes and fixable:
+                check.write_entities(db.session.connection(), fixable)
                 fixed_at = utcnow()
                 for row in rows:
-                    row.update(fixed=True, fixed_at=fixed_at)
-                result.fixed += len(entities)
+                    if row["entity_id"] not in held:
+                        row.update(fixed=True, fixed_at=fixed_at)
+                result.fixed += len(fixable)
             if rows:
                 db.session.execute(insert(Discrepancy), rows)
             db.session.commit()
         if progress:
             progress(check.name, done, len(ranges))
-    result.totals = totals.as_json() if with_totals else {}
+    result.totals = totals.as_json() if fixing else {}
     result.duration_ms = int((time.monotonic() - started) * 1000)
     db.session.add(result)
     db.session.commit()
@@ -179,7 +184,7 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
         db.session.execute(text("SET LOCAL parallel_tuple_cost = 0"))
     return list(
         db.session.execute(
-            select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, _differs(fields))
+            select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, differs(fields))
         )
     )
 
@@ -192,7 +197,7 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
     """
     width = len(fields)
     compared = (
-        select(*_compared(check, fields), _differs(fields).label("wrong"))
+        select(*_compared(check, fields), differs(fields).label("wrong"))
         .select_from(_source(check))
         .where(*conditions)
         .cte("compared")
@@ -225,10 +230,6 @@ def _compared(check: Check, fields) -> list:
     ]
 
 
-def _differs(fields):
-    return or_(*(f.stored.is_distinct_from(f.expected) for f in fields))
-
-
 def _key_ranges(check: Check, scope: Scope) -> list[tuple[int, int]]:
     low, high = db.session.execute(check.key_bounds(scope)).one()
     if low is None:
@@ -237,7 +238,8 @@ def _key_ranges(check: Check, scope: Scope) -> list[tuple[int, int]]:
     return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
 
 
-def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals) -> list[dict]:
+def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals, held: dict[int, str]) -> list[dict]:
+    """The audit rows of the wrong entities; what a fix moves is added to the totals, unless the entity is held."""
     rows = []
     width = len(fields)
     for row in wrong:
@@ -248,7 +250,8 @@ def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals) -> l
             if stored_d == expected_d:
                 continue
             difference = (expected_d or Decimal(0)) - (stored_d or Decimal(0))
-            totals.correction[f.name] += difference
+            if entity_id not in held:
+                totals.correction[f.name] += difference
             rows.append(
                 {
                     "run_id": record.id,
@@ -262,6 +265,7 @@ def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals) -> l
                     "difference": difference,
                     "fixed": False,
                     "fixed_at": None,
+                    "reason": held.get(entity_id),
                 }
             )
     return rows

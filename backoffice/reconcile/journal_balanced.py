@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from sqlalchemy import case, func, select
 
-from backoffice.models import EntryStatus, JournalEntry, JournalLine
-from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
+from backoffice.models.types import Money
+from backoffice.reconcile.base import Check, CheckedField, Scope, differs
 
+accounts = Account.__table__
 entries = JournalEntry.__table__
 lines = JournalLine.__table__
 
@@ -32,7 +34,8 @@ class JournalBalanced(Check):
     def fields(self):
         count = func.coalesce(per_entry.c.lines, 0)
         return [
-            CheckedField("credits", func.coalesce(per_entry.c.credits, 0), func.coalesce(per_entry.c.debits, 0)),
+            # Rounded: SQLite sums amounts as binary floats, and a cent's float noise is not a difference.
+            CheckedField("credits", _cents(per_entry.c.credits), _cents(per_entry.c.debits)),
             CheckedField("lines", count, case((count < 2, 2), else_=count), scale=0),
         ]
 
@@ -41,3 +44,29 @@ class JournalBalanced(Check):
         if scope.from_month:
             conditions.append(entries.c.entry_date >= scope.from_month)
         return conditions
+
+
+def held_accounts(connection, account_ids: list[int]) -> dict[int, str]:
+    """Those of these accounts on which an unbalanced posted entry is posted, with why their balance waits."""
+    check = JournalBalanced()
+    first = (
+        select(lines.c.account_id, func.min(entries.c.id).label("entry_id"))
+        .select_from(check.source.join(lines, lines.c.entry_id == entries.c.id))
+        .where(*check.scope_conditions(Scope()), differs(check.fields()), lines.c.account_id.in_(account_ids))
+        .group_by(lines.c.account_id)
+        .subquery()
+    )
+    found = (
+        select(first.c.account_id, accounts.c.code, entries.c.number)
+        .join(accounts, accounts.c.id == first.c.account_id)
+        .join(entries, entries.c.id == first.c.entry_id)
+    )
+    return {
+        account_id: f"left unfixed: journal entry {number}, posted on account {code}, does not balance; "
+        "deal with the books first"
+        for account_id, code, number in connection.execute(found)
+    }
+
+
+def _cents(total):
+    return func.round(func.coalesce(total, 0), 2, type_=Money)

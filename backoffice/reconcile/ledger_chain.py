@@ -4,11 +4,12 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy import func, select
 
-from backoffice.models import BalanceTransaction
+from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.types import Money
-from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.base import Check, CheckedField, Scope, differs
 
 ledger = BalanceTransaction.__table__
+customers = Customer.__table__
 
 # Each row beside what the chain says it must hold: its own before plus its amount, and the
 # customer's previous row's after (zero for the first row).
@@ -53,3 +54,18 @@ class LedgerChain(Check):
         if scope.from_month:
             conditions.append(chain.c.created_at >= datetime.combine(scope.from_month, time(), UTC))
         return conditions
+
+
+def held_customers(connection, customer_ids: list[int]) -> dict[int, str]:
+    """Those of these customers whose ledger chain is broken, with why what is derived from their ledger waits."""
+    broken = (
+        select(customers.c.id, customers.c.code, func.min(chain.c.id))
+        .select_from(chain.join(customers, customers.c.id == chain.c.customer_id))
+        .where(chain.c.customer_id.in_(customer_ids), differs(LedgerChain().fields()))
+        .group_by(customers.c.id, customers.c.code)
+    )
+    return {
+        customer_id: f"left unfixed: the ledger chain of {code} is broken at movement #{movement}; "
+        "deal with the ledger first"
+        for customer_id, code, movement in connection.execute(broken)
+    }

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, FromClause, Subquery, case, func, select
 
 from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.ledger_chain import held_customers
 from backoffice.services import monthly
 
 months = MonthlyCustomerBalance.__table__
@@ -99,3 +100,6 @@ class MonthlyBalance(Check):
     def write_entities(self, connection, entities):
         """Recalculate the customers from the earliest wrong month: earlier months are right and stay as they are."""
         monthly.recalculate(connection, sorted({c for c, _ in entities}), min(month for _, month in entities))
+
+    def held(self, connection, keys):
+        return held_customers(connection, keys)

@@ -24,6 +24,7 @@ CSV_COLUMNS = [
     "difference",
     "fixed",
     "fixed_at",
+    "reason",
 ]
 
 
@@ -65,6 +66,7 @@ def discrepancy_dict(d: Discrepancy) -> dict:
         "difference": plain(d.difference),
         "fixed": d.fixed,
         "fixed_at": iso(d.fixed_at),
+        "reason": d.reason,
     }
 
 
@@ -85,7 +87,13 @@ def csv_lines(run_id: int, check: str | None = None) -> Iterator[str]:
     for d in db.session.scalars(query):
         row = discrepancy_dict(d)
         yield line(
-            [run_id, *(row[column] for column in CSV_COLUMNS[1:-2]), "yes" if d.fixed else "no", row["fixed_at"] or ""]
+            [
+                run_id,
+                *(row[column] for column in CSV_COLUMNS[1:-3]),
+                "yes" if d.fixed else "no",
+                row["fixed_at"] or "",
+                d.reason or "",
+            ]
         )
 
 

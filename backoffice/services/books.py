@@ -4,8 +4,9 @@ An entry is checked before anything is written: two lines or more, each a debit 
 of a positive amount, debits equal to credits, accounts that exist. Posting writes the entry,
 its lines and the accounts' balances (in each account's normal direction) inside the caller's
 transaction, so a money event and its entry commit together; the account balances are
-updated last, so their rows stay locked for as short a time as possible. On PostgreSQL the
-database checks again at commit that every posted entry balances.
+updated last, so their rows stay locked for as short a time as possible. The lines go into a
+draft, which is then marked posted: the database refuses a line added to a posted entry, and
+checks again that every posted entry balances (PostgreSQL at commit, SQLite when it is posted).
 """
 
 from __future__ import annotations
@@ -120,8 +121,9 @@ def post(
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`."""
     checked = check_lines(lines)
     found = _accounts(connection, {ln.account for ln in checked})
-    entry_id = _insert_entry(connection, EntryStatus.POSTED, entry_date, description, source, user, reverses_id)
+    entry_id = _insert_entry(connection, entry_date, description, source, reverses_id)
     _insert_lines(connection, entry_id, checked, found)
+    _mark_posted(connection, entry_id, user)
     _move_accounts(connection, checked, found)
     return entry_id
 
@@ -130,7 +132,7 @@ def save_draft(connection: Connection, entry_date: date, description: str, lines
     """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
     checked = check_lines(lines, complete=False)
     found = _accounts(connection, {ln.account for ln in checked})
-    entry_id = _insert_entry(connection, EntryStatus.DRAFT, entry_date, description, None, None, None)
+    entry_id = _insert_entry(connection, entry_date, description, None, None)
     _insert_lines(connection, entry_id, checked, found)
     return entry_id
 
@@ -140,12 +142,7 @@ def post_draft(connection: Connection, entry_id: int, *, user: User | None = Non
     lines = _draft_lines(connection, entry_id)
     checked = check_lines(lines)
     found = _accounts(connection, {ln.account for ln in checked})
-    now = utcnow()
-    connection.execute(
-        update(entries)
-        .where(entries.c.id == entry_id)
-        .values(status=EntryStatus.POSTED, posted_at=now, posted_by_id=user.id if user else None)
-    )
+    _mark_posted(connection, entry_id, user)
     _move_accounts(connection, checked, found)
 
 
@@ -170,46 +167,48 @@ def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
     ]
 
 
-def _insert_entry(connection, status: EntryStatus, entry_date, description, source, user, reverses_id) -> int:
-    """Insert the entry with its number, ``JE-`` and its id (taken first, so the insert is one statement)."""
-    now = utcnow()
-    posted = status is EntryStatus.POSTED
+def _insert_entry(connection, entry_date, description, source, reverses_id) -> int:
+    """Insert a draft entry with its number, ``JE-`` and its id (taken first, so the insert is one statement)."""
     return connection.execute(
         _ENTRY,
         {
             "entry_date": entry_date,
             "description": description.strip()[:300],
-            "status": status.value,
             "source_type": source.type if source else None,
             "source_id": source.id if source else None,
             "reverses_id": reverses_id,
-            "created_at": now,
-            "posted_at": now if posted else None,
-            "posted_by_id": user.id if user and posted else None,
+            "created_at": utcnow(),
         },
     ).scalar_one()
 
 
+def _mark_posted(connection, entry_id: int, user: User | None) -> None:
+    connection.execute(_POSTED, {"entry_id": entry_id, "moment": utcnow(), "user_id": user.id if user else None})
+
+
 def _entry_statement():
     new = select(next_entry_id().label("n")).subquery()
-    columns = {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)} | {
-        name: bindparam(name, type_=entries.c[name].type)
-        for name in (
-            "entry_date",
-            "description",
-            "status",
-            "source_type",
-            "source_id",
-            "reverses_id",
-            "created_at",
-            "posted_at",
-            "posted_by_id",
-        )
-    }
+    columns = (
+        {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)}
+        | {
+            name: bindparam(name, type_=entries.c[name].type)
+            for name in ("entry_date", "description", "source_type", "source_id", "reverses_id", "created_at")
+        }
+        | {"status": literal(EntryStatus.DRAFT.value)}
+    )
     return insert(entries).from_select(list(columns), select(*columns.values())).returning(entries.c.id)
 
 
 _ENTRY = _entry_statement()
+_POSTED = (
+    update(entries)
+    .where(entries.c.id == bindparam("entry_id"))
+    .values(
+        status=EntryStatus.POSTED,
+        posted_at=bindparam("moment", type_=entries.c.posted_at.type),
+        posted_by_id=bindparam("user_id", type_=entries.c.posted_by_id.type),
+    )
+)
 
 
 def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[str, _Account]) -> None:

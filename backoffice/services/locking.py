@@ -23,8 +23,6 @@ _LOCK_CUSTOMERS = (
         customers.c.id,
         customers.c.code,
         customers.c.balance,
-        customers.c.suspend_below,
-        customers.c.status,
         customers.c.use_realtime_calculation,
     )
     .where(customers.c.id.in_(bindparam("ids", expanding=True)))

@@ -22,13 +22,13 @@ from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
-    CustomerStatus,
     RecalculationReason,
     TransactionKind,
     User,
     month_contribution,
     recharged_contribution,
     spent_contribution,
+    status_sql,
 )
 from backoffice.models.types import Money, local_date_of, utcnow
 from backoffice.money import MoneyError, check_amount, shown
@@ -41,15 +41,16 @@ ledger = BalanceTransaction.__table__
 
 # The write path's statements, built once: the hot path only binds values.
 _INSERT = insert(ledger).returning(ledger.c.id)
+_AFTER = bindparam("after", type_=Money)
 _MOVE = (
     update(customers)
     .where(customers.c.id == bindparam("customer_id"))
     .values(
-        balance=bindparam("after", type_=Money),
+        balance=_AFTER,
         total_recharged=customers.c.total_recharged + bindparam("recharged", type_=Money),
         total_spent=customers.c.total_spent + bindparam("spent", type_=Money),
         balance_last_updated_at=bindparam("moved_at"),
-        status=bindparam("new_status", type_=customers.c.status.type),
+        status=status_sql(_AFTER, customers.c.suspend_below),
     )
 )
 
@@ -223,11 +224,6 @@ def append(
         "created_by_id": user.id if user else None,
     }
     values["id"] = connection.execute(_INSERT, values).scalar_one()
-    status = CustomerStatus(customer.status)
-    if after < customer.suspend_below:
-        status = CustomerStatus.SUSPENDED
-    elif status is CustomerStatus.SUSPENDED and signed > 0:
-        status = CustomerStatus.ACTIVE
     connection.execute(
         _MOVE,
         {
@@ -236,7 +232,6 @@ def append(
             "recharged": recharged_contribution(kind, signed),
             "spent": spent_contribution(kind, signed),
             "moved_at": values["created_at"],
-            "new_status": status,
         },
     )
     posted_on = local_date_of(values["created_at"], current_app.config["TIMEZONE"])

@@ -1,6 +1,6 @@
 """a session token per user, so logging out ends the user's sessions
 
-Revision ID: 0010_login
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-23 09:00:00.000000
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0010_login'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None

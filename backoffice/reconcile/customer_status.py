@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from sqlalchemy import case, update
+
+from backoffice.models import Customer, CustomerStatus, status_sql
+from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.services.locking import lock_customers
+
+customers = Customer.__table__
+SUSPENDED = CustomerStatus.SUSPENDED.value
+
+
+class CustomerStatusCheck(Check):
+    name = "customer_status"
+    description = "customers.status = suspended while the balance is below suspend_below, else active (1 = suspended)"
+    entity_type = "customer"
+    table = customers
+
+    def fields(self):
+        expected = status_sql(customers.c.balance, customers.c.suspend_below)
+        return [
+            CheckedField(
+                "suspended",
+                case((customers.c.status == SUSPENDED, 1), else_=0),
+                case((expected == SUSPENDED, 1), else_=0),
+                scale=0,
+            )
+        ]
+
+    def scope_conditions(self, scope: Scope):
+        return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
+
+    def write(self, connection, ids):
+        lock_customers(connection, ids)  # a movement in flight commits first, and its balance is then read
+        connection.execute(
+            update(customers)
+            .where(customers.c.id.in_(ids))
+            .values(status=status_sql(customers.c.balance, customers.c.suspend_below))
+        )

@@ -19,7 +19,15 @@ from backoffice.services import billing, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
 from backoffice.services.orders import save_order
 from tests.concurrency import race
-from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, TargetFactory, stored
+from tests.factories import (
+    AccountManagerFactory,
+    CustomerFactory,
+    MeterFactory,
+    OrderFactory,
+    TargetFactory,
+    corrupt,
+    stored,
+)
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -51,6 +59,27 @@ def test_two_orders_saved_at_once_both_count_towards_the_target(app):
     race(app, order("100"), order("200"))
     orders = db.session.scalar(sa.select(sa.func.sum(Order.grand_total)))
     assert (stored("targets", "achieved_amount", target_id), orders) == (D("300.00"), D("300.00"))
+    assert found("target_achieved") == 0
+
+
+def test_two_orders_of_a_manager_edited_at_once_both_count_towards_the_target(app):
+    manager = AccountManagerFactory()
+    target = TargetFactory(account_manager=manager, period_start=NOV)
+    customer = CustomerFactory(account_manager=manager)
+    first, second = OrderFactory(customer=customer), OrderFactory(customer=customer)
+    target_id, first_id, second_id = target.id, first.id, second.id
+
+    def edit(order_id: int, total_price: str):
+        def work() -> None:
+            order = db.session.get(Order, order_id)  # read before the other clerk's save commits
+            order.total_price = D(total_price)
+            save_order(order)
+
+        return work
+
+    race(app, edit(first_id, "20000000"), edit(second_id, "30000000"))
+    orders = db.session.scalar(sa.select(sa.func.sum(Order.grand_total)))
+    assert stored("targets", "achieved_amount", target_id) == orders == D("48600000.00")
     assert found("target_achieved") == 0
 
 
@@ -125,3 +154,17 @@ def test_two_customers_recharged_at_once_both_reach_the_accounts(app):
     deposits = db.session.scalar(sa.select(sa.func.sum(Customer.balance)))
     assert balances[CASH] == balances[CUSTOMER_DEPOSITS] == deposits == D("300.00")
     assert found("account_balance") == 0
+
+
+def test_a_fix_while_an_order_is_saved_writes_the_target_with_that_order(app):
+    manager = AccountManagerFactory()
+    target = TargetFactory(account_manager=manager, period_start=NOV)
+    customer = CustomerFactory(account_manager=manager)
+    target_id, customer_id, manager_id = target.id, customer.id, manager.id
+    corrupt("targets", "achieved_amount", target_id, "1")
+    order = Order(
+        number="SO-1", customer_id=customer_id, account_manager_id=manager_id, closing_date=NOV, total_price=D("100")
+    )
+    race(app, lambda: save_order(order), lambda: run(RunMode.FIX, checks=["target_achieved"]))
+    assert stored("targets", "achieved_amount", target_id) == D("100.00")
+    assert found("target_achieved") == 0

@@ -13,7 +13,8 @@ def transaction():
 
     On SQLite, a session that has only read so far ends that read and begins the write with
     ``BEGIN IMMEDIATE``: a transaction that read first could not take the write lock once
-    another writer had committed, and would fail with "database is locked".
+    another writer had committed, and would fail with "database is locked". A session with
+    changes pending keeps them, and takes the write lock at its flush instead.
     """
     session = db.session
     if session.get_bind().dialect.name == "sqlite" and not (session.new or session.dirty or session.deleted):

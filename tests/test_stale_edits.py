@@ -222,3 +222,13 @@ def test_an_order_deleted_while_its_form_is_saved_is_not_saved_and_the_clerk_is_
     assert (answers[0].status_code, answers[0].headers["Location"]) == (302, "/orders")
     assert "This order was deleted by someone else since you opened it" in client.get("/orders").get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+
+
+def test_an_order_form_with_a_damaged_version_is_refused_and_writes_nothing(client, finance):
+    order = OrderFactory()
+    url = f"/orders/{order.id}/edit"
+    response = client.post(url, data=opened(client, url) | {"version": "2x", "promo": "0"})
+    assert response.status_code == 422
+    assert "This form came back damaged; nothing was saved." in response.get_data(as_text=True)
+    db.session.rollback()
+    assert (db.session.get(Order, order.id).promo, db.session.get(Order, order.id).version) == (D("1000000.00"), 1)

@@ -70,11 +70,11 @@ class Order(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])
 
+    __mapper_args__ = {"version_id_col": version}
+
     @validates(*COMPONENTS)
     def _check_component(self, _key: str, value: Decimal) -> Decimal:
         return check_amount(value)
-
-    __mapper_args__ = {"version_id_col": version}
 
     def components(self) -> list[Decimal]:
         return [getattr(self, name) or Decimal("0.00") for name in COMPONENTS]

@@ -138,6 +138,7 @@ def set_pricing(code: str):
         except metering.MeteringError as error:
             form.price_per_sm3.errors.append(str(error))
         except ChangedMeanwhile:
+            db.session.rollback()  # what the row is now, not what this request's first read saw
             current = db.session.scalar(
                 select(CustomerPricing).where(
                     CustomerPricing.customer_id == customer.id,

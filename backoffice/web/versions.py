@@ -25,6 +25,14 @@ class VersionField(IntegerField):
 
     widget = HiddenInput()
 
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(
+                "This form came back damaged; nothing was saved. Reload it and make the change again."
+            ) from None
+
     def populate_obj(self, obj, name) -> None:
         pass
 

@@ -57,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
         books,
         customers,
         home,
+        invoices,
         jobs,
         metering,
         monthly,
@@ -65,7 +66,21 @@ def register_blueprints(app: Flask) -> None:
         targets,
     )
 
-    for module in (auth, home, orders, customers, metering, monthly, targets, books, reconciliation, jobs, admin, api):
+    for module in (
+        auth,
+        home,
+        orders,
+        customers,
+        metering,
+        monthly,
+        invoices,
+        targets,
+        books,
+        reconciliation,
+        jobs,
+        admin,
+        api,
+    ):
         app.register_blueprint(module.bp)
 
 

@@ -11,7 +11,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,11 +49,14 @@ def register_sqlite_behaviour() -> None:
     And SQLAlchemy, not the driver, begins transactions, at their first statement, reads
     included: a connection opened with the execution option ``sqlite_begin_immediate`` begins
     with ``BEGIN IMMEDIATE``, taking the write lock before it reads, which is how
-    balance-moving writes lock on SQLite.
+    balance-moving writes lock on SQLite. A session's flush takes the write lock too (see
+    ``_sqlite_write_lock``).
     """
     for name, listener in (("connect", _sqlite_connect), ("begin", _sqlite_begin)):
         if not event.contains(Engine, name, listener):
             event.listen(Engine, name, listener)
+    if not event.contains(Session, "before_flush", _sqlite_write_lock):
+        event.listen(Session, "before_flush", _sqlite_write_lock)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -79,3 +82,30 @@ def _sqlite_begin(connection) -> None:
     if connection.dialect.name == "sqlite":
         immediate = connection.get_execution_options().get("sqlite_begin_immediate")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.info[_WRITER] = bool(immediate)
+        connection.info[_CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
+
+
+_WRITER, _CHANGES_AT_BEGIN = "backoffice.sqlite_writer", "backoffice.sqlite_changes_at_begin"
+
+
+def _sqlite_write_lock(session: Session, _context, _instances) -> None:
+    """Before a session's first write on SQLite, take the write lock: begin again, ``IMMEDIATE``.
+
+    A transaction begun to read (a form's row loaded, then edited) could not take the write
+    lock once another writer had committed since ("database is locked"), and the hooks would
+    recompute from its old snapshot. Nothing has been written yet, so ending it loses nothing;
+    the rows it loaded are kept, and their version columns refuse a save over a newer one.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if not session.in_transaction():
+        session.connection(execution_options={"sqlite_begin_immediate": True})
+        return
+    connection = session.connection()
+    if connection.info.get(_WRITER) or session.in_nested_transaction():
+        return
+    if connection.connection.driver_connection.total_changes == connection.info[_CHANGES_AT_BEGIN]:
+        connection.exec_driver_sql("COMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.info[_WRITER] = True  # what it wrote already holds the lock

@@ -15,6 +15,7 @@ from sqlalchemy import event, inspect, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from backoffice.models import (
+    AccountManager,
     BalanceTransaction,
     Customer,
     Invoice,
@@ -31,7 +32,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import month_start
 from backoffice.services import books
-from backoffice.services.locking import lock_customers, lock_rows
+from backoffice.services.locking import lock_customers, lock_rows, lock_where
 
 _TOUCHED = "backoffice.touched"
 _LISTENERS = (
@@ -88,13 +89,19 @@ def target_keys_of(order: Order) -> set[tuple[int, object]]:
 
 
 def recompute_targets(connection, keys) -> None:
+    """The achieved amounts of the (manager, month) keys' targets, from the orders as committed.
+
+    The managers are locked first, then their targets, in id order: a concurrent save of the
+    same manager's orders commits first, and the recomputation, a statement of its own, then
+    reads it. The manager, not only the target, because a target being created meanwhile has no
+    row to lock yet.
+    """
     targets = Target.__table__
-    for chunk in _chunks(sorted(keys), 500):
-        connection.execute(
-            update(targets)
-            .where(tuple_(targets.c.account_manager_id, targets.c.period_start).in_(chunk))
-            .values(achieved_amount=achieved_amount_sql())
-        )
+    lock_rows(connection, AccountManager.__table__, {manager for manager, _month in keys})
+    keyed = tuple_(targets.c.account_manager_id, targets.c.period_start)
+    ids = lock_where(connection, targets, keyed.in_(sorted(keys)))
+    for chunk in _chunks(ids, 500):
+        connection.execute(update(targets).where(targets.c.id.in_(chunk)).values(achieved_amount=achieved_amount_sql()))
 
 
 def recompute_billing(connection, meter_ids, customer_ids) -> None:

@@ -77,8 +77,11 @@ class Invoice(db.Model):
     amount: Mapped[Decimal] = mapped_column(Money, active_history=True)  # a change is posted to the books
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(server_default=text("1"))
 
     meter: Mapped[Meter] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Payment(db.Model):

@@ -11,7 +11,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, Numeric, String, UniqueConstraint, func
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +53,10 @@ class CustomerPricing(db.Model):
     effective_from: Mapped[date] = mapped_column(Date)
     price_per_sm3: Mapped[Decimal] = mapped_column(Money)
     meter_correction: Mapped[Decimal] = mapped_column(Correction)
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every change of the row (``set_pricing`` moves it by hand: it writes with Core)."""
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class MeterReading(db.Model):

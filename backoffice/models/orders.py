@@ -62,11 +62,15 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every save; a save over another version than the one its form loaded is refused."""
 
     customer: Mapped[Customer] = relationship()
     account_manager: Mapped[AccountManager] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
 
     @validates(*COMPONENTS)
     def _check_component(self, _key: str, value: Decimal) -> Decimal:

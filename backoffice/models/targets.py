@@ -27,8 +27,12 @@ class Target(db.Model):
     period_start: Mapped[date] = mapped_column(Date)
     target_amount: Mapped[Decimal] = mapped_column(Money)
     achieved_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every save of the target; recomputing the achieved amount does not move it."""
 
     account_manager: Mapped[AccountManager] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
 
     @validates("target_amount")
     def _check_amount(self, _key: str, value: Decimal) -> Decimal:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from backoffice.models import Account, posted_balance_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.journal_balanced import held_accounts
-from backoffice.services.locking import lock_rows
 
 accounts = Account.__table__
 
@@ -17,10 +16,6 @@ class AccountBalance(Check):
 
     def fields(self):
         return [CheckedField("balance", accounts.c.balance, posted_balance_sql(accounts.c.id))]
-
-    def write(self, connection, ids):
-        lock_rows(connection, accounts, ids)  # a posting in flight commits first, and is then included
-        super().write(connection, ids)
 
     def scope_conditions(self, scope: Scope):
         return []  # the books are not divided by customer or month

@@ -10,6 +10,8 @@ from typing import ClassVar
 from sqlalchemy import ColumnElement, FromClause, Select, Table, func, or_, select, update
 from sqlalchemy.engine import Connection
 
+from backoffice.services.locking import lock_where
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -77,7 +79,12 @@ class Check(ABC):
         return None
 
     def write(self, connection: Connection, ids: list[int]) -> None:
-        """Store the expected values for these entities."""
+        """Store the expected values for these entities.
+
+        Their rows are locked first, in id order, by a statement of its own: a writer in flight
+        commits first, and the expected values, read by the update that follows, include it.
+        """
+        lock_where(connection, self.table, self.key.in_(ids))
         connection.execute(
             update(self.table)
             .where(self.key.in_(ids))

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from sqlalchemy.orm.exc import StaleDataError
+
 from backoffice.extensions import db
+
+
+class ChangedMeanwhile(Exception):
+    """A save refused: someone else saved the row since its form was loaded. Nothing was written."""
+
+
+def expect_version(row, version: int | None) -> None:
+    """Refuse to save ``row`` over another version than ``version``, the one its form was loaded at.
+
+    ``None``: nothing to compare (a new row). A save that commits between this check and the
+    flush is caught by the flush itself, whose update names the version it replaces.
+    """
+    if version is not None and row.version != version:
+        raise ChangedMeanwhile
 
 
 @contextmanager
@@ -13,7 +29,8 @@ def transaction():
 
     On SQLite, a session that has only read so far ends that read and begins the write with
     ``BEGIN IMMEDIATE``: a transaction that read first could not take the write lock once
-    another writer had committed, and would fail with "database is locked".
+    another writer had committed, and would fail with "database is locked". A session with
+    changes pending keeps them, and takes the write lock at its flush instead.
     """
     session = db.session
     if session.get_bind().dialect.name == "sqlite" and not (session.new or session.dirty or session.deleted):
@@ -22,6 +39,9 @@ def transaction():
     try:
         yield session
         session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise ChangedMeanwhile from None
     except BaseException:
         session.rollback()
         raise

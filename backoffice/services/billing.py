@@ -11,7 +11,7 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment
 from backoffice.money import MoneyError, check_amount
-from backoffice.services import transaction
+from backoffice.services import expect_version, transaction
 
 
 class BillingError(ValueError):
@@ -68,17 +68,26 @@ def reactivate(assignment: MeterAssignment) -> None:
 
 
 def add_invoice(meter: Meter, number: str, amount: Decimal, issued_on: date, due_on: date) -> Invoice:
-    amount = _positive(amount)
-    number = number.strip()
-    if not number or len(number) > 40:
-        raise BillingError("An invoice needs a number of at most 40 characters.")
-    if due_on < issued_on:
-        raise BillingError("An invoice cannot fall due before it is issued.")
+    number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
-        if session.scalar(select(Invoice.id).where(Invoice.number == number)) is not None:
-            raise BillingError(f"Invoice number {number} is already used.")
+        _refuse_number_taken(number)
         invoice = Invoice(meter_id=meter.id, number=number, amount=amount, issued_on=issued_on, due_on=due_on)
         session.add(invoice)
+    return invoice
+
+
+def change_invoice(
+    invoice: Invoice, number: str, amount: Decimal, due_on: date, *, version: int | None = None
+) -> Invoice:
+    """Correct an invoice's number, amount or due date; a new amount moves its meter and is posted to the books.
+
+    ``version``: the one the invoice's form was loaded at; raises ``ChangedMeanwhile`` if it is not the invoice's now.
+    """
+    number, amount = _invoice_values(number, amount, invoice.issued_on, due_on)
+    with transaction():
+        expect_version(invoice, version)
+        _refuse_number_taken(number, invoice.id)
+        invoice.number, invoice.amount, invoice.due_on = number, amount, due_on
     return invoice
 
 
@@ -95,6 +104,23 @@ def active_assignment(meter_id: int) -> MeterAssignment | None:
     return db.session.scalar(
         select(MeterAssignment).where(MeterAssignment.meter_id == meter_id, MeterAssignment.is_active)
     )
+
+
+def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date) -> tuple[str, Decimal]:
+    amount = _positive(amount)
+    number = number.strip()
+    if not number or len(number) > 40:
+        raise BillingError("An invoice needs a number of at most 40 characters.")
+    if due_on < issued_on:
+        raise BillingError("An invoice cannot fall due before it is issued.")
+    return number, amount
+
+
+def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
+    query = select(Invoice.id).where(Invoice.number == number, Invoice.id != invoice_id)
+    with db.session.no_autoflush:
+        if db.session.scalar(query) is not None:
+            raise BillingError(f"Invoice number {number} is already used.")
 
 
 def _positive(amount: Decimal) -> Decimal:

@@ -1,7 +1,11 @@
 """Row locks taken before a derived value is written, always in id order so that two writers never deadlock.
 
-Every writer of a customer's balances locks the customer first (the wallet, metering, the
-monthly balances, billing totals, the reconciliation fixes); rows of other tables after it.
+Every cross-row recomputation locks the rows it recomputes (or the rows that own them) before
+it reads its sources, so that it never writes from a snapshot taken before a concurrent writer
+committed. Tables are locked in one order: account managers, targets, customers, meters,
+accounts. Every writer of a customer's balances locks the customer first (the wallet,
+metering, the monthly balances, billing totals, the reconciliation fixes); rows of other
+tables after it.
 On PostgreSQL the lock is ``SELECT … FOR NO KEY UPDATE``, a statement of its own, so the
 statements that follow see what the previous holder committed; it does not wait for the key
 share a foreign key takes (a payment inserted for the meter), which would deadlock. On SQLite
@@ -38,6 +42,13 @@ def lock_customers(connection: Connection, ids) -> list:
 
 def lock_rows(connection: Connection, table: Table, ids) -> None:
     """Lock rows of another table (meters, accounts) for the rest of the transaction."""
-    connection.execute(
-        select(table.c.id).where(table.c.id.in_(sorted(ids))).order_by(table.c.id).with_for_update(key_share=True)
+    lock_where(connection, table, table.c.id.in_(sorted(ids)))
+
+
+def lock_where(connection: Connection, table: Table, *conditions) -> list[int]:
+    """Lock the rows of ``table`` that meet the conditions for the rest of the transaction; returns their ids."""
+    return list(
+        connection.execute(
+            select(table.c.id).where(*conditions).order_by(table.c.id).with_for_update(key_share=True)
+        ).scalars()
     )

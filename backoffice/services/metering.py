@@ -37,7 +37,7 @@ from backoffice.models import (
 from backoffice.models.metering import READING, Correction
 from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
-from backoffice.services import monthly
+from backoffice.services import ChangedMeanwhile, monthly
 from backoffice.services.billing import active_assignment
 from backoffice.services.locking import lock_customers
 from backoffice.services.wallet import Reference, append, own_transaction
@@ -85,27 +85,41 @@ class Impact:
 
 
 def set_pricing(
-    customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal, *, user=None
+    customer_id: int,
+    effective_from: date,
+    price_per_sm3: Decimal,
+    meter_correction: Decimal,
+    *,
+    user=None,
+    version: int | None = None,
 ) -> Impact:
     """Add (or replace) the customer's pricing from a date, and re-price the readings it now prices.
 
     Each re-priced reading's difference is posted to the wallet and the months are recalculated,
     in the same transaction; beyond ``REPRICE_IN_REQUEST_LIMIT`` readings, or for a customer not
     kept in real time, a recalculation request is committed instead and a job does the rest.
+    ``version``: the one the pricing row's form was loaded at; raises ``ChangedMeanwhile`` if the
+    row from that date is not at that version now (the customer's lock makes the comparison final).
     """
     price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
     with own_transaction() as connection:
         lock_customers(connection, [customer_id])
+        existing = connection.execute(
+            select(pricing.c.id, pricing.c.version).where(
+                pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from
+            )
+        ).one_or_none()
+        if version is not None and (existing is None or existing.version != version):
+            raise ChangedMeanwhile
         ids = _priced_by(connection, customer_id, effective_from)
         impact = _impact(connection, customer_id, price_per_sm3, meter_correction, ids)
-        existing = connection.execute(
-            select(pricing.c.id).where(pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from)
-        ).scalar_one_or_none()
         values = {"price_per_sm3": price_per_sm3, "meter_correction": meter_correction}
         if existing is None:
             connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
         else:
-            connection.execute(update(pricing).where(pricing.c.id == existing).values(**values))
+            connection.execute(
+                update(pricing).where(pricing.c.id == existing.id).values(**values, version=pricing.c.version + 1)
+            )
         if not impact.deferred:
             reprice(connection, ids, user)
             return impact

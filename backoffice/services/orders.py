@@ -5,7 +5,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
 from backoffice.models import Order, User
-from backoffice.services import transaction
+from backoffice.services import expect_version, transaction
 
 NUMBER_PREFIX = "SO-"
 
@@ -16,12 +16,16 @@ class OrderNumberTaken(ValueError):
         self.number = number
 
 
-def save_order(order: Order, *, user: User | None = None) -> Order:
-    """Insert or update an order; the hooks persist its grand total and its manager's targets."""
+def save_order(order: Order, *, user: User | None = None, version: int | None = None) -> Order:
+    """Insert or update an order; the hooks persist its grand total and its manager's targets.
+
+    ``version``: the one the order's form was loaded at; raises ``ChangedMeanwhile`` if it is not the order's now.
+    """
     number = order.number or next_order_number()
     order_id = order.id
     try:
         with transaction() as session:
+            expect_version(order, version)
             if _number_taken(number, order_id):
                 raise OrderNumberTaken(number)
             order.number = number

@@ -5,7 +5,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
 from backoffice.models import Target
-from backoffice.services import transaction
+from backoffice.services import expect_version, transaction
 
 
 class DuplicateTarget(ValueError):
@@ -13,12 +13,16 @@ class DuplicateTarget(ValueError):
         super().__init__(f"This account manager already has a target for {period}.")
 
 
-def save_target(target: Target) -> Target:
-    """Insert or update a target; the hooks compute its achieved amount from the orders."""
+def save_target(target: Target, *, version: int | None = None) -> Target:
+    """Insert or update a target; the hooks compute its achieved amount from the orders.
+
+    ``version``: the one the target's form was loaded at; raises ``ChangedMeanwhile`` if it is not the target's now.
+    """
     period, period_start = target.period, target.period_start
     manager_id, target_id = target.account_manager_id, target.id
     try:
         with transaction() as session:
+            expect_version(target, version)
             if _duplicate(manager_id, period_start, target_id):
                 raise DuplicateTarget(period)
             session.add(target)

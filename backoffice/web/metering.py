@@ -15,9 +15,10 @@ from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerPricing, MeterReading
-from backoffice.services import metering
+from backoffice.services import ChangedMeanwhile, metering
 from backoffice.web.choices import active_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
+from backoffice.web.versions import Versioned, changed_meanwhile
 
 bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
 
@@ -29,7 +30,9 @@ class ReadingForm(FlaskForm):
     note = StringField("Note", validators=[Length(max=300)])
 
 
-class PricingForm(FlaskForm):
+class PricingForm(Versioned, FlaskForm):
+    """A new pricing row, or (with the row's version) a change of the row from its date."""
+
     effective_from = DateField("Effective from", validators=[InputRequired("Enter the date the price applies from.")])
     price_per_sm3 = MoneyField("Price per Sm³")
     meter_correction = DecimalNumberField("Meter correction factor", check=metering.checked_correction)
@@ -101,10 +104,7 @@ def preview_reading(code: str):
 
 @bp.post("/readings/<int:reading_id>/delete")
 def delete(code: str, reading_id: int):
-    customer = _get(code)
-    reading = db.session.get(MeterReading, reading_id)
-    if reading is None or reading.customer_id != customer.id:
-        abort(404)
+    _of(_get(code), MeterReading, reading_id)
     try:
         metering.delete_reading(reading_id, user=current_user)
     except metering.MeteringError as error:  # deleted meanwhile, by someone else
@@ -112,6 +112,13 @@ def delete(code: str, reading_id: int):
     else:
         flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
     return redirect(url_for("customers.show", code=code, tab="metering"))
+
+
+@bp.get("/pricing/<int:pricing_id>")
+def edit_pricing(code: str, pricing_id: int):
+    """The pricing form filled with a row, to change its price or correction factor."""
+    row = _of(_get(code), CustomerPricing, pricing_id)
+    return _again(code, {"pricing": PricingForm(prefix="pricing", obj=row)}, 200)
 
 
 @bp.post("/pricing")
@@ -126,16 +133,26 @@ def set_pricing(code: str):
                 form.price_per_sm3.data,
                 form.meter_correction.data,
                 user=current_user,
+                version=form.version.data,
             )
         except metering.MeteringError as error:
             form.price_per_sm3.errors.append(str(error))
+        except ChangedMeanwhile:
+            db.session.rollback()  # what the row is now, not what this request's first read saw
+            current = db.session.scalar(
+                select(CustomerPricing).where(
+                    CustomerPricing.customer_id == customer.id,
+                    CustomerPricing.effective_from == form.effective_from.data,
+                )
+            )
+            changed_meanwhile(form, current, "pricing row")
         else:
             if impact.deferred:
                 _start_recalculation(customer, impact)
             else:
                 flash(f"Pricing saved; {impact.readings} reading(s) re-priced.", "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
-    return _again(code, {"pricing": form})
+    return _again(code, {"pricing": form}, 409 if form.changed else 422)
 
 
 @bp.post("/pricing/preview")
@@ -167,11 +184,19 @@ def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:
         flash(f"{saved}: a job is doing it now.", "info")
 
 
-def _again(code: str, forms: dict):
+def _again(code: str, forms: dict, status: int = 422):
     from backoffice.web.customers import render_customer
 
     db.session.rollback()
-    return render_customer(_get(code), "metering", forms), 422
+    return render_customer(_get(code), "metering", forms), status
+
+
+def _of(customer: Customer, model, row_id: int):
+    """The customer's row of ``model`` (a reading, a pricing row), or 404."""
+    row = db.session.get(model, row_id)
+    if row is None or row.customer_id != customer.id:
+        abort(404)
+    return row
 
 
 def _get(code: str) -> Customer:

@@ -17,10 +17,12 @@ from backoffice.extensions import db
 from backoffice.models import COMPONENTS, Customer, NegativeGrandTotal, Order, checked_grand_total
 from backoffice.models.types import next_month_start
 from backoffice.money import ZERO
+from backoffice.services import ChangedMeanwhile
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
 from backoffice.web.filters import money
+from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -63,7 +65,7 @@ class OrderAmountsForm(FlaskForm):
             self.grand_total = checked_grand_total(*amounts)
 
 
-class OrderForm(OrderAmountsForm):
+class OrderForm(Versioned, OrderAmountsForm):
     number = StringField(
         "Order number",
         validators=[Optional(), Length(max=32)],
@@ -119,7 +121,11 @@ def edit(order_id: int):
 def delete(order_id: int):
     order = _get(order_id)
     number = order.number
-    delete_order(order)
+    try:
+        delete_order(order)
+    except ChangedMeanwhile:
+        flash(f"Order {number} was changed by someone else meanwhile; it was not deleted.", "error")
+        return redirect(url_for("orders.edit", order_id=order_id))
     flash(f"Order {number} deleted.", "success")
     return redirect(url_for("orders.index"))
 
@@ -135,17 +141,21 @@ def grand_total():
 def _edit(order: Order, saved_message: str):
     form = OrderForm(obj=order)
     form.load_choices()
+    order_id = order.id
     if form.validate_on_submit():
         form.populate_obj(order)
         order.number = (form.number.data or "").strip() or None
         try:
-            save_order(order, user=current_user)
+            save_order(order, user=current_user, version=form.version.data)
         except OrderNumberTaken as error:
             form.number.errors.append(str(error))
+        except ChangedMeanwhile:
+            if gone := refused_edit(form, Order, order_id, "order", gone_to=url_for("orders.index")):
+                return gone
         else:
             flash(f"{saved_message} Grand total {money(order.grand_total)}.", "success")
             return redirect(url_for("orders.index", q=order.number))
-    status = 422 if form.errors or form.form_errors else 200
+    status = 409 if form.changed else 422 if form.errors or form.form_errors else 200
     return render_template("orders/form.html", form=form, order=order), status
 
 

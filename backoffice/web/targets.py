@@ -13,14 +13,16 @@ from wtforms.validators import InputRequired
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Target
+from backoffice.services import ChangedMeanwhile
 from backoffice.services.targets import DuplicateTarget, delete_target, save_target
 from backoffice.web.choices import manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
+from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
 
 
-class TargetForm(FlaskForm):
+class TargetForm(Versioned, FlaskForm):
     account_manager_id = SelectField(
         "Account manager", coerce=optional_id, validators=[InputRequired("Choose an account manager.")]
     )
@@ -83,7 +85,11 @@ def edit(target_id: int):
 
 @bp.post("/<int:target_id>/delete")
 def delete(target_id: int):
-    delete_target(_get(target_id))
+    try:
+        delete_target(_get(target_id))
+    except ChangedMeanwhile:
+        flash("This target was changed by someone else meanwhile; it was not deleted.", "error")
+        return redirect(url_for("targets.edit", target_id=target_id))
     flash("Target deleted.", "success")
     return redirect(url_for("targets.index"))
 
@@ -91,16 +97,21 @@ def delete(target_id: int):
 def _edit(target: Target, saved_message: str):
     form = TargetForm(obj=target)
     form.load_choices()
+    target_id = target.id
     if form.validate_on_submit():
         form.populate_obj(target)
         try:
-            save_target(target)
+            save_target(target, version=form.version.data)
         except DuplicateTarget as error:
             form.period_start.errors.append(str(error))
+        except ChangedMeanwhile:
+            if gone := refused_edit(form, Target, target_id, "target", gone_to=url_for("targets.index")):
+                return gone
         else:
             flash(saved_message, "success")
             return redirect(url_for("targets.index", month=target.period))
-    return render_template("targets/form.html", form=form, target=target), 422 if form.errors else 200
+    status = 409 if form.changed else 422 if form.errors else 200
+    return render_template("targets/form.html", form=form, target=target), status
 
 
 def _get(target_id: int) -> Target:

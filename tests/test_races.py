@@ -1,0 +1,170 @@
+"""Two writers at once never lose an update: each cross-row recompute locks what it recomputes first.
+
+Each test runs two writers in threads (see ``tests/concurrency.py``); the first holds its locks
+for a moment while the second writes. Afterwards the stored derived value equals its source,
+and the reconciliation engine finds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import Account, Customer, Invoice, Meter, MonthlyCustomerBalance, Order, Payment, RunMode
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, metering, wallet
+from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
+from backoffice.services.orders import save_order
+from tests.concurrency import race
+from tests.factories import (
+    AccountManagerFactory,
+    CustomerFactory,
+    MeterFactory,
+    OrderFactory,
+    TargetFactory,
+    corrupt,
+    stored,
+)
+
+D = Decimal
+NOV = date(2026, 11, 1)
+
+
+def found(check: str) -> int:
+    """What ``reconcile verify --check <check>`` finds."""
+    db.session.rollback()
+    return run(RunMode.VERIFY, checks=[check]).mismatched
+
+
+def test_two_orders_saved_at_once_both_count_towards_the_target(app):
+    manager = AccountManagerFactory()
+    target = TargetFactory(account_manager=manager, period_start=NOV)
+    customer = CustomerFactory(account_manager=manager)
+    target_id, customer_id, manager_id = target.id, customer.id, manager.id
+
+    def order(amount: str):
+        return lambda: save_order(
+            Order(
+                number=f"SO-{amount}",
+                customer_id=customer_id,
+                account_manager_id=manager_id,
+                closing_date=date(2026, 11, 10),
+                total_price=D(amount),
+            )
+        )
+
+    race(app, order("100"), order("200"))
+    orders = db.session.scalar(sa.select(sa.func.sum(Order.grand_total)))
+    assert (stored("targets", "achieved_amount", target_id), orders) == (D("300.00"), D("300.00"))
+    assert found("target_achieved") == 0
+
+
+def test_two_orders_of_a_manager_edited_at_once_both_count_towards_the_target(app):
+    manager = AccountManagerFactory()
+    target = TargetFactory(account_manager=manager, period_start=NOV)
+    customer = CustomerFactory(account_manager=manager)
+    first, second = OrderFactory(customer=customer), OrderFactory(customer=customer)
+    target_id, first_id, second_id = target.id, first.id, second.id
+
+    def edit(order_id: int, total_price: str):
+        def work() -> None:
+            order = db.session.get(Order, order_id)  # read before the other clerk's save commits
+            order.total_price = D(total_price)
+            save_order(order)
+
+        return work
+
+    race(app, edit(first_id, "20000000"), edit(second_id, "30000000"))
+    orders = db.session.scalar(sa.select(sa.func.sum(Order.grand_total)))
+    assert stored("targets", "achieved_amount", target_id) == orders == D("48600000.00")
+    assert found("target_achieved") == 0
+
+
+def meter(meter_id: int) -> Meter:
+    return db.session.get(Meter, meter_id)
+
+
+def invoice(meter_id: int, number: str, amount: str):
+    return lambda: billing.add_invoice(meter(meter_id), number, D(amount), NOV, date(2026, 11, 30))
+
+
+def test_two_invoices_of_one_meter_saved_at_once_both_count_towards_its_balance(app):
+    customer = CustomerFactory()
+    billing.assign_meter(m := MeterFactory(), customer, NOV)
+    meter_id = m.id
+    race(app, invoice(meter_id, "INV-1", "100"), invoice(meter_id, "INV-2", "200"))
+    invoiced = db.session.scalar(sa.select(sa.func.sum(Invoice.amount)))
+    assert (stored("meters", "balance", meter_id), invoiced) == (D("300.00"), D("300.00"))
+    assert found("meter_balance") == 0
+
+
+def test_an_invoice_and_a_payment_on_two_meters_of_a_customer_both_count_towards_its_totals(app):
+    customer = CustomerFactory()
+    billing.assign_meter(first := MeterFactory(), customer, NOV)
+    billing.assign_meter(second := MeterFactory(), customer, NOV)
+    customer_id, first_id, second_id = customer.id, first.id, second.id
+    race(
+        app,
+        invoice(first_id, "INV-1", "100"),
+        lambda: billing.add_payment(meter(second_id), D("40"), NOV),
+    )
+    totals = stored("customers", "amount_due", customer_id), stored("customers", "overpayment", customer_id)
+    sources = (
+        db.session.scalar(sa.select(sa.func.sum(Invoice.amount))),
+        db.session.scalar(sa.select(sa.func.sum(Payment.amount))),
+    )
+    assert totals == sources == (D("100.00"), D("40.00"))
+    assert found("customer_meter_totals") == 0
+
+
+def test_a_pricing_change_and_a_reading_at_once_both_reach_the_months(app):
+    customer = CustomerFactory()
+    billing.assign_meter(m := MeterFactory(), customer, NOV)
+    customer_id, meter_id = customer.id, m.id
+    wallet.recharge(customer_id, D("1000000"))
+    metering.set_pricing(customer_id, NOV, D("1000.00"), D("1"))
+    metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
+    race(
+        app,
+        lambda: metering.set_pricing(customer_id, NOV, D("2000.00"), D("1")),
+        lambda: metering.record_reading(meter_id, date(2026, 11, 6), D("10")),
+        hold_after="commit",
+    )
+    closing = db.session.scalar(
+        sa.select(MonthlyCustomerBalance.closing_balance).where(MonthlyCustomerBalance.customer_id == customer_id)
+    )
+    assert closing == stored("customers", "balance", customer_id) == D("1000000") - 2 * D("20000.00")
+    assert found("monthly_balance") == 0
+
+
+def test_two_customers_recharged_at_once_both_reach_the_accounts(app):
+    first, second = CustomerFactory(), CustomerFactory()
+    first_id, second_id = first.id, second.id
+    race(
+        app,
+        lambda: wallet.recharge(first_id, D("100")),
+        lambda: wallet.recharge(second_id, D("200")),
+        hold_after="commit",
+    )
+    db.session.rollback()
+    balances = dict(db.session.execute(sa.select(Account.code, Account.balance)).all())
+    deposits = db.session.scalar(sa.select(sa.func.sum(Customer.balance)))
+    assert balances[CASH] == balances[CUSTOMER_DEPOSITS] == deposits == D("300.00")
+    assert found("account_balance") == 0
+
+
+def test_a_fix_while_an_order_is_saved_writes_the_target_with_that_order(app):
+    manager = AccountManagerFactory()
+    target = TargetFactory(account_manager=manager, period_start=NOV)
+    customer = CustomerFactory(account_manager=manager)
+    target_id, customer_id, manager_id = target.id, customer.id, manager.id
+    corrupt("targets", "achieved_amount", target_id, "1")
+    order = Order(
+        number="SO-1", customer_id=customer_id, account_manager_id=manager_id, closing_date=NOV, total_price=D("100")
+    )
+    race(app, lambda: save_order(order), lambda: run(RunMode.FIX, checks=["target_achieved"]))
+    assert stored("targets", "achieved_amount", target_id) == D("100.00")
+    assert found("target_achieved") == 0

@@ -1,0 +1,234 @@
+"""Two clerks open the same row; the second save, from a form loaded before the first, is refused.
+
+Each test loads the edit form twice (A and B), saves A, then saves B with another change: B
+is refused (409) with a message naming what A changed, and the database holds A's values.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from html.parser import HTMLParser
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import CustomerPricing, Invoice, Order, RunMode, Target
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, metering
+from backoffice.services.orders import delete_order, save_order
+from tests.concurrency import race
+from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, TargetFactory, stored
+
+D = Decimal
+
+
+class _Form(HTMLParser):
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.select = action, False, None
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.inside = attrs.get("action", "") in ("", self.action)
+        elif self.inside and tag == "input" and attrs.get("type") not in ("submit", "button") and "name" in attrs:
+            self.fields[attrs["name"]] = attrs.get("value") or ""
+        elif self.inside and tag == "select":
+            self.select = attrs["name"]
+        elif self.inside and tag == "option" and "selected" in attrs and self.select:
+            self.fields[self.select] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+
+
+def opened(client, url: str, action: str = "") -> dict[str, str]:
+    """What the browser of a clerk who opens ``url`` would send back from the form posting to ``action``."""
+    response = client.get(url)
+    assert response.status_code == 200
+    parser = _Form(action)
+    parser.feed(response.get_data(as_text=True))
+    return parser.fields
+
+
+def save_over(client, url: str, first: dict, second: dict, *, action: str = "", says: str) -> None:
+    """Clerks A and B open ``url``; A saves with ``first`` changed, then B, from the form loaded before, with
+    ``second``: B's save is refused, with a page that ``says`` what A changed and offers to reload."""
+    action = action or url
+    a, b = opened(client, url, action), opened(client, url, action)
+    assert client.post(action, data=a | first).status_code == 302
+    response = client.post(action, data=b | second)
+    assert response.status_code == 409
+    page = " ".join(response.get_data(as_text=True).split())
+    assert f"{says}. Reload to see the current values; nothing was saved." in page
+    assert f'href="{url}">Reload</a>' in page
+
+
+@pytest.fixture
+def finance(auth):
+    return auth.login("finance")
+
+
+def test_a_stale_order_save_is_refused_and_writes_nothing(client, finance):
+    order = OrderFactory()
+    save_over(
+        client,
+        f"/orders/{order.id}/edit",
+        {"total_price": "7.777.777"},
+        {"promo": "0"},
+        says="This order was changed by someone else since you opened it: total price is now Rp7.777.777,00",
+    )
+    db.session.rollback()
+    saved = db.session.get(Order, order.id)
+    assert (saved.total_price, saved.promo, saved.grand_total) == (D("7777777.00"), D("1000000.00"), D("7077777.00"))
+    assert saved.version == 2
+
+
+def test_a_save_of_an_order_deleted_meanwhile_says_so(client, finance):
+    order = OrderFactory()
+    url = f"/orders/{order.id}/edit"
+    b = opened(client, url)
+    assert client.post(f"/orders/{order.id}/delete").status_code == 302
+    response = client.post(url, data=b | {"promo": "0"})
+    assert response.status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+
+
+def test_saving_an_order_again_from_its_fresh_form_is_not_refused(client, finance):
+    order = OrderFactory(closing_date=date(2026, 11, 10))
+    url = f"/orders/{order.id}/edit"
+    assert client.post(url, data=opened(client, url) | {"promo": "0"}).status_code == 302
+    assert client.post(url, data=opened(client, url) | {"promo": "5"}).status_code == 302
+    db.session.rollback()
+    assert (db.session.get(Order, order.id).promo, db.session.get(Order, order.id).version) == (D("5.00"), 3)
+
+
+def test_a_stale_target_save_is_refused_and_writes_nothing(client, finance):
+    target = TargetFactory()
+    other = AccountManagerFactory(name="Budi")
+    url = f"/targets/{target.id}/edit"
+    save_over(
+        client,
+        url,
+        {"target_amount": "120.000.000"},
+        {"period_start": "2026-12"},
+        says="This target was changed by someone else since you opened it: target amount is now Rp120.000.000,00",
+    )
+    db.session.rollback()
+    saved = db.session.get(Target, target.id)
+    assert (saved.target_amount, saved.period_start, saved.account_manager_id) == (
+        D("120000000.00"),
+        date(2026, 11, 1),
+        target.account_manager_id,
+    )
+    # A's form is stale too now: saving it again is refused as well.
+    form = opened(client, url) | {"version": "1"}
+    assert client.post(url, data=form | {"account_manager_id": str(other.id)}).status_code == 409
+
+
+def test_a_stale_pricing_row_save_is_refused_and_writes_nothing(client, finance):
+    customer = CustomerFactory(code="HOTEL")
+    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
+    row = db.session.scalar(sa.select(CustomerPricing))
+    url, action = f"/customers/HOTEL/pricing/{row.id}", "/customers/HOTEL/pricing"
+    form = opened(client, url, action)
+    assert (form["pricing-effective_from"], form["pricing-version"]) == ("2026-11-01", "1")
+    save_over(
+        client,
+        url,
+        {"pricing-price_per_sm3": "2.000"},
+        {"pricing-meter_correction": "1,5"},
+        action=action,
+        says="This pricing row was changed by someone else since you opened it: price per Sm³ is now Rp2.000,00",
+    )
+    db.session.rollback()
+    saved = db.session.get(CustomerPricing, row.id)
+    assert (saved.price_per_sm3, saved.meter_correction, saved.version) == (D("2000.00"), D("1.000000"), 2)
+
+
+def test_a_stale_invoice_save_is_refused_and_writes_nothing(client, finance):
+    customer = CustomerFactory(code="HOTEL")
+    billing.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
+    invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
+    url = f"/customers/HOTEL/invoices/{invoice.id}/edit"
+    save_over(
+        client,
+        url,
+        {"amount": "450.000"},
+        {"due_on": "2026-12-15"},
+        says="This invoice was changed by someone else since you opened it: amount is now Rp450.000,00",
+    )
+    db.session.rollback()
+    saved = db.session.get(Invoice, invoice.id)
+    assert (saved.amount, saved.due_on, saved.version) == (D("450000.00"), date(2026, 11, 30), 2)
+    assert stored("meters", "balance", meter.id) == D("450000.00")
+
+
+def test_an_invoice_is_corrected_on_its_page_and_its_meter_and_books_follow(client, finance):
+    customer = CustomerFactory(code="HOTEL")
+    billing.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
+    invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
+    billing.add_invoice(meter, "INV-2", D("1"), date(2026, 11, 1), date(2026, 11, 30))
+    url = f"/customers/HOTEL/invoices/{invoice.id}/edit"
+    assert f'href="{url}"' in client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
+    form = opened(client, url)
+    for change, message in (({"number": "INV-2"}, "INV-2 is already used"), ({"due_on": "2026-10-01"}, "due before")):
+        response = client.post(url, data=form | change)
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert client.post(url, data=form | {"amount": "600.000", "number": "INV-1A"}).status_code == 302
+    db.session.rollback()
+    assert (db.session.get(Invoice, invoice.id).number, stored("meters", "balance", meter.id)) == (
+        "INV-1A",
+        D("600001.00"),
+    )
+    assert run(RunMode.VERIFY, checks=["meter_balance", "customer_meter_totals", "account_balance"]).mismatched == 0
+    assert client.get(f"/customers/OTHER/invoices/{invoice.id}/edit").status_code == 404
+
+
+def test_two_clerks_saving_one_order_at_once_the_second_is_refused(app, client, finance):
+    order = OrderFactory()
+    order_id, url = order.id, f"/orders/{order.id}/edit"
+    b = opened(client, url)
+    answers = []
+
+    def save_a() -> None:
+        order = db.session.get(Order, order_id)
+        order.total_price = D("7777777")
+        save_order(order, version=1)
+
+    race(app, save_a, lambda: answers.append(client.post(url, data=b | {"promo": "0"})))
+    assert answers[0].status_code == 409
+    assert "total price is now Rp7.777.777,00" in answers[0].get_data(as_text=True)
+    saved = db.session.get(Order, order_id)
+    assert (saved.total_price, saved.promo, saved.version) == (D("7777777.00"), D("1000000.00"), 2)
+
+
+def test_an_order_deleted_while_its_form_is_saved_is_not_saved_and_the_clerk_is_told(app, client, finance):
+    order = OrderFactory()
+    order_id, url = order.id, f"/orders/{order.id}/edit"
+    b = opened(client, url)
+    answers = []
+    race(
+        app,
+        lambda: delete_order(db.session.get(Order, order_id)),
+        lambda: answers.append(client.post(url, data=b | {"promo": "0"})),
+    )
+    assert (answers[0].status_code, answers[0].headers["Location"]) == (302, "/orders")
+    assert "This order was deleted by someone else since you opened it" in client.get("/orders").get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+
+
+def test_an_order_form_with_a_damaged_version_is_refused_and_writes_nothing(client, finance):
+    order = OrderFactory()
+    url = f"/orders/{order.id}/edit"
+    response = client.post(url, data=opened(client, url) | {"version": "2x", "promo": "0"})
+    assert response.status_code == 422
+    assert "This form came back damaged; nothing was saved." in response.get_data(as_text=True)
+    db.session.rollback()
+    assert (db.session.get(Order, order.id).promo, db.session.get(Order, order.id).version) == (D("1000000.00"), 1)

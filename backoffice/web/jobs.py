@@ -16,7 +16,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 @bp.app_context_processor
 def _job_helpers() -> dict:
-    return {"kinds": jobs.KINDS, "describe": jobs.describe}
+    return {"kinds": jobs.KINDS, "describe": jobs.describe, "waiting_notice": jobs.waiting_notice}
 
 
 def start(kind: str, args: dict, *, fallback: str):
@@ -65,7 +65,9 @@ def retry(job_id: str):
 
 
 def _get(job_id: str) -> JobRecord:
+    """The job's row; queued, but lost by the queue, it is marked abandoned first, so it can be retried."""
     record = db.session.get(JobRecord, job_id)
     if record is None:
         abort(404)
+    jobs.release_if_lost(record)
     return record

@@ -37,9 +37,10 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.models.types import as_utc, utcnow
-from backoffice.reconcile import resolve
+from backoffice.reconcile import Scope, resolve
+from backoffice.reconcile.engine import refusal, scope_for
 from backoffice.reconcile.engine import run as run_checks
-from backoffice.reconcile.engine import scope_for
+from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
 from backoffice.services.metering import process_recalculations
 
@@ -110,7 +111,8 @@ def enqueue(
 
     An exclusive kind already queued or running with the same arguments, or a ``job_id``
     already used, gives back the existing row instead of a second job. Raises
-    :class:`QueueUnavailable` when Redis cannot be reached; nothing is left behind then.
+    :class:`QueueUnavailable` when Redis cannot be reached, and :class:`RunRefused` when another
+    run writes what the job would (unless it is scheduled: it will wait); nothing is left behind then.
     """
     spec = KINDS[kind]
     args = args or {}
@@ -119,6 +121,11 @@ def enqueue(
     job_id, holder = _key_holder(job_id, active_key)
     if holder is not None:
         return holder, False
+    mode = spec.mode(args)
+    if mode.writes and not waits(trigger):
+        checks, scope = _plan(spec, args)
+        if (reason := refusal(mode, checks=checks, scope=scope)) is not None:
+            raise RunRefused(reason)
     record = JobRecord(
         id=job_id or uuid.uuid4().hex,
         kind=kind,
@@ -189,6 +196,9 @@ def execute(job_id: str):
         with _heartbeat(record.id):
             recalculated = _recalculate(spec, record)
             run = _run(spec, record)
+    except RunRefused as refused:
+        _finish(job_id, JobStatus.FAILED, error=str(refused))
+        raise
     except OperationalError as error:
         # The database went away or timed out: RQ runs the job again later.
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error} (retried later)")
@@ -358,14 +368,18 @@ def _recalculate(spec: Kind, record: JobRecord) -> int:
     return process_recalculations(customer_ids, record.user)
 
 
-def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
-    args = record.args
+def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
+    """The checks (None: all) and the scope the job runs on."""
     customers = args.get("customers") or []
     if spec.name == "recalculate_customer":
         customers = [db.session.get(Customer, args["customer_id"]).code]
     month = args.get("from_month")
-    scope = scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
-    checks = args.get("checks") or None
+    return args.get("checks") or None, scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
+
+
+def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
+    args = record.args
+    checks, scope = _plan(spec, args)
     names = [check.name for check in resolve(checks)]
     delay = current_app.config["JOB_STEP_DELAY_SECONDS"]
     job_id = record.id

@@ -38,7 +38,7 @@ from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.models.types import as_utc, utcnow
 from backoffice.reconcile import Scope, resolve
-from backoffice.reconcile.engine import refusal, scope_for
+from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
@@ -124,8 +124,7 @@ def enqueue(
     mode = spec.mode(args)
     if mode.writes and not waits(trigger):
         checks, scope = _plan(spec, args)
-        if (reason := refusal(mode, checks=checks, scope=scope)) is not None:
-            raise RunRefused(reason)
+        refuse_if_busy(mode, checks=checks, scope=scope)
     record = JobRecord(
         id=job_id or uuid.uuid4().hex,
         kind=kind,

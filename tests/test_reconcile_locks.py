@@ -27,7 +27,8 @@ from backoffice.models import (
     RunTrigger,
     User,
 )
-from backoffice.reconcile.engine import RunRefused, run, scope_for
+from backoffice.reconcile.engine import run, scope_for
+from backoffice.reconcile.locks import RunRefused
 from backoffice.services import billing, metering
 from tests.factories import CustomerFactory, MeterFactory, OrderFactory, TargetFactory, UserFactory, corrupt, stored
 from tests.workers import run_worker, worker_env

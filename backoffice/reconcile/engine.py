@@ -31,7 +31,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.reconcile import Check, Scope, resolve
-from backoffice.reconcile.locks import RunRefused, claim, waits
+from backoffice.reconcile.locks import claim, waits
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(check_name, chunks_done, chunks_total)``."""
@@ -103,14 +103,11 @@ def run(
     return record
 
 
-def refusal(mode: RunMode, *, checks=None, scope: Scope | None = None) -> str | None:
-    """Why a run of ``mode`` would be refused now, or None: to tell before a job for it is queued."""
+def refuse_if_busy(mode: RunMode, *, checks=None, scope: Scope | None = None) -> None:
+    """Raise :class:`RunRefused` if a run of ``mode`` would be refused now: to tell before a job is queued."""
     scope = scope or Scope()
-    try:
-        with claim(_written(mode, _selected(checks, scope)), scope, wait=False):
-            return None
-    except RunRefused as refused:
-        return str(refused)
+    with claim(_written(mode, _selected(checks, scope)), scope, wait=False):
+        pass
 
 
 def discrepancies(run_id: int, check: str | None = None):

@@ -222,6 +222,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     from backoffice.money import MoneyError, parse_amount
     from backoffice.reconcile import UnknownCheck, resolve
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
+    from backoffice.reconcile.locks import RunRefused
     from backoffice.reconcile.report import csv_lines, summary
     from backoffice.services.metering import process_recalculations
 
@@ -239,8 +240,11 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     show_progress = console.is_terminal and not as_json
     # What writes first does the pending recalculation requests of its scope, as the jobs do.
     done = process_recalculations(list(scope.customer_ids) or None) if mode.writes else 0
-    with _progress(console, show_progress) as progress:
-        record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
+    try:
+        with _progress(console, show_progress) as progress:
+            record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
+    except RunRefused as refused:
+        raise click.ClickException(str(refused)) from None
     if csv_path:
         with open(csv_path, "w", encoding="utf-8", newline="") as handle:
             handle.writelines(csv_lines(record.id))

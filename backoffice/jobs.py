@@ -6,7 +6,9 @@ the job runs at once, in the calling process, and its row says so.
 
 A job that raises ends ``failed`` on its row and in RQ's failed registry; a transient
 database error asks RQ to retry it later. A worker that dies mid-job stops its heartbeat;
-the next worker or scheduler tick marks the row ``abandoned`` and its run ``failed``.
+the next worker or scheduler tick marks the row ``abandoned`` and its run ``failed``. A
+queued row whose job the queue no longer has (Redis restarted without its data) is marked
+``abandoned`` too, by that sweep or by the next attempt at the same job, which then starts.
 Every job is safe to run again: the engine fixes in batches, each its own transaction.
 """
 
@@ -25,18 +27,20 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry, get_current_job
+from rq import Queue, Retry, Worker, get_current_job
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
-from backoffice.models.types import utcnow
-from backoffice.reconcile import resolve
+from backoffice.models.types import as_utc, utcnow
+from backoffice.reconcile import Scope, resolve
+from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
-from backoffice.reconcile.engine import scope_for
+from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
 from backoffice.services.metering import process_recalculations
 
@@ -46,6 +50,20 @@ QUEUES = ("recalc", "maintenance", "default")
 """Served in this order: what a user is waiting for first, the nightly work next."""
 
 TRANSIENT_RETRY = Retry(max=3, interval=[10, 60, 300])
+
+REDIS_CONNECT_TIMEOUT, REDIS_TIMEOUT = 2, 10
+
+ON_THE_QUEUE_WITHIN = timedelta(seconds=REDIS_CONNECT_TIMEOUT + REDIS_TIMEOUT + 3)
+"""A row is committed before its job is put on the queue, which succeeds or fails within Redis' timeouts: a
+younger row whose job the queue does not have may be on its way there, not lost."""
+
+LOST = "The queue lost this job (Redis restarted without its data); it was not run."
+
+NO_WORKER_NOTICE_AFTER = timedelta(seconds=10)
+"""A listening worker takes a job within a second; a job queued longer tells whether any worker listens."""
+
+WORKER_LOOKUP_SECONDS = 5
+"""How long the answer of RQ's worker registry is kept: every panel polls every second."""
 
 
 class QueueUnavailable(RuntimeError):
@@ -93,13 +111,20 @@ def enqueue(
 
     An exclusive kind already queued or running with the same arguments, or a ``job_id``
     already used, gives back the existing row instead of a second job. Raises
-    :class:`QueueUnavailable` when Redis cannot be reached; nothing is left behind then.
+    :class:`QueueUnavailable` when Redis cannot be reached, and :class:`RunRefused` when another
+    run writes what the job would (unless it is scheduled: it will wait); nothing is left behind then.
     """
     spec = KINDS[kind]
     args = args or {}
     _validate(spec, args)
-    if job_id is not None and (existing := db.session.get(JobRecord, job_id)) is not None:
-        return existing, False
+    active_key = _active_key(spec, args)
+    job_id, holder = _key_holder(job_id, active_key)
+    if holder is not None:
+        return holder, False
+    mode = spec.mode(args)
+    if mode.writes and not waits(trigger):
+        checks, scope = _plan(spec, args)
+        refuse_if_busy(mode, checks=checks, scope=scope)
     record = JobRecord(
         id=job_id or uuid.uuid4().hex,
         kind=kind,
@@ -110,7 +135,7 @@ def enqueue(
         progress=0,
         message="Waiting for a worker" if redis_url() else "Running in-process",
         in_process=not redis_url(),
-        active_key=_active_key(spec, args),
+        active_key=active_key,
         attempts=0,
     )
     db.session.add(record)
@@ -157,6 +182,10 @@ def execute(job_id: str):
     record = db.session.get(JobRecord, job_id)
     if record is None:
         raise LookupError(f"No job row {job_id}: it was never committed or has been deleted.")
+    if record.status is JobStatus.ABANDONED:
+        # Released while the queue had lost it, and started again under another row if wanted.
+        log.warning("Job %s was released (%s); it is not run.", job_id, record.error)
+        return None
     spec = KINDS[record.kind]
     record.status, record.started_at, record.ended_at = JobStatus.STARTED, utcnow(), None
     record.attempts += 1
@@ -166,6 +195,9 @@ def execute(job_id: str):
         with _heartbeat(record.id):
             recalculated = _recalculate(spec, record)
             run = _run(spec, record)
+    except RunRefused as refused:
+        _finish(job_id, JobStatus.FAILED, error=str(refused))
+        raise
     except OperationalError as error:
         # The database went away or timed out: RQ runs the job again later.
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error} (retried later)")
@@ -182,7 +214,8 @@ def execute(job_id: str):
 
 
 def sweep_abandoned() -> list[str]:
-    """Mark the jobs whose worker stopped beating as abandoned, and their runs as failed."""
+    """Mark as abandoned the jobs nothing will finish: those whose worker stopped beating (their runs fail
+    too), and those queued whose job the queue lost."""
     cutoff = utcnow() - timedelta(seconds=3 * current_app.config["JOB_HEARTBEAT_SECONDS"])
     stale = db.session.scalars(
         select(JobRecord).where(JobRecord.status == JobStatus.STARTED, JobRecord.heartbeat_at < cutoff)
@@ -202,7 +235,40 @@ def sweep_abandoned() -> list[str]:
     db.session.commit()
     if stale:
         log.warning("Marked %d abandoned job(s): %s", len(stale), ", ".join(r.id for r in stale))
-    return [record.id for record in stale]
+    queued = db.session.scalars(
+        select(JobRecord).where(
+            JobRecord.status == JobStatus.QUEUED,
+            JobRecord.in_process.is_(False),
+            JobRecord.enqueued_at < utcnow() - ON_THE_QUEUE_WITHIN,
+        )
+    ).all()
+    return [record.id for record in stale] + [record.id for record in queued if release_if_lost(record)]
+
+
+def release_if_lost(record: JobRecord) -> bool:
+    """Mark a queued row abandoned when the queue no longer has its job; return whether it was.
+
+    Nothing would ever run such a job, and its row would keep refusing the same job as already queued.
+    """
+    if record.status is not JobStatus.QUEUED or record.in_process or not redis_url():
+        return False
+    if as_utc(record.enqueued_at) > utcnow() - ON_THE_QUEUE_WITHIN:
+        return False
+    try:
+        if Job.exists(record.id, connection=redis_connection()):
+            return False
+    except RedisError:
+        return False  # whether the queue still has it cannot be known now
+    released = db.session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == record.id, JobRecord.status == JobStatus.QUEUED)
+        .values(status=JobStatus.ABANDONED, ended_at=utcnow(), active_key=None, error=LOST, message="Abandoned")
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(record)
+    if released:
+        log.warning("Job %s was queued but the queue lost it: marked abandoned.", record.id)
+    return bool(released)
 
 
 def enqueue_nightly(day: date | None = None) -> tuple[JobRecord, bool]:
@@ -237,8 +303,17 @@ def catch_up() -> JobRecord | None:
 
 
 def active_job(kind: str, args: dict) -> JobRecord | None:
-    key = _active_key(KINDS[kind], args)
-    return db.session.scalar(select(JobRecord).where(JobRecord.active_key == key)) if key else None
+    """The job of this kind and arguments queued or running, if any (one the queue lost is released)."""
+    return _active(_active_key(KINDS[kind], args))
+
+
+def waiting_notice(record: JobRecord) -> str | None:
+    """What someone waiting on a job queued for a while should know: that no worker serves its queue."""
+    if record.status is not JobStatus.QUEUED or record.in_process or not redis_url():
+        return None
+    if as_utc(record.enqueued_at) > utcnow() - NO_WORKER_NOTICE_AFTER or _worker_listens(record.queue):
+        return None
+    return f"No worker is listening on the queue '{record.queue}'; the job will run when one starts."
 
 
 def describe(record: JobRecord) -> str:
@@ -255,13 +330,29 @@ def redis_connection() -> Redis:
     """One connection pool per app, made on first use (never at import)."""
     connection = current_app.extensions.get("redis")
     if connection is None:
-        connection = Redis.from_url(redis_url(), socket_connect_timeout=2, socket_timeout=10)
+        connection = Redis.from_url(
+            redis_url(), socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+        )
         current_app.extensions["redis"] = connection
     return connection
 
 
 def queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection())
+
+
+def _worker_listens(queue_name: str) -> bool:
+    """Whether RQ's worker registry has a live worker on the queue, as it was at most a few seconds ago."""
+    seen = current_app.extensions.setdefault("backoffice.listening", {})
+    now = time.monotonic()
+    if queue_name in seen and seen[queue_name][0] > now:
+        return seen[queue_name][1]
+    try:
+        listens = bool(Worker.all(queue=queue(queue_name)))
+    except RedisError:
+        listens = True  # the registry cannot be asked: better say nothing than something wrong
+    seen[queue_name] = (now + WORKER_LOOKUP_SECONDS, listens)
+    return listens
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:
@@ -276,14 +367,18 @@ def _recalculate(spec: Kind, record: JobRecord) -> int:
     return process_recalculations(customer_ids, record.user)
 
 
-def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
-    args = record.args
+def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
+    """The checks (None: all) and the scope the job runs on."""
     customers = args.get("customers") or []
     if spec.name == "recalculate_customer":
         customers = [db.session.get(Customer, args["customer_id"]).code]
     month = args.get("from_month")
-    scope = scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
-    checks = args.get("checks") or None
+    return args.get("checks") or None, scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
+
+
+def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
+    args = record.args
+    checks, scope = _plan(spec, args)
     names = [check.name for check in resolve(checks)]
     delay = current_app.config["JOB_STEP_DELAY_SECONDS"]
     job_id = record.id
@@ -369,6 +464,29 @@ def _active_key(spec: Kind, args: dict) -> str | None:
     if not spec.exclusive:
         return None
     return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(args))
+
+
+def _active(active_key: str | None) -> JobRecord | None:
+    holder = db.session.scalar(select(JobRecord).where(JobRecord.active_key == active_key)) if active_key else None
+    return None if holder is None or release_if_lost(holder) else holder
+
+
+def _key_holder(job_id: str | None, active_key: str | None) -> tuple[str | None, JobRecord | None]:
+    """The id a new row takes and the row already holding the job's key, if any.
+
+    A scheduled job's id is its key (``nightly-2026-11-22``): once that row is abandoned, the next
+    attempt takes the id numbered after it (``nightly-2026-11-22_2``), so two schedulers still make
+    one row. An exclusive kind's key is its arguments, held while the job is queued or running.
+    """
+    if job_id is None:
+        return None, _active(active_key)
+    attempt, candidate = 1, job_id
+    while (holder := db.session.get(JobRecord, candidate)) is not None:
+        if holder.status is not JobStatus.ABANDONED and not release_if_lost(holder):
+            return candidate, holder
+        attempt += 1
+        candidate = f"{job_id}_{attempt}"
+    return candidate, None
 
 
 def _existing(job_id: str, active_key: str | None) -> JobRecord:

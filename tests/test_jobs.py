@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import subprocess
@@ -16,15 +17,18 @@ from redis import Redis
 from rq import Queue
 from rq.cron import CronScheduler
 from rq.registry import FailedJobRegistry
+from rq.suspension import suspend
 
 from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import Discrepancy, JobRecord, JobStatus, Order, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
-from tests.workers import run_worker, worker_env
+from tests.workers import listening_worker, run_worker, start_worker, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
+LOST = "The queue lost this job (Redis restarted without its data); it was not run."
+NO_WORKER = "No worker is listening on the queue 'recalc'; the job will run when one starts."
 
 
 def job_row(job_id: str) -> JobRecord:
@@ -152,15 +156,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
         corrupt("orders", "grand_total", order.id, "1")
     slow = {"job_heartbeat_seconds": 0.2, "job_step_delay_seconds": 0.4, "reconcile_chunk_size": 1}
     record, _ = jobs.enqueue("verify", {"fix": True})
-    db.session.commit()
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py"],
-        cwd=ROOT,
-        env=worker_env(app, redis_url, **slow),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    worker = start_worker(app, redis_url, **slow)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (job_row(record.id).progress or 0) > 5:
@@ -262,3 +258,125 @@ def test_a_worker_on_an_unmigrated_database_says_so_in_one_line(tmp_path, redis_
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "run: backoffice db upgrade" in result.stderr
+
+
+def queued_ago(seconds: float, *records: JobRecord) -> None:
+    db.session.execute(
+        sa.update(JobRecord)
+        .where(JobRecord.id.in_([record.id for record in records]))
+        .values(enqueued_at=utcnow() - timedelta(seconds=seconds))
+    )
+    db.session.commit()
+
+
+def redis_restarts_without_its_data(redis_url: str, *records: JobRecord) -> None:
+    """FLUSHDB, as a Redis restarted without persistence; the rows were queued a minute before."""
+    Redis.from_url(redis_url).flushdb()
+    queued_ago(60, *records)
+
+
+def test_the_sweep_releases_a_queued_job_redis_lost_and_its_retry_runs(app, client, admin, redis_url):
+    order = OrderFactory(customer=CustomerFactory(code="HOTEL"))
+    corrupt("orders", "grand_total", order.id, "1")
+    client.post("/customers/HOTEL/recalculate")
+    lost = db.session.scalar(sa.select(JobRecord))
+    Redis.from_url(redis_url).flushdb()
+    assert jobs.sweep_abandoned() == [], "a row just committed may not be on the queue yet"
+    redis_restarts_without_its_data(redis_url, lost)
+
+    assert jobs.sweep_abandoned() == [lost.id]
+
+    lost = job_row(lost.id)
+    assert (lost.status, lost.error, lost.active_key) == (JobStatus.ABANDONED, LOST, None)
+    assert lost.ended_at is not None and lost.run_id is None
+    assert client.post(f"/jobs/{lost.id}/retry").status_code == 302
+    retried = db.session.scalars(sa.select(JobRecord).where(JobRecord.id != lost.id)).one()
+    assert Queue("recalc", connection=Redis.from_url(redis_url)).get_job_ids() == [retried.id]
+    run_worker(app, redis_url)
+    assert job_row(retried.id).status is JobStatus.FINISHED
+    assert stored("orders", "grand_total", order.id) == 9300000
+
+
+def test_recalculating_again_after_redis_lost_the_queued_job_queues_a_new_one(app, client, admin, redis_url):
+    CustomerFactory(code="HOTEL")
+    client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"})
+    lost = db.session.scalar(sa.select(JobRecord))
+    redis_restarts_without_its_data(redis_url, lost)
+
+    assert "Recalculate customer</button>" in client.get("/customers/HOTEL").get_data(as_text=True)
+    again = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
+
+    assert "already queued" not in again
+    lost = job_row(lost.id)
+    assert (lost.status, lost.error, lost.active_key) == (JobStatus.ABANDONED, LOST, None)
+    new = db.session.scalars(sa.select(JobRecord).where(JobRecord.id != lost.id)).one()
+    assert new.status is JobStatus.QUEUED and new.id[:12] in again
+    assert Queue("recalc", connection=Redis.from_url(redis_url)).get_job_ids() == [new.id]
+
+
+def test_retrying_a_queued_job_redis_lost_releases_it_and_queues_it_again(app, client, admin, redis_url):
+    lost, _ = jobs.enqueue("verify", {})
+    redis_restarts_without_its_data(redis_url, lost)
+    waiting, _ = jobs.enqueue("verify", {})
+
+    assert client.post(f"/jobs/{lost.id}/retry").status_code == 302
+    assert client.post(f"/jobs/{waiting.id}/retry").status_code == 409
+
+    assert (job_row(lost.id).status, job_row(lost.id).error) == (JobStatus.ABANDONED, LOST)
+    assert job_row(waiting.id).status is JobStatus.QUEUED
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 3
+    assert len(Queue("recalc", connection=Redis.from_url(redis_url)).get_job_ids()) == 2
+
+
+def test_a_nightly_redis_lost_is_released_and_enqueued_again_once(app, redis_url):
+    night = date(2026, 11, 22)
+    lost, _ = jobs.enqueue_nightly(night)
+    redis_restarts_without_its_data(redis_url, lost)
+
+    again, created = jobs.enqueue_nightly(night)
+    once_more, created_once_more = jobs.enqueue_nightly(night)
+
+    assert created and not created_once_more and again.id == once_more.id != lost.id
+    assert (job_row(lost.id).status, job_row(lost.id).error) == (JobStatus.ABANDONED, LOST)
+    assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [again.id]
+    run_worker(app, redis_url)
+    assert job_row(again.id).status is JobStatus.FINISHED
+
+
+def test_a_released_job_the_queue_gives_back_is_not_run(app, redis_url):
+    order = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "1")
+    lost, _ = jobs.enqueue("verify", {"fix": True})
+    redis_restarts_without_its_data(redis_url, lost)
+    jobs.sweep_abandoned()
+    Queue("recalc", connection=Redis.from_url(redis_url)).enqueue("backoffice.jobs.execute", lost.id, job_id=lost.id)
+
+    run_worker(app, redis_url)
+
+    lost = job_row(lost.id)
+    assert (lost.status, lost.error, lost.run_id) == (JobStatus.ABANDONED, LOST, None)
+    assert stored("orders", "grand_total", order.id) == 1
+
+
+def test_a_job_queued_a_while_with_no_worker_listening_says_so(app, client, admin, redis_url):
+    record, _ = jobs.enqueue("verify", {})
+    assert NO_WORKER not in client.get(f"/jobs/{record.id}/panel").get_data(as_text=True)
+
+    queued_ago(11, record)
+
+    for page in (f"/jobs/{record.id}/panel", f"/jobs/{record.id}", "/jobs"):
+        assert NO_WORKER in html.unescape(client.get(page).get_data(as_text=True)), page
+    assert job_row(record.id).status is JobStatus.QUEUED
+
+
+def test_a_job_queued_a_while_with_a_worker_listening_does_not_say_no_worker(app, client, admin, redis_url):
+    record, _ = jobs.enqueue("verify", {})
+    queued_ago(11, record)
+    suspend(Redis.from_url(redis_url))  # the worker listens but takes nothing: the job stays queued
+
+    with listening_worker(app, redis_url):
+        panel = client.get(f"/jobs/{record.id}/panel").get_data(as_text=True)
+        index = client.get("/jobs").get_data(as_text=True)
+
+    assert "queued" in panel and "No worker" not in panel and "No worker" not in index
+    assert job_row(record.id).status is JobStatus.QUEUED

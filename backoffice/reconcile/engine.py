@@ -4,7 +4,8 @@ Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys), each wit
 set-based statements: how many entities (and, for the modes that report totals, the sum
 of each stored field), and which entities are wrong, with their stored and expected values.
 The wrong ones are then fixed and recorded in batches, each batch one transaction. Nothing
-loops over entities in Python but the rows that are actually wrong.
+loops over entities in Python but the rows that are actually wrong. A run that writes holds
+its checks for its whole length (see ``locks``): a second one is refused, or waits.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.reconcile import Check, Scope, resolve
 from backoffice.reconcile.base import differs
+from backoffice.reconcile.locks import claim, waits
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(check_name, chunks_done, chunks_total)``."""
@@ -70,33 +72,43 @@ def run(
     """Run the named checks (all by default) and return the finished run record.
 
     ``on_start`` is called with the run record once it is committed, before any check runs.
+    Raises :class:`RunRefused`, having done nothing, when another run writes a check this one would
+    write (a scheduled run waits for it instead).
     """
     scope = scope or Scope()
-    selected = [check for check in resolve(checks) if check.by_customer or not scope.customer_ids]
-    record = ReconciliationRun(
-        mode=mode,
-        trigger=trigger,
-        user_id=user.id if user else None,
-        scope=scope.describe(),
-        checks=[check.name for check in selected],
-    )
-    db.session.add(record)
-    db.session.commit()
-    if on_start:
-        on_start(record)
-    try:
-        for check in selected:
-            _run_check(record, check, scope, progress)
-        record.status = RunStatus.SUCCEEDED
-    except BaseException as error:
-        db.session.rollback()
-        record.status = RunStatus.FAILED
-        record.error = f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        record.finished_at = utcnow()
+    selected = _selected(checks, scope)
+    with claim(_written(mode, selected), scope, wait=waits(trigger)):
+        record = ReconciliationRun(
+            mode=mode,
+            trigger=trigger,
+            user_id=user.id if user else None,
+            scope=scope.describe(),
+            checks=[check.name for check in selected],
+        )
+        db.session.add(record)
         db.session.commit()
+        if on_start:
+            on_start(record)
+        try:
+            for check in selected:
+                _run_check(record, check, scope, progress)
+            record.status = RunStatus.SUCCEEDED
+        except BaseException as error:
+            db.session.rollback()
+            record.status = RunStatus.FAILED
+            record.error = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            record.finished_at = utcnow()
+            db.session.commit()
     return record
+
+
+def refuse_if_busy(mode: RunMode, *, checks=None, scope: Scope | None = None) -> None:
+    """Raise :class:`RunRefused` if a run of ``mode`` would be refused now: to tell before a job is queued."""
+    scope = scope or Scope()
+    with claim(_written(mode, _selected(checks, scope)), scope, wait=False):
+        pass
 
 
 def discrepancies(run_id: int, check: str | None = None):
@@ -105,6 +117,15 @@ def discrepancies(run_id: int, check: str | None = None):
     if check:
         query = query.where(Discrepancy.check == check)
     return query.order_by(func.abs(Discrepancy.difference).desc(), Discrepancy.id)
+
+
+def _selected(checks, scope: Scope) -> list[Check]:
+    """The checks named (all by default); the books' are left out of a run over some customers."""
+    return [check for check in resolve(checks) if check.by_customer or not scope.customer_ids]
+
+
+def _written(mode: RunMode, selected: list[Check]) -> list[Check]:
+    return [check for check in selected if check.fixable] if mode.writes else []
 
 
 @dataclass

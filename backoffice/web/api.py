@@ -20,6 +20,7 @@ from backoffice import jobs
 from backoffice.extensions import csrf, db
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
+from backoffice.reconcile.locks import RunRefused
 from backoffice.reconcile.report import discrepancy_dict, iso, plain
 from backoffice.services import books, metering
 
@@ -174,11 +175,14 @@ class _ReconcileCollector:
 
 
 def _accepted(enqueue):
-    """Answer 202 with the job and where to follow it; 503 when the queue cannot be reached."""
+    """Answer 202 with the job and where to follow it; 503 when the queue cannot be reached, 409 when
+    another run writes what the job would."""
     try:
         record, created = enqueue()
     except jobs.QueueUnavailable as error:
         return _error(503, str(error))
+    except RunRefused as refused:
+        return _error(409, str(refused))
     response = jsonify(
         status="accepted",
         job_id=record.id,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import JobRecord, JobStatus, Role, RunTrigger
+from backoffice.reconcile.locks import RunRefused
 from backoffice.web.auth import requires_role
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -16,19 +17,21 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 @bp.app_context_processor
 def _job_helpers() -> dict:
-    return {"kinds": jobs.KINDS, "describe": jobs.describe}
+    return {"kinds": jobs.KINDS, "describe": jobs.describe, "waiting_notice": jobs.waiting_notice}
 
 
 def start(kind: str, args: dict, *, fallback: str):
     """Enqueue a job for the current user and answer with its progress panel (htmx) or page.
 
-    When Redis cannot be reached, the user is told so and sent back to ``fallback``.
+    When Redis cannot be reached, or another run writes what the job would, the user is told so
+    and sent back to ``fallback``.
     """
     try:
         record, created = jobs.enqueue(kind, args, user=current_user, trigger=RunTrigger.USER)
-    except jobs.QueueUnavailable as error:
+    except (jobs.QueueUnavailable, RunRefused) as error:
         if request.headers.get("HX-Request"):
-            return render_template("jobs/_unavailable.html", message=str(error)), 503
+            status = 409 if isinstance(error, RunRefused) else 503
+            return render_template("jobs/_unavailable.html", message=str(error)), status
         flash(str(error), "error")
         return redirect(fallback)
     if request.headers.get("HX-Request"):
@@ -65,7 +68,9 @@ def retry(job_id: str):
 
 
 def _get(job_id: str) -> JobRecord:
+    """The job's row; queued, but lost by the queue, it is marked abandoned first, so it can be retried."""
     record = db.session.get(JobRecord, job_id)
     if record is None:
         abort(404)
+    jobs.release_if_lost(record)
     return record

@@ -15,6 +15,7 @@ from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerPricing, MeterReading
+from backoffice.reconcile.locks import RunRefused
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.web.choices import active_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
@@ -180,6 +181,8 @@ def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:
         jobs.enqueue("recalculate_customer", {"customer_id": customer.id}, user=current_user)
     except jobs.QueueUnavailable:
         flash(f"{saved}, but the job queue cannot be reached: the nightly run will do it.", "error")
+    except RunRefused as refused:
+        flash(f"{saved}: {refused}", "info")
     else:
         flash(f"{saved}: a job is doing it now.", "info")
 

@@ -1,0 +1,143 @@
+"""One writing run per check at a time.
+
+Two runs fixing the same rows at once both find them wrong, both write them and both record the
+fix: the audit trail would count every fix twice. So a run that writes (fix, rebuild) first
+claims each check it may write: the check whole for a run over everything; for a run over some
+customers, the check shared and each of its customers whole, so that two customers' runs go side
+by side while a run over everything excludes both. A claim already taken refuses the run, naming
+the run that holds it; a scheduled run, with no one there to read why, waits for it instead.
+
+On PostgreSQL the claims are session advisory locks, on a connection of their own held for the
+whole run: the run commits in batches, and a transaction's lock would end with the first. They
+end with that connection, so a run that crashes leaves no claim behind.
+
+On SQLite the claims are ``flock`` locks on files beside the database, for the same reason: they
+end with the process holding them, so no timeout has to be guessed (a claim row would need one
+longer than the longest rebuild and shorter than anyone's patience). SQLite serialises writers
+and runs with one worker anyway, so there a run over some customers claims its checks whole.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Integer, func, literal, select
+
+from backoffice.extensions import db
+from backoffice.models import ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.reconcile.base import Check, Scope
+
+_STARTED = {
+    RunTrigger.CLI: "from the command line",
+    RunTrigger.API: "through the API",
+    RunTrigger.SCHEDULE: "by the schedule",
+    RunTrigger.USER: "by a user",
+    RunTrigger.WRITE_PATH: "by a write",
+}
+
+
+class RunRefused(RuntimeError):
+    """Another run is writing a check this one would write; nothing was done."""
+
+
+def waits(trigger: RunTrigger) -> bool:
+    """A scheduled run waits for the run ahead of it; anyone else is told and refused."""
+    return trigger is RunTrigger.SCHEDULE
+
+
+@contextmanager
+def claim(checks: list[Check], scope: Scope, *, wait: bool):
+    """Hold ``checks`` over ``scope`` for a run that writes them, while the block runs.
+
+    Raises :class:`RunRefused` when another run holds one of them and ``wait`` is false.
+    """
+    if not checks:
+        yield
+        return
+    claims = _AdvisoryLocks() if db.engine.dialect.name == "postgresql" else _FileLocks(db.engine.url.database)
+    try:
+        for check in checks:
+            if not claims.take(check, scope, wait=wait):
+                raise RunRefused(_refusal(check))
+        yield
+    finally:
+        claims.release()
+
+
+class _AdvisoryLocks:
+    def __init__(self) -> None:
+        self.connection = db.engine.connect()
+
+    def take(self, check: Check, scope: Scope, *, wait: bool) -> bool:
+        whole = literal(_key(check.name, 8), BigInteger)
+        if not scope.customer_ids:
+            return self._lock("pg_advisory_lock", wait, whole)
+        return self._lock("pg_advisory_lock_shared", wait, whole) and all(
+            self._lock("pg_advisory_lock", wait, literal(_key(check.name, 4), Integer), literal(customer, Integer))
+            for customer in sorted(scope.customer_ids)
+        )
+
+    def _lock(self, function: str, wait: bool, *key) -> bool:
+        name = function if wait else function.replace("pg_", "pg_try_", 1)
+        taken = self.connection.execute(select(getattr(func, name)(*key))).scalar()
+        # The lock outlives the transaction; an idle transaction held for hours would not.
+        self.connection.commit()
+        return wait or taken
+
+    def release(self) -> None:
+        # Closing the connection, not returning it to the pool, ends every lock it holds.
+        self.connection.invalidate()
+        self.connection.close()
+
+
+class _FileLocks:
+    def __init__(self, database: str | None) -> None:
+        in_memory = not database or database == ":memory:"
+        self.directory = None if in_memory else Path(database).with_name(Path(database).name + ".claims")
+        self.files = []
+
+    def take(self, check: Check, scope: Scope, *, wait: bool) -> bool:
+        if self.directory is None:  # one connection, one process: nothing to claim against
+            return True
+        self.directory.mkdir(exist_ok=True)
+        handle = open(self.directory / f"{check.name}.lock", "a")  # closed by release, which ends the lock
+        self.files.append(handle)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        for handle in self.files:
+            handle.close()
+
+
+def _key(name: str, size: int) -> int:
+    """A stable signed integer of ``size`` bytes for the check, as PostgreSQL's advisory lock keys are."""
+    digest = hashlib.blake2b(f"backoffice.reconcile:{name}".encode(), digest_size=size).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _refusal(check: Check) -> str:
+    label = check.name.replace("_", " ")
+    runs = ReconciliationRun
+    # A connection of its own: the caller's transaction may predate the holder's run row.
+    with db.engine.connect() as connection:
+        writing = connection.execute(
+            select(runs.id, runs.mode, runs.trigger, runs.checks, User.email)
+            .outerjoin(User, User.id == runs.user_id)
+            .where(runs.status == RunStatus.RUNNING, runs.mode.in_([RunMode.FIX, RunMode.REBUILD]))
+            .order_by(runs.id.desc())
+        ).all()
+    holder = next((run for run in writing if check.name in run.checks), None)
+    if holder is None:
+        return f"Another run is already writing {label}; try again when it ends."
+    started = f"by {holder.email}" if holder.email else _STARTED[holder.trigger]
+    return (
+        f"A {holder.mode.value} of {label} is already running (run #{holder.id}, started {started}); "
+        "try again when it ends."
+    )

@@ -267,7 +267,7 @@ def _month_option(text: str):
 
 def _open_csv(path: str):
     try:
-        return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115  (written after the run, then closed)
+        return open(path, "w", encoding="utf-8", newline="")
     except OSError as error:
         raise CommandUsageError(f"Cannot write the CSV to {path}: {error.strerror}.") from None
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from backoffice.extensions import db
 from backoffice.money import BeyondLimit
 
 MESSAGES = {
@@ -23,15 +21,12 @@ MESSAGES = {
 }
 CSRF_MESSAGE = "The form had expired or did not come from this site. Reload the page and submit it again."
 UNAVAILABLE_MESSAGE = "The database is unavailable, try again shortly."
-OUT_OF_RANGE_MESSAGE = "A value is beyond what the database holds. Nothing was saved."
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_unavailable)
-    app.register_error_handler(PoolTimeout, _database_unavailable)
-    app.register_error_handler(DataError, _out_of_range)
     app.register_error_handler(BeyondLimit, _beyond_limit)
 
 
@@ -52,7 +47,7 @@ def _http_error(error: HTTPException):
     return render_template("errors/error.html", error=error, message=MESSAGES[error.code]), error.code
 
 
-def _database_unavailable(error: Exception):
+def _database_unavailable(error: OperationalError):
     """A page of its own, with nothing read from the database, not even who is logged in."""
     current_app.logger.error("The database is unavailable: %s", error)
     if _is_api():
@@ -62,14 +57,7 @@ def _database_unavailable(error: Exception):
     return Response(page, 503, mimetype="text/html")
 
 
-def _out_of_range(error: DataError):
-    current_app.logger.warning("A value the database refused: %s", error.orig)
-    db.session.rollback()
-    return refuse(422, OUT_OF_RANGE_MESSAGE)
-
-
 def _beyond_limit(error: BeyondLimit):
-    db.session.rollback()
     return refuse(422, str(error))
 
 

@@ -397,7 +397,7 @@ def _balances() -> dict:
 
 
 def _race(app, request_in_thread):
-    """Hold the first writer's transaction open until the second request waits on it, then commit; return its answer."""
+    """Start the second request in a thread; return once it waits for the first writer, which then commits."""
     answers = []
 
     def second():
@@ -412,7 +412,10 @@ def _race(app, request_in_thread):
         with watcher.connect() as watch:
             while time.monotonic() < deadline:
                 waiting = watch.execute(
-                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
                 ).scalar()
                 if waiting:
                     break

@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
 
     register_extensions(app)
+    register_request_screening(app)
     register_blueprints(app)
     register_template_helpers(app)
     register_commands(app)
@@ -47,6 +48,12 @@ def register_extensions(app: Flask) -> None:
     auth.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def register_request_screening(app: Flask) -> None:
+    from backoffice.web import screening
+
+    screening.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

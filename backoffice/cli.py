@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from decimal import Decimal
 
 import click
@@ -139,8 +138,8 @@ def _move(operation, code, amount, description, idempotency_key) -> None:
 
     from backoffice.extensions import db
     from backoffice.models import Customer
-    from backoffice.money import MoneyError, format_money, parse_amount
-    from backoffice.services.wallet import WalletError
+    from backoffice.money import BeyondLimit, MoneyError, format_money, parse_amount
+    from backoffice.services.wallet import IdempotencyKeyTooLong, WalletError
 
     config = current_app.config
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
@@ -149,7 +148,11 @@ def _move(operation, code, amount, description, idempotency_key) -> None:
     try:
         value = parse_amount(amount, config["LOCALE"])
         movement = operation(customer, value, description=description, idempotency_key=idempotency_key)
-    except (MoneyError, WalletError) as error:
+    except BeyondLimit as error:
+        raise click.ClickException(str(error)) from None
+    except (MoneyError, IdempotencyKeyTooLong) as error:  # mistakes in what was typed
+        raise CommandUsageError(str(error)) from None
+    except WalletError as error:
         raise click.ClickException(str(error)) from None
     balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])
     click.echo(f"{movement.kind.value} #{movement.id}: {customer.code} balance {balance}.")
@@ -228,14 +231,14 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
 
     try:
         resolve(checks)
-        month = datetime.strptime(from_month, "%Y-%m").date() if from_month else None
+        month = _month_option(from_month) if from_month else None
         limit = parse_amount(threshold, current_app.config["LOCALE"]) if threshold is not None else None
         scope = scope_for(customers, month)
     except (UnknownCheck, UnknownCustomer, MoneyError) as error:
         raise CommandUsageError(str(error)) from None
-    except ValueError:
-        raise CommandUsageError(f"--from-month must be YYYY-MM, not {from_month!r}.") from None
 
+    # Opened before the run: a path that cannot be written is a mistake to correct, not a run to record.
+    report = _open_csv(csv_path) if csv_path else None
     console = _console()
     show_progress = console.is_terminal and not as_json
     # What writes first does the pending recalculation requests of its scope, as the jobs do.
@@ -244,10 +247,12 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
         with _progress(console, show_progress) as progress:
             record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
     except RunRefused as refused:
+        if report:
+            report.close()
         raise click.ClickException(str(refused)) from None
-    if csv_path:
-        with open(csv_path, "w", encoding="utf-8", newline="") as handle:
-            handle.writelines(csv_lines(record.id))
+    if report:
+        with report:
+            report.writelines(csv_lines(record.id))
     if as_json:
         click.echo(json.dumps(summary(record) | {"recalculations_done": done}))
     else:
@@ -255,6 +260,22 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
             console.print(f"{done} pending recalculation request(s) done first.")
         _print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
+
+
+def _month_option(text: str):
+    from backoffice.models.types import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError:
+        raise CommandUsageError(f"--from-month must be YYYY-MM (at most 9999-11), not {text!r}.") from None
+
+
+def _open_csv(path: str):
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise CommandUsageError(f"Cannot write the CSV to {path}: {error.strerror}.") from None
 
 
 def _console():

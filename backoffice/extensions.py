@@ -3,6 +3,7 @@
 import sqlite3
 from datetime import datetime
 
+from flask import abort, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -26,7 +27,21 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+LARGEST_ROW_NUMBER = 2**63 - 1
+"""Ids and offsets are 64-bit integers in both databases."""
+
+
+class Database(SQLAlchemy):
+    def paginate(self, select, *, page=None, per_page=None, **kwargs):
+        """A page beyond any offset the database can take is not there (404), rather than a failed query."""
+        if page is None and request:
+            page = request.args.get("page", 1, type=int)
+        if page is not None and per_page and page > LARGEST_ROW_NUMBER // per_page:
+            abort(404)
+        return super().paginate(select, page=page, per_page=per_page, **kwargs)
+
+
+db = Database(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

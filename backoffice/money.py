@@ -23,11 +23,21 @@ from flask import current_app
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("9999999999999.99")
-"""The largest amount a ``NUMERIC(15,2)`` column holds."""
+"""The largest amount a ``NUMERIC(15,2)`` column holds: every amount typed, and each order's or reading's total."""
+MAX_BALANCE = Decimal("999999999999999999.99")
+"""The largest balance or total a ``NUMERIC(20,2)`` column holds: what accumulates since inception (the books,
+the wallets, the customers' and meters' totals, the months, the targets)."""
 
 
 class MoneyError(ValueError):
     """An amount a user typed or a caller passed that cannot be money."""
+
+
+class BeyondLimit(MoneyError):
+    """A balance or total would grow beyond what its column holds; nothing was written."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} would exceed {shown(MAX_BALANCE)}, the most a balance holds. Nothing was saved.")
 
 
 def parse_amount(text: str | None, locale: str) -> Decimal:
@@ -62,10 +72,11 @@ def check_amount(value: Decimal) -> Decimal:
         raise MoneyError("Not an amount.")
     if value < 0:
         raise MoneyError("The amount must not be negative.")
-    if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
-        raise MoneyError("Use at most 2 decimal places.")
+    # Before any rounding: a number wider than Decimal's precision cannot be quantized at all.
     if value > MAX_AMOUNT:
         raise MoneyError("The amount is too large (at most 13 digits before the decimal separator).")
+    if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
+        raise MoneyError("Use at most 2 decimal places.")
     return value.quantize(CENT)
 
 

@@ -1,5 +1,6 @@
 """The schema the migrations build is the schema the models describe, on both databases."""
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -23,6 +24,23 @@ def test_money_columns_are_numeric_15_2(app):
                 "reductions",
                 "grand_total",
                 "target_amount",
-                "achieved_amount",
             }:
                 assert (column.type.precision, column.type.scale) == (15, 2), column
+
+
+WIDENED = {
+    "accounts": {"balance"},
+    "journal_lines": {"debit", "credit"},
+    "customers": {"balance", "total_recharged", "total_spent", "amount_due", "overpayment"},
+    "balance_transactions": {"balance_before", "balance_after"},
+    "monthly_customer_balances": {"opening_balance", "total_deposits", "total_purchases", "closing_balance"},
+    "meters": {"balance", "overpayment"},
+    "targets": {"achieved_amount"},
+}
+
+
+def test_balances_and_totals_that_accumulate_are_numeric_20_2_in_the_migrated_database(app):
+    inspector = sa.inspect(db.engine)
+    for table, columns in WIDENED.items():
+        found = {c["name"]: c["type"] for c in inspector.get_columns(table) if c["name"] in columns}
+        assert {name: (t.precision, t.scale) for name, t in found.items()} == dict.fromkeys(columns, (20, 2)), table

@@ -41,7 +41,14 @@ from backoffice.models.monthly import (
     expected_months,
     month_contribution,
 )
-from backoffice.models.orders import COMPONENTS, NegativeGrandTotal, Order, checked_grand_total, grand_total_of
+from backoffice.models.orders import (
+    COMPONENTS,
+    GrandTotalTooLarge,
+    NegativeGrandTotal,
+    Order,
+    checked_grand_total,
+    grand_total_of,
+)
 from backoffice.models.reconciliation import (
     CheckResult,
     Discrepancy,
@@ -91,6 +98,7 @@ __all__ = [
     "Customer",
     "CustomerPricing",
     "CustomerStatus",
+    "GrandTotalTooLarge",
     "NegativeGrandTotal",
     "Order",
     "Payment",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.customers import Customer
-from backoffice.models.types import Money, str_enum, utcnow
+from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.money import ZERO
 
 
@@ -32,8 +32,8 @@ class Meter(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(String(40), unique=True)
     status: Mapped[MeterStatus] = mapped_column(str_enum(MeterStatus, "meter_status"), default=MeterStatus.ACTIVE)
-    balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
-    overpayment: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    balance: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
+    overpayment: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def __str__(self) -> str:
@@ -107,12 +107,12 @@ def meter_net_sql(meters=Meter.__table__):
 
 def meter_balance_sql(meters=Meter.__table__):
     net = meter_net_sql(meters)
-    return func.round(case((net > 0, net), else_=0), 2, type_=Money)
+    return func.round(case((net > 0, net), else_=0), 2, type_=Balance)
 
 
 def meter_overpayment_sql(meters=Meter.__table__):
     net = meter_net_sql(meters)
-    return func.round(case((net < 0, -net), else_=0), 2, type_=Money)
+    return func.round(case((net < 0, -net), else_=0), 2, type_=Balance)
 
 
 def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
@@ -129,7 +129,7 @@ def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
                 0,
             ),
             2,
-            type_=Money,
+            type_=Balance,
         )
         for name, column in (("amount_due", meters.c.balance), ("overpayment", meters.c.overpayment))
     }

@@ -16,7 +16,7 @@ from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Strin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.types import Money, str_enum, utcnow
+from backoffice.models.types import Balance, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.money import ZERO
 
@@ -40,7 +40,7 @@ class Account(db.Model):
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     type: Mapped[AccountType] = mapped_column(str_enum(AccountType, "account_type"))
-    balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    balance: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -88,8 +88,8 @@ class JournalLine(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    debit: Mapped[Decimal] = mapped_column(Money, default=ZERO)
-    credit: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    debit: Mapped[Decimal] = mapped_column(Balance, default=ZERO)
+    credit: Mapped[Decimal] = mapped_column(Balance, default=ZERO)
     description: Mapped[str] = mapped_column(String(300), default="")
 
     entry: Mapped[JournalEntry] = relationship(back_populates="lines")
@@ -116,7 +116,7 @@ def posted_balance_sql(account_id):
             func.round(
                 func.coalesce(func.sum(normal_amount_sql(accounts.c.type, lines.c.debit, lines.c.credit)), 0),
                 2,
-                type_=Money,
+                type_=Balance,
             )
         )
         .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))

@@ -8,7 +8,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, String, case, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.types import Money, str_enum, utcnow
+from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.money import ZERO
 
 
@@ -44,15 +44,15 @@ class Customer(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The prepaid wallet, kept by the wallet service from the ledger (balance_transactions).
-    balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
-    total_recharged: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
-    total_spent: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    balance: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
+    total_recharged: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
+    total_spent: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     balance_last_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     suspend_below: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
     use_realtime_calculation: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Postpaid: sums over the meters actively assigned to the customer, kept by the hooks.
-    amount_due: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
-    overpayment: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    amount_due: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
+    overpayment: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
 
     account_manager: Mapped[AccountManager | None] = relationship()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from babel.numbers import format_decimal
+from flask import current_app
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -31,10 +33,12 @@ from backoffice.extensions import db
 from backoffice.models.billing import Meter
 from backoffice.models.types import Money, utcnow
 from backoffice.models.wallet import BalanceTransaction
-from backoffice.money import round_money
+from backoffice.money import MAX_AMOUNT, round_money, shown
 
 Volume = Numeric(18, 4, asdecimal=True)
 Correction = Numeric(12, 6, asdecimal=True)
+MAX_VOLUME = Decimal("99999999999999.9999")
+"""The largest volume a ``NUMERIC(18,4)`` column holds."""
 VOLUME_PLACES = Decimal("0.0001")
 READING = "meter_reading"
 """The ``reference_type`` of the wallet movements that charge for a reading."""
@@ -100,12 +104,23 @@ class TransactionCalculation(db.Model):
     calculated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ReadingOutOfRange(ValueError):
+    """A reading's volume in Sm³ or total would not fit its column; it is refused before anything is written."""
+
+
 def volume_sm3_of(volume_flow_meter: Decimal, meter_correction: Decimal) -> Decimal:
-    return (volume_flow_meter * meter_correction).quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
+    volume = volume_flow_meter * meter_correction
+    if volume > MAX_VOLUME:
+        limit = format_decimal(MAX_VOLUME, locale=current_app.config["LOCALE"])
+        raise ReadingOutOfRange(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
+    return volume.quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
 
 
 def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
-    return round_money(volume_sm3 * price_per_sm3)
+    total = volume_sm3 * price_per_sm3
+    if total > MAX_AMOUNT:
+        raise ReadingOutOfRange(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
+    return round_money(total)
 
 
 def volume_sm3_sql(volume_flow_meter, meter_correction):

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backoffice.extensions import db
 from backoffice.models.customers import Customer
 from backoffice.models.metering import READING, TransactionCalculation, Volume
-from backoffice.models.types import Money, local_month, str_enum, utcnow
+from backoffice.models.types import Balance, local_month, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.models.wallet import BalanceTransaction, TransactionKind, spent_contribution, spent_sql
 from backoffice.money import ZERO
@@ -49,10 +49,10 @@ class MonthlyCustomerBalance(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     year_month: Mapped[str] = mapped_column(String(7))
-    opening_balance: Mapped[Decimal] = mapped_column(Money)
-    total_deposits: Mapped[Decimal] = mapped_column(Money)
-    total_purchases: Mapped[Decimal] = mapped_column(Money)
-    closing_balance: Mapped[Decimal] = mapped_column(Money)
+    opening_balance: Mapped[Decimal] = mapped_column(Balance)
+    total_deposits: Mapped[Decimal] = mapped_column(Balance)
+    total_purchases: Mapped[Decimal] = mapped_column(Balance)
+    closing_balance: Mapped[Decimal] = mapped_column(Balance)
     total_volume_sm3: Mapped[Decimal] = mapped_column(Volume)
     calculation_details: Mapped[dict] = mapped_column(JSON, default=dict)
     """How the row was last calculated: by which movement or reading, or by a recalculation."""
@@ -114,7 +114,7 @@ def expected_months(zone: str, customer_ids=None):
     readings = select(
         calculations.c.customer_id,
         calculations.c.year_month,
-        literal(0, Money),
+        literal(0, Balance),
         calculations.c.total_price,
         calculations.c.volume_sm3,
     )
@@ -123,8 +123,8 @@ def expected_months(zone: str, customer_ids=None):
         readings = readings.where(calculations.c.customer_id.in_(customer_ids))
     sources = union_all(movements, readings).subquery("sources")
     sums = {
-        "total_deposits": func.round(func.sum(sources.c.deposits), 2, type_=Money),
-        "total_purchases": func.round(func.sum(sources.c.purchases), 2, type_=Money),
+        "total_deposits": func.round(func.sum(sources.c.deposits), 2, type_=Balance),
+        "total_purchases": func.round(func.sum(sources.c.purchases), 2, type_=Balance),
         "total_volume_sm3": func.round(func.sum(sources.c.volume), 4, type_=Volume),
     }
     months = (
@@ -135,13 +135,13 @@ def expected_months(zone: str, customer_ids=None):
     )
     net = months.c.total_deposits - months.c.total_purchases
     closing = func.round(
-        func.sum(net).over(partition_by=months.c.customer_id, order_by=months.c.year_month), 2, type_=Money
+        func.sum(net).over(partition_by=months.c.customer_id, order_by=months.c.year_month), 2, type_=Balance
     )
     latest = func.row_number().over(partition_by=months.c.customer_id, order_by=months.c.year_month.desc())
     return select(
         months.c.customer_id,
         months.c.year_month,
-        func.round(closing - net, 2, type_=Money).label("opening_balance"),
+        func.round(closing - net, 2, type_=Balance).label("opening_balance"),
         months.c.total_deposits,
         months.c.total_purchases,
         closing.label("closing_balance"),

@@ -10,7 +10,7 @@ from backoffice.extensions import db
 from backoffice.models.customers import AccountManager, Customer
 from backoffice.models.types import Money, utcnow
 from backoffice.models.users import User
-from backoffice.money import check_amount, round_money
+from backoffice.money import MAX_AMOUNT, check_amount, round_money, shown
 
 COMPONENTS = ("total_price", "additions", "promo", "reductions")
 
@@ -21,11 +21,18 @@ def grand_total_of(total_price, additions, promo, reductions):
 
 
 def checked_grand_total(total_price: Decimal, additions: Decimal, promo: Decimal, reductions: Decimal) -> Decimal:
-    """The grand total to store; raises :class:`NegativeGrandTotal` when the discounts exceed the rest."""
+    """The grand total to store; raises :class:`NegativeGrandTotal` when the discounts exceed the rest, and
+    :class:`GrandTotalTooLarge` beyond the column (SQLite would store it; PostgreSQL would refuse the row)."""
     total = round_money(grand_total_of(total_price, additions, promo, reductions))
     if total < 0:
         raise NegativeGrandTotal(discounts=promo + reductions, gross=total_price + additions)
+    if total > MAX_AMOUNT:
+        raise GrandTotalTooLarge(f"The grand total would exceed {shown(MAX_AMOUNT)}, the most an order holds.")
     return total
+
+
+class GrandTotalTooLarge(ValueError):
+    pass
 
 
 class NegativeGrandTotal(ValueError):

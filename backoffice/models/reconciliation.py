@@ -13,8 +13,9 @@ from backoffice.extensions import db
 from backoffice.models.types import as_utc, str_enum, utcnow
 from backoffice.models.users import User
 
-Amount = Numeric(20, 4, asdecimal=True)
-"""Stored and expected values of any checked field (money has 2 places, volumes 4)."""
+Amount = Numeric(24, 4, asdecimal=True)
+"""Stored and expected values of any checked field (money has 2 places, volumes 4), and their difference: wide
+enough for two balances of ``NUMERIC(20,2)``."""
 
 
 class RunMode(enum.StrEnum):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from backoffice.extensions import db
 from backoffice.models.customers import AccountManager
 from backoffice.models.orders import Order
-from backoffice.models.types import Money, next_month
+from backoffice.models.types import Balance, Money, next_month
 from backoffice.money import ZERO, check_amount
 
 
@@ -26,7 +26,7 @@ class Target(db.Model):
     account_manager_id: Mapped[int] = mapped_column(ForeignKey("account_managers.id"))
     period_start: Mapped[date] = mapped_column(Date)
     target_amount: Mapped[Decimal] = mapped_column(Money)
-    achieved_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
+    achieved_amount: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     version: Mapped[int] = mapped_column(server_default=text("1"))
     """Moved by every save of the target; recomputing the achieved amount does not move it."""
 
@@ -68,4 +68,4 @@ def achieved_amount_sql(targets=Target.__table__):
         )
         .scalar_subquery()
     )
-    return func.round(total, 2, type_=Money)
+    return func.round(total, 2, type_=Balance)

@@ -12,6 +12,9 @@ from sqlalchemy.sql.functions import FunctionElement
 
 Money = Numeric(15, 2, asdecimal=True)
 """Every stored amount: ``NUMERIC(15,2)``; Python sees ``Decimal``."""
+Balance = Numeric(20, 2, asdecimal=True)
+"""A balance or total that accumulates since inception (the books, the wallets, the customers' and meters'
+totals, the months, the targets): ``NUMERIC(20,2)``, so that a large distributor never meets the limit."""
 
 
 def str_enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -30,6 +33,19 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+def parse_month(text: str) -> date:
+    """A month typed as ``YYYY-MM``, as its first day; :class:`ValueError` says how to write one.
+
+    Its following month must exist too: periods are half-open month ranges.
+    """
+    try:
+        first = datetime.strptime(text.strip(), "%Y-%m").date()
+        next_month_start(first)
+    except ValueError:
+        raise ValueError("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).") from None
+    return first
 
 
 def month_start(day: date) -> date:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.customers import Customer
-from backoffice.models.types import Money, str_enum, utcnow
+from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.money import ZERO
 
@@ -47,8 +47,8 @@ class BalanceTransaction(db.Model):
     kind: Mapped[TransactionKind] = mapped_column(str_enum(TransactionKind, "transaction_kind"))
     amount: Mapped[Decimal] = mapped_column(Money)
     signed_amount: Mapped[Decimal] = mapped_column(Money)
-    balance_before: Mapped[Decimal] = mapped_column(Money)
-    balance_after: Mapped[Decimal] = mapped_column(Money)
+    balance_before: Mapped[Decimal] = mapped_column(Balance)
+    balance_after: Mapped[Decimal] = mapped_column(Balance)
     reference_type: Mapped[str | None] = mapped_column(String(40))
     reference_id: Mapped[int | None]
     description: Mapped[str] = mapped_column(String(300), default="")
@@ -88,6 +88,6 @@ def ledger_sums(ledger=BalanceTransaction.__table__) -> dict:
     recharged = case((kind == TransactionKind.RECHARGE.value, signed), (is_reversal & (signed < 0), signed), else_=0)
     spent = spent_sql(ledger)
     return {
-        name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Money)
+        name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Balance)
         for name, value in (("balance", signed), ("total_recharged", recharged), ("total_spent", spent))
     }

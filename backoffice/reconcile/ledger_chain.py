@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time
 from sqlalchemy import func, select
 
 from backoffice.models import BalanceTransaction, Customer
-from backoffice.models.types import Money
+from backoffice.models.types import Balance
 from backoffice.reconcile.base import Check, CheckedField, Scope, differs
 
 ledger = BalanceTransaction.__table__
@@ -19,7 +19,7 @@ chain = select(
     ledger.c.created_at,
     ledger.c.balance_before,
     ledger.c.balance_after,
-    func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Money).label("expected_after"),
+    func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Balance).label("expected_after"),
     func.coalesce(
         func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
     ).label("expected_before"),

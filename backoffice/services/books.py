@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import String, bindparam, cast, insert, literal, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -35,8 +35,8 @@ from backoffice.models import (
     normal_amount,
     recharged_contribution,
 )
-from backoffice.models.types import Money, utcnow
-from backoffice.money import MoneyError, check_amount, round_money, shown
+from backoffice.models.types import Balance, utcnow
+from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, round_money, shown
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -153,9 +153,12 @@ def void_draft(connection: Connection, entry_id: int) -> None:
 
 
 def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
-    status = connection.execute(select(entries.c.status).where(entries.c.id == entry_id)).scalar_one_or_none()
-    if status is None or EntryStatus(status) is not EntryStatus.DRAFT:
-        raise BooksError(f"No draft entry {entry_id}: a posted or void entry does not change.")
+    entry = connection.execute(_locked_entry(entry_id)).one_or_none()
+    if entry is None:
+        raise BooksError(f"No draft entry {entry_id}.")
+    if (status := EntryStatus(entry.status)) is not EntryStatus.DRAFT:
+        settled = "posted" if status is EntryStatus.POSTED else "voided"
+        raise BooksError(f"{entry.number} has already been {settled}: a posted or void entry does not change.")
     return [
         Line(code, debit, credit, description)
         for code, debit, credit, description in connection.execute(
@@ -165,6 +168,12 @@ def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
             .order_by(lines_table.c.id)
         )
     ]
+
+
+def _locked_entry(entry_id: int):
+    """The entry, locked until the transaction ends: of two admins posting, voiding or reversing the same entry
+    at once, the second waits, then finds it settled (on SQLite the transaction's ``BEGIN IMMEDIATE`` orders them)."""
+    return select(entries).where(entries.c.id == entry_id).with_for_update(key_share=True)
 
 
 def _insert_entry(connection, entry_date, description, source, reverses_id) -> int:
@@ -237,14 +246,26 @@ def _move_accounts(connection, checked: list[Line], found: dict[str, _Account]) 
     for ln in checked:
         account = found[ln.account]
         moves[account.id] += normal_amount(account.type, ln.debit, ln.credit)
-    connection.execute(_MOVE, [{"account_id": i, "by": moves[i]} for i in sorted(moves)])
+    moved = connection.execute(_MOVE, [{"account_id": i, "by": moves[i]} for i in sorted(moves)])
+    if moved.rowcount < len(moves):
+        raise BeyondLimit(_beyond_limit(connection, moves))
 
 
+_MOVED = accounts.c.balance + bindparam("by", type_=Balance)
+# An account whose balance the column could not hold is not updated: the posting is then refused.
 _MOVE = (
     update(accounts)
-    .where(accounts.c.id == bindparam("account_id"))
-    .values(balance=accounts.c.balance + bindparam("by", type_=Money))
+    .where(accounts.c.id == bindparam("account_id"), func.abs(_MOVED) <= MAX_BALANCE)
+    .values(balance=_MOVED)
 )
+
+
+def _beyond_limit(connection, moves: dict[int, Decimal]) -> str:
+    rows = connection.execute(
+        select(accounts.c.id, accounts.c.code, accounts.c.name, accounts.c.balance).where(accounts.c.id.in_(moves))
+    )
+    names = [f"{r.code} {r.name}" for r in rows if abs(Decimal(r.balance) + moves[r.id]) > MAX_BALANCE]
+    return "The balance of " + (", ".join(names) or "an account")
 
 
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
@@ -253,7 +274,7 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
     An entry a money event posted is corrected through the event (a wallet reversal, a withdrawn
     invoice), which posts its own entry: reversing it here would leave the books and the event apart.
     """
-    original = connection.execute(select(entries).where(entries.c.id == entry_id)).one_or_none()
+    original = connection.execute(_locked_entry(entry_id)).one_or_none()
     if original is None or original.status != EntryStatus.POSTED:
         raise BooksError(f"No posted entry {entry_id}.")
     if original.source_type is not None:

@@ -34,9 +34,9 @@ from backoffice.models import (
     volume_sm3_of,
     volume_sm3_sql,
 )
-from backoffice.models.metering import READING, Correction
+from backoffice.models.metering import MAX_VOLUME, READING, Correction, ReadingOutOfRange
 from backoffice.models.types import Money, as_utc, utcnow
-from backoffice.money import MoneyError, check_amount, round_money
+from backoffice.money import MAX_AMOUNT, MoneyError, check_amount, round_money, shown
 from backoffice.services import ChangedMeanwhile, monthly
 from backoffice.services.billing import active_assignment
 from backoffice.services.locking import lock_customers
@@ -48,7 +48,6 @@ pricing = CustomerPricing.__table__
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
 requests = RecalculationRequest.__table__
-MAX_VOLUME = Decimal("99999999999999.9999")
 
 
 class MeteringError(ValueError):
@@ -144,13 +143,17 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
         raise MeteringError(
             f"No pricing applies on {reading_date:%Y-%m-%d}: add a price effective on or before that date first."
         )
-    volume_sm3 = volume_sm3_of(volume, row.meter_correction)
+    try:
+        volume_sm3 = volume_sm3_of(volume, row.meter_correction)
+        total_price = total_price_of(volume_sm3, row.price_per_sm3)
+    except ReadingOutOfRange as error:
+        raise MeteringError(str(error)) from None
     return Priced(
         volume_flow_meter=volume,
         meter_correction=row.meter_correction,
         volume_sm3=volume_sm3,
         price_per_sm3=row.price_per_sm3,
-        total_price=total_price_of(volume_sm3, row.price_per_sm3),
+        total_price=total_price,
         pricing={
             "pricing_id": row.id,
             "effective_from": row.effective_from.isoformat(),
@@ -348,15 +351,19 @@ def _impact(connection, customer_id, price_per_sm3, meter_correction, ids: list[
     if not ids:
         return Impact(0, None, Decimal("0.00"), Decimal("0.00"), deferred)
     volume = volume_sm3_sql(readings.c.volume_flow_meter, literal(meter_correction, Correction))
-    before, after, first = connection.execute(
+    total = total_price_sql(volume, literal(price_per_sm3, Money))
+    before, after, largest, first = connection.execute(
         select(
             func.coalesce(func.sum(calculations.c.total_price), 0),
-            func.coalesce(func.sum(total_price_sql(volume, literal(price_per_sm3, Money))), 0),
+            func.coalesce(func.sum(total), 0),
+            func.max(total),
             func.min(readings.c.reading_date),
         )
         .select_from(readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id))
         .where(readings.c.id.in_(ids))
     ).one()
+    if Decimal(largest) > MAX_AMOUNT:
+        raise MeteringError(f"At this price a reading's total would exceed {shown(MAX_AMOUNT)}, the most one holds.")
     return Impact(
         len(ids), first.strftime("%Y-%m"), round_money(Decimal(before)), round_money(Decimal(after)), deferred
     )
@@ -456,16 +463,17 @@ def checked_volume(value: Decimal) -> Decimal:
         raise MeteringError("The flow-meter volume must be a number.")
     if value < 0:
         raise MeteringError("The flow-meter volume must not be negative.")
+    # The range first: a number wider than Decimal's precision cannot be quantized at all.
+    if value > MAX_VOLUME:
+        raise MeteringError("The flow-meter volume is too large (at most 14 digits before the decimal separator).")
     if value != value.quantize(Decimal("0.0001")):
         raise MeteringError("Use at most 4 decimal places for the flow-meter volume.")
-    if value > MAX_VOLUME:
-        raise MeteringError("The flow-meter volume is too large.")
     return value.quantize(Decimal("0.0001"))
 
 
 def checked_correction(value: Decimal) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise MeteringError("The meter correction factor must be a number greater than zero.")
-    if value != value.quantize(Decimal("0.000001")) or value >= 1_000_000:
+    if value >= 1_000_000 or value != value.quantize(Decimal("0.000001")):
         raise MeteringError("The meter correction factor has at most 6 decimal places and 6 digits before them.")
     return value.quantize(Decimal("0.000001"))

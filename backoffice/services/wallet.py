@@ -30,25 +30,29 @@ from backoffice.models import (
     spent_contribution,
     status_sql,
 )
-from backoffice.models.types import Money, local_date_of, utcnow
-from backoffice.money import MoneyError, check_amount, shown
+from backoffice.models.types import Balance, Money, local_date_of, utcnow
+from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
 from backoffice.services import books, monthly
 from backoffice.services.locking import lock_customers
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
+KEY_LENGTH = ledger.c.idempotency_key.type.length
 
 
 # The write path's statements, built once: the hot path only binds values.
 _INSERT = insert(ledger).returning(ledger.c.id)
-_AFTER = bindparam("after", type_=Money)
+_AFTER = bindparam("after", type_=Balance)
+_RECHARGED = customers.c.total_recharged + bindparam("recharged", type_=Money)
+_SPENT = customers.c.total_spent + bindparam("spent", type_=Money)
+# A total the column could not hold updates no row: the movement is then refused.
 _MOVE = (
     update(customers)
-    .where(customers.c.id == bindparam("customer_id"))
+    .where(customers.c.id == bindparam("customer_id"), _RECHARGED <= MAX_BALANCE, _SPENT <= MAX_BALANCE)
     .values(
         balance=_AFTER,
-        total_recharged=customers.c.total_recharged + bindparam("recharged", type_=Money),
-        total_spent=customers.c.total_spent + bindparam("spent", type_=Money),
+        total_recharged=_RECHARGED,
+        total_spent=_SPENT,
         balance_last_updated_at=bindparam("moved_at"),
         status=status_sql(_AFTER, customers.c.suspend_below),
     )
@@ -66,6 +70,11 @@ class InsufficientBalance(WalletError):
         )
         self.available = customer.balance
         self.amount = amount
+
+
+class IdempotencyKeyTooLong(WalletError):
+    def __init__(self) -> None:
+        super().__init__(f"An idempotency key has at most {KEY_LENGTH} characters.")
 
 
 class IdempotencyConflict(WalletError):
@@ -175,6 +184,8 @@ def own_transaction():
 
 def _post(customer, kind, amount, signed, description, reference, idempotency_key, user) -> BalanceTransaction:
     customer_id = _id(customer)
+    if idempotency_key and len(idempotency_key) > KEY_LENGTH:
+        raise IdempotencyKeyTooLong()
     try:
         with own_transaction() as connection:
             locked = lock_customers(connection, [customer_id])
@@ -209,6 +220,8 @@ def append(
     after = before + signed
     if signed < 0 and after < 0 and not allow_overdraft:
         raise InsufficientBalance(customer, amount)
+    if abs(after) > MAX_BALANCE:
+        raise BeyondLimit(f"The balance of {customer.code}")
     values = {
         "customer_id": customer.id,
         "kind": kind,
@@ -224,16 +237,19 @@ def append(
         "created_by_id": user.id if user else None,
     }
     values["id"] = connection.execute(_INSERT, values).scalar_one()
-    connection.execute(
+    recharged = recharged_contribution(kind, signed)
+    moved = connection.execute(
         _MOVE,
         {
             "customer_id": customer.id,
             "after": after,
-            "recharged": recharged_contribution(kind, signed),
+            "recharged": recharged,
             "spent": spent_contribution(kind, signed),
             "moved_at": values["created_at"],
         },
     )
+    if moved.rowcount == 0:
+        raise BeyondLimit(f"The total {'recharged' if recharged else 'spent'} of {customer.code}")
     posted_on = local_date_of(values["created_at"], current_app.config["TIMEZONE"])
     _roll_up(connection, customer, values, posted_on, user)
     books.post(

@@ -16,6 +16,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
+from backoffice.money import BeyondLimit
 from backoffice.services import books
 from backoffice.services.wallet import own_transaction
 from backoffice.web.auth import requires_role
@@ -120,7 +121,7 @@ def new_entry():
                     entry_id = books.save_draft(connection, entry_date, description, lines)
                 else:
                     entry_id = books.post(connection, entry_date, description, lines, user=current_user)
-        except books.BooksError as error:
+        except (books.BooksError, BeyondLimit) as error:
             form.description.errors = [*form.description.errors, str(error)]
         else:
             flash(f"Entry JE-{entry_id} {'saved as a draft' if draft else 'posted'}.", "success")
@@ -150,7 +151,7 @@ def settle_draft(entry_id: int, action: str):
                 books.post_draft(connection, entry_id, user=current_user)
             else:
                 books.void_draft(connection, entry_id)
-    except books.BooksError as error:
+    except (books.BooksError, BeyondLimit) as error:
         flash(str(error), "error")
     else:
         flash(f"Entry JE-{entry_id} {'posted' if action == 'post' else 'voided'}.", "success")
@@ -163,7 +164,7 @@ def reverse(entry_id: int):
     try:
         with own_transaction() as connection:
             reversal = books.reverse(connection, entry_id, local_today(), user=current_user)
-    except books.BooksError as error:
+    except (books.BooksError, BeyondLimit) as error:
         flash(str(error), "error")
         return redirect(url_for("books.entry", entry_id=entry_id))
     flash(f"Reversing entry JE-{reversal} posted.", "success")

@@ -1,10 +1,16 @@
-"""Error pages with a message a clerk can act on; stack traces stay in the log."""
+"""Error pages with a message a clerk can act on; stack traces stay in the log.
+
+The operations API (views marked ``api``) answers the same errors in JSON.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, default_exceptions
+
+from backoffice.money import BeyondLimit
 
 MESSAGES = {
     400: "The request could not be read. Go back and try again.",
@@ -14,11 +20,21 @@ MESSAGES = {
     409: "That cannot be done in the state it is in now. Reload the page to see where things stand.",
 }
 CSRF_MESSAGE = "The form had expired or did not come from this site. Reload the page and submit it again."
+UNAVAILABLE_MESSAGE = "The database is unavailable, try again shortly."
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(BeyondLimit, _beyond_limit)
+
+
+def refuse(code: int, message: str):
+    """Answer an error with its message: JSON for the API, the error page for everything else."""
+    if _is_api():
+        return jsonify(status="error", message=message), code
+    return render_template("errors/error.html", error=default_exceptions[code](), message=message), code
 
 
 def _csrf_error(error: CSRFError):
@@ -29,3 +45,22 @@ def _http_error(error: HTTPException):
     if error.code is None or error.code < 400 or error.code not in MESSAGES:
         return error
     return render_template("errors/error.html", error=error, message=MESSAGES[error.code]), error.code
+
+
+def _database_unavailable(error: OperationalError):
+    """A page of its own, with nothing read from the database, not even who is logged in."""
+    current_app.logger.error("The database is unavailable: %s", error)
+    if _is_api():
+        return jsonify(status="error", message=UNAVAILABLE_MESSAGE), 503
+    # Rendered without the context processors, which would load the logged-in user.
+    page = current_app.jinja_env.get_template("errors/unavailable.html").render(message=UNAVAILABLE_MESSAGE)
+    return Response(page, 503, mimetype="text/html")
+
+
+def _beyond_limit(error: BeyondLimit):
+    return refuse(422, str(error))
+
+
+def _is_api() -> bool:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "api", False))

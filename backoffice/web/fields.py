@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from babel.numbers import format_decimal
 from flask import current_app
 from wtforms import StringField
 
+from backoffice.models.types import parse_month
 from backoffice.money import format_plain, parse_amount, parse_number
 
 
@@ -65,11 +66,8 @@ class MonthField(StringField):
         if not text:
             self.data = None
             return
-        try:
-            self.data = datetime.strptime(text, "%Y-%m").date()
-        except ValueError:
-            self.data = None
-            raise ValueError("Write the month as YYYY-MM, e.g. 2026-11.") from None
+        self.data = None
+        self.data = parse_month(text)
 
     def _value(self) -> str:
         if self.raw_data:

@@ -163,9 +163,12 @@ def preview_pricing(code: str):
     form = PricingForm(prefix="pricing")
     impact, error = None, ""
     if form.validate():
-        impact = metering.pricing_impact(
-            customer.id, form.effective_from.data, form.price_per_sm3.data, form.meter_correction.data
-        )
+        try:
+            impact = metering.pricing_impact(
+                customer.id, form.effective_from.data, form.price_per_sm3.data, form.meter_correction.data
+            )
+        except metering.MeteringError as problem:
+            error = str(problem)
     else:
         error = " ".join(e for field in form for e in field.errors)
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)

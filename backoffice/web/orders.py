@@ -14,7 +14,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import COMPONENTS, Customer, NegativeGrandTotal, Order, checked_grand_total
+from backoffice.models import COMPONENTS, Customer, GrandTotalTooLarge, NegativeGrandTotal, Order, checked_grand_total
 from backoffice.models.types import next_month_start
 from backoffice.money import ZERO
 from backoffice.services import ChangedMeanwhile
@@ -39,7 +39,7 @@ class OrderAmountsForm(FlaskForm):
         super().__init__(*args, **kwargs)
         try:
             self._compute_grand_total()
-        except NegativeGrandTotal:
+        except (NegativeGrandTotal, GrandTotalTooLarge):
             self.grand_total = None
 
     def amount_fields(self):
@@ -55,6 +55,10 @@ class OrderAmountsForm(FlaskForm):
                 f"Promo and reductions ({money(error.discounts)}) exceed total price plus additions "
                 f"({money(error.gross)}): the grand total cannot be negative."
             )
+            valid = False
+        except GrandTotalTooLarge as error:
+            self.grand_total = None
+            self.form_errors.append(str(error))
             valid = False
         return valid
 

@@ -1,0 +1,42 @@
+"""Requests no view can read are refused before any view runs, with a message instead of a failed query:
+ids no row can have, NUL characters, and JSON sent where a form is expected."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from werkzeug.routing import IntegerConverter
+
+from backoffice.extensions import LARGEST_ROW_NUMBER
+from backoffice.web.errors import refuse
+
+NUL_MESSAGE = "The request contains a NUL character, which no field or address here may hold."
+JSON_MESSAGE = "This address takes a form (application/x-www-form-urlencoded), not JSON."
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in an address matches only an id a row can have (64 bits): a larger one is not there (404)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", LARGEST_ROW_NUMBER)
+        super().__init__(map, *args, **kwargs)
+
+
+def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = RowIdConverter
+    app.before_request(_screen)
+
+
+def _screen():
+    if _has_nul():
+        return refuse(400, NUL_MESSAGE)
+    # Flask-WTF would read a JSON body as the form's fields, values of any type; no view here takes one.
+    if request.is_json and request.method not in ("GET", "HEAD", "OPTIONS"):
+        return refuse(415, JSON_MESSAGE)
+    return None
+
+
+def _has_nul() -> bool:
+    if "\0" in request.path:
+        return True
+    fields = request.args if request.method in ("GET", "HEAD") else request.values
+    return any("\0" in key or any("\0" in value for value in fields.getlist(key)) for key in fields)

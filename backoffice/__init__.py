@@ -58,13 +58,15 @@ def register_blueprints(app: Flask) -> None:
         home,
         jobs,
         metering,
+        meters,
         monthly,
         orders,
         reconciliation,
         targets,
     )
 
-    for module in (auth, home, orders, customers, metering, monthly, targets, books, reconciliation, jobs, admin, api):
+    screens = (orders, customers, meters, metering, monthly, targets, books, reconciliation, jobs)
+    for module in (auth, home, *screens, admin, api):
         app.register_blueprint(module.bp)
 
 

@@ -1,7 +1,9 @@
 """Metering: pricing rows, and readings that are purchases.
 
-Recording a reading prices it, stores its calculation and charges the customer's wallet, in
-one transaction that holds the customer's lock. Correcting a reading re-prices it and posts
+A reading is the purchase of the customer who held the meter on the reading's date (not of
+whoever holds it now), and no reading is dated after today. Recording a reading prices it at
+that customer's pricing, stores its calculation and charges their wallet, in one transaction
+that holds the customer's lock. Correcting a reading re-prices it and posts
 the difference (a charge when it costs more, a reversal when less); deleting it reverses what
 it cost. So the ledger stays append-only and ``total_spent`` is always the gas sold.
 """
@@ -37,8 +39,7 @@ from backoffice.models import (
 from backoffice.models.metering import READING, Correction
 from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MoneyError, check_amount, round_money
-from backoffice.services import monthly
-from backoffice.services.billing import active_assignment
+from backoffice.services import billing, monthly
 from backoffice.services.locking import lock_customers
 from backoffice.services.wallet import Reference, append, own_transaction
 
@@ -147,13 +148,19 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
 
 
 def record_reading(
-    meter_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
+    meter_id: int,
+    reading_date: date,
+    volume_flow_meter: Decimal,
+    *,
+    customer_id: int | None = None,
+    note: str = "",
+    user: User | None = None,
 ) -> int:
-    """Record a reading of the meter for the customer it is assigned to; returns the reading's id."""
-    assignment = active_assignment(meter_id)
-    if assignment is None:
-        raise MeteringError("This meter is not assigned to a customer: assign it before recording its readings.")
-    customer_id = assignment.customer_id
+    """Record a reading of the meter for the customer who held it on ``reading_date``; returns the reading's id.
+
+    Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused.
+    """
+    customer_id = reading_customer(meter_id, reading_date, customer_id)
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [customer_id])
         priced = price(connection, customer_id, reading_date, volume_flow_meter)
@@ -180,8 +187,12 @@ def record_reading(
 def correct_reading(
     reading_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
 ) -> None:
-    """Change a reading's date or volume; the difference in cost is posted to the wallet."""
+    """Change a reading's date or volume; the difference in cost is posted to the wallet.
+
+    The new date must be one when the reading's customer held the meter.
+    """
     reading = _reading(reading_id)
+    reading_customer(reading.meter_id, reading_date, reading.customer_id)
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [reading.customer_id])
         priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
@@ -196,6 +207,16 @@ def correct_reading(
         _remove_calculation(connection, reading_id)
         _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
         _post(connection, customer, reading_id, priced.total_price, user, "Correction of gas")
+
+
+def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
+    """Whose a reading of the meter dated so is: the customer who held the meter that day (``customer_id``,
+    if given). A reading dated after today, or when nobody held the meter, is refused."""
+    try:
+        billing.not_after_today(reading_date, "A reading")
+        return billing.holder_on(meter_id, reading_date, customer_id).customer_id
+    except billing.BillingError as error:
+        raise MeteringError(str(error)) from None
 
 
 def reprice(connection, reading_ids: list[int], user: User | None = None) -> None:

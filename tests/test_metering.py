@@ -17,6 +17,7 @@ from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
+    Discrepancy,
     Meter,
     MeterAssignment,
     MeterReading,
@@ -31,6 +32,7 @@ from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
 D = Decimal
 NOV = date(2026, 11, 1)
 MOVE = date(2026, 11, 20)
+MOVE_LATER = date(2026, 11, 22)
 CHECKS = ["reading_calculation", "customer_wallet", "ledger_chain"]
 
 
@@ -180,6 +182,32 @@ def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_
     db.session.rollback()
     assert db.session.get(MeterReading, reading).reading_date == date(2026, 11, 5)
     assert balance(customer_id) == charged
+
+
+def test_a_reading_charged_to_a_customer_who_did_not_hold_the_meter_is_found_and_the_fix_moves_its_charge(site):
+    hotel_id, meter_id = site
+    bakery = CustomerFactory(code="BAKERY")
+    metering.set_pricing(hotel_id, NOV, D("1000.00"), D("1"))
+    metering.set_pricing(bakery.id, NOV, D("2000.00"), D("1"))
+    meter = db.session.get(Meter, meter_id)
+    billing.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
+    reading = metering.record_reading(meter_id, date(2026, 11, 21), D("10"))
+    # The move was in truth on the 22nd: the reading of the 21st is the hotel's, charged to the bakery.
+    periods = sa.update(MeterAssignment)
+    db.session.execute(periods.where(MeterAssignment.ended_on == MOVE).values(ended_on=MOVE_LATER))
+    db.session.execute(periods.where(MeterAssignment.started_on == MOVE).values(started_on=MOVE_LATER))
+    db.session.commit()
+    found = run(RunMode.VERIFY, checks=["reading_calculation"])
+    assert (found.mismatched, found.left) == (1, 1)
+    charged = db.session.scalar(
+        sa.select(Discrepancy.stored).where(Discrepancy.run_id == found.id, Discrepancy.field == "charged")
+    )
+    assert charged == D("0.00")  # nothing charged to the hotel, whose gas it was
+    run(RunMode.FIX, checks=["reading_calculation"])
+    assert db.session.get(MeterReading, reading).customer_id == hotel_id
+    assert (calculation(reading).customer_id, calculation(reading).total_price) == (hotel_id, D("10000.00"))
+    assert (balance(hotel_id), balance(bakery.id)) == (D("990000.00"), D("0.00"))
+    assert run(RunMode.VERIFY).mismatched == 0
 
 
 def test_a_pricing_change_mid_month_applies_only_from_its_date(site):

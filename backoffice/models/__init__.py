@@ -36,6 +36,7 @@ from backoffice.models.metering import (
     total_price_sql,
     volume_sm3_of,
     volume_sm3_sql,
+    whose_readings,
 )
 from backoffice.models.monthly import (
     MonthlyCustomerBalance,
@@ -117,6 +118,7 @@ __all__ = [
     "month_contribution",
     "pricing_in_force",
     "pricing_sql",
+    "whose_readings",
     "total_price_of",
     "total_price_sql",
     "volume_sm3_of",

@@ -35,6 +35,7 @@ from backoffice.models import (
     total_price_sql,
     volume_sm3_of,
     volume_sm3_sql,
+    whose_readings,
 )
 from backoffice.models.metering import READING, Correction
 from backoffice.models.types import Money, as_utc, utcnow
@@ -222,15 +223,30 @@ def reading_customer(meter_id: int, reading_date: date, customer_id: int | None 
 def reprice(connection, reading_ids: list[int], user: User | None = None) -> None:
     """Price readings again at the pricing in force now, posting each difference and recalculating the months.
 
-    Within the caller's transaction.
+    A reading charged to a customer who did not hold the meter on its date (as readings were once charged
+    to whoever held it when they were entered) is first moved to the one who did: what it cost is given
+    back where it was charged, and charged to its holder. Within the caller's transaction.
     """
-    rows = connection.execute(select(readings).where(readings.c.id.in_(reading_ids)).order_by(readings.c.id)).all()
+    query = whose_readings().where(readings.c.id.in_(reading_ids)).order_by(readings.c.id)
+    rows = connection.execute(query).all()
     if not rows:
         return
-    customer_ids = sorted({r.customer_id for r in rows})
+    customer_ids = sorted({r.customer_id for r in rows} | {r.holder_id for r in rows})
     lock_customers(connection, customer_ids)  # all at once, in id order
+    if moved := [r for r in rows if r.holder_id != r.customer_id]:
+        for reading in moved:
+            _move_to_holder(connection, reading, user)
+        rows = connection.execute(query).all()
     _price_again(connection, rows, user)
     monthly.recalculate(connection, customer_ids, monthly.month_of(min(r.reading_date for r in rows)))
+
+
+def _move_to_holder(connection, reading, user) -> None:
+    """Give back what the reading cost where it was charged, and make it its holder's (whom the caller charges)."""
+    (charged_to,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
+    connection.execute(delete(calculations).where(calculations.c.reading_id == reading.id))
+    connection.execute(update(readings).where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
+    _post(connection, charged_to, reading.id, Decimal(0), user, "Gas of the meter's holder on its date")
 
 
 def pending_recalculations(customer_id: int, limit: int | None = None) -> list[RecalculationRequest]:
@@ -432,7 +448,9 @@ def _defer(connection, customer_id: int, from_date: date, what: str, user) -> No
 
 def _post(connection, customer, reading_id: int, cost: Decimal, user, what: str) -> None:
     """Bring what the ledger has charged for the reading to ``cost``: charge the shortfall, give back the excess."""
-    charged = connection.execute(charged_for_readings().where(ledger.c.reference_id == reading_id)).one_or_none()
+    charged = connection.execute(
+        charged_for_readings().where(ledger.c.reference_id == reading_id, ledger.c.customer_id == customer.id)
+    ).one_or_none()
     cost = cost - Decimal(charged.amount if charged else 0)
     if cost == 0:
         return

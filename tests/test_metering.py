@@ -57,6 +57,18 @@ def balance(customer_id: int) -> Decimal:
     return db.session.get(Customer, customer_id).balance
 
 
+def moved_to_a_bakery(site) -> int:
+    """The hotel pays Rp1.000 per Sm³ and the bakery Rp2.000 from November; the meter moves to the bakery on
+    ``MOVE``. Returns the bakery's id."""
+    hotel_id, meter_id = site
+    bakery = CustomerFactory(code="BAKERY")
+    metering.set_pricing(hotel_id, NOV, D("1000.00"), D("1"))
+    metering.set_pricing(bakery.id, NOV, D("2000.00"), D("1"))
+    meter = db.session.get(Meter, meter_id)
+    billing.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
+    return bakery.id
+
+
 def clean() -> bool:
     return run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
 
@@ -110,21 +122,17 @@ def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(s
 
 def test_a_reading_is_charged_to_the_customer_who_held_the_meter_on_its_date(site):
     hotel_id, meter_id = site
-    bakery = CustomerFactory(code="BAKERY")
-    metering.set_pricing(hotel_id, NOV, D("1000.00"), D("1"))
-    metering.set_pricing(bakery.id, NOV, D("2000.00"), D("1"))
-    meter = db.session.get(Meter, meter_id)
-    billing.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
+    bakery_id = moved_to_a_bakery(site)
     # Entered after the move, dated before it: the hotel's gas, at the hotel's price.
     before_move = metering.record_reading(meter_id, date(2026, 11, 15), D("10"))
     on_move = metering.record_reading(meter_id, MOVE, D("10"))
     db.session.rollback()
     assert db.session.get(MeterReading, before_move).customer_id == hotel_id
     assert (calculation(before_move).customer_id, calculation(before_move).total_price) == (hotel_id, D("10000.00"))
-    assert db.session.get(MeterReading, on_move).customer_id == bakery.id
-    assert (calculation(on_move).customer_id, calculation(on_move).total_price) == (bakery.id, D("20000.00"))
+    assert db.session.get(MeterReading, on_move).customer_id == bakery_id
+    assert (calculation(on_move).customer_id, calculation(on_move).total_price) == (bakery_id, D("20000.00"))
     assert balance(hotel_id) == D("990000.00")
-    assert balance(bakery.id) == D("-20000.00")
+    assert balance(bakery_id) == D("-20000.00")
     assert clean()
 
 
@@ -172,10 +180,7 @@ def test_a_reading_dated_when_nobody_held_the_meter_is_refused_and_writes_nothin
 def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_meter(site):
     customer_id, meter_id = site
     reading = metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
-    bakery = CustomerFactory(code="BAKERY")
-    billing.assign_meter(
-        db.session.get(Meter, meter_id), bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id
-    )
+    moved_to_a_bakery(site)
     charged = balance(customer_id)
     with pytest.raises(metering.MeteringError, match="On 2026-11-21 meter .* was at BAKERY, not at HOTEL"):
         metering.correct_reading(reading, date(2026, 11, 21), D("10"))
@@ -186,11 +191,7 @@ def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_
 
 def test_a_reading_charged_to_a_customer_who_did_not_hold_the_meter_is_found_and_the_fix_moves_its_charge(site):
     hotel_id, meter_id = site
-    bakery = CustomerFactory(code="BAKERY")
-    metering.set_pricing(hotel_id, NOV, D("1000.00"), D("1"))
-    metering.set_pricing(bakery.id, NOV, D("2000.00"), D("1"))
-    meter = db.session.get(Meter, meter_id)
-    billing.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
+    bakery_id = moved_to_a_bakery(site)
     reading = metering.record_reading(meter_id, date(2026, 11, 21), D("10"))
     # The move was in truth on the 22nd: the reading of the 21st is the hotel's, charged to the bakery.
     periods = sa.update(MeterAssignment)
@@ -206,7 +207,7 @@ def test_a_reading_charged_to_a_customer_who_did_not_hold_the_meter_is_found_and
     run(RunMode.FIX, checks=["reading_calculation"])
     assert db.session.get(MeterReading, reading).customer_id == hotel_id
     assert (calculation(reading).customer_id, calculation(reading).total_price) == (hotel_id, D("10000.00"))
-    assert (balance(hotel_id), balance(bakery.id)) == (D("990000.00"), D("0.00"))
+    assert (balance(hotel_id), balance(bakery_id)) == (D("990000.00"), D("0.00"))
     assert run(RunMode.VERIFY).mismatched == 0
 
 

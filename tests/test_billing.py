@@ -293,6 +293,10 @@ def test_a_move_on_the_page_shows_where_the_meter_is_and_what_is_due_there_and_m
     assert "Move meter M-1 here?" in page and "BAKERY — Roti Bakery" in page and "1 Nov 2026" in page
     assert 'id="move-due">Rp70.000,00' in page and "Confirm the move" in page
     assert assignments() == [(bakery.id, meter.id, None)]
+    for stale in ("", "x", "9" * 5000):
+        again = client.post("/customers/HOTEL/meters", data=form | {"assign-confirm_move_from": stale})
+        assert again.status_code == 200 and "Confirm the move" in again.get_data(as_text=True)
+    assert assignments() == [(bakery.id, meter.id, None)]
     current = billing.active_assignment(meter.id)
     moved = client.post("/customers/HOTEL/meters", data=form | {"assign-confirm_move_from": str(current.id)})
     assert moved.status_code == 302

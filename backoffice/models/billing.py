@@ -128,12 +128,6 @@ def covers(period, on):
     return (period.started_on <= on) & (period.ended_on.is_(None) | (on < period.ended_on))
 
 
-def holder_on_sql(meter_id, on):
-    """The customer who held the meter on a date, null when nobody did; values or correlated columns."""
-    held = MeterAssignment.__table__.alias("held")
-    return select(held.c.customer_id).where(held.c.meter_id == meter_id, covers(held.c, on)).limit(1).scalar_subquery()
-
-
 def meter_customer_net_sql(meter_id, customer_id):
     """What the customer owes on the meter (negative: was overpaid): its invoices less its payments, of those
     dated in the customer's periods of the meter. Values or correlated columns."""

@@ -166,8 +166,9 @@ def assign_meter(code: str):
     if form.validate_on_submit():
         try:
             meter = billing.meter_by_serial(form.serial.data)
-            confirmed = form.confirm_move_from.data or ""
-            confirmed = int(confirmed) if confirmed.isdigit() else None
+            shown = form.confirm_move_from.data or ""
+            # Anything but an assignment's id (as the page sent it) confirms nothing: the page asks again.
+            confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
             billing.assign_meter(meter, customer, form.started_on.data, confirm_move_from=confirmed)
         except billing.MoveNotConfirmed as move:
             # Nothing is written: the page asks, showing where the meter is and what is due there.

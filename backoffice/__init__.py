@@ -67,27 +67,15 @@ def register_blueprints(app: Flask) -> None:
         invoices,
         jobs,
         metering,
+        meters,
         monthly,
         orders,
         reconciliation,
         targets,
     )
 
-    for module in (
-        auth,
-        home,
-        orders,
-        customers,
-        metering,
-        monthly,
-        invoices,
-        targets,
-        books,
-        reconciliation,
-        jobs,
-        admin,
-        api,
-    ):
+    screens = (orders, customers, meters, metering, monthly, invoices, targets, books, reconciliation, jobs)
+    for module in (auth, home, *screens, admin, api):
         app.register_blueprint(module.bp)
 
 

@@ -31,6 +31,7 @@ def main() -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(customers)
+    app.cli.add_command(meters)
     app.cli.add_command(ledger)
     app.cli.add_command(demo_data)
     app.cli.add_command(reconcile)
@@ -90,6 +91,23 @@ def customers_add(code: str, name: str, manager: str | None) -> None:
     except CustomerError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Added customer {customer.code} — {customer.name}.")
+
+
+@click.group(help="Manage meters.")
+def meters() -> None:
+    pass
+
+
+@meters.command("add", help="Add a meter with SERIAL (assigned to nobody until it is assigned on a customer's page).")
+@click.argument("serial")
+def meters_add(serial: str) -> None:
+    from backoffice.services.billing import BillingError, add_meter
+
+    try:
+        meter = add_meter(serial)
+    except BillingError as error:
+        raise CommandUsageError(str(error)) from None
+    click.echo(f"Added meter {meter.serial} (id {meter.id}), assigned to nobody.")
 
 
 @click.group(help="Move money in customers' prepaid wallets.")

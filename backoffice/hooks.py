@@ -105,13 +105,15 @@ def recompute_targets(connection, keys) -> None:
 
 
 def recompute_billing(connection, meter_ids, customer_ids) -> None:
-    """Meters' balances first, then the customers whose totals sum them.
+    """Meters' balances first, then the totals of every customer who has held them.
 
+    An invoice or payment counts towards whoever held its meter on its date, and a date can
+    change: every holder of the meter is recomputed, not only the one holding it now.
     The customers, then the meters, are locked first (in id order): each recomputation then
     reads what a concurrent invoice or payment committed instead of overwriting it.
     """
     meters, customers, assignments = Meter.__table__, Customer.__table__, MeterAssignment.__table__
-    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids), assignments.c.is_active)
+    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids))
     lock_customers(connection, set(customer_ids) | set(connection.execute(holders).scalars()))
     lock_rows(connection, meters, meter_ids)
     for chunk in _chunks(sorted(meter_ids), 500):

@@ -1,9 +1,9 @@
-"""Postpaid billing: meter balances from invoices and payments, customer totals over active meters."""
+"""Postpaid billing: meter balances from invoices and payments, customer totals by assignment period."""
 
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,14 +11,16 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Customer, Invoice, Meter, MeterAssignment, RunMode
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, RunMode
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
 from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
 
 D = Decimal
 DAY = date(2026, 11, 1)
+MOVE = date(2026, 11, 20)
 BILLING_CHECKS = ["meter_balance", "customer_meter_totals"]
 
 
@@ -41,12 +43,28 @@ def assigned(customer, *meters):
     return customer
 
 
+def move(meter, customer, on):
+    """Move the meter, confirming the move from where it is now."""
+    return billing.assign_meter(meter, customer, on, confirm_move_from=billing.active_assignment(meter.id).id)
+
+
+def assignments() -> list[tuple]:
+    db.session.rollback()
+    rows = db.session.execute(
+        sa.select(MeterAssignment.customer_id, MeterAssignment.meter_id, MeterAssignment.ended_on).order_by(
+            MeterAssignment.id
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
 def clean() -> bool:
     return run(RunMode.VERIFY, checks=BILLING_CHECKS).mismatched == 0
 
 
 def test_a_meter_owes_its_invoices_less_its_payments(app):
     meter = MeterFactory()
+    assigned(CustomerFactory(), meter)
     invoice(meter, "500000")
     invoice(meter, "250000")
     billing.add_payment(meter, D("600000"), DAY, "transfer")
@@ -56,13 +74,14 @@ def test_a_meter_owes_its_invoices_less_its_payments(app):
 
 def test_paying_more_than_invoiced_is_an_overpayment(app):
     meter = MeterFactory()
+    assigned(CustomerFactory(), meter)
     invoice(meter, "100000")
     billing.add_payment(meter, D("130000.50"), DAY)
     assert meter_totals(meter) == (D("0.00"), D("30000.50"))
     assert clean()
 
 
-def test_a_customer_owes_the_sum_over_active_meters_only(app):
+def test_a_customer_owes_per_meter_what_is_dated_in_their_periods_even_after_a_deactivation(app):
     first, second = MeterFactory(), MeterFactory()
     customer = assigned(CustomerFactory(), first, second)
     invoice(first, "100000")
@@ -71,20 +90,72 @@ def test_a_customer_owes_the_sum_over_active_meters_only(app):
     assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
     assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == first.id))
     billing.deactivate(assignment, date(2026, 11, 15))
-    assert customer_totals(customer) == (D("0.00"), D("10000.00"))
-    billing.reactivate(assignment)
     assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
+    with pytest.raises(billing.BillingError, match="not assigned to any customer on 2026-11-16"):
+        billing.add_payment(first, D("1"), date(2026, 11, 16))
+    billing.reactivate(assignment)
+    billing.add_payment(first, D("1"), date(2026, 11, 16))
+    assert customer_totals(customer) == (D("99999.00"), D("10000.00"))
     assert clean()
 
 
-def test_moving_a_meter_moves_what_it_owes(app):
+def test_invoices_and_payments_stay_with_the_customer_who_held_the_meter_on_their_dates(app):
     meter = MeterFactory()
     hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
     invoice(meter, "70000")
-    billing.assign_meter(meter, bakery, date(2026, 11, 20))
-    assert customer_totals(hotel) == (D("0.00"), D("0.00"))
-    assert customer_totals(bakery) == (D("70000.00"), D("0.00"))
+    move(meter, bakery, MOVE)
+    assert customer_totals(hotel) == (D("70000.00"), D("0.00"))
+    assert customer_totals(bakery) == (D("0.00"), D("0.00"))
+    # The move's own day is the new holder's; the bakery then pays more than it was invoiced.
+    billing.add_invoice(meter, "INV-B", D("30000"), MOVE, date(2026, 11, 30))
+    billing.add_payment(meter, D("100000"), date(2026, 11, 21))
+    assert customer_totals(hotel) == (D("70000.00"), D("0.00"))
+    assert customer_totals(bakery) == (D("0.00"), D("70000.00"))
+    assert meter_totals(meter) == (D("0.00"), D("0.00"))  # the meter: 100,000 invoiced and 100,000 paid
     assert clean()
+
+
+def test_a_customer_who_holds_a_meter_again_owes_over_both_periods(app):
+    meter = MeterFactory()
+    hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
+    invoice(meter, "70000")
+    move(meter, bakery, date(2026, 11, 10))
+    billing.add_invoice(meter, "INV-B", D("5000"), date(2026, 11, 12), date(2026, 11, 30))
+    move(meter, hotel, MOVE)
+    billing.add_payment(meter, D("100000"), date(2026, 11, 21))
+    assert customer_totals(hotel) == (D("0.00"), D("30000.00"))
+    assert customer_totals(bakery) == (D("5000.00"), D("0.00"))
+    assert clean()
+
+
+def test_a_move_without_confirmation_says_where_the_meter_is_and_what_is_due_there_and_writes_nothing(app):
+    meter = MeterFactory(serial="M-9")
+    hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory(code="BAKERY")
+    invoice(meter, "70000")
+    before = assignments()
+    message = r"M-9 is at HOTEL since 2026-11-01, where Rp70\.000,00 is due and Rp0,00 overpaid: confirm the move"
+    with pytest.raises(billing.MoveNotConfirmed, match=message) as refused:
+        billing.assign_meter(meter, bakery, MOVE)
+    assert refused.value.owed == billing.Owed(D("70000.00"), D("0.00"))
+    # A confirmation of another assignment than the one there now (a stale page) is no confirmation.
+    with pytest.raises(billing.MoveNotConfirmed):
+        billing.assign_meter(meter, bakery, MOVE, confirm_move_from=refused.value.current.id + 1)
+    assert assignments() == before
+    assert customer_totals(hotel) == (D("70000.00"), D("0.00"))
+
+
+def test_a_move_or_a_deactivation_cannot_take_away_what_is_dated_in_the_period(app):
+    meter = MeterFactory()
+    hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory()
+    billing.add_invoice(meter, "INV-1", D("5"), date(2026, 11, 10), date(2026, 11, 30))
+    before = assignments()
+    with pytest.raises(billing.BillingError, match=r"1 invoice\(s\) dated on or after 2026-11-05 at HOTEL"):
+        move(meter, bakery, date(2026, 11, 5))
+    assignment = db.session.scalar(sa.select(MeterAssignment))
+    with pytest.raises(billing.BillingError, match="nobody would hold the meter"):
+        billing.deactivate(assignment, date(2026, 11, 10))
+    assert assignments() == before
+    assert customer_totals(hotel) == (D("5.00"), D("0.00"))
 
 
 def test_deleting_an_invoice_updates_the_meter_and_the_customer(app):
@@ -121,25 +192,36 @@ def test_the_checks_find_and_heal_corrupted_totals(app):
         (lambda m, c: billing.add_invoice(m, "INV-3", D("5"), DAY, date(2026, 10, 1)), "due before"),
         (lambda m, c: billing.add_payment(m, D("-1"), DAY), "must not be negative"),
         (lambda m, c: billing.add_payment(m, D("1.001"), DAY), "2 decimal places"),
+        (lambda m, c: billing.add_invoice(m, "INV-4", D("5"), date(2026, 10, 31), DAY), "not assigned to any"),
+        (lambda m, c: billing.add_payment(m, D("5"), date(2026, 10, 31)), "not assigned to any customer on 2026-10-31"),
+        (lambda m, c: billing.add_payment(m, D("5"), DAY, customer_id=CustomerFactory().id), "was at C"),
         (lambda m, c: billing.assign_meter(m, c, DAY), "already assigned"),
+        (lambda m, c: billing.assign_meter(m, CustomerFactory(), DAY), "a move must be dated after"),
+        (lambda m, c: billing.assign_meter(MeterFactory(), c, date(9999, 12, 31)), "cannot be dated after today"),
+        (lambda m, c: billing.deactivate(billing.active_assignment(m.id), date(9999, 12, 31)), "after today"),
         (lambda m, c: billing.add_meter(m.serial), "already exists"),
+        (lambda m, c: billing.meter_by_serial("M-404"), "M-404 does not exist"),
     ],
 )
 def test_bad_billing_writes_are_refused_and_write_nothing(app, attempt, message):
     meter = MeterFactory()
     customer = assigned(CustomerFactory(), meter)
     invoice(meter, "5", number="INV-1")
-    before = meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))
+
+    def state():
+        return meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id))), assignments()
+
+    before = state()
     with pytest.raises(billing.BillingError, match=message):
         attempt(db.session.get(Meter, meter.id), db.session.get(Customer, customer.id))
     db.session.rollback()
-    assert (meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))) == before
+    assert state() == before
 
 
 def test_a_meter_active_elsewhere_cannot_be_reactivated_here_and_the_database_refuses_two(app):
     meter = MeterFactory()
     hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
-    billing.assign_meter(meter, bakery, date(2026, 11, 20))
+    move(meter, bakery, MOVE)
     old = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.customer_id == hotel.id))
     with pytest.raises(billing.BillingError, match="assigned to another customer"):
         billing.reactivate(old)
@@ -153,13 +235,13 @@ def test_a_meter_active_elsewhere_cannot_be_reactivated_here_and_the_database_re
 def test_the_billing_tab_assigns_meters_and_records_invoices_and_payments(client, auth):
     auth.login("finance")
     customer = CustomerFactory(code="HOTEL")
+    meter = MeterFactory(serial="M-77")
     assert (
         client.post(
             "/customers/HOTEL/meters", data={"assign-serial": "m-77", "assign-started_on": "2026-11-01"}
         ).status_code
         == 302
     )
-    meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-77"))
     invoice_form = {
         "invoice-meter_id": meter.id,
         "invoice-number": "INV-9",
@@ -180,9 +262,66 @@ def test_the_billing_tab_assigns_meters_and_records_invoices_and_payments(client
     assert "INV-9" in page and "BCA 123" in page and "Rp50.000,00" in page
     assignment = db.session.scalar(sa.select(MeterAssignment))
     client.post(f"/customers/HOTEL/assignments/{assignment.id}/deactivate")
-    assert customer_totals(customer) == (D("0.00"), D("0.00"))
+    assert assignments() == [(customer.id, meter.id, local_today())]
+    assert customer_totals(customer) == (D("0.00"), D("50000.00"))  # what was paid while it was here stays
     client.post(f"/customers/HOTEL/assignments/{assignment.id}/reactivate")
-    assert customer_totals(customer) == (D("0.00"), D("50000.00"))
+    assert assignments() == [(customer.id, meter.id, None)]
+
+
+def test_assigning_an_unknown_serial_is_refused_and_says_how_to_add_the_meter(client, auth):
+    auth.login("finance")
+    CustomerFactory(code="HOTEL")
+    form = {"assign-serial": "m-404", "assign-started_on": "2026-11-01"}
+    response = client.post("/customers/HOTEL/meters", data=form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Meter M-404 does not exist" in page and "backoffice meters add M-404" in page
+    assert db.session.scalar(sa.select(sa.func.count(Meter.id))) == 0
+    assert assignments() == []
+
+
+def test_a_move_on_the_page_shows_where_the_meter_is_and_what_is_due_there_and_moves_once_confirmed(client, auth):
+    auth.login("finance")
+    meter = MeterFactory(serial="M-1")
+    bakery = assigned(CustomerFactory(code="BAKERY", name="Roti Bakery"), meter)
+    hotel = CustomerFactory(code="HOTEL")
+    invoice(meter, "70000")
+    form = {"assign-serial": "M-1", "assign-started_on": "2026-11-20"}
+    asked = client.post("/customers/HOTEL/meters", data=form)
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert "Move meter M-1 here?" in page and "BAKERY — Roti Bakery" in page and "1 Nov 2026" in page
+    assert 'id="move-due">Rp70.000,00' in page and "Confirm the move" in page
+    assert assignments() == [(bakery.id, meter.id, None)]
+    for stale in ("", "x", "9" * 5000):
+        again = client.post("/customers/HOTEL/meters", data=form | {"assign-confirm_move_from": stale})
+        assert again.status_code == 200 and "Confirm the move" in again.get_data(as_text=True)
+    assert assignments() == [(bakery.id, meter.id, None)]
+    current = billing.active_assignment(meter.id)
+    moved = client.post("/customers/HOTEL/meters", data=form | {"assign-confirm_move_from": str(current.id)})
+    assert moved.status_code == 302
+    assert assignments() == [(bakery.id, meter.id, MOVE), (hotel.id, meter.id, None)]
+    assert customer_totals(bakery) == (D("70000.00"), D("0.00"))
+    assert customer_totals(hotel) == (D("0.00"), D("0.00"))
+
+
+def test_an_invoice_entered_on_the_page_of_a_customer_who_did_not_hold_the_meter_then_is_refused(client, auth):
+    auth.login("finance")
+    meter = MeterFactory(serial="M-1")
+    assigned(CustomerFactory(code="BAKERY"), meter)
+    move(meter, CustomerFactory(code="HOTEL"), MOVE)
+    form = {
+        "invoice-meter_id": meter.id,
+        "invoice-number": "INV-1",
+        "invoice-amount": "5",
+        "invoice-issued_on": "2026-11-05",
+        "invoice-due_on": "2026-11-30",
+    }
+    response = client.post("/customers/HOTEL/invoices", data=form)
+    assert response.status_code == 422
+    assert "On 2026-11-05 meter M-1 was at BAKERY, not at HOTEL" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 0
+    assert client.post("/customers/BAKERY/invoices", data=form).status_code == 302
 
 
 @pytest.mark.parametrize(
@@ -233,6 +372,7 @@ billing_steps = st.lists(
         st.integers(min_value=0, max_value=2),
         st.integers(min_value=0, max_value=2),
         st.decimals(min_value=D("0.01"), max_value=D("900000"), places=2),
+        st.integers(min_value=0, max_value=20),
     ),
     min_size=1,
     max_size=20,
@@ -242,19 +382,22 @@ billing_steps = st.lists(
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=billing_steps)
 def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
+    """Invoices, payments, moves and deactivations on dates in November; the customers' totals are also
+    compared with the definition worked out in Python."""
     meters = [MeterFactory() for _ in range(3)]
     customers = [CustomerFactory() for _ in range(3)]
     for meter, customer in zip(meters, customers, strict=True):
         billing.assign_meter(meter, customer, DAY)
-    for n, (operation, meter_index, customer_index, amount) in enumerate(steps):
-        meter, customer = meters[meter_index], customers[customer_index]
+    for n, (operation, meter_index, customer_index, amount, day) in enumerate(steps):
+        meter, customer, on = meters[meter_index], customers[customer_index], DAY + timedelta(days=day)
         try:
             if operation == "invoice":
-                billing.add_invoice(meter, f"R-{meter.id}-{n}", amount, DAY, DAY)
+                billing.add_invoice(meter, f"R-{meter.id}-{n}", amount, on, on)
             elif operation == "payment":
-                billing.add_payment(meter, amount, DAY)
+                billing.add_payment(meter, amount, on)
             elif operation == "move":
-                billing.assign_meter(meter, customer, DAY)
+                current = billing.active_assignment(meter.id)
+                billing.assign_meter(meter, customer, on, confirm_move_from=current.id if current else None)
             else:
                 assignment = db.session.scalar(
                     sa.select(MeterAssignment)
@@ -262,7 +405,7 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
                     .order_by(MeterAssignment.id.desc())
                 )
                 if operation == "deactivate":
-                    billing.deactivate(assignment, DAY)
+                    billing.deactivate(assignment, on)
                 elif operation == "reactivate":
                     billing.reactivate(assignment)
                 elif (doomed := db.session.scalar(sa.select(Invoice).where(Invoice.meter_id == meter.id))) is not None:
@@ -271,6 +414,28 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
         except billing.BillingError:
             db.session.rollback()
     assert clean()
+    owed = owed_by_period()
+    assert {c.id: customer_totals(c) for c in customers} == {c.id: owed[c.id] for c in customers}
+
+
+def owed_by_period() -> dict[int, tuple[Decimal, Decimal]]:
+    """Each customer's (due, overpaid): per meter they held, what is dated in their periods of it."""
+    periods = db.session.execute(sa.select(MeterAssignment.__table__)).all()
+    nets: dict[tuple[int, int], Decimal] = {}
+    entries = [(i.meter_id, i.issued_on, i.amount) for i in db.session.scalars(sa.select(Invoice))]
+    entries += [(p.meter_id, p.paid_on, -p.amount) for p in db.session.scalars(sa.select(Payment))]
+    for meter_id, on, amount in entries:
+        (holder,) = [
+            p.customer_id
+            for p in periods
+            if p.meter_id == meter_id and p.started_on <= on and (p.ended_on is None or on < p.ended_on)
+        ]
+        nets[holder, meter_id] = nets.get((holder, meter_id), D(0)) + amount
+    owed = {p.customer_id: (D("0.00"), D("0.00")) for p in periods}
+    for (customer_id, _meter_id), net in nets.items():
+        due, overpaid = owed[customer_id]
+        owed[customer_id] = (due + max(net, D(0)), overpaid + max(-net, D(0)))
+    return owed
 
 
 def test_concurrent_payments_on_one_meter_all_count(app):

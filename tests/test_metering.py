@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
+    Discrepancy,
+    Meter,
     MeterAssignment,
     MeterReading,
+    MonthlyCustomerBalance,
     RunMode,
     TransactionCalculation,
 )
@@ -25,6 +31,8 @@ from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
 
 D = Decimal
 NOV = date(2026, 11, 1)
+MOVE = date(2026, 11, 20)
+MOVE_LATER = date(2026, 11, 22)
 CHECKS = ["reading_calculation", "customer_wallet", "ledger_chain"]
 
 
@@ -47,6 +55,18 @@ def calculation(reading_id: int) -> TransactionCalculation:
 def balance(customer_id: int) -> Decimal:
     db.session.rollback()
     return db.session.get(Customer, customer_id).balance
+
+
+def moved_to_a_bakery(site) -> int:
+    """The hotel pays Rp1.000 per Sm³ and the bakery Rp2.000 from November; the meter moves to the bakery on
+    ``MOVE``. Returns the bakery's id."""
+    hotel_id, meter_id = site
+    bakery = CustomerFactory(code="BAKERY")
+    metering.set_pricing(hotel_id, NOV, D("1000.00"), D("1"))
+    metering.set_pricing(bakery.id, NOV, D("2000.00"), D("1"))
+    meter = db.session.get(Meter, meter_id)
+    billing.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
+    return bakery.id
 
 
 def clean() -> bool:
@@ -86,8 +106,10 @@ def test_a_reading_charges_the_wallet_in_the_same_transaction(site):
 
 def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(site):
     _customer_id, meter_id = site
+    unpriced = MeterFactory()
+    billing.assign_meter(unpriced, CustomerFactory(), date(2026, 10, 1))
     with pytest.raises(metering.MeteringError, match="No pricing applies on 2026-10-31"):
-        metering.record_reading(meter_id, date(2026, 10, 31), D("1"))
+        metering.record_reading(unpriced.id, date(2026, 10, 31), D("1"))
     with pytest.raises(metering.MeteringError, match="not assigned"):
         metering.record_reading(MeterFactory().id, NOV, D("1"))
     for bad, message in ((D("-1"), "negative"), (D("0.00001"), "4 decimal places"), (D("NaN"), "number")):
@@ -96,6 +118,97 @@ def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(s
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))) == 1
+
+
+def test_a_reading_is_charged_to_the_customer_who_held_the_meter_on_its_date(site):
+    hotel_id, meter_id = site
+    bakery_id = moved_to_a_bakery(site)
+    # Entered after the move, dated before it: the hotel's gas, at the hotel's price.
+    before_move = metering.record_reading(meter_id, date(2026, 11, 15), D("10"))
+    on_move = metering.record_reading(meter_id, MOVE, D("10"))
+    db.session.rollback()
+    assert db.session.get(MeterReading, before_move).customer_id == hotel_id
+    assert (calculation(before_move).customer_id, calculation(before_move).total_price) == (hotel_id, D("10000.00"))
+    assert db.session.get(MeterReading, on_move).customer_id == bakery_id
+    assert (calculation(on_move).customer_id, calculation(on_move).total_price) == (bakery_id, D("20000.00"))
+    assert balance(hotel_id) == D("990000.00")
+    assert balance(bakery_id) == D("-20000.00")
+    assert clean()
+
+
+@pytest.mark.parametrize("day", [date(9999, 12, 31), "tomorrow"])
+def test_a_reading_dated_after_today_is_refused_and_writes_nothing(site, day):
+    customer_id, meter_id = site
+    day = local_today() + timedelta(days=1) if day == "tomorrow" else day
+    with pytest.raises(metering.MeteringError, match="A reading cannot be dated after today"):
+        metering.record_reading(meter_id, day, D("1"))
+    reading = metering.record_reading(meter_id, NOV, D("1"))
+    with pytest.raises(metering.MeteringError, match="A reading cannot be dated after today"):
+        metering.correct_reading(reading, day, D("1"))
+    db.session.rollback()
+    assert db.session.scalars(sa.select(MeterReading.reading_date)).all() == [NOV]
+    assert db.session.scalars(sa.select(MonthlyCustomerBalance.year_month).distinct()).all() == ["2026-11"]
+    assert balance(customer_id) == D("1000000") - calculation(reading).total_price
+
+
+def test_today_is_the_installations_today(site):
+    _customer_id, meter_id = site
+    current_app.config["TIMEZONE"] = "Pacific/Kiritimati"  # UTC+14: its today is a day or two ahead of Pago Pago's
+    ahead = local_today()
+    metering.record_reading(meter_id, ahead, D("1"))
+    current_app.config["TIMEZONE"] = "Pacific/Pago_Pago"  # UTC-11
+    shown = f"after today ({local_today():%Y-%m-%d} in Pacific/Pago_Pago)"
+    with pytest.raises(metering.MeteringError, match=re.escape(shown)):
+        metering.record_reading(meter_id, ahead, D("1"))
+
+
+def test_a_reading_dated_when_nobody_held_the_meter_is_refused_and_writes_nothing(site):
+    customer_id, meter_id = site
+    assignment = billing.active_assignment(meter_id)
+    billing.deactivate(assignment, date(2026, 11, 10))
+    for day in (date(2026, 10, 31), date(2026, 11, 10)):
+        with pytest.raises(metering.MeteringError, match=f"not assigned to any customer on {day:%Y-%m-%d}"):
+            metering.record_reading(meter_id, day, D("1"))
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+    # The day before the meter left is still the customer's.
+    reading = metering.record_reading(meter_id, date(2026, 11, 9), D("1"))
+    assert db.session.get(MeterReading, reading).customer_id == customer_id
+    assert clean()
+
+
+def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_meter(site):
+    customer_id, meter_id = site
+    reading = metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
+    moved_to_a_bakery(site)
+    charged = balance(customer_id)
+    with pytest.raises(metering.MeteringError, match="On 2026-11-21 meter .* was at BAKERY, not at HOTEL"):
+        metering.correct_reading(reading, date(2026, 11, 21), D("10"))
+    db.session.rollback()
+    assert db.session.get(MeterReading, reading).reading_date == date(2026, 11, 5)
+    assert balance(customer_id) == charged
+
+
+def test_a_reading_charged_to_a_customer_who_did_not_hold_the_meter_is_found_and_the_fix_moves_its_charge(site):
+    hotel_id, meter_id = site
+    bakery_id = moved_to_a_bakery(site)
+    reading = metering.record_reading(meter_id, date(2026, 11, 21), D("10"))
+    # The move was in truth on the 22nd: the reading of the 21st is the hotel's, charged to the bakery.
+    periods = sa.update(MeterAssignment)
+    db.session.execute(periods.where(MeterAssignment.ended_on == MOVE).values(ended_on=MOVE_LATER))
+    db.session.execute(periods.where(MeterAssignment.started_on == MOVE).values(started_on=MOVE_LATER))
+    db.session.commit()
+    found = run(RunMode.VERIFY, checks=["reading_calculation"])
+    assert (found.mismatched, found.left) == (1, 1)
+    charged = db.session.scalar(
+        sa.select(Discrepancy.stored).where(Discrepancy.run_id == found.id, Discrepancy.field == "charged")
+    )
+    assert charged == D("0.00")  # nothing charged to the hotel, whose gas it was
+    run(RunMode.FIX, checks=["reading_calculation"])
+    assert db.session.get(MeterReading, reading).customer_id == hotel_id
+    assert (calculation(reading).customer_id, calculation(reading).total_price) == (hotel_id, D("10000.00"))
+    assert (balance(hotel_id), balance(bakery_id)) == (D("990000.00"), D("0.00"))
+    assert run(RunMode.VERIFY).mismatched == 0
 
 
 def test_a_pricing_change_mid_month_applies_only_from_its_date(site):
@@ -228,9 +341,12 @@ def test_random_metering_sequences_leave_every_check_clean(site, steps):
             try:
                 recorded.append(metering.record_reading(meter_id, on, number))
             except metering.MeteringError as error:
-                assert "not assigned" in str(error)
+                assert "not assigned" in str(error) or "after today" in str(error)
         elif operation == "correct" and recorded:
-            metering.correct_reading(recorded[day % len(recorded)], on, number)
+            try:
+                metering.correct_reading(recorded[day % len(recorded)], on, number)
+            except metering.MeteringError as error:
+                assert "not assigned" in str(error) or "after today" in str(error)
         elif operation == "delete" and recorded:
             metering.delete_reading(recorded.pop(day % len(recorded)))
         elif operation == "price":
@@ -240,10 +356,13 @@ def test_random_metering_sequences_leave_every_check_clean(site, steps):
             wallet.recharge(customer_id, number.quantize(D("0.01")) + 1)
         elif operation == "assignment":
             assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == meter_id))
-            if assignment.is_active:
-                billing.deactivate(assignment, max(on, assignment.started_on))
-            else:
-                billing.reactivate(assignment)
+            try:
+                if assignment.is_active:
+                    billing.deactivate(assignment, max(on, assignment.started_on))
+                else:
+                    billing.reactivate(assignment)
+            except billing.BillingError as error:  # it would leave readings to nobody, or ends after today
+                assert "nobody would hold" in str(error) or "after today" in str(error)
         elif operation == "realtime":
             db.session.execute(
                 sa.update(Customer)

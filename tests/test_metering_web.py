@@ -22,7 +22,7 @@ def hotel(app, auth):
     auth.login("finance")
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, date(2026, 11, 1))
+    billing.assign_meter(meter, customer, date(2026, 10, 1))
     wallet.recharge(customer.id, D("1000000"))
     metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
     return customer.id, meter.id
@@ -49,6 +49,8 @@ def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel):
         ({"reading-volume_flow_meter": "1,00001"}, "4 decimal places"),
         ({"reading-volume_flow_meter": ""}, "Enter a number"),
         ({"reading-reading_date": "2026-10-01"}, "No pricing applies on 2026-10-01"),
+        ({"reading-reading_date": "2026-09-30"}, "Meter M-1 was not assigned to any customer on 2026-09-30"),
+        ({"reading-reading_date": "9999-12-31"}, "A reading cannot be dated after today"),
     ],
 )
 def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel, overrides, message):
@@ -59,6 +61,24 @@ def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel, overri
     response = client.post("/customers/HOTEL/readings", data=form)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+
+
+def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date_is_refused(client, hotel):
+    _customer_id, meter_id = hotel
+    bakery = CustomerFactory(code="BAKERY")
+    metering.set_pricing(bakery.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
+    current = billing.active_assignment(meter_id)
+    billing.assign_meter(current.meter, bakery, date(2026, 11, 20), confirm_move_from=current.id)
+    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
+    refused = "On 2026-11-05 meter M-1 was at HOTEL, not at BAKERY: enter it for HOTEL."
+    assert refused in client.post("/customers/BAKERY/readings/preview", data=form).get_data(as_text=True)
+    response = client.post("/customers/BAKERY/readings", data=form)
+    assert response.status_code == 422 and refused in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+    # The meter the hotel held before is still offered on its page, for what is dated while it was there.
+    assert client.post("/customers/HOTEL/readings", data=form).status_code == 302
+    assert db.session.scalar(sa.select(MeterReading.customer_id)) == hotel[0]
+    assert "M-1 (held before)" in client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)
 
 
 def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(client, hotel):

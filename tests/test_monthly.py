@@ -117,10 +117,13 @@ def test_deleting_a_reading_posts_a_reversal_and_takes_it_out_of_its_month(site)
     assert clean()
 
 
-def test_a_deposit_moves_its_month_and_every_later_one(site):
+def test_a_deposit_moves_its_month_and_every_later_one(site, monkeypatch):
     customer_id, meter_id = site
     later = next_month_start(date.fromisoformat(now_month() + "-01"))
+    # No reading is dated after today: this one is recorded as if today were already next month.
+    monkeypatch.setattr(billing, "local_today", lambda: later)
     metering.record_reading(meter_id, later, D("10"))
+    monkeypatch.undo()
     wallet.recharge(customer_id, D("25000"))
     rows = months(customer_id)
     assert rows[now_month()] == (D("0.00"), D("25000.00"), D("0.00"), D("25000.00"), D("0.0000"))

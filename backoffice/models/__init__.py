@@ -6,8 +6,10 @@ from backoffice.models.billing import (
     MeterAssignment,
     MeterStatus,
     Payment,
+    covers,
     customer_meter_sums_sql,
     meter_balance_sql,
+    meter_customer_net_sql,
     meter_overpayment_sql,
 )
 from backoffice.models.books import (
@@ -33,6 +35,7 @@ from backoffice.models.metering import (
     total_price_sql,
     volume_sm3_of,
     volume_sm3_sql,
+    whose_readings,
 )
 from backoffice.models.monthly import (
     MonthlyCustomerBalance,
@@ -110,15 +113,18 @@ __all__ = [
     "achieved_amount_sql",
     "charged_for_readings",
     "checked_grand_total",
+    "covers",
     "customer_meter_sums_sql",
     "expected_months",
     "grand_total_of",
     "ledger_sums",
     "meter_balance_sql",
+    "meter_customer_net_sql",
     "meter_overpayment_sql",
     "month_contribution",
     "pricing_in_force",
     "pricing_sql",
+    "whose_readings",
     "total_price_of",
     "total_price_sql",
     "volume_sm3_of",

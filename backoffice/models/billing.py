@@ -1,9 +1,11 @@
 """Meters and postpaid billing: invoices and payments per meter, and the balances they give.
 
 A meter's balance is what its invoices ask beyond its payments, its overpayment what its
-payments exceed them by. A customer owes the sum of the balances of the meters actively
-assigned to them, and is owed the sum of their overpayments. Each formula is defined here
-once, as SQL, for the write-path hooks and the checks alike.
+payments exceed them by. An invoice or a payment belongs to the customer whose assignment of
+the meter covered its date (the customer who held the meter then, not the one holding it now).
+A customer owes, per meter they have held, what that meter's invoices dated in their periods
+ask beyond its payments dated in their periods, summed over those meters; their overpayment
+likewise. Each formula is defined here once, as SQL, for the write-path hooks and the checks alike.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ class Meter(db.Model):
 
 
 class MeterAssignment(db.Model):
-    """A meter at a customer's site; only active assignments count towards the customer's totals."""
+    """A meter at a customer's site over a period: from ``started_on`` up to, not including, ``ended_on``.
+
+    A move on 2025-06-01 ends the old period and starts the new one that day, so what is dated
+    2025-06-01 is the new holder's. The period of the active assignment is open (no ``ended_on``).
+    """
 
     __tablename__ = "meter_assignments"
     __table_args__ = (
@@ -54,6 +60,8 @@ class MeterAssignment(db.Model):
             sqlite_where=text("is_active"),
         ),
         Index("ix_meter_assignments_customer_id", "customer_id"),
+        # Who held a meter on a date: its periods in order.
+        Index("ix_meter_assignments_meter_period", "meter_id", "started_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,21 +123,45 @@ def meter_overpayment_sql(meters=Meter.__table__):
     return func.round(case((net < 0, -net), else_=0), 2, type_=Balance)
 
 
-def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
-    """The customer's ``amount_due`` and ``overpayment``: sums over the meters actively assigned to them."""
-    meters, assignments = Meter.__table__, MeterAssignment.__table__
-    active = (assignments.c.customer_id == customers.c.id) & assignments.c.is_active
-    return {
-        name: func.round(
-            func.coalesce(
-                select(func.sum(column))
-                .select_from(assignments.join(meters, meters.c.id == assignments.c.meter_id))
-                .where(active)
-                .scalar_subquery(),
-                0,
-            ),
-            2,
-            type_=Balance,
+def covers(period, on):
+    """The one boundary rule: a period covers the days from its start up to, not including, its end.
+
+    ``period`` is :class:`MeterAssignment` or the columns of an alias of its table; ``on`` a date or a column.
+    """
+    return (period.started_on <= on) & (period.ended_on.is_(None) | (on < period.ended_on))
+
+
+def meter_customer_net_sql(meter_id, customer_id):
+    """What the customer owes on the meter (negative: was overpaid): its invoices less its payments, of those
+    dated in the customer's periods of the meter. Values or correlated columns."""
+    held = MeterAssignment.__table__.alias("held")
+
+    def dated_in_periods(table, on):
+        return (
+            select(func.coalesce(func.sum(table.c.amount), 0))
+            .select_from(table.join(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on)))
+            .where(table.c.meter_id == meter_id, held.c.customer_id == customer_id)
+            .scalar_subquery()
         )
-        for name, column in (("amount_due", meters.c.balance), ("overpayment", meters.c.overpayment))
-    }
+
+    invoices, payments = Invoice.__table__, Payment.__table__
+    return dated_in_periods(invoices, invoices.c.issued_on) - dated_in_periods(payments, payments.c.paid_on)
+
+
+def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
+    """The customer's ``amount_due`` and ``overpayment``: per meter they have held, ``max(net, 0)`` and
+    ``max(-net, 0)`` of :func:`meter_customer_net_sql`, summed over those meters."""
+    pair, period = MeterAssignment.__table__.alias("pair"), MeterAssignment.__table__.alias("period")
+    # One row per (customer, meter), however many times the meter came back to the customer.
+    first_period = (
+        select(func.min(period.c.id))
+        .where(period.c.customer_id == pair.c.customer_id, period.c.meter_id == pair.c.meter_id)
+        .scalar_subquery()
+    )
+    net = meter_customer_net_sql(pair.c.meter_id, pair.c.customer_id)
+
+    def summed(value):
+        per_pair = select(func.sum(value)).where(pair.c.customer_id == customers.c.id, pair.c.id == first_period)
+        return func.round(func.coalesce(per_pair.scalar_subquery(), 0), 2, type_=Balance)
+
+    return {"amount_due": summed(case((net > 0, net), else_=0)), "overpayment": summed(case((net < 0, -net), else_=0))}

@@ -50,7 +50,7 @@ class Customer(db.Model):
     balance_last_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     suspend_below: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default=text("0"))
     use_realtime_calculation: Mapped[bool] = mapped_column(default=True, server_default=true())
-    # Postpaid: sums over the meters actively assigned to the customer, kept by the hooks.
+    # Postpaid: per meter the customer has held, what is dated in their periods of it; kept by the hooks.
     amount_due: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     overpayment: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
 

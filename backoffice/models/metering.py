@@ -30,7 +30,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.billing import Meter
+from backoffice.models.billing import Meter, MeterAssignment, covers
 from backoffice.models.types import Money, utcnow
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.money import MAX_AMOUNT, round_money, shown
@@ -146,16 +146,33 @@ def pricing_in_force(customer_id, on_date):
 
 
 def charged_for_readings():
-    """What the wallet was charged for each reading, net of corrections and reversals: ``(reading_id, amount)``.
+    """What each wallet was charged for each reading, net of corrections and reversals:
+    ``(reading_id, customer_id, amount)``.
 
     Read from the ledger rows that refer to the reading, not from its calculation, which is what may be wrong.
     """
     ledger = BalanceTransaction.__table__
     return (
-        sql_select(ledger.c.reference_id.label("reading_id"), (-func.sum(ledger.c.signed_amount)).label("amount"))
+        sql_select(
+            ledger.c.reference_id.label("reading_id"),
+            ledger.c.customer_id,
+            (-func.sum(ledger.c.signed_amount)).label("amount"),
+        )
         .where(ledger.c.reference_type == READING)
-        .group_by(ledger.c.reference_id)
+        .group_by(ledger.c.reference_id, ledger.c.customer_id)
     )
+
+
+def whose_readings():
+    """Each reading with ``holder_id``, whose it is: the customer who held its meter on its date, or the customer
+    it was recorded for when no assignment covers the date (nothing then says whose else it would be).
+
+    A join, not a lookup per reading: a meter's periods never overlap, so it finds one period at most.
+    """
+    readings, held = MeterReading.__table__, MeterAssignment.__table__.alias("held")
+    holder = func.coalesce(held.c.customer_id, readings.c.customer_id).label("holder_id")
+    period = (held.c.meter_id == readings.c.meter_id) & covers(held.c, readings.c.reading_date)
+    return sql_select(readings, holder).select_from(readings.outerjoin(held, period))
 
 
 def pricing_sql(column, customer_id, on_date):

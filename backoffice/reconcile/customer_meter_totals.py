@@ -8,7 +8,10 @@ customers = Customer.__table__
 
 class CustomerMeterTotals(Check):
     name = "customer_meter_totals"
-    description = "customers.amount_due and overpayment = sums over the meters actively assigned to the customer"
+    description = (
+        "customers.amount_due and overpayment = per meter the customer held, max(invoices - payments, 0) and "
+        "max(payments - invoices, 0) of those dated in the customer's periods of it, summed"
+    )
     entity_type = "customer"
     table = customers
 

@@ -11,6 +11,7 @@ from backoffice.models import (
     pricing_sql,
     total_price_sql,
     volume_sm3_sql,
+    whose_readings,
 )
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.services.metering import reprice
@@ -21,18 +22,21 @@ ledger = BalanceTransaction.__table__
 
 
 pricing = CustomerPricing.__table__
-# Each reading with the id of the pricing in force on its date: looked up once per reading, then joined.
-priced = select(
-    readings, pricing_sql("id", readings.c.customer_id, readings.c.reading_date).label("pricing_id")
-).subquery("priced_readings")
+# Each reading with whose it is (who held the meter on its date), then the id of that customer's pricing in
+# force on its date: each looked up once per reading, then joined.
+whose = whose_readings().subquery("whose_readings")
+priced = select(whose, pricing_sql("id", whose.c.holder_id, whose.c.reading_date).label("pricing_id")).subquery(
+    "priced_readings"
+)
 
 
 class ReadingCalculation(Check):
     name = "reading_calculation"
     description = (
-        "each reading has a calculation = its volume × the correction and price in force on its date "
-        "(Sm³ to 4 places, cost to cents), and the wallet was charged that cost; a fix re-prices the "
-        "reading and posts the difference"
+        "each reading has a calculation = its volume × the correction and price in force on its date for "
+        "the customer who held the meter that day (Sm³ to 4 places, cost to cents), and that customer's "
+        "wallet was charged that cost; a fix re-prices the reading, moves it to that customer if it was "
+        "charged to another, and posts the differences"
     )
     entity_type = "meter_reading"
     table = readings
@@ -45,7 +49,10 @@ class ReadingCalculation(Check):
         self.source = (
             priced.outerjoin(pricing, pricing.c.id == priced.c.pricing_id)
             .outerjoin(calculations, calculations.c.reading_id == priced.c.id)
-            .outerjoin(self.charged, self.charged.c.reading_id == priced.c.id)
+            .outerjoin(
+                self.charged,
+                (self.charged.c.reading_id == priced.c.id) & (self.charged.c.customer_id == priced.c.holder_id),
+            )
         )
 
     def scoped(self, scope: Scope) -> ReadingCalculation:

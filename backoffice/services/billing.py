@@ -1,21 +1,59 @@
 """Meters and postpaid billing: each write is one transaction, and the hooks keep the meter and
-customer totals right within it."""
+customer totals right within it.
+
+A meter is at one customer at a time, over periods (see :class:`MeterAssignment`); a reading,
+an invoice and a payment belong to the customer whose period covers their date. So a period
+never starts or ends where it would take something dated in it away from its customer, and
+nothing is dated where nobody held the meter.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
+from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment
-from backoffice.money import MoneyError, check_amount
+from backoffice.models import (
+    Customer,
+    Invoice,
+    Meter,
+    MeterAssignment,
+    MeterReading,
+    Payment,
+    covers,
+    meter_customer_net_sql,
+)
+from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.services import expect_version, transaction
 
 
 class BillingError(ValueError):
     """A billing write refused; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Owed:
+    """What a customer owes on one meter, over their periods of it."""
+
+    due: Decimal
+    overpaid: Decimal
+
+
+class MoveNotConfirmed(BillingError):
+    """The meter is at another customer's: moving it needs a confirmation of where it is and what is due there."""
+
+    def __init__(self, current: MeterAssignment, owed: Owed) -> None:
+        self.current, self.owed = current, owed
+        super().__init__(
+            f"Meter {current.meter.serial} is at {current.customer.code} since {current.started_on:%Y-%m-%d}, "
+            f"where {shown(owed.due)} is due and {shown(owed.overpaid)} overpaid: confirm the move."
+        )
 
 
 def add_meter(serial: str) -> Meter:
@@ -30,15 +68,49 @@ def add_meter(serial: str) -> Meter:
     return meter
 
 
-def assign_meter(meter: Meter, customer: Customer, started_on: date) -> MeterAssignment:
-    """Put the meter at the customer's site; an active assignment elsewhere ends that day (a move)."""
+def meter_by_serial(serial: str) -> Meter:
+    """The meter with this serial; an unknown serial is refused, never a new meter."""
+    serial = serial.strip().upper()
+    meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
+    if meter is None:
+        raise BillingError(
+            f"Meter {serial} does not exist. Check the serial, or add the meter first "
+            f"(Meters → Add meter, or: backoffice meters add {serial})."
+        )
+    return meter
+
+
+def assign_meter(
+    meter: Meter, customer: Customer, started_on: date, *, confirm_move_from: int | None = None
+) -> MeterAssignment:
+    """Put the meter at the customer's site from a date.
+
+    When it is at another customer's, this is a move: ``confirm_move_from`` must be the id of
+    that assignment (the clerk saw where the meter is and what is due there), which then ends
+    on ``started_on``. What was invoiced and paid there stays with that customer.
+    """
+    not_after_today(started_on, "An assignment")
     with transaction() as session:
         current = active_assignment(meter.id)
+        if current is not None and current.customer_id == customer.id:
+            raise BillingError(f"Meter {meter.serial} is already assigned to {customer.code}.")
+        last_end = session.scalar(
+            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
+        )
+        if last_end is not None and started_on < last_end:
+            raise BillingError(
+                f"Meter {meter.serial} was at another customer until {last_end:%Y-%m-%d}: "
+                "an assignment cannot start before that."
+            )
         if current is not None:
-            if current.customer_id == customer.id:
-                raise BillingError(f"Meter {meter.serial} is already assigned to {customer.code}.")
-            if started_on < current.started_on:
-                raise BillingError(f"Meter {meter.serial} has been at another customer since {current.started_on}.")
+            if started_on <= current.started_on:
+                raise BillingError(
+                    f"Meter {meter.serial} has been at {current.customer.code} since "
+                    f"{current.started_on:%Y-%m-%d}: a move must be dated after that."
+                )
+            _refuse_to_cut(current, started_on, f"they would move to {customer.code}")
+            if confirm_move_from != current.id:
+                raise MoveNotConfirmed(current, owed(current))
             current.is_active, current.ended_on = False, started_on
             session.flush()
         assignment = MeterAssignment(customer_id=customer.id, meter_id=meter.id, started_on=started_on, is_active=True)
@@ -47,29 +119,46 @@ def assign_meter(meter: Meter, customer: Customer, started_on: date) -> MeterAss
 
 
 def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
-    """The meter stops counting towards the customer's totals."""
+    """The meter leaves the customer's site on ``ended_on``: what is dated from then on is nobody's."""
     if not assignment.is_active:
         raise BillingError("This assignment is already inactive.")
     if ended_on < assignment.started_on:
         raise BillingError("An assignment cannot end before it started.")
+    not_after_today(ended_on, "An assignment's end")
     with transaction():
+        _refuse_to_cut(assignment, ended_on, "nobody would hold the meter on their dates")
         assignment.is_active, assignment.ended_on = False, ended_on
 
 
 def reactivate(assignment: MeterAssignment) -> None:
-    """The meter counts towards the customer's totals again, unless it is active elsewhere now."""
+    """Undo a deactivation: the period is open again, unless the meter has been assigned since."""
     if assignment.is_active:
         raise BillingError("This assignment is already active.")
-    with transaction():
-        current = active_assignment(assignment.meter_id)
-        if current is not None:
-            raise BillingError("The meter is assigned to another customer now; move it instead.")
+    with transaction() as session:
+        later = session.scalar(
+            select(MeterAssignment.started_on)
+            .where(
+                MeterAssignment.meter_id == assignment.meter_id,
+                MeterAssignment.id != assignment.id,
+                MeterAssignment.started_on >= assignment.started_on,
+            )
+            .order_by(MeterAssignment.started_on)
+            .limit(1)
+        )
+        if later is not None:
+            raise BillingError(
+                f"The meter has been assigned to another customer since {later:%Y-%m-%d}; assign it here again instead."
+            )
         assignment.is_active, assignment.ended_on = True, None
 
 
-def add_invoice(meter: Meter, number: str, amount: Decimal, issued_on: date, due_on: date) -> Invoice:
+def add_invoice(
+    meter: Meter, number: str, amount: Decimal, issued_on: date, due_on: date, *, customer_id: int | None = None
+) -> Invoice:
+    """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given)."""
     number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
+        holder_on(meter.id, issued_on, customer_id)
         _refuse_number_taken(number)
         invoice = Invoice(meter_id=meter.id, number=number, amount=amount, issued_on=issued_on, due_on=due_on)
         session.add(invoice)
@@ -91,9 +180,13 @@ def change_invoice(
     return invoice
 
 
-def add_payment(meter: Meter, amount: Decimal, paid_on: date, reference: str = "") -> Payment:
+def add_payment(
+    meter: Meter, amount: Decimal, paid_on: date, reference: str = "", *, customer_id: int | None = None
+) -> Payment:
+    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given)."""
     amount = _positive(amount)
     with transaction() as session:
+        holder_on(meter.id, paid_on, customer_id)
         payment = Payment(meter_id=meter.id, amount=amount, paid_on=paid_on, reference=reference.strip()[:100])
         session.add(payment)
     return payment
@@ -102,8 +195,69 @@ def add_payment(meter: Meter, amount: Decimal, paid_on: date, reference: str = "
 def active_assignment(meter_id: int) -> MeterAssignment | None:
     """Where the meter is now: its active assignment, if any."""
     return db.session.scalar(
-        select(MeterAssignment).where(MeterAssignment.meter_id == meter_id, MeterAssignment.is_active)
+        select(MeterAssignment)
+        .options(joinedload(MeterAssignment.customer), joinedload(MeterAssignment.meter))
+        .where(MeterAssignment.meter_id == meter_id, MeterAssignment.is_active)
     )
+
+
+def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterAssignment:
+    """The assignment covering the date: whose a reading, invoice or payment of the meter dated then is.
+
+    Refused when nobody held the meter then, or when ``customer_id`` is given and another customer did.
+    """
+    held = db.session.scalar(
+        select(MeterAssignment)
+        .options(joinedload(MeterAssignment.customer), joinedload(MeterAssignment.meter))
+        .where(MeterAssignment.meter_id == meter_id, covers(MeterAssignment, on))
+    )
+    if held is None:
+        serial = db.session.scalar(select(Meter.serial).where(Meter.id == meter_id))
+        raise BillingError(
+            f"Meter {serial} was not assigned to any customer on {on:%Y-%m-%d}: readings, invoices and payments "
+            "are dated in a period when a customer held the meter."
+        )
+    if customer_id is not None and held.customer_id != customer_id:
+        code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id))
+        raise BillingError(
+            f"On {on:%Y-%m-%d} meter {held.meter.serial} was at {held.customer.code}, not at {code}: "
+            f"enter it for {held.customer.code}."
+        )
+    return held
+
+
+def owed(assignment: MeterAssignment) -> Owed:
+    """What the assignment's customer owes on its meter, over all their periods of it."""
+    net = Decimal(db.session.scalar(select(meter_customer_net_sql(assignment.meter_id, assignment.customer_id))))
+    return Owed(round_money(max(net, Decimal(0))), round_money(max(-net, Decimal(0))))
+
+
+def not_after_today(on: date, what: str) -> None:
+    today = local_today()
+    if on > today:
+        zone = current_app.config["TIMEZONE"]
+        raise BillingError(f"{what} cannot be dated after today ({today:%Y-%m-%d} in {zone}).")
+
+
+def _refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) -> None:
+    """Refuse to end the period on ``ends_on`` when a reading, invoice or payment of it is dated from then on."""
+    dated = {
+        "reading(s)": select(func.count(MeterReading.id)).where(
+            MeterReading.meter_id == assignment.meter_id, MeterReading.reading_date >= ends_on
+        ),
+        "invoice(s)": select(func.count(Invoice.id)).where(
+            Invoice.meter_id == assignment.meter_id, Invoice.issued_on >= ends_on
+        ),
+        "payment(s)": select(func.count(Payment.id)).where(
+            Payment.meter_id == assignment.meter_id, Payment.paid_on >= ends_on
+        ),
+    }
+    found = [f"{count} {what}" for what, query in dated.items() if (count := db.session.scalar(query))]
+    if found:
+        raise BillingError(
+            f"Meter {assignment.meter.serial} has {', '.join(found)} dated on or after {ends_on:%Y-%m-%d} at "
+            f"{assignment.customer.code}; {consequence}. Date it after them, or correct them first."
+        )
 
 
 def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date) -> tuple[str, Decimal]:

@@ -1,7 +1,9 @@
 """Metering: pricing rows, and readings that are purchases.
 
-Recording a reading prices it, stores its calculation and charges the customer's wallet, in
-one transaction that holds the customer's lock. Correcting a reading re-prices it and posts
+A reading is the purchase of the customer who held the meter on the reading's date (not of
+whoever holds it now), and no reading is dated after today. Recording a reading prices it at
+that customer's pricing, stores its calculation and charges their wallet, in one transaction
+that holds the customer's lock. Correcting a reading re-prices it and posts
 the difference (a charge when it costs more, a reversal when less); deleting it reverses what
 it cost. So the ledger stays append-only and ``total_spent`` is always the gas sold.
 """
@@ -33,12 +35,12 @@ from backoffice.models import (
     total_price_sql,
     volume_sm3_of,
     volume_sm3_sql,
+    whose_readings,
 )
 from backoffice.models.metering import MAX_VOLUME, READING, Correction, ReadingOutOfRange
 from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MAX_AMOUNT, MoneyError, check_amount, round_money, shown
-from backoffice.services import ChangedMeanwhile, monthly
-from backoffice.services.billing import active_assignment
+from backoffice.services import ChangedMeanwhile, billing, monthly
 from backoffice.services.locking import lock_customers
 from backoffice.services.wallet import Reference, append, own_transaction
 
@@ -164,13 +166,19 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
 
 
 def record_reading(
-    meter_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
+    meter_id: int,
+    reading_date: date,
+    volume_flow_meter: Decimal,
+    *,
+    customer_id: int | None = None,
+    note: str = "",
+    user: User | None = None,
 ) -> int:
-    """Record a reading of the meter for the customer it is assigned to; returns the reading's id."""
-    assignment = active_assignment(meter_id)
-    if assignment is None:
-        raise MeteringError("This meter is not assigned to a customer: assign it before recording its readings.")
-    customer_id = assignment.customer_id
+    """Record a reading of the meter for the customer who held it on ``reading_date``; returns the reading's id.
+
+    Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused.
+    """
+    customer_id = reading_customer(meter_id, reading_date, customer_id)
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [customer_id])
         priced = price(connection, customer_id, reading_date, volume_flow_meter)
@@ -197,8 +205,12 @@ def record_reading(
 def correct_reading(
     reading_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
 ) -> None:
-    """Change a reading's date or volume; the difference in cost is posted to the wallet."""
+    """Change a reading's date or volume; the difference in cost is posted to the wallet.
+
+    The new date must be one when the reading's customer held the meter.
+    """
     reading = _reading(reading_id)
+    reading_customer(reading.meter_id, reading_date, reading.customer_id)
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [reading.customer_id])
         priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
@@ -215,18 +227,43 @@ def correct_reading(
         _post(connection, customer, reading_id, priced.total_price, user, "Correction of gas")
 
 
+def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
+    """Whose a reading of the meter dated so is: the customer who held the meter that day (``customer_id``,
+    if given). A reading dated after today, or when nobody held the meter, is refused."""
+    try:
+        billing.not_after_today(reading_date, "A reading")
+        return billing.holder_on(meter_id, reading_date, customer_id).customer_id
+    except billing.BillingError as error:
+        raise MeteringError(str(error)) from None
+
+
 def reprice(connection, reading_ids: list[int], user: User | None = None) -> None:
     """Price readings again at the pricing in force now, posting each difference and recalculating the months.
 
-    Within the caller's transaction.
+    A reading charged to a customer who did not hold the meter on its date (as readings were once charged
+    to whoever held it when they were entered) is first moved to the one who did: what it cost is given
+    back where it was charged, and charged to its holder. Within the caller's transaction.
     """
-    rows = connection.execute(select(readings).where(readings.c.id.in_(reading_ids)).order_by(readings.c.id)).all()
+    query = whose_readings().where(readings.c.id.in_(reading_ids)).order_by(readings.c.id)
+    rows = connection.execute(query).all()
     if not rows:
         return
-    customer_ids = sorted({r.customer_id for r in rows})
+    customer_ids = sorted({r.customer_id for r in rows} | {r.holder_id for r in rows})
     lock_customers(connection, customer_ids)  # all at once, in id order
+    if moved := [r for r in rows if r.holder_id != r.customer_id]:
+        for reading in moved:
+            _move_to_holder(connection, reading, user)
+        rows = connection.execute(query).all()
     _price_again(connection, rows, user)
     monthly.recalculate(connection, customer_ids, monthly.month_of(min(r.reading_date for r in rows)))
+
+
+def _move_to_holder(connection, reading, user) -> None:
+    """Give back what the reading cost where it was charged, and make it its holder's (whom the caller charges)."""
+    (charged_to,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
+    connection.execute(delete(calculations).where(calculations.c.reading_id == reading.id))
+    connection.execute(update(readings).where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
+    _post(connection, charged_to, reading.id, Decimal(0), user, "Gas of the meter's holder on its date")
 
 
 def pending_recalculations(customer_id: int, limit: int | None = None) -> list[RecalculationRequest]:
@@ -432,7 +469,9 @@ def _defer(connection, customer_id: int, from_date: date, what: str, user) -> No
 
 def _post(connection, customer, reading_id: int, cost: Decimal, user, what: str) -> None:
     """Bring what the ledger has charged for the reading to ``cost``: charge the shortfall, give back the excess."""
-    charged = connection.execute(charged_for_readings().where(ledger.c.reference_id == reading_id)).one_or_none()
+    charged = connection.execute(
+        charged_for_readings().where(ledger.c.reference_id == reading_id, ledger.c.customer_id == customer.id)
+    ).one_or_none()
     cost = cost - Decimal(charged.amount if charged else 0)
     if cost == 0:
         return

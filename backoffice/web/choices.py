@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.extensions import db
@@ -32,12 +32,17 @@ def optional_id(value) -> int | None:
     return None if value in ("", None) else int(value)
 
 
-def active_meter_choices(customer: Customer) -> list[SelectChoice]:
-    """The meters assigned to the customer now, after a placeholder."""
-    active = db.session.scalars(
-        select(Meter)
+def held_meter_choices(customer: Customer) -> list[SelectChoice]:
+    """The meters the customer holds now, then those they held before (what is dated in their periods is
+    still entered for them), after a placeholder."""
+    rows = db.session.execute(
+        select(Meter.id, Meter.serial, func.max(case((MeterAssignment.is_active, 1), else_=0)).label("holds"))
         .join(MeterAssignment, MeterAssignment.meter_id == Meter.id)
-        .where(MeterAssignment.customer_id == customer.id, MeterAssignment.is_active)
-        .order_by(Meter.serial)
+        .where(MeterAssignment.customer_id == customer.id)
+        .group_by(Meter.id, Meter.serial)
+        .order_by(func.max(case((MeterAssignment.is_active, 1), else_=0)).desc(), Meter.serial)
     )
-    return [placeholder("Choose a meter…"), *(SelectChoice(m.id, m.serial) for m in active)]
+    return [
+        placeholder("Choose a meter…"),
+        *(SelectChoice(r.id, r.serial if r.holds else f"{r.serial} (held before)") for r in rows),
+    ]

@@ -28,12 +28,14 @@ from backoffice.models import (
     Order,
     Payment,
     Role,
+    covers,
+    meter_customer_net_sql,
 )
 from backoffice.services import billing, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import metering, monthly
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import active_meter_choices, optional_id
+from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import MoneyField
 from backoffice.web.filters import money
 from backoffice.web.jobs import start
@@ -74,6 +76,8 @@ class CustomerFilterForm(FlaskForm):
 class AssignMeterForm(FlaskForm):
     serial = StringField("Meter serial", validators=[InputRequired("Enter the meter's serial."), Length(max=40)])
     started_on = DateField("From", validators=[InputRequired("Enter the date the meter starts here.")])
+    confirm_move_from = HiddenField()
+    """The assignment a move was confirmed from: the one the clerk was shown."""
 
 
 class InvoiceForm(FlaskForm):
@@ -161,13 +165,19 @@ def assign_meter(code: str):
     form = AssignMeterForm(prefix="assign")
     if form.validate_on_submit():
         try:
-            serial = form.serial.data.strip().upper()
-            meter = db.session.scalar(select(Meter).where(Meter.serial == serial)) or billing.add_meter(serial)
-            billing.assign_meter(meter, customer, form.started_on.data)
+            meter = billing.meter_by_serial(form.serial.data)
+            shown = form.confirm_move_from.data or ""
+            # Anything but an assignment's id (as the page sent it) confirms nothing: the page asks again.
+            confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
+            billing.assign_meter(meter, customer, form.started_on.data, confirm_move_from=confirmed)
+        except billing.MoveNotConfirmed as move:
+            # Nothing is written: the page asks, showing where the meter is and what is due there.
+            form.confirm_move_from.data = str(move.current.id)
+            return render_customer(customer, "billing", forms={"assign": form}, move=move)
         except billing.BillingError as error:
             form.serial.errors.append(str(error))
         else:
-            flash(f"Meter {serial} assigned to {customer.code}.", "success")
+            flash(f"Meter {meter.serial} assigned to {customer.code}.", "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
     return render_customer(customer_or_404(code), "billing", forms={"assign": form}), 422
@@ -194,8 +204,10 @@ def change_assignment(code: str, assignment_id: int, action: str):
 
 @bp.post("/<code>/invoices")
 def add_invoice(code: str):
-    def write(form, meter):
-        billing.add_invoice(meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data)
+    def write(form, meter, customer):
+        billing.add_invoice(
+            meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data, customer_id=customer.id
+        )
         return f"Invoice {form.number.data} added."
 
     return _meter_entry(code, "invoice", InvoiceForm, write)
@@ -203,8 +215,9 @@ def add_invoice(code: str):
 
 @bp.post("/<code>/payments")
 def add_payment(code: str):
-    def write(form, meter):
-        billing.add_payment(meter, form.amount.data, form.paid_on.data, form.reference.data or "")
+    def write(form, meter, customer):
+        reference = form.reference.data or ""
+        billing.add_payment(meter, form.amount.data, form.paid_on.data, reference, customer_id=customer.id)
         return "Payment added."
 
     return _meter_entry(code, "payment", PaymentForm, write)
@@ -214,10 +227,10 @@ def _meter_entry(code: str, name: str, form_class, write):
     """Validate a per-meter form of the billing tab, write it, and come back to the tab."""
     customer = customer_or_404(code)
     form = form_class(prefix=name)
-    form.meter_id.choices = active_meter_choices(customer)
+    form.meter_id.choices = held_meter_choices(customer)
     if form.validate_on_submit():
         try:
-            message = write(form, db.session.get(Meter, form.meter_id.data))
+            message = write(form, db.session.get(Meter, form.meter_id.data), customer)
         except billing.BillingError as error:
             form.amount.errors.append(str(error))
         else:
@@ -255,13 +268,15 @@ def _move(customer: Customer, operation, name: str):
     return render_customer(db.session.get(Customer, customer.id), "ledger", forms=forms), 422
 
 
-def render_customer(customer: Customer, tab: str, forms: dict | None = None):
-    """The customer's page on ``tab``; ``forms`` carry what a refused submission typed."""
+def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):
+    """The customer's page on ``tab``; ``forms`` carry what a refused submission typed, ``move`` a meter move
+    waiting for confirmation."""
     forms = forms or {}
     context = {
         "customer": customer,
         "tab": tab,
         "forms": forms,
+        "move": move,
         "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
         "pending": pending_summary(customer.id),
     }
@@ -301,7 +316,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None):
 
 def _billing_forms(customer: Customer, forms: dict) -> None:
     forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=local_today()))
-    choices = active_meter_choices(customer)
+    choices = held_meter_choices(customer)
     for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
         if name not in forms:
             forms[name] = form_class(prefix=name, formdata=None)
@@ -315,20 +330,34 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
 
 
 def _billing(customer: Customer) -> dict:
-    assignments = db.session.scalars(
-        select(MeterAssignment)
+    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them."""
+    net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
+    assignments = db.session.execute(
+        select(MeterAssignment, net)
         .options(selectinload(MeterAssignment.meter))
         .where(MeterAssignment.customer_id == customer.id)
         .order_by(MeterAssignment.is_active.desc(), MeterAssignment.started_on.desc())
     ).all()
-    meter_ids = [a.meter_id for a in assignments]
+    held = MeterAssignment.__table__.alias("held")
+
+    def in_periods(model, on):
+        return select(model).where(
+            select(held.c.id)
+            .where(held.c.customer_id == customer.id, held.c.meter_id == model.meter_id, covers(held.c, on))
+            .exists()
+        )
+
     return {
-        "assignments": assignments,
+        "assignments": [(a, Decimal(n)) for a, n in assignments],
         "invoices": db.session.scalars(
-            select(Invoice).where(Invoice.meter_id.in_(meter_ids)).order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+            in_periods(Invoice, Invoice.issued_on)
+            .options(selectinload(Invoice.meter))
+            .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
         ).all(),
         "payments": db.session.scalars(
-            select(Payment).where(Payment.meter_id.in_(meter_ids)).order_by(Payment.paid_on.desc(), Payment.id.desc())
+            in_periods(Payment, Payment.paid_on)
+            .options(selectinload(Payment.meter))
+            .order_by(Payment.paid_on.desc(), Payment.id.desc())
         ).all(),
     }
 

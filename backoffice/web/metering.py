@@ -17,7 +17,7 @@ from backoffice.extensions import db
 from backoffice.models import Customer, CustomerPricing, MeterReading
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import ChangedMeanwhile, metering
-from backoffice.web.choices import active_meter_choices, optional_id
+from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
 from backoffice.web.versions import Versioned, changed_meanwhile
 
@@ -42,7 +42,7 @@ class PricingForm(Versioned, FlaskForm):
 def tab_context(customer: Customer, forms: dict) -> dict:
     """What the customer page's "Readings & pricing" tab shows."""
     reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=local_today())
-    reading_form.meter_id.choices = active_meter_choices(customer)
+    reading_form.meter_id.choices = held_meter_choices(customer)
     if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
         reading_form.meter_id.data = reading_form.meter_id.choices[1].value
     return {
@@ -68,13 +68,14 @@ def tab_context(customer: Customer, forms: dict) -> dict:
 def record(code: str):
     customer = _get(code)
     form = ReadingForm(prefix="reading")
-    form.meter_id.choices = active_meter_choices(customer)
+    form.meter_id.choices = held_meter_choices(customer)
     if form.validate_on_submit():
         try:
             metering.record_reading(
                 form.meter_id.data,
                 form.reading_date.data,
                 form.volume_flow_meter.data,
+                customer_id=customer.id,
                 note=form.note.data or "",
                 user=current_user,
             )
@@ -91,11 +92,13 @@ def preview_reading(code: str):
     """The price a reading would have, as it is typed. Writes nothing."""
     customer = _get(code)
     form = ReadingForm(prefix="reading")
-    form.meter_id.choices = active_meter_choices(customer)
+    form.meter_id.choices = held_meter_choices(customer)
     form.validate()
     priced, error = None, " ".join(form.volume_flow_meter.errors + form.reading_date.errors)
     if not error and form.volume_flow_meter.data is not None:
         try:
+            if form.meter_id.data is not None:
+                metering.reading_customer(form.meter_id.data, form.reading_date.data, customer.id)
             with db.engine.connect() as connection:
                 priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)
         except metering.MeteringError as problem:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +30,11 @@ from sqlalchemy import BigInteger, Integer, func, literal, select
 from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.reconcile.base import Check, Scope
+
+MOMENT = 1.0
+"""Seconds a refused claim is tried again, and a refusal looks for the holder's run: a claim taken only
+to ask whether a run would be refused is held for moments, and a run commits its row just after
+claiming."""
 
 _STARTED = {
     RunTrigger.CLI: "from the command line",
@@ -60,7 +66,7 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
     claims = _AdvisoryLocks() if db.engine.dialect.name == "postgresql" else _FileLocks(db.engine.url.database)
     try:
         for check in checks:
-            if not claims.take(check, scope, wait=wait):
+            if not _within_a_moment(lambda check=check: claims.take(check, scope, wait=wait)):
                 raise RunRefused(_refusal(check))
         yield
     finally:
@@ -122,8 +128,34 @@ def _key(name: str, size: int) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _within_a_moment(attempt):
+    """``attempt()`` until it is true or a :data:`MOMENT` has passed; whether it was."""
+    deadline = time.monotonic() + MOMENT
+    while not (done := attempt()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return done
+
+
 def _refusal(check: Check) -> str:
     label = check.name.replace("_", " ")
+    holder = None
+
+    def holder_found() -> bool:
+        nonlocal holder
+        holder = _writing_run(check)
+        return holder is not None
+
+    _within_a_moment(holder_found)
+    if holder is None:
+        return f"Another run is already writing {label}; try again when it ends."
+    started = f"by {holder.email}" if holder.email else _STARTED[holder.trigger]
+    return (
+        f"A {holder.mode.value} of {label} is already running (run #{holder.id}, started {started}); "
+        "try again when it ends."
+    )
+
+
+def _writing_run(check: Check):
     runs = ReconciliationRun
     # A connection of its own: the caller's transaction may predate the holder's run row.
     with db.engine.connect() as connection:
@@ -133,11 +165,4 @@ def _refusal(check: Check) -> str:
             .where(runs.status == RunStatus.RUNNING, runs.mode.in_([RunMode.FIX, RunMode.REBUILD]))
             .order_by(runs.id.desc())
         ).all()
-    holder = next((run for run in writing if check.name in run.checks), None)
-    if holder is None:
-        return f"Another run is already writing {label}; try again when it ends."
-    started = f"by {holder.email}" if holder.email else _STARTED[holder.trigger]
-    return (
-        f"A {holder.mode.value} of {label} is already running (run #{holder.id}, started {started}); "
-        "try again when it ends."
-    )
+    return next((run for run in writing if check.name in run.checks), None)

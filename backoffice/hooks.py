@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import chain, product
 
-from sqlalchemy import event, inspect, or_, select, tuple_, update
+from sqlalchemy import event, inspect, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from backoffice.models import (
@@ -114,7 +114,8 @@ def recompute_billing(connection, meter_ids, customer_ids) -> None:
     """
     meters, customers, assignments = Meter.__table__, Customer.__table__, MeterAssignment.__table__
     holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids))
-    lock_customers(connection, set(customer_ids) | set(connection.execute(holders).scalars()))
+    recomputed = sorted(set(customer_ids) | set(connection.execute(holders).scalars()))
+    lock_customers(connection, recomputed)
     lock_rows(connection, meters, meter_ids)
     for chunk in _chunks(sorted(meter_ids), 500):
         connection.execute(
@@ -122,11 +123,7 @@ def recompute_billing(connection, meter_ids, customer_ids) -> None:
             .where(meters.c.id.in_(chunk))
             .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
         )
-    connection.execute(
-        update(customers)
-        .where(or_(customers.c.id.in_(customer_ids), customers.c.id.in_(holders)))
-        .values(customer_meter_sums_sql())
-    )
+    connection.execute(update(customers).where(customers.c.id.in_(recomputed)).values(customer_meter_sums_sql()))
 
 
 def _before_flush(session: Session, _context, _instances) -> None:

@@ -324,6 +324,16 @@ def test_an_invoice_entered_on_the_page_of_a_customer_who_did_not_hold_the_meter
     assert client.post("/customers/BAKERY/invoices", data=form).status_code == 302
 
 
+def test_an_invoice_is_edited_only_from_the_page_of_the_customer_who_held_the_meter_when_it_was_issued(client, auth):
+    auth.login("finance")
+    meter = MeterFactory(serial="M-1")
+    assigned(CustomerFactory(code="BAKERY"), meter)
+    billed = billing.add_invoice(meter, "INV-1", D("5"), date(2026, 11, 5), date(2026, 11, 30))
+    move(meter, CustomerFactory(code="HOTEL"), MOVE)
+    assert client.get(f"/customers/HOTEL/invoices/{billed.id}/edit").status_code == 404
+    assert client.get(f"/customers/BAKERY/invoices/{billed.id}/edit").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("url", "form", "message"),
     [

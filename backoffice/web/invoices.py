@@ -9,7 +9,7 @@ from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length
 
 from backoffice.extensions import db
-from backoffice.models import Invoice, MeterAssignment
+from backoffice.models import Invoice, MeterAssignment, covers
 from backoffice.services import ChangedMeanwhile, billing
 from backoffice.web.fields import MoneyField
 from backoffice.web.versions import Versioned, refused_edit
@@ -51,7 +51,13 @@ def edit(code: str, invoice_id: int):
 
 
 def _billed_to(invoice: Invoice, customer_id: int) -> bool:
-    """The invoice is on the customer's billing tab: its meter is, or was, at the customer's site."""
+    """The invoice is on the customer's billing tab: the customer held its meter on the day it was issued."""
     return db.session.scalar(
-        select(exists().where(MeterAssignment.customer_id == customer_id, MeterAssignment.meter_id == invoice.meter_id))
+        select(
+            exists().where(
+                MeterAssignment.customer_id == customer_id,
+                MeterAssignment.meter_id == invoice.meter_id,
+                covers(MeterAssignment, invoice.issued_on),
+            )
+        )
     )

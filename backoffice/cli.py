@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from decimal import Decimal
 
 import click
@@ -255,21 +256,18 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     except (UnknownCheck, UnknownCustomer, MoneyError) as error:
         raise CommandUsageError(str(error)) from None
 
-    # Opened before the run: a path that cannot be written is a mistake to correct, not a run to record.
-    report = _open_csv(csv_path) if csv_path else None
     console = _console()
     show_progress = console.is_terminal and not as_json
-    # What writes first does the pending recalculation requests of its scope, as the jobs do.
-    done = process_recalculations(list(scope.customer_ids) or None) if mode.writes else 0
-    try:
-        with _progress(console, show_progress) as progress:
-            record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
-    except RunRefused as refused:
+    # Opened before the run: a path that cannot be written is a mistake to correct, not a run to record.
+    with _open_csv(csv_path) if csv_path else nullcontext() as report:
+        # What writes first does the pending recalculation requests of its scope, as the jobs do.
+        done = process_recalculations(list(scope.customer_ids) or None) if mode.writes else 0
+        try:
+            with _progress(console, show_progress) as progress:
+                record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
+        except RunRefused as refused:
+            raise click.ClickException(str(refused)) from None
         if report:
-            report.close()
-        raise click.ClickException(str(refused)) from None
-    if report:
-        with report:
             report.writelines(csv_lines(record.id))
     if as_json:
         click.echo(json.dumps(summary(record) | {"recalculations_done": done}))

@@ -41,7 +41,7 @@ class User(UserMixin, db.Model):
 
     @validates("email")
     def _normalise_email(self, _key: str, value: str) -> str:
-        return value.strip().lower()
+        return normal_email(value)
 
     @validates("password_hash", "role", "active")
     def _end_sessions_when_access_changes(self, key: str, value):
@@ -83,3 +83,8 @@ class User(UserMixin, db.Model):
 @cache
 def _hash_of_nobody(method: str) -> str:
     return generate_password_hash(secrets.token_hex(16), method=method)
+
+
+def normal_email(text: str) -> str:
+    """An email as it is stored, looked up and throttled: however it was spelt."""
+    return text.strip().lower()

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import Role, User
+from backoffice.models.users import normal_email
 from backoffice.services import transaction
 
 
@@ -18,7 +19,7 @@ class UserError(ValueError):
 
 def authenticate(email: str, password: str) -> User | None:
     """The active user with this email and password, or None; every refusal costs one password check."""
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None:
         User.check_password_of_nobody(password)
         return None

@@ -28,6 +28,7 @@ from wtforms.validators import DataRequired
 
 from backoffice.extensions import db, limiter, login_manager
 from backoffice.models import Role, User
+from backoffice.models.users import normal_email
 from backoffice.services.users import authenticate, end_sessions
 
 bp = Blueprint("auth", __name__)
@@ -68,7 +69,7 @@ class LoginForm(FlaskForm):
 
 
 def _submitted_email() -> str:
-    return (request.form.get("email") or "").strip().lower()
+    return normal_email(request.form.get("email") or "")
 
 
 def _login_refused(response) -> bool:

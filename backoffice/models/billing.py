@@ -113,14 +113,22 @@ def meter_net_sql(meters=Meter.__table__):
     return invoiced.scalar_subquery() - paid.scalar_subquery()
 
 
+def due_sql(net):
+    """What is due of a net (invoices less payments): ``max(net, 0)``."""
+    return case((net > 0, net), else_=0)
+
+
+def overpaid_sql(net):
+    """What was overpaid of a net (invoices less payments): ``max(-net, 0)``."""
+    return case((net < 0, -net), else_=0)
+
+
 def meter_balance_sql(meters=Meter.__table__):
-    net = meter_net_sql(meters)
-    return func.round(case((net > 0, net), else_=0), 2, type_=Balance)
+    return func.round(due_sql(meter_net_sql(meters)), 2, type_=Balance)
 
 
 def meter_overpayment_sql(meters=Meter.__table__):
-    net = meter_net_sql(meters)
-    return func.round(case((net < 0, -net), else_=0), 2, type_=Balance)
+    return func.round(overpaid_sql(meter_net_sql(meters)), 2, type_=Balance)
 
 
 def covers(period, on):
@@ -149,8 +157,8 @@ def meter_customer_net_sql(meter_id, customer_id):
 
 
 def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
-    """The customer's ``amount_due`` and ``overpayment``: per meter they have held, ``max(net, 0)`` and
-    ``max(-net, 0)`` of :func:`meter_customer_net_sql`, summed over those meters."""
+    """The customer's ``amount_due`` and ``overpayment``: per meter they have held, :func:`due_sql` and
+    :func:`overpaid_sql` of :func:`meter_customer_net_sql`, summed over those meters."""
     pair, period = MeterAssignment.__table__.alias("pair"), MeterAssignment.__table__.alias("period")
     # One row per (customer, meter), however many times the meter came back to the customer.
     first_period = (
@@ -164,4 +172,4 @@ def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
         per_pair = select(func.sum(value)).where(pair.c.customer_id == customers.c.id, pair.c.id == first_period)
         return func.round(func.coalesce(per_pair.scalar_subquery(), 0), 2, type_=Balance)
 
-    return {"amount_due": summed(case((net > 0, net), else_=0)), "overpayment": summed(case((net < 0, -net), else_=0))}
+    return {"amount_due": summed(due_sql(net)), "overpayment": summed(overpaid_sql(net))}

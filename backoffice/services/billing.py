@@ -27,7 +27,9 @@ from backoffice.models import (
     MeterReading,
     Payment,
     covers,
+    due_sql,
     meter_customer_net_sql,
+    overpaid_sql,
 )
 from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.services import expect_version, transaction
@@ -228,8 +230,9 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
 
 def owed(assignment: MeterAssignment) -> Owed:
     """What the assignment's customer owes on its meter, over all their periods of it."""
-    net = Decimal(db.session.scalar(select(meter_customer_net_sql(assignment.meter_id, assignment.customer_id))))
-    return Owed(round_money(max(net, Decimal(0))), round_money(max(-net, Decimal(0))))
+    net = meter_customer_net_sql(assignment.meter_id, assignment.customer_id)
+    due, overpaid = db.session.execute(select(due_sql(net), overpaid_sql(net))).one()
+    return Owed(round_money(Decimal(due)), round_money(Decimal(overpaid)))
 
 
 def not_after_today(on: date, what: str) -> None:

@@ -29,7 +29,9 @@ from backoffice.models import (
     Payment,
     Role,
     covers,
+    due_sql,
     meter_customer_net_sql,
+    overpaid_sql,
 )
 from backoffice.services import billing, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
@@ -333,7 +335,7 @@ def _billing(customer: Customer) -> dict:
     """The customer's periods with what they owe on each meter, and the invoices and payments dated in them."""
     net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
     assignments = db.session.execute(
-        select(MeterAssignment, net)
+        select(MeterAssignment, due_sql(net), overpaid_sql(net))
         .options(selectinload(MeterAssignment.meter))
         .where(MeterAssignment.customer_id == customer.id)
         .order_by(MeterAssignment.is_active.desc(), MeterAssignment.started_on.desc())
@@ -348,7 +350,7 @@ def _billing(customer: Customer) -> dict:
         )
 
     return {
-        "assignments": [(a, Decimal(n)) for a, n in assignments],
+        "assignments": [(a, Decimal(due), Decimal(overpaid)) for a, due, overpaid in assignments],
         "invoices": db.session.scalars(
             in_periods(Invoice, Invoice.issued_on)
             .options(selectinload(Invoice.meter))

@@ -259,9 +259,9 @@ def reprice(connection, reading_ids: list[int], user: User | None = None) -> Non
 
 
 def _move_to_holder(connection, reading, user) -> None:
-    """Give back what the reading cost where it was charged, and make it its holder's (whom the caller charges)."""
+    """Give back what the reading cost where it was charged, and make it its holder's (whom the caller prices and
+    charges, replacing its calculation)."""
     (charged_to,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
-    connection.execute(delete(calculations).where(calculations.c.reading_id == reading.id))
     connection.execute(update(readings).where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
     _post(connection, charged_to, reading.id, Decimal(0), user, "Gas of the meter's holder on its date")
 

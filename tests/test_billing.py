@@ -128,6 +128,18 @@ def test_a_customer_who_holds_a_meter_again_owes_over_both_periods(app):
     assert clean()
 
 
+def test_the_billing_tab_shows_what_is_owed_on_a_meter_held_twice_once(client, auth):
+    auth.login("finance")
+    meter = MeterFactory()
+    hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory()
+    move(meter, bakery, date(2026, 11, 10))
+    move(meter, hotel, MOVE)
+    billing.add_payment(meter, D("30000"), date(2026, 11, 21))
+    page = client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
+    periods = page.split("<h2>Meters</h2>", 1)[1].split("</table>", 1)[0]
+    assert periods.count("<tr class=") == 2 and periods.count("Rp30.000,00") == 1
+
+
 def test_a_move_without_confirmation_says_where_the_meter_is_and_what_is_due_there_and_writes_nothing(app):
     meter = MeterFactory(serial="M-9")
     hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory(code="BAKERY")

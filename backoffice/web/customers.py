@@ -350,7 +350,7 @@ def _billing(customer: Customer) -> dict:
         )
 
     return {
-        "assignments": [(a, Decimal(due), Decimal(overpaid)) for a, due, overpaid in assignments],
+        "assignments": _owed_once_per_meter(assignments),
         "invoices": db.session.scalars(
             in_periods(Invoice, Invoice.issued_on)
             .options(selectinload(Invoice.meter))
@@ -369,3 +369,15 @@ def customer_or_404(code: str) -> Customer:
     if customer is None:
         abort(404)
     return customer
+
+
+def _owed_once_per_meter(assignments) -> list[tuple]:
+    """Each period with what the customer owes on its meter, shown on the meter's latest period only: the
+    figure covers every period of the meter at the customer's, and is counted once in their totals."""
+    shown_for = set()
+    rows = []
+    for assignment, due, overpaid in assignments:
+        first = assignment.meter_id not in shown_for
+        shown_for.add(assignment.meter_id)
+        rows.append((assignment, Decimal(due) if first else None, Decimal(overpaid) if first else None))
+    return rows

@@ -116,7 +116,15 @@ def ledger() -> None:
     pass
 
 
+VALUE_DATE = click.option(
+    "--value-date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The business date, YYYY-MM-DD (default: today in the installation's time zone; never after today).",
+)
+
+
 def _ledger_options(command):
+    command = VALUE_DATE(command)
     command = click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")(
         command
     )
@@ -136,28 +144,82 @@ AMOUNT_ARGUMENTS = {"ignore_unknown_options": True}
     help="Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet.",
 )
 @_ledger_options
-def ledger_recharge(code, amount, description, idempotency_key) -> None:
+def ledger_recharge(code, amount, description, idempotency_key, value_date) -> None:
     from backoffice.services import wallet
 
-    _move(wallet.recharge, code, amount, description, idempotency_key)
+    _move(wallet.recharge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
 
 
 @ledger.command(
     "charge", context_settings=AMOUNT_ARGUMENTS, help="Take AMOUNT from CODE's wallet; refused beyond the balance."
 )
 @_ledger_options
-def ledger_charge(code, amount, description, idempotency_key) -> None:
+def ledger_charge(code, amount, description, idempotency_key, value_date) -> None:
     from backoffice.services import wallet
 
-    _move(wallet.charge, code, amount, description, idempotency_key)
+    _move(wallet.charge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
 
 
-def _move(operation, code, amount, description, idempotency_key) -> None:
+ADJUSTMENT_REASONS = ("data_entry_error", "goodwill", "write_off", "other")
+
+
+@ledger.command(
+    "adjust",
+    context_settings=AMOUNT_ARGUMENTS,
+    help="Correct CODE's balance by AMOUNT: positive adds, negative (e.g. -5.000) takes away.",
+)
+@click.argument("code")
+@click.argument("amount")
+@click.option(
+    "--reason", type=click.Choice(ADJUSTMENT_REASONS), required=True, help="Why ('other' needs --description)."
+)
+@click.option("--description", default="", help="What happened (required with --reason other).")
+@click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")
+@VALUE_DATE
+def ledger_adjust(code, amount, reason, description, idempotency_key, value_date) -> None:
+    from backoffice.services import wallet
+
+    negative = amount.strip().startswith("-")
+    _move(
+        wallet.adjust,
+        code,
+        amount.strip().removeprefix("-"),
+        value_date,
+        sign=-1 if negative else 1,
+        reason=reason,
+        description=description,
+        idempotency_key=idempotency_key,
+    )
+
+
+@ledger.command("reverse", help="Undo wallet movement ID whole, with the accounts it moved swapped back.")
+@click.argument("movement_id", type=int)
+@click.option("--description", default="", help="Why it is reversed.")
+@VALUE_DATE
+def ledger_reverse(movement_id, description, value_date) -> None:
+    from backoffice.money import BeyondLimit
+    from backoffice.services import wallet
+
+    try:
+        original = wallet.movement_by_id(movement_id)
+        if (earlier := wallet.reversal_of(movement_id)) is not None:
+            raise wallet.WalletError(f"Movement #{movement_id} was already reversed by #{earlier.id}.")
+        movement = wallet.reverse(original, description=description, value_date=_day(value_date))
+    except (wallet.WalletError, BeyondLimit) as error:
+        raise click.ClickException(str(error)) from None
+    _moved(movement, original.customer.code)
+
+
+def _day(value_date):
+    return value_date.date() if value_date is not None else None
+
+
+def _move(operation, code, amount, value_date, *, sign: int = 1, **options) -> None:
     from sqlalchemy import select
 
     from backoffice.extensions import db
     from backoffice.models import Customer
-    from backoffice.money import BeyondLimit, MoneyError, format_money, parse_amount
+    from backoffice.money import BeyondLimit, MoneyError, parse_amount
     from backoffice.services.wallet import IdempotencyKeyTooLong, WalletError
 
     config = current_app.config
@@ -165,16 +227,23 @@ def _move(operation, code, amount, description, idempotency_key) -> None:
     if customer is None:
         raise click.ClickException(f"Unknown customer code: {code}.")
     try:
-        value = parse_amount(amount, config["LOCALE"])
-        movement = operation(customer, value, description=description, idempotency_key=idempotency_key)
+        value = parse_amount(amount, config["LOCALE"]) * sign
+        movement = operation(customer, value, value_date=_day(value_date), **options)
     except BeyondLimit as error:
         raise click.ClickException(str(error)) from None
     except (MoneyError, IdempotencyKeyTooLong) as error:  # mistakes in what was typed
         raise CommandUsageError(str(error)) from None
     except WalletError as error:
         raise click.ClickException(str(error)) from None
+    _moved(movement, customer.code)
+
+
+def _moved(movement, code: str) -> None:
+    from backoffice.money import format_money
+
+    config = current_app.config
     balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])
-    click.echo(f"{movement.kind.value} #{movement.id}: {customer.code} balance {balance}.")
+    click.echo(f"{movement.kind.value} #{movement.id} dated {movement.value_date:%Y-%m-%d}: {code} balance {balance}.")
 
 
 class CommandUsageError(click.ClickException):

@@ -125,7 +125,7 @@ def load(today: date | None = None) -> dict[str, int]:
                     )
                     added["orders"] += 1
             month = month_start(month + timedelta(days=31))
-    added["wallet movements"] = _wallet_movements(rng)  # before the readings, which charge the wallets
+    added["wallet movements"] = _wallet_movements(rng, first_month)  # before the readings, which charge the wallets
     added["meters"], added["invoices"] = _postpaid(rng, first_month)
     added["readings"] = _readings(rng, first_month, today)
     return added
@@ -174,8 +174,9 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
     return meters, invoices
 
 
-def _wallet_movements(rng: random.Random) -> int:
-    """A deposit and a few gas charges per customer, through the wallet service.
+def _wallet_movements(rng: random.Random, first_month: date) -> int:
+    """A deposit and a few gas charges per customer, through the wallet service, each dated when it was made:
+    the deposit on the first day of the first month, before any gas is charged.
 
     The idempotency keys make a second load move no money.
     """
@@ -186,6 +187,7 @@ def _wallet_movements(rng: random.Random) -> int:
             Decimal(rng.randrange(20, 80)) * 1_000_000,
             description="Opening deposit",
             idempotency_key=f"demo-{code}-deposit",
+            value_date=first_month,
         )
         for n in range(3):
             wallet.charge(
@@ -193,6 +195,7 @@ def _wallet_movements(rng: random.Random) -> int:
                 Decimal(rng.randrange(100, 900)) * 10_000,
                 description=f"Gas, week {n + 1}",
                 idempotency_key=f"demo-{code}-charge-{n}",
+                value_date=first_month + timedelta(days=7 * (n + 1)),
             )
     return db.session.scalar(select(func.count(BalanceTransaction.id))) - before
 

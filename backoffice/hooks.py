@@ -1,9 +1,10 @@
-"""SQLAlchemy event listeners that keep derived fields right in the same transaction.
+"""SQLAlchemy event listeners: derived fields of records a clerk edits through the ORM, and guards.
 
-Row-local fields (an order's grand total) are computed before the flush writes the row.
-Cross-row fields (a target's achieved amount, a meter's balance, a customer's postpaid
-totals) are recomputed set-based after the flush, for exactly the keys the flush touched,
-with the same SQL expressions the verifier uses. Invoices and payments are posted to the books.
+An order's grand total is computed before the flush writes the row; each target's achieved
+amount is recomputed set-based after the flush, for exactly the (manager, month) keys it touched,
+with the same SQL the verifier uses. Money moves only through the posting core
+(``backoffice.posting``), which the services call: a wallet movement, an invoice or a payment
+written, changed or deleted through the ORM is refused here (and by the database's constraints).
 """
 
 from __future__ import annotations
@@ -11,28 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import chain, product
 
-from sqlalchemy import event, inspect, select, tuple_, update
+from sqlalchemy import event, inspect, tuple_, update
 from sqlalchemy.orm import Session
 
 from backoffice.models import (
     AccountManager,
     BalanceTransaction,
-    Customer,
     Invoice,
-    Meter,
-    MeterAssignment,
     Order,
     Payment,
     Target,
     achieved_amount_sql,
     checked_grand_total,
-    customer_meter_sums_sql,
-    meter_balance_sql,
-    meter_overpayment_sql,
 )
 from backoffice.models.types import month_start
-from backoffice.services import books
-from backoffice.services.locking import lock_customers, lock_rows, lock_where
+from backoffice.services.locking import lock_rows, lock_where
 
 _TOUCHED = "backoffice.touched"
 _LISTENERS = (
@@ -48,13 +42,14 @@ def register() -> None:
         listener = globals()[function]
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)
-    for name in ("before_update", "before_delete"):
-        if not event.contains(BalanceTransaction, name, _refuse_ledger_change):
-            event.listen(BalanceTransaction, name, _refuse_ledger_change)
+    for model in (BalanceTransaction, Invoice, Payment):
+        for name in ("before_insert", "before_update", "before_delete"):
+            if not event.contains(model, name, _refuse_money_write):
+                event.listen(model, name, _refuse_money_write)
 
 
 class AppendOnly(RuntimeError):
-    """The ledger is only ever appended to; a correction is a new row."""
+    """The ledger is only ever appended to, by the posting core; a correction is a new movement."""
 
 
 @dataclass
@@ -62,11 +57,9 @@ class Touched:
     """The keys of the cross-row derived fields a flush moves."""
 
     targets: set = field(default_factory=set)
-    meters: set = field(default_factory=set)
-    customers: set = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.targets or self.meters or self.customers)
+        return bool(self.targets)
 
     def add(self, obj) -> None:
         """Note the keys ``obj`` counts towards, before and after its change."""
@@ -74,10 +67,6 @@ class Touched:
             self.targets |= target_keys_of(obj)
         elif isinstance(obj, Target):
             self.targets.add((obj.account_manager_id, obj.period_start))
-        elif isinstance(obj, Invoice | Payment):
-            self.meters |= _values(inspect(obj), "meter_id")
-        elif isinstance(obj, MeterAssignment):
-            self.customers |= _values(inspect(obj), "customer_id")
 
 
 def target_keys_of(order: Order) -> set[tuple[int, object]]:
@@ -104,28 +93,6 @@ def recompute_targets(connection, keys) -> None:
         connection.execute(update(targets).where(targets.c.id.in_(chunk)).values(achieved_amount=achieved_amount_sql()))
 
 
-def recompute_billing(connection, meter_ids, customer_ids) -> None:
-    """Meters' balances first, then the totals of every customer who has held them.
-
-    An invoice or payment counts towards whoever held its meter on its date, and a date can
-    change: every holder of the meter is recomputed, not only the one holding it now.
-    The customers, then the meters, are locked first (in id order): each recomputation then
-    reads what a concurrent invoice or payment committed instead of overwriting it.
-    """
-    meters, customers, assignments = Meter.__table__, Customer.__table__, MeterAssignment.__table__
-    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids))
-    recomputed = sorted(set(customer_ids) | set(connection.execute(holders).scalars()))
-    lock_customers(connection, recomputed)
-    lock_rows(connection, meters, meter_ids)
-    for chunk in _chunks(sorted(meter_ids), 500):
-        connection.execute(
-            update(meters)
-            .where(meters.c.id.in_(chunk))
-            .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
-        )
-    connection.execute(update(customers).where(customers.c.id.in_(recomputed)).values(customer_meter_sums_sql()))
-
-
 def _before_flush(session: Session, _context, _instances) -> None:
     for obj in chain(session.new, session.dirty):
         if isinstance(obj, Order):
@@ -145,37 +112,7 @@ def _after_flush(session: Session, _context) -> None:
     session.info[_TOUCHED] = touched
     if not touched:
         return
-    if touched.targets:
-        recompute_targets(session.connection(), touched.targets)
-    if touched.meters or touched.customers:
-        recompute_billing(session.connection(), touched.meters, touched.customers)
-        # The accounts last, as the wallet does: customers before accounts, so the two never deadlock.
-        post_billing(session)
-
-
-def post_billing(session: Session) -> None:
-    """Post each invoice and payment the flush added, withdrew or changed the amount of, to the books."""
-    for obj in chain(session.new, session.dirty, session.deleted):
-        if not isinstance(obj, Invoice | Payment):
-            continue
-        if obj in session.new:
-            change, what = obj.amount, ""
-        elif obj in session.deleted:
-            change, what = -obj.amount, " withdrawn"
-        else:
-            history = inspect(obj).attrs.amount.history
-            if not history.deleted:
-                continue
-            change, what = obj.amount - history.deleted[0], " amount changed"
-        if not change:
-            continue
-        if isinstance(obj, Invoice):
-            on, lines, about = obj.issued_on, books.invoice_lines(change), f"Invoice {obj.number}"
-            source = books.Source("invoice", obj.id)
-        else:
-            on, lines, about = obj.paid_on, books.payment_lines(change), f"Payment #{obj.id}"
-            source = books.Source("payment", obj.id)
-        books.post(session.connection(), on, f"{about}{what}", lines, source=source)
+    recompute_targets(session.connection(), touched.targets)
 
 
 def _expire_recomputed(session: Session, _context) -> None:
@@ -186,14 +123,19 @@ def _expire_recomputed(session: Session, _context) -> None:
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Target) and (obj.account_manager_id, obj.period_start) in touched.targets:
             session.expire(obj, ["achieved_amount"])
-        elif isinstance(obj, Meter) and obj.id in touched.meters:
-            session.expire(obj, ["balance", "overpayment"])
-        elif isinstance(obj, Customer) and (touched.meters or touched.customers):
-            session.expire(obj, ["amount_due", "overpayment"])
 
 
-def _refuse_ledger_change(_mapper, _connection, movement) -> None:
-    raise AppendOnly(f"Ledger movement #{movement.id} cannot be changed or deleted; post a reversal or an adjustment.")
+def _refuse_money_write(_mapper, _connection, row) -> None:
+    if isinstance(row, BalanceTransaction):
+        raise AppendOnly(
+            f"Ledger movement #{row.id} cannot be written, changed or deleted but by the posting core; "
+            "post a reversal or an adjustment."
+        )
+    what = "invoice" if isinstance(row, Invoice) else "payment"
+    raise AppendOnly(
+        f"{'An' if what == 'invoice' else 'A'} {what} is written, corrected and withdrawn by the billing "
+        f"service only (add_{what}, withdraw_{what})."
+    )
 
 
 def _values(state, attribute: str) -> set:

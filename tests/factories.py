@@ -13,6 +13,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Meter, Order, Role, Target, User
+from backoffice.services import transaction
 
 
 class _Factory(SQLAlchemyModelFactory):
@@ -91,16 +92,30 @@ def corrupt(table: str, column: str, row_id: int, value: Decimal | str) -> None:
 def forged_recharge(customer_id: int, amount: str) -> int:
     """Append a recharge to the ledger with raw SQL, as a bad import would: its balance before starts from
     nothing, so the customer's chain breaks there. Returns its id."""
+    entry = db.session.execute(
+        sa.text(
+            "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+            "VALUES (:number, CURRENT_DATE, 'forged', 'draft', CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"number": f"FORGED-{customer_id}-{amount}"},
+    ).scalar_one()
     forged = db.session.execute(
         sa.text(
             "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
-            "balance_after, description, created_at) "
-            "VALUES (:c, 'recharge', :a, :a, 0, :a, 'forged', CURRENT_TIMESTAMP) RETURNING id"
+            "balance_after, value_date, description, entry_id, created_at) "
+            "VALUES (:c, 'recharge', :a, :a, 0, :a, CURRENT_DATE, 'forged', :e, CURRENT_TIMESTAMP) RETURNING id"
         ),
-        {"c": customer_id, "a": amount},
+        {"c": customer_id, "a": amount, "e": entry},
     ).scalar_one()
     db.session.commit()
     return forged
+
+
+@contextmanager
+def unit_of_work() -> Iterator[sa.Connection]:
+    """The connection of a unit of work (``services.transaction``), which commits when the block ends."""
+    with transaction() as session:
+        yield session.connection()
 
 
 @contextmanager

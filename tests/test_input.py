@@ -28,8 +28,7 @@ from backoffice.models import (
 from backoffice.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, Line
-from backoffice.services.wallet import own_transaction
-from tests.factories import CustomerFactory, MeterFactory, OrderFactory, corrupt, stored
+from tests.factories import CustomerFactory, MeterFactory, OrderFactory, corrupt, stored, unit_of_work
 
 D = Decimal
 HUGE = "1" * 30 + ",123"
@@ -340,7 +339,7 @@ def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel, tabl
 def test_a_manual_entry_beyond_the_new_limit_is_refused(app):
     corrupt("accounts", "balance", _account_id(CASH), NEAR_NEW_LIMIT)
     with pytest.raises(BeyondLimit, match="Cash would exceed"):
-        with own_transaction() as connection:
+        with unit_of_work() as connection:
             books.post(
                 connection,
                 date(2026, 11, 20),
@@ -428,12 +427,12 @@ def _race(app, request_in_thread):
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: no two postings overlap
 def test_two_admins_posting_the_same_draft_post_it_once(app, client, auth):
     auth.login("admin")
-    with own_transaction() as connection:
+    with unit_of_work() as connection:
         draft = books.save_draft(
             connection, date(2026, 11, 20), "Capital", [Line(CASH, debit=D("500")), Line("3000", credit=D("500"))]
         )
     before = _balances()
-    with own_transaction() as connection:
+    with unit_of_work() as connection:
         books.post_draft(connection, draft)
         thread, answers = _race(app, lambda: client.post(f"/books/journal/{draft}/post", follow_redirects=True))
     thread.join(20)
@@ -445,11 +444,11 @@ def test_two_admins_posting_the_same_draft_post_it_once(app, client, auth):
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: no two postings overlap
 def test_two_admins_reversing_the_same_entry_reverse_it_once(app, client, auth):
     auth.login("admin")
-    with own_transaction() as connection:
+    with unit_of_work() as connection:
         entry = books.post(
             connection, date(2026, 11, 20), "Capital", [Line(CASH, debit=D("500")), Line("3000", credit=D("500"))]
         )
-    with own_transaction() as connection:
+    with unit_of_work() as connection:
         books.reverse(connection, entry, date(2026, 11, 21))
         thread, answers = _race(app, lambda: client.post(f"/books/journal/{entry}/reverse", follow_redirects=True))
     thread.join(20)

@@ -95,7 +95,7 @@ def test_two_invoices_of_one_meter_saved_at_once_both_count_towards_its_balance(
     customer = CustomerFactory()
     billing.assign_meter(m := MeterFactory(), customer, NOV)
     meter_id = m.id
-    race(app, invoice(meter_id, "INV-1", "100"), invoice(meter_id, "INV-2", "200"))
+    race(app, invoice(meter_id, "INV-1", "100"), invoice(meter_id, "INV-2", "200"), hold_after="commit")
     invoiced = db.session.scalar(sa.select(sa.func.sum(Invoice.amount)))
     assert (stored("meters", "balance", meter_id), invoiced) == (D("300.00"), D("300.00"))
     assert found("meter_balance") == 0
@@ -110,6 +110,7 @@ def test_an_invoice_and_a_payment_on_two_meters_of_a_customer_both_count_towards
         app,
         invoice(first_id, "INV-1", "100"),
         lambda: billing.add_payment(meter(second_id), D("40"), NOV),
+        hold_after="commit",
     )
     totals = stored("customers", "amount_due", customer_id), stored("customers", "overpayment", customer_id)
     sources = (

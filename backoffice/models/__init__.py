@@ -44,7 +44,6 @@ from backoffice.models.monthly import (
     RecalculationReason,
     RecalculationRequest,
     expected_months,
-    month_contribution,
 )
 from backoffice.models.orders import (
     COMPONENTS,
@@ -65,11 +64,9 @@ from backoffice.models.reconciliation import (
 from backoffice.models.targets import Target, achieved_amount_sql
 from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
+    AdjustmentReason,
     BalanceTransaction,
     TransactionKind,
-    ledger_sums,
-    recharged_contribution,
-    spent_contribution,
 )
 
 __all__ = [
@@ -111,6 +108,7 @@ __all__ = [
     "Target",
     "TransactionCalculation",
     "TransactionKind",
+    "AdjustmentReason",
     "User",
     "achieved_amount_sql",
     "charged_for_readings",
@@ -120,12 +118,10 @@ __all__ = [
     "customer_meter_sums_sql",
     "expected_months",
     "grand_total_of",
-    "ledger_sums",
     "meter_balance_sql",
     "meter_customer_net_sql",
     "overpaid_sql",
     "meter_overpayment_sql",
-    "month_contribution",
     "pricing_in_force",
     "pricing_sql",
     "whose_readings",
@@ -133,7 +129,5 @@ __all__ = [
     "total_price_sql",
     "volume_sm3_of",
     "volume_sm3_sql",
-    "recharged_contribution",
-    "spent_contribution",
     "status_sql",
 ]

@@ -1,8 +1,9 @@
 """Meters and postpaid billing: invoices and payments per meter, and the balances they give.
 
-A meter's balance is what its invoices ask beyond its payments, its overpayment what its
-payments exceed them by. An invoice or a payment belongs to the customer whose assignment of
-the meter covered its date (the customer who held the meter then, not the one holding it now).
+Only what is not withdrawn counts. A meter's balance is what its invoices ask beyond its
+payments, its overpayment what its payments exceed them by. An invoice or a payment belongs to
+the customer whose assignment of the meter covered its date (the customer who held the meter
+then, not the one holding it now).
 A customer owes, per meter they have held, what that meter's invoices dated in their periods
 ask beyond its payments dated in their periods, summed over those meters; their overpayment
 likewise. Each formula is defined here once, as SQL, for the write-path hooks and the checks alike.
@@ -75,14 +76,37 @@ class MeterAssignment(db.Model):
     meter: Mapped[Meter] = relationship()
 
 
-class Invoice(db.Model):
+class Withdrawable:
+    """An invoice or a payment is withdrawn, never deleted: the withdrawal is recorded, with why, and posted."""
+
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(300))
+    withdrawal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    """Its journal entry, written with it by the billing service: a row without one was not posted."""
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
+
+def _withdrawal_posted() -> CheckConstraint:
+    return CheckConstraint("(withdrawn_at IS NULL) = (withdrawal_entry_id IS NULL)", name="withdrawal_posted")
+
+
+class Invoice(Withdrawable, db.Model):
     __tablename__ = "invoices"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"), Index("ix_invoices_meter_id", "meter_id"))
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        _withdrawal_posted(),
+        Index("ix_invoices_meter_id", "meter_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), active_history=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     number: Mapped[str] = mapped_column(String(40), unique=True)
-    amount: Mapped[Decimal] = mapped_column(Money, active_history=True)  # a change is posted to the books
+    amount: Mapped[Decimal] = mapped_column(Money)
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
     version: Mapped[int] = mapped_column(server_default=text("1"))
@@ -92,13 +116,17 @@ class Invoice(db.Model):
     __mapper_args__ = {"version_id_col": version}
 
 
-class Payment(db.Model):
+class Payment(Withdrawable, db.Model):
     __tablename__ = "payments"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"), Index("ix_payments_meter_id", "meter_id"))
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        _withdrawal_posted(),
+        Index("ix_payments_meter_id", "meter_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), active_history=True)
-    amount: Mapped[Decimal] = mapped_column(Money, active_history=True)  # a change is posted to the books
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
     paid_on: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(100), default="")
 
@@ -108,8 +136,12 @@ class Payment(db.Model):
 def meter_net_sql(meters=Meter.__table__):
     """Invoices less payments of each meter row, as a correlated SQL expression."""
     invoices, payments = Invoice.__table__, Payment.__table__
-    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(invoices.c.meter_id == meters.c.id)
-    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(payments.c.meter_id == meters.c.id)
+    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(
+        invoices.c.meter_id == meters.c.id, invoices.c.withdrawn_at.is_(None)
+    )
+    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(
+        payments.c.meter_id == meters.c.id, payments.c.withdrawn_at.is_(None)
+    )
     return invoiced.scalar_subquery() - paid.scalar_subquery()
 
 
@@ -148,7 +180,7 @@ def meter_customer_net_sql(meter_id, customer_id):
         return (
             select(func.coalesce(func.sum(table.c.amount), 0))
             .select_from(table.join(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on)))
-            .where(table.c.meter_id == meter_id, held.c.customer_id == customer_id)
+            .where(table.c.meter_id == meter_id, held.c.customer_id == customer_id, table.c.withdrawn_at.is_(None))
             .scalar_subquery()
         )
 

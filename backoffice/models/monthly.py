@@ -1,14 +1,11 @@
 """Monthly customer balances: the wallet's movements and the readings' purchases, rolled up by month.
 
-For each customer and ``YYYY-MM``: deposits (recharges and adjustments, net of reversals),
-purchases (the calculations of the readings dated in the month, and other charges net of
-reversals), the Sm³ volume, and the chain ``closing = opening + deposits − purchases`` with
-``opening`` the previous month's closing. A reading counts in its reading's month; any other
-movement in the month it was posted, in the installation's time zone. A month in which
-nothing moved has no row, so the latest month's closing equals the wallet balance.
-
-Each source's contribution is defined here once, in Python for the write path (which applies
-one movement) and in SQL for the check and the rebuild (which sum them all).
+For each customer and ``YYYY-MM``: deposits and purchases (each wallet movement in the column
+the posting core's rule table gives it), the Sm³ volume of the readings' calculations, and the
+chain ``closing = opening + deposits − purchases`` with ``opening`` the previous month's closing.
+A movement counts in the month of its value date (a reading's charge is dated on the reading);
+a calculation in its reading's month. A month in which nothing moved has no row, so the latest
+month's closing equals the wallet balance.
 """
 
 from __future__ import annotations
@@ -35,11 +32,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.customers import Customer
-from backoffice.models.metering import READING, TransactionCalculation, Volume
-from backoffice.models.types import Balance, local_month, str_enum, utcnow
+from backoffice.models.metering import TransactionCalculation, Volume
+from backoffice.models.types import Balance, month_of_date, str_enum, utcnow
 from backoffice.models.users import User
-from backoffice.models.wallet import BalanceTransaction, TransactionKind, spent_contribution, spent_sql
-from backoffice.money import ZERO
+from backoffice.models.wallet import BalanceTransaction
+from backoffice.posting.sql import contribution_sql
 
 
 class MonthlyCustomerBalance(db.Model):
@@ -84,18 +81,7 @@ class RecalculationRequest(db.Model):
     requested_by: Mapped[User | None] = relationship()
 
 
-def month_contribution(kind: TransactionKind, signed: Decimal, reference_type: str | None) -> tuple[Decimal, Decimal]:
-    """``(deposits, purchases)`` a ledger row adds to the month it was posted in.
-
-    A movement for a reading adds nothing: the reading's calculation counts, in its own month.
-    """
-    if reference_type == READING:
-        return ZERO, ZERO
-    purchases = spent_contribution(kind, signed)
-    return signed + purchases, purchases
-
-
-def expected_months(zone: str, customer_ids=None):
+def expected_months(customer_ids=None):
     """Every customer month as the sources make it: a subquery with the stored table's column names,
     and ``is_latest`` for the customer's last month.
 
@@ -103,19 +89,19 @@ def expected_months(zone: str, customer_ids=None):
     """
     ledger = BalanceTransaction.__table__
     calculations = TransactionCalculation.__table__
-    spent = spent_sql(ledger)
+    kind, signed = ledger.c.kind, ledger.c.signed_amount
     movements = select(
         ledger.c.customer_id,
-        local_month(ledger.c.created_at, literal(zone)).label("year_month"),
-        (ledger.c.signed_amount + spent).label("deposits"),
-        spent.label("purchases"),
+        month_of_date(ledger.c.value_date).label("year_month"),
+        contribution_sql("total_deposits", kind, signed).label("deposits"),
+        contribution_sql("total_purchases", kind, signed).label("purchases"),
         literal(0, Volume).label("volume"),
-    ).where(or_(ledger.c.reference_type.is_(None), ledger.c.reference_type != READING))
+    )
     readings = select(
         calculations.c.customer_id,
         calculations.c.year_month,
         literal(0, Balance),
-        calculations.c.total_price,
+        literal(0, Balance),
         calculations.c.volume_sm3,
     )
     if customer_ids is not None:

@@ -103,3 +103,21 @@ def local_date_of(moment: datetime, zone: str) -> date:
 
 def local_month_of(moment: datetime, zone: str) -> str:
     return local_date_of(moment, zone).strftime("%Y-%m")
+
+
+class month_of_date(FunctionElement):
+    """``month_of_date(day)``: the ``YYYY-MM`` of a date column, as SQL."""
+
+    type = String(7)
+    inherit_cache = True
+    name = "month_of_date"
+
+
+@compiles(month_of_date)
+def _month_of_date_sqlite(element, compiler, **kw):
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(month_of_date, "postgresql")
+def _month_of_date_postgresql(element, compiler, **kw):
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from backoffice.models import BalanceTransaction, Customer, ledger_sums
+from backoffice.models import BalanceTransaction, Customer
+from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.ledger_chain import held_customers
 from backoffice.services.locking import lock_customers
@@ -14,7 +15,7 @@ FIELDS = ("balance", "total_recharged", "total_spent")
 
 def _per_customer(customer_ids: tuple[int, ...] | None):
     """One pass over the ledger (of these customers), grouped by customer."""
-    query = select(ledger.c.customer_id, *(expr.label(name) for name, expr in ledger_sums().items()))
+    query = select(ledger.c.customer_id, *(expr.label(name) for name, expr in ledger_sums(ledger).items()))
     if customer_ids:
         query = query.where(ledger.c.customer_id.in_(customer_ids))
     return query.group_by(ledger.c.customer_id).subquery("ledger_sums")
@@ -47,7 +48,7 @@ class CustomerWallet(Check):
         lock_customers(connection, ids)  # a movement in flight commits first, and is then included
         correlated = {
             name: select(expr).where(ledger.c.customer_id == customers.c.id).scalar_subquery()
-            for name, expr in ledger_sums().items()
+            for name, expr in ledger_sums(ledger).items()
         }
         connection.execute(update(customers).where(customers.c.id.in_(ids)).values(correlated))
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flask import current_app
 from sqlalchemy import ColumnElement, FromClause, Subquery, case, func, select
 
 from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
@@ -26,8 +25,8 @@ class _Parts:
 
 
 @lru_cache(maxsize=32)
-def _parts(zone: str, customer_ids: tuple[int, ...] | None) -> _Parts:
-    expected = expected_months(zone, customer_ids)
+def _parts(customer_ids: tuple[int, ...] | None) -> _Parts:
+    expected = expected_months(customer_ids)
     key = func.coalesce(expected.c.customer_id, months.c.customer_id)
     source = expected.join(
         months,
@@ -41,7 +40,7 @@ class MonthlyBalance(Check):
     name = "monthly_balance"
     description = (
         "each customer month's opening (= the previous month's closing), deposits, purchases, closing and "
-        "Sm³ = the wallet movements posted in the month and the readings dated in it; the latest closing = "
+        "Sm³ = the wallet movements dated in the month and the readings' volumes; the latest closing = "
         "the wallet balance"
     )
     entity_type = "customer"
@@ -55,7 +54,7 @@ class MonthlyBalance(Check):
         return MonthlyBalance(scope.customer_ids or None)
 
     def _parts(self) -> _Parts:
-        return _parts(current_app.config["TIMEZONE"], self.customer_ids)
+        return _parts(self.customer_ids)
 
     @property
     def source(self):

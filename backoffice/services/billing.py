@@ -1,5 +1,5 @@
-"""Meters and postpaid billing: each write is one transaction, and the hooks keep the meter and
-customer totals right within it.
+"""Meters and postpaid billing: each write is one unit of work that posts the money through the posting core and
+recomputes the meters' and customers' totals it moves.
 
 A meter is at one customer at a time, over periods (see :class:`MeterAssignment`); a reading,
 an invoice and a payment belong to the customer whose period covers their date. So a period
@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import joinedload
 
 from backoffice.config import local_today
@@ -26,13 +26,28 @@ from backoffice.models import (
     MeterAssignment,
     MeterReading,
     Payment,
+    User,
     covers,
+    customer_meter_sums_sql,
     due_sql,
+    meter_balance_sql,
     meter_customer_net_sql,
+    meter_overpayment_sql,
     overpaid_sql,
 )
+from backoffice.models.types import utcnow
 from backoffice.money import MoneyError, check_amount, round_money, shown
-from backoffice.services import expect_version, transaction
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import post
+from backoffice.posting.rules import Kind
+from backoffice.services import ChangedMeanwhile, transaction
+from backoffice.services.locking import lock_customers, lock_rows
+
+meters = Meter.__table__
+customers = Customer.__table__
+assignments = MeterAssignment.__table__
+invoices = Invoice.__table__
+payments = Payment.__table__
 
 
 class BillingError(ValueError):
@@ -117,6 +132,8 @@ def assign_meter(
             session.flush()
         assignment = MeterAssignment(customer_id=customer.id, meter_id=meter.id, started_on=started_on, is_active=True)
         session.add(assignment)
+        session.flush()
+        recompute_billing(session.connection(), {meter.id}, {customer.id})
     return assignment
 
 
@@ -127,9 +144,11 @@ def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
     if ended_on < assignment.started_on:
         raise BillingError("An assignment cannot end before it started.")
     not_after_today(ended_on, "An assignment's end")
-    with transaction():
+    with transaction() as session:
         _refuse_to_cut(assignment, ended_on, "nobody would hold the meter on their dates")
         assignment.is_active, assignment.ended_on = False, ended_on
+        session.flush()
+        recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
 
 
 def reactivate(assignment: MeterAssignment) -> None:
@@ -152,46 +171,244 @@ def reactivate(assignment: MeterAssignment) -> None:
                 f"The meter has been assigned to another customer since {later:%Y-%m-%d}; assign it here again instead."
             )
         assignment.is_active, assignment.ended_on = True, None
+        session.flush()
+        recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
 
 
 def add_invoice(
-    meter: Meter, number: str, amount: Decimal, issued_on: date, due_on: date, *, customer_id: int | None = None
+    meter: Meter,
+    number: str,
+    amount: Decimal,
+    issued_on: date,
+    due_on: date,
+    *,
+    customer_id: int | None = None,
+    user: User | None = None,
 ) -> Invoice:
     """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given)."""
     number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
-        holder_on(meter.id, issued_on, customer_id)
+        held = holder_on(meter.id, issued_on, customer_id)
         _refuse_number_taken(number)
-        invoice = Invoice(meter_id=meter.id, number=number, amount=amount, issued_on=issued_on, due_on=due_on)
-        session.add(invoice)
-    return invoice
+        connection = _locked(session, meter.id)
+        posted = post(
+            connection,
+            Movement(
+                kind=Kind.INVOICE,
+                amount=amount,
+                customer_id=held.customer_id,
+                value_date=issued_on,
+                reference=Reference("invoice", None),
+                description=f"Invoice {number}",
+                user=user,
+            ),
+        )
+        connection.execute(
+            insert(invoices).values(
+                id=posted.source_id,
+                meter_id=meter.id,
+                number=number,
+                amount=amount,
+                issued_on=issued_on,
+                due_on=due_on,
+                entry_id=posted.entry_id,
+            )
+        )
+        recompute_billing(connection, {meter.id}, set())
+    return db.session.get(Invoice, posted.source_id)
 
 
 def change_invoice(
-    invoice: Invoice, number: str, amount: Decimal, due_on: date, *, version: int | None = None
+    invoice: Invoice, number: str, amount: Decimal, due_on: date, *, version: int | None = None, user=None
 ) -> Invoice:
-    """Correct an invoice's number, amount or due date; a new amount moves its meter and is posted to the books.
+    """Correct an invoice's number, amount or due date; a new amount moves its meter and its difference is posted.
 
     ``version``: the one the invoice's form was loaded at; raises ``ChangedMeanwhile`` if it is not the invoice's now.
     """
     number, amount = _invoice_values(number, amount, invoice.issued_on, due_on)
-    with transaction():
-        expect_version(invoice, version)
-        _refuse_number_taken(number, invoice.id)
-        invoice.number, invoice.amount, invoice.due_on = number, amount, due_on
-    return invoice
+    invoice_id = invoice.id
+    with transaction() as session:
+        connection = _locked(session, invoice.meter_id)
+        current = connection.execute(select(invoices).where(invoices.c.id == invoice_id)).one()
+        if version is not None and current.version != version:
+            raise ChangedMeanwhile
+        _refuse_withdrawn(current, "invoice")
+        _refuse_number_taken(number, invoice_id)
+        if difference := amount - current.amount:
+            post(
+                connection,
+                Movement(
+                    kind=Kind.INVOICE,
+                    amount=difference,
+                    customer_id=holder_on(current.meter_id, current.issued_on).customer_id,
+                    value_date=current.issued_on,
+                    reference=Reference("invoice", invoice_id),
+                    description=f"Invoice {number} amount changed",
+                    user=user,
+                ),
+            )
+        connection.execute(
+            update(invoices)
+            .where(invoices.c.id == invoice_id)
+            .values(number=number, amount=amount, due_on=due_on, version=invoices.c.version + 1)
+        )
+        recompute_billing(connection, {current.meter_id}, set())
+    return db.session.get(Invoice, invoice_id)
 
 
 def add_payment(
-    meter: Meter, amount: Decimal, paid_on: date, reference: str = "", *, customer_id: int | None = None
+    meter: Meter,
+    amount: Decimal,
+    paid_on: date,
+    reference: str = "",
+    *,
+    customer_id: int | None = None,
+    user: User | None = None,
 ) -> Payment:
     """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given)."""
     amount = _positive(amount)
     with transaction() as session:
-        holder_on(meter.id, paid_on, customer_id)
-        payment = Payment(meter_id=meter.id, amount=amount, paid_on=paid_on, reference=reference.strip()[:100])
-        session.add(payment)
-    return payment
+        held = holder_on(meter.id, paid_on, customer_id)
+        connection = _locked(session, meter.id)
+        posted = post(
+            connection,
+            Movement(
+                kind=Kind.PAYMENT,
+                amount=amount,
+                customer_id=held.customer_id,
+                value_date=paid_on,
+                reference=Reference("payment", None),
+                description=f"Payment on meter {meter.serial}"
+                + (f" ({reference.strip()})" if reference.strip() else ""),
+                user=user,
+            ),
+        )
+        connection.execute(
+            insert(payments).values(
+                id=posted.source_id,
+                meter_id=meter.id,
+                amount=amount,
+                paid_on=paid_on,
+                reference=reference.strip()[:100],
+                entry_id=posted.entry_id,
+            )
+        )
+        recompute_billing(connection, {meter.id}, set())
+    return db.session.get(Payment, posted.source_id)
+
+
+def change_payment(payment: Payment, amount: Decimal, reference: str = "", *, user: User | None = None) -> Payment:
+    """Correct a payment's amount or reference; a new amount moves its meter and its difference is posted."""
+    amount = _positive(amount)
+    payment_id = payment.id
+    with transaction() as session:
+        connection = _locked(session, payment.meter_id)
+        current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
+        _refuse_withdrawn(current, "payment")
+        if difference := amount - current.amount:
+            post(
+                connection,
+                Movement(
+                    kind=Kind.PAYMENT,
+                    amount=difference,
+                    customer_id=holder_on(current.meter_id, current.paid_on).customer_id,
+                    value_date=current.paid_on,
+                    reference=Reference("payment", payment_id),
+                    description=f"Payment #{payment_id} amount changed",
+                    user=user,
+                ),
+            )
+        connection.execute(
+            update(payments).where(payments.c.id == payment_id).values(amount=amount, reference=reference.strip()[:100])
+        )
+        recompute_billing(connection, {current.meter_id}, set())
+    return db.session.get(Payment, payment_id)
+
+
+def withdraw_invoice(invoice: Invoice, reason: str, *, user: User | None = None, value_date: date | None = None):
+    """Withdraw an invoice (never deleted): it stops counting, and its reversing entry is posted on ``value_date``."""
+    return _withdraw(invoices, Kind.INVOICE, invoice.id, reason, user, value_date)
+
+
+def withdraw_payment(payment: Payment, reason: str, *, user: User | None = None, value_date: date | None = None):
+    """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``."""
+    return _withdraw(payments, Kind.PAYMENT, payment.id, reason, user, value_date)
+
+
+def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
+    reason = reason.strip()
+    if not reason:
+        raise BillingError(f"Say why the {kind.value} is withdrawn.")
+    if len(reason) > 300:
+        raise BillingError("A reason has at most 300 characters.")
+    with transaction() as session:
+        meter_id = session.scalar(select(table.c.meter_id).where(table.c.id == row_id))
+        if meter_id is None:
+            raise BillingError(f"No {kind.value} {row_id}.")
+        connection = _locked(session, meter_id)
+        row = connection.execute(select(table).where(table.c.id == row_id)).one()
+        _refuse_withdrawn(row, kind.value)
+        on = row.issued_on if kind is Kind.INVOICE else row.paid_on
+        about = f"Invoice {row.number}" if kind is Kind.INVOICE else f"Payment #{row.id}"
+        posted = post(
+            connection,
+            Movement(
+                kind=kind,
+                amount=-row.amount,
+                customer_id=holder_on(meter_id, on).customer_id,
+                value_date=value_date,
+                reference=Reference(kind.value, row_id),
+                description=f"{about} withdrawn: {reason}",
+                user=user,
+            ),
+        )
+        connection.execute(
+            update(table)
+            .where(table.c.id == row_id)
+            .values(
+                withdrawn_at=utcnow(),
+                withdrawn_by_id=user.id if user else None,
+                withdrawal_reason=reason,
+                withdrawal_entry_id=posted.entry_id,
+                **({"version": table.c.version + 1} if "version" in table.c else {}),
+            )
+        )
+        recompute_billing(connection, {meter_id}, set())
+
+
+def _refuse_withdrawn(row, what: str) -> None:
+    if row.withdrawn_at is not None:
+        raise BillingError(f"This {what} was withdrawn on {row.withdrawn_at:%Y-%m-%d}: it no longer changes.")
+
+
+def _locked(session, meter_id: int):
+    """The unit of work's connection, holding the locks of the meter and of every customer who has held it, in
+    the one order (customers, then meters), before anything is read to be written."""
+    connection = session.connection()
+    holders = select(assignments.c.customer_id).where(assignments.c.meter_id == meter_id)
+    lock_customers(connection, set(connection.execute(holders).scalars()))
+    lock_rows(connection, meters, [meter_id])
+    return connection
+
+
+def recompute_billing(connection, meter_ids, customer_ids) -> None:
+    """Meters' balances first, then the totals of every customer who has held them.
+
+    An invoice or payment counts towards whoever held its meter on its date, and a date can
+    change: every holder of the meter is recomputed, not only the one holding it now.
+    The customers, then the meters, are locked first (in id order): each recomputation then
+    reads what a concurrent invoice or payment committed instead of overwriting it.
+    """
+    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids))
+    recomputed = sorted(set(customer_ids) | set(connection.execute(holders).scalars()))
+    lock_customers(connection, recomputed)
+    lock_rows(connection, meters, meter_ids)
+    connection.execute(
+        update(meters)
+        .where(meters.c.id.in_(sorted(meter_ids)))
+        .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
+    )
+    connection.execute(update(customers).where(customers.c.id.in_(recomputed)).values(customer_meter_sums_sql()))
 
 
 def active_assignment(meter_id: int) -> MeterAssignment | None:

@@ -17,10 +17,11 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import String, bindparam, cast, func, insert, literal, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -29,21 +30,19 @@ from backoffice.models import (
     EntryStatus,
     JournalEntry,
     JournalLine,
-    TransactionKind,
     User,
     balance_sheet_sql,
     normal_amount,
-    recharged_contribution,
 )
 from backoffice.models.types import Balance, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, round_money, shown
+from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
+
+__all__ = ["CASH", "CUSTOMER_DEPOSITS", "GAS_REVENUE", "RECEIVABLES"]
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
 lines_table = JournalLine.__table__
-
-CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
-"""The accounts the postings use (the migrations create them)."""
 
 
 class BooksError(ValueError):
@@ -67,23 +66,29 @@ class Source:
     id: int
 
 
-class next_entry_id(FunctionElement):
-    """The id the next journal entry will have, taken before inserting so its number can be made from it."""
+class next_id(FunctionElement):
+    """``next_id(table)``: the id the table's next row will have, taken before inserting it, so that what refers
+    to the row (an entry's number, its source) can be written first."""
 
     type = entries.c.id.type
     inherit_cache = True
-    name = "next_entry_id"
+    name = "next_id"
+    _traverse_internals = [*FunctionElement._traverse_internals, ("table", InternalTraversal.dp_string)]
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__()
 
 
-@compiles(next_entry_id, "postgresql")
-def _next_entry_id_postgresql(element, compiler, **kw):
-    return "nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+@compiles(next_id, "postgresql")
+def _next_id_postgresql(element, compiler, **kw):
+    return f"nextval(pg_get_serial_sequence('{element.table}', 'id'))"
 
 
-@compiles(next_entry_id)
-def _next_entry_id_sqlite(element, compiler, **kw):
-    # SQLite has one writer at a time (the write path begins IMMEDIATE): the next id is the largest plus one.
-    return "(SELECT coalesce(max(id), 0) + 1 FROM journal_entries)"
+@compiles(next_id)
+def _next_id_sqlite(element, compiler, **kw):
+    # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next id is the largest plus one.
+    return f"(SELECT coalesce(max(id), 0) + 1 FROM {element.table})"
 
 
 _ACCOUNTS = select(accounts.c.id, accounts.c.code, accounts.c.type).where(
@@ -119,20 +124,55 @@ def post(
     reverses_id: int | None = None,
 ) -> int:
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`."""
+    recorded = record(
+        connection, ENTRY, entry_date, lines, description=description, source=source, user=user, reverses_id=reverses_id
+    )
+    move(connection, recorded)
+    return recorded.entry_id
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A posted entry whose accounts are still to be moved (:func:`move`, the last statement of a unit of work)."""
+
+    entry_id: int
+    source_id: int | None
+    lines: list[Line]
+    accounts: dict[str, _Account]
+
+
+def record(connection: Connection, statement, entry_date: date, lines: list[Line], *, user=None, **values) -> Recorded:
+    """Write a balanced entry, posted, with ``statement`` (:func:`entry_statement`); the accounts are not moved yet.
+
+    ``values`` binds the statement's parameters (``description``, ``source``, ``reverses_id``, or its own).
+    """
     checked = check_lines(lines)
     found = _accounts(connection, {ln.account for ln in checked})
-    entry_id = _insert_entry(connection, entry_date, description, source, reverses_id)
+    source = values.pop("source", None)
+    if source is not None:
+        values |= {"source_type": source.type, "source_id": source.id}
+    if "description" in values:
+        values["description"] = values["description"].strip()[:300]
+    row = connection.execute(statement, {**_ENTRY_DEFAULTS, **values, "entry_date": entry_date, "created_at": utcnow()})
+    entry_id, source_id = row.one()
     _insert_lines(connection, entry_id, checked, found)
     _mark_posted(connection, entry_id, user)
-    _move_accounts(connection, checked, found)
-    return entry_id
+    return Recorded(entry_id, source_id, checked, found)
+
+
+def move(connection: Connection, recorded: Recorded) -> None:
+    """Move the accounts by a recorded entry's lines."""
+    _move_accounts(connection, recorded.lines, recorded.accounts)
 
 
 def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
     """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
     checked = check_lines(lines, complete=False)
     found = _accounts(connection, {ln.account for ln in checked})
-    entry_id = _insert_entry(connection, entry_date, description, None, None)
+    entry_id = connection.execute(
+        ENTRY,
+        {**_ENTRY_DEFAULTS, "entry_date": entry_date, "description": description.strip()[:300], "created_at": utcnow()},
+    ).first()[0]
     _insert_lines(connection, entry_id, checked, found)
     return entry_id
 
@@ -176,39 +216,30 @@ def _locked_entry(entry_id: int):
     return select(entries).where(entries.c.id == entry_id).with_for_update(key_share=True)
 
 
-def _insert_entry(connection, entry_date, description, source, reverses_id) -> int:
-    """Insert a draft entry with its number, ``JE-`` and its id (taken first, so the insert is one statement)."""
-    return connection.execute(
-        _ENTRY,
-        {
-            "entry_date": entry_date,
-            "description": description.strip()[:300],
-            "source_type": source.type if source else None,
-            "source_id": source.id if source else None,
-            "reverses_id": reverses_id,
-            "created_at": utcnow(),
-        },
-    ).scalar_one()
-
-
 def _mark_posted(connection, entry_id: int, user: User | None) -> None:
     connection.execute(_POSTED, {"entry_id": entry_id, "moment": utcnow(), "user_id": user.id if user else None})
 
 
-def _entry_statement():
-    new = select(next_entry_id().label("n")).subquery()
-    columns = (
-        {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)}
-        | {
-            name: bindparam(name, type_=entries.c[name].type)
-            for name in ("entry_date", "description", "source_type", "source_id", "reverses_id", "created_at")
-        }
-        | {"status": literal(EntryStatus.DRAFT.value)}
+def entry_statement(new_source=None, **columns):
+    """The statement inserting a draft entry with its number, ``JE-`` and its id (taken first, so the insert is one
+    statement); returns ``(id, source_id)``. ``columns`` replaces a bound column by an expression, which may use
+    ``new_source``, a one-row subquery taking the id of the row the entry records."""
+    new = select(next_id("journal_entries").label("n")).subquery()
+    values = {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)}
+    for name in ("entry_date", "description", "source_type", "source_id", "reverses_id", "created_at"):
+        given = columns.get(name)
+        values[name] = bindparam(name, type_=entries.c[name].type) if given is None else given
+    values["status"] = literal(EntryStatus.DRAFT.value)
+    taken = new if new_source is None else new.join(new_source, true())
+    return (
+        insert(entries)
+        .from_select(list(values), select(*values.values()).select_from(taken))
+        .returning(entries.c.id, entries.c.source_id)
     )
-    return insert(entries).from_select(list(columns), select(*columns.values())).returning(entries.c.id)
 
 
-_ENTRY = _entry_statement()
+ENTRY = entry_statement()
+_ENTRY_DEFAULTS = {"description": "", "source_type": None, "source_id": None, "reverses_id": None}
 _POSTED = (
     update(entries)
     .where(entries.c.id == bindparam("entry_id"))
@@ -296,27 +327,9 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
     return post(connection, entry_date, f"Reversal of {original.number}", swapped, user=user, reverses_id=entry_id)
 
 
-def wallet_lines(kind: TransactionKind, signed: Decimal) -> list[Line]:
-    """A wallet movement in the books, against customer deposits: money received or given back (a recharge and
-    its reversal) with cash, gas sold or its correction with revenue."""
-    other = CASH if recharged_contribution(kind, signed) else GAS_REVENUE
-    return _pair(other, CUSTOMER_DEPOSITS, signed)
-
-
-def invoice_lines(amount: Decimal) -> list[Line]:
-    """An invoice (negative: one withdrawn) in the books."""
-    return _pair(RECEIVABLES, GAS_REVENUE, amount)
-
-
-def payment_lines(amount: Decimal) -> list[Line]:
-    """A payment received (negative: one withdrawn) in the books."""
-    return _pair(CASH, RECEIVABLES, amount)
-
-
-def _pair(debited: str, credited: str, amount: Decimal) -> list[Line]:
-    if amount < 0:
-        debited, credited, amount = credited, debited, -amount
-    return [Line(debited, debit=amount), Line(credited, credit=amount)]
+def rule_lines(rule, amount: Decimal) -> list[Line]:
+    """A movement's lines by its rule: the rule's debit and credit accounts, for the movement's size."""
+    return [Line(rule.debit, debit=abs(amount)), Line(rule.credit, credit=abs(amount))]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ tables after it.
 On PostgreSQL the lock is ``SELECT … FOR NO KEY UPDATE``, a statement of its own, so the
 statements that follow see what the previous holder committed; it does not wait for the key
 share a foreign key takes (a payment inserted for the meter), which would deadlock. On SQLite
-the lock is the transaction's ``BEGIN IMMEDIATE`` (see ``wallet.own_transaction``) and these
+the lock is the transaction's ``BEGIN IMMEDIATE`` (see ``services.transaction``) and these
 selects only read.
 """
 

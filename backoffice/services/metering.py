@@ -27,9 +27,7 @@ from backoffice.models import (
     RecalculationReason,
     RecalculationRequest,
     TransactionCalculation,
-    TransactionKind,
     User,
-    charged_for_readings,
     pricing_in_force,
     total_price_of,
     total_price_sql,
@@ -40,9 +38,11 @@ from backoffice.models import (
 from backoffice.models.metering import MAX_VOLUME, READING, Correction, ReadingOutOfRange
 from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MAX_AMOUNT, MoneyError, check_amount, round_money, shown
-from backoffice.services import ChangedMeanwhile, billing, monthly
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import post
+from backoffice.posting.rules import Kind
+from backoffice.services import ChangedMeanwhile, billing, monthly, transaction
 from backoffice.services.locking import lock_customers
-from backoffice.services.wallet import Reference, append, own_transaction
 
 readings = MeterReading.__table__
 calculations = TransactionCalculation.__table__
@@ -103,7 +103,8 @@ def set_pricing(
     row from that date is not at that version now (the customer's lock makes the comparison final).
     """
     price_per_sm3, meter_correction = _pricing_values(price_per_sm3, meter_correction)
-    with own_transaction() as connection:
+    with transaction() as session:
+        connection = session.connection()
         lock_customers(connection, [customer_id])
         existing = connection.execute(
             select(pricing.c.id, pricing.c.version).where(
@@ -179,7 +180,8 @@ def record_reading(
     Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused.
     """
     customer_id = reading_customer(meter_id, reading_date, customer_id)
-    with own_transaction() as connection:
+    with transaction() as session:
+        connection = session.connection()
         (customer,) = lock_customers(connection, [customer_id])
         priced = price(connection, customer_id, reading_date, volume_flow_meter)
         reading_id = connection.execute(
@@ -196,7 +198,7 @@ def record_reading(
         ).scalar_one()
         if customer.use_realtime_calculation:
             _store_calculation(connection, customer_id, reading_id, reading_date, priced)
-            _post(connection, customer, reading_id, priced.total_price, user, "Gas")
+            _post(connection, customer_id, reading_id, reading_date, priced.total_price, user, "Gas")
         else:
             _defer(connection, customer_id, reading_date, f"Reading #{reading_id}", user)
     return reading_id
@@ -211,7 +213,8 @@ def correct_reading(
     """
     reading = _reading(reading_id)
     reading_customer(reading.meter_id, reading_date, reading.customer_id)
-    with own_transaction() as connection:
+    with transaction() as session:
+        connection = session.connection()
         (customer,) = lock_customers(connection, [reading.customer_id])
         priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
         connection.execute(
@@ -224,7 +227,7 @@ def correct_reading(
             return
         _remove_calculation(connection, reading_id)
         _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
-        _post(connection, customer, reading_id, priced.total_price, user, "Correction of gas")
+        _post(connection, customer.id, reading_id, reading_date, priced.total_price, user, "Correction of gas")
 
 
 def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
@@ -261,9 +264,8 @@ def reprice(connection, reading_ids: list[int], user: User | None = None) -> Non
 def _move_to_holder(connection, reading, user) -> None:
     """Give back what the reading cost where it was charged, and make it its holder's (whom the caller prices and
     charges, replacing its calculation)."""
-    (charged_to,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
     connection.execute(update(readings).where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
-    _post(connection, charged_to, reading.id, Decimal(0), user, "Gas of the meter's holder on its date")
+    _post(connection, reading.customer_id, reading.id, None, Decimal(0), user, "Gas of the meter's holder on its date")
 
 
 def pending_recalculations(customer_id: int, limit: int | None = None) -> list[RecalculationRequest]:
@@ -314,7 +316,8 @@ def process_recalculations(customer_ids: list[int] | None = None, user: User | N
     done = 0
     for customer_id in sorted(db.session.scalars(waiting)):
         db.session.rollback()
-        with own_transaction() as connection:
+        with transaction() as session:
+            connection = session.connection()
             lock_customers(connection, [customer_id])
             pending = connection.execute(
                 select(requests.c.id, requests.c.from_date).where(
@@ -331,8 +334,11 @@ def process_recalculations(customer_ids: list[int] | None = None, user: User | N
             ).all()
             _price_again(connection, rows, user)
             monthly.recalculate(connection, [customer_id], monthly.month_of(start))
+            # The charges just posted for a customer not kept in real time asked for this recalculation too.
             connection.execute(
-                update(requests).where(requests.c.id.in_([p.id for p in pending])).values(done_at=utcnow())
+                update(requests)
+                .where(requests.c.customer_id == customer_id, requests.c.done_at.is_(None))
+                .values(done_at=utcnow())
             )
             done += len(pending)
     return done
@@ -340,17 +346,25 @@ def process_recalculations(customer_ids: list[int] | None = None, user: User | N
 
 def _price_again(connection, rows, user) -> None:
     for reading in rows:
-        (customer,) = lock_customers(connection, [reading.customer_id])  # held already: reads the balance now
         priced = price(connection, reading.customer_id, reading.reading_date, reading.volume_flow_meter)
         connection.execute(delete(calculations).where(calculations.c.reading_id == reading.id))
         _store_calculation(connection, reading.customer_id, reading.id, reading.reading_date, priced, roll_up=False)
-        _post(connection, customer, reading.id, priced.total_price, user, "Re-pricing of gas")
+        _post(
+            connection,
+            reading.customer_id,
+            reading.id,
+            reading.reading_date,
+            priced.total_price,
+            user,
+            "Re-pricing of gas",
+        )
 
 
 def delete_reading(reading_id: int, *, user: User | None = None) -> None:
     """Remove a reading; what it cost is given back by a reversal."""
     reading = _reading(reading_id)
-    with own_transaction() as connection:
+    with transaction() as session:
+        connection = session.connection()
         (customer,) = lock_customers(connection, [reading.customer_id])
         if customer.use_realtime_calculation:
             _remove_calculation(connection, reading_id)
@@ -358,7 +372,7 @@ def delete_reading(reading_id: int, *, user: User | None = None) -> None:
             connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
             _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
         connection.execute(delete(readings).where(readings.c.id == reading_id))
-        _post(connection, customer, reading_id, Decimal(0), user, "Deleted reading of gas")
+        _post(connection, customer.id, reading_id, None, Decimal(0), user, "Deleted reading of gas")
 
 
 def _priced_by(connection, customer_id: int, effective_from: date) -> list[int]:
@@ -437,7 +451,6 @@ def _store_calculation(connection, customer_id, reading_id, reading_date, priced
             connection,
             customer_id,
             monthly.month_of(reading_date),
-            purchases=priced.total_price,
             volume=priced.volume_sm3,
             details={"reading_id": reading_id},
         )
@@ -448,16 +461,13 @@ def _remove_calculation(connection, reading_id: int) -> None:
     removed = connection.execute(
         delete(calculations)
         .where(calculations.c.reading_id == reading_id)
-        .returning(
-            calculations.c.customer_id, calculations.c.year_month, calculations.c.total_price, calculations.c.volume_sm3
-        )
+        .returning(calculations.c.customer_id, calculations.c.year_month, calculations.c.volume_sm3)
     ).one_or_none()
     if removed is not None:
         monthly.shift(
             connection,
             removed.customer_id,
             removed.year_month,
-            purchases=-removed.total_price,
             volume=-removed.volume_sm3,
             details={"reading_id": reading_id, "removed": True},
         )
@@ -467,27 +477,39 @@ def _defer(connection, customer_id: int, from_date: date, what: str, user) -> No
     monthly.request(connection, customer_id, from_date, RecalculationReason.DEFERRED, what, user)
 
 
-def _post(connection, customer, reading_id: int, cost: Decimal, user, what: str) -> None:
-    """Bring what the ledger has charged for the reading to ``cost``: charge the shortfall, give back the excess."""
+def _post(connection, customer_id: int, reading_id: int, on: date | None, cost: Decimal, user, what: str) -> None:
+    """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
+    what was charged on another date is given back on that date, so that each month holds what its readings cost.
+    ``on`` is ``None`` when nothing is to be charged any more."""
     charged = connection.execute(
-        charged_for_readings().where(ledger.c.reference_id == reading_id, ledger.c.customer_id == customer.id)
-    ).one_or_none()
-    cost = cost - Decimal(charged.amount if charged else 0)
-    if cost == 0:
-        return
-    kind = TransactionKind.CHARGE if cost > 0 else TransactionKind.REVERSAL
-    append(
-        connection,
-        customer,
-        kind,
-        abs(cost),
-        -cost,
-        f"{what}, reading #{reading_id}",
-        Reference(READING, reading_id),
-        None,
-        user,
-        allow_overdraft=True,
-    )
+        select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
+        .where(
+            ledger.c.reference_type == READING,
+            ledger.c.reference_id == reading_id,
+            ledger.c.customer_id == customer_id,
+        )
+        .group_by(ledger.c.value_date)
+        .order_by(ledger.c.value_date)
+    ).all()
+    owed = {day: -Decimal(amount) for day, amount in charged if day != on and amount}
+    if on is not None:
+        owed[on] = cost - sum((Decimal(amount) for day, amount in charged if day == on), Decimal(0))
+    for day, difference in owed.items():
+        if difference == 0:
+            continue
+        post(
+            connection,
+            Movement(
+                kind=Kind.CHARGE if difference > 0 else Kind.REVERSAL,
+                amount=-difference,
+                customer_id=customer_id,
+                value_date=day,
+                reference=Reference(READING, reading_id),
+                description=f"{what}, reading #{reading_id}",
+                user=user,
+                allow_overdraft=True,
+            ),
+        )
 
 
 def _reading(reading_id: int) -> MeterReading:

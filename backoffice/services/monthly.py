@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -120,7 +119,7 @@ def recalculate(connection: Connection, customer_ids: list[int], from_month: str
     Takes the customers' locks (held already by the write path; not by a reconciliation fix).
     """
     lock_customers(connection, customer_ids)
-    expected = expected_months(current_app.config["TIMEZONE"], customer_ids)
+    expected = expected_months(customer_ids)
     columns = ["customer_id", "year_month", *STORED]
     stale = months.c.customer_id.in_(customer_ids)
     fresh = []

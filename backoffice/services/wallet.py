@@ -1,95 +1,47 @@
-"""The prepaid wallet's write path: recharge, charge, adjust and reverse.
+"""The prepaid wallet: recharge, charge, adjust and reverse, each one unit of work around the posting core.
 
-Each operation is one transaction: lock the customer row (``SELECT … FOR UPDATE`` on
-PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), apply the idempotency rule, check the
-balance, append the ledger row with its before and after, update the cached fields and the
-suspension, commit. Anything that fails rolls all of it back. The web, the CLI and later
-modules all come through here.
+The web, the CLI and the jobs come through here; the posting core (``backoffice.posting``)
+does the writing: the balance rule, the ledger row, the customer's totals and status, the
+month, the journal entry and the accounts.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
-from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
-from backoffice.models import (
-    BalanceTransaction,
-    Customer,
-    RecalculationReason,
-    TransactionKind,
-    User,
-    month_contribution,
-    recharged_contribution,
-    spent_contribution,
-    status_sql,
+from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, TransactionKind, User
+from backoffice.money import MoneyError, check_amount
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import (
+    KEY_LENGTH,
+    DatedAfterToday,
+    IdempotencyConflict,
+    IdempotencyKeyTooLong,
+    InsufficientBalance,
+    WalletError,
+    by_key,
+    post,
+    same_or_conflict,
 )
-from backoffice.models.types import Balance, Money, local_date_of, utcnow
-from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
-from backoffice.services import books, monthly
-from backoffice.services.locking import lock_customers
+from backoffice.posting.rules import Kind
+from backoffice.services import transaction
 
-customers = Customer.__table__
+__all__ = [
+    "KEY_LENGTH",
+    "DatedAfterToday",
+    "IdempotencyConflict",
+    "IdempotencyKeyTooLong",
+    "InsufficientBalance",
+    "Reference",
+    "WalletError",
+]
+
 ledger = BalanceTransaction.__table__
-KEY_LENGTH = ledger.c.idempotency_key.type.length
-
-
-# The write path's statements, built once: the hot path only binds values.
-_INSERT = insert(ledger).returning(ledger.c.id)
-_AFTER = bindparam("after", type_=Balance)
-_RECHARGED = customers.c.total_recharged + bindparam("recharged", type_=Money)
-_SPENT = customers.c.total_spent + bindparam("spent", type_=Money)
-# A total the column could not hold updates no row: the movement is then refused.
-_MOVE = (
-    update(customers)
-    .where(customers.c.id == bindparam("customer_id"), _RECHARGED <= MAX_BALANCE, _SPENT <= MAX_BALANCE)
-    .values(
-        balance=_AFTER,
-        total_recharged=_RECHARGED,
-        total_spent=_SPENT,
-        balance_last_updated_at=bindparam("moved_at"),
-        status=status_sql(_AFTER, customers.c.suspend_below),
-    )
-)
-
-
-class WalletError(ValueError):
-    """An operation the wallet refuses; nothing was written."""
-
-
-class InsufficientBalance(WalletError):
-    def __init__(self, customer, amount: Decimal) -> None:
-        super().__init__(
-            f"Insufficient balance: {customer.code} has {shown(customer.balance)} available, {shown(amount)} is needed."
-        )
-        self.available = customer.balance
-        self.amount = amount
-
-
-class IdempotencyKeyTooLong(WalletError):
-    def __init__(self) -> None:
-        super().__init__(f"An idempotency key has at most {KEY_LENGTH} characters.")
-
-
-class IdempotencyConflict(WalletError):
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            f"Idempotency key {key!r} was already used for a different operation; use a new key for a new operation."
-        )
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What a movement is about, e.g. ``Reference("meter_reading", 42)``."""
-
-    type: str
-    id: int
 
 
 def recharge(
@@ -100,10 +52,21 @@ def recharge(
     reference: Reference | None = None,
     idempotency_key: str | None = None,
     user: User | None = None,
+    value_date: date | None = None,
 ) -> BalanceTransaction:
-    """Add prepaid money to the customer's wallet."""
-    amount = _positive(amount)
-    return _post(customer, TransactionKind.RECHARGE, amount, amount, description, reference, idempotency_key, user)
+    """Add prepaid money to the customer's wallet, received on ``value_date`` (default: today)."""
+    return _post(
+        Movement(
+            kind=Kind.RECHARGE,
+            amount=_positive(amount),
+            customer_id=_id(customer),
+            value_date=value_date,
+            reference=reference,
+            description=description,
+            idempotency_key=idempotency_key,
+            user=user,
+        )
+    )
 
 
 def charge(
@@ -114,183 +77,120 @@ def charge(
     reference: Reference | None = None,
     idempotency_key: str | None = None,
     user: User | None = None,
+    value_date: date | None = None,
 ) -> BalanceTransaction:
     """Take money from the wallet; raises :class:`InsufficientBalance` beyond the balance."""
-    amount = _positive(amount)
-    return _post(customer, TransactionKind.CHARGE, amount, -amount, description, reference, idempotency_key, user)
+    return _post(
+        Movement(
+            kind=Kind.CHARGE,
+            amount=-_positive(amount),
+            customer_id=_id(customer),
+            value_date=value_date,
+            reference=reference,
+            description=description,
+            idempotency_key=idempotency_key,
+            user=user,
+        )
+    )
 
 
 def adjust(
     customer: Customer | int,
     signed_amount: Decimal,
     *,
-    description: str,
+    reason: AdjustmentReason | str = AdjustmentReason.OTHER,
+    description: str = "",
     reference: Reference | None = None,
     idempotency_key: str | None = None,
     user: User | None = None,
+    value_date: date | None = None,
 ) -> BalanceTransaction:
-    """Correct the balance up (positive) or down (negative), with the reason in ``description``."""
-    if not description.strip():
+    """Correct the balance up (positive) or down (negative), for a reason; ``other`` says why in ``description``."""
+    try:
+        reason = AdjustmentReason(reason)
+    except ValueError:
+        choices = ", ".join(r.value for r in AdjustmentReason)
+        raise WalletError(f"An adjustment's reason is one of: {choices}.") from None
+    if reason is AdjustmentReason.OTHER and not description.strip():
         raise WalletError("An adjustment needs a description saying why.")
     if not isinstance(signed_amount, Decimal) or not signed_amount.is_finite() or signed_amount == 0:
         raise WalletError("An adjustment is a non-zero amount.")
     amount = _positive(abs(signed_amount))
-    signed = amount if signed_amount > 0 else -amount
-    return _post(customer, TransactionKind.ADJUSTMENT, amount, signed, description, reference, idempotency_key, user)
+    return _post(
+        Movement(
+            kind=Kind.ADJUSTMENT,
+            amount=amount if signed_amount > 0 else -amount,
+            customer_id=_id(customer),
+            value_date=value_date,
+            reference=reference,
+            description=description or reason.label,
+            reason=reason.value,
+            idempotency_key=idempotency_key,
+            user=user,
+        )
+    )
 
 
-def reverse(transaction: BalanceTransaction | int, *, description: str = "", user: User | None = None):
-    """Undo a movement by appending its opposite; a movement is reversed at most once.
+def reverse(
+    transaction_: BalanceTransaction | int,
+    *,
+    description: str = "",
+    user: User | None = None,
+    value_date: date | None = None,
+) -> BalanceTransaction:
+    """Undo a movement whole by appending its opposite; a movement is reversed at most once (a retry returns the
+    first reversal).
 
-    A reversed charge or recharge is a ``reversal`` row (it takes back from the spent or
-    recharged total); a reversed adjustment is the opposite adjustment.
+    A reversed charge or recharge is a ``reversal`` row, with the original's accounts swapped (a
+    wrong deposit goes back to cash, a wrong charge back out of revenue); a reversed adjustment
+    is the opposite adjustment.
     """
-    with db.engine.connect() as connection:
-        row = connection.execute(select(ledger).where(ledger.c.id == _id(transaction))).one_or_none()
-    if row is None:
-        raise WalletError(f"No ledger movement {_id(transaction)}.")
-    original = BalanceTransaction(**row._mapping)
-    if original.kind is TransactionKind.REVERSAL:
+    original = movement_by_id(_id(transaction_))
+    if original.kind is TransactionKind.REVERSAL or (
+        original.kind is TransactionKind.ADJUSTMENT and original.reverses_id is not None
+    ):
         raise WalletError("A reversal cannot itself be reversed; post a new movement instead.")
     adjustment = original.kind is TransactionKind.ADJUSTMENT
     return _post(
-        original.customer_id,
-        TransactionKind.ADJUSTMENT if adjustment else TransactionKind.REVERSAL,
-        original.amount,
-        -original.signed_amount,
-        description or f"Reversal of {original.kind.value} #{original.id}",
-        Reference("balance_transaction", original.id),
-        f"reversal-of-{original.id}",
-        user,
+        Movement(
+            kind=Kind.ADJUSTMENT if adjustment else Kind.REVERSAL,
+            amount=-original.signed_amount,
+            customer_id=original.customer_id,
+            value_date=value_date,
+            reference=Reference("balance_transaction", original.id),
+            description=description or f"Reversal of {original.kind.value} #{original.id}",
+            reason=original.reason,
+            reverses_id=original.id,
+            idempotency_key=f"reversal-of-{original.id}",
+            user=user,
+        )
     )
 
 
-@contextmanager
-def own_transaction():
-    """A connection and transaction of the write path's own, apart from the caller's session.
-
-    It commits when the block ends and rolls back if it raises. On SQLite it begins with
-    ``BEGIN IMMEDIATE``, taking the write lock before anything is read. The caller's session
-    must have nothing pending; its read transaction is ended afterwards, so that what it reads
-    next includes what was written.
-    """
-    session = db.session
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("Unsaved changes are pending: commit or roll them back before moving money.")
-    with db.engine.connect().execution_options(sqlite_begin_immediate=True) as connection, connection.begin():
-        yield connection
-    session.rollback()
+def movement_by_id(movement_id: int) -> BalanceTransaction:
+    found = db.session.get(BalanceTransaction, movement_id)
+    if found is None:
+        raise WalletError(f"No ledger movement {movement_id}.")
+    return found
 
 
-def _post(customer, kind, amount, signed, description, reference, idempotency_key, user) -> BalanceTransaction:
-    customer_id = _id(customer)
-    if idempotency_key and len(idempotency_key) > KEY_LENGTH:
-        raise IdempotencyKeyTooLong()
+def reversal_of(movement_id: int) -> BalanceTransaction | None:
+    """The movement that reversed this one, if any."""
+    return db.session.scalar(select(BalanceTransaction).where(BalanceTransaction.reverses_id == movement_id))
+
+
+def _post(movement: Movement) -> BalanceTransaction:
     try:
-        with own_transaction() as connection:
-            locked = lock_customers(connection, [customer_id])
-            if not locked:
-                raise WalletError(f"No customer with id {customer_id}.")
-            if idempotency_key and (earlier := _by_key(connection, idempotency_key)) is not None:
-                return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
-            movement = append(
-                connection, locked[0], kind, amount, signed, description, reference, idempotency_key, user
-            )
+        with transaction() as session:
+            return post(session.connection(), movement).transaction
     except IntegrityError:
         # Another customer's movement took the key between our check and our insert.
-        if idempotency_key:
+        if movement.idempotency_key:
             with db.engine.connect() as connection:
-                earlier = _by_key(connection, idempotency_key)
+                earlier = by_key(connection, movement.idempotency_key)
             if earlier is not None:
-                return _same_or_conflict(earlier, customer_id, kind, amount, idempotency_key)
+                return same_or_conflict(earlier, movement)
         raise
-    return movement
-
-
-def append(
-    connection, customer, kind, amount, signed, description, reference, key, user, *, allow_overdraft=False
-) -> BalanceTransaction:
-    """Append a movement, move the cached fields and the month's balance, and post it to the books, in a
-    transaction that holds the customer's lock.
-
-    ``customer`` is the row :func:`lock_customers` returned. Gas already delivered is charged
-    even beyond the balance (``allow_overdraft``): the customer is then suspended.
-    """
-    before = customer.balance
-    after = before + signed
-    if signed < 0 and after < 0 and not allow_overdraft:
-        raise InsufficientBalance(customer, amount)
-    if abs(after) > MAX_BALANCE:
-        raise BeyondLimit(f"The balance of {customer.code}")
-    values = {
-        "customer_id": customer.id,
-        "kind": kind,
-        "amount": amount,
-        "signed_amount": signed,
-        "balance_before": before,
-        "balance_after": after,
-        "reference_type": reference.type if reference else None,
-        "reference_id": reference.id if reference else None,
-        "description": description.strip()[:300],
-        "idempotency_key": key or None,
-        "created_at": utcnow(),
-        "created_by_id": user.id if user else None,
-    }
-    values["id"] = connection.execute(_INSERT, values).scalar_one()
-    recharged = recharged_contribution(kind, signed)
-    moved = connection.execute(
-        _MOVE,
-        {
-            "customer_id": customer.id,
-            "after": after,
-            "recharged": recharged,
-            "spent": spent_contribution(kind, signed),
-            "moved_at": values["created_at"],
-        },
-    )
-    if moved.rowcount == 0:
-        raise BeyondLimit(f"The total {'recharged' if recharged else 'spent'} of {customer.code}")
-    posted_on = local_date_of(values["created_at"], current_app.config["TIMEZONE"])
-    _roll_up(connection, customer, values, posted_on, user)
-    books.post(
-        connection,
-        posted_on,
-        f"{kind.value.capitalize()} #{values['id']} of {customer.code}",
-        books.wallet_lines(kind, signed),
-        source=books.Source("balance_transaction", values["id"]),
-        user=user,
-    )
-    return BalanceTransaction(**values)
-
-
-def _roll_up(connection, customer, movement: dict, posted_on, user) -> None:
-    """Carry the movement into its month's balance, or leave that to a job for a customer not kept in real time."""
-    deposits, purchases = month_contribution(movement["kind"], movement["signed_amount"], movement["reference_type"])
-    if not (deposits or purchases):
-        return
-    if not customer.use_realtime_calculation:
-        what = f"{movement['kind'].value} #{movement['id']}"
-        monthly.request(connection, customer.id, posted_on, RecalculationReason.DEFERRED, what, user)
-        return
-    monthly.shift(
-        connection,
-        customer.id,
-        monthly.month_of(posted_on),
-        deposits=deposits,
-        purchases=purchases,
-        details={"balance_transaction_id": movement["id"]},
-    )
-
-
-def _by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction | None:
-    row = connection.execute(select(ledger).where(ledger.c.idempotency_key == idempotency_key)).one_or_none()
-    return BalanceTransaction(**row._mapping) if row is not None else None
-
-
-def _same_or_conflict(earlier: BalanceTransaction, customer_id, kind, amount, key) -> BalanceTransaction:
-    if (earlier.customer_id, earlier.kind, earlier.amount) != (customer_id, kind, amount):
-        raise IdempotencyConflict(key)
-    return earlier
 
 
 def _positive(amount: Decimal) -> Decimal:

@@ -17,8 +17,10 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
 from backoffice.money import BeyondLimit
-from backoffice.services import books
-from backoffice.services.wallet import own_transaction
+from backoffice.posting.movement import Movement
+from backoffice.posting.post import DatedAfterToday, post
+from backoffice.posting.rules import Kind
+from backoffice.services import books, transaction
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 
@@ -116,11 +118,20 @@ def new_entry():
         draft = request.form.get("action") == "draft"
         entry_date, description, lines = form.entry_date.data, form.description.data, form.filled_lines()
         try:
-            with own_transaction() as connection:
+            with transaction() as session:
                 if draft:
-                    entry_id = books.save_draft(connection, entry_date, description, lines)
+                    entry_id = books.save_draft(session.connection(), entry_date, description, lines)
                 else:
-                    entry_id = books.post(connection, entry_date, description, lines, user=current_user)
+                    movement = Movement(
+                        kind=Kind.MANUAL,
+                        value_date=entry_date,
+                        description=description,
+                        lines=tuple(lines),
+                        user=current_user,
+                    )
+                    entry_id = post(session.connection(), movement).entry_id
+        except DatedAfterToday as error:
+            form.entry_date.errors = [*form.entry_date.errors, str(error)]
         except (books.BooksError, BeyondLimit) as error:
             form.description.errors = [*form.description.errors, str(error)]
         else:
@@ -146,11 +157,11 @@ def entry_totals():
 def settle_draft(entry_id: int, action: str):
     """Post a draft (if it balances) or void it."""
     try:
-        with own_transaction() as connection:
+        with transaction() as session:
             if action == "post":
-                books.post_draft(connection, entry_id, user=current_user)
+                books.post_draft(session.connection(), entry_id, user=current_user)
             else:
-                books.void_draft(connection, entry_id)
+                books.void_draft(session.connection(), entry_id)
     except (books.BooksError, BeyondLimit) as error:
         flash(str(error), "error")
     else:
@@ -162,8 +173,8 @@ def settle_draft(entry_id: int, action: str):
 @requires_role(Role.ADMIN)
 def reverse(entry_id: int):
     try:
-        with own_transaction() as connection:
-            reversal = books.reverse(connection, entry_id, local_today(), user=current_user)
+        with transaction() as session:
+            reversal = books.reverse(session.connection(), entry_id, local_today(), user=current_user)
     except (books.BooksError, BeyondLimit) as error:
         flash(str(error), "error")
         return redirect(url_for("books.entry", entry_id=entry_id))

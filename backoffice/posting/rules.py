@@ -1,0 +1,101 @@
+"""The rule table: what each kind of money movement does, by the sign of its amount.
+
+One row per kind and sign says what the movement does to the customer's wallet, which of the
+customer's totals it counts towards, which column of its month it counts in, and which account
+it debits and which it credits. The posting core applies a row in Python (:func:`counts`,
+:func:`lines_of`); the checks and rebuilds sum the same table as SQL (``posting.sql``).
+
+A movement's amount is signed as the wallet sees it: positive adds to what the customer may
+spend, negative takes from it. A column of money coming in (recharged, deposits) takes the
+amount as it is; a column of money going out (spent, purchases) takes its opposite. Invoices
+and payments are signed as the business event: positive issues or receives, negative withdraws.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
+"""The accounts the rules use (the migrations create them)."""
+
+
+class Kind(enum.StrEnum):
+    RECHARGE = "recharge"
+    CHARGE = "charge"
+    ADJUSTMENT = "adjustment"
+    REVERSAL = "reversal"
+    INVOICE = "invoice"
+    PAYMENT = "payment"
+    MANUAL = "manual"
+    """A journal entry an accountant writes: its lines say what it debits and credits."""
+
+
+WALLET_KINDS = (Kind.RECHARGE, Kind.CHARGE, Kind.ADJUSTMENT, Kind.REVERSAL)
+"""The kinds a customer's wallet ledger holds."""
+
+INCOMING = ("total_recharged", "total_deposits")
+"""Columns of money coming in: they take the signed amount as it is."""
+OUTGOING = ("total_spent", "total_purchases")
+"""Columns of money going out: they take the signed amount's opposite."""
+TOTALS = ("total_recharged", "total_spent")
+MONTH_COLUMNS = ("total_deposits", "total_purchases")
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: Kind
+    sign: int
+    """+1: the rule for a positive amount; -1: for a negative one."""
+    wallet: bool
+    """The amount moves the customer's prepaid balance."""
+    total: str | None
+    """The customer's total it counts towards (``customers`` column), if any."""
+    month: str | None
+    """The column of its month's balance it counts in (``monthly_customer_balances``), if any."""
+    debit: str
+    credit: str
+    meaning: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(Kind.RECHARGE, +1, True, "total_recharged", "total_deposits", CASH, CUSTOMER_DEPOSITS, "money deposited"),
+    Rule(Kind.CHARGE, -1, True, "total_spent", "total_purchases", CUSTOMER_DEPOSITS, GAS_REVENUE, "gas sold"),
+    Rule(Kind.ADJUSTMENT, +1, True, None, "total_deposits", GAS_REVENUE, CUSTOMER_DEPOSITS, "balance corrected up"),
+    Rule(Kind.ADJUSTMENT, -1, True, None, "total_deposits", CUSTOMER_DEPOSITS, GAS_REVENUE, "balance corrected down"),
+    Rule(Kind.REVERSAL, +1, True, "total_spent", "total_purchases", GAS_REVENUE, CUSTOMER_DEPOSITS, "a charge undone"),
+    Rule(Kind.REVERSAL, -1, True, "total_recharged", "total_deposits", CUSTOMER_DEPOSITS, CASH, "a deposit undone"),
+    Rule(Kind.INVOICE, +1, False, None, None, RECEIVABLES, GAS_REVENUE, "postpaid gas invoiced"),
+    Rule(Kind.INVOICE, -1, False, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced"),
+    Rule(Kind.PAYMENT, +1, False, None, None, CASH, RECEIVABLES, "a postpaid payment received"),
+    Rule(Kind.PAYMENT, -1, False, None, None, RECEIVABLES, CASH, "a payment withdrawn or reduced"),
+)
+
+_BY_KEY = {(rule.kind, rule.sign): rule for rule in RULES}
+
+
+class NoRule(ValueError):
+    """No rule for a kind with an amount of that sign: such a movement makes no sense."""
+
+
+def rule_of(kind: Kind | str, signed: Decimal) -> Rule:
+    if signed == 0:
+        raise NoRule("A movement moves a non-zero amount.")
+    try:
+        return _BY_KEY[(Kind(kind), 1 if signed > 0 else -1)]
+    except (KeyError, ValueError):
+        raise NoRule(f"No rule for a {kind} of {'+' if signed > 0 else '-'}{abs(signed)}.") from None
+
+
+def contribution(column: str, signed: Decimal) -> Decimal:
+    """What a movement adds to a column it counts towards."""
+    return signed if column in INCOMING else -signed
+
+
+def counts(rule: Rule, signed: Decimal) -> dict[str, Decimal]:
+    """What the movement adds to each of the customer's totals and each of its month's columns (zero elsewhere)."""
+    return {
+        column: contribution(column, signed) if column in (rule.total, rule.month) else Decimal(0)
+        for column in (*TOTALS, *MONTH_COLUMNS)
+    }

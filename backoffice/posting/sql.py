@@ -1,0 +1,35 @@
+"""The rule table rendered as SQL, for the checks and the rebuilds that sum the ledger set-based."""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, literal
+
+from backoffice.models.types import Balance
+from backoffice.posting.rules import INCOMING, RULES
+
+
+def _applies(rule, kind, signed):
+    return (kind == rule.kind.value) & ((signed > 0) if rule.sign > 0 else (signed < 0))
+
+
+def contribution_sql(column: str, kind, signed):
+    """What a ledger row (its ``kind`` and ``signed_amount`` columns) adds to a customer total or a month column."""
+    taken = signed if column in INCOMING else -signed
+    whens = [(_applies(rule, kind, signed), taken) for rule in RULES if column in (rule.total, rule.month)]
+    return case(*whens, else_=literal(0))
+
+
+def account_sql(side: str, kind, signed):
+    """The code of the account a row debits (``side="debit"``) or credits, by the rule table."""
+    return case(*((_applies(rule, kind, signed), getattr(rule, side)) for rule in RULES), else_=None)
+
+
+def ledger_sums(ledger) -> dict:
+    """A customer's cached wallet fields as SQL aggregates over its ledger rows, rounded to cents where stored."""
+    kind, signed = ledger.c.kind, ledger.c.signed_amount
+    sums = {
+        "balance": signed,
+        "total_recharged": contribution_sql("total_recharged", kind, signed),
+        "total_spent": contribution_sql("total_spent", kind, signed),
+    }
+    return {name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Balance) for name, value in sums.items()}

@@ -1,0 +1,184 @@
+"""The posting core: the rule table in Python and in SQL, value dates, and what it refuses."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.hooks import AppendOnly
+from backoffice.models import (
+    Account,
+    BalanceTransaction,
+    JournalEntry,
+    JournalLine,
+    MonthlyCustomerBalance,
+    RunMode,
+)
+from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, NoRule, counts, rule_of
+from backoffice.posting.sql import account_sql, contribution_sql
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, wallet
+from tests.factories import CustomerFactory, MeterFactory
+
+D = Decimal
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.kind.value}{'+' if r.sign > 0 else '-'}")
+def test_every_kind_and_sign_means_the_same_in_python_and_in_sql(app, rule):
+    signed = D("1234.56") * rule.sign
+    kind, amount = sa.literal(rule.kind.value), sa.literal(signed, sa.Numeric(15, 2))
+    columns = [*TOTALS, *MONTH_COLUMNS]
+    row = db.session.execute(
+        sa.select(
+            *(contribution_sql(column, kind, amount).label(column) for column in columns),
+            account_sql("debit", kind, amount).label("debit"),
+            account_sql("credit", kind, amount).label("credit"),
+        )
+    ).one()
+    in_python = counts(rule, signed)
+    assert {column: D(str(row._mapping[column])) for column in columns} == in_python
+    assert (row.debit, row.credit) == (rule.debit, rule.credit)
+    assert rule_of(rule.kind, signed) is rule
+
+
+def test_a_movement_of_nothing_or_of_a_sign_its_kind_never_has_has_no_rule():
+    with pytest.raises(NoRule, match="non-zero"):
+        rule_of("charge", D("0"))
+    with pytest.raises(NoRule, match="No rule for a recharge of -5"):
+        rule_of("recharge", D("-5"))
+    with pytest.raises(NoRule, match="No rule for a charge of \\+5"):
+        rule_of("charge", D("5"))
+
+
+def _entry_lines(entry_id: int) -> list[tuple[str, Decimal, Decimal]]:
+    return db.session.execute(
+        sa.select(Account.code, JournalLine.debit, JournalLine.credit)
+        .join(Account, Account.id == JournalLine.account_id)
+        .where(JournalLine.entry_id == entry_id)
+        .order_by(JournalLine.id)
+    ).all()
+
+
+def test_each_wallet_movement_posts_the_accounts_its_rule_names(app):
+    customer = CustomerFactory()
+    moved = [
+        wallet.recharge(customer.id, D("1000")),
+        wallet.charge(customer.id, D("300")),
+        wallet.adjust(customer.id, D("-20"), reason="data_entry_error"),
+        wallet.adjust(customer.id, D("50"), reason="goodwill"),
+    ]
+    moved.append(wallet.reverse(moved[1]))
+    moved.append(wallet.reverse(moved[0].id))
+    db.session.rollback()
+    for movement in moved:
+        row = db.session.get(BalanceTransaction, movement.id)
+        rule = rule_of(row.kind.value, row.signed_amount)
+        assert _entry_lines(row.entry_id) == [
+            (rule.debit, abs(row.signed_amount), D("0.00")),
+            (rule.credit, D("0.00"), abs(row.signed_amount)),
+        ]
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_deposit_dated_last_month_counts_in_last_month_and_its_entry_is_dated_so(app):
+    customer = CustomerFactory()
+    last_month = local_today().replace(day=1) - timedelta(days=1)
+    deposit = wallet.recharge(customer.id, D("500000"), value_date=last_month)
+    wallet.charge(customer.id, D("100000"))
+    db.session.rollback()
+    months = dict(
+        db.session.execute(
+            sa.select(MonthlyCustomerBalance.year_month, MonthlyCustomerBalance.closing_balance).where(
+                MonthlyCustomerBalance.customer_id == customer.id
+            )
+        ).all()
+    )
+    assert months == {f"{last_month:%Y-%m}": D("500000.00"), f"{local_today():%Y-%m}": D("400000.00")}
+    row = db.session.get(BalanceTransaction, deposit.id)
+    assert row.value_date == last_month and row.created_at.date() >= last_month
+    assert db.session.get(JournalEntry, row.entry_id).entry_date == last_month
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_no_movement_is_dated_after_today_and_nothing_is_written(app):
+    customer = CustomerFactory()
+    with pytest.raises(wallet.DatedAfterToday, match="cannot be dated after today"):
+        wallet.recharge(customer.id, D("1000"), value_date=local_today() + timedelta(days=1))
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == 0
+
+
+def test_a_ledger_row_invoice_or_payment_written_past_the_posting_core_is_refused(app):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, date(2026, 1, 1))
+    invoice = billing.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
+    for forged in (
+        BalanceTransaction(
+            customer_id=customer.id,
+            kind="recharge",
+            amount=D("5"),
+            signed_amount=D("5"),
+            balance_before=D("0"),
+            balance_after=D("5"),
+            value_date=date(2026, 2, 1),
+        ),
+        billing.Invoice(
+            meter_id=meter.id, number="INV-2", amount=D("1"), issued_on=date(2026, 2, 1), due_on=date(2026, 2, 1)
+        ),
+        billing.Payment(meter_id=meter.id, amount=D("1"), paid_on=date(2026, 2, 1)),
+    ):
+        db.session.add(forged)
+        with pytest.raises(AppendOnly, match="posting core|billing service"):
+            db.session.commit()
+        db.session.rollback()
+    found = db.session.get(billing.Invoice, invoice.id)
+    found.amount = D("1")
+    with pytest.raises(AppendOnly, match="billing service"):
+        db.session.commit()
+    db.session.rollback()
+    db.session.delete(db.session.get(billing.Invoice, invoice.id))
+    with pytest.raises(AppendOnly, match="billing service"):
+        db.session.commit()
+    db.session.rollback()
+    # The database refuses a row that has no journal entry of its own, whoever writes it.
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(
+            sa.text(
+                "INSERT INTO payments (meter_id, amount, paid_on, reference) VALUES (:m, 1, '2026-02-01', 'forged')"
+            ),
+            {"m": meter.id},
+        )
+    db.session.rollback()
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_once(app):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, date(2026, 1, 1))
+    invoice = billing.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
+    payment = billing.add_payment(meter, D("400"), date(2026, 2, 10))
+    with pytest.raises(billing.BillingError, match="Say why"):
+        billing.withdraw_invoice(invoice, "  ")
+    billing.withdraw_invoice(invoice, "Issued to the wrong customer")
+    billing.withdraw_payment(payment, "Bounced")
+    db.session.rollback()
+    withdrawn = db.session.get(billing.Invoice, invoice.id)
+    assert withdrawn.withdrawn and withdrawn.withdrawal_reason == "Issued to the wrong customer"
+    assert _entry_lines(withdrawn.withdrawal_entry_id) == [
+        ("4000", D("1000.00"), D("0.00")),
+        ("1100", D("0.00"), D("1000.00")),
+    ]
+    assert db.session.get(billing.Meter, meter.id).balance == D("0.00")
+    with pytest.raises(billing.BillingError, match="was withdrawn on"):
+        billing.withdraw_invoice(withdrawn, "Again")
+    with pytest.raises(billing.BillingError, match="was withdrawn on"):
+        billing.change_invoice(withdrawn, "INV-1", D("5"), date(2026, 2, 15))
+    assert run(RunMode.VERIFY).mismatched == 0

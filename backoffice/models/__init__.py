@@ -54,6 +54,7 @@ from backoffice.models.orders import (
     checked_grand_total,
     grand_total_of,
 )
+from backoffice.models.periods import PeriodAction, PeriodActionKind
 from backoffice.models.reconciliation import (
     CheckResult,
     Discrepancy,
@@ -107,6 +108,8 @@ __all__ = [
     "NegativeGrandTotal",
     "Order",
     "Payment",
+    "PeriodAction",
+    "PeriodActionKind",
     "Role",
     "Target",
     "TransactionCalculation",

@@ -32,7 +32,7 @@ from backoffice.models import (
     overpaid_sql,
 )
 from backoffice.money import MoneyError, check_amount, round_money, shown
-from backoffice.services import expect_version, transaction
+from backoffice.services import expect_version, periods, transaction
 
 
 class BillingError(ValueError):
@@ -187,6 +187,7 @@ def add_payment(
 ) -> Payment:
     """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given)."""
     amount = _positive(amount)
+    periods.refuse_if_closed(db.session, paid_on)
     with transaction() as session:
         holder_on(meter.id, paid_on, customer_id)
         payment = Payment(meter_id=meter.id, amount=amount, paid_on=paid_on, reference=reference.strip()[:100])
@@ -270,6 +271,7 @@ def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date)
         raise BillingError("An invoice needs a number of at most 40 characters.")
     if due_on < issued_on:
         raise BillingError("An invoice cannot fall due before it is issued.")
+    periods.refuse_if_closed(db.session, issued_on)
     return number, amount
 
 

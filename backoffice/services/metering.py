@@ -40,7 +40,7 @@ from backoffice.models import (
 from backoffice.models.metering import MAX_VOLUME, READING, Correction, ReadingOutOfRange
 from backoffice.models.types import Money, as_utc, utcnow
 from backoffice.money import MAX_AMOUNT, MoneyError, check_amount, round_money, shown
-from backoffice.services import ChangedMeanwhile, billing, monthly
+from backoffice.services import ChangedMeanwhile, billing, monthly, periods
 from backoffice.services.locking import lock_customers
 from backoffice.services.wallet import Reference, append, own_transaction
 
@@ -229,7 +229,8 @@ def correct_reading(
 
 def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
     """Whose a reading of the meter dated so is: the customer who held the meter that day (``customer_id``,
-    if given). A reading dated after today, or when nobody held the meter, is refused."""
+    if given). A reading dated after today, in a closed month, or when nobody held the meter, is refused."""
+    periods.refuse_if_closed(db.session, reading_date)
     try:
         billing.not_after_today(reading_date, "A reading")
         return billing.holder_on(meter_id, reading_date, customer_id).customer_id
@@ -350,6 +351,7 @@ def _price_again(connection, rows, user) -> None:
 def delete_reading(reading_id: int, *, user: User | None = None) -> None:
     """Remove a reading; what it cost is given back by a reversal."""
     reading = _reading(reading_id)
+    periods.refuse_if_closed(db.session, reading.reading_date)
     with own_transaction() as connection:
         (customer,) = lock_customers(connection, [reading.customer_id])
         if customer.use_realtime_calculation:

@@ -9,6 +9,7 @@ from flask import Flask
 
 from backoffice import config, hooks
 from backoffice.extensions import csrf, db, login_manager, migrate, register_sqlite_behaviour
+from backoffice.services import periods
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_security(app)
     hooks.register()
+    periods.register()
     return app
 
 

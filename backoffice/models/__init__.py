@@ -53,6 +53,7 @@ from backoffice.models.orders import (
     checked_grand_total,
     grand_total_of,
 )
+from backoffice.models.periods import PeriodAction, PeriodActionKind
 from backoffice.models.reconciliation import (
     CheckResult,
     Discrepancy,
@@ -104,6 +105,8 @@ __all__ = [
     "NegativeGrandTotal",
     "Order",
     "Payment",
+    "PeriodAction",
+    "PeriodActionKind",
     "Role",
     "Target",
     "TransactionCalculation",

@@ -27,7 +27,7 @@ from backoffice.models.types import Money, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, shown
 from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind, counts, rule_of
-from backoffice.services import books, monthly
+from backoffice.services import books, monthly, periods
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -122,8 +122,13 @@ _MOVE = (
 
 
 def post(connection: Connection, movement: Movement) -> Posted:
-    """Post the movement within the caller's unit of work (which commits or rolls back all of it)."""
+    """Post the movement within the caller's unit of work (which commits or rolls back all of it).
+
+    Refused: a value date after today, or in a closed month (``periods.PeriodClosed``; the database refuses it too).
+    """
     on = value_date(movement.value_date)
+    if on != local_today():  # a month closes once it has ended: today is always open
+        periods.refuse_if_closed(connection, on)
     if movement.kind is Kind.MANUAL:
         entry_id = books.post(
             connection,

@@ -40,7 +40,7 @@ from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, transaction
+from backoffice.services import ChangedMeanwhile, periods, transaction
 from backoffice.services.locking import lock_customers, lock_rows
 
 meters = Meter.__table__
@@ -267,6 +267,7 @@ def add_payment(
 ) -> Payment:
     """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given)."""
     amount = _positive(amount)
+    periods.refuse_if_closed(db.session, paid_on)
     with transaction() as session:
         held = holder_on(meter.id, paid_on, customer_id)
         connection = _locked(session, meter.id)
@@ -487,6 +488,7 @@ def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date)
         raise BillingError("An invoice needs a number of at most 40 characters.")
     if due_on < issued_on:
         raise BillingError("An invoice cannot fall due before it is issued.")
+    periods.refuse_if_closed(db.session, issued_on)
     return number, amount
 
 

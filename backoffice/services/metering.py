@@ -41,7 +41,7 @@ from backoffice.money import MAX_AMOUNT, MoneyError, check_amount, round_money, 
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing, monthly, transaction
+from backoffice.services import ChangedMeanwhile, billing, monthly, periods, transaction
 from backoffice.services.locking import lock_customers
 
 readings = MeterReading.__table__
@@ -232,7 +232,8 @@ def correct_reading(
 
 def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
     """Whose a reading of the meter dated so is: the customer who held the meter that day (``customer_id``,
-    if given). A reading dated after today, or when nobody held the meter, is refused."""
+    if given). A reading dated after today, in a closed month, or when nobody held the meter, is refused."""
+    periods.refuse_if_closed(db.session, reading_date)
     try:
         billing.not_after_today(reading_date, "A reading")
         return billing.holder_on(meter_id, reading_date, customer_id).customer_id
@@ -363,6 +364,7 @@ def _price_again(connection, rows, user) -> None:
 def delete_reading(reading_id: int, *, user: User | None = None) -> None:
     """Remove a reading; what it cost is given back by a reversal."""
     reading = _reading(reading_id)
+    periods.refuse_if_closed(db.session, reading.reading_date)
     with transaction() as session:
         connection = session.connection()
         (customer,) = lock_customers(connection, [reading.customer_id])

@@ -20,7 +20,7 @@ from backoffice.money import BeyondLimit
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import DatedAfterToday, post
 from backoffice.posting.rules import Kind
-from backoffice.services import books, transaction
+from backoffice.services import books, periods, transaction
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 
@@ -119,6 +119,7 @@ def new_entry():
         entry_date, description, lines = form.entry_date.data, form.description.data, form.filled_lines()
         try:
             with transaction() as session:
+                periods.refuse_if_closed(session.connection(), entry_date)
                 if draft:
                     entry_id = books.save_draft(session.connection(), entry_date, description, lines)
                 else:
@@ -134,6 +135,8 @@ def new_entry():
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         except (books.BooksError, BeyondLimit) as error:
             form.description.errors = [*form.description.errors, str(error)]
+        except periods.PeriodClosed as error:
+            form.entry_date.errors = [*form.entry_date.errors, str(error)]
         else:
             flash(f"Entry JE-{entry_id} {'saved as a draft' if draft else 'posted'}.", "success")
             return redirect(url_for("books.entry", entry_id=entry_id))
@@ -180,6 +183,52 @@ def reverse(entry_id: int):
         return redirect(url_for("books.entry", entry_id=entry_id))
     flash(f"Reversing entry JE-{reversal} posted.", "success")
     return redirect(url_for("books.entry", entry_id=reversal))
+
+
+class CloseForm(FlaskForm):
+    note = StringField("Note", validators=[Length(max=300)])
+
+
+class ReopenForm(FlaskForm):
+    reason = StringField("Reason", validators=[InputRequired("Say why the month is reopened."), Length(max=300)])
+
+
+@bp.get("/periods", endpoint="periods")
+def period_list():
+    """The months and whether each is closed, by whom and when; admins close and reopen them."""
+    return _periods()
+
+
+@bp.post("/periods/<month>/close")
+@requires_role(Role.ADMIN)
+def close_month(month: str):
+    form = CloseForm()
+    return _period_action(form, month, lambda: periods.close(month, current_user, form.note.data or ""), "closed")
+
+
+@bp.post("/periods/<month>/reopen")
+@requires_role(Role.ADMIN)
+def reopen_month(month: str):
+    form = ReopenForm()
+    return _period_action(form, month, lambda: periods.reopen(month, current_user, form.reason.data or ""), "reopened")
+
+
+def _period_action(form: FlaskForm, month: str, act, done: str):
+    if form.validate_on_submit():
+        try:
+            action = act()
+        except periods.PeriodError as error:
+            return _periods(month, str(error)), 422
+        flash(f"{action.year_month} {done}.", "success")
+        return redirect(url_for("books.periods"))
+    return _periods(month, " ".join(e for field in form for e in field.errors)), 422
+
+
+def _periods(month: str | None = None, error: str | None = None) -> str:
+    """The periods page; ``error`` says why what was asked of ``month`` was refused."""
+    return render_template(
+        "books/periods.html", overview=periods.overview(), error_month=month, error=error, typed=request.form
+    )
 
 
 @bp.get("/balance-sheet")

@@ -33,7 +33,7 @@ from backoffice.models import (
     meter_customer_net_sql,
     overpaid_sql,
 )
-from backoffice.services import billing, wallet
+from backoffice.services import billing, periods, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import metering, monthly
 from backoffice.web.auth import requires_role
@@ -212,7 +212,7 @@ def add_invoice(code: str):
         )
         return f"Invoice {form.number.data} added."
 
-    return _meter_entry(code, "invoice", InvoiceForm, write)
+    return _meter_entry(code, "invoice", InvoiceForm, write, dated="issued_on")
 
 
 @bp.post("/<code>/payments")
@@ -222,11 +222,11 @@ def add_payment(code: str):
         billing.add_payment(meter, form.amount.data, form.paid_on.data, reference, customer_id=customer.id)
         return "Payment added."
 
-    return _meter_entry(code, "payment", PaymentForm, write)
+    return _meter_entry(code, "payment", PaymentForm, write, dated="paid_on")
 
 
-def _meter_entry(code: str, name: str, form_class, write):
-    """Validate a per-meter form of the billing tab, write it, and come back to the tab."""
+def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
+    """Validate a per-meter form of the billing tab (``dated``: its date field), write it, and come back to the tab."""
     customer = customer_or_404(code)
     form = form_class(prefix=name)
     form.meter_id.choices = held_meter_choices(customer)
@@ -235,6 +235,8 @@ def _meter_entry(code: str, name: str, form_class, write):
             message = write(form, db.session.get(Meter, form.meter_id.data), customer)
         except billing.BillingError as error:
             form.amount.errors.append(str(error))
+        except periods.PeriodClosed as error:
+            form[dated].errors.append(str(error))
         else:
             flash(message, "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))

@@ -10,7 +10,7 @@ from wtforms.validators import InputRequired, Length
 
 from backoffice.extensions import db
 from backoffice.models import Invoice, MeterAssignment, covers
-from backoffice.services import ChangedMeanwhile, billing
+from backoffice.services import ChangedMeanwhile, billing, periods
 from backoffice.web.fields import MoneyField
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -37,7 +37,7 @@ def edit(code: str, invoice_id: int):
             billing.change_invoice(
                 invoice, form.number.data, form.amount.data, form.due_on.data, version=form.version.data
             )
-        except billing.BillingError as error:
+        except (billing.BillingError, periods.PeriodClosed) as error:
             form.amount.errors.append(str(error))
         except ChangedMeanwhile:
             billing_tab = url_for("customers.show", code=code, tab="billing")

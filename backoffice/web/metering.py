@@ -16,7 +16,7 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerPricing, MeterReading
 from backoffice.reconcile.locks import RunRefused
-from backoffice.services import ChangedMeanwhile, metering
+from backoffice.services import ChangedMeanwhile, metering, periods
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
 from backoffice.web.versions import Versioned, changed_meanwhile
@@ -81,6 +81,8 @@ def record(code: str):
             )
         except metering.MeteringError as error:
             form.volume_flow_meter.errors.append(str(error))
+        except periods.PeriodClosed as error:
+            form.reading_date.errors.append(str(error))
         else:
             flash("Reading recorded and charged to the prepaid wallet.", "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
@@ -101,7 +103,7 @@ def preview_reading(code: str):
                 metering.reading_customer(form.meter_id.data, form.reading_date.data, customer.id)
             with db.engine.connect() as connection:
                 priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)
-        except metering.MeteringError as problem:
+        except (metering.MeteringError, periods.PeriodClosed) as problem:
             error = str(problem)
     return render_template("metering/_reading_preview.html", priced=priced, error=error)
 
@@ -111,7 +113,7 @@ def delete(code: str, reading_id: int):
     _of(_get(code), MeterReading, reading_id)
     try:
         metering.delete_reading(reading_id, user=current_user)
-    except metering.MeteringError as error:  # deleted meanwhile, by someone else
+    except (metering.MeteringError, periods.PeriodClosed) as error:  # deleted meanwhile, or in a closed month
         flash(str(error), "error")
     else:
         flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")

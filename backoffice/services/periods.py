@@ -1,0 +1,279 @@
+"""Closing months: the books are closed through a month, as a ledger's lock date.
+
+Closing a month closes every date up to its last day, the months before it included: a journal
+entry, an invoice, a payment or a meter reading dated then is refused — inserted, changed or
+deleted — by the services with a message saying where to date it, and by the database whoever
+writes (migration 0016). A month can be closed once it has ended, in the installation's time zone.
+Reopening opens the latest closed month only: the books are then closed through the month before
+it, or through nothing when no earlier month was ever closed. Each close and reopen is a row of
+``period_actions`` (who, when, why); the web and the command line let only admins make them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import event, exists, func, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, joinedload
+
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import EntryStatus, JournalEntry, PeriodAction, PeriodActionKind, User
+from backoffice.models.types import month_start, next_month_start, parse_month
+from backoffice.services import transaction
+
+actions = PeriodAction.__table__
+entries = JournalEntry.__table__
+
+GUARDED = ("meter_readings", "journal_entries", "balance_transactions", "invoices", "payments")
+"""The tables whose rows a closed month refuses (see migration 0016), in the order a writer inserts into them:
+a close locks them in this order, so it never holds one that a writer in flight needs to finish."""
+
+CLOSE_WAIT = "5s"
+"""How long a close waits for the writers in flight on PostgreSQL; new writers wait behind it meanwhile."""
+
+OPEN_PERIOD = "date it in the open period"
+"""Part of every refusal of a date in a closed month, the database's included."""
+
+NOTE_LENGTH = actions.c.note.type.length
+
+
+class PeriodError(ValueError):
+    """A close or reopen refused; nothing was written."""
+
+
+class PeriodClosed(ValueError):
+    """A write dated in a closed month, refused; nothing was written."""
+
+
+@dataclass(frozen=True)
+class MonthState:
+    month: str
+    last: date
+    closed: bool
+    closable: bool
+    """Open, and over: closing it closes the books through it."""
+    closes_earlier: bool
+    """Closable, and a month before it is open: closing it closes that month too."""
+    reopenable: bool
+    """The latest closed month."""
+    entries: int
+    """Posted journal entries dated in it."""
+    closed_by: PeriodAction | None
+    """The close after which it has stayed closed."""
+
+
+@dataclass(frozen=True)
+class Overview:
+    closed_through: str | None
+    reopened_through: str | None
+    """What the books would be closed through once the latest closed month is reopened."""
+    months: list[MonthState]
+    """The current month and the ones before it, newest first."""
+    history: list[PeriodAction]
+    """Every close and reopen, newest first."""
+
+
+def month_of(day: date) -> str:
+    return day.strftime("%Y-%m")
+
+
+def month_days(month: str) -> tuple[date, date]:
+    """The first and last day of a month typed ``YYYY-MM``; :class:`PeriodError` says how to write one."""
+    try:
+        first = parse_month(month)
+    except ValueError as error:
+        raise PeriodError(str(error)) from None
+    return first, next_month_start(first) - timedelta(days=1)
+
+
+def closed_through() -> str | None:
+    """The latest closed month, or None when no month is closed."""
+    last = _closed_through(db.session)
+    return month_of(last) if last else None
+
+
+def refuse_if_closed(connection: Connection | Session, on: date) -> None:
+    """Raise :class:`PeriodClosed` if ``on`` is in a closed month."""
+    closed = _closed_through(connection)
+    if closed is not None and on <= closed:
+        raise PeriodClosed(f"{month_of(on)} is closed: {OPEN_PERIOD} (from {closed + timedelta(days=1):%Y-%m-%d}).")
+
+
+def close(month: str, user: User, note: str = "") -> PeriodAction:
+    """Close the books through ``month``: every date up to its last day. Raises :class:`PeriodError`."""
+    first, last = month_days(month)
+    month, note = month_of(first), _text(note, "A note")
+    if last >= local_today():
+        raise PeriodError(
+            f"{month} has not ended yet: it can be closed from {last + timedelta(days=1):%Y-%m-%d}, "
+            "in the installation's time zone."
+        )
+    with transaction() as session:
+        closed = _serialise(session)
+        if closed is not None and last <= closed:
+            raise PeriodError(f"{month} is already closed: the books are closed through {month_of(closed)}.")
+        _wait_for_writers(session)
+        drafts = session.scalar(
+            select(func.count()).where(entries.c.status == EntryStatus.DRAFT, entries.c.entry_date <= last)
+        )
+        if drafts:
+            raise PeriodError(
+                f"{drafts} draft journal {'entry is' if drafts == 1 else 'entries are'} dated on or before "
+                f"{last:%Y-%m-%d}: post or void {'it' if drafts == 1 else 'them'} first."
+            )
+        action = PeriodAction(
+            year_month=month, action=PeriodActionKind.CLOSE, closed_through=last, user_id=user.id, note=note
+        )
+        session.add(action)
+    return action
+
+
+def reopen(month: str, user: User, reason: str) -> PeriodAction:
+    """Reopen the latest closed month, saying why. Raises :class:`PeriodError`."""
+    first, last = month_days(month)
+    month, reason = month_of(first), _text(reason, "The reason")
+    if not reason:
+        raise PeriodError(f"Say why {month} is reopened.")
+    with transaction() as session:
+        closed = _serialise(session)
+        if closed is None or first > closed:
+            raise PeriodError(f"{month} is not closed.")
+        if last != closed:
+            raise PeriodError(f"Only the latest closed month, {month_of(closed)}, can be reopened: reopen it first.")
+        action = PeriodAction(
+            year_month=month,
+            action=PeriodActionKind.REOPEN,
+            closed_through=_after_reopening(session, first),
+            user_id=user.id,
+            note=reason,
+        )
+        session.add(action)
+    return action
+
+
+def overview(count: int = 24) -> Overview:
+    """The books' closed months: the current month and the ``count`` before it, and every close and reopen."""
+    today = local_today()
+    firsts = [month_start(today)]
+    for _ in range(count):
+        firsts.append(month_start(firsts[-1] - timedelta(days=1)))
+    history = list(
+        db.session.scalars(select(PeriodAction).options(joinedload(PeriodAction.user)).order_by(PeriodAction.id))
+    )
+    closed = history[-1].closed_through if history else None
+    posted = db.session.execute(
+        select(entries.c.entry_date, func.count())
+        .where(
+            entries.c.status == EntryStatus.POSTED,
+            entries.c.entry_date >= firsts[-1],
+            entries.c.entry_date < next_month_start(firsts[0]),
+        )
+        .group_by(entries.c.entry_date)
+    )
+    per_month = Counter()
+    for day, n in posted:
+        per_month[month_of(day)] += n
+    months = []
+    for first in firsts:
+        last = next_month_start(first) - timedelta(days=1)
+        is_closed = closed is not None and last <= closed
+        closable = not is_closed and last < today
+        months.append(
+            MonthState(
+                month=month_of(first),
+                last=last,
+                closed=is_closed,
+                closable=closable,
+                closes_earlier=closable and (closed is None or closed < first - timedelta(days=1)),
+                reopenable=last == closed,
+                entries=per_month[month_of(first)],
+                closed_by=_closed_by(history, last) if is_closed else None,
+            )
+        )
+    reopened = _after_reopening(db.session, month_start(closed)) if closed else None
+    return Overview(
+        closed_through=month_of(closed) if closed else None,
+        reopened_through=month_of(reopened) if reopened else None,
+        months=months,
+        history=history[::-1],
+    )
+
+
+def register() -> None:
+    """Make the database's refusal of a date in a closed month a :class:`PeriodClosed`, whatever wrote (idempotent)."""
+    if not event.contains(Engine, "handle_error", _refused_by_the_database):
+        event.listen(Engine, "handle_error", _refused_by_the_database)
+
+
+def _refused_by_the_database(context) -> None:
+    error = context.original_exception
+    message = getattr(getattr(error, "diag", None), "message_primary", None) or str(error)
+    if OPEN_PERIOD in message:
+        raise PeriodClosed(message) from error
+
+
+_CLOSED_THROUGH = select(actions.c.closed_through).order_by(actions.c.id.desc()).limit(1)
+
+
+def _closed_through(connection: Connection | Session) -> date | None:
+    return connection.execute(_CLOSED_THROUGH).scalar()
+
+
+def _serialise(session: Session) -> date | None:
+    """Make another close or reopen wait until this one commits; returns the state this one starts from.
+
+    On SQLite the transaction's ``BEGIN IMMEDIATE`` does it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE period_actions IN SHARE ROW EXCLUSIVE MODE"))
+    return _closed_through(session)
+
+
+def _wait_for_writers(session: Session) -> None:
+    """Wait until the writers of the guarded tables in flight commit, and hold new ones until this close does.
+
+    What committed before the close was allowed; what comes after reads the close (the database's
+    triggers do). On SQLite the transaction's ``BEGIN IMMEDIATE`` holds the one write lock already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text(f"SET LOCAL lock_timeout = '{CLOSE_WAIT}'"))
+    try:
+        session.execute(text(f"LOCK TABLE {', '.join(GUARDED)} IN SHARE ROW EXCLUSIVE MODE"))
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise PeriodError(
+            f"Money was still being written after {CLOSE_WAIT}; nothing was closed. Try again in a moment."
+        ) from None
+
+
+def _after_reopening(session: Session, first: date) -> date | None:
+    """What the books are closed through once the latest closed month, from ``first``, is reopened: the month
+    before it, or nothing when no earlier month was ever closed (the first close closed all that came before)."""
+    earlier = session.scalar(
+        select(exists().where(actions.c.action == PeriodActionKind.CLOSE, actions.c.year_month < month_of(first)))
+    )
+    return first - timedelta(days=1) if earlier else None
+
+
+def _closed_by(history: list[PeriodAction], last: date) -> PeriodAction | None:
+    by = None
+    for action in history:
+        if action.closed_through is None or action.closed_through < last:
+            by = None
+        elif by is None:
+            by = action
+    return by
+
+
+def _text(value: str, what: str) -> str:
+    value = value.strip()
+    if len(value) > NOTE_LENGTH:
+        raise PeriodError(f"{what} has at most {NOTE_LENGTH} characters.")
+    return value

@@ -19,6 +19,12 @@ from decimal import Decimal
 
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
 """The accounts the rules use (the migrations create them)."""
+ACCOUNT_NAMES = {
+    CASH: "Cash",
+    RECEIVABLES: "Receivables",
+    CUSTOMER_DEPOSITS: "Customer deposits",
+    GAS_REVENUE: "Gas revenue",
+}
 
 
 class Kind(enum.StrEnum):
@@ -99,3 +105,30 @@ def counts(rule: Rule, signed: Decimal) -> dict[str, Decimal]:
         column: contribution(column, signed) if column in (rule.total, rule.month) else Decimal(0)
         for column in (*TOTALS, *MONTH_COLUMNS)
     }
+
+
+def table_markdown() -> str:
+    """The rule table as Markdown, as the README shows it."""
+
+    def moved(column: str | None, sign: int) -> str:
+        if column is None:
+            return "—"
+        grows = (sign > 0) == (column in INCOMING)
+        return f"{'+' if grows else '−'} `{column}`"
+
+    rows = [
+        "| kind | amount | wallet | customer's total | month column | debit | credit | meaning |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for rule in RULES:
+        cells = [
+            f"`{rule.kind.value}`",
+            "positive" if rule.sign > 0 else "negative",
+            ("adds" if rule.sign > 0 else "takes") if rule.wallet else "—",
+            moved(rule.total, rule.sign),
+            moved(rule.month, rule.sign),
+            *(f"{code} {ACCOUNT_NAMES[code]}" for code in (rule.debit, rule.credit)),
+            rule.meaning,
+        ]
+        rows.append(f"| {' | '.join(cells)} |")
+    return "\n".join(rows)

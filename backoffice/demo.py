@@ -175,8 +175,8 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
 
 
 def _wallet_movements(rng: random.Random, first_month: date) -> int:
-    """A deposit and a few gas charges per customer, through the wallet service, each dated when it was made:
-    the deposit on the first day of the first month, before any gas is charged.
+    """An opening deposit, a few gas charges and a top-up each month per customer, through the wallet service,
+    each dated when it was made: the opening deposit on the first day of the first month, before any gas.
 
     The idempotency keys make a second load move no money.
     """
@@ -184,7 +184,7 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
     for customer_id, code in db.session.execute(select(Customer.id, Customer.code).order_by(Customer.id)).all():
         wallet.recharge(
             customer_id,
-            Decimal(rng.randrange(20, 80)) * 1_000_000,
+            Decimal(rng.randrange(40, 100)) * 1_000_000,
             description="Opening deposit",
             idempotency_key=f"demo-{code}-deposit",
             value_date=first_month,
@@ -196,6 +196,16 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
                 description=f"Gas, week {n + 1}",
                 idempotency_key=f"demo-{code}-charge-{n}",
                 value_date=first_month + timedelta(days=7 * (n + 1)),
+            )
+        month = first_month
+        for n in range(1, MONTHS):
+            month = month_start(month + timedelta(days=31))
+            wallet.recharge(
+                customer_id,
+                Decimal(rng.randrange(3, 9)) * 1_000_000,
+                description=f"Top-up {month:%Y-%m}",
+                idempotency_key=f"demo-{code}-top-up-{n}",
+                value_date=month,
             )
     return db.session.scalar(select(func.count(BalanceTransaction.id))) - before
 

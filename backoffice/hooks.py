@@ -175,7 +175,7 @@ def post_billing(session: Session) -> None:
         else:
             on, lines, about = obj.paid_on, books.payment_lines(change), f"Payment #{obj.id}"
             source = books.Source("payment", obj.id)
-        books.post(session.connection(), on, f"{about}{what}", lines, source=source)
+        books.post(session.connection(), on, f"{about}{what}", lines, source=source, bucket_key=obj.meter_id)
 
 
 def _expire_recomputed(session: Session, _context) -> None:

@@ -5,7 +5,7 @@ and charge throughput with 8 concurrent workers, each beside its baseline measur
   and beside a per-customer loop (one query per customer);
 - charges through the service layer, spread over 1,000 customers and all on one hot customer,
   beside raw psycopg doing the same lock-insert-update; afterwards no balance is negative and
-  the wallet checks are clean.
+  the wallet and account balance checks are clean.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from decimal import Decimal
 import psycopg
 from rich.progress import Progress
 
+from backoffice.models import BUCKETS
 from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed
 
 CUSTOMERS = int(os.environ.get("BENCH_WALLET_CUSTOMERS", 100_000))
@@ -73,7 +74,7 @@ def main() -> str:
             rates[(label, via)] = _throughput(url, via, targets)
             _assert_no_overdraft(url)
     with app.app_context():
-        clean = run(RunMode.VERIFY, checks=["customer_wallet", "ledger_chain"])
+        clean = run(RunMode.VERIFY, checks=["customer_wallet", "ledger_chain", "account_balance"])
         assert clean.mismatched == CUSTOMERS // 1000, "only the corrupted balances may differ"
 
     floor = "raw SQL GROUP BY compare (floor)"
@@ -294,11 +295,14 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
         # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
         connection.execute("UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id = %s", (entry,))
         # Each account moves in its normal direction (Cash, an asset, up on its debit; Customer deposits, a
-        # liability, down on its debit; the credited liability or revenue up), one row at a time in id order.
+        # liability, down on its debit; the credited liability or revenue up), in the customer's bucket, one
+        # row at a time in account order.
         by = {accounts[debit]: amount if kind == "recharge" else -amount, accounts[credit]: amount}
         with connection.cursor() as cursor:
             cursor.executemany(
-                "UPDATE accounts SET balance = balance + %s WHERE id = %s", [(by[i], i) for i in sorted(by)]
+                "INSERT INTO account_balance_buckets AS b (account_id, bucket, balance) VALUES (%s, %s, %s) "
+                "ON CONFLICT (account_id, bucket) DO UPDATE SET balance = b.balance + excluded.balance",
+                [(i, customer_id % BUCKETS, by[i]) for i in sorted(by)],
             )
     return True
 

@@ -259,6 +259,7 @@ def append(
         books.wallet_lines(kind, signed),
         source=books.Source("balance_transaction", values["id"]),
         user=user,
+        bucket_key=customer.id,
     )
     return BalanceTransaction(**values)
 

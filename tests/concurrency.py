@@ -4,7 +4,8 @@ The first holds what it wrote, uncommitted and locked, for ``PAUSE`` seconds: af
 session's flush (the hooks have recomputed by then) or, for writers that use a connection
 of their own, just before its commit. The second starts once the first holds, so it has
 to wait for the first's locks (PostgreSQL's row locks, SQLite's write lock) and must then
-compute from what the first committed.
+compute from what the first committed. Or, for writers that must not wait for each other, the
+first holds until the second has finished (``independent``).
 """
 
 from __future__ import annotations
@@ -17,22 +18,31 @@ from sqlalchemy import event
 from backoffice.extensions import db
 
 PAUSE = 0.6
+PATIENCE = 10
+"""Seconds an ``independent`` first writer holds, at most, for the second to finish."""
 
 
-def race(app, first, second, *, hold_after: str = "flush") -> None:
+def race(app, first, second, *, hold_after: str = "flush", independent: bool = False) -> None:
     """Run ``first`` and ``second`` (callables) at once; re-raise what either raised.
 
     ``hold_after`` is ``"flush"`` (an ``after_flush_postexec`` listener on the first's session
     only) or ``"commit"`` (the engine's ``commit`` event, in the first's thread only).
+    ``independent``: the first holds until the second has finished, and :class:`AssertionError`
+    says so if the second was still waiting for the first after ``PATIENCE`` seconds.
     """
     holding = threading.Event()
+    second_done = threading.Event()
+    waited: list[bool] = []
     errors: list[BaseException] = []
     first_thread = threading.current_thread()
 
     def hold(*_args) -> None:
         if threading.current_thread() is first_thread and not holding.is_set():
             holding.set()
-            time.sleep(PAUSE)
+            if not independent:
+                time.sleep(PAUSE)
+            elif not second_done.wait(timeout=PATIENCE):
+                waited.append(True)
 
     def run_first() -> None:
         with app.app_context():
@@ -43,8 +53,11 @@ def race(app, first, second, *, hold_after: str = "flush") -> None:
     def run_second() -> None:
         if not holding.wait(timeout=10):
             raise AssertionError("The first writer never got to hold its locks.")
-        with app.app_context():
-            second()
+        try:
+            with app.app_context():
+                second()
+        finally:
+            second_done.set()
 
     def guarded(work):
         def body() -> None:
@@ -72,3 +85,5 @@ def race(app, first, second, *, hold_after: str = "flush") -> None:
             event.remove(db.engine, "commit", hold)
     if errors:
         raise errors[0]
+    if waited:
+        raise AssertionError(f"The second writer was still waiting after the first had held for {PATIENCE} s.")

@@ -89,6 +89,20 @@ def corrupt(table: str, column: str, row_id: int, value: Decimal | str) -> None:
     db.session.commit()
 
 
+def corrupt_bucket(account_id: int, bucket: int, value: Decimal | str) -> None:
+    """Set one bucket of an account's balance with raw SQL, past the postings, as a bad import or a manual edit
+    would; the account's balance is the sum of its buckets."""
+    where = {"account_id": account_id, "bucket": bucket}
+    db.session.execute(
+        sa.text("DELETE FROM account_balance_buckets WHERE account_id = :account_id AND bucket = :bucket"), where
+    )
+    db.session.execute(
+        sa.text("INSERT INTO account_balance_buckets (account_id, bucket, balance) VALUES (:account_id, :bucket, :v)"),
+        where | {"v": str(value)},
+    )
+    db.session.commit()
+
+
 def forged_recharge(customer_id: int, amount: str) -> int:
     """Append a recharge to the ledger with raw SQL, as a bad import would: its balance before starts from
     nothing, so the customer's chain breaks there. Returns its id."""

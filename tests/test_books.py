@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice.extensions import db
-from backoffice.models import Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
+from backoffice.models import BUCKETS, Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
-from tests.factories import CustomerFactory, MeterFactory, corrupt, past_the_guards
+from tests.factories import CustomerFactory, MeterFactory, corrupt, corrupt_bucket, past_the_guards
 
 D = Decimal
 DAY = date(2026, 11, 22)
@@ -152,7 +152,7 @@ def test_an_unbalanced_posted_entry_is_found_and_its_accounts_are_not_rewritten_
             ),
             {"e": entry_id, "a": cash},
         )
-    corrupt("accounts", "balance", deposits, "0")
+    corrupt_bucket(deposits, 0, "0")  # a manual entry moves bucket 0
     record = run(RunMode.FIX, checks=["journal_balanced", "account_balance"])
     found = {
         (d.check, d.entity_id, d.field): (d.stored, d.expected, d.fixed, d.reason)
@@ -219,7 +219,7 @@ def test_a_corrupted_account_balance_is_found_and_healed_and_health_follows(app,
     customer = CustomerFactory()
     wallet.recharge(customer.id, D("1000"))
     cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))
-    corrupt("accounts", "balance", cash, "999")
+    corrupt_bucket(cash, customer.id % BUCKETS, "999")
     health = client.get("/admin/balance-health/check", headers=headers).get_json()["data"]
     assert (health["is_valid"], health["total_assets"], health["total_liabilities"]) == (False, "999.00", "1000.00")
     assert "backoffice_balance_sheet_valid 0.0" in client.get("/metrics", headers=headers).get_data(as_text=True)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from backoffice.extensions import db
 from backoffice.models import Account, JournalEntry
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, corrupt
+from tests.factories import CustomerFactory, corrupt_bucket
 
 D = Decimal
 
@@ -45,7 +45,7 @@ def test_the_chart_journal_and_balance_sheet_show_the_books(client, auth):
 
 def test_the_balance_sheet_says_by_how_much_it_is_off(client, auth):
     cash = db.session.scalar(sa.select(Account.id).where(Account.code == "1000"))
-    corrupt("accounts", "balance", cash, "1234.5")
+    corrupt_bucket(cash, 5, "1234.5")
     auth.login("finance")
     assert "Not balanced by Rp1.234,50" in client.get("/books/balance-sheet").get_data(as_text=True)
 

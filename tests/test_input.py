@@ -15,6 +15,7 @@ from flask_login.utils import _create_identifier
 from backoffice import create_app
 from backoffice.extensions import db
 from backoffice.models import (
+    BUCKETS,
     Account,
     BalanceTransaction,
     CustomerPricing,
@@ -28,7 +29,7 @@ from backoffice.models import (
 from backoffice.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.services import billing, books, metering, wallet
 from backoffice.services.books import CASH, Line
-from tests.factories import CustomerFactory, MeterFactory, OrderFactory, corrupt, stored, unit_of_work
+from tests.factories import CustomerFactory, MeterFactory, OrderFactory, corrupt, corrupt_bucket, stored, unit_of_work
 
 D = Decimal
 HUGE = "1" * 30 + ",123"
@@ -300,10 +301,10 @@ def _account_id(code: str) -> int:
 
 def test_an_account_beyond_the_old_limit_still_accepts_movements(app):
     customer = CustomerFactory()
-    corrupt("accounts", "balance", _account_id(CASH), OLD_LIMIT_PASSED)
+    corrupt_bucket(_account_id(CASH), customer.id % BUCKETS, OLD_LIMIT_PASSED)
     corrupt("customers", "total_recharged", customer.id, OLD_LIMIT_PASSED)
     wallet.recharge(customer.id, D("1000.00"))
-    assert stored("accounts", "balance", _account_id(CASH)) == D("100000000000999.00")
+    assert _balances()[CASH] == D("100000000000999.00")
     assert stored("customers", "total_recharged", customer.id) == D("100000000000999.00")
 
 
@@ -326,8 +327,10 @@ def test_a_wallet_beyond_the_old_limit_still_accepts_movements(app):
 )
 def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel, table, column, message):
     customer, _meter = hotel
-    row = _account_id(CASH) if table == "accounts" else customer.id
-    corrupt(table, column, row, NEAR_NEW_LIMIT)
+    if table == "accounts":
+        corrupt_bucket(_account_id(CASH), customer.id % BUCKETS, NEAR_NEW_LIMIT)
+    else:
+        corrupt(table, column, customer.id, NEAR_NEW_LIMIT)
     before = written()
     response = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "10.000"})
     assert response.status_code == 422
@@ -337,7 +340,7 @@ def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel, tabl
 
 
 def test_a_manual_entry_beyond_the_new_limit_is_refused(app):
-    corrupt("accounts", "balance", _account_id(CASH), NEAR_NEW_LIMIT)
+    corrupt_bucket(_account_id(CASH), 0, NEAR_NEW_LIMIT)  # a manual entry moves bucket 0
     with pytest.raises(BeyondLimit, match="Cash would exceed"):
         with unit_of_work() as connection:
             books.post(

@@ -29,7 +29,7 @@ def test_money_columns_are_numeric_15_2(app):
 
 
 WIDENED = {
-    "accounts": {"balance"},
+    "account_balance_buckets": {"balance"},
     "journal_lines": {"debit", "credit"},
     "customers": {"balance", "total_recharged", "total_spent", "amount_due", "overpayment"},
     "balance_transactions": {"balance_before", "balance_after"},

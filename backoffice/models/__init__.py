@@ -15,11 +15,14 @@ from backoffice.models.billing import (
     overpaid_sql,
 )
 from backoffice.models.books import (
+    BUCKETS,
     Account,
+    AccountBalanceBucket,
     AccountType,
     EntryStatus,
     JournalEntry,
     JournalLine,
+    account_balance_sql,
     balance_sheet_sql,
     normal_amount,
     posted_balance_sql,
@@ -71,12 +74,15 @@ from backoffice.models.wallet import (
 )
 
 __all__ = [
+    "BUCKETS",
     "COMPONENTS",
     "Account",
+    "AccountBalanceBucket",
     "AccountType",
     "EntryStatus",
     "JournalEntry",
     "JournalLine",
+    "account_balance_sql",
     "balance_sheet_sql",
     "normal_amount",
     "posted_balance_sql",

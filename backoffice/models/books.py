@@ -4,6 +4,10 @@ An account's balance is the sum of its posted lines in its normal direction: deb
 credits for assets and expenses, credits less debits for liabilities, equity and revenue.
 Only a balanced entry (debits = credits, at least two lines) is posted; a posted entry is
 never changed, a correction is a reversing entry.
+
+The balance is stored split over :data:`BUCKETS` rows per account, each posting moving the
+bucket its customer (or meter) falls in, and read as their sum: money events of unrelated
+customers then write different rows, and none waits for another to commit.
 """
 
 from __future__ import annotations
@@ -12,8 +16,20 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, case, func, select, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    case,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.types import Balance, str_enum, utcnow
@@ -40,10 +56,43 @@ class Account(db.Model):
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     type: Mapped[AccountType] = mapped_column(str_enum(AccountType, "account_type"))
-    balance: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+BUCKETS = 64
+"""How many rows an account's balance is split over. A posting moves bucket ``key % BUCKETS`` of each of its
+accounts, the key being the customer (or meter) whose money moved: two customers in different buckets never
+wait for each other's commit. Changing it needs a migration (see the check constraint)."""
+
+
+class AccountBalanceBucket(db.Model):
+    """A part of an account's balance; the balance is the sum of the account's buckets."""
+
+    __tablename__ = "account_balance_buckets"
+    __table_args__ = (CheckConstraint(f"bucket >= 0 AND bucket < {BUCKETS}", name="bucket_in_range"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    balance: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
+
+
+def account_balance_sql(account_id):
+    """An account's balance, the sum of its buckets: a SQL expression correlated to ``account_id``.
+
+    Rounded: SQLite sums its buckets as binary floats, and a cent's float noise is not a balance.
+    """
+    buckets = AccountBalanceBucket.__table__
+    return (
+        select(func.round(func.coalesce(func.sum(buckets.c.balance), 0), 2, type_=Balance))
+        .where(buckets.c.account_id == account_id)
+        .correlate_except(buckets)
+        .scalar_subquery()
+    )
+
+
+Account.balance = column_property(account_balance_sql(Account.__table__.c.id))
 
 
 class EntryStatus(enum.StrEnum):
@@ -126,17 +175,16 @@ def posted_balance_sql(account_id):
 
 
 def balance_sheet_sql():
-    """One row: the accounts' balances summed by type, and current earnings (revenue − expenses)."""
-    accounts = Account.__table__
+    """One row: the accounts' balances (their buckets) summed by type, and current earnings (revenue − expenses)."""
+    accounts, buckets = Account.__table__, AccountBalanceBucket.__table__
 
     def total(*types: AccountType):
-        return func.coalesce(
-            func.sum(case((accounts.c.type.in_([t.value for t in types]), accounts.c.balance), else_=0)), 0
-        )
+        summed = func.sum(case((accounts.c.type.in_([t.value for t in types]), buckets.c.balance), else_=0))
+        return func.round(func.coalesce(summed, 0), 2, type_=Balance)
 
     return select(
         total(AccountType.ASSET).label("assets"),
         total(AccountType.LIABILITY).label("liabilities"),
         total(AccountType.EQUITY).label("equity"),
         (total(AccountType.REVENUE) - total(AccountType.EXPENSE)).label("earnings"),
-    )
+    ).select_from(buckets.join(accounts, accounts.c.id == buckets.c.account_id))

@@ -154,7 +154,7 @@ def post(connection: Connection, movement: Movement) -> Posted:
         source_type=reference.type,
         **({"source_id": reference.id} if reference.id is not None else {}),
     )
-    books.move(connection, recorded)
+    books.move(connection, recorded, movement.customer_id)
     return Posted(recorded.entry_id, recorded.source_id)
 
 
@@ -222,7 +222,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
     connection.execute(_INSERT, values)
     if moved["total_deposits"] or moved["total_purchases"]:
         _roll_up(connection, movement, row.use_realtime_calculation, values, moved)
-    books.move(connection, recorded)
+    books.move(connection, recorded, movement.customer_id)
     return Posted(recorded.entry_id, values["id"], BalanceTransaction(**values))
 
 

@@ -1,24 +1,48 @@
 from __future__ import annotations
 
-from backoffice.models import Account, posted_balance_sql
+from sqlalchemy import literal, select
+
+from backoffice.models import Account, AccountBalanceBucket, account_balance_sql, posted_balance_sql
+from backoffice.money import BeyondLimit
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.journal_balanced import held_accounts
+from backoffice.services.books import adding_to_buckets
 
 accounts = Account.__table__
+buckets = AccountBalanceBucket.__table__
 
 
 class AccountBalance(Check):
     name = "account_balance"
-    description = "accounts.balance = the account's posted journal lines, in its normal direction"
+    description = "an account's balance (the sum of its buckets) = its posted journal lines, in its normal direction"
     entity_type = "account"
     by_customer = False
     table = accounts
 
     def fields(self):
-        return [CheckedField("balance", accounts.c.balance, posted_balance_sql(accounts.c.id))]
+        return [CheckedField("balance", account_balance_sql(accounts.c.id), posted_balance_sql(accounts.c.id))]
 
     def scope_conditions(self, scope: Scope):
         return []  # the books are not divided by customer or month
 
     def held(self, connection, keys):
         return held_accounts(connection, keys)
+
+    def write(self, connection, ids):
+        """Add to each account's bucket 0 what its buckets lack of its posted lines.
+
+        The accounts' buckets are locked first, in order, by a statement of their own: a posting in
+        flight commits first, and the difference, read by the statement that follows, includes it.
+        A posting that starts a new bucket meanwhile commits its lines with it, so the difference
+        stays right whichever commits first.
+        """
+        connection.execute(
+            select(buckets.c.account_id)
+            .where(buckets.c.account_id.in_(ids))
+            .order_by(buckets.c.account_id, buckets.c.bucket)
+            .with_for_update(key_share=True)
+        )
+        difference = posted_balance_sql(accounts.c.id) - account_balance_sql(accounts.c.id)
+        rows = select(accounts.c.id, literal(0), difference).where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
+        if len(connection.execute(adding_to_buckets(connection.dialect.name, rows)).all()) < len(ids):
+            raise BeyondLimit("The balance of an account")

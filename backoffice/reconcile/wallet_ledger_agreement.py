@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from backoffice.models import Account, Customer
+from backoffice.models import Account, Customer, account_balance_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.services.books import CUSTOMER_DEPOSITS
 
@@ -20,7 +20,7 @@ class WalletLedgerAgreement(Check):
 
     def fields(self):
         wallets = select(func.coalesce(func.sum(customers.c.balance), 0)).scalar_subquery()
-        return [CheckedField("balance", accounts.c.balance, wallets)]
+        return [CheckedField("balance", account_balance_sql(accounts.c.id), wallets)]
 
     def scope_conditions(self, scope: Scope):
         return [accounts.c.code == CUSTOMER_DEPOSITS]

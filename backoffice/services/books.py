@@ -3,8 +3,10 @@
 An entry is checked before anything is written: two lines or more, each a debit or a credit
 of a positive amount, debits equal to credits, accounts that exist. Posting writes the entry,
 its lines and the accounts' balances (in each account's normal direction) inside the caller's
-transaction, so a money event and its entry commit together; the account balances are
-updated last, so their rows stay locked for as short a time as possible. The lines go into a
+transaction, so a money event and its entry commit together. A balance moves in the bucket of
+the posting's ``bucket_key`` (the customer or meter whose money moved), never in the account's
+own row, so postings for unrelated customers do not wait for each other; the buckets are
+written last, so their rows stay locked for as short a time as possible. The lines go into a
 draft, which is then marked posted: the database refuses a line added to a posted entry, and
 checks again that every posted entry balances (PostgreSQL at commit, SQLite when it is posted).
 """
@@ -15,9 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
+from importlib import import_module
 
 from flask import current_app
-from sqlalchemy import String, bindparam, cast, func, insert, literal, select, true, update
+from sqlalchemy import Insert, Select, String, bindparam, cast, func, insert, literal, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -25,7 +29,9 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from backoffice.extensions import db
 from backoffice.models import (
+    BUCKETS,
     Account,
+    AccountBalanceBucket,
     AccountType,
     EntryStatus,
     JournalEntry,
@@ -41,6 +47,7 @@ from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEI
 __all__ = ["CASH", "CUSTOMER_DEPOSITS", "GAS_REVENUE", "RECEIVABLES"]
 
 accounts = Account.__table__
+buckets = AccountBalanceBucket.__table__
 entries = JournalEntry.__table__
 lines_table = JournalLine.__table__
 
@@ -122,12 +129,17 @@ def post(
     source: Source | None = None,
     user: User | None = None,
     reverses_id: int | None = None,
+    bucket_key: int | None = None,
 ) -> int:
-    """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`."""
+    """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
+
+    ``bucket_key``: whose money moved (a customer's id, a meter's for its invoices and payments), which
+    chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own.
+    """
     recorded = record(
         connection, ENTRY, entry_date, lines, description=description, source=source, user=user, reverses_id=reverses_id
     )
-    move(connection, recorded)
+    move(connection, recorded, bucket_key)
     return recorded.entry_id
 
 
@@ -160,9 +172,9 @@ def record(connection: Connection, statement, entry_date: date, lines: list[Line
     return Recorded(entry_id, source_id, checked, found)
 
 
-def move(connection: Connection, recorded: Recorded) -> None:
-    """Move the accounts by a recorded entry's lines."""
-    _move_accounts(connection, recorded.lines, recorded.accounts)
+def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
+    """Move the accounts by a recorded entry's lines, in the bucket of ``bucket_key`` (see :func:`post`)."""
+    _move_accounts(connection, recorded.lines, recorded.accounts, bucket_key)
 
 
 def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
@@ -177,13 +189,15 @@ def save_draft(connection: Connection, entry_date: date, description: str, lines
     return entry_id
 
 
-def post_draft(connection: Connection, entry_id: int, *, user: User | None = None) -> None:
-    """Post a draft, if it balances."""
+def post_draft(
+    connection: Connection, entry_id: int, *, user: User | None = None, bucket_key: int | None = None
+) -> None:
+    """Post a draft, if it balances (``bucket_key`` as for :func:`post`)."""
     lines = _draft_lines(connection, entry_id)
     checked = check_lines(lines)
     found = _accounts(connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
-    _move_accounts(connection, checked, found)
+    _move_accounts(connection, checked, found, bucket_key)
 
 
 def void_draft(connection: Connection, entry_id: int) -> None:
@@ -267,33 +281,56 @@ def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[st
     )
 
 
-def _move_accounts(connection, checked: list[Line], found: dict[str, _Account]) -> None:
-    """Move each account by its lines in its normal direction, the last statements before the commit.
+def _move_accounts(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
+    """Move each account's bucket by its lines in its normal direction, the last statements before the commit.
 
-    One row at a time in id order: two postings never lock the same accounts in opposite orders
-    (a single ``UPDATE … WHERE id IN`` locks them in whatever order it finds them).
+    One upsert of the accounts' buckets in (account, bucket) order (a single statement, its rows in that
+    order): two postings never lock the same buckets in opposite orders. The account's own row is neither
+    locked nor written.
     """
+    bucket = 0 if bucket_key is None else bucket_key % BUCKETS
     moves: dict[int, Decimal] = defaultdict(Decimal)
     for ln in checked:
         account = found[ln.account]
         moves[account.id] += normal_amount(account.type, ln.debit, ln.credit)
-    moved = connection.execute(_MOVE, [{"account_id": i, "by": moves[i]} for i in sorted(moves)])
-    if moved.rowcount < len(moves):
-        raise BeyondLimit(_beyond_limit(connection, moves))
+    moved = connection.execute(
+        _move(connection.dialect.name), [{"account_id": i, "bucket": bucket, "by": moves[i]} for i in sorted(moves)]
+    ).all()
+    if len(moved) < len(moves):
+        raise BeyondLimit(_beyond_limit(connection, moves, bucket))
 
 
-_MOVED = accounts.c.balance + bindparam("by", type_=Balance)
-# An account whose balance the column could not hold is not updated: the posting is then refused.
-_MOVE = (
-    update(accounts)
-    .where(accounts.c.id == bindparam("account_id"), func.abs(_MOVED) <= MAX_BALANCE)
-    .values(balance=_MOVED)
-)
+def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
+    """``INSERT … ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance + excluded.balance``.
+
+    It adds ``rows`` (a select of account id, bucket and amount) or, without, the bound ``account_id``,
+    ``bucket`` and ``by`` to the buckets, a bucket being created by its first amount. A bucket whose
+    balance the column could not hold is not updated: it is missing from the accounts the statement returns.
+    """
+    new = import_module(f"sqlalchemy.dialects.{dialect}").insert(buckets)
+    if rows is None:
+        new = new.values(
+            account_id=bindparam("account_id"), bucket=bindparam("bucket"), balance=bindparam("by", type_=Balance)
+        )
+    else:
+        new = new.from_select([buckets.c.account_id, buckets.c.bucket, buckets.c.balance], rows)
+    moved = buckets.c.balance + new.excluded.balance
+    return new.on_conflict_do_update(
+        index_elements=[buckets.c.account_id, buckets.c.bucket],
+        set_={"balance": moved},
+        where=func.abs(moved) <= MAX_BALANCE,
+    ).returning(buckets.c.account_id)
 
 
-def _beyond_limit(connection, moves: dict[int, Decimal]) -> str:
+_move = cache(adding_to_buckets)
+"""The posting's statement, built once per dialect."""
+
+
+def _beyond_limit(connection, moves: dict[int, Decimal], bucket: int) -> str:
     rows = connection.execute(
-        select(accounts.c.id, accounts.c.code, accounts.c.name, accounts.c.balance).where(accounts.c.id.in_(moves))
+        select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.balance)
+        .join(buckets, (buckets.c.account_id == accounts.c.id) & (buckets.c.bucket == bucket))
+        .where(accounts.c.id.in_(moves))
     )
     names = [f"{r.code} {r.name}" for r in rows if abs(Decimal(r.balance) + moves[r.id]) > MAX_BALANCE]
     return "The balance of " + (", ".join(names) or "an account")

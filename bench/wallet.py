@@ -3,9 +3,11 @@ and charge throughput with 8 concurrent workers, each beside its baseline measur
 
 - verify, beside the floor (one hand-written ``GROUP BY`` compare of the same three fields)
   and beside a per-customer loop (one query per customer);
-- charges through the service layer, spread over 1,000 customers and all on one hot customer,
-  beside raw psycopg doing the same lock-insert-update; afterwards no balance is negative and
-  the wallet and account balance checks are clean.
+- charges through the service layer (the posting core: the ledger row, the customer's totals and
+  status, the month, the journal entry, the accounts), spread over 1,000 customers and all on one
+  hot customer, beside raw psycopg doing a minimal charge (lock the customer, insert the ledger
+  row, update the customer) and doing everything the posting core does; afterwards no balance is
+  negative and the wallet and account balance checks are clean.
 """
 
 from __future__ import annotations
@@ -70,10 +72,12 @@ def main() -> str:
     hot, spread = _prepare_charges(url)
     rates, waits = {}, {}
     for label, targets in (("spread over 1,000 customers", spread), ("one hot customer", [hot])):
-        for via in ("service", "raw"):
+        for via in ("service", "minimal", "raw"):
             _reset_balances(url, hot, spread)
             rates[(label, via)], waits[(label, via)] = _throughput(url, via, targets)
             _assert_no_overdraft(url)
+            if via == "minimal":
+                _undo_minimal(url)
     with app.app_context():
         clean = run(RunMode.VERIFY, checks=["customer_wallet", "ledger_chain", "account_balance"])
         assert clean.mismatched == CUSTOMERS // 1000, "only the corrupted balances may differ"
@@ -95,14 +99,25 @@ def _rates_table(rates: dict, waits: dict) -> str:
     from rich.table import Table
 
     title = f"charges per second, {WORKERS} concurrent workers × {ATTEMPTS} attempts (PostgreSQL)"
-    headers = ["workload", "service /s", "raw psycopg /s", "ratio", "service waiting on locks", "raw waiting on locks"]
+    headers = [
+        "workload",
+        "posting core /s",
+        "minimal raw charge /s",
+        "ratio",
+        "raw with everything /s",
+        "ratio",
+        "posting core waiting on locks",
+        "raw with everything waiting on locks",
+    ]
     table = Table(*headers, title=title)
     lines = [f"### {title}", "", "| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
     for label in dict.fromkeys(label for label, _ in rates):
-        service, raw = rates[(label, "service")], rates[(label, "raw")]
+        service, minimal, raw = (rates[(label, via)] for via in ("service", "minimal", "raw"))
         row = [
             label,
             f"{service:.0f}",
+            f"{minimal:.0f}",
+            f"{service / minimal:.2f}×",
             f"{raw:.0f}",
             f"{service / raw:.2f}×",
             f"{waits[(label, 'service')]:.0%}",
@@ -126,20 +141,38 @@ def _generate(url: str) -> None:
         task = progress.add_task(f"Generating {CUSTOMERS * ROWS_PER_CUSTOMER:,} ledger rows", total=CUSTOMERS)
         for start in range(1, CUSTOMERS + 1, BATCH):
             stop = min(start + BATCH - 1, CUSTOMERS)
+            first, last = (start - 1) * ROWS_PER_CUSTOMER + 1, stop * ROWS_PER_CUSTOMER
+            # Each row's journal entry has the row's id (a draft: the history's accounts are not under test).
             connection.execute(
-                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
-                "balance_after, description, created_at) "
-                "SELECT c, kind, amount, signed, running - signed, running, '', now() FROM ("
+                "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id,"
+                " created_at) SELECT n, 'JE-' || n, current_date, '', 'draft', 'balance_transaction', n, now() "
+                "FROM generate_series(%s::int, %s::int) n",
+                (first, last),
+            )
+            connection.execute(
+                "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+                "balance_after, value_date, entry_id, description, created_at) "
+                "SELECT (c - 1) * %s + k, c, kind, amount, signed, running - signed, running, current_date, "
+                "(c - 1) * %s + k, '', now() FROM ("
                 "  SELECT c, k, kind, amount, signed, sum(signed) OVER (PARTITION BY c ORDER BY k) AS running FROM ("
                 "    SELECT c, k, kind, amount, CASE WHEN k = 1 THEN amount ELSE -amount END AS signed FROM ("
                 "      SELECT c, k, CASE WHEN k = 1 THEN 'recharge' ELSE 'charge' END AS kind,"
                 "      CASE WHEN k = 1 THEN 1000000.00 ELSE ((c * 7 + k * 13) %% 40000 + 100) + 0.25 END AS amount"
                 "      FROM generate_series(%s::int, %s::int) c, generate_series(1, %s::int) k) raw) rows) chained"
                 " ORDER BY c, k",
-                (start, stop, ROWS_PER_CUSTOMER),
+                (ROWS_PER_CUSTOMER, ROWS_PER_CUSTOMER, start, stop, ROWS_PER_CUSTOMER),
             )
             connection.commit()
             progress.update(task, completed=stop)
+        for table in ("journal_entries", "balance_transactions"):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        # The minimal charge's ledger: the same columns, without the journal entry the posting core requires.
+        connection.execute("CREATE TABLE bench_minimal_ledger (LIKE balance_transactions INCLUDING DEFAULTS)")
+        connection.execute("ALTER TABLE bench_minimal_ledger ALTER COLUMN entry_id DROP NOT NULL")
+        connection.execute(
+            "CREATE SEQUENCE bench_minimal_ledger_id OWNED BY bench_minimal_ledger.id; "
+            "ALTER TABLE bench_minimal_ledger ALTER COLUMN id SET DEFAULT nextval('bench_minimal_ledger_id')"
+        )
         connection.execute(WALLETS_FROM_LEDGER)
         connection.execute("UPDATE customers SET balance = balance + 1 WHERE id % 1000 = 0")
         connection.commit()
@@ -276,14 +309,14 @@ def _charge_many(targets: list[int], seed: int) -> int:
                 pass
     else:
         connection = _state["connection"]
+        move = _minimal_move if _state["via"] == "minimal" else _raw_move
         for _ in range(ATTEMPTS):
-            _raw_move(connection, rng.choice(targets), CHARGE, "charge")
+            move(connection, rng.choice(targets), CHARGE, "charge")
     return ATTEMPTS
 
 
-def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
-    """Lock, check, append, update, roll up into the month, post to the books, commit: the wallet's write path
-    with nothing in between."""
+def _minimal_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
+    """The least a charge can be: lock the customer, check, insert the ledger row, update the customer, commit."""
     signed = amount if kind == "recharge" else -amount
     with connection.transaction():
         (before,) = connection.execute(
@@ -293,9 +326,60 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
         if after < 0:
             return False
         connection.execute(
-            "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
-            "balance_after, description, created_at) VALUES (%s, %s, %s, %s, %s, %s, 'bench', now())",
+            "INSERT INTO bench_minimal_ledger (customer_id, kind, amount, signed_amount, balance_before, "
+            "balance_after, value_date, description, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, current_date, 'bench', now())",
             (customer_id, kind, amount, signed, before, after),
+        )
+        connection.execute(
+            "UPDATE customers SET balance = %s, total_spent = total_spent + %s WHERE id = %s",
+            (after, amount, customer_id),
+        )
+    return True
+
+
+def _undo_minimal(url: str) -> None:
+    """Take the minimal charges back out of the customers' rows: only the posting core's ledger counts."""
+    with psycopg.connect(url) as connection:
+        connection.execute(
+            "UPDATE customers c SET balance = c.balance - m.signed, total_spent = c.total_spent + m.signed "
+            "FROM (SELECT customer_id, sum(signed_amount) AS signed FROM bench_minimal_ledger GROUP BY customer_id) m "
+            "WHERE m.customer_id = c.id"
+        )
+        connection.execute("DELETE FROM bench_minimal_ledger")
+
+
+def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> None:
+    """Everything the posting core does, by hand: the journal entry, then lock, check, append, update, roll up
+    into the month, move the accounts, commit."""
+    signed = amount if kind == "recharge" else -amount
+    with connection.transaction() as transaction:
+        accounts = _account_ids(connection)
+        debit, credit = ("1000", "2000") if kind == "recharge" else ("2000", "4000")
+        entry, row_id = connection.execute(
+            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
+            "created_at) SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'draft', "
+            "'balance_transaction', r, now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+            " AS n, nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS r) next RETURNING id, source_id"
+        ).fetchone()
+        connection.execute(
+            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+            "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
+            {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
+        )
+        # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
+        connection.execute("UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id = %s", (entry,))
+        (before,) = connection.execute(
+            "SELECT balance FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
+        ).fetchone()
+        after = before + signed
+        if after < 0:
+            raise psycopg.Rollback(transaction)  # the entry too: nothing was charged
+        connection.execute(
+            "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+            "balance_after, value_date, entry_id, description, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, (now() AT TIME ZONE 'Asia/Jakarta')::date, %s, 'bench', now())",
+            (row_id, customer_id, kind, amount, signed, before, after, entry),
         )
         connection.execute(
             "UPDATE customers SET balance = %s, total_recharged = total_recharged + %s, "
@@ -331,21 +415,6 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
                 "AND year_month > to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM')",
                 {"c": customer_id, "net": signed},
             )
-        accounts = _account_ids(connection)
-        debit, credit = ("1000", "2000") if kind == "recharge" else ("2000", "4000")
-        entry = connection.execute(
-            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at) "
-            "SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'draft', "
-            "'balance_transaction', now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
-            " AS n) next RETURNING id"
-        ).fetchone()[0]
-        connection.execute(
-            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-            "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
-            {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
-        )
-        # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
-        connection.execute("UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id = %s", (entry,))
         # Each account moves in its normal direction (Cash, an asset, up on its debit; Customer deposits, a
         # liability, down on its debit; the credited liability or revenue up), in the customer's bucket, one
         # row at a time in account order.
@@ -356,7 +425,6 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> bool:
                 "ON CONFLICT (account_id, bucket) DO UPDATE SET balance = b.balance + excluded.balance",
                 [(i, customer_id % BUCKETS, by[i]) for i in sorted(by)],
             )
-    return True
 
 
 _ACCOUNT_IDS: dict[str, int] = {}

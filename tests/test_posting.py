@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -188,3 +190,50 @@ def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_
 def test_the_readme_shows_the_rule_table_as_it_is():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert table_markdown() in readme
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overtakes
+def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains_in_id_order(app):
+    customer = CustomerFactory()
+    customer_id = customer.id
+    wallet.recharge(customer_id, D("1000"))
+    first_thread = {}
+    overtaken = threading.Event()
+
+    def pause_before_the_lock(_conn, _cursor, statement, *_args) -> None:
+        # The first writer has written its entry; it reaches the customer's row only after the second committed.
+        if threading.current_thread() is first_thread.get("thread") and statement.startswith("UPDATE customers"):
+            overtaken.wait(timeout=10)
+
+    def first() -> None:
+        with app.app_context():
+            wallet.charge(customer_id, D("100"))
+
+    def second() -> None:
+        with app.app_context():
+            wallet.charge(customer_id, D("200"))
+        overtaken.set()
+
+    db.session.remove()
+    sa.event.listen(db.engine, "before_cursor_execute", pause_before_the_lock)
+    try:
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        first_thread["thread"] = threads[0]
+        threads[0].start()
+        time.sleep(0.3)
+        threads[1].start()
+        for thread in threads:
+            thread.join(timeout=20)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", pause_before_the_lock)
+    chain = db.session.execute(
+        sa.select(BalanceTransaction.signed_amount, BalanceTransaction.balance_before, BalanceTransaction.balance_after)
+        .where(BalanceTransaction.customer_id == customer_id)
+        .order_by(BalanceTransaction.id)
+    ).all()
+    assert [tuple(row) for row in chain] == [
+        (D("1000.00"), D("0.00"), D("1000.00")),
+        (D("-200.00"), D("1000.00"), D("800.00")),
+        (D("-100.00"), D("800.00"), D("700.00")),
+    ]
+    assert run(RunMode.VERIFY, checks=["ledger_chain", "customer_wallet"]).mismatched == 0

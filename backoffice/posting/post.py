@@ -1,10 +1,12 @@
 """``post(connection, movement)``: the one write path for money, inside the caller's unit of work.
 
 A wallet movement, in this order: the idempotency rule (a retry returns the first result);
-its journal entry, written and posted before any shared row is locked; the customer row,
-locked and moved by one ``UPDATE … RETURNING`` whose conditions are the balance rule and the
-columns' limits; the ledger row with its balance before and after; its month (or, for a
-customer not kept in real time, a recalculation request); the accounts last. An invoice or a
+its journal entry's lines, written as a draft before any shared row is locked; the customer
+row, locked and moved by one ``UPDATE … RETURNING`` whose conditions are the balance rule and
+the columns' limits; the ledger row with its balance before and after (its id taken once the
+customer is locked, so that a customer's rows are in the order their balances chain); its
+month (or, for a customer not kept in real time, a recalculation request); the entry posted,
+naming the row; the accounts last. An invoice or a
 payment has its entry and moves the accounts; the billing service writes its row and the
 meter's and customers' totals in the same unit of work. A manual entry is its lines.
 
@@ -18,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import Boolean, String, bindparam, cast, func, insert, literal, or_, select, update
+from sqlalchemy import Boolean, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from backoffice.config import local_today
@@ -77,24 +79,12 @@ def _new(table: str):
     return select(books.next_id(table).label("id")).subquery()
 
 
-_NEW_ROW = _new("balance_transactions")
-_CODE = select(customers.c.code).where(customers.c.id == bindparam("customer_id")).scalar_subquery()
-# "Charge #12 of C0001": the wallet row's id is taken with the entry, so the entry is written before any lock.
-_WALLET_ENTRY = books.entry_statement(
-    _NEW_ROW,
-    source_id=_NEW_ROW.c.id,
-    description=bindparam("heading", type_=String)
-    + literal(" #")
-    + cast(_NEW_ROW.c.id, String)
-    + literal(" of ")
-    + _CODE,
-)
 _SOURCE_TABLES = {"invoice": "invoices", "payment": "payments"}
 _NEW_SOURCE_ENTRY = {
     kind: books.entry_statement(new_row, source_id=new_row.c.id)
     for kind, new_row in ((kind, _new(table)) for kind, table in _SOURCE_TABLES.items())
 }
-_INSERT = insert(ledger)
+_INSERT = insert(ledger).returning(ledger.c.id)
 
 _SIGNED = bindparam("signed", type_=Money)
 _AFTER = customers.c.balance + _SIGNED
@@ -117,7 +107,7 @@ _MOVE = (
         balance_last_updated_at=bindparam("moved_at"),
         status=status_sql(_AFTER, customers.c.suspend_below),
     )
-    .returning(customers.c.balance, customers.c.use_realtime_calculation)
+    .returning(customers.c.balance, customers.c.code, customers.c.use_realtime_calculation)
 )
 
 
@@ -149,11 +139,11 @@ def post(connection: Connection, movement: Movement) -> Posted:
         statement,
         on,
         books.rule_lines(rule, movement.amount),
-        user=movement.user,
         description=movement.description,
         source_type=reference.type,
         **({"source_id": reference.id} if reference.id is not None else {}),
     )
+    books.settle(connection, recorded, movement.user)
     books.move(connection, recorded, movement.customer_id)
     return Posted(recorded.entry_id, recorded.source_id)
 
@@ -176,14 +166,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement))
     signed = movement.amount
     recorded = books.record(
-        connection,
-        _WALLET_ENTRY,
-        on,
-        books.rule_lines(rule, signed),
-        user=movement.user,
-        heading=rule.kind.value.capitalize(),
-        customer_id=movement.customer_id,
-        source_type="balance_transaction",
+        connection, books.ENTRY, on, books.rule_lines(rule, signed), source_type="balance_transaction"
     )
     moved = counts(rule, signed)
     now = utcnow()
@@ -201,7 +184,6 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
     if row is None:
         _refused(connection, movement, rule)
     values = {
-        "id": recorded.source_id,
         "customer_id": movement.customer_id,
         "kind": TransactionKind(rule.kind.value),
         "amount": abs(signed),
@@ -219,9 +201,11 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         "created_at": now,
         "created_by_id": movement.user.id if movement.user else None,
     }
-    connection.execute(_INSERT, values)
+    values["id"] = connection.execute(_INSERT, values).scalar_one()
     if moved["total_deposits"] or moved["total_purchases"]:
         _roll_up(connection, movement, row.use_realtime_calculation, values, moved)
+    heading = f"{rule.kind.value.capitalize()} #{values['id']} of {row.code}"
+    books.settle(connection, recorded, movement.user, source_id=values["id"], description=heading)
     books.move(connection, recorded, movement.customer_id)
     return Posted(recorded.entry_id, values["id"], BalanceTransaction(**values))
 

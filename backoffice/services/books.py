@@ -137,8 +137,9 @@ def post(
     chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own.
     """
     recorded = record(
-        connection, ENTRY, entry_date, lines, description=description, source=source, user=user, reverses_id=reverses_id
+        connection, ENTRY, entry_date, lines, description=description, source=source, reverses_id=reverses_id
     )
+    settle(connection, recorded, user)
     move(connection, recorded, bucket_key)
     return recorded.entry_id
 
@@ -153,8 +154,9 @@ class Recorded:
     accounts: dict[str, _Account]
 
 
-def record(connection: Connection, statement, entry_date: date, lines: list[Line], *, user=None, **values) -> Recorded:
-    """Write a balanced entry, posted, with ``statement`` (:func:`entry_statement`); the accounts are not moved yet.
+def record(connection: Connection, statement, entry_date: date, lines: list[Line], **values) -> Recorded:
+    """Write a balanced entry as a draft with ``statement`` (:func:`entry_statement`), to be posted by :func:`settle`
+    and its accounts moved by :func:`move`.
 
     ``values`` binds the statement's parameters (``description``, ``source``, ``reverses_id``, or its own).
     """
@@ -168,8 +170,18 @@ def record(connection: Connection, statement, entry_date: date, lines: list[Line
     row = connection.execute(statement, {**_ENTRY_DEFAULTS, **values, "entry_date": entry_date, "created_at": utcnow()})
     entry_id, source_id = row.one()
     _insert_lines(connection, entry_id, checked, found)
-    _mark_posted(connection, entry_id, user)
     return Recorded(entry_id, source_id, checked, found)
+
+
+def settle(
+    connection: Connection, recorded: Recorded, user: User | None, *, source_id: int | None = None, description=None
+) -> None:
+    """Post a recorded entry, naming what it records (``source_id``) and how, if they were not known at first."""
+    values = {"entry_id": recorded.entry_id, "moment": utcnow(), "user_id": user.id if user else None}
+    if source_id is None:
+        connection.execute(_POSTED, values)
+    else:
+        connection.execute(_POSTED_AS, values | {"source_id": source_id, "description": description.strip()[:300]})
 
 
 def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
@@ -262,6 +274,10 @@ _POSTED = (
         posted_at=bindparam("moment", type_=entries.c.posted_at.type),
         posted_by_id=bindparam("user_id", type_=entries.c.posted_by_id.type),
     )
+)
+_POSTED_AS = _POSTED.values(
+    source_id=bindparam("source_id", type_=entries.c.source_id.type),
+    description=bindparam("description", type_=entries.c.description.type),
 )
 
 

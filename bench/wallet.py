@@ -356,31 +356,30 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> None:
     with connection.transaction() as transaction:
         accounts = _account_ids(connection)
         debit, credit = ("1000", "2000") if kind == "recharge" else ("2000", "4000")
-        entry, row_id = connection.execute(
-            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
-            "created_at) SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'draft', "
-            "'balance_transaction', r, now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
-            " AS n, nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS r) next RETURNING id, source_id"
+        (entry,) = connection.execute(
+            "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, created_at) "
+            "SELECT n, 'JE-' || n, (now() AT TIME ZONE 'Asia/Jakarta')::date, 'bench', 'draft', "
+            "'balance_transaction', now() FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))"
+            " AS n) next RETURNING id"
         ).fetchone()
         connection.execute(
             "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
             "VALUES (%(e)s, %(d)s, %(a)s, 0, ''), (%(e)s, %(c)s, 0, %(a)s, '')",
             {"e": entry, "d": accounts[debit], "c": accounts[credit], "a": amount},
         )
-        # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
-        connection.execute("UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id = %s", (entry,))
         (before,) = connection.execute(
             "SELECT balance FROM customers WHERE id = %s FOR UPDATE", (customer_id,)
         ).fetchone()
         after = before + signed
         if after < 0:
             raise psycopg.Rollback(transaction)  # the entry too: nothing was charged
-        connection.execute(
-            "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+        (row_id,) = connection.execute(
+            "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
             "balance_after, value_date, entry_id, description, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, (now() AT TIME ZONE 'Asia/Jakarta')::date, %s, 'bench', now())",
-            (row_id, customer_id, kind, amount, signed, before, after, entry),
-        )
+            "VALUES (%s, %s, %s, %s, %s, %s, (now() AT TIME ZONE 'Asia/Jakarta')::date, %s, 'bench', now()) "
+            "RETURNING id",
+            (customer_id, kind, amount, signed, before, after, entry),
+        ).fetchone()
         connection.execute(
             "UPDATE customers SET balance = %s, total_recharged = total_recharged + %s, "
             "total_spent = total_spent + %s, balance_last_updated_at = now(), "
@@ -415,6 +414,11 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> None:
                 "AND year_month > to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM')",
                 {"c": customer_id, "net": signed},
             )
+        # Lines go into a draft, which is then posted: the database refuses a line added to a posted entry.
+        connection.execute(
+            "UPDATE journal_entries SET status = 'posted', posted_at = now(), source_id = %s WHERE id = %s",
+            (row_id, entry),
+        )
         # Each account moves in its normal direction (Cash, an asset, up on its debit; Customer deposits, a
         # liability, down on its debit; the credited liability or revenue up), in the customer's bucket, one
         # row at a time in account order.

@@ -9,6 +9,7 @@ nothing is dated where nobody held the meter.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -297,14 +298,22 @@ def add_payment(
     return db.session.get(Payment, posted.source_id)
 
 
-def change_payment(payment: Payment, amount: Decimal, reference: str = "", *, user: User | None = None) -> Payment:
-    """Correct a payment's amount or reference; a new amount moves its meter and its difference is posted."""
+def change_payment(
+    payment: Payment, amount: Decimal, reference: str = "", *, version: int | None = None, user: User | None = None
+) -> Payment:
+    """Correct a payment's amount or reference; a new amount moves its meter and its difference is posted.
+
+    ``version``: the :func:`payment_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the
+    payment's now.
+    """
     amount = _positive(amount)
     payment_id = payment.id
     with transaction() as session:
         connection = _locked(session, payment.meter_id)
         current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
         _refuse_withdrawn(current, "payment")
+        if version is not None and payment_version(current) != version:
+            raise ChangedMeanwhile
         if difference := amount - current.amount:
             post(
                 connection,
@@ -325,22 +334,37 @@ def change_payment(payment: Payment, amount: Decimal, reference: str = "", *, us
     return db.session.get(Payment, payment_id)
 
 
-def withdraw_invoice(invoice: Invoice, reason: str, *, user: User | None = None, value_date: date | None = None):
-    """Withdraw an invoice (never deleted): it stops counting, and its reversing entry is posted on ``value_date``."""
-    return _withdraw(invoices, Kind.INVOICE, invoice.id, reason, user, value_date)
+def payment_version(payment) -> int:
+    """The version a payment's edit form carries. A payment has no version column: a digest of what the form
+    edits (its amount and reference) stands for one, so a save over values changed since is refused."""
+    return zlib.crc32(f"{payment.amount:.2f}|{payment.reference}".encode())
 
 
-def withdraw_payment(payment: Payment, reason: str, *, user: User | None = None, value_date: date | None = None):
-    """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``."""
-    return _withdraw(payments, Kind.PAYMENT, payment.id, reason, user, value_date)
+def withdraw_invoice(
+    invoice: Invoice, reason: str, *, user: User | None = None, value_date: date | None = None
+) -> Invoice:
+    """Withdraw an invoice (never deleted): it stops counting, and its reversing entry is posted on ``value_date``
+    (default today; not before it was issued)."""
+    return _withdraw(Invoice, Kind.INVOICE, invoice.id, reason, user, value_date)
 
 
-def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
+def withdraw_payment(
+    payment: Payment, reason: str, *, user: User | None = None, value_date: date | None = None
+) -> Payment:
+    """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``
+    (default today; not before it was paid)."""
+    return _withdraw(Payment, Kind.PAYMENT, payment.id, reason, user, value_date)
+
+
+def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
     reason = reason.strip()
     if not reason:
         raise BillingError(f"Say why the {kind.value} is withdrawn.")
     if len(reason) > 300:
         raise BillingError("A reason has at most 300 characters.")
+    if value_date is not None:
+        not_after_today(value_date, "A withdrawal")
+    table = model.__table__
     with transaction() as session:
         meter_id = session.scalar(select(table.c.meter_id).where(table.c.id == row_id))
         if meter_id is None:
@@ -349,6 +373,9 @@ def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
         row = connection.execute(select(table).where(table.c.id == row_id)).one()
         _refuse_withdrawn(row, kind.value)
         on = row.issued_on if kind is Kind.INVOICE else row.paid_on
+        if value_date is not None and value_date < on:
+            made = "issued" if kind is Kind.INVOICE else "paid"
+            raise BillingError(f"A withdrawal cannot be dated before the {kind.value} was {made} ({on:%Y-%m-%d}).")
         about = f"Invoice {row.number}" if kind is Kind.INVOICE else f"Payment #{row.id}"
         posted = post(
             connection,
@@ -374,6 +401,7 @@ def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
             )
         )
         recompute_billing(connection, {meter_id}, set())
+    return db.session.get(model, row_id)
 
 
 def _refuse_withdrawn(row, what: str) -> None:

@@ -66,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
         home,
         invoices,
         jobs,
+        ledger,
         metering,
         meters,
         monthly,
@@ -74,7 +75,7 @@ def register_blueprints(app: Flask) -> None:
         targets,
     )
 
-    screens = (orders, customers, meters, metering, monthly, invoices, targets, books, reconciliation, jobs)
+    screens = (orders, customers, ledger, meters, metering, monthly, invoices, targets, books, reconciliation, jobs)
     for module in (auth, home, *screens, admin, api):
         app.register_blueprint(module.bp)
 

@@ -34,7 +34,6 @@ from backoffice.services import transaction
 
 __all__ = [
     "KEY_LENGTH",
-    "AlreadyReversed",
     "DatedAfterToday",
     "IdempotencyConflict",
     "IdempotencyKeyTooLong",
@@ -44,6 +43,13 @@ __all__ = [
 ]
 
 ledger = BalanceTransaction.__table__
+
+
+class DatedBeforeReversed(WalletError):
+    def __init__(self, original: BalanceTransaction) -> None:
+        super().__init__(
+            f"A reversal cannot be dated before the movement it reverses ({original.value_date:%Y-%m-%d})."
+        )
 
 
 class AlreadyReversed(WalletError):
@@ -158,9 +164,7 @@ def reverse(
     if (refused := not_reversible(original)) is not None:
         raise WalletError(refused)
     if value_date is not None and value_date < original.value_date:
-        raise WalletError(
-            f"A reversal cannot be dated before the movement it reverses ({original.value_date:%Y-%m-%d})."
-        )
+        raise DatedBeforeReversed(original)
     movement = Movement(
         kind=reversal_kind(original),
         amount=-original.signed_amount,

@@ -1,5 +1,5 @@
 """Customers: the list with balances, a customer's page (orders, prepaid ledger, recharge and
-charge), and "Recalculate customer" for admins."""
+charge, each with a value date), and "Recalculate customer" for admins."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
+    AdjustmentReason,
     BalanceTransaction,
     Customer,
     CustomerStatus,
@@ -33,9 +34,10 @@ from backoffice.models import (
     meter_customer_net_sql,
     overpaid_sql,
 )
+from backoffice.posting.rules import Kind
 from backoffice.services import billing, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
-from backoffice.web import metering, monthly
+from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import MoneyField
@@ -102,6 +104,7 @@ class MovementForm(FlaskForm):
 
     amount = MoneyField("Amount")
     description = StringField("Description", validators=[Length(max=300)])
+    value_date = DateField("Value date", validators=[Optional()], description=ledger.VALUE_DATE_HELP)
     idempotency_key = HiddenField()
 
 
@@ -259,7 +262,10 @@ def _move(customer: Customer, operation, name: str):
                 description=form.description.data or "",
                 idempotency_key=form.idempotency_key.data or None,
                 user=current_user,
+                value_date=form.value_date.data,
             )
+        except wallet.DatedAfterToday as error:
+            form.value_date.errors.append(str(error))
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))
         else:
@@ -296,16 +302,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
             )
         )
     elif tab == "ledger":
-        for name in ("recharge", "charge"):
-            forms.setdefault(name, MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex))
-        context["movements"] = db.paginate(
-            select(BalanceTransaction)
-            .options(selectinload(BalanceTransaction.created_by))
-            .where(BalanceTransaction.customer_id == customer.id)
-            .order_by(BalanceTransaction.id.desc()),
-            per_page=25,
-            error_out=False,
-        )
+        context.update(_ledger(customer, forms))
     elif tab == "billing":
         _billing_forms(customer, forms)
         context.update(_billing(customer))
@@ -314,6 +311,40 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
     else:
         context.update(metering.tab_context(customer, forms))
     return render_template("customers/show.html", **context)
+
+
+def _ledger(customer: Customer, forms: dict) -> dict:
+    """The movements, newest first, each with what reversed it; the forms that move money (adjusting: an admin's)."""
+    for name in ("recharge", "charge"):
+        forms.setdefault(
+            name,
+            MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex, value_date=local_today()),
+        )
+    if current_user.is_admin:
+        forms.setdefault("adjust", ledger.adjust_form(idempotency_key=uuid.uuid4().hex))
+    movements = db.paginate(
+        select(BalanceTransaction)
+        .options(selectinload(BalanceTransaction.created_by))
+        .where(BalanceTransaction.customer_id == customer.id)
+        .order_by(BalanceTransaction.id.desc()),
+        per_page=25,
+        error_out=False,
+    )
+    shown = [m.id for m in movements.items]
+    reversed_by = dict(
+        db.session.execute(
+            select(BalanceTransaction.reverses_id, BalanceTransaction.id).where(
+                BalanceTransaction.reverses_id.in_(shown)
+            )
+        ).all()
+    )
+    return {
+        "movements": movements,
+        "reversed_by": reversed_by,
+        "reversible": {m.id for m in movements.items if m.id not in reversed_by and wallet.not_reversible(m) is None},
+        "reasons": {r.value: r.label for r in AdjustmentReason},
+        "adjusts": {sign: ledger.posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)},
+    }
 
 
 def _billing_forms(customer: Customer, forms: dict) -> None:

@@ -9,7 +9,6 @@ nothing is dated where nobody held the meter.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -41,7 +40,7 @@ from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, transaction
+from backoffice.services import ChangedMeanwhile, digest_version, transaction
 from backoffice.services.locking import lock_customers, lock_rows
 
 meters = Meter.__table__
@@ -335,9 +334,8 @@ def change_payment(
 
 
 def payment_version(payment) -> int:
-    """The version a payment's edit form carries. A payment has no version column: a digest of what the form
-    edits (its amount and reference) stands for one, so a save over values changed since is refused."""
-    return zlib.crc32(f"{payment.amount:.2f}|{payment.reference}".encode())
+    """The version a payment's edit form carries (payments have no version column)."""
+    return digest_version(f"{payment.amount:.2f}", payment.reference)
 
 
 def withdraw_invoice(

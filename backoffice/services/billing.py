@@ -54,6 +54,10 @@ class BillingError(ValueError):
     """A billing write refused; nothing was written."""
 
 
+class Withdrawn(BillingError):
+    """The invoice or payment was withdrawn: it is neither changed nor withdrawn again."""
+
+
 @dataclass(frozen=True)
 class Owed:
     """What a customer owes on one meter, over their periods of it."""
@@ -230,9 +234,9 @@ def change_invoice(
     with transaction() as session:
         connection = _locked(session, invoice.meter_id)
         current = connection.execute(select(invoices).where(invoices.c.id == invoice_id)).one()
+        _refuse_withdrawn(current, "invoice")
         if version is not None and current.version != version:
             raise ChangedMeanwhile
-        _refuse_withdrawn(current, "invoice")
         _refuse_number_taken(number, invoice_id)
         if difference := amount - current.amount:
             post(
@@ -404,7 +408,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
 
 def _refuse_withdrawn(row, what: str) -> None:
     if row.withdrawn_at is not None:
-        raise BillingError(f"This {what} was withdrawn on {row.withdrawn_at:%Y-%m-%d}: it no longer changes.")
+        raise Withdrawn(f"This {what} was withdrawn on {row.withdrawn_at:%Y-%m-%d}: it no longer changes.")
 
 
 def _locked(session, meter_id: int):

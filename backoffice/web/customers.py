@@ -29,6 +29,7 @@ from backoffice.models import (
     Order,
     Payment,
     Role,
+    User,
     covers,
     due_sql,
     meter_customer_net_sql,
@@ -363,7 +364,8 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
 
 
 def _billing(customer: Customer) -> dict:
-    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them."""
+    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them (the
+    withdrawn ones too, with who withdrew them)."""
     net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
     assignments = db.session.execute(
         select(MeterAssignment, due_sql(net), overpaid_sql(net))
@@ -380,18 +382,22 @@ def _billing(customer: Customer) -> dict:
             .exists()
         )
 
+    invoices = db.session.scalars(
+        in_periods(Invoice, Invoice.issued_on)
+        .options(selectinload(Invoice.meter))
+        .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+    ).all()
+    payments = db.session.scalars(
+        in_periods(Payment, Payment.paid_on)
+        .options(selectinload(Payment.meter))
+        .order_by(Payment.paid_on.desc(), Payment.id.desc())
+    ).all()
+    withdrawn_by = {row.withdrawn_by_id for row in (*invoices, *payments)} - {None}
     return {
         "assignments": _owed_once_per_meter(assignments),
-        "invoices": db.session.scalars(
-            in_periods(Invoice, Invoice.issued_on)
-            .options(selectinload(Invoice.meter))
-            .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-        ).all(),
-        "payments": db.session.scalars(
-            in_periods(Payment, Payment.paid_on)
-            .options(selectinload(Payment.meter))
-            .order_by(Payment.paid_on.desc(), Payment.id.desc())
-        ).all(),
+        "invoices": invoices,
+        "payments": payments,
+        "withdrawers": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(withdrawn_by)))},
     }
 
 

@@ -14,7 +14,9 @@ from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, RunMode, TransactionKind
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from tests.concurrency import race
+from tests.factories import CustomerFactory, MeterFactory, UserFactory
+from tests.test_security import csrf_token
 
 D = Decimal
 
@@ -299,3 +301,35 @@ def test_a_clerk_may_not_adjust_a_balance(client, finance, hotel):
     form = {"adjust-direction": "up", "adjust-amount": "1", "adjust-reason": "goodwill"}
     assert client.post("/customers/HOTEL/adjust", data=form).status_code == 403
     assert written() == before
+
+
+def test_two_reversals_of_one_movement_at_once_post_one_and_the_second_is_told(app, hotel):
+    charge_id = wallet.charge(hotel, D("40000")).id
+    told = []
+
+    def second() -> None:
+        with pytest.raises(wallet.AlreadyReversed) as refused:
+            wallet.reverse(charge_id, refuse_again=True)
+        told.append(str(refused.value))
+
+    race(app, lambda: wallet.reverse(charge_id, refuse_again=True), second, hold_after="commit")
+    reversal = db.session.scalar(sa.select(BalanceTransaction).where(BalanceTransaction.reverses_id == charge_id))
+    assert told == [f"Movement #{charge_id} was already reversed by #{reversal.id}."]
+    assert written() == (3, 3, D("100000.00"))
+
+
+def test_a_correction_posted_without_its_csrf_token_is_refused_and_writes_nothing(csrf_app, hotel):
+    client = csrf_app.test_client()
+    admin = UserFactory(role="admin")
+    client.post(
+        "/login", data={"email": admin.email, "password": "correct horse battery", "csrf_token": csrf_token(client)}
+    )
+    charge = wallet.charge(hotel, D("1"))
+    before = written()
+    adjust = {"adjust-direction": "up", "adjust-amount": "1", "adjust-reason": "goodwill"}
+    assert client.post("/customers/HOTEL/adjust", data=adjust).status_code == 400
+    assert client.post(f"/customers/HOTEL/movements/{charge.id}/reverse", data={}).status_code == 400
+    assert written() == before
+    page = client.get(f"/customers/HOTEL/movements/{charge.id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post(f"/customers/HOTEL/movements/{charge.id}/reverse", data={"csrf_token": token}).status_code == 302

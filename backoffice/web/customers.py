@@ -19,7 +19,6 @@ from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
-    AdjustmentReason,
     BalanceTransaction,
     Customer,
     CustomerStatus,
@@ -343,7 +342,7 @@ def _ledger(customer: Customer, forms: dict) -> dict:
         "movements": movements,
         "reversed_by": reversed_by,
         "reversible": {m.id for m in movements.items if m.id not in reversed_by and wallet.not_reversible(m) is None},
-        "reasons": {r.value: r.label for r in AdjustmentReason},
+        "reasons": ledger.REASONS,
         "adjusts": {sign: ledger.posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)},
     }
 

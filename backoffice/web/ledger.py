@@ -28,6 +28,7 @@ from backoffice.web.fields import MoneyField
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 
 VALUE_DATE_HELP = "The business date: the month it counts in and its journal entry's date. Today if left blank."
+REASONS = {reason.value: reason.label for reason in AdjustmentReason}
 
 
 class AdjustForm(FlaskForm):
@@ -150,7 +151,7 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
         movement=found,
         reversal=reversal,
         reverses=db.session.get(BalanceTransaction, found.reverses_id) if found.reverses_id else None,
-        reason=AdjustmentReason(found.reason).label if found.reason else None,
+        reason=REASONS.get(found.reason, found.reason),
         form=form,
         cannot=cannot,
         posts=None if cannot or reversal else posting_of(wallet.reversal_kind(found), -found.signed_amount),

@@ -63,11 +63,12 @@ def register_blueprints(app: Flask) -> None:
         admin,
         api,
         auth,
+        billing,
         books,
         customers,
         home,
-        invoices,
         jobs,
+        ledger,
         metering,
         meters,
         monthly,
@@ -76,7 +77,7 @@ def register_blueprints(app: Flask) -> None:
         targets,
     )
 
-    screens = (orders, customers, meters, metering, monthly, invoices, targets, books, reconciliation, jobs)
+    screens = (orders, customers, ledger, meters, metering, monthly, billing, targets, books, reconciliation, jobs)
     for module in (auth, home, *screens, admin, api):
         app.register_blueprint(module.bp)
 

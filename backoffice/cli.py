@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(meters)
     app.cli.add_command(ledger)
     app.cli.add_command(books)
+    app.cli.add_command(billing)
     app.cli.add_command(demo_data)
     app.cli.add_command(reconcile)
 
@@ -204,9 +205,7 @@ def ledger_reverse(movement_id, description, value_date) -> None:
 
     try:
         original = wallet.movement_by_id(movement_id)
-        if (earlier := wallet.reversal_of(movement_id)) is not None:
-            raise wallet.WalletError(f"Movement #{movement_id} was already reversed by #{earlier.id}.")
-        movement = wallet.reverse(original, description=description, value_date=_day(value_date))
+        movement = wallet.reverse(original, description=description, value_date=_day(value_date), refuse_again=True)
     except (wallet.WalletError, PeriodClosed, BeyondLimit) as error:
         raise click.ClickException(str(error)) from None
     _moved(movement, original.customer.code)
@@ -331,6 +330,62 @@ def _period_action(month: str, email: str, act, done: str) -> None:
     through = closed_through()
     state = f"the books are closed through {through}" if through else "no month is closed"
     click.echo(f"{action.year_month} {done}; {state}.")
+
+
+@click.group(help="Correct postpaid invoices and payments.")
+def billing() -> None:
+    pass
+
+
+WITHDRAWAL_REASON = click.option("--reason", required=True, help="Why it is withdrawn (kept with it).")
+
+
+@billing.command("withdraw-invoice", help="Withdraw invoice NUMBER: it stops counting; its reversing entry is posted.")
+@click.argument("number")
+@WITHDRAWAL_REASON
+@VALUE_DATE
+def billing_withdraw_invoice(number, reason, value_date) -> None:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Invoice
+    from backoffice.services import billing as service
+
+    invoice = db.session.scalar(select(Invoice).where(Invoice.number == number.strip()))
+    if invoice is None:
+        raise click.ClickException(f"No invoice numbered {number}.")
+    _withdrawn(service.withdraw_invoice, invoice, reason, value_date, f"Invoice {invoice.number}")
+
+
+@billing.command("withdraw-payment", help="Withdraw payment ID: it stops counting; its reversing entry is posted.")
+@click.argument("payment_id", type=int)
+@WITHDRAWAL_REASON
+@VALUE_DATE
+def billing_withdraw_payment(payment_id, reason, value_date) -> None:
+    from backoffice.extensions import db
+    from backoffice.models import Payment
+    from backoffice.services import billing as service
+
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        raise click.ClickException(f"No payment {payment_id}.")
+    _withdrawn(service.withdraw_payment, payment, reason, value_date, f"Payment #{payment.id}")
+
+
+def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
+    from backoffice.extensions import db
+    from backoffice.models import JournalEntry
+    from backoffice.money import BeyondLimit
+    from backoffice.posting.post import WalletError
+    from backoffice.services.billing import BillingError
+    from backoffice.services.periods import PeriodClosed
+
+    try:
+        withdrawn = operation(row, reason, value_date=_day(value_date))
+    except (BillingError, WalletError, PeriodClosed, BeyondLimit) as error:
+        raise click.ClickException(str(error)) from None
+    entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)
+    click.echo(f"{what} withdrawn: entry {entry.number} dated {entry.entry_date:%Y-%m-%d}.")
 
 
 class CommandUsageError(click.ClickException):

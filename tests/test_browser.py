@@ -183,6 +183,44 @@ def test_a_clerk_sees_a_charge_over_the_balance_flagged_before_submitting(page):
     expect(page.locator("#balance")).to_have_text("Rp60.000,00")
 
 
+def test_an_admin_adjusts_a_balance_and_reverses_a_charge_from_the_customer_page(page):
+    from playwright.sync_api import expect
+
+    from backoffice.models import BalanceTransaction
+    from backoffice.services import wallet
+
+    UserFactory(email="boss@example.com", password="correct horse battery", role="admin")
+    customer = CustomerFactory(code="C0042")
+    wallet.recharge(customer, Decimal("100000"))
+    charge = wallet.charge(customer, Decimal("30000"), description="gas November")
+    log_in(page, "boss@example.com")
+    page.goto("/customers/C0042?tab=ledger")
+
+    page.select_option("#adjust-direction", "down")
+    page.fill("#adjust-amount", "2.500")
+    page.select_option("#adjust-reason", "other")
+    follow(page, "text=Post adjustment")
+    expect(page.locator("#error-adjust-description")).to_contain_text("needs a description")
+    page.fill("#adjust-description", "Bank fee")
+    follow(page, "text=Post adjustment")
+    expect(page.locator("#balance")).to_have_text("Rp67.500,00")
+
+    follow(page, f"#movement-{charge.id} >> text=Reverse")
+    expect(page.locator("#posts")).to_contain_text(
+        "Posts a reversal of Rp30.000,00: Dr Gas revenue / Cr Customer deposits."
+    )
+    page.fill("#description", "Charged twice")
+    follow(page, "text=Post the reversal")
+    expect(page.locator("#reversed-by")).to_contain_text("#")
+    expect(page.locator("#already-reversed")).to_be_visible()
+    page.goto("/customers/C0042?tab=ledger")
+    expect(page.locator("#balance")).to_have_text("Rp97.500,00")
+    expect(page.locator(f"#movement-{charge.id}")).to_contain_text("reversed by")
+    db.session.rollback()
+    kinds = db.session.scalars(sa.select(BalanceTransaction.kind).order_by(BalanceTransaction.id)).all()
+    assert [kind.value for kind in kinds] == ["recharge", "charge", "adjustment", "reversal"]
+
+
 def test_an_admin_types_a_journal_entry_and_sees_it_balance_before_posting(page):
     from playwright.sync_api import expect
 

@@ -177,7 +177,7 @@ def test_an_invoice_is_corrected_on_its_page_and_its_meter_and_books_follow(clie
     billing.add_invoice(meter, "INV-2", D("1"), date(2026, 11, 1), date(2026, 11, 30))
     url = f"/customers/HOTEL/invoices/{invoice.id}/edit"
     assert f'href="{url}"' in client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
-    form = opened(client, url)
+    form = opened(client, url, url)
     for change, message in (({"number": "INV-2"}, "INV-2 is already used"), ({"due_on": "2026-10-01"}, "due before")):
         response = client.post(url, data=form | change)
         assert response.status_code == 422 and message in response.get_data(as_text=True)

@@ -40,7 +40,7 @@ from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, periods, transaction
+from backoffice.services import ChangedMeanwhile, digest_version, periods, transaction
 from backoffice.services.locking import lock_customers, lock_rows
 
 meters = Meter.__table__
@@ -52,6 +52,10 @@ payments = Payment.__table__
 
 class BillingError(ValueError):
     """A billing write refused; nothing was written."""
+
+
+class Withdrawn(BillingError):
+    """The invoice or payment was withdrawn: it is neither changed nor withdrawn again."""
 
 
 @dataclass(frozen=True)
@@ -230,9 +234,9 @@ def change_invoice(
     with transaction() as session:
         connection = _locked(session, invoice.meter_id)
         current = connection.execute(select(invoices).where(invoices.c.id == invoice_id)).one()
+        _refuse_withdrawn(current, "invoice")
         if version is not None and current.version != version:
             raise ChangedMeanwhile
-        _refuse_withdrawn(current, "invoice")
         _refuse_number_taken(number, invoice_id)
         if difference := amount - current.amount:
             post(
@@ -298,14 +302,22 @@ def add_payment(
     return db.session.get(Payment, posted.source_id)
 
 
-def change_payment(payment: Payment, amount: Decimal, reference: str = "", *, user: User | None = None) -> Payment:
-    """Correct a payment's amount or reference; a new amount moves its meter and its difference is posted."""
+def change_payment(
+    payment: Payment, amount: Decimal, reference: str = "", *, version: int | None = None, user: User | None = None
+) -> Payment:
+    """Correct a payment's amount or reference; a new amount moves its meter and its difference is posted.
+
+    ``version``: the :func:`payment_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the
+    payment's now.
+    """
     amount = _positive(amount)
     payment_id = payment.id
     with transaction() as session:
         connection = _locked(session, payment.meter_id)
         current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
         _refuse_withdrawn(current, "payment")
+        if version is not None and payment_version(current) != version:
+            raise ChangedMeanwhile
         if difference := amount - current.amount:
             post(
                 connection,
@@ -326,22 +338,36 @@ def change_payment(payment: Payment, amount: Decimal, reference: str = "", *, us
     return db.session.get(Payment, payment_id)
 
 
-def withdraw_invoice(invoice: Invoice, reason: str, *, user: User | None = None, value_date: date | None = None):
-    """Withdraw an invoice (never deleted): it stops counting, and its reversing entry is posted on ``value_date``."""
-    return _withdraw(invoices, Kind.INVOICE, invoice.id, reason, user, value_date)
+def payment_version(payment) -> int:
+    """The version a payment's edit form carries (payments have no version column)."""
+    return digest_version(f"{payment.amount:.2f}", payment.reference)
 
 
-def withdraw_payment(payment: Payment, reason: str, *, user: User | None = None, value_date: date | None = None):
-    """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``."""
-    return _withdraw(payments, Kind.PAYMENT, payment.id, reason, user, value_date)
+def withdraw_invoice(
+    invoice: Invoice, reason: str, *, user: User | None = None, value_date: date | None = None
+) -> Invoice:
+    """Withdraw an invoice (never deleted): it stops counting, and its reversing entry is posted on ``value_date``
+    (default today; not before it was issued)."""
+    return _withdraw(Invoice, Kind.INVOICE, invoice.id, reason, user, value_date)
 
 
-def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
+def withdraw_payment(
+    payment: Payment, reason: str, *, user: User | None = None, value_date: date | None = None
+) -> Payment:
+    """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``
+    (default today; not before it was paid)."""
+    return _withdraw(Payment, Kind.PAYMENT, payment.id, reason, user, value_date)
+
+
+def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
     reason = reason.strip()
     if not reason:
         raise BillingError(f"Say why the {kind.value} is withdrawn.")
     if len(reason) > 300:
         raise BillingError("A reason has at most 300 characters.")
+    if value_date is not None:
+        not_after_today(value_date, "A withdrawal")
+    table = model.__table__
     with transaction() as session:
         meter_id = session.scalar(select(table.c.meter_id).where(table.c.id == row_id))
         if meter_id is None:
@@ -350,6 +376,9 @@ def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
         row = connection.execute(select(table).where(table.c.id == row_id)).one()
         _refuse_withdrawn(row, kind.value)
         on = row.issued_on if kind is Kind.INVOICE else row.paid_on
+        if value_date is not None and value_date < on:
+            made = "issued" if kind is Kind.INVOICE else "paid"
+            raise BillingError(f"A withdrawal cannot be dated before the {kind.value} was {made} ({on:%Y-%m-%d}).")
         about = f"Invoice {row.number}" if kind is Kind.INVOICE else f"Payment #{row.id}"
         posted = post(
             connection,
@@ -375,11 +404,12 @@ def _withdraw(table, kind: Kind, row_id: int, reason: str, user, value_date):
             )
         )
         recompute_billing(connection, {meter_id}, set())
+    return db.session.get(model, row_id)
 
 
 def _refuse_withdrawn(row, what: str) -> None:
     if row.withdrawn_at is not None:
-        raise BillingError(f"This {what} was withdrawn on {row.withdrawn_at:%Y-%m-%d}: it no longer changes.")
+        raise Withdrawn(f"This {what} was withdrawn on {row.withdrawn_at:%Y-%m-%d}: it no longer changes.")
 
 
 def _locked(session, meter_id: int):

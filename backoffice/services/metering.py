@@ -41,7 +41,7 @@ from backoffice.money import MAX_AMOUNT, MoneyError, check_amount, round_money, 
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing, monthly, periods, transaction
+from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction
 from backoffice.services.locking import lock_customers
 
 readings = MeterReading.__table__
@@ -205,17 +205,27 @@ def record_reading(
 
 
 def correct_reading(
-    reading_id: int, reading_date: date, volume_flow_meter: Decimal, *, note: str = "", user: User | None = None
+    reading_id: int,
+    reading_date: date,
+    volume_flow_meter: Decimal,
+    *,
+    note: str = "",
+    user: User | None = None,
+    version: int | None = None,
 ) -> None:
     """Change a reading's date or volume; the difference in cost is posted to the wallet.
 
-    The new date must be one when the reading's customer held the meter.
+    The new date must be one when the reading's customer held the meter. ``version``: the
+    :func:`reading_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the reading's now.
     """
     reading = _reading(reading_id)
     reading_customer(reading.meter_id, reading_date, reading.customer_id)
     with transaction() as session:
         connection = session.connection()
         (customer,) = lock_customers(connection, [reading.customer_id])
+        current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
+        if current is None or (version is not None and reading_version(current) != version):
+            raise ChangedMeanwhile
         priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
         connection.execute(
             update(readings)
@@ -228,6 +238,11 @@ def correct_reading(
         _remove_calculation(connection, reading_id)
         _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
         _post(connection, customer.id, reading_id, reading_date, priced.total_price, user, "Correction of gas")
+
+
+def reading_version(reading) -> int:
+    """The version a reading's correction form carries (readings have no version column)."""
+    return digest_version(reading.reading_date, f"{reading.volume_flow_meter:.4f}", reading.note)
 
 
 def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, TransactionKind, User
+from backoffice.models.metering import READING
 from backoffice.money import MoneyError, check_amount
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import (
@@ -42,6 +43,19 @@ __all__ = [
 ]
 
 ledger = BalanceTransaction.__table__
+
+
+class DatedBeforeReversed(WalletError):
+    def __init__(self, original: BalanceTransaction) -> None:
+        super().__init__(
+            f"A reversal cannot be dated before the movement it reverses ({original.value_date:%Y-%m-%d})."
+        )
+
+
+class AlreadyReversed(WalletError):
+    def __init__(self, original_id: int, reversal: BalanceTransaction) -> None:
+        super().__init__(f"Movement #{original_id} was already reversed by #{reversal.id}.")
+        self.reversal = reversal
 
 
 def recharge(
@@ -137,34 +151,55 @@ def reverse(
     description: str = "",
     user: User | None = None,
     value_date: date | None = None,
+    refuse_again: bool = False,
 ) -> BalanceTransaction:
     """Undo a movement whole by appending its opposite; a movement is reversed at most once (a retry returns the
-    first reversal).
+    first reversal, or with ``refuse_again`` raises :class:`AlreadyReversed`, for a clerk who must be told).
 
     A reversed charge or recharge is a ``reversal`` row, with the original's accounts swapped (a
     wrong deposit goes back to cash, a wrong charge back out of revenue); a reversed adjustment
-    is the opposite adjustment.
+    is the opposite adjustment. A reversal is dated on or after what it reverses.
     """
     original = movement_by_id(_id(transaction_))
+    if (refused := not_reversible(original)) is not None:
+        raise WalletError(refused)
+    if value_date is not None and value_date < original.value_date:
+        raise DatedBeforeReversed(original)
+    movement = Movement(
+        kind=reversal_kind(original),
+        amount=-original.signed_amount,
+        customer_id=original.customer_id,
+        value_date=value_date,
+        reference=Reference("balance_transaction", original.id),
+        description=description or f"Reversal of {original.kind.value} #{original.id}",
+        reason=original.reason,
+        reverses_id=original.id,
+        idempotency_key=f"reversal-of-{original.id}",
+        user=user,
+    )
+    if refuse_again:
+        return _post(movement, earlier=lambda reversal: AlreadyReversed(original.id, reversal))
+    return _post(movement)
+
+
+def not_reversible(original: BalanceTransaction) -> str | None:
+    """Why the movement cannot be reversed, if it cannot: it is a reversal itself, or a reading's (the reading is
+    corrected or deleted instead, which keeps what it was charged equal to what it cost)."""
     if original.kind is TransactionKind.REVERSAL or (
         original.kind is TransactionKind.ADJUSTMENT and original.reverses_id is not None
     ):
-        raise WalletError("A reversal cannot itself be reversed; post a new movement instead.")
-    adjustment = original.kind is TransactionKind.ADJUSTMENT
-    return _post(
-        Movement(
-            kind=Kind.ADJUSTMENT if adjustment else Kind.REVERSAL,
-            amount=-original.signed_amount,
-            customer_id=original.customer_id,
-            value_date=value_date,
-            reference=Reference("balance_transaction", original.id),
-            description=description or f"Reversal of {original.kind.value} #{original.id}",
-            reason=original.reason,
-            reverses_id=original.id,
-            idempotency_key=f"reversal-of-{original.id}",
-            user=user,
+        return "A reversal cannot itself be reversed; post a new movement instead."
+    if original.reference_type == READING:
+        return (
+            f"Movement #{original.id} is what reading #{original.reference_id} cost: "
+            "correct or delete the reading instead."
         )
-    )
+    return None
+
+
+def reversal_kind(original: BalanceTransaction) -> Kind:
+    """What reversing the movement posts: the opposite adjustment for an adjustment, a ``reversal`` otherwise."""
+    return Kind.ADJUSTMENT if original.kind is TransactionKind.ADJUSTMENT else Kind.REVERSAL
 
 
 def movement_by_id(movement_id: int) -> BalanceTransaction:
@@ -179,17 +214,25 @@ def reversal_of(movement_id: int) -> BalanceTransaction | None:
     return db.session.scalar(select(BalanceTransaction).where(BalanceTransaction.reverses_id == movement_id))
 
 
-def _post(movement: Movement) -> BalanceTransaction:
+def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:
+    """Post in a unit of work of its own. ``earlier``: the error to raise, given the movement its idempotency
+    key already posted, instead of returning that movement."""
+    key = movement.idempotency_key
     try:
         with transaction() as session:
-            return post(session.connection(), movement).transaction
+            connection = session.connection()
+            if earlier is not None and key and (found := by_key(connection, key)) is not None:
+                raise earlier(found)
+            return post(connection, movement).transaction
     except IntegrityError:
-        # Another customer's movement took the key between our check and our insert.
-        if movement.idempotency_key:
+        # Another movement took the key between our check and our insert.
+        if key:
             with db.engine.connect() as connection:
-                earlier = by_key(connection, movement.idempotency_key)
-            if earlier is not None:
-                return same_or_conflict(earlier, movement)
+                found = by_key(connection, key)
+            if found is not None:
+                if earlier is not None:
+                    raise earlier(found) from None
+                return same_or_conflict(found, movement)
         raise
 
 

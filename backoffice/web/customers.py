@@ -1,5 +1,5 @@
 """Customers: the list with balances, a customer's page (orders, prepaid ledger, recharge and
-charge), and "Recalculate customer" for admins."""
+charge, each with a value date), and "Recalculate customer" for admins."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice import jobs
 from backoffice.config import local_today
@@ -28,14 +28,16 @@ from backoffice.models import (
     Order,
     Payment,
     Role,
+    User,
     covers,
     due_sql,
     meter_customer_net_sql,
     overpaid_sql,
 )
+from backoffice.posting.rules import Kind
 from backoffice.services import billing, periods, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
-from backoffice.web import metering, monthly
+from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import MoneyField
@@ -102,6 +104,7 @@ class MovementForm(FlaskForm):
 
     amount = MoneyField("Amount")
     description = StringField("Description", validators=[Length(max=300)])
+    value_date = DateField("Value date", validators=[Optional()], description=ledger.VALUE_DATE_HELP)
     idempotency_key = HiddenField()
 
 
@@ -261,7 +264,10 @@ def _move(customer: Customer, operation, name: str):
                 description=form.description.data or "",
                 idempotency_key=form.idempotency_key.data or None,
                 user=current_user,
+                value_date=form.value_date.data,
             )
+        except (wallet.DatedAfterToday, periods.PeriodClosed) as error:
+            form.value_date.errors.append(str(error))
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))
         else:
@@ -298,16 +304,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
             )
         )
     elif tab == "ledger":
-        for name in ("recharge", "charge"):
-            forms.setdefault(name, MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex))
-        context["movements"] = db.paginate(
-            select(BalanceTransaction)
-            .options(selectinload(BalanceTransaction.created_by))
-            .where(BalanceTransaction.customer_id == customer.id)
-            .order_by(BalanceTransaction.id.desc()),
-            per_page=25,
-            error_out=False,
-        )
+        context.update(_ledger(customer, forms))
     elif tab == "billing":
         _billing_forms(customer, forms)
         context.update(_billing(customer))
@@ -316,6 +313,40 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
     else:
         context.update(metering.tab_context(customer, forms))
     return render_template("customers/show.html", **context)
+
+
+def _ledger(customer: Customer, forms: dict) -> dict:
+    """The movements, newest first, each with what reversed it; the forms that move money (adjusting: an admin's)."""
+    for name in ("recharge", "charge"):
+        forms.setdefault(
+            name,
+            MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex, value_date=local_today()),
+        )
+    if current_user.is_admin:
+        forms.setdefault("adjust", ledger.adjust_form(idempotency_key=uuid.uuid4().hex))
+    movements = db.paginate(
+        select(BalanceTransaction)
+        .options(selectinload(BalanceTransaction.created_by))
+        .where(BalanceTransaction.customer_id == customer.id)
+        .order_by(BalanceTransaction.id.desc()),
+        per_page=25,
+        error_out=False,
+    )
+    shown = [m.id for m in movements.items]
+    reversed_by = dict(
+        db.session.execute(
+            select(BalanceTransaction.reverses_id, BalanceTransaction.id).where(
+                BalanceTransaction.reverses_id.in_(shown)
+            )
+        ).all()
+    )
+    return {
+        "movements": movements,
+        "reversed_by": reversed_by,
+        "reversible": {m.id for m in movements.items if m.id not in reversed_by and wallet.not_reversible(m) is None},
+        "reasons": ledger.REASONS,
+        "adjusts": {sign: ledger.posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)},
+    }
 
 
 def _billing_forms(customer: Customer, forms: dict) -> None:
@@ -334,7 +365,8 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
 
 
 def _billing(customer: Customer) -> dict:
-    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them."""
+    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them (the
+    withdrawn ones too, with who withdrew them)."""
     net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
     assignments = db.session.execute(
         select(MeterAssignment, due_sql(net), overpaid_sql(net))
@@ -351,18 +383,22 @@ def _billing(customer: Customer) -> dict:
             .exists()
         )
 
+    invoices = db.session.scalars(
+        in_periods(Invoice, Invoice.issued_on)
+        .options(selectinload(Invoice.meter))
+        .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+    ).all()
+    payments = db.session.scalars(
+        in_periods(Payment, Payment.paid_on)
+        .options(selectinload(Payment.meter))
+        .order_by(Payment.paid_on.desc(), Payment.id.desc())
+    ).all()
+    withdrawn_by = {row.withdrawn_by_id for row in (*invoices, *payments)} - {None}
     return {
         "assignments": _owed_once_per_meter(assignments),
-        "invoices": db.session.scalars(
-            in_periods(Invoice, Invoice.issued_on)
-            .options(selectinload(Invoice.meter))
-            .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-        ).all(),
-        "payments": db.session.scalars(
-            in_periods(Payment, Payment.paid_on)
-            .options(selectinload(Payment.meter))
-            .order_by(Payment.paid_on.desc(), Payment.id.desc())
-        ).all(),
+        "invoices": invoices,
+        "payments": payments,
+        "withdrawers": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(withdrawn_by)))},
     }
 
 

@@ -1,5 +1,5 @@
-"""A customer's readings and pricing: record and delete readings with a live price, and set pricing
-with a live preview of what it changes."""
+"""A customer's readings and pricing: record, correct and delete readings with a live price, and set
+pricing with a live preview of what it changes."""
 
 from __future__ import annotations
 
@@ -14,18 +14,28 @@ from wtforms.validators import InputRequired, Length
 from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Customer, CustomerPricing, MeterReading
+from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading
+from backoffice.models.metering import READING
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import ChangedMeanwhile, metering, periods
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
-from backoffice.web.versions import Versioned, changed_meanwhile
+from backoffice.web.filters import money
+from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
 
 bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
 
 
 class ReadingForm(FlaskForm):
     meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
+    reading_date = DateField("Reading date", validators=[InputRequired("Enter the reading date.")])
+    volume_flow_meter = DecimalNumberField("Flow-meter volume (m³)", check=metering.checked_volume)
+    note = StringField("Note", validators=[Length(max=300)])
+
+
+class CorrectionForm(Versioned, FlaskForm):
+    """A reading's date, volume or note corrected (its meter stays)."""
+
     reading_date = DateField("Reading date", validators=[InputRequired("Enter the reading date.")])
     volume_flow_meter = DecimalNumberField("Flow-meter volume (m³)", check=metering.checked_volume)
     note = StringField("Note", validators=[Length(max=300)])
@@ -108,6 +118,48 @@ def preview_reading(code: str):
     return render_template("metering/_reading_preview.html", priced=priced, error=error)
 
 
+@bp.get("/readings/<int:reading_id>")
+def reading(code: str, reading_id: int):
+    found = _of(_get(code), MeterReading, reading_id)
+    form = CorrectionForm(obj=found, version=metering.reading_version(found))
+    return _reading_page(found, form)
+
+
+@bp.post("/readings/<int:reading_id>")
+def correct(code: str, reading_id: int):
+    found = _of(_get(code), MeterReading, reading_id)
+    form = CorrectionForm()
+    if form.validate_on_submit():
+        posted_before = _posted_for(reading_id)[-1:]
+        try:
+            metering.correct_reading(
+                reading_id,
+                form.reading_date.data,
+                form.volume_flow_meter.data,
+                note=form.note.data or "",
+                user=current_user,
+                version=form.version.data,
+            )
+        except metering.MeteringError as error:
+            form.volume_flow_meter.errors.append(str(error))
+        except periods.PeriodClosed as error:
+            form.reading_date.errors.append(str(error))
+        except ChangedMeanwhile:
+            readings_tab = url_for("customers.show", code=code, tab="metering")
+            if gone := refused_edit(form, MeterReading, reading_id, "reading", gone_to=readings_tab):
+                return gone
+            return _reading_page(db.session.get(MeterReading, reading_id), form), 409
+        else:
+            after = [m for m in _posted_for(reading_id) if not posted_before or m.id > posted_before[0].id]
+            flash(
+                f"Reading #{reading_id} corrected; {_posted_text(after, db.session.get(Customer, found.customer_id))}",
+                "success",
+            )
+            return redirect(url_for("metering.reading", code=code, reading_id=reading_id))
+    db.session.rollback()
+    return _reading_page(db.session.get(MeterReading, reading_id), form), 422
+
+
 @bp.post("/readings/<int:reading_id>/delete")
 def delete(code: str, reading_id: int):
     _of(_get(code), MeterReading, reading_id)
@@ -141,7 +193,7 @@ def set_pricing(code: str):
                 user=current_user,
                 version=form.version.data,
             )
-        except metering.MeteringError as error:
+        except (metering.MeteringError, periods.PeriodClosed) as error:
             form.price_per_sm3.errors.append(str(error))
         except ChangedMeanwhile:
             db.session.rollback()  # what the row is now, not what this request's first read saw
@@ -193,6 +245,44 @@ def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:
         flash(f"{saved}: {refused}", "info")
     else:
         flash(f"{saved}: a job is doing it now.", "info")
+
+
+def _reading_page(found: MeterReading, form: CorrectionForm):
+    """The reading, its calculation, what its charges and corrections posted, and the form that corrects it."""
+    return render_template(
+        "metering/reading.html",
+        customer=db.session.get(Customer, found.customer_id),
+        reading=found,
+        form=form,
+        posted=_posted_for(found.id),
+    )
+
+
+def _posted_for(reading_id: int) -> list[BalanceTransaction]:
+    """The wallet movements that charged for the reading and corrected that charge, in the order posted (a reading
+    once charged to a customer who did not hold its meter on its date has movements at theirs too)."""
+    return list(
+        db.session.scalars(
+            select(BalanceTransaction)
+            .options(selectinload(BalanceTransaction.customer), selectinload(BalanceTransaction.created_by))
+            .where(BalanceTransaction.reference_type == READING, BalanceTransaction.reference_id == reading_id)
+            .order_by(BalanceTransaction.id)
+        )
+    )
+
+
+def _posted_text(movements: list[BalanceTransaction], customer: Customer) -> str:
+    if movements:
+        return (
+            "posted "
+            + ", ".join(
+                f"{m.kind.value} #{m.id} of {money(m.signed_amount)} dated {m.value_date:%Y-%m-%d}" for m in movements
+            )
+            + "."
+        )
+    if not customer.use_realtime_calculation:
+        return "this customer is calculated by jobs: the nightly run re-prices it."
+    return "its cost did not change, so nothing was posted."
 
 
 def _again(code: str, forms: dict, status: int = 422):

@@ -1,0 +1,199 @@
+"""Correcting an invoice (number, amount, due date) or a payment (amount, reference), and withdrawing either.
+
+A row's page is its edit form; for an admin it also offers the withdrawal, saying what it posts.
+An invoice or a payment is never deleted: a withdrawal keeps it, struck through, with who
+withdrew it, when, why, and its journal entry, and it no longer changes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import exists, select
+from wtforms import DateField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
+from backoffice.posting.rules import Kind
+from backoffice.services import ChangedMeanwhile, billing, periods
+from backoffice.web.auth import requires_role
+from backoffice.web.fields import MoneyField
+from backoffice.web.ledger import VALUE_DATE_HELP, posting_of
+from backoffice.web.versions import Versioned, refused_edit
+
+bp = Blueprint("billing", __name__, url_prefix="/customers/<code>")
+
+
+class InvoiceChangeForm(Versioned, FlaskForm):
+    number = StringField("Invoice number", validators=[InputRequired("Enter the invoice number."), Length(max=40)])
+    amount = MoneyField("Amount")
+    due_on = DateField("Due", validators=[InputRequired("Enter the due date.")])
+
+
+class PaymentChangeForm(Versioned, FlaskForm):
+    amount = MoneyField("Amount")
+    reference = StringField("Reference", validators=[Length(max=100)])
+
+
+class WithdrawForm(FlaskForm):
+    reason = StringField(
+        "Reason",
+        # Blank once stripped is no reason.
+        filters=[lambda text: text.strip() if text else text],
+        validators=[DataRequired("Say why it is withdrawn."), Length(max=300)],
+        description="Kept with it.",
+    )
+    value_date = DateField("Value date", validators=[Optional()], description=VALUE_DATE_HELP)
+
+
+@bp.route("/invoices/<int:invoice_id>/edit", methods=["GET", "POST"])
+def edit_invoice(code: str, invoice_id: int):
+    customer, invoice = _of(code, Invoice, invoice_id)
+    form = InvoiceChangeForm(obj=invoice)
+    if form.validate_on_submit():
+        try:
+            billing.change_invoice(
+                invoice,
+                form.number.data,
+                form.amount.data,
+                form.due_on.data,
+                version=form.version.data,
+                user=current_user,
+            )
+        except billing.Withdrawn as error:
+            return _refused(customer, invoice, str(error))
+        except (billing.BillingError, periods.PeriodClosed) as error:
+            form.amount.errors.append(str(error))
+        except ChangedMeanwhile:
+            if gone := refused_edit(form, Invoice, invoice_id, "invoice", gone_to=_tab(code)):
+                return gone
+        else:
+            flash(f"Invoice {form.number.data} saved.", "success")
+            return redirect(_tab(code))
+    status = 409 if form.changed else 422 if form.errors else 200
+    return _page(customer, invoice, form=form), status
+
+
+@bp.route("/payments/<int:payment_id>/edit", methods=["GET", "POST"])
+def edit_payment(code: str, payment_id: int):
+    customer, payment = _of(code, Payment, payment_id)
+    form = PaymentChangeForm(obj=payment, version=billing.payment_version(payment))
+    if form.validate_on_submit():
+        try:
+            billing.change_payment(
+                payment, form.amount.data, form.reference.data or "", version=form.version.data, user=current_user
+            )
+        except billing.Withdrawn as error:
+            return _refused(customer, payment, str(error))
+        except (billing.BillingError, periods.PeriodClosed) as error:
+            form.amount.errors.append(str(error))
+        except ChangedMeanwhile:
+            if gone := refused_edit(form, Payment, payment_id, "payment", gone_to=_tab(code)):
+                return gone
+        else:
+            flash(f"Payment #{payment_id} saved.", "success")
+            return redirect(_tab(code))
+    status = 409 if form.changed else 422 if form.errors else 200
+    return _page(customer, payment, form=form), status
+
+
+@bp.post("/invoices/<int:invoice_id>/withdraw")
+@requires_role(Role.ADMIN)
+def withdraw_invoice(code: str, invoice_id: int):
+    return _withdraw(code, Invoice, invoice_id, billing.withdraw_invoice)
+
+
+@bp.post("/payments/<int:payment_id>/withdraw")
+@requires_role(Role.ADMIN)
+def withdraw_payment(code: str, payment_id: int):
+    return _withdraw(code, Payment, payment_id, billing.withdraw_payment)
+
+
+def _withdraw(code: str, model, row_id: int, operation):
+    customer, row = _of(code, model, row_id)
+    form = WithdrawForm(prefix="withdraw")
+    if form.validate_on_submit():
+        try:
+            withdrawn = operation(row, form.reason.data, user=current_user, value_date=form.value_date.data)
+        except billing.Withdrawn as error:
+            return _refused(customer, row, str(error))
+        except (billing.BillingError, periods.PeriodClosed) as error:
+            form.value_date.errors.append(str(error))
+        else:
+            entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)
+            flash(
+                f"{_name(withdrawn)} withdrawn; entry {entry.number} posted, dated {entry.entry_date:%Y-%m-%d}.",
+                "success",
+            )
+            return redirect(_tab(code))
+    db.session.rollback()
+    return _page(customer, db.session.get(model, row_id), withdraw=form), 422
+
+
+def _page(customer, row, *, form=None, withdraw=None, refused: str | None = None):
+    """An invoice's or a payment's page: what it is, its edit form, and for an admin its withdrawal (or, once
+    withdrawn, who withdrew it, when, why, and the entry that records it)."""
+    invoice = isinstance(row, Invoice)
+    if form is None:
+        form = (
+            InvoiceChangeForm(obj=row) if invoice else PaymentChangeForm(obj=row, version=billing.payment_version(row))
+        )
+    if withdraw is None:
+        withdraw = WithdrawForm(prefix="withdraw", formdata=None, value_date=local_today())
+    return render_template(
+        "billing/invoice.html" if invoice else "billing/payment.html",
+        customer=customer,
+        row=row,
+        form=form,
+        withdraw=withdraw,
+        refused=refused,
+        withdrawn_by=db.session.get(User, row.withdrawn_by_id) if row.withdrawn_by_id else None,
+        posts=posting_of(Kind.INVOICE if invoice else Kind.PAYMENT, -row.amount),
+    )
+
+
+def _refused(customer, row, message: str):
+    """The row was withdrawn meanwhile: its page, saying so; nothing was written."""
+    db.session.rollback()
+    return _page(customer, db.session.get(type(row), row.id), refused=message), 409
+
+
+def _of(code: str, model, row_id: int):
+    """The customer and their invoice or payment (one dated while they held its meter), or 404."""
+    from backoffice.web.customers import customer_or_404
+
+    customer = customer_or_404(code)
+    row = db.session.get(model, row_id)
+    if row is None or not _held_on(row, customer.id):
+        abort(404)
+    return customer, row
+
+
+def _held_on(row, customer_id: int) -> bool:
+    """The row is on the customer's billing tab: the customer held its meter on its date."""
+    return db.session.scalar(
+        select(
+            exists().where(
+                MeterAssignment.customer_id == customer_id,
+                MeterAssignment.meter_id == row.meter_id,
+                covers(MeterAssignment, _dated(row)),
+            )
+        )
+    )
+
+
+def _dated(row) -> date:
+    return row.issued_on if isinstance(row, Invoice) else row.paid_on
+
+
+def _name(row) -> str:
+    return f"Invoice {row.number}" if isinstance(row, Invoice) else f"Payment #{row.id}"
+
+
+def _tab(code: str) -> str:
+    return url_for("customers.show", code=code, tab="billing")

@@ -1,0 +1,171 @@
+"""Corrections of a customer's prepaid ledger: a movement's page with its reversal, and adjusting a balance.
+
+Both move money without a deposit or a sale behind it, so both are an admin's. What a
+correction posts is said before it is confirmed, with the accounts the rule table names.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import Account, AdjustmentReason, BalanceTransaction, Customer, Role
+from backoffice.posting.rules import Kind, rule_of
+from backoffice.services import periods, wallet
+from backoffice.web.auth import requires_role
+from backoffice.web.choices import placeholder
+from backoffice.web.fields import MoneyField
+
+bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
+
+VALUE_DATE_HELP = "The business date: the month it counts in and its journal entry's date. Today if left blank."
+REASONS = {reason.value: reason.label for reason in AdjustmentReason}
+
+
+class AdjustForm(FlaskForm):
+    """A balance corrected up or down, for a reason; the hidden key makes a double submit post once."""
+
+    direction = SelectField(
+        "Direction",
+        choices=[SelectChoice("up", "Up: add to the balance"), SelectChoice("down", "Down: take from the balance")],
+        validators=[InputRequired("Choose up or down.")],
+    )
+    amount = MoneyField("Amount")
+    reason = SelectField(
+        "Reason",
+        choices=[placeholder("Choose a reason…"), *(SelectChoice(r.value, r.label) for r in AdjustmentReason)],
+        validators=[InputRequired("Choose a reason.")],
+    )
+    description = StringField("Description", validators=[Length(max=300)], description="Required for Other.")
+    value_date = DateField("Value date", validators=[Optional()], description=VALUE_DATE_HELP)
+    idempotency_key = HiddenField()
+
+    def validate_description(self, field) -> None:
+        if self.reason.data == AdjustmentReason.OTHER and not (field.data or "").strip():
+            raise ValidationError("Say why: an adjustment for another reason needs a description.")
+
+
+class ReverseForm(FlaskForm):
+    value_date = DateField("Value date", validators=[Optional()], description=VALUE_DATE_HELP)
+    description = StringField("Why", validators=[Length(max=300)])
+
+
+def adjust_form(**values) -> AdjustForm:
+    """A blank adjustment form, dated today, for the ledger tab."""
+    return AdjustForm(prefix="adjust", formdata=None, value_date=local_today(), **values)
+
+
+def posting_of(kind: Kind, signed: Decimal) -> str:
+    """The accounts a movement of this kind and sign debits and credits, by name: "Dr Cash / Cr Customer deposits"."""
+    rule = rule_of(kind, signed)
+    names = dict(
+        db.session.execute(select(Account.code, Account.name).where(Account.code.in_([rule.debit, rule.credit]))).all()
+    )
+    return f"Dr {names[rule.debit]} / Cr {names[rule.credit]}"
+
+
+@bp.post("/adjust")
+@requires_role(Role.ADMIN)
+def adjust(code: str):
+    customer = _customer(code)
+    form = AdjustForm(prefix="adjust")
+    if form.validate_on_submit():
+        sign = 1 if form.direction.data == "up" else -1
+        try:
+            movement = wallet.adjust(
+                customer,
+                sign * form.amount.data,
+                reason=form.reason.data,
+                description=form.description.data or "",
+                idempotency_key=form.idempotency_key.data or None,
+                user=current_user,
+                value_date=form.value_date.data,
+            )
+        except (wallet.DatedAfterToday, periods.PeriodClosed) as error:
+            form.value_date.errors.append(str(error))
+        except wallet.WalletError as error:
+            form.amount.errors.append(str(error))
+        else:
+            flash(f"Adjustment #{movement.id} posted.", "success")
+            return redirect(url_for("customers.show", code=code, tab="ledger"))
+    from backoffice.web.customers import render_customer
+
+    db.session.rollback()
+    return render_customer(_customer(code), "ledger", forms={"adjust": form}), 422
+
+
+@bp.get("/movements/<int:movement_id>")
+def movement(code: str, movement_id: int):
+    found = _movement(_customer(code), movement_id)
+    return _page(found, ReverseForm(formdata=None, value_date=local_today()))
+
+
+@bp.post("/movements/<int:movement_id>/reverse")
+@requires_role(Role.ADMIN)
+def reverse(code: str, movement_id: int):
+    original = _movement(_customer(code), movement_id)
+    form = ReverseForm()
+    if form.validate_on_submit():
+        try:
+            reversal = wallet.reverse(
+                original,
+                description=form.description.data or "",
+                user=current_user,
+                value_date=form.value_date.data,
+                refuse_again=True,
+            )
+        except (wallet.DatedAfterToday, wallet.DatedBeforeReversed, periods.PeriodClosed) as error:
+            form.value_date.errors.append(str(error))
+        except wallet.AlreadyReversed as error:
+            db.session.rollback()
+            return _page(_movement(_customer(code), movement_id), form, refused=str(error)), 409
+        except wallet.WalletError as error:
+            db.session.rollback()
+            return _page(_movement(_customer(code), movement_id), form, refused=str(error)), 422
+        else:
+            flash(
+                f"{reversal.kind.value.capitalize()} #{reversal.id} posted: movement #{movement_id} is reversed.",
+                "success",
+            )
+            return redirect(url_for("ledger.movement", code=code, movement_id=movement_id))
+    db.session.rollback()
+    return _page(_movement(_customer(code), movement_id), form), 422
+
+
+def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = None):
+    """The movement, what corrected it or what it corrects, and (for an admin) its reversal, with what that posts."""
+    reversal = wallet.reversal_of(found.id)
+    cannot = refused or wallet.not_reversible(found)
+    return render_template(
+        "ledger/movement.html",
+        customer=found.customer,
+        movement=found,
+        reversal=reversal,
+        reverses=db.session.get(BalanceTransaction, found.reverses_id) if found.reverses_id else None,
+        reason=REASONS.get(found.reason, found.reason),
+        form=form,
+        cannot=cannot,
+        posts=None if cannot or reversal else posting_of(wallet.reversal_kind(found), -found.signed_amount),
+    )
+
+
+def _movement(customer: Customer, movement_id: int) -> BalanceTransaction:
+    found = db.session.get(BalanceTransaction, movement_id)
+    if found is None or found.customer_id != customer.id:
+        abort(404)
+    return found
+
+
+def _customer(code: str) -> Customer:
+    from backoffice.web.customers import customer_or_404
+
+    return customer_or_404(code)

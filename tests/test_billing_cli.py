@@ -1,0 +1,128 @@
+"""The ``backoffice billing`` commands: withdrawing an invoice or a payment, and what they refuse."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import Account, Invoice, JournalEntry, JournalLine, Payment, RunMode
+from backoffice.reconcile.engine import run
+from backoffice.services import billing
+from tests.factories import CustomerFactory, MeterFactory, stored
+
+D = Decimal
+
+
+@pytest.fixture
+def meter(app):
+    meter = MeterFactory(serial="M-1")
+    billing.assign_meter(meter, CustomerFactory(code="HOTEL"), date(2026, 10, 1))
+    billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    return meter
+
+
+def entries() -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
+
+
+def lines(entry_id: int) -> list[tuple]:
+    return [
+        tuple(line)
+        for line in db.session.execute(
+            sa.select(Account.code, JournalLine.debit, JournalLine.credit)
+            .join(Account, Account.id == JournalLine.account_id)
+            .where(JournalLine.entry_id == entry_id)
+            .order_by(JournalLine.id)
+        )
+    ]
+
+
+def test_withdrawing_an_invoice_posts_its_reversal_on_the_value_date_and_it_stops_counting(runner, meter):
+    result = runner.invoke(
+        args=["billing", "withdraw-invoice", "INV-1", "--reason", "Issued twice", "--value-date", "2026-11-20"]
+    )
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    invoice = db.session.scalar(sa.select(Invoice))
+    entry = db.session.get(JournalEntry, invoice.withdrawal_entry_id)
+    assert result.output == f"Invoice INV-1 withdrawn: entry {entry.number} dated 2026-11-20.\n"
+    assert (invoice.withdrawal_reason, invoice.withdrawn_by_id, entry.entry_date) == (
+        "Issued twice",
+        None,
+        date(2026, 11, 20),
+    )
+    assert lines(entry.id) == [("4000", D("500000.00"), D("0")), ("1100", D("0"), D("500000.00"))]
+    assert (stored("meters", "balance", meter.id), stored("meters", "overpayment", meter.id)) == (D("0"), D("200000"))
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_withdrawing_a_payment_gives_its_cash_back_dated_today_by_default(runner, meter):
+    payment = db.session.scalar(sa.select(Payment))
+    result = runner.invoke(args=["billing", "withdraw-payment", str(payment.id), "--reason", "Bounced"])
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    payment = db.session.get(Payment, payment.id)
+    entry = db.session.get(JournalEntry, payment.withdrawal_entry_id)
+    assert f"Payment #{payment.id} withdrawn: entry {entry.number} dated {local_today():%Y-%m-%d}." in result.output
+    assert lines(entry.id) == [("1100", D("200000.00"), D("0")), ("1000", D("0"), D("200000.00"))]
+    assert stored("meters", "balance", meter.id) == D("500000")
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+REFUSALS = [
+    (["withdraw-invoice", "INV-9", "--reason", "x"], 1, "No invoice numbered INV-9."),
+    (["withdraw-invoice", "INV-1"], 2, "Missing option '--reason'"),
+    (["withdraw-invoice", "INV-1", "--reason", "  "], 1, "Say why the invoice is withdrawn."),
+    (["withdraw-invoice", "INV-1", "--reason", "x" * 301], 1, "A reason has at most 300 characters."),
+    (
+        ["withdraw-invoice", "INV-1", "--reason", "x", "--value-date", "20-11-2026"],
+        2,
+        "Invalid value for '--value-date'",
+    ),
+    (["withdraw-invoice", "INV-1", "--reason", "x", "--value-date", "{tomorrow}"], 1, "cannot be dated after today"),
+    (["withdraw-invoice", "INV-1", "--reason", "x", "--value-date", "2026-11-01"], 1, "before the invoice was issued"),
+    (["withdraw-invoice", "INV-0", "--reason", "x"], 1, "This invoice was withdrawn on"),
+    (["withdraw-payment", "{payment}"], 2, "Missing option '--reason'"),
+    (["withdraw-payment", "{payment}", "--reason", ""], 1, "Say why the payment is withdrawn."),
+    (
+        ["withdraw-payment", "{payment}", "--reason", "x", "--value-date", "2026-11-09"],
+        1,
+        "before the payment was paid",
+    ),
+    (
+        ["withdraw-payment", "{payment}", "--reason", "x", "--value-date", "{tomorrow}"],
+        1,
+        "cannot be dated after today",
+    ),
+    (["withdraw-payment", "999", "--reason", "x"], 1, "No payment 999."),
+    (["withdraw-payment", "one", "--reason", "x"], 2, "Invalid value for 'PAYMENT_ID'"),
+    (["withdraw-payment", "{withdrawn}", "--reason", "x"], 1, "This payment was withdrawn on"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"), REFUSALS, ids=lambda v: " ".join(v)[:60] if type(v) is list else None
+)
+def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, meter, args, status, message):
+    billing.withdraw_invoice(billing.add_invoice(meter, "INV-0", D("1"), date(2026, 11, 2), date(2026, 11, 3)), "Test")
+    withdrawn = billing.withdraw_payment(billing.add_payment(meter, D("1"), date(2026, 11, 3)), "Test")
+    values = {
+        "payment": db.session.scalar(sa.select(Payment.id).where(Payment.reference == "TRF-9")),
+        "withdrawn": withdrawn.id,
+        "tomorrow": (local_today() + timedelta(days=1)).isoformat(),
+    }
+    before = entries(), db.session.scalar(sa.select(sa.func.count()).where(Invoice.withdrawn_at.is_not(None)))
+    result = runner.invoke(args=["billing", *(arg.format(**values) for arg in args)])
+    assert result.exit_code == status, result.output
+    assert message in result.output
+    if status == 1:
+        assert len(result.output.strip().splitlines()) == 1
+    assert (entries(), db.session.scalar(sa.select(sa.func.count()).where(Invoice.withdrawn_at.is_not(None)))) == before
+    assert db.session.scalar(sa.select(sa.func.count()).where(Payment.withdrawn_at.is_not(None))) == 1

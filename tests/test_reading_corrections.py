@@ -1,0 +1,166 @@
+"""Correcting a reading's volume or date from its page: what it posts, where it counts, and what it refuses."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    MeterReading,
+    MonthlyCustomerBalance,
+    RunMode,
+    TransactionKind,
+)
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, metering, wallet
+from tests.factories import CustomerFactory, MeterFactory
+from tests.test_stale_edits import opened
+
+D = Decimal
+
+
+@pytest.fixture
+def reading(app, auth):
+    """A reading of 10 m³ on 2026-10-20 at 1.000 per Sm³ (cost 10.000), charged to the hotel's wallet."""
+    auth.login("finance")
+    customer = CustomerFactory(code="HOTEL")
+    meter = MeterFactory(serial="M-1")
+    billing.assign_meter(meter, customer, date(2026, 9, 1))
+    wallet.recharge(customer, D("1000000"), value_date=date(2026, 9, 1))
+    metering.set_pricing(customer.id, date(2026, 9, 1), D("1000.00"), D("1.000000"))
+    return metering.record_reading(meter.id, date(2026, 10, 20), D("10"), note="monthly round")
+
+
+def posted(reading_id: int) -> list[tuple]:
+    db.session.rollback()
+    return db.session.execute(
+        sa.select(BalanceTransaction.kind, BalanceTransaction.signed_amount, BalanceTransaction.value_date)
+        .where(BalanceTransaction.reference_type == "meter_reading", BalanceTransaction.reference_id == reading_id)
+        .order_by(BalanceTransaction.id)
+    ).all()
+
+
+def purchases(month: str) -> Decimal:
+    return db.session.scalar(
+        sa.select(MonthlyCustomerBalance.total_purchases).where(MonthlyCustomerBalance.year_month == month)
+    )
+
+
+def text(response) -> str:
+    return " ".join(response.get_data(as_text=True).split())
+
+
+def test_the_readings_list_links_each_reading_to_its_page(client, reading):
+    page = client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)
+    assert f'href="/customers/HOTEL/readings/{reading}">Correct</a>' in page
+    shown = text(client.get(f"/customers/HOTEL/readings/{reading}"))
+    assert "10,0000 Sm³ at Rp1.000,00/Sm³ = <strong>Rp10.000,00</strong>" in shown
+    assert 'value="2026-10-20"' in shown and 'value="monthly round"' in shown
+    assert 'Charged for this reading</th><th class="num">Rp10.000,00' in shown
+
+
+def test_a_volume_correction_posts_the_difference_on_the_readings_date(client, reading):
+    url = f"/customers/HOTEL/readings/{reading}"
+    response = client.post(url, data=opened(client, url, url) | {"volume_flow_meter": "15"})
+    assert response.status_code == 302 and response.headers["Location"] == url
+    assert posted(reading) == [
+        (TransactionKind.CHARGE, D("-10000.00"), date(2026, 10, 20)),
+        (TransactionKind.CHARGE, D("-5000.00"), date(2026, 10, 20)),
+    ]
+    correction = db.session.scalar(sa.select(sa.func.max(BalanceTransaction.id)))
+    page = text(client.get(url))
+    assert f"Reading #{reading} corrected; posted charge #{correction} of -Rp5.000,00 dated 2026-10-20." in page
+    assert f'href="/customers/HOTEL/movements/{correction}">{correction}</a>' in page
+    assert purchases("2026-10") == D("15000.00")
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_date_correction_across_months_gives_back_on_the_old_date_and_charges_on_the_new(client, reading):
+    url = f"/customers/HOTEL/readings/{reading}"
+    response = client.post(url, data=opened(client, url, url) | {"reading_date": "2026-11-05"})
+    assert response.status_code == 302
+    assert posted(reading) == [
+        (TransactionKind.CHARGE, D("-10000.00"), date(2026, 10, 20)),
+        (TransactionKind.REVERSAL, D("10000.00"), date(2026, 10, 20)),
+        (TransactionKind.CHARGE, D("-10000.00"), date(2026, 11, 5)),
+    ]
+    assert db.session.get(MeterReading, reading).reading_date == date(2026, 11, 5)
+    assert (purchases("2026-10"), purchases("2026-11")) == (None, D("10000.00"))  # October holds nothing now
+    assert db.session.scalar(sa.select(Customer.balance)) == D("990000.00")
+    page = text(client.get(url))
+    assert "posted reversal #" in page and "dated 2026-10-20, charge #" in page and "dated 2026-11-05." in page
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_correction_that_changes_nothing_posts_nothing(client, reading):
+    url = f"/customers/HOTEL/readings/{reading}"
+    response = client.post(url, data=opened(client, url, url) | {"note": "checked again"}, follow_redirects=True)
+    assert "its cost did not change, so nothing was posted." in text(response)
+    assert len(posted(reading)) == 1 and db.session.get(MeterReading, reading).note == "checked again"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"volume_flow_meter": "abc"}, "volume_flow_meter", "Not a number"),
+        ({"volume_flow_meter": "-1"}, "volume_flow_meter", "must not be negative"),
+        ({"volume_flow_meter": ""}, "volume_flow_meter", "Enter a number"),
+        ({"reading_date": ""}, "reading_date", "Enter the reading date."),
+        ({"reading_date": "{tomorrow}"}, "volume_flow_meter", "A reading cannot be dated after today"),
+        ({"reading_date": "2026-08-31"}, "volume_flow_meter", "was not assigned to any customer on 2026-08-31"),
+        ({"note": "x" * 301}, "note", "Field cannot be longer than 300 characters"),
+    ],
+)
+def test_a_correction_that_cannot_be_made_says_why_under_its_field_and_writes_nothing(
+    client, reading, changes, field, message
+):
+    url = f"/customers/HOTEL/readings/{reading}"
+    form = opened(client, url, url)
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
+    response = client.post(url, data=form | {name: value.format(tomorrow=tomorrow) for name, value in changes.items()})
+    assert response.status_code == 422
+    assert message in re.search(rf'id="error-{field}">([^<]*)<', response.get_data(as_text=True)).group(1)
+    assert len(posted(reading)) == 1
+    saved = db.session.get(MeterReading, reading)
+    assert (saved.reading_date, saved.volume_flow_meter, saved.note) == (
+        date(2026, 10, 20),
+        D("10.0000"),
+        "monthly round",
+    )
+
+
+def test_a_stale_correction_is_refused_naming_what_changed_and_writes_nothing(client, reading):
+    url = f"/customers/HOTEL/readings/{reading}"
+    a, b = opened(client, url, url), opened(client, url, url)
+    assert client.post(url, data=a | {"volume_flow_meter": "12"}).status_code == 302
+    response = client.post(url, data=b | {"volume_flow_meter": "20"})
+    assert response.status_code == 409
+    assert (
+        "This reading was changed by someone else since you opened it: flow-meter volume (m³) is now 12. "
+        "Reload to see the current values; nothing was saved." in text(response)
+    )
+    assert [amount for _kind, amount, _on in posted(reading)] == [D("-10000.00"), D("-2000.00")]
+
+
+def test_a_correction_of_a_reading_deleted_meanwhile_says_so(client, reading):
+    url = f"/customers/HOTEL/readings/{reading}"
+    form = opened(client, url, url)
+    metering.delete_reading(reading)
+    response = client.post(url, data=form | {"volume_flow_meter": "20"})
+    assert response.status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
+
+
+def test_another_customers_reading_is_not_found_here(client, reading):
+    CustomerFactory(code="OTHER")
+    assert client.get(f"/customers/OTHER/readings/{reading}").status_code == 404
+    assert client.post(f"/customers/OTHER/readings/{reading}", data={"volume_flow_meter": "1"}).status_code == 404
+    assert len(posted(reading)) == 1

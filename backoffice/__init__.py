@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from backoffice import config, hooks
-from backoffice.extensions import csrf, db, login_manager, migrate, register_sqlite_behaviour
+from backoffice.extensions import csrf, db, login_manager, register_sqlite_behaviour
 from backoffice.services import periods
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +46,21 @@ def register_extensions(app: Flask) -> None:
 
     register_sqlite_behaviour()
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     auth.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def register_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate, with its ``db`` commands, to the app.
+
+    Only what migrates binds it (the ``db`` commands, see ``cli``; the tests' set-up): Alembic takes a fifth
+    of a second to import, which every other command, every worker and every web process would pay.
+    """
+    from flask_migrate import Migrate
+
+    if "migrate" not in app.extensions:
+        Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
 
 
 def register_request_screening(app: Flask) -> None:

@@ -9,14 +9,26 @@ from decimal import Decimal
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
 
-from backoffice import create_app
+from backoffice import create_app, register_migrations
 from backoffice.config import ConfigError
 from backoffice.models import Role
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, help="Run and administer the back-office.")
+class _Commands(FlaskGroup):
+    """Flask's commands and the app's, with Flask-Migrate's ``db`` bound to the app only when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "db"})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "db":
+            register_migrations(ctx.ensure_object(ScriptInfo).load_app())
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, create_app=create_app, help="Run and administer the back-office.")
 def cli() -> None:
     pass
 

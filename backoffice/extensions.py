@@ -7,7 +7,6 @@ from flask import abort, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -42,7 +41,6 @@ class Database(SQLAlchemy):
 
 
 db = Database(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # The storage is each app's (RATELIMIT_STORAGE_URI, set by backoffice.web.auth); the limits are the views'.

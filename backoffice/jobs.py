@@ -23,13 +23,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask import current_app
-from redis import Redis
-from redis.exceptions import RedisError
-from rq import Queue, Retry, Worker, get_current_job
-from rq.exceptions import DuplicateJobError
-from rq.job import Job
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -44,12 +40,20 @@ from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
 from backoffice.services.metering import process_recalculations
 
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Queue
+
+# RQ and its Redis client are imported where they are used: every command and web process imports this
+# module, and most never touch the queue (a tenth of a second of the command line's start-up).
+
 log = logging.getLogger(__name__)
 
 QUEUES = ("recalc", "maintenance", "default")
 """Served in this order: what a user is waiting for first, the nightly work next."""
 
-TRANSIENT_RETRY = Retry(max=3, interval=[10, 60, 300])
+TRANSIENT_RETRY = {"max": 3, "interval": [10, 60, 300]}
+"""RQ's retries of a job the database failed (``Retry``'s arguments)."""
 
 REDIS_CONNECT_TIMEOUT, REDIS_TIMEOUT = 2, 10
 
@@ -151,6 +155,9 @@ def enqueue(
             log.exception("In-process job %s failed", record.id)
         db.session.refresh(record)
         return record, True
+    from redis.exceptions import RedisError
+    from rq.exceptions import DuplicateJobError
+
     try:
         queue(spec.queue).enqueue(
             "backoffice.jobs.execute",
@@ -201,8 +208,10 @@ def execute(job_id: str):
     except OperationalError as error:
         # The database went away or timed out: RQ runs the job again later.
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error} (retried later)")
+        from rq import Retry, get_current_job
+
         if get_current_job() is not None:
-            return TRANSIENT_RETRY
+            return Retry(**TRANSIENT_RETRY)
         raise
     except Exception as error:
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
@@ -254,6 +263,9 @@ def release_if_lost(record: JobRecord) -> bool:
         return False
     if as_utc(record.enqueued_at) > utcnow() - ON_THE_QUEUE_WITHIN:
         return False
+    from redis.exceptions import RedisError
+    from rq.job import Job
+
     try:
         if Job.exists(record.id, connection=redis_connection()):
             return False
@@ -330,6 +342,8 @@ def redis_connection() -> Redis:
     """One connection pool per app, made on first use (never at import)."""
     connection = current_app.extensions.get("redis")
     if connection is None:
+        from redis import Redis
+
         connection = Redis.from_url(
             redis_url(), socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_TIMEOUT
         )
@@ -338,6 +352,8 @@ def redis_connection() -> Redis:
 
 
 def queue(name: str) -> Queue:
+    from rq import Queue
+
     return Queue(name, connection=redis_connection())
 
 
@@ -347,6 +363,9 @@ def _worker_listens(queue_name: str) -> bool:
     now = time.monotonic()
     if queue_name in seen and seen[queue_name][0] > now:
         return seen[queue_name][1]
+    from redis.exceptions import RedisError
+    from rq import Worker
+
     try:
         listens = bool(Worker.all(queue=queue(queue_name)))
     except RedisError:
@@ -411,6 +430,8 @@ def _report(job_id: str, percent: int, message: str) -> None:
         .values(progress=percent, message=message[:200], heartbeat_at=utcnow())
     )
     db.session.commit()
+    from rq import get_current_job
+
     job = get_current_job()
     if job is not None:
         job.meta.update(progress=percent, message=message)

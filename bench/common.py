@@ -48,6 +48,13 @@ def script() -> str:
     return str(Path(sys.executable).with_name("backoffice"))
 
 
+def command_env(**settings: str) -> dict[str, str]:
+    """The environment of a ``backoffice`` command run as an installation runs it: with these settings, and
+    Python keeping its bytecode caches (a ``PYTHONDONTWRITEBYTECODE`` of the caller's would have every run
+    compile the whole package again)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | settings
+
+
 def timed(function: Callable[[], object], repeat: int = 3) -> tuple[float, object]:  # float-ok: seconds
     """The median wall time over ``repeat`` calls, and the last result."""
     times, result = [], None

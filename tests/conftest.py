@@ -26,7 +26,7 @@ from redis import Redis
 from redis.connection import parse_url
 from redis.exceptions import RedisError
 
-from backoffice import create_app
+from backoffice import create_app, register_migrations
 from backoffice.config import database_url
 from backoffice.extensions import db
 from tests import factories
@@ -57,6 +57,7 @@ def database(request, tmp_path_factory) -> str:
         url = _claimed_postgres()
         _reset_postgres(url)
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
+    register_migrations(app)
     with app.app_context():
         upgrade()
         if request.param == "postgresql":

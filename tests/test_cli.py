@@ -128,6 +128,34 @@ def test_the_console_script_is_the_flask_cli_bound_to_the_app(app):
     assert db.session.scalar(sa.select(User.email)) == "script@example.com"
 
 
+def test_the_console_script_migrates_a_new_database(tmp_path):
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    upgraded = subprocess.run([CONSOLE_SCRIPT, "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = subprocess.run([CONSOLE_SCRIPT, "db", "current"], env=env, capture_output=True, text=True, check=True)
+    assert "(head)" in current.stdout
+
+
+# What a command does not use, it does not import: every cron line pays for its start-up (bench/startup.py).
+NOT_IMPORTED_BY_COMMANDS = ("alembic", "rq", "redis", "email_validator", "secure", "prometheus_client")
+
+
+def test_a_command_imports_neither_the_migrations_nor_the_queue_nor_what_only_pages_use(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    subprocess.run([CONSOLE_SCRIPT, "db", "upgrade"], env=env, capture_output=True, check=True)
+    probe = (
+        "import sys\n"
+        "from backoffice.cli import main\n"
+        "sys.argv = ['backoffice', 'reconcile', 'verify']\n"
+        "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+        f"print(' '.join(name for name in {NOT_IMPORTED_BY_COMMANDS!r} if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == ""
+
+
 def test_a_bad_environment_is_one_line_and_exit_status_2():
     env = os.environ | {"BACKOFFICE_LOCALE": "xx_YY"}
     result = subprocess.run([CONSOLE_SCRIPT, "users", "--help"], env=env, capture_output=True, text=True)

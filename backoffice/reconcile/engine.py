@@ -1,11 +1,11 @@
 """The engine: verify, fix, rebuild or dry-run checks over a scope, recording everything.
 
-Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys), each with two
-set-based statements: how many entities (and, for the modes that report totals, the sum
-of each stored field), and which entities are wrong, with their stored and expected values.
-The wrong ones are then fixed and recorded in batches, each batch one transaction. Nothing
-loops over entities in Python but the rows that are actually wrong. A run that writes holds
-its checks for its whole length (see ``locks``): a second one is refused, or waits.
+Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys; a scope that fits in one is
+read whole), each with two set-based statements: how many entities (and, for the modes that report
+totals, the sum of each stored field), and which entities are wrong, with their stored and expected
+values. The wrong ones are then fixed and recorded in batches, each batch one transaction. Nothing
+loops over entities in Python but the rows that are actually wrong. A run that writes holds its
+checks for its whole length (see ``locks``): a second one is refused, or waits.
 """
 
 from __future__ import annotations
@@ -146,13 +146,13 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
     result = CheckResult(run_id=record.id, check=check.name, checked=0, mismatched=0, fixed=0)
     fields = check.fields()
     totals = _Totals({f.name: Decimal(0) for f in fields}, {f.name: Decimal(0) for f in fields})
-    ranges = _key_ranges(check, scope)
+    chunks = _chunks(check, scope)
     writes = record.mode.writes and check.fixable
     # A fix, a rebuild and a dry run say what a fix moves (before and after totals) and what it leaves as
     # it is, and why; a plain verify and a check that only reports do not.
     fixing = record.mode is not RunMode.VERIFY and check.fixable
-    for done, (low, high) in enumerate(ranges, start=1):
-        in_chunk = [*check.scope_conditions(scope), check.key >= low, check.key <= high]
+    for done, key_range in enumerate(chunks, start=1):
+        in_chunk = [*check.scope_conditions(scope), *key_range]
         if check.single_pass:
             count, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
         else:
@@ -178,10 +178,10 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
                         row.update(fixed=True, fixed_at=fixed_at)
                 result.fixed += len(fixable)
             if rows:
-                db.session.execute(insert(Discrepancy), rows)
+                _record(rows)
             db.session.commit()
         if progress:
-            progress(check.name, done, len(ranges))
+            progress(check.name, done, len(chunks))
     result.totals = totals.as_json() if fixing else {}
     result.duration_ms = int((time.monotonic() - started) * 1000)
     db.session.add(result)
@@ -251,12 +251,19 @@ def _compared(check: Check, fields) -> list:
     ]
 
 
-def _key_ranges(check: Check, scope: Scope) -> list[tuple[int, int]]:
+def _chunks(check: Check, scope: Scope) -> list[list]:
+    """The key-range conditions of each chunk, ``RECONCILE_CHUNK_SIZE`` keys wide.
+
+    A scope that fits in one chunk is read without any: bounds that every row in scope meets select
+    nothing more, and comparing each row's key with them costs a tenth of a verify of a million orders.
+    """
     low, high = db.session.execute(check.key_bounds(scope)).one()
     if low is None:
         return []
     size = current_app.config["RECONCILE_CHUNK_SIZE"]
-    return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+    if high - low < size:
+        return [[]]
+    return [[check.key >= start, check.key <= min(start + size - 1, high)] for start in range(low, high + 1, size)]
 
 
 def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals, held: dict[int, str]) -> list[dict]:
@@ -290,6 +297,31 @@ def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals, held
                 }
             )
     return rows
+
+
+def _record(rows: list[dict]) -> None:
+    """Insert the audit rows; on PostgreSQL by ``COPY``.
+
+    A large run records thousands of them: an ``INSERT`` of many rows binding a dozen parameters each
+    spends three times as long having its text parsed, planned and bound as ``COPY`` takes to load them.
+    """
+    connection = db.session.connection()
+    table = Discrepancy.__table__
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), rows)
+        return
+    from psycopg import sql  # PostgreSQL's driver: a SQLite installation has no need to import it
+
+    names = list(rows[0])
+    dialect = connection.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            values = zip(processors, row.values(), strict=True)
+            copy.write_row([value if process is None else process(value) for process, value in values])
 
 
 def _decimal(value, scale: int) -> Decimal | None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from backoffice.extensions import db
@@ -32,6 +31,9 @@ def end_sessions(user: User) -> None:
 
 
 def create_user(email: str, role: Role | str, password: str, name: str = "") -> User:
+    # Imported here: its tables take a twentieth of a second, which every command and web process would pay.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:

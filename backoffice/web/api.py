@@ -13,8 +13,6 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 
 from backoffice import jobs
 from backoffice.extensions import csrf, db
@@ -134,6 +132,9 @@ def detailed_report():
 @bp.get("/metrics")
 @api_view
 def metrics():
+    # Imported here, as the collector's own: only a scrape needs the client, not every process's start-up.
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
     registry = CollectorRegistry()
     registry.register(_ReconcileCollector(status.latest(), metering.pending_summary(), books.balance_sheet()))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
@@ -146,6 +147,8 @@ class _ReconcileCollector:
         self.sheet = sheet
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         mismatched = GaugeMetricFamily(
             "backoffice_reconcile_mismatched", "Entities the latest run of the check found mismatched", labels=["check"]
         )

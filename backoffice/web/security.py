@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
-from secure import ContentSecurityPolicy, ReferrerPolicy, Secure, XContentTypeOptions, XFrameOptions
-from werkzeug.middleware.proxy_fix import ProxyFix
+from functools import cache
 
-# Scripts and styles come from static/ only (htmx is vendored there), so an injected inline
-# script does not run; no other site may frame a page (clickjacking).
-HEADERS = Secure(
-    csp=ContentSecurityPolicy()
-    .default_src("'self'")
-    .object_src("'none'")
-    .base_uri("'self'")
-    .form_action("'self'")
-    .frame_ancestors("'none'"),
-    xfo=XFrameOptions().deny(),
-    xcto=XContentTypeOptions().nosniff(),
-    referrer=ReferrerPolicy().same_origin(),
-)
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def init_app(app: Flask) -> None:
@@ -29,5 +16,25 @@ def init_app(app: Flask) -> None:
 
 
 def _add_headers(response):
-    HEADERS.set_headers(response)
+    _headers().set_headers(response)
     return response
+
+
+@cache
+def _headers():
+    """Made on the first response: the command line and the workers, which send none, never import ``secure``."""
+    from secure import ContentSecurityPolicy, ReferrerPolicy, Secure, XContentTypeOptions, XFrameOptions
+
+    # Scripts and styles come from static/ only (htmx is vendored there), so an injected inline
+    # script does not run; no other site may frame a page (clickjacking).
+    return Secure(
+        csp=ContentSecurityPolicy()
+        .default_src("'self'")
+        .object_src("'none'")
+        .base_uri("'self'")
+        .form_action("'self'")
+        .frame_ancestors("'none'"),
+        xfo=XFrameOptions().deny(),
+        xcto=XContentTypeOptions().nosniff(),
+        referrer=ReferrerPolicy().same_origin(),
+    )

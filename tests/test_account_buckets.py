@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
+from backoffice import register_migrations
 from backoffice.extensions import db
 from backoffice.models import (
     BUCKETS,
@@ -255,6 +256,7 @@ def test_the_migration_moves_each_balance_into_bucket_0_and_back(app):
     manual_entry("500")
     before = balances()
     db.session.remove()
+    register_migrations(app)
     try:
         downgrade(revision=f"{REVISION}-1")
         with db.engine.connect() as connection:

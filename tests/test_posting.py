@@ -237,3 +237,12 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
         (D("-100.00"), D("800.00"), D("700.00")),
     ]
     assert run(RunMode.VERIFY, checks=["ledger_chain", "customer_wallet"]).mismatched == 0
+
+
+def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):
+    customer = CustomerFactory()
+    wallet.recharge(customer.id, D("0.70"))
+    wallet.charge(customer.id, D("0.10"))
+    last = wallet.charge(customer.id, D("0.60"))  # 0.7 - 0.1 - 0.6 is -1.1e-16 in binary floats
+    assert (last.balance_before, last.balance_after) == (D("0.60"), D("0.00"))
+    assert run(RunMode.VERIFY).mismatched == 0

@@ -87,9 +87,10 @@ _NEW_SOURCE_ENTRY = {
 _INSERT = insert(ledger).returning(ledger.c.id)
 
 _SIGNED = bindparam("signed", type_=Money)
-_AFTER = customers.c.balance + _SIGNED
-_RECHARGED = customers.c.total_recharged + bindparam("recharged", type_=Money)
-_SPENT = customers.c.total_spent + bindparam("spent", type_=Money)
+# Rounded to cents: SQLite keeps amounts as binary floats, and compares and stores cents, not float noise.
+_AFTER = func.round(customers.c.balance + _SIGNED, 2)
+_RECHARGED = func.round(customers.c.total_recharged + bindparam("recharged", type_=Money), 2)
+_SPENT = func.round(customers.c.total_spent + bindparam("spent", type_=Money), 2)
 # The customer's row is locked, checked and moved by one statement; a movement it refuses updates no row.
 _MOVE = (
     update(customers)

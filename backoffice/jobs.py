@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import current_app
 from redis import Redis
@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
-from backoffice.models.types import as_utc, utcnow
+from backoffice.models.types import Month, as_utc, utcnow
 from backoffice.reconcile import Scope, resolve
 from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
@@ -281,7 +281,7 @@ def enqueue_nightly(day: date | None = None) -> tuple[JobRecord, bool]:
 
 
 def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
-    month = (day or local_today()).strftime("%Y-%m")
+    month = str(Month.of(day or local_today()))
     return enqueue("monthly_rebuild", {"month": month}, trigger=RunTrigger.SCHEDULE, job_id=f"monthly-rebuild-{month}")
 
 
@@ -373,7 +373,7 @@ def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
     if spec.name == "recalculate_customer":
         customers = [db.session.get(Customer, args["customer_id"]).code]
     month = args.get("from_month")
-    return args.get("checks") or None, scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
+    return args.get("checks") or None, scope_for(customers, Month.parse(month).first_day if month else None)
 
 
 def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:

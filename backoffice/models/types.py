@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import MAXYEAR, UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Enum, Numeric, String
@@ -35,25 +36,54 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def parse_month(text: str) -> date:
-    """A month typed as ``YYYY-MM``, as its first day; :class:`ValueError` says how to write one.
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month: stored, typed and shown as ``YYYY-MM``; months order as time does.
 
-    Its following month must exist too: periods are half-open month ranges.
+    Periods are half-open month ranges, so a month's following month must exist too (at most 9999-11).
     """
-    try:
-        first = datetime.strptime(text.strip(), "%Y-%m").date()
-        next_month_start(first)
-    except ValueError:
-        raise ValueError("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).") from None
-    return first
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """A month typed as ``YYYY-MM``; :class:`ValueError` says how to write one."""
+        try:
+            parsed = cls.of(datetime.strptime(text.strip(), "%Y-%m").date())
+            if parsed.year == MAXYEAR and parsed.month == 12:
+                raise ValueError
+        except ValueError:
+            raise ValueError("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).") from None
+        return parsed
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        """The month a date falls in."""
+        return cls(day.year, day.month)
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def next(self) -> Month:
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def parse_month(text: str) -> date:
+    """A month typed as ``YYYY-MM``, as its first day; :class:`ValueError` says how to write one."""
+    return Month.parse(text).first_day
 
 
 def month_start(day: date) -> date:
-    return day.replace(day=1)
+    return Month.of(day).first_day
 
 
 def next_month_start(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return Month.of(day).next().first_day
 
 
 class next_month(FunctionElement):
@@ -102,7 +132,7 @@ def local_date_of(moment: datetime, zone: str) -> date:
 
 
 def local_month_of(moment: datetime, zone: str) -> str:
-    return local_date_of(moment, zone).strftime("%Y-%m")
+    return str(Month.of(local_date_of(moment, zone)))
 
 
 class month_of_date(FunctionElement):
@@ -121,3 +151,4 @@ def _month_of_date_sqlite(element, compiler, **kw):
 @compiles(month_of_date, "postgresql")
 def _month_of_date_postgresql(element, compiler, **kw):
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+

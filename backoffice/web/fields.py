@@ -8,7 +8,7 @@ from babel.numbers import format_decimal
 from flask import current_app
 from wtforms import StringField
 
-from backoffice.models.types import parse_month
+from backoffice.models.types import Month
 from backoffice.money import format_plain, parse_amount, parse_number
 
 
@@ -67,9 +67,9 @@ class MonthField(StringField):
             self.data = None
             return
         self.data = None
-        self.data = parse_month(text)
+        self.data = Month.parse(text).first_day
 
     def _value(self) -> str:
         if self.raw_data:
             return self.raw_data[0]
-        return self.data.strftime("%Y-%m") if isinstance(self.data, date) else ""
+        return str(Month.of(self.data)) if isinstance(self.data, date) else ""

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.billing import Meter, MeterAssignment, covers
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Money, rounded_product, utcnow
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.money import MAX_AMOUNT, round_money, shown
 
@@ -124,11 +124,11 @@ def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
 
 
 def volume_sm3_sql(volume_flow_meter, meter_correction):
-    return func.round(volume_flow_meter * meter_correction, 4, type_=Volume)
+    return rounded_product(volume_flow_meter, meter_correction, 4, type_=Volume)
 
 
 def total_price_sql(volume_sm3, price_per_sm3):
-    return func.round(volume_sm3 * price_per_sm3, 2, type_=Money)
+    return rounded_product(volume_sm3, price_per_sm3, 2, type_=Money)
 
 
 def pricing_in_force(customer_id, on_date):
@@ -180,3 +180,4 @@ def pricing_sql(column, customer_id, on_date):
     return (
         pricing_in_force(customer_id, on_date).with_only_columns(CustomerPricing.__table__.c[column]).scalar_subquery()
     )
+

@@ -165,6 +165,16 @@ def move(connection: Connection, recorded: Recorded) -> None:
     _move_accounts(connection, recorded.lines, recorded.accounts)
 
 
+def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) -> None:
+    """Move the accounts by the lines of many customers' movements recorded set-based (``posting.many``).
+
+    Each account moves once, by the sum of its lines, in id order, the last statements before the commit.
+    """
+    merged = [ln for customer_id in sorted(lines_by_customer) for ln in lines_by_customer[customer_id]]
+    if merged:
+        _move_accounts(connection, merged, _accounts(connection, {ln.account for ln in merged}))
+
+
 def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
     """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
     checked = check_lines(lines, complete=False)

@@ -1,0 +1,247 @@
+"""Set-based re-pricing writes, row for row, what pricing each reading one by one writes.
+
+Two customers get the same history: a deposit, pricing rows, readings charged as they were recorded, then
+(while not kept in real time) readings corrected in date and volume, so that some were charged on another
+date than their own, and a new price from a date. One is re-priced by the code under test; the other by the
+reference below, the re-pricing as it was before it was set-based: each reading priced and its difference
+posted by one ``post`` of its own. Their ledger rows, journal entries and lines, calculations, months,
+totals and the accounts' movements must be the same.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backoffice.extensions import db
+from backoffice.models import (
+    Account,
+    BalanceTransaction,
+    Customer,
+    CustomerPricing,
+    JournalEntry,
+    JournalLine,
+    MeterReading,
+    MonthlyCustomerBalance,
+    RecalculationRequest,
+    RunMode,
+    TransactionCalculation,
+)
+from backoffice.models.types import Month, utcnow
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, metering, monthly, wallet
+from backoffice.services.metering.repricing import WHAT, charge_reading
+from tests.factories import CustomerFactory, MeterFactory, unit_of_work
+
+D = Decimal
+FIRST = date(2025, 1, 1)
+readings = MeterReading.__table__
+calculations = TransactionCalculation.__table__
+
+
+def price_each_reading(connection, customer_id: int, since: date) -> None:
+    """The reference: the customer's readings from ``since``, priced and charged one by one, in id order."""
+    rows = connection.execute(
+        sa.select(readings)
+        .where(readings.c.customer_id == customer_id, readings.c.reading_date >= since)
+        .order_by(readings.c.id)
+    ).all()
+    for reading in rows:
+        priced = metering.price(connection, customer_id, reading.reading_date, reading.volume_flow_meter)
+        connection.execute(sa.delete(calculations).where(calculations.c.reading_id == reading.id))
+        connection.execute(
+            sa.insert(calculations),
+            {
+                "customer_id": customer_id,
+                "reading_id": reading.id,
+                "year_month": str(Month.of(reading.reading_date)),
+                "transaction_date": reading.reading_date,
+                "volume_flow_meter": priced.volume_flow_meter,
+                "meter_correction": priced.meter_correction,
+                "volume_sm3": priced.volume_sm3,
+                "price_per_sm3": priced.price_per_sm3,
+                "total_price": priced.total_price,
+                "pricing": priced.pricing,
+                "calculated_at": utcnow(),
+            },
+        )
+        charge_reading(connection, customer_id, reading.id, reading.reading_date, priced.total_price, None, WHAT)
+    monthly.recalculate(connection, [customer_id], Month.of(since))
+
+
+pricing_rows = st.lists(
+    st.tuples(
+        st.integers(min_value=1, max_value=100),
+        st.decimals(min_value=D("0"), max_value=D("20000"), places=2),
+        st.decimals(min_value=D("0.5"), max_value=D("2"), places=6),
+    ),
+    max_size=2,
+)
+history = st.fixed_dictionaries(
+    {
+        "deposit": st.decimals(min_value=D("0"), max_value=D("1000000"), places=2),
+        "first_price": st.tuples(
+            st.decimals(min_value=D("0"), max_value=D("20000"), places=2),
+            st.decimals(min_value=D("0.5"), max_value=D("2"), places=6),
+        ),
+        "pricing": pricing_rows,
+        "readings": st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=120), st.decimals(min_value=D("0"), max_value=D("500"), places=4)
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        "corrections": st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=11),
+                st.integers(min_value=0, max_value=120),
+                st.decimals(min_value=D("0"), max_value=D("500"), places=4),
+            ),
+            max_size=4,
+        ),
+        "new_price": st.tuples(
+            st.integers(min_value=0, max_value=120),
+            st.decimals(min_value=D("0"), max_value=D("20000"), places=2),
+            st.decimals(min_value=D("0.5"), max_value=D("2"), places=6),
+        ),
+    }
+)
+
+
+def lived(plan: dict) -> tuple[int, list[int]]:
+    """A customer with the history ``plan`` describes, left kept in real time; returns it and its readings."""
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, FIRST)
+    if plan["deposit"]:
+        wallet.recharge(customer.id, plan["deposit"])
+    metering.set_pricing(customer.id, FIRST, *plan["first_price"])
+    for offset, price, correction in plan["pricing"]:
+        metering.set_pricing(customer.id, FIRST + timedelta(days=offset), price, correction)
+    recorded = [
+        metering.record_reading(meter.id, FIRST + timedelta(days=day), volume) for day, volume in plan["readings"]
+    ]
+    realtime(customer.id, False)
+    for index, day, volume in plan["corrections"]:
+        metering.correct_reading(recorded[index % len(recorded)], FIRST + timedelta(days=day), volume)
+    day, price, correction = plan["new_price"]
+    metering.set_pricing(customer.id, FIRST + timedelta(days=day), price, correction)
+    realtime(customer.id, True)
+    return customer.id, recorded
+
+
+def realtime(customer_id: int, on: bool) -> None:
+    db.session.execute(sa.update(Customer).where(Customer.id == customer_id).values(use_realtime_calculation=on))
+    db.session.commit()
+
+
+def accounts() -> dict[str, Decimal]:
+    db.session.rollback()
+    return dict(db.session.execute(sa.select(Account.code, Account.balance)).all())
+
+
+def moved(before: dict[str, Decimal]) -> dict[str, Decimal]:
+    return {code: balance - before[code] for code, balance in accounts().items() if balance != before[code]}
+
+
+def written(customer_id: int, recorded: list[int], after_row: int) -> dict:
+    """What the customer's re-pricing left, with ids replaced by positions (the two customers' ids differ)."""
+    db.session.rollback()
+    reading = {reading_id: f"reading {n}" for n, reading_id in enumerate(recorded)}
+    code = db.session.get(Customer, customer_id).code
+    rows = db.session.scalars(
+        sa.select(BalanceTransaction)
+        .where(BalanceTransaction.customer_id == customer_id, BalanceTransaction.id > after_row)
+        .order_by(BalanceTransaction.id)
+    ).all()
+    row = {r.id: f"row {n}" for n, r in enumerate(rows)}
+
+    def plain(text: str) -> str:
+        text = re.sub(r"reading #(\d+)", lambda m: reading[int(m[1])], text)
+        return re.sub(r"#(\d+) of " + code, lambda m: f"{row[int(m[1])]} of the customer", text)
+
+    ledger = [
+        (r.kind, r.amount, r.signed_amount, r.balance_before, r.balance_after, r.value_date, r.reference_type)
+        + (reading[r.reference_id], plain(r.description), r.reason, r.reverses_id, r.idempotency_key)
+        for r in rows
+    ]
+    entries = []
+    for r in rows:
+        entry = db.session.get(JournalEntry, r.entry_id)
+        lines = db.session.scalars(
+            sa.select(JournalLine).where(JournalLine.entry_id == entry.id).order_by(JournalLine.id)
+        )
+        entries.append(
+            (entry.entry_date, plain(entry.description), entry.status, entry.source_type, row[entry.source_id])
+            + (entry.reverses_id, tuple((ln.account.code, ln.debit, ln.credit, ln.description) for ln in lines))
+        )
+        assert entry.number == f"JE-{entry.id}"
+    calculated = {
+        reading[c.reading_id]: (c.year_month, c.transaction_date, c.volume_flow_meter)
+        + (c.meter_correction, c.volume_sm3, c.price_per_sm3, c.total_price)
+        + (c.pricing["effective_from"], c.pricing["price_per_sm3"], c.pricing["meter_correction"])
+        + (db.session.get(CustomerPricing, c.pricing["pricing_id"]).customer_id == customer_id,)
+        for c in db.session.scalars(
+            sa.select(TransactionCalculation).where(TransactionCalculation.customer_id == customer_id)
+        )
+    }
+    months = [
+        (m.year_month, m.opening_balance, m.total_deposits, m.total_purchases, m.closing_balance, m.total_volume_sm3)
+        for m in db.session.scalars(
+            sa.select(MonthlyCustomerBalance)
+            .where(MonthlyCustomerBalance.customer_id == customer_id)
+            .order_by(MonthlyCustomerBalance.year_month)
+        )
+    ]
+    customer = db.session.get(Customer, customer_id)
+    totals = (customer.balance, customer.total_recharged, customer.total_spent, customer.status)
+    return {"ledger": ledger, "entries": entries, "calculations": calculated, "months": months, "totals": totals}
+
+
+def last_row() -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(BalanceTransaction.id), 0)))
+
+
+def start_of(customer_id: int) -> date:
+    db.session.rollback()
+    return db.session.scalar(
+        sa.select(sa.func.min(RecalculationRequest.from_date)).where(
+            RecalculationRequest.customer_id == customer_id, RecalculationRequest.done_at.is_(None)
+        )
+    )
+
+
+@pytest.mark.parametrize("path", ["recalculation job", "reading ids"])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=history)
+def test_set_based_repricing_writes_what_pricing_each_reading_in_turn_writes(app, path, plan):
+    tested, tested_readings = lived(plan)
+    reference, reference_readings = lived(plan)
+    since = start_of(tested)
+    assert since == start_of(reference)
+
+    before, after_row = accounts(), last_row()
+    if path == "recalculation job":
+        metering.process_recalculations([tested])
+    else:
+        chosen = db.session.scalars(
+            sa.select(MeterReading.id).where(MeterReading.customer_id == tested, MeterReading.reading_date >= since)
+        ).all()
+        with unit_of_work() as connection:
+            metering.reprice(connection, list(chosen))
+    tested_moved, tested_written = moved(before), written(tested, tested_readings, after_row)
+
+    before, after_row = accounts(), last_row()
+    with unit_of_work() as connection:
+        price_each_reading(connection, reference, since)
+    assert tested_written == written(reference, reference_readings, after_row)
+    assert tested_moved == moved(before)
+    assert run(RunMode.VERIFY, checks=["reading_calculation", "customer_wallet", "ledger_chain"]).mismatched == 0

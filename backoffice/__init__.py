@@ -72,10 +72,11 @@ def register_blueprints(app: Flask) -> None:
         orders,
         reconciliation,
         targets,
+        tariff,
     )
 
     screens = (orders, customers, meters, metering, monthly, invoices, targets, books, reconciliation, jobs)
-    for module in (auth, home, *screens, admin, api):
+    for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)
 
 

@@ -42,7 +42,7 @@ from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
-from backoffice.services.metering import process_recalculations
+from backoffice.services.metering import process_recalculations, reprice_tariff
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ class Kind:
     label: str
     queue: str
     timeout: int
-    mode: Callable[[dict], RunMode]
+    mode: Callable[[dict], RunMode] | None
+    """The mode of the reconciliation run the job makes; ``None``: a job that runs no checks."""
     exclusive: bool = False
     """At most one job of this kind with the same arguments queued or running at a time."""
 
@@ -95,6 +96,7 @@ KINDS = {
         ),
         Kind("nightly_maintenance", "Nightly maintenance", "maintenance", 3 * 60 * 60, lambda a: RunMode.FIX),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
+        Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
     )
 }
 
@@ -121,8 +123,8 @@ def enqueue(
     job_id, holder = _key_holder(job_id, active_key)
     if holder is not None:
         return holder, False
-    mode = spec.mode(args)
-    if mode.writes and not waits(trigger):
+    mode = spec.mode(args) if spec.mode else None
+    if mode is not None and mode.writes and not waits(trigger):
         checks, scope = _plan(spec, args)
         refuse_if_busy(mode, checks=checks, scope=scope)
     record = JobRecord(
@@ -193,8 +195,11 @@ def execute(job_id: str):
     db.session.commit()
     try:
         with _heartbeat(record.id):
-            recalculated = _recalculate(spec, record)
-            run = _run(spec, record)
+            if spec.mode is None:
+                repriced = _reprice_tariff(record)
+            else:
+                recalculated = _recalculate(spec, record)
+                run = _run(spec, record)
     except RunRefused as refused:
         _finish(job_id, JobStatus.FAILED, error=str(refused))
         raise
@@ -207,6 +212,9 @@ def execute(job_id: str):
     except Exception as error:
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
         raise
+    if spec.mode is None:
+        _finish(job_id, JobStatus.FINISHED, result={"recalculations_done": repriced})
+        return {"recalculations_done": repriced}
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
     _finish(job_id, JobStatus.FINISHED, result=result)
@@ -367,6 +375,17 @@ def _recalculate(spec: Kind, record: JobRecord) -> int:
     return process_recalculations(customer_ids, record.user)
 
 
+def _reprice_tariff(record: JobRecord) -> int:
+    """The re-pricing a tariff change left to the job: its customers' recalculation requests, a batch at a time."""
+    job_id = record.id
+
+    def progress(done: int, total: int) -> None:
+        _report(job_id, done * 100 // total, f"{done:,} of {total:,} customers re-priced")
+
+    _report(job_id, 0, "Re-pricing")
+    return reprice_tariff(date.fromisoformat(record.args["effective_from"]), record.user, progress)
+
+
 def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
     """The checks (None: all) and the scope the job runs on."""
     customers = args.get("customers") or []
@@ -454,6 +473,9 @@ def _heartbeat(job_id: str):
 
 def _validate(spec: Kind, args: dict) -> None:
     """Refuse arguments the job could not run with, before anything is queued."""
+    if spec.name == "tariff_change":
+        date.fromisoformat(args["effective_from"])
+        return
     resolve(args.get("checks"))
     scope_for(args.get("customers") or [], None)
     if spec.name == "recalculate_customer" and db.session.get(Customer, args.get("customer_id")) is None:

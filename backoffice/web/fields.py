@@ -54,6 +54,16 @@ class DecimalNumberField(StringField):
         return "" if self.data is None else format_decimal(self.data, locale=current_app.config["LOCALE"])
 
 
+class OptionalDecimalNumberField(DecimalNumberField):
+    """A :class:`DecimalNumberField` that may be left blank (``data`` is then ``None``)."""
+
+    def process_formdata(self, valuelist):
+        if not (valuelist and valuelist[0].strip()):
+            self.data = None
+            return
+        super().process_formdata(valuelist)
+
+
 class MonthField(StringField):
     """A month as ``YYYY-MM`` (what ``<input type="month">`` sends); ``data`` is its first day."""
 

@@ -2,6 +2,7 @@
 
 - ``values``: what a clerk types (volumes, prices, correction factors), checked; :class:`MeteringError`.
 - ``pricing``: a customer's effective-dated pricing, setting it with a preview of what it changes.
+- ``tariff``: a new price or correction factor from a date for many customers at once.
 - ``readings``: recording, correcting and deleting readings, each charged to the wallet.
 - ``repricing``: readings priced again and their differences posted, set-based.
 - ``requests``: the recalculation requests a job does.
@@ -16,6 +17,15 @@ from backoffice.services.metering.requests import (
     pending_summary,
     process_recalculations,
 )
+from backoffice.services.metering.tariff import (
+    Tariff,
+    TariffImpact,
+    TariffInputError,
+    change_tariff,
+    checked_tariff,
+    reprice_tariff,
+    tariff_impact,
+)
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
 
 __all__ = [
@@ -23,8 +33,13 @@ __all__ = [
     "MeteringError",
     "Pending",
     "Priced",
+    "Tariff",
+    "TariffImpact",
+    "TariffInputError",
     "checked_correction",
+    "change_tariff",
     "checked_price",
+    "checked_tariff",
     "checked_volume",
     "correct_reading",
     "delete_reading",
@@ -36,6 +51,8 @@ __all__ = [
     "reading_customer",
     "record_reading",
     "reprice",
+    "reprice_tariff",
     "reprice_where",
     "set_pricing",
+    "tariff_impact",
 ]

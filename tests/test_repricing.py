@@ -6,6 +6,8 @@ date than their own, and a new price from a date. One is re-priced by the code u
 reference below, the re-pricing as it was before it was set-based: each reading priced and its difference
 posted by one ``post`` of its own. Their ledger rows, journal entries and lines, calculations, months,
 totals and the accounts' movements must be the same.
+
+And the database's guards on the books hold for statements that write many entries and lines at once.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Month, utcnow
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, monthly, wallet
+from backoffice.services import billing, books, metering, monthly, wallet
 from backoffice.services.metering.repricing import WHAT, charge_reading
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 
@@ -245,3 +247,39 @@ def test_set_based_repricing_writes_what_pricing_each_reading_in_turn_writes(app
     assert tested_written == written(reference, reference_readings, after_row)
     assert tested_moved == moved(before)
     assert run(RunMode.VERIFY, checks=["reading_calculation", "customer_wallet", "ledger_chain"]).mismatched == 0
+
+
+def drafts(count: int) -> list[int]:
+    """Draft entries with a balanced pair of lines each, as a set-based posting writes them before posting."""
+    with unit_of_work() as connection:
+        lines = [books.Line("1000", debit=D("5")), books.Line("4000", credit=D("5"))]
+        return [books.save_draft(connection, FIRST, f"Draft {n}", lines) for n in range(count)]
+
+
+def test_one_statement_adding_lines_to_many_entries_is_refused_when_one_is_posted(app):
+    first, second, third = drafts(3)
+    with unit_of_work() as connection:
+        connection.execute(sa.text("UPDATE journal_entries SET status = 'posted' WHERE id = :e"), {"e": second})
+    with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
+        with unit_of_work() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                    "SELECT e.id, a.id, 1, 0, 'more' FROM journal_entries e, accounts a "
+                    "WHERE e.id IN (:first, :second, :third) AND a.code = '1000'"
+                ),
+                {"first": first, "second": second, "third": third},
+            )
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalLine)) == 6
+
+
+def test_one_statement_posting_many_drafts_is_refused_when_one_does_not_balance(app):
+    entries = drafts(3)
+    with unit_of_work() as connection:
+        connection.execute(sa.text("DELETE FROM journal_lines WHERE entry_id = :e AND credit > 0"), {"e": entries[1]})
+    with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced"):
+        with unit_of_work() as connection:
+            connection.execute(sa.update(JournalEntry).where(JournalEntry.id.in_(entries)).values(status="posted"))
+    db.session.rollback()
+    assert {e.status.value for e in db.session.scalars(sa.select(JournalEntry))} == {"draft"}

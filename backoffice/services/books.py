@@ -6,7 +6,7 @@ its lines and the accounts' balances (in each account's normal direction) inside
 transaction, so a money event and its entry commit together; the account balances are
 updated last, so their rows stay locked for as short a time as possible. The lines go into a
 draft, which is then marked posted: the database refuses a line added to a posted entry, and
-checks again that every posted entry balances (PostgreSQL at commit, SQLite when it is posted).
+checks again that every entry balances when it is posted (PostgreSQL once per statement).
 """
 
 from __future__ import annotations

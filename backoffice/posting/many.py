@@ -16,7 +16,6 @@ what else counts in them too, the readings' volumes).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -39,6 +38,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateTable
 
@@ -93,15 +93,9 @@ _CREATE = CreateTable(staged, if_not_exists=True)
 _HEADING = case({kind.value: kind.value.capitalize() for kind in WALLET_KINDS}, value=staged.c.kind)
 
 
-@dataclass(frozen=True)
-class PostedMany:
-    count: int
-    first_dates: dict[int, date]
-    """Each customer's earliest value date among the movements posted: their months change from its month on."""
-
-
-def post_many(connection: Connection, movements: Select, *, user=None) -> PostedMany:
-    """Post the movements (a select of :data:`MOVEMENT_COLUMNS`) within the caller's unit of work."""
+def post_many(connection: Connection, movements: Select, *, user=None) -> dict[int, date]:
+    """Post the movements (a select of :data:`MOVEMENT_COLUMNS`) within the caller's unit of work; returns each
+    customer's earliest value date among them (its months change from that month on)."""
     connection.execute(_CREATE)
     connection.execute(delete(staged))  # a unit of work may post twice; SQLite keeps the table's rows
     connection.execute(_stage(connection.dialect.name, movements.subquery("movements")))
@@ -119,7 +113,7 @@ def post_many(connection: Connection, movements: Select, *, user=None) -> Posted
     connection.execute(_customers(moment))
     first_dates = {customer_id: day for customer_id, day in connection.execute(_FIRST_DATES)}
     books.move_many(connection, _account_lines(connection))
-    return PostedMany(connection.execute(select(func.count()).select_from(staged)).scalar_one(), first_dates)
+    return first_dates
 
 
 def _stage(dialect: str, movements):
@@ -145,8 +139,12 @@ def _stage(dialect: str, movements):
         .subquery("chained")
     )
     if dialect == "postgresql":
-        # Taken from the sequences as the ordered rows come out: increasing in each customer's order.
-        ids = [books.next_id("balance_transactions"), books.next_id("journal_entries")]
+        # Taken from the sequences as the ordered rows come out: increasing in each customer's order. The
+        # sequence is looked up once for the statement, not once a row.
+        ids = [
+            func.nextval(select(_sequence(table)).scalar_subquery())
+            for table in ("balance_transactions", "journal_entries")
+        ]
     else:
         # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next ids follow the largest.
         order = func.row_number().over(order_by=(chained.c.customer_id, chained.c.position))
@@ -155,6 +153,10 @@ def _stage(dialect: str, movements):
     return insert(staged).from_select(
         [*columns, "row_id", "entry_id"], select(*(chained.c[name] for name in columns), *ids)
     )
+
+
+def _sequence(table: str):
+    return cast(func.pg_get_serial_sequence(table, "id"), REGCLASS)
 
 
 def _refuse_beyond_limits(connection: Connection) -> None:

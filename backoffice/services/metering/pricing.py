@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -33,7 +33,7 @@ from backoffice.models.types import Money, Month
 from backoffice.money import MAX_AMOUNT, round_money, shown
 from backoffice.services import ChangedMeanwhile, monthly, transaction
 from backoffice.services.locking import lock_customers
-from backoffice.services.metering.repricing import reprice
+from backoffice.services.metering.repricing import reprice_readings
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
 
 readings = MeterReading.__table__
@@ -99,8 +99,8 @@ def set_pricing(
         ).one_or_none()
         if version is not None and (existing is None or existing.version != version):
             raise ChangedMeanwhile
-        ids = _priced_by(connection, customer_id, effective_from)
-        impact = _impact(connection, customer_id, price_per_sm3, meter_correction, ids)
+        priced_by = _priced_by(customer_id, effective_from)
+        impact = _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by)
         values = {"price_per_sm3": price_per_sm3, "meter_correction": meter_correction}
         if existing is None:
             connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
@@ -109,7 +109,7 @@ def set_pricing(
                 update(pricing).where(pricing.c.id == existing.id).values(**values, version=pricing.c.version + 1)
             )
         if not impact.deferred:
-            reprice(connection, ids, user)
+            reprice_readings(connection, priced_by, user)
             return impact
         what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
         monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
@@ -120,8 +120,9 @@ def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decima
     """What :func:`set_pricing` would change, computed in the database; nothing is written."""
     price_per_sm3, meter_correction = checked_price(price_per_sm3), checked_correction(meter_correction)
     with db.engine.connect() as connection:
-        ids = _priced_by(connection, customer_id, effective_from)
-        return _impact(connection, customer_id, price_per_sm3, meter_correction, ids)
+        return _impact(
+            connection, customer_id, price_per_sm3, meter_correction, _priced_by(customer_id, effective_from)
+        )
 
 
 def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
@@ -152,44 +153,42 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
     )
 
 
-def _priced_by(connection, customer_id: int, effective_from: date) -> list[int]:
+def _priced_by(customer_id: int, effective_from: date) -> ColumnElement:
     """The readings a pricing row from ``effective_from`` prices: up to the customer's next pricing row."""
+    later = pricing.alias("later")
     following = (
-        select(func.min(pricing.c.effective_from))
-        .where(pricing.c.customer_id == customer_id, pricing.c.effective_from > effective_from)
+        select(func.min(later.c.effective_from))
+        .where(later.c.customer_id == customer_id, later.c.effective_from > effective_from)
         .scalar_subquery()
     )
-    return list(
-        connection.execute(
-            select(readings.c.id).where(
-                readings.c.customer_id == customer_id,
-                readings.c.reading_date >= effective_from,
-                (following.is_(None)) | (readings.c.reading_date < following),
-            )
-        ).scalars()
+    return and_(
+        readings.c.customer_id == customer_id,
+        readings.c.reading_date >= effective_from,
+        following.is_(None) | (readings.c.reading_date < following),
     )
 
 
-def _impact(connection, customer_id, price_per_sm3, meter_correction, ids: list[int]) -> Impact:
+def _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by: ColumnElement) -> Impact:
     """What pricing these readings so would change, and whether a job would do it (the one rule for both)."""
     realtime = connection.execute(
         select(customers.c.use_realtime_calculation).where(customers.c.id == customer_id)
     ).scalar_one()
-    deferred = not realtime or len(ids) > current_app.config["REPRICE_IN_REQUEST_LIMIT"]
-    if not ids:
-        return Impact(0, None, Decimal("0.00"), Decimal("0.00"), deferred)
     volume = volume_sm3_sql(readings.c.volume_flow_meter, literal(meter_correction, Correction))
     total = total_price_sql(volume, literal(price_per_sm3, Money))
-    before, after, largest, first = connection.execute(
+    count, before, after, largest, first = connection.execute(
         select(
+            func.count(readings.c.id),
             func.coalesce(func.sum(calculations.c.total_price), 0),
             func.coalesce(func.sum(total), 0),
             func.max(total),
             func.min(readings.c.reading_date),
         )
         .select_from(readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id))
-        .where(readings.c.id.in_(ids))
+        .where(priced_by)
     ).one()
+    deferred = not realtime or count > current_app.config["REPRICE_IN_REQUEST_LIMIT"]
+    if not count:
+        return Impact(0, None, Decimal("0.00"), Decimal("0.00"), deferred)
     if Decimal(largest) > MAX_AMOUNT:
         raise MeteringError(f"At this price a reading's total would exceed {shown(MAX_AMOUNT)}, the most one holds.")
-    return Impact(len(ids), str(Month.of(first)), round_money(Decimal(before)), round_money(Decimal(after)), deferred)
+    return Impact(count, str(Month.of(first)), round_money(Decimal(before)), round_money(Decimal(after)), deferred)

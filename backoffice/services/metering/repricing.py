@@ -2,11 +2,11 @@
 
 For the readings chosen (by id, or a customer's from a date, or many customers' at once):
 
-1. their calculations are replaced by new ones, priced by one join of the readings to the pricing rows in force
-   (each row's range runs to the customer's next row);
+1. their calculations are priced again by one join of the readings to the pricing rows in force (each row's
+   range runs to the customer's next row), rewritten in place (a reading without one gets one);
 2. each reading whose ledger charges no longer match its cost gets its correction movements: what was charged on
    another date than the reading's is given back on that date, and the difference on the reading's date is charged
-   (a charge when it costs more, a reversal when less), as ``readings.charge_reading`` does for one reading;
+   (a charge when it costs more, a reversal when less), as :func:`charge_reading` does for one reading;
 3. the movements are posted by ``posting.many.post_many``, row for row as one ``post`` each would: their ledger
    rows with the before/after chain, the customers' totals and status, the journal and the accounts;
 4. the customers' months are recalculated from the first month anything changed in.
@@ -28,12 +28,12 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    delete,
     func,
     insert,
     literal,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.engine import Connection
 
@@ -68,18 +68,24 @@ WHAT = "Re-pricing of gas"
 
 
 def reprice(connection: Connection, reading_ids: list[int], user: User | None = None) -> None:
-    """Price these readings again at the pricing in force now, posting each difference and recalculating the months.
+    """Price these readings again at the pricing in force now (:func:`reprice_readings`)."""
+    if reading_ids:
+        reprice_readings(connection, readings.c.id.in_(reading_ids), user)
+
+
+def reprice_readings(connection: Connection, chosen: ColumnElement, user: User | None = None) -> None:
+    """Price the readings ``chosen`` (a condition on ``meter_readings``) again at the pricing in force now, posting
+    each difference and recalculating the months.
 
     A reading charged to a customer who did not hold the meter on its date (as readings were once charged
     to whoever held it when they were entered) is first moved to the one who did: what it cost is given
     back where it was charged, and the re-pricing charges its holder. Such readings are few (the
     ``reading_calculation`` check finds them), and each is moved by a ``post`` of its own.
     """
-    if not reading_ids:
-        return
-    chosen = readings.c.id.in_(reading_ids)
     whose = whose_readings().where(chosen).subquery("whose")
     pairs = connection.execute(select(whose.c.customer_id, whose.c.holder_id).distinct()).all()
+    if not pairs:
+        return
     customer_ids = sorted({customer_id for pair in pairs for customer_id in pair})
     lock_customers(connection, customer_ids)  # all at once, in id order
     if any(customer_id != holder_id for customer_id, holder_id in pairs):
@@ -102,22 +108,23 @@ def reprice_where(
     caller holds; their months are recalculated from ``since`` or the first month anything changed in."""
     _refuse_unpriced(connection, chosen, customer_ids)
     in_force = _in_force(customer_ids)
-    connection.execute(delete(calculations).where(calculations.c.reading_id.in_(select(readings.c.id).where(chosen))))
-    connection.execute(_calculations(chosen, in_force))
-    posted = post_many(connection, _corrections(chosen), user=user)
+    values = _calculation(in_force)
+    connection.execute(
+        update(calculations)
+        .where(calculations.c.reading_id == readings.c.id, chosen, _in_force_on_its_date(in_force))
+        .values({name: value for name, value in values.items() if name != "reading_id"})
+    )
+    uncalculated = ~select(calculations.c.id).where(calculations.c.reading_id == readings.c.id).exists()
+    connection.execute(
+        insert(calculations).from_select(
+            list(values), select(*values.values()).where(chosen, _in_force_on_its_date(in_force), uncalculated)
+        )
+    )
+    first_dates = post_many(connection, _corrections(chosen), user=user)
     first_reading = connection.execute(select(func.min(readings.c.reading_date)).where(chosen)).scalar_one()
-    dates = [day for day in (since, first_reading, *posted.first_dates.values()) if day is not None]
+    dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
         monthly.recalculate(connection, customer_ids, Month.of(min(dates)))
-
-
-def _move_to_holder(connection: Connection, reading, user) -> None:
-    """Give back what the reading cost where it was charged, and make it its holder's (whom the re-pricing that
-    follows charges, replacing its calculation)."""
-    connection.execute(readings.update().where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
-    charge_reading(
-        connection, reading.customer_id, reading.id, None, Decimal(0), user, "Gas of the meter's holder on its date"
-    )
 
 
 def charge_reading(
@@ -157,6 +164,15 @@ def charge_reading(
         )
 
 
+def _move_to_holder(connection: Connection, reading, user) -> None:
+    """Give back what the reading cost where it was charged, and make it its holder's (whom the re-pricing that
+    follows charges, replacing its calculation)."""
+    connection.execute(readings.update().where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
+    charge_reading(
+        connection, reading.customer_id, reading.id, None, Decimal(0), user, "Gas of the meter's holder on its date"
+    )
+
+
 def _in_force(customer_ids: list[int]):
     """The customers' pricing rows, each with the date it stops applying: the customer's next row's."""
     until = func.lead(pricing.c.effective_from).over(
@@ -165,15 +181,12 @@ def _in_force(customer_ids: list[int]):
     return select(pricing, until.label("until")).where(pricing.c.customer_id.in_(customer_ids)).subquery("in_force")
 
 
-def _priced(chosen: ColumnElement, in_force):
-    """The chosen readings joined to the pricing in force on their dates (outer: a reading may have none)."""
-    return readings.outerjoin(
-        in_force,
-        and_(
-            in_force.c.customer_id == readings.c.customer_id,
-            in_force.c.effective_from <= readings.c.reading_date,
-            in_force.c.until.is_(None) | (readings.c.reading_date < in_force.c.until),
-        ),
+def _in_force_on_its_date(in_force) -> ColumnElement:
+    """A reading's pricing row: its customer's, in force on its date."""
+    return and_(
+        in_force.c.customer_id == readings.c.customer_id,
+        in_force.c.effective_from <= readings.c.reading_date,
+        in_force.c.until.is_(None) | (readings.c.reading_date < in_force.c.until),
     )
 
 
@@ -182,32 +195,32 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, customer_ids
     in_force = _in_force(customer_ids)
     volume = readings.c.volume_flow_meter * in_force.c.meter_correction
     cost = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction) * in_force.c.price_per_sm3
-    wrong = connection.execute(
-        select(readings.c.reading_date, in_force.c.id, volume > MAX_VOLUME)
-        .select_from(_priced(chosen, in_force))
-        .where(chosen, in_force.c.id.is_(None) | (volume > MAX_VOLUME) | (cost > MAX_AMOUNT))
-        .order_by(readings.c.id)
-        .limit(1)
-    ).one_or_none()
-    if wrong is None:
-        return
-    day, pricing_id, too_much_gas = wrong
-    if pricing_id is None:
+    unpriced_on, too_much_gas, too_dear = connection.execute(
+        select(
+            func.min(case((in_force.c.id.is_(None), readings.c.reading_date))),
+            func.max(case((volume > MAX_VOLUME, 1), else_=0)),
+            func.max(case((cost > MAX_AMOUNT, 1), else_=0)),
+        )
+        .select_from(readings.outerjoin(in_force, _in_force_on_its_date(in_force)))
+        .where(chosen)
+    ).one()
+    if unpriced_on is not None:
         raise MeteringError(
-            f"No pricing applies on {day:%Y-%m-%d}: add a price effective on or before that date first."
+            f"No pricing applies on {unpriced_on:%Y-%m-%d}: add a price effective on or before that date first."
         )
     if too_much_gas:
         limit = format_decimal(MAX_VOLUME, locale=current_app.config["LOCALE"])
         raise MeteringError(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
-    raise MeteringError(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
+    if too_dear:
+        raise MeteringError(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
 
 
-def _calculations(chosen: ColumnElement, in_force):
-    """The chosen readings' calculations at the pricing in force on their dates, with its snapshot."""
+def _calculation(in_force) -> dict:
+    """A reading's calculation at its pricing row (``in_force``), with the row's snapshot: each column's value."""
     volume = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction)
-    values = {
-        "customer_id": readings.c.customer_id,
+    return {
         "reading_id": readings.c.id,
+        "customer_id": readings.c.customer_id,
         "year_month": month_of_date(readings.c.reading_date),
         "transaction_date": readings.c.reading_date,
         "volume_flow_meter": readings.c.volume_flow_meter,
@@ -220,9 +233,6 @@ def _calculations(chosen: ColumnElement, in_force):
         ),
         "calculated_at": literal(utcnow(), calculations.c.calculated_at.type),
     }
-    return insert(calculations).from_select(
-        list(values), select(*values.values()).select_from(_priced(chosen, in_force)).where(chosen)
-    )
 
 
 def _corrections(chosen: ColumnElement):
@@ -231,6 +241,7 @@ def _corrections(chosen: ColumnElement):
     What was charged on another date than the reading's is given back on that date; the difference on the
     reading's date comes last. Each customer's movements are in reading id order, as one re-pricing posts them.
     """
+    picked = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen).cte("picked")
     charges = (
         select(
             ledger.c.reference_id.label("reading_id"),
@@ -239,43 +250,49 @@ def _corrections(chosen: ColumnElement):
         )
         .join_from(
             ledger,
-            readings,
+            picked,
             (ledger.c.reference_type == READING)
-            & (ledger.c.reference_id == readings.c.id)
-            & (ledger.c.customer_id == readings.c.customer_id),
+            & (ledger.c.reference_id == picked.c.id)
+            & (ledger.c.customer_id == picked.c.customer_id),
         )
-        .where(chosen)
         .group_by(ledger.c.reference_id, ledger.c.value_date)
-        .subquery("charges")
+        .cte("charges")
     )
     elsewhere = (
         select(
-            readings.c.customer_id,
-            readings.c.id.label("reading_id"),
+            picked.c.customer_id,
+            picked.c.id.label("reading_id"),
             literal(0).label("last"),
             charges.c.value_date,
             charges.c.charged.label("signed_amount"),
         )
-        .join_from(readings, charges, charges.c.reading_id == readings.c.id)
-        .where(chosen, charges.c.value_date != readings.c.reading_date, charges.c.charged != 0)
+        .join_from(picked, charges, charges.c.reading_id == picked.c.id)
+        .where(charges.c.value_date != picked.c.reading_date, charges.c.charged != 0)
     )
-    on_its_date = charges.alias("on_its_date")
-    difference = func.round(calculations.c.total_price - func.coalesce(on_its_date.c.charged, 0), 2)
-    on_the_day = (
+    # Looked up for each reading by the ledger's index: a join to the grouped charges is planned from estimates
+    # of a row or two, as a loop over all of them for each reading.
+    charged_on_its_date = (
+        select(func.round(-func.sum(ledger.c.signed_amount), 2))
+        .where(
+            ledger.c.reference_type == READING,
+            ledger.c.reference_id == picked.c.id,
+            ledger.c.customer_id == picked.c.customer_id,
+            ledger.c.value_date == picked.c.reading_date,
+        )
+        .scalar_subquery()
+    )
+    differences = (
         select(
-            readings.c.customer_id,
-            readings.c.id.label("reading_id"),
+            picked.c.customer_id,
+            picked.c.id.label("reading_id"),
             literal(1).label("last"),
-            readings.c.reading_date.label("value_date"),
-            (-difference).label("signed_amount"),
+            picked.c.reading_date.label("value_date"),
+            func.round(func.coalesce(charged_on_its_date, 0) - calculations.c.total_price, 2).label("signed_amount"),
         )
-        .join_from(readings, calculations, calculations.c.reading_id == readings.c.id)
-        .outerjoin(
-            on_its_date,
-            (on_its_date.c.reading_id == readings.c.id) & (on_its_date.c.value_date == readings.c.reading_date),
-        )
-        .where(chosen, difference != 0)
+        .join_from(picked, calculations, calculations.c.reading_id == picked.c.id)
+        .subquery("differences")
     )
+    on_the_day = select(differences).where(differences.c.signed_amount != 0)
     moves = union_all(elsewhere, on_the_day).subquery("moves")
     signed = moves.c.signed_amount
     return select(

@@ -120,7 +120,7 @@ def reprice_where(
             list(values), select(*values.values()).where(chosen, _in_force_on_its_date(in_force), uncalculated)
         )
     )
-    first_dates = post_many(connection, _corrections(chosen), user=user)
+    first_dates = post_many(connection, _corrections(chosen, customer_ids), user=user)
     first_reading = connection.execute(select(func.min(readings.c.reading_date)).where(chosen)).scalar_one()
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
@@ -235,18 +235,22 @@ def _calculation(in_force) -> dict:
     }
 
 
-def _corrections(chosen: ColumnElement):
+def _corrections(chosen: ColumnElement, customer_ids: list[int]):
     """The movements that bring each chosen reading's charges to its new cost (``post_many``'s columns).
 
-    What was charged on another date than the reading's is given back on that date; the difference on the
-    reading's date comes last. Each customer's movements are in reading id order, as one re-pricing posts them.
+    One grouping, by reading and day, of what the ledger charged for each reading (on its customer's wallet)
+    and of the reading's new cost (on its date): on another day than the reading's, what was charged there is
+    given back; on its day, the charge moves to the cost. Each customer's movements are in reading id order,
+    the reading's own day last, as one re-pricing posts them.
     """
     picked = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen).cte("picked")
-    charges = (
+    charged = (
         select(
-            ledger.c.reference_id.label("reading_id"),
-            ledger.c.value_date,
-            func.round(-func.sum(ledger.c.signed_amount), 2).label("charged"),
+            picked.c.customer_id,
+            picked.c.id.label("reading_id"),
+            picked.c.reading_date,
+            ledger.c.value_date.label("day"),
+            (-ledger.c.signed_amount).label("amount"),
         )
         .join_from(
             ledger,
@@ -255,45 +259,29 @@ def _corrections(chosen: ColumnElement):
             & (ledger.c.reference_id == picked.c.id)
             & (ledger.c.customer_id == picked.c.customer_id),
         )
-        .group_by(ledger.c.reference_id, ledger.c.value_date)
-        .cte("charges")
+        .where(ledger.c.customer_id.in_(customer_ids))  # read by the customers' index, not the whole ledger
     )
-    elsewhere = (
+    cost = select(
+        picked.c.customer_id,
+        picked.c.id,
+        picked.c.reading_date,
+        picked.c.reading_date,
+        -calculations.c.total_price,
+    ).join_from(picked, calculations, calculations.c.reading_id == picked.c.id)
+    items = union_all(charged, cost).subquery("items")
+    signed = func.round(func.sum(items.c.amount), 2)
+    moves = (
         select(
-            picked.c.customer_id,
-            picked.c.id.label("reading_id"),
-            literal(0).label("last"),
-            charges.c.value_date,
-            charges.c.charged.label("signed_amount"),
+            items.c.customer_id,
+            items.c.reading_id,
+            items.c.day.label("value_date"),
+            case((items.c.day == items.c.reading_date, 1), else_=0).label("last"),
+            signed.label("signed_amount"),
         )
-        .join_from(picked, charges, charges.c.reading_id == picked.c.id)
-        .where(charges.c.value_date != picked.c.reading_date, charges.c.charged != 0)
+        .group_by(items.c.customer_id, items.c.reading_id, items.c.reading_date, items.c.day)
+        .having(signed != 0)
+        .subquery("moves")
     )
-    # Looked up for each reading by the ledger's index: a join to the grouped charges is planned from estimates
-    # of a row or two, as a loop over all of them for each reading.
-    charged_on_its_date = (
-        select(func.round(-func.sum(ledger.c.signed_amount), 2))
-        .where(
-            ledger.c.reference_type == READING,
-            ledger.c.reference_id == picked.c.id,
-            ledger.c.customer_id == picked.c.customer_id,
-            ledger.c.value_date == picked.c.reading_date,
-        )
-        .scalar_subquery()
-    )
-    differences = (
-        select(
-            picked.c.customer_id,
-            picked.c.id.label("reading_id"),
-            literal(1).label("last"),
-            picked.c.reading_date.label("value_date"),
-            func.round(func.coalesce(charged_on_its_date, 0) - calculations.c.total_price, 2).label("signed_amount"),
-        )
-        .join_from(picked, calculations, calculations.c.reading_id == picked.c.id)
-        .subquery("differences")
-    )
-    on_the_day = select(differences).where(differences.c.signed_amount != 0)
-    moves = union_all(elsewhere, on_the_day).subquery("moves")
     signed = moves.c.signed_amount
     return select(
         moves.c.customer_id,

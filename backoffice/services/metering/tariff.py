@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -30,7 +30,6 @@ from backoffice.models import (
     RecalculationRequest,
     TransactionCalculation,
     User,
-    pricing_sql,
     total_price_sql,
     volume_sm3_sql,
 )
@@ -225,24 +224,39 @@ def _chosen(tariff: Tariff):
 
 def _targets(tariff: Tariff):
     """Each chosen customer with the price and factor of its new row (what is not given: its pricing in force on
-    the date; none when it has none) and the date of its next row, which the new row prices up to."""
+    the date; none when it has none) and the date of its next row, which the new row prices up to.
+
+    One pass over the chosen customers' pricing rows, each with the date the next one starts, grouped by customer.
+    """
     chosen = _chosen(tariff)
+    on = tariff.effective_from
+    rows = select(
+        pricing.c.customer_id,
+        pricing.c.effective_from,
+        pricing.c.price_per_sm3,
+        pricing.c.meter_correction,
+        func.lead(pricing.c.effective_from)
+        .over(partition_by=pricing.c.customer_id, order_by=pricing.c.effective_from)
+        .label("until"),
+    ).subquery("rows")
+    in_force = (rows.c.effective_from <= on) & (rows.c.until.is_(None) | (rows.c.until > on))
 
     def value(name: str, given: Decimal | None, type_):
-        in_force = pricing_sql(name, chosen.c.id, tariff.effective_from)
-        return (literal(given, type_) if given is not None else in_force).label(name)
+        if given is not None:
+            return literal(given, type_).label(name)
+        return func.max(case((in_force, rows.c[name]))).label(name)
 
-    following = (
-        select(func.min(pricing.c.effective_from))
-        .where(pricing.c.customer_id == chosen.c.id, pricing.c.effective_from > tariff.effective_from)
-        .scalar_subquery()
+    values = (
+        select(
+            chosen.c.id,
+            value("price_per_sm3", tariff.price_per_sm3, Money),
+            value("meter_correction", tariff.meter_correction, Correction),
+            func.min(case((rows.c.effective_from > on, rows.c.effective_from))).label("until"),
+        )
+        .select_from(chosen.outerjoin(rows, rows.c.customer_id == chosen.c.id))
+        .group_by(chosen.c.id)
+        .subquery("values")
     )
-    values = select(
-        chosen.c.id,
-        value("price_per_sm3", tariff.price_per_sm3, Money),
-        value("meter_correction", tariff.meter_correction, Correction),
-        following.label("until"),
-    ).subquery("values")
     return select(values).where(values.c.price_per_sm3.is_not(None), values.c.meter_correction.is_not(None))
 
 

@@ -20,7 +20,9 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import literal
 
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
@@ -35,11 +37,15 @@ from backoffice.models import (
     RunMode,
     TransactionCalculation,
 )
-from backoffice.models.types import Month, utcnow
+from backoffice.models.types import Money, Month, utcnow
+from backoffice.money import MAX_BALANCE, BeyondLimit
+from backoffice.posting.many import post_many
+from backoffice.posting.post import DatedAfterToday
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, metering, monthly, wallet
+from backoffice.services.locking import lock_customers
 from backoffice.services.metering.repricing import WHAT, charge_reading
-from tests.factories import CustomerFactory, MeterFactory, unit_of_work
+from tests.factories import CustomerFactory, MeterFactory, corrupt, unit_of_work
 
 D = Decimal
 FIRST = date(2025, 1, 1)
@@ -283,3 +289,41 @@ def test_one_statement_posting_many_drafts_is_refused_when_one_does_not_balance(
             connection.execute(sa.update(JournalEntry).where(JournalEntry.id.in_(entries)).values(status="posted"))
     db.session.rollback()
     assert {e.status.value for e in db.session.scalars(sa.select(JournalEntry))} == {"draft"}
+
+
+def test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing(app):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, FIRST)
+    metering.set_pricing(customer.id, FIRST, D("1000.00"), D("1"))
+    reading = metering.record_reading(meter.id, FIRST, D("10"))
+    corrupt("customers", "total_spent", customer.id, MAX_BALANCE)
+    rows = last_row()
+    with pytest.raises(BeyondLimit, match=f"The total spent of {customer.code}"):
+        metering.set_pricing(customer.id, FIRST, D("2000.00"), D("1"))
+    db.session.rollback()
+    assert last_row() == rows
+    assert db.session.scalar(sa.select(CustomerPricing.price_per_sm3)) == D("1000.00")
+    calculation = db.session.scalar(
+        sa.select(TransactionCalculation).where(TransactionCalculation.reading_id == reading)
+    )
+    assert calculation.total_price == D("10000.00")
+
+
+def test_movements_posted_together_are_refused_when_one_is_dated_after_today(app):
+    customer = CustomerFactory()
+    values = {
+        "customer_id": literal(customer.id),
+        "position": literal(1),
+        "kind": literal("reversal"),
+        "signed_amount": literal(D("1.00"), Money),
+        "value_date": literal(local_today() + timedelta(days=1)),
+        "reference_type": literal(None, sa.String),
+        "reference_id": literal(None, sa.Integer),
+        "description": literal("Tomorrow's"),
+    }
+    with pytest.raises(DatedAfterToday):
+        with unit_of_work() as connection:
+            lock_customers(connection, [customer.id])
+            post_many(connection, sa.select(*(value.label(name) for name, value in values.items())))
+    assert last_row() == 0

@@ -8,7 +8,8 @@ staged in a temporary table with the ids their ledger rows and journal entries t
 their lines, the entries posted, the ledger rows, the customers' totals and status; the accounts last. What each
 kind and sign does is the rule table's, as SQL (``posting.sql``).
 
-The movements are gas delivered (``allow_overdraft``): the balance rule does not apply; the columns' limits do.
+The movements are gas delivered (``allow_overdraft``): the balance rule does not apply; the columns' limits and
+the value dates' rules do (none after today), checked over all of them before anything is posted.
 The caller holds the customers' locks, and recalculates their months from the earliest value date (it changes
 what else counts in them too, the readings' volumes).
 """
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Date,
     Integer,
     MetaData,
+    Numeric,
     Select,
     String,
     Table,
@@ -45,6 +47,7 @@ from sqlalchemy.schema import CreateTable
 from backoffice.models import Account, BalanceTransaction, Customer, EntryStatus, JournalEntry, JournalLine, status_sql
 from backoffice.models.types import Balance, Money, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
+from backoffice.posting.post import value_date
 from backoffice.posting.rules import WALLET_KINDS
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.services import books
@@ -81,9 +84,10 @@ staged = Table(
     Column("description", String(300), nullable=False),
     Column("row_id", Integer, nullable=False),
     Column("entry_id", Integer, nullable=False),
-    Column("balance_after", Balance, nullable=False),
-    Column("recharged_after", Balance, nullable=False),
-    Column("spent_after", Balance, nullable=False),
+    # Unbounded, so that a balance or total beyond its column is found and refused with a message.
+    Column("balance_after", Numeric(), nullable=False),
+    Column("recharged_after", Numeric(), nullable=False),
+    Column("spent_after", Numeric(), nullable=False),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
@@ -99,6 +103,7 @@ def post_many(connection: Connection, movements: Select, *, user=None) -> dict[i
     connection.execute(_CREATE)
     connection.execute(delete(staged))  # a unit of work may post twice; SQLite keeps the table's rows
     connection.execute(_stage(connection.dialect.name, movements.subquery("movements")))
+    _refuse_dated_after_today(connection)
     _refuse_beyond_limits(connection)
     moment = literal(utcnow(), entries.c.created_at.type)
     user_id = literal(user.id if user else None, Integer)
@@ -157,6 +162,13 @@ def _stage(dialect: str, movements):
 
 def _sequence(table: str):
     return cast(func.pg_get_serial_sequence(table, "id"), REGCLASS)
+
+
+def _refuse_dated_after_today(connection: Connection) -> None:
+    """Refuse, as ``post`` does, a movement dated after today (a value date's rules apply to all of them at once)."""
+    latest = connection.execute(select(func.max(staged.c.value_date))).scalar_one()
+    if latest is not None:
+        value_date(latest)
 
 
 def _refuse_beyond_limits(connection: Connection) -> None:

@@ -86,10 +86,11 @@ def register_blueprints(app: Flask) -> None:
         orders,
         reconciliation,
         targets,
+        tariff,
     )
 
     screens = (orders, customers, ledger, meters, metering, monthly, billing, targets, books, reconciliation, jobs)
-    for module in (auth, home, *screens, admin, api):
+    for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)
 
 

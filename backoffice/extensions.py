@@ -58,7 +58,8 @@ def register_sqlite_behaviour() -> None:
     """Make SQLite behave as the code expects of a database (idempotent).
 
     Foreign keys are enforced; a locked database is waited for; file databases use WAL, so
-    readers do not block the writer; ``local_month`` is defined (PostgreSQL has ``timezone``).
+    readers do not block the writer; ``local_month`` and ``rounded_product`` are defined (PostgreSQL has
+    ``timezone`` and exact numerics).
     And SQLAlchemy, not the driver, begins transactions, at their first statement, reads
     included: a connection opened with the execution option ``sqlite_begin_immediate`` begins
     with ``BEGIN IMMEDIATE``, taking the write lock before it reads, which is how
@@ -82,6 +83,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
         dbapi_connection.create_function("local_month", 2, _local_month, deterministic=True)
+        dbapi_connection.create_function("rounded_product", 3, _rounded_product, deterministic=True)
 
 
 def _local_month(moment: str | None, zone: str) -> str | None:
@@ -89,6 +91,12 @@ def _local_month(moment: str | None, zone: str) -> str | None:
     from backoffice.models.types import local_month_of
 
     return None if moment is None else local_month_of(datetime.fromisoformat(moment), zone)
+
+
+def _rounded_product(a, b, places: int):
+    from backoffice.models.types import round_product
+
+    return round_product(a, b, places)
 
 
 def _sqlite_begin(connection) -> None:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -32,13 +32,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
-from backoffice.models.types import as_utc, utcnow
+from backoffice.models.types import Month, as_utc, utcnow
 from backoffice.reconcile import Scope, resolve
 from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
-from backoffice.services.metering import process_recalculations
+from backoffice.services.metering import process_recalculations, reprice_tariff
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -80,7 +80,8 @@ class Kind:
     label: str
     queue: str
     timeout: int
-    mode: Callable[[dict], RunMode]
+    mode: Callable[[dict], RunMode] | None
+    """The mode of the reconciliation run the job makes; ``None``: a job that runs no checks."""
     exclusive: bool = False
     """At most one job of this kind with the same arguments queued or running at a time."""
 
@@ -99,6 +100,7 @@ KINDS = {
         ),
         Kind("nightly_maintenance", "Nightly maintenance", "maintenance", 3 * 60 * 60, lambda a: RunMode.FIX),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
+        Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
     )
 }
 
@@ -125,8 +127,8 @@ def enqueue(
     job_id, holder = _key_holder(job_id, active_key)
     if holder is not None:
         return holder, False
-    mode = spec.mode(args)
-    if mode.writes and not waits(trigger):
+    mode = spec.mode(args) if spec.mode else None
+    if mode is not None and mode.writes and not waits(trigger):
         checks, scope = _plan(spec, args)
         refuse_if_busy(mode, checks=checks, scope=scope)
     record = JobRecord(
@@ -200,8 +202,11 @@ def execute(job_id: str):
     db.session.commit()
     try:
         with _heartbeat(record.id):
-            recalculated = _recalculate(spec, record)
-            run = _run(spec, record)
+            if spec.mode is None:
+                repriced = _reprice_tariff(record)
+            else:
+                recalculated = _recalculate(spec, record)
+                run = _run(spec, record)
     except RunRefused as refused:
         _finish(job_id, JobStatus.FAILED, error=str(refused))
         raise
@@ -216,6 +221,9 @@ def execute(job_id: str):
     except Exception as error:
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
         raise
+    if spec.mode is None:
+        _finish(job_id, JobStatus.FINISHED, result={"recalculations_done": repriced})
+        return {"recalculations_done": repriced}
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
     _finish(job_id, JobStatus.FINISHED, result=result)
@@ -293,7 +301,7 @@ def enqueue_nightly(day: date | None = None) -> tuple[JobRecord, bool]:
 
 
 def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
-    month = (day or local_today()).strftime("%Y-%m")
+    month = str(Month.of(day or local_today()))
     return enqueue("monthly_rebuild", {"month": month}, trigger=RunTrigger.SCHEDULE, job_id=f"monthly-rebuild-{month}")
 
 
@@ -386,13 +394,24 @@ def _recalculate(spec: Kind, record: JobRecord) -> int:
     return process_recalculations(customer_ids, record.user)
 
 
+def _reprice_tariff(record: JobRecord) -> int:
+    """The re-pricing a tariff change left to the job: its customers' recalculation requests, a batch at a time."""
+    job_id = record.id
+
+    def progress(done: int, total: int) -> None:
+        _report(job_id, done * 100 // total, f"{done:,} of {total:,} customers re-priced")
+
+    _report(job_id, 0, "Re-pricing")
+    return reprice_tariff(date.fromisoformat(record.args["effective_from"]), record.user, progress)
+
+
 def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
     """The checks (None: all) and the scope the job runs on."""
     customers = args.get("customers") or []
     if spec.name == "recalculate_customer":
         customers = [db.session.get(Customer, args["customer_id"]).code]
     month = args.get("from_month")
-    return args.get("checks") or None, scope_for(customers, datetime.strptime(month, "%Y-%m").date() if month else None)
+    return args.get("checks") or None, scope_for(customers, Month.parse(month).first_day if month else None)
 
 
 def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
@@ -475,6 +494,9 @@ def _heartbeat(job_id: str):
 
 def _validate(spec: Kind, args: dict) -> None:
     """Refuse arguments the job could not run with, before anything is queued."""
+    if spec.name == "tariff_change":
+        date.fromisoformat(args["effective_from"])
+        return
     resolve(args.get("checks"))
     scope_for(args.get("customers") or [], None)
     if spec.name == "recalculate_customer" and db.session.get(Customer, args.get("customer_id")) is None:

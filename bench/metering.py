@@ -7,7 +7,13 @@ and recalculate one customer with two years of readings, each beside its baselin
   and beside a per-customer loop (one query per customer for its sources, compared in Python);
 - one customer: the months recalculated in a transaction (what a fix and a recalculation request
   do) beside the same by hand; and the "Recalculate customer" job end to end (pending requests,
-  then verify-and-fix of every check for the customer), as p50 and p95 over 20 customers.
+  then verify-and-fix of every check for the customer), as p50 and p95 over 20 customers;
+- re-pricing one customer's 720 readings from their first date at a new price: the service's
+  statements in a transaction, and ``set_pricing`` as the pricing form calls it, beside the same
+  statements written by hand in raw SQL, as p50 and p95 over 20 customers each;
+- a tariff change over 2,000 customers × 720 readings (``change_tariff`` then ``reprice_tariff``, what
+  the command does), beside the same statements written by hand (the hand-written one runs first, so
+  the service's re-pricing reads twice the ledger rows it did).
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ import os
 import random
 import statistics
 import time
+from datetime import date
+from decimal import Decimal
 
 import psycopg
 from rich.progress import Progress
+from sqlalchemy import update
 
 from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed
 
@@ -28,16 +37,18 @@ READINGS_PER_MONTH = 30
 BATCH = 250
 SAMPLE = 20
 FIRST_MONTH = "2024-11-01"
-ZONE = "Asia/Jakarta"
+TARIFF_CUSTOMERS = min(2_000, CUSTOMERS)
+"""The tariff change's customers: the first ones, all of one account manager."""
+TARIFF_MANAGER = "tariff@example.com"
 
-SOURCES = f"""
-    SELECT customer_id, to_char(timezone('{ZONE}', created_at), 'YYYY-MM') AS year_month,
+SOURCES = """
+    SELECT customer_id, to_char(value_date, 'YYYY-MM') AS year_month,
            CASE WHEN kind = 'charge' OR (kind = 'reversal' AND signed_amount > 0) THEN 0 ELSE signed_amount END AS d,
            CASE WHEN kind = 'charge' OR (kind = 'reversal' AND signed_amount > 0) THEN -signed_amount ELSE 0 END AS p,
            0 AS v
-    FROM balance_transactions WHERE (reference_type IS NULL OR reference_type <> 'meter_reading') {{ledger}}
+    FROM balance_transactions WHERE true {ledger}
     UNION ALL
-    SELECT customer_id, year_month, 0, total_price, volume_sm3 FROM transaction_calculations {{calculations}}
+    SELECT customer_id, year_month, 0, 0, volume_sm3 FROM transaction_calculations {calculations}
 """
 EXPECTED = f"""
     SELECT customer_id, year_month, round(closing - d + p, 2) AS opening, d, p, closing, v FROM (
@@ -117,9 +128,10 @@ def main() -> str:
                 connection.execute(FLOOR_REBUILD.format(**only), {"c": customer_id})
 
         raw_times = _each(sample, by_hand)
+    repricing_lines = _repricing(app, url)
     with app.app_context():
-        # The generated wallets have no journal entries: the books' checks do not apply to them.
-        assert run(RunMode.VERIFY, checks=["reading_calculation", "customer_wallet", "monthly_balance"]).mismatched == 0
+        verified = run(RunMode.VERIFY)
+        assert verified.mismatched == 0, [(r.check, r.mismatched) for r in verified.results if r.mismatched]
 
     floor = "raw SQL (floor)"
     lines = report(
@@ -140,19 +152,212 @@ def main() -> str:
             ("Recalculate customer job, p95", _p(job_times, 95), f"{floor}, p95", _p(raw_times, 95)),
         ],
     )
-    return lines
+    return lines + "\n" + repricing_lines
+
+
+def _repricing(app, url: str) -> str:
+    """Re-pricing one customer's readings, and a tariff change, each beside the same statements by hand."""
+    from backoffice.extensions import db
+    from backoffice.services import metering
+    from backoffice.services.locking import lock_customers
+    from backoffice.services.metering.repricing import pricing, readings
+
+    first = date.fromisoformat(FIRST_MONTH)
+    app.config["REPRICE_IN_REQUEST_LIMIT"] = MONTHS * READINGS_PER_MONTH
+    chosen = random.Random(11).sample(range(1, CUSTOMERS + 1), 3 * SAMPLE)
+    statements, form, by_hand = chosen[:SAMPLE], chosen[SAMPLE : 2 * SAMPLE], chosen[2 * SAMPLE :]
+    with app.app_context():
+
+        def reprice(customer_id: int) -> None:
+            with db.engine.begin() as connection:
+                lock_customers(connection, [customer_id])
+                connection.execute(
+                    update(pricing)
+                    .where(pricing.c.customer_id == customer_id, pricing.c.effective_from == first)
+                    .values(price_per_sm3=NEW_PRICE, version=pricing.c.version + 1)
+                )
+                mine = (readings.c.customer_id == customer_id) & (readings.c.reading_date >= first)
+                metering.reprice_where(connection, mine, [customer_id])
+
+        statement_times = _each(statements, reprice)
+        form_times = _each(form, lambda c: metering.set_pricing(c, first, NEW_PRICE, Decimal("1.012345")))
+    with psycopg.connect(url, autocommit=True) as connection:
+        ACCOUNTS.update(connection.execute("SELECT code, id FROM accounts WHERE code IN ('2000', '4000')").fetchall())
+        raw_times = _each(by_hand, lambda c: _reprice_by_hand(connection, [c], first, NEW_PRICE))
+        tariff_ids = list(range(1, TARIFF_CUSTOMERS + 1))
+        raw_tariff, _ = timed(lambda: _tariff_by_hand(connection, tariff_ids, first), repeat=1)
+    with app.app_context():
+        tariff = metering.checked_tariff(first, TARIFF_PRICE, None, TARIFF_MANAGER)
+
+        def change() -> None:
+            metering.change_tariff(tariff)
+            metering.reprice_tariff(first)
+
+        tariff_seconds, _ = timed(change, repeat=1)
+    floor = "raw SQL, same statements"
+    readings_count = MONTHS * READINGS_PER_MONTH
+    return report(
+        f"re-pricing {readings_count} readings of one customer from its first date (p50 / p95 of {SAMPLE} each), "
+        f"and a tariff change over {TARIFF_CUSTOMERS:,} customers × {readings_count} readings (PostgreSQL)",
+        [
+            ("re-pricing statements, p50", _p(statement_times, 50), f"{floor}, p50", _p(raw_times, 50)),
+            ("re-pricing statements, p95", _p(statement_times, 95), f"{floor}, p95", _p(raw_times, 95)),
+            ("set_pricing (pricing form), p50", _p(form_times, 50), f"{floor}, p50", _p(raw_times, 50)),
+            ("set_pricing (pricing form), p95", _p(form_times, 95), f"{floor}, p95", _p(raw_times, 95)),
+            (f"tariff change, {TARIFF_CUSTOMERS:,} customers", tariff_seconds, floor, raw_tariff),
+        ],
+    )
+
+
+ACCOUNTS: dict[str, int] = {}
+"""Customer deposits' and gas revenue's ids, by code."""
+NEW_PRICE = Decimal("9100.00")
+TARIFF_PRICE, TARIFF_PRICE_BY_HAND = Decimal("9300.00"), Decimal("9200.00")
+SET_PRICE = (
+    "UPDATE customer_pricing SET price_per_sm3 = %(price)s, version = version + 1 "
+    "WHERE customer_id = ANY(%(ids)s) AND effective_from = %(from)s"
+)
+BY_HAND = [
+    "CREATE TEMP TABLE IF NOT EXISTS by_hand (row_id bigint, entry_id bigint, customer_id int, position bigint, "
+    "kind varchar(20), signed_amount numeric(15,2), value_date date, reading_id int, balance_after numeric(20,2)) "
+    "ON COMMIT DELETE ROWS",
+    "UPDATE transaction_calculations t SET customer_id = r.customer_id, "
+    "       year_month = to_char(r.reading_date, 'YYYY-MM'), transaction_date = r.reading_date, "
+    "       volume_flow_meter = r.volume_flow_meter, meter_correction = p.meter_correction, "
+    "       volume_sm3 = round(r.volume_flow_meter * p.meter_correction, 4), price_per_sm3 = p.price_per_sm3, "
+    "       total_price = round(round(r.volume_flow_meter * p.meter_correction, 4) * p.price_per_sm3, 2), "
+    "       pricing = json_build_object('pricing_id', p.id, 'effective_from', to_char(p.effective_from, 'YYYY-MM-DD'), "
+    "                                   'price_per_sm3', p.price_per_sm3::text, "
+    "                                   'meter_correction', p.meter_correction::text), "
+    "       calculated_at = now() "
+    "FROM meter_readings r, (SELECT *, lead(effective_from) OVER (PARTITION BY customer_id "
+    "                                     ORDER BY effective_from) AS until "
+    "                        FROM customer_pricing WHERE customer_id = ANY(%(ids)s)) p "
+    "WHERE t.reading_id = r.id AND r.customer_id = ANY(%(ids)s) AND r.reading_date >= %(from)s "
+    "  AND p.customer_id = r.customer_id AND p.effective_from <= r.reading_date "
+    "  AND (p.until IS NULL OR r.reading_date < p.until)",
+    "INSERT INTO transaction_calculations (customer_id, reading_id, year_month, transaction_date, volume_flow_meter, "
+    "meter_correction, volume_sm3, price_per_sm3, total_price, pricing, calculated_at) "
+    "SELECT r.customer_id, r.id, to_char(r.reading_date, 'YYYY-MM'), r.reading_date, r.volume_flow_meter, "
+    "       p.meter_correction, round(r.volume_flow_meter * p.meter_correction, 4), p.price_per_sm3, "
+    "       round(round(r.volume_flow_meter * p.meter_correction, 4) * p.price_per_sm3, 2), "
+    "       json_build_object('pricing_id', p.id, 'effective_from', to_char(p.effective_from, 'YYYY-MM-DD'), "
+    "                         'price_per_sm3', p.price_per_sm3::text, 'meter_correction', p.meter_correction::text), "
+    "       now() "
+    "FROM meter_readings r JOIN (SELECT *, lead(effective_from) OVER (PARTITION BY customer_id "
+    "                                ORDER BY effective_from) AS until "
+    "                            FROM customer_pricing WHERE customer_id = ANY(%(ids)s)) p "
+    "  ON p.customer_id = r.customer_id AND p.effective_from <= r.reading_date "
+    " AND (p.until IS NULL OR r.reading_date < p.until) "
+    "WHERE r.customer_id = ANY(%(ids)s) AND r.reading_date >= %(from)s "
+    "  AND NOT EXISTS (SELECT FROM transaction_calculations t WHERE t.reading_id = r.id)",
+    "INSERT INTO by_hand SELECT nextval((SELECT pg_get_serial_sequence('balance_transactions', 'id')::regclass)), "
+    "       nextval((SELECT pg_get_serial_sequence('journal_entries', 'id')::regclass)), s.* FROM ("
+    "  WITH picked AS (SELECT id, customer_id, reading_date FROM meter_readings "
+    "                  WHERE customer_id = ANY(%(ids)s) AND reading_date >= %(from)s), "
+    "  items AS (SELECT p.customer_id, p.id AS reading_id, p.reading_date, l.value_date AS day, "
+    "                   -l.signed_amount AS amount "
+    "            FROM balance_transactions l JOIN picked p ON l.reference_type = 'meter_reading' "
+    "             AND l.reference_id = p.id AND l.customer_id = p.customer_id WHERE l.customer_id = ANY(%(ids)s) "
+    "            UNION ALL "
+    "            SELECT p.customer_id, p.id, p.reading_date, p.reading_date, -t.total_price "
+    "            FROM picked p JOIN transaction_calculations t ON t.reading_id = p.id), "
+    "  moves AS (SELECT customer_id, reading_id, day AS value_date, "
+    "                   CASE WHEN day = reading_date THEN 1 ELSE 0 END AS last, round(sum(amount), 2) AS signed "
+    "            FROM items GROUP BY customer_id, reading_id, reading_date, day HAVING round(sum(amount), 2) <> 0), "
+    "  ordered AS (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY reading_id, last, value_date) "
+    "                       AS position FROM moves) "
+    "  SELECT m.customer_id, m.position, CASE WHEN m.signed < 0 THEN 'charge' ELSE 'reversal' END, m.signed, "
+    "         m.value_date, m.reading_id, round(c.balance + sum(m.signed) OVER (PARTITION BY m.customer_id "
+    "                                     ORDER BY m.position ROWS UNBOUNDED PRECEDING), 2) "
+    "  FROM ordered m JOIN customers c ON c.id = m.customer_id ORDER BY m.customer_id, m.position) s",
+    "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, created_at) "
+    "SELECT b.entry_id, 'JE-' || b.entry_id, b.value_date, initcap(b.kind) || ' #' || b.row_id || ' of ' || c.code, "
+    "       'draft', 'balance_transaction', b.row_id, now() "
+    "FROM by_hand b JOIN customers c ON c.id = b.customer_id ORDER BY b.entry_id",
+    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+    "SELECT entry_id, account_id, debit, credit, '' FROM ("
+    "  SELECT entry_id, 0 AS side, CASE WHEN signed_amount < 0 THEN %(deposits)s ELSE %(revenue)s END AS account_id, "
+    "         abs(signed_amount) AS debit, 0 AS credit FROM by_hand "
+    "  UNION ALL "
+    "  SELECT entry_id, 1, CASE WHEN signed_amount < 0 THEN %(revenue)s ELSE %(deposits)s END, 0, abs(signed_amount) "
+    "  FROM by_hand) lines ORDER BY entry_id, side",
+    "UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id IN (SELECT entry_id FROM by_hand)",
+    "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, balance_after, "
+    "value_date, reference_type, reference_id, description, entry_id, created_at) "
+    "SELECT row_id, customer_id, kind, abs(signed_amount), signed_amount, round(balance_after - signed_amount, 2), "
+    "       balance_after, value_date, 'meter_reading', reading_id, 'Re-pricing of gas, reading #' || reading_id, "
+    "       entry_id, now() FROM by_hand ORDER BY row_id",
+    "UPDATE customers c SET balance = round(c.balance + s.net, 2), total_spent = round(c.total_spent - s.net, 2), "
+    "       balance_last_updated_at = now(), "
+    "       status = CASE WHEN round(c.balance + s.net, 2) < c.suspend_below THEN 'suspended' ELSE 'active' END "
+    "FROM (SELECT customer_id, sum(signed_amount) AS net FROM by_hand GROUP BY customer_id) s "
+    "WHERE c.id = s.customer_id",
+]
+"""Re-pricing the readings of the customers ``ids`` from the date ``from``: what the service does, by hand."""
+
+
+def _reprice_by_hand(connection, ids: list[int], since: date, price: Decimal | None) -> None:
+    """The re-pricing's statements by hand, in one transaction: the customers locked (and their price set, as the
+    measured service transaction does), the statements above, the two accounts moved, the months recalculated."""
+    with connection.transaction():
+        _statements_by_hand(connection, ids, since, price)
+
+
+def _statements_by_hand(connection, ids: list[int], since: date, price: Decimal | None) -> None:
+    values = {"ids": ids, "from": since, "price": price, "deposits": ACCOUNTS["2000"], "revenue": ACCOUNTS["4000"]}
+    connection.execute("SELECT id FROM customers WHERE id = ANY(%(ids)s) ORDER BY id FOR NO KEY UPDATE", values)
+    if price is not None:
+        connection.execute(SET_PRICE, values)
+    for statement in BY_HAND:
+        connection.execute(statement, values)
+    net = connection.execute("SELECT coalesce(sum(signed_amount), 0) FROM by_hand").fetchone()[0]
+    for account_id, by in sorted(((ACCOUNTS["2000"], net), (ACCOUNTS["4000"], -net))):
+        connection.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (by, account_id))
+    month = since.strftime("%Y-%m")
+    connection.execute(
+        "DELETE FROM monthly_customer_balances WHERE customer_id = ANY(%s) AND year_month >= %s", (ids, month)
+    )
+    only = {"ledger": "AND customer_id = ANY(%(ids)s)", "calculations": "WHERE customer_id = ANY(%(ids)s)"}
+    connection.execute(FLOOR_REBUILD.format(**only) + " WHERE year_month >= %(month)s", {"ids": ids, "month": month})
+
+
+def _tariff_by_hand(connection, ids: list[int], since: date) -> None:
+    """The tariff change by hand: the customers' rows and requests in one transaction, then re-priced fifty
+    customers a transaction, each batch's requests marked done."""
+    with connection.transaction():
+        connection.execute("SELECT id FROM customers WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", (ids,))
+        connection.execute(SET_PRICE, {"ids": ids, "from": since, "price": TARIFF_PRICE_BY_HAND})
+        connection.execute(
+            "INSERT INTO recalculation_requests (customer_id, from_date, reason, description, requested_at) "
+            "SELECT id, %s, 'pricing_change', 'Tariff by hand', now() FROM unnest(%s::int[]) id",
+            (since, ids),
+        )
+    for start in range(0, len(ids), 50):
+        batch = ids[start : start + 50]
+        with connection.transaction():
+            _statements_by_hand(connection, batch, since, None)
+            connection.execute(
+                "UPDATE recalculation_requests SET done_at = now() WHERE customer_id = ANY(%s) AND done_at IS NULL",
+                (batch,),
+            )
 
 
 def _generate(url: str) -> None:
-    """Customers with a meter, a price, 30 readings a month for 24 months, each with its calculation and
-    its charge, and a deposit on the first of each month; wallets consistent with their ledgers."""
+    """Customers with a meter, a price, 30 readings a month for 24 months, each with its calculation and its charge
+    (dated on the reading), and a deposit on the first of each month; each ledger row with its posted journal entry;
+    wallets and accounts consistent with their ledgers. The first ``TARIFF_CUSTOMERS`` have one account manager."""
     with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
         connection.execute(
+            "INSERT INTO account_managers (name, email, active) VALUES ('Tariff', %s, true)", (TARIFF_MANAGER,)
+        )
+        connection.execute(
             "INSERT INTO customers (code, name, status, created_at, balance, total_recharged, total_spent, "
-            "suspend_below, use_realtime_calculation, amount_due, overpayment) "
-            "SELECT 'M' || lpad(n::text, 6, '0'), 'Customer ' || n, 'active', now(), 0, 0, 0, -1e12, true, 0, 0 "
+            "suspend_below, use_realtime_calculation, amount_due, overpayment, account_manager_id) "
+            "SELECT 'M' || lpad(n::text, 6, '0'), 'Customer ' || n, 'active', now(), 0, 0, 0, -1e12, true, 0, 0, "
+            "       CASE WHEN n <= %s THEN (SELECT id FROM account_managers) END "
             "FROM generate_series(1, %s) n",
-            (CUSTOMERS,),
+            (TARIFF_CUSTOMERS, CUSTOMERS),
         )
         connection.execute(
             "INSERT INTO meters (serial, status, balance, overpayment, created_at) "
@@ -174,6 +379,11 @@ def _generate(url: str) -> None:
             connection.commit()
             progress.update(task, completed=stop)
         connection.execute(WALLETS_FROM_LEDGER)
+        connection.execute(
+            "UPDATE accounts SET balance = coalesce((SELECT sum(CASE WHEN accounts.type IN ('asset', 'expense') "
+            "THEN l.debit - l.credit ELSE l.credit - l.debit END) FROM journal_lines l "
+            "WHERE l.account_id = accounts.id), 0)"
+        )
         connection.commit()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
@@ -181,6 +391,8 @@ def _generate(url: str) -> None:
 
 def _generate_batch(connection, start: int, stop: int) -> None:
     between = {"start": start, "stop": stop, "first": FIRST_MONTH, "months": MONTHS, "per": READINGS_PER_MONTH}
+    # Generated rows are written past the database's guards (as a superuser may): each is whole when committed.
+    connection.execute("SET LOCAL session_replication_role = replica")
     connection.execute(
         "INSERT INTO meter_readings (meter_id, customer_id, reading_date, volume_flow_meter, note, created_at) "
         "SELECT c, c, (%(first)s::date + make_interval(months => m) + make_interval(days => d))::date, "
@@ -200,19 +412,39 @@ def _generate_batch(connection, start: int, stop: int) -> None:
         between,
     )
     connection.execute(
-        "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, balance_after, "
-        "reference_type, reference_id, description, created_at) "
-        "SELECT customer_id, kind, amount, signed, running - signed, running, ref_type, ref_id, '', at FROM ("
-        "  SELECT *, sum(signed) OVER (PARTITION BY customer_id ORDER BY at, ref_id NULLS FIRST) AS running FROM ("
+        "CREATE TEMP TABLE generated ON COMMIT DROP AS "
+        "SELECT nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS id, "
+        "       nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id, * FROM ("
+        "  SELECT *, sum(signed) OVER (PARTITION BY customer_id ORDER BY on_date, ref_id NULLS FIRST) AS running FROM ("
         "    SELECT c.customer_id, 'charge' AS kind, c.total_price AS amount, -c.total_price AS signed,"
-        "           'meter_reading' AS ref_type, c.reading_id AS ref_id, c.transaction_date + time '12:00' AS at"
+        "           'meter_reading' AS ref_type, c.reading_id AS ref_id, c.transaction_date AS on_date"
         "    FROM transaction_calculations c WHERE c.customer_id BETWEEN %(start)s AND %(stop)s AND c.total_price > 0"
         "    UNION ALL"
         "    SELECT c, 'recharge', 250000000.00, 250000000.00, NULL, NULL,"
-        "           %(first)s::date + make_interval(months => m) + time '03:00'"
+        "           (%(first)s::date + make_interval(months => m))::date"
         "    FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(0, %(months)s - 1) m"
-        "  ) movements) chained ORDER BY customer_id, at, ref_id NULLS FIRST",
+        "  ) movements ORDER BY customer_id, on_date, ref_id NULLS FIRST) chained",
         between,
+    )
+    connection.execute(
+        "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
+        "created_at, posted_at) "
+        "SELECT entry_id, 'JE-' || entry_id, on_date, initcap(kind) || ' #' || id, 'posted', 'balance_transaction', "
+        "       id, now(), now() FROM generated"
+    )
+    connection.execute(
+        "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+        "SELECT entry_id, (SELECT id FROM accounts WHERE code = CASE WHEN kind = 'charge' THEN '2000' ELSE '1000' END),"
+        "       amount, 0, '' FROM generated "
+        "UNION ALL "
+        "SELECT entry_id, (SELECT id FROM accounts WHERE code = CASE WHEN kind = 'charge' THEN '4000' ELSE '2000' END),"
+        "       0, amount, '' FROM generated"
+    )
+    connection.execute(
+        "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+        "balance_after, value_date, reference_type, reference_id, description, entry_id, created_at) "
+        "SELECT id, customer_id, kind, amount, signed, running - signed, running, on_date, ref_type, ref_id, '', "
+        "       entry_id, now() FROM generated ORDER BY id"
     )
 
 

@@ -27,11 +27,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import select as sql_select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.extensions import db
 from backoffice.models.billing import Meter, MeterAssignment, covers
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Money, rounded_product, utcnow
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.money import MAX_AMOUNT, round_money, shown
 
@@ -124,11 +126,11 @@ def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
 
 
 def volume_sm3_sql(volume_flow_meter, meter_correction):
-    return func.round(volume_flow_meter * meter_correction, 4, type_=Volume)
+    return rounded_product(volume_flow_meter, meter_correction, 4, type_=Volume)
 
 
 def total_price_sql(volume_sm3, price_per_sm3):
-    return func.round(volume_sm3 * price_per_sm3, 2, type_=Money)
+    return rounded_product(volume_sm3, price_per_sm3, 2, type_=Money)
 
 
 def pricing_in_force(customer_id, on_date):
@@ -179,4 +181,33 @@ def pricing_sql(column, customer_id, on_date):
     """One column of the pricing in force, as a correlated SQL expression."""
     return (
         pricing_in_force(customer_id, on_date).with_only_columns(CustomerPricing.__table__.c[column]).scalar_subquery()
+    )
+
+
+class pricing_snapshot(FunctionElement):
+    """``pricing_snapshot(id, effective_from, price_per_sm3, meter_correction)``: the pricing a calculation was
+    priced at, as the JSON the write path stores (``{"pricing_id": 7, "effective_from": "2026-11-01",
+    "price_per_sm3": "7500.00", "meter_correction": "1.012345"}``), built in SQL for a set-based re-pricing."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "pricing_snapshot"
+
+
+@compiles(pricing_snapshot, "postgresql")
+def _pricing_snapshot_postgresql(element, compiler, **kw):
+    pricing_id, since, price, correction = (compiler.process(clause, **kw) for clause in element.clauses)
+    return (
+        f"json_build_object('pricing_id', {pricing_id}, 'effective_from', to_char({since}, 'YYYY-MM-DD'), "
+        f"'price_per_sm3', CAST({price} AS TEXT), 'meter_correction', CAST({correction} AS TEXT))"
+    )
+
+
+@compiles(pricing_snapshot)
+def _pricing_snapshot_sqlite(element, compiler, **kw):
+    # SQLite keeps the numbers as floats: written to their columns' places, as SQLAlchemy reads them back.
+    pricing_id, since, price, correction = (compiler.process(clause, **kw) for clause in element.clauses)
+    return (
+        f"json_object('pricing_id', {pricing_id}, 'effective_from', {since}, "
+        f"'price_per_sm3', printf('%.2f', {price}), 'meter_correction', printf('%.6f', {correction}))"
     )

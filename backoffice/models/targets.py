@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from backoffice.extensions import db
 from backoffice.models.customers import AccountManager
 from backoffice.models.orders import Order
-from backoffice.models.types import Balance, Money, next_month
+from backoffice.models.types import Balance, Money, Month, next_month
 from backoffice.money import ZERO, check_amount
 
 
@@ -46,7 +46,7 @@ class Target(db.Model):
 
     @property
     def period(self) -> str:
-        return self.period_start.strftime("%Y-%m")
+        return str(Month.of(self.period_start))
 
     @property
     def progress(self) -> Decimal:

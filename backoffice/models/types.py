@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import MAXYEAR, UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Enum, Numeric, String
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
 Money = Numeric(15, 2, asdecimal=True)
 """Every stored amount: ``NUMERIC(15,2)``; Python sees ``Decimal``."""
@@ -35,25 +37,54 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def parse_month(text: str) -> date:
-    """A month typed as ``YYYY-MM``, as its first day; :class:`ValueError` says how to write one.
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month: stored, typed and shown as ``YYYY-MM``; months order as time does.
 
-    Its following month must exist too: periods are half-open month ranges.
+    Periods are half-open month ranges, so a month's following month must exist too (at most 9999-11).
     """
-    try:
-        first = datetime.strptime(text.strip(), "%Y-%m").date()
-        next_month_start(first)
-    except ValueError:
-        raise ValueError("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).") from None
-    return first
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """A month typed as ``YYYY-MM``; :class:`ValueError` says how to write one."""
+        try:
+            parsed = cls.of(datetime.strptime(text.strip(), "%Y-%m").date())
+            if parsed.year == MAXYEAR and parsed.month == 12:
+                raise ValueError
+        except ValueError:
+            raise ValueError("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).") from None
+        return parsed
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        """The month a date falls in."""
+        return cls(day.year, day.month)
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def next(self) -> Month:
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def parse_month(text: str) -> date:
+    """A month typed as ``YYYY-MM``, as its first day; :class:`ValueError` says how to write one."""
+    return Month.parse(text).first_day
 
 
 def month_start(day: date) -> date:
-    return day.replace(day=1)
+    return Month.of(day).first_day
 
 
 def next_month_start(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return Month.of(day).next().first_day
 
 
 class next_month(FunctionElement):
@@ -102,7 +133,7 @@ def local_date_of(moment: datetime, zone: str) -> date:
 
 
 def local_month_of(moment: datetime, zone: str) -> str:
-    return local_date_of(moment, zone).strftime("%Y-%m")
+    return str(Month.of(local_date_of(moment, zone)))
 
 
 class month_of_date(FunctionElement):
@@ -121,3 +152,35 @@ def _month_of_date_sqlite(element, compiler, **kw):
 @compiles(month_of_date, "postgresql")
 def _month_of_date_postgresql(element, compiler, **kw):
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+
+
+class rounded_product(GenericFunction):
+    """``rounded_product(a, b, places)``: ``a × b`` rounded half up to ``places``, exactly as ``Decimal`` does.
+
+    PostgreSQL's numeric is exact. SQLite keeps numbers as binary floats, whose product of two amounts
+    can fall a hair below the half it is in decimal (1.005 is 1.00499…): there it is a function the
+    connection registers (:func:`round_product`), which multiplies the decimals the floats stand for.
+    """
+
+    inherit_cache = True
+    name = "rounded_product"
+    type = Numeric()
+
+
+@compiles(rounded_product)
+def _rounded_product_sqlite(element, compiler, **kw):
+    return f"rounded_product({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(rounded_product, "postgresql")
+def _rounded_product_postgresql(element, compiler, **kw):
+    a, b, places = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"round(({a}) * ({b}), {places})"
+
+
+def round_product(a: float | int | str | None, b: float | int | str | None, places: int) -> float | None:
+    """SQLite's ``rounded_product``: the shortest decimal each float stands for, multiplied and rounded half up."""
+    if a is None or b is None:
+        return None
+    product = Decimal(str(a)) * Decimal(str(b))
+    return float(product.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))

@@ -10,6 +10,7 @@ from typing import ClassVar
 from sqlalchemy import ColumnElement, FromClause, Select, Table, func, or_, select, update
 from sqlalchemy.engine import Connection
 
+from backoffice.models.types import Month
 from backoffice.services.locking import lock_where
 
 
@@ -26,7 +27,7 @@ class Scope:
         if self.customer_codes:
             described["customers"] = list(self.customer_codes)
         if self.from_month:
-            described["from_month"] = self.from_month.strftime("%Y-%m")
+            described["from_month"] = str(Month.of(self.from_month))
         return described
 
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 from sqlalchemy import ColumnElement, FromClause, Subquery, case, func, select
 
 from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
+from backoffice.models.types import Month
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.ledger_chain import held_customers
 from backoffice.services import monthly
@@ -88,7 +89,7 @@ class MonthlyBalance(Check):
         if scope.customer_ids:
             conditions.append(self.key.in_(scope.customer_ids))
         if scope.from_month:
-            conditions.append(self.period >= scope.from_month.strftime("%Y-%m"))
+            conditions.append(self.period >= str(Month.of(scope.from_month)))
         return conditions
 
     def key_bounds(self, scope: Scope):
@@ -98,7 +99,9 @@ class MonthlyBalance(Check):
 
     def write_entities(self, connection, entities):
         """Recalculate the customers from the earliest wrong month: earlier months are right and stay as they are."""
-        monthly.recalculate(connection, sorted({c for c, _ in entities}), min(month for _, month in entities))
+        monthly.recalculate(
+            connection, sorted({c for c, _ in entities}), Month.parse(min(month for _, month in entities))
+        )
 
     def held(self, connection, keys):
         return held_customers(connection, keys)

@@ -8,7 +8,7 @@ the posting's ``bucket_key`` (the customer or meter whose money moved), never in
 own row, so postings for unrelated customers do not wait for each other; the buckets are
 written last, so their rows stay locked for as short a time as possible. The lines go into a
 draft, which is then marked posted: the database refuses a line added to a posted entry, and
-checks again that every posted entry balances (PostgreSQL at commit, SQLite when it is posted).
+checks again that every entry balances when it is posted (PostgreSQL once per statement).
 """
 
 from __future__ import annotations
@@ -189,6 +189,20 @@ def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> 
     _move_accounts(connection, recorded.lines, recorded.accounts, bucket_key)
 
 
+def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) -> None:
+    """Move the accounts by the lines of many customers' movements recorded set-based (``posting.many``).
+
+    Each bucket moves once, by the sum of its customers' lines, in (account, bucket) order, in one statement.
+    """
+    found = _accounts(connection, {ln.account for lines in lines_by_customer.values() for ln in lines})
+    moves: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for customer_id, lines in lines_by_customer.items():
+        for key, amount in _moves(lines, found, customer_id).items():
+            moves[key] += amount
+    if moves:
+        _move_buckets(connection, moves)
+
+
 def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
     """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
     checked = check_lines(lines, complete=False)
@@ -298,22 +312,30 @@ def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[st
 
 
 def _move_accounts(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
-    """Move each account's bucket by its lines in its normal direction, the last statements before the commit.
+    """Move each account's bucket by its lines in its normal direction, the last statements before the commit."""
+    _move_buckets(connection, _moves(checked, found, bucket_key))
 
-    One upsert of the accounts' buckets in (account, bucket) order (a single statement, its rows in that
-    order): two postings never lock the same buckets in opposite orders. The account's own row is neither
-    locked nor written.
-    """
+
+def _moves(checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> dict[tuple[int, int], Decimal]:
+    """What the lines add to each (account, bucket): the bucket of ``bucket_key`` (0 for none)."""
     bucket = 0 if bucket_key is None else bucket_key % BUCKETS
-    moves: dict[int, Decimal] = defaultdict(Decimal)
+    moves: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     for ln in checked:
         account = found[ln.account]
-        moves[account.id] += normal_amount(account.type, ln.debit, ln.credit)
-    moved = connection.execute(
-        _move(connection.dialect.name), [{"account_id": i, "bucket": bucket, "by": moves[i]} for i in sorted(moves)]
-    ).all()
+        moves[account.id, bucket] += normal_amount(account.type, ln.debit, ln.credit)
+    return moves
+
+
+def _move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
+    """One upsert of the buckets in (account, bucket) order (a single statement, its rows in that order): two
+    postings never lock the same buckets in opposite orders. The account's own row is neither locked nor written.
+    """
+    rows = [
+        {"account_id": account, "bucket": bucket, "by": moves[account, bucket]} for account, bucket in sorted(moves)
+    ]
+    moved = connection.execute(_move(connection.dialect.name), rows).all()
     if len(moved) < len(moves):
-        raise BeyondLimit(_beyond_limit(connection, moves, bucket))
+        raise BeyondLimit(_beyond_limit(connection, moves))
 
 
 def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
@@ -342,14 +364,18 @@ _move = cache(adding_to_buckets)
 """The posting's statement, built once per dialect."""
 
 
-def _beyond_limit(connection, moves: dict[int, Decimal], bucket: int) -> str:
+def _beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
     rows = connection.execute(
-        select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.balance)
-        .join(buckets, (buckets.c.account_id == accounts.c.id) & (buckets.c.bucket == bucket))
-        .where(accounts.c.id.in_(moves))
+        select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.bucket, buckets.c.balance)
+        .join(buckets, buckets.c.account_id == accounts.c.id)
+        .where(accounts.c.id.in_({account for account, _bucket in moves}))
     )
-    names = [f"{r.code} {r.name}" for r in rows if abs(Decimal(r.balance) + moves[r.id]) > MAX_BALANCE]
-    return "The balance of " + (", ".join(names) or "an account")
+    names = {
+        f"{r.code} {r.name}"
+        for r in rows
+        if (r.id, r.bucket) in moves and abs(Decimal(r.balance) + moves[r.id, r.bucket]) > MAX_BALANCE
+    }
+    return "The balance of " + (", ".join(sorted(names)) or "an account")
 
 
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:

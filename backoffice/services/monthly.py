@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from backoffice.models import MonthlyCustomerBalance, RecalculationReason, RecalculationRequest, expected_months
 from backoffice.models.metering import Volume
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Money, Month, utcnow
 from backoffice.services.locking import lock_customers
 
 months = MonthlyCustomerBalance.__table__
@@ -113,7 +113,7 @@ def shift(
         connection.execute(_EMPTY, values)
 
 
-def recalculate(connection: Connection, customer_ids: list[int], from_month: str | None = None) -> None:
+def recalculate(connection: Connection, customer_ids: list[int], from_month: Month | None = None) -> None:
     """Write the customers' months from ``from_month`` on (all when ``None``) as their sources make them.
 
     Takes the customers' locks (held already by the write path; not by a reconciliation fix).
@@ -124,10 +124,10 @@ def recalculate(connection: Connection, customer_ids: list[int], from_month: str
     stale = months.c.customer_id.in_(customer_ids)
     fresh = []
     if from_month is not None:
-        stale = and_(stale, months.c.year_month >= from_month)
-        fresh.append(expected.c.year_month >= from_month)
+        stale = and_(stale, months.c.year_month >= str(from_month))
+        fresh.append(expected.c.year_month >= str(from_month))
     connection.execute(delete(months).where(stale))
-    details = {"recalculated": True, "from_month": from_month}
+    details = {"recalculated": True, "from_month": str(from_month) if from_month else None}
     connection.execute(
         insert(months).from_select(
             [*columns, "calculation_details", "last_calculated_at"],
@@ -162,4 +162,5 @@ def request(
 
 
 def month_of(day: date) -> str:
-    return day.strftime("%Y-%m")
+    """The ``year_month`` a date counts in."""
+    return str(Month.of(day))

@@ -8,7 +8,7 @@ from babel.numbers import format_decimal
 from flask import current_app
 from wtforms import StringField
 
-from backoffice.models.types import parse_month
+from backoffice.models.types import Month
 from backoffice.money import format_plain, parse_amount, parse_number
 
 
@@ -54,6 +54,16 @@ class DecimalNumberField(StringField):
         return "" if self.data is None else format_decimal(self.data, locale=current_app.config["LOCALE"])
 
 
+class OptionalDecimalNumberField(DecimalNumberField):
+    """A :class:`DecimalNumberField` that may be left blank (``data`` is then ``None``)."""
+
+    def process_formdata(self, valuelist):
+        if not (valuelist and valuelist[0].strip()):
+            self.data = None
+            return
+        super().process_formdata(valuelist)
+
+
 class MonthField(StringField):
     """A month as ``YYYY-MM`` (what ``<input type="month">`` sends); ``data`` is its first day."""
 
@@ -67,9 +77,9 @@ class MonthField(StringField):
             self.data = None
             return
         self.data = None
-        self.data = parse_month(text)
+        self.data = Month.parse(text).first_day
 
     def _value(self) -> str:
         if self.raw_data:
             return self.raw_data[0]
-        return self.data.strftime("%Y-%m") if isinstance(self.data, date) else ""
+        return str(Month.of(self.data)) if isinstance(self.data, date) else ""

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Order, Target
-from backoffice.models.types import month_start, next_month_start
+from backoffice.models.types import Month
 from backoffice.reconcile import status
 
 bp = Blueprint("home", __name__)
@@ -18,10 +18,11 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 def index():
-    start = month_start(local_today())
+    month = Month.of(local_today())
+    start = month.first_day
     count, total = db.session.execute(
         select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
-            Order.closing_date >= start, Order.closing_date < next_month_start(start)
+            Order.closing_date >= start, Order.closing_date < month.next().first_day
         )
     ).one()
     target, achieved = db.session.execute(
@@ -31,7 +32,7 @@ def index():
     ).one()
     return render_template(
         "home.html",
-        month=start,
+        month=month,
         order_count=count,
         order_total=Decimal(total),
         target=Decimal(target),

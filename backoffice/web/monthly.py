@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from backoffice.extensions import db
 from backoffice.models import Customer, MonthlyCustomerBalance, Role
+from backoffice.models.types import Month
 from backoffice.services import transaction
 from backoffice.web.auth import requires_role
 
@@ -68,7 +69,8 @@ def chart(rows: list[MonthlyCustomerBalance]) -> Chart:
     for index, row in enumerate(rows):
         height = (row.total_volume_sm3 / top_volume * inner_h).quantize(TENTH)
         x = (PAD + slot * index).quantize(TENTH)
-        label = f"{row.year_month[5:]}/{row.year_month[2:4]}" if len(rows) <= 12 or index % 2 == 0 else ""
+        month = Month.parse(row.year_month)
+        label = f"{month.month:02d}/{month.year % 100:02d}" if len(rows) <= 12 or index % 2 == 0 else ""
         width = (slot * 3 / 5).quantize(TENTH)
         bars.append(Bar(x + (slot / 5).quantize(TENTH), PAD + inner_h - height, width, height, row, label))
         points.append(f"{(x + slot / 2).quantize(TENTH)},{y_of(row.closing_balance)}")

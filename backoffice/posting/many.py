@@ -1,0 +1,308 @@
+"""``post_many(connection, movements)``: many wallet movements posted set-based, row for row as ``post`` would
+post them one by one in the order given.
+
+For work that moves thousands of ledger rows in one unit of work (re-pricing two years of a customer's readings,
+a tariff change for every customer), where one ``post`` per movement is six statements each. The movements are
+staged in a temporary table with the ids their ledger rows and journal entries take and their before/after chain
+(the customer's balance plus a running sum, in the order given); then one statement each: the journal entries,
+their lines, the entries posted, the ledger rows, the customers' totals and status; the accounts last. What each
+kind and sign does is the rule table's, as SQL (``posting.sql``).
+
+The movements are gas delivered (``allow_overdraft``): the balance rule does not apply; the columns' limits and
+the value dates' rules do (none after today), checked over all of them before anything is posted.
+The caller holds the customers' locks, and recalculates their months from the earliest value date (it changes
+what else counts in them too, the readings' volumes).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Numeric,
+    Select,
+    String,
+    Table,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateTable
+
+from backoffice.models import Account, BalanceTransaction, Customer, EntryStatus, JournalEntry, JournalLine, status_sql
+from backoffice.models.types import Balance, Money, utcnow
+from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
+from backoffice.posting.post import value_date
+from backoffice.posting.rules import WALLET_KINDS
+from backoffice.posting.sql import account_sql, contribution_sql
+from backoffice.services import books
+
+MOVEMENT_COLUMNS = (
+    "customer_id",
+    "position",
+    "kind",
+    "signed_amount",
+    "value_date",
+    "reference_type",
+    "reference_id",
+    "description",
+)
+"""The columns of the select of movements :func:`post_many` is given. ``position`` orders each customer's movements
+(their ledger rows take ids in that order); the others are a ``Movement``'s, ``kind`` by the sign of its amount."""
+
+customers = Customer.__table__
+ledger = BalanceTransaction.__table__
+entries = JournalEntry.__table__
+lines = JournalLine.__table__
+accounts = Account.__table__
+
+staged = Table(
+    "posting_batch",
+    MetaData(),
+    Column("customer_id", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("signed_amount", Money, nullable=False),
+    Column("value_date", Date, nullable=False),
+    Column("reference_type", String(40)),
+    Column("reference_id", Integer),
+    Column("description", String(300), nullable=False),
+    Column("row_id", Integer, nullable=False),
+    Column("entry_id", Integer, nullable=False),
+    # Unbounded, so that a balance or total beyond its column is found and refused with a message.
+    Column("balance_after", Numeric(), nullable=False),
+    Column("recharged_after", Numeric(), nullable=False),
+    Column("spent_after", Numeric(), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+"""Each connection's own (a temporary table), emptied when its transaction commits on PostgreSQL."""
+
+_CREATE = CreateTable(staged, if_not_exists=True)
+_HEADING = case({kind.value: kind.value.capitalize() for kind in WALLET_KINDS}, value=staged.c.kind)
+
+
+def post_many(connection: Connection, movements: Select, *, user=None) -> dict[int, date]:
+    """Post the movements (a select of :data:`MOVEMENT_COLUMNS`) within the caller's unit of work; returns each
+    customer's earliest value date among them (its months change from that month on)."""
+    connection.execute(_CREATE)
+    connection.execute(delete(staged))  # a unit of work may post twice; SQLite keeps the table's rows
+    connection.execute(_stage(connection.dialect.name, movements.subquery("movements")))
+    _refuse_dated_after_today(connection)
+    _refuse_beyond_limits(connection)
+    moment = literal(utcnow(), entries.c.created_at.type)
+    user_id = literal(user.id if user else None, Integer)
+    connection.execute(_entries(moment))
+    connection.execute(_LINES)
+    connection.execute(
+        update(entries)
+        .where(entries.c.id.in_(select(staged.c.entry_id)))
+        .values(status=EntryStatus.POSTED, posted_at=moment, posted_by_id=user_id)
+    )
+    connection.execute(_ledger_rows(moment, user_id))
+    connection.execute(_customers(moment))
+    first_dates = {customer_id: day for customer_id, day in connection.execute(_FIRST_DATES)}
+    books.move_many(connection, _account_lines(connection))
+    return first_dates
+
+
+def _stage(dialect: str, movements):
+    """The movements with their chain (running sums over the customer's balance and totals, in their order), and
+    the ids of their ledger rows and entries, taken in that order."""
+    window = {"partition_by": movements.c.customer_id, "order_by": movements.c.position, "rows": (None, 0)}
+    kind, signed = movements.c.kind, movements.c.signed_amount
+
+    def running(start, value):
+        return func.round(start + func.sum(value).over(**window), 2)
+
+    chained = (
+        select(
+            *(movements.c[name] for name in MOVEMENT_COLUMNS),
+            running(customers.c.balance, signed).label("balance_after"),
+            running(customers.c.total_recharged, contribution_sql("total_recharged", kind, signed)).label(
+                "recharged_after"
+            ),
+            running(customers.c.total_spent, contribution_sql("total_spent", kind, signed)).label("spent_after"),
+        )
+        .join_from(movements, customers, customers.c.id == movements.c.customer_id)
+        .order_by(movements.c.customer_id, movements.c.position)
+        .subquery("chained")
+    )
+    if dialect == "postgresql":
+        # Taken from the sequences as the ordered rows come out: increasing in each customer's order. The
+        # sequence is looked up once for the statement, not once a row.
+        ids = [
+            func.nextval(select(_sequence(table)).scalar_subquery())
+            for table in ("balance_transactions", "journal_entries")
+        ]
+    else:
+        # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next ids follow the largest.
+        order = func.row_number().over(order_by=(chained.c.customer_id, chained.c.position))
+        ids = [select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() + order for t in (ledger, entries)]
+    columns = [*MOVEMENT_COLUMNS, "balance_after", "recharged_after", "spent_after"]
+    return insert(staged).from_select(
+        [*columns, "row_id", "entry_id"], select(*(chained.c[name] for name in columns), *ids)
+    )
+
+
+def _sequence(table: str):
+    return cast(func.pg_get_serial_sequence(table, "id"), REGCLASS)
+
+
+def _refuse_dated_after_today(connection: Connection) -> None:
+    """Refuse, as ``post`` does, a movement dated after today (a value date's rules apply to all of them at once)."""
+    latest = connection.execute(select(func.max(staged.c.value_date))).scalar_one()
+    if latest is not None:
+        value_date(latest)
+
+
+def _refuse_beyond_limits(connection: Connection) -> None:
+    """Refuse, as ``post`` does, a movement after which a balance or total would not fit its column."""
+    beyond = connection.execute(
+        select(customers.c.code, func.abs(staged.c.balance_after) > MAX_BALANCE, staged.c.recharged_after > MAX_BALANCE)
+        .join_from(staged, customers, customers.c.id == staged.c.customer_id)
+        .where(
+            or_(
+                func.abs(staged.c.balance_after) > MAX_BALANCE,
+                staged.c.recharged_after > MAX_BALANCE,
+                staged.c.spent_after > MAX_BALANCE,
+            )
+        )
+        .order_by(staged.c.customer_id, staged.c.position)
+        .limit(1)
+    ).one_or_none()
+    if beyond is None:
+        return
+    code, balance, recharged = beyond
+    if balance:
+        raise BeyondLimit(f"The balance of {code}")
+    raise BeyondLimit(f"The total {'recharged' if recharged else 'spent'} of {code}")
+
+
+def _entries(moment):
+    """Each movement's journal entry, a draft for now: "Charge #12 of C0001", dated on its value date."""
+    description = _HEADING + literal(" #") + cast(staged.c.row_id, String) + literal(" of ") + customers.c.code
+    values = {
+        "id": staged.c.entry_id,
+        "number": literal("JE-") + cast(staged.c.entry_id, String),
+        "entry_date": staged.c.value_date,
+        "description": description,
+        "status": literal(EntryStatus.DRAFT.value),
+        "source_type": literal("balance_transaction"),
+        "source_id": staged.c.row_id,
+        "created_at": moment,
+    }
+    return insert(entries).from_select(
+        list(values),
+        select(*values.values())
+        .join_from(staged, customers, customers.c.id == staged.c.customer_id)
+        .order_by(staged.c.entry_id),
+    )
+
+
+def _lines():
+    """Each entry's two lines by its rule, the debit first: ``books.rule_lines``, set-based."""
+    amount = func.abs(staged.c.signed_amount)
+    sides = []
+    for number, side in enumerate(("debit", "credit")):
+        code = account_sql(side, staged.c.kind, staged.c.signed_amount)
+        sides.append(
+            select(
+                staged.c.entry_id,
+                accounts.c.id.label("account_id"),
+                (amount if side == "debit" else literal(0, Balance)).label("debit"),
+                (amount if side == "credit" else literal(0, Balance)).label("credit"),
+                literal(number).label("side"),
+            ).join_from(staged, accounts, accounts.c.code == code)
+        )
+    both = union_all(*sides).subquery("sides")
+    return insert(lines).from_select(
+        ["entry_id", "account_id", "debit", "credit", "description"],
+        select(both.c.entry_id, both.c.account_id, both.c.debit, both.c.credit, literal("")).order_by(
+            both.c.entry_id, both.c.side
+        ),
+    )
+
+
+_LINES = _lines()
+
+
+def _ledger_rows(moment, user_id):
+    signed = staged.c.signed_amount
+    values = {
+        "id": staged.c.row_id,
+        "customer_id": staged.c.customer_id,
+        "kind": staged.c.kind,
+        "amount": func.abs(signed),
+        "signed_amount": signed,
+        "balance_before": func.round(staged.c.balance_after - signed, 2),
+        "balance_after": staged.c.balance_after,
+        "value_date": staged.c.value_date,
+        "reference_type": staged.c.reference_type,
+        "reference_id": staged.c.reference_id,
+        "description": staged.c.description,
+        "entry_id": staged.c.entry_id,
+        "created_at": moment,
+        "created_by_id": user_id,
+    }
+    return insert(ledger).from_select(list(values), select(*values.values()).order_by(staged.c.row_id))
+
+
+def _customers(moment):
+    """Each customer's balance, totals and status moved by the sum of its movements: what the last one leaves."""
+    kind, signed = staged.c.kind, staged.c.signed_amount
+    sums = (
+        select(
+            staged.c.customer_id,
+            func.sum(signed).label("net"),
+            func.sum(contribution_sql("total_recharged", kind, signed)).label("recharged"),
+            func.sum(contribution_sql("total_spent", kind, signed)).label("spent"),
+        )
+        .group_by(staged.c.customer_id)
+        .subquery("sums")
+    )
+    after = func.round(customers.c.balance + sums.c.net, 2)
+    return (
+        update(customers)
+        .where(customers.c.id == sums.c.customer_id)
+        .values(
+            balance=after,
+            total_recharged=func.round(customers.c.total_recharged + sums.c.recharged, 2),
+            total_spent=func.round(customers.c.total_spent + sums.c.spent, 2),
+            balance_last_updated_at=moment,
+            status=status_sql(after, customers.c.suspend_below),
+        )
+    )
+
+
+_FIRST_DATES = select(staged.c.customer_id, func.min(staged.c.value_date)).group_by(staged.c.customer_id)
+
+
+def _account_lines(connection: Connection) -> dict[int, list[books.Line]]:
+    """What the movements debit and credit, summed by customer and account."""
+    debit = account_sql("debit", staged.c.kind, staged.c.signed_amount)
+    credit = account_sql("credit", staged.c.kind, staged.c.signed_amount)
+    moved: dict[int, list[books.Line]] = defaultdict(list)
+    for customer_id, debited, credited, amount in connection.execute(
+        select(staged.c.customer_id, debit, credit, func.round(func.sum(func.abs(staged.c.signed_amount)), 2))
+        .group_by(staged.c.customer_id, debit, credit)
+        .order_by(staged.c.customer_id)
+    ):
+        amount = round_money(Decimal(str(amount)))
+        moved[customer_id] += [books.Line(debited, debit=amount), books.Line(credited, credit=amount)]
+    return moved

@@ -1,0 +1,194 @@
+"""A customer's effective-dated pricing: pricing a volume on a date, and setting a price from a date with a preview
+of what it changes.
+
+A pricing row prices the readings from its date up to the customer's next row. Setting one re-prices
+those readings in the same transaction (``repricing``), or, when they are too many for a request or the
+customer is not kept in real time, commits a recalculation request for a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
+
+from backoffice.extensions import db
+from backoffice.models import (
+    Customer,
+    CustomerPricing,
+    MeterReading,
+    RecalculationReason,
+    TransactionCalculation,
+    pricing_in_force,
+    total_price_of,
+    total_price_sql,
+    volume_sm3_of,
+    volume_sm3_sql,
+)
+from backoffice.models.metering import Correction, ReadingOutOfRange
+from backoffice.models.types import Money, Month
+from backoffice.money import MAX_AMOUNT, round_money, shown
+from backoffice.services import ChangedMeanwhile, monthly, transaction
+from backoffice.services.locking import lock_customers
+from backoffice.services.metering.repricing import reprice_readings
+from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
+
+readings = MeterReading.__table__
+calculations = TransactionCalculation.__table__
+pricing = CustomerPricing.__table__
+customers = Customer.__table__
+
+
+@dataclass(frozen=True)
+class Priced:
+    """What a reading costs at the pricing in force on its date."""
+
+    volume_flow_meter: Decimal
+    meter_correction: Decimal
+    volume_sm3: Decimal
+    price_per_sm3: Decimal
+    total_price: Decimal
+    pricing: dict
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What a pricing row would change: the readings it prices, from which month, and their cost."""
+
+    readings: int
+    from_month: str | None
+    purchases_before: Decimal
+    purchases_after: Decimal
+    deferred: bool
+    """Saving leaves the re-pricing to a job (a recalculation request): the change is too large for a request,
+    or the customer is not calculated in real time."""
+
+    @property
+    def purchases_change(self) -> Decimal:
+        return self.purchases_after - self.purchases_before
+
+
+def set_pricing(
+    customer_id: int,
+    effective_from: date,
+    price_per_sm3: Decimal,
+    meter_correction: Decimal,
+    *,
+    user=None,
+    version: int | None = None,
+) -> Impact:
+    """Add (or replace) the customer's pricing from a date, and re-price the readings it now prices.
+
+    Each re-priced reading's difference is posted to the wallet and the months are recalculated,
+    in the same transaction; beyond ``REPRICE_IN_REQUEST_LIMIT`` readings, or for a customer not
+    kept in real time, a recalculation request is committed instead and a job does the rest.
+    ``version``: the one the pricing row's form was loaded at; raises ``ChangedMeanwhile`` if the
+    row from that date is not at that version now (the customer's lock makes the comparison final).
+    """
+    price_per_sm3, meter_correction = checked_price(price_per_sm3), checked_correction(meter_correction)
+    with transaction() as session:
+        connection = session.connection()
+        lock_customers(connection, [customer_id])
+        existing = connection.execute(
+            select(pricing.c.id, pricing.c.version).where(
+                pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from
+            )
+        ).one_or_none()
+        if version is not None and (existing is None or existing.version != version):
+            raise ChangedMeanwhile
+        priced_by = _priced_by(customer_id, effective_from)
+        impact = _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by)
+        values = {"price_per_sm3": price_per_sm3, "meter_correction": meter_correction}
+        if existing is None:
+            connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
+        else:
+            connection.execute(
+                update(pricing).where(pricing.c.id == existing.id).values(**values, version=pricing.c.version + 1)
+            )
+        if not impact.deferred:
+            reprice_readings(connection, priced_by, user)
+            return impact
+        what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
+        monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
+    return impact
+
+
+def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal) -> Impact:
+    """What :func:`set_pricing` would change, computed in the database; nothing is written."""
+    price_per_sm3, meter_correction = checked_price(price_per_sm3), checked_correction(meter_correction)
+    with db.engine.connect() as connection:
+        return _impact(
+            connection, customer_id, price_per_sm3, meter_correction, _priced_by(customer_id, effective_from)
+        )
+
+
+def price(connection, customer_id: int, reading_date: date, volume_flow_meter: Decimal) -> Priced:
+    """Price a volume on a date; raises :class:`MeteringError` when no pricing applies."""
+    volume = checked_volume(volume_flow_meter)
+    row = connection.execute(pricing_in_force(customer_id, reading_date)).one_or_none()
+    if row is None:
+        raise MeteringError(
+            f"No pricing applies on {reading_date:%Y-%m-%d}: add a price effective on or before that date first."
+        )
+    try:
+        volume_sm3 = volume_sm3_of(volume, row.meter_correction)
+        total_price = total_price_of(volume_sm3, row.price_per_sm3)
+    except ReadingOutOfRange as error:
+        raise MeteringError(str(error)) from None
+    return Priced(
+        volume_flow_meter=volume,
+        meter_correction=row.meter_correction,
+        volume_sm3=volume_sm3,
+        price_per_sm3=row.price_per_sm3,
+        total_price=total_price,
+        pricing={
+            "pricing_id": row.id,
+            "effective_from": row.effective_from.isoformat(),
+            "price_per_sm3": str(row.price_per_sm3),
+            "meter_correction": str(row.meter_correction),
+        },
+    )
+
+
+def _priced_by(customer_id: int, effective_from: date) -> ColumnElement:
+    """The readings a pricing row from ``effective_from`` prices: up to the customer's next pricing row."""
+    later = pricing.alias("later")
+    following = (
+        select(func.min(later.c.effective_from))
+        .where(later.c.customer_id == customer_id, later.c.effective_from > effective_from)
+        .scalar_subquery()
+    )
+    return and_(
+        readings.c.customer_id == customer_id,
+        readings.c.reading_date >= effective_from,
+        following.is_(None) | (readings.c.reading_date < following),
+    )
+
+
+def _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by: ColumnElement) -> Impact:
+    """What pricing these readings so would change, and whether a job would do it (the one rule for both)."""
+    realtime = connection.execute(
+        select(customers.c.use_realtime_calculation).where(customers.c.id == customer_id)
+    ).scalar_one()
+    volume = volume_sm3_sql(readings.c.volume_flow_meter, literal(meter_correction, Correction))
+    total = total_price_sql(volume, literal(price_per_sm3, Money))
+    count, before, after, largest, first = connection.execute(
+        select(
+            func.count(readings.c.id),
+            func.coalesce(func.sum(calculations.c.total_price), 0),
+            func.coalesce(func.sum(total), 0),
+            func.max(total),
+            func.min(readings.c.reading_date),
+        )
+        .select_from(readings.outerjoin(calculations, calculations.c.reading_id == readings.c.id))
+        .where(priced_by)
+    ).one()
+    deferred = not realtime or count > current_app.config["REPRICE_IN_REQUEST_LIMIT"]
+    if not count:
+        return Impact(0, None, Decimal("0.00"), Decimal("0.00"), deferred)
+    if Decimal(largest) > MAX_AMOUNT:
+        raise MeteringError(f"At this price a reading's total would exceed {shown(MAX_AMOUNT)}, the most one holds.")
+    return Impact(count, str(Month.of(first)), round_money(Decimal(before)), round_money(Decimal(after)), deferred)

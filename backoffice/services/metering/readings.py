@@ -1,0 +1,189 @@
+"""Readings that are purchases: recording, correcting and deleting them, each charged to the wallet.
+
+A reading is the purchase of the customer who held the meter on the reading's date (not of
+whoever holds it now), and no reading is dated after today. Recording a reading prices it at
+that customer's pricing, stores its calculation and charges their wallet, in one transaction
+that holds the customer's lock. Correcting a reading re-prices it and posts
+the difference (a charge when it costs more, a reversal when less); deleting it reverses what
+it cost. So the ledger stays append-only and ``total_spent`` is always the gas sold.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import delete, insert, select, update
+
+from backoffice.extensions import db
+from backoffice.models import MeterReading, RecalculationReason, TransactionCalculation, User
+from backoffice.models.types import Month, utcnow
+from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction
+from backoffice.services.locking import lock_customers
+from backoffice.services.metering.pricing import Priced, price
+from backoffice.services.metering.repricing import charge_reading
+from backoffice.services.metering.values import MeteringError
+
+readings = MeterReading.__table__
+calculations = TransactionCalculation.__table__
+
+
+def record_reading(
+    meter_id: int,
+    reading_date: date,
+    volume_flow_meter: Decimal,
+    *,
+    customer_id: int | None = None,
+    note: str = "",
+    user: User | None = None,
+) -> int:
+    """Record a reading of the meter for the customer who held it on ``reading_date``; returns the reading's id.
+
+    Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused.
+    """
+    customer_id = reading_customer(meter_id, reading_date, customer_id)
+    with transaction() as session:
+        connection = session.connection()
+        (customer,) = lock_customers(connection, [customer_id])
+        priced = price(connection, customer_id, reading_date, volume_flow_meter)
+        reading_id = connection.execute(
+            insert(readings).returning(readings.c.id),
+            {
+                "meter_id": meter_id,
+                "customer_id": customer_id,
+                "reading_date": reading_date,
+                "volume_flow_meter": priced.volume_flow_meter,
+                "note": note.strip()[:300],
+                "created_at": utcnow(),
+                "created_by_id": user.id if user else None,
+            },
+        ).scalar_one()
+        if customer.use_realtime_calculation:
+            _store_calculation(connection, customer_id, reading_id, reading_date, priced)
+            charge_reading(connection, customer_id, reading_id, reading_date, priced.total_price, user, "Gas")
+        else:
+            _defer(connection, customer_id, reading_date, f"Reading #{reading_id}", user)
+    return reading_id
+
+
+def correct_reading(
+    reading_id: int,
+    reading_date: date,
+    volume_flow_meter: Decimal,
+    *,
+    note: str = "",
+    user: User | None = None,
+    version: int | None = None,
+) -> None:
+    """Change a reading's date or volume; the difference in cost is posted to the wallet.
+
+    The new date must be one when the reading's customer held the meter. ``version``: the
+    :func:`reading_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the reading's now.
+    """
+    reading = _reading(reading_id)
+    reading_customer(reading.meter_id, reading_date, reading.customer_id)
+    with transaction() as session:
+        connection = session.connection()
+        (customer,) = lock_customers(connection, [reading.customer_id])
+        current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
+        if current is None or (version is not None and reading_version(current) != version):
+            raise ChangedMeanwhile
+        priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
+        connection.execute(
+            update(readings)
+            .where(readings.c.id == reading_id)
+            .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
+        )
+        if not customer.use_realtime_calculation:
+            _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
+            return
+        _remove_calculation(connection, reading_id)
+        _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
+        charge_reading(connection, customer.id, reading_id, reading_date, priced.total_price, user, "Correction of gas")
+
+
+def reading_version(reading) -> int:
+    """The version a reading's correction form carries (readings have no version column)."""
+    return digest_version(reading.reading_date, f"{reading.volume_flow_meter:.4f}", reading.note)
+
+
+def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
+    """Whose a reading of the meter dated so is: the customer who held the meter that day (``customer_id``,
+    if given). A reading dated after today, in a closed month, or when nobody held the meter, is refused."""
+    periods.refuse_if_closed(db.session, reading_date)
+    try:
+        billing.not_after_today(reading_date, "A reading")
+        return billing.holder_on(meter_id, reading_date, customer_id).customer_id
+    except billing.BillingError as error:
+        raise MeteringError(str(error)) from None
+
+
+def delete_reading(reading_id: int, *, user: User | None = None) -> None:
+    """Remove a reading; what it cost is given back by a reversal."""
+    reading = _reading(reading_id)
+    periods.refuse_if_closed(db.session, reading.reading_date)
+    with transaction() as session:
+        connection = session.connection()
+        (customer,) = lock_customers(connection, [reading.customer_id])
+        if customer.use_realtime_calculation:
+            _remove_calculation(connection, reading_id)
+        else:
+            connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+            _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
+        connection.execute(delete(readings).where(readings.c.id == reading_id))
+        charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, "Deleted reading of gas")
+
+
+def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
+    """Store the reading's calculation and add it to its month."""
+    connection.execute(
+        insert(calculations),
+        {
+            "customer_id": customer_id,
+            "reading_id": reading_id,
+            "year_month": str(Month.of(reading_date)),
+            "transaction_date": reading_date,
+            "volume_flow_meter": priced.volume_flow_meter,
+            "meter_correction": priced.meter_correction,
+            "volume_sm3": priced.volume_sm3,
+            "price_per_sm3": priced.price_per_sm3,
+            "total_price": priced.total_price,
+            "pricing": priced.pricing,
+            "calculated_at": utcnow(),
+        },
+    )
+    monthly.shift(
+        connection,
+        customer_id,
+        monthly.month_of(reading_date),
+        volume=priced.volume_sm3,
+        details={"reading_id": reading_id},
+    )
+
+
+def _remove_calculation(connection, reading_id: int) -> None:
+    """Delete the reading's calculation and take it out of its month."""
+    removed = connection.execute(
+        delete(calculations)
+        .where(calculations.c.reading_id == reading_id)
+        .returning(calculations.c.customer_id, calculations.c.year_month, calculations.c.volume_sm3)
+    ).one_or_none()
+    if removed is not None:
+        monthly.shift(
+            connection,
+            removed.customer_id,
+            removed.year_month,
+            volume=-removed.volume_sm3,
+            details={"reading_id": reading_id, "removed": True},
+        )
+
+
+def _defer(connection, customer_id: int, from_date: date, what: str, user) -> None:
+    monthly.request(connection, customer_id, from_date, RecalculationReason.DEFERRED, what, user)
+
+
+def _reading(reading_id: int) -> MeterReading:
+    reading = db.session.get(MeterReading, reading_id)
+    if reading is None:
+        raise MeteringError(f"No reading {reading_id}.")
+    return reading

@@ -1,0 +1,297 @@
+"""Re-pricing readings at the pricing in force now, set-based: a handful of statements however many readings.
+
+For the readings chosen (by id, or a customer's from a date, or many customers' at once):
+
+1. their calculations are priced again by one join of the readings to the pricing rows in force (each row's
+   range runs to the customer's next row), rewritten in place (a reading without one gets one);
+2. each reading whose ledger charges no longer match its cost gets its correction movements: what was charged on
+   another date than the reading's is given back on that date, and the difference on the reading's date is charged
+   (a charge when it costs more, a reversal when less), as :func:`charge_reading` does for one reading;
+3. the movements are posted by ``posting.many.post_many``, row for row as one ``post`` each would: their ledger
+   rows with the before/after chain, the customers' totals and status, the journal and the accounts;
+4. the customers' months are recalculated from the first month anything changed in.
+
+Every movement is dated on its reading's date (or the date it gives back), so the months and the books see them
+where the gas was delivered. Within the caller's unit of work, which holds the customers' locks.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from babel.numbers import format_decimal
+from flask import current_app
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from backoffice.models import (
+    BalanceTransaction,
+    CustomerPricing,
+    MeterReading,
+    TransactionCalculation,
+    User,
+    total_price_sql,
+    volume_sm3_sql,
+    whose_readings,
+)
+from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
+from backoffice.models.types import Month, month_of_date, utcnow
+from backoffice.money import MAX_AMOUNT, shown
+from backoffice.posting.many import post_many
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import post
+from backoffice.posting.rules import Kind
+from backoffice.services import monthly
+from backoffice.services.locking import lock_customers
+from backoffice.services.metering.values import MeteringError
+
+readings = MeterReading.__table__
+calculations = TransactionCalculation.__table__
+pricing = CustomerPricing.__table__
+ledger = BalanceTransaction.__table__
+
+WHAT = "Re-pricing of gas"
+"""How a re-pricing's movements describe themselves: "Re-pricing of gas, reading #42"."""
+
+
+def reprice(connection: Connection, reading_ids: list[int], user: User | None = None) -> None:
+    """Price these readings again at the pricing in force now (:func:`reprice_readings`)."""
+    if reading_ids:
+        reprice_readings(connection, readings.c.id.in_(reading_ids), user)
+
+
+def reprice_readings(connection: Connection, chosen: ColumnElement, user: User | None = None) -> None:
+    """Price the readings ``chosen`` (a condition on ``meter_readings``) again at the pricing in force now, posting
+    each difference and recalculating the months.
+
+    A reading charged to a customer who did not hold the meter on its date (as readings were once charged
+    to whoever held it when they were entered) is first moved to the one who did: what it cost is given
+    back where it was charged, and the re-pricing charges its holder. Such readings are few (the
+    ``reading_calculation`` check finds them), and each is moved by a ``post`` of its own.
+    """
+    whose = whose_readings().where(chosen).subquery("whose")
+    pairs = connection.execute(select(whose.c.customer_id, whose.c.holder_id).distinct()).all()
+    if not pairs:
+        return
+    customer_ids = sorted({customer_id for pair in pairs for customer_id in pair})
+    lock_customers(connection, customer_ids)  # all at once, in id order
+    if any(customer_id != holder_id for customer_id, holder_id in pairs):
+        moved = connection.execute(
+            select(whose).where(whose.c.holder_id != whose.c.customer_id).order_by(whose.c.id)
+        ).all()
+        for reading in moved:
+            _move_to_holder(connection, reading, user)
+    reprice_where(connection, chosen, customer_ids, user)
+
+
+def reprice_where(
+    connection: Connection,
+    chosen: ColumnElement,
+    customer_ids: list[int],
+    user: User | None = None,
+    since: date | None = None,
+) -> None:
+    """Re-price the readings ``chosen`` (a condition on ``meter_readings``) of these customers, whose locks the
+    caller holds; their months are recalculated from ``since`` or the first month anything changed in."""
+    _refuse_unpriced(connection, chosen, customer_ids)
+    in_force = _in_force(customer_ids)
+    values = _calculation(in_force)
+    connection.execute(
+        update(calculations)
+        .where(calculations.c.reading_id == readings.c.id, chosen, _in_force_on_its_date(in_force))
+        .values({name: value for name, value in values.items() if name != "reading_id"})
+    )
+    uncalculated = ~select(calculations.c.id).where(calculations.c.reading_id == readings.c.id).exists()
+    connection.execute(
+        insert(calculations).from_select(
+            list(values), select(*values.values()).where(chosen, _in_force_on_its_date(in_force), uncalculated)
+        )
+    )
+    first_dates = post_many(connection, _corrections(chosen, customer_ids), user=user)
+    first_reading = connection.execute(select(func.min(readings.c.reading_date)).where(chosen)).scalar_one()
+    dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
+    if dates:
+        monthly.recalculate(connection, customer_ids, Month.of(min(dates)))
+
+
+def charge_reading(
+    connection, customer_id: int, reading_id: int, on: date | None, cost: Decimal, user, what: str
+) -> None:
+    """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
+    what was charged on another date is given back on that date, so that each month holds what its readings cost.
+    ``on`` is ``None`` when nothing is to be charged any more."""
+    charged = connection.execute(
+        select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
+        .where(
+            ledger.c.reference_type == READING,
+            ledger.c.reference_id == reading_id,
+            ledger.c.customer_id == customer_id,
+        )
+        .group_by(ledger.c.value_date)
+        .order_by(ledger.c.value_date)
+    ).all()
+    owed = {day: -Decimal(amount) for day, amount in charged if day != on and amount}
+    if on is not None:
+        owed[on] = cost - sum((Decimal(amount) for day, amount in charged if day == on), Decimal(0))
+    for day, difference in owed.items():
+        if difference == 0:
+            continue
+        post(
+            connection,
+            Movement(
+                kind=Kind.CHARGE if difference > 0 else Kind.REVERSAL,
+                amount=-difference,
+                customer_id=customer_id,
+                value_date=day,
+                reference=Reference(READING, reading_id),
+                description=f"{what}, reading #{reading_id}",
+                user=user,
+                allow_overdraft=True,
+            ),
+        )
+
+
+def _move_to_holder(connection: Connection, reading, user) -> None:
+    """Give back what the reading cost where it was charged, and make it its holder's (whom the re-pricing that
+    follows charges, replacing its calculation)."""
+    connection.execute(readings.update().where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
+    charge_reading(
+        connection, reading.customer_id, reading.id, None, Decimal(0), user, "Gas of the meter's holder on its date"
+    )
+
+
+def _in_force(customer_ids: list[int]):
+    """The customers' pricing rows, each with the date it stops applying: the customer's next row's."""
+    until = func.lead(pricing.c.effective_from).over(
+        partition_by=pricing.c.customer_id, order_by=pricing.c.effective_from
+    )
+    return select(pricing, until.label("until")).where(pricing.c.customer_id.in_(customer_ids)).subquery("in_force")
+
+
+def _in_force_on_its_date(in_force) -> ColumnElement:
+    """A reading's pricing row: its customer's, in force on its date."""
+    return and_(
+        in_force.c.customer_id == readings.c.customer_id,
+        in_force.c.effective_from <= readings.c.reading_date,
+        in_force.c.until.is_(None) | (readings.c.reading_date < in_force.c.until),
+    )
+
+
+def _refuse_unpriced(connection: Connection, chosen: ColumnElement, customer_ids: list[int]) -> None:
+    """Refuse, before anything is written, a reading no pricing applies to or whose Sm³ or cost would not fit."""
+    in_force = _in_force(customer_ids)
+    volume = readings.c.volume_flow_meter * in_force.c.meter_correction
+    cost = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction) * in_force.c.price_per_sm3
+    unpriced_on, too_much_gas, too_dear = connection.execute(
+        select(
+            func.min(case((in_force.c.id.is_(None), readings.c.reading_date))),
+            func.max(case((volume > MAX_VOLUME, 1), else_=0)),
+            func.max(case((cost > MAX_AMOUNT, 1), else_=0)),
+        )
+        .select_from(readings.outerjoin(in_force, _in_force_on_its_date(in_force)))
+        .where(chosen)
+    ).one()
+    if unpriced_on is not None:
+        raise MeteringError(
+            f"No pricing applies on {unpriced_on:%Y-%m-%d}: add a price effective on or before that date first."
+        )
+    if too_much_gas:
+        limit = format_decimal(MAX_VOLUME, locale=current_app.config["LOCALE"])
+        raise MeteringError(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
+    if too_dear:
+        raise MeteringError(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
+
+
+def _calculation(in_force) -> dict:
+    """A reading's calculation at its pricing row (``in_force``), with the row's snapshot: each column's value."""
+    volume = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction)
+    return {
+        "reading_id": readings.c.id,
+        "customer_id": readings.c.customer_id,
+        "year_month": month_of_date(readings.c.reading_date),
+        "transaction_date": readings.c.reading_date,
+        "volume_flow_meter": readings.c.volume_flow_meter,
+        "meter_correction": in_force.c.meter_correction,
+        "volume_sm3": volume,
+        "price_per_sm3": in_force.c.price_per_sm3,
+        "total_price": total_price_sql(volume, in_force.c.price_per_sm3),
+        "pricing": pricing_snapshot(
+            in_force.c.id, in_force.c.effective_from, in_force.c.price_per_sm3, in_force.c.meter_correction
+        ),
+        "calculated_at": literal(utcnow(), calculations.c.calculated_at.type),
+    }
+
+
+def _corrections(chosen: ColumnElement, customer_ids: list[int]):
+    """The movements that bring each chosen reading's charges to its new cost (``post_many``'s columns).
+
+    One grouping, by reading and day, of what the ledger charged for each reading (on its customer's wallet)
+    and of the reading's new cost (on its date): on another day than the reading's, what was charged there is
+    given back; on its day, the charge moves to the cost. Each customer's movements are in reading id order,
+    the reading's own day last, as one re-pricing posts them.
+    """
+    picked = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen).cte("picked")
+    charged = (
+        select(
+            picked.c.customer_id,
+            picked.c.id.label("reading_id"),
+            picked.c.reading_date,
+            ledger.c.value_date.label("day"),
+            (-ledger.c.signed_amount).label("amount"),
+        )
+        .join_from(
+            ledger,
+            picked,
+            (ledger.c.reference_type == READING)
+            & (ledger.c.reference_id == picked.c.id)
+            & (ledger.c.customer_id == picked.c.customer_id),
+        )
+        .where(ledger.c.customer_id.in_(customer_ids))  # read by the customers' index, not the whole ledger
+    )
+    cost = select(
+        picked.c.customer_id,
+        picked.c.id,
+        picked.c.reading_date,
+        picked.c.reading_date,
+        -calculations.c.total_price,
+    ).join_from(picked, calculations, calculations.c.reading_id == picked.c.id)
+    items = union_all(charged, cost).subquery("items")
+    signed = func.round(func.sum(items.c.amount), 2)
+    moves = (
+        select(
+            items.c.customer_id,
+            items.c.reading_id,
+            items.c.day.label("value_date"),
+            case((items.c.day == items.c.reading_date, 1), else_=0).label("last"),
+            signed.label("signed_amount"),
+        )
+        .group_by(items.c.customer_id, items.c.reading_id, items.c.reading_date, items.c.day)
+        .having(signed != 0)
+        .subquery("moves")
+    )
+    signed = moves.c.signed_amount
+    return select(
+        moves.c.customer_id,
+        func.row_number()
+        .over(partition_by=moves.c.customer_id, order_by=(moves.c.reading_id, moves.c.last, moves.c.value_date))
+        .label("position"),
+        case((signed < 0, Kind.CHARGE.value), else_=Kind.REVERSAL.value).label("kind"),
+        signed.label("signed_amount"),
+        moves.c.value_date,
+        literal(READING).label("reference_type"),
+        moves.c.reading_id.label("reference_id"),
+        (literal(f"{WHAT}, reading #") + cast(moves.c.reading_id, String)).label("description"),
+    )

@@ -1,0 +1,119 @@
+"""Recalculation requests: work on a customer's readings and months, from a date, left to a job.
+
+A request is committed in the transaction that makes the work necessary (a pricing change too large
+for the request, a tariff change, any write for a customer not kept in real time), so the work is
+done eventually even if the job queue loses it: every job that writes does the pending requests first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from backoffice.extensions import db
+from backoffice.models import MeterReading, RecalculationRequest, User
+from backoffice.models.types import as_utc, utcnow
+from backoffice.services import transaction
+from backoffice.services.locking import lock_customers
+from backoffice.services.metering.repricing import reprice_where
+
+readings = MeterReading.__table__
+requests = RecalculationRequest.__table__
+
+CUSTOMERS_PER_TRANSACTION = 50
+"""A tariff change's requests are done this many customers at a time: a transaction of some 36,000 re-priced
+readings at two years of daily readings each, committed before the next, with the job's progress after each."""
+
+
+def pending_recalculations(customer_id: int, limit: int | None = None) -> list[RecalculationRequest]:
+    """The customer's pending requests, oldest first (the first ``limit`` of them)."""
+    return list(
+        db.session.scalars(
+            select(RecalculationRequest)
+            .options(selectinload(RecalculationRequest.requested_by))
+            .where(RecalculationRequest.customer_id == customer_id, RecalculationRequest.done_at.is_(None))
+            .order_by(RecalculationRequest.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Pending:
+    requests: int
+    customers: int
+    oldest: datetime | None
+    from_date: date | None
+    """The earliest date a pending request recalculates from."""
+
+
+def pending_summary(customer_id: int | None = None) -> Pending:
+    """How much recalculation work waits, for one customer or over every customer (for monitoring)."""
+    query = select(
+        func.count(RecalculationRequest.id),
+        func.count(RecalculationRequest.customer_id.distinct()),
+        func.min(RecalculationRequest.requested_at),
+        func.min(RecalculationRequest.from_date),
+    ).where(RecalculationRequest.done_at.is_(None))
+    if customer_id is not None:
+        query = query.where(RecalculationRequest.customer_id == customer_id)
+    requests_, customers_, oldest, from_date = db.session.execute(query).one()
+    return Pending(requests_, customers_, as_utc(oldest), from_date)
+
+
+def process_recalculations(
+    customer_ids: list[int] | None = None,
+    user: User | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Do the pending recalculation requests (of these customers, or all); returns how many were done.
+
+    Each customer's readings from its earliest requested date are priced again (the differences posted)
+    and its months from that month on recalculated, :data:`CUSTOMERS_PER_TRANSACTION` customers a
+    transaction. ``progress(customers done, customers)`` is called after each.
+    """
+    waiting = select(requests.c.customer_id).where(requests.c.done_at.is_(None)).distinct()
+    if customer_ids is not None:
+        waiting = waiting.where(requests.c.customer_id.in_(customer_ids))
+    waiting_ids = sorted(db.session.scalars(waiting))
+    done = 0
+    for start in range(0, len(waiting_ids), CUSTOMERS_PER_TRANSACTION):
+        batch = waiting_ids[start : start + CUSTOMERS_PER_TRANSACTION]
+        db.session.rollback()
+        with transaction() as session:
+            done += _process(session.connection(), batch, user)
+        if progress:
+            progress(start + len(batch), len(waiting_ids))
+    return done
+
+
+def _process(connection, customer_ids: list[int], user: User | None) -> int:
+    lock_customers(connection, customer_ids)
+    pending = connection.execute(
+        select(requests.c.customer_id, func.min(requests.c.from_date), func.count())
+        .where(requests.c.customer_id.in_(customer_ids), requests.c.done_at.is_(None))
+        .group_by(requests.c.customer_id)
+    ).all()
+    if not pending:
+        return 0  # done meanwhile, by another job
+    by_start: dict[date, list[int]] = defaultdict(list)
+    for customer_id, from_date, _count in pending:
+        by_start[from_date].append(customer_id)
+    chosen = or_(
+        *(
+            and_(readings.c.customer_id.in_(ids), readings.c.reading_date >= from_date)
+            for from_date, ids in sorted(by_start.items())
+        )
+    )
+    reprice_where(connection, chosen, sorted(c for c, _d, _n in pending), user, since=min(by_start))
+    connection.execute(
+        update(requests)
+        .where(requests.c.customer_id.in_([c for c, _d, _n in pending]), requests.c.done_at.is_(None))
+        .values(done_at=utcnow())
+    )
+    return sum(count for _c, _d, count in pending)

@@ -1,0 +1,302 @@
+"""A tariff change: a new price per Sm³ and/or meter correction factor from a date, for every customer or some.
+
+Each customer chosen gets a pricing row from the date (their row from that date is replaced if they have one):
+the price and factor given, and what is not given taken from the customer's pricing in force on that date. A
+customer with no pricing in force then, when only one of the two is given, is left out (and counted). As a
+customer's own pricing row does, the new row prices the readings from its date up to the customer's next row.
+
+Saving commits the rows with a recalculation request for each customer whose readings they re-price, in one
+transaction; the re-pricing is then done by :func:`reprice_tariff`, by the request itself when it is small,
+else by a job with progress (or by the command, with a progress bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
+
+from backoffice.extensions import db
+from backoffice.models import (
+    AccountManager,
+    Customer,
+    CustomerPricing,
+    MeterReading,
+    RecalculationReason,
+    RecalculationRequest,
+    TransactionCalculation,
+    User,
+    total_price_sql,
+    volume_sm3_sql,
+)
+from backoffice.models.metering import Correction
+from backoffice.models.types import Money, Month, utcnow
+from backoffice.models.users import normal_email
+from backoffice.money import MAX_AMOUNT, round_money, shown
+from backoffice.services import transaction
+from backoffice.services.locking import lock_customers
+from backoffice.services.metering.requests import process_recalculations
+from backoffice.services.metering.values import MeteringError, checked_correction, checked_price
+
+customers = Customer.__table__
+pricing = CustomerPricing.__table__
+readings = MeterReading.__table__
+calculations = TransactionCalculation.__table__
+requests = RecalculationRequest.__table__
+
+
+class TariffInputError(MeteringError):
+    """What was asked names nothing that exists or asks nothing (an unknown manager or customer, no price
+    and no factor): a mistake in what was typed rather than a change the data refuses."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+        """The argument of :func:`checked_tariff` it is about."""
+
+
+class NoCustomer(MeteringError):
+    """The tariff would give its pricing row to no customer: nothing to save."""
+
+    field = "customer_codes"
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """What a tariff change sets, and for whom (all customers when neither filter is given; both: both apply)."""
+
+    effective_from: date
+    price_per_sm3: Decimal | None = None
+    meter_correction: Decimal | None = None
+    manager_email: str | None = None
+    """Only the customers of this account manager."""
+    customer_codes: tuple[str, ...] = ()
+    """Only these customers."""
+
+    def describe(self) -> str:
+        parts = [f"from {self.effective_from:%Y-%m-%d}"]
+        if self.price_per_sm3 is not None:
+            parts.append(f"price {self.price_per_sm3}")
+        if self.meter_correction is not None:
+            parts.append(f"correction {self.meter_correction}")
+        return "Tariff " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class TariffImpact:
+    """What a tariff change would change."""
+
+    customers: int
+    """Customers who get the new pricing row."""
+    left_out: int
+    """Customers chosen but left out: no pricing in force on the date to take the missing price or factor from."""
+    repriced_customers: int
+    """Customers with readings the new rows re-price."""
+    readings: int
+    from_month: str | None
+    purchases_before: Decimal
+    purchases_after: Decimal
+    deferred: bool
+    """Saving leaves the re-pricing to a job: more readings than a request re-prices."""
+
+    @property
+    def purchases_change(self) -> Decimal:
+        return self.purchases_after - self.purchases_before
+
+
+def checked_tariff(
+    effective_from: date | None,
+    price_per_sm3: Decimal | None,
+    meter_correction: Decimal | None,
+    manager_email: str | None = None,
+    customer_codes: Sequence[str] = (),
+) -> Tariff:
+    """The tariff asked for, its values checked and its filters found; :class:`MeteringError` says what is wrong."""
+    if effective_from is None:
+        raise TariffInputError("Enter the date the tariff applies from.", "effective_from")
+    if price_per_sm3 is None and meter_correction is None:
+        raise TariffInputError("Give a price per Sm³, a meter correction factor, or both.", "price_per_sm3")
+    price = checked_price(price_per_sm3) if price_per_sm3 is not None else None
+    correction = checked_correction(meter_correction) if meter_correction is not None else None
+    email = normal_email(manager_email) if manager_email and manager_email.strip() else None
+    if email is not None and db.session.scalar(select(AccountManager.id).where(AccountManager.email == email)) is None:
+        raise TariffInputError(f"No account manager with email {email}.", "manager_email")
+    codes = tuple(dict.fromkeys(code.strip().upper() for code in customer_codes if code.strip()))
+    if codes:
+        known = set(db.session.scalars(select(Customer.code).where(Customer.code.in_(codes))))
+        if unknown := [code for code in codes if code not in known]:
+            raise TariffInputError(f"Unknown customer code(s): {', '.join(unknown)}.", "customer_codes")
+    return Tariff(effective_from, price, correction, email, codes)
+
+
+def tariff_impact(tariff: Tariff) -> TariffImpact:
+    """What :func:`change_tariff` would change, computed in the database; nothing is written."""
+    with db.engine.connect() as connection:
+        return _impact(connection, tariff)
+
+
+def change_tariff(tariff: Tariff, *, user: User | None = None) -> TariffImpact:
+    """Save the tariff's pricing rows and a recalculation request for each customer whose readings they re-price,
+    in one transaction that holds the customers' locks. The re-pricing is :func:`reprice_tariff`'s."""
+    with transaction() as session:
+        connection = session.connection()
+        lock_customers(connection, connection.execute(select(_chosen(tariff).c.id)).scalars().all())
+        impact = _impact(connection, tariff)
+        if not impact.customers:
+            raise NoCustomer(
+                "No customer gets this tariff: none is chosen, or none has a pricing in force on "
+                f"{tariff.effective_from:%Y-%m-%d} to take what is not given from."
+            )
+        targets = _targets(tariff).subquery("targets")
+        connection.execute(
+            update(pricing)
+            .where(pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from)
+            .values(
+                price_per_sm3=targets.c.price_per_sm3,
+                meter_correction=targets.c.meter_correction,
+                version=pricing.c.version + 1,
+            )
+        )
+        taken = select(pricing.c.id).where(
+            pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from
+        )
+        connection.execute(
+            insert(pricing).from_select(
+                ["customer_id", "effective_from", "price_per_sm3", "meter_correction"],
+                select(
+                    targets.c.id, literal(tariff.effective_from), targets.c.price_per_sm3, targets.c.meter_correction
+                ).where(~taken.exists()),
+            )
+        )
+        repriced = select(readings.c.customer_id).where(_priced_by_new_rows(tariff, targets)).distinct()
+        connection.execute(
+            insert(requests).from_select(
+                ["customer_id", "from_date", "reason", "description", "requested_at", "requested_by_id"],
+                select(
+                    repriced.subquery().c.customer_id,
+                    literal(tariff.effective_from),
+                    literal(RecalculationReason.PRICING_CHANGE.value),
+                    literal(tariff.describe()[:300]),
+                    literal(utcnow(), requests.c.requested_at.type),
+                    literal(user.id if user else None, requests.c.requested_by_id.type),
+                ),
+            )
+        )
+    return impact
+
+
+def reprice_tariff(
+    effective_from: date, user: User | None = None, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Do the re-pricing the tariff changes from ``effective_from`` left pending (the job's and the command's work);
+    returns how many recalculation requests were done (each customer's other pending requests with them).
+
+    A tariff change from the same date saved meanwhile is done too: what it asked for is looked for again at the end.
+    """
+    done = 0
+    while waiting := db.session.scalars(
+        select(requests.c.customer_id)
+        .where(
+            requests.c.done_at.is_(None),
+            requests.c.reason == RecalculationReason.PRICING_CHANGE.value,
+            requests.c.from_date == effective_from,
+        )
+        .distinct()
+    ).all():
+        done += process_recalculations(sorted(waiting), user, progress)
+    return done
+
+
+def _chosen(tariff: Tariff):
+    """The customers the filters choose."""
+    conditions = []
+    if tariff.manager_email is not None:
+        manager = select(AccountManager.id).where(AccountManager.email == tariff.manager_email).scalar_subquery()
+        conditions.append(customers.c.account_manager_id == manager)
+    if tariff.customer_codes:
+        conditions.append(customers.c.code.in_(tariff.customer_codes))
+    return select(customers.c.id).where(*conditions).subquery("chosen")
+
+
+def _targets(tariff: Tariff):
+    """Each chosen customer with the price and factor of its new row (what is not given: its pricing in force on
+    the date; none when it has none) and the date of its next row, which the new row prices up to.
+
+    One pass over the chosen customers' pricing rows, each with the date the next one starts, grouped by customer.
+    """
+    chosen = _chosen(tariff)
+    on = tariff.effective_from
+    rows = select(
+        pricing.c.customer_id,
+        pricing.c.effective_from,
+        pricing.c.price_per_sm3,
+        pricing.c.meter_correction,
+        func.lead(pricing.c.effective_from)
+        .over(partition_by=pricing.c.customer_id, order_by=pricing.c.effective_from)
+        .label("until"),
+    ).subquery("rows")
+    in_force = (rows.c.effective_from <= on) & (rows.c.until.is_(None) | (rows.c.until > on))
+
+    def value(name: str, given: Decimal | None, type_):
+        if given is not None:
+            return literal(given, type_).label(name)
+        return func.max(case((in_force, rows.c[name]))).label(name)
+
+    values = (
+        select(
+            chosen.c.id,
+            value("price_per_sm3", tariff.price_per_sm3, Money),
+            value("meter_correction", tariff.meter_correction, Correction),
+            func.min(case((rows.c.effective_from > on, rows.c.effective_from))).label("until"),
+        )
+        .select_from(chosen.outerjoin(rows, rows.c.customer_id == chosen.c.id))
+        .group_by(chosen.c.id)
+        .subquery("values")
+    )
+    return select(values).where(values.c.price_per_sm3.is_not(None), values.c.meter_correction.is_not(None))
+
+
+def _priced_by_new_rows(tariff: Tariff, targets) -> ColumnElement:
+    """A reading the targets' new rows price: its customer's, from the date up to the customer's next row."""
+    return and_(
+        readings.c.customer_id == targets.c.id,
+        readings.c.reading_date >= tariff.effective_from,
+        targets.c.until.is_(None) | (readings.c.reading_date < targets.c.until),
+    )
+
+
+def _impact(connection, tariff: Tariff) -> TariffImpact:
+    chosen = connection.execute(select(func.count()).select_from(_chosen(tariff))).scalar_one()
+    targets = _targets(tariff).subquery("targets")
+    targeted = connection.execute(select(func.count()).select_from(targets)).scalar_one()
+    volume = volume_sm3_sql(readings.c.volume_flow_meter, targets.c.meter_correction)
+    total = total_price_sql(volume, targets.c.price_per_sm3)
+    repriced, count, before, after, largest, first = connection.execute(
+        select(
+            func.count(readings.c.customer_id.distinct()),
+            func.count(readings.c.id),
+            func.coalesce(func.sum(calculations.c.total_price), 0),
+            func.coalesce(func.sum(total), 0),
+            func.max(total),
+            func.min(readings.c.reading_date),
+        )
+        .select_from(targets)
+        .join(readings, _priced_by_new_rows(tariff, targets))
+        .outerjoin(calculations, calculations.c.reading_id == readings.c.id)
+    ).one()
+    if largest is not None and Decimal(largest) > MAX_AMOUNT:
+        raise MeteringError(f"At this tariff a reading's total would exceed {shown(MAX_AMOUNT)}, the most one holds.")
+    return TariffImpact(
+        customers=targeted,
+        left_out=chosen - targeted,
+        repriced_customers=repriced,
+        readings=count,
+        from_month=str(Month.of(first)) if first else None,
+        purchases_before=round_money(Decimal(before)),
+        purchases_after=round_money(Decimal(after)),
+        deferred=count > current_app.config["REPRICE_IN_REQUEST_LIMIT"],
+    )

@@ -1,0 +1,116 @@
+"""The tariff change (admin only): a price and/or correction factor from a date for every customer or some,
+with a live preview of what it re-prices, saved in the request when small, else re-priced by a job."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length
+
+from backoffice import jobs
+from backoffice.extensions import db
+from backoffice.models import AccountManager, Role
+from backoffice.services import metering
+from backoffice.web.auth import requires_role
+from backoffice.web.choices import placeholder
+from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
+
+bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
+
+
+class TariffForm(FlaskForm):
+    effective_from = DateField("Effective from", validators=[InputRequired("Enter the date the tariff applies from.")])
+    price_per_sm3 = OptionalMoneyField("Price per Sm³", description="Leave empty to keep each customer's price.")
+    meter_correction = OptionalDecimalNumberField(
+        "Meter correction factor",
+        check=metering.checked_correction,
+        description="Leave empty to keep each customer's factor.",
+    )
+    manager_email = SelectField("Account manager", validate_choice=False)
+    customer_codes = StringField(
+        "Customer codes",
+        validators=[Length(max=10_000)],
+        description="Only these customers (separated by spaces or commas); empty: every customer.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        managers = db.session.scalars(select(AccountManager).order_by(AccountManager.name))
+        self.manager_email.choices = [placeholder("Every account manager")] + [
+            SelectChoice(m.email, f"{m.name} ({m.email})") for m in managers
+        ]
+
+    def tariff(self) -> metering.Tariff:
+        """The tariff asked for; :class:`metering.MeteringError` (with the field it concerns) when it cannot be."""
+        return metering.checked_tariff(
+            self.effective_from.data,
+            self.price_per_sm3.data,
+            self.meter_correction.data,
+            self.manager_email.data or None,
+            re.split(r"[\s,;]+", self.customer_codes.data or ""),
+        )
+
+
+@bp.get("")
+@requires_role(Role.ADMIN)
+def form():
+    return render_template("tariff/form.html", form=TariffForm(formdata=None))
+
+
+@bp.post("/preview")
+@requires_role(Role.ADMIN)
+def preview():
+    """What the tariff would change, as it is typed. Writes nothing."""
+    form = TariffForm()
+    impact, error = None, ""
+    if form.validate():
+        try:
+            impact = metering.tariff_impact(form.tariff())
+        except metering.MeteringError as problem:
+            error = str(problem)
+    else:
+        error = " ".join(e for field in form for e in field.errors)
+    return render_template("tariff/_preview.html", impact=impact, error=error)
+
+
+@bp.post("")
+@requires_role(Role.ADMIN)
+def save():
+    form = TariffForm()
+    if form.validate_on_submit():
+        try:
+            tariff = form.tariff()
+            impact = metering.change_tariff(tariff, user=current_user)
+        except metering.MeteringError as error:
+            form[getattr(error, "field", "price_per_sm3")].errors.append(str(error))
+        else:
+            return _reprice(tariff, impact)
+    return render_template("tariff/form.html", form=form), 422
+
+
+def _reprice(tariff: metering.Tariff, impact: metering.TariffImpact):
+    """Re-price now when the change is small; else start the job and show its progress."""
+    saved = f"{tariff.describe()} saved for {impact.customers:,} customer(s)"
+    if not impact.deferred:
+        metering.reprice_tariff(tariff.effective_from, current_user)
+        flash(f"{saved}; {impact.readings:,} reading(s) re-priced.", "success")
+        return redirect(url_for("tariff.form"))
+    args = {
+        "effective_from": tariff.effective_from.isoformat(),
+        "price_per_sm3": str(tariff.price_per_sm3) if tariff.price_per_sm3 is not None else None,
+        "meter_correction": str(tariff.meter_correction) if tariff.meter_correction is not None else None,
+        "readings": impact.readings,
+    }
+    flash(f"{saved}; a job re-prices their {impact.readings:,} reading(s).", "info")
+    try:
+        record, _created = jobs.enqueue("tariff_change", args, user=current_user)
+    except jobs.QueueUnavailable:
+        flash(f"{saved}, but the job queue cannot be reached: the nightly run will re-price.", "error")
+        return redirect(url_for("tariff.form"))
+    return redirect(url_for("jobs.show", job_id=record.id))

@@ -425,7 +425,7 @@ def pricing() -> None:
 @click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 def pricing_tariff(effective_from, price, correction, manager, customers, dry_run) -> None:
-    from backoffice.money import MoneyError, parse_amount, parse_number
+    from backoffice.money import BeyondLimit, MoneyError, parse_amount, parse_number
     from backoffice.services import metering
 
     locale = current_app.config["LOCALE"]
@@ -449,8 +449,13 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
     except metering.MeteringError as error:
         raise click.ClickException(str(error)) from None
     console.print(f"Saved the pricing of {impact.customers:,} customer(s) from {tariff.effective_from:%Y-%m-%d}.")
-    with _customers_progress(console, "Re-pricing") as progress:
-        done = metering.reprice_tariff(tariff.effective_from, progress=progress)
+    try:
+        with _customers_progress(console, "Re-pricing") as progress:
+            done = metering.reprice_tariff(tariff.effective_from, progress=progress)
+    except (metering.MeteringError, BeyondLimit) as error:
+        raise click.ClickException(
+            f"Re-pricing stopped: {error} What is left waits as recalculation requests (the nightly run does them)."
+        ) from None
     console.print(
         f"Re-priced the readings of {impact.repriced_customers:,} customer(s); {done:,} recalculation request(s) done."
     )

@@ -18,6 +18,7 @@ from backoffice.models import (
     CustomerPricing,
     JobRecord,
     JobStatus,
+    MeterReading,
     RecalculationRequest,
     RunMode,
     TransactionCalculation,
@@ -292,3 +293,46 @@ def test_the_command_refuses_bad_input_and_writes_nothing(town, runner, argument
     assert result.exit_code == status, result.output
     assert message in result.output
     assert written() == before
+
+
+def hotel_unpriceable_from_october(town) -> None:
+    """The hotel's October readings wait for a recalculation that no pricing can do (its row was deleted): a tariff
+    gives it a row from November only when it gives both the price and the factor."""
+    db.session.execute(sa.update(Customer).where(Customer.id == town["HOTEL"]).values(use_realtime_calculation=False))
+    db.session.commit()
+    october = db.session.scalar(
+        sa.select(MeterReading.id).where(MeterReading.customer_id == town["HOTEL"]).order_by(MeterReading.id)
+    )
+    metering.correct_reading(october, date(2026, 10, 5), D("11"))
+    db.session.execute(
+        sa.delete(CustomerPricing).where(
+            CustomerPricing.customer_id == town["HOTEL"], CustomerPricing.effective_from == OCT
+        )
+    )
+    db.session.commit()
+
+
+def test_a_tariff_whose_repricing_stops_says_so_on_the_screen_and_keeps_the_rest_waiting(client, auth, town):
+    hotel_unpriceable_from_october(town)
+    auth.login("admin")
+    response = client.post(
+        "/pricing/tariff", data={"effective_from": "2026-11-01", "price_per_sm3": "2.000", "meter_correction": "1,5"}
+    )
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "but re-pricing stopped: No pricing applies on 2026-10-05" in page
+    assert prices(town["HOTEL"]) == [(NOV, D("2000.00"), D("1.500000"))]
+    assert db.session.scalar(
+        sa.select(sa.func.count()).where(
+            RecalculationRequest.customer_id == town["HOTEL"], RecalculationRequest.done_at.is_(None)
+        )
+    )
+
+
+def test_a_tariff_whose_repricing_stops_exits_1_from_the_command(town, runner):
+    hotel_unpriceable_from_october(town)
+    result = runner.invoke(
+        cli, ["pricing", "tariff", "--from", "2026-11-01", "--customer", "HOTEL", "--price", "2", "--correction", "1,5"]
+    )
+    assert result.exit_code == 1
+    assert "Re-pricing stopped: No pricing applies on 2026-10-05" in result.output

@@ -98,8 +98,12 @@ def _reprice(tariff: metering.Tariff, impact: metering.TariffImpact):
     """Re-price now when the change is small; else start the job and show its progress."""
     saved = f"{tariff.describe()} saved for {impact.customers:,} customer(s)"
     if not impact.deferred:
-        metering.reprice_tariff(tariff.effective_from, current_user)
-        flash(f"{saved}; {impact.readings:,} reading(s) re-priced.", "success")
+        try:
+            metering.reprice_tariff(tariff.effective_from, current_user)
+        except metering.MeteringError as error:
+            flash(f"{saved}, but re-pricing stopped: {error} What is left waits for the nightly run.", "error")
+        else:
+            flash(f"{saved}; {impact.readings:,} reading(s) re-priced.", "success")
         return redirect(url_for("tariff.form"))
     args = {
         "effective_from": tariff.effective_from.isoformat(),

@@ -413,6 +413,8 @@ def _race(app, request_in_thread):
         deadline = time.monotonic() + 10
         with watcher.connect() as watch:
             while time.monotonic() < deadline:
+                # Within a transaction the activity statistics are a snapshot taken at their first read: take a new one.
+                watch.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
                 waiting = watch.execute(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity "

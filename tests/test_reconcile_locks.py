@@ -242,6 +242,8 @@ def test_two_rebuilds_at_once_record_each_fix_once(app):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            # Within a transaction the activity statistics are a snapshot taken at their first read: take a new one.
+            blocker.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
             waiting = blocker.execute(
                 sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "

@@ -183,4 +183,6 @@ def round_product(a: float | int | str | None, b: float | int | str | None, plac
     if a is None or b is None:
         return None
     product = Decimal(str(a)) * Decimal(str(b))
-    return float(product.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    # SQLite keeps a NUMERIC as a binary float: the exact Decimal result is handed back in the form the column
+    # holds (a text result would compare as text against the stored numbers).
+    return float(product.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))  # float-ok: SQLite storage

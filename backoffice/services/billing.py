@@ -238,19 +238,7 @@ def change_invoice(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_number_taken(number, invoice_id)
-        if difference := amount - current.amount:
-            post(
-                connection,
-                Movement(
-                    kind=Kind.INVOICE,
-                    amount=difference,
-                    customer_id=holder_on(current.meter_id, current.issued_on).customer_id,
-                    value_date=current.issued_on,
-                    reference=Reference("invoice", invoice_id),
-                    description=f"Invoice {number} amount changed",
-                    user=user,
-                ),
-            )
+        _post_difference(connection, Kind.INVOICE, current, current.issued_on, amount, f"Invoice {number}", user)
         connection.execute(
             update(invoices)
             .where(invoices.c.id == invoice_id)
@@ -318,19 +306,7 @@ def change_payment(
         _refuse_withdrawn(current, "payment")
         if version is not None and payment_version(current) != version:
             raise ChangedMeanwhile
-        if difference := amount - current.amount:
-            post(
-                connection,
-                Movement(
-                    kind=Kind.PAYMENT,
-                    amount=difference,
-                    customer_id=holder_on(current.meter_id, current.paid_on).customer_id,
-                    value_date=current.paid_on,
-                    reference=Reference("payment", payment_id),
-                    description=f"Payment #{payment_id} amount changed",
-                    user=user,
-                ),
-            )
+        _post_difference(connection, Kind.PAYMENT, current, current.paid_on, amount, f"Payment #{payment_id}", user)
         connection.execute(
             update(payments).where(payments.c.id == payment_id).values(amount=amount, reference=reference.strip()[:100])
         )
@@ -405,6 +381,23 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
         )
         recompute_billing(connection, {meter_id}, set())
     return db.session.get(model, row_id)
+
+
+def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal, about: str, user) -> None:
+    """Post what a corrected amount changes of an invoice or a payment, on its own date, for its holder then."""
+    if difference := amount - current.amount:
+        post(
+            connection,
+            Movement(
+                kind=kind,
+                amount=difference,
+                customer_id=holder_on(current.meter_id, on).customer_id,
+                value_date=on,
+                reference=Reference(kind.value, current.id),
+                description=f"{about} amount changed",
+                user=user,
+            ),
+        )
 
 
 def _refuse_withdrawn(row, what: str) -> None:

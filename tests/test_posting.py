@@ -201,8 +201,8 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
     overtaken = threading.Event()
 
     def pause_before_the_lock(_conn, _cursor, statement, *_args) -> None:
-        # The first writer has written its entry; it reaches the customer's row only after the second committed.
-        if threading.current_thread() is first_thread.get("thread") and statement.startswith("UPDATE customers"):
+        # The first writer is about to lock the customer's row; it gets there only after the second committed.
+        if threading.current_thread() is first_thread.get("thread") and "UPDATE customers" in statement:
             overtaken.wait(timeout=10)
 
     def first() -> None:

@@ -85,15 +85,15 @@ def test_an_error_inside_the_transaction_rolls_everything_back(app):
     wallet.recharge(customer, D("100000"))
 
     def fail_after_the_ledger_insert(_connection, _cursor, statement, *_):
-        if statement.startswith("UPDATE customers"):
+        if "INSERT INTO balance_transactions" in statement:
             raise RuntimeError("the disk is full")
 
-    event.listen(db.engine, "before_cursor_execute", fail_after_the_ledger_insert)
+    event.listen(db.engine, "after_cursor_execute", fail_after_the_ledger_insert)
     try:
         with pytest.raises(RuntimeError, match="disk is full"):
             wallet.charge(customer, D("10000"))
     finally:
-        event.remove(db.engine, "before_cursor_execute", fail_after_the_ledger_insert)
+        event.remove(db.engine, "after_cursor_execute", fail_after_the_ledger_insert)
     assert len(ledger(customer.id)) == 1
     assert cached(customer.id)[:3] == (D("100000.00"), D("100000.00"), D("0.00"))
 

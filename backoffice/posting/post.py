@@ -1,14 +1,14 @@
 """``post(connection, movement)``: the one write path for money, inside the caller's unit of work.
 
-A wallet movement, in this order: the idempotency rule (a retry returns the first result);
-its journal entry's lines, written as a draft before any shared row is locked; the customer
-row, locked and moved by one ``UPDATE … RETURNING`` whose conditions are the balance rule and
-the columns' limits; the ledger row with its balance before and after (its id taken once the
-customer is locked, so that a customer's rows are in the order their balances chain); its
-month (or, for a customer not kept in real time, a recalculation request); the entry posted,
-naming the row; the accounts last. An invoice or a
-payment has its entry and moves the accounts; the billing service writes its row and the
-meter's and customers' totals in the same unit of work. A manual entry is its lines.
+A wallet movement: the idempotency rule (a retry returns the first result); the customer row,
+locked and moved by one ``UPDATE … RETURNING`` whose conditions are the balance rule and the
+columns' limits; the ledger row with its balance before and after (its id taken once the customer
+is locked, so that a customer's rows are in the order their balances chain); its month (or, for a
+customer not kept in real time, a recalculation request); its journal entry, posted, naming the
+row; the accounts last. On PostgreSQL all of it is one statement (``posting.statement``); on
+SQLite the entry's lines are written as a draft first, then the rest statement by statement. An
+invoice or a payment has its entry and moves the accounts; the billing service writes its row and
+the meter's and customers' totals in the same unit of work. A manual entry is its lines.
 
 Locks are taken in one order everywhere: customers, meters, accounts (see services/locking.py).
 """
@@ -20,15 +20,16 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import Boolean, bindparam, func, insert, or_, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from backoffice.config import local_today
-from backoffice.models import BalanceTransaction, Customer, RecalculationReason, TransactionKind, status_sql
-from backoffice.models.types import Money, utcnow
+from backoffice.models import BalanceTransaction, Customer, RecalculationReason, TransactionKind
+from backoffice.models.types import utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, shown
 from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind, counts, rule_of
+from backoffice.posting.statement import MOVE, ONE_STATEMENT
 from backoffice.services import books, monthly, periods
 
 customers = Customer.__table__
@@ -86,31 +87,6 @@ _NEW_SOURCE_ENTRY = {
 }
 _INSERT = insert(ledger).returning(ledger.c.id)
 
-_SIGNED = bindparam("signed", type_=Money)
-# Rounded to cents: SQLite keeps amounts as binary floats, and compares and stores cents, not float noise.
-_AFTER = func.round(customers.c.balance + _SIGNED, 2)
-_RECHARGED = func.round(customers.c.total_recharged + bindparam("recharged", type_=Money), 2)
-_SPENT = func.round(customers.c.total_spent + bindparam("spent", type_=Money), 2)
-# The customer's row is locked, checked and moved by one statement; a movement it refuses updates no row.
-_MOVE = (
-    update(customers)
-    .where(
-        customers.c.id == bindparam("customer_id"),
-        or_(bindparam("overdraft", type_=Boolean), _SIGNED >= 0, _AFTER >= 0),
-        func.abs(_AFTER) <= MAX_BALANCE,
-        _RECHARGED <= MAX_BALANCE,
-        _SPENT <= MAX_BALANCE,
-    )
-    .values(
-        balance=_AFTER,
-        total_recharged=_RECHARGED,
-        total_spent=_SPENT,
-        balance_last_updated_at=bindparam("moved_at"),
-        status=status_sql(_AFTER, customers.c.suspend_below),
-    )
-    .returning(customers.c.balance, customers.c.code, customers.c.use_realtime_calculation)
-)
-
 
 def post(connection: Connection, movement: Movement) -> Posted:
     """Post the movement within the caller's unit of work (which commits or rolls back all of it).
@@ -166,31 +142,21 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement))
     signed = movement.amount
-    recorded = books.record(
-        connection, books.ENTRY, on, books.rule_lines(rule, signed), source_type="balance_transaction"
-    )
     moved = counts(rule, signed)
     now = utcnow()
-    row = connection.execute(
-        _MOVE,
-        {
-            "customer_id": movement.customer_id,
-            "signed": signed,
-            "overdraft": movement.allow_overdraft,
-            "recharged": moved["total_recharged"],
-            "spent": moved["total_spent"],
-            "moved_at": now,
-        },
-    ).one_or_none()
-    if row is None:
-        _refused(connection, movement, rule)
+    moving = {
+        "customer": movement.customer_id,
+        "signed": signed,
+        "overdraft": movement.allow_overdraft,
+        "recharged": moved["total_recharged"],
+        "spent": moved["total_spent"],
+        "moved_at": now,
+    }
     values = {
         "customer_id": movement.customer_id,
         "kind": TransactionKind(rule.kind.value),
         "amount": abs(signed),
         "signed_amount": signed,
-        "balance_before": row.balance - signed,
-        "balance_after": row.balance,
         "value_date": on,
         "reference_type": movement.reference.type if movement.reference else None,
         "reference_id": movement.reference.id if movement.reference else None,
@@ -198,17 +164,88 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         "reason": movement.reason,
         "reverses_id": movement.reverses_id,
         "idempotency_key": key,
-        "entry_id": recorded.entry_id,
         "created_at": now,
         "created_by_id": movement.user.id if movement.user else None,
     }
-    values["id"] = connection.execute(_INSERT, values).scalar_one()
+    if connection.dialect.name == "postgresql":
+        row = _in_one_statement(connection, movement, rule, moving, values, moved)
+    else:
+        row = _statement_by_statement(connection, movement, rule, moving, values, moved)
+    values |= {"balance_before": row.balance - signed, "balance_after": row.balance}
+    return Posted(values["entry_id"], values["id"], BalanceTransaction(**values))
+
+
+def _statement_by_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):
+    """The entry's lines as a draft first, then the customer's row, the ledger row, the month, the entry posted,
+    the accounts."""
+    lines = books.rule_lines(rule, movement.amount)
+    recorded = books.record(connection, books.ENTRY, values["value_date"], lines, source_type="balance_transaction")
+    row = connection.execute(MOVE, moving).one_or_none()
+    if row is None:
+        _refused(connection, movement, rule)
+    values["entry_id"] = recorded.entry_id
+    values["id"] = connection.execute(
+        _INSERT, values | {"balance_before": row.balance - movement.amount, "balance_after": row.balance}
+    ).scalar_one()
     if moved["total_deposits"] or moved["total_purchases"]:
         _roll_up(connection, movement, row.use_realtime_calculation, values, moved)
     heading = f"{rule.kind.value.capitalize()} #{values['id']} of {row.code}"
     books.settle(connection, recorded, movement.user, source_id=values["id"], description=heading)
     books.move(connection, recorded, movement.customer_id)
-    return Posted(recorded.entry_id, values["id"], BalanceTransaction(**values))
+    return row
+
+
+_BOUND_AS_ROW = (
+    "kind",
+    "amount",
+    "value_date",
+    "reference_type",
+    "reference_id",
+    "description",
+    "reason",
+    "reverses_id",
+    "idempotency_key",
+)
+
+
+def _in_one_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):
+    """``ONE_STATEMENT``; a month left empty by what the movement took away loses its row after it."""
+    lines = books.check_lines(books.rule_lines(rule, movement.amount))
+    found = books.accounts_of(connection, lines)
+    (first, first_by), (second, second_by) = sorted(
+        (account, by) for (account, _bucket), by in books.moves(lines, found, movement.customer_id).items()
+    )
+    deposits, purchases = moved["total_deposits"], moved["total_purchases"]
+    in_month = bool(deposits or purchases)
+    bound = {name: values[name] for name in _BOUND_AS_ROW} | {
+        "amount": values["amount"],
+        "user_id": values["created_by_id"],
+    }
+    row = connection.execute(
+        ONE_STATEMENT,
+        moving
+        | bound
+        | monthly.shifting(movement.customer_id, values["value_date"], deposits=deposits, purchases=purchases)
+        | {
+            "heading": rule.kind.value.capitalize(),
+            "debit_account": found[rule.debit].id,
+            "credit_account": found[rule.credit].id,
+            "bucket": books.bucket_of(movement.customer_id),
+            "first_account": first,
+            "first_by": first_by,
+            "second_account": second,
+            "second_by": second_by,
+            "in_month": in_month,
+        },
+    ).one_or_none()
+    if row is None:
+        _refused(connection, movement, rule)
+    if row.buckets < 2:
+        raise BeyondLimit(books.beyond_limit(connection, books.moves(lines, found, movement.customer_id)))
+    values |= {"id": row.row_id, "entry_id": row.entry_id}
+    if in_month and row.realtime and deposits <= 0 and purchases <= 0:
+        connection.execute(monthly.EMPTY, monthly.shifting(movement.customer_id, values["value_date"]))
+    return row
 
 
 def _roll_up(connection, movement: Movement, realtime: bool, values: dict, moved: dict) -> None:

@@ -109,6 +109,11 @@ class _Account:
     type: AccountType
 
 
+def accounts_of(connection: Connection, lines: list[Line]) -> dict[str, _Account]:
+    """The accounts of the lines, by code (see :func:`_accounts`)."""
+    return _accounts(connection, {ln.account for ln in lines})
+
+
 def _accounts(connection: Connection, codes: set[str]) -> dict[str, _Account]:
     """The accounts by code, remembered per app: an account's id and type never change once it exists."""
     known: dict[str, _Account] = current_app.extensions.setdefault("backoffice.accounts", {})
@@ -195,12 +200,12 @@ def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) 
     Each bucket moves once, by the sum of its customers' lines, in (account, bucket) order, in one statement.
     """
     found = _accounts(connection, {ln.account for lines in lines_by_customer.values() for ln in lines})
-    moves: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    summed: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     for customer_id, lines in lines_by_customer.items():
-        for key, amount in _moves(lines, found, customer_id).items():
-            moves[key] += amount
-    if moves:
-        _move_buckets(connection, moves)
+        for key, amount in moves(lines, found, customer_id).items():
+            summed[key] += amount
+    if summed:
+        _move_buckets(connection, summed)
 
 
 def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
@@ -313,17 +318,22 @@ def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[st
 
 def _move_accounts(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
     """Move each account's bucket by its lines in its normal direction, the last statements before the commit."""
-    _move_buckets(connection, _moves(checked, found, bucket_key))
+    _move_buckets(connection, moves(checked, found, bucket_key))
 
 
-def _moves(checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> dict[tuple[int, int], Decimal]:
+def moves(checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> dict[tuple[int, int], Decimal]:
     """What the lines add to each (account, bucket): the bucket of ``bucket_key`` (0 for none)."""
-    bucket = 0 if bucket_key is None else bucket_key % BUCKETS
-    moves: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    bucket = bucket_of(bucket_key)
+    moved: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     for ln in checked:
         account = found[ln.account]
-        moves[account.id, bucket] += normal_amount(account.type, ln.debit, ln.credit)
-    return moves
+        moved[account.id, bucket] += normal_amount(account.type, ln.debit, ln.credit)
+    return moved
+
+
+def bucket_of(key: int | None) -> int:
+    """The bucket of the accounts' balances that the money of a customer (or meter) ``key`` moves."""
+    return 0 if key is None else key % BUCKETS
 
 
 def _move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
@@ -335,7 +345,7 @@ def _move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
     ]
     moved = connection.execute(_move(connection.dialect.name), rows).all()
     if len(moved) < len(moves):
-        raise BeyondLimit(_beyond_limit(connection, moves))
+        raise BeyondLimit(beyond_limit(connection, moves))
 
 
 def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
@@ -364,7 +374,7 @@ _move = cache(adding_to_buckets)
 """The posting's statement, built once per dialect."""
 
 
-def _beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
+def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
     rows = connection.execute(
         select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.bucket, buckets.c.balance)
         .join(buckets, buckets.c.account_id == accounts.c.id)

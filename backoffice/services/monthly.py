@@ -35,7 +35,7 @@ _previous_closing = func.coalesce(
     .scalar_subquery(),
     0,
 )
-_LATER = (
+LATER = (  # every later month carries the net
     update(months)
     .where(months.c.customer_id == _customer, months.c.year_month > _month)
     .values(
@@ -43,7 +43,7 @@ _LATER = (
         closing_balance=func.round(months.c.closing_balance + _net, 2),
     )
 )
-_EMPTY = delete(months).where(
+EMPTY = delete(months).where(  # a month left with nothing in it has no row
     months.c.customer_id == _customer,
     months.c.year_month == _month,
     months.c.total_deposits == 0,
@@ -52,19 +52,32 @@ _EMPTY = delete(months).where(
 )
 
 
-def _upsert(dialect: str):
-    """Add to a month's row, or create it opening at the previous month's closing; say whether later months exist."""
-    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](months).values(
-        customer_id=_customer,
-        year_month=_month,
-        opening_balance=_previous_closing,
-        total_deposits=bindparam("deposits", type_=Money),
-        total_purchases=bindparam("purchases", type_=Money),
-        closing_balance=func.round(_previous_closing + _net, 2),
-        total_volume_sm3=bindparam("volume", type_=Volume),
-        calculation_details=bindparam("details", type_=months.c.calculation_details.type),
-        last_calculated_at=bindparam("moment"),
-    )
+def adding_to_month(dialect: str, *, where=None, details=None):
+    """Add to a month's row, or create it opening at the previous month's closing; say whether later months exist.
+
+    The month, the customer and the amounts are bound (``b_year_month``, ``b_customer_id``, ``deposits``,
+    ``purchases``, ``volume``, ``net``, ``moment``). Within a larger statement, ``where`` is the condition on
+    which the row is written and ``details`` an expression for its ``calculation_details``; else the details
+    are bound too.
+    """
+    values = {
+        "customer_id": _customer,
+        "year_month": _month,
+        "opening_balance": _previous_closing,
+        "total_deposits": bindparam("deposits", type_=Money),
+        "total_purchases": bindparam("purchases", type_=Money),
+        "closing_balance": func.round(_previous_closing + _net, 2),
+        "total_volume_sm3": bindparam("volume", type_=Volume),
+        "calculation_details": bindparam("details", type_=months.c.calculation_details.type)
+        if details is None
+        else details,
+        "last_calculated_at": bindparam("moment"),
+    }
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](months)
+    if where is None:
+        statement = statement.values(**values)
+    else:
+        statement = statement.from_select(list(values), select(*values.values()).where(where))
     new = statement.excluded
     later = exists().where(months.c.customer_id == _customer, months.c.year_month > _month)
     return statement.on_conflict_do_update(
@@ -80,7 +93,7 @@ def _upsert(dialect: str):
     ).returning(later)
 
 
-_UPSERT = {dialect: _upsert(dialect) for dialect in ("postgresql", "sqlite")}
+_UPSERT = {dialect: adding_to_month(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def shift(
@@ -94,23 +107,35 @@ def shift(
     details: dict,
 ) -> None:
     """Apply one movement to its month and carry its net to every later month's opening and closing."""
-    net = deposits - purchases
-    values = {
+    values = shifting(customer_id, year_month, deposits=deposits, purchases=purchases, volume=volume, details=details)
+    later = connection.execute(_UPSERT[connection.dialect.name], values).scalar_one()
+    if values["net"] and later:
+        connection.execute(LATER, values)
+    if deposits <= 0 and purchases <= 0 and volume <= 0:
+        # Something was taken away (or nothing moved): a month left with nothing in it has no row.
+        connection.execute(EMPTY, values)
+
+
+def shifting(
+    customer_id: int,
+    month: str | date,
+    *,
+    deposits: Decimal = Decimal(0),
+    purchases: Decimal = Decimal(0),
+    volume: Decimal = Decimal(0),
+    details: dict | None = None,
+) -> dict:
+    """The parameters of the statements that shift a month (``month``, or the month of a date) by a movement
+    (``details`` bound unless ``None``)."""
+    return {
         "b_customer_id": customer_id,
-        "b_year_month": year_month,
+        "b_year_month": month if isinstance(month, str) else month_of(month),
         "deposits": deposits,
         "purchases": purchases,
         "volume": volume,
-        "net": net,
-        "details": details,
+        "net": deposits - purchases,
         "moment": utcnow(),
-    }
-    later = connection.execute(_UPSERT[connection.dialect.name], values).scalar_one()
-    if net and later:
-        connection.execute(_LATER, values)
-    if deposits <= 0 and purchases <= 0 and volume <= 0:
-        # Something was taken away (or nothing moved): a month left with nothing in it has no row.
-        connection.execute(_EMPTY, values)
+    } | ({} if details is None else {"details": details})
 
 
 def recalculate(connection: Connection, customer_ids: list[int], from_month: Month | None = None) -> None:

@@ -1,0 +1,161 @@
+"""The customer's row moved by one statement, and on PostgreSQL the whole of a wallet movement as one statement.
+
+``MOVE`` locks, checks and moves the customer's row: its conditions are the balance rule and the
+columns' limits, so a movement it refuses updates no row. On SQLite, where one writer works at a
+time and a statement costs little, ``post`` runs it among the movement's other statements.
+
+On PostgreSQL every statement is a round trip and a start paid while the customer's row is locked,
+so ``ONE_STATEMENT`` writes the movement in one: ``MOVE`` as its first part, then, each reading the
+row it moved (a refused movement writes nothing), the ids of the ledger row and the journal entry,
+the entry posted with its two lines (the books' guards see them together when the statement ends),
+the ledger row, its month or a recalculation request, and the accounts' buckets: the same parts
+``post`` writes one by one, in the same lock order (the customer, then the accounts).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Integer, String, bindparam, cast, func, insert, literal, or_, select, union_all, update
+
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
+    RecalculationReason,
+    RecalculationRequest,
+    status_sql,
+)
+from backoffice.models.types import Balance, Money
+from backoffice.money import MAX_BALANCE
+from backoffice.services import books, monthly
+
+customers = Customer.__table__
+ledger = BalanceTransaction.__table__
+entries = JournalEntry.__table__
+lines = JournalLine.__table__
+requests = RecalculationRequest.__table__
+
+_SIGNED = bindparam("signed", type_=Money)
+# Rounded to cents: SQLite keeps amounts as binary floats, and compares and stores cents, not float noise.
+_AFTER = func.round(customers.c.balance + _SIGNED, 2)
+_RECHARGED = func.round(customers.c.total_recharged + bindparam("recharged", type_=Money), 2)
+_SPENT = func.round(customers.c.total_spent + bindparam("spent", type_=Money), 2)
+MOVE = (
+    update(customers)
+    .where(
+        customers.c.id == bindparam("customer"),
+        or_(bindparam("overdraft", type_=Boolean), _SIGNED >= 0, _AFTER >= 0),
+        func.abs(_AFTER) <= MAX_BALANCE,
+        _RECHARGED <= MAX_BALANCE,
+        _SPENT <= MAX_BALANCE,
+    )
+    .values(
+        balance=_AFTER,
+        total_recharged=_RECHARGED,
+        total_spent=_SPENT,
+        balance_last_updated_at=bindparam("moved_at"),
+        status=status_sql(_AFTER, customers.c.suspend_below),
+    )
+    .returning(customers.c.balance, customers.c.code, customers.c.use_realtime_calculation)
+)
+"""Bound: ``customer`` (its id), ``signed``, ``overdraft``, ``recharged``, ``spent``, ``moved_at``."""
+
+
+def _one_statement():
+    """Bound as ``MOVE``, and: ``kind``, ``heading`` ("Charge"), ``amount`` (its size), ``value_date``,
+    ``reference_type``, ``reference_id``, ``description``, ``reason``, ``reverses_id``, ``idempotency_key``,
+    ``user_id``; the lines' ``debit_account`` and ``credit_account``; the buckets' ``bucket``, ``first_account``,
+    ``first_by``, ``second_account``, ``second_by`` (in account order); the month's ``b_customer_id``,
+    ``b_year_month``, ``deposits``, ``purchases``, ``volume``, ``net``, ``moment`` and ``in_month`` (whether the
+    movement counts in it). Returns the ledger row's and the entry's ids, the customer's balance, code and
+    whether it is kept in real time, and how many buckets moved (fewer than two: one is beyond its column).
+
+    The parameters given must be these and no more: an update in the statement would set a column of a
+    parameter's name (``customer_id``, ``created_at``) too."""
+    moved = MOVE.cte("moved")
+    new = select(
+        books.next_id("balance_transactions").label("row_id"),
+        books.next_id("journal_entries").label("entry_id"),
+        moved.c.balance,
+        moved.c.code,
+        moved.c.use_realtime_calculation.label("realtime"),
+    ).cte("new")
+    moment, user_id = bindparam("moved_at"), bindparam("user_id", type_=Integer)
+    amount, kind = bindparam("amount", type_=Money), bindparam("kind", type_=ledger.c.kind.type)
+    heading = bindparam("heading", type_=String) + " #" + cast(new.c.row_id, String) + " of " + new.c.code
+    entry = {
+        "id": new.c.entry_id,
+        "number": literal("JE-") + cast(new.c.entry_id, String),
+        "entry_date": bindparam("value_date", type_=entries.c.entry_date.type),
+        "description": heading,
+        "status": literal(EntryStatus.POSTED.value),
+        "source_type": literal("balance_transaction"),
+        "source_id": new.c.row_id,
+        "created_at": moment,
+        "posted_at": moment,
+        "posted_by_id": user_id,
+    }
+    line = ["entry_id", "account_id", "debit", "credit", "description"]
+    two_lines = union_all(
+        select(new.c.entry_id, bindparam("debit_account", type_=Integer), amount, literal(0, Balance), literal("")),
+        select(new.c.entry_id, bindparam("credit_account", type_=Integer), literal(0, Balance), amount, literal("")),
+    )
+    row = {
+        "id": new.c.row_id,
+        "customer_id": bindparam("customer"),
+        "kind": kind,
+        "amount": amount,
+        "signed_amount": _SIGNED,
+        "balance_before": new.c.balance - _SIGNED,
+        "balance_after": new.c.balance,
+        "value_date": bindparam("value_date"),
+        "reference_type": bindparam("reference_type", type_=ledger.c.reference_type.type),
+        "reference_id": bindparam("reference_id", type_=Integer),
+        "description": bindparam("description", type_=String),
+        "reason": bindparam("reason", type_=ledger.c.reason.type),
+        "reverses_id": bindparam("reverses_id", type_=Integer),
+        "idempotency_key": bindparam("idempotency_key", type_=String),
+        "entry_id": new.c.entry_id,
+        "created_at": moment,
+        "created_by_id": user_id,
+    }
+    in_month = bindparam("in_month", type_=Boolean)
+    request = {
+        "customer_id": bindparam("customer"),
+        "from_date": bindparam("value_date"),
+        "reason": literal(RecalculationReason.DEFERRED.value),
+        "description": cast(kind, String) + " #" + cast(new.c.row_id, String),
+        "requested_at": moment,
+        "requested_by_id": user_id,
+    }
+    account, by = bindparam("first_account", type_=Integer), bindparam("first_by", type_=Balance)
+    then, then_by = bindparam("second_account", type_=Integer), bindparam("second_by", type_=Balance)
+    bucket = bindparam("bucket", type_=Integer)
+    moved_buckets = books.adding_to_buckets(
+        "postgresql",
+        union_all(select(account, bucket, by).select_from(new), select(then, bucket, then_by).select_from(new)),
+    ).cte("buckets")
+    parts = [
+        insert(entries).from_select(list(entry), select(*entry.values())).cte("entry"),
+        insert(lines).from_select(line, two_lines).cte("lines"),
+        insert(ledger).from_select(list(row), select(*row.values())).cte("row"),
+        monthly.adding_to_month(
+            "postgresql",
+            where=new.c.realtime & in_month,
+            details=func.json_build_object("balance_transaction_id", new.c.row_id),
+        ).cte("month"),
+        monthly.LATER.where(select(new.c.realtime).scalar_subquery(), in_month, bindparam("net", type_=Money) != 0).cte(
+            "later"
+        ),
+        insert(requests)
+        .from_select(list(request), select(*request.values()).where(~new.c.realtime, in_month))
+        .cte("request"),
+    ]
+    counted = select(func.count()).select_from(moved_buckets).scalar_subquery()
+    return select(
+        new.c.row_id, new.c.entry_id, new.c.balance, new.c.code, new.c.realtime, counted.label("buckets")
+    ).add_cte(*parts)
+
+
+ONE_STATEMENT = _one_statement()

@@ -17,6 +17,8 @@ from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
+    CustomerPricing,
+    Discrepancy,
     EntryStatus,
     Invoice,
     JournalEntry,
@@ -26,13 +28,17 @@ from backoffice.models import (
     PeriodAction,
     PeriodActionKind,
     Role,
+    RunMode,
+    RunStatus,
+    TransactionCalculation,
     User,
 )
 from backoffice.models.types import as_utc, utcnow
+from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, metering, periods, wallet
 from backoffice.services.periods import PeriodClosed, PeriodError
 from tests.concurrency import PAUSE, race
-from tests.factories import CustomerFactory, MeterFactory, UserFactory
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt
 from tests.factories import unit_of_work as own_transaction
 
 D = Decimal
@@ -585,3 +591,25 @@ def test_an_invoice_of_a_closed_month_is_withdrawn_in_the_open_period(site, admi
     assert (
         withdrawn.withdrawn and db.session.get(JournalEntry, withdrawn.withdrawal_entry_id).entry_date == local_today()
     )
+
+
+def test_a_fix_leaves_a_reading_of_a_closed_month_as_it_is_and_says_why(site, admin, m):
+    customer_id, meter_id = site
+    closed = metering.record_reading(meter_id, m.in_last, D("10"))
+    open_ = metering.record_reading(meter_id, m.current_first, D("10"))
+    pricing_id = db.session.scalar(sa.select(CustomerPricing.id).where(CustomerPricing.customer_id == customer_id))
+    corrupt("customer_pricing", "price_per_sm3", pricing_id, "2000.00")  # both readings now cost twice as much
+    periods.close(m.last, admin)
+    fixed = run(RunMode.FIX, checks=["reading_calculation"])
+    assert (fixed.status, fixed.mismatched, fixed.fixed, fixed.left) == (RunStatus.SUCCEEDED, 2, 1, 1)
+    reasons = dict(
+        db.session.execute(
+            sa.select(Discrepancy.entity_id, Discrepancy.reason).where(Discrepancy.run_id == fixed.id).distinct()
+        ).all()
+    )
+    assert reasons == {
+        closed: f"{m.last} is closed: its fix would post into it; reopen the month to fix the reading",
+        open_: None,
+    }
+    costs = sa.select(TransactionCalculation.reading_id, TransactionCalculation.total_price)
+    assert dict(db.session.execute(costs).all()) == {closed: D("10000.00"), open_: D("20000.00")}

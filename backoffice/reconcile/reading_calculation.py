@@ -15,6 +15,7 @@ from backoffice.models import (
 )
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.services.metering import reprice
+from backoffice.services.periods import last_closed_day, month_of
 
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
@@ -81,6 +82,19 @@ class ReadingCalculation(Check):
         if scope.from_month:
             conditions.append(priced.c.reading_date >= scope.from_month)
         return conditions
+
+    def held(self, connection, keys):
+        """A reading dated in a closed month is left as it is: its fix would post into that month."""
+        closed = last_closed_day(connection)
+        if closed is None:
+            return {}
+        dated = select(readings.c.id, readings.c.reading_date).where(
+            readings.c.id.in_(keys), readings.c.reading_date <= closed
+        )
+        return {
+            reading_id: f"{month_of(day)} is closed: its fix would post into it; reopen the month to fix the reading"
+            for reading_id, day in connection.execute(dated)
+        }
 
     def write(self, connection, ids):
         reprice(connection, ids)

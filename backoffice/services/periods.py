@@ -93,13 +93,13 @@ def month_days(month: str) -> tuple[date, date]:
 
 def closed_through() -> str | None:
     """The latest closed month, or None when no month is closed."""
-    last = _closed_through(db.session)
+    last = last_closed_day(db.session)
     return month_of(last) if last else None
 
 
 def refuse_if_closed(connection: Connection | Session, on: date) -> None:
     """Raise :class:`PeriodClosed` if ``on`` is in a closed month."""
-    closed = _closed_through(connection)
+    closed = last_closed_day(connection)
     if closed is not None and on <= closed:
         raise PeriodClosed(f"{month_of(on)} is closed: {OPEN_PERIOD} (from {closed + timedelta(days=1):%Y-%m-%d}).")
 
@@ -220,7 +220,8 @@ def _refused_by_the_database(context) -> None:
 _CLOSED_THROUGH = select(actions.c.closed_through).order_by(actions.c.id.desc()).limit(1)
 
 
-def _closed_through(connection: Connection | Session) -> date | None:
+def last_closed_day(connection: Connection | Session) -> date | None:
+    """The last day of the latest closed month, or None when no month is closed."""
     return connection.execute(_CLOSED_THROUGH).scalar()
 
 
@@ -231,7 +232,7 @@ def _serialise(session: Session) -> date | None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("LOCK TABLE period_actions IN SHARE ROW EXCLUSIVE MODE"))
-    return _closed_through(session)
+    return last_closed_day(session)
 
 
 def _wait_for_writers(session: Session) -> None:

@@ -70,7 +70,7 @@ def main() -> str:
     assert loop_count == floor_count
 
     hot, spread = _prepare_charges(url)
-    rates, waits = {}, {}
+    rates, waits, cpu = {}, {}, {}
     for label, targets in (("spread over 1,000 customers", spread), ("one hot customer", [hot])):
         for via in ("service", "minimal", "raw"):
             _reset_balances(url, hot, spread)
@@ -78,6 +78,11 @@ def main() -> str:
             _assert_no_overdraft(url)
             if via == "minimal":
                 _undo_minimal(url)
+    for via in ("service", "minimal", "raw"):
+        _reset_balances(url, hot, spread)
+        cpu[via] = _cpu_per_charge(url, via, spread)
+        if via == "minimal":
+            _undo_minimal(url)
     with app.app_context():
         clean = run(RunMode.VERIFY, checks=["customer_wallet", "ledger_chain", "account_balance"])
         assert clean.mismatched == CUSTOMERS // 1000, "only the corrupted balances may differ"
@@ -91,7 +96,7 @@ def main() -> str:
             ("engine verify (in process)", verify_seconds, "per-customer loop", loop_seconds),
         ],
     )
-    lines += "\n" + _rates_table(rates, waits)
+    lines += "\n" + _rates_table(rates, waits) + "\n" + _cpu_table(cpu)
     return lines
 
 
@@ -123,6 +128,24 @@ def _rates_table(rates: dict, waits: dict) -> str:
             f"{waits[(label, 'service')]:.0%}",
             f"{waits[(label, 'raw')]:.0%}",
         ]
+        table.add_row(*row)
+        lines.append("| " + " | ".join(row) + " |")
+    console.print(table)
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_table(cpu: dict) -> str:
+    from rich.table import Table
+
+    title = f"processor time per charge, one process charging {ATTEMPTS} times in a row (PostgreSQL, ms)"
+    headers = ["charge", "client", "database server", "both", "minimal's both ÷ this"]
+    table = Table(*headers, title=title)
+    lines = [f"### {title}", "", "| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
+    names = {"service": "posting core", "minimal": "minimal raw charge", "raw": "raw with everything"}
+    floor = sum(cpu["minimal"])
+    for via, (client, server) in cpu.items():
+        both = client + server
+        row = [names[via], f"{client:.3f}", f"{server:.3f}", f"{both:.3f}", f"{floor / both:.2f}×"]
         table.add_row(*row)
         lines.append("| " + " | ".join(row) + " |")
     console.print(table)
@@ -227,6 +250,38 @@ def _throughput(url: str, via: str, targets: list[int]) -> tuple[float, float]: 
             elapsed = time.perf_counter() - started
     assert sum(done) == WORKERS * ATTEMPTS
     return WORKERS * ATTEMPTS / elapsed, waits.share
+
+
+def _cpu_per_charge(url: str, via: str, targets: list[int]) -> tuple[float, float]:  # float-ok: milliseconds
+    """Milliseconds of processor time a charge takes, in the charging process and in its database server process
+    (read from ``/proc``: the server runs on this machine), one process charging alone: what 8 workers share the
+    cores for, whatever else the machine is doing."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1, initializer=_worker_init, initargs=(url, via)) as pool:
+        pool.apply(_warm_up, (0,))
+        return pool.apply(_charge_timed, (targets,))
+
+
+def _charge_timed(targets: list[int]) -> tuple[float, float]:  # float-ok: milliseconds
+    if _state["via"] == "service":
+        from backoffice.extensions import db
+
+        backend = db.session.execute(db.text("SELECT pg_backend_pid()")).scalar_one()
+        db.session.rollback()
+    else:
+        backend = _state["connection"].execute("SELECT pg_backend_pid()").fetchone()[0]
+        _state["connection"].rollback()
+    client, server = time.process_time(), _process_seconds(backend)
+    _charge_many(targets, seed=WORKERS)
+    client, server = time.process_time() - client, _process_seconds(backend) - server
+    return client * 1000 / ATTEMPTS, server * 1000 / ATTEMPTS
+
+
+def _process_seconds(pid: int) -> float:  # float-ok: seconds
+    """A process's user and system time so far, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _LockWaits:

@@ -1,6 +1,7 @@
 import pytest
+from psycopg import RawCursor
 
-from backoffice.config import ConfigError, database_url, from_environment
+from backoffice.config import ConfigError, database_url, engine_options, from_environment
 
 
 def test_sqlite_in_the_instance_folder_is_the_default(tmp_path):
@@ -36,6 +37,16 @@ def test_production_requires_a_secret_key_and_secure_cookies(tmp_path):
 )
 def test_postgres_urls_use_psycopg_3(given, used):
     assert database_url(given) == used
+
+
+def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_options_stay():
+    given = {"connect_args": {"connect_timeout": 2}, "pool_size": 3}
+    assert engine_options("postgresql+psycopg://u@h/d", given) == {
+        "paramstyle": "numeric_dollar",
+        "pool_size": 3,
+        "connect_args": {"cursor_factory": RawCursor, "connect_timeout": 2},
+    }
+    assert engine_options("sqlite:////tmp/x.sqlite", given) == given
 
 
 def test_locale_and_currency_come_from_the_environment(tmp_path):

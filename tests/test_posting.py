@@ -239,6 +239,32 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
     assert run(RunMode.VERIFY, checks=["ledger_chain", "customer_wallet"]).mismatched == 0
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writes_nothing(app):
+    customer_id = CustomerFactory().id
+    wallet.recharge(customer_id, D("100"))
+    wallet.charge(customer_id, D("10"))  # the accounts it posts to are known from now on
+    before = [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in (JournalEntry, JournalLine)]
+    db.session.rollback()
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        wallet.charge(customer_id, D("30"))
+        charged = len(statements)
+        with pytest.raises(wallet.InsufficientBalance):
+            wallet.charge(customer_id, D("61"))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert charged == 1
+    after = [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in (JournalEntry, JournalLine)]
+    assert after == [before[0] + 1, before[1] + 2]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == 3
+
+
 def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):
     customer = CustomerFactory()
     wallet.recharge(customer.id, D("0.70"))

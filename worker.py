@@ -1,8 +1,8 @@
 """An RQ worker for the back-office: ``python worker.py [--burst] [QUEUE ...]``.
 
-The app is created once per worker process; its jobs run inside the app context. Queues
-default to recalc, maintenance and default, served in that order. Before it starts, the
-worker marks the jobs of workers that died mid-job as abandoned.
+The app is created once per worker process, without its web layer (jobs serve no pages); its jobs
+run inside the app context. Queues default to recalc, maintenance and default, served in that
+order. Before it starts, the worker marks the jobs of workers that died mid-job as abandoned.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown queue(s) {', '.join(sorted(unknown))}; the queues are {', '.join(jobs.QUEUES)}")
 
-    app = create_app()
+    app = create_app(web=False)
     with app.app_context():
         if not jobs.redis_url():
             parser.error("REDIS_URL is not set: without it jobs run in-process and need no worker")

@@ -8,13 +8,19 @@ from pathlib import Path
 from flask import Flask
 
 from backoffice import config, hooks
-from backoffice.extensions import csrf, db, login_manager, register_sqlite_behaviour
+from backoffice.extensions import db, register_sqlite_behaviour
 from backoffice.services import periods
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
+    """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API).
+
+    Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
+    ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), and so does the worker, for every cron
+    line, script and worker pays for what its start-up builds.
+    """
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
@@ -32,12 +38,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
 
     register_extensions(app)
-    register_request_screening(app)
-    register_blueprints(app)
-    register_template_helpers(app)
+    if web:
+        register_web(app)
     register_commands(app)
-    register_error_handlers(app)
-    register_security(app)
     hooks.register()
     periods.register()
     return app
@@ -45,13 +48,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from backoffice import models  # noqa: F401  (registers the tables on the metadata)
-    from backoffice.web import auth
 
     register_sqlite_behaviour()
     db.init_app(app)
-    auth.init_app(app)
-    csrf.init_app(app)
-    login_manager.init_app(app)
 
 
 def register_migrations(app: Flask) -> None:
@@ -66,10 +65,20 @@ def register_migrations(app: Flask) -> None:
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
 
 
-def register_request_screening(app: Flask) -> None:
-    from backoffice.web import screening
+def register_web(app: Flask) -> None:
+    """The web layer: log-ins, CSRF protection, request screening, the blueprints, template filters, error pages
+    and security headers."""
+    from backoffice.web import auth, errors, filters, screening, security
+    from backoffice.web.extensions import csrf, login_manager
 
+    auth.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
     screening.init_app(app)
+    register_blueprints(app)
+    filters.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -97,25 +106,7 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
 
-def register_template_helpers(app: Flask) -> None:
-    from backoffice.web import filters
-
-    filters.init_app(app)
-
-
 def register_commands(app: Flask) -> None:
     from backoffice import cli
 
     cli.init_app(app)
-
-
-def register_security(app: Flask) -> None:
-    from backoffice.web import security
-
-    security.init_app(app)
-
-
-def register_error_handlers(app: Flask) -> None:
-    from backoffice.web import errors
-
-    errors.init_app(app)

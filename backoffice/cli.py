@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from contextlib import nullcontext
 from decimal import Decimal
+from functools import partial
 
 import click
 from flask import Flask, current_app
@@ -14,6 +16,10 @@ from flask.cli import FlaskGroup, ScriptInfo
 from backoffice import create_app, register_migrations
 from backoffice.config import ConfigError
 from backoffice.models import Role
+
+WEB_COMMANDS = frozenset({"run", "routes", "shell", "limiter"})
+"""The commands that serve or show the web layer (Flask's, and Flask-Limiter's ``limiter``); every other command's
+app is built without it."""
 
 
 class _Commands(FlaskGroup):
@@ -28,7 +34,28 @@ class _Commands(FlaskGroup):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=_Commands, create_app=create_app, help="Run and administer the back-office.")
+def _create_app() -> Flask:
+    """The app for the command being run, with its web layer only for :data:`WEB_COMMANDS`.
+
+    Flask loads the app for Flask's and the plugins' commands when they run, once the command is known; for the
+    app's own commands (and ``db``, and the list in ``--help``), while it looks them up, before it is. The
+    command's database connections are closed when it ends (see :func:`main`).
+    """
+    root = click.get_current_context().find_root()
+    app = create_app(web=root.invoked_subcommand in WEB_COMMANDS)
+    root.call_on_close(partial(_close_connections, app))
+    return app
+
+
+def _close_connections(app: Flask) -> None:
+    from backoffice.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@click.group(cls=_Commands, create_app=_create_app, help="Run and administer the back-office.")
 def cli() -> None:
     pass
 
@@ -39,6 +66,10 @@ def main() -> None:
     except ConfigError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+    finally:
+        # The process ends here, its connections closed: what the libraries and the app built is left for it to
+        # free rather than walked by Python's last garbage collections, about a third of a short command's CPU time.
+        gc.freeze()
 
 
 def init_app(app: Flask) -> None:

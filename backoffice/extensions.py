@@ -1,14 +1,14 @@
-"""Every Flask extension object, unbound; ``create_app`` binds them."""
+"""The database extension, unbound (``create_app`` binds it), and how SQLite is made to behave.
+
+The web layer's extensions (CSRF, log-ins, rate limits) are in ``backoffice.web.extensions``: what does not serve
+requests does not import them.
+"""
 
 import sqlite3
 from datetime import datetime
 
 from flask import abort, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -41,17 +41,6 @@ class Database(SQLAlchemy):
 
 
 db = Database(model_class=Base)
-csrf = CSRFProtect()
-login_manager = LoginManager()
-# The storage is each app's (RATELIMIT_STORAGE_URI, set by backoffice.web.auth); the limits are the views'.
-limiter = Limiter(
-    get_remote_address,
-    strategy="moving-window",
-    headers_enabled=True,
-    # A rate-limit store that is down must not lock everyone out: the limits are skipped and the error logged.
-    swallow_errors=True,
-    storage_options={"socket_connect_timeout": 2, "socket_timeout": 2},
-)
 
 
 def register_sqlite_behaviour() -> None:

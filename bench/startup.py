@@ -1,14 +1,17 @@
 """How long ``backoffice`` takes to start, beside Python's and Flask's own start-up, in the same run.
 
-Every command builds the app (settings, extensions, models, blueprints) before it does anything, so
-its start-up is paid by every cron line and every script. Measured on an empty, migrated SQLite
-database, without ``REDIS_URL``, each command run ``BENCH_STARTUP_RUNS`` times (default 10), the
-commands taking turns so that a busy machine slows them alike. The median of each is reported, of
-the wall time and of the CPU time (user and system), which other work on the machine inflates less:
+Every command builds the app (settings, the database, the models; the web layer only for ``run``,
+``routes``, ``shell`` and ``limiter``) before it does anything, so its start-up is paid by every
+cron line and every script. Measured on an empty, migrated SQLite database, without ``REDIS_URL``, each command
+run ``BENCH_STARTUP_RUNS`` times (default 10), the commands taking turns so that a busy machine
+slows them alike. The median of each is reported, of the wall time and of the CPU time (user and
+system), which other work on the machine inflates less:
 
 - ``python -c pass``: the interpreter alone;
 - ``flask --version``: Flask's command line, with no app;
-- the libraries every command needs: Flask, Flask-SQLAlchemy and SQLAlchemy's ORM, imported;
+- the libraries every command needs: Flask, Flask-SQLAlchemy and SQLAlchemy's ORM, imported; and
+  imported then left to the exiting process as ``backoffice`` leaves what it built (``gc.freeze()``:
+  Python's last garbage collections do not walk them);
 - ``backoffice reconcile checks``, ``backoffice reconcile verify --help`` and a real
   ``backoffice reconcile verify`` (every check, on the empty database).
 
@@ -43,6 +46,7 @@ def main() -> str:
             "python": [sys.executable, "-c", "pass"],
             "flask": [flask, "--version"],
             "libraries": [sys.executable, "-c", "import flask, flask_sqlalchemy, sqlalchemy.orm"],
+            "frozen": [sys.executable, "-c", "import flask, flask_sqlalchemy, sqlalchemy.orm, gc; gc.freeze()"],
             "checks": [script(), "reconcile", "checks"],
             "help": [script(), "reconcile", "verify", "--help"],
             "verify": [script(), "reconcile", "verify"],
@@ -56,6 +60,7 @@ def main() -> str:
 
 def _rows(seconds: dict[str, float]) -> list[tuple[str, float, str, float]]:  # float-ok: seconds
     python, flask_cli, libraries = "`python -c pass`", "`flask --version`", "import Flask, Flask-SQLAlchemy, ORM"
+    frozen = libraries + ", `gc.freeze()` at exit"
     verify = "`backoffice reconcile verify`, empty SQLite"
     return [
         ("`backoffice reconcile checks`", seconds["checks"], flask_cli, seconds["flask"]),
@@ -63,6 +68,7 @@ def _rows(seconds: dict[str, float]) -> list[tuple[str, float, str, float]]:  # 
         (verify, seconds["verify"], flask_cli, seconds["flask"]),
         (verify, seconds["verify"], python, seconds["python"]),
         (verify, seconds["verify"], libraries, seconds["libraries"]),
+        (verify, seconds["verify"], frozen, seconds["frozen"]),
     ]
 
 

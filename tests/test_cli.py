@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from backoffice import create_app
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
@@ -136,8 +137,20 @@ def test_the_console_script_migrates_a_new_database(tmp_path):
     assert "(head)" in current.stdout
 
 
-# What a command does not use, it does not import: every cron line pays for its start-up (bench/startup.py).
-NOT_IMPORTED_BY_COMMANDS = ("alembic", "rq", "redis", "email_validator", "secure", "prometheus_client")
+# What a command does not use, it does not import: every cron line pays for its start-up (bench/startup.py). The web
+# layer (pages, forms, the API, security headers) is built only for the commands that serve or show it.
+NOT_IMPORTED_BY_COMMANDS = (
+    "alembic",
+    "rq",
+    "redis",
+    "email_validator",
+    "secure",
+    "prometheus_client",
+    "backoffice.web",
+    "flask_wtf",
+    "wtforms",
+    "playwright",
+)
 
 
 def test_a_command_imports_neither_the_migrations_nor_the_queue_nor_what_only_pages_use(tmp_path):
@@ -154,6 +167,40 @@ def test_a_command_imports_neither_the_migrations_nor_the_queue_nor_what_only_pa
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == ""
+
+
+def test_a_command_closes_its_connections_and_leaves_the_rest_to_the_exiting_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    subprocess.run([CONSOLE_SCRIPT, "db", "upgrade"], env=env, capture_output=True, check=True)
+    probe = (
+        "import gc, sys\n"
+        "from backoffice.cli import main\n"
+        "sys.argv = ['backoffice', 'reconcile', 'verify']\n"
+        "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+        "print(gc.get_freeze_count())"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # Python's last collections would walk every object the libraries and the app made; they are frozen instead.
+    assert int(result.stdout.splitlines()[-1]) > 0
+    # Frozen objects are never collected, so the connections are closed first: SQLite folds its log back in.
+    assert not (tmp_path / "new.sqlite-wal").exists()
+
+
+def test_the_commands_that_serve_or_show_pages_build_the_web_layer(tmp_path):
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    routes = subprocess.run([CONSOLE_SCRIPT, "routes"], env=env, capture_output=True, text=True, check=True).stdout
+    for endpoint in ("auth.login", "orders.index", "api.health_check"):
+        assert endpoint in routes
+    limits = subprocess.run([CONSOLE_SCRIPT, "limiter", "limits"], env=env, capture_output=True, text=True, check=True)
+    assert "auth.login" in limits.stdout
+
+
+def test_an_app_without_its_web_layer_has_no_pages(tmp_path):
+    settings = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    assert not create_app(settings, web=False).blueprints
+    assert {"auth", "orders", "api"} <= set(create_app(settings).blueprints)
 
 
 def test_a_bad_environment_is_one_line_and_exit_status_2():

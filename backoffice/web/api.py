@@ -15,12 +15,13 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from backoffice import jobs
-from backoffice.extensions import csrf, db
+from backoffice.extensions import db
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
 from backoffice.reconcile.report import discrepancy_dict, iso, plain
 from backoffice.services import books, metering
+from backoffice.web.extensions import csrf
 
 bp = Blueprint("api", __name__)
 

@@ -26,10 +26,11 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from backoffice.extensions import db, limiter, login_manager
+from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models.users import normal_email
 from backoffice.services.users import authenticate, end_sessions
+from backoffice.web.extensions import limiter, login_manager
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from backoffice import config, hooks
-from backoffice.extensions import db, register_sqlite_behaviour
+from backoffice.extensions import db, register_database_behaviour
 from backoffice.services import periods
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
 def register_extensions(app: Flask) -> None:
     from backoffice import models  # noqa: F401  (registers the tables on the metadata)
 
-    register_sqlite_behaviour()
+    register_database_behaviour()
     db.init_app(app)
 
 

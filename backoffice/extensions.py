@@ -1,4 +1,4 @@
-"""The database extension, unbound (``create_app`` binds it), and how SQLite is made to behave.
+"""The database extension, unbound (``create_app`` binds it), and how the databases are made to behave.
 
 The web layer's extensions (CSRF, log-ins, rate limits) are in ``backoffice.web.extensions``: what does not serve
 requests does not import them.
@@ -43,10 +43,13 @@ class Database(SQLAlchemy):
 db = Database(model_class=Base)
 
 
-def register_sqlite_behaviour() -> None:
-    """Make SQLite behave as the code expects of a database (idempotent).
+def register_database_behaviour() -> None:
+    """Make the databases behave as the code expects (idempotent).
 
-    Foreign keys are enforced; a locked database is waited for; file databases use WAL, so
+    PostgreSQL's server-side cursors (results streamed with ``yield_per``) take numbered parameters,
+    as its other statements do (see ``config.engine_options``).
+
+    On SQLite, foreign keys are enforced; a locked database is waited for; file databases use WAL, so
     readers do not block the writer; ``local_month`` and ``rounded_product`` are defined (PostgreSQL has
     ``timezone`` and exact numerics).
     And SQLAlchemy, not the driver, begins transactions, at their first statement, reads
@@ -55,11 +58,18 @@ def register_sqlite_behaviour() -> None:
     balance-moving writes lock on SQLite. A session's flush takes the write lock too (see
     ``_sqlite_write_lock``).
     """
-    for name, listener in (("connect", _sqlite_connect), ("begin", _sqlite_begin)):
+    for name, listener in (("connect", _psycopg_connect), ("connect", _sqlite_connect), ("begin", _sqlite_begin)):
         if not event.contains(Engine, name, listener):
             event.listen(Engine, name, listener)
     if not event.contains(Session, "before_flush", _sqlite_write_lock):
         event.listen(Session, "before_flush", _sqlite_write_lock)
+
+
+def _psycopg_connect(dbapi_connection, _record) -> None:
+    if type(dbapi_connection).__module__.startswith("psycopg"):
+        from psycopg import RawServerCursor
+
+        dbapi_connection.server_cursor_factory = RawServerCursor
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:

@@ -8,6 +8,7 @@ import sys
 from contextlib import nullcontext
 from decimal import Decimal
 from functools import partial
+from importlib import metadata
 
 import click
 from flask import Flask, current_app
@@ -23,14 +24,23 @@ app is built without it."""
 
 
 class _Commands(FlaskGroup):
-    """Flask's commands and the app's, with Flask-Migrate's ``db`` bound to the app only when it is asked for."""
+    """Flask's commands and the app's, with Flask-Migrate's ``db`` bound to the app only when it is asked for, and
+    the plugins' commands (Flask-Limiter's ``limiter``) imported only when they are: Flask would import them all
+    before any command runs, and ``limiter`` imports the rate limits' storages and Rich, a twentieth of a second."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._plugins = {entry.name: entry for entry in metadata.entry_points(group="flask.commands")}
+        self._loaded_plugin_commands = True  # Flask's own loading of them, done here by name
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), "db"})
+        return sorted({*super().list_commands(ctx), "db", *self._plugins})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name == "db":
             register_migrations(ctx.ensure_object(ScriptInfo).load_app())
+        if name in self._plugins and name not in self.commands:
+            self.add_command(self._plugins[name].load(), name)
         return super().get_command(ctx, name)
 
 

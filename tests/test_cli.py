@@ -150,6 +150,7 @@ NOT_IMPORTED_BY_COMMANDS = (
     "flask_wtf",
     "wtforms",
     "playwright",
+    "flask_limiter",
 )
 
 

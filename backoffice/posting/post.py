@@ -97,15 +97,7 @@ def post(connection: Connection, movement: Movement) -> Posted:
     if on != local_today():  # a month closes once it has ended: today is always open
         periods.refuse_if_closed(connection, on)
     if movement.kind is Kind.MANUAL:
-        entry_id = books.post(
-            connection,
-            on,
-            movement.description,
-            list(movement.lines),
-            user=movement.user,
-            reverses_id=movement.reverses_id,
-        )
-        return Posted(entry_id, None)
+        return Posted(_post_manual(connection, movement, on), None)
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
         return _post_wallet(connection, movement, rule, on)
@@ -123,6 +115,18 @@ def post(connection: Connection, movement: Movement) -> Posted:
     books.settle(connection, recorded, movement.user)
     books.move(connection, recorded, movement.customer_id)
     return Posted(recorded.entry_id, recorded.source_id)
+
+
+def _post_manual(connection: Connection, movement: Movement, on: date) -> int:
+    """A manual entry: its lines; or the draft it was saved as; or, reversing an entry without lines of its own,
+    that entry's lines swapped. Returns the posted entry's id."""
+    if movement.draft_id is not None:
+        books.post_draft(connection, movement.draft_id, user=movement.user)
+        return movement.draft_id
+    if movement.reverses_id is not None and not movement.lines:
+        return books.reverse(connection, movement.reverses_id, on, user=movement.user)
+    lines = list(movement.lines)
+    return books.post(connection, on, movement.description, lines, user=movement.user, reverses_id=movement.reverses_id)
 
 
 def value_date(given: date | None) -> date:

@@ -162,7 +162,7 @@ def settle_draft(entry_id: int, action: str):
     try:
         with transaction() as session:
             if action == "post":
-                books.post_draft(session.connection(), entry_id, user=current_user)
+                post(session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=current_user))
             else:
                 books.void_draft(session.connection(), entry_id)
     except (books.BooksError, BeyondLimit) as error:
@@ -177,7 +177,8 @@ def settle_draft(entry_id: int, action: str):
 def reverse(entry_id: int):
     try:
         with transaction() as session:
-            reversal = books.reverse(session.connection(), entry_id, local_today(), user=current_user)
+            movement = Movement(kind=Kind.MANUAL, reverses_id=entry_id, user=current_user)
+            reversal = post(session.connection(), movement).entry_id
     except (books.BooksError, BeyondLimit) as error:
         flash(str(error), "error")
         return redirect(url_for("books.entry", entry_id=entry_id))

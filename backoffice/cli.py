@@ -705,7 +705,7 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
 
     from backoffice.extensions import db
     from backoffice.reconcile.engine import discrepancies
-    from backoffice.reconcile.report import plain
+    from backoffice.reconcile.report import named_entities, plain
 
     scope = ", ".join(f"{k}: {v}" for k, v in record.scope.items()) or "everything"
     console.print(f"Run {record.id} · {record.mode.value} · {scope} · {record.status.value}")
@@ -724,11 +724,13 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
         rows = Table("", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
         for column in rows.columns[3:6]:
             column.justify, column.no_wrap, column.overflow = "right", True, "fold"
+        named = named_entities({(d.entity_type, d.entity_id) for d in found})
         for d in found:
             significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
+            name = named.get((d.entity_type, d.entity_id), (f"{d.entity_type} {d.entity_id}",))[0]
             rows.add_row(
                 significant,
-                f"{d.entity_type} {d.entity_id}" + (f" {d.period}" if d.period else ""),
+                name + (f" {d.period}" if d.period else ""),
                 d.field,
                 plain(d.stored) or "-",
                 plain(d.expected) or "-",

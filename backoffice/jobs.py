@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -33,7 +34,8 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.models.types import Month, as_utc, utcnow
-from backoffice.reconcile import Scope, resolve
+from backoffice.money import shown
+from backoffice.reconcile import Scope, label, resolve
 from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.locks import RunRefused, waits
@@ -169,7 +171,7 @@ def enqueue(
             job_timeout=spec.timeout,
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
-            description=f"{spec.label} {describe(record)}".strip(),
+            description=title(record),
         )
     except DuplicateJobError:
         return record, False
@@ -336,10 +338,38 @@ def waiting_notice(record: JobRecord) -> str | None:
     return f"No worker is listening on the queue '{record.queue}'; the job will run when one starts."
 
 
-def describe(record: JobRecord) -> str:
-    """The job's arguments as a clerk reads them."""
-    args = {k: v for k, v in record.args.items() if k != "trigger" and v not in (None, [], False)}
-    return ", ".join(f"{k.replace('_', ' ')} {', '.join(v) if isinstance(v, list) else v}" for k, v in args.items())
+def title(record: JobRecord) -> str:
+    """What the job does, as a sentence a clerk reads: "Verify and fix every check", "Recalculate customer C0005 —
+    PT Sinar Jaya Makmur", "Rebuild (dry run) of Monthly balances for C0001 — …, from 2026-09"."""
+    args = record.args
+    if record.kind == "recalculate_customer":
+        customer = db.session.get(Customer, args["customer_id"])
+        return f"Recalculate customer {_named(customer) if customer else '#' + str(args['customer_id'])}"
+    if record.kind == "nightly_maintenance":
+        return f"Nightly verify and fix of {args['date']}"
+    if record.kind == "monthly_rebuild":
+        return f"Monthly rebuild of {args['month']}"
+    if record.kind == "tariff_change":
+        changed = [f"price {shown(Decimal(args['price_per_sm3']))} per Sm³"] if args.get("price_per_sm3") else []
+        if args.get("meter_correction"):
+            changed.append(f"correction factor {args['meter_correction']}")
+        return f"Tariff change from {args['effective_from']}: {' and '.join(changed)}"
+    if record.kind == "verify":
+        doing = "Verify and fix" if args.get("fix") else "Verify"
+    else:
+        doing = "Rebuild (dry run) of" if args.get("dry_run") else "Rebuild"
+    checks = ", ".join(label(name) for name in args.get("checks") or []) or "every check"
+    scope = []
+    if codes := args.get("customers"):
+        customers = db.session.scalars(select(Customer).where(Customer.code.in_(codes)).order_by(Customer.code))
+        scope.append("for " + ", ".join(_named(customer) for customer in customers))
+    if month := args.get("from_month"):
+        scope.append(f"from {month}")
+    return " ".join([doing, checks, *scope])
+
+
+def _named(customer: Customer) -> str:
+    return f"{customer.code} — {customer.name}"
 
 
 def redis_url() -> str | None:

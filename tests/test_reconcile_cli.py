@@ -145,3 +145,11 @@ def test_a_fix_that_would_launder_evidence_says_why_in_the_output_the_json_and_t
         ("balance", "no", because),
         ("total_recharged", "no", because),
     }
+
+
+def test_verify_names_each_entity_by_its_code_and_name(runner):
+    customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
+    corrupt("customers", "balance", customer.id, "5.00")
+    result = runner.invoke(args=["reconcile", "verify", "--check", "customer_wallet"])
+    assert result.exit_code == 1
+    assert "C0042 — PT Sinar Jaya Makmur" in result.output

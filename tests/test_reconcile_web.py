@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, RunMode
 from backoffice.reconcile import CHECKS
@@ -62,7 +63,7 @@ def test_a_runs_page_lists_discrepancies_largest_first_and_filters_by_check(clie
     assert page.index(">Rp9.299.999,00<") < page.index(">-Rp0,50<")
     only_targets = client.get(f"/reconciliation/runs/{record.id}?check=target_achieved").get_data(as_text=True)
     only_targets = only_targets.split("<h2>Discrepancies</h2>", 1)[1]
-    assert "order_grand_total</td>" not in only_targets and "target_achieved</td>" in only_targets
+    assert ">Order grand totals</td>" not in only_targets and ">Targets achieved</td>" in only_targets
     assert client.get(f"/reconciliation/runs/{record.id}?check=nope").status_code == 404
     assert client.get("/reconciliation/runs/999").status_code == 404
 
@@ -130,3 +131,20 @@ def test_a_runs_page_says_why_a_fix_left_a_discrepancy(client, auth):
     auth.login("finance")
     page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
     assert f"no: left unfixed: the ledger chain of HOTEL is broken at movement #{forged}" in page
+
+
+def test_checks_jobs_and_entities_are_named_as_a_clerk_reads_them(app, client, auth):
+    customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
+    order = OrderFactory(customer=customer)
+    corrupt("orders", "grand_total", order.id, "1.00")
+    corrupt("customers", "balance", customer.id, "5.00")
+    auth.login("admin")
+    record, _created = jobs.enqueue("verify", {"fix": True, "checks": ["order_grand_total", "customer_wallet"]})
+    recalculation, _created = jobs.enqueue("recalculate_customer", {"customer_id": customer.id})
+    assert jobs.title(record) == "Verify and fix Order grand totals, Customer wallets"
+    assert jobs.title(recalculation) == "Recalculate customer C0042 — PT Sinar Jaya Makmur"
+    page = client.get(f"/reconciliation/runs/{record.run_id}").get_data(as_text=True)
+    assert f">order {order.number} of C0042 — PT Sinar Jaya Makmur</a>" in page
+    assert ">C0042 — PT Sinar Jaya Makmur</a>" in page
+    assert ">Customer wallets</td>" in page and ">customer_wallet<" not in page
+    assert "Verify and fix Order grand totals, Customer wallets" in client.get("/jobs").get_data(as_text=True)

@@ -46,6 +46,12 @@ class UnknownCheck(ValueError):
         super().__init__(f"Unknown check {name!r}; the checks are: {', '.join(CHECKS)}.")
 
 
+def label(name: str) -> str:
+    """A check's label, or the name given when no check has it (a run recorded before a check was renamed)."""
+    check = CHECKS.get(name)
+    return check.label if check is not None else name
+
+
 def resolve(names: list[str] | tuple[str, ...] | None) -> list[Check]:
     """The checks named, in registry order; all of them when none is named."""
     if not names:
@@ -56,4 +62,4 @@ def resolve(names: list[str] | tuple[str, ...] | None) -> list[Check]:
     return [check for name, check in CHECKS.items() if name in names]
 
 
-__all__ = ["CHECKS", "Check", "CheckedField", "Scope", "UnknownCheck", "resolve"]
+__all__ = ["CHECKS", "Check", "CheckedField", "Scope", "UnknownCheck", "label", "resolve"]

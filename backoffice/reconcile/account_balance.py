@@ -14,6 +14,7 @@ buckets = AccountBalanceBucket.__table__
 
 class AccountBalance(Check):
     name = "account_balance"
+    label = "Account balances"
     description = "an account's balance (the sum of its buckets) = its posted journal lines, in its normal direction"
     entity_type = "account"
     by_customer = False

@@ -10,6 +10,7 @@ sheet = balance_sheet_sql().add_columns(literal(1).label("id")).subquery("balanc
 
 class BalanceSheet(Check):
     name = "balance_sheet"
+    label = "Balance sheet"
     description = (
         "total assets = total liabilities + equity + current earnings (revenue − expenses); "
         "healed by fixing the account balances"

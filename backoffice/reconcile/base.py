@@ -50,6 +50,8 @@ class Check(ABC):
     """
 
     name: ClassVar[str]
+    label: ClassVar[str]
+    """What a clerk calls it: "Order grand totals" (the name is for commands and the API)."""
     description: ClassVar[str]
     entity_type: ClassVar[str]
     table: ClassVar[Table]

@@ -8,6 +8,7 @@ customers = Customer.__table__
 
 class CustomerMeterTotals(Check):
     name = "customer_meter_totals"
+    label = "Customers' amounts due"
     description = (
         "customers.amount_due and overpayment = per meter the customer held, max(invoices - payments, 0) and "
         "max(payments - invoices, 0) of those dated in the customer's periods of it, summed"

@@ -12,6 +12,7 @@ SUSPENDED = CustomerStatus.SUSPENDED.value
 
 class CustomerStatusCheck(Check):
     name = "customer_status"
+    label = "Customer suspensions"
     description = "customers.status = suspended while the balance is below suspend_below, else active (1 = suspended)"
     entity_type = "customer"
     table = customers

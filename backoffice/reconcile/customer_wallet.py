@@ -23,6 +23,7 @@ def _per_customer(customer_ids: tuple[int, ...] | None):
 
 class CustomerWallet(Check):
     name = "customer_wallet"
+    label = "Customer wallets"
     description = "customers.balance, total_recharged and total_spent = the sums of the customer's ledger rows"
     entity_type = "customer"
     table = customers

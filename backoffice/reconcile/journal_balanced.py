@@ -24,6 +24,7 @@ per_entry = (
 
 class JournalBalanced(Check):
     name = "journal_balanced"
+    label = "Journal entries balanced"
     description = "every posted journal entry has two lines or more and its debits equal its credits"
     entity_type = "journal_entry"
     by_customer = False

@@ -28,6 +28,7 @@ chain = select(
 
 class LedgerChain(Check):
     name = "ledger_chain"
+    label = "Wallet ledger chains"
     description = (
         "each ledger row: balance_after = balance_before + signed amount, "
         "and balance_before = the customer's previous balance_after"

@@ -11,6 +11,7 @@ assignments = MeterAssignment.__table__
 
 class MeterBalance(Check):
     name = "meter_balance"
+    label = "Meter balances"
     description = "meters.balance = max(invoices - payments, 0); meters.overpayment = max(payments - invoices, 0)"
     entity_type = "meter"
     table = meters

@@ -39,6 +39,7 @@ def _parts(customer_ids: tuple[int, ...] | None) -> _Parts:
 
 class MonthlyBalance(Check):
     name = "monthly_balance"
+    label = "Monthly balances"
     description = (
         "each customer month's opening (= the previous month's closing), deposits, purchases, closing and "
         "Sm³ = the wallet movements dated in the month and the readings' volumes; the latest closing = "

@@ -17,6 +17,7 @@ def expected_grand_total():
 
 class OrderGrandTotal(Check):
     name = "order_grand_total"
+    label = "Order grand totals"
     description = "orders.grand_total = total_price + additions - promo - reductions"
     entity_type = "order"
     table = orders

@@ -7,8 +7,22 @@ import io
 from collections.abc import Iterator
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from backoffice.extensions import db
-from backoffice.models import Discrepancy, ReconciliationRun
+from backoffice.models import (
+    Account,
+    AccountManager,
+    BalanceTransaction,
+    Customer,
+    Discrepancy,
+    JournalEntry,
+    Meter,
+    MeterReading,
+    Order,
+    ReconciliationRun,
+    Target,
+)
 from backoffice.models.types import as_utc
 from backoffice.reconcile.engine import discrepancies
 
@@ -112,3 +126,63 @@ def plain(value: Decimal | None) -> str | None:
 
 def iso(moment) -> str | None:
     return as_utc(moment).isoformat() if moment else None
+
+
+def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str | None, dict]]:
+    """What each ``(entity type, id)`` is, as a clerk names it ("C0001 — PT Sinar Jaya Makmur"), with the endpoint
+    and arguments of the page showing it (``None``: no page of its own). An entity no longer there is left out."""
+    ids: dict[str, list[int]] = {}
+    for kind, entity_id in entities:
+        ids.setdefault(kind, []).append(entity_id)
+    named = {}
+    for kind, wanted in ids.items():
+        if kind in _NAMING:
+            statement, name = _NAMING[kind]
+            for row in db.session.execute(statement.where(statement.selected_columns[0].in_(wanted))):
+                named[kind, row[0]] = name(row)
+    return named
+
+
+_NAMING = {
+    "customer": (
+        select(Customer.id, Customer.code, Customer.name),
+        lambda r: (f"{r.code} — {r.name}", "customers.show", {"code": r.code}),
+    ),
+    "order": (
+        select(Order.id, Order.number, Customer.code, Customer.name).join(Customer, Customer.id == Order.customer_id),
+        lambda r: (f"order {r.number} of {r.code} — {r.name}", "orders.edit", {"order_id": r.id}),
+    ),
+    "target": (
+        select(Target.id, Target.period_start, AccountManager.name).join(
+            AccountManager, AccountManager.id == Target.account_manager_id
+        ),
+        lambda r: (f"target of {r.name} for {r.period_start:%Y-%m}", "targets.edit", {"target_id": r.id}),
+    ),
+    "meter": (select(Meter.id, Meter.serial), lambda r: (f"meter {r.serial}", None, {})),
+    "meter_reading": (
+        select(MeterReading.id, MeterReading.reading_date, Meter.serial, Customer.code)
+        .join(Meter, Meter.id == MeterReading.meter_id)
+        .join(Customer, Customer.id == MeterReading.customer_id),
+        lambda r: (
+            f"reading of meter {r.serial} on {r.reading_date:%Y-%m-%d} ({r.code})",
+            "metering.reading",
+            {"code": r.code, "reading_id": r.id},
+        ),
+    ),
+    "balance_transaction": (
+        select(BalanceTransaction.id, Customer.code, Customer.name).join(
+            Customer, Customer.id == BalanceTransaction.customer_id
+        ),
+        lambda r: (
+            f"movement #{r.id} of {r.code} — {r.name}",
+            "ledger.movement",
+            {"code": r.code, "movement_id": r.id},
+        ),
+    ),
+    "account": (select(Account.id, Account.code, Account.name), lambda r: (f"account {r.code} {r.name}", None, {})),
+    "journal_entry": (
+        select(JournalEntry.id, JournalEntry.number),
+        lambda r: (f"entry {r.number}", "books.entry", {"entry_id": r.id}),
+    ),
+}
+"""Per entity type: a select whose first column is the id, and a row's name and page."""

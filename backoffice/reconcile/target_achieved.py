@@ -12,6 +12,7 @@ orders = Order.__table__
 
 class TargetAchieved(Check):
     name = "target_achieved"
+    label = "Targets achieved"
     description = "targets.achieved_amount = sum of the manager's order grand totals closing in the month"
     entity_type = "target"
     table = targets

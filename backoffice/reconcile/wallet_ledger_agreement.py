@@ -12,6 +12,7 @@ customers = Customer.__table__
 
 class WalletLedgerAgreement(Check):
     name = "wallet_ledger_agreement"
+    label = "Wallets against Customer deposits"
     description = "the Customer deposits account = the sum of the customers' prepaid balances"
     entity_type = "account"
     by_customer = False

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_datetime)
     app.add_template_filter(scope_text)
     app.add_template_filter(number)
+    app.add_template_filter(check_label)
 
 
 def money(value: Decimal | str | None) -> str:
@@ -47,6 +48,13 @@ def local_datetime(value: datetime | None) -> str:
     return format_datetime(
         as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=current_app.config["LOCALE"]
     )
+
+
+def check_label(name: str) -> str:
+    """A check's name as a clerk reads it ("Order grand totals")."""
+    from backoffice.reconcile import label
+
+    return label(name)
 
 
 def scope_text(scope: dict | None) -> str:

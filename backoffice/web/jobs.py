@@ -17,7 +17,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 @bp.app_context_processor
 def _job_helpers() -> dict:
-    return {"kinds": jobs.KINDS, "describe": jobs.describe, "waiting_notice": jobs.waiting_notice}
+    return {"job_title": jobs.title, "waiting_notice": jobs.waiting_notice}
 
 
 def start(kind: str, args: dict, *, fallback: str):

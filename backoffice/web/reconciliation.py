@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, engine
-from backoffice.reconcile.report import csv_filename, csv_lines
+from backoffice.reconcile.report import csv_filename, csv_lines, named_entities
 from backoffice.web.auth import requires_role
 from backoffice.web.jobs import start as start_job
 
@@ -56,9 +56,18 @@ def show(run_id: int):
     if check is not None and check not in CHECKS:
         abort(404)
     found = db.paginate(engine.discrepancies(run_id, check), per_page=50, error_out=False)
+    named = entity_names({(d.entity_type, d.entity_id) for d in found.items})
     return render_template(
-        "reconciliation/show.html", run=record, discrepancies=found, check=check, checks=list(CHECKS)
+        "reconciliation/show.html", run=record, discrepancies=found, check=check, checks=list(CHECKS), named=named
     )
+
+
+def entity_names(entities: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str | None]]:
+    """What each ``(entity type, id)`` is, as a clerk names it, and the address of the page showing it."""
+    return {
+        key: (text, url_for(endpoint, **values) if endpoint else None)
+        for key, (text, endpoint, values) in named_entities(entities).items()
+    }
 
 
 @bp.get("/runs/<int:run_id>.csv")

@@ -136,3 +136,21 @@ def test_a_run_of_one_customer_neither_hides_nor_clears_what_the_full_run_found(
     health = api("GET", "/admin/balance-health/check").get_json()
     assert health["balance_status"] is False
     assert health["data"]["checks"]["order_grand_total"]["left"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("get", "/admin/balance-health/auto-heal", "POST"),
+        ("get", "/admin/balance-health/scheduled-maintenance", "POST"),
+        ("post", "/admin/balance-health/check", "GET"),
+    ],
+)
+def test_a_method_the_api_does_not_take_is_405_json(api, method, url, allowed):
+    response = api(method.upper(), url)
+    assert response.status_code == 405
+    assert response.is_json and response.get_json() == {
+        "status": "error",
+        "message": "This page cannot be used that way.",
+    }
+    assert allowed in response.headers["Allow"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 
 from backoffice.money import BeyondLimit
 
@@ -44,6 +44,10 @@ def _csrf_error(error: CSRFError):
 def _http_error(error: HTTPException):
     if error.code is None or error.code < 400 or error.code not in MESSAGES:
         return error
+    if _is_api():
+        response = jsonify(status="error", message=MESSAGES[error.code])
+        response.headers.extend(name_value for name_value in error.get_headers() if name_value[0] != "Content-Type")
+        return response, error.code
     return render_template("errors/error.html", error=error, message=MESSAGES[error.code]), error.code
 
 
@@ -62,5 +66,12 @@ def _beyond_limit(error: BeyondLimit):
 
 
 def _is_api() -> bool:
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    """The request is the API's: its view is, or, asked with a method the view does not take, the view it names."""
+    endpoint = request.endpoint
+    refused = request.routing_exception
+    if endpoint is None and isinstance(refused, MethodNotAllowed) and refused.valid_methods:
+        endpoint, _arguments = current_app.url_map.bind_to_environ(request.environ).match(
+            method=refused.valid_methods[0]
+        )
+    view = current_app.view_functions.get(endpoint) if endpoint else None
     return bool(getattr(view, "api", False))

@@ -14,6 +14,7 @@ from babel.numbers import (
     NumberFormatError,
     format_currency,
     format_decimal,
+    get_currency_symbol,
     get_decimal_symbol,
     get_group_symbol,
     parse_decimal,
@@ -40,8 +41,14 @@ class BeyondLimit(MoneyError):
         super().__init__(f"{what} would exceed {shown(MAX_BALANCE)}, the most a balance holds. Nothing was saved.")
 
 
-def parse_amount(text: str | None, locale: str) -> Decimal:
-    """Read an amount typed by a user; raise :class:`MoneyError` with a message a clerk can act on."""
+def parse_amount(text: str | None, locale: str, currency: str | None = None) -> Decimal:
+    """Read an amount typed by a user; raise :class:`MoneyError` with a message a clerk can act on.
+
+    With ``currency``, an amount written as the app shows it (``Rp1.000``, ``IDR 1.000``) is read too.
+    """
+    if currency and text:
+        for mark in (get_currency_symbol(currency, locale), currency):
+            text = text.replace(mark, "", 1) if text.strip().lstrip("+-").startswith(mark) else text
     return check_amount(parse_number(text, locale))
 
 

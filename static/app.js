@@ -18,3 +18,9 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// Entering an amount field that holds zero ("0,00") selects it, so what is typed replaces it rather than follows it.
+document.addEventListener("focusin", (event) => {
+  const field = event.target.closest("input[data-amount]");
+  if (field && /^0+([.,]0*)?$/.test(field.value.trim())) field.select();
+});

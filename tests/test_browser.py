@@ -258,3 +258,16 @@ def test_choosing_a_check_filters_a_runs_discrepancies_at_once(page):
     expect(page).to_have_url(f"/reconciliation/runs/{record.id}?check=target_achieved")
     expect(rows.filter(has_text="Order grand totals")).to_have_count(0)
     expect(rows.filter(has_text="Targets achieved")).to_have_count(1)
+
+
+def test_typing_into_an_amount_that_holds_zero_replaces_it(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    CustomerFactory(code="C0042", name="Hotel Cempaka")
+    log_in(page, "clerk@example.com")
+    page.goto("/orders/new")
+    expect(page.locator("#additions")).to_have_value("0,00")
+    page.click("#additions")
+    page.keyboard.type("500.000")
+    expect(page.locator("#additions")).to_have_value("500.000")

@@ -156,3 +156,11 @@ def test_wallet_commands_refuse_what_they_cannot_do_with_one_line_and_exit_1(run
     assert result.exit_code == 1
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert movements() == before
+
+
+def test_an_amount_pasted_as_the_app_shows_it_is_read_and_an_empty_field_shows_how_to_write_one(client, finance, hotel):
+    form = {"recharge-amount": "Rp50.000,00", "recharge-description": "transfer", "recharge-idempotency_key": "p-1"}
+    assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
+    assert balance("HOTEL") == D("150000.00")
+    page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
+    assert 'placeholder="1.234.567,89"' in page and 'inputmode="decimal"' in page

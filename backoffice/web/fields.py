@@ -9,15 +9,27 @@ from flask import current_app
 from wtforms import StringField
 
 from backoffice.models.types import Month
-from backoffice.money import format_plain, parse_amount, parse_number
+from backoffice.money import example_amount, format_plain, parse_amount, parse_number
 
 
 class MoneyField(StringField):
-    """An amount in the installation's locale; ``data`` is a ``Decimal``, errors say how to write one."""
+    """An amount in the installation's locale; ``data`` is a ``Decimal``, errors say how to write one.
+
+    It is read as the app shows amounts too (``Rp1.000``, pasted from a page). An empty field shows how to write
+    one; a field holding zero is selected when it is entered, so what is typed replaces it (``static/app.js``).
+    """
 
     def process_formdata(self, valuelist):
         self.data = None
-        self.data = parse_amount(valuelist[0] if valuelist else "", current_app.config["LOCALE"])
+        self.data = parse_amount(
+            valuelist[0] if valuelist else "", current_app.config["LOCALE"], current_app.config["CURRENCY"]
+        )
+
+    def __call__(self, **kwargs):
+        kwargs.setdefault("placeholder", example_amount(current_app.config["LOCALE"]))
+        kwargs.setdefault("inputmode", "decimal")
+        kwargs.setdefault("data-amount", "")
+        return super().__call__(**kwargs)
 
     def _value(self) -> str:
         if self.raw_data:

@@ -145,3 +145,12 @@ def test_forms_default_to_today_in_the_installations_time_zone(app, client, auth
         app.config["TIMEZONE"] = zone
         today = datetime.now(ZoneInfo(zone)).date().isoformat()
         assert f'value="{today}"' in client.get("/books/journal/new").get_data(as_text=True)
+
+
+def test_the_books_address_in_the_readme_opens_the_chart_of_accounts_and_every_page_has_an_icon(client, auth):
+    auth.login("finance")
+    response = client.get("/books")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/books/accounts")
+    page = client.get("/books/accounts").get_data(as_text=True)
+    assert 'rel="icon"' in page
+    assert client.get("/static/favicon.svg").status_code == 200

@@ -65,6 +65,12 @@ class JournalFilterForm(FlaskForm):
     source = SelectField("Source", default="")
 
 
+@bp.get("")
+def index():
+    """The books open on the chart of accounts."""
+    return redirect(url_for("books.accounts"))
+
+
 @bp.get("/accounts")
 def accounts():
     rows = _accounts()

@@ -161,3 +161,18 @@ def test_logout_needs_a_post(client, auth):
     assert client.get("/logout").status_code == 405
     assert client.post("/logout").status_code == 302
     assert client.get("/orders").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("form_address", "page"),
+    [
+        ("/customers/HOTEL/recharge", "/customers/HOTEL"),
+        ("/customers/HOTEL/assignments/1/deactivate", "/customers/HOTEL"),
+        ("/books/journal/new/totals", "/books/journal/new"),
+    ],
+)
+def test_a_form_address_opened_as_a_page_leads_to_the_page_the_form_is_on(client, auth, form_address, page):
+    CustomerFactory(code="HOTEL")
+    auth.login("admin")
+    response = client.get(form_address)
+    assert response.status_code == 303 and response.headers["Location"] == page

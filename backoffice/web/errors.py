@@ -5,10 +5,11 @@ The operations API (views marked ``api``) answers the same errors in JSON.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
+from werkzeug.routing import RequestRedirect
 
 from backoffice.money import BeyondLimit
 
@@ -44,6 +45,9 @@ def _csrf_error(error: CSRFError):
 def _http_error(error: HTTPException):
     if error.code is None or error.code < 400 or error.code not in MESSAGES:
         return error
+    if error.code == 405 and request.method == "GET" and not _is_api() and (page := _page_above(request.path)):
+        # A form's address, reloaded or typed after the form was refused there: the page the form is on.
+        return redirect(page, 303)
     if _is_api():
         response = jsonify(status="error", message=MESSAGES[error.code])
         response.headers.extend(name_value for name_value in error.get_headers() if name_value[0] != "Content-Type")
@@ -63,6 +67,23 @@ def _database_unavailable(error: OperationalError):
 
 def _beyond_limit(error: BeyondLimit):
     return refuse(422, str(error))
+
+
+def _page_above(path: str) -> str | None:
+    """The nearest address above ``path`` that shows a page (``/customers/C1`` above ``/customers/C1/recharge``);
+    none for an action of the site's own (``/logout``)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    parts = path.rstrip("/").split("/")
+    for end in range(len(parts) - 1, 1, -1):
+        above = "/".join(parts[:end])
+        try:
+            adapter.match(above, method="GET")
+        except HTTPException:
+            continue
+        except RequestRedirect as moved:
+            return moved.new_url
+        return above
+    return None
 
 
 def _is_api() -> bool:

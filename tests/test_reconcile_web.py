@@ -148,3 +148,26 @@ def test_checks_jobs_and_entities_are_named_as_a_clerk_reads_them(app, client, a
     assert ">C0042 — PT Sinar Jaya Makmur</a>" in page
     assert ">Customer wallets</td>" in page and ">customer_wallet<" not in page
     assert "Verify and fix Order grand totals, Customer wallets" in client.get("/jobs").get_data(as_text=True)
+
+
+def test_volumes_and_factors_a_run_found_are_numbers_not_rupiah(client, auth):
+    from datetime import date
+
+    from backoffice.models import TransactionCalculation
+    from backoffice.services import billing, metering
+    from tests.factories import MeterFactory
+
+    customer, meter = CustomerFactory(code="HOTEL"), MeterFactory()
+    billing.assign_meter(meter, customer, date(2026, 1, 1))
+    metering.set_pricing(customer.id, date(2026, 1, 1), Decimal("1000.00"), Decimal("1"))
+    wallet.recharge(customer, Decimal("1000000"))
+    reading = metering.record_reading(meter.id, date(2026, 2, 1), Decimal("668"))
+    calculation = db.session.scalar(
+        sa.select(TransactionCalculation.id).where(TransactionCalculation.reading_id == reading)
+    )
+    corrupt("transaction_calculations", "volume_sm3", calculation, "668.0624")
+    corrupt("transaction_calculations", "meter_correction", calculation, "1.018100")
+    record = run(RunMode.VERIFY, checks=["reading_calculation"])
+    auth.login("finance")
+    page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
+    assert ">668,0624<" in page and ">-0,0624<" in page and ">1,018100<" in page and "Rp668" not in page

@@ -35,7 +35,7 @@ def test_a_new_target_starts_with_the_orders_already_closed(client, finance):
         Decimal("9300000.00"),
     )
     listing = client.get("/targets").get_data(as_text=True)
-    assert "Rp18.600.000,00" in listing and "Rp9.300.000,00" in listing and "50.0 %" in listing
+    assert "Rp18.600.000,00" in listing and "Rp9.300.000,00" in listing and "50,0 %" in listing
 
 
 def test_editing_a_target_moves_it_and_recomputes_achieved(client, finance):

@@ -5,6 +5,8 @@ A new derived field registers here by adding its check to ``CHECKS``.
 
 from __future__ import annotations
 
+from functools import cache
+
 from backoffice.reconcile.account_balance import AccountBalance
 from backoffice.reconcile.balance_sheet import BalanceSheet
 from backoffice.reconcile.base import Check, CheckedField, Scope
@@ -52,6 +54,13 @@ def label(name: str) -> str:
     return check.label if check is not None else name
 
 
+@cache
+def scale_of(check: str, field: str) -> int:
+    """The decimal places of a check's field: 2 for money, more for a volume (4) or a factor (6)."""
+    found = CHECKS.get(check)
+    return next((f.scale for f in found.fields() if f.name == field), 2) if found is not None else 2
+
+
 def resolve(names: list[str] | tuple[str, ...] | None) -> list[Check]:
     """The checks named, in registry order; all of them when none is named."""
     if not names:
@@ -62,4 +71,4 @@ def resolve(names: list[str] | tuple[str, ...] | None) -> list[Check]:
     return [check for name, check in CHECKS.items() if name in names]
 
 
-__all__ = ["CHECKS", "Check", "CheckedField", "Scope", "UnknownCheck", "label", "resolve"]
+__all__ = ["CHECKS", "Check", "CheckedField", "Scope", "UnknownCheck", "label", "resolve", "scale_of"]

@@ -20,6 +20,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(scope_text)
     app.add_template_filter(number)
     app.add_template_filter(check_label)
+    app.add_template_filter(figure)
+    app.add_template_filter(percent)
 
 
 def money(value: Decimal | str | None) -> str:
@@ -48,6 +50,24 @@ def local_datetime(value: datetime | None) -> str:
     return format_datetime(
         as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=current_app.config["LOCALE"]
     )
+
+
+def figure(value: Decimal | str | None, check: str, field: str) -> str:
+    """A checked field's value as what it is: an amount, or a volume or factor as a number (never in Rupiah)."""
+    from backoffice.reconcile import scale_of
+
+    if value is None or value == "":
+        return ""
+    scale = scale_of(check, field)
+    return money(value) if scale == 2 else number(Decimal(value), scale)
+
+
+def percent(value: Decimal | int | None, places: int = 1) -> str:
+    """A percentage in the locale's notation: ``75,2 %``."""
+    if value is None:
+        return ""
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    return format_decimal(value, format=pattern, locale=current_app.config["LOCALE"]) + " %"
 
 
 def check_label(name: str) -> str:

@@ -1,6 +1,6 @@
 """The orders screens: list, form, and the live grand total."""
 
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 
 import pytest
@@ -218,3 +218,16 @@ def test_list_is_paginated_and_the_sum_covers_every_page(client, finance):
     assert sum(f">P-{n}<" in first for n in range(7)) == 5
     assert sum(f">P-{n}<" in second for n in range(7)) == 2
     assert "Rp65.100.000,00" in first and "Rp65.100.000,00" in second
+
+
+def test_when_an_order_was_created_is_its_day_in_the_installation_s_time_zone(app, client, auth):
+    from datetime import datetime
+
+    order = OrderFactory()
+    # 20:30 UTC on the 21st is 03:30 on the 22nd in Jakarta (UTC+7).
+    created = datetime(2026, 11, 21, 20, 30, tzinfo=UTC)
+    db.session.execute(sa.update(Order).where(Order.id == order.id).values(created_at=created))
+    db.session.commit()
+    auth.login("finance")
+    page = client.get(f"/orders/{order.id}/edit").get_data(as_text=True)
+    assert "Created 22 Nov 2026" in page

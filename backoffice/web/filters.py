@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
@@ -39,8 +40,11 @@ def number(value: Decimal | None, places: int = 4) -> str:
 
 
 def local_date(value, format: str = "medium") -> str:
+    """A date, or the day of a moment in the installation's time zone (not the UTC day)."""
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        value = as_utc(value).astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
     return format_date(value, format=format, locale=current_app.config["LOCALE"])
 
 

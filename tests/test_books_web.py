@@ -154,3 +154,23 @@ def test_the_books_address_in_the_readme_opens_the_chart_of_accounts_and_every_p
     page = client.get("/books/accounts").get_data(as_text=True)
     assert 'rel="icon"' in page
     assert client.get("/static/favicon.svg").status_code == 200
+
+
+def test_the_live_indicator_says_balanced_only_of_what_posting_accepts(client, auth):
+    auth.login("admin")
+    both_sides = {
+        "entry_date": "2026-11-20",
+        "description": "Capital",
+        "lines-0-account": "1000",
+        "lines-0-debit": "500",
+        "lines-0-credit": "500",
+        "lines-1-account": "3000",
+        "lines-1-credit": "500",
+        "lines-2-debit": "500",
+    }
+    totals = client.post("/books/journal/new/totals", data=both_sides).get_data(as_text=True)
+    assert ">balanced<" not in totals and "Line 1: enter either a debit or a credit" in totals
+    refused = client.post("/books/journal/new", data=both_sides | {"action": "post"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert page.index("Line 1: enter either a debit or a credit") > page.index('id="entry-totals"')

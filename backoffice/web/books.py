@@ -16,7 +16,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
-from backoffice.money import BeyondLimit
+from backoffice.money import BeyondLimit, shown
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import DatedAfterToday, post
 from backoffice.posting.rules import Kind
@@ -120,6 +120,7 @@ def entry(entry_id: int):
 def new_entry():
     form = EntryForm(entry_date=local_today())
     form.load_choices()
+    refused = None
     if form.validate_on_submit():
         draft = request.form.get("action") == "draft"
         entry_date, description, lines = form.entry_date.data, form.description.data, form.filled_lines()
@@ -140,14 +141,14 @@ def new_entry():
         except DatedAfterToday as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         except (books.BooksError, BeyondLimit) as error:
-            form.description.errors = [*form.description.errors, str(error)]
+            refused = str(error)  # about the lines: said with their totals
         except periods.PeriodClosed as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         else:
             flash(f"Entry JE-{entry_id} {'saved as a draft' if draft else 'posted'}.", "success")
             return redirect(url_for("books.entry", entry_id=entry_id))
     return render_template(
-        "books/new_entry.html", form=form, totals=_totals(form)
+        "books/new_entry.html", form=form, totals=_totals(form, refused)
     ), 422 if request.method == "POST" else 200
 
 
@@ -252,19 +253,32 @@ def balance_sheet():
     return render_template("books/balance_sheet.html", sections=sections, sheet=books.balance_sheet())
 
 
-def _totals(form: EntryForm) -> dict:
+def _totals(form: EntryForm, refused: str | None = None) -> dict:
+    """The debit and credit totals of the lines typed, and whether posting would accept them: the lines are checked
+    as posting checks them (``books.check_lines``), so "balanced" is said only of what will post. ``refused``: why
+    posting refused the entry, shown with the totals."""
     amounts = [(line.debit.data, line.credit.data, line.debit.errors or line.credit.errors) for line in form.lines]
     debits = sum((d for d, _c, _e in amounts if d), Decimal(0))
     credits = sum((c for _d, c, _e in amounts if c), Decimal(0))
     unreadable = any(errors for _d, _c, errors in amounts)
-    filled = len(form.filled_lines())
+    filled = form.filled_lines()
+    problem = refused
+    if problem is None and not unreadable:
+        if len(filled) < 2:
+            problem = "an entry needs two lines or more"
+        elif debits != credits:
+            problem = f"not balanced: difference {shown(debits - credits)}"
+        else:
+            try:
+                books.check_lines(filled)
+            except books.BooksError as error:
+                problem = str(error)
     return {
         "debits": debits,
         "credits": credits,
-        "difference": debits - credits,
-        "balanced": not unreadable and filled >= 2 and debits == credits and debits > 0,
+        "balanced": not unreadable and problem is None,
         "unreadable": unreadable,
-        "lines": filled,
+        "problem": problem,
     }
 
 

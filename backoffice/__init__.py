@@ -97,11 +97,25 @@ def register_blueprints(app: Flask) -> None:
         monthly,
         orders,
         reconciliation,
+        statements,
         targets,
         tariff,
     )
 
-    screens = (orders, customers, ledger, meters, metering, monthly, billing, targets, books, reconciliation, jobs)
+    screens = (
+        orders,
+        customers,
+        ledger,
+        statements,
+        meters,
+        metering,
+        monthly,
+        billing,
+        targets,
+        books,
+        reconciliation,
+        jobs,
+    )
     for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)
 

@@ -1,13 +1,20 @@
-"""Run the benchmarks (all, or those named): ``python -m bench [verify_orders] [startup] [wallet] [metering]``.
+"""Run the benchmarks (all, or those named):
+``python -m bench [verify_orders] [startup] [wallet] [metering] [exports]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import metering, startup, verify_orders, wallet
+from bench import exports, metering, startup, verify_orders, wallet
 
-BENCHMARKS = {"verify_orders": verify_orders, "startup": startup, "wallet": wallet, "metering": metering}
+BENCHMARKS = {
+    "verify_orders": verify_orders,
+    "startup": startup,
+    "wallet": wallet,
+    "metering": metering,
+    "exports": exports,
+}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

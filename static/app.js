@@ -24,3 +24,8 @@ document.addEventListener("focusin", (event) => {
   const field = event.target.closest("input[data-amount]");
   if (field && /^0+([.,]0*)?$/.test(field.value.trim())) field.select();
 });
+
+// A button marked data-print prints the page (with the print stylesheet).
+document.addEventListener("click", (event) => {
+  if (event.target.closest("button[data-print]")) window.print();
+});

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from decimal import Decimal
@@ -271,3 +272,36 @@ def test_typing_into_an_amount_that_holds_zero_replaces_it(page):
     page.click("#additions")
     page.keyboard.type("500.000")
     expect(page.locator("#additions")).to_have_value("500.000")
+    expect(rows.filter(has_text="order_grand_total")).to_have_count(0)
+    expect(rows.filter(has_text="target_achieved")).to_have_count(1)
+
+
+def test_a_clerk_prints_a_customers_statement_on_a4_without_the_navigation(page):
+    from playwright.sync_api import expect
+
+    from backoffice.services import wallet
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    customer = CustomerFactory(code="C0042", name="Hotel Cempaka")
+    wallet.recharge(customer, Decimal("1000000"), description="Deposit by bank transfer")
+    wallet.charge(customer, Decimal("250000"), description="Gas for the kitchen and the laundry, " * 4)
+    log_in(page, "clerk@example.com")
+    page.goto("/customers/C0042")
+    follow(page, "#statement-link")
+    expect(page.locator("#closing")).to_have_text("Rp750.000,00")
+    expect(page.locator(".topbar")).to_be_visible()
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.click("text=Print")
+    assert page.evaluate("window.printed") is True
+
+    # A4's printable width at 96 dpi: 210 mm less the print stylesheet's margins of 12 mm, about 700 px.
+    page.set_viewport_size({"width": 700, "height": 1000})
+    page.emulate_media(media="print")
+    for hidden in (".topbar", ".statement-choice", "button[data-print]", "#statement-csv"):
+        expect(page.locator(hidden)).to_be_hidden()
+    expect(page.locator("#statement-lines")).to_be_visible()
+    expect(page.locator("#statement")).to_contain_text("Gas for the kitchen")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # The stylesheet's page: A4, 595 × 842 points.
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", page.pdf(prefer_css_page_size=True))
+    assert (round(Decimal(box[1].decode())), round(Decimal(box[2].decode()))) == (595, 842)

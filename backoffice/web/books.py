@@ -4,29 +4,46 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
+from flask_sqlalchemy.pagination import SelectPagination
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, FieldList, Form, FormField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.extensions import db
+from backoffice.exports import chunked
+from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
 from backoffice.money import BeyondLimit, shown
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import DatedAfterToday, post
 from backoffice.posting.rules import Kind
-from backoffice.services import books, periods, transaction
+from backoffice.services import account_lines, books, journal_export, periods, transaction
+from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 
 bp = Blueprint("books", __name__, url_prefix="/books")
 
 LINES_SHOWN = 6
+LINES_PER_PAGE = 100
+"""An account's lines on a page."""
+DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
 SOURCES = ("balance_transaction", "invoice", "payment", "manual")
 
 
@@ -65,6 +82,18 @@ class JournalFilterForm(FlaskForm):
     source = SelectField("Source", default="")
 
 
+class AccountLinesForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP)
+    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP)
+
+    def validate_until(self, field) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(f"The period ends before it starts: choose {self.since.data.isoformat()} or later.")
+
+
 @bp.get("")
 def index():
     """The books open on the chart of accounts."""
@@ -73,35 +102,109 @@ def index():
 
 @bp.get("/accounts")
 def accounts():
-    rows = _accounts()
-    return render_template("books/accounts.html", accounts=rows, sheet=books.balance_sheet())
+    """The chart with each balance on the side it stands, a trial balance: debits total what credits do when the
+    books balance."""
+    rows = [(account, *_sides(account)) for account in _accounts()]
+    return render_template(
+        "books/accounts.html",
+        rows=rows,
+        debits=sum((debit for _a, debit, _c in rows), Decimal(0)),
+        credits=sum((credit for _a, _d, credit in rows), Decimal(0)),
+        sheet=books.balance_sheet(),
+    )
+
+
+@bp.get("/accounts/<code>")
+def account(code: str):
+    """The account's posted lines in date order, each with its debit, credit and the balance after it; the latest
+    page first. Each automatic entry links to what it records."""
+    found = db.session.scalar(select(Account).where(Account.code == code))
+    if found is None:
+        abort(404)
+    filters = AccountLinesForm(request.args)
+    if not filters.validate():
+        return render_template("books/account.html", account=found, filters=filters, page=None), 422
+    since, until = filters.since.data, filters.until.data
+    opening = account_lines.opening(found, since)
+    total = account_lines.count(found, since, until)
+    number = request.args.get("page", type=int) or max(1, -(-total // LINES_PER_PAGE))
+    if number > LARGEST_ROW_NUMBER // LINES_PER_PAGE:
+        abort(404)
+    page = RowPagination(
+        page=number,
+        per_page=LINES_PER_PAGE,
+        max_per_page=LINES_PER_PAGE,
+        error_out=False,
+        select=account_lines.lines_of(found, since, until, opening),
+        session=db.session,
+        total=total,
+    )
+    return render_template(
+        "books/account.html",
+        account=found,
+        filters=filters,
+        page=page,
+        opening=opening,
+        sources=sources.links((row.source_type, row.source_id) for row in page.items),
+    )
 
 
 @bp.get("/journal")
 def journal():
+    filters = _journal_filters()
+    conditions = _journal_conditions(filters)
+    query = select(JournalEntry).options(selectinload(JournalEntry.lines).selectinload(JournalLine.account))
+    query = query.where(*conditions) if conditions is not None else query.where(JournalEntry.id.is_(None))
+    page = db.paginate(query.order_by(JournalEntry.id.desc()), per_page=50, error_out=False)
+    exported = {name: value for name, value in request.args.items() if name != "page"}
+    return render_template("books/journal.html", filters=filters, page=page, exported=exported)
+
+
+@bp.get("/journal.<any(csv, journal):format>")
+def export_journal(format: str):
+    """The journal the filters select, streamed: CSV (every line of every entry, with its status), or an
+    hledger/ledger journal of the posted entries."""
+    conditions = _journal_conditions(_journal_filters())
+    if conditions is None:
+        return journal(), 422
+    today = local_today()
+    if format == "csv":
+        lines, mimetype = journal_export.csv_lines(conditions), "text/csv"
+    else:
+        lines = journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today)
+        mimetype = "text/plain"
+    return Response(
+        stream_with_context(chunked(lines)),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="journal-{today.isoformat()}.{format}"'},
+    )
+
+
+def _journal_filters() -> JournalFilterForm:
     filters = JournalFilterForm(request.args)
     filters.account.choices = [SelectChoice("", "All accounts"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
     filters.source.choices = [SelectChoice("", "All sources"), *(SelectChoice(s, s.replace("_", " ")) for s in SOURCES)]
-    query = select(JournalEntry).options(selectinload(JournalEntry.lines).selectinload(JournalLine.account))
-    if filters.validate():
-        if filters.since.data:
-            query = query.where(JournalEntry.entry_date >= filters.since.data)
-        if filters.until.data:
-            query = query.where(JournalEntry.entry_date <= filters.until.data)
-        if filters.account.data:
-            query = query.where(
-                JournalEntry.id.in_(
-                    select(JournalLine.entry_id).join(Account).where(Account.code == filters.account.data)
-                )
-            )
-        if filters.source.data == "manual":
-            query = query.where(JournalEntry.source_type.is_(None))
-        elif filters.source.data:
-            query = query.where(JournalEntry.source_type == filters.source.data)
-    else:
-        query = query.where(JournalEntry.id.is_(None))
-    page = db.paginate(query.order_by(JournalEntry.id.desc()), per_page=50, error_out=False)
-    return render_template("books/journal.html", filters=filters, page=page)
+    return filters
+
+
+def _journal_conditions(filters: JournalFilterForm) -> list | None:
+    """What the filters select, as conditions on the journal entries; ``None`` when they cannot be read."""
+    if not filters.validate():
+        return None
+    conditions = []
+    if filters.since.data:
+        conditions.append(JournalEntry.entry_date >= filters.since.data)
+    if filters.until.data:
+        conditions.append(JournalEntry.entry_date <= filters.until.data)
+    if filters.account.data:
+        conditions.append(
+            JournalEntry.id.in_(select(JournalLine.entry_id).join(Account).where(Account.code == filters.account.data))
+        )
+    if filters.source.data == "manual":
+        conditions.append(JournalEntry.source_type.is_(None))
+    elif filters.source.data:
+        conditions.append(JournalEntry.source_type == filters.source.data)
+    return conditions
 
 
 @bp.get("/journal/<int:entry_id>")
@@ -112,7 +215,8 @@ def entry(entry_id: int):
     if found is None:
         abort(404)
     reversals = db.session.scalars(select(JournalEntry).where(JournalEntry.reverses_id == entry_id)).all()
-    return render_template("books/entry.html", entry=found, reversals=reversals)
+    links = sources.links([(found.source_type, found.source_id)])
+    return render_template("books/entry.html", entry=found, reversals=reversals, sources=links)
 
 
 @bp.route("/journal/new", methods=["GET", "POST"])
@@ -253,6 +357,17 @@ def balance_sheet():
     return render_template("books/balance_sheet.html", sections=sections, sheet=books.balance_sheet())
 
 
+class RowPagination(SelectPagination):
+    """A page of rows (several columns each) rather than of entities, of ``total`` rows counted beforehand."""
+
+    def _query_items(self) -> list:
+        page = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(page))
+
+    def _query_count(self) -> int:
+        return self._query_args["total"]
+
+
 def _totals(form: EntryForm, refused: str | None = None) -> dict:
     """The debit and credit totals of the lines typed, and whether posting would accept them: the lines are checked
     as posting checks them (``books.check_lines``), so "balanced" is said only of what will post. ``refused``: why
@@ -280,6 +395,12 @@ def _totals(form: EntryForm, refused: str | None = None) -> dict:
         "unreadable": unreadable,
         "problem": problem,
     }
+
+
+def _sides(account: Account) -> tuple[Decimal, Decimal]:
+    """The account's balance as a debit or a credit (the other side zero)."""
+    debit = account.balance if account.type.debit_normal else -account.balance
+    return (debit, Decimal(0)) if debit >= 0 else (Decimal(0), -debit)
 
 
 def _accounts() -> list[Account]:

@@ -1,0 +1,128 @@
+"""The journal for an accountant's own tools: CSV (one row per line) and a plain-text journal that hledger and
+ledger read (posted entries only, each balanced).
+
+Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time: a million lines
+export in constant memory. The text journal declares the accounts with their types, so ``hledger bs`` and
+``hledger is`` know them; its amounts are the debits (positive) and credits (negative) of each line, so its
+balance of an account is the account's balance in the debit direction: ``Account.balance`` for assets and
+expenses, its opposite for the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+
+from sqlalchemy import Select, select
+
+from backoffice.exports import CsvLines, iso, plain, text_cell
+from backoffice.extensions import db
+from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
+
+STREAMED_ROWS = 2000
+"""Lines fetched at a time."""
+CSV_COLUMNS = [
+    "entry",
+    "date",
+    "status",
+    "description",
+    "source_type",
+    "source_id",
+    "reverses",
+    "account_code",
+    "account_name",
+    "debit",
+    "credit",
+    "line_description",
+]
+HLEDGER_TYPES = {
+    AccountType.ASSET: "A",
+    AccountType.LIABILITY: "L",
+    AccountType.EQUITY: "E",
+    AccountType.REVENUE: "R",
+    AccountType.EXPENSE: "X",
+}
+
+
+def csv_lines(conditions: list) -> Iterator[str]:
+    """The lines of the entries ``conditions`` select (every status), one CSV line each."""
+    csv = CsvLines()
+    yield csv.line(CSV_COLUMNS)
+    for row in _lines(conditions):
+        yield csv.line(
+            [
+                row.number,
+                iso(row.entry_date),
+                row.status,
+                text_cell(row.description),
+                row.source_type or "manual",
+                row.source_id or "",
+                f"JE-{row.reverses_id}" if row.reverses_id else "",
+                row.code,
+                text_cell(row.name),
+                plain(row.debit) if row.debit else "",
+                plain(row.credit) if row.credit else "",
+                text_cell(row.line_description),
+            ]
+        )
+
+
+def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator[str]:
+    """The posted entries ``conditions`` select as an hledger/ledger journal, a line (or an entry) at a time."""
+    yield f"; The books' journal, exported {exported_on.isoformat()}: posted entries only, amounts in {currency}.\n"
+    yield "; A debit is a positive amount, a credit a negative one.\n\n"
+    yield f"commodity {currency}\n    format 1000.00 {currency}\n\n"
+    for account in db.session.scalars(select(Account).order_by(Account.code)):
+        yield f"account {_account(account.code, account.name)}  ; type: {HLEDGER_TYPES[account.type]}\n"
+    entry_id = None
+    for row in _lines([*conditions, JournalEntry.status == EntryStatus.POSTED]):
+        if row.entry_id != entry_id:
+            entry_id = row.entry_id
+            yield f"\n{row.entry_date.isoformat()} * ({row.number}) {_text(row.description) or row.number}\n"
+            source = f"{row.source_type} #{row.source_id}" if row.source_type else "manual entry"
+            reverses = f", reverses JE-{row.reverses_id}" if row.reverses_id else ""
+            yield f"    ; source: {source}{reverses}\n"
+        amount = plain(row.debit if row.debit else -row.credit)
+        comment = f"  ; {_text(row.line_description)}" if row.line_description else ""
+        yield f"    {_account(row.code, row.name)}  {amount} {currency}{comment}\n"
+
+
+def lines_query(conditions: list) -> Select:
+    """The lines of the entries ``conditions`` select, with their entry and account, in date order."""
+    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
+    return (
+        select(
+            entries.c.id.label("entry_id"),
+            entries.c.number,
+            entries.c.entry_date,
+            entries.c.status,
+            entries.c.description,
+            entries.c.source_type,
+            entries.c.source_id,
+            entries.c.reverses_id,
+            accounts.c.code,
+            accounts.c.name,
+            lines.c.debit,
+            lines.c.credit,
+            lines.c.description.label("line_description"),
+        )
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
+        .where(*conditions)
+        .order_by(entries.c.entry_date, entries.c.id, lines.c.id)
+    )
+
+
+def _lines(conditions: list):
+    return db.session.execute(lines_query(conditions), execution_options={"yield_per": STREAMED_ROWS})
+
+
+def _account(code: str, name: str) -> str:
+    """An account as the journal names it, ``1000 Cash``: single spaces (two end a name) and no ``:`` (which
+    would make a sub-account)."""
+    return _text(f"{code} {name}").replace(":", "-")
+
+
+def _text(value: str | None) -> str:
+    """Text on one line, single-spaced, without ``;`` (which would begin a comment)."""
+    return re.sub(r"\s+", " ", (value or "").replace(";", ",")).strip()

@@ -1,0 +1,109 @@
+"""A customer's statement for a month or a range of dates: a printable page and a CSV download."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask_wtf import FlaskForm
+from wtforms import DateField
+from wtforms.validators import Optional
+
+from backoffice.config import local_today
+from backoffice.exports import chunked
+from backoffice.models.types import Month, utcnow
+from backoffice.services import statements
+from backoffice.services.statements import Period
+from backoffice.web.customers import customer_or_404
+from backoffice.web.fields import MonthField
+
+bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
+
+PAGE_DAYS = 366
+"""The longest period the page shows (a year, leap or not); the CSV takes any."""
+DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
+
+
+class StatementForm(FlaskForm):
+    """A month, or a range of dates (both days included); neither: the current month."""
+
+    class Meta:
+        csrf = False
+
+    month = MonthField("Month")
+    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP)
+    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP, description="Today if blank.")
+
+    def period(self, *, longest: int | None = None) -> Period | None:
+        """The period asked for, or ``None`` with the fields' errors saying why it cannot be."""
+        if not self.validate():
+            return None
+        today = local_today()
+        if self.month.data and (self.since.data or self.until.data):
+            self.month.errors.append("Choose a month or a range of dates, not both.")
+            return None
+        if self.since.data or self.until.data:
+            period = self._range(today)
+        else:
+            month = Month.of(self.month.data or today)
+            if month.first_day > today:
+                self.month.errors.append(f"{month} has not begun: nothing is dated after today ({today.isoformat()}).")
+                return None
+            period = Period.of_month(month)
+        if period is not None and longest is not None and period.days > longest:
+            self.until.errors.append(
+                f"The page shows at most {longest} days ({period.days} asked): choose a shorter range, or download "
+                "the CSV, which takes any."
+            )
+            return None
+        return period
+
+    def _range(self, today: date) -> Period | None:
+        since, until = self.since.data, self.until.data or today
+        if since is None:
+            self.since.errors.append("Enter the first day of the statement.")
+            return None
+        if since > today:
+            self.since.errors.append(f"Nothing is dated after today ({today.isoformat()}): start on or before it.")
+            return None
+        if until < since:
+            self.until.errors.append(f"The statement ends before it starts: choose {since.isoformat()} or later.")
+            return None
+        return Period(since, until)
+
+
+@bp.get("/statement")
+def show(code: str):
+    customer = customer_or_404(code)
+    form = StatementForm(request.args)
+    period = form.period(longest=PAGE_DAYS)
+    if period is None:
+        return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
+    found = statements.summary(customer.id, period)
+    return render_template(
+        "customers/statement.html",
+        customer=customer,
+        form=form,
+        period=period,
+        summary=found,
+        lines=list(statements.lines(customer.id, period, found.opening)),
+        period_args={"month": str(period.month)}
+        if period.month
+        else {"since": period.since.isoformat(), "until": period.until.isoformat()},
+        printed_at=utcnow(),
+        today=local_today(),
+    )
+
+
+@bp.get("/statement.csv")
+def download(code: str):
+    customer = customer_or_404(code)
+    form = StatementForm(request.args)
+    period = form.period()
+    if period is None:
+        return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
+    return Response(
+        stream_with_context(chunked(statements.csv_lines(customer.id, period))),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{statements.csv_filename(customer, period)}"'},
+    )

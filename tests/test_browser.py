@@ -272,8 +272,6 @@ def test_typing_into_an_amount_that_holds_zero_replaces_it(page):
     page.click("#additions")
     page.keyboard.type("500.000")
     expect(page.locator("#additions")).to_have_value("500.000")
-    expect(rows.filter(has_text="order_grand_total")).to_have_count(0)
-    expect(rows.filter(has_text="target_achieved")).to_have_count(1)
 
 
 def test_a_clerk_prints_a_customers_statement_on_a4_without_the_navigation(page):

@@ -92,6 +92,7 @@ def register_blueprints(app: Flask) -> None:
         home,
         jobs,
         ledger,
+        managers,
         metering,
         meters,
         monthly,
@@ -101,7 +102,20 @@ def register_blueprints(app: Flask) -> None:
         tariff,
     )
 
-    screens = (orders, customers, ledger, meters, metering, monthly, billing, targets, books, reconciliation, jobs)
+    screens = (
+        orders,
+        customers,
+        ledger,
+        meters,
+        metering,
+        monthly,
+        billing,
+        targets,
+        managers,
+        books,
+        reconciliation,
+        jobs,
+    )
     for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)
 

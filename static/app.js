@@ -18,3 +18,12 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// A checkbox marked data-confirm-unchecked asks before its form is submitted with it unchecked when it was
+// checked (deactivating a user), saying what will happen.
+document.addEventListener("submit", (event) => {
+  const box = event.target.querySelector?.("input[type=checkbox][data-confirm-unchecked]");
+  if (box && box.defaultChecked && !box.checked && !window.confirm(box.dataset.confirmUnchecked)) {
+    event.preventDefault();
+  }
+});

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from backoffice.money import BeyondLimit
+from backoffice.posting.post import CustomerClosed
 
 MESSAGES = {
     400: "The request could not be read. Go back and try again.",
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(BeyondLimit, _beyond_limit)
+    app.register_error_handler(CustomerClosed, _customer_closed)
 
 
 def refuse(code: int, message: str):
@@ -59,6 +61,12 @@ def _database_unavailable(error: OperationalError):
 
 def _beyond_limit(error: BeyondLimit):
     return refuse(422, str(error))
+
+
+def _customer_closed(error: CustomerClosed):
+    """A movement the posting core refused because its customer was closed meanwhile (the screens refuse it
+    under the field first)."""
+    return refuse(409, str(error))
 
 
 def _is_api() -> bool:

@@ -6,6 +6,7 @@ import gc
 import json
 import sys
 from contextlib import nullcontext
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from importlib import metadata
@@ -85,7 +86,9 @@ def main() -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(customers)
+    app.cli.add_command(managers)
     app.cli.add_command(meters)
+    app.cli.add_command(targets)
     app.cli.add_command(ledger)
     app.cli.add_command(books)
     app.cli.add_command(billing)
@@ -118,6 +121,37 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
     click.echo(f"Created {user.role.value} user {user.email}.")
 
 
+@users.command("change", help="Change the role or the active flag of the user with EMAIL, or reset their password.")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), help="Their new role.")
+@click.option("--active/--inactive", default=None, help="Reactivate, or deactivate (asks first).")
+@click.option("--password-stdin", is_flag=True, help="Reset the password to the first line of standard input.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def change_user_command(email: str, role: str | None, active: bool | None, password_stdin: bool, yes: bool) -> None:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.models.users import normal_email
+    from backoffice.services.users import UserError, change_user
+
+    user = db.session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None:
+        raise CommandUsageError(f"No user {email}.")
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    if password_stdin and not password:
+        raise CommandUsageError("No password on standard input.")
+    if active is False and user.active and not yes:
+        click.echo(f"{user.email} is logged out everywhere at once and can no longer log in; what they recorded stays.")
+        click.confirm(f"Deactivate {user.email}?", abort=True)
+    try:
+        change_user(user, role or user.role, user.active if active is None else active, password, by=None)
+    except UserError as error:
+        raise CommandUsageError(str(error)) from None
+    state = "active" if user.active else "inactive"
+    click.echo(f"User {user.email}: {user.role.value}, {state}; if anything changed, their sessions have ended.")
+
+
 @click.command("demo-data", help="Load demonstration data (running it again adds nothing).")
 def demo_data() -> None:
     from backoffice import demo
@@ -136,18 +170,230 @@ def customers() -> None:
     pass
 
 
+BY_ADMIN = click.option("--user", "email", required=True, metavar="EMAIL", help="The admin who does it (recorded).")
+
+
+def _customer_options(command):
+    """The details ``customers add`` sets and ``customers edit`` changes (what is not given stays as it is)."""
+    for option in reversed(
+        [
+            click.option("--manager", metavar="EMAIL", help="The account manager's email."),
+            click.option("--suspend-below", metavar="AMOUNT", help="Suspend the customer below this balance."),
+            click.option("--contact-person", metavar="NAME", help="Whom to speak to ('' clears it)."),
+            click.option("--email", metavar="EMAIL", help="The customer's email ('' clears it)."),
+            click.option("--phone", metavar="NUMBER", help="The customer's phone ('' clears it)."),
+            click.option("--address", metavar="TEXT", help="The customer's address ('' clears it)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @customers.command("add", help="Add a customer with CODE and NAME.")
 @click.argument("code")
 @click.argument("name")
-@click.option("--manager", metavar="EMAIL", help="The account manager's email.")
-def customers_add(code: str, name: str, manager: str | None) -> None:
-    from backoffice.services.customers import CustomerError, create_customer
+@_customer_options
+def customers_add(code: str, name: str, manager, suspend_below, contact_person, email, phone, address) -> None:
+    from backoffice.services.customers import Details, create_customer
+
+    details = _customer_details(
+        Details(name=name), manager, False, suspend_below, contact_person, email, phone, address
+    )
+    customer = _customer_call(create_customer, code, details)
+    click.echo(f"Added customer {customer.code} — {customer.name}.")
+
+
+@customers.command("edit", help="Change CODE's details: only what is given changes.")
+@click.argument("code")
+@click.option("--name", help="The customer's name.")
+@_customer_options
+@click.option("--no-manager", is_flag=True, help="The customer has no account manager from now on.")
+def customers_edit(code, name, manager, suspend_below, contact_person, email, phone, address, no_manager) -> None:
+    from dataclasses import fields
+
+    from backoffice.services.customers import Details, change_customer
+
+    customer = _customer(code)
+    if manager and no_manager:
+        raise CommandUsageError("Give --manager or --no-manager, not both.")
+    now = Details(**{field.name: getattr(customer, field.name) for field in fields(Details)})
+    details = _customer_details(
+        now if name is None else replace(now, name=name),
+        manager,
+        no_manager,
+        suspend_below,
+        contact_person,
+        email,
+        phone,
+        address,
+    )
+    _customer_call(change_customer, customer, details)
+    click.echo(f"Saved customer {customer.code} — {customer.name}.")
+
+
+@customers.command("close", help="Close CODE: it takes no new movement; its history stays (asks first).")
+@click.argument("code")
+@BY_ADMIN
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def customers_close(code: str, email: str, yes: bool) -> None:
+    from backoffice.services.customers import close_customer, closing_blockers
+
+    customer = _customer(code)
+    user = _admin(email, "closes a customer")
+    if customer.closed:
+        raise click.ClickException(f"Customer {customer.code} is closed already.")
+    if blockers := closing_blockers(customer):
+        raise click.ClickException(f"Customer {customer.code} cannot be closed yet. " + " ".join(blockers))
+    click.echo(
+        f"Closing {customer} refuses every new movement, reading, pricing, invoice, payment and meter for it; "
+        "its history stays, and an admin can reopen it."
+    )
+    if not yes:
+        click.confirm(f"Close {customer.code}?", abort=True)
+    _customer_call(close_customer, customer, user=user)
+    click.echo(f"Closed customer {customer.code}.")
+
+
+@customers.command("reopen", help="Reopen CODE, a closed customer: it takes movements again.")
+@click.argument("code")
+@BY_ADMIN
+def customers_reopen(code: str, email: str) -> None:
+    from backoffice.services.customers import reopen_customer
+
+    customer = _customer(code)
+    _admin(email, "reopens a customer")
+    _customer_call(reopen_customer, customer)
+    click.echo(f"Reopened customer {customer.code}.")
+
+
+def _customer(code: str):
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Customer
+
+    customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
+    if customer is None:
+        raise click.ClickException(f"Unknown customer code: {code}.")
+    return customer
+
+
+def _customer_details(details, manager, no_manager, suspend_below, contact_person, email, phone, address):
+    """``details`` with what the options give (``None``: not given)."""
+    from backoffice.money import MoneyError, parse_amount
+    from backoffice.services.managers import ManagerError, manager_by_email
+
+    changes = {
+        name: value
+        for name, value in (
+            ("contact_person", contact_person),
+            ("email", email),
+            ("phone", phone),
+            ("address", address),
+        )
+        if value is not None
+    }
+    try:
+        if suspend_below is not None:
+            changes["suspend_below"] = parse_amount(suspend_below, current_app.config["LOCALE"])
+        if manager is not None:
+            changes["account_manager_id"] = manager_by_email(manager).id
+    except MoneyError as error:
+        raise CommandUsageError(str(error)) from None
+    except ManagerError as error:
+        raise click.ClickException(str(error)) from None
+    if no_manager:
+        changes["account_manager_id"] = None
+    return replace(details, **changes)
+
+
+def _customer_call(operation, *args, **kwargs):
+    from backoffice.services.customers import CustomerError
 
     try:
-        customer = create_customer(code, name, manager_email=manager)
+        return operation(*args, **kwargs)
     except CustomerError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"Added customer {customer.code} — {customer.name}.")
+
+
+def _admin(email: str, what: str):
+    """The active admin ``email``, who does what the command does (recorded where the record keeps who)."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.models.users import normal_email
+
+    user = db.session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None or not user.is_active:
+        raise CommandUsageError(f"No active user {email}.")
+    if not user.is_admin:
+        raise click.ClickException(f"{user.email} is not an admin: only an admin {what}.")
+    return user
+
+
+@click.group(help="Manage account managers.")
+def managers() -> None:
+    pass
+
+
+@managers.command("add", help="Add an account manager with NAME and EMAIL.")
+@click.argument("name")
+@click.argument("email")
+def managers_add(name: str, email: str) -> None:
+    from backoffice.services.managers import create_manager
+
+    manager = _manager_call(create_manager, name, email)
+    click.echo(f"Added account manager {manager.name} <{manager.email}>.")
+
+
+@managers.command("edit", help="Change the name or email of the account manager with EMAIL.")
+@click.argument("email")
+@click.option("--name", help="Their new name.")
+@click.option("--new-email", metavar="EMAIL", help="Their new email.")
+def managers_edit(email: str, name: str | None, new_email: str | None) -> None:
+    from backoffice.services.managers import change_manager, manager_by_email
+
+    manager = _manager_call(manager_by_email, email)
+    _manager_call(change_manager, manager, name if name is not None else manager.name, new_email or manager.email)
+    click.echo(f"Saved account manager {manager.name} <{manager.email}>.")
+
+
+@managers.command("deactivate", help="Deactivate the account manager with EMAIL (asks first).")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def managers_deactivate(email: str, yes: bool) -> None:
+    from backoffice.services.managers import manager_by_email, set_active, what_refers_to
+
+    manager = _manager_call(manager_by_email, email)
+    customers_kept, targets_kept = what_refers_to(manager)
+    click.echo(
+        f"{manager.name} keeps {customers_kept} customer(s) and {targets_kept} target(s), is not offered as a "
+        "customer's new account manager, and gets no target when a month's targets are generated."
+    )
+    if not yes:
+        click.confirm(f"Deactivate {manager.name}?", abort=True)
+    _manager_call(set_active, manager, False)
+    click.echo(f"Deactivated account manager {manager.name}.")
+
+
+@managers.command("reactivate", help="Reactivate the account manager with EMAIL.")
+@click.argument("email")
+def managers_reactivate(email: str) -> None:
+    from backoffice.services.managers import manager_by_email, set_active
+
+    manager = _manager_call(manager_by_email, email)
+    _manager_call(set_active, manager, True)
+    click.echo(f"Reactivated account manager {manager.name}.")
+
+
+def _manager_call(operation, *args):
+    from backoffice.services.managers import ManagerError
+
+    try:
+        return operation(*args)
+    except ManagerError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group(help="Manage meters.")
@@ -165,6 +411,126 @@ def meters_add(serial: str) -> None:
     except BillingError as error:
         raise CommandUsageError(str(error)) from None
     click.echo(f"Added meter {meter.serial} (id {meter.id}), assigned to nobody.")
+
+
+@meters.command("list", help="List the meters with where each is now.")
+@click.option("--status", type=click.Choice(["active", "retired"]), help="Only the meters in service, or retired.")
+def meters_list(status: str | None) -> None:
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Meter, MeterAssignment, MeterStatus
+
+    query = (
+        select(Meter, MeterAssignment)
+        .outerjoin(MeterAssignment, (MeterAssignment.meter_id == Meter.id) & MeterAssignment.is_active)
+        .order_by(Meter.serial)
+    )
+    if status:
+        query = query.where(Meter.status == MeterStatus(status))
+    table = Table("serial", "status", "at", "since", box=None)
+    for meter, assignment in db.session.execute(query):
+        table.add_row(
+            meter.serial,
+            f"retired {meter.retired_on:%Y-%m-%d}" if meter.retired else "in service",
+            str(assignment.customer) if assignment else "nobody",
+            f"{assignment.started_on:%Y-%m-%d}" if assignment else "",
+        )
+    _console().print(table)
+
+
+@meters.command("retire", help="Retire meter SERIAL: it takes no new reading or assignment (asks first).")
+@click.argument("serial")
+@click.option(
+    "--on",
+    "retired_on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day it is taken out of service, YYYY-MM-DD (default: today); its assignment ends that day.",
+)
+@BY_ADMIN
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
+    from backoffice.config import local_today
+    from backoffice.services.billing import BillingError, active_assignment, meter_by_serial, retire_meter
+
+    try:
+        meter = meter_by_serial(serial)
+    except BillingError as error:
+        raise CommandUsageError(str(error)) from None
+    user = _admin(email, "retires a meter")
+    on = _day(retired_on) or local_today()
+    current = active_assignment(meter.id)
+    where = f"at {current.customer} since {current.started_on:%Y-%m-%d}" if current else "at nobody's"
+    ends = f"; that assignment ends on {on:%Y-%m-%d}" if current else ""
+    click.echo(f"Meter {meter.serial} is {where}{ends}. Retired, it takes no new reading or assignment.")
+    if not yes:
+        click.confirm(f"Retire {meter.serial} on {on:%Y-%m-%d}?", abort=True)
+    try:
+        retire_meter(meter, on, user=user, confirm_from=current.id if current else None)
+    except BillingError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Retired meter {meter.serial} on {on:%Y-%m-%d}.")
+
+
+@click.group(help="Set account managers' monthly targets.")
+def targets() -> None:
+    pass
+
+
+@targets.command(
+    "generate",
+    help="Give every active account manager without a target for MONTH (YYYY-MM) one: --amount, or with "
+    "--from-previous their previous month's (--amount for those without one). A target already set is kept.",
+)
+@click.argument("month")
+@click.option("--from-previous", is_flag=True, help="Each manager's target of the previous month.")
+@click.option("--amount", metavar="AMOUNT", help="The target amount (e.g. 100.000.000).")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Then recompute the achieved amounts of the targets from MONTH on, through the reconciliation engine.",
+)
+def targets_generate(month: str, from_previous: bool, amount: str | None, update: bool) -> None:
+    from backoffice.models.types import Month
+    from backoffice.money import MoneyError, parse_amount
+    from backoffice.services.targets import TargetError, generate_targets
+
+    try:
+        period = Month.parse(month)
+        value = parse_amount(amount, current_app.config["LOCALE"]) if amount is not None else None
+    except (ValueError, MoneyError) as error:
+        raise CommandUsageError(str(error)) from None
+    if value is not None or from_previous or not update:
+        try:
+            done = generate_targets(period, amount=value, from_previous=from_previous)
+        except TargetError as error:
+            raise CommandUsageError(str(error)) from None
+        click.echo(done.describe())
+    if update:
+        _recompute_achieved(period)
+
+
+def _recompute_achieved(period) -> None:
+    from backoffice.models import RunMode, RunTrigger
+    from backoffice.reconcile import Scope
+    from backoffice.reconcile.engine import run
+    from backoffice.reconcile.locks import RunRefused
+
+    try:
+        record = run(
+            RunMode.REBUILD,
+            checks=["target_achieved"],
+            scope=Scope(from_month=period.first_day),
+            trigger=RunTrigger.CLI,
+        )
+    except RunRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    (result,) = record.results
+    click.echo(
+        f"Achieved amounts from {period} recomputed (run {record.id}): {result.checked} target(s), "
+        f"{result.mismatched} changed."
+    )
 
 
 @click.group(help="Move money in customers' prepaid wallets.")

@@ -29,3 +29,12 @@ document.addEventListener("focusin", (event) => {
 document.addEventListener("click", (event) => {
   if (event.target.closest("button[data-print]")) window.print();
 });
+
+// A checkbox marked data-confirm-unchecked asks before its form is submitted with it unchecked when it was
+// checked (deactivating a user), saying what will happen.
+document.addEventListener("submit", (event) => {
+  const box = event.target.querySelector?.("input[type=checkbox][data-confirm-unchecked]");
+  if (box && box.defaultChecked && !box.checked && !window.confirm(box.dataset.confirmUnchecked)) {
+    event.preventDefault();
+  }
+});

@@ -128,3 +128,93 @@ def test_bad_changes_are_refused_and_write_nothing(app, client, admin, whose, ch
 
 def test_changing_a_user_who_does_not_exist_is_not_found(client, admin):
     assert client.post("/admin/users/999", data={"role": "finance", "active": "y"}).status_code == 404
+
+
+def test_deactivating_on_the_users_page_asks_first_saying_what_happens(client, admin):
+    clerk = UserFactory(email="clerk@example.com")
+    page = client.get(f"/admin/users/{clerk.id}").get_data(as_text=True)
+    assert 'data-confirm-unchecked="Deactivate clerk@example.com? They are logged out everywhere at once' in page
+
+
+def change_password(client, current: str, new: str, repeated: str | None = None):
+    data = {"current_password": current, "new_password": new, "repeated": new if repeated is None else repeated}
+    return client.post("/account/password", data=data)
+
+
+@pytest.mark.parametrize("role", ["finance", "admin"])
+def test_a_user_changes_their_own_password_and_their_other_sessions_end(app, client, auth, role):
+    user = auth.login(role)
+    elsewhere = logged_in_client(app, user)
+    assert client.get("/account/password").status_code == 200
+    response = change_password(client, "correct horse battery", "a brand new password")
+    assert response.status_code == 302
+    assert stored_user(user.email).check_password("a brand new password")
+    assert is_logged_in(client) and not is_logged_in(elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "repeated", "field", "message"),
+    [
+        ("wrong password!", "a brand new password", None, "current_password", "That is not your current password."),
+        ("", "a brand new password", None, "current_password", "Enter your current password."),
+        ("correct horse battery", "short", None, "new_password", "at least 10 characters"),
+        ("correct horse battery", "a brand new password", "another one", "repeated", "The two do not match."),
+        ("correct horse battery", "correct horse battery", None, "new_password", "is your current one"),
+    ],
+)
+def test_a_password_change_that_is_refused_says_why_and_changes_nothing(
+    app, client, auth, current, new, repeated, field, message
+):
+    user = auth.login("finance")
+    before = (stored_user(user.email).password_hash, stored_user(user.email).session_token)
+    response = change_password(client, current, new, repeated)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert message in page.split(f'id="error-{field}">', 1)[1].split("</div>", 1)[0]
+    after = stored_user(user.email)
+    assert (after.password_hash, after.session_token) == before
+
+
+def test_users_change_sets_a_role_and_resets_a_password_ending_the_sessions(app, runner):
+    clerk = UserFactory(email="clerk@example.com")
+    browser = logged_in_client(app, clerk)
+    result = runner.invoke(
+        args=["users", "change", "Clerk@Example.com", "--role", "admin", "--password-stdin"], input="a reset password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "User clerk@example.com: admin, active; if anything changed, their sessions have ended." in result.output
+    changed = stored_user("clerk@example.com")
+    assert changed.role is Role.ADMIN and changed.check_password("a reset password")
+    assert not is_logged_in(browser)
+
+
+def test_users_change_asks_before_deactivating(runner):
+    UserFactory(email="clerk@example.com")
+    declined = runner.invoke(args=["users", "change", "clerk@example.com", "--inactive"], input="n\n")
+    assert declined.exit_code == 1 and "logged out everywhere at once" in declined.output
+    assert stored_user("clerk@example.com").active
+    accepted = runner.invoke(args=["users", "change", "clerk@example.com", "--inactive"], input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert not stored_user("clerk@example.com").active
+    assert runner.invoke(args=["users", "change", "clerk@example.com", "--active"]).exit_code == 0
+    assert stored_user("clerk@example.com").active
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["nobody@example.com", "--role", "admin"], "", "No user nobody@example.com."),
+        (["clerk@example.com", "--role", "owner"], "", "Invalid value for '--role'"),
+        (["clerk@example.com", "--password-stdin"], "short\n", "at least 10 characters"),
+        (["clerk@example.com", "--password-stdin"], "\n", "No password on standard input."),
+    ],
+)
+def test_users_change_refuses_bad_input_with_exit_status_2_and_changes_nothing(runner, args, stdin, message):
+    UserFactory(email="clerk@example.com")
+    before = stored_user("clerk@example.com")
+    before = (before.role, before.active, before.password_hash, before.session_token)
+    result = runner.invoke(args=["users", "change", *args, "--yes"], input=stdin)
+    assert result.exit_code == 2
+    assert message in result.output
+    after = stored_user("clerk@example.com")
+    assert (after.role, after.active, after.password_hash, after.session_token) == before

@@ -15,7 +15,15 @@ from backoffice.extensions import db
 from backoffice.models import Order, RunMode
 from backoffice.reconcile.engine import run
 from tests.conftest import require_service
-from tests.factories import CustomerFactory, OrderFactory, TargetFactory, UserFactory, corrupt, stored
+from tests.factories import (
+    AccountManagerFactory,
+    CustomerFactory,
+    OrderFactory,
+    TargetFactory,
+    UserFactory,
+    corrupt,
+    stored,
+)
 from tests.workers import run_worker
 
 pytestmark = pytest.mark.browser
@@ -303,3 +311,50 @@ def test_a_clerk_prints_a_customers_statement_on_a4_without_the_navigation(page)
     # The stylesheet's page: A4, 595 × 842 points.
     box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", page.pdf(prefer_css_page_size=True))
     assert (round(Decimal(box[1].decode())), round(Decimal(box[2].decode()))) == (595, 842)
+
+
+def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_the_customer(page):
+    from playwright.sync_api import expect
+
+    from backoffice.models import Customer, MeterAssignment
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    AccountManagerFactory(name="Dewi")
+    log_in(page, "clerk@example.com")
+
+    follow(page, '.topbar nav >> text="Customers"')
+    follow(page, "text=New customer")
+    page.fill("#code", "c0100")
+    page.fill("#name", "Hotel Melati")
+    page.select_option("#account_manager_id", label="Dewi")
+    page.fill("#contact_person", "Ibu Sari")
+    page.fill("#email", "not an email")
+    page.fill("#phone", "+62 21 555-0123")
+    follow(page, "text=Save")
+    expect(page.locator("#error-email")).to_contain_text("is not an email address")
+    page.fill("#email", "sari@melati.example")
+    follow(page, "text=Save")
+    expect(page.locator("h1")).to_contain_text("C0100 — Hotel Melati")
+    expect(page.locator("#contact")).to_contain_text("Ibu Sari")
+
+    follow(page, '.topbar nav >> text="Meters"')
+    page.fill("#serial", "m-100")
+    follow(page, "button:has-text('Add meter')")
+    expect(page.locator(".flash")).to_contain_text("Meter M-100 added")
+
+    page.goto("/customers/C0100?tab=billing")
+    page.fill("#assign-serial", "M-100")
+    follow(page, "button:has-text('Assign')")
+    expect(page.locator(".flash")).to_contain_text("Meter M-100 assigned to C0100.")
+    follow(page, '.topbar nav >> text="Meters"')
+    expect(page.locator("table.data")).to_contain_text("C0100 — Hotel Melati")
+
+    db.session.rollback()
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == "C0100"))
+    assert (customer.contact_person, customer.email, customer.account_manager.name) == (
+        "Ibu Sari",
+        "sari@melati.example",
+        "Dewi",
+    )
+    assignment = db.session.scalar(sa.select(MeterAssignment))
+    assert assignment.customer_id == customer.id and assignment.meter.serial == "M-100" and assignment.is_active

@@ -14,12 +14,20 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
-from backoffice.models import CustomerPricing, Invoice, Order, RunMode, Target
+from backoffice.models import AccountManager, Customer, CustomerPricing, Invoice, Order, Role, RunMode, Target, User
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering
+from backoffice.services import billing, metering, wallet
 from backoffice.services.orders import delete_order, save_order
 from tests.concurrency import race
-from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, TargetFactory, stored
+from tests.factories import (
+    AccountManagerFactory,
+    CustomerFactory,
+    MeterFactory,
+    OrderFactory,
+    TargetFactory,
+    UserFactory,
+    stored,
+)
 
 D = Decimal
 
@@ -232,3 +240,54 @@ def test_an_order_form_with_a_damaged_version_is_refused_and_writes_nothing(clie
     assert "This form came back damaged; nothing was saved." in response.get_data(as_text=True)
     db.session.rollback()
     assert (db.session.get(Order, order.id).promo, db.session.get(Order, order.id).version) == (D("1000000.00"), 1)
+
+
+def test_a_stale_customer_save_is_refused_and_writes_nothing(client, finance):
+    CustomerFactory(code="HOTEL", name="Hotel")
+    save_over(
+        client,
+        "/customers/HOTEL/edit",
+        {"name": "Hotel Indah"},
+        {"phone": "021 555 0199"},
+        says="This customer was changed by someone else since you opened it: name is now Hotel Indah",
+    )
+    db.session.rollback()
+    saved = db.session.scalar(sa.select(Customer).where(Customer.code == "HOTEL"))
+    assert (saved.name, saved.phone, saved.version) == ("Hotel Indah", None, 2)
+
+
+def test_money_moved_meanwhile_does_not_make_a_customers_form_stale(client, finance):
+    customer = CustomerFactory(code="HOTEL", name="Hotel")
+    form = opened(client, "/customers/HOTEL/edit")
+    wallet.recharge(customer.id, D("1000"))
+    assert client.post("/customers/HOTEL/edit", data=form | {"name": "Hotel Indah"}).status_code == 302
+    assert stored("customers", "balance", customer.id) == D("1000.00")
+
+
+def test_a_stale_account_manager_save_is_refused_and_writes_nothing(client, finance):
+    manager = AccountManagerFactory(name="Dewi", email="dewi@example.com")
+    save_over(
+        client,
+        f"/managers/{manager.id}/edit",
+        {"name": "Dewi Lestari"},
+        {"email": "dewi.l@example.com"},
+        says="This account manager was changed by someone else since you opened it: name is now Dewi Lestari",
+    )
+    db.session.rollback()
+    saved = db.session.get(AccountManager, manager.id)
+    assert (saved.name, saved.email, saved.version) == ("Dewi Lestari", "dewi@example.com", 2)
+
+
+def test_a_stale_user_save_is_refused_and_writes_nothing(client, auth):
+    auth.login("admin")
+    clerk = UserFactory(email="clerk@example.com")
+    save_over(
+        client,
+        f"/admin/users/{clerk.id}",
+        {"role": "admin"},
+        {"password": "another long password"},
+        says="This user was changed by someone else since you opened it: role is now admin",
+    )
+    db.session.rollback()
+    saved = db.session.get(User, clerk.id)
+    assert saved.role is Role.ADMIN and saved.check_password("correct horse battery")

@@ -38,9 +38,16 @@ class Meter(db.Model):
     balance: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     overpayment: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A retired meter takes no new reading or assignment; what was dated at its customers stays theirs.
+    retired_on: Mapped[date | None] = mapped_column(Date)
+    retired_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     def __str__(self) -> str:
         return self.serial
+
+    @property
+    def retired(self) -> bool:
+        return self.status is MeterStatus.RETIRED
 
 
 class MeterAssignment(db.Model):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.types import Balance, Money, str_enum, utcnow
+from backoffice.models.users import User
 from backoffice.money import ZERO
 
 
@@ -21,6 +22,10 @@ class AccountManager(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str] = mapped_column(String(254), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
+    """An inactive manager keeps their customers, orders and targets, and gets no new targets."""
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}
 
     def __str__(self) -> str:
         return self.name
@@ -53,11 +58,27 @@ class Customer(db.Model):
     # Postpaid: per meter the customer has held, what is dated in their periods of it; kept by the hooks.
     amount_due: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
     overpayment: Mapped[Decimal] = mapped_column(Balance, default=ZERO, server_default=text("0"))
+    contact_person: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(500))
+    # A closed customer takes no new movement (the posting core refuses them); its history stays.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every save of the customer's own fields; the money columns, moved by the posting core, leave it."""
 
     account_manager: Mapped[AccountManager | None] = relationship()
+    closed_by: Mapped[User | None] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
 
 
 def status_sql(balance, suspend_below):

@@ -8,8 +8,9 @@ staged in a temporary table with the ids their ledger rows and journal entries t
 their lines, the entries posted, the ledger rows, the customers' totals and status; the accounts last. What each
 kind and sign does is the rule table's, as SQL (``posting.sql``).
 
-The movements are gas delivered (``allow_overdraft``): the balance rule does not apply; the columns' limits and
-the value dates' rules do (none after today), checked over all of them before anything is posted.
+The movements are gas delivered (``allow_overdraft``): the balance rule does not apply; the columns' limits, the
+value dates' rules (none after today) and the customers' being open do, checked over all of them before anything is
+posted.
 The caller holds the customers' locks, and recalculates their months from the earliest value date (it changes
 what else counts in them too, the readings' volumes).
 """
@@ -47,7 +48,7 @@ from sqlalchemy.schema import CreateTable
 from backoffice.models import Account, BalanceTransaction, Customer, EntryStatus, JournalEntry, JournalLine, status_sql
 from backoffice.models.types import Balance, Money, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
-from backoffice.posting.post import value_date
+from backoffice.posting.post import refuse_if_closed, value_date
 from backoffice.posting.rules import WALLET_KINDS
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.services import books
@@ -103,6 +104,7 @@ def post_many(connection: Connection, movements: Select, *, user=None) -> dict[i
     connection.execute(_CREATE)
     connection.execute(delete(staged))  # a unit of work may post twice; SQLite keeps the table's rows
     connection.execute(_stage(connection.dialect.name, movements.subquery("movements")))
+    refuse_if_closed(connection, select(staged.c.customer_id))
     _refuse_dated_after_today(connection)
     _refuse_beyond_limits(connection)
     moment = literal(utcnow(), entries.c.created_at.type)

@@ -62,6 +62,13 @@ class IdempotencyConflict(WalletError):
         )
 
 
+class CustomerClosed(WalletError):
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            f"Customer {code} is closed: it takes no new movement. Its history stays; an admin can reopen it."
+        )
+
+
 class DatedAfterToday(WalletError):
     def __init__(self, today: date) -> None:
         zone = current_app.config["TIMEZONE"]
@@ -91,7 +98,8 @@ _INSERT = insert(ledger).returning(ledger.c.id)
 def post(connection: Connection, movement: Movement) -> Posted:
     """Post the movement within the caller's unit of work (which commits or rolls back all of it).
 
-    Refused: a value date after today, or in a closed month (``periods.PeriodClosed``; the database refuses it too).
+    Refused: a value date after today, or in a closed month (``periods.PeriodClosed``; the database refuses it too);
+    a movement of a closed customer (:class:`CustomerClosed`).
     """
     on = value_date(movement.value_date)
     if on != local_today():  # a month closes once it has ended: today is always open
@@ -101,6 +109,7 @@ def post(connection: Connection, movement: Movement) -> Posted:
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
         return _post_wallet(connection, movement, rule, on)
+    refuse_if_closed(connection, [movement.customer_id])
     reference = movement.reference
     statement = books.ENTRY if reference.id is not None else _NEW_SOURCE_ENTRY[reference.type]
     recorded = books.record(
@@ -127,6 +136,19 @@ def _post_manual(connection: Connection, movement: Movement, on: date) -> int:
         return books.reverse(connection, movement.reverses_id, on, user=movement.user)
     lines = list(movement.lines)
     return books.post(connection, on, movement.description, lines, user=movement.user, reverses_id=movement.reverses_id)
+
+
+def refuse_if_closed(connection: Connection, customer_ids) -> None:
+    """Raise :class:`CustomerClosed` if one of the customers (ids, or a select of them) is closed; the caller holds
+    their locks."""
+    closed = connection.execute(
+        select(customers.c.code)
+        .where(customers.c.id.in_(customer_ids), customers.c.closed_at.is_not(None))
+        .order_by(customers.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if closed is not None:
+        raise CustomerClosed(closed)
 
 
 def value_date(given: date | None) -> date:
@@ -273,10 +295,14 @@ def _roll_up(connection, movement: Movement, realtime: bool, values: dict, moved
 def _refused(connection, movement: Movement, rule) -> None:
     """Say why the customer's row refused the movement."""
     customer = connection.execute(
-        select(customers.c.code, customers.c.balance).where(customers.c.id == movement.customer_id)
+        select(customers.c.code, customers.c.balance, customers.c.closed_at).where(
+            customers.c.id == movement.customer_id
+        )
     ).one_or_none()
     if customer is None:
         raise WalletError(f"No customer with id {movement.customer_id}.")
+    if customer.closed_at is not None:
+        raise CustomerClosed(customer.code)
     after = customer.balance + movement.amount
     if movement.amount < 0 and after < 0 and not movement.allow_overdraft:
         raise InsufficientBalance(customer, -movement.amount)

@@ -1,7 +1,7 @@
 """The customer's row moved by one statement, and on PostgreSQL the whole of a wallet movement as one statement.
 
-``MOVE`` locks, checks and moves the customer's row: its conditions are the balance rule and the
-columns' limits, so a movement it refuses updates no row. On SQLite, where one writer works at a
+``MOVE`` locks, checks and moves the customer's row: its conditions are that the customer is open, the balance
+rule and the columns' limits, so a movement it refuses updates no row. On SQLite, where one writer works at a
 time and a statement costs little, ``post`` runs it among the movement's other statements.
 
 On PostgreSQL every statement is a round trip and a start paid while the customer's row is locked,
@@ -45,6 +45,7 @@ MOVE = (
     update(customers)
     .where(
         customers.c.id == bindparam("customer"),
+        customers.c.closed_at.is_(None),
         or_(bindparam("overdraft", type_=Boolean), _SIGNED >= 0, _AFTER >= 0),
         func.abs(_AFTER) <= MAX_BALANCE,
         _RECHARGED <= MAX_BALANCE,

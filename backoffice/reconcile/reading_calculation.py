@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from backoffice.models import (
     BalanceTransaction,
+    Customer,
     CustomerPricing,
     MeterReading,
     TransactionCalculation,
@@ -20,6 +21,7 @@ from backoffice.services.periods import last_closed_day, month_of
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
 ledger = BalanceTransaction.__table__
+customers = Customer.__table__
 
 
 pricing = CustomerPricing.__table__
@@ -85,14 +87,26 @@ class ReadingCalculation(Check):
         return conditions
 
     def held(self, connection, keys):
-        """A reading dated in a closed month is left as it is: its fix would post into that month."""
+        """A reading dated in a closed month, or of a closed customer, is left as it is: its fix would post into
+        that month, or a movement of that customer."""
+        found = whose_readings().where(readings.c.id.in_(keys)).subquery("found")
+        of_closed = (
+            select(found.c.id, func.min(customers.c.code))
+            .join(customers, customers.c.id.in_([found.c.customer_id, found.c.holder_id]))
+            .where(customers.c.closed_at.is_not(None))
+            .group_by(found.c.id)
+        )
+        held = {
+            reading_id: f"customer {code} is closed: its fix would post a movement; reopen the customer to fix it"
+            for reading_id, code in connection.execute(of_closed)
+        }
         closed = last_closed_day(connection)
         if closed is None:
-            return {}
+            return held
         dated = select(readings.c.id, readings.c.reading_date).where(
             readings.c.id.in_(keys), readings.c.reading_date <= closed
         )
-        return {
+        return held | {
             reading_id: f"{month_of(day)} is closed: its fix would post into it; reopen the month to fix the reading"
             for reading_id, day in connection.execute(dated)
         }

@@ -25,6 +25,7 @@ from backoffice.models import (
     Meter,
     MeterAssignment,
     MeterReading,
+    MeterStatus,
     Payment,
     User,
     covers,
@@ -64,6 +65,15 @@ class Owed:
 
     due: Decimal
     overpaid: Decimal
+
+
+class RetireNotConfirmed(BillingError):
+    """The meter is not where the clerk saw it when they asked to retire it: they are asked again."""
+
+    def __init__(self, meter: Meter, current: MeterAssignment | None) -> None:
+        self.meter, self.current = meter, current
+        where = f"at {current.customer.code} since {current.started_on:%Y-%m-%d}" if current else "at nobody's"
+        super().__init__(f"Meter {meter.serial} is now {where}: confirm its retirement again.")
 
 
 class MoveNotConfirmed(BillingError):
@@ -111,6 +121,8 @@ def assign_meter(
     on ``started_on``. What was invoiced and paid there stays with that customer.
     """
     not_after_today(started_on, "An assignment")
+    refuse_retired(meter, "it takes no new assignment")
+    _refuse_closed(customer)
     with transaction() as session:
         current = active_assignment(meter.id)
         if current is not None and current.customer_id == customer.id:
@@ -159,6 +171,8 @@ def reactivate(assignment: MeterAssignment) -> None:
     """Undo a deactivation: the period is open again, unless the meter has been assigned since."""
     if assignment.is_active:
         raise BillingError("This assignment is already active.")
+    refuse_retired(assignment.meter, "it takes no new assignment")
+    _refuse_closed(assignment.customer)
     with transaction() as session:
         later = session.scalar(
             select(MeterAssignment.started_on)
@@ -177,6 +191,43 @@ def reactivate(assignment: MeterAssignment) -> None:
         assignment.is_active, assignment.ended_on = True, None
         session.flush()
         recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
+
+
+def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, confirm_from: int | None = None) -> Meter:
+    """Take the meter out of service on ``retired_on``: its assignment, if it has one, ends that day (as a
+    deactivation would), and it takes no new reading or assignment. What was dated at its customers stays theirs.
+
+    ``confirm_from``: the id of the assignment the clerk was shown (``None``: they were shown the meter at nobody's);
+    raises :class:`RetireNotConfirmed` when the meter is elsewhere now.
+    """
+    not_after_today(retired_on, "A retirement")
+    with transaction() as session:
+        _locked(session, meter.id)
+        session.refresh(meter)
+        refuse_retired(meter, "it is retired once")
+        current = active_assignment(meter.id)
+        if (current.id if current else None) != confirm_from:
+            raise RetireNotConfirmed(meter, current)
+        last_end = session.scalar(
+            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
+        )
+        if last_end is not None and retired_on < last_end:
+            raise BillingError(
+                f"Meter {meter.serial} was at a customer's until {last_end:%Y-%m-%d}: it cannot be retired before that."
+            )
+        if current is not None:
+            if retired_on < current.started_on:
+                raise BillingError(
+                    f"Meter {meter.serial} has been at {current.customer.code} since {current.started_on:%Y-%m-%d}: "
+                    "it cannot be retired before that."
+                )
+            _refuse_to_cut(current, retired_on, "the meter would be retired before them")
+            current.is_active, current.ended_on = False, retired_on
+        meter.status, meter.retired_on, meter.retired_by_id = MeterStatus.RETIRED, retired_on, user.id if user else None
+        session.flush()
+        if current is not None:
+            recompute_billing(session.connection(), {meter.id}, {current.customer_id})
+    return meter
 
 
 def add_invoice(
@@ -466,7 +517,23 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
             f"On {on:%Y-%m-%d} meter {held.meter.serial} was at {held.customer.code}, not at {code}: "
             f"enter it for {held.customer.code}."
         )
+    _refuse_closed(held.customer)
     return held
+
+
+def refuse_retired(meter: Meter, refused: str) -> None:
+    """Raise :class:`BillingError` if the meter is retired; ``refused`` says what it takes no more."""
+    if meter.retired:
+        on = f" on {meter.retired_on:%Y-%m-%d}" if meter.retired_on else ""
+        raise BillingError(f"Meter {meter.serial} was retired{on}: {refused}.")
+
+
+def _refuse_closed(customer: Customer) -> None:
+    if customer.closed:
+        raise BillingError(
+            f"Customer {customer.code} is closed: it takes no new meter, reading, invoice or payment. "
+            "An admin can reopen it."
+        )
 
 
 def owed(assignment: MeterAssignment) -> Owed:

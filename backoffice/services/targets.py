@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
-from backoffice.models import Target
+from backoffice.models import AccountManager, Target
+from backoffice.models.types import Month, month_start
+from backoffice.money import MoneyError, check_amount
 from backoffice.services import expect_version, transaction
+from backoffice.services.locking import lock_rows
 
 
 class DuplicateTarget(ValueError):
@@ -36,6 +43,89 @@ def save_target(target: Target, *, version: int | None = None) -> Target:
 def delete_target(target: Target) -> None:
     with transaction() as session:
         session.delete(target)
+
+
+class TargetError(ValueError):
+    """Targets that cannot be generated as asked; nothing was written. ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What generating a month's targets did, manager by manager."""
+
+    month: Month
+    created: list[Target]
+    kept: list[str]
+    """The managers who had a target for the month already: it is left as it was."""
+    without_source: list[str]
+    """The managers who had no target the previous month, when no amount was given besides."""
+
+    def describe(self) -> str:
+        parts = [f"Targets for {self.month}: {len(self.created)} set"]
+        if self.kept:
+            parts.append(f"{len(self.kept)} kept as they were ({', '.join(self.kept)})")
+        if self.without_source:
+            names = ", ".join(self.without_source)
+            parts.append(f"{len(self.without_source)} not set, with no previous target and no amount ({names})")
+        return "; ".join(parts) + "."
+
+
+def generate_targets(month: Month, *, amount: Decimal | None = None, from_previous: bool = False) -> Generated:
+    """Give every active account manager without a target for ``month`` one: their previous month's target amount
+    (``from_previous``), else ``amount``. The hooks compute each new target's achieved amount from the orders."""
+    if amount is None and not from_previous:
+        raise TargetError("Give an amount, or take each manager's target of the previous month.", "amount")
+    if amount is not None:
+        try:
+            amount = check_amount(amount)
+        except MoneyError as error:
+            raise TargetError(str(error), "amount") from None
+    previous = _previous(month) if from_previous else None
+    try:
+        with transaction() as session:
+            connection = session.connection()
+            managers = session.scalars(
+                select(AccountManager).where(AccountManager.active).order_by(AccountManager.name, AccountManager.id)
+            ).all()
+            # Locked as the hooks lock them: a target saved meanwhile for one of them waits, or is seen.
+            lock_rows(connection, AccountManager.__table__, [manager.id for manager in managers])
+            amounts = _amounts_of(month.first_day)
+            earlier = _amounts_of(previous) if previous is not None else {}
+            created, kept, without_source = [], [], []
+            for manager in managers:
+                if manager.id in amounts:
+                    kept.append(manager.name)
+                elif (target_amount := earlier.get(manager.id, amount)) is None:
+                    without_source.append(manager.name)
+                else:
+                    created.append(
+                        Target(account_manager=manager, period_start=month.first_day, target_amount=target_amount)
+                    )
+            session.add_all(created)
+    except IntegrityError:
+        raise TargetError(
+            f"Someone set a target for {month} meanwhile; nothing was generated. Generate them again.", "month"
+        ) from None
+    return Generated(month, created, kept, without_source)
+
+
+def _previous(month: Month) -> date | None:
+    try:
+        return month_start(month.first_day - timedelta(days=1))
+    except OverflowError:
+        return None
+
+
+def _amounts_of(period_start: date) -> dict[int, Decimal]:
+    return dict(
+        db.session.execute(
+            select(Target.account_manager_id, Target.target_amount).where(Target.period_start == period_start)
+        ).all()
+    )
 
 
 def _duplicate(manager_id: int, period_start, target_id: int | None) -> bool:

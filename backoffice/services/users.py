@@ -5,7 +5,7 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models.users import normal_email
-from backoffice.services import transaction
+from backoffice.services import ChangedMeanwhile, digest_version, transaction
 
 
 class UserError(ValueError):
@@ -48,21 +48,47 @@ def create_user(email: str, role: Role | str, password: str, name: str = "") -> 
     return user
 
 
-def change_user(user: User, role: Role | str, active: bool, password: str | None, by: User) -> None:
+def change_user(
+    user: User, role: Role | str, active: bool, password: str | None, by: User | None, *, version: int | None = None
+) -> None:
     """Give ``user`` this role, active flag and, if given, password; any change ends the user's sessions.
 
     An admin cannot change their own role or deactivate themselves: another admin must, so the
-    last admin cannot lock everyone out of user management.
+    last admin cannot lock everyone out of user management (``by``: the admin; ``None`` from the command line).
+    ``version``: the :func:`user_version` the user's form was loaded at; raises ``ChangedMeanwhile`` if it is not
+    the user's now.
     """
     role = _role(role)
-    with transaction():
-        if user.id == by.id and role is not user.role:
+    with transaction() as session:
+        session.refresh(user, with_for_update=True)
+        if version is not None and user_version(user) != version:
+            raise ChangedMeanwhile
+        myself = by is not None and user.id == by.id
+        if myself and role is not user.role:
             raise UserError("role", "You cannot change your own role; another admin can.")
-        if user.id == by.id and not active:
+        if myself and not active:
             raise UserError("active", "You cannot deactivate yourself; another admin can.")
         user.role, user.active = role, active
         if password:
             _set_password(user, password)
+
+
+def user_version(user: User) -> int:
+    """The version a user's edit form carries (users have no version column): what the form changes."""
+    return digest_version(user.role.value, user.active, user.password_hash)
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    """The user's own new password, given their current one; their other sessions end."""
+    with transaction():
+        if not user.check_password(current):
+            raise UserError("current_password", "That is not your current password.")
+        if new == current:
+            raise UserError("new_password", "The new password is your current one: choose another.")
+        try:
+            user.set_password(new)
+        except ValueError as error:
+            raise UserError("new_password", str(error)) from None
 
 
 def _role(role: Role | str) -> Role:

@@ -13,8 +13,10 @@ from wtforms.validators import DataRequired, Length
 from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH
-from backoffice.services.users import UserError, change_user, create_user
+from backoffice.services import ChangedMeanwhile
+from backoffice.services.users import UserError, change_user, create_user, user_version
 from backoffice.web.auth import requires_role
+from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -28,7 +30,7 @@ class UserForm(FlaskForm):
     )
 
 
-class UserChangeForm(FlaskForm):
+class UserChangeForm(Versioned, FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role])
     active = BooleanField("Active", description="An inactive user cannot log in.")
     password = PasswordField(
@@ -57,16 +59,27 @@ def users():
 @requires_role(Role.ADMIN)
 def user(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
-    form = UserChangeForm(obj=user)
+    form = UserChangeForm(obj=user, version=user_version(user))
     if form.validate_on_submit():
         myself = user.id == current_user.id
         try:
-            change_user(user, form.role.data, form.active.data, form.password.data or None, by=current_user)
+            change_user(
+                user,
+                form.role.data,
+                form.active.data,
+                form.password.data or None,
+                by=current_user,
+                version=form.version.data,
+            )
         except UserError as error:
             form[error.field].errors.append(str(error))
+        except ChangedMeanwhile:
+            if gone := refused_edit(form, User, user_id, "user", gone_to=url_for("admin.users")):
+                return gone
         else:
             if myself:
                 login_user(user)  # the admin's own sessions ended with the change, except this one
             flash(f"User {user.email} saved; if anything changed, their sessions have ended.", "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user.html", form=form, user=user), 422 if form.errors else 200
+    status = 409 if form.changed else 422 if form.errors else 200
+    return render_template("admin/user.html", form=form, user=user), status

@@ -24,12 +24,12 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, EqualTo
 
 from backoffice.extensions import db
 from backoffice.models import Role, User
-from backoffice.models.users import normal_email
-from backoffice.services.users import authenticate, end_sessions
+from backoffice.models.users import MIN_PASSWORD_LENGTH, normal_email
+from backoffice.services.users import UserError, authenticate, change_own_password, end_sessions
 from backoffice.web.extensions import limiter, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -67,6 +67,19 @@ def requires_role(role: Role):
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired("Enter a new password.")],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+    )
+    repeated = PasswordField(
+        "New password again",
+        validators=[DataRequired("Type the new password again."), EqualTo("new_password", "The two do not match.")],
+    )
 
 
 def _submitted_email() -> str:
@@ -123,6 +136,23 @@ def logout():
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password():
+    """A user changes their own password, giving their current one; their other sessions end."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            change_own_password(user, form.current_password.data, form.new_password.data)
+        except UserError as error:
+            form[error.field].errors.append(str(error))
+        else:
+            login_user(user)  # the user's sessions ended with the change, except this one
+            flash("Your password is changed; your sessions elsewhere have ended.", "success")
+            return redirect(url_for("home.index"))
+    return render_template("auth/password.html", form=form), 422 if form.errors else 200
 
 
 @login_manager.user_loader

@@ -10,9 +10,20 @@ from backoffice.models import AccountManager, Customer, Meter, MeterAssignment
 
 
 def manager_choices() -> list[SelectChoice]:
-    return [
-        SelectChoice(m.id, m.name) for m in db.session.scalars(select(AccountManager).order_by(AccountManager.name))
-    ]
+    return [SelectChoice(m.id, _manager_label(m)) for m in _managers()]
+
+
+def active_manager_choices(keep: int | None = None) -> list[SelectChoice]:
+    """The active managers, and the inactive one a record has already (``keep``), which it may keep."""
+    return [SelectChoice(m.id, _manager_label(m)) for m in _managers() if m.active or m.id == keep]
+
+
+def _managers() -> list[AccountManager]:
+    return list(db.session.scalars(select(AccountManager).order_by(AccountManager.name)))
+
+
+def _manager_label(manager: AccountManager) -> str:
+    return manager.name if manager.active else f"{manager.name} (inactive)"
 
 
 def customer_choices() -> list[SelectChoice]:

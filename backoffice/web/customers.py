@@ -1,5 +1,6 @@
 """Customers: the list with balances, a customer's page (orders, prepaid ledger, recharge and
-charge, each with a value date), and "Recalculate customer" for admins."""
+charge, each with a value date), adding and editing a customer, and for admins "Recalculate
+customer" and closing or reopening one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms import DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -34,15 +35,17 @@ from backoffice.models import (
     meter_customer_net_sql,
     overpaid_sql,
 )
+from backoffice.money import ZERO
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, periods, wallet
+from backoffice.services import ChangedMeanwhile, billing, customers, periods, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import held_meter_choices, optional_id
-from backoffice.web.fields import MoneyField
+from backoffice.web.choices import active_manager_choices, held_meter_choices, optional_id, placeholder
+from backoffice.web.fields import MoneyField, OptionalMoneyField
 from backoffice.web.filters import money
 from backoffice.web.jobs import start
+from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -55,6 +58,9 @@ SORTS = {
 TABS = ("orders", "ledger", "billing", "metering", "monthly")
 
 
+CLOSED = "closed"
+
+
 class CustomerFilterForm(FlaskForm):
     class Meta:
         csrf = False
@@ -62,7 +68,11 @@ class CustomerFilterForm(FlaskForm):
     q = StringField("Search", description="Code or name")
     status = SelectField(
         "Status",
-        choices=[SelectChoice("", "All"), *(SelectChoice(s.value, s.value) for s in CustomerStatus)],
+        choices=[
+            SelectChoice("", "All open"),
+            *(SelectChoice(s.value, s.value) for s in CustomerStatus),
+            SelectChoice(CLOSED, CLOSED),
+        ],
         default="",
     )
     sort = SelectField(
@@ -75,6 +85,59 @@ class CustomerFilterForm(FlaskForm):
         ],
         default="code",
     )
+
+
+class CustomerFields(FlaskForm):
+    """What a clerk keeps of a customer besides its code."""
+
+    name = StringField(
+        "Name",
+        validators=[
+            InputRequired("Enter the customer's name."),
+            Length(max=200, message="Use at most 200 characters."),
+        ],
+    )
+    account_manager_id = SelectField("Account manager", coerce=optional_id)
+    suspend_below = OptionalMoneyField(
+        "Suspend below",
+        description="The customer is suspended while the prepaid balance is below this amount; empty or 0: never.",
+        render_kw={"placeholder": "0,00", "inputmode": "decimal"},
+    )
+    contact_person = StringField("Contact person", validators=[Length(max=120, message="Use at most 120 characters.")])
+    email = EmailField("Email", validators=[Length(max=254, message="Use at most 254 characters.")])
+    phone = StringField(
+        "Phone",
+        validators=[Length(max=40, message="Use at most 40 characters.")],
+        render_kw={"placeholder": "+62 21 555-0123", "inputmode": "tel"},
+    )
+    address = TextAreaField("Address", validators=[Length(max=500, message="Use at most 500 characters.")])
+
+    def load_choices(self, keep: int | None = None) -> None:
+        """``keep``: the customer's manager, offered even when inactive."""
+        self.account_manager_id.choices = [placeholder("No account manager"), *active_manager_choices(keep)]
+
+    def details(self) -> customers.Details:
+        return customers.Details(
+            name=self.name.data,
+            account_manager_id=self.account_manager_id.data,
+            suspend_below=self.suspend_below.data if self.suspend_below.data is not None else ZERO,
+            contact_person=self.contact_person.data,
+            email=self.email.data,
+            phone=self.phone.data,
+            address=self.address.data,
+        )
+
+
+class NewCustomerForm(CustomerFields):
+    code = StringField(
+        "Code",
+        validators=[InputRequired("Enter the customer's code."), Length(max=32, message="Use at most 32 characters.")],
+        description="Up to 32 letters, digits, '-' or '_'; it never changes.",
+    )
+
+
+class CustomerForm(Versioned, CustomerFields):
+    pass
 
 
 class AssignMeterForm(FlaskForm):
@@ -115,7 +178,11 @@ def index():
     if filters.validate():
         if text := (filters.q.data or "").strip():
             conditions.append(or_(Customer.code.ilike(f"%{text}%"), Customer.name.ilike(f"%{text}%")))
-        if filters.status.data:
+        if filters.status.data == CLOSED:
+            conditions.append(Customer.closed_at.is_not(None))
+        else:
+            conditions.append(Customer.closed_at.is_(None))
+        if filters.status.data and filters.status.data != CLOSED:
             conditions.append(Customer.status == CustomerStatus(filters.status.data))
         order = SORTS[filters.sort.data or "code"]
     else:
@@ -131,6 +198,79 @@ def index():
     )
     total = db.session.scalar(select(func.coalesce(func.sum(Customer.balance), 0)).where(*conditions))
     return render_template("customers/index.html", filters=filters, page=page, total=Decimal(total))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = NewCustomerForm()
+    form.load_choices()
+    if form.validate_on_submit():
+        try:
+            customer = customers.create_customer(form.code.data, form.details())
+        except customers.CustomerError as error:
+            form[error.field].errors.append(str(error))
+        else:
+            flash(f"Customer {customer} added.", "success")
+            return redirect(url_for("customers.show", code=customer.code))
+    return render_template("customers/form.html", form=form, customer=None), 422 if form.errors else 200
+
+
+@bp.route("/<code>/edit", methods=["GET", "POST"])
+def edit(code: str):
+    customer = customer_or_404(code)
+    form = CustomerForm(obj=customer)
+    form.load_choices(keep=customer.account_manager_id)
+    if form.validate_on_submit():
+        try:
+            customers.change_customer(customer, form.details(), version=form.version.data)
+        except customers.CustomerError as error:
+            form[error.field].errors.append(str(error))
+        except ChangedMeanwhile:
+            gone_to = url_for("customers.index")
+            if gone := refused_edit(form, Customer, customer.id, "customer", gone_to=gone_to):
+                return gone
+        else:
+            flash(f"Customer {customer} saved.", "success")
+            return redirect(url_for("customers.show", code=code))
+    status = 409 if form.changed else 422 if form.errors else 200
+    return render_template("customers/form.html", form=form, customer=customer), status
+
+
+@bp.route("/<code>/close", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def close(code: str):
+    """The page says what closing does and what keeps the customer open; its button closes."""
+    customer = customer_or_404(code)
+    if customer.closed:
+        flash(f"Customer {customer.code} is closed already.", "info")
+        return redirect(url_for("customers.show", code=code))
+    form = FlaskForm()
+    refusal = None
+    if form.validate_on_submit():
+        try:
+            customers.close_customer(customer, user=current_user)
+        except customers.CustomerError as error:
+            refusal = str(error)
+        else:
+            flash(f"Customer {customer} closed: it takes no new movement; its history stays.", "success")
+            return redirect(url_for("customers.show", code=code))
+    customer = customer_or_404(code)
+    blockers = customers.closing_blockers(customer)
+    page = render_template("customers/close.html", customer=customer, blockers=blockers, form=form, refusal=refusal)
+    return page, 409 if refusal else 200
+
+
+@bp.post("/<code>/reopen")
+@requires_role(Role.ADMIN)
+def reopen(code: str):
+    customer = customer_or_404(code)
+    try:
+        customers.reopen_customer(customer)
+    except customers.CustomerError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"Customer {customer} reopened: it takes movements again.", "success")
+    return redirect(url_for("customers.show", code=code))
 
 
 @bp.get("/<code>")

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_excepti
 from werkzeug.routing import RequestRedirect
 
 from backoffice.money import BeyondLimit
+from backoffice.posting.post import CustomerClosed
 
 MESSAGES = {
     400: "The request could not be read. Go back and try again.",
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(BeyondLimit, _beyond_limit)
+    app.register_error_handler(CustomerClosed, _customer_closed)
 
 
 def refuse(code: int, message: str):
@@ -84,6 +86,12 @@ def _page_above(path: str) -> str | None:
             return moved.new_url
         return above
     return None
+
+
+def _customer_closed(error: CustomerClosed):
+    """A movement the posting core refused because its customer was closed meanwhile (the screens refuse it
+    under the field first)."""
+    return refuse(409, str(error))
 
 
 def _is_api() -> bool:

@@ -110,6 +110,7 @@ def preview_reading(code: str):
     if not error and form.volume_flow_meter.data is not None:
         try:
             if form.meter_id.data is not None:
+                metering.refuse_retired(form.meter_id.data)
                 metering.reading_customer(form.meter_id.data, form.reading_date.data, customer.id)
             with db.engine.connect() as connection:
                 priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)

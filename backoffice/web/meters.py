@@ -1,18 +1,22 @@
-"""Meters: every meter with where it is now, and "Add meter", the one way a new meter comes to exist
-on screen (assigning a serial never creates one)."""
+"""Meters: every meter with where it is now, "Add meter", the one way a new meter comes to exist
+on screen (assigning a serial never creates one), and for admins retiring a meter."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import StringField
+from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
+from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Meter, MeterAssignment
+from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
 from backoffice.services import billing
+from backoffice.web.auth import requires_role
 
 bp = Blueprint("meters", __name__, url_prefix="/meters")
 
@@ -29,6 +33,25 @@ class MeterFilterForm(FlaskForm):
         csrf = False
 
     q = StringField("Search", description="Serial")
+    status = SelectField(
+        "Status",
+        choices=[
+            SelectChoice("", "All"),
+            SelectChoice(MeterStatus.ACTIVE.value, "in service"),
+            SelectChoice(MeterStatus.RETIRED.value, "retired"),
+        ],
+        default="",
+    )
+
+
+class RetireForm(FlaskForm):
+    retired_on = DateField(
+        "Retired on",
+        validators=[InputRequired("Enter the day the meter is taken out of service.")],
+        description="Its assignment, if it has one, ends that day: what is dated from then on is nobody's.",
+    )
+    confirm_from = HiddenField()
+    """The assignment the clerk was shown (empty: the meter was at nobody's)."""
 
 
 @bp.get("")
@@ -51,11 +74,50 @@ def add():
     return _page(form), 422
 
 
+@bp.route("/<int:meter_id>/retire", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def retire(meter_id: int):
+    """The page says where the meter is and what retiring it does; its button retires it."""
+    meter = db.session.get(Meter, meter_id) or abort(404)
+    if meter.retired:
+        flash(f"Meter {meter.serial} is retired already.", "info")
+        return redirect(url_for("meters.index", q=meter.serial))
+    current = billing.active_assignment(meter.id)
+    if request.method == "POST":
+        form = RetireForm()
+    else:
+        form = RetireForm(formdata=None, retired_on=local_today(), confirm_from=str(current.id) if current else "")
+    refusal = None
+    if form.validate_on_submit():
+        shown = form.confirm_from.data or ""
+        try:
+            # Anything but an assignment's id (as the page sent it) confirms the meter at nobody's.
+            confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
+            billing.retire_meter(meter, form.retired_on.data, user=current_user, confirm_from=confirmed)
+        except billing.RetireNotConfirmed as moved:
+            refusal = str(moved)
+            current = moved.current
+            form.confirm_from.data = str(current.id) if current else ""
+        except billing.BillingError as error:
+            form.retired_on.errors.append(str(error))
+        else:
+            flash(f"Meter {meter.serial} retired on {form.retired_on.data:%Y-%m-%d}.", "success")
+            return redirect(url_for("meters.index", q=meter.serial))
+    status = 409 if refusal else 422 if form.errors else 200
+    page = render_template("meters/retire.html", meter=meter, current=current, form=form, refusal=refusal)
+    return page, status
+
+
 def _page(form: MeterForm):
     filters = MeterFilterForm(request.args)
     query = select(Meter).order_by(Meter.serial)
-    if text := (filters.q.data or "").strip():
-        query = query.where(Meter.serial.ilike(f"%{text}%"))
+    if filters.validate():
+        if text := (filters.q.data or "").strip():
+            query = query.where(Meter.serial.ilike(f"%{text}%"))
+        if filters.status.data:
+            query = query.where(Meter.status == MeterStatus(filters.status.data))
+    else:
+        query = query.where(Meter.id.is_(None))
     page = db.paginate(query, per_page=50, error_out=False)
     at = {
         a.meter_id: a

@@ -7,16 +7,23 @@ from decimal import Decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import SelectField
+from wtforms import RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Target
+from backoffice.models.types import Month
 from backoffice.services import ChangedMeanwhile
-from backoffice.services.targets import DuplicateTarget, delete_target, save_target
+from backoffice.services.targets import (
+    DuplicateTarget,
+    TargetError,
+    delete_target,
+    generate_targets,
+    save_target,
+)
 from backoffice.web.choices import manager_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, MonthField
+from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
@@ -31,6 +38,29 @@ class TargetForm(Versioned, FlaskForm):
 
     def load_choices(self) -> None:
         self.account_manager_id.choices = [placeholder("Choose an account manager…"), *manager_choices()]
+
+
+FROM_AMOUNT, FROM_PREVIOUS = "amount", "previous"
+
+
+class GenerateForm(FlaskForm):
+    """A month's targets for every active account manager at once."""
+
+    month = MonthField("Month", validators=[InputRequired("Enter the month as YYYY-MM.")])
+    source = RadioField(
+        "Each target",
+        choices=[
+            SelectChoice(FROM_AMOUNT, "this amount"),
+            SelectChoice(FROM_PREVIOUS, "the manager's target of the previous month, else this amount"),
+        ],
+        default=FROM_AMOUNT,
+        validators=[InputRequired("Choose where the targets come from.")],
+    )
+    amount = OptionalMoneyField(
+        "Amount",
+        description="Needed for managers without a target the previous month.",
+        render_kw={"placeholder": "0,00", "inputmode": "decimal"},
+    )
 
 
 class TargetFilterForm(FlaskForm):
@@ -71,6 +101,24 @@ def index():
         total_target=Decimal(totals[0]),
         total_achieved=Decimal(totals[1]),
     )
+
+
+@bp.route("/generate", methods=["GET", "POST"])
+def generate():
+    """Targets for a month for every active account manager who has none: an amount, or their previous month's.
+    A manager's existing target for the month is left as it is."""
+    form = GenerateForm()
+    if form.validate_on_submit():
+        try:
+            done = generate_targets(
+                Month.of(form.month.data), amount=form.amount.data, from_previous=form.source.data == FROM_PREVIOUS
+            )
+        except TargetError as error:
+            form[error.field].errors.append(str(error))
+        else:
+            flash(done.describe(), "success" if done.created else "info")
+            return redirect(url_for("targets.index", month=str(done.month)))
+    return render_template("targets/generate.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/new", methods=["GET", "POST"])

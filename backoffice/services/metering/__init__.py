@@ -15,6 +15,7 @@ from backoffice.services.metering.readings import (
     reading_customer,
     reading_version,
     record_reading,
+    refuse_retired,
 )
 from backoffice.services.metering.repricing import reprice, reprice_where
 from backoffice.services.metering.requests import (
@@ -57,6 +58,7 @@ __all__ = [
     "reading_customer",
     "reading_version",
     "record_reading",
+    "refuse_retired",
     "reprice",
     "reprice_tariff",
     "reprice_where",

@@ -92,6 +92,11 @@ def set_pricing(
     with transaction() as session:
         connection = session.connection()
         lock_customers(connection, [customer_id])
+        closed = connection.execute(
+            select(customers.c.code).where(customers.c.id == customer_id, customers.c.closed_at.is_not(None))
+        ).scalar_one_or_none()
+        if closed is not None:
+            raise MeteringError(f"Customer {closed} is closed: it takes no new pricing. An admin can reopen it.")
         existing = connection.execute(
             select(pricing.c.id, pricing.c.version).where(
                 pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import delete, insert, select, update
 
 from backoffice.extensions import db
-from backoffice.models import MeterReading, RecalculationReason, TransactionCalculation, User
+from backoffice.models import Customer, Meter, MeterReading, RecalculationReason, TransactionCalculation, User
 from backoffice.models.types import Month, utcnow
 from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction
 from backoffice.services.locking import lock_customers
@@ -39,8 +39,10 @@ def record_reading(
 ) -> int:
     """Record a reading of the meter for the customer who held it on ``reading_date``; returns the reading's id.
 
-    Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused.
+    Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused; so is
+    a reading of a retired meter.
     """
+    refuse_retired(meter_id)
     customer_id = reading_customer(meter_id, reading_date, customer_id)
     with transaction() as session:
         connection = session.connection()
@@ -118,10 +120,25 @@ def reading_customer(meter_id: int, reading_date: date, customer_id: int | None 
         raise MeteringError(str(error)) from None
 
 
+def refuse_retired(meter_id: int) -> None:
+    """Refuse a new reading of a retired meter."""
+    meter = db.session.get(Meter, meter_id)
+    try:
+        if meter is not None:
+            billing.refuse_retired(meter, "it takes no new reading")
+    except billing.BillingError as error:
+        raise MeteringError(str(error)) from None
+
+
 def delete_reading(reading_id: int, *, user: User | None = None) -> None:
     """Remove a reading; what it cost is given back by a reversal."""
     reading = _reading(reading_id)
     periods.refuse_if_closed(db.session, reading.reading_date)
+    customer = db.session.get(Customer, reading.customer_id)
+    if customer.closed:
+        raise MeteringError(
+            f"Customer {customer.code} is closed: its readings stay as they are (an admin can reopen it)."
+        )
     with transaction() as session:
         connection = session.connection()
         (customer,) = lock_customers(connection, [reading.customer_id])

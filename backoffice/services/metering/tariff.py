@@ -1,6 +1,6 @@
 """A tariff change: a new price per Sm³ and/or meter correction factor from a date, for every customer or some.
 
-Each customer chosen gets a pricing row from the date (their row from that date is replaced if they have one):
+Each open customer chosen gets a pricing row from the date (their row from that date is replaced if they have one):
 the price and factor given, and what is not given taken from the customer's pricing in force on that date. A
 customer with no pricing in force then, when only one of the two is given, is left out (and counted). As a
 customer's own pricing row does, the new row prices the readings from its date up to the customer's next row.
@@ -127,9 +127,13 @@ def checked_tariff(
         raise TariffInputError(f"No account manager with email {email}.", "manager_email")
     codes = tuple(dict.fromkeys(code.strip().upper() for code in customer_codes if code.strip()))
     if codes:
-        known = set(db.session.scalars(select(Customer.code).where(Customer.code.in_(codes))))
+        found = select(Customer.code, Customer.closed_at).where(Customer.code.in_(codes))
+        known = dict(db.session.execute(found).all())
         if unknown := [code for code in codes if code not in known]:
             raise TariffInputError(f"Unknown customer code(s): {', '.join(unknown)}.", "customer_codes")
+        if closed := [code for code in codes if known[code] is not None]:
+            message = f"Closed customer(s), which take no new pricing: {', '.join(closed)}."
+            raise TariffInputError(message, "customer_codes")
     return Tariff(effective_from, price, correction, email, codes)
 
 
@@ -212,8 +216,8 @@ def reprice_tariff(
 
 
 def _chosen(tariff: Tariff):
-    """The customers the filters choose."""
-    conditions = []
+    """The open customers the filters choose (a closed customer takes no new pricing, nor its re-pricing)."""
+    conditions = [customers.c.closed_at.is_(None)]
     if tariff.manager_email is not None:
         manager = select(AccountManager.id).where(AccountManager.email == tariff.manager_email).scalar_subquery()
         conditions.append(customers.c.account_manager_id == manager)

@@ -1,0 +1,115 @@
+"""Account managers: the list, adding and editing one, and for admins deactivating and reactivating one."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import EmailField, StringField
+from wtforms.validators import InputRequired, Length
+
+from backoffice.extensions import db
+from backoffice.models import AccountManager, Customer, Role
+from backoffice.services import ChangedMeanwhile, managers
+from backoffice.web.auth import requires_role
+from backoffice.web.versions import Versioned, refused_edit
+
+bp = Blueprint("managers", __name__, url_prefix="/managers")
+
+
+class ManagerForm(Versioned, FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[InputRequired("Enter the manager's name."), Length(max=120, message="Use at most 120 characters.")],
+    )
+    email = EmailField(
+        "Email",
+        validators=[
+            InputRequired("Enter the manager's email."),
+            Length(max=254, message="Use at most 254 characters."),
+        ],
+    )
+
+
+@bp.get("")
+def index():
+    customers = func.count(Customer.id).label("customers")
+    rows = db.session.execute(
+        select(AccountManager, customers)
+        .outerjoin(Customer, Customer.account_manager_id == AccountManager.id)
+        .group_by(AccountManager.id)
+        .order_by(AccountManager.active.desc(), AccountManager.name)
+    ).all()
+    return render_template("managers/index.html", rows=rows)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = ManagerForm()
+    if form.validate_on_submit():
+        try:
+            manager = managers.create_manager(form.name.data, form.email.data)
+        except managers.ManagerError as error:
+            form[error.field].errors.append(str(error))
+        else:
+            flash(f"Account manager {manager.name} added.", "success")
+            return redirect(url_for("managers.index"))
+    return render_template("managers/form.html", form=form, manager=None), 422 if form.errors else 200
+
+
+@bp.route("/<int:manager_id>/edit", methods=["GET", "POST"])
+def edit(manager_id: int):
+    manager = _get(manager_id)
+    form = ManagerForm(obj=manager)
+    if form.validate_on_submit():
+        try:
+            managers.change_manager(manager, form.name.data, form.email.data, version=form.version.data)
+        except managers.ManagerError as error:
+            form[error.field].errors.append(str(error))
+        except ChangedMeanwhile:
+            gone_to = url_for("managers.index")
+            if gone := refused_edit(form, AccountManager, manager_id, "account manager", gone_to=gone_to):
+                return gone
+        else:
+            flash(f"Account manager {manager.name} saved.", "success")
+            return redirect(url_for("managers.index"))
+    status = 409 if form.changed else 422 if form.errors else 200
+    return render_template("managers/form.html", form=form, manager=manager), status
+
+
+@bp.route("/<int:manager_id>/deactivate", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def deactivate(manager_id: int):
+    """The page says what deactivating keeps; its button deactivates."""
+    manager = _get(manager_id)
+    if not manager.active:
+        flash(f"{manager.name} is inactive already.", "info")
+        return redirect(url_for("managers.index"))
+    form = FlaskForm()
+    if form.validate_on_submit():
+        return _set_active(manager, False)
+    customers, targets = managers.what_refers_to(manager)
+    return render_template("managers/deactivate.html", manager=manager, form=form, customers=customers, targets=targets)
+
+
+@bp.post("/<int:manager_id>/reactivate")
+@requires_role(Role.ADMIN)
+def reactivate(manager_id: int):
+    return _set_active(_get(manager_id), True)
+
+
+def _set_active(manager: AccountManager, active: bool):
+    try:
+        managers.set_active(manager, active)
+    except managers.ManagerError as error:
+        flash(str(error), "info")
+    else:
+        flash(f"Account manager {manager.name} {'reactivated' if active else 'deactivated'}.", "success")
+    return redirect(url_for("managers.index"))
+
+
+def _get(manager_id: int) -> AccountManager:
+    manager = db.session.get(AccountManager, manager_id)
+    if manager is None:
+        abort(404)
+    return manager

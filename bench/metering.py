@@ -13,7 +13,7 @@ and recalculate one customer with two years of readings, each beside its baselin
   statements written by hand in raw SQL, as p50 and p95 over 20 customers each;
 - a tariff change over 2,000 customers × 720 readings (``change_tariff`` then ``reprice_tariff``, what
   the command does), beside the same statements written by hand (the hand-written one runs first, so
-  the service's re-pricing reads twice the ledger rows it did).
+  the service's re-pricing reads twice the ledger rows it did); ``BENCH_METERING_TARIFF=0`` leaves it out.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ FIRST_MONTH = "2024-11-01"
 TARIFF_CUSTOMERS = min(2_000, CUSTOMERS)
 """The tariff change's customers: the first ones, all of one account manager."""
 TARIFF_MANAGER = "tariff@example.com"
+TARIFF = os.environ.get("BENCH_METERING_TARIFF", "1") != "0"
+"""``BENCH_METERING_TARIFF=0`` leaves the tariff change out (a few minutes at 2,000 customers), e.g. while iterating
+on one customer's re-pricing."""
 
 SOURCES = """
     SELECT customer_id, to_char(value_date, 'YYYY-MM') AS year_month,
@@ -184,29 +187,30 @@ def _repricing(app, url: str) -> str:
     with psycopg.connect(url, autocommit=True) as connection:
         ACCOUNTS.update(connection.execute("SELECT code, id FROM accounts WHERE code IN ('2000', '4000')").fetchall())
         raw_times = _each(by_hand, lambda c: _reprice_by_hand(connection, [c], first, NEW_PRICE))
-        tariff_ids = list(range(1, TARIFF_CUSTOMERS + 1))
-        raw_tariff, _ = timed(lambda: _tariff_by_hand(connection, tariff_ids, first), repeat=1)
-    with app.app_context():
-        tariff = metering.checked_tariff(first, TARIFF_PRICE, None, TARIFF_MANAGER)
-
-        def change() -> None:
-            metering.change_tariff(tariff)
-            metering.reprice_tariff(first)
-
-        tariff_seconds, _ = timed(change, repeat=1)
+        if TARIFF:
+            tariff_ids = list(range(1, TARIFF_CUSTOMERS + 1))
+            raw_tariff, _ = timed(lambda: _tariff_by_hand(connection, tariff_ids, first), repeat=1)
     floor = "raw SQL, same statements"
+    rows = [
+        ("re-pricing statements, p50", _p(statement_times, 50), f"{floor}, p50", _p(raw_times, 50)),
+        ("re-pricing statements, p95", _p(statement_times, 95), f"{floor}, p95", _p(raw_times, 95)),
+        ("set_pricing (pricing form), p50", _p(form_times, 50), f"{floor}, p50", _p(raw_times, 50)),
+        ("set_pricing (pricing form), p95", _p(form_times, 95), f"{floor}, p95", _p(raw_times, 95)),
+    ]
     readings_count = MONTHS * READINGS_PER_MONTH
-    return report(
-        f"re-pricing {readings_count} readings of one customer from its first date (p50 / p95 of {SAMPLE} each), "
-        f"and a tariff change over {TARIFF_CUSTOMERS:,} customers × {readings_count} readings (PostgreSQL)",
-        [
-            ("re-pricing statements, p50", _p(statement_times, 50), f"{floor}, p50", _p(raw_times, 50)),
-            ("re-pricing statements, p95", _p(statement_times, 95), f"{floor}, p95", _p(raw_times, 95)),
-            ("set_pricing (pricing form), p50", _p(form_times, 50), f"{floor}, p50", _p(raw_times, 50)),
-            ("set_pricing (pricing form), p95", _p(form_times, 95), f"{floor}, p95", _p(raw_times, 95)),
-            (f"tariff change, {TARIFF_CUSTOMERS:,} customers", tariff_seconds, floor, raw_tariff),
-        ],
-    )
+    title = f"re-pricing {readings_count} readings of one customer from its first date (p50 / p95 of {SAMPLE} each)"
+    if TARIFF:
+        with app.app_context():
+            tariff = metering.checked_tariff(first, TARIFF_PRICE, None, TARIFF_MANAGER)
+
+            def change() -> None:
+                metering.change_tariff(tariff)
+                metering.reprice_tariff(first)
+
+            tariff_seconds, _ = timed(change, repeat=1)
+        rows.append((f"tariff change, {TARIFF_CUSTOMERS:,} customers", tariff_seconds, floor, raw_tariff))
+        title += f", and a tariff change over {TARIFF_CUSTOMERS:,} customers × {readings_count} readings"
+    return report(f"{title} (PostgreSQL)", rows)
 
 
 ACCOUNTS: dict[str, int] = {}
@@ -217,40 +221,44 @@ SET_PRICE = (
     "UPDATE customer_pricing SET price_per_sm3 = %(price)s, version = version + 1 "
     "WHERE customer_id = ANY(%(ids)s) AND effective_from = %(from)s"
 )
+CHOSEN = "r.customer_id = ANY(%(ids)s) AND r.reading_date >= %(from)s"
+IN_FORCE = (
+    "(SELECT *, lead(effective_from) OVER (PARTITION BY customer_id ORDER BY effective_from) AS until "
+    " FROM customer_pricing WHERE customer_id = ANY(%(ids)s)) p"
+)
+PRICED = (
+    "p.customer_id = r.customer_id AND p.effective_from <= r.reading_date "
+    "AND (p.until IS NULL OR r.reading_date < p.until)"
+)
+CALCULATION = {
+    "customer_id": "r.customer_id",
+    "year_month": "to_char(r.reading_date, 'YYYY-MM')",
+    "transaction_date": "r.reading_date",
+    "volume_flow_meter": "r.volume_flow_meter",
+    "meter_correction": "p.meter_correction",
+    "volume_sm3": "round(r.volume_flow_meter * p.meter_correction, 4)",
+    "price_per_sm3": "p.price_per_sm3",
+    "total_price": "round(round(r.volume_flow_meter * p.meter_correction, 4) * p.price_per_sm3, 2)",
+    "pricing": "json_build_object('pricing_id', p.id, 'effective_from', to_char(p.effective_from, 'YYYY-MM-DD'), "
+    "'price_per_sm3', p.price_per_sm3::text, 'meter_correction', p.meter_correction::text)",
+    "calculated_at": "now()",
+}
+COUNT = f"SELECT count(*) FROM meter_readings r WHERE {CHOSEN}"
+"""The readings to re-price (the service counts them as it checks that each one can be priced)."""
+REWRITE = (
+    f"UPDATE transaction_calculations t SET {', '.join(f'{name} = {value}' for name, value in CALCULATION.items())} "
+    f"FROM meter_readings r, {IN_FORCE} WHERE t.reading_id = r.id AND {CHOSEN} AND {PRICED}"
+)
+UNCALCULATED = (
+    f"INSERT INTO transaction_calculations (reading_id, {', '.join(CALCULATION)}) "
+    f"SELECT r.id, {', '.join(CALCULATION.values())} FROM meter_readings r JOIN {IN_FORCE} ON {PRICED} "
+    f"WHERE {CHOSEN} AND NOT EXISTS (SELECT FROM transaction_calculations t WHERE t.reading_id = r.id)"
+)
+"""The calculations of readings that have none: written only when the rewrite found fewer than the readings."""
 BY_HAND = [
     "CREATE TEMP TABLE IF NOT EXISTS by_hand (row_id bigint, entry_id bigint, customer_id int, position bigint, "
-    "kind varchar(20), signed_amount numeric(15,2), value_date date, reading_id int, balance_after numeric(20,2)) "
-    "ON COMMIT DELETE ROWS",
-    "UPDATE transaction_calculations t SET customer_id = r.customer_id, "
-    "       year_month = to_char(r.reading_date, 'YYYY-MM'), transaction_date = r.reading_date, "
-    "       volume_flow_meter = r.volume_flow_meter, meter_correction = p.meter_correction, "
-    "       volume_sm3 = round(r.volume_flow_meter * p.meter_correction, 4), price_per_sm3 = p.price_per_sm3, "
-    "       total_price = round(round(r.volume_flow_meter * p.meter_correction, 4) * p.price_per_sm3, 2), "
-    "       pricing = json_build_object('pricing_id', p.id, 'effective_from', to_char(p.effective_from, 'YYYY-MM-DD'), "
-    "                                   'price_per_sm3', p.price_per_sm3::text, "
-    "                                   'meter_correction', p.meter_correction::text), "
-    "       calculated_at = now() "
-    "FROM meter_readings r, (SELECT *, lead(effective_from) OVER (PARTITION BY customer_id "
-    "                                     ORDER BY effective_from) AS until "
-    "                        FROM customer_pricing WHERE customer_id = ANY(%(ids)s)) p "
-    "WHERE t.reading_id = r.id AND r.customer_id = ANY(%(ids)s) AND r.reading_date >= %(from)s "
-    "  AND p.customer_id = r.customer_id AND p.effective_from <= r.reading_date "
-    "  AND (p.until IS NULL OR r.reading_date < p.until)",
-    "INSERT INTO transaction_calculations (customer_id, reading_id, year_month, transaction_date, volume_flow_meter, "
-    "meter_correction, volume_sm3, price_per_sm3, total_price, pricing, calculated_at) "
-    "SELECT r.customer_id, r.id, to_char(r.reading_date, 'YYYY-MM'), r.reading_date, r.volume_flow_meter, "
-    "       p.meter_correction, round(r.volume_flow_meter * p.meter_correction, 4), p.price_per_sm3, "
-    "       round(round(r.volume_flow_meter * p.meter_correction, 4) * p.price_per_sm3, 2), "
-    "       json_build_object('pricing_id', p.id, 'effective_from', to_char(p.effective_from, 'YYYY-MM-DD'), "
-    "                         'price_per_sm3', p.price_per_sm3::text, 'meter_correction', p.meter_correction::text), "
-    "       now() "
-    "FROM meter_readings r JOIN (SELECT *, lead(effective_from) OVER (PARTITION BY customer_id "
-    "                                ORDER BY effective_from) AS until "
-    "                            FROM customer_pricing WHERE customer_id = ANY(%(ids)s)) p "
-    "  ON p.customer_id = r.customer_id AND p.effective_from <= r.reading_date "
-    " AND (p.until IS NULL OR r.reading_date < p.until) "
-    "WHERE r.customer_id = ANY(%(ids)s) AND r.reading_date >= %(from)s "
-    "  AND NOT EXISTS (SELECT FROM transaction_calculations t WHERE t.reading_id = r.id)",
+    "kind varchar(20), signed_amount numeric(15,2), value_date date, reading_id int, balance_after numeric(20,2), "
+    "code varchar(32)) ON COMMIT DELETE ROWS",
     "INSERT INTO by_hand SELECT nextval((SELECT pg_get_serial_sequence('balance_transactions', 'id')::regclass)), "
     "       nextval((SELECT pg_get_serial_sequence('journal_entries', 'id')::regclass)), s.* FROM ("
     "  WITH picked AS (SELECT id, customer_id, reading_date FROM meter_readings "
@@ -269,25 +277,28 @@ BY_HAND = [
     "                       AS position FROM moves) "
     "  SELECT m.customer_id, m.position, CASE WHEN m.signed < 0 THEN 'charge' ELSE 'reversal' END, m.signed, "
     "         m.value_date, m.reading_id, round(c.balance + sum(m.signed) OVER (PARTITION BY m.customer_id "
-    "                                     ORDER BY m.position ROWS UNBOUNDED PRECEDING), 2) "
+    "                                     ORDER BY m.position ROWS UNBOUNDED PRECEDING), 2), c.code "
     "  FROM ordered m JOIN customers c ON c.id = m.customer_id ORDER BY m.customer_id, m.position) s",
-    "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, created_at) "
-    "SELECT b.entry_id, 'JE-' || b.entry_id, b.value_date, initcap(b.kind) || ' #' || b.row_id || ' of ' || c.code, "
-    "       'draft', 'balance_transaction', b.row_id, now() "
-    "FROM by_hand b JOIN customers c ON c.id = b.customer_id ORDER BY b.entry_id",
-    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-    "SELECT entry_id, account_id, debit, credit, '' FROM ("
-    "  SELECT entry_id, 0 AS side, CASE WHEN signed_amount < 0 THEN %(deposits)s ELSE %(revenue)s END AS account_id, "
-    "         abs(signed_amount) AS debit, 0 AS credit FROM by_hand "
-    "  UNION ALL "
-    "  SELECT entry_id, 1, CASE WHEN signed_amount < 0 THEN %(revenue)s ELSE %(deposits)s END, 0, abs(signed_amount) "
-    "  FROM by_hand) lines ORDER BY entry_id, side",
-    "UPDATE journal_entries SET status = 'posted', posted_at = now() WHERE id IN (SELECT entry_id FROM by_hand)",
-    "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, balance_after, "
-    "value_date, reference_type, reference_id, description, entry_id, created_at) "
-    "SELECT row_id, customer_id, kind, abs(signed_amount), signed_amount, round(balance_after - signed_amount, 2), "
-    "       balance_after, value_date, 'meter_reading', reading_id, 'Re-pricing of gas, reading #' || reading_id, "
-    "       entry_id, now() FROM by_hand ORDER BY row_id",
+    # The entries written posted with their lines, the ledger rows and the customers' totals: one statement.
+    "WITH entries AS ("
+    "  INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
+    "                               created_at, posted_at) "
+    "  SELECT entry_id, 'JE-' || entry_id, value_date, initcap(kind) || ' #' || row_id || ' of ' || code, "
+    "         'posted', 'balance_transaction', row_id, now(), now() FROM by_hand ORDER BY entry_id), "
+    "lines AS ("
+    "  INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+    "  SELECT entry_id, account_id, debit, credit, '' FROM ("
+    "    SELECT entry_id, 0 AS side, CASE WHEN signed_amount < 0 THEN %(deposits)s ELSE %(revenue)s END AS account_id, "
+    "           abs(signed_amount) AS debit, 0 AS credit FROM by_hand "
+    "    UNION ALL "
+    "    SELECT entry_id, 1, CASE WHEN signed_amount < 0 THEN %(revenue)s ELSE %(deposits)s END, 0, abs(signed_amount) "
+    "    FROM by_hand) sides ORDER BY entry_id, side), "
+    "ledger AS ("
+    "  INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, balance_after, "
+    "                                    value_date, reference_type, reference_id, description, entry_id, created_at) "
+    "  SELECT row_id, customer_id, kind, abs(signed_amount), signed_amount, round(balance_after - signed_amount, 2), "
+    "         balance_after, value_date, 'meter_reading', reading_id, 'Re-pricing of gas, reading #' || reading_id, "
+    "         entry_id, now() FROM by_hand ORDER BY row_id) "
     "UPDATE customers c SET balance = round(c.balance + s.net, 2), total_spent = round(c.total_spent - s.net, 2), "
     "       balance_last_updated_at = now(), "
     "       status = CASE WHEN round(c.balance + s.net, 2) < c.suspend_below THEN 'suspended' ELSE 'active' END "
@@ -295,6 +306,15 @@ BY_HAND = [
     "WHERE c.id = s.customer_id",
 ]
 """Re-pricing the readings of the customers ``ids`` from the date ``from``: what the service does, by hand."""
+MOVE_BUCKETS = (
+    "INSERT INTO account_balance_buckets AS b (account_id, bucket, balance) "
+    "SELECT a.id, h.customer_id %% 64, sum(a.sign * h.signed_amount) "
+    "FROM by_hand h, (VALUES (%(deposits)s, 1), (%(revenue)s, -1)) a (id, sign) "
+    "GROUP BY a.id, h.customer_id %% 64 ORDER BY 1, 2 "
+    "ON CONFLICT (account_id, bucket) DO UPDATE SET balance = b.balance + excluded.balance"
+)
+"""The accounts moved by the re-pricing's net, each customer's in its bucket: Customer deposits by it, Gas revenue
+against it (one row each per bucket, in (account, bucket) order)."""
 
 
 def _reprice_by_hand(connection, ids: list[int], since: date, price: Decimal | None) -> None:
@@ -309,11 +329,12 @@ def _statements_by_hand(connection, ids: list[int], since: date, price: Decimal 
     connection.execute("SELECT id FROM customers WHERE id = ANY(%(ids)s) ORDER BY id FOR NO KEY UPDATE", values)
     if price is not None:
         connection.execute(SET_PRICE, values)
+    (count,) = connection.execute(COUNT, values).fetchone()
+    if connection.execute(REWRITE, values).rowcount < count:
+        connection.execute(UNCALCULATED, values)
     for statement in BY_HAND:
         connection.execute(statement, values)
-    net = connection.execute("SELECT coalesce(sum(signed_amount), 0) FROM by_hand").fetchone()[0]
-    for account_id, by in sorted(((ACCOUNTS["2000"], net), (ACCOUNTS["4000"], -net))):
-        connection.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (by, account_id))
+    connection.execute(MOVE_BUCKETS, values)
     month = since.strftime("%Y-%m")
     connection.execute(
         "DELETE FROM monthly_customer_balances WHERE customer_id = ANY(%s) AND year_month >= %s", (ids, month)
@@ -380,9 +401,10 @@ def _generate(url: str) -> None:
             progress.update(task, completed=stop)
         connection.execute(WALLETS_FROM_LEDGER)
         connection.execute(
-            "UPDATE accounts SET balance = coalesce((SELECT sum(CASE WHEN accounts.type IN ('asset', 'expense') "
-            "THEN l.debit - l.credit ELSE l.credit - l.debit END) FROM journal_lines l "
-            "WHERE l.account_id = accounts.id), 0)"
+            "INSERT INTO account_balance_buckets (account_id, bucket, balance) "
+            "SELECT a.id, 0, sum(CASE WHEN a.type IN ('asset', 'expense') THEN l.debit - l.credit "
+            "                         ELSE l.credit - l.debit END) "
+            "FROM journal_lines l JOIN accounts a ON a.id = l.account_id GROUP BY a.id"
         )
         connection.commit()
     with psycopg.connect(url, autocommit=True) as connection:

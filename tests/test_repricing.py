@@ -7,7 +7,8 @@ reference below, the re-pricing as it was before it was set-based: each reading 
 posted by one ``post`` of its own. Their ledger rows, journal entries and lines, calculations, months,
 totals and the accounts' movements must be the same.
 
-And the database's guards on the books hold for statements that write many entries and lines at once.
+And the database's guards on the books hold for statements that write many entries and lines at once, and for
+one that writes entries already posted with all their lines (as a set-based posting does on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import literal
 
+from backoffice import register_migrations
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
@@ -45,6 +48,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, metering, monthly, wallet
 from backoffice.services.locking import lock_customers
 from backoffice.services.metering.repricing import WHAT, charge_reading
+from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, corrupt, unit_of_work
 
 D = Decimal
@@ -289,6 +293,119 @@ def test_one_statement_posting_many_drafts_is_refused_when_one_does_not_balance(
             connection.execute(sa.update(JournalEntry).where(JournalEntry.id.in_(entries)).values(status="posted"))
     db.session.rollback()
     assert {e.status.value for e in db.session.scalars(sa.select(JournalEntry))} == {"draft"}
+
+
+POSTED_WITH_ITS_LINES = """
+    WITH new AS (
+        INSERT INTO journal_entries (id, number, entry_date, description, status, created_at, posted_at)
+        SELECT n, 'JE-' || n, DATE '2025-01-01', 'posted with its lines', 'posted', now(), now()
+        FROM (SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) AS n) taken
+        RETURNING id
+    )
+    INSERT INTO journal_lines (entry_id, account_id, debit, credit, description)
+    SELECT new.id, a.id, CASE WHEN a.code = '1000' THEN :debit ELSE 0 END,
+           CASE WHEN a.code = '4000' THEN :credit ELSE 0 END, ''
+    FROM new, accounts a WHERE a.code IN ('1000', '4000')
+"""
+"""One statement writing an entry posted, with a debit of Cash and a credit of Gas revenue: as a set-based posting
+writes its entries on PostgreSQL."""
+
+
+def posted_entries() -> list[tuple[str, int, Decimal, Decimal]]:
+    db.session.rollback()
+    return db.session.execute(
+        sa.select(JournalEntry.status, sa.func.count(), sa.func.sum(JournalLine.debit), sa.func.sum(JournalLine.credit))
+        .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+        .group_by(JournalEntry.id, JournalEntry.status)
+        .order_by(JournalEntry.id)
+    ).all()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_one_statement_may_write_an_entry_posted_with_all_its_lines(app):
+    with unit_of_work() as connection:
+        connection.execute(sa.text(POSTED_WITH_ITS_LINES), {"debit": 5, "credit": 5})
+    assert [(status.value, *rest) for status, *rest in posted_entries()] == [("posted", 2, D("5.00"), D("5.00"))]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_an_entry_written_posted_with_lines_that_do_not_balance_is_refused(app):
+    with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced: debits 5.00, credits 6.00, 2 line"):
+        with unit_of_work() as connection:
+            connection.execute(sa.text(POSTED_WITH_ITS_LINES), {"debit": 5, "credit": 6})
+    assert posted_entries() == []
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_statement_writing_an_entry_posted_with_its_lines_cannot_add_one_to_an_entry_posted_before(app):
+    with unit_of_work() as connection:
+        earlier = books.post(
+            connection, FIRST, "Earlier", [books.Line("1000", debit=D("5")), books.Line("4000", credit=D("5"))]
+        )
+    forged = " UNION ALL SELECT :earlier, id, 5, 0, 'forged' FROM accounts WHERE code = '4000'"
+    with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
+        with unit_of_work() as connection:
+            connection.execute(sa.text(POSTED_WITH_ITS_LINES + forged), {"debit": 5, "credit": 5, "earlier": earlier})
+    assert [(status.value, *rest) for status, *rest in posted_entries()] == [("posted", 2, D("5.00"), D("5.00"))]
+
+
+def test_a_line_for_a_void_entry_is_refused(app):
+    (draft,) = drafts(1)
+    with unit_of_work() as connection:
+        books.void_draft(connection, draft)
+    with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
+        with unit_of_work() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                    "SELECT :e, id, 1, 0, 'more' FROM accounts WHERE code = '1000'"
+                ),
+                {"e": draft},
+            )
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalLine)) == 2
+
+
+def test_a_line_added_while_its_draft_is_being_posted_waits_and_is_refused(app):
+    (draft,) = drafts(1)
+    refused = []
+
+    def posting():
+        with unit_of_work() as connection:
+            books.post_draft(connection, draft)
+
+    def adding():
+        try:
+            with unit_of_work() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                        "SELECT :e, id, 1, 0, 'late' FROM accounts WHERE code = '1000'"
+                    ),
+                    {"e": draft},
+                )
+        except sa.exc.DatabaseError as error:
+            refused.append(str(error))
+
+    race(app, posting, adding, hold_after="commit")
+    assert len(refused) == 1 and "immutable: INSERT of its lines is refused" in refused[0]
+    assert [(status.value, *rest) for status, *rest in posted_entries()] == [("posted", 2, D("5.00"), D("5.00"))]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_before_the_migration_lines_went_to_drafts_only_and_after_it_with_their_posted_entry_too(app):
+    db.session.remove()
+    register_migrations(app)
+    try:
+        downgrade(revision="0018")
+        with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
+            with db.engine.begin() as connection:
+                connection.execute(sa.text(POSTED_WITH_ITS_LINES), {"debit": 5, "credit": 5})
+    finally:
+        upgrade()
+    with unit_of_work() as connection:
+        connection.execute(sa.text(POSTED_WITH_ITS_LINES), {"debit": 5, "credit": 5})
+    assert len(posted_entries()) == 1
 
 
 def test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing(app):

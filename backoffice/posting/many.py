@@ -4,9 +4,12 @@ post them one by one in the order given.
 For work that moves thousands of ledger rows in one unit of work (re-pricing two years of a customer's readings,
 a tariff change for every customer), where one ``post`` per movement is six statements each. The movements are
 staged in a temporary table with the ids their ledger rows and journal entries take and their before/after chain
-(the customer's balance plus a running sum, in the order given); then one statement each: the journal entries,
-their lines, the entries posted, the ledger rows, the customers' totals and status; the accounts last. What each
-kind and sign does is the rule table's, as SQL (``posting.sql``).
+(the customer's balance plus a running sum, in the order given). On PostgreSQL one statement then writes the
+journal entries already posted with their lines, the ledger rows and the customers' totals and status: the books'
+guards run when it ends, over all its rows (migration 0019), so no entry is written as a draft and posted after.
+SQLite, whose guards run row by row, takes a statement each: the entries as drafts, their lines, the entries
+posted, the ledger rows, the customers. The accounts last. What each kind and sign does is the rule table's, as
+SQL (``posting.sql``). The statements are built once; each posting binds its own movements and moment.
 
 The movements are gas delivered (``allow_overdraft``): the balance rule does not apply; the columns' limits, the
 value dates' rules (none after today) and the customers' being open do, checked over all of them before anything is
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 from sqlalchemy import (
     Column,
@@ -30,14 +34,17 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    bindparam,
     case,
     cast,
+    column,
     delete,
     func,
     insert,
     literal,
     or_,
     select,
+    table,
     union_all,
     update,
 )
@@ -83,6 +90,7 @@ staged = Table(
     Column("reference_type", String(40)),
     Column("reference_id", Integer),
     Column("description", String(300), nullable=False),
+    Column("code", String(32), nullable=False),
     Column("row_id", Integer, nullable=False),
     Column("entry_id", Integer, nullable=False),
     # Unbounded, so that a balance or total beyond its column is found and refused with a message.
@@ -95,68 +103,73 @@ staged = Table(
 """Each connection's own (a temporary table), emptied when its transaction commits on PostgreSQL."""
 
 _CREATE = CreateTable(staged, if_not_exists=True)
+_EMPTY = delete(staged)
 _HEADING = case({kind.value: kind.value.capitalize() for kind in WALLET_KINDS}, value=staged.c.kind)
 
 
-def post_many(connection: Connection, movements: Select, *, user=None) -> dict[int, date]:
-    """Post the movements (a select of :data:`MOVEMENT_COLUMNS`) within the caller's unit of work; returns each
-    customer's earliest value date among them (its months change from that month on)."""
+def post_many(connection: Connection, movements: Select, bound: dict | None = None, *, user=None) -> dict[int, date]:
+    """Post the movements (a select of :data:`MOVEMENT_COLUMNS`, with the values of its parameters ``bound``)
+    within the caller's unit of work; returns each customer's earliest value date among them (its months change
+    from that month on)."""
     connection.execute(_CREATE)
-    connection.execute(delete(staged))  # a unit of work may post twice; SQLite keeps the table's rows
-    connection.execute(_stage(connection.dialect.name, movements.subquery("movements")))
+    connection.execute(_EMPTY)  # a unit of work may post twice; SQLite keeps the table's rows
+    connection.execute(_staging(connection.dialect.name).add_cte(movements.cte("movements")), bound or {})
     refuse_if_closed(connection, select(staged.c.customer_id))
-    _refuse_dated_after_today(connection)
-    _refuse_beyond_limits(connection)
-    moment = literal(utcnow(), entries.c.created_at.type)
-    user_id = literal(user.id if user else None, Integer)
-    connection.execute(_entries(moment))
-    connection.execute(_LINES)
-    connection.execute(
-        update(entries)
-        .where(entries.c.id.in_(select(staged.c.entry_id)))
-        .values(status=EntryStatus.POSTED, posted_at=moment, posted_by_id=user_id)
-    )
-    connection.execute(_ledger_rows(moment, user_id))
-    connection.execute(_customers(moment))
-    first_dates = {customer_id: day for customer_id, day in connection.execute(_FIRST_DATES)}
-    books.move_many(connection, _account_lines(connection))
+    _refuse(connection)
+    values = {"moment": utcnow(), "user_id": user.id if user else None}
+    for statement in _AT_ONCE if connection.dialect.name == "postgresql" else _STEP_BY_STEP:
+        connection.execute(statement, values)
+    first_dates: dict[int, date] = {}
+    moved: dict[int, list[books.Line]] = defaultdict(list)
+    for customer_id, debited, credited, amount, first in connection.execute(_MOVED):
+        amount = round_money(Decimal(str(amount)))
+        moved[customer_id] += [books.Line(debited, debit=amount), books.Line(credited, credit=amount)]
+        first_dates[customer_id] = min(first, first_dates.get(customer_id, first))
+    books.move_many(connection, moved)
     return first_dates
 
 
-def _stage(dialect: str, movements):
+_MOVEMENTS = table("movements", *(column(name, staged.c[name].type) for name in MOVEMENT_COLUMNS))
+"""The movements as the staging statement names them: each posting's own select, as a CTE of that name."""
+
+
+@cache
+def _staging(dialect: str):
     """The movements with their chain (running sums over the customer's balance and totals, in their order), and
-    the ids of their ledger rows and entries, taken in that order."""
-    window = {"partition_by": movements.c.customer_id, "order_by": movements.c.position, "rows": (None, 0)}
-    kind, signed = movements.c.kind, movements.c.signed_amount
+    the ids of their ledger rows and entries, taken in that order: built once per dialect."""
+    movements = _MOVEMENTS.c
+    window = {"partition_by": movements.customer_id, "order_by": movements.position, "rows": (None, 0)}
+    kind, signed = movements.kind, movements.signed_amount
 
     def running(start, value):
         return func.round(start + func.sum(value).over(**window), 2)
 
     chained = (
         select(
-            *(movements.c[name] for name in MOVEMENT_COLUMNS),
+            *(movements[name] for name in MOVEMENT_COLUMNS),
             running(customers.c.balance, signed).label("balance_after"),
             running(customers.c.total_recharged, contribution_sql("total_recharged", kind, signed)).label(
                 "recharged_after"
             ),
             running(customers.c.total_spent, contribution_sql("total_spent", kind, signed)).label("spent_after"),
+            customers.c.code,
         )
-        .join_from(movements, customers, customers.c.id == movements.c.customer_id)
-        .order_by(movements.c.customer_id, movements.c.position)
+        .join_from(_MOVEMENTS, customers, customers.c.id == movements.customer_id)
+        .order_by(movements.customer_id, movements.position)
         .subquery("chained")
     )
     if dialect == "postgresql":
         # Taken from the sequences as the ordered rows come out: increasing in each customer's order. The
         # sequence is looked up once for the statement, not once a row.
         ids = [
-            func.nextval(select(_sequence(table)).scalar_subquery())
-            for table in ("balance_transactions", "journal_entries")
+            func.nextval(select(_sequence(name)).scalar_subquery())
+            for name in ("balance_transactions", "journal_entries")
         ]
     else:
         # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next ids follow the largest.
         order = func.row_number().over(order_by=(chained.c.customer_id, chained.c.position))
         ids = [select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() + order for t in (ledger, entries)]
-    columns = [*MOVEMENT_COLUMNS, "balance_after", "recharged_after", "spent_after"]
+    columns = [*MOVEMENT_COLUMNS, "balance_after", "recharged_after", "spent_after", "code"]
     return insert(staged).from_select(
         [*columns, "row_id", "entry_id"], select(*(chained.c[name] for name in columns), *ids)
     )
@@ -166,55 +179,55 @@ def _sequence(table: str):
     return cast(func.pg_get_serial_sequence(table, "id"), REGCLASS)
 
 
-def _refuse_dated_after_today(connection: Connection) -> None:
-    """Refuse, as ``post`` does, a movement dated after today (a value date's rules apply to all of them at once)."""
-    latest = connection.execute(select(func.max(staged.c.value_date))).scalar_one()
+_BEYOND = or_(
+    func.abs(staged.c.balance_after) > MAX_BALANCE,
+    staged.c.recharged_after > MAX_BALANCE,
+    staged.c.spent_after > MAX_BALANCE,
+)
+_CHECKED = select(func.max(staged.c.value_date), func.max(case((_BEYOND, 1), else_=0)))
+
+
+def _refuse(connection: Connection) -> None:
+    """Refuse, as ``post`` does, a movement dated after today (a value date's rules apply to all of them at once),
+    then one after which a balance or total would not fit its column."""
+    latest, beyond = connection.execute(_CHECKED).one()
     if latest is not None:
         value_date(latest)
+    if beyond:
+        _refuse_beyond_limits(connection)
 
 
 def _refuse_beyond_limits(connection: Connection) -> None:
-    """Refuse, as ``post`` does, a movement after which a balance or total would not fit its column."""
-    beyond = connection.execute(
-        select(customers.c.code, func.abs(staged.c.balance_after) > MAX_BALANCE, staged.c.recharged_after > MAX_BALANCE)
-        .join_from(staged, customers, customers.c.id == staged.c.customer_id)
-        .where(
-            or_(
-                func.abs(staged.c.balance_after) > MAX_BALANCE,
-                staged.c.recharged_after > MAX_BALANCE,
-                staged.c.spent_after > MAX_BALANCE,
-            )
-        )
+    """Name the first movement, in the order given, after which a balance or total would not fit its column."""
+    code, balance, recharged = connection.execute(
+        select(staged.c.code, func.abs(staged.c.balance_after) > MAX_BALANCE, staged.c.recharged_after > MAX_BALANCE)
+        .where(_BEYOND)
         .order_by(staged.c.customer_id, staged.c.position)
         .limit(1)
-    ).one_or_none()
-    if beyond is None:
-        return
-    code, balance, recharged = beyond
+    ).one()
     if balance:
         raise BeyondLimit(f"The balance of {code}")
     raise BeyondLimit(f"The total {'recharged' if recharged else 'spent'} of {code}")
 
 
-def _entries(moment):
-    """Each movement's journal entry, a draft for now: "Charge #12 of C0001", dated on its value date."""
-    description = _HEADING + literal(" #") + cast(staged.c.row_id, String) + literal(" of ") + customers.c.code
+_MOMENT = bindparam("moment", type_=entries.c.created_at.type)
+_USER = bindparam("user_id", type_=Integer)
+
+
+def _entries(status: dict):
+    """Each movement's journal entry, with its ``status`` columns: "Charge #12 of C0001", dated on its value date."""
+    description = _HEADING + literal(" #") + cast(staged.c.row_id, String) + literal(" of ") + staged.c.code
     values = {
         "id": staged.c.entry_id,
         "number": literal("JE-") + cast(staged.c.entry_id, String),
         "entry_date": staged.c.value_date,
         "description": description,
-        "status": literal(EntryStatus.DRAFT.value),
+        **status,
         "source_type": literal("balance_transaction"),
         "source_id": staged.c.row_id,
-        "created_at": moment,
+        "created_at": _MOMENT,
     }
-    return insert(entries).from_select(
-        list(values),
-        select(*values.values())
-        .join_from(staged, customers, customers.c.id == staged.c.customer_id)
-        .order_by(staged.c.entry_id),
-    )
+    return insert(entries).from_select(list(values), select(*values.values()).order_by(staged.c.entry_id))
 
 
 def _lines():
@@ -241,10 +254,7 @@ def _lines():
     )
 
 
-_LINES = _lines()
-
-
-def _ledger_rows(moment, user_id):
+def _ledger_rows():
     signed = staged.c.signed_amount
     values = {
         "id": staged.c.row_id,
@@ -259,13 +269,13 @@ def _ledger_rows(moment, user_id):
         "reference_id": staged.c.reference_id,
         "description": staged.c.description,
         "entry_id": staged.c.entry_id,
-        "created_at": moment,
-        "created_by_id": user_id,
+        "created_at": _MOMENT,
+        "created_by_id": _USER,
     }
     return insert(ledger).from_select(list(values), select(*values.values()).order_by(staged.c.row_id))
 
 
-def _customers(moment):
+def _customers():
     """Each customer's balance, totals and status moved by the sum of its movements: what the last one leaves."""
     kind, signed = staged.c.kind, staged.c.signed_amount
     sums = (
@@ -286,25 +296,46 @@ def _customers(moment):
             balance=after,
             total_recharged=func.round(customers.c.total_recharged + sums.c.recharged, 2),
             total_spent=func.round(customers.c.total_spent + sums.c.spent, 2),
-            balance_last_updated_at=moment,
+            balance_last_updated_at=_MOMENT,
             status=status_sql(after, customers.c.suspend_below),
         )
     )
 
 
-_FIRST_DATES = select(staged.c.customer_id, func.min(staged.c.value_date)).group_by(staged.c.customer_id)
+_STEP_BY_STEP = [
+    _entries({"status": literal(EntryStatus.DRAFT.value)}),
+    _lines(),
+    update(entries)
+    .where(entries.c.id.in_(select(staged.c.entry_id)))
+    .values(status=EntryStatus.POSTED, posted_at=_MOMENT, posted_by_id=_USER),
+    _ledger_rows(),
+    _customers(),
+]
+"""SQLite's statements: the entries as drafts, their lines, the entries posted, the ledger rows, the customers."""
 
+_AT_ONCE = [
+    _customers().add_cte(
+        _entries({"status": literal(EntryStatus.POSTED.value), "posted_at": _MOMENT, "posted_by_id": _USER}).cte(
+            "new_entries"
+        ),
+        _lines().cte("new_lines"),
+        _ledger_rows().cte("new_rows"),
+    )
+]
+"""PostgreSQL's one statement: the entries written posted with their lines, the ledger rows, the customers. The
+books' guards run when it ends, over all its rows, each entry with its lines by then."""
 
-def _account_lines(connection: Connection) -> dict[int, list[books.Line]]:
-    """What the movements debit and credit, summed by customer and account."""
-    debit = account_sql("debit", staged.c.kind, staged.c.signed_amount)
-    credit = account_sql("credit", staged.c.kind, staged.c.signed_amount)
-    moved: dict[int, list[books.Line]] = defaultdict(list)
-    for customer_id, debited, credited, amount in connection.execute(
-        select(staged.c.customer_id, debit, credit, func.round(func.sum(func.abs(staged.c.signed_amount)), 2))
-        .group_by(staged.c.customer_id, debit, credit)
-        .order_by(staged.c.customer_id)
-    ):
-        amount = round_money(Decimal(str(amount)))
-        moved[customer_id] += [books.Line(debited, debit=amount), books.Line(credited, credit=amount)]
-    return moved
+_DEBIT = account_sql("debit", staged.c.kind, staged.c.signed_amount)
+_CREDIT = account_sql("credit", staged.c.kind, staged.c.signed_amount)
+_MOVED = (
+    select(
+        staged.c.customer_id,
+        _DEBIT,
+        _CREDIT,
+        func.round(func.sum(func.abs(staged.c.signed_amount)), 2),
+        func.min(staged.c.value_date),
+    )
+    .group_by(staged.c.customer_id, _DEBIT, _CREDIT)
+    .order_by(staged.c.customer_id)
+)
+"""What the movements debit and credit, summed by customer and account, with each group's earliest value date."""

@@ -8,7 +8,8 @@ the posting's ``bucket_key`` (the customer or meter whose money moved), never in
 own row, so postings for unrelated customers do not wait for each other; the buckets are
 written last, so their rows stay locked for as short a time as possible. The lines go into a
 draft, which is then marked posted: the database refuses a line added to a posted entry, and
-checks again that every entry balances when it is posted (PostgreSQL once per statement).
+checks again that every entry balances when it is posted (PostgreSQL once per statement, which
+lets a set-based posting write its entries posted together with all their lines, ``posting.many``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -144,25 +144,42 @@ def recalculate(connection: Connection, customer_ids: list[int], from_month: Mon
     Takes the customers' locks (held already by the write path; not by a reconciliation fix).
     """
     lock_customers(connection, customer_ids)
+    values = {
+        "customer_ids": list(customer_ids),
+        "from_month": str(from_month) if from_month else None,
+        "details": {"recalculated": True, "from_month": str(from_month) if from_month else None},
+        "moment": utcnow(),
+    }
+    for statement in _RECALCULATION[from_month is not None]:
+        connection.execute(statement, values)
+
+
+def _recalculation(from_month: bool) -> tuple:
+    """The customers' months removed, from ``from_month`` on or all, and written again: built once, bound at each
+    recalculation."""
+    customer_ids = bindparam("customer_ids", expanding=True)
     expected = expected_months(customer_ids)
     columns = ["customer_id", "year_month", *STORED]
     stale = months.c.customer_id.in_(customer_ids)
     fresh = []
-    if from_month is not None:
-        stale = and_(stale, months.c.year_month >= str(from_month))
-        fresh.append(expected.c.year_month >= str(from_month))
-    connection.execute(delete(months).where(stale))
-    details = {"recalculated": True, "from_month": str(from_month) if from_month else None}
-    connection.execute(
+    if from_month:
+        since = bindparam("from_month", type_=months.c.year_month.type)
+        stale = and_(stale, months.c.year_month >= since)
+        fresh.append(expected.c.year_month >= since)
+    return (
+        delete(months).where(stale),
         insert(months).from_select(
             [*columns, "calculation_details", "last_calculated_at"],
             select(
                 *(expected.c[name] for name in columns),
-                literal(details, months.c.calculation_details.type),
-                literal(utcnow(), months.c.last_calculated_at.type),
+                bindparam("details", type_=months.c.calculation_details.type),
+                bindparam("moment", type_=months.c.last_calculated_at.type),
             ).where(*fresh),
-        )
+        ),
     )
+
+
+_RECALCULATION = {from_month: _recalculation(from_month) for from_month in (False, True)}
 
 
 def request(

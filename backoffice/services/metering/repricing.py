@@ -24,14 +24,19 @@ from babel.numbers import format_decimal
 from flask import current_app
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
+    column,
     func,
     insert,
     literal,
     select,
+    table,
     union_all,
     update,
 )
@@ -106,22 +111,25 @@ def reprice_where(
 ) -> None:
     """Re-price the readings ``chosen`` (a condition on ``meter_readings``) of these customers, whose locks the
     caller holds; their months are recalculated from ``since`` or the first month anything changed in."""
-    _refuse_unpriced(connection, chosen, customer_ids)
     in_force = _in_force(customer_ids)
+    count, first_reading = _refuse_unpriced(connection, chosen, in_force)
     values = _calculation(in_force)
-    connection.execute(
+    rewritten = connection.execute(
         update(calculations)
         .where(calculations.c.reading_id == readings.c.id, chosen, _in_force_on_its_date(in_force))
         .values({name: value for name, value in values.items() if name != "reading_id"})
-    )
-    uncalculated = ~select(calculations.c.id).where(calculations.c.reading_id == readings.c.id).exists()
-    connection.execute(
-        insert(calculations).from_select(
-            list(values), select(*values.values()).where(chosen, _in_force_on_its_date(in_force), uncalculated)
+    ).rowcount
+    if rewritten < count:
+        uncalculated = ~select(calculations.c.id).where(calculations.c.reading_id == readings.c.id).exists()
+        connection.execute(
+            insert(calculations).from_select(
+                list(values), select(*values.values()).where(chosen, _in_force_on_its_date(in_force), uncalculated)
+            )
         )
+    chosen_readings = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen)
+    first_dates = post_many(
+        connection, _CORRECTIONS.add_cte(chosen_readings.cte("picked")), {"customer_ids": customer_ids}, user=user
     )
-    first_dates = post_many(connection, _corrections(chosen, customer_ids), user=user)
-    first_reading = connection.execute(select(func.min(readings.c.reading_date)).where(chosen)).scalar_one()
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
         monthly.recalculate(connection, customer_ids, Month.of(min(dates)))
@@ -190,13 +198,15 @@ def _in_force_on_its_date(in_force) -> ColumnElement:
     )
 
 
-def _refuse_unpriced(connection: Connection, chosen: ColumnElement, customer_ids: list[int]) -> None:
-    """Refuse, before anything is written, a reading no pricing applies to or whose Sm³ or cost would not fit."""
-    in_force = _in_force(customer_ids)
+def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) -> tuple[int, date | None]:
+    """Refuse, before anything is written, a reading no pricing applies to or whose Sm³ or cost would not fit;
+    returns how many readings are chosen, and the first one's date."""
     volume = readings.c.volume_flow_meter * in_force.c.meter_correction
     cost = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction) * in_force.c.price_per_sm3
-    unpriced_on, too_much_gas, too_dear = connection.execute(
+    count, first_reading, unpriced_on, too_much_gas, too_dear = connection.execute(
         select(
+            func.count(readings.c.id),
+            func.min(readings.c.reading_date),
             func.min(case((in_force.c.id.is_(None), readings.c.reading_date))),
             func.max(case((volume > MAX_VOLUME, 1), else_=0)),
             func.max(case((cost > MAX_AMOUNT, 1), else_=0)),
@@ -213,6 +223,7 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, customer_ids
         raise MeteringError(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
     if too_dear:
         raise MeteringError(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
+    return count, first_reading
 
 
 def _calculation(in_force) -> dict:
@@ -235,15 +246,19 @@ def _calculation(in_force) -> dict:
     }
 
 
-def _corrections(chosen: ColumnElement, customer_ids: list[int]):
-    """The movements that bring each chosen reading's charges to its new cost (``post_many``'s columns).
+picked = table("picked", column("id", Integer), column("customer_id", Integer), column("reading_date", Date))
+"""The chosen readings as the corrections name them: each re-pricing's own select, as a CTE of that name."""
+
+
+def _corrections():
+    """The movements that bring each picked reading's charges to its new cost (``post_many``'s columns), for the
+    customers ``customer_ids`` (a parameter).
 
     One grouping, by reading and day, of what the ledger charged for each reading (on its customer's wallet)
     and of the reading's new cost (on its date): on another day than the reading's, what was charged there is
     given back; on its day, the charge moves to the cost. Each customer's movements are in reading id order,
     the reading's own day last, as one re-pricing posts them.
     """
-    picked = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen).cte("picked")
     charged = (
         select(
             picked.c.customer_id,
@@ -259,7 +274,8 @@ def _corrections(chosen: ColumnElement, customer_ids: list[int]):
             & (ledger.c.reference_id == picked.c.id)
             & (ledger.c.customer_id == picked.c.customer_id),
         )
-        .where(ledger.c.customer_id.in_(customer_ids))  # read by the customers' index, not the whole ledger
+        # read by the customers' index, not the whole ledger
+        .where(ledger.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
     )
     cost = select(
         picked.c.customer_id,
@@ -295,3 +311,6 @@ def _corrections(chosen: ColumnElement, customer_ids: list[int]):
         moves.c.reading_id.label("reference_id"),
         (literal(f"{WHAT}, reading #") + cast(moves.c.reading_id, String)).label("description"),
     )
+
+
+_CORRECTIONS = _corrections()

@@ -26,10 +26,9 @@ class MoneyField(StringField):
         )
 
     def __call__(self, **kwargs):
-        kwargs.setdefault("placeholder", example_amount(current_app.config["LOCALE"]))
-        kwargs.setdefault("inputmode", "decimal")
-        kwargs.setdefault("data-amount", "")
-        return super().__call__(**kwargs)
+        given = {**(self.render_kw or {}), **kwargs}
+        defaults = {"placeholder": example_amount(current_app.config["LOCALE"]), "inputmode": "decimal"}
+        return super().__call__(**{"data-amount": "", **defaults, **given})
 
     def _value(self) -> str:
         if self.raw_data:

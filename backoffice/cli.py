@@ -1093,7 +1093,9 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
         named = named_entities({(d.entity_type, d.entity_id) for d in found})
         for d in found:
             significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
-            name = named.get((d.entity_type, d.entity_id), (f"{d.entity_type} {d.entity_id}",))[0]
+            kind = f"{d.entity_type} {d.entity_id}"
+            named_as = named.get((d.entity_type, d.entity_id))
+            name = f"{named_as[0]} · {kind}" if named_as else kind
             rows.add_row(
                 significant,
                 name + (f" {d.period}" if d.period else ""),

@@ -47,8 +47,11 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from sqlalchemy.orm import configure_mappers
+
     from backoffice import models  # noqa: F401  (registers the tables on the metadata)
 
+    configure_mappers()  # SQLAlchemy-Continuum declares the history tables then
     register_database_behaviour()
     db.init_app(app)
 
@@ -66,17 +69,19 @@ def register_migrations(app: Flask) -> None:
 
 
 def register_web(app: Flask) -> None:
-    """The web layer: log-ins, CSRF protection, request screening, the blueprints, template filters, error pages
-    and security headers."""
-    from backoffice.web import auth, errors, filters, screening, security
+    """The web layer: request timing, log-ins, CSRF protection, request screening, the blueprints, template
+    filters, error pages and security headers."""
+    from backoffice.web import auth, errors, filters, history, metrics, screening, security
     from backoffice.web.extensions import csrf, login_manager
 
+    metrics.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     screening.init_app(app)
     register_blueprints(app)
     filters.init_app(app)
+    history.init_app(app)
     errors.init_app(app)
     security.init_app(app)
 
@@ -85,10 +90,12 @@ def register_blueprints(app: Flask) -> None:
     from backoffice.web import (
         admin,
         api,
+        approvals,
         auth,
         billing,
         books,
         customers,
+        history,
         home,
         jobs,
         ledger,
@@ -96,7 +103,9 @@ def register_blueprints(app: Flask) -> None:
         metering,
         meters,
         monthly,
+        movements,
         orders,
+        receivables,
         reconciliation,
         statements,
         targets,
@@ -107,6 +116,8 @@ def register_blueprints(app: Flask) -> None:
         orders,
         customers,
         ledger,
+        movements,
+        receivables,
         statements,
         meters,
         metering,
@@ -117,6 +128,8 @@ def register_blueprints(app: Flask) -> None:
         books,
         reconciliation,
         jobs,
+        history,
+        approvals,
     )
     for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)

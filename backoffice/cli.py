@@ -608,6 +608,7 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
         amount.strip().removeprefix("-"),
         value_date,
         sign=-1 if negative else 1,
+        approved_above=True,
         reason=reason,
         description=description,
         idempotency_key=idempotency_key,
@@ -625,6 +626,7 @@ def ledger_reverse(movement_id, description, value_date) -> None:
 
     try:
         original = wallet.movement_by_id(movement_id)
+        _refuse_above_the_approval_limit(original.amount, f"movement #{movement_id}'s ledger page")
         movement = wallet.reverse(original, description=description, value_date=_day(value_date), refuse_again=True)
     except (wallet.WalletError, PeriodClosed, BeyondLimit) as error:
         raise click.ClickException(str(error)) from None
@@ -635,7 +637,19 @@ def _day(value_date):
     return value_date.date() if value_date is not None else None
 
 
-def _move(operation, code, amount, value_date, *, sign: int = 1, **options) -> None:
+def _refuse_above_the_approval_limit(amount, where: str) -> None:
+    """Money moved by hand above the approval limit waits for a second admin, which a command cannot ask for."""
+    from backoffice.money import shown
+    from backoffice.services import approvals
+
+    if approvals.needs_approval(amount):
+        raise click.ClickException(
+            f"{shown(abs(amount))} is above BACKOFFICE_APPROVAL_ABOVE ({shown(approvals.limit())}): it needs a second "
+            f"admin's approval. Ask for it on {where}."
+        )
+
+
+def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above: bool = False, **options) -> None:
     from sqlalchemy import select
 
     from backoffice.extensions import db
@@ -650,6 +664,8 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, **options) -> N
         raise click.ClickException(f"Unknown customer code: {code}.")
     try:
         value = parse_amount(amount, config["LOCALE"]) * sign
+        if approved_above:
+            _refuse_above_the_approval_limit(value, "the customer's ledger tab")
         movement = operation(customer, value, value_date=_day(value_date), **options)
     except BeyondLimit as error:
         raise click.ClickException(str(error)) from None
@@ -933,9 +949,10 @@ def reconcile_checks() -> None:
 
     from backoffice.reconcile import CHECKS
 
-    table = Table("check", "entity", "fixable", "description", box=None)
+    table = Table("check", "", "entity", "fixable", "description", box=None)
     for check in CHECKS.values():
-        table.add_row(check.name, check.entity_type, "yes" if check.fixable else "report only", check.description)
+        fixable = "yes" if check.fixable else "report only"
+        table.add_row(check.name, check.label, check.entity_type, fixable, check.description)
     _console().print(table)
 
 
@@ -1070,21 +1087,29 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
     from rich.table import Table
 
     from backoffice.extensions import db
+    from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
-    from backoffice.reconcile.report import named_entities, plain
+    from backoffice.reconcile.report import named_entities, plain, postpaid_standing, scope_text
 
-    scope = ", ".join(f"{k}: {v}" for k, v in record.scope.items()) or "everything"
-    console.print(f"Run {record.id} · {record.mode.value} · {scope} · {record.status.value}")
-    counts = Table("check", "checked", "mismatched", "fixed", box=None)
+    console.print(f"Run {record.id} · {record.mode.value} · {scope_text(record.scope)} · {record.status.value}")
+    counts = Table("check", "", "checked", "mismatched", "fixed", box=None)
     for result in record.results:
         style = "red" if result.left else "green"
-        counts.add_row(result.check, str(result.checked), f"[{style}]{result.mismatched}[/]", str(result.fixed))
+        counts.add_row(
+            label(result.check),
+            f"[dim]{result.check}[/]",
+            str(result.checked),
+            f"[{style}]{result.mismatched}[/]",
+            str(result.fixed),
+        )
     console.print(counts)
+    if standing := postpaid_standing(record):
+        console.print(standing.describe(record.mode.writes))
     for result in record.results:
         found = db.session.scalars(discrepancies(record.id, result.check).limit(limit)).all()
         if not found:
             continue
-        title = f"{result.check}: largest discrepancies ({len(found)} of {result.mismatched})"
+        title = f"{label(result.check)} ({result.check}): largest discrepancies ({len(found)} of {result.mismatched})"
         if threshold is not None:
             title += f", * above {plain(threshold)}"
         rows = Table("", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,6 +13,8 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 from flask import current_app
 from limits import parse_many
+
+from backoffice.money import CENT, MAX_AMOUNT
 
 
 class ConfigError(RuntimeError):
@@ -48,12 +51,16 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "RECONCILE_CHUNK_SIZE": _count(env, "BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000", minimum=1),
         # A pricing change re-pricing more readings than this is left to a job (a recalculation request).
         "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
+        # A manual adjustment, journal entry or reversal moving more than this (Rupiah) waits for a second admin.
+        "APPROVAL_ABOVE": _limit(env, "BACKOFFICE_APPROVAL_ABOVE", "100000000"),
         "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
         "JOB_HEARTBEAT_SECONDS": _seconds(env, "BACKOFFICE_JOB_HEARTBEAT_SECONDS", "10"),
         "JOB_STEP_DELAY_SECONDS": _seconds(env, "BACKOFFICE_JOB_STEP_DELAY_SECONDS", "0"),
         "NIGHTLY_AT": clock(env, "BACKOFFICE_NIGHTLY_AT", "02:00"),
         "MONTHLY_REBUILD_AT": clock(env, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00"),
+        # A check whose last full run, or a nightly maintenance whose last success, is older than this is stale.
+        "HEALTH_MAX_AGE": _hours(env, "BACKOFFICE_HEALTH_MAX_AGE_HOURS", "26"),
     }
 
 
@@ -107,6 +114,17 @@ def _seconds(env, name: str, default: str) -> float:  # float-ok: seconds
     return value
 
 
+def _hours(env, name: str, default: str) -> timedelta:
+    text = env.get(name, default)
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value <= 0 or value > 24 * 365:
+        raise ConfigError(f"{name}={text!r} is not a number of hours above 0 and at most a year (e.g. 26).")
+    return timedelta(seconds=int(value * 3600))
+
+
 def _count(env, name: str, default: str, *, minimum: int) -> int:
     text = env.get(name, default)
     try:
@@ -116,6 +134,21 @@ def _count(env, name: str, default: str, *, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}.")
     return value
+
+
+def _limit(env, name: str, default: str) -> Decimal:
+    """An amount of money setting, written as a plain decimal (``100000000`` or ``2500000.50``)."""
+    text = env.get(name, default)
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value < 0 or value > MAX_AMOUNT or value != round(value, 2):
+        raise ConfigError(
+            f"{name}={text!r} is not an amount from 0 to {MAX_AMOUNT} with at most two decimal places, "
+            "written without separators (e.g. 100000000)."
+        )
+    return value.quantize(CENT)
 
 
 def _rate_limit(env, name: str, default: str) -> str:

@@ -33,6 +33,8 @@ from backoffice.services import billing, metering, transaction, wallet
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
     ("finance@example.com", "finance-demo-password", Role.FINANCE),
+    # A second admin, to approve what the first asks for above the approval limit.
+    ("controller@example.com", "controller-demo-password", Role.ADMIN),
 ]
 MANAGERS = [
     ("Dewi Lestari", "dewi@example.com"),

@@ -62,7 +62,8 @@ def register_database_behaviour() -> None:
         if not event.contains(Engine, name, listener):
             event.listen(Engine, name, listener)
     if not event.contains(Session, "before_flush", _sqlite_write_lock):
-        event.listen(Session, "before_flush", _sqlite_write_lock)
+        # First: the history's transaction row is the flush's first write, and must come under the lock.
+        event.listen(Session, "before_flush", _sqlite_write_lock, insert=True)
 
 
 def _psycopg_connect(dbapi_connection, _record) -> None:

@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backoffice.config import local_today
@@ -310,18 +310,20 @@ def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
 def catch_up() -> JobRecord | None:
     """The hourly tick: sweep abandoned jobs; enqueue today's nightly if none succeeded in 24 hours."""
     sweep_abandoned()
-    since = utcnow() - timedelta(hours=24)
-    succeeded = db.session.scalar(
-        select(JobRecord.id).where(
-            JobRecord.kind == "nightly_maintenance",
-            JobRecord.status == JobStatus.FINISHED,
-            JobRecord.ended_at >= since,
-        )
-    )
-    if succeeded is not None:
+    succeeded = last_success("nightly_maintenance")
+    if succeeded is not None and succeeded >= utcnow() - timedelta(hours=24):
         return None
     record, created = enqueue_nightly()
     return record if created else None
+
+
+def last_success(kind: str) -> datetime | None:
+    """When the latest job of this kind that finished did."""
+    return as_utc(
+        db.session.scalar(
+            select(func.max(JobRecord.ended_at)).where(JobRecord.kind == kind, JobRecord.status == JobStatus.FINISHED)
+        )
+    )
 
 
 def active_job(kind: str, args: dict) -> JobRecord | None:

@@ -1,12 +1,12 @@
 """Run the benchmarks (all, or those named):
-``python -m bench [verify_orders] [startup] [wallet] [metering] [exports]``.
+``python -m bench [verify_orders] [startup] [wallet] [metering] [exports] [lists]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, metering, startup, verify_orders, wallet
+from bench import exports, lists, metering, startup, verify_orders, wallet
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "wallet": wallet,
     "metering": metering,
     "exports": exports,
+    "lists": lists,
 }
 
 if __name__ == "__main__":

@@ -55,6 +55,20 @@ def command_env(**settings: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | settings
 
 
+def reset_peak() -> int:
+    """Reset the process's peak resident memory to what it holds now (Linux), and return that, in KiB."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return status_kib("VmRSS")
+
+
+def status_kib(field: str) -> int:
+    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``, ``VmHWM``), in KiB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1])
+
+
 def timed(function: Callable[[], object], repeat: int = 3) -> tuple[float, object]:  # float-ok: seconds
     """The median wall time over ``repeat`` calls, and the last result."""
     times, result = [], None

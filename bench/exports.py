@@ -26,7 +26,7 @@ import time
 import psycopg
 from rich.table import Table
 
-from bench.common import console, migrated_database
+from bench.common import console, migrated_database, reset_peak, status_kib
 
 ENTRIES = int(os.environ.get("BENCH_EXPORT_ENTRIES", 500_000))
 BATCH = 100_000
@@ -78,7 +78,7 @@ def measure(url: str, what: str) -> None:
     client = app.test_client()
     client.post("/login", data={"email": "bench@example.com", "password": PASSWORD})
     client.get("/books/journal.csv?since=9999-01-01").close()
-    before = _reset_peak()
+    before = reset_peak()
     start, cpu = time.perf_counter(), time.process_time()
     if what == "fetched":
         with app.app_context():
@@ -89,21 +89,8 @@ def measure(url: str, what: str) -> None:
         size = sum(len(chunk) for chunk in response.response)
         response.close()
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    grown = _status_kib("VmHWM") - before
+    grown = status_kib("VmHWM") - before
     print(json.dumps({"seconds": seconds, "cpu": cpu, "mib": grown / 1024, "size": size}))
-
-
-def _reset_peak() -> int:
-    """Reset the process's peak resident memory to what it holds now (Linux), and return that, in KiB."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-    return _status_kib("VmRSS")
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith(field + ":"))
-    return int(line.split()[1])
 
 
 def _in_process(url: str, what: str) -> dict:

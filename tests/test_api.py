@@ -2,6 +2,7 @@
 
 import pytest
 
+from backoffice import jobs
 from backoffice.models import RunMode
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
@@ -48,6 +49,7 @@ def test_no_token_configured_means_no_bearer_access(app, api):
 
 def test_health_goes_false_on_a_mismatch_and_true_after_auto_heal(api):
     order = OrderFactory()
+    jobs.enqueue_nightly()  # without a nightly that succeeded the health is stale
     run(RunMode.VERIFY)
     assert api("GET", "/admin/balance-health/check").get_json()["balance_status"] is True
     corrupt("orders", "grand_total", order.id, "5")

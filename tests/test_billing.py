@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
@@ -385,6 +386,53 @@ def test_bad_billing_input_on_the_page_is_refused(client, auth, url, form, messa
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert (meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "form", "field", "message"),
+    [
+        (
+            "/customers/HOTEL/invoices",
+            {"invoice-number": "INV-2", "invoice-issued_on": "2026-11-10", "invoice-due_on": "2026-11-09"},
+            "invoice-due_on",
+            "cannot fall due before it is issued",
+        ),
+        (
+            "/customers/HOTEL/invoices",
+            {"invoice-number": "INV-1", "invoice-issued_on": "2026-11-10", "invoice-due_on": "2026-11-30"},
+            "invoice-number",
+            "Invoice number INV-1 is already used.",
+        ),
+        (
+            "/customers/HOTEL/invoices",
+            {"invoice-number": "INV-2", "invoice-issued_on": "2026-10-01", "invoice-due_on": "2026-11-30"},
+            "invoice-issued_on",
+            "was not assigned to any customer on 2026-10-01",
+        ),
+        (
+            "/customers/HOTEL/payments",
+            {"payment-paid_on": "2026-10-01"},
+            "payment-paid_on",
+            "was not assigned to any customer on 2026-10-01",
+        ),
+    ],
+)
+def test_a_refused_billing_entry_says_why_under_the_field_it_is_about(client, auth, url, form, field, message):
+    auth.login("finance")
+    meter = MeterFactory(serial="M-1")
+    assigned(CustomerFactory(code="HOTEL"), meter)
+    invoice(meter, "5", number="INV-1")
+    prefix = field.split("-")[0]
+    response = client.post(url, data={f"{prefix}-meter_id": meter.id, f"{prefix}-amount": "5"} | form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+
+    def error_under(name: str) -> str:
+        return re.search(rf'id="error-{name}">([^<]*)</div>', page).group(1)
+
+    assert message in error_under(field)
+    assert error_under(f"{prefix}-amount") == ""
+    assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 1
 
 
 billing_steps = st.lists(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import BUCKETS, Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
 from backoffice.reconcile.engine import discrepancies, run
@@ -216,6 +217,7 @@ def test_every_money_event_posts_in_its_own_transaction(app):
 def test_a_corrupted_account_balance_is_found_and_healed_and_health_follows(app, client):
     app.config["API_TOKEN"] = "t0ken"
     headers = {"Authorization": "Bearer t0ken"}
+    jobs.enqueue_nightly()
     customer = CustomerFactory()
     wallet.recharge(customer.id, D("1000"))
     cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))

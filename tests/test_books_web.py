@@ -174,3 +174,13 @@ def test_the_live_indicator_says_balanced_only_of_what_posting_accepts(client, a
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert page.index("Line 1: enter either a debit or a credit") > page.index('id="entry-totals"')
+
+
+def test_the_journal_names_what_each_automatic_entry_records(client, auth):
+    customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
+    moved = wallet.recharge(customer.id, D("250000"))
+    auth.login("finance")
+    journal = client.get("/books/journal").get_data(as_text=True)
+    assert '<a href="/customers/C0042">C0042 — PT Sinar Jaya Makmur</a>' in journal
+    assert f'href="/customers/C0042/movements/{moved.id}">movement #{moved.id}</a>' in journal
+    assert "balance transaction" not in journal and "Prepaid movements" in journal

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Order, RunMode
+from backoffice.models import Customer, MeterReading, Order, RunMode
 from backoffice.reconcile.engine import run
 from tests.conftest import require_service
 from tests.factories import (
@@ -316,7 +317,7 @@ def test_a_clerk_prints_a_customers_statement_on_a4_without_the_navigation(page)
 def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_the_customer(page):
     from playwright.sync_api import expect
 
-    from backoffice.models import Customer, MeterAssignment
+    from backoffice.models import MeterAssignment
 
     UserFactory(email="clerk@example.com", password="correct horse battery")
     AccountManagerFactory(name="Dewi")
@@ -358,3 +359,226 @@ def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_the_cu
     )
     assignment = db.session.scalar(sa.select(MeterAssignment))
     assert assignment.customer_id == customer.id and assignment.meter.serial == "M-100" and assignment.is_active
+
+
+def test_the_orders_list_fits_1366_pixels_with_its_grand_total_in_view(browser, live_server):
+    """A laptop's 1366×768 screen shows every column of the orders list, the grand total last, without scrolling
+    sideways, even with long names and amounts in the hundreds of billions."""
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    manager = AccountManagerFactory(name="Bernadette Kusumawardhani Simanjuntak")
+    customer = CustomerFactory(
+        code="PT-SUMBER-0042",
+        name="PT Sumber Energi Nusantara Gas Industri Tbk, Kawasan Industri Pulogadung",
+        account_manager=manager,
+    )
+    for n in range(3):
+        OrderFactory(
+            number=f"SO-2026-11-{n:05d}",
+            customer=customer,
+            total_price=Decimal("987654321098.76"),
+            additions=Decimal("123456789012.34"),
+            promo=Decimal("12345678901.23"),
+            reductions=Decimal("1234567890.12"),
+        )
+    context = browser.new_context(base_url=live_server, viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    try:
+        log_in(page, "clerk@example.com")
+        follow(page, "text=Orders")
+        widths = page.evaluate(
+            "() => { const box = document.querySelector('#orders').closest('.scroll');"
+            " return [document.documentElement.scrollWidth, window.innerWidth, box.scrollWidth, box.clientWidth]; }"
+        )
+        page_width, window_width, table_width, shown_width = widths
+        assert page_width <= window_width and table_width <= shown_width, widths
+        heading = page.locator("#orders th", has_text="Grand total")
+        cells = page.locator("#orders td.grand-total")
+        assert cells.count() == 3
+        for element in (heading, *(cells.nth(n) for n in range(3))):
+            box = element.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 1366, box
+        assert cells.first.inner_text() == "Rp1.097.530.863.319,75"
+
+        follow(page, "#orders th >> text=Grand total")
+        assert page.locator("#orders th[aria-sort=ascending]").inner_text().startswith("Grand total")
+        assert "sort=grand_total" in page.url
+    finally:
+        context.close()
+
+
+def test_a_clerk_edits_an_order_sees_its_history_deletes_it_and_finds_it_among_the_deleted(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", name="Clerk Dewi", password="correct horse battery")
+    order = OrderFactory(number="SO-HISTORY")
+    log_in(page, "clerk@example.com")
+    page.goto(f"/orders/{order.id}/edit")
+
+    page.fill("#additions", "750.000")
+    page.click("text=Save")
+    expect(page.locator(".flash")).to_contain_text("Order saved")
+    page.goto(f"/orders/{order.id}/edit")
+    history = page.locator("#history")
+    expect(history.locator("tr.history-edited")).to_contain_text("Clerk Dewi")
+    expect(history.locator("tr.history-edited")).to_contain_text("Rp500.000,00 → Rp750.000,00")
+    expect(history.locator("tr.history-created")).to_have_count(1)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Delete order")
+    expect(page.locator(".flash")).to_contain_text("Order SO-HISTORY deleted")
+    follow(page, "text=Deleted orders")
+    row = page.locator("table.data tbody tr", has_text="SO-HISTORY")
+    expect(row).to_contain_text("Clerk Dewi")
+    expect(row).to_contain_text("Rp9.550.000,00")
+    with page.expect_navigation(wait_until="load"):
+        row.get_by_role("link", name="History").click()
+    expect(page.locator("tr.history-deleted")).to_contain_text("Clerk Dewi")
+    expect(page.locator("tr.history-deleted")).to_contain_text("was SO-HISTORY")
+
+
+def test_a_clerk_opens_a_customer_meters_it_charges_a_reading_corrects_it_sees_its_history_and_prints_a_statement(
+    page,
+):
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    AccountManagerFactory(name="Dewi Lestari")
+    today = local_today().isoformat()
+    log_in(page, "clerk@example.com")
+
+    follow(page, "nav >> text=Customers")
+    follow(page, "text=New customer")
+    page.fill("#code", "C0777")
+    page.fill("#name", "PT Sinar Jaya Makmur")
+    page.select_option("#account_manager_id", label="Dewi Lestari")
+    page.fill("#contact_person", "Budi")
+    follow(page, "button:text('Save')")
+    expect(page.locator("h1")).to_contain_text("C0777 — PT Sinar Jaya Makmur")
+
+    follow(page, "nav >> text=Meters")
+    page.fill("#serial", "M-777")
+    follow(page, "button:text('Add meter')")
+    expect(page.locator(".flash")).to_contain_text("M-777")
+
+    page.goto("/customers/C0777?tab=billing")
+    page.fill("#assign-serial", "M-777")
+    page.fill("#assign-started_on", today)
+    follow(page, "button:text('Assign')")
+    expect(page.locator(".flash")).to_contain_text("Meter M-777 assigned to C0777")
+
+    follow(page, "text=Prepaid ledger")
+    page.fill("#recharge-amount", "1.000.000")
+    page.fill("#recharge-description", "Transfer BCA")
+    follow(page, "button:text('Post recharge')")
+
+    follow(page, "text=Readings & pricing")
+    page.fill("#pricing-effective_from", today)
+    page.fill("#pricing-price_per_sm3", "5.000")
+    page.fill("#pricing-meter_correction", "1")
+    follow(page, "button:text('Save pricing')")
+    page.select_option("#reading-meter_id", label="M-777")
+    page.fill("#reading-volume_flow_meter", "100")
+    expect(page.locator("#reading-preview")).to_contain_text("Rp500.000,00")
+    follow(page, "button:text('Record and charge')")
+    expect(page.locator(".flash")).to_contain_text("Reading recorded")
+    readings = page.locator("table.data", has=page.locator("th", has_text="Flow meter"))
+    expect(readings).to_contain_text("Rp500.000,00")
+
+    follow(page, "a:text-is('Correct')")
+    page.fill("#volume_flow_meter", "120")
+    follow(page, "#correct button[type=submit]")
+    expect(page.locator(".flash")).to_be_visible()
+    history = page.locator(".history")
+    expect(history).to_contain_text("edited")
+    expect(history).to_contain_text("100,0000 → 120,0000")
+    expect(history).to_contain_text("created")
+
+    db.session.rollback()  # a new transaction sees what the server committed
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == "C0777"))
+    assert customer.balance == Decimal("400000.00")
+    assert db.session.scalar(sa.select(MeterReading.volume_flow_meter)) == Decimal("120")
+
+    page.goto("/customers/C0777")
+    follow(page, "#statement-link")
+    expect(page.locator("#opening")).to_have_text("Rp0,00")
+    expect(page.locator("#statement-lines")).to_contain_text("Transfer BCA")
+    expect(page.locator("#closing")).to_have_text("Rp400.000,00")
+    page.emulate_media(media="print")
+    expect(page.locator("nav").first).to_be_hidden()
+    expect(page.locator("#statement")).to_be_visible()
+    assert page.pdf(format="A4")[:4] == b"%PDF"
+
+
+def test_an_adjustment_above_the_limit_waits_for_a_second_admin(page, csrf_app):
+    from playwright.sync_api import expect
+
+    from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction
+    from backoffice.services import wallet
+
+    csrf_app.config["APPROVAL_ABOVE"] = Decimal("50000")
+    UserFactory(email="maker@example.com", password="correct horse battery", role="admin")
+    UserFactory(email="checker@example.com", password="correct horse battery", role="admin")
+    customer = CustomerFactory(code="C0042")
+    wallet.recharge(customer, Decimal("100000"))
+    log_in(page, "maker@example.com")
+    page.goto("/customers/C0042?tab=ledger")
+    expect(page.locator("#adjust-approval")).to_contain_text("Above Rp50.000,00")
+
+    page.select_option("#adjust-direction", "up")
+    page.fill("#adjust-amount", "75.000")
+    page.select_option("#adjust-reason", "goodwill")
+    page.fill("#adjust-description", "Supply cut for two days")
+    follow(page, "text=Post adjustment")
+    expect(page.locator(".flash-info")).to_contain_text("This amount needs a second admin's approval")
+    expect(page.locator("#balance")).to_have_text("Rp100.000,00")
+    db.session.rollback()
+    request = db.session.scalar(sa.select(ApprovalRequest))
+    assert request.status is ApprovalStatus.PENDING
+
+    follow(page, "#nav-approvals")
+    row = page.locator(f"#request-{request.id}")
+    expect(page.locator("#pending-approvals")).to_have_text("1")
+    expect(row.locator(".requested-by")).to_have_text("maker@example.com")
+    expect(row.locator(".why")).to_have_text("Goodwill: Supply cut for two days")
+    expect(row).to_contain_text("Rp75.000,00")
+    expect(row.locator(f"#own-{request.id}")).to_contain_text("another admin approves it")
+    expect(row.locator(f"#approve-{request.id}")).to_have_count(0)
+
+    page.click("text=Log out")
+    log_in(page, "checker@example.com")
+    page.goto("/approvals")
+    page.once("dialog", lambda dialog: dialog.accept())
+    follow(page, f"#approve-{request.id}")
+    expect(page.locator(".flash-success")).to_contain_text(f"Request #{request.id} approved")
+    expect(page.locator(f"#decided #request-{request.id} .decision")).to_contain_text("approved by checker@example.com")
+    page.goto("/customers/C0042?tab=ledger")
+    expect(page.locator("#balance")).to_have_text("Rp175.000,00")
+    db.session.rollback()
+    approved = db.session.get(ApprovalRequest, request.id)
+    assert approved.status is ApprovalStatus.APPROVED
+    assert db.session.get(BalanceTransaction, approved.result_movement_id).signed_amount == Decimal("75000.00")
+
+
+def test_a_rebuild_asks_first_and_the_new_run_appears_when_its_job_ends(page):
+    from playwright.sync_api import expect
+
+    UserFactory(email="boss@example.com", password="correct horse battery", role="admin")
+    OrderFactory(customer__code="C0042")
+    log_in(page, "boss@example.com")
+    page.goto("/reconciliation")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("#runs")).to_contain_text("No run yet.")
+
+    page.click("#start-rebuild")
+    panel = page.locator("#job-panel")
+    expect(panel).to_contain_text("It recomputes and writes")
+    expect(panel.locator("#may-change")).to_contain_text("Order grand totals: 1")
+    page.fill("#customer", "C0042")
+    page.select_option("#check", "order_grand_total")
+    page.click("text=Show what this covers")
+    expect(panel.locator("#confirm-run")).to_have_text("Rebuild 1 entity")
+    page.click("#confirm-run")
+    expect(panel).to_contain_text("finished")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(page.locator("#runs")).to_contain_text("rebuild")
+    assert page.evaluate("window.notReloaded") is True

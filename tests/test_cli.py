@@ -76,6 +76,7 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     first = runner.invoke(args=["demo-data"])
     assert first.exit_code == 0, first.output
     assert "admin@example.com" in first.output and "password" in first.output
+    assert "controller@example.com" in first.output
     counts = {
         model: count(model)
         for model in (User, AccountManager, Customer, Order, Target, BalanceTransaction, Meter, Invoice)

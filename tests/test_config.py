@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from psycopg import RawCursor
 
@@ -66,3 +68,15 @@ def test_locale_and_currency_come_from_the_environment(tmp_path):
 def test_an_unknown_locale_or_currency_is_refused_at_start(tmp_path, environ, message):
     with pytest.raises(ConfigError, match=message):
         from_environment(str(tmp_path), environ)
+
+
+def test_the_health_max_age_is_26_hours_unless_set(tmp_path):
+    assert from_environment(str(tmp_path), {})["HEALTH_MAX_AGE"] == timedelta(hours=26)
+    given = {"BACKOFFICE_HEALTH_MAX_AGE_HOURS": "49.5"}
+    assert from_environment(str(tmp_path), given)["HEALTH_MAX_AGE"] == timedelta(hours=49, minutes=30)
+
+
+@pytest.mark.parametrize("given", ["0", "-3", "a day", "", "nan", "inf", "9000"])
+def test_a_health_max_age_that_is_not_a_positive_number_of_hours_is_refused_at_start(tmp_path, given):
+    with pytest.raises(ConfigError, match=r"BACKOFFICE_HEALTH_MAX_AGE_HOURS=.* is not a number of hours above 0"):
+        from_environment(str(tmp_path), {"BACKOFFICE_HEALTH_MAX_AGE_HOURS": given})

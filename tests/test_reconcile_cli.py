@@ -27,6 +27,7 @@ def test_checks_lists_every_check_with_its_description(runner):
     result = runner.invoke(args=["reconcile", "checks"])
     assert result.exit_code == 0
     assert "order_grand_total" in result.output and "target_achieved" in result.output
+    assert "Order grand totals" in result.output
     assert "total_price + additions - promo - reductions" in result.output
 
 
@@ -153,3 +154,30 @@ def test_verify_names_each_entity_by_its_code_and_name(runner):
     result = runner.invoke(args=["reconcile", "verify", "--check", "customer_wallet"])
     assert result.exit_code == 1
     assert "C0042 — PT Sinar Jaya Makmur" in result.output
+
+
+def test_a_run_over_postpaid_totals_counts_customers_owing_overpaid_clear_and_changed(runner):
+    from backoffice.services import billing
+    from tests.factories import MeterFactory
+
+    day = date(2026, 11, 2)
+    owing, overpaid, clear = (CustomerFactory(code=code) for code in ("OWES", "OVERPAID", "CLEAR"))
+    for customer, invoiced, paid in ((owing, "100", "40"), (overpaid, "100", "150"), (clear, "100", "100")):
+        meter = MeterFactory()
+        billing.assign_meter(meter, customer, day)
+        billing.add_invoice(meter, f"INV-{customer.code}", Decimal(invoiced), day, day)
+        billing.add_payment(meter, Decimal(paid), day, "")
+    corrupt("customers", "amount_due", owing.id, "1.00")
+
+    verified = runner.invoke(args=["reconcile", "verify", "--check", "customer_meter_totals"])
+    assert verified.exit_code == 1
+    assert "Customers' amounts due" in verified.output and "customer_meter_totals" in verified.output
+    assert "1 with a balance due, 1 with an overpayment, 1 clear; 1 would change." in verified.output
+
+    fixed = runner.invoke(args=["reconcile", "verify", "--fix", "--check", "customer_meter_totals"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "Postpaid customers: 1 with a balance due, 1 with an overpayment, 1 clear; 1 changed." in fixed.output
+
+    one = runner.invoke(args=["reconcile", "verify", "--check", "customer_meter_totals", "--customer", "OWES"])
+    assert "customers OWES" in one.output
+    assert "1 with a balance due, 0 with an overpayment, 0 clear; 0 would change." in one.output

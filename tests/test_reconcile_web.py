@@ -171,3 +171,15 @@ def test_volumes_and_factors_a_run_found_are_numbers_not_rupiah(client, auth):
     auth.login("finance")
     page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
     assert ">668,0624<" in page and ">-0,0624<" in page and ">1,018100<" in page and "Rp668" not in page
+
+
+def test_a_run_says_who_started_it_as_a_clerk_reads_it(client, auth):
+    from backoffice.models import RunTrigger
+
+    scheduled = run(RunMode.VERIFY, checks=["order_grand_total"], trigger=RunTrigger.SCHEDULE)
+    typed = run(RunMode.VERIFY, checks=["order_grand_total"], trigger=RunTrigger.CLI)
+    auth.login("finance")
+    runs = client.get("/reconciliation").get_data(as_text=True)
+    assert "<td>the schedule</td>" in runs and "<td>the command line</td>" in runs
+    assert "by the schedule" in client.get(f"/reconciliation/runs/{scheduled.id}").get_data(as_text=True)
+    assert "by the command line" in client.get(f"/reconciliation/runs/{typed.id}").get_data(as_text=True)

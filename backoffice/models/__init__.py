@@ -1,5 +1,8 @@
 """The models, one module per business module; importing this package registers them all."""
 
+# Versioning is set up before the models it versions are declared.
+from backoffice.models import history  # noqa: F401, I001
+from backoffice.models.approvals import ApprovalKind, ApprovalRequest, ApprovalStatus
 from backoffice.models.billing import (
     Invoice,
     Meter,
@@ -28,6 +31,7 @@ from backoffice.models.books import (
     posted_balance_sql,
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus, status_sql
+from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.jobs import JobRecord, JobStatus
 from backoffice.models.metering import (
     CustomerPricing,
@@ -74,6 +78,9 @@ from backoffice.models.wallet import (
 )
 
 __all__ = [
+    "ApprovalKind",
+    "ApprovalRequest",
+    "ApprovalStatus",
     "BUCKETS",
     "COMPONENTS",
     "Account",
@@ -108,6 +115,8 @@ __all__ = [
     "CustomerPricing",
     "CustomerStatus",
     "GrandTotalTooLarge",
+    "HistoryOperation",
+    "HistoryTransaction",
     "NegativeGrandTotal",
     "Order",
     "Payment",
@@ -127,6 +136,7 @@ __all__ = [
     "customer_meter_sums_sql",
     "expected_months",
     "grand_total_of",
+    "record",
     "meter_balance_sql",
     "meter_customer_net_sql",
     "overpaid_sql",

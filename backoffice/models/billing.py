@@ -31,6 +31,7 @@ class MeterStatus(enum.StrEnum):
 
 class Meter(db.Model):
     __tablename__ = "meters"
+    __versioned__ = {"exclude": ["balance", "overpayment"]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(String(40), unique=True)
@@ -58,6 +59,7 @@ class MeterAssignment(db.Model):
     """
 
     __tablename__ = "meter_assignments"
+    __versioned__: dict = {}
     __table_args__ = (
         # A meter is at one customer at a time.
         Index(
@@ -104,6 +106,7 @@ def _withdrawal_posted() -> CheckConstraint:
 
 class Invoice(Withdrawable, db.Model):
     __tablename__ = "invoices"
+    __versioned__ = {"exclude": ["version"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         _withdrawal_posted(),
@@ -125,6 +128,7 @@ class Invoice(Withdrawable, db.Model):
 
 class Payment(Withdrawable, db.Model):
     __tablename__ = "payments"
+    __versioned__: dict = {}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         _withdrawal_posted(),

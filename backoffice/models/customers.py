@@ -17,6 +17,7 @@ class AccountManager(db.Model):
     """A salesperson who owns customers and orders and has monthly targets."""
 
     __tablename__ = "account_managers"
+    __versioned__ = {"exclude": ["version"]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -31,6 +32,18 @@ class AccountManager(db.Model):
         return self.name
 
 
+DERIVED = (
+    "status",
+    "balance",
+    "total_recharged",
+    "total_spent",
+    "balance_last_updated_at",
+    "amount_due",
+    "overpayment",
+)
+"""A customer's columns the posting core keeps; the rest is what people maintain."""
+
+
 class CustomerStatus(enum.StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
@@ -38,6 +51,8 @@ class CustomerStatus(enum.StrEnum):
 
 class Customer(db.Model):
     __tablename__ = "customers"
+    # The wallet's and the postpaid figures are the posting core's, not a person's edit.
+    __versioned__ = {"exclude": [*DERIVED, "version"]}
     __table_args__ = (Index("ix_customers_balance", "balance"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -48,6 +48,7 @@ READING = "meter_reading"
 
 class CustomerPricing(db.Model):
     __tablename__ = "customer_pricing"
+    __versioned__ = {"exclude": ["version"]}
     __table_args__ = (
         UniqueConstraint("customer_id", "effective_from", name="uq_customer_pricing_customer_from"),
         CheckConstraint("price_per_sm3 >= 0", name="price_not_negative"),
@@ -67,6 +68,7 @@ class CustomerPricing(db.Model):
 
 class MeterReading(db.Model):
     __tablename__ = "meter_readings"
+    __versioned__: dict = {}
     __table_args__ = (
         CheckConstraint("volume_flow_meter >= 0", name="volume_not_negative"),
         Index("ix_meter_readings_customer_date", "customer_id", "reading_date"),

@@ -46,6 +46,7 @@ class NegativeGrandTotal(ValueError):
 
 
 class Order(db.Model):
+    __versioned__ = {"exclude": ["version", "updated_at", "updated_by_id"]}
     __tablename__ = "orders"
     __table_args__ = (
         *(CheckConstraint(f"{name} >= 0", name=f"{name}_not_negative") for name in COMPONENTS),

@@ -36,6 +36,17 @@ class RunTrigger(enum.StrEnum):
     SCHEDULE = "schedule"
     WRITE_PATH = "write-path"
 
+    @property
+    def label(self) -> str:
+        """Who started a run, as a clerk reads it."""
+        return {
+            RunTrigger.USER: "a user",
+            RunTrigger.CLI: "the command line",
+            RunTrigger.API: "the operations API",
+            RunTrigger.SCHEDULE: "the schedule",
+            RunTrigger.WRITE_PATH: "a change as it was saved",
+        }[self]
+
 
 class RunStatus(enum.StrEnum):
     RUNNING = "running"

@@ -17,6 +17,7 @@ class Target(db.Model):
     """An account manager's sales target for one month, with the achieved amount kept by the hooks."""
 
     __tablename__ = "targets"
+    __versioned__ = {"exclude": ["achieved_amount", "version"]}
     __table_args__ = (
         UniqueConstraint("account_manager_id", "period_start", name="uq_targets_manager_period"),
         CheckConstraint("target_amount >= 0", name="target_amount_not_negative"),

@@ -28,6 +28,8 @@ def new_session_token() -> str:
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    # A password's hash and the session token are secrets, not history.
+    __versioned__ = {"exclude": ["password_hash", "session_token"]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

@@ -111,6 +111,19 @@ def refuse_if_busy(mode: RunMode, *, checks=None, scope: Scope | None = None) ->
         pass
 
 
+def in_scope(checks, scope: Scope) -> list[tuple[Check, int]]:
+    """The checks a run over ``scope`` takes, each with how many of its entities the scope covers: what a rebuild
+    recomputes and writes. One count per check."""
+    counted = []
+    for check in _selected(checks, scope):
+        scoped = check.scoped(scope)
+        count = db.session.scalar(
+            select(func.count()).select_from(_source(scoped)).where(*scoped.scope_conditions(scope))
+        )
+        counted.append((scoped, count))
+    return counted
+
+
 def discrepancies(run_id: int, check: str | None = None):
     """The run's discrepancies, largest difference first."""
     query = select(Discrepancy).where(Discrepancy.run_id == run_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -186,3 +187,55 @@ _NAMING = {
     ),
 }
 """Per entity type: a select whose first column is the id, and a row's name and page."""
+
+
+@dataclass(frozen=True)
+class PostpaidStanding:
+    """Where a run that covered customers' postpaid totals left the customers in its scope."""
+
+    due: int
+    overpaid: int
+    clear: int
+    changed: int
+
+    def describe(self, writes: bool) -> str:
+        changed = f"{self.changed} changed" if writes else f"{self.changed} would change"
+        return (
+            f"Postpaid customers: {self.due} with a balance due, {self.overpaid} with an overpayment, "
+            f"{self.clear} clear; {changed}."
+        )
+
+
+def postpaid_standing(run: ReconciliationRun) -> PostpaidStanding | None:
+    """How many customers in the run's scope owe, are overpaid or are clear, and how many it changed (or would).
+
+    ``None`` when the run did not cover customers' postpaid totals.
+    """
+    if not any(result.check == "customer_meter_totals" for result in run.results):
+        return None
+    standing = select(
+        func.count().filter(Customer.amount_due > 0),
+        func.count().filter(Customer.overpayment > 0),
+        func.count().filter(Customer.amount_due == 0, Customer.overpayment == 0),
+    )
+    if codes := run.scope.get("customers"):
+        standing = standing.where(Customer.code.in_(codes))
+    changed = select(func.count(distinct(Discrepancy.entity_id))).where(
+        Discrepancy.run_id == run.id, Discrepancy.check == "customer_meter_totals"
+    )
+    if run.mode.writes:
+        changed = changed.where(Discrepancy.fixed)
+    due, overpaid, clear = db.session.execute(standing).one()
+    return PostpaidStanding(due, overpaid, clear, db.session.scalar(changed))
+
+
+def scope_text(scope: dict | None) -> str:
+    """A run's scope as a clerk reads it."""
+    if not scope:
+        return "everything"
+    parts = []
+    if customers := scope.get("customers"):
+        parts.append("customers " + ", ".join(customers))
+    if month := scope.get("from_month"):
+        parts.append(f"from {month}")
+    return "; ".join(parts)

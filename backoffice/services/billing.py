@@ -36,6 +36,7 @@ from backoffice.models import (
     meter_overpayment_sql,
     overpaid_sql,
 )
+from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import utcnow
 from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
@@ -52,7 +53,15 @@ payments = Payment.__table__
 
 
 class BillingError(ValueError):
-    """A billing write refused; nothing was written."""
+    """A billing write refused; nothing was written.
+
+    ``field`` names what the message is about, for a form to show it there: ``"number"``, ``"due_on"``,
+    ``"date"`` (the date the write is dated on) or ``None`` (the amount, or the write as a whole).
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class Withdrawn(BillingError):
@@ -269,6 +278,7 @@ def add_invoice(
                 entry_id=posted.entry_id,
             )
         )
+        record(connection, Invoice, invoices.c.id == posted.source_id, HistoryOperation.CREATE)
         recompute_billing(connection, {meter.id}, set())
     return db.session.get(Invoice, posted.source_id)
 
@@ -295,6 +305,7 @@ def change_invoice(
             .where(invoices.c.id == invoice_id)
             .values(number=number, amount=amount, due_on=due_on, version=invoices.c.version + 1)
         )
+        record(connection, Invoice, invoices.c.id == invoice_id, HistoryOperation.EDIT)
         recompute_billing(connection, {current.meter_id}, set())
     return db.session.get(Invoice, invoice_id)
 
@@ -337,6 +348,7 @@ def add_payment(
                 entry_id=posted.entry_id,
             )
         )
+        record(connection, Payment, payments.c.id == posted.source_id, HistoryOperation.CREATE)
         recompute_billing(connection, {meter.id}, set())
     return db.session.get(Payment, posted.source_id)
 
@@ -361,6 +373,7 @@ def change_payment(
         connection.execute(
             update(payments).where(payments.c.id == payment_id).values(amount=amount, reference=reference.strip()[:100])
         )
+        record(connection, Payment, payments.c.id == payment_id, HistoryOperation.EDIT)
         recompute_billing(connection, {current.meter_id}, set())
     return db.session.get(Payment, payment_id)
 
@@ -389,9 +402,9 @@ def withdraw_payment(
 def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
     reason = reason.strip()
     if not reason:
-        raise BillingError(f"Say why the {kind.value} is withdrawn.")
+        raise BillingError(f"Say why the {kind.value} is withdrawn.", "reason")
     if len(reason) > 300:
-        raise BillingError("A reason has at most 300 characters.")
+        raise BillingError("A reason has at most 300 characters.", "reason")
     if value_date is not None:
         not_after_today(value_date, "A withdrawal")
     table = model.__table__
@@ -405,7 +418,9 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
         on = row.issued_on if kind is Kind.INVOICE else row.paid_on
         if value_date is not None and value_date < on:
             made = "issued" if kind is Kind.INVOICE else "paid"
-            raise BillingError(f"A withdrawal cannot be dated before the {kind.value} was {made} ({on:%Y-%m-%d}).")
+            raise BillingError(
+                f"A withdrawal cannot be dated before the {kind.value} was {made} ({on:%Y-%m-%d}).", "date"
+            )
         about = f"Invoice {row.number}" if kind is Kind.INVOICE else f"Payment #{row.id}"
         posted = post(
             connection,
@@ -430,6 +445,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
                 **({"version": table.c.version + 1} if "version" in table.c else {}),
             )
         )
+        record(connection, model, table.c.id == row_id, HistoryOperation.EDIT)
         recompute_billing(connection, {meter_id}, set())
     return db.session.get(model, row_id)
 
@@ -509,13 +525,15 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
         serial = db.session.scalar(select(Meter.serial).where(Meter.id == meter_id))
         raise BillingError(
             f"Meter {serial} was not assigned to any customer on {on:%Y-%m-%d}: readings, invoices and payments "
-            "are dated in a period when a customer held the meter."
+            "are dated in a period when a customer held the meter.",
+            "date",
         )
     if customer_id is not None and held.customer_id != customer_id:
         code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id))
         raise BillingError(
             f"On {on:%Y-%m-%d} meter {held.meter.serial} was at {held.customer.code}, not at {code}: "
-            f"enter it for {held.customer.code}."
+            f"enter it for {held.customer.code}.",
+            "date",
         )
     _refuse_closed(held.customer)
     return held
@@ -547,7 +565,7 @@ def not_after_today(on: date, what: str) -> None:
     today = local_today()
     if on > today:
         zone = current_app.config["TIMEZONE"]
-        raise BillingError(f"{what} cannot be dated after today ({today:%Y-%m-%d} in {zone}).")
+        raise BillingError(f"{what} cannot be dated after today ({today:%Y-%m-%d} in {zone}).", "date")
 
 
 def _refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) -> None:
@@ -567,7 +585,8 @@ def _refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str)
     if found:
         raise BillingError(
             f"Meter {assignment.meter.serial} has {', '.join(found)} dated on or after {ends_on:%Y-%m-%d} at "
-            f"{assignment.customer.code}; {consequence}. Date it after them, or correct them first."
+            f"{assignment.customer.code}; {consequence}. Date it after them, or correct them first.",
+            "date",
         )
 
 
@@ -575,9 +594,9 @@ def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date)
     amount = _positive(amount)
     number = number.strip()
     if not number or len(number) > 40:
-        raise BillingError("An invoice needs a number of at most 40 characters.")
+        raise BillingError("An invoice needs a number of at most 40 characters.", "number")
     if due_on < issued_on:
-        raise BillingError("An invoice cannot fall due before it is issued.")
+        raise BillingError("An invoice cannot fall due before it is issued.", "due_on")
     periods.refuse_if_closed(db.session, issued_on)
     return number, amount
 
@@ -586,7 +605,7 @@ def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
     query = select(Invoice.id).where(Invoice.number == number, Invoice.id != invoice_id)
     with db.session.no_autoflush:
         if db.session.scalar(query) is not None:
-            raise BillingError(f"Invoice number {number} is already used.")
+            raise BillingError(f"Invoice number {number} is already used.", "number")
 
 
 def _positive(amount: Decimal) -> Decimal:

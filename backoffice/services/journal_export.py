@@ -45,11 +45,12 @@ HLEDGER_TYPES = {
 }
 
 
-def csv_lines(conditions: list) -> Iterator[str]:
-    """The lines of the entries ``conditions`` select (every status), one CSV line each."""
+def csv_lines(conditions: list, order: list | None = None) -> Iterator[str]:
+    """The lines of the entries ``conditions`` select (every status), one CSV line each; the entries in ``order``
+    (date order when none), each entry's lines in the order they were written."""
     csv = CsvLines()
     yield csv.line(CSV_COLUMNS)
-    for row in _lines(conditions):
+    for row in _lines(conditions, order):
         yield csv.line(
             [
                 row.number,
@@ -88,8 +89,9 @@ def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator
         yield f"    {_account(row.code, row.name)}  {amount} {currency}{comment}\n"
 
 
-def lines_query(conditions: list) -> Select:
-    """The lines of the entries ``conditions`` select, with their entry and account, in date order."""
+def lines_query(conditions: list, order: list | None = None) -> Select:
+    """The lines of the entries ``conditions`` select, with their entry and account, the entries in ``order``
+    (date order when none)."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
     return (
         select(
@@ -109,12 +111,12 @@ def lines_query(conditions: list) -> Select:
         )
         .select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
         .where(*conditions)
-        .order_by(entries.c.entry_date, entries.c.id, lines.c.id)
+        .order_by(*(order or (entries.c.entry_date, entries.c.id)), lines.c.id)
     )
 
 
-def _lines(conditions: list):
-    return db.session.execute(lines_query(conditions), execution_options={"yield_per": STREAMED_ROWS})
+def _lines(conditions: list, order: list | None = None):
+    return db.session.execute(lines_query(conditions, order), execution_options={"yield_per": STREAMED_ROWS})
 
 
 def _account(code: str, name: str) -> str:

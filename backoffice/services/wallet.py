@@ -120,6 +120,32 @@ def adjust(
     value_date: date | None = None,
 ) -> BalanceTransaction:
     """Correct the balance up (positive) or down (negative), for a reason; ``other`` says why in ``description``."""
+    return _post(
+        adjustment(
+            customer,
+            signed_amount,
+            reason=reason,
+            description=description,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            user=user,
+            value_date=value_date,
+        )
+    )
+
+
+def adjustment(
+    customer: Customer | int,
+    signed_amount: Decimal,
+    *,
+    reason: AdjustmentReason | str = AdjustmentReason.OTHER,
+    description: str = "",
+    reference: Reference | None = None,
+    idempotency_key: str | None = None,
+    user: User | None = None,
+    value_date: date | None = None,
+) -> Movement:
+    """The movement :func:`adjust` posts, checked; raises :class:`WalletError`."""
     try:
         reason = AdjustmentReason(reason)
     except ValueError:
@@ -130,18 +156,16 @@ def adjust(
     if not isinstance(signed_amount, Decimal) or not signed_amount.is_finite() or signed_amount == 0:
         raise WalletError("An adjustment is a non-zero amount.")
     amount = _positive(abs(signed_amount))
-    return _post(
-        Movement(
-            kind=Kind.ADJUSTMENT,
-            amount=amount if signed_amount > 0 else -amount,
-            customer_id=_id(customer),
-            value_date=value_date,
-            reference=reference,
-            description=description or reason.label,
-            reason=reason.value,
-            idempotency_key=idempotency_key,
-            user=user,
-        )
+    return Movement(
+        kind=Kind.ADJUSTMENT,
+        amount=amount if signed_amount > 0 else -amount,
+        customer_id=_id(customer),
+        value_date=value_date,
+        reference=reference,
+        description=description or reason.label,
+        reason=reason.value,
+        idempotency_key=idempotency_key,
+        user=user,
     )
 
 
@@ -161,11 +185,21 @@ def reverse(
     is the opposite adjustment. A reversal is dated on or after what it reverses.
     """
     original = movement_by_id(_id(transaction_))
+    movement = reversal(original, description=description, user=user, value_date=value_date)
+    if refuse_again:
+        return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found))
+    return _post(movement)
+
+
+def reversal(
+    original: BalanceTransaction, *, description: str = "", user: User | None = None, value_date: date | None = None
+) -> Movement:
+    """The movement :func:`reverse` posts, checked; raises :class:`WalletError`."""
     if (refused := not_reversible(original)) is not None:
         raise WalletError(refused)
     if value_date is not None and value_date < original.value_date:
         raise DatedBeforeReversed(original)
-    movement = Movement(
+    return Movement(
         kind=reversal_kind(original),
         amount=-original.signed_amount,
         customer_id=original.customer_id,
@@ -177,9 +211,6 @@ def reverse(
         idempotency_key=f"reversal-of-{original.id}",
         user=user,
     )
-    if refuse_again:
-        return _post(movement, earlier=lambda reversal: AlreadyReversed(original.id, reversal))
-    return _post(movement)
 
 
 def not_reversible(original: BalanceTransaction) -> str | None:
@@ -212,6 +243,11 @@ def movement_by_id(movement_id: int) -> BalanceTransaction:
 def reversal_of(movement_id: int) -> BalanceTransaction | None:
     """The movement that reversed this one, if any."""
     return db.session.scalar(select(BalanceTransaction).where(BalanceTransaction.reverses_id == movement_id))
+
+
+def post_movement(movement: Movement) -> BalanceTransaction:
+    """Post a movement built by :func:`adjustment` or :func:`reversal`, in a unit of work of its own."""
+    return _post(movement)
 
 
 def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:

@@ -16,12 +16,13 @@ from flask_wtf.csrf import CSRFError
 
 from backoffice import jobs
 from backoffice.extensions import db
+from backoffice.health import assess
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
 from backoffice.reconcile.report import discrepancy_dict, iso, plain
-from backoffice.services import books, metering
 from backoffice.web.extensions import csrf
+from backoffice.web.metrics import exposition
 
 bp = Blueprint("api", __name__)
 
@@ -55,33 +56,39 @@ def api_view(view):
 @bp.get("/admin/balance-health/check")
 @api_view
 def health_check():
-    statuses = status.latest()
-    sheet = books.balance_sheet()
-    valid = not any(s.left for s in statuses) and sheet.balanced
-    pending = metering.pending_summary()
+    health = assess()
+    sheet, pending = health.sheet, health.pending
     return jsonify(
         status="success",
-        balance_status=valid,
+        balance_status=health.valid,
         data={
-            "is_valid": valid,
+            "is_valid": health.valid,
+            "reasons": health.reasons,
+            "max_age_hours": health.max_age.total_seconds() / 3600,
             "total_assets": plain(sheet.assets),
             "total_liabilities": plain(sheet.liabilities),
             "total_equity": plain(sheet.equity + sheet.earnings),
             "current_earnings": plain(sheet.earnings),
             "checks": {
-                s.check: {
-                    "last_run_at": s.last_run_at.isoformat() if s.last_run_at else None,
-                    "run_id": s.run_id,
-                    "checked": s.checked,
-                    "mismatched": s.mismatched,
-                    "left": s.left,
+                c.status.check: {
+                    "status": c.state.value,
+                    "last_run_at": iso(c.status.last_run_at),
+                    "last_success_at": iso(c.status.last_success_at),
+                    "run_id": c.status.run_id,
+                    "checked": c.status.checked,
+                    "mismatched": c.status.mismatched,
+                    "left": c.status.left,
                 }
-                for s in statuses
+                for c in health.checks
+            },
+            "nightly_maintenance": {
+                "status": health.nightly.value,
+                "last_success_at": iso(health.nightly_last_success),
             },
             "pending_recalculations": {
                 "requests": pending.requests,
                 "customers": pending.customers,
-                "oldest_requested_at": pending.oldest.isoformat() if pending.oldest else None,
+                "oldest_requested_at": iso(pending.oldest),
             },
         },
     )
@@ -133,49 +140,8 @@ def detailed_report():
 @bp.get("/metrics")
 @api_view
 def metrics():
-    # Imported here, as the collector's own: only a scrape needs the client, not every process's start-up.
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
-    registry = CollectorRegistry()
-    registry.register(_ReconcileCollector(status.latest(), metering.pending_summary(), books.balance_sheet()))
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-
-
-class _ReconcileCollector:
-    def __init__(self, statuses, pending: metering.Pending, sheet: books.Sheet) -> None:
-        self.statuses = statuses
-        self.pending = pending
-        self.sheet = sheet
-
-    def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        mismatched = GaugeMetricFamily(
-            "backoffice_reconcile_mismatched", "Entities the latest run of the check found mismatched", labels=["check"]
-        )
-        last_run = GaugeMetricFamily(
-            "backoffice_reconcile_last_run_timestamp_seconds",
-            "When the latest run of the check finished",
-            labels=["check"],
-        )
-        duration = GaugeMetricFamily(
-            "backoffice_reconcile_run_duration_seconds", "How long the check took in its latest run", labels=["check"]
-        )
-        for s in self.statuses:
-            if s.run_id is None:
-                continue
-            mismatched.add_metric([s.check], s.mismatched)
-            last_run.add_metric([s.check], s.last_run_at.timestamp() if s.last_run_at else 0)
-            duration.add_metric([s.check], s.duration_seconds or 0)
-        pending = GaugeMetricFamily(
-            "backoffice_recalculations_pending", "Recalculation requests waiting for a job", value=self.pending.requests
-        )
-        valid = GaugeMetricFamily(
-            "backoffice_balance_sheet_valid",
-            "1 when assets = liabilities + equity + current earnings, else 0",
-            value=int(self.sheet.balanced),
-        )
-        yield from (mismatched, last_run, duration, pending, valid)
+    body, content_type = exposition(assess())
+    return Response(body, content_type=content_type)
 
 
 def _accepted(enqueue):

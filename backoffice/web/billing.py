@@ -22,7 +22,7 @@ from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, R
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, billing, periods
 from backoffice.web.auth import requires_role
-from backoffice.web.fields import MoneyField
+from backoffice.web.fields import MoneyField, error_under_field
 from backoffice.web.ledger import VALUE_DATE_HELP, posting_of
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -68,7 +68,7 @@ def edit_invoice(code: str, invoice_id: int):
         except billing.Withdrawn as error:
             return _refused(customer, invoice, str(error))
         except (billing.BillingError, periods.PeriodClosed) as error:
-            form.amount.errors.append(str(error))
+            error_under_field(form, error, dated="amount", default="amount")
         except ChangedMeanwhile:
             if gone := refused_edit(form, Invoice, invoice_id, "invoice", gone_to=_tab(code)):
                 return gone
@@ -123,7 +123,7 @@ def _withdraw(code: str, model, row_id: int, operation):
         except billing.Withdrawn as error:
             return _refused(customer, row, str(error))
         except (billing.BillingError, periods.PeriodClosed) as error:
-            form.value_date.errors.append(str(error))
+            error_under_field(form, error, dated="value_date", default="value_date")
         else:
             entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)
             flash(

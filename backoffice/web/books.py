@@ -1,7 +1,9 @@
-"""The books: chart of accounts, journal entries, a manual entry form with live totals, the balance sheet."""
+"""The books: chart of accounts, journal entries (filtered, sorted, with their status, exported), a manual entry
+form with live totals, the balance sheet."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from flask import (
@@ -19,24 +21,35 @@ from flask import (
 from flask_login import current_user
 from flask_sqlalchemy.pagination import SelectPagination
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-from wtforms import DateField, FieldList, Form, FormField, SelectField, StringField
+from sqlalchemy import String, case, func, select, type_coerce
+from sqlalchemy.orm import aliased, selectinload
+from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from backoffice.config import local_today
 from backoffice.exports import chunked
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
-from backoffice.models import Account, AccountType, JournalEntry, JournalLine, Role
+from backoffice.models import (
+    Account,
+    AccountType,
+    ApprovalRequest,
+    ApprovalStatus,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
+    Role,
+)
 from backoffice.money import BeyondLimit, shown
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import DatedAfterToday, post
 from backoffice.posting.rules import Kind
-from backoffice.services import account_lines, books, journal_export, periods, transaction
+from backoffice.services import account_lines, approvals, books, journal_export, periods, transaction
 from backoffice.web import sources
+from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.lists import Column, DateRange, Listing
 
 bp = Blueprint("books", __name__, url_prefix="/books")
 
@@ -44,7 +57,37 @@ LINES_SHOWN = 6
 LINES_PER_PAGE = 100
 """An account's lines on a page."""
 DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
-SOURCES = ("balance_transaction", "invoice", "payment", "manual")
+SOURCES = {
+    "balance_transaction": "Prepaid movements",
+    "invoice": "Invoices",
+    "payment": "Payments",
+    "manual": "Manual entries",
+}
+STATUSES = ("posted", "draft", "reversed", "reversing", "void")
+_reversal = aliased(JournalEntry)
+ENTRY_STATUS = case(
+    (
+        select(_reversal.id)
+        .where(_reversal.reverses_id == JournalEntry.id, _reversal.status == EntryStatus.POSTED)
+        .exists(),
+        "reversed",
+    ),
+    (JournalEntry.reverses_id.is_not(None), "reversing"),
+    else_=type_coerce(JournalEntry.status, String),
+)
+"""An entry's status as the journal shows it: a posted entry is *reversed* once a posted entry reverses it, and
+the entry that reverses another is *reversing*; otherwise *posted*, *draft* or *void*."""
+ENTRY_AMOUNT = (
+    select(func.coalesce(func.sum(JournalLine.debit), 0)).where(JournalLine.entry_id == JournalEntry.id)
+).scalar_subquery()
+JOURNAL_COLUMNS = [
+    Column("number", "Number", JournalEntry.id),
+    Column("date", "Date", JournalEntry.entry_date),
+    Column("description", "Description", JournalEntry.description),
+    Column("source", "Source", JournalEntry.source_type, nullable=True),
+    Column("status", "Status", ENTRY_STATUS),
+    Column("amount", "Amount", ENTRY_AMOUNT, numeric=True),
+]
 
 
 class LineForm(Form):
@@ -57,6 +100,7 @@ class EntryForm(FlaskForm):
     entry_date = DateField("Date", validators=[InputRequired("Enter the entry's date.")])
     description = StringField("Description", validators=[InputRequired("Say what the entry is for."), Length(max=300)])
     lines = FieldList(FormField(LineForm), min_entries=LINES_SHOWN, max_entries=50)
+    idempotency_key = HiddenField()
 
     def load_choices(self) -> None:
         choices = [SelectChoice("", "—"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
@@ -72,13 +116,11 @@ class EntryForm(FlaskForm):
         ]
 
 
-class JournalFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
+class JournalFilterForm(DateRange):
     account = SelectField("Account", default="")
+    status = SelectField(
+        "Status", choices=[SelectChoice("", "All statuses"), *(SelectChoice(s, s) for s in STATUSES)], default=""
+    )
     source = SelectField("Source", default="")
 
 
@@ -151,25 +193,28 @@ def account(code: str):
 
 @bp.get("/journal")
 def journal():
-    filters = _journal_filters()
-    conditions = _journal_conditions(filters)
-    query = select(JournalEntry).options(selectinload(JournalEntry.lines).selectinload(JournalLine.account))
-    query = query.where(*conditions) if conditions is not None else query.where(JournalEntry.id.is_(None))
-    page = db.paginate(query.order_by(JournalEntry.id.desc()), per_page=50, error_out=False)
-    exported = {name: value for name, value in request.args.items() if name != "page"}
-    return render_template("books/journal.html", filters=filters, page=page, exported=exported)
+    listing = _journal_listing()
+    query = select(JournalEntry, ENTRY_STATUS.label("shown_status")).options(
+        selectinload(JournalEntry.lines).selectinload(JournalLine.account)
+    )
+    page = listing.page(query, 50, rows=True)
+    found = sources.links((row[0].source_type, row[0].source_id) for row in page.items)
+    return render_template("books/journal.html", listing=listing, page=page, exported=listing.args(), sources=found)
 
 
 @bp.get("/journal.<any(csv, journal):format>")
 def export_journal(format: str):
-    """The journal the filters select, streamed: CSV (every line of every entry, with its status), or an
-    hledger/ledger journal of the posted entries."""
-    conditions = _journal_conditions(_journal_filters())
-    if conditions is None:
+    """The journal the filters select, streamed: CSV (every line of every entry, with its status, in the order the
+    list is sorted in, date order unless sorted otherwise), or an hledger/ledger journal of the posted entries in date
+    order."""
+    listing = _journal_listing()
+    if not listing.valid:
         return journal(), 422
+    conditions = listing.conditions
     today = local_today()
     if format == "csv":
-        lines, mimetype = journal_export.csv_lines(conditions), "text/csv"
+        order = listing.order_by() if listing.explicit else None
+        lines, mimetype = journal_export.csv_lines(conditions, order), "text/csv"
     else:
         lines = journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today)
         mimetype = "text/plain"
@@ -180,26 +225,25 @@ def export_journal(format: str):
     )
 
 
-def _journal_filters() -> JournalFilterForm:
+def _journal_listing() -> Listing:
     filters = JournalFilterForm(request.args)
     filters.account.choices = [SelectChoice("", "All accounts"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
-    filters.source.choices = [SelectChoice("", "All sources"), *(SelectChoice(s, s.replace("_", " ")) for s in SOURCES)]
-    return filters
+    filters.source.choices = [
+        SelectChoice("", "All sources"),
+        *(SelectChoice(s, label) for s, label in SOURCES.items()),
+    ]
+    return Listing(filters, JOURNAL_COLUMNS, _journal_conditions, default="-number", tiebreak=JournalEntry.id)
 
 
-def _journal_conditions(filters: JournalFilterForm) -> list | None:
-    """What the filters select, as conditions on the journal entries; ``None`` when they cannot be read."""
-    if not filters.validate():
-        return None
-    conditions = []
-    if filters.since.data:
-        conditions.append(JournalEntry.entry_date >= filters.since.data)
-    if filters.until.data:
-        conditions.append(JournalEntry.entry_date <= filters.until.data)
+def _journal_conditions(filters: JournalFilterForm) -> list:
+    """What the filters select, as conditions on the journal entries."""
+    conditions = filters.date_conditions(JournalEntry.entry_date)
     if filters.account.data:
         conditions.append(
             JournalEntry.id.in_(select(JournalLine.entry_id).join(Account).where(Account.code == filters.account.data))
         )
+    if filters.status.data:
+        conditions.append(ENTRY_STATUS == filters.status.data)
     if filters.source.data == "manual":
         conditions.append(JournalEntry.source_type.is_(None))
     elif filters.source.data:
@@ -216,32 +260,49 @@ def entry(entry_id: int):
         abort(404)
     reversals = db.session.scalars(select(JournalEntry).where(JournalEntry.reverses_id == entry_id)).all()
     links = sources.links([(found.source_type, found.source_id)])
-    return render_template("books/entry.html", entry=found, reversals=reversals, sources=links)
+    return render_template(
+        "books/entry.html",
+        entry=found,
+        reversals=reversals,
+        sources=links,
+        pending=approvals.pending_for_entry(entry_id),
+        needs_approval=approvals.needs_approval(approvals.entry_amount(entry_id)),
+    )
 
 
 @bp.route("/journal/new", methods=["GET", "POST"])
 @requires_role(Role.ADMIN)
 def new_entry():
-    form = EntryForm(entry_date=local_today())
+    form = EntryForm(entry_date=local_today(), idempotency_key=uuid.uuid4().hex)
     form.load_choices()
     refused = None
     if form.validate_on_submit():
         draft = request.form.get("action") == "draft"
         entry_date, description, lines = form.entry_date.data, form.description.data, form.filled_lines()
+        asking = not draft and approvals.needs_approval(sum((ln.debit for ln in lines), Decimal(0)))
         try:
-            with transaction() as session:
-                periods.refuse_if_closed(session.connection(), entry_date)
-                if draft:
-                    entry_id = books.save_draft(session.connection(), entry_date, description, lines)
-                else:
-                    movement = Movement(
-                        kind=Kind.MANUAL,
-                        value_date=entry_date,
-                        description=description,
-                        lines=tuple(lines),
-                        user=current_user,
-                    )
-                    entry_id = post(session.connection(), movement).entry_id
+            if asking:
+                asked = approvals.ask_entry(
+                    entry_date,
+                    description,
+                    lines,
+                    user=current_user,
+                    idempotency_key=form.idempotency_key.data or None,
+                )
+            else:
+                with transaction() as session:
+                    periods.refuse_if_closed(session.connection(), entry_date)
+                    if draft:
+                        entry_id = books.save_draft(session.connection(), entry_date, description, lines)
+                    else:
+                        movement = Movement(
+                            kind=Kind.MANUAL,
+                            value_date=entry_date,
+                            description=description,
+                            lines=tuple(lines),
+                            user=current_user,
+                        )
+                        entry_id = post(session.connection(), movement).entry_id
         except DatedAfterToday as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         except (books.BooksError, BeyondLimit) as error:
@@ -249,10 +310,13 @@ def new_entry():
         except periods.PeriodClosed as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         else:
+            if asking:
+                flash(pending_notice(asked), "info")
+                return redirect(url_for("books.entry", entry_id=asked.entry_id))
             flash(f"Entry JE-{entry_id} {'saved as a draft' if draft else 'posted'}.", "success")
             return redirect(url_for("books.entry", entry_id=entry_id))
     return render_template(
-        "books/new_entry.html", form=form, totals=_totals(form, refused)
+        "books/new_entry.html", form=form, totals=_totals(form, refused), limit=approvals.limit()
     ), 422 if request.method == "POST" else 200
 
 
@@ -269,23 +333,35 @@ def entry_totals():
 @bp.post("/journal/<int:entry_id>/<any(post, void):action>")
 @requires_role(Role.ADMIN)
 def settle_draft(entry_id: int, action: str):
-    """Post a draft (if it balances) or void it."""
+    """Post a draft (if it balances; above the approval limit, ask for it) or void it."""
+    asking = action == "post" and approvals.needs_approval(approvals.entry_amount(entry_id))
+    if action == "void" and (pending := approvals.pending_for_entry(entry_id)) is not None:
+        flash(f"JE-{entry_id} waits for approval (request #{pending.id}): reject the request first.", "error")
+        return redirect(url_for("books.entry", entry_id=entry_id))
     try:
-        with transaction() as session:
-            if action == "post":
-                post(session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=current_user))
-            else:
-                books.void_draft(session.connection(), entry_id)
-    except (books.BooksError, BeyondLimit) as error:
+        if asking:
+            asked = approvals.ask_draft(entry_id, user=current_user)
+        else:
+            with transaction() as session:
+                if action == "post":
+                    post(session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=current_user))
+                else:
+                    books.void_draft(session.connection(), entry_id)
+    except (books.BooksError, BeyondLimit, DatedAfterToday, periods.PeriodClosed) as error:
         flash(str(error), "error")
     else:
-        flash(f"Entry JE-{entry_id} {'posted' if action == 'post' else 'voided'}.", "success")
+        if asking:
+            flash(pending_notice(asked), "info")
+        else:
+            flash(f"Entry JE-{entry_id} {'posted' if action == 'post' else 'voided'}.", "success")
     return redirect(url_for("books.entry", entry_id=entry_id))
 
 
 @bp.post("/journal/<int:entry_id>/reverse")
 @requires_role(Role.ADMIN)
 def reverse(entry_id: int):
+    if approvals.needs_approval(approvals.entry_amount(entry_id)):
+        return _ask_reversal(entry_id, request.form.get("reason", ""))
     try:
         with transaction() as session:
             movement = Movement(kind=Kind.MANUAL, reverses_id=entry_id, user=current_user)
@@ -295,6 +371,20 @@ def reverse(entry_id: int):
         return redirect(url_for("books.entry", entry_id=entry_id))
     flash(f"Reversing entry JE-{reversal} posted.", "success")
     return redirect(url_for("books.entry", entry_id=reversal))
+
+
+def _ask_reversal(entry_id: int, reason: str):
+    """Ask for an entry's reversal above the approval limit, saying why."""
+    if not reason.strip():
+        flash("This amount needs a second admin's approval: say why the entry is reversed.", "error")
+        return redirect(url_for("books.entry", entry_id=entry_id))
+    try:
+        asked = approvals.ask_entry_reversal(entry_id, user=current_user, reason=reason)
+    except approvals.REFUSALS as error:
+        flash(str(error), "error")
+    else:
+        flash(pending_notice(asked), "info")
+    return redirect(url_for("books.entry", entry_id=entry_id))
 
 
 class CloseForm(FlaskForm):
@@ -309,6 +399,51 @@ class ReopenForm(FlaskForm):
 def period_list():
     """The months and whether each is closed, by whom and when; admins close and reopen them."""
     return _periods()
+
+
+@bp.get("/periods/<month>/close")
+@requires_role(Role.ADMIN)
+def confirm_close(month: str):
+    """What closing the month will do, asked before it is done: the months it closes, what is then refused, and
+    what waits that it would refuse (drafts, pending approvals)."""
+    overview = periods.overview()
+    state = next((m for m in overview.months if m.month == month), None)
+    if (refusal := _not_closable(month, state)) is not None:
+        return render_template("books/close_month.html", month=month, refusal=refusal)
+    waiting = db.session.execute(
+        select(
+            select(func.count(JournalEntry.id))
+            .where(JournalEntry.status == EntryStatus.DRAFT, JournalEntry.entry_date <= state.last)
+            .scalar_subquery(),
+            select(func.count(ApprovalRequest.id))
+            .where(ApprovalRequest.status == ApprovalStatus.PENDING, ApprovalRequest.value_date <= state.last)
+            .scalar_subquery(),
+        )
+    ).one()
+    return render_template(
+        "books/close_month.html",
+        month=month,
+        state=state,
+        closing=[m for m in overview.months if m.closable and m.last <= state.last],
+        drafts=waiting[0],
+        pending=waiting[1],
+        form=CloseForm(formdata=None),
+    )
+
+
+def _not_closable(month: str, state: periods.MonthState | None) -> str | None:
+    """Why the month cannot be closed from the periods page, if it cannot."""
+    if state is None:
+        try:
+            periods.month_days(month)
+        except periods.PeriodError as error:
+            return str(error)
+        return f"{month} is not one of the months the periods page lists."
+    if state.closed:
+        return f"{month} is already closed."
+    if not state.closable:
+        return f"{month} has not ended yet: it can be closed once it has."
+    return None
 
 
 @bp.post("/periods/<month>/close")

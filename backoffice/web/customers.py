@@ -1,5 +1,5 @@
-"""Customers: the list with balances, a customer's page (orders, prepaid ledger, recharge and
-charge, each with a value date), adding and editing a customer, and for admins "Recalculate
+"""Customers: the list with balances (sortable, filtered, exported as CSV), a customer's page (orders, prepaid
+ledger, recharge and charge, each with a value date), adding and editing a customer, and for admins "Recalculate
 customer" and closing or reopening one."""
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice import jobs
 from backoffice.config import local_today
+from backoffice.exports import plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import (
+    AccountManager,
     BalanceTransaction,
     Customer,
     CustomerStatus,
@@ -41,30 +43,49 @@ from backoffice.services import ChangedMeanwhile, billing, customers, periods, w
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import active_manager_choices, held_meter_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, OptionalMoneyField
+from backoffice.web.choices import (
+    active_manager_choices,
+    held_meter_choices,
+    manager_choices,
+    optional_id,
+    placeholder,
+)
+from backoffice.web.fields import MoneyField, OptionalMoneyField, error_under_field
 from backoffice.web.filters import money
 from backoffice.web.jobs import start
+from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
-SORTS = {
-    "code": Customer.code.asc(),
-    "name": Customer.name.asc(),
-    "balance": Customer.balance.asc(),
-    "-balance": Customer.balance.desc(),
-}
+COLUMNS = [
+    Column("code", "Code", Customer.code),
+    Column("name", "Name", Customer.name),
+    Column("manager", "Account manager", AccountManager.name, nullable=True),
+    Column("status", "Status", Customer.status),
+    Column("balance", "Balance", Customer.balance, numeric=True),
+    Column("recharged", "Recharged", Customer.total_recharged, numeric=True),
+    Column("spent", "Spent", Customer.total_spent, numeric=True),
+]
+CSV_COLUMNS = [
+    "code",
+    "name",
+    "account_manager",
+    "status",
+    "balance",
+    "total_recharged",
+    "total_spent",
+    "contact_person",
+    "email",
+    "phone",
+]
 TABS = ("orders", "ledger", "billing", "metering", "monthly")
 
 
 CLOSED = "closed"
 
 
-class CustomerFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class CustomerFilterForm(Filters):
     q = StringField("Search", description="Code or name")
     status = SelectField(
         "Status",
@@ -75,16 +96,7 @@ class CustomerFilterForm(FlaskForm):
         ],
         default="",
     )
-    sort = SelectField(
-        "Sort by",
-        choices=[
-            SelectChoice("code", "Code"),
-            SelectChoice("name", "Name"),
-            SelectChoice("-balance", "Balance, highest first"),
-            SelectChoice("balance", "Balance, lowest first"),
-        ],
-        default="code",
-    )
+    manager = SelectField("Account manager", coerce=int, default=0)
 
 
 class CustomerFields(FlaskForm):
@@ -173,31 +185,71 @@ class MovementForm(FlaskForm):
 
 @bp.get("")
 def index():
+    listing = _listing()
+    query = select(Customer).outerjoin(Customer.account_manager).options(selectinload(Customer.account_manager))
+    page = listing.page(query, 50)
+    total = db.session.scalar(select(func.coalesce(func.sum(Customer.balance), 0)).where(*listing.conditions))
+    return render_template("customers/index.html", listing=listing, page=page, total=Decimal(total))
+
+
+@bp.get("/export.csv")
+def export():
+    """Every customer the filters select, in the list's order, streamed."""
+    listing = _listing()
+    if not listing.valid:
+        return index(), 422
+    query = select(
+        Customer.code,
+        Customer.name,
+        AccountManager.name.label("manager"),
+        Customer.status,
+        Customer.closed_at,
+        Customer.balance,
+        Customer.total_recharged,
+        Customer.total_spent,
+        Customer.contact_person,
+        Customer.email,
+        Customer.phone,
+    ).outerjoin(Customer.account_manager)
+    return listing.export("customers", CSV_COLUMNS, query, _csv_row)
+
+
+def _listing() -> Listing:
     filters = CustomerFilterForm(request.args)
-    conditions = []
-    if filters.validate():
-        if text := (filters.q.data or "").strip():
-            conditions.append(or_(Customer.code.ilike(f"%{text}%"), Customer.name.ilike(f"%{text}%")))
-        if filters.status.data == CLOSED:
-            conditions.append(Customer.closed_at.is_not(None))
-        else:
-            conditions.append(Customer.closed_at.is_(None))
-        if filters.status.data and filters.status.data != CLOSED:
-            conditions.append(Customer.status == CustomerStatus(filters.status.data))
-        order = SORTS[filters.sort.data or "code"]
-    else:
-        conditions.append(Customer.id.is_(None))
-        order = SORTS["code"]
-    page = db.paginate(
-        select(Customer)
-        .options(selectinload(Customer.account_manager))
-        .where(*conditions)
-        .order_by(order, Customer.id),
-        per_page=50,
-        error_out=False,
+    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
+    return Listing(
+        filters, COLUMNS, _filter_conditions, default="code", tiebreak=Customer.id, csv_endpoint="customers.export"
     )
-    total = db.session.scalar(select(func.coalesce(func.sum(Customer.balance), 0)).where(*conditions))
-    return render_template("customers/index.html", filters=filters, page=page, total=Decimal(total))
+
+
+def _filter_conditions(filters: CustomerFilterForm) -> list:
+    conditions = []
+    if text := (filters.q.data or "").strip():
+        conditions.append(or_(Customer.code.ilike(f"%{text}%"), Customer.name.ilike(f"%{text}%")))
+    if filters.status.data == CLOSED:
+        conditions.append(Customer.closed_at.is_not(None))
+    else:
+        conditions.append(Customer.closed_at.is_(None))
+    if filters.status.data and filters.status.data != CLOSED:
+        conditions.append(Customer.status == CustomerStatus(filters.status.data))
+    if filters.manager.data:
+        conditions.append(Customer.account_manager_id == filters.manager.data)
+    return conditions
+
+
+def _csv_row(row) -> list:
+    return [
+        text_cell(row.code),
+        text_cell(row.name),
+        text_cell(row.manager),
+        CLOSED if row.closed_at else row.status.value,
+        plain(row.balance),
+        plain(row.total_recharged),
+        plain(row.total_spent),
+        text_cell(row.contact_person),
+        text_cell(row.email),
+        text_cell(row.phone),
+    ]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -320,12 +372,33 @@ def assign_meter(code: str):
             form.confirm_move_from.data = str(move.current.id)
             return render_customer(customer, "billing", forms={"assign": form}, move=move)
         except billing.BillingError as error:
-            form.serial.errors.append(str(error))
+            error_under_field(form, error, dated="started_on", default="serial")
         else:
             flash(f"Meter {meter.serial} assigned to {customer.code}.", "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
     return render_customer(customer_or_404(code), "billing", forms={"assign": form}), 422
+
+
+@bp.get("/<code>/assignments/<int:assignment_id>/confirm-deactivate")
+def confirm_deactivate(code: str, assignment_id: int):
+    """What deactivating the meter's assignment does, with what it takes out of the customer's totals, asked first."""
+    customer = customer_or_404(code)
+    assignment = db.session.get(MeterAssignment, assignment_id)
+    if assignment is None or assignment.customer_id != customer.id:
+        abort(404)
+    if not assignment.is_active:
+        flash("This assignment is already inactive.", "info")
+        return redirect(url_for("customers.show", code=code, tab="billing"))
+    due, overpaid = _assignment_totals(assignment)
+    return render_template(
+        "customers/deactivate.html",
+        customer=customer,
+        assignment=assignment,
+        today=local_today(),
+        due=due,
+        overpaid=overpaid,
+    )
 
 
 @bp.post("/<code>/assignments/<int:assignment_id>/<any(deactivate, reactivate):action>")
@@ -377,7 +450,7 @@ def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
         try:
             message = write(form, db.session.get(Meter, form.meter_id.data), customer)
         except billing.BillingError as error:
-            form.amount.errors.append(str(error))
+            error_under_field(form, error, dated=dated, default="amount")
         except periods.PeriodClosed as error:
             form[dated].errors.append(str(error))
         else:
@@ -502,6 +575,12 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
             if len(choices) == 2:  # a single meter: chosen already
                 forms[name].meter_id.data = choices[1].value
         forms[name].meter_id.choices = choices
+
+
+def _assignment_totals(assignment: MeterAssignment) -> tuple[Decimal, Decimal]:
+    """What is due and overpaid on the assignment's meter while the customer held it."""
+    net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
+    return db.session.execute(select(due_sql(net), overpaid_sql(net)).where(MeterAssignment.id == assignment.id)).one()
 
 
 def _billing(customer: Customer) -> dict:

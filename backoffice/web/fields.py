@@ -94,3 +94,14 @@ class MonthField(StringField):
         if self.raw_data:
             return self.raw_data[0]
         return str(Month.of(self.data)) if isinstance(self.data, date) else ""
+
+
+def error_under_field(form, error, *, dated: str, default: str) -> None:
+    """Show a refused write's message under the form field it is about.
+
+    ``error.field`` names what the message concerns: ``"date"`` is the form's ``dated`` field, another name a
+    field of that name; a message about anything else (or a field this form lacks) sits under ``default``.
+    """
+    about = getattr(error, "field", None)
+    name = dated if about == "date" else about if about in form else default
+    form[name].errors.append(str(error))

@@ -15,6 +15,8 @@ from backoffice.money import shown
 
 
 def init_app(app: Flask) -> None:
+    from backoffice.reconcile.report import scope_text
+
     app.add_template_filter(money)
     app.add_template_filter(local_date)
     app.add_template_filter(local_datetime)
@@ -79,15 +81,3 @@ def check_label(name: str) -> str:
     from backoffice.reconcile import label
 
     return label(name)
-
-
-def scope_text(scope: dict | None) -> str:
-    """A run's scope as a clerk reads it."""
-    if not scope:
-        return "everything"
-    parts = []
-    if customers := scope.get("customers"):
-        parts.append("customers " + ", ".join(customers))
-    if month := scope.get("from_month"):
-        parts.append(f"from {month}")
-    return "; ".join(parts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -35,7 +35,7 @@ def start(kind: str, args: dict, *, fallback: str):
         flash(str(error), "error")
         return redirect(fallback)
     if request.headers.get("HX-Request"):
-        return render_template("jobs/_panel.html", job=record, already=not created)
+        return _panel(record, already=not created)
     if not created:
         flash("The same job was already queued or running: here it is.", "info")
     return redirect(url_for("jobs.show", job_id=record.id))
@@ -54,7 +54,16 @@ def show(job_id: str):
 
 @bp.get("/<job_id>/panel")
 def panel(job_id: str):
-    return render_template("jobs/_panel.html", job=_get(job_id), already=False)
+    return _panel(_get(job_id), already=False)
+
+
+def _panel(record: JobRecord, *, already: bool) -> Response:
+    """The job's progress panel; once the job has ended, with the ``job-ended`` event, on which the page showing
+    the panel refreshes what the job changed (the reconciliation page its runs)."""
+    response = make_response(render_template("jobs/_panel.html", job=record, already=already))
+    if not record.status.active:
+        response.headers["HX-Trigger"] = "job-ended"
+    return response
 
 
 @bp.post("/<job_id>/retry")

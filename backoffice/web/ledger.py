@@ -20,7 +20,8 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AdjustmentReason, BalanceTransaction, Customer, Role
 from backoffice.posting.rules import Kind, rule_of
-from backoffice.services import periods, wallet
+from backoffice.services import approvals, periods, wallet
+from backoffice.web.approvals import PENDING_NOTICE, pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import MoneyField
@@ -80,22 +81,31 @@ def adjust(code: str):
     form = AdjustForm(prefix="adjust")
     if form.validate_on_submit():
         sign = 1 if form.direction.data == "up" else -1
+        description = form.description.data or ""
         try:
-            movement = wallet.adjust(
+            movement = wallet.adjustment(
                 customer,
                 sign * form.amount.data,
                 reason=form.reason.data,
-                description=form.description.data or "",
+                description=description,
                 idempotency_key=form.idempotency_key.data or None,
                 user=current_user,
                 value_date=form.value_date.data,
             )
+            if approvals.needs_approval(movement.amount):
+                why = REASONS[movement.reason] + (f": {description}" if description.strip() else "")
+                asked = approvals.ask_adjustment(movement, user=current_user, reason=why)
+            else:
+                asked, posted = None, wallet.post_movement(movement)
         except (wallet.DatedAfterToday, periods.PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))
         else:
-            flash(f"Adjustment #{movement.id} posted.", "success")
+            if asked is not None:
+                flash(pending_notice(asked), "info")
+            else:
+                flash(f"Adjustment #{posted.id} posted.", "success")
             return redirect(url_for("customers.show", code=code, tab="ledger"))
     from backoffice.web.customers import render_customer
 
@@ -114,15 +124,25 @@ def movement(code: str, movement_id: int):
 def reverse(code: str, movement_id: int):
     original = _movement(_customer(code), movement_id)
     form = ReverseForm()
-    if form.validate_on_submit():
+    asking = approvals.needs_approval(original.amount)
+    valid = form.validate_on_submit()
+    if valid and asking and not (form.description.data or "").strip():
+        form.description.errors.append(f"{PENDING_NOTICE}: say why, for the admin who approves it.")
+    elif valid:
+        description = form.description.data or ""
         try:
-            reversal = wallet.reverse(
-                original,
-                description=form.description.data or "",
-                user=current_user,
-                value_date=form.value_date.data,
-                refuse_again=True,
-            )
+            if asking:
+                asked = approvals.ask_wallet_reversal(
+                    original, description=description, value_date=form.value_date.data, user=current_user
+                )
+            else:
+                reversal = wallet.reverse(
+                    original,
+                    description=description,
+                    user=current_user,
+                    value_date=form.value_date.data,
+                    refuse_again=True,
+                )
         except (wallet.DatedAfterToday, wallet.DatedBeforeReversed, periods.PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.AlreadyReversed as error:
@@ -132,10 +152,13 @@ def reverse(code: str, movement_id: int):
             db.session.rollback()
             return _page(_movement(_customer(code), movement_id), form, refused=str(error)), 422
         else:
-            flash(
-                f"{reversal.kind.value.capitalize()} #{reversal.id} posted: movement #{movement_id} is reversed.",
-                "success",
-            )
+            if asking:
+                flash(pending_notice(asked), "info")
+            else:
+                flash(
+                    f"{reversal.kind.value.capitalize()} #{reversal.id} posted: movement #{movement_id} is reversed.",
+                    "success",
+                )
             return redirect(url_for("ledger.movement", code=code, movement_id=movement_id))
     db.session.rollback()
     return _page(_movement(_customer(code), movement_id), form), 422
@@ -155,6 +178,8 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
         form=form,
         cannot=cannot,
         posts=None if cannot or reversal else posting_of(wallet.reversal_kind(found), -found.signed_amount),
+        needs_approval=approvals.needs_approval(found.amount),
+        pending=approvals.pending_for_movement(found.id),
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import select, update
 
 from backoffice.extensions import db
-from backoffice.models import Customer, MonthlyCustomerBalance, Role
+from backoffice.models import Customer, HistoryOperation, MonthlyCustomerBalance, Role, record
 from backoffice.models.types import Month
 from backoffice.services import transaction
 from backoffice.web.auth import requires_role
@@ -77,6 +77,20 @@ def chart(rows: list[MonthlyCustomerBalance]) -> Chart:
     return Chart(WIDTH, HEIGHT, bars, " ".join(points), y_of(Decimal(0)))
 
 
+@bp.get("/realtime/off")
+@requires_role(Role.ADMIN)
+def confirm_realtime_off(code: str):
+    """What stopping real-time calculation stops, and how the customer's months catch up, asked before it stops."""
+    from backoffice.web.customers import customer_or_404
+
+    customer = customer_or_404(code)
+    if not customer.use_realtime_calculation:
+        flash(f"{customer.code} is not calculated in real time already.", "info")
+        return redirect(url_for("customers.show", code=code, tab="monthly"))
+    hour, minute = current_app.config["NIGHTLY_AT"]
+    return render_template("customers/realtime_off.html", customer=customer, nightly=f"{hour:02d}:{minute:02d}")
+
+
 @bp.post("/realtime/<any(on, off):state>")
 @requires_role(Role.ADMIN)
 def set_realtime(code: str, state: str):
@@ -86,6 +100,7 @@ def set_realtime(code: str, state: str):
     on = state == "on"
     with transaction() as session:
         session.execute(update(Customer).where(Customer.id == customer.id).values(use_realtime_calculation=on))
+        record(session.connection(), Customer, Customer.id == customer.id, HistoryOperation.EDIT)
     if on:
         flash(
             f"{customer.code} is calculated in real time again. Recalculations already pending are done by the "

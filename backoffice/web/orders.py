@@ -1,4 +1,5 @@
-"""Orders: the list with its filters and total, the order form, and the live grand total."""
+"""Orders: the list with its filters, sortable columns, total and CSV export, the order form, and the live grand
+total."""
 
 from __future__ import annotations
 
@@ -13,18 +14,53 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.config import local_today
+from backoffice.exports import iso, plain, text_cell
 from backoffice.extensions import db
-from backoffice.models import COMPONENTS, Customer, GrandTotalTooLarge, NegativeGrandTotal, Order, checked_grand_total
+from backoffice.models import (
+    COMPONENTS,
+    AccountManager,
+    Customer,
+    GrandTotalTooLarge,
+    NegativeGrandTotal,
+    Order,
+    checked_grand_total,
+)
 from backoffice.models.types import next_month_start
 from backoffice.money import ZERO
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
+from backoffice.web import history
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
 from backoffice.web.filters import money
+from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
+
+COLUMNS = [
+    Column("number", "Number", Order.number),
+    Column("customer", "Customer", Customer.code),
+    Column("manager", "Account manager", AccountManager.name),
+    Column("closing", "Closing date", Order.closing_date),
+    Column("total_price", "Total price", Order.total_price, numeric=True),
+    Column("additions", "Additions", Order.additions, numeric=True),
+    Column("promo", "Promo", Order.promo, numeric=True),
+    Column("reductions", "Reductions", Order.reductions, numeric=True),
+    Column("grand_total", "Grand total", Order.grand_total, numeric=True),
+]
+CSV_COLUMNS = [
+    "number",
+    "customer_code",
+    "customer_name",
+    "account_manager",
+    "closing_date",
+    "total_price",
+    "additions",
+    "promo",
+    "reductions",
+    "grand_total",
+]
 
 
 class OrderAmountsForm(FlaskForm):
@@ -86,10 +122,7 @@ class OrderForm(Versioned, OrderAmountsForm):
         self.account_manager_id.choices = [placeholder("Choose an account manager…"), *manager_choices()]
 
 
-class OrderFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class OrderFilterForm(Filters):
     q = StringField("Search", description="Order number, customer code or name")
     manager = SelectField("Account manager", coerce=int, default=0)
     month = MonthField("Closing month")
@@ -97,17 +130,32 @@ class OrderFilterForm(FlaskForm):
 
 @bp.get("")
 def index():
-    filters = OrderFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
-    conditions = _filter_conditions(filters) if filters.validate() else [Order.id.is_(None)]
-    query = select(Order).join(Order.customer).where(*conditions).order_by(Order.closing_date.desc(), Order.id.desc())
-    page = db.paginate(query, per_page=current_app.config["ORDERS_PER_PAGE"], error_out=False)
+    listing = _listing()
+    query = select(Order).join(Order.customer).join(Order.account_manager)
+    page = listing.page(query, current_app.config["ORDERS_PER_PAGE"])
     count, total = db.session.execute(
         select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0))
         .join(Order.customer)
-        .where(*conditions)
+        .where(*listing.conditions)
     ).one()
-    return render_template("orders/index.html", filters=filters, page=page, count=count, total=Decimal(total))
+    return render_template("orders/index.html", listing=listing, page=page, count=count, total=Decimal(total))
+
+
+@bp.get("/export.csv")
+def export():
+    """Every order the filters select, in the list's order, streamed."""
+    listing = _listing()
+    if not listing.valid:
+        return index(), 422
+    return listing.export("orders", CSV_COLUMNS, export_query(), _csv_row)
+
+
+@bp.get("/deleted")
+def deleted():
+    page = history.deleted_orders()
+    ids = {order.customer_id for order in page.items}
+    customers = {c.id: c for c in db.session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+    return render_template("orders/deleted.html", page=page, customers=customers)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -168,6 +216,44 @@ def _get(order_id: int) -> Order:
     if order is None:
         abort(404)
     return order
+
+
+def export_query():
+    """The columns of the CSV, of every order (the list narrows and sorts it)."""
+    return (
+        select(
+            Order.number,
+            Customer.code,
+            Customer.name,
+            AccountManager.name.label("manager"),
+            Order.closing_date,
+            *(getattr(Order, name) for name in COMPONENTS),
+            Order.grand_total,
+        )
+        .select_from(Order)
+        .join(Order.customer)
+        .join(Order.account_manager)
+    )
+
+
+def _listing() -> Listing:
+    filters = OrderFilterForm(request.args)
+    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
+    return Listing(
+        filters, COLUMNS, _filter_conditions, default="-closing", tiebreak=Order.id, csv_endpoint="orders.export"
+    )
+
+
+def _csv_row(row) -> list:
+    number, code, name, manager, closing_date, *amounts = row
+    return [
+        text_cell(number),
+        text_cell(code),
+        text_cell(name),
+        text_cell(manager),
+        iso(closing_date),
+        *map(plain, amounts),
+    ]
 
 
 def _filter_conditions(filters: OrderFilterForm) -> list:

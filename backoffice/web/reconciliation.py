@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField
+from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
 
 from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, Role, RunMode
-from backoffice.reconcile import CHECKS, engine
+from backoffice.reconcile import CHECKS, Scope, engine
 from backoffice.reconcile.report import csv_filename, csv_lines, named_entities
 from backoffice.web.auth import requires_role
 from backoffice.web.jobs import start as start_job
@@ -29,14 +30,80 @@ BUTTONS = {
 }
 
 
+CONFIRMED = (RunMode.FIX, RunMode.REBUILD)
+"""What writes is confirmed first, on a page saying what it may change (a plain verify only reads)."""
+
+
 class StartRunForm(FlaskForm):
     mode = SelectField(choices=[SelectChoice(mode.value, label) for mode, label in BUTTONS.items()])
+    check = SelectField(
+        "Check",
+        choices=[SelectChoice("", "Every check"), *(SelectChoice(name, c.label) for name, c in CHECKS.items())],
+        default="",
+    )
+    customer = StringField(
+        "Customer code",
+        validators=[Length(max=20)],
+        filters=[lambda text: text.strip() if text else text],
+        description="Blank: every customer.",
+    )
+
+    def job_args(self) -> dict:
+        """The job's checks and customers, as chosen (nothing chosen: everything)."""
+        chosen: dict = {}
+        if self.check.data:
+            chosen["checks"] = [self.check.data]
+        if self.customer.data:
+            chosen["customers"] = [self.customer.data]
+        return chosen
+
+    def scope(self) -> Scope | None:
+        """The scope chosen, or ``None`` with an error under the customer's field."""
+        try:
+            return engine.scope_for([self.customer.data] if self.customer.data else [])
+        except engine.UnknownCustomer as error:
+            self.customer.errors = [*self.customer.errors, str(error)]
+            return None
 
 
 @bp.get("")
 def index():
-    runs = db.paginate(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()), per_page=25, error_out=False)
-    return render_template("reconciliation/index.html", runs=runs, buttons=BUTTONS, form=StartRunForm())
+    return render_template(
+        "reconciliation/index.html",
+        runs=_runs(),
+        buttons=BUTTONS,
+        modes=RunMode,
+        confirmed=CONFIRMED,
+        form=StartRunForm(),
+    )
+
+
+@bp.get("/runs")
+def runs():
+    """The runs' table: the page asks for it again when a job started from it ends."""
+    return render_template("reconciliation/_runs.html", runs=_runs())
+
+
+@bp.get("/confirm/<any(fix, rebuild):mode>")
+@requires_role(Role.ADMIN)
+def confirm(mode: str):
+    """What a fix or a rebuild will do over the checks and customers chosen, before it is started."""
+    form = StartRunForm(request.args, meta={"csrf": False})
+    form.mode.data = mode
+    if not form.validate():
+        abort(400)
+    form = StartRunForm(formdata=None, mode=mode, check=form.check.data, customer=form.customer.data)
+    scope = form.scope()
+    counted = engine.in_scope([form.check.data] if form.check.data else None, scope) if scope is not None else []
+    template = "reconciliation/_confirm.html" if request.headers.get("HX-Request") else "reconciliation/confirm.html"
+    return render_template(
+        template,
+        form=form,
+        mode=RunMode(form.mode.data),
+        button=BUTTONS[RunMode(form.mode.data)],
+        counted=counted,
+        total=sum(count for _check, count in counted),
+    ), 200 if scope is not None else 422
 
 
 @bp.post("/runs")
@@ -45,8 +112,18 @@ def start():
     form = StartRunForm()
     if not form.validate_on_submit():
         abort(400)
+    if form.scope() is None:
+        message = " ".join(form.customer.errors)
+        if request.headers.get("HX-Request"):
+            return render_template("jobs/_unavailable.html", message=message), 422
+        flash(message, "error")
+        return redirect(url_for("reconciliation.index"))
     kind, args = JOBS[RunMode(form.mode.data)]
-    return start_job(kind, args, fallback=url_for("reconciliation.index"))
+    return start_job(kind, args | form.job_args(), fallback=url_for("reconciliation.index"))
+
+
+def _runs():
+    return db.paginate(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()), per_page=25, error_out=False)
 
 
 @bp.get("/runs/<int:run_id>")

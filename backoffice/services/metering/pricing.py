@@ -28,6 +28,7 @@ from backoffice.models import (
     volume_sm3_of,
     volume_sm3_sql,
 )
+from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
 from backoffice.money import MAX_AMOUNT, round_money, shown
@@ -113,6 +114,8 @@ def set_pricing(
             connection.execute(
                 update(pricing).where(pricing.c.id == existing.id).values(**values, version=pricing.c.version + 1)
             )
+        saved = (pricing.c.customer_id == customer_id) & (pricing.c.effective_from == effective_from)
+        record(connection, CustomerPricing, saved, HistoryOperation.EDIT if existing else HistoryOperation.CREATE)
         if not impact.deferred:
             reprice_readings(connection, priced_by, user)
             return impact

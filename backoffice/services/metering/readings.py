@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, update
 
 from backoffice.extensions import db
 from backoffice.models import Customer, Meter, MeterReading, RecalculationReason, TransactionCalculation, User
+from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
 from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction
 from backoffice.services.locking import lock_customers
@@ -60,6 +61,7 @@ def record_reading(
                 "created_by_id": user.id if user else None,
             },
         ).scalar_one()
+        record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.CREATE)
         if customer.use_realtime_calculation:
             _store_calculation(connection, customer_id, reading_id, reading_date, priced)
             charge_reading(connection, customer_id, reading_id, reading_date, priced.total_price, user, "Gas")
@@ -96,6 +98,7 @@ def correct_reading(
             .where(readings.c.id == reading_id)
             .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
         )
+        record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.EDIT)
         if not customer.use_realtime_calculation:
             _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
             return
@@ -147,6 +150,7 @@ def delete_reading(reading_id: int, *, user: User | None = None) -> None:
         else:
             connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
             _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
+        record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
         connection.execute(delete(readings).where(readings.c.id == reading_id))
         charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, "Deleted reading of gas")
 

@@ -52,6 +52,7 @@ from backoffice.models import (
     volume_sm3_sql,
     whose_readings,
 )
+from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
 from backoffice.models.types import Month, month_of_date, utcnow
 from backoffice.money import MAX_AMOUNT, shown
@@ -176,6 +177,7 @@ def _move_to_holder(connection: Connection, reading, user) -> None:
     """Give back what the reading cost where it was charged, and make it its holder's (whom the re-pricing that
     follows charges, replacing its calculation)."""
     connection.execute(readings.update().where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
+    record(connection, MeterReading, readings.c.id == reading.id, HistoryOperation.EDIT)
     charge_reading(
         connection, reading.customer_id, reading.id, None, Decimal(0), user, "Gas of the meter's holder on its date"
     )

@@ -33,6 +33,7 @@ from backoffice.models import (
     total_price_sql,
     volume_sm3_sql,
 )
+from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction
 from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
@@ -165,6 +166,8 @@ def change_tariff(tariff: Tariff, *, user: User | None = None) -> TariffImpact:
                 version=pricing.c.version + 1,
             )
         )
+        chosen = pricing.c.customer_id.in_(select(targets.c.id)) & (pricing.c.effective_from == tariff.effective_from)
+        record(connection, CustomerPricing, chosen, HistoryOperation.EDIT)
         taken = select(pricing.c.id).where(
             pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from
         )
@@ -176,6 +179,7 @@ def change_tariff(tariff: Tariff, *, user: User | None = None) -> TariffImpact:
                 ).where(~taken.exists()),
             )
         )
+        record(connection, CustomerPricing, chosen & (pricing.c.version == 1), HistoryOperation.CREATE)
         repriced = select(readings.c.customer_id).where(_priced_by_new_rows(tariff, targets)).distinct()
         connection.execute(
             insert(requests).from_select(

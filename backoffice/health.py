@@ -1,0 +1,122 @@
+"""Whether the derived balances can be trusted now: what the health check answers and the metrics export.
+
+They can when every check's latest full run left nothing mismatched and succeeded within
+``BACKOFFICE_HEALTH_MAX_AGE_HOURS``, the nightly maintenance succeeded within that age too, and the
+balance sheet balances. A check that never ran, or a nightly that stopped running, is no news of good
+health: it is reported ``stale``, with the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from backoffice import jobs
+from backoffice.models.types import utcnow
+from backoffice.reconcile import status
+from backoffice.reconcile.report import iso, plain
+from backoffice.services import books, metering
+
+NIGHTLY = "nightly_maintenance"
+
+
+class State(enum.StrEnum):
+    OK = "ok"
+    MISMATCHED = "mismatched"
+    """The latest full run found mismatches and did not try to fix them (a verify)."""
+    LEFT = "left"
+    """The latest full run tried to fix and left some mismatched."""
+    STALE = "stale"
+    """The latest full run that succeeded is older than the maximum age, or none succeeded."""
+    NEVER_RUN = "never run"
+
+    @property
+    def stale(self) -> bool:
+        return self in (State.STALE, State.NEVER_RUN)
+
+
+@dataclass(frozen=True)
+class CheckHealth:
+    status: status.CheckStatus
+    state: State
+
+
+@dataclass(frozen=True)
+class Health:
+    at: datetime
+    max_age: timedelta
+    checks: list[CheckHealth]
+    nightly_last_success: datetime | None
+    nightly: State
+    sheet: books.Sheet
+    pending: metering.Pending
+    reasons: list[str]
+
+    @property
+    def valid(self) -> bool:
+        return not self.reasons
+
+
+def assess() -> Health:
+    at = utcnow()
+    max_age = current_app.config["HEALTH_MAX_AGE"]
+    since = at - max_age
+    checks = [CheckHealth(s, _state(s, since)) for s in status.latest()]
+    nightly_last_success = jobs.last_success(NIGHTLY)
+    nightly = _fresh(nightly_last_success, since, never=State.NEVER_RUN)
+    sheet = books.balance_sheet()
+    reasons = [reason for check in checks for reason in _check_reasons(check, max_age)]
+    if nightly is State.NEVER_RUN:
+        reasons.append("The nightly maintenance has never finished.")
+    elif nightly is State.STALE:
+        reasons.append(
+            f"The nightly maintenance last finished at {iso(nightly_last_success)}, {_age(max_age)} ago or more."
+        )
+    if not sheet.balanced:
+        reasons.append(
+            f"The balance sheet does not balance: assets less liabilities, equity and current earnings is "
+            f"{plain(sheet.difference)}."
+        )
+    return Health(at, max_age, checks, nightly_last_success, nightly, sheet, metering.pending_summary(), reasons)
+
+
+def _state(s: status.CheckStatus, since: datetime) -> State:
+    if s.run_id is None:
+        return State.NEVER_RUN
+    if _fresh(s.last_success_at, since, never=State.STALE) is State.STALE:
+        return State.STALE
+    if s.left:
+        return State.LEFT if s.mode is not None and s.mode.writes else State.MISMATCHED
+    return State.OK
+
+
+def _fresh(moment: datetime | None, since: datetime, *, never: State) -> State:
+    if moment is None:
+        return never
+    return State.OK if moment > since else State.STALE
+
+
+def _check_reasons(check: CheckHealth, max_age: timedelta) -> list[str]:
+    s = check.status
+    reasons = []
+    if check.state is State.NEVER_RUN:
+        reasons.append(f"{s.check}: never run over everything.")
+    elif check.state is State.STALE and s.last_success_at is None:
+        reasons.append(f"{s.check}: no run over everything has succeeded.")
+    elif check.state is State.STALE:
+        reasons.append(
+            f"{s.check}: the last full run finished at {iso(s.last_success_at)}, {_age(max_age)} ago or more."
+        )
+    if s.left and s.mode is not None and s.mode.writes:
+        reasons.append(f"{s.check}: the last full run's fix left {s.left} mismatched.")
+    elif s.left:
+        reasons.append(f"{s.check}: the last full run found {s.left} mismatched, not fixed yet.")
+    return reasons
+
+
+def _age(max_age: timedelta) -> str:
+    hours = max_age.total_seconds() / 3600  # float-ok: hours of a duration
+    return f"{hours:g} hours"

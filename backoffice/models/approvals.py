@@ -1,0 +1,116 @@
+"""Money moved by hand above a limit waits for a second admin: one row per request, pending until decided.
+
+What was asked is kept whole (a wallet adjustment, a wallet reversal, a manual entry kept as a
+draft, an entry's reversal), so approving posts exactly it, through the posting core, in the same
+transaction that marks the request approved.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
+
+from backoffice.extensions import db
+from backoffice.models.books import JournalEntry
+from backoffice.models.customers import Customer
+from backoffice.models.types import Balance, Money, str_enum, utcnow
+from backoffice.models.users import User
+from backoffice.models.wallet import BalanceTransaction
+
+PENDING_ONLY = text("status = 'pending'")
+
+
+class ApprovalKind(enum.StrEnum):
+    ADJUSTMENT = "adjustment"
+    """A customer's balance corrected up or down."""
+    WALLET_REVERSAL = "wallet_reversal"
+    """A wallet movement undone (``movement_id``)."""
+    JOURNAL_ENTRY = "journal_entry"
+    """A manual entry, kept as a draft (``entry_id``) until approved."""
+    ENTRY_REVERSAL = "entry_reversal"
+    """A manual entry's reversing entry (``entry_id``: the entry reversed)."""
+
+    @property
+    def label(self) -> str:
+        return {
+            ApprovalKind.ADJUSTMENT: "Balance adjustment",
+            ApprovalKind.WALLET_REVERSAL: "Wallet reversal",
+            ApprovalKind.JOURNAL_ENTRY: "Manual journal entry",
+            ApprovalKind.ENTRY_REVERSAL: "Journal entry reversal",
+        }[self]
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ApprovalRequest(db.Model):
+    __tablename__ = "approval_requests"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("length(trim(reason)) > 0", name="reason_given"),
+        CheckConstraint("status = 'pending' OR decided_by_id IS NOT NULL", name="decided_by_someone"),
+        CheckConstraint("status <> 'rejected' OR length(trim(rejection_reason)) > 0", name="rejection_has_reason"),
+        Index("ix_approval_requests_status_id", "status", "id"),
+        # One pending request per movement or entry: a second submit finds the first.
+        Index(
+            "uq_approval_requests_pending_movement",
+            "movement_id",
+            unique=True,
+            sqlite_where=PENDING_ONLY,
+            postgresql_where=PENDING_ONLY,
+        ),
+        Index(
+            "uq_approval_requests_pending_entry",
+            "entry_id",
+            unique=True,
+            sqlite_where=PENDING_ONLY,
+            postgresql_where=PENDING_ONLY,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ApprovalKind] = mapped_column(str_enum(ApprovalKind, "approval_kind"))
+    status: Mapped[ApprovalStatus] = mapped_column(
+        str_enum(ApprovalStatus, "approval_status"), default=ApprovalStatus.PENDING
+    )
+    amount: Mapped[Decimal] = mapped_column(Balance)
+    """How much money moves: an adjustment's or a reversal's size, an entry's debits (up to 50 lines of the largest
+    amount: a balance's width). Compared with the limit."""
+    signed_amount: Mapped[Decimal | None] = mapped_column(Money)
+    """An adjustment's direction: positive adds to the balance."""
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    movement_id: Mapped[int | None]
+    """The wallet movement a reversal undoes. Like ``result_movement_id``, no foreign key: the ledger refuses
+    ``TRUNCATE`` with its own message, which a key to it would pre-empt with PostgreSQL's."""
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    adjustment_reason: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    value_date: Mapped[date | None] = mapped_column(Date)
+    """The value date asked for; none: the day it is approved."""
+    reason: Mapped[str] = mapped_column(String(300))
+    """Why the maker asks: what the approver reads."""
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejection_reason: Mapped[str | None] = mapped_column(String(300))
+    result_movement_id: Mapped[int | None]
+    """The wallet movement approving posted."""
+    result_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    """The journal entry approving posted."""
+
+    customer: Mapped[Customer | None] = relationship()
+    movement: Mapped[BalanceTransaction | None] = relationship(
+        primaryjoin=lambda: foreign(ApprovalRequest.movement_id) == BalanceTransaction.id, viewonly=True
+    )
+    entry: Mapped[JournalEntry | None] = relationship(foreign_keys=[entry_id])
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])

@@ -1,0 +1,130 @@
+"""The history of every change to the records people maintain, kept by SQLAlchemy-Continuum.
+
+Each versioned model gets a ``<table>_history`` table: one row per create, edit and delete, holding the record's
+values after the change (a delete: its last values), the operation, and the ``history_transactions`` row that says
+who made it and when. Versions are only ever inserted (the 'subquery' strategy finds the version before a change by
+looking it up, never by updating an end marker), so the database refuses any UPDATE or DELETE of them.
+
+What the posting core and the reconciliation recompute (balances, totals, achieved amounts) is left out of the
+versions: a history shows what a person changed. Writes made with SQL Core statements rather than the ORM add their
+versions with :func:`record`, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import click
+from flask import has_request_context
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, insert, literal, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy_continuum import make_versioned, versioning_manager
+from sqlalchemy_continuum.operation import Operation
+from sqlalchemy_continuum.plugins.base import Plugin
+from sqlalchemy_continuum.transaction import TransactionBase
+from sqlalchemy_continuum.utils import version_class
+
+from backoffice.extensions import db
+from backoffice.models.types import utcnow
+
+
+class HistoryOperation(enum.IntEnum):
+    CREATE = Operation.INSERT
+    EDIT = Operation.UPDATE
+    DELETE = Operation.DELETE
+
+    @property
+    def label(self) -> str:
+        return {"CREATE": "created", "EDIT": "edited", "DELETE": "deleted"}[self.name]
+
+
+class ActorPlugin(Plugin):
+    """Who a transaction's changes are by: the logged-in user of the request; else the command or job that ran."""
+
+    def transaction_args(self, uow, session) -> dict:
+        return {"user_id": _request_user_id(), "actor": _actor()}
+
+
+def _request_user_id() -> int | None:
+    if not has_request_context():
+        return None
+    from flask_login import current_user
+
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _actor() -> str:
+    if has_request_context():
+        return "web"
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        return f"job {job.func_name.rsplit('.', 1)[-1]}"[:120]
+    command = click.get_current_context(silent=True)
+    if command is not None:
+        return f"command {command.command_path}"[:120]
+    return "system"
+
+
+make_versioned(
+    user_cls=None,
+    plugins=[ActorPlugin()],
+    options={"strategy": "subquery", "table_name": "%s_history", "create_composite_index": True},
+)
+
+
+class HistoryTransaction(TransactionBase, db.Model):
+    """One database transaction that changed versioned records: when, and by whom."""
+
+    __tablename__ = "history_transactions"
+    __versioning_manager__ = versioning_manager
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120), default="system")
+    """``web``, ``command backoffice …``, ``job …`` or ``system``: what made the change, beside the user if any."""
+
+    user = relationship("User")
+
+    @property
+    def who(self) -> str:
+        return (self.user.name or self.user.email) if self.user is not None else self.actor
+
+
+versioning_manager.transaction_cls = HistoryTransaction
+
+
+def record(connection: Connection, model: type, where, operation: HistoryOperation) -> None:
+    """Add a version of each ``model`` row ``where`` selects, for a write made with SQL Core in this transaction.
+
+    Call it after an insert or an update (the version holds the new values) and before a delete (its last values).
+    """
+    history = version_class(model).__table__
+    table = model.__table__
+    columns = [column.name for column in history.columns if column.name in table.columns]
+    transaction_id = _transaction_id(connection)
+    connection.execute(
+        insert(history).from_select(
+            [*columns, "transaction_id", "operation_type"],
+            select(*(table.c[name] for name in columns), literal(transaction_id), literal(int(operation))).where(where),
+        )
+    )
+
+
+def _transaction_id(connection: Connection) -> int:
+    """The session's history transaction when the write is the session's (its ORM changes share it); else one of
+    the connection's own, made for this write (a check's repair runs on a connection of its own)."""
+    session = db.session()
+    if session.in_transaction() and session.connection() is connection:
+        unit = versioning_manager.unit_of_work(session)
+        return (unit.current_transaction or unit.create_transaction(session)).id
+    transactions = HistoryTransaction.__table__
+    return connection.execute(
+        insert(transactions)
+        .values(issued_at=utcnow(), user_id=_request_user_id(), actor=_actor())
+        .returning(transactions.c.id)
+    ).scalar_one()

@@ -1,0 +1,310 @@
+"""Four eyes on money moved by hand: above ``APPROVAL_ABOVE`` an adjustment, a manual entry or a reversal is
+asked for, and posts only when a second admin approves it.
+
+Asking checks what is asked as posting would, in a savepoint rolled back, so a request that could
+not post now is refused at once with posting's own message. Approving locks the request first (``FOR
+UPDATE`` on PostgreSQL, the write lock on SQLite), then posts through the posting core and marks the
+request approved in the same transaction: of two admins approving at once, the second finds it
+decided, and it posts once. A request that posting refuses when approved stays pending, unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from backoffice.extensions import db
+from backoffice.models import (
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalStatus,
+    BalanceTransaction,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
+    User,
+)
+from backoffice.models.types import utcnow
+from backoffice.money import BeyondLimit
+from backoffice.posting.movement import Movement
+from backoffice.posting.post import WalletError, post, value_date
+from backoffice.posting.rules import Kind
+from backoffice.services import books, periods, transaction, wallet
+
+REFUSALS = (WalletError, books.BooksError, periods.PeriodClosed, BeyondLimit)
+"""What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
+
+
+class ApprovalError(ValueError):
+    """A request or a decision refused; nothing was written."""
+
+
+class AlreadyDecided(ApprovalError):
+    def __init__(self, request: ApprovalRequest) -> None:
+        who = request.decided_by.email if request.decided_by else "someone"
+        super().__init__(f"Request #{request.id} was already {request.status.value} by {who}; nothing was changed.")
+
+
+class NoSuchRequest(ApprovalError):
+    def __init__(self, request_id: int) -> None:
+        super().__init__(f"No approval request #{request_id}.")
+
+
+class OwnRequest(ApprovalError):
+    def __init__(self, request: ApprovalRequest) -> None:
+        super().__init__(f"You asked for request #{request.id}: another admin approves it.")
+
+
+def limit() -> Decimal:
+    """The amount above which money moved by hand waits for a second admin."""
+    return current_app.config["APPROVAL_ABOVE"]
+
+
+def needs_approval(amount: Decimal) -> bool:
+    return abs(amount) > limit()
+
+
+def pending_count() -> int:
+    return db.session.scalar(
+        select(func.count(ApprovalRequest.id)).where(ApprovalRequest.status == ApprovalStatus.PENDING)
+    )
+
+
+def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
+    """Ask for the adjustment ``wallet.adjustment`` built; its idempotency key makes a double submit ask once."""
+    return _ask(
+        movement,
+        ApprovalRequest(
+            kind=ApprovalKind.ADJUSTMENT,
+            amount=abs(movement.amount),
+            signed_amount=movement.amount,
+            customer_id=movement.customer_id,
+            adjustment_reason=movement.reason,
+            description=movement.description,
+            value_date=movement.value_date,
+            idempotency_key=movement.idempotency_key,
+        ),
+        user=user,
+        reason=reason,
+    )
+
+
+def ask_wallet_reversal(
+    original: BalanceTransaction, *, description: str, value_date: date | None, user: User
+) -> ApprovalRequest:
+    """Ask to reverse a wallet movement, its description saying why; a movement has one pending request at most."""
+    if (earlier := wallet.reversal_of(original.id)) is not None:
+        raise wallet.AlreadyReversed(original.id, earlier)
+    movement = wallet.reversal(original, description=description, user=user, value_date=value_date)
+    return _ask(
+        movement,
+        ApprovalRequest(
+            kind=ApprovalKind.WALLET_REVERSAL,
+            amount=original.amount,
+            signed_amount=movement.amount,
+            customer_id=original.customer_id,
+            movement_id=original.id,
+            description=movement.description,
+            value_date=value_date,
+        ),
+        user=user,
+        reason=description,
+    )
+
+
+def ask_entry(
+    entry_date: date, description: str, lines: list[books.Line], *, user: User, idempotency_key: str | None = None
+) -> ApprovalRequest:
+    """Ask to post a manual entry: it is kept as a draft until approved; its description says why. The form's
+    ``idempotency_key`` makes a double submit ask once."""
+    if idempotency_key and (earlier := _by_key(idempotency_key)) is not None:
+        return earlier
+    movement = Movement(kind=Kind.MANUAL, value_date=entry_date, description=description, lines=tuple(lines))
+    try:
+        with transaction() as session:
+            _would_post(session, movement)
+            draft = books.save_draft(session.connection(), entry_date, description, lines)
+            request = _request(ApprovalKind.JOURNAL_ENTRY, draft, user=user, reason=description)
+            request.idempotency_key = idempotency_key
+            session.add(request)
+    except IntegrityError:
+        if idempotency_key and (earlier := _by_key(idempotency_key)) is not None:
+            return earlier
+        raise
+    return request
+
+
+def ask_draft(entry_id: int, *, user: User) -> ApprovalRequest:
+    """Ask to post a draft; its description says why."""
+    entry = _entry(entry_id)
+    if (earlier := _pending_for(entry_id=entry_id)) is not None:
+        return earlier
+    with transaction() as session:
+        _would_post(session, Movement(kind=Kind.MANUAL, draft_id=entry_id))
+        request = _request(ApprovalKind.JOURNAL_ENTRY, entry_id, user=user, reason=entry.description)
+        session.add(request)
+    return request
+
+
+def ask_entry_reversal(entry_id: int, *, user: User, reason: str) -> ApprovalRequest:
+    """Ask to post a manual entry's reversing entry, dated the day it is approved."""
+    if (earlier := _pending_for(entry_id=entry_id)) is not None:
+        return earlier
+    with transaction() as session:
+        _would_post(session, Movement(kind=Kind.MANUAL, reverses_id=entry_id))
+        request = _request(ApprovalKind.ENTRY_REVERSAL, entry_id, user=user, reason=reason)
+        session.add(request)
+    return request
+
+
+def pending_for_movement(movement_id: int) -> ApprovalRequest | None:
+    return _pending_for(movement_id=movement_id)
+
+
+def pending_for_entry(entry_id: int) -> ApprovalRequest | None:
+    return _pending_for(entry_id=entry_id)
+
+
+def entry_amount(entry_id: int) -> Decimal:
+    """How much an entry moves: its debits."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(JournalLine.debit), 0)).where(JournalLine.entry_id == entry_id)
+    )
+
+
+def approve(request_id: int, user: User) -> ApprovalRequest:
+    """Post what was asked and mark the request approved, in one transaction; raises :class:`ApprovalError` or
+    what posting refuses (``REFUSALS``), the request then staying pending."""
+    with transaction() as session:
+        request = _locked(request_id)
+        if request.requested_by_id == user.id:
+            raise OwnRequest(request)
+        connection = session.connection()
+        if request.kind is ApprovalKind.JOURNAL_ENTRY:
+            periods.refuse_if_closed(connection, request.entry.entry_date)
+        posted = post(connection, _movement(request, user))
+        request.decided_by_id, request.decided_at = user.id, utcnow()
+        request.result_entry_id = posted.entry_id
+        request.result_movement_id = posted.transaction.id if posted.transaction is not None else None
+        request.status = ApprovalStatus.APPROVED
+    return request
+
+
+def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
+    """Decline the request, saying why; nothing is posted (a draft asked for stays a draft)."""
+    if not reason.strip():
+        raise ApprovalError("Say why the request is rejected.")
+    decided_by = user.id
+    with transaction():
+        request = _locked(request_id)
+        request.decided_by_id, request.decided_at = decided_by, utcnow()
+        request.rejection_reason = reason.strip()[:300]
+        request.status = ApprovalStatus.REJECTED
+    return request
+
+
+def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: str) -> ApprovalRequest:
+    if not reason.strip():
+        raise ApprovalError("Say why: the approver reads it.")
+    key = request.idempotency_key
+    if key and (earlier := _by_key(key)) is not None:
+        return earlier
+    if request.movement_id and (earlier := _pending_for(movement_id=request.movement_id)) is not None:
+        return earlier
+    request.requested_by_id, request.reason = user.id, reason.strip()[:300]
+    try:
+        with transaction() as session:
+            _would_post(session, movement)
+            session.add(request)
+    except IntegrityError:
+        # Another submit of the same request was saved between our look-up and our insert.
+        earlier = _by_key(key) if key else _pending_for(movement_id=request.movement_id)
+        if earlier is None:
+            raise
+        return earlier
+    return request
+
+
+def _would_post(session, movement: Movement) -> None:
+    """Raise what posting the movement now would raise; write nothing."""
+    value_date(movement.value_date)
+    savepoint = session.begin_nested()
+    try:
+        post(session.connection(), movement)
+    finally:
+        savepoint.rollback()
+
+
+def _movement(request: ApprovalRequest, user: User) -> Movement:
+    """What approving the request posts, by ``user``."""
+    if request.kind is ApprovalKind.ADJUSTMENT:
+        return wallet.adjustment(
+            request.customer_id,
+            request.signed_amount,
+            reason=request.adjustment_reason,
+            description=request.description,
+            idempotency_key=f"approval-{request.id}",
+            user=user,
+            value_date=request.value_date,
+        )
+    if request.kind is ApprovalKind.WALLET_REVERSAL:
+        if (earlier := wallet.reversal_of(request.movement_id)) is not None:
+            raise wallet.AlreadyReversed(request.movement_id, earlier)
+        return wallet.reversal(
+            request.movement, description=request.description, user=user, value_date=request.value_date
+        )
+    if request.kind is ApprovalKind.JOURNAL_ENTRY:
+        return Movement(kind=Kind.MANUAL, draft_id=request.entry_id, user=user)
+    return Movement(kind=Kind.MANUAL, reverses_id=request.entry_id, user=user)
+
+
+def _request(kind: ApprovalKind, entry_id: int, *, user: User, reason: str) -> ApprovalRequest:
+    entry = db.session.get(JournalEntry, entry_id)
+    return ApprovalRequest(
+        kind=kind,
+        amount=entry_amount(entry_id),
+        entry_id=entry_id,
+        description=entry.description,
+        value_date=entry.entry_date if kind is ApprovalKind.JOURNAL_ENTRY else None,
+        reason=reason.strip()[:300] or entry.description,
+        requested_by_id=user.id,
+    )
+
+
+def _locked(request_id: int) -> ApprovalRequest:
+    """The request, locked until the transaction ends, if it is still pending."""
+    request = db.session.scalar(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.id == request_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if request is None:
+        raise NoSuchRequest(request_id)
+    if request.status is not ApprovalStatus.PENDING:
+        raise AlreadyDecided(request)
+    return request
+
+
+def _entry(entry_id: int) -> JournalEntry:
+    entry = db.session.get(JournalEntry, entry_id)
+    if entry is None or entry.status is not EntryStatus.DRAFT:
+        raise books.BooksError(f"No draft entry {entry_id}.")
+    return entry
+
+
+def _by_key(key: str) -> ApprovalRequest | None:
+    return db.session.scalar(select(ApprovalRequest).where(ApprovalRequest.idempotency_key == key))
+
+
+def _pending_for(**column) -> ApprovalRequest | None:
+    (name, value), *_ = column.items()
+    return db.session.scalar(
+        select(ApprovalRequest).where(
+            getattr(ApprovalRequest, name) == value, ApprovalRequest.status == ApprovalStatus.PENDING
+        )
+    )

@@ -1,0 +1,131 @@
+"""Approvals: money moved by hand above the limit, pending until a second admin approves or rejects it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from backoffice.extensions import db
+from backoffice.models import AdjustmentReason, ApprovalRequest, ApprovalStatus, Role
+from backoffice.services import approvals
+from backoffice.web.auth import requires_role
+
+bp = Blueprint("approvals", __name__, url_prefix="/approvals")
+
+DECIDED_SHOWN = 50
+REASONS = {reason.value: reason.label for reason in AdjustmentReason}
+PENDING_NOTICE = "This amount needs a second admin's approval"
+
+
+class RejectForm(FlaskForm):
+    reason = StringField(
+        "Why rejected",
+        validators=[DataRequired("Say why the request is rejected."), Length(max=300)],
+        filters=[lambda text: text.strip() if text else text],
+    )
+
+
+@bp.app_context_processor
+def _pending_approvals() -> dict:
+    """How many requests wait, for the admins' navigation."""
+
+    def pending_approvals() -> int:
+        return approvals.pending_count() if current_user.is_authenticated and current_user.is_admin else 0
+
+    return {"pending_approvals": pending_approvals, "approval_limit": approvals.limit}
+
+
+@bp.get("")
+def index():
+    return _page()
+
+
+@bp.post("/<int:request_id>/approve")
+@requires_role(Role.ADMIN)
+def approve(request_id: int):
+    try:
+        request = approvals.approve(request_id, current_user)
+    except approvals.OwnRequest as error:
+        return _page(request_id, str(error)), 403
+    except approvals.AlreadyDecided as error:
+        return _page(request_id, str(error)), 409
+    except approvals.REFUSALS as error:
+        return _page(request_id, f"Not posted, the request stays pending: {error}"), 422
+    except approvals.NoSuchRequest:
+        abort(404)
+    flash(f"Request #{request.id} approved: {_result(request)} posted.", "success")
+    return redirect(url_for("approvals.index"))
+
+
+@bp.post("/<int:request_id>/reject")
+@requires_role(Role.ADMIN)
+def reject(request_id: int):
+    form = RejectForm(prefix=f"reject-{request_id}")
+    if not form.validate_on_submit():
+        return _page(request_id, form=form), 422
+    try:
+        request = approvals.reject(request_id, current_user, form.reason.data)
+    except approvals.AlreadyDecided as error:
+        return _page(request_id, str(error)), 409
+    except approvals.NoSuchRequest:
+        abort(404)
+    flash(f"Request #{request.id} rejected; nothing was posted.", "success")
+    return redirect(url_for("approvals.index"))
+
+
+def pending_notice(request: ApprovalRequest) -> str:
+    """What a form says once it saved a request as pending (or found it already decided, for a double submit)."""
+    if request.status is ApprovalStatus.PENDING:
+        return f"{PENDING_NOTICE}: request #{request.id} is pending; nothing is posted until another admin approves it."
+    return f"Request #{request.id} was already {request.status.value}."
+
+
+def _page(request_id: int | None = None, error: str | None = None, form: RejectForm | None = None) -> str:
+    """The pending requests, oldest first, and the latest decided; ``error`` (or ``form``'s) says why what was
+    asked of ``request_id`` was refused."""
+    db.session.rollback()
+    options = [
+        selectinload(ApprovalRequest.requested_by),
+        selectinload(ApprovalRequest.decided_by),
+        selectinload(ApprovalRequest.customer),
+        selectinload(ApprovalRequest.entry),
+    ]
+    pending = db.session.scalars(
+        select(ApprovalRequest)
+        .options(*options)
+        .where(ApprovalRequest.status == ApprovalStatus.PENDING)
+        .order_by(ApprovalRequest.id)
+    ).all()
+    decided = db.session.scalars(
+        select(ApprovalRequest)
+        .options(*options)
+        .where(ApprovalRequest.status != ApprovalStatus.PENDING)
+        .order_by(ApprovalRequest.decided_at.desc(), ApprovalRequest.id.desc())
+        .limit(DECIDED_SHOWN)
+    ).all()
+    forms = {r.id: RejectForm(prefix=f"reject-{r.id}", formdata=None) for r in pending}
+    if form is not None and request_id in forms:
+        forms[request_id] = form
+    return render_template(
+        "approvals/index.html",
+        pending=pending,
+        decided=decided,
+        forms=forms,
+        error_id=request_id,
+        error=error,
+        limit=approvals.limit(),
+        reasons=REASONS,
+        result=_result,
+    )
+
+
+def _result(request: ApprovalRequest) -> str:
+    """What approving posted: a wallet movement and its entry, or an entry."""
+    if request.result_movement_id is not None:
+        return f"movement #{request.result_movement_id} (JE-{request.result_entry_id})"
+    return f"JE-{request.result_entry_id}"

@@ -1,0 +1,226 @@
+"""What every list shares: filters read from the query string, columns sorted by a click on their heading, pages
+that keep the filters and the sort, and a CSV export of everything the filters select, in the order chosen.
+
+A sort is ``sort=key`` (ascending) or ``sort=-key`` (descending), ``key`` one of the list's columns; anything
+else sorts the list its usual way and says so. Filters are a form without CSRF, read from the query string: one
+that cannot be read (a date, a month, an amount) says why under its field and selects nothing, with the page
+answered as usual (200); its CSV is refused: the page, saying why, answered 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, abort, request, stream_with_context, url_for
+from flask_sqlalchemy.pagination import SelectPagination
+from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
+from sqlalchemy import Select, false, or_
+from wtforms import DateField, StringField
+from wtforms.validators import Optional, ValidationError
+
+from backoffice.config import local_today
+from backoffice.exports import CsvLines, chunked
+from backoffice.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.models import Customer
+from backoffice.web.fields import OptionalMoneyField
+
+STREAMED_ROWS = 2000
+"""Rows fetched at a time by an export."""
+DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
+
+
+class Filters(FlaskForm):
+    """Filters read from the query string."""
+
+    class Meta:
+        csrf = False
+
+
+class CustomerFilter(Filters):
+    customer = StringField("Customer", description="Code or name")
+
+    def customer_conditions(self) -> list:
+        """The rows of the customers whose code or name holds what was typed (the query joins ``Customer``)."""
+        text = (self.customer.data or "").strip()
+        if not text:
+            return []
+        return [or_(Customer.code.ilike(f"%{text}%"), Customer.name.ilike(f"%{text}%"))]
+
+
+class DateRange(Filters):
+    """A range of dates, both days included; either end may be left open."""
+
+    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
+    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
+
+    def validate_until(self, field) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(f"The range ends before it starts: choose {self.since.data.isoformat()} or later.")
+
+    def date_conditions(self, column) -> list:
+        conditions = []
+        if self.since.data:
+            conditions.append(column >= self.since.data)
+        if self.until.data:
+            conditions.append(column <= self.until.data)
+        return conditions
+
+
+class AmountRange(Filters):
+    """A range of amounts, both included; either end may be left open."""
+
+    least = OptionalMoneyField("Amount from")
+    most = OptionalMoneyField("Amount to")
+
+    def validate_most(self, field) -> None:
+        if field.data is not None and self.least.data is not None and field.data < self.least.data:
+            raise ValidationError("The largest amount is below the smallest: swap them or widen the range.")
+
+    def amount_conditions(self, column) -> list:
+        conditions = []
+        if self.least.data is not None:
+            conditions.append(column >= self.least.data)
+        if self.most.data is not None:
+            conditions.append(column <= self.most.data)
+        return conditions
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sortable column: its key in the query string, its heading, and the SQL it sorts by; ``nullable``: the SQL
+    may be empty (such rows come last either way, on both databases)."""
+
+    key: str
+    label: str
+    sort: Any
+    numeric: bool = False
+    nullable: bool = False
+
+
+class Listing:
+    """One request's view of a list: its filters (read and checked), its sort, its page.
+
+    ``conditions`` turns valid filters into SQL conditions; ``default`` is the usual sort (``"-closing"``);
+    ``tiebreak`` (the rows' id) makes the order total, so pages and exports list every row once.
+    """
+
+    def __init__(
+        self,
+        filters: FlaskForm,
+        columns: Sequence[Column],
+        conditions: Callable[[Any], list],
+        *,
+        default: str,
+        tiebreak: Any,
+        csv_endpoint: str | None = None,
+    ) -> None:
+        self.filters = filters
+        self.columns = {column.key: column for column in columns}
+        self.valid = filters.validate()
+        self.conditions = conditions(filters) if self.valid else [false()]
+        self.tiebreak = tiebreak
+        self.csv_endpoint = csv_endpoint
+        asked = request.args.get("sort", "")
+        self.sort_error = None
+        if _key(asked) in self.columns:
+            self.sort = asked
+        else:
+            self.sort = default
+            if asked:
+                label = self.columns[_key(default)].label
+                self.sort_error = f"Not a valid choice of column to sort by: the list is sorted by {label}."
+        self.explicit = self.sort == asked
+
+    @property
+    def key(self) -> str:
+        return _key(self.sort)
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+    def order_by(self) -> list:
+        """The chosen order, then the tiebreak in the same direction."""
+        column = self.columns[self.key]
+        ordered = column.sort.desc() if self.descending else column.sort.asc()
+        if column.nullable:
+            ordered = ordered.nulls_last()
+        return [ordered, self.tiebreak.desc() if self.descending else self.tiebreak.asc()]
+
+    def select(self, query: Select) -> Select:
+        """``query`` narrowed to what the filters select, in the chosen order."""
+        return query.where(*self.conditions).order_by(*self.order_by())
+
+    def page(self, query: Select, per_page: int, *, rows: bool = False):
+        """The page asked for (the first when none or an unreadable one is); ``rows``: of rows, not entities."""
+        if not rows:
+            return db.paginate(self.select(query), per_page=per_page, error_out=False)
+        number = request.args.get("page", 1, type=int)
+        if number > LARGEST_ROW_NUMBER // per_page:
+            abort(404)
+        return RowPage(select=self.select(query), session=db.session, page=number, per_page=per_page, error_out=False)
+
+    def args(self, **changes) -> dict:
+        """The query string of this list without its page number, with ``changes``."""
+        args = {name: value for name, value in request.args.items() if name != "page"}
+        args.update(changes)
+        return args
+
+    def heading(self, key: str) -> Markup:
+        """A column's ``<th>``: a link sorting by it (the other way round when it is the sort), with ``aria-sort``."""
+        column = self.columns[key]
+        current = key == self.key
+        descending = current and self.descending
+        target = key if descending or not current else f"-{key}"
+        state = ("descending" if descending else "ascending") if current else "none"
+        arrow = ("▼" if descending else "▲") if current else ""
+        href = url_for(request.endpoint, **dict(request.view_args or {}), **self.args(sort=target))
+        classes = ' class="num"' if column.numeric else ""
+        return Markup(
+            f'<th{classes} aria-sort="{state}"><a class="sort" href="{escape(href)}">{escape(column.label)}'
+            f'<span aria-hidden="true">{arrow}</span></a></th>'
+        )
+
+    def csv_url(self) -> str:
+        return url_for(self.csv_endpoint, **self.args())
+
+    def export(self, name: str, header: Sequence[str], query: Select, row: Callable[[Any], Iterable]) -> Response:
+        """The CSV of every row ``query`` selects under the filters, in the chosen order, streamed."""
+        return csv_response(name, header, (row(found) for found in streamed(self.select(query))))
+
+
+class RowPage(SelectPagination):
+    """A page of rows (an entity with the figures computed beside it) rather than of entities."""
+
+    def _query_items(self) -> list:
+        page = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(page))
+
+
+def csv_response(name: str, header: Sequence[str], rows: Iterable[Iterable]) -> Response:
+    """A CSV download named after the list and today (``orders-2026-11-23.csv``), streamed a chunk at a time."""
+    today = local_today().isoformat()
+
+    def lines() -> Iterator[str]:
+        csv = CsvLines()
+        yield csv.line(header)
+        for values in rows:
+            yield csv.line(values)
+
+    return Response(
+        stream_with_context(chunked(lines())),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{today}.csv"'},
+    )
+
+
+def streamed(query: Select) -> Iterator:
+    """The rows of ``query``, fetched ``STREAMED_ROWS`` at a time (a server-side cursor on PostgreSQL)."""
+    yield from db.session.execute(query, execution_options={"yield_per": STREAMED_ROWS})
+
+
+def _key(sort: str) -> str:
+    return sort.removeprefix("-")

@@ -1,0 +1,219 @@
+"""The Prometheus metrics ``/metrics`` exports.
+
+Request latency is observed by the web process that answers. Under several processes (gunicorn's
+workers) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory: each process then writes its samples
+there and a scrape, whichever process answers it, adds them all up.
+
+Everything else is read from the database at scrape time, so it is the same whichever process answers
+and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, and
+the jobs' durations and failures from their records (a job runs in a work-horse process that lives for
+that job only: samples kept in memory there would die with it). Their label is ``kind``, not ``job``:
+Prometheus gives ``job`` to the scrape target.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import case, func, select
+
+from backoffice.extensions import db
+from backoffice.health import Health
+from backoffice.jobs import KINDS
+from backoffice.models import JobRecord, JobStatus
+from backoffice.models.types import utcnow
+
+JOB_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600)
+"""Upper bounds in seconds of the job duration histogram: a customer's recalculation takes seconds, the
+monthly rebuild hours."""
+
+FAILED_WITHIN = timedelta(hours=24)
+
+
+def init_app(app: Flask) -> None:
+    # First of the request hooks: one that answers early (a screened request) still finds the start.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+    app.after_request(_observe)
+
+
+def exposition(health: Health) -> tuple[bytes, str]:
+    """The metrics as Prometheus' text format, and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_request_duration())
+    registry.register(_HealthCollector(health))
+    registry.register(_JobCollector())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _start() -> None:
+    g.request_started = time.perf_counter()
+
+
+def _observe(response):
+    started = g.pop("request_started", None)
+    if started is not None:
+        _request_duration().labels(
+            method=request.method,
+            endpoint=request.endpoint or "unmatched",
+            status=f"{response.status_code // 100}xx",
+        ).observe(time.perf_counter() - started)
+    return response
+
+
+def _request_duration():
+    """The app's request histogram, made on its first request: the command line and the workers never import
+    the client."""
+    histogram = current_app.extensions.get("backoffice.request_duration")
+    if histogram is None:
+        from prometheus_client import Histogram
+
+        histogram = Histogram(
+            "backoffice_request_duration_seconds",
+            "Time to answer a request, by method, endpoint (the view's name) and status class",
+            ["method", "endpoint", "status"],
+            registry=None,
+        )
+        current_app.extensions["backoffice.request_duration"] = histogram
+    return histogram
+
+
+class _HealthCollector:
+    def __init__(self, health: Health) -> None:
+        self.health = health
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        health = self.health
+        by_check = {
+            "mismatched": ("backoffice_reconcile_mismatched", "Entities the latest run of the check found mismatched"),
+            "left": ("backoffice_reconcile_left", "Entities the latest run of the check left mismatched (not fixed)"),
+            "last_run": (
+                "backoffice_reconcile_last_run_timestamp_seconds",
+                "When the latest run of the check finished",
+            ),
+            "duration": ("backoffice_reconcile_run_duration_seconds", "How long the check took in its latest run"),
+            "last_success": (
+                "backoffice_reconcile_last_success_timestamp_seconds",
+                "When the latest full run of the check that succeeded finished",
+            ),
+            "stale": (
+                "backoffice_reconcile_stale",
+                "1 when no full run of the check succeeded within the maximum age (or ever), else 0",
+            ),
+        }
+        families = {key: GaugeMetricFamily(name, text, labels=["check"]) for key, (name, text) in by_check.items()}
+        for check in health.checks:
+            s = check.status
+            families["stale"].add_metric([s.check], int(check.state.stale))
+            if s.last_success_at is not None:
+                families["last_success"].add_metric([s.check], s.last_success_at.timestamp())
+            if s.run_id is None:
+                continue
+            families["mismatched"].add_metric([s.check], s.mismatched)
+            families["left"].add_metric([s.check], s.left)
+            families["last_run"].add_metric([s.check], s.last_run_at.timestamp() if s.last_run_at else 0)
+            families["duration"].add_metric([s.check], s.duration_seconds or 0)
+        yield from families.values()
+        if health.nightly_last_success is not None:
+            yield GaugeMetricFamily(
+                "backoffice_nightly_last_success_timestamp_seconds",
+                "When the latest nightly maintenance that succeeded finished",
+                value=health.nightly_last_success.timestamp(),
+            )
+        yield GaugeMetricFamily(
+            "backoffice_nightly_stale",
+            "1 when no nightly maintenance succeeded within the maximum age (or ever), else 0",
+            value=int(health.nightly.stale),
+        )
+        yield GaugeMetricFamily(
+            "backoffice_health_max_age_seconds",
+            "The age past which a check or the nightly maintenance is stale (BACKOFFICE_HEALTH_MAX_AGE_HOURS)",
+            value=health.max_age.total_seconds(),
+        )
+        yield GaugeMetricFamily(
+            "backoffice_recalculations_pending",
+            "Recalculation requests waiting for a job",
+            value=health.pending.requests,
+        )
+        oldest = health.pending.oldest
+        yield GaugeMetricFamily(
+            "backoffice_recalculation_pending_oldest_age_seconds",
+            "How long the oldest recalculation request still waiting has waited (0: none waits)",
+            value=max((health.at - oldest).total_seconds(), 0) if oldest else 0,
+        )
+        yield GaugeMetricFamily(
+            "backoffice_balance_sheet_valid",
+            "1 when assets = liabilities + equity + current earnings, else 0",
+            value=int(health.sheet.balanced),
+        )
+
+
+class _JobCollector:
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        durations = HistogramMetricFamily(
+            "backoffice_job_duration_seconds",
+            "How long the jobs that finished or failed ran, by kind (from the job records)",
+            labels=["kind"],
+        )
+        counted = {row[0]: row[1:] for row in db.session.execute(_duration_query())}
+        for kind in KINDS:
+            total, seconds, *within = counted.get(kind) or (0, 0, *(0 for _ in JOB_BUCKETS))
+            buckets = [(floatToGoString(bound), int(n or 0)) for bound, n in zip(JOB_BUCKETS, within, strict=True)]
+            seconds = float(seconds or 0)  # float-ok: seconds
+            durations.add_metric([kind], buckets + [("+Inf", total)], sum_value=seconds)
+        yield durations
+        failed = GaugeMetricFamily(
+            "backoffice_jobs_failed",
+            "Jobs that failed or were abandoned in the last 24 hours, by kind (from the job records)",
+            labels=["kind"],
+        )
+        recent = dict(
+            db.session.execute(
+                select(JobRecord.kind, func.count())
+                .where(
+                    JobRecord.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]),
+                    JobRecord.ended_at >= utcnow() - FAILED_WITHIN,
+                )
+                .group_by(JobRecord.kind)
+            ).all()
+        )
+        for kind in KINDS:
+            failed.add_metric([kind], recent.get(kind, 0))
+        yield failed
+
+
+def _duration_query():
+    """Per kind: how many jobs ended, their total seconds, and how many took at most each bucket's bound, counted
+    by the database."""
+    if db.engine.dialect.name == "postgresql":
+        seconds = func.extract("epoch", JobRecord.ended_at - JobRecord.started_at)
+    else:
+        seconds = (func.julianday(JobRecord.ended_at) - func.julianday(JobRecord.started_at)) * 86400
+    return (
+        select(
+            JobRecord.kind,
+            func.count(),
+            func.sum(seconds),
+            *(func.sum(case((seconds <= bound, 1), else_=0)) for bound in JOB_BUCKETS),
+        )
+        .where(
+            JobRecord.status.in_([JobStatus.FINISHED, JobStatus.FAILED]),
+            JobRecord.started_at.is_not(None),
+            JobRecord.ended_at.is_not(None),
+        )
+        .group_by(JobRecord.kind)
+    )

@@ -1,0 +1,128 @@
+"""The prepaid wallets' ledger across customers: every movement, filtered by customer, kind, value date and amount,
+sorted by any column, a page at a time, and exported as CSV."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from backoffice.exports import iso, plain, text_cell
+from backoffice.extensions import db
+from backoffice.models import BalanceTransaction, Customer, TransactionKind
+from backoffice.web.lists import AmountRange, Column, CustomerFilter, DateRange, Listing
+
+bp = Blueprint("movements", __name__, url_prefix="/ledger")
+
+PER_PAGE = 50
+COLUMNS = [
+    Column("id", "#", BalanceTransaction.id, numeric=True),
+    Column("value_date", "Value date", BalanceTransaction.value_date),
+    Column("customer", "Customer", Customer.code),
+    Column("kind", "Kind", BalanceTransaction.kind),
+    Column("amount", "Amount", BalanceTransaction.signed_amount, numeric=True),
+    Column("balance_after", "Balance after", BalanceTransaction.balance_after, numeric=True),
+    Column("description", "Description", BalanceTransaction.description),
+    Column("posted", "Posted", BalanceTransaction.created_at),
+]
+CSV_COLUMNS = [
+    "id",
+    "value_date",
+    "customer_code",
+    "customer_name",
+    "kind",
+    "reason",
+    "amount",
+    "balance_before",
+    "balance_after",
+    "description",
+    "reverses",
+]
+
+
+class MovementFilters(CustomerFilter, DateRange, AmountRange):
+    kind = SelectField(
+        "Kind",
+        choices=[SelectChoice("", "All kinds"), *(SelectChoice(kind.value, kind.value) for kind in TransactionKind)],
+        default="",
+    )
+
+
+@bp.get("")
+def index():
+    listing = _listing()
+    query = (
+        select(BalanceTransaction)
+        .join(BalanceTransaction.customer)
+        .options(contains_eager(BalanceTransaction.customer))
+    )
+    page = listing.page(query, PER_PAGE)
+    net = db.session.scalar(
+        select(func.coalesce(func.sum(BalanceTransaction.signed_amount), 0))
+        .join(BalanceTransaction.customer)
+        .where(*listing.conditions)
+    )
+    return render_template("movements/index.html", listing=listing, page=page, net=net)
+
+
+@bp.get("/export.csv")
+def export():
+    """Every movement the filters select, in the list's order, streamed."""
+    listing = _listing()
+    if not listing.valid:
+        return index(), 422
+    movements = BalanceTransaction.__table__.c
+    query = select(
+        movements.id,
+        movements.value_date,
+        Customer.code,
+        Customer.name,
+        movements.kind,
+        movements.reason,
+        movements.signed_amount,
+        movements.balance_before,
+        movements.balance_after,
+        movements.description,
+        movements.reverses_id,
+    ).join(Customer, Customer.id == movements.customer_id)
+    return listing.export("ledger-movements", CSV_COLUMNS, query, _csv_row)
+
+
+def _listing() -> Listing:
+    return Listing(
+        MovementFilters(request.args),
+        COLUMNS,
+        _filter_conditions,
+        default="-value_date",
+        tiebreak=BalanceTransaction.id,
+        csv_endpoint="movements.export",
+    )
+
+
+def _filter_conditions(filters: MovementFilters) -> list:
+    conditions = [
+        *filters.customer_conditions(),
+        *filters.date_conditions(BalanceTransaction.value_date),
+        *filters.amount_conditions(BalanceTransaction.amount),
+    ]
+    if filters.kind.data:
+        conditions.append(BalanceTransaction.kind == TransactionKind(filters.kind.data))
+    return conditions
+
+
+def _csv_row(row) -> list:
+    return [
+        row.id,
+        iso(row.value_date),
+        text_cell(row.code),
+        text_cell(row.name),
+        row.kind,
+        row.reason or "",
+        plain(row.signed_amount),
+        plain(row.balance_before),
+        plain(row.balance_after),
+        text_cell(row.description),
+        row.reverses_id or "",
+    ]

@@ -1,0 +1,224 @@
+"""Invoices and payments across customers: filtered by customer, status and date, sorted by any column, a page at
+a time, and exported as CSV.
+
+An invoice or a payment belongs to the customer whose meter assignment covered its date. An invoice is *paid*
+when its meter's payments cover it, the oldest invoice first; *overdue* when it is not and its due date has
+passed; *open* otherwise; *withdrawn* once withdrawn.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import Select, case, func, select
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from backoffice.config import local_today
+from backoffice.exports import iso, plain, text_cell
+from backoffice.extensions import db
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
+from backoffice.web.lists import Column, CustomerFilter, DateRange, Listing
+
+bp = Blueprint("receivables", __name__)
+
+PER_PAGE = 50
+INVOICE_STATUSES = ("open", "overdue", "paid", "withdrawn")
+PAYMENT_STATUSES = ("received", "withdrawn")
+CENT_HALF = Decimal("0.005")
+"""Sums compared to the cent: SQLite adds amounts as binary fractions."""
+INVOICE_CSV = ["number", "issued_on", "due_on", "customer_code", "customer_name", "meter", "amount", "status"]
+PAYMENT_CSV = ["id", "paid_on", "customer_code", "customer_name", "meter", "reference", "amount", "status"]
+
+
+class InvoiceFilters(CustomerFilter, DateRange):
+    status = SelectField(
+        "Status", choices=[SelectChoice("", "All"), *(SelectChoice(s, s) for s in INVOICE_STATUSES)], default=""
+    )
+
+
+class PaymentFilters(CustomerFilter, DateRange):
+    status = SelectField(
+        "Status", choices=[SelectChoice("", "All"), *(SelectChoice(s, s) for s in PAYMENT_STATUSES)], default=""
+    )
+
+
+@bp.get("/invoices")
+def invoices():
+    listing, query, _status = _invoices()
+    return _page("receivables/invoices.html", listing, query, Invoice.amount)
+
+
+@bp.get("/invoices/export.csv")
+def export_invoices():
+    """Every invoice the filters select, in the list's order, streamed."""
+    listing, query, status = _invoices()
+    if not listing.valid:
+        return invoices(), 422
+    columns = query.with_only_columns(
+        Invoice.number,
+        Invoice.issued_on,
+        Invoice.due_on,
+        Customer.code,
+        Customer.name,
+        Meter.serial,
+        Invoice.amount,
+        status.label("status"),
+    )
+    return listing.export("invoices", INVOICE_CSV, columns, _invoice_row)
+
+
+@bp.get("/payments")
+def payments():
+    listing, query, _status = _payments()
+    return _page("receivables/payments.html", listing, query, Payment.amount)
+
+
+@bp.get("/payments/export.csv")
+def export_payments():
+    """Every payment the filters select, in the list's order, streamed."""
+    listing, query, status = _payments()
+    if not listing.valid:
+        return payments(), 422
+    columns = query.with_only_columns(
+        Payment.id,
+        Payment.paid_on,
+        Customer.code,
+        Customer.name,
+        Meter.serial,
+        Payment.reference,
+        Payment.amount,
+        status.label("status"),
+    )
+    return listing.export("payments", PAYMENT_CSV, columns, _payment_row)
+
+
+def _page(template: str, listing: Listing, query: Select, amount):
+    page = listing.page(query, PER_PAGE, rows=True)
+    selected = query.with_only_columns(func.coalesce(func.sum(amount), 0)).where(*listing.conditions)
+    return render_template(template, listing=listing, page=page, total=db.session.scalar(selected))
+
+
+def _invoices() -> tuple[Listing, Select, object]:
+    """The invoices' list, the query of its rows (the invoice, its customer, meter and status) and the status."""
+    table = Invoice.__table__
+    kept = table.c.withdrawn_at.is_(None)
+    billed = select(
+        table.c.id,
+        func.sum(case((kept, table.c.amount), else_=0))
+        .over(partition_by=table.c.meter_id, order_by=(table.c.issued_on, table.c.id))
+        .label("billed"),
+    ).subquery("billed")
+    paid = (
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .where(Payment.meter_id == Invoice.meter_id, Payment.withdrawn_at.is_(None))
+        .scalar_subquery()
+    )
+    status = case(
+        (Invoice.withdrawn_at.is_not(None), "withdrawn"),
+        (billed.c.billed <= paid + CENT_HALF, "paid"),
+        (Invoice.due_on < local_today(), "overdue"),
+        else_="open",
+    )
+    query = _holder(
+        select(Invoice, Customer.code, Customer.name, Meter.serial, status.label("status"))
+        .join(billed, billed.c.id == Invoice.id)
+        .join(Meter, Meter.id == Invoice.meter_id),
+        Invoice,
+        Invoice.issued_on,
+    )
+    columns = [
+        Column("number", "Number", Invoice.number),
+        Column("issued", "Issued", Invoice.issued_on),
+        Column("due", "Due", Invoice.due_on),
+        Column("customer", "Customer", Customer.code, nullable=True),
+        Column("meter", "Meter", Meter.serial),
+        Column("amount", "Amount", Invoice.amount, numeric=True),
+        Column("status", "Status", status),
+    ]
+
+    def conditions(filters: InvoiceFilters) -> list:
+        found = [*filters.customer_conditions(), *filters.date_conditions(Invoice.issued_on)]
+        if filters.status.data:
+            found.append(status == filters.status.data)
+        return found
+
+    listing = Listing(
+        InvoiceFilters(request.args),
+        columns,
+        conditions,
+        default="-issued",
+        tiebreak=Invoice.id,
+        csv_endpoint="receivables.export_invoices",
+    )
+    return listing, query, status
+
+
+def _payments() -> tuple[Listing, Select, object]:
+    """The payments' list, the query of its rows (the payment, its customer, meter and status) and the status."""
+    status = case((Payment.withdrawn_at.is_not(None), "withdrawn"), else_="received")
+    query = _holder(
+        select(Payment, Customer.code, Customer.name, Meter.serial, status.label("status")).join(
+            Meter, Meter.id == Payment.meter_id
+        ),
+        Payment,
+        Payment.paid_on,
+    )
+    columns = [
+        Column("paid", "Paid on", Payment.paid_on),
+        Column("customer", "Customer", Customer.code, nullable=True),
+        Column("meter", "Meter", Meter.serial),
+        Column("reference", "Reference", Payment.reference),
+        Column("amount", "Amount", Payment.amount, numeric=True),
+        Column("status", "Status", status),
+    ]
+
+    def conditions(filters: PaymentFilters) -> list:
+        found = [*filters.customer_conditions(), *filters.date_conditions(Payment.paid_on)]
+        if filters.status.data:
+            found.append(status == filters.status.data)
+        return found
+
+    listing = Listing(
+        PaymentFilters(request.args),
+        columns,
+        conditions,
+        default="-paid",
+        tiebreak=Payment.id,
+        csv_endpoint="receivables.export_payments",
+    )
+    return listing, query, status
+
+
+def _holder(query: Select, model, on) -> Select:
+    """``query`` with the customer whose assignment of the meter covered the date ``on`` (none if no one's did)."""
+    return query.outerjoin(
+        MeterAssignment, (MeterAssignment.meter_id == model.meter_id) & covers(MeterAssignment, on)
+    ).outerjoin(Customer, Customer.id == MeterAssignment.customer_id)
+
+
+def _invoice_row(row) -> list:
+    return [
+        text_cell(row.number),
+        iso(row.issued_on),
+        iso(row.due_on),
+        text_cell(row.code),
+        text_cell(row.name),
+        text_cell(row.serial),
+        plain(row.amount),
+        row.status,
+    ]
+
+
+def _payment_row(row) -> list:
+    return [
+        row.id,
+        iso(row.paid_on),
+        text_cell(row.code),
+        text_cell(row.name),
+        text_cell(row.serial),
+        text_cell(row.reference),
+        plain(row.amount),
+        row.status,
+    ]

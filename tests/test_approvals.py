@@ -1,0 +1,453 @@
+"""Approvals: money moved by hand above the limit is pending until a second admin approves it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.config import ConfigError, from_environment
+from backoffice.extensions import db
+from backoffice.models import (
+    Account,
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalStatus,
+    BalanceTransaction,
+    Customer,
+    EntryStatus,
+    JournalEntry,
+    User,
+)
+from backoffice.services import approvals, periods, wallet
+from backoffice.services.customers import close_customer
+from tests.concurrency import race
+from tests.factories import CustomerFactory, UserFactory
+from tests.test_cli import CONSOLE_SCRIPT
+
+D = Decimal
+PASSWORD = "correct horse battery"
+LIMIT = D("50000")
+
+
+@pytest.fixture
+def limit(app):
+    app.config["APPROVAL_ABOVE"] = LIMIT
+    return LIMIT
+
+
+@pytest.fixture
+def hotel(app, limit):
+    customer = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
+    wallet.recharge(customer, D("100000"), description="opening deposit", value_date=date(2026, 10, 1))
+    return customer
+
+
+@pytest.fixture
+def maker(app):
+    return UserFactory(email="maker@example.com", role="admin")
+
+
+@pytest.fixture
+def checker(app):
+    return UserFactory(email="checker@example.com", role="admin")
+
+
+def log_in(client, user: User) -> None:
+    client.post("/logout")
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def written() -> tuple[int, int, Decimal]:
+    """Ledger rows, posted journal entries and the hotel's balance, as a new transaction sees them."""
+    db.session.rollback()
+    return (
+        db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))),
+        db.session.scalar(sa.select(sa.func.count(JournalEntry.id)).where(JournalEntry.status == EntryStatus.POSTED)),
+        db.session.scalar(sa.select(Customer.balance).where(Customer.code == "HOTEL")),
+    )
+
+
+def requests() -> list[ApprovalRequest]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(ApprovalRequest).order_by(ApprovalRequest.id)))
+
+
+def text(response) -> str:
+    return " ".join(response.get_data(as_text=True).split())
+
+
+def adjust_form(amount: str, *, direction: str = "up", key: str = "k-1", **fields) -> dict:
+    return {
+        "adjust-direction": direction,
+        "adjust-amount": amount,
+        "adjust-reason": "other",
+        "adjust-description": "Meter misread in October",
+        "adjust-idempotency_key": key,
+    } | {f"adjust-{name}": value for name, value in fields.items()}
+
+
+def ask(client, maker, amount: str = "60.000", **fields) -> ApprovalRequest:
+    log_in(client, maker)
+    response = client.post("/customers/HOTEL/adjust", data=adjust_form(amount, **fields), follow_redirects=True)
+    assert response.status_code == 200
+    assert "This amount needs a second admin&#39;s approval" in response.get_data(as_text=True)
+    (request,) = requests()
+    return request
+
+
+# --- The main path: pending, listed, not the maker's to approve, approved by another admin ---------------------------
+
+
+def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, hotel, maker, checker):
+    before = written()
+    request = ask(client, maker)
+    assert written() == before
+    assert (request.kind, request.status, request.signed_amount) == (
+        ApprovalKind.ADJUSTMENT,
+        ApprovalStatus.PENDING,
+        D("60000.00"),
+    )
+    assert (request.requested_by_id, request.reason) == (maker.id, "Other: Meter misread in October")
+
+    page = text(client.get("/approvals"))
+    assert 'id="pending-approvals">1<' in page
+    row = re.search(rf'<tr id="request-{request.id}">.*?</tr>', page).group(0)
+    assert "maker@example.com" in row and "Other: Meter misread in October" in row and "Rp60.000,00" in row
+    assert f'id="own-{request.id}"' in row and f'id="approve-{request.id}"' not in row
+
+    refused = client.post(f"/approvals/{request.id}/approve")
+    assert refused.status_code == 403
+    assert "another admin approves it" in text(refused)
+    assert written() == before and requests()[0].status is ApprovalStatus.PENDING
+
+    log_in(client, checker)
+    assert f'id="approve-{request.id}"' in text(client.get("/approvals"))
+    approved = client.post(f"/approvals/{request.id}/approve", follow_redirects=True)
+    assert approved.status_code == 200 and f"Request #{request.id} approved" in text(approved)
+    (request,) = requests()
+    movement = db.session.get(BalanceTransaction, request.result_movement_id)
+    assert (request.status, request.decided_by_id) == (ApprovalStatus.APPROVED, checker.id)
+    assert (movement.signed_amount, movement.created_by_id, movement.reason) == (D("60000.00"), checker.id, "other")
+    assert request.result_entry_id == movement.entry_id
+    assert written() == (before[0] + 1, before[1] + 1, D("160000.00"))
+    assert 'id="pending-approvals"' not in text(client.get("/approvals"))
+
+
+def test_an_adjustment_at_or_below_the_limit_posts_at_once(client, hotel, maker):
+    log_in(client, maker)
+    response = client.post("/customers/HOTEL/adjust", data=adjust_form("50.000", direction="down"))
+    assert response.status_code == 302
+    assert written()[2] == D("50000.00")
+    assert requests() == []
+
+
+def test_a_rejection_needs_a_reason_and_posts_nothing(client, hotel, maker, checker):
+    request = ask(client, maker)
+    before = written()
+    log_in(client, checker)
+    refused = client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "  "})
+    assert refused.status_code == 422
+    error = re.search(rf'id="error-reject-{request.id}-reason">([^<]*)<', refused.get_data(as_text=True)).group(1)
+    assert error == "Say why the request is rejected."
+    assert requests()[0].status is ApprovalStatus.PENDING
+
+    data = {f"reject-{request.id}-reason": "No evidence of a misread"}
+    assert client.post(f"/approvals/{request.id}/reject", data=data).status_code == 302
+    (request,) = requests()
+    assert (request.status, request.decided_by_id, request.rejection_reason) == (
+        ApprovalStatus.REJECTED,
+        checker.id,
+        "No evidence of a misread",
+    )
+    assert written() == before
+    decided = re.search(rf'<tr id="request-{request.id}">.*?</tr>', text(client.get("/approvals"))).group(0)
+    assert "rejected by checker@example.com" in decided and "No evidence of a misread" in decided
+
+
+def test_a_decided_request_is_decided_once(client, hotel, maker, checker):
+    request = ask(client, maker)
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    after = written()
+    again = client.post(f"/approvals/{request.id}/approve")
+    assert again.status_code == 409
+    assert f"Request #{request.id} was already approved by checker@example.com" in text(again)
+    rejected = client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "Too late"})
+    assert rejected.status_code == 409
+    assert written() == after and requests()[0].status is ApprovalStatus.APPROVED
+    assert client.post("/approvals/999999/approve").status_code == 404
+
+
+def test_a_double_submit_asks_once(client, hotel, maker):
+    ask(client, maker)
+    again = client.post("/customers/HOTEL/adjust", data=adjust_form("60.000"), follow_redirects=True)
+    assert again.status_code == 200 and "is pending" in text(again)
+    assert len(requests()) == 1
+
+
+def test_a_finance_clerk_cannot_approve_or_reject(client, hotel, maker):
+    request = ask(client, maker)
+    clerk = UserFactory(role="finance")
+    log_in(client, clerk)
+    page = text(client.get("/approvals"))
+    assert "maker@example.com" in page and f'id="approve-{request.id}"' not in page
+    assert 'id="nav-approvals"' not in page
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 403
+    assert client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "x"}).status_code == 403
+    assert requests()[0].status is ApprovalStatus.PENDING
+
+
+@pytest.mark.parametrize("amount", ["1" * 40, "9" * 40 + ",99"])
+def test_forty_digit_amounts_are_field_errors_and_ask_nothing(client, hotel, maker, amount):
+    log_in(client, maker)
+    before = written()
+    response = client.post("/customers/HOTEL/adjust", data=adjust_form(amount))
+    assert response.status_code == 422
+    assert "too large" in re.search(r'id="error-adjust-amount">([^<]*)<', response.get_data(as_text=True)).group(1)
+    entry = client.post("/books/journal/new", data=entry_form(amount))
+    assert entry.status_code == 422 and "too large" in text(entry)
+    assert written() == before and requests() == []
+
+
+def test_a_request_that_could_not_post_now_is_refused_when_asked(client, hotel, maker):
+    log_in(client, maker)
+    response = client.post("/customers/HOTEL/adjust", data=adjust_form("150.000", direction="down"))
+    assert response.status_code == 422
+    assert "Insufficient balance" in response.get_data(as_text=True)
+    assert requests() == []
+
+
+# --- Approving what posting now refuses: the request stays pending, nothing is written -------------------------------
+
+
+def refused_on_approval(client, checker, request, message: str) -> None:
+    before = written()
+    log_in(client, checker)
+    response = client.post(f"/approvals/{request.id}/approve")
+    assert response.status_code == 422
+    assert message in re.search(rf'id="refused-{request.id}">([^<]*)<', response.get_data(as_text=True)).group(1)
+    assert written() == before
+    assert requests()[0].status is ApprovalStatus.PENDING
+
+
+def test_a_request_beyond_the_balance_by_now_stays_pending(client, hotel, maker, checker):
+    request = ask(client, maker, direction="down")
+    wallet.charge(hotel.id, D("80000"))
+    refused_on_approval(client, checker, request, "Insufficient balance: HOTEL has Rp20.000,00 available")
+
+
+def test_a_request_dated_in_a_month_closed_since_stays_pending(client, hotel, maker, checker):
+    request = ask(client, maker, value_date="2026-10-15")
+    periods.close("2026-10", checker)
+    refused_on_approval(client, checker, request, "2026-10 is closed")
+
+
+def test_a_request_for_a_customer_closed_since_stays_pending(client, app, limit, maker, checker):
+    customer = CustomerFactory(code="HOTEL")
+    request = ask(client, maker)
+    close_customer(db.session.get(Customer, customer.id), user=checker)
+    refused_on_approval(client, checker, request, "Customer HOTEL is closed")
+
+
+# --- Two admins approving at once ---------------------------------------------------------------------------------
+
+
+def test_two_admins_approving_at_once_post_once(app, client, hotel, maker, checker):
+    request_id = ask(client, maker).id
+    other = UserFactory(role="admin")
+    outcomes: list[str] = []
+
+    def approving(user_id: int):
+        def body() -> None:
+            try:
+                approvals.approve(request_id, db.session.get(User, user_id))
+            except approvals.AlreadyDecided:
+                outcomes.append("already decided")
+            else:
+                outcomes.append("approved")
+
+        return body
+
+    race(app, approving(checker.id), approving(other.id))
+    assert sorted(outcomes) == ["already decided", "approved"]
+    assert written()[2] == D("160000.00")
+    assert db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))) == 2
+
+
+# --- Reversals and manual entries ---------------------------------------------------------------------------------
+
+
+def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(client, hotel, maker, checker):
+    deposit = db.session.scalar(sa.select(BalanceTransaction))
+    url = f"/customers/HOTEL/movements/{deposit.id}"
+    log_in(client, maker)
+    assert 'id="needs-approval"' in text(client.get(url))
+    missing = client.post(f"{url}/reverse", data={"description": ""})
+    assert missing.status_code == 422 and "say why, for the admin who approves it" in text(missing)
+    before = written()
+    asked = client.post(f"{url}/reverse", data={"description": "Deposited twice"}, follow_redirects=True)
+    assert "is pending" in text(asked) and 'id="pending-reversal"' in text(asked)
+    (request,) = requests()
+    assert (request.kind, request.movement_id, request.reason) == (
+        ApprovalKind.WALLET_REVERSAL,
+        deposit.id,
+        "Deposited twice",
+    )
+    assert written() == before
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    assert written()[2] == D("0.00")
+    assert wallet.reversal_of(deposit.id).id == requests()[0].result_movement_id
+
+
+def entry_form(amount: str, **fields) -> dict:
+    return {
+        "entry_date": "2026-11-20",
+        "description": "Owner's capital",
+        "lines-0-account": "1000",
+        "lines-0-debit": amount,
+        "lines-1-account": "3000",
+        "lines-1-credit": amount,
+        "action": "post",
+        "idempotency_key": "e-1",
+    } | fields
+
+
+def cash() -> Decimal:
+    db.session.rollback()
+    return db.session.scalar(sa.select(Account.balance).where(Account.code == "1000"))
+
+
+def test_a_manual_entry_above_the_limit_is_a_draft_until_approved(client, limit, maker, checker):
+    log_in(client, maker)
+    assert "Rp50.000,00 needs a second admin" in text(client.get("/books/journal/new"))
+    asked = client.post("/books/journal/new", data=entry_form("75.000"), follow_redirects=True)
+    assert "is pending" in text(asked) and 'id="pending-approval"' in text(asked)
+    again = client.post("/books/journal/new", data=entry_form("75.000"), follow_redirects=True)
+    assert "is pending" in text(again)
+    (request,) = requests()
+    assert (request.kind, request.amount, request.reason) == (
+        ApprovalKind.JOURNAL_ENTRY,
+        D("75000.00"),
+        "Owner's capital",
+    )
+    assert db.session.get(JournalEntry, request.entry_id).status is EntryStatus.DRAFT
+    assert cash() == D("0.00")
+    void = client.post(f"/books/journal/{request.entry_id}/void", follow_redirects=True)
+    assert "waits for approval" in text(void)
+    assert db.session.get(JournalEntry, request.entry_id).status is EntryStatus.DRAFT
+
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    (request,) = requests()
+    assert request.result_entry_id == request.entry_id
+    assert db.session.get(JournalEntry, request.entry_id).status is EntryStatus.POSTED
+    assert cash() == D("75000.00")
+
+
+def test_a_manual_entry_at_the_limit_posts_at_once(client, limit, maker):
+    log_in(client, maker)
+    assert client.post("/books/journal/new", data=entry_form("50.000")).status_code == 302
+    assert cash() == D("50000.00") and requests() == []
+
+
+def test_a_draft_above_the_limit_is_asked_for_when_posted(client, limit, maker, checker):
+    log_in(client, maker)
+    client.post("/books/journal/new", data=entry_form("75.000", action="draft"))
+    draft = db.session.scalar(sa.select(JournalEntry.id))
+    asked = client.post(f"/books/journal/{draft}/post", follow_redirects=True)
+    assert "is pending" in text(asked)
+    (request,) = requests()
+    assert (request.entry_id, cash()) == (draft, D("0.00"))
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    assert cash() == D("75000.00")
+
+
+def test_reversing_an_entry_above_the_limit_needs_a_reason_and_a_second_admin(client, limit, maker, checker):
+    log_in(client, maker)
+    client.post("/books/journal/new", data=entry_form("50.000"))
+    limit_lowered = D("10000")
+    client.application.config["APPROVAL_ABOVE"] = limit_lowered
+    entry = db.session.scalar(sa.select(JournalEntry.id))
+    page = text(client.get(f"/books/journal/{entry}"))
+    assert "Ask to reverse this entry" in page and "Ask a second admin to approve the reversing entry" in page
+    missing = client.post(f"/books/journal/{entry}/reverse", data={"reason": ""}, follow_redirects=True)
+    assert "say why the entry is reversed" in text(missing) and requests() == []
+    asked = client.post(f"/books/journal/{entry}/reverse", data={"reason": "Capital never paid in"})
+    assert asked.status_code == 302
+    (request,) = requests()
+    assert (request.kind, request.entry_id, request.amount) == (ApprovalKind.ENTRY_REVERSAL, entry, D("50000.00"))
+    assert cash() == D("50000.00")
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    assert cash() == D("0.00")
+    reversal = db.session.get(JournalEntry, requests()[0].result_entry_id)
+    assert reversal.reverses_id == entry
+
+
+# --- The limit's setting ------------------------------------------------------------------------------------------
+
+
+def test_the_limit_defaults_to_a_hundred_million_rupiah(tmp_path):
+    assert from_environment(str(tmp_path), {})["APPROVAL_ABOVE"] == D("100000000.00")
+    assert from_environment(str(tmp_path), {"BACKOFFICE_APPROVAL_ABOVE": "2500000.50"})["APPROVAL_ABOVE"] == D(
+        "2500000.50"
+    )
+
+
+@pytest.mark.parametrize("given", ["ten million", "-1", "1.000.000", "1,5", "0.001", "NaN", "Infinity", "1" * 40])
+def test_a_limit_that_cannot_be_read_is_a_configuration_error(tmp_path, given):
+    with pytest.raises(ConfigError, match="BACKOFFICE_APPROVAL_ABOVE=.* is not an amount from 0 to"):
+        from_environment(str(tmp_path), {"BACKOFFICE_APPROVAL_ABOVE": given})
+
+
+def test_the_console_script_stops_at_a_limit_it_cannot_read(tmp_path):
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
+        "SECRET_KEY": "test",
+        "BACKOFFICE_APPROVAL_ABOVE": "lots",
+    }
+    result = subprocess.run([CONSOLE_SCRIPT, "db", "current"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Error: BACKOFFICE_APPROVAL_ABOVE='lots' is not an amount" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- The command line cannot ask a second admin: above the limit it refuses ----------------------------------------
+
+
+def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner, hotel):
+    before = written()
+    adjusted = runner.invoke(args=["ledger", "adjust", "HOTEL", "-60.000", "--reason", "goodwill"])
+    assert adjusted.exit_code == 1
+    assert "Rp60.000,00 is above BACKOFFICE_APPROVAL_ABOVE (Rp50.000,00): it needs a second admin's approval" in (
+        adjusted.output
+    )
+    deposit = db.session.scalar(sa.select(BalanceTransaction))
+    reversed_ = runner.invoke(args=["ledger", "reverse", str(deposit.id)])
+    assert reversed_.exit_code == 1 and "Rp100.000,00 is above BACKOFFICE_APPROVAL_ABOVE" in reversed_.output
+    assert written() == before and requests() == []
+    assert runner.invoke(args=["ledger", "adjust", "HOTEL", "50.000", "--reason", "goodwill"]).exit_code == 0
+    assert written()[2] == D("150000.00")
+
+
+def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(client, limit, maker):
+    largest = "9.999.999.999.999,99"
+    form = {"entry_date": "2026-11-20", "description": "Revaluation", "action": "post", "idempotency_key": "e-9"}
+    for number in range(6):
+        side = "debit" if number < 3 else "credit"
+        form |= {f"lines-{number}-account": "1000" if number < 3 else "3000", f"lines-{number}-{side}": largest}
+    log_in(client, maker)
+    response = client.post("/books/journal/new", data=form, follow_redirects=True)
+    assert response.status_code == 200 and "is pending" in text(response)
+    (request,) = requests()
+    assert request.amount == D("29999999999999.97")
+    assert cash() == D("0.00")

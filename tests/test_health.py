@@ -1,0 +1,312 @@
+"""The health check and the metrics tell the truth: a check that never ran or a nightly that stopped is stale."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+
+from backoffice import jobs
+from backoffice.extensions import db
+from backoffice.models import JobRecord, JobStatus, RecalculationRequest, ReconciliationRun, RunMode
+from backoffice.models.monthly import RecalculationReason
+from backoffice.models.types import as_utc, utcnow
+from backoffice.reconcile import CHECKS
+from backoffice.reconcile.engine import run, scope_for
+from backoffice.services import wallet
+from tests.factories import CustomerFactory, OrderFactory, corrupt, past_the_guards
+from tests.workers import run_worker
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def api(app):
+    app.config["API_TOKEN"] = TOKEN
+    client = app.test_client()
+
+    def get(url):
+        response = client.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        return response
+
+    return get
+
+
+def health(api) -> dict:
+    return api("/admin/balance-health/check").get_json()
+
+
+def metrics(api) -> dict[str, float]:
+    """Each sample of the scrape, keyed by its name and its labels in alphabetical order."""
+    text = api("/metrics").get_data(as_text=True)
+    return {_key(sample): sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _key(sample) -> str:
+    labels = ",".join(f'{name}="{value}"' for name, value in sorted(sample.labels.items()))
+    return f"{sample.name}{{{labels}}}" if labels else sample.name
+
+
+def moved_back(hours: float) -> None:
+    """Every run and job ended ``hours`` ago, as if nothing had run since."""
+    then = utcnow() - timedelta(hours=hours)
+    with past_the_guards() as connection:
+        connection.execute(sa.update(ReconciliationRun).values(started_at=then, finished_at=then))
+        connection.execute(sa.update(JobRecord).values(started_at=then, ended_at=then))
+
+
+def test_a_fresh_installation_is_stale_and_says_why(api):
+    answer = health(api)
+    assert answer["balance_status"] is False and answer["data"]["is_valid"] is False
+    checks = answer["data"]["checks"]
+    assert {check["status"] for check in checks.values()} == {"never run"}
+    assert checks["customer_wallet"]["last_success_at"] is None
+    assert answer["data"]["nightly_maintenance"] == {"status": "never run", "last_success_at": None}
+    reasons = answer["data"]["reasons"]
+    assert "customer_wallet: never run over everything." in reasons
+    assert "The nightly maintenance has never finished." in reasons
+    assert answer["data"]["max_age_hours"] == 26
+    samples = metrics(api)
+    assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 1
+    assert samples["backoffice_nightly_stale"] == 1
+    assert "backoffice_nightly_last_success_timestamp_seconds" not in samples
+    assert 'backoffice_reconcile_left{check="customer_wallet"}' not in samples
+
+
+def test_after_the_nightly_every_check_is_ok(api):
+    OrderFactory()
+    record, _ = jobs.enqueue_nightly()
+    assert record.status is JobStatus.FINISHED
+    answer = health(api)
+    assert answer["balance_status"] is True and answer["data"]["reasons"] == []
+    assert {name: check["status"] for name, check in answer["data"]["checks"].items()} == dict.fromkeys(CHECKS, "ok")
+    nightly = answer["data"]["nightly_maintenance"]
+    ended = as_utc(record.ended_at)
+    assert nightly["status"] == "ok" and nightly["last_success_at"] == ended.isoformat()
+    samples = metrics(api)
+    assert samples["backoffice_nightly_last_success_timestamp_seconds"] == pytest.approx(ended.timestamp())
+    assert samples["backoffice_nightly_stale"] == 0
+    run_record = db.session.get(ReconciliationRun, record.run_id)
+    for name in CHECKS:
+        assert samples[f'backoffice_reconcile_stale{{check="{name}"}}'] == 0
+        assert samples[f'backoffice_reconcile_left{{check="{name}"}}'] == 0
+        assert samples[f'backoffice_reconcile_last_success_timestamp_seconds{{check="{name}"}}'] == pytest.approx(
+            as_utc(run_record.finished_at).timestamp()
+        )
+
+
+def test_a_nightly_that_failed_is_no_success(api):
+    db.session.add(
+        JobRecord(
+            id="nightly-failed",
+            kind="nightly_maintenance",
+            queue="maintenance",
+            status=JobStatus.FAILED,
+            started_at=utcnow() - timedelta(minutes=5),
+            ended_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    assert health(api)["data"]["nightly_maintenance"] == {"status": "never run", "last_success_at": None}
+    assert metrics(api)['backoffice_jobs_failed{kind="nightly_maintenance"}'] == 1
+
+
+def test_a_full_verify_without_the_nightly_is_not_healthy(api):
+    run(RunMode.VERIFY)
+    answer = health(api)
+    assert {check["status"] for check in answer["data"]["checks"].values()} == {"ok"}
+    assert answer["balance_status"] is False
+    assert answer["data"]["reasons"] == ["The nightly maintenance has never finished."]
+
+
+def test_runs_older_than_the_maximum_age_are_stale(app, api):
+    jobs.enqueue_nightly()
+    moved_back(27)
+    answer = health(api)
+    assert answer["balance_status"] is False
+    assert {check["status"] for check in answer["data"]["checks"].values()} == {"stale"}
+    assert answer["data"]["nightly_maintenance"]["status"] == "stale"
+    reasons = answer["data"]["reasons"]
+    assert any(r.startswith("customer_wallet: the last full run finished at ") for r in reasons)
+    assert any(r.startswith("The nightly maintenance last finished at ") for r in reasons)
+    assert all("26 hours ago or more" in r for r in reasons)
+    samples = metrics(api)
+    assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 1
+    assert samples["backoffice_nightly_stale"] == 1
+    app.config["HEALTH_MAX_AGE"] = timedelta(hours=28)
+    assert health(api)["balance_status"] is True
+
+
+def test_a_run_of_one_customer_does_not_refresh_a_stale_check(api):
+    customer = CustomerFactory()
+    jobs.enqueue_nightly()
+    moved_back(27)
+    run(RunMode.FIX, scope=scope_for([customer.code]))
+    assert health(api)["data"]["checks"]["customer_wallet"]["status"] == "stale"
+
+
+def test_a_failed_full_run_is_no_success(api):
+    run(RunMode.VERIFY)
+    with past_the_guards() as connection:
+        connection.execute(sa.update(ReconciliationRun).values(status="failed"))
+    check = health(api)["data"]["checks"]["customer_wallet"]
+    assert check["status"] == "stale" and check["last_success_at"] is None
+    assert "customer_wallet: no run over everything has succeeded." in health(api)["data"]["reasons"]
+
+
+def test_a_heal_leaves_nothing_while_mismatched_keeps_what_was_found(api):
+    jobs.enqueue_nightly()
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("100000"))
+    corrupt("customers", "balance", customer.id, "5")
+    run(RunMode.VERIFY, checks=["customer_wallet"])
+    found = health(api)
+    assert found["balance_status"] is False
+    assert found["data"]["checks"]["customer_wallet"] | {"last_run_at": None, "last_success_at": None} == {
+        "status": "mismatched",
+        "last_run_at": None,
+        "last_success_at": None,
+        "run_id": found["data"]["checks"]["customer_wallet"]["run_id"],
+        "checked": 1,
+        "mismatched": 1,
+        "left": 1,
+    }
+    assert "customer_wallet: the last full run found 1 mismatched, not fixed yet." in found["data"]["reasons"]
+    samples = metrics(api)
+    assert samples['backoffice_reconcile_mismatched{check="customer_wallet"}'] == 1
+    assert samples['backoffice_reconcile_left{check="customer_wallet"}'] == 1
+    run(RunMode.FIX, checks=["customer_wallet"])
+    healed = health(api)
+    assert healed["balance_status"] is True
+    check = healed["data"]["checks"]["customer_wallet"]
+    assert (check["status"], check["mismatched"], check["left"]) == ("ok", 1, 0)
+    samples = metrics(api)
+    assert samples['backoffice_reconcile_mismatched{check="customer_wallet"}'] == 1
+    assert samples['backoffice_reconcile_left{check="customer_wallet"}'] == 0
+
+
+def test_what_a_fix_could_not_heal_is_left(api):
+    jobs.enqueue_nightly()
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("1000"))
+    second = wallet.charge(customer, D("100"))
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE balance_transactions SET balance_before = 950, balance_after = 850 WHERE id = :id"),
+            {"id": second.id},
+        )
+    run(RunMode.FIX, checks=["ledger_chain"])
+    answer = health(api)
+    assert answer["balance_status"] is False
+    assert answer["data"]["checks"]["ledger_chain"]["status"] == "left"
+    assert "ledger_chain: the last full run's fix left 1 mismatched." in answer["data"]["reasons"]
+    assert metrics(api)['backoffice_reconcile_left{check="ledger_chain"}'] == 1
+
+
+def test_the_oldest_pending_recalculation_gives_its_age(api):
+    assert metrics(api)["backoffice_recalculation_pending_oldest_age_seconds"] == 0
+    customer = CustomerFactory()
+    for hours in (3, 1):
+        db.session.add(
+            RecalculationRequest(
+                customer_id=customer.id,
+                from_date=utcnow().date(),
+                reason=RecalculationReason.DEFERRED,
+                requested_at=utcnow() - timedelta(hours=hours),
+            )
+        )
+    db.session.commit()
+    samples = metrics(api)
+    assert samples["backoffice_recalculations_pending"] == 2
+    assert samples["backoffice_recalculation_pending_oldest_age_seconds"] == pytest.approx(3 * 3600, abs=60)
+
+
+def test_request_latency_is_a_histogram_by_method_endpoint_and_status_class(api, client):
+    health(api)
+    client.get("/no-such-page")
+    samples = metrics(api)
+    assert (
+        samples['backoffice_request_duration_seconds_count{endpoint="api.health_check",method="GET",status="2xx"}'] == 1
+    )
+    assert (
+        samples[
+            'backoffice_request_duration_seconds_bucket{endpoint="api.health_check",le="+Inf",method="GET",status="2xx"}'
+        ]
+        == 1
+    )
+    assert samples['backoffice_request_duration_seconds_count{endpoint="unmatched",method="GET",status="4xx"}'] == 1
+
+
+def test_job_durations_and_failures_come_from_the_job_records(api):
+    OrderFactory()
+    record, _ = jobs.enqueue("verify")
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.update(JobRecord)
+            .where(JobRecord.id == record.id)
+            .values(started_at=as_utc(record.ended_at) - timedelta(seconds=90))
+        )
+    db.session.add(
+        JobRecord(
+            id="failed-one",
+            kind="rebuild",
+            queue="maintenance",
+            status=JobStatus.FAILED,
+            started_at=utcnow() - timedelta(seconds=3),
+            ended_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    samples = metrics(api)
+    assert samples['backoffice_job_duration_seconds_count{kind="verify"}'] == 1
+    assert samples['backoffice_job_duration_seconds_sum{kind="verify"}'] == pytest.approx(90, abs=0.01)
+    assert samples['backoffice_job_duration_seconds_bucket{kind="verify",le="60.0"}'] == 0
+    assert samples['backoffice_job_duration_seconds_bucket{kind="verify",le="300.0"}'] == 1
+    assert samples['backoffice_job_duration_seconds_bucket{kind="verify",le="+Inf"}'] == 1
+    assert samples['backoffice_job_duration_seconds_bucket{kind="rebuild",le="5.0"}'] == 1
+    assert samples['backoffice_job_duration_seconds_count{kind="monthly_rebuild"}'] == 0
+    assert samples['backoffice_jobs_failed{kind="rebuild"}'] == 1
+    assert samples['backoffice_jobs_failed{kind="verify"}'] == 0
+    moved_back(25)
+    assert metrics(api)['backoffice_jobs_failed{kind="rebuild"}'] == 0
+
+
+def test_under_several_processes_a_scrape_adds_up_every_process_latencies(app, api, tmp_path, monkeypatch):
+    from prometheus_client import Histogram, values
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    # The client picks its value class when first imported; gunicorn's processes import it with the variable set.
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: 4242))
+    another_process = Histogram(
+        "backoffice_request_duration_seconds", "Time to answer", ["method", "endpoint", "status"], registry=None
+    )
+    another_process.labels(method="GET", endpoint="api.health_check", status="2xx").observe(0.2)
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())
+    app.extensions.pop("backoffice.request_duration", None)
+    health(api)
+    samples = metrics(api)
+    labels = 'endpoint="api.health_check",method="GET",status="2xx"'
+    assert samples[f"backoffice_request_duration_seconds_count{{{labels}}}"] == 2
+    assert "histogram_4242.db" in {path.name for path in tmp_path.iterdir()}
+    assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 1
+
+
+def test_stale_until_a_real_worker_runs_the_nightly_then_ok_with_its_duration(app, api, redis_url):
+    OrderFactory()
+    assert health(api)["data"]["nightly_maintenance"]["status"] == "never run"
+    record, created = jobs.enqueue_nightly()
+    assert created and record.status is JobStatus.QUEUED
+    assert metrics(api)["backoffice_nightly_stale"] == 1
+
+    run_worker(app, redis_url)
+
+    answer = health(api)
+    assert answer["balance_status"] is True and answer["data"]["nightly_maintenance"]["status"] == "ok"
+    samples = metrics(api)
+    assert samples["backoffice_nightly_stale"] == 0
+    assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 0
+    assert samples['backoffice_job_duration_seconds_count{kind="nightly_maintenance"}'] == 1

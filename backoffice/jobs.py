@@ -30,6 +30,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from backoffice import logs
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
@@ -186,7 +187,13 @@ def enqueue(
 
 
 def execute(job_id: str):
-    """Run the job a row describes, mirroring its progress and outcome on the row (the RQ entry point)."""
+    """Run the job a row describes, mirroring its progress and outcome on the row (the RQ entry point); every line
+    it logs carries its id."""
+    with logs.job(job_id):
+        return _execute(job_id)
+
+
+def _execute(job_id: str):
     if os.getpid() != current_app.extensions["backoffice.pid"]:
         # A forked work-horse must not share the parent's database connections.
         db.engine.dispose(close=False)
@@ -202,6 +209,7 @@ def execute(job_id: str):
     record.attempts += 1
     record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
     db.session.commit()
+    log.info("Started (attempt %d): %s", record.attempts, title(record))
     try:
         with _heartbeat(record.id):
             if spec.mode is None:
@@ -475,6 +483,7 @@ def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
 
 
 def _report(job_id: str, percent: int, message: str) -> None:
+    log.info("%d%%: %s", percent, message)
     db.session.execute(
         update(JobRecord)
         .where(JobRecord.id == job_id)
@@ -498,6 +507,10 @@ def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error
         values["message"] = "Failed"
     db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
     db.session.commit()
+    if status is JobStatus.FINISHED:
+        log.info("Finished: %s", result)
+    else:
+        log.error("Failed: %s", error)
 
 
 @contextmanager

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             jobs.sweep_abandoned()
         except DBAPIError as error:
             sys.exit(f"worker.py: the database cannot be used ({error.orig}); run: backoffice db upgrade")
+        # No connection of the worker's may be left open for its work-horses to inherit: the session's, in the
+        # transaction of the sweep's last read, would show them the database as it was before the fork.
+        db.session.remove()
         db.engine.dispose()
         worker = Worker([jobs.queue(name) for name in options.queues], connection=jobs.redis_connection())
         worker.work(burst=options.burst, with_scheduler=True)

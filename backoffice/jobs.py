@@ -163,6 +163,7 @@ def enqueue(
     from redis.exceptions import RedisError
     from rq.exceptions import DuplicateJobError
 
+    description = title(record)
     try:
         queue(spec.queue).enqueue(
             "backoffice.jobs.execute",
@@ -172,7 +173,7 @@ def enqueue(
             job_timeout=spec.timeout,
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
-            description=title(record),
+            description=description,
         )
     except DuplicateJobError:
         return record, False
@@ -183,6 +184,7 @@ def enqueue(
             f"The job queue (Redis at {redis_url()}) cannot be reached, so the job was not started: {error}. "
             "Nothing was changed; try again once it is back."
         ) from None
+    log.info("Queued job %s on %s: %s", record.id, spec.queue, description)
     return record, True
 
 
@@ -508,9 +510,19 @@ def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error
     db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
     db.session.commit()
     if status is JobStatus.FINISHED:
-        log.info("Finished: %s", result)
+        log.info("Finished: %s", _outcome(result))
     else:
         log.error("Failed: %s", error)
+
+
+def _outcome(result: dict) -> str:
+    """A job's result in a few words: "run 7 succeeded: 3 mismatched, 3 fixed; 0 recalculations done"."""
+    done = f"{result['recalculations_done']} recalculations done"
+    if "run_id" not in result:
+        return done
+    mismatched = sum(check["mismatched"] for check in result["checks"])
+    fixed = sum(check["fixed"] for check in result["checks"])
+    return f"run {result['run_id']} {result['status']}: {mismatched} mismatched, {fixed} fixed; {done}"
 
 
 @contextmanager

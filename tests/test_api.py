@@ -210,10 +210,11 @@ def test_an_unexpected_failure_is_500_json_with_the_request_id_the_log_has(app, 
     assert f"[request {request_id}]: GET /admin/balance-health/check 500" in log
 
 
-def test_a_job_queue_that_cannot_be_reached_is_503_json_with_the_request_id(app, api):
+def test_a_job_queue_that_cannot_be_reached_is_503_json_with_the_request_id_the_log_has(app, api, capsys):
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
     response = api("POST", "/admin/balance-health/auto-heal")
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "error" and "cannot be reached" in body["message"]
     assert body["request_id"] == response.headers["X-Request-ID"]
+    assert f"[request {body['request_id']}]: POST /admin/balance-health/auto-heal 503" in capsys.readouterr().err

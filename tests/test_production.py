@@ -47,13 +47,22 @@ class Server:
 
     def line_of(self, request_id: str) -> dict:
         """The app's line for a request, once it is written (after the answer)."""
+        return self._first(lambda line: line["logger"] == "backoffice.requests" and line["request_id"] == request_id)
+
+    def access_line_of(self, request_id: str) -> dict:
+        """gunicorn's access line for a request, once it is written (after the answer)."""
+        return self._first(
+            lambda line: line["logger"] == "gunicorn.access" and line["message"].endswith(f"request_id={request_id}")
+        )
+
+    def _first(self, wanted) -> dict:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for line in self.lines():
-                if line["logger"] == "backoffice.requests" and line["request_id"] == request_id:
+                if wanted(line):
                     return line
             time.sleep(0.05)
-        raise AssertionError(f"no log line for request {request_id}:\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(f"no such log line:\n{self.log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +178,11 @@ def test_the_api_answers_json_through_gunicorn_with_its_request_ids(app, server)
     refused = requests.post(server.url + "/admin/balance-health/check", headers=bearer, timeout=30)
     assert refused.status_code == 405 and set(refused.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     assert refused.json()["request_id"] == refused.headers["X-Request-ID"]
-    access = [line for line in server.lines() if line["logger"] == "gunicorn.access"]
-    assert any(line["message"].endswith(f"request_id={refused.headers['X-Request-ID']}") for line in access)
+    assert server.line_of(refused.headers["X-Request-ID"])["status"] == 405
+    assert (
+        '"POST /admin/balance-health/check HTTP/1.1" 405'
+        in server.access_line_of(refused.headers["X-Request-ID"])["message"]
+    )
 
 
 def test_metrics_add_up_the_latencies_of_every_gunicorn_worker(app, server):

@@ -6,13 +6,19 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run test lint install install-test services chromium hledger prometheus bench worker scheduler clean
+.PHONY: run serve test lint install install-test services chromium hledger prometheus bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
 	$(BIN)/backoffice demo-data
 	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
+
+# The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
+# BACKOFFICE_* settings of the environment (see "Running in production" in README.md). HUP reloads it gracefully.
+serve: install
+	$(BIN)/backoffice db upgrade
+	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 # The suite empties the Redis database it is given: by default database 15, not the app's 0. A second run
 # beside it claims the next free PostgreSQL and Redis databases (see tests/conftest.py).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from backoffice import config, hooks
+from backoffice import config, hooks, logs
 from backoffice.extensions import db, register_database_behaviour
 from backoffice.services import periods
 
@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
-    """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API).
+    """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API, and the log handler:
+    a command prints what it has to say, and the worker sets its logs up itself).
 
     Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
     ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), and so does the worker, for every cron
@@ -39,6 +40,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
 
     register_extensions(app)
     if web:
+        logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
         register_web(app)
     register_commands(app)
     hooks.register()
@@ -69,12 +71,13 @@ def register_migrations(app: Flask) -> None:
 
 
 def register_web(app: Flask) -> None:
-    """The web layer: request timing, log-ins, CSRF protection, request screening, the blueprints, template
-    filters, error pages and security headers."""
-    from backoffice.web import auth, errors, filters, history, metrics, screening, security
+    """The web layer: request timing, request ids and log lines, log-ins, CSRF protection, request screening, the
+    blueprints, template filters, error pages and security headers."""
+    from backoffice.web import auth, errors, filters, history, metrics, request_log, screening, security
     from backoffice.web.extensions import csrf, login_manager
 
     metrics.init_app(app)
+    request_log.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -61,6 +61,42 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "MONTHLY_REBUILD_AT": clock(env, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00"),
         # A check whose last full run, or a nightly maintenance whose last success, is older than this is stale.
         "HEALTH_MAX_AGE": _hours(env, "BACKOFFICE_HEALTH_MAX_AGE_HOURS", "26"),
+        "LOG_LEVEL": log_level(env),
+        "LOG_FORMAT": log_format(env),
+    }
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+
+def log_level(env) -> str:
+    """The least level of the lines written (``BACKOFFICE_LOG_LEVEL``, INFO by default)."""
+    text = env.get("BACKOFFICE_LOG_LEVEL", "INFO")
+    if text.strip().upper() not in LOG_LEVELS:
+        raise ConfigError(f"BACKOFFICE_LOG_LEVEL={text!r} is not a log level: one of {', '.join(LOG_LEVELS)}.")
+    return text.strip().upper()
+
+
+def log_format(env) -> str:
+    """``text`` (lines for people, the default) or ``json`` (a JSON object per line, for a log collector)."""
+    text = env.get("BACKOFFICE_LOG_FORMAT", "text")
+    if text.strip().lower() not in LOG_FORMATS:
+        raise ConfigError(f"BACKOFFICE_LOG_FORMAT={text!r} is not a log format: text or json.")
+    return text.strip().lower()
+
+
+def web_server(env) -> dict:
+    """The production web server's settings (read by ``gunicorn.conf.py``, and by ``backoffice health`` for the
+    address it asks)."""
+    bind = env.get("BACKOFFICE_WEB_BIND", "127.0.0.1:8000").strip()
+    if not bind:
+        raise ConfigError("BACKOFFICE_WEB_BIND is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.")
+    return {
+        "bind": bind,
+        "workers": _count(env, "BACKOFFICE_WEB_WORKERS", str(2 * (os.cpu_count() or 1) + 1), minimum=1),
+        "threads": _count(env, "BACKOFFICE_WEB_THREADS", "4", minimum=1),
+        "timeout": _count(env, "BACKOFFICE_WEB_TIMEOUT", "120", minimum=1),
     }
 
 

@@ -30,6 +30,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from backoffice import logs
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
@@ -162,6 +163,7 @@ def enqueue(
     from redis.exceptions import RedisError
     from rq.exceptions import DuplicateJobError
 
+    description = title(record)
     try:
         queue(spec.queue).enqueue(
             "backoffice.jobs.execute",
@@ -171,7 +173,7 @@ def enqueue(
             job_timeout=spec.timeout,
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
-            description=title(record),
+            description=description,
         )
     except DuplicateJobError:
         return record, False
@@ -182,11 +184,18 @@ def enqueue(
             f"The job queue (Redis at {redis_url()}) cannot be reached, so the job was not started: {error}. "
             "Nothing was changed; try again once it is back."
         ) from None
+    log.info("Queued job %s on %s: %s", record.id, spec.queue, description)
     return record, True
 
 
 def execute(job_id: str):
-    """Run the job a row describes, mirroring its progress and outcome on the row (the RQ entry point)."""
+    """Run the job a row describes, mirroring its progress and outcome on the row (the RQ entry point); every line
+    it logs carries its id."""
+    with logs.job(job_id):
+        return _execute(job_id)
+
+
+def _execute(job_id: str):
     if os.getpid() != current_app.extensions["backoffice.pid"]:
         # A forked work-horse must not share the parent's database connections.
         db.engine.dispose(close=False)
@@ -202,6 +211,7 @@ def execute(job_id: str):
     record.attempts += 1
     record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
     db.session.commit()
+    log.info("Started (attempt %d): %s", record.attempts, title(record))
     try:
         with _heartbeat(record.id):
             if spec.mode is None:
@@ -475,6 +485,7 @@ def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
 
 
 def _report(job_id: str, percent: int, message: str) -> None:
+    log.info("%d%%: %s", percent, message)
     db.session.execute(
         update(JobRecord)
         .where(JobRecord.id == job_id)
@@ -498,6 +509,20 @@ def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error
         values["message"] = "Failed"
     db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
     db.session.commit()
+    if status is JobStatus.FINISHED:
+        log.info("Finished: %s", _outcome(result))
+    else:
+        log.error("Failed: %s", error)
+
+
+def _outcome(result: dict) -> str:
+    """A job's result in a few words: "run 7 succeeded: 3 mismatched, 3 fixed; 0 recalculations done"."""
+    done = f"{result['recalculations_done']} recalculations done"
+    if "run_id" not in result:
+        return done
+    mismatched = sum(check["mismatched"] for check in result["checks"])
+    fixed = sum(check["fixed"] for check in result["checks"])
+    return f"run {result['run_id']} {result['status']}: {mismatched} mismatched, {fixed} fixed; {done}"
 
 
 @contextmanager

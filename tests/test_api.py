@@ -6,6 +6,7 @@ from backoffice import jobs
 from backoffice.models import RunMode
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
+from backoffice.web import api as web_api
 from tests.factories import OrderFactory, corrupt
 
 TOKEN = "s3cret-token"
@@ -17,9 +18,9 @@ def api(app):
     app.config["WTF_CSRF_ENABLED"] = True
     client = app.test_client()
 
-    def call(method, url, token=TOKEN, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return client.open(url, method=method, headers=headers, **kwargs)
+    def call(method, url, token=TOKEN, headers=(), **kwargs):
+        authorization = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.open(url, method=method, headers=authorization | dict(headers), **kwargs)
 
     return call
 
@@ -154,5 +155,66 @@ def test_a_method_the_api_does_not_take_is_405_json(api, method, url, allowed):
     assert response.is_json and response.get_json() == {
         "status": "error",
         "message": "This page cannot be used that way.",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert allowed in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/jobs/nope/more", "/admin/balance-health/nothing", "/admin/balance-health/check/more", "/metrics/x"]
+)
+def test_an_address_under_the_api_that_matches_nothing_is_404_json(api, url):
+    response = api("GET", url, headers={"X-Request-ID": "lb-7f3a"})
+    assert response.status_code == 404
+    assert response.get_json() == {
+        "status": "error",
+        "message": "There is nothing at this address. It may have been deleted.",
+        "request_id": "lb-7f3a",
+    }
+    assert response.headers["X-Request-ID"] == "lb-7f3a"
+
+
+@pytest.mark.parametrize("url", ["/admin/nothing", "/nothing", "/admin/users/999999"])
+def test_a_page_that_is_not_there_stays_an_html_404(client, auth, url):
+    auth.login("admin")
+    response = client.get(url)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "There is nothing at this address" in response.get_data(as_text=True)
+
+
+def test_an_unauthorised_call_names_its_request(api):
+    response = api("GET", "/admin/balance-health/check", token="guess")
+    assert response.status_code == 401
+    assert response.get_json()["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_an_unexpected_failure_is_500_json_with_the_request_id_the_log_has(app, api, monkeypatch, capsys):
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the failure is answered, not raised to the test
+
+    def fails():
+        raise RuntimeError("the health assessment broke")
+
+    monkeypatch.setattr(web_api, "assess", fails)
+    response = api("GET", "/admin/balance-health/check")
+    assert response.status_code == 500
+    request_id = response.headers["X-Request-ID"]
+    assert response.get_json() == {
+        "status": "error",
+        "message": "Something went wrong on our side and has been logged under the request id.",
+        "request_id": request_id,
+    }
+    log = capsys.readouterr().err
+    failure = next(line for line in log.splitlines() if "Exception on /admin/balance-health/check" in line)
+    assert f"[request {request_id}]" in failure
+    assert "RuntimeError: the health assessment broke" in log
+    assert f"[request {request_id}]: GET /admin/balance-health/check 500" in log
+
+
+def test_a_job_queue_that_cannot_be_reached_is_503_json_with_the_request_id_the_log_has(app, api, capsys):
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    response = api("POST", "/admin/balance-health/auto-heal")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "error" and "cannot be reached" in body["message"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert f"[request {body['request_id']}]: POST /admin/balance-health/auto-heal 503" in capsys.readouterr().err

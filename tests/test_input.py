@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import threading
 import time
 from datetime import date
@@ -371,12 +371,18 @@ def unreachable(tmp_path):
 
 
 @pytest.mark.parametrize("url", ["/admin/balance-health/check", "/admin/balance-health/detailed-report", "/metrics"])
-def test_the_api_answers_json_503_when_the_database_is_down(unreachable, caplog, url):
-    with caplog.at_level(logging.ERROR):
-        response = unreachable.get(url, headers={"Authorization": "Bearer t0ken"})
+def test_the_api_answers_json_503_when_the_database_is_down(unreachable, capsys, url):
+    response = unreachable.get(url, headers={"Authorization": "Bearer t0ken"})
     assert response.status_code == 503
-    assert response.get_json() == {"status": "error", "message": "The database is unavailable, try again shortly."}
-    assert any("database" in record.getMessage().lower() for record in caplog.records)
+    request_id = response.headers["X-Request-ID"]
+    assert response.get_json() == {
+        "status": "error",
+        "message": "The database is unavailable, try again shortly.",
+        "request_id": request_id,
+    }
+    log = capsys.readouterr().err
+    assert f"ERROR [{os.getpid()}] backoffice [request {request_id}]: The database is unavailable: " in log
+    assert f"[request {request_id}]: GET {url} 503" in log
 
 
 @pytest.mark.parametrize(("method", "url"), [("GET", "/"), ("GET", "/orders"), ("POST", "/login")])
@@ -387,7 +393,9 @@ def test_pages_answer_a_plain_503_when_the_database_is_down(unreachable, method,
         session.update({"_user_id": "1:a-session-token", "_fresh": True, "_id": identifier})
     response = unreachable.open(url, method=method, data={"email": "a@example.com", "password": "x"})
     assert response.status_code == 503
-    assert "The database is unavailable, try again shortly" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "The database is unavailable, try again shortly" in page
+    assert f"Reference: <code>{response.headers['X-Request-ID']}</code>" in page
 
 
 # --- Two admins at once (PostgreSQL: real connections, one waits for the other) ----------------------------------

@@ -21,8 +21,10 @@ from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
 from backoffice.reconcile.report import discrepancy_dict, iso, plain
+from backoffice.web.errors import api_error
 from backoffice.web.extensions import csrf
 from backoffice.web.metrics import exposition
+from backoffice.web.request_log import identify
 
 bp = Blueprint("api", __name__)
 
@@ -36,15 +38,16 @@ def api_view(view):
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             if not _token_matches(header.removeprefix("Bearer ").strip()):
-                return _error(401, "The bearer token is not valid.")
+                return api_error(401, "The bearer token is not valid.")
+            identify("bearer token")
         elif current_user.is_authenticated and current_user.is_admin:
             if request.method == "POST":
                 try:
                     csrf.protect()
                 except CSRFError as error:
-                    return _error(400, error.description)
+                    return api_error(400, error.description)
         else:
-            return _error(401, "An admin session or 'Authorization: Bearer <token>' is required.")
+            return api_error(401, "An admin session or 'Authorization: Bearer <token>' is required.")
         return view(*args, **kwargs)
 
     guarded.public = True
@@ -111,7 +114,7 @@ def scheduled_maintenance():
 def job_status(job_id: str):
     record = db.session.get(JobRecord, job_id)
     if record is None:
-        return _error(404, f"No job {job_id}.")
+        return api_error(404, f"No job {job_id}.")
     return jsonify(status="success", data=_job_json(record))
 
 
@@ -150,9 +153,9 @@ def _accepted(enqueue):
     try:
         record, created = enqueue()
     except jobs.QueueUnavailable as error:
-        return _error(503, str(error))
+        return api_error(503, str(error))
     except RunRefused as refused:
-        return _error(409, str(refused))
+        return api_error(409, str(refused))
     response = jsonify(
         status="accepted",
         job_id=record.id,
@@ -189,7 +192,3 @@ def _token_matches(given: str) -> bool:
 
 def _session_user():
     return current_user if current_user.is_authenticated else None
-
-
-def _error(code: int, message: str):
-    return jsonify(status="error", message=message), code

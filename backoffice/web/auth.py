@@ -31,6 +31,7 @@ from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH, normal_email
 from backoffice.services.users import UserError, authenticate, change_own_password, end_sessions
 from backoffice.web.extensions import limiter, login_manager
+from backoffice.web.request_log import identify
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def login():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             login_user(user)
+            identify(user.email)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append("Wrong email or password.")
     return render_template("auth/login.html", form=form), 200 if not form.errors else 422
@@ -161,6 +163,7 @@ def _load_user(session_id: str) -> User | None:
     user = db.session.get(User, int(user_id)) if user_id.isdigit() and token else None
     if user is None or not secrets.compare_digest(user.session_token, token):
         return None
+    identify(user.email)
     return user
 
 

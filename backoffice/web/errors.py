@@ -1,6 +1,7 @@
 """Error pages with a message a clerk can act on; stack traces stay in the log.
 
-The operations API (views marked ``api``) answers the same errors in JSON.
+The operations API (views marked ``api``, and any address under theirs) answers the same errors in JSON, each
+with the request's id, which its log lines carry too; the page of a failure (500, 503) shows that id.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound, default_exceptions
 from werkzeug.routing import RequestRedirect
 
 from backoffice.money import BeyondLimit
 from backoffice.posting.post import CustomerClosed
+from backoffice.web.request_log import request_id
 
 MESSAGES = {
     400: "The request could not be read. Go back and try again.",
@@ -23,10 +25,16 @@ MESSAGES = {
 }
 CSRF_MESSAGE = "The form had expired or did not come from this site. Reload the page and submit it again."
 UNAVAILABLE_MESSAGE = "The database is unavailable, try again shortly."
+FAILURE_MESSAGE = (
+    "Something went wrong on our side and has been logged. If it happens again, "
+    "give the reference below to whoever looks after the back-office."
+)
+API_FAILURE_MESSAGE = "Something went wrong on our side and has been logged under the request id."
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(InternalServerError, _failure)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(BeyondLimit, _beyond_limit)
@@ -36,8 +44,13 @@ def init_app(app: Flask) -> None:
 def refuse(code: int, message: str):
     """Answer an error with its message: JSON for the API, the error page for everything else."""
     if _is_api():
-        return jsonify(status="error", message=message), code
+        return api_error(code, message)
     return render_template("errors/error.html", error=default_exceptions[code](), message=message), code
+
+
+def api_error(code: int, message: str):
+    """The API's answer to an error: JSON, with the id of the request, which its log lines carry too."""
+    return jsonify(status="error", message=message, request_id=request_id()), code
 
 
 def _csrf_error(error: CSRFError):
@@ -45,26 +58,41 @@ def _csrf_error(error: CSRFError):
 
 
 def _http_error(error: HTTPException):
-    if error.code is None or error.code < 400 or error.code not in MESSAGES:
+    if error.code is None or error.code < 400:
         return error
-    if error.code == 405 and request.method == "GET" and not _is_api() and (page := _page_above(request.path)):
+    if _is_api():
+        response, code = api_error(error.code, MESSAGES.get(error.code) or error.description)
+        response.headers.extend(name_value for name_value in error.get_headers() if name_value[0] != "Content-Type")
+        return response, code
+    if error.code not in MESSAGES:
+        return error
+    if error.code == 405 and request.method == "GET" and (page := _page_above(request.path)):
         # A form's address, reloaded or typed after the form was refused there: the page the form is on.
         return redirect(page, 303)
-    if _is_api():
-        response = jsonify(status="error", message=MESSAGES[error.code])
-        response.headers.extend(name_value for name_value in error.get_headers() if name_value[0] != "Content-Type")
-        return response, error.code
     return render_template("errors/error.html", error=error, message=MESSAGES[error.code]), error.code
 
 
+def _failure(error: InternalServerError):
+    """An unexpected exception (Flask has logged it, with the request's id): the id, that finds it in the log."""
+    if _is_api():
+        return api_error(500, API_FAILURE_MESSAGE)
+    return _server_page(error, FAILURE_MESSAGE)
+
+
 def _database_unavailable(error: OperationalError):
-    """A page of its own, with nothing read from the database, not even who is logged in."""
     current_app.logger.error("The database is unavailable: %s", error)
     if _is_api():
-        return jsonify(status="error", message=UNAVAILABLE_MESSAGE), 503
-    # Rendered without the context processors, which would load the logged-in user.
-    page = current_app.jinja_env.get_template("errors/unavailable.html").render(message=UNAVAILABLE_MESSAGE)
-    return Response(page, 503, mimetype="text/html")
+        return api_error(503, UNAVAILABLE_MESSAGE)
+    return _server_page(default_exceptions[503](), UNAVAILABLE_MESSAGE)
+
+
+def _server_page(error: HTTPException, message: str) -> Response:
+    """A page of its own, with nothing read from the database, not even who is logged in: the database may be
+    what failed. Rendered without the context processors, which would load the logged-in user."""
+    page = current_app.jinja_env.get_template("errors/server.html").render(
+        error=error, message=message, request_id=request_id()
+    )
+    return Response(page, error.code, mimetype="text/html")
 
 
 def _beyond_limit(error: BeyondLimit):
@@ -95,12 +123,31 @@ def _customer_closed(error: CustomerClosed):
 
 
 def _is_api() -> bool:
-    """The request is the API's: its view is, or, asked with a method the view does not take, the view it names."""
+    """The request is the API's: its view is, or, asked with a method the view does not take, the view it names;
+    or, matching no view, its address is under one of the API's (``/admin/jobs/…``)."""
     endpoint = request.endpoint
     refused = request.routing_exception
     if endpoint is None and isinstance(refused, MethodNotAllowed) and refused.valid_methods:
         endpoint, _arguments = current_app.url_map.bind_to_environ(request.environ).match(
             method=refused.valid_methods[0]
         )
+    if endpoint is None and isinstance(refused, NotFound):
+        return request.path.startswith(_api_folders())
     view = current_app.view_functions.get(endpoint) if endpoint else None
     return bool(getattr(view, "api", False))
+
+
+def _api_folders() -> tuple[str, ...]:
+    """The folders of the API's addresses (``/admin/balance-health/``, ``/admin/jobs/``, ``/metrics/``)."""
+    folders = current_app.extensions.get("backoffice.api_folders")
+    if folders is None:
+        found = set()
+        for rule in current_app.url_map.iter_rules():
+            if getattr(current_app.view_functions.get(rule.endpoint), "api", False):
+                fixed, variable, _rest = rule.rule.partition("<")
+                if variable:  # /admin/jobs/<job_id>: under /admin/jobs/
+                    found.add(fixed.rsplit("/", 1)[0] + "/")
+                else:  # /admin/balance-health/check: under /admin/balance-health/, and under itself
+                    found |= {fixed.rsplit("/", 1)[0] + "/", fixed + "/"}
+        folders = current_app.extensions["backoffice.api_folders"] = tuple(sorted(found - {"/"}))
+    return folders

@@ -43,7 +43,7 @@ import psycopg
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import console, migrated_database
+from bench.common import BENCH_DATABASE_URL, console, migrate, migrated_database
 
 SCALE = float(os.environ.get("BENCH_PAGES_SCALE", "1"))  # float-ok: a size factor
 MANAGERS = 50
@@ -61,6 +61,9 @@ CONNECTIONS = 16
 SECONDS = int(os.environ.get("BENCH_PAGES_SECONDS", 20))
 WARM_UP_SECONDS = 3
 REPLAYS = int(os.environ.get("BENCH_PAGES_REPLAYS", 200))
+REUSE = os.environ.get("BENCH_PAGES_REUSE") == "1"
+"""Load the pages over the data a previous run left in the benchmark database, migrated to the head, instead of
+generating it again (which takes most of the run): for measuring a change to the pages or the schema."""
 TARGET_MS = 50
 BIND = "127.0.0.1:" + os.environ.get("BENCH_PAGES_PORT", "8765")
 SECRET_KEY = "bench-pages"
@@ -91,6 +94,8 @@ class Load:
     p50_ms: float  # float-ok: milliseconds
     p95_ms: float  # float-ok: milliseconds
     p99_ms: float  # float-ok: milliseconds
+    failed: int
+    """Requests unanswered within wrk's timeout (or whose connection failed): not in the percentiles."""
 
     @property
     def rate(self) -> float:  # float-ok: requests per second
@@ -98,15 +103,27 @@ class Load:
 
 
 def main() -> str:
-    url = migrated_database()
     months = _months()
-    sizes = _generate(url, months)
+    os.environ |= {"SECRET_KEY": SECRET_KEY, "BACKOFFICE_API_TOKEN": API_TOKEN}
+    if REUSE:
+        url = migrate(BENCH_DATABASE_URL)
+    else:
+        url = migrated_database()
+        _generate(url, months)
     os.environ["DATABASE_URL"] = url
+    from backoffice import create_app
+
+    app = create_app({"REDIS_URL": None})  # the nightly maintenance runs in this process
+    if not REUSE:
+        _prepare(app, url)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
     pages = _pages(months)
-    nightly, statements = _prepare(url, pages)
+    with app.app_context():
+        statements = {page: _statements(app, page) for page in pages}
     floors = {page: _replay(url, statements[page]) for page in pages}
     loads = _serve_and_load(url, pages)
-    return _report(pages, loads, floors, statements, sizes, nightly)
+    return _report(pages, loads, floors, statements, _sizes(url), _nightly(url))
 
 
 def _months() -> list[date]:
@@ -130,7 +147,7 @@ def _pages(months: list[date]) -> list[Page]:
     ]
 
 
-def _generate(url: str, months: list[date]) -> dict[str, int]:
+def _generate(url: str, months: list[date]) -> None:
     """The sources, set-based, with the figures derived from them that cost nothing to write with them (grand
     totals, the ledger's chain); the rest is the application's to derive (:func:`_derive`)."""
     first, today = months[0], date.today()
@@ -156,6 +173,7 @@ def _generate(url: str, months: list[date]) -> dict[str, int]:
             (months,),
         )
         accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        connection.commit()  # each batch below is a transaction of its own
         task = progress.add_task(f"Generating {ORDERS:,} orders and {CUSTOMERS * MOVEMENTS_PER_CUSTOMER:,} movements")
         progress.update(task, total=CUSTOMERS)
         for start in range(1, CUSTOMERS + 1, BATCH):
@@ -170,12 +188,27 @@ def _generate(url: str, months: list[date]) -> dict[str, int]:
         for table in ("orders", "journal_entries", "journal_lines", "balance_transactions"):
             connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         connection.commit()
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
+
+
+def _sizes(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as connection:
         return {
             table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("orders", "customers", "balance_transactions", "journal_lines", "targets")
         }
+
+
+def _nightly(url: str) -> dict:
+    """The nightly maintenance's run over the data (the last run the schedule started): how long it took and how
+    many entities it checked."""
+    with psycopg.connect(url) as connection:
+        seconds, checked = connection.execute(
+            "SELECT extract(epoch FROM run.finished_at - run.started_at), sum(result.checked) "
+            "FROM reconciliation_runs run JOIN reconciliation_check_results result ON result.run_id = run.id "
+            "WHERE run.id = (SELECT max(id) FROM reconciliation_runs WHERE trigger = 'schedule') "
+            "GROUP BY run.id"
+        ).fetchone()
+    return {"seconds": seconds, "checked": checked}
 
 
 def _orders(connection, start: int, stop: int, first: date, days: int) -> None:
@@ -185,8 +218,8 @@ def _orders(connection, start: int, stop: int, first: date, days: int) -> None:
     connection.execute(
         "INSERT INTO orders (number, customer_id, account_manager_id, closing_date, total_price, additions, promo, "
         "reductions, grand_total, created_at, updated_at) "
-        "SELECT 'SO-' || lpad(n::text, 8, '0'), c, 1 + c %% %(managers)s, %(first)s::date + (n * 7919) %% %(days)s, "
-        "       t, a, p, r, t + a - p - r, now(), now() FROM ("
+        "SELECT 'SO-' || lpad(n::text, 8, '0'), c, 1 + c %% %(managers)s,"
+        "       %(first)s::date + (n::bigint * 7919 %% %(days)s)::int, t, a, p, r, t + a - p - r, now(), now() FROM ("
         "  SELECT n, c, (1000000 + n %% 9000000)::numeric(15,2) AS t, (n %% 500000)::numeric(15,2) AS a,"
         "         (n %% 100000)::numeric(15,2) AS p, (n %% 7 * 1000)::numeric(15,2) + 0.25 AS r"
         "  FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k,"
@@ -237,36 +270,25 @@ def _movements(connection, start: int, stop: int, first: date, span: int, accoun
     )
 
 
-def _prepare(url: str, pages: list[Page]) -> tuple[dict, dict[Page, list[tuple]]]:
-    """Derive what the sources make, write the history, run the nightly maintenance and create the clerk; then the
-    statements each page runs, captured from the same request made in-process."""
-    os.environ |= {"SECRET_KEY": SECRET_KEY, "BACKOFFICE_API_TOKEN": API_TOKEN}
-    from backoffice import create_app, jobs
+def _prepare(app, url: str) -> None:
+    """Derive what the sources make, write the history, run the nightly maintenance and create the clerk."""
+    from backoffice import jobs
     from backoffice.extensions import db
     from backoffice.models import JobStatus, ReconciliationRun, Role, User
     from backoffice.reconcile import CHECKS
 
-    app = create_app({"REDIS_URL": None})  # the nightly maintenance runs in this process
     with app.app_context():
         _derive()
         _history(url, list(CHECKS), [name for name, check in CHECKS.items() if check.by_customer])
         console.print("Running the nightly maintenance…")
-        started = time.perf_counter()
         record, _ = jobs.enqueue_nightly()
-        seconds = time.perf_counter() - started
         assert record.status is JobStatus.FINISHED, (record.status, record.error)
         run = db.session.get(ReconciliationRun, record.run_id)
         assert run.mismatched == 0, f"the generated figures are not consistent: {run.mismatched} mismatched"
-        nightly = {"seconds": seconds, "checked": sum(result.checked for result in run.results)}
         user = User(email=EMAIL, name="Clerk", role=Role.FINANCE)
         user.set_password(PASSWORD)
         db.session.add(user)
         db.session.commit()
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
-    with app.app_context():
-        statements = {page: _statements(app, page) for page in pages}
-    return nightly, statements
 
 
 def _derive() -> None:
@@ -485,12 +507,12 @@ def _csrf_token(page: str) -> str:
 
 def _wrk(page: Page, header: str, script: str, seconds: int) -> Load:
     command = ["wrk", "--threads", "2", "--connections", str(CONNECTIONS), "--duration", f"{seconds}s"]
-    command += ["--timeout", "10s", "--script", script, "--header", header, "--header", f"User-Agent: {USER_AGENT}"]
+    command += ["--timeout", "30s", "--script", script, "--header", header, "--header", f"User-Agent: {USER_AGENT}"]
     done = subprocess.run([*command, f"http://{BIND}{page.path}"], capture_output=True, text=True, check=True)
     found = re.search(r"^RESULT (.*)$", done.stdout, re.MULTILINE)
     requests, duration, p50, p95, p99, bad_status, failed = map(int, found.group(1).split())
-    assert bad_status == 0 and failed == 0, f"{page.path}: {bad_status} answers not 2xx/3xx, {failed} failed"
-    return Load(requests, duration / 1e6, p50 / 1000, p95 / 1000, p99 / 1000)
+    assert bad_status == 0, f"{page.path}: {bad_status} answers not 2xx/3xx"
+    return Load(requests, duration / 1e6, p50 / 1000, p95 / 1000, p99 / 1000, failed)
 
 
 def _p(times: list[float], percent: int) -> float:  # float-ok: milliseconds
@@ -502,7 +524,7 @@ def _report(pages, loads, floors, statements, sizes: dict[str, int], nightly: di
         f"Pages under load: gunicorn {WORKERS} workers × {THREADS} threads, wrk {CONNECTIONS} connections, "
         f"{SECONDS} s a page"
     )
-    columns = ["page", "p50 ms", "p95 ms", "p99 ms", "req/s", "statements", "SQL p50 ms", "SQL p95 ms"]
+    columns = ["page", "p50 ms", "p95 ms", "p99 ms", "req/s", "timed out", "statements", "SQL p50 ms", "SQL p95 ms"]
     columns += ["p95 over SQL p95", f"p95 ≤ {TARGET_MS} ms"]
     table = Table(*columns, title=title)
     rule = "| --- |" + " ---: |" * (len(columns) - 2) + " --- |"
@@ -516,11 +538,12 @@ def _report(pages, loads, floors, statements, sizes: dict[str, int], nightly: di
             f"{load.p95_ms:.1f}",
             f"{load.p99_ms:.1f}",
             f"{load.rate:.0f}",
+            str(load.failed),
             str(len(statements[page])),
             f"{_p(floor, 50):.2f}",
             f"{sql_p95:.2f}",
             f"{load.p95_ms / sql_p95:.1f}×",
-            "yes" if load.p95_ms <= TARGET_MS else "no",
+            "yes" if load.requests and not load.failed and load.p95_ms <= TARGET_MS else "no",
         ]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import String, cast, select
 
@@ -45,23 +46,9 @@ def latest() -> list[CheckStatus]:
     which runs over some customers add to by the thousand.
     """
     names = list(CHECKS)
-    newest = [
-        select(CheckResult.id)
-        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
-        .where(CheckResult.check == name, _full())
-        .order_by(CheckResult.id.desc())
-        .limit(1)
-        .scalar_subquery()
-        for name in names
-    ]
-    rows = db.session.execute(
-        select(CheckResult, ReconciliationRun.finished_at, ReconciliationRun.mode)
-        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
-        .where(CheckResult.id.in_(newest))
-    ).all()
-    found = {result.check: (result, finished_at, mode) for result, finished_at, mode in rows}
-    succeeded = db.session.execute(select(*(_last_success(name).label(f"c{i}") for i, name in enumerate(names)))).one()
-    succeeded = dict(zip(names, succeeded, strict=True))
+    newest, succeeded = _queries()
+    found = {result.check: (result, finished_at, mode) for result, finished_at, mode in db.session.execute(newest)}
+    succeeded = dict(zip(names, db.session.execute(succeeded).one(), strict=True))
     statuses = []
     for name, check in CHECKS.items():
         result, finished_at, mode = found.get(name, (None, None, None))
@@ -80,6 +67,27 @@ def latest() -> list[CheckStatus]:
             )
         )
     return statuses
+
+
+@cache
+def _queries():
+    """The statements :func:`latest` runs, built once (they name every registered check): each check's newest
+    result of a full run with that run's end and mode, and one row of each check's latest success."""
+    newest = [
+        select(CheckResult.id)
+        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
+        .where(CheckResult.check == name, _full())
+        .order_by(CheckResult.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        for name in CHECKS
+    ]
+    results = (
+        select(CheckResult, ReconciliationRun.finished_at, ReconciliationRun.mode)
+        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
+        .where(CheckResult.id.in_(newest))
+    )
+    return results, select(*(_last_success(name).label(f"c{i}") for i, name in enumerate(CHECKS)))
 
 
 def _last_success(check: str):

@@ -15,9 +15,10 @@ nothing to fix, which proves the generated figures consistent, and leaves the he
 Gunicorn serves ``backoffice:create_app()`` (``BENCH_PAGES_WORKERS`` workers × ``BENCH_PAGES_THREADS`` threads)
 with ``PROMETHEUS_MULTIPROC_DIR`` set, as under several workers it must be. A finance clerk logs in once over
 HTTP; wrk sends that session's cookie (the API, the bearer token) with every request, for ``BENCH_PAGES_SECONDS``
-per page after a warm-up, and a Lua ``done()`` prints the percentiles. The SQL floor: every statement the page
-runs, captured from the same request made in-process, replayed through psycopg one connection at a time
-(``BENCH_PAGES_REPLAYS`` times): p50 and p95 of the statements' total.
+per page after a warm-up, and a Lua ``done()`` prints the percentiles; then for 10 s at one connection (what a
+request takes when it waits for no other), and the machine's load average is noted (the 2 cores are shared). The
+SQL floor: every statement the page runs, captured from the same request made in-process, replayed through psycopg
+one connection at a time (``BENCH_PAGES_REPLAYS`` times): p50 and p95 of the statements' total.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ THREADS = int(os.environ.get("BENCH_PAGES_THREADS", 4))
 CONNECTIONS = 16
 SECONDS = int(os.environ.get("BENCH_PAGES_SECONDS", 20))
 WARM_UP_SECONDS = 3
+ALONE = 10
+"""Seconds a page is loaded by one connection, after the load."""
 REPLAYS = int(os.environ.get("BENCH_PAGES_REPLAYS", 200))
 REUSE = os.environ.get("BENCH_PAGES_REUSE") == "1"
 """Load the pages over the data a previous run left in the benchmark database, migrated to the head, instead of
@@ -96,6 +99,7 @@ class Load:
     p99_ms: float  # float-ok: milliseconds
     failed: int
     """Requests unanswered within wrk's timeout (or whose connection failed): not in the percentiles."""
+    load_average: float  # float-ok: the machine's load average over the last minute, when the load ended
 
     @property
     def rate(self) -> float:  # float-ok: requests per second
@@ -413,8 +417,9 @@ def _replay(url: str, statements: list[tuple]) -> list[float]:  # float-ok: mill
     return times
 
 
-def _serve_and_load(url: str, pages: list[Page]) -> dict[Page, Load]:
-    """Start gunicorn, log in, and load each page with wrk."""
+def _serve_and_load(url: str, pages: list[Page]) -> dict[Page, tuple[Load, Load]]:
+    """Start gunicorn, log in, and load each page with wrk: at ``CONNECTIONS``, then at one (what a request takes
+    when it waits for no other)."""
     metrics_dir = tempfile.mkdtemp(prefix="bench-pages-metrics-")
     env = os.environ | {
         "DATABASE_URL": url,
@@ -440,7 +445,7 @@ def _serve_and_load(url: str, pages: list[Page]) -> dict[Page, Load]:
                 _answers(page, header)
                 console.print(f"Loading {page.path}…")
                 _wrk(page, header, script.name, WARM_UP_SECONDS)
-                loads[page] = _wrk(page, header, script.name, SECONDS)
+                loads[page] = _wrk(page, header, script.name, SECONDS), _wrk(page, header, script.name, ALONE, 1)
                 _answers(page, header)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -505,14 +510,15 @@ def _csrf_token(page: str) -> str:
     return html.unescape(re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1))
 
 
-def _wrk(page: Page, header: str, script: str, seconds: int) -> Load:
-    command = ["wrk", "--threads", "2", "--connections", str(CONNECTIONS), "--duration", f"{seconds}s"]
+def _wrk(page: Page, header: str, script: str, seconds: int, connections: int = CONNECTIONS) -> Load:
+    threads = min(connections, 2)
+    command = ["wrk", "--threads", str(threads), "--connections", str(connections), "--duration", f"{seconds}s"]
     command += ["--timeout", "30s", "--script", script, "--header", header, "--header", f"User-Agent: {USER_AGENT}"]
     done = subprocess.run([*command, f"http://{BIND}{page.path}"], capture_output=True, text=True, check=True)
     found = re.search(r"^RESULT (.*)$", done.stdout, re.MULTILINE)
     requests, duration, p50, p95, p99, bad_status, failed = map(int, found.group(1).split())
     assert bad_status == 0, f"{page.path}: {bad_status} answers not 2xx/3xx"
-    return Load(requests, duration / 1e6, p50 / 1000, p95 / 1000, p99 / 1000, failed)
+    return Load(requests, duration / 1e6, p50 / 1000, p95 / 1000, p99 / 1000, failed, os.getloadavg()[0])
 
 
 def _p(times: list[float], percent: int) -> float:  # float-ok: milliseconds
@@ -524,13 +530,14 @@ def _report(pages, loads, floors, statements, sizes: dict[str, int], nightly: di
         f"Pages under load: gunicorn {WORKERS} workers × {THREADS} threads, wrk {CONNECTIONS} connections, "
         f"{SECONDS} s a page"
     )
-    columns = ["page", "p50 ms", "p95 ms", "p99 ms", "req/s", "timed out", "statements", "SQL p50 ms", "SQL p95 ms"]
-    columns += ["p95 over SQL p95", f"p95 ≤ {TARGET_MS} ms"]
+    columns = ["page", "p50 ms", "p95 ms", "p99 ms", "req/s", "timed out", "load average", "1 connection p50 ms"]
+    columns += ["1 connection p95 ms", "statements", "SQL p50 ms", "SQL p95 ms", "p95 over SQL p95"]
+    columns += [f"p95 ≤ {TARGET_MS} ms"]
     table = Table(*columns, title=title)
     rule = "| --- |" + " ---: |" * (len(columns) - 2) + " --- |"
     lines = [f"### {title}", "", "| " + " | ".join(columns) + " |", rule]
     for page in pages:
-        load, floor = loads[page], floors[page]
+        (load, alone), floor = loads[page], floors[page]
         sql_p95 = _p(floor, 95)
         cells = [
             f"{page.label} (`{page.path}`)",
@@ -539,6 +546,9 @@ def _report(pages, loads, floors, statements, sizes: dict[str, int], nightly: di
             f"{load.p99_ms:.1f}",
             f"{load.rate:.0f}",
             str(load.failed),
+            f"{load.load_average:.1f}",
+            f"{alone.p50_ms:.1f}",
+            f"{alone.p95_ms:.1f}",
             str(len(statements[page])),
             f"{_p(floor, 50):.2f}",
             f"{sql_p95:.2f}",

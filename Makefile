@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run serve test lint install install-test services chromium hledger prometheus bench worker scheduler clean
+.PHONY: run serve test lint install install-test services chromium hledger prometheus wrk bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -80,8 +80,15 @@ prometheus:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null \
 		|| echo "Could not install prometheus: the alert rules' test will be skipped (it fails under CI=true)."; }
 
+# The pages' benchmark loads the web server with Debian's wrk; install it when it is missing.
+wrk:
+	@command -v wrk >/dev/null || { \
+		echo "Installing Debian's wrk for the pages' benchmark..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null \
+		|| echo "Could not install wrk: the pages' benchmark cannot run."; }
+
 # Benchmarks on the local PostgreSQL (BENCH_DATABASE_URL, a database of their own).
-bench: install-test services
+bench: install-test services wrk
 	$(BIN)/python -m bench
 
 clean:

@@ -1,12 +1,12 @@
 """Run the benchmarks (all, or those named):
-``python -m bench [verify_orders] [startup] [wallet] [metering] [exports] [lists]``.
+``python -m bench [verify_orders] [startup] [wallet] [metering] [exports] [lists] [pages]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, lists, metering, startup, verify_orders, wallet
+from bench import exports, lists, metering, pages, startup, verify_orders, wallet
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "metering": metering,
     "exports": exports,
     "lists": lists,
+    "pages": pages,
 }
 
 if __name__ == "__main__":

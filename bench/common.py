@@ -38,7 +38,11 @@ def fresh_database(url: str = BENCH_DATABASE_URL) -> str:
 
 def migrated_database(url: str = BENCH_DATABASE_URL) -> str:
     """A fresh benchmark database with the migrations applied (by the ``backoffice`` command); returns its URL."""
-    fresh_database(url)
+    return migrate(fresh_database(url))
+
+
+def migrate(url: str) -> str:
+    """Apply the migrations not yet applied to the database (by the ``backoffice`` command); returns its URL."""
     subprocess.run([script(), "db", "upgrade"], env=os.environ | {"DATABASE_URL": url}, check=True, capture_output=True)
     return url
 

@@ -28,7 +28,10 @@ class JobStatus(enum.StrEnum):
 
 class JobRecord(db.Model):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_kind_enqueued_at", "kind", "enqueued_at"),)
+    __table_args__ = (
+        Index("ix_jobs_kind_enqueued_at", "kind", "enqueued_at"),
+        Index("ix_jobs_ended_at", "ended_at"),  # the jobs that failed lately
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))

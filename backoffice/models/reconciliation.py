@@ -59,7 +59,10 @@ class ReconciliationRun(db.Model):
     counts and its discrepancies: they are the audit trail."""
 
     __tablename__ = "reconciliation_runs"
-    __table_args__ = (Index("ix_reconciliation_runs_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_reconciliation_runs_started_at", "started_at"),
+        Index("ix_reconciliation_runs_finished_at", "finished_at"),  # the latest full run that succeeded
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mode: Mapped[RunMode] = mapped_column(str_enum(RunMode, "reconciliation_mode"))
@@ -101,7 +104,10 @@ class CheckResult(db.Model):
     """One check's counts in one run; ``totals`` holds each field's stored and expected sums."""
 
     __tablename__ = "reconciliation_check_results"
-    __table_args__ = (Index("ix_reconciliation_check_results_check_run", "check", "run_id"),)
+    __table_args__ = (
+        Index("ix_reconciliation_check_results_check_run", "check", "run_id"),
+        Index("ix_reconciliation_check_results_check_id", "check", "id"),  # a check's latest result
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id", ondelete="CASCADE"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, select
 
 from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun, RunMode, RunStatus
@@ -39,28 +40,15 @@ def latest() -> list[CheckStatus]:
 
     A run scoped to some customers or months says nothing of the rest: a clean result of one
     customer must not hide what the last full run left, nor keep a check from going stale.
+
+    Each figure is the first match walking back from the newest result (or the latest finished run), one
+    subquery per check: what is walked is what ran since the check's last full run, not the whole history,
+    which runs over some customers add to by the thousand.
     """
-    whole = select(ReconciliationRun.id).where(_full())
-    newest = (
-        select(CheckResult.check, func.max(CheckResult.id).label("id"))
-        .where(CheckResult.run_id.in_(whole))
-        .group_by(CheckResult.check)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(CheckResult, ReconciliationRun.finished_at, ReconciliationRun.mode)
-        .join(newest, CheckResult.id == newest.c.id)
-        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
-    ).all()
-    found = {result.check: (result, finished_at, mode) for result, finished_at, mode in rows}
-    succeeded = dict(
-        db.session.execute(
-            select(CheckResult.check, func.max(ReconciliationRun.finished_at))
-            .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
-            .where(_full(), ReconciliationRun.status == RunStatus.SUCCEEDED, ReconciliationRun.mode != RunMode.DRY_RUN)
-            .group_by(CheckResult.check)
-        ).all()
-    )
+    names = list(CHECKS)
+    newest, succeeded = _queries()
+    found = {result.check: (result, finished_at, mode) for result, finished_at, mode in db.session.execute(newest)}
+    succeeded = dict(zip(names, db.session.execute(succeeded).one(), strict=True))
     statuses = []
     for name, check in CHECKS.items():
         result, finished_at, mode = found.get(name, (None, None, None))
@@ -79,6 +67,45 @@ def latest() -> list[CheckStatus]:
             )
         )
     return statuses
+
+
+@cache
+def _queries():
+    """The statements :func:`latest` runs, built once (they name every registered check): each check's newest
+    result of a full run with that run's end and mode, and one row of each check's latest success."""
+    newest = [
+        select(CheckResult.id)
+        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
+        .where(CheckResult.check == name, _full())
+        .order_by(CheckResult.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        for name in CHECKS
+    ]
+    results = (
+        select(CheckResult, ReconciliationRun.finished_at, ReconciliationRun.mode)
+        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
+        .where(CheckResult.id.in_(newest))
+    )
+    return results, select(*(_last_success(name).label(f"c{i}") for i, name in enumerate(CHECKS)))
+
+
+def _last_success(check: str):
+    """When the latest full run of ``check`` that succeeded (a verify, fix or rebuild) finished: a scalar subquery."""
+    ran = select(CheckResult.id).where(CheckResult.run_id == ReconciliationRun.id, CheckResult.check == check)
+    return (
+        select(ReconciliationRun.finished_at)
+        .where(
+            _full(),
+            ReconciliationRun.status == RunStatus.SUCCEEDED,
+            ReconciliationRun.mode != RunMode.DRY_RUN,
+            ReconciliationRun.finished_at.is_not(None),
+            ran.exists(),
+        )
+        .order_by(ReconciliationRun.finished_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def _full():

@@ -154,10 +154,14 @@ class Listing:
         """``query`` narrowed to what the filters select, in the chosen order."""
         return query.where(*self.conditions).order_by(*self.order_by())
 
-    def page(self, query: Select, per_page: int, *, rows: bool = False):
-        """The page asked for (the first when none or an unreadable one is); ``rows``: of rows, not entities."""
+    def page(self, query: Select, per_page: int, *, rows: bool = False, count: int | None = None):
+        """The page asked for (the first when none or an unreadable one is); ``rows``: of rows, not entities;
+        ``count``: how many the filters select, when the caller counted them already (they are not counted again)."""
         if not rows:
-            return db.paginate(self.select(query), per_page=per_page, error_out=False)
+            page = db.paginate(self.select(query), per_page=per_page, error_out=False, count=count is None)
+            if count is not None:
+                page.total = count
+            return page
         number = request.args.get("page", 1, type=int)
         if number > LARGEST_ROW_NUMBER // per_page:
             abort(404)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import timedelta
+from itertools import accumulate
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import case, func, select
@@ -169,12 +170,15 @@ class _JobCollector:
             "How long the jobs that finished or failed ran, by kind (from the job records)",
             labels=["kind"],
         )
-        counted = {row[0]: row[1:] for row in db.session.execute(_duration_query())}
+        counted: dict[str, list[int]] = {}
+        summed: dict[str, float] = {}  # float-ok: seconds
+        for kind, bucket, count, seconds in db.session.execute(_duration_query()):
+            counted.setdefault(kind, [0] * (len(JOB_BUCKETS) + 1))[bucket] += count
+            summed[kind] = summed.get(kind, 0) + float(seconds or 0)  # float-ok: seconds
         for kind in KINDS:
-            total, seconds, *within = counted.get(kind) or (0, 0, *(0 for _ in JOB_BUCKETS))
-            buckets = [(floatToGoString(bound), int(n or 0)) for bound, n in zip(JOB_BUCKETS, within, strict=True)]
-            seconds = float(seconds or 0)  # float-ok: seconds
-            durations.add_metric([kind], buckets + [("+Inf", total)], sum_value=seconds)
+            within = list(accumulate(counted.get(kind) or [0] * (len(JOB_BUCKETS) + 1)))
+            buckets = [(floatToGoString(bound), n) for bound, n in zip(JOB_BUCKETS, within, strict=False)]
+            durations.add_metric([kind], buckets + [("+Inf", within[-1])], sum_value=summed.get(kind, 0))
         yield durations
         failed = GaugeMetricFamily(
             "backoffice_jobs_failed",
@@ -197,23 +201,28 @@ class _JobCollector:
 
 
 def _duration_query():
-    """Per kind: how many jobs ended, their total seconds, and how many took at most each bucket's bound, counted
-    by the database."""
+    """Per kind and bucket (the index of the first of :data:`JOB_BUCKETS` a job's duration is within; past the
+    last, their number): how many jobs ended, and their total seconds, counted by the database.
+
+    Each job is compared until its bucket is found and its seconds are summed as intervals, read as seconds once
+    per group: the records of every job ever are read at each scrape, and reading each job's seconds for each
+    bound took most of it.
+    """
     if db.engine.dialect.name == "postgresql":
-        seconds = func.extract("epoch", JobRecord.ended_at - JobRecord.started_at)
+        duration = JobRecord.ended_at - JobRecord.started_at
+        within = [duration <= timedelta(seconds=bound) for bound in JOB_BUCKETS]
+        seconds = func.extract("epoch", func.sum(duration))
     else:
-        seconds = (func.julianday(JobRecord.ended_at) - func.julianday(JobRecord.started_at)) * 86400
+        duration = (func.julianday(JobRecord.ended_at) - func.julianday(JobRecord.started_at)) * 86400
+        within = [duration <= bound for bound in JOB_BUCKETS]
+        seconds = func.sum(duration)
+    bucket = case(*((condition, index) for index, condition in enumerate(within)), else_=len(JOB_BUCKETS))
     return (
-        select(
-            JobRecord.kind,
-            func.count(),
-            func.sum(seconds),
-            *(func.sum(case((seconds <= bound, 1), else_=0)) for bound in JOB_BUCKETS),
-        )
+        select(JobRecord.kind, bucket, func.count(), seconds)
         .where(
             JobRecord.status.in_([JobStatus.FINISHED, JobStatus.FAILED]),
             JobRecord.started_at.is_not(None),
             JobRecord.ended_at.is_not(None),
         )
-        .group_by(JobRecord.kind)
+        .group_by(JobRecord.kind, bucket)
     )

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import contains_eager
 from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
@@ -131,13 +132,18 @@ class OrderFilterForm(Filters):
 @bp.get("")
 def index():
     listing = _listing()
-    query = select(Order).join(Order.customer).join(Order.account_manager)
-    page = listing.page(query, current_app.config["ORDERS_PER_PAGE"])
+    # The count and total read the orders alone (the filters name a customer through a subquery), and are the
+    # page's count too: the list is counted once.
     count, total = db.session.execute(
-        select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0))
-        .join(Order.customer)
-        .where(*listing.conditions)
+        select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(*listing.conditions)
     ).one()
+    query = (
+        select(Order)
+        .join(Order.customer)
+        .join(Order.account_manager)
+        .options(contains_eager(Order.customer), contains_eager(Order.account_manager))
+    )
+    page = listing.page(query, current_app.config["ORDERS_PER_PAGE"], count=count)
     return render_template("orders/index.html", listing=listing, page=page, count=count, total=Decimal(total))
 
 
@@ -260,7 +266,8 @@ def _filter_conditions(filters: OrderFilterForm) -> list:
     conditions = []
     if text := (filters.q.data or "").strip():
         pattern = f"%{text}%"
-        conditions.append(or_(Order.number.ilike(pattern), Customer.code.ilike(pattern), Customer.name.ilike(pattern)))
+        customers = select(Customer.id).where(or_(Customer.code.ilike(pattern), Customer.name.ilike(pattern)))
+        conditions.append(or_(Order.number.ilike(pattern), Order.customer_id.in_(customers)))
     if filters.manager.data:
         conditions.append(Order.account_manager_id == filters.manager.data)
     if filters.month.data:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 from wtforms import RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
@@ -27,6 +28,9 @@ from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
+
+TARGETS_PER_PAGE = 50
+"""A month of every manager's targets fits on a page; the totals are of every target the filters select."""
 
 
 class TargetForm(Versioned, FlaskForm):
@@ -83,12 +87,15 @@ def index():
             conditions.append(Target.period_start == filters.month.data)
     else:
         conditions.append(Target.id.is_(None))
-    targets = db.session.scalars(
+    page = db.paginate(
         select(Target)
         .join(Target.account_manager)
+        .options(contains_eager(Target.account_manager))
         .where(*conditions)
-        .order_by(Target.period_start.desc(), AccountManager.name)
-    ).all()
+        .order_by(Target.period_start.desc(), AccountManager.name, Target.id),
+        per_page=TARGETS_PER_PAGE,
+        error_out=False,
+    )
     totals = db.session.execute(
         select(
             func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0)
@@ -97,7 +104,7 @@ def index():
     return render_template(
         "targets/index.html",
         filters=filters,
-        targets=targets,
+        page=page,
         total_target=Decimal(totals[0]),
         total_achieved=Decimal(totals[1]),
     )

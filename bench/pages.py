@@ -1,0 +1,569 @@
+"""Pages under load: the busiest pages served by gunicorn from a database the size of a grown installation, loaded
+by ``wrk`` at 16 connections, each beside the SQL the page runs, timed through psycopg in the same run.
+
+The data (``BENCH_PAGES_SCALE`` multiplies the counts; 0.05 makes a quick run): 50 account managers, 100,000
+customers, 1,000,000 orders over 24 months (each in its customer's manager's name), each manager's target for
+each month, and 20 wallet movements per customer (2,000,000 ledger rows: recharges and charges over the 24 months,
+each with its posted journal entry of two lines). Written set-based (``INSERT … SELECT generate_series``) past the
+database's guards; what is derived from them is written the application's own set-based way: grand totals by
+their formula, the ledger's before/after chain by a running sum, the wallets, statuses and achieved amounts by the
+checks' expected-value SQL, the months by ``monthly.recalculate``, the accounts' buckets from the journal lines.
+Two years of history besides: a nightly verify-and-fix run each day and 50 runs of a customer's checks a day, with
+their job records. Then the nightly maintenance runs in-process, as the scheduler would start it; it must find
+nothing to fix, which proves the generated figures consistent, and leaves the health check ``ok``.
+
+Gunicorn serves ``backoffice:create_app()`` (``BENCH_PAGES_WORKERS`` workers × ``BENCH_PAGES_THREADS`` threads)
+with ``PROMETHEUS_MULTIPROC_DIR`` set, as under several workers it must be. A finance clerk logs in once over
+HTTP; wrk sends that session's cookie (the API, the bearer token) with every request, for ``BENCH_PAGES_SECONDS``
+per page after a warm-up, and a Lua ``done()`` prints the percentiles; then for 10 s at one connection (what a
+request takes when it waits for no other), and the machine's load average is noted (the 2 cores are shared). The
+SQL floor: every statement the page runs, captured from the same request made in-process, replayed through psycopg
+one connection at a time (``BENCH_PAGES_REPLAYS`` times): p50 and p95 of the statements' total.
+"""
+
+from __future__ import annotations
+
+import html
+import http.client
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from rich.progress import Progress
+from rich.table import Table
+
+from bench.common import BENCH_DATABASE_URL, console, migrate, migrated_database
+
+SCALE = float(os.environ.get("BENCH_PAGES_SCALE", "1"))  # float-ok: a size factor
+MANAGERS = 50
+MONTHS = 24
+CUSTOMERS = max(int(100_000 * SCALE), MANAGERS)
+ORDERS = max(int(1_000_000 * SCALE), CUSTOMERS)
+MOVEMENTS_PER_CUSTOMER = 20
+HISTORY_DAYS = 730
+CUSTOMER_RUNS_A_DAY = 50
+BATCH = 5_000
+"""Customers generated (with their orders' share and their movements) per transaction."""
+WORKERS = int(os.environ.get("BENCH_PAGES_WORKERS", 4))
+THREADS = int(os.environ.get("BENCH_PAGES_THREADS", 4))
+CONNECTIONS = 16
+SECONDS = int(os.environ.get("BENCH_PAGES_SECONDS", 20))
+WARM_UP_SECONDS = 3
+ALONE = 10
+"""Seconds a page is loaded by one connection, after the load."""
+REPLAYS = int(os.environ.get("BENCH_PAGES_REPLAYS", 200))
+REUSE = os.environ.get("BENCH_PAGES_REUSE") == "1"
+"""Load the pages over the data a previous run left in the benchmark database, migrated to the head, instead of
+generating it again (which takes most of the run): for measuring a change to the pages or the schema."""
+TARGET_MS = 50
+BIND = "127.0.0.1:" + os.environ.get("BENCH_PAGES_PORT", "8765")
+CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+SECRET_KEY = "bench-pages"
+API_TOKEN = "bench-pages-token"
+EMAIL, PASSWORD = "clerk@example.com", "bench-password"
+USER_AGENT = "bench-pages"
+"""Sent by the log-in and by wrk alike: a session is bound to the browser that logged in."""
+LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    label: str
+    path: str
+    api: bool = False
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    seconds: float  # float-ok: seconds
+    p50_ms: float  # float-ok: milliseconds
+    p95_ms: float  # float-ok: milliseconds
+    p99_ms: float  # float-ok: milliseconds
+    failed: int
+    """Requests unanswered within wrk's timeout (or whose connection failed): not in the percentiles."""
+    load_average: float  # float-ok: the machine's load average over the last minute, when the load ended
+
+    @property
+    def rate(self) -> float:  # float-ok: requests per second
+        return self.requests / self.seconds
+
+
+def main() -> str:
+    months = _months()
+    os.environ |= {"SECRET_KEY": SECRET_KEY, "BACKOFFICE_API_TOKEN": API_TOKEN}
+    if REUSE:
+        url = migrate(BENCH_DATABASE_URL)
+    else:
+        url = migrated_database()
+        _generate(url, months)
+    os.environ["DATABASE_URL"] = url
+    from backoffice import create_app
+
+    app = create_app({"REDIS_URL": None})  # the nightly maintenance runs in this process
+    if not REUSE:
+        _prepare(app, url)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+    pages = _pages(months)
+    with app.app_context():
+        statements = {page: _statements(app, page) for page in pages}
+    floors = {page: _replay(url, statements[page]) for page in pages}
+    loads = _serve_and_load(url, pages)
+    return _report(pages, loads, floors, statements, _sizes(url), _nightly(url))
+
+
+def _months() -> list[date]:
+    """The first days of the benchmark's months, the oldest first, the current one last."""
+    today = date.today()
+    index = today.year * 12 + today.month - 1
+    return [date((index - n) // 12, (index - n) % 12 + 1, 1) for n in range(MONTHS - 1, -1, -1)]
+
+
+def _pages(months: list[date]) -> list[Page]:
+    month = f"{months[-2]:%Y-%m}"
+    customer = f"C{1 + CUSTOMERS // 2:07d}"
+    return [
+        Page("orders, one manager's month", f"/orders?manager=7&month={month}"),
+        Page("orders, unfiltered", "/orders"),
+        Page("targets", "/targets"),
+        Page("a customer (orders)", f"/customers/{customer}"),
+        Page("a customer (wallet ledger)", f"/customers/{customer}?tab=ledger"),
+        Page("health check", "/admin/balance-health/check", api=True),
+        Page("metrics", "/metrics", api=True),
+    ]
+
+
+def _generate(url: str, months: list[date]) -> None:
+    """The sources, set-based, with the figures derived from them that cost nothing to write with them (grand
+    totals, the ledger's chain); the rest is the application's to derive (:func:`_derive`)."""
+    first, today = months[0], date.today()
+    days = (today - first).days + 1
+    span = days // MOVEMENTS_PER_CUSTOMER
+    with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
+        connection.execute(
+            "INSERT INTO account_managers (name, email, active) "
+            "SELECT 'Manager ' || n, 'manager' || n || '@example.com', true FROM generate_series(1, %s) n",
+            (MANAGERS,),
+        )
+        # One customer in twenty keeps a floor on its balance, under which it is suspended.
+        connection.execute(
+            "INSERT INTO customers (code, name, account_manager_id, status, created_at, suspend_below) "
+            "SELECT 'C' || lpad(n::text, 7, '0'), 'Customer ' || n, 1 + n %% %s, 'active', %s::date, "
+            "       CASE WHEN n %% 20 = 0 THEN 8000000 ELSE 0 END "
+            "FROM generate_series(1, %s) n",
+            (MANAGERS, first, CUSTOMERS),
+        )
+        connection.execute(
+            "INSERT INTO targets (account_manager_id, period_start, target_amount) "
+            "SELECT m.id, p, 1000000000 + m.id * 10000000 FROM account_managers m, unnest(%s::date[]) p",
+            (months,),
+        )
+        accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        connection.commit()  # each batch below is a transaction of its own
+        task = progress.add_task(f"Generating {ORDERS:,} orders and {CUSTOMERS * MOVEMENTS_PER_CUSTOMER:,} movements")
+        progress.update(task, total=CUSTOMERS)
+        for start in range(1, CUSTOMERS + 1, BATCH):
+            stop = min(start + BATCH - 1, CUSTOMERS)
+            with connection.transaction():
+                # Generated rows are written past the database's guards (as a superuser may): each is whole when
+                # committed.
+                connection.execute("SET LOCAL session_replication_role = replica")
+                _orders(connection, start, stop, first, days)
+                _movements(connection, start, stop, first, span, accounts)
+            progress.update(task, completed=stop)
+        for table in ("orders", "journal_entries", "journal_lines", "balance_transactions"):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        connection.commit()
+
+
+def _sizes(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("orders", "customers", "balance_transactions", "journal_lines", "targets")
+        }
+
+
+def _nightly(url: str) -> dict:
+    """The nightly maintenance's run over the data (the last run the schedule started): how long it took and how
+    many entities it checked."""
+    with psycopg.connect(url) as connection:
+        seconds, checked = connection.execute(
+            "SELECT extract(epoch FROM run.finished_at - run.started_at), sum(result.checked) "
+            "FROM reconciliation_runs run JOIN reconciliation_check_results result ON result.run_id = run.id "
+            "WHERE run.id = (SELECT max(id) FROM reconciliation_runs WHERE trigger = 'schedule') "
+            "GROUP BY run.id"
+        ).fetchone()
+    return {"seconds": seconds, "checked": checked}
+
+
+def _orders(connection, start: int, stop: int, first: date, days: int) -> None:
+    """The customers' orders (``ORDERS / CUSTOMERS`` each, in their manager's name), closing on dates spread over
+    the months."""
+    per = ORDERS // CUSTOMERS
+    connection.execute(
+        "INSERT INTO orders (number, customer_id, account_manager_id, closing_date, total_price, additions, promo, "
+        "reductions, grand_total, created_at, updated_at) "
+        "SELECT 'SO-' || lpad(n::text, 8, '0'), c, 1 + c %% %(managers)s,"
+        "       %(first)s::date + (n::bigint * 7919 %% %(days)s)::int, t, a, p, r, t + a - p - r, now(), now() FROM ("
+        "  SELECT n, c, (1000000 + n %% 9000000)::numeric(15,2) AS t, (n %% 500000)::numeric(15,2) AS a,"
+        "         (n %% 100000)::numeric(15,2) AS p, (n %% 7 * 1000)::numeric(15,2) + 0.25 AS r"
+        "  FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k,"
+        "       LATERAL (SELECT (k - 1) * %(customers)s + c AS n) number) g",
+        {"managers": MANAGERS, "first": first, "days": days, "start": start, "stop": stop, "per": per}
+        | {"customers": CUSTOMERS},
+    )
+
+
+def _movements(connection, start: int, stop: int, first: date, span: int, accounts: dict[str, int]) -> None:
+    """Each customer's wallet movements, one every ``span`` days from ``first``: a recharge first and every fifth,
+    charges between, with the before/after chain, each with its posted journal entry of two lines. A movement's id
+    follows its date across customers, as posting makes them."""
+    connection.execute(
+        "CREATE TEMP TABLE generated ON COMMIT DROP AS "
+        "SELECT *, sum(signed) OVER (PARTITION BY c ORDER BY k) AS running FROM ("
+        "  SELECT (k - 1) * %(customers)s + c AS id, c, k, kind, amount,"
+        "         CASE WHEN kind = 'recharge' THEN amount ELSE -amount END AS signed,"
+        "         %(first)s::date + (k - 1) * %(span)s + c %% %(span)s AS on_date FROM ("
+        "    SELECT c, k, CASE WHEN k %% 5 = 1 THEN 'recharge' ELSE 'charge' END AS kind,"
+        "           CASE WHEN k = 1 THEN 5000000 + c %% 100 * 10000 WHEN k %% 5 = 1 THEN 2000000"
+        "                ELSE (c * 7 + k * 13) %% 400000 + 1000.25 END::numeric(15,2) AS amount"
+        "    FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k) raw) signed",
+        {"customers": CUSTOMERS, "first": first, "span": span, "start": start, "stop": stop}
+        | {"per": MOVEMENTS_PER_CUSTOMER},
+    )
+    connection.execute(
+        "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
+        "created_at, posted_at) "
+        "SELECT id, 'JE-' || id, on_date, initcap(kind) || ' #' || id, 'posted', 'balance_transaction', id, "
+        "       on_date + time '10:00', on_date + time '10:00' FROM generated"
+    )
+    debit = f"CASE WHEN kind = 'recharge' THEN {accounts['1000']} ELSE {accounts['2000']} END"
+    credit = f"CASE WHEN kind = 'recharge' THEN {accounts['2000']} ELSE {accounts['4000']} END"
+    connection.execute(
+        f"INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+        f"SELECT id, {debit}, amount, 0, '' FROM generated UNION ALL SELECT id, {credit}, 0, amount, '' FROM generated"
+    )
+    connection.execute(
+        "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+        "balance_after, value_date, description, entry_id, created_at) "
+        "SELECT id, c, kind, amount, signed, running - signed, running, on_date, '', id, on_date + time '10:00' "
+        "FROM generated ORDER BY id"
+    )
+    connection.execute(
+        "UPDATE customers SET balance_last_updated_at = last.at FROM ("
+        "  SELECT c, max(on_date) + time '10:00' AS at FROM generated GROUP BY c) last WHERE customers.id = last.c"
+    )
+
+
+def _prepare(app, url: str) -> None:
+    """Derive what the sources make, write the history, run the nightly maintenance and create the clerk."""
+    from backoffice import jobs
+    from backoffice.extensions import db
+    from backoffice.models import JobStatus, ReconciliationRun, Role, User
+    from backoffice.reconcile import CHECKS
+
+    with app.app_context():
+        _derive()
+        _history(url, list(CHECKS), [name for name, check in CHECKS.items() if check.by_customer])
+        console.print("Running the nightly maintenance…")
+        record, _ = jobs.enqueue_nightly()
+        assert record.status is JobStatus.FINISHED, (record.status, record.error)
+        run = db.session.get(ReconciliationRun, record.run_id)
+        assert run.mismatched == 0, f"the generated figures are not consistent: {run.mismatched} mismatched"
+        user = User(email=EMAIL, name="Clerk", role=Role.FINANCE)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+
+
+def _derive() -> None:
+    """The derived figures the sources make, written by the checks' own set-based writers and the months'
+    recalculation, a chunk of customers at a time."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Account, Target
+    from backoffice.reconcile.account_balance import AccountBalance
+    from backoffice.reconcile.customer_status import CustomerStatusCheck
+    from backoffice.reconcile.customer_wallet import CustomerWallet
+    from backoffice.reconcile.target_achieved import TargetAchieved
+    from backoffice.services import monthly
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Deriving wallets, statuses and months", total=CUSTOMERS)
+        for start in range(1, CUSTOMERS + 1, BATCH):
+            ids = list(range(start, min(start + BATCH, CUSTOMERS + 1)))
+            connection = db.session.connection()
+            CustomerWallet().write(connection, ids)
+            CustomerStatusCheck().write(connection, ids)
+            monthly.recalculate(connection, ids)
+            db.session.commit()
+            progress.update(task, completed=ids[-1])
+    connection = db.session.connection()
+    TargetAchieved().write(connection, list(db.session.scalars(select(Target.id))))
+    AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
+    db.session.commit()
+
+
+def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
+    """Two years of what the installation has run: a nightly verify-and-fix each day at 02:00 and
+    ``CUSTOMER_RUNS_A_DAY`` runs of a customer's checks (the button on its page), each with its job record."""
+    console.print("Writing two years of runs…")
+    days = "SELECT d::date AS day FROM generate_series(current_date - %(days)s, current_date - 1, interval '1 day') d"
+    with psycopg.connect(url) as connection:
+        connection.execute("SET session_replication_role = replica")  # finished runs are written as they stand
+        values = {"days": HISTORY_DAYS, "checks": json.dumps(checks), "names": checks}
+        connection.execute(
+            f"WITH runs AS ("
+            f"  INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at, finished_at)"
+            f"  SELECT 'fix', 'schedule', '{{}}', %(checks)s, 'succeeded', day + time '02:00', day + time '02:04'"
+            f"  FROM ({days}) days ORDER BY day RETURNING id, started_at, finished_at),"
+            f" results AS ("
+            f'  INSERT INTO reconciliation_check_results (run_id, "check", checked, mismatched, fixed, totals,'
+            f"  duration_ms) SELECT id, name, %(customers)s, 0, 0, '{{}}', 10000 FROM runs, unnest(%(names)s::text[])"
+            f"  name) "
+            f"INSERT INTO jobs (id, kind, args, queue, status, progress, message, result, run_id, in_process, "
+            f"attempts, enqueued_at, started_at, ended_at, heartbeat_at) "
+            f"SELECT 'nightly-' || to_char(started_at, 'YYYY-MM-DD'), 'nightly_maintenance', "
+            f"       json_build_object('date', to_char(started_at, 'YYYY-MM-DD'), 'trigger', 'schedule'), "
+            f"       'maintenance', 'finished', 100, 'Finished', '{{}}', id, false, 1, started_at, started_at, "
+            f"       finished_at, finished_at FROM runs",
+            values | {"customers": CUSTOMERS},
+        )
+        values = {"days": HISTORY_DAYS, "checks": json.dumps(by_customer), "names": by_customer}
+        connection.execute(
+            f"WITH picked AS ("
+            f"  SELECT day + time '08:00' + n * interval '9 minutes' AS at, c.id, c.code"
+            f"  FROM ({days}) days, generate_series(1, %(a_day)s) n"
+            f"  JOIN customers c ON c.id = 1 + (n * 7919 + extract(doy FROM now())::int) %% %(customers)s),"
+            f" runs AS ("
+            f"  INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at, finished_at)"
+            f"  SELECT 'fix', 'user', json_build_object('customers', json_build_array(code)), %(checks)s,"
+            f"         'succeeded', at, at + interval '1 second' FROM picked ORDER BY at"
+            f"  RETURNING id, scope, started_at, finished_at),"
+            f" results AS ("
+            f'  INSERT INTO reconciliation_check_results (run_id, "check", checked, mismatched, fixed, totals,'
+            f"  duration_ms) SELECT id, name, 1, 0, 0, '{{}}', 50 FROM runs, unnest(%(names)s::text[]) name) "
+            f"INSERT INTO jobs (id, kind, args, queue, status, progress, message, result, run_id, in_process, "
+            f"attempts, enqueued_at, started_at, ended_at, heartbeat_at) "
+            f"SELECT md5('recalculate' || r.id), 'recalculate_customer', "
+            f"       json_build_object('customer_id', c.id, 'trigger', 'user'), 'recalc', 'finished', 100, "
+            f"       'Finished', '{{}}', r.id, false, 1, r.started_at, r.started_at, r.finished_at, r.finished_at "
+            f"FROM runs r JOIN customers c ON c.code = r.scope -> 'customers' ->> 0",
+            values | {"a_day": CUSTOMER_RUNS_A_DAY, "customers": CUSTOMERS},
+        )
+        connection.commit()
+
+
+def _statements(app, page: Page) -> list[tuple]:
+    """Every statement the page's request sends the database, with its parameters, as the driver gets them."""
+    from sqlalchemy import event
+
+    from backoffice.extensions import db
+
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {API_TOKEN}"} if page.api else {}
+    if not page.api:
+        token = _csrf_token(client.get("/login").get_data(as_text=True))
+        client.post("/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token})
+    assert client.get(page.path, headers=headers).status_code == 200, page
+    captured = []
+
+    def capture(_connection, _cursor, statement, parameters, _context, _executemany) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        response = client.get(page.path, headers=headers)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert response.status_code == 200, (page, response.status_code)
+    return captured
+
+
+def _replay(url: str, statements: list[tuple]) -> list[float]:  # float-ok: milliseconds
+    """The page's statements sent in a row through psycopg, ``REPLAYS`` times after a warm-up, each time in a
+    transaction rolled back: the milliseconds each time took."""
+    times = []
+    with psycopg.connect(url, cursor_factory=psycopg.RawCursor) as connection:
+        for attempt in range(REPLAYS + 10):
+            start = time.perf_counter()
+            for statement, parameters in statements:
+                cursor = connection.execute(statement, parameters)
+                if cursor.description is not None:
+                    cursor.fetchall()
+            connection.rollback()
+            if attempt >= 10:
+                times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def _serve_and_load(url: str, pages: list[Page]) -> dict[Page, tuple[Load, Load]]:
+    """Start gunicorn, log in, and load each page with wrk: at ``CONNECTIONS``, then at one (what a request takes
+    when it waits for no other)."""
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "BACKOFFICE_ENV": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "BACKOFFICE_API_TOKEN": API_TOKEN,
+        "BACKOFFICE_WEB_BIND": BIND,
+        "BACKOFFICE_WEB_WORKERS": str(WORKERS),
+        "BACKOFFICE_WEB_THREADS": str(THREADS),
+    }
+    command = [str(Path(sys.executable).with_name("gunicorn")), "--config", str(CONFIG)]
+    console.print(f"Serving with {' '.join(command[1:])}…")
+    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            _wait_until_serving(server, log)
+            cookie = _log_in()
+            script.write(LUA)
+            script.flush()
+            loads = {}
+            for page in pages:
+                header = f"Authorization: Bearer {API_TOKEN}" if page.api else f"Cookie: {cookie}"
+                _answers(page, header)
+                console.print(f"Loading {page.path}…")
+                _wrk(page, header, script.name, WARM_UP_SECONDS)
+                loads[page] = _wrk(page, header, script.name, SECONDS), _wrk(page, header, script.name, ALONE, 1)
+                _answers(page, header)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
+    return loads
+
+
+def _wait_until_serving(server: subprocess.Popen, log) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            log.seek(0)
+            sys.exit(f"gunicorn stopped:\n{log.read().decode()}")
+        try:
+            if _get("/login")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit("gunicorn did not answer within 30 seconds")
+
+
+def _log_in() -> str:
+    """Log the clerk in over HTTP; the session cookie (``name=value``)."""
+    status, headers, body = _get("/login")
+    cookie = _cookie(headers)
+    form = urllib.parse.urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": _csrf_token(body)})
+    connection = http.client.HTTPConnection(BIND)
+    connection.request(
+        "POST",
+        "/login",
+        body=form,
+        headers={"Cookie": cookie, "User-Agent": USER_AGENT, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 302, f"the log-in was refused ({response.status})"
+    return _cookie(response.getheaders())
+
+
+def _answers(page: Page, header: str) -> None:
+    """The page answers this session 200, not the log-in page."""
+    name, value = header.split(": ", 1)
+    status, _headers, body = _get(page.path, {name: value})
+    assert status == 200 and 'name="password"' not in body, (page.path, status)
+
+
+def _get(path: str, headers: dict | None = None) -> tuple[int, list, str]:
+    connection = http.client.HTTPConnection(BIND, timeout=30)
+    connection.request("GET", path, headers={"User-Agent": USER_AGENT} | (headers or {}))
+    response = connection.getresponse()
+    return response.status, response.getheaders(), response.read().decode()
+
+
+def _cookie(headers: list[tuple[str, str]]) -> str:
+    """The session cookie a response sets, as ``session=value``."""
+    cookies = (value.split(";", 1)[0] for name, value in headers if name.lower() == "set-cookie")
+    return next(cookie for cookie in cookies if cookie.startswith("session="))
+
+
+def _csrf_token(page: str) -> str:
+    return html.unescape(re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1))
+
+
+def _wrk(page: Page, header: str, script: str, seconds: int, connections: int = CONNECTIONS) -> Load:
+    threads = min(connections, 2)
+    command = ["wrk", "--threads", str(threads), "--connections", str(connections), "--duration", f"{seconds}s"]
+    command += ["--timeout", "30s", "--script", script, "--header", header, "--header", f"User-Agent: {USER_AGENT}"]
+    done = subprocess.run([*command, f"http://{BIND}{page.path}"], capture_output=True, text=True, check=True)
+    found = re.search(r"^RESULT (.*)$", done.stdout, re.MULTILINE)
+    requests, duration, p50, p95, p99, bad_status, failed = map(int, found.group(1).split())
+    assert bad_status == 0, f"{page.path}: {bad_status} answers not 2xx/3xx"
+    return Load(requests, duration / 1e6, p50 / 1000, p95 / 1000, p99 / 1000, failed, os.getloadavg()[0])
+
+
+def _p(times: list[float], percent: int) -> float:  # float-ok: milliseconds
+    return statistics.quantiles(times, n=100, method="inclusive")[percent - 1]
+
+
+def _report(pages, loads, floors, statements, sizes: dict[str, int], nightly: dict) -> str:
+    title = (
+        f"Pages under load: gunicorn {WORKERS} workers × {THREADS} threads, wrk {CONNECTIONS} connections, "
+        f"{SECONDS} s a page"
+    )
+    columns = ["page", "p50 ms", "p95 ms", "p99 ms", "req/s", "timed out", "load average", "1 connection p50 ms"]
+    columns += ["1 connection p95 ms", "statements", "SQL p50 ms", "SQL p95 ms", "p95 over SQL p95"]
+    columns += [f"p95 ≤ {TARGET_MS} ms"]
+    table = Table(*columns, title=title)
+    rule = "| --- |" + " ---: |" * (len(columns) - 2) + " --- |"
+    lines = [f"### {title}", "", "| " + " | ".join(columns) + " |", rule]
+    for page in pages:
+        (load, alone), floor = loads[page], floors[page]
+        sql_p95 = _p(floor, 95)
+        cells = [
+            f"{page.label} (`{page.path}`)",
+            f"{load.p50_ms:.1f}",
+            f"{load.p95_ms:.1f}",
+            f"{load.p99_ms:.1f}",
+            f"{load.rate:.0f}",
+            str(load.failed),
+            f"{load.load_average:.1f}",
+            f"{alone.p50_ms:.1f}",
+            f"{alone.p95_ms:.1f}",
+            str(len(statements[page])),
+            f"{_p(floor, 50):.2f}",
+            f"{sql_p95:.2f}",
+            f"{load.p95_ms / sql_p95:.1f}×",
+            "yes" if load.requests and not load.failed and load.p95_ms <= TARGET_MS else "no",
+        ]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    console.print(table)
+    data = ", ".join(f"{count:,} {table_name}" for table_name, count in sizes.items())
+    lines += [
+        "",
+        f"Data: {data}. The nightly maintenance over it: {nightly['seconds']:.0f} s, {nightly['checked']:,} entities "
+        "checked, nothing to fix.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(main())

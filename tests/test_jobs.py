@@ -139,7 +139,8 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
 def test_a_job_that_raises_ends_failed_with_its_error(app, redis_url):
     order = OrderFactory()
     corrupt("orders", "promo", order.id, "99999999.00")  # the fix would store a negative total
-    record, _ = jobs.enqueue("verify", {"fix": True})
+    # A customer's run is one job (a run over everyone split into jobs is tested in test_fanout).
+    record, _ = jobs.enqueue("verify", {"fix": True, "customers": [order.customer.code]})
     run_worker(app, redis_url)
     record = job_row(record.id)
     assert record.status is JobStatus.FAILED
@@ -155,7 +156,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
     for order in orders:
         corrupt("orders", "grand_total", order.id, "1")
     slow = {"job_heartbeat_seconds": 0.2, "job_step_delay_seconds": 0.4, "reconcile_chunk_size": 1}
-    record, _ = jobs.enqueue("verify", {"fix": True})
+    record, _ = jobs.enqueue("verify", {"fix": True, "customers": [customer.code]})  # one job (see test_fanout)
     worker = start_worker(app, redis_url, **slow)
     try:
         deadline = time.monotonic() + 60

@@ -587,6 +587,7 @@ def _enqueue_chunks(chunk_ids: list[int]) -> None:
         select(ReconciliationChunk.id, ReconciliationChunk.check, ReconciliationChunk.position, JobRecord)
         .join(JobRecord, JobRecord.run_id == ReconciliationChunk.run_id)
         .where(ReconciliationChunk.id.in_(chunk_ids))
+        .order_by(ReconciliationChunk.id)
     ).all()
     ids = {chunk_id: f"{record.id}-{chunk_id}-{uuid.uuid4().hex[:8]}" for chunk_id, _, _, record in rows}
     db.session.execute(

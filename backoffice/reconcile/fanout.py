@@ -158,11 +158,12 @@ def do(chunk_id: int, *, beat: Callable[[], AbstractContextManager], on_end: Run
                 error=None,
             )
         ).rowcount
-        # The run's row, locked, orders the chunks that end at once: one of them sees its step complete.
+        # The run's row, locked, orders the chunks that end at once: one of them sees its step complete. Not
+        # FOR UPDATE: the audit rows' foreign key holds it KEY SHARE, as another chunk's do, which would deadlock.
         running = db.session.scalar(
             select(ReconciliationRun.id)
             .where(ReconciliationRun.id == record.id, ReconciliationRun.status == RunStatus.RUNNING)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         if not recorded or running is None:
             db.session.rollback()

@@ -49,6 +49,8 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, use the peer).
         "PROXY_COUNT": _count(env, "BACKOFFICE_PROXY_COUNT", "0", minimum=0),
         "RECONCILE_CHUNK_SIZE": _count(env, "BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000", minimum=1),
+        # An advisory lock each chunk of a split run waits for before it records itself done (tests hold it there).
+        "RECONCILE_CHUNK_GATE": _optional_key(env, "BACKOFFICE_RECONCILE_CHUNK_GATE"),
         # A pricing change re-pricing more readings than this is left to a job (a recalculation request).
         "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
         # A manual adjustment, journal entry or reversal moving more than this (Rupiah) waits for a second admin.
@@ -170,6 +172,16 @@ def _count(env, name: str, default: str, *, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}.")
     return value
+
+
+def _optional_key(env, name: str) -> int | None:
+    text = env.get(name) or None
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number (an advisory lock key).") from None
 
 
 def _limit(env, name: str, default: str) -> Decimal:

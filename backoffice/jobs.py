@@ -10,6 +10,12 @@ the next worker or scheduler tick marks the row ``abandoned`` and its run ``fail
 queued row whose job the queue no longer has (Redis restarted without its data) is marked
 ``abandoned`` too, by that sweep or by the next attempt at the same job, which then starts.
 Every job is safe to run again: the engine fixes in batches, each its own transaction.
+
+A verify, fix or rebuild of everything run by a worker on PostgreSQL is split into one job per
+key range of each check (see ``reconcile.fanout``): the job records the run and queues its
+chunks' jobs (``execute_chunk``), which any worker runs; its row stays ``started``, with the
+chunks done as its progress, and ends with the run, in the transaction of its last chunk. A
+chunk whose worker died is queued again by the sweep, and one the queue lost is put back on it.
 """
 
 from __future__ import annotations
@@ -33,10 +39,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from backoffice import logs
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.models import (
+    Customer,
+    JobRecord,
+    JobStatus,
+    ReconciliationChunk,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    User,
+)
 from backoffice.models.types import Month, as_utc, utcnow
 from backoffice.money import shown
-from backoffice.reconcile import Scope, label, resolve
+from backoffice.reconcile import Scope, fanout, label, resolve
 from backoffice.reconcile.engine import refuse_if_busy, scope_for
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.locks import RunRefused, waits
@@ -57,6 +73,10 @@ QUEUES = ("recalc", "maintenance", "default")
 
 TRANSIENT_RETRY = {"max": 3, "interval": [10, 60, 300]}
 """RQ's retries of a job the database failed (``Retry``'s arguments)."""
+
+WAITING_RETRY = {"max": 24 * 60, "interval": 60}
+"""A scheduled run split into jobs that meets another run writing its checks is tried again every minute, for a
+day at most (``Retry``'s arguments): a worker waiting for it could be the one the other run's chunks wait for."""
 
 REDIS_CONNECT_TIMEOUT, REDIS_TIMEOUT = 2, 10
 
@@ -212,21 +232,24 @@ def _execute(job_id: str):
     record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
     db.session.commit()
     log.info("Started (attempt %d): %s", record.attempts, title(record))
+    from rq import Retry, get_current_job
+
     try:
-        with _heartbeat(record.id):
+        with _heartbeat(JobRecord, record.id):
             if spec.mode is None:
                 repriced = _reprice_tariff(record)
             else:
                 recalculated = _recalculate(spec, record)
-                run = _run(spec, record)
+                run, split = _run(spec, record, recalculated)
     except RunRefused as refused:
+        if waits(_trigger(record)) and get_current_job() is not None:
+            _wait(job_id, str(refused))
+            return Retry(**WAITING_RETRY)
         _finish(job_id, JobStatus.FAILED, error=str(refused))
         raise
     except OperationalError as error:
         # The database went away or timed out: RQ runs the job again later.
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error} (retried later)")
-        from rq import Retry, get_current_job
-
         if get_current_job() is not None:
             return Retry(**TRANSIENT_RETRY)
         raise
@@ -236,18 +259,55 @@ def _execute(job_id: str):
     if spec.mode is None:
         _finish(job_id, JobStatus.FINISHED, result={"recalculations_done": repriced})
         return {"recalculations_done": repriced}
+    if split:  # its chunks' jobs end the run, and this row with it
+        return {"run_id": run.id, "status": run.status.value}
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
     _finish(job_id, JobStatus.FINISHED, result=result)
     return {"run_id": run.id, "status": run.status.value}
 
 
+def execute_chunk(chunk_id: int):
+    """Do one chunk of a run split into jobs, and report the run's progress on its job's row (the RQ entry point of
+    a chunk's job). A chunk the database failed is tried again later while it has attempts left; any other error
+    fails it, and its run, for good."""
+    if os.getpid() != current_app.extensions["backoffice.pid"]:
+        db.engine.dispose(close=False)
+    try:
+        done = fanout.do(chunk_id, beat=lambda: _heartbeat(ReconciliationChunk, chunk_id), on_end=_run_ended)
+    except OperationalError as error:
+        if fanout.retry_later(chunk_id, f"{type(error).__name__}: {error}", on_end=_run_ended):
+            from rq import Retry
+
+            return Retry(**TRANSIENT_RETRY)
+        raise
+    except Exception as error:
+        fanout.fail(chunk_id, f"{type(error).__name__}: {error}", on_end=_run_ended)
+        raise
+    if done is None:
+        return {"chunk_id": chunk_id, "done": False}
+    _enqueue_chunks(done.queued)
+    percent, message = fanout.progress(done.run_id)
+    db.session.execute(
+        update(JobRecord)
+        .where(JobRecord.run_id == done.run_id, JobRecord.status == JobStatus.STARTED)
+        .values(progress=percent, message=message[:200], heartbeat_at=utcnow())
+    )
+    db.session.commit()
+    if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
+        time.sleep(delay)
+    return {"chunk_id": chunk_id, "done": True}
+
+
 def sweep_abandoned() -> list[str]:
     """Mark as abandoned the jobs nothing will finish: those whose worker stopped beating (their runs fail
-    too), and those queued whose job the queue lost."""
+    too), and those queued whose job the queue lost. Queue again the chunks of split runs whose worker stopped
+    beating (or fail them and their run when they have no attempt left), and those the queue lost."""
     cutoff = utcnow() - timedelta(seconds=3 * current_app.config["JOB_HEARTBEAT_SECONDS"])
+    split = select(ReconciliationChunk.id).where(ReconciliationChunk.run_id == JobRecord.run_id).exists()
     stale = db.session.scalars(
-        select(JobRecord).where(JobRecord.status == JobStatus.STARTED, JobRecord.heartbeat_at < cutoff)
+        # A split run's job row waits for its chunks, which beat on their own rows.
+        select(JobRecord).where(JobRecord.status == JobStatus.STARTED, JobRecord.heartbeat_at < cutoff, ~split)
     ).all()
     for record in stale:
         record.status, record.ended_at, record.active_key = JobStatus.ABANDONED, utcnow(), None
@@ -271,7 +331,19 @@ def sweep_abandoned() -> list[str]:
             JobRecord.enqueued_at < utcnow() - ON_THE_QUEUE_WITHIN,
         )
     ).all()
-    return [record.id for record in stale] + [record.id for record in queued if release_if_lost(record)]
+    released = [record.id for record in stale] + [record.id for record in queued if release_if_lost(record)]
+    if redis_url():
+        _sweep_chunks(cutoff)
+    return released
+
+
+def _sweep_chunks(cutoff: datetime) -> None:
+    """Queue again the chunks whose worker stopped beating before ``cutoff`` and those the queue lost."""
+    again = fanout.abandoned(cutoff, on_end=_run_ended)
+    lost = [chunk.id for chunk in fanout.queued_before(utcnow() - ON_THE_QUEUE_WITHIN) if not _queued(chunk.job_id)]
+    if again or lost:
+        log.warning("Queueing again %d chunk(s) whose worker stopped and %d the queue lost", len(again), len(lost))
+        _enqueue_chunks(again + lost)
 
 
 def release_if_lost(record: JobRecord) -> bool:
@@ -456,7 +528,8 @@ def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
     return args.get("checks") or None, scope_for(customers, Month.parse(month).first_day if month else None)
 
 
-def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
+def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[ReconciliationRun, bool]:
+    """The job's run, and whether it was split into jobs (then it is still running)."""
     args = record.args
     checks, scope = _plan(spec, args)
     names = [check.name for check in resolve(checks)]
@@ -473,15 +546,119 @@ def _run(spec: Kind, record: JobRecord) -> ReconciliationRun:
         db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(run_id=run.id))
         db.session.commit()
 
-    return run_checks(
+    from rq import get_current_job
+
+    if get_current_job() is not None and fanout.applies(scope):
+        # What the job did before its run, kept for the result its last chunk writes.
+        db.session.execute(
+            update(JobRecord).where(JobRecord.id == job_id).values(result={"recalculations_done": recalculated})
+        )
+        run, queued = fanout.start(
+            spec.mode(args),
+            checks=checks,
+            scope=scope,
+            trigger=_trigger(record),
+            user=record.user,
+            on_start=on_start,
+            on_end=_run_ended,
+        )
+        _enqueue_chunks(queued)
+        if run.status is RunStatus.RUNNING:
+            _report(job_id, *fanout.progress(run.id))
+        return run, True
+    run = run_checks(
         spec.mode(args),
         checks=checks,
         scope=scope,
-        trigger=RunTrigger(args.get("trigger", RunTrigger.USER.value)),
+        trigger=_trigger(record),
         user=record.user,
         progress=progress,
         on_start=on_start,
     )
+    return run, False
+
+
+def _trigger(record: JobRecord) -> RunTrigger:
+    return RunTrigger(record.args.get("trigger", RunTrigger.USER.value))
+
+
+def _enqueue_chunks(chunk_ids: list[int]) -> None:
+    """Put the chunks on the queue of the job that started their run, each under a job id of its own.
+
+    Their rows are committed with the job ids first, as a job's row is: a chunk whose job did not reach the
+    queue is put on it again by the sweep.
+    """
+    if not chunk_ids:
+        return
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    rows = db.session.execute(
+        select(ReconciliationChunk.id, ReconciliationChunk.check, ReconciliationChunk.position, JobRecord)
+        .join(JobRecord, JobRecord.run_id == ReconciliationChunk.run_id)
+        .where(ReconciliationChunk.id.in_(chunk_ids))
+        .order_by(ReconciliationChunk.id)
+    ).all()
+    ids = {chunk_id: f"{record.id}-{chunk_id}-{uuid.uuid4().hex[:8]}" for chunk_id, _, _, record in rows}
+    db.session.execute(
+        update(ReconciliationChunk), [{"id": c, "job_id": j, "enqueued_at": utcnow()} for c, j in ids.items()]
+    )
+    db.session.commit()
+    by_queue: dict[str, list] = {}
+    for chunk_id, check, position, record in rows:
+        by_queue.setdefault(record.queue, []).append(
+            Queue.prepare_data(
+                "backoffice.jobs.execute_chunk",
+                (chunk_id,),
+                job_id=ids[chunk_id],
+                timeout=KINDS[record.kind].timeout,
+                result_ttl=24 * 3600,
+                failure_ttl=7 * 24 * 3600,
+                description=f"{title(record)}: {label(check)}, chunk {position}",
+            )
+        )
+    try:
+        for name, jobs_data in by_queue.items():
+            queue(name).enqueue_many(jobs_data)
+    except RedisError:
+        log.exception("Chunks %s did not reach the queue; the sweep puts them on it", sorted(ids))
+
+
+def _queued(job_id: str | None) -> bool:
+    """Whether the queue has the job (or cannot be asked now)."""
+    from redis.exceptions import RedisError
+    from rq.job import Job
+
+    try:
+        return job_id is not None and Job.exists(job_id, connection=redis_connection())
+    except RedisError:
+        return True
+
+
+def _run_ended(run: ReconciliationRun) -> None:
+    """End the job row of a split run with the run, in the transaction that ends it."""
+    record = db.session.scalar(select(JobRecord).where(JobRecord.run_id == run.id))
+    if record is None:
+        return
+    values: dict = {"ended_at": utcnow(), "active_key": None}
+    if run.status is RunStatus.SUCCEEDED:
+        result = summary(run, limit=0) | {"recalculations_done": (record.result or {}).get("recalculations_done", 0)}
+        del result["discrepancies"]
+        values |= {"status": JobStatus.FINISHED, "progress": 100, "message": "Finished", "result": result}
+    else:
+        values |= {"status": JobStatus.FAILED, "message": "Failed", "error": run.error}
+    db.session.execute(update(JobRecord).where(JobRecord.id == record.id).values(**values))
+
+
+def _wait(job_id: str, reason: str) -> None:
+    """Back to queued, saying why: a scheduled job waits for the run ahead of it."""
+    db.session.rollback()
+    db.session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id)
+        .values(status=JobStatus.QUEUED, message=f"Waiting: {reason}"[:200])
+    )
+    db.session.commit()
 
 
 def _report(job_id: str, percent: int, message: str) -> None:
@@ -526,8 +703,8 @@ def _outcome(result: dict) -> str:
 
 
 @contextmanager
-def _heartbeat(job_id: str):
-    """Beat on the job's row from a thread while it runs; a killed worker stops beating."""
+def _heartbeat(model, row_id):
+    """Beat on the row (a job's, a chunk's) from a thread while it runs; a killed worker stops beating."""
     engine = db.engine
     interval = current_app.config["JOB_HEARTBEAT_SECONDS"]
     stop = threading.Event()
@@ -536,11 +713,11 @@ def _heartbeat(job_id: str):
         while not stop.wait(interval):
             try:
                 with engine.begin() as connection:
-                    connection.execute(update(JobRecord).where(JobRecord.id == job_id).values(heartbeat_at=utcnow()))
+                    connection.execute(update(model).where(model.id == row_id).values(heartbeat_at=utcnow()))
             except Exception:  # the job itself will meet and report a broken database
-                log.exception("Heartbeat of job %s failed", job_id)
+                log.exception("Heartbeat of %s %s failed", model.__tablename__, row_id)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{row_id}", daemon=True)
     thread.start()
     try:
         yield

@@ -1,15 +1,16 @@
 """Run the benchmarks (all, or those named):
-``python -m bench [verify_orders] [startup] [wallet] [metering] [exports] [lists] [pages]``.
+``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [lists] [pages]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, lists, metering, pages, startup, verify_orders, wallet
+from bench import exports, lists, metering, pages, startup, verify_fanout, verify_orders, wallet
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
+    "verify_fanout": verify_fanout,
     "startup": startup,
     "wallet": wallet,
     "metering": metering,

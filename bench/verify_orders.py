@@ -28,7 +28,7 @@ BATCH = 50_000
 
 def main() -> str:
     url = migrated_database()
-    _generate(url)
+    generate(url, ORDERS)
     floor_sql = (
         "SELECT count(*) FROM orders WHERE grand_total <> round(total_price + additions - promo - reductions, 2)"
     )
@@ -85,7 +85,9 @@ def main() -> str:
     ) + ("\n" + pairs)
 
 
-def _generate(url: str) -> None:
+def generate(url: str, orders: int) -> None:
+    """50 managers, 1,000 customers and ``orders`` orders over two years, set-based; every ``CORRUPT_EVERY``-th
+    order's grand total one off; then ``VACUUM ANALYZE``."""
     with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
         connection.execute(
             "INSERT INTO account_managers (name, email, active) "
@@ -96,9 +98,9 @@ def _generate(url: str) -> None:
             "SELECT 'C' || lpad(n::text, 6, '0'), 'Customer ' || n, 1 + n % 50, 'active', now() "
             "FROM generate_series(1, 1000) n"
         )
-        task = progress.add_task(f"Generating {ORDERS:,} orders", total=ORDERS)
-        for start in range(1, ORDERS + 1, BATCH):
-            stop = min(start + BATCH - 1, ORDERS)
+        task = progress.add_task(f"Generating {orders:,} orders", total=orders)
+        for start in range(1, orders + 1, BATCH):
+            stop = min(start + BATCH - 1, orders)
             connection.execute(
                 "INSERT INTO orders (number, customer_id, account_manager_id, closing_date, total_price, additions, "
                 "promo, reductions, grand_total, created_at, updated_at) "

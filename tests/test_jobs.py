@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +22,7 @@ from backoffice.extensions import db
 from backoffice.models import Discrepancy, JobRecord, JobStatus, Order, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
-from tests.workers import listening_worker, run_worker, start_worker, worker_env
+from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 LOST = "The queue lost this job (Redis restarted without its data); it was not run."
@@ -139,7 +137,8 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
 def test_a_job_that_raises_ends_failed_with_its_error(app, redis_url):
     order = OrderFactory()
     corrupt("orders", "promo", order.id, "99999999.00")  # the fix would store a negative total
-    record, _ = jobs.enqueue("verify", {"fix": True})
+    # A customer's run is one job (a run over everyone split into jobs is tested in test_fanout).
+    record, _ = jobs.enqueue("verify", {"fix": True, "customers": [order.customer.code]})
     run_worker(app, redis_url)
     record = job_row(record.id)
     assert record.status is JobStatus.FAILED
@@ -155,7 +154,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
     for order in orders:
         corrupt("orders", "grand_total", order.id, "1")
     slow = {"job_heartbeat_seconds": 0.2, "job_step_delay_seconds": 0.4, "reconcile_chunk_size": 1}
-    record, _ = jobs.enqueue("verify", {"fix": True})
+    record, _ = jobs.enqueue("verify", {"fix": True, "customers": [customer.code]})  # one job (see test_fanout)
     worker = start_worker(app, redis_url, **slow)
     try:
         deadline = time.monotonic() + 60
@@ -163,7 +162,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
             time.sleep(0.1)
         assert job_row(record.id).status is JobStatus.STARTED
     finally:
-        _kill_with_children(worker.pid)
+        kill_with_children(worker.pid)
     time.sleep(1)
 
     run_worker(app, redis_url, job_heartbeat_seconds=0.2)
@@ -214,26 +213,6 @@ def test_with_redis_unreachable_pages_work_and_the_enqueue_says_so(app, client, 
     assert db.session.scalar(sa.select(Order.grand_total)) == 1000
     htmx = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"})
     assert htmx.status_code == 503 and "cannot be reached" in htmx.get_data(as_text=True)
-
-
-def _kill_with_children(pid: int) -> None:
-    """SIGKILL a worker and its work-horse (which runs in a process group of its own)."""
-    children = [
-        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _parent_of(entry) == pid
-    ]
-    for victim in (pid, *children):
-        try:
-            os.kill(victim, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    os.waitpid(pid, 0)
-
-
-def _parent_of(entry: Path) -> int | None:
-    try:
-        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def test_the_jobs_page_lists_jobs_with_status_who_and_error(app, client, auth):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -58,14 +59,49 @@ def start_worker(app, redis_url, **settings) -> subprocess.Popen:
 @contextmanager
 def listening_worker(app, redis_url, **settings):
     """A worker listening until the block ends, once it is in RQ's worker registry; stopped with SIGTERM."""
-    worker = start_worker(app, redis_url, **settings)
+    with listening_workers(app, redis_url, 1, **settings) as workers:
+        yield workers[0]
+
+
+@contextmanager
+def listening_workers(app, redis_url, count: int, **settings):
+    """``count`` workers listening until the block ends, once all are in RQ's worker registry; stopped with
+    SIGTERM (those still running)."""
+    workers = [start_worker(app, redis_url, **settings) for _ in range(count)]
     try:
         connection = Redis.from_url(redis_url)
         deadline = time.monotonic() + 60
-        while not Worker.all(connection=connection) and worker.poll() is None and time.monotonic() < deadline:
+        while (
+            len(Worker.all(connection=connection)) < count
+            and all(worker.poll() is None for worker in workers)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
-        assert Worker.all(connection=connection), "the worker did not register"
-        yield worker
+        assert len(Worker.all(connection=connection)) == count, "the workers did not register"
+        yield workers
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=60)
+
+
+def kill_with_children(pid: int) -> None:
+    """SIGKILL a worker and its work-horse (which runs in a process group of its own)."""
+    children = [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _parent_of(entry) == pid
+    ]
+    for victim in (pid, *children):
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.waitpid(pid, 0)
+
+
+def _parent_of(entry: Path) -> int | None:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

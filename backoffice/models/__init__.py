@@ -63,7 +63,9 @@ from backoffice.models.orders import (
 from backoffice.models.periods import PeriodAction, PeriodActionKind
 from backoffice.models.reconciliation import (
     CheckResult,
+    ChunkStatus,
     Discrepancy,
+    ReconciliationChunk,
     ReconciliationRun,
     RunMode,
     RunStatus,
@@ -96,6 +98,7 @@ __all__ = [
     "AccountManager",
     "BalanceTransaction",
     "CheckResult",
+    "ChunkStatus",
     "Discrepancy",
     "Invoice",
     "JobRecord",
@@ -107,6 +110,7 @@ __all__ = [
     "RecalculationReason",
     "RecalculationRequest",
     "JobStatus",
+    "ReconciliationChunk",
     "ReconciliationRun",
     "RunMode",
     "RunStatus",

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
@@ -144,5 +144,53 @@ class Discrepancy(db.Model):
     fixed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(String(300))
     """Why a fix left it as it was: its source breaks an invariant of its own, to be dealt with first."""
+
+    run: Mapped[ReconciliationRun] = relationship()
+
+
+class ChunkStatus(enum.StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ReconciliationChunk(db.Model):
+    """One key range of one check of a run split into jobs (see ``reconcile.fanout``), and what it found.
+
+    A chunk is recorded ``done``, with its counts and sums, in the transaction that writes its fixes and its
+    audit rows: a chunk recorded done has been counted, and one that is not has written nothing.
+    """
+
+    __tablename__ = "reconciliation_chunks"
+    __table_args__ = (
+        UniqueConstraint("run_id", "check", "position"),
+        Index("ix_reconciliation_chunks_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id", ondelete="CASCADE"))
+    phase: Mapped[int]
+    """The step of the run it belongs to: a step starts when every chunk of the one before is done."""
+    check: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int]
+    """Its place among the check's chunks, from 1."""
+    low: Mapped[int | None] = mapped_column(BigInteger)
+    high: Mapped[int | None] = mapped_column(BigInteger)
+    """The keys it covers, both included; none: the whole scope, which fits in one chunk."""
+    status: Mapped[ChunkStatus] = mapped_column(str_enum(ChunkStatus, "reconciliation_chunk_status"))
+    attempts: Mapped[int] = mapped_column(default=0)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    """The queue's job of its latest attempt."""
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked: Mapped[int] = mapped_column(default=0)
+    mismatched: Mapped[int] = mapped_column(default=0)
+    fixed: Mapped[int] = mapped_column(default=0)
+    totals: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Per field, the sum of its stored values and what the fixes move it by, as decimal strings."""
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why its latest attempt failed."""
 
     run: Mapped[ReconciliationRun] = relationship()

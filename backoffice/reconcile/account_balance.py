@@ -19,6 +19,7 @@ class AccountBalance(Check):
     entity_type = "account"
     by_customer = False
     table = accounts
+    after = ("reading_calculation",)
 
     def fields(self):
         return [CheckedField("balance", account_balance_sql(accounts.c.id), posted_balance_sql(accounts.c.id))]

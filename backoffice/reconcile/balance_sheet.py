@@ -18,6 +18,7 @@ class BalanceSheet(Check):
     entity_type = "balance_sheet"
     by_customer = False
     table = sheet
+    after = ("reading_calculation", "account_balance")
     fixable = False
 
     def fields(self):

@@ -58,6 +58,11 @@ class Check(ABC):
     fixable: ClassVar[bool] = True
     by_customer: ClassVar[bool] = True
     """The check's entities belong to customers. The books' do not: a customer scope leaves them out."""
+    after: ClassVar[tuple[str, ...]] = ()
+    """The checks whose fixes change what this one reads: in a run that writes, it starts once they have ended
+    (the registry lists them before it). A re-priced reading posts a movement through the posting core, which
+    moves the customer's wallet, status and month, appends to the ledger and the journal, and moves the accounts:
+    every check of those follows ``reading_calculation``."""
     single_pass: ClassVar[bool] = False
     """Count and find the wrong entities in one statement: for a source costlier to compute twice than
     to keep aside (a cheap source, one table, is better scanned twice than copied once)."""

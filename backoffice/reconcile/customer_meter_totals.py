@@ -15,6 +15,7 @@ class CustomerMeterTotals(Check):
     )
     entity_type = "customer"
     table = customers
+    after = ("reading_calculation",)
 
     def fields(self):
         return [CheckedField(name, customers.c[name], expected) for name, expected in customer_meter_sums_sql().items()]

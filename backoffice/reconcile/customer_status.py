@@ -16,6 +16,7 @@ class CustomerStatusCheck(Check):
     description = "customers.status = suspended while the balance is below suspend_below, else active (1 = suspended)"
     entity_type = "customer"
     table = customers
+    after = ("reading_calculation", "customer_wallet")
 
     def fields(self):
         expected = status_sql(customers.c.balance, customers.c.suspend_below)

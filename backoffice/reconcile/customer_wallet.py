@@ -27,6 +27,7 @@ class CustomerWallet(Check):
     description = "customers.balance, total_recharged and total_spent = the sums of the customer's ledger rows"
     entity_type = "customer"
     table = customers
+    after = ("reading_calculation",)
 
     def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
         self.per_customer = _per_customer(customer_ids)

@@ -6,13 +6,16 @@ totals, the sum of each stored field), and which entities are wrong, with their 
 values. The wrong ones are then fixed and recorded in batches, each batch one transaction. Nothing
 loops over entities in Python but the rows that are actually wrong. A run that writes holds its
 checks for its whole length (see ``locks``): a second one is refused, or waits.
+
+``run`` does it all in one process. ``check_chunk`` does one key range of one check, which is how a run
+split into one job per key range (``fanout``) does the same work, chunk by chunk, on many workers.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask import current_app
@@ -76,21 +79,13 @@ def run(
     write (a scheduled run waits for it instead).
     """
     scope = scope or Scope()
-    selected = _selected(checks, scope)
-    with claim(_written(mode, selected), scope, wait=waits(trigger)):
-        record = ReconciliationRun(
-            mode=mode,
-            trigger=trigger,
-            user_id=user.id if user else None,
-            scope=scope.describe(),
-            checks=[check.name for check in selected],
-        )
-        db.session.add(record)
-        db.session.commit()
+    checked = selected(checks, scope)
+    with claim(written(mode, checked), scope, wait=waits(trigger)):
+        record = new_run(mode, checked, scope, trigger, user)
         if on_start:
             on_start(record)
         try:
-            for check in selected:
+            for check in checked:
                 _run_check(record, check, scope, progress)
             record.status = RunStatus.SUCCEEDED
         except BaseException as error:
@@ -104,10 +99,26 @@ def run(
     return record
 
 
+def new_run(
+    mode: RunMode, checks: list[Check], scope: Scope, trigger: RunTrigger, user: User | None
+) -> ReconciliationRun:
+    """The run's record, committed."""
+    record = ReconciliationRun(
+        mode=mode,
+        trigger=trigger,
+        user_id=user.id if user else None,
+        scope=scope.describe(),
+        checks=[check.name for check in checks],
+    )
+    db.session.add(record)
+    db.session.commit()
+    return record
+
+
 def refuse_if_busy(mode: RunMode, *, checks=None, scope: Scope | None = None) -> None:
     """Raise :class:`RunRefused` if a run of ``mode`` would be refused now: to tell before a job is queued."""
     scope = scope or Scope()
-    with claim(_written(mode, _selected(checks, scope)), scope, wait=False):
+    with claim(written(mode, selected(checks, scope)), scope, wait=False):
         pass
 
 
@@ -115,7 +126,7 @@ def in_scope(checks, scope: Scope) -> list[tuple[Check, int]]:
     """The checks a run over ``scope`` takes, each with how many of its entities the scope covers: what a rebuild
     recomputes and writes. One count per check."""
     counted = []
-    for check in _selected(checks, scope):
+    for check in selected(checks, scope):
         scoped = check.scoped(scope)
         count = db.session.scalar(
             select(func.count()).select_from(_source(scoped)).where(*scoped.scope_conditions(scope))
@@ -132,72 +143,147 @@ def discrepancies(run_id: int, check: str | None = None):
     return query.order_by(func.abs(Discrepancy.difference).desc(), Discrepancy.id)
 
 
-def _selected(checks, scope: Scope) -> list[Check]:
+def selected(checks, scope: Scope) -> list[Check]:
     """The checks named (all by default); the books' are left out of a run over some customers."""
     return [check for check in resolve(checks) if check.by_customer or not scope.customer_ids]
 
 
-def _written(mode: RunMode, selected: list[Check]) -> list[Check]:
-    return [check for check in selected if check.fixable] if mode.writes else []
+def written(mode: RunMode, checks: list[Check]) -> list[Check]:
+    """Those of the checks a run of ``mode`` may write."""
+    return [check for check in checks if check.fixable] if mode.writes else []
+
+
+KeyRange = tuple[int, int] | None
+"""The lowest and highest key of a chunk, both included; ``None``: the whole scope, which fits in one chunk."""
 
 
 @dataclass
-class _Totals:
-    stored: dict[str, Decimal]
-    correction: dict[str, Decimal]
+class Tally:
+    """What a check found over some of its scope (a chunk) or all of it: how many entities it checked, found
+    wrong and fixed, and per field the sum of the stored values and what the fixes move it by."""
 
-    def as_json(self) -> dict:
-        return {
-            name: {"before": str(value), "after": str(value + self.correction[name])}
-            for name, value in self.stored.items()
+    checked: int = 0
+    mismatched: int = 0
+    fixed: int = 0
+    stored: dict[str, Decimal] = field(default_factory=dict)
+    correction: dict[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, check: Check) -> Tally:
+        names = [f.name for f in check.fields()]
+        return cls(stored=dict.fromkeys(names, Decimal(0)), correction=dict.fromkeys(names, Decimal(0)))
+
+    def add(self, other: Tally) -> None:
+        self.checked += other.checked
+        self.mismatched += other.mismatched
+        self.fixed += other.fixed
+        for name in self.stored:
+            self.stored[name] += other.stored[name]
+            self.correction[name] += other.correction[name]
+
+    def sums(self) -> dict:
+        """The sums as decimal strings, as a chunk keeps them."""
+        return {name: [str(value), str(self.correction[name])] for name, value in self.stored.items()}
+
+    @classmethod
+    def kept(cls, checked: int, mismatched: int, fixed: int, sums: dict) -> Tally:
+        """The tally a chunk kept (see :meth:`sums`)."""
+        stored = {name: Decimal(pair[0]) for name, pair in sums.items()}
+        return cls(checked, mismatched, fixed, stored, {name: Decimal(pair[1]) for name, pair in sums.items()})
+
+
+def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
+    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide.
+
+    A scope that fits in one chunk is read without bounds: bounds that every row in scope meets select
+    nothing more, and comparing each row's key with them costs a tenth of a verify of a million orders.
+    """
+    low, high = db.session.execute(check.key_bounds(scope)).one()
+    if low is None:
+        return []
+    size = current_app.config["RECONCILE_CHUNK_SIZE"]
+    if high - low < size:
+        return [None]
+    return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+
+
+def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range: KeyRange, *, commit: bool) -> Tally:
+    """Check one key range of ``check`` (as scoped) for the run; fix what is wrong when the run writes, and record
+    every discrepancy. With ``commit``, each batch of fixes is committed with its audit rows; without, all of it is
+    left to the caller's transaction."""
+    fields = check.fields()
+    tally = Tally.of(check)
+    writes = record.mode.writes and check.fixable
+    fixing = _fixing(record.mode, check)
+    in_chunk = [*check.scope_conditions(scope)]
+    if key_range is not None:
+        in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
+    if check.single_pass:
+        tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
+    else:
+        tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
+        wrong = _wrong_rows(check, fields, in_chunk)
+    for f, total in zip(fields, sums, strict=True):
+        tally.stored[f.name] += total
+    wrong.sort(key=lambda row: (row[0], row[1] or ""))
+    for start in range(0, len(wrong), _BATCH):
+        # Each batch, its fixes and their audit rows are one transaction (or part of the caller's).
+        batch = wrong[start : start + _BATCH]
+        held = check.held(db.session.connection(), sorted({row[0] for row in batch})) if fixing else {}
+        rows = _discrepancy_rows(record, check, fields, batch, tally, held)
+        entities = {(row["entity_id"], row["period"]) for row in rows}
+        tally.mismatched += len(entities)
+        fixable = {(key, period) for key, period in entities if key not in held}
+        if writes and fixable:
+            check.write_entities(db.session.connection(), fixable)
+            fixed_at = utcnow()
+            for row in rows:
+                if row["entity_id"] not in held:
+                    row.update(fixed=True, fixed_at=fixed_at)
+            tally.fixed += len(fixable)
+        if rows:
+            _record(rows)
+        if commit:
+            db.session.commit()
+    return tally
+
+
+def check_result(record: ReconciliationRun, check: Check, tally: Tally, duration_ms: int) -> CheckResult:
+    """The check's counts in the run. A fix, a rebuild and a dry run say what a fix moves (before and after totals)
+    and what it leaves as it is, and why; a plain verify and a check that only reports do not."""
+    totals = (
+        {
+            name: {"before": str(value), "after": str(value + tally.correction[name])}
+            for name, value in tally.stored.items()
         }
+        if _fixing(record.mode, check)
+        else {}
+    )
+    return CheckResult(
+        run_id=record.id,
+        check=check.name,
+        checked=tally.checked,
+        mismatched=tally.mismatched,
+        fixed=tally.fixed,
+        totals=totals,
+        duration_ms=duration_ms,
+    )
+
+
+def _fixing(mode: RunMode, check: Check) -> bool:
+    return mode is not RunMode.VERIFY and check.fixable
 
 
 def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: ProgressCallback | None) -> None:
     started = time.monotonic()
     check = check.scoped(scope)
-    result = CheckResult(run_id=record.id, check=check.name, checked=0, mismatched=0, fixed=0)
-    fields = check.fields()
-    totals = _Totals({f.name: Decimal(0) for f in fields}, {f.name: Decimal(0) for f in fields})
-    chunks = _chunks(check, scope)
-    writes = record.mode.writes and check.fixable
-    # A fix, a rebuild and a dry run say what a fix moves (before and after totals) and what it leaves as
-    # it is, and why; a plain verify and a check that only reports do not.
-    fixing = record.mode is not RunMode.VERIFY and check.fixable
-    for done, key_range in enumerate(chunks, start=1):
-        in_chunk = [*check.scope_conditions(scope), *key_range]
-        if check.single_pass:
-            count, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
-        else:
-            count, sums = _measure(check, fields, in_chunk, with_sums=fixing)
-            wrong = _wrong_rows(check, fields, in_chunk)
-        result.checked += count
-        for f, total in zip(fields, sums, strict=True):
-            totals.stored[f.name] += total
-        wrong.sort(key=lambda row: (row[0], row[1] or ""))
-        for start in range(0, len(wrong), _BATCH):
-            # Each batch, its fixes and their audit rows are one transaction.
-            batch = wrong[start : start + _BATCH]
-            held = check.held(db.session.connection(), sorted({row[0] for row in batch})) if fixing else {}
-            rows = _discrepancy_rows(record, check, fields, batch, totals, held)
-            entities = {(row["entity_id"], row["period"]) for row in rows}
-            result.mismatched += len(entities)
-            fixable = {(key, period) for key, period in entities if key not in held}
-            if writes and fixable:
-                check.write_entities(db.session.connection(), fixable)
-                fixed_at = utcnow()
-                for row in rows:
-                    if row["entity_id"] not in held:
-                        row.update(fixed=True, fixed_at=fixed_at)
-                result.fixed += len(fixable)
-            if rows:
-                _record(rows)
-            db.session.commit()
+    tally = Tally.of(check)
+    ranges = key_ranges(check, scope)
+    for done, key_range in enumerate(ranges, start=1):
+        tally.add(check_chunk(record, check, scope, key_range, commit=True))
         if progress:
-            progress(check.name, done, len(chunks))
-    result.totals = totals.as_json() if fixing else {}
-    result.duration_ms = int((time.monotonic() - started) * 1000)
-    db.session.add(result)
+            progress(check.name, done, len(ranges))
+    db.session.add(check_result(record, check, tally, int((time.monotonic() - started) * 1000)))
     db.session.commit()
 
 
@@ -264,23 +350,8 @@ def _compared(check: Check, fields) -> list:
     ]
 
 
-def _chunks(check: Check, scope: Scope) -> list[list]:
-    """The key-range conditions of each chunk, ``RECONCILE_CHUNK_SIZE`` keys wide.
-
-    A scope that fits in one chunk is read without any: bounds that every row in scope meets select
-    nothing more, and comparing each row's key with them costs a tenth of a verify of a million orders.
-    """
-    low, high = db.session.execute(check.key_bounds(scope)).one()
-    if low is None:
-        return []
-    size = current_app.config["RECONCILE_CHUNK_SIZE"]
-    if high - low < size:
-        return [[]]
-    return [[check.key >= start, check.key <= min(start + size - 1, high)] for start in range(low, high + 1, size)]
-
-
-def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals, held: dict[int, str]) -> list[dict]:
-    """The audit rows of the wrong entities; what a fix moves is added to the totals, unless the entity is held."""
+def _discrepancy_rows(record, check: Check, fields, wrong, tally: Tally, held: dict[int, str]) -> list[dict]:
+    """The audit rows of the wrong entities; what a fix moves is added to the tally, unless the entity is held."""
     rows = []
     width = len(fields)
     for row in wrong:
@@ -292,7 +363,7 @@ def _discrepancy_rows(record, check: Check, fields, wrong, totals: _Totals, held
                 continue
             difference = (expected_d or Decimal(0)) - (stored_d or Decimal(0))
             if entity_id not in held:
-                totals.correction[f.name] += difference
+                tally.correction[f.name] += difference
             rows.append(
                 {
                     "run_id": record.id,

@@ -29,6 +29,7 @@ class JournalBalanced(Check):
     entity_type = "journal_entry"
     by_customer = False
     table = entries
+    after = ("reading_calculation",)
     source = entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id)
     fixable = False  # an unbalanced posted entry is evidence: it is corrected by a new entry, never rewritten
 

@@ -36,6 +36,7 @@ class LedgerChain(Check):
     entity_type = "balance_transaction"
     table = ledger
     source = chain
+    after = ("reading_calculation",)
     fixable = False  # a broken chain is evidence of what happened, not drift to overwrite
 
     @property

@@ -11,6 +11,12 @@ On PostgreSQL the claims are session advisory locks, on a connection of their ow
 whole run: the run commits in batches, and a transaction's lock would end with the first. They
 end with that connection, so a run that crashes leaves no claim behind.
 
+A run split into one job per key range (see ``fanout``) has no connection of its own for its whole length: its
+job claims its checks while it records the run and its first chunks, and from then on the run's row holds them
+while the run is ``running``. A claim is then refused (or, for a scheduled run, waits) as long as a split run
+that writes one of its checks is running; once its last chunk is done or one fails for good, the run ends, and
+so does its hold. The row is read under the claim's locks, after the split run's job committed it.
+
 On SQLite the claims are ``flock`` locks on files beside the database, for the same reason: they
 end with the process holding them, so no timeout has to be guessed (a claim row would need one
 longer than the longest rebuild and shorter than anyone's patience). SQLite serialises writers
@@ -28,7 +34,7 @@ from pathlib import Path
 from sqlalchemy import BigInteger, Integer, func, literal, select
 
 from backoffice.extensions import db
-from backoffice.models import ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.models import ReconciliationChunk, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.reconcile.base import Check, Scope
 
 MOMENT = 1.0
@@ -68,6 +74,10 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
         for check in checks:
             if not _within_a_moment(lambda check=check: claims.take(check, scope, wait=wait)):
                 raise RunRefused(_refusal(check))
+        while (held := _held_by_a_split_run(checks)) is not None:
+            if not wait:
+                raise RunRefused(_refusal(held))
+            time.sleep(MOMENT)
         yield
     finally:
         claims.release()
@@ -120,6 +130,20 @@ class _FileLocks:
     def release(self) -> None:
         for handle in self.files:
             handle.close()
+
+
+def _held_by_a_split_run(checks: list[Check]) -> Check | None:
+    """The first of the checks that a running split run writes, if any."""
+    runs = ReconciliationRun
+    split = select(ReconciliationChunk.id).where(ReconciliationChunk.run_id == runs.id).exists()
+    with db.engine.connect() as connection:
+        held = connection.execute(
+            select(runs.checks).where(
+                runs.status == RunStatus.RUNNING, runs.mode.in_([RunMode.FIX, RunMode.REBUILD]), split
+            )
+        ).scalars()
+        names = {name for checks_of_run in held for name in checks_of_run}
+    return next((check for check in checks if check.name in names), None)
 
 
 def _key(name: str, size: int) -> int:

@@ -47,6 +47,7 @@ class MonthlyBalance(Check):
     )
     entity_type = "customer"
     table = months
+    after = ("reading_calculation", "customer_wallet")
     single_pass = True
 
     def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:

@@ -16,6 +16,7 @@ class TargetAchieved(Check):
     description = "targets.achieved_amount = sum of the manager's order grand totals closing in the month"
     entity_type = "target"
     table = targets
+    after = ("order_grand_total",)
 
     def fields(self):
         return [CheckedField("achieved_amount", targets.c.achieved_amount, achieved_amount_sql())]

@@ -17,6 +17,7 @@ class WalletLedgerAgreement(Check):
     entity_type = "account"
     by_customer = False
     table = accounts
+    after = ("reading_calculation", "customer_wallet", "account_balance")
     fixable = False  # two sources of truth disagree: which one is right is for a person to find out
 
     def fields(self):

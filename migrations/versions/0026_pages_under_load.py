@@ -1,7 +1,7 @@
 """indexes the busiest pages read: the orders list's order, each check's latest result and success, recent jobs
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0025
 Create Date: 2026-12-01 09:00:00.000000
 
 - ``orders (closing_date, id)``, the list's usual order: its first page is read off the index, where the
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0026"
-down_revision = "0022"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 

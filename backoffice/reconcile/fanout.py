@@ -1,0 +1,341 @@
+"""A run split into one job per key range of each check, done by however many workers listen, on any machine.
+
+The job that starts the run (``start``) claims what the run writes (see ``locks``), records the run, plans the
+key ranges of its first step as a run in one process plans a check's (``engine.key_ranges``), and records each
+range as a queued chunk; the queue (``jobs``) gets one job per chunk. A chunk's job (``do``) checks its range,
+fixes what is wrong when the run writes, records the discrepancies and records itself done with what it found
+(counts, sums), all in one transaction. So a chunk whose worker dies mid-way has written nothing, and a chunk is
+counted and fixed once: another attempt at it (a retry, the sweep's, a duplicate) finds it done and does
+nothing, and of two attempts running at once, the second to record itself done finds the first has, and rolls
+back.
+
+**Steps.** A run that only reads (verify, dry run) is one step: its chunks are independent of each other. A
+run that writes must end as a run in one process does, where each check starts once the checks before it in
+the registry are fixed. So a check whose expected values read what another check fixes (``Check.after``) is
+in a later step than that check, and a step starts when every chunk of the one before is done: the chunk
+that completes a step plans the next one and queues its chunks, in its own transaction. Over every check:
+(1) order grand totals, reading charges, meter balances; (2) targets achieved, wallets, ledger chains,
+customers' amounts due, journal entries balanced, account balances; (3) suspensions, monthly balances,
+balance sheet, wallets against Customer deposits. Within a step, every chunk runs side by side: no check of
+a step reads what another of the step writes, and the chunks of one check are key ranges of entities each
+computed from sources of its own. A step's key ranges are planned when it starts, as a single run plans a
+check's: a reading re-priced in step 1 appends to the ledger whose chains step 2 reads.
+
+The chunk that completes the last step completes the run in the same transaction: each check's counts and
+sums are its chunks'. A chunk that fails for good (an error other than the database going away, or its
+attempts spent) fails the run; the chunks done keep their fixes with their audit rows, as the committed
+batches of a single run that fails do, and the others, finding the run ended, do nothing.
+
+The run holds what it writes by its row while it runs (see ``locks``), as a run in one process holds it by a
+lock of its connection. A fix's chunk locks the rows it writes, as a single run's batch does.
+
+Only PostgreSQL runs are split: SQLite has one writer at a time, and its claims are file locks of one process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from backoffice.extensions import db
+from backoffice.models import (
+    ChunkStatus,
+    ReconciliationChunk,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    User,
+)
+from backoffice.models.types import Month, utcnow
+from backoffice.reconcile import CHECKS, Check, Scope, resolve
+from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
+from backoffice.reconcile.locks import claim
+
+ATTEMPTS = 3
+"""A chunk is attempted at most this often: once, and again after its worker died or the database went away."""
+
+RunEnded = Callable[[ReconciliationRun], None]
+"""Called in the transaction that ends a run (succeeded or failed), with its record."""
+
+chunks = ReconciliationChunk
+
+
+@dataclass(frozen=True)
+class Done:
+    """A chunk done: its run, and the chunks of the next step it queued (to be put on the queue)."""
+
+    run_id: int
+    queued: list[int]
+
+
+def applies(scope: Scope) -> bool:
+    """Whether a run over ``scope`` is split: on PostgreSQL, when it covers everyone (a customer's run is small)."""
+    return db.engine.dialect.name == "postgresql" and not scope.customer_ids
+
+
+def steps(mode: RunMode, checks: list[Check]) -> list[list[Check]]:
+    """The checks of a run of ``mode``, in the steps it takes them (registry order within each)."""
+    if not checks:
+        return []
+    if not mode.writes:
+        return [checks]
+    step: dict[str, int] = {}
+    for check in checks:
+        step[check.name] = 1 + max((step[name] for name in check.after if name in step), default=-1)
+    return [[check for check in checks if step[check.name] == number] for number in range(max(step.values()) + 1)]
+
+
+def start(
+    mode: RunMode,
+    *,
+    checks: list[str] | None,
+    scope: Scope,
+    trigger: RunTrigger,
+    user: User | None,
+    on_start: Callable[[ReconciliationRun], None],
+    on_end: RunEnded,
+) -> tuple[ReconciliationRun, list[int]]:
+    """Record the run and its first step's chunks; return the run and the chunks to put on the queue.
+
+    ``on_start`` is called with the run record once it is committed. Raises :class:`RunRefused`, having done
+    nothing, when another run writes a check this one would write, whoever started it: a scheduled run waits by
+    being queued again, for a worker waiting here might be the one the other run's chunks wait for.
+    """
+    checked = selected(checks, scope)
+    with claim(written(mode, checked), scope, wait=False):
+        record = new_run(mode, checked, scope, trigger, user)
+        on_start(record)
+        try:
+            queued = _next_step(record, 0, on_end)
+            db.session.commit()
+        except BaseException as error:
+            db.session.rollback()
+            _fail_run(record.id, f"{type(error).__name__}: {error}", on_end)
+            raise
+    return record, queued
+
+
+def do(chunk_id: int, *, beat: Callable[[], AbstractContextManager], on_end: RunEnded) -> Done | None:
+    """Do one chunk, its fixes, audit rows and its record of itself in one transaction; ``None`` when there was
+    nothing to do (the chunk is done or has failed, or its run has ended).
+
+    The attempt is counted first, in a transaction of its own: a worker that dies mid-chunk has used it. While the
+    chunk runs, ``beat()`` beats on its row.
+    """
+    attempt = db.session.execute(
+        update(chunks)
+        .where(chunks.id == chunk_id, chunks.status.in_([ChunkStatus.QUEUED, ChunkStatus.STARTED]))
+        .where(chunks.run_id.in_(select(ReconciliationRun.id).where(ReconciliationRun.status == RunStatus.RUNNING)))
+        .values(status=ChunkStatus.STARTED, attempts=chunks.attempts + 1, heartbeat_at=utcnow(), error=None)
+    )
+    db.session.commit()
+    if not attempt.rowcount:
+        return None
+    chunk = db.session.get(chunks, chunk_id)
+    record = chunk.run
+    started = time.monotonic()
+    with beat():
+        scope = _scope(record)
+        key_range = None if chunk.low is None else (chunk.low, chunk.high)
+        tally = check_chunk(record, CHECKS[chunk.check].scoped(scope), scope, key_range, commit=False)
+        _gate()
+        recorded = db.session.execute(
+            update(chunks)
+            .where(chunks.id == chunk_id, chunks.status.in_([ChunkStatus.QUEUED, ChunkStatus.STARTED]))
+            .values(
+                status=ChunkStatus.DONE,
+                checked=tally.checked,
+                mismatched=tally.mismatched,
+                fixed=tally.fixed,
+                totals=tally.sums(),
+                duration_ms=int((time.monotonic() - started) * 1000),
+                error=None,
+            )
+        ).rowcount
+        # The run's row, locked, orders the chunks that end at once: one of them sees its step complete. Not
+        # FOR UPDATE: the audit rows' foreign key holds it KEY SHARE, as another chunk's do, which would deadlock.
+        running = db.session.scalar(
+            select(ReconciliationRun.id)
+            .where(ReconciliationRun.id == record.id, ReconciliationRun.status == RunStatus.RUNNING)
+            .with_for_update(key_share=True)
+        )
+        if not recorded or running is None:
+            db.session.rollback()
+            return None
+        left = db.session.scalar(
+            select(func.count())
+            .select_from(chunks)
+            .where(chunks.run_id == record.id, chunks.phase == chunk.phase, chunks.status != ChunkStatus.DONE)
+        )
+        queued = _next_step(record, chunk.phase + 1, on_end) if left == 0 else []
+        db.session.commit()
+    return Done(record.id, queued)
+
+
+def retry_later(chunk_id: int, error: str, *, on_end: RunEnded) -> bool:
+    """After the database went away: queue the chunk again if it has attempts left (and say so), else fail it."""
+    db.session.rollback()
+    again = db.session.execute(
+        update(chunks)
+        .where(chunks.id == chunk_id, chunks.status == ChunkStatus.STARTED, chunks.attempts < ATTEMPTS)
+        .values(status=ChunkStatus.QUEUED, error=error)
+    ).rowcount
+    db.session.commit()
+    if not again:
+        fail(chunk_id, error, on_end=on_end)
+    return bool(again)
+
+
+def fail(chunk_id: int, error: str, *, on_end: RunEnded) -> None:
+    """The chunk failed for good, and so did its run."""
+    db.session.rollback()
+    chunk = db.session.get(chunks, chunk_id)
+    failed = db.session.execute(
+        update(chunks)
+        .where(chunks.id == chunk_id, chunks.status.in_([ChunkStatus.QUEUED, ChunkStatus.STARTED]))
+        .values(status=ChunkStatus.FAILED, error=error)
+    ).rowcount
+    if failed:
+        of = db.session.scalar(
+            select(func.count()).select_from(chunks).where(chunks.run_id == chunk.run_id, chunks.check == chunk.check)
+        )
+        _fail_run(chunk.run_id, f"Chunk {chunk.position} of {of} of {chunk.check} failed: {error}", on_end)
+    db.session.commit()
+
+
+def abandoned(before, *, on_end: RunEnded) -> list[int]:
+    """The chunks of running runs whose worker stopped beating before ``before``: queued again when they have
+    attempts left (returned, to be put on the queue), failed with their run when not."""
+    stale = db.session.execute(
+        select(chunks.id, chunks.attempts, chunks.heartbeat_at)
+        .join(ReconciliationRun, ReconciliationRun.id == chunks.run_id)
+        .where(
+            ReconciliationRun.status == RunStatus.RUNNING,
+            chunks.status == ChunkStatus.STARTED,
+            chunks.heartbeat_at < before,
+        )
+    ).all()
+    again = []
+    for chunk_id, attempts, heartbeat_at in stale:
+        error = f"The worker stopped during attempt {attempts} (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        if attempts >= ATTEMPTS:
+            fail(chunk_id, f"{error} No attempt is left.", on_end=on_end)
+            continue
+        # Only if it is still as found: its attempt may have ended meanwhile.
+        requeued = db.session.execute(
+            update(chunks)
+            .where(chunks.id == chunk_id, chunks.status == ChunkStatus.STARTED, chunks.heartbeat_at < before)
+            .values(status=ChunkStatus.QUEUED, error=error)
+        ).rowcount
+        db.session.commit()
+        if requeued:
+            again.append(chunk_id)
+    return again
+
+
+def queued_before(moment) -> list[ReconciliationChunk]:
+    """The queued chunks of running runs put on the queue before ``moment``."""
+    return list(
+        db.session.scalars(
+            select(chunks)
+            .join(ReconciliationRun, ReconciliationRun.id == chunks.run_id)
+            .where(
+                ReconciliationRun.status == RunStatus.RUNNING,
+                chunks.status == ChunkStatus.QUEUED,
+                chunks.enqueued_at < moment,
+            )
+        )
+    )
+
+
+def progress(run_id: int) -> tuple[int, str]:
+    """How far a split run is, in percent (each step an equal share) and as a sentence."""
+    record = db.session.get(ReconciliationRun, run_id)
+    rows = db.session.execute(
+        select(chunks.phase, func.count(), func.count().filter(chunks.status == ChunkStatus.DONE))
+        .where(chunks.run_id == run_id)
+        .group_by(chunks.phase)
+        .order_by(chunks.phase)
+    ).all()
+    if not rows:
+        return 0, "No chunk queued"
+    total_steps = len(steps(record.mode, resolve(record.checks)))
+    step, total, done = rows[-1]
+    percent = int((step + done / total) / total_steps * 100)
+    message = f"{sum(r[2] for r in rows):,} of {sum(r[1] for r in rows):,} chunks done"
+    return percent, message + (f" (step {step + 1} of {total_steps})" if total_steps > 1 else "")
+
+
+def _next_step(record: ReconciliationRun, step: int, on_end: RunEnded) -> list[int]:
+    """Plan and queue the chunks of the first step from ``step`` on that has any; complete the run when none has."""
+    scope = _scope(record)
+    planned = steps(record.mode, resolve(record.checks))
+    for number in range(step, len(planned)):
+        rows = [
+            chunks(
+                run_id=record.id,
+                phase=number,
+                check=check.name,
+                position=position,
+                low=None if key_range is None else key_range[0],
+                high=None if key_range is None else key_range[1],
+                status=ChunkStatus.QUEUED,
+            )
+            for check in planned[number]
+            for position, key_range in enumerate(key_ranges(check.scoped(scope), scope), start=1)
+        ]
+        if rows:
+            db.session.add_all(rows)
+            db.session.flush()
+            return [row.id for row in rows]
+    _complete(record, on_end)
+    return []
+
+
+def _complete(record: ReconciliationRun, on_end: RunEnded) -> None:
+    """Each check's counts and sums from its chunks, and the run succeeded."""
+    done = db.session.scalars(select(chunks).where(chunks.run_id == record.id).order_by(chunks.id)).all()
+    for check in resolve(record.checks):
+        tally, duration_ms = Tally.of(check), 0
+        for chunk in done:
+            if chunk.check == check.name:
+                tally.add(Tally.kept(chunk.checked, chunk.mismatched, chunk.fixed, chunk.totals))
+                duration_ms += chunk.duration_ms
+        db.session.add(check_result(record, check, tally, duration_ms))
+    db.session.flush()  # before the run is finished, after which its rows take no new ones
+    record.status, record.finished_at = RunStatus.SUCCEEDED, utcnow()
+    db.session.flush()
+    db.session.expire(record, ["results"])
+    on_end(record)
+
+
+def _fail_run(run_id: int, error: str, on_end: RunEnded) -> None:
+    ended = db.session.execute(
+        update(ReconciliationRun)
+        .where(ReconciliationRun.id == run_id, ReconciliationRun.status == RunStatus.RUNNING)
+        .values(status=RunStatus.FAILED, error=error, finished_at=utcnow())
+    ).rowcount
+    if ended:
+        record = db.session.get(ReconciliationRun, run_id)
+        db.session.refresh(record)
+        on_end(record)
+    db.session.commit()
+
+
+def _scope(record: ReconciliationRun) -> Scope:
+    month = record.scope.get("from_month")
+    return Scope(from_month=Month.parse(month).first_day if month else None)
+
+
+def _gate() -> None:
+    """Wait, when ``RECONCILE_CHUNK_GATE`` is set, for that advisory lock, taken shared just before a chunk records
+    itself done: whoever holds it holds every chunk there, its fixes and audit rows written and not committed."""
+    key = current_app.config["RECONCILE_CHUNK_GATE"]
+    if key is not None:
+        db.session.execute(select(func.pg_advisory_xact_lock_shared(key)))

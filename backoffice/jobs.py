@@ -285,6 +285,7 @@ def execute_chunk(chunk_id: int):
         fanout.fail(chunk_id, f"{type(error).__name__}: {error}", on_end=_run_ended)
         raise
     if done is None:
+        log.info("Chunk %d: nothing to do (done already, or its run has ended)", chunk_id)
         return {"chunk_id": chunk_id, "done": False}
     _enqueue_chunks(done.queued)
     percent, message = fanout.progress(done.run_id)
@@ -294,6 +295,10 @@ def execute_chunk(chunk_id: int):
         .values(progress=percent, message=message[:200], heartbeat_at=utcnow())
     )
     db.session.commit()
+    log.info("%d%%: %s", percent, message)
+    if done.ended and (record := db.session.scalar(select(JobRecord).where(JobRecord.run_id == done.run_id))):
+        with logs.job(record.id):
+            log.info("Finished: %s", _outcome(record.result))
     if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
         time.sleep(delay)
     return {"chunk_id": chunk_id, "done": True}

@@ -68,10 +68,12 @@ chunks = ReconciliationChunk
 
 @dataclass(frozen=True)
 class Done:
-    """A chunk done: its run, and the chunks of the next step it queued (to be put on the queue)."""
+    """A chunk done: its run, the chunks of the next step it queued (to be put on the queue), and whether it was
+    the last and ended the run."""
 
     run_id: int
     queued: list[int]
+    ended: bool = False
 
 
 def applies(scope: Scope) -> bool:
@@ -175,7 +177,7 @@ def do(chunk_id: int, *, beat: Callable[[], AbstractContextManager], on_end: Run
         )
         queued = _next_step(record, chunk.phase + 1, on_end) if left == 0 else []
         db.session.commit()
-    return Done(record.id, queued)
+    return Done(record.id, queued, ended=left == 0 and not queued)
 
 
 def retry_later(chunk_id: int, error: str, *, on_end: RunEnded) -> bool:

@@ -37,7 +37,7 @@ from backoffice.models import (
     overpaid_sql,
 )
 from backoffice.models.history import HistoryOperation, record
-from backoffice.models.types import utcnow
+from backoffice.models.types import local_date_of, utcnow
 from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
@@ -469,7 +469,8 @@ def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal,
 
 def _refuse_withdrawn(row, what: str) -> None:
     if row.withdrawn_at is not None:
-        raise Withdrawn(f"This {what} was withdrawn on {row.withdrawn_at:%Y-%m-%d}: it no longer changes.")
+        on = local_date_of(row.withdrawn_at, current_app.config["TIMEZONE"])
+        raise Withdrawn(f"This {what} was withdrawn on {on:%Y-%m-%d}: it no longer changes.")
 
 
 def _locked(session, meter_id: int):

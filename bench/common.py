@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -16,6 +17,7 @@ from rich.table import Table
 
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/backoffice_bench")
 console = Console()
+BENCH_PASSWORD = "bench-password"
 WALLETS_FROM_LEDGER = (
     "UPDATE customers SET balance = l.balance, total_recharged = l.recharged, total_spent = l.spent, "
     "balance_last_updated_at = now() FROM ("
@@ -98,3 +100,39 @@ def report(title: str, rows: list[tuple[str, float, str, float]]) -> str:  # flo
         lines.append(f"| {measure} | {seconds:.3f} | {baseline} | {baseline_seconds:.3f} | {ratio} |")
     console.print(table)
     return "\n".join(lines) + "\n"
+
+
+def logged_in_client(url: str):
+    """The app on ``url`` and a test client logged in as a finance clerk made for the benchmarks."""
+    os.environ["DATABASE_URL"] = url
+    from backoffice import create_app
+    from backoffice.extensions import db
+    from backoffice.models import Role, User
+
+    app = create_app({"SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        if db.session.scalar(db.select(User).where(User.email == "bench@example.com")) is None:
+            user = User(email="bench@example.com", name="Bench", role=Role.FINANCE)
+            user.set_password(BENCH_PASSWORD)
+            db.session.add(user)
+            db.session.commit()
+    client = app.test_client()
+    client.post("/login", data={"email": "bench@example.com", "password": BENCH_PASSWORD})
+    return app, client
+
+
+def print_measure(start: float, cpu: float, before: int, size: int) -> None:  # float-ok: seconds
+    """One measure as the JSON line :func:`measure_in_process` reads: seconds, CPU seconds, MiB grown, size."""
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    grown = status_kib("VmHWM") - before
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "mib": grown / 1024, "size": size}))
+
+
+def measure_in_process(module: str, url: str, what: str, label: str) -> dict:
+    """Run ``module.measure(url, what)`` in a process of its own (its memory peak is its own) and read its line."""
+    console.print(f"Measuring: {label}…")
+    code = f"from {module} import measure; measure({url!r}, {what!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])

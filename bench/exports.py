@@ -17,16 +17,13 @@ through ``/proc/self/clear_refs``, and ``VmHWM`` read after).
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import psycopg
 from rich.table import Table
 
-from bench.common import console, migrated_database, reset_peak, status_kib
+from bench.common import console, logged_in_client, measure_in_process, migrated_database, print_measure, reset_peak
 
 ENTRIES = int(os.environ.get("BENCH_EXPORT_ENTRIES", 500_000))
 BATCH = 100_000
@@ -35,13 +32,12 @@ MEASURES = {
     "csv": "CSV, streamed",
     "journal": "hledger journal, streamed",
 }
-PASSWORD = "bench-password"
 
 
 def main() -> str:
     url = migrated_database()
     _generate(url)
-    found = {what: _in_process(url, what) for what in MEASURES}
+    found = {what: measure_in_process("bench.exports", url, what, label) for what, label in MEASURES.items()}
     assert found["fetched"]["size"] == 2 * ENTRIES, found
     base = found["fetched"]
     title = f"Journal exports, {2 * ENTRIES:,} lines"
@@ -63,20 +59,10 @@ def main() -> str:
 def measure(url: str, what: str) -> None:
     """In a process of its own: one measure, printed as JSON (``seconds``, ``mib``, ``size``)."""
     os.environ["DATABASE_URL"] = url
-    from backoffice import create_app
     from backoffice.extensions import db
-    from backoffice.models import Role, User
     from backoffice.services import journal_export
 
-    app = create_app({"SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        if db.session.scalar(db.select(User).where(User.email == "bench@example.com")) is None:
-            user = User(email="bench@example.com", name="Bench", role=Role.FINANCE)
-            user.set_password(PASSWORD)
-            db.session.add(user)
-            db.session.commit()
-    client = app.test_client()
-    client.post("/login", data={"email": "bench@example.com", "password": PASSWORD})
+    app, client = logged_in_client(url)
     client.get("/books/journal.csv?since=9999-01-01").close()
     before = reset_peak()
     start, cpu = time.perf_counter(), time.process_time()
@@ -88,18 +74,7 @@ def measure(url: str, what: str) -> None:
         assert response.status_code == 200, response.status_code
         size = sum(len(chunk) for chunk in response.response)
         response.close()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    grown = status_kib("VmHWM") - before
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "mib": grown / 1024, "size": size}))
-
-
-def _in_process(url: str, what: str) -> dict:
-    console.print(f"Measuring: {MEASURES[what]}…")
-    code = f"from bench.exports import measure; measure({url!r}, {what!r})"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(done.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    print_measure(start, cpu, before, size)
 
 
 def _generate(url: str) -> None:

@@ -19,16 +19,13 @@ the growth of the process's peak resident memory during the measure (reset just 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import psycopg
 from rich.table import Table
 
-from bench.common import console, migrated_database, reset_peak, status_kib
+from bench.common import console, logged_in_client, measure_in_process, migrated_database, print_measure, reset_peak
 
 ORDERS = int(os.environ.get("BENCH_LIST_ORDERS", 1_000_000))
 BATCH = 100_000
@@ -38,7 +35,6 @@ MEASURES = {
     "csv": "`/orders/export.csv`, streamed",
     "filtered": "`/orders/export.csv?manager=7&sort=-grand_total`, streamed",
 }
-PASSWORD = "bench-password"
 COPY = (
     "COPY (SELECT o.number, c.code, c.name, m.name, o.closing_date, o.total_price, o.additions, o.promo, "
     "o.reductions, o.grand_total FROM orders o JOIN customers c ON c.id = o.customer_id "
@@ -50,7 +46,7 @@ COPY = (
 def main() -> str:
     url = migrated_database()
     _generate(url)
-    found = {what: _in_process(url, what) for what in MEASURES}
+    found = {what: measure_in_process("bench.lists", url, what, label) for what, label in MEASURES.items()}
     assert found["fetched"]["size"] == ORDERS, found
     floor, fetched = found["copy"], found["fetched"]
     title = f"Orders list export, {ORDERS:,} orders"
@@ -84,22 +80,13 @@ def measure(url: str, what: str) -> None:
             start, cpu = time.perf_counter(), time.process_time()
             with connection.cursor().copy(COPY) as copy:
                 size = sum(len(block) for block in copy)
-            _print(start, cpu, before, size)
+            print_measure(start, cpu, before, size)
         return
-    from backoffice import create_app
     from backoffice.extensions import db
-    from backoffice.models import Order, Role, User
+    from backoffice.models import Order
     from backoffice.web import orders
 
-    app = create_app({"SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        if db.session.scalar(db.select(User).where(User.email == "bench@example.com")) is None:
-            user = User(email="bench@example.com", name="Bench", role=Role.FINANCE)
-            user.set_password(PASSWORD)
-            db.session.add(user)
-            db.session.commit()
-    client = app.test_client()
-    client.post("/login", data={"email": "bench@example.com", "password": PASSWORD})
+    app, client = logged_in_client(url)
     client.get("/orders/export.csv?month=1999-01").close()
     before = reset_peak()
     start, cpu = time.perf_counter(), time.process_time()
@@ -113,22 +100,7 @@ def measure(url: str, what: str) -> None:
         assert response.status_code == 200, response.status_code
         size = sum(len(chunk) for chunk in response.response)
         response.close()
-    _print(start, cpu, before, size)
-
-
-def _print(start: float, cpu: float, before: int, size: int) -> None:  # float-ok: seconds
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    grown = status_kib("VmHWM") - before
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "mib": grown / 1024, "size": size}))
-
-
-def _in_process(url: str, what: str) -> dict:
-    console.print(f"Measuring: {MEASURES[what]}…")
-    code = f"from bench.lists import measure; measure({url!r}, {what!r})"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(done.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    print_measure(start, cpu, before, size)
 
 
 def _generate(url: str) -> None:

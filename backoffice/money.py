@@ -8,7 +8,9 @@ locale's own rules: ``1,234.5`` in ``id_ID`` is an error, not a guess.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache, partial
 
 from babel.numbers import (
     NumberFormatError,
@@ -93,10 +95,53 @@ def round_money(value: Decimal) -> Decimal:
 
 
 def format_money(value: Decimal | None, locale: str, currency: str) -> str:
-    """Format an amount in the installation's currency, e.g. ``Rp9.300.000,00``."""
+    """Format an amount in the installation's currency, e.g. ``Rp9.300.000,00``: Babel's ``format_currency``."""
     if value is None:
         return ""
-    return format_currency(value, currency, locale=locale)
+    return _formatter(locale, currency, None)(value)
+
+
+def format_number(value: Decimal | int, locale: str, pattern: str) -> str:
+    """Format a number by a pattern such as ``#,##0.0000`` in the locale: Babel's ``format_decimal``."""
+    return _formatter(locale, None, pattern)(value)
+
+
+_SAMPLE = Decimal("1234567.25")
+_SHAPE = re.compile(
+    r"(?P<prefix>.*?)1(?P<group>\D+)234(?P=group)567(?:(?P<decimal>\D)(?P<fraction>\d+))?(?P<suffix>.*)", re.DOTALL
+)
+_PROBES = tuple(
+    Decimal(text)
+    for text in ("0", "-0.00", "0.005", "0.015", "-0.004", "7", "-12.5", "999.995", "1234.5", "-100000", "2.675")
+) + (MAX_AMOUNT, -MAX_BALANCE)
+
+
+@lru_cache(maxsize=64)
+def _formatter(locale: str, currency: str | None, pattern: str | None) -> Callable[[Decimal | int], str]:
+    """Babel's ``format_currency`` (or ``format_decimal`` by ``pattern``) for the locale, or the same text made by
+    Python's own formatting where the number is written in groups of three (a list page shows hundreds of amounts,
+    and Babel reads its pattern and the locale's symbols again for each). The shortcut's symbols, places and
+    affixes are read off what Babel writes, and it is taken only where it writes what Babel writes for every
+    probe."""
+    if currency:
+        babel = partial(format_currency, currency=currency, locale=locale)
+    else:
+        babel = partial(format_decimal, format=pattern, locale=locale)
+    positive, negative = _SHAPE.fullmatch(babel(_SAMPLE)), _SHAPE.fullmatch(babel(-_SAMPLE))
+    if positive is None or negative is None or positive.group("group", "decimal") != negative.group("group", "decimal"):
+        return babel
+    quantum = Decimal(1).scaleb(-len(positive["fraction"] or ""))
+    separators = str.maketrans({",": positive["group"], ".": positive["decimal"] or "."})
+    affixes = (positive.group("prefix", "suffix"), negative.group("prefix", "suffix"))
+
+    def shortcut(value: Decimal | int) -> str:
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return babel(value)
+        prefix, suffix = affixes[value.is_signed()]
+        # As Babel rounds: the absolute value, normalised, quantized in the default context.
+        return prefix + format(abs(value).normalize().quantize(quantum), ",f").translate(separators) + suffix
+
+    return shortcut if all(shortcut(probe) == babel(probe) for probe in _PROBES) else babel
 
 
 def shown(value: Decimal | None) -> str:

@@ -1,8 +1,20 @@
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
+from babel.numbers import format_currency, format_decimal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from backoffice.money import MoneyError, check_amount, format_money, format_plain, parse_amount, round_money
+from backoffice.money import (
+    MAX_BALANCE,
+    MoneyError,
+    check_amount,
+    format_money,
+    format_number,
+    format_plain,
+    parse_amount,
+    round_money,
+)
 
 ID = "id_ID"
 
@@ -76,6 +88,45 @@ def test_format_uses_the_currency_and_locale():
     assert format_money(Decimal("9300000"), ID, "IDR") == "Rp9.300.000,00"
     assert format_money(Decimal("46000000.5"), "en_US", "USD") == "$46,000,000.50"
     assert format_plain(Decimal("1234567.8"), ID) == "1.234.567,80"
+
+
+LOCALES = ("id_ID", "en_US", "de_DE", "fr_FR", "de_CH", "nl_NL", "sv_SE", "ar_EG", "fa_IR", "hi_IN", "en_IN")
+CURRENCIES = ("IDR", "USD", "EUR", "JPY", "CHF")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.decimals(allow_nan=False, allow_infinity=True)
+    | st.decimals(min_value=-MAX_BALANCE, max_value=MAX_BALANCE, places=2),
+    st.sampled_from(LOCALES),
+    st.sampled_from(CURRENCIES),
+)
+def test_format_writes_what_babel_writes(value, locale, currency):
+    """Amounts are formatted without Babel where its pattern allows, and the text is Babel's to the character:
+    groups of three or of two, symbols before or after, signs inside or outside, rounding, a negative zero, an
+    amount beyond Decimal's precision, infinity."""
+    assert _outcome(format_money, value, locale, currency) == _outcome(format_currency, value, currency, locale=locale)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.decimals(allow_nan=False, allow_infinity=True) | st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from(LOCALES),
+    st.sampled_from(("#,##0", "#,##0.", "#,##0.0", "#,##0.00", "#,##0.0000")),
+)
+def test_numbers_are_written_as_babel_writes_them(value, locale, pattern):
+    """Volumes, factors and percentages alike: the locale's symbols, the pattern's places, Babel's rounding."""
+    assert _outcome(format_number, value, locale, pattern) == _outcome(
+        format_decimal, value, format=pattern, locale=locale
+    )
+
+
+def _outcome(write, /, *args, **kwargs) -> str | type[Exception]:
+    """The text, or the error: an amount of more digits than Decimal's precision is refused by both alike."""
+    try:
+        return write(*args, **kwargs)
+    except InvalidOperation as error:
+        return type(error)
 
 
 def test_formatted_plain_amounts_parse_back():

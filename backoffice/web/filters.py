@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
 from flask import Flask, current_app
 
 from backoffice.models.types import as_utc
-from backoffice.money import shown
+from backoffice.money import format_number, shown
 
 
 def init_app(app: Flask) -> None:
@@ -38,7 +38,7 @@ def number(value: Decimal | None, places: int = 4) -> str:
     """A volume or a factor in the locale's notation, with all its places (``124,1784``)."""
     if value is None:
         return ""
-    return format_decimal(value, format="#,##0." + "0" * places, locale=current_app.config["LOCALE"])
+    return format_number(value, current_app.config["LOCALE"], "#,##0." + "0" * places)
 
 
 def local_date(value, format: str = "medium") -> str:
@@ -47,7 +47,14 @@ def local_date(value, format: str = "medium") -> str:
         return ""
     if isinstance(value, datetime):
         value = as_utc(value).astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
-    return format_date(value, format=format, locale=current_app.config["LOCALE"])
+    return _day_text(value, format, current_app.config["LOCALE"])
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date, format: str, locale: str) -> str:
+    """Babel's text of a day, kept: a list shows the same few days on every row, and Babel reads its locale data
+    again for each."""
+    return format_date(day, format=format, locale=locale)
 
 
 def local_datetime(value: datetime | None) -> str:
@@ -73,7 +80,7 @@ def percent(value: Decimal | int | None, places: int = 1) -> str:
     if value is None:
         return ""
     pattern = "#,##0" + ("." + "0" * places if places else "")
-    return format_decimal(value, format=pattern, locale=current_app.config["LOCALE"]) + " %"
+    return format_number(value, current_app.config["LOCALE"], pattern) + " %"
 
 
 def check_label(name: str) -> str:

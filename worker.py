@@ -2,7 +2,9 @@
 
 The app is created once per worker process, without its web layer (jobs serve no pages); its jobs
 run inside the app context. Queues default to recalc, maintenance and default, served in that
-order. Before it starts, the worker marks the jobs of workers that died mid-job as abandoned.
+order. Before it starts, and every ``BACKOFFICE_WORKER_SWEEP_SECONDS`` while it runs (between jobs, and when
+idle), the worker sweeps: it marks the jobs of workers that died mid-job as abandoned and queues again the chunks of
+a split run whose worker died, so such a run goes on within a minute or two, whether a scheduler runs or not.
 Its log lines, RQ's among them, are written as the web app's (``BACKOFFICE_LOG_FORMAT``,
 ``BACKOFFICE_LOG_LEVEL``), each line a job writes with the job's id.
 """
@@ -37,13 +39,37 @@ def main(argv: list[str] | None = None) -> int:
             jobs.sweep_abandoned()
         except DBAPIError as error:
             sys.exit(f"worker.py: the database cannot be used ({error.orig}); run: backoffice db upgrade")
-        # No connection of the worker's may be left open for its work-horses to inherit: the session's, in the
-        # transaction of the sweep's last read, would show them the database as it was before the fork.
-        db.session.remove()
-        db.engine.dispose()
-        worker = Worker([jobs.queue(name) for name in options.queues], connection=jobs.redis_connection())
+        _release_the_database()
+        every = max(1, round(app.config["WORKER_SWEEP_SECONDS"]))
+        worker = SweepingWorker(
+            [jobs.queue(name) for name in options.queues],
+            connection=jobs.redis_connection(),
+            maintenance_interval=every,
+            # An idle worker waits this long for a job before it beats (and sweeps, when it is time) again.
+            worker_ttl=every + 15,
+        )
         worker.work(burst=options.burst, with_scheduler=True)
     return 0
+
+
+class SweepingWorker(Worker):
+    """RQ's worker, whose periodic maintenance sweeps abandoned jobs and chunks as well as RQ's registries."""
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            jobs.sweep_abandoned()
+        except DBAPIError:
+            self.log.exception("The sweep could not reach the database; the next maintenance tries again")
+        finally:
+            _release_the_database()
+
+
+def _release_the_database() -> None:
+    """No connection of the worker's may be left open for its work-horses to inherit: the session's, in the
+    transaction of the sweep's last read, would show them the database as it was before the fork."""
+    db.session.remove()
+    db.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
         "JOB_HEARTBEAT_SECONDS": _seconds(env, "BACKOFFICE_JOB_HEARTBEAT_SECONDS", "10"),
+        # How often each worker sweeps abandoned jobs and queues again the chunks whose worker died.
+        "WORKER_SWEEP_SECONDS": _seconds(env, "BACKOFFICE_WORKER_SWEEP_SECONDS", "60"),
         "JOB_STEP_DELAY_SECONDS": _seconds(env, "BACKOFFICE_JOB_STEP_DELAY_SECONDS", "0"),
         "NIGHTLY_AT": clock(env, "BACKOFFICE_NIGHTLY_AT", "02:00"),
         "MONTHLY_REBUILD_AT": clock(env, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00"),

@@ -237,6 +237,30 @@ def test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_i
 
 
 @on_postgresql
+def test_a_listening_worker_queues_again_on_its_own_the_chunk_of_a_worker_killed_beside_it(app, business, redis_url):
+    """No worker starts and no scheduler ticks: the survivor's own periodic sweep finds the chunk."""
+    corrupt_everything(business)
+    alone = run(RunMode.FIX)
+    corrupt_everything(business)
+    settings = {
+        "reconcile_chunk_size": CHUNK_SIZE,
+        "reconcile_chunk_gate": GATE,
+        "job_heartbeat_seconds": HEARTBEAT,
+        "worker_sweep_seconds": 1,
+    }
+    with listening_workers(app, redis_url, 2, **settings) as (doomed, survivor), held_gate(app) as gate:
+        record, _ = jobs.enqueue("verify", {"fix": True})
+        waiting_at_the_gate(gate, 2)
+        kill_with_children(doomed.pid)
+        release(gate)
+        record = ended(record.id, seconds=60)
+        assert survivor.poll() is None
+    assert record.status is JobStatus.FINISHED
+    assert outcome(record.run_id) == outcome(alone.id)
+    assert sorted(c.attempts for c in chunks_of(record.run_id))[-2:] == [1, 2]
+
+
+@on_postgresql
 def test_a_chunk_killed_on_its_last_attempt_fails_the_run_and_writes_nothing(app, business, redis_url):
     corrupt_everything(business)
     app.config["JOB_HEARTBEAT_SECONDS"] = HEARTBEAT

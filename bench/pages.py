@@ -127,8 +127,7 @@ def main() -> str:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
     pages = _pages(months)
-    with app.app_context():
-        statements = {page: _statements(app, page) for page in pages}
+    statements = {page: _statements(app, page) for page in pages}
     floors = {page: _replay(url, statements[page]) for page in pages}
     loads = _serve_and_load(url, pages)
     return _report(pages, loads, floors, statements, _sizes(url), _nightly(url))
@@ -396,11 +395,14 @@ def _statements(app, page: Page) -> list[tuple]:
     def capture(_connection, _cursor, statement, parameters, _context, _executemany) -> None:
         captured.append((statement, parameters))
 
-    event.listen(db.engine, "before_cursor_execute", capture)
+    # Each request in an application context of its own, as served: the clerk's row is read for it.
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
     try:
         response = client.get(page.path, headers=headers)
     finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+        event.remove(engine, "before_cursor_execute", capture)
     assert response.status_code == 200, (page, response.status_code)
     return captured
 

@@ -66,6 +66,14 @@ def test_an_implausible_incoming_request_id_is_replaced(client, given):
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
 
+def test_a_path_cannot_write_a_line_of_its_own(client, capsys):
+    forged = "2026-11-23 10:00:00,000 INFO [1] backoffice.requests [request abc]: POST /admin/users 200 1.0 ms admin"
+    client.get("/x%0A" + forged.replace(" ", "%20") + "%0D%00/é")
+    (line,) = [line for line in written(capsys) if "backoffice.requests" in line]
+    assert " GET /x%0A2026-11-23%2010:00:00,000%20INFO" in line
+    assert re.search(r"%0D%00/%C3%A9 4\d\d \d+\.\d ms -$", line)
+
+
 def test_json_lines_carry_the_request_s_fields(json_logs, client, auth, capsys):
     clerk = auth.login("finance")
     written(capsys)

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from functools import partial
+from urllib.parse import quote
 
 from flask import Flask, g, request
 
@@ -20,6 +21,9 @@ HEADER = "X-Request-ID"
 ACCEPTED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 """What a given id may be: UUIDs, hex, a load balancer's trace ids; never spaces, quotes or control characters
 that would forge or break a log line."""
+PATH_AS_IS = "/;:@&=+$,!~*'()-._"
+"""What a path's line shows as it is; anything else (a space, a line break, a non-ASCII letter) percent-encoded, as
+it came on the wire: a path decoded from ``%0A`` would otherwise start a forged line of its own."""
 
 log = logging.getLogger("backoffice.requests")
 
@@ -55,7 +59,7 @@ def _finish(response):
         _log_line,
         started=g.request_clock,
         method=request.method,
-        path=request.path,
+        path=quote(request.path, safe=PATH_AS_IS),
         status=response.status_code,
         user=g.get("request_user", "-"),
         request_id=request_id,

@@ -85,6 +85,8 @@ ON_THE_QUEUE_WITHIN = timedelta(seconds=REDIS_CONNECT_TIMEOUT + REDIS_TIMEOUT + 
 younger row whose job the queue does not have may be on its way there, not lost."""
 
 LOST = "The queue lost this job (Redis restarted without its data); it was not run."
+ENDED_ON_THE_QUEUE = frozenset({"finished", "failed", "stopped", "canceled"})
+"""The states of an RQ job the queue will not run again (RQ's ``JobStatus`` values, which are strings)."""
 
 NO_WORKER_NOTICE_AFTER = timedelta(seconds=10)
 """A listening worker takes a job within a second; a job queued longer tells whether any worker listens."""
@@ -352,7 +354,8 @@ def _sweep_chunks(cutoff: datetime) -> None:
 
 
 def release_if_lost(record: JobRecord) -> bool:
-    """Mark a queued row abandoned when the queue no longer has its job; return whether it was.
+    """Mark a queued row abandoned when the queue no longer has its job, or ended it without running it to its end
+    (a scheduled job that waited its retries out); return whether it was.
 
     Nothing would ever run such a job, and its row would keep refusing the same job as already queued.
     """
@@ -360,18 +363,13 @@ def release_if_lost(record: JobRecord) -> bool:
         return False
     if as_utc(record.enqueued_at) > utcnow() - ON_THE_QUEUE_WITHIN:
         return False
-    from redis.exceptions import RedisError
-    from rq.job import Job
-
-    try:
-        if Job.exists(record.id, connection=redis_connection()):
-            return False
-    except RedisError:
-        return False  # whether the queue still has it cannot be known now
+    reason = _not_on_the_queue(record.id)
+    if reason is None:
+        return False
     released = db.session.execute(
         update(JobRecord)
         .where(JobRecord.id == record.id, JobRecord.status == JobStatus.QUEUED)
-        .values(status=JobStatus.ABANDONED, ended_at=utcnow(), active_key=None, error=LOST, message="Abandoned")
+        .values(status=JobStatus.ABANDONED, ended_at=utcnow(), active_key=None, error=reason, message="Abandoned")
     ).rowcount
     db.session.commit()
     db.session.refresh(record)
@@ -630,14 +628,28 @@ def _enqueue_chunks(chunk_ids: list[int]) -> None:
 
 
 def _queued(job_id: str | None) -> bool:
-    """Whether the queue has the job (or cannot be asked now)."""
+    """Whether the queue has the job and will run it (or cannot be asked now)."""
+    return job_id is not None and _not_on_the_queue(job_id) is None
+
+
+def _not_on_the_queue(job_id: str) -> str | None:
+    """Why the queue will not run the job: it does not have it, or it ended it without running it to its end (it
+    failed as it began, the database away, say, or waited its retries out); ``None`` when it will run it, or when
+    the queue cannot be asked now."""
     from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
     try:
-        return job_id is not None and Job.exists(job_id, connection=redis_connection())
+        status = Job.fetch(job_id, connection=redis_connection()).get_status(refresh=False)
+    except NoSuchJobError:
+        return LOST
     except RedisError:
-        return True
+        return None
+    status = getattr(status, "value", status)
+    if status in ENDED_ON_THE_QUEUE:
+        return f"The queue ended this job ({status}) before it ran to its end; it was not run."
+    return None
 
 
 def _run_ended(run: ReconciliationRun) -> None:

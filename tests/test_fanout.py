@@ -13,6 +13,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from redis import Redis
+from rq import Queue
+from rq.job import Job
+from rq.job import JobStatus as RQStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from backoffice import jobs
@@ -258,6 +261,43 @@ def test_a_listening_worker_queues_again_on_its_own_the_chunk_of_a_worker_killed
     assert record.status is JobStatus.FINISHED
     assert outcome(record.run_id) == outcome(alone.id)
     assert sorted(c.attempts for c in chunks_of(record.run_id))[-2:] == [1, 2]
+
+
+@on_postgresql
+def test_a_chunk_whose_job_failed_as_it_began_is_queued_again_by_the_sweep(app, business, redis_url):
+    """The database away as a chunk's job began: RQ failed the job before the chunk's row said it started, so the
+    row still says queued; the queue has the job, but will never run it."""
+    corrupt_everything(business)
+    alone = run(RunMode.VERIFY)
+    connection = Redis.from_url(redis_url)
+    with listening_workers(app, redis_url, 1, reconcile_chunk_size=CHUNK_SIZE, reconcile_chunk_gate=GATE) as (worker,):
+        with held_gate(app) as gate:
+            record, _ = jobs.enqueue("verify", {})
+            waiting_at_the_gate(gate, 1)
+            run_id = job_row(record.id).run_id
+            failed = next(c for c in chunks_of(run_id) if c.status is ChunkStatus.QUEUED)
+            lost = failed.job_id
+            job = Job.fetch(lost, connection=connection)
+            Queue("recalc", connection=connection).remove(job)
+            job.set_status(RQStatus.FAILED)
+            db.session.execute(
+                sa.update(ReconciliationChunk)
+                .where(ReconciliationChunk.run_id == run_id)
+                .values(enqueued_at=sa.func.now() - sa.text("interval '1 minute'"))
+            )
+            db.session.commit()
+            others = {c.id: c.job_id for c in chunks_of(run_id) if c.id != failed.id}
+
+            jobs.sweep_abandoned()
+
+            (again,) = [c for c in chunks_of(run_id) if c.id == failed.id]
+            assert again.status is ChunkStatus.QUEUED and again.job_id != lost
+            assert again.job_id in Queue("recalc", connection=connection).get_job_ids()
+            assert {c.id: c.job_id for c in chunks_of(run_id) if c.id != failed.id} == others
+        record = ended(record.id)
+        assert worker.poll() is None
+    assert record.status is JobStatus.FINISHED
+    assert outcome(record.run_id) == outcome(alone.id)
 
 
 @on_postgresql

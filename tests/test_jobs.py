@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from redis import Redis
 from rq import Queue
 from rq.cron import CronScheduler
+from rq.job import Job
+from rq.job import JobStatus as RQStatus
 from rq.registry import FailedJobRegistry
 from rq.suspension import suspend
 
@@ -274,6 +276,22 @@ def test_the_sweep_releases_a_queued_job_redis_lost_and_its_retry_runs(app, clie
     run_worker(app, redis_url)
     assert job_row(retried.id).status is JobStatus.FINISHED
     assert stored("orders", "grand_total", order.id) == 9300000
+
+
+def test_the_sweep_releases_a_queued_job_the_queue_ended_without_running(app, redis_url):
+    """A scheduled job waiting for the run ahead of it, whose retries ran out: RQ failed it, and nothing will run it."""
+    waiting, _ = jobs.enqueue("verify", {})
+    job = Job.fetch(waiting.id, connection=Redis.from_url(redis_url))
+    Queue("recalc", connection=Redis.from_url(redis_url)).remove(job)
+    job.set_status(RQStatus.FAILED)
+    queued_ago(60, waiting)
+
+    assert jobs.sweep_abandoned() == [waiting.id]
+
+    waiting = job_row(waiting.id)
+    assert (waiting.status, waiting.active_key) == (JobStatus.ABANDONED, None)
+    assert waiting.error == "The queue ended this job (failed) before it ran to its end; it was not run."
+    assert jobs.enqueue("verify", {})[1], "the same job can be queued again"
 
 
 def test_recalculating_again_after_redis_lost_the_queued_job_queues_a_new_one(app, client, admin, redis_url):

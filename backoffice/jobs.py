@@ -228,6 +228,17 @@ def _execute(job_id: str):
         # Released while the queue had lost it, and started again under another row if wanted.
         log.warning("Job %s was released (%s); it is not run.", job_id, record.error)
         return None
+    if record.run_id is not None and fanout.is_split(record.run_id):
+        # Tried again after its run was recorded (the database went away as its chunks were put on the queue):
+        # the run's chunks end the run and this row with it; the sweep queues again those the queue does not have.
+        db.session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job_id, JobRecord.status == JobStatus.FAILED)
+            .values(status=JobStatus.STARTED, ended_at=None, error=None, message="Started")
+        )
+        db.session.commit()
+        log.info("Its run #%d was started by an earlier attempt; it is not started again.", record.run_id)
+        return {"run_id": record.run_id}
     spec = KINDS[record.kind]
     record.status, record.started_at, record.ended_at = JobStatus.STARTED, utcnow(), None
     record.attempts += 1

@@ -301,6 +301,48 @@ def test_a_chunk_whose_job_failed_as_it_began_is_queued_again_by_the_sweep(app, 
 
 
 @on_postgresql
+def test_a_job_tried_again_after_its_run_was_recorded_does_not_start_another(app, business, redis_url):
+    """The database went away once the run and its chunks were recorded, before the chunks reached the queue: the
+    job failed for now and RQ tries it again. Its run goes on (the sweep queues the chunks); no second run starts."""
+    corrupt_everything(business)
+    alone = run(RunMode.VERIFY)
+    connection = Redis.from_url(redis_url)
+    settings = {"reconcile_chunk_size": CHUNK_SIZE, "reconcile_chunk_gate": GATE, "worker_sweep_seconds": 1}
+    with listening_workers(app, redis_url, 1, **settings) as (worker,):
+        with held_gate(app) as gate:
+            record, _ = jobs.enqueue("verify", {})
+            waiting_at_the_gate(gate, 1)
+            run_id = job_row(record.id).run_id
+            queue = Queue("recalc", connection=connection)
+            for chunk in chunks_of(run_id):
+                if chunk.status is ChunkStatus.QUEUED:
+                    queue.remove(chunk.job_id)
+            db.session.execute(
+                sa.update(ReconciliationChunk)
+                .where(ReconciliationChunk.run_id == run_id, ReconciliationChunk.status == ChunkStatus.QUEUED)
+                .values(job_id=None, enqueued_at=sa.func.now() - sa.text("interval '1 minute'"))
+            )
+            db.session.execute(
+                sa.update(JobRecord)
+                .where(JobRecord.id == record.id)
+                .values(
+                    status=JobStatus.FAILED, error="OperationalError: the server closed the connection (retried later)"
+                )
+            )
+            db.session.commit()
+            queue.enqueue("backoffice.jobs.execute", record.id, job_id=record.id)
+        deadline = time.monotonic() + 120
+        while outcome(run_id)[0] is RunStatus.RUNNING:
+            assert time.monotonic() < deadline, "the run did not end"
+            time.sleep(0.2)
+        record = ended(record.id)
+        assert worker.poll() is None
+    assert record.status is JobStatus.FINISHED and record.run_id == run_id
+    assert db.session.scalar(sa.select(sa.func.count(ReconciliationRun.id))) == 2, "the run alone, and the split one"
+    assert outcome(run_id) == outcome(alone.id)
+
+
+@on_postgresql
 def test_a_chunk_killed_on_its_last_attempt_fails_the_run_and_writes_nothing(app, business, redis_url):
     corrupt_everything(business)
     app.config["JOB_HEARTBEAT_SECONDS"] = HEARTBEAT

@@ -241,8 +241,13 @@ def abandoned(before, *, on_end: RunEnded) -> list[int]:
     return again
 
 
+def is_split(run_id: int) -> bool:
+    """Whether the run was split into chunks."""
+    return db.session.scalar(select(chunks.id).where(chunks.run_id == run_id).limit(1)) is not None
+
+
 def queued_before(moment) -> list[ReconciliationChunk]:
-    """The queued chunks of running runs put on the queue before ``moment``."""
+    """The queued chunks of running runs put on the queue (or recorded, to be put on it) before ``moment``."""
     return list(
         db.session.scalars(
             select(chunks)

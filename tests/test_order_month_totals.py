@@ -1,8 +1,10 @@
 """Each account manager's month of orders (``order_month_totals``): kept by the write path with every order saved,
-moved or deleted, verified and healed by the ``order_month_totals`` check, and filled by its migration."""
+moved or deleted, verified and healed by the ``order_month_totals`` check, filled by its migration, and read by the
+orders list for its count and grand total."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -16,6 +18,7 @@ from backoffice.models import Discrepancy, Order, OrderMonthTotal, RunMode, RunS
 from backoffice.models.types import month_start
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services.orders import delete_order, save_order
+from backoffice.web.filters import money
 from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, corrupt
 
 D = Decimal
@@ -240,3 +243,103 @@ def test_the_migration_fills_the_months_from_the_orders_there_are(app, book):
     finally:
         upgrade()
     assert rollup() == expected
+
+
+# The orders list
+
+
+def summary(client, **params) -> tuple[int, str]:
+    """The list's "N orders, grand total X"."""
+    page = client.get("/orders", query_string=params).get_data(as_text=True)
+    found = re.search(r'<p class="summary">(\d+) orders?, grand total <strong id="orders-total">([^<]+)<', page)
+    return int(found.group(1)), found.group(2)
+
+
+def aggregate(*conditions) -> tuple[int, str]:
+    """The same, counted and summed from the orders directly."""
+    count, total = db.session.execute(
+        sa.select(sa.func.count(Order.id), sa.func.coalesce(sa.func.sum(Order.grand_total), 0)).where(*conditions)
+    ).one()
+    return count, money(D(total))
+
+
+FILTERS = {
+    "none": ({}, lambda book: []),
+    "manager": ({"manager": "dewi"}, lambda book: [Order.account_manager_id == book["dewi"]]),
+    "month": ({"month": "2026-11"}, lambda book: [Order.closing_date >= NOV, Order.closing_date < DEC]),
+    "manager and month": (
+        {"manager": "budi", "month": "2026-11"},
+        lambda book: [Order.account_manager_id == book["budi"], Order.closing_date >= NOV, Order.closing_date < DEC],
+    ),
+    "an empty month": ({"month": "2027-01"}, lambda book: [Order.closing_date >= date(2027, 1, 1)]),
+    "search": ({"q": "cempaka"}, lambda book: [Order.customer_id == book["hotel"]]),
+    "search, manager and month": (
+        {"q": "SO-", "manager": "dewi", "month": "2026-11"},
+        lambda book: [Order.account_manager_id == book["dewi"], Order.closing_date >= NOV, Order.closing_date < DEC],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_the_lists_count_and_total_are_the_orders_the_filters_select(client, auth, book, name):
+    auth.login("finance")
+    params, conditions = FILTERS[name]
+    params = {key: book.get(value, value) for key, value in params.items()}
+    assert summary(client, **params) == aggregate(*conditions(book))
+
+
+def test_without_a_search_the_list_reads_the_months_and_with_one_the_orders(client, auth, book):
+    auth.login("finance")
+    forge(book["dewi"], NOV, order_count=7, grand_total=D("1.00"))
+    assert summary(client, manager=book["dewi"], month="2026-11") == (7, "Rp1,00")
+    assert summary(client, manager=book["dewi"], month="2026-11", q="SO-") == (2, "Rp28.600.000,00")
+
+
+def test_the_list_still_pages_by_the_count(client, auth, book):
+    auth.login("finance")
+    customer = CustomerFactory()
+    for n in range(5):
+        OrderFactory(number=f"P-{n}", customer=customer, closing_date=date(2026, 9, n + 1))
+    page = client.get("/orders").get_data(as_text=True)
+    assert summary(client) == aggregate() == (9, "Rp94.700.000,00")
+    assert "?page=2" in page and "?page=3" not in page
+
+
+def order_form(customer_id: int, manager_id: int, closing: str, **overrides) -> dict:
+    data = {
+        "number": "",
+        "customer_id": str(customer_id),
+        "account_manager_id": str(manager_id),
+        "closing_date": closing,
+        "total_price": "10.000.000",
+        "additions": "500.000",
+        "promo": "1.000.000",
+        "reductions": "200.000",
+    }
+    return data | overrides
+
+
+def test_orders_created_moved_and_deleted_on_the_screens_keep_the_months_right(client, auth, book):
+    auth.login("finance")
+    created = client.post(
+        "/orders/new", data=order_form(book["mill"], book["budi"], "2026-11-09", total_price="3.900.000")
+    )
+    assert created.status_code == 302
+    assert rollup() == from_the_orders()
+    assert rollup()[book["budi"], NOV] == (2, D("13500000.00"))
+
+    moved = db.session.scalar(sa.select(Order).where(Order.number == "SO-3"))
+    form = order_form(moved.customer_id, book["budi"], "2026-10-31", number=moved.number, version=str(moved.version))
+    edited = client.post(f"/orders/{moved.id}/edit", data=form)
+    assert edited.status_code == 302
+    assert rollup() == from_the_orders()
+    assert rollup()[book["dewi"], NOV] == (1, D("19300000.00"))
+    assert rollup()[book["budi"], OCT] == (1, D("9300000.00"))
+
+    for number in ("SO-1", "SO-3"):
+        gone = db.session.scalar(sa.select(Order).where(Order.number == number))
+        assert client.post(f"/orders/{gone.id}/delete").status_code == 302
+    assert rollup() == from_the_orders()
+    assert (book["dewi"], OCT) not in rollup() and (book["budi"], OCT) not in rollup()
+    assert summary(client) == aggregate()
+    assert run(RunMode.VERIFY, checks=[CHECK]).mismatched == 0

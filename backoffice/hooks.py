@@ -1,10 +1,11 @@
 """SQLAlchemy event listeners: derived fields of records a clerk edits through the ORM, and guards.
 
 An order's grand total is computed before the flush writes the row; each target's achieved
-amount is recomputed set-based after the flush, for exactly the (manager, month) keys it touched,
-with the same SQL the verifier uses. Money moves only through the posting core
-(``backoffice.posting``), which the services call: a wallet movement, an invoice or a payment
-written, changed or deleted through the ORM is refused here (and by the database's constraints).
+amount and each manager's month of orders (``order_month_totals``) are recomputed set-based after
+the flush, for exactly the (manager, month) keys it touched, with the same SQL the verifier uses.
+Money moves only through the posting core (``backoffice.posting``), which the services call: a
+wallet movement, an invoice or a payment written, changed or deleted through the ORM is refused
+here (and by the database's constraints).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import chain, product
 
-from sqlalchemy import event, inspect, tuple_, update
+from sqlalchemy import and_, delete, event, inspect, or_, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from backoffice.models import (
@@ -20,14 +22,17 @@ from backoffice.models import (
     BalanceTransaction,
     Invoice,
     Order,
+    OrderMonthTotal,
     Payment,
     Target,
     achieved_amount_sql,
     checked_grand_total,
+    order_month_totals_sql,
 )
-from backoffice.models.types import month_start
+from backoffice.models.types import month_start, next_month_start
 from backoffice.services.locking import lock_rows, lock_where
 
+totals = OrderMonthTotal.__table__
 _TOUCHED = "backoffice.touched"
 _LISTENERS = (
     ("before_flush", "_before_flush"),
@@ -57,20 +62,24 @@ class Touched:
     """The keys of the cross-row derived fields a flush moves."""
 
     targets: set = field(default_factory=set)
+    order_months: set = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.targets)
+        return bool(self.targets or self.order_months)
 
     def add(self, obj) -> None:
         """Note the keys ``obj`` counts towards, before and after its change."""
         if isinstance(obj, Order):
-            self.targets |= target_keys_of(obj)
+            keys = month_keys_of(obj)
+            self.targets |= keys
+            self.order_months |= keys
         elif isinstance(obj, Target):
             self.targets.add((obj.account_manager_id, obj.period_start))
 
 
-def target_keys_of(order: Order) -> set[tuple[int, object]]:
-    """Every (manager, month) whose target the order counts towards, before and after the change."""
+def month_keys_of(order: Order) -> set[tuple[int, object]]:
+    """Every (manager, month) the order counts towards, before and after the change: its target's and its row of
+    ``order_month_totals``."""
     state = inspect(order)
     managers = _values(state, "account_manager_id")
     months = {month_start(day) for day in _values(state, "closing_date")}
@@ -93,6 +102,24 @@ def recompute_targets(connection, keys) -> None:
         connection.execute(update(targets).where(targets.c.id.in_(chunk)).values(achieved_amount=achieved_amount_sql()))
 
 
+def recompute_order_month_totals(connection, keys) -> None:
+    """The ``order_month_totals`` rows of the (manager, month) keys, from the orders as committed: each month with
+    orders written (inserted or updated), each without deleted.
+
+    The managers are locked first, as for their targets: a concurrent save of the same manager's orders commits
+    first, and the statements that follow read it; a month's row being created meanwhile has no row to lock yet.
+    """
+    if not keys:
+        return
+    lock_rows(connection, AccountManager.__table__, {manager for manager, _month in keys})
+    keyed = tuple_(totals.c.account_manager_id, totals.c.month)
+    for chunk in _chunks(sorted(keys, key=lambda key: (key[1], key[0])), 500):
+        written = set(map(tuple, connection.execute(_writing_totals(connection.dialect.name, chunk))))
+        gone = [key for key in chunk if key not in written]
+        if gone:
+            connection.execute(delete(totals).where(keyed.in_(gone)))
+
+
 def _before_flush(session: Session, _context, _instances) -> None:
     for obj in chain(session.new, session.dirty):
         if isinstance(obj, Order):
@@ -112,7 +139,9 @@ def _after_flush(session: Session, _context) -> None:
     session.info[_TOUCHED] = touched
     if not touched:
         return
-    recompute_targets(session.connection(), touched.targets)
+    connection = session.connection()
+    recompute_targets(connection, touched.targets)
+    recompute_order_month_totals(connection, touched.order_months)
 
 
 def _expire_recomputed(session: Session, _context) -> None:
@@ -123,6 +152,8 @@ def _expire_recomputed(session: Session, _context) -> None:
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Target) and (obj.account_manager_id, obj.period_start) in touched.targets:
             session.expire(obj, ["achieved_amount"])
+        elif isinstance(obj, OrderMonthTotal) and inspect(obj).identity in touched.order_months:
+            session.expire(obj)
 
 
 def _refuse_money_write(_mapper, _connection, row) -> None:
@@ -136,6 +167,35 @@ def _refuse_money_write(_mapper, _connection, row) -> None:
         f"{'An' if what == 'invoice' else 'A'} {what} is written, corrected and withdrawn by the billing "
         f"service only (add_{what}, withdraw_{what})."
     )
+
+
+def _writing_totals(dialect: str, keys: list[tuple[int, object]]):
+    """``INSERT … SELECT`` the keys' months that have orders, ``ON CONFLICT`` updating them; returns their keys.
+
+    The orders are read a month at a time, each month's for its managers: one range of closing dates per month
+    rather than one per key, which the database would test every order against.
+    """
+    orders = Order.__table__
+    managers_by_month: dict[object, set[int]] = {}
+    for manager, month in keys:
+        managers_by_month.setdefault(month, set()).add(manager)
+    in_keys = or_(
+        *(
+            and_(
+                orders.c.closing_date >= month,
+                orders.c.closing_date < next_month_start(month),
+                orders.c.account_manager_id.in_(sorted(managers)),
+            )
+            for month, managers in sorted(managers_by_month.items())
+        )
+    )
+    columns = ["account_manager_id", "month", "order_count", "grand_total"]
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](totals)
+    statement = statement.from_select(columns, order_month_totals_sql().where(in_keys))
+    return statement.on_conflict_do_update(
+        index_elements=[totals.c.account_manager_id, totals.c.month],
+        set_={"order_count": statement.excluded.order_count, "grand_total": statement.excluded.grand_total},
+    ).returning(totals.c.account_manager_id, totals.c.month)
 
 
 def _values(state, attribute: str) -> set:

@@ -7,7 +7,8 @@ each month, and 20 wallet movements per customer (2,000,000 ledger rows: recharg
 each with its posted journal entry of two lines). Written set-based (``INSERT … SELECT generate_series``) past the
 database's guards; what is derived from them is written the application's own set-based way: grand totals by
 their formula, the ledger's before/after chain by a running sum, the wallets, statuses and achieved amounts by the
-checks' expected-value SQL, the months by ``monthly.recalculate``, the accounts' buckets from the journal lines.
+checks' expected-value SQL, the orders' months (``order_month_totals``) by the write path's recomputation,
+the months by ``monthly.recalculate``, the accounts' buckets from the journal lines.
 Two years of history besides: a nightly verify-and-fix run each day and 50 runs of a customer's checks a day, with
 their job records. Then the nightly maintenance runs in-process, as the scheduler would start it; it must find
 nothing to fix, which proves the generated figures consistent, and leaves the health check ``ok``.
@@ -123,7 +124,7 @@ def main() -> str:
 
     app = create_app({"REDIS_URL": None})  # the nightly maintenance runs in this process
     if not REUSE:
-        _prepare(app, url)
+        _prepare(app, url, months)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
     pages = _pages(months)
@@ -278,7 +279,7 @@ def _movements(connection, start: int, stop: int, first: date, span: int, accoun
     )
 
 
-def _prepare(app, url: str) -> None:
+def _prepare(app, url: str, months: list[date]) -> None:
     """Derive what the sources make, write the history, run the nightly maintenance and create the clerk."""
     from backoffice import jobs
     from backoffice.extensions import db
@@ -286,7 +287,7 @@ def _prepare(app, url: str) -> None:
     from backoffice.reconcile import CHECKS
 
     with app.app_context():
-        _derive()
+        _derive(months)
         _history(url, list(CHECKS), [name for name, check in CHECKS.items() if check.by_customer])
         console.print("Running the nightly maintenance…")
         record, _ = jobs.enqueue_nightly()
@@ -299,13 +300,16 @@ def _prepare(app, url: str) -> None:
         db.session.commit()
 
 
-def _derive() -> None:
+def _derive(months: list[date]) -> None:
     """The derived figures the sources make, written by the checks' own set-based writers and the months'
     recalculation, a chunk of customers at a time."""
+    from itertools import product
+
     from sqlalchemy import select
 
     from backoffice.extensions import db
-    from backoffice.models import Account, Target
+    from backoffice.hooks import recompute_order_month_totals
+    from backoffice.models import Account, AccountManager, Target
     from backoffice.reconcile.account_balance import AccountBalance
     from backoffice.reconcile.customer_status import CustomerStatusCheck
     from backoffice.reconcile.customer_wallet import CustomerWallet
@@ -324,6 +328,7 @@ def _derive() -> None:
             progress.update(task, completed=ids[-1])
     connection = db.session.connection()
     TargetAchieved().write(connection, list(db.session.scalars(select(Target.id))))
+    recompute_order_month_totals(connection, set(product(db.session.scalars(select(AccountManager.id)), months)))
     AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
     db.session.commit()
 

@@ -419,6 +419,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
         ["order_grand_total", "reading_calculation", "meter_balance"],
         [
             "target_achieved",
+            "order_month_totals",
             "customer_wallet",
             "ledger_chain",
             "customer_meter_totals",

@@ -13,7 +13,17 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from backoffice.extensions import db
-from backoffice.models import Account, Customer, Invoice, Meter, MonthlyCustomerBalance, Order, Payment, RunMode
+from backoffice.models import (
+    Account,
+    Customer,
+    Invoice,
+    Meter,
+    MonthlyCustomerBalance,
+    Order,
+    OrderMonthTotal,
+    Payment,
+    RunMode,
+)
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
@@ -81,6 +91,62 @@ def test_two_orders_of_a_manager_edited_at_once_both_count_towards_the_target(ap
     orders = db.session.scalar(sa.select(sa.func.sum(Order.grand_total)))
     assert stored("targets", "achieved_amount", target_id) == orders == D("48600000.00")
     assert found("target_achieved") == 0
+
+
+def month_totals(manager_id: int) -> list[tuple]:
+    """The manager's months of orders as stored: month, count, grand total."""
+    db.session.rollback()
+    rows = sa.select(OrderMonthTotal.month, OrderMonthTotal.order_count, OrderMonthTotal.grand_total)
+    rows = rows.where(OrderMonthTotal.account_manager_id == manager_id).order_by(OrderMonthTotal.month)
+    return [tuple(row) for row in db.session.execute(rows)]
+
+
+def test_two_orders_of_a_manager_month_saved_at_once_both_count_in_its_totals(app):
+    manager = AccountManagerFactory()
+    first, second = CustomerFactory(account_manager=manager), CustomerFactory(account_manager=manager)
+    manager_id = manager.id
+
+    def order(customer_id: int, amount: str):
+        return lambda: save_order(
+            Order(
+                number=f"SO-{amount}",
+                customer_id=customer_id,
+                account_manager_id=manager_id,
+                closing_date=date(2026, 11, 10),
+                total_price=D(amount),
+            )
+        )
+
+    race(app, order(first.id, "100"), order(second.id, "200"))
+    assert month_totals(manager_id) == [(NOV, 2, D("300.00"))]
+    assert found("order_month_totals") == 0
+
+
+def test_an_order_moved_out_of_a_month_while_another_is_saved_in_it_leaves_both_months_right(app):
+    manager = AccountManagerFactory()
+    customer = CustomerFactory(account_manager=manager)
+    moved = OrderFactory(customer=customer)
+    manager_id, customer_id, moved_id = manager.id, customer.id, moved.id
+
+    def move() -> None:
+        order = db.session.get(Order, moved_id)
+        order.closing_date = date(2026, 12, 1)
+        save_order(order)
+
+    def add() -> None:
+        save_order(
+            Order(
+                number="SO-NEW",
+                customer_id=customer_id,
+                account_manager_id=manager_id,
+                closing_date=date(2026, 11, 30),
+                total_price=D("100"),
+            )
+        )
+
+    race(app, move, add)
+    assert month_totals(manager_id) == [(NOV, 1, D("100.00")), (date(2026, 12, 1), 1, D("9300000.00"))]
+    assert found("order_month_totals") == 0
 
 
 def meter(meter_id: int) -> Meter:
@@ -169,3 +235,18 @@ def test_a_fix_while_an_order_is_saved_writes_the_target_with_that_order(app):
     race(app, lambda: save_order(order), lambda: run(RunMode.FIX, checks=["target_achieved"]))
     assert stored("targets", "achieved_amount", target_id) == D("100.00")
     assert found("target_achieved") == 0
+
+
+def test_a_fix_while_an_order_is_saved_writes_the_managers_month_with_that_order(app):
+    manager = AccountManagerFactory()
+    customer = CustomerFactory(account_manager=manager)
+    OrderFactory(customer=customer)
+    manager_id, customer_id = manager.id, customer.id
+    db.session.execute(sa.update(OrderMonthTotal.__table__).values(order_count=5))
+    db.session.commit()
+    order = Order(
+        number="SO-1", customer_id=customer_id, account_manager_id=manager_id, closing_date=NOV, total_price=D("100")
+    )
+    race(app, lambda: save_order(order), lambda: run(RunMode.FIX, checks=["order_month_totals"]))
+    assert month_totals(manager_id) == [(NOV, 2, D("9300100.00"))]
+    assert found("order_month_totals") == 0

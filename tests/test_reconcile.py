@@ -44,13 +44,17 @@ def counts(record) -> dict[str, tuple[int, int, int]]:
     return {r.check: (r.checked, r.mismatched, r.fixed) for r in record.results if r.check in ORDER_CHECKS}
 
 
-ORDER_CHECKS = ("order_grand_total", "target_achieved")
+ORDER_CHECKS = ("order_grand_total", "target_achieved", "order_month_totals")
 
 
 def test_a_clean_book_verifies_clean(book):
     record = run(RunMode.VERIFY)
     assert record.status is RunStatus.SUCCEEDED
-    assert counts(record) == {"order_grand_total": (4, 0, 0), "target_achieved": (3, 0, 0)}
+    assert counts(record) == {
+        "order_grand_total": (4, 0, 0),
+        "target_achieved": (3, 0, 0),
+        "order_month_totals": (3, 0, 0),
+    }
     assert found(record) == set()
 
 
@@ -84,8 +88,21 @@ def test_verify_finds_exactly_the_corrupted_values_and_writes_nothing(book):
             Decimal("9300100"),
             Decimal("100"),
         ),
+        # So is his month of orders.
+        (
+            "order_month_totals",
+            book["mill_nov"].account_manager_id,
+            "grand_total",
+            Decimal("9300000"),
+            Decimal("9300100"),
+            Decimal("100"),
+        ),
     }
-    assert counts(record) == {"order_grand_total": (4, 1, 0), "target_achieved": (3, 2, 0)}
+    assert counts(record) == {
+        "order_grand_total": (4, 1, 0),
+        "target_achieved": (3, 2, 0),
+        "order_month_totals": (3, 1, 0),
+    }
     assert stored("orders", "grand_total", book["mill_nov"].id) == Decimal("9300100.00")
     assert stored("targets", "achieved_amount", book["dewi_oct"].id) == Decimal("1.00")
 
@@ -94,13 +111,21 @@ def test_fix_heals_records_each_fix_and_a_second_verify_is_clean(book):
     corrupt("orders", "grand_total", book["hotel_nov"].id, "0")
     corrupt("targets", "achieved_amount", book["budi_nov"].id, "5")
     record = run(RunMode.FIX)
-    assert counts(record) == {"order_grand_total": (4, 1, 1), "target_achieved": (3, 1, 1)}
+    assert counts(record) == {
+        "order_grand_total": (4, 1, 1),
+        "target_achieved": (3, 1, 1),
+        "order_month_totals": (3, 0, 0),
+    }
     fixes = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
     assert all(d.fixed and d.fixed_at is not None for d in fixes)
     assert stored("orders", "grand_total", book["hotel_nov"].id) == Decimal("9300000.00")
     assert stored("targets", "achieved_amount", book["budi_nov"].id) == Decimal("9300000.00")
     again = run(RunMode.VERIFY)
-    assert counts(again) == {"order_grand_total": (4, 0, 0), "target_achieved": (3, 0, 0)}
+    assert counts(again) == {
+        "order_grand_total": (4, 0, 0),
+        "target_achieved": (3, 0, 0),
+        "order_month_totals": (3, 0, 0),
+    }
 
 
 def test_fix_records_the_before_and_after_totals(book):
@@ -139,8 +164,13 @@ def test_customer_scope_selects_their_orders_and_the_targets_they_count_towards(
         ("order_grand_total", book["hotel_oct"].id),
         ("target_achieved", book["dewi_oct"].id),
         ("target_achieved", book["dewi_nov"].id),
+        ("order_month_totals", book["hotel_oct"].account_manager_id),
     }
-    assert counts(record) == {"order_grand_total": (2, 1, 0), "target_achieved": (2, 2, 0)}
+    assert counts(record) == {
+        "order_grand_total": (2, 1, 0),
+        "target_achieved": (2, 2, 0),
+        "order_month_totals": (2, 2, 0),
+    }
 
 
 def test_month_scope_selects_from_that_month_on(book):
@@ -188,7 +218,11 @@ def test_unknown_checks_and_customers_are_refused(book):
 
 def test_an_empty_scope_checks_nothing(book):
     record = run(RunMode.VERIFY, scope=scope_for(from_month=date(2030, 1, 1)))
-    assert counts(record) == {"order_grand_total": (0, 0, 0), "target_achieved": (0, 0, 0)}
+    assert counts(record) == {
+        "order_grand_total": (0, 0, 0),
+        "target_achieved": (0, 0, 0),
+        "order_month_totals": (0, 0, 0),
+    }
 
 
 def test_a_run_that_fails_is_recorded_as_failed_and_its_chunk_rolled_back(book):

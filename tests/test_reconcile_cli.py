@@ -27,6 +27,7 @@ def test_checks_lists_every_check_with_its_description(runner):
     result = runner.invoke(args=["reconcile", "checks"])
     assert result.exit_code == 0
     assert "order_grand_total" in result.output and "target_achieved" in result.output
+    assert "order_month_totals" in result.output and "Order totals by month" in result.output
     assert "Order grand totals" in result.output
     assert "total_price + additions - promo - reductions" in result.output
 
@@ -103,6 +104,7 @@ def test_csv_export_has_every_discrepancy(runner, corrupted, tmp_path):
     assert [(r["check"], r["difference"], r["fixed"]) for r in rows] == [
         ("order_grand_total", "-100000.00", "no"),
         ("target_achieved", "99999.50", "no"),
+        ("order_month_totals", "99999.50", "no"),
         ("order_grand_total", "0.50", "no"),
     ]
 

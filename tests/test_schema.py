@@ -17,6 +17,8 @@ def test_migrated_schema_matches_the_models(app):
 def test_money_columns_are_numeric_15_2(app):
     for table in db.metadata.sorted_tables:
         for column in table.columns:
+            if column.name in WIDENED.get(table.name, set()):
+                continue
             if column.name in {
                 "total_price",
                 "additions",
@@ -36,6 +38,7 @@ WIDENED = {
     "monthly_customer_balances": {"opening_balance", "total_deposits", "total_purchases", "closing_balance"},
     "meters": {"balance", "overpayment"},
     "targets": {"achieved_amount"},
+    "order_month_totals": {"grand_total"},
 }
 
 

@@ -57,8 +57,10 @@ from backoffice.models.orders import (
     GrandTotalTooLarge,
     NegativeGrandTotal,
     Order,
+    OrderMonthTotal,
     checked_grand_total,
     grand_total_of,
+    order_month_totals_sql,
 )
 from backoffice.models.periods import PeriodAction, PeriodActionKind
 from backoffice.models.reconciliation import (
@@ -123,6 +125,7 @@ __all__ = [
     "HistoryTransaction",
     "NegativeGrandTotal",
     "Order",
+    "OrderMonthTotal",
     "Payment",
     "PeriodAction",
     "PeriodActionKind",
@@ -140,6 +143,7 @@ __all__ = [
     "customer_meter_sums_sql",
     "expected_months",
     "grand_total_of",
+    "order_month_totals_sql",
     "record",
     "meter_balance_sql",
     "meter_customer_net_sql",

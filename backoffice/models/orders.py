@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Select, String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backoffice.extensions import db
 from backoffice.models.customers import AccountManager, Customer
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Balance, Money, first_of_month, utcnow
 from backoffice.models.users import User
 from backoffice.money import MAX_AMOUNT, check_amount, round_money, shown
 
@@ -88,3 +88,35 @@ class Order(db.Model):
 
     def components(self) -> list[Decimal]:
         return [getattr(self, name) or Decimal("0.00") for name in COMPONENTS]
+
+
+class OrderMonthTotal(db.Model):
+    """How many orders an account manager's month holds and the sum of their grand totals, kept by the hooks: the
+    orders list reads its count and total here when it is filtered by manager and/or month only. A month without
+    orders has no row."""
+
+    __tablename__ = "order_month_totals"
+    __table_args__ = (
+        CheckConstraint("order_count > 0", name="order_count_positive"),
+        CheckConstraint("grand_total >= 0", name="grand_total_not_negative"),
+    )
+
+    account_manager_id: Mapped[int] = mapped_column(ForeignKey("account_managers.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    """The first day of the month the orders close in."""
+    order_count: Mapped[int]
+    grand_total: Mapped[Decimal] = mapped_column(Balance)
+
+
+def order_month_totals_sql() -> Select:
+    """The rows ``order_month_totals`` must hold, as the orders make them: per account manager and closing month,
+    how many orders and the sum of their grand totals. A grouped select over ``orders``; callers narrow it (``where``,
+    ``join``) to the months they need."""
+    orders = Order.__table__
+    month = first_of_month(orders.c.closing_date)
+    return select(
+        orders.c.account_manager_id,
+        month.label("month"),
+        func.count().label("order_count"),
+        func.round(func.sum(orders.c.grand_total), 2, type_=Balance).label("grand_total"),
+    ).group_by(orders.c.account_manager_id, month)

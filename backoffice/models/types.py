@@ -105,6 +105,24 @@ def _next_month_sqlite(element, compiler, **kw):
     return f"date({compiler.process(element.clauses, **kw)}, '+1 month')"
 
 
+class first_of_month(FunctionElement):
+    """``first_of_month(day)``: the first day of a date's month, as a SQL date."""
+
+    type = Date()
+    inherit_cache = True
+    name = "first_of_month"
+
+
+@compiles(first_of_month, "postgresql")
+def _first_of_month_postgresql(element, compiler, **kw):
+    return f"CAST(date_trunc('month', CAST(({compiler.process(element.clauses, **kw)}) AS TIMESTAMP)) AS DATE)"
+
+
+@compiles(first_of_month, "sqlite")
+def _first_of_month_sqlite(element, compiler, **kw):
+    return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
+
+
 class local_month(FunctionElement):
     """``local_month(moment, zone)``: the ``YYYY-MM`` of a stored UTC moment in a time zone, as SQL.
 

@@ -18,6 +18,7 @@ from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
 from backoffice.reconcile.monthly_balance import MonthlyBalance
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
+from backoffice.reconcile.order_month_totals import OrderMonthTotals
 from backoffice.reconcile.reading_calculation import ReadingCalculation
 from backoffice.reconcile.target_achieved import TargetAchieved
 from backoffice.reconcile.wallet_ledger_agreement import WalletLedgerAgreement
@@ -28,6 +29,7 @@ CHECKS: dict[str, Check] = {
     for check in (
         OrderGrandTotal(),
         TargetAchieved(),
+        OrderMonthTotals(),
         ReadingCalculation(),
         CustomerWallet(),
         CustomerStatusCheck(),

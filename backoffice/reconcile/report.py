@@ -153,6 +153,10 @@ _NAMING = {
         select(Order.id, Order.number, Customer.code, Customer.name).join(Customer, Customer.id == Order.customer_id),
         lambda r: (f"order {r.number} of {r.code} — {r.name}", "orders.edit", {"order_id": r.id}),
     ),
+    "account_manager": (
+        select(AccountManager.id, AccountManager.name),
+        lambda r: (f"account manager {r.name}", "managers.edit", {"manager_id": r.id}),
+    ),
     "target": (
         select(Target.id, Target.period_start, AccountManager.name).join(
             AccountManager, AccountManager.id == Target.account_manager_id

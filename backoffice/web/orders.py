@@ -24,6 +24,7 @@ from backoffice.models import (
     GrandTotalTooLarge,
     NegativeGrandTotal,
     Order,
+    OrderMonthTotal,
     checked_grand_total,
 )
 from backoffice.models.types import next_month_start
@@ -132,11 +133,8 @@ class OrderFilterForm(Filters):
 @bp.get("")
 def index():
     listing = _listing()
-    # The count and total read the orders alone (the filters name a customer through a subquery), and are the
-    # page's count too: the list is counted once.
-    count, total = db.session.execute(
-        select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(*listing.conditions)
-    ).one()
+    # The count and total are the page's count too: the list is counted once.
+    count, total = db.session.execute(_count_and_total(listing)).one()
     query = (
         select(Order)
         .join(Order.customer)
@@ -260,6 +258,23 @@ def _csv_row(row) -> list:
         iso(closing_date),
         *map(plain, amounts),
     ]
+
+
+def _count_and_total(listing: Listing):
+    """How many orders the filters select and the sum of their grand totals. By manager and/or month alone, or
+    unfiltered, they are the sums of the orders' months (``order_month_totals``); a search reads the orders (the
+    filters name a customer through a subquery)."""
+    filters = listing.filters
+    if not listing.valid or (filters.q.data or "").strip():
+        return select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(*listing.conditions)
+    conditions = []
+    if filters.manager.data:
+        conditions.append(OrderMonthTotal.account_manager_id == filters.manager.data)
+    if filters.month.data:
+        conditions.append(OrderMonthTotal.month == filters.month.data)
+    return select(
+        func.coalesce(func.sum(OrderMonthTotal.order_count), 0), func.coalesce(func.sum(OrderMonthTotal.grand_total), 0)
+    ).where(*conditions)
 
 
 def _filter_conditions(filters: OrderFilterForm) -> list:

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from sqlalchemy import ColumnElement, FromClause, Subquery, and_, exists, func, select
+
+from backoffice.hooks import recompute_order_month_totals
+from backoffice.models import AccountManager, Order, OrderMonthTotal, order_month_totals_sql
+from backoffice.models.types import Month, first_of_month, month_of_date, next_month
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+totals = OrderMonthTotal.__table__
+orders = Order.__table__
+managers = AccountManager.__table__
+
+
+@dataclass(frozen=True)
+class _Parts:
+    expected: Subquery
+    source: FromClause
+    """The expected months beside the stored ones: a missing or a stray month is found as well as a wrong one."""
+    key: ColumnElement
+    month: ColumnElement
+
+
+@lru_cache(maxsize=32)
+def _parts(customer_ids: tuple[int, ...] | None, from_month: date | None) -> _Parts:
+    rows = order_month_totals_sql()
+    if customer_ids:
+        # Only the months the customers' orders count towards, summed over every order of those months.
+        theirs_orders = orders.alias("theirs_orders")
+        theirs = (
+            select(theirs_orders.c.account_manager_id, first_of_month(theirs_orders.c.closing_date).label("month"))
+            .where(theirs_orders.c.customer_id.in_(customer_ids))
+            .distinct()
+            .subquery("theirs")
+        )
+        rows = rows.join(
+            theirs,
+            and_(
+                orders.c.account_manager_id == theirs.c.account_manager_id,
+                orders.c.closing_date >= theirs.c.month,
+                orders.c.closing_date < next_month(theirs.c.month),
+            ),
+        )
+    if from_month:
+        rows = rows.where(orders.c.closing_date >= from_month)
+    expected = rows.subquery("expected")
+    source = expected.join(
+        totals,
+        (totals.c.account_manager_id == expected.c.account_manager_id) & (totals.c.month == expected.c.month),
+        full=True,
+    )
+    key = func.coalesce(expected.c.account_manager_id, totals.c.account_manager_id)
+    return _Parts(expected, source, key, func.coalesce(expected.c.month, totals.c.month))
+
+
+class OrderMonthTotals(Check):
+    name = "order_month_totals"
+    label = "Order totals by month"
+    description = (
+        "order_month_totals per account manager and closing month: order_count = the number of the manager's orders "
+        "closing in the month, grand_total = the sum of their grand totals; a month without orders has no row"
+    )
+    entity_type = "account_manager"
+    table = totals
+    after = ("order_grand_total",)
+    single_pass = True
+
+    def __init__(self, customer_ids: tuple[int, ...] | None = None, from_month: date | None = None) -> None:
+        self.customer_ids = customer_ids
+        self.from_month = from_month
+
+    def scoped(self, scope: Scope) -> OrderMonthTotals:
+        """Only the orders of the scope's months are summed (the conditions still select the scope's rows)."""
+        return OrderMonthTotals(scope.customer_ids or None, scope.from_month)
+
+    def _parts(self) -> _Parts:
+        return _parts(self.customer_ids, self.from_month)
+
+    @property
+    def source(self):
+        return self._parts().source
+
+    @property
+    def key(self):
+        return self._parts().key
+
+    @property
+    def period(self):
+        return month_of_date(self._parts().month)
+
+    def fields(self):
+        expected = self._parts().expected
+        return [
+            CheckedField("order_count", totals.c.order_count, expected.c.order_count, scale=0),
+            CheckedField("grand_total", totals.c.grand_total, expected.c.grand_total),
+        ]
+
+    def scope_conditions(self, scope: Scope):
+        key, month = self.key, self._parts().month
+        conditions = []
+        if scope.customer_ids:
+            # The months the customers' orders count towards.
+            conditions.append(
+                exists(
+                    select(orders.c.id).where(
+                        orders.c.customer_id.in_(scope.customer_ids),
+                        orders.c.account_manager_id == key,
+                        orders.c.closing_date >= month,
+                        orders.c.closing_date < next_month(month),
+                    )
+                )
+            )
+        if scope.from_month:
+            conditions.append(month >= scope.from_month)
+        return conditions
+
+    def key_bounds(self, scope: Scope):
+        """From the account managers: cheaper than the expected months, and a superset of their keys."""
+        return select(func.min(managers.c.id), func.max(managers.c.id))
+
+    def write_entities(self, connection, entities):
+        recompute_order_month_totals(
+            connection, {(manager, Month.parse(month).first_day) for manager, month in entities}
+        )

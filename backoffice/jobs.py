@@ -410,10 +410,15 @@ def catch_up() -> JobRecord | None:
 
 def last_success(kind: str) -> datetime | None:
     """When the latest job of this kind that finished did."""
-    return as_utc(
-        db.session.scalar(
-            select(func.max(JobRecord.ended_at)).where(JobRecord.kind == kind, JobRecord.status == JobStatus.FINISHED)
-        )
+    return as_utc(db.session.scalar(_last_success(), {"kind": kind}))
+
+
+@cache
+def _last_success():
+    """:func:`last_success`'s statement, built once: the health check reads it at every poll."""
+    jobs = JobRecord.__table__
+    return select(func.max(jobs.c.ended_at)).where(
+        jobs.c.kind == bindparam("kind"), jobs.c.status == JobStatus.FINISHED
     )
 
 

@@ -7,12 +7,13 @@ from datetime import datetime
 from functools import cache
 
 from sqlalchemy import String, cast, literal, select, union_all
-from sqlalchemy.orm import aliased
 
 from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun, RunMode, RunStatus
 from backoffice.models.types import as_utc
 from backoffice.reconcile import CHECKS
+
+results, runs = CheckResult.__table__, ReconciliationRun.__table__
 
 
 @dataclass(frozen=True)
@@ -75,59 +76,55 @@ def _query():
     of a full run with that run's end and mode, and when its latest full run that succeeded finished."""
     names = union_all(*(select(_constant(name, String(64)).label("name")) for name in CHECKS)).subquery("checks")
     newest = (
-        select(CheckResult.id)
-        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
-        .where(CheckResult.check == names.c.name, _full())
-        .order_by(CheckResult.id.desc())
+        select(results.c.id)
+        .join(runs, runs.c.id == results.c.run_id)
+        .where(results.c.check == names.c.name, _full(runs))
+        .order_by(results.c.id.desc())
         .limit(_constant(1))
         .scalar_subquery()
     )
     latest = select(
         names.c.name, newest.label("result_id"), _last_success(names.c.name).label("succeeded_at")
     ).subquery("latest")
-    run = aliased(ReconciliationRun)
+    run = runs.alias("run")
     return (
         select(
             latest.c.name,
-            CheckResult.run_id,
-            CheckResult.checked,
-            CheckResult.mismatched,
-            CheckResult.fixed,
-            CheckResult.duration_ms,
-            run.finished_at,
-            run.mode,
+            results.c.run_id,
+            results.c.checked,
+            results.c.mismatched,
+            results.c.fixed,
+            results.c.duration_ms,
+            run.c.finished_at,
+            run.c.mode,
             latest.c.succeeded_at,
         )
         .select_from(latest)
-        .outerjoin(CheckResult, CheckResult.id == latest.c.result_id)
-        .outerjoin(run, run.id == CheckResult.run_id)
+        .outerjoin(results, results.c.id == latest.c.result_id)
+        .outerjoin(run, run.c.id == results.c.run_id)
     )
 
 
 def _last_success(check):
     """When the latest full run of ``check`` that succeeded (a verify, fix or rebuild) finished: a scalar subquery."""
-    ran = (
-        select(CheckResult.id)
-        .where(CheckResult.run_id == ReconciliationRun.id, CheckResult.check == check)
-        .correlate_except(CheckResult)
-    )
+    ran = select(results.c.id).where(results.c.run_id == runs.c.id, results.c.check == check).correlate_except(results)
     return (
-        select(ReconciliationRun.finished_at)
+        select(runs.c.finished_at)
         .where(
-            _full(),
-            ReconciliationRun.status == _constant(RunStatus.SUCCEEDED, ReconciliationRun.status.type),
-            ReconciliationRun.mode != _constant(RunMode.DRY_RUN, ReconciliationRun.mode.type),
-            ReconciliationRun.finished_at.is_not(None),
+            _full(runs),
+            runs.c.status == _constant(RunStatus.SUCCEEDED, runs.c.status.type),
+            runs.c.mode != _constant(RunMode.DRY_RUN, runs.c.mode.type),
+            runs.c.finished_at.is_not(None),
             ran.exists(),
         )
-        .order_by(ReconciliationRun.finished_at.desc())
+        .order_by(runs.c.finished_at.desc())
         .limit(_constant(1))
         .scalar_subquery()
     )
 
 
-def _full():
-    return cast(ReconciliationRun.scope, String) == _constant("{}")
+def _full(run):
+    return cast(run.c.scope, String) == _constant("{}")
 
 
 def _constant(value, type_=None):

@@ -194,12 +194,11 @@ class _JobCollector:
 _BOUNDS = [str(float(bound)) for bound in DURATION_BUCKETS]
 """The buckets' ``le`` labels, as Prometheus' client writes them."""
 
-_DURATIONS = select(
-    JobDurationBucket.kind, JobDurationBucket.bucket, JobDurationBucket.jobs, JobDurationBucket.microseconds
-)
+_DURATIONS = select(JobDurationBucket.__table__)
 
+_jobs = JobRecord.__table__
 _FAILED = (
-    select(JobRecord.kind, func.count())
-    .where(JobRecord.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]), JobRecord.ended_at >= bindparam("since"))
-    .group_by(JobRecord.kind)
+    select(_jobs.c.kind, func.count())
+    .where(_jobs.c.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]), _jobs.c.ended_at >= bindparam("since"))
+    .group_by(_jobs.c.kind)
 )

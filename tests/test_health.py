@@ -175,6 +175,20 @@ def test_a_run_of_one_customer_does_not_refresh_a_stale_check(api):
     assert health(api)["data"]["checks"]["customer_wallet"]["status"] == "stale"
 
 
+def test_what_the_last_full_run_found_shows_through_the_runs_of_some_customers_since(api):
+    jobs.enqueue_nightly()
+    customer, other = CustomerFactory(), CustomerFactory()
+    wallet.recharge(customer, D("100000"))
+    corrupt("customers", "balance", customer.id, "5")
+    found = run(RunMode.VERIFY)
+    for _ in range(3):
+        run(RunMode.FIX, scope=scope_for([other.code]))
+    check = health(api)["data"]["checks"]["customer_wallet"]
+    assert (check["status"], check["run_id"], check["mismatched"], check["left"]) == ("mismatched", found.id, 1, 1)
+    assert check["last_success_at"] == as_utc(found.finished_at).isoformat()
+    assert health(api)["data"]["checks"]["balance_sheet"]["run_id"] == found.id
+
+
 def test_a_failed_full_run_is_no_success(api):
     run(RunMode.VERIFY)
     with past_the_guards() as connection:

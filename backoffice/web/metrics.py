@@ -5,10 +5,10 @@ workers) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory: each process th
 there and a scrape, whichever process answers it, adds them all up.
 
 Everything else is read from the database at scrape time, so it is the same whichever process answers
-and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, and
-the jobs' durations and failures from their records (a job runs in a work-horse process that lives for
-that job only: samples kept in memory there would die with it). Their label is ``kind``, not ``job``:
-Prometheus gives ``job`` to the scrape target.
+and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, the
+jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their failures, from their records
+(a job runs in a work-horse process that lives for that job only: samples kept in memory there would die with
+it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape target.
 """
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ from backoffice.health import Health
 from backoffice.jobs import KINDS
 from backoffice.models import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus
 from backoffice.models.types import utcnow
-
-JOB_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600)
-"""Upper bounds in seconds of the job duration histogram: a customer's recalculation takes seconds, the
-monthly rebuild hours."""
 
 FAILED_WITHIN = timedelta(hours=24)
 

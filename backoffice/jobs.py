@@ -30,10 +30,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backoffice import logs
@@ -41,6 +43,7 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
     Customer,
+    JobDurationBucket,
     JobRecord,
     JobStatus,
     ReconciliationChunk,
@@ -49,6 +52,7 @@ from backoffice.models import (
     RunStatus,
     RunTrigger,
     User,
+    duration_bucket,
 )
 from backoffice.models.types import Month, as_utc, utcnow
 from backoffice.money import shown
@@ -415,10 +419,15 @@ def catch_up() -> JobRecord | None:
 
 def last_success(kind: str) -> datetime | None:
     """When the latest job of this kind that finished did."""
-    return as_utc(
-        db.session.scalar(
-            select(func.max(JobRecord.ended_at)).where(JobRecord.kind == kind, JobRecord.status == JobStatus.FINISHED)
-        )
+    return as_utc(db.session.scalar(_last_success(), {"kind": kind}))
+
+
+@cache
+def _last_success():
+    """:func:`last_success`'s statement, built once: the health check reads it at every poll."""
+    jobs = JobRecord.__table__
+    return select(func.max(jobs.c.ended_at)).where(
+        jobs.c.kind == bindparam("kind"), jobs.c.status == JobStatus.FINISHED
     )
 
 
@@ -668,7 +677,8 @@ def _run_ended(run: ReconciliationRun) -> None:
     record = db.session.scalar(select(JobRecord).where(JobRecord.run_id == run.id))
     if record is None:
         return
-    values: dict = {"ended_at": utcnow(), "active_key": None}
+    ended = utcnow()
+    values: dict = {"ended_at": ended, "active_key": None}
     if run.status is RunStatus.SUCCEEDED:
         result = summary(run, limit=0) | {"recalculations_done": (record.result or {}).get("recalculations_done", 0)}
         del result["discrepancies"]
@@ -676,6 +686,7 @@ def _run_ended(run: ReconciliationRun) -> None:
     else:
         values |= {"status": JobStatus.FAILED, "message": "Failed", "error": run.error}
     db.session.execute(update(JobRecord).where(JobRecord.id == record.id).values(**values))
+    _count_duration(record.kind, record.started_at, ended)
 
 
 def _wait(job_id: str, reason: str) -> None:
@@ -707,17 +718,52 @@ def _report(job_id: str, percent: int, message: str) -> None:
 
 def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error: str | None = None) -> None:
     db.session.rollback()
-    values = {"status": status, "ended_at": utcnow(), "active_key": None, "error": error}
+    ended = utcnow()
+    values = {"status": status, "ended_at": ended, "active_key": None, "error": error}
     if status is JobStatus.FINISHED:
         values |= {"progress": 100, "message": "Finished", "result": result}
     else:
         values["message"] = "Failed"
-    db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
+    row = db.session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id)
+        .values(**values)
+        .returning(JobRecord.kind, JobRecord.started_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is not None:
+        _count_duration(row.kind, row.started_at, ended)
     db.session.commit()
     if status is JobStatus.FINISHED:
         log.info("Finished: %s", _outcome(result))
     else:
         log.error("Failed: %s", error)
+
+
+def _count_duration(kind: str, started_at: datetime | None, ended_at: datetime) -> None:
+    """Count an attempt of a job that ended in its kind's duration histogram, in the transaction recording its end.
+
+    Each attempt counts: one the database failed counts as failed, and again as it ends when RQ runs it again.
+    """
+    if started_at is None:
+        return
+    ran = ended_at - as_utc(started_at)
+    db.session.execute(
+        _counting(db.session.get_bind().dialect.name),
+        {"kind": kind, "bucket": duration_bucket(ran), "microseconds": ran // timedelta(microseconds=1)},
+    )
+
+
+@cache
+def _counting(dialect: str):
+    """``INSERT … ON CONFLICT (kind, bucket) DO UPDATE``: one more job in the bucket, and its microseconds."""
+    buckets = JobDurationBucket.__table__
+    new = import_module(f"sqlalchemy.dialects.{dialect}").insert(buckets)
+    new = new.values(kind=bindparam("kind"), bucket=bindparam("bucket"), jobs=1, microseconds=bindparam("microseconds"))
+    return new.on_conflict_do_update(
+        index_elements=[buckets.c.kind, buckets.c.bucket],
+        set_={"jobs": buckets.c.jobs + 1, "microseconds": buckets.c.microseconds + new.excluded.microseconds},
+    )
 
 
 def _outcome(result: dict) -> str:

@@ -336,6 +336,8 @@ def _derive(months: list[date]) -> None:
 def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
     """Two years of what the installation has run: a nightly verify-and-fix each day at 02:00 and
     ``CUSTOMER_RUNS_A_DAY`` runs of a customer's checks (the button on its page), each with its job record."""
+    from backoffice.models import DURATION_BUCKETS
+
     console.print("Writing two years of runs…")
     days = "SELECT d::date AS day FROM generate_series(current_date - %(days)s, current_date - 1, interval '1 day') d"
     with psycopg.connect(url) as connection:
@@ -379,6 +381,16 @@ def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
             f"       'Finished', '{{}}', r.id, false, 1, r.started_at, r.started_at, r.finished_at, r.finished_at "
             f"FROM runs r JOIN customers c ON c.code = r.scope -> 'customers' ->> 0",
             values | {"a_day": CUSTOMER_RUNS_A_DAY, "customers": CUSTOMERS},
+        )
+        # Each job ended counts in its kind's duration histogram, as the jobs count themselves when they end.
+        within = " ".join(
+            f"WHEN ended_at - started_at <= interval '{bound} seconds' THEN {index}"
+            for index, bound in enumerate(DURATION_BUCKETS)
+        )
+        connection.execute(
+            f"INSERT INTO job_duration_buckets (kind, bucket, jobs, microseconds) "
+            f"SELECT kind, CASE {within} ELSE {len(DURATION_BUCKETS)} END AS bucket, count(*), "
+            f"       round(extract(epoch FROM sum(ended_at - started_at)) * 1000000) FROM jobs GROUP BY kind, bucket"
         )
         connection.commit()
 

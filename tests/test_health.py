@@ -7,11 +7,12 @@ from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
-from backoffice import jobs
+from backoffice import jobs, register_migrations
 from backoffice.extensions import db
-from backoffice.models import JobRecord, JobStatus, RecalculationRequest, ReconciliationRun, RunMode
+from backoffice.models import DURATION_BUCKETS, JobRecord, JobStatus, RecalculationRequest, ReconciliationRun, RunMode
 from backoffice.models.monthly import RecalculationReason
 from backoffice.models.types import as_utc, utcnow
 from backoffice.reconcile import CHECKS
@@ -57,6 +58,31 @@ def moved_back(hours: float) -> None:
     with past_the_guards() as connection:
         connection.execute(sa.update(ReconciliationRun).values(started_at=then, finished_at=then))
         connection.execute(sa.update(JobRecord).values(started_at=then, ended_at=then))
+
+
+class StillClock:
+    """The jobs' clock (``jobs.utcnow``), standing still but for the work of a job, which moves it on."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def taking(self, seconds: float, work):
+        """A job's work (``jobs._run``) that takes ``seconds`` by this clock."""
+
+        def slow(*args):
+            try:
+                return work(*args)
+            finally:
+                self.now += timedelta(seconds=seconds)
+
+        return slow
+
+
+def broken(spec, record, *args):
+    raise RuntimeError("the job's work failed")
 
 
 def test_a_fresh_installation_is_stale_and_says_why(api):
@@ -147,6 +173,20 @@ def test_a_run_of_one_customer_does_not_refresh_a_stale_check(api):
     moved_back(27)
     run(RunMode.FIX, scope=scope_for([customer.code]))
     assert health(api)["data"]["checks"]["customer_wallet"]["status"] == "stale"
+
+
+def test_what_the_last_full_run_found_shows_through_the_runs_of_some_customers_since(api):
+    jobs.enqueue_nightly()
+    customer, other = CustomerFactory(), CustomerFactory()
+    wallet.recharge(customer, D("100000"))
+    corrupt("customers", "balance", customer.id, "5")
+    found = run(RunMode.VERIFY)
+    for _ in range(3):
+        run(RunMode.FIX, scope=scope_for([other.code]))
+    check = health(api)["data"]["checks"]["customer_wallet"]
+    assert (check["status"], check["run_id"], check["mismatched"], check["left"]) == ("mismatched", found.id, 1, 1)
+    assert check["last_success_at"] == as_utc(found.finished_at).isoformat()
+    assert health(api)["data"]["checks"]["balance_sheet"]["run_id"] == found.id
 
 
 def test_a_failed_full_run_is_no_success(api):
@@ -241,26 +281,15 @@ def test_request_latency_is_a_histogram_by_method_endpoint_and_status_class(api,
     assert samples['backoffice_request_duration_seconds_count{endpoint="unmatched",method="GET",status="4xx"}'] == 1
 
 
-def test_job_durations_and_failures_come_from_the_job_records(api):
+def test_job_durations_are_counted_as_jobs_end_and_failures_come_from_the_job_records(api, monkeypatch):
     OrderFactory()
-    record, _ = jobs.enqueue("verify")
-    with past_the_guards() as connection:
-        connection.execute(
-            sa.update(JobRecord)
-            .where(JobRecord.id == record.id)
-            .values(started_at=as_utc(record.ended_at) - timedelta(seconds=90))
-        )
-    db.session.add(
-        JobRecord(
-            id="failed-one",
-            kind="rebuild",
-            queue="maintenance",
-            status=JobStatus.FAILED,
-            started_at=utcnow() - timedelta(seconds=3),
-            ended_at=utcnow(),
-        )
-    )
-    db.session.commit()
+    clock = StillClock()
+    monkeypatch.setattr(jobs, "utcnow", clock)
+    monkeypatch.setattr(jobs, "_run", clock.taking(90, jobs._run))
+    jobs.enqueue("verify")
+    monkeypatch.setattr(jobs, "_run", clock.taking(3, broken))
+    failed, _ = jobs.enqueue("rebuild")
+    assert failed.status is JobStatus.FAILED
     samples = metrics(api)
     assert samples['backoffice_job_duration_seconds_count{kind="verify"}'] == 1
     assert samples['backoffice_job_duration_seconds_sum{kind="verify"}'] == pytest.approx(90, abs=0.01)
@@ -310,3 +339,112 @@ def test_stale_until_a_real_worker_runs_the_nightly_then_ok_with_its_duration(ap
     assert samples["backoffice_nightly_stale"] == 0
     assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 0
     assert samples['backoffice_job_duration_seconds_count{kind="nightly_maintenance"}'] == 1
+
+
+def test_the_job_histogram_is_the_one_the_job_records_make_after_each_kind_of_run(api, monkeypatch):
+    customer = CustomerFactory()
+    OrderFactory(customer=customer)
+    jobs.enqueue("verify")
+    jobs.enqueue("verify", {"fix": True})
+    jobs.enqueue("rebuild")
+    jobs.enqueue("recalculate_customer", {"customer_id": customer.id})
+    monkeypatch.setattr(jobs, "_run", broken)
+    failed, _ = jobs.enqueue("verify")
+    assert failed.status is JobStatus.FAILED
+    assert job_histogram(metrics(api)) == from_the_records()
+
+
+def test_the_job_histogram_counts_the_runs_split_into_jobs_as_they_end(app, api, redis_url):
+    OrderFactory()
+    jobs.enqueue("verify")
+    jobs.enqueue("verify", {"fix": True})
+    run_worker(app, redis_url)
+    ended = db.session.scalars(sa.select(JobRecord)).all()
+    assert {record.status for record in ended} == {JobStatus.FINISHED}
+    assert job_histogram(metrics(api)) == from_the_records()
+    assert metrics(api)['backoffice_job_duration_seconds_count{kind="verify"}'] == 2
+
+
+def test_an_upgraded_installation_reports_the_job_histogram_its_records_made(app, api):
+    """Before this revision the scrape counted the job records; the upgrade fills the buckets from them."""
+    db.session.remove()
+    register_migrations(app)
+    try:
+        downgrade(revision="0026")
+        with db.engine.begin() as connection:
+            connection.execute(sa.insert(JobRecord.__table__), history())
+    finally:
+        upgrade()
+    samples = metrics(api)
+    assert job_histogram(samples) == from_the_records()
+    assert samples['backoffice_job_duration_seconds_bucket{kind="verify",le="1.0"}'] == 1
+    assert samples['backoffice_job_duration_seconds_bucket{kind="verify",le="60.0"}'] == 2
+    assert samples['backoffice_job_duration_seconds_bucket{kind="verify",le="300.0"}'] == 4
+    assert samples['backoffice_job_duration_seconds_count{kind="verify"}'] == 5
+    assert samples['backoffice_job_duration_seconds_sum{kind="verify"}'] == pytest.approx(7351.750001)
+    assert samples['backoffice_job_duration_seconds_bucket{kind="nightly_maintenance",le="60.0"}'] == 1
+    assert samples['backoffice_job_duration_seconds_bucket{kind="nightly_maintenance",le="21600.0"}'] == 1
+    assert samples['backoffice_job_duration_seconds_count{kind="nightly_maintenance"}'] == 2
+    assert samples['backoffice_job_duration_seconds_count{kind="rebuild"}'] == 0
+    jobs.enqueue("verify")
+    assert metrics(api)['backoffice_job_duration_seconds_count{kind="verify"}'] == 6
+
+
+def history() -> list[dict]:
+    """Job records as an installation keeps them: jobs that finished or failed (one that never started), one
+    abandoned, one running, one of a kind no longer run."""
+    ended_at = utcnow() - timedelta(days=3)
+    rows = [
+        ("finished", "verify", 60.25),
+        ("finished", "verify", 1.5),
+        ("failed", "verify", 0.000001),
+        ("finished", "verify", 90),
+        ("finished", "verify", 7200),
+        ("abandoned", "rebuild", 30),
+        ("failed", "rebuild", None),
+        ("started", "rebuild", 10),
+        ("finished", "nightly_maintenance", 60),
+        ("finished", "nightly_maintenance", 21600.5),
+        ("finished", "a_kind_no_longer_run", 5),
+    ]
+    return [
+        {
+            "id": f"history-{number}",
+            "kind": kind,
+            "args": {},
+            "queue": "recalc",
+            "status": status,
+            "progress": 0,
+            "message": "",
+            "in_process": False,
+            "attempts": 1,
+            "enqueued_at": ended_at - timedelta(days=1),
+            "started_at": None if seconds is None else ended_at - timedelta(seconds=seconds),
+            "ended_at": None if status == "started" else ended_at,
+        }
+        for number, (status, kind, seconds) in enumerate(rows)
+    ]
+
+
+def job_histogram(samples: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in samples.items() if key.startswith("backoffice_job_duration_seconds")}
+
+
+def from_the_records() -> dict[str, float]:
+    """The job duration histogram the job records make: every job that finished or failed, by kind."""
+    db.session.rollback()
+    durations: dict[str, list[timedelta]] = {kind: [] for kind in jobs.KINDS}
+    for record in db.session.scalars(sa.select(JobRecord)):
+        ended = record.status in (JobStatus.FINISHED, JobStatus.FAILED) and record.started_at and record.ended_at
+        if ended and record.kind in durations:
+            durations[record.kind].append(as_utc(record.ended_at) - as_utc(record.started_at))
+    expected = {}
+    for kind, ran in durations.items():
+        for bound in DURATION_BUCKETS:
+            within = sum(duration <= timedelta(seconds=bound) for duration in ran)
+            expected[f'backoffice_job_duration_seconds_bucket{{kind="{kind}",le="{float(bound)}"}}'] = within
+        expected[f'backoffice_job_duration_seconds_bucket{{kind="{kind}",le="+Inf"}}'] = len(ran)
+        expected[f'backoffice_job_duration_seconds_count{{kind="{kind}"}}'] = len(ran)
+        seconds = sum(ran, timedelta()).total_seconds()
+        expected[f'backoffice_job_duration_seconds_sum{{kind="{kind}"}}'] = pytest.approx(seconds, abs=1e-6)
+    return expected

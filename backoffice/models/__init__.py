@@ -32,7 +32,7 @@ from backoffice.models.books import (
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus, status_sql
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
-from backoffice.models.jobs import JobRecord, JobStatus
+from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
 from backoffice.models.metering import (
     CustomerPricing,
     MeterReading,
@@ -103,7 +103,10 @@ __all__ = [
     "ChunkStatus",
     "Discrepancy",
     "Invoice",
+    "DURATION_BUCKETS",
+    "JobDurationBucket",
     "JobRecord",
+    "duration_bucket",
     "Meter",
     "MeterAssignment",
     "MeterReading",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
@@ -31,6 +31,7 @@ class JobRecord(db.Model):
     __table_args__ = (
         Index("ix_jobs_kind_enqueued_at", "kind", "enqueued_at"),
         Index("ix_jobs_ended_at", "ended_at"),  # the jobs that failed lately
+        Index("ix_jobs_kind_status_ended_at", "kind", "status", "ended_at"),  # the nightly's last success
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -62,3 +63,34 @@ class JobRecord(db.Model):
             return None
         end = as_utc(self.ended_at) or utcnow()
         return (end - as_utc(self.started_at)).total_seconds()  # float-ok: a duration
+
+
+DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600)
+"""Upper bounds in seconds of the job duration histogram: a customer's recalculation takes seconds, the monthly
+rebuild hours."""
+
+
+class JobDurationBucket(db.Model):
+    """One bucket of a kind's job duration histogram: how many attempts of its jobs ended (finished or failed) having
+    run longer than the bound before and at most its own, and how long they ran in all.
+
+    An attempt is counted in the transaction that records its end (see ``jobs``): the metrics read these rows, not
+    every job record ever, and a count never goes down, as Prometheus' counters must not.
+    """
+
+    __tablename__ = "job_duration_buckets"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    """The index of the first of :data:`DURATION_BUCKETS` the duration is within; past the last, their number."""
+    jobs: Mapped[int] = mapped_column(BigInteger)
+    microseconds: Mapped[int] = mapped_column(BigInteger)
+    """The durations' sum."""
+
+
+def duration_bucket(ran: timedelta) -> int:
+    """The bucket of a job that ran this long."""
+    return next(
+        (index for index, bound in enumerate(DURATION_BUCKETS) if ran <= timedelta(seconds=bound)),
+        len(DURATION_BUCKETS),
+    )

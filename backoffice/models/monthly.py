@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -62,11 +63,18 @@ class RecalculationReason(enum.StrEnum):
     """The customer is not calculated in real time: a reading or movement waits for a job."""
 
 
+WAITING = text("done_at IS NULL")
+
+
 class RecalculationRequest(db.Model):
     """Work on a customer's readings and months, from a date, that a job will do (durable: survives Redis)."""
 
     __tablename__ = "recalculation_requests"
-    __table_args__ = (Index("ix_recalculation_requests_customer_done", "customer_id", "done_at"),)
+    __table_args__ = (
+        Index("ix_recalculation_requests_customer_done", "customer_id", "done_at"),
+        # The requests still waiting, however many were done before them.
+        Index("ix_recalculation_requests_waiting", "requested_at", postgresql_where=WAITING, sqlite_where=WAITING),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

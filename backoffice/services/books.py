@@ -374,6 +374,9 @@ def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
 _move = cache(adding_to_buckets)
 """The posting's statement, built once per dialect."""
 
+_sheet = cache(balance_sheet_sql)
+"""The balance sheet's statement, built once: the health check reads it at every poll."""
+
 
 def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
     rows = connection.execute(
@@ -443,7 +446,7 @@ class Sheet:
 
 
 def balance_sheet() -> Sheet:
-    row = db.session.execute(balance_sheet_sql()).one()
+    row = db.session.execute(_sheet()).one()
     return Sheet(*(round_money(Decimal(value)) for value in row))
 
 

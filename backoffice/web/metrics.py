@@ -5,10 +5,10 @@ workers) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory: each process th
 there and a scrape, whichever process answers it, adds them all up.
 
 Everything else is read from the database at scrape time, so it is the same whichever process answers
-and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, and
-the jobs' durations and failures from their records (a job runs in a work-horse process that lives for
-that job only: samples kept in memory there would die with it). Their label is ``kind``, not ``job``:
-Prometheus gives ``job`` to the scrape target.
+and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, the
+jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their failures, from their records
+(a job runs in a work-horse process that lives for that job only: samples kept in memory there would die with
+it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape target.
 """
 
 from __future__ import annotations
@@ -19,17 +19,13 @@ from datetime import timedelta
 from itertools import accumulate
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, func, select
 
 from backoffice.extensions import db
 from backoffice.health import Health
 from backoffice.jobs import KINDS
-from backoffice.models import JobRecord, JobStatus
+from backoffice.models import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus
 from backoffice.models.types import utcnow
-
-JOB_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600)
-"""Upper bounds in seconds of the job duration histogram: a customer's recalculation takes seconds, the
-monthly rebuild hours."""
 
 FAILED_WITHIN = timedelta(hours=24)
 
@@ -163,66 +159,42 @@ class _HealthCollector:
 class _JobCollector:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
-        from prometheus_client.utils import floatToGoString
 
         durations = HistogramMetricFamily(
             "backoffice_job_duration_seconds",
-            "How long the jobs that finished or failed ran, by kind (from the job records)",
+            "How long the jobs that finished or failed ran, by kind (each attempt, counted as it ended)",
             labels=["kind"],
         )
-        counted: dict[str, list[int]] = {}
-        summed: dict[str, float] = {}  # float-ok: seconds
-        for kind, bucket, count, seconds in db.session.execute(_duration_query()):
-            counted.setdefault(kind, [0] * (len(JOB_BUCKETS) + 1))[bucket] += count
-            summed[kind] = summed.get(kind, 0) + float(seconds or 0)  # float-ok: seconds
-        for kind in KINDS:
-            within = list(accumulate(counted.get(kind) or [0] * (len(JOB_BUCKETS) + 1)))
-            buckets = [(floatToGoString(bound), n) for bound, n in zip(JOB_BUCKETS, within, strict=False)]
-            durations.add_metric([kind], buckets + [("+Inf", within[-1])], sum_value=summed.get(kind, 0))
+        counted: dict[str, list[int]] = {kind: [0] * (len(DURATION_BUCKETS) + 1) for kind in KINDS}
+        microseconds = dict.fromkeys(KINDS, 0)
+        for kind, bucket, jobs, summed in db.session.execute(_DURATIONS):
+            if kind in counted:
+                counted[kind][bucket] = jobs
+                microseconds[kind] += summed
+        for kind, counts in counted.items():
+            within = list(accumulate(counts))
+            buckets = [*zip(_BOUNDS, within, strict=False), ("+Inf", within[-1])]
+            durations.add_metric([kind], buckets, sum_value=microseconds[kind] / 1_000_000)
         yield durations
         failed = GaugeMetricFamily(
             "backoffice_jobs_failed",
             "Jobs that failed or were abandoned in the last 24 hours, by kind (from the job records)",
             labels=["kind"],
         )
-        recent = dict(
-            db.session.execute(
-                select(JobRecord.kind, func.count())
-                .where(
-                    JobRecord.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]),
-                    JobRecord.ended_at >= utcnow() - FAILED_WITHIN,
-                )
-                .group_by(JobRecord.kind)
-            ).all()
-        )
+        recent = dict(db.session.execute(_FAILED, {"since": utcnow() - FAILED_WITHIN}).all())
         for kind in KINDS:
             failed.add_metric([kind], recent.get(kind, 0))
         yield failed
 
 
-def _duration_query():
-    """Per kind and bucket (the index of the first of :data:`JOB_BUCKETS` a job's duration is within; past the
-    last, their number): how many jobs ended, and their total seconds, counted by the database.
+_BOUNDS = [str(float(bound)) for bound in DURATION_BUCKETS]
+"""The buckets' ``le`` labels, as Prometheus' client writes them."""
 
-    Each job is compared until its bucket is found and its seconds are summed as intervals, read as seconds once
-    per group: the records of every job ever are read at each scrape, and reading each job's seconds for each
-    bound took most of it.
-    """
-    if db.engine.dialect.name == "postgresql":
-        duration = JobRecord.ended_at - JobRecord.started_at
-        within = [duration <= timedelta(seconds=bound) for bound in JOB_BUCKETS]
-        seconds = func.extract("epoch", func.sum(duration))
-    else:
-        duration = (func.julianday(JobRecord.ended_at) - func.julianday(JobRecord.started_at)) * 86400
-        within = [duration <= bound for bound in JOB_BUCKETS]
-        seconds = func.sum(duration)
-    bucket = case(*((condition, index) for index, condition in enumerate(within)), else_=len(JOB_BUCKETS))
-    return (
-        select(JobRecord.kind, bucket, func.count(), seconds)
-        .where(
-            JobRecord.status.in_([JobStatus.FINISHED, JobStatus.FAILED]),
-            JobRecord.started_at.is_not(None),
-            JobRecord.ended_at.is_not(None),
-        )
-        .group_by(JobRecord.kind, bucket)
-    )
+_DURATIONS = select(JobDurationBucket.__table__)
+
+_jobs = JobRecord.__table__
+_FAILED = (
+    select(_jobs.c.kind, func.count())
+    .where(_jobs.c.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]), _jobs.c.ended_at >= bindparam("since"))
+    .group_by(_jobs.c.kind)
+)

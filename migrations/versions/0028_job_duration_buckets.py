@@ -1,7 +1,7 @@
 """job duration buckets: the metrics' job histogram kept as each job ends; indexes the health check reads
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-02 09:00:00.000000
 
 - ``job_duration_buckets`` holds, per kind of job and bucket of the duration histogram, how many attempts ended
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0028"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

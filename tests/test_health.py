@@ -281,6 +281,16 @@ def test_request_latency_is_a_histogram_by_method_endpoint_and_status_class(api,
     assert samples['backoffice_request_duration_seconds_count{endpoint="unmatched",method="GET",status="4xx"}'] == 1
 
 
+def test_a_streamed_export_s_latency_is_counted_once_when_it_is_sent(api, client, auth):
+    auth.login("finance")
+    response = client.get("/orders/export.csv")
+    assert response.is_streamed
+    response.get_data()
+    response.close()
+    samples = metrics(api)
+    assert samples['backoffice_request_duration_seconds_count{endpoint="orders.export",method="GET",status="2xx"}'] == 1
+
+
 def test_job_durations_are_counted_as_jobs_end_and_failures_come_from_the_job_records(api, monkeypatch):
     OrderFactory()
     clock = StillClock()

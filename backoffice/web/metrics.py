@@ -18,7 +18,7 @@ import time
 from datetime import timedelta
 from itertools import accumulate
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from sqlalchemy import bindparam, func, select
 
 from backoffice.extensions import db
@@ -26,13 +26,12 @@ from backoffice.health import Health
 from backoffice.jobs import KINDS
 from backoffice.models import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus
 from backoffice.models.types import utcnow
+from backoffice.web import request_log
 
 FAILED_WITHIN = timedelta(hours=24)
 
 
 def init_app(app: Flask) -> None:
-    # First of the request hooks: one that answers early (a screened request) still finds the start.
-    app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_observe)
 
 
@@ -52,18 +51,22 @@ def exposition(health: Health) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def _start() -> None:
-    g.request_started = time.perf_counter()
-
-
 def _observe(response):
-    started = g.pop("request_started", None)
-    if started is not None:
-        _request_duration().labels(
-            method=request.method,
-            endpoint=request.endpoint or "unmatched",
-            status=f"{response.status_code // 100}xx",
-        ).observe(time.perf_counter() - started)
+    """The request's time, from the clock its log line reads: to the end of what it sends, as its line is."""
+    started = request_log.started()
+    if started is None:
+        return response
+    sample = _request_duration().labels(
+        method=request.method, endpoint=request.endpoint or "unmatched", status=f"{response.status_code // 100}xx"
+    )
+
+    def observe() -> None:
+        sample.observe(time.perf_counter() - started)
+
+    if response.is_streamed:
+        response.call_on_close(observe)
+    else:
+        observe()
     return response
 
 

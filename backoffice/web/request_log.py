@@ -38,6 +38,11 @@ def request_id() -> str | None:
     return g.get("request_id")
 
 
+def started() -> float | None:  # float-ok: the performance counter's seconds
+    """When the request began (``time.perf_counter``): the clock of its log line and of its latency's sample."""
+    return g.get("request_clock")
+
+
 def identify(user: str) -> None:
     """Name who makes the request, for its log line (read when the user is loaded: at the end of the request the
     user's row may be expired, and the database away)."""

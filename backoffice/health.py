@@ -64,7 +64,7 @@ def assess() -> Health:
     at = utcnow()
     max_age = current_app.config["HEALTH_MAX_AGE"]
     since = at - max_age
-    checks = [CheckHealth(s, _state(s, since)) for s in status.latest()]
+    checks = check_states(since)
     nightly_last_success = jobs.last_success(NIGHTLY)
     nightly = _fresh(nightly_last_success, since, never=State.NEVER_RUN)
     sheet = books.balance_sheet()
@@ -81,6 +81,13 @@ def assess() -> Health:
             f"{plain(sheet.difference)}."
         )
     return Health(at, max_age, checks, nightly_last_success, nightly, sheet, metering.pending_summary(), reasons)
+
+
+def check_states(since: datetime | None = None) -> list[CheckHealth]:
+    """Each check's latest status and its state, as the health check judges it (``stale`` when its last full run
+    that succeeded finished before ``since``, by default the maximum age ago): the dashboard shows the same."""
+    since = since or utcnow() - current_app.config["HEALTH_MAX_AGE"]
+    return [CheckHealth(s, _state(s, since)) for s in status.latest()]
 
 
 def _state(s: status.CheckStatus, since: datetime) -> State:

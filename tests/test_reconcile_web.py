@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -121,6 +122,18 @@ def test_the_home_page_shows_each_checks_last_run_in_green_or_red(client, auth):
     run(RunMode.FIX)
     page = client.get("/").get_data(as_text=True)
     assert page.count('<tr class="ok">') == len(CHECKS)
+
+
+def test_the_home_page_shows_a_check_whose_last_full_run_is_too_old_as_stale_as_the_health_check_does(
+    app, client, auth
+):
+    auth.login("finance")
+    run(RunMode.VERIFY)
+    assert client.get("/").get_data(as_text=True).count('<tr class="ok">') == len(CHECKS)
+    app.config["HEALTH_MAX_AGE"] = timedelta(0)  # the run, a moment ago, is now too old
+    page = client.get("/").get_data(as_text=True)
+    assert page.count('<tr class="stale">') == len(CHECKS) and '<tr class="ok">' not in page
+    assert page.count(" · stale: no full run since ") == len(CHECKS)
 
 
 def test_a_runs_page_says_why_a_fix_left_a_discrepancy(client, auth):

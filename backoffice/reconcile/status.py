@@ -31,11 +31,6 @@ class CheckStatus:
     last_success_at: datetime | None
     """When the latest full verify, fix or rebuild that succeeded finished."""
 
-    @property
-    def healthy(self) -> bool | None:
-        """True when the latest run left nothing mismatched; None when the check never ran."""
-        return None if self.run_id is None else self.left == 0
-
 
 def latest() -> list[CheckStatus]:
     """Each registered check's latest result over everything, and its latest full run that succeeded.

@@ -190,7 +190,7 @@ class _JobCollector:
         yield failed
 
 
-_BOUNDS = [str(float(bound)) for bound in DURATION_BUCKETS]
+_BOUNDS = [str(float(bound)) for bound in DURATION_BUCKETS]  # float-ok: seconds, as the client writes its bounds
 """The buckets' ``le`` labels, as Prometheus' client writes them."""
 
 _DURATIONS = select(JobDurationBucket.__table__)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from itertools import chain, product
 
 from sqlalchemy import and_, delete, event, inspect, or_, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from backoffice.models import (
@@ -29,7 +28,7 @@ from backoffice.models import (
     checked_grand_total,
     order_month_totals_sql,
 )
-from backoffice.models.types import month_start, next_month_start
+from backoffice.models.types import month_start, next_month_start, upsert
 from backoffice.services.locking import lock_rows, lock_where
 
 totals = OrderMonthTotal.__table__
@@ -190,7 +189,7 @@ def _writing_totals(dialect: str, keys: list[tuple[int, object]]):
         )
     )
     columns = ["account_manager_id", "month", "order_count", "grand_total"]
-    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](totals)
+    statement = upsert(dialect, totals)
     statement = statement.from_select(columns, order_month_totals_sql().where(in_keys))
     return statement.on_conflict_do_update(
         index_elements=[totals.c.account_manager_id, totals.c.month],

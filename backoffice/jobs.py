@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -54,7 +53,7 @@ from backoffice.models import (
     User,
     duration_bucket,
 )
-from backoffice.models.types import Month, as_utc, utcnow
+from backoffice.models.types import Month, as_utc, upsert, utcnow
 from backoffice.money import shown
 from backoffice.reconcile import Scope, fanout, label, resolve
 from backoffice.reconcile.engine import refuse_if_busy, scope_for
@@ -758,7 +757,7 @@ def _count_duration(kind: str, started_at: datetime | None, ended_at: datetime) 
 def _counting(dialect: str):
     """``INSERT … ON CONFLICT (kind, bucket) DO UPDATE``: one more job in the bucket, and its microseconds."""
     buckets = JobDurationBucket.__table__
-    new = import_module(f"sqlalchemy.dialects.{dialect}").insert(buckets)
+    new = upsert(dialect, buckets)
     new = new.values(kind=bindparam("kind"), bucket=bindparam("bucket"), jobs=1, microseconds=bindparam("microseconds"))
     return new.on_conflict_do_update(
         index_elements=[buckets.c.kind, buckets.c.bucket],

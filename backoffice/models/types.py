@@ -8,7 +8,8 @@ from datetime import MAXYEAR, UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Enum, Numeric, String
+from sqlalchemy import Date, Enum, Numeric, String, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
@@ -85,6 +86,12 @@ def month_start(day: date) -> date:
 
 def next_month_start(day: date) -> date:
     return Month.of(day).next().first_day
+
+
+def upsert(dialect: str, table: Table):
+    """An ``INSERT`` into ``table`` that can take ``ON CONFLICT … DO UPDATE``: the dialect's own, PostgreSQL's or
+    SQLite's (the statements that keep a row per key, creating it with its first value)."""
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
 
 
 class next_month(FunctionElement):

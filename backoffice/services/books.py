@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
-from importlib import import_module
 
 from flask import current_app
 from sqlalchemy import Insert, Select, String, bindparam, cast, func, insert, literal, select, true, update
@@ -41,7 +40,7 @@ from backoffice.models import (
     balance_sheet_sql,
     normal_amount,
 )
-from backoffice.models.types import Balance, utcnow
+from backoffice.models.types import Balance, upsert, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, round_money, shown
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 
@@ -356,7 +355,7 @@ def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
     ``bucket`` and ``by`` to the buckets, a bucket being created by its first amount. A bucket whose
     balance the column could not hold is not updated: it is missing from the accounts the statement returns.
     """
-    new = import_module(f"sqlalchemy.dialects.{dialect}").insert(buckets)
+    new = upsert(dialect, buckets)
     if rows is None:
         new = new.values(
             account_id=bindparam("account_id"), bucket=bindparam("bucket"), balance=bindparam("by", type_=Balance)

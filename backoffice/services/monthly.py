@@ -13,12 +13,11 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from backoffice.models import MonthlyCustomerBalance, RecalculationReason, RecalculationRequest, expected_months
 from backoffice.models.metering import Volume
-from backoffice.models.types import Money, Month, utcnow
+from backoffice.models.types import Money, Month, upsert, utcnow
 from backoffice.services.locking import lock_customers
 
 months = MonthlyCustomerBalance.__table__
@@ -73,7 +72,7 @@ def adding_to_month(dialect: str, *, where=None, details=None):
         else details,
         "last_calculated_at": bindparam("moment"),
     }
-    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](months)
+    statement = upsert(dialect, months)
     if where is None:
         statement = statement.values(**values)
     else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, FromClause, Select, Table, func, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Table, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from backoffice.models.types import Month
@@ -39,6 +39,17 @@ class CheckedField:
     stored: ColumnElement
     expected: ColumnElement
     scale: int = 2
+
+
+@dataclass(frozen=True)
+class ExpectedBeside:
+    """The rows a check expects beside the stored ones, fully joined: a missing or a stray row is found as well as a
+    wrong one (for checks of a table of rows derived per key and month)."""
+
+    expected: Subquery
+    source: FromClause
+    key: ColumnElement
+    period: ColumnElement
 
 
 class Check(ABC):

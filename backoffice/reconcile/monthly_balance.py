@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import ColumnElement, FromClause, Subquery, case, func, select
+from sqlalchemy import case, func, select
 
 from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
 from backoffice.models.types import Month
-from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
 from backoffice.reconcile.ledger_chain import held_customers
 from backoffice.services import monthly
 
@@ -16,17 +15,8 @@ customers = Customer.__table__
 SCALES = {"total_volume_sm3": 4}
 
 
-@dataclass(frozen=True)
-class _Parts:
-    expected: Subquery
-    source: FromClause
-    """The expected months beside the stored ones: a missing or a stray month is found as well as a wrong one."""
-    key: ColumnElement
-    period: ColumnElement
-
-
 @lru_cache(maxsize=32)
-def _parts(customer_ids: tuple[int, ...] | None) -> _Parts:
+def _parts(customer_ids: tuple[int, ...] | None) -> ExpectedBeside:
     expected = expected_months(customer_ids)
     key = func.coalesce(expected.c.customer_id, months.c.customer_id)
     source = expected.join(
@@ -34,7 +24,7 @@ def _parts(customer_ids: tuple[int, ...] | None) -> _Parts:
         (months.c.customer_id == expected.c.customer_id) & (months.c.year_month == expected.c.year_month),
         full=True,
     ).join(customers, customers.c.id == key)
-    return _Parts(expected, source, key, func.coalesce(expected.c.year_month, months.c.year_month))
+    return ExpectedBeside(expected, source, key, func.coalesce(expected.c.year_month, months.c.year_month))
 
 
 class MonthlyBalance(Check):
@@ -56,7 +46,7 @@ class MonthlyBalance(Check):
     def scoped(self, scope: Scope) -> MonthlyBalance:
         return MonthlyBalance(scope.customer_ids or None)
 
-    def _parts(self) -> _Parts:
+    def _parts(self) -> ExpectedBeside:
         return _parts(self.customer_ids)
 
     @property

@@ -1,32 +1,22 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import ColumnElement, FromClause, Subquery, and_, exists, func, select
+from sqlalchemy import and_, exists, func, select
 
 from backoffice.hooks import recompute_order_month_totals
 from backoffice.models import AccountManager, Order, OrderMonthTotal, order_month_totals_sql
 from backoffice.models.types import Month, first_of_month, month_of_date, next_month
-from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
 
 totals = OrderMonthTotal.__table__
 orders = Order.__table__
 managers = AccountManager.__table__
 
 
-@dataclass(frozen=True)
-class _Parts:
-    expected: Subquery
-    source: FromClause
-    """The expected months beside the stored ones: a missing or a stray month is found as well as a wrong one."""
-    key: ColumnElement
-    month: ColumnElement
-
-
 @lru_cache(maxsize=32)
-def _parts(customer_ids: tuple[int, ...] | None, from_month: date | None) -> _Parts:
+def _parts(customer_ids: tuple[int, ...] | None, from_month: date | None) -> ExpectedBeside:
     rows = order_month_totals_sql()
     if customer_ids:
         # Only the months the customers' orders count towards, summed over every order of those months.
@@ -54,7 +44,7 @@ def _parts(customer_ids: tuple[int, ...] | None, from_month: date | None) -> _Pa
         full=True,
     )
     key = func.coalesce(expected.c.account_manager_id, totals.c.account_manager_id)
-    return _Parts(expected, source, key, func.coalesce(expected.c.month, totals.c.month))
+    return ExpectedBeside(expected, source, key, func.coalesce(expected.c.month, totals.c.month))
 
 
 class OrderMonthTotals(Check):
@@ -77,7 +67,7 @@ class OrderMonthTotals(Check):
         """Only the orders of the scope's months are summed (the conditions still select the scope's rows)."""
         return OrderMonthTotals(scope.customer_ids or None, scope.from_month)
 
-    def _parts(self) -> _Parts:
+    def _parts(self) -> ExpectedBeside:
         return _parts(self.customer_ids, self.from_month)
 
     @property
@@ -90,7 +80,7 @@ class OrderMonthTotals(Check):
 
     @property
     def period(self):
-        return month_of_date(self._parts().month)
+        return month_of_date(self._parts().period)
 
     def fields(self):
         expected = self._parts().expected
@@ -100,7 +90,7 @@ class OrderMonthTotals(Check):
         ]
 
     def scope_conditions(self, scope: Scope):
-        key, month = self.key, self._parts().month
+        key, month = self.key, self._parts().period
         conditions = []
         if scope.customer_ids:
             # The months the customers' orders count towards.

@@ -11,6 +11,7 @@ that the operating system releases when the run ends, however it ends.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -26,9 +27,10 @@ from redis import Redis
 from redis.connection import parse_url
 from redis.exceptions import RedisError
 
-from backoffice import create_app, register_migrations
+from backoffice import create_app, logs, register_migrations
 from backoffice.config import database_url
 from backoffice.extensions import db
+from backoffice.web.extensions import limiter
 from tests import factories
 from tests.factories import past_the_guards
 
@@ -82,9 +84,16 @@ class IsolatedClient(FlaskClient):
             vars(g).clear()
 
 
-@pytest.fixture
-def app(database, tmp_path):
-    url = _fresh_copy(database, tmp_path) if database.startswith("sqlite") else database
+@pytest.fixture(scope="session")
+def built_app(database, tmp_path_factory):
+    """The app of each database, built once: building one compiles every URL rule, a fifth of a second.
+
+    On SQLite it works on one file that ``app`` replaces with a fresh copy of the template before each test.
+    """
+    if database.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite-work') / 'test.sqlite'}"
+    else:
+        url = database
     app = create_app(
         {
             "TESTING": True,
@@ -98,11 +107,32 @@ def app(database, tmp_path):
         }
     )
     app.test_client_class = IsolatedClient
+    return app
+
+
+@pytest.fixture
+def app(database, built_app):
+    """The app on an empty database, as built: what a test changes of its settings and extensions is undone."""
+    app = built_app
+    if database.startswith("sqlite"):
+        _fresh_copy(database, app.config["SQLALCHEMY_DATABASE_URI"])
+    config = dict(app.config)
+    extensions = dict(app.extensions)
+    # What building the app sets up process-wide, which an app a test builds of its own replaced: the log
+    # handler, and the rate limiter's store (a new, empty one).
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    limiter.init_app(app)
     with app.app_context():
-        yield app
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            _empty_tables()
+            db.engine.dispose()
+    app.config.clear()
+    app.config.update(config)
+    app.extensions.clear()
+    app.extensions.update(extensions)
 
 
 @pytest.fixture
@@ -221,11 +251,18 @@ def _reset_postgres(url: str) -> None:
         engine.dispose()
 
 
-def _fresh_copy(template_url: str, directory) -> str:
-    """A copy of the migrated SQLite template for one test: faster than emptying every table."""
-    path = directory / "test.sqlite"
-    shutil.copyfile(template_url.removeprefix("sqlite:///"), path)
-    return f"sqlite:///{path}"
+def _fresh_copy(template_url: str, working_url: str) -> None:
+    """Put a copy of the migrated SQLite template in place of the working file: faster than emptying every table.
+
+    The copy replaces the file (a process a test left behind writes to the old one, never to the next test's),
+    and a journal left beside it goes, so SQLite does not roll it into the new file.
+    """
+    path = working_url.removeprefix("sqlite:///")
+    for leftover in (f"{path}-journal", f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(leftover)
+    shutil.copyfile(template_url.removeprefix("sqlite:///"), f"{path}.new")
+    os.replace(f"{path}.new", path)
 
 
 _SEEDED: dict[str, list[dict]] = {}
@@ -241,15 +278,39 @@ def _seeded_rows() -> dict[str, list[dict]]:
 
 
 def _empty_tables() -> None:
+    """PostgreSQL: every table emptied and its ids started again, then the seeded rows put back.
+
+    ``DELETE`` of the few rows a test writes takes a hundredth of the time ``TRUNCATE`` takes to give each table
+    new files. Triggers (the guards of the ledger, the books and the finished runs, and the foreign keys) do not
+    fire for a superuser's ``session_replication_role = replica``, so the order of the tables does not matter.
+    """
     if db.engine.dialect.name != "postgresql":
         return
-    names = ", ".join(t.name for t in db.metadata.sorted_tables)
-    # The ledger, the books and the finished runs refuse TRUNCATE; the suite may, as a superuser.
     with past_the_guards() as connection:
-        connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        connection.exec_driver_sql(_emptying(connection))
         for name, rows in _SEEDED.items():
-            table = db.metadata.tables[name]
-            connection.execute(sa.insert(table), rows)
-            connection.execute(
-                sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
-            )
+            connection.execute(sa.insert(db.metadata.tables[name]), rows)
+            connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), max(id)) FROM {name}")
+
+
+_EMPTYING: list[str] = []
+
+
+def _emptying(connection: sa.Connection) -> str:
+    """One script of a ``DELETE`` for every table of the schema and the restart of every sequence its ids use."""
+    if not _EMPTYING:
+        tables = connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+            " ORDER BY tablename"
+        ).scalars()
+        sequences = connection.exec_driver_sql(
+            "SELECT s.oid::regclass::text FROM pg_class s"
+            " JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+            " WHERE s.relkind = 'S' AND s.relnamespace = current_schema()::regnamespace ORDER BY 1"
+        ).scalars()
+        _EMPTYING.append(
+            "".join(f'DELETE FROM "{table}";' for table in tables)
+            + "SELECT "
+            + ", ".join(f"setval('{sequence}', 1, false)" for sequence in sequences)
+        )
+    return _EMPTYING[0]

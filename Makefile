@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run serve test lint install install-test services chromium hledger prometheus wrk bench worker scheduler clean
+.PHONY: run serve test lint install install-test lock locked services chromium hledger prometheus wrk bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -37,20 +37,36 @@ worker: install
 scheduler: install
 	TZ=$(BACKOFFICE_TIMEZONE) $(BIN)/rq cron backoffice.schedule --url "$$REDIS_URL"
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: locked $(VENV)/.installed
+install-test: locked $(VENV)/.installed-test
 
-$(BIN)/python:
+# uv installs exactly what uv.lock holds (hashes included) into .venv, from PyPI; `make lock` updates uv.lock
+# from pyproject.toml. uv itself is pinned here and kept in .venv/uv, outside the environment it manages.
+UV_VERSION := 0.13.9
+UV := $(VENV)/uv/bin/uv
+UV_SYNC := $(UV) sync --quiet --locked --python $(BIN)/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check --target $(VENV)/uv uv==$(UV_VERSION)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+lock: | $(UV)
+	$(UV) lock
+
+# uv.lock must hold what pyproject.toml asks for, or nothing is installed (and nothing runs).
+locked: | $(UV)
+	@$(UV) lock --check --quiet 2>/dev/null || { \
+		echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock." >&2; exit 1; }
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test]'
-	touch $@
+$(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) --extra test
+	touch $@ $(VENV)/.installed
 
 # Start the local PostgreSQL and Redis when they are down (a no-op where they run or are absent).
 services:

@@ -20,10 +20,11 @@ serve: install
 	$(BIN)/backoffice db upgrade
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
-# The suite empties the Redis database it is given: by default database 15, not the app's 0. A second run
-# beside it claims the next free PostgreSQL and Redis databases (see tests/conftest.py).
+# The suite runs in one process per core (at most 4), each with a PostgreSQL and a Redis database of its own:
+# the Redis database it is given (by default 15, not the app's 0) and the next free ones, which it empties; a
+# second run beside it claims the next free databases again (see tests/conftest.py).
 test: install-test services chromium hledger prometheus lint
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses auto --maxprocesses 4
 
 lint: install-test
 	$(BIN)/ruff check .

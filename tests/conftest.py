@@ -1,12 +1,21 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, against a migrated schema.
 
-The schema comes from the Alembic migrations (never ``create_all``), once per database and
-session; each test starts from empty tables.
+Which tests run on one database: none that uses one. Posting, locks, guards, triggers, upserts, migrations and
+the fan-out are written per dialect, and a screen, a command or a job reaches them; so every test that asks for
+``app`` (and every fixture built on it) runs once on each. The tests that ask for no database at all run once:
+each template read for inline scripts, parsing and formatting amounts, reading settings, exports' cells, the
+commands' imports, the rule table, the alert rules.
 
-Two runs of the suite on one machine do not share a database: each claims the PostgreSQL
-database and the Redis database it was given, or, when another run holds them, the next free
-one (``test_2``, ``test_3``…; Redis database 14, 13…). A claim is an exclusive lock on a file
-that the operating system releases when the run ends, however it ends.
+The schema comes from the Alembic migrations (never ``create_all``), once per database and
+session; the app of each database is built once per session too. Each test starts from empty
+tables (SQLite: a fresh copy of the migrated file; PostgreSQL: every table emptied with
+``DELETE``) and with the app's settings and extensions as built.
+
+The suite runs in several processes (``pytest-xdist``, see the Makefile), and two runs of it may run on
+one machine: no two processes share a database. Each claims the PostgreSQL database and the Redis
+database it was given, or, when another process holds them, the next free one (``test_2``,
+``test_3``…; Redis database 14, 13…). A claim is an exclusive lock on a file that the operating
+system releases when the process ends, however it ends.
 """
 
 from __future__ import annotations
@@ -191,7 +200,7 @@ def auth(client):
 @cache
 def _claimed_postgres() -> str:
     given = sa.make_url(database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)))
-    names = [given.database] + [f"{given.database}_{n}" for n in range(2, 9)]
+    names = [given.database] + [f"{given.database}_{n}" for n in range(2, 17)]
     name = _claim("postgresql", given.render_as_string(hide_password=False).rsplit("/", 1)[0], names)
     url = given.set(database=name)
     if name != given.database:

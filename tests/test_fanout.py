@@ -128,9 +128,13 @@ def chunks_of(run_id: int) -> list[ReconciliationChunk]:
 
 
 def waiting_at_the_gate(connection, count: int, seconds: float = 60) -> None:
-    """Until ``count`` chunks wait for the gate the test holds."""
+    """Until ``count`` chunks wait for the gate the test holds (in its own database: the other test processes hold
+    gates of their own, and ``pg_locks`` shows every database's)."""
     deadline = time.monotonic() + seconds
-    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND NOT granted"
+    waiting = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     while connection.execute(sa.text(waiting), {"key": GATE}).scalar() < count:
         assert time.monotonic() < deadline, "the chunks did not reach the gate"
         time.sleep(0.1)

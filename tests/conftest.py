@@ -48,6 +48,26 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        help="run the database tests on this database only (the others still run)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    only = config.getoption("--database")
+    if only is None:
+        return
+    kept, left = [], []
+    for item in items:
+        on = getattr(item, "callspec", None) and item.callspec.params.get("database")
+        (left if on and on != only else kept).append(item)
+    config.hook.pytest_deselected(items=left)
+    items[:] = kept
+
+
 def require_service(name: str, reason: str):
     """Skip a test whose server is absent; under CI a missing server is a failure."""
     message = f"{name} is not available: {reason}"

@@ -46,7 +46,10 @@ def test_a_balanced_entry_moves_each_account_in_its_normal_direction(app):
         [Line(CASH, debit=D("150000.00")), Line(CUSTOMER_DEPOSITS, credit=D("150000.00"))],
         source=books.Source("balance_transaction", 7),
     )
-    post([Line(CUSTOMER_DEPOSITS, debit=D("40000.00")), Line(GAS_REVENUE, credit=D("40000.00"))])
+    post(
+        [Line(CUSTOMER_DEPOSITS, debit=D("40000.00")), Line(GAS_REVENUE, credit=D("40000.00"))],
+        source=books.Source("balance_transaction", 8),
+    )
     moved = balances()
     assert (moved[CASH], moved[CUSTOMER_DEPOSITS], moved[GAS_REVENUE]) == (
         D("150000.00"),
@@ -142,7 +145,10 @@ def test_the_books_refuse_truncate(app, table):
 
 def test_an_unbalanced_posted_entry_is_found_and_its_accounts_are_not_rewritten_to_match_it(app):
     entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
-    post([Line(CUSTOMER_DEPOSITS, debit=D("7")), Line(GAS_REVENUE, credit=D("7"))])
+    post(
+        [Line(CUSTOMER_DEPOSITS, debit=D("7")), Line(GAS_REVENUE, credit=D("7"))],
+        source=books.Source("balance_transaction", 9),
+    )
     ids = dict(db.session.execute(sa.select(Account.code, Account.id)).all())
     cash, deposits = ids[CASH], ids[CUSTOMER_DEPOSITS]
     with past_the_guards() as connection:
@@ -153,7 +159,7 @@ def test_an_unbalanced_posted_entry_is_found_and_its_accounts_are_not_rewritten_
             ),
             {"e": entry_id, "a": cash},
         )
-    corrupt_bucket(deposits, 0, "0")  # a manual entry moves bucket 0
+    corrupt_bucket(deposits, 0, "0")  # an entry without a bucket key moves bucket 0
     record = run(RunMode.FIX, checks=["journal_balanced", "account_balance"])
     found = {
         (d.check, d.entity_id, d.field): (d.stored, d.expected, d.fixed, d.reason)

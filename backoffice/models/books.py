@@ -56,6 +56,9 @@ class Account(db.Model):
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     type: Mapped[AccountType] = mapped_column(str_enum(AccountType, "account_type"))
+    controlled_by: Mapped[str | None] = mapped_column(String(80))
+    """The sub-ledger whose movements alone move a control account ("the customers' wallets"): a manual entry's
+    line on it would set it apart from its sub-ledger, so posting refuses one. None for any other account."""
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"

@@ -10,6 +10,9 @@ written last, so their rows stay locked for as short a time as possible. The lin
 draft, which is then marked posted: the database refuses a line added to a posted entry, and
 checks again that every entry balances when it is posted (PostgreSQL once per statement, which
 lets a set-based posting write its entries posted together with all their lines, ``posting.many``).
+
+A control account (``accounts.controlled_by``) moves only with its sub-ledger: a manual entry (one that records no
+money event: posted, saved as a draft or a draft posted) is refused a line on it, whoever asks.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ lines_table = JournalLine.__table__
 
 class BooksError(ValueError):
     """An entry the books refuse; nothing was written."""
+
+
+class ControlAccount(BooksError):
+    """A manual entry's line on a control account: only the account's sub-ledger moves it."""
+
+    def __init__(self, number: int, account: str, controlled_by: str) -> None:
+        super().__init__(
+            f"Line {number}: {account} is a control account: only {controlled_by} move it, never a manual entry."
+        )
+        self.number = number
+        """The line's place among the lines given, from 1."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +152,17 @@ def post(
 ) -> int:
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
 
+    An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`).
     ``bucket_key``: whose money moved (a customer's id, a meter's for its invoices and payments), which
     chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own.
     """
+    if source is None:
+        refuse_control_accounts(connection, check_lines(lines))
+    return _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key)
+
+
+def _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key) -> int:
+    """:func:`post`, for the manual lines it has already let through or for a reversal's swapped lines."""
     recorded = record(
         connection, ENTRY, entry_date, lines, description=description, source=source, reverses_id=reverses_id
     )
@@ -209,8 +231,10 @@ def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) 
 
 
 def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
-    """Keep an entry being prepared: its lines need not balance yet, and it moves no balance."""
+    """Keep a manual entry being prepared: its lines need not balance yet, and it moves no balance; a line on a
+    control account is refused now rather than when it is posted."""
     checked = check_lines(lines, complete=False)
+    refuse_control_accounts(connection, checked)
     found = _accounts(connection, {ln.account for ln in checked})
     entry_id = connection.execute(
         ENTRY,
@@ -223,12 +247,29 @@ def save_draft(connection: Connection, entry_date: date, description: str, lines
 def post_draft(
     connection: Connection, entry_id: int, *, user: User | None = None, bucket_key: int | None = None
 ) -> None:
-    """Post a draft, if it balances (``bucket_key`` as for :func:`post`)."""
+    """Post a draft, if it balances and has no line on a control account (``bucket_key`` as for :func:`post`)."""
     lines = _draft_lines(connection, entry_id)
     checked = check_lines(lines)
+    refuse_control_accounts(connection, checked)
     found = _accounts(connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
     _move_accounts(connection, checked, found, bucket_key)
+
+
+def refuse_control_accounts(connection: Connection, lines: list[Line]) -> None:
+    """Raise :class:`ControlAccount` for the first of a manual entry's lines (checked) on a control account."""
+    codes = {ln.account for ln in lines}
+    controlled = {
+        code: (f"{code} {name}", ledger)
+        for code, name, ledger in connection.execute(
+            select(accounts.c.code, accounts.c.name, accounts.c.controlled_by).where(
+                accounts.c.code.in_(codes), accounts.c.controlled_by.is_not(None)
+            )
+        )
+    }
+    for number, ln in enumerate(lines, start=1):
+        if (found := controlled.get(ln.account)) is not None:
+            raise ControlAccount(number, *found)
 
 
 def void_draft(connection: Connection, entry_id: int) -> None:
@@ -394,6 +435,8 @@ def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
     """Post the reversing entry of a manual entry (its lines with debits and credits swapped); returns its id.
 
+    A line on a control account does not refuse it: such an entry was posted before control accounts refused
+    manual lines, and its reversal puts the account back in step with its sub-ledger.
     An entry a money event posted is corrected through the event (a wallet reversal, a withdrawn
     invoice), which posts its own entry: reversing it here would leave the books and the event apart.
     """
@@ -416,7 +459,7 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
             .order_by(lines_table.c.id)
         )
     ]
-    return post(connection, entry_date, f"Reversal of {original.number}", swapped, user=user, reverses_id=entry_id)
+    return _post(connection, entry_date, f"Reversal of {original.number}", swapped, None, user, entry_id, None)
 
 
 def rule_lines(rule, amount: Decimal) -> list[Line]:

@@ -111,9 +111,16 @@ class EntryForm(FlaskForm):
         """The lines with an account or an amount; a blank row is no line."""
         return [
             books.Line(line.account.data or "", line.debit.data or Decimal(0), line.credit.data or Decimal(0))
-            for line in self.lines
-            if line.account.data or line.debit.data or line.credit.data
+            for line in self._filled()
         ]
+
+    def refused_account(self, error: books.ControlAccount) -> None:
+        """Show the refusal on the account of the line it names (numbered among the filled lines)."""
+        account = self._filled()[error.number - 1].account
+        account.errors = [*account.errors, str(error)]
+
+    def _filled(self) -> list:
+        return [line for line in self.lines if line.account.data or line.debit.data or line.credit.data]
 
 
 class JournalFilterForm(DateRange):
@@ -305,6 +312,9 @@ def new_entry():
                         entry_id = post(session.connection(), movement).entry_id
         except DatedAfterToday as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
+        except books.ControlAccount as error:
+            form.refused_account(error)
+            refused = str(error)
         except (books.BooksError, BeyondLimit) as error:
             refused = str(error)  # about the lines: said with their totals
         except periods.PeriodClosed as error:
@@ -505,8 +515,8 @@ class RowPagination(SelectPagination):
 
 def _totals(form: EntryForm, refused: str | None = None) -> dict:
     """The debit and credit totals of the lines typed, and whether posting would accept them: the lines are checked
-    as posting checks them (``books.check_lines``), so "balanced" is said only of what will post. ``refused``: why
-    posting refused the entry, shown with the totals."""
+    as posting checks them (``books.check_lines``, then control accounts), so "balanced" is said only of what will
+    post. ``refused``: why posting refused the entry, shown with the totals."""
     amounts = [(line.debit.data, line.credit.data, line.debit.errors or line.credit.errors) for line in form.lines]
     debits = sum((d for d, _c, _e in amounts if d), Decimal(0))
     credits = sum((c for _d, c, _e in amounts if c), Decimal(0))
@@ -520,7 +530,7 @@ def _totals(form: EntryForm, refused: str | None = None) -> dict:
             problem = f"not balanced: difference {shown(debits - credits)}"
         else:
             try:
-                books.check_lines(filled)
+                books.refuse_control_accounts(db.session.connection(), books.check_lines(filled))
             except books.BooksError as error:
                 problem = str(error)
     return {

@@ -1,4 +1,4 @@
-"""Control accounts: 2000 and 1100 move only with their sub-ledgers."""
+"""Control accounts: 2000 and 1100 move only with their sub-ledgers, and each is proved against it every night."""
 
 from __future__ import annotations
 
@@ -16,13 +16,15 @@ from backoffice.models import (
     EntryStatus,
     JournalEntry,
     JournalLine,
+    RunMode,
 )
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
+from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import approvals, billing, books, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, unit_of_work
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
 D = Decimal
 DAY = date(2026, 11, 20)
@@ -180,3 +182,83 @@ def test_the_entry_form_shows_the_refusal_on_the_line_and_writes_nothing(client,
     assert response.status_code == 422
     assert f'</select><div class="field-error">Line 2: {CONTROLLED[control]}' in page.replace("&#39;", "'")
     assert written() == NOTHING
+
+
+# --- Receivables against the meters' invoices and payments ------------------------------------------------------
+
+
+def billed() -> None:
+    """Invoices and payments through the services, one of each withdrawn, over two meters."""
+    customer = CustomerFactory()
+    first, second = MeterFactory(), MeterFactory()
+    billing.assign_meter(first, customer, DAY)
+    billing.assign_meter(second, customer, DAY)
+    billing.add_invoice(first, "INV-1", D("300000"), DAY, DAY)
+    withdrawn = billing.add_invoice(first, "INV-2", D("50000"), DAY, DAY)
+    billing.add_invoice(second, "INV-3", D("120000.50"), DAY, DAY)
+    billing.add_payment(first, D("100000"), DAY)
+    billing.add_payment(second, D("150000"), DAY)  # overpaid
+    mistaken = billing.add_payment(first, D("7000"), DAY)
+    billing.withdraw_invoice(withdrawn, "Issued in error")
+    billing.withdraw_payment(mistaken, "Bounced")
+
+
+def test_receivables_agree_with_the_invoices_less_the_payments_of_a_clean_business(app):
+    billed()
+    assert written()[2][RECEIVABLES] == D("170000.50")
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def forge_posted_entry(amount: str, *, move_bucket: bool) -> int:
+    """A posted entry Dr Receivables / Cr Gas revenue written with raw SQL past the guards, its bucket moved as a
+    posting would (or not); no invoice records it."""
+    with past_the_guards() as connection:
+        entry_id = connection.execute(
+            sa.text(
+                "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+                "VALUES ('FORGED-1', :day, 'forged', 'posted', CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {"day": DAY},
+        ).scalar_one()
+        add_lines(connection, entry_id, [(RECEIVABLES, amount, 0), (GAS_REVENUE, 0, amount)])
+        if move_bucket:
+            for code in (RECEIVABLES, GAS_REVENUE):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO account_balance_buckets (account_id, bucket, balance) "
+                        "SELECT id, 0, :by FROM accounts WHERE code = :code "
+                        "ON CONFLICT (account_id, bucket) DO UPDATE SET balance = account_balance_buckets.balance + "
+                        "excluded.balance"
+                    ),
+                    {"by": amount, "code": code},
+                )
+    return entry_id
+
+
+def found(record) -> dict:
+    """What the run found on the accounts, by check and account code."""
+    codes = dict(db.session.execute(sa.select(Account.id, Account.code)).all())
+    return {
+        (d.check, codes[d.entity_id]): (d.stored, d.expected, d.fixed)
+        for d in db.session.scalars(discrepancies(record.id))
+        if d.entity_type == "account"
+    }
+
+
+def test_a_forged_posted_line_on_receivables_is_found(app):
+    billed()
+    forge_posted_entry("25000", move_bucket=True)
+    record = run(RunMode.VERIFY)
+    assert found(record) == {("receivables_agreement", RECEIVABLES): (D("195000.50"), D("170000.50"), False)}
+    assert record.mismatched == 1
+
+
+def test_a_forged_line_that_left_the_bucket_is_found_once_the_balance_is_healed(app):
+    billed()
+    forge_posted_entry("25000", move_bucket=False)
+    record = run(RunMode.FIX)
+    assert found(record) == {
+        ("account_balance", RECEIVABLES): (D("170000.50"), D("195000.50"), True),
+        ("account_balance", GAS_REVENUE): (D("420000.50"), D("445000.50"), True),
+        ("receivables_agreement", RECEIVABLES): (D("195000.50"), D("170000.50"), False),
+    }

@@ -430,7 +430,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
             "journal_balanced",
             "account_balance",
         ],
-        ["customer_status", "monthly_balance", "balance_sheet", "wallet_ledger_agreement"],
+        ["customer_status", "monthly_balance", "balance_sheet", "wallet_ledger_agreement", "receivables_agreement"],
     ]
     assert fanout.steps(RunMode.VERIFY, resolve(None)) == [resolve(None)]
     assert [[c.name for c in s] for s in fanout.steps(RunMode.REBUILD, resolve(["target_achieved"]))] == [

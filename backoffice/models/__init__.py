@@ -16,6 +16,7 @@ from backoffice.models.billing import (
     meter_customer_net_sql,
     meter_overpayment_sql,
     overpaid_sql,
+    receivables_sql,
 )
 from backoffice.models.books import (
     BUCKETS,
@@ -152,6 +153,7 @@ __all__ = [
     "meter_customer_net_sql",
     "overpaid_sql",
     "meter_overpayment_sql",
+    "receivables_sql",
     "pricing_in_force",
     "pricing_sql",
     "whose_readings",

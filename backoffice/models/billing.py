@@ -156,6 +156,14 @@ def meter_net_sql(meters=Meter.__table__):
     return invoiced.scalar_subquery() - paid.scalar_subquery()
 
 
+def receivables_sql():
+    """All invoices less all payments, neither withdrawn: what account 1100 Receivables must hold, one SQL scalar."""
+    invoices, payments = Invoice.__table__, Payment.__table__
+    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(invoices.c.withdrawn_at.is_(None))
+    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(payments.c.withdrawn_at.is_(None))
+    return func.round(invoiced.scalar_subquery() - paid.scalar_subquery(), 2, type_=Balance)
+
+
 def due_sql(net):
     """What is due of a net (invoices less payments): ``max(net, 0)``."""
     return case((net > 0, net), else_=0)

@@ -20,6 +20,7 @@ from backoffice.reconcile.monthly_balance import MonthlyBalance
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.order_month_totals import OrderMonthTotals
 from backoffice.reconcile.reading_calculation import ReadingCalculation
+from backoffice.reconcile.receivables_agreement import ReceivablesAgreement
 from backoffice.reconcile.target_achieved import TargetAchieved
 from backoffice.reconcile.wallet_ledger_agreement import WalletLedgerAgreement
 
@@ -41,6 +42,7 @@ CHECKS: dict[str, Check] = {
         AccountBalance(),
         BalanceSheet(),
         WalletLedgerAgreement(),
+        ReceivablesAgreement(),
     )
 }
 

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from backoffice.models import Account, account_balance_sql, receivables_sql
+from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.services.books import RECEIVABLES
+
+accounts = Account.__table__
+
+
+class ReceivablesAgreement(Check):
+    name = "receivables_agreement"
+    label = "Meters' invoices against Receivables"
+    description = "the Receivables account = the meters' invoices less their payments, neither withdrawn"
+    entity_type = "account"
+    by_customer = False
+    table = accounts
+    after = ("account_balance",)
+    fixable = False  # two sources of truth disagree: which one is right is for a person to find out
+
+    def fields(self):
+        return [CheckedField("balance", account_balance_sql(accounts.c.id), receivables_sql())]
+
+    def scope_conditions(self, scope: Scope):
+        return [accounts.c.code == RECEIVABLES]

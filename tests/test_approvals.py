@@ -185,6 +185,25 @@ def test_a_decided_request_is_decided_once(client, hotel, maker, checker):
     assert client.post("/approvals/999999/approve").status_code == 404
 
 
+def test_the_requester_cannot_reject_their_own_request_either(client, hotel, maker, checker):
+    request = ask(client, maker)
+    before = written()
+    row = re.search(rf'<tr id="request-{request.id}">.*?</tr>', text(client.get("/approvals"))).group(0)
+    assert f'id="reject-{request.id}"' not in row and "another admin approves it or rejects it" in row
+
+    refused = client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "Changed my mind"})
+    assert refused.status_code == 403
+    assert f"You asked for request #{request.id}: another admin rejects it." in text(refused)
+    with pytest.raises(approvals.OwnRequest, match="another admin rejects it"):
+        approvals.reject(request.id, maker, "Changed my mind")
+    assert written() == before
+    (request,) = requests()
+    assert (request.status, request.decided_by_id, request.rejection_reason) == (ApprovalStatus.PENDING, None, None)
+
+    log_in(client, checker)
+    assert f'id="reject-{request.id}"' in text(client.get("/approvals"))
+
+
 def test_a_double_submit_asks_once(client, hotel, maker):
     ask(client, maker)
     again = client.post("/customers/HOTEL/adjust", data=adjust_form("60.000"), follow_redirects=True)

@@ -55,8 +55,10 @@ class NoSuchRequest(ApprovalError):
 
 
 class OwnRequest(ApprovalError):
-    def __init__(self, request: ApprovalRequest) -> None:
-        super().__init__(f"You asked for request #{request.id}: another admin approves it.")
+    """The requester deciding their own request: a second admin approves or rejects it, never the first."""
+
+    def __init__(self, request: ApprovalRequest, decision: str = "approves") -> None:
+        super().__init__(f"You asked for request #{request.id}: another admin {decision} it.")
 
 
 def limit() -> Decimal:
@@ -195,12 +197,15 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
 
 
 def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
-    """Decline the request, saying why; nothing is posted (a draft asked for stays a draft)."""
+    """Decline the request, saying why; nothing is posted (a draft asked for stays a draft). Raises
+    :class:`ApprovalError`: the requester cannot reject their own request, as they cannot approve it."""
     if not reason.strip():
         raise ApprovalError("Say why the request is rejected.")
     decided_by = user.id
     with transaction():
         request = _locked(request_id)
+        if request.requested_by_id == decided_by:
+            raise OwnRequest(request, "rejects")
         request.decided_by_id, request.decided_at = decided_by, utcnow()
         request.rejection_reason = reason.strip()[:300]
         request.status = ApprovalStatus.REJECTED

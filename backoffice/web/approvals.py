@@ -70,6 +70,8 @@ def reject(request_id: int):
         return _page(request_id, form=form), 422
     try:
         request = approvals.reject(request_id, current_user, form.reason.data)
+    except approvals.OwnRequest as error:
+        return _page(request_id, str(error)), 403
     except approvals.AlreadyDecided as error:
         return _page(request_id, str(error)), 409
     except approvals.NoSuchRequest:

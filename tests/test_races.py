@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
@@ -18,6 +19,7 @@ from backoffice.models import (
     Customer,
     Invoice,
     Meter,
+    MeterAssignment,
     MonthlyCustomerBalance,
     Order,
     OrderMonthTotal,
@@ -25,7 +27,7 @@ from backoffice.models import (
     RunMode,
 )
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, customers, metering, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
 from backoffice.services.orders import save_order
 from tests.concurrency import race
@@ -41,6 +43,9 @@ from tests.factories import (
 
 D = Decimal
 NOV = date(2026, 11, 1)
+PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+"""For races a row lock decides: on SQLite the second writer waits for the first's whole transaction before it
+reads anything, so no stale read is possible there."""
 
 
 def found(check: str) -> int:
@@ -250,3 +255,66 @@ def test_a_fix_while_an_order_is_saved_writes_the_managers_month_with_that_order
     race(app, lambda: save_order(order), lambda: run(RunMode.FIX, checks=["order_month_totals"]))
     assert month_totals(manager_id) == [(NOV, 2, D("9300100.00"))]
     assert found("order_month_totals") == 0
+
+
+# What a write depends on is read under the lock: a customer's closed flag
+
+
+def refused(work, error: type[Exception], outcome: dict):
+    """``work``, keeping the message it is refused with in ``outcome``."""
+
+    def body() -> None:
+        try:
+            work()
+        except error as refusal:
+            outcome["refused"] = str(refusal)
+
+    return body
+
+
+def held_meters(customer_id: int) -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        sa.select(sa.func.count(MeterAssignment.id)).where(
+            MeterAssignment.customer_id == customer_id, MeterAssignment.is_active
+        )
+    )
+
+
+def closed(customer_id: int) -> bool:
+    db.session.rollback()
+    return db.session.get(Customer, customer_id).closed
+
+
+@PG_ONLY
+def test_a_meter_assigned_while_its_customer_is_closed_is_refused(app):
+    customer_id, meter_id = CustomerFactory(code="SHUT").id, MeterFactory().id
+    outcome = {}
+
+    def close() -> None:
+        customers.close_customer(db.session.get(Customer, customer_id))
+
+    def assign() -> None:
+        billing.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
+
+    race(app, close, refused(assign, billing.BillingError, outcome))
+    assert outcome["refused"] == (
+        "Customer SHUT is closed: it takes no new meter, reading, invoice or payment. An admin can reopen it."
+    )
+    assert (closed(customer_id), held_meters(customer_id)) == (True, 0)
+
+
+@PG_ONLY
+def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
+    customer_id, meter_id = CustomerFactory(code="SHUT").id, MeterFactory(serial="M-1").id
+    outcome = {}
+
+    def assign() -> None:
+        billing.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
+
+    def close() -> None:
+        customers.close_customer(db.session.get(Customer, customer_id))
+
+    race(app, assign, refused(close, customers.CustomerError, outcome))
+    assert outcome["refused"].startswith("Customer SHUT cannot be closed yet. It holds meter M-1")
+    assert (closed(customer_id), held_meters(customer_id)) == (False, 1)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
+    AccountManager,
     Customer,
     Invoice,
     Meter,
@@ -25,9 +26,11 @@ from backoffice.models import (
     OrderMonthTotal,
     Payment,
     RunMode,
+    Target,
 )
+from backoffice.models.types import Month
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, metering, wallet
+from backoffice.services import billing, customers, managers, metering, targets, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
 from backoffice.services.orders import save_order
 from tests.concurrency import race
@@ -257,7 +260,7 @@ def test_a_fix_while_an_order_is_saved_writes_the_managers_month_with_that_order
     assert found("order_month_totals") == 0
 
 
-# What a write depends on is read under the lock: a customer's closed flag
+# What a write depends on is read under the lock: a customer's closed flag, a manager's active flag
 
 
 def refused(work, error: type[Exception], outcome: dict):
@@ -318,3 +321,38 @@ def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
     race(app, assign, refused(close, customers.CustomerError, outcome))
     assert outcome["refused"].startswith("Customer SHUT cannot be closed yet. It holds meter M-1")
     assert (closed(customer_id), held_meters(customer_id)) == (False, 1)
+
+
+@PG_ONLY
+def test_a_manager_deactivated_while_targets_are_generated_gets_none(app):
+    AccountManagerFactory(name="Dewi")
+    leaving_id = AccountManagerFactory(name="Gone").id
+    generated = []
+
+    def deactivate() -> None:
+        managers.set_active(db.session.get(AccountManager, leaving_id), False)
+
+    def generate() -> None:
+        generated.append(targets.generate_targets(Month.of(NOV), amount=D("1000")).describe())
+
+    race(app, deactivate, generate)
+    db.session.rollback()
+    names = db.session.scalars(sa.select(AccountManager.name).join(Target).where(Target.period_start == NOV)).all()
+    assert (names, generated) == (["Dewi"], ["Targets for 2026-11: 1 set."])
+
+
+@PG_ONLY
+def test_a_manager_deactivated_while_a_customer_is_added_for_them_is_refused(app):
+    manager_id = AccountManagerFactory(name="Gone").id
+    outcome = {}
+
+    def deactivate() -> None:
+        managers.set_active(db.session.get(AccountManager, manager_id), False)
+
+    def add() -> None:
+        customers.create_customer("NEW", customers.Details(name="Hotel", account_manager_id=manager_id))
+
+    race(app, deactivate, refused(add, customers.CustomerError, outcome))
+    assert outcome["refused"] == "Gone is inactive: choose an active account manager."
+    db.session.rollback()
+    assert db.session.scalar(sa.select(Customer.id).where(Customer.code == "NEW")) is None

@@ -68,6 +68,8 @@ def create_customer(code: str, details: Details) -> Customer:
             raise CustomerError(f"Customer code {code} is already used.")
         customer = Customer(code=code, **values)
         session.add(customer)
+        session.flush()
+        _set_status(customer, values["suspend_below"])
     return customer
 
 

@@ -257,7 +257,9 @@ def add_invoice(
     customer_id: int | None = None,
     user: User | None = None,
 ) -> Invoice:
-    """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given)."""
+    """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given).
+    An invoice issued after today is refused."""
+    not_after_today(issued_on, "An invoice")
     number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
         connection = _locked(session, meter.id)
@@ -327,7 +329,9 @@ def add_payment(
     customer_id: int | None = None,
     user: User | None = None,
 ) -> Payment:
-    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given)."""
+    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given). A payment dated
+    after today is refused."""
+    not_after_today(paid_on, "A payment")
     amount = _positive(amount)
     periods.refuse_if_closed(db.session, paid_on)
     with transaction() as session:

@@ -140,11 +140,13 @@ def enqueue(
     user: User | None = None,
     trigger: RunTrigger = RunTrigger.USER,
     job_id: str | None = None,
+    again_after_failure: bool = False,
 ) -> tuple[JobRecord, bool]:
     """Start a job; return its row and whether this call created it.
 
     An exclusive kind already queued or running with the same arguments, or a ``job_id``
-    already used, gives back the existing row instead of a second job. Raises
+    already used, gives back the existing row instead of a second job (unless that row was abandoned, or
+    failed and ``again_after_failure``: a new attempt is numbered after it). Raises
     :class:`QueueUnavailable` when Redis cannot be reached, and :class:`RunRefused` when another
     run writes what the job would (unless it is scheduled: it will wait); nothing is left behind then.
     """
@@ -152,7 +154,7 @@ def enqueue(
     args = args or {}
     _validate(spec, args)
     active_key = _active_key(spec, args)
-    job_id, holder = _key_holder(job_id, active_key)
+    job_id, holder = _key_holder(job_id, active_key, again_after_failure=again_after_failure)
     if holder is not None:
         return holder, False
     mode = spec.mode(args) if spec.mode else None
@@ -392,12 +394,19 @@ def release_if_lost(record: JobRecord) -> bool:
     return bool(released)
 
 
-def enqueue_nightly(day: date | None = None) -> tuple[JobRecord, bool]:
-    """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once."""
+def enqueue_nightly(day: date | None = None, *, again_after_failure: bool = False) -> tuple[JobRecord, bool]:
+    """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once.
+
+    ``again_after_failure``: an attempt that failed is followed by a new one too, as an abandoned one always is.
+    """
     day = day or local_today()
     sweep_abandoned()
     return enqueue(
-        "nightly_maintenance", {"date": day.isoformat()}, trigger=RunTrigger.SCHEDULE, job_id=f"nightly-{day}"
+        "nightly_maintenance",
+        {"date": day.isoformat()},
+        trigger=RunTrigger.SCHEDULE,
+        job_id=f"nightly-{day}",
+        again_after_failure=again_after_failure,
     )
 
 
@@ -407,12 +416,14 @@ def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
 
 
 def catch_up() -> JobRecord | None:
-    """The hourly tick: sweep abandoned jobs; enqueue today's nightly if none succeeded in 24 hours."""
+    """The hourly tick: sweep abandoned jobs; enqueue today's nightly if none succeeded in 24 hours, unless today's
+    latest attempt is queued, running or finished (one that failed or was abandoned is attempted again, once a
+    tick: the new attempt is queued until a worker ends it)."""
     sweep_abandoned()
     succeeded = last_success("nightly_maintenance")
     if succeeded is not None and succeeded >= utcnow() - timedelta(hours=24):
         return None
-    record, created = enqueue_nightly()
+    record, created = enqueue_nightly(again_after_failure=True)
     return record if created else None
 
 
@@ -821,22 +832,33 @@ def _active(active_key: str | None) -> JobRecord | None:
     return None if holder is None or release_if_lost(holder) else holder
 
 
-def _key_holder(job_id: str | None, active_key: str | None) -> tuple[str | None, JobRecord | None]:
+def _key_holder(
+    job_id: str | None, active_key: str | None, *, again_after_failure: bool = False
+) -> tuple[str | None, JobRecord | None]:
     """The id a new row takes and the row already holding the job's key, if any.
 
-    A scheduled job's id is its key (``nightly-2026-11-22``): once that row is abandoned, the next
-    attempt takes the id numbered after it (``nightly-2026-11-22_2``), so two schedulers still make
-    one row. An exclusive kind's key is its arguments, held while the job is queued or running.
+    A scheduled job's id is its key (``nightly-2026-11-22``): once that row is abandoned (or failed, with
+    ``again_after_failure``), the next attempt takes the id numbered after it (``nightly-2026-11-22_2``), so two
+    schedulers still make one row. An exclusive kind's key is its arguments, held while the job is queued or running.
     """
     if job_id is None:
         return None, _active(active_key)
     attempt, candidate = 1, job_id
     while (holder := db.session.get(JobRecord, candidate)) is not None:
-        if holder.status is not JobStatus.ABANDONED and not release_if_lost(holder):
+        ended = holder.status is JobStatus.ABANDONED or (again_after_failure and _failed_for_good(holder))
+        if not ended and not release_if_lost(holder):
             return candidate, holder
         attempt += 1
         candidate = f"{job_id}_{attempt}"
     return candidate, None
+
+
+def _failed_for_good(record: JobRecord) -> bool:
+    """Whether the row failed and nothing will run its job again: a failure the database caused leaves it failed
+    while RQ still holds the job for a later retry."""
+    if record.status is not JobStatus.FAILED:
+        return False
+    return record.in_process or not redis_url() or not _queued(record.id)
 
 
 def _existing(job_id: str, active_key: str | None) -> JobRecord:

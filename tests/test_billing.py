@@ -38,6 +38,10 @@ def invoice(meter, amount, number=None):
     return billing.add_invoice(meter, number, D(amount), DAY, date(2026, 11, 30))
 
 
+def tomorrow() -> date:
+    return local_today() + timedelta(days=1)
+
+
 def assigned(customer, *meters):
     for meter in meters:
         billing.assign_meter(meter, customer, DAY)
@@ -211,6 +215,8 @@ def test_the_checks_find_and_heal_corrupted_totals(app):
         (lambda m, c: billing.assign_meter(m, CustomerFactory(), DAY), "a move must be dated after"),
         (lambda m, c: billing.assign_meter(MeterFactory(), c, date(9999, 12, 31)), "cannot be dated after today"),
         (lambda m, c: billing.deactivate(billing.active_assignment(m.id), date(9999, 12, 31)), "after today"),
+        (lambda m, c: billing.add_invoice(m, "INV-5", D("5"), tomorrow(), tomorrow()), "An invoice cannot be dated"),
+        (lambda m, c: billing.add_payment(m, D("5"), tomorrow()), "A payment cannot be dated after today"),
         (lambda m, c: billing.add_meter(m.serial), "already exists"),
         (lambda m, c: billing.meter_by_serial("M-404"), "M-404 does not exist"),
     ],

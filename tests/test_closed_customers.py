@@ -15,6 +15,7 @@ from backoffice.models import (
     BalanceTransaction,
     Customer,
     CustomerPricing,
+    CustomerStatus,
     Discrepancy,
     JournalEntry,
     MeterAssignment,
@@ -29,7 +30,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import CustomerClosed, post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, customers, metering, wallet
 from backoffice.services.locking import lock_customers
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work
 
@@ -287,3 +288,18 @@ def test_a_fix_leaves_a_closed_customers_reading_as_it_is_saying_why(app):
         "customer HOTEL is closed: its fix would post a movement; reopen the customer to fix it"
     }
     assert written() == before
+
+
+@pytest.mark.parametrize(("threshold", "status"), [("1000000", CustomerStatus.SUSPENDED), ("0", CustomerStatus.ACTIVE)])
+def test_a_new_customer_is_saved_in_the_status_its_threshold_and_balance_give(app, threshold, status):
+    customers.create_customer("c300", customers.Details(name="Hotel", suspend_below=D(threshold)))
+    assert (customer("C300").balance, customer("C300").status) == (D("0"), status)
+    assert run(RunMode.VERIFY, checks=["customer_status"]).mismatched == 0
+
+
+def test_customers_add_with_a_threshold_above_the_balance_saves_it_suspended(runner):
+    added = runner.invoke(args=["customers", "add", "C300", "Hotel", "--suspend-below", "5.000"])
+    assert added.exit_code == 0, added.output
+    assert customer("C300").status is CustomerStatus.SUSPENDED
+    verified = runner.invoke(args=["reconcile", "verify", "--check", "customer_status"])
+    assert verified.exit_code == 0, verified.output

@@ -9,7 +9,16 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
-from backoffice.models import BalanceTransaction, Customer, CustomerPricing, CustomerStatus, Invoice, MeterAssignment
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    CustomerPricing,
+    CustomerStatus,
+    Invoice,
+    MeterAssignment,
+    RunMode,
+)
+from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
 
@@ -77,6 +86,14 @@ def test_a_clerk_adds_a_customer_with_its_contact(client, finance):
     page = client.get("/customers/C-100").get_data(as_text=True)
     assert "Customer C-100 — Hotel Melati added." in page
     assert "Ibu Sari" in page and "sari@melati.example" in page and "+62 21 555-0123" in page
+
+
+def test_a_new_customer_whose_threshold_is_above_its_balance_is_added_suspended(client, finance):
+    response = client.post("/customers/new", data=NEW | {"suspend_below": "1.000.000"})
+    assert response.status_code == 302
+    added = customer("C-100")
+    assert (added.balance, added.suspend_below, added.status) == (D("0"), D("1000000.00"), CustomerStatus.SUSPENDED)
+    assert run(RunMode.VERIFY, checks=["customer_status"]).mismatched == 0
 
 
 def test_the_new_customer_form_offers_active_managers_only(client, finance):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from flask_login.utils import _create_identifier
 
 from backoffice import create_app
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
     BUCKETS,
@@ -21,6 +23,8 @@ from backoffice.models import (
     CustomerPricing,
     Invoice,
     JournalEntry,
+    Meter,
+    MeterAssignment,
     MeterReading,
     Order,
     Payment,
@@ -469,3 +473,103 @@ def test_two_admins_reversing_the_same_entry_reverse_it_once(app, client, auth):
     assert answer.status_code == 200 and "has already been reversed" in answer.get_data(as_text=True)
     assert _balances()[CASH] == D("0.00")
     assert db.session.scalar(sa.select(sa.func.count()).where(JournalEntry.reverses_id == entry)) == 1
+
+
+def _dated_forms(customer, meter) -> dict:
+    """Every form that posts money, a reading or an assignment on a date a clerk types: its address, what it sends
+    (``{day}`` where the date goes) and the field the date is typed in."""
+    reading = db.session.get(MeterReading, metering.record_reading(meter.id, date(2026, 11, 5), D("1")))
+    charged = wallet.charge(customer.id, D("10"))
+    invoice = billing.add_invoice(meter, "INV-9", D("5"), date(2026, 11, 2), date(2026, 11, 30))
+    spare = MeterFactory(serial="M-2")
+    return {
+        "recharge": ("/customers/HOTEL/recharge", {"recharge-amount": "1", "recharge-value_date": "{day}"}),
+        "charge": ("/customers/HOTEL/charge", {"charge-amount": "1", "charge-value_date": "{day}"}),
+        "invoice": (
+            "/customers/HOTEL/invoices",
+            {
+                "invoice-meter_id": meter.id,
+                "invoice-number": "INV-1",
+                "invoice-amount": "1",
+                "invoice-issued_on": "{day}",
+                "invoice-due_on": "{day}",
+            },
+        ),
+        "payment": (
+            "/customers/HOTEL/payments",
+            {"payment-meter_id": meter.id, "payment-amount": "1", "payment-paid_on": "{day}"},
+        ),
+        "reading": ("/customers/HOTEL/readings", _reading(meter, "1") | {"reading-reading_date": "{day}"}),
+        "reading correction": (
+            f"/customers/HOTEL/readings/{reading.id}",
+            {"reading_date": "{day}", "volume_flow_meter": "2", "version": metering.reading_version(reading)},
+        ),
+        "assignment": ("/customers/HOTEL/meters", {"assign-serial": "M-2", "assign-started_on": "{day}"}),
+        "adjustment": (
+            "/customers/HOTEL/adjust",
+            {
+                "adjust-direction": "up",
+                "adjust-amount": "1",
+                "adjust-reason": "write_off",
+                "adjust-value_date": "{day}",
+            },
+        ),
+        "reversal": (f"/customers/HOTEL/movements/{charged.id}/reverse", {"value_date": "{day}"}),
+        "withdrawal": (
+            f"/customers/HOTEL/invoices/{invoice.id}/withdraw",
+            {"withdraw-reason": "Sent twice", "withdraw-value_date": "{day}"},
+        ),
+        "journal entry": (
+            "/books/journal/new",
+            {
+                "entry_date": "{day}",
+                "description": "Capital",
+                "lines-0-account": "1000",
+                "lines-0-debit": "1",
+                "lines-1-account": "3000",
+                "lines-1-credit": "1",
+            },
+        ),
+        "retirement": (f"/meters/{spare.id}/retire", {"retired_on": "{day}", "confirm_from": ""}),
+    }
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "recharge",
+        "charge",
+        "invoice",
+        "payment",
+        "reading",
+        "reading correction",
+        "assignment",
+        "adjustment",
+        "reversal",
+        "withdrawal",
+        "journal entry",
+        "retirement",
+    ],
+)
+def test_a_date_after_today_is_a_field_error_and_writes_nothing(client, hotel, form):
+    url, data = _dated_forms(*hotel)[form]
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
+    # A reading's form shows what the metering service refuses under the volume, its date included.
+    field = {"reading": "reading-volume_flow_meter", "reading correction": "volume_flow_meter"}.get(form) or next(
+        name for name, value in data.items() if value == "{day}" and not name.endswith("due_on")
+    )
+
+    def state() -> tuple:
+        return (
+            written(),
+            db.session.scalar(sa.select(sa.func.count(MeterAssignment.id))),
+            db.session.scalar(sa.select(sa.func.count(Meter.id)).where(Meter.retired_on.is_not(None))),
+            db.session.scalar(sa.select(sa.func.count(Invoice.id)).where(Invoice.withdrawn_at.is_not(None))),
+        )
+
+    before = state()
+    response = client.post(url, data={name: str(value).format(day=tomorrow) for name, value in data.items()})
+    assert response.status_code == 422
+    error = re.search(rf'id="error-{field}">([^<]*)<', response.get_data(as_text=True)).group(1)
+    assert f"cannot be dated after today ({local_today():%Y-%m-%d} in Asia/Jakarta)" in error
+    assert state() == before

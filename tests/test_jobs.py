@@ -136,6 +136,63 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
     assert queued == ([f"nightly-{jobs.local_today()}"] if enqueues else [])
 
 
+def nightly_row(job_id: str, status: JobStatus) -> None:
+    """Today's nightly attempt ``job_id`` as the scheduler left it, the last success over a day ago."""
+    now = utcnow()
+    ended = now if status in (JobStatus.FAILED, JobStatus.ABANDONED) else None
+    db.session.add(
+        JobRecord(
+            id=job_id,
+            kind="nightly_maintenance",
+            args={"date": jobs.local_today().isoformat(), "trigger": "schedule"},
+            queue="maintenance",
+            status=status,
+            progress=0,
+            message=status.value,
+            in_process=False,
+            attempts=1,
+            enqueued_at=now,
+            started_at=None if status is JobStatus.QUEUED else now,
+            heartbeat_at=now,
+            ended_at=ended,
+        )
+    )
+    db.session.commit()
+
+
+@pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.ABANDONED])
+def test_catch_up_attempts_a_nightly_that_failed_or_was_abandoned_again_once_a_tick(app, redis_url, status):
+    today = jobs.local_today()
+    nightly_row(f"nightly-{today}", JobStatus.ABANDONED)
+    nightly_row(f"nightly-{today}_2", status)
+    record = jobs.catch_up()
+    assert record is not None and record.id == f"nightly-{today}_3"
+    assert jobs.catch_up() is None  # the new attempt is queued: the next tick leaves it
+    queue = Queue("maintenance", connection=Redis.from_url(redis_url))
+    assert queue.get_job_ids() == [f"nightly-{today}_3"]
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 3
+
+
+@pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.STARTED, JobStatus.FAILED])
+def test_catch_up_leaves_a_nightly_queued_running_or_waiting_for_its_retry(app, redis_url, status):
+    job_id = f"nightly-{jobs.local_today()}"
+    nightly_row(job_id, status)
+    # On the queue: waiting for a worker, running, or (failed by the database) waiting for RQ's retry.
+    Queue("maintenance", connection=Redis.from_url(redis_url)).enqueue_in(
+        timedelta(minutes=5), "backoffice.jobs.execute", job_id, job_id=job_id
+    )
+    assert jobs.catch_up() is None
+    assert db.session.scalar(sa.select(JobRecord.id)) == job_id
+
+
+def test_catch_up_leaves_a_nightly_that_finished(app, redis_url):
+    nightly_row(f"nightly-{jobs.local_today()}", JobStatus.FINISHED)
+    db.session.execute(sa.update(JobRecord).values(ended_at=utcnow() - timedelta(hours=25)))
+    db.session.commit()
+    assert jobs.catch_up() is None
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 1
+
+
 def test_a_job_that_raises_ends_failed_with_its_error(app, redis_url):
     order = OrderFactory()
     corrupt("orders", "promo", order.id, "99999999.00")  # the fix would store a negative total

@@ -10,22 +10,27 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
+    AccountManager,
     Customer,
     Invoice,
     Meter,
+    MeterAssignment,
     MonthlyCustomerBalance,
     Order,
     OrderMonthTotal,
     Payment,
     RunMode,
+    Target,
 )
+from backoffice.models.types import Month
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, customers, managers, metering, targets, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
 from backoffice.services.orders import save_order
 from tests.concurrency import race
@@ -41,6 +46,9 @@ from tests.factories import (
 
 D = Decimal
 NOV = date(2026, 11, 1)
+PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+"""For races a row lock decides: on SQLite the second writer waits for the first's whole transaction before it
+reads anything, so no stale read is possible there."""
 
 
 def found(check: str) -> int:
@@ -250,3 +258,101 @@ def test_a_fix_while_an_order_is_saved_writes_the_managers_month_with_that_order
     race(app, lambda: save_order(order), lambda: run(RunMode.FIX, checks=["order_month_totals"]))
     assert month_totals(manager_id) == [(NOV, 2, D("9300100.00"))]
     assert found("order_month_totals") == 0
+
+
+# What a write depends on is read under the lock: a customer's closed flag, a manager's active flag
+
+
+def refused(work, error: type[Exception], outcome: dict):
+    """``work``, keeping the message it is refused with in ``outcome``."""
+
+    def body() -> None:
+        try:
+            work()
+        except error as refusal:
+            outcome["refused"] = str(refusal)
+
+    return body
+
+
+def held_meters(customer_id: int) -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        sa.select(sa.func.count(MeterAssignment.id)).where(
+            MeterAssignment.customer_id == customer_id, MeterAssignment.is_active
+        )
+    )
+
+
+def closed(customer_id: int) -> bool:
+    db.session.rollback()
+    return db.session.get(Customer, customer_id).closed
+
+
+@PG_ONLY
+def test_a_meter_assigned_while_its_customer_is_closed_is_refused(app):
+    customer_id, meter_id = CustomerFactory(code="SHUT").id, MeterFactory().id
+    outcome = {}
+
+    def close() -> None:
+        customers.close_customer(db.session.get(Customer, customer_id))
+
+    def assign() -> None:
+        billing.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
+
+    race(app, close, refused(assign, billing.BillingError, outcome))
+    assert outcome["refused"] == (
+        "Customer SHUT is closed: it takes no new meter, reading, invoice or payment. An admin can reopen it."
+    )
+    assert (closed(customer_id), held_meters(customer_id)) == (True, 0)
+
+
+@PG_ONLY
+def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
+    customer_id, meter_id = CustomerFactory(code="SHUT").id, MeterFactory(serial="M-1").id
+    outcome = {}
+
+    def assign() -> None:
+        billing.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
+
+    def close() -> None:
+        customers.close_customer(db.session.get(Customer, customer_id))
+
+    race(app, assign, refused(close, customers.CustomerError, outcome))
+    assert outcome["refused"].startswith("Customer SHUT cannot be closed yet. It holds meter M-1")
+    assert (closed(customer_id), held_meters(customer_id)) == (False, 1)
+
+
+@PG_ONLY
+def test_a_manager_deactivated_while_targets_are_generated_gets_none(app):
+    AccountManagerFactory(name="Dewi")
+    leaving_id = AccountManagerFactory(name="Gone").id
+    generated = []
+
+    def deactivate() -> None:
+        managers.set_active(db.session.get(AccountManager, leaving_id), False)
+
+    def generate() -> None:
+        generated.append(targets.generate_targets(Month.of(NOV), amount=D("1000")).describe())
+
+    race(app, deactivate, generate)
+    db.session.rollback()
+    names = db.session.scalars(sa.select(AccountManager.name).join(Target).where(Target.period_start == NOV)).all()
+    assert (names, generated) == (["Dewi"], ["Targets for 2026-11: 1 set."])
+
+
+@PG_ONLY
+def test_a_manager_deactivated_while_a_customer_is_added_for_them_is_refused(app):
+    manager_id = AccountManagerFactory(name="Gone").id
+    outcome = {}
+
+    def deactivate() -> None:
+        managers.set_active(db.session.get(AccountManager, manager_id), False)
+
+    def add() -> None:
+        customers.create_customer("NEW", customers.Details(name="Hotel", account_manager_id=manager_id))
+
+    race(app, deactivate, refused(add, customers.CustomerError, outcome))
+    assert outcome["refused"] == "Gone is inactive: choose an active account manager."
+    db.session.rollback()
+    assert db.session.scalar(sa.select(Customer.id).where(Customer.code == "NEW")) is None

@@ -130,9 +130,12 @@ def assign_meter(
     on ``started_on``. What was invoiced and paid there stays with that customer.
     """
     not_after_today(started_on, "An assignment")
-    refuse_retired(meter, "it takes no new assignment")
-    _refuse_closed(customer)
     with transaction() as session:
+        # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
+        _locked(session, meter.id, also=[customer.id])
+        session.refresh(meter)
+        refuse_retired(meter, "it takes no new assignment")
+        _refuse_closed(customer.id)
         current = active_assignment(meter.id)
         if current is not None and current.customer_id == customer.id:
             raise BillingError(f"Meter {meter.serial} is already assigned to {customer.code}.")
@@ -164,12 +167,14 @@ def assign_meter(
 
 def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
     """The meter leaves the customer's site on ``ended_on``: what is dated from then on is nobody's."""
-    if not assignment.is_active:
-        raise BillingError("This assignment is already inactive.")
     if ended_on < assignment.started_on:
         raise BillingError("An assignment cannot end before it started.")
     not_after_today(ended_on, "An assignment's end")
     with transaction() as session:
+        _locked(session, assignment.meter_id)
+        session.refresh(assignment)
+        if not assignment.is_active:
+            raise BillingError("This assignment is already inactive.")
         _refuse_to_cut(assignment, ended_on, "nobody would hold the meter on their dates")
         assignment.is_active, assignment.ended_on = False, ended_on
         session.flush()
@@ -178,11 +183,14 @@ def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
 
 def reactivate(assignment: MeterAssignment) -> None:
     """Undo a deactivation: the period is open again, unless the meter has been assigned since."""
-    if assignment.is_active:
-        raise BillingError("This assignment is already active.")
-    refuse_retired(assignment.meter, "it takes no new assignment")
-    _refuse_closed(assignment.customer)
     with transaction() as session:
+        _locked(session, assignment.meter_id)
+        session.refresh(assignment)
+        session.refresh(assignment.meter)
+        if assignment.is_active:
+            raise BillingError("This assignment is already active.")
+        refuse_retired(assignment.meter, "it takes no new assignment")
+        _refuse_closed(assignment.customer_id)
         later = session.scalar(
             select(MeterAssignment.started_on)
             .where(
@@ -249,12 +257,14 @@ def add_invoice(
     customer_id: int | None = None,
     user: User | None = None,
 ) -> Invoice:
-    """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given)."""
+    """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given).
+    An invoice issued after today is refused."""
+    not_after_today(issued_on, "An invoice")
     number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
+        connection = _locked(session, meter.id)
         held = holder_on(meter.id, issued_on, customer_id)
         _refuse_number_taken(number)
-        connection = _locked(session, meter.id)
         posted = post(
             connection,
             Movement(
@@ -319,12 +329,14 @@ def add_payment(
     customer_id: int | None = None,
     user: User | None = None,
 ) -> Payment:
-    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given)."""
+    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given). A payment dated
+    after today is refused."""
+    not_after_today(paid_on, "A payment")
     amount = _positive(amount)
     periods.refuse_if_closed(db.session, paid_on)
     with transaction() as session:
-        held = holder_on(meter.id, paid_on, customer_id)
         connection = _locked(session, meter.id)
+        held = holder_on(meter.id, paid_on, customer_id)
         posted = post(
             connection,
             Movement(
@@ -473,12 +485,13 @@ def _refuse_withdrawn(row, what: str) -> None:
         raise Withdrawn(f"This {what} was withdrawn on {on:%Y-%m-%d}: it no longer changes.")
 
 
-def _locked(session, meter_id: int):
-    """The unit of work's connection, holding the locks of the meter and of every customer who has held it, in
-    the one order (customers, then meters), before anything is read to be written."""
+def _locked(session, meter_id: int, *, also=()):
+    """The unit of work's connection, holding the locks of the meter and of every customer who has held it (and of
+    the customers ``also`` names), in the one order (customers, then meters), before anything is read to be
+    written."""
     connection = session.connection()
     holders = select(assignments.c.customer_id).where(assignments.c.meter_id == meter_id)
-    lock_customers(connection, set(connection.execute(holders).scalars()))
+    lock_customers(connection, set(connection.execute(holders).scalars()) | set(also))
     lock_rows(connection, meters, [meter_id])
     return connection
 
@@ -536,7 +549,7 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
             f"enter it for {held.customer.code}.",
             "date",
         )
-    _refuse_closed(held.customer)
+    _refuse_closed(held.customer_id)
     return held
 
 
@@ -547,11 +560,13 @@ def refuse_retired(meter: Meter, refused: str) -> None:
         raise BillingError(f"Meter {meter.serial} was retired{on}: {refused}.")
 
 
-def _refuse_closed(customer: Customer) -> None:
-    if customer.closed:
+def _refuse_closed(customer_id: int) -> None:
+    """Refuse a customer that is closed; the flag is read from its row as committed now, so a caller holding the
+    customer's lock sees a close that committed while it waited for it."""
+    code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id, Customer.closed_at.is_not(None)))
+    if code is not None:
         raise BillingError(
-            f"Customer {customer.code} is closed: it takes no new meter, reading, invoice or payment. "
-            "An admin can reopen it."
+            f"Customer {code} is closed: it takes no new meter, reading, invoice or payment. An admin can reopen it."
         )
 
 

@@ -28,7 +28,7 @@ from backoffice.models import (
 from backoffice.models.types import Money, utcnow
 from backoffice.money import ZERO, MoneyError, check_amount, shown
 from backoffice.services import expect_version, transaction
-from backoffice.services.locking import lock_customers
+from backoffice.services.locking import lock_customers, lock_rows
 
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]*")
 
@@ -63,10 +63,13 @@ def create_customer(code: str, details: Details) -> Customer:
         raise CustomerError(f"{code!r} is not a customer code: use up to 32 letters, digits, '-' or '_'.")
     values = checked_details(details)
     with transaction() as session:
+        _refuse_inactive_manager(session, values["account_manager_id"])
         if session.scalar(select(Customer.id).where(Customer.code == code)) is not None:
             raise CustomerError(f"Customer code {code} is already used.")
         customer = Customer(code=code, **values)
         session.add(customer)
+        session.flush()
+        _set_status(customer, values["suspend_below"])
     return customer
 
 
@@ -75,20 +78,42 @@ def change_customer(customer: Customer, details: Details, *, version: int | None
 
     ``version``: the one the customer's form was loaded at; raises ``ChangedMeanwhile`` if it is not the customer's now.
     """
-    values = checked_details(details, keeps_manager=customer.account_manager_id)
+    values = checked_details(details)
     with transaction() as session:
+        _refuse_inactive_manager(session, values["account_manager_id"], keeps=customer.account_manager_id)
         lock_customers(session.connection(), [customer.id])
         expect_version(customer, version)
         for name, value in values.items():
             setattr(customer, name, value)
-        # Written with the row: the balance it compares is the one the lock holds, not the one loaded before.
-        customer.status = status_sql(Customer.balance, literal(values["suspend_below"], Money))
+        _set_status(customer, values["suspend_below"])
     return customer
 
 
-def checked_details(details: Details, *, keeps_manager: int | None = None) -> dict:
-    """The details as they are stored; :class:`CustomerError` names the field at fault. An inactive account manager
-    is refused unless the customer has them already (``keeps_manager``)."""
+def _set_status(customer: Customer, suspend_below: Decimal) -> None:
+    """The customer's status as its threshold and its balance give it: suspended while the balance is below it.
+
+    Written with the row, as SQL: the balance it compares is the one stored when the row is written (under the
+    customer's lock), not one loaded before. The threshold is the one being written, not the row's previous one.
+    """
+    customer.status = status_sql(Customer.balance, literal(suspend_below, Money))
+
+
+def _refuse_inactive_manager(session, manager_id: int | None, *, keeps: int | None = None) -> None:
+    """Refuse an inactive account manager, unless the customer has them already (``keeps``). The manager's row is
+    locked first, so a deactivation committing meanwhile is seen (or waits for this write)."""
+    if manager_id is None or manager_id == keeps:
+        return
+    lock_rows(session.connection(), AccountManager.__table__, [manager_id])
+    active, name = session.execute(
+        select(AccountManager.active, AccountManager.name).where(AccountManager.id == manager_id)
+    ).one()
+    if not active:
+        raise CustomerError(f"{name} is inactive: choose an active account manager.", "account_manager_id")
+
+
+def checked_details(details: Details) -> dict:
+    """The details as they are stored; :class:`CustomerError` names the field at fault. Whether the account manager
+    is active is checked when the customer is written, under the manager's lock."""
     name = details.name.strip()
     if not name or len(name) > 200:
         raise CustomerError("A customer needs a name of at most 200 characters.", "name")
@@ -98,11 +123,8 @@ def checked_details(details: Details, *, keeps_manager: int | None = None) -> di
         raise CustomerError(str(error), "suspend_below") from None
     manager_id = details.account_manager_id
     if manager_id is not None:
-        manager = db.session.get(AccountManager, manager_id)
-        if manager is None:
+        if db.session.get(AccountManager, manager_id) is None:
             raise CustomerError("There is no such account manager.", "account_manager_id")
-        if not manager.active and manager_id != keeps_manager:
-            raise CustomerError(f"{manager.name} is inactive: choose an active account manager.", "account_manager_id")
     return {
         "name": name,
         "account_manager_id": manager_id,

@@ -13,6 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Target
 from backoffice.models.users import normal_email
 from backoffice.services import expect_version, transaction
+from backoffice.services.locking import lock_rows
 
 
 class ManagerError(ValueError):
@@ -46,7 +47,9 @@ def change_manager(manager: AccountManager, name: str, email: str, *, version: i
 
 def set_active(manager: AccountManager, active: bool) -> AccountManager:
     """Deactivate or reactivate the manager; everything that refers to them stays as it is."""
-    with transaction():
+    with transaction() as session:
+        lock_rows(session.connection(), AccountManager.__table__, [manager.id])
+        session.refresh(manager)
         if manager.active is active:
             raise ManagerError(f"{manager.name} is {'active' if active else 'inactive'} already.", "active")
         manager.active = active

@@ -12,7 +12,7 @@ from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month, month_start
 from backoffice.money import MoneyError, check_amount
 from backoffice.services import expect_version, transaction
-from backoffice.services.locking import lock_rows
+from backoffice.services.locking import lock_where
 
 
 class DuplicateTarget(ValueError):
@@ -87,12 +87,15 @@ def generate_targets(month: Month, *, amount: Decimal | None = None, from_previo
     previous = _previous(month) if from_previous else None
     try:
         with transaction() as session:
-            connection = session.connection()
+            # Locked as the hooks lock them: a target saved meanwhile for one of them waits, or is seen. The active
+            # flag is read under the lock: a manager deactivated meanwhile is left out once their deactivation commits.
+            locked = lock_where(session.connection(), AccountManager.__table__, AccountManager.active)
             managers = session.scalars(
-                select(AccountManager).where(AccountManager.active).order_by(AccountManager.name, AccountManager.id)
+                select(AccountManager)
+                .where(AccountManager.id.in_(locked))
+                .order_by(AccountManager.name, AccountManager.id)
+                .execution_options(populate_existing=True)
             ).all()
-            # Locked as the hooks lock them: a target saved meanwhile for one of them waits, or is seen.
-            lock_rows(connection, AccountManager.__table__, [manager.id for manager in managers])
             amounts = _amounts_of(month.first_day)
             earlier = _amounts_of(previous) if previous is not None else {}
             created, kept, without_source = [], [], []

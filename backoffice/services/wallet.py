@@ -251,25 +251,35 @@ def post_movement(movement: Movement) -> BalanceTransaction:
 
 
 def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:
-    """Post in a unit of work of its own. ``earlier``: the error to raise, given the movement its idempotency
-    key already posted, instead of returning that movement."""
-    key = movement.idempotency_key
+    """Post in a unit of work of its own. ``earlier``: the error to raise, given what was already posted for the
+    movement (:func:`_first`), instead of returning that."""
     try:
         with transaction() as session:
-            connection = session.connection()
-            if earlier is not None and key and (found := by_key(connection, key)) is not None:
-                raise earlier(found)
-            return post(connection, movement).transaction
-    except IntegrityError:
-        # Another movement took the key between our check and our insert.
-        if key:
-            with db.engine.connect() as connection:
-                found = by_key(connection, key)
-            if found is not None:
+            if (found := _first(session.connection(), movement)) is not None:
                 if earlier is not None:
-                    raise earlier(found) from None
+                    raise earlier(found)
                 return same_or_conflict(found, movement)
-        raise
+            return post(session.connection(), movement).transaction
+    except IntegrityError:
+        # Another movement took the key (or reversed the movement) between our check and our insert.
+        with db.engine.connect() as connection:
+            found = _first(connection, movement)
+        if found is None:
+            raise
+        if earlier is not None:
+            raise earlier(found) from None
+        return same_or_conflict(found, movement)
+
+
+def _first(connection, movement: Movement) -> BalanceTransaction | None:
+    """What the movement's idempotency key already posted; for a reversal, the movement's reversal under any key:
+    whatever its key, the movement is reversed once, as the unique ``reverses_id`` says."""
+    if movement.idempotency_key and (found := by_key(connection, movement.idempotency_key)) is not None:
+        return found
+    if movement.reverses_id is None:
+        return None
+    row = connection.execute(select(ledger).where(ledger.c.reverses_id == movement.reverses_id)).one_or_none()
+    return BalanceTransaction(**row._mapping) if row is not None else None
 
 
 def _positive(amount: Decimal) -> Decimal:

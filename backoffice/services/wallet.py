@@ -17,11 +17,13 @@ from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, TransactionKind, User
 from backoffice.models.metering import READING
 from backoffice.money import MoneyError, check_amount
+from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import (
     KEY_LENGTH,
     DatedAfterToday,
     IdempotencyConflict,
+    IdempotencyKeyReserved,
     IdempotencyKeyTooLong,
     InsufficientBalance,
     WalletError,
@@ -36,6 +38,7 @@ __all__ = [
     "KEY_LENGTH",
     "DatedAfterToday",
     "IdempotencyConflict",
+    "IdempotencyKeyReserved",
     "IdempotencyKeyTooLong",
     "InsufficientBalance",
     "Reference",
@@ -77,7 +80,7 @@ def recharge(
             value_date=value_date,
             reference=reference,
             description=description,
-            idempotency_key=idempotency_key,
+            idempotency_key=clerk_key(idempotency_key),
             user=user,
         )
     )
@@ -102,7 +105,7 @@ def charge(
             value_date=value_date,
             reference=reference,
             description=description,
-            idempotency_key=idempotency_key,
+            idempotency_key=clerk_key(idempotency_key),
             user=user,
         )
     )
@@ -164,7 +167,7 @@ def adjustment(
         reference=reference,
         description=description or reason.label,
         reason=reason.value,
-        idempotency_key=idempotency_key,
+        idempotency_key=clerk_key(idempotency_key),
         user=user,
     )
 
@@ -208,7 +211,7 @@ def reversal(
         description=description or f"Reversal of {original.kind.value} #{original.id}",
         reason=original.reason,
         reverses_id=original.id,
-        idempotency_key=f"reversal-of-{original.id}",
+        idempotency_key=own_key("reversal", original.id),
         user=user,
     )
 
@@ -272,8 +275,9 @@ def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:
 
 
 def _first(connection, movement: Movement) -> BalanceTransaction | None:
-    """What the movement's idempotency key already posted; for a reversal, the movement's reversal under any key:
-    whatever its key, the movement is reversed once, as the unique ``reverses_id`` says."""
+    """What the movement's idempotency key already posted; for a reversal, the movement's reversal under any key
+    (one posted under ``reversal-of-<id>``, as before, or under another ``SECRET_KEY``): a movement is reversed
+    once, as the unique ``reverses_id`` says."""
     if movement.idempotency_key and (found := by_key(connection, movement.idempotency_key)) is not None:
         return found
     if movement.reverses_id is None:

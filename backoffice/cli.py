@@ -657,7 +657,7 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
     from backoffice.models import Customer
     from backoffice.money import BeyondLimit, MoneyError, parse_amount
     from backoffice.services.periods import PeriodClosed
-    from backoffice.services.wallet import IdempotencyKeyTooLong, WalletError
+    from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
 
     config = current_app.config
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
@@ -670,7 +670,7 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
         movement = operation(customer, value, value_date=_day(value_date), **options)
     except BeyondLimit as error:
         raise click.ClickException(str(error)) from None
-    except (MoneyError, IdempotencyKeyTooLong) as error:  # mistakes in what was typed
+    except (MoneyError, IdempotencyKeyTooLong, IdempotencyKeyReserved) as error:  # mistakes in what was typed
         raise CommandUsageError(str(error)) from None
     except (WalletError, PeriodClosed) as error:
         raise click.ClickException(str(error)) from None

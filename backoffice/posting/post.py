@@ -55,6 +55,13 @@ class IdempotencyKeyTooLong(WalletError):
         super().__init__(f"An idempotency key has at most {KEY_LENGTH} characters.")
 
 
+class IdempotencyKeyReserved(WalletError):
+    def __init__(self, prefix: str) -> None:
+        super().__init__(
+            f"An idempotency key cannot start with {prefix!r}: such keys are the application's own. Use another key."
+        )
+
+
 class IdempotencyConflict(WalletError):
     def __init__(self, key: str) -> None:
         super().__init__(

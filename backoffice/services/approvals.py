@@ -10,6 +10,7 @@ decided, and it posts once. A request that posting refuses when approved stays p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -30,6 +31,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.money import BeyondLimit
+from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import WalletError, post, value_date
 from backoffice.posting.rules import Kind
@@ -88,7 +90,7 @@ def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRe
             adjustment_reason=movement.reason,
             description=movement.description,
             value_date=movement.value_date,
-            idempotency_key=movement.idempotency_key,
+            idempotency_key=clerk_key(movement.idempotency_key),
         ),
         user=user,
         reason=reason,
@@ -123,6 +125,7 @@ def ask_entry(
 ) -> ApprovalRequest:
     """Ask to post a manual entry: it is kept as a draft until approved; its description says why. The form's
     ``idempotency_key`` makes a double submit ask once."""
+    idempotency_key = clerk_key(idempotency_key)
     if idempotency_key and (earlier := _by_key(idempotency_key)) is not None:
         return earlier
     movement = Movement(kind=Kind.MANUAL, value_date=entry_date, description=description, lines=tuple(lines))
@@ -247,15 +250,15 @@ def _would_post(session, movement: Movement) -> None:
 def _movement(request: ApprovalRequest, user: User) -> Movement:
     """What approving the request posts, by ``user``."""
     if request.kind is ApprovalKind.ADJUSTMENT:
-        return wallet.adjustment(
+        asked = wallet.adjustment(
             request.customer_id,
             request.signed_amount,
             reason=request.adjustment_reason,
             description=request.description,
-            idempotency_key=f"approval-{request.id}",
             user=user,
             value_date=request.value_date,
         )
+        return replace(asked, idempotency_key=own_key("approval", request.id))
     if request.kind is ApprovalKind.WALLET_REVERSAL:
         if (earlier := wallet.reversal_of(request.movement_id)) is not None:
             raise wallet.AlreadyReversed(request.movement_id, earlier)

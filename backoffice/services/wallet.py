@@ -17,11 +17,13 @@ from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, TransactionKind, User
 from backoffice.models.metering import READING
 from backoffice.money import MoneyError, check_amount
+from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import (
     KEY_LENGTH,
     DatedAfterToday,
     IdempotencyConflict,
+    IdempotencyKeyReserved,
     IdempotencyKeyTooLong,
     InsufficientBalance,
     WalletError,
@@ -36,6 +38,7 @@ __all__ = [
     "KEY_LENGTH",
     "DatedAfterToday",
     "IdempotencyConflict",
+    "IdempotencyKeyReserved",
     "IdempotencyKeyTooLong",
     "InsufficientBalance",
     "Reference",
@@ -77,7 +80,7 @@ def recharge(
             value_date=value_date,
             reference=reference,
             description=description,
-            idempotency_key=idempotency_key,
+            idempotency_key=clerk_key(idempotency_key),
             user=user,
         )
     )
@@ -102,7 +105,7 @@ def charge(
             value_date=value_date,
             reference=reference,
             description=description,
-            idempotency_key=idempotency_key,
+            idempotency_key=clerk_key(idempotency_key),
             user=user,
         )
     )
@@ -164,7 +167,7 @@ def adjustment(
         reference=reference,
         description=description or reason.label,
         reason=reason.value,
-        idempotency_key=idempotency_key,
+        idempotency_key=clerk_key(idempotency_key),
         user=user,
     )
 
@@ -208,7 +211,7 @@ def reversal(
         description=description or f"Reversal of {original.kind.value} #{original.id}",
         reason=original.reason,
         reverses_id=original.id,
-        idempotency_key=f"reversal-of-{original.id}",
+        idempotency_key=own_key("reversal", original.id),
         user=user,
     )
 
@@ -251,25 +254,36 @@ def post_movement(movement: Movement) -> BalanceTransaction:
 
 
 def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:
-    """Post in a unit of work of its own. ``earlier``: the error to raise, given the movement its idempotency
-    key already posted, instead of returning that movement."""
-    key = movement.idempotency_key
+    """Post in a unit of work of its own. ``earlier``: the error to raise, given what was already posted for the
+    movement (:func:`_first`), instead of returning that."""
     try:
         with transaction() as session:
-            connection = session.connection()
-            if earlier is not None and key and (found := by_key(connection, key)) is not None:
-                raise earlier(found)
-            return post(connection, movement).transaction
-    except IntegrityError:
-        # Another movement took the key between our check and our insert.
-        if key:
-            with db.engine.connect() as connection:
-                found = by_key(connection, key)
-            if found is not None:
+            if (found := _first(session.connection(), movement)) is not None:
                 if earlier is not None:
-                    raise earlier(found) from None
+                    raise earlier(found)
                 return same_or_conflict(found, movement)
-        raise
+            return post(session.connection(), movement).transaction
+    except IntegrityError:
+        # Another movement took the key (or reversed the movement) between our check and our insert.
+        with db.engine.connect() as connection:
+            found = _first(connection, movement)
+        if found is None:
+            raise
+        if earlier is not None:
+            raise earlier(found) from None
+        return same_or_conflict(found, movement)
+
+
+def _first(connection, movement: Movement) -> BalanceTransaction | None:
+    """What the movement's idempotency key already posted; for a reversal, the movement's reversal under any key
+    (one posted under ``reversal-of-<id>``, as before, or under another ``SECRET_KEY``): a movement is reversed
+    once, as the unique ``reverses_id`` says."""
+    if movement.idempotency_key and (found := by_key(connection, movement.idempotency_key)) is not None:
+        return found
+    if movement.reverses_id is None:
+        return None
+    row = connection.execute(select(ledger).where(ledger.c.reverses_id == movement.reverses_id)).one_or_none()
+    return BalanceTransaction(**row._mapping) if row is not None else None
 
 
 def _positive(amount: Decimal) -> Decimal:

@@ -42,7 +42,7 @@ from backoffice.models import (
 )
 from backoffice.money import BeyondLimit, shown
 from backoffice.posting.movement import Movement
-from backoffice.posting.post import DatedAfterToday, post
+from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong, post
 from backoffice.posting.rules import Kind
 from backoffice.services import account_lines, approvals, books, journal_export, periods, transaction
 from backoffice.web import sources
@@ -317,6 +317,8 @@ def new_entry():
             refused = str(error)
         except (books.BooksError, BeyondLimit) as error:
             refused = str(error)  # about the lines: said with their totals
+        except (IdempotencyKeyReserved, IdempotencyKeyTooLong) as error:
+            refused = str(error)  # the form's hidden key: said where the entry's refusals are
         except periods.PeriodClosed as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         else:

@@ -1,0 +1,42 @@
+"""Idempotency keys: a clerk's (or an API client's) and the application's own, which never meet.
+
+Both kinds share the unique key column, so a key taken by one is refused to the other. A clerk chooses a
+key (a form's hidden field, ``--idempotency-key``). The application derives its own from what it posts
+(approving request 7, reversing movement 12), so that a retry finds the first result; were that key
+readable from the id, a clerk could post a Rp 1 recharge under it first and block the correction. So the
+application's keys start with :data:`OWN`, which a clerk's key may not, and the rest is an HMAC of the
+purpose and the id under the installation's ``SECRET_KEY``: not guessable, and the same on every retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import current_app
+
+from backoffice.posting.post import KEY_LENGTH, IdempotencyKeyReserved, IdempotencyKeyTooLong
+
+OWN = "~"
+"""The first character of the application's keys, and only of theirs."""
+
+
+def own_key(purpose: str, id_: int) -> str:
+    """The application's key for ``purpose`` (e.g. ``"approval"``) of the row ``id_``."""
+    secret = current_app.config["SECRET_KEY"]
+    secret = secret if isinstance(secret, bytes) else secret.encode()
+    message = f"idempotency:{purpose}:{id_}".encode()
+    return OWN + hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def clerk_key(key: str | None) -> str | None:
+    """A key a clerk or a client sent, checked before anything is written: ``None`` for none; raises
+    :class:`IdempotencyKeyReserved` for one in the application's namespace, :class:`IdempotencyKeyTooLong`
+    beyond the column."""
+    if not key:
+        return None
+    if key.startswith(OWN):
+        raise IdempotencyKeyReserved(OWN)
+    if len(key) > KEY_LENGTH:
+        raise IdempotencyKeyTooLong()
+    return key

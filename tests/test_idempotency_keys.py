@@ -1,0 +1,226 @@
+"""Idempotency keys: a clerk's and the application's own never meet, so a clerk's key cannot block a correction."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.extensions import db
+from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Customer, TransactionKind
+from backoffice.posting.keys import OWN, own_key
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import post
+from backoffice.posting.rules import Kind
+from backoffice.services import approvals, books, transaction, wallet
+from tests.factories import CustomerFactory, UserFactory
+
+D = Decimal
+LIMIT = D("50000")
+RESERVED = "cannot start with '~': such keys are the application's own"
+
+
+@pytest.fixture
+def hotel(app):
+    app.config["APPROVAL_ABOVE"] = LIMIT
+    customer = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
+    wallet.recharge(customer, D("100000"), description="opening deposit", value_date=date(2026, 10, 1))
+    return customer
+
+
+@pytest.fixture
+def maker(app):
+    return UserFactory(email="maker@example.com", role="admin")
+
+
+@pytest.fixture
+def checker(app):
+    return UserFactory(email="checker@example.com", role="admin")
+
+
+def written() -> tuple[int, int, Decimal]:
+    """Ledger rows, approval requests and the hotel's balance, as a new transaction sees them."""
+    db.session.rollback()
+    return (
+        db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))),
+        db.session.scalar(sa.select(sa.func.count(ApprovalRequest.id))),
+        db.session.scalar(sa.select(Customer.balance).where(Customer.code == "HOTEL")),
+    )
+
+
+def ask_adjustment(customer, maker, key: str = "form-1") -> ApprovalRequest:
+    movement = wallet.adjustment(
+        customer,
+        D("60000"),
+        reason="other",
+        description="Meter misread in October",
+        idempotency_key=key,
+        user=maker,
+    )
+    return approvals.ask_adjustment(movement, user=maker, reason="Other: Meter misread in October")
+
+
+# --- A clerk's key that the application used to derive blocks nothing -------------------------------------------------
+
+
+def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(hotel, maker, checker):
+    request = ask_adjustment(hotel, maker)
+    clerks = wallet.recharge(hotel, D("1"), description="Rp 1", idempotency_key=f"approval-{request.id}")
+    before = written()
+    approved = approvals.approve(request.id, checker)
+    assert approved.status is ApprovalStatus.APPROVED
+    posted = db.session.get(BalanceTransaction, approved.result_movement_id)
+    assert (posted.kind, posted.signed_amount) == (TransactionKind.ADJUSTMENT, D("60000.00"))
+    assert posted.idempotency_key == own_key("approval", request.id) != clerks.idempotency_key
+    assert written() == (before[0] + 1, before[1], D("160001.00"))
+
+
+def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(hotel, maker, checker):
+    deposit = wallet.recharge(hotel, D("20000"), description="wrong customer")
+    large = wallet.recharge(hotel, D("70000"), description="wrong customer too")
+    for original in (deposit, large):
+        wallet.recharge(hotel, D("1"), description="Rp 1", idempotency_key=f"reversal-of-{original.id}")
+    reversal = wallet.reverse(deposit, refuse_again=True)
+    assert (reversal.kind, reversal.reverses_id, reversal.signed_amount) == (
+        TransactionKind.REVERSAL,
+        deposit.id,
+        D("-20000.00"),
+    )
+    asked = approvals.ask_wallet_reversal(large, description="Wrong customer", value_date=None, user=maker)
+    approved = approvals.approve(asked.id, checker)
+    assert wallet.reversal_of(large.id).id == approved.result_movement_id
+    assert written()[2] == D("100002.00")
+
+
+def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(hotel):
+    deposit = wallet.recharge(hotel, D("20000"), description="wrong customer")
+    with transaction() as session:
+        old = post(
+            session.connection(),
+            Movement(
+                kind=Kind.REVERSAL,
+                amount=D("-20000"),
+                customer_id=hotel.id,
+                reference=Reference("balance_transaction", deposit.id),
+                reverses_id=deposit.id,
+                idempotency_key=f"reversal-of-{deposit.id}",
+            ),
+        ).transaction
+    before = written()
+    assert wallet.reverse(deposit).id == old.id
+    with pytest.raises(wallet.AlreadyReversed, match=f"already reversed by #{old.id}"):
+        wallet.reverse(deposit, refuse_again=True)
+    assert written() == before
+
+
+# --- The application's keys ------------------------------------------------------------------------------------------
+
+
+def test_the_applications_keys_are_its_own_and_say_nothing_of_the_id(app):
+    keys = {own_key("approval", 48213), own_key("approval", 48214), own_key("reversal", 48213)}
+    assert len(keys) == 3
+    for key in keys:
+        assert key.startswith(OWN) and "4821" not in key and "approval" not in key and "reversal" not in key
+        assert len(key) <= wallet.KEY_LENGTH
+    assert own_key("approval", 48213) == own_key("approval", 48213)
+    app.config["SECRET_KEY"] = "another installation"
+    assert own_key("approval", 48213) not in keys
+
+
+# --- A clerk's key in the application's namespace is refused, writing nothing -----------------------------------------
+
+
+@pytest.mark.parametrize("key", ["~1", "~approval-7"])
+def test_the_services_refuse_a_key_in_the_applications_namespace(hotel, maker, key):
+    before = written()
+    attempts = (
+        lambda: wallet.recharge(hotel, D("1"), idempotency_key=key),
+        lambda: wallet.charge(hotel, D("1"), idempotency_key=key),
+        lambda: wallet.adjust(hotel, D("1"), reason="goodwill", idempotency_key=key),
+        lambda: approvals.ask_entry(
+            date(2026, 11, 20),
+            "Owner's capital",
+            [books.Line("1000", debit=D("75000")), books.Line("3000", credit=D("75000"))],
+            user=maker,
+            idempotency_key=key,
+        ),
+    )
+    for attempt in attempts:
+        with pytest.raises(wallet.IdempotencyKeyReserved, match=RESERVED):
+            attempt()
+    assert written() == before
+
+
+def test_an_applications_key_is_refused_to_a_clerk_even_when_it_is_the_real_one(hotel, maker):
+    request = ask_adjustment(hotel, maker)
+    before = written()
+    with pytest.raises(wallet.IdempotencyKeyReserved):
+        wallet.recharge(hotel, D("1"), idempotency_key=own_key("approval", request.id))
+    assert written() == before
+
+
+def test_the_recharge_and_adjust_forms_refuse_a_key_in_the_applications_namespace(client, auth, hotel):
+    auth.login("admin")
+    before = written()
+    recharge = {"recharge-amount": "1", "recharge-idempotency_key": "~approval-1"}
+    adjust = {
+        "adjust-direction": "up",
+        "adjust-amount": "1",
+        "adjust-reason": "goodwill",
+        "adjust-idempotency_key": "~k",
+    }
+    for url, form in (("/customers/HOTEL/recharge", recharge), ("/customers/HOTEL/adjust", adjust)):
+        response = client.post(url, data=form)
+        assert response.status_code == 422
+        assert RESERVED.replace("'", "&#39;") in response.get_data(as_text=True)
+    assert written() == before
+
+
+def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, auth, hotel):
+    auth.login("admin")
+    before = written()
+    form = {
+        "entry_date": "2026-11-20",
+        "description": "Owner's capital",
+        "lines-0-account": "1000",
+        "lines-0-debit": "75.000",
+        "lines-1-account": "3000",
+        "lines-1-credit": "75.000",
+        "action": "post",
+        "idempotency_key": "~e-1",
+    }
+    response = client.post("/books/journal/new", data=form)
+    assert response.status_code == 422
+    assert RESERVED.replace("'", "&#39;") in response.get_data(as_text=True)
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ledger", "recharge", "HOTEL", "1", "--idempotency-key", "~approval-1"],
+        ["ledger", "charge", "HOTEL", "1", "--idempotency-key", "~approval-1"],
+        ["ledger", "adjust", "HOTEL", "1", "--reason", "goodwill", "--idempotency-key", "~approval-1"],
+    ],
+)
+def test_the_ledger_commands_refuse_a_key_in_the_applications_namespace_with_exit_2(runner, hotel, args):
+    before = written()
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2, result.output
+    assert RESERVED in result.output and len(result.output.strip().splitlines()) == 1
+    assert written() == before
+
+
+# --- A clerk's retries keep their first result ------------------------------------------------------------------------
+
+
+def test_a_clerks_retry_returns_the_first_result_and_the_key_with_another_request_is_refused(hotel, maker):
+    first = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-9")
+    assert wallet.recharge(hotel, D("5000"), idempotency_key="transfer-9").id == first.id
+    with pytest.raises(wallet.IdempotencyConflict):
+        wallet.recharge(hotel, D("5001"), idempotency_key="transfer-9")
+    request = ask_adjustment(hotel, maker, key="form-7")
+    assert ask_adjustment(hotel, maker, key="form-7").id == request.id
+    assert written() == (2, 1, D("105000.00"))

@@ -458,6 +458,27 @@ def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner,
     assert written()[2] == D("150000.00")
 
 
+def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_limit(hotel, maker, checker):
+    """Whoever calls them (a screen, a command, a job, a script): above the limit only an approved request posts."""
+    before = written()
+    deposit = db.session.scalar(sa.select(BalanceTransaction))
+    with pytest.raises(wallet.NeedsApproval, match=r"Rp60\.000,00 is above the approval limit \(Rp50\.000,00\)"):
+        wallet.adjust(hotel, D("-60000"), reason="goodwill", user=maker)
+    with pytest.raises(wallet.NeedsApproval, match="a second admin approves it"):
+        wallet.post_movement(wallet.adjustment(hotel, D("60000"), reason="goodwill", user=maker))
+    with pytest.raises(wallet.NeedsApproval, match=r"Rp100\.000,00 is above the approval limit"):
+        wallet.reverse(deposit, user=maker)
+    assert written() == before
+
+    asked = approvals.ask_adjustment(
+        wallet.adjustment(hotel, D("-60000"), reason="goodwill", user=maker), user=maker, reason="Goodwill"
+    )
+    approvals.approve(asked.id, checker)
+    assert written()[2] == D("40000.00")
+    wallet.adjust(hotel, D("50000"), reason="goodwill", user=maker)
+    assert written()[2] == D("90000.00")
+
+
 def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(client, limit, maker):
     largest = "9.999.999.999.999,99"
     form = {"entry_date": "2026-11-20", "description": "Revaluation", "action": "post", "idempotency_key": "e-9"}

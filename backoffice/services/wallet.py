@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, TransactionKind, User
 from backoffice.models.metering import READING
-from backoffice.money import MoneyError, check_amount
+from backoffice.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import (
@@ -41,6 +42,7 @@ __all__ = [
     "IdempotencyKeyReserved",
     "IdempotencyKeyTooLong",
     "InsufficientBalance",
+    "NeedsApproval",
     "Reference",
     "WalletError",
 ]
@@ -52,6 +54,16 @@ class DatedBeforeReversed(WalletError):
     def __init__(self, original: BalanceTransaction) -> None:
         super().__init__(
             f"A reversal cannot be dated before the movement it reverses ({original.value_date:%Y-%m-%d})."
+        )
+
+
+class NeedsApproval(WalletError):
+    """Money moved by hand above ``APPROVAL_ABOVE``: only an approved request posts it (``services.approvals``)."""
+
+    def __init__(self, amount: Decimal, limit: Decimal) -> None:
+        super().__init__(
+            f"{shown(abs(amount))} is above the approval limit ({shown(limit)}): it posts only once a second admin "
+            "approves it. Ask for it on the customer's ledger tab."
         )
 
 
@@ -122,8 +134,9 @@ def adjust(
     user: User | None = None,
     value_date: date | None = None,
 ) -> BalanceTransaction:
-    """Correct the balance up (positive) or down (negative), for a reason; ``other`` says why in ``description``."""
-    return _post(
+    """Correct the balance up (positive) or down (negative), for a reason; ``other`` says why in ``description``.
+    Above the approval limit it raises :class:`NeedsApproval`: a second admin approves it (``services.approvals``)."""
+    return post_movement(
         adjustment(
             customer,
             signed_amount,
@@ -188,7 +201,7 @@ def reverse(
     is the opposite adjustment. A reversal is dated on or after what it reverses.
     """
     original = movement_by_id(_id(transaction_))
-    movement = reversal(original, description=description, user=user, value_date=value_date)
+    movement = _within_the_approval_limit(reversal(original, description=description, user=user, value_date=value_date))
     if refuse_again:
         return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found))
     return _post(movement)
@@ -249,8 +262,17 @@ def reversal_of(movement_id: int) -> BalanceTransaction | None:
 
 
 def post_movement(movement: Movement) -> BalanceTransaction:
-    """Post a movement built by :func:`adjustment` or :func:`reversal`, in a unit of work of its own."""
-    return _post(movement)
+    """Post a movement built by :func:`adjustment` or :func:`reversal`, in a unit of work of its own; above the
+    approval limit it raises :class:`NeedsApproval` instead, whoever calls."""
+    return _post(_within_the_approval_limit(movement))
+
+
+def _within_the_approval_limit(movement: Movement) -> Movement:
+    """The movement, if one person may post it: money moved by hand above ``APPROVAL_ABOVE`` needs a second."""
+    limit = current_app.config["APPROVAL_ABOVE"]
+    if abs(movement.amount) > limit:
+        raise NeedsApproval(movement.amount, limit)
+    return movement
 
 
 def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:

@@ -479,6 +479,23 @@ def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_l
     assert written()[2] == D("90000.00")
 
 
+def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(client, hotel, maker, checker):
+    wallet.adjust(hotel, D("30000"), reason="goodwill", user=maker)
+    before = written()
+    with pytest.raises(wallet.NeedsApproval, match=r"Rp30\.000,00, with the Rp30\.000,00 adjusted today"):
+        wallet.adjust(hotel, D("-30000"), reason="goodwill", user=maker)
+    assert written() == before
+    other = CustomerFactory(code="OTHER")
+    wallet.adjust(other, D("30000"), reason="goodwill", user=maker)
+
+    request = ask(client, maker, "30.000")  # the form asks a second admin for what would pass the day's limit
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    assert written()[2] == D("160000.00")
+    wallet.adjust(hotel, D("20000"), reason="goodwill", user=maker)  # what was approved counts no more
+    assert written()[2] == D("180000.00")
+
+
 def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(client, limit, maker):
     largest = "9.999.999.999.999,99"
     form = {"entry_date": "2026-11-20", "description": "Revaluation", "action": "post", "idempotency_key": "e-9"}

@@ -7,15 +7,24 @@ month, the journal entry and the accounts.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, TransactionKind, User
+from backoffice.models import (
+    AdjustmentReason,
+    ApprovalRequest,
+    BalanceTransaction,
+    Customer,
+    TransactionKind,
+    User,
+)
 from backoffice.models.metering import READING
 from backoffice.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key
@@ -60,10 +69,11 @@ class DatedBeforeReversed(WalletError):
 class NeedsApproval(WalletError):
     """Money moved by hand above ``APPROVAL_ABOVE``: only an approved request posts it (``services.approvals``)."""
 
-    def __init__(self, amount: Decimal, limit: Decimal) -> None:
+    def __init__(self, amount: Decimal, limit: Decimal, today: Decimal) -> None:
+        with_today = f", with the {shown(today)} adjusted today without approval," if today else ""
         super().__init__(
-            f"{shown(abs(amount))} is above the approval limit ({shown(limit)}): it posts only once a second admin "
-            "approves it. Ask for it on the customer's ledger tab."
+            f"{shown(abs(amount))}{with_today} is above the approval limit ({shown(limit)}): it posts only once a "
+            "second admin approves it. Ask for it on the customer's ledger tab."
         )
 
 
@@ -267,12 +277,35 @@ def post_movement(movement: Movement) -> BalanceTransaction:
     return _post(_within_the_approval_limit(movement))
 
 
+def needs_approval(movement: Movement) -> bool:
+    """Whether the movement (an adjustment or a reversal) takes a second admin: it moves more than
+    ``APPROVAL_ABOVE``, an adjustment counted with the customer's other adjustments of the day that no second admin
+    approved, so that several each just at the limit do not pass one by one."""
+    return abs(movement.amount) + _adjusted_today(movement) > current_app.config["APPROVAL_ABOVE"]
+
+
 def _within_the_approval_limit(movement: Movement) -> Movement:
-    """The movement, if one person may post it: money moved by hand above ``APPROVAL_ABOVE`` needs a second."""
-    limit = current_app.config["APPROVAL_ABOVE"]
-    if abs(movement.amount) > limit:
-        raise NeedsApproval(movement.amount, limit)
+    """The movement, if one person may post it (:func:`needs_approval`); raises :class:`NeedsApproval`."""
+    if needs_approval(movement):
+        raise NeedsApproval(movement.amount, current_app.config["APPROVAL_ABOVE"], _adjusted_today(movement))
     return movement
+
+
+def _adjusted_today(movement: Movement) -> Decimal:
+    """What the customer's adjustments posted today (the installation's day) without an approval moved."""
+    if movement.kind is not Kind.ADJUSTMENT:
+        return Decimal(0)
+    day_began = datetime.combine(local_today(), time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
+    approved = select(ApprovalRequest.result_movement_id).where(ApprovalRequest.result_movement_id.is_not(None))
+    moved = db.session.scalar(
+        select(func.coalesce(func.sum(BalanceTransaction.amount), 0)).where(
+            BalanceTransaction.customer_id == movement.customer_id,
+            BalanceTransaction.kind == TransactionKind.ADJUSTMENT,
+            BalanceTransaction.created_at >= day_began,
+            BalanceTransaction.id.not_in(approved),
+        )
+    )
+    return Decimal(moved)
 
 
 def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:

@@ -92,7 +92,7 @@ def adjust(code: str):
                 user=current_user,
                 value_date=form.value_date.data,
             )
-            if approvals.needs_approval(movement.amount):
+            if wallet.needs_approval(movement):
                 why = REASONS[movement.reason] + (f": {description}" if description.strip() else "")
                 asked = approvals.ask_adjustment(movement, user=current_user, reason=why)
             else:

@@ -22,12 +22,13 @@ from backoffice.models import (
     Customer,
     EntryStatus,
     JournalEntry,
+    JournalLine,
     User,
 )
 from backoffice.services import approvals, periods, wallet
 from backoffice.services.customers import close_customer
 from tests.concurrency import race
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, UserFactory, past_the_guards
 from tests.test_cli import CONSOLE_SCRIPT
 
 D = Decimal
@@ -368,6 +369,37 @@ def test_a_manual_entry_above_the_limit_is_a_draft_until_approved(client, limit,
     (request,) = requests()
     assert request.result_entry_id == request.entry_id
     assert db.session.get(JournalEntry, request.entry_id).status is EntryStatus.POSTED
+    assert cash() == D("75000.00")
+
+
+def test_approving_posts_the_entry_as_asked_or_nothing(client, limit, maker, checker):
+    log_in(client, maker)
+    client.post("/books/journal/new", data=entry_form("75.000"))
+    (request,) = requests()
+    ids = dict(db.session.execute(sa.select(Account.code, Account.id)).all())
+    with past_the_guards() as connection:  # two lines slipped into the draft after it was asked for
+        connection.execute(
+            sa.insert(JournalLine),
+            [
+                {"entry_id": request.entry_id, "account_id": ids["1000"], "debit": D("5000000"), "credit": D("0")},
+                {"entry_id": request.entry_id, "account_id": ids["3000"], "debit": D("0"), "credit": D("5000000")},
+            ],
+        )
+
+    log_in(client, checker)
+    refused = client.post(f"/approvals/{request.id}/approve")
+    assert refused.status_code == 409
+    assert "entry was changed after it was asked for: it is not what was asked, so nothing was posted" in text(refused)
+    with pytest.raises(approvals.ChangedSinceAsked):
+        approvals.approve(request.id, checker)
+    (request,) = requests()
+    assert request.status is ApprovalStatus.PENDING and cash() == D("0.00")
+    assert db.session.get(JournalEntry, request.entry_id).status is EntryStatus.DRAFT
+
+    with past_the_guards() as connection:  # put back as asked: it posts what was asked
+        connection.execute(sa.delete(JournalLine).where(JournalLine.debit == D("5000000")))
+        connection.execute(sa.delete(JournalLine).where(JournalLine.credit == D("5000000")))
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
     assert cash() == D("75000.00")
 
 

@@ -97,6 +97,9 @@ class ApprovalRequest(db.Model):
     reason: Mapped[str] = mapped_column(String(300))
     """Why the maker asks: what the approver reads."""
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    entry_seal: Mapped[str | None] = mapped_column(String(64))
+    """A journal entry's request: the keyed digest of the entry as asked (``services.approvals``); approving posts
+    it only while the entry still matches. None for the wallet's requests, and for those asked before seals."""
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

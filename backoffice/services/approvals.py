@@ -10,6 +10,9 @@ decided, and it posts once. A request that posting refuses when approved stays p
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -54,6 +57,14 @@ class AlreadyDecided(ApprovalError):
 class NoSuchRequest(ApprovalError):
     def __init__(self, request_id: int) -> None:
         super().__init__(f"No approval request #{request_id}.")
+
+
+class ChangedSinceAsked(ApprovalError):
+    def __init__(self, request: ApprovalRequest) -> None:
+        super().__init__(
+            f"Request #{request.id}'s entry was changed after it was asked for: it is not what was asked, so nothing "
+            "was posted. Reject it, and ask again for the entry as it is now."
+        )
 
 
 class OwnRequest(ApprovalError):
@@ -188,10 +199,14 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request = _locked(request_id)
         if request.requested_by_id == user.id:
             raise OwnRequest(request)
+        as_asked = request.entry_seal is None or hmac.compare_digest(request.entry_seal, _seal(request.entry_id))
         connection = session.connection()
         if request.kind is ApprovalKind.JOURNAL_ENTRY:
             periods.refuse_if_closed(connection, request.entry.entry_date)
         posted = post(connection, _movement(request, user))
+        if not as_asked:
+            # Refused after posting's own refusals, which name the line at fault; the transaction undoes the post.
+            raise ChangedSinceAsked(request)
         request.decided_by_id, request.decided_at = user.id, utcnow()
         request.result_entry_id = posted.entry_id
         request.result_movement_id = posted.transaction.id if posted.transaction is not None else None
@@ -273,6 +288,7 @@ def _movement(request: ApprovalRequest, user: User) -> Movement:
 def _request(kind: ApprovalKind, entry_id: int, *, user: User, reason: str) -> ApprovalRequest:
     entry = db.session.get(JournalEntry, entry_id)
     return ApprovalRequest(
+        entry_seal=_seal(entry_id),
         kind=kind,
         amount=entry_amount(entry_id),
         entry_id=entry_id,
@@ -281,6 +297,26 @@ def _request(kind: ApprovalKind, entry_id: int, *, user: User, reason: str) -> A
         reason=reason.strip()[:300] or entry.description,
         requested_by_id=user.id,
     )
+
+
+def _seal(entry_id: int) -> str:
+    """The entry as the approver is shown it (date, description, lines), sealed with the installation's secret key:
+    a line added or changed by any path after it was asked for no longer matches, and no one without the key can
+    make a request's seal match another entry."""
+    entry = db.session.execute(
+        select(JournalEntry.entry_date, JournalEntry.description).where(JournalEntry.id == entry_id)
+    ).one()
+    lines = db.session.execute(
+        select(JournalLine.account_id, JournalLine.debit, JournalLine.credit)
+        .where(JournalLine.entry_id == entry_id)
+        .order_by(JournalLine.id)
+    ).all()
+    content = json.dumps(
+        [entry_id, entry.entry_date.isoformat(), entry.description, [[a, f"{d:.2f}", f"{c:.2f}"] for a, d, c in lines]]
+    )
+    key = current_app.config["SECRET_KEY"]
+    key = key if isinstance(key, bytes) else key.encode()
+    return hmac.new(key, f"approval-entry:{content}".encode(), hashlib.sha256).hexdigest()
 
 
 def _locked(request_id: int) -> ApprovalRequest:

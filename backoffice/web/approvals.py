@@ -52,7 +52,7 @@ def approve(request_id: int):
         request = approvals.approve(request_id, current_user)
     except approvals.OwnRequest as error:
         return _page(request_id, str(error)), 403
-    except approvals.AlreadyDecided as error:
+    except (approvals.AlreadyDecided, approvals.ChangedSinceAsked) as error:
         return _page(request_id, str(error)), 409
     except approvals.REFUSALS as error:
         return _page(request_id, f"Not posted, the request stays pending: {error}"), 422

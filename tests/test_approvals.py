@@ -528,6 +528,23 @@ def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(cl
     assert written()[2] == D("180000.00")
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overlap
+def test_two_adjustments_at_once_count_each_other_against_the_limit(app, hotel, maker):
+    customer_id, refused = hotel.id, []
+
+    def adjusting():
+        wallet.adjust(customer_id, D("30000"), reason="goodwill")
+
+    def second():
+        with pytest.raises(wallet.NeedsApproval) as error:
+            adjusting()
+        refused.append(str(error.value))
+
+    race(app, adjusting, second, hold_after="commit")
+    assert refused and "with the Rp30.000,00 adjusted today" in refused[0]
+    assert written()[2] == D("130000.00")
+
+
 def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(client, limit, maker):
     largest = "9.999.999.999.999,99"
     form = {"entry_date": "2026-11-20", "description": "Revaluation", "action": "post", "idempotency_key": "e-9"}

@@ -23,10 +23,14 @@ OWN = "~"
 
 def own_key(purpose: str, id_: int) -> str:
     """The application's key for ``purpose`` (e.g. ``"approval"``) of the row ``id_``."""
+    return OWN + keyed_digest(f"idempotency:{purpose}:{id_}")
+
+
+def keyed_digest(message: str) -> str:
+    """HMAC-SHA256 of ``message`` under the installation's ``SECRET_KEY``, in hex: only who holds the key makes it."""
     secret = current_app.config["SECRET_KEY"]
     secret = secret if isinstance(secret, bytes) else secret.encode()
-    message = f"idempotency:{purpose}:{id_}".encode()
-    return OWN + hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
 
 
 def clerk_key(key: str | None) -> str | None:

@@ -10,14 +10,12 @@ decided, and it posts once. A request that posting refuses when approved stays p
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,7 +32,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.money import BeyondLimit
-from backoffice.posting.keys import clerk_key, own_key
+from backoffice.posting.keys import clerk_key, keyed_digest, own_key
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import WalletError, post, value_date
 from backoffice.posting.rules import Kind
@@ -74,9 +72,7 @@ class OwnRequest(ApprovalError):
         super().__init__(f"You asked for request #{request.id}: another admin {decision} it.")
 
 
-def limit() -> Decimal:
-    """The amount above which money moved by hand waits for a second admin."""
-    return current_app.config["APPROVAL_ABOVE"]
+limit = wallet.approval_limit
 
 
 def needs_approval(amount: Decimal) -> bool:
@@ -314,9 +310,7 @@ def _seal(entry_id: int) -> str:
     content = json.dumps(
         [entry_id, entry.entry_date.isoformat(), entry.description, [[a, f"{d:.2f}", f"{c:.2f}"] for a, d, c in lines]]
     )
-    key = current_app.config["SECRET_KEY"]
-    key = key if isinstance(key, bytes) else key.encode()
-    return hmac.new(key, f"approval-entry:{content}".encode(), hashlib.sha256).hexdigest()
+    return keyed_digest(f"approval-entry:{content}")
 
 
 def _locked(request_id: int) -> ApprovalRequest:

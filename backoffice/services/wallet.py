@@ -43,6 +43,7 @@ from backoffice.posting.post import (
 )
 from backoffice.posting.rules import Kind
 from backoffice.services import transaction
+from backoffice.services.locking import lock_customers
 
 __all__ = [
     "KEY_LENGTH",
@@ -211,10 +212,10 @@ def reverse(
     is the opposite adjustment. A reversal is dated on or after what it reverses.
     """
     original = movement_by_id(_id(transaction_))
-    movement = _within_the_approval_limit(reversal(original, description=description, user=user, value_date=value_date))
+    movement = reversal(original, description=description, user=user, value_date=value_date)
     if refuse_again:
-        return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found))
-    return _post(movement)
+        return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found), by_hand=True)
+    return _post(movement, by_hand=True)
 
 
 def reversal(
@@ -274,21 +275,26 @@ def reversal_of(movement_id: int) -> BalanceTransaction | None:
 def post_movement(movement: Movement) -> BalanceTransaction:
     """Post a movement built by :func:`adjustment` or :func:`reversal`, in a unit of work of its own; above the
     approval limit it raises :class:`NeedsApproval` instead, whoever calls."""
-    return _post(_within_the_approval_limit(movement))
+    return _post(movement, by_hand=True)
+
+
+def approval_limit() -> Decimal:
+    """The amount above which money moved by hand waits for a second admin (``BACKOFFICE_APPROVAL_ABOVE``)."""
+    return current_app.config["APPROVAL_ABOVE"]
 
 
 def needs_approval(movement: Movement) -> bool:
-    """Whether the movement (an adjustment or a reversal) takes a second admin: it moves more than
-    ``APPROVAL_ABOVE``, an adjustment counted with the customer's other adjustments of the day that no second admin
-    approved, so that several each just at the limit do not pass one by one."""
-    return abs(movement.amount) + _adjusted_today(movement) > current_app.config["APPROVAL_ABOVE"]
+    """Whether the movement (an adjustment or a reversal) takes a second admin: it moves more than the approval
+    limit, an adjustment counted with the customer's other adjustments of the day that no second admin approved, so
+    that several each just at the limit do not pass one by one."""
+    return abs(movement.amount) + _adjusted_today(movement) > approval_limit()
 
 
-def _within_the_approval_limit(movement: Movement) -> Movement:
-    """The movement, if one person may post it (:func:`needs_approval`); raises :class:`NeedsApproval`."""
-    if needs_approval(movement):
-        raise NeedsApproval(movement.amount, current_app.config["APPROVAL_ABOVE"], _adjusted_today(movement))
-    return movement
+def _refuse_beyond_the_approval_limit(movement: Movement) -> None:
+    """:func:`needs_approval`, decided under the customer's lock (two adjustments at once count each other)."""
+    today = _adjusted_today(movement)
+    if abs(movement.amount) + today > approval_limit():
+        raise NeedsApproval(movement.amount, approval_limit(), today)
 
 
 def _adjusted_today(movement: Movement) -> Decimal:
@@ -308,15 +314,20 @@ def _adjusted_today(movement: Movement) -> Decimal:
     return Decimal(moved)
 
 
-def _post(movement: Movement, *, earlier=None) -> BalanceTransaction:
+def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> BalanceTransaction:
     """Post in a unit of work of its own. ``earlier``: the error to raise, given what was already posted for the
-    movement (:func:`_first`), instead of returning that."""
+    movement (:func:`_first`), instead of returning that. ``by_hand``: money moved by hand, which one person posts
+    only within the approval limit."""
     try:
         with transaction() as session:
+            if by_hand:  # what was posted before and the day's adjustments, read under the customer's lock
+                lock_customers(session.connection(), [movement.customer_id])
             if (found := _first(session.connection(), movement)) is not None:
                 if earlier is not None:
                     raise earlier(found)
                 return same_or_conflict(found, movement)
+            if by_hand:
+                _refuse_beyond_the_approval_limit(movement)
             return post(session.connection(), movement).transaction
     except IntegrityError:
         # Another movement took the key (or reversed the movement) between our check and our insert.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from backoffice import config, hooks, logs
+from backoffice import config, hooks, logs, seals
 from backoffice.extensions import db, register_database_behaviour
 from backoffice.services import periods
 
@@ -44,6 +44,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
         register_web(app)
     register_commands(app)
     hooks.register()
+    seals.register()
     periods.register()
     return app
 

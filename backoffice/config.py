@@ -30,6 +30,8 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
             env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'backoffice.sqlite'}"
         ),
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
+        # The key of the evidence's seals: held by the application, never by the database.
+        "SEAL_KEY": _seal_key(env, instance_path, production),
         "LOCALE": _locale(env.get("BACKOFFICE_LOCALE", "id_ID")),
         "CURRENCY": _currency(env.get("BACKOFFICE_CURRENCY", "IDR")),
         "TIMEZONE": _timezone(env.get("BACKOFFICE_TIMEZONE", "Asia/Jakarta")),
@@ -228,6 +230,36 @@ def _timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"BACKOFFICE_TIMEZONE={name!r} is not an IANA time zone (e.g. Asia/Jakarta).") from None
     return name
+
+
+def _seal_key(env, instance_path: str, production: bool) -> str:
+    """``BACKOFFICE_SEAL_KEY``, or the file ``BACKOFFICE_SEAL_KEY_FILE`` names; outside production, one made once
+    into the instance folder."""
+    if key := env.get("BACKOFFICE_SEAL_KEY"):
+        return _long_enough(key, "BACKOFFICE_SEAL_KEY")
+    if name := env.get("BACKOFFICE_SEAL_KEY_FILE"):
+        try:
+            key = Path(name).read_text().strip()
+        except OSError as error:
+            raise ConfigError(f"BACKOFFICE_SEAL_KEY_FILE={name!r} cannot be read: {error.strerror}.") from None
+        return _long_enough(key, f"The seal key in {name}")
+    if production:
+        raise ConfigError(
+            "BACKOFFICE_SEAL_KEY or BACKOFFICE_SEAL_KEY_FILE must be set when BACKOFFICE_ENV=production: "
+            "the evidence is sealed with it."
+        )
+    path = Path(instance_path) / "seal_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _long_enough(key: str, what: str) -> str:
+    if len(key) < 32:
+        raise ConfigError(f"{what} must have 32 characters or more (e.g. the output of 'openssl rand -hex 32').")
+    return key
 
 
 def _secret_key(instance_path: str, production: bool) -> str:

@@ -130,3 +130,12 @@ def _sqlite_write_lock(session: Session, _context, _instances) -> None:
         connection.exec_driver_sql("COMMIT")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     connection.info[_WRITER] = True  # what it wrote already holds the lock
+
+
+def has_written(session: Session) -> bool:
+    """Whether the session's SQLite transaction has written anything yet (flushed, or by SQL)."""
+    if not session.in_transaction():
+        return False
+    connection = session.connection()
+    begun = connection.info.get(_CHANGES_AT_BEGIN)
+    return begun is not None and connection.connection.driver_connection.total_changes != begun

@@ -18,7 +18,7 @@ from backoffice import jobs
 from backoffice.models.types import utcnow
 from backoffice.reconcile import status
 from backoffice.reconcile.report import iso, plain
-from backoffice.services import books, metering
+from backoffice.services import books, evidence, metering
 
 NIGHTLY = "nightly_maintenance"
 
@@ -79,6 +79,12 @@ def assess() -> Health:
         reasons.append(
             f"The balance sheet does not balance: assets less liabilities, equity and current earnings is "
             f"{plain(sheet.difference)}."
+        )
+    if tampered := evidence.open_findings():
+        customers = sorted({finding.customer.code for finding in tampered if finding.customer is not None})
+        whose = f" (customers {', '.join(customers)} quarantined)" if customers else ""
+        reasons.append(
+            f"Tampered evidence: {len(tampered)} row(s) without a valid seal wait for an admin's review{whose}."
         )
     return Health(at, max_age, checks, nightly_last_success, nightly, sheet, metering.pending_summary(), reasons)
 

@@ -37,7 +37,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from backoffice import logs
+from backoffice import logs, seals
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import (
@@ -344,6 +344,7 @@ def sweep_abandoned() -> list[str]:
                 .where(ReconciliationRun.id == record.run_id, ReconciliationRun.status == RunStatus.RUNNING)
                 .values(status=RunStatus.FAILED, finished_at=utcnow(), error=record.error)
             )
+            seals.pending("reconciliation_runs", ReconciliationRun.id == record.run_id)
     db.session.commit()
     if stale:
         log.warning("Marked %d abandoned job(s): %s", len(stale), ", ".join(r.id for r in stale))

@@ -22,7 +22,9 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path):
 def test_production_requires_a_secret_key_and_secure_cookies(tmp_path):
     with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
         from_environment(str(tmp_path), {"BACKOFFICE_ENV": "production"})
-    config = from_environment(str(tmp_path), {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s"})
+    config = from_environment(
+        str(tmp_path), {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64}
+    )
     assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
     assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert not (tmp_path / "secret_key").exists()

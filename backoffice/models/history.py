@@ -106,25 +106,30 @@ def record(connection: Connection, model: type, where, operation: HistoryOperati
     history = version_class(model).__table__
     table = model.__table__
     columns = [column.name for column in history.columns if column.name in table.columns]
-    transaction_id = _transaction_id(connection)
+    transaction_id, own = _transaction_id(connection)
     connection.execute(
         insert(history).from_select(
             [*columns, "transaction_id", "operation_type"],
             select(*(table.c[name] for name in columns), literal(transaction_id), literal(int(operation))).where(where),
         )
     )
+    if own:
+        from backoffice import seals  # seals reads the models: imported once they are all declared
+
+        seals.seal(connection, [(history.name, history.c.transaction_id == transaction_id)])
 
 
-def _transaction_id(connection: Connection) -> int:
-    """The session's history transaction when the write is the session's (its ORM changes share it); else one of
-    the connection's own, made for this write (a check's repair runs on a connection of its own)."""
+def _transaction_id(connection: Connection) -> tuple[int, bool]:
+    """The session's history transaction when the write is the session's (its ORM changes share it, and its
+    versions are sealed when it commits); else one of the connection's own, made for this write (a check's repair
+    runs on a connection of its own), whose versions are sealed at once: ``(id, own)``."""
     session = db.session()
     if session.in_transaction() and session.connection() is connection:
         unit = versioning_manager.unit_of_work(session)
-        return (unit.current_transaction or unit.create_transaction(session)).id
+        return (unit.current_transaction or unit.create_transaction(session)).id, False
     transactions = HistoryTransaction.__table__
     return connection.execute(
         insert(transactions)
         .values(issued_at=utcnow(), user_id=_request_user_id(), actor=_actor())
         .returning(transactions.c.id)
-    ).scalar_one()
+    ).scalar_one(), True

@@ -52,12 +52,14 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateTable
 
+from backoffice import seals
 from backoffice.models import Account, BalanceTransaction, Customer, EntryStatus, JournalEntry, JournalLine, status_sql
 from backoffice.models.types import Balance, Money, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
 from backoffice.posting.post import refuse_if_closed, value_date
 from backoffice.posting.rules import WALLET_KINDS
 from backoffice.posting.sql import account_sql, contribution_sql
+from backoffice.quarantine import refuse_if_quarantined
 from backoffice.services import books
 
 MOVEMENT_COLUMNS = (
@@ -115,10 +117,18 @@ def post_many(connection: Connection, movements: Select, bound: dict | None = No
     connection.execute(_EMPTY)  # a unit of work may post twice; SQLite keeps the table's rows
     connection.execute(_staging(connection.dialect.name).add_cte(movements.cte("movements")), bound or {})
     refuse_if_closed(connection, select(staged.c.customer_id))
+    refuse_if_quarantined(connection, select(staged.c.customer_id))
     _refuse(connection)
     values = {"moment": utcnow(), "user_id": user.id if user else None}
     for statement in _AT_ONCE if connection.dialect.name == "postgresql" else _STEP_BY_STEP:
         connection.execute(statement, values)
+    seals.seal(
+        connection,
+        [
+            ("journal_entries", entries.c.id.in_(select(staged.c.entry_id))),
+            ("balance_transactions", ledger.c.id.in_(select(staged.c.row_id))),
+        ],
+    )
     first_dates: dict[int, date] = {}
     moved: dict[int, list[books.Line]] = defaultdict(list)
     for customer_id, debited, credited, amount, first in connection.execute(_MOVED):

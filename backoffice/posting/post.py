@@ -23,17 +23,20 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from backoffice import seals
 from backoffice.config import local_today
-from backoffice.models import BalanceTransaction, Customer, RecalculationReason, TransactionKind
+from backoffice.models import BalanceTransaction, Customer, JournalEntry, RecalculationReason, TransactionKind
 from backoffice.models.types import utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, shown
 from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind, counts, rule_of
 from backoffice.posting.statement import MOVE, ONE_STATEMENT
+from backoffice.quarantine import refuse_if_quarantined
 from backoffice.services import books, monthly, periods
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
+entries = JournalEntry.__table__
 KEY_LENGTH = ledger.c.idempotency_key.type.length
 
 
@@ -112,7 +115,7 @@ def post(connection: Connection, movement: Movement) -> Posted:
     if on != local_today():  # a month closes once it has ended: today is always open
         periods.refuse_if_closed(connection, on)
     if movement.kind is Kind.MANUAL:
-        return Posted(_post_manual(connection, movement, on), None)
+        return _sealed(Posted(_post_manual(connection, movement, on), None))
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
         return _post_wallet(connection, movement, rule, on)
@@ -130,7 +133,15 @@ def post(connection: Connection, movement: Movement) -> Posted:
     )
     books.settle(connection, recorded, movement.user)
     books.move(connection, recorded, movement.customer_id)
-    return Posted(recorded.entry_id, recorded.source_id)
+    return _sealed(Posted(recorded.entry_id, recorded.source_id))
+
+
+def _sealed(posted: Posted, movement_id: int | None = None) -> Posted:
+    """Posted: its entry (and its wallet row) are sealed when the unit of work commits."""
+    seals.pending("journal_entries", entries.c.id == posted.entry_id)
+    if movement_id is not None:
+        seals.pending("balance_transactions", ledger.c.id == movement_id)
+    return posted
 
 
 def _post_manual(connection: Connection, movement: Movement, on: date) -> int:
@@ -174,6 +185,8 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         raise IdempotencyKeyTooLong()
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement))
+    if rule.kind is Kind.CHARGE:  # gas delivered is charged automatically: not while the evidence is in doubt
+        refuse_if_quarantined(connection, [movement.customer_id])
     signed = movement.amount
     moved = counts(rule, signed)
     now = utcnow()
@@ -205,7 +218,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
     else:
         row = _statement_by_statement(connection, movement, rule, moving, values, moved)
     values |= {"balance_before": row.balance - signed, "balance_after": row.balance}
-    return Posted(values["entry_id"], values["id"], BalanceTransaction(**values))
+    return _sealed(Posted(values["entry_id"], values["id"], BalanceTransaction(**values)), values["id"])
 
 
 def _statement_by_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):

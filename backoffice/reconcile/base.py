@@ -74,6 +74,8 @@ class Check(ABC):
     (the registry lists them before it). A re-priced reading posts a movement through the posting core, which
     moves the customer's wallet, status and month, appends to the ledger and the journal, and moves the accounts:
     every check of those follows ``reading_calculation``."""
+    examines: ClassVar[bool] = False
+    """Computed outside SQL, by :meth:`examine` (the seals: an HMAC needs the key the database does not hold)."""
     single_pass: ClassVar[bool] = False
     """Count and find the wrong entities in one statement: for a source costlier to compute twice than
     to keep aside (a cheap source, one table, is better scanned twice than copied once)."""
@@ -127,6 +129,10 @@ class Check(ABC):
     def untouched_columns(self) -> dict:
         """Columns whose ``onupdate`` must not fire when the engine writes (a fix is not an edit)."""
         return {}
+
+    def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list]:
+        """For a check that :attr:`examines`: how many rows it checked, and what it found wrong."""
+        raise NotImplementedError
 
     def held(self, connection: Connection, keys: list[int]) -> dict[int, str]:
         """Which of these wrong entities a fix must leave as they are, each with the reason why.

@@ -21,6 +21,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import func, insert, literal, select, text
 
+from backoffice import quarantine
 from backoffice.extensions import db
 from backoffice.models import (
     CheckResult,
@@ -211,6 +212,8 @@ def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range
     """Check one key range of ``check`` (as scoped) for the run; fix what is wrong when the run writes, and record
     every discrepancy. With ``commit``, each batch of fixes is committed with its audit rows; without, all of it is
     left to the caller's transaction."""
+    if check.examines:
+        return _examine(record, check, commit=commit)
     fields = check.fields()
     tally = Tally.of(check)
     writes = record.mode.writes and check.fixable
@@ -229,7 +232,7 @@ def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range
     for start in range(0, len(wrong), _BATCH):
         # Each batch, its fixes and their audit rows are one transaction (or part of the caller's).
         batch = wrong[start : start + _BATCH]
-        held = check.held(db.session.connection(), sorted({row[0] for row in batch})) if fixing else {}
+        held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
         rows = _discrepancy_rows(record, check, fields, batch, tally, held)
         entities = {(row["entity_id"], row["period"]) for row in rows}
         tally.mismatched += len(entities)
@@ -245,6 +248,41 @@ def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range
             _record(rows)
         if commit:
             db.session.commit()
+    return tally
+
+
+def _held(record: ReconciliationRun, check: Check, keys: list[int]) -> dict[int, str]:
+    """The entities a fix leaves as they are: the check's own reasons, and quarantine's."""
+    connection = db.session.connection()
+    return quarantine.held(connection, check.entity_type, keys, record.id) | check.held(connection, keys)
+
+
+def _examine(record: ReconciliationRun, check: Check, *, commit: bool) -> Tally:
+    """A check computed outside SQL (the seals): each finding is a discrepancy row, and is never fixed."""
+    tally = Tally.of(check)
+    tally.checked, found = check.examine(record.id, current_app.config["RECONCILE_CHUNK_SIZE"])
+    tally.mismatched = len(found)
+    rows = [
+        {
+            "run_id": record.id,
+            "check": check.name,
+            "entity_type": check.entity_type,
+            "entity_id": finding.row_id,
+            "period": None,
+            "field": finding.evidence.kind,
+            "stored": Decimal(0),
+            "expected": Decimal(1),
+            "difference": Decimal(1),
+            "fixed": False,
+            "fixed_at": None,
+            "reason": finding.what,
+        }
+        for finding in found
+    ]
+    if rows:
+        _record(rows)
+    if commit:
+        db.session.commit()
     return tally
 
 

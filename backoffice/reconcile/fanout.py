@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from backoffice import seals
 from backoffice.extensions import db
 from backoffice.models import (
     ChunkStatus,
@@ -88,8 +89,11 @@ def steps(mode: RunMode, checks: list[Check]) -> list[list[Check]]:
     if not mode.writes:
         return [checks]
     step: dict[str, int] = {}
+    # A fix waits for the seals to be examined: what they find quarantines what it would heal.
+    examined = tuple(check.name for check in checks if check.examines)
     for check in checks:
-        step[check.name] = 1 + max((step[name] for name in check.after if name in step), default=-1)
+        before = (*check.after, *(examined if check.fixable else ()))
+        step[check.name] = 1 + max((step[name] for name in before if name in step), default=-1)
     return [[check for check in checks if step[check.name] == number] for number in range(max(step.values()) + 1)]
 
 
@@ -329,6 +333,7 @@ def _fail_run(run_id: int, error: str, on_end: RunEnded) -> None:
         .values(status=RunStatus.FAILED, error=error, finished_at=utcnow())
     ).rowcount
     if ended:
+        seals.pending("reconciliation_runs", ReconciliationRun.id == run_id)
         record = db.session.get(ReconciliationRun, run_id)
         db.session.refresh(record)
         on_end(record)

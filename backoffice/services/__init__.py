@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from backoffice.extensions import db
+from backoffice.extensions import db, has_written
 
 
 class ChangedMeanwhile(Exception):
@@ -37,10 +37,12 @@ def transaction():
     On SQLite, a session that has only read so far ends that read and begins the write with
     ``BEGIN IMMEDIATE``: a transaction that read first could not take the write lock once
     another writer had committed, and would fail with "database is locked". A session with
-    changes pending keeps them, and takes the write lock at its flush instead.
+    changes pending, or that wrote already, keeps them, and takes the write lock at its flush instead.
     """
     session = db.session
-    if session.get_bind().dialect.name == "sqlite" and not (session.new or session.dirty or session.deleted):
+    if session.get_bind().dialect.name == "sqlite" and not (
+        session.new or session.dirty or session.deleted or has_written(session())
+    ):
         session.rollback()
         session.connection(execution_options={"sqlite_begin_immediate": True})
     try:

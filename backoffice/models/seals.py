@@ -1,0 +1,94 @@
+"""Seals on the evidence, and the evidence found without one.
+
+A :class:`Seal` is an HMAC, under a key the database does not hold (``BACKOFFICE_SEAL_KEY``), of one row of
+evidence (a wallet movement, a posted journal entry with its lines, a history version, an approval request or
+its decision, a finished reconciliation run with its results) and of the seal of the row before it in its chain
+(a customer's movements, an entity's versions, a request's decision after the request). The application seals
+what it writes in the transaction that writes it (``backoffice.seals``); whoever writes to the database without
+the key can add a row, but not its seal.
+
+A row found without a valid seal is :class:`TamperedEvidence`: the customer (or the accounts) it would move are
+quarantined, taking no automatic movement and no fix, until an admin reverses the row or accepts it with a
+reason. Both tables are append-only but for the decision on a finding, made once.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.extensions import db
+from backoffice.models.customers import Customer
+from backoffice.models.types import str_enum, utcnow
+from backoffice.models.users import User
+
+UNRESOLVED = text("resolution IS NULL")
+
+
+class Seal(db.Model):
+    __tablename__ = "seals"
+    __table_args__ = (Index("ix_seals_chain", "kind", "chain", "row_id"),)
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """What is sealed: a table's name, or ``approval_decisions`` for a request's decision."""
+    row_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, default=0)
+    """A history version's transaction; 0 for the rest."""
+    chain: Mapped[int | None] = mapped_column(BigInteger)
+    """The chain the row is in: its customer (wallet movements), its record (history versions)."""
+    prev_row_id: Mapped[int | None] = mapped_column(BigInteger)
+    prev_version: Mapped[int | None] = mapped_column(BigInteger)
+    """The row before it in its chain, sealed when it was sealed; none for a chain's first."""
+    seal: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Resolution(enum.StrEnum):
+    REVERSED = "reversed"
+    """The rows' money was taken back by sealed reversals."""
+    ACCEPTED = "accepted"
+    """An admin vouched for the rows, with a reason."""
+
+
+class TamperedEvidence(db.Model):
+    """A row of evidence without a valid seal, found by the ``evidence_seals`` check, until an admin decides."""
+
+    __tablename__ = "tampered_evidence"
+    __table_args__ = (
+        Index(
+            "uq_tampered_evidence_open",
+            "kind",
+            "row_id",
+            "version",
+            unique=True,
+            sqlite_where=UNRESOLVED,
+            postgresql_where=UNRESOLVED,
+        ),
+        Index("ix_tampered_evidence_customer", "customer_id"),
+        CheckConstraint("resolution IS NULL OR length(trim(reason)) > 0", name="decided_with_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    """The customer the row moves or describes: quarantined while the finding is open."""
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The journal entry the row posts (or is): its accounts' balances wait while the finding is open."""
+    what: Mapped[str] = mapped_column(String(300))
+    """The finding, as the run reported it: the row and what is wrong with its seal."""
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    found_run_id: Mapped[int | None] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    resolution: Mapped[Resolution | None] = mapped_column(str_enum(Resolution, "evidence_resolution"))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_seal: Mapped[str | None] = mapped_column(String(64))
+    """Once decided: the seal of the row as the admin reviewed it. The row verifies while it stays so."""
+
+    customer: Mapped[Customer | None] = relationship()
+    resolved_by: Mapped[User | None] = relationship()

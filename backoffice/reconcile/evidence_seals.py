@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from sqlalchemy import literal, select
+
+from backoffice import quarantine, seals
+from backoffice.extensions import db
+from backoffice.models import Seal
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+
+class EvidenceSeals(Check):
+    """Every row of evidence carries a valid seal (``backoffice.seals``); what does not is tampered evidence.
+
+    Each finding is reported and kept as :class:`TamperedEvidence` until an admin decides on it: meanwhile the
+    customer it moves is quarantined (no charge, re-pricing or fix moves it) and the accounts its entry posts to
+    are left unfixed. Verify-only: a seal is never written for a row found without one.
+    """
+
+    name = "evidence_seals"
+    label = "Sealed evidence"
+    description = (
+        "every wallet movement, posted journal entry, history version, approval request and decision, and "
+        "finished reconciliation run carries a valid seal, and every sealed row is still there"
+    )
+    entity_type = "evidence"
+    by_customer = False
+    fixable = False
+    examines = True
+    table = Seal.__table__
+
+    def fields(self):
+        return [CheckedField("seal", literal(1), literal(1), scale=0)]
+
+    def scope_conditions(self, scope: Scope):
+        return []
+
+    def key_bounds(self, scope: Scope):
+        return select(literal(0), literal(0))
+
+    def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[seals.Finding]]:
+        """Verify every kind of evidence, ``chunk_size`` ids at a time; record what is new as tampered evidence."""
+        connection = db.session.connection()
+        checked, found = 0, []
+        for evidence in seals.kinds().values():
+            low, high = seals.bounds(connection, evidence)
+            if low is None:
+                continue
+            for start in range(low, high + 1, chunk_size):
+                verified = seals.verify(connection, evidence, start, min(start + chunk_size - 1, high))
+                checked += verified.checked
+                found += verified.findings
+        quarantine.record(connection, found, run_id)
+        return checked, found

@@ -1,0 +1,605 @@
+"""Sealing the evidence as it is written, and telling a sealed row from one written without the key.
+
+Each kind of evidence is an :class:`Evidence`: the rows it seals, the columns its seal covers, and the chain its
+rows follow. What a transaction writes is registered as it is written (:func:`pending`) and sealed just before the
+transaction commits, in the order it was written, each row's seal covering the seal of the row before it in its
+chain. A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the
+previous row's seal: whoever writes to the database without the key can add a row, or change one, but cannot
+make the seal that would vouch for it.
+
+:func:`verify` reads the rows with their seals in id order and names every row whose seal is missing or wrong,
+and every seal whose row is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import ColumnElement, Table, and_, event, func, insert, inspect, literal, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy_continuum import versioning_manager
+from sqlalchemy_continuum.utils import version_class
+
+from backoffice.extensions import db
+from backoffice.models import (
+    ApprovalRequest,
+    BalanceTransaction,
+    CheckResult,
+    Discrepancy,
+    EntryStatus,
+    HistoryTransaction,
+    JournalEntry,
+    JournalLine,
+    ReconciliationRun,
+    RunStatus,
+)
+from backoffice.models.seals import Seal, TamperedEvidence
+from backoffice.models.types import utcnow
+
+seals = Seal.__table__
+_PENDING = "unsealed"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One kind of evidence and how it is sealed."""
+
+    kind: str
+    table: Table
+    covered: tuple[str, ...]
+    """The columns the seal covers."""
+    sealed: ColumnElement | None = None
+    """Which rows are evidence (a posted entry; a finished run); all when none."""
+    chain: str | None = None
+    """The column whose rows form a chain (a customer's movements); each row alone when none."""
+    version: str | None = None
+    """A second key column (a history version's transaction)."""
+    previous_kind: str | None = None
+    """The chain continues another kind's row of the same id (a request's decision after the request)."""
+    details: Callable[[Connection, list], dict[tuple[int, int], list]] | None = None
+    """Rows of other tables the seal covers, by row id and version (an entry's lines, a run's results, who made a
+    history version and when)."""
+    customer: Callable[[], ColumnElement] | None = None
+    """The customer a row moves or describes, as a column of the table."""
+    entry: Callable[[], ColumnElement] | None = None
+    """The journal entry a row posts, as a column of the table."""
+    label: str = ""
+
+    @property
+    def key(self) -> ColumnElement:
+        return self.table.c.id
+
+    def columns(self) -> list[ColumnElement]:
+        return [self.table.c[name] for name in self.covered]
+
+
+def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
+    lines = JournalLine.__table__
+    ids = [row.row_id for row in rows]
+    found: dict[tuple[int, int], list] = defaultdict(list)
+    rows = connection.execute(
+        select(lines.c.entry_id, lines.c.id, lines.c.account_id, lines.c.debit, lines.c.credit, lines.c.description)
+        .where(lines.c.entry_id.in_(ids))
+        .order_by(lines.c.entry_id, lines.c.id)
+    )
+    for entry_id, *line in rows:
+        found[entry_id, 0].append(line)
+    return found
+
+
+def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
+    results, found_rows = CheckResult.__table__, Discrepancy.__table__
+    ids = [row.row_id for row in rows]
+    found: dict[tuple[int, int], list] = defaultdict(list)
+    for run_id, *result in connection.execute(
+        select(results.c.run_id, results.c.check, results.c.checked, results.c.mismatched, results.c.fixed)
+        .where(results.c.run_id.in_(ids))
+        .order_by(results.c.run_id, results.c.id)
+    ):
+        found[run_id, 0].append(result)
+    covered = [c for c in found_rows.c if c.name not in ("run_id",)]
+    for run_id, *row in connection.execute(
+        select(found_rows.c.run_id, *covered).where(found_rows.c.run_id.in_(ids)).order_by(found_rows.c.id)
+    ):
+        found[run_id, 0].append(row)
+    return found
+
+
+def _history_transactions(history: Table):
+    def who(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
+        transactions = HistoryTransaction.__table__
+        found = {
+            id_: [row]
+            for id_, *row in connection.execute(
+                select(transactions.c.id, transactions.c.issued_at, transactions.c.user_id, transactions.c.actor).where(
+                    transactions.c.id.in_({row.version for row in rows})
+                )
+            )
+        }
+        return {(row.row_id, row.version): found.get(row.version, [["missing"]]) for row in rows}
+
+    return who
+
+
+def _all_but(table: Table, *left_out: str) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns if column.name not in left_out)
+
+
+ledger = BalanceTransaction.__table__
+entries = JournalEntry.__table__
+requests = ApprovalRequest.__table__
+runs = ReconciliationRun.__table__
+
+DECISION = ("status", "decided_by_id", "decided_at", "rejection_reason", "result_movement_id", "result_entry_id")
+
+_FIXED: tuple[Evidence, ...] = (
+    Evidence(
+        "balance_transactions",
+        ledger,
+        _all_but(ledger),
+        chain="customer_id",
+        customer=lambda: ledger.c.customer_id,
+        entry=lambda: ledger.c.entry_id,
+        label="wallet movement",
+    ),
+    Evidence(
+        "journal_entries",
+        entries,
+        _all_but(entries),
+        sealed=entries.c.status == EntryStatus.POSTED.value,
+        details=_lines,
+        customer=lambda: select(ledger.c.customer_id).where(ledger.c.entry_id == entries.c.id).scalar_subquery(),
+        entry=lambda: entries.c.id,
+        label="journal entry",
+    ),
+    Evidence(
+        "approval_requests",
+        requests,
+        _all_but(requests, *DECISION),
+        customer=lambda: requests.c.customer_id,
+        label="approval request",
+    ),
+    Evidence(
+        "approval_decisions",
+        requests,
+        DECISION,
+        sealed=requests.c.status != "pending",
+        previous_kind="approval_requests",
+        customer=lambda: requests.c.customer_id,
+        label="approval decision",
+    ),
+    Evidence(
+        "reconciliation_runs",
+        runs,
+        _all_but(runs),
+        sealed=runs.c.status != RunStatus.RUNNING.value,
+        details=_run_results,
+        label="reconciliation run",
+    ),
+)
+
+
+def _history(model) -> Evidence:
+    history = version_class(model).__table__
+    customer = None
+    if model.__tablename__ == "customers":
+        customer = lambda: history.c.id  # noqa: E731
+    elif "customer_id" in history.c:
+        customer = lambda: history.c.customer_id  # noqa: E731
+    return Evidence(
+        history.name,
+        history,
+        _all_but(history),
+        chain="id",
+        version="transaction_id",
+        details=_history_transactions(history),
+        customer=customer,
+        label=f"history version of {model.__tablename__}",
+    )
+
+
+def kinds() -> dict[str, Evidence]:
+    """Every kind of evidence, by name."""
+    found = {evidence.kind: evidence for evidence in _FIXED}
+    for model in sorted(versioning_manager.version_class_map, key=lambda model: model.__tablename__):
+        evidence = _history(model)
+        found[evidence.kind] = evidence
+    return found
+
+
+def pending(kind: str, where: ColumnElement, session: Session | None = None) -> None:
+    """Seal, before the session's transaction commits, the rows of ``kind`` that ``where`` selects: rows this
+    transaction wrote. (Rows that are not evidence yet, a run still running, are left for a later commit.)"""
+    (session or db.session()).info.setdefault(_PENDING, []).append((kind, where))
+
+
+def seal_pending(session: Session) -> None:
+    """Seal what the transaction registered, and the history versions of its history transaction."""
+    session.flush()
+    registered = session.info.pop(_PENDING, [])
+    unit = versioning_manager.units_of_work.get(session.connection())
+    if unit is not None and unit.current_transaction is not None:
+        transaction_id = unit.current_transaction.id
+        for evidence in kinds().values():
+            if evidence.version is not None:
+                registered.append((evidence.kind, evidence.table.c.transaction_id == transaction_id))
+    if registered:
+        seal(session.connection(), registered)
+
+
+def seal(connection: Connection, registered: Iterable[tuple[str, ColumnElement]]) -> None:
+    """Seal the rows each ``(kind, where)`` selects that have no seal yet."""
+    by_kind: dict[str, list[ColumnElement]] = defaultdict(list)
+    for kind, where in registered:
+        by_kind[kind].append(where)
+    known = kinds()
+    key = _key()
+    for kind, conditions in by_kind.items():
+        evidence = known[kind]
+        rows = _unsealed(connection, evidence, or_(*conditions))
+        if rows:
+            connection.execute(insert(seals), list(_sealing(connection, evidence, rows, key)))
+
+
+def _unsealed(connection: Connection, evidence: Evidence, where: ColumnElement, *, all_: bool = False) -> list:
+    table = evidence.table
+    mine = seals.alias("mine")
+    version = table.c[evidence.version] if evidence.version else literal(0)
+    conditions = [where, *([evidence.sealed] if evidence.sealed is not None else [])]
+    query = (
+        select(
+            evidence.key.label("row_id"),
+            version.label("version"),
+            (table.c[evidence.chain] if evidence.chain else literal(None)).label("chain"),
+            *evidence.columns(),
+        )
+        .where(
+            *conditions,
+            *(
+                []
+                if all_
+                else [
+                    ~select(mine.c.row_id)
+                    .where(mine.c.kind == evidence.kind, mine.c.row_id == evidence.key, mine.c.version == version)
+                    .exists()
+                ]
+            ),
+        )
+        .order_by(evidence.key, version)
+    )
+    return list(connection.execute(query))
+
+
+def _sealing(connection: Connection, evidence: Evidence, rows: list, key: bytes) -> Iterator[dict]:
+    details = evidence.details(connection, rows) if evidence.details else {}
+    previous = _previous(connection, evidence, rows)
+    now = utcnow()
+    for row in rows:
+        link = previous.get((row.row_id, row.version))
+        if evidence.chain is not None:
+            link = previous.get(("chain", row.chain))
+        prev_row_id, prev_version, prev_seal = link or (None, None, "")
+        value = digest(
+            key, evidence, row.row_id, row.version, row[3:], details.get((row.row_id, row.version), ()), prev_seal
+        )
+        if evidence.chain is not None:
+            previous[("chain", row.chain)] = (row.row_id, row.version, value)
+        yield {
+            "kind": evidence.kind,
+            "row_id": row.row_id,
+            "version": row.version,
+            "chain": row.chain,
+            "prev_row_id": prev_row_id,
+            "prev_version": prev_version,
+            "seal": value,
+            "sealed_at": now,
+        }
+
+
+def _previous(connection: Connection, evidence: Evidence, rows: list) -> dict:
+    """For a chain, the last sealed row of each chain the rows are in; for a decision, its request's seal."""
+    if evidence.previous_kind is not None:
+        found = connection.execute(
+            select(seals.c.row_id, seals.c.version, seals.c.seal).where(
+                seals.c.kind == evidence.previous_kind, seals.c.row_id.in_([row.row_id for row in rows])
+            )
+        )
+        return {(row_id, 0): (row_id, version, seal) for row_id, version, seal in found}
+    if evidence.chain is None:
+        return {}
+    chains = sorted({row.chain for row in rows})
+    last = (
+        select(seals.c.chain, func.max(seals.c.row_id).label("row_id"))
+        .where(seals.c.kind == evidence.kind, seals.c.chain.in_(chains))
+        .group_by(seals.c.chain)
+        .subquery()
+    )
+    if evidence.version is not None:
+        # An entity's versions: its last sealed version is its own latest transaction.
+        last = (
+            select(seals.c.chain, seals.c.row_id, func.max(seals.c.version).label("version"))
+            .where(seals.c.kind == evidence.kind, seals.c.chain.in_(chains))
+            .group_by(seals.c.chain, seals.c.row_id)
+            .subquery()
+        )
+        query = select(seals.c.chain, seals.c.row_id, seals.c.version, seals.c.seal).join(
+            last,
+            and_(seals.c.kind == evidence.kind, seals.c.row_id == last.c.row_id, seals.c.version == last.c.version),
+        )
+    else:
+        query = select(seals.c.chain, seals.c.row_id, seals.c.version, seals.c.seal).join(
+            last, and_(seals.c.kind == evidence.kind, seals.c.row_id == last.c.row_id)
+        )
+    return {("chain", chain): (row_id, version, seal) for chain, row_id, version, seal in connection.execute(query)}
+
+
+def digest(key: bytes, evidence: Evidence, row_id: int, version: int, values, details, previous: str) -> str:
+    """The seal: HMAC-SHA256 of the row's canonical text and its chain's previous seal.
+
+    A column is named beside its value and left out while it is NULL, so that a nullable column added to a table
+    later leaves the seals of the rows before it valid.
+    """
+    named = "\x1f".join(
+        f"{name}={_text(value)}" for name, value in zip(evidence.covered, values, strict=True) if value is not None
+    )
+    text = "\x1e".join(
+        [evidence.kind, str(row_id), str(version), named, *(_canonical(detail) for detail in details), previous]
+    )
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _canonical(values) -> str:
+    return "\x1f".join(_text(value) for value in values)
+
+
+def _text(value) -> str:  # noqa: PLR0911 (one case per type)
+    if value is None:
+        return "\x00"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal | float | int):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)  # float-ok: SQLite's numbers
+        return f"{number.quantize(Decimal('0.000001')).normalize():f}"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value.value if hasattr(value, "value") else value)
+
+
+def _key() -> bytes:
+    return current_app.config["SEAL_KEY"].encode()
+
+
+@dataclass
+class Finding:
+    """A row whose seal is missing or wrong, or a seal whose row is gone."""
+
+    evidence: Evidence
+    row_id: int
+    version: int
+    problem: str
+    customer_id: int | None = None
+    entry_id: int | None = None
+
+    @property
+    def what(self) -> str:
+        version = f" (version {self.version})" if self.version else ""
+        return f"{self.evidence.label} {self.row_id}{version} of {self.evidence.kind}: {self.problem}"[:300]
+
+
+@dataclass
+class Verified:
+    checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+def verify(
+    connection: Connection,
+    evidence: Evidence,
+    low: int | None = None,
+    high: int | None = None,
+    *,
+    where: ColumnElement | None = None,
+) -> Verified:
+    """Check the seal of every row of ``evidence`` with an id in ``[low, high]`` (or that ``where`` selects);
+    name what fails."""
+    table = evidence.table
+    version = table.c[evidence.version] if evidence.version else literal(0)
+    previous = seals.alias("previous")
+    conditions = [*([evidence.sealed] if evidence.sealed is not None else [])]
+    in_range = [where] if where is not None else []
+    if low is not None:
+        in_range += [evidence.key >= low, evidence.key <= high]
+    customer = evidence.customer() if evidence.customer else literal(None)
+    entry = evidence.entry() if evidence.entry else literal(None)
+    query = (
+        select(
+            evidence.key.label("row_id"),
+            version.label("version"),
+            seals.c.seal,
+            previous.c.seal.label("previous_seal"),
+            seals.c.prev_row_id,
+            customer.label("customer_id"),
+            entry.label("entry_id"),
+            *evidence.columns(),
+        )
+        .select_from(
+            table.outerjoin(
+                seals, and_(seals.c.kind == evidence.kind, seals.c.row_id == evidence.key, seals.c.version == version)
+            ).outerjoin(
+                previous,
+                and_(
+                    previous.c.kind == (evidence.previous_kind or evidence.kind),
+                    previous.c.row_id == seals.c.prev_row_id,
+                    previous.c.version == seals.c.prev_version,
+                ),
+            )
+        )
+        .where(*conditions, *in_range)
+        .order_by(evidence.key, version)
+    )
+    rows = connection.execute(query).all()
+    details = evidence.details(connection, rows) if evidence.details and rows else {}
+    key = _key()
+    reviewed = _reviewed(connection, evidence)
+    result = Verified(checked=len(rows))
+    for row in rows:
+        problem = None
+        if (row.row_id, row.version) in reviewed:
+            as_reviewed = digest(
+                key, evidence, row.row_id, row.version, row[7:], details.get((row.row_id, row.version), ()), REVIEWED
+            )
+            if not hmac.compare_digest(as_reviewed, reviewed[row.row_id, row.version]):
+                problem = "it was changed after an admin reviewed it"
+        elif row.seal is None:
+            problem = "it has no seal: it was not written by the application"
+        elif row.prev_row_id is not None and row.previous_seal is None:
+            problem = f"the row before it in its chain ({row.prev_row_id}) is gone"
+        else:
+            expected = digest(
+                key,
+                evidence,
+                row.row_id,
+                row.version,
+                row[7:],
+                details.get((row.row_id, row.version), ()),
+                row.previous_seal or "",
+            )
+            if not hmac.compare_digest(expected, row.seal):
+                problem = "its seal does not match it: it was changed after it was written"
+        if problem:
+            result.findings.append(Finding(evidence, row.row_id, row.version, problem, row.customer_id, row.entry_id))
+    if where is None:
+        result.findings.extend(_gone(connection, evidence, low, high))
+    return result
+
+
+REVIEWED = "reviewed"
+"""What a reviewed row's seal covers in place of a previous seal."""
+
+
+def _reviewed(connection: Connection, evidence: Evidence) -> dict[tuple[int, int], str]:
+    """The rows of ``evidence`` an admin reviewed (reversed or accepted), with the seal of the row as reviewed."""
+    findings = TamperedEvidence.__table__
+    return {
+        (row_id, version): seal
+        for row_id, version, seal in connection.execute(
+            select(findings.c.row_id, findings.c.version, findings.c.reviewed_seal).where(
+                findings.c.kind == evidence.kind, findings.c.reviewed_seal.is_not(None)
+            )
+        )
+    }
+
+
+def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, version: int) -> str | None:
+    """The seal of a row as it is now, as an admin's review vouches for it; None when the row is gone."""
+    rows = _unsealed(
+        connection,
+        replace(evidence, sealed=None),
+        and_(evidence.key == row_id, _version(evidence) == version),
+        all_=True,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    details = evidence.details(connection, rows) if evidence.details else {}
+    return digest(
+        _key(), evidence, row.row_id, row.version, row[3:], details.get((row.row_id, row.version), ()), REVIEWED
+    )
+
+
+def _version(evidence: Evidence) -> ColumnElement:
+    return evidence.table.c[evidence.version] if evidence.version else literal(0)
+
+
+def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int | None) -> list[Finding]:
+    """Seals whose row is no longer there (or no longer evidence)."""
+    table = evidence.table
+    version = table.c[evidence.version] if evidence.version else literal(0)
+    there = select(evidence.key).where(
+        evidence.key == seals.c.row_id,
+        version == seals.c.version,
+        *([evidence.sealed] if evidence.sealed is not None else []),
+    )
+    query = select(seals.c.row_id, seals.c.version, seals.c.chain).where(seals.c.kind == evidence.kind, ~there.exists())
+    if low is not None:
+        query = query.where(seals.c.row_id >= low, seals.c.row_id <= high)
+    customer_chain = evidence.chain == "customer_id"
+    reviewed = _reviewed(connection, evidence)
+    return [
+        Finding(evidence, row_id, version_, "it was sealed but is gone", chain if customer_chain else None)
+        for row_id, version_, chain in connection.execute(query)
+        if (row_id, version_) not in reviewed
+    ]
+
+
+def bounds(connection: Connection, evidence: Evidence) -> tuple[int | None, int | None]:
+    low, high = connection.execute(
+        select(func.min(evidence.key), func.max(evidence.key)).where(
+            *([evidence.sealed] if evidence.sealed is not None else [])
+        )
+    ).one()
+    sealed_low, sealed_high = connection.execute(
+        select(func.min(seals.c.row_id), func.max(seals.c.row_id)).where(seals.c.kind == evidence.kind)
+    ).one()
+    lows = [value for value in (low, sealed_low) if value is not None]
+    highs = [value for value in (high, sealed_high) if value is not None]
+    return (min(lows) if lows else None), (max(highs) if highs else None)
+
+
+def seal_existing(connection: Connection) -> None:
+    """Seal every row of evidence there is, as the database holds it now: once, the day sealing starts (migration
+    0032). Kinds whose tables a later migration creates are left out, and so are the columns it adds (NULL
+    until written, they are left out of a seal anyway)."""
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    key = _key()
+    for evidence in kinds().values():
+        if evidence.table.name not in tables:
+            continue
+        present = {column["name"] for column in inspector.get_columns(evidence.table.name)}
+        there = replace(evidence, covered=tuple(name for name in evidence.covered if name in present))
+        rows = _unsealed(connection, there, literal(True))
+        if rows:
+            connection.execute(insert(seals), list(_sealing(connection, there, rows, key)))
+
+
+def _request_asked(_mapper, _connection, target: ApprovalRequest) -> None:
+    pending("approval_requests", requests.c.id == target.id, object_session(target))
+
+
+def _request_decided(_mapper, _connection, target: ApprovalRequest) -> None:
+    pending("approval_decisions", requests.c.id == target.id, object_session(target))
+
+
+def _run_ended(_mapper, _connection, target: ReconciliationRun) -> None:
+    pending("reconciliation_runs", runs.c.id == target.id, object_session(target))
+
+
+_LISTENERS = (
+    (ApprovalRequest, "after_insert", _request_asked),
+    (ApprovalRequest, "after_update", _request_decided),
+    (ReconciliationRun, "after_update", _run_ended),
+    (Session, "before_commit", seal_pending),
+)
+
+
+def register() -> None:
+    """Seal each transaction's evidence before it commits (idempotent)."""
+    for target, name, listener in _LISTENERS:
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)

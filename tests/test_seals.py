@@ -1,0 +1,263 @@
+"""Sealed evidence: what the application writes is sealed; a row written without the key is found, quarantines
+its customer, is never healed into money, and waits for an admin's review; the health check says why."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice import health, seals
+from backoffice.config import ConfigError, from_environment
+from backoffice.extensions import db
+from backoffice.models import (
+    AdjustmentReason,
+    Customer,
+    ReconciliationRun,
+    Resolution,
+    RunMode,
+    Seal,
+    TamperedEvidence,
+)
+from backoffice.quarantine import Quarantined
+from backoffice.reconcile import engine
+from backoffice.services import approvals, evidence, wallet
+from backoffice.services.evidence import ReviewError
+from tests.factories import CustomerFactory, UserFactory, past_the_guards, stored
+
+
+def forge_in_the_chain(customer: Customer, amount: str) -> tuple[int, int]:
+    """One wallet movement appended as an insider would: its balance before follows the chain, and a balanced
+    posted journal entry beside it (cash to customer deposits). The customer's own row is left alone."""
+    db.session.rollback()
+    with past_the_guards() as connection:
+        balance = connection.execute(
+            sa.text("SELECT balance FROM customers WHERE id = :c"), {"c": customer.id}
+        ).scalar_one()
+        entry = connection.execute(
+            sa.text(
+                "INSERT INTO journal_entries (number, entry_date, description, status, created_at, posted_at) "
+                "VALUES ('JE-FORGED', CURRENT_DATE, 'Recharge', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+                "RETURNING id"
+            )
+        ).scalar_one()
+        for code, debit, credit in (("1000", amount, "0"), ("2000", "0", amount)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                    "SELECT :e, id, :d, :c, '' FROM accounts WHERE code = :code"
+                ),
+                {"e": entry, "d": debit, "c": credit, "code": code},
+            )
+        after = Decimal(str(balance)) + Decimal(amount)
+        movement = connection.execute(
+            sa.text(
+                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+                "balance_after, value_date, description, entry_id, created_at) "
+                "VALUES (:c, 'recharge', :a, :a, :b, :after, CURRENT_DATE, 'Recharge', :e, CURRENT_TIMESTAMP) "
+                "RETURNING id"
+            ),
+            {"c": customer.id, "a": amount, "b": str(balance), "after": str(after), "e": entry},
+        ).scalar_one()
+    return movement, entry
+
+
+@pytest.fixture
+def admins(app):
+    return UserFactory(email="maker@example.com", role="admin"), UserFactory(email="checker@example.com", role="admin")
+
+
+def _verify(mode=RunMode.VERIFY, checks=None) -> ReconciliationRun:
+    return engine.run(mode, checks=checks)
+
+
+def _findings(run: ReconciliationRun, check: str = "evidence_seals") -> set[tuple[str, int]]:
+    return {(d.field, d.entity_id) for d in db.session.scalars(engine.discrepancies(run.id, check))}
+
+
+def test_what_the_application_writes_is_sealed(app, admins):
+    maker, checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("250000"), user=maker)
+    wallet.charge(customer, Decimal("1000"))
+    customer.name = "Hotel Indah"
+    db.session.commit()
+    with pytest.raises(wallet.NeedsApproval):
+        wallet.adjust(customer, Decimal("200000000"), reason=AdjustmentReason.GOODWILL, user=maker)
+    request = approvals.ask_adjustment(
+        wallet.adjustment(customer, Decimal("200000000"), reason=AdjustmentReason.GOODWILL, user=maker),
+        user=maker,
+        reason="goodwill after the outage",
+    )
+    approvals.approve(request.id, checker)
+    first = _verify()
+    second = _verify(checks=["evidence_seals"])
+    assert first.status.value == "succeeded"
+    result = {r.check: r for r in second.results}["evidence_seals"]
+    assert result.mismatched == 0 and result.checked > 8
+    kinds = set(db.session.scalars(sa.select(Seal.kind)))
+    assert {
+        "balance_transactions",
+        "journal_entries",
+        "customers_history",
+        "approval_requests",
+        "approval_decisions",
+        "reconciliation_runs",
+    } <= kinds
+
+
+def test_a_forged_movement_is_reported_quarantines_its_customer_and_is_never_healed(app):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    movement, entry = forge_in_the_chain(customer, "5000000")
+
+    run = _verify(RunMode.FIX)
+
+    assert {("balance_transactions", movement), ("journal_entries", entry)} <= _findings(run)
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+    held = [d for d in db.session.scalars(engine.discrepancies(run.id, "customer_wallet")) if d.field == "balance"]
+    assert held and not held[0].fixed and "quarantined" in held[0].reason
+    accounts = list(db.session.scalars(engine.discrepancies(run.id, "account_balance")))
+    assert accounts and not any(d.fixed for d in accounts)
+    found = db.session.scalars(sa.select(TamperedEvidence)).all()
+    assert {f.customer_id for f in found} == {customer.id}
+    assessed = health.assess()
+    assert not assessed.valid
+    assert any("Tampered evidence" in reason and "HOTEL" in reason for reason in assessed.reasons)
+    # A second fix (the next night) does not launder it either.
+    _verify(RunMode.FIX)
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+
+
+def test_a_fix_of_one_check_alone_finds_the_forged_row_itself(app):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "5000000")
+    _verify(RunMode.FIX, checks=["customer_wallet"])
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TamperedEvidence)) >= 1
+
+
+def test_a_quarantined_customer_takes_no_charge_but_a_recharge(app):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "5000000")
+    _verify()
+    with pytest.raises(Quarantined, match="HOTEL is quarantined"):
+        wallet.charge(customer, Decimal("10"))
+    wallet.recharge(customer, Decimal("10"))
+    assert stored("customers", "balance", customer.id) == Decimal("1010.00")
+
+
+def test_a_row_changed_after_it_was_sealed_is_found(app):
+    customer = CustomerFactory(code="HOTEL")
+    movement = wallet.recharge(customer, Decimal("1000"))
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE balance_transactions SET description = 'edited' WHERE id = :id"), {"id": movement.id}
+        )
+    run = _verify(checks=["evidence_seals"])
+    assert _findings(run) == {("balance_transactions", movement.id)}
+    reason = db.session.scalars(engine.discrepancies(run.id, "evidence_seals")).first().reason
+    assert "changed after it was written" in reason
+
+
+def test_a_sealed_row_deleted_is_found(app):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    last = wallet.recharge(customer, Decimal("2000"))
+    with past_the_guards() as connection:
+        connection.execute(sa.text("DELETE FROM balance_transactions WHERE id = :id"), {"id": last.id})
+    run = _verify(checks=["evidence_seals"])
+    assert ("balance_transactions", last.id) in _findings(run)
+    assert "gone" in db.session.scalars(engine.discrepancies(run.id, "evidence_seals")).first().reason
+
+
+def test_a_history_version_written_by_sql_is_found(app):
+    customer = CustomerFactory(code="HOTEL")
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE customers_history SET name = 'Someone else' WHERE id = :id"), {"id": customer.id}
+        )
+    run = _verify(checks=["evidence_seals"])
+    assert ("customers_history", customer.id) in _findings(run)
+
+
+def test_accepting_with_a_reason_ends_the_quarantine_and_the_fix_heals(app, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "5000")
+    _verify()
+    found = evidence.open_findings(customer.id)
+    ids = [finding.id for finding in found]
+    with pytest.raises(ReviewError, match="reason"):
+        evidence.accept(ids, "  ", maker)
+    clerk = UserFactory(email="clerk@example.com")
+    with pytest.raises(ReviewError, match="admin"):
+        evidence.accept(ids, "bank statement shows it", clerk)
+    assert evidence.open_findings(customer.id)
+
+    evidence.accept(ids, "the bank statement of 24 Nov shows the deposit", maker)
+
+    assert not evidence.open_findings()
+    run = _verify(RunMode.FIX)
+    assert _findings(run) == set()
+    assert stored("customers", "balance", customer.id) == Decimal("6000.00")
+    with pytest.raises(ReviewError, match="already accepted"):
+        evidence.accept(ids, "again", maker)
+
+
+def test_reversing_takes_the_forged_money_back(app, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    movement, _entry = forge_in_the_chain(customer, "500")
+    _verify()
+    evidence.reverse([finding.id for finding in evidence.open_findings(customer.id)], "not ours", maker)
+    assert {f.resolution for f in db.session.scalars(sa.select(TamperedEvidence))} == {Resolution.REVERSED}
+    assert wallet.reversal_of(movement) is not None
+    _verify(RunMode.FIX)
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+    assert _findings(_verify()) == set()
+
+
+def test_a_decided_finding_cannot_be_rewritten_or_deleted(app, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    forge_in_the_chain(customer, "5000")
+    _verify()
+    ids = [finding.id for finding in evidence.open_findings()]
+    evidence.accept(ids, "vouched", maker)
+    for statement in ("UPDATE tampered_evidence SET reason = 'x'", "DELETE FROM tampered_evidence"):
+        with pytest.raises(sa.exc.DBAPIError):
+            db.session.execute(sa.text(statement))
+        db.session.rollback()
+    with pytest.raises(sa.exc.DBAPIError):
+        db.session.execute(sa.text("DELETE FROM seals"))
+    db.session.rollback()
+
+
+def test_the_seal_key_comes_from_the_environment_or_a_file_and_production_needs_one(tmp_path):
+    key = "k" * 64
+    assert from_environment(str(tmp_path), {"BACKOFFICE_SEAL_KEY": key})["SEAL_KEY"] == key
+    path = tmp_path / "seal.key"
+    path.write_text(key + "\n")
+    assert from_environment(str(tmp_path), {"BACKOFFICE_SEAL_KEY_FILE": str(path)})["SEAL_KEY"] == key
+    with pytest.raises(ConfigError, match="cannot be read"):
+        from_environment(str(tmp_path), {"BACKOFFICE_SEAL_KEY_FILE": str(tmp_path / "missing")})
+    with pytest.raises(ConfigError, match="32 characters"):
+        from_environment(str(tmp_path), {"BACKOFFICE_SEAL_KEY": "short"})
+    production = {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s"}
+    with pytest.raises(ConfigError, match="BACKOFFICE_SEAL_KEY"):
+        from_environment(str(tmp_path / "prod"), production)
+    assert not (tmp_path / "prod" / "seal_key").exists()
+    made = from_environment(str(tmp_path / "dev"), {})["SEAL_KEY"]
+    assert len(made) == 64 and (tmp_path / "dev" / "seal_key").stat().st_mode & 0o077 == 0
+
+
+def test_every_kind_of_evidence_is_listed(app):
+    assert {"balance_transactions", "journal_entries", "approval_requests", "reconciliation_runs"} <= set(
+        seals.kinds()
+    )

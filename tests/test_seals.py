@@ -258,6 +258,4 @@ def test_the_seal_key_comes_from_the_environment_or_a_file_and_production_needs_
 
 
 def test_every_kind_of_evidence_is_listed(app):
-    assert {"balance_transactions", "journal_entries", "approval_requests", "reconciliation_runs"} <= set(
-        seals.kinds()
-    )
+    assert {"balance_transactions", "journal_entries", "approval_requests", "reconciliation_runs"} <= set(seals.kinds())

@@ -99,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
         billing,
         books,
         customers,
+        evidence,
         history,
         home,
         jobs,
@@ -134,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
         jobs,
         history,
         approvals,
+        evidence,
     )
     for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)

@@ -259,3 +259,31 @@ def test_the_seal_key_comes_from_the_environment_or_a_file_and_production_needs_
 
 def test_every_kind_of_evidence_is_listed(app):
     assert {"balance_transactions", "journal_entries", "approval_requests", "reconciliation_runs"} <= set(seals.kinds())
+
+
+def test_an_admin_reviews_on_the_customers_page_and_a_clerk_cannot(app, client, auth):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "5000")
+    _verify()
+    clerk = auth.login()
+    page = client.get("/customers/HOTEL").get_data(as_text=True)
+    assert 'id="quarantined-banner"' in page and 'id="review-evidence"' not in page
+    ids = [str(finding.id) for finding in evidence.open_findings()]
+    assert (
+        client.post("/evidence/review", data={"findings": ids, "decision": "accept", "reason": "x"}).status_code == 403
+    )
+    auth.logout()
+    auth.login(role="admin")
+    page = client.get("/customers/HOTEL").get_data(as_text=True)
+    assert 'id="review-evidence"' in page and "Tampered evidence" in page
+    refused = client.post("/evidence/review", data={"findings": ids, "decision": "accept", "reason": " "})
+    assert refused.status_code == 422 and "Say why" in refused.get_data(as_text=True)
+    assert evidence.open_findings()
+    done = client.post(
+        "/evidence/review",
+        data={"findings": ids, "decision": "accept", "reason": "bank statement", "next": "/customers/HOTEL"},
+    )
+    assert done.status_code == 302 and done.headers["Location"].endswith("/customers/HOTEL")
+    assert not evidence.open_findings() and clerk.id
+    assert 'id="quarantined-banner"' not in client.get("/customers/HOTEL").get_data(as_text=True)

@@ -8,7 +8,7 @@ wallet's own operation (the approval limit holds as for any reversal), sealed li
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice import seals
 from backoffice.extensions import db
@@ -26,12 +26,20 @@ class ReviewError(ValueError):
     """A review refused; nothing was written."""
 
 
+REFUSALS = (ReviewError, wallet.WalletError)
+"""What a review can be refused with: its own checks, and the reversal's (the approval limit, a closed customer)."""
+
+
 def open_findings(customer_id: int | None = None) -> list[TamperedEvidence]:
     """The findings still open (of one customer), oldest first."""
     query = select(TamperedEvidence).where(TamperedEvidence.resolution.is_(None)).order_by(TamperedEvidence.id)
     if customer_id is not None:
         query = query.where(TamperedEvidence.customer_id == customer_id)
     return list(db.session.scalars(query))
+
+
+def open_count() -> int:
+    return db.session.scalar(select(func.count()).where(TamperedEvidence.resolution.is_(None)))
 
 
 def accept(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvidence]:

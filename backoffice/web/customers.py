@@ -39,7 +39,7 @@ from backoffice.models import (
 )
 from backoffice.money import ZERO
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing, customers, periods, wallet
+from backoffice.services import ChangedMeanwhile, billing, customers, evidence, periods, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
@@ -50,6 +50,7 @@ from backoffice.web.choices import (
     optional_id,
     placeholder,
 )
+from backoffice.web.evidence import review_form
 from backoffice.web.fields import MoneyField, OptionalMoneyField, error_under_field
 from backoffice.web.filters import money
 from backoffice.web.jobs import start
@@ -502,7 +503,10 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
         "move": move,
         "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
         "pending": pending_summary(customer.id),
+        "tampered": evidence.open_findings(customer.id),
     }
+    if context["tampered"] and current_user.is_admin:
+        context["review"] = review_form(context["tampered"])
     if context["pending"].requests:
         context["pending_first"] = pending_recalculations(customer.id, limit=5)
     if tab == "orders":

@@ -1,0 +1,93 @@
+"""Tampered evidence: the rows found without a valid seal, and an admin's review of them."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import RadioField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from backoffice.extensions import db
+from backoffice.models import Role, TamperedEvidence
+from backoffice.services import evidence
+from backoffice.web.auth import requires_role
+
+bp = Blueprint("evidence", __name__, url_prefix="/evidence")
+
+DECIDED_SHOWN = 50
+
+
+class ReviewForm(FlaskForm):
+    findings = SelectMultipleField("Rows", coerce=int, validators=[DataRequired("Choose the rows you reviewed.")])
+    decision = RadioField(
+        "Decision",
+        choices=[
+            SelectChoice("reverse", "Reverse: take their money back (a wallet movement is reversed)"),
+            SelectChoice("accept", "Accept: the rows are right as they stand"),
+        ],
+        validators=[DataRequired("Choose reverse or accept.")],
+    )
+    reason = StringField(
+        "Why",
+        validators=[DataRequired("Say why: the review is kept with the rows."), Length(max=300)],
+        filters=[lambda text: text.strip() if text else text],
+    )
+
+
+def review_form(findings: list[TamperedEvidence], formdata=None) -> ReviewForm:
+    form = ReviewForm(formdata=formdata)
+    form.findings.choices = [SelectChoice(str(finding.id), finding.what) for finding in findings]
+    return form
+
+
+@bp.app_context_processor
+def _open_findings() -> dict:
+    """How many rows of tampered evidence wait, for the admins' navigation."""
+
+    def open_findings() -> int:
+        return evidence.open_count() if current_user.is_authenticated and current_user.is_admin else 0
+
+    return {"open_findings": open_findings}
+
+
+@bp.get("")
+@requires_role(Role.ADMIN)
+def index():
+    return _page(review_form(evidence.open_findings()))
+
+
+@bp.post("/review")
+@requires_role(Role.ADMIN)
+def review():
+    found = evidence.open_findings()
+    form = review_form(found, request.form)
+    back = _back()
+    if not form.validate():
+        return _page(form), 422
+    decide = evidence.reverse if form.decision.data == "reverse" else evidence.accept
+    try:
+        decided = decide(form.findings.data, form.reason.data, current_user)
+    except evidence.REFUSALS as error:
+        form.reason.errors = [*form.reason.errors, f"Nothing was decided: {error}"]
+        return _page(form), 422
+    flash(f"{len(decided)} row(s) {decided[0].resolution.value}.", "success")
+    return redirect(back or url_for("evidence.index"))
+
+
+def _back() -> str | None:
+    """Where the review was made from: a customer's page of this application, or none."""
+    back = request.form.get("next", "")
+    return back if back.startswith("/") and not back.startswith("//") else None
+
+
+def _page(form: ReviewForm):
+    decided = db.session.scalars(
+        select(TamperedEvidence)
+        .where(TamperedEvidence.resolution.is_not(None))
+        .order_by(TamperedEvidence.resolved_at.desc())
+        .limit(DECIDED_SHOWN)
+    ).all()
+    return render_template("evidence/index.html", form=form, open=evidence.open_findings(), decided=decided)

@@ -273,3 +273,20 @@ def test_the_screens_say_a_correction_waits_and_a_second_admin_approves_it(clien
     response = client.post(f"/approvals/{asked.id}/approve", follow_redirects=True)
     assert f"Request #{asked.id} approved: reading correction applied." in response.get_data(as_text=True)
     assert not reading_exists(hotel["large"])
+
+
+def test_a_tariff_held_on_the_screen_is_repriced_once_a_second_admin_approves_it(client, hotel, maker, checker):
+    log_in(client, maker)
+    before = balance(hotel["customer"])
+    typed = {"effective_from": "2026-09-01", "price_per_sm3": "0", "meter_correction": "", "customer_codes": ""}
+    response = client.post("/pricing/tariff", data=typed | {"manager_email": ""}, follow_redirects=True)
+    (asked,) = pending()
+    page = " ".join(response.get_data(as_text=True).split())
+    assert "not saved yet" in page and f"waits for approval by a second admin as request #{asked.id}" in page
+    assert balance(hotel["customer"]) == before
+
+    log_in(client, checker)
+    response = client.post(f"/approvals/{asked.id}/approve", follow_redirects=True)
+    assert f"Request #{asked.id} approved: Tariff from 2026-09-01" in response.get_data(as_text=True)
+    assert balance(hotel["customer"]) == before + D("110000.00")
+    assert clean()

@@ -1,8 +1,9 @@
 """Money moved by hand above a limit waits for a second admin: one row per request, pending until decided.
 
 What was asked is kept whole (a wallet adjustment, a wallet reversal, a manual entry kept as a
-draft, an entry's reversal), so approving posts exactly it, through the posting core, in the same
-transaction that marks the request approved.
+draft, an entry's reversal, a correction of metering's source data: a reading edited or deleted, a
+customer's pricing or a tariff changed), so approving posts exactly it, through the posting core or
+the metering service that was asked, in the same transaction that marks the request approved.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
+from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from backoffice.extensions import db
@@ -33,6 +34,17 @@ class ApprovalKind(enum.StrEnum):
     """A manual entry, kept as a draft (``entry_id``) until approved."""
     ENTRY_REVERSAL = "entry_reversal"
     """A manual entry's reversing entry (``entry_id``: the entry reversed)."""
+    READING_CORRECTION = "reading_correction"
+    """A reading edited or deleted (``correction``) that gives money back to the customer's wallet."""
+    PRICING_CHANGE = "pricing_change"
+    """A customer's pricing row from a date (``correction``) whose re-pricing gives money back."""
+    TARIFF_CHANGE = "tariff_change"
+    """A tariff change (``correction``) whose re-pricing gives money back to one customer or more."""
+
+    @property
+    def corrects_source(self) -> bool:
+        """A correction of metering's source data: approving applies it through the metering service."""
+        return self in SOURCE_CORRECTIONS
 
     @property
     def label(self) -> str:
@@ -41,7 +53,15 @@ class ApprovalKind(enum.StrEnum):
             ApprovalKind.WALLET_REVERSAL: "Wallet reversal",
             ApprovalKind.JOURNAL_ENTRY: "Manual journal entry",
             ApprovalKind.ENTRY_REVERSAL: "Journal entry reversal",
+            ApprovalKind.READING_CORRECTION: "Reading correction",
+            ApprovalKind.PRICING_CHANGE: "Pricing change",
+            ApprovalKind.TARIFF_CHANGE: "Tariff change",
         }[self]
+
+
+SOURCE_CORRECTIONS = frozenset(
+    {ApprovalKind.READING_CORRECTION, ApprovalKind.PRICING_CHANGE, ApprovalKind.TARIFF_CHANGE}
+)
 
 
 class ApprovalStatus(enum.StrEnum):
@@ -100,6 +120,11 @@ class ApprovalRequest(db.Model):
     entry_seal: Mapped[str | None] = mapped_column(String(64))
     """A journal entry's request: the keyed digest of the entry as asked (``services.approvals``); approving posts
     it only while the entry still matches. None for the wallet's requests, and for those asked before seals."""
+    correction: Mapped[dict | None] = mapped_column(JSON)
+    """A source correction's request: what was asked, as the metering service takes it (the reading and its new
+    values or its deletion and the reading's version; the pricing row; the tariff), and ``credits``: what it gives
+    back to each customer's wallet (customer id to amount), as the approver is shown it. Approving applies it only
+    while it still gives back exactly that (``services.metering.held``)."""
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

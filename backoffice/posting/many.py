@@ -109,17 +109,19 @@ _EMPTY = delete(staged)
 _HEADING = case({kind.value: kind.value.capitalize() for kind in WALLET_KINDS}, value=staged.c.kind)
 
 
-def post_many(connection: Connection, movements: Select, bound: dict | None = None, *, user=None) -> dict[int, date]:
+def post_many(
+    connection: Connection, movements: Select, bound: dict | None = None, *, user=None, reason: str | None = None
+) -> dict[int, date]:
     """Post the movements (a select of :data:`MOVEMENT_COLUMNS`, with the values of its parameters ``bound``)
-    within the caller's unit of work; returns each customer's earliest value date among them (its months change
-    from that month on)."""
+    within the caller's unit of work, each with ``reason`` (``Movement.reason``); returns each customer's earliest
+    value date among them (its months change from that month on)."""
     connection.execute(_CREATE)
     connection.execute(_EMPTY)  # a unit of work may post twice; SQLite keeps the table's rows
     connection.execute(_staging(connection.dialect.name).add_cte(movements.cte("movements")), bound or {})
     refuse_if_closed(connection, select(staged.c.customer_id))
     refuse_if_quarantined(connection, select(staged.c.customer_id))
     _refuse(connection)
-    values = {"moment": utcnow(), "user_id": user.id if user else None}
+    values = {"moment": utcnow(), "user_id": user.id if user else None, "reason": reason}
     for statement in _AT_ONCE if connection.dialect.name == "postgresql" else _STEP_BY_STEP:
         connection.execute(statement, values)
     seals.seal(
@@ -222,6 +224,7 @@ def _refuse_beyond_limits(connection: Connection) -> None:
 
 _MOMENT = bindparam("moment", type_=entries.c.created_at.type)
 _USER = bindparam("user_id", type_=Integer)
+_REASON = bindparam("reason", type_=ledger.c.reason.type)
 
 
 def _entries(status: dict):
@@ -278,6 +281,7 @@ def _ledger_rows():
         "reference_type": staged.c.reference_type,
         "reference_id": staged.c.reference_id,
         "description": staged.c.description,
+        "reason": _REASON,
         "entry_id": staged.c.entry_id,
         "created_at": _MOMENT,
         "created_by_id": _USER,

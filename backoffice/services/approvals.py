@@ -1,5 +1,7 @@
 """Four eyes on money moved by hand: above ``APPROVAL_ABOVE`` an adjustment, a manual entry or a reversal is
-asked for, and posts only when a second admin approves it.
+asked for, and posts only when a second admin approves it. So does a correction of metering's source data that
+gives money back (a reading edited or deleted, a pricing or a tariff changed): its service saves the request
+(``services.metering.held``), and approving applies it through that service.
 
 Asking checks what is asked as posting would, in a savepoint rolled back, so a request that could
 not post now is refused at once with posting's own message. Approving locks the request first (``FOR
@@ -36,9 +38,9 @@ from backoffice.posting.keys import clerk_key, keyed_digest, own_key
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import WalletError, post, value_date
 from backoffice.posting.rules import Kind
-from backoffice.services import books, periods, transaction, wallet
+from backoffice.services import ChangedMeanwhile, books, metering, periods, transaction, wallet
 
-REFUSALS = (WalletError, books.BooksError, periods.PeriodClosed, BeyondLimit)
+REFUSALS = (WalletError, books.BooksError, periods.PeriodClosed, BeyondLimit, metering.MeteringError)
 """What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
 
 
@@ -58,10 +60,11 @@ class NoSuchRequest(ApprovalError):
 
 
 class ChangedSinceAsked(ApprovalError):
-    def __init__(self, request: ApprovalRequest) -> None:
+    def __init__(self, request: ApprovalRequest, message: str | None = None) -> None:
         super().__init__(
-            f"Request #{request.id}'s entry was changed after it was asked for: it is not what was asked, so nothing "
-            "was posted. Reject it, and ask again for the entry as it is now."
+            message
+            or f"Request #{request.id}'s entry was changed after it was asked for: it is not what was asked, so "
+            "nothing was posted. Reject it, and ask again for the entry as it is now."
         )
 
 
@@ -195,6 +198,11 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request = _locked(request_id)
         if request.requested_by_id == user.id:
             raise OwnRequest(request)
+        if request.kind.corrects_source:
+            _apply(session, request, user)
+            request.decided_by_id, request.decided_at = user.id, utcnow()
+            request.status = ApprovalStatus.APPROVED
+            return request
         as_asked = request.entry_seal is None or hmac.compare_digest(request.entry_seal, _seal(request.entry_id))
         connection = session.connection()
         if request.kind is ApprovalKind.JOURNAL_ENTRY:
@@ -208,6 +216,16 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request.result_movement_id = posted.transaction.id if posted.transaction is not None else None
         request.status = ApprovalStatus.APPROVED
     return request
+
+
+def _apply(session, request: ApprovalRequest, user: User) -> None:
+    """Apply the source correction asked for, through its metering service, in the approving transaction."""
+    try:
+        metering.apply_request(session.connection(), request, user)
+    except metering.ChangedSinceAsked as error:
+        raise ChangedSinceAsked(request, str(error)) from None
+    except ChangedMeanwhile:
+        raise ChangedSinceAsked(request, f"Request #{request.id}: the source changed after it was asked.") from None
 
 
 def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:

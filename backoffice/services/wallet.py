@@ -283,11 +283,23 @@ def approval_limit() -> Decimal:
     return current_app.config["APPROVAL_ABOVE"]
 
 
+APPROVED = "approved"
+"""The ``reason`` of the movements a source correction posts when its request is approved: a second admin saw them,
+so they do not count as money moved by hand today without one."""
+
+
 def needs_approval(movement: Movement) -> bool:
     """Whether the movement (an adjustment or a reversal) takes a second admin: it moves more than the approval
-    limit, an adjustment counted with the customer's other adjustments of the day that no second admin approved, so
-    that several each just at the limit do not pass one by one."""
+    limit, an adjustment counted with the customer's other money moved by hand today that no second admin approved
+    (:func:`_adjusted_today`), so that several each just at the limit do not pass one by one."""
     return abs(movement.amount) + _adjusted_today(movement) > approval_limit()
+
+
+def correction_needs_approval(customer_id: int, credit: Decimal) -> bool:
+    """Whether a correction of metering's source data (a reading edited or deleted, a price changed) that gives
+    ``credit`` back to the customer's wallet takes a second admin: the rule of :func:`needs_approval`, the credit
+    counted as the adjustment it amounts to. Money taken (a credit of zero or less) never waits."""
+    return credit > 0 and needs_approval(Movement(kind=Kind.ADJUSTMENT, amount=credit, customer_id=customer_id))
 
 
 def _refuse_beyond_the_approval_limit(movement: Movement) -> None:
@@ -298,7 +310,10 @@ def _refuse_beyond_the_approval_limit(movement: Movement) -> None:
 
 
 def _adjusted_today(movement: Movement) -> Decimal:
-    """What the customer's adjustments posted today (the installation's day) without an approval moved."""
+    """What the customer's money moved by hand today (the installation's day) without an approval moved: its
+    adjustments, and what corrections of its readings' source data gave back (for each reading, what the day's
+    movements for it returned net, when that is money given back; a reading recorded and deleted the same day gives
+    back nothing), the movements posted by approving a request left out."""
     if movement.kind is not Kind.ADJUSTMENT:
         return Decimal(0)
     day_began = datetime.combine(local_today(), time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
@@ -311,7 +326,19 @@ def _adjusted_today(movement: Movement) -> Decimal:
             BalanceTransaction.id.not_in(approved),
         )
     )
-    return Decimal(moved)
+    per_reading = (
+        select(func.sum(BalanceTransaction.signed_amount).label("net"))
+        .where(
+            BalanceTransaction.customer_id == movement.customer_id,
+            BalanceTransaction.reference_type == READING,
+            BalanceTransaction.created_at >= day_began,
+            BalanceTransaction.reason.is_distinct_from(APPROVED),
+        )
+        .group_by(BalanceTransaction.reference_id)
+        .subquery("per_reading")
+    )
+    given_back = db.session.scalar(select(func.coalesce(func.sum(per_reading.c.net), 0)).where(per_reading.c.net > 0))
+    return Decimal(moved) + Decimal(given_back)
 
 
 def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> BalanceTransaction:

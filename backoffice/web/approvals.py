@@ -11,9 +11,10 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from backoffice.extensions import db
-from backoffice.models import AdjustmentReason, ApprovalRequest, ApprovalStatus, Role
+from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, ApprovalStatus, Role
 from backoffice.services import approvals
 from backoffice.web.auth import requires_role
+from backoffice.web.filters import money
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
@@ -58,7 +59,25 @@ def approve(request_id: int):
         return _page(request_id, f"Not posted, the request stays pending: {error}"), 422
     except approvals.NoSuchRequest:
         abort(404)
+    if request.kind.corrects_source:
+        return _applied(request)
     flash(f"Request #{request.id} approved: {_result(request)} posted.", "success")
+    return redirect(url_for("approvals.index"))
+
+
+def _applied(request: ApprovalRequest):
+    """An approved source correction is applied; a pricing or tariff change's re-pricing left to a job starts."""
+    from backoffice.services import metering
+    from backoffice.web import metering as metering_web
+    from backoffice.web import tariff as tariff_web
+
+    if request.kind is ApprovalKind.TARIFF_CHANGE:
+        tariff = metering.asked_tariff(request)
+        return tariff_web.reprice(tariff, metering.tariff_impact(tariff), f"Request #{request.id} approved")
+    flash(f"Request #{request.id} approved: {request.kind.label.lower()} applied.", "success")
+    pending = metering.pending_summary(request.customer_id) if request.customer_id is not None else None
+    if request.kind is ApprovalKind.PRICING_CHANGE and pending.requests:
+        metering_web.start_recalculation(request.customer, "Pricing saved; its re-pricing is pending")
     return redirect(url_for("approvals.index"))
 
 
@@ -85,6 +104,16 @@ def pending_notice(request: ApprovalRequest) -> str:
     if request.status is ApprovalStatus.PENDING:
         return f"{PENDING_NOTICE}: request #{request.id} is pending; nothing is posted until another admin approves it."
     return f"Request #{request.id} was already {request.status.value}."
+
+
+def waits(request: ApprovalRequest) -> str:
+    """What a form says once a correction it asked for was saved as a pending request (or found already asked)."""
+    if request.status is ApprovalStatus.PENDING:
+        return (
+            f"it gives back {money(request.amount)}, above the approval limit, so it waits for approval by a second "
+            f"admin as request #{request.id}; nothing is changed until another admin approves it."
+        )
+    return f"request #{request.id} was already {request.status.value}."
 
 
 def _page(request_id: int | None = None, error: str | None = None, form: RejectForm | None = None) -> str:
@@ -127,7 +156,9 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
 
 
 def _result(request: ApprovalRequest) -> str:
-    """What approving posted: a wallet movement and its entry, or an entry."""
+    """What approving posted: a wallet movement and its entry, or an entry; a source correction was applied."""
+    if request.kind.corrects_source:
+        return "applied"
     if request.result_movement_id is not None:
         return f"movement #{request.result_movement_id} (JE-{request.result_entry_id})"
     return f"JE-{request.result_entry_id}"

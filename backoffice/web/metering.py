@@ -18,6 +18,7 @@ from backoffice.models import BalanceTransaction, Customer, CustomerPricing, Met
 from backoffice.models.metering import READING
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import ChangedMeanwhile, metering, periods
+from backoffice.web.approvals import waits
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
 from backoffice.web.filters import money
@@ -133,7 +134,7 @@ def correct(code: str, reading_id: int):
     if form.validate_on_submit():
         posted_before = _posted_for(reading_id)[-1:]
         try:
-            metering.correct_reading(
+            asked = metering.correct_reading(
                 reading_id,
                 form.reading_date.data,
                 form.volume_flow_meter.data,
@@ -151,6 +152,9 @@ def correct(code: str, reading_id: int):
                 return gone
             return _reading_page(db.session.get(MeterReading, reading_id), form), 409
         else:
+            if asked is not None:
+                flash(f"Reading #{reading_id} is not corrected yet: {waits(asked)}", "info")
+                return redirect(url_for("metering.reading", code=code, reading_id=reading_id))
             after = [m for m in _posted_for(reading_id) if not posted_before or m.id > posted_before[0].id]
             flash(
                 f"Reading #{reading_id} corrected; {_posted_text(after, db.session.get(Customer, found.customer_id))}",
@@ -165,11 +169,14 @@ def correct(code: str, reading_id: int):
 def delete(code: str, reading_id: int):
     _of(_get(code), MeterReading, reading_id)
     try:
-        metering.delete_reading(reading_id, user=current_user)
+        asked = metering.delete_reading(reading_id, user=current_user)
     except (metering.MeteringError, periods.PeriodClosed) as error:  # deleted meanwhile, or in a closed month
         flash(str(error), "error")
     else:
-        flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
+        if asked is not None:
+            flash(f"Reading #{reading_id} is not deleted yet: {waits(asked)}", "info")
+        else:
+            flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
     return redirect(url_for("customers.show", code=code, tab="metering"))
 
 
@@ -206,8 +213,10 @@ def set_pricing(code: str):
             )
             changed_meanwhile(form, current, "pricing row")
         else:
-            if impact.deferred:
-                _start_recalculation(customer, impact)
+            if impact.held is not None:
+                flash(f"Pricing not saved yet: {waits(impact.held)}", "info")
+            elif impact.deferred:
+                start_recalculation(customer, f"Pricing saved; re-pricing {impact.readings} reading(s) is pending")
             else:
                 flash(f"Pricing saved; {impact.readings} reading(s) re-priced.", "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
@@ -232,9 +241,9 @@ def preview_pricing(code: str):
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)
 
 
-def _start_recalculation(customer: Customer, impact: metering.Impact) -> None:
-    """The pricing is saved with a recalculation request; a job re-prices (the nightly run, if not real time)."""
-    saved = f"Pricing saved; re-pricing {impact.readings} reading(s) is pending"
+def start_recalculation(customer: Customer, saved: str) -> None:
+    """The pricing is saved with a recalculation request (``saved`` says so); a job re-prices (the nightly run, if
+    not real time)."""
     if not customer.use_realtime_calculation:
         flash(f"{saved}: this customer is not calculated in real time, so the nightly run will do it.", "info")
         return

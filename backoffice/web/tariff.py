@@ -17,6 +17,7 @@ from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Role
 from backoffice.services import metering
+from backoffice.web.approvals import waits
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
@@ -90,13 +91,17 @@ def save():
         except metering.MeteringError as error:
             form[getattr(error, "field", "price_per_sm3")].errors.append(str(error))
         else:
-            return _reprice(tariff, impact)
+            if impact.held is not None:
+                flash(f"{tariff.describe()} not saved yet: {waits(impact.held)}", "info")
+                return redirect(url_for("tariff.form"))
+            return reprice(tariff, impact)
     return render_template("tariff/form.html", form=form), 422
 
 
-def _reprice(tariff: metering.Tariff, impact: metering.TariffImpact):
-    """Re-price now when the change is small; else start the job and show its progress."""
-    saved = f"{tariff.describe()} saved for {impact.customers:,} customer(s)"
+def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str | None = None):
+    """Re-price now when the change is small; else start the job and show its progress. ``heading``: what the
+    messages begin with, before "saved" (the approved request, when approving saved it)."""
+    saved = f"{heading + ': ' if heading else ''}{tariff.describe()} saved for {impact.customers:,} customer(s)"
     if not impact.deferred:
         try:
             metering.reprice_tariff(tariff.effective_from, current_user)

@@ -6,8 +6,12 @@
 - ``readings``: recording, correcting and deleting readings, each charged to the wallet.
 - ``repricing``: readings priced again and their differences posted, set-based.
 - ``requests``: the recalculation requests a job does.
+- ``held``: corrections of the source data that give back more than the approval limit wait for a second admin.
 """
 
+from backoffice.models import ApprovalKind, ApprovalRequest, User
+from backoffice.services.metering import pricing, readings, tariff
+from backoffice.services.metering.held import ChangedSinceAsked, NeedsApproval, pending_for_reading
 from backoffice.services.metering.pricing import Impact, Priced, price, pricing_impact, set_pricing
 from backoffice.services.metering.readings import (
     correct_reading,
@@ -28,6 +32,7 @@ from backoffice.services.metering.tariff import (
     Tariff,
     TariffImpact,
     TariffInputError,
+    asked_tariff,
     change_tariff,
     checked_tariff,
     reprice_tariff,
@@ -35,14 +40,30 @@ from backoffice.services.metering.tariff import (
 )
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
 
+
+def apply_request(connection, request: ApprovalRequest, user: User) -> None:
+    """Apply the source correction an approval request asked for, by ``user``, through the service it was asked
+    of, in the caller's (the approving) transaction; raises :class:`ChangedSinceAsked` or what the service refuses."""
+    service = {
+        ApprovalKind.READING_CORRECTION: readings,
+        ApprovalKind.PRICING_CHANGE: pricing,
+        ApprovalKind.TARIFF_CHANGE: tariff,
+    }[request.kind]
+    service.apply_request(connection, request, user)
+
+
 __all__ = [
+    "ChangedSinceAsked",
     "Impact",
     "MeteringError",
+    "NeedsApproval",
     "Pending",
     "Priced",
     "Tariff",
     "TariffImpact",
     "TariffInputError",
+    "apply_request",
+    "asked_tariff",
     "checked_correction",
     "change_tariff",
     "checked_price",
@@ -50,6 +71,7 @@ __all__ = [
     "checked_volume",
     "correct_reading",
     "delete_reading",
+    "pending_for_reading",
     "pending_recalculations",
     "pending_summary",
     "price",

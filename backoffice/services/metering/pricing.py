@@ -8,7 +8,7 @@ customer is not kept in real time, commits a recalculation request for a job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -17,11 +17,14 @@ from sqlalchemy import ColumnElement, and_, func, insert, literal, select, updat
 
 from backoffice.extensions import db
 from backoffice.models import (
+    ApprovalKind,
+    ApprovalRequest,
     Customer,
     CustomerPricing,
     MeterReading,
     RecalculationReason,
     TransactionCalculation,
+    User,
     pricing_in_force,
     total_price_of,
     total_price_sql,
@@ -32,8 +35,9 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
 from backoffice.money import MAX_AMOUNT, round_money, shown
-from backoffice.services import ChangedMeanwhile, monthly, transaction
+from backoffice.services import ChangedMeanwhile, monthly, transaction, wallet
 from backoffice.services.locking import lock_customers
+from backoffice.services.metering import held
 from backoffice.services.metering.repricing import reprice_readings
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
 
@@ -66,6 +70,8 @@ class Impact:
     deferred: bool
     """Saving leaves the re-pricing to a job (a recalculation request): the change is too large for a request,
     or the customer is not calculated in real time."""
+    held: ApprovalRequest | None = None
+    """Not saved: it gives back more than the approval limit, and waits for a second admin as this request."""
 
     @property
     def purchases_change(self) -> Decimal:
@@ -88,40 +94,79 @@ def set_pricing(
     kept in real time, a recalculation request is committed instead and a job does the rest.
     ``version``: the one the pricing row's form was loaded at; raises ``ChangedMeanwhile`` if the
     row from that date is not at that version now (the customer's lock makes the comparison final).
+
+    A change whose re-pricing gives back to the wallet more than the approval limit (``held``: what the readings
+    cost now less what they cost at the new pricing) is not saved: it is saved as a pending request instead, in
+    the impact's ``held``, and applied by :func:`apply_request` when a second admin approves it.
     """
     price_per_sm3, meter_correction = checked_price(price_per_sm3), checked_correction(meter_correction)
+    asked = {
+        "customer_id": customer_id,
+        "effective_from": effective_from.isoformat(),
+        "price_per_sm3": str(price_per_sm3),
+        "meter_correction": str(meter_correction),
+    }
     with transaction() as session:
-        connection = session.connection()
-        lock_customers(connection, [customer_id])
-        closed = connection.execute(
-            select(customers.c.code).where(customers.c.id == customer_id, customers.c.closed_at.is_not(None))
-        ).scalar_one_or_none()
-        if closed is not None:
-            raise MeteringError(f"Customer {closed} is closed: it takes no new pricing. An admin can reopen it.")
-        existing = connection.execute(
-            select(pricing.c.id, pricing.c.version).where(
-                pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from
-            )
-        ).one_or_none()
-        if version is not None and (existing is None or existing.version != version):
-            raise ChangedMeanwhile
-        priced_by = _priced_by(customer_id, effective_from)
-        impact = _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by)
-        values = {"price_per_sm3": price_per_sm3, "meter_correction": meter_correction}
-        if existing is None:
-            connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
-        else:
-            connection.execute(
-                update(pricing).where(pricing.c.id == existing.id).values(**values, version=pricing.c.version + 1)
-            )
-        saved = (pricing.c.customer_id == customer_id) & (pricing.c.effective_from == effective_from)
-        record(connection, CustomerPricing, saved, HistoryOperation.EDIT if existing else HistoryOperation.CREATE)
-        if not impact.deferred:
-            reprice_readings(connection, priced_by, user)
-            return impact
-        what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
-        monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
+        return _set_pricing(session.connection(), asked, user, version)
+
+
+def _set_pricing(connection, asked: dict, user, version: int | None, approving=None) -> Impact:
+    customer_id, effective_from = asked["customer_id"], date.fromisoformat(asked["effective_from"])
+    price_per_sm3, meter_correction = Decimal(asked["price_per_sm3"]), Decimal(asked["meter_correction"])
+    lock_customers(connection, [customer_id])
+    closed = connection.execute(
+        select(customers.c.code).where(customers.c.id == customer_id, customers.c.closed_at.is_not(None))
+    ).scalar_one_or_none()
+    if closed is not None:
+        raise MeteringError(f"Customer {closed} is closed: it takes no new pricing. An admin can reopen it.")
+    existing = connection.execute(
+        select(pricing.c.id, pricing.c.version).where(
+            pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from
+        )
+    ).one_or_none()
+    if version is not None and (existing is None or existing.version != version):
+        raise ChangedMeanwhile
+    priced_by = _priced_by(customer_id, effective_from)
+    impact = _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by)
+    credits = {customer_id: -impact.purchases_change}
+    row_version = existing.version if existing is not None else None
+    if approving is not None:
+        if row_version != approving.correction["row_version"]:
+            raise held.ChangedSinceAsked(approving, f"the pricing row from {effective_from:%Y-%m-%d}")
+        held.as_asked(approving, credits)
+    elif held.beyond_the_limit(credits):
+        request = held.ask(
+            ApprovalKind.PRICING_CHANGE,
+            asked | {"row_version": row_version},
+            credits,
+            user=user,
+            description=f"Pricing from {effective_from:%Y-%m-%d}: price {price_per_sm3}, correction "
+            f"{meter_correction}; re-prices {impact.readings} reading(s)",
+            where="the customer's pricing tab",
+            customer_id=customer_id,
+        )
+        return replace(impact, held=request)
+    values = {"price_per_sm3": price_per_sm3, "meter_correction": meter_correction}
+    if existing is None:
+        connection.execute(insert(pricing).values(customer_id=customer_id, effective_from=effective_from, **values))
+    else:
+        connection.execute(
+            update(pricing).where(pricing.c.id == existing.id).values(**values, version=pricing.c.version + 1)
+        )
+    saved = (pricing.c.customer_id == customer_id) & (pricing.c.effective_from == effective_from)
+    record(connection, CustomerPricing, saved, HistoryOperation.EDIT if existing else HistoryOperation.CREATE)
+    if not impact.deferred:
+        reprice_readings(connection, priced_by, user, wallet.APPROVED if approving is not None else None)
+        return impact
+    what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
+    monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
     return impact
+
+
+def apply_request(connection, request: ApprovalRequest, user: User) -> Impact:
+    """Save the pricing the request asked for, by ``user``, in the caller's transaction (the approving one);
+    refuses with ``held.ChangedSinceAsked`` when the row or what it gives back changed since it was asked."""
+    return _set_pricing(connection, request.correction, user, None, approving=request)
 
 
 def pricing_impact(customer_id: int, effective_from: date, price_per_sm3: Decimal, meter_correction: Decimal) -> Impact:

@@ -6,6 +6,9 @@ that customer's pricing, stores its calculation and charges their wallet, in one
 that holds the customer's lock. Correcting a reading re-prices it and posts
 the difference (a charge when it costs more, a reversal when less); deleting it reverses what
 it cost. So the ledger stays append-only and ``total_spent`` is always the gas sold.
+
+A correction or deletion that gives back more than the approval limit (``held``) is not applied: it is saved as a
+pending request, and applied by :func:`apply_request` when a second admin approves it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from decimal import Decimal
 from sqlalchemy import delete, insert, select, update
 
 from backoffice.extensions import db
-from backoffice.models import Customer, Meter, MeterReading, RecalculationReason, TransactionCalculation, User
+from backoffice.models import (
+    ApprovalKind,
+    ApprovalRequest,
+    Customer,
+    Meter,
+    MeterReading,
+    RecalculationReason,
+    TransactionCalculation,
+    User,
+)
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
-from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction
+from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction, wallet
 from backoffice.services.locking import lock_customers
+from backoffice.services.metering import held
 from backoffice.services.metering.pricing import Priced, price
 from backoffice.services.metering.repricing import charge_reading
 from backoffice.services.metering.values import MeteringError
@@ -78,33 +91,95 @@ def correct_reading(
     note: str = "",
     user: User | None = None,
     version: int | None = None,
-) -> None:
+) -> ApprovalRequest | None:
     """Change a reading's date or volume; the difference in cost is posted to the wallet.
 
     The new date must be one when the reading's customer held the meter. ``version``: the
     :func:`reading_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the reading's now.
+    A correction that gives back more than the approval limit is not applied: it is saved as a pending request,
+    returned (``held``); ``None``: applied.
     """
     reading = _reading(reading_id)
     reading_customer(reading.meter_id, reading_date, reading.customer_id)
     with transaction() as session:
-        connection = session.connection()
-        (customer,) = lock_customers(connection, [reading.customer_id])
-        current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
-        if current is None or (version is not None and reading_version(current) != version):
-            raise ChangedMeanwhile
-        priced = price(connection, reading.customer_id, reading_date, volume_flow_meter)
-        connection.execute(
-            update(readings)
-            .where(readings.c.id == reading_id)
-            .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
+        correction = {"reading_date": reading_date.isoformat(), "volume_flow_meter": str(volume_flow_meter)}
+        return _correct(session.connection(), reading, correction | {"note": note}, user, version)
+
+
+def _correct(connection, reading, asked: dict, user, version: int | None, approving=None) -> ApprovalRequest | None:
+    reading_id = reading.id
+    reading_date, note = date.fromisoformat(asked["reading_date"]), asked["note"]
+    (customer,) = lock_customers(connection, [reading.customer_id])
+    current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
+    if current is None or (version is not None and reading_version(current) != version):
+        raise ChangedMeanwhile
+    priced = price(connection, reading.customer_id, reading_date, Decimal(asked["volume_flow_meter"]))
+    credits = {customer.id: held.charged(connection, customer.id, reading_id) - priced.total_price}
+    if approving is not None:
+        held.as_asked(approving, credits)
+    elif held.beyond_the_limit(credits):
+        return _hold(
+            reading,
+            asked | {"version": reading_version(current)},
+            credits,
+            user,
+            f"Correct reading #{reading_id}: {reading_date:%Y-%m-%d}, {priced.volume_flow_meter} m³",
         )
-        record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.EDIT)
-        if not customer.use_realtime_calculation:
-            _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
-            return
-        _remove_calculation(connection, reading_id)
-        _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
-        charge_reading(connection, customer.id, reading_id, reading_date, priced.total_price, user, "Correction of gas")
+    reason = wallet.APPROVED if approving is not None else None
+    connection.execute(
+        update(readings)
+        .where(readings.c.id == reading_id)
+        .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
+    )
+    record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.EDIT)
+    if not customer.use_realtime_calculation:
+        _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
+        return None
+    _remove_calculation(connection, reading_id)
+    _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
+    charge_reading(
+        connection, customer.id, reading_id, reading_date, priced.total_price, user, "Correction of gas", reason
+    )
+    return None
+
+
+def _hold(reading, asked: dict, credits: dict, user, description: str) -> ApprovalRequest:
+    """The correction of the reading saved as a pending request (or the one already pending, asked the same)."""
+    asked = {"reading_id": reading.id} | asked
+    if (earlier := held.pending_for_reading(reading.id)) is not None:
+        if {key: value for key, value in earlier.correction.items() if key != "credits"} == asked:
+            return earlier
+        raise MeteringError(
+            f"Reading #{reading.id} has a correction waiting for approval (request #{earlier.id}): it is approved or "
+            "rejected first."
+        )
+    return held.ask(
+        ApprovalKind.READING_CORRECTION,
+        asked,
+        credits,
+        user=user,
+        description=description,
+        where="the reading's page",
+        customer_id=reading.customer_id,
+    )
+
+
+def apply_request(connection, request: ApprovalRequest, user: User) -> None:
+    """Apply the reading's correction or deletion the request asked for, by ``user``, in the caller's transaction
+    (the approving one); refuses with ``held.ChangedSinceAsked`` when the reading changed since it was asked."""
+    asked = request.correction
+    reading = db.session.get(MeterReading, asked["reading_id"])
+    if reading is None:
+        raise held.ChangedSinceAsked(request, f"reading #{asked['reading_id']} was deleted; it")
+    current = connection.execute(select(readings).where(readings.c.id == reading.id)).one()
+    if reading_version(current) != asked["version"] or reading.customer_id != request.customer_id:
+        raise held.ChangedSinceAsked(request, f"reading #{reading.id}")
+    if asked.get("delete"):
+        _refuse_deleting(reading)
+        _delete(connection, reading, user, approving=request)
+        return
+    reading_customer(reading.meter_id, date.fromisoformat(asked["reading_date"]), reading.customer_id)
+    _correct(connection, reading, asked, user, asked["version"], approving=request)
 
 
 def reading_version(reading) -> int:
@@ -133,26 +208,46 @@ def refuse_retired(meter_id: int) -> None:
         raise MeteringError(str(error)) from None
 
 
-def delete_reading(reading_id: int, *, user: User | None = None) -> None:
-    """Remove a reading; what it cost is given back by a reversal."""
+def delete_reading(reading_id: int, *, user: User | None = None) -> ApprovalRequest | None:
+    """Remove a reading; what it cost is given back by a reversal. Giving back more than the approval limit, it is
+    not deleted: the deletion is saved as a pending request, returned (``held``); ``None``: deleted."""
     reading = _reading(reading_id)
+    _refuse_deleting(reading)
+    with transaction() as session:
+        return _delete(session.connection(), reading, user)
+
+
+def _refuse_deleting(reading) -> None:
     periods.refuse_if_closed(db.session, reading.reading_date)
     customer = db.session.get(Customer, reading.customer_id)
     if customer.closed:
         raise MeteringError(
             f"Customer {customer.code} is closed: its readings stay as they are (an admin can reopen it)."
         )
-    with transaction() as session:
-        connection = session.connection()
-        (customer,) = lock_customers(connection, [reading.customer_id])
-        if customer.use_realtime_calculation:
-            _remove_calculation(connection, reading_id)
-        else:
-            connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
-            _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
-        record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
-        connection.execute(delete(readings).where(readings.c.id == reading_id))
-        charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, "Deleted reading of gas")
+
+
+def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None:
+    reading_id = reading.id
+    (customer,) = lock_customers(connection, [reading.customer_id])
+    credits = {customer.id: held.charged(connection, customer.id, reading_id)}
+    if approving is not None:
+        held.as_asked(approving, credits)
+    elif held.beyond_the_limit(credits):
+        current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
+        if current is None:
+            raise MeteringError(f"No reading {reading_id}.")
+        asked = {"delete": True, "version": reading_version(current)}
+        return _hold(reading, asked, credits, user, f"Delete reading #{reading_id} of {reading.reading_date:%Y-%m-%d}")
+    if customer.use_realtime_calculation:
+        _remove_calculation(connection, reading_id)
+    else:
+        connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
+        _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
+    record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
+    connection.execute(delete(readings).where(readings.c.id == reading_id))
+    reason = wallet.APPROVED if approving is not None else None
+    charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, "Deleted reading of gas", reason)
+    return None
 
 
 def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:

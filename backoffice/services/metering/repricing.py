@@ -79,14 +79,17 @@ def reprice(connection: Connection, reading_ids: list[int], user: User | None = 
         reprice_readings(connection, readings.c.id.in_(reading_ids), user)
 
 
-def reprice_readings(connection: Connection, chosen: ColumnElement, user: User | None = None) -> None:
+def reprice_readings(
+    connection: Connection, chosen: ColumnElement, user: User | None = None, reason: str | None = None
+) -> None:
     """Price the readings ``chosen`` (a condition on ``meter_readings``) again at the pricing in force now, posting
     each difference and recalculating the months.
 
     A reading charged to a customer who did not hold the meter on its date (as readings were once charged
     to whoever held it when they were entered) is first moved to the one who did: what it cost is given
     back where it was charged, and the re-pricing charges its holder. Such readings are few (the
-    ``reading_calculation`` check finds them), and each is moved by a ``post`` of its own.
+    ``reading_calculation`` check finds them), and each is moved by a ``post`` of its own. ``reason``: the
+    movements' (``wallet.APPROVED`` when an approved request re-prices).
     """
     whose = whose_readings().where(chosen).subquery("whose")
     pairs = connection.execute(select(whose.c.customer_id, whose.c.holder_id).distinct()).all()
@@ -99,8 +102,8 @@ def reprice_readings(connection: Connection, chosen: ColumnElement, user: User |
             select(whose).where(whose.c.holder_id != whose.c.customer_id).order_by(whose.c.id)
         ).all()
         for reading in moved:
-            _move_to_holder(connection, reading, user)
-    reprice_where(connection, chosen, customer_ids, user)
+            _move_to_holder(connection, reading, user, reason)
+    reprice_where(connection, chosen, customer_ids, user, reason=reason)
 
 
 def reprice_where(
@@ -109,6 +112,7 @@ def reprice_where(
     customer_ids: list[int],
     user: User | None = None,
     since: date | None = None,
+    reason: str | None = None,
 ) -> None:
     """Re-price the readings ``chosen`` (a condition on ``meter_readings``) of these customers, whose locks the
     caller holds; their months are recalculated from ``since`` or the first month anything changed in."""
@@ -129,7 +133,11 @@ def reprice_where(
         )
     chosen_readings = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen)
     first_dates = post_many(
-        connection, _CORRECTIONS.add_cte(chosen_readings.cte("picked")), {"customer_ids": customer_ids}, user=user
+        connection,
+        _CORRECTIONS.add_cte(chosen_readings.cte("picked")),
+        {"customer_ids": customer_ids},
+        user=user,
+        reason=reason,
     )
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
@@ -137,11 +145,18 @@ def reprice_where(
 
 
 def charge_reading(
-    connection, customer_id: int, reading_id: int, on: date | None, cost: Decimal, user, what: str
+    connection,
+    customer_id: int,
+    reading_id: int,
+    on: date | None,
+    cost: Decimal,
+    user,
+    what: str,
+    reason: str | None = None,
 ) -> None:
     """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
     what was charged on another date is given back on that date, so that each month holds what its readings cost.
-    ``on`` is ``None`` when nothing is to be charged any more."""
+    ``on`` is ``None`` when nothing is to be charged any more; ``reason``: the movements'."""
     charged = connection.execute(
         select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
         .where(
@@ -168,18 +183,26 @@ def charge_reading(
                 reference=Reference(READING, reading_id),
                 description=f"{what}, reading #{reading_id}",
                 user=user,
+                reason=reason,
                 allow_overdraft=True,
             ),
         )
 
 
-def _move_to_holder(connection: Connection, reading, user) -> None:
+def _move_to_holder(connection: Connection, reading, user, reason: str | None = None) -> None:
     """Give back what the reading cost where it was charged, and make it its holder's (whom the re-pricing that
     follows charges, replacing its calculation)."""
     connection.execute(readings.update().where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
     record(connection, MeterReading, readings.c.id == reading.id, HistoryOperation.EDIT)
     charge_reading(
-        connection, reading.customer_id, reading.id, None, Decimal(0), user, "Gas of the meter's holder on its date"
+        connection,
+        reading.customer_id,
+        reading.id,
+        None,
+        Decimal(0),
+        user,
+        "Gas of the meter's holder on its date",
+        reason,
     )
 
 

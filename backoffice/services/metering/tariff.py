@@ -13,7 +13,7 @@ else by a job with progress (or by the command, with a progress bar).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -23,6 +23,8 @@ from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select,
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
+    ApprovalKind,
+    ApprovalRequest,
     Customer,
     CustomerPricing,
     MeterReading,
@@ -40,6 +42,7 @@ from backoffice.models.users import normal_email
 from backoffice.money import MAX_AMOUNT, round_money, shown
 from backoffice.services import transaction
 from backoffice.services.locking import lock_customers
+from backoffice.services.metering import held
 from backoffice.services.metering.requests import process_recalculations
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price
 
@@ -103,6 +106,9 @@ class TariffImpact:
     purchases_after: Decimal
     deferred: bool
     """Saving leaves the re-pricing to a job: more readings than a request re-prices."""
+    held: ApprovalRequest | None = None
+    """Not saved: it gives back more than the approval limit to a customer, and waits for a second admin as this
+    request."""
 
     @property
     def purchases_change(self) -> Decimal:
@@ -146,55 +152,132 @@ def tariff_impact(tariff: Tariff) -> TariffImpact:
 
 def change_tariff(tariff: Tariff, *, user: User | None = None) -> TariffImpact:
     """Save the tariff's pricing rows and a recalculation request for each customer whose readings they re-price,
-    in one transaction that holds the customers' locks. The re-pricing is :func:`reprice_tariff`'s."""
+    in one transaction that holds the customers' locks. The re-pricing is :func:`reprice_tariff`'s.
+
+    A tariff whose re-pricing gives back to any one customer's wallet more than the approval limit (``held``: what
+    the customer's readings cost now less what they cost at the tariff) is not saved at all: the whole change
+    waits for a second admin as one request, listing every customer it gives money back to and how much, in the
+    impact's ``held``; :func:`apply_request` saves it when approved. A tariff is one decision for all the
+    customers it prices: holding some of them only would apply a tariff nobody decided.
+    """
     with transaction() as session:
-        connection = session.connection()
-        lock_customers(connection, connection.execute(select(_chosen(tariff).c.id)).scalars().all())
-        impact = _impact(connection, tariff)
-        if not impact.customers:
-            raise NoCustomer(
-                "No customer gets this tariff: none is chosen, or none has a pricing in force on "
-                f"{tariff.effective_from:%Y-%m-%d} to take what is not given from."
-            )
-        targets = _targets(tariff).subquery("targets")
-        connection.execute(
-            update(pricing)
-            .where(pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from)
-            .values(
-                price_per_sm3=targets.c.price_per_sm3,
-                meter_correction=targets.c.meter_correction,
-                version=pricing.c.version + 1,
-            )
+        return _change_tariff(session.connection(), tariff, user)
+
+
+def _change_tariff(connection, tariff: Tariff, user: User | None, approving=None) -> TariffImpact:
+    lock_customers(connection, connection.execute(select(_chosen(tariff).c.id)).scalars().all())
+    impact = _impact(connection, tariff)
+    if not impact.customers:
+        raise NoCustomer(
+            "No customer gets this tariff: none is chosen, or none has a pricing in force on "
+            f"{tariff.effective_from:%Y-%m-%d} to take what is not given from."
         )
-        chosen = pricing.c.customer_id.in_(select(targets.c.id)) & (pricing.c.effective_from == tariff.effective_from)
-        record(connection, CustomerPricing, chosen, HistoryOperation.EDIT)
-        taken = select(pricing.c.id).where(
-            pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from
+    credits = _credits(connection, tariff)
+    if approving is not None:
+        held.as_asked(approving, credits)
+    elif held.beyond_the_limit(credits):
+        return replace(impact, held=_hold(tariff, impact, credits, user))
+    targets = _targets(tariff).subquery("targets")
+    connection.execute(
+        update(pricing)
+        .where(pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from)
+        .values(
+            price_per_sm3=targets.c.price_per_sm3,
+            meter_correction=targets.c.meter_correction,
+            version=pricing.c.version + 1,
         )
-        connection.execute(
-            insert(pricing).from_select(
-                ["customer_id", "effective_from", "price_per_sm3", "meter_correction"],
-                select(
-                    targets.c.id, literal(tariff.effective_from), targets.c.price_per_sm3, targets.c.meter_correction
-                ).where(~taken.exists()),
-            )
+    )
+    chosen = pricing.c.customer_id.in_(select(targets.c.id)) & (pricing.c.effective_from == tariff.effective_from)
+    record(connection, CustomerPricing, chosen, HistoryOperation.EDIT)
+    taken = select(pricing.c.id).where(
+        pricing.c.customer_id == targets.c.id, pricing.c.effective_from == tariff.effective_from
+    )
+    connection.execute(
+        insert(pricing).from_select(
+            ["customer_id", "effective_from", "price_per_sm3", "meter_correction"],
+            select(
+                targets.c.id, literal(tariff.effective_from), targets.c.price_per_sm3, targets.c.meter_correction
+            ).where(~taken.exists()),
         )
-        record(connection, CustomerPricing, chosen & (pricing.c.version == 1), HistoryOperation.CREATE)
-        repriced = select(readings.c.customer_id).where(_priced_by_new_rows(tariff, targets)).distinct()
-        connection.execute(
-            insert(requests).from_select(
-                ["customer_id", "from_date", "reason", "description", "requested_at", "requested_by_id"],
-                select(
-                    repriced.subquery().c.customer_id,
-                    literal(tariff.effective_from),
-                    literal(RecalculationReason.PRICING_CHANGE.value),
-                    literal(tariff.describe()[:300]),
-                    literal(utcnow(), requests.c.requested_at.type),
-                    literal(user.id if user else None, requests.c.requested_by_id.type),
-                ),
-            )
+    )
+    record(connection, CustomerPricing, chosen & (pricing.c.version == 1), HistoryOperation.CREATE)
+    repriced = select(readings.c.customer_id).where(_priced_by_new_rows(tariff, targets)).distinct()
+    connection.execute(
+        insert(requests).from_select(
+            ["customer_id", "from_date", "reason", "description", "requested_at", "requested_by_id"],
+            select(
+                repriced.subquery().c.customer_id,
+                literal(tariff.effective_from),
+                literal(RecalculationReason.PRICING_CHANGE.value),
+                literal(tariff.describe()[:300]),
+                literal(utcnow(), requests.c.requested_at.type),
+                literal(user.id if user else None, requests.c.requested_by_id.type),
+            ),
         )
+    )
     return impact
+
+
+def apply_request(connection, request: ApprovalRequest, user: User) -> TariffImpact:
+    """Save the tariff the request asked for, by ``user``, in the caller's transaction (the approving one), with
+    its recalculation requests (:func:`reprice_tariff` does them); refuses with ``held.ChangedSinceAsked`` when
+    what it gives back changed since it was asked."""
+    return _change_tariff(connection, asked_tariff(request), user, approving=request)
+
+
+def asked_tariff(request: ApprovalRequest) -> Tariff:
+    """The tariff a request asks for."""
+    asked = request.correction
+    return Tariff(
+        effective_from=date.fromisoformat(asked["effective_from"]),
+        price_per_sm3=Decimal(asked["price_per_sm3"]) if asked["price_per_sm3"] is not None else None,
+        meter_correction=Decimal(asked["meter_correction"]) if asked["meter_correction"] is not None else None,
+        manager_email=asked["manager_email"],
+        customer_codes=tuple(asked["customer_codes"]),
+    )
+
+
+def _hold(tariff: Tariff, impact: TariffImpact, credits: dict[int, Decimal], user: User | None) -> ApprovalRequest:
+    given_back = {customer: credit for customer, credit in credits.items() if credit > 0}
+    codes = dict(db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(given_back))).all())
+    listed = ", ".join(
+        f"{codes[customer]} {shown(credit)}"
+        for customer, credit in sorted(given_back.items(), key=lambda item: (-item[1], codes[item[0]]))
+    )
+    asked = {
+        "effective_from": tariff.effective_from.isoformat(),
+        "price_per_sm3": str(tariff.price_per_sm3) if tariff.price_per_sm3 is not None else None,
+        "meter_correction": str(tariff.meter_correction) if tariff.meter_correction is not None else None,
+        "manager_email": tariff.manager_email,
+        "customer_codes": list(tariff.customer_codes),
+    }
+    return held.ask(
+        ApprovalKind.TARIFF_CHANGE,
+        asked,
+        credits,
+        user=user,
+        description=f"{tariff.describe()} for {impact.customers:,} customer(s); gives back: {listed}",
+        where="the tariff page",
+    )
+
+
+def _credits(connection, tariff: Tariff) -> dict[int, Decimal]:
+    """What the tariff gives back to each customer whose readings it re-prices: what they cost now less what they
+    cost at the tariff (negative: it takes more)."""
+    targets = _targets(tariff).subquery("targets")
+    volume = volume_sm3_sql(readings.c.volume_flow_meter, targets.c.meter_correction)
+    total = total_price_sql(volume, targets.c.price_per_sm3)
+    rows = connection.execute(
+        select(
+            targets.c.id,
+            func.coalesce(func.sum(calculations.c.total_price), 0) - func.coalesce(func.sum(total), 0),
+        )
+        .select_from(targets)
+        .join(readings, _priced_by_new_rows(tariff, targets))
+        .outerjoin(calculations, calculations.c.reading_id == readings.c.id)
+        .group_by(targets.c.id)
+    ).all()
+    return {customer: round_money(Decimal(credit)) for customer, credit in rows}
 
 
 def reprice_tariff(

@@ -1,0 +1,128 @@
+"""Corrections of metering's source data that give money back wait, above the approval limit, for a second admin.
+
+A reading edited or deleted, a customer's pricing changed or a tariff changed gives back to each customer's wallet
+its *credit*: what the wallet was charged for the readings the correction touches less what they cost after it
+(net over those readings). When a customer's credit, counted with the money moved by hand for that customer today
+that no second admin approved, is above the approval limit (the one rule: ``wallet.correction_needs_approval``),
+the correction is not applied: the service that was asked saves it as a pending approval request, which keeps
+exactly what was asked and the credits it gives back. Approving applies it through the same service function, in
+the approving transaction, and only while it still does exactly that: the reading at the version it was asked at
+(the pricing row at its version) and the same credits; else nothing is changed and the approver is told why.
+Money taken (a correction that charges more) never waits.
+
+The decision is the service's, under the customers' locks, so a screen, a command, a job or a direct call are
+held alike. A caller with no user to ask in the name of (a command, a direct call) gets :class:`NeedsApproval`
+and nothing is written: the request is asked for on the screen, as an adjustment's is.
+
+A tariff change is decided whole: when it gives back more than the limit to any one customer, the whole change
+waits (one request listing every customer it gives money back to, and how much), because a tariff is one
+decision the finance team takes for all, and half of one applied would be a tariff nobody decided.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from backoffice.extensions import db
+from backoffice.models import ApprovalKind, ApprovalRequest, ApprovalStatus, BalanceTransaction, User
+from backoffice.models.metering import READING
+from backoffice.money import shown
+from backoffice.services import wallet
+from backoffice.services.metering.values import MeteringError
+
+ledger = BalanceTransaction.__table__
+
+
+class NeedsApproval(MeteringError):
+    """A correction held with no user to ask for it in the name of: nothing was written."""
+
+    def __init__(self, credits: dict[int, Decimal], where: str) -> None:
+        super().__init__(
+            f"It gives back {shown(max(credits.values()))} to a customer's wallet, which with the money moved by hand "
+            f"today without approval is above the approval limit ({shown(wallet.approval_limit())}): it applies only "
+            f"once a second admin approves it. Ask for it on {where}."
+        )
+
+
+class ChangedSinceAsked(MeteringError):
+    """Approving found the source changed since the request was asked: nothing was changed."""
+
+    def __init__(self, request: ApprovalRequest, what: str) -> None:
+        super().__init__(
+            f"Request #{request.id}: {what} changed after it was asked for, so approving it would not do what was "
+            "asked; nothing was changed. Reject it, and ask again for the correction as it is now."
+        )
+
+
+def charged(connection, customer_id: int, reading_id: int) -> Decimal:
+    """What the customer's wallet was charged for the reading, net of what was given back."""
+    return Decimal(
+        connection.execute(
+            select(func.coalesce(-func.sum(ledger.c.signed_amount), 0)).where(
+                ledger.c.reference_type == READING,
+                ledger.c.reference_id == reading_id,
+                ledger.c.customer_id == customer_id,
+            )
+        ).scalar_one()
+    )
+
+
+def beyond_the_limit(credits: dict[int, Decimal]) -> bool:
+    """Whether giving back these credits (customer id to amount) takes a second admin; decided under the
+    customers' locks, which the caller holds."""
+    return any(wallet.correction_needs_approval(customer_id, credit) for customer_id, credit in credits.items())
+
+
+def ask(
+    kind: ApprovalKind,
+    correction: dict,
+    credits: dict[int, Decimal],
+    *,
+    user: User | None,
+    description: str,
+    where: str,
+    customer_id: int | None = None,
+) -> ApprovalRequest:
+    """Save the correction as a pending request in the caller's transaction, in ``user``'s name; without a user,
+    raise :class:`NeedsApproval` (``where``: the screen it is asked for on)."""
+    given_back = {customer: credit for customer, credit in credits.items() if credit > 0}
+    if user is None:
+        raise NeedsApproval(given_back, where)
+    total = sum(given_back.values(), Decimal(0))
+    request = ApprovalRequest(
+        kind=kind,
+        amount=total,
+        signed_amount=total if customer_id is not None else None,
+        customer_id=customer_id,
+        description=description[:300],
+        reason=description[:300],
+        correction=correction
+        | {"credits": {str(customer): f"{credit:.2f}" for customer, credit in given_back.items()}},
+        requested_by_id=user.id,
+    )
+    db.session.add(request)
+    db.session.flush()
+    return request
+
+
+def as_asked(request: ApprovalRequest, credits: dict[int, Decimal]) -> None:
+    """Refuse, with :class:`ChangedSinceAsked`, to approve a correction that no longer gives back what it did."""
+    if asked_credits(request) != {customer: credit for customer, credit in credits.items() if credit > 0}:
+        raise ChangedSinceAsked(request, "what it gives back to the wallets")
+
+
+def asked_credits(request: ApprovalRequest) -> dict[int, Decimal]:
+    """What the request gives back, customer id to amount, as the approver is shown it."""
+    return {int(customer): Decimal(credit) for customer, credit in (request.correction or {})["credits"].items()}
+
+
+def pending_for_reading(reading_id: int) -> ApprovalRequest | None:
+    """The pending request to correct or delete the reading, if any."""
+    pending = db.session.scalars(
+        select(ApprovalRequest).where(
+            ApprovalRequest.kind == ApprovalKind.READING_CORRECTION, ApprovalRequest.status == ApprovalStatus.PENDING
+        )
+    )
+    return next((request for request in pending if request.correction["reading_id"] == reading_id), None)

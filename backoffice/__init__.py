@@ -60,15 +60,20 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_migrations(app: Flask) -> None:
-    """Bind Flask-Migrate, with its ``db`` commands, to the app.
+    """Bind Flask-Migrate, with its ``db`` commands (and ``db grant-runtime``), to the app.
 
     Only what migrates binds it (the ``db`` commands, see ``cli``; the tests' set-up): Alembic takes a fifth
     of a second to import, which every other command, every worker and every web process would pay.
     """
     from flask_migrate import Migrate
+    from flask_migrate.cli import db as db_commands
+
+    from backoffice.cli import grant_runtime_command
 
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    # The runtime role's grant beside the migrations: both are the owner's to run (see backoffice/runtime_role.py).
+    db_commands.add_command(grant_runtime_command)
 
 
 def register_web(app: Flask) -> None:

@@ -13,6 +13,7 @@ and every seal whose row is gone.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import json
@@ -349,35 +350,50 @@ def digest(key: bytes, evidence: Evidence, row_id: int, version: int, values, de
     later leaves the seals of the rows before it valid.
     """
     named = "\x1f".join(
-        f"{name}={_text(value)}" for name, value in zip(evidence.covered, values, strict=True) if value is not None
+        [f"{name}={_text(value)}" for name, value in zip(evidence.covered, values, strict=True) if value is not None]
     )
     text = "\x1e".join(
-        [evidence.kind, str(row_id), str(version), named, *(_canonical(detail) for detail in details), previous]
+        [evidence.kind, str(row_id), str(version), named, *[_canonical(detail) for detail in details], previous]
     )
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, text.encode(), hashlib.sha256).hex()
 
 
 def _canonical(values) -> str:
     return "\x1f".join(_text(value) for value in values)
 
 
-def _text(value) -> str:  # noqa: PLR0911 (one case per type)
-    if value is None:
-        return "\x00"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, Decimal | float | int):
-        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)  # float-ok: SQLite's numbers
-        return f"{number.quantize(Decimal('0.000001')).normalize():f}"
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="microseconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value.value if hasattr(value, "value") else value)
+def _number(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _moment(value: datetime) -> str:
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+_TEXTS = {
+    str: str,
+    int: str,
+    bool: lambda value: "1" if value else "0",
+    Decimal: _number,
+    float: lambda value: _number(Decimal(repr(value))),  # float-ok: SQLite's numbers, read back exactly
+    datetime: _moment,
+    date: date.isoformat,
+    type(None): lambda _value: "\x00",
+    dict: lambda value: json.dumps(value, sort_keys=True, default=str),
+    list: lambda value: json.dumps(value, sort_keys=True, default=str),
+}
+
+
+def _text(value) -> str:
+    """A value's canonical text: the same whichever way the database hands it back (a Decimal's trailing zeros,
+    an aware or a naive UTC moment), so that the seal made when it is written matches it when it is read."""
+    texts = _TEXTS.get(type(value))
+    if texts is None:  # an enum's members, or anything else, by their value's text; learnt once per type
+        texts = _TEXTS[type(value)] = (lambda member: str(member.value)) if isinstance(value, enum.Enum) else str
+    return texts(value)
 
 
 def _key() -> bytes:

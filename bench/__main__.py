@@ -1,12 +1,12 @@
 """Run the benchmarks (all, or those named):
-``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [lists] [pages]``.
+``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [lists] [pages] [seals]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, lists, metering, pages, startup, verify_fanout, verify_orders, wallet
+from bench import exports, lists, metering, pages, seals, startup, verify_fanout, verify_orders, wallet
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "exports": exports,
     "lists": lists,
     "pages": pages,
+    "seals": seals,
 }
 
 if __name__ == "__main__":

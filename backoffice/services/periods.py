@@ -31,7 +31,9 @@ entries = JournalEntry.__table__
 
 GUARDED = ("meter_readings", "journal_entries", "balance_transactions", "invoices", "payments")
 """The tables whose rows a closed month refuses (see migration 0016), in the order a writer inserts into them:
-a close locks them in this order, so it never holds one that a writer in flight needs to finish."""
+a close locks them in this order, so it never holds one that a writer in flight needs to finish. On PostgreSQL the
+function ``lock_period_writers()`` (migration 0033) locks them so, as the tables' owner: the runtime role may not
+lock an append-only table in that mode itself."""
 
 CLOSE_WAIT = "5s"
 """How long a close waits for the writers in flight on PostgreSQL; new writers wait behind it meanwhile."""
@@ -231,7 +233,7 @@ def _serialise(session: Session) -> date | None:
     On SQLite the transaction's ``BEGIN IMMEDIATE`` does it.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE period_actions IN SHARE ROW EXCLUSIVE MODE"))
+        session.execute(text("SELECT lock_period_actions()"))  # SHARE ROW EXCLUSIVE, as the owner (migration 0033)
     return last_closed_day(session)
 
 
@@ -245,7 +247,7 @@ def _wait_for_writers(session: Session) -> None:
         return
     session.execute(text(f"SET LOCAL lock_timeout = '{CLOSE_WAIT}'"))
     try:
-        session.execute(text(f"LOCK TABLE {', '.join(GUARDED)} IN SHARE ROW EXCLUSIVE MODE"))
+        session.execute(text("SELECT lock_period_writers()"))  # GUARDED, IN SHARE ROW EXCLUSIVE MODE
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
             raise

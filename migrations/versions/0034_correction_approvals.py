@@ -1,7 +1,7 @@
 """approval_requests: corrections of metering's source data that give money back wait for a second admin
 
 Revision ID: 0034
-Revises: 0031
+Revises: 0033
 Create Date: 2026-12-05 09:00:00.000000
 
 - ``approval_requests.correction``: what a source correction asks (a reading edited or deleted, a customer's
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0034"
-down_revision = "0031"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,246 @@
+"""The runtime role: what the running application may do in its PostgreSQL database, and nothing more.
+
+The owner of the database runs the migrations and ``backoffice db grant-runtime ROLE``; the web server, the
+workers and the scheduler connect as ``ROLE``, which owns nothing, so it can neither change the schema nor
+``ALTER TABLE … DISABLE TRIGGER`` the guards of the evidence. The grant is read from the database's catalogue as
+the migrations left it, never from a list kept here, so a table, a sequence or a guard a migration adds is
+covered once the command runs again (it runs after every migration, see the README's "Running in production"):
+
+- ``CONNECT`` and ``TEMPORARY`` (posting stages its batches in a temporary table) on the database, ``USAGE`` on
+  the schema, ``USAGE`` on every sequence, ``EXECUTE`` on the schema's ``SECURITY DEFINER`` functions (the locks
+  a month's close takes, migration ``0033``);
+- ``SELECT``, ``INSERT``, ``UPDATE`` and ``DELETE`` on every table, except:
+- the append-only tables (see :data:`APPEND_ONLY_GUARD`): ``SELECT`` and ``INSERT``, and ``UPDATE`` of the
+  columns the application fills in or changes after the insert only (:data:`CHANGED_AFTER_INSERT`);
+- ``alembic_version``: ``SELECT`` (the schema's version is read; only the owner migrates).
+
+Never ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``, and no ownership.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, text
+
+APPEND_ONLY_GUARD = "evidence_no_truncate"
+"""The trigger function of the ``TRUNCATE`` guard that every append-only table carries: the ledger, the books,
+the reconciliation audit trail (migration ``0011``), the closes and reopenings of months (``0016``) and the
+history (``0021``). The tables with a trigger running it are the database's own list of its append-only tables;
+a migration that makes another table append-only gives it that guard too."""
+
+CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
+    "journal_entries": ("status", "posted_at", "posted_by_id", "source_id", "description"),
+    "reconciliation_runs": ("status", "error", "finished_at"),
+    "tampered_evidence": ("resolution", "reason", "resolved_by_id", "resolved_at", "reviewed_seal"),
+}
+"""What the application changes in the rows of an append-only table after inserting them, column by column: a
+draft journal entry is posted (by whom, when, with the source it records and its description) or voided, and a
+running reconciliation run ends (succeeded or failed, when, why), and an admin decides on tampered evidence. Their
+triggers refuse each change once the entry is posted, the run has ended or the finding is decided. No other
+column of these tables is ever updated, and no row of any append-only table is ever deleted."""
+
+VERSION_TABLE = "alembic_version"
+"""The migrations' own table: read, never written, by the application."""
+
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+APPEND_PRIVILEGES = ("SELECT", "INSERT")
+
+
+class RoleRefused(Exception):
+    """The role cannot be made the runtime role: nothing was granted."""
+
+
+@dataclass
+class Grant:
+    """What ``grant-runtime`` grants a role, read from the catalogue."""
+
+    role: str
+    database: str
+    schema: str
+    tables: list[str] = field(default_factory=list)
+    append_only: dict[str, list[str]] = field(default_factory=dict)
+    """Each append-only table and the columns the role may update in it (often none)."""
+    read_only: list[str] = field(default_factory=list)
+    sequences: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+
+    def statements(self) -> list[str]:
+        """Revoke what the role had, then grant what it needs, in one transaction: running it again changes nothing,
+        and a table that became append-only loses the ``UPDATE`` and ``DELETE`` an earlier grant gave it."""
+        role, schema = _quoted(self.role), _quoted(self.schema)
+        every = [*self.tables, *self.append_only, *self.read_only]
+        statements = [f"GRANT CONNECT, TEMPORARY ON DATABASE {_quoted(self.database)} TO {role}"]
+        statements.append(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        if every:
+            statements.append(f"REVOKE ALL ON TABLE {_names(schema, every)} FROM {role}")
+        if self.tables:
+            statements.append(f"GRANT {', '.join(TABLE_PRIVILEGES)} ON TABLE {_names(schema, self.tables)} TO {role}")
+        if self.append_only:
+            statements.append(
+                f"GRANT {', '.join(APPEND_PRIVILEGES)} ON TABLE {_names(schema, self.append_only)} TO {role}"
+            )
+        for table, columns in self.append_only.items():
+            if columns:
+                listed = ", ".join(_quoted(column) for column in columns)
+                statements.append(f"GRANT UPDATE ({listed}) ON TABLE {schema}.{_quoted(table)} TO {role}")
+        if self.read_only:
+            statements.append(f"GRANT SELECT ON TABLE {_names(schema, self.read_only)} TO {role}")
+        if self.sequences:
+            names = _names(schema, self.sequences)
+            statements.append(f"REVOKE ALL ON SEQUENCE {names} FROM {role}")
+            statements.append(f"GRANT USAGE ON SEQUENCE {names} TO {role}")
+        statements.extend(f"GRANT EXECUTE ON FUNCTION {schema}.{function} TO {role}" for function in self.functions)
+        return statements
+
+    def summary(self) -> list[str]:
+        """What was granted, a line for each kind of grant."""
+        lines = [
+            f"CONNECT, TEMPORARY on database {self.database}; USAGE on schema {self.schema}",
+            f"SELECT, INSERT, UPDATE, DELETE on {len(self.tables)} table(s): {', '.join(self.tables) or '-'}",
+            f"SELECT, INSERT on {len(self.append_only)} append-only table(s): {', '.join(self.append_only) or '-'}",
+        ]
+        lines.extend(
+            f"UPDATE ({', '.join(columns)}) on {table}" for table, columns in self.append_only.items() if columns
+        )
+        lines.append(f"SELECT on {', '.join(self.read_only) or '-'}")
+        lines.append(f"USAGE on {len(self.sequences)} sequence(s)")
+        lines.append(f"EXECUTE on {', '.join(self.functions) or '-'}")
+        lines.append("no TRUNCATE, no REFERENCES, no TRIGGER, no ownership")
+        return lines
+
+
+def grant_runtime(connection: Connection, role: str) -> Grant:
+    """Grant ``role`` what the running application needs in the connection's database (as its owner, in the
+    connection's transaction); raises :class:`RoleRefused`, having granted nothing, for a role that does not exist
+    or that could change the schema or pass the guards whatever it is granted."""
+    grant = runtime_grant(connection, role)
+    for statement in grant.statements():
+        connection.exec_driver_sql(statement)
+    return grant
+
+
+def runtime_grant(connection: Connection, role: str) -> Grant:
+    """What :func:`grant_runtime` grants ``role``, read from the catalogue; refuses as it does."""
+    _refuse_unfit(connection, role)
+    database, schema = connection.execute(text("SELECT current_database(), current_schema()")).one()
+    grant = Grant(role=role, database=database, schema=schema)
+    append_only = set(append_only_tables(connection))
+    columns = _columns(connection)
+    for table in _tables(connection):
+        if table == VERSION_TABLE:
+            grant.read_only.append(table)
+        elif table in append_only:
+            changed = CHANGED_AFTER_INSERT.get(table, ())
+            grant.append_only[table] = [column for column in changed if column in columns.get(table, ())]
+        else:
+            grant.tables.append(table)
+    grant.sequences = list(
+        connection.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = current_schema()::regnamespace"
+                " ORDER BY relname"
+            )
+        ).scalars()
+    )
+    grant.functions = list(
+        connection.execute(
+            text(
+                "SELECT format('%I(%s)', proname, pg_get_function_identity_arguments(oid)) FROM pg_proc"
+                " WHERE prosecdef AND pronamespace = current_schema()::regnamespace ORDER BY proname"
+            )
+        ).scalars()
+    )
+    return grant
+
+
+def append_only_tables(connection: Connection) -> list[str]:
+    """The schema's append-only tables: those that carry the ``TRUNCATE`` guard (:data:`APPEND_ONLY_GUARD`)."""
+    return list(
+        connection.execute(
+            text(
+                "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                " JOIN pg_proc p ON p.oid = t.tgfoid"
+                " WHERE p.proname = :guard AND c.relnamespace = current_schema()::regnamespace ORDER BY c.relname"
+            ),
+            {"guard": APPEND_ONLY_GUARD},
+        ).scalars()
+    )
+
+
+def _tables(connection: Connection) -> list[str]:
+    return list(
+        connection.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p')"
+                " AND relnamespace = current_schema()::regnamespace ORDER BY relname"
+            )
+        ).scalars()
+    )
+
+
+def _columns(connection: Connection) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for table, column in connection.execute(
+        text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()")
+    ):
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def _refuse_unfit(connection: Connection, role: str) -> None:
+    """Refuse a role that does not exist, and one that could change the schema or pass the guards whatever it is
+    granted: a superuser, the owner of the database, of the schema or of one of its tables, a member of one, or
+    a role that may create objects in the schema or the database (``CREATE`` granted to it or to ``PUBLIC``)."""
+    found = connection.execute(
+        text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :role"), {"role": role}
+    ).one_or_none()
+    if found is None:
+        raise RoleRefused(f'The role "{role}" does not exist: create it first (CREATE ROLE {_quoted(role)} LOGIN …).')
+    if found.rolsuper:
+        raise RoleRefused(f'"{role}" is a superuser: the runtime role must be an ordinary role.')
+    owners = connection.execute(
+        text(
+            "SELECT what, pg_get_userbyid(owner) FROM ("
+            " SELECT 'the database ' || datname AS what, datdba AS owner FROM pg_database"
+            " WHERE datname = current_database()"
+            " UNION ALL SELECT 'the schema ' || nspname, nspowner FROM pg_namespace"
+            " WHERE oid = current_schema()::regnamespace"
+            " UNION ALL SELECT 'the table ' || relname, relowner FROM pg_class"
+            " WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'S', 'v', 'm')"
+            " UNION ALL SELECT 'the function ' || proname, proowner FROM pg_proc"
+            " WHERE pronamespace = current_schema()::regnamespace"
+            ") AS owned WHERE pg_has_role(:role, owner, 'MEMBER') ORDER BY 1 LIMIT 1"
+        ),
+        {"role": role},
+    ).one_or_none()
+    if owners is not None:
+        what, owner = owners
+        whose = "owns" if owner == role else f"is a member of {owner}, which owns"
+        raise RoleRefused(
+            f'"{role}" {whose} {what}: the runtime role must own nothing (the owner runs the migrations).'
+        )
+    schema, schema_create, database_create = connection.execute(
+        text(
+            "SELECT current_schema(), has_schema_privilege(:role, current_schema(), 'CREATE'),"
+            " has_database_privilege(:role, current_database(), 'CREATE')"
+        ),
+        {"role": role},
+    ).one()
+    if schema_create:
+        raise RoleRefused(
+            f'"{role}" may create tables in the schema (CREATE is granted to it or to PUBLIC): revoke it first, '
+            f"REVOKE CREATE ON SCHEMA {_quoted(schema)} FROM PUBLIC (and from {_quoted(role)})."
+        )
+    if database_create:
+        raise RoleRefused(
+            f'"{role}" may create schemas in the database (CREATE is granted to it or to PUBLIC): revoke it first.'
+        )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _names(schema: str, tables) -> str:
+    return ", ".join(f"{schema}.{_quoted(table)}" for table in tables)

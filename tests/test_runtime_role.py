@@ -1,0 +1,354 @@
+"""The runtime role: ``backoffice db grant-runtime ROLE`` grants what the running application needs and nothing more.
+
+Each test process makes a login role of its own (named after the database it claimed), grants it with the command
+as the owner, and connects as it (trust on 127.0.0.1, no password): the role cannot pass a guard or rewrite the
+evidence, and the application's writing flows all work under it.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice import create_app, jobs, register_migrations
+from backoffice.extensions import db
+from backoffice.models import ApprovalStatus, BalanceTransaction, Customer, EntryStatus, JournalLine, Order, RunMode
+from backoffice.posting.movement import Movement
+from backoffice.posting.post import post
+from backoffice.posting.rules import Kind
+from backoffice.runtime_role import (
+    CHANGED_AFTER_INSERT,
+    RoleRefused,
+    append_only_tables,
+    grant_runtime,
+)
+from backoffice.services import approvals, billing, books, metering, periods, transaction, wallet
+from backoffice.services.customers import Details, create_customer
+from backoffice.services.orders import save_order
+from backoffice.services.periods import GUARDED
+from tests.factories import MeterFactory, OrderFactory, UserFactory
+
+D = Decimal
+PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _drop_role(role: str) -> None:
+    db.session.rollback()
+    with db.engine.begin() as connection:
+        if connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}):
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+
+
+def _grant(app, role: str):
+    register_migrations(app)
+    return app.test_cli_runner().invoke(args=["db", "grant-runtime", role])
+
+
+@pytest.fixture
+def role(app):
+    """A login role of this test process's own, not yet granted anything; dropped afterwards."""
+    name = f"{sa.make_url(app.config['SQLALCHEMY_DATABASE_URI']).database}_runtime"
+    _drop_role(name)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    _drop_role(name)
+
+
+@pytest.fixture
+def runtime_url(app, role) -> str:
+    """The database's URL as the runtime role, granted by the command."""
+    result = _grant(app, role)
+    assert result.exit_code == 0, result.output
+    url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(username=role, password=None)
+    return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def runtime_app(url: str, **config):
+    """The application built on the runtime role's URL, its context pushed; its connections closed after."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "test",
+            "WTF_CSRF_ENABLED": False,
+            "REDIS_URL": None,
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            **config,
+        }
+    )
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _privileges(role: str) -> dict:
+    rows = db.session.execute(
+        sa.text(
+            "SELECT c.relname, p.privilege, has_table_privilege(:role, c.oid, p.privilege) FROM pg_class c"
+            " CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'])"
+            " AS p(privilege) WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"
+        ),
+        {"role": role},
+    )
+    return {(table, privilege): held for table, privilege, held in rows}
+
+
+@PG_ONLY
+def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothing(app, role):
+    first = _grant(app, role)
+    assert first.exit_code == 0, first.output
+    assert f"Granted {role} the runtime privileges" in first.output
+    assert "UPDATE (status, posted_at, posted_by_id, source_id, description) on journal_entries" in first.output
+    assert "EXECUTE on lock_period_actions(), lock_period_writers()" in first.output
+    held = _privileges(role)
+    second = _grant(app, role)
+    assert (second.exit_code, second.output) == (0, first.output)
+    assert _privileges(role) == held
+
+    append_only = set(append_only_tables(db.session.connection()))
+    assert {"balance_transactions", "journal_lines", "period_actions", "customers_history"} <= append_only
+    tables = {table for table, _privilege in held}
+    for table in tables - {"alembic_version"}:
+        assert held[table, "SELECT"] and held[table, "INSERT"], table
+        assert held[table, "UPDATE"] is held[table, "DELETE"] is (table not in append_only), table
+    assert not any(held[table, p] for table in tables for p in ("TRUNCATE", "REFERENCES", "TRIGGER"))
+    assert [p for p in ("SELECT", "INSERT", "UPDATE", "DELETE") if held["alembic_version", p]] == ["SELECT"]
+    columns = db.session.execute(
+        sa.text(
+            "SELECT table_name, column_name FROM information_schema.column_privileges"
+            " WHERE grantee = :role AND privilege_type = 'UPDATE' AND table_name = ANY(:tables)"
+        ),
+        {"role": role, "tables": sorted(append_only)},
+    ).all()
+    assert sorted(columns) == sorted((table, column) for table, cs in CHANGED_AFTER_INSERT.items() for column in cs)
+    assert (
+        db.session.scalar(
+            sa.text("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = :role)"),
+            {"role": role},
+        )
+        == 0
+    )
+
+    # A grant made by hand (or by an earlier version) beyond what the application needs goes on the next run.
+    db.session.execute(sa.text(f'GRANT UPDATE, DELETE, TRUNCATE ON balance_transactions TO "{role}"'))
+    db.session.commit()
+    assert _grant(app, role).exit_code == 0
+    assert _privileges(role) == held
+
+
+@PG_ONLY
+def test_the_runtime_role_adds_seals_and_decides_findings_but_rewrites_neither(app, role):
+    with db.engine.connect() as connection, connection.begin() as outer:
+        grant = grant_runtime(connection, role)
+        assert grant.append_only["seals"] == []
+        assert grant.append_only["tampered_evidence"] == [
+            "resolution",
+            "reason",
+            "resolved_by_id",
+            "resolved_at",
+            "reviewed_seal",
+        ]
+        can = connection.execute(
+            sa.text(
+                "SELECT has_table_privilege(:role, 'seals', 'INSERT'), has_table_privilege(:role, 'seals', 'UPDATE'),"
+                " has_table_privilege(:role, 'seals', 'DELETE'),"
+                " has_column_privilege(:role, 'tampered_evidence', 'resolution', 'UPDATE'),"
+                " has_column_privilege(:role, 'tampered_evidence', 'what', 'UPDATE'),"
+                " has_table_privilege(:role, 'tampered_evidence', 'DELETE')"
+            ),
+            {"role": role},
+        ).one()
+        assert tuple(can) == (True, False, False, True, False, False)
+        outer.rollback()
+
+
+@PG_ONLY
+def test_a_role_that_does_not_exist_or_could_pass_the_guards_is_refused_and_granted_nothing(app, role):
+    missing = _grant(app, "no_such_role")
+    assert missing.exit_code != 0
+    assert 'The role "no_such_role" does not exist' in missing.output and "Nothing was granted." in missing.output
+
+    superuser = _grant(app, db.session.scalar(sa.text("SELECT current_user")))
+    assert superuser.exit_code != 0 and "is a superuser" in superuser.output
+
+    for making, refusal in [
+        (f'ALTER TABLE targets OWNER TO "{role}"', "owns the table targets"),
+        (f'GRANT CREATE ON SCHEMA public TO "{role}"', "may create tables in the schema"),
+    ]:
+        with db.engine.connect() as connection, connection.begin() as outer:
+            connection.exec_driver_sql(making)
+            with pytest.raises(RoleRefused, match=refusal):
+                grant_runtime(connection, role)
+            outer.rollback()
+    assert not any(_privileges(role).values())
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_grant_runtime_is_for_postgresql_only(app):
+    result = _grant(app, "anyone")
+    assert result.exit_code != 0
+    assert "grant-runtime works on PostgreSQL only" in result.output
+
+
+@PG_ONLY
+def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_url):
+    customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
+    movement = wallet.recharge(customer, D("100000"))
+    line = db.session.scalar(sa.select(JournalLine).where(JournalLine.entry_id == movement.entry_id).limit(1))
+    history = db.session.scalar(sa.text("SELECT transaction_id FROM customers_history LIMIT 1"))
+    assert history is not None
+    refused = [
+        "ALTER TABLE balance_transactions DISABLE TRIGGER ALL",
+        "ALTER TABLE journal_lines DISABLE TRIGGER journal_lines_immutable",
+        "ALTER TABLE customers_history DISABLE TRIGGER customers_history_append_only",
+        f"UPDATE balance_transactions SET amount = amount + 1 WHERE id = {movement.id}",
+        f"DELETE FROM balance_transactions WHERE id = {movement.id}",
+        f"UPDATE journal_lines SET debit = debit + 1, credit = credit + 1 WHERE id = {line.id}",
+        f"DELETE FROM journal_lines WHERE id = {line.id}",
+        f"UPDATE journal_entries SET entry_date = entry_date - 1 WHERE id = {movement.entry_id}",
+        f"DELETE FROM journal_entries WHERE id = {movement.entry_id}",
+        f"UPDATE customers_history SET name = 'Forged' WHERE transaction_id = {history}",
+        f"DELETE FROM history_transactions WHERE id = {history}",
+        "TRUNCATE balance_transactions",
+        "TRUNCATE customers",
+        "CREATE TABLE forged (id integer)",
+        "DROP TABLE orders",
+        "SET session_replication_role = replica",
+    ]
+    engine = sa.create_engine(runtime_url)
+    try:
+        for statement in refused:
+            with engine.connect() as connection:
+                with pytest.raises(sa.exc.DBAPIError) as error:
+                    connection.exec_driver_sql(statement)
+                assert error.value.orig.sqlstate == INSUFFICIENT_PRIVILEGE, (statement, str(error.value.orig))
+        # A column it may update is still guarded by the trigger: a posted entry is not voided.
+        with engine.connect() as connection, pytest.raises(sa.exc.DBAPIError, match="is immutable"):
+            connection.exec_driver_sql(f"UPDATE journal_entries SET status = 'void' WHERE id = {movement.entry_id}")
+    finally:
+        engine.dispose()
+    db.session.rollback()
+    assert db.session.get(BalanceTransaction, movement.id).amount == D("100000")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalLine)) == 2
+
+
+@PG_ONLY
+def test_the_application_works_under_the_runtime_role(app, runtime_url):
+    with runtime_app(runtime_url, APPROVAL_ABOVE=D("50000")) as runtime:
+        maker = UserFactory(email="maker@example.com", role="admin", password="correct horse battery")
+        checker = UserFactory(email="checker@example.com", role="admin")
+        customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
+        customer_id = customer.id
+
+        # The wallet: a recharge, an adjustment, one above the limit approved by a second admin, a reversal.
+        wallet.recharge(customer_id, D("200000"), description="opening deposit")
+        small = wallet.adjust(customer_id, D("-5000"), reason="goodwill", user=maker)
+        asked = approvals.ask_adjustment(
+            wallet.adjustment(customer_id, D("-60000"), reason="goodwill", user=maker), user=maker, reason="Goodwill"
+        )
+        assert approvals.approve(asked.id, checker).status is ApprovalStatus.APPROVED
+        wallet.reverse(small, user=maker)
+
+        # A meter, its price, a reading with its charge, corrected, then deleted.
+        meter = MeterFactory()
+        billing.assign_meter(meter, db.session.get(Customer, customer_id), date(2026, 11, 1))
+        metering.set_pricing(customer_id, date(2026, 11, 1), D("1000.00"), D("1"))
+        reading_id = metering.record_reading(meter.id, date(2026, 11, 5), D("10"))
+        metering.correct_reading(reading_id, date(2026, 11, 5), D("12"))
+        metering.delete_reading(reading_id)
+
+        # An order, then edited.
+        order = OrderFactory()
+        order.promo = D("1000")
+        save_order(order, user=maker)
+
+        # The books: a manual entry posted, a draft voided, an entry above the limit approved (the draft posted).
+        lines = [books.Line("5000", D("70000"), D("0"), ""), books.Line("1000", D("0"), D("70000"), "")]
+        small_lines = [books.Line("5000", D("1000"), D("0"), ""), books.Line("1000", D("0"), D("1000"), "")]
+        with transaction() as session:
+            movement = Movement(
+                kind=Kind.MANUAL, value_date=date(2026, 11, 20), description="stationery", lines=tuple(small_lines)
+            )
+            post(session.connection(), movement)
+        with transaction() as session:
+            draft = books.save_draft(session.connection(), date(2026, 11, 20), "kept aside", small_lines)
+            books.void_draft(session.connection(), draft)
+        entry = approvals.ask_entry(date(2026, 11, 20), "new boiler", lines, user=maker)
+        approved = approvals.approve(entry.id, checker)
+        assert approved.status is ApprovalStatus.APPROVED
+        assert db.session.scalar(sa.text(f"SELECT status FROM journal_entries WHERE id = {entry.entry_id}")) == (
+            EntryStatus.POSTED.value
+        )
+
+        # A month closed and reopened (the close locks the guarded tables through the owner's functions).
+        periods.close("2026-09", checker, "checked")
+        periods.reopen("2026-09", checker, "one more invoice")
+
+        # The reconciliation: verify, then verify --fix of a derived figure gone wrong, from the command line.
+        db.session.execute(sa.update(Order).where(Order.id == order.id).values(grand_total=D("1")))
+        db.session.commit()
+        runner = runtime.test_cli_runner()
+        found = runner.invoke(args=["reconcile", "verify"])
+        assert found.exit_code != 0 and "order_grand_total" in found.output, found.output
+        fixed = runner.invoke(args=["reconcile", "verify", "--fix"])
+        assert re.search(r"order_grand_total +1 +1 +1 ", fixed.output), fixed.output  # checked, mismatched, fixed
+        again = runner.invoke(args=["reconcile", "verify"])
+        assert again.exit_code == 0, again.output
+
+        # The nightly job, run in-process (no Redis): verify and fix everything.
+        record, created = jobs.enqueue_nightly(date(2026, 11, 23))
+        assert created
+        db.session.refresh(record)
+        assert record.status.value == "finished", (record.status, record.error)
+
+        # A clerk's requests: logging in (the session token), a page, a recharge from the customer's page.
+        client = runtime.test_client()
+        login = {"email": maker.email, "password": "correct horse battery"}
+        assert client.post("/login", data=login).status_code == 302
+        assert client.get("/").status_code == 200
+        assert client.get("/customers/HOTEL").status_code == 200
+        form = {"recharge-amount": "50.000", "recharge-description": "transfer", "recharge-idempotency_key": "form-1"}
+        assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
+        assert db.session.get(Customer, customer_id).balance == D("190000.00")
+    assert run_clean(app)
+
+
+def run_clean(app) -> bool:
+    from backoffice.reconcile.engine import run
+
+    db.session.rollback()
+    return run(RunMode.VERIFY).mismatched == 0
+
+
+@PG_ONLY
+def test_every_guarded_table_is_append_only_to_the_grant_and_the_close_locks_what_it_guards(app):
+    connection = db.session.connection()
+    append_only = set(append_only_tables(connection))
+    guarded = set(
+        connection.execute(
+            sa.text(
+                "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                " JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal AND (p.proname LIKE '%append_only'"
+                " OR p.proname IN ('journal_posted_immutable', 'reconciliation_run_finished_immutable'))"
+            )
+        ).scalars()
+    )
+    assert guarded and guarded <= append_only
+    columns = {(t.name, c.name) for t in db.metadata.tables.values() for c in t.columns}
+    for table, changed in CHANGED_AFTER_INSERT.items():
+        assert table in append_only
+        assert {(table, column) for column in changed} <= columns
+    definition = connection.scalar(sa.text("SELECT pg_get_functiondef('lock_period_writers()'::regprocedure)"))
+    assert f"LOCK TABLE {', '.join(GUARDED)} IN SHARE ROW EXCLUSIVE MODE" in definition

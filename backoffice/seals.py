@@ -230,9 +230,8 @@ def seal_pending(session: Session) -> None:
     unit = versioning_manager.units_of_work.get(session.connection())
     if unit is not None and unit.current_transaction is not None:
         transaction_id = unit.current_transaction.id
-        for evidence in kinds().values():
-            if evidence.version is not None:
-                registered.append((evidence.kind, evidence.table.c.transaction_id == transaction_id))
+        for history in {version.__table__ for version, _key in unit.version_objs}:
+            registered.append((history.name, history.c.transaction_id == transaction_id))
     if registered:
         seal(session.connection(), registered)
 

@@ -113,10 +113,13 @@ def record(connection: Connection, model: type, where, operation: HistoryOperati
             select(*(table.c[name] for name in columns), literal(transaction_id), literal(int(operation))).where(where),
         )
     )
-    if own:
-        from backoffice import seals  # seals reads the models: imported once they are all declared
+    from backoffice import seals  # seals reads the models: imported once they are all declared
 
-        seals.seal(connection, [(history.name, history.c.transaction_id == transaction_id)])
+    written = (history.name, history.c.transaction_id == transaction_id)
+    if own:
+        seals.seal(connection, [written])
+    else:
+        seals.pending(*written)
 
 
 def _transaction_id(connection: Connection) -> tuple[int, bool]:

@@ -109,7 +109,9 @@ def held(connection: Connection, entity_type: str, keys: list[int], run_id: int 
         examine_customers(connection, keys, run_id)
         return {key: REASON.format(code=code) for key, code in customers_held(connection, keys).items()}
     if entity_type == "meter_reading":
-        owners = dict(connection.execute(select(readings.c.id, readings.c.customer_id).where(readings.c.id.in_(keys))))
+        owners = dict(
+            connection.execute(select(readings.c.id, readings.c.customer_id).where(readings.c.id.in_(keys))).all()
+        )
         examine_customers(connection, set(owners.values()), run_id)
         codes = customers_held(connection, set(owners.values()))
         return {key: REASON.format(code=codes[owner]) for key, owner in owners.items() if owner in codes}

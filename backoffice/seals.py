@@ -223,6 +223,16 @@ def pending(kind: str, where: ColumnElement, session: Session | None = None) -> 
     (session or db.session()).info.setdefault(_PENDING, []).append((kind, where))
 
 
+def written(connection: Connection, kind: str, where: ColumnElement) -> None:
+    """Rows of ``kind`` that ``where`` selects were written on ``connection``: sealed when the session's unit of
+    work commits, or at once on a connection of its own (whose caller commits it)."""
+    session = db.session()
+    if session.in_transaction() and session.connection() is connection:
+        pending(kind, where, session)
+    else:
+        seal(connection, [(kind, where)])
+
+
 def seal_pending(session: Session) -> None:
     """Seal what the transaction registered, and the history versions of its history transaction."""
     session.flush()

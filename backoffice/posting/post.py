@@ -115,7 +115,7 @@ def post(connection: Connection, movement: Movement) -> Posted:
     if on != local_today():  # a month closes once it has ended: today is always open
         periods.refuse_if_closed(connection, on)
     if movement.kind is Kind.MANUAL:
-        return _sealed(Posted(_post_manual(connection, movement, on), None))
+        return _sealed(connection, Posted(_post_manual(connection, movement, on), None))
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
         return _post_wallet(connection, movement, rule, on)
@@ -133,14 +133,14 @@ def post(connection: Connection, movement: Movement) -> Posted:
     )
     books.settle(connection, recorded, movement.user)
     books.move(connection, recorded, movement.customer_id)
-    return _sealed(Posted(recorded.entry_id, recorded.source_id))
+    return _sealed(connection, Posted(recorded.entry_id, recorded.source_id))
 
 
-def _sealed(posted: Posted, movement_id: int | None = None) -> Posted:
+def _sealed(connection: Connection, posted: Posted, movement_id: int | None = None) -> Posted:
     """Posted: its entry (and its wallet row) are sealed when the unit of work commits."""
-    seals.pending("journal_entries", entries.c.id == posted.entry_id)
+    seals.written(connection, "journal_entries", entries.c.id == posted.entry_id)
     if movement_id is not None:
-        seals.pending("balance_transactions", ledger.c.id == movement_id)
+        seals.written(connection, "balance_transactions", ledger.c.id == movement_id)
     return posted
 
 
@@ -218,7 +218,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
     else:
         row = _statement_by_statement(connection, movement, rule, moving, values, moved)
     values |= {"balance_before": row.balance - signed, "balance_after": row.balance}
-    return _sealed(Posted(values["entry_id"], values["id"], BalanceTransaction(**values)), values["id"])
+    return _sealed(connection, Posted(values["entry_id"], values["id"], BalanceTransaction(**values)), values["id"])
 
 
 def _statement_by_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):

@@ -89,11 +89,8 @@ def steps(mode: RunMode, checks: list[Check]) -> list[list[Check]]:
     if not mode.writes:
         return [checks]
     step: dict[str, int] = {}
-    # A fix waits for the seals to be examined: what they find quarantines what it would heal.
-    examined = tuple(check.name for check in checks if check.examines)
     for check in checks:
-        before = (*check.after, *(examined if check.fixable else ()))
-        step[check.name] = 1 + max((step[name] for name in before if name in step), default=-1)
+        step[check.name] = 1 + max((step[name] for name in check.after if name in step), default=-1)
     return [[check for check in checks if step[check.name] == number] for number in range(max(step.values()) + 1)]
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from backoffice import seals
 from backoffice.extensions import db
 from backoffice.models import (
     BUCKETS,
@@ -209,6 +210,7 @@ def settle(
         connection.execute(_POSTED, values)
     else:
         connection.execute(_POSTED_AS, values | {"source_id": source_id, "description": description.strip()[:300]})
+    seals.written(connection, "journal_entries", entries.c.id == recorded.entry_id)
 
 
 def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
@@ -253,6 +255,7 @@ def post_draft(
     refuse_control_accounts(connection, checked)
     found = _accounts(connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
+    seals.written(connection, "journal_entries", entries.c.id == entry_id)
     _move_accounts(connection, checked, found, bucket_key)
 
 

@@ -13,6 +13,7 @@ from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
 from backoffice.reconcile.customer_status import CustomerStatusCheck
 from backoffice.reconcile.customer_wallet import CustomerWallet
+from backoffice.reconcile.history_drift import HistoryDrift
 from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
@@ -43,6 +44,7 @@ CHECKS: dict[str, Check] = {
         BalanceSheet(),
         WalletLedgerAgreement(),
         ReceivablesAgreement(),
+        HistoryDrift(),
     )
 }
 

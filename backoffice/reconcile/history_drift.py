@@ -244,5 +244,6 @@ class HistoryDrift(Check):
         else:
             columns = state.removesuffix(", ")
             field = columns if len(columns) <= FIELD_WIDTH else columns[: FIELD_WIDTH - 1] + "…"
-            reason = f"{name}: {columns} differ from its latest history version: changed outside the application"
+            verb = "differs" if ", " not in columns else "differ"
+            reason = f"{name}: {columns} {verb} from its latest history version: changed outside the application"
         yield Found(key, period, field, None, None, entity_type=entity_type, reason=reason[:300])

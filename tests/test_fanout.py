@@ -429,6 +429,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
             "customer_meter_totals",
             "journal_balanced",
             "account_balance",
+            "history_drift",
         ],
         ["customer_status", "monthly_balance", "balance_sheet", "wallet_ledger_agreement", "receivables_agreement"],
     ]

@@ -144,3 +144,13 @@ def test_verify_names_the_drifted_record_by_its_code(runner):
     result = runner.invoke(args=["reconcile", "verify", "--check", "history_drift"])
     assert result.exit_code == 1
     assert "customer HOTEL: name differ" in result.output.replace("\n", " ") or "customer HOTEL" in result.output
+
+
+def test_a_grand_total_is_left_to_its_own_check_and_an_order_s_components_are_not(app):
+    order = OrderFactory(number="T-1")
+    corrupt("orders", "grand_total", order.id, "1")
+    assert drift()[1] == []
+    corrupt("orders", "promo", order.id, "0")
+    (found,) = drift()[1]
+    assert (found.entity_type, found.field) == ("order", "promo")
+    assert found.reason.startswith("order T-1: promo differs from its latest history version")

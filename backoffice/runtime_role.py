@@ -32,13 +32,22 @@ a migration that makes another table append-only gives it that guard too."""
 CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
     "journal_entries": ("status", "posted_at", "posted_by_id", "source_id", "description"),
     "reconciliation_runs": ("status", "error", "finished_at"),
+    "approval_requests": (
+        "status",
+        "decided_by_id",
+        "decided_at",
+        "rejection_reason",
+        "result_movement_id",
+        "result_entry_id",
+    ),
     "tampered_evidence": ("resolution", "reason", "resolved_by_id", "resolved_at", "reviewed_seal"),
 }
 """What the application changes in the rows of an append-only table after inserting them, column by column: a
-draft journal entry is posted (by whom, when, with the source it records and its description) or voided, and a
-running reconciliation run ends (succeeded or failed, when, why), and an admin decides on tampered evidence. Their
-triggers refuse each change once the entry is posted, the run has ended or the finding is decided. No other
-column of these tables is ever updated, and no row of any append-only table is ever deleted."""
+draft journal entry is posted (by whom, when, with the source it records and its description) or voided, a
+running reconciliation run ends (succeeded or failed, when, why), an approval request is decided, and an admin
+decides on tampered evidence. Their triggers refuse each change once the entry is posted, the run has ended, the
+request or the finding is decided. No other column of these tables is ever updated, and no row of any append-only
+table is ever deleted."""
 
 VERSION_TABLE = "alembic_version"
 """The migrations' own table: read, never written, by the application."""

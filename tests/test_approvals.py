@@ -557,3 +557,135 @@ def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(clien
     (request,) = requests()
     assert request.amount == D("29999999999999.97")
     assert cash() == D("0.00")
+
+
+# --- The requests themselves: guarded by the database, and kept in their history -------------------------------------
+
+
+def asked_adjustment(hotel, maker, amount: str = "-60000") -> int:
+    movement = wallet.adjustment(hotel, D(amount), reason="goodwill", user=maker)
+    return approvals.ask_adjustment(movement, user=maker, reason="Goodwill").id
+
+
+def raw(statement: str, **values) -> None:
+    """A statement by SQL, past the application, in a transaction of its own."""
+    db.session.rollback()
+    with db.engine.begin() as connection:
+        connection.execute(sa.text(statement), values)
+
+
+def refused(statement: str, **values) -> str:
+    with pytest.raises(sa.exc.DatabaseError) as refusal:
+        raw(statement, **values)
+    return str(refusal.value.orig)
+
+
+def history(request_id: int) -> list[tuple[str, str | None, int, int | None]]:
+    """Each version of the request: its status, who asked and who decided."""
+    db.session.rollback()
+    rows = db.session.execute(
+        sa.text(
+            "SELECT status, requested_by_id, decided_by_id FROM approval_requests_history WHERE id = :id "
+            "ORDER BY transaction_id"
+        ),
+        {"id": request_id},
+    )
+    return [tuple(row) for row in rows]
+
+
+def test_who_asked_and_what_was_asked_cannot_be_rewritten_by_sql(hotel, maker, checker):
+    request_id = asked_adjustment(hotel, maker)
+    rewrite = "UPDATE approval_requests SET requested_by_id = :who WHERE id = :id"
+    assert "what an approval request asks is immutable" in refused(rewrite, who=checker.id, id=request_id)
+    for column, value in (("amount", "1.00"), ("reason", "other"), ("customer_id", None), ("kind", "journal_entry")):
+        statement = f"UPDATE approval_requests SET {column} = :v WHERE id = :id"
+        assert "immutable" in refused(statement, v=value, id=request_id), column
+    # So the requester cannot pass for someone else and approve their own request.
+    with pytest.raises(approvals.OwnRequest):
+        approvals.approve(request_id, maker)
+
+
+def test_a_decision_is_made_once_and_a_request_is_never_deleted(hotel, maker, checker):
+    request_id = asked_adjustment(hotel, maker)
+    assert "decided once" in refused(
+        "UPDATE approval_requests SET status = 'approved' WHERE id = :id", id=request_id
+    )  # no one said who decided
+    assert "decided once" in refused(
+        "UPDATE approval_requests SET decided_by_id = :who, decided_at = CURRENT_TIMESTAMP WHERE id = :id",
+        who=checker.id,
+        id=request_id,
+    )  # still pending
+    approvals.approve(request_id, checker)
+    for statement in (
+        "UPDATE approval_requests SET status = 'rejected', rejection_reason = 'no' WHERE id = :id",
+        "UPDATE approval_requests SET status = 'pending' WHERE id = :id",
+        "UPDATE approval_requests SET decided_by_id = :who WHERE id = :id",
+        "UPDATE approval_requests SET decided_at = CURRENT_TIMESTAMP WHERE id = :id",
+        "UPDATE approval_requests SET result_movement_id = NULL WHERE id = :id",
+    ):
+        assert "decided once" in refused(statement, who=maker.id, id=request_id), statement
+    delete = "DELETE FROM approval_requests WHERE id = :id"
+    assert "DELETE of approval_requests is refused" in refused(delete, id=request_id)
+    pending = asked_adjustment(hotel, maker, "70000")
+    assert "DELETE of approval_requests is refused" in refused(delete, id=pending)
+    (decided,) = [r for r in requests() if r.id == request_id]
+    assert (decided.status, decided.decided_by_id) == (ApprovalStatus.APPROVED, checker.id)
+
+
+def test_an_update_of_a_column_not_guarded_goes_through(hotel, maker, checker):
+    """Only what was asked and the decision are guarded: an UPDATE that changes neither is let through."""
+    request_id = asked_adjustment(hotel, maker)
+    raw("UPDATE approval_requests SET reason = reason WHERE id = :id", id=request_id)
+    approvals.approve(request_id, checker)
+    raw("UPDATE approval_requests SET status = status, decided_by_id = decided_by_id WHERE id = :id", id=request_id)
+
+
+def test_approving_and_rejecting_still_work_and_leave_versions_of_who_asked_and_who_decided(hotel, maker, checker):
+    approved = asked_adjustment(hotel, maker)
+    rejected = asked_adjustment(hotel, maker, "-70000")
+    approvals.approve(approved, checker)
+    approvals.reject(rejected, checker, "Not agreed with the customer")
+    assert written()[2] == D("40000.00")
+    assert history(approved) == [("pending", maker.id, None), ("approved", maker.id, checker.id)]
+    assert history(rejected) == [("pending", maker.id, None), ("rejected", maker.id, checker.id)]
+    with pytest.raises(approvals.AlreadyDecided):
+        approvals.reject(approved, checker, "Too late")
+    assert history(approved)[-1] == ("approved", maker.id, checker.id)
+    assert run_drift().mismatched == 0
+
+
+def test_a_request_s_history_is_shown_from_the_decided_list(client, hotel, maker, checker):
+    request_id = asked_adjustment(hotel, maker)
+    approvals.approve(request_id, checker)
+    log_in(client, checker)
+    assert f"/history/approval/{request_id}" in text(client.get("/approvals"))
+    page = text(client.get(f"/history/approval/{request_id}"))
+    assert "checker@example.com" in page and "maker@example.com" in page
+
+
+def test_a_request_rewritten_past_the_guards_is_reported_against_its_history(hotel, maker, checker):
+    request_id = asked_adjustment(hotel, maker)
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE approval_requests SET requested_by_id = :who WHERE id = :id"),
+            {"who": checker.id, "id": request_id},
+        )
+    found = run_drift()
+    assert found.mismatched == 1
+    (discrepancy,) = found.discrepancies
+    assert (discrepancy.entity_type, discrepancy.entity_id, discrepancy.field) == (
+        "approval_request",
+        request_id,
+        "requested_by_id",
+    )
+    assert discrepancy.reason.startswith(f"approval request #{request_id} (adjustment asked by checker@example.com)")
+
+
+def run_drift():
+    from backoffice.models import Discrepancy, RunMode
+    from backoffice.reconcile.engine import run
+
+    record = run(RunMode.VERIFY, checks=["history_drift"])
+    (result,) = record.results
+    result.discrepancies = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
+    return result

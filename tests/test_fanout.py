@@ -181,8 +181,8 @@ def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process
         assert len(verified) > len(CHECKS) and {c.status for c in verified} == {ChunkStatus.DONE}
         assert {c.phase for c in verified} == {0} and {c.attempts for c in verified} == {1}
         assert record.result["checks"] == [
-            {"check": check, "checked": checked, "mismatched": mismatched, "fixed": fixed, "totals": totals}
-            for check, checked, mismatched, fixed, totals in split[1]
+            {"check": r.check, "checked": r.checked, "mismatched": r.mismatched, "fixed": r.fixed, "totals": r.totals}
+            for r in db.session.get(ReconciliationRun, record.run_id).results
         ]
 
         alone = run(RunMode.FIX)
@@ -425,7 +425,7 @@ def test_on_sqlite_a_worker_runs_a_fix_of_everything_in_one_job(app, business, r
 def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads():
     names = [[check.name for check in step] for step in fanout.steps(RunMode.FIX, resolve(None))]
     assert names == [
-        ["order_grand_total", "reading_calculation", "meter_balance"],
+        ["order_grand_total", "reading_calculation", "meter_balance", "evidence_seals"],
         [
             "target_achieved",
             "order_month_totals",
@@ -434,6 +434,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
             "customer_meter_totals",
             "journal_balanced",
             "account_balance",
+            "history_drift",
         ],
         ["customer_status", "monthly_balance", "balance_sheet", "wallet_ledger_agreement", "receivables_agreement"],
     ]

@@ -22,7 +22,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import local_month, local_month_of, next_month_start, utcnow
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, customers, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, forged_recharge
 
 D = Decimal
@@ -251,8 +251,7 @@ def test_the_pricing_screen_starts_the_job_or_says_the_nightly_run_will_do_it(si
 
 def test_a_customer_not_calculated_in_real_time_waits_for_the_nightly_run(site):
     customer_id, meter_id = site
-    db.session.execute(sa.update(Customer).values(use_realtime_calculation=False))
-    db.session.commit()
+    customers.set_realtime(customer_id, False)
     reading = metering.record_reading(meter_id, date(2026, 9, 3), D("10"))
     wallet.recharge(customer_id, D("50000"))
     db.session.rollback()
@@ -331,8 +330,7 @@ def test_monitoring_sees_pending_recalculations(site, client):
 
 def test_every_run_that_writes_does_the_pending_recalculations_first(site, runner):
     customer_id, meter_id = site
-    db.session.execute(sa.update(Customer).values(use_realtime_calculation=False))
-    db.session.commit()
+    customers.set_realtime(customer_id, False)
     metering.record_reading(meter_id, date(2026, 9, 3), D("10"))
     assert run(RunMode.VERIFY, checks=["reading_calculation"]).mismatched == 1  # not priced yet: it shows
     fixed = runner.invoke(args=["reconcile", "verify", "--fix", "--customer", "BAKERY"])

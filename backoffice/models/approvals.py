@@ -71,7 +71,11 @@ class ApprovalStatus(enum.StrEnum):
 
 
 class ApprovalRequest(db.Model):
+    """One request and its decision. Its history (``approval_requests_history``) keeps who asked and who decided;
+    the database refuses any change to what was asked, a second decision, and a deletion (migration 0035)."""
+
     __tablename__ = "approval_requests"
+    __versioned__: dict = {}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("length(trim(reason)) > 0", name="reason_given"),

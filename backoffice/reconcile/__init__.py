@@ -14,6 +14,7 @@ from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
 from backoffice.reconcile.customer_status import CustomerStatusCheck
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.evidence_seals import EvidenceSeals
+from backoffice.reconcile.history_drift import HistoryDrift
 from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
@@ -29,7 +30,6 @@ from backoffice.reconcile.wallet_ledger_agreement import WalletLedgerAgreement
 CHECKS: dict[str, Check] = {
     check.name: check
     for check in (
-        EvidenceSeals(),
         OrderGrandTotal(),
         TargetAchieved(),
         OrderMonthTotals(),
@@ -45,6 +45,8 @@ CHECKS: dict[str, Check] = {
         BalanceSheet(),
         WalletLedgerAgreement(),
         ReceivablesAgreement(),
+        HistoryDrift(),
+        EvidenceSeals(),
     )
 }
 

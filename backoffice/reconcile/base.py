@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import ClassVar
 
 from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Table, func, or_, select, update
@@ -39,6 +41,21 @@ class CheckedField:
     stored: ColumnElement
     expected: ColumnElement
     scale: int = 2
+
+
+@dataclass(frozen=True)
+class Found:
+    """One field of a wrong entity, as its discrepancy records it."""
+
+    entity_id: int
+    period: str | None
+    field: str
+    stored: Decimal | None
+    expected: Decimal | None
+    entity_type: str | None = None
+    """The entity's type when not the check's own (a check over the rows of several tables)."""
+    reason: str | None = None
+    """What a check that only reports says of it, when its figures cannot say it."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,22 @@ class Check(ABC):
         """With the key, the entity's month, for entities that are a key and a month (a customer's month)."""
         return None
 
+    def details(self) -> list[ColumnElement]:
+        """More columns of the source, read by :meth:`found` from each wrong row after its stored and expected
+        values."""
+        return []
+
+    def found(self, row) -> Iterator[Found]:
+        """What a wrong row ``(key, period, stored…, expected…, details…)`` records: each field whose stored value
+        differs from the expected one at the field's scale."""
+        fields = self.fields()
+        width = len(fields)
+        stored_values, expected_values = row[2 : 2 + width], row[2 + width : 2 + 2 * width]
+        for f, stored, expected in zip(fields, stored_values, expected_values, strict=True):
+            stored_d, expected_d = at_scale(stored, f.scale), at_scale(expected, f.scale)
+            if stored_d != expected_d:
+                yield Found(row[0], row[1], f.name, stored_d, expected_d)
+
     def write(self, connection: Connection, ids: list[int]) -> None:
         """Store the expected values for these entities.
 
@@ -147,3 +180,9 @@ class Check(ABC):
 def differs(fields: list[CheckedField]) -> ColumnElement:
     """The entity is wrong: one of its stored values differs from the expected one."""
     return or_(*(f.stored.is_distinct_from(f.expected) for f in fields))
+
+
+def at_scale(value, scale: int) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(value).quantize(Decimal(1).scaleb(-scale))

@@ -233,10 +233,10 @@ def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range
         # Each batch, its fixes and their audit rows are one transaction (or part of the caller's).
         batch = wrong[start : start + _BATCH]
         held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
-        rows = _discrepancy_rows(record, check, fields, batch, tally, held)
-        entities = {(row["entity_id"], row["period"]) for row in rows}
+        rows = _discrepancy_rows(record, check, batch, tally, held)
+        entities = {(row["entity_type"], row["entity_id"], row["period"]) for row in rows}
         tally.mismatched += len(entities)
-        fixable = {(key, period) for key, period in entities if key not in held}
+        fixable = {(key, period) for _kind, key, period in entities if key not in held}
         if writes and fixable:
             check.write_entities(db.session.connection(), fixable)
             fixed_at = utcnow()
@@ -371,7 +371,7 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
     )
     measure = measure.select_from(compared).subquery("measure")
     rows = db.session.execute(
-        select(*measure.c, *columns[: 2 + 2 * width]).select_from(measure.outerjoin(compared, compared.c.wrong))
+        select(*measure.c, *columns[:-1]).select_from(measure.outerjoin(compared, compared.c.wrong))
     ).all()
     count, *totals = rows[0][: 1 + width]
     wrong = [tuple(row[1 + width :]) for row in rows if row[1 + width] is not None]
@@ -379,43 +379,38 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
 
 
 def _compared(check: Check, fields) -> list:
-    """``key, period, stored…, expected…``"""
+    """``key, period, stored…, expected…, details…``"""
     return [
         check.key.label("key"),
         (check.period if check.period is not None else literal(None)).label("period"),
         *(f.stored.label(f"stored_{i}") for i, f in enumerate(fields)),
         *(f.expected.label(f"expected_{i}") for i, f in enumerate(fields)),
+        *(column.label(f"detail_{i}") for i, column in enumerate(check.details())),
     ]
 
 
-def _discrepancy_rows(record, check: Check, fields, wrong, tally: Tally, held: dict[int, str]) -> list[dict]:
+def _discrepancy_rows(record, check: Check, wrong, tally: Tally, held: dict[int, str]) -> list[dict]:
     """The audit rows of the wrong entities; what a fix moves is added to the tally, unless the entity is held."""
     rows = []
-    width = len(fields)
     for row in wrong:
-        entity_id, period, stored_values, expected_values = row[0], row[1], row[2 : 2 + width], row[2 + width :]
-        for f, stored, expected in zip(fields, stored_values, expected_values, strict=True):
-            stored_d = _decimal(stored, f.scale)
-            expected_d = _decimal(expected, f.scale)
-            if stored_d == expected_d:
-                continue
-            difference = (expected_d or Decimal(0)) - (stored_d or Decimal(0))
-            if entity_id not in held:
-                tally.correction[f.name] += difference
+        for found in check.found(row):
+            difference = (found.expected or Decimal(0)) - (found.stored or Decimal(0))
+            if found.entity_id not in held and found.field in tally.correction:
+                tally.correction[found.field] += difference
             rows.append(
                 {
                     "run_id": record.id,
                     "check": check.name,
-                    "entity_type": check.entity_type,
-                    "entity_id": entity_id,
-                    "period": period,
-                    "field": f.name,
-                    "stored": stored_d,
-                    "expected": expected_d,
+                    "entity_type": found.entity_type or check.entity_type,
+                    "entity_id": found.entity_id,
+                    "period": found.period,
+                    "field": found.field,
+                    "stored": found.stored,
+                    "expected": found.expected,
                     "difference": difference,
                     "fixed": False,
                     "fixed_at": None,
-                    "reason": held.get(entity_id),
+                    "reason": held.get(found.entity_id) or found.reason,
                 }
             )
     return rows
@@ -444,12 +439,6 @@ def _record(rows: list[dict]) -> None:
         for row in rows:
             values = zip(processors, row.values(), strict=True)
             copy.write_row([value if process is None else process(value) for process, value in values])
-
-
-def _decimal(value, scale: int) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(value).quantize(Decimal(1).scaleb(-scale))
 
 
 def _source(check: Check):

@@ -211,9 +211,10 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         if not as_asked:
             # Refused after posting's own refusals, which name the line at fault; the transaction undoes the post.
             raise ChangedSinceAsked(request)
+        movement_id = posted.transaction.id if posted.transaction is not None else None
+        # The decision is one UPDATE, which the database lets through once: from pending, saying who and when.
         request.decided_by_id, request.decided_at = user.id, utcnow()
-        request.result_entry_id = posted.entry_id
-        request.result_movement_id = posted.transaction.id if posted.transaction is not None else None
+        request.result_entry_id, request.result_movement_id = posted.entry_id, movement_id
         request.status = ApprovalStatus.APPROVED
     return request
 

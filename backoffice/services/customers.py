@@ -1,4 +1,5 @@
-"""Customers: adding one, editing what a clerk keeps of it, closing and reopening it.
+"""Customers: adding one, editing what a clerk keeps of it, closing and reopening it, calculating it in real time
+or not.
 
 A customer is never deleted: the ledger, its readings, invoices and orders refer to it. A closed
 customer takes no new movement (the posting core refuses them), keeps its history, and is listed
@@ -13,16 +14,18 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import joinedload
 
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
     Customer,
+    HistoryOperation,
     MeterAssignment,
     RecalculationRequest,
     User,
+    record,
     status_sql,
 )
 from backoffice.models.types import Money, utcnow
@@ -192,6 +195,14 @@ def reopen_customer(customer: Customer) -> Customer:
             raise CustomerError(f"Customer {customer.code} is not closed.", "close")
         customer.closed_at, customer.closed_by_id = None, None
     return customer
+
+
+def set_realtime(customer_id: int, on: bool) -> None:
+    """Calculate the customer's readings in real time, or leave them to a recalculation request (the nightly run);
+    its history keeps the change."""
+    with transaction() as session:
+        session.execute(update(Customer).where(Customer.id == customer_id).values(use_realtime_calculation=on))
+        record(session.connection(), Customer, Customer.id == customer_id, HistoryOperation.EDIT)
 
 
 def _held(customer: Customer) -> list[MeterAssignment]:

@@ -20,6 +20,7 @@ from sqlalchemy_continuum.utils import version_class
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
+    ApprovalRequest,
     Customer,
     CustomerPricing,
     Discrepancy,
@@ -56,12 +57,13 @@ KINDS = {
     "customer": Kind(Customer, "Customer", "customer"),
     "manager": Kind(AccountManager, "Account manager"),
     "meter": Kind(Meter, "Meter", "meter"),
-    "assignment": Kind(MeterAssignment, "Meter assignment"),
-    "pricing": Kind(CustomerPricing, "Pricing"),
+    "assignment": Kind(MeterAssignment, "Meter assignment", "meter_assignment"),
+    "pricing": Kind(CustomerPricing, "Pricing", "customer_pricing"),
     "reading": Kind(MeterReading, "Meter reading", "meter_reading"),
-    "invoice": Kind(Invoice, "Invoice"),
-    "payment": Kind(Payment, "Payment"),
-    "user": Kind(User, "User", admin_only=True),
+    "invoice": Kind(Invoice, "Invoice", "invoice"),
+    "payment": Kind(Payment, "Payment", "payment"),
+    "user": Kind(User, "User", "user", admin_only=True),
+    "approval": Kind(ApprovalRequest, "Approval request", "approval_request"),
 }
 HIDDEN = {"id", "transaction_id", "operation_type"}
 

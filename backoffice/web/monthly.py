@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from backoffice.extensions import db
-from backoffice.models import Customer, HistoryOperation, MonthlyCustomerBalance, Role, record
+from backoffice.models import Customer, MonthlyCustomerBalance, Role
 from backoffice.models.types import Month
-from backoffice.services import transaction
+from backoffice.services import customers as customer_service
 from backoffice.web.auth import requires_role
 
 bp = Blueprint("monthly", __name__, url_prefix="/customers/<code>")
@@ -98,9 +98,7 @@ def set_realtime(code: str, state: str):
 
     customer = customer_or_404(code)
     on = state == "on"
-    with transaction() as session:
-        session.execute(update(Customer).where(Customer.id == customer.id).values(use_realtime_calculation=on))
-        record(session.connection(), Customer, Customer.id == customer.id, HistoryOperation.EDIT)
+    customer_service.set_realtime(customer.id, on)
     if on:
         flash(
             f"{customer.code} is calculated in real time again. Recalculations already pending are done by the "

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -247,109 +247,124 @@ def seal_pending(session: Session) -> None:
 
 
 def seal(connection: Connection, registered: Iterable[tuple[str, ColumnElement]]) -> None:
-    """Seal the rows each ``(kind, where)`` selects that have no seal yet."""
+    """Seal the rows each ``(kind, where)`` selects that have no seal yet: one read per kind, one insert."""
     by_kind: dict[str, list[ColumnElement]] = defaultdict(list)
     for kind, where in registered:
         by_kind[kind].append(where)
     known = kinds()
     key = _key()
+    sealed: list[dict] = []
     for kind, conditions in by_kind.items():
         evidence = known[kind]
         rows = _unsealed(connection, evidence, or_(*conditions))
         if rows:
-            connection.execute(insert(seals), list(_sealing(connection, evidence, rows, key)))
+            sealed += _sealing(connection, evidence, rows, key)
+    if sealed:
+        connection.execute(insert(seals), sealed)
+
+
+_COVERED = 6
+"""Where a row's covered values start in what :func:`_unsealed` reads: after its key, version, chain and link."""
 
 
 def _unsealed(connection: Connection, evidence: Evidence, where: ColumnElement, *, all_: bool = False) -> list:
+    """The rows ``where`` selects that have no seal yet (or all of them), each with the row its seal follows."""
     table = evidence.table
     mine = seals.alias("mine")
-    version = table.c[evidence.version] if evidence.version else literal(0)
+    version = _version(evidence)
     conditions = [where, *([evidence.sealed] if evidence.sealed is not None else [])]
+    if not all_:
+        conditions.append(
+            ~select(mine.c.row_id)
+            .where(mine.c.kind == evidence.kind, mine.c.row_id == evidence.key, mine.c.version == version)
+            .exists()
+        )
     query = (
         select(
             evidence.key.label("row_id"),
             version.label("version"),
             (table.c[evidence.chain] if evidence.chain else literal(None)).label("chain"),
+            *_link(evidence),
             *evidence.columns(),
         )
-        .where(
-            *conditions,
-            *(
-                []
-                if all_
-                else [
-                    ~select(mine.c.row_id)
-                    .where(mine.c.kind == evidence.kind, mine.c.row_id == evidence.key, mine.c.version == version)
-                    .exists()
-                ]
-            ),
-        )
+        .where(*conditions)
         .order_by(evidence.key, version)
     )
     return list(connection.execute(query))
 
 
-def _sealing(connection: Connection, evidence: Evidence, rows: list, key: bytes) -> Iterator[dict]:
-    details = evidence.details(connection, rows) if evidence.details else {}
-    previous = _previous(connection, evidence, rows)
-    now = utcnow()
-    for row in rows:
-        link = previous.get((row.row_id, row.version))
-        if evidence.chain is not None:
-            link = previous.get(("chain", row.chain))
-        prev_row_id, prev_version, prev_seal = link or (None, None, "")
-        value = digest(
-            key, evidence, row.row_id, row.version, row[3:], details.get((row.row_id, row.version), ()), prev_seal
-        )
-        if evidence.chain is not None:
-            previous[("chain", row.chain)] = (row.row_id, row.version, value)
-        yield {
-            "kind": evidence.kind,
-            "row_id": row.row_id,
-            "version": row.version,
-            "chain": row.chain,
-            "prev_row_id": prev_row_id,
-            "prev_version": prev_version,
-            "seal": value,
-            "sealed_at": now,
-        }
-
-
-def _previous(connection: Connection, evidence: Evidence, rows: list) -> dict:
-    """For a chain, the last sealed row of each chain the rows are in; for a decision, its request's seal."""
+def _link(evidence: Evidence) -> list[ColumnElement]:
+    """The row a new seal follows, read with the row: ``prev_row_id``, ``prev_version``, ``prev_seal``. In a
+    customer's chain, the customer's last sealed movement; in a record's, its last sealed version; for a decision,
+    its request."""
+    table, before = evidence.table, seals.alias("before")
     if evidence.previous_kind is not None:
-        found = connection.execute(
-            select(seals.c.row_id, seals.c.version, seals.c.seal).where(
-                seals.c.kind == evidence.previous_kind, seals.c.row_id.in_([row.row_id for row in rows])
-            )
+        row_id, version = evidence.key, literal(0)
+        kind = evidence.previous_kind
+    elif evidence.chain is not None and evidence.version is not None:
+        row_id = evidence.key
+        version = (
+            select(func.max(before.c.version))
+            .where(before.c.kind == evidence.kind, before.c.row_id == evidence.key)
+            .correlate(table)  # the row's own, also where it is read again inside the previous seal's lookup
+            .scalar_subquery()
         )
-        return {(row_id, 0): (row_id, version, seal) for row_id, version, seal in found}
-    if evidence.chain is None:
-        return {}
-    chains = sorted({row.chain for row in rows})
-    last = (
-        select(seals.c.chain, func.max(seals.c.row_id).label("row_id"))
-        .where(seals.c.kind == evidence.kind, seals.c.chain.in_(chains))
-        .group_by(seals.c.chain)
-        .subquery()
-    )
-    if evidence.version is not None:
-        # An entity's versions: its last sealed version is its own latest transaction.
-        last = (
-            select(seals.c.chain, seals.c.row_id, func.max(seals.c.version).label("version"))
-            .where(seals.c.kind == evidence.kind, seals.c.chain.in_(chains))
-            .group_by(seals.c.chain, seals.c.row_id)
-            .subquery()
+        kind = evidence.kind
+    elif evidence.chain is not None:
+        row_id = (
+            select(func.max(before.c.row_id))
+            .where(before.c.kind == evidence.kind, before.c.chain == table.c[evidence.chain])
+            .correlate(table)  # the row's own chain, also inside the previous seal's lookup
+            .scalar_subquery()
         )
-        query = select(seals.c.chain, seals.c.row_id, seals.c.version, seals.c.seal).join(
-            last,
-            and_(seals.c.kind == evidence.kind, seals.c.row_id == last.c.row_id, seals.c.version == last.c.version),
-        )
+        version, kind = literal(0), evidence.kind
     else:
-        query = select(seals.c.chain, seals.c.row_id, seals.c.version, seals.c.seal).join(
-            last, and_(seals.c.kind == evidence.kind, seals.c.row_id == last.c.row_id)
+        return [literal(None).label("prev_row_id"), literal(None).label("prev_version"), literal("").label("prev_seal")]
+    found = (
+        select(seals.c.seal)
+        .where(seals.c.kind == kind, seals.c.row_id == row_id, seals.c.version == version)
+        .correlate(table)
+    )
+    return [
+        row_id.label("prev_row_id"),
+        version.label("prev_version"),
+        func.coalesce(found.scalar_subquery(), "").label("prev_seal"),
+    ]
+
+
+def _sealing(connection: Connection, evidence: Evidence, rows: list, key: bytes) -> list[dict]:
+    details = evidence.details(connection, rows) if evidence.details else {}
+    latest: dict = {}  # a chain's rows sealed in this batch: the next one follows them
+    now = utcnow()
+    sealed = []
+    for row in rows:
+        prev_row_id, prev_version, prev_seal = latest.get(row.chain) or (
+            (row.prev_row_id, row.prev_version, row.prev_seal) if row.prev_seal else (None, None, "")
         )
-    return {("chain", chain): (row_id, version, seal) for chain, row_id, version, seal in connection.execute(query)}
+        value = digest(
+            key,
+            evidence,
+            row.row_id,
+            row.version,
+            row[_COVERED:],
+            details.get((row.row_id, row.version), ()),
+            prev_seal,
+        )
+        if evidence.chain is not None:
+            latest[row.chain] = (row.row_id, row.version, value)
+        sealed.append(
+            {
+                "kind": evidence.kind,
+                "row_id": row.row_id,
+                "version": row.version,
+                "chain": row.chain,
+                "prev_row_id": prev_row_id,
+                "prev_version": prev_version,
+                "seal": value,
+                "sealed_at": now,
+            }
+        )
+    return sealed
 
 
 def digest(key: bytes, evidence: Evidence, row_id: int, version: int, values, details, previous: str) -> str:
@@ -543,7 +558,7 @@ def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, versi
     row = rows[0]
     details = evidence.details(connection, rows) if evidence.details else {}
     return digest(
-        _key(), evidence, row.row_id, row.version, row[3:], details.get((row.row_id, row.version), ()), REVIEWED
+        _key(), evidence, row.row_id, row.version, row[_COVERED:], details.get((row.row_id, row.version), ()), REVIEWED
     )
 
 
@@ -600,7 +615,7 @@ def seal_existing(connection: Connection) -> None:
         there = replace(evidence, covered=tuple(name for name in evidence.covered if name in present))
         rows = _unsealed(connection, there, literal(True))
         if rows:
-            connection.execute(insert(seals), list(_sealing(connection, there, rows, key)))
+            connection.execute(insert(seals), _sealing(connection, there, rows, key))
 
 
 def _request_asked(_mapper, _connection, target: ApprovalRequest) -> None:

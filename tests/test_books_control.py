@@ -22,7 +22,7 @@ from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import approvals, billing, books, wallet
+from backoffice.services import approvals, billing, books, evidence, wallet
 from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
@@ -245,17 +245,31 @@ def found(record) -> dict:
     }
 
 
+def tampered(record) -> set:
+    """The rows of evidence the run found without a valid seal."""
+    return {(d.field, d.entity_id) for d in db.session.scalars(discrepancies(record.id, "evidence_seals"))}
+
+
 def test_a_forged_posted_line_on_receivables_is_found(app):
     billed()
-    forge_posted_entry("25000", move_bucket=True)
+    entry_id = forge_posted_entry("25000", move_bucket=True)
     record = run(RunMode.VERIFY)
     assert found(record) == {("receivables_agreement", RECEIVABLES): (D("195000.50"), D("170000.50"), False)}
-    assert record.mismatched == 1
+    assert record.mismatched == 2  # and the entry itself, which carries no seal
+    assert tampered(record) == {("journal_entries", entry_id)}
 
 
 def test_a_forged_line_that_left_the_bucket_is_found_once_the_balance_is_healed(app):
     billed()
-    forge_posted_entry("25000", move_bucket=False)
+    entry_id = forge_posted_entry("25000", move_bucket=False)
+    held = run(RunMode.FIX)  # the entry carries no seal: the accounts it posts to are not healed from it
+    assert tampered(held) == {("journal_entries", entry_id)}
+    assert {key: fixed for key, (_stored, _expected, fixed) in found(held).items()} == {
+        ("account_balance", RECEIVABLES): False,
+        ("account_balance", GAS_REVENUE): False,
+    }
+    admin = UserFactory(role="admin")
+    evidence.accept([finding.id for finding in evidence.open_findings()], "posted by the auditors' adjustment", admin)
     record = run(RunMode.FIX)
     assert found(record) == {
         ("account_balance", RECEIVABLES): (D("170000.50"), D("195000.50"), True),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from backoffice.config import local_today
 from backoffice.extensions import db
@@ -246,20 +247,26 @@ def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writ
     wallet.charge(customer_id, D("10"))  # the accounts it posts to are known from now on
     before = [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in (JournalEntry, JournalLine)]
     db.session.rollback()
-    statements = []
+    statements, at_commit = [], []
 
     def seen(_conn, _cursor, statement, *_args) -> None:
         statements.append(statement)
 
+    def committing(_session) -> None:  # before the movement's seals are made
+        at_commit.append(len(statements))
+
     sa.event.listen(db.engine, "before_cursor_execute", seen)
+    sa.event.listen(Session, "before_commit", committing, insert=True)
     try:
         wallet.charge(customer_id, D("30"))
-        charged = len(statements)
+        charged, sealing = at_commit[0], len(statements) - at_commit[0]
         with pytest.raises(wallet.InsufficientBalance):
             wallet.charge(customer_id, D("61"))
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", seen)
+        sa.event.remove(Session, "before_commit", committing)
     assert charged == 1
+    assert sealing <= 4  # the movement and its entry read with the rows their seals follow, the lines, one insert
     after = [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in (JournalEntry, JournalLine)]
     assert after == [before[0] + 1, before[1] + 2]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == 3

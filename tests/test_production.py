@@ -117,7 +117,7 @@ def _wait_until_it_answers(server: Server) -> None:
         try:
             requests.get(server.url + "/login", timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
             time.sleep(0.1)
     pytest.fail(f"gunicorn did not answer within a minute:\n{server.log.read_text()[-3000:]}")
 

@@ -287,3 +287,20 @@ def test_an_admin_reviews_on_the_customers_page_and_a_clerk_cannot(app, client, 
     assert done.status_code == 302 and done.headers["Location"].endswith("/customers/HOTEL")
     assert not evidence.open_findings() and clerk.id
     assert 'id="quarantined-banner"' not in client.get("/customers/HOTEL").get_data(as_text=True)
+
+
+def test_each_customer_has_a_chain_of_its_own(app):
+    first, second = CustomerFactory(code="FIRST"), CustomerFactory(code="SECOND")
+    wallet.recharge(first, Decimal("10"))
+    opening = wallet.recharge(second, Decimal("20"))
+    following = wallet.recharge(second, Decimal("30"))
+    links = dict(
+        db.session.execute(
+            sa.select(Seal.row_id, Seal.prev_row_id).where(
+                Seal.kind == "balance_transactions", Seal.row_id.in_([opening.id, following.id])
+            )
+        ).all()
+    )
+    assert links == {opening.id: None, following.id: opening.id}
+    run = _verify(checks=["evidence_seals"])
+    assert _findings(run) == set()

@@ -185,8 +185,6 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         raise IdempotencyKeyTooLong()
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement))
-    if rule.kind is Kind.CHARGE:  # gas delivered is charged automatically: not while the evidence is in doubt
-        refuse_if_quarantined(connection, [movement.customer_id])
     signed = movement.amount
     moved = counts(rule, signed)
     now = utcnow()
@@ -194,6 +192,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         "customer": movement.customer_id,
         "signed": signed,
         "overdraft": movement.allow_overdraft,
+        "automatic": rule.kind is Kind.CHARGE,
         "recharged": moved["total_recharged"],
         "spent": moved["total_spent"],
         "moved_at": now,
@@ -323,6 +322,8 @@ def _refused(connection, movement: Movement, rule) -> None:
         raise WalletError(f"No customer with id {movement.customer_id}.")
     if customer.closed_at is not None:
         raise CustomerClosed(customer.code)
+    if rule.kind is Kind.CHARGE:
+        refuse_if_quarantined(connection, [movement.customer_id])
     after = customer.balance + movement.amount
     if movement.amount < 0 and after < 0 and not movement.allow_overdraft:
         raise InsufficientBalance(customer, -movement.amount)

@@ -24,6 +24,7 @@ from backoffice.models import (
     JournalLine,
     RecalculationReason,
     RecalculationRequest,
+    TamperedEvidence,
     status_sql,
 )
 from backoffice.models.types import Balance, Money
@@ -36,6 +37,8 @@ entries = JournalEntry.__table__
 lines = JournalLine.__table__
 requests = RecalculationRequest.__table__
 
+_findings = TamperedEvidence.__table__
+_OPEN_FINDING = (_findings.c.customer_id == customers.c.id) & _findings.c.resolution.is_(None)
 _SIGNED = bindparam("signed", type_=Money)
 # Rounded to cents: SQLite keeps amounts as binary floats, and compares and stores cents, not float noise.
 _AFTER = func.round(customers.c.balance + _SIGNED, 2)
@@ -46,6 +49,8 @@ MOVE = (
     .where(
         customers.c.id == bindparam("customer"),
         customers.c.closed_at.is_(None),
+        # Gas delivered is charged automatically: not while tampered evidence of the customer waits for a review.
+        or_(~bindparam("automatic", type_=Boolean), ~select(_findings.c.id).where(_OPEN_FINDING).exists()),
         or_(bindparam("overdraft", type_=Boolean), _SIGNED >= 0, _AFTER >= 0),
         func.abs(_AFTER) <= MAX_BALANCE,
         _RECHARGED <= MAX_BALANCE,
@@ -60,7 +65,8 @@ MOVE = (
     )
     .returning(customers.c.balance, customers.c.code, customers.c.use_realtime_calculation)
 )
-"""Bound: ``customer`` (its id), ``signed``, ``overdraft``, ``recharged``, ``spent``, ``moved_at``."""
+"""Bound: ``customer`` (its id), ``signed``, ``overdraft``, ``automatic`` (a charge: refused to a quarantined
+customer), ``recharged``, ``spent``, ``moved_at``."""
 
 
 def _one_statement():

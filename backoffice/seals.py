@@ -85,15 +85,16 @@ class Evidence:
 
 def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     lines = JournalLine.__table__
-    ids = [row.row_id for row in rows]
+    ids = {row.row_id for row in rows}
     found: dict[tuple[int, int], list] = defaultdict(list)
-    rows = connection.execute(
+    lines_read = connection.execute(  # by range: a chunk's ids are too many to bind one by one
         select(lines.c.entry_id, lines.c.id, lines.c.account_id, lines.c.debit, lines.c.credit, lines.c.description)
-        .where(lines.c.entry_id.in_(ids))
+        .where(lines.c.entry_id.between(min(ids), max(ids)))
         .order_by(lines.c.entry_id, lines.c.id)
     )
-    for entry_id, *line in rows:
-        found[entry_id, 0].append(line)
+    for entry_id, *line in lines_read:
+        if entry_id in ids:
+            found[entry_id, 0].append(line)
     return found
 
 
@@ -103,13 +104,15 @@ def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], li
     found: dict[tuple[int, int], list] = defaultdict(list)
     for run_id, *result in connection.execute(
         select(results.c.run_id, results.c.check, results.c.checked, results.c.mismatched, results.c.fixed)
-        .where(results.c.run_id.in_(ids))
+        .where(results.c.run_id.between(min(ids), max(ids)))
         .order_by(results.c.run_id, results.c.id)
     ):
         found[run_id, 0].append(result)
     covered = [c for c in found_rows.c if c.name not in ("run_id",)]
     for run_id, *row in connection.execute(
-        select(found_rows.c.run_id, *covered).where(found_rows.c.run_id.in_(ids)).order_by(found_rows.c.id)
+        select(found_rows.c.run_id, *covered)
+        .where(found_rows.c.run_id.between(min(ids), max(ids)))
+        .order_by(found_rows.c.id)
     ):
         found[run_id, 0].append(row)
     return found
@@ -118,13 +121,15 @@ def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], li
 def _history_transactions(history: Table):
     def who(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
         transactions = HistoryTransaction.__table__
+        versions = {row.version for row in rows}
         found = {
             id_: [row]
-            for id_, *row in connection.execute(
+            for id_, *row in connection.execute(  # by range: a chunk's transactions are too many to bind one by one
                 select(transactions.c.id, transactions.c.issued_at, transactions.c.user_id, transactions.c.actor).where(
-                    transactions.c.id.in_({row.version for row in rows})
+                    transactions.c.id.between(min(versions), max(versions))
                 )
             )
+            if id_ in versions
         }
         return {(row.row_id, row.version): found.get(row.version, [["missing"]]) for row in rows}
 

@@ -248,12 +248,7 @@ def _seal_key(env, instance_path: str, production: bool) -> str:
             "BACKOFFICE_SEAL_KEY or BACKOFFICE_SEAL_KEY_FILE must be set when BACKOFFICE_ENV=production: "
             "the evidence is sealed with it."
         )
-    path = Path(instance_path) / "seal_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return _made_once(instance_path, "seal_key")
 
 
 def _long_enough(key: str, what: str) -> str:
@@ -265,7 +260,12 @@ def _long_enough(key: str, what: str) -> str:
 def _secret_key(instance_path: str, production: bool) -> str:
     if production:
         raise ConfigError("SECRET_KEY must be set when BACKOFFICE_ENV=production.")
-    path = Path(instance_path) / "secret_key"
+    return _made_once(instance_path, "secret_key")
+
+
+def _made_once(instance_path: str, name: str) -> str:
+    """A random key kept in the instance folder, readable by its owner only: made the first time it is asked for."""
+    path = Path(instance_path) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))

@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run serve test lint install install-test lock locked services chromium hledger prometheus wrk bench worker scheduler clean
+.PHONY: run serve test lint install install-test lock locked translations services chromium hledger prometheus wrk bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -37,6 +37,18 @@ worker: install
 # RQ's cron scheduler for the nightly and monthly jobs, in the installation's time zone.
 scheduler: install
 	TZ=$(BACKOFFICE_TIMEZONE) $(BIN)/rq cron backoffice.schedule --url "$$REDIS_URL"
+
+# The pages' texts: extract them from the code and templates into messages.pot, bring each language's catalogue
+# up to date with it (new texts come in untranslated, and tests/test_translations.py fails until they are
+# translated), and compile the catalogues the app reads (the .mo files are committed beside the .po files).
+TRANSLATIONS := backoffice/translations
+translations: install-test
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords _l --keywords lazy_gettext \
+		--keywords lazy_ngettext:1,2 --no-location --sort-output --project backoffice --version 0.1.0 \
+		--msgid-bugs-address "" --copyright-holder "" --output-file $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --input-file $(TRANSLATIONS)/messages.pot \
+		--output-dir $(TRANSLATIONS)
+	$(BIN)/pybabel compile --directory $(TRANSLATIONS) --statistics
 
 install: locked $(VENV)/.installed
 install-test: locked $(VENV)/.installed-test

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from backoffice import config, hooks, logs, seals
+from backoffice import config, hooks, i18n, logs, seals
 from backoffice.extensions import db, register_database_behaviour
 from backoffice.services import periods
 
@@ -57,6 +57,7 @@ def register_extensions(app: Flask) -> None:
     configure_mappers()  # SQLAlchemy-Continuum declares the history tables then
     register_database_behaviour()
     db.init_app(app)
+    i18n.init_app(app)
 
 
 def register_migrations(app: Flask) -> None:

@@ -281,7 +281,7 @@ def _customer(code: str):
 
 def _customer_details(details, manager, no_manager, suspend_below, contact_person, email, phone, address):
     """``details`` with what the options give (``None``: not given)."""
-    from backoffice.money import MoneyError, parse_amount
+    from backoffice.money import MoneyError, read_amount
     from backoffice.services.managers import ManagerError, manager_by_email
 
     changes = {
@@ -296,7 +296,7 @@ def _customer_details(details, manager, no_manager, suspend_below, contact_perso
     }
     try:
         if suspend_below is not None:
-            changes["suspend_below"] = parse_amount(suspend_below, current_app.config["LOCALE"])
+            changes["suspend_below"] = read_amount(suspend_below)
         if manager is not None:
             changes["account_manager_id"] = manager_by_email(manager).id
     except MoneyError as error:
@@ -494,12 +494,12 @@ def targets() -> None:
 )
 def targets_generate(month: str, from_previous: bool, amount: str | None, update: bool) -> None:
     from backoffice.models.types import Month
-    from backoffice.money import MoneyError, parse_amount
+    from backoffice.money import MoneyError, read_amount
     from backoffice.services.targets import TargetError, generate_targets
 
     try:
         period = Month.parse(month)
-        value = parse_amount(amount, current_app.config["LOCALE"]) if amount is not None else None
+        value = read_amount(amount) if amount is not None else None
     except (ValueError, MoneyError) as error:
         raise CommandUsageError(str(error)) from None
     if value is not None or from_previous or not update:
@@ -655,16 +655,15 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
 
     from backoffice.extensions import db
     from backoffice.models import Customer
-    from backoffice.money import BeyondLimit, MoneyError, parse_amount
+    from backoffice.money import BeyondLimit, MoneyError, read_amount
     from backoffice.services.periods import PeriodClosed
     from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
 
-    config = current_app.config
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
     if customer is None:
         raise click.ClickException(f"Unknown customer code: {code}.")
     try:
-        value = parse_amount(amount, config["LOCALE"]) * sign
+        value = read_amount(amount) * sign
         if approved_above:
             _refuse_above_the_approval_limit(value, "the customer's ledger tab")
         movement = operation(customer, value, value_date=_day(value_date), **options)
@@ -849,12 +848,12 @@ def pricing() -> None:
 @click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 def pricing_tariff(effective_from, price, correction, manager, customers, dry_run) -> None:
-    from backoffice.money import BeyondLimit, MoneyError, parse_amount, parse_number
+    from backoffice.money import BeyondLimit, MoneyError, parse_number, read_amount
     from backoffice.services import metering
 
     locale = current_app.config["LOCALE"]
     try:
-        price_per_sm3 = parse_amount(price, locale) if price is not None else None
+        price_per_sm3 = read_amount(price) if price is not None else None
         meter_correction = parse_number(correction, locale, "number") if correction is not None else None
         tariff = metering.checked_tariff(effective_from.date(), price_per_sm3, meter_correction, manager, customers)
     except (MoneyError, metering.MeteringError) as error:
@@ -998,7 +997,7 @@ def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold
 
 def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
     from backoffice.models import RunTrigger
-    from backoffice.money import MoneyError, parse_amount
+    from backoffice.money import MoneyError, read_amount
     from backoffice.reconcile import UnknownCheck, resolve
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
@@ -1008,7 +1007,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     try:
         resolve(checks)
         month = _month_option(from_month) if from_month else None
-        limit = parse_amount(threshold, current_app.config["LOCALE"]) if threshold is not None else None
+        limit = read_amount(threshold) if threshold is not None else None
         scope = scope_for(customers, month)
     except (UnknownCheck, UnknownCustomer, MoneyError) as error:
         raise CommandUsageError(str(error)) from None
@@ -1090,7 +1089,7 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
     from backoffice.extensions import db
     from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
-    from backoffice.reconcile.report import named_entities, plain, postpaid_standing, scope_text
+    from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text
 
     console.print(f"Run {record.id} · {record.mode.value} · {scope_text(record.scope)} · {record.status.value}")
     counts = Table("check", "", "checked", "mismatched", "fixed", box=None)
@@ -1116,12 +1115,12 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
         rows = Table("", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
         for column in rows.columns[3:6]:
             column.justify, column.no_wrap, column.overflow = "right", True, "fold"
-        named = named_entities({(d.entity_type, d.entity_id) for d in found})
+        named = named_entities({entity_of(d) for d in found})
         for d in found:
             significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
             kind = f"{d.entity_type} {d.entity_id}"
-            named_as = named.get((d.entity_type, d.entity_id))
-            name = f"{named_as[0]} · {kind}" if named_as else kind
+            named_as = name_of(d, named)
+            name = f"{named_as.name} · {kind}" if named_as.key else kind
             rows.add_row(
                 significant,
                 name + (f" {d.period}" if d.period else ""),

@@ -14,6 +14,7 @@ from babel.numbers import is_currency
 from flask import current_app
 from limits import parse_many
 
+from backoffice.i18n import LANGUAGES
 from backoffice.money import CENT, MAX_AMOUNT
 
 
@@ -24,6 +25,7 @@ class ConfigError(RuntimeError):
 def from_environment(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
     env = os.environ if environ is None else environ
     production = env.get("BACKOFFICE_ENV", "development") == "production"
+    locale = _locale(env.get("BACKOFFICE_LOCALE", "id_ID"))
     return {
         "BACKOFFICE_ENV": "production" if production else "development",
         "SQLALCHEMY_DATABASE_URI": database_url(
@@ -32,7 +34,9 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
         # The key of the evidence's seals: held by the application, never by the database.
         "SEAL_KEY": _seal_key(env, instance_path, production),
-        "LOCALE": _locale(env.get("BACKOFFICE_LOCALE", "id_ID")),
+        "LOCALE": locale,
+        # The language of a page whose reader has chosen none and whose browser asks for none of ours.
+        "LANGUAGE": _language(env.get("BACKOFFICE_LANGUAGE"), locale),
         "CURRENCY": _currency(env.get("BACKOFFICE_CURRENCY", "IDR")),
         "TIMEZONE": _timezone(env.get("BACKOFFICE_TIMEZONE", "Asia/Jakarta")),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -137,6 +141,19 @@ def _locale(name: str) -> str:
         return str(Locale.parse(name))
     except (ValueError, UnknownLocaleError):
         raise ConfigError(f"BACKOFFICE_LOCALE={name!r} is not a locale Babel knows (e.g. id_ID, en_US).") from None
+
+
+def _language(code: str | None, locale: str) -> str:
+    """``BACKOFFICE_LANGUAGE``; by default the locale's language when the pages speak it (``id_ID``: ``id``), else
+    English."""
+    if code is None or not code.strip():
+        language = Locale.parse(locale).language
+        return language if language in LANGUAGES else "en"
+    if code.strip().lower() not in LANGUAGES:
+        raise ConfigError(
+            f"BACKOFFICE_LANGUAGE={code!r} is not a language the pages are written in: one of {', '.join(LANGUAGES)}."
+        )
+    return code.strip().lower()
 
 
 def _currency(code: str) -> str:

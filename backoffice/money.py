@@ -2,7 +2,12 @@
 
 Every amount in the system is a ``Decimal`` with two places, rounded half-up once,
 where it is stored. Parsing refuses anything it cannot read unambiguously under the
-locale's own rules: ``1,234.5`` in ``id_ID`` is an error, not a guess.
+locale's own rules: ``1,234.5`` in ``id_ID`` is an error, not a guess, and so is an amount
+typed with more decimal places than the currency has (``1,000`` in ``id_ID`` could be one
+thousand written with the other convention's separator, or one): it is refused, never rounded.
+
+:func:`read_amount` is the one way a typed amount enters the system: forms, commands and any
+JSON body read it there, in the installation's locale and currency.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from babel.numbers import (
     NumberFormatError,
     format_currency,
     format_decimal,
+    get_currency_precision,
     get_currency_symbol,
     get_decimal_symbol,
     get_group_symbol,
     parse_decimal,
 )
 from flask import current_app
+
+from backoffice.i18n import number_locale
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -43,15 +51,33 @@ class BeyondLimit(MoneyError):
         super().__init__(f"{what} would exceed {shown(MAX_BALANCE)}, the most a balance holds. Nothing was saved.")
 
 
+def read_amount(text: str | None) -> Decimal:
+    """Read an amount a user typed (a form field, a command's argument, a JSON value) as the user's screens write
+    numbers (a command: the installation's locale) in the installation's currency: the one place every typed
+    amount is read. Raises :class:`MoneyError`."""
+    return parse_amount(text, number_locale(), current_app.config["CURRENCY"])
+
+
 def parse_amount(text: str | None, locale: str, currency: str | None = None) -> Decimal:
     """Read an amount typed by a user; raise :class:`MoneyError` with a message a clerk can act on.
 
-    With ``currency``, an amount written as the app shows it (``Rp1.000``, ``IDR 1.000``) is read too.
+    With ``currency``, an amount written as the app shows it (``Rp1.000``, ``IDR 1.000``) is read too, and the
+    decimal places allowed are the currency's own (ISO 4217 minor units, at most the 2 an amount column keeps);
+    without it, 2. More places than that is ambiguous whatever the value: it is refused, never rounded.
     """
     if currency and text:
         for mark in (get_currency_symbol(currency, locale), currency):
             text = text.replace(mark, "", 1) if text.strip().lstrip("+-").startswith(mark) else text
-    return check_amount(parse_number(text, locale))
+    places = decimal_places(currency)
+    value = parse_number(text, locale)
+    if 0 <= value <= MAX_AMOUNT:  # else check_amount says what is wrong first: the sign, or the size
+        _refuse_ambiguous(text or "", value, locale, currency, places)
+    return check_amount(value)
+
+
+def decimal_places(currency: str | None) -> int:
+    """The decimal places an amount typed in ``currency`` may have: its minor units, at most the columns' 2."""
+    return min(2, get_currency_precision(currency)) if currency else 2
 
 
 def parse_number(text: str | None, locale: str, what: str = "amount") -> Decimal:
@@ -87,6 +113,74 @@ def check_amount(value: Decimal) -> Decimal:
     if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
         raise MoneyError("Use at most 2 decimal places.")
     return value.quantize(CENT)
+
+
+def _refuse_ambiguous(text: str, value: Decimal, locale: str, currency: str | None, places: int) -> None:
+    """Refuse an amount typed with more decimal places than ``places``, naming what each reading would have to be
+    written as: ``1,000`` in ``id_ID`` is "write 1.000 for one thousand or 1 for one"."""
+    body = text.strip().lstrip("+-").strip()
+    decimal = get_decimal_symbol(locale)
+    if decimal not in body:
+        return
+    whole, fraction = body.rsplit(decimal, 1)
+    if len(fraction) <= places:
+        return
+    readings = []
+    group = get_group_symbol(locale)
+    whole_digits = whole.replace(group, "").replace(" ", "")
+    if len(fraction) == 3 and whole and _grouped_in_threes(whole, group):
+        # The decimal separator may be the other convention's thousands separator.
+        thousands = Decimal(whole_digits + fraction)
+        readings.append(
+            f"{format_decimal(thousands, format='#,##0', locale=locale)} for {_said(thousands, locale, currency)}"
+        )
+    if value == value.quantize(Decimal(1).scaleb(-places)):
+        short = value.normalize() if value == value.to_integral_value() else value.quantize(CENT)
+        pattern = "#,##0" if value == value.to_integral_value() else "#,##0." + "0" * places
+        reading = f"{format_decimal(short, format=pattern, locale=locale)} for {_said(short, locale, currency)}"
+        if reading not in readings:
+            readings.append(reading)
+    unit = "place" if places == 1 else "places"
+    limit = f"amounts have at most {places} decimal {unit}" if places else "amounts have no decimal places here"
+    if readings:
+        raise MoneyError(f"Ambiguous: write {' or '.join(readings)} ({limit}).")
+    raise MoneyError(f"Ambiguous: {limit}; write the amount without the extra digits.")
+
+
+def _grouped_in_threes(whole: str, group: str) -> bool:
+    """Whether the digits before the decimal separator could begin a number grouped by threes."""
+    parts = whole.split(group) if group in whole else [whole]
+    return 1 <= len(parts[0]) <= 3 and all(len(part) == 3 for part in parts[1:]) and all(p.isdigit() for p in parts)
+
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+
+
+def _said(value: Decimal, locale: str, currency: str | None) -> str:
+    """A reading as a clerk says it: a whole number in English words ("one thousand"), another as the amount shown
+    in the currency (``Rp1,50``)."""
+    if value == value.to_integral_value() and value < 10**15:
+        return _words(int(value))
+    return format_money(value, locale, currency) if currency else format_decimal(value, locale=locale)
+
+
+def _words(n: int) -> str:
+    for scale, name in _SCALES:
+        if n >= scale:
+            rest = n % scale
+            joint = " and " if 0 < rest < 100 else " "
+            return f"{_words(n // scale)} {name}" + (joint + _words(rest) if rest else "")
+    if n >= 100:
+        rest = n % 100
+        return f"{_ONES[n // 100]} hundred" + (f" and {_words(rest)}" if rest else "")
+    if n >= 20:
+        return _TENS[n // 10] + (f"-{_ONES[n % 10]}" if n % 10 else "")
+    return _ONES[n]
 
 
 def round_money(value: Decimal) -> Decimal:
@@ -146,7 +240,7 @@ def _formatter(locale: str, currency: str | None, pattern: str | None) -> Callab
 
 def shown(value: Decimal | None) -> str:
     """An amount as the installation shows it (its locale and currency): for messages and pages."""
-    return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])
+    return format_money(value, number_locale(), current_app.config["CURRENCY"])
 
 
 def format_plain(value: Decimal, locale: str) -> str:

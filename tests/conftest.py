@@ -43,6 +43,8 @@ from backoffice.web.extensions import limiter
 from tests import factories
 from tests.factories import past_the_guards
 
+# Every app the tests build speaks English unless a test says otherwise (the default id_ID would make it Indonesian).
+os.environ.setdefault("BACKOFFICE_LANGUAGE", "en")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
@@ -128,6 +130,8 @@ def built_app(database, tmp_path_factory):
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": "test",
+            # The pages in English unless a test asks otherwise (the installation's id_ID would make them Indonesian).
+            "LANGUAGE": "en",
             "WTF_CSRF_ENABLED": False,
             "ORDERS_PER_PAGE": 5,
             "REDIS_URL": None,

@@ -174,7 +174,7 @@ def test_an_account_page_shows_debit_credit_and_the_balance_after_each_line(clie
     rows = account_rows(page)
     assert rows[0][2] == "Opening balance" and rows[0][-1] == "Rp0,00"
     recharge = rows[1]
-    assert recharge[0] == "2 Agu 2026"
+    assert recharge[0] == "2 Aug 2026"
     assert (recharge[4], recharge[5], recharge[6]) == ("", "Rp2.000.000,00", "Rp2.000.000,00")
     gas = rows[2]
     assert (gas[4], gas[5], gas[6]) == ("Rp100.000,00", "", "Rp1.900.000,00")

@@ -29,7 +29,7 @@ ID = "id_ID"
         ("0", Decimal("0.00")),
         ("  9.300.000,00  ", Decimal("9300000.00")),
         ("9.999.999.999.999,99", Decimal("9999999999999.99")),
-        ("1,000", Decimal("1.00")),
+        ("1,0", Decimal("1.00")),
     ],
 )
 def test_parse_reads_the_locale_rules(text, expected):
@@ -71,6 +71,38 @@ def test_parse_in_an_english_locale_reads_the_other_separators():
 def test_parse_refuses_what_it_cannot_read_unambiguously(text, message):
     with pytest.raises(MoneyError, match=message):
         parse_amount(text, ID)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "currency", "message"),
+    [
+        ("1,000", ID, "IDR", "Ambiguous: write 1.000 for one thousand or 1 for one (amounts have at most 2 decimal"),
+        ("Rp1,000", ID, "IDR", "Ambiguous: write 1.000 for one thousand or 1 for one"),
+        ("1,000", ID, None, "Ambiguous: write 1.000 for one thousand or 1 for one"),
+        (
+            "1,005",
+            ID,
+            "IDR",
+            "Ambiguous: write 1.005 for one thousand and five (amounts have at most 2 decimal places)",
+        ),
+        ("1,500", ID, "IDR", "Ambiguous: write 1.500 for one thousand five hundred or 1,50 for Rp1,50"),
+        ("2.001,250", ID, "IDR", "write 2.001.250 for two million one thousand two hundred and fifty or 2.001,25"),
+        ("1,0000", ID, "IDR", "Ambiguous: write 1 for one"),
+        ("0,000", ID, "IDR", "Ambiguous: write 0 for zero ("),
+        ("1.000", "en_US", "USD", "Ambiguous: write 1,000 for one thousand or 1 for one"),
+        ("1.5", "en_US", "JPY", "Ambiguous: amounts have no decimal places here"),
+    ],
+)
+def test_more_decimal_places_than_the_currency_has_is_ambiguous_whatever_the_value(text, locale, currency, message):
+    with pytest.raises(MoneyError) as refused:
+        parse_amount(text, locale, currency)
+    assert message in str(refused.value)
+
+
+def test_places_within_the_currency_are_read_as_typed():
+    assert parse_amount("1,25", ID, "IDR") == Decimal("1.25")
+    assert parse_amount("1,000", "en_US", "USD") == Decimal("1000.00")
+    assert parse_amount("1,000", "en_US", "JPY") == Decimal("1000.00")
 
 
 def test_check_amount_refuses_floats():

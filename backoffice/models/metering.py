@@ -12,7 +12,6 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_decimal
-from flask import current_app
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.extensions import db
+from backoffice.i18n import number_locale
 from backoffice.models.billing import Meter, MeterAssignment, covers
 from backoffice.models.types import Money, rounded_product, utcnow
 from backoffice.models.wallet import BalanceTransaction
@@ -115,7 +115,7 @@ class ReadingOutOfRange(ValueError):
 def volume_sm3_of(volume_flow_meter: Decimal, meter_correction: Decimal) -> Decimal:
     volume = volume_flow_meter * meter_correction
     if volume > MAX_VOLUME:
-        limit = format_decimal(MAX_VOLUME, locale=current_app.config["LOCALE"])
+        limit = format_decimal(MAX_VOLUME, locale=number_locale())
         raise ReadingOutOfRange(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
     return volume.quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
 

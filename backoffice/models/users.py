@@ -28,8 +28,8 @@ def new_session_token() -> str:
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
-    # A password's hash and the session token are secrets, not history.
-    __versioned__ = {"exclude": ["password_hash", "session_token"]}
+    # A password's hash and the session token are secrets, not history; the language is a preference.
+    __versioned__ = {"exclude": ["password_hash", "session_token", "language"]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -40,6 +40,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Part of every session's user id (see get_id): a new token ends every session made before it.
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
+    # The language of the user's pages (en, id or vi); none: their browser's, else the installation's.
+    language: Mapped[str | None] = mapped_column(String(5), default=None)
 
     @validates("email")
     def _normalise_email(self, _key: str, value: str) -> str:

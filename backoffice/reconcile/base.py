@@ -41,6 +41,9 @@ class CheckedField:
     stored: ColumnElement
     expected: ColumnElement
     scale: int = 2
+    adds: bool = True
+    """Whether the field's values add up across entities: amounts, volumes and counts do; a price, a factor, a
+    running balance or a balance kept per month does not (a run's totals leave such a field out)."""
 
 
 @dataclass(frozen=True)

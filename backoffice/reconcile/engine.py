@@ -171,7 +171,7 @@ class Tally:
 
     @classmethod
     def of(cls, check: Check) -> Tally:
-        names = [f.name for f in check.fields()]
+        names = [f.name for f in check.fields() if f.adds]
         return cls(stored=dict.fromkeys(names, Decimal(0)), correction=dict.fromkeys(names, Decimal(0)))
 
     def add(self, other: Tally) -> None:
@@ -227,7 +227,8 @@ def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range
         tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
         wrong = _wrong_rows(check, fields, in_chunk)
     for f, total in zip(fields, sums, strict=True):
-        tally.stored[f.name] += total
+        if f.adds:
+            tally.stored[f.name] += total
     wrong.sort(key=lambda row: (row[0], row[1] or ""))
     for start in range(0, len(wrong), _BATCH):
         # Each batch, its fixes and their audit rows are one transaction (or part of the caller's).
@@ -287,8 +288,9 @@ def _examine(record: ReconciliationRun, check: Check, *, commit: bool) -> Tally:
 
 
 def check_result(record: ReconciliationRun, check: Check, tally: Tally, duration_ms: int) -> CheckResult:
-    """The check's counts in the run. A fix, a rebuild and a dry run say what a fix moves (before and after totals)
-    and what it leaves as it is, and why; a plain verify and a check that only reports do not."""
+    """The check's counts in the run. A fix, a rebuild and a dry run say what a fix moves (before and after totals
+    of each field that adds up: not a price, a factor or a running balance) and what it leaves as it is, and why; a
+    plain verify and a check that only reports do not."""
     totals = (
         {
             name: {"before": str(value), "after": str(value + tally.correction[name])}
@@ -326,8 +328,8 @@ def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: 
 
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
-    """How many entities the chunk holds and, when asked, the sum of each stored field (else zeros)."""
-    sums = [func.sum(f.stored) if with_sums else literal(0) for f in fields]
+    """How many entities the chunk holds and, when asked, the sum of each stored field that adds (else zeros)."""
+    sums = [func.sum(f.stored) if with_sums and f.adds else literal(0) for f in fields]
     count, *totals = db.session.execute(
         select(func.count(), *sums).select_from(_source(check)).where(*conditions)
     ).one()
@@ -365,8 +367,8 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
     measure = select(
         func.count().label("checked"),
         *(
-            func.sum(column).label(f"total_{i}") if with_sums else literal(0).label(f"total_{i}")
-            for i, column in enumerate(stored)
+            func.sum(column).label(f"total_{i}") if with_sums and f.adds else literal(0).label(f"total_{i}")
+            for i, (f, column) in enumerate(zip(fields, stored, strict=True))
         ),
     )
     measure = measure.select_from(compared).subquery("measure")

@@ -45,8 +45,8 @@ class LedgerChain(Check):
 
     def fields(self):
         return [
-            CheckedField("balance_before", chain.c.balance_before, chain.c.expected_before),
-            CheckedField("balance_after", chain.c.balance_after, chain.c.expected_after),
+            CheckedField("balance_before", chain.c.balance_before, chain.c.expected_before, adds=False),
+            CheckedField("balance_after", chain.c.balance_after, chain.c.expected_after, adds=False),
         ]
 
     def scope_conditions(self, scope: Scope):

@@ -13,6 +13,8 @@ from backoffice.services import monthly
 months = MonthlyCustomerBalance.__table__
 customers = Customer.__table__
 SCALES = {"total_volume_sm3": 4}
+BALANCES = ("opening_balance", "closing_balance")
+"""A month's opening and closing are balances at a moment: summed over months they count the same money again."""
 
 
 @lru_cache(maxsize=32)
@@ -66,7 +68,9 @@ class MonthlyBalance(Check):
         is_latest = expected.c.is_latest
         return [
             *(
-                CheckedField(name, months.c[name], expected.c[name], scale=SCALES.get(name, 2))
+                CheckedField(
+                    name, months.c[name], expected.c[name], scale=SCALES.get(name, 2), adds=name not in BALANCES
+                )
                 for name in monthly.STORED
             ),
             CheckedField(

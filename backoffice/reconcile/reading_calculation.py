@@ -71,8 +71,10 @@ class ReadingCalculation(Check):
         cost = total_price_sql(volume, pricing.c.price_per_sm3)
         return [
             CheckedField("volume_flow_meter", calculations.c.volume_flow_meter, priced.c.volume_flow_meter, scale=4),
-            CheckedField("meter_correction", calculations.c.meter_correction, pricing.c.meter_correction, scale=6),
-            CheckedField("price_per_sm3", calculations.c.price_per_sm3, pricing.c.price_per_sm3),
+            CheckedField(
+                "meter_correction", calculations.c.meter_correction, pricing.c.meter_correction, scale=6, adds=False
+            ),
+            CheckedField("price_per_sm3", calculations.c.price_per_sm3, pricing.c.price_per_sm3, adds=False),
             CheckedField("volume_sm3", calculations.c.volume_sm3, volume, scale=4),
             CheckedField("total_price", calculations.c.total_price, cost),
             CheckedField("charged", func.round(func.coalesce(self.charged.c.amount, 0), 2), cost),

@@ -1,31 +1,48 @@
-"""Reports of a run: its summary as JSON-ready data and its discrepancies as CSV lines."""
+"""Reports of a run: its summary as JSON-ready data and its discrepancies as CSV lines.
+
+What a clerk or an accountant reads names each entity by its business key and name (:func:`named_entities`, the
+one place for every entity type) beside its internal id, each field in a clerk's words beside its code name
+(:mod:`backoffice.reconcile.wording`), and each moment in the installation's time zone with its offset.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import distinct, func, select
 
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
     AccountManager,
+    ApprovalRequest,
     BalanceTransaction,
     Customer,
+    CustomerPricing,
     Discrepancy,
+    Invoice,
     JournalEntry,
     Meter,
+    MeterAssignment,
     MeterReading,
     Order,
+    Payment,
     ReconciliationRun,
     Target,
+    User,
 )
 from backoffice.models.types import as_utc
+from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
+from backoffice.reconcile.history_drift import NAMES as VERSIONED
+from backoffice.reconcile.wording import field_label
 
 CSV_COLUMNS = [
     "run_id",
@@ -40,7 +57,11 @@ CSV_COLUMNS = [
     "fixed",
     "fixed_at",
     "reason",
+    "entity_key",
+    "entity_name",
+    "field_label",
 ]
+"""The first twelve columns are those scripts have read since the first report: new ones are added after them."""
 
 
 def summary(run: ReconciliationRun, limit: int | None = None) -> dict:
@@ -53,8 +74,9 @@ def summary(run: ReconciliationRun, limit: int | None = None) -> dict:
         "mode": run.mode.value,
         "status": run.status.value,
         "scope": run.scope,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
+        "customers": _customers(run.scope),
+        "started_at": local_iso(run.started_at),
+        "finished_at": local_iso(run.finished_at),
         "checks": [
             {
                 "check": result.check,
@@ -65,22 +87,54 @@ def summary(run: ReconciliationRun, limit: int | None = None) -> dict:
             }
             for result in run.results
         ],
-        "discrepancies": [discrepancy_dict(d) for d in db.session.scalars(query)],
+        "labels": {
+            result.check: {
+                "label": label(result.check),
+                "fields": {name: field_label(result.check, name) for name in _field_names(result.check)},
+            }
+            for result in run.results
+        },
+        "discrepancies": discrepancy_dicts(db.session.scalars(query).all()),
     }
 
 
-def discrepancy_dict(d: Discrepancy) -> dict:
+def _customers(scope: dict | None) -> list[dict]:
+    """The customers a run's scope names, by code and name."""
+    codes = (scope or {}).get("customers") or []
+    if not codes:
+        return []
+    names = dict(db.session.execute(select(Customer.code, Customer.name).where(Customer.code.in_(codes))).all())
+    return [{"code": code, "name": names.get(code)} for code in codes]
+
+
+def _field_names(check: str) -> list[str]:
+    found = CHECKS.get(check)
+    return [f.name for f in found.fields()] if found is not None and not found.examines else []
+
+
+def discrepancy_dicts(found: list[Discrepancy]) -> list[dict]:
+    """The discrepancies as JSON-ready data, each entity named once for all of them."""
+    named = named_entities({entity_of(d) for d in found})
+    return [discrepancy_dict(d, named) for d in found]
+
+
+def discrepancy_dict(d: Discrepancy, named: dict | None = None) -> dict:
+    """A discrepancy as JSON-ready data; ``named``: its entity's name, when looked up with others'."""
+    entity = name_of(d, named if named is not None else named_entities({entity_of(d)}))
     return {
         "check": d.check,
         "entity_type": d.entity_type,
         "entity_id": d.entity_id,
+        "entity_key": entity.key,
+        "entity_name": entity.name,
         "period": d.period,
         "field": d.field,
+        "field_label": field_label(d.check, d.field),
         "stored": plain(d.stored),
         "expected": plain(d.expected),
         "difference": plain(d.difference),
         "fixed": d.fixed,
-        "fixed_at": iso(d.fixed_at),
+        "fixed_at": local_iso(d.fixed_at),
         "reason": d.reason,
     }
 
@@ -98,18 +152,27 @@ def csv_lines(run_id: int, check: str | None = None) -> Iterator[str]:
         return text
 
     yield line(CSV_COLUMNS)
-    query = discrepancies(run_id, check).execution_options(yield_per=1000)
-    for d in db.session.scalars(query):
-        row = discrepancy_dict(d)
-        yield line(
-            [
-                run_id,
-                *(row[column] for column in CSV_COLUMNS[1:-3]),
-                "yes" if d.fixed else "no",
-                row["fixed_at"] or "",
-                d.reason or "",
-            ]
-        )
+    query = discrepancies(run_id, check).execution_options(yield_per=_NAMED_PER)
+    for part in db.session.scalars(query).partitions(_NAMED_PER):
+        named = named_entities({entity_of(d) for d in part})
+        for d in part:
+            row = discrepancy_dict(d, named)
+            yield line(
+                [
+                    run_id,
+                    *(row[column] for column in CSV_COLUMNS[1:9]),
+                    "yes" if d.fixed else "no",
+                    row["fixed_at"] or "",
+                    d.reason or "",
+                    row["entity_key"],
+                    row["entity_name"],
+                    row["field_label"],
+                ]
+            )
+
+
+_NAMED_PER = 1000
+"""Discrepancies read, and their entities named, at a time (constant memory, one lookup per type per part)."""
 
 
 def csv_filename(run: ReconciliationRun) -> str:
@@ -126,49 +189,112 @@ def plain(value: Decimal | None) -> str | None:
 
 
 def iso(moment) -> str | None:
+    """A moment in UTC, ISO 8601: for monitoring (the health check), whose readers compare moments."""
     return as_utc(moment).isoformat() if moment else None
 
 
-def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str | None, dict]]:
-    """What each ``(entity type, id)`` is, as a clerk names it ("C0001 — PT Sinar Jaya Makmur"), with the endpoint
-    and arguments of the page showing it (``None``: no page of its own). An entity no longer there is left out."""
+def local_iso(moment: datetime | None) -> str | None:
+    """A moment in the installation's time zone, ISO 8601 with its offset (``2026-11-24T07:06:03+07:00``): what an
+    accountant reads beside the screens, which show that time."""
+    if not moment:
+        return None
+    return as_utc(moment).astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Named:
+    """An entity as a clerk names it: its business key (``C0042``, an order's number, an account's code) and its
+    name (``C0042 — PT Sinar Jaya Makmur``), with the endpoint and arguments of the page showing it."""
+
+    key: str
+    name: str
+    endpoint: str | None = None
+    values: dict = field(default_factory=dict)
+
+
+def entity_of(d: Discrepancy) -> tuple[str, int]:
+    """The ``(entity type, id)`` a discrepancy is about: for a row of evidence (the ``evidence_seals`` check), the
+    movement, entry, request, run or history version's record it is."""
+    if d.entity_type != "evidence":
+        return d.entity_type, d.entity_id
+    if d.field in _EVIDENCE:
+        return _EVIDENCE[d.field], d.entity_id
+    table = d.field.removesuffix("_history")
+    return (VERSIONED[table][0] if table in VERSIONED else d.entity_type), d.entity_id
+
+
+def name_of(d: Discrepancy, named: dict[tuple[str, int], Named]) -> Named:
+    """The discrepancy's entity as :func:`named_entities` found it; by type and id when it is no longer there."""
+    kind, entity_id = entity_of(d)
+    return named.get((kind, entity_id)) or Named("", f"{kind.replace('_', ' ')} {entity_id}")
+
+
+def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Named]:
+    """What each ``(entity type, id)`` is, as a clerk names it: the one naming of every entity a report shows. An
+    entity no longer there is left out."""
     ids: dict[str, list[int]] = {}
     for kind, entity_id in entities:
         ids.setdefault(kind, []).append(entity_id)
     named = {}
     for kind, wanted in ids.items():
-        if kind in _NAMING:
+        if kind in _ALONE:
+            named |= {(kind, entity_id): _ALONE[kind] for entity_id in wanted}
+        elif kind in _NAMING:
             statement, name = _NAMING[kind]
             for row in db.session.execute(statement.where(statement.selected_columns[0].in_(wanted))):
                 named[kind, row[0]] = name(row)
     return named
 
 
+_EVIDENCE = {
+    "balance_transactions": "balance_transaction",
+    "journal_entries": "journal_entry",
+    "approval_requests": "approval_request",
+    "approval_decisions": "approval_request",
+    "reconciliation_runs": "reconciliation_run",
+}
+"""Per kind of evidence but the history versions (named after their record's type), the entity type of its rows."""
+
+_ALONE = {"balance_sheet": Named("balance sheet", "the balance sheet", "books.balance_sheet")}
+"""Entities of which there is one."""
+
+
 _NAMING = {
     "customer": (
         select(Customer.id, Customer.code, Customer.name),
-        lambda r: (f"{r.code} — {r.name}", "customers.show", {"code": r.code}),
+        lambda r: Named(r.code, f"{r.code} — {r.name}", "customers.show", {"code": r.code}),
     ),
     "order": (
         select(Order.id, Order.number, Customer.code, Customer.name).join(Customer, Customer.id == Order.customer_id),
-        lambda r: (f"order {r.number} of {r.code} — {r.name}", "orders.edit", {"order_id": r.id}),
+        lambda r: Named(
+            r.number or f"#{r.id}",
+            f"order {r.number or '#' + str(r.id)} of {r.code} — {r.name}",
+            "orders.edit",
+            {"order_id": r.id},
+        ),
     ),
     "account_manager": (
-        select(AccountManager.id, AccountManager.name),
-        lambda r: (f"account manager {r.name}", "managers.edit", {"manager_id": r.id}),
+        select(AccountManager.id, AccountManager.name, AccountManager.email),
+        lambda r: Named(r.email, f"account manager {r.name}", "managers.edit", {"manager_id": r.id}),
     ),
     "target": (
-        select(Target.id, Target.period_start, AccountManager.name).join(
+        select(Target.id, Target.period_start, AccountManager.name, AccountManager.email).join(
             AccountManager, AccountManager.id == Target.account_manager_id
         ),
-        lambda r: (f"target of {r.name} for {r.period_start:%Y-%m}", "targets.edit", {"target_id": r.id}),
+        lambda r: Named(
+            f"{r.email} {r.period_start:%Y-%m}",
+            f"target of {r.name} for {r.period_start:%Y-%m}",
+            "targets.edit",
+            {"target_id": r.id},
+        ),
     ),
-    "meter": (select(Meter.id, Meter.serial), lambda r: (f"meter {r.serial}", None, {})),
+    "meter": (select(Meter.id, Meter.serial), lambda r: Named(r.serial, f"meter {r.serial}")),
     "meter_reading": (
         select(MeterReading.id, MeterReading.reading_date, Meter.serial, Customer.code)
         .join(Meter, Meter.id == MeterReading.meter_id)
         .join(Customer, Customer.id == MeterReading.customer_id),
-        lambda r: (
+        lambda r: Named(
+            f"{r.serial} {r.reading_date:%Y-%m-%d}",
             f"reading of meter {r.serial} on {r.reading_date:%Y-%m-%d} ({r.code})",
             "metering.reading",
             {"code": r.code, "reading_id": r.id},
@@ -178,19 +304,66 @@ _NAMING = {
         select(BalanceTransaction.id, Customer.code, Customer.name).join(
             Customer, Customer.id == BalanceTransaction.customer_id
         ),
-        lambda r: (
+        lambda r: Named(
+            f"{r.code} #{r.id}",
             f"movement #{r.id} of {r.code} — {r.name}",
             "ledger.movement",
             {"code": r.code, "movement_id": r.id},
         ),
     ),
-    "account": (select(Account.id, Account.code, Account.name), lambda r: (f"account {r.code} {r.name}", None, {})),
+    "account": (
+        select(Account.id, Account.code, Account.name),
+        lambda r: Named(r.code, f"account {r.code} {r.name}"),
+    ),
     "journal_entry": (
         select(JournalEntry.id, JournalEntry.number),
-        lambda r: (f"entry {r.number}", "books.entry", {"entry_id": r.id}),
+        lambda r: Named(r.number, f"entry {r.number}", "books.entry", {"entry_id": r.id}),
+    ),
+    "customer_pricing": (
+        select(CustomerPricing.id, CustomerPricing.effective_from, Customer.code, Customer.name).join(
+            Customer, Customer.id == CustomerPricing.customer_id
+        ),
+        lambda r: Named(
+            f"{r.code} {r.effective_from:%Y-%m-%d}",
+            f"pricing of {r.code} — {r.name} from {r.effective_from:%Y-%m-%d}",
+            "customers.show",
+            {"code": r.code, "tab": "metering"},
+        ),
+    ),
+    "invoice": (
+        select(Invoice.id, Invoice.number, Meter.serial).join(Meter, Meter.id == Invoice.meter_id),
+        lambda r: Named(r.number, f"invoice {r.number} on meter {r.serial}"),
+    ),
+    "payment": (
+        select(Payment.id, Payment.paid_on, Payment.reference, Meter.serial).join(Meter, Meter.id == Payment.meter_id),
+        lambda r: Named(
+            f"#{r.id}",
+            f"payment #{r.id} on meter {r.serial} of {r.paid_on:%Y-%m-%d}"
+            + (f" ref {r.reference}" if r.reference else ""),
+        ),
+    ),
+    "meter_assignment": (
+        select(MeterAssignment.id, MeterAssignment.started_on, Meter.serial, Customer.code, Customer.name)
+        .join(Meter, Meter.id == MeterAssignment.meter_id)
+        .join(Customer, Customer.id == MeterAssignment.customer_id),
+        lambda r: Named(
+            f"{r.serial} {r.code} {r.started_on:%Y-%m-%d}",
+            f"assignment of meter {r.serial} to {r.code} — {r.name} from {r.started_on:%Y-%m-%d}",
+            "customers.show",
+            {"code": r.code, "tab": "billing"},
+        ),
+    ),
+    "user": (select(User.id, User.email), lambda r: Named(r.email, f"user {r.email}")),
+    "approval_request": (
+        select(ApprovalRequest.id, ApprovalRequest.kind),
+        lambda r: Named(f"#{r.id}", f"approval request #{r.id} ({r.kind.value.replace('_', ' ')})"),
+    ),
+    "reconciliation_run": (
+        select(ReconciliationRun.id),
+        lambda r: Named(f"#{r.id}", f"reconciliation run #{r.id}", "reconciliation.show", {"run_id": r.id}),
     ),
 }
-"""Per entity type: a select whose first column is the id, and a row's name and page."""
+"""Per entity type: a select whose first column is the id, and how a row is named."""
 
 
 @dataclass(frozen=True)

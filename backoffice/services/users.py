@@ -91,6 +91,16 @@ def change_own_password(user: User, current: str, new: str) -> None:
             raise UserError("new_password", str(error)) from None
 
 
+def choose_language(user: User, language: str | None) -> None:
+    """The language of the user's pages; none: their browser's, else the installation's."""
+    from backoffice.i18n import LANGUAGES
+
+    if language not in (*LANGUAGES, None):
+        raise UserError("language", f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
+    with transaction():
+        user.language = language
+
+
 def _role(role: Role | str) -> Role:
     try:
         return Role(role)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -22,19 +23,19 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 class UserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    name = StringField("Name", validators=[Length(max=120)])
-    role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role], default=Role.FINANCE.value)
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[Length(max=120)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, r.value) for r in Role], default=Role.FINANCE.value)
     password = PasswordField(
-        "Password", validators=[DataRequired()], description=f"At least {MIN_PASSWORD_LENGTH} characters."
+        _l("Password"), validators=[DataRequired()], description=f"At least {MIN_PASSWORD_LENGTH} characters."
     )
 
 
 class UserChangeForm(Versioned, FlaskForm):
-    role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role])
-    active = BooleanField("Active", description="An inactive user cannot log in.")
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, r.value) for r in Role])
+    active = BooleanField(_l("Active"), description=_l("An inactive user cannot log in."))
     password = PasswordField(
-        "New password",
+        _l("New password"),
         description=f"Leave empty to keep the password; at least {MIN_PASSWORD_LENGTH} characters.",
     )
 

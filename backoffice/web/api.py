@@ -20,7 +20,7 @@ from backoffice.health import assess
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
-from backoffice.reconcile.report import discrepancy_dict, iso, plain
+from backoffice.reconcile.report import discrepancy_dicts, iso, local_iso, plain
 from backoffice.web.errors import api_error
 from backoffice.web.extensions import csrf
 from backoffice.web.metrics import exposition
@@ -124,7 +124,7 @@ def job_status(job_id: str):
 def detailed_report():
     checks = {}
     for s in status.latest():
-        entry = {"run_id": s.run_id, "last_run_at": s.last_run_at.isoformat() if s.last_run_at else None}
+        entry = {"run_id": s.run_id, "last_run_at": local_iso(s.last_run_at)}
         if s.run_id is not None:
             run = db.session.get(ReconciliationRun, s.run_id)
             entry |= {
@@ -132,10 +132,9 @@ def detailed_report():
                 "checked": s.checked,
                 "mismatched": s.mismatched,
                 "left": s.left,
-                "discrepancies": [
-                    discrepancy_dict(d)
-                    for d in db.session.scalars(engine.discrepancies(s.run_id, s.check).limit(REPORT_LIMIT))
-                ],
+                "discrepancies": discrepancy_dicts(
+                    db.session.scalars(engine.discrepancies(s.run_id, s.check).limit(REPORT_LIMIT)).all()
+                ),
             }
         checks[s.check] = entry
     return jsonify(status="success", data={"checks": checks})
@@ -181,9 +180,9 @@ def _job_json(record: JobRecord) -> dict:
         "run_id": record.run_id,
         "result": record.result,
         "error": record.error,
-        "enqueued_at": iso(record.enqueued_at),
-        "started_at": iso(record.started_at),
-        "ended_at": iso(record.ended_at),
+        "enqueued_at": local_iso(record.enqueued_at),
+        "started_at": local_iso(record.started_at),
+        "ended_at": local_iso(record.ended_at),
     }
 
 

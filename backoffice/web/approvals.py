@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -25,8 +26,8 @@ PENDING_NOTICE = "This amount needs a second admin's approval"
 
 class RejectForm(FlaskForm):
     reason = StringField(
-        "Why rejected",
-        validators=[DataRequired("Say why the request is rejected."), Length(max=300)],
+        _l("Why rejected"),
+        validators=[DataRequired(_l("Say why the request is rejected.")), Length(max=300)],
         filters=[lambda text: text.strip() if text else text],
     )
 

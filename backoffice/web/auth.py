@@ -19,17 +19,22 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
 
 from backoffice.extensions import db
+from backoffice.i18n import LANGUAGE_NAMES
 from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH, normal_email
-from backoffice.services.users import UserError, authenticate, change_own_password, end_sessions
+from backoffice.services.users import UserError, authenticate, change_own_password, choose_language, end_sessions
 from backoffice.web.extensions import limiter, login_manager
 from backoffice.web.request_log import identify
 
@@ -39,7 +44,7 @@ log = logging.getLogger(__name__)
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = _l("Please log in to continue.")
     login_manager.session_protection = "strong"
     app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
     limiter.init_app(app)
@@ -66,20 +71,36 @@ def requires_role(role: Role):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password."))]
+    )
     new_password = PasswordField(
-        "New password",
-        validators=[DataRequired("Enter a new password.")],
-        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+        _l("New password"),
+        validators=[DataRequired(_l("Enter a new password."))],
+        description=_l("At least %(count)s characters.", count=MIN_PASSWORD_LENGTH),
     )
     repeated = PasswordField(
-        "New password again",
-        validators=[DataRequired("Type the new password again."), EqualTo("new_password", "The two do not match.")],
+        _l("New password again"),
+        validators=[
+            DataRequired(_l("Type the new password again.")),
+            EqualTo("new_password", _l("The two do not match.")),
+        ],
+    )
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(
+        _l("Language of your pages"),
+        choices=[SelectChoice("", _l("Your browser's language"))]
+        + [SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()],
+        description=_l(
+            "Dates and numbers are written the language's way; amounts stay in the installation's currency."
+        ),
     )
 
 
@@ -114,7 +135,7 @@ def login():
             login_user(user)
             identify(user.email)
             return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append("Wrong email or password.")
+        form.password.errors.append(_("Wrong email or password."))
     return render_template("auth/login.html", form=form), 200 if not form.errors else 422
 
 
@@ -128,7 +149,7 @@ def _too_many_failed_logins(error: RateLimitExceeded):
         error.limit.key_func().partition(":")[0],
     )
     seconds = max(1, math.ceil(limiter.current_limit.reset_at - time.time()))
-    message = f"Too many failed logins. Try again in {seconds} seconds."
+    message = _("Too many failed logins. Try again in %(seconds)s seconds.", seconds=seconds)
     return render_template("auth/login.html", form=LoginForm(), refusal=message), 429
 
 
@@ -136,7 +157,7 @@ def _too_many_failed_logins(error: RateLimitExceeded):
 def logout():
     end_sessions(current_user._get_current_object())
     logout_user()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -144,6 +165,7 @@ def logout():
 def password():
     """A user changes their own password, giving their current one; their other sessions end."""
     form = PasswordForm()
+    language_form = LanguageForm(formdata=None, language=current_user.language or "")
     if form.validate_on_submit():
         user = current_user._get_current_object()
         try:
@@ -152,9 +174,22 @@ def password():
             form[error.field].errors.append(str(error))
         else:
             login_user(user)  # the user's sessions ended with the change, except this one
-            flash("Your password is changed; your sessions elsewhere have ended.", "success")
+            flash(_("Your password is changed; your sessions elsewhere have ended."), "success")
             return redirect(url_for("home.index"))
-    return render_template("auth/password.html", form=form), 422 if form.errors else 200
+    return render_template("auth/password.html", form=form, language_form=language_form), 422 if form.errors else 200
+
+
+@bp.post("/account/language")
+def language():
+    """A user chooses the language of their pages (none: their browser's), remembered on their row."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        choose_language(current_user._get_current_object(), form.language.data or None)
+        refresh()  # the message below, and every page after it, in the language just chosen
+        flash(_("Your pages are now in this language."), "success")
+        return redirect(url_for("auth.password"))
+    page = render_template("auth/password.html", form=PasswordForm(formdata=None), language_form=form)
+    return page, 422
 
 
 @login_manager.user_loader

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import exists, select
@@ -19,6 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
+from backoffice.money import shown
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, billing, periods
 from backoffice.web.auth import requires_role
@@ -30,25 +32,27 @@ bp = Blueprint("billing", __name__, url_prefix="/customers/<code>")
 
 
 class InvoiceChangeForm(Versioned, FlaskForm):
-    number = StringField("Invoice number", validators=[InputRequired("Enter the invoice number."), Length(max=40)])
-    amount = MoneyField("Amount")
-    due_on = DateField("Due", validators=[InputRequired("Enter the due date.")])
+    number = StringField(
+        _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
+    )
+    amount = MoneyField(_l("Amount"))
+    due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
 
 class PaymentChangeForm(Versioned, FlaskForm):
-    amount = MoneyField("Amount")
-    reference = StringField("Reference", validators=[Length(max=100)])
+    amount = MoneyField(_l("Amount"))
+    reference = StringField(_l("Reference"), validators=[Length(max=100)])
 
 
 class WithdrawForm(FlaskForm):
     reason = StringField(
-        "Reason",
+        _l("Reason"),
         # Blank once stripped is no reason.
         filters=[lambda text: text.strip() if text else text],
-        validators=[DataRequired("Say why it is withdrawn."), Length(max=300)],
-        description="Kept with it.",
+        validators=[DataRequired(_l("Say why it is withdrawn.")), Length(max=300)],
+        description=_l("Kept with it."),
     )
-    value_date = DateField("Value date", validators=[Optional()], description=VALUE_DATE_HELP)
+    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
 
 
 @bp.route("/invoices/<int:invoice_id>/edit", methods=["GET", "POST"])
@@ -73,7 +77,7 @@ def edit_invoice(code: str, invoice_id: int):
             if gone := refused_edit(form, Invoice, invoice_id, "invoice", gone_to=_tab(code)):
                 return gone
         else:
-            flash(f"Invoice {form.number.data} saved.", "success")
+            flash(f"Invoice {form.number.data} of {shown(form.amount.data)} saved for {customer}.", "success")
             return redirect(_tab(code))
     status = 409 if form.changed else 422 if form.errors else 200
     return _page(customer, invoice, form=form), status
@@ -96,7 +100,7 @@ def edit_payment(code: str, payment_id: int):
             if gone := refused_edit(form, Payment, payment_id, "payment", gone_to=_tab(code)):
                 return gone
         else:
-            flash(f"Payment #{payment_id} saved.", "success")
+            flash(f"Payment #{payment_id} of {shown(form.amount.data)} saved for {customer}.", "success")
             return redirect(_tab(code))
     status = 409 if form.changed else 422 if form.errors else 200
     return _page(customer, payment, form=form), status

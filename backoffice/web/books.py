@@ -18,6 +18,8 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_sqlalchemy.pagination import SelectPagination
 from flask_wtf import FlaskForm
@@ -81,29 +83,31 @@ ENTRY_AMOUNT = (
     select(func.coalesce(func.sum(JournalLine.debit), 0)).where(JournalLine.entry_id == JournalEntry.id)
 ).scalar_subquery()
 JOURNAL_COLUMNS = [
-    Column("number", "Number", JournalEntry.id),
-    Column("date", "Date", JournalEntry.entry_date),
-    Column("description", "Description", JournalEntry.description),
-    Column("source", "Source", JournalEntry.source_type, nullable=True),
-    Column("status", "Status", ENTRY_STATUS),
-    Column("amount", "Amount", ENTRY_AMOUNT, numeric=True),
+    Column("number", _l("Number"), JournalEntry.id),
+    Column("date", _l("Date"), JournalEntry.entry_date),
+    Column("description", _l("Description"), JournalEntry.description),
+    Column("source", _l("Source"), JournalEntry.source_type, nullable=True),
+    Column("status", _l("Status"), ENTRY_STATUS),
+    Column("amount", _l("Amount"), ENTRY_AMOUNT, numeric=True),
 ]
 
 
 class LineForm(Form):
-    account = SelectField("Account", validators=[Optional()])
-    debit = OptionalMoneyField("Debit")
-    credit = OptionalMoneyField("Credit")
+    account = SelectField(_l("Account"), validators=[Optional()])
+    debit = OptionalMoneyField(_l("Debit"))
+    credit = OptionalMoneyField(_l("Credit"))
 
 
 class EntryForm(FlaskForm):
-    entry_date = DateField("Date", validators=[InputRequired("Enter the entry's date.")])
-    description = StringField("Description", validators=[InputRequired("Say what the entry is for."), Length(max=300)])
+    entry_date = DateField(_l("Date"), validators=[InputRequired(_l("Enter the entry's date."))])
+    description = StringField(
+        _l("Description"), validators=[InputRequired(_l("Say what the entry is for.")), Length(max=300)]
+    )
     lines = FieldList(FormField(LineForm), min_entries=LINES_SHOWN, max_entries=50)
     idempotency_key = HiddenField()
 
     def load_choices(self) -> None:
-        choices = [SelectChoice("", "—"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
+        choices = [SelectChoice("", _l("—")), *(SelectChoice(a.code, str(a)) for a in _accounts())]
         for line in self.lines:
             line.account.choices = choices
 
@@ -124,19 +128,21 @@ class EntryForm(FlaskForm):
 
 
 class JournalFilterForm(DateRange):
-    account = SelectField("Account", default="")
+    account = SelectField(_l("Account"), default="")
     status = SelectField(
-        "Status", choices=[SelectChoice("", "All statuses"), *(SelectChoice(s, s) for s in STATUSES)], default=""
+        _l("Status"),
+        choices=[SelectChoice("", _l("All statuses")), *(SelectChoice(s, s) for s in STATUSES)],
+        default="",
     )
-    source = SelectField("Source", default="")
+    source = SelectField(_l("Source"), default="")
 
 
 class AccountLinesForm(FlaskForm):
     class Meta:
         csrf = False
 
-    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP)
-    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP)
+    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP)
+    until = DateField(_l("To"), validators=[Optional()], invalid_value_message=DATE_HELP)
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
@@ -234,9 +240,12 @@ def export_journal(format: str):
 
 def _journal_listing() -> Listing:
     filters = JournalFilterForm(request.args)
-    filters.account.choices = [SelectChoice("", "All accounts"), *(SelectChoice(a.code, str(a)) for a in _accounts())]
+    filters.account.choices = [
+        SelectChoice("", _l("All accounts")),
+        *(SelectChoice(a.code, str(a)) for a in _accounts()),
+    ]
     filters.source.choices = [
-        SelectChoice("", "All sources"),
+        SelectChoice("", _l("All sources")),
         *(SelectChoice(s, label) for s, label in SOURCES.items()),
     ]
     return Listing(filters, JOURNAL_COLUMNS, _journal_conditions, default="-number", tiebreak=JournalEntry.id)
@@ -325,7 +334,8 @@ def new_entry():
             if asking:
                 flash(pending_notice(asked), "info")
                 return redirect(url_for("books.entry", entry_id=asked.entry_id))
-            flash(f"Entry JE-{entry_id} {'saved as a draft' if draft else 'posted'}.", "success")
+            amount = shown(sum((line.debit for line in lines), Decimal(0)))
+            flash(f"Entry JE-{entry_id} of {amount} {'saved as a draft' if draft else 'posted'}.", "success")
             return redirect(url_for("books.entry", entry_id=entry_id))
     return render_template(
         "books/new_entry.html", form=form, totals=_totals(form, refused), limit=approvals.limit()
@@ -388,7 +398,7 @@ def reverse(entry_id: int):
 def _ask_reversal(entry_id: int, reason: str):
     """Ask for an entry's reversal above the approval limit, saying why."""
     if not reason.strip():
-        flash("This amount needs a second admin's approval: say why the entry is reversed.", "error")
+        flash(_("This amount needs a second admin's approval: say why the entry is reversed."), "error")
         return redirect(url_for("books.entry", entry_id=entry_id))
     try:
         asked = approvals.ask_entry_reversal(entry_id, user=current_user, reason=reason)
@@ -400,11 +410,13 @@ def _ask_reversal(entry_id: int, reason: str):
 
 
 class CloseForm(FlaskForm):
-    note = StringField("Note", validators=[Length(max=300)])
+    note = StringField(_l("Note"), validators=[Length(max=300)])
 
 
 class ReopenForm(FlaskForm):
-    reason = StringField("Reason", validators=[InputRequired("Say why the month is reopened."), Length(max=300)])
+    reason = StringField(
+        _l("Reason"), validators=[InputRequired(_l("Say why the month is reopened.")), Length(max=300)]
+    )
 
 
 @bp.get("/periods", endpoint="periods")

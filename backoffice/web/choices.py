@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from wtforms.fields.choices import SelectChoice
 
@@ -54,6 +55,6 @@ def held_meter_choices(customer: Customer) -> list[SelectChoice]:
         .order_by(func.max(case((MeterAssignment.is_active, 1), else_=0)).desc(), Meter.serial)
     )
     return [
-        placeholder("Choose a meter…"),
+        placeholder(_l("Choose a meter…")),
         *(SelectChoice(r.id, r.serial if r.holds else f"{r.serial} (held before)") for r in rows),
     ]

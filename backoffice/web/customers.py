@@ -8,6 +8,8 @@ import uuid
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
@@ -60,13 +62,13 @@ from backoffice.web.versions import Versioned, refused_edit
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
 COLUMNS = [
-    Column("code", "Code", Customer.code),
-    Column("name", "Name", Customer.name),
-    Column("manager", "Account manager", AccountManager.name, nullable=True),
-    Column("status", "Status", Customer.status),
-    Column("balance", "Balance", Customer.balance, numeric=True),
-    Column("recharged", "Recharged", Customer.total_recharged, numeric=True),
-    Column("spent", "Spent", Customer.total_spent, numeric=True),
+    Column("code", _l("Code"), Customer.code),
+    Column("name", _l("Name"), Customer.name),
+    Column("manager", _l("Account manager"), AccountManager.name, nullable=True),
+    Column("status", _l("Status"), Customer.status),
+    Column("balance", _l("Balance"), Customer.balance, numeric=True),
+    Column("recharged", _l("Recharged"), Customer.total_recharged, numeric=True),
+    Column("spent", _l("Spent"), Customer.total_spent, numeric=True),
 ]
 CSV_COLUMNS = [
     "code",
@@ -87,47 +89,49 @@ CLOSED = "closed"
 
 
 class CustomerFilterForm(Filters):
-    q = StringField("Search", description="Code or name")
+    q = StringField(_l("Search"), description=_l("Code or name"))
     status = SelectField(
-        "Status",
+        _l("Status"),
         choices=[
-            SelectChoice("", "All open"),
+            SelectChoice("", _l("All open")),
             *(SelectChoice(s.value, s.value) for s in CustomerStatus),
             SelectChoice(CLOSED, CLOSED),
         ],
         default="",
     )
-    manager = SelectField("Account manager", coerce=int, default=0)
+    manager = SelectField(_l("Account manager"), coerce=int, default=0)
 
 
 class CustomerFields(FlaskForm):
     """What a clerk keeps of a customer besides its code."""
 
     name = StringField(
-        "Name",
+        _l("Name"),
         validators=[
-            InputRequired("Enter the customer's name."),
-            Length(max=200, message="Use at most 200 characters."),
+            InputRequired(_l("Enter the customer's name.")),
+            Length(max=200, message=_l("Use at most 200 characters.")),
         ],
     )
-    account_manager_id = SelectField("Account manager", coerce=optional_id)
+    account_manager_id = SelectField(_l("Account manager"), coerce=optional_id)
     suspend_below = OptionalMoneyField(
-        "Suspend below",
-        description="The customer is suspended while the prepaid balance is below this amount; empty or 0: never.",
+        _l("Suspend below"),
+        description=_l("The customer is suspended while the prepaid balance is below this amount; empty or 0: never."),
         render_kw={"placeholder": "0,00", "inputmode": "decimal"},
     )
-    contact_person = StringField("Contact person", validators=[Length(max=120, message="Use at most 120 characters.")])
-    email = EmailField("Email", validators=[Length(max=254, message="Use at most 254 characters.")])
+    contact_person = StringField(
+        _l("Contact person"), validators=[Length(max=120, message=_l("Use at most 120 characters."))]
+    )
+    email = EmailField(_l("Email"), validators=[Length(max=254, message=_l("Use at most 254 characters."))])
     phone = StringField(
-        "Phone",
-        validators=[Length(max=40, message="Use at most 40 characters.")],
+        _l("Phone"),
+        validators=[Length(max=40, message=_l("Use at most 40 characters."))],
         render_kw={"placeholder": "+62 21 555-0123", "inputmode": "tel"},
     )
-    address = TextAreaField("Address", validators=[Length(max=500, message="Use at most 500 characters.")])
+    address = TextAreaField(_l("Address"), validators=[Length(max=500, message=_l("Use at most 500 characters."))])
 
     def load_choices(self, keep: int | None = None) -> None:
         """``keep``: the customer's manager, offered even when inactive."""
-        self.account_manager_id.choices = [placeholder("No account manager"), *active_manager_choices(keep)]
+        self.account_manager_id.choices = [placeholder(_l("No account manager")), *active_manager_choices(keep)]
 
     def details(self) -> customers.Details:
         return customers.Details(
@@ -143,9 +147,12 @@ class CustomerFields(FlaskForm):
 
 class NewCustomerForm(CustomerFields):
     code = StringField(
-        "Code",
-        validators=[InputRequired("Enter the customer's code."), Length(max=32, message="Use at most 32 characters.")],
-        description="Up to 32 letters, digits, '-' or '_'; it never changes.",
+        _l("Code"),
+        validators=[
+            InputRequired(_l("Enter the customer's code.")),
+            Length(max=32, message=_l("Use at most 32 characters.")),
+        ],
+        description=_l("Up to 32 letters, digits, '-' or '_'; it never changes."),
     )
 
 
@@ -154,33 +161,37 @@ class CustomerForm(Versioned, CustomerFields):
 
 
 class AssignMeterForm(FlaskForm):
-    serial = StringField("Meter serial", validators=[InputRequired("Enter the meter's serial."), Length(max=40)])
-    started_on = DateField("From", validators=[InputRequired("Enter the date the meter starts here.")])
+    serial = StringField(
+        _l("Meter serial"), validators=[InputRequired(_l("Enter the meter's serial.")), Length(max=40)]
+    )
+    started_on = DateField(_l("From"), validators=[InputRequired(_l("Enter the date the meter starts here."))])
     confirm_move_from = HiddenField()
     """The assignment a move was confirmed from: the one the clerk was shown."""
 
 
 class InvoiceForm(FlaskForm):
-    meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
-    number = StringField("Invoice number", validators=[InputRequired("Enter the invoice number."), Length(max=40)])
-    amount = MoneyField("Amount")
-    issued_on = DateField("Issued", validators=[InputRequired("Enter the issue date.")])
-    due_on = DateField("Due", validators=[InputRequired("Enter the due date.")])
+    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    number = StringField(
+        _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
+    )
+    amount = MoneyField(_l("Amount"))
+    issued_on = DateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
+    due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
 
 class PaymentForm(FlaskForm):
-    meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
-    amount = MoneyField("Amount")
-    paid_on = DateField("Paid on", validators=[InputRequired("Enter the payment date.")])
-    reference = StringField("Reference", validators=[Length(max=100)])
+    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    amount = MoneyField(_l("Amount"))
+    paid_on = DateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
+    reference = StringField(_l("Reference"), validators=[Length(max=100)])
 
 
 class MovementForm(FlaskForm):
     """A recharge or a charge; the hidden key makes a double submit move money once."""
 
-    amount = MoneyField("Amount")
-    description = StringField("Description", validators=[Length(max=300)])
-    value_date = DateField("Value date", validators=[Optional()], description=ledger.VALUE_DATE_HELP)
+    amount = MoneyField(_l("Amount"))
+    description = StringField(_l("Description"), validators=[Length(max=300)])
+    value_date = DateField(_l("Value date"), validators=[Optional()], description=ledger.VALUE_DATE_HELP)
     idempotency_key = HiddenField()
 
 
@@ -217,7 +228,7 @@ def export():
 
 def _listing() -> Listing:
     filters = CustomerFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
+    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
     return Listing(
         filters, COLUMNS, _filter_conditions, default="code", tiebreak=Customer.id, csv_endpoint="customers.export"
     )
@@ -263,7 +274,7 @@ def new():
         except customers.CustomerError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(f"Customer {customer} added.", "success")
+            flash(f"Customer {customer} added.{_suspends(customer)}", "success")
             return redirect(url_for("customers.show", code=customer.code))
     return render_template("customers/form.html", form=form, customer=None), 422 if form.errors else 200
 
@@ -283,7 +294,7 @@ def edit(code: str):
             if gone := refused_edit(form, Customer, customer.id, "customer", gone_to=gone_to):
                 return gone
         else:
-            flash(f"Customer {customer} saved.", "success")
+            flash(f"Customer {customer} saved.{_suspends(customer)}", "success")
             return redirect(url_for("customers.show", code=code))
     status = 409 if form.changed else 422 if form.errors else 200
     return render_template("customers/form.html", form=form, customer=customer), status
@@ -389,7 +400,7 @@ def confirm_deactivate(code: str, assignment_id: int):
     if assignment is None or assignment.customer_id != customer.id:
         abort(404)
     if not assignment.is_active:
-        flash("This assignment is already inactive.", "info")
+        flash(_("This assignment is already inactive."), "info")
         return redirect(url_for("customers.show", code=code, tab="billing"))
     due, overpaid = _assignment_totals(assignment)
     return render_template(
@@ -427,7 +438,7 @@ def add_invoice(code: str):
         billing.add_invoice(
             meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data, customer_id=customer.id
         )
-        return f"Invoice {form.number.data} added."
+        return f"Invoice {form.number.data} of {money(form.amount.data)} added for {customer} on meter {meter}."
 
     return _meter_entry(code, "invoice", InvoiceForm, write, dated="issued_on")
 
@@ -437,7 +448,7 @@ def add_payment(code: str):
     def write(form, meter, customer):
         reference = form.reference.data or ""
         billing.add_payment(meter, form.amount.data, form.paid_on.data, reference, customer_id=customer.id)
-        return "Payment added."
+        return f"Payment of {money(form.amount.data)} added for {customer} on meter {meter}."
 
     return _meter_entry(code, "payment", PaymentForm, write, dated="paid_on")
 
@@ -485,11 +496,21 @@ def _move(customer: Customer, operation, name: str):
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))
         else:
-            flash(f"{name.capitalize()} #{movement.id} posted.", "success")
+            flash(
+                f"{name.capitalize()} of {money(form.amount.data)} posted to {customer}: movement #{movement.id}.",
+                "success",
+            )
             return redirect(url_for("customers.show", code=customer.code, tab="ledger"))
     db.session.rollback()
     forms = {name: form}
     return render_customer(db.session.get(Customer, customer.id), "ledger", forms=forms), 422
+
+
+def _suspends(customer: Customer) -> str:
+    """The suspension threshold as it was read, for the message confirming a customer's details."""
+    if not customer.suspend_below:
+        return ""
+    return f" Suspended while the balance is below {money(customer.suspend_below)}."
 
 
 def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):

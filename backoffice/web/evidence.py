@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -21,18 +22,20 @@ DECIDED_SHOWN = 50
 
 
 class ReviewForm(FlaskForm):
-    findings = SelectMultipleField("Rows", coerce=int, validators=[DataRequired("Choose the rows you reviewed.")])
+    findings = SelectMultipleField(
+        _l("Rows"), coerce=int, validators=[DataRequired(_l("Choose the rows you reviewed."))]
+    )
     decision = RadioField(
-        "Decision",
+        _l("Decision"),
         choices=[
-            SelectChoice("reverse", "Reverse: take their money back (a wallet movement is reversed)"),
-            SelectChoice("accept", "Accept: the rows are right as they stand"),
+            SelectChoice("reverse", _l("Reverse: take their money back (a wallet movement is reversed)")),
+            SelectChoice("accept", _l("Accept: the rows are right as they stand")),
         ],
-        validators=[DataRequired("Choose reverse or accept.")],
+        validators=[DataRequired(_l("Choose reverse or accept."))],
     )
     reason = StringField(
-        "Why",
-        validators=[DataRequired("Say why: the review is kept with the rows."), Length(max=300)],
+        _l("Why"),
+        validators=[DataRequired(_l("Say why: the review is kept with the rows.")), Length(max=300)],
         filters=[lambda text: text.strip() if text else text],
     )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from babel.numbers import format_decimal
-from flask import current_app
 from wtforms import StringField
 
+from backoffice.i18n import number_locale
 from backoffice.models.types import Month
-from backoffice.money import example_amount, format_plain, parse_amount, parse_number
+from backoffice.money import example_amount, format_plain, parse_number, read_amount
 
 
 class MoneyField(StringField):
@@ -21,13 +21,11 @@ class MoneyField(StringField):
 
     def process_formdata(self, valuelist):
         self.data = None
-        self.data = parse_amount(
-            valuelist[0] if valuelist else "", current_app.config["LOCALE"], current_app.config["CURRENCY"]
-        )
+        self.data = read_amount(valuelist[0] if valuelist else "")
 
     def __call__(self, **kwargs):
         given = {**(self.render_kw or {}), **kwargs}
-        defaults = {"placeholder": example_amount(current_app.config["LOCALE"]), "inputmode": "decimal"}
+        defaults = {"placeholder": example_amount(number_locale()), "inputmode": "decimal"}
         return super().__call__(**{"data-amount": "", **defaults, **given})
 
     def _value(self) -> str:
@@ -35,7 +33,7 @@ class MoneyField(StringField):
             return self.raw_data[0]
         if self.data is None:
             return ""
-        return format_plain(self.data, current_app.config["LOCALE"])
+        return format_plain(self.data, number_locale())
 
 
 class OptionalMoneyField(MoneyField):
@@ -57,12 +55,12 @@ class DecimalNumberField(StringField):
 
     def process_formdata(self, valuelist):
         self.data = None
-        self.data = self.check(parse_number(valuelist[0] if valuelist else "", current_app.config["LOCALE"], "number"))
+        self.data = self.check(parse_number(valuelist[0] if valuelist else "", number_locale(), "number"))
 
     def _value(self) -> str:
         if self.raw_data:
             return self.raw_data[0]
-        return "" if self.data is None else format_decimal(self.data, locale=current_app.config["LOCALE"])
+        return "" if self.data is None else format_decimal(self.data, locale=number_locale())
 
 
 class OptionalDecimalNumberField(DecimalNumberField):

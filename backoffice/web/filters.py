@@ -1,4 +1,4 @@
-"""Template filters and globals: money and dates in the installation's locale."""
+"""Template filters and globals: money in the installation's currency, dates and numbers in the page's language."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from flask import Flask, current_app
+from flask_babel import gettext as _
 
+from backoffice.i18n import language, number_locale
 from backoffice.models.types import as_utc
 from backoffice.money import format_number, shown
 
 
 def init_app(app: Flask) -> None:
     from backoffice.reconcile.report import scope_text
+    from backoffice.reconcile.wording import field_label
 
     app.add_template_filter(money)
     app.add_template_filter(local_date)
@@ -23,8 +26,11 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(scope_text)
     app.add_template_filter(number)
     app.add_template_filter(check_label)
+    app.add_template_filter(field_label)
     app.add_template_filter(figure)
     app.add_template_filter(percent)
+    app.add_template_global(language, "page_language")
+    app.add_template_global(role_name)
 
 
 def money(value: Decimal | str | None) -> str:
@@ -38,7 +44,7 @@ def number(value: Decimal | None, places: int = 4) -> str:
     """A volume or a factor in the locale's notation, with all its places (``124,1784``)."""
     if value is None:
         return ""
-    return format_number(value, current_app.config["LOCALE"], "#,##0." + "0" * places)
+    return format_number(value, number_locale(), "#,##0." + "0" * places)
 
 
 def local_date(value, format: str = "medium") -> str:
@@ -47,7 +53,7 @@ def local_date(value, format: str = "medium") -> str:
         return ""
     if isinstance(value, datetime):
         value = as_utc(value).astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
-    return _day_text(value, format, current_app.config["LOCALE"])
+    return _day_text(value, format, number_locale())
 
 
 @lru_cache(maxsize=4096)
@@ -61,7 +67,7 @@ def local_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
     return format_datetime(
-        as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=current_app.config["LOCALE"]
+        as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=number_locale()
     )
 
 
@@ -80,7 +86,7 @@ def percent(value: Decimal | int | None, places: int = 1) -> str:
     if value is None:
         return ""
     pattern = "#,##0" + ("." + "0" * places if places else "")
-    return format_number(value, current_app.config["LOCALE"], pattern) + " %"
+    return format_number(value, number_locale(), pattern) + " %"
 
 
 def check_label(name: str) -> str:
@@ -88,3 +94,10 @@ def check_label(name: str) -> str:
     from backoffice.reconcile import label
 
     return label(name)
+
+
+def role_name(role) -> str:
+    """A user's role as the page's language names it."""
+    names = {"admin": _("admin"), "finance": _("finance")}
+    value = getattr(role, "value", role)
+    return names.get(value, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -37,7 +38,7 @@ def start(kind: str, args: dict, *, fallback: str):
     if request.headers.get("HX-Request"):
         return _panel(record, already=not created)
     if not created:
-        flash("The same job was already queued or running: here it is.", "info")
+        flash(_("The same job was already queued or running: here it is."), "info")
     return redirect(url_for("jobs.show", job_id=record.id))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AdjustmentReason, BalanceTransaction, Customer, Role
+from backoffice.money import shown
 from backoffice.posting.rules import Kind, rule_of
 from backoffice.services import approvals, periods, wallet
 from backoffice.web.approvals import PENDING_NOTICE, pending_notice
@@ -36,18 +38,21 @@ class AdjustForm(FlaskForm):
     """A balance corrected up or down, for a reason; the hidden key makes a double submit post once."""
 
     direction = SelectField(
-        "Direction",
-        choices=[SelectChoice("up", "Up: add to the balance"), SelectChoice("down", "Down: take from the balance")],
-        validators=[InputRequired("Choose up or down.")],
+        _l("Direction"),
+        choices=[
+            SelectChoice("up", _l("Up: add to the balance")),
+            SelectChoice("down", _l("Down: take from the balance")),
+        ],
+        validators=[InputRequired(_l("Choose up or down."))],
     )
-    amount = MoneyField("Amount")
+    amount = MoneyField(_l("Amount"))
     reason = SelectField(
-        "Reason",
-        choices=[placeholder("Choose a reason…"), *(SelectChoice(r.value, r.label) for r in AdjustmentReason)],
-        validators=[InputRequired("Choose a reason.")],
+        _l("Reason"),
+        choices=[placeholder(_l("Choose a reason…")), *(SelectChoice(r.value, r.label) for r in AdjustmentReason)],
+        validators=[InputRequired(_l("Choose a reason."))],
     )
-    description = StringField("Description", validators=[Length(max=300)], description="Required for Other.")
-    value_date = DateField("Value date", validators=[Optional()], description=VALUE_DATE_HELP)
+    description = StringField(_l("Description"), validators=[Length(max=300)], description=_l("Required for Other."))
+    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
     idempotency_key = HiddenField()
 
     def validate_description(self, field) -> None:
@@ -56,8 +61,8 @@ class AdjustForm(FlaskForm):
 
 
 class ReverseForm(FlaskForm):
-    value_date = DateField("Value date", validators=[Optional()], description=VALUE_DATE_HELP)
-    description = StringField("Why", validators=[Length(max=300)])
+    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
+    description = StringField(_l("Why"), validators=[Length(max=300)])
 
 
 def adjust_form(**values) -> AdjustForm:
@@ -105,7 +110,10 @@ def adjust(code: str):
             if asked is not None:
                 flash(pending_notice(asked), "info")
             else:
-                flash(f"Adjustment #{posted.id} posted.", "success")
+                flash(
+                    f"Adjustment of {shown(posted.signed_amount)} posted to {customer}: movement #{posted.id}.",
+                    "success",
+                )
             return redirect(url_for("customers.show", code=code, tab="ledger"))
     from backoffice.web.customers import render_customer
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, abort, request, stream_with_context, url_for
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy.pagination import SelectPagination
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
@@ -40,7 +41,7 @@ class Filters(FlaskForm):
 
 
 class CustomerFilter(Filters):
-    customer = StringField("Customer", description="Code or name")
+    customer = StringField(_l("Customer"), description=_l("Code or name"))
 
     def customer_conditions(self) -> list:
         """The rows of the customers whose code or name holds what was typed (the query joins ``Customer``)."""
@@ -53,8 +54,8 @@ class CustomerFilter(Filters):
 class DateRange(Filters):
     """A range of dates, both days included; either end may be left open."""
 
-    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
-    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
+    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
+    until = DateField(_l("To"), validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
@@ -72,8 +73,8 @@ class DateRange(Filters):
 class AmountRange(Filters):
     """A range of amounts, both included; either end may be left open."""
 
-    least = OptionalMoneyField("Amount from")
-    most = OptionalMoneyField("Amount to")
+    least = OptionalMoneyField(_l("Amount from"))
+    most = OptionalMoneyField(_l("Amount to"))
 
     def validate_most(self, field) -> None:
         if field.data is not None and self.least.data is not None and field.data < self.least.data:

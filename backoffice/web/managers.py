@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, StringField
@@ -19,14 +20,17 @@ bp = Blueprint("managers", __name__, url_prefix="/managers")
 
 class ManagerForm(Versioned, FlaskForm):
     name = StringField(
-        "Name",
-        validators=[InputRequired("Enter the manager's name."), Length(max=120, message="Use at most 120 characters.")],
+        _l("Name"),
+        validators=[
+            InputRequired(_l("Enter the manager's name.")),
+            Length(max=120, message=_l("Use at most 120 characters.")),
+        ],
     )
     email = EmailField(
-        "Email",
+        _l("Email"),
         validators=[
-            InputRequired("Enter the manager's email."),
-            Length(max=254, message="Use at most 254 characters."),
+            InputRequired(_l("Enter the manager's email.")),
+            Length(max=254, message=_l("Use at most 254 characters.")),
         ],
     )
 

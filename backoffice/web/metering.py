@@ -4,6 +4,8 @@ pricing with a live preview of what it changes."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -28,26 +30,28 @@ bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
 
 
 class ReadingForm(FlaskForm):
-    meter_id = SelectField("Meter", coerce=optional_id, validators=[InputRequired("Choose a meter.")])
-    reading_date = DateField("Reading date", validators=[InputRequired("Enter the reading date.")])
-    volume_flow_meter = DecimalNumberField("Flow-meter volume (m³)", check=metering.checked_volume)
-    note = StringField("Note", validators=[Length(max=300)])
+    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
+    volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
+    note = StringField(_l("Note"), validators=[Length(max=300)])
 
 
 class CorrectionForm(Versioned, FlaskForm):
     """A reading's date, volume or note corrected (its meter stays)."""
 
-    reading_date = DateField("Reading date", validators=[InputRequired("Enter the reading date.")])
-    volume_flow_meter = DecimalNumberField("Flow-meter volume (m³)", check=metering.checked_volume)
-    note = StringField("Note", validators=[Length(max=300)])
+    reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
+    volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
+    note = StringField(_l("Note"), validators=[Length(max=300)])
 
 
 class PricingForm(Versioned, FlaskForm):
     """A new pricing row, or (with the row's version) a change of the row from its date."""
 
-    effective_from = DateField("Effective from", validators=[InputRequired("Enter the date the price applies from.")])
-    price_per_sm3 = MoneyField("Price per Sm³")
-    meter_correction = DecimalNumberField("Meter correction factor", check=metering.checked_correction)
+    effective_from = DateField(
+        _l("Effective from"), validators=[InputRequired(_l("Enter the date the price applies from."))]
+    )
+    price_per_sm3 = MoneyField(_l("Price per Sm³"))
+    meter_correction = DecimalNumberField(_l("Meter correction factor"), check=metering.checked_correction)
 
 
 def tab_context(customer: Customer, forms: dict) -> dict:
@@ -95,7 +99,7 @@ def record(code: str):
         except periods.PeriodClosed as error:
             form.reading_date.errors.append(str(error))
         else:
-            flash("Reading recorded and charged to the prepaid wallet.", "success")
+            flash(_("Reading recorded and charged to the prepaid wallet."), "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
     return _again(code, {"reading": form})
 
@@ -213,12 +217,16 @@ def set_pricing(code: str):
             )
             changed_meanwhile(form, current, "pricing row")
         else:
+            pricing = (
+                f"Pricing of {money(form.price_per_sm3.data)} per Sm³ from {form.effective_from.data:%Y-%m-%d} "
+                f"for {customer}"
+            )
             if impact.held is not None:
-                flash(f"Pricing not saved yet: {waits(impact.held)}", "info")
+                flash(f"Pricing not saved yet ({pricing.removeprefix('Pricing ')}): {waits(impact.held)}", "info")
             elif impact.deferred:
-                start_recalculation(customer, f"Pricing saved; re-pricing {impact.readings} reading(s) is pending")
+                start_recalculation(customer, f"{pricing} saved; re-pricing {impact.readings} reading(s) is pending")
             else:
-                flash(f"Pricing saved; {impact.readings} reading(s) re-priced.", "success")
+                flash(f"{pricing} saved; {impact.readings} reading(s) re-priced.", "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
     return _again(code, {"pricing": form}, 409 if form.changed else 422)
 

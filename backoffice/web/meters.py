@@ -4,6 +4,7 @@ on screen (assigning a serial never creates one), and for admins retiring a mete
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -23,8 +24,11 @@ bp = Blueprint("meters", __name__, url_prefix="/meters")
 
 class MeterForm(FlaskForm):
     serial = StringField(
-        "Serial",
-        validators=[InputRequired("Enter the meter's serial."), Length(max=40, message="Use at most 40 characters.")],
+        _l("Serial"),
+        validators=[
+            InputRequired(_l("Enter the meter's serial.")),
+            Length(max=40, message=_l("Use at most 40 characters.")),
+        ],
     )
 
 
@@ -32,13 +36,13 @@ class MeterFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Search", description="Serial")
+    q = StringField(_l("Search"), description=_l("Serial"))
     status = SelectField(
-        "Status",
+        _l("Status"),
         choices=[
-            SelectChoice("", "All"),
-            SelectChoice(MeterStatus.ACTIVE.value, "in service"),
-            SelectChoice(MeterStatus.RETIRED.value, "retired"),
+            SelectChoice("", _l("All")),
+            SelectChoice(MeterStatus.ACTIVE.value, _l("in service")),
+            SelectChoice(MeterStatus.RETIRED.value, _l("retired")),
         ],
         default="",
     )
@@ -46,9 +50,9 @@ class MeterFilterForm(FlaskForm):
 
 class RetireForm(FlaskForm):
     retired_on = DateField(
-        "Retired on",
-        validators=[InputRequired("Enter the day the meter is taken out of service.")],
-        description="Its assignment, if it has one, ends that day: what is dated from then on is nobody's.",
+        _l("Retired on"),
+        validators=[InputRequired(_l("Enter the day the meter is taken out of service."))],
+        description=_l("Its assignment, if it has one, ends that day: what is dated from then on is nobody's."),
     )
     confirm_from = HiddenField()
     """The assignment the clerk was shown (empty: the meter was at nobody's)."""

@@ -4,6 +4,7 @@ sorted by any column, a page at a time, and exported as CSV."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 from wtforms import SelectField
@@ -18,14 +19,14 @@ bp = Blueprint("movements", __name__, url_prefix="/ledger")
 
 PER_PAGE = 50
 COLUMNS = [
-    Column("id", "#", BalanceTransaction.id, numeric=True),
-    Column("value_date", "Value date", BalanceTransaction.value_date),
-    Column("customer", "Customer", Customer.code),
-    Column("kind", "Kind", BalanceTransaction.kind),
-    Column("amount", "Amount", BalanceTransaction.signed_amount, numeric=True),
-    Column("balance_after", "Balance after", BalanceTransaction.balance_after, numeric=True),
-    Column("description", "Description", BalanceTransaction.description),
-    Column("posted", "Posted", BalanceTransaction.created_at),
+    Column("id", _l("#"), BalanceTransaction.id, numeric=True),
+    Column("value_date", _l("Value date"), BalanceTransaction.value_date),
+    Column("customer", _l("Customer"), Customer.code),
+    Column("kind", _l("Kind"), BalanceTransaction.kind),
+    Column("amount", _l("Amount"), BalanceTransaction.signed_amount, numeric=True),
+    Column("balance_after", _l("Balance after"), BalanceTransaction.balance_after, numeric=True),
+    Column("description", _l("Description"), BalanceTransaction.description),
+    Column("posted", _l("Posted"), BalanceTransaction.created_at),
 ]
 CSV_COLUMNS = [
     "id",
@@ -44,8 +45,11 @@ CSV_COLUMNS = [
 
 class MovementFilters(CustomerFilter, DateRange, AmountRange):
     kind = SelectField(
-        "Kind",
-        choices=[SelectChoice("", "All kinds"), *(SelectChoice(kind.value, kind.value) for kind in TransactionKind)],
+        _l("Kind"),
+        choices=[
+            SelectChoice("", _l("All kinds")),
+            *(SelectChoice(kind.value, kind.value) for kind in TransactionKind),
+        ],
         default="",
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
@@ -41,15 +42,15 @@ from backoffice.web.versions import Versioned, refused_edit
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 COLUMNS = [
-    Column("number", "Number", Order.number),
-    Column("customer", "Customer", Customer.code),
-    Column("manager", "Account manager", AccountManager.name),
-    Column("closing", "Closing date", Order.closing_date),
-    Column("total_price", "Total price", Order.total_price, numeric=True),
-    Column("additions", "Additions", Order.additions, numeric=True),
-    Column("promo", "Promo", Order.promo, numeric=True),
-    Column("reductions", "Reductions", Order.reductions, numeric=True),
-    Column("grand_total", "Grand total", Order.grand_total, numeric=True),
+    Column("number", _l("Number"), Order.number),
+    Column("customer", _l("Customer"), Customer.code),
+    Column("manager", _l("Account manager"), AccountManager.name),
+    Column("closing", _l("Closing date"), Order.closing_date),
+    Column("total_price", _l("Total price"), Order.total_price, numeric=True),
+    Column("additions", _l("Additions"), Order.additions, numeric=True),
+    Column("promo", _l("Promo"), Order.promo, numeric=True),
+    Column("reductions", _l("Reductions"), Order.reductions, numeric=True),
+    Column("grand_total", _l("Grand total"), Order.grand_total, numeric=True),
 ]
 CSV_COLUMNS = [
     "number",
@@ -68,10 +69,10 @@ CSV_COLUMNS = [
 class OrderAmountsForm(FlaskForm):
     """The four components; their grand total is what the live partial shows."""
 
-    total_price = MoneyField("Total price", description="Paket awal")
-    additions = MoneyField("Additions", description="Penambahan")
-    promo = MoneyField("Promo", description="Promo")
-    reductions = MoneyField("Reductions", description="Pengurangan")
+    total_price = MoneyField(_l("Total price"), description=_l("The price of the initial package."))
+    additions = MoneyField(_l("Additions"), description=_l("Added to the total price."))
+    promo = MoneyField(_l("Promo"), description=_l("A promotional discount."))
+    reductions = MoneyField(_l("Reductions"), description=_l("Any other deduction."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,25 +110,27 @@ class OrderAmountsForm(FlaskForm):
 
 class OrderForm(Versioned, OrderAmountsForm):
     number = StringField(
-        "Order number",
+        _l("Order number"),
         validators=[Optional(), Length(max=32)],
-        description="Leave blank to assign the next number.",
+        description=_l("Leave blank to assign the next number."),
     )
-    customer_id = SelectField("Customer", coerce=optional_id, validators=[InputRequired("Choose a customer.")])
+    customer_id = SelectField(_l("Customer"), coerce=optional_id, validators=[InputRequired(_l("Choose a customer."))])
     account_manager_id = SelectField(
-        "Account manager", coerce=optional_id, validators=[InputRequired("Choose an account manager.")]
+        _l("Account manager"), coerce=optional_id, validators=[InputRequired(_l("Choose an account manager."))]
     )
-    closing_date = DateField("Closing date", validators=[InputRequired("Enter the closing date as YYYY-MM-DD.")])
+    closing_date = DateField(
+        _l("Closing date"), validators=[InputRequired(_l("Enter the closing date as YYYY-MM-DD."))]
+    )
 
     def load_choices(self) -> None:
-        self.customer_id.choices = [placeholder("Choose a customer…"), *customer_choices()]
-        self.account_manager_id.choices = [placeholder("Choose an account manager…"), *manager_choices()]
+        self.customer_id.choices = [placeholder(_l("Choose a customer…")), *customer_choices()]
+        self.account_manager_id.choices = [placeholder(_l("Choose an account manager…")), *manager_choices()]
 
 
 class OrderFilterForm(Filters):
-    q = StringField("Search", description="Order number, customer code or name")
-    manager = SelectField("Account manager", coerce=int, default=0)
-    month = MonthField("Closing month")
+    q = StringField(_l("Search"), description=_l("Order number, customer code or name"))
+    manager = SelectField(_l("Account manager"), coerce=int, default=0)
+    month = MonthField(_l("Closing month"))
 
 
 @bp.get("")
@@ -209,7 +212,7 @@ def _edit(order: Order, saved_message: str):
             if gone := refused_edit(form, Order, order_id, "order", gone_to=url_for("orders.index")):
                 return gone
         else:
-            flash(f"{saved_message} Grand total {money(order.grand_total)}.", "success")
+            flash(f"{saved_message} Grand total {money(order.grand_total)} for {order.customer}.", "success")
             return redirect(url_for("orders.index", q=order.number))
     status = 409 if form.changed else 422 if form.errors or form.form_errors else 200
     return render_template("orders/form.html", form=form, order=order), status
@@ -242,7 +245,7 @@ def export_query():
 
 def _listing() -> Listing:
     filters = OrderFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
+    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
     return Listing(
         filters, COLUMNS, _filter_conditions, default="-closing", tiebreak=Order.id, csv_endpoint="orders.export"
     )

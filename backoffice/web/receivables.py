@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
@@ -34,13 +35,13 @@ PAYMENT_CSV = ["id", "paid_on", "customer_code", "customer_name", "meter", "refe
 
 class InvoiceFilters(CustomerFilter, DateRange):
     status = SelectField(
-        "Status", choices=[SelectChoice("", "All"), *(SelectChoice(s, s) for s in INVOICE_STATUSES)], default=""
+        _l("Status"), choices=[SelectChoice("", _l("All")), *(SelectChoice(s, s) for s in INVOICE_STATUSES)], default=""
     )
 
 
 class PaymentFilters(CustomerFilter, DateRange):
     status = SelectField(
-        "Status", choices=[SelectChoice("", "All"), *(SelectChoice(s, s) for s in PAYMENT_STATUSES)], default=""
+        _l("Status"), choices=[SelectChoice("", _l("All")), *(SelectChoice(s, s) for s in PAYMENT_STATUSES)], default=""
     )
 
 
@@ -129,13 +130,13 @@ def _invoices() -> tuple[Listing, Select, object]:
         Invoice.issued_on,
     )
     columns = [
-        Column("number", "Number", Invoice.number),
-        Column("issued", "Issued", Invoice.issued_on),
-        Column("due", "Due", Invoice.due_on),
-        Column("customer", "Customer", Customer.code, nullable=True),
-        Column("meter", "Meter", Meter.serial),
-        Column("amount", "Amount", Invoice.amount, numeric=True),
-        Column("status", "Status", status),
+        Column("number", _l("Number"), Invoice.number),
+        Column("issued", _l("Issued"), Invoice.issued_on),
+        Column("due", _l("Due"), Invoice.due_on),
+        Column("customer", _l("Customer"), Customer.code, nullable=True),
+        Column("meter", _l("Meter"), Meter.serial),
+        Column("amount", _l("Amount"), Invoice.amount, numeric=True),
+        Column("status", _l("Status"), status),
     ]
 
     def conditions(filters: InvoiceFilters) -> list:
@@ -166,12 +167,12 @@ def _payments() -> tuple[Listing, Select, object]:
         Payment.paid_on,
     )
     columns = [
-        Column("paid", "Paid on", Payment.paid_on),
-        Column("customer", "Customer", Customer.code, nullable=True),
-        Column("meter", "Meter", Meter.serial),
-        Column("reference", "Reference", Payment.reference),
-        Column("amount", "Amount", Payment.amount, numeric=True),
-        Column("status", "Status", status),
+        Column("paid", _l("Paid on"), Payment.paid_on),
+        Column("customer", _l("Customer"), Customer.code, nullable=True),
+        Column("meter", _l("Meter"), Meter.serial),
+        Column("reference", _l("Reference"), Payment.reference),
+        Column("amount", _l("Amount"), Payment.amount, numeric=True),
+        Column("status", _l("Status"), status),
     ]
 
     def conditions(filters: PaymentFilters) -> list:

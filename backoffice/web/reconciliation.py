@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField
@@ -12,7 +13,7 @@ from wtforms.validators import Length
 from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, Scope, engine
-from backoffice.reconcile.report import csv_filename, csv_lines, named_entities
+from backoffice.reconcile.report import csv_filename, csv_lines, entity_of, name_of, named_entities
 from backoffice.web.auth import requires_role
 from backoffice.web.jobs import start as start_job
 
@@ -37,15 +38,15 @@ CONFIRMED = (RunMode.FIX, RunMode.REBUILD)
 class StartRunForm(FlaskForm):
     mode = SelectField(choices=[SelectChoice(mode.value, label) for mode, label in BUTTONS.items()])
     check = SelectField(
-        "Check",
-        choices=[SelectChoice("", "Every check"), *(SelectChoice(name, c.label) for name, c in CHECKS.items())],
+        _l("Check"),
+        choices=[SelectChoice("", _l("Every check")), *(SelectChoice(name, c.label) for name, c in CHECKS.items())],
         default="",
     )
     customer = StringField(
-        "Customer code",
+        _l("Customer code"),
         validators=[Length(max=20)],
         filters=[lambda text: text.strip() if text else text],
-        description="Blank: every customer.",
+        description=_l("Blank: every customer."),
     )
 
     def job_args(self) -> dict:
@@ -133,18 +134,25 @@ def show(run_id: int):
     if check is not None and check not in CHECKS:
         abort(404)
     found = db.paginate(engine.discrepancies(run_id, check), per_page=50, error_out=False)
-    named = entity_names({(d.entity_type, d.entity_id) for d in found.items})
     return render_template(
-        "reconciliation/show.html", run=record, discrepancies=found, check=check, checks=list(CHECKS), named=named
+        "reconciliation/show.html",
+        run=record,
+        discrepancies=found,
+        check=check,
+        checks=list(CHECKS),
+        named=entity_names(found.items),
     )
 
 
-def entity_names(entities: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str | None]]:
-    """What each ``(entity type, id)`` is, as a clerk names it, and the address of the page showing it."""
-    return {
-        key: (text, url_for(endpoint, **values) if endpoint else None)
-        for key, (text, endpoint, values) in named_entities(entities).items()
-    }
+def entity_names(found) -> dict[int, tuple[str, str, str | None]]:
+    """Per discrepancy id: its entity's business key, its name as a clerk names it, and the address of the page
+    showing it."""
+    named = named_entities({entity_of(d) for d in found})
+    pages = {}
+    for d in found:
+        entity = name_of(d, named)
+        pages[d.id] = (entity.key, entity.name, url_for(entity.endpoint, **entity.values) if entity.endpoint else None)
+    return pages
 
 
 @bp.get("/runs/<int:run_id>.csv")

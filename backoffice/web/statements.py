@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import Optional
@@ -30,9 +32,11 @@ class StatementForm(FlaskForm):
     class Meta:
         csrf = False
 
-    month = MonthField("Month")
-    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP)
-    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP, description="Today if blank.")
+    month = MonthField(_l("Month"))
+    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP)
+    until = DateField(
+        _l("To"), validators=[Optional()], invalid_value_message=DATE_HELP, description=_l("Today if blank.")
+    )
 
     def period(self, *, longest: int | None = None) -> Period | None:
         """The period asked for, or ``None`` with the fields' errors saying why it cannot be."""
@@ -40,7 +44,7 @@ class StatementForm(FlaskForm):
             return None
         today = local_today()
         if self.month.data and (self.since.data or self.until.data):
-            self.month.errors.append("Choose a month or a range of dates, not both.")
+            self.month.errors.append(_("Choose a month or a range of dates, not both."))
             return None
         if self.since.data or self.until.data:
             period = self._range(today)
@@ -61,7 +65,7 @@ class StatementForm(FlaskForm):
     def _range(self, today: date) -> Period | None:
         since, until = self.since.data, self.until.data or today
         if since is None:
-            self.since.errors.append("Enter the first day of the statement.")
+            self.since.errors.append(_("Enter the first day of the statement."))
             return None
         if since > today:
             self.since.errors.append(f"Nothing is dated after today ({today.isoformat()}): start on or before it.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -15,6 +17,7 @@ from wtforms.validators import InputRequired
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month
+from backoffice.money import shown
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.targets import (
     DuplicateTarget,
@@ -35,13 +38,13 @@ TARGETS_PER_PAGE = 50
 
 class TargetForm(Versioned, FlaskForm):
     account_manager_id = SelectField(
-        "Account manager", coerce=optional_id, validators=[InputRequired("Choose an account manager.")]
+        _l("Account manager"), coerce=optional_id, validators=[InputRequired(_l("Choose an account manager."))]
     )
-    period_start = MonthField("Month", validators=[InputRequired("Enter the month as YYYY-MM.")])
-    target_amount = MoneyField("Target amount")
+    period_start = MonthField(_l("Month"), validators=[InputRequired(_l("Enter the month as YYYY-MM."))])
+    target_amount = MoneyField(_l("Target amount"))
 
     def load_choices(self) -> None:
-        self.account_manager_id.choices = [placeholder("Choose an account manager…"), *manager_choices()]
+        self.account_manager_id.choices = [placeholder(_l("Choose an account manager…")), *manager_choices()]
 
 
 FROM_AMOUNT, FROM_PREVIOUS = "amount", "previous"
@@ -50,19 +53,19 @@ FROM_AMOUNT, FROM_PREVIOUS = "amount", "previous"
 class GenerateForm(FlaskForm):
     """A month's targets for every active account manager at once."""
 
-    month = MonthField("Month", validators=[InputRequired("Enter the month as YYYY-MM.")])
+    month = MonthField(_l("Month"), validators=[InputRequired(_l("Enter the month as YYYY-MM."))])
     source = RadioField(
-        "Each target",
+        _l("Each target"),
         choices=[
-            SelectChoice(FROM_AMOUNT, "this amount"),
-            SelectChoice(FROM_PREVIOUS, "the manager's target of the previous month, else this amount"),
+            SelectChoice(FROM_AMOUNT, _l("this amount")),
+            SelectChoice(FROM_PREVIOUS, _l("the manager's target of the previous month, else this amount")),
         ],
         default=FROM_AMOUNT,
-        validators=[InputRequired("Choose where the targets come from.")],
+        validators=[InputRequired(_l("Choose where the targets come from."))],
     )
     amount = OptionalMoneyField(
-        "Amount",
-        description="Needed for managers without a target the previous month.",
+        _l("Amount"),
+        description=_l("Needed for managers without a target the previous month."),
         render_kw={"placeholder": "0,00", "inputmode": "decimal"},
     )
 
@@ -71,14 +74,14 @@ class TargetFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    manager = SelectField("Account manager", coerce=int, default=0)
-    month = MonthField("Month")
+    manager = SelectField(_l("Account manager"), coerce=int, default=0)
+    month = MonthField(_l("Month"))
 
 
 @bp.get("")
 def index():
     filters = TargetFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, "All managers"), *manager_choices()]
+    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
     conditions = []
     if filters.validate():
         if filters.manager.data:
@@ -123,7 +126,8 @@ def generate():
         except TargetError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(done.describe(), "success" if done.created else "info")
+            amount = f" Amount read: {shown(form.amount.data)}." if form.amount.data is not None else ""
+            flash(done.describe() + amount, "success" if done.created else "info")
             return redirect(url_for("targets.index", month=str(done.month)))
     return render_template("targets/generate.html", form=form), 422 if form.errors else 200
 
@@ -143,9 +147,9 @@ def delete(target_id: int):
     try:
         delete_target(_get(target_id))
     except ChangedMeanwhile:
-        flash("This target was changed by someone else meanwhile; it was not deleted.", "error")
+        flash(_("This target was changed by someone else meanwhile; it was not deleted."), "error")
         return redirect(url_for("targets.edit", target_id=target_id))
-    flash("Target deleted.", "success")
+    flash(_("Target deleted."), "success")
     return redirect(url_for("targets.index"))
 
 
@@ -163,7 +167,11 @@ def _edit(target: Target, saved_message: str):
             if gone := refused_edit(form, Target, target_id, "target", gone_to=url_for("targets.index")):
                 return gone
         else:
-            flash(saved_message, "success")
+            flash(
+                f"{saved_message.removesuffix('.')}: {shown(target.target_amount)} for {target.account_manager} "
+                f"in {target.period}.",
+                "success",
+            )
             return redirect(url_for("targets.index", month=target.period))
     status = 409 if form.changed else 422 if form.errors else 200
     return render_template("targets/form.html", form=form, target=target), status

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -26,24 +27,28 @@ bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
 
 
 class TariffForm(FlaskForm):
-    effective_from = DateField("Effective from", validators=[InputRequired("Enter the date the tariff applies from.")])
-    price_per_sm3 = OptionalMoneyField("Price per Sm³", description="Leave empty to keep each customer's price.")
-    meter_correction = OptionalDecimalNumberField(
-        "Meter correction factor",
-        check=metering.checked_correction,
-        description="Leave empty to keep each customer's factor.",
+    effective_from = DateField(
+        _l("Effective from"), validators=[InputRequired(_l("Enter the date the tariff applies from."))]
     )
-    manager_email = SelectField("Account manager", validate_choice=False)
+    price_per_sm3 = OptionalMoneyField(
+        _l("Price per Sm³"), description=_l("Leave empty to keep each customer's price.")
+    )
+    meter_correction = OptionalDecimalNumberField(
+        _l("Meter correction factor"),
+        check=metering.checked_correction,
+        description=_l("Leave empty to keep each customer's factor."),
+    )
+    manager_email = SelectField(_l("Account manager"), validate_choice=False)
     customer_codes = StringField(
-        "Customer codes",
+        _l("Customer codes"),
         validators=[Length(max=10_000)],
-        description="Only these customers (separated by spaces or commas); empty: every customer.",
+        description=_l("Only these customers (separated by spaces or commas); empty: every customer."),
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         managers = db.session.scalars(select(AccountManager).order_by(AccountManager.name))
-        self.manager_email.choices = [placeholder("Every account manager")] + [
+        self.manager_email.choices = [placeholder(_l("Every account manager"))] + [
             SelectChoice(m.email, f"{m.name} ({m.email})") for m in managers
         ]
 

@@ -21,7 +21,6 @@ from datetime import date
 from decimal import Decimal
 
 from babel.numbers import format_decimal
-from flask import current_app
 from sqlalchemy import (
     ColumnElement,
     Date,
@@ -42,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from backoffice.i18n import number_locale
 from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
@@ -244,7 +244,7 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) ->
             f"No pricing applies on {unpriced_on:%Y-%m-%d}: add a price effective on or before that date first."
         )
     if too_much_gas:
-        limit = format_decimal(MAX_VOLUME, locale=current_app.config["LOCALE"])
+        limit = format_decimal(MAX_VOLUME, locale=number_locale())
         raise MeteringError(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
     if too_dear:
         raise MeteringError(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")

@@ -84,7 +84,7 @@ class Tariff:
     def describe(self) -> str:
         parts = [f"from {self.effective_from:%Y-%m-%d}"]
         if self.price_per_sm3 is not None:
-            parts.append(f"price {self.price_per_sm3}")
+            parts.append(f"price {shown(self.price_per_sm3)} per Sm³")
         if self.meter_correction is not None:
             parts.append(f"correction {self.meter_correction}")
         return "Tariff " + ", ".join(parts)

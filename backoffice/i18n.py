@@ -1,0 +1,68 @@
+"""The language a person reads: English, Bahasa Indonesia or Vietnamese, with Flask-Babel's catalogues.
+
+A request is answered in the user's own choice (``User.language``, on the account page), else the best of the
+browser's ``Accept-Language`` among :data:`LANGUAGES`, else the installation's ``LANGUAGE``. Anything said outside
+a request — the commands, the worker, the logs — is English.
+
+Dates, month names and numbers follow the language; amounts keep the installation's currency. The notation is the
+language's in the installation's country where Babel knows that pair (English in Indonesia: ``Rp1.234,50``,
+``5 Oct 2026``), else the language's own (Vietnamese: ``1.234,50 IDR``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import Babel, get_locale
+
+LANGUAGES = ("en", "id", "vi")
+LANGUAGE_NAMES = {"en": "English", "id": "Bahasa Indonesia", "vi": "Tiếng Việt"}
+"""Each language in its own words, as the account page offers them."""
+
+babel = Babel()
+
+
+def init_app(app: Flask) -> None:
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    babel.init_app(app, locale_selector=_select_language)
+
+
+def language() -> str:
+    """The language of what is being said now (``en`` outside a request)."""
+    return str(get_locale() or "en") if has_request_context() else "en"
+
+
+def number_locale() -> str:
+    """The locale that writes and reads dates and numbers now: in a request, the language's in the installation's
+    country; elsewhere (the commands), the installation's own."""
+    if not has_request_context():
+        return current_app.config["LOCALE"]
+    return formatting_locale(language(), current_app.config["LOCALE"])
+
+
+@lru_cache(maxsize=32)
+def formatting_locale(language: str, installation_locale: str) -> str:
+    installation = Locale.parse(installation_locale)
+    if installation.language == language:
+        return installation_locale
+    try:
+        return str(Locale.parse(f"{language}_{installation.territory}"))
+    except (ValueError, UnknownLocaleError):
+        return str(Locale.parse(language))
+
+
+def _select_language() -> str:
+    if not has_request_context():
+        return "en"
+    from flask_login import current_user
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        chosen = getattr(current_user, "language", None) if current_user else None
+    except SQLAlchemyError:  # the database is down: the error page still has a language
+        chosen = None
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or current_app.config.get("LANGUAGE", "en")

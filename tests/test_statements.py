@@ -105,10 +105,10 @@ def test_the_statement_page_shows_the_opening_each_movement_and_the_closing(clie
     page = response.get_data(as_text=True)
     september = stored_months(history)["2026-09"]
     assert response.status_code == 200
-    assert "BAKERY — Roti Enak" in page and "1 Sep 2026 – 30 Sep 2026" in page
+    assert "BAKERY — Roti Enak" in page and "1 Sept 2026 – 30 Sept 2026" in page
     assert f'id="opening">{money(september.opening_balance)}<' in page
     assert f"<strong>{money(september.closing_balance)}</strong>" in page
-    assert "Gas, reading #" in page and "Data entry error" in page and "20 Sep 2026" in page
+    assert "Gas, reading #" in page and "Data entry error" in page and "20 Sept 2026" in page
     assert 'href="/customers/BAKERY/statement.csv?month=2026-09"' in page
 
 

@@ -362,7 +362,7 @@ def charge_preview(code: str):
     customer = customer_or_404(code)
     form = MovementForm(prefix="charge")
     form.validate()
-    error = " ".join(form.amount.errors)
+    error = " ".join(map(str, form.amount.errors))
     if not error and form.amount.data is not None and form.amount.data > customer.balance:
         error = f"More than the {money(customer.balance)} available."
     return render_template("customers/_charge_preview.html", customer=customer, form=form, error=error)

@@ -111,7 +111,7 @@ def preview_reading(code: str):
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
     form.validate()
-    priced, error = None, " ".join(form.volume_flow_meter.errors + form.reading_date.errors)
+    priced, error = None, " ".join(map(str, form.volume_flow_meter.errors + form.reading_date.errors))
     if not error and form.volume_flow_meter.data is not None:
         try:
             if form.meter_id.data is not None:
@@ -245,7 +245,7 @@ def preview_pricing(code: str):
         except metering.MeteringError as problem:
             error = str(problem)
     else:
-        error = " ".join(e for field in form for e in field.errors)
+        error = " ".join(str(e) for field in form for e in field.errors)
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)
 
 

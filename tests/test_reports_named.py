@@ -184,3 +184,14 @@ def test_the_command_line_names_checks_and_fields_in_english(runner):
     listed = runner.invoke(args=["reconcile", "checks"])
     assert listed.exit_code == 0 and "Order grand totals" in listed.output and "Saldo" not in listed.output
     assert field_label("customer_wallet", "balance") == "Wallet balance"
+
+
+def test_a_record_deleted_outside_the_application_is_named_by_its_latest_version(client, auth):
+    gone = MeterFactory(serial="M-GONE").id
+    db.session.execute(sa.text("DELETE FROM meters WHERE id = :id"), {"id": gone})
+    db.session.commit()
+    record = run(RunMode.VERIFY, checks=["history_drift"])
+    auth.login("finance")
+    (row,) = _csv(client, record.id)
+    assert (row["entity_type"], row["entity_id"], row["field"]) == ("meter", str(gone), "deleted without a version")
+    assert (row["entity_key"], row["entity_name"]) == ("meter M-GONE", "meter M-GONE (deleted)")

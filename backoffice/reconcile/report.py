@@ -43,6 +43,7 @@ from backoffice.models.types import as_utc
 from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
 from backoffice.reconcile.history_drift import NAMES as VERSIONED
+from backoffice.reconcile.history_drift import versioned_tables
 from backoffice.reconcile.wording import field_label
 
 CSV_COLUMNS = [
@@ -244,6 +245,30 @@ def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Name
             statement, name = _NAMING[kind]
             for row in db.session.execute(statement.where(statement.selected_columns[0].in_(wanted))):
                 named[kind, row[0]] = name(row)
+    gone = {(kind, entity_id) for kind, entity_id in entities if (kind, entity_id) not in named}
+    return named | _named_by_history(gone)
+
+
+def _named_by_history(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Named]:
+    """Records no longer there (deleted outside the application, as ``history_drift`` finds them), named as their
+    latest history version names them."""
+    named = {}
+    for table, history in versioned_tables():
+        kind, name = VERSIONED[table.name] if table.name in VERSIONED else (None, None)
+        wanted = [entity_id for entity_kind, entity_id in entities if entity_kind == kind]
+        if not wanted:
+            continue
+        latest = (
+            select(history.c.id, func.max(history.c.transaction_id).label("transaction_id"))
+            .where(history.c.id.in_(wanted))
+            .group_by(history.c.id)
+            .subquery()
+        )
+        version = select(history.c.id, name(history.c).label("name")).join(
+            latest, (latest.c.id == history.c.id) & (latest.c.transaction_id == history.c.transaction_id)
+        )
+        for row in db.session.execute(version):
+            named[kind, row.id] = Named(row.name, _("%(record)s (deleted)", record=row.name))
     return named
 
 

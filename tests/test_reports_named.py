@@ -156,3 +156,42 @@ def test_a_job_result_totals_only_what_adds_and_names_its_customers(app):
     assert record.result["labels"]["reading_calculation"]["label"] == "Reading charges"
     assert record.result["labels"]["reading_calculation"]["fields"]["price_per_sm3"] == "Price per Sm³"
     assert record.result["started_at"].endswith("+07:00")
+
+
+def test_a_report_read_in_indonesian_or_vietnamese_names_checks_fields_and_entities_in_that_language(client, auth):
+    customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
+    order = OrderFactory(customer=customer, number="SO-2026-0001", closing_date=date(2026, 11, 10))
+    corrupt("orders", "grand_total", order.id, "1.00")
+    corrupt("customers", "balance", customer.id, "5.00")
+    record = run(RunMode.VERIFY, checks=["order_grand_total", "customer_wallet"])
+    user = auth.login("finance")
+    expected = {
+        "id": ("pesanan SO-2026-0001 milik C0042 — PT Sinar Jaya Makmur", "Saldo dompet", "Total keseluruhan pesanan"),
+        "vi": ("đơn hàng SO-2026-0001 của C0042 — PT Sinar Jaya Makmur", "Số dư ví", "Tổng cộng đơn hàng"),
+    }
+    for language, (order_name, balance_label, check_label) in expected.items():
+        user.language = language
+        db.session.commit()
+        rows = {(r["check"], r["field"]): r for r in _csv(client, record.id)}
+        assert rows["order_grand_total", "grand_total"]["entity_name"] == order_name
+        assert rows["customer_wallet", "balance"]["field_label"] == balance_label
+        assert rows["customer_wallet", "balance"]["field"] == "balance"
+        page = client.get(f"/reconciliation/runs/{record.id}").get_data(as_text=True)
+        assert check_label in page and balance_label in page and order_name in page
+
+
+def test_the_command_line_names_checks_and_fields_in_english(runner):
+    listed = runner.invoke(args=["reconcile", "checks"])
+    assert listed.exit_code == 0 and "Order grand totals" in listed.output and "Saldo" not in listed.output
+    assert field_label("customer_wallet", "balance") == "Wallet balance"
+
+
+def test_a_record_deleted_outside_the_application_is_named_by_its_latest_version(client, auth):
+    gone = MeterFactory(serial="M-GONE").id
+    db.session.execute(sa.text("DELETE FROM meters WHERE id = :id"), {"id": gone})
+    db.session.commit()
+    record = run(RunMode.VERIFY, checks=["history_drift"])
+    auth.login("finance")
+    (row,) = _csv(client, record.id)
+    assert (row["entity_type"], row["entity_id"], row["field"]) == ("meter", str(gone), "deleted without a version")
+    assert (row["entity_key"], row["entity_name"]) == ("meter M-GONE", "meter M-GONE (deleted)")

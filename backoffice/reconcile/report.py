@@ -16,6 +16,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
 from backoffice.extensions import db
@@ -42,6 +43,7 @@ from backoffice.models.types import as_utc
 from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
 from backoffice.reconcile.history_drift import NAMES as VERSIONED
+from backoffice.reconcile.history_drift import versioned_tables
 from backoffice.reconcile.wording import field_label
 
 CSV_COLUMNS = [
@@ -238,11 +240,35 @@ def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Name
     named = {}
     for kind, wanted in ids.items():
         if kind in _ALONE:
-            named |= {(kind, entity_id): _ALONE[kind] for entity_id in wanted}
+            named |= {(kind, entity_id): _ALONE[kind]() for entity_id in wanted}
         elif kind in _NAMING:
             statement, name = _NAMING[kind]
             for row in db.session.execute(statement.where(statement.selected_columns[0].in_(wanted))):
                 named[kind, row[0]] = name(row)
+    gone = {(kind, entity_id) for kind, entity_id in entities if (kind, entity_id) not in named}
+    return named | _named_by_history(gone)
+
+
+def _named_by_history(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Named]:
+    """Records no longer there (deleted outside the application, as ``history_drift`` finds them), named as their
+    latest history version names them."""
+    named = {}
+    for table, history in versioned_tables():
+        kind, name = VERSIONED[table.name] if table.name in VERSIONED else (None, None)
+        wanted = [entity_id for entity_kind, entity_id in entities if entity_kind == kind]
+        if not wanted:
+            continue
+        latest = (
+            select(history.c.id, func.max(history.c.transaction_id).label("transaction_id"))
+            .where(history.c.id.in_(wanted))
+            .group_by(history.c.id)
+            .subquery()
+        )
+        version = select(history.c.id, name(history.c).label("name")).join(
+            latest, (latest.c.id == history.c.id) & (latest.c.transaction_id == history.c.transaction_id)
+        )
+        for row in db.session.execute(version):
+            named[kind, row.id] = Named(row.name, _("%(record)s (deleted)", record=row.name))
     return named
 
 
@@ -255,7 +281,7 @@ _EVIDENCE = {
 }
 """Per kind of evidence but the history versions (named after their record's type), the entity type of its rows."""
 
-_ALONE = {"balance_sheet": Named("balance sheet", "the balance sheet", "books.balance_sheet")}
+_ALONE = {"balance_sheet": lambda: Named("balance sheet", _("the balance sheet"), "books.balance_sheet")}
 """Entities of which there is one."""
 
 
@@ -268,14 +294,14 @@ _NAMING = {
         select(Order.id, Order.number, Customer.code, Customer.name).join(Customer, Customer.id == Order.customer_id),
         lambda r: Named(
             r.number or f"#{r.id}",
-            f"order {r.number or '#' + str(r.id)} of {r.code} — {r.name}",
+            _("order %(number)s of %(customer)s", number=r.number or f"#{r.id}", customer=f"{r.code} — {r.name}"),
             "orders.edit",
             {"order_id": r.id},
         ),
     ),
     "account_manager": (
         select(AccountManager.id, AccountManager.name, AccountManager.email),
-        lambda r: Named(r.email, f"account manager {r.name}", "managers.edit", {"manager_id": r.id}),
+        lambda r: Named(r.email, _("account manager %(name)s", name=r.name), "managers.edit", {"manager_id": r.id}),
     ),
     "target": (
         select(Target.id, Target.period_start, AccountManager.name, AccountManager.email).join(
@@ -283,19 +309,24 @@ _NAMING = {
         ),
         lambda r: Named(
             f"{r.email} {r.period_start:%Y-%m}",
-            f"target of {r.name} for {r.period_start:%Y-%m}",
+            _("target of %(manager)s for %(month)s", manager=r.name, month=f"{r.period_start:%Y-%m}"),
             "targets.edit",
             {"target_id": r.id},
         ),
     ),
-    "meter": (select(Meter.id, Meter.serial), lambda r: Named(r.serial, f"meter {r.serial}")),
+    "meter": (select(Meter.id, Meter.serial), lambda r: Named(r.serial, _("meter %(serial)s", serial=r.serial))),
     "meter_reading": (
         select(MeterReading.id, MeterReading.reading_date, Meter.serial, Customer.code)
         .join(Meter, Meter.id == MeterReading.meter_id)
         .join(Customer, Customer.id == MeterReading.customer_id),
         lambda r: Named(
             f"{r.serial} {r.reading_date:%Y-%m-%d}",
-            f"reading of meter {r.serial} on {r.reading_date:%Y-%m-%d} ({r.code})",
+            _(
+                "reading of meter %(serial)s on %(day)s (%(customer)s)",
+                serial=r.serial,
+                day=f"{r.reading_date:%Y-%m-%d}",
+                customer=r.code,
+            ),
             "metering.reading",
             {"code": r.code, "reading_id": r.id},
         ),
@@ -306,18 +337,18 @@ _NAMING = {
         ),
         lambda r: Named(
             f"{r.code} #{r.id}",
-            f"movement #{r.id} of {r.code} — {r.name}",
+            _("movement #%(id)s of %(customer)s", id=r.id, customer=f"{r.code} — {r.name}"),
             "ledger.movement",
             {"code": r.code, "movement_id": r.id},
         ),
     ),
     "account": (
         select(Account.id, Account.code, Account.name),
-        lambda r: Named(r.code, f"account {r.code} {r.name}"),
+        lambda r: Named(r.code, _("account %(code)s %(name)s", code=r.code, name=r.name)),
     ),
     "journal_entry": (
         select(JournalEntry.id, JournalEntry.number),
-        lambda r: Named(r.number, f"entry {r.number}", "books.entry", {"entry_id": r.id}),
+        lambda r: Named(r.number, _("entry %(number)s", number=r.number), "books.entry", {"entry_id": r.id}),
     ),
     "customer_pricing": (
         select(CustomerPricing.id, CustomerPricing.effective_from, Customer.code, Customer.name).join(
@@ -325,21 +356,39 @@ _NAMING = {
         ),
         lambda r: Named(
             f"{r.code} {r.effective_from:%Y-%m-%d}",
-            f"pricing of {r.code} — {r.name} from {r.effective_from:%Y-%m-%d}",
+            _(
+                "pricing of %(customer)s from %(day)s",
+                customer=f"{r.code} — {r.name}",
+                day=f"{r.effective_from:%Y-%m-%d}",
+            ),
             "customers.show",
             {"code": r.code, "tab": "metering"},
         ),
     ),
     "invoice": (
         select(Invoice.id, Invoice.number, Meter.serial).join(Meter, Meter.id == Invoice.meter_id),
-        lambda r: Named(r.number, f"invoice {r.number} on meter {r.serial}"),
+        lambda r: Named(r.number, _("invoice %(number)s on meter %(serial)s", number=r.number, serial=r.serial)),
     ),
     "payment": (
         select(Payment.id, Payment.paid_on, Payment.reference, Meter.serial).join(Meter, Meter.id == Payment.meter_id),
         lambda r: Named(
             f"#{r.id}",
-            f"payment #{r.id} on meter {r.serial} of {r.paid_on:%Y-%m-%d}"
-            + (f" ref {r.reference}" if r.reference else ""),
+            (
+                _(
+                    "payment #%(id)s on meter %(serial)s of %(day)s ref %(reference)s",
+                    id=r.id,
+                    serial=r.serial,
+                    day=f"{r.paid_on:%Y-%m-%d}",
+                    reference=r.reference,
+                )
+                if r.reference
+                else _(
+                    "payment #%(id)s on meter %(serial)s of %(day)s",
+                    id=r.id,
+                    serial=r.serial,
+                    day=f"{r.paid_on:%Y-%m-%d}",
+                )
+            ),
         ),
     ),
     "meter_assignment": (
@@ -348,19 +397,26 @@ _NAMING = {
         .join(Customer, Customer.id == MeterAssignment.customer_id),
         lambda r: Named(
             f"{r.serial} {r.code} {r.started_on:%Y-%m-%d}",
-            f"assignment of meter {r.serial} to {r.code} — {r.name} from {r.started_on:%Y-%m-%d}",
+            _(
+                "assignment of meter %(serial)s to %(customer)s from %(day)s",
+                serial=r.serial,
+                customer=f"{r.code} — {r.name}",
+                day=f"{r.started_on:%Y-%m-%d}",
+            ),
             "customers.show",
             {"code": r.code, "tab": "billing"},
         ),
     ),
-    "user": (select(User.id, User.email), lambda r: Named(r.email, f"user {r.email}")),
+    "user": (select(User.id, User.email), lambda r: Named(r.email, _("user %(email)s", email=r.email))),
     "approval_request": (
         select(ApprovalRequest.id, ApprovalRequest.kind),
-        lambda r: Named(f"#{r.id}", f"approval request #{r.id} ({r.kind.value.replace('_', ' ')})"),
+        lambda r: Named(
+            f"#{r.id}", _("approval request #%(id)s (%(kind)s)", id=r.id, kind=r.kind.value.replace("_", " "))
+        ),
     ),
     "reconciliation_run": (
         select(ReconciliationRun.id),
-        lambda r: Named(f"#{r.id}", f"reconciliation run #{r.id}", "reconciliation.show", {"run_id": r.id}),
+        lambda r: Named(f"#{r.id}", _("reconciliation run #%(id)s", id=r.id), "reconciliation.show", {"run_id": r.id}),
     ),
 }
 """Per entity type: a select whose first column is the id, and how a row is named."""
@@ -376,10 +432,17 @@ class PostpaidStanding:
     changed: int
 
     def describe(self, writes: bool) -> str:
-        changed = f"{self.changed} changed" if writes else f"{self.changed} would change"
-        return (
-            f"Postpaid customers: {self.due} with a balance due, {self.overpaid} with an overpayment, "
-            f"{self.clear} clear; {changed}."
+        figures = {"due": self.due, "overpaid": self.overpaid, "clear": self.clear, "changed": self.changed}
+        if writes:
+            return _(
+                "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
+                "%(changed)s changed.",
+                **figures,
+            )
+        return _(
+            "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
+            "%(changed)s would change.",
+            **figures,
         )
 
 
@@ -409,10 +472,10 @@ def postpaid_standing(run: ReconciliationRun) -> PostpaidStanding | None:
 def scope_text(scope: dict | None) -> str:
     """A run's scope as a clerk reads it."""
     if not scope:
-        return "everything"
+        return _("everything")
     parts = []
     if customers := scope.get("customers"):
-        parts.append("customers " + ", ".join(customers))
+        parts.append(_("customers %(codes)s", codes=", ".join(customers)))
     if month := scope.get("from_month"):
-        parts.append(f"from {month}")
+        parts.append(_("from %(month)s", month=month))
     return "; ".join(parts)

@@ -51,7 +51,7 @@ def latest() -> list[CheckStatus]:
         statuses.append(
             CheckStatus(
                 check=name,
-                description=check.description,
+                description=str(check.description),
                 run_id=row.run_id,
                 last_run_at=as_utc(row.finished_at),
                 checked=row.checked if ran else 0,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from backoffice.models import Order, Target, achieved_amount_sql
@@ -12,8 +13,8 @@ orders = Order.__table__
 
 class TargetAchieved(Check):
     name = "target_achieved"
-    label = "Targets achieved"
-    description = "targets.achieved_amount = sum of the manager's order grand totals closing in the month"
+    label = _l("Targets achieved")
+    description = _l("targets.achieved_amount = sum of the manager's order grand totals closing in the month")
     entity_type = "target"
     table = targets
     after = ("order_grand_total",)

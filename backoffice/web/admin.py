@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -17,6 +16,7 @@ from backoffice.models.users import MIN_PASSWORD_LENGTH
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.users import UserError, change_user, create_user, user_version
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

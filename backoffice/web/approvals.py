@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import StringField
@@ -16,6 +15,7 @@ from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, A
 from backoffice.services import approvals
 from backoffice.web.auth import requires_role
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 

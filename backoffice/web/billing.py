@@ -12,7 +12,6 @@ from datetime import date
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import exists, select
 from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
@@ -25,6 +24,7 @@ from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, billing, periods
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import MoneyField, error_under_field
+from backoffice.web.forms import FlaskForm
 from backoffice.web.ledger import VALUE_DATE_HELP, posting_of
 from backoffice.web.versions import Versioned, refused_edit
 

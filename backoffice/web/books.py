@@ -22,10 +22,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_sqlalchemy.pagination import SelectPagination
-from flask_wtf import FlaskForm
 from sqlalchemy import String, case, func, select, type_coerce
 from sqlalchemy.orm import aliased, selectinload
-from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectField, StringField
+from wtforms import DateField, FieldList, FormField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
@@ -51,6 +50,7 @@ from backoffice.web import sources
 from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.forms import FlaskForm, SubForm
 from backoffice.web.lists import Column, DateRange, Listing
 
 bp = Blueprint("books", __name__, url_prefix="/books")
@@ -92,7 +92,7 @@ JOURNAL_COLUMNS = [
 ]
 
 
-class LineForm(Form):
+class LineForm(SubForm):
     account = SelectField(_l("Account"), validators=[Optional()])
     debit = OptionalMoneyField(_l("Debit"))
     credit = OptionalMoneyField(_l("Credit"))

@@ -11,7 +11,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
@@ -55,6 +54,7 @@ from backoffice.web.choices import (
 from backoffice.web.evidence import review_form
 from backoffice.web.fields import MoneyField, OptionalMoneyField, error_under_field
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 from backoffice.web.jobs import start
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -15,6 +14,7 @@ from backoffice.extensions import db
 from backoffice.models import Role, TamperedEvidence
 from backoffice.services import evidence
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 

@@ -11,7 +11,6 @@ from decimal import Decimal
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -27,6 +26,7 @@ from backoffice.web.approvals import PENDING_NOTICE, pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import MoneyField
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 

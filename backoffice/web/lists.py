@@ -16,7 +16,6 @@ from typing import Any
 from flask import Response, abort, request, stream_with_context, url_for
 from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy.pagination import SelectPagination
-from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import Select, false, or_
 from wtforms import DateField, StringField
@@ -27,6 +26,7 @@ from backoffice.exports import CsvLines, chunked
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer
 from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.forms import FlaskForm
 
 STREAMED_ROWS = 2000
 """Rows fetched at a time by an export."""

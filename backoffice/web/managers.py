@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, StringField
 from wtforms.validators import InputRequired, Length
@@ -13,6 +12,7 @@ from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Role
 from backoffice.services import ChangedMeanwhile, managers
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("managers", __name__, url_prefix="/managers")

@@ -7,7 +7,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, SelectField, StringField
@@ -24,6 +23,7 @@ from backoffice.web.approvals import waits
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
 
 bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")

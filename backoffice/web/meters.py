@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, SelectField, StringField
@@ -18,6 +17,7 @@ from backoffice.extensions import db
 from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
 from backoffice.services import billing
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("meters", __name__, url_prefix="/meters")
 

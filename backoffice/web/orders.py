@@ -8,7 +8,6 @@ from decimal import Decimal
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 from wtforms import DateField, SelectField, StringField
@@ -36,6 +35,7 @@ from backoffice.web import history
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
 

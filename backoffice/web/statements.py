@@ -7,7 +7,6 @@ from datetime import date
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import Optional
 
@@ -18,6 +17,7 @@ from backoffice.services import statements
 from backoffice.services.statements import Period
 from backoffice.web.customers import customer_or_404
 from backoffice.web.fields import MonthField
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 

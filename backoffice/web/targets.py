@@ -7,7 +7,6 @@ from decimal import Decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 from wtforms import RadioField, SelectField
@@ -28,6 +27,7 @@ from backoffice.services.targets import (
 )
 from backoffice.web.choices import manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")

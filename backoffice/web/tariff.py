@@ -8,7 +8,6 @@ import re
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -22,6 +21,7 @@ from backoffice.web.approvals import waits
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
 

@@ -189,7 +189,7 @@ def adjustment(
         customer_id=_id(customer),
         value_date=value_date,
         reference=reference,
-        description=description or reason.label,
+        description=description or reason.value.replace("_", " ").capitalize(),  # the record's words: English
         reason=reason.value,
         idempotency_key=clerk_key(idempotency_key),
         user=user,

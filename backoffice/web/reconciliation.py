@@ -25,9 +25,9 @@ JOBS = {
     RunMode.REBUILD: ("rebuild", {"dry_run": False}),
 }
 BUTTONS = {
-    RunMode.VERIFY: "Verify now",
-    RunMode.FIX: "Verify and fix",
-    RunMode.REBUILD: "Rebuild",
+    RunMode.VERIFY: _l("Verify now"),
+    RunMode.FIX: _l("Verify and fix"),
+    RunMode.REBUILD: _l("Rebuild"),
 }
 
 
@@ -114,7 +114,7 @@ def start():
     if not form.validate_on_submit():
         abort(400)
     if form.scope() is None:
-        message = " ".join(form.customer.errors)
+        message = " ".join(map(str, form.customer.errors))
         if request.headers.get("HX-Request"):
             return render_template("jobs/_unavailable.html", message=message), 422
         flash(message, "error")

@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
 from backoffice.extensions import db
@@ -82,12 +83,19 @@ class Tariff:
     """Only these customers."""
 
     def describe(self) -> str:
-        parts = [f"from {self.effective_from:%Y-%m-%d}"]
+        """The tariff as the reader's language says it (English outside a request: the commands)."""
+        values = {
+            "from": self.effective_from.isoformat(),
+            "price": shown(self.price_per_sm3) if self.price_per_sm3 is not None else "",
+            "correction": self.meter_correction,
+        }
+        if self.price_per_sm3 is not None and self.meter_correction is not None:
+            return _("Tariff from %(from)s, price %(price)s per Sm³, correction %(correction)s") % values
         if self.price_per_sm3 is not None:
-            parts.append(f"price {shown(self.price_per_sm3)} per Sm³")
+            return _("Tariff from %(from)s, price %(price)s per Sm³") % values
         if self.meter_correction is not None:
-            parts.append(f"correction {self.meter_correction}")
-        return "Tariff " + ", ".join(parts)
+            return _("Tariff from %(from)s, correction %(correction)s") % values
+        return _("Tariff from %(from)s") % values
 
 
 @dataclass(frozen=True)

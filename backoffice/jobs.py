@@ -34,6 +34,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -208,8 +209,12 @@ def enqueue(
         db.session.delete(record)
         db.session.commit()
         raise QueueUnavailable(
-            f"The job queue (Redis at {redis_url()}) cannot be reached, so the job was not started: {error}. "
-            "Nothing was changed; try again once it is back."
+            _(
+                "The job queue (Redis at %(url)s) cannot be reached, so the job was not started: %(error)s. Nothing "
+                "was changed; try again once it is back.",
+                url=redis_url(),
+                error=error,
+            )
         ) from None
     log.info("Queued job %s on %s: %s", record.id, spec.queue, description)
     return record, True
@@ -453,7 +458,7 @@ def waiting_notice(record: JobRecord) -> str | None:
         return None
     if as_utc(record.enqueued_at) > utcnow() - NO_WORKER_NOTICE_AFTER or _worker_listens(record.queue):
         return None
-    return f"No worker is listening on the queue '{record.queue}'; the job will run when one starts."
+    return _("No worker is listening on the queue '%(queue)s'; the job will run when one starts.", queue=record.queue)
 
 
 def title(record: JobRecord) -> str:

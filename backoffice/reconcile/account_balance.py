@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import literal, select
 
 from backoffice.models import Account, AccountBalanceBucket, account_balance_sql, posted_balance_sql
@@ -50,4 +51,4 @@ class AccountBalance(Check):
         difference = posted_balance_sql(accounts.c.id) - account_balance_sql(accounts.c.id)
         rows = select(accounts.c.id, literal(0), difference).where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
         if len(connection.execute(adding_to_buckets(connection.dialect.name, rows)).all()) < len(ids):
-            raise BeyondLimit("The balance of an account")
+            raise BeyondLimit(_("The balance of an account"))

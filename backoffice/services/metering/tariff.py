@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
@@ -269,9 +270,15 @@ def _hold(tariff: Tariff, impact: TariffImpact, credits: dict[int, Decimal], use
         asked,
         credits,
         user=user,
-        description=f"{tariff.describe()} for {impact.customers:,} customer(s); gives back: {listed}",
+        description=f"{_in_english(tariff.describe)} for {impact.customers:,} customer(s); gives back: {listed}",
         where=_("the tariff page"),
     )
+
+
+def _in_english(say) -> str:
+    """What ``say()`` says, in English: the words a record keeps, whoever's request wrote it."""
+    with force_locale("en"):
+        return say()
 
 
 def _credits(connection, tariff: Tariff) -> dict[int, Decimal]:

@@ -952,7 +952,7 @@ def reconcile_checks() -> None:
     table = Table("check", "", "entity", "fixable", "description", box=None)
     for check in CHECKS.values():
         fixable = "yes" if check.fixable else "report only"
-        table.add_row(check.name, check.label, check.entity_type, fixable, check.description)
+        table.add_row(check.name, str(check.label), check.entity_type, fixable, check.description)
     _console().print(table)
 
 

@@ -59,7 +59,7 @@ class UnknownCheck(ValueError):
 def label(name: str) -> str:
     """A check's label, or the name given when no check has it (a run recorded before a check was renamed)."""
     check = CHECKS.get(name)
-    return check.label if check is not None else name
+    return str(check.label) if check is not None else name
 
 
 @cache

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, select
 
 from backoffice.models import Account, AccountBalanceBucket, account_balance_sql, posted_balance_sql
@@ -15,7 +16,7 @@ buckets = AccountBalanceBucket.__table__
 
 class AccountBalance(Check):
     name = "account_balance"
-    label = "Account balances"
+    label = _l("Account balances")
     description = "an account's balance (the sum of its buckets) = its posted journal lines, in its normal direction"
     entity_type = "account"
     by_customer = False

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal
 
 from backoffice.models import balance_sheet_sql
@@ -10,7 +11,7 @@ sheet = balance_sheet_sql().add_columns(literal(1).label("id")).subquery("balanc
 
 class BalanceSheet(Check):
     name = "balance_sheet"
-    label = "Balance sheet"
+    label = _l("Balance sheet")
     description = (
         "total assets = total liabilities + equity + current earnings (revenue − expenses); "
         "healed by fixing the account balances"

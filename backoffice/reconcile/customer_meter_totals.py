@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from backoffice.models import Customer, customer_meter_sums_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -8,7 +10,7 @@ customers = Customer.__table__
 
 class CustomerMeterTotals(Check):
     name = "customer_meter_totals"
-    label = "Customers' amounts due"
+    label = _l("Customers' amounts due")
     description = (
         "customers.amount_due and overpayment = per meter the customer held, max(invoices - payments, 0) and "
         "max(payments - invoices, 0) of those dated in the customer's periods of it, summed"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
 
 from backoffice.models import Customer, CustomerStatus, status_sql
@@ -12,7 +13,7 @@ SUSPENDED = CustomerStatus.SUSPENDED.value
 
 class CustomerStatusCheck(Check):
     name = "customer_status"
-    label = "Customer suspensions"
+    label = _l("Customer suspensions")
     description = "customers.status = suspended while the balance is below suspend_below, else active (1 = suspended)"
     entity_type = "customer"
     table = customers

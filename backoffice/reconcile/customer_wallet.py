@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from backoffice.models import BalanceTransaction, Customer
@@ -23,7 +24,7 @@ def _per_customer(customer_ids: tuple[int, ...] | None):
 
 class CustomerWallet(Check):
     name = "customer_wallet"
-    label = "Customer wallets"
+    label = _l("Customer wallets")
     description = "customers.balance, total_recharged and total_spent = the sums of the customer's ledger rows"
     entity_type = "customer"
     table = customers

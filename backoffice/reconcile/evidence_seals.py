@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, select
 
 from backoffice import quarantine, seals
@@ -17,7 +18,7 @@ class EvidenceSeals(Check):
     """
 
     name = "evidence_seals"
-    label = "Sealed evidence"
+    label = _l("Sealed evidence")
     description = (
         "every wallet movement, posted journal entry, history version, approval request and decision, and "
         "finished reconciliation run carries a valid seal, and every sealed row is still there"

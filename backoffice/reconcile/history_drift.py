@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import cache
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -215,7 +216,7 @@ def drift_rows() -> Subquery:
 
 class HistoryDrift(Check):
     name = "history_drift"
-    label = "Records against their history"
+    label = _l("Records against their history")
     description = (
         "each versioned record's values = those of its latest history version; a record with no version, "
         "or deleted without one, was written outside the application"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
@@ -24,7 +25,7 @@ per_entry = (
 
 class JournalBalanced(Check):
     name = "journal_balanced"
-    label = "Journal entries balanced"
+    label = _l("Journal entries balanced")
     description = "every posted journal entry has two lines or more and its debits equal its credits"
     entity_type = "journal_entry"
     by_customer = False

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backoffice.models import BalanceTransaction, Customer
@@ -28,7 +29,7 @@ chain = select(
 
 class LedgerChain(Check):
     name = "ledger_chain"
-    label = "Wallet ledger chains"
+    label = _l("Wallet ledger chains")
     description = (
         "each ledger row: balance_after = balance_before + signed amount, "
         "and balance_before = the customer's previous balance_after"

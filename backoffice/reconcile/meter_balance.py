@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Meter, MeterAssignment, meter_balance_sql, meter_overpayment_sql
@@ -11,7 +12,7 @@ assignments = MeterAssignment.__table__
 
 class MeterBalance(Check):
     name = "meter_balance"
-    label = "Meter balances"
+    label = _l("Meter balances")
     description = "meters.balance = max(invoices - payments, 0); meters.overpayment = max(payments - invoices, 0)"
     entity_type = "meter"
     table = meters

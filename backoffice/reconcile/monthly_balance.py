@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
 from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
@@ -31,7 +32,7 @@ def _parts(customer_ids: tuple[int, ...] | None) -> ExpectedBeside:
 
 class MonthlyBalance(Check):
     name = "monthly_balance"
-    label = "Monthly balances"
+    label = _l("Monthly balances")
     description = (
         "each customer month's opening (= the previous month's closing), deposits, purchases, closing and "
         "Sm³ = the wallet movements dated in the month and the readings' volumes; the latest closing = "

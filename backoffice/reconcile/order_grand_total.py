@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
 from backoffice.models import Order, grand_total_of
@@ -17,7 +18,7 @@ def expected_grand_total():
 
 class OrderGrandTotal(Check):
     name = "order_grand_total"
-    label = "Order grand totals"
+    label = _l("Order grand totals")
     description = "orders.grand_total = total_price + additions - promo - reductions"
     entity_type = "order"
     table = orders

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, select
 
 from backoffice.hooks import recompute_order_month_totals
@@ -49,7 +50,7 @@ def _parts(customer_ids: tuple[int, ...] | None, from_month: date | None) -> Exp
 
 class OrderMonthTotals(Check):
     name = "order_month_totals"
-    label = "Order totals by month"
+    label = _l("Order totals by month")
     description = (
         "order_month_totals per account manager and closing month: order_count = the number of the manager's orders "
         "closing in the month, grand_total = the sum of their grand totals; a month without orders has no row"

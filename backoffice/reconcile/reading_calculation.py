@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backoffice.models import (
@@ -35,7 +36,7 @@ priced = select(whose, pricing_sql("id", whose.c.holder_id, whose.c.reading_date
 
 class ReadingCalculation(Check):
     name = "reading_calculation"
-    label = "Reading charges"
+    label = _l("Reading charges")
     description = (
         "each reading has a calculation = its volume × the correction and price in force on its date for "
         "the customer who held the meter that day (Sm³ to 4 places, cost to cents), and that customer's "

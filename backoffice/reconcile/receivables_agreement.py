@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from backoffice.models import Account, account_balance_sql, receivables_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.services.books import RECEIVABLES
@@ -9,7 +11,7 @@ accounts = Account.__table__
 
 class ReceivablesAgreement(Check):
     name = "receivables_agreement"
-    label = "Meters' invoices against Receivables"
+    label = _l("Meters' invoices against Receivables")
     description = "the Receivables account = the meters' invoices less their payments, neither withdrawn"
     entity_type = "account"
     by_customer = False

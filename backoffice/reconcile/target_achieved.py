@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from backoffice.models import Order, Target, achieved_amount_sql
@@ -12,7 +13,7 @@ orders = Order.__table__
 
 class TargetAchieved(Check):
     name = "target_achieved"
-    label = "Targets achieved"
+    label = _l("Targets achieved")
     description = "targets.achieved_amount = sum of the manager's order grand totals closing in the month"
     entity_type = "target"
     table = targets

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backoffice.models import Account, Customer, account_balance_sql
@@ -12,7 +13,7 @@ customers = Customer.__table__
 
 class WalletLedgerAgreement(Check):
     name = "wallet_ledger_agreement"
-    label = "Wallets against Customer deposits"
+    label = _l("Wallets against Customer deposits")
     description = "the Customer deposits account = the sum of the customers' prepaid balances"
     entity_type = "account"
     by_customer = False

@@ -23,7 +23,7 @@ from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.exports import CsvLines, chunked
+from backoffice.exports import CsvLines, chunked, headings
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer
 from backoffice.web.fields import OptionalMoneyField
@@ -216,7 +216,7 @@ def csv_response(name: str, header: Sequence[str], rows: Iterable[Iterable]) -> 
 
     def lines() -> Iterator[str]:
         csv = CsvLines()
-        yield csv.line(header)
+        yield csv.line(headings(header))
         for values in rows:
             yield csv.line(values)
 

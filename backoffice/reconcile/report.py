@@ -16,6 +16,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
 from backoffice.exports import headings
@@ -377,11 +378,18 @@ class PostpaidStanding:
     changed: int
 
     def describe(self, writes: bool) -> str:
-        changed = f"{self.changed} changed" if writes else f"{self.changed} would change"
-        return (
-            f"Postpaid customers: {self.due} with a balance due, {self.overpaid} with an overpayment, "
-            f"{self.clear} clear; {changed}."
-        )
+        values = {"due": self.due, "overpaid": self.overpaid, "clear": self.clear, "changed": self.changed}
+        if writes:
+            said = _(
+                "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
+                "%(changed)s changed."
+            )
+        else:
+            said = _(
+                "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
+                "%(changed)s would change."
+            )
+        return said % values
 
 
 def postpaid_standing(run: ReconciliationRun) -> PostpaidStanding | None:
@@ -410,10 +418,10 @@ def postpaid_standing(run: ReconciliationRun) -> PostpaidStanding | None:
 def scope_text(scope: dict | None) -> str:
     """A run's scope as a clerk reads it."""
     if not scope:
-        return "everything"
+        return _("everything")
     parts = []
     if customers := scope.get("customers"):
-        parts.append("customers " + ", ".join(customers))
+        parts.append(_("customers %(codes)s", codes=", ".join(customers)))
     if month := scope.get("from_month"):
-        parts.append(f"from {month}")
+        parts.append(_("from %(month)s", month=month))
     return "; ".join(parts)

@@ -532,11 +532,11 @@ def _periods(month: str | None = None, error: str | None = None) -> str:
 def balance_sheet():
     rows = _accounts()
     sections = [
-        (label, [a for a in rows if a.type is kind])
-        for label, kind in (
-            (_("Assets"), AccountType.ASSET),
-            (_("Liabilities"), AccountType.LIABILITY),
-            (_("Equity"), AccountType.EQUITY),
+        (kind.value, label, total, [a for a in rows if a.type is kind])
+        for kind, label, total in (
+            (AccountType.ASSET, _("Assets"), _("Total assets")),
+            (AccountType.LIABILITY, _("Liabilities"), _("Total liabilities")),
+            (AccountType.EQUITY, _("Equity"), _("Total equity")),
         )
     ]
     return render_template("books/balance_sheet.html", sections=sections, sheet=books.balance_sheet())

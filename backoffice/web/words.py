@@ -54,6 +54,14 @@ WORDS = {
     "equity": _l("equity"),
     "revenue": _l("revenue"),
     "expense": _l("expense"),
+    # What an automatic journal entry records.
+    "balance_transaction": _l("balance transaction"),
+    "invoice": _l("invoice"),
+    "payment": _l("payment"),
+    # What a history version did to its record.
+    "created": _l("created"),
+    "edited": _l("edited"),
+    "deleted": _l("deleted"),
     # A recalculation's reason.
     "pricing_change": _l("pricing change"),
     "deferred": _l("deferred"),

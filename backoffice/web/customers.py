@@ -58,6 +58,7 @@ from backoffice.web.forms import FlaskForm
 from backoffice.web.jobs import start
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
+from backoffice.web.words import WORDS
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -94,8 +95,8 @@ class CustomerFilterForm(Filters):
         _l("Status"),
         choices=[
             SelectChoice("", _l("All open")),
-            *(SelectChoice(s.value, s.value) for s in CustomerStatus),
-            SelectChoice(CLOSED, CLOSED),
+            *(SelectChoice(s.value, WORDS[s.value]) for s in CustomerStatus),
+            SelectChoice(CLOSED, WORDS[CLOSED]),
         ],
         default="",
     )

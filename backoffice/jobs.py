@@ -184,7 +184,8 @@ def enqueue(
         return _existing(record.id, record.active_key), False
     if record.in_process:
         try:
-            execute(record.id)
+            with force_locale("en"):  # what the job records and logs is English, as a worker's is
+                execute(record.id)
         except Exception:
             log.exception("In-process job %s failed", record.id)
         db.session.refresh(record)

@@ -34,6 +34,8 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -182,7 +184,8 @@ def enqueue(
         return _existing(record.id, record.active_key), False
     if record.in_process:
         try:
-            execute(record.id)
+            with force_locale("en"):  # what the job records and logs is English, as a worker's is
+                execute(record.id)
         except Exception:
             log.exception("In-process job %s failed", record.id)
         db.session.refresh(record)
@@ -190,7 +193,7 @@ def enqueue(
     from redis.exceptions import RedisError
     from rq.exceptions import DuplicateJobError
 
-    description = title(record)
+    description = english_title(record)
     try:
         queue(spec.queue).enqueue(
             "backoffice.jobs.execute",
@@ -208,8 +211,12 @@ def enqueue(
         db.session.delete(record)
         db.session.commit()
         raise QueueUnavailable(
-            f"The job queue (Redis at {redis_url()}) cannot be reached, so the job was not started: {error}. "
-            "Nothing was changed; try again once it is back."
+            _(
+                "The job queue (Redis at %(url)s) cannot be reached, so the job was not started: %(error)s. Nothing "
+                "was changed; try again once it is back.",
+                url=redis_url(),
+                error=error,
+            )
         ) from None
     log.info("Queued job %s on %s: %s", record.id, spec.queue, description)
     return record, True
@@ -249,7 +256,7 @@ def _execute(job_id: str):
     record.attempts += 1
     record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
     db.session.commit()
-    log.info("Started (attempt %d): %s", record.attempts, title(record))
+    log.info("Started (attempt %d): %s", record.attempts, english_title(record))
     from rq import Retry, get_current_job
 
     try:
@@ -453,37 +460,51 @@ def waiting_notice(record: JobRecord) -> str | None:
         return None
     if as_utc(record.enqueued_at) > utcnow() - NO_WORKER_NOTICE_AFTER or _worker_listens(record.queue):
         return None
-    return f"No worker is listening on the queue '{record.queue}'; the job will run when one starts."
+    return _("No worker is listening on the queue '%(queue)s'; the job will run when one starts.", queue=record.queue)
 
 
 def title(record: JobRecord) -> str:
-    """What the job does, as a sentence a clerk reads: "Verify and fix every check", "Recalculate customer C0005 —
-    PT Sinar Jaya Makmur", "Rebuild (dry run) of Monthly balances for C0001 — …, from 2026-09"."""
+    """What the job does, as a sentence a clerk reads in their language: "Verify and fix every check",
+    "Recalculate customer C0005 — PT Sinar Jaya Makmur", "Rebuild (dry run) of Monthly balances for C0001 — …,
+    from 2026-09"."""
     args = record.args
     if record.kind == "recalculate_customer":
         customer = db.session.get(Customer, args["customer_id"])
-        return f"Recalculate customer {_named(customer) if customer else '#' + str(args['customer_id'])}"
+        named = _named(customer) if customer else "#" + str(args["customer_id"])
+        return _("Recalculate customer %(customer)s", customer=named)
     if record.kind == "nightly_maintenance":
-        return f"Nightly verify and fix of {args['date']}"
+        return _("Nightly verify and fix of %(date)s", date=args["date"])
     if record.kind == "monthly_rebuild":
-        return f"Monthly rebuild of {args['month']}"
+        return _("Monthly rebuild of %(month)s", month=args["month"])
     if record.kind == "tariff_change":
-        changed = [f"price {shown(Decimal(args['price_per_sm3']))} per Sm³"] if args.get("price_per_sm3") else []
-        if args.get("meter_correction"):
-            changed.append(f"correction factor {args['meter_correction']}")
-        return f"Tariff change from {args['effective_from']}: {' and '.join(changed)}"
+        price = shown(Decimal(args["price_per_sm3"])) if args.get("price_per_sm3") else None
+        correction = args.get("meter_correction")
+        values = {"from": args["effective_from"], "price": price, "correction": correction}
+        if price and correction:
+            return (
+                _("Tariff change from %(from)s: price %(price)s per Sm³ and correction factor %(correction)s") % values
+            )
+        if correction:
+            return _("Tariff change from %(from)s: correction factor %(correction)s") % values
+        return _("Tariff change from %(from)s: price %(price)s per Sm³") % values
+    checks = ", ".join(label(name) for name in args.get("checks") or []) or _("every check")
     if record.kind == "verify":
-        doing = "Verify and fix" if args.get("fix") else "Verify"
+        doing = _("Verify and fix %(checks)s") if args.get("fix") else _("Verify %(checks)s")
     else:
-        doing = "Rebuild (dry run) of" if args.get("dry_run") else "Rebuild"
-    checks = ", ".join(label(name) for name in args.get("checks") or []) or "every check"
-    scope = []
+        doing = _("Rebuild (dry run) of %(checks)s") if args.get("dry_run") else _("Rebuild %(checks)s")
+    said = doing % {"checks": checks}
     if codes := args.get("customers"):
         customers = db.session.scalars(select(Customer).where(Customer.code.in_(codes)).order_by(Customer.code))
-        scope.append("for " + ", ".join(_named(customer) for customer in customers))
+        said = _("%(job)s for %(customers)s", job=said, customers=", ".join(_named(customer) for customer in customers))
     if month := args.get("from_month"):
-        scope.append(f"from {month}")
-    return " ".join([doing, checks, *scope])
+        said = _("%(job)s from %(month)s", job=said, month=month)
+    return said
+
+
+def english_title(record: JobRecord) -> str:
+    """The job's :func:`title` in English, whoever started it: what the queue and the log say."""
+    with force_locale("en"):
+        return title(record)
 
 
 def _named(customer: Customer) -> str:
@@ -648,7 +669,7 @@ def _enqueue_chunks(chunk_ids: list[int]) -> None:
                 timeout=KINDS[record.kind].timeout,
                 result_ttl=24 * 3600,
                 failure_ttl=7 * 24 * 3600,
-                description=f"{title(record)}: {label(check)}, chunk {position}",
+                description=f"{english_title(record)}: {label(check)}, chunk {position}",
             )
         )
     try:

@@ -28,8 +28,9 @@ from babel.numbers import (
     parse_decimal,
 )
 from flask import current_app
+from flask_babel import gettext as _
 
-from backoffice.i18n import number_locale
+from backoffice.i18n import language, number_locale
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -48,7 +49,13 @@ class BeyondLimit(MoneyError):
     """A balance or total would grow beyond what its column holds; nothing was written."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} would exceed {shown(MAX_BALANCE)}, the most a balance holds. Nothing was saved.")
+        super().__init__(
+            _(
+                "%(what)s would exceed %(limit)s, the most a balance holds. Nothing was saved.",
+                what=what,
+                limit=shown(MAX_BALANCE),
+            )
+        )
 
 
 def read_amount(text: str | None) -> Decimal:
@@ -83,19 +90,27 @@ def decimal_places(currency: str | None) -> int:
 def parse_number(text: str | None, locale: str, what: str = "amount") -> Decimal:
     """Read a decimal number typed by a user under the locale's rules, strictly; the caller checks its range."""
     raw = (text or "").strip()
-    article = "an" if what[0] in "aeiou" else "a"
+    amount = what == "amount"
     if not raw:
-        raise MoneyError(f"Enter {article} {what}.")
+        raise MoneyError(_("Enter an amount.") if amount else _("Enter a number."))
     negative = raw.startswith("-")
     body = raw.lstrip("+-").strip()
+    example = example_amount(locale)
     if not _looks_like_number(body, locale):
-        raise MoneyError(f"Not {article} {what}. Write {what}s like {example_amount(locale)}.")
+        refusal = (
+            _("Not an amount. Write amounts like %(example)s.")
+            if amount
+            else _("Not a number. Write numbers like %(example)s.")
+        )
+        raise MoneyError(refusal % {"example": example})
     try:
         value = parse_decimal(_normalise_spaces(body, locale), locale=locale, strict=True)
     except (NumberFormatError, InvalidOperation):
-        raise MoneyError(
-            f"The separators are not read that way here. Write {what}s like {example_amount(locale)}."
-        ) from None
+        if amount:
+            refusal = _("The separators are not read that way here. Write amounts like %(example)s.")
+        else:
+            refusal = _("The separators are not read that way here. Write numbers like %(example)s.")
+        raise MoneyError(refusal % {"example": example}) from None
     return -value if negative else value
 
 
@@ -104,14 +119,14 @@ def check_amount(value: Decimal) -> Decimal:
     if not isinstance(value, Decimal):
         raise MoneyError(f"Amounts must be Decimal, not {type(value).__name__}.")
     if not value.is_finite():
-        raise MoneyError("Not an amount.")
+        raise MoneyError(_("Not an amount."))
     if value < 0:
-        raise MoneyError("The amount must not be negative.")
+        raise MoneyError(_("The amount must not be negative."))
     # Before any rounding: a number wider than Decimal's precision cannot be quantized at all.
     if value > MAX_AMOUNT:
-        raise MoneyError("The amount is too large (at most 13 digits before the decimal separator).")
+        raise MoneyError(_("The amount is too large (at most 13 digits before the decimal separator)."))
     if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
-        raise MoneyError("Use at most 2 decimal places.")
+        raise MoneyError(_("Use at most 2 decimal places."))
     return value.quantize(CENT)
 
 
@@ -131,20 +146,36 @@ def _refuse_ambiguous(text: str, value: Decimal, locale: str, currency: str | No
     if len(fraction) == 3 and whole and _grouped_in_threes(whole, group):
         # The decimal separator may be the other convention's thousands separator.
         thousands = Decimal(whole_digits + fraction)
-        readings.append(
-            f"{format_decimal(thousands, format='#,##0', locale=locale)} for {_said(thousands, locale, currency)}"
-        )
+        readings.append(_reading(format_decimal(thousands, format="#,##0", locale=locale), thousands, locale, currency))
     if value == value.quantize(Decimal(1).scaleb(-places)):
         short = value.normalize() if value == value.to_integral_value() else value.quantize(CENT)
         pattern = "#,##0" if value == value.to_integral_value() else "#,##0." + "0" * places
-        reading = f"{format_decimal(short, format=pattern, locale=locale)} for {_said(short, locale, currency)}"
+        reading = _reading(format_decimal(short, format=pattern, locale=locale), short, locale, currency)
         if reading not in readings:
             readings.append(reading)
-    unit = "place" if places == 1 else "places"
-    limit = f"amounts have at most {places} decimal {unit}" if places else "amounts have no decimal places here"
+    if places == 0:
+        limit = _("amounts have no decimal places here")
+    elif places == 1:
+        limit = _("amounts have at most 1 decimal place")
+    else:
+        limit = _("amounts have at most %(places)s decimal places", places=places)
+    if len(readings) == 2:
+        raise MoneyError(
+            _(
+                "Ambiguous: write %(first)s or %(second)s (%(limit)s).",
+                first=readings[0],
+                second=readings[1],
+                limit=limit,
+            )
+        )
     if readings:
-        raise MoneyError(f"Ambiguous: write {' or '.join(readings)} ({limit}).")
-    raise MoneyError(f"Ambiguous: {limit}; write the amount without the extra digits.")
+        raise MoneyError(_("Ambiguous: write %(reading)s (%(limit)s).", reading=readings[0], limit=limit))
+    raise MoneyError(_("Ambiguous: %(limit)s; write the amount without the extra digits.", limit=limit))
+
+
+def _reading(written: str, value: Decimal, locale: str, currency: str | None) -> str:
+    """One way to write an ambiguous amount, and what it then is: "1.000 for one thousand"."""
+    return _("%(written)s for %(said)s", written=written, said=_said(value, locale, currency))
 
 
 def _grouped_in_threes(whole: str, group: str) -> bool:
@@ -162,9 +193,9 @@ _SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, 
 
 
 def _said(value: Decimal, locale: str, currency: str | None) -> str:
-    """A reading as a clerk says it: a whole number in English words ("one thousand"), another as the amount shown
-    in the currency (``Rp1,50``)."""
-    if value == value.to_integral_value() and value < 10**15:
+    """A reading as a clerk says it: in English, a whole number in words ("one thousand"); another, or in another
+    language, as the amount shown in the currency (``Rp1,50``)."""
+    if value == value.to_integral_value() and value < 10**15 and language() == "en":
         return _words(int(value))
     return format_money(value, locale, currency) if currency else format_decimal(value, locale=locale)
 

@@ -7,6 +7,7 @@ Both wait for an admin to reverse or accept the rows (``services.evidence``).
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
@@ -27,8 +28,11 @@ REASON = "left unfixed: customer {code} is quarantined, tampered evidence waits 
 class Quarantined(ValueError):
     def __init__(self, code: str) -> None:
         super().__init__(
-            f"Customer {code} is quarantined: rows of its evidence carry no valid seal. It takes no automatic "
-            "movement until an admin reverses or accepts them on its page."
+            _(
+                "Customer %(code)s is quarantined: rows of its evidence carry no valid seal. It takes no automatic "
+                "movement until an admin reverses or accepts them on its page.",
+                code=code,
+            )
         )
 
 

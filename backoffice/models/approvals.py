@@ -12,6 +12,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
@@ -48,14 +49,15 @@ class ApprovalKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
+        """The kind in the reader's language (English outside a request)."""
         return {
-            ApprovalKind.ADJUSTMENT: "Balance adjustment",
-            ApprovalKind.WALLET_REVERSAL: "Wallet reversal",
-            ApprovalKind.JOURNAL_ENTRY: "Manual journal entry",
-            ApprovalKind.ENTRY_REVERSAL: "Journal entry reversal",
-            ApprovalKind.READING_CORRECTION: "Reading correction",
-            ApprovalKind.PRICING_CHANGE: "Pricing change",
-            ApprovalKind.TARIFF_CHANGE: "Tariff change",
+            ApprovalKind.ADJUSTMENT: _l("Balance adjustment"),
+            ApprovalKind.WALLET_REVERSAL: _l("Wallet reversal"),
+            ApprovalKind.JOURNAL_ENTRY: _l("Manual journal entry"),
+            ApprovalKind.ENTRY_REVERSAL: _l("Journal entry reversal"),
+            ApprovalKind.READING_CORRECTION: _l("Reading correction"),
+            ApprovalKind.PRICING_CHANGE: _l("Pricing change"),
+            ApprovalKind.TARIFF_CHANGE: _l("Tariff change"),
         }[self]
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_decimal
+from flask_babel import gettext as _
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -116,14 +117,16 @@ def volume_sm3_of(volume_flow_meter: Decimal, meter_correction: Decimal) -> Deci
     volume = volume_flow_meter * meter_correction
     if volume > MAX_VOLUME:
         limit = format_decimal(MAX_VOLUME, locale=number_locale())
-        raise ReadingOutOfRange(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
+        raise ReadingOutOfRange(_("The volume in Sm³ would exceed %(limit)s, the most a reading holds.", limit=limit))
     return volume.quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
 
 
 def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
     total = volume_sm3 * price_per_sm3
     if total > MAX_AMOUNT:
-        raise ReadingOutOfRange(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
+        raise ReadingOutOfRange(
+            _("The reading's total would exceed %(limit)s, the most a reading holds.", limit=shown(MAX_AMOUNT))
+        )
     return round_money(total)
 
 

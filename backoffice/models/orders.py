@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Select, String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -27,7 +28,9 @@ def checked_grand_total(total_price: Decimal, additions: Decimal, promo: Decimal
     if total < 0:
         raise NegativeGrandTotal(discounts=promo + reductions, gross=total_price + additions)
     if total > MAX_AMOUNT:
-        raise GrandTotalTooLarge(f"The grand total would exceed {shown(MAX_AMOUNT)}, the most an order holds.")
+        raise GrandTotalTooLarge(
+            _("The grand total would exceed %(limit)s, the most an order holds.", limit=shown(MAX_AMOUNT))
+        )
     return total
 
 
@@ -38,8 +41,12 @@ class GrandTotalTooLarge(ValueError):
 class NegativeGrandTotal(ValueError):
     def __init__(self, discounts: Decimal, gross: Decimal) -> None:
         super().__init__(
-            f"Promo and reductions ({discounts}) exceed total price plus additions ({gross}); "
-            "the grand total cannot be negative."
+            _(
+                "Promo and reductions (%(discounts)s) exceed total price plus additions (%(gross)s): the grand "
+                "total cannot be negative.",
+                discounts=shown(discounts),
+                gross=shown(gross),
+            )
         )
         self.discounts = discounts
         self.gross = gross

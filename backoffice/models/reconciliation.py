@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,11 +41,11 @@ class RunTrigger(enum.StrEnum):
     def label(self) -> str:
         """Who started a run, as a clerk reads it."""
         return {
-            RunTrigger.USER: "a user",
-            RunTrigger.CLI: "the command line",
-            RunTrigger.API: "the operations API",
-            RunTrigger.SCHEDULE: "the schedule",
-            RunTrigger.WRITE_PATH: "a change as it was saved",
+            RunTrigger.USER: _l("a user"),
+            RunTrigger.CLI: _l("the command line"),
+            RunTrigger.API: _l("the operations API"),
+            RunTrigger.SCHEDULE: _l("the schedule"),
+            RunTrigger.WRITE_PATH: _l("a change as it was saved"),
         }[self]
 
 

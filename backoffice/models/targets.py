@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import CheckConstraint, Date, ForeignKey, UniqueConstraint, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -42,7 +43,7 @@ class Target(db.Model):
     @validates("period_start")
     def _check_period(self, _key: str, value: date) -> date:
         if value.day != 1:
-            raise ValueError("A target's period starts on the first day of a month.")
+            raise ValueError(_("A target's period starts on the first day of a month."))
         return value
 
     @property

@@ -8,6 +8,7 @@ from datetime import MAXYEAR, UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import Date, Enum, Numeric, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -56,7 +57,7 @@ class Month:
             if parsed.year == MAXYEAR and parsed.month == 12:
                 raise ValueError
         except ValueError:
-            raise ValueError("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).") from None
+            raise ValueError(_("Write the month as YYYY-MM, e.g. 2026-11 (at most 9999-11).")) from None
         return parsed
 
     @classmethod

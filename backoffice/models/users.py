@@ -6,6 +6,7 @@ from datetime import datetime
 from functools import cache
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_login import UserMixin
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column, validates
@@ -61,7 +62,7 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+            raise ValueError(_("The password must have at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
         self.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
     def check_password(self, password: str) -> bool:

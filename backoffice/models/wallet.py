@@ -9,6 +9,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -37,7 +38,13 @@ class AdjustmentReason(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", " ").capitalize()
+        """The reason in the reader's language (English outside a request)."""
+        return {
+            AdjustmentReason.DATA_ENTRY_ERROR: _l("Data entry error"),
+            AdjustmentReason.GOODWILL: _l("Goodwill"),
+            AdjustmentReason.WRITE_OFF: _l("Write off"),
+            AdjustmentReason.OTHER: _l("Other"),
+        }[self]
 
 
 class BalanceTransaction(db.Model):

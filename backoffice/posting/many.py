@@ -25,6 +25,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     Column,
     Date,
@@ -218,8 +219,10 @@ def _refuse_beyond_limits(connection: Connection) -> None:
         .limit(1)
     ).one()
     if balance:
-        raise BeyondLimit(f"The balance of {code}")
-    raise BeyondLimit(f"The total {'recharged' if recharged else 'spent'} of {code}")
+        raise BeyondLimit(_("The balance of %(code)s", code=code))
+    if recharged:
+        raise BeyondLimit(_("The total recharged of %(code)s", code=code))
+    raise BeyondLimit(_("The total spent of %(code)s", code=code))
 
 
 _MOMENT = bindparam("moment", type_=entries.c.created_at.type)

@@ -20,6 +20,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
@@ -47,7 +48,12 @@ class WalletError(ValueError):
 class InsufficientBalance(WalletError):
     def __init__(self, customer, amount: Decimal) -> None:
         super().__init__(
-            f"Insufficient balance: {customer.code} has {shown(customer.balance)} available, {shown(amount)} is needed."
+            _(
+                "Insufficient balance: %(code)s has %(available)s available, %(needed)s is needed.",
+                code=customer.code,
+                available=shown(customer.balance),
+                needed=shown(amount),
+            )
         )
         self.available = customer.balance
         self.amount = amount
@@ -55,34 +61,47 @@ class InsufficientBalance(WalletError):
 
 class IdempotencyKeyTooLong(WalletError):
     def __init__(self) -> None:
-        super().__init__(f"An idempotency key has at most {KEY_LENGTH} characters.")
+        super().__init__(_("An idempotency key has at most %(length)s characters.", length=KEY_LENGTH))
 
 
 class IdempotencyKeyReserved(WalletError):
     def __init__(self, prefix: str) -> None:
         super().__init__(
-            f"An idempotency key cannot start with {prefix!r}: such keys are the application's own. Use another key."
+            _(
+                "An idempotency key cannot start with %(prefix)s: such keys are the application's own. Use another "
+                "key.",
+                prefix=repr(prefix),
+            )
         )
 
 
 class IdempotencyConflict(WalletError):
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"Idempotency key {key!r} was already used for a different operation; use a new key for a new operation."
+            _(
+                "Idempotency key %(key)s was already used for a different operation; use a new key for a new "
+                "operation.",
+                key=repr(key),
+            )
         )
 
 
 class CustomerClosed(WalletError):
     def __init__(self, code: str) -> None:
         super().__init__(
-            f"Customer {code} is closed: it takes no new movement. Its history stays; an admin can reopen it."
+            _(
+                "Customer %(code)s is closed: it takes no new movement. Its history stays; an admin can reopen it.",
+                code=code,
+            )
         )
 
 
 class DatedAfterToday(WalletError):
     def __init__(self, today: date) -> None:
         zone = current_app.config["TIMEZONE"]
-        super().__init__(f"A movement cannot be dated after today ({today:%Y-%m-%d} in {zone}).")
+        super().__init__(
+            _("A movement cannot be dated after today (%(today)s in %(zone)s).", today=today.isoformat(), zone=zone)
+        )
 
 
 @dataclass(frozen=True)
@@ -319,7 +338,7 @@ def _refused(connection, movement: Movement, rule) -> None:
         )
     ).one_or_none()
     if customer is None:
-        raise WalletError(f"No customer with id {movement.customer_id}.")
+        raise WalletError(_("No customer with id %(id)s.", id=movement.customer_id))
     if customer.closed_at is not None:
         raise CustomerClosed(customer.code)
     if rule.kind is Kind.CHARGE:
@@ -328,9 +347,10 @@ def _refused(connection, movement: Movement, rule) -> None:
     if movement.amount < 0 and after < 0 and not movement.allow_overdraft:
         raise InsufficientBalance(customer, -movement.amount)
     if abs(after) > MAX_BALANCE:
-        raise BeyondLimit(f"The balance of {customer.code}")
-    total = "recharged" if rule.total == "total_recharged" else "spent"
-    raise BeyondLimit(f"The total {total} of {customer.code}")
+        raise BeyondLimit(_("The balance of %(code)s", code=customer.code))
+    if rule.total == "total_recharged":
+        raise BeyondLimit(_("The total recharged of %(code)s", code=customer.code))
+    raise BeyondLimit(_("The total spent of %(code)s", code=customer.code))
 
 
 def by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction | None:

@@ -17,6 +17,8 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
+from flask_babel import gettext as _
+
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
 """The accounts the rules use (the migrations create them)."""
 ACCOUNT_NAMES = {
@@ -87,7 +89,7 @@ class NoRule(ValueError):
 
 def rule_of(kind: Kind | str, signed: Decimal) -> Rule:
     if signed == 0:
-        raise NoRule("A movement moves a non-zero amount.")
+        raise NoRule(_("A movement moves a non-zero amount."))
     try:
         return _BY_KEY[(Kind(kind), 1 if signed > 0 else -1)]
     except (KeyError, ValueError):

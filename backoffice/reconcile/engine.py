@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import ngettext
 from sqlalchemy import func, insert, literal, select, text
 
 from backoffice import quarantine
@@ -47,7 +48,14 @@ _BATCH = 500
 
 class UnknownCustomer(ValueError):
     def __init__(self, codes: list[str]) -> None:
-        super().__init__(f"Unknown customer code{'s' if len(codes) > 1 else ''}: {', '.join(codes)}.")
+        super().__init__(
+            ngettext(
+                "Unknown customer code: %(codes)s.",
+                "Unknown customer codes: %(codes)s.",
+                len(codes),
+                codes=", ".join(codes),
+            )
+        )
 
 
 def scope_for(customer_codes=(), from_month=None) -> Scope:

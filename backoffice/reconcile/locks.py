@@ -31,6 +31,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Integer, func, literal, select
 
 from backoffice.extensions import db
@@ -43,12 +45,13 @@ to ask whether a run would be refused is held for moments, and a run commits its
 claiming."""
 
 _STARTED = {
-    RunTrigger.CLI: "from the command line",
-    RunTrigger.API: "through the API",
-    RunTrigger.SCHEDULE: "by the schedule",
-    RunTrigger.USER: "by a user",
-    RunTrigger.WRITE_PATH: "by a write",
+    RunTrigger.CLI: _l("from the command line"),
+    RunTrigger.API: _l("through the API"),
+    RunTrigger.SCHEDULE: _l("by the schedule"),
+    RunTrigger.USER: _l("by a user"),
+    RunTrigger.WRITE_PATH: _l("by a write"),
 }
+_MODES = {"verify": _l("verify"), "fix": _l("fix"), "rebuild": _l("rebuild"), "dry-run": _l("dry run")}
 
 
 class RunRefused(RuntimeError):
@@ -171,11 +174,14 @@ def _refusal(check: Check) -> str:
 
     _within_a_moment(holder_found)
     if holder is None:
-        return f"Another run is already writing {label}; try again when it ends."
-    started = f"by {holder.email}" if holder.email else _STARTED[holder.trigger]
-    return (
-        f"A {holder.mode.value} of {label} is already running (run #{holder.id}, started {started}); "
-        "try again when it ends."
+        return _("Another run is already writing %(check)s; try again when it ends.", check=label)
+    started = _("by %(email)s", email=holder.email) if holder.email else _STARTED[holder.trigger]
+    return _(
+        "A %(mode)s of %(check)s is already running (run #%(id)s, started %(started)s); try again when it ends.",
+        mode=_MODES.get(holder.mode.value, holder.mode.value),
+        check=label,
+        id=holder.id,
+        started=started,
     )
 
 

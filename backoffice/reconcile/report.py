@@ -19,6 +19,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
+from backoffice.exports import headings
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
@@ -153,7 +154,7 @@ def csv_lines(run_id: int, check: str | None = None) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    yield line(CSV_COLUMNS)
+    yield line(headings(CSV_COLUMNS))
     query = discrepancies(run_id, check).execution_options(yield_per=_NAMED_PER)
     for part in db.session.scalars(query).partitions(_NAMED_PER):
         named = named_entities({entity_of(d) for d in part})

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -50,21 +51,28 @@ class ApprovalError(ValueError):
 
 class AlreadyDecided(ApprovalError):
     def __init__(self, request: ApprovalRequest) -> None:
-        who = request.decided_by.email if request.decided_by else "someone"
-        super().__init__(f"Request #{request.id} was already {request.status.value} by {who}; nothing was changed.")
+        who = request.decided_by.email if request.decided_by else _("someone")
+        if request.status is ApprovalStatus.APPROVED:
+            refusal = _("Request #%(id)s was already approved by %(who)s; nothing was changed.")
+        else:
+            refusal = _("Request #%(id)s was already rejected by %(who)s; nothing was changed.")
+        super().__init__(refusal % {"id": request.id, "who": who})
 
 
 class NoSuchRequest(ApprovalError):
     def __init__(self, request_id: int) -> None:
-        super().__init__(f"No approval request #{request_id}.")
+        super().__init__(_("No approval request #%(id)s.", id=request_id))
 
 
 class ChangedSinceAsked(ApprovalError):
     def __init__(self, request: ApprovalRequest, message: str | None = None) -> None:
         super().__init__(
             message
-            or f"Request #{request.id}'s entry was changed after it was asked for: it is not what was asked, so "
-            "nothing was posted. Reject it, and ask again for the entry as it is now."
+            or _(
+                "Request #%(id)s's entry was changed after it was asked for: it is not what was asked, so nothing was "
+                "posted. Reject it, and ask again for the entry as it is now.",
+                id=request.id,
+            )
         )
 
 
@@ -72,7 +80,11 @@ class OwnRequest(ApprovalError):
     """The requester deciding their own request: a second admin approves or rejects it, never the first."""
 
     def __init__(self, request: ApprovalRequest, decision: str = "approves") -> None:
-        super().__init__(f"You asked for request #{request.id}: another admin {decision} it.")
+        if decision == "approves":
+            refusal = _("You asked for request #%(id)s: another admin approves it.")
+        else:
+            refusal = _("You asked for request #%(id)s: another admin rejects it.")
+        super().__init__(refusal % {"id": request.id})
 
 
 limit = wallet.approval_limit
@@ -226,14 +238,16 @@ def _apply(session, request: ApprovalRequest, user: User) -> None:
     except metering.ChangedSinceAsked as error:
         raise ChangedSinceAsked(request, str(error)) from None
     except ChangedMeanwhile:
-        raise ChangedSinceAsked(request, f"Request #{request.id}: the source changed after it was asked.") from None
+        raise ChangedSinceAsked(
+            request, _("Request #%(id)s: the source changed after it was asked.", id=request.id)
+        ) from None
 
 
 def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
     """Decline the request, saying why; nothing is posted (a draft asked for stays a draft). Raises
     :class:`ApprovalError`: the requester cannot reject their own request, as they cannot approve it."""
     if not reason.strip():
-        raise ApprovalError("Say why the request is rejected.")
+        raise ApprovalError(_("Say why the request is rejected."))
     decided_by = user.id
     with transaction():
         request = _locked(request_id)
@@ -247,7 +261,7 @@ def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
 
 def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: str) -> ApprovalRequest:
     if not reason.strip():
-        raise ApprovalError("Say why: the approver reads it.")
+        raise ApprovalError(_("Say why: the approver reads it."))
     key = request.idempotency_key
     if key and (earlier := _by_key(key)) is not None:
         return earlier
@@ -350,7 +364,7 @@ def _locked(request_id: int) -> ApprovalRequest:
 def _entry(entry_id: int) -> JournalEntry:
     entry = db.session.get(JournalEntry, entry_id)
     if entry is None or entry.status is not EntryStatus.DRAFT:
-        raise books.BooksError(f"No draft entry {entry_id}.")
+        raise books.BooksError(_("No draft entry %(id)s.", id=entry_id))
     return entry
 
 

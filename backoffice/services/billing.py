@@ -14,6 +14,8 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import joinedload
 
@@ -81,8 +83,16 @@ class RetireNotConfirmed(BillingError):
 
     def __init__(self, meter: Meter, current: MeterAssignment | None) -> None:
         self.meter, self.current = meter, current
-        where = f"at {current.customer.code} since {current.started_on:%Y-%m-%d}" if current else "at nobody's"
-        super().__init__(f"Meter {meter.serial} is now {where}: confirm its retirement again.")
+        if current is not None:
+            refusal = _(
+                "Meter %(serial)s is now at %(code)s since %(date)s: confirm its retirement again.",
+                serial=meter.serial,
+                code=current.customer.code,
+                date=current.started_on.isoformat(),
+            )
+        else:
+            refusal = _("Meter %(serial)s is now at nobody's: confirm its retirement again.", serial=meter.serial)
+        super().__init__(refusal)
 
 
 class MoveNotConfirmed(BillingError):
@@ -91,18 +101,25 @@ class MoveNotConfirmed(BillingError):
     def __init__(self, current: MeterAssignment, owed: Owed) -> None:
         self.current, self.owed = current, owed
         super().__init__(
-            f"Meter {current.meter.serial} is at {current.customer.code} since {current.started_on:%Y-%m-%d}, "
-            f"where {shown(owed.due)} is due and {shown(owed.overpaid)} overpaid: confirm the move."
+            _(
+                "Meter %(serial)s is at %(code)s since %(date)s, where %(due)s is due and %(overpaid)s overpaid: "
+                "confirm the move.",
+                serial=current.meter.serial,
+                code=current.customer.code,
+                date=current.started_on.isoformat(),
+                due=shown(owed.due),
+                overpaid=shown(owed.overpaid),
+            )
         )
 
 
 def add_meter(serial: str) -> Meter:
     serial = serial.strip().upper()
     if not serial or len(serial) > 40:
-        raise BillingError("A meter needs a serial of at most 40 characters.")
+        raise BillingError(_("A meter needs a serial of at most 40 characters."))
     with transaction() as session:
         if session.scalar(select(Meter.id).where(Meter.serial == serial)) is not None:
-            raise BillingError(f"Meter {serial} already exists.")
+            raise BillingError(_("Meter %(serial)s already exists.", serial=serial))
         meter = Meter(serial=serial)
         session.add(meter)
     return meter
@@ -114,8 +131,11 @@ def meter_by_serial(serial: str) -> Meter:
     meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
     if meter is None:
         raise BillingError(
-            f"Meter {serial} does not exist. Check the serial, or add the meter first "
-            f"(Meters → Add meter, or: backoffice meters add {serial})."
+            _(
+                "Meter %(serial)s does not exist. Check the serial, or add the meter first (Meters → Add meter, or: "
+                "backoffice meters add %(serial)s).",
+                serial=serial,
+            )
         )
     return meter
 
@@ -129,31 +149,40 @@ def assign_meter(
     that assignment (the clerk saw where the meter is and what is due there), which then ends
     on ``started_on``. What was invoiced and paid there stays with that customer.
     """
-    not_after_today(started_on, "An assignment")
+    not_after_today(started_on, _l("An assignment"))
     with transaction() as session:
         # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
         _locked(session, meter.id, also=[customer.id])
         session.refresh(meter)
-        refuse_retired(meter, "it takes no new assignment")
+        refuse_retired(meter, _l("it takes no new assignment"))
         _refuse_closed(customer.id)
         current = active_assignment(meter.id)
         if current is not None and current.customer_id == customer.id:
-            raise BillingError(f"Meter {meter.serial} is already assigned to {customer.code}.")
+            raise BillingError(
+                _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
+            )
         last_end = session.scalar(
             select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
         )
         if last_end is not None and started_on < last_end:
             raise BillingError(
-                f"Meter {meter.serial} was at another customer until {last_end:%Y-%m-%d}: "
-                "an assignment cannot start before that."
+                _(
+                    "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
+                    serial=meter.serial,
+                    date=last_end.isoformat(),
+                )
             )
         if current is not None:
             if started_on <= current.started_on:
                 raise BillingError(
-                    f"Meter {meter.serial} has been at {current.customer.code} since "
-                    f"{current.started_on:%Y-%m-%d}: a move must be dated after that."
+                    _(
+                        "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
+                        serial=meter.serial,
+                        code=current.customer.code,
+                        date=current.started_on.isoformat(),
+                    )
                 )
-            _refuse_to_cut(current, started_on, f"they would move to {customer.code}")
+            _refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
             if confirm_move_from != current.id:
                 raise MoveNotConfirmed(current, owed(current))
             current.is_active, current.ended_on = False, started_on
@@ -168,14 +197,14 @@ def assign_meter(
 def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
     """The meter leaves the customer's site on ``ended_on``: what is dated from then on is nobody's."""
     if ended_on < assignment.started_on:
-        raise BillingError("An assignment cannot end before it started.")
-    not_after_today(ended_on, "An assignment's end")
+        raise BillingError(_("An assignment cannot end before it started."))
+    not_after_today(ended_on, _l("An assignment's end"))
     with transaction() as session:
         _locked(session, assignment.meter_id)
         session.refresh(assignment)
         if not assignment.is_active:
-            raise BillingError("This assignment is already inactive.")
-        _refuse_to_cut(assignment, ended_on, "nobody would hold the meter on their dates")
+            raise BillingError(_("This assignment is already inactive."))
+        _refuse_to_cut(assignment, ended_on, _("nobody would hold the meter on their dates"))
         assignment.is_active, assignment.ended_on = False, ended_on
         session.flush()
         recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
@@ -188,8 +217,8 @@ def reactivate(assignment: MeterAssignment) -> None:
         session.refresh(assignment)
         session.refresh(assignment.meter)
         if assignment.is_active:
-            raise BillingError("This assignment is already active.")
-        refuse_retired(assignment.meter, "it takes no new assignment")
+            raise BillingError(_("This assignment is already active."))
+        refuse_retired(assignment.meter, _l("it takes no new assignment"))
         _refuse_closed(assignment.customer_id)
         later = session.scalar(
             select(MeterAssignment.started_on)
@@ -203,7 +232,10 @@ def reactivate(assignment: MeterAssignment) -> None:
         )
         if later is not None:
             raise BillingError(
-                f"The meter has been assigned to another customer since {later:%Y-%m-%d}; assign it here again instead."
+                _(
+                    "The meter has been assigned to another customer since %(date)s; assign it here again instead.",
+                    date=later.isoformat(),
+                )
             )
         assignment.is_active, assignment.ended_on = True, None
         session.flush()
@@ -217,11 +249,11 @@ def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, co
     ``confirm_from``: the id of the assignment the clerk was shown (``None``: they were shown the meter at nobody's);
     raises :class:`RetireNotConfirmed` when the meter is elsewhere now.
     """
-    not_after_today(retired_on, "A retirement")
+    not_after_today(retired_on, _l("A retirement"))
     with transaction() as session:
         _locked(session, meter.id)
         session.refresh(meter)
-        refuse_retired(meter, "it is retired once")
+        refuse_retired(meter, _l("it is retired once"))
         current = active_assignment(meter.id)
         if (current.id if current else None) != confirm_from:
             raise RetireNotConfirmed(meter, current)
@@ -230,15 +262,23 @@ def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, co
         )
         if last_end is not None and retired_on < last_end:
             raise BillingError(
-                f"Meter {meter.serial} was at a customer's until {last_end:%Y-%m-%d}: it cannot be retired before that."
+                _(
+                    "Meter %(serial)s was at a customer's until %(date)s: it cannot be retired before that.",
+                    serial=meter.serial,
+                    date=last_end.isoformat(),
+                )
             )
         if current is not None:
             if retired_on < current.started_on:
                 raise BillingError(
-                    f"Meter {meter.serial} has been at {current.customer.code} since {current.started_on:%Y-%m-%d}: "
-                    "it cannot be retired before that."
+                    _(
+                        "Meter %(serial)s has been at %(code)s since %(date)s: it cannot be retired before that.",
+                        serial=meter.serial,
+                        code=current.customer.code,
+                        date=current.started_on.isoformat(),
+                    )
                 )
-            _refuse_to_cut(current, retired_on, "the meter would be retired before them")
+            _refuse_to_cut(current, retired_on, _("the meter would be retired before them"))
             current.is_active, current.ended_on = False, retired_on
         meter.status, meter.retired_on, meter.retired_by_id = MeterStatus.RETIRED, retired_on, user.id if user else None
         session.flush()
@@ -259,7 +299,7 @@ def add_invoice(
 ) -> Invoice:
     """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given).
     An invoice issued after today is refused."""
-    not_after_today(issued_on, "An invoice")
+    not_after_today(issued_on, _l("An invoice"))
     number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
         connection = _locked(session, meter.id)
@@ -331,7 +371,7 @@ def add_payment(
 ) -> Payment:
     """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given). A payment dated
     after today is refused."""
-    not_after_today(paid_on, "A payment")
+    not_after_today(paid_on, _l("A payment"))
     amount = _positive(amount)
     periods.refuse_if_closed(db.session, paid_on)
     with transaction() as session:
@@ -414,25 +454,30 @@ def withdraw_payment(
 def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
     reason = reason.strip()
     if not reason:
-        raise BillingError(f"Say why the {kind.value} is withdrawn.", "reason")
+        refusal = (
+            _("Say why the invoice is withdrawn.") if kind is Kind.INVOICE else _("Say why the payment is withdrawn.")
+        )
+        raise BillingError(refusal, "reason")
     if len(reason) > 300:
-        raise BillingError("A reason has at most 300 characters.", "reason")
+        raise BillingError(_("A reason has at most 300 characters."), "reason")
     if value_date is not None:
-        not_after_today(value_date, "A withdrawal")
+        not_after_today(value_date, _l("A withdrawal"))
     table = model.__table__
     with transaction() as session:
         meter_id = session.scalar(select(table.c.meter_id).where(table.c.id == row_id))
         if meter_id is None:
-            raise BillingError(f"No {kind.value} {row_id}.")
+            refusal = _("No invoice %(id)s.") if kind is Kind.INVOICE else _("No payment %(id)s.")
+            raise BillingError(refusal % {"id": row_id})
         connection = _locked(session, meter_id)
         row = connection.execute(select(table).where(table.c.id == row_id)).one()
         _refuse_withdrawn(row, kind.value)
         on = row.issued_on if kind is Kind.INVOICE else row.paid_on
         if value_date is not None and value_date < on:
-            made = "issued" if kind is Kind.INVOICE else "paid"
-            raise BillingError(
-                f"A withdrawal cannot be dated before the {kind.value} was {made} ({on:%Y-%m-%d}).", "date"
-            )
+            if kind is Kind.INVOICE:
+                refusal = _("A withdrawal cannot be dated before the invoice was issued (%(date)s).")
+            else:
+                refusal = _("A withdrawal cannot be dated before the payment was paid (%(date)s).")
+            raise BillingError(refusal % {"date": on.isoformat()}, "date")
         about = f"Invoice {row.number}" if kind is Kind.INVOICE else f"Payment #{row.id}"
         posted = post(
             connection,
@@ -482,7 +527,11 @@ def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal,
 def _refuse_withdrawn(row, what: str) -> None:
     if row.withdrawn_at is not None:
         on = local_date_of(row.withdrawn_at, current_app.config["TIMEZONE"])
-        raise Withdrawn(f"This {what} was withdrawn on {on:%Y-%m-%d}: it no longer changes.")
+        if what == "invoice":
+            refusal = _("This invoice was withdrawn on %(date)s: it no longer changes.")
+        else:
+            refusal = _("This payment was withdrawn on %(date)s: it no longer changes.")
+        raise Withdrawn(refusal % {"date": on.isoformat()})
 
 
 def _locked(session, meter_id: int, *, also=()):
@@ -538,15 +587,24 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
     if held is None:
         serial = db.session.scalar(select(Meter.serial).where(Meter.id == meter_id))
         raise BillingError(
-            f"Meter {serial} was not assigned to any customer on {on:%Y-%m-%d}: readings, invoices and payments "
-            "are dated in a period when a customer held the meter.",
+            _(
+                "Meter %(serial)s was not assigned to any customer on %(date)s: readings, invoices and payments are "
+                "dated in a period when a customer held the meter.",
+                serial=serial,
+                date=on.isoformat(),
+            ),
             "date",
         )
     if customer_id is not None and held.customer_id != customer_id:
         code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id))
         raise BillingError(
-            f"On {on:%Y-%m-%d} meter {held.meter.serial} was at {held.customer.code}, not at {code}: "
-            f"enter it for {held.customer.code}.",
+            _(
+                "On %(date)s meter %(serial)s was at %(holder)s, not at %(code)s: enter it for %(holder)s.",
+                date=on.isoformat(),
+                serial=held.meter.serial,
+                holder=held.customer.code,
+                code=code,
+            ),
             "date",
         )
     _refuse_closed(held.customer_id)
@@ -556,8 +614,15 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
 def refuse_retired(meter: Meter, refused: str) -> None:
     """Raise :class:`BillingError` if the meter is retired; ``refused`` says what it takes no more."""
     if meter.retired:
-        on = f" on {meter.retired_on:%Y-%m-%d}" if meter.retired_on else ""
-        raise BillingError(f"Meter {meter.serial} was retired{on}: {refused}.")
+        values = {"serial": meter.serial, "refused": refused}
+        if meter.retired_on:
+            refusal = _("Meter %(serial)s was retired on %(date)s: %(refused)s.") % {
+                **values,
+                "date": meter.retired_on.isoformat(),
+            }
+        else:
+            refusal = _("Meter %(serial)s was retired: %(refused)s.") % values
+        raise BillingError(refusal)
 
 
 def _refuse_closed(customer_id: int) -> None:
@@ -566,7 +631,11 @@ def _refuse_closed(customer_id: int) -> None:
     code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id, Customer.closed_at.is_not(None)))
     if code is not None:
         raise BillingError(
-            f"Customer {code} is closed: it takes no new meter, reading, invoice or payment. An admin can reopen it."
+            _(
+                "Customer %(code)s is closed: it takes no new meter, reading, invoice or payment. An admin can reopen "
+                "it.",
+                code=code,
+            )
         )
 
 
@@ -578,30 +647,39 @@ def owed(assignment: MeterAssignment) -> Owed:
 
 
 def not_after_today(on: date, what: str) -> None:
+    """Refuse a date after today; ``what`` names what is dated ("An invoice", in the reader's language)."""
     today = local_today()
     if on > today:
         zone = current_app.config["TIMEZONE"]
-        raise BillingError(f"{what} cannot be dated after today ({today:%Y-%m-%d} in {zone}).", "date")
+        refusal = _("%(what)s cannot be dated after today (%(today)s in %(zone)s).")
+        raise BillingError(refusal % {"what": what, "today": today.isoformat(), "zone": zone}, "date")
 
 
 def _refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) -> None:
     """Refuse to end the period on ``ends_on`` when a reading, invoice or payment of it is dated from then on."""
     dated = {
-        "reading(s)": select(func.count(MeterReading.id)).where(
+        _l("%(count)s reading(s)"): select(func.count(MeterReading.id)).where(
             MeterReading.meter_id == assignment.meter_id, MeterReading.reading_date >= ends_on
         ),
-        "invoice(s)": select(func.count(Invoice.id)).where(
+        _l("%(count)s invoice(s)"): select(func.count(Invoice.id)).where(
             Invoice.meter_id == assignment.meter_id, Invoice.issued_on >= ends_on
         ),
-        "payment(s)": select(func.count(Payment.id)).where(
+        _l("%(count)s payment(s)"): select(func.count(Payment.id)).where(
             Payment.meter_id == assignment.meter_id, Payment.paid_on >= ends_on
         ),
     }
-    found = [f"{count} {what}" for what, query in dated.items() if (count := db.session.scalar(query))]
+    found = [str(what) % {"count": count} for what, query in dated.items() if (count := db.session.scalar(query))]
     if found:
         raise BillingError(
-            f"Meter {assignment.meter.serial} has {', '.join(found)} dated on or after {ends_on:%Y-%m-%d} at "
-            f"{assignment.customer.code}; {consequence}. Date it after them, or correct them first.",
+            _(
+                "Meter %(serial)s has %(found)s dated on or after %(date)s at %(code)s; %(consequence)s. Date it "
+                "after them, or correct them first.",
+                serial=assignment.meter.serial,
+                found=", ".join(found),
+                date=ends_on.isoformat(),
+                code=assignment.customer.code,
+                consequence=consequence,
+            ),
             "date",
         )
 
@@ -610,9 +688,9 @@ def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date)
     amount = _positive(amount)
     number = number.strip()
     if not number or len(number) > 40:
-        raise BillingError("An invoice needs a number of at most 40 characters.", "number")
+        raise BillingError(_("An invoice needs a number of at most 40 characters."), "number")
     if due_on < issued_on:
-        raise BillingError("An invoice cannot fall due before it is issued.", "due_on")
+        raise BillingError(_("An invoice cannot fall due before it is issued."), "due_on")
     periods.refuse_if_closed(db.session, issued_on)
     return number, amount
 
@@ -621,7 +699,7 @@ def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
     query = select(Invoice.id).where(Invoice.number == number, Invoice.id != invoice_id)
     with db.session.no_autoflush:
         if db.session.scalar(query) is not None:
-            raise BillingError(f"Invoice number {number} is already used.", "number")
+            raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")
 
 
 def _positive(amount: Decimal) -> Decimal:
@@ -630,5 +708,5 @@ def _positive(amount: Decimal) -> Decimal:
     except MoneyError as error:
         raise BillingError(str(error)) from None
     if amount == 0:
-        raise BillingError("Enter an amount greater than zero.")
+        raise BillingError(_("Enter an amount greater than zero."))
     return amount

@@ -24,6 +24,8 @@ from decimal import Decimal
 from functools import cache
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Insert, Select, String, bindparam, cast, func, insert, literal, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
@@ -60,12 +62,26 @@ class BooksError(ValueError):
     """An entry the books refuse; nothing was written."""
 
 
+SOURCE_NAMES = {
+    "balance_transaction": _l("wallet movement"),
+    "invoice": _l("invoice"),
+    "payment": _l("payment"),
+}
+"""What posted an automatic entry, as the reader's language names it."""
+
+
 class ControlAccount(BooksError):
     """A manual entry's line on a control account: only the account's sub-ledger moves it."""
 
     def __init__(self, number: int, account: str, controlled_by: str) -> None:
         super().__init__(
-            f"Line {number}: {account} is a control account: only {controlled_by} move it, never a manual entry."
+            _(
+                "Line %(number)s: %(account)s is a control account: only %(controlled_by)s move it, never a manual "
+                "entry.",
+                number=number,
+                account=account,
+                controlled_by=controlled_by,
+            )
         )
         self.number = number
         """The line's place among the lines given, from 1."""
@@ -136,7 +152,7 @@ def _accounts(connection: Connection, codes: set[str]) -> dict[str, _Account]:
         for row in connection.execute(_ACCOUNTS, {"codes": sorted(missing)}):
             known[row.code] = _Account(row.id, AccountType(row.type))
     if unknown := sorted(codes - set(known)):
-        raise BooksError(f"No account {', '.join(unknown)} in the chart of accounts.")
+        raise BooksError(_("No account %(codes)s in the chart of accounts.", codes=", ".join(unknown)))
     return {code: known[code] for code in codes}
 
 
@@ -284,10 +300,13 @@ def void_draft(connection: Connection, entry_id: int) -> None:
 def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
     entry = connection.execute(_locked_entry(entry_id)).one_or_none()
     if entry is None:
-        raise BooksError(f"No draft entry {entry_id}.")
+        raise BooksError(_("No draft entry %(id)s.", id=entry_id))
     if (status := EntryStatus(entry.status)) is not EntryStatus.DRAFT:
-        settled = "posted" if status is EntryStatus.POSTED else "voided"
-        raise BooksError(f"{entry.number} has already been {settled}: a posted or void entry does not change.")
+        if status is EntryStatus.POSTED:
+            refusal = _("%(number)s has already been posted: a posted or void entry does not change.")
+        else:
+            refusal = _("%(number)s has already been voided: a posted or void entry does not change.")
+        raise BooksError(refusal % {"number": entry.number})
     return [
         Line(code, debit, credit, description)
         for code, debit, credit, description in connection.execute(
@@ -432,7 +451,9 @@ def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
         for r in rows
         if (r.id, r.bucket) in moves and abs(Decimal(r.balance) + moves[r.id, r.bucket]) > MAX_BALANCE
     }
-    return "The balance of " + (", ".join(sorted(names)) or "an account")
+    if not names:
+        return _("The balance of an account")
+    return _("The balance of %(accounts)s", accounts=", ".join(sorted(names)))
 
 
 def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
@@ -445,14 +466,18 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
     """
     original = connection.execute(_locked_entry(entry_id)).one_or_none()
     if original is None or original.status != EntryStatus.POSTED:
-        raise BooksError(f"No posted entry {entry_id}.")
+        raise BooksError(_("No posted entry %(id)s.", id=entry_id))
     if original.source_type is not None:
         raise BooksError(
-            f"{original.number} was posted by a {original.source_type.replace('_', ' ')}: correct it through that "
-            "(a wallet reversal, a withdrawn invoice or payment), which posts its own entry."
+            _(
+                "%(number)s was posted by a %(source)s: correct it through that (a wallet reversal, a withdrawn "
+                "invoice or payment), which posts its own entry.",
+                number=original.number,
+                source=SOURCE_NAMES.get(original.source_type, original.source_type.replace("_", " ")),
+            )
         )
     if connection.execute(select(entries.c.number).where(entries.c.reverses_id == entry_id)).first() is not None:
-        raise BooksError(f"{original.number} has already been reversed.")
+        raise BooksError(_("%(number)s has already been reversed.", number=original.number))
     swapped = [
         Line(code, debit=credit, credit=debit, description=description)
         for code, debit, credit, description in connection.execute(
@@ -501,21 +526,26 @@ def check_lines(lines: list[Line], *, complete: bool = True) -> list[Line]:
     ``complete``: the entry is to be posted, so it needs two lines or more and must balance.
     """
     if not lines or (complete and len(lines) < 2):
-        raise BooksError("An entry needs at least two lines." if complete else "An entry needs a line at least.")
+        raise BooksError(_("An entry needs at least two lines.") if complete else _("An entry needs a line at least."))
     checked = []
     for number, ln in enumerate(lines, start=1):
         try:
             debit, credit = check_amount(ln.debit), check_amount(ln.credit)
         except MoneyError as error:
-            raise BooksError(f"Line {number}: {error}") from None
+            raise BooksError(_("Line %(number)s: %(error)s", number=number, error=error)) from None
         if (debit > 0) == (credit > 0):
-            raise BooksError(f"Line {number}: enter either a debit or a credit, greater than zero.")
+            raise BooksError(_("Line %(number)s: enter either a debit or a credit, greater than zero.", number=number))
         if not ln.account.strip():
-            raise BooksError(f"Line {number}: choose an account.")
+            raise BooksError(_("Line %(number)s: choose an account.", number=number))
         checked.append(Line(ln.account.strip(), debit, credit, ln.description))
     debits, credits = sum(ln.debit for ln in checked), sum(ln.credit for ln in checked)
     if complete and debits != credits:
         raise BooksError(
-            f"Debits ({shown(debits)}) and credits ({shown(credits)}) differ by {shown(abs(debits - credits))}."
+            _(
+                "Debits (%(debits)s) and credits (%(credits)s) differ by %(difference)s.",
+                debits=shown(debits),
+                credits=shown(credits),
+                difference=shown(abs(debits - credits)),
+            )
         )
     return checked

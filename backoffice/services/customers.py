@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import joinedload
 
@@ -63,12 +66,14 @@ class Details:
 def create_customer(code: str, details: Details) -> Customer:
     code = code.strip().upper()
     if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
-        raise CustomerError(f"{code!r} is not a customer code: use up to 32 letters, digits, '-' or '_'.")
+        raise CustomerError(
+            _("%(code)s is not a customer code: use up to 32 letters, digits, '-' or '_'.", code=repr(code))
+        )
     values = checked_details(details)
     with transaction() as session:
         _refuse_inactive_manager(session, values["account_manager_id"])
         if session.scalar(select(Customer.id).where(Customer.code == code)) is not None:
-            raise CustomerError(f"Customer code {code} is already used.")
+            raise CustomerError(_("Customer code %(code)s is already used.", code=code))
         customer = Customer(code=code, **values)
         session.add(customer)
         session.flush()
@@ -111,7 +116,9 @@ def _refuse_inactive_manager(session, manager_id: int | None, *, keeps: int | No
         select(AccountManager.active, AccountManager.name).where(AccountManager.id == manager_id)
     ).one()
     if not active:
-        raise CustomerError(f"{name} is inactive: choose an active account manager.", "account_manager_id")
+        raise CustomerError(
+            _("%(name)s is inactive: choose an active account manager.", name=name), "account_manager_id"
+        )
 
 
 def checked_details(details: Details) -> dict:
@@ -119,7 +126,7 @@ def checked_details(details: Details) -> dict:
     is active is checked when the customer is written, under the manager's lock."""
     name = details.name.strip()
     if not name or len(name) > 200:
-        raise CustomerError("A customer needs a name of at most 200 characters.", "name")
+        raise CustomerError(_("A customer needs a name of at most 200 characters."), "name")
     try:
         suspend_below = check_amount(details.suspend_below)
     except MoneyError as error:
@@ -127,15 +134,15 @@ def checked_details(details: Details) -> dict:
     manager_id = details.account_manager_id
     if manager_id is not None:
         if db.session.get(AccountManager, manager_id) is None:
-            raise CustomerError("There is no such account manager.", "account_manager_id")
+            raise CustomerError(_("There is no such account manager."), "account_manager_id")
     return {
         "name": name,
         "account_manager_id": manager_id,
         "suspend_below": suspend_below,
-        "contact_person": _text(details.contact_person, 120, "contact_person", "A contact person's name"),
+        "contact_person": _text(details.contact_person, 120, "contact_person", _l("A contact person's name")),
         "email": _email(details.email),
         "phone": _phone(details.phone),
-        "address": _text(details.address, 500, "address", "An address"),
+        "address": _text(details.address, 500, "address", _l("An address")),
     }
 
 
@@ -150,25 +157,40 @@ def closing_blockers(customer: Customer) -> list[str]:
     blockers = []
     if held:
         blockers.append(
-            f"It holds meter{'s' if len(held) > 1 else ''} {', '.join(held)}: end the assignment on its "
-            '"Meters & billing" tab first.'
+            ngettext(
+                'It holds meter %(meters)s: end the assignment on its "Meters & billing" tab first.',
+                'It holds meters %(meters)s: end the assignment on its "Meters & billing" tab first.',
+                len(held),
+                meters=", ".join(held),
+            )
         )
     if customer.balance:
         blockers.append(
-            f"Its prepaid balance is {shown(customer.balance)}: bring it to zero first (a charge for a refund, or an "
-            "adjustment)."
+            _(
+                "Its prepaid balance is %(balance)s: bring it to zero first (a charge for a refund, or an adjustment).",
+                balance=shown(customer.balance),
+            )
         )
     if customer.amount_due:
         blockers.append(
-            f"{shown(customer.amount_due)} is due on its meters: record the payment (or withdraw the invoice) first."
+            _(
+                "%(amount)s is due on its meters: record the payment (or withdraw the invoice) first.",
+                amount=shown(customer.amount_due),
+            )
         )
     if customer.overpayment:
         blockers.append(
-            f"It overpaid {shown(customer.overpayment)} on its meters: invoice it (or withdraw the payment) first."
+            _(
+                "It overpaid %(amount)s on its meters: invoice it (or withdraw the payment) first.",
+                amount=shown(customer.overpayment),
+            )
         )
     if waiting:
         blockers.append(
-            f"{waiting} recalculation request(s) wait: let the job do them (or run Recalculate customer) first."
+            _(
+                "%(count)s recalculation request(s) wait: let the job do them (or run Recalculate customer) first.",
+                count=waiting,
+            )
         )
     return blockers
 
@@ -179,9 +201,10 @@ def close_customer(customer: Customer, *, user: User | None = None) -> Customer:
         lock_customers(session.connection(), [customer.id])
         session.refresh(customer)
         if customer.closed:
-            raise CustomerError(f"Customer {customer.code} is closed already.", "close")
+            raise CustomerError(_("Customer %(code)s is closed already.", code=customer.code), "close")
         if blockers := closing_blockers(customer):
-            raise CustomerError(f"Customer {customer.code} cannot be closed yet. " + " ".join(blockers), "close")
+            refusal = _("Customer %(code)s cannot be closed yet.", code=customer.code)
+            raise CustomerError(" ".join([refusal, *blockers]), "close")
         customer.closed_at, customer.closed_by_id = utcnow(), user.id if user else None
     return customer
 
@@ -192,7 +215,7 @@ def reopen_customer(customer: Customer) -> Customer:
         lock_customers(session.connection(), [customer.id])
         session.refresh(customer)
         if not customer.closed:
-            raise CustomerError(f"Customer {customer.code} is not closed.", "close")
+            raise CustomerError(_("Customer %(code)s is not closed.", code=customer.code), "close")
         customer.closed_at, customer.closed_by_id = None, None
     return customer
 
@@ -219,7 +242,7 @@ def _held(customer: Customer) -> list[MeterAssignment]:
 def _text(value: str | None, longest: int, field: str, what: str) -> str | None:
     text = (value or "").strip()
     if len(text) > longest:
-        raise CustomerError(f"{what} has at most {longest} characters.", field)
+        raise CustomerError(_("%(what)s has at most %(length)s characters.", what=what, length=longest), field)
     return text or None
 
 
@@ -233,9 +256,11 @@ def _email(value: str | None) -> str | None:
     try:
         email = validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise CustomerError(f"{text!r} is not an email address: {error}", "email") from None
+        raise CustomerError(
+            _("%(text)s is not an email address: %(error)s", text=repr(text), error=error), "email"
+        ) from None
     if len(email) > 254:
-        raise CustomerError("An email address has at most 254 characters.", "email")
+        raise CustomerError(_("An email address has at most 254 characters."), "email")
     return email
 
 
@@ -246,8 +271,10 @@ def _phone(value: str | None) -> str | None:
     digits = sum(character.isdigit() for character in text)
     if len(text) > 40 or not PHONE.fullmatch(text) or not 6 <= digits <= 20:
         raise CustomerError(
-            "Not a phone number: write 6 to 20 digits, with spaces, dashes, dots or brackets if you like and a "
-            "leading + for another country (e.g. +62 21 555-0123).",
+            _(
+                "Not a phone number: write 6 to 20 digits, with spaces, dashes, dots or brackets if you like and a "
+                "leading + for another country (e.g. +62 21 555-0123)."
+            ),
             "phone",
         )
     return text

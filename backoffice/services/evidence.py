@@ -8,6 +8,7 @@ wallet's own operation (the approval limit holds as for any reversal), sealed li
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from backoffice import seals
@@ -55,11 +56,11 @@ def reverse(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvi
 def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: User) -> list[TamperedEvidence]:
     reason = (reason or "").strip()
     if not reason:
-        raise ReviewError("Say why: a review of tampered evidence needs a reason.")
+        raise ReviewError(_("Say why: a review of tampered evidence needs a reason."))
     if len(reason) > 300:
-        raise ReviewError("A reason has at most 300 characters.")
+        raise ReviewError(_("A reason has at most 300 characters."))
     if user is None or not user.is_admin:
-        raise ReviewError("Only an admin reviews tampered evidence.")
+        raise ReviewError(_("Only an admin reviews tampered evidence."))
     user_id = user.id
     with transaction() as session:
         found = _undecided(session, finding_ids, lock=True)
@@ -97,7 +98,9 @@ def _undecided(session, finding_ids: list[int], *, lock: bool) -> list[TamperedE
     query = select(TamperedEvidence).where(TamperedEvidence.id.in_(finding_ids)).order_by(TamperedEvidence.id)
     found = list(session.scalars(query.with_for_update() if lock else query))
     if not found or len(found) != len(set(finding_ids)):
-        raise ReviewError("No such finding of tampered evidence.")
+        raise ReviewError(_("No such finding of tampered evidence."))
     if decided := [finding for finding in found if finding.resolution is not None]:
-        raise ReviewError(f"Finding {decided[0].id} was already {decided[0].resolution.value}.")
+        if decided[0].resolution is Resolution.REVERSED:
+            raise ReviewError(_("Finding %(id)s was already reversed.", id=decided[0].id))
+        raise ReviewError(_("Finding %(id)s was already accepted.", id=decided[0].id))
     return found

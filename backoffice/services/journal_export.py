@@ -16,7 +16,7 @@ from datetime import date
 
 from sqlalchemy import Select, select
 
-from backoffice.exports import CsvLines, iso, plain, text_cell
+from backoffice.exports import CsvLines, headings, iso, plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
 
@@ -49,7 +49,7 @@ def csv_lines(conditions: list, order: list | None = None) -> Iterator[str]:
     """The lines of the entries ``conditions`` select (every status), one CSV line each; the entries in ``order``
     (date order when none), each entry's lines in the order they were written."""
     csv = CsvLines()
-    yield csv.line(CSV_COLUMNS)
+    yield csv.line(headings(CSV_COLUMNS))
     for row in _lines(conditions, order):
         yield csv.line(
             [

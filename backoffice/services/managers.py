@@ -7,6 +7,7 @@ targets when a month's targets are generated.
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
@@ -51,7 +52,8 @@ def set_active(manager: AccountManager, active: bool) -> AccountManager:
         lock_rows(session.connection(), AccountManager.__table__, [manager.id])
         session.refresh(manager)
         if manager.active is active:
-            raise ManagerError(f"{manager.name} is {'active' if active else 'inactive'} already.", "active")
+            refusal = _("%(name)s is active already.") if active else _("%(name)s is inactive already.")
+            raise ManagerError(refusal % {"name": manager.name}, "active")
         manager.active = active
     return manager
 
@@ -66,14 +68,14 @@ def what_refers_to(manager: AccountManager) -> tuple[int, int]:
 def manager_by_email(email: str) -> AccountManager:
     manager = db.session.scalar(select(AccountManager).where(AccountManager.email == normal_email(email)))
     if manager is None:
-        raise ManagerError(f"No account manager with email {email}.", "email")
+        raise ManagerError(_("No account manager with email %(email)s.", email=email), "email")
     return manager
 
 
 def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 120:
-        raise ManagerError("An account manager needs a name of at most 120 characters.", "name")
+        raise ManagerError(_("An account manager needs a name of at most 120 characters."), "name")
     return name
 
 
@@ -84,9 +86,11 @@ def _email(email: str) -> str:
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise ManagerError(f"{email.strip()!r} is not an email address: {error}", "email") from None
+        raise ManagerError(
+            _("%(text)s is not an email address: %(error)s", text=repr(email.strip()), error=error), "email"
+        ) from None
     if len(email) > 254:
-        raise ManagerError("An email address has at most 254 characters.", "email")
+        raise ManagerError(_("An email address has at most 254 characters."), "email")
     return email
 
 
@@ -96,4 +100,4 @@ def _refuse_email_taken(email: str, manager_id: int | None = None) -> None:
         query = query.where(AccountManager.id != manager_id)
     with db.session.no_autoflush:
         if db.session.scalar(query) is not None:
-            raise ManagerError(f"An account manager with email {email} already exists.", "email")
+            raise ManagerError(_("An account manager with email %(email)s already exists.", email=email), "email")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -12,7 +13,7 @@ NUMBER_PREFIX = "SO-"
 
 class OrderNumberTaken(ValueError):
     def __init__(self, number: str) -> None:
-        super().__init__(f"Order number {number} is already used by another order.")
+        super().__init__(_("Order number %(number)s is already used by another order.", number=number))
         self.number = number
 
 

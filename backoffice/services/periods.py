@@ -11,10 +11,14 @@ it, or through nothing when no earlier month was ever closed. Each close and reo
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import event, exists, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -39,7 +43,11 @@ CLOSE_WAIT = "5s"
 """How long a close waits for the writers in flight on PostgreSQL; new writers wait behind it meanwhile."""
 
 OPEN_PERIOD = "date it in the open period"
-"""Part of every refusal of a date in a closed month, the database's included."""
+"""Part of every refusal of a date in a closed month, the database's included (in English: what the database's
+refusal is recognised by; a refusal is said to the reader in their language)."""
+_DATABASE_REFUSAL = re.compile(
+    r"(?P<month>\d{4}-\d{2}) is closed: date it in the open period \(from (?P<day>[\d-]+)\)\."
+)
 
 NOTE_LENGTH = actions.c.note.type.length
 
@@ -103,30 +111,47 @@ def refuse_if_closed(connection: Connection | Session, on: date) -> None:
     """Raise :class:`PeriodClosed` if ``on`` is in a closed month."""
     closed = last_closed_day(connection)
     if closed is not None and on <= closed:
-        raise PeriodClosed(f"{month_of(on)} is closed: {OPEN_PERIOD} (from {closed + timedelta(days=1):%Y-%m-%d}).")
+        raise PeriodClosed(_closed_refusal(month_of(on), (closed + timedelta(days=1)).isoformat()))
+
+
+def _closed_refusal(month: str, open_from: str) -> str:
+    return _("%(month)s is closed: date it in the open period (from %(day)s).", month=month, day=open_from)
 
 
 def close(month: str, user: User, note: str = "") -> PeriodAction:
     """Close the books through ``month``: every date up to its last day. Raises :class:`PeriodError`."""
     first, last = month_days(month)
-    month, note = month_of(first), _text(note, "A note")
+    month, note = month_of(first), _text(note, _l("A note"))
     if last >= local_today():
         raise PeriodError(
-            f"{month} has not ended yet: it can be closed from {last + timedelta(days=1):%Y-%m-%d}, "
-            "in the installation's time zone."
+            _(
+                "%(month)s has not ended yet: it can be closed from %(day)s, in the installation's time zone.",
+                month=month,
+                day=(last + timedelta(days=1)).isoformat(),
+            )
         )
     with transaction() as session:
         closed = _serialise(session)
         if closed is not None and last <= closed:
-            raise PeriodError(f"{month} is already closed: the books are closed through {month_of(closed)}.")
+            raise PeriodError(
+                _(
+                    "%(month)s is already closed: the books are closed through %(closed)s.",
+                    month=month,
+                    closed=month_of(closed),
+                )
+            )
         _wait_for_writers(session)
         drafts = session.scalar(
             select(func.count()).where(entries.c.status == EntryStatus.DRAFT, entries.c.entry_date <= last)
         )
         if drafts:
             raise PeriodError(
-                f"{drafts} draft journal {'entry is' if drafts == 1 else 'entries are'} dated on or before "
-                f"{last:%Y-%m-%d}: post or void {'it' if drafts == 1 else 'them'} first."
+                ngettext(
+                    "%(num)d draft journal entry is dated on or before %(day)s: post or void it first.",
+                    "%(num)d draft journal entries are dated on or before %(day)s: post or void them first.",
+                    drafts,
+                    day=last.isoformat(),
+                )
             )
         action = PeriodAction(
             year_month=month, action=PeriodActionKind.CLOSE, closed_through=last, user_id=user.id, note=note
@@ -138,15 +163,20 @@ def close(month: str, user: User, note: str = "") -> PeriodAction:
 def reopen(month: str, user: User, reason: str) -> PeriodAction:
     """Reopen the latest closed month, saying why. Raises :class:`PeriodError`."""
     first, last = month_days(month)
-    month, reason = month_of(first), _text(reason, "The reason")
+    month, reason = month_of(first), _text(reason, _l("The reason"))
     if not reason:
-        raise PeriodError(f"Say why {month} is reopened.")
+        raise PeriodError(_("Say why %(month)s is reopened.", month=month))
     with transaction() as session:
         closed = _serialise(session)
         if closed is None or first > closed:
-            raise PeriodError(f"{month} is not closed.")
+            raise PeriodError(_("%(month)s is not closed.", month=month))
         if last != closed:
-            raise PeriodError(f"Only the latest closed month, {month_of(closed)}, can be reopened: reopen it first.")
+            raise PeriodError(
+                _(
+                    "Only the latest closed month, %(month)s, can be reopened: reopen it first.",
+                    month=month_of(closed),
+                )
+            )
         action = PeriodAction(
             year_month=month,
             action=PeriodActionKind.REOPEN,
@@ -162,7 +192,7 @@ def overview(count: int = 24) -> Overview:
     """The books' closed months: the current month and the ``count`` before it, and every close and reopen."""
     today = local_today()
     firsts = [month_start(today)]
-    for _ in range(count):
+    for _month in range(count):
         firsts.append(month_start(firsts[-1] - timedelta(days=1)))
     history = list(
         db.session.scalars(select(PeriodAction).options(joinedload(PeriodAction.user)).order_by(PeriodAction.id))
@@ -216,7 +246,8 @@ def _refused_by_the_database(context) -> None:
     error = context.original_exception
     message = getattr(getattr(error, "diag", None), "message_primary", None) or str(error)
     if OPEN_PERIOD in message:
-        raise PeriodClosed(message) from error
+        said = _DATABASE_REFUSAL.search(message)
+        raise PeriodClosed(_closed_refusal(said["month"], said["day"]) if said else message) from error
 
 
 _CLOSED_THROUGH = select(actions.c.closed_through).order_by(actions.c.id.desc()).limit(1)
@@ -252,7 +283,10 @@ def _wait_for_writers(session: Session) -> None:
         if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
             raise
         raise PeriodError(
-            f"Money was still being written after {CLOSE_WAIT}; nothing was closed. Try again in a moment."
+            _(
+                "Money was still being written after %(wait)s; nothing was closed. Try again in a moment.",
+                wait=CLOSE_WAIT,
+            )
         ) from None
 
 
@@ -278,5 +312,5 @@ def _closed_by(history: list[PeriodAction], last: date) -> PeriodAction | None:
 def _text(value: str, what: str) -> str:
     value = value.strip()
     if len(value) > NOTE_LENGTH:
-        raise PeriodError(f"{what} has at most {NOTE_LENGTH} characters.")
+        raise PeriodError(_("%(what)s has at most %(length)s characters.", what=what, length=NOTE_LENGTH))
     return value

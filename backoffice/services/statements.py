@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
-from backoffice.exports import CsvLines, iso, plain, text_cell
+from backoffice.exports import CsvLines, headings, iso, plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.metering import READING
@@ -142,8 +143,8 @@ def csv_lines(customer_id: int, period: Period) -> Iterator[str]:
     """
     csv = CsvLines()
     found = summary(customer_id, period)
-    yield csv.line(CSV_COLUMNS)
-    yield csv.line([iso(period.since), "", "opening", "Opening balance", "", "", plain(found.opening)])
+    yield csv.line(headings(CSV_COLUMNS))
+    yield csv.line([iso(period.since), "", "opening", _("Opening balance"), "", "", plain(found.opening)])
     for line in lines(customer_id, period, found.opening):
         yield csv.line(
             [
@@ -156,7 +157,7 @@ def csv_lines(customer_id: int, period: Period) -> Iterator[str]:
                 plain(line.balance),
             ]
         )
-    yield csv.line([iso(period.until), "", "closing", "Closing balance", "", "", plain(found.closing)])
+    yield csv.line([iso(period.until), "", "closing", _("Closing balance"), "", "", plain(found.closing)])
 
 
 def csv_filename(customer: Customer, period: Period) -> str:
@@ -167,9 +168,9 @@ def csv_filename(customer: Customer, period: Period) -> str:
 
 def _reference(row) -> str:
     if row.reverses_id is not None:
-        return f"reverses movement #{row.reverses_id}"
+        return _("reverses movement #%(id)s", id=row.reverses_id)
     if row.reference_type == READING:
-        return f"reading #{row.reference_id}"
+        return _("reading #%(id)s", id=row.reference_id)
     if row.reference_type:
         return f"{row.reference_type.replace('_', ' ')} #{row.reference_id}"
     return ""

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +18,7 @@ from backoffice.services.locking import lock_where
 
 class DuplicateTarget(ValueError):
     def __init__(self, period: str) -> None:
-        super().__init__(f"This account manager already has a target for {period}.")
+        super().__init__(_("This account manager already has a target for %(month)s.", month=period))
 
 
 def save_target(target: Target, *, version: int | None = None) -> Target:
@@ -65,12 +66,19 @@ class Generated:
     """The managers who had no target the previous month, when no amount was given besides."""
 
     def describe(self) -> str:
-        parts = [f"Targets for {self.month}: {len(self.created)} set"]
+        """What was done, in the reader's language (English outside a request: the commands)."""
+        parts = [_("Targets for %(month)s: %(count)s set", month=self.month, count=len(self.created))]
         if self.kept:
-            parts.append(f"{len(self.kept)} kept as they were ({', '.join(self.kept)})")
+            parts.append(_("%(count)s kept as they were (%(names)s)", count=len(self.kept), names=", ".join(self.kept)))
         if self.without_source:
             names = ", ".join(self.without_source)
-            parts.append(f"{len(self.without_source)} not set, with no previous target and no amount ({names})")
+            parts.append(
+                _(
+                    "%(count)s not set, with no previous target and no amount (%(names)s)",
+                    count=len(self.without_source),
+                    names=names,
+                )
+            )
         return "; ".join(parts) + "."
 
 
@@ -78,7 +86,7 @@ def generate_targets(month: Month, *, amount: Decimal | None = None, from_previo
     """Give every active account manager without a target for ``month`` one: their previous month's target amount
     (``from_previous``), else ``amount``. The hooks compute each new target's achieved amount from the orders."""
     if amount is None and not from_previous:
-        raise TargetError("Give an amount, or take each manager's target of the previous month.", "amount")
+        raise TargetError(_("Give an amount, or take each manager's target of the previous month."), "amount")
     if amount is not None:
         try:
             amount = check_amount(amount)
@@ -111,7 +119,8 @@ def generate_targets(month: Month, *, amount: Decimal | None = None, from_previo
             session.add_all(created)
     except IntegrityError:
         raise TargetError(
-            f"Someone set a target for {month} meanwhile; nothing was generated. Generate them again.", "month"
+            _("Someone set a target for %(month)s meanwhile; nothing was generated. Generate them again.", month=month),
+            "month",
         ) from None
     return Generated(month, created, kept, without_source)
 

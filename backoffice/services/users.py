@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from backoffice.extensions import db
@@ -37,11 +38,13 @@ def create_user(email: str, role: Role | str, password: str, name: str = "") -> 
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise UserError("email", f"{email!r} is not an email address: {error}") from None
+        raise UserError(
+            "email", _("%(text)s is not an email address: %(error)s", text=repr(email), error=error)
+        ) from None
     role = _role(role)
     with transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:
-            raise UserError("email", f"A user with email {email} already exists.")
+            raise UserError("email", _("A user with email %(email)s already exists.", email=email))
         user = User(email=email, role=role, name=name.strip())
         _set_password(user, password)
         session.add(user)
@@ -65,9 +68,9 @@ def change_user(
             raise ChangedMeanwhile
         myself = by is not None and user.id == by.id
         if myself and role is not user.role:
-            raise UserError("role", "You cannot change your own role; another admin can.")
+            raise UserError("role", _("You cannot change your own role; another admin can."))
         if myself and not active:
-            raise UserError("active", "You cannot deactivate yourself; another admin can.")
+            raise UserError("active", _("You cannot deactivate yourself; another admin can."))
         user.role, user.active = role, active
         if password:
             _set_password(user, password)
@@ -82,9 +85,9 @@ def change_own_password(user: User, current: str, new: str) -> None:
     """The user's own new password, given their current one; their other sessions end."""
     with transaction():
         if not user.check_password(current):
-            raise UserError("current_password", "That is not your current password.")
+            raise UserError("current_password", _("That is not your current password."))
         if new == current:
-            raise UserError("new_password", "The new password is your current one: choose another.")
+            raise UserError("new_password", _("The new password is your current one: choose another."))
         try:
             user.set_password(new)
         except ValueError as error:
@@ -96,7 +99,14 @@ def choose_language(user: User, language: str | None) -> None:
     from backoffice.i18n import LANGUAGES
 
     if language not in (*LANGUAGES, None):
-        raise UserError("language", f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
+        raise UserError(
+            "language",
+            _(
+                "Unknown language %(language)s; use one of: %(languages)s.",
+                language=repr(language),
+                languages=", ".join(LANGUAGES),
+            ),
+        )
     with transaction():
         user.language = language
 
@@ -105,7 +115,10 @@ def _role(role: Role | str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise UserError("role", f"Unknown role {role!r}; use one of: {', '.join(r.value for r in Role)}.") from None
+        roles = ", ".join(r.value for r in Role)
+        raise UserError(
+            "role", _("Unknown role %(role)s; use one of: %(roles)s.", role=repr(role), roles=roles)
+        ) from None
 
 
 def _set_password(user: User, password: str) -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -63,7 +64,10 @@ ledger = BalanceTransaction.__table__
 class DatedBeforeReversed(WalletError):
     def __init__(self, original: BalanceTransaction) -> None:
         super().__init__(
-            f"A reversal cannot be dated before the movement it reverses ({original.value_date:%Y-%m-%d})."
+            _(
+                "A reversal cannot be dated before the movement it reverses (%(date)s).",
+                date=original.value_date.isoformat(),
+            )
         )
 
 
@@ -71,16 +75,25 @@ class NeedsApproval(WalletError):
     """Money moved by hand above ``APPROVAL_ABOVE``: only an approved request posts it (``services.approvals``)."""
 
     def __init__(self, amount: Decimal, limit: Decimal, today: Decimal) -> None:
-        with_today = f", with the {shown(today)} adjusted today without approval," if today else ""
-        super().__init__(
-            f"{shown(abs(amount))}{with_today} is above the approval limit ({shown(limit)}): it posts only once a "
-            "second admin approves it. Ask for it on the customer's ledger tab."
-        )
+        values = {"amount": shown(abs(amount)), "today": shown(today), "limit": shown(limit)}
+        if today:
+            refusal = _(
+                "%(amount)s, with the %(today)s adjusted today without approval, is above the approval limit "
+                "(%(limit)s): it posts only once a second admin approves it. Ask for it on the customer's ledger tab."
+            )
+        else:
+            refusal = _(
+                "%(amount)s is above the approval limit (%(limit)s): it posts only once a second admin approves it. "
+                "Ask for it on the customer's ledger tab."
+            )
+        super().__init__(refusal % values)
 
 
 class AlreadyReversed(WalletError):
     def __init__(self, original_id: int, reversal: BalanceTransaction) -> None:
-        super().__init__(f"Movement #{original_id} was already reversed by #{reversal.id}.")
+        super().__init__(
+            _("Movement #%(id)s was already reversed by #%(reversal)s.", id=original_id, reversal=reversal.id)
+        )
         self.reversal = reversal
 
 
@@ -177,11 +190,11 @@ def adjustment(
         reason = AdjustmentReason(reason)
     except ValueError:
         choices = ", ".join(r.value for r in AdjustmentReason)
-        raise WalletError(f"An adjustment's reason is one of: {choices}.") from None
+        raise WalletError(_("An adjustment's reason is one of: %(choices)s.", choices=choices)) from None
     if reason is AdjustmentReason.OTHER and not description.strip():
-        raise WalletError("An adjustment needs a description saying why.")
+        raise WalletError(_("An adjustment needs a description saying why."))
     if not isinstance(signed_amount, Decimal) or not signed_amount.is_finite() or signed_amount == 0:
-        raise WalletError("An adjustment is a non-zero amount.")
+        raise WalletError(_("An adjustment is a non-zero amount."))
     amount = _positive(abs(signed_amount))
     return Movement(
         kind=Kind.ADJUSTMENT,
@@ -189,7 +202,7 @@ def adjustment(
         customer_id=_id(customer),
         value_date=value_date,
         reference=reference,
-        description=description or reason.label,
+        description=description or reason.value.replace("_", " ").capitalize(),  # the record's words: English
         reason=reason.value,
         idempotency_key=clerk_key(idempotency_key),
         user=user,
@@ -246,11 +259,12 @@ def not_reversible(original: BalanceTransaction) -> str | None:
     if original.kind is TransactionKind.REVERSAL or (
         original.kind is TransactionKind.ADJUSTMENT and original.reverses_id is not None
     ):
-        return "A reversal cannot itself be reversed; post a new movement instead."
+        return _("A reversal cannot itself be reversed; post a new movement instead.")
     if original.reference_type == READING:
-        return (
-            f"Movement #{original.id} is what reading #{original.reference_id} cost: "
-            "correct or delete the reading instead."
+        return _(
+            "Movement #%(id)s is what reading #%(reading)s cost: correct or delete the reading instead.",
+            id=original.id,
+            reading=original.reference_id,
         )
     return None
 
@@ -263,7 +277,7 @@ def reversal_kind(original: BalanceTransaction) -> Kind:
 def movement_by_id(movement_id: int) -> BalanceTransaction:
     found = db.session.get(BalanceTransaction, movement_id)
     if found is None:
-        raise WalletError(f"No ledger movement {movement_id}.")
+        raise WalletError(_("No ledger movement %(id)s.", id=movement_id))
     return found
 
 
@@ -385,7 +399,7 @@ def _positive(amount: Decimal) -> Decimal:
     except MoneyError as error:
         raise WalletError(str(error)) from None
     if amount == 0:
-        raise WalletError("Enter an amount greater than zero.")
+        raise WalletError(_("Enter an amount greater than zero."))
     return amount
 
 

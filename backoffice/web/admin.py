@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -17,26 +17,32 @@ from backoffice.models.users import MIN_PASSWORD_LENGTH
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.users import UserError, change_user, create_user, user_version
 from backoffice.web.auth import requires_role
+from backoffice.web.filters import role_name
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLES = {Role.ADMIN: _l("admin"), Role.FINANCE: _l("finance")}
 
 
 class UserForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("Name"), validators=[Length(max=120)])
-    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, r.value) for r in Role], default=Role.FINANCE.value)
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, ROLES[r]) for r in Role], default=Role.FINANCE.value)
     password = PasswordField(
-        _l("Password"), validators=[DataRequired()], description=f"At least {MIN_PASSWORD_LENGTH} characters."
+        _l("Password"),
+        validators=[DataRequired()],
+        description=_l("At least %(count)s characters.", count=MIN_PASSWORD_LENGTH),
     )
 
 
 class UserChangeForm(Versioned, FlaskForm):
-    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, r.value) for r in Role])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, ROLES[r]) for r in Role])
     active = BooleanField(_l("Active"), description=_l("An inactive user cannot log in."))
     password = PasswordField(
         _l("New password"),
-        description=f"Leave empty to keep the password; at least {MIN_PASSWORD_LENGTH} characters.",
+        description=_l("Leave empty to keep the password; at least %(count)s characters.", count=MIN_PASSWORD_LENGTH),
     )
 
 
@@ -50,7 +56,9 @@ def users():
         except UserError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(f"User {user.email} created with role {user.role.value}.", "success")
+            flash(
+                _("User %(email)s created with role %(role)s.", email=user.email, role=role_name(user.role)), "success"
+            )
             return redirect(url_for("admin.users"))
     listing = db.session.scalars(select(User).order_by(User.email)).all()
     return render_template("admin/users.html", form=form, users=listing), 422 if form.errors else 200
@@ -80,7 +88,9 @@ def user(user_id: int):
         else:
             if myself:
                 login_user(user)  # the admin's own sessions ended with the change, except this one
-            flash(f"User {user.email} saved; if anything changed, their sessions have ended.", "success")
+            flash(
+                _("User %(email)s saved; if anything changed, their sessions have ended.", email=user.email), "success"
+            )
             return redirect(url_for("admin.users"))
     status = 409 if form.changed else 422 if form.errors else 200
     return render_template("admin/user.html", form=form, user=user), status

@@ -11,6 +11,7 @@ import hmac
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -38,16 +39,16 @@ def api_view(view):
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             if not _token_matches(header.removeprefix("Bearer ").strip()):
-                return api_error(401, "The bearer token is not valid.")
+                return api_error(401, _("The bearer token is not valid."))
             identify("bearer token")
         elif current_user.is_authenticated and current_user.is_admin:
             if request.method == "POST":
                 try:
                     csrf.protect()
                 except CSRFError as error:
-                    return api_error(400, error.description)
+                    return api_error(400, _(error.description))  # Flask-WTF's words, in the catalogue
         else:
-            return api_error(401, "An admin session or 'Authorization: Bearer <token>' is required.")
+            return api_error(401, _("An admin session or 'Authorization: Bearer <token>' is required."))
         return view(*args, **kwargs)
 
     guarded.public = True
@@ -115,7 +116,7 @@ def scheduled_maintenance():
 def job_status(job_id: str):
     record = db.session.get(JobRecord, job_id)
     if record is None:
-        return api_error(404, f"No job {job_id}.")
+        return api_error(404, _("No job %(id)s.", id=job_id))
     return jsonify(status="success", data=_job_json(record))
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import StringField
@@ -16,12 +16,12 @@ from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, A
 from backoffice.services import approvals
 from backoffice.web.auth import requires_role
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 DECIDED_SHOWN = 50
 REASONS = {reason.value: reason.label for reason in AdjustmentReason}
-PENDING_NOTICE = "This amount needs a second admin's approval"
 
 
 class RejectForm(FlaskForm):
@@ -57,12 +57,12 @@ def approve(request_id: int):
     except (approvals.AlreadyDecided, approvals.ChangedSinceAsked) as error:
         return _page(request_id, str(error)), 409
     except approvals.REFUSALS as error:
-        return _page(request_id, f"Not posted, the request stays pending: {error}"), 422
+        return _page(request_id, _("Not posted, the request stays pending: %(error)s", error=error)), 422
     except approvals.NoSuchRequest:
         abort(404)
     if request.kind.corrects_source:
         return _applied(request)
-    flash(f"Request #{request.id} approved: {_result(request)} posted.", "success")
+    flash(_("Request #%(id)s approved: %(result)s posted.", id=request.id, result=_result(request)), "success")
     return redirect(url_for("approvals.index"))
 
 
@@ -74,11 +74,11 @@ def _applied(request: ApprovalRequest):
 
     if request.kind is ApprovalKind.TARIFF_CHANGE:
         tariff = metering.asked_tariff(request)
-        return tariff_web.reprice(tariff, metering.tariff_impact(tariff), f"Request #{request.id} approved")
-    flash(f"Request #{request.id} approved: {request.kind.label.lower()} applied.", "success")
+        return tariff_web.reprice(tariff, metering.tariff_impact(tariff), _("Request #%(id)s approved", id=request.id))
+    flash(_("Request #%(id)s approved: %(kind)s applied.", id=request.id, kind=request.kind.label.lower()), "success")
     pending = metering.pending_summary(request.customer_id) if request.customer_id is not None else None
     if request.kind is ApprovalKind.PRICING_CHANGE and pending.requests:
-        metering_web.start_recalculation(request.customer, "Pricing saved; its re-pricing is pending")
+        metering_web.start_recalculation(request.customer, _("Pricing saved; its re-pricing is pending"))
     return redirect(url_for("approvals.index"))
 
 
@@ -96,25 +96,38 @@ def reject(request_id: int):
         return _page(request_id, str(error)), 409
     except approvals.NoSuchRequest:
         abort(404)
-    flash(f"Request #{request.id} rejected; nothing was posted.", "success")
+    flash(_("Request #%(id)s rejected; nothing was posted.", id=request.id), "success")
     return redirect(url_for("approvals.index"))
 
 
 def pending_notice(request: ApprovalRequest) -> str:
     """What a form says once it saved a request as pending (or found it already decided, for a double submit)."""
     if request.status is ApprovalStatus.PENDING:
-        return f"{PENDING_NOTICE}: request #{request.id} is pending; nothing is posted until another admin approves it."
-    return f"Request #{request.id} was already {request.status.value}."
+        return _(
+            "This amount needs a second admin's approval: request #%(id)s is pending; nothing is posted until "
+            "another admin approves it.",
+            id=request.id,
+        )
+    return _already(request)
 
 
 def waits(request: ApprovalRequest) -> str:
     """What a form says once a correction it asked for was saved as a pending request (or found already asked)."""
     if request.status is ApprovalStatus.PENDING:
-        return (
-            f"it gives back {money(request.amount)}, above the approval limit, so it waits for approval by a second "
-            f"admin as request #{request.id}; nothing is changed until another admin approves it."
+        return _(
+            "it gives back %(amount)s, above the approval limit, so it waits for approval by a second admin as "
+            "request #%(id)s; nothing is changed until another admin approves it.",
+            amount=money(request.amount),
+            id=request.id,
         )
-    return f"request #{request.id} was already {request.status.value}."
+    return _already(request)
+
+
+def _already(request: ApprovalRequest) -> str:
+    """A request found decided already, for a double submit."""
+    if request.status is ApprovalStatus.APPROVED:
+        return _("Request #%(id)s was already approved.", id=request.id)
+    return _("Request #%(id)s was already rejected.", id=request.id)
 
 
 def _page(request_id: int | None = None, error: str | None = None, form: RejectForm | None = None) -> str:
@@ -159,7 +172,9 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
 def _result(request: ApprovalRequest) -> str:
     """What approving posted: a wallet movement and its entry, or an entry; a source correction was applied."""
     if request.kind.corrects_source:
-        return "applied"
+        return _("applied")
     if request.result_movement_id is not None:
-        return f"movement #{request.result_movement_id} (JE-{request.result_entry_id})"
+        return _(
+            "movement #%(movement)s (JE-%(entry)s)", movement=request.result_movement_id, entry=request.result_entry_id
+        )
     return f"JE-{request.result_entry_id}"

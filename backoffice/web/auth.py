@@ -25,7 +25,6 @@ from flask_babel import refresh
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
@@ -36,6 +35,7 @@ from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH, normal_email
 from backoffice.services.users import UserError, authenticate, change_own_password, choose_language, end_sessions
 from backoffice.web.extensions import limiter, login_manager
+from backoffice.web.forms import FlaskForm
 from backoffice.web.request_log import identify
 
 bp = Blueprint("auth", __name__)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import exists, select
 from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
@@ -25,6 +25,7 @@ from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, billing, periods
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import MoneyField, error_under_field
+from backoffice.web.forms import FlaskForm
 from backoffice.web.ledger import VALUE_DATE_HELP, posting_of
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -77,7 +78,15 @@ def edit_invoice(code: str, invoice_id: int):
             if gone := refused_edit(form, Invoice, invoice_id, "invoice", gone_to=_tab(code)):
                 return gone
         else:
-            flash(f"Invoice {form.number.data} of {shown(form.amount.data)} saved for {customer}.", "success")
+            flash(
+                _(
+                    "Invoice %(number)s of %(amount)s saved for %(customer)s.",
+                    number=form.number.data,
+                    amount=shown(form.amount.data),
+                    customer=customer,
+                ),
+                "success",
+            )
             return redirect(_tab(code))
     status = 409 if form.changed else 422 if form.errors else 200
     return _page(customer, invoice, form=form), status
@@ -100,7 +109,15 @@ def edit_payment(code: str, payment_id: int):
             if gone := refused_edit(form, Payment, payment_id, "payment", gone_to=_tab(code)):
                 return gone
         else:
-            flash(f"Payment #{payment_id} of {shown(form.amount.data)} saved for {customer}.", "success")
+            flash(
+                _(
+                    "Payment #%(id)s of %(amount)s saved for %(customer)s.",
+                    id=payment_id,
+                    amount=shown(form.amount.data),
+                    customer=customer,
+                ),
+                "success",
+            )
             return redirect(_tab(code))
     status = 409 if form.changed else 422 if form.errors else 200
     return _page(customer, payment, form=form), status
@@ -130,10 +147,13 @@ def _withdraw(code: str, model, row_id: int, operation):
             error_under_field(form, error, dated="value_date", default="value_date")
         else:
             entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)
-            flash(
-                f"{_name(withdrawn)} withdrawn; entry {entry.number} posted, dated {entry.entry_date:%Y-%m-%d}.",
-                "success",
-            )
+            if isinstance(withdrawn, Invoice):
+                done = _("Invoice %(number)s withdrawn; entry %(entry)s posted, dated %(date)s.")
+            else:
+                done = _("Payment #%(number)s withdrawn; entry %(entry)s posted, dated %(date)s.")
+            number = withdrawn.number if isinstance(withdrawn, Invoice) else withdrawn.id
+            values = {"entry": entry.number, "date": entry.entry_date.isoformat()}
+            flash(done % {"number": number, **values}, "success")
             return redirect(_tab(code))
     db.session.rollback()
     return _page(customer, db.session.get(model, row_id), withdraw=form), 422
@@ -193,10 +213,6 @@ def _held_on(row, customer_id: int) -> bool:
 
 def _dated(row) -> date:
     return row.issued_on if isinstance(row, Invoice) else row.paid_on
-
-
-def _name(row) -> str:
-    return f"Invoice {row.number}" if isinstance(row, Invoice) else f"Payment #{row.id}"
 
 
 def _tab(code: str) -> str:

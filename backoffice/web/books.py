@@ -22,10 +22,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_sqlalchemy.pagination import SelectPagination
-from flask_wtf import FlaskForm
 from sqlalchemy import String, case, func, select, type_coerce
 from sqlalchemy.orm import aliased, selectinload
-from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectField, StringField
+from wtforms import DateField, FieldList, FormField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
@@ -51,19 +50,21 @@ from backoffice.web import sources
 from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.forms import FlaskForm, SubForm
 from backoffice.web.lists import Column, DateRange, Listing
+from backoffice.web.words import WORDS
 
 bp = Blueprint("books", __name__, url_prefix="/books")
 
 LINES_SHOWN = 6
 LINES_PER_PAGE = 100
 """An account's lines on a page."""
-DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
+DATE_HELP = _l("Write the date as YYYY-MM-DD, e.g. 2026-11-01.")
 SOURCES = {
-    "balance_transaction": "Prepaid movements",
-    "invoice": "Invoices",
-    "payment": "Payments",
-    "manual": "Manual entries",
+    "balance_transaction": _l("Prepaid movements"),
+    "invoice": _l("Invoices"),
+    "payment": _l("Payments"),
+    "manual": _l("Manual entries"),
 }
 STATUSES = ("posted", "draft", "reversed", "reversing", "void")
 _reversal = aliased(JournalEntry)
@@ -92,7 +93,7 @@ JOURNAL_COLUMNS = [
 ]
 
 
-class LineForm(Form):
+class LineForm(SubForm):
     account = SelectField(_l("Account"), validators=[Optional()])
     debit = OptionalMoneyField(_l("Debit"))
     credit = OptionalMoneyField(_l("Credit"))
@@ -131,7 +132,7 @@ class JournalFilterForm(DateRange):
     account = SelectField(_l("Account"), default="")
     status = SelectField(
         _l("Status"),
-        choices=[SelectChoice("", _l("All statuses")), *(SelectChoice(s, s) for s in STATUSES)],
+        choices=[SelectChoice("", _l("All statuses")), *(SelectChoice(s, WORDS[s]) for s in STATUSES)],
         default="",
     )
     source = SelectField(_l("Source"), default="")
@@ -146,7 +147,9 @@ class AccountLinesForm(FlaskForm):
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError(f"The period ends before it starts: choose {self.since.data.isoformat()} or later.")
+            raise ValidationError(
+                _("The period ends before it starts: choose %(date)s or later.", date=self.since.data.isoformat())
+            )
 
 
 @bp.get("")
@@ -335,7 +338,12 @@ def new_entry():
                 flash(pending_notice(asked), "info")
                 return redirect(url_for("books.entry", entry_id=asked.entry_id))
             amount = shown(sum((line.debit for line in lines), Decimal(0)))
-            flash(f"Entry JE-{entry_id} of {amount} {'saved as a draft' if draft else 'posted'}.", "success")
+            done = (
+                _("Entry JE-%(id)s of %(amount)s saved as a draft.")
+                if draft
+                else _("Entry JE-%(id)s of %(amount)s posted.")
+            )
+            flash(done % {"id": entry_id, "amount": amount}, "success")
             return redirect(url_for("books.entry", entry_id=entry_id))
     return render_template(
         "books/new_entry.html", form=form, totals=_totals(form, refused), limit=approvals.limit()
@@ -358,7 +366,14 @@ def settle_draft(entry_id: int, action: str):
     """Post a draft (if it balances; above the approval limit, ask for it) or void it."""
     asking = action == "post" and approvals.needs_approval(approvals.entry_amount(entry_id))
     if action == "void" and (pending := approvals.pending_for_entry(entry_id)) is not None:
-        flash(f"JE-{entry_id} waits for approval (request #{pending.id}): reject the request first.", "error")
+        flash(
+            _(
+                "JE-%(id)s waits for approval (request #%(request)s): reject the request first.",
+                id=entry_id,
+                request=pending.id,
+            ),
+            "error",
+        )
         return redirect(url_for("books.entry", entry_id=entry_id))
     try:
         if asking:
@@ -375,7 +390,9 @@ def settle_draft(entry_id: int, action: str):
         if asking:
             flash(pending_notice(asked), "info")
         else:
-            flash(f"Entry JE-{entry_id} {'posted' if action == 'post' else 'voided'}.", "success")
+            amount = shown(Decimal(approvals.entry_amount(entry_id)))
+            done = _("Entry JE-%(id)s of %(amount)s posted.") if action == "post" else _("Entry JE-%(id)s voided.")
+            flash(done % {"id": entry_id, "amount": amount}, "success")
     return redirect(url_for("books.entry", entry_id=entry_id))
 
 
@@ -391,7 +408,14 @@ def reverse(entry_id: int):
     except (books.BooksError, BeyondLimit) as error:
         flash(str(error), "error")
         return redirect(url_for("books.entry", entry_id=entry_id))
-    flash(f"Reversing entry JE-{reversal} posted.", "success")
+    flash(
+        _(
+            "Reversing entry JE-%(id)s of %(amount)s posted.",
+            id=reversal,
+            amount=shown(Decimal(approvals.entry_amount(reversal))),
+        ),
+        "success",
+    )
     return redirect(url_for("books.entry", entry_id=reversal))
 
 
@@ -462,11 +486,11 @@ def _not_closable(month: str, state: periods.MonthState | None) -> str | None:
             periods.month_days(month)
         except periods.PeriodError as error:
             return str(error)
-        return f"{month} is not one of the months the periods page lists."
+        return _("%(month)s is not one of the months the periods page lists.", month=month)
     if state.closed:
-        return f"{month} is already closed."
+        return _("%(month)s is already closed.", month=month)
     if not state.closable:
-        return f"{month} has not ended yet: it can be closed once it has."
+        return _("%(month)s has not ended yet: it can be closed once it has.", month=month)
     return None
 
 
@@ -474,23 +498,25 @@ def _not_closable(month: str, state: periods.MonthState | None) -> str | None:
 @requires_role(Role.ADMIN)
 def close_month(month: str):
     form = CloseForm()
-    return _period_action(form, month, lambda: periods.close(month, current_user, form.note.data or ""), "closed")
+    done = _l("%(month)s closed.")
+    return _period_action(form, month, lambda: periods.close(month, current_user, form.note.data or ""), done)
 
 
 @bp.post("/periods/<month>/reopen")
 @requires_role(Role.ADMIN)
 def reopen_month(month: str):
     form = ReopenForm()
-    return _period_action(form, month, lambda: periods.reopen(month, current_user, form.reason.data or ""), "reopened")
+    done = _l("%(month)s reopened.")
+    return _period_action(form, month, lambda: periods.reopen(month, current_user, form.reason.data or ""), done)
 
 
-def _period_action(form: FlaskForm, month: str, act, done: str):
+def _period_action(form: FlaskForm, month: str, act, done):
     if form.validate_on_submit():
         try:
             action = act()
         except periods.PeriodError as error:
             return _periods(month, str(error)), 422
-        flash(f"{action.year_month} {done}.", "success")
+        flash(str(done) % {"month": action.year_month}, "success")
         return redirect(url_for("books.periods"))
     return _periods(month, " ".join(str(e) for field in form for e in field.errors)), 422
 
@@ -506,11 +532,11 @@ def _periods(month: str | None = None, error: str | None = None) -> str:
 def balance_sheet():
     rows = _accounts()
     sections = [
-        (label, [a for a in rows if a.type is kind])
-        for label, kind in (
-            ("Assets", AccountType.ASSET),
-            ("Liabilities", AccountType.LIABILITY),
-            ("Equity", AccountType.EQUITY),
+        (kind.value, label, total, [a for a in rows if a.type is kind])
+        for kind, label, total in (
+            (AccountType.ASSET, _("Assets"), _("Total assets")),
+            (AccountType.LIABILITY, _("Liabilities"), _("Total liabilities")),
+            (AccountType.EQUITY, _("Equity"), _("Total equity")),
         )
     ]
     return render_template("books/balance_sheet.html", sections=sections, sheet=books.balance_sheet())
@@ -539,9 +565,9 @@ def _totals(form: EntryForm, refused: str | None = None) -> dict:
     problem = refused
     if problem is None and not unreadable:
         if len(filled) < 2:
-            problem = "an entry needs two lines or more"
+            problem = _("an entry needs two lines or more")
         elif debits != credits:
-            problem = f"not balanced: difference {shown(debits - credits)}"
+            problem = _("not balanced: difference %(amount)s", amount=shown(debits - credits))
         else:
             try:
                 books.refuse_control_accounts(db.session.connection(), books.check_lines(filled))

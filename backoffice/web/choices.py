@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from wtforms.fields.choices import SelectChoice
@@ -24,7 +25,7 @@ def _managers() -> list[AccountManager]:
 
 
 def _manager_label(manager: AccountManager) -> str:
-    return manager.name if manager.active else f"{manager.name} (inactive)"
+    return manager.name if manager.active else _("%(name)s (inactive)", name=manager.name)
 
 
 def customer_choices() -> list[SelectChoice]:
@@ -56,5 +57,5 @@ def held_meter_choices(customer: Customer) -> list[SelectChoice]:
     )
     return [
         placeholder(_l("Choose a meter…")),
-        *(SelectChoice(r.id, r.serial if r.holds else f"{r.serial} (held before)") for r in rows),
+        *(SelectChoice(r.id, r.serial if r.holds else _("%(serial)s (held before)", serial=r.serial)) for r in rows),
     ]

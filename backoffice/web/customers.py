@@ -11,7 +11,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
@@ -55,9 +54,11 @@ from backoffice.web.choices import (
 from backoffice.web.evidence import review_form
 from backoffice.web.fields import MoneyField, OptionalMoneyField, error_under_field
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 from backoffice.web.jobs import start
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
+from backoffice.web.words import WORDS
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -94,8 +95,8 @@ class CustomerFilterForm(Filters):
         _l("Status"),
         choices=[
             SelectChoice("", _l("All open")),
-            *(SelectChoice(s.value, s.value) for s in CustomerStatus),
-            SelectChoice(CLOSED, CLOSED),
+            *(SelectChoice(s.value, WORDS[s.value]) for s in CustomerStatus),
+            SelectChoice(CLOSED, WORDS[CLOSED]),
         ],
         default="",
     )
@@ -274,7 +275,7 @@ def new():
         except customers.CustomerError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(f"Customer {customer} added.{_suspends(customer)}", "success")
+            flash(_("Customer %(customer)s added.", customer=customer) + _suspends(customer), "success")
             return redirect(url_for("customers.show", code=customer.code))
     return render_template("customers/form.html", form=form, customer=None), 422 if form.errors else 200
 
@@ -294,7 +295,7 @@ def edit(code: str):
             if gone := refused_edit(form, Customer, customer.id, "customer", gone_to=gone_to):
                 return gone
         else:
-            flash(f"Customer {customer} saved.{_suspends(customer)}", "success")
+            flash(_("Customer %(customer)s saved.", customer=customer) + _suspends(customer), "success")
             return redirect(url_for("customers.show", code=code))
     status = 409 if form.changed else 422 if form.errors else 200
     return render_template("customers/form.html", form=form, customer=customer), status
@@ -306,7 +307,7 @@ def close(code: str):
     """The page says what closing does and what keeps the customer open; its button closes."""
     customer = customer_or_404(code)
     if customer.closed:
-        flash(f"Customer {customer.code} is closed already.", "info")
+        flash(_("Customer %(code)s is closed already.", code=customer.code), "info")
         return redirect(url_for("customers.show", code=code))
     form = FlaskForm()
     refusal = None
@@ -316,7 +317,10 @@ def close(code: str):
         except customers.CustomerError as error:
             refusal = str(error)
         else:
-            flash(f"Customer {customer} closed: it takes no new movement; its history stays.", "success")
+            flash(
+                _("Customer %(customer)s closed: it takes no new movement; its history stays.", customer=customer),
+                "success",
+            )
             return redirect(url_for("customers.show", code=code))
     customer = customer_or_404(code)
     blockers = customers.closing_blockers(customer)
@@ -333,7 +337,7 @@ def reopen(code: str):
     except customers.CustomerError as error:
         flash(str(error), "error")
     else:
-        flash(f"Customer {customer} reopened: it takes movements again.", "success")
+        flash(_("Customer %(customer)s reopened: it takes movements again.", customer=customer), "success")
     return redirect(url_for("customers.show", code=code))
 
 
@@ -364,7 +368,7 @@ def charge_preview(code: str):
     form.validate()
     error = " ".join(map(str, form.amount.errors))
     if not error and form.amount.data is not None and form.amount.data > customer.balance:
-        error = f"More than the {money(customer.balance)} available."
+        error = _("More than the %(balance)s available.", balance=money(customer.balance))
     return render_template("customers/_charge_preview.html", customer=customer, form=form, error=error)
 
 
@@ -386,7 +390,7 @@ def assign_meter(code: str):
         except billing.BillingError as error:
             error_under_field(form, error, dated="started_on", default="serial")
         else:
-            flash(f"Meter {meter.serial} assigned to {customer.code}.", "success")
+            flash(_("Meter %(serial)s assigned to %(code)s.", serial=meter.serial, code=customer.code), "success")
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
     return render_customer(customer_or_404(code), "billing", forms={"assign": form}), 422
@@ -428,7 +432,8 @@ def change_assignment(code: str, assignment_id: int, action: str):
         db.session.rollback()
         flash(str(error), "error")
     else:
-        flash(f"Meter {assignment.meter.serial} {action}d.", "success")
+        done = _("Meter %(serial)s deactivated.") if action == "deactivate" else _("Meter %(serial)s reactivated.")
+        flash(done % {"serial": assignment.meter.serial}, "success")
     return redirect(url_for("customers.show", code=code, tab="billing"))
 
 
@@ -438,7 +443,13 @@ def add_invoice(code: str):
         billing.add_invoice(
             meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data, customer_id=customer.id
         )
-        return f"Invoice {form.number.data} of {money(form.amount.data)} added for {customer} on meter {meter}."
+        return _(
+            "Invoice %(number)s of %(amount)s added for %(customer)s on meter %(meter)s.",
+            number=form.number.data,
+            amount=money(form.amount.data),
+            customer=customer,
+            meter=meter,
+        )
 
     return _meter_entry(code, "invoice", InvoiceForm, write, dated="issued_on")
 
@@ -448,7 +459,12 @@ def add_payment(code: str):
     def write(form, meter, customer):
         reference = form.reference.data or ""
         billing.add_payment(meter, form.amount.data, form.paid_on.data, reference, customer_id=customer.id)
-        return f"Payment of {money(form.amount.data)} added for {customer} on meter {meter}."
+        return _(
+            "Payment of %(amount)s added for %(customer)s on meter %(meter)s.",
+            amount=money(form.amount.data),
+            customer=customer,
+            meter=meter,
+        )
 
     return _meter_entry(code, "payment", PaymentForm, write, dated="paid_on")
 
@@ -496,10 +512,12 @@ def _move(customer: Customer, operation, name: str):
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))
         else:
-            flash(
-                f"{name.capitalize()} of {money(form.amount.data)} posted to {customer}: movement #{movement.id}.",
-                "success",
+            posted = (
+                _("Recharge of %(amount)s posted to %(customer)s: movement #%(id)s.")
+                if name == "recharge"
+                else _("Charge of %(amount)s posted to %(customer)s: movement #%(id)s.")
             )
+            flash(posted % {"amount": money(form.amount.data), "customer": customer, "id": movement.id}, "success")
             return redirect(url_for("customers.show", code=customer.code, tab="ledger"))
     db.session.rollback()
     forms = {name: form}
@@ -510,7 +528,7 @@ def _suspends(customer: Customer) -> str:
     """The suspension threshold as it was read, for the message confirming a customer's details."""
     if not customer.suspend_below:
         return ""
-    return f" Suspended while the balance is below {money(customer.suspend_below)}."
+    return " " + _("Suspended while the balance is below %(amount)s.", amount=money(customer.suspend_below))
 
 
 def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):

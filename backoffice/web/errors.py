@@ -7,6 +7,7 @@ with the request's id, which its log lines carry too; the page of a failure (500
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound, default_exceptions
@@ -17,19 +18,33 @@ from backoffice.posting.post import CustomerClosed
 from backoffice.web.request_log import request_id
 
 MESSAGES = {
-    400: "The request could not be read. Go back and try again.",
-    403: "Your role does not allow this. Ask an admin if you need it.",
-    404: "There is nothing at this address. It may have been deleted.",
-    405: "This page cannot be used that way.",
-    409: "That cannot be done in the state it is in now. Reload the page to see where things stand.",
+    400: _l("The request could not be read. Go back and try again."),
+    403: _l("Your role does not allow this. Ask an admin if you need it."),
+    404: _l("There is nothing at this address. It may have been deleted."),
+    405: _l("This page cannot be used that way."),
+    409: _l("That cannot be done in the state it is in now. Reload the page to see where things stand."),
 }
-CSRF_MESSAGE = "The form had expired or did not come from this site. Reload the page and submit it again."
-UNAVAILABLE_MESSAGE = "The database is unavailable, try again shortly."
-FAILURE_MESSAGE = (
+CSRF_MESSAGE = _l("The form had expired or did not come from this site. Reload the page and submit it again.")
+UNAVAILABLE_MESSAGE = _l("The database is unavailable, try again shortly.")
+FAILURE_MESSAGE = _l(
     "Something went wrong on our side and has been logged. If it happens again, "
     "give the reference below to whoever looks after the back-office."
 )
-API_FAILURE_MESSAGE = "Something went wrong on our side and has been logged under the request id."
+API_FAILURE_MESSAGE = _l("Something went wrong on our side and has been logged under the request id.")
+ERROR_NAMES = (
+    _l("Bad Request"),
+    _l("Unauthorized"),
+    _l("Forbidden"),
+    _l("Not Found"),
+    _l("Method Not Allowed"),
+    _l("Conflict"),
+    _l("Unsupported Media Type"),
+    _l("Unprocessable Entity"),
+    _l("Too Many Requests"),
+    _l("Internal Server Error"),
+    _l("Service Unavailable"),
+)
+"""The names of the errors the pages show, as Werkzeug gives them: the error pages' headings translate them."""
 
 
 def init_app(app: Flask) -> None:
@@ -49,8 +64,9 @@ def refuse(code: int, message: str):
 
 
 def api_error(code: int, message: str):
-    """The API's answer to an error: JSON, with the id of the request, which its log lines carry too."""
-    return jsonify(status="error", message=message, request_id=request_id()), code
+    """The API's answer to an error: JSON, with the id of the request, which its log lines carry too; the message in
+    the request's language (its ``Accept-Language``; an admin session's own choice)."""
+    return jsonify(status="error", message=str(message), request_id=request_id()), code
 
 
 def _csrf_error(error: CSRFError):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -15,6 +16,7 @@ from backoffice.extensions import db
 from backoffice.models import Role, TamperedEvidence
 from backoffice.services import evidence
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -74,9 +76,13 @@ def review():
     try:
         decided = decide(form.findings.data, form.reason.data, current_user)
     except evidence.REFUSALS as error:
-        form.reason.errors = [*form.reason.errors, f"Nothing was decided: {error}"]
+        form.reason.errors = [*form.reason.errors, _("Nothing was decided: %(error)s", error=error)]
         return _page(form), 422
-    flash(f"{len(decided)} row(s) {decided[0].resolution.value}.", "success")
+    if decided[0].resolution.value == "reversed":
+        done = ngettext("%(num)d row reversed.", "%(num)d rows reversed.", len(decided))
+    else:
+        done = ngettext("%(num)d row accepted.", "%(num)d rows accepted.", len(decided))
+    flash(done, "success")
     return redirect(back or url_for("evidence.index"))
 
 

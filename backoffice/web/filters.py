@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from backoffice.i18n import language, number_locale
 from backoffice.models.types import as_utc
 from backoffice.money import format_number, shown
+from backoffice.web.words import word
 
 
 def init_app(app: Flask) -> None:
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(field_label)
     app.add_template_filter(figure)
     app.add_template_filter(percent)
+    app.add_template_filter(word)
     app.add_template_global(language, "page_language")
     app.add_template_global(role_name)
 
@@ -45,6 +47,11 @@ def number(value: Decimal | None, places: int = 4) -> str:
     if value is None:
         return ""
     return format_number(value, number_locale(), "#,##0." + "0" * places)
+
+
+def count(value: int) -> str:
+    """A count in the locale's notation, grouped (``12.345``)."""
+    return format_number(value, number_locale(), "#,##0")
 
 
 def local_date(value, format: str = "medium") -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -23,14 +23,16 @@ from backoffice.models import Account, AdjustmentReason, BalanceTransaction, Cus
 from backoffice.money import shown
 from backoffice.posting.rules import Kind, rule_of
 from backoffice.services import approvals, periods, wallet
-from backoffice.web.approvals import PENDING_NOTICE, pending_notice
+from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import MoneyField
+from backoffice.web.forms import FlaskForm
+from backoffice.web.words import word
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 
-VALUE_DATE_HELP = "The business date: the month it counts in and its journal entry's date. Today if left blank."
+VALUE_DATE_HELP = _l("The business date: the month it counts in and its journal entry's date. Today if left blank.")
 REASONS = {reason.value: reason.label for reason in AdjustmentReason}
 
 
@@ -57,7 +59,7 @@ class AdjustForm(FlaskForm):
 
     def validate_description(self, field) -> None:
         if self.reason.data == AdjustmentReason.OTHER and not (field.data or "").strip():
-            raise ValidationError("Say why: an adjustment for another reason needs a description.")
+            raise ValidationError(_("Say why: an adjustment for another reason needs a description."))
 
 
 class ReverseForm(FlaskForm):
@@ -76,7 +78,7 @@ def posting_of(kind: Kind, signed: Decimal) -> str:
     names = dict(
         db.session.execute(select(Account.code, Account.name).where(Account.code.in_([rule.debit, rule.credit]))).all()
     )
-    return f"Dr {names[rule.debit]} / Cr {names[rule.credit]}"
+    return _("Dr %(debit)s / Cr %(credit)s", debit=names[rule.debit], credit=names[rule.credit])
 
 
 @bp.post("/adjust")
@@ -98,7 +100,7 @@ def adjust(code: str):
                 value_date=form.value_date.data,
             )
             if wallet.needs_approval(movement):
-                why = REASONS[movement.reason] + (f": {description}" if description.strip() else "")
+                why = str(REASONS[movement.reason]) + (f": {description}" if description.strip() else "")
                 asked = approvals.ask_adjustment(movement, user=current_user, reason=why)
             else:
                 asked, posted = None, wallet.post_movement(movement)
@@ -111,7 +113,12 @@ def adjust(code: str):
                 flash(pending_notice(asked), "info")
             else:
                 flash(
-                    f"Adjustment of {shown(posted.signed_amount)} posted to {customer}: movement #{posted.id}.",
+                    _(
+                        "Adjustment of %(amount)s posted to %(customer)s: movement #%(id)s.",
+                        amount=shown(posted.signed_amount),
+                        customer=customer,
+                        id=posted.id,
+                    ),
                     "success",
                 )
             return redirect(url_for("customers.show", code=code, tab="ledger"))
@@ -135,7 +142,9 @@ def reverse(code: str, movement_id: int):
     asking = approvals.needs_approval(original.amount)
     valid = form.validate_on_submit()
     if valid and asking and not (form.description.data or "").strip():
-        form.description.errors.append(f"{PENDING_NOTICE}: say why, for the admin who approves it.")
+        form.description.errors.append(
+            _("This amount needs a second admin's approval: say why, for the admin who approves it.")
+        )
     elif valid:
         description = form.description.data or ""
         try:
@@ -164,7 +173,12 @@ def reverse(code: str, movement_id: int):
                 flash(pending_notice(asked), "info")
             else:
                 flash(
-                    f"{reversal.kind.value.capitalize()} #{reversal.id} posted: movement #{movement_id} is reversed.",
+                    _(
+                        "%(kind)s #%(id)s posted: movement #%(reversed)s is reversed.",
+                        kind=word(reversal.kind).capitalize(),
+                        id=reversal.id,
+                        reversed=movement_id,
+                    ),
                     "success",
                 )
             return redirect(url_for("ledger.movement", code=code, movement_id=movement_id))

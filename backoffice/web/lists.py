@@ -14,23 +14,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, abort, request, stream_with_context, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy.pagination import SelectPagination
-from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import Select, false, or_
 from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.exports import CsvLines, chunked
+from backoffice.exports import CsvLines, chunked, headings
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer
 from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.forms import FlaskForm
 
 STREAMED_ROWS = 2000
 """Rows fetched at a time by an export."""
-DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
+DATE_HELP = _l("Write the date as YYYY-MM-DD, e.g. 2026-11-01.")
 
 
 class Filters(FlaskForm):
@@ -59,7 +60,9 @@ class DateRange(Filters):
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError(f"The range ends before it starts: choose {self.since.data.isoformat()} or later.")
+            raise ValidationError(
+                _("The range ends before it starts: choose %(date)s or later.", date=self.since.data.isoformat())
+            )
 
     def date_conditions(self, column) -> list:
         conditions = []
@@ -78,7 +81,7 @@ class AmountRange(Filters):
 
     def validate_most(self, field) -> None:
         if field.data is not None and self.least.data is not None and field.data < self.least.data:
-            raise ValidationError("The largest amount is below the smallest: swap them or widen the range.")
+            raise ValidationError(_("The largest amount is below the smallest: swap them or widen the range."))
 
     def amount_conditions(self, column) -> list:
         conditions = []
@@ -132,7 +135,9 @@ class Listing:
             self.sort = default
             if asked:
                 label = self.columns[_key(default)].label
-                self.sort_error = f"Not a valid choice of column to sort by: the list is sorted by {label}."
+                self.sort_error = _(
+                    "Not a valid choice of column to sort by: the list is sorted by %(column)s.", column=label
+                )
         self.explicit = self.sort == asked
 
     @property
@@ -211,7 +216,7 @@ def csv_response(name: str, header: Sequence[str], rows: Iterable[Iterable]) -> 
 
     def lines() -> Iterator[str]:
         csv = CsvLines()
-        yield csv.line(header)
+        yield csv.line(headings(header))
         for values in rows:
             yield csv.line(values)
 

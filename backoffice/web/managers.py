@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, StringField
 from wtforms.validators import InputRequired, Length
@@ -13,6 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Role
 from backoffice.services import ChangedMeanwhile, managers
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("managers", __name__, url_prefix="/managers")
@@ -56,7 +57,7 @@ def new():
         except managers.ManagerError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(f"Account manager {manager.name} added.", "success")
+            flash(_("Account manager %(name)s added.", name=manager.name), "success")
             return redirect(url_for("managers.index"))
     return render_template("managers/form.html", form=form, manager=None), 422 if form.errors else 200
 
@@ -75,7 +76,7 @@ def edit(manager_id: int):
             if gone := refused_edit(form, AccountManager, manager_id, "account manager", gone_to=gone_to):
                 return gone
         else:
-            flash(f"Account manager {manager.name} saved.", "success")
+            flash(_("Account manager %(name)s saved.", name=manager.name), "success")
             return redirect(url_for("managers.index"))
     status = 409 if form.changed else 422 if form.errors else 200
     return render_template("managers/form.html", form=form, manager=manager), status
@@ -87,7 +88,7 @@ def deactivate(manager_id: int):
     """The page says what deactivating keeps; its button deactivates."""
     manager = _get(manager_id)
     if not manager.active:
-        flash(f"{manager.name} is inactive already.", "info")
+        flash(_("%(name)s is inactive already.", name=manager.name), "info")
         return redirect(url_for("managers.index"))
     form = FlaskForm()
     if form.validate_on_submit():
@@ -108,7 +109,8 @@ def _set_active(manager: AccountManager, active: bool):
     except managers.ManagerError as error:
         flash(str(error), "info")
     else:
-        flash(f"Account manager {manager.name} {'reactivated' if active else 'deactivated'}.", "success")
+        done = _("Account manager %(name)s reactivated.") if active else _("Account manager %(name)s deactivated.")
+        flash(done % {"name": manager.name}, "success")
     return redirect(url_for("managers.index"))
 
 

@@ -7,7 +7,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, SelectField, StringField
@@ -24,7 +23,9 @@ from backoffice.web.approvals import waits
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
+from backoffice.web.words import word
 
 bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
 
@@ -157,13 +158,11 @@ def correct(code: str, reading_id: int):
             return _reading_page(db.session.get(MeterReading, reading_id), form), 409
         else:
             if asked is not None:
-                flash(f"Reading #{reading_id} is not corrected yet: {waits(asked)}", "info")
+                flash(_("Reading #%(id)s is not corrected yet: %(why)s", id=reading_id, why=waits(asked)), "info")
                 return redirect(url_for("metering.reading", code=code, reading_id=reading_id))
             after = [m for m in _posted_for(reading_id) if not posted_before or m.id > posted_before[0].id]
-            flash(
-                f"Reading #{reading_id} corrected; {_posted_text(after, db.session.get(Customer, found.customer_id))}",
-                "success",
-            )
+            posted = _posted_text(after, db.session.get(Customer, found.customer_id))
+            flash(_("Reading #%(id)s corrected; %(posted)s", id=reading_id, posted=posted), "success")
             return redirect(url_for("metering.reading", code=code, reading_id=reading_id))
     db.session.rollback()
     return _reading_page(db.session.get(MeterReading, reading_id), form), 422
@@ -178,9 +177,9 @@ def delete(code: str, reading_id: int):
         flash(str(error), "error")
     else:
         if asked is not None:
-            flash(f"Reading #{reading_id} is not deleted yet: {waits(asked)}", "info")
+            flash(_("Reading #%(id)s is not deleted yet: %(why)s", id=reading_id, why=waits(asked)), "info")
         else:
-            flash(f"Reading #{reading_id} deleted; what it cost was given back.", "success")
+            flash(_("Reading #%(id)s deleted; what it cost was given back.", id=reading_id), "success")
     return redirect(url_for("customers.show", code=code, tab="metering"))
 
 
@@ -217,16 +216,27 @@ def set_pricing(code: str):
             )
             changed_meanwhile(form, current, "pricing row")
         else:
-            pricing = (
-                f"Pricing of {money(form.price_per_sm3.data)} per Sm³ from {form.effective_from.data:%Y-%m-%d} "
-                f"for {customer}"
-            )
+            pricing = {
+                "price": money(form.price_per_sm3.data),
+                "from": form.effective_from.data.isoformat(),
+                "customer": customer,
+                "readings": impact.readings,
+            }
             if impact.held is not None:
-                flash(f"Pricing not saved yet ({pricing.removeprefix('Pricing ')}): {waits(impact.held)}", "info")
+                held = _("Pricing not saved yet (of %(price)s per Sm³ from %(from)s for %(customer)s): %(why)s")
+                flash(held % {**pricing, "why": waits(impact.held)}, "info")
             elif impact.deferred:
-                start_recalculation(customer, f"{pricing} saved; re-pricing {impact.readings} reading(s) is pending")
+                saved = _(
+                    "Pricing of %(price)s per Sm³ from %(from)s for %(customer)s saved; re-pricing %(readings)s "
+                    "reading(s) is pending"
+                )
+                start_recalculation(customer, saved % pricing)
             else:
-                flash(f"{pricing} saved; {impact.readings} reading(s) re-priced.", "success")
+                saved = _(
+                    "Pricing of %(price)s per Sm³ from %(from)s for %(customer)s saved; %(readings)s reading(s) "
+                    "re-priced."
+                )
+                flash(saved % pricing, "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
     return _again(code, {"pricing": form}, 409 if form.changed else 422)
 
@@ -253,16 +263,19 @@ def start_recalculation(customer: Customer, saved: str) -> None:
     """The pricing is saved with a recalculation request (``saved`` says so); a job re-prices (the nightly run, if
     not real time)."""
     if not customer.use_realtime_calculation:
-        flash(f"{saved}: this customer is not calculated in real time, so the nightly run will do it.", "info")
+        flash(
+            _("%(saved)s: this customer is not calculated in real time, so the nightly run will do it.", saved=saved),
+            "info",
+        )
         return
     try:
         jobs.enqueue("recalculate_customer", {"customer_id": customer.id}, user=current_user)
     except jobs.QueueUnavailable:
-        flash(f"{saved}, but the job queue cannot be reached: the nightly run will do it.", "error")
+        flash(_("%(saved)s, but the job queue cannot be reached: the nightly run will do it.", saved=saved), "error")
     except RunRefused as refused:
-        flash(f"{saved}: {refused}", "info")
+        flash(_("%(saved)s: %(refused)s", saved=saved, refused=refused), "info")
     else:
-        flash(f"{saved}: a job is doing it now.", "info")
+        flash(_("%(saved)s: a job is doing it now.", saved=saved), "info")
 
 
 def _reading_page(found: MeterReading, form: CorrectionForm):
@@ -291,16 +304,20 @@ def _posted_for(reading_id: int) -> list[BalanceTransaction]:
 
 def _posted_text(movements: list[BalanceTransaction], customer: Customer) -> str:
     if movements:
-        return (
-            "posted "
-            + ", ".join(
-                f"{m.kind.value} #{m.id} of {money(m.signed_amount)} dated {m.value_date:%Y-%m-%d}" for m in movements
+        each = [
+            _(
+                "%(kind)s #%(id)s of %(amount)s dated %(date)s",
+                kind=word(m.kind),
+                id=m.id,
+                amount=money(m.signed_amount),
+                date=m.value_date.isoformat(),
             )
-            + "."
-        )
+            for m in movements
+        ]
+        return _("posted %(movements)s.", movements=", ".join(each))
     if not customer.use_realtime_calculation:
-        return "this customer is calculated by jobs: the nightly run re-prices it."
-    return "its cost did not change, so nothing was posted."
+        return _("this customer is calculated by jobs: the nightly run re-prices it.")
+    return _("its cost did not change, so nothing was posted.")
 
 
 def _again(code: str, forms: dict, status: int = 422):

@@ -4,9 +4,9 @@ on screen (assigning a serial never creates one), and for admins retiring a mete
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, SelectField, StringField
@@ -18,6 +18,7 @@ from backoffice.extensions import db
 from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
 from backoffice.services import billing
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("meters", __name__, url_prefix="/meters")
 
@@ -72,7 +73,10 @@ def add():
         except billing.BillingError as error:
             form.serial.errors.append(str(error))
         else:
-            flash(f'Meter {meter.serial} added; assign it on a customer\'s "Meters & billing" tab.', "success")
+            flash(
+                _('Meter %(serial)s added; assign it on a customer\'s "Meters & billing" tab.', serial=meter.serial),
+                "success",
+            )
             return redirect(url_for("meters.index", q=meter.serial))
     db.session.rollback()
     return _page(form), 422
@@ -84,7 +88,7 @@ def retire(meter_id: int):
     """The page says where the meter is and what retiring it does; its button retires it."""
     meter = db.session.get(Meter, meter_id) or abort(404)
     if meter.retired:
-        flash(f"Meter {meter.serial} is retired already.", "info")
+        flash(_("Meter %(serial)s is retired already.", serial=meter.serial), "info")
         return redirect(url_for("meters.index", q=meter.serial))
     current = billing.active_assignment(meter.id)
     if request.method == "POST":
@@ -105,7 +109,10 @@ def retire(meter_id: int):
         except billing.BillingError as error:
             form.retired_on.errors.append(str(error))
         else:
-            flash(f"Meter {meter.serial} retired on {form.retired_on.data:%Y-%m-%d}.", "success")
+            flash(
+                _("Meter %(serial)s retired on %(date)s.", serial=meter.serial, date=form.retired_on.data.isoformat()),
+                "success",
+            )
             return redirect(url_for("meters.index", q=meter.serial))
     status = 409 if refusal else 422 if form.errors else 200
     page = render_template("meters/retire.html", meter=meter, current=current, form=form, refusal=refusal)

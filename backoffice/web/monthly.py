@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from backoffice.extensions import db
@@ -85,7 +86,7 @@ def confirm_realtime_off(code: str):
 
     customer = customer_or_404(code)
     if not customer.use_realtime_calculation:
-        flash(f"{customer.code} is not calculated in real time already.", "info")
+        flash(_("%(code)s is not calculated in real time already.", code=customer.code), "info")
         return redirect(url_for("customers.show", code=code, tab="monthly"))
     hour, minute = current_app.config["NIGHTLY_AT"]
     return render_template("customers/realtime_off.html", customer=customer, nightly=f"{hour:02d}:{minute:02d}")
@@ -101,14 +102,20 @@ def set_realtime(code: str, state: str):
     customer_service.set_realtime(customer.id, on)
     if on:
         flash(
-            f"{customer.code} is calculated in real time again. Recalculations already pending are done by the "
-            "next job or the nightly run.",
+            _(
+                "%(code)s is calculated in real time again. Recalculations already pending are done by the next job "
+                "or the nightly run.",
+                code=customer.code,
+            ),
             "success",
         )
     else:
         flash(
-            f"{customer.code} is no longer calculated in real time: readings, pricing changes and deposits are "
-            "recorded as pending recalculations, done by jobs and the nightly run.",
+            _(
+                "%(code)s is no longer calculated in real time: readings, pricing changes and deposits are recorded "
+                "as pending recalculations, done by jobs and the nightly run.",
+                code=customer.code,
+            ),
             "success",
         )
     return redirect(url_for("customers.show", code=code, tab="monthly"))

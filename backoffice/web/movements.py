@@ -14,6 +14,7 @@ from backoffice.exports import iso, plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, TransactionKind
 from backoffice.web.lists import AmountRange, Column, CustomerFilter, DateRange, Listing
+from backoffice.web.words import WORDS
 
 bp = Blueprint("movements", __name__, url_prefix="/ledger")
 
@@ -48,7 +49,7 @@ class MovementFilters(CustomerFilter, DateRange, AmountRange):
         _l("Kind"),
         choices=[
             SelectChoice("", _l("All kinds")),
-            *(SelectChoice(kind.value, kind.value) for kind in TransactionKind),
+            *(SelectChoice(kind.value, WORDS[kind.value]) for kind in TransactionKind),
         ],
         default="",
     )

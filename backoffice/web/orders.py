@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 from wtforms import DateField, SelectField, StringField
@@ -36,6 +36,7 @@ from backoffice.web import history
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField
 from backoffice.web.filters import money
+from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -91,8 +92,12 @@ class OrderAmountsForm(FlaskForm):
         except NegativeGrandTotal as error:
             self.grand_total = None
             self.form_errors.append(
-                f"Promo and reductions ({money(error.discounts)}) exceed total price plus additions "
-                f"({money(error.gross)}): the grand total cannot be negative."
+                _(
+                    "Promo and reductions (%(discounts)s) exceed total price plus additions (%(gross)s): the grand "
+                    "total cannot be negative.",
+                    discounts=money(error.discounts),
+                    gross=money(error.gross),
+                )
             )
             valid = False
         except GrandTotalTooLarge as error:
@@ -168,12 +173,12 @@ def deleted():
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     order = Order(closing_date=local_today(), **dict.fromkeys(COMPONENTS, ZERO))
-    return _edit(order, "Order created.")
+    return _edit(order, _l("Order created. Grand total %(total)s for %(customer)s."))
 
 
 @bp.route("/<int:order_id>/edit", methods=["GET", "POST"])
 def edit(order_id: int):
-    return _edit(_get(order_id), "Order saved.")
+    return _edit(_get(order_id), _l("Order saved. Grand total %(total)s for %(customer)s."))
 
 
 @bp.post("/<int:order_id>/delete")
@@ -183,9 +188,9 @@ def delete(order_id: int):
     try:
         delete_order(order)
     except ChangedMeanwhile:
-        flash(f"Order {number} was changed by someone else meanwhile; it was not deleted.", "error")
+        flash(_("Order %(number)s was changed by someone else meanwhile; it was not deleted.", number=number), "error")
         return redirect(url_for("orders.edit", order_id=order_id))
-    flash(f"Order {number} deleted.", "success")
+    flash(_("Order %(number)s deleted.", number=number), "success")
     return redirect(url_for("orders.index"))
 
 
@@ -197,7 +202,7 @@ def grand_total():
     return render_template("orders/_grand_total_response.html", form=form)
 
 
-def _edit(order: Order, saved_message: str):
+def _edit(order: Order, saved_message):
     form = OrderForm(obj=order)
     form.load_choices()
     order_id = order.id
@@ -212,7 +217,8 @@ def _edit(order: Order, saved_message: str):
             if gone := refused_edit(form, Order, order_id, "order", gone_to=url_for("orders.index")):
                 return gone
         else:
-            flash(f"{saved_message} Grand total {money(order.grand_total)} for {order.customer}.", "success")
+            saved = {"total": money(order.grand_total), "customer": order.customer}
+            flash(str(saved_message) % saved, "success")
             return redirect(url_for("orders.index", q=order.number))
     status = 409 if form.changed else 422 if form.errors or form.form_errors else 200
     return render_template("orders/form.html", form=form, order=order), status

@@ -21,6 +21,7 @@ from backoffice.exports import iso, plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.web.lists import Column, CustomerFilter, DateRange, Listing
+from backoffice.web.words import WORDS
 
 bp = Blueprint("receivables", __name__)
 
@@ -35,13 +36,17 @@ PAYMENT_CSV = ["id", "paid_on", "customer_code", "customer_name", "meter", "refe
 
 class InvoiceFilters(CustomerFilter, DateRange):
     status = SelectField(
-        _l("Status"), choices=[SelectChoice("", _l("All")), *(SelectChoice(s, s) for s in INVOICE_STATUSES)], default=""
+        _l("Status"),
+        choices=[SelectChoice("", _l("All")), *(SelectChoice(s, WORDS[s]) for s in INVOICE_STATUSES)],
+        default="",
     )
 
 
 class PaymentFilters(CustomerFilter, DateRange):
     status = SelectField(
-        _l("Status"), choices=[SelectChoice("", _l("All")), *(SelectChoice(s, s) for s in PAYMENT_STATUSES)], default=""
+        _l("Status"),
+        choices=[SelectChoice("", _l("All")), *(SelectChoice(s, WORDS[s]) for s in PAYMENT_STATUSES)],
+        default="",
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -15,6 +14,7 @@ from backoffice.models import ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, Scope, engine
 from backoffice.reconcile.report import csv_filename, csv_lines, entity_of, name_of, named_entities
 from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
 from backoffice.web.jobs import start as start_job
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
@@ -25,9 +25,9 @@ JOBS = {
     RunMode.REBUILD: ("rebuild", {"dry_run": False}),
 }
 BUTTONS = {
-    RunMode.VERIFY: "Verify now",
-    RunMode.FIX: "Verify and fix",
-    RunMode.REBUILD: "Rebuild",
+    RunMode.VERIFY: _l("Verify now"),
+    RunMode.FIX: _l("Verify and fix"),
+    RunMode.REBUILD: _l("Rebuild"),
 }
 
 

@@ -7,7 +7,6 @@ from datetime import date
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import Optional
 
@@ -18,12 +17,13 @@ from backoffice.services import statements
 from backoffice.services.statements import Period
 from backoffice.web.customers import customer_or_404
 from backoffice.web.fields import MonthField
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
 PAGE_DAYS = 366
 """The longest period the page shows (a year, leap or not); the CSV takes any."""
-DATE_HELP = "Write the date as YYYY-MM-DD, e.g. 2026-11-01."
+DATE_HELP = _l("Write the date as YYYY-MM-DD, e.g. 2026-11-01.")
 
 
 class StatementForm(FlaskForm):
@@ -51,13 +51,23 @@ class StatementForm(FlaskForm):
         else:
             month = Month.of(self.month.data or today)
             if month.first_day > today:
-                self.month.errors.append(f"{month} has not begun: nothing is dated after today ({today.isoformat()}).")
+                self.month.errors.append(
+                    _(
+                        "%(month)s has not begun: nothing is dated after today (%(today)s).",
+                        month=month,
+                        today=today.isoformat(),
+                    )
+                )
                 return None
             period = Period.of_month(month)
         if period is not None and longest is not None and period.days > longest:
             self.until.errors.append(
-                f"The page shows at most {longest} days ({period.days} asked): choose a shorter range, or download "
-                "the CSV, which takes any."
+                _(
+                    "The page shows at most %(longest)s days (%(asked)s asked): choose a shorter range, or download "
+                    "the CSV, which takes any.",
+                    longest=longest,
+                    asked=period.days,
+                )
             )
             return None
         return period
@@ -68,10 +78,14 @@ class StatementForm(FlaskForm):
             self.since.errors.append(_("Enter the first day of the statement."))
             return None
         if since > today:
-            self.since.errors.append(f"Nothing is dated after today ({today.isoformat()}): start on or before it.")
+            self.since.errors.append(
+                _("Nothing is dated after today (%(today)s): start on or before it.", today=today.isoformat())
+            )
             return None
         if until < since:
-            self.until.errors.append(f"The statement ends before it starts: choose {since.isoformat()} or later.")
+            self.until.errors.append(
+                _("The statement ends before it starts: choose %(date)s or later.", date=since.isoformat())
+            )
             return None
         return Period(since, until)
 

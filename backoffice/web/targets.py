@@ -7,7 +7,6 @@ from decimal import Decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 from wtforms import RadioField, SelectField
@@ -28,6 +27,7 @@ from backoffice.services.targets import (
 )
 from backoffice.web.choices import manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
+from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
@@ -126,7 +126,11 @@ def generate():
         except TargetError as error:
             form[error.field].errors.append(str(error))
         else:
-            amount = f" Amount read: {shown(form.amount.data)}." if form.amount.data is not None else ""
+            amount = (
+                " " + _("Amount read: %(amount)s.", amount=shown(form.amount.data))
+                if form.amount.data is not None
+                else ""
+            )
             flash(done.describe() + amount, "success" if done.created else "info")
             return redirect(url_for("targets.index", month=str(done.month)))
     return render_template("targets/generate.html", form=form), 422 if form.errors else 200
@@ -134,12 +138,12 @@ def generate():
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    return _edit(Target(), "Target created.")
+    return _edit(Target(), _l("Target created: %(amount)s for %(manager)s in %(month)s."))
 
 
 @bp.route("/<int:target_id>/edit", methods=["GET", "POST"])
 def edit(target_id: int):
-    return _edit(_get(target_id), "Target saved.")
+    return _edit(_get(target_id), _l("Target saved: %(amount)s for %(manager)s in %(month)s."))
 
 
 @bp.post("/<int:target_id>/delete")
@@ -153,7 +157,7 @@ def delete(target_id: int):
     return redirect(url_for("targets.index"))
 
 
-def _edit(target: Target, saved_message: str):
+def _edit(target: Target, saved_message):
     form = TargetForm(obj=target)
     form.load_choices()
     target_id = target.id
@@ -167,11 +171,8 @@ def _edit(target: Target, saved_message: str):
             if gone := refused_edit(form, Target, target_id, "target", gone_to=url_for("targets.index")):
                 return gone
         else:
-            flash(
-                f"{saved_message.removesuffix('.')}: {shown(target.target_amount)} for {target.account_manager} "
-                f"in {target.period}.",
-                "success",
-            )
+            saved = {"amount": shown(target.target_amount), "manager": target.account_manager, "month": target.period}
+            flash(str(saved_message) % saved, "success")
             return redirect(url_for("targets.index", month=target.period))
     status = 409 if form.changed else 422 if form.errors else 200
     return render_template("targets/form.html", form=form, target=target), status

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -22,6 +22,8 @@ from backoffice.web.approvals import waits
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
+from backoffice.web.filters import count
+from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
 
@@ -97,7 +99,7 @@ def save():
             form[getattr(error, "field", "price_per_sm3")].errors.append(str(error))
         else:
             if impact.held is not None:
-                flash(f"{tariff.describe()} not saved yet: {waits(impact.held)}", "info")
+                flash(_("%(tariff)s not saved yet: %(why)s", tariff=tariff.describe(), why=waits(impact.held)), "info")
                 return redirect(url_for("tariff.form"))
             return reprice(tariff, impact)
     return render_template("tariff/form.html", form=form), 422
@@ -106,14 +108,26 @@ def save():
 def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str | None = None):
     """Re-price now when the change is small; else start the job and show its progress. ``heading``: what the
     messages begin with, before "saved" (the approved request, when approving saved it)."""
-    saved = f"{heading + ': ' if heading else ''}{tariff.describe()} saved for {impact.customers:,} customer(s)"
+    saved = _(
+        "%(tariff)s saved for %(customers)s customer(s)", tariff=tariff.describe(), customers=count(impact.customers)
+    )
+    if heading:
+        saved = _("%(heading)s: %(saved)s", heading=heading, saved=saved)
+    readings = count(impact.readings)
     if not impact.deferred:
         try:
             metering.reprice_tariff(tariff.effective_from, current_user)
         except metering.MeteringError as error:
-            flash(f"{saved}, but re-pricing stopped: {error} What is left waits for the nightly run.", "error")
+            flash(
+                _(
+                    "%(saved)s, but re-pricing stopped: %(error)s What is left waits for the nightly run.",
+                    saved=saved,
+                    error=error,
+                ),
+                "error",
+            )
         else:
-            flash(f"{saved}; {impact.readings:,} reading(s) re-priced.", "success")
+            flash(_("%(saved)s; %(readings)s reading(s) re-priced.", saved=saved, readings=readings), "success")
         return redirect(url_for("tariff.form"))
     args = {
         "effective_from": tariff.effective_from.isoformat(),
@@ -121,10 +135,10 @@ def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str
         "meter_correction": str(tariff.meter_correction) if tariff.meter_correction is not None else None,
         "readings": impact.readings,
     }
-    flash(f"{saved}; a job re-prices their {impact.readings:,} reading(s).", "info")
+    flash(_("%(saved)s; a job re-prices their %(readings)s reading(s).", saved=saved, readings=readings), "info")
     try:
         record, _created = jobs.enqueue("tariff_change", args, user=current_user)
     except jobs.QueueUnavailable:
-        flash(f"{saved}, but the job queue cannot be reached: the nightly run will re-price.", "error")
+        flash(_("%(saved)s, but the job queue cannot be reached: the nightly run will re-price.", saved=saved), "error")
         return redirect(url_for("tariff.form"))
     return redirect(url_for("jobs.show", job_id=record.id))

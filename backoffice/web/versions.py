@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 
 from flask import flash, redirect
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 from wtforms import DateField, HiddenField, IntegerField, SelectField
 from wtforms.validators import Optional
@@ -30,11 +32,39 @@ class VersionField(IntegerField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(
-                "This form came back damaged; nothing was saved. Reload it and make the change again."
+                _("This form came back damaged; nothing was saved. Reload it and make the change again.")
             ) from None
 
     def populate_obj(self, obj, name) -> None:
         pass
+
+
+DELETED = {
+    "account manager": _l("This account manager was deleted by someone else since you opened it; nothing was saved."),
+    "customer": _l("This customer was deleted by someone else since you opened it; nothing was saved."),
+    "invoice": _l("This invoice was deleted by someone else since you opened it; nothing was saved."),
+    "order": _l("This order was deleted by someone else since you opened it; nothing was saved."),
+    "payment": _l("This payment was deleted by someone else since you opened it; nothing was saved."),
+    "pricing row": _l("This pricing row was deleted by someone else since you opened it; nothing was saved."),
+    "reading": _l("This reading was deleted by someone else since you opened it; nothing was saved."),
+    "target": _l("This target was deleted by someone else since you opened it; nothing was saved."),
+    "user": _l("This user was deleted by someone else since you opened it; nothing was saved."),
+}
+"""Per kind of row an edit form changes, what its form says when the row was deleted meanwhile."""
+
+CHANGED = {
+    "account manager": _l("This account manager was changed by someone else since you opened it%(changes)s."),
+    "customer": _l("This customer was changed by someone else since you opened it%(changes)s."),
+    "invoice": _l("This invoice was changed by someone else since you opened it%(changes)s."),
+    "order": _l("This order was changed by someone else since you opened it%(changes)s."),
+    "payment": _l("This payment was changed by someone else since you opened it%(changes)s."),
+    "pricing row": _l("This pricing row was changed by someone else since you opened it%(changes)s."),
+    "reading": _l("This reading was changed by someone else since you opened it%(changes)s."),
+    "target": _l("This target was changed by someone else since you opened it%(changes)s."),
+    "user": _l("This user was changed by someone else since you opened it%(changes)s."),
+}
+"""Per kind of row, what its form says when the row was changed meanwhile; ``changes``: ": price is now …", or
+nothing when no field it shows changed."""
 
 
 class ShownField(HiddenField):
@@ -74,14 +104,15 @@ def refused_edit(form: Versioned, model, row_id: int, what: str, *, gone_to: str
 
 def changed_meanwhile(form: Versioned, current, what: str) -> str:
     """Say on ``form`` why saving it was refused: what someone else changed in ``current`` (the row now,
-    ``None`` when deleted) since the form was loaded. ``what`` names the row: "order", "pricing row"."""
+    ``None`` when deleted) since the form was loaded. ``what`` names the row: "order", "pricing row" (a key of
+    :data:`CHANGED`)."""
     form.changed = _why(form, current, what)
     return form.changed
 
 
 def _why(form: Versioned, current, what: str) -> str:
     if current is None:
-        return f"This {what} was deleted by someone else since you opened it; nothing was saved."
+        return str(DELETED[what])
     now = type(form)(formdata=None, obj=current, prefix=form._prefix)
     if hasattr(now, "load_choices"):
         now.load_choices()
@@ -90,14 +121,12 @@ def _why(form: Versioned, current, what: str) -> str:
     except ValueError:
         shown = {}
     changes = ", ".join(
-        f"{_label(field)} is now {_display(field)}"
+        _("%(field)s is now %(value)s", field=_label(field), value=_display(field))
         for field in _edited(now)
         if field.short_name in shown and shown[field.short_name] != _text(field)
     )
-    return (
-        f"This {what} was changed by someone else since you opened it{': ' + changes if changes else ''}. "
-        "Reload to see the current values; nothing was saved."
-    )
+    changed = str(CHANGED[what]) % {"changes": ": " + changes if changes else ""}
+    return changed + " " + _("Reload to see the current values; nothing was saved.")
 
 
 def _edited(form):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
@@ -40,9 +41,14 @@ class NeedsApproval(MeteringError):
 
     def __init__(self, credits: dict[int, Decimal], where: str) -> None:
         super().__init__(
-            f"It gives back {shown(max(credits.values()))} to a customer's wallet, which with the money moved by hand "
-            f"today without approval is above the approval limit ({shown(wallet.approval_limit())}): it applies only "
-            f"once a second admin approves it. Ask for it on {where}."
+            _(
+                "It gives back %(amount)s to a customer's wallet, which with the money moved by hand today without "
+                "approval is above the approval limit (%(limit)s): it applies only once a second admin approves it. "
+                "Ask for it on %(where)s.",
+                amount=shown(max(credits.values())),
+                limit=shown(wallet.approval_limit()),
+                where=where,
+            )
         )
 
 
@@ -50,9 +56,14 @@ class ChangedSinceAsked(MeteringError):
     """Approving found the source changed since the request was asked: nothing was changed."""
 
     def __init__(self, request: ApprovalRequest, what: str) -> None:
+        """``what`` names what changed ("reading #12"), in the reader's language."""
         super().__init__(
-            f"Request #{request.id}: {what} changed after it was asked for, so approving it would not do what was "
-            "asked; nothing was changed. Reject it, and ask again for the correction as it is now."
+            _(
+                "Request #%(id)s: %(what)s changed after it was asked for, so approving it would not do what was "
+                "asked; nothing was changed. Reject it, and ask again for the correction as it is now.",
+                id=request.id,
+                what=what,
+            )
         )
 
 
@@ -110,7 +121,7 @@ def ask(
 def as_asked(request: ApprovalRequest, credits: dict[int, Decimal]) -> None:
     """Refuse, with :class:`ChangedSinceAsked`, to approve a correction that no longer gives back what it did."""
     if asked_credits(request) != {customer: credit for customer, credit in credits.items() if credit > 0}:
-        raise ChangedSinceAsked(request, "what it gives back to the wallets")
+        raise ChangedSinceAsked(request, _("what it gives back to the wallets"))
 
 
 def asked_credits(request: ApprovalRequest) -> dict[int, Decimal]:

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
 
 from backoffice.extensions import db
@@ -118,7 +119,9 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
         select(customers.c.code).where(customers.c.id == customer_id, customers.c.closed_at.is_not(None))
     ).scalar_one_or_none()
     if closed is not None:
-        raise MeteringError(f"Customer {closed} is closed: it takes no new pricing. An admin can reopen it.")
+        raise MeteringError(
+            _("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=closed)
+        )
     existing = connection.execute(
         select(pricing.c.id, pricing.c.version).where(
             pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from
@@ -132,7 +135,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
     row_version = existing.version if existing is not None else None
     if approving is not None:
         if row_version != approving.correction["row_version"]:
-            raise held.ChangedSinceAsked(approving, f"the pricing row from {effective_from:%Y-%m-%d}")
+            raise held.ChangedSinceAsked(approving, _("the pricing row from %(date)s", date=effective_from.isoformat()))
         held.as_asked(approving, credits)
     elif held.beyond_the_limit(credits):
         request = held.ask(
@@ -142,7 +145,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
             user=user,
             description=f"Pricing from {effective_from:%Y-%m-%d}: price {price_per_sm3}, correction "
             f"{meter_correction}; re-prices {impact.readings} reading(s)",
-            where="the customer's pricing tab",
+            where=_("the customer's pricing tab"),
             customer_id=customer_id,
         )
         return replace(impact, held=request)
@@ -184,7 +187,10 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
     row = connection.execute(pricing_in_force(customer_id, reading_date)).one_or_none()
     if row is None:
         raise MeteringError(
-            f"No pricing applies on {reading_date:%Y-%m-%d}: add a price effective on or before that date first."
+            _(
+                "No pricing applies on %(date)s: add a price effective on or before that date first.",
+                date=reading_date.isoformat(),
+            )
         )
     try:
         volume_sm3 = volume_sm3_of(volume, row.meter_correction)
@@ -243,5 +249,7 @@ def _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by:
     if not count:
         return Impact(0, None, Decimal("0.00"), Decimal("0.00"), deferred)
     if Decimal(largest) > MAX_AMOUNT:
-        raise MeteringError(f"At this price a reading's total would exceed {shown(MAX_AMOUNT)}, the most one holds.")
+        raise MeteringError(
+            _("At this price a reading's total would exceed %(limit)s, the most one holds.", limit=shown(MAX_AMOUNT))
+        )
     return Impact(count, str(Month.of(first)), round_money(Decimal(before)), round_money(Decimal(after)), deferred)

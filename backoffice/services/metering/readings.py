@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select, update
 
 from backoffice.extensions import db
@@ -150,8 +152,12 @@ def _hold(reading, asked: dict, credits: dict, user, description: str) -> Approv
         if {key: value for key, value in earlier.correction.items() if key != "credits"} == asked:
             return earlier
         raise MeteringError(
-            f"Reading #{reading.id} has a correction waiting for approval (request #{earlier.id}): it is approved or "
-            "rejected first."
+            _(
+                "Reading #%(id)s has a correction waiting for approval (request #%(request)s): it is approved or "
+                "rejected first.",
+                id=reading.id,
+                request=earlier.id,
+            )
         )
     return held.ask(
         ApprovalKind.READING_CORRECTION,
@@ -159,7 +165,7 @@ def _hold(reading, asked: dict, credits: dict, user, description: str) -> Approv
         credits,
         user=user,
         description=description,
-        where="the reading's page",
+        where=_("the reading's page"),
         customer_id=reading.customer_id,
     )
 
@@ -170,10 +176,10 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
     asked = request.correction
     reading = db.session.get(MeterReading, asked["reading_id"])
     if reading is None:
-        raise held.ChangedSinceAsked(request, f"reading #{asked['reading_id']} was deleted; it")
+        raise held.ChangedSinceAsked(request, _("reading #%(id)s, deleted since,", id=asked["reading_id"]))
     current = connection.execute(select(readings).where(readings.c.id == reading.id)).one()
     if reading_version(current) != asked["version"] or reading.customer_id != request.customer_id:
-        raise held.ChangedSinceAsked(request, f"reading #{reading.id}")
+        raise held.ChangedSinceAsked(request, _("reading #%(id)s", id=reading.id))
     if asked.get("delete"):
         _refuse_deleting(reading)
         _delete(connection, reading, user, approving=request)
@@ -192,7 +198,7 @@ def reading_customer(meter_id: int, reading_date: date, customer_id: int | None 
     if given). A reading dated after today, in a closed month, or when nobody held the meter, is refused."""
     periods.refuse_if_closed(db.session, reading_date)
     try:
-        billing.not_after_today(reading_date, "A reading")
+        billing.not_after_today(reading_date, _l("A reading"))
         return billing.holder_on(meter_id, reading_date, customer_id).customer_id
     except billing.BillingError as error:
         raise MeteringError(str(error)) from None
@@ -203,7 +209,7 @@ def refuse_retired(meter_id: int) -> None:
     meter = db.session.get(Meter, meter_id)
     try:
         if meter is not None:
-            billing.refuse_retired(meter, "it takes no new reading")
+            billing.refuse_retired(meter, _l("it takes no new reading"))
     except billing.BillingError as error:
         raise MeteringError(str(error)) from None
 
@@ -222,7 +228,10 @@ def _refuse_deleting(reading) -> None:
     customer = db.session.get(Customer, reading.customer_id)
     if customer.closed:
         raise MeteringError(
-            f"Customer {customer.code} is closed: its readings stay as they are (an admin can reopen it)."
+            _(
+                "Customer %(code)s is closed: its readings stay as they are (an admin can reopen it).",
+                code=customer.code,
+            )
         )
 
 
@@ -235,7 +244,7 @@ def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None
     elif held.beyond_the_limit(credits):
         current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
         if current is None:
-            raise MeteringError(f"No reading {reading_id}.")
+            raise MeteringError(_("No reading %(id)s.", id=reading_id))
         asked = {"delete": True, "version": reading_version(current)}
         return _hold(reading, asked, credits, user, f"Delete reading #{reading_id} of {reading.reading_date:%Y-%m-%d}")
     if customer.use_realtime_calculation:
@@ -301,5 +310,5 @@ def _defer(connection, customer_id: int, from_date: date, what: str, user) -> No
 def _reading(reading_id: int) -> MeterReading:
     reading = db.session.get(MeterReading, reading_id)
     if reading is None:
-        raise MeteringError(f"No reading {reading_id}.")
+        raise MeteringError(_("No reading %(id)s.", id=reading_id))
     return reading

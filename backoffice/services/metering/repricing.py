@@ -21,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 
 from babel.numbers import format_decimal
+from flask_babel import gettext as _
 from sqlalchemy import (
     ColumnElement,
     Date,
@@ -241,13 +242,18 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) ->
     ).one()
     if unpriced_on is not None:
         raise MeteringError(
-            f"No pricing applies on {unpriced_on:%Y-%m-%d}: add a price effective on or before that date first."
+            _(
+                "No pricing applies on %(date)s: add a price effective on or before that date first.",
+                date=unpriced_on.isoformat(),
+            )
         )
     if too_much_gas:
         limit = format_decimal(MAX_VOLUME, locale=number_locale())
-        raise MeteringError(f"The volume in Sm³ would exceed {limit}, the most a reading holds.")
+        raise MeteringError(_("The volume in Sm³ would exceed %(limit)s, the most a reading holds.", limit=limit))
     if too_dear:
-        raise MeteringError(f"The reading's total would exceed {shown(MAX_AMOUNT)}, the most a reading holds.")
+        raise MeteringError(
+            _("The reading's total would exceed %(limit)s, the most a reading holds.", limit=shown(MAX_AMOUNT))
+        )
     return count, first_reading
 
 

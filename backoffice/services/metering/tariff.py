@@ -18,6 +18,8 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
 from backoffice.extensions import db
@@ -82,12 +84,19 @@ class Tariff:
     """Only these customers."""
 
     def describe(self) -> str:
-        parts = [f"from {self.effective_from:%Y-%m-%d}"]
+        """The tariff as the reader's language says it (English outside a request: the commands)."""
+        values = {
+            "from": self.effective_from.isoformat(),
+            "price": shown(self.price_per_sm3) if self.price_per_sm3 is not None else "",
+            "correction": self.meter_correction,
+        }
+        if self.price_per_sm3 is not None and self.meter_correction is not None:
+            return _("Tariff from %(from)s, price %(price)s per Sm³, correction %(correction)s") % values
         if self.price_per_sm3 is not None:
-            parts.append(f"price {shown(self.price_per_sm3)} per Sm³")
+            return _("Tariff from %(from)s, price %(price)s per Sm³") % values
         if self.meter_correction is not None:
-            parts.append(f"correction {self.meter_correction}")
-        return "Tariff " + ", ".join(parts)
+            return _("Tariff from %(from)s, correction %(correction)s") % values
+        return _("Tariff from %(from)s") % values
 
 
 @dataclass(frozen=True)
@@ -124,22 +133,24 @@ def checked_tariff(
 ) -> Tariff:
     """The tariff asked for, its values checked and its filters found; :class:`MeteringError` says what is wrong."""
     if effective_from is None:
-        raise TariffInputError("Enter the date the tariff applies from.", "effective_from")
+        raise TariffInputError(_("Enter the date the tariff applies from."), "effective_from")
     if price_per_sm3 is None and meter_correction is None:
-        raise TariffInputError("Give a price per Sm³, a meter correction factor, or both.", "price_per_sm3")
+        raise TariffInputError(_("Give a price per Sm³, a meter correction factor, or both."), "price_per_sm3")
     price = checked_price(price_per_sm3) if price_per_sm3 is not None else None
     correction = checked_correction(meter_correction) if meter_correction is not None else None
     email = normal_email(manager_email) if manager_email and manager_email.strip() else None
     if email is not None and db.session.scalar(select(AccountManager.id).where(AccountManager.email == email)) is None:
-        raise TariffInputError(f"No account manager with email {email}.", "manager_email")
+        raise TariffInputError(_("No account manager with email %(email)s.", email=email), "manager_email")
     codes = tuple(dict.fromkeys(code.strip().upper() for code in customer_codes if code.strip()))
     if codes:
         found = select(Customer.code, Customer.closed_at).where(Customer.code.in_(codes))
         known = dict(db.session.execute(found).all())
         if unknown := [code for code in codes if code not in known]:
-            raise TariffInputError(f"Unknown customer code(s): {', '.join(unknown)}.", "customer_codes")
+            raise TariffInputError(
+                _("Unknown customer code(s): %(codes)s.", codes=", ".join(unknown)), "customer_codes"
+            )
         if closed := [code for code in codes if known[code] is not None]:
-            message = f"Closed customer(s), which take no new pricing: {', '.join(closed)}."
+            message = _("Closed customer(s), which take no new pricing: %(codes)s.", codes=", ".join(closed))
             raise TariffInputError(message, "customer_codes")
     return Tariff(effective_from, price, correction, email, codes)
 
@@ -169,8 +180,11 @@ def _change_tariff(connection, tariff: Tariff, user: User | None, approving=None
     impact = _impact(connection, tariff)
     if not impact.customers:
         raise NoCustomer(
-            "No customer gets this tariff: none is chosen, or none has a pricing in force on "
-            f"{tariff.effective_from:%Y-%m-%d} to take what is not given from."
+            _(
+                "No customer gets this tariff: none is chosen, or none has a pricing in force on %(date)s to take "
+                "what is not given from.",
+                date=tariff.effective_from.isoformat(),
+            )
         )
     credits = _credits(connection, tariff)
     if approving is not None:
@@ -256,9 +270,15 @@ def _hold(tariff: Tariff, impact: TariffImpact, credits: dict[int, Decimal], use
         asked,
         credits,
         user=user,
-        description=f"{tariff.describe()} for {impact.customers:,} customer(s); gives back: {listed}",
-        where="the tariff page",
+        description=f"{_in_english(tariff.describe)} for {impact.customers:,} customer(s); gives back: {listed}",
+        where=_("the tariff page"),
     )
+
+
+def _in_english(say) -> str:
+    """What ``say()`` says, in English: the words a record keeps, whoever's request wrote it."""
+    with force_locale("en"):
+        return say()
 
 
 def _credits(connection, tariff: Tariff) -> dict[int, Decimal]:
@@ -380,7 +400,9 @@ def _impact(connection, tariff: Tariff) -> TariffImpact:
         .outerjoin(calculations, calculations.c.reading_id == readings.c.id)
     ).one()
     if largest is not None and Decimal(largest) > MAX_AMOUNT:
-        raise MeteringError(f"At this tariff a reading's total would exceed {shown(MAX_AMOUNT)}, the most one holds.")
+        raise MeteringError(
+            _("At this tariff a reading's total would exceed %(limit)s, the most one holds.", limit=shown(MAX_AMOUNT))
+        )
     return TariffImpact(
         customers=targeted,
         left_out=chosen - targeted,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flask_babel import gettext as _
+
 from backoffice.models.metering import MAX_VOLUME
 from backoffice.money import MoneyError, check_amount
 
@@ -14,22 +16,22 @@ class MeteringError(ValueError):
 
 def checked_volume(value: Decimal) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite():
-        raise MeteringError("The flow-meter volume must be a number.")
+        raise MeteringError(_("The flow-meter volume must be a number."))
     if value < 0:
-        raise MeteringError("The flow-meter volume must not be negative.")
+        raise MeteringError(_("The flow-meter volume must not be negative."))
     # The range first: a number wider than Decimal's precision cannot be quantized at all.
     if value > MAX_VOLUME:
-        raise MeteringError("The flow-meter volume is too large (at most 14 digits before the decimal separator).")
+        raise MeteringError(_("The flow-meter volume is too large (at most 14 digits before the decimal separator)."))
     if value != value.quantize(Decimal("0.0001")):
-        raise MeteringError("Use at most 4 decimal places for the flow-meter volume.")
+        raise MeteringError(_("Use at most 4 decimal places for the flow-meter volume."))
     return value.quantize(Decimal("0.0001"))
 
 
 def checked_correction(value: Decimal) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
-        raise MeteringError("The meter correction factor must be a number greater than zero.")
+        raise MeteringError(_("The meter correction factor must be a number greater than zero."))
     if value >= 1_000_000 or value != value.quantize(Decimal("0.000001")):
-        raise MeteringError("The meter correction factor has at most 6 decimal places and 6 digits before them.")
+        raise MeteringError(_("The meter correction factor has at most 6 decimal places and 6 digits before them."))
     return value.quantize(Decimal("0.000001"))
 
 
@@ -37,4 +39,4 @@ def checked_price(value: Decimal) -> Decimal:
     try:
         return check_amount(value)
     except MoneyError as error:
-        raise MeteringError(f"Price per Sm³: {error}") from None
+        raise MeteringError(_("Price per Sm³: %(error)s", error=error)) from None

@@ -1,0 +1,75 @@
+"""The words the pages show for the code names the records keep: a movement's kind, a status, a run's mode.
+
+The records, the exports' cells, the API and the commands keep the code names (``recharge``, ``overdue``); a
+page and a message show them in the reader's language with :func:`word` (the template filter ``word``).
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+WORDS = {
+    # A wallet movement's kind.
+    "recharge": _l("recharge"),
+    "charge": _l("charge"),
+    "adjustment": _l("adjustment"),
+    "reversal": _l("reversal"),
+    # A customer's, a meter's, a manager's state.
+    "active": _l("active"),
+    "suspended": _l("suspended"),
+    "closed": _l("closed"),
+    "retired": _l("retired"),
+    # A journal entry's status.
+    "draft": _l("draft"),
+    "posted": _l("posted"),
+    "void": _l("void"),
+    "reversed": _l("reversed"),
+    "reversing": _l("reversing"),
+    # An invoice's or a payment's status.
+    "open": _l("open"),
+    "overdue": _l("overdue"),
+    "paid": _l("paid"),
+    "withdrawn": _l("withdrawn"),
+    "received": _l("received"),
+    # An approval request's status; a review's decision.
+    "pending": _l("pending"),
+    "approved": _l("approved"),
+    "rejected": _l("rejected"),
+    "accepted": _l("accepted"),
+    # A job's and a reconciliation run's status and mode.
+    "queued": _l("queued"),
+    "started": _l("started"),
+    "finished": _l("finished"),
+    "failed": _l("failed"),
+    "abandoned": _l("abandoned"),
+    "running": _l("running"),
+    "succeeded": _l("succeeded"),
+    "verify": _l("verify"),
+    "fix": _l("fix"),
+    "rebuild": _l("rebuild"),
+    "dry-run": _l("dry run"),
+    # An account's type.
+    "asset": _l("asset"),
+    "liability": _l("liability"),
+    "equity": _l("equity"),
+    "revenue": _l("revenue"),
+    "expense": _l("expense"),
+    # What an automatic journal entry records.
+    "balance_transaction": _l("balance transaction"),
+    "invoice": _l("invoice"),
+    "payment": _l("payment"),
+    # What a history version did to its record.
+    "created": _l("created"),
+    "edited": _l("edited"),
+    "deleted": _l("deleted"),
+    # A recalculation's reason.
+    "pricing_change": _l("pricing change"),
+    "deferred": _l("deferred"),
+}
+
+
+def word(value) -> str:
+    """A code name (or an enum member) as the page's language says it; an unknown one as it is."""
+    code = getattr(value, "value", value)
+    found = WORDS.get(code)
+    return str(found) if found is not None else str(code)

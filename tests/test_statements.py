@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from babel.dates import format_date
 
 from backoffice.config import local_today
 from backoffice.extensions import db
@@ -94,6 +95,11 @@ def test_the_lines_run_in_value_date_order_from_the_opening_to_the_closing(histo
     assert reversal.reference.startswith("reverses movement #") and reversal.amount == D("30000.00")
 
 
+def day(moment: date) -> str:
+    """A day as the English pages write it in Indonesia (Babel's medium date: "1 Sept 2026")."""
+    return format_date(moment, "medium", locale="en_ID")
+
+
 def test_the_statement_page_shows_the_opening_each_movement_and_the_closing(client, auth, history):
     auth.login("finance")
     customer_page = client.get("/customers/BAKERY").get_data(as_text=True)
@@ -105,10 +111,10 @@ def test_the_statement_page_shows_the_opening_each_movement_and_the_closing(clie
     page = response.get_data(as_text=True)
     september = stored_months(history)["2026-09"]
     assert response.status_code == 200
-    assert "BAKERY — Roti Enak" in page and "1 Sep 2026 – 30 Sep 2026" in page
+    assert "BAKERY — Roti Enak" in page and f"{day(date(2026, 9, 1))} – {day(date(2026, 9, 30))}" in page
     assert f'id="opening">{money(september.opening_balance)}<' in page
     assert f"<strong>{money(september.closing_balance)}</strong>" in page
-    assert "Gas, reading #" in page and "Data entry error" in page and "20 Sep 2026" in page
+    assert "Gas, reading #" in page and "Data entry error" in page and day(date(2026, 9, 20)) in page
     assert 'href="/customers/BAKERY/statement.csv?month=2026-09"' in page
 
 

@@ -492,7 +492,7 @@ def _period_action(form: FlaskForm, month: str, act, done: str):
             return _periods(month, str(error)), 422
         flash(f"{action.year_month} {done}.", "success")
         return redirect(url_for("books.periods"))
-    return _periods(month, " ".join(e for field in form for e in field.errors)), 422
+    return _periods(month, " ".join(str(e) for field in form for e in field.errors)), 422
 
 
 def _periods(month: str | None = None, error: str | None = None) -> str:

@@ -245,7 +245,7 @@ def preview_pricing(code: str):
         except metering.MeteringError as problem:
             error = str(problem)
     else:
-        error = " ".join(e for field in form for e in field.errors)
+        error = " ".join(str(e) for field in form for e in field.errors)
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)
 
 

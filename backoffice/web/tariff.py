@@ -81,7 +81,7 @@ def preview():
         except metering.MeteringError as problem:
             error = str(problem)
     else:
-        error = " ".join(e for field in form for e in field.errors)
+        error = " ".join(str(e) for field in form for e in field.errors)
     return render_template("tariff/_preview.html", impact=impact, error=error)
 
 

@@ -11,6 +11,7 @@ export TEST_DATABASE_URL
 run: install
 	$(BIN)/backoffice db upgrade
 	$(BIN)/backoffice demo-data
+	@$(BIN)/backoffice api-token --url http://127.0.0.1:5000
 	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
 

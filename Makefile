@@ -6,11 +6,12 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run serve test lint install install-test lock locked translations services chromium hledger prometheus wrk bench worker scheduler clean
+.PHONY: run serve test lint install install-test lock locked translations services chromium axe hledger prometheus wrk bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
 	$(BIN)/backoffice demo-data
+	@$(BIN)/backoffice api-token --url http://127.0.0.1:5000
 	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
 
@@ -23,7 +24,7 @@ serve: install
 # The suite runs in one process per core (at most 4), each with a PostgreSQL and a Redis database of its own:
 # the Redis database it is given (by default 15, not the app's 0) and the next free ones, which it empties; a
 # second run beside it claims the next free databases again (see tests/conftest.py).
-test: install-test services chromium hledger prometheus lint
+test: install-test services chromium axe hledger prometheus lint
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses auto --maxprocesses 4
 
 lint: install-test
@@ -95,6 +96,17 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 		|| echo "Could not install chromium: the browser tests will be skipped (they fail under CI=true)."; }
 
+# The screens' tests inject axe-core (an accessibility checker, from npm as package-lock.json pins it) into the
+# pages; npm is Debian's, installed when it is missing.
+axe: node_modules/axe-core/axe.min.js
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "Installing Debian's npm for the screens' accessibility tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null \
+		|| echo "Could not install npm: the accessibility tests will be skipped (they fail under CI=true)."; }
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; fi
+
 # The journal export's test reads the export with Debian's hledger; install it when it is missing.
 hledger:
 	@command -v hledger >/dev/null || { \
@@ -121,4 +133,4 @@ bench: install-test services wrk
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules

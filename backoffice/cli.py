@@ -96,6 +96,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_data)
     app.cli.add_command(reconcile)
     app.cli.add_command(health)
+    app.cli.add_command(api_token)
 
 
 @click.group(help="Manage the people who log in.")
@@ -1198,6 +1199,45 @@ def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
     for reason in answer.get("data", {}).get("reasons", []):
         click.echo(f"  - {reason}")
     click.get_current_context().exit(1)
+
+
+@click.command(
+    "api-token",
+    help=(
+        "Print the bearer token of the operations API, /metrics and 'backoffice health', and how to call them: "
+        "BACKOFFICE_API_TOKEN, or outside production the one made once into the instance folder."
+    ),
+)
+@click.option("--url", metavar="URL", help="The server's address (default: http:// and BACKOFFICE_WEB_BIND).")
+def api_token(url: str | None) -> None:
+    import os
+    from pathlib import Path
+
+    from backoffice.config import web_server
+
+    token = current_app.config["API_TOKEN"]
+    if not token:
+        raise CannotAsk("BACKOFFICE_API_TOKEN is not set: the operations API, /metrics and the health check are off.")
+    base = (url or _local_address(web_server(os.environ)["bind"])).rstrip("/")
+    kept = (
+        "BACKOFFICE_API_TOKEN"
+        if os.environ.get("BACKOFFICE_API_TOKEN")
+        else f"kept in {Path(current_app.instance_path) / 'api_token'}, the same at every start"
+    )
+    click.echo(f"API token ({kept}): {token}")
+    click.echo(f"  Health check: {_program()} health --url {base}")
+    click.echo(f'  Metrics:      curl -H "Authorization: Bearer {token}" {base}/metrics')
+
+
+def _program() -> str:
+    """How this command was called: ``backoffice`` when that is what the PATH finds, else the path it was run by
+    (``.venv/bin/backoffice`` under ``make run``)."""
+    import os
+    import shutil
+
+    called = sys.argv[0]
+    found = shutil.which("backoffice")
+    return "backoffice" if found and os.path.realpath(found) == os.path.realpath(called) else called
 
 
 def _ask(address: str, token: str, timeout: float) -> tuple[int, dict]:  # float-ok: seconds

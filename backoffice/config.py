@@ -61,7 +61,10 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
         # A manual adjustment, journal entry or reversal moving more than this (Rupiah) waits for a second admin.
         "APPROVAL_ABOVE": _limit(env, "BACKOFFICE_APPROVAL_ABOVE", "100000000"),
-        "API_TOKEN": env.get("BACKOFFICE_API_TOKEN") or None,
+        # The bearer token of the operations API, /metrics and `backoffice health`; outside production, one is made
+        # once into the instance folder (so a fresh installation can be asked from its first minute).
+        "API_TOKEN": env.get("BACKOFFICE_API_TOKEN")
+        or (None if production else _made_once(instance_path, "api_token")),
         "REDIS_URL": env.get("REDIS_URL") or None,
         "JOB_HEARTBEAT_SECONDS": _seconds(env, "BACKOFFICE_JOB_HEARTBEAT_SECONDS", "10"),
         # How often each worker sweeps abandoned jobs and queues again the chunks whose worker died.
@@ -281,10 +284,20 @@ def _secret_key(instance_path: str, production: bool) -> str:
 
 
 def _made_once(instance_path: str, name: str) -> str:
-    """A random key kept in the instance folder, readable by its owner only: made the first time it is asked for."""
+    """A random secret kept in the instance folder's file ``name``, readable by its owner only: made the first time
+    it is asked for, read back ever after."""
     path = Path(instance_path) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        # Written whole under another name, with its mode, then linked in place: of two processes starting at once,
+        # one's secret is kept and both read it.
+        draft = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()

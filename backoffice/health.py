@@ -45,6 +45,35 @@ class CheckHealth:
 
 
 @dataclass(frozen=True)
+class NightlyHealth:
+    state: State
+    """``ok``, ``stale`` (its last success is older than the maximum age) or ``never run``."""
+    last_success: datetime | None
+    max_age: timedelta
+
+    @property
+    def reason(self) -> str | None:
+        """Why it makes the balances untrusted, in the health check's words; ``None`` when it does not. (The home
+        page says the same in the reader's language, from :attr:`last_success_iso` and :attr:`max_age_hours`.)"""
+        if self.state is State.NEVER_RUN:
+            return "The nightly maintenance has never finished."
+        if self.state is State.STALE:
+            return (
+                f"The nightly maintenance last finished at {self.last_success_iso}, {self.max_age_hours} hours ago or "
+                "more."
+            )
+        return None
+
+    @property
+    def last_success_iso(self) -> str | None:
+        return iso(self.last_success) if self.last_success else None
+
+    @property
+    def max_age_hours(self) -> str:
+        return _hours(self.max_age)
+
+
+@dataclass(frozen=True)
 class Health:
     at: datetime
     max_age: timedelta
@@ -65,16 +94,11 @@ def assess() -> Health:
     max_age = current_app.config["HEALTH_MAX_AGE"]
     since = at - max_age
     checks = check_states(since)
-    nightly_last_success = jobs.last_success(NIGHTLY)
-    nightly = _fresh(nightly_last_success, since, never=State.NEVER_RUN)
+    nightly = nightly_state(at)
     sheet = books.balance_sheet()
     reasons = [reason for check in checks for reason in _check_reasons(check, max_age)]
-    if nightly is State.NEVER_RUN:
-        reasons.append("The nightly maintenance has never finished.")
-    elif nightly is State.STALE:
-        reasons.append(
-            f"The nightly maintenance last finished at {iso(nightly_last_success)}, {_age(max_age)} ago or more."
-        )
+    if nightly.reason:
+        reasons.append(nightly.reason)
     if not sheet.balanced:
         reasons.append(
             f"The balance sheet does not balance: assets less liabilities, equity and current earnings is "
@@ -86,7 +110,15 @@ def assess() -> Health:
         reasons.append(
             f"Tampered evidence: {len(tampered)} row(s) without a valid seal wait for an admin's review{whose}."
         )
-    return Health(at, max_age, checks, nightly_last_success, nightly, sheet, metering.pending_summary(), reasons)
+    return Health(at, max_age, checks, nightly.last_success, nightly.state, sheet, metering.pending_summary(), reasons)
+
+
+def nightly_state(at: datetime | None = None) -> NightlyHealth:
+    """The nightly maintenance as the health check judges it at ``at`` (now): the home page shows the same."""
+    at = at or utcnow()
+    max_age = current_app.config["HEALTH_MAX_AGE"]
+    last_success = jobs.last_success(NIGHTLY)
+    return NightlyHealth(_fresh(last_success, at - max_age, never=State.NEVER_RUN), last_success, max_age)
 
 
 def check_states(since: datetime | None = None) -> list[CheckHealth]:
@@ -131,5 +163,9 @@ def _check_reasons(check: CheckHealth, max_age: timedelta) -> list[str]:
 
 
 def _age(max_age: timedelta) -> str:
-    hours = max_age.total_seconds() / 3600  # float-ok: hours of a duration
-    return f"{hours:g} hours"
+    return f"{_hours(max_age)} hours"
+
+
+def _hours(duration: timedelta) -> str:
+    hours = duration.total_seconds() / 3600  # float-ok: hours of a duration
+    return f"{hours:g}"

@@ -402,17 +402,25 @@ def release_if_lost(record: JobRecord) -> bool:
     return bool(released)
 
 
-def enqueue_nightly(day: date | None = None, *, again_after_failure: bool = False) -> tuple[JobRecord, bool]:
+def enqueue_nightly(
+    day: date | None = None,
+    *,
+    again_after_failure: bool = False,
+    user: User | None = None,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
+) -> tuple[JobRecord, bool]:
     """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once.
 
     ``again_after_failure``: an attempt that failed is followed by a new one too, as an abandoned one always is.
+    ``user`` and ``trigger``: who asked, when it is not the schedule (an admin from the home page).
     """
     day = day or local_today()
     sweep_abandoned()
     return enqueue(
         "nightly_maintenance",
         {"date": day.isoformat()},
-        trigger=RunTrigger.SCHEDULE,
+        user=user,
+        trigger=trigger,
         job_id=f"nightly-{day}",
         again_after_failure=again_after_failure,
     )

@@ -38,3 +38,24 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// On a narrow screen the navigation is a menu: its button opens and closes it.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("#menu-button");
+  if (!button) return;
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  button.closest(".topbar").classList.toggle("open", open);
+});
+
+// A table wider than its box scrolls inside it: the box then takes the keyboard's focus, so it can be scrolled
+// without a mouse.
+function focusableScrollBoxes() {
+  for (const box of document.querySelectorAll(".scroll")) {
+    if (box.scrollWidth > box.clientWidth) box.setAttribute("tabindex", "0");
+    else box.removeAttribute("tabindex");
+  }
+}
+document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
+window.addEventListener("resize", focusableScrollBoxes);
+document.addEventListener("htmx:afterSettle", focusableScrollBoxes);

@@ -25,6 +25,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import threading
 from functools import cache
 
 import pytest
@@ -35,6 +36,7 @@ from flask_migrate import upgrade
 from redis import Redis
 from redis.connection import parse_url
 from redis.exceptions import RedisError
+from werkzeug.serving import make_server
 
 from backoffice import create_app, logs, register_migrations
 from backoffice.config import database_url
@@ -347,3 +349,37 @@ def _emptying(connection: sa.Connection) -> str:
             + ", ".join(f"setval('{sequence}', 1, false)" for sequence in sequences)
         )
     return _EMPTYING[0]
+
+
+# The browser tests' (test_browser.py, test_screens.py): Debian's chromium, headless, on the app served on localhost.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        require_service("chromium", "Debian's chromium package is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(csrf_app):
+    server = make_server("127.0.0.1", 0, csrf_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -302,8 +302,11 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
                 wallet.adjust(customer.id, amount if n % 2 else -amount, description="Correction")
             elif operation == "reverse" and movements:
                 wallet.reverse(movements.pop(day % len(movements)))
-            elif operation == "read":
-                readings.append(metering.record_reading(meter.id, on, amount))
+            elif operation == "read":  # a meter read twice a day is meant here
+                same_day = metering.same_day_reading(meter.id, on)
+                readings.append(
+                    metering.record_reading(meter.id, on, amount, confirm_duplicate_of=same_day and same_day.id)
+                )
             elif operation == "correct" and readings:
                 metering.correct_reading(readings[day % len(readings)], on, amount)
             elif operation == "delete" and readings:

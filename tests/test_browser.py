@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading, Order, RunMode
 from backoffice.reconcile.engine import run
-from tests.conftest import require_service
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,
@@ -28,37 +24,6 @@ from tests.factories import (
 from tests.workers import run_worker
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        require_service("chromium", "Debian's chromium package is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def live_server(csrf_app):
-    server = make_server("127.0.0.1", 0, csrf_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 def log_in(page, email: str) -> None:

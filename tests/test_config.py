@@ -82,3 +82,19 @@ def test_the_health_max_age_is_26_hours_unless_set(tmp_path):
 def test_a_health_max_age_that_is_not_a_positive_number_of_hours_is_refused_at_start(tmp_path, given):
     with pytest.raises(ConfigError, match=r"BACKOFFICE_HEALTH_MAX_AGE_HOURS=.* is not a number of hours above 0"):
         from_environment(str(tmp_path), {"BACKOFFICE_HEALTH_MAX_AGE_HOURS": given})
+
+
+def test_an_api_token_is_generated_once_and_kept_outside_production(tmp_path):
+    first = from_environment(str(tmp_path), {})["API_TOKEN"]
+    assert len(first) == 64 and first != from_environment(str(tmp_path / "other"), {})["API_TOKEN"]
+    assert from_environment(str(tmp_path), {})["API_TOKEN"] == first
+    assert (tmp_path / "api_token").stat().st_mode & 0o077 == 0
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_file()) == ["api_token", "seal_key", "secret_key"]
+    assert from_environment(str(tmp_path), {"BACKOFFICE_API_TOKEN": "given"})["API_TOKEN"] == "given"
+
+
+def test_production_makes_no_api_token_of_its_own(tmp_path):
+    production = {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64}
+    assert from_environment(str(tmp_path), production)["API_TOKEN"] is None
+    assert from_environment(str(tmp_path), production | {"BACKOFFICE_API_TOKEN": "t"})["API_TOKEN"] == "t"
+    assert not (tmp_path / "api_token").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -458,3 +459,23 @@ def from_the_records() -> dict[str, float]:
         seconds = sum(ran, timedelta()).total_seconds()
         expected[f'backoffice_job_duration_seconds_sum{{kind="{kind}"}}'] = pytest.approx(seconds, abs=1e-6)
     return expected
+
+
+def test_outside_production_the_health_check_and_metrics_answer_from_the_first_minute_with_the_printed_token(
+    app, runner
+):
+    token = app.config["API_TOKEN"]  # the test app is given none: it is the one made into the instance folder
+    assert token and (Path(app.instance_path) / "api_token").read_text().strip() == token
+    printed = runner.invoke(args=["api-token", "--url", "http://127.0.0.1:5000"])
+    assert printed.exit_code == 0, printed.output
+    assert f"): {token}\n" in printed.output and str(Path(app.instance_path) / "api_token") in printed.output
+    assert " health --url http://127.0.0.1:5000\n" in printed.output
+    assert f'curl -H "Authorization: Bearer {token}" http://127.0.0.1:5000/metrics\n' in printed.output
+    client = app.test_client()
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    answer = client.get("/admin/balance-health/check", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert answer["balance_status"] is False
+    assert "The nightly maintenance has never finished." in answer["data"]["reasons"]
+    app.config["API_TOKEN"] = None  # production without BACKOFFICE_API_TOKEN
+    untold = runner.invoke(args=["api-token"])
+    assert untold.exit_code == 2 and "BACKOFFICE_API_TOKEN is not set" in untold.output

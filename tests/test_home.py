@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import sqlalchemy as sa
+
+from backoffice import health, jobs
 from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import JobRecord, JobStatus
 from backoffice.models.types import Month
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
+from tests.test_health import moved_back
 
 D = Decimal
 
@@ -51,3 +57,62 @@ def test_an_empty_installation_shows_zeros(client, auth):
     page = client.get("/").get_data(as_text=True)
     assert "Rp0,00" in tile(page, "prepaid-total") and "0,0000 Sm³" in tile(page, "gas-sold")
     assert '<span class="value">0</span>' in tile(page, "customers-suspended")
+
+
+def nightly_card(page: str) -> str:
+    return page.split('id="nightly"', 1)[1].split("</div>", 1)[0]
+
+
+def test_a_fresh_installation_shows_the_nightly_never_run_as_the_health_check_says_with_what_to_do(client, auth):
+    auth.login("finance")
+    card = nightly_card(client.get("/").get_data(as_text=True))
+    assert '<span id="nightly-state">never run</span>' in card
+    assert "The nightly maintenance has never finished." in health.assess().reasons
+    assert "The nightly maintenance has never finished." in card
+    assert "make scheduler" in card and "make worker" in card and "02:00" in card
+    assert "An admin can run today" in card and "run-nightly" not in card
+
+
+def test_an_admin_runs_the_nightly_from_the_home_page_and_it_shows_ok(client, auth):
+    auth.login("admin")
+    assert 'id="run-nightly"' in nightly_card(client.get("/").get_data(as_text=True))
+    response = client.post("/jobs/nightly")
+    assert response.status_code == 302 and "/jobs/nightly-" in response.headers["Location"]
+    db.session.rollback()
+    record = db.session.scalar(sa.select(JobRecord))
+    assert (record.kind, record.status, record.user.role.value) == ("nightly_maintenance", JobStatus.FINISHED, "admin")
+    card = nightly_card(client.get("/").get_data(as_text=True))
+    assert '<span id="nightly-state">ok</span>' in card and "last finished" in card
+    assert "run-nightly" not in card and "nightly-reason" not in card
+    assert health.nightly_state().state is health.State.OK and health.assess().valid
+
+
+def test_a_nightly_older_than_the_maximum_age_shows_stale_with_the_health_checks_reason(client, auth):
+    jobs.enqueue_nightly()
+    moved_back(27)
+    auth.login("finance")
+    card = nightly_card(client.get("/").get_data(as_text=True))
+    assert '<span id="nightly-state">stale</span>' in card
+    (reason,) = [r for r in health.assess().reasons if r.startswith("The nightly maintenance")]
+    assert reason in card and "26 hours ago or more" in reason
+    assert "whether the latest nightly job" in card
+
+
+def test_only_an_admin_runs_the_nightly(client, auth):
+    auth.login("finance")
+    assert client.post("/jobs/nightly").status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0
+
+
+def test_the_nightly_maintenance_is_told_in_the_readers_language(client, auth):
+    auth.login("admin")
+    card = nightly_card(client.get("/", headers={"Accept-Language": "id"}).get_data(as_text=True))
+    assert '<span id="nightly-state">belum pernah berjalan</span>' in card
+    assert "Pemeliharaan malam belum pernah selesai." in card and "never" not in card
+    assert "<code>make scheduler</code>" in card and "<code>REDIS_URL</code>" in card
+    assert "Jalankan pemeliharaan malam sekarang" in card
+    jobs.enqueue_nightly()
+    moved_back(27)
+    card = nightly_card(client.get("/", headers={"Accept-Language": "vi"}).get_data(as_text=True))
+    assert '<span id="nightly-state">quá hạn</span>' in card and "cách đây 26 giờ trở lên" in card
+    assert '<a href="/jobs">thất bại</a>' in card

@@ -28,7 +28,7 @@ from backoffice.models import (
 from backoffice.reconcile import CHECKS as ALL_CHECKS
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, stored
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -119,6 +119,42 @@ def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(s
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))) == 1
+
+
+def readings_of(meter_id: int) -> list[Decimal]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(MeterReading.volume_flow_meter).where(MeterReading.meter_id == meter_id)))
+
+
+def test_a_second_reading_of_a_meter_and_date_is_refused_saying_what_is_there_and_writes_nothing(site):
+    customer_id, meter_id = site
+    clerk = UserFactory(email="dewi@example.com", name="Dewi Lestari")
+    first = metering.record_reading(meter_id, NOV, D("10"), user=clerk)
+    charged = balance(customer_id)
+
+    with pytest.raises(metering.DuplicateReading) as refused:
+        metering.record_reading(meter_id, NOV, D("12.5"))
+    assert refused.value.existing.id == first
+    assert f"already has a reading on 2026-11-01: #{first}, 10.0000 m³, recorded by Dewi Lestari" in str(refused.value)
+    with pytest.raises(metering.DuplicateReading):  # an id other than the reading there confirms nothing
+        metering.record_reading(meter_id, NOV, D("12.5"), confirm_duplicate_of=first + 1)
+    assert readings_of(meter_id) == [D("10")] and balance(customer_id) == charged
+    # Another day of the same meter is no duplicate.
+    metering.record_reading(meter_id, NOV + timedelta(days=1), D("1"))
+
+
+def test_a_confirmed_second_reading_of_the_day_is_recorded_and_charged(site):
+    customer_id, meter_id = site
+    first = metering.record_reading(meter_id, NOV, D("10"))
+    charged = balance(customer_id)
+    second = metering.record_reading(meter_id, NOV, D("10"), confirm_duplicate_of=first)
+    assert sorted(readings_of(meter_id)) == [D("10"), D("10")]
+    assert charged - balance(customer_id) == calculation(second).total_price > 0
+    # A third is asked about the latest one there.
+    with pytest.raises(metering.DuplicateReading) as refused:
+        metering.record_reading(meter_id, NOV, D("1"), confirm_duplicate_of=first)
+    assert refused.value.existing.id == second
+    assert clean()
 
 
 def test_a_reading_is_charged_to_the_customer_who_held_the_meter_on_its_date(site):
@@ -346,8 +382,11 @@ def test_random_metering_sequences_leave_every_check_clean(site, steps):
     for operation, day, number in steps:
         on = first + timedelta(days=day)
         if operation == "read":
+            same_day = metering.same_day_reading(meter_id, on)
             try:
-                recorded.append(metering.record_reading(meter_id, on, number))
+                recorded.append(
+                    metering.record_reading(meter_id, on, number, confirm_duplicate_of=same_day and same_day.id)
+                )
             except metering.MeteringError as error:
                 assert "not assigned" in str(error) or "after today" in str(error)
         elif operation == "correct" and recorded:

@@ -12,7 +12,7 @@ from flask import current_app
 from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading
 from backoffice.services import billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from tests.factories import CustomerFactory, MeterFactory, UserFactory
 
 D = Decimal
 
@@ -106,3 +106,37 @@ def test_deleting_a_reading_from_the_tab_gives_its_cost_back(client, hotel):
     assert client.post(f"/customers/HOTEL/readings/{reading}/delete").status_code == 302
     db.session.rollback()
     assert db.session.get(Customer, customer_id).balance == D("1000000.00")
+
+
+def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_there_then_records_it(client, hotel):
+    customer_id, meter_id = hotel
+    clerk = UserFactory(email="dewi@example.com", name="Dewi Lestari")
+    first = metering.record_reading(meter_id, date(2026, 11, 5), D("12.5"), user=clerk)
+    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
+    preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
+    assert "already has a reading on this date" in preview and "Dewi Lestari" in preview
+
+    asked = client.post("/customers/HOTEL/readings", data=form)
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 409
+    warning = page.split('id="duplicate-reading"', 1)[1].split("</div>", 1)[0]
+    assert f"#{first}</a>" in warning and "12,5000 m³" in warning and "Dewi Lestari" in warning
+    assert f'name="reading-confirm_duplicate_of" type="hidden" value="{first}"' in page
+    assert "Record a second reading of that day" in page
+    indonesian = client.post("/customers/HOTEL/readings", data=form, headers={"Accept-Language": "id"})
+    warning = indonesian.get_data(as_text=True).split('id="duplicate-reading"', 1)[1].split("</div>", 1)[0]
+    assert "sudah memiliki pencatatan pada" in warning and f"#{first}</a>, <strong>12,5000 m³</strong>" in warning
+    assert "Rekam pencatatan kedua untuk hari itu" in indonesian.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 1
+    db.session.rollback()
+    charged = db.session.get(Customer, customer_id).balance
+
+    # A confirmation of another reading than the one there confirms nothing: the page asks again.
+    again = client.post("/customers/HOTEL/readings", data=form | {"reading-confirm_duplicate_of": str(first + 7)})
+    assert again.status_code == 409 and db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 1
+
+    confirmed = client.post("/customers/HOTEL/readings", data=form | {"reading-confirm_duplicate_of": str(first)})
+    assert confirmed.status_code == 302
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 2
+    assert db.session.get(Customer, customer_id).balance == charged - D("12500.00")

@@ -137,9 +137,11 @@ def lived(plan: dict) -> tuple[int, list[int]]:
     metering.set_pricing(customer.id, FIRST, *plan["first_price"])
     for offset, price, correction in plan["pricing"]:
         metering.set_pricing(customer.id, FIRST + timedelta(days=offset), price, correction)
-    recorded = [
-        metering.record_reading(meter.id, FIRST + timedelta(days=day), volume) for day, volume in plan["readings"]
-    ]
+    recorded = []
+    for day, volume in plan["readings"]:  # a meter read twice a day is meant here
+        on = FIRST + timedelta(days=day)
+        same_day = metering.same_day_reading(meter.id, on)
+        recorded.append(metering.record_reading(meter.id, on, volume, confirm_duplicate_of=same_day and same_day.id))
     realtime(customer.id, False)
     for index, day, volume in plan["corrections"]:
         metering.correct_reading(recorded[index % len(recorded)], FIRST + timedelta(days=day), volume)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from babel.dates import format_date
 
 from backoffice.config import local_today
 from backoffice.extensions import db
@@ -92,6 +93,11 @@ def test_the_lines_run_in_value_date_order_from_the_opening_to_the_closing(histo
         assert line.balance == running
     reversal = next(line for line in lines if line.kind == "reversal" and line.value_date == date(2026, 10, 20))
     assert reversal.reference.startswith("reverses movement #") and reversal.amount == D("30000.00")
+
+
+def day(moment: date) -> str:
+    """A day as the English pages write it in Indonesia (Babel's medium date: "1 Sept 2026")."""
+    return format_date(moment, "medium", locale="en_ID")
 
 
 def test_the_statement_page_shows_the_opening_each_movement_and_the_closing(client, auth, history):

@@ -60,6 +60,7 @@ def index():
         target=Decimal(target),
         achieved=Decimal(achieved),
         checks=health.check_states(),
+        nightly=health.nightly_state(),
     )
 
 

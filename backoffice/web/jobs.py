@@ -27,8 +27,12 @@ def start(kind: str, args: dict, *, fallback: str):
     When Redis cannot be reached, or another run writes what the job would, the user is told so
     and sent back to ``fallback``.
     """
+    return _started(lambda: jobs.enqueue(kind, args, user=current_user, trigger=RunTrigger.USER), fallback=fallback)
+
+
+def _started(enqueue, *, fallback: str):
     try:
-        record, created = jobs.enqueue(kind, args, user=current_user, trigger=RunTrigger.USER)
+        record, created = enqueue()
     except (jobs.QueueUnavailable, RunRefused) as error:
         if request.headers.get("HX-Request"):
             status = 409 if isinstance(error, RunRefused) else 503
@@ -75,6 +79,17 @@ def retry(job_id: str):
         abort(409)
     args = {k: v for k, v in record.args.items() if k != "trigger"}
     return start(record.kind, args, fallback=url_for("jobs.index"))
+
+
+@bp.post("/nightly")
+@requires_role(Role.ADMIN)
+def run_nightly():
+    """Today's nightly maintenance, now: the job the scheduler enqueues, once a day however often it is asked (one
+    that failed or was abandoned is attempted again)."""
+    return _started(
+        lambda: jobs.enqueue_nightly(again_after_failure=True, user=current_user, trigger=RunTrigger.USER),
+        fallback=url_for("home.index"),
+    )
 
 
 def _get(job_id: str) -> JobRecord:

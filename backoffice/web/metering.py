@@ -9,13 +9,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, SelectField, StringField
+from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading
+from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
 from backoffice.models.metering import READING
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import ChangedMeanwhile, metering, periods
@@ -35,6 +35,8 @@ class ReadingForm(FlaskForm):
     reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
     note = StringField(_l("Note"), validators=[Length(max=300)])
+    # The id of the reading of the same meter and date the clerk was shown and confirmed recording another beside.
+    confirm_duplicate_of = HiddenField()
 
 
 class CorrectionForm(Versioned, FlaskForm):
@@ -56,13 +58,15 @@ class PricingForm(Versioned, FlaskForm):
 
 
 def tab_context(customer: Customer, forms: dict) -> dict:
-    """What the customer page's "Readings & pricing" tab shows."""
+    """What the customer page's "Readings & pricing" tab shows (``forms["duplicate"]``: the reading already there
+    on the date a refused reading was dated, which the form asks to confirm)."""
     reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=local_today())
     reading_form.meter_id.choices = held_meter_choices(customer)
     if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
         reading_form.meter_id.data = reading_form.meter_id.choices[1].value
     return {
         "reading_form": reading_form,
+        "duplicate": forms.get("duplicate"),
         "pricing_form": forms.get("pricing") or PricingForm(prefix="pricing", formdata=None),
         "pricing_rows": db.session.scalars(
             select(CustomerPricing)
@@ -85,7 +89,11 @@ def record(code: str):
     customer = _get(code)
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
+    duplicate = None
     if form.validate_on_submit():
+        shown = form.confirm_duplicate_of.data or ""
+        # Anything but a reading's id (as the page sent it) confirms nothing: the page asks again.
+        confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
         try:
             metering.record_reading(
                 form.meter_id.data,
@@ -94,7 +102,13 @@ def record(code: str):
                 customer_id=customer.id,
                 note=form.note.data or "",
                 user=current_user,
+                confirm_duplicate_of=confirmed,
             )
+        except metering.DuplicateReading as found:
+            # Nothing is written: the form asks, saying which reading the meter has on that date.
+            duplicate = found.existing
+            form.confirm_duplicate_of.data = str(duplicate.id)
+            duplicate = _duplicate_context(duplicate)
         except metering.MeteringError as error:
             form.volume_flow_meter.errors.append(str(error))
         except periods.PeriodClosed as error:
@@ -102,7 +116,7 @@ def record(code: str):
         else:
             flash(_("Reading recorded and charged to the prepaid wallet."), "success")
             return redirect(url_for("customers.show", code=code, tab="metering"))
-    return _again(code, {"reading": form})
+    return _again(code, {"reading": form, "duplicate": duplicate}, 409 if duplicate else 422)
 
 
 @bp.post("/readings/preview")
@@ -112,17 +126,19 @@ def preview_reading(code: str):
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
     form.validate()
-    priced, error = None, " ".join(map(str, form.volume_flow_meter.errors + form.reading_date.errors))
+    priced, duplicate, error = None, None, " ".join(map(str, form.volume_flow_meter.errors + form.reading_date.errors))
     if not error and form.volume_flow_meter.data is not None:
         try:
             if form.meter_id.data is not None:
                 metering.refuse_retired(form.meter_id.data)
                 metering.reading_customer(form.meter_id.data, form.reading_date.data, customer.id)
+                same_day = metering.same_day_reading(form.meter_id.data, form.reading_date.data)
+                duplicate = _duplicate_context(same_day) if same_day else None
             with db.engine.connect() as connection:
                 priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)
         except (metering.MeteringError, periods.PeriodClosed) as problem:
             error = str(problem)
-    return render_template("metering/_reading_preview.html", priced=priced, error=error)
+    return render_template("metering/_reading_preview.html", priced=priced, error=error, duplicate=duplicate)
 
 
 @bp.get("/readings/<int:reading_id>")
@@ -276,6 +292,14 @@ def start_recalculation(customer: Customer, saved: str) -> None:
         flash(_("%(saved)s: %(refused)s", saved=saved, refused=refused), "info")
     else:
         flash(_("%(saved)s: a job is doing it now.", saved=saved), "info")
+
+
+def _duplicate_context(reading: MeterReading) -> dict:
+    """What the form says of the reading already there on the date: its volume, and who recorded it, when."""
+    return {
+        "reading": reading,
+        "by": db.session.get(User, reading.created_by_id) if reading.created_by_id else None,
+    }
 
 
 def _reading_page(found: MeterReading, form: CorrectionForm):

@@ -14,12 +14,14 @@ from backoffice.services.metering import pricing, readings, tariff
 from backoffice.services.metering.held import ChangedSinceAsked, NeedsApproval, pending_for_reading
 from backoffice.services.metering.pricing import Impact, Priced, price, pricing_impact, set_pricing
 from backoffice.services.metering.readings import (
+    DuplicateReading,
     correct_reading,
     delete_reading,
     reading_customer,
     reading_version,
     record_reading,
     refuse_retired,
+    same_day_reading,
 )
 from backoffice.services.metering.repricing import reprice, reprice_where
 from backoffice.services.metering.requests import (
@@ -54,6 +56,7 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
 
 __all__ = [
     "ChangedSinceAsked",
+    "DuplicateReading",
     "Impact",
     "MeteringError",
     "NeedsApproval",
@@ -84,6 +87,7 @@ __all__ = [
     "reprice",
     "reprice_tariff",
     "reprice_where",
+    "same_day_reading",
     "set_pricing",
     "tariff_impact",
 ]

@@ -44,6 +44,20 @@ readings = MeterReading.__table__
 calculations = TransactionCalculation.__table__
 
 
+class DuplicateReading(MeteringError):
+    """The meter already has a reading on that date: a second one is recorded only when the clerk confirmed it,
+    knowing which (``confirm_duplicate_of``: the id of :attr:`existing`, the latest reading of that date)."""
+
+    def __init__(self, existing: MeterReading) -> None:
+        self.existing = existing
+        who = _recorded_by(existing)
+        super().__init__(
+            f"Meter {existing.meter.serial} already has a reading on {existing.reading_date:%Y-%m-%d}: "
+            f"#{existing.id}, {existing.volume_flow_meter:.4f} m³, recorded by {who}. "
+            "Confirm to record a second reading of that day."
+        )
+
+
 def record_reading(
     meter_id: int,
     reading_date: date,
@@ -52,17 +66,24 @@ def record_reading(
     customer_id: int | None = None,
     note: str = "",
     user: User | None = None,
+    confirm_duplicate_of: int | None = None,
 ) -> int:
     """Record a reading of the meter for the customer who held it on ``reading_date``; returns the reading's id.
 
     Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused; so is
-    a reading of a retired meter.
+    a reading of a retired meter. When the meter already has a reading of that date, :class:`DuplicateReading` is
+    raised unless ``confirm_duplicate_of`` is the id of the latest of them (the one the clerk was shown).
     """
     refuse_retired(meter_id)
     customer_id = reading_customer(meter_id, reading_date, customer_id)
     with transaction() as session:
         connection = session.connection()
         (customer,) = lock_customers(connection, [customer_id])
+        # Under the customer's lock (a meter's readings of a day are its holder's): two clerks recording the same
+        # reading at once are asked in turn.
+        existing = same_day_reading(meter_id, reading_date)
+        if existing is not None and existing.id != confirm_duplicate_of:
+            raise DuplicateReading(existing)
         priced = price(connection, customer_id, reading_date, volume_flow_meter)
         reading_id = connection.execute(
             insert(readings).returning(readings.c.id),
@@ -191,6 +212,23 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
 def reading_version(reading) -> int:
     """The version a reading's correction form carries (readings have no version column)."""
     return digest_version(reading.reading_date, f"{reading.volume_flow_meter:.4f}", reading.note)
+
+
+def same_day_reading(meter_id: int, reading_date: date) -> MeterReading | None:
+    """The latest reading of the meter dated ``reading_date``, if it has any."""
+    return db.session.scalar(
+        select(MeterReading)
+        .where(MeterReading.meter_id == meter_id, MeterReading.reading_date == reading_date)
+        .order_by(MeterReading.id.desc())
+        .limit(1)
+    )
+
+
+def _recorded_by(reading: MeterReading) -> str:
+    user = db.session.get(User, reading.created_by_id) if reading.created_by_id else None
+    if user is None:
+        return "nobody named (an import or a command)"
+    return f"{user.name} ({user.email})" if user.name else user.email
 
 
 def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:

@@ -9,7 +9,7 @@ from flask import Flask
 
 from backoffice import config, hooks, i18n, logs, seals
 from backoffice.extensions import db, register_database_behaviour
-from backoffice.services import periods
+from backoffice.posting import periods
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -623,8 +623,8 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
 @VALUE_DATE
 def ledger_reverse(movement_id, description, value_date) -> None:
     from backoffice.money import BeyondLimit
+    from backoffice.posting.periods import PeriodClosed
     from backoffice.services import wallet
-    from backoffice.services.periods import PeriodClosed
 
     try:
         original = wallet.movement_by_id(movement_id)
@@ -657,7 +657,7 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
     from backoffice.extensions import db
     from backoffice.models import Customer
     from backoffice.money import BeyondLimit, MoneyError, read_amount
-    from backoffice.services.periods import PeriodClosed
+    from backoffice.posting.periods import PeriodClosed
     from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
@@ -813,9 +813,9 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
     from backoffice.extensions import db
     from backoffice.models import JournalEntry
     from backoffice.money import BeyondLimit
+    from backoffice.posting.periods import PeriodClosed
     from backoffice.posting.post import WalletError
     from backoffice.services.billing import BillingError
-    from backoffice.services.periods import PeriodClosed
 
     try:
         withdrawn = operation(row, reason, value_date=_day(value_date))

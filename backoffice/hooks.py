@@ -16,6 +16,7 @@ from itertools import chain, product
 from sqlalchemy import and_, delete, event, inspect, or_, tuple_, update
 from sqlalchemy.orm import Session
 
+from backoffice.locking import lock_rows, lock_where
 from backoffice.models import (
     AccountManager,
     BalanceTransaction,
@@ -29,7 +30,6 @@ from backoffice.models import (
     order_month_totals_sql,
 )
 from backoffice.models.types import month_start, next_month_start, upsert
-from backoffice.services.locking import lock_rows, lock_where
 
 totals = OrderMonthTotal.__table__
 _TOUCHED = "backoffice.touched"

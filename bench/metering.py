@@ -82,8 +82,8 @@ def main() -> str:
     from backoffice import create_app, jobs
     from backoffice.extensions import db
     from backoffice.models import RunMode
+    from backoffice.posting import months
     from backoffice.reconcile.engine import run
-    from backoffice.services import monthly
 
     app = create_app({"REDIS_URL": None})
     rows = CUSTOMERS * MONTHS
@@ -118,7 +118,7 @@ def main() -> str:
 
         def recalculate(customer_id: int) -> None:
             with db.engine.begin() as connection:
-                monthly.recalculate(connection, [customer_id])
+                months.recalculate(connection, [customer_id])
 
         months_times = _each(sample, recalculate)
         job_times = _each(sample, lambda c: jobs.enqueue("recalculate_customer", {"customer_id": c}))
@@ -161,8 +161,8 @@ def main() -> str:
 def _repricing(app, url: str) -> str:
     """Re-pricing one customer's readings, and a tariff change, each beside the same statements by hand."""
     from backoffice.extensions import db
+    from backoffice.locking import lock_customers
     from backoffice.services import metering
-    from backoffice.services.locking import lock_customers
     from backoffice.services.metering.repricing import pricing, readings
 
     first = date.fromisoformat(FIRST_MONTH)

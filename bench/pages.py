@@ -8,7 +8,7 @@ each with its posted journal entry of two lines). Written set-based (``INSERT â€
 database's guards; what is derived from them is written the application's own set-based way: grand totals by
 their formula, the ledger's before/after chain by a running sum, the wallets, statuses and achieved amounts by the
 checks' expected-value SQL, the orders' months (``order_month_totals``) by the write path's recomputation,
-the months by ``monthly.recalculate``, the accounts' buckets from the journal lines.
+the months by ``months.recalculate``, the accounts' buckets from the journal lines.
 Two years of history besides: a nightly verify-and-fix run each day and 50 runs of a customer's checks a day, with
 their job records. Then the nightly maintenance runs in-process, as the scheduler would start it; it must find
 nothing to fix, which proves the generated figures consistent, and leaves the health check ``ok``.
@@ -310,11 +310,11 @@ def _derive(months: list[date]) -> None:
     from backoffice.extensions import db
     from backoffice.hooks import recompute_order_month_totals
     from backoffice.models import Account, AccountManager, Target
+    from backoffice.posting import months
     from backoffice.reconcile.account_balance import AccountBalance
     from backoffice.reconcile.customer_status import CustomerStatusCheck
     from backoffice.reconcile.customer_wallet import CustomerWallet
     from backoffice.reconcile.target_achieved import TargetAchieved
-    from backoffice.services import monthly
 
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Deriving wallets, statuses and months", total=CUSTOMERS)
@@ -323,7 +323,7 @@ def _derive(months: list[date]) -> None:
             connection = db.session.connection()
             CustomerWallet().write(connection, ids)
             CustomerStatusCheck().write(connection, ids)
-            monthly.recalculate(connection, ids)
+            months.recalculate(connection, ids)
             db.session.commit()
             progress.update(task, completed=ids[-1])
     connection = db.session.connection()

@@ -26,9 +26,10 @@ from backoffice.models import (
     account_balance_sql,
     posted_balance_sql,
 )
+from backoffice.posting.journal import Line
+from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, wallet
-from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
 from tests.concurrency import PATIENCE, race
 from tests.factories import CustomerFactory, MeterFactory, corrupt_bucket
 

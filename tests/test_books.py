@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import BUCKETS, Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
+from backoffice.posting.journal import Line
+from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, metering, wallet
-from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
 from tests.factories import CustomerFactory, MeterFactory, corrupt, corrupt_bucket, past_the_guards
 
 D = Decimal

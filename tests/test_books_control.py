@@ -18,12 +18,12 @@ from backoffice.models import (
     JournalLine,
     RunMode,
 )
+from backoffice.posting.journal import Line
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
-from backoffice.posting.rules import Kind
+from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Kind
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import approvals, billing, books, evidence, wallet
-from backoffice.services.books import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Line
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
 D = Decimal

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import literal
 
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -31,7 +32,6 @@ from backoffice.posting.post import CustomerClosed, post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, metering, wallet
-from backoffice.services.locking import lock_customers
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work
 
 D = Decimal

@@ -32,11 +32,11 @@ from backoffice.models import (
     RunMode,
     RunStatus,
 )
+from backoffice.posting.rules import CASH
 from backoffice.reconcile import CHECKS, fanout, resolve
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import wallet
-from backoffice.services.books import CASH
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,

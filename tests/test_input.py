@@ -31,8 +31,9 @@ from backoffice.models import (
     ReconciliationRun,
 )
 from backoffice.money import BeyondLimit, MoneyError, parse_amount
+from backoffice.posting.journal import Line
+from backoffice.posting.rules import CASH
 from backoffice.services import billing, books, metering, wallet
-from backoffice.services.books import CASH, Line
 from tests.factories import CustomerFactory, MeterFactory, OrderFactory, corrupt, corrupt_bucket, stored, unit_of_work
 
 D = Decimal

@@ -34,9 +34,10 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import as_utc, utcnow
+from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, metering, periods, wallet
-from backoffice.services.periods import PeriodClosed, PeriodError
+from backoffice.services.periods import PeriodError
 from tests.concurrency import PAUSE, race
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt
 from tests.factories import unit_of_work as own_transaction
@@ -135,11 +136,11 @@ def test_closing_a_month_closes_every_date_through_it_and_is_recorded(admin, m):
     assert periods.closed_through() == m.last
     for day in (m.last_day, m.last_first, m.earlier_first, date(2001, 1, 1)):
         with pytest.raises(PeriodClosed, match="is closed: date it in the open period"):
-            periods.refuse_if_closed(db.session, day)
+            refuse_if_closed(db.session, day)
     with pytest.raises(PeriodClosed) as refused:
-        periods.refuse_if_closed(db.session, m.last_day)
+        refuse_if_closed(db.session, m.last_day)
     assert str(refused.value) == m.refused
-    periods.refuse_if_closed(db.session, m.current_first)
+    refuse_if_closed(db.session, m.current_first)
 
 
 def test_reopening_opens_the_latest_closed_month_only_and_is_recorded(admin, m):
@@ -149,9 +150,9 @@ def test_reopening_opens_the_latest_closed_month_only_and_is_recorded(admin, m):
         periods.reopen(m.earlier, admin, "Missing invoice")
     periods.reopen(m.last, admin, "A supplier invoice arrived late")
     assert periods.closed_through() == m.earlier
-    periods.refuse_if_closed(db.session, m.last_first)
+    refuse_if_closed(db.session, m.last_first)
     with pytest.raises(PeriodClosed):
-        periods.refuse_if_closed(db.session, m.earlier_day)
+        refuse_if_closed(db.session, m.earlier_day)
     periods.reopen(m.earlier, admin, "Audit adjustment")
     assert periods.closed_through() is None  # no month before it was ever closed
     assert [(a[0], a[1], a[2], a[4]) for a in actions()] == [

@@ -29,9 +29,9 @@ from backoffice.models import (
     Target,
 )
 from backoffice.models.types import Month
+from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, managers, metering, targets, wallet
-from backoffice.services.books import CASH, CUSTOMER_DEPOSITS
 from backoffice.services.orders import save_order
 from tests.concurrency import race
 from tests.factories import (

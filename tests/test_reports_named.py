@@ -16,11 +16,11 @@ from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import Account, Discrepancy, RunMode
 from backoffice.models.types import as_utc
+from backoffice.posting.rules import CASH
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import CSV_COLUMNS, summary
 from backoffice.reconcile.wording import FIELD_LABELS, field_label
 from backoffice.services import billing, metering, wallet
-from backoffice.services.books import CASH
 from tests.factories import (
     CustomerFactory,
     MeterFactory,

@@ -27,6 +27,7 @@ from sqlalchemy import literal
 from backoffice import register_migrations
 from backoffice.config import local_today
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     Account,
     BalanceTransaction,
@@ -42,11 +43,11 @@ from backoffice.models import (
 )
 from backoffice.models.types import Money, Month, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit
+from backoffice.posting import months
 from backoffice.posting.many import post_many
 from backoffice.posting.post import DatedAfterToday
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, metering, monthly, wallet
-from backoffice.services.locking import lock_customers
+from backoffice.services import billing, books, metering, wallet
 from backoffice.services.metering.repricing import WHAT, charge_reading
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, corrupt, unit_of_work
@@ -84,7 +85,7 @@ def price_each_reading(connection, customer_id: int, since: date) -> None:
             },
         )
         charge_reading(connection, customer_id, reading.id, reading.reading_date, priced.total_price, None, WHAT)
-    monthly.recalculate(connection, [customer_id], Month.of(since))
+    months.recalculate(connection, [customer_id], Month.of(since))
 
 
 pricing_rows = st.lists(

@@ -52,7 +52,6 @@ from backoffice.models.monthly import (
     MonthlyCustomerBalance,
     RecalculationReason,
     RecalculationRequest,
-    expected_months,
 )
 from backoffice.models.orders import (
     COMPONENTS,
@@ -149,7 +148,6 @@ __all__ = [
     "covers",
     "due_sql",
     "customer_meter_sums_sql",
-    "expected_months",
     "grand_total_of",
     "order_month_totals_sql",
     "record",

@@ -22,22 +22,15 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    func,
-    literal,
-    or_,
-    select,
     text,
-    union_all,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.customers import Customer
-from backoffice.models.metering import TransactionCalculation, Volume
-from backoffice.models.types import Balance, month_of_date, str_enum, utcnow
+from backoffice.models.metering import Volume
+from backoffice.models.types import Balance, str_enum, utcnow
 from backoffice.models.users import User
-from backoffice.models.wallet import BalanceTransaction
-from backoffice.posting.sql import contribution_sql
 
 
 class MonthlyCustomerBalance(db.Model):
@@ -87,58 +80,3 @@ class RecalculationRequest(db.Model):
 
     customer: Mapped[Customer] = relationship()
     requested_by: Mapped[User | None] = relationship()
-
-
-def expected_months(customer_ids=None):
-    """Every customer month as the sources make it: a subquery with the stored table's column names,
-    and ``is_latest`` for the customer's last month.
-
-    ``customer_ids`` narrows the sources to those customers (the write path's recalculation).
-    """
-    ledger = BalanceTransaction.__table__
-    calculations = TransactionCalculation.__table__
-    kind, signed = ledger.c.kind, ledger.c.signed_amount
-    movements = select(
-        ledger.c.customer_id,
-        month_of_date(ledger.c.value_date).label("year_month"),
-        contribution_sql("total_deposits", kind, signed).label("deposits"),
-        contribution_sql("total_purchases", kind, signed).label("purchases"),
-        literal(0, Volume).label("volume"),
-    )
-    readings = select(
-        calculations.c.customer_id,
-        calculations.c.year_month,
-        literal(0, Balance),
-        literal(0, Balance),
-        calculations.c.volume_sm3,
-    )
-    if customer_ids is not None:
-        movements = movements.where(ledger.c.customer_id.in_(customer_ids))
-        readings = readings.where(calculations.c.customer_id.in_(customer_ids))
-    sources = union_all(movements, readings).subquery("sources")
-    sums = {
-        "total_deposits": func.round(func.sum(sources.c.deposits), 2, type_=Balance),
-        "total_purchases": func.round(func.sum(sources.c.purchases), 2, type_=Balance),
-        "total_volume_sm3": func.round(func.sum(sources.c.volume), 4, type_=Volume),
-    }
-    months = (
-        select(sources.c.customer_id, sources.c.year_month, *(value.label(name) for name, value in sums.items()))
-        .group_by(sources.c.customer_id, sources.c.year_month)
-        .having(or_(*(value != 0 for value in sums.values())))
-        .subquery("months")
-    )
-    net = months.c.total_deposits - months.c.total_purchases
-    closing = func.round(
-        func.sum(net).over(partition_by=months.c.customer_id, order_by=months.c.year_month), 2, type_=Balance
-    )
-    latest = func.row_number().over(partition_by=months.c.customer_id, order_by=months.c.year_month.desc())
-    return select(
-        months.c.customer_id,
-        months.c.year_month,
-        func.round(closing - net, 2, type_=Balance).label("opening_balance"),
-        months.c.total_deposits,
-        months.c.total_purchases,
-        closing.label("closing_balance"),
-        months.c.total_volume_sm3,
-        (latest == 1).label("is_latest"),
-    ).subquery("expected_months")

@@ -57,11 +57,11 @@ from backoffice import seals
 from backoffice.models import Account, BalanceTransaction, Customer, EntryStatus, JournalEntry, JournalLine, status_sql
 from backoffice.models.types import Balance, Money, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
+from backoffice.posting import journal
 from backoffice.posting.post import refuse_if_closed, value_date
 from backoffice.posting.rules import WALLET_KINDS
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.quarantine import refuse_if_quarantined
-from backoffice.services import books
 
 MOVEMENT_COLUMNS = (
     "customer_id",
@@ -133,12 +133,12 @@ def post_many(
         ],
     )
     first_dates: dict[int, date] = {}
-    moved: dict[int, list[books.Line]] = defaultdict(list)
+    moved: dict[int, list[journal.Line]] = defaultdict(list)
     for customer_id, debited, credited, amount, first in connection.execute(_MOVED):
         amount = round_money(Decimal(str(amount)))
-        moved[customer_id] += [books.Line(debited, debit=amount), books.Line(credited, credit=amount)]
+        moved[customer_id] += [journal.Line(debited, debit=amount), journal.Line(credited, credit=amount)]
         first_dates[customer_id] = min(first, first_dates.get(customer_id, first))
-    books.move_many(connection, moved)
+    journal.move_many(connection, moved)
     return first_dates
 
 
@@ -247,7 +247,7 @@ def _entries(status: dict):
 
 
 def _lines():
-    """Each entry's two lines by its rule, the debit first: ``books.rule_lines``, set-based."""
+    """Each entry's two lines by its rule, the debit first: ``journal.rule_lines``, set-based."""
     amount = func.abs(staged.c.signed_amount)
     sides = []
     for number, side in enumerate(("debit", "credit")):

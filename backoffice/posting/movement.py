@@ -43,7 +43,7 @@ class Movement:
     allow_overdraft: bool = False
     """Gas already delivered is charged beyond the balance: the customer is then suspended."""
     lines: tuple = ()
-    """A manual entry's lines (``books.Line``); ``reverses_id`` is then the entry it reverses, whose lines, swapped,
+    """A manual entry's lines (``journal.Line``); ``reverses_id`` is then the entry it reverses, whose lines, swapped,
     are the reversal's when it has none of its own."""
     draft_id: int | None = None
     """A manual entry saved as a draft, posted as it was saved (its date, description and lines)."""

@@ -29,11 +29,11 @@ from backoffice.config import local_today
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, RecalculationReason, TransactionKind
 from backoffice.models.types import utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, shown
+from backoffice.posting import journal, months, periods
 from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind, counts, rule_of
 from backoffice.posting.statement import MOVE, ONE_STATEMENT
 from backoffice.quarantine import refuse_if_quarantined
-from backoffice.services import books, monthly, periods
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -113,12 +113,12 @@ class Posted:
 
 
 def _new(table: str):
-    return select(books.next_id(table).label("id")).subquery()
+    return select(journal.next_id(table).label("id")).subquery()
 
 
 _SOURCE_TABLES = {"invoice": "invoices", "payment": "payments"}
 _NEW_SOURCE_ENTRY = {
-    kind: books.entry_statement(new_row, source_id=new_row.c.id)
+    kind: journal.entry_statement(new_row, source_id=new_row.c.id)
     for kind, new_row in ((kind, _new(table)) for kind, table in _SOURCE_TABLES.items())
 }
 _INSERT = insert(ledger).returning(ledger.c.id)
@@ -140,18 +140,18 @@ def post(connection: Connection, movement: Movement) -> Posted:
         return _post_wallet(connection, movement, rule, on)
     refuse_if_closed(connection, [movement.customer_id])
     reference = movement.reference
-    statement = books.ENTRY if reference.id is not None else _NEW_SOURCE_ENTRY[reference.type]
-    recorded = books.record(
+    statement = journal.ENTRY if reference.id is not None else _NEW_SOURCE_ENTRY[reference.type]
+    recorded = journal.record(
         connection,
         statement,
         on,
-        books.rule_lines(rule, movement.amount),
+        journal.rule_lines(rule, movement.amount),
         description=movement.description,
         source_type=reference.type,
         **({"source_id": reference.id} if reference.id is not None else {}),
     )
-    books.settle(connection, recorded, movement.user)
-    books.move(connection, recorded, movement.customer_id)
+    journal.settle(connection, recorded, movement.user)
+    journal.move(connection, recorded, movement.customer_id)
     return _sealed(connection, Posted(recorded.entry_id, recorded.source_id))
 
 
@@ -167,12 +167,14 @@ def _post_manual(connection: Connection, movement: Movement, on: date) -> int:
     """A manual entry: its lines; or the draft it was saved as; or, reversing an entry without lines of its own,
     that entry's lines swapped. Returns the posted entry's id."""
     if movement.draft_id is not None:
-        books.post_draft(connection, movement.draft_id, user=movement.user)
+        journal.post_draft(connection, movement.draft_id, user=movement.user)
         return movement.draft_id
     if movement.reverses_id is not None and not movement.lines:
-        return books.reverse(connection, movement.reverses_id, on, user=movement.user)
+        return journal.reverse(connection, movement.reverses_id, on, user=movement.user)
     lines = list(movement.lines)
-    return books.post(connection, on, movement.description, lines, user=movement.user, reverses_id=movement.reverses_id)
+    return journal.post(
+        connection, on, movement.description, lines, user=movement.user, reverses_id=movement.reverses_id
+    )
 
 
 def refuse_if_closed(connection: Connection, customer_ids) -> None:
@@ -242,8 +244,8 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
 def _statement_by_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):
     """The entry's lines as a draft first, then the customer's row, the ledger row, the month, the entry posted,
     the accounts."""
-    lines = books.rule_lines(rule, movement.amount)
-    recorded = books.record(connection, books.ENTRY, values["value_date"], lines, source_type="balance_transaction")
+    lines = journal.rule_lines(rule, movement.amount)
+    recorded = journal.record(connection, journal.ENTRY, values["value_date"], lines, source_type="balance_transaction")
     row = connection.execute(MOVE, moving).one_or_none()
     if row is None:
         _refused(connection, movement, rule)
@@ -254,8 +256,8 @@ def _statement_by_statement(connection, movement: Movement, rule, moving: dict, 
     if moved["total_deposits"] or moved["total_purchases"]:
         _roll_up(connection, movement, row.use_realtime_calculation, values, moved)
     heading = f"{rule.kind.value.capitalize()} #{values['id']} of {row.code}"
-    books.settle(connection, recorded, movement.user, source_id=values["id"], description=heading)
-    books.move(connection, recorded, movement.customer_id)
+    journal.settle(connection, recorded, movement.user, source_id=values["id"], description=heading)
+    journal.move(connection, recorded, movement.customer_id)
     return row
 
 
@@ -274,10 +276,10 @@ _BOUND_AS_ROW = (
 
 def _in_one_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):
     """``ONE_STATEMENT``; a month left empty by what the movement took away loses its row after it."""
-    lines = books.check_lines(books.rule_lines(rule, movement.amount))
-    found = books.accounts_of(connection, lines)
+    lines = journal.check_lines(journal.rule_lines(rule, movement.amount))
+    found = journal.accounts_of(connection, lines)
     (first, first_by), (second, second_by) = sorted(
-        (account, by) for (account, _bucket), by in books.moves(lines, found, movement.customer_id).items()
+        (account, by) for (account, _bucket), by in journal.moves(lines, found, movement.customer_id).items()
     )
     deposits, purchases = moved["total_deposits"], moved["total_purchases"]
     in_month = bool(deposits or purchases)
@@ -289,12 +291,12 @@ def _in_one_statement(connection, movement: Movement, rule, moving: dict, values
         ONE_STATEMENT,
         moving
         | bound
-        | monthly.shifting(movement.customer_id, values["value_date"], deposits=deposits, purchases=purchases)
+        | months.shifting(movement.customer_id, values["value_date"], deposits=deposits, purchases=purchases)
         | {
             "heading": rule.kind.value.capitalize(),
             "debit_account": found[rule.debit].id,
             "credit_account": found[rule.credit].id,
-            "bucket": books.bucket_of(movement.customer_id),
+            "bucket": journal.bucket_of(movement.customer_id),
             "first_account": first,
             "first_by": first_by,
             "second_account": second,
@@ -305,10 +307,10 @@ def _in_one_statement(connection, movement: Movement, rule, moving: dict, values
     if row is None:
         _refused(connection, movement, rule)
     if row.buckets < 2:
-        raise BeyondLimit(books.beyond_limit(connection, books.moves(lines, found, movement.customer_id)))
+        raise BeyondLimit(journal.beyond_limit(connection, journal.moves(lines, found, movement.customer_id)))
     values |= {"id": row.row_id, "entry_id": row.entry_id}
     if in_month and row.realtime and deposits <= 0 and purchases <= 0:
-        connection.execute(monthly.EMPTY, monthly.shifting(movement.customer_id, values["value_date"]))
+        connection.execute(months.EMPTY, months.shifting(movement.customer_id, values["value_date"]))
     return row
 
 
@@ -316,14 +318,14 @@ def _roll_up(connection, movement: Movement, realtime: bool, values: dict, moved
     """Carry the movement into its month's balance, or leave that to a job for a customer not kept in real time."""
     if not realtime:
         what = f"{values['kind']} #{values['id']}"
-        monthly.request(
+        months.request(
             connection, movement.customer_id, values["value_date"], RecalculationReason.DEFERRED, what, movement.user
         )
         return
-    monthly.shift(
+    months.shift(
         connection,
         movement.customer_id,
-        monthly.month_of(values["value_date"]),
+        months.month_of(values["value_date"]),
         deposits=moved["total_deposits"],
         purchases=moved["total_purchases"],
         details={"balance_transaction_id": values["id"]},

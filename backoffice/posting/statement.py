@@ -29,7 +29,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Balance, Money
 from backoffice.money import MAX_BALANCE
-from backoffice.services import books, monthly
+from backoffice.posting import journal, months
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -82,8 +82,8 @@ def _one_statement():
     parameter's name (``customer_id``, ``created_at``) too."""
     moved = MOVE.cte("moved")
     new = select(
-        books.next_id("balance_transactions").label("row_id"),
-        books.next_id("journal_entries").label("entry_id"),
+        journal.next_id("balance_transactions").label("row_id"),
+        journal.next_id("journal_entries").label("entry_id"),
         moved.c.balance,
         moved.c.code,
         moved.c.use_realtime_calculation.label("realtime"),
@@ -139,7 +139,7 @@ def _one_statement():
     account, by = bindparam("first_account", type_=Integer), bindparam("first_by", type_=Balance)
     then, then_by = bindparam("second_account", type_=Integer), bindparam("second_by", type_=Balance)
     bucket = bindparam("bucket", type_=Integer)
-    moved_buckets = books.adding_to_buckets(
+    moved_buckets = journal.adding_to_buckets(
         "postgresql",
         union_all(select(account, bucket, by).select_from(new), select(then, bucket, then_by).select_from(new)),
     ).cte("buckets")
@@ -147,12 +147,12 @@ def _one_statement():
         insert(entries).from_select(list(entry), select(*entry.values())).cte("entry"),
         insert(lines).from_select(line, two_lines).cte("lines"),
         insert(ledger).from_select(list(row), select(*row.values())).cte("row"),
-        monthly.adding_to_month(
+        months.adding_to_month(
             "postgresql",
             where=new.c.realtime & in_month,
             details=func.json_build_object("balance_transaction_id", new.c.row_id),
         ).cte("month"),
-        monthly.LATER.where(select(new.c.realtime).scalar_subquery(), in_month, bindparam("net", type_=Money) != 0).cte(
+        months.LATER.where(select(new.c.realtime).scalar_subquery(), in_month, bindparam("net", type_=Money) != 0).cte(
             "later"
         ),
         insert(requests)

@@ -5,9 +5,9 @@ from sqlalchemy import literal, select
 
 from backoffice.models import Account, AccountBalanceBucket, account_balance_sql, posted_balance_sql
 from backoffice.money import BeyondLimit
+from backoffice.posting.journal import adding_to_buckets
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.journal_balanced import held_accounts
-from backoffice.services.books import adding_to_buckets
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__

@@ -3,9 +3,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
 
+from backoffice.locking import lock_customers
 from backoffice.models import Customer, CustomerStatus, status_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
-from backoffice.services.locking import lock_customers
 
 customers = Customer.__table__
 SUSPENDED = CustomerStatus.SUSPENDED.value

@@ -3,11 +3,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
+from backoffice.locking import lock_customers
 from backoffice.models import BalanceTransaction, Customer
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.ledger_chain import held_customers
-from backoffice.services.locking import lock_customers
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__

@@ -5,11 +5,11 @@ from functools import lru_cache
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
-from backoffice.models import Customer, MonthlyCustomerBalance, expected_months
+from backoffice.models import Customer, MonthlyCustomerBalance
 from backoffice.models.types import Month
+from backoffice.posting.months import STORED, expected_months, recalculate
 from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
 from backoffice.reconcile.ledger_chain import held_customers
-from backoffice.services import monthly
 
 months = MonthlyCustomerBalance.__table__
 customers = Customer.__table__
@@ -72,7 +72,7 @@ class MonthlyBalance(Check):
                 CheckedField(
                     name, months.c[name], expected.c[name], scale=SCALES.get(name, 2), adds=name not in BALANCES
                 )
-                for name in monthly.STORED
+                for name in STORED
             ),
             CheckedField(
                 "closing_equals_wallet_balance",
@@ -96,9 +96,7 @@ class MonthlyBalance(Check):
 
     def write_entities(self, connection, entities):
         """Recalculate the customers from the earliest wrong month: earlier months are right and stay as they are."""
-        monthly.recalculate(
-            connection, sorted({c for c, _ in entities}), Month.parse(min(month for _, month in entities))
-        )
+        recalculate(connection, sorted({c for c, _ in entities}), Month.parse(min(month for _, month in entities)))
 
     def held(self, connection, keys):
         return held_customers(connection, keys)

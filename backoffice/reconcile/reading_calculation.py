@@ -15,9 +15,9 @@ from backoffice.models import (
     volume_sm3_sql,
     whose_readings,
 )
+from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.services.metering import reprice
-from backoffice.services.periods import last_closed_day, month_of
 
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__

@@ -3,8 +3,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from backoffice.models import Account, account_balance_sql, receivables_sql
+from backoffice.posting.rules import RECEIVABLES
 from backoffice.reconcile.base import Check, CheckedField, Scope
-from backoffice.services.books import RECEIVABLES
 
 accounts = Account.__table__
 

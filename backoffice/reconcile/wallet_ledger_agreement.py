@@ -4,8 +4,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backoffice.models import Account, Customer, account_balance_sql
+from backoffice.posting.rules import CUSTOMER_DEPOSITS
 from backoffice.reconcile.base import Check, CheckedField, Scope
-from backoffice.services.books import CUSTOMER_DEPOSITS
 
 accounts = Account.__table__
 customers = Customer.__table__

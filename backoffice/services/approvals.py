@@ -35,13 +35,15 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.money import BeyondLimit
+from backoffice.posting import journal
 from backoffice.posting.keys import clerk_key, keyed_digest, own_key
 from backoffice.posting.movement import Movement
+from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.posting.post import WalletError, post, value_date
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, books, metering, periods, transaction, wallet
+from backoffice.services import ChangedMeanwhile, metering, transaction, wallet
 
-REFUSALS = (WalletError, books.BooksError, periods.PeriodClosed, BeyondLimit, metering.MeteringError)
+REFUSALS = (WalletError, journal.BooksError, PeriodClosed, BeyondLimit, metering.MeteringError)
 """What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
 
 
@@ -143,7 +145,7 @@ def ask_wallet_reversal(
 
 
 def ask_entry(
-    entry_date: date, description: str, lines: list[books.Line], *, user: User, idempotency_key: str | None = None
+    entry_date: date, description: str, lines: list[journal.Line], *, user: User, idempotency_key: str | None = None
 ) -> ApprovalRequest:
     """Ask to post a manual entry: it is kept as a draft until approved; its description says why. The form's
     ``idempotency_key`` makes a double submit ask once."""
@@ -154,7 +156,7 @@ def ask_entry(
     try:
         with transaction() as session:
             _would_post(session, movement)
-            draft = books.save_draft(session.connection(), entry_date, description, lines)
+            draft = journal.save_draft(session.connection(), entry_date, description, lines)
             request = _request(ApprovalKind.JOURNAL_ENTRY, draft, user=user, reason=description)
             request.idempotency_key = idempotency_key
             session.add(request)
@@ -218,7 +220,7 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         as_asked = request.entry_seal is None or hmac.compare_digest(request.entry_seal, _seal(request.entry_id))
         connection = session.connection()
         if request.kind is ApprovalKind.JOURNAL_ENTRY:
-            periods.refuse_if_closed(connection, request.entry.entry_date)
+            refuse_if_closed(connection, request.entry.entry_date)
         posted = post(connection, _movement(request, user))
         if not as_asked:
             # Refused after posting's own refusals, which name the line at fault; the transaction undoes the post.
@@ -364,7 +366,7 @@ def _locked(request_id: int) -> ApprovalRequest:
 def _entry(entry_id: int) -> JournalEntry:
     entry = db.session.get(JournalEntry, entry_id)
     if entry is None or entry.status is not EntryStatus.DRAFT:
-        raise books.BooksError(_("No draft entry %(id)s.", id=entry_id))
+        raise journal.BooksError(_("No draft entry %(id)s.", id=entry_id))
     return entry
 
 

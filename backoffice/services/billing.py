@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from backoffice.config import local_today
 from backoffice.extensions import db
+from backoffice.locking import lock_customers, lock_rows
 from backoffice.models import (
     Customer,
     Invoice,
@@ -42,10 +43,10 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import local_date_of, utcnow
 from backoffice.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, digest_version, periods, transaction
-from backoffice.services.locking import lock_customers, lock_rows
+from backoffice.services import ChangedMeanwhile, digest_version, transaction
 
 meters = Meter.__table__
 customers = Customer.__table__
@@ -373,7 +374,7 @@ def add_payment(
     after today is refused."""
     not_after_today(paid_on, _l("A payment"))
     amount = _positive(amount)
-    periods.refuse_if_closed(db.session, paid_on)
+    refuse_if_closed(db.session, paid_on)
     with transaction() as session:
         connection = _locked(session, meter.id)
         held = holder_on(meter.id, paid_on, customer_id)
@@ -691,7 +692,7 @@ def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date)
         raise BillingError(_("An invoice needs a number of at most 40 characters."), "number")
     if due_on < issued_on:
         raise BillingError(_("An invoice cannot fall due before it is issued."), "due_on")
-    periods.refuse_if_closed(db.session, issued_on)
+    refuse_if_closed(db.session, issued_on)
     return number, amount
 
 

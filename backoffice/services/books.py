@@ -1,498 +1,131 @@
-"""Posting to the general ledger.
+"""The books as an accountant works them: manual journal entries (written, saved as drafts, posted, voided,
+reversed) with the approval limit inside each operation, and the balance sheet.
 
-An entry is checked before anything is written: two lines or more, each a debit or a credit
-of a positive amount, debits equal to credits, accounts that exist. Posting writes the entry,
-its lines and the accounts' balances (in each account's normal direction) inside the caller's
-transaction, so a money event and its entry commit together. A balance moves in the bucket of
-the posting's ``bucket_key`` (the customer or meter whose money moved), never in the account's
-own row, so postings for unrelated customers do not wait for each other; the buckets are
-written last, so their rows stay locked for as short a time as possible. The lines go into a
-draft, which is then marked posted: the database refuses a line added to a posted entry, and
-checks again that every entry balances when it is posted (PostgreSQL once per statement, which
-lets a set-based posting write its entries posted together with all their lines, ``posting.many``).
-
-A control account (``accounts.controlled_by``) moves only with its sub-ledger: a manual entry (one that records no
-money event: posted, saved as a draft or a draft posted) is refused a line on it, whoever asks.
+An entry above the approval limit is not posted: a request for a second admin's approval is saved instead, whoever
+asks (a screen, the command line, the API). Every entry is written by the journal writer
+(:mod:`backoffice.posting.journal`), through :func:`backoffice.posting.post.post` for what moves money.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
 
-from flask import current_app
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import Insert, Select, String, bindparam, cast, func, insert, literal, select, true, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.visitors import InternalTraversal
 
-from backoffice import seals
 from backoffice.extensions import db
-from backoffice.models import (
-    BUCKETS,
-    Account,
-    AccountBalanceBucket,
-    AccountType,
-    EntryStatus,
-    JournalEntry,
-    JournalLine,
-    User,
-    balance_sheet_sql,
-    normal_amount,
+from backoffice.models import ApprovalRequest, User, balance_sheet_sql
+from backoffice.money import round_money
+from backoffice.posting.journal import (
+    BooksError,
+    ControlAccount,
+    Line,
+    Source,
+    check_lines,
+    post,
+    post_draft,
+    refuse_control_accounts,
+    reverse,
+    save_draft,
+    void_draft,
 )
-from backoffice.models.types import Balance, upsert, utcnow
-from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, round_money, shown
-from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
+from backoffice.posting.movement import Movement
+from backoffice.posting.periods import refuse_if_closed
+from backoffice.posting.post import post as post_movement
+from backoffice.posting.rules import Kind
+from backoffice.services import approvals, transaction
 
-__all__ = ["CASH", "CUSTOMER_DEPOSITS", "GAS_REVENUE", "RECEIVABLES"]
-
-accounts = Account.__table__
-buckets = AccountBalanceBucket.__table__
-entries = JournalEntry.__table__
-lines_table = JournalLine.__table__
-
-
-class BooksError(ValueError):
-    """An entry the books refuse; nothing was written."""
-
-
-SOURCE_NAMES = {
-    "balance_transaction": _l("wallet movement"),
-    "invoice": _l("invoice"),
-    "payment": _l("payment"),
-}
-"""What posted an automatic entry, as the reader's language names it."""
-
-
-class ControlAccount(BooksError):
-    """A manual entry's line on a control account: only the account's sub-ledger moves it."""
-
-    def __init__(self, number: int, account: str, controlled_by: str) -> None:
-        super().__init__(
-            _(
-                "Line %(number)s: %(account)s is a control account: only %(controlled_by)s move it, never a manual "
-                "entry.",
-                number=number,
-                account=account,
-                controlled_by=controlled_by,
-            )
-        )
-        self.number = number
-        """The line's place among the lines given, from 1."""
+__all__ = [
+    "BooksError",
+    "ControlAccount",
+    "Line",
+    "Source",
+    "check_lines",
+    "post",
+    "post_draft",
+    "refuse_control_accounts",
+    "reverse",
+    "save_draft",
+    "void_draft",
+]
+"""The journal writer's names a caller of the books uses (what it may be refused, the lines it writes)."""
 
 
 @dataclass(frozen=True)
-class Line:
-    account: str
-    """The account's code."""
-    debit: Decimal = Decimal(0)
-    credit: Decimal = Decimal(0)
-    description: str = ""
+class Done:
+    """What a manual entry operation did: the entry it wrote (or the draft it settled), or the approval request it
+    saved instead, above the limit."""
+
+    entry_id: int
+    asked: ApprovalRequest | None = None
 
 
-@dataclass(frozen=True)
-class Source:
-    """The money event an entry records, e.g. ``Source("balance_transaction", 42)``."""
-
-    type: str
-    id: int
-
-
-class next_id(FunctionElement):
-    """``next_id(table)``: the id the table's next row will have, taken before inserting it, so that what refers
-    to the row (an entry's number, its source) can be written first."""
-
-    type = entries.c.id.type
-    inherit_cache = True
-    name = "next_id"
-    _traverse_internals = [*FunctionElement._traverse_internals, ("table", InternalTraversal.dp_string)]
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-        super().__init__()
-
-
-@compiles(next_id, "postgresql")
-def _next_id_postgresql(element, compiler, **kw):
-    return f"nextval(pg_get_serial_sequence('{element.table}', 'id'))"
-
-
-@compiles(next_id)
-def _next_id_sqlite(element, compiler, **kw):
-    # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next id is the largest plus one.
-    return f"(SELECT coalesce(max(id), 0) + 1 FROM {element.table})"
-
-
-_ACCOUNTS = select(accounts.c.id, accounts.c.code, accounts.c.type).where(
-    accounts.c.code.in_(bindparam("codes", expanding=True))
-)
-
-
-@dataclass(frozen=True)
-class _Account:
-    id: int
-    type: AccountType
-
-
-def accounts_of(connection: Connection, lines: list[Line]) -> dict[str, _Account]:
-    """The accounts of the lines, by code (see :func:`_accounts`)."""
-    return _accounts(connection, {ln.account for ln in lines})
-
-
-def _accounts(connection: Connection, codes: set[str]) -> dict[str, _Account]:
-    """The accounts by code, remembered per app: an account's id and type never change once it exists."""
-    known: dict[str, _Account] = current_app.extensions.setdefault("backoffice.accounts", {})
-    if missing := codes - set(known):
-        for row in connection.execute(_ACCOUNTS, {"codes": sorted(missing)}):
-            known[row.code] = _Account(row.id, AccountType(row.type))
-    if unknown := sorted(codes - set(known)):
-        raise BooksError(_("No account %(codes)s in the chart of accounts.", codes=", ".join(unknown)))
-    return {code: known[code] for code in codes}
-
-
-def post(
-    connection: Connection,
+def write_entry(
     entry_date: date,
     description: str,
     lines: list[Line],
     *,
-    source: Source | None = None,
-    user: User | None = None,
-    reverses_id: int | None = None,
-    bucket_key: int | None = None,
-) -> int:
-    """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
+    user: User,
+    draft: bool = False,
+    idempotency_key: str | None = None,
+) -> Done:
+    """A manual entry: saved as a draft, posted, or (posted above the approval limit) asked for approval.
 
-    An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`).
-    ``bucket_key``: whose money moved (a customer's id, a meter's for its invoices and payments), which
-    chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own.
+    Raises :class:`BooksError`, ``ControlAccount``, ``PeriodClosed``, ``DatedAfterToday``, ``BeyondLimit`` or an
+    idempotency key's refusal; nothing is written then.
     """
-    if source is None:
-        refuse_control_accounts(connection, check_lines(lines))
-    return _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key)
-
-
-def _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key) -> int:
-    """:func:`post`, for the manual lines it has already let through or for a reversal's swapped lines."""
-    recorded = record(
-        connection, ENTRY, entry_date, lines, description=description, source=source, reverses_id=reverses_id
-    )
-    settle(connection, recorded, user)
-    move(connection, recorded, bucket_key)
-    return recorded.entry_id
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A posted entry whose accounts are still to be moved (:func:`move`, the last statement of a unit of work)."""
-
-    entry_id: int
-    source_id: int | None
-    lines: list[Line]
-    accounts: dict[str, _Account]
-
-
-def record(connection: Connection, statement, entry_date: date, lines: list[Line], **values) -> Recorded:
-    """Write a balanced entry as a draft with ``statement`` (:func:`entry_statement`), to be posted by :func:`settle`
-    and its accounts moved by :func:`move`.
-
-    ``values`` binds the statement's parameters (``description``, ``source``, ``reverses_id``, or its own).
-    """
-    checked = check_lines(lines)
-    found = _accounts(connection, {ln.account for ln in checked})
-    source = values.pop("source", None)
-    if source is not None:
-        values |= {"source_type": source.type, "source_id": source.id}
-    if "description" in values:
-        values["description"] = values["description"].strip()[:300]
-    row = connection.execute(statement, {**_ENTRY_DEFAULTS, **values, "entry_date": entry_date, "created_at": utcnow()})
-    entry_id, source_id = row.one()
-    _insert_lines(connection, entry_id, checked, found)
-    return Recorded(entry_id, source_id, checked, found)
-
-
-def settle(
-    connection: Connection, recorded: Recorded, user: User | None, *, source_id: int | None = None, description=None
-) -> None:
-    """Post a recorded entry, naming what it records (``source_id``) and how, if they were not known at first."""
-    values = {"entry_id": recorded.entry_id, "moment": utcnow(), "user_id": user.id if user else None}
-    if source_id is None:
-        connection.execute(_POSTED, values)
-    else:
-        connection.execute(_POSTED_AS, values | {"source_id": source_id, "description": description.strip()[:300]})
-    seals.written(connection, "journal_entries", entries.c.id == recorded.entry_id)
-
-
-def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
-    """Move the accounts by a recorded entry's lines, in the bucket of ``bucket_key`` (see :func:`post`)."""
-    _move_accounts(connection, recorded.lines, recorded.accounts, bucket_key)
-
-
-def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) -> None:
-    """Move the accounts by the lines of many customers' movements recorded set-based (``posting.many``).
-
-    Each bucket moves once, by the sum of its customers' lines, in (account, bucket) order, in one statement.
-    """
-    found = _accounts(connection, {ln.account for lines in lines_by_customer.values() for ln in lines})
-    summed: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for customer_id, lines in lines_by_customer.items():
-        for key, amount in moves(lines, found, customer_id).items():
-            summed[key] += amount
-    if summed:
-        _move_buckets(connection, summed)
-
-
-def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
-    """Keep a manual entry being prepared: its lines need not balance yet, and it moves no balance; a line on a
-    control account is refused now rather than when it is posted."""
-    checked = check_lines(lines, complete=False)
-    refuse_control_accounts(connection, checked)
-    found = _accounts(connection, {ln.account for ln in checked})
-    entry_id = connection.execute(
-        ENTRY,
-        {**_ENTRY_DEFAULTS, "entry_date": entry_date, "description": description.strip()[:300], "created_at": utcnow()},
-    ).first()[0]
-    _insert_lines(connection, entry_id, checked, found)
-    return entry_id
-
-
-def post_draft(
-    connection: Connection, entry_id: int, *, user: User | None = None, bucket_key: int | None = None
-) -> None:
-    """Post a draft, if it balances and has no line on a control account (``bucket_key`` as for :func:`post`)."""
-    lines = _draft_lines(connection, entry_id)
-    checked = check_lines(lines)
-    refuse_control_accounts(connection, checked)
-    found = _accounts(connection, {ln.account for ln in checked})
-    _mark_posted(connection, entry_id, user)
-    seals.written(connection, "journal_entries", entries.c.id == entry_id)
-    _move_accounts(connection, checked, found, bucket_key)
-
-
-def refuse_control_accounts(connection: Connection, lines: list[Line]) -> None:
-    """Raise :class:`ControlAccount` for the first of a manual entry's lines (checked) on a control account."""
-    codes = {ln.account for ln in lines}
-    controlled = {
-        code: (f"{code} {name}", ledger)
-        for code, name, ledger in connection.execute(
-            select(accounts.c.code, accounts.c.name, accounts.c.controlled_by).where(
-                accounts.c.code.in_(codes), accounts.c.controlled_by.is_not(None)
-            )
+    if not draft and approvals.needs_approval(sum((ln.debit for ln in lines), Decimal(0))):
+        asked = approvals.ask_entry(entry_date, description, lines, user=user, idempotency_key=idempotency_key)
+        return Done(asked.entry_id, asked)
+    with transaction() as session:
+        refuse_if_closed(session.connection(), entry_date)
+        if draft:
+            return Done(save_draft(session.connection(), entry_date, description, lines))
+        movement = Movement(
+            kind=Kind.MANUAL, value_date=entry_date, description=description, lines=tuple(lines), user=user
         )
-    }
-    for number, ln in enumerate(lines, start=1):
-        if (found := controlled.get(ln.account)) is not None:
-            raise ControlAccount(number, *found)
+        return Done(post_movement(session.connection(), movement).entry_id)
 
 
-def void_draft(connection: Connection, entry_id: int) -> None:
-    """Set a draft aside for good; it never moved a balance."""
-    _draft_lines(connection, entry_id)
-    connection.execute(update(entries).where(entries.c.id == entry_id).values(status=EntryStatus.VOID))
+def post_saved_draft(entry_id: int, *, user: User) -> Done:
+    """Post a draft as it was saved, or (above the approval limit) ask for it. Raises what :func:`write_entry`
+    raises."""
+    if approvals.needs_approval(approvals.entry_amount(entry_id)):
+        return Done(entry_id, approvals.ask_draft(entry_id, user=user))
+    with transaction() as session:
+        post_movement(session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=user))
+    return Done(entry_id)
 
 
-def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
-    entry = connection.execute(_locked_entry(entry_id)).one_or_none()
-    if entry is None:
-        raise BooksError(_("No draft entry %(id)s.", id=entry_id))
-    if (status := EntryStatus(entry.status)) is not EntryStatus.DRAFT:
-        if status is EntryStatus.POSTED:
-            refusal = _("%(number)s has already been posted: a posted or void entry does not change.")
-        else:
-            refusal = _("%(number)s has already been voided: a posted or void entry does not change.")
-        raise BooksError(refusal % {"number": entry.number})
-    return [
-        Line(code, debit, credit, description)
-        for code, debit, credit, description in connection.execute(
-            select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
-            .join(accounts, accounts.c.id == lines_table.c.account_id)
-            .where(lines_table.c.entry_id == entry_id)
-            .order_by(lines_table.c.id)
-        )
-    ]
-
-
-def _locked_entry(entry_id: int):
-    """The entry, locked until the transaction ends: of two admins posting, voiding or reversing the same entry
-    at once, the second waits, then finds it settled (on SQLite the transaction's ``BEGIN IMMEDIATE`` orders them)."""
-    return select(entries).where(entries.c.id == entry_id).with_for_update(key_share=True)
-
-
-def _mark_posted(connection, entry_id: int, user: User | None) -> None:
-    connection.execute(_POSTED, {"entry_id": entry_id, "moment": utcnow(), "user_id": user.id if user else None})
-
-
-def entry_statement(new_source=None, **columns):
-    """The statement inserting a draft entry with its number, ``JE-`` and its id (taken first, so the insert is one
-    statement); returns ``(id, source_id)``. ``columns`` replaces a bound column by an expression, which may use
-    ``new_source``, a one-row subquery taking the id of the row the entry records."""
-    new = select(next_id("journal_entries").label("n")).subquery()
-    values = {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)}
-    for name in ("entry_date", "description", "source_type", "source_id", "reverses_id", "created_at"):
-        given = columns.get(name)
-        values[name] = bindparam(name, type_=entries.c[name].type) if given is None else given
-    values["status"] = literal(EntryStatus.DRAFT.value)
-    taken = new if new_source is None else new.join(new_source, true())
-    return (
-        insert(entries)
-        .from_select(list(values), select(*values.values()).select_from(taken))
-        .returning(entries.c.id, entries.c.source_id)
-    )
-
-
-ENTRY = entry_statement()
-_ENTRY_DEFAULTS = {"description": "", "source_type": None, "source_id": None, "reverses_id": None}
-_POSTED = (
-    update(entries)
-    .where(entries.c.id == bindparam("entry_id"))
-    .values(
-        status=EntryStatus.POSTED,
-        posted_at=bindparam("moment", type_=entries.c.posted_at.type),
-        posted_by_id=bindparam("user_id", type_=entries.c.posted_by_id.type),
-    )
-)
-_POSTED_AS = _POSTED.values(
-    source_id=bindparam("source_id", type_=entries.c.source_id.type),
-    description=bindparam("description", type_=entries.c.description.type),
-)
-
-
-def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[str, _Account]) -> None:
-    connection.execute(
-        insert(lines_table),
-        [
-            {
-                "entry_id": entry_id,
-                "account_id": found[ln.account].id,
-                "debit": ln.debit,
-                "credit": ln.credit,
-                "description": ln.description.strip()[:300],
-            }
-            for ln in checked
-        ],
-    )
-
-
-def _move_accounts(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
-    """Move each account's bucket by its lines in its normal direction, the last statements before the commit."""
-    _move_buckets(connection, moves(checked, found, bucket_key))
-
-
-def moves(checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> dict[tuple[int, int], Decimal]:
-    """What the lines add to each (account, bucket): the bucket of ``bucket_key`` (0 for none)."""
-    bucket = bucket_of(bucket_key)
-    moved: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for ln in checked:
-        account = found[ln.account]
-        moved[account.id, bucket] += normal_amount(account.type, ln.debit, ln.credit)
-    return moved
-
-
-def bucket_of(key: int | None) -> int:
-    """The bucket of the accounts' balances that the money of a customer (or meter) ``key`` moves."""
-    return 0 if key is None else key % BUCKETS
-
-
-def _move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
-    """One upsert of the buckets in (account, bucket) order (a single statement, its rows in that order): two
-    postings never lock the same buckets in opposite orders. The account's own row is neither locked nor written.
-    """
-    rows = [
-        {"account_id": account, "bucket": bucket, "by": moves[account, bucket]} for account, bucket in sorted(moves)
-    ]
-    moved = connection.execute(_move(connection.dialect.name), rows).all()
-    if len(moved) < len(moves):
-        raise BeyondLimit(beyond_limit(connection, moves))
-
-
-def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
-    """``INSERT … ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance + excluded.balance``.
-
-    It adds ``rows`` (a select of account id, bucket and amount) or, without, the bound ``account_id``,
-    ``bucket`` and ``by`` to the buckets, a bucket being created by its first amount. A bucket whose
-    balance the column could not hold is not updated: it is missing from the accounts the statement returns.
-    """
-    new = upsert(dialect, buckets)
-    if rows is None:
-        new = new.values(
-            account_id=bindparam("account_id"), bucket=bindparam("bucket"), balance=bindparam("by", type_=Balance)
-        )
-    else:
-        new = new.from_select([buckets.c.account_id, buckets.c.bucket, buckets.c.balance], rows)
-    moved = buckets.c.balance + new.excluded.balance
-    return new.on_conflict_do_update(
-        index_elements=[buckets.c.account_id, buckets.c.bucket],
-        set_={"balance": moved},
-        where=func.abs(moved) <= MAX_BALANCE,
-    ).returning(buckets.c.account_id)
-
-
-_move = cache(adding_to_buckets)
-"""The posting's statement, built once per dialect."""
-
-_sheet = cache(balance_sheet_sql)
-"""The balance sheet's statement, built once: the health check reads it at every poll."""
-
-
-def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
-    rows = connection.execute(
-        select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.bucket, buckets.c.balance)
-        .join(buckets, buckets.c.account_id == accounts.c.id)
-        .where(accounts.c.id.in_({account for account, _bucket in moves}))
-    )
-    names = {
-        f"{r.code} {r.name}"
-        for r in rows
-        if (r.id, r.bucket) in moves and abs(Decimal(r.balance) + moves[r.id, r.bucket]) > MAX_BALANCE
-    }
-    if not names:
-        return _("The balance of an account")
-    return _("The balance of %(accounts)s", accounts=", ".join(sorted(names)))
-
-
-def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
-    """Post the reversing entry of a manual entry (its lines with debits and credits swapped); returns its id.
-
-    A line on a control account does not refuse it: such an entry was posted before control accounts refused
-    manual lines, and its reversal puts the account back in step with its sub-ledger.
-    An entry a money event posted is corrected through the event (a wallet reversal, a withdrawn
-    invoice), which posts its own entry: reversing it here would leave the books and the event apart.
-    """
-    original = connection.execute(_locked_entry(entry_id)).one_or_none()
-    if original is None or original.status != EntryStatus.POSTED:
-        raise BooksError(_("No posted entry %(id)s.", id=entry_id))
-    if original.source_type is not None:
+def void_saved_draft(entry_id: int) -> Done:
+    """Void a draft; refused while a request to post it waits for approval (reject the request first)."""
+    if (pending := approvals.pending_for_entry(entry_id)) is not None:
         raise BooksError(
             _(
-                "%(number)s was posted by a %(source)s: correct it through that (a wallet reversal, a withdrawn "
-                "invoice or payment), which posts its own entry.",
-                number=original.number,
-                source=SOURCE_NAMES.get(original.source_type, original.source_type.replace("_", " ")),
+                "JE-%(id)s waits for approval (request #%(request)s): reject the request first.",
+                id=entry_id,
+                request=pending.id,
             )
         )
-    if connection.execute(select(entries.c.number).where(entries.c.reverses_id == entry_id)).first() is not None:
-        raise BooksError(_("%(number)s has already been reversed.", number=original.number))
-    swapped = [
-        Line(code, debit=credit, credit=debit, description=description)
-        for code, debit, credit, description in connection.execute(
-            select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
-            .join(accounts, accounts.c.id == lines_table.c.account_id)
-            .where(lines_table.c.entry_id == entry_id)
-            .order_by(lines_table.c.id)
-        )
-    ]
-    return _post(connection, entry_date, f"Reversal of {original.number}", swapped, None, user, entry_id, None)
+    with transaction() as session:
+        void_draft(session.connection(), entry_id)
+    return Done(entry_id)
 
 
-def rule_lines(rule, amount: Decimal) -> list[Line]:
-    """A movement's lines by its rule: the rule's debit and credit accounts, for the movement's size."""
-    return [Line(rule.debit, debit=abs(amount)), Line(rule.credit, credit=abs(amount))]
+def reverse_entry(entry_id: int, *, user: User, reason: str = "") -> Done:
+    """Post the reversing entry of a manual entry, or (above the approval limit) ask for it, saying why."""
+    if approvals.needs_approval(approvals.entry_amount(entry_id)):
+        if not reason.strip():
+            raise BooksError(_("This amount needs a second admin's approval: say why the entry is reversed."))
+        return Done(entry_id, approvals.ask_entry_reversal(entry_id, user=user, reason=reason))
+    with transaction() as session:
+        movement = Movement(kind=Kind.MANUAL, reverses_id=entry_id, user=user)
+        return Done(post_movement(session.connection(), movement).entry_id)
+
+
+_sheet = cache(balance_sheet_sql)
 
 
 @dataclass(frozen=True)
@@ -518,34 +151,3 @@ class Sheet:
 def balance_sheet() -> Sheet:
     row = db.session.execute(_sheet()).one()
     return Sheet(*(round_money(Decimal(value)) for value in row))
-
-
-def check_lines(lines: list[Line], *, complete: bool = True) -> list[Line]:
-    """The lines with their amounts checked, or :class:`BooksError` saying what is wrong.
-
-    ``complete``: the entry is to be posted, so it needs two lines or more and must balance.
-    """
-    if not lines or (complete and len(lines) < 2):
-        raise BooksError(_("An entry needs at least two lines.") if complete else _("An entry needs a line at least."))
-    checked = []
-    for number, ln in enumerate(lines, start=1):
-        try:
-            debit, credit = check_amount(ln.debit), check_amount(ln.credit)
-        except MoneyError as error:
-            raise BooksError(_("Line %(number)s: %(error)s", number=number, error=error)) from None
-        if (debit > 0) == (credit > 0):
-            raise BooksError(_("Line %(number)s: enter either a debit or a credit, greater than zero.", number=number))
-        if not ln.account.strip():
-            raise BooksError(_("Line %(number)s: choose an account.", number=number))
-        checked.append(Line(ln.account.strip(), debit, credit, ln.description))
-    debits, credits = sum(ln.debit for ln in checked), sum(ln.credit for ln in checked)
-    if complete and debits != credits:
-        raise BooksError(
-            _(
-                "Debits (%(debits)s) and credits (%(credits)s) differ by %(difference)s.",
-                debits=shown(debits),
-                credits=shown(credits),
-                difference=shown(abs(debits - credits)),
-            )
-        )
-    return checked

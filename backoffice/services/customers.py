@@ -21,6 +21,7 @@ from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import joinedload
 
 from backoffice.extensions import db
+from backoffice.locking import lock_customers, lock_rows
 from backoffice.models import (
     AccountManager,
     Customer,
@@ -34,7 +35,6 @@ from backoffice.models import (
 from backoffice.models.types import Money, utcnow
 from backoffice.money import ZERO, MoneyError, check_amount, shown
 from backoffice.services import expect_version, transaction
-from backoffice.services.locking import lock_customers, lock_rows
 
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]*")
 

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from backoffice import seals
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import Resolution, TamperedEvidence, User
 from backoffice.models.types import utcnow
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.services import transaction, wallet
-from backoffice.services.locking import lock_customers
 
 GONE = "gone"
 """The reviewed seal of a row that is no longer there."""

@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
+from backoffice.locking import lock_rows
 from backoffice.models import AccountManager, Customer, Target
 from backoffice.models.users import normal_email
 from backoffice.services import expect_version, transaction
-from backoffice.services.locking import lock_rows
 
 
 class ManagerError(ValueError):

@@ -11,7 +11,6 @@ it, or through nothing when no earlier month was ever closed. Each close and reo
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,8 +18,7 @@ from datetime import date, timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import event, exists, func, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
@@ -28,6 +26,10 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import EntryStatus, JournalEntry, PeriodAction, PeriodActionKind, User
 from backoffice.models.types import month_start, next_month_start, parse_month
+from backoffice.posting.periods import (
+    last_closed_day,
+    month_of,
+)
 from backoffice.services import transaction
 
 actions = PeriodAction.__table__
@@ -42,22 +44,11 @@ lock an append-only table in that mode itself."""
 CLOSE_WAIT = "5s"
 """How long a close waits for the writers in flight on PostgreSQL; new writers wait behind it meanwhile."""
 
-OPEN_PERIOD = "date it in the open period"
-"""Part of every refusal of a date in a closed month, the database's included (in English: what the database's
-refusal is recognised by; a refusal is said to the reader in their language)."""
-_DATABASE_REFUSAL = re.compile(
-    r"(?P<month>\d{4}-\d{2}) is closed: date it in the open period \(from (?P<day>[\d-]+)\)\."
-)
-
 NOTE_LENGTH = actions.c.note.type.length
 
 
 class PeriodError(ValueError):
     """A close or reopen refused; nothing was written."""
-
-
-class PeriodClosed(ValueError):
-    """A write dated in a closed month, refused; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +79,6 @@ class Overview:
     """Every close and reopen, newest first."""
 
 
-def month_of(day: date) -> str:
-    return day.strftime("%Y-%m")
-
-
 def month_days(month: str) -> tuple[date, date]:
     """The first and last day of a month typed ``YYYY-MM``; :class:`PeriodError` says how to write one."""
     try:
@@ -105,17 +92,6 @@ def closed_through() -> str | None:
     """The latest closed month, or None when no month is closed."""
     last = last_closed_day(db.session)
     return month_of(last) if last else None
-
-
-def refuse_if_closed(connection: Connection | Session, on: date) -> None:
-    """Raise :class:`PeriodClosed` if ``on`` is in a closed month."""
-    closed = last_closed_day(connection)
-    if closed is not None and on <= closed:
-        raise PeriodClosed(_closed_refusal(month_of(on), (closed + timedelta(days=1)).isoformat()))
-
-
-def _closed_refusal(month: str, open_from: str) -> str:
-    return _("%(month)s is closed: date it in the open period (from %(day)s).", month=month, day=open_from)
 
 
 def close(month: str, user: User, note: str = "") -> PeriodAction:
@@ -234,28 +210,6 @@ def overview(count: int = 24) -> Overview:
         months=months,
         history=history[::-1],
     )
-
-
-def register() -> None:
-    """Make the database's refusal of a date in a closed month a :class:`PeriodClosed`, whatever wrote (idempotent)."""
-    if not event.contains(Engine, "handle_error", _refused_by_the_database):
-        event.listen(Engine, "handle_error", _refused_by_the_database)
-
-
-def _refused_by_the_database(context) -> None:
-    error = context.original_exception
-    message = getattr(getattr(error, "diag", None), "message_primary", None) or str(error)
-    if OPEN_PERIOD in message:
-        said = _DATABASE_REFUSAL.search(message)
-        raise PeriodClosed(_closed_refusal(said["month"], said["day"]) if said else message) from error
-
-
-_CLOSED_THROUGH = select(actions.c.closed_through).order_by(actions.c.id.desc()).limit(1)
-
-
-def last_closed_day(connection: Connection | Session) -> date | None:
-    """The last day of the latest closed month, or None when no month is closed."""
-    return connection.execute(_CLOSED_THROUGH).scalar()
 
 
 def _serialise(session: Session) -> date | None:

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
+from backoffice.locking import lock_where
 from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month, month_start
 from backoffice.money import MoneyError, check_amount
 from backoffice.services import expect_version, transaction
-from backoffice.services.locking import lock_where
 
 
 class DuplicateTarget(ValueError):

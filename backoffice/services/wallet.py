@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.config import local_today
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     AdjustmentReason,
     ApprovalRequest,
@@ -44,7 +45,6 @@ from backoffice.posting.post import (
 )
 from backoffice.posting.rules import Kind
 from backoffice.services import transaction
-from backoffice.services.locking import lock_customers
 
 __all__ = [
     "KEY_LENGTH",

@@ -21,8 +21,9 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
 from backoffice.money import shown
+from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing, periods
+from backoffice.services import ChangedMeanwhile, billing
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
@@ -72,7 +73,7 @@ def edit_invoice(code: str, invoice_id: int):
             )
         except billing.Withdrawn as error:
             return _refused(customer, invoice, str(error))
-        except (billing.BillingError, periods.PeriodClosed) as error:
+        except (billing.BillingError, PeriodClosed) as error:
             error_under_field(form, error, dated="amount", default="amount")
         except ChangedMeanwhile:
             if gone := refused_edit(form, Invoice, invoice_id, "invoice", gone_to=_tab(code)):
@@ -103,7 +104,7 @@ def edit_payment(code: str, payment_id: int):
             )
         except billing.Withdrawn as error:
             return _refused(customer, payment, str(error))
-        except (billing.BillingError, periods.PeriodClosed) as error:
+        except (billing.BillingError, PeriodClosed) as error:
             form.amount.errors.append(str(error))
         except ChangedMeanwhile:
             if gone := refused_edit(form, Payment, payment_id, "payment", gone_to=_tab(code)):
@@ -143,7 +144,7 @@ def _withdraw(code: str, model, row_id: int, operation):
             withdrawn = operation(row, form.reason.data, user=current_user, value_date=form.value_date.data)
         except billing.Withdrawn as error:
             return _refused(customer, row, str(error))
-        except (billing.BillingError, periods.PeriodClosed) as error:
+        except (billing.BillingError, PeriodClosed) as error:
             error_under_field(form, error, dated="value_date", default="value_date")
         else:
             entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)

@@ -42,10 +42,9 @@ from backoffice.models import (
     Role,
 )
 from backoffice.money import BeyondLimit, shown
-from backoffice.posting.movement import Movement
-from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong, post
-from backoffice.posting.rules import Kind
-from backoffice.services import account_lines, approvals, books, journal_export, periods, transaction
+from backoffice.posting.periods import PeriodClosed
+from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong
+from backoffice.services import account_lines, approvals, books, journal_export, periods
 from backoffice.web import sources
 from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
@@ -297,31 +296,16 @@ def new_entry():
     refused = None
     if form.validate_on_submit():
         draft = request.form.get("action") == "draft"
-        entry_date, description, lines = form.entry_date.data, form.description.data, form.filled_lines()
-        asking = not draft and approvals.needs_approval(sum((ln.debit for ln in lines), Decimal(0)))
+        lines = form.filled_lines()
         try:
-            if asking:
-                asked = approvals.ask_entry(
-                    entry_date,
-                    description,
-                    lines,
-                    user=current_user,
-                    idempotency_key=form.idempotency_key.data or None,
-                )
-            else:
-                with transaction() as session:
-                    periods.refuse_if_closed(session.connection(), entry_date)
-                    if draft:
-                        entry_id = books.save_draft(session.connection(), entry_date, description, lines)
-                    else:
-                        movement = Movement(
-                            kind=Kind.MANUAL,
-                            value_date=entry_date,
-                            description=description,
-                            lines=tuple(lines),
-                            user=current_user,
-                        )
-                        entry_id = post(session.connection(), movement).entry_id
+            done = books.write_entry(
+                form.entry_date.data,
+                form.description.data,
+                lines,
+                user=current_user,
+                draft=draft,
+                idempotency_key=form.idempotency_key.data or None,
+            )
         except DatedAfterToday as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         except books.ControlAccount as error:
@@ -331,20 +315,20 @@ def new_entry():
             refused = str(error)  # about the lines: said with their totals
         except (IdempotencyKeyReserved, IdempotencyKeyTooLong) as error:
             refused = str(error)  # the form's hidden key: said where the entry's refusals are
-        except periods.PeriodClosed as error:
+        except PeriodClosed as error:
             form.entry_date.errors = [*form.entry_date.errors, str(error)]
         else:
-            if asking:
-                flash(pending_notice(asked), "info")
-                return redirect(url_for("books.entry", entry_id=asked.entry_id))
+            if done.asked is not None:
+                flash(pending_notice(done.asked), "info")
+                return redirect(url_for("books.entry", entry_id=done.entry_id))
             amount = shown(sum((line.debit for line in lines), Decimal(0)))
-            done = (
+            said = (
                 _("Entry JE-%(id)s of %(amount)s saved as a draft.")
                 if draft
                 else _("Entry JE-%(id)s of %(amount)s posted.")
             )
-            flash(done % {"id": entry_id, "amount": amount}, "success")
-            return redirect(url_for("books.entry", entry_id=entry_id))
+            flash(said % {"id": done.entry_id, "amount": amount}, "success")
+            return redirect(url_for("books.entry", entry_id=done.entry_id))
     return render_template(
         "books/new_entry.html", form=form, totals=_totals(form, refused), limit=approvals.limit()
     ), 422 if request.method == "POST" else 200
@@ -364,73 +348,43 @@ def entry_totals():
 @requires_role(Role.ADMIN)
 def settle_draft(entry_id: int, action: str):
     """Post a draft (if it balances; above the approval limit, ask for it) or void it."""
-    asking = action == "post" and approvals.needs_approval(approvals.entry_amount(entry_id))
-    if action == "void" and (pending := approvals.pending_for_entry(entry_id)) is not None:
-        flash(
-            _(
-                "JE-%(id)s waits for approval (request #%(request)s): reject the request first.",
-                id=entry_id,
-                request=pending.id,
-            ),
-            "error",
-        )
-        return redirect(url_for("books.entry", entry_id=entry_id))
     try:
-        if asking:
-            asked = approvals.ask_draft(entry_id, user=current_user)
+        if action == "post":
+            done = books.post_saved_draft(entry_id, user=current_user)
         else:
-            with transaction() as session:
-                if action == "post":
-                    post(session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=current_user))
-                else:
-                    books.void_draft(session.connection(), entry_id)
-    except (books.BooksError, BeyondLimit, DatedAfterToday, periods.PeriodClosed) as error:
+            done = books.void_saved_draft(entry_id)
+    except (books.BooksError, BeyondLimit, DatedAfterToday, PeriodClosed) as error:
         flash(str(error), "error")
     else:
-        if asking:
-            flash(pending_notice(asked), "info")
+        if done.asked is not None:
+            flash(pending_notice(done.asked), "info")
         else:
             amount = shown(Decimal(approvals.entry_amount(entry_id)))
-            done = _("Entry JE-%(id)s of %(amount)s posted.") if action == "post" else _("Entry JE-%(id)s voided.")
-            flash(done % {"id": entry_id, "amount": amount}, "success")
+            said = _("Entry JE-%(id)s of %(amount)s posted.") if action == "post" else _("Entry JE-%(id)s voided.")
+            flash(said % {"id": entry_id, "amount": amount}, "success")
     return redirect(url_for("books.entry", entry_id=entry_id))
 
 
 @bp.post("/journal/<int:entry_id>/reverse")
 @requires_role(Role.ADMIN)
 def reverse(entry_id: int):
-    if approvals.needs_approval(approvals.entry_amount(entry_id)):
-        return _ask_reversal(entry_id, request.form.get("reason", ""))
     try:
-        with transaction() as session:
-            movement = Movement(kind=Kind.MANUAL, reverses_id=entry_id, user=current_user)
-            reversal = post(session.connection(), movement).entry_id
-    except (books.BooksError, BeyondLimit) as error:
+        done = books.reverse_entry(entry_id, user=current_user, reason=request.form.get("reason", ""))
+    except (books.BooksError, BeyondLimit, *approvals.REFUSALS) as error:
         flash(str(error), "error")
+        return redirect(url_for("books.entry", entry_id=entry_id))
+    if done.asked is not None:
+        flash(pending_notice(done.asked), "info")
         return redirect(url_for("books.entry", entry_id=entry_id))
     flash(
         _(
             "Reversing entry JE-%(id)s of %(amount)s posted.",
-            id=reversal,
-            amount=shown(Decimal(approvals.entry_amount(reversal))),
+            id=done.entry_id,
+            amount=shown(Decimal(approvals.entry_amount(done.entry_id))),
         ),
         "success",
     )
-    return redirect(url_for("books.entry", entry_id=reversal))
-
-
-def _ask_reversal(entry_id: int, reason: str):
-    """Ask for an entry's reversal above the approval limit, saying why."""
-    if not reason.strip():
-        flash(_("This amount needs a second admin's approval: say why the entry is reversed."), "error")
-        return redirect(url_for("books.entry", entry_id=entry_id))
-    try:
-        asked = approvals.ask_entry_reversal(entry_id, user=current_user, reason=reason)
-    except approvals.REFUSALS as error:
-        flash(str(error), "error")
-    else:
-        flash(pending_notice(asked), "info")
-    return redirect(url_for("books.entry", entry_id=entry_id))
+    return redirect(url_for("books.entry", entry_id=done.entry_id))
 
 
 class CloseForm(FlaskForm):

@@ -39,8 +39,9 @@ from backoffice.models import (
     overpaid_sql,
 )
 from backoffice.money import ZERO
+from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing, customers, evidence, periods, wallet
+from backoffice.services import ChangedMeanwhile, billing, customers, evidence, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
@@ -479,7 +480,7 @@ def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
             message = write(form, db.session.get(Meter, form.meter_id.data), customer)
         except billing.BillingError as error:
             error_under_field(form, error, dated=dated, default="amount")
-        except periods.PeriodClosed as error:
+        except PeriodClosed as error:
             form[dated].errors.append(str(error))
         else:
             flash(message, "success")
@@ -507,7 +508,7 @@ def _move(customer: Customer, operation, name: str):
                 user=current_user,
                 value_date=form.value_date.data,
             )
-        except (wallet.DatedAfterToday, periods.PeriodClosed) as error:
+        except (wallet.DatedAfterToday, PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))

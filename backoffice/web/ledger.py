@@ -21,8 +21,9 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Account, AdjustmentReason, BalanceTransaction, Customer, Role
 from backoffice.money import shown
+from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind, rule_of
-from backoffice.services import approvals, periods, wallet
+from backoffice.services import approvals, wallet
 from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
@@ -104,7 +105,7 @@ def adjust(code: str):
                 asked = approvals.ask_adjustment(movement, user=current_user, reason=why)
             else:
                 asked, posted = None, wallet.post_movement(movement)
-        except (wallet.DatedAfterToday, periods.PeriodClosed) as error:
+        except (wallet.DatedAfterToday, PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.WalletError as error:
             form.amount.errors.append(str(error))
@@ -160,7 +161,7 @@ def reverse(code: str, movement_id: int):
                     value_date=form.value_date.data,
                     refuse_again=True,
                 )
-        except (wallet.DatedAfterToday, wallet.DatedBeforeReversed, periods.PeriodClosed) as error:
+        except (wallet.DatedAfterToday, wallet.DatedBeforeReversed, PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.AlreadyReversed as error:
             db.session.rollback()

@@ -17,8 +17,9 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
 from backoffice.models.metering import READING
+from backoffice.posting.periods import PeriodClosed
 from backoffice.reconcile.locks import RunRefused
-from backoffice.services import ChangedMeanwhile, metering, periods
+from backoffice.services import ChangedMeanwhile, metering
 from backoffice.web.approvals import waits
 from backoffice.web.choices import held_meter_choices, optional_id
 from backoffice.web.fields import DecimalNumberField, MoneyField
@@ -111,7 +112,7 @@ def record(code: str):
             duplicate = _duplicate_context(duplicate)
         except metering.MeteringError as error:
             form.volume_flow_meter.errors.append(str(error))
-        except periods.PeriodClosed as error:
+        except PeriodClosed as error:
             form.reading_date.errors.append(str(error))
         else:
             flash(_("Reading recorded and charged to the prepaid wallet."), "success")
@@ -136,7 +137,7 @@ def preview_reading(code: str):
                 duplicate = _duplicate_context(same_day) if same_day else None
             with db.engine.connect() as connection:
                 priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)
-        except (metering.MeteringError, periods.PeriodClosed) as problem:
+        except (metering.MeteringError, PeriodClosed) as problem:
             error = str(problem)
     return render_template("metering/_reading_preview.html", priced=priced, error=error, duplicate=duplicate)
 
@@ -165,7 +166,7 @@ def correct(code: str, reading_id: int):
             )
         except metering.MeteringError as error:
             form.volume_flow_meter.errors.append(str(error))
-        except periods.PeriodClosed as error:
+        except PeriodClosed as error:
             form.reading_date.errors.append(str(error))
         except ChangedMeanwhile:
             readings_tab = url_for("customers.show", code=code, tab="metering")
@@ -189,7 +190,7 @@ def delete(code: str, reading_id: int):
     _of(_get(code), MeterReading, reading_id)
     try:
         asked = metering.delete_reading(reading_id, user=current_user)
-    except (metering.MeteringError, periods.PeriodClosed) as error:  # deleted meanwhile, or in a closed month
+    except (metering.MeteringError, PeriodClosed) as error:  # deleted meanwhile, or in a closed month
         flash(str(error), "error")
     else:
         if asked is not None:
@@ -220,7 +221,7 @@ def set_pricing(code: str):
                 user=current_user,
                 version=form.version.data,
             )
-        except (metering.MeteringError, periods.PeriodClosed) as error:
+        except (metering.MeteringError, PeriodClosed) as error:
             form.price_per_sm3.errors.append(str(error))
         except ChangedMeanwhile:
             db.session.rollback()  # what the row is now, not what this request's first read saw

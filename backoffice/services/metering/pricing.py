@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
 
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -36,8 +37,8 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
 from backoffice.money import MAX_AMOUNT, round_money, shown
-from backoffice.services import ChangedMeanwhile, monthly, transaction, wallet
-from backoffice.services.locking import lock_customers
+from backoffice.posting import months
+from backoffice.services import ChangedMeanwhile, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.repricing import reprice_readings
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
@@ -162,7 +163,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
         reprice_readings(connection, priced_by, user, wallet.APPROVED if approving is not None else None)
         return impact
     what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
-    monthly.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
+    months.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
     return impact
 
 

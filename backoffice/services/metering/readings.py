@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select, update
 
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -33,8 +34,9 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
-from backoffice.services import ChangedMeanwhile, billing, digest_version, monthly, periods, transaction, wallet
-from backoffice.services.locking import lock_customers
+from backoffice.posting import months
+from backoffice.posting.periods import refuse_if_closed
+from backoffice.services import ChangedMeanwhile, billing, digest_version, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.pricing import Priced, price
 from backoffice.services.metering.repricing import charge_reading
@@ -234,7 +236,7 @@ def _recorded_by(reading: MeterReading) -> str:
 def reading_customer(meter_id: int, reading_date: date, customer_id: int | None = None) -> int:
     """Whose a reading of the meter dated so is: the customer who held the meter that day (``customer_id``,
     if given). A reading dated after today, in a closed month, or when nobody held the meter, is refused."""
-    periods.refuse_if_closed(db.session, reading_date)
+    refuse_if_closed(db.session, reading_date)
     try:
         billing.not_after_today(reading_date, _l("A reading"))
         return billing.holder_on(meter_id, reading_date, customer_id).customer_id
@@ -262,7 +264,7 @@ def delete_reading(reading_id: int, *, user: User | None = None) -> ApprovalRequ
 
 
 def _refuse_deleting(reading) -> None:
-    periods.refuse_if_closed(db.session, reading.reading_date)
+    refuse_if_closed(db.session, reading.reading_date)
     customer = db.session.get(Customer, reading.customer_id)
     if customer.closed:
         raise MeteringError(
@@ -315,10 +317,10 @@ def _store_calculation(connection, customer_id, reading_id, reading_date, priced
             "calculated_at": utcnow(),
         },
     )
-    monthly.shift(
+    months.shift(
         connection,
         customer_id,
-        monthly.month_of(reading_date),
+        months.month_of(reading_date),
         volume=priced.volume_sm3,
         details={"reading_id": reading_id},
     )
@@ -332,7 +334,7 @@ def _remove_calculation(connection, reading_id: int) -> None:
         .returning(calculations.c.customer_id, calculations.c.year_month, calculations.c.volume_sm3)
     ).one_or_none()
     if removed is not None:
-        monthly.shift(
+        months.shift(
             connection,
             removed.customer_id,
             removed.year_month,
@@ -342,7 +344,7 @@ def _remove_calculation(connection, reading_id: int) -> None:
 
 
 def _defer(connection, customer_id: int, from_date: date, what: str, user) -> None:
-    monthly.request(connection, customer_id, from_date, RecalculationReason.DEFERRED, what, user)
+    months.request(connection, customer_id, from_date, RecalculationReason.DEFERRED, what, user)
 
 
 def _reading(reading_id: int) -> MeterReading:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from backoffice.i18n import number_locale
+from backoffice.locking import lock_customers
 from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
@@ -57,12 +58,11 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
 from backoffice.models.types import Month, month_of_date, utcnow
 from backoffice.money import MAX_AMOUNT, shown
+from backoffice.posting import months
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import monthly
-from backoffice.services.locking import lock_customers
 from backoffice.services.metering.values import MeteringError
 
 readings = MeterReading.__table__
@@ -142,7 +142,7 @@ def reprice_where(
     )
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
-        monthly.recalculate(connection, customer_ids, Month.of(min(dates)))
+        months.recalculate(connection, customer_ids, Month.of(min(dates)))
 
 
 def charge_reading(

@@ -17,10 +17,10 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import MeterReading, RecalculationRequest, User
 from backoffice.models.types import as_utc, utcnow
 from backoffice.services import transaction
-from backoffice.services.locking import lock_customers
 from backoffice.services.metering.repricing import reprice_where
 
 readings = MeterReading.__table__

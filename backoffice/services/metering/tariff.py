@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     AccountManager,
     ApprovalKind,
@@ -43,7 +44,6 @@ from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
 from backoffice.money import MAX_AMOUNT, round_money, shown
 from backoffice.services import transaction
-from backoffice.services.locking import lock_customers
 from backoffice.services.metering import held
 from backoffice.services.metering.requests import process_recalculations
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price

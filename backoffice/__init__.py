@@ -9,6 +9,7 @@ from flask import Flask
 
 from backoffice import config, hooks, i18n, logs, seals
 from backoffice.extensions import db, register_database_behaviour
+from backoffice.models.types import register_sqlite_functions
 from backoffice.posting import periods
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,7 @@ def register_extensions(app: Flask) -> None:
 
     configure_mappers()  # SQLAlchemy-Continuum declares the history tables then
     register_database_behaviour()
+    register_sqlite_functions()
     db.init_app(app)
     i18n.init_app(app)
 

@@ -5,7 +5,6 @@ requests does not import them.
 """
 
 import sqlite3
-from datetime import datetime
 
 from flask import abort, request
 from flask_sqlalchemy import SQLAlchemy
@@ -82,21 +81,6 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         if cursor.execute("PRAGMA database_list").fetchone()[2]:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
-        dbapi_connection.create_function("local_month", 2, _local_month, deterministic=True)
-        dbapi_connection.create_function("rounded_product", 3, _rounded_product, deterministic=True)
-
-
-def _local_month(moment: str | None, zone: str) -> str | None:
-    """SQLite's ``local_month``: SQLAlchemy stores a moment as ISO text, in UTC."""
-    from backoffice.models.types import local_month_of
-
-    return None if moment is None else local_month_of(datetime.fromisoformat(moment), zone)
-
-
-def _rounded_product(a, b, places: int):
-    from backoffice.models.types import round_product
-
-    return round_product(a, b, places)
 
 
 def _sqlite_begin(connection) -> None:

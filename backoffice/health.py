@@ -16,9 +16,9 @@ from flask import current_app
 
 from backoffice import jobs
 from backoffice.models.types import utcnow
-from backoffice.reconcile import status
+from backoffice.reconcile import evidence_review, status
 from backoffice.reconcile.report import iso, plain
-from backoffice.services import books, evidence, metering
+from backoffice.services import books, metering
 
 NIGHTLY = "nightly_maintenance"
 
@@ -104,7 +104,7 @@ def assess() -> Health:
             f"The balance sheet does not balance: assets less liabilities, equity and current earnings is "
             f"{plain(sheet.difference)}."
         )
-    if tampered := evidence.open_findings():
+    if tampered := evidence_review.open_findings():
         customers = sorted({finding.customer.code for finding in tampered if finding.customer is not None})
         whose = f" (customers {', '.join(customers)} quarantined)" if customers else ""
         reasons.append(

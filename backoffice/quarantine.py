@@ -2,7 +2,7 @@
 
 A customer with an open finding takes no automatic movement (a reading's charge, a re-pricing) and no fix of
 its derived figures; an account on which an open finding's journal entry is posted keeps its balance unfixed.
-Both wait for an admin to reverse or accept the rows (``services.evidence``).
+Both wait for an admin to reverse or accept the rows (``reconcile.evidence_review``).
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from backoffice.models import (
     ReconciliationRun,
     RunStatus,
 )
+from backoffice.models.history import versions_written
 from backoffice.models.seals import Seal, TamperedEvidence
 from backoffice.models.types import utcnow
 
@@ -648,3 +649,13 @@ def register() -> None:
     for target, name, listener in _LISTENERS:
         if not event.contains(target, name, listener):
             event.listen(target, name, listener)
+    versions_written.connect(_versions_written)
+
+
+def _versions_written(connection: Connection, *, kind: str, where: ColumnElement, own: bool) -> None:
+    """History versions written by hand (:func:`backoffice.models.history.record`): sealed at once on a connection of
+    their own, else with the session's transaction."""
+    if own:
+        seal(connection, [(kind, where)])
+    else:
+        pending(kind, where)

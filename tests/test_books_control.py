@@ -22,8 +22,9 @@ from backoffice.posting.journal import Line
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Kind
+from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import approvals, billing, books, evidence, wallet
+from backoffice.services import approvals, billing, books, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
 D = Decimal
@@ -269,7 +270,9 @@ def test_a_forged_line_that_left_the_bucket_is_found_once_the_balance_is_healed(
         ("account_balance", GAS_REVENUE): False,
     }
     admin = UserFactory(role="admin")
-    evidence.accept([finding.id for finding in evidence.open_findings()], "posted by the auditors' adjustment", admin)
+    evidence_review.accept(
+        [finding.id for finding in evidence_review.open_findings()], "posted by the auditors' adjustment", admin
+    )
     record = run(RunMode.FIX)
     assert found(record) == {
         ("account_balance", RECEIVABLES): (D("170000.50"), D("195000.50"), True),

@@ -21,9 +21,9 @@ from backoffice.models import (
     TamperedEvidence,
 )
 from backoffice.quarantine import Quarantined
-from backoffice.reconcile import engine
-from backoffice.services import approvals, evidence, wallet
-from backoffice.services.evidence import ReviewError
+from backoffice.reconcile import engine, evidence_review
+from backoffice.reconcile.evidence_review import ReviewError
+from backoffice.services import approvals, wallet
 from tests.factories import CustomerFactory, UserFactory, past_the_guards, stored
 
 
@@ -190,23 +190,23 @@ def test_accepting_with_a_reason_ends_the_quarantine_and_the_fix_heals(app, admi
     wallet.recharge(customer, Decimal("1000"))
     forge_in_the_chain(customer, "5000")
     _verify()
-    found = evidence.open_findings(customer.id)
+    found = evidence_review.open_findings(customer.id)
     ids = [finding.id for finding in found]
     with pytest.raises(ReviewError, match="reason"):
-        evidence.accept(ids, "  ", maker)
+        evidence_review.accept(ids, "  ", maker)
     clerk = UserFactory(email="clerk@example.com")
     with pytest.raises(ReviewError, match="admin"):
-        evidence.accept(ids, "bank statement shows it", clerk)
-    assert evidence.open_findings(customer.id)
+        evidence_review.accept(ids, "bank statement shows it", clerk)
+    assert evidence_review.open_findings(customer.id)
 
-    evidence.accept(ids, "the bank statement of 24 Nov shows the deposit", maker)
+    evidence_review.accept(ids, "the bank statement of 24 Nov shows the deposit", maker)
 
-    assert not evidence.open_findings()
+    assert not evidence_review.open_findings()
     run = _verify(RunMode.FIX)
     assert _findings(run) == set()
     assert stored("customers", "balance", customer.id) == Decimal("6000.00")
     with pytest.raises(ReviewError, match="already accepted"):
-        evidence.accept(ids, "again", maker)
+        evidence_review.accept(ids, "again", maker)
 
 
 def test_reversing_takes_the_forged_money_back(app, admins):
@@ -215,7 +215,7 @@ def test_reversing_takes_the_forged_money_back(app, admins):
     wallet.recharge(customer, Decimal("1000"))
     movement, _entry = forge_in_the_chain(customer, "500")
     _verify()
-    evidence.reverse([finding.id for finding in evidence.open_findings(customer.id)], "not ours", maker)
+    evidence_review.reverse([finding.id for finding in evidence_review.open_findings(customer.id)], "not ours", maker)
     assert {f.resolution for f in db.session.scalars(sa.select(TamperedEvidence))} == {Resolution.REVERSED}
     assert wallet.reversal_of(movement) is not None
     _verify(RunMode.FIX)
@@ -228,8 +228,8 @@ def test_a_decided_finding_cannot_be_rewritten_or_deleted(app, admins):
     customer = CustomerFactory(code="HOTEL")
     forge_in_the_chain(customer, "5000")
     _verify()
-    ids = [finding.id for finding in evidence.open_findings()]
-    evidence.accept(ids, "vouched", maker)
+    ids = [finding.id for finding in evidence_review.open_findings()]
+    evidence_review.accept(ids, "vouched", maker)
     for statement in ("UPDATE tampered_evidence SET reason = 'x'", "DELETE FROM tampered_evidence"):
         with pytest.raises(sa.exc.DBAPIError):
             db.session.execute(sa.text(statement))
@@ -269,7 +269,7 @@ def test_an_admin_reviews_on_the_customers_page_and_a_clerk_cannot(app, client, 
     clerk = auth.login()
     page = client.get("/customers/HOTEL").get_data(as_text=True)
     assert 'id="quarantined-banner"' in page and 'id="review-evidence"' not in page
-    ids = [str(finding.id) for finding in evidence.open_findings()]
+    ids = [str(finding.id) for finding in evidence_review.open_findings()]
     assert (
         client.post("/evidence/review", data={"findings": ids, "decision": "accept", "reason": "x"}).status_code == 403
     )
@@ -279,13 +279,13 @@ def test_an_admin_reviews_on_the_customers_page_and_a_clerk_cannot(app, client, 
     assert 'id="review-evidence"' in page and "Tampered evidence" in page
     refused = client.post("/evidence/review", data={"findings": ids, "decision": "accept", "reason": " "})
     assert refused.status_code == 422 and "Say why" in refused.get_data(as_text=True)
-    assert evidence.open_findings()
+    assert evidence_review.open_findings()
     done = client.post(
         "/evidence/review",
         data={"findings": ids, "decision": "accept", "reason": "bank statement", "next": "/customers/HOTEL"},
     )
     assert done.status_code == 302 and done.headers["Location"].endswith("/customers/HOTEL")
-    assert not evidence.open_findings() and clerk.id
+    assert not evidence_review.open_findings() and clerk.id
     assert 'id="quarantined-banner"' not in client.get("/customers/HOTEL").get_data(as_text=True)
 
 

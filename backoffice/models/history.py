@@ -16,6 +16,7 @@ import enum
 from datetime import datetime
 
 import click
+from blinker import signal
 from flask import has_request_context
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, insert, literal, select
 from sqlalchemy.engine import Connection
@@ -98,6 +99,12 @@ class HistoryTransaction(TransactionBase, db.Model):
 versioning_manager.transaction_cls = HistoryTransaction
 
 
+versions_written = signal("history-versions-written")
+"""Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``where``:
+the versions, ``own``: written on a connection of its own rather than the session's); the seals seal them
+(:func:`backoffice.seals.register`)."""
+
+
 def record(connection: Connection, model: type, where, operation: HistoryOperation) -> None:
     """Add a version of each ``model`` row ``where`` selects, for a write made with SQL Core in this transaction.
 
@@ -113,13 +120,7 @@ def record(connection: Connection, model: type, where, operation: HistoryOperati
             select(*(table.c[name] for name in columns), literal(transaction_id), literal(int(operation))).where(where),
         )
     )
-    from backoffice import seals  # seals reads the models: imported once they are all declared
-
-    written = (history.name, history.c.transaction_id == transaction_id)
-    if own:
-        seals.seal(connection, [written])
-    else:
-        seals.pending(*written)
+    versions_written.send(connection, kind=history.name, where=history.c.transaction_id == transaction_id, own=own)
 
 
 def _transaction_id(connection: Connection) -> tuple[int, bool]:

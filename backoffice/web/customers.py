@@ -41,7 +41,8 @@ from backoffice.models import (
 from backoffice.money import ZERO
 from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing, customers, evidence, wallet
+from backoffice.reconcile import evidence_review
+from backoffice.services import ChangedMeanwhile, billing, customers, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
@@ -543,7 +544,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
         "move": move,
         "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
         "pending": pending_summary(customer.id),
-        "tampered": evidence.open_findings(customer.id),
+        "tampered": evidence_review.open_findings(customer.id),
     }
     if context["tampered"] and current_user.is_admin:
         context["review"] = review_form(context["tampered"])

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from backoffice.extensions import db
 from backoffice.models import Role, TamperedEvidence
-from backoffice.services import evidence
+from backoffice.reconcile import evidence_review
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
 
@@ -53,7 +53,7 @@ def _open_findings() -> dict:
     """How many rows of tampered evidence wait, for the admins' navigation."""
 
     def open_findings() -> int:
-        return evidence.open_count() if current_user.is_authenticated and current_user.is_admin else 0
+        return evidence_review.open_count() if current_user.is_authenticated and current_user.is_admin else 0
 
     return {"open_findings": open_findings}
 
@@ -61,21 +61,21 @@ def _open_findings() -> dict:
 @bp.get("")
 @requires_role(Role.ADMIN)
 def index():
-    return _page(review_form(evidence.open_findings()))
+    return _page(review_form(evidence_review.open_findings()))
 
 
 @bp.post("/review")
 @requires_role(Role.ADMIN)
 def review():
-    found = evidence.open_findings()
+    found = evidence_review.open_findings()
     form = review_form(found, request.form)
     back = _back()
     if not form.validate():
         return _page(form), 422
-    decide = evidence.reverse if form.decision.data == "reverse" else evidence.accept
+    decide = evidence_review.reverse if form.decision.data == "reverse" else evidence_review.accept
     try:
         decided = decide(form.findings.data, form.reason.data, current_user)
-    except evidence.REFUSALS as error:
+    except evidence_review.REFUSALS as error:
         form.reason.errors = [*form.reason.errors, _("Nothing was decided: %(error)s", error=error)]
         return _page(form), 422
     if decided[0].resolution.value == "reversed":
@@ -99,4 +99,4 @@ def _page(form: ReviewForm):
         .order_by(TamperedEvidence.resolved_at.desc())
         .limit(DECIDED_SHOWN)
     ).all()
-    return render_template("evidence/index.html", form=form, open=evidence.open_findings(), decided=decided)
+    return render_template("evidence/index.html", form=form, open=evidence_review.open_findings(), decided=decided)

@@ -19,6 +19,7 @@ from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
 from backoffice.reconcile.monthly_balance import MonthlyBalance
+from backoffice.reconcile.movement_accounts import MovementAccounts
 from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.order_month_totals import OrderMonthTotals
 from backoffice.reconcile.reading_calculation import ReadingCalculation
@@ -41,6 +42,7 @@ CHECKS: dict[str, Check] = {
         MeterBalance(),
         CustomerMeterTotals(),
         JournalBalanced(),
+        MovementAccounts(),
         AccountBalance(),
         BalanceSheet(),
         WalletLedgerAgreement(),

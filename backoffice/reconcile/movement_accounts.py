@@ -1,0 +1,110 @@
+"""Every movement's journal entry moves exactly the accounts and amounts its rule names.
+
+The rule table (:mod:`backoffice.posting.rules`) says which account a movement of each kind and sign debits and
+which it credits. Per posted entry that records a movement, the check sums its lines per account of the rules and
+compares each with what the rule names: the debit account up by the movement's size, the credit account down by
+it, every other account untouched, and no more lines than those two amounts. A wallet movement's kind and signed
+amount are its ledger row's; an invoice's or a payment's entry is its own amount (it changes with the invoice),
+read on the account a positive one debits.
+
+Posted lines are evidence: the check reports, it never rewrites.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, literal, select
+
+from backoffice.models import Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
+from backoffice.models.types import Money
+from backoffice.posting.rules import RULES, WALLET_KINDS, rule_of
+from backoffice.posting.sql import account_sql
+from backoffice.reconcile.base import Check, CheckedField, Scope
+
+accounts = Account.__table__
+entries = JournalEntry.__table__
+lines = JournalLine.__table__
+ledger = BalanceTransaction.__table__
+
+RULE_ACCOUNTS = sorted({code for rule in RULES for code in (rule.debit, rule.credit)})
+"""The accounts the rules move: each is compared on its own; any other account a movement's entry moves is wrong."""
+BILLING_KINDS = sorted({rule.kind for rule in RULES if rule.kind not in WALLET_KINDS})
+"""The kinds whose row keeps no signed amount per entry (an invoice, a payment): the entry is read for it."""
+SOURCES = {"balance_transaction": None, **{kind.value: kind for kind in BILLING_KINDS}}
+"""The source types of the entries that record a movement."""
+
+
+def _net(code: str | None):
+    """The entry's debits less its credits on an account of the rules (``None``: on every other account, gross)."""
+    if code is None:
+        moved = case((accounts.c.code.in_(RULE_ACCOUNTS), 0), else_=lines.c.debit + lines.c.credit)
+    else:
+        moved = case((accounts.c.code == code, lines.c.debit - lines.c.credit), else_=0)
+    return func.sum(moved)
+
+
+per_entry = (
+    select(
+        lines.c.entry_id,
+        *(_net(code).label(f"net_{code}") for code in RULE_ACCOUNTS),
+        _net(None).label("elsewhere"),
+        func.sum(lines.c.debit + lines.c.credit).label("gross"),
+    )
+    .join(accounts, accounts.c.id == lines.c.account_id)
+    .group_by(lines.c.entry_id)
+    .subquery("movement_lines")
+)
+
+source_type = entries.c.source_type
+kind = case((source_type == "balance_transaction", ledger.c.kind), else_=source_type)
+signed = case(
+    (source_type == "balance_transaction", ledger.c.signed_amount),
+    *((source_type == billing.value, per_entry.c[f"net_{rule_of(billing, 1).debit}"]) for billing in BILLING_KINDS),
+)
+"""The movement's signed amount by the rule table's signs."""
+
+
+def _cents(value):
+    return func.round(func.coalesce(value, 0), 2, type_=Money)
+
+
+class MovementAccounts(Check):
+    name = "movement_accounts"
+    label = _l("Movements' journal entries")
+    description = _l(
+        "every posted entry of a movement debits the account its rule names and credits the one it names, by the "
+        "movement's amount, and moves no other account"
+    )
+    entity_type = "journal_entry"
+    by_customer = False
+    table = entries
+    after = ("reading_calculation",)
+    source = entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id).outerjoin(
+        ledger, (source_type == "balance_transaction") & (ledger.c.id == entries.c.source_id)
+    )
+    fixable = False  # posted lines are evidence: a wrong entry is corrected by a new one, never rewritten
+
+    def fields(self):
+        size = func.abs(func.coalesce(signed, 0))
+        debit, credit = account_sql("debit", kind, signed), account_sql("credit", kind, signed)
+        per_account = [
+            CheckedField(
+                f"account_{code}",
+                _cents(per_entry.c[f"net_{code}"]),
+                _cents(case((debit == code, size), (credit == code, -size), else_=literal(0))),
+            )
+            for code in RULE_ACCOUNTS
+        ]
+        return [
+            *per_account,
+            CheckedField("other_accounts", _cents(per_entry.c.elsewhere), literal(0, Money)),
+            # Two lines of the movement's size, and nothing more: a line and its opposite on one account net to
+            # nothing but are lines the rule does not name.
+            CheckedField("lines_total", _cents(per_entry.c.gross), _cents(2 * size)),
+        ]
+
+    def scope_conditions(self, scope: Scope):
+        conditions = [entries.c.status == EntryStatus.POSTED.value, source_type.in_(SOURCES)]
+        if scope.from_month:
+            conditions.append(entries.c.entry_date >= scope.from_month)
+        return conditions

@@ -433,6 +433,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
             "ledger_chain",
             "customer_meter_totals",
             "journal_balanced",
+            "movement_accounts",
             "account_balance",
             "history_drift",
         ],

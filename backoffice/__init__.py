@@ -69,7 +69,7 @@ def register_migrations(app: Flask) -> None:
     from flask_migrate import Migrate
     from flask_migrate.cli import db as db_commands
 
-    from backoffice.cli import grant_runtime_command
+    from backoffice.cli.grant_runtime import grant_runtime_command
 
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)

@@ -161,7 +161,7 @@ def test_a_command_imports_neither_the_migrations_nor_the_queue_nor_what_only_pa
     subprocess.run([CONSOLE_SCRIPT, "db", "upgrade"], env=env, capture_output=True, check=True)
     probe = (
         "import sys\n"
-        "from backoffice.cli import main\n"
+        "from backoffice.command import main\n"
         "sys.argv = ['backoffice', 'reconcile', 'verify']\n"
         "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
         f"print(' '.join(name for name in {NOT_IMPORTED_BY_COMMANDS!r} if name in sys.modules))"
@@ -177,7 +177,7 @@ def test_a_command_closes_its_connections_and_leaves_the_rest_to_the_exiting_pro
     subprocess.run([CONSOLE_SCRIPT, "db", "upgrade"], env=env, capture_output=True, check=True)
     probe = (
         "import gc, sys\n"
-        "from backoffice.cli import main\n"
+        "from backoffice.command import main\n"
         "sys.argv = ['backoffice', 'reconcile', 'verify']\n"
         "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
         "print(gc.get_freeze_count())"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.cli import cli
+from backoffice.command import cli
 from backoffice.extensions import db
 from backoffice.models import (
     ApprovalKind,

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backoffice import jobs, register_migrations
 from backoffice.extensions import db
+from backoffice.jobs import running
 from backoffice.models import DURATION_BUCKETS, JobRecord, JobStatus, RecalculationRequest, ReconciliationRun, RunMode
 from backoffice.models.monthly import RecalculationReason
 from backoffice.models.types import as_utc, utcnow
@@ -62,7 +63,7 @@ def moved_back(hours: float) -> None:
 
 
 class StillClock:
-    """The jobs' clock (``jobs.utcnow``), standing still but for the work of a job, which moves it on."""
+    """The jobs' clock (``jobs.running.utcnow``), standing still but for the work of a job, which moves it on."""
 
     def __init__(self) -> None:
         self.now = utcnow()
@@ -71,7 +72,7 @@ class StillClock:
         return self.now
 
     def taking(self, seconds: float, work):
-        """A job's work (``jobs._run``) that takes ``seconds`` by this clock."""
+        """A job's work (``jobs.running._run``) that takes ``seconds`` by this clock."""
 
         def slow(*args):
             try:
@@ -295,10 +296,10 @@ def test_a_streamed_export_s_latency_is_counted_once_when_it_is_sent(api, client
 def test_job_durations_are_counted_as_jobs_end_and_failures_come_from_the_job_records(api, monkeypatch):
     OrderFactory()
     clock = StillClock()
-    monkeypatch.setattr(jobs, "utcnow", clock)
-    monkeypatch.setattr(jobs, "_run", clock.taking(90, jobs._run))
+    monkeypatch.setattr(running, "utcnow", clock)
+    monkeypatch.setattr(running, "_run", clock.taking(90, running._run))
     jobs.enqueue("verify")
-    monkeypatch.setattr(jobs, "_run", clock.taking(3, broken))
+    monkeypatch.setattr(running, "_run", clock.taking(3, broken))
     failed, _ = jobs.enqueue("rebuild")
     assert failed.status is JobStatus.FAILED
     samples = metrics(api)
@@ -359,7 +360,7 @@ def test_the_job_histogram_is_the_one_the_job_records_make_after_each_kind_of_ru
     jobs.enqueue("verify", {"fix": True})
     jobs.enqueue("rebuild")
     jobs.enqueue("recalculate_customer", {"customer_id": customer.id})
-    monkeypatch.setattr(jobs, "_run", broken)
+    monkeypatch.setattr(running, "_run", broken)
     failed, _ = jobs.enqueue("verify")
     assert failed.status is JobStatus.FAILED
     assert job_histogram(metrics(api)) == from_the_records()

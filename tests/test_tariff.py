@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from backoffice.cli import cli
+from backoffice.command import cli
 from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,

@@ -13,7 +13,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
 
-from backoffice.cli import cli
+from backoffice.command import cli
 from backoffice.config import ConfigError, from_environment
 from backoffice.extensions import db
 from backoffice.i18n import formatting_locale

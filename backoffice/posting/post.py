@@ -10,7 +10,7 @@ SQLite the entry's lines are written as a draft first, then the rest statement b
 invoice or a payment has its entry and moves the accounts; the billing service writes its row and
 the meter's and customers' totals in the same unit of work. A manual entry is its lines.
 
-Locks are taken in one order everywhere: customers, meters, accounts (see services/locking.py).
+Locks are taken in one order everywhere: customers, meters, accounts (see backoffice/locking.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,155 @@
+"""The app factory: settings, the database, the models, hooks and seals, the commands, and the web layer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from backoffice import config, hooks, i18n, logs, seals
+from backoffice.extensions import db, register_database_behaviour
+from backoffice.models.types import register_sqlite_functions
+from backoffice.posting import periods
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
+    """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API, and the log handler:
+    a command prints what it has to say, and the worker sets its logs up itself).
+
+    Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
+    ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), and so does the worker, for every cron
+    line, script and worker pays for what its start-up builds.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.extensions["backoffice.pid"] = os.getpid()
+    app.config.update(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    )
+
+    register_extensions(app)
+    if web:
+        logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+        register_web(app)
+    register_commands(app)
+    hooks.register()
+    seals.register()
+    periods.register()
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from sqlalchemy.orm import configure_mappers
+
+    from backoffice import models  # noqa: F401  (registers the tables on the metadata)
+
+    configure_mappers()  # SQLAlchemy-Continuum declares the history tables then
+    register_database_behaviour()
+    register_sqlite_functions()
+    db.init_app(app)
+    i18n.init_app(app)
+
+
+def register_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate, with its ``db`` commands (and ``db grant-runtime``), to the app.
+
+    Only what migrates binds it (the ``db`` commands, see ``cli``; the tests' set-up): Alembic takes a fifth
+    of a second to import, which every other command, every worker and every web process would pay.
+    """
+    from flask_migrate import Migrate
+    from flask_migrate.cli import db as db_commands
+
+    from backoffice.cli.grant_runtime import grant_runtime_command
+
+    if "migrate" not in app.extensions:
+        Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    # The runtime role's grant beside the migrations: both are the owner's to run (see backoffice/runtime_role.py).
+    db_commands.add_command(grant_runtime_command)
+
+
+def register_web(app: Flask) -> None:
+    """The web layer: request timing, request ids and log lines, log-ins, CSRF protection, request screening, the
+    blueprints, template filters, error pages and security headers."""
+    from backoffice.web import auth, errors, filters, history, metrics, request_log, screening, security
+    from backoffice.web.extensions import csrf, login_manager
+
+    metrics.init_app(app)
+    request_log.init_app(app)
+    auth.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    screening.init_app(app)
+    register_blueprints(app)
+    filters.init_app(app)
+    history.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from backoffice.web import (
+        admin,
+        api,
+        approvals,
+        auth,
+        billing,
+        books,
+        customers,
+        evidence,
+        history,
+        home,
+        jobs,
+        ledger,
+        managers,
+        metering,
+        meters,
+        monthly,
+        movements,
+        orders,
+        receivables,
+        reconciliation,
+        statements,
+        targets,
+        tariff,
+    )
+
+    screens = (
+        orders,
+        customers,
+        ledger,
+        movements,
+        receivables,
+        statements,
+        meters,
+        metering,
+        monthly,
+        billing,
+        targets,
+        managers,
+        books,
+        reconciliation,
+        jobs,
+        history,
+        approvals,
+        evidence,
+    )
+    for module in (auth, home, *screens, tariff, admin, api):
+        app.register_blueprint(module.bp)
+
+
+def register_commands(app: Flask) -> None:
+    from backoffice import cli
+
+    cli.init_app(app)

@@ -1,0 +1,49 @@
+"""``backoffice api-token``: the operations API's bearer token, and how to call the API with it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+
+from backoffice.cli.common import CannotAsk, _local_address
+
+
+@click.command(
+    "api-token",
+    help=(
+        "Print the bearer token of the operations API, /metrics and 'backoffice health', and how to call them: "
+        "BACKOFFICE_API_TOKEN, or outside production the one made once into the instance folder."
+    ),
+)
+@click.option("--url", metavar="URL", help="The server's address (default: http:// and BACKOFFICE_WEB_BIND).")
+def api_token(url: str | None) -> None:
+    import os
+    from pathlib import Path
+
+    from backoffice.config import web_server
+
+    token = current_app.config["API_TOKEN"]
+    if not token:
+        raise CannotAsk("BACKOFFICE_API_TOKEN is not set: the operations API, /metrics and the health check are off.")
+    base = (url or _local_address(web_server(os.environ)["bind"])).rstrip("/")
+    kept = (
+        "BACKOFFICE_API_TOKEN"
+        if os.environ.get("BACKOFFICE_API_TOKEN")
+        else f"kept in {Path(current_app.instance_path) / 'api_token'}, the same at every start"
+    )
+    click.echo(f"API token ({kept}): {token}")
+    click.echo(f"  Health check: {_program()} health --url {base}")
+    click.echo(f'  Metrics:      curl -H "Authorization: Bearer {token}" {base}/metrics')
+
+
+def _program() -> str:
+    """How this command was called: ``backoffice`` when that is what the PATH finds, else the path it was run by
+    (``.venv/bin/backoffice`` under ``make run``)."""
+    import os
+    import shutil
+
+    called = sys.argv[0]
+    found = shutil.which("backoffice")
+    return "backoffice" if found and os.path.realpath(found) == os.path.realpath(called) else called

@@ -1,0 +1,65 @@
+"""What several groups of the ``backoffice`` command share: their errors, options, the acting admin, the console."""
+
+from __future__ import annotations
+
+import click
+
+
+class CommandUsageError(click.ClickException):
+    """A mistake in what was typed: one line on standard error, exit status 2."""
+
+    exit_code = 2
+
+
+class CannotAsk(click.ClickException):
+    """The health check could not be asked, or gave no answer to read: exit status 2."""
+
+    exit_code = 2
+
+
+BY_ADMIN = click.option("--user", "email", required=True, metavar="EMAIL", help="The admin who does it (recorded).")
+
+VALUE_DATE = click.option(
+    "--value-date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The business date, YYYY-MM-DD (default: today in the installation's time zone; never after today).",
+)
+
+
+def _admin(email: str, what: str):
+    """The active admin ``email``, who does what the command does (recorded where the record keeps who)."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.models.users import normal_email
+
+    user = db.session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None or not user.is_active:
+        raise CommandUsageError(f"No active user {email}.")
+    if not user.is_admin:
+        raise click.ClickException(f"{user.email} is not an admin: only an admin {what}.")
+    return user
+
+
+def _day(value_date):
+    return value_date.date() if value_date is not None else None
+
+
+def _console():
+    """Rich output; wide when it goes to a file or a pipe, so no column is cut."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _local_address(bind: str) -> str:
+    """The address of the server BACKOFFICE_WEB_BIND makes, on this machine (a wildcard host is this machine)."""
+    if bind.startswith(("unix:", "fd://")):
+        raise CannotAsk(f"BACKOFFICE_WEB_BIND={bind!r} is not a TCP address: give the server's address with --url.")
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():  # a host alone: gunicorn's port
+        host, port = bind, "8000"
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
+    return f"http://{host}:{port}"

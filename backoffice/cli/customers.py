@@ -1,0 +1,157 @@
+"""``backoffice customers``: adding, changing, closing and reopening customers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from backoffice.cli.common import BY_ADMIN, CommandUsageError, _admin
+
+
+@click.group(help="Manage customers.")
+def customers() -> None:
+    pass
+
+
+def _customer_options(command):
+    """The details ``customers add`` sets and ``customers edit`` changes (what is not given stays as it is)."""
+    for option in reversed(
+        [
+            click.option("--manager", metavar="EMAIL", help="The account manager's email."),
+            click.option("--suspend-below", metavar="AMOUNT", help="Suspend the customer below this balance."),
+            click.option("--contact-person", metavar="NAME", help="Whom to speak to ('' clears it)."),
+            click.option("--email", metavar="EMAIL", help="The customer's email ('' clears it)."),
+            click.option("--phone", metavar="NUMBER", help="The customer's phone ('' clears it)."),
+            click.option("--address", metavar="TEXT", help="The customer's address ('' clears it)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@customers.command("add", help="Add a customer with CODE and NAME.")
+@click.argument("code")
+@click.argument("name")
+@_customer_options
+def customers_add(code: str, name: str, manager, suspend_below, contact_person, email, phone, address) -> None:
+    from backoffice.services.customers import Details, create_customer
+
+    details = _customer_details(
+        Details(name=name), manager, False, suspend_below, contact_person, email, phone, address
+    )
+    customer = _customer_call(create_customer, code, details)
+    click.echo(f"Added customer {customer.code} — {customer.name}.")
+
+
+@customers.command("edit", help="Change CODE's details: only what is given changes.")
+@click.argument("code")
+@click.option("--name", help="The customer's name.")
+@_customer_options
+@click.option("--no-manager", is_flag=True, help="The customer has no account manager from now on.")
+def customers_edit(code, name, manager, suspend_below, contact_person, email, phone, address, no_manager) -> None:
+    from dataclasses import fields
+
+    from backoffice.services.customers import Details, change_customer
+
+    customer = _customer(code)
+    if manager and no_manager:
+        raise CommandUsageError("Give --manager or --no-manager, not both.")
+    now = Details(**{field.name: getattr(customer, field.name) for field in fields(Details)})
+    details = _customer_details(
+        now if name is None else replace(now, name=name),
+        manager,
+        no_manager,
+        suspend_below,
+        contact_person,
+        email,
+        phone,
+        address,
+    )
+    _customer_call(change_customer, customer, details)
+    click.echo(f"Saved customer {customer.code} — {customer.name}.")
+
+
+@customers.command("close", help="Close CODE: it takes no new movement; its history stays (asks first).")
+@click.argument("code")
+@BY_ADMIN
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def customers_close(code: str, email: str, yes: bool) -> None:
+    from backoffice.services.customers import close_customer, closing_blockers
+
+    customer = _customer(code)
+    user = _admin(email, "closes a customer")
+    if customer.closed:
+        raise click.ClickException(f"Customer {customer.code} is closed already.")
+    if blockers := closing_blockers(customer):
+        raise click.ClickException(f"Customer {customer.code} cannot be closed yet. " + " ".join(blockers))
+    click.echo(
+        f"Closing {customer} refuses every new movement, reading, pricing, invoice, payment and meter for it; "
+        "its history stays, and an admin can reopen it."
+    )
+    if not yes:
+        click.confirm(f"Close {customer.code}?", abort=True)
+    _customer_call(close_customer, customer, user=user)
+    click.echo(f"Closed customer {customer.code}.")
+
+
+@customers.command("reopen", help="Reopen CODE, a closed customer: it takes movements again.")
+@click.argument("code")
+@BY_ADMIN
+def customers_reopen(code: str, email: str) -> None:
+    from backoffice.services.customers import reopen_customer
+
+    customer = _customer(code)
+    _admin(email, "reopens a customer")
+    _customer_call(reopen_customer, customer)
+    click.echo(f"Reopened customer {customer.code}.")
+
+
+def _customer(code: str):
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Customer
+
+    customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
+    if customer is None:
+        raise click.ClickException(f"Unknown customer code: {code}.")
+    return customer
+
+
+def _customer_details(details, manager, no_manager, suspend_below, contact_person, email, phone, address):
+    """``details`` with what the options give (``None``: not given)."""
+    from backoffice.money import MoneyError, read_amount
+    from backoffice.services.managers import ManagerError, manager_by_email
+
+    changes = {
+        name: value
+        for name, value in (
+            ("contact_person", contact_person),
+            ("email", email),
+            ("phone", phone),
+            ("address", address),
+        )
+        if value is not None
+    }
+    try:
+        if suspend_below is not None:
+            changes["suspend_below"] = read_amount(suspend_below)
+        if manager is not None:
+            changes["account_manager_id"] = manager_by_email(manager).id
+    except MoneyError as error:
+        raise CommandUsageError(str(error)) from None
+    except ManagerError as error:
+        raise click.ClickException(str(error)) from None
+    if no_manager:
+        changes["account_manager_id"] = None
+    return replace(details, **changes)
+
+
+def _customer_call(operation, *args, **kwargs):
+    from backoffice.services.customers import CustomerError
+
+    try:
+        return operation(*args, **kwargs)
+    except CustomerError as error:
+        raise click.ClickException(str(error)) from None

@@ -1,0 +1,147 @@
+"""``backoffice ledger``: money moved in customers' prepaid wallets."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+
+from backoffice.cli.common import VALUE_DATE, CommandUsageError, _day
+
+
+@click.group(help="Move money in customers' prepaid wallets.")
+def ledger() -> None:
+    pass
+
+
+def _ledger_options(command):
+    command = VALUE_DATE(command)
+    command = click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")(
+        command
+    )
+    command = click.option("--description", default="", help="What the movement is for.")(command)
+    command = click.argument("amount")(command)
+    command = click.argument("code")(command)
+    return command
+
+
+# A negative amount such as -5 is an amount to refuse with a reason, not an unknown option.
+AMOUNT_ARGUMENTS = {"ignore_unknown_options": True}
+
+
+@ledger.command(
+    "recharge",
+    context_settings=AMOUNT_ARGUMENTS,
+    help="Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet.",
+)
+@_ledger_options
+def ledger_recharge(code, amount, description, idempotency_key, value_date) -> None:
+    from backoffice.services import wallet
+
+    _move(wallet.recharge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
+
+
+@ledger.command(
+    "charge", context_settings=AMOUNT_ARGUMENTS, help="Take AMOUNT from CODE's wallet; refused beyond the balance."
+)
+@_ledger_options
+def ledger_charge(code, amount, description, idempotency_key, value_date) -> None:
+    from backoffice.services import wallet
+
+    _move(wallet.charge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
+
+
+ADJUSTMENT_REASONS = ("data_entry_error", "goodwill", "write_off", "other")
+
+
+@ledger.command(
+    "adjust",
+    context_settings=AMOUNT_ARGUMENTS,
+    help="Correct CODE's balance by AMOUNT: positive adds, negative (e.g. -5.000) takes away.",
+)
+@click.argument("code")
+@click.argument("amount")
+@click.option(
+    "--reason", type=click.Choice(ADJUSTMENT_REASONS), required=True, help="Why ('other' needs --description)."
+)
+@click.option("--description", default="", help="What happened (required with --reason other).")
+@click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")
+@VALUE_DATE
+def ledger_adjust(code, amount, reason, description, idempotency_key, value_date) -> None:
+    from backoffice.services import wallet
+
+    negative = amount.strip().startswith("-")
+    _move(
+        wallet.adjust,
+        code,
+        amount.strip().removeprefix("-"),
+        value_date,
+        sign=-1 if negative else 1,
+        approved_above=True,
+        reason=reason,
+        description=description,
+        idempotency_key=idempotency_key,
+    )
+
+
+@ledger.command("reverse", help="Undo wallet movement ID whole, with the accounts it moved swapped back.")
+@click.argument("movement_id", type=int)
+@click.option("--description", default="", help="Why it is reversed.")
+@VALUE_DATE
+def ledger_reverse(movement_id, description, value_date) -> None:
+    from backoffice.money import BeyondLimit
+    from backoffice.posting.periods import PeriodClosed
+    from backoffice.services import wallet
+
+    try:
+        original = wallet.movement_by_id(movement_id)
+        _refuse_above_the_approval_limit(original.amount, f"movement #{movement_id}'s ledger page")
+        movement = wallet.reverse(original, description=description, value_date=_day(value_date), refuse_again=True)
+    except (wallet.WalletError, PeriodClosed, BeyondLimit) as error:
+        raise click.ClickException(str(error)) from None
+    _moved(movement, original.customer.code)
+
+
+def _refuse_above_the_approval_limit(amount, where: str) -> None:
+    """Money moved by hand above the approval limit waits for a second admin, which a command cannot ask for."""
+    from backoffice.money import shown
+    from backoffice.services import approvals
+
+    if approvals.needs_approval(amount):
+        raise click.ClickException(
+            f"{shown(abs(amount))} is above BACKOFFICE_APPROVAL_ABOVE ({shown(approvals.limit())}): it needs a second "
+            f"admin's approval. Ask for it on {where}."
+        )
+
+
+def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above: bool = False, **options) -> None:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Customer
+    from backoffice.money import BeyondLimit, MoneyError, read_amount
+    from backoffice.posting.periods import PeriodClosed
+    from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
+
+    customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
+    if customer is None:
+        raise click.ClickException(f"Unknown customer code: {code}.")
+    try:
+        value = read_amount(amount) * sign
+        if approved_above:
+            _refuse_above_the_approval_limit(value, "the customer's ledger tab")
+        movement = operation(customer, value, value_date=_day(value_date), **options)
+    except BeyondLimit as error:
+        raise click.ClickException(str(error)) from None
+    except (MoneyError, IdempotencyKeyTooLong, IdempotencyKeyReserved) as error:  # mistakes in what was typed
+        raise CommandUsageError(str(error)) from None
+    except (WalletError, PeriodClosed) as error:
+        raise click.ClickException(str(error)) from None
+    _moved(movement, customer.code)
+
+
+def _moved(movement, code: str) -> None:
+    from backoffice.money import format_money
+
+    config = current_app.config
+    balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])
+    click.echo(f"{movement.kind.value} #{movement.id} dated {movement.value_date:%Y-%m-%d}: {code} balance {balance}.")

@@ -1,0 +1,84 @@
+"""``backoffice meters``: adding, listing and retiring meters."""
+
+from __future__ import annotations
+
+import click
+
+from backoffice.cli.common import BY_ADMIN, CommandUsageError, _admin, _console, _day
+
+
+@click.group(help="Manage meters.")
+def meters() -> None:
+    pass
+
+
+@meters.command("add", help="Add a meter with SERIAL (assigned to nobody until it is assigned on a customer's page).")
+@click.argument("serial")
+def meters_add(serial: str) -> None:
+    from backoffice.services.billing import BillingError, add_meter
+
+    try:
+        meter = add_meter(serial)
+    except BillingError as error:
+        raise CommandUsageError(str(error)) from None
+    click.echo(f"Added meter {meter.serial} (id {meter.id}), assigned to nobody.")
+
+
+@meters.command("list", help="List the meters with where each is now.")
+@click.option("--status", type=click.Choice(["active", "retired"]), help="Only the meters in service, or retired.")
+def meters_list(status: str | None) -> None:
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Meter, MeterAssignment, MeterStatus
+
+    query = (
+        select(Meter, MeterAssignment)
+        .outerjoin(MeterAssignment, (MeterAssignment.meter_id == Meter.id) & MeterAssignment.is_active)
+        .order_by(Meter.serial)
+    )
+    if status:
+        query = query.where(Meter.status == MeterStatus(status))
+    table = Table("serial", "status", "at", "since", box=None)
+    for meter, assignment in db.session.execute(query):
+        table.add_row(
+            meter.serial,
+            f"retired {meter.retired_on:%Y-%m-%d}" if meter.retired else "in service",
+            str(assignment.customer) if assignment else "nobody",
+            f"{assignment.started_on:%Y-%m-%d}" if assignment else "",
+        )
+    _console().print(table)
+
+
+@meters.command("retire", help="Retire meter SERIAL: it takes no new reading or assignment (asks first).")
+@click.argument("serial")
+@click.option(
+    "--on",
+    "retired_on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day it is taken out of service, YYYY-MM-DD (default: today); its assignment ends that day.",
+)
+@BY_ADMIN
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
+    from backoffice.config import local_today
+    from backoffice.services.billing import BillingError, active_assignment, meter_by_serial, retire_meter
+
+    try:
+        meter = meter_by_serial(serial)
+    except BillingError as error:
+        raise CommandUsageError(str(error)) from None
+    user = _admin(email, "retires a meter")
+    on = _day(retired_on) or local_today()
+    current = active_assignment(meter.id)
+    where = f"at {current.customer} since {current.started_on:%Y-%m-%d}" if current else "at nobody's"
+    ends = f"; that assignment ends on {on:%Y-%m-%d}" if current else ""
+    click.echo(f"Meter {meter.serial} is {where}{ends}. Retired, it takes no new reading or assignment.")
+    if not yes:
+        click.confirm(f"Retire {meter.serial} on {on:%Y-%m-%d}?", abort=True)
+    try:
+        retire_meter(meter, on, user=user, confirm_from=current.id if current else None)
+    except BillingError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Retired meter {meter.serial} on {on:%Y-%m-%d}.")

@@ -1,0 +1,116 @@
+"""``backoffice pricing``: a tariff for every customer, or some, and the re-pricing of their readings."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+
+from backoffice.cli.common import CommandUsageError, _console
+
+
+@click.group(help="Set the price of gas.")
+def pricing() -> None:
+    pass
+
+
+@pricing.command(
+    "tariff",
+    help="Set a price per Sm³ and/or a meter correction factor from a date for every customer (or those chosen "
+    "by --manager and --customer), and re-price their readings from that date. What is not given is kept from "
+    "each customer's pricing in force on the date.",
+)
+@click.option(
+    "--from",
+    "effective_from",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="The date the tariff applies from, YYYY-MM-DD.",
+)
+@click.option("--price", metavar="AMOUNT", help="The price per Sm³, in the installation's locale (e.g. 7.500,00).")
+@click.option("--correction", metavar="FACTOR", help="The meter correction factor (e.g. 1,012345).")
+@click.option("--manager", metavar="EMAIL", help="Only the customers of this account manager.")
+@click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def pricing_tariff(effective_from, price, correction, manager, customers, dry_run) -> None:
+    from backoffice.money import BeyondLimit, MoneyError, parse_number, read_amount
+    from backoffice.services import metering
+
+    locale = current_app.config["LOCALE"]
+    try:
+        price_per_sm3 = read_amount(price) if price is not None else None
+        meter_correction = parse_number(correction, locale, "number") if correction is not None else None
+        tariff = metering.checked_tariff(effective_from.date(), price_per_sm3, meter_correction, manager, customers)
+    except (MoneyError, metering.MeteringError) as error:
+        raise CommandUsageError(str(error)) from None
+    console = _console()
+    try:
+        impact = metering.tariff_impact(tariff)
+    except metering.MeteringError as error:
+        raise click.ClickException(str(error)) from None
+    _print_tariff(console, tariff, impact)
+    if dry_run:
+        console.print("Dry run: nothing was written.")
+        return
+    try:
+        metering.change_tariff(tariff)
+    except metering.MeteringError as error:
+        raise click.ClickException(str(error)) from None
+    console.print(f"Saved the pricing of {impact.customers:,} customer(s) from {tariff.effective_from:%Y-%m-%d}.")
+    try:
+        with _customers_progress(console, "Re-pricing") as progress:
+            done = metering.reprice_tariff(tariff.effective_from, progress=progress)
+    except (metering.MeteringError, BeyondLimit) as error:
+        raise click.ClickException(
+            f"Re-pricing stopped: {error} What is left waits as recalculation requests (the nightly run does them)."
+        ) from None
+    console.print(
+        f"Re-priced the readings of {impact.repriced_customers:,} customer(s); {done:,} recalculation request(s) done."
+    )
+
+
+def _print_tariff(console, tariff, impact) -> None:
+    from rich.table import Table
+
+    from backoffice.money import format_money
+
+    config = current_app.config
+
+    def money(value) -> str:
+        return format_money(value, config["LOCALE"], config["CURRENCY"])
+
+    table = Table("", "", title=tariff.describe(), box=None, show_header=False)
+    table.add_row("customers who get the pricing row", f"{impact.customers:,}")
+    if impact.left_out:
+        table.add_row("left out: no pricing in force on the date", f"{impact.left_out:,}")
+    table.add_row("customers whose readings are re-priced", f"{impact.repriced_customers:,}")
+    table.add_row(
+        "readings re-priced", f"{impact.readings:,}" + (f" from {impact.from_month}" if impact.from_month else "")
+    )
+    table.add_row("purchases before", money(impact.purchases_before))
+    table.add_row("purchases after", money(impact.purchases_after))
+    table.add_row("change in purchases", money(impact.purchases_change))
+    console.print(table)
+
+
+class _customers_progress:
+    """A progress bar over customers on a terminal; nothing otherwise."""
+
+    def __init__(self, console, label: str) -> None:
+        self.console, self.label = console, label
+
+    def __enter__(self):
+        if not self.console.is_terminal:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(console=self.console, transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task(self.label, total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.console.is_terminal:
+            self.bar.stop()

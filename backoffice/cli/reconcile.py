@@ -1,0 +1,211 @@
+"""``backoffice reconcile``: verifying, fixing and rebuilding the derived fields."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from decimal import Decimal
+
+import click
+
+from backoffice.cli.common import CommandUsageError, _console
+
+
+@click.group(help="Verify, fix and rebuild the derived fields.")
+def reconcile() -> None:
+    pass
+
+
+@reconcile.command("checks", help="List the registered checks.")
+def reconcile_checks() -> None:
+    from rich.table import Table
+
+    from backoffice.reconcile import CHECKS
+
+    table = Table("check", "", "entity", "fixable", "description", box=None)
+    for check in CHECKS.values():
+        fixable = "yes" if check.fixable else "report only"
+        table.add_row(check.name, str(check.label), check.entity_type, fixable, str(check.description))
+    _console().print(table)
+
+
+def _scope_options(command):
+    command = click.option("--check", "checks", multiple=True, metavar="NAME", help="Only this check (repeatable).")(
+        command
+    )
+    command = click.option(
+        "--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable)."
+    )(command)
+    command = click.option("--from-month", metavar="YYYY-MM", help="Only from this month on.")(command)
+    command = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")(command)
+    return command
+
+
+@reconcile.command("verify", help="Compare every derived field in scope with its source of truth.")
+@_scope_options
+@click.option("--fix", is_flag=True, help="Write the expected values where they differ.")
+@click.option("--threshold", metavar="AMOUNT", help="Mark discrepancies larger than this as significant.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write every discrepancy to this CSV file.",
+)
+def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv_path) -> None:
+    from backoffice.models import RunMode
+
+    _reconcile(RunMode.FIX if fix else RunMode.VERIFY, checks, customers, from_month, as_json, threshold, csv_path)
+
+
+@reconcile.command("rebuild", help="Recompute every derived field in scope (emergency recovery, after imports).")
+@_scope_options
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing but the run record.")
+@click.option("--threshold", metavar="AMOUNT", help="Mark changes larger than this as significant.")
+def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold) -> None:
+    from backoffice.models import RunMode
+
+    mode = RunMode.DRY_RUN if dry_run else RunMode.REBUILD
+    _reconcile(mode, checks, customers, from_month, as_json, threshold, None)
+
+
+def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
+    from backoffice.models import RunTrigger
+    from backoffice.money import MoneyError, read_amount
+    from backoffice.reconcile import UnknownCheck, resolve
+    from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
+    from backoffice.reconcile.locks import RunRefused
+    from backoffice.reconcile.report import csv_lines, summary
+    from backoffice.services.metering import process_recalculations
+
+    try:
+        resolve(checks)
+        month = _month_option(from_month) if from_month else None
+        limit = read_amount(threshold) if threshold is not None else None
+        scope = scope_for(customers, month)
+    except (UnknownCheck, UnknownCustomer, MoneyError) as error:
+        raise CommandUsageError(str(error)) from None
+
+    console = _console()
+    show_progress = console.is_terminal and not as_json
+    # Opened before the run: a path that cannot be written is a mistake to correct, not a run to record.
+    with _open_csv(csv_path) if csv_path else nullcontext() as report:
+        # What writes first does the pending recalculation requests of its scope, as the jobs do.
+        done = process_recalculations(list(scope.customer_ids) or None) if mode.writes else 0
+        try:
+            with _progress(console, show_progress) as progress:
+                record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
+        except RunRefused as refused:
+            raise click.ClickException(str(refused)) from None
+        if report:
+            report.writelines(csv_lines(record.id))
+    if as_json:
+        click.echo(json.dumps(summary(record) | {"recalculations_done": done}))
+    else:
+        if done:
+            console.print(f"{done} pending recalculation request(s) done first.")
+        _print_run(console, record, limit)
+    sys.exit(1 if record.left else 0)
+
+
+def _month_option(text: str):
+    from backoffice.models.types import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError:
+        raise CommandUsageError(f"--from-month must be YYYY-MM (at most 9999-11), not {text!r}.") from None
+
+
+def _open_csv(path: str):
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise CommandUsageError(f"Cannot write the CSV to {path}: {error.strerror}.") from None
+
+
+class _progress:
+    """A progress bar per check on a terminal; nothing otherwise (--json, cron, pipes)."""
+
+    def __init__(self, console, enabled: bool) -> None:
+        self.console, self.enabled, self.tasks = console, enabled, {}
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(console=self.console, transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, check: str, done: int, total: int) -> None:
+        if check not in self.tasks:
+            self.tasks[check] = self.bar.add_task(check, total=total)
+        self.bar.update(self.tasks[check], completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> None:
+    from rich.table import Table
+
+    from backoffice.extensions import db
+    from backoffice.reconcile import label
+    from backoffice.reconcile.engine import discrepancies
+    from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text
+
+    console.print(f"Run {record.id} · {record.mode.value} · {scope_text(record.scope)} · {record.status.value}")
+    counts = Table("check", "", "checked", "mismatched", "fixed", box=None)
+    for result in record.results:
+        style = "red" if result.left else "green"
+        counts.add_row(
+            label(result.check),
+            f"[dim]{result.check}[/]",
+            str(result.checked),
+            f"[{style}]{result.mismatched}[/]",
+            str(result.fixed),
+        )
+    console.print(counts)
+    if standing := postpaid_standing(record):
+        console.print(standing.describe(record.mode.writes))
+    for result in record.results:
+        found = db.session.scalars(discrepancies(record.id, result.check).limit(limit)).all()
+        if not found:
+            continue
+        title = f"{label(result.check)} ({result.check}): largest discrepancies ({len(found)} of {result.mismatched})"
+        if threshold is not None:
+            title += f", * above {plain(threshold)}"
+        rows = Table("", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
+        for column in rows.columns[3:6]:
+            column.justify, column.no_wrap, column.overflow = "right", True, "fold"
+        named = named_entities({entity_of(d) for d in found})
+        for d in found:
+            significant = "*" if threshold is not None and abs(d.difference) > threshold else ""
+            kind = f"{d.entity_type} {d.entity_id}"
+            named_as = name_of(d, named)
+            name = f"{named_as.name} · {kind}" if named_as.key else kind
+            rows.add_row(
+                significant,
+                name + (f" {d.period}" if d.period else ""),
+                d.field,
+                plain(d.stored) or "-",
+                plain(d.expected) or "-",
+                plain(d.difference),
+                "yes" if d.fixed else "no",
+            )
+        console.print(rows)
+        for reason in dict.fromkeys(d.reason for d in found if d.reason):
+            console.print(f"{result.check}: {reason}")
+    with_totals = [r for r in record.results if r.mismatched and r.totals]
+    if with_totals:
+        after = "after" if record.mode.writes else "would be"
+        totals = Table("check", "field", "before", after, box=None, title="Totals")
+        for column in totals.columns[2:]:
+            column.justify, column.no_wrap = "right", True
+        for result in with_totals:
+            for field, values in result.totals.items():
+                totals.add_row(result.check, field, values["before"], values["after"])
+        console.print(totals)

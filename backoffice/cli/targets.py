@@ -1,0 +1,67 @@
+"""``backoffice targets``: account managers' monthly targets."""
+
+from __future__ import annotations
+
+import click
+
+from backoffice.cli.common import CommandUsageError
+
+
+@click.group(help="Set account managers' monthly targets.")
+def targets() -> None:
+    pass
+
+
+@targets.command(
+    "generate",
+    help="Give every active account manager without a target for MONTH (YYYY-MM) one: --amount, or with "
+    "--from-previous their previous month's (--amount for those without one). A target already set is kept.",
+)
+@click.argument("month")
+@click.option("--from-previous", is_flag=True, help="Each manager's target of the previous month.")
+@click.option("--amount", metavar="AMOUNT", help="The target amount (e.g. 100.000.000).")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Then recompute the achieved amounts of the targets from MONTH on, through the reconciliation engine.",
+)
+def targets_generate(month: str, from_previous: bool, amount: str | None, update: bool) -> None:
+    from backoffice.models.types import Month
+    from backoffice.money import MoneyError, read_amount
+    from backoffice.services.targets import TargetError, generate_targets
+
+    try:
+        period = Month.parse(month)
+        value = read_amount(amount) if amount is not None else None
+    except (ValueError, MoneyError) as error:
+        raise CommandUsageError(str(error)) from None
+    if value is not None or from_previous or not update:
+        try:
+            done = generate_targets(period, amount=value, from_previous=from_previous)
+        except TargetError as error:
+            raise CommandUsageError(str(error)) from None
+        click.echo(done.describe())
+    if update:
+        _recompute_achieved(period)
+
+
+def _recompute_achieved(period) -> None:
+    from backoffice.models import RunMode, RunTrigger
+    from backoffice.reconcile import Scope
+    from backoffice.reconcile.engine import run
+    from backoffice.reconcile.locks import RunRefused
+
+    try:
+        record = run(
+            RunMode.REBUILD,
+            checks=["target_achieved"],
+            scope=Scope(from_month=period.first_day),
+            trigger=RunTrigger.CLI,
+        )
+    except RunRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    (result,) = record.results
+    click.echo(
+        f"Achieved amounts from {period} recomputed (run {record.id}): {result.checked} target(s), "
+        f"{result.mismatched} changed."
+    )

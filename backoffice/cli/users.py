@@ -1,0 +1,65 @@
+"""``backoffice users``: the people who log in."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from backoffice.cli.common import CommandUsageError
+from backoffice.models import Role
+
+
+@click.group(help="Manage the people who log in.")
+def users() -> None:
+    pass
+
+
+@users.command("create", help="Create a user who logs in with EMAIL.")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default="", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def create_user_command(email: str, role: str, name: str, password_stdin: bool) -> None:
+    from backoffice.services.users import UserError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(email, role, password, name)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created {user.role.value} user {user.email}.")
+
+
+@users.command("change", help="Change the role or the active flag of the user with EMAIL, or reset their password.")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), help="Their new role.")
+@click.option("--active/--inactive", default=None, help="Reactivate, or deactivate (asks first).")
+@click.option("--password-stdin", is_flag=True, help="Reset the password to the first line of standard input.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def change_user_command(email: str, role: str | None, active: bool | None, password_stdin: bool, yes: bool) -> None:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.models.users import normal_email
+    from backoffice.services.users import UserError, change_user
+
+    user = db.session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None:
+        raise CommandUsageError(f"No user {email}.")
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    if password_stdin and not password:
+        raise CommandUsageError("No password on standard input.")
+    if active is False and user.active and not yes:
+        click.echo(f"{user.email} is logged out everywhere at once and can no longer log in; what they recorded stays.")
+        click.confirm(f"Deactivate {user.email}?", abort=True)
+    try:
+        change_user(user, role or user.role, user.active if active is None else active, password, by=None)
+    except UserError as error:
+        raise CommandUsageError(str(error)) from None
+    state = "active" if user.active else "inactive"
+    click.echo(f"User {user.email}: {user.role.value}, {state}; if anything changed, their sessions have ended.")

@@ -1,0 +1,126 @@
+"""Background jobs on RQ, each mirrored by a ``jobs`` row that outlives Redis.
+
+``enqueue`` is the one way to start a job. With ``REDIS_URL`` set, it commits the row and
+puts the job on its queue; a worker (``worker.py``) runs ``execute``. Without ``REDIS_URL``
+the job runs at once, in the calling process, and its row says so.
+
+A job that raises ends ``failed`` on its row and in RQ's failed registry; a transient
+database error asks RQ to retry it later. A worker that dies mid-job stops its heartbeat;
+the next worker or scheduler tick marks the row ``abandoned`` and its run ``failed``. A
+queued row whose job the queue no longer has (Redis restarted without its data) is marked
+``abandoned`` too, by that sweep or by the next attempt at the same job, which then starts.
+Every job is safe to run again: the engine fixes in batches, each its own transaction.
+
+A verify, fix or rebuild of everything run by a worker on PostgreSQL is split into one job per
+key range of each check (see ``reconcile.fanout``): the job records the run and queues its
+chunks' jobs (``execute_chunk``), which any worker runs; its row stays ``started``, with the
+chunks done as its progress, and ends with the run, in the transaction of its last chunk. A
+chunk whose worker died is queued again by the sweep, and one the queue lost is put back on it.
+
+The modules: ``kinds`` (the kinds of job), ``enqueueing`` (starting a job, and what the rows tell), ``running``
+(running one, its heartbeat), ``chunks`` (the jobs of a split run), ``sweep`` (jobs nothing will finish),
+``queues`` (Redis and RQ's queues), ``titles`` (what a job does, in words) and ``durations`` (the duration
+histogram). Everything is used from here: ``jobs.enqueue(...)``. The schedule's entry points are defined here, and
+RQ finds the jobs by these names (``backoffice.jobs.execute``, ``backoffice.jobs.catch_up``): the names the queue
+and the cron scheduler keep in Redis.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from backoffice.config import local_today
+from backoffice.jobs.enqueueing import NO_WORKER_NOTICE_AFTER, active_job, enqueue, last_success, waiting_notice
+from backoffice.jobs.kinds import KINDS, Kind
+from backoffice.jobs.queues import (
+    ENDED_ON_THE_QUEUE,
+    LOST,
+    ON_THE_QUEUE_WITHIN,
+    QUEUES,
+    REDIS_CONNECT_TIMEOUT,
+    REDIS_TIMEOUT,
+    WORKER_LOOKUP_SECONDS,
+    QueueUnavailable,
+    queue,
+    redis_connection,
+    redis_url,
+)
+from backoffice.jobs.running import TRANSIENT_RETRY, WAITING_RETRY, execute, execute_chunk
+from backoffice.jobs.sweep import release_if_lost, sweep_abandoned
+from backoffice.jobs.titles import english_title, title
+from backoffice.models import JobRecord, RunTrigger, User
+from backoffice.models.types import Month, utcnow
+
+__all__ = [
+    "ENDED_ON_THE_QUEUE",
+    "KINDS",
+    "LOST",
+    "NO_WORKER_NOTICE_AFTER",
+    "ON_THE_QUEUE_WITHIN",
+    "QUEUES",
+    "REDIS_CONNECT_TIMEOUT",
+    "REDIS_TIMEOUT",
+    "TRANSIENT_RETRY",
+    "WAITING_RETRY",
+    "WORKER_LOOKUP_SECONDS",
+    "Kind",
+    "QueueUnavailable",
+    "active_job",
+    "catch_up",
+    "english_title",
+    "enqueue",
+    "enqueue_monthly_rebuild",
+    "enqueue_nightly",
+    "execute",
+    "execute_chunk",
+    "last_success",
+    "local_today",
+    "queue",
+    "redis_connection",
+    "redis_url",
+    "release_if_lost",
+    "sweep_abandoned",
+    "title",
+    "waiting_notice",
+]
+
+
+def enqueue_nightly(
+    day: date | None = None,
+    *,
+    again_after_failure: bool = False,
+    user: User | None = None,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
+) -> tuple[JobRecord, bool]:
+    """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once.
+
+    ``again_after_failure``: an attempt that failed is followed by a new one too, as an abandoned one always is.
+    ``user`` and ``trigger``: who asked, when it is not the schedule (an admin from the home page).
+    """
+    day = day or local_today()
+    sweep_abandoned()
+    return enqueue(
+        "nightly_maintenance",
+        {"date": day.isoformat()},
+        user=user,
+        trigger=trigger,
+        job_id=f"nightly-{day}",
+        again_after_failure=again_after_failure,
+    )
+
+
+def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:
+    month = str(Month.of(day or local_today()))
+    return enqueue("monthly_rebuild", {"month": month}, trigger=RunTrigger.SCHEDULE, job_id=f"monthly-rebuild-{month}")
+
+
+def catch_up() -> JobRecord | None:
+    """The hourly tick: sweep abandoned jobs; enqueue today's nightly if none succeeded in 24 hours, unless today's
+    latest attempt is queued, running or finished (one that failed or was abandoned is attempted again, once a
+    tick: the new attempt is queued until a worker ends it)."""
+    sweep_abandoned()
+    succeeded = last_success("nightly_maintenance")
+    if succeeded is not None and succeeded >= utcnow() - timedelta(hours=24):
+        return None
+    record, created = enqueue_nightly(again_after_failure=True)
+    return record if created else None

@@ -1,0 +1,80 @@
+"""The jobs of a run split into one job per key range of each check (see ``reconcile.fanout``): its chunks put on
+the queue, and the row of the job that started the run ended with it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import select, update
+
+from backoffice.extensions import db
+from backoffice.jobs.durations import _count_duration
+from backoffice.jobs.kinds import KINDS
+from backoffice.jobs.queues import queue
+from backoffice.jobs.titles import english_title
+from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
+from backoffice.models.types import utcnow
+from backoffice.reconcile import label
+from backoffice.reconcile.report import summary
+
+log = logging.getLogger("backoffice.jobs")
+
+
+def _enqueue_chunks(chunk_ids: list[int]) -> None:
+    """Put the chunks on the queue of the job that started their run, each under a job id of its own.
+
+    Their rows are committed with the job ids first, as a job's row is: a chunk whose job did not reach the
+    queue is put on it again by the sweep.
+    """
+    if not chunk_ids:
+        return
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    rows = db.session.execute(
+        select(ReconciliationChunk.id, ReconciliationChunk.check, ReconciliationChunk.position, JobRecord)
+        .join(JobRecord, JobRecord.run_id == ReconciliationChunk.run_id)
+        .where(ReconciliationChunk.id.in_(chunk_ids))
+        .order_by(ReconciliationChunk.id)
+    ).all()
+    ids = {chunk_id: f"{record.id}-{chunk_id}-{uuid.uuid4().hex[:8]}" for chunk_id, _, _, record in rows}
+    db.session.execute(
+        update(ReconciliationChunk), [{"id": c, "job_id": j, "enqueued_at": utcnow()} for c, j in ids.items()]
+    )
+    db.session.commit()
+    by_queue: dict[str, list] = {}
+    for chunk_id, check, position, record in rows:
+        by_queue.setdefault(record.queue, []).append(
+            Queue.prepare_data(
+                "backoffice.jobs.execute_chunk",
+                (chunk_id,),
+                job_id=ids[chunk_id],
+                timeout=KINDS[record.kind].timeout,
+                result_ttl=24 * 3600,
+                failure_ttl=7 * 24 * 3600,
+                description=f"{english_title(record)}: {label(check)}, chunk {position}",
+            )
+        )
+    try:
+        for name, jobs_data in by_queue.items():
+            queue(name).enqueue_many(jobs_data)
+    except RedisError:
+        log.exception("Chunks %s did not reach the queue; the sweep puts them on it", sorted(ids))
+
+
+def _run_ended(run: ReconciliationRun) -> None:
+    """End the job row of a split run with the run, in the transaction that ends it."""
+    record = db.session.scalar(select(JobRecord).where(JobRecord.run_id == run.id))
+    if record is None:
+        return
+    ended = utcnow()
+    values: dict = {"ended_at": ended, "active_key": None}
+    if run.status is RunStatus.SUCCEEDED:
+        result = summary(run, limit=0) | {"recalculations_done": (record.result or {}).get("recalculations_done", 0)}
+        del result["discrepancies"]
+        values |= {"status": JobStatus.FINISHED, "progress": 100, "message": "Finished", "result": result}
+    else:
+        values |= {"status": JobStatus.FAILED, "message": "Failed", "error": run.error}
+    db.session.execute(update(JobRecord).where(JobRecord.id == record.id).values(**values))
+    _count_duration(record.kind, record.started_at, ended)

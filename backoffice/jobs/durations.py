@@ -1,0 +1,38 @@
+"""The job duration histogram: each attempt of a job that ends, counted in its kind's bucket."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import bindparam
+
+from backoffice.extensions import db
+from backoffice.models import JobDurationBucket, duration_bucket
+from backoffice.models.types import as_utc, upsert
+
+
+def _count_duration(kind: str, started_at: datetime | None, ended_at: datetime) -> None:
+    """Count an attempt of a job that ended in its kind's duration histogram, in the transaction recording its end.
+
+    Each attempt counts: one the database failed counts as failed, and again as it ends when RQ runs it again.
+    """
+    if started_at is None:
+        return
+    ran = ended_at - as_utc(started_at)
+    db.session.execute(
+        _counting(db.session.get_bind().dialect.name),
+        {"kind": kind, "bucket": duration_bucket(ran), "microseconds": ran // timedelta(microseconds=1)},
+    )
+
+
+@cache
+def _counting(dialect: str):
+    """``INSERT … ON CONFLICT (kind, bucket) DO UPDATE``: one more job in the bucket, and its microseconds."""
+    buckets = JobDurationBucket.__table__
+    new = upsert(dialect, buckets)
+    new = new.values(kind=bindparam("kind"), bucket=bindparam("bucket"), jobs=1, microseconds=bindparam("microseconds"))
+    return new.on_conflict_do_update(
+        index_elements=[buckets.c.kind, buckets.c.bucket],
+        set_={"jobs": buckets.c.jobs + 1, "microseconds": buckets.c.microseconds + new.excluded.microseconds},
+    )

@@ -1,0 +1,188 @@
+"""Starting a job (``enqueue``), and what the job rows tell: the job already started with the same arguments or id,
+the latest success of a kind, whether a worker will take a queued job."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from functools import cache
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import IntegrityError
+
+from backoffice.extensions import db
+from backoffice.jobs.kinds import KINDS, _active_key, _plan, _validate
+from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, queue, redis_url
+from backoffice.jobs.running import execute
+from backoffice.jobs.sweep import release_if_lost
+from backoffice.jobs.titles import english_title
+from backoffice.models import JobRecord, JobStatus, RunTrigger, User
+from backoffice.models.types import as_utc, utcnow
+from backoffice.reconcile.engine import refuse_if_busy
+from backoffice.reconcile.locks import waits
+
+log = logging.getLogger("backoffice.jobs")
+
+NO_WORKER_NOTICE_AFTER = timedelta(seconds=10)
+"""A listening worker takes a job within a second; a job queued longer tells whether any worker listens."""
+
+
+def enqueue(
+    kind: str,
+    args: dict | None = None,
+    *,
+    user: User | None = None,
+    trigger: RunTrigger = RunTrigger.USER,
+    job_id: str | None = None,
+    again_after_failure: bool = False,
+) -> tuple[JobRecord, bool]:
+    """Start a job; return its row and whether this call created it.
+
+    An exclusive kind already queued or running with the same arguments, or a ``job_id``
+    already used, gives back the existing row instead of a second job (unless that row was abandoned, or
+    failed and ``again_after_failure``: a new attempt is numbered after it). Raises
+    :class:`QueueUnavailable` when Redis cannot be reached, and :class:`RunRefused` when another
+    run writes what the job would (unless it is scheduled: it will wait); nothing is left behind then.
+    """
+    spec = KINDS[kind]
+    args = args or {}
+    _validate(spec, args)
+    active_key = _active_key(spec, args)
+    job_id, holder = _key_holder(job_id, active_key, again_after_failure=again_after_failure)
+    if holder is not None:
+        return holder, False
+    mode = spec.mode(args) if spec.mode else None
+    if mode is not None and mode.writes and not waits(trigger):
+        checks, scope = _plan(spec, args)
+        refuse_if_busy(mode, checks=checks, scope=scope)
+    record = JobRecord(
+        id=job_id or uuid.uuid4().hex,
+        kind=kind,
+        args=args | {"trigger": trigger.value},
+        queue=spec.queue,
+        user_id=user.id if user else None,
+        status=JobStatus.QUEUED,
+        progress=0,
+        message="Waiting for a worker" if redis_url() else "Running in-process",
+        in_process=not redis_url(),
+        active_key=active_key,
+        attempts=0,
+    )
+    db.session.add(record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _existing(record.id, record.active_key), False
+    if record.in_process:
+        try:
+            with force_locale("en"):  # what the job records and logs is English, as a worker's is
+                execute(record.id)
+        except Exception:
+            log.exception("In-process job %s failed", record.id)
+        db.session.refresh(record)
+        return record, True
+    from redis.exceptions import RedisError
+    from rq.exceptions import DuplicateJobError
+
+    description = english_title(record)
+    try:
+        queue(spec.queue).enqueue(
+            "backoffice.jobs.execute",
+            record.id,
+            job_id=record.id,
+            unique=job_id is not None,
+            job_timeout=spec.timeout,
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+            description=description,
+        )
+    except DuplicateJobError:
+        return record, False
+    except RedisError as error:
+        db.session.delete(record)
+        db.session.commit()
+        raise QueueUnavailable(
+            _(
+                "The job queue (Redis at %(url)s) cannot be reached, so the job was not started: %(error)s. Nothing "
+                "was changed; try again once it is back.",
+                url=redis_url(),
+                error=error,
+            )
+        ) from None
+    log.info("Queued job %s on %s: %s", record.id, spec.queue, description)
+    return record, True
+
+
+def _key_holder(
+    job_id: str | None, active_key: str | None, *, again_after_failure: bool = False
+) -> tuple[str | None, JobRecord | None]:
+    """The id a new row takes and the row already holding the job's key, if any.
+
+    A scheduled job's id is its key (``nightly-2026-11-22``): once that row is abandoned (or failed, with
+    ``again_after_failure``), the next attempt takes the id numbered after it (``nightly-2026-11-22_2``), so two
+    schedulers still make one row. An exclusive kind's key is its arguments, held while the job is queued or running.
+    """
+    if job_id is None:
+        return None, _active(active_key)
+    attempt, candidate = 1, job_id
+    while (holder := db.session.get(JobRecord, candidate)) is not None:
+        ended = holder.status is JobStatus.ABANDONED or (again_after_failure and _failed_for_good(holder))
+        if not ended and not release_if_lost(holder):
+            return candidate, holder
+        attempt += 1
+        candidate = f"{job_id}_{attempt}"
+    return candidate, None
+
+
+def _active(active_key: str | None) -> JobRecord | None:
+    holder = db.session.scalar(select(JobRecord).where(JobRecord.active_key == active_key)) if active_key else None
+    return None if holder is None or release_if_lost(holder) else holder
+
+
+def _existing(job_id: str, active_key: str | None) -> JobRecord:
+    existing = db.session.get(JobRecord, job_id)
+    if existing is None and active_key:
+        existing = db.session.scalar(select(JobRecord).where(JobRecord.active_key == active_key))
+    if existing is None:
+        raise RuntimeError("A job with the same id or arguments was just started and has already gone.")
+    return existing
+
+
+def _failed_for_good(record: JobRecord) -> bool:
+    """Whether the row failed and nothing will run its job again: a failure the database caused leaves it failed
+    while RQ still holds the job for a later retry."""
+    if record.status is not JobStatus.FAILED:
+        return False
+    return record.in_process or not redis_url() or not _queued(record.id)
+
+
+def active_job(kind: str, args: dict) -> JobRecord | None:
+    """The job of this kind and arguments queued or running, if any (one the queue lost is released)."""
+    return _active(_active_key(KINDS[kind], args))
+
+
+def last_success(kind: str) -> datetime | None:
+    """When the latest job of this kind that finished did."""
+    return as_utc(db.session.scalar(_last_success(), {"kind": kind}))
+
+
+@cache
+def _last_success():
+    """:func:`last_success`'s statement, built once: the health check reads it at every poll."""
+    jobs = JobRecord.__table__
+    return select(func.max(jobs.c.ended_at)).where(
+        jobs.c.kind == bindparam("kind"), jobs.c.status == JobStatus.FINISHED
+    )
+
+
+def waiting_notice(record: JobRecord) -> str | None:
+    """What someone waiting on a job queued for a while should know: that no worker serves its queue."""
+    if record.status is not JobStatus.QUEUED or record.in_process or not redis_url():
+        return None
+    if as_utc(record.enqueued_at) > utcnow() - NO_WORKER_NOTICE_AFTER or _worker_listens(record.queue):
+        return None
+    return _("No worker is listening on the queue '%(queue)s'; the job will run when one starts.", queue=record.queue)

@@ -1,0 +1,74 @@
+"""The kinds of job: each one's queue, time limit and run, and the arguments it is started with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from backoffice.extensions import db
+from backoffice.models import Customer, JobRecord, RunMode, RunTrigger
+from backoffice.models.types import Month
+from backoffice.reconcile import Scope, resolve
+from backoffice.reconcile.engine import scope_for
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    queue: str
+    timeout: int
+    mode: Callable[[dict], RunMode] | None
+    """The mode of the reconciliation run the job makes; ``None``: a job that runs no checks."""
+    exclusive: bool = False
+    """At most one job of this kind with the same arguments queued or running at a time."""
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        Kind("recalculate_customer", "Recalculate customer", "recalc", 15 * 60, lambda a: RunMode.FIX, exclusive=True),
+        Kind("verify", "Verify", "recalc", 60 * 60, lambda a: RunMode.FIX if a.get("fix") else RunMode.VERIFY),
+        Kind(
+            "rebuild",
+            "Rebuild",
+            "maintenance",
+            3 * 60 * 60,
+            lambda a: RunMode.DRY_RUN if a.get("dry_run") else RunMode.REBUILD,
+        ),
+        Kind("nightly_maintenance", "Nightly maintenance", "maintenance", 3 * 60 * 60, lambda a: RunMode.FIX),
+        Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
+        Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
+    )
+}
+
+
+def _validate(spec: Kind, args: dict) -> None:
+    """Refuse arguments the job could not run with, before anything is queued."""
+    if spec.name == "tariff_change":
+        date.fromisoformat(args["effective_from"])
+        return
+    resolve(args.get("checks"))
+    scope_for(args.get("customers") or [], None)
+    if spec.name == "recalculate_customer" and db.session.get(Customer, args.get("customer_id")) is None:
+        raise LookupError(f"No customer with id {args.get('customer_id')!r}.")
+
+
+def _active_key(spec: Kind, args: dict) -> str | None:
+    if not spec.exclusive:
+        return None
+    return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(args))
+
+
+def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:
+    """The checks (None: all) and the scope the job runs on."""
+    customers = args.get("customers") or []
+    if spec.name == "recalculate_customer":
+        customers = [db.session.get(Customer, args["customer_id"]).code]
+    month = args.get("from_month")
+    return args.get("checks") or None, scope_for(customers, Month.parse(month).first_day if month else None)
+
+
+def _trigger(record: JobRecord) -> RunTrigger:
+    return RunTrigger(record.args.get("trigger", RunTrigger.USER.value))

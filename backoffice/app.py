@@ -24,7 +24,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
     line, script and worker pays for what its start-up builds.
     """
     app = Flask(
-        __name__,
+        "backoffice",
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),

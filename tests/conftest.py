@@ -26,6 +26,8 @@ import os
 import shutil
 import tempfile
 import threading
+from datetime import date
+from decimal import Decimal
 from functools import cache
 
 import pytest
@@ -41,6 +43,7 @@ from werkzeug.serving import make_server
 from backoffice import create_app, logs, register_migrations
 from backoffice.config import database_url
 from backoffice.extensions import db
+from backoffice.services import billing, wallet
 from backoffice.web.extensions import limiter
 from tests import factories
 from tests.factories import past_the_guards
@@ -50,6 +53,7 @@ os.environ.setdefault("BACKOFFICE_LANGUAGE", "en")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+APPROVAL_LIMIT = Decimal("50000")
 
 
 def pytest_addoption(parser):
@@ -221,6 +225,67 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+# What many tests start from: a clerk or an admin logged in, the two admins of an approval, the approval limit, a
+# customer with money, a customer with a meter. A file whose start differs keeps a fixture of its own under a name
+# of its own.
+
+
+@pytest.fixture
+def finance(auth):
+    """A finance clerk, logged in on ``client``."""
+    return auth.login("finance")
+
+
+@pytest.fixture
+def admin(auth):
+    """An admin, logged in on ``client``."""
+    return auth.login("admin")
+
+
+@pytest.fixture
+def maker(app):
+    """The admin who asks for an approval (not logged in; the factories' password)."""
+    return factories.UserFactory(email="maker@example.com", role="admin")
+
+
+@pytest.fixture
+def checker(app):
+    """The second admin, who approves or rejects (not logged in; the factories' password)."""
+    return factories.UserFactory(email="checker@example.com", role="admin")
+
+
+@pytest.fixture
+def limit(app) -> Decimal:
+    """Money moved by hand above Rp50.000 waits for a second admin."""
+    app.config["APPROVAL_ABOVE"] = APPROVAL_LIMIT
+    return APPROVAL_LIMIT
+
+
+@pytest.fixture
+def hotel(app):
+    """Hotel Cempaka (HOTEL), with an opening deposit of Rp100.000 dated 2026-10-01."""
+    customer = factories.CustomerFactory(code="HOTEL", name="Hotel Cempaka")
+    wallet.recharge(customer, Decimal("100000"), description="opening deposit", value_date=date(2026, 10, 1))
+    return customer
+
+
+@pytest.fixture
+def metered_hotel(app):
+    """The hotel (HOTEL) and its meter M-1, held from 2026-10-01, Rp1.000.000 prepaid, priced from November."""
+    return factories.hotel_with_meter(date(2026, 10, 1))
+
+
+@pytest.fixture
+def meter(app):
+    """Meter M-1, the hotel's (HOTEL) from 2026-10-01, with invoice INV-1 of Rp500.000 and a payment of
+    Rp200.000 (TRF-9)."""
+    meter = factories.MeterFactory(serial="M-1")
+    billing.assign_meter(meter, factories.CustomerFactory(code="HOTEL"), date(2026, 10, 1))
+    billing.add_invoice(meter, "INV-1", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    billing.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-9")
+    return meter
 
 
 @cache

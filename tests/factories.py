@@ -13,7 +13,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Meter, Order, Role, Target, User
-from backoffice.services import transaction
+from backoffice.services import billing, metering, transaction, wallet
 
 
 class _Factory(SQLAlchemyModelFactory):
@@ -166,3 +166,14 @@ class MeterFactory(_Factory):
         model = Meter
 
     serial = factory.Sequence(lambda n: f"M-{n:06d}")
+
+
+def hotel_with_meter(assigned_on: date, **fields) -> tuple[Customer, Meter]:
+    """The hotel (code HOTEL, and ``fields``) holding meter M-1 from ``assigned_on``, with Rp1.000.000 prepaid and
+    a price of Rp1.000 per Sm³ (correction 1) from November 2026."""
+    customer = CustomerFactory(code="HOTEL", **fields)
+    meter = MeterFactory(serial="M-1")
+    billing.assign_meter(meter, customer, assigned_on)
+    wallet.recharge(customer.id, Decimal("1000000"))
+    metering.set_pricing(customer.id, date(2026, 11, 1), Decimal("1000.00"), Decimal("1.000000"))
+    return customer, meter

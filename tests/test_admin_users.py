@@ -8,11 +8,6 @@ from backoffice.models import Role, User
 from tests.factories import UserFactory
 
 
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
-
-
 def emails():
     return db.session.scalars(sa.select(User.email).order_by(User.email)).all()
 

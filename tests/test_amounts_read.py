@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, BalanceTransaction, Target
-from backoffice.services import billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from tests.factories import hotel_with_meter
 from tests.test_input import written
 
 D = Decimal
@@ -21,14 +20,9 @@ AMBIGUOUS = "Ambiguous: write 1.000 for one thousand or 1 for one"
 
 
 @pytest.fixture
-def hotel(app, auth):
-    auth.login("admin")
-    customer = CustomerFactory(code="HOTEL", name="Hotel Melati")
-    meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, date(2026, 11, 1))
-    wallet.recharge(customer.id, D("1000000"))
-    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
-    return customer, meter
+def melati_from_november(admin):
+    """Hotel Melati (HOTEL) holding meter M-1 from November 2026, once an admin is logged in."""
+    return hotel_with_meter(date(2026, 11, 1), name="Hotel Melati")
 
 
 def _forms(customer, meter) -> list[tuple[str, dict]]:
@@ -76,8 +70,10 @@ def _forms(customer, meter) -> list[tuple[str, dict]]:
     ]
 
 
-def test_an_amount_with_more_places_than_the_currency_is_a_field_error_on_every_money_form(client, hotel):
-    customer, meter = hotel
+def test_an_amount_with_more_places_than_the_currency_is_a_field_error_on_every_money_form(
+    client, melati_from_november
+):
+    customer, meter = melati_from_november
     before = written()
     for url, data in _forms(customer, meter):
         response = client.post(url, data=data)
@@ -87,8 +83,8 @@ def test_an_amount_with_more_places_than_the_currency_is_a_field_error_on_every_
         assert written() == before, url
 
 
-def test_the_ambiguous_amount_is_never_posted_as_one_rupiah(client, hotel):
-    customer, _meter = hotel
+def test_the_ambiguous_amount_is_never_posted_as_one_rupiah(client, melati_from_november):
+    customer, _meter = melati_from_november
     client.post("/customers/HOTEL/recharge", data={"recharge-amount": "1,000"})
     db.session.rollback()
     amounts = db.session.scalars(
@@ -97,7 +93,7 @@ def test_the_ambiguous_amount_is_never_posted_as_one_rupiah(client, hotel):
     assert amounts == [D("1000000.00")]
 
 
-def test_a_json_body_with_an_ambiguous_amount_is_refused_in_json_and_writes_nothing(client, hotel):
+def test_a_json_body_with_an_ambiguous_amount_is_refused_in_json_and_writes_nothing(client, melati_from_november):
     """No endpoint reads amounts from JSON: a JSON body posted where a form posts is refused whole."""
     before = written()
     response = client.post("/customers/HOTEL/recharge", json={"recharge-amount": "1,000"})
@@ -114,7 +110,7 @@ def test_a_json_body_with_an_ambiguous_amount_is_refused_in_json_and_writes_noth
         ["pricing", "tariff", "--from", "2026-11-01", "--price", "1,000", "--customer", "HOTEL"],
     ],
 )
-def test_a_command_refuses_an_ambiguous_amount_with_exit_2_and_writes_nothing(runner, hotel, args):
+def test_a_command_refuses_an_ambiguous_amount_with_exit_2_and_writes_nothing(runner, melati_from_november, args):
     before = written()
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output
@@ -132,7 +128,7 @@ def test_target_generation_refuses_an_ambiguous_amount(runner, app):
 
 
 @pytest.mark.parametrize(("kind", "sign"), [("recharge", 1), ("charge", -1)])
-def test_a_posted_movement_says_the_amount_read_and_the_customer(client, hotel, kind, sign):
+def test_a_posted_movement_says_the_amount_read_and_the_customer(client, melati_from_november, kind, sign):
     response = client.post(f"/customers/HOTEL/{kind}", data={f"{kind}-amount": "1.000"}, follow_redirects=True)
     page = response.get_data(as_text=True)
     assert re.search(rf"{kind.capitalize()} of Rp1\.000,00 posted to HOTEL — Hotel Melati: movement #\d+\.", page)
@@ -141,8 +137,8 @@ def test_a_posted_movement_says_the_amount_read_and_the_customer(client, hotel, 
     assert last.signed_amount == sign * D("1000.00")
 
 
-def test_an_invoice_and_a_payment_say_the_amount_read_and_the_customer(client, hotel):
-    _customer, meter = hotel
+def test_an_invoice_and_a_payment_say_the_amount_read_and_the_customer(client, melati_from_november):
+    _customer, meter = melati_from_november
     invoice = {
         "invoice-meter_id": meter.id,
         "invoice-number": "INV-7",
@@ -157,7 +153,7 @@ def test_an_invoice_and_a_payment_say_the_amount_read_and_the_customer(client, h
     assert "Payment of Rp100.000,00 added for HOTEL — Hotel Melati on meter M-1." in page
 
 
-def test_an_adjustment_and_a_pricing_say_the_amount_read_and_the_customer(client, hotel):
+def test_an_adjustment_and_a_pricing_say_the_amount_read_and_the_customer(client, melati_from_november):
     adjust = {"adjust-direction": "down", "adjust-amount": "5.000", "adjust-reason": "data_entry_error"}
     page = client.post("/customers/HOTEL/adjust", data=adjust, follow_redirects=True).get_data(as_text=True)
     assert re.search(r"Adjustment of -Rp5\.000,00 posted to HOTEL — Hotel Melati: movement #\d+\.", page)

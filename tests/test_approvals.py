@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -33,30 +32,6 @@ from tests.test_cli import CONSOLE_SCRIPT
 
 D = Decimal
 PASSWORD = "correct horse battery"
-LIMIT = D("50000")
-
-
-@pytest.fixture
-def limit(app):
-    app.config["APPROVAL_ABOVE"] = LIMIT
-    return LIMIT
-
-
-@pytest.fixture
-def hotel(app, limit):
-    customer = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
-    wallet.recharge(customer, D("100000"), description="opening deposit", value_date=date(2026, 10, 1))
-    return customer
-
-
-@pytest.fixture
-def maker(app):
-    return UserFactory(email="maker@example.com", role="admin")
-
-
-@pytest.fixture
-def checker(app):
-    return UserFactory(email="checker@example.com", role="admin")
 
 
 def log_in(client, user: User) -> None:
@@ -106,7 +81,7 @@ def ask(client, maker, amount: str = "60.000", **fields) -> ApprovalRequest:
 # --- The main path: pending, listed, not the maker's to approve, approved by another admin ---------------------------
 
 
-def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, hotel, maker, checker):
+def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, limit, hotel, maker, checker):
     before = written()
     request = ask(client, maker)
     assert written() == before
@@ -141,7 +116,7 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, hotel, m
     assert 'id="pending-approvals"' not in text(client.get("/approvals"))
 
 
-def test_an_adjustment_at_or_below_the_limit_posts_at_once(client, hotel, maker):
+def test_an_adjustment_at_or_below_the_limit_posts_at_once(client, limit, hotel, maker):
     log_in(client, maker)
     response = client.post("/customers/HOTEL/adjust", data=adjust_form("50.000", direction="down"))
     assert response.status_code == 302
@@ -149,7 +124,7 @@ def test_an_adjustment_at_or_below_the_limit_posts_at_once(client, hotel, maker)
     assert requests() == []
 
 
-def test_a_rejection_needs_a_reason_and_posts_nothing(client, hotel, maker, checker):
+def test_a_rejection_needs_a_reason_and_posts_nothing(client, limit, hotel, maker, checker):
     request = ask(client, maker)
     before = written()
     log_in(client, checker)
@@ -172,7 +147,7 @@ def test_a_rejection_needs_a_reason_and_posts_nothing(client, hotel, maker, chec
     assert "rejected by checker@example.com" in decided and "No evidence of a misread" in decided
 
 
-def test_a_decided_request_is_decided_once(client, hotel, maker, checker):
+def test_a_decided_request_is_decided_once(client, limit, hotel, maker, checker):
     request = ask(client, maker)
     log_in(client, checker)
     assert client.post(f"/approvals/{request.id}/approve").status_code == 302
@@ -186,7 +161,7 @@ def test_a_decided_request_is_decided_once(client, hotel, maker, checker):
     assert client.post("/approvals/999999/approve").status_code == 404
 
 
-def test_the_requester_cannot_reject_their_own_request_either(client, hotel, maker, checker):
+def test_the_requester_cannot_reject_their_own_request_either(client, limit, hotel, maker, checker):
     request = ask(client, maker)
     before = written()
     row = re.search(rf'<tr id="request-{request.id}">.*?</tr>', text(client.get("/approvals"))).group(0)
@@ -205,14 +180,14 @@ def test_the_requester_cannot_reject_their_own_request_either(client, hotel, mak
     assert f'id="reject-{request.id}"' in text(client.get("/approvals"))
 
 
-def test_a_double_submit_asks_once(client, hotel, maker):
+def test_a_double_submit_asks_once(client, limit, hotel, maker):
     ask(client, maker)
     again = client.post("/customers/HOTEL/adjust", data=adjust_form("60.000"), follow_redirects=True)
     assert again.status_code == 200 and "is pending" in text(again)
     assert len(requests()) == 1
 
 
-def test_a_finance_clerk_cannot_approve_or_reject(client, hotel, maker):
+def test_a_finance_clerk_cannot_approve_or_reject(client, limit, hotel, maker):
     request = ask(client, maker)
     clerk = UserFactory(role="finance")
     log_in(client, clerk)
@@ -225,7 +200,7 @@ def test_a_finance_clerk_cannot_approve_or_reject(client, hotel, maker):
 
 
 @pytest.mark.parametrize("amount", ["1" * 40, "9" * 40 + ",99"])
-def test_forty_digit_amounts_are_field_errors_and_ask_nothing(client, hotel, maker, amount):
+def test_forty_digit_amounts_are_field_errors_and_ask_nothing(client, limit, hotel, maker, amount):
     log_in(client, maker)
     before = written()
     response = client.post("/customers/HOTEL/adjust", data=adjust_form(amount))
@@ -236,7 +211,7 @@ def test_forty_digit_amounts_are_field_errors_and_ask_nothing(client, hotel, mak
     assert written() == before and requests() == []
 
 
-def test_a_request_that_could_not_post_now_is_refused_when_asked(client, hotel, maker):
+def test_a_request_that_could_not_post_now_is_refused_when_asked(client, limit, hotel, maker):
     log_in(client, maker)
     response = client.post("/customers/HOTEL/adjust", data=adjust_form("150.000", direction="down"))
     assert response.status_code == 422
@@ -257,13 +232,13 @@ def refused_on_approval(client, checker, request, message: str) -> None:
     assert requests()[0].status is ApprovalStatus.PENDING
 
 
-def test_a_request_beyond_the_balance_by_now_stays_pending(client, hotel, maker, checker):
+def test_a_request_beyond_the_balance_by_now_stays_pending(client, limit, hotel, maker, checker):
     request = ask(client, maker, direction="down")
     wallet.charge(hotel.id, D("80000"))
     refused_on_approval(client, checker, request, "Insufficient balance: HOTEL has Rp20.000,00 available")
 
 
-def test_a_request_dated_in_a_month_closed_since_stays_pending(client, hotel, maker, checker):
+def test_a_request_dated_in_a_month_closed_since_stays_pending(client, limit, hotel, maker, checker):
     request = ask(client, maker, value_date="2026-10-15")
     periods.close("2026-10", checker)
     refused_on_approval(client, checker, request, "2026-10 is closed")
@@ -279,7 +254,7 @@ def test_a_request_for_a_customer_closed_since_stays_pending(client, app, limit,
 # --- Two admins approving at once ---------------------------------------------------------------------------------
 
 
-def test_two_admins_approving_at_once_post_once(app, client, hotel, maker, checker):
+def test_two_admins_approving_at_once_post_once(app, client, limit, hotel, maker, checker):
     request_id = ask(client, maker).id
     other = UserFactory(role="admin")
     outcomes: list[str] = []
@@ -304,7 +279,7 @@ def test_two_admins_approving_at_once_post_once(app, client, hotel, maker, check
 # --- Reversals and manual entries ---------------------------------------------------------------------------------
 
 
-def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(client, hotel, maker, checker):
+def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(client, limit, hotel, maker, checker):
     deposit = db.session.scalar(sa.select(BalanceTransaction))
     url = f"/customers/HOTEL/movements/{deposit.id}"
     log_in(client, maker)
@@ -475,7 +450,7 @@ def test_the_console_script_stops_at_a_limit_it_cannot_read(tmp_path):
 # --- The command line cannot ask a second admin: above the limit it refuses ----------------------------------------
 
 
-def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner, hotel):
+def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner, limit, hotel):
     before = written()
     adjusted = runner.invoke(args=["ledger", "adjust", "HOTEL", "-60.000", "--reason", "goodwill"])
     assert adjusted.exit_code == 1
@@ -490,7 +465,7 @@ def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner,
     assert written()[2] == D("150000.00")
 
 
-def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_limit(hotel, maker, checker):
+def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_limit(limit, hotel, maker, checker):
     """Whoever calls them (a screen, a command, a job, a script): above the limit only an approved request posts."""
     before = written()
     deposit = db.session.scalar(sa.select(BalanceTransaction))
@@ -511,7 +486,7 @@ def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_l
     assert written()[2] == D("90000.00")
 
 
-def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(client, hotel, maker, checker):
+def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(client, limit, hotel, maker, checker):
     wallet.adjust(hotel, D("30000"), reason="goodwill", user=maker)
     before = written()
     with pytest.raises(wallet.NeedsApproval, match=r"Rp30\.000,00, with the Rp30\.000,00 adjusted today"):
@@ -529,7 +504,7 @@ def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(cl
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overlap
-def test_two_adjustments_at_once_count_each_other_against_the_limit(app, hotel, maker):
+def test_two_adjustments_at_once_count_each_other_against_the_limit(app, limit, hotel, maker):
     customer_id, refused = hotel.id, []
 
     def adjusting():
@@ -593,7 +568,7 @@ def history(request_id: int) -> list[tuple[str, str | None, int, int | None]]:
     return [tuple(row) for row in rows]
 
 
-def test_who_asked_and_what_was_asked_cannot_be_rewritten_by_sql(hotel, maker, checker):
+def test_who_asked_and_what_was_asked_cannot_be_rewritten_by_sql(limit, hotel, maker, checker):
     request_id = asked_adjustment(hotel, maker)
     rewrite = "UPDATE approval_requests SET requested_by_id = :who WHERE id = :id"
     assert "what an approval request asks is immutable" in refused(rewrite, who=checker.id, id=request_id)
@@ -605,7 +580,7 @@ def test_who_asked_and_what_was_asked_cannot_be_rewritten_by_sql(hotel, maker, c
         approvals.approve(request_id, maker)
 
 
-def test_a_decision_is_made_once_and_a_request_is_never_deleted(hotel, maker, checker):
+def test_a_decision_is_made_once_and_a_request_is_never_deleted(limit, hotel, maker, checker):
     request_id = asked_adjustment(hotel, maker)
     assert "decided once" in refused(
         "UPDATE approval_requests SET status = 'approved' WHERE id = :id", id=request_id
@@ -632,7 +607,7 @@ def test_a_decision_is_made_once_and_a_request_is_never_deleted(hotel, maker, ch
     assert (decided.status, decided.decided_by_id) == (ApprovalStatus.APPROVED, checker.id)
 
 
-def test_an_update_of_a_column_not_guarded_goes_through(hotel, maker, checker):
+def test_an_update_of_a_column_not_guarded_goes_through(limit, hotel, maker, checker):
     """Only what was asked and the decision are guarded: an UPDATE that changes neither is let through."""
     request_id = asked_adjustment(hotel, maker)
     raw("UPDATE approval_requests SET reason = reason WHERE id = :id", id=request_id)
@@ -640,7 +615,9 @@ def test_an_update_of_a_column_not_guarded_goes_through(hotel, maker, checker):
     raw("UPDATE approval_requests SET status = status, decided_by_id = decided_by_id WHERE id = :id", id=request_id)
 
 
-def test_approving_and_rejecting_still_work_and_leave_versions_of_who_asked_and_who_decided(hotel, maker, checker):
+def test_approving_and_rejecting_still_work_and_leave_versions_of_who_asked_and_who_decided(
+    limit, hotel, maker, checker
+):
     approved = asked_adjustment(hotel, maker)
     rejected = asked_adjustment(hotel, maker, "-70000")
     approvals.approve(approved, checker)
@@ -654,7 +631,7 @@ def test_approving_and_rejecting_still_work_and_leave_versions_of_who_asked_and_
     assert run_drift().mismatched == 0
 
 
-def test_a_request_s_history_is_shown_from_the_decided_list(client, hotel, maker, checker):
+def test_a_request_s_history_is_shown_from_the_decided_list(client, limit, hotel, maker, checker):
     request_id = asked_adjustment(hotel, maker)
     approvals.approve(request_id, checker)
     log_in(client, checker)
@@ -663,7 +640,7 @@ def test_a_request_s_history_is_shown_from_the_decided_list(client, hotel, maker
     assert "checker@example.com" in page and "maker@example.com" in page
 
 
-def test_a_request_rewritten_past_the_guards_is_reported_against_its_history(hotel, maker, checker):
+def test_a_request_rewritten_past_the_guards_is_reported_against_its_history(limit, hotel, maker, checker):
     request_id = asked_adjustment(hotel, maker)
     with past_the_guards() as connection:
         connection.execute(

@@ -13,18 +13,9 @@ from backoffice.extensions import db
 from backoffice.models import Account, Invoice, JournalEntry, JournalLine, Payment, RunMode
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
-from tests.factories import CustomerFactory, MeterFactory, stored
+from tests.factories import stored
 
 D = Decimal
-
-
-@pytest.fixture
-def meter(app):
-    meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, CustomerFactory(code="HOTEL"), date(2026, 10, 1))
-    billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
-    billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
-    return meter
 
 
 def entries() -> int:

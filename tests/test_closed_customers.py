@@ -53,7 +53,8 @@ def written() -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def hotel(app):
+def hotel_id(app):
+    """The id of the hotel (HOTEL), with Rp10.000 recharged."""
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer.id, D("10000"))
     return customer.id
@@ -69,20 +70,20 @@ def hotel(app):
     ],
     ids=["recharge", "charge", "adjustment", "payment"],
 )
-def test_the_posting_core_refuses_any_movement_of_a_closed_customer(hotel, movement):
-    close(hotel)
+def test_the_posting_core_refuses_any_movement_of_a_closed_customer(hotel_id, movement):
+    close(hotel_id)
     before = written()
     with pytest.raises(CustomerClosed, match="Customer HOTEL is closed: it takes no new movement"):
         with unit_of_work() as connection:
-            lock_customers(connection, [hotel])
-            post(connection, Movement(**{**vars(movement), "customer_id": hotel}))
+            lock_customers(connection, [hotel_id])
+            post(connection, Movement(**{**vars(movement), "customer_id": hotel_id}))
     assert written() == before
 
 
-def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel):
-    close(hotel)
+def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel_id):
+    close(hotel_id)
     values = {
-        "customer_id": literal(hotel),
+        "customer_id": literal(hotel_id),
         "position": literal(1),
         "kind": literal("charge"),
         "signed_amount": literal(D("-1.00"), Money),
@@ -94,20 +95,20 @@ def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel
     before = written()
     with pytest.raises(CustomerClosed):
         with unit_of_work() as connection:
-            lock_customers(connection, [hotel])
+            lock_customers(connection, [hotel_id])
             post_many(connection, sa.select(*(value.label(name) for name, value in values.items())))
     assert written() == before
 
 
 def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_core_with_a_clear_page(
-    client, auth, hotel, monkeypatch
+    client, auth, hotel_id, monkeypatch
 ):
     """The screen refuses it under the field (see test_customers_web); a customer closed after that check is
     refused by the posting core, and the answer says so rather than failing."""
     auth.login("finance")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, db.session.get(Customer, hotel), OCTOBER)
-    close(hotel)
+    billing.assign_meter(meter, db.session.get(Customer, hotel_id), OCTOBER)
+    close(hotel_id)
     monkeypatch.setattr(billing, "_refuse_closed", lambda customer: None)  # the check made before it was closed
     before = written()
     form = {"payment-meter_id": meter.id, "payment-amount": "5.000", "payment-paid_on": "2026-10-05"}

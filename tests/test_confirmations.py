@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 
 from backoffice.config import local_today
@@ -21,11 +20,6 @@ D = Decimal
 
 def text(response) -> str:
     return " ".join(response.get_data(as_text=True).split())
-
-
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
 
 
 # --- Closing a month ----------------------------------------------------------------------------------------------

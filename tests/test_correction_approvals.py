@@ -25,30 +25,18 @@ from backoffice.models import (
 )
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory
+from tests.factories import CustomerFactory, MeterFactory
 from tests.test_stale_edits import opened
 
 D = Decimal
-LIMIT = D("50000")
 PASSWORD = "correct horse battery"
 SEP, OCT = date(2026, 9, 1), date(2026, 10, 20)
 
 
 @pytest.fixture
-def maker(app):
-    return UserFactory(email="maker@example.com", role="admin", password=PASSWORD)
-
-
-@pytest.fixture
-def checker(app):
-    return UserFactory(email="checker@example.com", role="admin", password=PASSWORD)
-
-
-@pytest.fixture
-def hotel(app):
+def readings(app, limit):
     """The hotel at Rp1.000 per Sm³ from September, with a reading of 100 m³ (Rp100.000, above the limit) on
     2026-10-20 and one of 10 m³ (Rp10.000) on 2026-10-21."""
-    app.config["APPROVAL_ABOVE"] = LIMIT
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-1")
     billing.assign_meter(meter, customer, SEP)
@@ -103,142 +91,142 @@ def clean() -> bool:
     return run(RunMode.VERIFY).mismatched == 0
 
 
-def test_deleting_a_reading_above_the_limit_waits_and_a_second_admin_applies_it(hotel, maker, checker):
-    before = state(hotel["customer"])
-    asked = metering.delete_reading(hotel["large"], user=maker)
+def test_deleting_a_reading_above_the_limit_waits_and_a_second_admin_applies_it(readings, maker, checker):
+    before = state(readings["customer"])
+    asked = metering.delete_reading(readings["large"], user=maker)
     assert asked is not None and asked.status is ApprovalStatus.PENDING
     assert asked.kind is ApprovalKind.READING_CORRECTION and asked.amount == D("100000.00")
-    assert asked.correction["reading_id"] == hotel["large"] and asked.correction["delete"] is True
-    assert state(hotel["customer"]) == before  # the wallet, the reading and the derived figures are unchanged
-    assert reading_exists(hotel["large"])
+    assert asked.correction["reading_id"] == readings["large"] and asked.correction["delete"] is True
+    assert state(readings["customer"]) == before  # the wallet, the reading and the derived figures are unchanged
+    assert reading_exists(readings["large"])
 
     with pytest.raises(approvals.OwnRequest):
         approvals.approve(asked.id, maker)
     with pytest.raises(approvals.OwnRequest):
         approvals.reject(asked.id, maker, "changed my mind")
-    assert state(hotel["customer"]) == before and [r.id for r in pending()] == [asked.id]
+    assert state(readings["customer"]) == before and [r.id for r in pending()] == [asked.id]
 
     approved = approvals.approve(asked.id, checker)
     assert approved.status is ApprovalStatus.APPROVED and approved.decided_by_id == checker.id
-    assert not reading_exists(hotel["large"])
-    assert balance(hotel["customer"]) == before[0][0] + D("100000.00")
+    assert not reading_exists(readings["large"])
+    assert balance(readings["customer"]) == before[0][0] + D("100000.00")
     assert clean()
 
 
-def test_asking_twice_for_the_same_deletion_finds_the_first_request(hotel, maker):
-    first = metering.delete_reading(hotel["large"], user=maker)
-    second = metering.delete_reading(hotel["large"], user=maker)
+def test_asking_twice_for_the_same_deletion_finds_the_first_request(readings, maker):
+    first = metering.delete_reading(readings["large"], user=maker)
+    second = metering.delete_reading(readings["large"], user=maker)
     assert second.id == first.id and len(pending()) == 1
     with pytest.raises(metering.MeteringError, match=f"waiting for approval \\(request #{first.id}\\)"):
-        metering.correct_reading(hotel["large"], OCT, D("1"), user=maker)
+        metering.correct_reading(readings["large"], OCT, D("1"), user=maker)
 
 
-def test_below_the_limit_a_deletion_applies_at_once(hotel, maker):
-    before = balance(hotel["customer"])
-    assert metering.delete_reading(hotel["small"], user=maker) is None
-    assert not reading_exists(hotel["small"])
-    assert balance(hotel["customer"]) == before + D("10000.00")
+def test_below_the_limit_a_deletion_applies_at_once(readings, maker):
+    before = balance(readings["customer"])
+    assert metering.delete_reading(readings["small"], user=maker) is None
+    assert not reading_exists(readings["small"])
+    assert balance(readings["customer"]) == before + D("10000.00")
     assert pending() == []
 
 
-def test_a_direct_call_with_no_one_to_ask_for_is_refused_and_writes_nothing(hotel):
-    before = state(hotel["customer"])
+def test_a_direct_call_with_no_one_to_ask_for_is_refused_and_writes_nothing(readings):
+    before = state(readings["customer"])
     with pytest.raises(metering.NeedsApproval, match="above the approval limit"):
-        metering.delete_reading(hotel["large"])
+        metering.delete_reading(readings["large"])
     with pytest.raises(metering.NeedsApproval):
-        metering.correct_reading(hotel["large"], OCT, D("0"))
-    assert state(hotel["customer"]) == before and pending() == []
+        metering.correct_reading(readings["large"], OCT, D("0"))
+    assert state(readings["customer"]) == before and pending() == []
 
 
-def test_correcting_a_reading_down_above_the_limit_waits_and_up_applies_at_once(hotel, maker, checker):
-    before = state(hotel["customer"])
-    asked = metering.correct_reading(hotel["large"], OCT, D("20"), note="misread", user=maker)
+def test_correcting_a_reading_down_above_the_limit_waits_and_up_applies_at_once(readings, maker, checker):
+    before = state(readings["customer"])
+    asked = metering.correct_reading(readings["large"], OCT, D("20"), note="misread", user=maker)
     assert asked is not None and asked.amount == D("80000.00") and asked.signed_amount == D("80000.00")
-    assert state(hotel["customer"]) == before
+    assert state(readings["customer"]) == before
 
     approvals.approve(asked.id, checker)
     db.session.rollback()
-    assert db.session.get(MeterReading, hotel["large"]).volume_flow_meter == D("20")
-    assert db.session.get(MeterReading, hotel["large"]).note == "misread"
-    assert balance(hotel["customer"]) == before[0][0] + D("80000.00")
+    assert db.session.get(MeterReading, readings["large"]).volume_flow_meter == D("20")
+    assert db.session.get(MeterReading, readings["large"]).note == "misread"
+    assert balance(readings["customer"]) == before[0][0] + D("80000.00")
 
     # money taken is never held, however much
-    assert metering.correct_reading(hotel["large"], OCT, D("500"), user=maker) is None
-    assert balance(hotel["customer"]) == before[0][0] + D("80000.00") - D("480000.00")
+    assert metering.correct_reading(readings["large"], OCT, D("500"), user=maker) is None
+    assert balance(readings["customer"]) == before[0][0] + D("80000.00") - D("480000.00")
     assert clean()
 
 
-def test_corrections_of_the_day_count_together_against_the_limit(hotel, maker):
-    customer = db.session.get(Customer, hotel["customer"])
+def test_corrections_of_the_day_count_together_against_the_limit(readings, maker):
+    customer = db.session.get(Customer, readings["customer"])
     wallet.adjust(customer, D("45000"), reason="goodwill", user=maker)
     # Rp10.000 given back after Rp45.000 adjusted today without approval: above Rp50.000
-    assert metering.delete_reading(hotel["small"], user=maker) is not None
-    assert reading_exists(hotel["small"])
+    assert metering.delete_reading(readings["small"], user=maker) is not None
+    assert reading_exists(readings["small"])
 
 
-def test_a_source_changed_since_asked_is_refused_on_approval_and_stays_pending(hotel, maker, checker):
-    asked = metering.delete_reading(hotel["large"], user=maker)
-    assert metering.correct_reading(hotel["large"], OCT, D("101"), user=maker) is None  # costs more: not held
-    before = state(hotel["customer"])
-    with pytest.raises(approvals.ChangedSinceAsked, match=f"reading #{hotel['large']} changed after it was asked"):
+def test_a_source_changed_since_asked_is_refused_on_approval_and_stays_pending(readings, maker, checker):
+    asked = metering.delete_reading(readings["large"], user=maker)
+    assert metering.correct_reading(readings["large"], OCT, D("101"), user=maker) is None  # costs more: not held
+    before = state(readings["customer"])
+    with pytest.raises(approvals.ChangedSinceAsked, match=f"reading #{readings['large']} changed after it was asked"):
         approvals.approve(asked.id, checker)
-    assert state(hotel["customer"]) == before and [r.id for r in pending()] == [asked.id]
-    assert reading_exists(hotel["large"])
+    assert state(readings["customer"]) == before and [r.id for r in pending()] == [asked.id]
+    assert reading_exists(readings["large"])
 
 
-def test_a_price_set_to_zero_giving_back_more_than_the_limit_waits(hotel, maker, checker):
-    before = state(hotel["customer"])
-    impact = metering.set_pricing(hotel["customer"], SEP, D("0"), D("1"), user=maker)
+def test_a_price_set_to_zero_giving_back_more_than_the_limit_waits(readings, maker, checker):
+    before = state(readings["customer"])
+    impact = metering.set_pricing(readings["customer"], SEP, D("0"), D("1"), user=maker)
     assert impact.held is not None and impact.held.kind is ApprovalKind.PRICING_CHANGE
     assert impact.held.amount == D("110000.00")
-    assert state(hotel["customer"]) == before
+    assert state(readings["customer"]) == before
 
     with pytest.raises(approvals.OwnRequest):
         approvals.approve(impact.held.id, maker)
     approvals.approve(impact.held.id, checker)
-    after = state(hotel["customer"])
+    after = state(readings["customer"])
     assert after[5] == [(SEP, D("0.00"))]
     assert after[0][0] == before[0][0] + D("110000.00")
-    assert after[3] == [(hotel["large"], D("0.00")), (hotel["small"], D("0.00"))]
+    assert after[3] == [(readings["large"], D("0.00")), (readings["small"], D("0.00"))]
     assert clean()
 
 
-def test_a_price_change_giving_back_less_than_the_limit_applies_at_once(hotel, maker):
-    impact = metering.set_pricing(hotel["customer"], date(2026, 10, 21), D("0"), D("1"), user=maker)
+def test_a_price_change_giving_back_less_than_the_limit_applies_at_once(readings, maker):
+    impact = metering.set_pricing(readings["customer"], date(2026, 10, 21), D("0"), D("1"), user=maker)
     assert impact.held is None
-    assert balance(hotel["customer"]) == D("1000000") - D("100000.00")
+    assert balance(readings["customer"]) == D("1000000") - D("100000.00")
 
 
-def test_a_tariff_giving_back_more_than_the_limit_to_one_customer_waits_whole(hotel, maker, checker):
+def test_a_tariff_giving_back_more_than_the_limit_to_one_customer_waits_whole(readings, maker, checker):
     mill = CustomerFactory(code="MILL")
     meter = MeterFactory(serial="M-2")
     billing.assign_meter(meter, mill, SEP)
     wallet.recharge(mill, D("1000000"), value_date=SEP)
     metering.set_pricing(mill.id, SEP, D("1000.00"), D("1.000000"))
     metering.record_reading(meter.id, OCT, D("5"))
-    before = (state(hotel["customer"]), state(mill.id))
+    before = (state(readings["customer"]), state(mill.id))
 
     tariff = metering.checked_tariff(SEP, D("0"), None)
     impact = metering.change_tariff(tariff, user=maker)
     request = impact.held
     assert request is not None and request.kind is ApprovalKind.TARIFF_CHANGE and request.customer_id is None
-    assert request.correction["credits"] == {str(hotel["customer"]): "110000.00", str(mill.id): "5000.00"}
+    assert request.correction["credits"] == {str(readings["customer"]): "110000.00", str(mill.id): "5000.00"}
     assert "HOTEL Rp110.000,00, MILL Rp5.000,00" in request.description
-    assert (state(hotel["customer"]), state(mill.id)) == before
+    assert (state(readings["customer"]), state(mill.id)) == before
 
     approvals.approve(request.id, checker)
     metering.reprice_tariff(SEP, checker)
-    assert balance(hotel["customer"]) == before[0][0][0] + D("110000.00")
+    assert balance(readings["customer"]) == before[0][0][0] + D("110000.00")
     assert balance(mill.id) == before[1][0][0] + D("5000.00")
     assert clean()
 
 
-def test_the_tariff_command_refuses_a_change_that_needs_approval_and_writes_nothing(hotel, runner):
-    before = state(hotel["customer"])
+def test_the_tariff_command_refuses_a_change_that_needs_approval_and_writes_nothing(readings, runner):
+    before = state(readings["customer"])
     result = runner.invoke(cli, ["pricing", "tariff", "--from", "2026-09-01", "--price", "0"])
     assert result.exit_code == 1, result.output
     assert "above the approval limit" in result.output and "Ask for it on the tariff page" in result.output
-    assert state(hotel["customer"]) == before and pending() == []
+    assert state(readings["customer"]) == before and pending() == []
 
 
 def log_in(client, user) -> None:
@@ -247,17 +235,17 @@ def log_in(client, user) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def test_the_screens_say_a_correction_waits_and_a_second_admin_approves_it(client, hotel, maker, checker):
+def test_the_screens_say_a_correction_waits_and_a_second_admin_approves_it(client, readings, maker, checker):
     log_in(client, maker)
-    before = state(hotel["customer"])
-    response = client.post(f"/customers/HOTEL/readings/{hotel['large']}/delete", follow_redirects=True)
+    before = state(readings["customer"])
+    response = client.post(f"/customers/HOTEL/readings/{readings['large']}/delete", follow_redirects=True)
     page = " ".join(response.get_data(as_text=True).split())
     (asked,) = pending()
-    assert f"Reading #{hotel['large']} is not deleted yet" in page
+    assert f"Reading #{readings['large']} is not deleted yet" in page
     assert f"waits for approval by a second admin as request #{asked.id}" in page
-    assert state(hotel["customer"]) == before
+    assert state(readings["customer"]) == before
 
-    url = f"/customers/HOTEL/readings/{hotel['small']}"
+    url = f"/customers/HOTEL/readings/{readings['small']}"
     response = client.post(url, data=opened(client, url, url) | {"volume_flow_meter": "0"}, follow_redirects=True)
     assert "Reading #" in response.get_data(as_text=True) and len(pending()) == 1  # Rp10.000: applied at once
 
@@ -268,25 +256,25 @@ def test_the_screens_say_a_correction_waits_and_a_second_admin_approves_it(clien
     assert len(pending()) == 2
 
     assert client.post(f"/approvals/{asked.id}/approve").status_code == 403  # the maker's own request
-    assert reading_exists(hotel["large"])
+    assert reading_exists(readings["large"])
     log_in(client, checker)
     response = client.post(f"/approvals/{asked.id}/approve", follow_redirects=True)
     assert f"Request #{asked.id} approved: reading correction applied." in response.get_data(as_text=True)
-    assert not reading_exists(hotel["large"])
+    assert not reading_exists(readings["large"])
 
 
-def test_a_tariff_held_on_the_screen_is_repriced_once_a_second_admin_approves_it(client, hotel, maker, checker):
+def test_a_tariff_held_on_the_screen_is_repriced_once_a_second_admin_approves_it(client, readings, maker, checker):
     log_in(client, maker)
-    before = balance(hotel["customer"])
+    before = balance(readings["customer"])
     typed = {"effective_from": "2026-09-01", "price_per_sm3": "0", "meter_correction": "", "customer_codes": ""}
     response = client.post("/pricing/tariff", data=typed | {"manager_email": ""}, follow_redirects=True)
     (asked,) = pending()
     page = " ".join(response.get_data(as_text=True).split())
     assert "not saved yet" in page and f"waits for approval by a second admin as request #{asked.id}" in page
-    assert balance(hotel["customer"]) == before
+    assert balance(readings["customer"]) == before
 
     log_in(client, checker)
     response = client.post(f"/approvals/{asked.id}/approve", follow_redirects=True)
     assert f"Request #{asked.id} approved: Tariff from 2026-09-01" in response.get_data(as_text=True)
-    assert balance(hotel["customer"]) == before + D("110000.00")
+    assert balance(readings["customer"]) == before + D("110000.00")
     assert clean()

@@ -60,16 +60,6 @@ NEW = {
 }
 
 
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
-
-
 def test_a_clerk_adds_a_customer_with_its_contact(client, finance):
     manager = AccountManagerFactory(name="Dewi")
     response = client.post("/customers/new", data=NEW | {"account_manager_id": manager.id})

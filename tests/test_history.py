@@ -30,7 +30,7 @@ from backoffice.models import (
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff
-from tests.factories import CustomerFactory, MeterFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
+from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
 
 D = Decimal
 
@@ -67,16 +67,6 @@ def order_form(order: Order, **overrides) -> dict:
         "version": str(order.version),
     }
     return data | overrides
-
-
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
 
 
 def test_editing_an_order_records_who_and_each_value_before_and_after(client, finance):
@@ -193,18 +183,8 @@ def test_a_history_of_nothing_is_not_found(client, finance, path):
     assert client.get(path).status_code == 404
 
 
-@pytest.fixture
-def hotel(app):
-    customer = CustomerFactory(code="HOTEL")
-    meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, date(2026, 10, 1))
-    wallet.recharge(customer.id, D("1000000"))
-    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
-    return customer, meter
-
-
-def test_readings_written_with_sql_core_get_their_versions_in_the_same_transaction(hotel):
-    customer, meter = hotel
+def test_readings_written_with_sql_core_get_their_versions_in_the_same_transaction(metered_hotel):
+    customer, meter = metered_hotel
     reading_id = metering.record_reading(meter.id, date(2026, 11, 5), D("12.5"))
     metering.correct_reading(reading_id, date(2026, 11, 5), D("20"), note="misread")
     metering.delete_reading(reading_id)
@@ -218,8 +198,8 @@ def test_readings_written_with_sql_core_get_their_versions_in_the_same_transacti
     assert found[1][2]["note"] == "misread"
 
 
-def test_pricing_and_a_tariff_written_with_sql_core_get_their_versions(hotel):
-    customer, _ = hotel
+def test_pricing_and_a_tariff_written_with_sql_core_get_their_versions(metered_hotel):
+    customer, _ = metered_hotel
     pricing_id = db.session.scalar(sa.select(CustomerPricing.id).where(CustomerPricing.customer_id == customer.id))
     metering.set_pricing(customer.id, date(2026, 11, 1), D("1100.00"), D("1.000000"))
     change_tariff(Tariff(date(2026, 11, 1), price_per_sm3=D("1200.00"), customer_codes=("HOTEL",)))
@@ -236,8 +216,8 @@ def test_pricing_and_a_tariff_written_with_sql_core_get_their_versions(hotel):
     assert [operation for operation, _, _ in versions(CustomerPricing, december)] == [HistoryOperation.CREATE]
 
 
-def test_invoices_and_payments_written_with_sql_core_get_their_versions(hotel, client, auth):
-    _, meter = hotel
+def test_invoices_and_payments_written_with_sql_core_get_their_versions(metered_hotel, client, auth):
+    _, meter = metered_hotel
     invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
     billing.change_invoice(invoice, "INV-1", D("450000"), date(2026, 11, 30))
     payment = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
@@ -256,8 +236,8 @@ def test_invoices_and_payments_written_with_sql_core_get_their_versions(hotel, c
     assert "Withdrawal reason : — → bounced" in page
 
 
-def test_a_readings_and_a_meters_pages_show_their_history(hotel, client, auth):
-    customer, meter = hotel
+def test_a_readings_and_a_meters_pages_show_their_history(metered_hotel, client, auth):
+    customer, meter = metered_hotel
     reading_id = metering.record_reading(meter.id, date(2026, 11, 5), D("12.5"))
     auth.login("admin")
     page = text(client.get(f"/customers/HOTEL/readings/{reading_id}"))
@@ -312,8 +292,8 @@ def test_the_migration_gives_existing_records_a_baseline_version(app):
     ]
 
 
-def test_a_meter_assignment_keeps_its_history_and_the_billing_tab_links_it(hotel, client, auth):
-    customer, meter = hotel
+def test_a_meter_assignment_keeps_its_history_and_the_billing_tab_links_it(metered_hotel, client, auth):
+    customer, meter = metered_hotel
     assignment = billing.active_assignment(meter.id)
     billing.deactivate(assignment, date(2026, 11, 20))
     found = versions(MeterAssignment, assignment.id)

@@ -15,29 +15,9 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.services import approvals, books, transaction, wallet
-from tests.factories import CustomerFactory, UserFactory
 
 D = Decimal
-LIMIT = D("50000")
 RESERVED = "cannot start with '~': such keys are the application's own"
-
-
-@pytest.fixture
-def hotel(app):
-    app.config["APPROVAL_ABOVE"] = LIMIT
-    customer = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
-    wallet.recharge(customer, D("100000"), description="opening deposit", value_date=date(2026, 10, 1))
-    return customer
-
-
-@pytest.fixture
-def maker(app):
-    return UserFactory(email="maker@example.com", role="admin")
-
-
-@pytest.fixture
-def checker(app):
-    return UserFactory(email="checker@example.com", role="admin")
 
 
 def written() -> tuple[int, int, Decimal]:
@@ -65,7 +45,7 @@ def ask_adjustment(customer, maker, key: str = "form-1") -> ApprovalRequest:
 # --- A clerk's key that the application used to derive blocks nothing -------------------------------------------------
 
 
-def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(hotel, maker, checker):
+def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(limit, hotel, maker, checker):
     request = ask_adjustment(hotel, maker)
     clerks = wallet.recharge(hotel, D("1"), description="Rp 1", idempotency_key=f"approval-{request.id}")
     before = written()
@@ -77,7 +57,7 @@ def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(hotel
     assert written() == (before[0] + 1, before[1], D("160001.00"))
 
 
-def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(hotel, maker, checker):
+def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(limit, hotel, maker, checker):
     deposit = wallet.recharge(hotel, D("20000"), description="wrong customer")
     large = wallet.recharge(hotel, D("70000"), description="wrong customer too")
     for original in (deposit, large):
@@ -94,7 +74,7 @@ def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(hotel, ma
     assert written()[2] == D("100002.00")
 
 
-def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(hotel):
+def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(limit, hotel):
     deposit = wallet.recharge(hotel, D("20000"), description="wrong customer")
     with transaction() as session:
         old = post(
@@ -133,7 +113,7 @@ def test_the_applications_keys_are_its_own_and_say_nothing_of_the_id(app):
 
 
 @pytest.mark.parametrize("key", ["~1", "~approval-7"])
-def test_the_services_refuse_a_key_in_the_applications_namespace(hotel, maker, key):
+def test_the_services_refuse_a_key_in_the_applications_namespace(limit, hotel, maker, key):
     before = written()
     attempts = (
         lambda: wallet.recharge(hotel, D("1"), idempotency_key=key),
@@ -153,7 +133,7 @@ def test_the_services_refuse_a_key_in_the_applications_namespace(hotel, maker, k
     assert written() == before
 
 
-def test_an_applications_key_is_refused_to_a_clerk_even_when_it_is_the_real_one(hotel, maker):
+def test_an_applications_key_is_refused_to_a_clerk_even_when_it_is_the_real_one(limit, hotel, maker):
     request = ask_adjustment(hotel, maker)
     before = written()
     with pytest.raises(wallet.IdempotencyKeyReserved):
@@ -161,7 +141,7 @@ def test_an_applications_key_is_refused_to_a_clerk_even_when_it_is_the_real_one(
     assert written() == before
 
 
-def test_the_recharge_and_adjust_forms_refuse_a_key_in_the_applications_namespace(client, auth, hotel):
+def test_the_recharge_and_adjust_forms_refuse_a_key_in_the_applications_namespace(client, auth, limit, hotel):
     auth.login("admin")
     before = written()
     recharge = {"recharge-amount": "1", "recharge-idempotency_key": "~approval-1"}
@@ -178,7 +158,7 @@ def test_the_recharge_and_adjust_forms_refuse_a_key_in_the_applications_namespac
     assert written() == before
 
 
-def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, auth, hotel):
+def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, auth, limit, hotel):
     auth.login("admin")
     before = written()
     form = {
@@ -205,7 +185,7 @@ def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, au
         ["ledger", "adjust", "HOTEL", "1", "--reason", "goodwill", "--idempotency-key", "~approval-1"],
     ],
 )
-def test_the_ledger_commands_refuse_a_key_in_the_applications_namespace_with_exit_2(runner, hotel, args):
+def test_the_ledger_commands_refuse_a_key_in_the_applications_namespace_with_exit_2(runner, limit, hotel, args):
     before = written()
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output
@@ -216,7 +196,7 @@ def test_the_ledger_commands_refuse_a_key_in_the_applications_namespace_with_exi
 # --- A clerk's retries keep their first result ------------------------------------------------------------------------
 
 
-def test_a_clerks_retry_returns_the_first_result_and_the_key_with_another_request_is_refused(hotel, maker):
+def test_a_clerks_retry_returns_the_first_result_and_the_key_with_another_request_is_refused(limit, hotel, maker):
     first = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-9")
     assert wallet.recharge(hotel, D("5000"), idempotency_key="transfer-9").id == first.id
     with pytest.raises(wallet.IdempotencyConflict):

@@ -34,7 +34,16 @@ from backoffice.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH
 from backoffice.services import billing, books, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, OrderFactory, corrupt, corrupt_bucket, stored, unit_of_work
+from tests.factories import (
+    CustomerFactory,
+    MeterFactory,
+    OrderFactory,
+    corrupt,
+    corrupt_bucket,
+    hotel_with_meter,
+    stored,
+    unit_of_work,
+)
 
 D = Decimal
 HUGE = "1" * 30 + ",123"
@@ -48,14 +57,9 @@ def written() -> dict:
 
 
 @pytest.fixture
-def hotel(app, auth):
-    auth.login("admin")
-    customer = CustomerFactory(code="HOTEL")
-    meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, date(2026, 11, 1))
-    wallet.recharge(customer.id, D("1000000"))
-    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
-    return customer, meter
+def hotel_from_november(admin):
+    """The hotel (HOTEL) holding meter M-1 from November 2026, once an admin is logged in."""
+    return hotel_with_meter(date(2026, 11, 1))
 
 
 def _order(customer, **amounts) -> dict:
@@ -131,10 +135,10 @@ FORMS = {
         ("correction", "1,0000001", "at most 6 decimal places"),
     ],
 )
-def test_numbers_no_column_holds_are_field_errors_and_write_nothing(client, hotel, form, value, message):
+def test_numbers_no_column_holds_are_field_errors_and_write_nothing(client, hotel_from_november, form, value, message):
     url, data = FORMS[form]
     before = written()
-    response = client.post(url, data=data(*hotel, value))
+    response = client.post(url, data=data(*hotel_from_november, value))
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert written() == before
@@ -146,8 +150,8 @@ def test_the_money_parser_refuses_what_no_amount_column_holds(app, text):
         parse_amount(text, "id_ID")
 
 
-def test_an_order_whose_grand_total_exceeds_the_column_is_a_field_error(client, hotel):
-    customer, _meter = hotel
+def test_an_order_whose_grand_total_exceeds_the_column_is_a_field_error(client, hotel_from_november):
+    customer, _meter = hotel_from_november
     form = _order(customer, total_price="9.999.999.999.999,99", additions="9.999.999.999.999,99")
     before = written()
     response = client.post("/orders/new", data=form)
@@ -173,9 +177,9 @@ def test_an_order_saved_by_code_refuses_a_grand_total_beyond_the_column(app):
     ],
 )
 def test_a_reading_whose_computed_values_exceed_their_columns_is_a_field_error(
-    client, hotel, price, correction, volume, message
+    client, hotel_from_november, price, correction, volume, message
 ):
-    customer, meter = hotel
+    customer, meter = hotel_from_november
     assert client.post("/customers/HOTEL/pricing", data=_pricing(price, correction)).status_code == 302
     before = written()
     for url in ("/customers/HOTEL/readings", "/customers/HOTEL/readings/preview"):
@@ -185,8 +189,8 @@ def test_a_reading_whose_computed_values_exceed_their_columns_is_a_field_error(
     assert written() == before
 
 
-def test_a_pricing_change_that_would_price_a_reading_beyond_the_column_is_refused(client, hotel):
-    customer, meter = hotel
+def test_a_pricing_change_that_would_price_a_reading_beyond_the_column_is_refused(client, hotel_from_november):
+    customer, meter = hotel_from_november
     assert client.post("/customers/HOTEL/readings", data=_reading(meter, "10.000")).status_code == 302
     before = written()
     for url, status in (("/customers/HOTEL/pricing/preview", 200), ("/customers/HOTEL/pricing", 422)):
@@ -218,7 +222,7 @@ def test_a_pricing_change_that_would_price_a_reading_beyond_the_column_is_refuse
         ("/customers/A%00B", 400, "NUL"),
     ],
 )
-def test_query_parameters_out_of_range_are_messages_not_errors(client, hotel, url, status, message):
+def test_query_parameters_out_of_range_are_messages_not_errors(client, hotel_from_november, url, status, message):
     response = client.get(url)
     assert response.status_code == status
     assert message in response.get_data(as_text=True)
@@ -230,7 +234,7 @@ def test_a_nul_byte_in_an_api_address_is_a_json_400(app, client):
     assert response.status_code == 400 and "NUL" in response.get_json()["message"]
 
 
-def test_a_nul_byte_in_a_form_field_writes_nothing(client, hotel):
+def test_a_nul_byte_in_a_form_field_writes_nothing(client, hotel_from_november):
     before = written()
     response = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "10", "recharge-description": "a\0b"})
     assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
@@ -250,7 +254,7 @@ def test_a_nul_byte_in_a_form_field_writes_nothing(client, hotel):
         ("/customers/HOTEL/readings", "12,5"),
     ],
 )
-def test_json_bodies_on_form_endpoints_are_refused_and_write_nothing(client, hotel, url, body):
+def test_json_bodies_on_form_endpoints_are_refused_and_write_nothing(client, hotel_from_november, url, body):
     before = written()
     response = client.post(url, json=body)
     assert response.status_code == 415
@@ -258,7 +262,7 @@ def test_json_bodies_on_form_endpoints_are_refused_and_write_nothing(client, hot
     assert written() == before
 
 
-def test_an_idempotency_key_longer_than_its_column_is_refused_on_the_page(client, hotel):
+def test_an_idempotency_key_longer_than_its_column_is_refused_on_the_page(client, hotel_from_november):
     before = written()
     form = {"recharge-amount": "10", "recharge-idempotency_key": "k" * 101}
     response = client.post("/customers/HOTEL/recharge", data=form)
@@ -330,8 +334,8 @@ def test_a_wallet_beyond_the_old_limit_still_accepts_movements(app):
         ("customers", "total_recharged", "The total recharged of HOTEL would exceed"),
     ],
 )
-def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel, table, column, message):
-    customer, _meter = hotel
+def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel_from_november, table, column, message):
+    customer, _meter = hotel_from_november
     if table == "accounts":
         corrupt_bucket(_account_id(CASH), customer.id % BUCKETS, NEAR_NEW_LIMIT)
     else:
@@ -552,8 +556,8 @@ def _dated_forms(customer, meter) -> dict:
         "retirement",
     ],
 )
-def test_a_date_after_today_is_a_field_error_and_writes_nothing(client, hotel, form):
-    url, data = _dated_forms(*hotel)[form]
+def test_a_date_after_today_is_a_field_error_and_writes_nothing(client, hotel_from_november, form):
+    url, data = _dated_forms(*hotel_from_november)[form]
     tomorrow = (local_today() + timedelta(days=1)).isoformat()
     # A reading's form shows what the metering service refuses under the volume, its date included.
     field = {"reading": "reading-volume_flow_meter", "reading correction": "volume_flow_meter"}.get(form) or next(

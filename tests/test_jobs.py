@@ -38,11 +38,6 @@ def job_row(job_id: str) -> JobRecord:
     return db.session.get(JobRecord, job_id)
 
 
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
-
-
 def test_recalculate_customer_from_the_web_is_done_by_a_worker(app, client, admin, redis_url):
     hotel, bakery = CustomerFactory(code="HOTEL"), CustomerFactory(code="BAKERY")
     wrong = [OrderFactory(customer=hotel), OrderFactory(customer=hotel)]

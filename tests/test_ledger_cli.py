@@ -46,13 +46,14 @@ def entry_of(movement: BalanceTransaction) -> tuple[date, list[tuple[str, Decima
 
 
 @pytest.fixture
-def hotel(app):
+def plain_hotel(app):
+    """The hotel (HOTEL), under the factories' name, with Rp100.000 recharged on 2026-10-01."""
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, D("100000"), value_date=date(2026, 10, 1))
     return customer
 
 
-def test_a_recharge_and_a_charge_dated_in_the_past_count_in_that_month(runner, hotel):
+def test_a_recharge_and_a_charge_dated_in_the_past_count_in_that_month(runner, plain_hotel):
     recharged = runner.invoke(args=["ledger", "recharge", "HOTEL", "50.000", "--value-date", "2026-10-15"])
     assert recharged.exit_code == 0, recharged.output
     row = newest()
@@ -66,7 +67,7 @@ def test_a_recharge_and_a_charge_dated_in_the_past_count_in_that_month(runner, h
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_an_adjustment_up_or_down_carries_its_reason_and_books_revenue(runner, hotel):
+def test_an_adjustment_up_or_down_carries_its_reason_and_books_revenue(runner, plain_hotel):
     up = runner.invoke(
         args=["ledger", "adjust", "HOTEL", "5.000", "--reason", "goodwill", "--value-date", "2026-11-02"]
     )
@@ -87,15 +88,15 @@ def test_an_adjustment_up_or_down_carries_its_reason_and_books_revenue(runner, h
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_adjustment(runner, hotel):
-    recharge = wallet.recharge(hotel, D("40000"), value_date=date(2026, 11, 1))
+def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_adjustment(runner, plain_hotel):
+    recharge = wallet.recharge(plain_hotel, D("40000"), value_date=date(2026, 11, 1))
     reversed_ = runner.invoke(args=["ledger", "reverse", str(recharge.id), "--value-date", "2026-11-03"])
     assert reversed_.exit_code == 0, reversed_.output
     row = newest()
     assert (row.kind, row.signed_amount, row.reverses_id) == (TransactionKind.REVERSAL, D("-40000.00"), recharge.id)
     assert entry_of(row) == (date(2026, 11, 3), [("2000", D("40000.00"), D("0")), ("1000", D("0"), D("40000.00"))])
     assert f"reversal #{row.id} dated 2026-11-03: HOTEL balance Rp100.000,00." in reversed_.output
-    goodwill = wallet.adjust(hotel, D("700"), reason="goodwill")
+    goodwill = wallet.adjust(plain_hotel, D("700"), reason="goodwill")
     undone = runner.invoke(args=["ledger", "reverse", str(goodwill.id)])
     assert undone.exit_code == 0, undone.output
     row = newest()
@@ -134,20 +135,20 @@ REFUSALS = [
 @pytest.mark.parametrize(
     ("args", "status", "message"), REFUSALS, ids=lambda v: " ".join(v) if type(v) is list else None
 )
-def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, hotel, args, status, message):
+def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, plain_hotel, args, status, message):
     meter = MeterFactory()
-    billing.assign_meter(meter, hotel, date(2026, 10, 1))
-    metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
+    billing.assign_meter(meter, plain_hotel, date(2026, 10, 1))
+    metering.set_pricing(plain_hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     reading = metering.record_reading(meter.id, date(2026, 11, 5), D("3"))
     ids = {
         "tomorrow": (local_today() + timedelta(days=1)).isoformat(),
         "reading": reading,
         "gas": db.session.scalar(sa.select(BalanceTransaction.id).where(BalanceTransaction.reference_type == READING)),
-        "charge": wallet.charge(hotel, D("10"), value_date=date(2026, 11, 1)).id,
+        "charge": wallet.charge(plain_hotel, D("10"), value_date=date(2026, 11, 1)).id,
     }
-    recharge = wallet.recharge(hotel, D("5"))
+    recharge = wallet.recharge(plain_hotel, D("5"))
     ids |= {"reversed": recharge.id, "reversal": wallet.reverse(recharge).id}
-    adjustment = wallet.adjust(hotel, D("3"), reason="goodwill")
+    adjustment = wallet.adjust(plain_hotel, D("3"), reason="goodwill")
     ids["undone"] = wallet.reverse(adjustment).id
     before = written()
     result = runner.invoke(args=[arg.format(**ids) for arg in args])

@@ -40,23 +40,6 @@ def text(response) -> str:
     return " ".join(response.get_data(as_text=True).split())
 
 
-@pytest.fixture
-def hotel(app):
-    customer = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
-    wallet.recharge(customer, D("100000"), description="opening deposit", value_date=date(2026, 10, 1))
-    return customer
-
-
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
-
-
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
 def tomorrow() -> str:
     return (local_today() + timedelta(days=1)).isoformat()
 

@@ -25,11 +25,6 @@ from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
 D = Decimal
 
 
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
 def downloaded(client, url: str, **params) -> list[dict]:
     """The CSV's rows, after checking it is a streamed CSV download named after the list and today."""
     response = client.get(url, query_string=params)

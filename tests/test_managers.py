@@ -17,16 +17,6 @@ def managers() -> list[tuple]:
     ).all()
 
 
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
-@pytest.fixture
-def admin(auth):
-    return auth.login("admin")
-
-
 def test_a_clerk_adds_and_edits_an_account_manager(client, finance):
     response = client.post("/managers/new", data={"name": " Dewi ", "email": "Dewi@Example.com"})
     assert response.status_code == 302

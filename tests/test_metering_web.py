@@ -11,25 +11,21 @@ from flask import current_app
 
 from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading
-from backoffice.services import billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory
+from backoffice.services import billing, metering
+from tests.factories import CustomerFactory, UserFactory
 
 D = Decimal
 
 
 @pytest.fixture
-def hotel(app, auth):
-    auth.login("finance")
-    customer = CustomerFactory(code="HOTEL")
-    meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, date(2026, 10, 1))
-    wallet.recharge(customer.id, D("1000000"))
-    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
+def hotel_ids(finance, metered_hotel):
+    """The ids of the hotel and its meter (``metered_hotel``), made once a finance clerk is logged in."""
+    customer, meter = metered_hotel
     return customer.id, meter.id
 
 
-def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel):
-    customer_id, meter_id = hotel
+def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel_ids):
+    customer_id, meter_id = hotel_ids
     form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
     preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
     assert "12,5000 Sm³" in preview and "Rp12.500,00" in preview
@@ -53,8 +49,8 @@ def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel):
         ({"reading-reading_date": "9999-12-31"}, "A reading cannot be dated after today"),
     ],
 )
-def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel, overrides, message):
-    _customer_id, meter_id = hotel
+def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel_ids, overrides, message):
+    _customer_id, meter_id = hotel_ids
     form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
     form |= overrides
     assert message in client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
@@ -63,8 +59,8 @@ def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel, overri
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
 
 
-def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date_is_refused(client, hotel):
-    _customer_id, meter_id = hotel
+def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date_is_refused(client, hotel_ids):
+    _customer_id, meter_id = hotel_ids
     bakery = CustomerFactory(code="BAKERY")
     metering.set_pricing(bakery.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
     current = billing.active_assignment(meter_id)
@@ -77,12 +73,12 @@ def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
     # The meter the hotel held before is still offered on its page, for what is dated while it was there.
     assert client.post("/customers/HOTEL/readings", data=form).status_code == 302
-    assert db.session.scalar(sa.select(MeterReading.customer_id)) == hotel[0]
+    assert db.session.scalar(sa.select(MeterReading.customer_id)) == hotel_ids[0]
     assert "M-1 (held before)" in client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)
 
 
-def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(client, hotel):
-    _customer_id, meter_id = hotel
+def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(client, hotel_ids):
+    _customer_id, meter_id = hotel_ids
     metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
     form = {"pricing-effective_from": "2026-11-10", "pricing-price_per_sm3": "1.500", "pricing-meter_correction": "1"}
     preview = client.post("/customers/HOTEL/pricing/preview", data=form).get_data(as_text=True)
@@ -100,16 +96,16 @@ def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(cl
     assert "Rp15.000,00" in page
 
 
-def test_deleting_a_reading_from_the_tab_gives_its_cost_back(client, hotel):
-    customer_id, meter_id = hotel
+def test_deleting_a_reading_from_the_tab_gives_its_cost_back(client, hotel_ids):
+    customer_id, meter_id = hotel_ids
     reading = metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
     assert client.post(f"/customers/HOTEL/readings/{reading}/delete").status_code == 302
     db.session.rollback()
     assert db.session.get(Customer, customer_id).balance == D("1000000.00")
 
 
-def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_there_then_records_it(client, hotel):
-    customer_id, meter_id = hotel
+def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_there_then_records_it(client, hotel_ids):
+    customer_id, meter_id = hotel_ids
     clerk = UserFactory(email="dewi@example.com", name="Dewi Lestari")
     first = metering.record_reading(meter_id, date(2026, 11, 5), D("12.5"), user=clerk)
     form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}

@@ -42,11 +42,6 @@ def table_snapshot():
     return db.session.execute(sa.text("SELECT * FROM orders ORDER BY id")).all()
 
 
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
 def test_creating_an_order_persists_the_computed_grand_total(client, finance):
     customer = CustomerFactory()
     response = client.post("/orders/new", data=order_form(customer, grand_total="1"))

@@ -89,7 +89,8 @@ def m(app) -> Months:
 
 
 @pytest.fixture
-def admin(app):
+def controller(app):
+    """The admin who closes and reopens the months (not logged in)."""
     return UserFactory(role=Role.ADMIN, email="controller@example.com")
 
 
@@ -127,8 +128,8 @@ def manual_entry(connection, on: date, *, draft: bool = False) -> int:
 # Closing and reopening, on record
 
 
-def test_closing_a_month_closes_every_date_through_it_and_is_recorded(admin, m):
-    periods.close(m.last, admin, "Bank statements reconciled")
+def test_closing_a_month_closes_every_date_through_it_and_is_recorded(controller, m):
+    periods.close(m.last, controller, "Bank statements reconciled")
     assert actions() == [
         (PeriodActionKind.CLOSE, m.last, m.last_day, "controller@example.com", "Bank statements reconciled")
     ]
@@ -143,17 +144,17 @@ def test_closing_a_month_closes_every_date_through_it_and_is_recorded(admin, m):
     refuse_if_closed(db.session, m.current_first)
 
 
-def test_reopening_opens_the_latest_closed_month_only_and_is_recorded(admin, m):
-    periods.close(m.earlier, admin)
-    periods.close(m.last, admin)
+def test_reopening_opens_the_latest_closed_month_only_and_is_recorded(controller, m):
+    periods.close(m.earlier, controller)
+    periods.close(m.last, controller)
     with pytest.raises(PeriodError, match=f"Only the latest closed month, {m.last}, can be reopened"):
-        periods.reopen(m.earlier, admin, "Missing invoice")
-    periods.reopen(m.last, admin, "A supplier invoice arrived late")
+        periods.reopen(m.earlier, controller, "Missing invoice")
+    periods.reopen(m.last, controller, "A supplier invoice arrived late")
     assert periods.closed_through() == m.earlier
     refuse_if_closed(db.session, m.last_first)
     with pytest.raises(PeriodClosed):
         refuse_if_closed(db.session, m.earlier_day)
-    periods.reopen(m.earlier, admin, "Audit adjustment")
+    periods.reopen(m.earlier, controller, "Audit adjustment")
     assert periods.closed_through() is None  # no month before it was ever closed
     assert [(a[0], a[1], a[2], a[4]) for a in actions()] == [
         (PeriodActionKind.CLOSE, m.earlier, m.earlier_day, ""),
@@ -163,16 +164,16 @@ def test_reopening_opens_the_latest_closed_month_only_and_is_recorded(admin, m):
     ]
 
 
-def test_closing_a_month_closes_the_open_months_before_it(admin, m):
-    periods.close(m.back(4), admin)
+def test_closing_a_month_closes_the_open_months_before_it(controller, m):
+    periods.close(m.back(4), controller)
     state = {s.month: s for s in periods.overview().months}
     assert state[m.last].closable and state[m.last].closes_earlier and not state[m.current].closable
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     overview = periods.overview()
     assert [s.month for s in overview.months[:6] if s.closed] == [m.last, m.earlier, m.back(3), m.back(4), m.back(5)]
     by = {s.month: s.closed_by.year_month for s in overview.months if s.closed_by}
     assert (by[m.last], by[m.earlier], by[m.back(4)], by[m.back(5)]) == (m.last, m.last, m.back(4), m.back(4))
-    periods.reopen(m.last, admin, "Late invoice")
+    periods.reopen(m.last, controller, "Late invoice")
     assert periods.closed_through() == m.earlier  # an earlier month was closed before: back by one month
     state = {s.month: s for s in periods.overview().months}
     assert state[m.last].closable and not state[m.last].closes_earlier and state[m.earlier].reopenable
@@ -188,49 +189,49 @@ def test_closing_a_month_closes_the_open_months_before_it(admin, m):
         ("last month", "Write the month as YYYY-MM"),
     ],
 )
-def test_a_month_that_has_not_ended_or_is_not_a_month_is_not_closed(admin, m, month, message):
+def test_a_month_that_has_not_ended_or_is_not_a_month_is_not_closed(controller, m, month, message):
     month = m.back(month) if isinstance(month, int) else month
     with pytest.raises(PeriodError, match=message):
-        periods.close(month, admin)
+        periods.close(month, controller)
     assert count(PeriodAction) == 0
 
 
-def test_refused_closes_and_reopens_write_nothing(admin, m):
+def test_refused_closes_and_reopens_write_nothing(controller, m):
     with pytest.raises(PeriodError, match=f"{m.last} is not closed"):
-        periods.reopen(m.last, admin, "Why not")
-    periods.close(m.last, admin)
+        periods.reopen(m.last, controller, "Why not")
+    periods.close(m.last, controller)
     with pytest.raises(PeriodError, match=f"{m.last} is already closed: the books are closed through {m.last}"):
-        periods.close(m.last, admin)
+        periods.close(m.last, controller)
     with pytest.raises(PeriodError, match=f"{m.earlier} is already closed"):
-        periods.close(m.earlier, admin)
+        periods.close(m.earlier, controller)
     with pytest.raises(PeriodError, match=f"Say why {m.last} is reopened"):
-        periods.reopen(m.last, admin, "   ")
+        periods.reopen(m.last, controller, "   ")
     with pytest.raises(PeriodError, match="at most 300 characters"):
-        periods.reopen(m.last, admin, "x" * 301)
+        periods.reopen(m.last, controller, "x" * 301)
     with pytest.raises(PeriodError, match=f"{m.current} is not closed"):
-        periods.reopen(m.current, admin, "Why not")
+        periods.reopen(m.current, controller, "Why not")
     assert len(actions()) == 1
 
 
-def test_a_month_with_a_draft_entry_dated_in_it_is_not_closed(admin, m):
+def test_a_month_with_a_draft_entry_dated_in_it_is_not_closed(controller, m):
     with own_transaction() as connection:
         draft = manual_entry(connection, m.in_last, draft=True)
     with pytest.raises(PeriodError, match=f"1 draft journal entry is dated on or before {m.last_day:%Y-%m-%d}"):
-        periods.close(m.last, admin)
+        periods.close(m.last, controller)
     assert count(PeriodAction) == 0
     with own_transaction() as connection:
         books.void_draft(connection, draft)
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
 
 
 # What a closed month refuses, through the services
 
 
-def test_an_invoice_and_a_payment_dated_in_a_closed_month_are_refused(site, admin, m):
+def test_an_invoice_and_a_payment_dated_in_a_closed_month_are_refused(site, controller, m):
     _customer_id, meter_id = site
     meter = db.session.get(Meter, meter_id)
     issued = billing.add_invoice(meter, "INV-1", D("150000"), m.in_last, m.in_last + timedelta(days=30))
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     meter = db.session.get(Meter, meter_id)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
         billing.add_invoice(meter, "INV-2", D("150000"), m.in_last, m.current_first)
@@ -244,10 +245,10 @@ def test_an_invoice_and_a_payment_dated_in_a_closed_month_are_refused(site, admi
     assert count(Payment) == 1
 
 
-def test_a_reading_dated_in_a_closed_month_is_refused_and_one_there_is_not_changed(site, admin, m):
+def test_a_reading_dated_in_a_closed_month_is_refused_and_one_there_is_not_changed(site, controller, m):
     customer_id, meter_id = site
     kept = metering.record_reading(meter_id, m.in_last, D("10"))
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     balance = db.session.get(Customer, customer_id).balance
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
         metering.record_reading(meter_id, m.last_day, D("10"))
@@ -272,7 +273,7 @@ def forged(table: str, row_id: int, **changes) -> dict:
 
 
 @pytest.mark.parametrize("table", ["meter_readings", "invoices", "payments"])
-def test_the_database_refuses_rows_dated_in_a_closed_month_whoever_writes_them(site, admin, table, m):
+def test_the_database_refuses_rows_dated_in_a_closed_month_whoever_writes_them(site, controller, table, m):
     _customer_id, meter_id = site
     meter = db.session.get(Meter, meter_id)
     model, column = {
@@ -286,7 +287,7 @@ def test_the_database_refuses_rows_dated_in_a_closed_month_whoever_writes_them(s
         "payments": lambda on: billing.add_payment(meter, D("1000"), on).id,
     }[table]
     closed_id, open_id = write(m.in_last), write(m.current_first)
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     rows = db.metadata.tables[table]
     unique = {"number": "FORGED"} if table == "invoices" else {}
     refused = [
@@ -308,8 +309,8 @@ def test_the_database_refuses_rows_dated_in_a_closed_month_whoever_writes_them(s
     db.session.commit()  # within the open period, it moves
 
 
-def test_the_database_refuses_a_journal_entry_dated_in_a_closed_month(admin, m):
-    periods.close(m.last, admin)
+def test_the_database_refuses_a_journal_entry_dated_in_a_closed_month(controller, m):
+    periods.close(m.last, controller)
     entries = JournalEntry.__table__
     forged_entry = {
         "number": "JE-FORGED",
@@ -330,8 +331,8 @@ def test_the_database_refuses_a_journal_entry_dated_in_a_closed_month(admin, m):
     assert count(JournalEntry) == 1
 
 
-def test_the_history_of_closes_and_reopens_is_append_only(admin, m):
-    periods.close(m.last, admin, "Checked")
+def test_the_history_of_closes_and_reopens_is_append_only(controller, m):
+    periods.close(m.last, controller, "Checked")
     for statement in ("UPDATE period_actions SET note = 'rewritten'", "DELETE FROM period_actions"):
         with pytest.raises(sa.exc.IntegrityError, match="period_actions keeps evidence"):
             db.session.execute(sa.text(statement))
@@ -347,8 +348,8 @@ def test_the_history_of_closes_and_reopens_is_append_only(admin, m):
 
 
 @PG_ONLY
-def test_a_close_waits_for_an_entry_being_written_and_then_closes_with_it(app, admin, m):
-    admin_id, waited = admin.id, {}
+def test_a_close_waits_for_an_entry_being_written_and_then_closes_with_it(app, controller, m):
+    admin_id, waited = controller.id, {}
 
     def write_entry() -> None:
         with own_transaction() as connection:
@@ -365,8 +366,8 @@ def test_a_close_waits_for_an_entry_being_written_and_then_closes_with_it(app, a
 
 
 @PG_ONLY
-def test_an_entry_written_while_a_close_commits_waits_for_it_and_is_refused(app, admin, m):
-    admin_id, outcome = admin.id, {}
+def test_an_entry_written_while_a_close_commits_waits_for_it_and_is_refused(app, controller, m):
+    admin_id, outcome = controller.id, {}
 
     def close() -> None:
         periods.close(m.last, db.session.get(User, admin_id))
@@ -386,9 +387,9 @@ def test_an_entry_written_while_a_close_commits_waits_for_it_and_is_refused(app,
 
 
 @PG_ONLY
-def test_a_close_that_waits_too_long_for_writers_is_refused_and_writes_nothing(app, admin, monkeypatch, m):
+def test_a_close_that_waits_too_long_for_writers_is_refused_and_writes_nothing(app, controller, monkeypatch, m):
     monkeypatch.setattr(periods, "CLOSE_WAIT", "100ms")
-    admin_id, holding, release = admin.id, threading.Event(), threading.Event()
+    admin_id, holding, release = controller.id, threading.Event(), threading.Event()
 
     def write_slowly() -> None:
         with app.app_context(), own_transaction() as connection:
@@ -524,7 +525,7 @@ def test_closing_from_the_page_needs_the_csrf_token(csrf_app, m):
 # The command line
 
 
-def test_books_close_reopen_and_periods_from_the_command_line(runner, admin, m):
+def test_books_close_reopen_and_periods_from_the_command_line(runner, controller, m):
     closed = runner.invoke(args=["books", "close", m.last, "--note", "Checked", "--user", "Controller@Example.com"])
     assert closed.exit_code == 0, closed.output
     assert f"{m.last} closed; the books are closed through {m.last}." in closed.output
@@ -534,7 +535,7 @@ def test_books_close_reopen_and_periods_from_the_command_line(runner, admin, m):
     assert "closed" in row and "controller@example.com" in row and "Checked" in row
     again = runner.invoke(args=["books", "close", m.last, "--user", "controller@example.com"])
     assert again.exit_code == 1 and f"{m.last} is already closed" in again.output
-    reopened = runner.invoke(args=["books", "reopen", m.last, "--reason", "Late invoice", "--user", admin.email])
+    reopened = runner.invoke(args=["books", "reopen", m.last, "--reason", "Late invoice", "--user", controller.email])
     assert reopened.exit_code == 0 and "no month is closed" in reopened.output
     assert [a[0] for a in actions()] == [PeriodActionKind.CLOSE, PeriodActionKind.REOPEN]
 
@@ -553,21 +554,21 @@ def test_books_close_reopen_and_periods_from_the_command_line(runner, admin, m):
         (["close", 1, "--note", "x" * 301], 1, "at most 300 characters"),
     ],
 )
-def test_books_commands_refuse_what_makes_no_sense_and_write_nothing(runner, admin, args, exit_code, message, m):
+def test_books_commands_refuse_what_makes_no_sense_and_write_nothing(runner, controller, args, exit_code, message, m):
     UserFactory(role=Role.FINANCE, email="clerk@example.com")
     args = [m.back(a) if isinstance(a, int) else a for a in args]
     if "--user" not in args:
-        args = [*args, "--user", admin.email]
+        args = [*args, "--user", controller.email]
     result = runner.invoke(args=["books", *args])
     assert result.exit_code == exit_code, result.output
     assert message in result.output
     assert count(PeriodAction) == 0
 
 
-def test_a_wallet_movement_dated_in_a_closed_month_is_refused_and_today_is_always_open(site, admin, m, runner):
+def test_a_wallet_movement_dated_in_a_closed_month_is_refused_and_today_is_always_open(site, controller, m, runner):
     customer_id, _meter_id = site
     deposit = wallet.recharge(customer_id, D("5000"), value_date=m.in_last)
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     before = count(BalanceTransaction), count(JournalEntry)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
         wallet.recharge(customer_id, D("5000"), value_date=m.last_day)
@@ -580,10 +581,10 @@ def test_a_wallet_movement_dated_in_a_closed_month_is_refused_and_today_is_alway
     assert count(BalanceTransaction) == before[0] + 1
 
 
-def test_an_invoice_of_a_closed_month_is_withdrawn_in_the_open_period(site, admin, m):
+def test_an_invoice_of_a_closed_month_is_withdrawn_in_the_open_period(site, controller, m):
     _customer_id, meter_id = site
     issued = billing.add_invoice(db.session.get(Meter, meter_id), "INV-1", D("150000"), m.in_last, m.current_first)
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
         billing.withdraw_invoice(issued, "Wrong customer", value_date=m.last_day)
     billing.withdraw_invoice(issued, "Wrong customer")
@@ -594,13 +595,13 @@ def test_an_invoice_of_a_closed_month_is_withdrawn_in_the_open_period(site, admi
     )
 
 
-def test_a_fix_leaves_a_reading_of_a_closed_month_as_it_is_and_says_why(site, admin, m):
+def test_a_fix_leaves_a_reading_of_a_closed_month_as_it_is_and_says_why(site, controller, m):
     customer_id, meter_id = site
     closed = metering.record_reading(meter_id, m.in_last, D("10"))
     open_ = metering.record_reading(meter_id, m.current_first, D("10"))
     pricing_id = db.session.scalar(sa.select(CustomerPricing.id).where(CustomerPricing.customer_id == customer_id))
     corrupt("customer_pricing", "price_per_sm3", pricing_id, "2000.00")  # both readings now cost twice as much
-    periods.close(m.last, admin)
+    periods.close(m.last, controller)
     fixed = run(RunMode.FIX, checks=["reading_calculation"])
     assert (fixed.status, fixed.mismatched, fixed.fixed, fixed.left) == (RunStatus.SUCCEEDED, 2, 1, 1)
     reasons = dict(

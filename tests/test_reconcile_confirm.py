@@ -15,11 +15,6 @@ from tests.workers import run_worker
 
 
 @pytest.fixture
-def admin(auth):
-    return auth.login("admin")
-
-
-@pytest.fixture
 def orders(app):
     hotel, bakery = CustomerFactory(code="HOTEL"), CustomerFactory(code="BAKERY")
     made = [OrderFactory(customer=hotel), OrderFactory(customer=hotel), OrderFactory(customer=bakery)]

@@ -10,7 +10,6 @@ from datetime import date
 from decimal import Decimal
 from html.parser import HTMLParser
 
-import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
@@ -76,11 +75,6 @@ def save_over(client, url: str, first: dict, second: dict, *, action: str = "", 
     page = " ".join(response.get_data(as_text=True).split())
     assert f"{says}. Reload to see the current values; nothing was saved." in page
     assert f'href="{url}">Reload</a>' in page
-
-
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
 
 
 def test_a_stale_order_save_is_refused_and_writes_nothing(client, finance):

@@ -11,11 +11,6 @@ from backoffice.models import Target
 from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, TargetFactory
 
 
-@pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
 def snapshot():
     return db.session.execute(sa.text("SELECT * FROM targets ORDER BY id")).all()
 

@@ -24,8 +24,8 @@ TOKEN = "a-long-enough-token-for-the-api-tests-0123456789"
 
 
 @pytest.fixture
-def hotel(app, auth):
-    auth.login("finance")
+def hotel_melati(finance):
+    """Hotel Melati (HOTEL) with Rp1.000.000 prepaid, once a finance clerk is logged in."""
     customer = CustomerFactory(code="HOTEL", name="Hotel Melati")
     wallet.recharge(customer.id, Decimal("1000000"))
     return customer
@@ -35,7 +35,7 @@ def page(response) -> str:
     return response.get_data(as_text=True)
 
 
-def test_a_money_confirmation_names_the_amount_read_and_the_customer_in_the_readers_language(client, hotel):
+def test_a_money_confirmation_names_the_amount_read_and_the_customer_in_the_readers_language(client, hotel_melati):
     indonesian = client.post(
         "/customers/HOTEL/recharge", data={"recharge-amount": "1.000"}, headers=INDONESIAN, follow_redirects=True
     )
@@ -48,7 +48,7 @@ def test_a_money_confirmation_names_the_amount_read_and_the_customer_in_the_read
     assert "Recharge of Rp3.000,00 posted to HOTEL — Hotel Melati: movement #" in page(english)
 
 
-def test_a_refusal_of_the_services_is_said_under_its_field_in_the_readers_language(client, hotel):
+def test_a_refusal_of_the_services_is_said_under_its_field_in_the_readers_language(client, hotel_melati):
     charge = {"charge-amount": "2.000.000"}
     indonesian = client.post("/customers/HOTEL/charge", data=charge, headers=INDONESIAN)
     assert indonesian.status_code == 422
@@ -59,7 +59,7 @@ def test_a_refusal_of_the_services_is_said_under_its_field_in_the_readers_langua
     assert "Insufficient balance: HOTEL has Rp1.000.000,00 available, Rp2.000.000,00 is needed." in page(english)
 
 
-def test_an_amount_that_cannot_be_read_is_said_in_the_readers_language(client, hotel):
+def test_an_amount_that_cannot_be_read_is_said_in_the_readers_language(client, hotel_melati):
     indonesian = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "1,000"}, headers=INDONESIAN)
     assert indonesian.status_code == 422
     assert "Ambigu: tulis 1.000 untuk Rp1.000,00 atau 1 untuk Rp1,00" in page(indonesian)
@@ -138,7 +138,7 @@ def test_an_exports_header_row_is_in_the_readers_language_and_its_code_names_in_
     assert header_row(client.get("/orders/export.csv"))[:3] == ["number", "customer_code", "customer_name"]
 
 
-def test_a_statements_csv_says_its_header_and_its_opening_and_closing_in_the_readers_language(client, hotel):
+def test_a_statements_csv_says_its_header_and_its_opening_and_closing_in_the_readers_language(client, hotel_melati):
     rows = list(csv.reader(io.StringIO(page(client.get("/customers/HOTEL/statement.csv", headers=INDONESIAN)))))
     assert rows[0] == ["Tanggal", "Mutasi", "Jenis", "Keterangan", "Referensi", "Jumlah", "Saldo"]
     assert rows[1][2:4] == ["opening", "Saldo awal"] and rows[-1][2:4] == ["closing", "Saldo akhir"]
@@ -146,7 +146,9 @@ def test_a_statements_csv_says_its_header_and_its_opening_and_closing_in_the_rea
     assert rows[0][:2] == ["Ngày", "Biến động"] and rows[1][3] == "Số dư đầu kỳ"
 
 
-def test_the_commands_say_the_services_refusals_in_english_whatever_the_installations_language(app, runner, hotel):
+def test_the_commands_say_the_services_refusals_in_english_whatever_the_installations_language(
+    app, runner, hotel_melati
+):
     app.config["LANGUAGE"] = "id"
     charged = runner.invoke(args=["ledger", "charge", "HOTEL", "2.000.000"])
     assert charged.exit_code != 0

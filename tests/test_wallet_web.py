@@ -27,12 +27,8 @@ def balance(code: str) -> Decimal:
 
 
 @pytest.fixture
-def finance(auth):
-    return auth.login("finance")
-
-
-@pytest.fixture
-def hotel(app):
+def hotel_deposited_today(app):
+    """Hotel Cempaka (HOTEL) with an opening deposit of Rp100.000 dated today."""
     customer = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
     wallet.recharge(customer, D("100000"), description="opening deposit")
     return customer
@@ -56,15 +52,15 @@ def test_the_list_searches_filters_and_sorts_by_balance(client, finance):
     assert "Rp600,00" in client.get("/customers").get_data(as_text=True)
 
 
-def test_the_ledger_tab_shows_movements_newest_first_with_before_and_after(client, finance, hotel):
-    wallet.charge(hotel, D("30000"), description="gas November")
+def test_the_ledger_tab_shows_movements_newest_first_with_before_and_after(client, finance, hotel_deposited_today):
+    wallet.charge(hotel_deposited_today, D("30000"), description="gas November")
     page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
     assert page.index("gas November") < page.index("opening deposit")
     assert "-Rp30.000,00" in page and "Rp70.000,00" in page
     assert client.get("/customers/HOTEL?tab=nope").status_code == 404
 
 
-def test_a_recharge_from_the_page_posts_once_even_if_submitted_twice(client, finance, hotel):
+def test_a_recharge_from_the_page_posts_once_even_if_submitted_twice(client, finance, hotel_deposited_today):
     form = {"recharge-amount": "50.000", "recharge-description": "transfer", "recharge-idempotency_key": "form-1"}
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
@@ -84,7 +80,9 @@ def test_a_recharge_from_the_page_posts_once_even_if_submitted_twice(client, fin
         ("-5", "must not be negative"),
     ],
 )
-def test_a_charge_that_cannot_be_made_says_why_and_writes_nothing(client, finance, hotel, amount, message):
+def test_a_charge_that_cannot_be_made_says_why_and_writes_nothing(
+    client, finance, hotel_deposited_today, amount, message
+):
     form = {"charge-amount": amount, "charge-description": "", "charge-idempotency_key": "form-2"}
     response = client.post("/customers/HOTEL/charge", data=form)
     assert response.status_code == 422
@@ -92,7 +90,7 @@ def test_a_charge_that_cannot_be_made_says_why_and_writes_nothing(client, financ
     assert movements() == 1 and balance("HOTEL") == D("100000.00")
 
 
-def test_a_charge_from_the_page(client, finance, hotel):
+def test_a_charge_from_the_page(client, finance, hotel_deposited_today):
     form = {"charge-amount": "25.000,50", "charge-description": "gas", "charge-idempotency_key": "form-3"}
     assert client.post("/customers/HOTEL/charge", data=form).status_code == 302
     assert balance("HOTEL") == D("74999.50")
@@ -108,7 +106,9 @@ def test_a_charge_from_the_page(client, finance, hotel):
         ("4x", "Not an amount"),
     ],
 )
-def test_the_charge_amount_is_checked_against_the_balance_as_it_is_typed(client, finance, hotel, amount, shown):
+def test_the_charge_amount_is_checked_against_the_balance_as_it_is_typed(
+    client, finance, hotel_deposited_today, amount, shown
+):
     response = client.post("/customers/HOTEL/charge/preview", data={"charge-amount": amount})
     assert shown in response.get_data(as_text=True)
     assert movements() == 1
@@ -158,7 +158,9 @@ def test_wallet_commands_refuse_what_they_cannot_do_with_one_line_and_exit_1(run
     assert movements() == before
 
 
-def test_an_amount_pasted_as_the_app_shows_it_is_read_and_an_empty_field_shows_how_to_write_one(client, finance, hotel):
+def test_an_amount_pasted_as_the_app_shows_it_is_read_and_an_empty_field_shows_how_to_write_one(
+    client, finance, hotel_deposited_today
+):
     form = {"recharge-amount": "Rp50.000,00", "recharge-description": "transfer", "recharge-idempotency_key": "p-1"}
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
     assert balance("HOTEL") == D("150000.00")

@@ -13,10 +13,10 @@ from wtforms.validators import DataRequired, Length
 
 from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, ApprovalStatus, Role
-from backoffice.services import approvals
+from backoffice.services import approvals, metering
 from backoffice.web.auth import requires_role
-from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
+from backoffice.web.repricing import reprice, start_recalculation
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
@@ -68,17 +68,13 @@ def approve(request_id: int):
 
 def _applied(request: ApprovalRequest):
     """An approved source correction is applied; a pricing or tariff change's re-pricing left to a job starts."""
-    from backoffice.services import metering
-    from backoffice.web import metering as metering_web
-    from backoffice.web import tariff as tariff_web
-
     if request.kind is ApprovalKind.TARIFF_CHANGE:
         tariff = metering.asked_tariff(request)
-        return tariff_web.reprice(tariff, metering.tariff_impact(tariff), _("Request #%(id)s approved", id=request.id))
+        return reprice(tariff, metering.tariff_impact(tariff), _("Request #%(id)s approved", id=request.id))
     flash(_("Request #%(id)s approved: %(kind)s applied.", id=request.id, kind=request.kind.label.lower()), "success")
     pending = metering.pending_summary(request.customer_id) if request.customer_id is not None else None
     if request.kind is ApprovalKind.PRICING_CHANGE and pending.requests:
-        metering_web.start_recalculation(request.customer, _("Pricing saved; its re-pricing is pending"))
+        start_recalculation(request.customer, _("Pricing saved; its re-pricing is pending"))
     return redirect(url_for("approvals.index"))
 
 
@@ -98,36 +94,6 @@ def reject(request_id: int):
         abort(404)
     flash(_("Request #%(id)s rejected; nothing was posted.", id=request.id), "success")
     return redirect(url_for("approvals.index"))
-
-
-def pending_notice(request: ApprovalRequest) -> str:
-    """What a form says once it saved a request as pending (or found it already decided, for a double submit)."""
-    if request.status is ApprovalStatus.PENDING:
-        return _(
-            "This amount needs a second admin's approval: request #%(id)s is pending; nothing is posted until "
-            "another admin approves it.",
-            id=request.id,
-        )
-    return _already(request)
-
-
-def waits(request: ApprovalRequest) -> str:
-    """What a form says once a correction it asked for was saved as a pending request (or found already asked)."""
-    if request.status is ApprovalStatus.PENDING:
-        return _(
-            "it gives back %(amount)s, above the approval limit, so it waits for approval by a second admin as "
-            "request #%(id)s; nothing is changed until another admin approves it.",
-            amount=money(request.amount),
-            id=request.id,
-        )
-    return _already(request)
-
-
-def _already(request: ApprovalRequest) -> str:
-    """A request found decided already, for a double submit."""
-    if request.status is ApprovalStatus.APPROVED:
-        return _("Request #%(id)s was already approved.", id=request.id)
-    return _("Request #%(id)s was already rejected.", id=request.id)
 
 
 def _page(request_id: int | None = None, error: str | None = None, form: RejectForm | None = None) -> str:

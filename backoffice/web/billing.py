@@ -25,9 +25,10 @@ from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, billing
 from backoffice.web.auth import requires_role
+from backoffice.web.customer_forms import VALUE_DATE_HELP
+from backoffice.web.customer_page import customer_or_404, posting_of
 from backoffice.web.fields import MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
-from backoffice.web.ledger import VALUE_DATE_HELP, posting_of
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("billing", __name__, url_prefix="/customers/<code>")
@@ -190,8 +191,6 @@ def _refused(customer, row, message: str):
 
 def _of(code: str, model, row_id: int):
     """The customer and their invoice or payment (one dated while they held its meter), or 404."""
-    from backoffice.web.customers import customer_or_404
-
     customer = customer_or_404(code)
     row = db.session.get(model, row_id)
     if row is None or not _held_on(row, customer.id):

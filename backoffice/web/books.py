@@ -46,11 +46,11 @@ from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong
 from backoffice.services import account_lines, approvals, books, journal_export, periods
 from backoffice.web import sources
-from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm, SubForm
 from backoffice.web.lists import Column, DateRange, Listing
+from backoffice.web.pending import pending_notice
 from backoffice.web.words import WORDS
 
 bp = Blueprint("books", __name__, url_prefix="/books")

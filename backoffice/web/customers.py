@@ -4,7 +4,6 @@ customer" and closing or reopening one."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -13,38 +12,27 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length
 
-from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.exports import plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
-    BalanceTransaction,
     Customer,
     CustomerStatus,
-    Invoice,
     Meter,
     MeterAssignment,
-    Order,
-    Payment,
     Role,
-    User,
-    covers,
     due_sql,
     meter_customer_net_sql,
     overpaid_sql,
 )
 from backoffice.money import ZERO
 from backoffice.posting.periods import PeriodClosed
-from backoffice.posting.rules import Kind
-from backoffice.reconcile import evidence_review
 from backoffice.services import ChangedMeanwhile, billing, customers, wallet
-from backoffice.services.metering import pending_recalculations, pending_summary
-from backoffice.web import ledger, metering, monthly
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import (
     active_manager_choices,
@@ -53,8 +41,9 @@ from backoffice.web.choices import (
     optional_id,
     placeholder,
 )
-from backoffice.web.evidence import review_form
-from backoffice.web.fields import MoneyField, OptionalMoneyField, error_under_field
+from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
+from backoffice.web.customer_page import customer_or_404, render_customer
+from backoffice.web.fields import OptionalMoneyField, error_under_field
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
 from backoffice.web.jobs import start
@@ -161,41 +150,6 @@ class NewCustomerForm(CustomerFields):
 
 class CustomerForm(Versioned, CustomerFields):
     pass
-
-
-class AssignMeterForm(FlaskForm):
-    serial = StringField(
-        _l("Meter serial"), validators=[InputRequired(_l("Enter the meter's serial.")), Length(max=40)]
-    )
-    started_on = DateField(_l("From"), validators=[InputRequired(_l("Enter the date the meter starts here."))])
-    confirm_move_from = HiddenField()
-    """The assignment a move was confirmed from: the one the clerk was shown."""
-
-
-class InvoiceForm(FlaskForm):
-    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
-    number = StringField(
-        _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
-    )
-    amount = MoneyField(_l("Amount"))
-    issued_on = DateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
-    due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
-
-
-class PaymentForm(FlaskForm):
-    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
-    amount = MoneyField(_l("Amount"))
-    paid_on = DateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
-    reference = StringField(_l("Reference"), validators=[Length(max=100)])
-
-
-class MovementForm(FlaskForm):
-    """A recharge or a charge; the hidden key makes a double submit move money once."""
-
-    amount = MoneyField(_l("Amount"))
-    description = StringField(_l("Description"), validators=[Length(max=300)])
-    value_date = DateField(_l("Value date"), validators=[Optional()], description=ledger.VALUE_DATE_HELP)
-    idempotency_key = HiddenField()
 
 
 @bp.get("")
@@ -533,153 +487,7 @@ def _suspends(customer: Customer) -> str:
     return " " + _("Suspended while the balance is below %(amount)s.", amount=money(customer.suspend_below))
 
 
-def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):
-    """The customer's page on ``tab``; ``forms`` carry what a refused submission typed, ``move`` a meter move
-    waiting for confirmation."""
-    forms = forms or {}
-    context = {
-        "customer": customer,
-        "tab": tab,
-        "forms": forms,
-        "move": move,
-        "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
-        "pending": pending_summary(customer.id),
-        "tampered": evidence_review.open_findings(customer.id),
-    }
-    if context["tampered"] and current_user.is_admin:
-        context["review"] = review_form(context["tampered"])
-    if context["pending"].requests:
-        context["pending_first"] = pending_recalculations(customer.id, limit=5)
-    if tab == "orders":
-        context["orders"] = db.paginate(
-            select(Order).where(Order.customer_id == customer.id).order_by(Order.closing_date.desc(), Order.id.desc()),
-            per_page=25,
-            error_out=False,
-        )
-        context["total"] = Decimal(
-            db.session.scalar(
-                select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id)
-            )
-        )
-    elif tab == "ledger":
-        context.update(_ledger(customer, forms))
-    elif tab == "billing":
-        _billing_forms(customer, forms)
-        context.update(_billing(customer))
-    elif tab == "monthly":
-        context.update(monthly.tab_context(customer))
-    else:
-        context.update(metering.tab_context(customer, forms))
-    return render_template("customers/show.html", **context)
-
-
-def _ledger(customer: Customer, forms: dict) -> dict:
-    """The movements, newest first, each with what reversed it; the forms that move money (adjusting: an admin's)."""
-    for name in ("recharge", "charge"):
-        forms.setdefault(
-            name,
-            MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex, value_date=local_today()),
-        )
-    if current_user.is_admin:
-        forms.setdefault("adjust", ledger.adjust_form(idempotency_key=uuid.uuid4().hex))
-    movements = db.paginate(
-        select(BalanceTransaction)
-        .options(selectinload(BalanceTransaction.created_by))
-        .where(BalanceTransaction.customer_id == customer.id)
-        .order_by(BalanceTransaction.id.desc()),
-        per_page=25,
-        error_out=False,
-    )
-    shown = [m.id for m in movements.items]
-    reversed_by = dict(
-        db.session.execute(
-            select(BalanceTransaction.reverses_id, BalanceTransaction.id).where(
-                BalanceTransaction.reverses_id.in_(shown)
-            )
-        ).all()
-    )
-    return {
-        "movements": movements,
-        "reversed_by": reversed_by,
-        "reversible": {m.id for m in movements.items if m.id not in reversed_by and wallet.not_reversible(m) is None},
-        "reasons": ledger.REASONS,
-        "adjusts": {sign: ledger.posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)},
-    }
-
-
-def _billing_forms(customer: Customer, forms: dict) -> None:
-    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=local_today()))
-    choices = held_meter_choices(customer)
-    for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
-        if name not in forms:
-            forms[name] = form_class(prefix=name, formdata=None)
-            if name == "invoice":
-                forms[name].issued_on.data = local_today()
-            else:
-                forms[name].paid_on.data = local_today()
-            if len(choices) == 2:  # a single meter: chosen already
-                forms[name].meter_id.data = choices[1].value
-        forms[name].meter_id.choices = choices
-
-
 def _assignment_totals(assignment: MeterAssignment) -> tuple[Decimal, Decimal]:
     """What is due and overpaid on the assignment's meter while the customer held it."""
     net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
     return db.session.execute(select(due_sql(net), overpaid_sql(net)).where(MeterAssignment.id == assignment.id)).one()
-
-
-def _billing(customer: Customer) -> dict:
-    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them (the
-    withdrawn ones too, with who withdrew them)."""
-    net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
-    assignments = db.session.execute(
-        select(MeterAssignment, due_sql(net), overpaid_sql(net))
-        .options(selectinload(MeterAssignment.meter))
-        .where(MeterAssignment.customer_id == customer.id)
-        .order_by(MeterAssignment.is_active.desc(), MeterAssignment.started_on.desc())
-    ).all()
-    held = MeterAssignment.__table__.alias("held")
-
-    def in_periods(model, on):
-        return select(model).where(
-            select(held.c.id)
-            .where(held.c.customer_id == customer.id, held.c.meter_id == model.meter_id, covers(held.c, on))
-            .exists()
-        )
-
-    invoices = db.session.scalars(
-        in_periods(Invoice, Invoice.issued_on)
-        .options(selectinload(Invoice.meter))
-        .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-    ).all()
-    payments = db.session.scalars(
-        in_periods(Payment, Payment.paid_on)
-        .options(selectinload(Payment.meter))
-        .order_by(Payment.paid_on.desc(), Payment.id.desc())
-    ).all()
-    withdrawn_by = {row.withdrawn_by_id for row in (*invoices, *payments)} - {None}
-    return {
-        "assignments": _owed_once_per_meter(assignments),
-        "invoices": invoices,
-        "payments": payments,
-        "withdrawers": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(withdrawn_by)))},
-    }
-
-
-def customer_or_404(code: str) -> Customer:
-    customer = db.session.scalar(select(Customer).where(Customer.code == code))
-    if customer is None:
-        abort(404)
-    return customer
-
-
-def _owed_once_per_meter(assignments) -> list[tuple]:
-    """Each period with what the customer owes on its meter, shown on the meter's latest period only: the
-    figure covers every period of the meter at the customer's, and is counted once in their totals."""
-    shown_for = set()
-    rows = []
-    for assignment, due, overpaid in assignments:
-        first = assignment.meter_id not in shown_for
-        shown_for.add(assignment.meter_id)
-        rows.append((assignment, Decimal(due) if first else None, Decimal(overpaid) if first else None))
-    return rows

@@ -6,61 +6,27 @@ correction posts is said before it is confirmed, with the accounts the rule tabl
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
-from wtforms import DateField, HiddenField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms import DateField, StringField
+from wtforms.validators import Length, Optional
 
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import Account, AdjustmentReason, BalanceTransaction, Customer, Role
+from backoffice.models import BalanceTransaction, Customer, Role
 from backoffice.money import shown
 from backoffice.posting.periods import PeriodClosed
-from backoffice.posting.rules import Kind, rule_of
 from backoffice.services import approvals, wallet
-from backoffice.web.approvals import pending_notice
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import placeholder
-from backoffice.web.fields import MoneyField
+from backoffice.web.customer_forms import REASONS, VALUE_DATE_HELP, AdjustForm
+from backoffice.web.customer_page import customer_or_404, posting_of, render_customer
 from backoffice.web.forms import FlaskForm
+from backoffice.web.pending import pending_notice
 from backoffice.web.words import word
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
-
-VALUE_DATE_HELP = _l("The business date: the month it counts in and its journal entry's date. Today if left blank.")
-REASONS = {reason.value: reason.label for reason in AdjustmentReason}
-
-
-class AdjustForm(FlaskForm):
-    """A balance corrected up or down, for a reason; the hidden key makes a double submit post once."""
-
-    direction = SelectField(
-        _l("Direction"),
-        choices=[
-            SelectChoice("up", _l("Up: add to the balance")),
-            SelectChoice("down", _l("Down: take from the balance")),
-        ],
-        validators=[InputRequired(_l("Choose up or down."))],
-    )
-    amount = MoneyField(_l("Amount"))
-    reason = SelectField(
-        _l("Reason"),
-        choices=[placeholder(_l("Choose a reason…")), *(SelectChoice(r.value, r.label) for r in AdjustmentReason)],
-        validators=[InputRequired(_l("Choose a reason."))],
-    )
-    description = StringField(_l("Description"), validators=[Length(max=300)], description=_l("Required for Other."))
-    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
-    idempotency_key = HiddenField()
-
-    def validate_description(self, field) -> None:
-        if self.reason.data == AdjustmentReason.OTHER and not (field.data or "").strip():
-            raise ValidationError(_("Say why: an adjustment for another reason needs a description."))
 
 
 class ReverseForm(FlaskForm):
@@ -68,24 +34,10 @@ class ReverseForm(FlaskForm):
     description = StringField(_l("Why"), validators=[Length(max=300)])
 
 
-def adjust_form(**values) -> AdjustForm:
-    """A blank adjustment form, dated today, for the ledger tab."""
-    return AdjustForm(prefix="adjust", formdata=None, value_date=local_today(), **values)
-
-
-def posting_of(kind: Kind, signed: Decimal) -> str:
-    """The accounts a movement of this kind and sign debits and credits, by name: "Dr Cash / Cr Customer deposits"."""
-    rule = rule_of(kind, signed)
-    names = dict(
-        db.session.execute(select(Account.code, Account.name).where(Account.code.in_([rule.debit, rule.credit]))).all()
-    )
-    return _("Dr %(debit)s / Cr %(credit)s", debit=names[rule.debit], credit=names[rule.credit])
-
-
 @bp.post("/adjust")
 @requires_role(Role.ADMIN)
 def adjust(code: str):
-    customer = _customer(code)
+    customer = customer_or_404(code)
     form = AdjustForm(prefix="adjust")
     if form.validate_on_submit():
         sign = 1 if form.direction.data == "up" else -1
@@ -123,22 +75,20 @@ def adjust(code: str):
                     "success",
                 )
             return redirect(url_for("customers.show", code=code, tab="ledger"))
-    from backoffice.web.customers import render_customer
-
     db.session.rollback()
-    return render_customer(_customer(code), "ledger", forms={"adjust": form}), 422
+    return render_customer(customer_or_404(code), "ledger", forms={"adjust": form}), 422
 
 
 @bp.get("/movements/<int:movement_id>")
 def movement(code: str, movement_id: int):
-    found = _movement(_customer(code), movement_id)
+    found = _movement(customer_or_404(code), movement_id)
     return _page(found, ReverseForm(formdata=None, value_date=local_today()))
 
 
 @bp.post("/movements/<int:movement_id>/reverse")
 @requires_role(Role.ADMIN)
 def reverse(code: str, movement_id: int):
-    original = _movement(_customer(code), movement_id)
+    original = _movement(customer_or_404(code), movement_id)
     form = ReverseForm()
     asking = approvals.needs_approval(original.amount)
     valid = form.validate_on_submit()
@@ -165,10 +115,10 @@ def reverse(code: str, movement_id: int):
             form.value_date.errors.append(str(error))
         except wallet.AlreadyReversed as error:
             db.session.rollback()
-            return _page(_movement(_customer(code), movement_id), form, refused=str(error)), 409
+            return _page(_movement(customer_or_404(code), movement_id), form, refused=str(error)), 409
         except wallet.WalletError as error:
             db.session.rollback()
-            return _page(_movement(_customer(code), movement_id), form, refused=str(error)), 422
+            return _page(_movement(customer_or_404(code), movement_id), form, refused=str(error)), 422
         else:
             if asking:
                 flash(pending_notice(asked), "info")
@@ -184,7 +134,7 @@ def reverse(code: str, movement_id: int):
                 )
             return redirect(url_for("ledger.movement", code=code, movement_id=movement_id))
     db.session.rollback()
-    return _page(_movement(_customer(code), movement_id), form), 422
+    return _page(_movement(customer_or_404(code), movement_id), form), 422
 
 
 def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = None):
@@ -211,9 +161,3 @@ def _movement(customer: Customer, movement_id: int) -> BalanceTransaction:
     if found is None or found.customer_id != customer.id:
         abort(404)
     return found
-
-
-def _customer(code: str) -> Customer:
-    from backoffice.web.customers import customer_or_404
-
-    return customer_or_404(code)

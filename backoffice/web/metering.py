@@ -9,35 +9,26 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length
 
-from backoffice import jobs
-from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
 from backoffice.models.metering import READING
 from backoffice.posting.periods import PeriodClosed
-from backoffice.reconcile.locks import RunRefused
 from backoffice.services import ChangedMeanwhile, metering
-from backoffice.web.approvals import waits
-from backoffice.web.choices import held_meter_choices, optional_id
-from backoffice.web.fields import DecimalNumberField, MoneyField
+from backoffice.web.choices import held_meter_choices
+from backoffice.web.customer_forms import PricingForm, ReadingForm
+from backoffice.web.customer_page import customer_or_404, render_customer
+from backoffice.web.fields import DecimalNumberField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
+from backoffice.web.pending import waits
+from backoffice.web.repricing import start_recalculation
 from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
 from backoffice.web.words import word
 
 bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
-
-
-class ReadingForm(FlaskForm):
-    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
-    reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
-    volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
-    note = StringField(_l("Note"), validators=[Length(max=300)])
-    # The id of the reading of the same meter and date the clerk was shown and confirmed recording another beside.
-    confirm_duplicate_of = HiddenField()
 
 
 class CorrectionForm(Versioned, FlaskForm):
@@ -48,46 +39,9 @@ class CorrectionForm(Versioned, FlaskForm):
     note = StringField(_l("Note"), validators=[Length(max=300)])
 
 
-class PricingForm(Versioned, FlaskForm):
-    """A new pricing row, or (with the row's version) a change of the row from its date."""
-
-    effective_from = DateField(
-        _l("Effective from"), validators=[InputRequired(_l("Enter the date the price applies from."))]
-    )
-    price_per_sm3 = MoneyField(_l("Price per Sm³"))
-    meter_correction = DecimalNumberField(_l("Meter correction factor"), check=metering.checked_correction)
-
-
-def tab_context(customer: Customer, forms: dict) -> dict:
-    """What the customer page's "Readings & pricing" tab shows (``forms["duplicate"]``: the reading already there
-    on the date a refused reading was dated, which the form asks to confirm)."""
-    reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=local_today())
-    reading_form.meter_id.choices = held_meter_choices(customer)
-    if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
-        reading_form.meter_id.data = reading_form.meter_id.choices[1].value
-    return {
-        "reading_form": reading_form,
-        "duplicate": forms.get("duplicate"),
-        "pricing_form": forms.get("pricing") or PricingForm(prefix="pricing", formdata=None),
-        "pricing_rows": db.session.scalars(
-            select(CustomerPricing)
-            .where(CustomerPricing.customer_id == customer.id)
-            .order_by(CustomerPricing.effective_from.desc())
-        ).all(),
-        "readings": db.paginate(
-            select(MeterReading)
-            .options(selectinload(MeterReading.calculation), selectinload(MeterReading.meter))
-            .where(MeterReading.customer_id == customer.id)
-            .order_by(MeterReading.reading_date.desc(), MeterReading.id.desc()),
-            per_page=25,
-            error_out=False,
-        ),
-    }
-
-
 @bp.post("/readings")
 def record(code: str):
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
     duplicate = None
@@ -123,7 +77,7 @@ def record(code: str):
 @bp.post("/readings/preview")
 def preview_reading(code: str):
     """The price a reading would have, as it is typed. Writes nothing."""
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
     form.validate()
@@ -144,14 +98,14 @@ def preview_reading(code: str):
 
 @bp.get("/readings/<int:reading_id>")
 def reading(code: str, reading_id: int):
-    found = _of(_get(code), MeterReading, reading_id)
+    found = _of(customer_or_404(code), MeterReading, reading_id)
     form = CorrectionForm(obj=found, version=metering.reading_version(found))
     return _reading_page(found, form)
 
 
 @bp.post("/readings/<int:reading_id>")
 def correct(code: str, reading_id: int):
-    found = _of(_get(code), MeterReading, reading_id)
+    found = _of(customer_or_404(code), MeterReading, reading_id)
     form = CorrectionForm()
     if form.validate_on_submit():
         posted_before = _posted_for(reading_id)[-1:]
@@ -187,7 +141,7 @@ def correct(code: str, reading_id: int):
 
 @bp.post("/readings/<int:reading_id>/delete")
 def delete(code: str, reading_id: int):
-    _of(_get(code), MeterReading, reading_id)
+    _of(customer_or_404(code), MeterReading, reading_id)
     try:
         asked = metering.delete_reading(reading_id, user=current_user)
     except (metering.MeteringError, PeriodClosed) as error:  # deleted meanwhile, or in a closed month
@@ -203,13 +157,13 @@ def delete(code: str, reading_id: int):
 @bp.get("/pricing/<int:pricing_id>")
 def edit_pricing(code: str, pricing_id: int):
     """The pricing form filled with a row, to change its price or correction factor."""
-    row = _of(_get(code), CustomerPricing, pricing_id)
+    row = _of(customer_or_404(code), CustomerPricing, pricing_id)
     return _again(code, {"pricing": PricingForm(prefix="pricing", obj=row)}, 200)
 
 
 @bp.post("/pricing")
 def set_pricing(code: str):
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = PricingForm(prefix="pricing")
     if form.validate_on_submit():
         try:
@@ -261,7 +215,7 @@ def set_pricing(code: str):
 @bp.post("/pricing/preview")
 def preview_pricing(code: str):
     """What a pricing row would change, before it is saved. Writes nothing."""
-    customer = _get(code)
+    customer = customer_or_404(code)
     form = PricingForm(prefix="pricing")
     impact, error = None, ""
     if form.validate():
@@ -274,25 +228,6 @@ def preview_pricing(code: str):
     else:
         error = " ".join(str(e) for field in form for e in field.errors)
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)
-
-
-def start_recalculation(customer: Customer, saved: str) -> None:
-    """The pricing is saved with a recalculation request (``saved`` says so); a job re-prices (the nightly run, if
-    not real time)."""
-    if not customer.use_realtime_calculation:
-        flash(
-            _("%(saved)s: this customer is not calculated in real time, so the nightly run will do it.", saved=saved),
-            "info",
-        )
-        return
-    try:
-        jobs.enqueue("recalculate_customer", {"customer_id": customer.id}, user=current_user)
-    except jobs.QueueUnavailable:
-        flash(_("%(saved)s, but the job queue cannot be reached: the nightly run will do it.", saved=saved), "error")
-    except RunRefused as refused:
-        flash(_("%(saved)s: %(refused)s", saved=saved, refused=refused), "info")
-    else:
-        flash(_("%(saved)s: a job is doing it now.", saved=saved), "info")
 
 
 def _duplicate_context(reading: MeterReading) -> dict:
@@ -346,10 +281,8 @@ def _posted_text(movements: list[BalanceTransaction], customer: Customer) -> str
 
 
 def _again(code: str, forms: dict, status: int = 422):
-    from backoffice.web.customers import render_customer
-
     db.session.rollback()
-    return render_customer(_get(code), "metering", forms), status
+    return render_customer(customer_or_404(code), "metering", forms), status
 
 
 def _of(customer: Customer, model, row_id: int):
@@ -358,9 +291,3 @@ def _of(customer: Customer, model, row_id: int):
     if row is None or row.customer_id != customer.id:
         abort(404)
     return row
-
-
-def _get(code: str) -> Customer:
-    from backoffice.web.customers import customer_or_404
-
-    return customer_or_404(code)

@@ -15,7 +15,7 @@ from backoffice.exports import chunked
 from backoffice.models.types import Month, utcnow
 from backoffice.services import statements
 from backoffice.services.statements import Period
-from backoffice.web.customers import customer_or_404
+from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import MonthField
 from backoffice.web.forms import FlaskForm
 

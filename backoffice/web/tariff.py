@@ -14,16 +14,15 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Role
 from backoffice.services import metering
-from backoffice.web.approvals import waits
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
-from backoffice.web.filters import count
 from backoffice.web.forms import FlaskForm
+from backoffice.web.pending import waits
+from backoffice.web.repricing import reprice
 
 bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
 
@@ -103,42 +102,3 @@ def save():
                 return redirect(url_for("tariff.form"))
             return reprice(tariff, impact)
     return render_template("tariff/form.html", form=form), 422
-
-
-def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str | None = None):
-    """Re-price now when the change is small; else start the job and show its progress. ``heading``: what the
-    messages begin with, before "saved" (the approved request, when approving saved it)."""
-    saved = _(
-        "%(tariff)s saved for %(customers)s customer(s)", tariff=tariff.describe(), customers=count(impact.customers)
-    )
-    if heading:
-        saved = _("%(heading)s: %(saved)s", heading=heading, saved=saved)
-    readings = count(impact.readings)
-    if not impact.deferred:
-        try:
-            metering.reprice_tariff(tariff.effective_from, current_user)
-        except metering.MeteringError as error:
-            flash(
-                _(
-                    "%(saved)s, but re-pricing stopped: %(error)s What is left waits for the nightly run.",
-                    saved=saved,
-                    error=error,
-                ),
-                "error",
-            )
-        else:
-            flash(_("%(saved)s; %(readings)s reading(s) re-priced.", saved=saved, readings=readings), "success")
-        return redirect(url_for("tariff.form"))
-    args = {
-        "effective_from": tariff.effective_from.isoformat(),
-        "price_per_sm3": str(tariff.price_per_sm3) if tariff.price_per_sm3 is not None else None,
-        "meter_correction": str(tariff.meter_correction) if tariff.meter_correction is not None else None,
-        "readings": impact.readings,
-    }
-    flash(_("%(saved)s; a job re-prices their %(readings)s reading(s).", saved=saved, readings=readings), "info")
-    try:
-        record, _created = jobs.enqueue("tariff_change", args, user=current_user)
-    except jobs.QueueUnavailable:
-        flash(_("%(saved)s, but the job queue cannot be reached: the nightly run will re-price.", saved=saved), "error")
-        return redirect(url_for("tariff.form"))
-    return redirect(url_for("jobs.show", job_id=record.id))

@@ -1,0 +1,107 @@
+"""The forms of a customer's page: moving money on the ledger tab (a recharge, a charge, an admin's adjustment),
+assigning meters and entering invoices and payments on the billing tab, and recording readings and pricing on the
+readings tab. The page shows them blank; the screens that take them read them back from a submission."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from backoffice.config import local_today
+from backoffice.models import AdjustmentReason
+from backoffice.services import metering
+from backoffice.web.choices import optional_id, placeholder
+from backoffice.web.fields import DecimalNumberField, MoneyField
+from backoffice.web.forms import FlaskForm
+from backoffice.web.versions import Versioned
+
+VALUE_DATE_HELP = _l("The business date: the month it counts in and its journal entry's date. Today if left blank.")
+REASONS = {reason.value: reason.label for reason in AdjustmentReason}
+
+
+class MovementForm(FlaskForm):
+    """A recharge or a charge; the hidden key makes a double submit move money once."""
+
+    amount = MoneyField(_l("Amount"))
+    description = StringField(_l("Description"), validators=[Length(max=300)])
+    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
+    idempotency_key = HiddenField()
+
+
+class AdjustForm(FlaskForm):
+    """A balance corrected up or down, for a reason; the hidden key makes a double submit post once."""
+
+    direction = SelectField(
+        _l("Direction"),
+        choices=[
+            SelectChoice("up", _l("Up: add to the balance")),
+            SelectChoice("down", _l("Down: take from the balance")),
+        ],
+        validators=[InputRequired(_l("Choose up or down."))],
+    )
+    amount = MoneyField(_l("Amount"))
+    reason = SelectField(
+        _l("Reason"),
+        choices=[placeholder(_l("Choose a reason…")), *(SelectChoice(r.value, r.label) for r in AdjustmentReason)],
+        validators=[InputRequired(_l("Choose a reason."))],
+    )
+    description = StringField(_l("Description"), validators=[Length(max=300)], description=_l("Required for Other."))
+    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
+    idempotency_key = HiddenField()
+
+    def validate_description(self, field) -> None:
+        if self.reason.data == AdjustmentReason.OTHER and not (field.data or "").strip():
+            raise ValidationError(_("Say why: an adjustment for another reason needs a description."))
+
+
+def adjust_form(**values) -> AdjustForm:
+    """A blank adjustment form, dated today, for the ledger tab."""
+    return AdjustForm(prefix="adjust", formdata=None, value_date=local_today(), **values)
+
+
+class AssignMeterForm(FlaskForm):
+    serial = StringField(
+        _l("Meter serial"), validators=[InputRequired(_l("Enter the meter's serial.")), Length(max=40)]
+    )
+    started_on = DateField(_l("From"), validators=[InputRequired(_l("Enter the date the meter starts here."))])
+    confirm_move_from = HiddenField()
+    """The assignment a move was confirmed from: the one the clerk was shown."""
+
+
+class InvoiceForm(FlaskForm):
+    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    number = StringField(
+        _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
+    )
+    amount = MoneyField(_l("Amount"))
+    issued_on = DateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
+    due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
+
+
+class PaymentForm(FlaskForm):
+    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    amount = MoneyField(_l("Amount"))
+    paid_on = DateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
+    reference = StringField(_l("Reference"), validators=[Length(max=100)])
+
+
+class ReadingForm(FlaskForm):
+    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
+    volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
+    note = StringField(_l("Note"), validators=[Length(max=300)])
+    # The id of the reading of the same meter and date the clerk was shown and confirmed recording another beside.
+    confirm_duplicate_of = HiddenField()
+
+
+class PricingForm(Versioned, FlaskForm):
+    """A new pricing row, or (with the row's version) a change of the row from its date."""
+
+    effective_from = DateField(
+        _l("Effective from"), validators=[InputRequired(_l("Enter the date the price applies from."))]
+    )
+    price_per_sm3 = MoneyField(_l("Price per Sm³"))
+    meter_correction = DecimalNumberField(_l("Meter correction factor"), check=metering.checked_correction)

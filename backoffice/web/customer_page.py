@@ -1,0 +1,296 @@
+"""A customer's page: the customer found by its code, and the page drawn on one of its tabs (orders, prepaid
+ledger, billing, readings and pricing, monthly balances) with what that tab shows. The screens that act on a
+customer draw it again, with what a refused submission typed, from here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask import abort, render_template
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from backoffice import jobs
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import (
+    Account,
+    BalanceTransaction,
+    Customer,
+    CustomerPricing,
+    Invoice,
+    MeterAssignment,
+    MeterReading,
+    MonthlyCustomerBalance,
+    Order,
+    Payment,
+    User,
+    covers,
+    due_sql,
+    meter_customer_net_sql,
+    overpaid_sql,
+)
+from backoffice.models.types import Month
+from backoffice.posting.rules import Kind, rule_of
+from backoffice.reconcile import evidence_review
+from backoffice.services import wallet
+from backoffice.services.metering import pending_recalculations, pending_summary
+from backoffice.web.choices import held_meter_choices
+from backoffice.web.customer_forms import (
+    REASONS,
+    AssignMeterForm,
+    InvoiceForm,
+    MovementForm,
+    PaymentForm,
+    PricingForm,
+    ReadingForm,
+    adjust_form,
+)
+from backoffice.web.evidence import review_form
+
+MONTHS_SHOWN = 24
+WIDTH, HEIGHT, PAD = 720, 220, 24
+TENTH = Decimal("0.1")
+
+
+def customer_or_404(code: str) -> Customer:
+    customer = db.session.scalar(select(Customer).where(Customer.code == code))
+    if customer is None:
+        abort(404)
+    return customer
+
+
+def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):
+    """The customer's page on ``tab``; ``forms`` carry what a refused submission typed, ``move`` a meter move
+    waiting for confirmation."""
+    forms = forms or {}
+    context = {
+        "customer": customer,
+        "tab": tab,
+        "forms": forms,
+        "move": move,
+        "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
+        "pending": pending_summary(customer.id),
+        "tampered": evidence_review.open_findings(customer.id),
+    }
+    if context["tampered"] and current_user.is_admin:
+        context["review"] = review_form(context["tampered"])
+    if context["pending"].requests:
+        context["pending_first"] = pending_recalculations(customer.id, limit=5)
+    if tab == "orders":
+        context["orders"] = db.paginate(
+            select(Order).where(Order.customer_id == customer.id).order_by(Order.closing_date.desc(), Order.id.desc()),
+            per_page=25,
+            error_out=False,
+        )
+        context["total"] = Decimal(
+            db.session.scalar(
+                select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id)
+            )
+        )
+    elif tab == "ledger":
+        context.update(_ledger(customer, forms))
+    elif tab == "billing":
+        _billing_forms(customer, forms)
+        context.update(_billing(customer))
+    elif tab == "monthly":
+        context.update(_monthly(customer))
+    else:
+        context.update(_metering(customer, forms))
+    return render_template("customers/show.html", **context)
+
+
+def posting_of(kind: Kind, signed: Decimal) -> str:
+    """The accounts a movement of this kind and sign debits and credits, by name: "Dr Cash / Cr Customer deposits"."""
+    rule = rule_of(kind, signed)
+    names = dict(
+        db.session.execute(select(Account.code, Account.name).where(Account.code.in_([rule.debit, rule.credit]))).all()
+    )
+    return _("Dr %(debit)s / Cr %(credit)s", debit=names[rule.debit], credit=names[rule.credit])
+
+
+def _ledger(customer: Customer, forms: dict) -> dict:
+    """The movements, newest first, each with what reversed it; the forms that move money (adjusting: an admin's)."""
+    for name in ("recharge", "charge"):
+        forms.setdefault(
+            name,
+            MovementForm(prefix=name, formdata=None, idempotency_key=uuid.uuid4().hex, value_date=local_today()),
+        )
+    if current_user.is_admin:
+        forms.setdefault("adjust", adjust_form(idempotency_key=uuid.uuid4().hex))
+    movements = db.paginate(
+        select(BalanceTransaction)
+        .options(selectinload(BalanceTransaction.created_by))
+        .where(BalanceTransaction.customer_id == customer.id)
+        .order_by(BalanceTransaction.id.desc()),
+        per_page=25,
+        error_out=False,
+    )
+    shown = [m.id for m in movements.items]
+    reversed_by = dict(
+        db.session.execute(
+            select(BalanceTransaction.reverses_id, BalanceTransaction.id).where(
+                BalanceTransaction.reverses_id.in_(shown)
+            )
+        ).all()
+    )
+    return {
+        "movements": movements,
+        "reversed_by": reversed_by,
+        "reversible": {m.id for m in movements.items if m.id not in reversed_by and wallet.not_reversible(m) is None},
+        "reasons": REASONS,
+        "adjusts": {sign: posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)},
+    }
+
+
+def _billing_forms(customer: Customer, forms: dict) -> None:
+    forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=local_today()))
+    choices = held_meter_choices(customer)
+    for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
+        if name not in forms:
+            forms[name] = form_class(prefix=name, formdata=None)
+            if name == "invoice":
+                forms[name].issued_on.data = local_today()
+            else:
+                forms[name].paid_on.data = local_today()
+            if len(choices) == 2:  # a single meter: chosen already
+                forms[name].meter_id.data = choices[1].value
+        forms[name].meter_id.choices = choices
+
+
+def _billing(customer: Customer) -> dict:
+    """The customer's periods with what they owe on each meter, and the invoices and payments dated in them (the
+    withdrawn ones too, with who withdrew them)."""
+    net = meter_customer_net_sql(MeterAssignment.meter_id, MeterAssignment.customer_id)
+    assignments = db.session.execute(
+        select(MeterAssignment, due_sql(net), overpaid_sql(net))
+        .options(selectinload(MeterAssignment.meter))
+        .where(MeterAssignment.customer_id == customer.id)
+        .order_by(MeterAssignment.is_active.desc(), MeterAssignment.started_on.desc())
+    ).all()
+    held = MeterAssignment.__table__.alias("held")
+
+    def in_periods(model, on):
+        return select(model).where(
+            select(held.c.id)
+            .where(held.c.customer_id == customer.id, held.c.meter_id == model.meter_id, covers(held.c, on))
+            .exists()
+        )
+
+    invoices = db.session.scalars(
+        in_periods(Invoice, Invoice.issued_on)
+        .options(selectinload(Invoice.meter))
+        .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+    ).all()
+    payments = db.session.scalars(
+        in_periods(Payment, Payment.paid_on)
+        .options(selectinload(Payment.meter))
+        .order_by(Payment.paid_on.desc(), Payment.id.desc())
+    ).all()
+    withdrawn_by = {row.withdrawn_by_id for row in (*invoices, *payments)} - {None}
+    return {
+        "assignments": _owed_once_per_meter(assignments),
+        "invoices": invoices,
+        "payments": payments,
+        "withdrawers": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(withdrawn_by)))},
+    }
+
+
+def _owed_once_per_meter(assignments) -> list[tuple]:
+    """Each period with what the customer owes on its meter, shown on the meter's latest period only: the
+    figure covers every period of the meter at the customer's, and is counted once in their totals."""
+    shown_for = set()
+    rows = []
+    for assignment, due, overpaid in assignments:
+        first = assignment.meter_id not in shown_for
+        shown_for.add(assignment.meter_id)
+        rows.append((assignment, Decimal(due) if first else None, Decimal(overpaid) if first else None))
+    return rows
+
+
+def _metering(customer: Customer, forms: dict) -> dict:
+    """What the "Readings & pricing" tab shows (``forms["duplicate"]``: the reading already there on the date a
+    refused reading was dated, which the form asks to confirm)."""
+    reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=local_today())
+    reading_form.meter_id.choices = held_meter_choices(customer)
+    if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
+        reading_form.meter_id.data = reading_form.meter_id.choices[1].value
+    return {
+        "reading_form": reading_form,
+        "duplicate": forms.get("duplicate"),
+        "pricing_form": forms.get("pricing") or PricingForm(prefix="pricing", formdata=None),
+        "pricing_rows": db.session.scalars(
+            select(CustomerPricing)
+            .where(CustomerPricing.customer_id == customer.id)
+            .order_by(CustomerPricing.effective_from.desc())
+        ).all(),
+        "readings": db.paginate(
+            select(MeterReading)
+            .options(selectinload(MeterReading.calculation), selectinload(MeterReading.meter))
+            .where(MeterReading.customer_id == customer.id)
+            .order_by(MeterReading.reading_date.desc(), MeterReading.id.desc()),
+            per_page=25,
+            error_out=False,
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: Decimal
+    y: Decimal
+    width: Decimal
+    height: Decimal
+    month: MonthlyCustomerBalance
+    label: str
+    """The month under its bar, ``MM/YY``; every other month when there are many."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Closing balance (a line) and Sm³ volume (bars) per month, in SVG coordinates."""
+
+    width: int
+    height: int
+    bars: list[Bar]
+    points: str
+    zero_y: Decimal
+
+
+def _monthly(customer: Customer) -> dict:
+    """What the monthly balances tab shows: the latest months, newest first, and their chart."""
+    rows = db.session.scalars(
+        select(MonthlyCustomerBalance)
+        .where(MonthlyCustomerBalance.customer_id == customer.id)
+        .order_by(MonthlyCustomerBalance.year_month.desc())
+        .limit(MONTHS_SHOWN)
+    ).all()
+    return {"months": rows, "chart": chart(list(reversed(rows))) if rows else None}
+
+
+def chart(rows: list[MonthlyCustomerBalance]) -> Chart:
+    """Scale the months into the drawing: bars from the bottom, the line between its lowest and highest value."""
+    inner_w, inner_h = Decimal(WIDTH - 2 * PAD), Decimal(HEIGHT - 2 * PAD)
+    slot = inner_w / len(rows)
+    top_volume = max((r.total_volume_sm3 for r in rows), default=Decimal(0)) or Decimal(1)
+    closings = [r.closing_balance for r in rows]
+    low, high = min([*closings, Decimal(0)]), max([*closings, Decimal(0)])
+    span = (high - low) or Decimal(1)
+
+    def y_of(value: Decimal) -> Decimal:
+        return (PAD + inner_h - (value - low) / span * inner_h).quantize(TENTH)
+
+    bars, points = [], []
+    for index, row in enumerate(rows):
+        height = (row.total_volume_sm3 / top_volume * inner_h).quantize(TENTH)
+        x = (PAD + slot * index).quantize(TENTH)
+        month = Month.parse(row.year_month)
+        label = f"{month.month:02d}/{month.year % 100:02d}" if len(rows) <= 12 or index % 2 == 0 else ""
+        width = (slot * 3 / 5).quantize(TENTH)
+        bars.append(Bar(x + (slot / 5).quantize(TENTH), PAD + inner_h - height, width, height, row, label))
+        points.append(f"{(x + slot / 2).quantize(TENTH)},{y_of(row.closing_balance)}")
+    return Chart(WIDTH, HEIGHT, bars, " ".join(points), y_of(Decimal(0)))

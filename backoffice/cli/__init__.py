@@ -26,18 +26,23 @@ from backoffice.cli import (
     users,
 )
 
+GROUPS = (
+    users.users,
+    customers.customers,
+    managers.managers,
+    meters.meters,
+    targets.targets,
+    ledger.ledger,
+    books.books,
+    billing.billing,
+    pricing.pricing,
+    demo_data.demo_data,
+    reconcile.reconcile,
+    health.health,
+    api_token.api_token,
+)
+
 
 def init_app(app: Flask) -> None:
-    app.cli.add_command(users.users)
-    app.cli.add_command(customers.customers)
-    app.cli.add_command(managers.managers)
-    app.cli.add_command(meters.meters)
-    app.cli.add_command(targets.targets)
-    app.cli.add_command(ledger.ledger)
-    app.cli.add_command(books.books)
-    app.cli.add_command(billing.billing)
-    app.cli.add_command(pricing.pricing)
-    app.cli.add_command(demo_data.demo_data)
-    app.cli.add_command(reconcile.reconcile)
-    app.cli.add_command(health.health)
-    app.cli.add_command(api_token.api_token)
+    for group in GROUPS:
+        app.cli.add_command(group)

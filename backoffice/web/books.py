@@ -48,7 +48,7 @@ from backoffice.services import account_lines, approvals, books, journal_export,
 from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
-from backoffice.web.forms import FlaskForm, SubForm
+from backoffice.web.forms import FlaskForm, SubForm, errors_text
 from backoffice.web.lists import Column, DateRange, Listing
 from backoffice.web.pending import pending_notice
 from backoffice.web.words import WORDS
@@ -472,7 +472,7 @@ def _period_action(form: FlaskForm, month: str, act, done):
             return _periods(month, str(error)), 422
         flash(str(done) % {"month": action.year_month}, "success")
         return redirect(url_for("books.periods"))
-    return _periods(month, " ".join(str(e) for field in form for e in field.errors)), 422
+    return _periods(month, errors_text(form)), 422
 
 
 def _periods(month: str | None = None, error: str | None = None) -> str:

@@ -45,7 +45,7 @@ from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, Movement
 from backoffice.web.customer_page import customer_or_404, render_customer
 from backoffice.web.fields import OptionalMoneyField, error_under_field
 from backoffice.web.filters import money
-from backoffice.web.forms import FlaskForm
+from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
@@ -322,7 +322,7 @@ def charge_preview(code: str):
     customer = customer_or_404(code)
     form = MovementForm(prefix="charge")
     form.validate()
-    error = " ".join(map(str, form.amount.errors))
+    error = errors_text(form.amount)
     if not error and form.amount.data is not None and form.amount.data > customer.balance:
         error = _("More than the %(balance)s available.", balance=money(customer.balance))
     return render_template("customers/_charge_preview.html", customer=customer, form=form, error=error)

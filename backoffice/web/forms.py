@@ -103,3 +103,11 @@ CSRF_MESSAGES = (
     _l("The CSRF tokens do not match."),
 )
 """Why Flask-WTF refuses a request's CSRF token, as it words it (the API answers it in the request's language)."""
+
+
+def errors_text(*fields) -> str:
+    """What these fields (or every field of a form given whole) say is wrong, as one text: a message given lazily
+    (``_l``) is said in the page's language."""
+    if len(fields) == 1 and isinstance(fields[0], wtforms.Form):
+        fields = tuple(fields[0])
+    return " ".join(str(error) for field in fields for error in field.errors)

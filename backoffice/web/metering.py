@@ -22,7 +22,7 @@ from backoffice.web.customer_forms import PricingForm, ReadingForm
 from backoffice.web.customer_page import customer_or_404, render_customer
 from backoffice.web.fields import DecimalNumberField
 from backoffice.web.filters import money
-from backoffice.web.forms import FlaskForm
+from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.pending import waits
 from backoffice.web.repricing import start_recalculation
 from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
@@ -81,7 +81,7 @@ def preview_reading(code: str):
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
     form.validate()
-    priced, duplicate, error = None, None, " ".join(map(str, form.volume_flow_meter.errors + form.reading_date.errors))
+    priced, duplicate, error = None, None, errors_text(form.volume_flow_meter, form.reading_date)
     if not error and form.volume_flow_meter.data is not None:
         try:
             if form.meter_id.data is not None:
@@ -226,7 +226,7 @@ def preview_pricing(code: str):
         except metering.MeteringError as problem:
             error = str(problem)
     else:
-        error = " ".join(str(e) for field in form for e in field.errors)
+        error = errors_text(form)
     return render_template("metering/_pricing_preview.html", impact=impact, error=error)
 
 

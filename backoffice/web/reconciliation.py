@@ -14,7 +14,7 @@ from backoffice.models import ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, Scope, engine
 from backoffice.reconcile.report import csv_filename, csv_lines, entity_of, name_of, named_entities
 from backoffice.web.auth import requires_role
-from backoffice.web.forms import FlaskForm
+from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start as start_job
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
@@ -114,7 +114,7 @@ def start():
     if not form.validate_on_submit():
         abort(400)
     if form.scope() is None:
-        message = " ".join(map(str, form.customer.errors))
+        message = errors_text(form.customer)
         if request.headers.get("HX-Request"):
             return render_template("jobs/_unavailable.html", message=message), 422
         flash(message, "error")

@@ -20,7 +20,7 @@ from backoffice.services import metering
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
-from backoffice.web.forms import FlaskForm
+from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.pending import waits
 from backoffice.web.repricing import reprice
 
@@ -82,7 +82,7 @@ def preview():
         except metering.MeteringError as problem:
             error = str(problem)
     else:
-        error = " ".join(str(e) for field in form for e in field.errors)
+        error = errors_text(form)
     return render_template("tariff/_preview.html", impact=impact, error=error)
 
 

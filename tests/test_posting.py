@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.hooks import AppendOnly
+from backoffice.locking import lock_customers
 from backoffice.models import (
     Account,
     BalanceTransaction,
@@ -23,11 +24,15 @@ from backoffice.models import (
     MonthlyCustomerBalance,
     RunMode,
 )
+from backoffice.models.types import Money
+from backoffice.posting.many import post_many
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import post
 from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, NoRule, counts, rule_of, table_markdown
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 
 D = Decimal
 
@@ -87,6 +92,61 @@ def test_each_wallet_movement_posts_the_accounts_its_rule_names(app):
             (rule.credit, D("0.00"), abs(row.signed_amount)),
         ]
     assert run(RunMode.VERIFY).mismatched == 0
+
+
+def _written(row_id: int) -> tuple:
+    """A ledger row, its entry and the entry's lines, without what names the customer or the ids."""
+    row = db.session.get(BalanceTransaction, row_id)
+    entry = db.session.get(JournalEntry, row.entry_id)
+    kept = ("kind", "amount", "signed_amount", "balance_before", "balance_after", "value_date", "reference_type")
+    return (
+        {name: getattr(row, name) for name in (*kept, "reference_id", "description", "reason")},
+        (entry.entry_date, entry.status, entry.source_type, entry.description.split(" #")[0]),
+        entry.number == f"JE-{entry.id}" and entry.source_id == row.id and entry.posted_at is not None,
+        _entry_lines(row.entry_id),
+    )
+
+
+@pytest.mark.parametrize(
+    "rule", [r for r in RULES if r.wallet], ids=lambda r: f"{r.kind.value}{'+' if r.sign > 0 else '-'}"
+)
+def test_one_movement_and_a_batch_of_it_write_the_same_rows(app, rule):
+    """``post`` and ``post_many`` write from one definition (``posting.writes``): the same movement, posted alone
+    for one customer and as a batch for another in the same state, writes the same ledger row, entry and lines."""
+    alone, batched = CustomerFactory(), CustomerFactory()
+    for customer in (alone, batched):
+        wallet.recharge(customer.id, D("1000"))
+    signed, on = D("123.45") * rule.sign, local_today() - timedelta(days=1)
+    with unit_of_work() as connection:
+        lock_customers(connection, [alone.id, batched.id])
+        movement = Movement(
+            kind=rule.kind,
+            amount=signed,
+            customer_id=alone.id,
+            value_date=on,
+            reference=Reference("meter_reading", 7),
+            description="Gas delivered",
+            reason="repricing",
+            allow_overdraft=True,
+        )
+        posted = post(connection, movement)
+        values = {
+            "customer_id": sa.literal(batched.id),
+            "position": sa.literal(1),
+            "kind": sa.literal(rule.kind.value),
+            "signed_amount": sa.literal(signed, Money),
+            "value_date": sa.literal(on),
+            "reference_type": sa.literal("meter_reading"),
+            "reference_id": sa.literal(7),
+            "description": sa.literal("Gas delivered"),
+        }
+        post_many(connection, sa.select(*(value.label(name) for name, value in values.items())), reason="repricing")
+        batched_id = connection.execute(
+            sa.select(sa.func.max(BalanceTransaction.id)).where(BalanceTransaction.customer_id == batched.id)
+        ).scalar_one()
+    db.session.rollback()
+    assert _written(posted.source_id) == _written(batched_id)
+    assert _written(batched_id)[2] is True
 
 
 def test_a_deposit_dated_last_month_counts_in_last_month_and_its_entry_is_dated_so(app):

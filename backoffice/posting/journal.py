@@ -226,7 +226,7 @@ def settle(
 
 def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
     """Move the accounts by a recorded entry's lines, in the bucket of ``bucket_key`` (see :func:`post`)."""
-    _move_accounts(connection, recorded.lines, recorded.accounts, bucket_key)
+    move_lines(connection, recorded.lines, recorded.accounts, bucket_key)
 
 
 def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) -> None:
@@ -267,7 +267,7 @@ def post_draft(
     found = _accounts(connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
     seals.written(connection, "journal_entries", entries.c.id == entry_id)
-    _move_accounts(connection, checked, found, bucket_key)
+    move_lines(connection, checked, found, bucket_key)
 
 
 def refuse_control_accounts(connection: Connection, lines: list[Line]) -> None:
@@ -374,7 +374,7 @@ def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[st
     )
 
 
-def _move_accounts(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
+def move_lines(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
     """Move each account's bucket by its lines in its normal direction, the last statements before the commit."""
     _move_buckets(connection, moves(checked, found, bucket_key))
 

@@ -42,11 +42,9 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     table,
-    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import REGCLASS
@@ -54,12 +52,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateTable
 
 from backoffice import seals
-from backoffice.models import Account, BalanceTransaction, Customer, EntryStatus, JournalEntry, JournalLine, status_sql
-from backoffice.models.types import Balance, Money, utcnow
+from backoffice.models import Account, BalanceTransaction, Customer, JournalEntry, JournalLine, status_sql
+from backoffice.models.types import Money, utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
-from backoffice.posting import journal
+from backoffice.posting import journal, writes
 from backoffice.posting.post import refuse_if_closed, value_date
-from backoffice.posting.rules import WALLET_KINDS
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.quarantine import refuse_if_quarantined
 
@@ -93,6 +90,9 @@ staged = Table(
     Column("reference_type", String(40)),
     Column("reference_id", Integer),
     Column("description", String(300), nullable=False),
+    Column("reason", String(40)),
+    Column("reverses_id", Integer),
+    Column("idempotency_key", String(100)),
     Column("code", String(32), nullable=False),
     Column("row_id", Integer, nullable=False),
     Column("entry_id", Integer, nullable=False),
@@ -107,7 +107,6 @@ staged = Table(
 
 _CREATE = CreateTable(staged, if_not_exists=True)
 _EMPTY = delete(staged)
-_HEADING = case({kind.value: kind.value.capitalize() for kind in WALLET_KINDS}, value=staged.c.kind)
 
 
 def post_many(
@@ -118,11 +117,12 @@ def post_many(
     value date among them (its months change from that month on)."""
     connection.execute(_CREATE)
     connection.execute(_EMPTY)  # a unit of work may post twice; SQLite keeps the table's rows
-    connection.execute(_staging(connection.dialect.name).add_cte(movements.cte("movements")), bound or {})
+    staging = _staging(connection.dialect.name).add_cte(movements.cte("movements"))
+    connection.execute(staging, (bound or {}) | {"posting_reason": reason})
     refuse_if_closed(connection, select(staged.c.customer_id))
     refuse_if_quarantined(connection, select(staged.c.customer_id))
     _refuse(connection)
-    values = {"moment": utcnow(), "user_id": user.id if user else None, "reason": reason}
+    values = {"moment": utcnow(), "user_id": user.id if user else None}
     for statement in _AT_ONCE if connection.dialect.name == "postgresql" else _STEP_BY_STEP:
         connection.execute(statement, values)
     seals.seal(
@@ -183,8 +183,9 @@ def _staging(dialect: str):
         order = func.row_number().over(order_by=(chained.c.customer_id, chained.c.position))
         ids = [select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() + order for t in (ledger, entries)]
     columns = [*MOVEMENT_COLUMNS, "balance_after", "recharged_after", "spent_after", "code"]
+    reason = bindparam("posting_reason", type_=String)
     return insert(staged).from_select(
-        [*columns, "row_id", "entry_id"], select(*(chained.c[name] for name in columns), *ids)
+        [*columns, "reason", "row_id", "entry_id"], select(*(chained.c[name] for name in columns), reason, *ids)
     )
 
 
@@ -225,73 +226,6 @@ def _refuse_beyond_limits(connection: Connection) -> None:
     raise BeyondLimit(_("The total spent of %(code)s", code=code))
 
 
-_MOMENT = bindparam("moment", type_=entries.c.created_at.type)
-_USER = bindparam("user_id", type_=Integer)
-_REASON = bindparam("reason", type_=ledger.c.reason.type)
-
-
-def _entries(status: dict):
-    """Each movement's journal entry, with its ``status`` columns: "Charge #12 of C0001", dated on its value date."""
-    description = _HEADING + literal(" #") + cast(staged.c.row_id, String) + literal(" of ") + staged.c.code
-    values = {
-        "id": staged.c.entry_id,
-        "number": literal("JE-") + cast(staged.c.entry_id, String),
-        "entry_date": staged.c.value_date,
-        "description": description,
-        **status,
-        "source_type": literal("balance_transaction"),
-        "source_id": staged.c.row_id,
-        "created_at": _MOMENT,
-    }
-    return insert(entries).from_select(list(values), select(*values.values()).order_by(staged.c.entry_id))
-
-
-def _lines():
-    """Each entry's two lines by its rule, the debit first: ``journal.rule_lines``, set-based."""
-    amount = func.abs(staged.c.signed_amount)
-    sides = []
-    for number, side in enumerate(("debit", "credit")):
-        code = account_sql(side, staged.c.kind, staged.c.signed_amount)
-        sides.append(
-            select(
-                staged.c.entry_id,
-                accounts.c.id.label("account_id"),
-                (amount if side == "debit" else literal(0, Balance)).label("debit"),
-                (amount if side == "credit" else literal(0, Balance)).label("credit"),
-                literal(number).label("side"),
-            ).join_from(staged, accounts, accounts.c.code == code)
-        )
-    both = union_all(*sides).subquery("sides")
-    return insert(lines).from_select(
-        ["entry_id", "account_id", "debit", "credit", "description"],
-        select(both.c.entry_id, both.c.account_id, both.c.debit, both.c.credit, literal("")).order_by(
-            both.c.entry_id, both.c.side
-        ),
-    )
-
-
-def _ledger_rows():
-    signed = staged.c.signed_amount
-    values = {
-        "id": staged.c.row_id,
-        "customer_id": staged.c.customer_id,
-        "kind": staged.c.kind,
-        "amount": func.abs(signed),
-        "signed_amount": signed,
-        "balance_before": func.round(staged.c.balance_after - signed, 2),
-        "balance_after": staged.c.balance_after,
-        "value_date": staged.c.value_date,
-        "reference_type": staged.c.reference_type,
-        "reference_id": staged.c.reference_id,
-        "description": staged.c.description,
-        "reason": _REASON,
-        "entry_id": staged.c.entry_id,
-        "created_at": _MOMENT,
-        "created_by_id": _USER,
-    }
-    return insert(ledger).from_select(list(values), select(*values.values()).order_by(staged.c.row_id))
-
-
 def _customers():
     """Each customer's balance, totals and status moved by the sum of its movements: what the last one leaves."""
     kind, signed = staged.c.kind, staged.c.signed_amount
@@ -313,34 +247,22 @@ def _customers():
             balance=after,
             total_recharged=func.round(customers.c.total_recharged + sums.c.recharged, 2),
             total_spent=func.round(customers.c.total_spent + sums.c.spent, 2),
-            balance_last_updated_at=_MOMENT,
+            balance_last_updated_at=writes.MOMENT,
             status=status_sql(after, customers.c.suspend_below),
         )
     )
 
 
-_STEP_BY_STEP = [
-    _entries({"status": literal(EntryStatus.DRAFT.value)}),
-    _lines(),
-    update(entries)
-    .where(entries.c.id.in_(select(staged.c.entry_id)))
-    .values(status=EntryStatus.POSTED, posted_at=_MOMENT, posted_by_id=_USER),
-    _ledger_rows(),
-    _customers(),
-]
-"""SQLite's statements: the entries as drafts, their lines, the entries posted, the ledger rows, the customers."""
+_STEP_BY_STEP = [*writes.written(staged, "sqlite").values(), _customers()]
+"""SQLite's statements: what ``writes`` defines (the entries as drafts, their lines, the entries posted, the
+ledger rows), then the customers."""
 
 _AT_ONCE = [
-    _customers().add_cte(
-        _entries({"status": literal(EntryStatus.POSTED.value), "posted_at": _MOMENT, "posted_by_id": _USER}).cte(
-            "new_entries"
-        ),
-        _lines().cte("new_lines"),
-        _ledger_rows().cte("new_rows"),
-    )
+    _customers().add_cte(*(part.cte(f"new_{name}") for name, part in writes.written(staged, "postgresql").items()))
 ]
-"""PostgreSQL's one statement: the entries written posted with their lines, the ledger rows, the customers. The
-books' guards run when it ends, over all its rows, each entry with its lines by then."""
+"""PostgreSQL's one statement: what ``writes`` defines (the entries written posted with their lines, the ledger
+rows), and the customers. The books' guards run when it ends, over all its rows, each entry with its lines by
+then."""
 
 _DEBIT = account_sql("debit", staged.c.kind, staged.c.signed_amount)
 _CREDIT = account_sql("credit", staged.c.kind, staged.c.signed_amount)

@@ -19,6 +19,7 @@ from backoffice.locking import lock_customers
 from backoffice.models import BalanceTransaction, MonthlyCustomerBalance, RecalculationReason, RecalculationRequest
 from backoffice.models.metering import TransactionCalculation, Volume
 from backoffice.models.types import Balance, Money, Month, month_of_date, upsert, utcnow
+from backoffice.posting.rules import DELIVERED, MEASURES, MONTH_COLUMNS
 from backoffice.posting.sql import contribution_sql
 
 months = MonthlyCustomerBalance.__table__
@@ -96,43 +97,31 @@ def adding_to_month(dialect: str, *, where=None, details=None):
 _UPSERT = {dialect: adding_to_month(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def shift(
-    connection: Connection,
-    customer_id: int,
-    year_month: str,
-    *,
-    deposits: Decimal = Decimal(0),
-    purchases: Decimal = Decimal(0),
-    volume: Decimal = Decimal(0),
-    details: dict,
-) -> None:
-    """Apply one movement to its month and carry its net to every later month's opening and closing."""
-    values = shifting(customer_id, year_month, deposits=deposits, purchases=purchases, volume=volume, details=details)
+def shift(connection: Connection, customer_id: int, year_month: str, moved: dict, details: dict) -> None:
+    """Apply one movement to its month and carry its net to every later month's opening and closing.
+
+    ``moved``: what the movement adds to each month column it counts in (``rules.counts``, ``rules.measured``)."""
+    values = shifting(customer_id, year_month, moved, details)
     later = connection.execute(_UPSERT[connection.dialect.name], values).scalar_one()
     if values["net"] and later:
         connection.execute(LATER, values)
-    if deposits <= 0 and purchases <= 0 and volume <= 0:
+    if values["deposits"] <= 0 and values["purchases"] <= 0 and values["volume"] <= 0:
         # Something was taken away (or nothing moved): a month left with nothing in it has no row.
         connection.execute(EMPTY, values)
 
 
-def shifting(
-    customer_id: int,
-    month: str | date,
-    *,
-    deposits: Decimal = Decimal(0),
-    purchases: Decimal = Decimal(0),
-    volume: Decimal = Decimal(0),
-    details: dict | None = None,
-) -> dict:
-    """The parameters of the statements that shift a month (``month``, or the month of a date) by a movement
-    (``details`` bound unless ``None``)."""
+def shifting(customer_id: int, month: str | date, moved: dict | None = None, details: dict | None = None) -> dict:
+    """The parameters of the statements that shift a month (``month``, or the month of a date) by what a movement
+    adds to its columns (``moved``, by column; none for the month alone), ``details`` bound unless ``None``."""
+    columns = (*MONTH_COLUMNS, *(measure.month for measure in MEASURES))
+    added = {column: (moved or {}).get(column, Decimal(0)) for column in columns}
+    deposits, purchases = added["total_deposits"], added["total_purchases"]
     return {
         "b_customer_id": customer_id,
         "b_year_month": month if isinstance(month, str) else month_of(month),
         "deposits": deposits,
         "purchases": purchases,
-        "volume": volume,
+        "volume": added[DELIVERED.month],
         "net": deposits - purchases,
         "moment": utcnow(),
     } | ({} if details is None else {"details": details})
@@ -159,7 +148,7 @@ def expected_months(customer_ids=None):
         calculations.c.year_month,
         literal(0, Balance),
         literal(0, Balance),
-        calculations.c.volume_sm3,
+        calculations.c[DELIVERED.column],
     )
     if customer_ids is not None:
         movements = movements.where(ledger.c.customer_id.in_(customer_ids))

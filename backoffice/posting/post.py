@@ -5,8 +5,9 @@ locked and moved by one ``UPDATE … RETURNING`` whose conditions are the balanc
 columns' limits; the ledger row with its balance before and after (its id taken once the customer
 is locked, so that a customer's rows are in the order their balances chain); its month (or, for a
 customer not kept in real time, a recalculation request); its journal entry, posted, naming the
-row; the accounts last. On PostgreSQL all of it is one statement (``posting.statement``); on
-SQLite the entry's lines are written as a draft first, then the rest statement by statement. An
+row; the accounts last. The entry, its lines and the ledger row are what ``posting.writes`` defines, for one
+movement as for a batch (``posting.many``). On PostgreSQL all of it is one statement (``posting.statement``); on
+SQLite it is statement by statement, the customer's row first. An
 invoice or a payment has its entry and moves the accounts; the billing service writes its row and
 the meter's and customers' totals in the same unit of work. A manual entry is its lines.
 
@@ -21,7 +22,7 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from backoffice import seals
@@ -29,7 +30,7 @@ from backoffice.config import local_today
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, RecalculationReason, TransactionKind
 from backoffice.models.types import utcnow
 from backoffice.money import MAX_BALANCE, BeyondLimit, shown
-from backoffice.posting import journal, months, periods
+from backoffice.posting import journal, months, periods, writes
 from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind, counts, rule_of
 from backoffice.posting.statement import MOVE, ONE_STATEMENT
@@ -121,7 +122,6 @@ _NEW_SOURCE_ENTRY = {
     kind: journal.entry_statement(new_row, source_id=new_row.c.id)
     for kind, new_row in ((kind, _new(table)) for kind, table in _SOURCE_TABLES.items())
 }
-_INSERT = insert(ledger).returning(ledger.c.id)
 
 
 def post(connection: Connection, movement: Movement) -> Posted:
@@ -207,95 +207,91 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement))
     signed = movement.amount
+    lines = journal.check_lines(journal.rule_lines(rule, signed))
+    found = journal.accounts_of(connection, lines)  # the chart of accounts has the rule's accounts
     moved = counts(rule, signed)
     now = utcnow()
-    moving = {
+    reference = movement.reference
+    given = {
         "customer": movement.customer_id,
         "signed": signed,
         "overdraft": movement.allow_overdraft,
         "automatic": rule.kind is Kind.CHARGE,
         "recharged": moved["total_recharged"],
         "spent": moved["total_spent"],
-        "moved_at": now,
+        "moment": now,
+        "user_id": movement.user.id if movement.user else None,
+        "movement_kind": rule.kind.value,
+        "movement_value_date": on,
+        "movement_reference_type": reference.type if reference else None,
+        "movement_reference_id": reference.id if reference else None,
+        "movement_description": movement.description.strip()[:300],
+        "movement_reason": movement.reason,
+        "movement_reverses_id": movement.reverses_id,
+        "movement_idempotency_key": key,
     }
-    values = {
-        "customer_id": movement.customer_id,
-        "kind": TransactionKind(rule.kind.value),
-        "amount": abs(signed),
-        "signed_amount": signed,
-        "value_date": on,
-        "reference_type": movement.reference.type if movement.reference else None,
-        "reference_id": movement.reference.id if movement.reference else None,
-        "description": movement.description.strip()[:300],
-        "reason": movement.reason,
-        "reverses_id": movement.reverses_id,
-        "idempotency_key": key,
-        "created_at": now,
-        "created_by_id": movement.user.id if movement.user else None,
-    }
-    if connection.dialect.name == "postgresql":
-        row = _in_one_statement(connection, movement, rule, moving, values, moved)
-    else:
-        row = _statement_by_statement(connection, movement, rule, moving, values, moved)
-    values |= {"balance_before": row.balance - signed, "balance_after": row.balance}
-    return _sealed(connection, Posted(values["entry_id"], values["id"], BalanceTransaction(**values)), values["id"])
+    write = _in_one_statement if connection.dialect.name == "postgresql" else _statement_by_statement
+    row_id, entry_id, balance = write(connection, movement, rule, given, moved, lines, found)
+    written = BalanceTransaction(
+        id=row_id,
+        customer_id=movement.customer_id,
+        kind=TransactionKind(rule.kind.value),
+        amount=abs(signed),
+        signed_amount=signed,
+        balance_before=balance - signed,
+        balance_after=balance,
+        value_date=on,
+        reference_type=given["movement_reference_type"],
+        reference_id=given["movement_reference_id"],
+        description=given["movement_description"],
+        reason=movement.reason,
+        reverses_id=movement.reverses_id,
+        idempotency_key=key,
+        entry_id=entry_id,
+        created_at=now,
+        created_by_id=given["user_id"],
+    )
+    return _sealed(connection, Posted(entry_id, row_id, written), row_id)
 
 
-def _statement_by_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):
-    """The entry's lines as a draft first, then the customer's row, the ledger row, the month, the entry posted,
-    the accounts."""
-    lines = journal.rule_lines(rule, movement.amount)
-    recorded = journal.record(connection, journal.ENTRY, values["value_date"], lines, source_type="balance_transaction")
-    row = connection.execute(MOVE, moving).one_or_none()
+_NEXT_IDS = select(journal.next_id("balance_transactions"), journal.next_id("journal_entries"))
+_WRITTEN = list(writes.written(writes.bound(), "sqlite").values())
+
+
+def _statement_by_statement(connection, movement: Movement, rule, given: dict, moved: dict, lines, found):
+    """The customer's row, then what ``writes`` defines (the entry as a draft, its lines, the entry posted, the
+    ledger row), the month, the accounts."""
+    row = connection.execute(MOVE, given).one_or_none()
     if row is None:
         _refused(connection, movement, rule)
-    values["entry_id"] = recorded.entry_id
-    values["id"] = connection.execute(
-        _INSERT, values | {"balance_before": row.balance - movement.amount, "balance_after": row.balance}
-    ).scalar_one()
+    row_id, entry_id = connection.execute(_NEXT_IDS).one()
+    one = given | {
+        "movement_code": row.code,
+        "movement_row_id": row_id,
+        "movement_entry_id": entry_id,
+        "movement_balance_after": row.balance,
+    }
+    for statement in _WRITTEN:
+        connection.execute(statement, one)
     if moved["total_deposits"] or moved["total_purchases"]:
-        _roll_up(connection, movement, row.use_realtime_calculation, values, moved)
-    heading = f"{rule.kind.value.capitalize()} #{values['id']} of {row.code}"
-    journal.settle(connection, recorded, movement.user, source_id=values["id"], description=heading)
-    journal.move(connection, recorded, movement.customer_id)
-    return row
+        _roll_up(connection, movement, row.use_realtime_calculation, given, row_id, moved)
+    journal.move_lines(connection, lines, found, movement.customer_id)
+    return row_id, entry_id, row.balance
 
 
-_BOUND_AS_ROW = (
-    "kind",
-    "amount",
-    "value_date",
-    "reference_type",
-    "reference_id",
-    "description",
-    "reason",
-    "reverses_id",
-    "idempotency_key",
-)
-
-
-def _in_one_statement(connection, movement: Movement, rule, moving: dict, values: dict, moved: dict):
+def _in_one_statement(connection, movement: Movement, rule, given: dict, moved: dict, lines, found):
     """``ONE_STATEMENT``; a month left empty by what the movement took away loses its row after it."""
-    lines = journal.check_lines(journal.rule_lines(rule, movement.amount))
-    found = journal.accounts_of(connection, lines)
     (first, first_by), (second, second_by) = sorted(
         (account, by) for (account, _bucket), by in journal.moves(lines, found, movement.customer_id).items()
     )
     deposits, purchases = moved["total_deposits"], moved["total_purchases"]
     in_month = bool(deposits or purchases)
-    bound = {name: values[name] for name in _BOUND_AS_ROW} | {
-        "amount": values["amount"],
-        "user_id": values["created_by_id"],
-    }
     row = connection.execute(
         ONE_STATEMENT,
-        moving
-        | bound
-        | months.shifting(movement.customer_id, values["value_date"], deposits=deposits, purchases=purchases)
+        given
+        | months.shifting(movement.customer_id, given["movement_value_date"], moved)
         | {
-            "heading": rule.kind.value.capitalize(),
-            "debit_account": found[rule.debit].id,
-            "credit_account": found[rule.credit].id,
+            "moment": given["moment"],
             "bucket": journal.bucket_of(movement.customer_id),
             "first_account": first,
             "first_by": first_by,
@@ -308,28 +304,19 @@ def _in_one_statement(connection, movement: Movement, rule, moving: dict, values
         _refused(connection, movement, rule)
     if row.buckets < 2:
         raise BeyondLimit(journal.beyond_limit(connection, journal.moves(lines, found, movement.customer_id)))
-    values |= {"id": row.row_id, "entry_id": row.entry_id}
     if in_month and row.realtime and deposits <= 0 and purchases <= 0:
-        connection.execute(months.EMPTY, months.shifting(movement.customer_id, values["value_date"]))
-    return row
+        connection.execute(months.EMPTY, months.shifting(movement.customer_id, given["movement_value_date"]))
+    return row.row_id, row.entry_id, row.balance
 
 
-def _roll_up(connection, movement: Movement, realtime: bool, values: dict, moved: dict) -> None:
+def _roll_up(connection, movement: Movement, realtime: bool, given: dict, row_id: int, moved: dict) -> None:
     """Carry the movement into its month's balance, or leave that to a job for a customer not kept in real time."""
+    on = given["movement_value_date"]
     if not realtime:
-        what = f"{values['kind']} #{values['id']}"
-        months.request(
-            connection, movement.customer_id, values["value_date"], RecalculationReason.DEFERRED, what, movement.user
-        )
+        what = f"{given['movement_kind']} #{row_id}"
+        months.request(connection, movement.customer_id, on, RecalculationReason.DEFERRED, what, movement.user)
         return
-    months.shift(
-        connection,
-        movement.customer_id,
-        months.month_of(values["value_date"]),
-        deposits=moved["total_deposits"],
-        purchases=moved["total_purchases"],
-        details={"balance_transaction_id": values["id"]},
-    )
+    months.shift(connection, movement.customer_id, months.month_of(on), moved, {"balance_transaction_id": row_id})
 
 
 def _refused(connection, movement: Movement, rule) -> None:

@@ -2,7 +2,8 @@
 
 One row per kind and sign says what the movement does to the customer's wallet, which of the
 customer's totals it counts towards, which column of its month it counts in, and which account
-it debits and which it credits. The posting core applies a row in Python (:func:`counts`,
+it debits and which it credits. Beside the money, a month counts a measure: the gas delivered,
+each reading's volume (``MEASURES``). The posting core applies a row in Python (:func:`counts`,
 :func:`lines_of`); the checks and rebuilds sum the same table as SQL (``posting.sql``).
 
 A movement's amount is signed as the wallet sees it: positive adds to what the customer may
@@ -83,6 +84,29 @@ RULES: tuple[Rule, ...] = (
 _BY_KEY = {(rule.kind, rule.sign): rule for rule in RULES}
 
 
+@dataclass(frozen=True)
+class Measure:
+    """A quantity that is not money but counts in its month beside the money: where it is recorded (a table's
+    column, one row per event, with the customer and the month) and the month column it adds to."""
+
+    name: str
+    table: str
+    column: str
+    month: str
+    meaning: str
+
+
+DELIVERED = Measure(
+    "delivered", "transaction_calculations", "volume_sm3", "total_volume_sm3", "gas delivered, by its reading"
+)
+MEASURES: tuple[Measure, ...] = (DELIVERED,)
+
+
+def measured(measure: Measure, quantity: Decimal) -> dict[str, Decimal]:
+    """What an event of the measure (a reading's calculation, or its removal when negative) adds to its month."""
+    return {measure.month: quantity}
+
+
 class NoRule(ValueError):
     """No rule for a kind with an amount of that sign: such a movement makes no sense."""
 
@@ -133,4 +157,7 @@ def table_markdown() -> str:
             rule.meaning,
         ]
         rows.append(f"| {' | '.join(cells)} |")
+    for measure in MEASURES:
+        cells = [f"`{measure.name}`", f"`{measure.table}.{measure.column}`", "—", "—", f"± `{measure.month}`"]
+        rows.append(f"| {' | '.join([*cells, '—', '—', measure.meaning])} |")
     return "\n".join(rows)

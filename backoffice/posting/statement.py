@@ -14,27 +14,28 @@ the ledger row, its month or a recalculation request, and the accounts' buckets:
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Integer, String, bindparam, cast, func, insert, literal, or_, select, union_all, update
-
-from backoffice.models import (
-    BalanceTransaction,
-    Customer,
-    EntryStatus,
-    JournalEntry,
-    JournalLine,
-    RecalculationReason,
-    RecalculationRequest,
-    TamperedEvidence,
-    status_sql,
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
 )
+
+from backoffice.models import Customer, RecalculationReason, RecalculationRequest, TamperedEvidence, status_sql
 from backoffice.models.types import Balance, Money
 from backoffice.money import MAX_BALANCE
-from backoffice.posting import journal, months
+from backoffice.posting import journal, months, writes
 
 customers = Customer.__table__
-ledger = BalanceTransaction.__table__
-entries = JournalEntry.__table__
-lines = JournalLine.__table__
 requests = RecalculationRequest.__table__
 
 _findings = TamperedEvidence.__table__
@@ -60,23 +61,22 @@ MOVE = (
         balance=_AFTER,
         total_recharged=_RECHARGED,
         total_spent=_SPENT,
-        balance_last_updated_at=bindparam("moved_at"),
+        balance_last_updated_at=writes.MOMENT,
         status=status_sql(_AFTER, customers.c.suspend_below),
     )
     .returning(customers.c.balance, customers.c.code, customers.c.use_realtime_calculation)
 )
 """Bound: ``customer`` (its id), ``signed``, ``overdraft``, ``automatic`` (a charge: refused to a quarantined
-customer), ``recharged``, ``spent``, ``moved_at``."""
+customer), ``recharged``, ``spent``, ``moment``."""
 
 
 def _one_statement():
-    """Bound as ``MOVE``, and: ``kind``, ``heading`` ("Charge"), ``amount`` (its size), ``value_date``,
-    ``reference_type``, ``reference_id``, ``description``, ``reason``, ``reverses_id``, ``idempotency_key``,
-    ``user_id``; the lines' ``debit_account`` and ``credit_account``; the buckets' ``bucket``, ``first_account``,
+    """Bound as ``MOVE``, and as ``writes.bound`` names a movement's other columns (``movement_kind``,
+    ``movement_value_date``, …), ``moment`` and ``user_id``; the buckets' ``bucket``, ``first_account``,
     ``first_by``, ``second_account``, ``second_by`` (in account order); the month's ``b_customer_id``,
-    ``b_year_month``, ``deposits``, ``purchases``, ``volume``, ``net``, ``moment`` and ``in_month`` (whether the
-    movement counts in it). Returns the ledger row's and the entry's ids, the customer's balance, code and
-    whether it is kept in real time, and how many buckets moved (fewer than two: one is beyond its column).
+    ``b_year_month``, ``deposits``, ``purchases``, ``volume``, ``net`` and ``in_month`` (whether the movement
+    counts in it). Returns the ledger row's and the entry's ids, the customer's balance, code and whether it is
+    kept in real time, and how many buckets moved (fewer than two: one is beyond its column).
 
     The parameters given must be these and no more: an update in the statement would set a column of a
     parameter's name (``customer_id``, ``created_at``) too."""
@@ -84,58 +84,22 @@ def _one_statement():
     new = select(
         journal.next_id("balance_transactions").label("row_id"),
         journal.next_id("journal_entries").label("entry_id"),
-        moved.c.balance,
+        moved.c.balance.label("balance_after"),
         moved.c.code,
         moved.c.use_realtime_calculation.label("realtime"),
     ).cte("new")
-    moment, user_id = bindparam("moved_at"), bindparam("user_id", type_=Integer)
-    amount, kind = bindparam("amount", type_=Money), bindparam("kind", type_=ledger.c.kind.type)
-    heading = bindparam("heading", type_=String) + " #" + cast(new.c.row_id, String) + " of " + new.c.code
-    entry = {
-        "id": new.c.entry_id,
-        "number": literal("JE-") + cast(new.c.entry_id, String),
-        "entry_date": bindparam("value_date", type_=entries.c.entry_date.type),
-        "description": heading,
-        "status": literal(EntryStatus.POSTED.value),
-        "source_type": literal("balance_transaction"),
-        "source_id": new.c.row_id,
-        "created_at": moment,
-        "posted_at": moment,
-        "posted_by_id": user_id,
-    }
-    line = ["entry_id", "account_id", "debit", "credit", "description"]
-    two_lines = union_all(
-        select(new.c.entry_id, bindparam("debit_account", type_=Integer), amount, literal(0, Balance), literal("")),
-        select(new.c.entry_id, bindparam("credit_account", type_=Integer), literal(0, Balance), amount, literal("")),
-    )
-    row = {
-        "id": new.c.row_id,
-        "customer_id": bindparam("customer"),
-        "kind": kind,
-        "amount": amount,
-        "signed_amount": _SIGNED,
-        "balance_before": new.c.balance - _SIGNED,
-        "balance_after": new.c.balance,
-        "value_date": bindparam("value_date"),
-        "reference_type": bindparam("reference_type", type_=ledger.c.reference_type.type),
-        "reference_id": bindparam("reference_id", type_=Integer),
-        "description": bindparam("description", type_=String),
-        "reason": bindparam("reason", type_=ledger.c.reason.type),
-        "reverses_id": bindparam("reverses_id", type_=Integer),
-        "idempotency_key": bindparam("idempotency_key", type_=String),
-        "entry_id": new.c.entry_id,
-        "created_at": moment,
-        "created_by_id": user_id,
-    }
+    movement = writes.bound(new)
+    moment, user_id = writes.MOMENT, writes.USER
     in_month = bindparam("in_month", type_=Boolean)
     request = {
         "customer_id": bindparam("customer"),
-        "from_date": bindparam("value_date"),
+        "from_date": movement.c.value_date,
         "reason": literal(RecalculationReason.DEFERRED.value),
-        "description": cast(kind, String) + " #" + cast(new.c.row_id, String),
+        "description": movement.c.kind + " #" + cast(movement.c.row_id, String),
         "requested_at": moment,
         "requested_by_id": user_id,
     }
+    requested = select(*request.values()).select_from(movement.join(new, true()))
     account, by = bindparam("first_account", type_=Integer), bindparam("first_by", type_=Balance)
     then, then_by = bindparam("second_account", type_=Integer), bindparam("second_by", type_=Balance)
     bucket = bindparam("bucket", type_=Integer)
@@ -144,9 +108,7 @@ def _one_statement():
         union_all(select(account, bucket, by).select_from(new), select(then, bucket, then_by).select_from(new)),
     ).cte("buckets")
     parts = [
-        insert(entries).from_select(list(entry), select(*entry.values())).cte("entry"),
-        insert(lines).from_select(line, two_lines).cte("lines"),
-        insert(ledger).from_select(list(row), select(*row.values())).cte("row"),
+        *(part.cte(name) for name, part in writes.written(movement, "postgresql").items()),
         months.adding_to_month(
             "postgresql",
             where=new.c.realtime & in_month,
@@ -155,13 +117,16 @@ def _one_statement():
         months.LATER.where(select(new.c.realtime).scalar_subquery(), in_month, bindparam("net", type_=Money) != 0).cte(
             "later"
         ),
-        insert(requests)
-        .from_select(list(request), select(*request.values()).where(~new.c.realtime, in_month))
-        .cte("request"),
+        insert(requests).from_select(list(request), requested.where(~new.c.realtime, in_month)).cte("request"),
     ]
     counted = select(func.count()).select_from(moved_buckets).scalar_subquery()
     return select(
-        new.c.row_id, new.c.entry_id, new.c.balance, new.c.code, new.c.realtime, counted.label("buckets")
+        new.c.row_id,
+        new.c.entry_id,
+        new.c.balance_after.label("balance"),
+        new.c.code,
+        new.c.realtime,
+        counted.label("buckets"),
     ).add_cte(*parts)
 
 

@@ -36,6 +36,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
 from backoffice.posting import months
 from backoffice.posting.periods import refuse_if_closed
+from backoffice.posting.rules import DELIVERED, measured
 from backoffice.services import ChangedMeanwhile, billing, digest_version, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.pricing import Priced, price
@@ -321,8 +322,8 @@ def _store_calculation(connection, customer_id, reading_id, reading_date, priced
         connection,
         customer_id,
         months.month_of(reading_date),
-        volume=priced.volume_sm3,
-        details={"reading_id": reading_id},
+        measured(DELIVERED, priced.volume_sm3),
+        {"reading_id": reading_id},
     )
 
 
@@ -338,8 +339,8 @@ def _remove_calculation(connection, reading_id: int) -> None:
             connection,
             removed.customer_id,
             removed.year_month,
-            volume=-removed.volume_sm3,
-            details={"reading_id": reading_id, "removed": True},
+            measured(DELIVERED, -removed.volume_sm3),
+            {"reading_id": reading_id, "removed": True},
         )
 
 

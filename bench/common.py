@@ -136,3 +136,25 @@ def measure_in_process(module: str, url: str, what: str, label: str) -> dict:
     if done.returncode != 0:
         sys.exit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def as_the_app_writes(app, written: dict | None = None) -> None:
+    """Give rows written with raw SQL what the application's own writes give them: a history version of each
+    versioned record written (``written``: a model's rows by a condition; all of every versioned model's rows when
+    not given) and a seal on each row of evidence. The checks then find them as the application leaves them, and
+    a fix or a rebuild trusts them (it refuses evidence without a seal)."""
+    from sqlalchemy import true
+    from sqlalchemy_continuum import versioning_manager
+
+    from backoffice import seals
+    from backoffice.extensions import db
+    from backoffice.models.history import HistoryOperation, record
+
+    with app.app_context(), db.engine.begin() as connection:
+        if written is None:
+            for model in versioning_manager.version_class_map:
+                record(connection, model, true(), HistoryOperation.CREATE)
+        else:
+            for model, where in written.items():
+                record(connection, model, where, HistoryOperation.UPDATE)
+        seals.seal_existing(connection)

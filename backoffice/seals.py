@@ -24,7 +24,21 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Table, and_, event, func, insert, inspect, literal, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    any_,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy_continuum import versioning_manager
@@ -84,13 +98,31 @@ class Evidence:
         return [self.table.c[name] for name in self.covered]
 
 
+def _among(connection: Connection, column: ColumnElement, ids: set[int]) -> ColumnElement:
+    """``column`` among ``ids``: by their range where they fill most of it (a chunk's ids are too many to bind one
+    by one), else as a list (a customer's entries, scattered among everyone's: their range would read everything
+    between). The rows read are still kept only when their id is among ``ids``."""
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids):
+        return column.between(low, high)
+    if connection.dialect.name == "postgresql":
+        return column == any_(literal(sorted(ids), ARRAY(Integer)))
+    if len(ids) <= _SQLITE_LIST:
+        return column.in_(sorted(ids))
+    return column.between(low, high)
+
+
+_SQLITE_LIST = 10_000
+"""At most so many ids bound one by one on SQLite (which limits a statement's parameters)."""
+
+
 def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     lines = JournalLine.__table__
     ids = {row.row_id for row in rows}
     found: dict[tuple[int, int], list] = defaultdict(list)
-    lines_read = connection.execute(  # by range: a chunk's ids are too many to bind one by one
+    lines_read = connection.execute(
         select(lines.c.entry_id, lines.c.id, lines.c.account_id, lines.c.debit, lines.c.credit, lines.c.description)
-        .where(lines.c.entry_id.between(min(ids), max(ids)))
+        .where(_among(connection, lines.c.entry_id, ids))
         .order_by(lines.c.entry_id, lines.c.id)
     )
     for entry_id, *line in lines_read:
@@ -101,18 +133,18 @@ def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
 
 def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     results, found_rows = CheckResult.__table__, Discrepancy.__table__
-    ids = [row.row_id for row in rows]
+    ids = {row.row_id for row in rows}
     found: dict[tuple[int, int], list] = defaultdict(list)
     for run_id, *result in connection.execute(
         select(results.c.run_id, results.c.check, results.c.checked, results.c.mismatched, results.c.fixed)
-        .where(results.c.run_id.between(min(ids), max(ids)))
+        .where(_among(connection, results.c.run_id, ids))
         .order_by(results.c.run_id, results.c.id)
     ):
         found[run_id, 0].append(result)
     covered = [c for c in found_rows.c if c.name not in ("run_id",)]
     for run_id, *row in connection.execute(
         select(found_rows.c.run_id, *covered)
-        .where(found_rows.c.run_id.between(min(ids), max(ids)))
+        .where(_among(connection, found_rows.c.run_id, ids))
         .order_by(found_rows.c.id)
     ):
         found[run_id, 0].append(row)
@@ -125,9 +157,9 @@ def _history_transactions(history: Table):
         versions = {row.version for row in rows}
         found = {
             id_: [row]
-            for id_, *row in connection.execute(  # by range: a chunk's transactions are too many to bind one by one
+            for id_, *row in connection.execute(
                 select(transactions.c.id, transactions.c.issued_at, transactions.c.user_id, transactions.c.actor).where(
-                    transactions.c.id.between(min(versions), max(versions))
+                    _among(connection, transactions.c.id, versions)
                 )
             )
             if id_ in versions

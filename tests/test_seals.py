@@ -14,6 +14,8 @@ from backoffice.extensions import db
 from backoffice.models import (
     AdjustmentReason,
     Customer,
+    JournalEntry,
+    JournalLine,
     ReconciliationRun,
     Resolution,
     RunMode,
@@ -304,3 +306,30 @@ def test_each_customer_has_a_chain_of_its_own(app):
     assert links == {opening.id: None, following.id: opening.id}
     run = _verify(checks=["evidence_seals"])
     assert _findings(run) == set()
+
+
+def test_a_customers_entries_scattered_among_others_are_verified_from_their_own_lines(app):
+    """Verifying one customer's entries reads their lines by their ids, not every line between the first and the
+    last (everyone's, in a busy installation); a changed line among them is still found."""
+    mine, other = CustomerFactory(code="MINE"), CustomerFactory(code="OTHER")
+    entries = []
+    for _ in range(3):
+        entries.append(wallet.recharge(mine, Decimal("100")).entry_id)
+        for _ in range(4):
+            wallet.recharge(other, Decimal("1"))
+    connection = db.session.connection()
+    ids = set(entries)
+    lines = JournalLine.__table__
+    scattered = str(seals._among(connection, lines.c.entry_id, ids).compile(dialect=connection.dialect))
+    assert "BETWEEN" not in scattered
+    dense = str(seals._among(connection, lines.c.entry_id, set(range(1, 11))).compile(dialect=connection.dialect))
+    assert "BETWEEN" in dense
+    db.session.rollback()
+    with past_the_guards() as changed:
+        changed.execute(
+            sa.text("UPDATE journal_lines SET description = 'edited' WHERE entry_id = :id"), {"id": entries[1]}
+        )
+    verified = seals.verify(
+        db.session.connection(), seals.kinds()["journal_entries"], where=JournalEntry.__table__.c.id.in_(entries)
+    )
+    assert [finding.row_id for finding in verified.findings] == [entries[1]]

@@ -94,8 +94,9 @@ def run(
         if on_start:
             on_start(record)
         try:
+            of = RunOf(record.id, record.mode)
             for check in checked:
-                _run_check(record, check, scope, progress)
+                _run_check(of, check, scope, progress)
             record.status = RunStatus.SUCCEEDED
         except BaseException as error:
             db.session.rollback()
@@ -216,7 +217,9 @@ def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
     return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
 
 
-def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range: KeyRange, *, commit: bool) -> Tally:
+def check_chunk(
+    record: ReconciliationRun | RunOf, check: Check, scope: Scope, key_range: KeyRange, *, commit: bool
+) -> Tally:
     """Check one key range of ``check`` (as scoped) for the run; fix what is wrong when the run writes, and record
     every discrepancy. With ``commit``, each batch of fixes is committed with its audit rows; without, all of it is
     left to the caller's transaction."""
@@ -260,13 +263,13 @@ def check_chunk(record: ReconciliationRun, check: Check, scope: Scope, key_range
     return tally
 
 
-def _held(record: ReconciliationRun, check: Check, keys: list[int]) -> dict[int, str]:
+def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> dict[int, str]:
     """The entities a fix leaves as they are: the check's own reasons, and quarantine's."""
     connection = db.session.connection()
     return quarantine.held(connection, check.entity_type, keys, record.id) | check.held(connection, keys)
 
 
-def _examine(record: ReconciliationRun, check: Check, *, commit: bool) -> Tally:
+def _examine(record: ReconciliationRun | RunOf, check: Check, *, commit: bool) -> Tally:
     """A check computed outside SQL (the seals): each finding is a discrepancy row, and is never fixed."""
     tally = Tally.of(check)
     tally.checked, found = check.examine(record.id, current_app.config["RECONCILE_CHUNK_SIZE"])
@@ -295,7 +298,7 @@ def _examine(record: ReconciliationRun, check: Check, *, commit: bool) -> Tally:
     return tally
 
 
-def check_result(record: ReconciliationRun, check: Check, tally: Tally, duration_ms: int) -> CheckResult:
+def check_result(record: ReconciliationRun | RunOf, check: Check, tally: Tally, duration_ms: int) -> CheckResult:
     """The check's counts in the run. A fix, a rebuild and a dry run say what a fix moves (before and after totals
     of each field that adds up: not a price, a factor or a running balance) and what it leaves as it is, and why; a
     plain verify and a check that only reports do not."""
@@ -322,7 +325,16 @@ def _fixing(mode: RunMode, check: Check) -> bool:
     return mode is not RunMode.VERIFY and check.fixable
 
 
-def _run_check(record: ReconciliationRun, check: Check, scope: Scope, progress: ProgressCallback | None) -> None:
+@dataclass(frozen=True)
+class RunOf:
+    """What a check needs of its run, read once: the run's record is expired at each commit, and read again at
+    the next use of it."""
+
+    id: int
+    mode: RunMode
+
+
+def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCallback | None) -> None:
     started = time.monotonic()
     check = check.scoped(scope)
     tally = Tally.of(check)

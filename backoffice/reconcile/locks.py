@@ -74,9 +74,8 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
         return
     claims = _AdvisoryLocks() if db.engine.dialect.name == "postgresql" else _FileLocks(db.engine.url.database)
     try:
-        for check in checks:
-            if not _within_a_moment(lambda check=check: claims.take(check, scope, wait=wait)):
-                raise RunRefused(_refusal(check))
+        if not _within_a_moment(lambda: claims.take(checks, scope, wait=wait)):
+            raise RunRefused(_refusal(claims.refused))
         while (held := _held_by_a_split_run(checks)) is not None:
             if not wait:
                 raise RunRefused(_refusal(held))
@@ -89,22 +88,38 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
 class _AdvisoryLocks:
     def __init__(self) -> None:
         self.connection = db.engine.connect()
+        self.refused: Check | None = None
 
-    def take(self, check: Check, scope: Scope, *, wait: bool) -> bool:
-        whole = literal(_key(check.name, 8), BigInteger)
-        if not scope.customer_ids:
-            return self._lock("pg_advisory_lock", wait, whole)
-        return self._lock("pg_advisory_lock_shared", wait, whole) and all(
-            self._lock("pg_advisory_lock", wait, literal(_key(check.name, 4), Integer), literal(customer, Integer))
-            for customer in sorted(scope.customer_ids)
-        )
-
-    def _lock(self, function: str, wait: bool, *key) -> bool:
-        name = function if wait else function.replace("pg_", "pg_try_", 1)
-        taken = self.connection.execute(select(getattr(func, name)(*key))).scalar()
-        # The lock outlives the transaction; an idle transaction held for hours would not.
+    def take(self, checks: list[Check], scope: Scope, *, wait: bool) -> bool:
+        """Every check's locks in one statement, in the order of the checks (a lock taken again by a second try is
+        held twice, and ends with the connection all the same); whether all were taken, else which check was
+        refused."""
+        locks = []
+        for check in checks:
+            whole = literal(_key(check.name, 8), BigInteger)
+            if not scope.customer_ids:
+                locks.append((check, "pg_advisory_lock", (whole,)))
+                continue
+            locks.append((check, "pg_advisory_lock_shared", (whole,)))
+            name = literal(_key(check.name, 4), Integer)
+            locks += [
+                (check, "pg_advisory_lock", (name, literal(customer, Integer)))
+                for customer in sorted(scope.customer_ids)
+            ]
+        taken = self.connection.execute(
+            select(
+                *(
+                    getattr(func, name if wait else name.replace("pg_", "pg_try_", 1))(*key)
+                    for _check, name, key in locks
+                )
+            )
+        ).one()
+        # The locks outlive the transaction; an idle transaction held for hours would not.
         self.connection.commit()
-        return wait or taken
+        self.refused = (
+            None if wait else next((check for (check, *_), took in zip(locks, taken, strict=True) if not took), None)
+        )
+        return self.refused is None
 
     def release(self) -> None:
         # Closing the connection, not returning it to the pool, ends every lock it holds.
@@ -117,17 +132,28 @@ class _FileLocks:
         in_memory = not database or database == ":memory:"
         self.directory = None if in_memory else Path(database).with_name(Path(database).name + ".claims")
         self.files = []
+        self.held: set[str] = set()
+        self.refused: Check | None = None
 
-    def take(self, check: Check, scope: Scope, *, wait: bool) -> bool:
+    def take(self, checks: list[Check], scope: Scope, *, wait: bool) -> bool:
+        """Each check's lock not held yet, in the order of the checks; whether all are held, else which check was
+        refused."""
         if self.directory is None:  # one connection, one process: nothing to claim against
             return True
         self.directory.mkdir(exist_ok=True)
-        handle = open(self.directory / f"{check.name}.lock", "a")  # closed by release, which ends the lock
-        self.files.append(handle)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+        for check in checks:
+            if check.name in self.held:
+                continue
+            handle = open(self.directory / f"{check.name}.lock", "a")  # closed by release, which ends the lock
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                self.refused = check
+                return False
+            self.files.append(handle)
+            self.held.add(check.name)
+        self.refused = None
         return True
 
     def release(self) -> None:

@@ -41,19 +41,24 @@ class _Commands(FlaskGroup):
 
 
 def _create_app() -> Flask:
-    """The app for the command being run, with its web layer only for :data:`WEB_COMMANDS`.
+    """The app for the command being run, with its web layer only for :data:`WEB_COMMANDS`, and the database bound
+    only for them: the app's own commands bind it when they run (see ``backoffice.cli.common``), the ``db`` commands
+    when they are looked up (see ``backoffice.app.register_migrations``).
 
     Flask loads the app for Flask's and the plugins' commands when they run, once the command is known; for the
     app's own commands (and ``db``, and the list in ``--help``), while it looks them up, before it is. The
     command's database connections are closed when it ends (see :func:`main`).
     """
     root = click.get_current_context().find_root()
-    app = create_app(web=root.invoked_subcommand in WEB_COMMANDS)
+    web = root.invoked_subcommand in WEB_COMMANDS
+    app = create_app(web=web, database=web)
     root.call_on_close(partial(_close_connections, app))
     return app
 
 
 def _close_connections(app: Flask) -> None:
+    if "sqlalchemy" not in app.extensions:
+        return
     from backoffice.extensions import db
 
     with app.app_context():

@@ -9,15 +9,15 @@ from decimal import Decimal
 
 import click
 
-from backoffice.cli.common import CommandUsageError, _console
+from backoffice.cli.common import CommandUsageError, Group, _console
 
 
-@click.group(help="Verify, fix and rebuild the derived fields.")
+@click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")
 def reconcile() -> None:
     pass
 
 
-@reconcile.command("checks", help="List the registered checks.")
+@reconcile.command("checks", database=False, help="List the registered checks.")
 def reconcile_checks() -> None:
     from rich.table import Table
 

@@ -7,22 +7,22 @@ from pathlib import Path
 
 from flask import Flask
 
-from backoffice import config, hooks, i18n, logs, seals
-from backoffice.extensions import db, register_database_behaviour
-from backoffice.models.types import register_sqlite_functions
-from backoffice.posting import periods
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
+def create_app(test_config: dict | None = None, *, web: bool = True, database: bool = True) -> Flask:
     """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API, and the log handler:
-    a command prints what it has to say, and the worker sets its logs up itself).
+    a command prints what it has to say, and the worker sets its logs up itself); with ``database=False`` too,
+    without the database bound (:func:`backoffice.database.bind` binds it later).
 
     Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
     ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), and so does the worker, for every cron
-    line, script and worker pays for what its start-up builds.
+    line, script and worker pays for what its start-up builds. What it imports, it imports here, when it is called:
+    the ``backoffice`` command imports this module before it knows what it is asked to run.
     """
+    from backoffice import config, i18n, logs
+    from backoffice.database import bind
+
     app = Flask(
         "backoffice",
         instance_path=str(ROOT / "instance"),
@@ -39,27 +39,14 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     )
 
-    register_extensions(app)
+    i18n.init_app(app)
+    if database or web:
+        bind(app)
     if web:
         logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
         register_web(app)
     register_commands(app)
-    hooks.register()
-    seals.register()
-    periods.register()
     return app
-
-
-def register_extensions(app: Flask) -> None:
-    from sqlalchemy.orm import configure_mappers
-
-    from backoffice import models  # noqa: F401  (registers the tables on the metadata)
-
-    configure_mappers()  # SQLAlchemy-Continuum declares the history tables then
-    register_database_behaviour()
-    register_sqlite_functions()
-    db.init_app(app)
-    i18n.init_app(app)
 
 
 def register_migrations(app: Flask) -> None:
@@ -72,7 +59,10 @@ def register_migrations(app: Flask) -> None:
     from flask_migrate.cli import db as db_commands
 
     from backoffice.cli.grant_runtime import grant_runtime_command
+    from backoffice.database import bind
+    from backoffice.extensions import db
 
+    bind(app)
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     # The runtime role's grant beside the migrations: both are the owner's to run (see backoffice/runtime_role.py).

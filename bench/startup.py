@@ -1,22 +1,20 @@
-"""How long ``backoffice`` takes to start, beside Python's and Flask's own start-up, in the same run.
+"""How long ``backoffice`` takes to start, over the libraries every command needs, imported alone, in the same run.
 
-Every command builds the app (settings, the database, the models; the web layer only for ``run``,
-``routes``, ``shell`` and ``limiter``) before it does anything, so its start-up is paid by every
-cron line and every script. Measured on an empty, migrated SQLite database, without ``REDIS_URL``, each command
-run ``BENCH_STARTUP_RUNS`` times (default 10), the commands taking turns so that a busy machine
-slows them alike. The median of each is reported, of the wall time and of the CPU time (user and
-system), which other work on the machine inflates less:
+The baseline is a Python process importing Flask, Flask-SQLAlchemy and SQLAlchemy's ORM, nothing else. Measured on
+an empty, migrated SQLite database, without ``REDIS_URL``:
 
-- ``python -c pass``: the interpreter alone;
-- ``flask --version``: Flask's command line, with no app;
-- the libraries every command needs: Flask, Flask-SQLAlchemy and SQLAlchemy's ORM, imported; and
-  imported then left to the exiting process as ``backoffice`` leaves what it built (``gc.freeze()``:
-  Python's last garbage collections do not walk them);
-- ``backoffice reconcile checks``, ``backoffice reconcile verify --help`` and a real
-  ``backoffice reconcile verify`` (every check, on the empty database).
+- ``backoffice reconcile checks``: the checks listed;
+- ``backoffice reconcile verify --help``: a command's help, the command line and its settings and nothing run;
+- ``backoffice health``, asking an address where no server listens: the settings read, the question asked, the
+  refusal reported (exit status 2);
+- ``backoffice reconcile verify``: every check run on the empty database.
 
-Python writes its bytecode caches as an installed app would have them (``PYTHONDONTWRITEBYTECODE`` is
-cleared for the commands), and each command runs once before it is timed.
+Each command and the baseline take turns (baseline, command, baseline, command…), ``BENCH_STARTUP_RUNS`` pairs each
+(default 10), so that a busy machine slows both alike; every command runs once before any is timed (bytecode caches
+written, files in the page cache). Each pair gives a ratio, command over baseline, of the wall time and of the CPU
+time (user and system, which other work on the machine inflates less); the median ratio is reported with the least
+and the most, beside the median seconds. Python writes its bytecode caches as an installed app would have them
+(``PYTHONDONTWRITEBYTECODE`` is cleared for the commands). The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -30,10 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import command_env, report, script
+from rich.table import Table
+
+from bench.common import command_env, console, script
 
 RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", 10))
-TARGET_SECONDS = 0.5
+TARGET_RATIO = 1.4
+NO_SERVER = "http://127.0.0.1:9"
+"""The discard port: nothing listens there, so ``health`` is refused at once."""
 
 
 def main() -> str:
@@ -41,53 +43,66 @@ def main() -> str:
         env = command_env(DATABASE_URL=f"sqlite:///{Path(directory) / 'empty.sqlite'}", SECRET_KEY="bench")
         env.pop("REDIS_URL", None)
         subprocess.run([script(), "db", "upgrade"], env=env, check=True, capture_output=True)
-        flask = str(Path(sys.executable).with_name("flask"))
+        baseline = ([sys.executable, "-c", "import flask, flask_sqlalchemy, sqlalchemy.orm"], 0)
         commands = {
-            "python": [sys.executable, "-c", "pass"],
-            "flask": [flask, "--version"],
-            "libraries": [sys.executable, "-c", "import flask, flask_sqlalchemy, sqlalchemy.orm"],
-            "frozen": [sys.executable, "-c", "import flask, flask_sqlalchemy, sqlalchemy.orm, gc; gc.freeze()"],
-            "checks": [script(), "reconcile", "checks"],
-            "help": [script(), "reconcile", "verify", "--help"],
-            "verify": [script(), "reconcile", "verify"],
+            "`backoffice reconcile checks`": ([script(), "reconcile", "checks"], 0),
+            "`backoffice reconcile verify --help`": ([script(), "reconcile", "verify", "--help"], 0),
+            "`backoffice health`, no server": ([script(), "health", "--url", NO_SERVER], 2),
+            "`backoffice reconcile verify`, empty SQLite": ([script(), "reconcile", "verify"], 0),
         }
-        wall, cpu = _medians(commands, env)
-    return "\n".join(
-        report(f"`backoffice` start-up, {kind} (median of {RUNS}; target under {TARGET_SECONDS} s)", _rows(seconds))
-        for kind, seconds in (("wall time", wall), ("CPU time", cpu))
-    )
+        load_before = os.getloadavg()
+        pairs = _pairs(baseline, commands, env)
+        load_after = os.getloadavg()
+    loads = f"load average {_load(load_before)} before, {_load(load_after)} after"
+    return "\n".join(_report(kind, pairs, loads) for kind in ("wall", "CPU"))
 
 
-def _rows(seconds: dict[str, float]) -> list[tuple[str, float, str, float]]:  # float-ok: seconds
-    python, flask_cli, libraries = "`python -c pass`", "`flask --version`", "import Flask, Flask-SQLAlchemy, ORM"
-    frozen = libraries + ", `gc.freeze()` at exit"
-    verify = "`backoffice reconcile verify`, empty SQLite"
-    return [
-        ("`backoffice reconcile checks`", seconds["checks"], flask_cli, seconds["flask"]),
-        ("`backoffice reconcile verify --help`", seconds["help"], flask_cli, seconds["flask"]),
-        (verify, seconds["verify"], flask_cli, seconds["flask"]),
-        (verify, seconds["verify"], python, seconds["python"]),
-        (verify, seconds["verify"], libraries, seconds["libraries"]),
-        (verify, seconds["verify"], frozen, seconds["frozen"]),
-    ]
-
-
-def _medians(commands: dict[str, list[str]], env: dict) -> tuple[dict, dict]:
-    """The median wall time and CPU time of each command, in seconds."""
-    for command in commands.values():
-        subprocess.run(command, env=env, check=True, capture_output=True)
-    wall: dict[str, list] = {name: [] for name in commands}
-    cpu: dict[str, list] = {name: [] for name in commands}
+def _pairs(baseline: tuple, commands: dict[str, tuple], env: dict) -> dict[str, list[tuple[dict, dict]]]:
+    """For each command, ``RUNS`` pairs of (baseline, command) measures, each a dict of its wall and CPU seconds."""
+    for command in (baseline, *commands.values()):
+        _run(command, env)
+    pairs: dict[str, list] = {name: [] for name in commands}
     for _ in range(RUNS):
         for name, command in commands.items():
-            before, start = _children_cpu(), time.perf_counter()
-            subprocess.run(command, env=env, check=True, capture_output=True)
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(_children_cpu() - before)
-    return (
-        {name: statistics.median(values) for name, values in wall.items()},
-        {name: statistics.median(values) for name, values in cpu.items()},
+            pairs[name].append((_run(baseline, env), _run(command, env)))
+    return pairs
+
+
+def _run(command: tuple[list[str], int], env: dict) -> dict[str, float]:  # float-ok: seconds
+    argv, status = command
+    before, start = _children_cpu(), time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True)
+    wall = time.perf_counter() - start
+    if done.returncode != status:
+        sys.exit(f"{' '.join(argv)} ended with {done.returncode}, not {status}:\n{done.stderr.decode()}")
+    return {"wall": wall, "CPU": _children_cpu() - before}
+
+
+def _report(kind: str, pairs: dict[str, list[tuple[dict, dict]]], loads: str) -> str:
+    title = (
+        f"`backoffice` start-up over importing Flask, Flask-SQLAlchemy and the ORM, {kind} time "
+        f"({RUNS} pairs in turns; target {TARGET_RATIO}×; {loads})"
     )
+    columns = ("command", "seconds", "baseline s", "ratio (median)", "ratio (least–most)")
+    table = Table(*columns, title=title)
+    lines = [f"### {title}", "", "| " + " | ".join(columns) + " |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, measures in pairs.items():
+        ratios = [command[kind] / baseline[kind] for baseline, command in measures]
+        row = (
+            name,
+            f"{statistics.median(command[kind] for _, command in measures):.3f}",
+            f"{statistics.median(baseline[kind] for baseline, _ in measures):.3f}",
+            f"{statistics.median(ratios):.2f}×",
+            f"{min(ratios):.2f}–{max(ratios):.2f}×",
+        )
+        table.add_row(*row)
+        lines.append("| " + " | ".join(row) + " |")
+    console.print(table)
+    return "\n".join(lines) + "\n"
+
+
+def _load(averages: tuple[float, float, float]) -> str:  # float-ok: load averages
+    return " ".join(f"{average:.2f}" for average in averages)
 
 
 def _children_cpu() -> float:  # float-ok: seconds

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice import create_app
@@ -169,6 +170,24 @@ def test_a_command_imports_neither_the_migrations_nor_the_queue_nor_what_only_pa
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status"),
+    [(["reconcile", "verify", "--help"], 0), (["users", "--help"], 0), (["health", "--url", "http://127.0.0.1:9"], 2)],
+)
+def test_a_command_that_does_not_read_the_database_does_not_declare_the_models(tmp_path, arguments, status):
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    probe = (
+        "import sys\n"
+        "from backoffice.command import main\n"
+        f"sys.argv = ['backoffice', *{arguments!r}]\n"
+        "try:\n    main()\nexcept SystemExit as end:\n    print('exit', end.code or 0)\n"
+        "print(' '.join(name for name in ('backoffice.models', 'sqlalchemy_continuum') if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert result.stdout.splitlines()[-2:] == [f"exit {status}", ""], result.stderr
 
 
 def test_a_command_closes_its_connections_and_leaves_the_rest_to_the_exiting_process(tmp_path):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from backoffice.cli.common import VALUE_DATE, _day
+from backoffice.cli.common import VALUE_DATE, Group, _day
 
 
-@click.group(help="Correct postpaid invoices and payments.")
+@click.group(cls=Group, help="Correct postpaid invoices and payments.")
 def billing() -> None:
     pass
 

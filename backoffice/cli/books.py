@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from backoffice.cli.common import CommandUsageError, _console
+from backoffice.cli.common import CommandUsageError, Group, _console
 
 
-@click.group(help="Close and reopen months of the books.")
+@click.group(cls=Group, help="Close and reopen months of the books.")
 def books() -> None:
     pass
 

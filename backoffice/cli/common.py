@@ -1,8 +1,48 @@
-"""What several groups of the ``backoffice`` command share: their errors, options, the acting admin, the console."""
+"""What several groups of the ``backoffice`` command share: their group, errors, options, the acting admin, the
+console."""
 
 from __future__ import annotations
 
+import gc
+from functools import update_wrapper
+
 import click
+from flask import current_app
+
+
+def with_database(callback):
+    """The command binds the database to the app when it runs (see :mod:`backoffice.database`): not when it is
+    looked up, nor asked for its help. Its start-up ends there (:func:`started`)."""
+
+    def bound(*args, **kwargs):
+        from backoffice.database import bind
+
+        bind(current_app._get_current_object())
+        started()
+        return callback(*args, **kwargs)
+
+    return update_wrapper(bound, callback)
+
+
+def started() -> None:
+    """The command has started: Python's collector, paused by ``backoffice.command.main`` while the libraries, the app
+    and its database were built, resumes, without what they built (kept to the end of the process, it would only be
+    walked again and again). A command that never binds the database (a help, a list, a question to the web server)
+    ends before it would matter, and is left paused."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+class Group(click.Group):
+    """A group whose commands bind the database when they run (:func:`with_database`), unless declared with
+    ``database=False``."""
+
+    def command(self, *args, database: bool = True, **kwargs):
+        def decorator(callback):
+            return super(Group, self).command(*args, **kwargs)(with_database(callback) if database else callback)
+
+        return decorator
 
 
 class CommandUsageError(click.ClickException):

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import click
 
-from backoffice.cli.common import BY_ADMIN, CommandUsageError, _admin
+from backoffice.cli.common import BY_ADMIN, CommandUsageError, Group, _admin
 
 
-@click.group(help="Manage customers.")
+@click.group(cls=Group, help="Manage customers.")
 def customers() -> None:
     pass
 

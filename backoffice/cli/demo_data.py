@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 from flask import current_app
 
+from backoffice.cli.common import with_database
+
 
 @click.command("demo-data", help="Load demonstration data (running it again adds nothing).")
+@with_database
 def demo_data() -> None:
     from backoffice import demo
 

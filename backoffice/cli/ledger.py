@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask import current_app
 
-from backoffice.cli.common import VALUE_DATE, CommandUsageError, _day
+from backoffice.cli.common import VALUE_DATE, CommandUsageError, Group, _day
 
 
-@click.group(help="Move money in customers' prepaid wallets.")
+@click.group(cls=Group, help="Move money in customers' prepaid wallets.")
 def ledger() -> None:
     pass
 

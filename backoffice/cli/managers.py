@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from backoffice.cli.common import Group
 
-@click.group(help="Manage account managers.")
+
+@click.group(cls=Group, help="Manage account managers.")
 def managers() -> None:
     pass
 

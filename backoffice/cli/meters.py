@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from backoffice.cli.common import BY_ADMIN, CommandUsageError, _admin, _console, _day
+from backoffice.cli.common import BY_ADMIN, CommandUsageError, Group, _admin, _console, _day
 
 
-@click.group(help="Manage meters.")
+@click.group(cls=Group, help="Manage meters.")
 def meters() -> None:
     pass
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask import current_app
 
-from backoffice.cli.common import CommandUsageError, _console
+from backoffice.cli.common import CommandUsageError, Group, _console
 
 
-@click.group(help="Set the price of gas.")
+@click.group(cls=Group, help="Set the price of gas.")
 def pricing() -> None:
     pass
 

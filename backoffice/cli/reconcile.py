@@ -9,15 +9,15 @@ from decimal import Decimal
 
 import click
 
-from backoffice.cli.common import CommandUsageError, _console
+from backoffice.cli.common import CommandUsageError, Group, _console
 
 
-@click.group(help="Verify, fix and rebuild the derived fields.")
+@click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")
 def reconcile() -> None:
     pass
 
 
-@reconcile.command("checks", help="List the registered checks.")
+@reconcile.command("checks", database=False, help="List the registered checks.")
 def reconcile_checks() -> None:
     from rich.table import Table
 
@@ -76,7 +76,6 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
     from backoffice.reconcile.report import csv_lines, summary
-    from backoffice.services.metering import process_recalculations
 
     try:
         resolve(checks)
@@ -90,8 +89,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     show_progress = console.is_terminal and not as_json
     # Opened before the run: a path that cannot be written is a mistake to correct, not a run to record.
     with _open_csv(csv_path) if csv_path else nullcontext() as report:
-        # What writes first does the pending recalculation requests of its scope, as the jobs do.
-        done = process_recalculations(list(scope.customer_ids) or None) if mode.writes else 0
+        done = _recalculations_first(scope) if mode.writes else 0
         try:
             with _progress(console, show_progress) as progress:
                 record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
@@ -106,6 +104,14 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
             console.print(f"{done} pending recalculation request(s) done first.")
         _print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
+
+
+def _recalculations_first(scope) -> int:
+    """What writes first does the pending recalculation requests of its scope, as the jobs do (a verify, which only
+    reads, imports none of it)."""
+    from backoffice.services.metering import process_recalculations
+
+    return process_recalculations(list(scope.customer_ids) or None)
 
 
 def _month_option(text: str):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from backoffice.cli.common import CommandUsageError
+from backoffice.cli.common import CommandUsageError, Group
 
 
-@click.group(help="Set account managers' monthly targets.")
+@click.group(cls=Group, help="Set account managers' monthly targets.")
 def targets() -> None:
     pass
 

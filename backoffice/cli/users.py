@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from backoffice.cli.common import CommandUsageError
-from backoffice.models import Role
+from backoffice.cli.common import CommandUsageError, Group
+from backoffice.roles import Role
 
 
-@click.group(help="Manage the people who log in.")
+@click.group(cls=Group, help="Manage the people who log in.")
 def users() -> None:
     pass
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 import secrets
 from datetime import datetime
 from functools import cache
@@ -14,13 +13,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from backoffice.extensions import db
 from backoffice.models.types import str_enum, utcnow
+from backoffice.roles import Role
 
 MIN_PASSWORD_LENGTH = 10
-
-
-class Role(enum.StrEnum):
-    FINANCE = "finance"
-    ADMIN = "admin"
 
 
 def new_session_token() -> str:

@@ -17,7 +17,6 @@ from backoffice.models import (
 )
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Scope
-from backoffice.services.metering import reprice
 
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
@@ -115,4 +114,7 @@ class ReadingCalculation(Check):
         }
 
     def write(self, connection, ids):
+        # Imported by the fix that writes, not with the checks: listing or verifying them needs no re-pricing.
+        from backoffice.services.metering import reprice
+
         reprice(connection, ids)

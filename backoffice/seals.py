@@ -28,6 +28,7 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Integer,
+    Select,
     Table,
     and_,
     any_,
@@ -247,12 +248,17 @@ def _history(model) -> Evidence:
 
 
 def kinds() -> dict[str, Evidence]:
-    """Every kind of evidence, by name."""
-    found = {evidence.kind: evidence for evidence in _FIXED}
-    for model in sorted(versioning_manager.version_class_map, key=lambda model: model.__tablename__):
-        evidence = _history(model)
-        found[evidence.kind] = evidence
-    return found
+    """Every kind of evidence, by name (built once the models' history is declared)."""
+    if len(_KINDS) != len(_FIXED) + len(versioning_manager.version_class_map):
+        _KINDS.clear()
+        _KINDS.update({evidence.kind: evidence for evidence in _FIXED})
+        for model in sorted(versioning_manager.version_class_map, key=lambda model: model.__tablename__):
+            evidence = _history(model)
+            _KINDS[evidence.kind] = evidence
+    return _KINDS
+
+
+_KINDS: dict[str, Evidence] = {}
 
 
 def pending(kind: str, where: ColumnElement, session: Session | None = None) -> None:
@@ -307,17 +313,29 @@ _COVERED = 6
 
 def _unsealed(connection: Connection, evidence: Evidence, where: ColumnElement, *, all_: bool = False) -> list:
     """The rows ``where`` selects that have no seal yet (or all of them), each with the row its seal follows."""
+    built = (evidence.kind, evidence.covered, all_)
+    if (query := _UNSEALED.get(built)) is None:
+        query = _UNSEALED[built] = _unsealed_query(evidence, all_)
+    return list(connection.execute(query.where(where)))
+
+
+_UNSEALED: dict[tuple, Select] = {}
+"""Each kind's select of :func:`_unsealed`, by the columns its seal covers: built once, and at each commit only
+the condition added."""
+
+
+def _unsealed_query(evidence: Evidence, all_: bool) -> Select:
     table = evidence.table
     mine = seals.alias("mine")
     version = _version(evidence)
-    conditions = [where, *([evidence.sealed] if evidence.sealed is not None else [])]
+    conditions = [*([evidence.sealed] if evidence.sealed is not None else [])]
     if not all_:
         conditions.append(
             ~select(mine.c.row_id)
             .where(mine.c.kind == evidence.kind, mine.c.row_id == evidence.key, mine.c.version == version)
             .exists()
         )
-    query = (
+    return (
         select(
             evidence.key.label("row_id"),
             version.label("version"),
@@ -328,7 +346,6 @@ def _unsealed(connection: Connection, evidence: Evidence, where: ColumnElement, 
         .where(*conditions)
         .order_by(evidence.key, version)
     )
-    return list(connection.execute(query))
 
 
 def _link(evidence: Evidence) -> list[ColumnElement]:

@@ -13,8 +13,8 @@ plans, the app's first request), then they take turns (COPY, export, COPY, expor
 
 Reported: the median wall time of each, the median's ratio to COPY's, and the least and most of each turn's ratio to
 the COPY beside it; the process's CPU time (the database server's is not in it); the largest growth of the process's
-peak resident memory in a turn (reset just before through ``/proc/self/clear_refs``, ``VmHWM`` read after); the bytes
-sent; and the load average before and after.
+peak resident memory in a run, the warm-up included (reset just before through ``/proc/self/clear_refs``, ``VmHWM``
+read after); the bytes sent; and the load average before and after.
 """
 
 from __future__ import annotations
@@ -99,24 +99,24 @@ def main() -> str:
 
 def measure(url: str, name: str) -> None:
     """In a process of its own: an export and its COPY, taking turns after a warm-up, printed as JSON (per
-    measure: ``seconds``, ``cpu`` and ``mib`` of each turn, and ``size``)."""
+    measure: ``seconds`` and ``cpu`` of each timed turn, ``mib`` of every run, the warm-up's first, and ``size``)."""
     os.environ["DATABASE_URL"] = url
     _, copy, paths = EXPORTS[name]
     _, client = logged_in_client(url)
     measures = {"copy": lambda: _copied(url, copy)} | {
         path: (lambda path=path: _downloaded(client, path)) for path in paths.values()
     }
-    for run in measures.values():
-        run()
     found = {what: {"seconds": [], "cpu": [], "mib": []} for what in measures}
-    for _ in range(TURNS):
+    for turn in range(TURNS + 1):
         for what, run in measures.items():
             before = reset_peak()
             start, cpu = time.perf_counter(), time.process_time()
             found[what]["size"] = run()
-            found[what]["seconds"].append(time.perf_counter() - start)
-            found[what]["cpu"].append(time.process_time() - cpu)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             found[what]["mib"].append((status_kib("VmHWM") - before) / 1024)
+            if turn:
+                found[what]["seconds"].append(seconds)
+                found[what]["cpu"].append(cpu)
     print(json.dumps(found))
 
 

@@ -1,12 +1,12 @@
 """Run the benchmarks (all, or those named):
-``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [lists] [pages] [seals]``.
+``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, lists, metering, pages, seals, startup, verify_fanout, verify_orders, wallet
+from bench import exports, metering, pages, seals, startup, verify_fanout, verify_orders, wallet
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
@@ -15,7 +15,6 @@ BENCHMARKS = {
     "wallet": wallet,
     "metering": metering,
     "exports": exports,
-    "lists": lists,
     "pages": pages,
     "seals": seals,
 }

@@ -13,13 +13,15 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from backoffice import exports
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerStatus, JournalEntry
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, wallet
+from backoffice.services import billing, books, journal_export, wallet
+from backoffice.web import lists
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
 
 D = Decimal
@@ -161,6 +163,36 @@ def test_the_orders_csv_has_every_row_the_filters_select_across_pages_in_the_cho
     bakery = downloaded(client, "/orders/export.csv", manager=orders["budi"].id)
     assert {row["customer_name"] for row in bakery} == {"'=CV Roti Enak"}  # a spreadsheet never runs it
     assert downloaded(client, "/orders/export.csv", month="2027-01") == []
+
+
+TYPED = ["=SUM(A1:A9)", "+62 811", "-5", "@home", "\tTab", "\rReturn", "a, b", 'say "hi"', "two\nlines", "mid\rway"]
+TYPED += ["Café — 日本", " spaced ", "\\.", "100%", "it's"]
+"""Text a clerk may type that a CSV writer treats with care."""
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_postgresql_writes_the_orders_and_journal_csv_byte_for_byte_as_python_does(client, finance, monkeypatch):
+    for n, text in enumerate(TYPED):
+        customer = CustomerFactory(name=text, account_manager=AccountManagerFactory(name=f"{text} {n}"))
+        amounts = {"total_price": D(n * 1000) + D("0.5"), "additions": D(0), "promo": D("0.05"), "reductions": D(n)}
+        OrderFactory(number=f"{text[:20]}{n}", customer=customer, closing_date=date(2026, 10, n + 1), **amounts)
+        with unit_of_work() as connection:
+            books.save_draft(
+                connection, date(2026, 10, n + 1), text, [books.Line("1000", debit=D(n + 1), description=text)]
+            )
+    assert exports.database_writes_csv()
+    urls = [
+        "/orders/export.csv",
+        "/orders/export.csv?sort=customer&q=a",
+        "/orders/export.csv?q=%25'%3B--",
+        "/books/journal.csv",
+        "/books/journal.csv?sort=-number&since=2026-10-03",
+    ]
+    written = {url: client.get(url).get_data() for url in urls}
+    monkeypatch.setattr(lists, "database_writes_csv", lambda: False)
+    monkeypatch.setattr(journal_export, "database_writes_csv", lambda: False)
+    assert {url: client.get(url).get_data() for url in urls} == written
+    assert written["/orders/export.csv"].count(b"\n") > len(TYPED) and b"'=SUM(A1:A9)" in written["/books/journal.csv"]
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
 """The journal for an accountant's own tools: CSV (one row per line) and a plain-text journal that hledger and
 ledger read (posted entries only, each balanced).
 
-Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time: a million lines
-export in constant memory. The text journal declares the accounts with their types, so ``hledger bs`` and
-``hledger is`` know them; its amounts are the debits (positive) and credits (negative) of each line, so its
-balance of an account is the account's balance in the debit direction: ``Account.balance`` for assets and
-expenses, its opposite for the others.
+Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time (on PostgreSQL, the
+database's ``COPY`` writes the CSV): a million lines export in constant memory. The text journal declares the
+accounts with their types, so ``hledger bs`` and ``hledger is`` know them; its amounts are the debits (positive) and
+credits (negative) of each line, so its balance of an account is the account's balance in the debit direction:
+``Account.balance`` for assets and expenses, its opposite for the others.
 """
 
 from __future__ import annotations
@@ -14,9 +14,18 @@ import re
 from collections.abc import Iterator
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, case, cast, func, literal, select
 
-from backoffice.exports import CsvLines, headings, iso, plain, text_cell
+from backoffice.exports import (
+    as_is,
+    copied_csv,
+    csv_chunks,
+    database_writes_csv,
+    guarded,
+    iso,
+    plain,
+    text_cell,
+)
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
 
@@ -45,28 +54,12 @@ HLEDGER_TYPES = {
 }
 
 
-def csv_lines(conditions: list, order: list | None = None) -> Iterator[str]:
-    """The lines of the entries ``conditions`` select (every status), one CSV line each; the entries in ``order``
-    (date order when none), each entry's lines in the order they were written."""
-    csv = CsvLines()
-    yield csv.line(headings(CSV_COLUMNS))
-    for row in _lines(conditions, order):
-        yield csv.line(
-            [
-                row.number,
-                iso(row.entry_date),
-                row.status,
-                text_cell(row.description),
-                row.source_type or "manual",
-                row.source_id or "",
-                f"JE-{row.reverses_id}" if row.reverses_id else "",
-                row.code,
-                text_cell(row.name),
-                plain(row.debit) if row.debit else "",
-                plain(row.credit) if row.credit else "",
-                text_cell(row.line_description),
-            ]
-        )
+def csv_export(conditions: list, order: list | None = None) -> Iterator[str | bytes]:
+    """The lines of the entries ``conditions`` select (every status), one CSV line each, a chunk at a time; the
+    entries in ``order`` (date order when none), each entry's lines in the order they were written."""
+    if database_writes_csv():
+        return copied_csv(CSV_COLUMNS, _ordered(_cells(), conditions, order))
+    return csv_chunks(CSV_COLUMNS, (_csv_row(row) for row in _lines(conditions, order)))
 
 
 def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator[str]:
@@ -93,26 +86,67 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
     """The lines of the entries ``conditions`` select, with their entry and account, the entries in ``order``
     (date order when none)."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
+    columns = select(
+        entries.c.id.label("entry_id"),
+        entries.c.number,
+        entries.c.entry_date,
+        entries.c.status,
+        entries.c.description,
+        entries.c.source_type,
+        entries.c.source_id,
+        entries.c.reverses_id,
+        accounts.c.code,
+        accounts.c.name,
+        lines.c.debit,
+        lines.c.credit,
+        lines.c.description.label("line_description"),
+    )
+    return _ordered(columns, conditions, order)
+
+
+def _cells() -> Select:
+    """The CSV's cells as text (see :func:`backoffice.exports.copied_csv`): what :func:`_csv_row` makes of a line."""
+    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
+    return select(
+        as_is(entries.c.number),
+        entries.c.entry_date,
+        entries.c.status,
+        guarded(entries.c.description),
+        func.coalesce(as_is(entries.c.source_type), "manual"),
+        func.nullif(entries.c.source_id, 0),
+        case((entries.c.reverses_id != 0, literal("JE-") + cast(entries.c.reverses_id, String))),
+        as_is(accounts.c.code),
+        guarded(accounts.c.name),
+        func.nullif(lines.c.debit, 0),
+        func.nullif(lines.c.credit, 0),
+        guarded(lines.c.description),
+    )
+
+
+def _ordered(columns: Select, conditions: list, order: list | None) -> Select:
+    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
     return (
-        select(
-            entries.c.id.label("entry_id"),
-            entries.c.number,
-            entries.c.entry_date,
-            entries.c.status,
-            entries.c.description,
-            entries.c.source_type,
-            entries.c.source_id,
-            entries.c.reverses_id,
-            accounts.c.code,
-            accounts.c.name,
-            lines.c.debit,
-            lines.c.credit,
-            lines.c.description.label("line_description"),
-        )
-        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
+        columns.select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
         .where(*conditions)
         .order_by(*(order or (entries.c.entry_date, entries.c.id)), lines.c.id)
     )
+
+
+def _csv_row(row) -> list:
+    return [
+        row.number,
+        iso(row.entry_date),
+        row.status,
+        text_cell(row.description),
+        row.source_type or "manual",
+        row.source_id or "",
+        f"JE-{row.reverses_id}" if row.reverses_id else "",
+        row.code,
+        text_cell(row.name),
+        plain(row.debit) if row.debit else "",
+        plain(row.credit) if row.credit else "",
+        text_cell(row.line_description),
+    ]
 
 
 def _lines(conditions: list, order: list | None = None):

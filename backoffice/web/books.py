@@ -229,12 +229,12 @@ def export_journal(format: str):
     today = local_today()
     if format == "csv":
         order = listing.order_by() if listing.explicit else None
-        lines, mimetype = journal_export.csv_lines(conditions, order), "text/csv"
+        chunks, mimetype = journal_export.csv_export(conditions, order), "text/csv"
     else:
-        lines = journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today)
+        chunks = chunked(journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today))
         mimetype = "text/plain"
     return Response(
-        stream_with_context(chunked(lines)),
+        stream_with_context(chunks),
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="journal-{today.isoformat()}.{format}"'},
     )

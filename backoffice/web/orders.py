@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.config import local_today
-from backoffice.exports import iso, plain, text_cell
+from backoffice.exports import guarded, iso, plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import (
     COMPONENTS,
@@ -159,7 +159,7 @@ def export():
     listing = _listing()
     if not listing.valid:
         return index(), 422
-    return listing.export("orders", CSV_COLUMNS, export_query(), _csv_row)
+    return listing.export("orders", CSV_COLUMNS, export_query(), _csv_row, export_cells())
 
 
 @bp.get("/deleted")
@@ -239,6 +239,25 @@ def export_query():
             Customer.code,
             Customer.name,
             AccountManager.name.label("manager"),
+            Order.closing_date,
+            *(getattr(Order, name) for name in COMPONENTS),
+            Order.grand_total,
+        )
+        .select_from(Order)
+        .join(Order.customer)
+        .join(Order.account_manager)
+    )
+
+
+def export_cells():
+    """The cells of the CSV as text, of every order (see :func:`backoffice.exports.copied_csv`): what ``_csv_row``
+    makes of :func:`export_query`'s rows."""
+    return (
+        select(
+            guarded(Order.number),
+            guarded(Customer.code),
+            guarded(Customer.name),
+            guarded(AccountManager.name),
             Order.closing_date,
             *(getattr(Order, name) for name in COMPONENTS),
             Order.grand_total,

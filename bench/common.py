@@ -156,5 +156,5 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
                 record(connection, model, true(), HistoryOperation.CREATE)
         else:
             for model, where in written.items():
-                record(connection, model, where, HistoryOperation.UPDATE)
+                record(connection, model, where, HistoryOperation.EDIT)
         seals.seal_existing(connection)

@@ -475,6 +475,7 @@ def _serve_and_load(url: str, pages: list[Page], floor: Page) -> list[dict[Page,
             for page, header in headers.items():
                 _answers(page, header)
                 _wrk(page, header, script.name, WARM_UP_SECONDS)
+                _settle(server, url)
             turns = []
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("Loading the pages, taking turns with the floor", total=TURNS * len(pages))
@@ -482,8 +483,13 @@ def _serve_and_load(url: str, pages: list[Page], floor: Page) -> list[dict[Page,
                     loads = {}
                     for page in pages:
                         pair = (floor, page) if turn % 2 else (page, floor)
-                        many = {each: _wrk(each, headers[each], script.name, SECONDS) for each in pair}
-                        one = {each: _wrk(each, headers[each], script.name, SECONDS, 1) for each in pair}
+                        many, one = {}, {}
+                        for each in pair:
+                            many[each] = _wrk(each, headers[each], script.name, SECONDS)
+                            _settle(server, url)
+                        for each in pair:
+                            one[each] = _wrk(each, headers[each], script.name, SECONDS, 1)
+                            _settle(server, url)
                         loads[page] = many[page], many[floor], one[page], one[floor]
                         progress.advance(task)
                     turns.append(loads)
@@ -493,6 +499,36 @@ def _serve_and_load(url: str, pages: list[Page], floor: Page) -> list[dict[Page,
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
     return turns
+
+
+def _settle(server: subprocess.Popen, url: str) -> None:
+    """Wait for the requests a load left in flight to end: wrk stops with a request outstanding on each connection,
+    and a slow page's would keep the workers busy into the next load. Settled: for 0.3 s the workers used no
+    processor time and the database ran none of their statements (at most 60 s)."""
+    quiet, last = 0, _processor_ticks(server.pid)
+    deadline = time.monotonic() + 60
+    with psycopg.connect(url, autocommit=True) as connection:
+        while quiet < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            ticks = _processor_ticks(server.pid)
+            running = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+            quiet = quiet + 1 if ticks - last <= 1 and not running else 0
+            last = ticks
+
+
+def _processor_ticks(master: int) -> int:
+    """The processor time the server's workers used so far, in clock ticks (user and system)."""
+    total = 0
+    for worker in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a worker ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
 
 
 def _wait_until_serving(server: subprocess.Popen, log) -> None:

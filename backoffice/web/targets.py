@@ -26,7 +26,7 @@ from backoffice.services.targets import (
     save_target,
 )
 from backoffice.web.choices import manager_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
+from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField, QuickSelect
 from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -74,7 +74,7 @@ class TargetFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    manager = SelectField(_l("Account manager"), coerce=int, default=0)
+    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
     month = MonthField(_l("Month"))
 
 

@@ -1,6 +1,8 @@
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import pytest
+from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from backoffice.money import (
     parse_amount,
     round_money,
 )
+from backoffice.web.filters import moment_text
 
 ID = "id_ID"
 
@@ -164,3 +167,16 @@ def _outcome(write, /, *args, **kwargs) -> str | type[Exception]:
 def test_formatted_plain_amounts_parse_back():
     for value in (Decimal("0.00"), Decimal("1.05"), Decimal("9999999999999.99")):
         assert parse_amount(format_plain(value, ID), ID) == value
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2037, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from(("id_ID", "en_ID", "vi", "en_US", "de_DE", "ar_EG", "fa_IR", "ja_JP")),
+    st.sampled_from(("Asia/Jakarta", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC")),
+)
+def test_moments_are_written_as_babel_writes_them(moment, locale, zone):
+    """A moment in the installation's time zone, from the locale's patterns read once, is Babel's
+    ``format_datetime(…, "medium")`` to the character, daylight saving's changes included (until 2037: past it,
+    Babel reads a zone named by text through pytz, whose rules end there, where the zone's own rules go on)."""
+    assert moment_text(moment, locale, zone) == format_datetime(moment, "medium", tzinfo=zone, locale=locale)

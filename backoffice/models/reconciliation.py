@@ -108,6 +108,7 @@ class CheckResult(db.Model):
     __table_args__ = (
         Index("ix_reconciliation_check_results_check_run", "check", "run_id"),
         Index("ix_reconciliation_check_results_check_id", "check", "id"),  # a check's latest result
+        Index("ix_reconciliation_check_results_run_id", "run_id"),  # a run's results
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,7 +129,10 @@ class CheckResult(db.Model):
 
 class Discrepancy(db.Model):
     __tablename__ = "reconciliation_discrepancies"
-    __table_args__ = (Index("ix_reconciliation_discrepancies_run_check", "run_id", "check"),)
+    __table_args__ = (
+        Index("ix_reconciliation_discrepancies_run_check", "run_id", "check"),
+        Index("ix_reconciliation_discrepancies_entity", "entity_type", "entity_id"),  # a record's history panel
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id", ondelete="CASCADE"))

@@ -20,11 +20,16 @@ def active_manager_choices(keep: int | None = None) -> list[SelectChoice]:
     return [SelectChoice(m.id, _manager_label(m)) for m in _managers() if m.active or m.id == keep]
 
 
-def _managers() -> list[AccountManager]:
-    return list(db.session.scalars(select(AccountManager).order_by(AccountManager.name)))
+def _managers() -> list:
+    """Each manager's id, name and whether active (rows, not records: a choice needs nothing more)."""
+    return list(
+        db.session.execute(
+            select(AccountManager.id, AccountManager.name, AccountManager.active).order_by(AccountManager.name)
+        )
+    )
 
 
-def _manager_label(manager: AccountManager) -> str:
+def _manager_label(manager) -> str:
     return manager.name if manager.active else _("%(name)s (inactive)", name=manager.name)
 
 

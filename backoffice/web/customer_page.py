@@ -12,7 +12,7 @@ from flask import abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import jobs
 from backoffice.config import local_today
@@ -58,7 +58,10 @@ TENTH = Decimal("0.1")
 
 
 def customer_or_404(code: str) -> Customer:
-    customer = db.session.scalar(select(Customer).where(Customer.code == code))
+    """The customer, with its account manager (every tab of its page names it)."""
+    customer = db.session.scalar(
+        select(Customer).options(joinedload(Customer.account_manager)).where(Customer.code == code)
+    )
     if customer is None:
         abort(404)
     return customer
@@ -82,16 +85,20 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
     if context["pending"].requests:
         context["pending_first"] = pending_recalculations(customer.id, limit=5)
     if tab == "orders":
+        # The count and total are the page's count too: the customer's orders are counted once.
+        count, total = db.session.execute(
+            select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
+                Order.customer_id == customer.id
+            )
+        ).one()
         context["orders"] = db.paginate(
             select(Order).where(Order.customer_id == customer.id).order_by(Order.closing_date.desc(), Order.id.desc()),
             per_page=25,
             error_out=False,
+            count=False,
         )
-        context["total"] = Decimal(
-            db.session.scalar(
-                select(func.coalesce(func.sum(Order.grand_total), 0)).where(Order.customer_id == customer.id)
-            )
-        )
+        context["orders"].total = count
+        context["total"] = Decimal(total)
     elif tab == "ledger":
         context.update(_ledger(customer, forms))
     elif tab == "billing":
@@ -138,13 +145,15 @@ def _ledger(customer: Customer, forms: dict) -> dict:
             )
         ).all()
     )
-    return {
+    shown = {
         "movements": movements,
         "reversed_by": reversed_by,
         "reversible": {m.id for m in movements.items if m.id not in reversed_by and wallet.not_reversible(m) is None},
         "reasons": REASONS,
-        "adjusts": {sign: posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)},
     }
+    if current_user.is_admin:  # the adjusting form says what each direction posts
+        shown["adjusts"] = {sign: posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)}
+    return shown
 
 
 def _billing_forms(customer: Customer, forms: dict) -> None:

@@ -11,7 +11,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
@@ -43,7 +42,7 @@ from backoffice.web.choices import (
 )
 from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
 from backoffice.web.customer_page import customer_or_404, render_customer
-from backoffice.web.fields import OptionalMoneyField, error_under_field
+from backoffice.web.fields import OptionalMoneyField, QuickSelect, error_under_field
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start
@@ -91,7 +90,7 @@ class CustomerFilterForm(Filters):
         ],
         default="",
     )
-    manager = SelectField(_l("Account manager"), coerce=int, default=0)
+    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
 
 
 class CustomerFields(FlaskForm):
@@ -155,9 +154,12 @@ class CustomerForm(Versioned, CustomerFields):
 @bp.get("")
 def index():
     listing = _listing()
-    query = select(Customer).outerjoin(Customer.account_manager).options(selectinload(Customer.account_manager))
-    page = listing.page(query, 50)
-    total = db.session.scalar(select(func.coalesce(func.sum(Customer.balance), 0)).where(*listing.conditions))
+    # The count and total are the page's count too: the list is counted once.
+    count, total = db.session.execute(
+        select(func.count(Customer.id), func.coalesce(func.sum(Customer.balance), 0)).where(*listing.conditions)
+    ).one()
+    # Rows, not records: the list shows some of the export's columns.
+    page = listing.page(_columns(), 50, rows=True, count=count)
     return render_template("customers/index.html", listing=listing, page=page, total=Decimal(total))
 
 
@@ -167,7 +169,12 @@ def export():
     listing = _listing()
     if not listing.valid:
         return index(), 422
-    query = select(
+    return listing.export("customers", CSV_COLUMNS, _columns(), _csv_row)
+
+
+def _columns():
+    """The columns of the CSV, of every customer (the list narrows and sorts it)."""
+    return select(
         Customer.code,
         Customer.name,
         AccountManager.name.label("manager"),
@@ -180,7 +187,6 @@ def export():
         Customer.email,
         Customer.phone,
     ).outerjoin(Customer.account_manager)
-    return listing.export("customers", CSV_COLUMNS, query, _csv_row)
 
 
 def _listing() -> Listing:

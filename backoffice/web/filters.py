@@ -1,38 +1,80 @@
-"""Template filters and globals: money in the installation's currency, dates and numbers in the page's language."""
+"""Template filters and globals: money in the installation's currency, dates and numbers in the page's language.
+
+A page reads its notation (the locale that writes its numbers and dates, the currency, the time zone) once, when it
+is rendered, and each amount, number, date and word on it is written in it: the page's language is a lookup through
+Flask's and Flask-Babel's context for each cell otherwise, and a list writes hundreds of cells.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel import Locale
+from babel.dates import DateTimePattern, format_date, get_datetime_format, get_time_format, parse_pattern
 from flask import Flask, current_app
 from flask_babel import gettext as _
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from backoffice.i18n import language, number_locale
 from backoffice.models.types import as_utc
-from backoffice.money import format_number, shown
-from backoffice.web.words import word
+from backoffice.money import format_money, format_number, shown
+from backoffice.web.links import link
+from backoffice.web.words import words
 
 
 def init_app(app: Flask) -> None:
     from backoffice.reconcile.report import scope_text
     from backoffice.reconcile.wording import field_label
 
-    app.add_template_filter(money)
-    app.add_template_filter(local_date)
-    app.add_template_filter(local_datetime)
+    app.context_processor(_page_notation)
+    app.add_template_filter(_page_money, "money")
+    app.add_template_filter(_page_date, "local_date")
+    app.add_template_filter(_page_datetime, "local_datetime")
     app.add_template_filter(scope_text)
     app.add_template_filter(number)
     app.add_template_filter(check_label)
     app.add_template_filter(field_label)
     app.add_template_filter(figure)
     app.add_template_filter(percent)
-    app.add_template_filter(word)
+    app.add_template_filter(_page_word, "word")
     app.add_template_global(language, "page_language")
     app.add_template_global(role_name)
+    app.add_template_global(link)
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How a page writes amounts, numbers, dates and words: read once for the page."""
+
+    language: str
+    locale: str
+    currency: str
+    timezone: str
+
+
+NOTATION = "page_notation"
+"""The name under which a page's context holds its :class:`Notation`."""
+
+
+def _page_notation() -> dict:
+    config = current_app.config
+    return {NOTATION: _notation(language(), number_locale(), config["CURRENCY"], config["TIMEZONE"])}
+
+
+@lru_cache(maxsize=64)
+def _notation(language: str, locale: str, currency: str, timezone: str) -> Notation:
+    return Notation(language, locale, currency, timezone)
+
+
+def _of(context: Context) -> Notation:
+    """The page's notation; a macro imported without the page's context reads it as the page would."""
+    found = context.get(NOTATION)
+    return found if found is not None else _page_notation()[NOTATION]
 
 
 def money(value: Decimal | str | None) -> str:
@@ -42,11 +84,21 @@ def money(value: Decimal | str | None) -> str:
     return shown(Decimal(value) if isinstance(value, str) else value)
 
 
-def number(value: Decimal | None, places: int = 4) -> str:
-    """A volume or a factor in the locale's notation, with all its places (``124,1784``)."""
+@pass_context
+def _page_money(context: Context, value: Decimal | str | None) -> str:
+    """:func:`money` in the page's notation."""
+    if value is None or value == "":
+        return ""
+    notation = _of(context)
+    return format_money(Decimal(value) if isinstance(value, str) else value, notation.locale, notation.currency)
+
+
+@pass_context
+def number(context: Context, value: Decimal | None, places: int = 4) -> str:
+    """A volume or a factor in the page's notation, with all its places (``124,1784``)."""
     if value is None:
         return ""
-    return format_number(value, number_locale(), "#,##0." + "0" * places)
+    return format_number(value, _of(context).locale, "#,##0." + "0" * places)
 
 
 def count(value: int) -> str:
@@ -54,13 +106,44 @@ def count(value: int) -> str:
     return format_number(value, number_locale(), "#,##0")
 
 
+@pass_context
+def percent(context: Context, value: Decimal | int | None, places: int = 1) -> str:
+    """A percentage in the page's notation: ``75,2 %``."""
+    if value is None:
+        return ""
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    return format_number(value, _of(context).locale, pattern) + " %"
+
+
+@pass_context
+def figure(context: Context, value: Decimal | str | None, check: str, field: str) -> str:
+    """A checked field's value as what it is: an amount, or a volume or factor as a number (never in Rupiah)."""
+    from backoffice.reconcile import scale_of
+
+    if value is None or value == "":
+        return ""
+    scale = scale_of(check, field)
+    return _page_money(context, value) if scale == 2 else number(context, Decimal(value), scale)
+
+
 def local_date(value, format: str = "medium") -> str:
     """A date, or the day of a moment in the installation's time zone (not the UTC day)."""
+    return _date_text(value, format, number_locale(), current_app.config["TIMEZONE"])
+
+
+@pass_context
+def _page_date(context: Context, value, format: str = "medium") -> str:
+    """:func:`local_date` in the page's notation."""
+    notation = _of(context)
+    return _date_text(value, format, notation.locale, notation.timezone)
+
+
+def _date_text(value, format: str, locale: str, timezone: str) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = as_utc(value).astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
-    return _day_text(value, format, number_locale())
+        value = as_utc(value).astimezone(ZoneInfo(timezone)).date()
+    return _day_text(value, format, locale)
 
 
 @lru_cache(maxsize=4096)
@@ -71,29 +154,42 @@ def _day_text(day: date, format: str, locale: str) -> str:
 
 
 def local_datetime(value: datetime | None) -> str:
+    """A moment in the installation's time zone, as Babel's ``format_datetime(…, "medium")`` writes it."""
     if value is None:
         return ""
-    return format_datetime(
-        as_utc(value), format="medium", tzinfo=current_app.config["TIMEZONE"], locale=number_locale()
-    )
+    return moment_text(value, number_locale(), current_app.config["TIMEZONE"])
 
 
-def figure(value: Decimal | str | None, check: str, field: str) -> str:
-    """A checked field's value as what it is: an amount, or a volume or factor as a number (never in Rupiah)."""
-    from backoffice.reconcile import scale_of
-
-    if value is None or value == "":
-        return ""
-    scale = scale_of(check, field)
-    return money(value) if scale == 2 else number(Decimal(value), scale)
-
-
-def percent(value: Decimal | int | None, places: int = 1) -> str:
-    """A percentage in the locale's notation: ``75,2 %``."""
+@pass_context
+def _page_datetime(context: Context, value: datetime | None) -> str:
+    """:func:`local_datetime` in the page's notation."""
     if value is None:
         return ""
-    pattern = "#,##0" + ("." + "0" * places if places else "")
-    return format_number(value, number_locale(), pattern) + " %"
+    notation = _of(context)
+    return moment_text(value, notation.locale, notation.timezone)
+
+
+def moment_text(value: datetime, locale: str, timezone: str) -> str:
+    """A moment in the time zone, as Babel's ``format_datetime(…, "medium")`` writes it, from patterns read once
+    per locale (Babel reads the locale's data and parses its patterns again for each moment)."""
+    local = as_utc(value).astimezone(ZoneInfo(timezone))
+    combined, time_pattern, babel_locale = _moment_patterns(locale)
+    time = time_pattern.apply(local.timetz(), babel_locale, reference_date=local.date())
+    return combined.replace("{0}", time).replace("{1}", _day_text(local.date(), "medium", locale))
+
+
+@lru_cache(maxsize=32)
+def _moment_patterns(locale: str) -> tuple[str, DateTimePattern, Locale]:
+    babel_locale = Locale.parse(locale)
+    combined = get_datetime_format("medium", locale=babel_locale).replace("'", "")
+    return combined, parse_pattern(get_time_format("medium", locale=babel_locale)), babel_locale
+
+
+@pass_context
+def _page_word(context: Context, value) -> str:
+    """:func:`backoffice.web.words.word` in the page's language."""
+    code = getattr(value, "value", value)
+    return words(_of(context).language).get(code, str(code))
 
 
 def check_label(name: str) -> str:

@@ -171,7 +171,17 @@ class Listing:
         number = request.args.get("page", 1, type=int)
         if number > LARGEST_ROW_NUMBER // per_page:
             abort(404)
-        return RowPage(select=self.select(query), session=db.session, page=number, per_page=per_page, error_out=False)
+        page = RowPage(
+            select=self.select(query),
+            session=db.session,
+            page=number,
+            per_page=per_page,
+            error_out=False,
+            count=count is None,
+        )
+        if count is not None:
+            page.total = count
+        return page
 
     def args(self, **changes) -> dict:
         """The query string of this list without its page number, with ``changes``."""

@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import contains_eager
 from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
@@ -34,7 +33,7 @@ from backoffice.services import ChangedMeanwhile
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
 from backoffice.web import history
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, MonthField
+from backoffice.web.fields import MoneyField, MonthField, QuickSelect
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
@@ -134,7 +133,7 @@ class OrderForm(Versioned, OrderAmountsForm):
 
 class OrderFilterForm(Filters):
     q = StringField(_l("Search"), description=_l("Order number, customer code or name"))
-    manager = SelectField(_l("Account manager"), coerce=int, default=0)
+    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
     month = MonthField(_l("Closing month"))
 
 
@@ -143,13 +142,9 @@ def index():
     listing = _listing()
     # The count and total are the page's count too: the list is counted once.
     count, total = db.session.execute(_count_and_total(listing)).one()
-    query = (
-        select(Order)
-        .join(Order.customer)
-        .join(Order.account_manager)
-        .options(contains_eager(Order.customer), contains_eager(Order.account_manager))
-    )
-    page = listing.page(query, current_app.config["ORDERS_PER_PAGE"], count=count)
+    # Rows, not records: the list shows the export's columns, and links each row by its id.
+    query = export_query().add_columns(Order.id)
+    page = listing.page(query, current_app.config["ORDERS_PER_PAGE"], rows=True, count=count)
     return render_template("orders/index.html", listing=listing, page=page, count=count, total=Decimal(total))
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from backoffice.extensions import db
-from backoffice.models import ReconciliationRun, Role, RunMode
+from backoffice.models import CheckResult, ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, Scope, engine
 from backoffice.reconcile.report import csv_filename, csv_lines, entity_of, name_of, named_entities
 from backoffice.web.auth import requires_role
@@ -71,7 +74,7 @@ class StartRunForm(FlaskForm):
 def index():
     return render_template(
         "reconciliation/index.html",
-        runs=_runs(),
+        **_runs(),
         buttons=BUTTONS,
         modes=RunMode,
         confirmed=CONFIRMED,
@@ -82,7 +85,7 @@ def index():
 @bp.get("/runs")
 def runs():
     """The runs' table: the page asks for it again when a job started from it ends."""
-    return render_template("reconciliation/_runs.html", runs=_runs())
+    return render_template("reconciliation/_runs.html", **_runs())
 
 
 @bp.get("/confirm/<any(fix, rebuild):mode>")
@@ -123,8 +126,37 @@ def start():
     return start_job(kind, args | form.job_args(), fallback=url_for("reconciliation.index"))
 
 
-def _runs():
-    return db.paginate(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()), per_page=25, error_out=False)
+def _runs() -> dict:
+    """A page of the runs, newest first, with each run's counts summed over its checks' results (0 for none)."""
+    runs = db.paginate(
+        select(ReconciliationRun).options(selectinload(ReconciliationRun.user)).order_by(ReconciliationRun.id.desc()),
+        per_page=25,
+        error_out=False,
+    )
+    counted = db.session.execute(
+        select(
+            CheckResult.run_id,
+            func.sum(CheckResult.checked),
+            func.sum(CheckResult.mismatched),
+            func.sum(CheckResult.fixed),
+        )
+        .where(CheckResult.run_id.in_([run.id for run in runs.items]))
+        .group_by(CheckResult.run_id)
+    )
+    counts = {run.id: RunCounts() for run in runs.items} | {run_id: RunCounts(*summed) for run_id, *summed in counted}
+    return {"runs": runs, "counts": counts}
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    checked: int = 0
+    mismatched: int = 0
+    fixed: int = 0
+
+    @property
+    def left(self) -> int:
+        """Mismatches the run found and did not fix."""
+        return self.mismatched - self.fixed
 
 
 @bp.get("/runs/<int:run_id>")

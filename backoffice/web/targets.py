@@ -26,7 +26,7 @@ from backoffice.services.targets import (
     save_target,
 )
 from backoffice.web.choices import manager_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
+from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField, QuickSelect
 from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -74,7 +74,7 @@ class TargetFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    manager = SelectField(_l("Account manager"), coerce=int, default=0)
+    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
     month = MonthField(_l("Month"))
 
 
@@ -90,6 +90,14 @@ def index():
             conditions.append(Target.period_start == filters.month.data)
     else:
         conditions.append(Target.id.is_(None))
+    # The totals and the page's count in one statement: the targets are counted once.
+    count, total_target, total_achieved = db.session.execute(
+        select(
+            func.count(Target.id),
+            func.coalesce(func.sum(Target.target_amount), 0),
+            func.coalesce(func.sum(Target.achieved_amount), 0),
+        ).where(*conditions)
+    ).one()
     page = db.paginate(
         select(Target)
         .join(Target.account_manager)
@@ -98,18 +106,15 @@ def index():
         .order_by(Target.period_start.desc(), AccountManager.name, Target.id),
         per_page=TARGETS_PER_PAGE,
         error_out=False,
+        count=False,
     )
-    totals = db.session.execute(
-        select(
-            func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0)
-        ).where(*conditions)
-    ).one()
+    page.total = count
     return render_template(
         "targets/index.html",
         filters=filters,
         page=page,
-        total_target=Decimal(totals[0]),
-        total_achieved=Decimal(totals[1]),
+        total_target=Decimal(total_target),
+        total_achieved=Decimal(total_achieved),
     )
 
 

@@ -6,6 +6,9 @@ page and a message show them in the reader's language with :func:`word` (the tem
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 WORDS = {
@@ -73,3 +76,10 @@ def word(value) -> str:
     code = getattr(value, "value", value)
     found = WORDS.get(code)
     return str(found) if found is not None else str(code)
+
+
+@lru_cache(maxsize=8)
+def words(language: str) -> dict[str, str]:
+    """Every word in ``language``, read once from its catalogue: a list says a word on each row."""
+    with force_locale(language):
+        return {code: str(text) for code, text in WORDS.items()}

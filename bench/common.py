@@ -141,8 +141,9 @@ def measure_in_process(module: str, url: str, what: str, label: str) -> dict:
 def as_the_app_writes(app, written: dict | None = None) -> None:
     """Give rows written with raw SQL what the application's own writes give them: a history version of each
     versioned record written (``written``: a model's rows by a condition; all of every versioned model's rows when
-    not given) and a seal on each row of evidence. The checks then find them as the application leaves them, and
-    a fix or a rebuild trusts them (it refuses evidence without a seal)."""
+    not given) and a seal on each row of evidence, as migration 0032 sealed an installation's existing rows. The
+    checks then find them as the application leaves them, and a fix or a rebuild trusts them (it refuses evidence
+    without a seal)."""
     from sqlalchemy import true
     from sqlalchemy_continuum import versioning_manager
 

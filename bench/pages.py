@@ -50,7 +50,7 @@ import psycopg
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import BENCH_DATABASE_URL, console, migrate, migrated_database
+from bench.common import BENCH_DATABASE_URL, as_the_app_writes, console, migrate, migrated_database
 
 SCALE = float(os.environ.get("BENCH_PAGES_SCALE", "1"))  # float-ok: a size factor
 MANAGERS = 50
@@ -289,7 +289,8 @@ def _prepare(app, url: str, months: list[date]) -> None:
     with app.app_context():
         _derive(months)
         _history(url, list(CHECKS), [name for name, check in CHECKS.items() if check.by_customer])
-        _record_and_seal()
+        console.print("Writing the records' first versions and sealing the evidence…")
+        as_the_app_writes(app)
         console.print("Running the nightly maintenance…")
         record, _ = jobs.enqueue_nightly()
         assert record.status is JobStatus.FINISHED, (record.status, record.error)
@@ -331,27 +332,6 @@ def _derive(months: list[date]) -> None:
     TargetAchieved().write(connection, list(db.session.scalars(select(Target.id))))
     recompute_order_month_totals(connection, set(product(db.session.scalars(select(AccountManager.id)), months)))
     AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
-    db.session.commit()
-
-
-def _record_and_seal() -> None:
-    """What the generator wrote past the application made evidence as the application makes it: a first version
-    of each versioned record, then a seal over every row of evidence (as migration 0032 seals an installation's
-    existing rows)."""
-    from sqlalchemy import true
-
-    from backoffice import seals
-    from backoffice.extensions import db
-    from backoffice.models.history import HistoryOperation, record
-    from backoffice.reconcile.history_drift import versioned_tables
-
-    console.print("Writing the records' first versions and sealing the evidence…")
-    models = {mapper.local_table: mapper.class_ for mapper in db.Model.registry.mappers}
-    connection = db.session.connection()
-    for table, _versions in versioned_tables():
-        record(connection, models[table], true(), HistoryOperation.CREATE)
-    db.session.commit()
-    seals.seal_existing(db.session.connection())
     db.session.commit()
 
 

@@ -2,7 +2,9 @@
 and recalculate one customer with two years of readings, each beside its baseline measured in the same run.
 
 - rebuild from an empty table, beside the floor: one hand-written ``INSERT … SELECT`` of the same
-  rows (the same sums and window) through psycopg;
+  rows (the same sums and window) through psycopg, its commit timed; and beside the floor plus what a rebuild
+  does first, the seals of the evidence it writes from verified (every wallet movement and journal entry). The
+  three take turns (``BENCH_REBUILD_TURNS``, default 3);
 - verify with 0.1 % of the months corrupted, beside the floor: the same comparison as one query,
   and beside a per-customer loop (one query per customer for its sources, compared in Python);
 - one customer: the months recalculated in a transaction (what a fix and a recalculation request
@@ -80,7 +82,7 @@ def main() -> str:
     _generate(url)
     os.environ["DATABASE_URL"] = url
 
-    from backoffice import create_app, jobs
+    from backoffice import create_app, jobs, seals
     from backoffice.extensions import db
     from backoffice.models import CustomerPricing, RunMode
     from backoffice.posting import months
@@ -89,23 +91,32 @@ def main() -> str:
     app = create_app({"REDIS_URL": None})
     as_the_app_writes(app)
     rows = CUSTOMERS * MONTHS
-    floor_times, rebuild_times = [], []
+    floor_times, rebuild_times, seal_times = [], [], []
     with psycopg.connect(url) as connection:
 
         def floor() -> None:
             connection.execute(FLOOR_REBUILD.format(ledger="", calculations=""))
             connection.commit()
 
+        def verify_seals() -> None:
+            """What a rebuild does before it writes a customer's months from its evidence: verify the seals of
+            every wallet movement and posted journal entry (``quarantine.examine_customers``), here all at once."""
+            with db.engine.connect() as sealed:
+                for kind in ("balance_transactions", "journal_entries"):
+                    assert not seals.verify(sealed, seals.kinds()[kind]).findings
+
         for _turn in range(REBUILD_TURNS):  # the floor and the rebuild take turns, each from an empty table
             floor_times.append(_once(url, floor))
             assert connection.execute("SELECT count(*) FROM monthly_customer_balances").fetchone()[0] == rows
             connection.commit()  # its lock on the table would keep the next truncate waiting
             with app.app_context():
+                seal_times.append(timed(verify_seals, repeat=1)[0])
                 seconds = _once(url, lambda: run(RunMode.REBUILD, checks=["monthly_balance"]))
                 rebuild_times.append(seconds)
                 assert run(RunMode.VERIFY, checks=["monthly_balance"]).mismatched == 0
     floor_rebuild, rebuild_seconds = statistics.median(floor_times), statistics.median(rebuild_times)
     rebuild_spread = sorted(r / f for r, f in zip(rebuild_times, floor_times, strict=True))
+    equal_work = [f + v for f, v in zip(floor_times, seal_times, strict=True)]
 
     with psycopg.connect(url) as connection:
         connection.execute(
@@ -157,6 +168,13 @@ def main() -> str:
         f"monthly_balance, {CUSTOMERS:,} customers × {MONTHS} months × {READINGS_PER_MONTH} readings (PostgreSQL)",
         [
             (f"engine rebuild, empty table ({rows:,} months)", rebuild_seconds, "raw INSERT … SELECT", floor_rebuild),
+            (
+                f"engine rebuild, empty table ({rows:,} months)",
+                rebuild_seconds,
+                "raw INSERT … SELECT + the evidence's seals verified",
+                statistics.median(equal_work),
+            ),
+            ("the evidence's seals verified", statistics.median(seal_times), "raw INSERT … SELECT", floor_rebuild),
             ("engine verify, 0.1 % corrupted", verify_seconds, "raw compare (floor)", floor_seconds),
             ("per-customer loop verify", loop_seconds, "raw compare (floor)", floor_seconds),
             ("engine verify, 0.1 % corrupted", verify_seconds, "per-customer loop", loop_seconds),

@@ -144,7 +144,7 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
     not given) and a seal on each row of evidence, as migration 0032 sealed an installation's existing rows. The
     checks then find them as the application leaves them, and a fix or a rebuild trusts them (it refuses evidence
     without a seal)."""
-    from sqlalchemy import true
+    from sqlalchemy import text, true
     from sqlalchemy_continuum import versioning_manager
 
     from backoffice import seals
@@ -159,3 +159,5 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
             for model, where in written.items():
                 record(connection, model, where, HistoryOperation.EDIT)
         seals.seal_existing(connection)
+        # The planner's statistics, as autovacuum would leave them: without, it takes the seals for a handful of rows.
+        connection.execute(text("ANALYZE"))

@@ -161,3 +161,16 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
         seals.seal_existing(connection)
         # The planner's statistics, as autovacuum would leave them: without, it takes the seals for a handful of rows.
         connection.execute(text("ANALYZE"))
+
+
+def managers_and_customers(connection) -> None:
+    """50 account managers and 1,000 customers spread over them, for the orders the benchmarks generate."""
+    connection.execute(
+        "INSERT INTO account_managers (name, email, active) "
+        "SELECT 'Manager ' || n, 'manager' || n || '@example.com', true FROM generate_series(1, 50) n"
+    )
+    connection.execute(
+        "INSERT INTO customers (code, name, account_manager_id, status, created_at) "
+        "SELECT 'C' || lpad(n::text, 6, '0'), 'Customer ' || n, 1 + n % 50, 'active', now() "
+        "FROM generate_series(1, 1000) n"
+    )

@@ -28,7 +28,15 @@ import time
 import psycopg
 from rich.table import Table
 
-from bench.common import console, logged_in_client, measure_in_process, migrated_database, reset_peak, status_kib
+from bench.common import (
+    console,
+    logged_in_client,
+    managers_and_customers,
+    measure_in_process,
+    migrated_database,
+    reset_peak,
+    status_kib,
+)
 
 ORDERS = int(os.environ.get("BENCH_LIST_ORDERS", 1_000_000))
 ENTRIES = int(os.environ.get("BENCH_EXPORT_ENTRIES", ORDERS // 2))
@@ -142,15 +150,7 @@ def _load(averages: tuple[float, float, float]) -> str:  # float-ok: load averag
 def _generate(url: str) -> None:
     console.print(f"Generating {ORDERS:,} orders and {ENTRIES:,} posted entries of two lines…")
     with psycopg.connect(url) as connection:
-        connection.execute(
-            "INSERT INTO account_managers (name, email, active) "
-            "SELECT 'Manager ' || n, 'manager' || n || '@example.com', true FROM generate_series(1, 50) n"
-        )
-        connection.execute(
-            "INSERT INTO customers (code, name, account_manager_id, status, created_at) "
-            "SELECT 'C' || lpad(n::text, 6, '0'), 'Customer ' || n, 1 + n % 50, 'active', now() "
-            "FROM generate_series(1, 1000) n"
-        )
+        managers_and_customers(connection)
         for start in range(1, ORDERS + 1, BATCH):
             stop = min(start + BATCH - 1, ORDERS)
             with connection.transaction():

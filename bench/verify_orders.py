@@ -18,7 +18,7 @@ import subprocess
 import psycopg
 from rich.progress import Progress
 
-from bench.common import command_env, console, migrated_database, report, script, timed
+from bench.common import command_env, console, managers_and_customers, migrated_database, report, script, timed
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", 1_000_000))
 PAIRS = int(os.environ.get("BENCH_VERIFY_PAIRS", 7))
@@ -89,15 +89,7 @@ def generate(url: str, orders: int) -> None:
     """50 managers, 1,000 customers and ``orders`` orders over two years, set-based; every ``CORRUPT_EVERY``-th
     order's grand total one off; then ``VACUUM ANALYZE``."""
     with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
-        connection.execute(
-            "INSERT INTO account_managers (name, email, active) "
-            "SELECT 'Manager ' || n, 'manager' || n || '@example.com', true FROM generate_series(1, 50) n"
-        )
-        connection.execute(
-            "INSERT INTO customers (code, name, account_manager_id, status, created_at) "
-            "SELECT 'C' || lpad(n::text, 6, '0'), 'Customer ' || n, 1 + n % 50, 'active', now() "
-            "FROM generate_series(1, 1000) n"
-        )
+        managers_and_customers(connection)
         task = progress.add_task(f"Generating {orders:,} orders", total=orders)
         for start in range(1, orders + 1, BATCH):
             stop = min(start + BATCH - 1, orders)

@@ -212,15 +212,9 @@ def record(connection: Connection, statement, entry_date: date, lines: list[Line
     return Recorded(entry_id, source_id, checked, found)
 
 
-def settle(
-    connection: Connection, recorded: Recorded, user: User | None, *, source_id: int | None = None, description=None
-) -> None:
-    """Post a recorded entry, naming what it records (``source_id``) and how, if they were not known at first."""
-    values = {"entry_id": recorded.entry_id, "moment": utcnow(), "user_id": user.id if user else None}
-    if source_id is None:
-        connection.execute(_POSTED, values)
-    else:
-        connection.execute(_POSTED_AS, values | {"source_id": source_id, "description": description.strip()[:300]})
+def settle(connection: Connection, recorded: Recorded, user: User | None) -> None:
+    """Post a recorded entry; it is sealed when the unit of work commits."""
+    _mark_posted(connection, recorded.entry_id, user)
     seals.written(connection, "journal_entries", entries.c.id == recorded.entry_id)
 
 
@@ -351,10 +345,6 @@ _POSTED = (
         posted_at=bindparam("moment", type_=entries.c.posted_at.type),
         posted_by_id=bindparam("user_id", type_=entries.c.posted_by_id.type),
     )
-)
-_POSTED_AS = _POSTED.values(
-    source_id=bindparam("source_id", type_=entries.c.source_id.type),
-    description=bindparam("description", type_=entries.c.description.type),
 )
 
 

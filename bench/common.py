@@ -174,3 +174,20 @@ def managers_and_customers(connection) -> None:
         "SELECT 'C' || lpad(n::text, 6, '0'), 'Customer ' || n, 1 + n % 50, 'active', now() "
         "FROM generate_series(1, 1000) n"
     )
+
+
+def verify_in_turns(url: str, floor_sql: str, check: str, turns: int, wrong: int) -> tuple[list, list]:
+    """The floor (``floor_sql``, a count of the wrong rows) and the engine's verify of ``check`` taking turns, in
+    the app's context; each must find ``wrong`` rows. Their times, the floor's first."""
+    from backoffice.models import RunMode
+    from backoffice.reconcile.engine import run
+
+    floor_times, verify_times = [], []
+    with psycopg.connect(url) as connection:
+        for _ in range(turns):
+            seconds, floor_count = timed(lambda: connection.execute(floor_sql).fetchone()[0], repeat=1)
+            floor_times.append(seconds)
+            seconds, record = timed(lambda: run(RunMode.VERIFY, checks=[check]), repeat=1)
+            verify_times.append(seconds)
+            assert record.mismatched == floor_count == wrong, (record.mismatched, floor_count)
+    return floor_times, verify_times

@@ -18,7 +18,16 @@ import subprocess
 import psycopg
 from rich.progress import Progress
 
-from bench.common import command_env, console, managers_and_customers, migrated_database, report, script, timed
+from bench.common import (
+    command_env,
+    console,
+    managers_and_customers,
+    migrated_database,
+    report,
+    script,
+    timed,
+    verify_in_turns,
+)
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", 1_000_000))
 PAIRS = int(os.environ.get("BENCH_VERIFY_PAIRS", 7))
@@ -35,18 +44,12 @@ def main() -> str:
     os.environ["DATABASE_URL"] = url
     from backoffice import create_app
     from backoffice.extensions import db
-    from backoffice.models import Order, RunMode, grand_total_of
-    from backoffice.reconcile.engine import run
+    from backoffice.models import Order, grand_total_of
 
     app = create_app()
-    floor_times, engine_times = [], []
-    with app.app_context(), psycopg.connect(url) as connection:
-        for _ in range(PAIRS):
-            seconds, floor_count = timed(lambda: connection.execute(floor_sql).fetchone()[0], repeat=1)
-            floor_times.append(seconds)
-            seconds, record = timed(lambda: run(RunMode.VERIFY, checks=["order_grand_total"]), repeat=1)
-            engine_times.append(seconds)
-            assert record.mismatched == floor_count == ORDERS // CORRUPT_EVERY, (record.mismatched, floor_count)
+    floor_count = ORDERS // CORRUPT_EVERY
+    with app.app_context():
+        floor_times, engine_times = verify_in_turns(url, floor_sql, "order_grand_total", PAIRS, floor_count)
 
         def per_order_loop() -> int:
             wrong = 0

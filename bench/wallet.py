@@ -50,7 +50,7 @@ from rich.table import Table
 
 from backoffice.models import BUCKETS
 from backoffice.money import MAX_BALANCE
-from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed
+from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed, verify_in_turns
 
 CUSTOMERS = int(os.environ.get("BENCH_WALLET_CUSTOMERS", 100_000))
 ROWS_PER_CUSTOMER = 20
@@ -94,16 +94,10 @@ def main() -> str:
     from backoffice.reconcile.engine import run
 
     app = create_app()
-    floor_times, verify_times = [], []
-    with app.app_context(), psycopg.connect(url) as connection:
-        for _ in range(ROUNDS):
-            seconds, floor_count = timed(lambda: connection.execute(FLOOR_SQL).fetchone()[0], repeat=1)
-            floor_times.append(seconds)
-            seconds, record = timed(lambda: run(RunMode.VERIFY, checks=["customer_wallet"]), repeat=1)
-            verify_times.append(seconds)
-            assert record.mismatched == floor_count == CUSTOMERS // 1000, (record.mismatched, floor_count)
+    with app.app_context():
+        floor_times, verify_times = verify_in_turns(url, FLOOR_SQL, "customer_wallet", ROUNDS, CUSTOMERS // 1000)
     loop_seconds, loop_count = timed(lambda: _per_customer_loop(url), repeat=1)
-    assert loop_count == floor_count
+    assert loop_count == CUSTOMERS // 1000
 
     hot, spread, warm = _prepare_charges(url)
     with psycopg.connect(url) as connection:

@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 export TEST_DATABASE_URL
 
-.PHONY: run serve test lint install install-test lock locked translations services chromium axe hledger prometheus wrk bench worker scheduler clean
+.PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger prometheus wrk bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -50,6 +50,11 @@ translations: install-test
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --input-file $(TRANSLATIONS)/messages.pot \
 		--output-dir $(TRANSLATIONS)
 	$(BIN)/pybabel compile --directory $(TRANSLATIONS) --statistics
+
+# The pictures in docs/images/: the demo data on a fresh SQLite database in a temporary directory (never the instance
+# folder's), served on a free local port and shown by Debian's headless chromium; see docs/screenshots.py.
+screenshots: install-test chromium
+	$(BIN)/python -m docs.screenshots
 
 install: locked $(VENV)/.installed
 install-test: locked $(VENV)/.installed-test

@@ -25,7 +25,6 @@ import fcntl
 import os
 import shutil
 import tempfile
-import threading
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -38,14 +37,13 @@ from flask_migrate import upgrade
 from redis import Redis
 from redis.connection import parse_url
 from redis.exceptions import RedisError
-from werkzeug.serving import make_server
 
 from backoffice import create_app, logs, register_migrations
 from backoffice.config import database_url
 from backoffice.extensions import db
 from backoffice.services import billing, wallet
 from backoffice.web.extensions import limiter
-from tests import factories
+from tests import chromium, factories
 from tests.factories import past_the_guards
 
 # Every app the tests build speaks English unless a test says otherwise (the default id_ID would make it Indonesian).
@@ -416,35 +414,20 @@ def _emptying(connection: sa.Connection) -> str:
     return _EMPTYING[0]
 
 
-# The browser tests' (test_browser.py, test_screens.py): Debian's chromium, headless, on the app served on localhost.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# The browser tests' (test_browser.py, test_screens.py): Debian's chromium, headless, on the app served on localhost
+# (tests/chromium.py, which docs/screenshots.py shares).
 
 
 @pytest.fixture(scope="session")
 def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
+    path = chromium.executable()
+    if path is None:
         require_service("chromium", "Debian's chromium package is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    with chromium.headless(path) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def live_server(csrf_app):
-    server = make_server("127.0.0.1", 0, csrf_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with chromium.served(csrf_app) as url:
+        yield url

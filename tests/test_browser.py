@@ -12,6 +12,7 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading, Order, RunMode
 from backoffice.reconcile.engine import run
+from tests.chromium import follow, log_in
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,
@@ -24,23 +25,6 @@ from tests.factories import (
 from tests.workers import run_worker
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page, email: str) -> None:
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", "correct horse battery")
-    follow(page, "button[type=submit]")
-
-
-def follow(page, selector: str) -> None:
-    """Click what navigates, and wait until the new page's scripts have run (``load`` follows deferred scripts).
-
-    A click returns once the navigation starts; acting on the new page before its scripts have
-    attached their listeners would lose the change they react to.
-    """
-    with page.expect_navigation(wait_until="load"):
-        page.click(selector)
 
 
 @pytest.fixture

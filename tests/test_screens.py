@@ -15,9 +15,9 @@ from backoffice.extensions import db
 from backoffice.models import Customer, Order, RunMode, User
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, wallet
+from tests.chromium import log_in
 from tests.conftest import require_service
 from tests.factories import UserFactory, corrupt
-from tests.test_browser import log_in
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"

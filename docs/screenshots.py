@@ -1,0 +1,249 @@
+"""The pictures in docs/images/, made by Debian's headless chromium over the demo data: ``make screenshots``, or
+``.venv/bin/python -m docs.screenshots [NAME ...]`` from the repository's root (``orders``, ``order-form``…; every
+picture by default).
+
+The app runs on a fresh SQLite database in a temporary directory, never on the instance folder's database, and with
+its secrets given in the environment, so that none is read from the instance folder or made there; every other
+setting is left at its default. The database is migrated and holds the demo data of ``make run`` as of :data:`DAY`,
+and what the demo has not: approvals waiting for a second admin, and a reconciliation run that found discrepancies
+(figures overwritten past the application, as a bad import would). A thread serves it on a free port of 127.0.0.1.
+Each picture is taken in a browser of its own, in English, at a laptop's 1366 × 768 or a phone's 390 × 844, logged
+in with the demo's logins as the role whose screen it is: the finance clerk for the orders, the customer and the
+statement, the admins for the reconciliation and the approvals.
+
+The same data makes the same pictures, but for what the application stamps with the clock: when a movement was
+posted, when an approval was asked, when a run started; and for the value dates the forms offer, today.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from playwright.sync_api import expect
+
+from backoffice import create_app, demo, register_migrations
+from backoffice.config import local_today
+from backoffice.extensions import db
+from backoffice.models import Customer, Order, Role, RunMode, RunTrigger, User
+from backoffice.posting import journal
+from backoffice.reconcile.engine import run
+from backoffice.services import approvals, books, wallet
+from tests import chromium
+from tests.factories import corrupt
+
+IMAGES = Path(__file__).resolve().parent / "images"
+DAY = date(2026, 11, 20)
+"""The demo's today, so that its dates and the periods shown are the same at every run (today, if earlier)."""
+FIRST_DAY = date(2026, 6, 1)
+"""The first day of the demo's six months."""
+LAPTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+
+def _logins(role) -> list[tuple[str, str]]:
+    """The demo's logins (``make run`` prints them) of a role: email and password."""
+    return [(email, password) for email, password, of in demo.LOGINS if of is role]
+
+
+(CLERK,) = _logins(Role.FINANCE)
+ADMIN, SECOND_ADMIN = _logins(Role.ADMIN)
+CUSTOMER = ("C0004", demo.CUSTOMERS[3])
+"""The customer whose ledger and statement are shown (the demo's fourth: Hotel Cempaka)."""
+MISTAKEN = "C0011"
+"""The demo customer whose wallet balance is overwritten for the reconciliation run to find."""
+OVERWRITTEN_ORDERS = ("DEMO-00003", "DEMO-00017")
+"""Demo orders of the first month (off the orders list's first page) whose grand totals are overwritten."""
+
+
+@dataclass(frozen=True)
+class Screen:
+    login: tuple[str, str]
+    """Who is logged in: email and password."""
+    size: dict
+    show: Callable
+    """Brings the page to what the picture shows."""
+    full_page: bool = False
+    """The whole page, not only what the window shows."""
+
+
+def orders_list(page) -> None:
+    page.goto("/orders")
+    expect(page.locator("#orders td.grand-total").first).to_be_visible()
+
+
+def order_form(page) -> None:
+    """A new order with its amounts typed and the grand total worked out live, before it is saved."""
+    page.goto("/orders/new")
+    page.fill("#closing_date", DAY.isoformat())
+    page.select_option("#customer_id", label=" — ".join(CUSTOMER))
+    for name, amount in (("total_price", "42.500.000"), ("additions", "1.250.000"), ("promo", "2.000.000")):
+        page.fill(f"#{name}", "")
+        page.locator(f"#{name}").press_sequentially(amount)
+    page.fill("#reductions", "350.000")
+    expect(page.locator("#grand-total")).to_have_text("Rp41.400.000,00")
+    page.locator("#reductions").blur()
+
+
+def customer_ledger(page) -> None:
+    page.goto(f"/customers/{CUSTOMER[0]}?tab=ledger")
+    expect(page.locator("#ledger")).to_contain_text("Opening deposit")
+
+
+def statement(page) -> None:
+    """The customer's statement over the demo's months."""
+    page.goto(f"/customers/{CUSTOMER[0]}/statement?since={FIRST_DAY}&until={DAY}")
+    expect(page.locator("#statement-lines")).to_contain_text("Opening deposit")
+
+
+def reconciliation_run(page) -> None:
+    """The newest run, opened from the reconciliation page."""
+    page.goto("/reconciliation")
+    chromium.follow(page, "#runs tbody tr >> nth=0 >> a")
+    expect(page.locator("table.data").last).to_contain_text("Order grand totals")
+
+
+def waiting_approvals(page) -> None:
+    page.goto("/approvals")
+    expect(page.locator("#pending button", has_text="Approve")).to_have_count(2)
+
+
+SCREENS = {
+    "orders": Screen(CLERK, LAPTOP, orders_list),
+    "order-form": Screen(CLERK, LAPTOP, order_form),
+    "customer-ledger": Screen(CLERK, LAPTOP, customer_ledger, full_page=True),
+    "statement": Screen(CLERK, LAPTOP, statement, full_page=True),
+    "reconciliation-run": Screen(ADMIN, LAPTOP, reconciliation_run, full_page=True),
+    "approvals": Screen(SECOND_ADMIN, LAPTOP, waiting_approvals, full_page=True),
+    "orders-phone": Screen(CLERK, PHONE, orders_list),
+}
+"""Each picture (docs/images/NAME.png) and how it is taken."""
+
+
+def shoot(browser, base_url: str, name: str, directory: Path) -> Path:
+    """Take picture ``name`` of the app served at ``base_url`` into ``directory``; returns its path.
+
+    Refuses (raises) when a request of the page was answered with an error, a script of the page failed, or the
+    Content-Security-Policy blocked something: the picture would show a broken screen."""
+    screen = SCREENS[name]
+    context = browser.new_context(
+        base_url=base_url,
+        viewport=screen.size,
+        device_scale_factor=1,
+        locale="en-US",
+        extra_http_headers={"Accept-Language": "en"},
+    )
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        wrong = []
+        page.on("response", lambda r: wrong.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.on("pageerror", lambda error: wrong.append(f"script: {error}"))
+        page.on("console", lambda m: wrong.append(m.text) if "Content Security Policy" in m.text else None)
+        chromium.log_in(page, *screen.login)
+        screen.show(page)
+        page.wait_for_load_state("networkidle")
+        if wrong:
+            raise RuntimeError(f"The page of {name}.png went wrong: " + "; ".join(wrong))
+        path = directory / f"{name}.png"
+        page.screenshot(path=path, full_page=screen.full_page, animations="disabled", caret="hide")
+        return path
+    finally:
+        context.close()
+
+
+def stage(today: date) -> None:
+    """What the pictures need beyond the demo data: two requests above the approval limit waiting for a second
+    admin and one decided, and a verify run by an admin that found the figures overwritten."""
+
+    def user(login: tuple[str, str]) -> User:
+        return db.session.scalar(sa.select(User).where(User.email == login[0]))
+
+    def customer(code: str) -> Customer:
+        return db.session.scalar(sa.select(Customer).where(Customer.code == code))
+
+    admin, controller = user(ADMIN), user(SECOND_ADMIN)
+
+    def ask(code: str, amount: Decimal, description: str, *, by: User):
+        """A balance adjustment for a data entry error, asked as the customer's page asks for it."""
+        movement = wallet.adjustment(
+            customer(code), amount, reason="data_entry_error", description=description, user=by, value_date=today
+        )
+        return approvals.ask_adjustment(movement, user=by, reason=f"Data entry error: {description}")
+
+    keyed = ask("C0008", Decimal("112_500_000"), "Transfer of 3 November keyed as Rp12.500.000", by=controller)
+    approvals.approve(keyed.id, admin)
+    ask("C0012", Decimal("135_000_000"), "Transfer of 10 November keyed as Rp15.000.000", by=admin)
+    capital = Decimal("300_000_000")
+    books.write_entry(
+        today,
+        "Owner's capital paid in by bank transfer",
+        [journal.Line("1000", debit=capital), journal.Line("3000", credit=capital)],
+        user=admin,
+    )
+    for number in OVERWRITTEN_ORDERS:
+        order = db.session.scalar(sa.select(Order).where(Order.number == number))
+        corrupt("orders", "grand_total", order.id, order.grand_total - Decimal("500000"))
+    mistaken = customer(MISTAKEN)
+    corrupt("customers", "balance", mistaken.id, mistaken.balance + Decimal("2500000"))
+    run(RunMode.VERIFY, trigger=RunTrigger.USER, user=admin)
+
+
+def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCREENS)
+    if unknown:
+        sys.exit(f"Unknown picture(s): {', '.join(sorted(unknown))}; they are: {', '.join(SCREENS)}")
+    path = chromium.executable()
+    if path is None:
+        sys.exit("Debian's chromium is not installed: 'make screenshots' installs it.")
+    started = time.perf_counter()
+    IMAGES.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="backoffice-screenshots-") as directory:
+        app = _app(Path(directory))
+        with app.app_context():
+            logging.disable(logging.INFO)  # not a line per migration
+            upgrade()
+            logging.disable(logging.NOTSET)
+            today = min(DAY, local_today())
+            demo.load(today)
+            stage(today)
+        print(f"Demo data loaded as of {today} ({time.perf_counter() - started:.1f} s).")
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
+        with chromium.served(app) as url, chromium.headless(path) as browser:
+            for name in names or SCREENS:
+                shot = shoot(browser, url, name, IMAGES)
+                print(f"{shot} ({time.perf_counter() - started:.1f} s)")
+    print(f"Done in {time.perf_counter() - started:.1f} s.")
+
+
+def _app(directory: Path):
+    """The app on a new SQLite database in ``directory``, speaking English, with the secrets of a demonstration and
+    every other setting at its default (the environment's are left out)."""
+    for name in [name for name in os.environ if name.startswith("BACKOFFICE_")]:
+        del os.environ[name]
+    os.environ.update(
+        DATABASE_URL=f"sqlite:///{directory / 'backoffice.sqlite'}",
+        SECRET_KEY="screenshots",
+        BACKOFFICE_SEAL_KEY="screenshots-seal-key-of-thirty-two-characters",
+        BACKOFFICE_API_TOKEN="screenshots",
+        BACKOFFICE_LANGUAGE="en",
+        BACKOFFICE_LOG_LEVEL="WARNING",
+    )
+    os.environ.pop("REDIS_URL", None)
+    app = create_app()
+    register_migrations(app)
+    return app
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

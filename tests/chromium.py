@@ -1,0 +1,70 @@
+"""Debian's chromium, headless, driven by Playwright over the app served on localhost: what the browser tests
+(test_browser.py, test_screens.py) and the documentation's pictures (docs/screenshots.py) share."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+from collections.abc import Iterator
+
+from werkzeug.serving import make_server
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery"
+"""The password of the users the factories make."""
+
+
+def executable() -> str | None:
+    """Debian's chromium (``make chromium`` installs it), or ``None`` when it is not installed."""
+    return shutil.which("chromium")
+
+
+@contextlib.contextmanager
+def headless(path: str) -> Iterator:
+    """The chromium at ``path``, launched headless by Playwright; closed on leaving."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, headless=True, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def served(app) -> Iterator[str]:
+    """The app served on a free port of 127.0.0.1 by a thread of this process; yields its address."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def log_in(page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    follow(page, "button[type=submit]")
+
+
+def follow(page, selector: str) -> None:
+    """Click what navigates, and wait until the new page's scripts have run (``load`` follows deferred scripts).
+
+    A click returns once the navigation starts; acting on the new page before its scripts have
+    attached their listeners would lose the change they react to.
+    """
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)

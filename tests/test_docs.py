@@ -1,0 +1,293 @@
+"""The documentation against the code: what docs/ says is what the code does.
+
+The operators' page documents every environment setting the code reads and every command and option of the
+``backoffice`` command; each test below fails when the page and the code part. The helpers that read the page
+(its lines outside code blocks, its headings, tables and code spans) and the code are at module level, for the
+other documentation tests to use.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+OPERATORS = DOCS / "operators.md"
+
+PYTHON_READERS = ("backoffice", "worker.py", "gunicorn.conf.py", "migrations")
+"""The Python that reads the environment: the package, the worker, gunicorn's settings and the migrations."""
+SHELL_READERS = ("Makefile", "deploy/systemd")
+"""What expands settings in shell or make syntax: the Makefile's targets and the systemd units' command lines."""
+
+SETTING = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+"""A setting's name, as the environment spells it (``DATABASE_URL``, ``BACKOFFICE_WEB_BIND``)."""
+BACKOFFICE_SETTING = re.compile(r"\bBACKOFFICE(?:_[A-Z0-9]+)+\b")
+SHELL_EXPANSION = re.compile(r"\$+[({]?(BACKOFFICE(?:_[A-Z0-9]+)+)")
+"""``$(NAME)`` in make, ``${NAME}``, ``$${NAME:-default}`` or ``$$NAME`` in a unit's command line."""
+ENVIRONMENT_READS = frozenset({"get", "setdefault", "pop"})
+"""The environment's methods that read a name (besides ``[...]`` and ``in``)."""
+ENVIRONMENT_NAMES = frozenset({"env", "environ"})
+"""The names the code gives an environment it reads (``from_environment(..., environ)``, ``_count(env, ...)``)."""
+
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+CODE_SPAN = re.compile(r"(`+)((?:(?!\n\s*\n).)+?)(?<!`)\1(?!`)", re.DOTALL)
+"""An inline code span, which may run over a line break but not over a blank line."""
+FENCE = re.compile(r"^\s*(```|~~~)")
+COMMAND_PATH = re.compile(r"backoffice(?: [a-z][a-z0-9-]*)*")
+OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+
+
+def test_every_setting_the_code_reads_is_documented_and_every_documented_one_is_read():
+    """Every name the code reads from the environment has its row in a settings table of docs/operators.md (a
+    table row whose first cell is the name alone, in backticks), and every ``BACKOFFICE_*`` name the page mentions,
+    anywhere, and every name a settings row documents, is still read.
+
+    What the code reads is found in the code itself (see :func:`environment_reads`): in the Python, a literal name
+    read from the environment (``os.environ`` or an ``env``/``environ`` it was handed) with ``get``,
+    ``setdefault``, ``pop``, ``[...]`` or ``in``, given to ``os.getenv``, or passed right after the environment to
+    a reader (``_count(env, "BACKOFFICE_WEB_WORKERS", ...)``); ``$(NAME)``, ``${NAME}`` and
+    ``$NAME`` expansions of ``BACKOFFICE_*`` names in the Makefile and the systemd units.
+    """
+    read = environment_reads()
+    documented = documented_settings(OPERATORS)
+    mentioned = set(BACKOFFICE_SETTING.findall(OPERATORS.read_text(encoding="utf-8")))
+    problems = drift(
+        {
+            f"read by the code, without a row in a settings table of {OPERATORS.name}": read - set(documented),
+            f"in {OPERATORS.name} but no longer read by the code": (mentioned | set(documented)) - read,
+            "named in the code but read in a way environment_reads() does not recognise (teach it)": (
+                backoffice_literals() - read
+            ),
+        }
+    )
+    assert not problems, problems
+
+
+def test_every_command_and_option_is_documented_in_its_own_place():
+    """Every command of the ``backoffice`` console script (pyproject.toml's ``[project.scripts]``), the root
+    itself, each group and each command in them, walked recursively through its click groups, has exactly one
+    place in docs/operators.md, which holds each of its options; and the page has a place for no command that does
+    not exist, and lists no option there that the command does not take.
+
+    A command's place is the heading whose first code span is the command's full path (``### `backoffice
+    reconcile verify```), its text running to the next heading of any level; or, for a command without such a
+    heading, the table row whose first cell's first code span is the full path (used for the commands that
+    Flask, Flask-Migrate and Flask-Limiter bring). A table row that is another command's place is not part of the
+    heading's text. An option is documented when one of the place's inline code spans (outside code blocks)
+    names it: each of its long names (``--debug`` and ``--no-debug``), or its short name when it has no long one
+    (``-y``). Every ``--name`` in a code span that starts with ``-`` in a place must be one of the command's
+    options or ``--help``, which every command takes. Hidden commands and options, which ``--help`` does not
+    show, are left out (there are none today).
+    """
+    commands = command_tree()
+    places = command_places(OPERATORS)
+    undocumented, foreign = set(), set()
+    for path, command in commands.items():
+        if len(places.get(path, [])) != 1:
+            continue
+        spans = code_spans(places[path][0])
+        named = {option for span in spans for option in OPTION.findall(span)}
+        undocumented |= {f"{path} {option}" for option in option_names_required(command) - named}
+        takes = {name for option in visible_options(command) for name in option_names(option)} | {"--help"}
+        listed = {option for span in spans if span.startswith("-") for option in OPTION.findall(span)}
+        foreign |= {f"{path} {option}" for option in listed if option.startswith("--") and option not in takes}
+    twice = {path for path, found in places.items() if len(found) > 1}
+    problems = drift(
+        {
+            f"commands without their place (a heading or table row) in {OPERATORS.name}": commands.keys() - places,
+            f"places in {OPERATORS.name} for commands that do not exist": places.keys() - commands.keys(),
+            f"commands with more than one place in {OPERATORS.name}": twice,
+            f"options missing from their command's place in {OPERATORS.name}": undocumented,
+            f"options a command does not take, listed in its place in {OPERATORS.name}": foreign,
+        }
+    )
+    assert not problems, problems
+
+
+# Reporting
+
+
+def drift(findings: dict[str, set[str]]) -> str:
+    """The findings that are not empty, one line each with what was found, sorted (empty when there are none)."""
+    return "\n".join(f"{what}: {', '.join(sorted(found))}" for what, found in findings.items() if found)
+
+
+# What the code reads
+
+
+def environment_reads() -> set[str]:
+    """The names of the settings the code reads from the environment (see the first test's docstring)."""
+    names: set[str] = set()
+    for path in _files(PYTHON_READERS, "*.py"):
+        names |= _python_reads(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    for path in _files(SHELL_READERS, "*"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        names |= {name for line in lines if not line.lstrip().startswith("#") for name in SHELL_EXPANSION.findall(line)}
+    return names
+
+
+def backoffice_literals() -> set[str]:
+    """Every Python string literal that is a ``BACKOFFICE_*`` name and nothing else: each must be among the names
+    :func:`environment_reads` finds, or the code reads one in a way it does not see."""
+    return {
+        node.value
+        for path in _files(PYTHON_READERS, "*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and BACKOFFICE_SETTING.fullmatch(node.value)
+    }
+
+
+def _python_reads(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_environment(node.value):
+            names.add(_literal(node.slice))
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+            if _is_environment(node.comparators[0]):
+                names.add(_literal(node.left))
+        elif isinstance(node, ast.Call):
+            function = node.func
+            if isinstance(function, ast.Attribute) and node.args:
+                if function.attr in ENVIRONMENT_READS and _is_environment(function.value):
+                    names.add(_literal(node.args[0]))
+                elif function.attr == "getenv" and isinstance(function.value, ast.Name) and function.value.id == "os":
+                    names.add(_literal(node.args[0]))
+            for given, following in zip(node.args, node.args[1:], strict=False):
+                if _is_environment(given):
+                    names.add(_literal(following))
+    return {name for name in names if name and SETTING.fullmatch(name)}
+
+
+def _is_environment(node: ast.AST) -> bool:
+    """``os.environ``, or a name the code gives an environment it was handed."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
+    return isinstance(node, ast.Name) and node.id in ENVIRONMENT_NAMES
+
+
+def _literal(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _files(roots: tuple[str, ...], pattern: str) -> list[Path]:
+    found = []
+    for root in roots:
+        path = ROOT / root
+        found += [path] if path.is_file() else sorted(p for p in path.rglob(pattern) if p.is_file())
+    return [path for path in found if "__pycache__" not in path.parts]
+
+
+# The `backoffice` command
+
+
+def backoffice_command() -> click.Group:
+    """The root group of the ``backoffice`` console script, found from pyproject.toml's ``[project.scripts]``."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    module = importlib.import_module(scripts["backoffice"].partition(":")[0])
+    (group,) = [value for value in vars(module).values() if isinstance(value, click.Group)]
+    return group
+
+
+def command_tree() -> dict[str, click.Command]:
+    """Every visible command by its full path (``backoffice``, ``backoffice db``, ``backoffice db upgrade``…), as
+    the console script finds them: the groups the app registers, Flask's and the plugins' commands."""
+    root = backoffice_command()
+    found: dict[str, click.Command] = {}
+    with root.make_context("backoffice", [], resilient_parsing=True) as context:
+        _walk(root, context, found)
+    return found
+
+
+def _walk(command: click.Command, context: click.Context, found: dict[str, click.Command]) -> None:
+    found[context.command_path] = command
+    if not isinstance(command, click.Group):
+        return
+    for name in command.list_commands(context):
+        sub = command.get_command(context, name)
+        if sub is not None and not sub.hidden:
+            _walk(sub, click.Context(sub, info_name=name, parent=context), found)
+
+
+def visible_options(command: click.Command) -> list[click.Option]:
+    return [p for p in command.params if isinstance(p, click.Option) and not p.hidden]
+
+
+def option_names(option: click.Option) -> set[str]:
+    return set(option.opts) | set(option.secondary_opts)
+
+
+def option_names_required(command: click.Command) -> set[str]:
+    """What the page must name of the command's options: each long name, or the short one of an option without."""
+    required = set()
+    for option in visible_options(command):
+        names = option_names(option)
+        required |= {name for name in names if name.startswith("--")} or names
+    return required
+
+
+# Reading the page
+
+
+def prose_lines(path: Path) -> Iterator[str]:
+    """The page's lines outside fenced code blocks."""
+    fenced = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if match := FENCE.match(line):
+            fence = match.group(1)
+            fenced = None if fenced == fence else fenced or fence
+            continue
+        if fenced is None:
+            yield line
+
+
+def headings(path: Path) -> list[tuple[int, str]]:
+    """Each heading's level and text, in order."""
+    return [(len(m.group(1)), m.group(2)) for line in prose_lines(path) if (m := HEADING.match(line))]
+
+
+def code_spans(text: str) -> list[str]:
+    """The inline code spans of a text, as written between their backticks (a line break read as a space, trimmed)."""
+    return [" ".join(match.group(2).split()) for match in CODE_SPAN.finditer(text)]
+
+
+def table_cells(line: str) -> list[str] | None:
+    """A table row's cells (an escaped ``\\|`` stays in its cell), or ``None`` for a line that is not a row."""
+    stripped = line.strip()
+    if not stripped.startswith("|"):
+        return None
+    cells = re.split(r"(?<!\\)\|", stripped.strip("|"))
+    return [cell.strip() for cell in cells]
+
+
+def documented_settings(path: Path) -> dict[str, str]:
+    """The settings documented by a table row of their own: the row by the name in backticks in its first cell."""
+    rows = {}
+    for line in prose_lines(path):
+        cells = table_cells(line)
+        if cells and (spans := code_spans(cells[0])) and f"`{spans[0]}`" == cells[0] and SETTING.fullmatch(spans[0]):
+            rows[spans[0]] = line
+    return rows
+
+
+def command_places(path: Path) -> dict[str, list[str]]:
+    """Each command's places in the page, by command path: the text of each (see the second test's docstring)."""
+    places: dict[str, list[list[str]]] = {}
+    current: list[str] | None = None
+    for line in prose_lines(path):
+        if heading := HEADING.match(line):
+            spans = code_spans(heading.group(2))
+            current = [line] if spans and COMMAND_PATH.fullmatch(spans[0]) else None
+            if current is not None:
+                places.setdefault(spans[0], []).append(current)
+        elif (cells := table_cells(line)) and (spans := code_spans(cells[0])) and COMMAND_PATH.fullmatch(spans[0]):
+            places.setdefault(spans[0], []).append([line])
+        elif current is not None:
+            current.append(line)
+    return {command: ["\n".join(lines) for lines in found] for command, found in places.items()}

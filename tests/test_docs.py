@@ -1,9 +1,10 @@
 """The documentation against the code: what docs/ says is what the code does.
 
 The operators' page documents every environment setting the code reads and every command and option of the
-``backoffice`` command; each test below fails when the page and the code part. The helpers that read the page
-(its lines outside code blocks, its headings, tables and code spans) and the code are at module level, for the
-other documentation tests to use.
+``backoffice`` command, the developers' page shows the rule table of the posting core, and every relative link and
+picture of the README and of docs/ leads somewhere; each test below fails when the pages and the code part. The
+helpers that read the pages (their lines outside code blocks, headings, tables and code spans) and the code are at
+module level.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ import ast
 import importlib
 import re
 import tomllib
+import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import pytest
+from markdown_it import MarkdownIt
+
+from backoffice.posting.rules import table_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -291,3 +298,72 @@ def command_places(path: Path) -> dict[str, list[str]]:
         elif current is not None:
             current.append(line)
     return {command: ["\n".join(lines) for lines in found] for command, found in places.items()}
+
+
+# The links and images of the README and of the pages under docs/.
+
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def _inline_tokens(text: str):
+    for token in MarkdownIt("commonmark").enable("table").parse(text):
+        yield from token.children or ()
+
+
+def _slug(heading: str, taken: Counter) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens, ``-1``, ``-2`` on
+    repeats."""
+    slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+    taken[slug] += 1
+    return slug if taken[slug] == 1 else f"{slug}-{taken[slug] - 1}"
+
+
+def anchors(text: str) -> set[str]:
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    taken = Counter()
+    return {
+        _slug("".join(child.content for child in tokens[i + 1].children or ()), taken)
+        for i, token in enumerate(tokens)
+        if token.type == "heading_open"
+    }
+
+
+def broken_links(page: Path) -> list[str]:
+    """Every relative link or image of ``page`` whose file, or whose heading after ``#``, is not there."""
+    broken = []
+    for token in _inline_tokens(page.read_text()):
+        target = token.attrs.get("href") if token.type == "link_open" else token.attrs.get("src")
+        if not target or urllib.parse.urlsplit(target).scheme:
+            continue
+        path, _, anchor = target.partition("#")
+        found = (page.parent / urllib.parse.unquote(path)).resolve() if path else page
+        if not found.exists():
+            broken.append(f"{target}: no {found.relative_to(ROOT) if found.is_relative_to(ROOT) else found}")
+        elif anchor and (found.suffix != ".md" or anchor not in anchors(found.read_text())):
+            broken.append(f"{target}: no heading #{anchor} in {found.name}")
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_relative_link_and_image_resolves(page):
+    assert broken_links(page) == []
+
+
+def test_a_link_to_a_missing_file_heading_or_image_is_found(tmp_path):
+    (tmp_path / "other.md").write_text("# Health check\n\n## Health check\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n[ok](other.md#health-check-1) [ok](#page) [web](https://example.com/x.md)\n"
+        "[gone](missing.md) [no heading](other.md#metrics) ![no picture](images/none.png) [here](#nowhere)\n\n"
+        "```\n[in code](ignored.md)\n```\n"
+    )
+    assert broken_links(page) == [
+        f"missing.md: no {tmp_path / 'missing.md'}",
+        "other.md#metrics: no heading #metrics in other.md",
+        f"images/none.png: no {tmp_path / 'images/none.png'}",
+        "#nowhere: no heading #nowhere in page.md",
+    ]
+
+
+def test_the_developers_page_shows_the_rule_table_as_it_is():
+    assert table_markdown() in (DOCS / "developers.md").read_text()

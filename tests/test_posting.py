@@ -6,7 +6,6 @@ import threading
 import time
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -28,7 +27,7 @@ from backoffice.models.types import Money
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
-from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, NoRule, counts, rule_of, table_markdown
+from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, NoRule, counts, rule_of
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, wallet
@@ -246,11 +245,6 @@ def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_
     with pytest.raises(billing.BillingError, match="was withdrawn on"):
         billing.change_invoice(withdrawn, "INV-1", D("5"), date(2026, 2, 15))
     assert run(RunMode.VERIFY).mismatched == 0
-
-
-def test_the_readme_shows_the_rule_table_as_it_is():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert table_markdown() in readme
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overtakes

@@ -16,7 +16,7 @@ run: install
 	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
-# BACKOFFICE_* settings of the environment (see "Running in production" in README.md). HUP reloads it gracefully.
+# BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.
 serve: install
 	$(BIN)/backoffice db upgrade
 	exec $(BIN)/gunicorn --config gunicorn.conf.py

@@ -4,7 +4,8 @@ The owner of the database runs the migrations and ``backoffice db grant-runtime 
 workers and the scheduler connect as ``ROLE``, which owns nothing, so it can neither change the schema nor
 ``ALTER TABLE … DISABLE TRIGGER`` the guards of the evidence. The grant is read from the database's catalogue as
 the migrations left it, never from a list kept here, so a table, a sequence or a guard a migration adds is
-covered once the command runs again (it runs after every migration, see the README's "Running in production"):
+covered once the command runs again (it runs after every migration; see "PostgreSQL and its two roles" in
+docs/operators.md):
 
 - ``CONNECT`` and ``TEMPORARY`` (posting stages its batches in a temporary table) on the database, ``USAGE`` on
   the schema, ``USAGE`` on every sequence, ``EXECUTE`` on the schema's ``SECURITY DEFINER`` functions (the locks

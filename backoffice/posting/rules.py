@@ -134,7 +134,7 @@ def counts(rule: Rule, signed: Decimal) -> dict[str, Decimal]:
 
 
 def table_markdown() -> str:
-    """The rule table as Markdown, as the README shows it."""
+    """The rule table as Markdown, as the developers' guide (docs/developers.md) shows it."""
 
     def moved(column: str | None, sign: int) -> str:
         if column is None:

@@ -87,6 +87,18 @@ def test_a_clerk_may_not_deactivate_a_manager(client, finance):
     assert managers()[0][2] is True
 
 
+@pytest.mark.parametrize(
+    ("language", "active", "inactive"), [("id", "aktif", "nonaktif"), ("vi", "đang hoạt động", "ngừng hoạt động")]
+)
+def test_the_managers_list_says_active_and_inactive_in_the_readers_language(
+    client, finance, language, active, inactive
+):
+    AccountManagerFactory(name="Dewi")
+    AccountManagerFactory(name="Budi", active=False)
+    page = client.get("/managers", headers={"Accept-Language": language}).get_data(as_text=True)
+    assert f"<td>{active}</td>" in page and f"<td>{inactive}</td>" in page
+
+
 def test_an_unknown_manager_is_not_found(client, admin):
     assert client.get("/managers/999/edit").status_code == 404
     assert client.post("/managers/999/deactivate").status_code == 404

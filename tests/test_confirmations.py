@@ -101,6 +101,7 @@ def test_stopping_real_time_calculation_asks_first_saying_what_stops_and_how_to_
     page = text(client.get("/customers/BAKERY/realtime/off"))
     assert "Stop real-time calculation for BAKERY" in page
     assert "its month is recorded as a pending recalculation instead of being recalculated" in page
+    assert "a reading or a pricing change is priced and charged only when that recalculation is done" in page
     assert "the nightly run (at 02:00) does every pending recalculation" in page
     assert '"Recalculate customer" on its page does them now' in page
     assert db.session.scalar(sa.select(Customer.use_realtime_calculation)) is True

@@ -4,7 +4,7 @@ An entry is checked before anything is written: two lines or more, each a debit 
 of a positive amount, debits equal to credits, accounts that exist. Posting writes the entry,
 its lines and the accounts' balances (in each account's normal direction) inside the caller's
 transaction, so a money event and its entry commit together. A balance moves in the bucket of
-the posting's ``bucket_key`` (the customer or meter whose money moved), never in the account's
+the posting's ``bucket_key`` (the customer whose money moved), never in the account's
 own row, so postings for unrelated customers do not wait for each other; the buckets are
 written last, so their rows stay locked for as short a time as possible. The lines go into a
 draft, which is then marked posted: the database refuses a line added to a posted entry, and
@@ -165,8 +165,9 @@ def post(
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
 
     An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`).
-    ``bucket_key``: whose money moved (a customer's id, a meter's for its invoices and payments), which
-    chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own.
+    ``bucket_key``: whose money moved (a customer's id; for an invoice or a payment, the customer who held the
+    meter), which chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's
+    own.
     """
     if source is None:
         refuse_control_accounts(connection, check_lines(lines))

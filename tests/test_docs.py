@@ -2,9 +2,8 @@
 
 The operators' page documents every environment setting the code reads and every command and option of the
 ``backoffice`` command, the developers' page shows the rule table of the posting core, and every relative link and
-picture of the README and of docs/ leads somewhere; each test below fails when the pages and the code part. The
-helpers that read the pages (their lines outside code blocks, headings, tables and code spans) and the code are at
-module level.
+picture of the README and of docs/ leads somewhere; each test below fails when the pages and the code part. The pages
+are read with markdown-it (CommonMark and its tables), as GitHub reads them: a code block is never prose.
 """
 
 from __future__ import annotations
@@ -16,11 +15,14 @@ import tomllib
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import click
 import pytest
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from backoffice.posting.rules import table_markdown
 
@@ -43,10 +45,6 @@ ENVIRONMENT_READS = frozenset({"get", "setdefault", "pop"})
 ENVIRONMENT_NAMES = frozenset({"env", "environ"})
 """The names the code gives an environment it reads (``from_environment(..., environ)``, ``_count(env, ...)``)."""
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-CODE_SPAN = re.compile(r"(`+)((?:(?!\n\s*\n).)+?)(?<!`)\1(?!`)", re.DOTALL)
-"""An inline code span, which may run over a line break but not over a blank line."""
-FENCE = re.compile(r"^\s*(```|~~~)")
 COMMAND_PATH = re.compile(r"backoffice(?: [a-z][a-z0-9-]*)*")
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 
@@ -67,8 +65,8 @@ def test_every_setting_the_code_reads_is_documented_and_every_documented_one_is_
     mentioned = set(BACKOFFICE_SETTING.findall(OPERATORS.read_text(encoding="utf-8")))
     problems = drift(
         {
-            f"read by the code, without a row in a settings table of {OPERATORS.name}": read - set(documented),
-            f"in {OPERATORS.name} but no longer read by the code": (mentioned | set(documented)) - read,
+            f"read by the code, without a row in a settings table of {OPERATORS.name}": read - documented,
+            f"in {OPERATORS.name} but no longer read by the code": (mentioned | documented) - read,
             "named in the code but read in a way environment_reads() does not recognise (teach it)": (
                 backoffice_literals() - read
             ),
@@ -99,7 +97,7 @@ def test_every_command_and_option_is_documented_in_its_own_place():
     for path, command in commands.items():
         if len(places.get(path, [])) != 1:
             continue
-        spans = code_spans(places[path][0])
+        spans = places[path][0]
         named = {option for span in spans for option in OPTION.findall(span)}
         undocumented |= {f"{path} {option}" for option in option_names_required(command) - named}
         takes = {name for option in visible_options(command) for name in option_names(option)} | {"--help"}
@@ -239,75 +237,81 @@ def option_names_required(command: click.Command) -> set[str]:
     return required
 
 
-# Reading the page
+# Reading the pages
+
+MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
-def prose_lines(path: Path) -> Iterator[str]:
-    """The page's lines outside fenced code blocks."""
-    fenced = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if match := FENCE.match(line):
-            fence = match.group(1)
-            fenced = None if fenced == fence else fenced or fence
-            continue
-        if fenced is None:
-            yield line
+@dataclass(frozen=True)
+class Block:
+    """A heading, a table row or any other run of text of a page, outside code blocks: the inline parts of its text
+    (a row's, one per cell)."""
+
+    kind: str
+    """``heading``, ``row`` or ``text``."""
+    parts: list[Token]
+
+    def spans(self, part: int | None = None) -> list[str]:
+        """The inline code spans, as written between their backticks, of one part or of all."""
+        chosen = self.parts if part is None else self.parts[part : part + 1]
+        return [child.content for inline in chosen for child in inline.children or () if child.type == "code_inline"]
+
+    def only_span(self, part: int) -> str | None:
+        """The code span that is all of one part (a cell that is `` `NAME` `` and nothing else), if it is."""
+        children = self.parts[part].children or []
+        return children[0].content if len(children) == 1 and children[0].type == "code_inline" else None
 
 
-def headings(path: Path) -> list[tuple[int, str]]:
-    """Each heading's level and text, in order."""
-    return [(len(m.group(1)), m.group(2)) for line in prose_lines(path) if (m := HEADING.match(line))]
+@cache
+def tokens(path: Path) -> list[Token]:
+    return MARKDOWN.parse(path.read_text(encoding="utf-8"))
 
 
-def code_spans(text: str) -> list[str]:
-    """The inline code spans of a text, as written between their backticks (a line break read as a space, trimmed)."""
-    return [" ".join(match.group(2).split()) for match in CODE_SPAN.finditer(text)]
+def blocks(path: Path) -> Iterator[Block]:
+    """The page's headings, table rows and other text, in order."""
+    row = None
+    found = tokens(path)
+    for index, token in enumerate(found):
+        if token.type == "tr_open":
+            row = []
+        elif token.type == "tr_close":
+            yield Block("row", row)
+            row = None
+        elif token.type == "inline" and row is not None:
+            row.append(token)
+        elif token.type == "inline":
+            yield Block("heading" if found[index - 1].type == "heading_open" else "text", [token])
 
 
-def table_cells(line: str) -> list[str] | None:
-    """A table row's cells (an escaped ``\\|`` stays in its cell), or ``None`` for a line that is not a row."""
-    stripped = line.strip()
-    if not stripped.startswith("|"):
-        return None
-    cells = re.split(r"(?<!\\)\|", stripped.strip("|"))
-    return [cell.strip() for cell in cells]
+def documented_settings(path: Path) -> set[str]:
+    """The settings documented by a table row of their own: its first cell is the name in backticks alone."""
+    return {
+        name for block in blocks(path) if block.kind == "row" and SETTING.fullmatch(name := block.only_span(0) or "")
+    }
 
 
-def documented_settings(path: Path) -> dict[str, str]:
-    """The settings documented by a table row of their own: the row by the name in backticks in its first cell."""
-    rows = {}
-    for line in prose_lines(path):
-        cells = table_cells(line)
-        if cells and (spans := code_spans(cells[0])) and f"`{spans[0]}`" == cells[0] and SETTING.fullmatch(spans[0]):
-            rows[spans[0]] = line
-    return rows
-
-
-def command_places(path: Path) -> dict[str, list[str]]:
-    """Each command's places in the page, by command path: the text of each (see the second test's docstring)."""
+def command_places(path: Path) -> dict[str, list[list[str]]]:
+    """Each command's places in the page, by command path: the code spans of each (see the second test's
+    docstring)."""
     places: dict[str, list[list[str]]] = {}
     current: list[str] | None = None
-    for line in prose_lines(path):
-        if heading := HEADING.match(line):
-            spans = code_spans(heading.group(2))
-            current = [line] if spans and COMMAND_PATH.fullmatch(spans[0]) else None
+    for block in blocks(path):
+        first = block.spans(0)
+        names = bool(first) and COMMAND_PATH.fullmatch(first[0]) and block.kind != "text"
+        if block.kind == "heading":
+            current = block.spans() if names else None
             if current is not None:
-                places.setdefault(spans[0], []).append(current)
-        elif (cells := table_cells(line)) and (spans := code_spans(cells[0])) and COMMAND_PATH.fullmatch(spans[0]):
-            places.setdefault(spans[0], []).append([line])
+                places.setdefault(first[0], []).append(current)
+        elif names:
+            places.setdefault(first[0], []).append(block.spans())
         elif current is not None:
-            current.append(line)
-    return {command: ["\n".join(lines) for lines in found] for command, found in places.items()}
+            current += block.spans()
+    return places
 
 
 # The links and images of the README and of the pages under docs/.
 
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
-
-
-def _inline_tokens(text: str):
-    for token in MarkdownIt("commonmark").enable("table").parse(text):
-        yield from token.children or ()
 
 
 def _slug(heading: str, taken: Counter) -> str:
@@ -318,20 +322,19 @@ def _slug(heading: str, taken: Counter) -> str:
     return slug if taken[slug] == 1 else f"{slug}-{taken[slug] - 1}"
 
 
-def anchors(text: str) -> set[str]:
-    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+def anchors(path: Path) -> set[str]:
     taken = Counter()
     return {
-        _slug("".join(child.content for child in tokens[i + 1].children or ()), taken)
-        for i, token in enumerate(tokens)
-        if token.type == "heading_open"
+        _slug("".join(child.content for child in block.parts[0].children or ()), taken)
+        for block in blocks(path)
+        if block.kind == "heading"
     }
 
 
 def broken_links(page: Path) -> list[str]:
     """Every relative link or image of ``page`` whose file, or whose heading after ``#``, is not there."""
     broken = []
-    for token in _inline_tokens(page.read_text()):
+    for token in (child for block in blocks(page) for part in block.parts for child in part.children or ()):
         target = token.attrs.get("href") if token.type == "link_open" else token.attrs.get("src")
         if not target or urllib.parse.urlsplit(target).scheme:
             continue
@@ -339,7 +342,7 @@ def broken_links(page: Path) -> list[str]:
         found = (page.parent / urllib.parse.unquote(path)).resolve() if path else page
         if not found.exists():
             broken.append(f"{target}: no {found.relative_to(ROOT) if found.is_relative_to(ROOT) else found}")
-        elif anchor and (found.suffix != ".md" or anchor not in anchors(found.read_text())):
+        elif anchor and (found.suffix != ".md" or anchor not in anchors(found)):
             broken.append(f"{target}: no heading #{anchor} in {found.name}")
     return broken
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 from werkzeug.serving import make_server
 
+from tests.factories import PASSWORD
+
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -18,8 +20,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORD = "correct horse battery"
-"""The password of the users the factories make."""
 
 
 def executable() -> str | None:

@@ -23,6 +23,10 @@ class _Factory(SQLAlchemyModelFactory):
         sqlalchemy_session_persistence = "commit"
 
 
+PASSWORD = "correct horse battery"
+"""The password of the users the factory makes."""
+
+
 class UserFactory(_Factory):
     class Meta:
         model = User
@@ -30,7 +34,7 @@ class UserFactory(_Factory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Sequence(lambda n: f"User {n}")
     role = Role.FINANCE
-    password = "correct horse battery"
+    password = PASSWORD
 
     @classmethod
     def _create(cls, model_class, *args, password, **kwargs):

@@ -25,11 +25,10 @@ from backoffice.models import (
 )
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from tests.factories import PASSWORD, CustomerFactory, MeterFactory
 from tests.test_stale_edits import opened
 
 D = Decimal
-PASSWORD = "correct horse battery"
 SEP, OCT = date(2026, 9, 1), date(2026, 10, 20)
 
 

@@ -100,9 +100,9 @@ versioning_manager.transaction_cls = HistoryTransaction
 
 
 versions_written = signal("history-versions-written")
-"""Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``where``:
-the versions, ``own``: written on a connection of its own rather than the session's); the seals seal them
-(:func:`backoffice.seals.register`)."""
+"""Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``keys``:
+the id and transaction of each version it inserted, ``own``: written on a connection of its own rather than the
+session's); the seals seal those versions and no other (:func:`backoffice.seals.register`)."""
 
 
 def record(connection: Connection, model: type, where, operation: HistoryOperation) -> None:
@@ -114,13 +114,15 @@ def record(connection: Connection, model: type, where, operation: HistoryOperati
     table = model.__table__
     columns = [column.name for column in history.columns if column.name in table.columns]
     transaction_id, own = _transaction_id(connection)
-    connection.execute(
-        insert(history).from_select(
+    written = connection.execute(
+        insert(history)
+        .from_select(
             [*columns, "transaction_id", "operation_type"],
             select(*(table.c[name] for name in columns), literal(transaction_id), literal(int(operation))).where(where),
         )
+        .returning(history.c.id, history.c.transaction_id)
     )
-    versions_written.send(connection, kind=history.name, where=history.c.transaction_id == transaction_id, own=own)
+    versions_written.send(connection, kind=history.name, keys=[tuple(key) for key in written], own=own)
 
 
 def _transaction_id(connection: Connection) -> tuple[int, bool]:

@@ -1,9 +1,12 @@
 """Sealing the evidence as it is written, and telling a sealed row from one written without the key.
 
 Each kind of evidence is an :class:`Evidence`: the rows it seals, the columns its seal covers, and the chain its
-rows follow. What a transaction writes is registered as it is written (:func:`pending`) and sealed just before the
-transaction commits, in the order it was written, each row's seal covering the seal of the row before it in its
-chain. A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the
+rows follow. What a transaction writes is registered as it is written, by the key of each row it inserted (its id,
+and a history version's transaction: :func:`pending`, :func:`written`, the versions the ORM flushes and
+``history.record`` returns), and sealed just before the transaction commits: those rows and no other, whatever else
+carries their transaction's id. What a savepoint or a transaction that is rolled back registered is forgotten with
+it, so a row inserted later with the same id is not taken for the one it wrote. The rows are sealed in the order
+they were written, each row's seal covering the seal of the row before it in its chain. A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the
 previous row's seal: whoever writes to the database without the key can add a row, or change one, but cannot
 make the seal that would vouch for it.
 

@@ -137,6 +137,21 @@ def test_rows_inserted_with_the_ids_a_rolled_back_transaction_used_are_not_seale
     assert {("balance_transactions", posted.source_id), ("journal_entries", posted.entry_id)} <= findings()
 
 
+def test_what_a_savepoint_released_wrote_is_sealed_with_its_transaction(app):
+    customer = CustomerFactory(code="HOTEL")
+    customer_id = customer.id
+    wallet.recharge(customer, D("1000"))
+    with db.session.begin_nested():
+        kept = post(db.session.connection(), wallet.adjustment(customer_id, D("5000"), reason="goodwill"))
+    dropped = db.session.begin_nested()
+    post(db.session.connection(), wallet.adjustment(customer_id, D("7000"), reason="goodwill"))
+    dropped.rollback()
+    db.session.commit()
+
+    assert sealed("balance_transactions", kept.source_id) and sealed("journal_entries", kept.entry_id)
+    assert findings() == set()
+
+
 def _next_transaction_id(connection: sa.Connection) -> int:
     """The id the next history transaction takes, as a reader of the sequence (or, on SQLite, of the largest id)
     can tell."""

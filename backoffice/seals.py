@@ -6,9 +6,10 @@ and a history version's transaction: :func:`pending`, :func:`written`, the versi
 ``history.record`` returns), and sealed just before the transaction commits: those rows and no other, whatever else
 carries their transaction's id. What a savepoint or a transaction that is rolled back registered is forgotten with
 it, so a row inserted later with the same id is not taken for the one it wrote. The rows are sealed in the order
-they were written, each row's seal covering the seal of the row before it in its chain. A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the
-previous row's seal: whoever writes to the database without the key can add a row, or change one, but cannot
-make the seal that would vouch for it.
+they were written, each row's seal covering the seal of the row before it in its chain. A row's seal is an
+HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the previous row's seal: whoever
+writes to the database without the key can add a row, or change one, but cannot make the seal that would vouch
+for it.
 
 :func:`verify` reads the rows with their seals in id order and names every row whose seal is missing or wrong,
 and every seal whose row is gone.

@@ -1,11 +1,15 @@
 """Sealing the evidence as it is written, and telling a sealed row from one written without the key.
 
 Each kind of evidence is an :class:`Evidence`: the rows it seals, the columns its seal covers, and the chain its
-rows follow. What a transaction writes is registered as it is written (:func:`pending`) and sealed just before the
-transaction commits, in the order it was written, each row's seal covering the seal of the row before it in its
-chain. A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the
-previous row's seal: whoever writes to the database without the key can add a row, or change one, but cannot
-make the seal that would vouch for it.
+rows follow. What a transaction writes is registered as it is written, by the key of each row it inserted (its id,
+and a history version's transaction: :func:`pending`, :func:`written`, the versions the ORM flushes and
+``history.record`` returns), and sealed just before the transaction commits: those rows and no other, whatever else
+carries their transaction's id. What a savepoint or a transaction that is rolled back registered is forgotten with
+it, so a row inserted later with the same id is not taken for the one it wrote. The rows are sealed in the order
+they were written, each row's seal covering the seal of the row before it in its chain. A row's seal is an
+HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the previous row's seal: whoever
+writes to the database without the key can add a row, or change one, but cannot make the seal that would vouch
+for it.
 
 :func:`verify` reads the rows with their seals in id order and names every row whose seal is missing or wrong,
 and every seal whose row is gone.
@@ -44,6 +48,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy_continuum import versioning_manager
 from sqlalchemy_continuum.utils import version_class
+from sqlalchemy_continuum.version import VersionClassBase
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -261,46 +266,116 @@ def kinds() -> dict[str, Evidence]:
 _KINDS: dict[str, Evidence] = {}
 
 
-def pending(kind: str, where: ColumnElement, session: Session | None = None) -> None:
-    """Seal, before the session's transaction commits, the rows of ``kind`` that ``where`` selects: rows this
-    transaction wrote. (Rows that are not evidence yet, a run still running, are left for a later commit.)"""
-    (session or db.session()).info.setdefault(_PENDING, []).append((kind, where))
+Key = tuple[int, int]
+"""A row of evidence: its id and its version (0 but for a history version, whose version is its transaction)."""
+
+_MARKS = "unsealed before savepoints"
 
 
-def written(connection: Connection, kind: str, where: ColumnElement) -> None:
-    """Rows of ``kind`` that ``where`` selects were written on ``connection``: sealed when the session's unit of
+def pending(kind: str, row_id: int, version: int = 0, session: Session | None = None) -> None:
+    """Seal, before the session's transaction commits, the row of ``kind`` with this id and version: a row this
+    transaction inserted. (A row that is not evidence yet, a run still running, is left for a later commit.) Dropped
+    if the transaction, or the savepoint it was registered in, is rolled back."""
+    _register(session or db.session(), [(kind, row_id, version)])
+
+
+def _register(session: Session, intents: Iterable[tuple[str, int, int]]) -> None:
+    session.info.setdefault(_PENDING, []).extend(intents)
+
+
+def written(connection: Connection, kind: str, keys: Iterable[Key]) -> None:
+    """The rows of ``kind`` with these keys were inserted on ``connection``: sealed when the session's unit of
     work commits, or at once on a connection of its own (whose caller commits it)."""
+    intents = [(kind, row_id, version) for row_id, version in keys]
     session = db.session()
     if session.in_transaction() and session.connection() is connection:
-        pending(kind, where, session)
+        _register(session, intents)
     else:
-        seal(connection, [(kind, where)])
+        seal_keys(connection, intents)
 
 
 def seal_pending(session: Session) -> None:
-    """Seal what the transaction registered, and the history versions of its history transaction."""
+    """Seal the rows the transaction registered as it inserted them: those and no other."""
     session.flush()
     registered = session.info.pop(_PENDING, [])
-    unit = versioning_manager.units_of_work.get(session.connection())
-    if unit is not None and unit.current_transaction is not None:
-        transaction_id = unit.current_transaction.id
-        for history in {version.__table__ for version, _key in unit.version_objs}:
-            registered.append((history.name, history.c.transaction_id == transaction_id))
     if registered:
-        seal(session.connection(), registered)
+        seal_keys(session.connection(), registered)
+
+
+def _savepoint_begun(session: Session, transaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+
+def _rolled_back(session: Session) -> None:
+    """Forget what a rolled-back savepoint (the innermost still open while it rolls back) or transaction
+    registered: its rows are gone, and a row inserted later with the same id is not the one it wrote."""
+    savepoint = session.get_nested_transaction()
+    registered = session.info.get(_PENDING)
+    if savepoint is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
+    elif registered:
+        del registered[session.info.get(_MARKS, {}).get(savepoint, 0) :]
+
+
+def _ended(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
+
+
+def _version_inserted(_mapper, connection: Connection, target) -> None:
+    """A history version the ORM wrote (SQLAlchemy-Continuum, on the session's connection): sealed with the
+    session's transaction."""
+    intents = [(target.__table__.name, target.id, target.transaction_id)]
+    for session, its in list(versioning_manager.session_connection_map.items()):
+        if its is connection:
+            _register(session, intents)
+            return
+    seal_keys(connection, intents)
 
 
 def seal(connection: Connection, registered: Iterable[tuple[str, ColumnElement]]) -> None:
-    """Seal the rows each ``(kind, where)`` selects that have no seal yet: one read per kind, one insert."""
+    """Seal at once the rows each ``(kind, where)`` selects that have no seal yet (rows the caller has just
+    inserted, selected by the ids it gave them): one read per kind, one insert."""
     by_kind: dict[str, list[ColumnElement]] = defaultdict(list)
     for kind, where in registered:
         by_kind[kind].append(where)
+    _seal(connection, {kind: (or_(*conditions), None) for kind, conditions in by_kind.items()})
+
+
+def seal_keys(connection: Connection, intents: Iterable[tuple[str, int, int]]) -> None:
+    """Seal the rows of each ``(kind, row_id, version)`` that have no seal yet: one read per kind, one insert."""
+    by_kind: dict[str, set[Key]] = defaultdict(set)
+    for kind, row_id, version in intents:
+        by_kind[kind].add((row_id, version))
+    known = kinds()
+    _seal(connection, {kind: (_keyed(connection, known[kind], keys), keys) for kind, keys in by_kind.items()})
+
+
+def _keyed(connection: Connection, evidence: Evidence, keys: set[Key]) -> ColumnElement:
+    """The rows of ``evidence`` among ``keys`` (and perhaps others, :func:`_among`), by version."""
+    by_version: dict[int, set[int]] = defaultdict(set)
+    for row_id, version in keys:
+        by_version[version].add(row_id)
+    selected = []
+    for version, ids in by_version.items():
+        among = evidence.key == next(iter(ids)) if len(ids) == 1 else _among(connection, evidence.key, ids)
+        selected.append(and_(_version(evidence) == version, among) if evidence.version else among)
+    return or_(*selected)
+
+
+def _seal(connection: Connection, selected: dict[str, tuple[ColumnElement, set[Key] | None]]) -> None:
+    """Seal, kind by kind, the unsealed rows ``where`` selects, only those among ``keys`` when given."""
     known = kinds()
     key = _key()
     sealed: list[dict] = []
-    for kind, conditions in by_kind.items():
+    for kind, (where, keys) in selected.items():
         evidence = known[kind]
-        rows = _unsealed(connection, evidence, or_(*conditions))
+        rows = _unsealed(connection, evidence, where)
+        if keys is not None:
+            rows = [row for row in rows if (row.row_id, row.version) in keys]
         if rows:
             sealed += _sealing(connection, evidence, rows, key)
     if sealed:
@@ -674,15 +749,15 @@ def seal_existing(connection: Connection) -> None:
 
 
 def _request_asked(_mapper, _connection, target: ApprovalRequest) -> None:
-    pending("approval_requests", requests.c.id == target.id, object_session(target))
+    pending("approval_requests", target.id, session=object_session(target))
 
 
 def _request_decided(_mapper, _connection, target: ApprovalRequest) -> None:
-    pending("approval_decisions", requests.c.id == target.id, object_session(target))
+    pending("approval_decisions", target.id, session=object_session(target))
 
 
 def _run_ended(_mapper, _connection, target: ReconciliationRun) -> None:
-    pending("reconciliation_runs", runs.c.id == target.id, object_session(target))
+    pending("reconciliation_runs", target.id, session=object_session(target))
 
 
 _LISTENERS = (
@@ -690,6 +765,9 @@ _LISTENERS = (
     (ApprovalRequest, "after_update", _request_decided),
     (ReconciliationRun, "after_update", _run_ended),
     (Session, "before_commit", seal_pending),
+    (Session, "after_transaction_create", _savepoint_begun),
+    (Session, "after_rollback", _rolled_back),
+    (Session, "after_transaction_end", _ended),
 )
 
 
@@ -698,13 +776,16 @@ def register() -> None:
     for target, name, listener in _LISTENERS:
         if not event.contains(target, name, listener):
             event.listen(target, name, listener)
+    if not event.contains(VersionClassBase, "after_insert", _version_inserted):
+        event.listen(VersionClassBase, "after_insert", _version_inserted, propagate=True)
     versions_written.connect(_versions_written)
 
 
-def _versions_written(connection: Connection, *, kind: str, where: ColumnElement, own: bool) -> None:
+def _versions_written(connection: Connection, *, kind: str, keys: list[Key], own: bool) -> None:
     """History versions written by hand (:func:`backoffice.models.history.record`): sealed at once on a connection of
     their own, else with the session's transaction."""
+    intents = [(kind, row_id, version) for row_id, version in keys]
     if own:
-        seal(connection, [(kind, where)])
+        seal_keys(connection, intents)
     else:
-        pending(kind, where)
+        _register(db.session(), intents)

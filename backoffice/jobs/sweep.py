@@ -42,7 +42,7 @@ def sweep_abandoned() -> list[str]:
                 .where(ReconciliationRun.id == record.run_id, ReconciliationRun.status == RunStatus.RUNNING)
                 .values(status=RunStatus.FAILED, finished_at=utcnow(), error=record.error)
             )
-            seals.pending("reconciliation_runs", ReconciliationRun.id == record.run_id)
+            seals.pending("reconciliation_runs", record.run_id)
     db.session.commit()
     if stale:
         log.warning("Marked %d abandoned job(s): %s", len(stale), ", ".join(r.id for r in stale))

@@ -2,8 +2,9 @@
 
 Each versioned model gets a ``<table>_history`` table: one row per create, edit and delete, holding the record's
 values after the change (a delete: its last values), the operation, and the ``history_transactions`` row that says
-who made it and when. Versions are only ever inserted (the 'subquery' strategy finds the version before a change by
-looking it up, never by updating an end marker), so the database refuses any UPDATE or DELETE of them.
+who made it and when (a foreign key: a version cannot name a transaction not yet written). Versions are only ever
+inserted (the 'subquery' strategy finds the version before a change by looking it up, never by updating an end
+marker), so the database refuses any UPDATE or DELETE of them.
 
 What the posting core and the reconciliation recompute (balances, totals, achieved amounts) is left out of the
 versions: a history shows what a person changed. Writes made with SQL Core statements rather than the ORM add their
@@ -18,9 +19,10 @@ from datetime import datetime
 import click
 from blinker import signal
 from flask import has_request_context
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, insert, literal, select
+from sqlalchemy import BigInteger, DateTime, ForeignKey, ForeignKeyConstraint, String, event, insert, literal, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.sql.naming import conv
 from sqlalchemy_continuum import make_versioned, versioning_manager
 from sqlalchemy_continuum.operation import Operation
 from sqlalchemy_continuum.plugins.base import Plugin
@@ -99,10 +101,22 @@ class HistoryTransaction(TransactionBase, db.Model):
 versioning_manager.transaction_cls = HistoryTransaction
 
 
+@event.listens_for(Mapper, "after_configured")
+def _versions_reference_their_transaction() -> None:
+    """Each history table's ``transaction_id`` references ``history_transactions``: a version names a transaction
+    that was written, never one still to come (whose versions that transaction would then take for its own)."""
+    for version in versioning_manager.version_class_map.values():
+        table = version.__table__
+        if not table.c.transaction_id.foreign_keys:
+            # Named apart from the convention, whose name would pass PostgreSQL's 63 characters.
+            name = conv(f"fk_{table.name}_transaction")
+            table.append_constraint(ForeignKeyConstraint(["transaction_id"], [HistoryTransaction.id], name=name))
+
+
 versions_written = signal("history-versions-written")
-"""Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``where``:
-the versions, ``own``: written on a connection of its own rather than the session's); the seals seal them
-(:func:`backoffice.seals.register`)."""
+"""Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``keys``:
+the id and transaction of each version it inserted, ``own``: written on a connection of its own rather than the
+session's); the seals seal those versions and no other (:func:`backoffice.seals.register`)."""
 
 
 def record(connection: Connection, model: type, where, operation: HistoryOperation) -> None:
@@ -114,13 +128,15 @@ def record(connection: Connection, model: type, where, operation: HistoryOperati
     table = model.__table__
     columns = [column.name for column in history.columns if column.name in table.columns]
     transaction_id, own = _transaction_id(connection)
-    connection.execute(
-        insert(history).from_select(
+    written = connection.execute(
+        insert(history)
+        .from_select(
             [*columns, "transaction_id", "operation_type"],
             select(*(table.c[name] for name in columns), literal(transaction_id), literal(int(operation))).where(where),
         )
+        .returning(history.c.id, history.c.transaction_id)
     )
-    versions_written.send(connection, kind=history.name, where=history.c.transaction_id == transaction_id, own=own)
+    versions_written.send(connection, kind=history.name, keys=[tuple(key) for key in written], own=own)
 
 
 def _transaction_id(connection: Connection) -> tuple[int, bool]:

@@ -216,7 +216,7 @@ def record(connection: Connection, statement, entry_date: date, lines: list[Line
 def settle(connection: Connection, recorded: Recorded, user: User | None) -> None:
     """Post a recorded entry; it is sealed when the unit of work commits."""
     _mark_posted(connection, recorded.entry_id, user)
-    seals.written(connection, "journal_entries", entries.c.id == recorded.entry_id)
+    seals.written(connection, "journal_entries", [(recorded.entry_id, 0)])
 
 
 def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
@@ -261,7 +261,7 @@ def post_draft(
     refuse_control_accounts(connection, checked)
     found = _accounts(connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
-    seals.written(connection, "journal_entries", entries.c.id == entry_id)
+    seals.written(connection, "journal_entries", [(entry_id, 0)])
     move_lines(connection, checked, found, bucket_key)
 
 

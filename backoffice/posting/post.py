@@ -157,9 +157,9 @@ def post(connection: Connection, movement: Movement) -> Posted:
 
 def _sealed(connection: Connection, posted: Posted, movement_id: int | None = None) -> Posted:
     """Posted: its entry (and its wallet row) are sealed when the unit of work commits."""
-    seals.written(connection, "journal_entries", entries.c.id == posted.entry_id)
+    seals.written(connection, "journal_entries", [(posted.entry_id, 0)])
     if movement_id is not None:
-        seals.written(connection, "balance_transactions", ledger.c.id == movement_id)
+        seals.written(connection, "balance_transactions", [(movement_id, 0)])
     return posted
 
 

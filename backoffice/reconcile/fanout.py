@@ -330,7 +330,7 @@ def _fail_run(run_id: int, error: str, on_end: RunEnded) -> None:
         .values(status=RunStatus.FAILED, error=error, finished_at=utcnow())
     ).rowcount
     if ended:
-        seals.pending("reconciliation_runs", ReconciliationRun.id == run_id)
+        seals.pending("reconciliation_runs", run_id)
         record = db.session.get(ReconciliationRun, run_id)
         db.session.refresh(record)
         on_end(record)

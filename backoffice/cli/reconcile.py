@@ -76,6 +76,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
     from backoffice.reconcile.report import csv_lines, summary
+    from backoffice.seals import WrongSealKey
 
     try:
         resolve(checks)
@@ -93,7 +94,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
         try:
             with _progress(console, show_progress) as progress:
                 record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
-        except RunRefused as refused:
+        except (RunRefused, WrongSealKey) as refused:
             raise click.ClickException(str(refused)) from None
         if report:
             report.writelines(csv_lines(record.id))

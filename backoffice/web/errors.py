@@ -17,6 +17,7 @@ from backoffice.extensions import db
 from backoffice.money import BeyondLimit
 from backoffice.posting.post import CustomerClosed
 from backoffice.quarantine import Quarantined
+from backoffice.seals import WrongSealKey
 from backoffice.web.request_log import request_id
 
 MESSAGES = {
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(BeyondLimit, _beyond_limit)
     app.register_error_handler(CustomerClosed, _customer_closed)
     app.register_error_handler(Quarantined, _quarantined)
+    app.register_error_handler(WrongSealKey, _wrong_seal_key)
 
 
 def refuse(code: int, message: str):
@@ -146,6 +148,13 @@ def _quarantined(error: Quarantined):
     correction, a pricing): what the request wrote before the refusal is undone."""
     db.session.rollback()
     return refuse(422, str(error))
+
+
+def _wrong_seal_key(error: WrongSealKey):
+    """The application runs with another seal key than the evidence's: nothing is verified or reviewed under it."""
+    db.session.rollback()
+    current_app.logger.error("%s", error)
+    return refuse(503, str(error))
 
 
 def _is_api() -> bool:

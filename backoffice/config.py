@@ -24,13 +24,11 @@ class ConfigError(RuntimeError):
 
 def from_environment(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
     env = os.environ if environ is None else environ
-    production = env.get("BACKOFFICE_ENV", "development") == "production"
+    production = environment(env) == "production"
     locale = _locale(env.get("BACKOFFICE_LOCALE", "id_ID"))
     return {
         "BACKOFFICE_ENV": "production" if production else "development",
-        "SQLALCHEMY_DATABASE_URI": database_url(
-            env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'backoffice.sqlite'}"
-        ),
+        "SQLALCHEMY_DATABASE_URI": database_url(_database(env, instance_path, production)),
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
         # The key of the evidence's seals: held by the application, never by the database.
         "SEAL_KEY": _seal_key(env, instance_path, production),
@@ -77,6 +75,30 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "LOG_LEVEL": log_level(env),
         "LOG_FORMAT": log_format(env),
     }
+
+
+ENVIRONMENTS = ("production", "development")
+
+
+def environment(env) -> str:
+    """``BACKOFFICE_ENV``: ``production`` or ``development`` (the default), in any case. Anything else is refused:
+    a misspelt production would otherwise run as development, with its keys made in the instance folder, its
+    cookies sent over plain HTTP and its demo data's known passwords."""
+    text = env.get("BACKOFFICE_ENV", "development")
+    if text.strip().lower() not in ENVIRONMENTS:
+        raise ConfigError(f"BACKOFFICE_ENV={text!r} is not an environment: production or development.")
+    return text.strip().lower()
+
+
+def _database(env, instance_path: str, production: bool) -> str:
+    """``DATABASE_URL``; outside production, a SQLite file in the instance folder when it is unset."""
+    if url := env.get("DATABASE_URL"):
+        return url
+    if production:
+        raise ConfigError(
+            "DATABASE_URL must be set when BACKOFFICE_ENV=production (e.g. postgresql://user@host/backoffice)."
+        )
+    return f"sqlite:///{Path(instance_path) / 'backoffice.sqlite'}"
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

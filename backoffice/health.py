@@ -3,7 +3,8 @@
 They can when every check's latest full run left nothing mismatched and succeeded within
 ``BACKOFFICE_HEALTH_MAX_AGE_HOURS``, the nightly maintenance succeeded within that age too, and the
 balance sheet balances. A check that never ran, or a nightly that stopped running, is no news of good
-health: it is reported ``stale``, with the reason.
+health: it is reported ``stale``, with the reason. Nor can they be trusted while the application runs with another
+seal key than the evidence's, nor while tampered evidence waits for an admin.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from backoffice import jobs
+from backoffice import jobs, seals
+from backoffice.extensions import db
 from backoffice.models.types import utcnow
 from backoffice.reconcile import evidence_review, status
 from backoffice.reconcile.report import iso, plain
@@ -103,6 +105,11 @@ def assess() -> Health:
         reasons.append(
             f"The balance sheet does not balance: assets less liabilities, equity and current earnings is "
             f"{plain(sheet.difference)}."
+        )
+    if not seals.key_is_right(db.session.connection()):
+        reasons.append(
+            "BACKOFFICE_SEAL_KEY: this is not the key the evidence was sealed with; the evidence cannot be verified "
+            "until the application runs with the installation's own key."
         )
     if tampered := evidence_review.open_findings():
         customers = sorted({finding.customer.code for finding in tampered if finding.customer is not None})

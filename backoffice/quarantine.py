@@ -2,7 +2,9 @@
 
 A customer with an open finding takes no automatic movement (a reading's charge, a re-pricing) and no fix of
 its derived figures; an account on which an open finding's journal entry is posted keeps its balance unfixed.
-Both wait for an admin to reverse or accept the rows (``reconcile.evidence_review``).
+Both wait for an admin to reverse or accept the rows (``reconcile.evidence_review``). Asked of one customer, a
+movement is refused (:class:`Quarantined`); done for many (the pending re-pricing of a tariff), the quarantined
+are left waiting and named, and the others are done.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ REASON = "left unfixed: customer {code} is quarantined, tampered evidence waits 
 
 
 class Quarantined(ValueError):
+    """A movement refused because its customer is quarantined: a refusal with a message (422 on a screen, exit 2 from
+    a command), never a failure."""
+
     def __init__(self, code: str) -> None:
         super().__init__(
             _(
@@ -43,11 +48,16 @@ def customers_held(connection: Connection, customer_ids) -> dict[int, str]:
             select(customers.c.id, customers.c.code)
             .where(
                 customers.c.id.in_(customer_ids),
-                customers.c.id.in_(select(findings.c.customer_id).where(findings.c.resolution.is_(None))),
+                customers.c.id.in_(quarantined_ids()),
             )
             .order_by(customers.c.id)
         ).all()
     )
+
+
+def quarantined_ids():
+    """A select of the ids of every quarantined customer (never NULL: fit for ``NOT IN``)."""
+    return select(findings.c.customer_id).where(findings.c.resolution.is_(None), findings.c.customer_id.is_not(None))
 
 
 def refuse_if_quarantined(connection: Connection, customer_ids) -> None:

@@ -198,17 +198,47 @@ def _columns(connection: Connection) -> dict[str, set[str]]:
     return found
 
 
+POWERS = {
+    "rolsuper": "SUPERUSER",
+    "rolcreaterole": "CREATEROLE",
+    "rolcreatedb": "CREATEDB",
+    "rolbypassrls": "BYPASSRLS",
+    "rolreplication": "REPLICATION",
+}
+"""The role attributes a runtime role may not hold, nor reach through a role it is a member of: each lets it pass the
+guards whatever it is granted (CREATEROLE grants itself the owner; REPLICATION reads and BYPASSRLS passes the rows'
+policies; CREATEDB makes databases it owns)."""
+
+
 def _refuse_unfit(connection: Connection, role: str) -> None:
     """Refuse a role that does not exist, and one that could change the schema or pass the guards whatever it is
-    granted: a superuser, the owner of the database, of the schema or of one of its tables, a member of one, or
-    a role that may create objects in the schema or the database (``CREATE`` granted to it or to ``PUBLIC``)."""
+    granted: a superuser or a role with another of :data:`POWERS` (or a member of one), the owner of the database,
+    of the schema or of one of its tables, a member of one, or a role that may create objects in the schema or the
+    database (``CREATE`` granted to it or to ``PUBLIC``)."""
     found = connection.execute(
-        text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :role"), {"role": role}
+        text("SELECT rolsuper FROM pg_roles WHERE rolname = :role"), {"role": role}
     ).one_or_none()
     if found is None:
         raise RoleRefused(f'The role "{role}" does not exist: create it first (CREATE ROLE {_quoted(role)} LOGIN …).')
     if found.rolsuper:
         raise RoleRefused(f'"{role}" is a superuser: the runtime role must be an ordinary role.')
+    powerful = connection.execute(
+        text(
+            "SELECT rolname, " + ", ".join(POWERS) + " FROM pg_roles"
+            " WHERE pg_has_role(:role, oid, 'MEMBER') AND (" + " OR ".join(POWERS) + ")"
+            " ORDER BY rolname <> :role, rolname LIMIT 1"
+        ),
+        {"role": role},
+    ).one_or_none()
+    if powerful is not None:
+        held = " and ".join(power for column, power in POWERS.items() if powerful._mapping[column])
+        if powerful.rolname == role:
+            undo = f"ALTER ROLE {_quoted(role)} " + " ".join(f"NO{power}" for power in held.split(" and "))
+            raise RoleRefused(f'"{role}" has {held}: the runtime role must be an ordinary role ({undo}).')
+        raise RoleRefused(
+            f'"{role}" is a member of {powerful.rolname}, which has {held}: the runtime role must be an ordinary '
+            f"role (REVOKE {_quoted(powerful.rolname)} FROM {_quoted(role)})."
+        )
     owners = connection.execute(
         text(
             "SELECT what, pg_get_userbyid(owner) FROM ("

@@ -12,7 +12,9 @@ writes to the database without the key can add a row, or change one, but cannot 
 for it.
 
 :func:`verify` reads the rows with their seals in id order and names every row whose seal is missing or wrong,
-and every seal whose row is gone.
+and every seal whose row is gone. It verifies only under the key the evidence was sealed with: the database keeps
+that key's fingerprint (:func:`check_key`), and a verify under another key stops (:class:`WrongSealKey`) rather than
+find every row tampered and quarantine every customer.
 """
 
 from __future__ import annotations
@@ -64,10 +66,11 @@ from backoffice.models import (
     RunStatus,
 )
 from backoffice.models.history import versions_written
-from backoffice.models.seals import Seal, TamperedEvidence
-from backoffice.models.types import utcnow
+from backoffice.models.seals import Seal, SealKey, TamperedEvidence
+from backoffice.models.types import upsert, utcnow
 
 seals = Seal.__table__
+sealed_with = SealKey.__table__
 _PENDING = "unsealed"
 
 
@@ -367,7 +370,9 @@ def _keyed(connection: Connection, evidence: Evidence, keys: set[Key]) -> Column
 
 
 def _seal(connection: Connection, selected: dict[str, tuple[ColumnElement, set[Key] | None]]) -> None:
-    """Seal, kind by kind, the unsealed rows ``where`` selects, only those among ``keys`` when given."""
+    """Seal, kind by kind, the unsealed rows ``where`` selects, only those among ``keys`` when given. Never under
+    another key than the evidence's (:class:`WrongSealKey`): what it sealed would not verify under the right one."""
+    check_key(connection)
     known = kinds()
     key = _key()
     sealed: list[dict] = []
@@ -554,6 +559,51 @@ def _key() -> bytes:
     return current_app.config["SEAL_KEY"].encode()
 
 
+class WrongSealKey(RuntimeError):
+    """``SEAL_KEY`` is not the key the evidence was sealed with: verified under it, every row would look tampered."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "BACKOFFICE_SEAL_KEY: this is not the key the evidence was sealed with (its fingerprint is not the one the "
+            "database keeps). Nothing was verified and nobody was quarantined: run with the installation's own key."
+        )
+
+
+FINGERPRINTED = b"backoffice: the key the evidence is sealed with"
+"""What a key's fingerprint is the HMAC of."""
+
+
+def fingerprint(key: bytes) -> str:
+    """The key's fingerprint: an HMAC under it of a constant, which tells nothing of the key."""
+    return hmac.digest(key, FINGERPRINTED, hashlib.sha256).hex()
+
+
+def check_key(connection: Connection) -> None:
+    """Raise :class:`WrongSealKey` unless ``SEAL_KEY`` is the key the evidence is sealed with. Where the database keeps
+    no fingerprint yet (migration 0039 keeps the upgrade's), it keeps this key's, once."""
+    mine = fingerprint(_key())
+    kept = _kept_fingerprint(connection)
+    if kept is None:
+        connection.execute(
+            upsert(connection.dialect.name, sealed_with)
+            .values(id=1, fingerprint=mine, recorded_at=utcnow())
+            .on_conflict_do_nothing(index_elements=[sealed_with.c.id])
+        )
+        kept = _kept_fingerprint(connection)
+    if not hmac.compare_digest(kept, mine):
+        raise WrongSealKey()
+
+
+def key_is_right(connection: Connection) -> bool:
+    """``SEAL_KEY`` is the key the evidence is sealed with (or none is known yet); nothing is written."""
+    kept = _kept_fingerprint(connection)
+    return kept is None or hmac.compare_digest(kept, fingerprint(_key()))
+
+
+def _kept_fingerprint(connection: Connection) -> str | None:
+    return connection.scalar(select(sealed_with.c.fingerprint).where(sealed_with.c.id == 1))
+
+
 @dataclass
 class Finding:
     """A row whose seal is missing or wrong, or a seal whose row is gone."""
@@ -586,7 +636,8 @@ def verify(
     where: ColumnElement | None = None,
 ) -> Verified:
     """Check the seal of every row of ``evidence`` with an id in ``[low, high]`` (or that ``where`` selects);
-    name what fails."""
+    name what fails. Under another key than the evidence's, nothing is checked: :class:`WrongSealKey`."""
+    check_key(connection)
     table = evidence.table
     version = table.c[evidence.version] if evidence.version else literal(0)
     previous = seals.alias("previous")
@@ -676,7 +727,9 @@ def _reviewed(connection: Connection, evidence: Evidence) -> dict[tuple[int, int
 
 
 def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, version: int) -> str | None:
-    """The seal of a row as it is now, as an admin's review vouches for it; None when the row is gone."""
+    """The seal of a row as it is now, as an admin's review vouches for it; None when the row is gone. Under another
+    key than the evidence's, none: :class:`WrongSealKey`."""
+    check_key(connection)
     rows = _unsealed(
         connection,
         replace(evidence, sealed=None),

@@ -181,3 +181,21 @@ def hotel_with_meter(assigned_on: date, **fields) -> tuple[Customer, Meter]:
     wallet.recharge(customer.id, Decimal("1000000"))
     metering.set_pricing(customer.id, date(2026, 11, 1), Decimal("1000.00"), Decimal("1.000000"))
     return customer, meter
+
+
+def quarantine(customer_id: int) -> None:
+    """Quarantine the customer as a forgery does: its newest wallet movement's description changed past the guards,
+    then found by the evidence check."""
+    from backoffice.models import RunMode
+    from backoffice.reconcile import engine
+
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE balance_transactions SET description = 'Forged' "
+                "WHERE id = (SELECT max(id) FROM balance_transactions WHERE customer_id = :c)"
+            ),
+            {"c": customer_id},
+        )
+    engine.run(RunMode.VERIFY, checks=["evidence_seals"])
+    db.session.rollback()

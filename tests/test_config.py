@@ -19,11 +19,15 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+PRODUCTION_DATABASE = {"DATABASE_URL": "postgresql://backoffice@db/backoffice"}
+
+
 def test_production_requires_a_secret_key_and_secure_cookies(tmp_path):
     with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
-        from_environment(str(tmp_path), {"BACKOFFICE_ENV": "production"})
+        from_environment(str(tmp_path), {"BACKOFFICE_ENV": "production"} | PRODUCTION_DATABASE)
     config = from_environment(
-        str(tmp_path), {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64}
+        str(tmp_path),
+        {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64} | PRODUCTION_DATABASE,
     )
     assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
     assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -95,6 +99,36 @@ def test_an_api_token_is_generated_once_and_kept_outside_production(tmp_path):
 
 def test_production_makes_no_api_token_of_its_own(tmp_path):
     production = {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64}
+    production |= PRODUCTION_DATABASE
     assert from_environment(str(tmp_path), production)["API_TOKEN"] is None
     assert from_environment(str(tmp_path), production | {"BACKOFFICE_API_TOKEN": "t"})["API_TOKEN"] == "t"
     assert not (tmp_path / "api_token").exists()
+
+
+@pytest.mark.parametrize("given", ["production", "Production", "PRODUCTION", " production "])
+def test_production_is_production_in_any_case(tmp_path, given):
+    production = {"BACKOFFICE_ENV": given, "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64} | PRODUCTION_DATABASE
+    config = from_environment(str(tmp_path), production)
+    assert config["BACKOFFICE_ENV"] == "production"
+    assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
+    assert config["API_TOKEN"] is None
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("given", ["development", "Development", "DEVELOPMENT"])
+def test_development_is_development_in_any_case(tmp_path, given):
+    assert from_environment(str(tmp_path), {"BACKOFFICE_ENV": given})["BACKOFFICE_ENV"] == "development"
+
+
+@pytest.mark.parametrize("given", ["prod", "staging", "", "production1", "test"])
+def test_an_environment_that_is_neither_production_nor_development_is_refused_at_start(tmp_path, given):
+    with pytest.raises(ConfigError, match=r"BACKOFFICE_ENV=.* is not an environment: production or development"):
+        from_environment(str(tmp_path), {"BACKOFFICE_ENV": given})
+    assert not any(tmp_path.iterdir())
+
+
+def test_production_refuses_to_start_without_a_database_url(tmp_path):
+    production = {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "BACKOFFICE_SEAL_KEY": "k" * 64}
+    with pytest.raises(ConfigError, match="DATABASE_URL must be set when BACKOFFICE_ENV=production"):
+        from_environment(str(tmp_path), production)
+    assert not any(tmp_path.iterdir())

@@ -302,6 +302,17 @@ def test_the_ledger_csv_has_every_movement_the_filters_select(client, finance, m
 
 
 @pytest.mark.parametrize(
+    "sort", [f"{way}{name}" for name in ("number", "date", "description", "source", "status", "amount") for way in "-+"]
+)
+def test_the_journal_csv_sorts_by_every_column_the_list_offers_as_the_list_does(client, finance, journal, sort):
+    sort = sort.lstrip("+")
+    listed = column(body(client, "/books/journal", sort=sort), "journal", 0)
+    rows = downloaded(client, "/books/journal.csv", sort=sort)
+    assert len(rows) == 7
+    assert list(dict.fromkeys(row["entry"] for row in rows)) == listed
+
+
+@pytest.mark.parametrize(
     ("params", "message"),
     [
         ({"since": "2026-02-30"}, "Write the date as YYYY-MM-DD"),

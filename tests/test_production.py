@@ -78,7 +78,6 @@ def server(database, tmp_path_factory):
         "DATABASE_URL": database,
         "REDIS_URL": redis_url,
         "SECRET_KEY": "production-test",
-        "BACKOFFICE_SEAL_KEY": "production-test-seal-key-of-32-characters-or-more",
         "BACKOFFICE_API_TOKEN": TOKEN,
         "BACKOFFICE_WEB_BIND": f"127.0.0.1:{port}",
         "BACKOFFICE_WEB_WORKERS": "2",

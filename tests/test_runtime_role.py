@@ -195,6 +195,54 @@ def test_a_role_that_does_not_exist_or_could_pass_the_guards_is_refused_and_gran
     assert not any(_privileges(role).values())
 
 
+@PG_ONLY
+@pytest.mark.parametrize("power", ["CREATEROLE", "CREATEDB", "BYPASSRLS", "REPLICATION"])
+def test_a_role_with_a_power_over_roles_databases_rows_or_replication_is_refused_and_granted_nothing(app, role, power):
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f'ALTER ROLE "{role}" {power}')
+    refused = _grant(app, role)
+    assert refused.exit_code != 0
+    assert f'"{role}" has {power}: the runtime role must be an ordinary role' in refused.output
+    assert "Nothing was granted." in refused.output
+    assert not any(_privileges(role).values())
+
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f'ALTER ROLE "{role}" NO{power}')
+    assert _grant(app, role).exit_code == 0
+
+
+@PG_ONLY
+def test_a_member_of_the_owner_or_of_a_powerful_role_however_deep_is_refused_and_granted_nothing(app, role):
+    owner, middle = f"{role}_owner", f"{role}_middle"
+    for made in (owner, middle):
+        _drop_role(made)
+    try:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE ROLE "{owner}" NOLOGIN')
+            connection.exec_driver_sql(f'CREATE ROLE "{middle}" NOLOGIN')
+            connection.exec_driver_sql(f'GRANT "{owner}" TO "{middle}"')
+            connection.exec_driver_sql(f'GRANT "{middle}" TO "{role}"')
+        with db.engine.connect() as connection, connection.begin() as outer:
+            connection.exec_driver_sql(f'ALTER TABLE targets OWNER TO "{owner}"')
+            with pytest.raises(RoleRefused, match=f"is a member of {owner}, which owns the table targets"):
+                grant_runtime(connection, role)
+            outer.rollback()
+        with db.engine.connect() as connection, connection.begin() as outer:
+            connection.exec_driver_sql(f'ALTER DATABASE "{connection.engine.url.database}" OWNER TO "{role}"')
+            with pytest.raises(RoleRefused, match=f'"{role}" owns the database'):
+                grant_runtime(connection, role)
+            outer.rollback()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(f'ALTER ROLE "{owner}" CREATEROLE')
+        refused = _grant(app, role)
+        assert refused.exit_code != 0
+        assert f'"{role}" is a member of {owner}, which has CREATEROLE' in refused.output
+        assert not any(_privileges(role).values())
+    finally:
+        for made in (middle, owner):
+            _drop_role(made)
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_grant_runtime_is_for_postgresql_only(app):
     result = _grant(app, "anyone")

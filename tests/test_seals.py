@@ -251,7 +251,7 @@ def test_the_seal_key_comes_from_the_environment_or_a_file_and_production_needs_
         from_environment(str(tmp_path), {"BACKOFFICE_SEAL_KEY_FILE": str(tmp_path / "missing")})
     with pytest.raises(ConfigError, match="32 characters"):
         from_environment(str(tmp_path), {"BACKOFFICE_SEAL_KEY": "short"})
-    production = {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s"}
+    production = {"BACKOFFICE_ENV": "production", "SECRET_KEY": "s", "DATABASE_URL": "postgresql://u@h/d"}
     with pytest.raises(ConfigError, match="BACKOFFICE_SEAL_KEY"):
         from_environment(str(tmp_path / "prod"), production)
     assert not (tmp_path / "prod" / "seal_key").exists()

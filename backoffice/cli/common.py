@@ -12,14 +12,19 @@ from flask import current_app
 
 def with_database(callback):
     """The command binds the database to the app when it runs (see :mod:`backoffice.database`): not when it is
-    looked up, nor asked for its help. Its start-up ends there (:func:`started`)."""
+    looked up, nor asked for its help. Its start-up ends there (:func:`started`). A movement it asks for that is
+    refused because its customer is quarantined ends it with the refusal (:class:`QuarantinedRefusal`)."""
 
     def bound(*args, **kwargs):
         from backoffice.database import bind
+        from backoffice.quarantine import Quarantined
 
         bind(current_app._get_current_object())
         started()
-        return callback(*args, **kwargs)
+        try:
+            return callback(*args, **kwargs)
+        except Quarantined as refused:
+            raise QuarantinedRefusal(str(refused)) from None
 
     return update_wrapper(bound, callback)
 
@@ -47,6 +52,12 @@ class Group(click.Group):
 
 class CommandUsageError(click.ClickException):
     """A mistake in what was typed: one line on standard error, exit status 2."""
+
+    exit_code = 2
+
+
+class QuarantinedRefusal(click.ClickException):
+    """A movement refused because its customer is quarantined: the refusal on standard error, exit status 2."""
 
     exit_code = 2
 

@@ -66,6 +66,11 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
     console.print(
         f"Re-priced the readings of {impact.repriced_customers:,} customer(s); {done:,} recalculation request(s) done."
     )
+    if held := metering.left_quarantined(from_date=tariff.effective_from):
+        console.print(
+            f"Not re-priced: {', '.join(held)}, quarantined (rows of their evidence carry no valid seal). Their "
+            "readings are re-priced once an admin has reviewed the rows (the nightly run does it then)."
+        )
 
 
 def _print_tariff(console, tariff, impact) -> None:

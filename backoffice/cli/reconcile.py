@@ -76,6 +76,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
     from backoffice.reconcile.report import csv_lines, summary
+    from backoffice.seals import WrongSealKey
 
     try:
         resolve(checks)
@@ -93,15 +94,18 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
         try:
             with _progress(console, show_progress) as progress:
                 record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
-        except RunRefused as refused:
+        except (RunRefused, WrongSealKey) as refused:
             raise click.ClickException(str(refused)) from None
         if report:
             report.writelines(csv_lines(record.id))
+    held = _quarantined_waiting(scope) if mode.writes else []
     if as_json:
-        click.echo(json.dumps(summary(record) | {"recalculations_done": done}))
+        click.echo(json.dumps(summary(record) | {"recalculations_done": done, "recalculations_quarantined": held}))
     else:
         if done:
             console.print(f"{done} pending recalculation request(s) done first.")
+        if held:
+            console.print(f"Recalculations left waiting for quarantined customer(s): {', '.join(held)}.")
         _print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
 
@@ -112,6 +116,12 @@ def _recalculations_first(scope) -> int:
     from backoffice.services.metering import process_recalculations
 
     return process_recalculations(list(scope.customer_ids) or None)
+
+
+def _quarantined_waiting(scope) -> list[str]:
+    from backoffice.services.metering import left_quarantined
+
+    return left_quarantined(list(scope.customer_ids) or None)
 
 
 def _month_option(text: str):

@@ -27,7 +27,7 @@ from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.engine import scope_for
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
-from backoffice.services.metering import process_recalculations, reprice_tariff
+from backoffice.services.metering import left_quarantined, process_recalculations, reprice_tariff
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -99,8 +99,11 @@ def _execute(job_id: str):
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
         raise
     if spec.mode is None:
-        _finish(job_id, JobStatus.FINISHED, result={"recalculations_done": repriced})
-        return {"recalculations_done": repriced}
+        result = {"recalculations_done": repriced}
+        if held := left_quarantined(from_date=date.fromisoformat(record.args["effective_from"])):
+            result["left_quarantined"] = held
+        _finish(job_id, JobStatus.FINISHED, result=result)
+        return result
     if split:  # its chunks' jobs end the run, and this row with it
         return {"run_id": run.id, "status": run.status.value}
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
@@ -273,6 +276,8 @@ def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error
 def _outcome(result: dict) -> str:
     """A job's result in a few words: "run 7 succeeded: 3 mismatched, 3 fixed; 0 recalculations done"."""
     done = f"{result['recalculations_done']} recalculations done"
+    if held := result.get("left_quarantined"):
+        done += f" (left waiting, quarantined: {', '.join(held)})"
     if "run_id" not in result:
         return done
     mismatched = sum(check["mismatched"] for check in result["checks"])

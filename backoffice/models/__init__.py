@@ -33,7 +33,7 @@ from backoffice.models.books import (
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus, status_sql
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
-from backoffice.models.seals import Resolution, Seal, TamperedEvidence
+from backoffice.models.seals import Resolution, Seal, SealKey, TamperedEvidence
 from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
 from backoffice.models.metering import (
     CustomerPricing,
@@ -85,6 +85,7 @@ from backoffice.models.wallet import (
 __all__ = [
     "Resolution",
     "Seal",
+    "SealKey",
     "TamperedEvidence",
     "ApprovalKind",
     "ApprovalRequest",

@@ -10,6 +10,10 @@ the key can add a row, but not its seal.
 A row found without a valid seal is :class:`TamperedEvidence`: the customer (or the accounts) it would move are
 quarantined, taking no automatic movement and no fix, until an admin reverses the row or accepts it with a
 reason. Both tables are append-only but for the decision on a finding, made once.
+
+The :class:`SealKey` row keeps the fingerprint of the key the evidence is sealed with (an HMAC of a constant under
+it, which tells nothing of the key): evidence is verified only under the key it was sealed with. Written once,
+never changed.
 """
 
 from __future__ import annotations
@@ -44,6 +48,17 @@ class Seal(db.Model):
     """The row before it in its chain, sealed when it was sealed; none for a chain's first."""
     seal: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SealKey(db.Model):
+    """The fingerprint of the key the evidence is sealed with: one row, written once (``backoffice.seals``)."""
+
+    __tablename__ = "seal_key"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, default=1)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Resolution(enum.StrEnum):

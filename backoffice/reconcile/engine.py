@@ -22,7 +22,7 @@ from flask import current_app
 from flask_babel import ngettext
 from sqlalchemy import func, insert, literal, select, text
 
-from backoffice import quarantine
+from backoffice import quarantine, seals
 from backoffice.extensions import db
 from backoffice.models import (
     CheckResult,
@@ -112,7 +112,9 @@ def run(
 def new_run(
     mode: RunMode, checks: list[Check], scope: Scope, trigger: RunTrigger, user: User | None
 ) -> ReconciliationRun:
-    """The run's record, committed."""
+    """The run's record, committed; none under another seal key than the evidence's (:class:`WrongSealKey`): such a
+    run could verify nothing, and its record would be sealed with the wrong key."""
+    seals.check_key(db.session.connection())
     record = ReconciliationRun(
         mode=mode,
         trigger=trigger,

@@ -79,9 +79,11 @@ ENTRY_STATUS = case(
 )
 """An entry's status as the journal shows it: a posted entry is *reversed* once a posted entry reverses it, and
 the entry that reverses another is *reversing*; otherwise *posted*, *draft* or *void*."""
+_line = aliased(JournalLine)
 ENTRY_AMOUNT = (
-    select(func.coalesce(func.sum(JournalLine.debit), 0)).where(JournalLine.entry_id == JournalEntry.id)
+    select(func.coalesce(func.sum(_line.debit), 0)).where(_line.entry_id == JournalEntry.id).correlate(JournalEntry)
 ).scalar_subquery()
+"""An entry's amount: the sum of its lines, also in the CSV's query, which reads each line beside its entry."""
 JOURNAL_COLUMNS = [
     Column("number", _l("Number"), JournalEntry.id),
     Column("date", _l("Date"), JournalEntry.entry_date),

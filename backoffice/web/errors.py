@@ -13,8 +13,11 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound, default_exceptions
 from werkzeug.routing import RequestRedirect
 
+from backoffice.extensions import db
 from backoffice.money import BeyondLimit
 from backoffice.posting.post import CustomerClosed
+from backoffice.quarantine import Quarantined
+from backoffice.seals import WrongSealKey
 from backoffice.web.request_log import request_id
 
 MESSAGES = {
@@ -54,6 +57,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(BeyondLimit, _beyond_limit)
     app.register_error_handler(CustomerClosed, _customer_closed)
+    app.register_error_handler(Quarantined, _quarantined)
+    app.register_error_handler(WrongSealKey, _wrong_seal_key)
 
 
 def refuse(code: int, message: str):
@@ -136,6 +141,20 @@ def _customer_closed(error: CustomerClosed):
     """A movement the posting core refused because its customer was closed meanwhile (the screens refuse it
     under the field first)."""
     return refuse(409, str(error))
+
+
+def _quarantined(error: Quarantined):
+    """A movement refused because its customer is quarantined, whichever screen asked for it (a charge, a reading, its
+    correction, a pricing): what the request wrote before the refusal is undone."""
+    db.session.rollback()
+    return refuse(422, str(error))
+
+
+def _wrong_seal_key(error: WrongSealKey):
+    """The application runs with another seal key than the evidence's: nothing is verified or reviewed under it."""
+    db.session.rollback()
+    current_app.logger.error("%s", error)
+    return refuse(503, str(error))
 
 
 def _is_api() -> bool:

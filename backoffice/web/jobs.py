@@ -12,13 +12,14 @@ from backoffice.extensions import db
 from backoffice.models import JobRecord, JobStatus, Role, RunTrigger
 from backoffice.reconcile.locks import RunRefused
 from backoffice.web.auth import requires_role
+from backoffice.web.repricing import quarantined_waiting
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 
 @bp.app_context_processor
 def _job_helpers() -> dict:
-    return {"job_title": jobs.title, "waiting_notice": jobs.waiting_notice}
+    return {"job_title": jobs.title, "waiting_notice": jobs.waiting_notice, "quarantined_waiting": quarantined_waiting}
 
 
 def start(kind: str, args: dict, *, fallback: str):

@@ -56,6 +56,8 @@ def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str
             )
         else:
             flash(_("%(saved)s; %(readings)s reading(s) re-priced.", saved=saved, readings=readings), "success")
+        if held := metering.left_quarantined(from_date=tariff.effective_from):
+            flash(quarantined_waiting(held), "error")
         return redirect(url_for("tariff.form"))
     args = {
         "effective_from": tariff.effective_from.isoformat(),
@@ -70,3 +72,12 @@ def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str
         flash(_("%(saved)s, but the job queue cannot be reached: the nightly run will re-price.", saved=saved), "error")
         return redirect(url_for("tariff.form"))
     return redirect(url_for("jobs.show", job_id=record.id))
+
+
+def quarantined_waiting(codes: list[str]) -> str:
+    """What a re-pricing left undone for quarantined customers, naming them."""
+    return _(
+        "Not re-priced: %(codes)s, quarantined (rows of their evidence carry no valid seal). Their readings are "
+        "re-priced once an admin has reviewed the rows on their page.",
+        codes=", ".join(codes),
+    )

@@ -26,6 +26,7 @@ from backoffice.services.metering.readings import (
 from backoffice.services.metering.repricing import reprice, reprice_where
 from backoffice.services.metering.requests import (
     Pending,
+    left_quarantined,
     pending_recalculations,
     pending_summary,
     process_recalculations,
@@ -74,6 +75,7 @@ __all__ = [
     "checked_volume",
     "correct_reading",
     "delete_reading",
+    "left_quarantined",
     "pending_for_reading",
     "pending_recalculations",
     "pending_summary",

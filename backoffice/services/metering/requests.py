@@ -3,6 +3,8 @@
 A request is committed in the transaction that makes the work necessary (a pricing change too large
 for the request, a tariff change, any write for a customer not kept in real time), so the work is
 done eventually even if the job queue loses it: every job that writes does the pending requests first.
+A quarantined customer's requests wait, and are named (:func:`left_quarantined`), until an admin has reviewed its
+evidence; the others' are done.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import cache
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from backoffice import quarantine
 from backoffice.extensions import db
 from backoffice.locking import lock_customers
 from backoffice.models import MeterReading, RecalculationRequest, User
@@ -84,9 +87,14 @@ def process_recalculations(
 
     Each customer's readings from its earliest requested date are priced again (the differences posted)
     and its months from that month on recalculated, :data:`CUSTOMERS_PER_TRANSACTION` customers a
-    transaction. ``progress(customers done, customers)`` is called after each.
+    transaction. ``progress(customers done, customers)`` is called after each. A quarantined customer's requests
+    are left waiting (:func:`left_quarantined` names them): its re-pricing would move its wallet.
     """
-    waiting = select(requests.c.customer_id).where(requests.c.done_at.is_(None)).distinct()
+    waiting = (
+        select(requests.c.customer_id)
+        .where(requests.c.done_at.is_(None), requests.c.customer_id.not_in(quarantine.quarantined_ids()))
+        .distinct()
+    )
     if customer_ids is not None:
         waiting = waiting.where(requests.c.customer_id.in_(customer_ids))
     waiting_ids = sorted(db.session.scalars(waiting))
@@ -101,8 +109,22 @@ def process_recalculations(
     return done
 
 
+def left_quarantined(customer_ids: list[int] | None = None, from_date: date | None = None) -> list[str]:
+    """The codes of the quarantined customers (of these, or all) whose recalculation requests (from ``from_date``,
+    or any) wait, in code order."""
+    waiting = select(requests.c.customer_id).where(requests.c.done_at.is_(None))
+    if customer_ids is not None:
+        waiting = waiting.where(requests.c.customer_id.in_(customer_ids))
+    if from_date is not None:
+        waiting = waiting.where(requests.c.from_date == from_date)
+    return sorted(quarantine.customers_held(db.session.connection(), waiting).values())
+
+
 def _process(connection, customer_ids: list[int], user: User | None) -> int:
     lock_customers(connection, customer_ids)
+    # Quarantined since they were chosen: left waiting with the others quarantined before.
+    held = quarantine.customers_held(connection, customer_ids)
+    customer_ids = [customer_id for customer_id in customer_ids if customer_id not in held]
     pending = connection.execute(
         select(requests.c.customer_id, func.min(requests.c.from_date), func.count())
         .where(requests.c.customer_id.in_(customer_ids), requests.c.done_at.is_(None))

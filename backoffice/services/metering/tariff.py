@@ -22,6 +22,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
+from backoffice import quarantine
 from backoffice.extensions import db
 from backoffice.locking import lock_customers
 from backoffice.models import (
@@ -307,6 +308,7 @@ def reprice_tariff(
     returns how many recalculation requests were done (each customer's other pending requests with them).
 
     A tariff change from the same date saved meanwhile is done too: what it asked for is looked for again at the end.
+    A quarantined customer's re-pricing is left waiting (``left_quarantined(from_date=effective_from)`` names them).
     """
     done = 0
     while waiting := db.session.scalars(
@@ -315,6 +317,7 @@ def reprice_tariff(
             requests.c.done_at.is_(None),
             requests.c.reason == RecalculationReason.PRICING_CHANGE.value,
             requests.c.from_date == effective_from,
+            requests.c.customer_id.not_in(quarantine.quarantined_ids()),
         )
         .distinct()
     ).all():

@@ -222,3 +222,45 @@ def test_a_fix_below_the_approval_limit_posts(site, limit):
 
 def _calculation(reading: int) -> int:
     return db.session.scalar(sa.text("SELECT id FROM transaction_calculations WHERE reading_id = :r"), {"r": reading})
+
+
+def test_an_admin_sees_the_changed_reading_on_the_customers_page_and_accepting_it_lets_the_fix_post(site, client, auth):
+    customer_id, _meter_id, reading = site
+    corrupt("meter_readings", "volume_flow_meter", reading, "11")
+    run(RunMode.FIX, checks=FIXES)
+    auth.login(role="admin")
+    page = client.get("/customers/HOTEL").get_data(as_text=True)
+    assert 'id="quarantined-banner"' in page and "reading of meter M-1 on 2026-11-20" in page
+    ids = [str(finding.id) for finding in evidence_review.open_findings(customer_id)]
+
+    done = client.post(
+        "/evidence/review",
+        data={
+            "findings": ids,
+            "decision": "accept",
+            "reason": "the meter's photo shows 11 m³",
+            "next": "/customers/HOTEL",
+        },
+    )
+
+    assert done.status_code == 302
+    assert open_findings(customer_id) == set()
+    run(RunMode.FIX, checks=FIXES)
+    assert stored("customers", "balance", customer_id) == D("1000000") - D("83518.50")
+    versions = db.session.execute(
+        sa.text("SELECT volume_flow_meter FROM meter_readings_history WHERE id = :id ORDER BY transaction_id"),
+        {"id": reading},
+    ).scalars()
+    assert [D(str(volume)) for volume in versions][-1] == D("11")
+
+
+def test_a_rebuild_posts_nothing_from_a_price_edited_by_sql(site, runner):
+    customer_id, _meter_id, _reading = site
+    before, charged = movements(), stored("customers", "balance", customer_id)
+    db.session.execute(sa.text("UPDATE customer_pricing SET price_per_sm3 = 1"))
+    db.session.commit()
+
+    result = runner.invoke(args=["reconcile", "rebuild", "--customer", "HOTEL"])
+
+    assert (movements(), stored("customers", "balance", customer_id)) == (before, charged), result.output
+    assert {kind for kind, _row in open_findings(customer_id)} == {"customer_pricing"}

@@ -24,7 +24,7 @@ from backoffice.quarantine import customers_held
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, stored
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, past_the_guards, stored
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -264,3 +264,16 @@ def test_a_rebuild_posts_nothing_from_a_price_edited_by_sql(site, runner):
 
     assert (movements(), stored("customers", "balance", customer_id)) == (before, charged), result.output
     assert {kind for kind, _row in open_findings(customer_id)} == {"customer_pricing"}
+
+
+def test_a_reading_changed_with_its_history_version_rewritten_to_match_is_quarantined_by_the_versions_seal(site):
+    customer_id, _meter_id, reading = site
+    before = movements()
+    with past_the_guards() as connection:
+        for table in ("meter_readings", "meter_readings_history"):
+            connection.execute(sa.text(f"UPDATE {table} SET volume_flow_meter = 1 WHERE id = :id"), {"id": reading})
+
+    run(RunMode.FIX, checks=FIXES)
+
+    assert movements() == before
+    assert open_findings(customer_id) == {("meter_readings_history", reading)}

@@ -122,7 +122,7 @@ def _examine(connection: Connection, table: Table, row_ids: Select, run_id: int 
     latest = select(func.max(other.c.transaction_id)).where(other.c.id == table.c.id).scalar_subquery()
     version = history.alias("latest")
     state = state_of(table, history, version)
-    entity_type, name = NAMES[table.name]
+    _entity_type, name = NAMES[table.name]
     drifted = connection.execute(
         select(
             table.c.id,

@@ -35,6 +35,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import as_utc, utcnow
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
+from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, metering, periods, wallet
 from backoffice.services.periods import PeriodError
@@ -602,6 +603,9 @@ def test_a_fix_leaves_a_reading_of_a_closed_month_as_it_is_and_says_why(site, co
     pricing_id = db.session.scalar(sa.select(CustomerPricing.id).where(CustomerPricing.customer_id == customer_id))
     corrupt("customer_pricing", "price_per_sm3", pricing_id, "2000.00")  # both readings now cost twice as much
     periods.close(m.last, controller)
+    # Changed by SQL, the price is evidence: the first fix quarantines the customer, until an admin vouches for it.
+    assert run(RunMode.FIX, checks=["reading_calculation"]).fixed == 0
+    evidence_review.accept([f.id for f in evidence_review.open_findings()], "the price list says 2000", controller)
     fixed = run(RunMode.FIX, checks=["reading_calculation"])
     assert (fixed.status, fixed.mismatched, fixed.fixed, fixed.left) == (RunStatus.SUCCEEDED, 2, 1, 1)
     reasons = dict(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -169,6 +169,12 @@ class Check(ABC):
     def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list]:
         """For a check that :attr:`examines`: how many rows it checked, and what it found wrong."""
         raise NotImplementedError
+
+    def sources(self) -> tuple[tuple[Table, Callable[[list[int]], Select]], ...]:
+        """The source rows a fix of some entities reads, per source table: ``(table, rows)``, ``rows(keys)`` the
+        select of ``(key, row_id)`` pairs, each entity's key with the id of a row of ``table`` its fix reads. Each
+        is examined before the fix writes (``reconcile.sources``)."""
+        return ()
 
     def held(self, connection: Connection, keys: list[int]) -> dict[int, str]:
         """Which of these wrong entities a fix must leave as they are, each with the reason why.

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
-from backoffice.models import Customer, customer_meter_sums_sql
+from backoffice.models import Customer, Invoice, MeterAssignment, Payment, customer_meter_sums_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 customers = Customer.__table__
+assignments = MeterAssignment.__table__
 
 
 class CustomerMeterTotals(Check):
@@ -24,3 +26,26 @@ class CustomerMeterTotals(Check):
 
     def scope_conditions(self, scope: Scope):
         return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
+
+    def sources(self):
+        """The customer's periods of its meters, and those meters' invoices and payments."""
+        periods = (
+            assignments,
+            lambda keys: select(assignments.c.customer_id.label("key"), assignments.c.id.label("row_id")).where(
+                assignments.c.customer_id.in_(keys)
+            ),
+        )
+        return (
+            periods,
+            *(
+                (
+                    table,
+                    lambda keys, table=table: (
+                        select(assignments.c.customer_id.label("key"), table.c.id.label("row_id"))
+                        .join(table, table.c.meter_id == assignments.c.meter_id)
+                        .where(assignments.c.customer_id.in_(keys))
+                    ),
+                )
+                for table in (Invoice.__table__, Payment.__table__)
+            ),
+        )

@@ -35,7 +35,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import utcnow
-from backoffice.reconcile import Check, Scope, resolve
+from backoffice.reconcile import Check, Scope, resolve, sources
 from backoffice.reconcile.base import differs
 from backoffice.reconcile.locks import claim, waits
 
@@ -266,9 +266,11 @@ def check_chunk(
 
 
 def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> dict[int, str]:
-    """The entities a fix leaves as they are: the check's own reasons, and quarantine's."""
+    """The entities a fix leaves as they are: those reading a source row without a sealed history version (whose
+    customers this quarantines), the check's own reasons, and quarantine's."""
     connection = db.session.connection()
-    return quarantine.held(connection, check.entity_type, keys, record.id) | check.held(connection, keys)
+    unexplained = sources.held(connection, check, keys, record.id)
+    return quarantine.held(connection, check.entity_type, keys, record.id) | check.held(connection, keys) | unexplained
 
 
 def _examine(record: ReconciliationRun | RunOf, check: Check, *, commit: bool) -> Tally:

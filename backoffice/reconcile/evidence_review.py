@@ -1,8 +1,9 @@
 """An admin's review of tampered evidence: reverse the rows' money, or accept the rows with a reason.
 
 Either decision is made once per finding and vouches for the row as it stands (its seal as reviewed is kept
-with the finding): the row verifies again, its customer leaves quarantine once no finding of its is open, and
-the next fix heals what the row moves. Reversing posts, for a wallet movement, its reversal through the
+with the finding; a source row's values become its latest history version, ``reconcile.sources``): the row
+verifies again, its customer leaves quarantine once no finding of its is open, and the next fix heals what the
+row moves. Reversing posts, for a wallet movement, its reversal through the
 wallet's own operation (the approval limit holds as for any reversal), sealed like every movement.
 """
 
@@ -16,6 +17,7 @@ from backoffice.extensions import db
 from backoffice.locking import lock_customers
 from backoffice.models import Resolution, TamperedEvidence, User
 from backoffice.models.types import utcnow
+from backoffice.reconcile import sources
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.services import transaction, wallet
 
@@ -68,7 +70,12 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
         now = utcnow()
         connection = session.connection()
         vouched = {
-            finding.id: seals.reviewed_seal(connection, kinds[finding.kind], finding.row_id, finding.version) or GONE
+            finding.id: (
+                sources.vouch(connection, finding)
+                if sources.is_source(finding.kind)
+                else seals.reviewed_seal(connection, kinds[finding.kind], finding.row_id, finding.version)
+            )
+            or GONE
             for finding in found
         }
         for finding in found:  # each decided by one UPDATE, which the database allows once

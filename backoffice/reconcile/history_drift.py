@@ -158,18 +158,7 @@ def _per_table(table: Table, history: Table) -> list:
         .subquery(f"{table.name}_latest")
     )
     version = history.alias(f"{table.name}_version")
-    differing = [
-        case(
-            (_comparable(table.c[column]).is_distinct_from(_comparable(version.c[column])), literal(f"{column}, ")),
-            else_=literal(""),
-        )
-        for column in compared_columns(table, history)
-    ]
-    state = case(
-        (version.c.id.is_(None), literal(NO_VERSION)),
-        (version.c.operation_type == int(HistoryOperation.DELETE), literal(DELETED_VERSION)),
-        else_=_joined(differing),
-    )
+    state = state_of(table, history, version)
     live = select(
         table.c.id.label("key"),
         state.label("state"),
@@ -197,6 +186,23 @@ def _per_table(table: Table, history: Table) -> list:
         )
     )
     return [live, gone]
+
+
+def state_of(table: Table, history: Table, version) -> ColumnElement:
+    """A live row's state against ``version`` (an alias of its history table, outer-joined to its latest version):
+    empty when its values are that version's, else which columns differ, or that it has no version or a deletion."""
+    differing = [
+        case(
+            (_comparable(table.c[column]).is_distinct_from(_comparable(version.c[column])), literal(f"{column}, ")),
+            else_=literal(""),
+        )
+        for column in compared_columns(table, history)
+    ]
+    return case(
+        (version.c.id.is_(None), literal(NO_VERSION)),
+        (version.c.operation_type == int(HistoryOperation.DELETE), literal(DELETED_VERSION)),
+        else_=_joined(differing),
+    )
 
 
 def _joined(parts: list[ColumnElement]) -> ColumnElement:

@@ -3,11 +3,13 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.models import Meter, MeterAssignment, meter_balance_sql, meter_overpayment_sql
+from backoffice.models import Invoice, Meter, MeterAssignment, Payment, meter_balance_sql, meter_overpayment_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 meters = Meter.__table__
 assignments = MeterAssignment.__table__
+invoices = Invoice.__table__
+payments = Payment.__table__
 
 
 class MeterBalance(Check):
@@ -30,3 +32,15 @@ class MeterBalance(Check):
         return [
             meters.c.id.in_(select(assignments.c.meter_id).where(assignments.c.customer_id.in_(scope.customer_ids)))
         ]
+
+    def sources(self):
+        """The meter's invoices and payments."""
+        return tuple(
+            (
+                table,
+                lambda keys, table=table: select(table.c.meter_id.label("key"), table.c.id.label("row_id")).where(
+                    table.c.meter_id.in_(keys)
+                ),
+            )
+            for table in (invoices, payments)
+        )

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 
 from backoffice.models import (
     BalanceTransaction,
     Customer,
     CustomerPricing,
+    MeterAssignment,
     MeterReading,
     TransactionCalculation,
     charged_for_readings,
@@ -15,6 +18,7 @@ from backoffice.models import (
     volume_sm3_sql,
     whose_readings,
 )
+from backoffice.money import shown
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -22,6 +26,7 @@ calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
+assignments = MeterAssignment.__table__
 
 
 pricing = CustomerPricing.__table__
@@ -88,6 +93,34 @@ class ReadingCalculation(Check):
             conditions.append(priced.c.reading_date >= scope.from_month)
         return conditions
 
+    def sources(self):
+        """The reading, its customer's and its holder's pricing rows, and its meter's assignments (whose it is)."""
+        of_readings = whose_readings().subquery("read_readings")
+        return (
+            (
+                readings,
+                lambda keys: select(readings.c.id.label("key"), readings.c.id.label("row_id")).where(
+                    readings.c.id.in_(keys)
+                ),
+            ),
+            (
+                pricing,
+                lambda keys: (
+                    select(of_readings.c.id.label("key"), pricing.c.id.label("row_id"))
+                    .join(pricing, pricing.c.customer_id.in_([of_readings.c.customer_id, of_readings.c.holder_id]))
+                    .where(of_readings.c.id.in_(keys))
+                ),
+            ),
+            (
+                assignments,
+                lambda keys: (
+                    select(readings.c.id.label("key"), assignments.c.id.label("row_id"))
+                    .join(assignments, assignments.c.meter_id == readings.c.meter_id)
+                    .where(readings.c.id.in_(keys))
+                ),
+            ),
+        )
+
     def held(self, connection, keys):
         """A reading dated in a closed month, or of a closed customer, is left as it is: its fix would post into
         that month, or a movement of that customer."""
@@ -98,7 +131,7 @@ class ReadingCalculation(Check):
             .where(customers.c.closed_at.is_not(None))
             .group_by(found.c.id)
         )
-        held = {
+        held = self._beyond_the_limit(connection, keys) | {
             reading_id: f"customer {code} is closed: its fix would post a movement; reopen the customer to fix it"
             for reading_id, code in connection.execute(of_closed)
         }
@@ -111,6 +144,46 @@ class ReadingCalculation(Check):
         return held | {
             reading_id: f"{month_of(day)} is closed: its fix would post into it; reopen the month to fix the reading"
             for reading_id, day in connection.execute(dated)
+        }
+
+    def _beyond_the_limit(self, connection, keys) -> dict[int, str]:
+        """The readings whose fix would move, on a customer's wallet, more than the approval limit: the money the
+        fix gives back and takes, counted without sign over the customer's readings it fixes. A fix is nobody's
+        decision: what would take a second admin's approval as a clerk's correction is left for a correction,
+        which asks for it."""
+        from backoffice.services.wallet import approval_limit  # as ``write``: only a fix needs the services
+
+        volume = volume_sm3_sql(priced.c.volume_flow_meter, pricing.c.meter_correction)
+        owed = (
+            select(priced.c.id.label("reading_id"), priced.c.holder_id.label("customer_id"))
+            .add_columns(total_price_sql(volume, pricing.c.price_per_sm3).label("amount"))
+            .select_from(priced.outerjoin(pricing, pricing.c.id == priced.c.pricing_id))
+            .where(priced.c.id.in_(keys))
+        )
+        charged = charged_for_readings().subquery("charged_before")
+        paid = select(charged.c.reading_id, charged.c.customer_id, -charged.c.amount).where(
+            charged.c.reading_id.in_(keys)
+        )
+        moves = union_all(owed, paid).subquery("moves")
+        net = func.sum(moves.c.amount)
+        found = connection.execute(
+            select(moves.c.reading_id, moves.c.customer_id, customers.c.code, net)
+            .join(customers, customers.c.id == moves.c.customer_id)
+            .group_by(moves.c.reading_id, moves.c.customer_id, customers.c.code)
+            .having(net != 0)
+        ).all()
+        moved: dict[str, Decimal] = {}
+        for _reading_id, _customer_id, code, amount in found:
+            moved[code] = moved.get(code, Decimal(0)) + abs(Decimal(amount))
+        limit = approval_limit()
+        return {
+            reading_id: (
+                f"left unfixed: its fix would move {shown(moved[code])} on customer {code}'s wallet, above the "
+                f"approval limit ({shown(limit)}): correct the reading on the customer's page, which asks a second "
+                "admin to approve it"
+            )
+            for reading_id, _customer_id, code, _amount in found
+            if moved[code] > limit
         }
 
     def write(self, connection, ids):

@@ -302,6 +302,33 @@ def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(cli
     assert wallet.reversal_of(deposit.id).id == requests()[0].result_movement_id
 
 
+def test_a_day_s_reversals_count_together_with_adjustments_against_the_limit(app, client, hotel, maker, checker):
+    app.config["APPROVAL_ABOVE"] = D("1000000")
+    wallet.recharge(hotel, D("3600000"))
+    charges = [wallet.charge(hotel, D("900000")).id for _ in range(4)]
+    wallet.reverse(charges[0], user=maker)  # 900.000 given back: within the limit, posted at once
+    before = written()
+    with pytest.raises(wallet.NeedsApproval, match=r"Rp900\.000,00, with the Rp900\.000,00 adjusted today"):
+        wallet.reverse(charges[1], user=maker)
+    assert written() == before
+
+    log_in(client, maker)
+    url = f"/customers/HOTEL/movements/{charges[1]}"
+    assert 'id="needs-approval"' in text(client.get(url))
+    asked = client.post(f"{url}/reverse", data={"description": "Charged by mistake"}, follow_redirects=True)
+    assert "is pending" in text(asked)
+    (request,) = requests()
+    assert (request.kind, request.movement_id) == (ApprovalKind.WALLET_REVERSAL, charges[1])
+    assert written() == before
+
+    with pytest.raises(wallet.NeedsApproval):  # an adjustment counts the day's reversal too
+        wallet.adjust(hotel, D("200000"), reason="goodwill", user=maker)
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302  # what was approved counts no more
+    wallet.adjust(hotel, D("100000"), reason="goodwill", user=maker)
+    assert written()[2] == D("100000.00") + D("900000") * 2 + D("100000")
+
+
 def entry_form(amount: str, **fields) -> dict:
     return {
         "entry_date": "2026-11-20",

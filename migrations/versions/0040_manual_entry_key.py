@@ -1,0 +1,31 @@
+"""a manual journal entry's idempotency key
+
+Revision ID: 0040
+Revises: 0037
+Create Date: 2026-11-24 20:30:00.000000
+
+- ``journal_entries.idempotency_key``: the key of the form that wrote a manual entry (posted or saved as a draft),
+  unique, so that a double submit writes the entry once. NULL for the entries written before, and for those a
+  money event posts (the wallet movement carries that key); a NULL value is left out of an entry's seal, so the
+  entries sealed before keep their seals.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0040"
+down_revision = "0037"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column("journal_entries", sa.Column("idempotency_key", sa.String(length=100), nullable=True))
+    op.create_index("uq_journal_entries_idempotency_key", "journal_entries", ["idempotency_key"], unique=True)
+
+
+def downgrade():
+    op.drop_index("uq_journal_entries_idempotency_key", table_name="journal_entries")
+    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.drop_column("idempotency_key")

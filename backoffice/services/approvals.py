@@ -135,20 +135,24 @@ def tampered(request_id: int | None = None) -> set[int]:
 
 def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
     """Ask for the adjustment ``wallet.adjustment`` built; its idempotency key makes a double submit ask once."""
-    return _ask(
-        movement,
-        ApprovalRequest(
-            kind=ApprovalKind.ADJUSTMENT,
-            amount=abs(movement.amount),
-            signed_amount=movement.amount,
-            customer_id=movement.customer_id,
-            adjustment_reason=movement.reason,
-            description=movement.description,
-            value_date=movement.value_date,
-            idempotency_key=clerk_key(movement.idempotency_key),
-        ),
-        user=user,
-        reason=reason,
+    request = adjustment_request(movement, user=user, reason=reason)
+    request.idempotency_key = clerk_key(movement.idempotency_key)
+    return _ask(movement, request, user=user, reason=reason)
+
+
+def adjustment_request(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
+    """The request for the adjustment ``wallet.adjustment`` built, asked by ``user``, not saved yet: the caller's
+    unit of work saves it (an acceptance of tampered evidence above the limit, with its decision)."""
+    return ApprovalRequest(
+        kind=ApprovalKind.ADJUSTMENT,
+        amount=abs(movement.amount),
+        signed_amount=movement.amount,
+        customer_id=movement.customer_id,
+        adjustment_reason=movement.reason,
+        description=movement.description,
+        value_date=movement.value_date,
+        requested_by_id=user.id,
+        reason=reason.strip()[:300],
     )
 
 

@@ -32,5 +32,5 @@ def upgrade():
 
 def downgrade():
     op.drop_index("uq_journal_entries_idempotency_key", table_name="journal_entries")
-    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
-        batch_op.drop_column("idempotency_key")
+    # In place on both databases: SQLite's batch copy of the table would lose the triggers that guard it.
+    op.execute("ALTER TABLE journal_entries DROP COLUMN idempotency_key")

@@ -525,3 +525,23 @@ def test_a_review_of_findings_decided_meanwhile_is_refused_with_a_message(app, c
         "/evidence/review", data={"findings": [str(i) for i in ids], "decision": "accept", "reason": "again"}
     )
     assert response.status_code == 422
+
+
+def test_the_review_screen_says_where_accepted_money_above_the_limit_waits(app, client, auth):
+    app.config["APPROVAL_ABOVE"] = Decimal("1000000")
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "5000000")
+    _verify()
+    ids = [str(finding.id) for finding in evidence_review.open_findings(customer.id)]
+    auth.login(role="admin")
+    done = client.post(
+        "/evidence/review",
+        data={"findings": ids, "decision": "accept", "reason": "the bank says so"},
+        follow_redirects=True,
+    )
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200 and "2 rows accepted." in page
+    (request,) = db.session.scalars(sa.select(approvals.ApprovalRequest)).all()
+    assert f"request #{request.id} waits for a second admin" in page
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")

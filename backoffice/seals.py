@@ -186,6 +186,7 @@ ledger = BalanceTransaction.__table__
 entries = JournalEntry.__table__
 requests = ApprovalRequest.__table__
 runs = ReconciliationRun.__table__
+decisions = TamperedEvidence.__table__
 
 DECISION = ("status", "decided_by_id", "decided_at", "rejection_reason", "result_movement_id", "result_entry_id")
 
@@ -224,6 +225,25 @@ _FIXED: tuple[Evidence, ...] = (
         previous_kind="approval_requests",
         customer=lambda: requests.c.customer_id,
         label="approval decision",
+    ),
+    Evidence(
+        "evidence_decisions",
+        decisions,
+        (
+            "kind",
+            "row_id",
+            "version",
+            "customer_id",
+            "resolution",
+            "reason",
+            "resolved_by_id",
+            "resolved_at",
+            "reviewed_seal",
+        ),
+        sealed=decisions.c.resolution.is_not(None),
+        chain="customer_id",
+        customer=lambda: decisions.c.customer_id,
+        label="decision on tampered evidence",
     ),
     Evidence(
         "reconciliation_runs",
@@ -714,15 +734,22 @@ REVIEWED = "reviewed"
 
 
 def _reviewed(connection: Connection, evidence: Evidence) -> dict[tuple[int, int], str]:
-    """The rows of ``evidence`` an admin reviewed (reversed or accepted), with the seal of the row as reviewed."""
+    """The rows of ``evidence`` an admin reviewed (reversed or accepted), with the seal of the row as reviewed: only
+    decisions whose own seal holds vouch for a row, so that a decision written past the application leaves it
+    tampered."""
     findings = TamperedEvidence.__table__
+    reviewed = findings.c.kind == evidence.kind, findings.c.reviewed_seal.is_not(None)
+    forged = set()
+    if evidence.kind != "evidence_decisions":
+        forged = {
+            found.row_id for found in verify(connection, kinds()["evidence_decisions"], where=and_(*reviewed)).findings
+        }
     return {
         (row_id, version): seal
-        for row_id, version, seal in connection.execute(
-            select(findings.c.row_id, findings.c.version, findings.c.reviewed_seal).where(
-                findings.c.kind == evidence.kind, findings.c.reviewed_seal.is_not(None)
-            )
+        for id_, row_id, version, seal in connection.execute(
+            select(findings.c.id, findings.c.row_id, findings.c.version, findings.c.reviewed_seal).where(*reviewed)
         )
+        if id_ not in forged
     }
 
 

@@ -302,6 +302,33 @@ def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(cli
     assert wallet.reversal_of(deposit.id).id == requests()[0].result_movement_id
 
 
+def test_a_day_s_reversals_count_together_with_adjustments_against_the_limit(app, client, hotel, maker, checker):
+    app.config["APPROVAL_ABOVE"] = D("1000000")
+    wallet.recharge(hotel, D("3600000"))
+    charges = [wallet.charge(hotel, D("900000")).id for _ in range(4)]
+    wallet.reverse(charges[0], user=maker)  # 900.000 given back: within the limit, posted at once
+    before = written()
+    with pytest.raises(wallet.NeedsApproval, match=r"Rp900\.000,00, with the Rp900\.000,00 adjusted today"):
+        wallet.reverse(charges[1], user=maker)
+    assert written() == before
+
+    log_in(client, maker)
+    url = f"/customers/HOTEL/movements/{charges[1]}"
+    assert 'id="needs-approval"' in text(client.get(url))
+    asked = client.post(f"{url}/reverse", data={"description": "Charged by mistake"}, follow_redirects=True)
+    assert "is pending" in text(asked)
+    (request,) = requests()
+    assert (request.kind, request.movement_id) == (ApprovalKind.WALLET_REVERSAL, charges[1])
+    assert written() == before
+
+    with pytest.raises(wallet.NeedsApproval):  # an adjustment counts the day's reversal too
+        wallet.adjust(hotel, D("200000"), reason="goodwill", user=maker)
+    log_in(client, checker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302  # what was approved counts no more
+    wallet.adjust(hotel, D("100000"), reason="goodwill", user=maker)
+    assert written()[2] == D("100000.00") + D("900000") * 2 + D("100000")
+
+
 def entry_form(amount: str, **fields) -> dict:
     return {
         "entry_date": "2026-11-20",
@@ -666,3 +693,54 @@ def run_drift():
     (result,) = record.results
     result.discrepancies = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == record.id)).all()
     return result
+
+
+# --- Only what the application asked is decided: a request without a valid seal is tampered ---------------------------
+
+
+def forged_request(clerk: User, customer: Customer, amount: str = "60000") -> int:
+    """A pending adjustment inserted by SQL "asked by" ``clerk``, past the guards: no seal vouches for it."""
+    with past_the_guards() as connection:
+        return connection.execute(
+            sa.text(
+                "INSERT INTO approval_requests (kind, status, amount, signed_amount, customer_id, adjustment_reason, "
+                "description, reason, requested_by_id, requested_at) VALUES ('adjustment', 'pending', :a, :a, :c, "
+                "'goodwill', 'Goodwill', 'Goodwill', :clerk, CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {"a": amount, "c": customer.id, "clerk": clerk.id},
+        ).scalar_one()
+
+
+def test_a_request_written_by_sql_is_tampered_never_pending_and_never_approved(client, limit, hotel, maker, checker):
+    clerk = UserFactory(email="clerk@example.com", role="finance")
+    asked = asked_adjustment(hotel, maker)
+    forged = forged_request(clerk, hotel)
+    before = written()
+
+    log_in(client, checker)
+    page = text(client.get("/approvals"))
+    pending = re.search(r'<table class="data" id="pending">.*?</table>', page).group(0)
+    assert f'id="request-{asked}"' in pending and f'id="request-{forged}"' not in pending
+    assert f'id="tampered-{forged}"' in page and f'id="approve-{forged}"' not in page
+    assert 'id="pending-approvals">1<' in page
+
+    refused = client.post(f"/approvals/{forged}/approve")
+    assert refused.status_code == 409 and f"Request #{forged} carries no valid seal" in text(refused)
+    assert client.post(f"/approvals/{forged}/reject", data={f"reject-{forged}-reason": "No"}).status_code == 409
+    with pytest.raises(approvals.Tampered):
+        approvals.approve(forged, checker)
+    assert written() == before
+    assert {r.id: r.status for r in requests()} == {asked: ApprovalStatus.PENDING, forged: ApprovalStatus.PENDING}
+
+    approvals.approve(asked, checker)  # what the application asked is still decided
+    assert written()[2] == D("40000.00")
+
+
+def test_a_request_whose_content_was_changed_by_sql_is_not_approved(limit, hotel, maker, checker):
+    request_id = asked_adjustment(hotel, maker)
+    with past_the_guards() as connection:
+        connection.execute(sa.text("UPDATE approval_requests SET amount = 6000000 WHERE id = :id"), {"id": request_id})
+    before = written()
+    with pytest.raises(approvals.Tampered):
+        approvals.approve(request_id, checker)
+    assert written() == before and requests()[0].status is ApprovalStatus.PENDING

@@ -184,3 +184,26 @@ def test_the_journal_names_what_each_automatic_entry_records(client, auth):
     assert '<a href="/customers/C0042">C0042 — PT Sinar Jaya Makmur</a>' in journal
     assert f'href="/customers/C0042/movements/{moved.id}">movement #{moved.id}</a>' in journal
     assert "balance transaction" not in journal and "Prepaid movements" in journal
+
+
+def test_a_double_submit_of_an_entry_below_the_limit_posts_it_once(client, auth):
+    auth.login("admin")
+    form = entry_form(("1000", "1.000.000", ""), ("3000", "", "1.000.000")) | {"idempotency_key": "je-form-1"}
+    first = client.post("/books/journal/new", data=form)
+    again = client.post("/books/journal/new", data=form)
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]
+    assert entries() == 1
+    assert db.session.scalar(sa.select(Account.balance).where(Account.code == "3000")) == D("1000000.00")
+    draft = entry_form(("1000", "10", ""), description="Being prepared") | {"idempotency_key": "je-form-2"}
+    for _ in range(2):
+        assert client.post("/books/journal/new", data=draft | {"action": "draft"}).status_code == 302
+    assert entries() == 2
+
+
+def test_an_entry_under_a_key_of_the_application_s_own_is_refused(client, auth):
+    auth.login("admin")
+    form = entry_form(("1000", "1.000.000", ""), ("3000", "", "1.000.000")) | {"idempotency_key": "~approval-7"}
+    response = client.post("/books/journal/new", data=form)
+    assert response.status_code == 422 and "~" in response.get_data(as_text=True)
+    assert entries() == 0

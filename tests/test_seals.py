@@ -13,6 +13,7 @@ from backoffice.config import ConfigError, from_environment
 from backoffice.extensions import db
 from backoffice.models import (
     AdjustmentReason,
+    BalanceTransaction,
     Customer,
     JournalEntry,
     JournalLine,
@@ -21,15 +22,17 @@ from backoffice.models import (
     RunMode,
     Seal,
     TamperedEvidence,
+    User,
 )
 from backoffice.quarantine import Quarantined
 from backoffice.reconcile import engine, evidence_review
 from backoffice.reconcile.evidence_review import ReviewError
 from backoffice.services import approvals, wallet
+from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, past_the_guards, stored
 
 
-def forge_in_the_chain(customer: Customer, amount: str) -> tuple[int, int]:
+def forge_in_the_chain(customer: Customer, amount: str, kind: str = "recharge") -> tuple[int, int]:
     """One wallet movement appended as an insider would: its balance before follows the chain, and a balanced
     posted journal entry beside it (cash to customer deposits). The customer's own row is left alone."""
     db.session.rollback()
@@ -40,9 +43,10 @@ def forge_in_the_chain(customer: Customer, amount: str) -> tuple[int, int]:
         entry = connection.execute(
             sa.text(
                 "INSERT INTO journal_entries (number, entry_date, description, status, created_at, posted_at) "
-                "VALUES ('JE-FORGED', CURRENT_DATE, 'Recharge', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+                "VALUES (:number, CURRENT_DATE, 'Recharge', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
                 "RETURNING id"
-            )
+            ),
+            {"number": f"JE-F-{kind[0]}{amount}"},
         ).scalar_one()
         for code, debit, credit in (("1000", amount, "0"), ("2000", "0", amount)):
             connection.execute(
@@ -56,11 +60,19 @@ def forge_in_the_chain(customer: Customer, amount: str) -> tuple[int, int]:
         movement = connection.execute(
             sa.text(
                 "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
-                "balance_after, value_date, description, entry_id, created_at) "
-                "VALUES (:c, 'recharge', :a, :a, :b, :after, CURRENT_DATE, 'Recharge', :e, CURRENT_TIMESTAMP) "
+                "balance_after, value_date, description, reason, entry_id, created_at) "
+                "VALUES (:c, :kind, :a, :a, :b, :after, CURRENT_DATE, 'Recharge', :reason, :e, CURRENT_TIMESTAMP) "
                 "RETURNING id"
             ),
-            {"c": customer.id, "a": amount, "b": str(balance), "after": str(after), "e": entry},
+            {
+                "c": customer.id,
+                "kind": kind,
+                "a": amount,
+                "b": str(balance),
+                "after": str(after),
+                "e": entry,
+                "reason": "goodwill" if kind == "adjustment" else None,
+            },
         ).scalar_one()
     return movement, entry
 
@@ -333,3 +345,203 @@ def test_a_customers_entries_scattered_among_others_are_verified_from_their_own_
         db.session.connection(), seals.kinds()["journal_entries"], where=JournalEntry.__table__.c.id.in_(entries)
     )
     assert [finding.row_id for finding in verified.findings] == [entries[1]]
+
+
+# --- A review decides about the findings chosen, not the whole wallet -------------------------------------------------
+
+
+def _review(decide, customer: Customer, user, reason: str = "reviewed"):
+    return decide([finding.id for finding in evidence_review.open_findings(customer.id)], reason, user)
+
+
+def engine_discrepancies(run: ReconciliationRun, check: str) -> list:
+    return list(db.session.scalars(engine.discrepancies(run.id, check)))
+
+
+def _chain_and_health_clean() -> None:
+    run = _verify(RunMode.FIX)
+    assert _findings(run) == set()
+    assert [(d.entity_id, d.field, d.stored, d.expected) for d in engine_discrepancies(run, "ledger_chain")] == []
+    reasons = [reason for reason in health.assess().reasons if not reason.startswith("The nightly maintenance")]
+    assert reasons == []  # the nightly itself never ran here
+
+
+def test_reversing_one_finding_carries_no_other_forgery_and_keeps_the_quarantine(app, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "500")
+    _verify()
+    second, _entry = forge_in_the_chain(customer, "7000000", kind="adjustment")  # after the verify
+
+    _review(evidence_review.reverse, customer, maker)
+
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+    assert [finding.row_id for finding in evidence_review.open_findings(customer.id)][:1] == [second]
+    with pytest.raises(Quarantined):
+        wallet.charge(customer, Decimal("10"))
+    _verify(RunMode.FIX)
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+
+
+@pytest.mark.parametrize(("decision", "balance"), [("reverse", "1010.00"), ("accept", "1510.00")])
+def test_a_recharge_during_quarantine_keeps_the_chain_right_after_either_decision(app, admins, decision, balance):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "500")
+    _verify()
+    wallet.recharge(customer, Decimal("10"))  # allowed while quarantined
+
+    _review(getattr(evidence_review, decision), customer, maker)
+
+    assert stored("customers", "balance", customer.id) == Decimal(balance)
+    _chain_and_health_clean()
+    assert stored("customers", "balance", customer.id) == Decimal(balance)
+    wallet.charge(customer, Decimal("10"))
+    _chain_and_health_clean()
+
+
+def test_accepting_a_forged_movement_above_the_limit_needs_a_second_admin(app, admins):
+    maker, checker = admins
+    app.config["APPROVAL_ABOVE"] = Decimal("1000000")
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    movement, _entry = forge_in_the_chain(customer, "5000000")
+    _verify()
+
+    decided = _review(evidence_review.accept, customer, maker, "the bank statement shows it")
+
+    (request,) = evidence_review.asked(decided)
+    assert (request.requested_by_id, request.signed_amount, request.status) == (
+        maker.id,
+        Decimal("5000000.00"),
+        approvals.ApprovalStatus.PENDING,
+    )
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")  # not before a second admin approves
+    assert not evidence_review.open_findings()
+    with pytest.raises(approvals.OwnRequest):
+        approvals.approve(request.id, maker)
+    approvals.approve(request.id, checker)
+    assert stored("customers", "balance", customer.id) == Decimal("5001000.00")
+    assert wallet.reversal_of(movement) is not None
+    _chain_and_health_clean()
+
+
+def test_forged_adjustments_never_count_toward_the_day_s_limit(app, admins):
+    maker, _checker = admins
+    app.config["APPROVAL_ABOVE"] = Decimal("1000000")
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "900000", kind="adjustment")
+    forge_in_the_chain(customer, "800000", kind="adjustment")
+    wallet.adjust(customer, Decimal("900000"), reason="goodwill", user=maker)  # the forged ones count for nothing
+    _verify()
+
+    _review(evidence_review.reverse, customer, maker, "not ours")  # never blocked by the money it takes back
+
+    assert stored("customers", "balance", customer.id) == Decimal("901000.00")
+    wallet.adjust(customer, Decimal("-100000"), reason="goodwill", user=maker)  # 900.000 + 100.000: at the limit
+    _chain_and_health_clean()
+
+
+def test_a_decision_written_by_sql_vouches_for_nothing(app, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    movement, _entry = forge_in_the_chain(customer, "5000")
+    _verify()
+    db.session.rollback()
+    with db.engine.begin() as connection:  # the one decision the database lets through, made without the key
+        connection.execute(
+            sa.text(
+                "UPDATE tampered_evidence SET resolution = 'accepted', reason = 'ok', resolved_by_id = :who, "
+                "resolved_at = CURRENT_TIMESTAMP, reviewed_seal = 'gone'"
+            ),
+            {"who": maker.id},
+        )
+    run = _verify(RunMode.FIX)
+    found = _findings(run)
+    assert ("balance_transactions", movement) in found
+    assert {kind for kind, _row in found} >= {"evidence_decisions"}
+    assert {f.row_id for f in evidence_review.open_findings(customer.id)} >= {movement}
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+
+
+def test_a_decision_made_by_the_application_is_sealed_in_its_customer_s_chain(app, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "500")
+    _verify()
+    decided = _review(evidence_review.accept, customer, maker)
+    sealed = db.session.scalars(sa.select(Seal).where(Seal.kind == "evidence_decisions").order_by(Seal.row_id)).all()
+    assert [seal.row_id for seal in sealed] == sorted(finding.id for finding in decided)
+    assert {seal.chain for seal in sealed} == {customer.id} and sealed[1].prev_row_id == sealed[0].row_id
+    assert _findings(_verify(checks=["evidence_seals"])) == set()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overlap
+def test_two_admins_reviewing_the_same_finding_at_once_one_wins_the_other_is_told(app, admins):
+    maker, checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "500")
+    _verify()
+    ids = [finding.id for finding in evidence_review.open_findings(customer.id)]
+    maker_id, checker_id, refused = maker.id, checker.id, []
+
+    def reversing() -> None:
+        evidence_review.reverse(ids, "not ours", db.session.get(User, maker_id))
+
+    def accepting() -> None:
+        shown = evidence_review.open_findings()  # the form the second admin submits was read before the first decided
+        assert [finding.id for finding in shown] == ids
+        with pytest.raises(ReviewError) as error:
+            evidence_review.accept(ids, "the bank says so", db.session.get(User, checker_id))
+        refused.append(str(error.value))
+
+    race(app, reversing, accepting)
+
+    assert refused == [f"Finding {ids[0]} was already reversed."]
+    db.session.rollback()
+    assert {f.resolution for f in db.session.scalars(sa.select(TamperedEvidence))} == {Resolution.REVERSED}
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == 3
+
+
+def test_a_review_of_findings_decided_meanwhile_is_refused_with_a_message(app, client, auth, admins):
+    maker, _checker = admins
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "500")
+    _verify()
+    ids = [finding.id for finding in evidence_review.open_findings(customer.id)]
+    auth.login(role="admin")
+    evidence_review.reverse(ids, "not ours", maker)
+    with pytest.raises(ReviewError, match="already reversed"):
+        evidence_review.accept(ids, "again", maker)
+    response = client.post(
+        "/evidence/review", data={"findings": [str(i) for i in ids], "decision": "accept", "reason": "again"}
+    )
+    assert response.status_code == 422
+
+
+def test_the_review_screen_says_where_accepted_money_above_the_limit_waits(app, client, auth):
+    app.config["APPROVAL_ABOVE"] = Decimal("1000000")
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    forge_in_the_chain(customer, "5000000")
+    _verify()
+    ids = [str(finding.id) for finding in evidence_review.open_findings(customer.id)]
+    auth.login(role="admin")
+    done = client.post(
+        "/evidence/review",
+        data={"findings": ids, "decision": "accept", "reason": "the bank says so"},
+        follow_redirects=True,
+    )
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200 and "2 rows accepted." in page
+    (request,) = db.session.scalars(sa.select(approvals.ApprovalRequest)).all()
+    assert f"request #{request.id} waits for a second admin" in page
+    assert stored("customers", "balance", customer.id) == Decimal("1000.00")

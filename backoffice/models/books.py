@@ -110,6 +110,7 @@ class JournalEntry(db.Model):
         Index("ix_journal_entries_entry_date", "entry_date"),
         Index("ix_journal_entries_source", "source_type", "source_id"),
         Index("uq_journal_entries_reverses_id", "reverses_id", unique=True),  # an entry is reversed once
+        Index("uq_journal_entries_idempotency_key", "idempotency_key", unique=True),  # a form writes its entry once
         # Posting a draft updates it in place (a heap-only update) when its page has room: half of each is kept free.
         {"postgresql_with": {"fillfactor": 50}},
     )
@@ -125,6 +126,8 @@ class JournalEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     posted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    """A manual entry's: the key of the form that wrote it, so that a double submit writes it once."""
 
     lines: Mapped[list[JournalLine]] = relationship(back_populates="entry", order_by="JournalLine.id")
     posted_by: Mapped[User | None] = relationship()

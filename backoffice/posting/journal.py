@@ -161,23 +161,32 @@ def post(
     user: User | None = None,
     reverses_id: int | None = None,
     bucket_key: int | None = None,
+    idempotency_key: str | None = None,
 ) -> int:
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
 
-    An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`).
+    An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`);
+    its ``idempotency_key`` (the form's) is unique among entries.
     ``bucket_key``: whose money moved (a customer's id; for an invoice or a payment, the customer who held the
     meter), which chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's
     own.
     """
     if source is None:
         refuse_control_accounts(connection, check_lines(lines))
-    return _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key)
+    return _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key, idempotency_key)
 
 
-def _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key) -> int:
+def _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key, key=None) -> int:
     """:func:`post`, for the manual lines it has already let through or for a reversal's swapped lines."""
     recorded = record(
-        connection, ENTRY, entry_date, lines, description=description, source=source, reverses_id=reverses_id
+        connection,
+        ENTRY,
+        entry_date,
+        lines,
+        description=description,
+        source=source,
+        reverses_id=reverses_id,
+        idempotency_key=key,
     )
     settle(connection, recorded, user)
     move(connection, recorded, bucket_key)
@@ -238,15 +247,23 @@ def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) 
         _move_buckets(connection, summed)
 
 
-def save_draft(connection: Connection, entry_date: date, description: str, lines: list[Line]) -> int:
+def save_draft(
+    connection: Connection, entry_date: date, description: str, lines: list[Line], idempotency_key: str | None = None
+) -> int:
     """Keep a manual entry being prepared: its lines need not balance yet, and it moves no balance; a line on a
-    control account is refused now rather than when it is posted."""
+    control account is refused now rather than when it is posted. ``idempotency_key``: the form's, unique."""
     checked = check_lines(lines, complete=False)
     refuse_control_accounts(connection, checked)
     found = _accounts(connection, {ln.account for ln in checked})
     entry_id = connection.execute(
         ENTRY,
-        {**_ENTRY_DEFAULTS, "entry_date": entry_date, "description": description.strip()[:300], "created_at": utcnow()},
+        {
+            **_ENTRY_DEFAULTS,
+            "entry_date": entry_date,
+            "description": description.strip()[:300],
+            "idempotency_key": idempotency_key,
+            "created_at": utcnow(),
+        },
     ).first()[0]
     _insert_lines(connection, entry_id, checked, found)
     return entry_id
@@ -324,7 +341,15 @@ def entry_statement(new_source=None, **columns):
     ``new_source``, a one-row subquery taking the id of the row the entry records."""
     new = select(next_id("journal_entries").label("n")).subquery()
     values = {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)}
-    for name in ("entry_date", "description", "source_type", "source_id", "reverses_id", "created_at"):
+    for name in (
+        "entry_date",
+        "description",
+        "source_type",
+        "source_id",
+        "reverses_id",
+        "idempotency_key",
+        "created_at",
+    ):
         given = columns.get(name)
         values[name] = bindparam(name, type_=entries.c[name].type) if given is None else given
     values["status"] = literal(EntryStatus.DRAFT.value)
@@ -337,7 +362,13 @@ def entry_statement(new_source=None, **columns):
 
 
 ENTRY = entry_statement()
-_ENTRY_DEFAULTS = {"description": "", "source_type": None, "source_id": None, "reverses_id": None}
+_ENTRY_DEFAULTS = {
+    "description": "",
+    "source_type": None,
+    "source_id": None,
+    "reverses_id": None,
+    "idempotency_key": None,
+}
 _POSTED = (
     update(entries)
     .where(entries.c.id == bindparam("entry_id"))

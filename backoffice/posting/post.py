@@ -173,7 +173,13 @@ def _post_manual(connection: Connection, movement: Movement, on: date) -> int:
         return journal.reverse(connection, movement.reverses_id, on, user=movement.user)
     lines = list(movement.lines)
     return journal.post(
-        connection, on, movement.description, lines, user=movement.user, reverses_id=movement.reverses_id
+        connection,
+        on,
+        movement.description,
+        lines,
+        user=movement.user,
+        reverses_id=movement.reverses_id,
+        idempotency_key=movement.idempotency_key,
     )
 
 

@@ -1,36 +1,62 @@
 """An admin's review of tampered evidence: reverse the rows' money, or accept the rows with a reason.
 
-Either decision is made once per finding and vouches for the row as it stands (its seal as reviewed is kept
-with the finding; a source row's values become its latest history version, ``reconcile.sources``): the row
-verifies again, its customer leaves quarantine once no finding of its is open, and the next fix heals what the
-row moves. Reversing posts, for a wallet movement, its reversal through the
-wallet's own operation (the approval limit holds as for any reversal), sealed like every movement.
+Either decision is made once per finding and vouches for the row as it stands (its seal as reviewed is kept with the
+finding; a source row's values become its latest history version, ``reconcile.sources``): the row verifies again,
+and the decision itself is sealed (``evidence_decisions``), so that a decision written past the application vouches
+for nothing. Of two admins deciding on the same finding at once, the second is told it was decided.
+
+A decision moves exactly the money of the wallet movements chosen, never the wallet as a whole. A reviewed movement
+never went through its customer's balance: its money enters the balance at the decision (the customer's figures are
+written from the movements that verify, the one reviewed among them and any other found without a valid seal left
+out), and the decision then posts, sealed, the movement's reversal (its balance before is where the movement took
+the balance, so the ledger's chain holds across it, ``ledger_chain``). Accepting then posts the money again, as an
+adjustment, by the admin who accepted: within the approval limit at once, above it as a request a second admin
+approves like any other (``services.approvals``). The customer's seals are verified again within the decision: a row
+of theirs found without a valid seal keeps them quarantined.
 """
 
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, update
 
-from backoffice import seals
+from backoffice import quarantine, seals
 from backoffice.extensions import db
 from backoffice.locking import lock_customers
-from backoffice.models import Resolution, TamperedEvidence, User
+from backoffice.models import (
+    AdjustmentReason,
+    ApprovalRequest,
+    BalanceTransaction,
+    Customer,
+    Resolution,
+    TamperedEvidence,
+    User,
+)
 from backoffice.models.types import utcnow
+from backoffice.posting.keys import own_key
+from backoffice.posting.movement import Movement, Reference
+from backoffice.posting.post import post
+from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
-from backoffice.reconcile.customer_wallet import CustomerWallet
-from backoffice.services import transaction, wallet
+from backoffice.services import approvals, transaction, wallet
 
 GONE = "gone"
 """The reviewed seal of a row that is no longer there."""
+
+MOVEMENTS = "balance_transactions"
+DECISIONS = "evidence_decisions"
+
+findings = TamperedEvidence.__table__
+ledger = BalanceTransaction.__table__
+customers = Customer.__table__
 
 
 class ReviewError(ValueError):
     """A review refused; nothing was written."""
 
 
-REFUSALS = (ReviewError, wallet.WalletError)
-"""What a review can be refused with: its own checks, and the reversal's (the approval limit, a closed customer)."""
+REFUSALS = (ReviewError, wallet.WalletError, approvals.ApprovalError)
+"""What a review can be refused with: its own checks, and what posting the money refuses (a closed customer)."""
 
 
 def open_findings(customer_id: int | None = None) -> list[TamperedEvidence]:
@@ -46,13 +72,20 @@ def open_count() -> int:
 
 
 def accept(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvidence]:
-    """Vouch for the rows as they stand, with why."""
+    """Vouch for the rows as they stand, with why; a wallet movement's money is posted again as an adjustment,
+    asked of a second admin above the approval limit (:func:`asked`)."""
     return _decide(finding_ids, Resolution.ACCEPTED, reason, user)
 
 
 def reverse(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvidence]:
     """Take back the money of the findings' wallet movements by reversing them; the rest is accepted with them."""
     return _decide(finding_ids, Resolution.REVERSED, reason, user)
+
+
+def asked(decided: list[TamperedEvidence]) -> list[ApprovalRequest]:
+    """The requests an acceptance asked for: the money of the movements accepted above the approval limit."""
+    keys = [own_key("accepted", finding.id) for finding in decided]
+    return list(db.session.scalars(select(ApprovalRequest).where(ApprovalRequest.idempotency_key.in_(keys))))
 
 
 def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: User) -> list[TamperedEvidence]:
@@ -63,12 +96,20 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
         raise ReviewError(_("A reason has at most 300 characters."))
     if user is None or not user.is_admin:
         raise ReviewError(_("Only an admin reviews tampered evidence."))
-    user_id = user.id
+    user_id = user.id  # read now: reading it in the decision's loop would flush half a decision
     with transaction() as session:
-        found = _undecided(session, finding_ids, lock=True)
+        found = _undecided(session, finding_ids)
+        connection = session.connection()
+        movements = [finding for finding in found if finding.kind == MOVEMENTS]
+        held = sorted({finding.customer_id for finding in movements if finding.customer_id is not None})
+        lock_customers(connection, held)
+        originals = {finding.id: session.get(BalanceTransaction, finding.row_id) for finding in movements}
+        for original in originals.values():
+            if original is not None and (earlier := wallet.reversal_of(original.id)) is not None:
+                raise wallet.AlreadyReversed(original.id, earlier)
+        quarantine.examine_customers(connection, held)  # another forged row of theirs keeps them quarantined
         kinds = seals.kinds()
         now = utcnow()
-        connection = session.connection()
         vouched = {
             finding.id: (
                 sources.vouch(connection, finding)
@@ -81,29 +122,79 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
         for finding in found:  # each decided by one UPDATE, which the database allows once
             finding.reviewed_seal, finding.resolution, finding.reason = vouched[finding.id], resolution, reason
             finding.resolved_by_id, finding.resolved_at = user_id, now
-        if resolution is Resolution.REVERSED:
-            _reverse(session, found, reason, user)
+        session.flush()
+        for finding in found:
+            seals.pending(DECISIONS, finding.id)
+        reviewed = {finding.id: original for finding in movements if (original := originals[finding.id]) is not None}
+        waiting = [original.id for original in reviewed.values()]
+        for finding in movements:
+            if (original := reviewed.get(finding.id)) is not None:
+                waiting.remove(original.id)
+                _carry(connection, original.customer_id, waiting)
+                _money(session, finding, original, resolution, reason, user)
     return found
 
 
-def _reverse(session, found: list[TamperedEvidence], reason: str, user: User) -> None:
-    """Carry the reviewed movements into their customers' balances, so that the chain goes on from them, and post
-    their reversals: the balance ends where it was before them, and the ledger shows both. One unit of work with
-    the decision: a reversal refused (the approval limit, a closed customer) leaves everything undecided."""
-    movements = [finding.row_id for finding in found if finding.kind == "balance_transactions"]
-    customers = sorted({finding.customer_id for finding in found if finding.kind == "balance_transactions"})
-    if not movements:
+def _carry(connection, customer_id: int, waiting: list[int]) -> None:
+    """Write the customer's wallet figures from their movements that verify now, the one about to be reversed
+    carried in: those with an open finding (found before or within the decision) are left out, and so are the
+    reviewed movements ``waiting`` for their own reversal. The reversal that follows starts from where the reviewed
+    movement took the balance, as the ledger's chain expects it."""
+    open_ = select(findings.c.row_id).where(findings.c.kind == MOVEMENTS, findings.c.resolution.is_(None))
+    verified = and_(ledger.c.customer_id == customers.c.id, ledger.c.id.not_in(open_), ledger.c.id.not_in(waiting))
+    connection.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values({name: select(expr).where(verified).scalar_subquery() for name, expr in ledger_sums(ledger).items()})
+    )
+
+
+def _money(session, finding, original: BalanceTransaction, resolution: Resolution, reason: str, user: User) -> None:
+    """Post the reviewed movement's reversal; on acceptance, its money again as an adjustment (or ask for it)."""
+    connection = session.connection()
+    post(
+        connection,
+        Movement(
+            kind=wallet.reversal_kind(original),
+            amount=-original.signed_amount,
+            customer_id=original.customer_id,
+            reference=Reference("balance_transaction", original.id),
+            description=f"Tampered evidence reversed: {reason}"[:300],
+            reason=original.reason,
+            reverses_id=original.id,
+            idempotency_key=own_key("reversal", original.id),
+            user=user,
+        ),
+    )
+    if resolution is not Resolution.ACCEPTED:
         return
-    connection = session.connection()  # the decisions stay pending: the reversal's unit of work commits them
-    lock_customers(connection, customers)
-    CustomerWallet().write(connection, customers)
-    for movement_id in movements:
-        wallet.reverse(movement_id, description=f"Tampered evidence reversed: {reason}"[:300], user=user)
+    again = wallet.adjustment(
+        original.customer_id,
+        original.signed_amount,
+        reason=AdjustmentReason.OTHER,
+        description=f"Tampered movement #{original.id} accepted: {reason}"[:300],
+        user=user,
+    )
+    if wallet.needs_approval(again):
+        request = approvals.adjustment_request(again, user=user, reason=again.description)
+        request.idempotency_key = own_key("accepted", finding.id)
+        session.add(request)
+    else:
+        post(connection, again)
 
 
-def _undecided(session, finding_ids: list[int], *, lock: bool) -> list[TamperedEvidence]:
-    query = select(TamperedEvidence).where(TamperedEvidence.id.in_(finding_ids)).order_by(TamperedEvidence.id)
-    found = list(session.scalars(query.with_for_update() if lock else query))
+def _undecided(session, finding_ids: list[int]) -> list[TamperedEvidence]:
+    """The findings, locked and read again as they are now: of two admins deciding at once, the second waits for
+    the first and then finds them decided."""
+    found = list(
+        session.scalars(
+            select(TamperedEvidence)
+            .where(TamperedEvidence.id.in_(finding_ids))
+            .order_by(TamperedEvidence.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
     if not found or len(found) != len(set(finding_ids)):
         raise ReviewError(_("No such finding of tampered evidence."))
     if decided := [finding for finding in found if finding.resolution is not None]:

@@ -5,26 +5,43 @@ from datetime import UTC, datetime, time
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from backoffice.models import BalanceTransaction, Customer
+from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
 from backoffice.reconcile.base import Check, CheckedField, Scope, differs
 
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
+findings = TamperedEvidence.__table__
+
+# The movements an admin reviewed as tampered evidence: written past the balance, they are no link of the chain;
+# their money enters it at the decision, which posts their reversal from there (``reconcile.evidence_review``).
+reviewed = select(findings.c.row_id).where(
+    findings.c.kind == "balance_transactions", findings.c.resolution.is_not(None)
+)
+carried = select(ledger.c.id, ledger.c.signed_amount).where(ledger.c.id.in_(reviewed)).subquery("carried")
 
 # Each row beside what the chain says it must hold: its own before plus its amount, and the
-# customer's previous row's after (zero for the first row).
-chain = select(
-    ledger.c.id,
-    ledger.c.customer_id,
-    ledger.c.created_at,
-    ledger.c.balance_before,
-    ledger.c.balance_after,
-    func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Balance).label("expected_after"),
-    func.coalesce(
-        func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
-    ).label("expected_before"),
-).subquery("ledger_chain")
+# customer's previous row's after (zero for the first row), plus, for the reversal of a reviewed
+# movement, that movement's money.
+chain = (
+    select(
+        ledger.c.id,
+        ledger.c.customer_id,
+        ledger.c.created_at,
+        ledger.c.balance_before,
+        ledger.c.balance_after,
+        func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Balance).label("expected_after"),
+        (
+            func.coalesce(
+                func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
+            )
+            + func.coalesce(carried.c.signed_amount, 0)
+        ).label("expected_before"),
+    )
+    .select_from(ledger.outerjoin(carried, carried.c.id == ledger.c.reverses_id))
+    .where(ledger.c.id.not_in(reviewed))
+    .subquery("ledger_chain")
+)
 
 
 class LedgerChain(Check):

@@ -8,6 +8,11 @@ not post now is refused at once with posting's own message. Approving locks the 
 UPDATE`` on PostgreSQL, the write lock on SQLite), then posts through the posting core and marks the
 request approved in the same transaction: of two admins approving at once, the second finds it
 decided, and it posts once. A request that posting refuses when approved stays pending, unchanged.
+
+Only what the application asked is decided: approving or rejecting verifies the request's seal first (and, for an
+entry, the entry as it was asked). A request without a valid seal was written past the application (by SQL); it is
+:class:`Tampered`, listed apart from the pending ones, and neither approved nor rejected: the evidence check
+reports it for an admin's review.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from backoffice import seals
 from backoffice.extensions import db
 from backoffice.models import (
     ApprovalKind,
@@ -89,6 +95,19 @@ class OwnRequest(ApprovalError):
         super().__init__(refusal % {"id": request.id})
 
 
+class Tampered(ApprovalError):
+    """A request without a valid seal: not asked through the application, so no one approves or rejects it."""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(
+            _(
+                "Request #%(id)s carries no valid seal: it was not asked through the application, so it is neither "
+                "approved nor rejected. Nothing was changed; the evidence check reports it for an admin's review.",
+                id=request_id,
+            )
+        )
+
+
 limit = wallet.approval_limit
 
 
@@ -97,27 +116,43 @@ def needs_approval(amount: Decimal) -> bool:
 
 
 def pending_count() -> int:
-    return db.session.scalar(
+    """The requests waiting for a decision, those without a valid seal left out (:func:`tampered`)."""
+    waiting = db.session.scalar(
         select(func.count(ApprovalRequest.id)).where(ApprovalRequest.status == ApprovalStatus.PENDING)
     )
+    return waiting - len(tampered()) if waiting else 0
+
+
+def tampered(request_id: int | None = None) -> set[int]:
+    """The ids of the pending requests (or of request ``request_id``) whose seal is missing or does not match them:
+    written past the application, never asked through it."""
+    where = seals.requests.c.status == ApprovalStatus.PENDING.value
+    if request_id is not None:
+        where = seals.requests.c.id == request_id
+    verified = seals.verify(db.session.connection(), seals.kinds()["approval_requests"], where=where)
+    return {finding.row_id for finding in verified.findings}
 
 
 def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
     """Ask for the adjustment ``wallet.adjustment`` built; its idempotency key makes a double submit ask once."""
-    return _ask(
-        movement,
-        ApprovalRequest(
-            kind=ApprovalKind.ADJUSTMENT,
-            amount=abs(movement.amount),
-            signed_amount=movement.amount,
-            customer_id=movement.customer_id,
-            adjustment_reason=movement.reason,
-            description=movement.description,
-            value_date=movement.value_date,
-            idempotency_key=clerk_key(movement.idempotency_key),
-        ),
-        user=user,
-        reason=reason,
+    request = adjustment_request(movement, user=user, reason=reason)
+    request.idempotency_key = clerk_key(movement.idempotency_key)
+    return _ask(movement, request, user=user, reason=reason)
+
+
+def adjustment_request(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
+    """The request for the adjustment ``wallet.adjustment`` built, asked by ``user``, not saved yet: the caller's
+    unit of work saves it (an acceptance of tampered evidence above the limit, with its decision)."""
+    return ApprovalRequest(
+        kind=ApprovalKind.ADJUSTMENT,
+        amount=abs(movement.amount),
+        signed_amount=movement.amount,
+        customer_id=movement.customer_id,
+        adjustment_reason=movement.reason,
+        description=movement.description,
+        value_date=movement.value_date,
+        requested_by_id=user.id,
+        reason=reason.strip()[:300],
     )
 
 
@@ -212,6 +247,7 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request = _locked(request_id)
         if request.requested_by_id == user.id:
             raise OwnRequest(request)
+        _refuse_tampered(request)
         if request.kind.corrects_source:
             _apply(session, request, user)
             request.decided_by_id, request.decided_at = user.id, utcnow()
@@ -255,10 +291,17 @@ def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
         request = _locked(request_id)
         if request.requested_by_id == decided_by:
             raise OwnRequest(request, "rejects")
+        _refuse_tampered(request)
         request.decided_by_id, request.decided_at = decided_by, utcnow()
         request.rejection_reason = reason.strip()[:300]
         request.status = ApprovalStatus.REJECTED
     return request
+
+
+def _refuse_tampered(request: ApprovalRequest) -> None:
+    """Raise :class:`Tampered` for a request whose seal does not vouch for it, read under its lock."""
+    if tampered(request.id):
+        raise Tampered(request.id)
 
 
 def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: str) -> ApprovalRequest:

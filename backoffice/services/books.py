@@ -2,7 +2,8 @@
 reversed) with the approval limit inside each operation, and the balance sheet.
 
 An entry above the approval limit is not posted: a request for a second admin's approval is saved instead, whoever
-asks (a screen, the command line, the API). Every entry is written by the journal writer
+asks (a screen, the command line, the API). A manual entry carries its form's idempotency key (unique): a double
+submit writes it, posted, saved as a draft or asked for, once. Every entry is written by the journal writer
 (:mod:`backoffice.posting.journal`), through :func:`backoffice.posting.post.post` for what moves money.
 """
 
@@ -14,9 +15,11 @@ from decimal import Decimal
 from functools import cache
 
 from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
-from backoffice.models import ApprovalRequest, User, balance_sheet_sql
+from backoffice.models import ApprovalRequest, JournalEntry, User, balance_sheet_sql
 from backoffice.money import round_money
 from backoffice.posting.journal import (
     BooksError,
@@ -31,6 +34,7 @@ from backoffice.posting.journal import (
     save_draft,
     void_draft,
 )
+from backoffice.posting.keys import clerk_key
 from backoffice.posting.movement import Movement
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post as post_movement
@@ -71,22 +75,43 @@ def write_entry(
     draft: bool = False,
     idempotency_key: str | None = None,
 ) -> Done:
-    """A manual entry: saved as a draft, posted, or (posted above the approval limit) asked for approval.
+    """A manual entry: saved as a draft, posted, or (posted above the approval limit) asked for approval. The same
+    ``idempotency_key`` again finds what the first submit wrote, and writes nothing.
 
     Raises :class:`BooksError`, ``ControlAccount``, ``PeriodClosed``, ``DatedAfterToday``, ``BeyondLimit`` or an
-    idempotency key's refusal; nothing is written then.
+    idempotency key's refusal (one in the application's own namespace, or too long); nothing is written then.
     """
+    key = clerk_key(idempotency_key)
     if not draft and approvals.needs_approval(sum((ln.debit for ln in lines), Decimal(0))):
-        asked = approvals.ask_entry(entry_date, description, lines, user=user, idempotency_key=idempotency_key)
+        asked = approvals.ask_entry(entry_date, description, lines, user=user, idempotency_key=key)
         return Done(asked.entry_id, asked)
-    with transaction() as session:
-        refuse_if_closed(session.connection(), entry_date)
-        if draft:
-            return Done(save_draft(session.connection(), entry_date, description, lines))
-        movement = Movement(
-            kind=Kind.MANUAL, value_date=entry_date, description=description, lines=tuple(lines), user=user
-        )
-        return Done(post_movement(session.connection(), movement).entry_id)
+    if key and (earlier := _written_under(key)) is not None:
+        return earlier
+    try:
+        with transaction() as session:
+            refuse_if_closed(session.connection(), entry_date)
+            if draft:
+                return Done(save_draft(session.connection(), entry_date, description, lines, idempotency_key=key))
+            movement = Movement(
+                kind=Kind.MANUAL,
+                value_date=entry_date,
+                description=description,
+                lines=tuple(lines),
+                user=user,
+                idempotency_key=key,
+            )
+            return Done(post_movement(session.connection(), movement).entry_id)
+    except IntegrityError:
+        # The same submit wrote its entry between our look-up and our insert.
+        if key and (earlier := _written_under(key)) is not None:
+            return earlier
+        raise
+
+
+def _written_under(key: str) -> Done | None:
+    """The entry a submit with this key wrote."""
+    entry_id = db.session.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
+    return Done(entry_id) if entry_id is not None else None
 
 
 def post_saved_draft(entry_id: int, *, user: User) -> Done:

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from backoffice import seals
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.locking import lock_customers
@@ -24,6 +25,7 @@ from backoffice.models import (
     ApprovalRequest,
     BalanceTransaction,
     Customer,
+    TamperedEvidence,
     TransactionKind,
     User,
 )
@@ -304,9 +306,15 @@ so they do not count as money moved by hand today without one."""
 
 def needs_approval(movement: Movement) -> bool:
     """Whether the movement (an adjustment or a reversal) takes a second admin: it moves more than the approval
-    limit, an adjustment counted with the customer's other money moved by hand today that no second admin approved
+    limit, counted with the customer's other money moved by hand today that no second admin approved
     (:func:`_adjusted_today`), so that several each just at the limit do not pass one by one."""
     return abs(movement.amount) + _adjusted_today(movement) > approval_limit()
+
+
+def reversal_needs_approval(original: BalanceTransaction) -> bool:
+    """Whether reversing the movement now takes a second admin (:func:`needs_approval` of its reversal)."""
+    reversing = Movement(kind=reversal_kind(original), amount=-original.signed_amount, customer_id=original.customer_id)
+    return needs_approval(reversing)
 
 
 def correction_needs_approval(customer_id: int, credit: Decimal) -> bool:
@@ -323,21 +331,28 @@ def _refuse_beyond_the_approval_limit(movement: Movement) -> None:
         raise NeedsApproval(movement.amount, approval_limit(), today)
 
 
+BY_HAND = (TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL)
+"""The movements a person moves money with: counted together against the approval limit, per customer and day."""
+
+
 def _adjusted_today(movement: Movement) -> Decimal:
     """What the customer's money moved by hand today (the installation's day) without an approval moved: its
-    adjustments, and what corrections of its readings' source data gave back (for each reading, what the day's
-    movements for it returned net, when that is money given back; a reading recorded and deleted the same day gives
-    back nothing), the movements posted by approving a request left out."""
-    if movement.kind is not Kind.ADJUSTMENT:
+    adjustments and reversals, and what corrections of its readings' source data gave back (for each reading, what
+    the day's movements for it returned net, when that is money given back; a reading recorded and deleted the same
+    day gives back nothing), the movements posted by approving a request left out. So are the rows no valid seal
+    vouches for (:func:`_forged`): money nobody moved through the application never counts toward a limit."""
+    if movement.kind not in (Kind.ADJUSTMENT, Kind.REVERSAL):
         return Decimal(0)
     day_began = datetime.combine(local_today(), time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
     approved = select(ApprovalRequest.result_movement_id).where(ApprovalRequest.result_movement_id.is_not(None))
+    forged = _forged(movement.customer_id, day_began)
     moved = db.session.scalar(
         select(func.coalesce(func.sum(BalanceTransaction.amount), 0)).where(
             BalanceTransaction.customer_id == movement.customer_id,
-            BalanceTransaction.kind == TransactionKind.ADJUSTMENT,
+            BalanceTransaction.kind.in_(BY_HAND),
             BalanceTransaction.created_at >= day_began,
             BalanceTransaction.id.not_in(approved),
+            BalanceTransaction.id.not_in(forged),
         )
     )
     per_reading = (
@@ -347,12 +362,28 @@ def _adjusted_today(movement: Movement) -> Decimal:
             BalanceTransaction.reference_type == READING,
             BalanceTransaction.created_at >= day_began,
             BalanceTransaction.reason.is_distinct_from(APPROVED),
+            BalanceTransaction.id.not_in(forged),
         )
         .group_by(BalanceTransaction.reference_id)
         .subquery("per_reading")
     )
     given_back = db.session.scalar(select(func.coalesce(func.sum(per_reading.c.net), 0)).where(per_reading.c.net > 0))
     return Decimal(moved) + Decimal(given_back)
+
+
+def _forged(customer_id: int, day_began: datetime) -> list[int]:
+    """The customer's movements of the day that no valid seal vouches for, those found as tampered evidence (open
+    or reviewed), and the reversals a review of tampered evidence posted for them."""
+    connection = db.session.connection()
+    today = (ledger.c.customer_id == customer_id) & (ledger.c.created_at >= day_began)
+    unsealed = seals.verify(connection, seals.kinds()["balance_transactions"], where=today).findings
+    found = select(TamperedEvidence.row_id).where(
+        TamperedEvidence.kind == "balance_transactions", TamperedEvidence.customer_id == customer_id
+    )
+    reviewed = connection.execute(
+        select(ledger.c.id).where(today, ledger.c.id.in_(found) | ledger.c.reverses_id.in_(found))
+    ).scalars()
+    return sorted({finding.row_id for finding in unsealed} | set(reviewed))
 
 
 def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> BalanceTransaction:

@@ -1,4 +1,5 @@
-"""Approvals: money moved by hand above the limit, pending until a second admin approves or rejects it."""
+"""Approvals: money moved by hand above the limit, pending until a second admin approves or rejects it. A request
+without a valid seal is listed apart, as tampered, with nothing to decide."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def approve(request_id: int):
         request = approvals.approve(request_id, current_user)
     except approvals.OwnRequest as error:
         return _page(request_id, str(error)), 403
-    except (approvals.AlreadyDecided, approvals.ChangedSinceAsked) as error:
+    except (approvals.AlreadyDecided, approvals.ChangedSinceAsked, approvals.Tampered) as error:
         return _page(request_id, str(error)), 409
     except approvals.REFUSALS as error:
         return _page(request_id, _("Not posted, the request stays pending: %(error)s", error=error)), 422
@@ -88,7 +89,7 @@ def reject(request_id: int):
         request = approvals.reject(request_id, current_user, form.reason.data)
     except approvals.OwnRequest as error:
         return _page(request_id, str(error)), 403
-    except approvals.AlreadyDecided as error:
+    except (approvals.AlreadyDecided, approvals.Tampered) as error:
         return _page(request_id, str(error)), 409
     except approvals.NoSuchRequest:
         abort(404)
@@ -97,8 +98,8 @@ def reject(request_id: int):
 
 
 def _page(request_id: int | None = None, error: str | None = None, form: RejectForm | None = None) -> str:
-    """The pending requests, oldest first, and the latest decided; ``error`` (or ``form``'s) says why what was
-    asked of ``request_id`` was refused."""
+    """The pending requests, oldest first (those without a valid seal apart), and the latest decided; ``error`` (or
+    ``form``'s) says why what was asked of ``request_id`` was refused."""
     db.session.rollback()
     options = [
         selectinload(ApprovalRequest.requested_by),
@@ -106,12 +107,15 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
         selectinload(ApprovalRequest.customer),
         selectinload(ApprovalRequest.entry),
     ]
-    pending = db.session.scalars(
+    waiting = db.session.scalars(
         select(ApprovalRequest)
         .options(*options)
         .where(ApprovalRequest.status == ApprovalStatus.PENDING)
         .order_by(ApprovalRequest.id)
     ).all()
+    unsealed = approvals.tampered() if waiting else set()
+    pending = [r for r in waiting if r.id not in unsealed]
+    tampered = [r for r in waiting if r.id in unsealed]
     decided = db.session.scalars(
         select(ApprovalRequest)
         .options(*options)
@@ -125,6 +129,7 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
     return render_template(
         "approvals/index.html",
         pending=pending,
+        tampered=tampered,
         decided=decided,
         forms=forms,
         error_id=request_id,

@@ -1,4 +1,5 @@
-"""Tampered evidence: the rows found without a valid seal, and an admin's review of them."""
+"""Tampered evidence: the rows found without a valid seal, and an admin's review of them. A review refused (already
+decided by another admin meanwhile, a reason missing) is said on the form; nothing is decided then."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 
 from backoffice.extensions import db
 from backoffice.models import Role, TamperedEvidence
+from backoffice.money import shown
 from backoffice.reconcile import evidence_review
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
@@ -76,13 +78,24 @@ def review():
     try:
         decided = decide(form.findings.data, form.reason.data, current_user)
     except evidence_review.REFUSALS as error:
-        form.reason.errors = [*form.reason.errors, _("Nothing was decided: %(error)s", error=error)]
-        return _page(form), 422
+        refused = _("Nothing was decided: %(error)s", error=error)
+        form.reason.errors = [*form.reason.errors, refused]
+        return _page(form, refused), 422
     if decided[0].resolution.value == "reversed":
         done = ngettext("%(num)d row reversed.", "%(num)d rows reversed.", len(decided))
     else:
         done = ngettext("%(num)d row accepted.", "%(num)d rows accepted.", len(decided))
     flash(done, "success")
+    for asked in evidence_review.asked(decided):
+        flash(
+            _(
+                "The accepted money (%(amount)s) is above the approval limit: request #%(id)s waits for a second "
+                "admin; it is not in the wallet until approved.",
+                amount=shown(asked.signed_amount),
+                id=asked.id,
+            ),
+            "info",
+        )
     return redirect(back or url_for("evidence.index"))
 
 
@@ -92,11 +105,15 @@ def _back() -> str | None:
     return back if back.startswith("/") and not back.startswith("//") else None
 
 
-def _page(form: ReviewForm):
+def _page(form: ReviewForm, refused: str | None = None):
+    """The open findings with the review form, and the latest decided; ``refused`` says why a review was refused
+    (also where the form is gone: another admin decided the last open findings meanwhile)."""
     decided = db.session.scalars(
         select(TamperedEvidence)
         .where(TamperedEvidence.resolution.is_not(None))
         .order_by(TamperedEvidence.resolved_at.desc())
         .limit(DECIDED_SHOWN)
     ).all()
-    return render_template("evidence/index.html", form=form, open=evidence_review.open_findings(), decided=decided)
+    return render_template(
+        "evidence/index.html", form=form, open=evidence_review.open_findings(), decided=decided, refused=refused
+    )

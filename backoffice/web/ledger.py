@@ -90,7 +90,7 @@ def movement(code: str, movement_id: int):
 def reverse(code: str, movement_id: int):
     original = _movement(customer_or_404(code), movement_id)
     form = ReverseForm()
-    asking = approvals.needs_approval(original.amount)
+    asking = _asks(original)
     valid = form.validate_on_submit()
     if valid and asking and not (form.description.data or "").strip():
         form.description.errors.append(
@@ -151,9 +151,15 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
         form=form,
         cannot=cannot,
         posts=None if cannot or reversal else posting_of(wallet.reversal_kind(found), -found.signed_amount),
-        needs_approval=approvals.needs_approval(found.amount),
+        needs_approval=_asks(found),
         pending=approvals.pending_for_movement(found.id),
     )
+
+
+def _asks(original: BalanceTransaction) -> bool:
+    """Whether reversing the movement now is asked of a second admin: it moves, with the customer's other money moved
+    by hand today, more than the approval limit. A movement that cannot be reversed is refused, never asked for."""
+    return wallet.not_reversible(original) is None and wallet.reversal_needs_approval(original)
 
 
 def _movement(customer: Customer, movement_id: int) -> BalanceTransaction:

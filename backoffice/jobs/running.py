@@ -14,7 +14,8 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from backoffice import logs
+from backoffice import anchors, logs
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
 from backoffice.jobs.durations import _count_duration
@@ -106,6 +107,7 @@ def _execute(job_id: str):
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
     _finish(job_id, JobStatus.FINISHED, result=result)
+    _anchor(record, run.id)
     return {"run_id": run.id, "status": run.status.value}
 
 
@@ -141,9 +143,20 @@ def execute_chunk(chunk_id: int):
     if done.ended and (record := db.session.scalar(select(JobRecord).where(JobRecord.run_id == done.run_id))):
         with logs.job(record.id):
             log.info("Finished: %s", _outcome(record.result))
+            if record.status is JobStatus.FINISHED:
+                _anchor(record, done.run_id)
     if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
         time.sleep(delay)
     return {"chunk_id": chunk_id, "done": True}
+
+
+def _anchor(record: JobRecord, run_id: int) -> None:
+    """A nightly maintenance that succeeded anchors the heads of the chains its run proved (``backoffice.anchors``)."""
+    if record.kind != "nightly_maintenance":
+        return
+    day = record.args.get("date")
+    anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
+    db.session.rollback()
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:

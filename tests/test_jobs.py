@@ -20,11 +20,22 @@ from rq.job import JobStatus as RQStatus
 from rq.registry import FailedJobRegistry
 from rq.suspension import suspend
 
-from backoffice import jobs
+from backoffice import jobs, seals
 from backoffice.extensions import db
-from backoffice.models import Discrepancy, JobRecord, JobStatus, Order, ReconciliationRun, RunStatus
+from backoffice.models import (
+    Discrepancy,
+    JobRecord,
+    JobStatus,
+    Order,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    Seal,
+)
 from backoffice.models.types import utcnow
-from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
+from backoffice.reconcile import engine
+from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, past_the_guards, stored
 from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +120,7 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
     app, redis_url, hours_ago, enqueues
 ):
     ended = utcnow() - timedelta(hours=hours_ago)
+    run = engine.run(RunMode.FIX, trigger=RunTrigger.SCHEDULE)
     db.session.add(
         JobRecord(
             id="nightly-earlier",
@@ -123,9 +135,14 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
             enqueued_at=ended,
             started_at=ended,
             ended_at=ended,
+            run_id=run.id,
         )
     )
     db.session.commit()
+    with past_the_guards() as connection:  # the run ended then, and was sealed so
+        connection.execute(sa.update(ReconciliationRun).values(started_at=ended, finished_at=ended))
+        connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
+        seals.seal_existing(connection)
     record = jobs.catch_up()
     assert (record is not None) == enqueues
     queued = Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids()

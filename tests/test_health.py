@@ -28,7 +28,7 @@ from backoffice.models.types import as_utc, utcnow
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, OrderFactory, corrupt, past_the_guards
+from tests.factories import CustomerFactory, OrderFactory, corrupt, job_in, past_the_guards
 from tests.workers import run_worker
 
 TOKEN = "s3cret-token"
@@ -139,17 +139,7 @@ def test_after_the_nightly_every_check_is_ok(api):
 
 
 def test_a_nightly_that_failed_is_no_success(api):
-    db.session.add(
-        JobRecord(
-            id="nightly-failed",
-            kind="nightly_maintenance",
-            queue="maintenance",
-            status=JobStatus.FAILED,
-            started_at=utcnow() - timedelta(minutes=5),
-            ended_at=utcnow(),
-        )
-    )
-    db.session.commit()
+    job_in(JobStatus.FAILED, id="nightly-failed", kind="nightly_maintenance", queue="maintenance")
     assert health(api)["data"]["nightly_maintenance"] == {"status": "never run", "last_success_at": None}
     assert metrics(api)['backoffice_jobs_failed{kind="nightly_maintenance"}'] == 1
 

@@ -35,7 +35,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.reconcile import engine
-from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, past_the_guards, stored
+from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, job_in, past_the_guards, stored
 from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,24 +121,19 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
 ):
     ended = utcnow() - timedelta(hours=hours_ago)
     run = engine.run(RunMode.FIX, trigger=RunTrigger.SCHEDULE)
-    db.session.add(
-        JobRecord(
-            id="nightly-earlier",
-            kind="nightly_maintenance",
-            args={},
-            queue="maintenance",
-            status=JobStatus.FINISHED,
-            progress=100,
-            message="Finished",
-            in_process=False,
-            attempts=1,
-            enqueued_at=ended,
-            started_at=ended,
-            ended_at=ended,
-            run_id=run.id,
-        )
+    job_in(
+        JobStatus.FINISHED,
+        id="nightly-earlier",
+        kind="nightly_maintenance",
+        args={},
+        queue="maintenance",
+        progress=100,
+        message="Finished",
+        in_process=False,
+        attempts=1,
+        enqueued_at=ended,
+        run_id=run.id,
     )
-    db.session.commit()
     with past_the_guards() as connection:  # the run ended then, and was sealed so
         connection.execute(sa.update(ReconciliationRun).values(started_at=ended, finished_at=ended))
         connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
@@ -152,25 +147,19 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
 def nightly_row(job_id: str, status: JobStatus) -> None:
     """Today's nightly attempt ``job_id`` as the scheduler left it, the last success over a day ago."""
     now = utcnow()
-    ended = now if status in (JobStatus.FAILED, JobStatus.ABANDONED) else None
-    db.session.add(
-        JobRecord(
-            id=job_id,
-            kind="nightly_maintenance",
-            args={"date": jobs.local_today().isoformat(), "trigger": "schedule"},
-            queue="maintenance",
-            status=status,
-            progress=0,
-            message=status.value,
-            in_process=False,
-            attempts=1,
-            enqueued_at=now,
-            started_at=None if status is JobStatus.QUEUED else now,
-            heartbeat_at=now,
-            ended_at=ended,
-        )
+    job_in(
+        status,
+        id=job_id,
+        kind="nightly_maintenance",
+        args={"date": jobs.local_today().isoformat(), "trigger": "schedule"},
+        queue="maintenance",
+        progress=0,
+        message=status.value,
+        in_process=False,
+        attempts=1,
+        enqueued_at=now,
+        heartbeat_at=now,
     )
-    db.session.commit()
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.ABANDONED])

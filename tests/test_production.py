@@ -65,6 +65,9 @@ class Server:
         raise AssertionError(f"no such log line:\n{self.log.read_text()[-3000:]}")
 
 
+SERVER_SEAL_KEY = "production-test-seal-key-of-32-characters-or-more"
+
+
 @pytest.fixture(scope="module")
 def server(database, tmp_path_factory):
     redis_url = _claimed_redis()
@@ -78,7 +81,7 @@ def server(database, tmp_path_factory):
         "DATABASE_URL": database,
         "REDIS_URL": redis_url,
         "SECRET_KEY": "production-test",
-        "BACKOFFICE_SEAL_KEY": "production-test-seal-key-of-32-characters-or-more",
+        "BACKOFFICE_SEAL_KEY": SERVER_SEAL_KEY,
         "BACKOFFICE_API_TOKEN": TOKEN,
         "BACKOFFICE_WEB_BIND": f"127.0.0.1:{port}",
         "BACKOFFICE_WEB_WORKERS": "2",
@@ -199,6 +202,7 @@ def test_metrics_add_up_the_latencies_of_every_gunicorn_worker(app, server):
 
 def test_the_health_command_exits_0_1_or_2_as_the_server_answers(app, server, runner):
     app.config["API_TOKEN"] = TOKEN
+    app.config["SEAL_KEY"] = SERVER_SEAL_KEY  # the server trusts only the runs sealed with its key
     unhealthy = runner.invoke(args=["health", "--url", server.url])
     assert unhealthy.exit_code == 1, unhealthy.output
     assert "Unhealthy" in unhealthy.output and "  - The nightly maintenance has never finished." in unhealthy.output

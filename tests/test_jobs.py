@@ -144,6 +144,23 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
     assert queued == ([f"nightly-{jobs.local_today()}"] if enqueues else [])
 
 
+def test_a_nightly_row_queued_by_sql_for_tomorrow_does_not_hold_tomorrow_s_nightly_off(app, redis_url):
+    tomorrow = jobs.local_today() + timedelta(days=1)
+    job_in(
+        JobStatus.QUEUED,
+        id=f"nightly-{tomorrow}",
+        kind="nightly_maintenance",
+        args={"date": tomorrow.isoformat(), "trigger": "schedule"},
+        queue="maintenance",
+        in_process=False,
+        enqueued_at=utcnow() + timedelta(days=1),
+    )
+    record, created = jobs.enqueue_nightly(tomorrow)
+    assert created and record.id == f"nightly-{tomorrow}_2"
+    assert db.session.get(JobRecord, f"nightly-{tomorrow}").status is JobStatus.ABANDONED
+    assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [record.id]
+
+
 def nightly_row(job_id: str, status: JobStatus) -> None:
     """Today's nightly attempt ``job_id`` as the scheduler left it, the last success over a day ago."""
     now = utcnow()

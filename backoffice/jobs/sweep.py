@@ -73,7 +73,10 @@ def release_if_lost(record: JobRecord) -> bool:
     """
     if record.status is not JobStatus.QUEUED or record.in_process or not redis_url():
         return False
-    if as_utc(record.enqueued_at) > utcnow() - ON_THE_QUEUE_WITHIN:
+    now = utcnow()
+    if now - ON_THE_QUEUE_WITHIN < as_utc(record.enqueued_at) <= now:
+        # Queued a moment ago: its job may not be on the queue yet. (One queued "in the future" was written by SQL,
+        # to hold a night's nightly off: it is asked about at once.)
         return False
     reason = _not_on_the_queue(record.id)
     if reason is None:

@@ -32,6 +32,8 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
         # The key of the evidence's seals: held by the application, never by the database.
         "SEAL_KEY": _seal_key(env, instance_path, production),
+        # Where each night's heads of the sealed chains are anchored: out of the database roles' reach.
+        "ANCHORS_FOLDER": env.get("BACKOFFICE_ANCHORS_FOLDER") or str(Path(instance_path) / "anchors"),
         "LOCALE": locale,
         # The language of a page whose reader has chosen none and whose browser asks for none of ours.
         "LANGUAGE": _language(env.get("BACKOFFICE_LANGUAGE"), locale),

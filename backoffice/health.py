@@ -2,7 +2,8 @@
 
 They can when every check's latest full run left nothing mismatched and succeeded within
 ``BACKOFFICE_HEALTH_MAX_AGE_HOURS``, the nightly maintenance succeeded within that age too, and the
-balance sheet balances. A check that never ran, or a nightly that stopped running, is no news of good
+balance sheet balances; and each run those states come from carries a valid seal (as does the nightly's, see
+``jobs.last_success``). A check that never ran, or a nightly that stopped running, is no news of good
 health: it is reported ``stale``, with the reason. Nor can they be trusted while the application runs with another
 seal key than the evidence's, nor while tampered evidence waits for an admin.
 """
@@ -99,6 +100,7 @@ def assess() -> Health:
     nightly = nightly_state(at)
     sheet = books.balance_sheet()
     reasons = [reason for check in checks for reason in _check_reasons(check, max_age)]
+    reasons += _unsealed_runs({check.status.run_id for check in checks if check.status.run_id is not None})
     if nightly.reason:
         reasons.append(nightly.reason)
     if not sheet.balanced:
@@ -118,6 +120,19 @@ def assess() -> Health:
             f"Tampered evidence: {len(tampered)} row(s) without a valid seal wait for an admin's review{whose}."
         )
     return Health(at, max_age, checks, nightly.last_success, nightly.state, sheet, metering.pending_summary(), reasons)
+
+
+def _unsealed_runs(run_ids: set[int]) -> list[str]:
+    """The reasons not to trust the runs the checks' states come from: each one's seal is verified first, so a run
+    written by SQL ("succeeded", every check clean) makes the balances untrusted instead of healthy."""
+    if not run_ids:
+        return []
+    runs = seals.kinds()["reconciliation_runs"]
+    found = seals.verify(db.session.connection(), runs, where=runs.key.in_(sorted(run_ids))).findings
+    return [
+        f"Reconciliation run #{finding.row_id} carries no valid seal ({finding.problem}): its results are not trusted."
+        for finding in found
+    ]
 
 
 def nightly_state(at: datetime | None = None) -> NightlyHealth:

@@ -9,8 +9,10 @@ docs/operators.md):
 
 - ``CONNECT`` and ``TEMPORARY`` (posting stages its batches in a temporary table) on the database, ``USAGE`` on
   the schema, ``USAGE`` on every sequence, ``EXECUTE`` on the schema's ``SECURITY DEFINER`` functions (the locks
-  a month's close takes, migration ``0033``);
+  a month's close takes, migration ``0033``; the moves of a job's state and a run's end, ``0041``);
 - ``SELECT``, ``INSERT``, ``UPDATE`` and ``DELETE`` on every table, except:
+- the tables whose state moves only through the owner's functions (:data:`MOVED_BY_FUNCTION`, migration ``0041``):
+  ``UPDATE`` of their other columns only;
 - the append-only tables (see :data:`APPEND_ONLY_GUARD`): ``SELECT`` and ``INSERT``, and ``UPDATE`` of the
   columns the application fills in or changes after the insert only (:data:`CHANGED_AFTER_INSERT`);
 - ``alembic_version``: ``SELECT`` (the schema's version is read; only the owner migrates).
@@ -32,7 +34,6 @@ a migration that makes another table append-only gives it that guard too."""
 
 CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
     "journal_entries": ("status", "posted_at", "posted_by_id", "source_id", "description"),
-    "reconciliation_runs": ("status", "error", "finished_at"),
     "approval_requests": (
         "status",
         "decided_by_id",
@@ -44,11 +45,15 @@ CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
     "tampered_evidence": ("resolution", "reason", "resolved_by_id", "resolved_at", "reviewed_seal"),
 }
 """What the application changes in the rows of an append-only table after inserting them, column by column: a
-draft journal entry is posted (by whom, when, with the source it records and its description) or voided, a
-running reconciliation run ends (succeeded or failed, when, why), an approval request is decided, and an admin
-decides on tampered evidence. Their triggers refuse each change once the entry is posted, the run has ended, the
-request or the finding is decided. No other column of these tables is ever updated, and no row of any append-only
-table is ever deleted."""
+draft journal entry is posted (by whom, when, with the source it records and its description) or voided, an
+approval request is decided, and an admin decides on tampered evidence. Their triggers refuse each change once the
+entry is posted, the request or the finding is decided. No other column of these tables is ever updated (a run
+ends through ``end_reconciliation_run``), and no row of any append-only table is ever deleted."""
+
+MOVED_BY_FUNCTION: dict[str, tuple[str, ...]] = {"jobs": ("status", "started_at", "ended_at")}
+"""The columns of an ordinary table the runtime role may not update: a job's state moves only through the owner's
+``move_job`` (migration ``0041``), by its real transitions, so that no one can mark a nightly finished that never
+ran. The role updates the table's other columns (its progress, its message, its heartbeat)."""
 
 VERSION_TABLE = "alembic_version"
 """The migrations' own table: read, never written, by the application."""
@@ -69,6 +74,8 @@ class Grant:
     database: str
     schema: str
     tables: list[str] = field(default_factory=list)
+    moved: dict[str, list[str]] = field(default_factory=dict)
+    """Each table of :data:`MOVED_BY_FUNCTION` and the columns the role may update in it."""
     append_only: dict[str, list[str]] = field(default_factory=dict)
     """Each append-only table and the columns the role may update in it (often none)."""
     read_only: list[str] = field(default_factory=list)
@@ -79,13 +86,18 @@ class Grant:
         """Revoke what the role had, then grant what it needs, in one transaction: running it again changes nothing,
         and a table that became append-only loses the ``UPDATE`` and ``DELETE`` an earlier grant gave it."""
         role, schema = _quoted(self.role), _quoted(self.schema)
-        every = [*self.tables, *self.append_only, *self.read_only]
+        every = [*self.tables, *self.moved, *self.append_only, *self.read_only]
         statements = [f"GRANT CONNECT, TEMPORARY ON DATABASE {_quoted(self.database)} TO {role}"]
         statements.append(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         if every:
             statements.append(f"REVOKE ALL ON TABLE {_names(schema, every)} FROM {role}")
         if self.tables:
             statements.append(f"GRANT {', '.join(TABLE_PRIVILEGES)} ON TABLE {_names(schema, self.tables)} TO {role}")
+        if self.moved:
+            statements.append(f"GRANT SELECT, INSERT, DELETE ON TABLE {_names(schema, self.moved)} TO {role}")
+        for table, columns in self.moved.items():
+            listed = ", ".join(_quoted(column) for column in columns)
+            statements.append(f"GRANT UPDATE ({listed}) ON TABLE {schema}.{_quoted(table)} TO {role}")
         if self.append_only:
             statements.append(
                 f"GRANT {', '.join(APPEND_PRIVILEGES)} ON TABLE {_names(schema, self.append_only)} TO {role}"
@@ -110,6 +122,7 @@ class Grant:
             f"SELECT, INSERT, UPDATE, DELETE on {len(self.tables)} table(s): {', '.join(self.tables) or '-'}",
             f"SELECT, INSERT on {len(self.append_only)} append-only table(s): {', '.join(self.append_only) or '-'}",
         ]
+        lines.extend(f"SELECT, INSERT, DELETE, UPDATE ({', '.join(cols)}) on {t}" for t, cols in self.moved.items())
         lines.extend(
             f"UPDATE ({', '.join(columns)}) on {table}" for table, columns in self.append_only.items() if columns
         )
@@ -140,6 +153,9 @@ def runtime_grant(connection: Connection, role: str) -> Grant:
     for table in _tables(connection):
         if table == VERSION_TABLE:
             grant.read_only.append(table)
+        elif table in MOVED_BY_FUNCTION:
+            withheld = MOVED_BY_FUNCTION[table]
+            grant.moved[table] = sorted(column for column in columns.get(table, ()) if column not in withheld)
         elif table in append_only:
             changed = CHANGED_AFTER_INSERT.get(table, ())
             grant.append_only[table] = [column for column in changed if column in columns.get(table, ())]

@@ -148,13 +148,16 @@ def built_app(database, tmp_path_factory):
 
 
 @pytest.fixture
-def app(database, built_app):
-    """The app on an empty database, as built: what a test changes of its settings and extensions is undone."""
+def app(database, built_app, tmp_path_factory):
+    """The app on an empty database, as built: what a test changes of its settings and extensions is undone.
+
+    Each test anchors its chains in a folder of its own: an anchor describes the database it was taken of."""
     app = built_app
     if database.startswith("sqlite"):
         _fresh_copy(database, app.config["SQLALCHEMY_DATABASE_URI"])
     config = dict(app.config)
     extensions = dict(app.extensions)
+    app.config["ANCHORS_FOLDER"] = str(tmp_path_factory.mktemp("anchors"))
     # What building the app sets up process-wide, which an app a test builds of its own replaced: the log
     # handler, and the rate limiter's store (a new, empty one).
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])

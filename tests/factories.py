@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, Customer, Meter, Order, Role, Target, User
+from backoffice.models import AccountManager, Customer, JobRecord, JobStatus, Meter, Order, Role, Target, User
 from backoffice.services import billing, metering, transaction, wallet
+from backoffice.transitions import move_job
 
 
 class _Factory(SQLAlchemyModelFactory):
@@ -199,3 +200,26 @@ def quarantine(customer_id: int) -> None:
         )
     engine.run(RunMode.VERIFY, checks=["evidence_seals"])
     db.session.rollback()
+
+
+_JOB_PATHS = {
+    JobStatus.QUEUED: (),
+    JobStatus.STARTED: (JobStatus.STARTED,),
+    JobStatus.FINISHED: (JobStatus.STARTED, JobStatus.FINISHED),
+    JobStatus.FAILED: (JobStatus.STARTED, JobStatus.FAILED),
+    JobStatus.ABANDONED: (JobStatus.ABANDONED,),
+}
+
+
+def job_in(status: JobStatus, **fields) -> JobRecord:
+    """A job's row in ``status``: inserted queued and moved there by its real transitions, the only way the
+    database lets a job's state change (its moments stamped as it moves)."""
+    record = JobRecord(status=JobStatus.QUEUED, **fields)
+    db.session.add(record)
+    db.session.flush()
+    state = JobStatus.QUEUED
+    for step in _JOB_PATHS[status]:
+        move_job(record.id, step, from_=(state,))
+        state = step
+    db.session.commit()
+    return record

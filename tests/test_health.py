@@ -11,16 +11,24 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
-from backoffice import jobs, register_migrations
+from backoffice import jobs, register_migrations, seals
 from backoffice.extensions import db
 from backoffice.jobs import running
-from backoffice.models import DURATION_BUCKETS, JobRecord, JobStatus, RecalculationRequest, ReconciliationRun, RunMode
+from backoffice.models import (
+    DURATION_BUCKETS,
+    JobRecord,
+    JobStatus,
+    RecalculationRequest,
+    ReconciliationRun,
+    RunMode,
+    Seal,
+)
 from backoffice.models.monthly import RecalculationReason
 from backoffice.models.types import as_utc, utcnow
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, OrderFactory, corrupt, past_the_guards
+from tests.factories import CustomerFactory, OrderFactory, corrupt, job_in, past_the_guards
 from tests.workers import run_worker
 
 TOKEN = "s3cret-token"
@@ -55,11 +63,13 @@ def _key(sample) -> str:
 
 
 def moved_back(hours: float) -> None:
-    """Every run and job ended ``hours`` ago, as if nothing had run since."""
+    """Every run and job ended ``hours`` ago, as if nothing had run since: the runs sealed as they were then."""
     then = utcnow() - timedelta(hours=hours)
     with past_the_guards() as connection:
         connection.execute(sa.update(ReconciliationRun).values(started_at=then, finished_at=then))
         connection.execute(sa.update(JobRecord).values(started_at=then, ended_at=then))
+        connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
+        seals.seal_existing(connection)
 
 
 class StillClock:
@@ -113,7 +123,8 @@ def test_after_the_nightly_every_check_is_ok(api):
     assert answer["balance_status"] is True and answer["data"]["reasons"] == []
     assert {name: check["status"] for name, check in answer["data"]["checks"].items()} == dict.fromkeys(CHECKS, "ok")
     nightly = answer["data"]["nightly_maintenance"]
-    ended = as_utc(record.ended_at)
+    # The nightly's success is its sealed run's end, not what its job row says.
+    ended = as_utc(db.session.get(ReconciliationRun, record.run_id).finished_at)
     assert nightly["status"] == "ok" and nightly["last_success_at"] == ended.isoformat()
     samples = metrics(api)
     assert samples["backoffice_nightly_last_success_timestamp_seconds"] == pytest.approx(ended.timestamp())
@@ -128,17 +139,7 @@ def test_after_the_nightly_every_check_is_ok(api):
 
 
 def test_a_nightly_that_failed_is_no_success(api):
-    db.session.add(
-        JobRecord(
-            id="nightly-failed",
-            kind="nightly_maintenance",
-            queue="maintenance",
-            status=JobStatus.FAILED,
-            started_at=utcnow() - timedelta(minutes=5),
-            ended_at=utcnow(),
-        )
-    )
-    db.session.commit()
+    job_in(JobStatus.FAILED, id="nightly-failed", kind="nightly_maintenance", queue="maintenance")
     assert health(api)["data"]["nightly_maintenance"] == {"status": "never run", "last_success_at": None}
     assert metrics(api)['backoffice_jobs_failed{kind="nightly_maintenance"}'] == 1
 
@@ -480,3 +481,64 @@ def test_outside_production_the_health_check_and_metrics_answer_from_the_first_m
     app.config["API_TOKEN"] = None  # production without BACKOFFICE_API_TOKEN
     untold = runner.invoke(args=["api-token"])
     assert untold.exit_code == 2 and "BACKOFFICE_API_TOKEN is not set" in untold.output
+
+
+def forge_a_clean_run() -> int:
+    """A run written by SQL as the runtime role may write one: running, a clean result for every check, then
+    "succeeded". Its id."""
+    run_id = db.session.execute(
+        sa.text(
+            "INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at)"
+            " VALUES ('fix', 'schedule', '{}', '[]', 'running', CURRENT_TIMESTAMP) RETURNING id"
+        )
+    ).scalar_one()
+    for name in CHECKS:
+        db.session.execute(
+            sa.text(
+                'INSERT INTO reconciliation_check_results (run_id, "check", checked, mismatched, fixed, totals,'
+                " duration_ms) VALUES (:r, :c, 1, 0, 0, '{}', 1)"
+            ),
+            {"r": run_id, "c": name},
+        )
+    db.session.execute(
+        sa.text("UPDATE reconciliation_runs SET status = 'succeeded', finished_at = CURRENT_TIMESTAMP WHERE id = :r"),
+        {"r": run_id},
+    )
+    db.session.commit()
+    return run_id
+
+
+def test_a_forged_latest_run_makes_the_balances_untrusted(api):
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("1000"))
+    jobs.enqueue_nightly()
+    assert health(api)["balance_status"] is True
+
+    forged = forge_a_clean_run()
+
+    answer = health(api)
+    assert answer["balance_status"] is False
+    assert any(
+        reason.startswith(f"Reconciliation run #{forged} carries no valid seal") for reason in answer["data"]["reasons"]
+    )
+
+
+def test_a_nightly_job_marked_finished_by_sql_is_no_success(app, api):
+    forged = forge_a_clean_run()
+    db.session.add(
+        JobRecord(id="nightly-forged", kind="nightly_maintenance", queue="maintenance", status=JobStatus.QUEUED)
+    )
+    db.session.commit()
+    db.session.execute(
+        sa.text("UPDATE jobs SET status = 'started', started_at = CURRENT_TIMESTAMP WHERE id = 'nightly-forged'")
+    )
+    db.session.execute(
+        sa.text(
+            "UPDATE jobs SET status = 'finished', ended_at = CURRENT_TIMESTAMP, run_id = :r WHERE id = 'nightly-forged'"
+        ),
+        {"r": forged},
+    )
+    db.session.commit()
+
+    assert jobs.last_success("nightly_maintenance") is None
+    assert health(api)["data"]["nightly_maintenance"]["status"] == "never run"

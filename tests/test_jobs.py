@@ -20,11 +20,22 @@ from rq.job import JobStatus as RQStatus
 from rq.registry import FailedJobRegistry
 from rq.suspension import suspend
 
-from backoffice import jobs
+from backoffice import jobs, seals
 from backoffice.extensions import db
-from backoffice.models import Discrepancy, JobRecord, JobStatus, Order, ReconciliationRun, RunStatus
+from backoffice.models import (
+    Discrepancy,
+    JobRecord,
+    JobStatus,
+    Order,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    Seal,
+)
 from backoffice.models.types import utcnow
-from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, stored
+from backoffice.reconcile import engine
+from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, job_in, past_the_guards, stored
 from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,51 +120,63 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
     app, redis_url, hours_ago, enqueues
 ):
     ended = utcnow() - timedelta(hours=hours_ago)
-    db.session.add(
-        JobRecord(
-            id="nightly-earlier",
-            kind="nightly_maintenance",
-            args={},
-            queue="maintenance",
-            status=JobStatus.FINISHED,
-            progress=100,
-            message="Finished",
-            in_process=False,
-            attempts=1,
-            enqueued_at=ended,
-            started_at=ended,
-            ended_at=ended,
-        )
+    run = engine.run(RunMode.FIX, trigger=RunTrigger.SCHEDULE)
+    job_in(
+        JobStatus.FINISHED,
+        id="nightly-earlier",
+        kind="nightly_maintenance",
+        args={},
+        queue="maintenance",
+        progress=100,
+        message="Finished",
+        in_process=False,
+        attempts=1,
+        enqueued_at=ended,
+        run_id=run.id,
     )
-    db.session.commit()
+    with past_the_guards() as connection:  # the run ended then, and was sealed so
+        connection.execute(sa.update(ReconciliationRun).values(started_at=ended, finished_at=ended))
+        connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
+        seals.seal_existing(connection)
     record = jobs.catch_up()
     assert (record is not None) == enqueues
     queued = Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids()
     assert queued == ([f"nightly-{jobs.local_today()}"] if enqueues else [])
 
 
+def test_a_nightly_row_queued_by_sql_for_tomorrow_does_not_hold_tomorrow_s_nightly_off(app, redis_url):
+    tomorrow = jobs.local_today() + timedelta(days=1)
+    job_in(
+        JobStatus.QUEUED,
+        id=f"nightly-{tomorrow}",
+        kind="nightly_maintenance",
+        args={"date": tomorrow.isoformat(), "trigger": "schedule"},
+        queue="maintenance",
+        in_process=False,
+        enqueued_at=utcnow() + timedelta(days=1),
+    )
+    record, created = jobs.enqueue_nightly(tomorrow)
+    assert created and record.id == f"nightly-{tomorrow}_2"
+    assert db.session.get(JobRecord, f"nightly-{tomorrow}").status is JobStatus.ABANDONED
+    assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [record.id]
+
+
 def nightly_row(job_id: str, status: JobStatus) -> None:
     """Today's nightly attempt ``job_id`` as the scheduler left it, the last success over a day ago."""
     now = utcnow()
-    ended = now if status in (JobStatus.FAILED, JobStatus.ABANDONED) else None
-    db.session.add(
-        JobRecord(
-            id=job_id,
-            kind="nightly_maintenance",
-            args={"date": jobs.local_today().isoformat(), "trigger": "schedule"},
-            queue="maintenance",
-            status=status,
-            progress=0,
-            message=status.value,
-            in_process=False,
-            attempts=1,
-            enqueued_at=now,
-            started_at=None if status is JobStatus.QUEUED else now,
-            heartbeat_at=now,
-            ended_at=ended,
-        )
+    job_in(
+        status,
+        id=job_id,
+        kind="nightly_maintenance",
+        args={"date": jobs.local_today().isoformat(), "trigger": "schedule"},
+        queue="maintenance",
+        progress=0,
+        message=status.value,
+        in_process=False,
+        attempts=1,
+        enqueued_at=now,
+        heartbeat_at=now,
     )
-    db.session.commit()
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.ABANDONED])

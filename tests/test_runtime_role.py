@@ -14,15 +14,30 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
 from backoffice import create_app, jobs, register_migrations
 from backoffice.extensions import db
-from backoffice.models import ApprovalStatus, BalanceTransaction, Customer, EntryStatus, JournalLine, Order, RunMode
+from backoffice.models import (
+    ApprovalStatus,
+    BalanceTransaction,
+    Customer,
+    EntryStatus,
+    JobRecord,
+    JobStatus,
+    JournalLine,
+    Order,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+)
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
+from backoffice.reconcile.engine import run as engine_run
 from backoffice.runtime_role import (
     CHANGED_AFTER_INSERT,
+    MOVED_BY_FUNCTION,
     RoleRefused,
     append_only_tables,
     grant_runtime,
@@ -31,7 +46,8 @@ from backoffice.services import approvals, billing, books, metering, periods, tr
 from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
-from tests.factories import MeterFactory, OrderFactory, UserFactory
+from backoffice.transitions import end_run, move_job
+from tests.factories import MeterFactory, OrderFactory, UserFactory, job_in
 
 D = Decimal
 PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -82,6 +98,7 @@ def runtime_app(url: str, **config):
             "WTF_CSRF_ENABLED": False,
             "REDIS_URL": None,
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "ANCHORS_FOLDER": current_app.config["ANCHORS_FOLDER"],
             **config,
         }
     )
@@ -111,7 +128,9 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
     assert first.exit_code == 0, first.output
     assert f"Granted {role} the runtime privileges" in first.output
     assert "UPDATE (status, posted_at, posted_by_id, source_id, description) on journal_entries" in first.output
-    assert "EXECUTE on lock_period_actions(), lock_period_writers()" in first.output
+    assert "lock_period_actions(), lock_period_writers()" in first.output
+    assert "move_job(" in first.output and "end_reconciliation_run(" in first.output
+    assert "SELECT, INSERT, DELETE, UPDATE (" in first.output and ") on jobs" in first.output
     held = _privileges(role)
     second = _grant(app, role)
     assert (second.exit_code, second.output) == (0, first.output)
@@ -120,7 +139,7 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
     append_only = set(append_only_tables(db.session.connection()))
     assert {"balance_transactions", "journal_lines", "period_actions", "customers_history"} <= append_only
     tables = {table for table, _privilege in held}
-    for table in tables - {"alembic_version"}:
+    for table in tables - {"alembic_version", *MOVED_BY_FUNCTION}:
         assert held[table, "SELECT"] and held[table, "INSERT"], table
         assert held[table, "UPDATE"] is held[table, "DELETE"] is (table not in append_only), table
     assert not any(held[table, p] for table in tables for p in ("TRUNCATE", "REFERENCES", "TRIGGER"))
@@ -133,6 +152,16 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
         {"role": role, "tables": sorted(append_only)},
     ).all()
     assert sorted(columns) == sorted((table, column) for table, cs in CHANGED_AFTER_INSERT.items() for column in cs)
+    for table, withheld in MOVED_BY_FUNCTION.items():
+        assert held[table, "SELECT"] and held[table, "INSERT"] and held[table, "DELETE"], table
+        updated = db.session.scalars(
+            sa.text(
+                "SELECT column_name FROM information_schema.column_privileges"
+                " WHERE grantee = :role AND privilege_type = 'UPDATE' AND table_name = :table"
+            ),
+            {"role": role, "table": table},
+        ).all()
+        assert updated and not set(withheld) & set(updated), table
     assert (
         db.session.scalar(
             sa.text("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = :role)"),
@@ -371,6 +400,80 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
         assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
         assert db.session.get(Customer, customer_id).balance == D("190000.00")
     assert run_clean(app)
+
+
+@PG_ONLY
+def test_the_runtime_role_cannot_mark_a_nightly_finished_nor_end_a_run_by_hand(app, runtime_url):
+    customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
+    wallet.recharge(customer, D("100000"))
+    record, _ = jobs.enqueue_nightly(date(2026, 11, 23))
+    assert record.status is JobStatus.FINISHED
+    job_in(JobStatus.QUEUED, id="nightly-2026-11-24", kind="nightly_maintenance", queue="maintenance")
+    succeeded = jobs.last_success("nightly_maintenance")
+    beyond_its_grant = [
+        "UPDATE jobs SET status = 'finished' WHERE id = 'nightly-2026-11-24'",
+        "UPDATE jobs SET ended_at = now() WHERE id = 'nightly-2026-11-23'",
+        f"UPDATE reconciliation_runs SET status = 'failed' WHERE id = {record.run_id}",
+        f"UPDATE reconciliation_runs SET finished_at = now() WHERE id = {record.run_id}",
+    ]
+    not_a_transition = [
+        "INSERT INTO jobs (id, kind, args, queue, status, progress, message, in_process, attempts, enqueued_at)"
+        " VALUES ('nightly-2026-11-25', 'nightly_maintenance', '{}', 'maintenance', 'finished', 100, '', false, 1,"
+        " now())",
+        "INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at)"
+        " VALUES ('fix', 'schedule', '{}', '[]', 'succeeded', now())",
+        "SELECT move_job('nightly-2026-11-24', ARRAY['queued'], 'finished', now())",
+        "SELECT move_job('nightly-2026-11-23', ARRAY['finished'], 'started', now())",
+    ]
+    engine = sa.create_engine(runtime_url)
+    try:
+        for statement in beyond_its_grant:
+            with engine.connect() as connection, pytest.raises(sa.exc.DBAPIError) as error:
+                connection.exec_driver_sql(statement)
+            assert error.value.orig.sqlstate == INSUFFICIENT_PRIVILEGE, (statement, str(error.value.orig))
+        for statement in not_a_transition:
+            with engine.connect() as connection, pytest.raises(sa.exc.DBAPIError, match="is refused"):
+                connection.exec_driver_sql(statement)
+        with engine.connect() as connection:
+            ended = connection.exec_driver_sql(f"SELECT end_reconciliation_run({record.run_id}, 'failed', 'forged')")
+            assert ended.scalar() is None  # a run ends once
+            # Through the functions, a nightly can be moved to finished: without a sealed run, it is no success.
+            connection.exec_driver_sql("SELECT move_job('nightly-2026-11-24', ARRAY['queued'], 'started', now())")
+            connection.exec_driver_sql("SELECT move_job('nightly-2026-11-24', ARRAY['started'], 'finished', now())")
+            connection.commit()
+    finally:
+        engine.dispose()
+    db.session.rollback()
+    assert db.session.get(JobRecord, "nightly-2026-11-24").status is JobStatus.FINISHED
+    assert db.session.get(ReconciliationRun, record.run_id).status is RunStatus.SUCCEEDED
+    assert jobs.last_success("nightly_maintenance") == succeeded
+
+
+def test_a_job_s_status_and_a_run_s_end_move_only_by_their_transitions(app):
+    job_in(JobStatus.QUEUED, id="nightly-2026-11-24", kind="nightly_maintenance", queue="maintenance")
+    for statement in (
+        "UPDATE jobs SET status = 'finished' WHERE id = 'nightly-2026-11-24'",
+        "INSERT INTO jobs (id, kind, args, queue, status, progress, message, in_process, attempts, enqueued_at)"
+        " VALUES ('nightly-2026-11-25', 'nightly_maintenance', '{}', 'maintenance', 'finished', 100, '', false, 1,"
+        " CURRENT_TIMESTAMP)",
+        "INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at)"
+        " VALUES ('fix', 'schedule', '{}', '[]', 'succeeded', CURRENT_TIMESTAMP)",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="is refused"):
+            db.session.execute(sa.text(statement))
+        db.session.rollback()
+    assert not move_job("nightly-2026-11-24", JobStatus.FINISHED, from_=(JobStatus.STARTED,))
+    assert move_job("nightly-2026-11-24", JobStatus.STARTED, from_=(JobStatus.QUEUED,))
+    assert move_job("nightly-2026-11-24", JobStatus.FINISHED, from_=(JobStatus.STARTED,))
+    db.session.commit()
+    with pytest.raises(sa.exc.DBAPIError, match="is refused"):  # finished is final
+        move_job("nightly-2026-11-24", JobStatus.STARTED, from_=(JobStatus.FINISHED,))
+    db.session.rollback()
+    run = engine_run(RunMode.VERIFY)
+    assert end_run(run.id, RunStatus.FAILED, "forged") is None
+    db.session.rollback()
+    assert db.session.get(JobRecord, "nightly-2026-11-24").status is JobStatus.FINISHED
+    assert db.session.get(ReconciliationRun, run.id).status is RunStatus.SUCCEEDED
 
 
 def run_clean(app) -> bool:

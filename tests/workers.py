@@ -23,6 +23,7 @@ def worker_env(app, redis_url, **settings) -> dict:
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": redis_url,
         "SECRET_KEY": "test",
+        "BACKOFFICE_ANCHORS_FOLDER": app.config["ANCHORS_FOLDER"],
     }
     return env | {f"BACKOFFICE_{name.upper()}": str(value) for name, value in settings.items()}
 

@@ -17,6 +17,7 @@ from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, Reconci
 from backoffice.models.types import utcnow
 from backoffice.reconcile import label
 from backoffice.reconcile.report import summary
+from backoffice.transitions import move_job
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -68,13 +69,17 @@ def _run_ended(run: ReconciliationRun) -> None:
     record = db.session.scalar(select(JobRecord).where(JobRecord.run_id == run.id))
     if record is None:
         return
-    ended = utcnow()
-    values: dict = {"ended_at": ended, "active_key": None}
+    job_id, kind, started_at, done = record.id, record.kind, record.started_at, record.result or {}
+    values: dict = {"active_key": None}
     if run.status is RunStatus.SUCCEEDED:
-        result = summary(run, limit=0) | {"recalculations_done": (record.result or {}).get("recalculations_done", 0)}
+        result = summary(run, limit=0) | {"recalculations_done": done.get("recalculations_done", 0)}
         del result["discrepancies"]
-        values |= {"status": JobStatus.FINISHED, "progress": 100, "message": "Finished", "result": result}
+        values |= {"progress": 100, "message": "Finished", "result": result}
     else:
-        values |= {"status": JobStatus.FAILED, "message": "Failed", "error": run.error}
-    db.session.execute(update(JobRecord).where(JobRecord.id == record.id).values(**values))
-    _count_duration(record.kind, record.started_at, ended)
+        values |= {"message": "Failed", "error": run.error}
+    ended = utcnow()
+    to = JobStatus.FINISHED if run.status is RunStatus.SUCCEEDED else JobStatus.FAILED
+    moved = move_job(job_id, to, from_=(JobStatus.STARTED,), at=ended)
+    db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
+    if moved:
+        _count_duration(kind, started_at, ended)

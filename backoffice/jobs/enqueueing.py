@@ -1,5 +1,5 @@
 """Starting a job (``enqueue``), and what the job rows tell: the job already started with the same arguments or id,
-the latest success of a kind, whether a worker will take a queued job."""
+the latest success of a kind (a sealed run's), whether a worker will take a queued job."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from functools import cache
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from backoffice import seals
 from backoffice.extensions import db
 from backoffice.jobs.kinds import KINDS, _active_key, _plan, _validate
 from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, queue, redis_url
 from backoffice.jobs.running import execute
 from backoffice.jobs.sweep import release_if_lost
 from backoffice.jobs.titles import english_title
-from backoffice.models import JobRecord, JobStatus, RunTrigger, User
+from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus, RunTrigger, User
 from backoffice.models.types import as_utc, utcnow
 from backoffice.reconcile.engine import refuse_if_busy
 from backoffice.reconcile.locks import waits
@@ -166,16 +167,40 @@ def active_job(kind: str, args: dict) -> JobRecord | None:
 
 
 def last_success(kind: str) -> datetime | None:
-    """When the latest job of this kind that finished did."""
-    return as_utc(db.session.scalar(_last_success(), {"kind": kind}))
+    """When the latest run of a job of this kind that finished did, among the jobs whose run succeeded and carries a
+    valid seal: a job's row says "finished" for whoever may write it, a sealed run only for the application."""
+    found = db.session.execute(_last_success(), {"kind": kind}).all()
+    if not found:
+        return None
+    runs = seals.kinds()["reconciliation_runs"]
+    forged = {
+        finding.row_id
+        for finding in seals.verify(
+            db.session.connection(), runs, where=runs.key.in_([run_id for run_id, _ended in found])
+        ).findings
+    }
+    return next((as_utc(ended) for run_id, ended in found if run_id not in forged), None)
+
+
+LAST_SUCCESSES_READ = 5
+"""The latest successes :func:`last_success` reads, the newest whose run's seal holds answering."""
 
 
 @cache
 def _last_success():
     """:func:`last_success`'s statement, built once: the health check reads it at every poll."""
-    jobs = JobRecord.__table__
-    return select(func.max(jobs.c.ended_at)).where(
-        jobs.c.kind == bindparam("kind"), jobs.c.status == JobStatus.FINISHED
+    jobs, runs = JobRecord.__table__, ReconciliationRun.__table__
+    return (
+        select(runs.c.id, runs.c.finished_at)
+        .join(jobs, jobs.c.run_id == runs.c.id)
+        .where(
+            jobs.c.kind == bindparam("kind"),
+            jobs.c.status == JobStatus.FINISHED,
+            runs.c.status == RunStatus.SUCCEEDED,
+            runs.c.finished_at.is_not(None),
+        )
+        .order_by(runs.c.finished_at.desc())
+        .limit(LAST_SUCCESSES_READ)
     )
 
 

@@ -14,7 +14,8 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from backoffice import logs
+from backoffice import anchors, logs
+from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
 from backoffice.jobs.durations import _count_duration
@@ -28,6 +29,7 @@ from backoffice.reconcile.engine import scope_for
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
 from backoffice.services.metering import left_quarantined, process_recalculations, reprice_tariff
+from backoffice.transitions import move_job
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -60,16 +62,17 @@ def _execute(job_id: str):
     if record.run_id is not None and fanout.is_split(record.run_id):
         # Tried again after its run was recorded (the database went away as its chunks were put on the queue):
         # the run's chunks end the run and this row with it; the sweep queues again those the queue does not have.
-        db.session.execute(
-            update(JobRecord)
-            .where(JobRecord.id == job_id, JobRecord.status == JobStatus.FAILED)
-            .values(status=JobStatus.STARTED, ended_at=None, error=None, message="Started")
-        )
+        if move_job(job_id, JobStatus.STARTED, from_=(JobStatus.FAILED,), at=utcnow()):
+            db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(error=None, message="Started"))
         db.session.commit()
         log.info("Its run #%d was started by an earlier attempt; it is not started again.", record.run_id)
         return {"run_id": record.run_id}
     spec = KINDS[record.kind]
-    record.status, record.started_at, record.ended_at = JobStatus.STARTED, utcnow(), None
+    moved = move_job(job_id, JobStatus.STARTED, from_=(JobStatus.QUEUED, JobStatus.FAILED), at=utcnow())
+    if not moved and record.status is not JobStatus.STARTED:
+        # Ended already: a finished job is not run again, as its row could not say so.
+        log.warning("Job %s has %s; it is not run again.", job_id, record.status.value)
+        return None
     record.attempts += 1
     record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
     db.session.commit()
@@ -109,6 +112,7 @@ def _execute(job_id: str):
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
     _finish(job_id, JobStatus.FINISHED, result=result)
+    _anchor(record, run.id)
     return {"run_id": run.id, "status": run.status.value}
 
 
@@ -144,9 +148,20 @@ def execute_chunk(chunk_id: int):
     if done.ended and (record := db.session.scalar(select(JobRecord).where(JobRecord.run_id == done.run_id))):
         with logs.job(record.id):
             log.info("Finished: %s", _outcome(record.result))
+            if record.status is JobStatus.FINISHED:
+                _anchor(record, done.run_id)
     if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
         time.sleep(delay)
     return {"chunk_id": chunk_id, "done": True}
+
+
+def _anchor(record: JobRecord, run_id: int) -> None:
+    """A nightly maintenance that succeeded anchors the heads of the chains its run proved (``backoffice.anchors``)."""
+    if record.kind != "nightly_maintenance":
+        return
+    day = record.args.get("date")
+    anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
+    db.session.rollback()
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:
@@ -225,11 +240,8 @@ def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[Reconciliati
 def _wait(job_id: str, reason: str) -> None:
     """Back to queued, saying why: a scheduled job waits for the run ahead of it."""
     db.session.rollback()
-    db.session.execute(
-        update(JobRecord)
-        .where(JobRecord.id == job_id)
-        .values(status=JobStatus.QUEUED, message=f"Waiting: {reason}"[:200])
-    )
+    move_job(job_id, JobStatus.QUEUED, from_=(JobStatus.STARTED,), at=utcnow())
+    db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(message=f"Waiting: {reason}"[:200]))
     db.session.commit()
 
 
@@ -252,7 +264,8 @@ def _report(job_id: str, percent: int, message: str) -> None:
 def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error: str | None = None) -> None:
     db.session.rollback()
     ended = utcnow()
-    values = {"status": status, "ended_at": ended, "active_key": None, "error": error}
+    moved = move_job(job_id, status, from_=(JobStatus.STARTED,), at=ended)
+    values = {"active_key": None, "error": error}
     if status is JobStatus.FINISHED:
         values |= {"progress": 100, "message": "Finished", "result": result}
     else:
@@ -264,7 +277,7 @@ def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error
         .returning(JobRecord.kind, JobRecord.started_at)
         .execution_options(synchronize_session=False)
     ).first()
-    if row is not None:
+    if row is not None and moved:
         _count_duration(row.kind, row.started_at, ended)
     db.session.commit()
     if status is JobStatus.FINISHED:

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from backoffice import seals
 from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
 from backoffice.jobs.queues import ON_THE_QUEUE_WITHIN, _not_on_the_queue, _queued, redis_url
-from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
+from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, RunStatus
 from backoffice.models.types import as_utc, utcnow
 from backoffice.reconcile import fanout
+from backoffice.transitions import end_run, move_job
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -31,18 +31,15 @@ def sweep_abandoned() -> list[str]:
         select(JobRecord).where(JobRecord.status == JobStatus.STARTED, JobRecord.heartbeat_at < cutoff, ~split)
     ).all()
     for record in stale:
-        record.status, record.ended_at, record.active_key = JobStatus.ABANDONED, utcnow(), None
-        record.error = (
-            f"The worker stopped while the job ran (last heartbeat {record.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        job_id, run_id = record.id, record.run_id
+        error = f"The worker stopped while the job ran (last heartbeat {record.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        if not move_job(job_id, JobStatus.ABANDONED, from_=(JobStatus.STARTED,)):
+            continue
+        db.session.execute(
+            update(JobRecord).where(JobRecord.id == job_id).values(active_key=None, error=error, message="Abandoned")
         )
-        record.message = "Abandoned"
-        if record.run_id is not None:
-            db.session.execute(
-                update(ReconciliationRun)
-                .where(ReconciliationRun.id == record.run_id, ReconciliationRun.status == RunStatus.RUNNING)
-                .values(status=RunStatus.FAILED, finished_at=utcnow(), error=record.error)
-            )
-            seals.pending("reconciliation_runs", record.run_id)
+        if run_id is not None:
+            end_run(run_id, RunStatus.FAILED, error)
     db.session.commit()
     if stale:
         log.warning("Marked %d abandoned job(s): %s", len(stale), ", ".join(r.id for r in stale))
@@ -76,16 +73,21 @@ def release_if_lost(record: JobRecord) -> bool:
     """
     if record.status is not JobStatus.QUEUED or record.in_process or not redis_url():
         return False
-    if as_utc(record.enqueued_at) > utcnow() - ON_THE_QUEUE_WITHIN:
+    now = utcnow()
+    if now - ON_THE_QUEUE_WITHIN < as_utc(record.enqueued_at) <= now:
+        # Queued a moment ago: its job may not be on the queue yet. (One queued "in the future" was written by SQL,
+        # to hold a night's nightly off: it is asked about at once.)
         return False
     reason = _not_on_the_queue(record.id)
     if reason is None:
         return False
-    released = db.session.execute(
-        update(JobRecord)
-        .where(JobRecord.id == record.id, JobRecord.status == JobStatus.QUEUED)
-        .values(status=JobStatus.ABANDONED, ended_at=utcnow(), active_key=None, error=reason, message="Abandoned")
-    ).rowcount
+    released = move_job(record.id, JobStatus.ABANDONED, from_=(JobStatus.QUEUED,))
+    if released:
+        db.session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == record.id)
+            .values(active_key=None, error=reason, message="Abandoned")
+        )
     db.session.commit()
     db.session.refresh(record)
     if released:

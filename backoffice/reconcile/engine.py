@@ -38,6 +38,7 @@ from backoffice.models.types import utcnow
 from backoffice.reconcile import Check, Scope, resolve, sources
 from backoffice.reconcile.base import differs
 from backoffice.reconcile.locks import claim, waits
+from backoffice.transitions import end_run
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(check_name, chunks_done, chunks_total)``."""
@@ -97,15 +98,13 @@ def run(
             of = RunOf(record.id, record.mode)
             for check in checked:
                 _run_check(of, check, scope, progress)
-            record.status = RunStatus.SUCCEEDED
         except BaseException as error:
             db.session.rollback()
-            record.status = RunStatus.FAILED
-            record.error = f"{type(error).__name__}: {error}"
-            raise
-        finally:
-            record.finished_at = utcnow()
+            end_run(record.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
             db.session.commit()
+            raise
+        end_run(record.id, RunStatus.SUCCEEDED)
+        db.session.commit()
     return record
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, select
 
-from backoffice import quarantine, seals
+from backoffice import anchors, quarantine, seals
 from backoffice.extensions import db
 from backoffice.models import Seal
 from backoffice.reconcile.base import Check, CheckedField, Scope
@@ -14,14 +14,16 @@ class EvidenceSeals(Check):
 
     Each finding is reported and kept as :class:`TamperedEvidence` until an admin decides on it: meanwhile the
     customer it moves is quarantined (no charge, re-pricing or fix moves it) and the accounts its entry posts to
-    are left unfixed. Verify-only: a seal is never written for a row found without one.
+    are left unfixed. A chain shorter than the latest anchor says, outside the database, is tampered evidence too, named
+    after its anchored last row. Verify-only: a seal is never written for a row found without one.
     """
 
     name = "evidence_seals"
     label = _l("Sealed evidence")
     description = _l(
         "every wallet movement, posted journal entry, history version, approval request and decision, and "
-        "finished reconciliation run carries a valid seal, and every sealed row is still there"
+        "finished reconciliation run carries a valid seal, every sealed row is still there, and every chain still "
+        "reaches the last night's anchor"
     )
     entity_type = "evidence"
     by_customer = False
@@ -39,7 +41,8 @@ class EvidenceSeals(Check):
         return select(literal(0), literal(0))
 
     def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[seals.Finding]]:
-        """Verify every kind of evidence, ``chunk_size`` ids at a time; record what is new as tampered evidence."""
+        """Verify every kind of evidence, ``chunk_size`` ids at a time, and prove that every chain still reaches the
+        latest anchor (``backoffice.anchors``); record what is new as tampered evidence."""
         connection = db.session.connection()
         checked, found = 0, []
         for evidence in seals.kinds().values():
@@ -50,5 +53,6 @@ class EvidenceSeals(Check):
                 verified = seals.verify(connection, evidence, start, min(start + chunk_size - 1, high))
                 checked += verified.checked
                 found += verified.findings
+        found += anchors.broken(connection)
         quarantine.record(connection, found, run_id)
         return checked, found

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from backoffice import seals
 from backoffice.extensions import db
 from backoffice.models import (
     ChunkStatus,
@@ -57,6 +56,7 @@ from backoffice.models.types import Month, utcnow
 from backoffice.reconcile import CHECKS, Check, Scope, resolve
 from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
 from backoffice.reconcile.locks import claim
+from backoffice.transitions import end_run
 
 ATTEMPTS = 3
 """A chunk is attempted at most this often: once, and again after its worker died or the database went away."""
@@ -317,20 +317,13 @@ def _complete(record: ReconciliationRun, on_end: RunEnded) -> None:
                 duration_ms += chunk.duration_ms
         db.session.add(check_result(record, check, tally, duration_ms))
     db.session.flush()  # before the run is finished, after which its rows take no new ones
-    record.status, record.finished_at = RunStatus.SUCCEEDED, utcnow()
-    db.session.flush()
+    end_run(record.id, RunStatus.SUCCEEDED)
     db.session.expire(record, ["results"])
     on_end(record)
 
 
 def _fail_run(run_id: int, error: str, on_end: RunEnded) -> None:
-    ended = db.session.execute(
-        update(ReconciliationRun)
-        .where(ReconciliationRun.id == run_id, ReconciliationRun.status == RunStatus.RUNNING)
-        .values(status=RunStatus.FAILED, error=error, finished_at=utcnow())
-    ).rowcount
-    if ended:
-        seals.pending("reconciliation_runs", run_id)
+    if end_run(run_id, RunStatus.FAILED, error) is not None:
         record = db.session.get(ReconciliationRun, run_id)
         db.session.refresh(record)
         on_end(record)

@@ -8,19 +8,21 @@ Everything else is read from the database at scrape time, so it is the same whic
 and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, the
 jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their failures, from their records
 (a job runs in a work-horse process that lives for that job only: samples kept in memory there would die with
-it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape target.
+it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape target. The latest anchor of the
+sealed chains is read from its file (see :mod:`backoffice.anchors`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import accumulate
 
 from flask import Flask, current_app, request
 from sqlalchemy import bindparam, func, select
 
+from backoffice import anchors
 from backoffice.extensions import db
 from backoffice.health import Health
 from backoffice.jobs import KINDS
@@ -48,6 +50,7 @@ def exposition(health: Health) -> tuple[bytes, str]:
         registry.register(_request_duration())
     registry.register(_HealthCollector(health))
     registry.register(_JobCollector())
+    registry.register(_AnchorCollector())
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
@@ -85,6 +88,32 @@ def _request_duration():
         )
         current_app.extensions["backoffice.request_duration"] = histogram
     return histogram
+
+
+class _AnchorCollector:
+    """The latest anchor of the sealed chains, read from its file (``backoffice.anchors``), not from the database."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+
+        anchored = anchors.latest()
+        if anchored is None:
+            return
+        yield InfoMetricFamily(
+            "backoffice_evidence_anchor",
+            "The latest nightly anchor of the sealed chains: its date and the SHA-256 digest of their heads",
+            value={"date": anchored.day, "digest": anchored.digest},
+        )
+        yield GaugeMetricFamily(
+            "backoffice_evidence_anchor_chains",
+            "Chains of sealed evidence the latest anchor holds",
+            value=anchored.chains,
+        )
+        yield GaugeMetricFamily(
+            "backoffice_evidence_anchor_timestamp_seconds",
+            "When the latest anchor was taken",
+            value=datetime.fromisoformat(anchored.at).timestamp(),
+        )
 
 
 class _HealthCollector:

@@ -1,0 +1,78 @@
+"""The one way a job's status and a run's end move, on both databases.
+
+On PostgreSQL the runtime role may not write those columns: it calls the owner's functions of migration ``0041``
+(``move_job``, ``end_reconciliation_run``), which move one row by its id from the states named (a run's end
+stamped by the database's clock). On SQLite, which has no roles, the same update is made here. On both, the
+database's triggers refuse any move that is not a real transition (a job inserted finished, a nightly marked
+finished without having started).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ARRAY, String, bindparam, text, update
+
+from backoffice import seals
+from backoffice.extensions import db
+from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
+from backoffice.models.types import as_utc, utcnow
+
+ENDS = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.ABANDONED)
+
+
+def move_job(job_id: str, to: JobStatus, *, from_: tuple[JobStatus, ...], at: datetime | None = None) -> bool:
+    """Move the job from one of ``from_`` to ``to`` at ``at`` (now: its ``started_at`` when started, its
+    ``ended_at`` when ended), in the session's transaction; whether it was in one of ``from_``."""
+    connection = db.session.connection()
+    at = at or utcnow()
+    if connection.dialect.name == "postgresql":
+        moved = connection.execute(
+            text("SELECT move_job(:id, :from_states, :to, :at)").bindparams(
+                bindparam("from_states", type_=ARRAY(String))
+            ),
+            {"id": job_id, "from_states": [state.value for state in from_], "to": to.value, "at": at},
+        ).scalar()
+    else:
+        values: dict = {"status": to, "ended_at": at if to in ENDS else None}
+        if to is JobStatus.STARTED:
+            values["started_at"] = at
+        moved = connection.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job_id, JobRecord.status.in_(from_))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    _forget(JobRecord, job_id)
+    return bool(moved)
+
+
+def end_run(run_id: int, status: RunStatus, error: str | None = None) -> datetime | None:
+    """End a running run (succeeded or failed), in the session's transaction, its seal made as it commits; when, or
+    ``None`` when it had ended."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        moved = connection.execute(
+            text("SELECT end_reconciliation_run(:id, :to, :error)"),
+            {"id": run_id, "to": status.value, "error": error},
+        ).scalar()
+    else:
+        moved = utcnow()
+        if not connection.execute(
+            update(ReconciliationRun)
+            .where(ReconciliationRun.id == run_id, ReconciliationRun.status == RunStatus.RUNNING)
+            .values(status=status, error=error, finished_at=moved)
+            .execution_options(synchronize_session=False)
+        ).rowcount:
+            moved = None
+    if moved is not None:
+        seals.pending("reconciliation_runs", run_id)
+    _forget(ReconciliationRun, run_id)
+    return as_utc(moved)
+
+
+def _forget(model, row_id) -> None:
+    """The session's copy of the row, if it holds one, is read again when next used."""
+    held = db.session.identity_map.get(db.session.identity_key(model, row_id))
+    if held is not None:
+        db.session.expire(held)

@@ -392,30 +392,35 @@ def _keyed(connection: Connection, evidence: Evidence, keys: set[Key]) -> Column
 def _seal(connection: Connection, selected: dict[str, tuple[ColumnElement, set[Key] | None]]) -> None:
     """Seal, kind by kind, the unsealed rows ``where`` selects, only those among ``keys`` when given. Never under
     another key than the evidence's (:class:`WrongSealKey`): what it sealed would not verify under the right one."""
-    check_key(connection)
     known = kinds()
     key = _key()
     sealed: list[dict] = []
     for kind, (where, keys) in selected.items():
         evidence = known[kind]
-        rows = _unsealed(connection, evidence, where)
+        rows = _unsealed(connection, evidence, where, fingerprinted=True)
         if keys is not None:
             rows = [row for row in rows if (row.row_id, row.version) in keys]
         if rows:
+            _check_kept(connection, rows[0].kept_key)
             sealed += _sealing(connection, evidence, rows, key)
     if sealed:
         connection.execute(insert(seals), sealed)
 
 
-_COVERED = 6
-"""Where a row's covered values start in what :func:`_unsealed` reads: after its key, version, chain and link."""
+_COVERED = 7
+"""Where a row's covered values start in what :func:`_unsealed` reads: after its key, version, chain, link and the
+kept fingerprint."""
 
 
-def _unsealed(connection: Connection, evidence: Evidence, where: ColumnElement, *, all_: bool = False) -> list:
-    """The rows ``where`` selects that have no seal yet (or all of them), each with the row its seal follows."""
-    built = (evidence.kind, evidence.covered, all_)
+def _unsealed(
+    connection: Connection, evidence: Evidence, where: ColumnElement, *, all_: bool = False, fingerprinted: bool = False
+) -> list:
+    """The rows ``where`` selects that have no seal yet (or all of them), each with the row its seal follows and,
+    when ``fingerprinted``, the fingerprint of the key the evidence is sealed with (``kept_key``): read in the same
+    statement, so that sealing at commit checks the key without a statement of its own."""
+    built = (evidence.kind, evidence.covered, all_, fingerprinted)
     if (query := _UNSEALED.get(built)) is None:
-        query = _UNSEALED[built] = _unsealed_query(evidence, all_)
+        query = _UNSEALED[built] = _unsealed_query(evidence, all_, fingerprinted)
     return list(connection.execute(query.where(where)))
 
 
@@ -424,7 +429,7 @@ _UNSEALED: dict[tuple, Select] = {}
 the condition added."""
 
 
-def _unsealed_query(evidence: Evidence, all_: bool) -> Select:
+def _unsealed_query(evidence: Evidence, all_: bool, fingerprinted: bool) -> Select:
     table = evidence.table
     mine = seals.alias("mine")
     version = _version(evidence)
@@ -441,6 +446,7 @@ def _unsealed_query(evidence: Evidence, all_: bool) -> Select:
             version.label("version"),
             (table.c[evidence.chain] if evidence.chain else literal(None)).label("chain"),
             *_link(evidence),
+            (_kept_query().scalar_subquery() if fingerprinted else literal(None)).label("kept_key"),
             *evidence.columns(),
         )
         .where(*conditions)
@@ -620,8 +626,20 @@ def key_is_right(connection: Connection) -> bool:
     return kept is None or hmac.compare_digest(kept, fingerprint(_key()))
 
 
+def _check_kept(connection: Connection, kept: str | None) -> None:
+    """:func:`check_key`, given the fingerprint read with the rows to seal."""
+    if kept is None:
+        check_key(connection)
+    elif not hmac.compare_digest(kept, fingerprint(_key())):
+        raise WrongSealKey()
+
+
 def _kept_fingerprint(connection: Connection) -> str | None:
-    return connection.scalar(select(sealed_with.c.fingerprint).where(sealed_with.c.id == 1))
+    return connection.scalar(_kept_query())
+
+
+def _kept_query() -> Select:
+    return select(sealed_with.c.fingerprint).where(sealed_with.c.id == 1)
 
 
 @dataclass

@@ -854,14 +854,9 @@ def _request_decided(_mapper, _connection, target: ApprovalRequest) -> None:
     pending("approval_decisions", target.id, session=object_session(target))
 
 
-def _run_ended(_mapper, _connection, target: ReconciliationRun) -> None:
-    pending("reconciliation_runs", target.id, session=object_session(target))
-
-
 _LISTENERS = (
     (ApprovalRequest, "after_insert", _request_asked),
     (ApprovalRequest, "after_update", _request_decided),
-    (ReconciliationRun, "after_update", _run_ended),
     (Session, "before_commit", seal_pending),
     (Session, "after_transaction_create", _savepoint_begun),
     (Session, "after_rollback", _rolled_back),

@@ -7,10 +7,26 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.extensions import db
-from backoffice.models import CheckResult, Discrepancy, ReconciliationRun, RunMode, RunStatus
+from backoffice.models import (
+    CheckResult,
+    Discrepancy,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    TransactionCalculation,
+)
 from backoffice.reconcile import UnknownCheck
 from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
-from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, TargetFactory, corrupt, stored
+from backoffice.services import billing, metering, wallet
+from tests.factories import (
+    AccountManagerFactory,
+    CustomerFactory,
+    MeterFactory,
+    OrderFactory,
+    TargetFactory,
+    corrupt,
+    stored,
+)
 
 
 @pytest.fixture
@@ -132,6 +148,22 @@ def test_fix_records_the_before_and_after_totals(book):
     corrupt("orders", "grand_total", book["hotel_nov"].id, "9300500.00")
     record = run(RunMode.FIX, checks=["order_grand_total"])
     assert record.results[0].totals == {"grand_total": {"before": "37200500.00", "after": "37200000.00"}}
+
+
+def test_a_fix_s_totals_are_exact_decimals_on_every_database(app):
+    customer = CustomerFactory()
+    meter = MeterFactory()
+    billing.assign_meter(meter, customer, date(2026, 10, 1))
+    wallet.recharge(customer.id, Decimal("100"))
+    metering.set_pricing(customer.id, date(2026, 10, 1), Decimal("1000.00"), Decimal("1"))
+    for day, volume in ((5, "0.0001"), (6, "0.0002"), (7, "0.0004")):  # charged 0.10, 0.20 and 0.40
+        metering.record_reading(meter.id, date(2026, 11, day), Decimal(volume))
+    db.session.commit()
+    calculation = db.session.scalar(sa.select(sa.func.max(TransactionCalculation.id)))
+    corrupt("transaction_calculations", "total_price", calculation, "0.50")
+    record = run(RunMode.FIX, checks=["reading_calculation"])
+    totals = record.results[0].totals
+    assert totals["charged"] == {"before": "0.70", "after": "0.70"}  # SQLite sums them as floats: 0.7000000000000001
 
 
 def test_a_fix_keeps_the_orders_last_edit_time(book):

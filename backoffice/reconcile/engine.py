@@ -356,7 +356,7 @@ def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, li
     count, *totals = db.session.execute(
         select(func.count(), *sums).select_from(_source(check)).where(*conditions)
     ).one()
-    return count, [Decimal(total or 0) for total in totals]
+    return count, _sums(fields, totals)
 
 
 def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
@@ -400,7 +400,16 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
     ).all()
     count, *totals = rows[0][: 1 + width]
     wrong = [tuple(row[1 + width :]) for row in rows if row[1 + width] is not None]
-    return count, [Decimal(total or 0) for total in totals], wrong
+    return count, _sums(fields, totals), wrong
+
+
+def _sums(fields, totals) -> list[Decimal]:
+    """Each field's total as a Decimal of the field's scale: SQLite sums numbers as floats, whose binary digits
+    would otherwise reach the run's totals (``539028145.0899999141693115234``)."""
+    return [
+        Decimal(str(total or 0)).quantize(Decimal(1).scaleb(-field.scale))
+        for field, total in zip(fields, totals, strict=True)
+    ]
 
 
 def _compared(check: Check, fields) -> list:

@@ -62,6 +62,7 @@ from backoffice.models import (
     HistoryTransaction,
     JournalEntry,
     JournalLine,
+    PaymentAllocation,
     ReconciliationRun,
     RunStatus,
 )
@@ -187,6 +188,7 @@ entries = JournalEntry.__table__
 requests = ApprovalRequest.__table__
 runs = ReconciliationRun.__table__
 decisions = TamperedEvidence.__table__
+allocations = PaymentAllocation.__table__
 
 DECISION = ("status", "decided_by_id", "decided_at", "rejection_reason", "result_movement_id", "result_entry_id")
 
@@ -244,6 +246,14 @@ _FIXED: tuple[Evidence, ...] = (
         chain="customer_id",
         customer=lambda: decisions.c.customer_id,
         label="decision on tampered evidence",
+    ),
+    Evidence(
+        "payment_allocations",
+        allocations,
+        _all_but(allocations),
+        chain="meter_id",
+        customer=lambda: allocations.c.customer_id,
+        label="payment allocation",
     ),
     Evidence(
         "reconciliation_runs",

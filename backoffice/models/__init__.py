@@ -4,18 +4,24 @@
 from backoffice.models import history  # noqa: F401, I001
 from backoffice.models.approvals import ApprovalKind, ApprovalRequest, ApprovalStatus
 from backoffice.models.billing import (
+    AllocationHow,
     Invoice,
+    InvoiceStatus,
     Meter,
     MeterAssignment,
     MeterStatus,
     Payment,
+    PaymentAllocation,
     covers,
     customer_meter_sums_sql,
     due_sql,
+    invoice_outstanding_sql,
+    invoice_status_sql,
     meter_balance_sql,
     meter_customer_net_sql,
     meter_overpayment_sql,
     overpaid_sql,
+    payment_unapplied_sql,
     receivables_sql,
 )
 from backoffice.models.books import (
@@ -107,7 +113,13 @@ __all__ = [
     "CheckResult",
     "ChunkStatus",
     "Discrepancy",
+    "AllocationHow",
     "Invoice",
+    "InvoiceStatus",
+    "PaymentAllocation",
+    "invoice_outstanding_sql",
+    "invoice_status_sql",
+    "payment_unapplied_sql",
     "DURATION_BUCKETS",
     "JobDurationBucket",
     "JobRecord",

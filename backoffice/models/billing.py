@@ -15,7 +15,22 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, case, func, select, text
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    case,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
@@ -104,13 +119,31 @@ def _withdrawal_posted() -> CheckConstraint:
     return CheckConstraint("(withdrawn_at IS NULL) = (withdrawal_entry_id IS NULL)", name="withdrawal_posted")
 
 
+class InvoiceStatus(enum.StrEnum):
+    """What an invoice's payments leave of it, as stored; *overdue* is read beside it: open or partly paid with
+    its due date passed (see :func:`invoice_status_sql`)."""
+
+    OPEN = "open"
+    PARTLY_PAID = "partly_paid"
+    PAID = "paid"
+    WITHDRAWN = "withdrawn"
+
+
+SETTLED = (
+    "CASE WHEN withdrawn_at IS NOT NULL THEN 'withdrawn' WHEN outstanding = 0 THEN 'paid' "
+    "WHEN outstanding < amount THEN 'partly_paid' ELSE 'open' END"
+)
+
+
 class Invoice(Withdrawable, db.Model):
     __tablename__ = "invoices"
-    __versioned__ = {"exclude": ["version"]}
+    __versioned__ = {"exclude": ["version", "outstanding", "status"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("outstanding >= 0 AND outstanding <= amount", name="outstanding_within_amount"),
         _withdrawal_posted(),
         Index("ix_invoices_meter_id", "meter_id"),
+        Index("ix_invoices_open", "status", "due_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,17 +153,27 @@ class Invoice(Withdrawable, db.Model):
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
     version: Mapped[int] = mapped_column(server_default=text("1"))
+    outstanding: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    """What the invoice still asks: its amount less what payments are applied to it (0 once withdrawn)."""
+    status: Mapped[str] = mapped_column(String(12), Computed(SETTLED, persisted=True))
 
     meter: Mapped[Meter] = relationship()
 
     __mapper_args__ = {"version_id_col": version}
 
+    def status_on(self, today: date) -> str:
+        """Its status as read on ``today``: *overdue* when it still asks something after its due date."""
+        if self.status in (InvoiceStatus.OPEN, InvoiceStatus.PARTLY_PAID) and self.due_on < today:
+            return "overdue"
+        return self.status
+
 
 class Payment(Withdrawable, db.Model):
     __tablename__ = "payments"
-    __versioned__: dict = {}
+    __versioned__ = {"exclude": ["unapplied"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("unapplied >= 0 AND unapplied <= amount", name="unapplied_within_amount"),
         _withdrawal_posted(),
         Index("ix_payments_meter_id", "meter_id"),
     )
@@ -140,8 +183,51 @@ class Payment(Withdrawable, db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     paid_on: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(100), default="")
+    unapplied: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    """What of the payment no invoice takes: the meter's credit (0 once withdrawn)."""
 
     meter: Mapped[Meter] = relationship()
+
+
+class AllocationHow(enum.StrEnum):
+    CHOSEN = "chosen"
+    """The clerk chose the invoice."""
+    OLDEST = "oldest"
+    """Applied to the oldest open invoice of the same holder: what the clerk's choice left, or credit that waited."""
+    REVERSAL = "reversal"
+
+
+class PaymentAllocation(db.Model):
+    """Part of a payment applied to an invoice of the same meter and the same holder (the customer who held the
+    meter on both dates). Only ever appended: a re-allocation reverses the row (its opposite, with why) and
+    appends a new one, so what a payment pays is the sum of its rows per invoice."""
+
+    __tablename__ = "payment_allocations"
+    __versioned__: dict = {}
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint("(reverses_id IS NULL) = (amount > 0)", name="reversal_negative"),
+        CheckConstraint("(reverses_id IS NULL) = (how <> 'reversal')", name="reversal_how"),
+        UniqueConstraint("reverses_id", name="uq_payment_allocations_reverses_id"),
+        Index("ix_payment_allocations_meter_id", "meter_id"),
+        Index("ix_payment_allocations_payment_id", "payment_id"),
+        Index("ix_payment_allocations_invoice_id", "invoice_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    how: Mapped[AllocationHow] = mapped_column(str_enum(AllocationHow, "allocation_how"))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payment_allocations.id"))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    payment: Mapped[Payment] = relationship()
+    invoice: Mapped[Invoice] = relationship()
 
 
 def meter_net_sql(meters=Meter.__table__):
@@ -180,6 +266,31 @@ def meter_balance_sql(meters=Meter.__table__):
 
 def meter_overpayment_sql(meters=Meter.__table__):
     return func.round(overpaid_sql(meter_net_sql(meters)), 2, type_=Balance)
+
+
+def _applied(allocated_by) -> ColumnElement:
+    allocations = PaymentAllocation.__table__
+    return select(func.coalesce(func.sum(allocations.c.amount), 0)).where(allocated_by(allocations)).scalar_subquery()
+
+
+def invoice_outstanding_sql(invoices=Invoice.__table__) -> ColumnElement:
+    """The invoice's amount less every allocation to it (a reversal counts against the row it reverses); 0 once
+    withdrawn."""
+    left = invoices.c.amount - _applied(lambda allocations: allocations.c.invoice_id == invoices.c.id)
+    return func.round(case((invoices.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
+
+
+def payment_unapplied_sql(payments=Payment.__table__) -> ColumnElement:
+    """The payment's amount less every allocation of it; 0 once withdrawn."""
+    left = payments.c.amount - _applied(lambda allocations: allocations.c.payment_id == payments.c.id)
+    return func.round(case((payments.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
+
+
+def invoice_status_sql(today: date, invoices=Invoice.__table__) -> ColumnElement:
+    """The invoice's status as read on ``today``: its stored one, or *overdue* when open or partly paid after its
+    due date."""
+    asking = invoices.c.status.in_((InvoiceStatus.OPEN.value, InvoiceStatus.PARTLY_PAID.value))
+    return case((asking & (invoices.c.due_on < today), literal("overdue")), else_=invoices.c.status)
 
 
 def covers(period, on):

@@ -94,6 +94,15 @@ NAMES: dict[str, tuple[str, Namer]] = {
         lambda c: "reading of meter " + _lookup("meters", "serial", c.meter_id) + " on " + _text(c.reading_date),
     ),
     "meters": ("meter", lambda c: "meter " + _text(c.serial)),
+    "payment_allocations": (
+        "payment_allocation",
+        lambda c: (
+            "allocation of payment #"
+            + _text(c.payment_id)
+            + " to invoice "
+            + _lookup("invoices", "number", c.invoice_id)
+        ),
+    ),
     "orders": ("order", lambda c: "order " + _text(c.number)),
     "targets": (
         "target",

@@ -9,6 +9,7 @@ nothing is dated where nobody held the meter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,6 +24,7 @@ from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.locking import lock_customers, lock_rows
 from backoffice.models import (
+    AllocationHow,
     Customer,
     Invoice,
     Meter,
@@ -46,7 +48,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, digest_version, transaction
+from backoffice.services import ChangedMeanwhile, allocations, digest_version, transaction
 
 meters = Meter.__table__
 customers = Customer.__table__
@@ -330,7 +332,7 @@ def add_invoice(
             )
         )
         record(connection, Invoice, invoices.c.id == posted.source_id, HistoryOperation.CREATE)
-        recompute_billing(connection, {meter.id}, set())
+        recompute_billing(connection, {meter.id}, set(), user=user)
     return db.session.get(Invoice, posted.source_id)
 
 
@@ -357,7 +359,7 @@ def change_invoice(
             .values(number=number, amount=amount, due_on=due_on, version=invoices.c.version + 1)
         )
         record(connection, Invoice, invoices.c.id == invoice_id, HistoryOperation.EDIT)
-        recompute_billing(connection, {current.meter_id}, set())
+        recompute_billing(connection, {current.meter_id}, set(), user=user)
     return db.session.get(Invoice, invoice_id)
 
 
@@ -367,11 +369,13 @@ def add_payment(
     paid_on: date,
     reference: str = "",
     *,
+    invoice_ids: Sequence[int] = (),
     customer_id: int | None = None,
     user: User | None = None,
 ) -> Payment:
-    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given). A payment dated
-    after today is refused."""
+    """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given), applied to the
+    invoices ``invoice_ids`` in that order, then what is left to the holder's oldest open invoices; what no open
+    invoice takes stays as the meter's credit. A payment dated after today is refused."""
     not_after_today(paid_on, _l("A payment"))
     amount = _positive(amount)
     refuse_if_closed(db.session, paid_on)
@@ -402,8 +406,64 @@ def add_payment(
             )
         )
         record(connection, Payment, payments.c.id == posted.source_id, HistoryOperation.CREATE)
-        recompute_billing(connection, {meter.id}, set())
+        _apply_chosen(connection, meter.id, posted.source_id, invoice_ids, user)
+        recompute_billing(connection, {meter.id}, set(), user=user)
     return db.session.get(Payment, posted.source_id)
+
+
+def reallocate(
+    payment: Payment, invoice_ids: Sequence[int], reason: str, *, version: int | None = None, user: User | None = None
+) -> Payment:
+    """Apply the payment to other invoices: what it pays now is reversed, with the clerk's reason, and it is applied
+    to ``invoice_ids`` in that order, then what is left to the oldest open invoices of its holder.
+
+    ``version``: the :func:`allocation_version` the form was loaded at; raises ``ChangedMeanwhile`` if the payment
+    pays something else now.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise BillingError(_("Say why the payment is applied to other invoices."), "reason")
+    if len(reason) > 300:
+        raise BillingError(_("A reason has at most 300 characters."), "reason")
+    if not invoice_ids:
+        raise BillingError(_("Choose the invoices the payment pays."), "invoices")
+    payment_id = payment.id
+    with transaction() as session:
+        connection = _locked(session, payment.meter_id)
+        current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
+        _refuse_withdrawn(current, "payment")
+        if version is not None and allocation_version(payment_id) != version:
+            raise ChangedMeanwhile
+        meter = allocations.read(connection, current.meter_id, user_id=user.id if user else None)
+        for live in [live for live in meter.live if live.payment_id == payment_id]:
+            allocations.reverse(connection, meter, live, reason)
+        _apply_chosen(connection, current.meter_id, payment_id, invoice_ids, user, meter)
+        recompute_billing(connection, {current.meter_id}, set(), user=user)
+    return db.session.get(Payment, payment_id)
+
+
+def allocation_version(payment_id: int) -> int:
+    """The version a payment's allocation form carries: what it pays now, allocation by allocation."""
+    paid = allocations.by_payment(db.session.connection(), [payment_id]).get(payment_id, [])
+    return digest_version(*(f"{row.id}:{row.amount:.2f}" for row in paid))
+
+
+def _apply_chosen(connection, meter_id: int, payment_id: int, invoice_ids, user, meter=None) -> None:
+    """Apply the payment to the chosen invoices, in order, each up to what it still asks; refused when one is not
+    an open invoice of the payment's meter and holder."""
+    if not invoice_ids:
+        return
+    meter = meter or allocations.read(connection, meter_id, user_id=user.id if user else None)
+    payment = meter.payments[payment_id]
+    for invoice_id in dict.fromkeys(invoice_ids):
+        invoice = meter.invoices.get(invoice_id)
+        if invoice is None or invoice.withdrawn or invoice.holder != payment.holder:
+            raise BillingError(_("Choose open invoices of the payment's meter and customer."), "invoices")
+        if (asks := meter.outstanding(invoice_id)) <= 0:
+            raise BillingError(_("Invoice %(number)s is already paid.", number=invoice.number), "invoices")
+        if (free := meter.free(payment_id)) <= 0:
+            return
+        allocations.allocate(connection, meter, payment_id, invoice_id, min(free, asks), AllocationHow.CHOSEN)
 
 
 def change_payment(
@@ -427,7 +487,7 @@ def change_payment(
             update(payments).where(payments.c.id == payment_id).values(amount=amount, reference=reference.strip()[:100])
         )
         record(connection, Payment, payments.c.id == payment_id, HistoryOperation.EDIT)
-        recompute_billing(connection, {current.meter_id}, set())
+        recompute_billing(connection, {current.meter_id}, set(), user=user)
     return db.session.get(Payment, payment_id)
 
 
@@ -504,7 +564,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
             )
         )
         record(connection, model, table.c.id == row_id, HistoryOperation.EDIT)
-        recompute_billing(connection, {meter_id}, set())
+        recompute_billing(connection, {meter_id}, set(), user=user)
     return db.session.get(model, row_id)
 
 
@@ -546,8 +606,9 @@ def _locked(session, meter_id: int, *, also=()):
     return connection
 
 
-def recompute_billing(connection, meter_ids, customer_ids) -> None:
-    """Meters' balances first, then the totals of every customer who has held them.
+def recompute_billing(connection, meter_ids, customer_ids, *, user: User | None = None) -> None:
+    """The meters' allocations (:func:`allocations.settle`) and balances first, then the totals of every customer
+    who has held them.
 
     An invoice or payment counts towards whoever held its meter on its date, and a date can
     change: every holder of the meter is recomputed, not only the one holding it now.
@@ -558,6 +619,8 @@ def recompute_billing(connection, meter_ids, customer_ids) -> None:
     recomputed = sorted(set(customer_ids) | set(connection.execute(holders).scalars()))
     lock_customers(connection, recomputed)
     lock_rows(connection, meters, meter_ids)
+    for meter_id in sorted(meter_ids):
+        allocations.settle(connection, allocations.read(connection, meter_id, user_id=user.id if user else None))
     connection.execute(
         update(meters)
         .where(meters.c.id.in_(sorted(meter_ids)))

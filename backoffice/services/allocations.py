@@ -1,0 +1,264 @@
+"""What each payment of a meter pays: its allocations to the meter's invoices, kept in step with every billing write.
+
+A payment pays invoices of its own holder (the customer who held the meter on its date): first those the clerk
+chose, then the oldest open ones; what no open invoice takes is the meter's credit, applied to the next invoice
+issued. Allocations are only ever appended: what no longer holds (a payment or an invoice withdrawn or corrected
+below what it was given) is reversed, newest first, and what is then free is applied again, oldest first.
+
+Every function here runs inside a billing unit of work that holds the meter's lock (``services.billing``), or a
+check's fix that took it (``reconcile``): the rows it reads are the rows it writes from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import exists, insert, select, update
+
+from backoffice import seals
+from backoffice.models import (
+    AllocationHow,
+    Invoice,
+    MeterAssignment,
+    Payment,
+    PaymentAllocation,
+    covers,
+    invoice_outstanding_sql,
+    payment_unapplied_sql,
+)
+from backoffice.models.history import HistoryOperation, record
+from backoffice.models.types import utcnow
+from backoffice.money import ZERO
+
+invoices = Invoice.__table__
+payments = Payment.__table__
+allocations = PaymentAllocation.__table__
+assignments = MeterAssignment.__table__
+
+
+@dataclass
+class Dated:
+    """An invoice or a payment of the meter as the allocations see it."""
+
+    id: int
+    amount: Decimal
+    on: date
+    holder: int | None
+    withdrawn: bool
+    number: str = ""
+
+
+@dataclass
+class Live:
+    """An allocation not reversed."""
+
+    id: int
+    payment_id: int
+    invoice_id: int
+    amount: Decimal
+    how: AllocationHow
+
+
+@dataclass
+class MeterState:
+    """One meter's invoices, payments and live allocations, read under its lock, and what is written to them."""
+
+    id: int
+    invoices: dict[int, Dated]
+    payments: dict[int, Dated]
+    live: list[Live]
+    user_id: int | None = None
+    written: list[int] = field(default_factory=list)
+
+    def applied_of_payment(self, payment_id: int) -> Decimal:
+        return sum((a.amount for a in self.live if a.payment_id == payment_id), ZERO)
+
+    def applied_to_invoice(self, invoice_id: int) -> Decimal:
+        return sum((a.amount for a in self.live if a.invoice_id == invoice_id), ZERO)
+
+    def free(self, payment_id: int) -> Decimal:
+        """What of the payment no invoice takes yet."""
+        payment = self.payments[payment_id]
+        return ZERO if payment.withdrawn else payment.amount - self.applied_of_payment(payment_id)
+
+    def outstanding(self, invoice_id: int) -> Decimal:
+        invoice = self.invoices[invoice_id]
+        return ZERO if invoice.withdrawn else invoice.amount - self.applied_to_invoice(invoice_id)
+
+    def open_invoices(self, holder: int | None) -> list[Dated]:
+        """The holder's invoices that still ask something, oldest first."""
+        found = [i for i in self.invoices.values() if i.holder == holder and self.outstanding(i.id) > 0]
+        return sorted(found, key=lambda invoice: (invoice.on, invoice.id))
+
+
+def read(connection, meter_id: int, *, user_id: int | None = None) -> MeterState:
+    """The meter's invoices and payments, each with its holder on its date, and its live allocations."""
+
+    def dated(table, on, *extra):
+        held = assignments.alias("held")
+        query = (
+            select(table.c.id, table.c.amount, on, held.c.customer_id, table.c.withdrawn_at.is_not(None), *extra)
+            .outerjoin(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on))
+            .where(table.c.meter_id == meter_id)
+        )
+        return {row[0]: Dated(*row) for row in connection.execute(query)}
+
+    reversal = allocations.alias("reversal")
+    live = connection.execute(
+        select(
+            allocations.c.id,
+            allocations.c.payment_id,
+            allocations.c.invoice_id,
+            allocations.c.amount,
+            allocations.c.how,
+        )
+        .where(
+            allocations.c.meter_id == meter_id,
+            allocations.c.reverses_id.is_(None),
+            ~exists().where(reversal.c.reverses_id == allocations.c.id),
+        )
+        .order_by(allocations.c.id)
+    )
+    return MeterState(
+        meter_id,
+        dated(invoices, invoices.c.issued_on, invoices.c.number),
+        dated(payments, payments.c.paid_on),
+        [Live(row.id, row.payment_id, row.invoice_id, row.amount, AllocationHow(row.how)) for row in live],
+        user_id,
+    )
+
+
+def allocate(
+    connection, meter: MeterState, payment_id: int, invoice_id: int, amount: Decimal, how: AllocationHow
+) -> None:
+    """Apply ``amount`` of the payment to the invoice."""
+    customer_id = meter.payments[payment_id].holder
+    allocation_id = _append(connection, meter, payment_id, invoice_id, amount, how, customer_id=customer_id)
+    meter.live.append(Live(allocation_id, payment_id, invoice_id, amount, how))
+
+
+def reverse(connection, meter: MeterState, live: Live, reason: str | None = None) -> None:
+    """Reverse an allocation whole; ``reason`` is the clerk's, none when the meter's own changes undid it."""
+    _append(
+        connection,
+        meter,
+        live.payment_id,
+        live.invoice_id,
+        -live.amount,
+        AllocationHow.REVERSAL,
+        customer_id=meter.payments[live.payment_id].holder,
+        reverses_id=live.id,
+        reason=reason,
+    )
+    meter.live.remove(live)
+
+
+def settle(connection, meter: MeterState) -> None:
+    """Bring the meter's allocations in step with its invoices and payments, then store what each invoice still
+    asks and what each payment leaves: reverse what no longer holds, apply every payment's free part to the oldest
+    open invoices of its holder (payments oldest first)."""
+    _reverse_what_no_longer_holds(connection, meter)
+    for payment in sorted(meter.payments.values(), key=lambda payment: (payment.on, payment.id)):
+        apply_oldest_first(connection, meter, payment.id)
+    store(connection, [meter.id])
+
+
+def apply_oldest_first(connection, meter: MeterState, payment_id: int) -> None:
+    """Apply what is free of the payment to its holder's oldest open invoices."""
+    for invoice in meter.open_invoices(meter.payments[payment_id].holder):
+        free = meter.free(payment_id)
+        if free <= 0:
+            return
+        allocate(
+            connection, meter, payment_id, invoice.id, min(free, meter.outstanding(invoice.id)), AllocationHow.OLDEST
+        )
+
+
+def store(connection, meter_ids) -> None:
+    """Each invoice's outstanding and each payment's unapplied part, from the allocations (one statement each)."""
+    ids = sorted(meter_ids)
+    connection.execute(
+        update(invoices).where(invoices.c.meter_id.in_(ids)).values(outstanding=invoice_outstanding_sql())
+    )
+    connection.execute(update(payments).where(payments.c.meter_id.in_(ids)).values(unapplied=payment_unapplied_sql()))
+
+
+def _reverse_what_no_longer_holds(connection, meter: MeterState) -> None:
+    """Reverse the allocations of a withdrawn payment or invoice or across holders; then, newest first, those
+    that give a payment more than it paid or an invoice more than it asks, applying again what a reversal
+    took beyond the excess."""
+    for live in list(meter.live):
+        payment, invoice = meter.payments[live.payment_id], meter.invoices[live.invoice_id]
+        if payment.withdrawn or invoice.withdrawn or payment.holder != invoice.holder:
+            reverse(connection, meter, live)
+    for kept, of in ((meter.payments, "payment_id"), (meter.invoices, "invoice_id")):
+        for row in kept.values():
+            given = [live for live in meter.live if getattr(live, of) == row.id]
+            excess = sum((live.amount for live in given), ZERO) - row.amount
+            for live in reversed(given):
+                if excess <= 0:
+                    break
+                reverse(connection, meter, live)
+                if (left := live.amount - excess) > 0:
+                    allocate(connection, meter, live.payment_id, live.invoice_id, left, live.how)
+                excess -= live.amount
+
+
+def _append(connection, meter: MeterState, payment_id, invoice_id, amount, how, **values) -> int:
+    allocation_id = connection.execute(
+        insert(allocations)
+        .values(
+            meter_id=meter.id,
+            payment_id=payment_id,
+            invoice_id=invoice_id,
+            amount=amount,
+            how=how.value,
+            created_by_id=meter.user_id,
+            created_at=utcnow(),
+            **values,
+        )
+        .returning(allocations.c.id)
+    ).scalar_one()
+    record(connection, PaymentAllocation, allocations.c.id == allocation_id, HistoryOperation.CREATE)
+    seals.written(connection, "payment_allocations", [(allocation_id, 0)])
+    meter.written.append(allocation_id)
+    return allocation_id
+
+
+def by_invoice(connection, invoice_ids) -> dict[int, list]:
+    """The live allocations to each invoice, oldest first: which payments pay it and how much of each."""
+    return _live_by(connection, allocations.c.invoice_id, invoice_ids)
+
+
+def by_payment(connection, payment_ids) -> dict[int, list]:
+    """The live allocations of each payment, oldest first: which invoices it pays and how much of each."""
+    return _live_by(connection, allocations.c.payment_id, payment_ids)
+
+
+def _live_by(connection, column, ids) -> dict[int, list]:
+    reversal = allocations.alias("reversal")
+    rows = connection.execute(
+        select(
+            allocations,
+            payments.c.paid_on,
+            payments.c.reference,
+            invoices.c.number,
+            invoices.c.issued_on,
+            invoices.c.due_on,
+        )
+        .join(payments, payments.c.id == allocations.c.payment_id)
+        .join(invoices, invoices.c.id == allocations.c.invoice_id)
+        .where(
+            column.in_(list(ids)),
+            allocations.c.reverses_id.is_(None),
+            ~exists().where(reversal.c.reverses_id == allocations.c.id),
+        )
+        .order_by(allocations.c.id)
+    )
+    found: dict[int, list] = defaultdict(list)
+    for row in rows:
+        found[row._mapping[column.name]].append(row)
+    return found

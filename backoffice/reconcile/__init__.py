@@ -15,6 +15,7 @@ from backoffice.reconcile.customer_status import CustomerStatusCheck
 from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.evidence_seals import EvidenceSeals
 from backoffice.reconcile.history_drift import HistoryDrift
+from backoffice.reconcile.invoice_outstanding import InvoiceOutstanding, PaymentUnapplied
 from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
@@ -41,6 +42,8 @@ CHECKS: dict[str, Check] = {
         MonthlyBalance(),
         MeterBalance(),
         CustomerMeterTotals(),
+        InvoiceOutstanding(),
+        PaymentUnapplied(),
         JournalBalanced(),
         MovementAccounts(),
         AccountBalance(),

@@ -34,6 +34,8 @@ FIELD_LABELS: dict[tuple[str, str], str] = {
     ("meter_balance", "overpayment"): _l("Overpayment on the meter"),
     ("customer_meter_totals", "amount_due"): _l("Amount due"),
     ("customer_meter_totals", "overpayment"): _l("Overpayment"),
+    ("invoice_outstanding", "outstanding"): _l("Outstanding on the invoice"),
+    ("payment_unapplied", "unapplied"): _l("Unapplied part of the payment"),
     ("journal_balanced", "credits"): _l("Credits against debits"),
     ("journal_balanced", "lines"): _l("Number of lines"),
     ("movement_accounts", "account_1000"): _l("Moved on 1000 Cash"),

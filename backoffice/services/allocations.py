@@ -156,10 +156,13 @@ def reverse(connection, meter: MeterState, live: Live, reason: str | None = None
     meter.live.remove(live)
 
 
-def settle(connection, meter: MeterState) -> None:
+def settle(connection, meter: MeterState, *, distrusted: set[int] = frozenset()) -> None:
     """Bring the meter's allocations in step with its invoices and payments, then store what each invoice still
-    asks and what each payment leaves: reverse what no longer holds, apply every payment's free part to the oldest
-    open invoices of its holder (payments oldest first)."""
+    asks and what each payment leaves: reverse what no longer holds (and the ``distrusted`` allocations, whose
+    seal fails), apply every payment's free part to the oldest open invoices of its holder (payments oldest
+    first)."""
+    for live in [live for live in meter.live if live.id in distrusted]:
+        reverse(connection, meter, live)
     _reverse_what_no_longer_holds(connection, meter)
     for payment in sorted(meter.payments.values(), key=lambda payment: (payment.on, payment.id)):
         apply_oldest_first(connection, meter, payment.id)

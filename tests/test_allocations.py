@@ -113,7 +113,7 @@ def test_a_payment_applied_to_what_it_cannot_pay_is_refused_and_nothing_is_writt
     payments = db.session.scalar(sa.select(sa.func.count(Payment.id)))
     with pytest.raises(billing.BillingError, match=message) as refused:
         billing.add_payment(meter, D("10"), date(2026, 11, 10), invoice_ids=[target.id])
-    assert refused.value.field == "invoices"
+    assert refused.value.field == "invoice_ids"
     assert db.session.scalar(sa.select(sa.func.count(Payment.id))) == payments
 
 
@@ -137,7 +137,7 @@ def test_a_reallocation_reverses_with_the_reason_and_applies_again(app, maker):
     assert outstanding_agrees() and clean()
 
 
-@pytest.mark.parametrize(("reason", "chosen", "field"), [("  ", True, "reason"), ("why", False, "invoices")])
+@pytest.mark.parametrize(("reason", "chosen", "field"), [("  ", True, "reason"), ("why", False, "invoice_ids")])
 def test_a_reallocation_without_a_reason_or_an_invoice_is_refused(app, maker, reason, chosen, field):
     meter, _customer, (first, second) = meter_with_invoices("100", "100")
     payment = billing.add_payment(meter, D("100"), date(2026, 11, 10))

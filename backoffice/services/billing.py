@@ -426,7 +426,7 @@ def reallocate(
     if len(reason) > 300:
         raise BillingError(_("A reason has at most 300 characters."), "reason")
     if not invoice_ids:
-        raise BillingError(_("Choose the invoices the payment pays."), "invoices")
+        raise BillingError(_("Choose the invoices the payment pays."), "invoice_ids")
     payment_id = payment.id
     with transaction() as session:
         connection = _locked(session, payment.meter_id)
@@ -458,9 +458,9 @@ def _apply_chosen(connection, meter_id: int, payment_id: int, invoice_ids, user,
     for invoice_id in dict.fromkeys(invoice_ids):
         invoice = meter.invoices.get(invoice_id)
         if invoice is None or invoice.withdrawn or invoice.holder != payment.holder:
-            raise BillingError(_("Choose open invoices of the payment's meter and customer."), "invoices")
+            raise BillingError(_("Choose open invoices of the payment's meter and customer."), "invoice_ids")
         if (asks := meter.outstanding(invoice_id)) <= 0:
-            raise BillingError(_("Invoice %(number)s is already paid.", number=invoice.number), "invoices")
+            raise BillingError(_("Invoice %(number)s is already paid.", number=invoice.number), "invoice_ids")
         if (free := meter.free(payment_id)) <= 0:
             return
         allocations.allocate(connection, meter, payment_id, invoice_id, min(free, asks), AllocationHow.CHOSEN)

@@ -23,9 +23,10 @@ from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, R
 from backoffice.money import shown
 from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, billing
+from backoffice.services import ChangedMeanwhile, allocations, billing
 from backoffice.web.auth import requires_role
-from backoffice.web.customer_forms import VALUE_DATE_HELP
+from backoffice.web.choices import open_invoices
+from backoffice.web.customer_forms import VALUE_DATE_HELP, ReallocateForm
 from backoffice.web.customer_page import customer_or_404, posting_of
 from backoffice.web.fields import MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
@@ -125,6 +126,31 @@ def edit_payment(code: str, payment_id: int):
     return _page(customer, payment, form=form), status
 
 
+@bp.post("/payments/<int:payment_id>/reallocate")
+def reallocate(code: str, payment_id: int):
+    """Apply the payment to other invoices: what it pays now is reversed with the clerk's reason."""
+    customer, payment = _of(code, Payment, payment_id)
+    form = ReallocateForm(prefix="reallocate")
+    form.invoice_ids.choices = _reallocation_choices(customer, payment)
+    if form.validate_on_submit():
+        try:
+            billing.reallocate(
+                payment, form.invoice_ids.data, form.reason.data, version=form.version.data, user=current_user
+            )
+        except billing.Withdrawn as error:
+            return _refused(customer, payment, str(error))
+        except billing.BillingError as error:
+            error_under_field(form, error, dated="invoice_ids", default="invoice_ids")
+        except ChangedMeanwhile:
+            form.changed = _("The payment was applied elsewhere meanwhile: reload to see what it pays now.")
+        else:
+            flash(_("Payment #%(id)s applied again; what it paid before is reversed.", id=payment_id), "success")
+            return redirect(url_for("billing.edit_payment", code=code, payment_id=payment_id))
+    db.session.rollback()
+    status = 409 if form.changed else 422
+    return _page(customer, db.session.get(Payment, payment_id), reallocation=form), status
+
+
 @bp.post("/invoices/<int:invoice_id>/withdraw")
 @requires_role(Role.ADMIN)
 def withdraw_invoice(code: str, invoice_id: int):
@@ -161,10 +187,16 @@ def _withdraw(code: str, model, row_id: int, operation):
     return _page(customer, db.session.get(model, row_id), withdraw=form), 422
 
 
-def _page(customer, row, *, form=None, withdraw=None, refused: str | None = None):
-    """An invoice's or a payment's page: what it is, its edit form, and for an admin its withdrawal (or, once
-    withdrawn, who withdrew it, when, why, and the entry that records it)."""
+def _page(customer, row, *, form=None, withdraw=None, reallocation=None, refused: str | None = None):
+    """An invoice's or a payment's page: what it is, what pays it or what it pays, its edit form (a payment's
+    re-allocation too), and for an admin its withdrawal (or, once withdrawn, who withdrew it, when, why, and the
+    entry that records it)."""
     invoice = isinstance(row, Invoice)
+    connection = db.session.connection()
+    allocated = (allocations.by_invoice if invoice else allocations.by_payment)(connection, [row.id]).get(row.id, [])
+    if not invoice and reallocation is None:
+        reallocation = ReallocateForm(prefix="reallocate", formdata=None, version=billing.allocation_version(row.id))
+        reallocation.invoice_ids.choices = _reallocation_choices(customer, row)
     if form is None:
         form = (
             InvoiceChangeForm(obj=row) if invoice else PaymentChangeForm(obj=row, version=billing.payment_version(row))
@@ -179,8 +211,22 @@ def _page(customer, row, *, form=None, withdraw=None, refused: str | None = None
         withdraw=withdraw,
         refused=refused,
         withdrawn_by=db.session.get(User, row.withdrawn_by_id) if row.withdrawn_by_id else None,
+        allocated=allocated,
+        reallocation=reallocation,
+        today=local_today(),
         posts=posting_of(Kind.INVOICE if invoice else Kind.PAYMENT, -row.amount),
     )
+
+
+def _reallocation_choices(customer, payment: Payment) -> list[tuple[int, str]]:
+    """The invoices a payment may be applied to: those it pays now and the open ones of its meter."""
+    paying = allocations.by_payment(db.session.connection(), [payment.id]).get(payment.id, [])
+    now = {
+        row.invoice_id: _("%(number)s · pays %(amount)s of it now", number=row.number, amount=shown(row.amount))
+        for row in paying
+    }
+    others = [(o.id, o.label) for o in open_invoices(customer, payment.meter_id) if o.id not in now]
+    return [*now.items(), *others]
 
 
 def _refused(customer, row, message: str):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.extensions import db
-from backoffice.models import AccountManager, Customer, Meter, MeterAssignment
+from backoffice.models import AccountManager, Customer, Invoice, Meter, MeterAssignment, covers
+from backoffice.web.filters import local_date, money
 
 
 def manager_choices() -> list[SelectChoice]:
@@ -63,4 +67,59 @@ def held_meter_choices(customer: Customer) -> list[SelectChoice]:
     return [
         placeholder(_l("Choose a meter…")),
         *(SelectChoice(r.id, r.serial if r.holds else _("%(serial)s (held before)", serial=r.serial)) for r in rows),
+    ]
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    id: int
+    number: str
+    label: str
+
+
+def open_invoices(customer: Customer, meter_id: int | None = None) -> list[OpenInvoice]:
+    """The customer's open invoices (dated in their periods of a meter; of ``meter_id`` only, if given), oldest
+    first, each labelled with its number and what it still asks: "INV-7 · MTR-1 · due … · 100,00 IDR to pay"."""
+    held = MeterAssignment.__table__.alias("held")
+    query = (
+        select(Invoice.id, Invoice.number, Invoice.due_on, Invoice.outstanding, Meter.serial)
+        .join(Meter, Meter.id == Invoice.meter_id)
+        .where(
+            Invoice.outstanding > 0,
+            Invoice.withdrawn_at.is_(None),
+            select(held.c.id)
+            .where(
+                held.c.customer_id == customer.id,
+                held.c.meter_id == Invoice.meter_id,
+                covers(held.c, Invoice.issued_on),
+            )
+            .exists(),
+        )
+        .order_by(Invoice.issued_on, Invoice.id)
+    )
+    if meter_id is not None:
+        query = query.where(Invoice.meter_id == meter_id)
+    return [
+        OpenInvoice(
+            row.id,
+            row.number,
+            _(
+                "%(number)s · %(serial)s · due %(due)s · %(outstanding)s to pay",
+                number=row.number,
+                serial=row.serial,
+                due=local_date(row.due_on),
+                outstanding=money(row.outstanding),
+            ),
+        )
+        for row in db.session.execute(query)
+    ]
+
+
+def named_in(reference: str, invoices: list[OpenInvoice]) -> list[int]:
+    """The invoices whose number the reference names, as a word of its own, in any case."""
+    text = reference.casefold()
+    return [
+        invoice.id
+        for invoice in invoices
+        if re.search(rf"(?<![\w-]){re.escape(invoice.number.casefold())}(?![\w-])", text)
     ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from backoffice.config import local_today
 from backoffice.models import AdjustmentReason
@@ -81,11 +82,46 @@ class InvoiceForm(FlaskForm):
     due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
 
+class InvoiceChoice(SelectMultipleField):
+    """Open invoices to tick, each with what it still asks."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, label, validators=None, **kwargs):
+        super().__init__(label, coerce=int, validators=validators or [Optional()], **kwargs)
+
+    def pre_validate(self, form) -> None:
+        if self.data and any(value not in {choice[0] for choice in self.choices} for value in self.data):
+            raise ValidationError(_("Choose open invoices of the payment's meter and customer."))
+
+
 class PaymentForm(FlaskForm):
     meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
     amount = MoneyField(_l("Amount"))
     paid_on = DateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
-    reference = StringField(_l("Reference"), validators=[Length(max=100)])
+    reference = StringField(
+        _l("Reference"),
+        validators=[Length(max=100)],
+        description=_l("An invoice number named here is ticked below."),
+    )
+    invoice_ids = InvoiceChoice(
+        _l("Pays invoices"),
+        description=_l(
+            "Ticked invoices are paid first, in the order shown; what is left pays the oldest open invoices, and what "
+            "is beyond them all stays as credit for the next invoice."
+        ),
+    )
+
+
+class ReallocateForm(Versioned, FlaskForm):
+    invoice_ids = InvoiceChoice(_l("Pays invoices"), validators=[InputRequired(_l("Choose the invoices it pays."))])
+    reason = StringField(
+        _l("Reason"),
+        filters=[lambda text: text.strip() if text else text],
+        validators=[InputRequired(_l("Say why the payment is applied to other invoices.")), Length(max=300)],
+        description=_l("Kept with the reversal of what it paid."),
+    )
 
 
 class ReadingForm(FlaskForm):

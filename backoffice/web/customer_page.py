@@ -37,9 +37,9 @@ from backoffice.models import (
 from backoffice.models.types import Month
 from backoffice.posting.rules import Kind, rule_of
 from backoffice.reconcile import evidence_review
-from backoffice.services import wallet
+from backoffice.services import allocations, wallet
 from backoffice.services.metering import pending_recalculations, pending_summary
-from backoffice.web.choices import held_meter_choices
+from backoffice.web.choices import held_meter_choices, open_invoices
 from backoffice.web.customer_forms import (
     REASONS,
     AssignMeterForm,
@@ -169,6 +169,7 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
             if len(choices) == 2:  # a single meter: chosen already
                 forms[name].meter_id.data = choices[1].value
         forms[name].meter_id.choices = choices
+    forms["payment"].invoice_ids.choices = [(o.id, o.label) for o in open_invoices(customer)]
 
 
 def _billing(customer: Customer) -> dict:
@@ -205,6 +206,8 @@ def _billing(customer: Customer) -> dict:
         "assignments": _owed_once_per_meter(assignments),
         "invoices": invoices,
         "payments": payments,
+        "paid_invoices": allocations.by_payment(db.session.connection(), [p.id for p in payments]),
+        "today": local_today(),
         "withdrawers": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(withdrawn_by)))},
     }
 

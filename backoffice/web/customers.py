@@ -37,6 +37,8 @@ from backoffice.web.choices import (
     active_manager_choices,
     held_meter_choices,
     manager_choices,
+    named_in,
+    open_invoices,
     optional_id,
     placeholder,
 )
@@ -420,7 +422,15 @@ def add_invoice(code: str):
 def add_payment(code: str):
     def write(form, meter, customer):
         reference = form.reference.data or ""
-        billing.add_payment(meter, form.amount.data, form.paid_on.data, reference, customer_id=customer.id)
+        billing.add_payment(
+            meter,
+            form.amount.data,
+            form.paid_on.data,
+            reference,
+            invoice_ids=form.invoice_ids.data or [],
+            customer_id=customer.id,
+            user=current_user,
+        )
         return _(
             "Payment of %(amount)s added for %(customer)s on meter %(meter)s.",
             amount=money(form.amount.data),
@@ -436,6 +446,8 @@ def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
     customer = customer_or_404(code)
     form = form_class(prefix=name)
     form.meter_id.choices = held_meter_choices(customer)
+    if name == "payment":
+        form.invoice_ids.choices = [(o.id, o.label) for o in open_invoices(customer)]
     if form.validate_on_submit():
         try:
             message = write(form, db.session.get(Meter, form.meter_id.data), customer)
@@ -448,6 +460,24 @@ def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
     return render_customer(customer_or_404(code), "billing", forms={name: form}), 422
+
+
+@bp.get("/<code>/payments/invoices")
+def payment_invoices(code: str):
+    """The payment form's open invoices, those the reference names ticked (the form asks again as it is typed)."""
+    customer = customer_or_404(code)
+    form = PaymentForm(request.args, prefix="payment")
+    found = open_invoices(customer)
+    form.invoice_ids.choices = [(o.id, o.label) for o in found]
+    form.invoice_ids.data = list(
+        dict.fromkeys(
+            [
+                *(value for value in form.invoice_ids.data or [] if isinstance(value, int)),
+                *named_in(form.reference.data or "", found),
+            ]
+        )
+    )
+    return render_template("customers/_payment_invoices.html", pay=form)
 
 
 @bp.post("/<code>/recalculate")

@@ -1,14 +1,12 @@
 """Invoices and payments across customers: filtered by customer, status and date, sorted by any column, a page at
 a time, and exported as CSV.
 
-An invoice or a payment belongs to the customer whose meter assignment covered its date. An invoice is *paid*
-when its meter's payments cover it, the oldest invoice first; *overdue* when it is not and its due date has
-passed; *open* otherwise; *withdrawn* once withdrawn.
+An invoice or a payment belongs to the customer whose meter assignment covered its date. An invoice's status is
+the one it stores (what the payments applied to it leave of it: *open*, *partly paid*, *paid*, or *withdrawn*),
+read as *overdue* when it still asks something after its due date.
 """
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
@@ -19,18 +17,26 @@ from wtforms.fields.choices import SelectChoice
 from backoffice.config import local_today
 from backoffice.exports import iso, plain, text_cell
 from backoffice.extensions import db
-from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
 from backoffice.web.lists import Column, CustomerFilter, DateRange, Listing
 from backoffice.web.words import WORDS
 
 bp = Blueprint("receivables", __name__)
 
 PER_PAGE = 50
-INVOICE_STATUSES = ("open", "overdue", "paid", "withdrawn")
+INVOICE_STATUSES = ("open", "partly_paid", "overdue", "paid", "withdrawn")
 PAYMENT_STATUSES = ("received", "withdrawn")
-CENT_HALF = Decimal("0.005")
-"""Sums compared to the cent: SQLite adds amounts as binary fractions."""
-INVOICE_CSV = ["number", "issued_on", "due_on", "customer_code", "customer_name", "meter", "amount", "status"]
+INVOICE_CSV = [
+    "number",
+    "issued_on",
+    "due_on",
+    "customer_code",
+    "customer_name",
+    "meter",
+    "amount",
+    "status",
+    "outstanding",
+]
 PAYMENT_CSV = ["id", "paid_on", "customer_code", "customer_name", "meter", "reference", "amount", "status"]
 
 
@@ -71,6 +77,7 @@ def export_invoices():
         Meter.serial,
         Invoice.amount,
         status.label("status"),
+        Invoice.outstanding,
     )
     return listing.export("invoices", INVOICE_CSV, columns, _invoice_row)
 
@@ -108,29 +115,11 @@ def _page(template: str, listing: Listing, query: Select, amount):
 
 def _invoices() -> tuple[Listing, Select, object]:
     """The invoices' list, the query of its rows (the invoice, its customer, meter and status) and the status."""
-    table = Invoice.__table__
-    kept = table.c.withdrawn_at.is_(None)
-    billed = select(
-        table.c.id,
-        func.sum(case((kept, table.c.amount), else_=0))
-        .over(partition_by=table.c.meter_id, order_by=(table.c.issued_on, table.c.id))
-        .label("billed"),
-    ).subquery("billed")
-    paid = (
-        select(func.coalesce(func.sum(Payment.amount), 0))
-        .where(Payment.meter_id == Invoice.meter_id, Payment.withdrawn_at.is_(None))
-        .scalar_subquery()
-    )
-    status = case(
-        (Invoice.withdrawn_at.is_not(None), "withdrawn"),
-        (billed.c.billed <= paid + CENT_HALF, "paid"),
-        (Invoice.due_on < local_today(), "overdue"),
-        else_="open",
-    )
+    status = invoice_status_sql(local_today())
     query = _holder(
-        select(Invoice, Customer.code, Customer.name, Meter.serial, status.label("status"))
-        .join(billed, billed.c.id == Invoice.id)
-        .join(Meter, Meter.id == Invoice.meter_id),
+        select(Invoice, Customer.code, Customer.name, Meter.serial, status.label("status")).join(
+            Meter, Meter.id == Invoice.meter_id
+        ),
         Invoice,
         Invoice.issued_on,
     )
@@ -142,6 +131,7 @@ def _invoices() -> tuple[Listing, Select, object]:
         Column("meter", _l("Meter"), Meter.serial),
         Column("amount", _l("Amount"), Invoice.amount, numeric=True),
         Column("status", _l("Status"), status),
+        Column("outstanding", _l("Outstanding"), Invoice.outstanding, numeric=True),
     ]
 
     def conditions(filters: InvoiceFilters) -> list:
@@ -214,6 +204,7 @@ def _invoice_row(row) -> list:
         text_cell(row.serial),
         plain(row.amount),
         row.status,
+        plain(row.outstanding),
     ]
 
 

@@ -168,9 +168,10 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
             number = f"INV-{customer.code}-{n + 1:02d}"
             amount = Decimal(rng.randrange(20, 90)) * 100_000
             if _missing(Invoice, number=number):
-                billing.add_invoice(meter, number, amount, month, month + timedelta(days=14))
+                issued = billing.add_invoice(meter, number, amount, month, month + timedelta(days=14))
                 if rng.random() < 0.8:
-                    billing.add_payment(meter, amount, month + timedelta(days=10), f"Transfer {number}")
+                    paid_on = month + timedelta(days=10)
+                    billing.add_payment(meter, amount, paid_on, f"Transfer {number}", invoice_ids=[issued.id])
                 invoices += 1
             month = month_start(month + timedelta(days=31))
     return meters, invoices

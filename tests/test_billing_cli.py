@@ -1,5 +1,5 @@
 """The ``backoffice billing`` commands: withdrawing an invoice or a payment, and what they refuse; the payments whose
-credit waits beside open invoices of the same customer."""
+credit waits beside open invoices of the same customer, and the rows dated when nobody held their meter."""
 
 from __future__ import annotations
 
@@ -126,6 +126,30 @@ def table_rows(output: str) -> list[list[str]]:
     return [[cell.strip() for cell in row if cell.strip()] for row in rows]
 
 
+def forged_entry(name: str) -> int:
+    """A journal entry written with SQL, for a forged row to refer to."""
+    return db.session.execute(
+        sa.text(
+            "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+            "VALUES (:number, CURRENT_DATE, 'forged', 'draft', CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"number": f"F-{name}"},
+    ).scalar_one()
+
+
+def forged(table, **values) -> int:
+    """A row written with SQL, past the billing service, as a bad import would, with its forged journal entry (and
+    its withdrawal's, if withdrawn)."""
+    name = values.get("number") or values["reference"]
+    if values.get("withdrawn_at") is not None:
+        values["withdrawal_entry_id"] = forged_entry(f"{name}-W")
+    row_id = db.session.execute(
+        sa.insert(table).values(entry_id=forged_entry(name), **values).returning(table.c.id)
+    ).scalar_one()
+    db.session.commit()
+    return row_id
+
+
 def test_unapplied_lists_the_credit_waiting_beside_open_invoices_of_the_same_customer(runner, meter):
     payment = db.session.scalar(sa.select(Payment).where(Payment.reference == "TRF-9"))
     billing.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 15), date(2026, 11, 30))
@@ -201,4 +225,78 @@ def test_unapplied_finds_nothing_where_every_payment_pays_what_its_customer_owes
     assert (result.exit_code, result.output) == (
         0,
         "No payment holds unapplied credit beside an open invoice of the same customer.\n",
+    )
+
+
+def test_orphans_lists_what_is_dated_when_nobody_held_the_meter_withdrawn_ones_marked(runner, meter):
+    invoice = forged(
+        Invoice.__table__,
+        meter_id=meter.id,
+        number="INV-0",
+        amount=D("75000"),
+        issued_on=date(2026, 9, 20),
+        due_on=date(2026, 9, 30),
+        outstanding=D("75000"),
+    )
+    payment = forged(
+        Payment.__table__,
+        meter_id=meter.id,
+        amount=D("10000"),
+        paid_on=date(2026, 9, 25),
+        reference="CASH-0",
+        withdrawn_at=sa.func.now(),
+        withdrawal_reason="Not ours",
+    )
+
+    result = runner.invoke(args=["billing", "orphans"])
+
+    assert result.exit_code == 1, result.output
+    assert table_rows(result.output) == [
+        ["invoice", "INV-0", "M-1", "2026-09-20", "Rp75.000,00", "no"],
+        ["payment", str(payment), "M-1", "2026-09-25", "Rp10.000,00", "yes"],
+    ]
+    assert result.output.splitlines()[-1] == (
+        "1 invoice(s) and 1 payment(s) dated when nobody held their meter, 1 of them withdrawn (they count nowhere)."
+    )
+    # An orphan cannot be withdrawn: its reversal has nobody to post to.
+    with pytest.raises(billing.BillingError, match="was not assigned to any customer on 2026-09-20"):
+        billing.withdraw_invoice(db.session.get(Invoice, invoice), "Not ours")
+
+    # Withdrawn ones alone count nowhere: listed, and nothing to do.
+    db.session.execute(
+        sa.update(Invoice.__table__)
+        .where(Invoice.id == invoice)
+        .values(withdrawn_at=sa.func.now(), withdrawal_entry_id=forged_entry("INV-0-W"), outstanding=0)
+    )
+    db.session.commit()
+    result = runner.invoke(args=["billing", "orphans"])
+    assert result.exit_code == 0, result.output
+    assert [row[-1] for row in table_rows(result.output)] == ["yes", "yes"]
+
+
+def test_orphans_finds_nothing_once_the_meter_is_assigned_for_the_period(runner, meter):
+    assert runner.invoke(args=["billing", "orphans"]).output == (
+        "Every invoice and payment is dated in a period when a customer held its meter.\n"
+    )
+    hotel = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == meter.id))
+    billing.deactivate(hotel, date(2026, 11, 16))
+    forged(
+        Invoice.__table__,
+        meter_id=meter.id,
+        number="INV-3",
+        amount=D("60000"),
+        issued_on=date(2026, 11, 18),
+        due_on=date(2026, 12, 5),
+        outstanding=D("60000"),
+    )
+    result = runner.invoke(args=["billing", "orphans"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == "1 invoice(s) and 0 payment(s) dated when nobody held their meter."
+
+    billing.assign_meter(meter, CustomerFactory(code="SHOP"), date(2026, 11, 17))
+
+    result = runner.invoke(args=["billing", "orphans"])
+    assert (result.exit_code, result.output) == (
+        0,
+        "Every invoice and payment is dated in a period when a customer held its meter.\n",
     )

@@ -136,6 +136,62 @@ def _unapplied_beside_open() -> dict[tuple, list[tuple]]:
     return found
 
 
+@billing.command("orphans", help="List invoices and payments dated when nobody held their meter.")
+def billing_orphans() -> None:
+    from rich.table import Table
+
+    found = _orphans()
+    console = _console()
+    if not found:
+        console.print("Every invoice and payment is dated in a period when a customer held its meter.")
+        return
+    table = Table("kind", "invoice / payment", "meter", "date", "amount", "withdrawn", box=None)
+    table.columns[4].justify = "right"
+    for row in found:
+        withdrawn = "yes" if row.withdrawn_at is not None else "no"
+        table.add_row(row.kind, row.reference, row.serial, f"{row.on:%Y-%m-%d}", _money(row.amount), withdrawn)
+    console.print(table)
+    invoices = sum(row.kind == "invoice" for row in found)
+    withdrawn = sum(row.withdrawn_at is not None for row in found)
+    summary = f"{invoices} invoice(s) and {len(found) - invoices} payment(s) dated when nobody held their meter"
+    console.print(summary + (f", {withdrawn} of them withdrawn (they count nowhere)." if withdrawn else "."))
+    # Only what counts asks for something to be done.
+    sys.exit(1 if withdrawn < len(found) else 0)
+
+
+def _orphans() -> list:
+    """The invoices and payments, withdrawn or not, that no period of their meter covers, by date: kind, invoice
+    number or payment id, meter serial, date, amount, when withdrawn."""
+    from sqlalchemy import String, cast, exists, literal, select, union_all
+
+    from backoffice.extensions import db
+    from backoffice.models import Invoice, Meter, MeterAssignment, Payment, covers
+
+    meters, held = Meter.__table__, MeterAssignment.__table__
+
+    def nobody_held(table, kind: str, reference, on):
+        return (
+            select(
+                literal(kind).label("kind"),
+                table.c.id,
+                reference.label("reference"),
+                meters.c.serial,
+                on.label("on"),
+                table.c.amount,
+                table.c.withdrawn_at,
+            )
+            .join(meters, meters.c.id == table.c.meter_id)
+            .where(~exists().where(held.c.meter_id == table.c.meter_id, covers(held.c, on)))
+        )
+
+    invoices, payments = Invoice.__table__, Payment.__table__
+    found = union_all(
+        nobody_held(invoices, "invoice", invoices.c.number, invoices.c.issued_on),
+        nobody_held(payments, "payment", cast(payments.c.id, String), payments.c.paid_on),
+    ).subquery()
+    return db.session.execute(select(found).order_by(found.c.on, found.c.kind, found.c.id)).all()
+
+
 def _money(value) -> str:
     from backoffice.money import format_money
 

@@ -1,13 +1,16 @@
-"""``backoffice billing``: withdrawing postpaid invoices and payments."""
+"""``backoffice billing``: withdrawing postpaid invoices and payments, and finding the rows that need a look."""
 
 from __future__ import annotations
 
+import sys
+
 import click
+from flask import current_app
 
-from backoffice.cli.common import VALUE_DATE, Group, _day
+from backoffice.cli.common import VALUE_DATE, Group, _console, _day
 
 
-@click.group(cls=Group, help="Correct postpaid invoices and payments.")
+@click.group(cls=Group, help="Correct postpaid invoices and payments, and find the ones that need a look.")
 def billing() -> None:
     pass
 
@@ -61,3 +64,135 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
         raise click.ClickException(str(error)) from None
     entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)
     click.echo(f"{what} withdrawn: entry {entry.number} dated {entry.entry_date:%Y-%m-%d}.")
+
+
+@billing.command("unapplied", help="List payments with unapplied credit beside open invoices of the same customer.")
+def billing_unapplied() -> None:
+    from rich.table import Table
+
+    found = _unapplied_beside_open()
+    console = _console()
+    if not found:
+        console.print("No payment holds unapplied credit beside an open invoice of the same customer.")
+        return
+    table = Table("payment", "paid on", "meter", "customer", "unapplied", "open invoices", box=None)
+    table.columns[4].justify = "right"
+    for payment, waiting in found.items():
+        payment_id, paid_on, serial, code, unapplied = payment
+        invoices = ", ".join(f"{number} {_money(outstanding)}" for number, outstanding in waiting)
+        table.add_row(str(payment_id), f"{paid_on:%Y-%m-%d}", serial, code, _money(unapplied), invoices)
+    console.print(table)
+    credit = sum(unapplied for *_, unapplied in found)
+    invoices = len({number for waiting in found.values() for number, _ in waiting})
+    console.print(
+        f"{len(found)} payment(s) hold {_money(credit)} of unapplied credit beside {invoices} open invoice(s) of the "
+        "same customer."
+    )
+    sys.exit(1)
+
+
+def _unapplied_beside_open() -> dict[tuple, list[tuple]]:
+    """Each payment not withdrawn with an unapplied part (id, date, meter serial, holder's code, unapplied), oldest
+    first, with the open invoices of the same meter and holder (number, outstanding), oldest first."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
+
+    payments, invoices, meters = Payment.__table__, Invoice.__table__, Meter.__table__
+    paid_at, issued_at = MeterAssignment.__table__.alias("paid_at"), MeterAssignment.__table__.alias("issued_at")
+    customers = Customer.__table__
+    rows = db.session.execute(
+        select(
+            payments.c.id,
+            payments.c.paid_on,
+            meters.c.serial,
+            customers.c.code,
+            payments.c.unapplied,
+            invoices.c.number,
+            invoices.c.outstanding,
+        )
+        .join(meters, meters.c.id == payments.c.meter_id)
+        .join(paid_at, (paid_at.c.meter_id == payments.c.meter_id) & covers(paid_at.c, payments.c.paid_on))
+        .join(customers, customers.c.id == paid_at.c.customer_id)
+        .join(invoices, invoices.c.meter_id == payments.c.meter_id)
+        .join(
+            issued_at,
+            (issued_at.c.meter_id == invoices.c.meter_id)
+            & covers(issued_at.c, invoices.c.issued_on)
+            & (issued_at.c.customer_id == paid_at.c.customer_id),
+        )
+        .where(
+            payments.c.unapplied > 0,
+            payments.c.withdrawn_at.is_(None),
+            invoices.c.outstanding > 0,
+            invoices.c.withdrawn_at.is_(None),
+        )
+        .order_by(payments.c.paid_on, payments.c.id, invoices.c.issued_on, invoices.c.id)
+    )
+    found: dict[tuple, list[tuple]] = {}
+    for row in rows:
+        found.setdefault(tuple(row[:5]), []).append((row.number, row.outstanding))
+    return found
+
+
+@billing.command("orphans", help="List invoices and payments dated when nobody held their meter.")
+def billing_orphans() -> None:
+    from rich.table import Table
+
+    found = _orphans()
+    console = _console()
+    if not found:
+        console.print("Every invoice and payment is dated in a period when a customer held its meter.")
+        return
+    table = Table("kind", "invoice / payment", "meter", "date", "amount", "withdrawn", box=None)
+    table.columns[4].justify = "right"
+    for row in found:
+        withdrawn = "yes" if row.withdrawn_at is not None else "no"
+        table.add_row(row.kind, row.reference, row.serial, f"{row.on:%Y-%m-%d}", _money(row.amount), withdrawn)
+    console.print(table)
+    invoices = sum(row.kind == "invoice" for row in found)
+    withdrawn = sum(row.withdrawn_at is not None for row in found)
+    summary = f"{invoices} invoice(s) and {len(found) - invoices} payment(s) dated when nobody held their meter"
+    console.print(summary + (f", {withdrawn} of them withdrawn (they count nowhere)." if withdrawn else "."))
+    # Only what counts asks for something to be done.
+    sys.exit(1 if withdrawn < len(found) else 0)
+
+
+def _orphans() -> list:
+    """The invoices and payments, withdrawn or not, that no period of their meter covers, by date: kind, invoice
+    number or payment id, meter serial, date, amount, when withdrawn."""
+    from sqlalchemy import String, cast, exists, literal, select, union_all
+
+    from backoffice.extensions import db
+    from backoffice.models import Invoice, Meter, MeterAssignment, Payment, covers
+
+    meters, held = Meter.__table__, MeterAssignment.__table__
+
+    def nobody_held(table, kind: str, reference, on):
+        return (
+            select(
+                literal(kind).label("kind"),
+                table.c.id,
+                reference.label("reference"),
+                meters.c.serial,
+                on.label("on"),
+                table.c.amount,
+                table.c.withdrawn_at,
+            )
+            .join(meters, meters.c.id == table.c.meter_id)
+            .where(~exists().where(held.c.meter_id == table.c.meter_id, covers(held.c, on)))
+        )
+
+    invoices, payments = Invoice.__table__, Payment.__table__
+    found = union_all(
+        nobody_held(invoices, "invoice", invoices.c.number, invoices.c.issued_on),
+        nobody_held(payments, "payment", cast(payments.c.id, String), payments.c.paid_on),
+    ).subquery()
+    return db.session.execute(select(found).order_by(found.c.on, found.c.kind, found.c.id)).all()
+
+
+def _money(value) -> str:
+    from backoffice.money import format_money
+
+    return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])

@@ -62,6 +62,8 @@ CUSTOMER = ("C0004", demo.CUSTOMERS[3])
 """The customer whose ledger and statement are shown (the demo's fourth: Hotel Cempaka)."""
 MISTAKEN = "C0011"
 """The demo customer whose wallet balance is overwritten for the reconciliation run to find."""
+PAYER, PAID_INVOICE = "C0002", "INV-C0002-04"
+"""A postpaid customer with older invoices open, paying a newer one."""
 OVERWRITTEN_ORDERS = ("DEMO-00003", "DEMO-00017")
 """Demo orders of the first month (off the orders list's first page) whose grand totals are overwritten."""
 
@@ -106,6 +108,15 @@ def statement(page) -> None:
     expect(page.locator("#statement-lines")).to_contain_text("Opening deposit")
 
 
+def payment_form(page) -> None:
+    """A payment typed on the billing tab: its reference names an open invoice, which the form ticks."""
+    page.goto(f"/customers/{PAYER}?tab=billing")
+    page.fill("#payment-amount", "7.400.000")
+    page.locator("#payment-reference").press_sequentially(f"Transfer {PAID_INVOICE}")
+    expect(page.locator("#payment-invoices input:checked")).to_have_count(1)
+    page.locator("#payment-invoices").scroll_into_view_if_needed()
+
+
 def reconciliation_run(page) -> None:
     """The newest run, opened from the reconciliation page."""
     page.goto("/reconciliation")
@@ -123,6 +134,7 @@ SCREENS = {
     "order-form": Screen(CLERK, LAPTOP, order_form),
     "customer-ledger": Screen(CLERK, LAPTOP, customer_ledger, full_page=True),
     "statement": Screen(CLERK, LAPTOP, statement, full_page=True),
+    "payment-form": Screen(CLERK, LAPTOP, payment_form),
     "reconciliation-run": Screen(ADMIN, LAPTOP, reconciliation_run, full_page=True),
     "approvals": Screen(SECOND_ADMIN, LAPTOP, waiting_approvals, full_page=True),
     "orders-phone": Screen(CLERK, PHONE, orders_list),

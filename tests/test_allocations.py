@@ -255,3 +255,15 @@ def test_the_migration_applies_existing_payments_oldest_first_and_verifies_clean
         "payments", "unapplied", db.session.scalar(sa.select(Payment.id).where(Payment.meter_id == other_id))
     ) == D("20.00")
     assert outstanding_agrees() and clean()
+
+
+def test_a_fix_leaves_a_meter_whose_payment_was_changed_outside_the_application(app):
+    meter, _customer, (first,) = meter_with_invoices("100")
+    payment = billing.add_payment(meter, D("30"), date(2026, 11, 10))
+    corrupt("payments", "amount", payment.id, "100")
+    corrupt("invoices", "outstanding", first.id, "100")
+    fixed = run(RunMode.FIX, checks=["invoice_outstanding"])
+    held = db.session.scalars(discrepancies(fixed.id, "invoice_outstanding")).all()
+    assert [(d.entity_id, d.fixed) for d in held] == [(first.id, False)]
+    assert "changed outside the application" in held[0].reason
+    assert state(first) == [(D("100.00"), "open")]

@@ -43,15 +43,18 @@ class _Allocated(Check):
         return [self.table.c.meter_id.in_(held)]
 
     def sources(self):
-        """The entity's own row: an invoice or a payment changed outside the application is never settled."""
-        return (
-            (
-                self.table,
-                lambda keys: select(self.table.c.id.label("key"), self.table.c.id.label("row_id")).where(
-                    self.table.c.id.in_(keys)
-                ),
-            ),
-        )
+        """The invoices and payments of the entity's meter, which its fix applies again: one changed outside the
+        application holds the fix."""
+        entity = self.table.alias("entity")
+
+        def of_the_meter(source):
+            return lambda keys: (
+                select(entity.c.id.label("key"), source.c.id.label("row_id"))
+                .join(source, source.c.meter_id == entity.c.meter_id)
+                .where(entity.c.id.in_(keys))
+            )
+
+        return ((invoices, of_the_meter(invoices)), (payments, of_the_meter(payments)))
 
     def write(self, connection, ids):
         # Imported by the fix that writes, not with the checks: listing or verifying them needs no allocation.

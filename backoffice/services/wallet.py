@@ -91,6 +91,13 @@ class NeedsApproval(WalletError):
         super().__init__(refusal % values)
 
 
+class NoReason(WalletError):
+    """A reversal asked for without saying why: every reversal states its reason, whoever posts it."""
+
+    def __init__(self) -> None:
+        super().__init__(_("Say why the movement is reversed: every reversal states its reason."))
+
+
 class AlreadyReversed(WalletError):
     def __init__(self, original_id: int, reversal: BalanceTransaction) -> None:
         super().__init__(
@@ -214,7 +221,7 @@ def adjustment(
 def reverse(
     transaction_: BalanceTransaction | int,
     *,
-    description: str = "",
+    description: str,
     user: User | None = None,
     value_date: date | None = None,
     refuse_again: bool = False,
@@ -224,7 +231,8 @@ def reverse(
 
     A reversed charge or recharge is a ``reversal`` row, with the original's accounts swapped (a
     wrong deposit goes back to cash, a wrong charge back out of revenue); a reversed adjustment
-    is the opposite adjustment. A reversal is dated on or after what it reverses.
+    is the opposite adjustment. A reversal is dated on or after what it reverses, and its ``description`` says why
+    (:class:`NoReason` when blank).
     """
     original = movement_by_id(_id(transaction_))
     movement = reversal(original, description=description, user=user, value_date=value_date)
@@ -234,20 +242,22 @@ def reverse(
 
 
 def reversal(
-    original: BalanceTransaction, *, description: str = "", user: User | None = None, value_date: date | None = None
+    original: BalanceTransaction, *, description: str, user: User | None = None, value_date: date | None = None
 ) -> Movement:
     """The movement :func:`reverse` posts, checked; raises :class:`WalletError`."""
     if (refused := not_reversible(original)) is not None:
         raise WalletError(refused)
     if value_date is not None and value_date < original.value_date:
         raise DatedBeforeReversed(original)
+    if not description.strip():
+        raise NoReason()
     return Movement(
         kind=reversal_kind(original),
         amount=-original.signed_amount,
         customer_id=original.customer_id,
         value_date=value_date,
         reference=Reference("balance_transaction", original.id),
-        description=description or f"Reversal of {original.kind.value} #{original.id}",
+        description=description.strip(),
         reason=original.reason,
         reverses_id=original.id,
         idempotency_key=own_key("reversal", original.id),

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import seals
@@ -22,9 +22,11 @@ from backoffice.extensions import db
 from backoffice.locking import lock_customers
 from backoffice.models import (
     AdjustmentReason,
+    ApprovalKind,
     ApprovalRequest,
     BalanceTransaction,
     Customer,
+    Role,
     TamperedEvidence,
     TransactionKind,
     User,
@@ -349,12 +351,15 @@ def _adjusted_today(movement: Movement) -> Decimal:
     """What the customer's money moved by hand today (the installation's day) without an approval moved: its
     adjustments and reversals, and what corrections of its readings' source data gave back (for each reading, what
     the day's movements for it returned net, when that is money given back; a reading recorded and deleted the same
-    day gives back nothing), the movements posted by approving a request left out. So are the rows no valid seal
-    vouches for (:func:`_forged`): money nobody moved through the application never counts toward a limit."""
+    day gives back nothing), the movements posted by approving a request left out, but for a clerk's request one
+    admin approved alone (:func:`_approved_by_one_admin`). So are the rows no valid seal vouches for
+    (:func:`_forged`): money nobody moved through the application never counts toward a limit."""
     if movement.kind not in (Kind.ADJUSTMENT, Kind.REVERSAL):
         return Decimal(0)
     day_began = datetime.combine(local_today(), time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
-    approved = select(ApprovalRequest.result_movement_id).where(ApprovalRequest.result_movement_id.is_not(None))
+    approved = select(ApprovalRequest.result_movement_id).where(
+        ApprovalRequest.result_movement_id.is_not(None), ~_approved_by_one_admin()
+    )
     forged = _forged(movement.customer_id, day_began)
     moved = db.session.scalar(
         select(func.coalesce(func.sum(BalanceTransaction.amount), 0)).where(
@@ -379,6 +384,17 @@ def _adjusted_today(movement: Movement) -> Decimal:
     )
     given_back = db.session.scalar(select(func.coalesce(func.sum(per_reading.c.net), 0)).where(per_reading.c.net > 0))
     return Decimal(moved) + Decimal(given_back)
+
+
+def _approved_by_one_admin():
+    """The requests one admin approved alone: a clerk's wallet reversal within the limit, which that admin moved by
+    hand as much as one they posted themselves."""
+    clerks = select(User.id).where(User.role != Role.ADMIN)
+    return and_(
+        ApprovalRequest.kind == ApprovalKind.WALLET_REVERSAL,
+        ApprovalRequest.first_approved_by_id.is_(None),
+        ApprovalRequest.requested_by_id.in_(clerks),
+    )
 
 
 def _forged(customer_id: int, day_began: datetime) -> list[int]:

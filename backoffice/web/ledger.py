@@ -1,7 +1,8 @@
 """Corrections of a customer's prepaid ledger: a movement's page with its reversal, and adjusting a balance.
 
-Both move money without a deposit or a sale behind it, so both are an admin's. Every reversal says why. What a
-correction posts is said before it is confirmed, with the accounts the rule table names.
+Both move money without a deposit or a sale behind it, so both are an admin's; a clerk asks for a movement's
+reversal, which an admin decides on Approvals. Every reversal says why. What a correction posts is said before it
+is confirmed, with the accounts the rule table names.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.customer_forms import REASONS, VALUE_DATE_HELP, AdjustForm
 from backoffice.web.customer_page import customer_or_404, posting_of, render_customer
 from backoffice.web.forms import FlaskForm
-from backoffice.web.pending import pending_notice
+from backoffice.web.pending import pending_notice, reversal_asked
 from backoffice.web.words import word
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
@@ -106,6 +107,17 @@ def reverse(code: str, movement_id: int):
     )
 
 
+@bp.post("/movements/<int:movement_id>/ask-reversal")
+@requires_role(Role.FINANCE)
+def ask_reversal(code: str, movement_id: int):
+    """A clerk asks for the movement's reversal, saying why: a pending request that an admin decides."""
+    original = _movement(customer_or_404(code), movement_id)
+    return _submit(
+        original,
+        lambda why, on: approvals.ask_wallet_reversal(original, description=why, value_date=on, user=current_user),
+    )
+
+
 def _submit(original: BalanceTransaction, correcting, *, no_reason: str | None = None):
     """Reverse the movement, or ask for its reversal, through ``correcting(why, value_date)``: what it refuses is said
     under its field (``no_reason``: what to say for a blank reason) or on the page, and writes nothing."""
@@ -140,7 +152,9 @@ def _done(done: BalanceTransaction | ApprovalRequest, movement_id: int) -> str:
             id=done.id,
             reversed=movement_id,
         )
-    return pending_notice(done)
+    if done.requested_by.is_admin:
+        return pending_notice(done)
+    return reversal_asked(done)
 
 
 def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = None):

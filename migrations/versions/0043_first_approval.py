@@ -1,7 +1,7 @@
 """approval requests: a clerk's request above the approval limit is approved by two admins, the first recorded
 
-Revision ID: 0042
-Revises: 0041
+Revision ID: 0043
+Revises: 0042
 Create Date: 2026-12-12 09:00:00.000000
 
 - ``approval_requests.first_approved_by_id``, ``first_approved_at``: the first admin's approval of a request a
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0042"
-down_revision = "0041"
+revision = "0043"
+down_revision = "0042"
 branch_labels = None
 depends_on = None
 

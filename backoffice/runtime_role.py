@@ -41,12 +41,15 @@ CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
         "rejection_reason",
         "result_movement_id",
         "result_entry_id",
+        "first_approved_by_id",
+        "first_approved_at",
     ),
     "tampered_evidence": ("resolution", "reason", "resolved_by_id", "resolved_at", "reviewed_seal"),
 }
 """What the application changes in the rows of an append-only table after inserting them, column by column: a
 draft journal entry is posted (by whom, when, with the source it records and its description) or voided, an
-approval request is decided, and an admin decides on tampered evidence. Their triggers refuse each change once the
+approval request is approved first (a clerk's, above the limit) and decided, and an admin decides on tampered
+evidence. Their triggers refuse each change once the
 entry is posted, the request or the finding is decided. No other column of these tables is ever updated (a run
 ends through ``end_reconciliation_run``), and no row of any append-only table is ever deleted."""
 

@@ -191,6 +191,9 @@ decisions = TamperedEvidence.__table__
 allocations = PaymentAllocation.__table__
 
 DECISION = ("status", "decided_by_id", "decided_at", "rejection_reason", "result_movement_id", "result_entry_id")
+FIRST_APPROVAL = ("first_approved_by_id", "first_approved_at")
+"""A clerk's request above the approval limit, approved by a first admin while it stays pending: sealed as it is
+written, after the request, as the decision is."""
 
 _FIXED: tuple[Evidence, ...] = (
     Evidence(
@@ -215,9 +218,18 @@ _FIXED: tuple[Evidence, ...] = (
     Evidence(
         "approval_requests",
         requests,
-        _all_but(requests, *DECISION),
+        _all_but(requests, *DECISION, *FIRST_APPROVAL),
         customer=lambda: requests.c.customer_id,
         label="approval request",
+    ),
+    Evidence(
+        "approval_first_approvals",
+        requests,
+        FIRST_APPROVAL,
+        sealed=requests.c.first_approved_by_id.is_not(None),
+        previous_kind="approval_requests",
+        customer=lambda: requests.c.customer_id,
+        label="first approval of an approval request",
     ),
     Evidence(
         "approval_decisions",
@@ -841,8 +853,8 @@ def bounds(connection: Connection, evidence: Evidence) -> tuple[int | None, int 
 
 def seal_existing(connection: Connection) -> None:
     """Seal every row of evidence there is, as the database holds it now: once, the day sealing starts (migration
-    0032). Kinds whose tables a later migration creates are left out, and so are the columns it adds (NULL
-    until written, they are left out of a seal anyway)."""
+    0032). Kinds whose tables or columns a later migration creates are left out, and so are the columns it adds
+    (NULL until written, they are left out of a seal anyway)."""
     inspector = inspect(connection)
     tables = set(inspector.get_table_names())
     key = _key()
@@ -850,7 +862,10 @@ def seal_existing(connection: Connection) -> None:
         if evidence.table.name not in tables:
             continue
         present = {column["name"] for column in inspector.get_columns(evidence.table.name)}
-        there = replace(evidence, covered=tuple(name for name in evidence.covered if name in present))
+        covered = tuple(name for name in evidence.covered if name in present)
+        if not covered:
+            continue
+        there = replace(evidence, covered=covered)
         rows = _unsealed(connection, there, literal(True))
         if rows:
             connection.execute(insert(seals), _sealing(connection, there, rows, key))
@@ -861,7 +876,10 @@ def _request_asked(_mapper, _connection, target: ApprovalRequest) -> None:
 
 
 def _request_decided(_mapper, _connection, target: ApprovalRequest) -> None:
-    pending("approval_decisions", target.id, session=object_session(target))
+    """A request approved first, or decided: what of it is evidence by now is sealed (each once)."""
+    session = object_session(target)
+    pending("approval_first_approvals", target.id, session=session)
+    pending("approval_decisions", target.id, session=session)
 
 
 _LISTENERS = (

@@ -306,10 +306,12 @@ def test_a_day_s_reversals_count_together_with_adjustments_against_the_limit(app
     app.config["APPROVAL_ABOVE"] = D("1000000")
     wallet.recharge(hotel, D("3600000"))
     charges = [wallet.charge(hotel, D("900000")).id for _ in range(4)]
-    wallet.reverse(charges[0], user=maker)  # 900.000 given back: within the limit, posted at once
+    wallet.reverse(
+        charges[0], description="Entered by mistake", user=maker
+    )  # 900.000 given back: within the limit, posted at once
     before = written()
     with pytest.raises(wallet.NeedsApproval, match=r"Rp900\.000,00, with the Rp900\.000,00 adjusted today"):
-        wallet.reverse(charges[1], user=maker)
+        wallet.reverse(charges[1], description="Entered by mistake", user=maker)
     assert written() == before
 
     log_in(client, maker)
@@ -485,7 +487,7 @@ def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner,
         adjusted.output
     )
     deposit = db.session.scalar(sa.select(BalanceTransaction))
-    reversed_ = runner.invoke(args=["ledger", "reverse", str(deposit.id)])
+    reversed_ = runner.invoke(args=["ledger", "reverse", str(deposit.id), "--description", "Deposited twice"])
     assert reversed_.exit_code == 1 and "Rp100.000,00 is above BACKOFFICE_APPROVAL_ABOVE" in reversed_.output
     assert written() == before and requests() == []
     assert runner.invoke(args=["ledger", "adjust", "HOTEL", "50.000", "--reason", "goodwill"]).exit_code == 0
@@ -501,7 +503,7 @@ def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_l
     with pytest.raises(wallet.NeedsApproval, match="a second admin approves it"):
         wallet.post_movement(wallet.adjustment(hotel, D("60000"), reason="goodwill", user=maker))
     with pytest.raises(wallet.NeedsApproval, match=r"Rp100\.000,00 is above the approval limit"):
-        wallet.reverse(deposit, user=maker)
+        wallet.reverse(deposit, description="Entered by mistake", user=maker)
     assert written() == before
 
     asked = approvals.ask_adjustment(

@@ -195,7 +195,7 @@ def test_every_money_event_posts_in_its_own_transaction(app):
     wallet.charge(customer.id, D("120000"))
     wallet.adjust(customer.id, D("5000"), description="Goodwill")
     mistaken = wallet.recharge(customer.id, D("50000"))
-    wallet.reverse(mistaken.id)
+    wallet.reverse(mistaken.id, description="Entered by mistake")
     assert entries_of("balance_transaction") == [
         [(CASH, D("500000.00"), D("0.00")), (CUSTOMER_DEPOSITS, D("0.00"), D("500000.00"))],
         [(CUSTOMER_DEPOSITS, D("120000.00"), D("0.00")), (GAS_REVENUE, D("0.00"), D("120000.00"))],
@@ -302,7 +302,7 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
             elif operation == "adjust":
                 wallet.adjust(customer.id, amount if n % 2 else -amount, description="Correction")
             elif operation == "reverse" and movements:
-                wallet.reverse(movements.pop(day % len(movements)))
+                wallet.reverse(movements.pop(day % len(movements)), description="Entered by mistake")
             elif operation == "read":  # a meter read twice a day is meant here
                 same_day = metering.same_day_reading(meter.id, on)
                 readings.append(

@@ -41,7 +41,7 @@ def ledger(app):
     doomed = metering.record_reading(meter.id, date(2026, 9, 3), D("10"))
     metering.delete_reading(doomed)
     charge = wallet.charge(customer, D("30000"), value_date=date(2026, 9, 15), description="Connection fee; urgent")
-    wallet.reverse(charge, value_date=date(2026, 9, 16))
+    wallet.reverse(charge, description="Entered by mistake", value_date=date(2026, 9, 16))
     wallet.adjust(customer, D("-2500"), reason="data_entry_error", value_date=date(2026, 10, 1))
     invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 9, 30), date(2026, 10, 30))
     payment = billing.add_payment(meter, D("200000"), date(2026, 10, 5), "TRF 1")

@@ -62,7 +62,7 @@ def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(limit, ho
     large = wallet.recharge(hotel, D("70000"), description="wrong customer too")
     for original in (deposit, large):
         wallet.recharge(hotel, D("1"), description="Rp 1", idempotency_key=f"reversal-of-{original.id}")
-    reversal = wallet.reverse(deposit, refuse_again=True)
+    reversal = wallet.reverse(deposit, description="Entered by mistake", refuse_again=True)
     assert (reversal.kind, reversal.reverses_id, reversal.signed_amount) == (
         TransactionKind.REVERSAL,
         deposit.id,
@@ -89,9 +89,9 @@ def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(li
             ),
         ).transaction
     before = written()
-    assert wallet.reverse(deposit).id == old.id
+    assert wallet.reverse(deposit, description="Entered by mistake").id == old.id
     with pytest.raises(wallet.AlreadyReversed, match=f"already reversed by #{old.id}"):
-        wallet.reverse(deposit, refuse_again=True)
+        wallet.reverse(deposit, description="Entered by mistake", refuse_again=True)
     assert written() == before
 
 

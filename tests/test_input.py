@@ -519,7 +519,10 @@ def _dated_forms(customer, meter) -> dict:
                 "adjust-value_date": "{day}",
             },
         ),
-        "reversal": (f"/customers/HOTEL/movements/{charged.id}/reverse", {"value_date": "{day}"}),
+        "reversal": (
+            f"/customers/HOTEL/movements/{charged.id}/reverse",
+            {"value_date": "{day}", "description": "Charged twice"},
+        ),
         "withdrawal": (
             f"/customers/HOTEL/invoices/{invoice.id}/withdraw",
             {"withdraw-reason": "Sent twice", "withdraw-value_date": "{day}"},

@@ -90,14 +90,16 @@ def test_an_adjustment_up_or_down_carries_its_reason_and_books_revenue(runner, p
 
 def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_adjustment(runner, plain_hotel):
     recharge = wallet.recharge(plain_hotel, D("40000"), value_date=date(2026, 11, 1))
-    reversed_ = runner.invoke(args=["ledger", "reverse", str(recharge.id), "--value-date", "2026-11-03"])
+    reversed_ = runner.invoke(
+        args=["ledger", "reverse", str(recharge.id), "--value-date", "2026-11-03", "--description", "Wrong customer"]
+    )
     assert reversed_.exit_code == 0, reversed_.output
     row = newest()
     assert (row.kind, row.signed_amount, row.reverses_id) == (TransactionKind.REVERSAL, D("-40000.00"), recharge.id)
     assert entry_of(row) == (date(2026, 11, 3), [("2000", D("40000.00"), D("0")), ("1000", D("0"), D("40000.00"))])
     assert f"reversal #{row.id} dated 2026-11-03: HOTEL balance Rp100.000,00." in reversed_.output
     goodwill = wallet.adjust(plain_hotel, D("700"), reason="goodwill")
-    undone = runner.invoke(args=["ledger", "reverse", str(goodwill.id)])
+    undone = runner.invoke(args=["ledger", "reverse", str(goodwill.id), "--description", "Given twice"])
     assert undone.exit_code == 0, undone.output
     row = newest()
     assert (row.kind, row.signed_amount, row.reason, row.reverses_id) == (
@@ -121,14 +123,32 @@ REFUSALS = [
     (["ledger", "adjust", "HOTEL", "1,234.5", "--reason", "goodwill"], 2, "separators"),
     (["ledger", "adjust", "HOTEL", "-200.000", "--reason", "write_off"], 1, "Insufficient balance"),
     (["ledger", "adjust", "NOPE", "1", "--reason", "goodwill"], 1, "Unknown customer code: NOPE"),
-    (["ledger", "reverse", "{reversed}"], 1, "Movement #{reversed} was already reversed by #{reversal}."),
-    (["ledger", "reverse", "{reversal}"], 1, "A reversal cannot itself be reversed"),
-    (["ledger", "reverse", "{undone}"], 1, "A reversal cannot itself be reversed"),
-    (["ledger", "reverse", "{gas}"], 1, "Movement #{gas} is what reading #{reading} cost: correct or delete"),
-    (["ledger", "reverse", "{charge}", "--value-date", "2026-10-31"], 1, "cannot be dated before the movement"),
-    (["ledger", "reverse", "{charge}", "--value-date", "{tomorrow}"], 1, "cannot be dated after today"),
-    (["ledger", "reverse", "999"], 1, "No ledger movement 999"),
-    (["ledger", "reverse", "x"], 2, "Invalid value for 'MOVEMENT_ID'"),
+    (
+        ["ledger", "reverse", "--description", "Entered twice", "{reversed}"],
+        1,
+        "Movement #{reversed} was already reversed by #{reversal}.",
+    ),
+    (["ledger", "reverse", "--description", "Entered twice", "{reversal}"], 1, "A reversal cannot itself be reversed"),
+    (["ledger", "reverse", "--description", "Entered twice", "{undone}"], 1, "A reversal cannot itself be reversed"),
+    (
+        ["ledger", "reverse", "--description", "Entered twice", "{gas}"],
+        1,
+        "Movement #{gas} is what reading #{reading} cost: correct or delete",
+    ),
+    (
+        ["ledger", "reverse", "--description", "Entered twice", "{charge}", "--value-date", "2026-10-31"],
+        1,
+        "cannot be dated before the movement",
+    ),
+    (
+        ["ledger", "reverse", "--description", "Entered twice", "{charge}", "--value-date", "{tomorrow}"],
+        1,
+        "cannot be dated after today",
+    ),
+    (["ledger", "reverse", "--description", "Entered twice", "999"], 1, "No ledger movement 999"),
+    (["ledger", "reverse", "--description", "Entered twice", "x"], 2, "Invalid value for 'MOVEMENT_ID'"),
+    (["ledger", "reverse", "{charge}"], 2, "Missing option '--description'"),
+    (["ledger", "reverse", "{charge}", "--description", "  "], 1, "Say why the movement is reversed"),
 ]
 
 
@@ -147,9 +167,9 @@ def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, p
         "charge": wallet.charge(plain_hotel, D("10"), value_date=date(2026, 11, 1)).id,
     }
     recharge = wallet.recharge(plain_hotel, D("5"))
-    ids |= {"reversed": recharge.id, "reversal": wallet.reverse(recharge).id}
+    ids |= {"reversed": recharge.id, "reversal": wallet.reverse(recharge, description="Entered by mistake").id}
     adjustment = wallet.adjust(plain_hotel, D("3"), reason="goodwill")
-    ids["undone"] = wallet.reverse(adjustment).id
+    ids["undone"] = wallet.reverse(adjustment, description="Entered by mistake").id
     before = written()
     result = runner.invoke(args=[arg.format(**ids) for arg in args])
     assert result.exit_code == status, result.output

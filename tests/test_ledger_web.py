@@ -40,6 +40,10 @@ def text(response) -> str:
     return " ".join(response.get_data(as_text=True).split())
 
 
+WHY = {"description": "Entered by mistake"}
+"""A reversal's reason: every reversal states one."""
+
+
 def tomorrow() -> str:
     return (local_today() + timedelta(days=1)).isoformat()
 
@@ -82,7 +86,9 @@ def test_a_value_date_that_cannot_be_is_refused_under_the_field_and_writes_nothi
 
 def test_each_movement_shows_its_value_date_posting_time_and_what_corrected_it(client, finance, hotel):
     first = db.session.scalar(sa.select(BalanceTransaction))
-    reversal = wallet.reverse(wallet.charge(hotel, D("2000"), value_date=date(2026, 10, 5)))
+    reversal = wallet.reverse(
+        wallet.charge(hotel, D("2000"), value_date=date(2026, 10, 5)), description="Entered by mistake"
+    )
     adjustment = wallet.adjust(hotel, D("300"), reason="write_off")
     page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
     row = re.search(rf'<tr id="movement-{reversal.reverses_id}".*?</tr>', page, re.S).group(0)
@@ -94,7 +100,7 @@ def test_each_movement_shows_its_value_date_posting_time_and_what_corrected_it(c
     assert f'reverses <a href="/customers/HOTEL/movements/{reversal.reverses_id}">#{reversal.reverses_id}</a>' in row
     assert "Write off" in re.search(rf'<tr id="movement-{adjustment.id}".*?</tr>', page, re.S).group(0)
     assert "1 Oct 2026" in re.search(rf'<tr id="movement-{first.id}".*?</tr>', page, re.S).group(0)
-    assert "Reverse</a>" not in page and 'id="adjust"' not in page  # a clerk corrects nothing here
+    assert "Reverse</a>" not in page and 'id="adjust"' not in page  # a clerk reverses and adjusts nothing here
 
 
 def test_an_admin_is_offered_to_reverse_what_can_be_reversed_only(client, admin, hotel):
@@ -103,7 +109,7 @@ def test_an_admin_is_offered_to_reverse_what_can_be_reversed_only(client, admin,
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     metering.record_reading(meter.id, date(2026, 11, 2), D("1"))
     reversed_ = wallet.charge(hotel, D("10"))
-    wallet.reverse(reversed_)
+    wallet.reverse(reversed_, description="Entered by mistake")
     page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
     offered = re.findall(r'href="/customers/HOTEL/movements/(\d+)#reverse"', page)
     assert offered == [str(db.session.scalar(sa.select(sa.func.min(BalanceTransaction.id))))]
@@ -143,7 +149,7 @@ def test_a_reversed_adjustment_is_the_opposite_adjustment(client, admin, hotel):
     adjustment = wallet.adjust(hotel, D("-2500"), reason="data_entry_error")
     page = text(client.get(f"/customers/HOTEL/movements/{adjustment.id}"))
     assert "Posts an adjustment of Rp2.500,00: Dr Gas revenue / Cr Customer deposits." in page
-    assert client.post(f"/customers/HOTEL/movements/{adjustment.id}/reverse", data={}).status_code == 302
+    assert client.post(f"/customers/HOTEL/movements/{adjustment.id}/reverse", data=WHY).status_code == 302
     row = newest()
     assert (row.kind, row.signed_amount, row.reason) == (TransactionKind.ADJUSTMENT, D("2500.00"), "data_entry_error")
 
@@ -151,9 +157,9 @@ def test_a_reversed_adjustment_is_the_opposite_adjustment(client, admin, hotel):
 def test_reversing_twice_says_it_was_already_reversed_and_posts_once(client, admin, hotel):
     charge = wallet.charge(hotel, D("700"))
     url = f"/customers/HOTEL/movements/{charge.id}/reverse"
-    assert client.post(url, data={}).status_code == 302
+    assert client.post(url, data=WHY).status_code == 302
     before = written()
-    again = client.post(url, data={})  # a second tab, or the back button
+    again = client.post(url, data=WHY)  # a second tab, or the back button
     assert again.status_code == 409
     assert f"Movement #{charge.id} was already reversed by #{newest().id}." in text(again)
     assert written() == before
@@ -179,14 +185,25 @@ def test_a_reversal_that_makes_no_sense_is_refused_with_its_reason_and_writes_no
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     metering.record_reading(meter.id, date(2026, 11, 2), D("1"))
     ids = {"gas": newest().id, "charge": wallet.charge(hotel, D("10"), value_date=date(2026, 11, 1)).id}
-    ids["reversal"] = wallet.reverse(wallet.recharge(hotel, D("1"))).id
+    ids["reversal"] = wallet.reverse(wallet.recharge(hotel, D("1")), description="Entered by mistake").id
     ids["recharge"] = wallet.recharge(hotel, D("1000")).id
     wallet.charge(hotel, wallet_balance(hotel))
     before = written()
-    data = {name: value.format(tomorrow=tomorrow()) for name, value in form.items()}
+    data = {name: value.format(tomorrow=tomorrow()) for name, value in (WHY | form).items()}
     response = client.post(f"/customers/HOTEL/movements/{ids[which]}/reverse", data=data)
     assert response.status_code == status
     assert message in text(response)
+    assert written() == before
+
+
+@pytest.mark.parametrize("why", ["", "   "])
+def test_a_reversal_without_a_reason_is_refused_under_why_even_within_the_limit(client, admin, hotel, why):
+    charge = wallet.charge(hotel, D("700"))
+    before = written()
+    response = client.post(f"/customers/HOTEL/movements/{charge.id}/reverse", data={"description": why})
+    assert response.status_code == 422
+    error = re.search(r'id="error-description">([^<]*)<', response.get_data(as_text=True)).group(1)
+    assert error == "Say why the movement is reversed: every reversal states its reason."
     assert written() == before
 
 
@@ -196,7 +213,7 @@ def wallet_balance(customer) -> Decimal:
 
 
 def test_a_movement_that_cannot_be_reversed_says_why_on_its_page(client, admin, hotel):
-    reversal = wallet.reverse(wallet.charge(hotel, D("1")))
+    reversal = wallet.reverse(wallet.charge(hotel, D("1")), description="Entered by mistake")
     page = text(client.get(f"/customers/HOTEL/movements/{reversal.id}"))
     assert 'id="cannot-reverse">A reversal cannot itself be reversed' in page and 'id="reverse"' not in page
 
@@ -292,10 +309,15 @@ def test_two_reversals_of_one_movement_at_once_post_one_and_the_second_is_told(a
 
     def second() -> None:
         with pytest.raises(wallet.AlreadyReversed) as refused:
-            wallet.reverse(charge_id, refuse_again=True)
+            wallet.reverse(charge_id, description="Entered by mistake", refuse_again=True)
         told.append(str(refused.value))
 
-    race(app, lambda: wallet.reverse(charge_id, refuse_again=True), second, hold_after="commit")
+    race(
+        app,
+        lambda: wallet.reverse(charge_id, description="Entered by mistake", refuse_again=True),
+        second,
+        hold_after="commit",
+    )
     reversal = db.session.scalar(sa.select(BalanceTransaction).where(BalanceTransaction.reverses_id == charge_id))
     assert told == [f"Movement #{charge_id} was already reversed by #{reversal.id}."]
     assert written() == (3, 3, D("100000.00"))
@@ -315,4 +337,7 @@ def test_a_correction_posted_without_its_csrf_token_is_refused_and_writes_nothin
     assert written() == before
     page = client.get(f"/customers/HOTEL/movements/{charge.id}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post(f"/customers/HOTEL/movements/{charge.id}/reverse", data={"csrf_token": token}).status_code == 302
+    assert (
+        client.post(f"/customers/HOTEL/movements/{charge.id}/reverse", data=WHY | {"csrf_token": token}).status_code
+        == 302
+    )

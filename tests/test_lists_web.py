@@ -263,7 +263,7 @@ def movements(app):
     wallet.recharge(hotel, D("100000"), value_date=today - timedelta(days=20), description="opening")
     wallet.recharge(bakery, D("5000.50"), value_date=today - timedelta(days=10))
     charge = wallet.charge(hotel, D("30000"), value_date=today - timedelta(days=5), description="gas")
-    wallet.reverse(charge, value_date=today - timedelta(days=4))
+    wallet.reverse(charge, description="Entered by mistake", value_date=today - timedelta(days=4))
     wallet.charge(bakery, D("1000"), value_date=today)
     return today
 

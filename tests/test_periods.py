@@ -574,11 +574,11 @@ def test_a_wallet_movement_dated_in_a_closed_month_is_refused_and_today_is_alway
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
         wallet.recharge(customer_id, D("5000"), value_date=m.last_day)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
-        wallet.reverse(deposit.id, value_date=m.in_last)
+        wallet.reverse(deposit.id, description="Entered by mistake", value_date=m.in_last)
     refused = runner.invoke(args=["ledger", "charge", "HOTEL", "100", "--value-date", f"{m.in_last:%Y-%m-%d}"])
     assert refused.exit_code == 1 and m.refused in refused.output
     assert (count(BalanceTransaction), count(JournalEntry)) == before
-    wallet.reverse(deposit.id)  # dated today, in the open period
+    wallet.reverse(deposit.id, description="Entered by mistake")  # dated today, in the open period
     assert count(BalanceTransaction) == before[0] + 1
 
 

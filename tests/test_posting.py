@@ -80,8 +80,8 @@ def test_each_wallet_movement_posts_the_accounts_its_rule_names(app):
         wallet.adjust(customer.id, D("-20"), reason="data_entry_error"),
         wallet.adjust(customer.id, D("50"), reason="goodwill"),
     ]
-    moved.append(wallet.reverse(moved[1]))
-    moved.append(wallet.reverse(moved[0].id))
+    moved.append(wallet.reverse(moved[1], description="Entered by mistake"))
+    moved.append(wallet.reverse(moved[0].id, description="Entered by mistake"))
     db.session.rollback()
     for movement in moved:
         row = db.session.get(BalanceTransaction, movement.id)

@@ -336,7 +336,7 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
             wallet.adjustment(customer_id, D("-60000"), reason="goodwill", user=maker), user=maker, reason="Goodwill"
         )
         assert approvals.approve(asked.id, checker).status is ApprovalStatus.APPROVED
-        wallet.reverse(small, user=maker)
+        wallet.reverse(small, description="Entered by mistake", user=maker)
 
         # A meter, its price, a reading with its charge, corrected, then deleted.
         meter = MeterFactory()

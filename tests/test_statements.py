@@ -39,7 +39,7 @@ def history(app):
     metering.correct_reading(august, date(2026, 8, 10), D("200"))
     metering.delete_reading(doomed)
     charge = wallet.charge(customer, D("30000"), value_date=date(2026, 10, 15), description="Connection fee")
-    wallet.reverse(charge, value_date=date(2026, 10, 20))
+    wallet.reverse(charge, description="Entered by mistake", value_date=date(2026, 10, 20))
     wallet.adjust(customer, D("-2500"), reason="data_entry_error", value_date=date(2026, 9, 30))
     wallet.adjust(customer, D("1000"), reason="goodwill", value_date=date(2026, 10, 1))
     return customer.id

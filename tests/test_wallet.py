@@ -13,10 +13,18 @@ from sqlalchemy import event
 
 from backoffice.extensions import db
 from backoffice.hooks import AppendOnly
-from backoffice.models import BalanceTransaction, Customer, CustomerStatus, Discrepancy, RunMode, TransactionKind
+from backoffice.models import (
+    ApprovalRequest,
+    BalanceTransaction,
+    Customer,
+    CustomerStatus,
+    Discrepancy,
+    RunMode,
+    TransactionKind,
+)
 from backoffice.reconcile.engine import discrepancies, run, scope_for
-from backoffice.services import wallet
-from tests.factories import CustomerFactory, corrupt, forged_recharge, past_the_guards, stored
+from backoffice.services import approvals, wallet
+from tests.factories import CustomerFactory, UserFactory, corrupt, forged_recharge, past_the_guards, stored
 
 D = Decimal
 WALLET_CHECKS = ["customer_wallet", "customer_status", "ledger_chain"]
@@ -103,7 +111,7 @@ def test_before_and_after_chain_through_every_kind_of_movement(app):
     wallet.recharge(customer, D("1000"))
     spent = wallet.charge(customer, D("300"))
     wallet.adjust(customer, D("-0.10"), description="rounding at the bank")
-    wallet.reverse(spent)
+    wallet.reverse(spent, description="Entered by mistake")
     assert ledger(customer.id) == [
         (TransactionKind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00")),
         (TransactionKind.CHARGE, D("-300.00"), D("1000.00"), D("700.00")),
@@ -119,12 +127,32 @@ def test_a_movement_is_reversed_once_and_a_reversed_adjustment_is_an_adjustment(
     customer = CustomerFactory()
     wallet.recharge(customer, D("1000"))
     correction = wallet.adjust(customer, D("5"), description="bank fee refund")
-    undo = wallet.reverse(correction)
+    undo = wallet.reverse(correction, description="Entered by mistake")
     assert (undo.kind, undo.signed_amount) == (TransactionKind.ADJUSTMENT, D("-5.00"))
-    assert wallet.reverse(correction).id == undo.id
+    assert wallet.reverse(correction, description="Entered by mistake").id == undo.id
     with pytest.raises(wallet.WalletError, match="cannot itself be reversed"):
-        wallet.reverse(wallet.reverse(wallet.charge(customer, D("1"))))
+        wallet.reverse(
+            wallet.reverse(wallet.charge(customer, D("1")), description="Entered by mistake"),
+            description="Entered by mistake",
+        )
     assert cached(customer.id)[:3] == (D("1000.00"), D("1000.00"), D("0.00"))
+
+
+@pytest.mark.parametrize("why", ["", " \t "])
+def test_a_reversal_states_its_reason_whoever_asks_for_it_or_posts_it(app, why):
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("1000"))
+    charge = wallet.charge(customer, D("300"))
+    clerk = UserFactory(role="finance")
+    before = ledger(customer.id), db.session.scalar(sa.select(sa.func.count(ApprovalRequest.id)))
+    with pytest.raises(wallet.NoReason, match="Say why the movement is reversed: every reversal states its reason"):
+        wallet.reverse(charge, description=why)
+    with pytest.raises(wallet.NoReason):
+        wallet.reversal(charge, description=why)
+    with pytest.raises(wallet.NoReason):
+        approvals.ask_wallet_reversal(charge, description=why, value_date=None, user=clerk)
+    assert (ledger(customer.id), db.session.scalar(sa.select(sa.func.count(ApprovalRequest.id)))) == before
+    assert wallet.reverse(charge, description="  Charged twice ").description == "Charged twice"
 
 
 def test_concurrent_charges_leave_one_success_and_never_a_negative_balance(app):
@@ -363,7 +391,7 @@ def test_random_sequences_leave_the_wallet_checks_clean(app, steps):
                 sign = 1 if len(movements) % 2 else -1
                 movements.append(wallet.adjust(customer.id, sign * amount, description="correction"))
             elif movements:
-                wallet.reverse(movements[int(amount * 100) % len(movements)])
+                wallet.reverse(movements[int(amount * 100) % len(movements)], description="Entered by mistake")
         except wallet.WalletError:
             pass
     record = verified(customer.id)

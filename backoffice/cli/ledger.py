@@ -83,9 +83,9 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
     )
 
 
-@ledger.command("reverse", help="Undo wallet movement ID whole, with the accounts it moved swapped back.")
+@ledger.command("reverse", help="Undo wallet movement ID whole, with the accounts it moved swapped back, saying why.")
 @click.argument("movement_id", type=int)
-@click.option("--description", default="", help="Why it is reversed.")
+@click.option("--description", required=True, help="Why it is reversed (required: every reversal says why).")
 @VALUE_DATE
 def ledger_reverse(movement_id, description, value_date) -> None:
     from backoffice.money import BeyondLimit

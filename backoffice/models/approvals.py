@@ -140,6 +140,11 @@ class ApprovalRequest(db.Model):
     """The wallet movement approving posted."""
     result_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     """The journal entry approving posted."""
+    first_approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    """A clerk's request above the approval limit: the admin who approved it first. It stays pending until a second
+    admin approves it (``services.approvals``); the database lets the first approval be written once (migration
+    0042)."""
+    first_approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     customer: Mapped[Customer | None] = relationship()
     movement: Mapped[BalanceTransaction | None] = relationship(
@@ -148,3 +153,4 @@ class ApprovalRequest(db.Model):
     entry: Mapped[JournalEntry | None] = relationship(foreign_keys=[entry_id])
     requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    first_approved_by: Mapped[User | None] = relationship(foreign_keys=[first_approved_by_id])

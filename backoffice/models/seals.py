@@ -39,7 +39,8 @@ class Seal(db.Model):
     __table_args__ = (Index("ix_seals_chain", "kind", "chain", "row_id"),)
 
     kind: Mapped[str] = mapped_column(String(64), primary_key=True)
-    """What is sealed: a table's name, or ``approval_decisions`` for a request's decision."""
+    """What is sealed: a table's name, or ``approval_decisions`` for a request's decision (``approval_first_approvals``
+    for its first approval)."""
     row_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, default=0)
     """A history version's transaction; 0 for the rest."""

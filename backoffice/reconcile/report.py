@@ -278,6 +278,7 @@ _EVIDENCE = {
     "journal_entries": "journal_entry",
     "approval_requests": "approval_request",
     "approval_decisions": "approval_request",
+    "approval_first_approvals": "approval_request",
     "reconciliation_runs": "reconciliation_run",
 }
 """Per kind of evidence but the history versions (named after their record's type), the entity type of its rows."""

@@ -64,6 +64,7 @@ SEALS = {
     "journal_entries": _l("Seal of the journal entry"),
     "approval_requests": _l("Seal of the approval request"),
     "approval_decisions": _l("Seal of the approval decision"),
+    "approval_first_approvals": _l("Seal of the first approval of an approval request"),
     "reconciliation_runs": _l("Seal of the reconciliation run"),
 }
 """An ``evidence_seals`` finding's field is the kind of evidence (see :mod:`backoffice.seals`): each one's words, but

@@ -9,10 +9,14 @@ UPDATE`` on PostgreSQL, the write lock on SQLite), then posts through the postin
 request approved in the same transaction: of two admins approving at once, the second finds it
 decided, and it posts once. A request that posting refuses when approved stays pending, unchanged.
 
+A clerk may ask too (a wallet movement's reversal): one admin's approval posts it within the limit; above it, as an
+admin's own reversal would wait for a second admin, it takes two: the first admin's approval is recorded, sealed,
+and the request stays pending until a second, different admin approves it (:func:`first_of_two`).
+
 Only what the application asked is decided: approving or rejecting verifies the request's seal first (and, for an
-entry, the entry as it was asked). A request without a valid seal was written past the application (by SQL); it is
-:class:`Tampered`, listed apart from the pending ones, and neither approved nor rejected: the evidence check
-reports it for an admin's review.
+entry, the entry as it was asked; for a first approval, its own seal). A request without a valid seal was written
+past the application (by SQL); it is :class:`Tampered`, listed apart from the pending ones, and neither approved nor
+rejected: the evidence check reports it for an admin's review.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice import seals
 from backoffice.extensions import db
+from backoffice.locking import lock_customers
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -95,6 +100,15 @@ class OwnRequest(ApprovalError):
         super().__init__(refusal % {"id": request.id})
 
 
+class ApprovedFirst(ApprovalError):
+    """The admin who approved a request first approving it again: its second approval is another admin's."""
+
+    def __init__(self, request: ApprovalRequest) -> None:
+        super().__init__(
+            _("You approved request #%(id)s first: a second admin approves it; nothing was changed.", id=request.id)
+        )
+
+
 class Tampered(ApprovalError):
     """A request without a valid seal: not asked through the application, so no one approves or rejects it."""
 
@@ -124,13 +138,17 @@ def pending_count() -> int:
 
 
 def tampered(request_id: int | None = None) -> set[int]:
-    """The ids of the pending requests (or of request ``request_id``) whose seal is missing or does not match them:
-    written past the application, never asked through it."""
+    """The ids of the pending requests (or of request ``request_id``) whose seal, or whose first approval's, is
+    missing or does not match them: written past the application, never asked (or approved) through it."""
     where = seals.requests.c.status == ApprovalStatus.PENDING.value
     if request_id is not None:
         where = seals.requests.c.id == request_id
-    verified = seals.verify(db.session.connection(), seals.kinds()["approval_requests"], where=where)
-    return {finding.row_id for finding in verified.findings}
+    connection, known = db.session.connection(), seals.kinds()
+    return {
+        finding.row_id
+        for kind in ("approval_requests", "approval_first_approvals")
+        for finding in seals.verify(connection, known[kind], where=where).findings
+    }
 
 
 def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
@@ -242,12 +260,16 @@ def entry_amount(entry_id: int) -> Decimal:
 
 def approve(request_id: int, user: User) -> ApprovalRequest:
     """Post what was asked and mark the request approved, in one transaction; raises :class:`ApprovalError` or
-    what posting refuses (``REFUSALS``), the request then staying pending."""
+    what posting refuses (``REFUSALS``), the request then staying pending. The first of two admins' approvals
+    (:func:`first_of_two`) posts nothing: checked as posting would be, it is recorded, and the request stays
+    pending."""
     with transaction() as session:
         request = _locked(request_id)
         if request.requested_by_id == user.id:
             raise OwnRequest(request)
         _refuse_tampered(request)
+        if request.first_approved_by_id == user.id:
+            raise ApprovedFirst(request)
         if request.kind.corrects_source:
             _apply(session, request, user)
             request.decided_by_id, request.decided_at = user.id, utcnow()
@@ -257,7 +279,14 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         connection = session.connection()
         if request.kind is ApprovalKind.JOURNAL_ENTRY:
             refuse_if_closed(connection, request.entry.entry_date)
-        posted = post(connection, _movement(request, user))
+        movement = _movement(request, user)
+        if request.kind is ApprovalKind.WALLET_REVERSAL and request.customer_id is not None:
+            lock_customers(connection, [request.customer_id])  # the day's money moved by hand, read under it
+        if first_of_two(request):
+            _would_post(session, movement)
+            request.first_approved_by_id, request.first_approved_at = user.id, utcnow()
+            return request
+        posted = post(connection, movement)
         if not as_asked:
             # Refused after posting's own refusals, which name the line at fault; the transaction undoes the post.
             raise ChangedSinceAsked(request)
@@ -267,6 +296,15 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request.result_entry_id, request.result_movement_id = posted.entry_id, movement_id
         request.status = ApprovalStatus.APPROVED
     return request
+
+
+def first_of_two(request: ApprovalRequest) -> bool:
+    """Whether approving the pending request now is the first of two admins' approvals, which posts nothing: a
+    wallet reversal a clerk asked for, not approved by an admin yet, that moves, with the customer's money moved by
+    hand today, more than the approval limit (as an admin's own reversal would wait for a second admin)."""
+    if request.kind is not ApprovalKind.WALLET_REVERSAL or request.first_approved_by_id is not None:
+        return False
+    return not request.requested_by.is_admin and wallet.reversal_needs_approval(request.movement)
 
 
 def _apply(session, request: ApprovalRequest, user: User) -> None:

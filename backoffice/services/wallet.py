@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import seals
@@ -22,9 +22,11 @@ from backoffice.extensions import db
 from backoffice.locking import lock_customers
 from backoffice.models import (
     AdjustmentReason,
+    ApprovalKind,
     ApprovalRequest,
     BalanceTransaction,
     Customer,
+    Role,
     TamperedEvidence,
     TransactionKind,
     User,
@@ -89,6 +91,13 @@ class NeedsApproval(WalletError):
                 "Ask for it on the customer's ledger tab."
             )
         super().__init__(refusal % values)
+
+
+class NoReason(WalletError):
+    """A reversal asked for without saying why: every reversal states its reason, whoever posts it."""
+
+    def __init__(self) -> None:
+        super().__init__(_("Say why the movement is reversed: every reversal states its reason."))
 
 
 class AlreadyReversed(WalletError):
@@ -214,7 +223,7 @@ def adjustment(
 def reverse(
     transaction_: BalanceTransaction | int,
     *,
-    description: str = "",
+    description: str,
     user: User | None = None,
     value_date: date | None = None,
     refuse_again: bool = False,
@@ -224,7 +233,8 @@ def reverse(
 
     A reversed charge or recharge is a ``reversal`` row, with the original's accounts swapped (a
     wrong deposit goes back to cash, a wrong charge back out of revenue); a reversed adjustment
-    is the opposite adjustment. A reversal is dated on or after what it reverses.
+    is the opposite adjustment. A reversal is dated on or after what it reverses, and its ``description`` says why
+    (:class:`NoReason` when blank).
     """
     original = movement_by_id(_id(transaction_))
     movement = reversal(original, description=description, user=user, value_date=value_date)
@@ -234,20 +244,22 @@ def reverse(
 
 
 def reversal(
-    original: BalanceTransaction, *, description: str = "", user: User | None = None, value_date: date | None = None
+    original: BalanceTransaction, *, description: str, user: User | None = None, value_date: date | None = None
 ) -> Movement:
     """The movement :func:`reverse` posts, checked; raises :class:`WalletError`."""
     if (refused := not_reversible(original)) is not None:
         raise WalletError(refused)
     if value_date is not None and value_date < original.value_date:
         raise DatedBeforeReversed(original)
+    if not description.strip():
+        raise NoReason()
     return Movement(
         kind=reversal_kind(original),
         amount=-original.signed_amount,
         customer_id=original.customer_id,
         value_date=value_date,
         reference=Reference("balance_transaction", original.id),
-        description=description or f"Reversal of {original.kind.value} #{original.id}",
+        description=description.strip(),
         reason=original.reason,
         reverses_id=original.id,
         idempotency_key=own_key("reversal", original.id),
@@ -339,12 +351,15 @@ def _adjusted_today(movement: Movement) -> Decimal:
     """What the customer's money moved by hand today (the installation's day) without an approval moved: its
     adjustments and reversals, and what corrections of its readings' source data gave back (for each reading, what
     the day's movements for it returned net, when that is money given back; a reading recorded and deleted the same
-    day gives back nothing), the movements posted by approving a request left out. So are the rows no valid seal
-    vouches for (:func:`_forged`): money nobody moved through the application never counts toward a limit."""
+    day gives back nothing), the movements posted by approving a request left out, but for a clerk's request one
+    admin approved alone (:func:`_approved_by_one_admin`). So are the rows no valid seal vouches for
+    (:func:`_forged`): money nobody moved through the application never counts toward a limit."""
     if movement.kind not in (Kind.ADJUSTMENT, Kind.REVERSAL):
         return Decimal(0)
     day_began = datetime.combine(local_today(), time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
-    approved = select(ApprovalRequest.result_movement_id).where(ApprovalRequest.result_movement_id.is_not(None))
+    approved = select(ApprovalRequest.result_movement_id).where(
+        ApprovalRequest.result_movement_id.is_not(None), ~_approved_by_one_admin()
+    )
     forged = _forged(movement.customer_id, day_began)
     moved = db.session.scalar(
         select(func.coalesce(func.sum(BalanceTransaction.amount), 0)).where(
@@ -369,6 +384,17 @@ def _adjusted_today(movement: Movement) -> Decimal:
     )
     given_back = db.session.scalar(select(func.coalesce(func.sum(per_reading.c.net), 0)).where(per_reading.c.net > 0))
     return Decimal(moved) + Decimal(given_back)
+
+
+def _approved_by_one_admin():
+    """The requests one admin approved alone: a clerk's wallet reversal within the limit, which that admin moved by
+    hand as much as one they posted themselves."""
+    clerks = select(User.id).where(User.role != Role.ADMIN)
+    return and_(
+        ApprovalRequest.kind == ApprovalKind.WALLET_REVERSAL,
+        ApprovalRequest.first_approved_by_id.is_(None),
+        ApprovalRequest.requested_by_id.in_(clerks),
+    )
 
 
 def _forged(customer_id: int, day_began: datetime) -> list[int]:

@@ -1,5 +1,6 @@
-"""Approvals: money moved by hand above the limit, pending until a second admin approves or rejects it. A request
-without a valid seal is listed apart, as tampered, with nothing to decide."""
+"""Approvals: money moved by hand above the limit, pending until a second admin approves or rejects it, and the
+reversals clerks ask for, which an admin decides (two above the limit). A request without a valid seal is listed
+apart, as tampered, with nothing to decide."""
 
 from __future__ import annotations
 
@@ -55,12 +56,20 @@ def approve(request_id: int):
         request = approvals.approve(request_id, current_user)
     except approvals.OwnRequest as error:
         return _page(request_id, str(error)), 403
-    except (approvals.AlreadyDecided, approvals.ChangedSinceAsked, approvals.Tampered) as error:
+    except (
+        approvals.AlreadyDecided,
+        approvals.ApprovedFirst,
+        approvals.ChangedSinceAsked,
+        approvals.Tampered,
+    ) as error:
         return _page(request_id, str(error)), 409
     except approvals.REFUSALS as error:
         return _page(request_id, _("Not posted, the request stays pending: %(error)s", error=error)), 422
     except approvals.NoSuchRequest:
         abort(404)
+    if request.status is ApprovalStatus.PENDING:
+        flash(_("Request #%(id)s approved first: it posts once a second admin approves it too.", id=request.id), "info")
+        return redirect(url_for("approvals.index"))
     if request.kind.corrects_source:
         return _applied(request)
     flash(_("Request #%(id)s approved: %(result)s posted.", id=request.id, result=_result(request)), "success")
@@ -104,6 +113,7 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
     options = [
         selectinload(ApprovalRequest.requested_by),
         selectinload(ApprovalRequest.decided_by),
+        selectinload(ApprovalRequest.first_approved_by),
         selectinload(ApprovalRequest.customer),
         selectinload(ApprovalRequest.entry),
     ]
@@ -132,6 +142,7 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
         tampered=tampered,
         decided=decided,
         forms=forms,
+        two_admins={r.id for r in pending if approvals.first_of_two(r)},
         error_id=request_id,
         error=error,
         limit=approvals.limit(),

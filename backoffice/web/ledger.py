@@ -1,7 +1,8 @@
 """Corrections of a customer's prepaid ledger: a movement's page with its reversal, and adjusting a balance.
 
-Both move money without a deposit or a sale behind it, so both are an admin's. What a
-correction posts is said before it is confirmed, with the accounts the rule table names.
+Both move money without a deposit or a sale behind it, so both are an admin's; a clerk asks for a movement's
+reversal, which an admin decides on Approvals. Every reversal says why. What a correction posts is said before it
+is confirmed, with the accounts the rule table names.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from wtforms.validators import Length, Optional
 
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.models import BalanceTransaction, Customer, Role
+from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Role
 from backoffice.money import shown
 from backoffice.posting.periods import PeriodClosed
 from backoffice.services import approvals, wallet
@@ -23,7 +24,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.customer_forms import REASONS, VALUE_DATE_HELP, AdjustForm
 from backoffice.web.customer_page import customer_or_404, posting_of, render_customer
 from backoffice.web.forms import FlaskForm
-from backoffice.web.pending import pending_notice
+from backoffice.web.pending import pending_notice, reversal_asked
 from backoffice.web.words import word
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
@@ -31,7 +32,9 @@ bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 
 class ReverseForm(FlaskForm):
     value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
-    description = StringField(_l("Why"), validators=[Length(max=300)])
+    description = StringField(
+        _l("Why"), validators=[Length(max=300)], description=_l("Required: every reversal says why it is made.")
+    )
 
 
 @bp.post("/adjust")
@@ -88,53 +91,70 @@ def movement(code: str, movement_id: int):
 @bp.post("/movements/<int:movement_id>/reverse")
 @requires_role(Role.ADMIN)
 def reverse(code: str, movement_id: int):
+    """An admin reverses the movement, saying why; above the approval limit it is asked of a second admin."""
     original = _movement(customer_or_404(code), movement_id)
-    form = ReverseForm()
-    asking = _asks(original)
-    valid = form.validate_on_submit()
-    if valid and asking and not (form.description.data or "").strip():
-        form.description.errors.append(
-            _("This amount needs a second admin's approval: say why, for the admin who approves it.")
+    if not _asks(original):
+        return _submit(
+            original,
+            lambda why, on: wallet.reverse(
+                original, description=why, user=current_user, value_date=on, refuse_again=True
+            ),
         )
-    elif valid:
-        description = form.description.data or ""
+    return _submit(
+        original,
+        lambda why, on: approvals.ask_wallet_reversal(original, description=why, value_date=on, user=current_user),
+        no_reason=_("This amount needs a second admin's approval: say why, for the admin who approves it."),
+    )
+
+
+@bp.post("/movements/<int:movement_id>/ask-reversal")
+@requires_role(Role.FINANCE)
+def ask_reversal(code: str, movement_id: int):
+    """A clerk asks for the movement's reversal, saying why: a pending request that an admin decides."""
+    original = _movement(customer_or_404(code), movement_id)
+    return _submit(
+        original,
+        lambda why, on: approvals.ask_wallet_reversal(original, description=why, value_date=on, user=current_user),
+    )
+
+
+def _submit(original: BalanceTransaction, correcting, *, no_reason: str | None = None):
+    """Reverse the movement, or ask for its reversal, through ``correcting(why, value_date)``: what it refuses is said
+    under its field (``no_reason``: what to say for a blank reason) or on the page, and writes nothing."""
+    code, movement_id = original.customer.code, original.id
+    form = ReverseForm()
+    if form.validate_on_submit():
         try:
-            if asking:
-                asked = approvals.ask_wallet_reversal(
-                    original, description=description, value_date=form.value_date.data, user=current_user
-                )
-            else:
-                reversal = wallet.reverse(
-                    original,
-                    description=description,
-                    user=current_user,
-                    value_date=form.value_date.data,
-                    refuse_again=True,
-                )
+            done = correcting(form.description.data or "", form.value_date.data)
+        except wallet.NoReason as error:
+            form.description.errors.append(no_reason or str(error))
         except (wallet.DatedAfterToday, wallet.DatedBeforeReversed, PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.AlreadyReversed as error:
             db.session.rollback()
             return _page(_movement(customer_or_404(code), movement_id), form, refused=str(error)), 409
-        except wallet.WalletError as error:
+        except (wallet.WalletError, approvals.ApprovalError) as error:
             db.session.rollback()
             return _page(_movement(customer_or_404(code), movement_id), form, refused=str(error)), 422
         else:
-            if asking:
-                flash(pending_notice(asked), "info")
-            else:
-                flash(
-                    _(
-                        "%(kind)s #%(id)s posted: movement #%(reversed)s is reversed.",
-                        kind=word(reversal.kind).capitalize(),
-                        id=reversal.id,
-                        reversed=movement_id,
-                    ),
-                    "success",
-                )
+            flash(_done(done, movement_id), "info" if isinstance(done, ApprovalRequest) else "success")
             return redirect(url_for("ledger.movement", code=code, movement_id=movement_id))
     db.session.rollback()
     return _page(_movement(customer_or_404(code), movement_id), form), 422
+
+
+def _done(done: BalanceTransaction | ApprovalRequest, movement_id: int) -> str:
+    """What the page says once the reversal was posted, or asked for."""
+    if not isinstance(done, ApprovalRequest):
+        return _(
+            "%(kind)s #%(id)s posted: movement #%(reversed)s is reversed.",
+            kind=word(done.kind).capitalize(),
+            id=done.id,
+            reversed=movement_id,
+        )
+    if done.requested_by.is_admin:
+        return pending_notice(done)
+    return reversal_asked(done)
 
 
 def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = None):

@@ -1,5 +1,5 @@
-"""What a form says once what it asked for was saved as a pending request, waiting for a second admin (or was
-found decided already, for a double submit)."""
+"""What a form says once what it asked for was saved as a pending request, waiting for a second admin or, asked by a
+clerk, for an admin (or was found decided already, for a double submit)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def pending_notice(request: ApprovalRequest) -> str:
             "This amount needs a second admin's approval: request #%(id)s is pending; nothing is posted until "
             "another admin approves it.",
             id=request.id,
+        )
+    return _already(request)
+
+
+def reversal_asked(request: ApprovalRequest) -> str:
+    """What the movement's page says once a clerk asked for its reversal (or found the request already decided)."""
+    if request.status is ApprovalStatus.PENDING:
+        return _(
+            "Its reversal is asked for as request #%(id)s: nothing is posted until an admin approves it.", id=request.id
         )
     return _already(request)
 

@@ -1,12 +1,13 @@
 """Run the benchmarks (all, or those named):
-``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]``.
+``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
+[receivables]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, metering, pages, seals, startup, verify_fanout, verify_orders, wallet
+from bench import exports, metering, pages, receivables, seals, startup, verify_fanout, verify_orders, wallet
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
@@ -17,6 +18,7 @@ BENCHMARKS = {
     "exports": exports,
     "pages": pages,
     "seals": seals,
+    "receivables": receivables,
 }
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What postpaid customers owe, as the clerks print and download it: the aging report of the open invoices."""
+"""What postpaid customers owe, as the clerks print and download it: the aging report of the open invoices, and a
+customer's postpaid statement of account."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import io
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from babel.dates import format_date
 
 from backoffice.config import local_today
 from backoffice.extensions import db
 from backoffice.models import Customer, Invoice
 from backoffice.services import billing, receivables
+from backoffice.web.statements import three_months_before
 from tests.factories import CustomerFactory, MeterFactory
 
 D = Decimal
@@ -24,6 +28,7 @@ HEADER = (
     "customer_code,customer_name,meter,invoice,issued_on,due_on,days_overdue,outstanding,"
     "current,1-30,31-60,61-90,over_90"
 )
+PRINT_CSS = Path(__file__).resolve().parent.parent / "static" / "print.css"
 
 
 def ago(days: int) -> date:
@@ -63,6 +68,11 @@ def acme_rows() -> dict[str, tuple]:
         receivables.open_invoices(local_today(), receivables.Scope(where=(Customer.code == "ACME",)))
     )
     return {row.number: (row.days_overdue, row.bucket, row.outstanding) for row in rows}
+
+
+def day(moment: date) -> str:
+    """A day as the English pages write it in Indonesia (Babel's medium date: "1 Sept 2026")."""
+    return format_date(moment, "medium", locale="en_ID")
 
 
 def money(value: Decimal) -> str:
@@ -236,6 +246,8 @@ def test_the_page_explains_what_as_of_means(client, finance, book):
 def test_the_earliest_days_are_read_like_any_other(client, finance, book):
     page = client.get("/receivables/aging?as_of=0001-01-01")
     assert page.status_code == 200 and "No open invoice." in page.get_data(as_text=True)
+    statement = client.get("/customers/ACME/billing-statement?since=0001-01-01&until=0001-03-31")
+    assert statement.status_code == 200 and "No invoice or payment dated in this period." in text(statement)
 
 
 def test_the_report_reads_the_same_few_statements_however_many_invoices(client, finance, book):
@@ -254,3 +266,84 @@ def test_the_report_reads_the_same_few_statements_however_many_invoices(client, 
     for n in range(12):
         billing.add_invoice(meter, f"M-{n}", D("1000"), ago(100 - n), ago(90 - n))
     assert statements() == before
+
+
+# The postpaid statement of account
+
+
+def test_the_statement_opens_runs_and_closes_on_the_customers_invoices_and_payments(client, finance, book):
+    response = client.get(f"/customers/BETA/billing-statement?since={ago(40).isoformat()}")
+    assert response.status_code == 200
+    page = text(response)
+    found = receivables.billing_statement(
+        db.session.scalar(sa.select(Customer.id).where(Customer.code == "BETA")), ago(40), local_today(), local_today()
+    )
+    assert (found.opening, found.invoiced, found.paid) == (D("300000.00"), D("200000.00"), D("200000.00"))
+    assert found.closing == found.opening + found.invoiced - found.paid == D("300000.00")
+    assert [(line.kind, line.number, line.balance) for line in found.lines] == [
+        ("invoice", "B-NEW", D("500000.00")),
+        ("payment", "TRF-B", D("300000.00")),
+    ]
+    assert f'id="opening">{money(D("300000"))}<' in page and f'id="closing"><strong>{money(D("300000"))}<' in page
+    payment = re.search(rf'<tr id="line-payment-{book["paid"]}">.*?</tr>', page).group(0)
+    assert f"Pays: B-NEW ({money(D('200000'))})" in payment
+    # What is open: the older invoice, which the payment applied to the newer one left.
+    aging = page.split('id="statement-aging"', 1)[1].split("</table>", 1)[0]
+    assert f'id="open-{book["old"]}"' in aging and "B-NEW" not in aging
+    assert f'id="aging-31-60">{money(D("300000"))}<' in aging
+
+
+def test_the_statements_closing_today_is_what_the_customer_owes(book):
+    for code in ("ACME", "BETA", "CRED"):
+        customer = db.session.scalar(sa.select(Customer).where(Customer.code == code))
+        found = receivables.billing_statement(customer.id, ago(400), local_today(), local_today())
+        assert found.opening == 0
+        assert found.closing == found.invoiced - found.paid == customer.amount_due - customer.overpayment, code
+        running = found.opening
+        for line in found.lines:
+            running += line.amount
+            assert line.balance == running
+        assert [line.on for line in found.lines] == sorted(line.on for line in found.lines)
+    cred = db.session.scalar(sa.select(Customer.id).where(Customer.code == "CRED"))
+    assert receivables.billing_statement(cred, ago(30), local_today(), local_today()).credit == D("70000.00")
+
+
+def test_the_statement_prints_on_a4_with_the_company_and_the_customers_address(app, client, finance, book):
+    app.config.update(COMPANY_NAME="PT Gas Nusantara", COMPANY_ADDRESS="Jl. Sudirman 1, Jakarta")
+    assert 'id="billing-statement-link" href="/customers/ACME/billing-statement"' in text(client.get("/customers/ACME"))
+    page = text(client.get("/customers/ACME/billing-statement"))
+    assert '<link rel="stylesheet" href="/static/print.css" media="print">' in page
+    assert re.search(r"@page\s*\{\s*size:\s*A4", PRINT_CSS.read_text())
+    assert "PT Gas Nusantara" in page and "Jl. Sudirman 1, Jakarta" in page
+    assert "Acme Hotel" in page and "Jl. Mawar 1, Bandung" in page and "data-print" in page
+    since, today = three_months_before(local_today()), local_today()
+    assert f"{day(since)} – {day(today)}" in page
+
+
+def test_three_months_up_to_a_day_start_the_day_after_the_same_day_three_months_before():
+    assert three_months_before(date(2026, 11, 24)) == date(2026, 8, 25)
+    assert three_months_before(date(2026, 5, 31)) == date(2026, 3, 1)
+    assert three_months_before(date(2026, 2, 15)) == date(2025, 11, 16)
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"since": "1.11.2026"}, "since", "Write the date as YYYY-MM-DD"),
+        ({"until": "2026-10-01"}, "since", "Enter the first day of the statement."),
+        ({"since": "2026-10-01", "until": "2026-09-30"}, "until", "ends before it starts"),
+        ({"since": "{tomorrow}"}, "since", "Nothing is dated after today"),
+    ],
+)
+def test_a_period_that_cannot_be_shown_is_refused_under_its_field(client, finance, book, query, field, message):
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
+    response = client.get(
+        "/customers/ACME/billing-statement", query_string={k: v.format(tomorrow=tomorrow) for k, v in query.items()}
+    )
+    assert response.status_code == 422
+    error = re.search(rf'id="error-{field}">([^<]*)<', response.get_data(as_text=True)).group(1)
+    assert message in error
+
+
+def test_another_customers_statement_is_not_found(client, finance, book):
+    assert client.get("/customers/NOBODY/billing-statement").status_code == 404

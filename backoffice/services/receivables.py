@@ -1,5 +1,6 @@
 """What postpaid customers owe, read from what each invoice still asks (``invoices.outstanding``) and what each
-payment leaves unapplied (``payments.unapplied``): the aging of the open invoices as of a date.
+payment leaves unapplied (``payments.unapplied``): the aging of the open invoices as of a date, and a customer's
+statement of account over a period.
 
 An invoice or a payment is the customer's whose assignment of its meter covered its date. *As of* a date means the
 invoices issued by then, with what they still ask today: the outstanding is stored as it is now, not as it was.
@@ -8,15 +9,18 @@ Every figure is summed by the database, the buckets too: the report costs a few 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Date, Select, case, cast, func, literal, or_, select
+from sqlalchemy import Date, Select, case, cast, func, literal, null, or_, select, union_all
 
 from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, InvoiceStatus, Meter, MeterAssignment, Payment, covers
 from backoffice.models.types import Balance, Money, days_between
+from backoffice.money import ZERO
+from backoffice.services import allocations
 
 invoices = Invoice.__table__
 payments = Payment.__table__
@@ -208,3 +212,135 @@ def credits(as_of: date, scope: Scope = EVERYONE) -> list:
         .group_by(customers.c.id, customers.c.code, customers.c.name, meters.c.serial)
         .order_by(customers.c.code.asc().nulls_last(), customers.c.id, meters.c.serial)
     ).all()
+
+
+# A customer's statement of account
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    kind: str
+    """``invoice`` or ``payment``."""
+    id: int
+    on: date
+    number: str
+    """The invoice's number; the payment's reference."""
+    due_on: date | None
+    meter: str
+    amount: Decimal
+    balance: Decimal
+    """The statement's running balance after this line: what the customer owes (negative: has paid ahead)."""
+    paid: list = field(default_factory=list)
+    """A payment's live allocations: the invoices it pays and how much of each."""
+
+
+@dataclass(frozen=True)
+class BillingStatement:
+    since: date
+    until: date
+    as_of: date
+    """The day the aging of what is open is counted on: the statement's last day, today at the latest."""
+    opening: Decimal
+    """The customer's invoices less their payments dated before the period."""
+    invoiced: Decimal
+    paid: Decimal
+    closing: Decimal
+    lines: list[StatementLine]
+    aging: Aging
+    open_invoices: list
+    credit: Decimal
+    """What the customer's payments leave unapplied, on every meter."""
+
+
+def billing_statement(customer_id: int, since: date, until: date, today: date) -> BillingStatement:
+    """The customer's postpaid account from ``since`` to ``until`` (both included): the opening balance, each
+    invoice and payment dated in the period (not withdrawn) in date order with a running balance, the closing
+    balance, and the aging of what is open as of ``until`` (today at the latest)."""
+    opening = _opening(customer_id, since)
+    lines = list(_lines(customer_id, since, until, opening))
+    invoiced = sum((line.amount for line in lines if line.kind == "invoice"), ZERO)
+    paid = -sum((line.amount for line in lines if line.kind == "payment"), ZERO)
+    as_of = min(until, today)
+    mine = Scope(ids=(customer_id,))
+    return BillingStatement(
+        since=since,
+        until=until,
+        as_of=as_of,
+        opening=opening,
+        invoiced=invoiced,
+        paid=paid,
+        closing=opening + invoiced - paid,
+        lines=lines,
+        aging=totals(as_of, mine),
+        open_invoices=db.session.execute(open_invoices(as_of, mine)).all(),
+        credit=sum((row.unapplied for row in credits(as_of, mine)), ZERO),
+    )
+
+
+def _dated(table, on, customer_id: int):
+    """The rows of ``table`` not withdrawn, dated ``on`` in one of the customer's periods of their meter."""
+    held = assignments.alias("held")
+    return (
+        table.join(meters, meters.c.id == table.c.meter_id).join(
+            held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on) & (held.c.customer_id == customer_id)
+        ),
+        table.c.withdrawn_at.is_(None),
+    )
+
+
+def _opening(customer_id: int, since: date) -> Decimal:
+    def before(table, on):
+        joined, kept = _dated(table, on, customer_id)
+        return (
+            select(func.coalesce(func.sum(table.c.amount), 0)).select_from(joined).where(kept, on < since)
+        ).scalar_subquery()
+
+    opening = before(invoices, invoices.c.issued_on) - before(payments, payments.c.paid_on)
+    return db.session.scalar(select(func.round(opening, 2, type_=Balance)))
+
+
+def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iterator[StatementLine]:
+    """The period's invoices and payments by date (an invoice before a payment of the same day), with the running
+    balance from ``opening``; each payment with what it pays."""
+    invoiced, invoice_kept = _dated(invoices, invoices.c.issued_on, customer_id)
+    paid, payment_kept = _dated(payments, payments.c.paid_on, customer_id)
+    dated = union_all(
+        select(
+            literal("invoice").label("kind"),
+            invoices.c.id,
+            invoices.c.issued_on.label("dated"),
+            invoices.c.number,
+            invoices.c.due_on,
+            meters.c.serial,
+            invoices.c.amount,
+        )
+        .select_from(invoiced)
+        .where(invoice_kept, invoices.c.issued_on.between(since, until)),
+        select(
+            literal("payment").label("kind"),
+            payments.c.id,
+            payments.c.paid_on.label("dated"),
+            payments.c.reference.label("number"),
+            cast(null(), Date).label("due_on"),
+            meters.c.serial,
+            (-payments.c.amount).label("amount"),
+        )
+        .select_from(paid)
+        .where(payment_kept, payments.c.paid_on.between(since, until)),
+    ).subquery("dated")
+    rows = db.session.execute(select(dated).order_by(dated.c.dated, dated.c.kind, dated.c.id)).all()
+    paying = allocations.by_payment(db.session.connection(), [row.id for row in rows if row.kind == "payment"])
+    balance = opening
+    for row in rows:
+        balance += row.amount
+        yield StatementLine(
+            kind=row.kind,
+            id=row.id,
+            on=row.dated,
+            number=row.number,
+            due_on=row.due_on,
+            meter=row.serial,
+            amount=row.amount,
+            balance=balance,
+            paid=paying.get(row.id, []) if row.kind == "payment" else [],
+        )

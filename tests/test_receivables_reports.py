@@ -1,5 +1,5 @@
-"""What postpaid customers owe, as the clerks print and download it: the aging report of the open invoices, and a
-customer's postpaid statement of account."""
+"""What postpaid customers owe, as the clerks print and download it: the aging report of the open invoices, a
+customer's postpaid statement of account, and an invoice printed for its customer."""
 
 from __future__ import annotations
 
@@ -347,3 +347,36 @@ def test_a_period_that_cannot_be_shown_is_refused_under_its_field(client, financ
 
 def test_another_customers_statement_is_not_found(client, finance, book):
     assert client.get("/customers/NOBODY/billing-statement").status_code == 404
+
+
+# The printable invoice
+
+
+def test_the_printed_invoice_shows_what_pays_it_and_what_it_still_asks(client, finance, book):
+    _customer, meter = holding("PART", "Part Payer", "M-P", address="Jl. Melati 7")
+    invoice = billing.add_invoice(meter, "P-1", D("500000"), ago(40), ago(10))
+    billing.add_payment(meter, D("120000"), ago(8), "TRF-P1")
+    billing.add_payment(meter, D("30000"), ago(2), "TRF-P2")
+    edit = text(client.get(f"/customers/PART/invoices/{invoice.id}/edit"))
+    assert f'id="print-invoice" href="/customers/PART/invoices/{invoice.id}/print"' in edit
+    response = client.get(f"/customers/PART/invoices/{invoice.id}/print")
+    assert response.status_code == 200
+    page = text(response)
+    assert "Invoice P-1" in page and "M-P" in page and "Part Payer" in page and "Jl. Melati 7" in page
+    assert f'id="amount">{money(D("500000"))}<' in page
+    paid = page.split('id="invoice-payments"', 1)[1].split("</table>", 1)[0]
+    assert "TRF-P1" in paid and money(D("120000")) in paid and "TRF-P2" in paid and money(D("30000")) in paid
+    assert f'id="outstanding"><strong>{money(D("350000"))}<' in page
+    assert 'id="status">overdue (partly paid)<' in page
+    assert '<link rel="stylesheet" href="/static/print.css" media="print">' in page
+
+
+def test_a_paid_invoice_prints_paid(client, finance, book):
+    page = text(client.get(f"/customers/BETA/invoices/{book['new']}/print"))
+    assert 'id="status">paid<' in page and f'id="outstanding"><strong>{money(D("0"))}<' in page
+    assert "TRF-B" in page
+
+
+def test_another_customers_invoice_is_not_found(client, finance, book):
+    assert client.get(f"/customers/ACME/invoices/{book['old']}/print").status_code == 404
+    assert client.get("/customers/ACME/invoices/999999/print").status_code == 404

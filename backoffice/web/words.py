@@ -30,6 +30,7 @@ WORDS = {
     "reversing": _l("reversing"),
     # An invoice's or a payment's status.
     "open": _l("open"),
+    "partly_paid": _l("partly paid"),
     "overdue": _l("overdue"),
     "paid": _l("paid"),
     "withdrawn": _l("withdrawn"),

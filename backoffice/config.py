@@ -61,6 +61,9 @@ def from_environment(instance_path: str, environ: os._Environ | dict | None = No
         "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
         # A manual adjustment, journal entry or reversal moving more than this (Rupiah) waits for a second admin.
         "APPROVAL_ABOVE": _limit(env, "BACKOFFICE_APPROVAL_ABOVE", "100000000"),
+        # Who sends the printed statements and invoices: the name and address at the top of each.
+        "COMPANY_NAME": _text(env, "BACKOFFICE_COMPANY_NAME", "backoffice", longest=200),
+        "COMPANY_ADDRESS": _text(env, "BACKOFFICE_COMPANY_ADDRESS", "", longest=500, required=False),
         # The bearer token of the operations API, /metrics and `backoffice health`; outside production, one is made
         # once into the instance folder (so a fresh installation can be asked from its first minute).
         "API_TOKEN": env.get("BACKOFFICE_API_TOKEN")
@@ -245,6 +248,16 @@ def _limit(env, name: str, default: str) -> Decimal:
             "written without separators (e.g. 100000000)."
         )
     return value.quantize(CENT)
+
+
+def _text(env, name: str, default: str, *, longest: int, required: bool = True) -> str:
+    """A line of text, trimmed, of at most ``longest`` characters; empty only when not ``required``."""
+    text = env.get(name, default).strip()
+    if required and not text:
+        raise ConfigError(f"{name} is empty: give the text to print (e.g. PT Gas Nusantara).")
+    if len(text) > longest:
+        raise ConfigError(f"{name} has {len(text)} characters: at most {longest}.")
+    return text
 
 
 def _rate_limit(env, name: str, default: str) -> str:

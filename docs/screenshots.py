@@ -8,8 +8,8 @@ setting is left at its default. The database is migrated and holds the demo data
 and what the demo has not: approvals waiting for a second admin, and a reconciliation run that found discrepancies
 (figures overwritten past the application, as a bad import would). A thread serves it on a free port of 127.0.0.1.
 Each picture is taken in a browser of its own, in English, at a laptop's 1366 × 768 or a phone's 390 × 844, logged
-in with the demo's logins as the role whose screen it is: the finance clerk for the orders, the customer and the
-statement, the admins for the reconciliation and the approvals.
+in with the demo's logins as the role whose screen it is: the finance clerk for the orders, the customer, the
+statements and the aging report, the admins for the reconciliation and the approvals.
 
 The same data makes the same pictures, but for what the application stamps with the clock: when a movement was
 posted, when an approval was asked, when a run started; and for the value dates the forms offer, today.
@@ -117,6 +117,18 @@ def payment_form(page) -> None:
     page.locator("#payment-invoices").scroll_into_view_if_needed()
 
 
+def billing_statement(page) -> None:
+    """The customer's postpaid statement of account over the demo's months."""
+    page.goto(f"/customers/{CUSTOMER[0]}/billing-statement?since={FIRST_DAY}&until={DAY}")
+    expect(page.locator("#statement-lines")).to_contain_text("Invoice INV-")
+
+
+def aging_report(page) -> None:
+    """The open invoices of every customer by days past due."""
+    page.goto("/receivables/aging")
+    expect(page.locator("#aging-summary")).to_be_visible()
+
+
 def reconciliation_run(page) -> None:
     """The newest run, opened from the reconciliation page."""
     page.goto("/reconciliation")
@@ -135,6 +147,8 @@ SCREENS = {
     "customer-ledger": Screen(CLERK, LAPTOP, customer_ledger, full_page=True),
     "statement": Screen(CLERK, LAPTOP, statement, full_page=True),
     "payment-form": Screen(CLERK, LAPTOP, payment_form),
+    "billing-statement": Screen(CLERK, LAPTOP, billing_statement, full_page=True),
+    "aging-report": Screen(CLERK, LAPTOP, aging_report, full_page=True),
     "reconciliation-run": Screen(ADMIN, LAPTOP, reconciliation_run, full_page=True),
     "approvals": Screen(SECOND_ADMIN, LAPTOP, waiting_approvals, full_page=True),
     "orders-phone": Screen(CLERK, PHONE, orders_list),

@@ -132,3 +132,25 @@ def test_production_refuses_to_start_without_a_database_url(tmp_path):
     with pytest.raises(ConfigError, match="DATABASE_URL must be set when BACKOFFICE_ENV=production"):
         from_environment(str(tmp_path), production)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_company_printed_on_statements_and_invoices_comes_from_the_environment(tmp_path):
+    config = from_environment(str(tmp_path), {})
+    assert (config["COMPANY_NAME"], config["COMPANY_ADDRESS"]) == ("backoffice", "")
+    given = {"BACKOFFICE_COMPANY_NAME": " PT Gas Nusantara ", "BACKOFFICE_COMPANY_ADDRESS": "Jl. Sudirman 1, Jakarta"}
+    config = from_environment(str(tmp_path), given)
+    assert (config["COMPANY_NAME"], config["COMPANY_ADDRESS"]) == ("PT Gas Nusantara", "Jl. Sudirman 1, Jakarta")
+    assert from_environment(str(tmp_path), {"BACKOFFICE_COMPANY_ADDRESS": ""})["COMPANY_ADDRESS"] == ""
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"BACKOFFICE_COMPANY_NAME": "  "}, "BACKOFFICE_COMPANY_NAME is empty"),
+        ({"BACKOFFICE_COMPANY_NAME": "x" * 201}, "BACKOFFICE_COMPANY_NAME has 201 characters: at most 200"),
+        ({"BACKOFFICE_COMPANY_ADDRESS": "x" * 501}, "BACKOFFICE_COMPANY_ADDRESS has 501 characters: at most 500"),
+    ],
+)
+def test_a_company_name_or_address_that_cannot_be_printed_is_refused_at_start(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        from_environment(str(tmp_path), environ)

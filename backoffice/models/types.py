@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import Date, Enum, Numeric, String, Table, event
+from sqlalchemy import Date, Enum, Integer, Numeric, String, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
@@ -131,6 +131,27 @@ def _first_of_month_postgresql(element, compiler, **kw):
 @compiles(first_of_month, "sqlite")
 def _first_of_month_sqlite(element, compiler, **kw):
     return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
+
+
+class days_between(FunctionElement):
+    """``days_between(later, earlier)``: the whole days from one date to another (negative when ``later`` is
+    earlier), as a SQL integer."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between, "postgresql")
+def _days_between_postgresql(element, compiler, **kw):
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(CAST({later} AS DATE) - CAST({earlier} AS DATE))"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element, compiler, **kw):
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
 class local_month(FunctionElement):

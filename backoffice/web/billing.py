@@ -1,4 +1,5 @@
-"""Correcting an invoice (number, amount, due date) or a payment (amount, reference), and withdrawing either.
+"""Correcting an invoice (number, amount, due date) or a payment (amount, reference), withdrawing either, and an
+invoice printed for its customer.
 
 A row's page is its edit form; for an admin it also offers the withdrawal, saying what it posts.
 An invoice or a payment is never deleted: a withdrawal keeps it, struck through, with who
@@ -93,6 +94,22 @@ def edit_invoice(code: str, invoice_id: int):
             return redirect(_tab(code))
     status = 409 if form.changed else 422 if form.errors else 200
     return _page(customer, invoice, form=form), status
+
+
+@bp.get("/invoices/<int:invoice_id>/print")
+def print_invoice(code: str, invoice_id: int):
+    """The invoice to print on A4: who sends it and to whom, what it asks, what payments pay of it, what it still
+    asks and its status today."""
+    customer, invoice = _of(code, Invoice, invoice_id)
+    today = local_today()
+    return render_template(
+        "billing/invoice_print.html",
+        customer=customer,
+        row=invoice,
+        paid=allocations.by_invoice(db.session.connection(), [invoice.id]).get(invoice.id, []),
+        status=invoice.status_on(today),
+        today=today,
+    )
 
 
 @bp.route("/payments/<int:payment_id>/edit", methods=["GET", "POST"])

@@ -1,5 +1,6 @@
 """Invoices and payments across customers: filtered by customer, status and date, sorted by any column, a page at
-a time, and exported as CSV.
+a time, and exported as CSV; and the aging of the open invoices as of a date, a page at a time under their
+customers, and as CSV.
 
 An invoice or a payment belongs to the customer whose meter assignment covered its date. An invoice's status is
 the one it stores (what the payments applied to it leave of it: *open*, *partly paid*, *paid*, or *withdrawn*),
@@ -8,17 +9,22 @@ read as *overdue* when it still asks something after its due date.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from datetime import date
+
+from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
-from wtforms import SelectField
+from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.exports import iso, plain, text_cell
-from backoffice.extensions import db
+from backoffice.exports import copied_csv, csv_chunks, database_writes_csv, guarded, iso, plain, text_cell
+from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
-from backoffice.web.lists import Column, CustomerFilter, DateRange, Listing
+from backoffice.services import receivables
+from backoffice.web.lists import DATE_HELP, Column, CustomerFilter, DateRange, Listing, RowPage, csv_response, streamed
 from backoffice.web.words import WORDS
 
 bp = Blueprint("receivables", __name__)
@@ -38,6 +44,18 @@ INVOICE_CSV = [
     "outstanding",
 ]
 PAYMENT_CSV = ["id", "paid_on", "customer_code", "customer_name", "meter", "reference", "amount", "status"]
+AGING_CSV = [
+    "customer_code",
+    "customer_name",
+    "meter",
+    "invoice",
+    "issued_on",
+    "due_on",
+    "days_overdue",
+    "outstanding",
+    *receivables.BUCKETS,
+]
+INVOICES_PER_PAGE = 200
 
 
 class InvoiceFilters(CustomerFilter, DateRange):
@@ -54,6 +72,120 @@ class PaymentFilters(CustomerFilter, DateRange):
         choices=[SelectChoice("", _l("All")), *(SelectChoice(s, WORDS[s]) for s in PAYMENT_STATUSES)],
         default="",
     )
+
+
+class AgingFilters(CustomerFilter):
+    as_of = DateField(
+        _l("As of"),
+        validators=[Optional()],
+        invalid_value_message=DATE_HELP,
+        description=_l("Today if blank."),
+        render_kw={"type": "date"},
+    )
+
+    def validate_as_of(self, field) -> None:
+        today = local_today()
+        if field.data and field.data > today:
+            raise ValidationError(
+                _("Nothing is dated after today (%(today)s): choose it or an earlier day.", today=today.isoformat())
+            )
+
+    @property
+    def day(self) -> date:
+        return self.as_of.data or local_today()
+
+    def scope(self) -> receivables.Scope:
+        """The customers the filter selects: a code typed whole, that customer alone (the link from their page);
+        other text, as the lists read it; none, everyone."""
+        text = (self.customer.data or "").strip()
+        if text and db.session.scalar(select(Customer.id).where(Customer.code == text)) is not None:
+            return receivables.Scope(where=(Customer.code == text,))
+        return receivables.Scope(where=tuple(self.customer_conditions()))
+
+
+@bp.get("/receivables/aging")
+def aging():
+    """The open invoices as of a day, a page at a time, under their customers with each one's totals; the totals of
+    every customer selected; and the credit payments leave unapplied."""
+    filters = AgingFilters(request.args)
+    if not filters.validate():
+        return render_template("receivables/aging.html", filters=filters, report=None), 422
+    as_of, scope = filters.day, filters.scope()
+    totals = receivables.totals(as_of, scope)
+    page = _page_of(receivables.open_invoice_ids(as_of, scope), totals.invoices)
+    rows = []
+    if ids := [row.id for row in page.items]:
+        rows = db.session.execute(receivables.open_invoices(as_of, scope, ids)).all()
+    subtotals = {}
+    if rows:
+        shown = receivables.Scope(ids=tuple(dict.fromkeys(row.customer_id for row in rows)))
+        subtotals = {row.customer_id: row for row in db.session.execute(receivables.customer_totals(as_of, shown))}
+    return render_template(
+        "receivables/aging.html",
+        filters=filters,
+        report=True,
+        as_of=as_of,
+        page=page,
+        rows=rows,
+        subtotals=subtotals,
+        totals=totals,
+        credits=receivables.credits(as_of, scope),
+        buckets=receivables.BUCKETS,
+    )
+
+
+@bp.get("/receivables/aging.csv")
+def export_aging():
+    """A row per open invoice as of the day, every customer the filter selects, in the report's order, streamed."""
+    filters = AgingFilters(request.args)
+    if not filters.validate():
+        return render_template("receivables/aging.html", filters=filters, report=None), 422
+    query = receivables.open_invoices(filters.day, filters.scope())
+    if database_writes_csv():
+        return csv_response("aging", copied_csv(AGING_CSV, _aging_cells(query)))
+    return csv_response("aging", csv_chunks(AGING_CSV, (_aging_row(row) for row in streamed(query))))
+
+
+def _page_of(query: Select, count: int) -> RowPage:
+    """The page of ``query``'s rows asked for (``count`` of them in all)."""
+    number = request.args.get("page", 1, type=int)
+    if number > LARGEST_ROW_NUMBER // INVOICES_PER_PAGE:
+        abort(404)
+    page = RowPage(
+        select=query, session=db.session, page=number, per_page=INVOICES_PER_PAGE, error_out=False, count=False
+    )
+    page.total = count
+    return page
+
+
+def _aging_row(row) -> list:
+    return [
+        text_cell(row.code),
+        text_cell(row.name),
+        text_cell(row.serial),
+        text_cell(row.number),
+        iso(row.issued_on),
+        iso(row.due_on),
+        row.days_overdue,
+        plain(row.outstanding),
+        *(plain(row._mapping[name]) for name in receivables.BUCKETS),
+    ]
+
+
+def _aging_cells(query: Select) -> Select:
+    """The export's cells as text, for the database to write (see :func:`copied_csv`)."""
+    rows = query.order_by(None).subquery("aging")
+    return select(
+        guarded(rows.c.code),
+        guarded(rows.c.name),
+        guarded(rows.c.serial),
+        guarded(rows.c.number),
+        rows.c.issued_on,
+        rows.c.due_on,
+        rows.c.days_overdue,
+        rows.c.outstanding,
+        *(rows.c[name] for name in receivables.BUCKETS),
+    ).order_by(rows.c.code.asc().nulls_last(), rows.c.customer_id, rows.c.serial, rows.c.due_on, rows.c.id)
 
 
 @bp.get("/invoices")

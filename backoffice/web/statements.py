@@ -1,8 +1,9 @@
-"""A customer's statement for a month or a range of dates: a printable page and a CSV download."""
+"""A customer's statements: the prepaid wallet's for a month or a range of dates (a printable page and a CSV
+download), and the postpaid account's for a range of dates (a printable page)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
@@ -13,7 +14,7 @@ from wtforms.validators import Optional
 from backoffice.config import local_today
 from backoffice.exports import chunked
 from backoffice.models.types import Month, utcnow
-from backoffice.services import statements
+from backoffice.services import receivables, statements
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import MonthField
@@ -88,6 +89,71 @@ class StatementForm(FlaskForm):
             )
             return None
         return Period(since, until)
+
+
+class BillingStatementForm(FlaskForm):
+    """A range of dates, both days included; neither: the last three months up to today."""
+
+    class Meta:
+        csrf = False
+
+    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP)
+    until = DateField(
+        _l("To"), validators=[Optional()], invalid_value_message=DATE_HELP, description=_l("Today if blank.")
+    )
+
+    def period(self) -> tuple[date, date] | None:
+        """The first and last day asked for, or ``None`` with the fields' errors saying why they cannot be."""
+        if not self.validate():
+            return None
+        today = local_today()
+        if not (self.since.data or self.until.data):
+            return three_months_before(today), today
+        if self.since.data is None:
+            self.since.errors.append(_("Enter the first day of the statement."))
+            return None
+        since, until = self.since.data, self.until.data or today
+        if since > today:
+            self.since.errors.append(
+                _("Nothing is dated after today (%(today)s): start on or before it.", today=today.isoformat())
+            )
+            return None
+        if until < since:
+            self.until.errors.append(
+                _("The statement ends before it starts: choose %(date)s or later.", date=since.isoformat())
+            )
+            return None
+        return since, until
+
+
+def three_months_before(day: date) -> date:
+    """The day after the same day three months earlier (the last day of a shorter month standing in for it): three
+    months up to ``day``, both days included."""
+    month = day.month - 3 + (12 if day.month <= 3 else 0)
+    year = day.year - (1 if day.month <= 3 else 0)
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last)) + timedelta(days=1)
+
+
+@bp.get("/billing-statement")
+def billing(code: str):
+    """The customer's postpaid statement of account, to print: opening balance, invoices and payments with a running
+    balance, closing balance, and the aging of what is open."""
+    customer = customer_or_404(code)
+    form = BillingStatementForm(request.args)
+    period = form.period()
+    if period is None:
+        return render_template("customers/billing_statement.html", customer=customer, form=form, statement=None), 422
+    today = local_today()
+    return render_template(
+        "customers/billing_statement.html",
+        customer=customer,
+        form=form,
+        statement=receivables.billing_statement(customer.id, *period, today),
+        buckets=receivables.BUCKETS,
+        printed_at=utcnow(),
+        today=today,
+    )
 
 
 @bp.get("/statement")

@@ -425,13 +425,14 @@ def test_on_sqlite_a_worker_runs_a_fix_of_everything_in_one_job(app, business, r
 def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads():
     names = [[check.name for check in step] for step in fanout.steps(RunMode.FIX, resolve(None))]
     assert names == [
-        ["order_grand_total", "reading_calculation", "meter_balance", "evidence_seals"],
+        ["order_grand_total", "reading_calculation", "meter_balance", "invoice_outstanding", "evidence_seals"],
         [
             "target_achieved",
             "order_month_totals",
             "customer_wallet",
             "ledger_chain",
             "customer_meter_totals",
+            "payment_unapplied",
             "journal_balanced",
             "movement_accounts",
             "account_balance",

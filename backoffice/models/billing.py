@@ -140,7 +140,6 @@ class Invoice(Withdrawable, db.Model):
     __versioned__ = {"exclude": ["version", "outstanding", "status"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint("outstanding >= 0 AND outstanding <= amount", name="outstanding_within_amount"),
         _withdrawal_posted(),
         Index("ix_invoices_meter_id", "meter_id"),
         Index("ix_invoices_open", "status", "due_on"),
@@ -173,7 +172,6 @@ class Payment(Withdrawable, db.Model):
     __versioned__ = {"exclude": ["unapplied"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint("unapplied >= 0 AND unapplied <= amount", name="unapplied_within_amount"),
         _withdrawal_posted(),
         Index("ix_payments_meter_id", "meter_id"),
     )

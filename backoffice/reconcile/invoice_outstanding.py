@@ -96,6 +96,7 @@ class PaymentUnapplied(_Allocated):
     )
     entity_type = "payment"
     table = payments
+    after = ("invoice_outstanding",)  # its fix applies the meters' payments again, which often leaves none wrong here
 
     def fields(self):
         return [CheckedField("unapplied", payments.c.unapplied, payment_unapplied_sql())]

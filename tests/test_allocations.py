@@ -267,3 +267,13 @@ def test_a_fix_leaves_a_meter_whose_payment_was_changed_outside_the_application(
     assert [(d.entity_id, d.fixed) for d in held] == [(first.id, False)]
     assert "changed outside the application" in held[0].reason
     assert state(first) == [(D("100.00"), "open")]
+
+
+def test_an_invoice_corrected_below_what_is_paid_of_it_leaves_the_rest_as_credit(app, maker):
+    meter, _customer, (first,) = meter_with_invoices("500")
+    payment = billing.add_payment(meter, D("200"), date(2026, 11, 10))
+    billing.change_invoice(first, first.number, D("150"), first.due_on, user=maker)
+    assert state(first) == [(D("0.00"), "paid")] and unapplied(payment) == D("50.00")
+    billing.change_payment(payment, D("100"), user=maker)
+    assert state(first) == [(D("50.00"), "partly_paid")] and unapplied(payment) == D("0.00")
+    assert outstanding_agrees() and clean()

@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BACKOFFICE_TIMEZONE ?= Asia/Jakarta
+# The port `make run` serves on: `make run PORT=5001` when 5000 is taken.
+PORT ?= 5000
 export TEST_DATABASE_URL
 
 .PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger prometheus wrk bench worker scheduler clean
@@ -11,9 +13,9 @@ export TEST_DATABASE_URL
 run: install
 	$(BIN)/backoffice db upgrade
 	$(BIN)/backoffice demo-data
-	@$(BIN)/backoffice api-token --url http://127.0.0.1:5000
-	@echo "Serving on http://127.0.0.1:5000 — log in with one of the accounts above (Ctrl-C stops)."
-	$(BIN)/backoffice run --host 127.0.0.1 --port 5000
+	@$(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
+	@echo "Serving on http://127.0.0.1:$(PORT) — log in with one of the accounts above (Ctrl-C stops)."
+	$(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
 # BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.

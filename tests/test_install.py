@@ -43,3 +43,16 @@ def test_a_lock_that_disagrees_with_pyproject_stops_the_install_with_what_to_do(
     assert checked.returncode != 0
     assert "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock." in checked.stderr
     assert (project / "uv.lock").read_text() == (ROOT / "uv.lock").read_text()
+
+
+@pytest.mark.parametrize(("given", "port"), [([], "5000"), (["PORT=5001"], "5001")])
+def test_make_run_serves_on_the_port_it_is_given(given, port):
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-C", str(ROOT), "run", *given],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert f"--host 127.0.0.1 --port {port}" in planned
+    assert f"Serving on http://127.0.0.1:{port}" in planned

@@ -118,7 +118,7 @@ def test_the_journal_csv_has_every_line_with_its_entrys_status_and_plain_amounts
     auth.login("finance")
     response = client.get("/books/journal.csv")
     assert response.status_code == 200 and response.is_streamed and response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert list(rows[0]) == journal_export.CSV_COLUMNS
     assert len(rows) == db.session.scalar(sa.select(sa.func.count(JournalLine.id)))
     assert [row["date"] for row in rows] == sorted(row["date"] for row in rows)

@@ -36,7 +36,7 @@ def downloaded(client, url: str, **params) -> list[dict]:
     expected = {"ledger": "ledger-movements", "books": "journal"}.get(name, name)
     disposition = response.headers["Content-Disposition"]
     assert disposition == f'attachment; filename="{expected}-{local_today().isoformat()}.csv"', disposition
-    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    return list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
 
 
 def body(client, url: str, **params) -> str:
@@ -468,3 +468,10 @@ def test_a_bad_journal_filter_says_so_on_the_page(client, finance, journal, para
     assert page.status_code == 200 and message in page.get_data(as_text=True)
     assert "No entries match." in page.get_data(as_text=True)
     assert client.get("/books/journal.csv", query_string=params).status_code == 422
+
+
+def test_a_csv_starts_with_its_byte_order_mark_so_a_spreadsheet_reads_its_letters(client, finance):
+    CustomerFactory(code="VN1", name="Công ty Ánh Dương")
+    response = client.get("/customers/export.csv")
+    assert response.get_data()[:3] == b"\xef\xbb\xbf"
+    assert "Công ty Ánh Dương" in response.get_data().decode("utf-8-sig")

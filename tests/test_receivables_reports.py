@@ -90,7 +90,7 @@ def downloaded(client, url: str) -> tuple[str, list[dict]]:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.is_streamed and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == f'attachment; filename="aging-{local_today().isoformat()}.csv"'
-    content = response.get_data(as_text=True)
+    content = response.get_data().decode("utf-8-sig")
     return content.split("\n", 1)[0], list(csv.DictReader(io.StringIO(content)))
 
 

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
 from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, RunMode
+from backoffice.models.types import local_date_of
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run
 from backoffice.services import wallet
@@ -75,10 +77,11 @@ def test_the_csv_download_is_named_by_run_and_date_with_plain_decimals(client, a
     response = client.get(f"/reconciliation/runs/{record.id}.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    started = local_date_of(record.started_at, current_app.config["TIMEZONE"])  # the day in Jakarta, not in UTC
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="reconciliation-run-{record.id}-{record.started_at:%Y-%m-%d}.csv"'
+        f'attachment; filename="reconciliation-run-{record.id}-{started.isoformat()}.csv"'
     )
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert rows[0][:12] == [
         "run_id",
         "check",

@@ -36,7 +36,9 @@ NOV = date(2026, 11, 1)
 
 
 def _csv(client, run_id: int) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(client.get(f"/reconciliation/runs/{run_id}.csv").get_data(as_text=True))))
+    return list(
+        csv.DictReader(io.StringIO(client.get(f"/reconciliation/runs/{run_id}.csv").get_data().decode("utf-8-sig")))
+    )
 
 
 def test_the_csv_names_orders_targets_and_customers_by_business_key_and_name(client, auth):
@@ -173,7 +175,7 @@ def test_a_report_read_in_indonesian_or_vietnamese_names_checks_fields_and_entit
         user.language = language
         db.session.commit()
         header, *lines = csv.reader(
-            io.StringIO(client.get(f"/reconciliation/runs/{record.id}.csv").get_data(as_text=True))
+            io.StringIO(client.get(f"/reconciliation/runs/{record.id}.csv").get_data().decode("utf-8-sig"))
         )
         assert header != CSV_COLUMNS and len(header) == len(CSV_COLUMNS)
         rows = {(r["check"], r["field"]): r for r in (dict(zip(CSV_COLUMNS, line, strict=True)) for line in lines)}

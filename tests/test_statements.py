@@ -134,7 +134,7 @@ def test_the_csv_is_streamed_with_plain_decimals_and_iso_dates(client, auth, his
     assert response.headers["Content-Disposition"] == (
         f'attachment; filename="statement-BAKERY-2026-06-01_{local_today().isoformat()}.csv"'
     )
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert list(rows[0]) == statements.CSV_COLUMNS
     assert rows[0] == {
         "date": "2026-06-01",

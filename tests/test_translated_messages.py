@@ -32,7 +32,8 @@ def hotel_melati(finance):
 
 
 def page(response) -> str:
-    return response.get_data(as_text=True)
+    """The response's text, as a spreadsheet reads a download: its byte-order mark, if any, left out."""
+    return response.get_data().decode("utf-8-sig")
 
 
 def test_a_money_confirmation_names_the_amount_read_and_the_customer_in_the_readers_language(client, hotel_melati):

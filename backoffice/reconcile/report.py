@@ -40,7 +40,7 @@ from backoffice.models import (
     Target,
     User,
 )
-from backoffice.models.types import as_utc
+from backoffice.models.types import as_utc, local_date_of
 from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
 from backoffice.reconcile.history_drift import NAMES as VERSIONED
@@ -178,8 +178,9 @@ _NAMED_PER = 1000
 """Discrepancies read, and their entities named, at a time (constant memory, one lookup per type per part)."""
 
 
-def csv_filename(run: ReconciliationRun) -> str:
-    return f"reconciliation-run-{run.id}-{run.started_at:%Y-%m-%d}.csv"
+def csv_filename(run: ReconciliationRun, zone: str) -> str:
+    """The run's CSV, named with the day it started in the installation's time zone."""
+    return f"reconciliation-run-{run.id}-{local_date_of(run.started_at, zone).isoformat()}.csv"
 
 
 def plain(value: Decimal | None) -> str | None:

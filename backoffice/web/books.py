@@ -49,7 +49,7 @@ from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm, SubForm, errors_text
-from backoffice.web.lists import Column, DateRange, Listing
+from backoffice.web.lists import Column, DateRange, Listing, csv_download
 from backoffice.web.pending import pending_notice
 from backoffice.web.words import WORDS
 
@@ -229,16 +229,14 @@ def export_journal(format: str):
         return journal(), 422
     conditions = listing.conditions
     today = local_today()
+    filename = f"journal-{today.isoformat()}.{format}"
     if format == "csv":
         order = listing.order_by() if listing.explicit else None
-        chunks, mimetype = journal_export.csv_export(conditions, order), "text/csv"
-    else:
-        chunks = chunked(journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today))
-        mimetype = "text/plain"
+        return csv_download(filename, journal_export.csv_export(conditions, order))
     return Response(
-        stream_with_context(chunks),
-        mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="journal-{today.isoformat()}.{format}"'},
+        stream_with_context(chunked(journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today))),
+        mimetype="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -232,13 +232,27 @@ class RowPage(SelectPagination):
 
 
 def csv_response(name: str, chunks: Iterable[str | bytes]) -> Response:
-    """A CSV download named after the list and today (``orders-2026-11-23.csv``), streamed a chunk at a time."""
-    today = local_today().isoformat()
+    """A CSV download named after the list and today in the installation's time zone (``orders-2026-11-23.csv``),
+    streamed a chunk at a time."""
+    return csv_download(f"{name}-{local_today().isoformat()}.csv", chunks)
+
+
+BYTE_ORDER_MARK = "\ufeff"
+"""What a CSV starts with, so that a spreadsheet reads it as UTF-8 (its letters: Tiếng Việt, a customer's name)."""
+
+
+def csv_download(filename: str, chunks: Iterable[str | bytes]) -> Response:
+    """A CSV download, UTF-8 with its byte-order mark, streamed a chunk at a time."""
     return Response(
-        stream_with_context(chunks),
+        stream_with_context(_marked(chunks)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{today}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _marked(chunks: Iterable[str | bytes]) -> Iterator[str | bytes]:
+    yield BYTE_ORDER_MARK.encode()
+    yield from chunks
 
 
 def streamed(query: Select) -> Iterator:

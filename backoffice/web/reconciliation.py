@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -19,6 +19,7 @@ from backoffice.reconcile.report import csv_filename, csv_lines, entity_of, name
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start as start_job
+from backoffice.web.lists import csv_download
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
@@ -191,11 +192,7 @@ def entity_names(found) -> dict[int, tuple[str, str, str | None]]:
 def download(run_id: int):
     record = _get(run_id)
     check = request.args.get("check") or None
-    return Response(
-        stream_with_context(csv_lines(record.id, check)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{csv_filename(record)}"'},
-    )
+    return csv_download(csv_filename(record, current_app.config["TIMEZONE"]), csv_lines(record.id, check))
 
 
 def _get(run_id: int) -> ReconciliationRun:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField
@@ -19,6 +19,7 @@ from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import MonthField
 from backoffice.web.forms import FlaskForm
+from backoffice.web.lists import csv_download
 
 bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
@@ -186,8 +187,4 @@ def download(code: str):
     period = form.period()
     if period is None:
         return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
-    return Response(
-        stream_with_context(chunked(statements.csv_lines(customer.id, period))),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{statements.csv_filename(customer, period)}"'},
-    )
+    return csv_download(statements.csv_filename(customer, period), chunked(statements.csv_lines(customer.id, period)))

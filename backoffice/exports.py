@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import AnyStr
+from typing import IO, AnyStr
 
+import xlsxwriter
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, literal
 
@@ -206,3 +208,48 @@ def _as_python_writes(chunk: bytes) -> bytes:
     csv_lines = CsvLines()
     rows = csv.reader(io.StringIO(chunk.decode(), newline=""))
     return "".join(csv_lines.line(row) for row in rows).encode()
+
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_file(header: Sequence[str], rows: Iterable[Iterable]) -> IO[bytes]:
+    """A workbook of one sheet, the header row then a row per row, in a temporary file read from its start:
+    amounts as numbers with two decimals (the spreadsheet shows them as its reader's country writes them), dates as
+    dates, text as text (never a formula). Written a row at a time (XlsxWriter's ``constant_memory``), so its size
+    costs no memory."""
+    file = tempfile.TemporaryFile()
+    workbook = xlsxwriter.Workbook(file, {"constant_memory": True, "strings_to_formulas": False})
+    sheet = workbook.add_worksheet()
+    bold = workbook.add_format({"bold": True})
+    money = workbook.add_format({"num_format": "#,##0.00"})
+    day = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    moment = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    sheet.write_row(0, 0, list(header), bold)
+    sheet.freeze_panes(1, 0)
+    for number, values in enumerate(rows, start=1):
+        for column, value in enumerate(values):
+            if value is None or value == "":
+                continue
+            if isinstance(value, bool):
+                sheet.write_boolean(number, column, value)
+            elif isinstance(value, Decimal):
+                sheet.write_number(number, column, value, money)
+            elif isinstance(value, int | float):
+                sheet.write_number(number, column, value)
+            elif isinstance(value, datetime):
+                sheet.write_datetime(number, column, value.replace(tzinfo=None), moment)
+            elif isinstance(value, date):
+                sheet.write_datetime(number, column, value, day)
+            else:
+                sheet.write_string(number, column, str(value))
+    workbook.close()
+    file.seek(0)
+    return file
+
+
+def file_chunks(file: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    """The file's bytes a chunk at a time; the file is closed (and, a temporary one, removed) at the end."""
+    with file:
+        while chunk := file.read(size):
+            yield chunk

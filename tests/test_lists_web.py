@@ -7,14 +7,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 
 from backoffice import exports
 from backoffice.config import local_today
+from backoffice.exports import XLSX_MIMETYPE
 from backoffice.extensions import db
 from backoffice.models import Customer, CustomerStatus, JournalEntry
 from backoffice.posting.movement import Movement
@@ -475,3 +477,45 @@ def test_a_csv_starts_with_its_byte_order_mark_so_a_spreadsheet_reads_its_letter
     response = client.get("/customers/export.csv")
     assert response.get_data()[:3] == b"\xef\xbb\xbf"
     assert "Công ty Ánh Dương" in response.get_data().decode("utf-8-sig")
+
+
+# The same lists as workbooks
+
+
+def workbook(client, url: str, **params) -> list[tuple]:
+    """The rows of the downloaded workbook's sheet, its header first, as openpyxl reads them."""
+    response = client.get(url, query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.mimetype == XLSX_MIMETYPE
+    assert response.headers["Content-Disposition"].endswith(f'-{local_today().isoformat()}.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True).active
+    return list(sheet.iter_rows(values_only=True))
+
+
+def test_the_orders_workbook_has_the_csv_s_rows_with_numbers_as_numbers_and_dates_as_dates(client, finance, orders):
+    rows = workbook(client, "/orders/export.xlsx", month="2026-11", sort="-grand_total")
+    as_csv = downloaded(client, "/orders/export.csv", month="2026-11", sort="-grand_total")
+    assert list(rows[0]) == list(as_csv[0])
+    assert len(rows) - 1 == len(as_csv)
+    first = dict(zip(rows[0], rows[1], strict=True))
+    assert first["number"] == "SO-7" and first["closing_date"] == datetime(2026, 11, 8)
+    assert isinstance(first["grand_total"], float) and D(str(first["grand_total"])) == D("8000000.5")
+
+
+def test_every_list_that_downloads_as_csv_downloads_as_a_workbook_of_as_many_rows(client, finance, orders, receivables):
+    CustomerFactory(code="=CMD", name="+SUM(A1)")
+    for path in ("/customers/export", "/ledger/export", "/invoices/export", "/payments/export"):
+        rows = workbook(client, f"{path}.xlsx")
+        as_csv = list(csv.reader(io.StringIO(client.get(f"{path}.csv").get_data().decode("utf-8-sig"))))
+        assert list(rows[0]) == as_csv[0] and len(rows) == len(as_csv), path
+    customers = workbook(client, "/customers/export.xlsx")
+    assert ("=CMD", "+SUM(A1)") in [row[:2] for row in customers]  # text stays text, never a formula
+    balances = [row[4] for row in customers[1:]]
+    assert all(isinstance(balance, int | float) for balance in balances)
+
+
+def test_a_workbook_s_header_is_in_the_reader_s_language(client, auth, orders):
+    auth.login("finance").language = "id"
+    db.session.commit()
+    header = workbook(client, "/orders/export.xlsx")[0]
+    assert header[0] != "number" and len(header) == 10

@@ -72,8 +72,8 @@ def index():
     return render_template("movements/index.html", listing=listing, page=page, net=net)
 
 
-@bp.get("/export.csv")
-def export():
+@bp.get("/export.<any(csv, xlsx):format>")
+def export(format: str = "csv"):
     """Every movement the filters select, in the list's order, streamed."""
     listing = _listing()
     if not listing.valid:
@@ -92,7 +92,7 @@ def export():
         movements.description,
         movements.reverses_id,
     ).join(Customer, Customer.id == movements.customer_id)
-    return listing.export("ledger-movements", CSV_COLUMNS, query, _csv_row)
+    return listing.export("ledger-movements", CSV_COLUMNS, query, _csv_row, format=format)
 
 
 def _listing() -> Listing:

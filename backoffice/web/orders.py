@@ -148,13 +148,13 @@ def index():
     return render_template("orders/index.html", listing=listing, page=page, count=count, total=Decimal(total))
 
 
-@bp.get("/export.csv")
-def export():
+@bp.get("/export.<any(csv, xlsx):format>")
+def export(format: str = "csv"):
     """Every order the filters select, in the list's order, streamed."""
     listing = _listing()
     if not listing.valid:
         return index(), 422
-    return listing.export("orders", CSV_COLUMNS, export_query(), _csv_row, export_cells())
+    return listing.export("orders", CSV_COLUMNS, export_query(), _csv_row, export_cells(), format=format)
 
 
 @bp.get("/deleted")

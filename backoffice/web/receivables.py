@@ -194,8 +194,8 @@ def invoices():
     return _page("receivables/invoices.html", listing, query, Invoice.amount)
 
 
-@bp.get("/invoices/export.csv")
-def export_invoices():
+@bp.get("/invoices/export.<any(csv, xlsx):format>")
+def export_invoices(format: str = "csv"):
     """Every invoice the filters select, in the list's order, streamed."""
     listing, query, status = _invoices()
     if not listing.valid:
@@ -211,7 +211,7 @@ def export_invoices():
         status.label("status"),
         Invoice.outstanding,
     )
-    return listing.export("invoices", INVOICE_CSV, columns, _invoice_row)
+    return listing.export("invoices", INVOICE_CSV, columns, _invoice_row, format=format)
 
 
 @bp.get("/payments")
@@ -220,8 +220,8 @@ def payments():
     return _page("receivables/payments.html", listing, query, Payment.amount)
 
 
-@bp.get("/payments/export.csv")
-def export_payments():
+@bp.get("/payments/export.<any(csv, xlsx):format>")
+def export_payments(format: str = "csv"):
     """Every payment the filters select, in the list's order, streamed."""
     listing, query, status = _payments()
     if not listing.valid:
@@ -236,7 +236,7 @@ def export_payments():
         Payment.amount,
         status.label("status"),
     )
-    return listing.export("payments", PAYMENT_CSV, columns, _payment_row)
+    return listing.export("payments", PAYMENT_CSV, columns, _payment_row, format=format)
 
 
 def _page(template: str, listing: Listing, query: Select, amount):

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from babel.dates import format_date
@@ -380,3 +381,15 @@ def test_a_paid_invoice_prints_paid(client, finance, book):
 def test_another_customers_invoice_is_not_found(client, finance, book):
     assert client.get(f"/customers/ACME/invoices/{book['old']}/print").status_code == 404
     assert client.get("/customers/ACME/invoices/999999/print").status_code == 404
+
+
+def test_the_aging_workbook_has_a_row_per_open_invoice_its_amounts_as_numbers(client, finance, book):
+    response = client.get("/receivables/aging.xlsx")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == f'attachment; filename="aging-{local_today().isoformat()}.xlsx"'
+    rows = list(
+        openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True).active.iter_rows(values_only=True)
+    )
+    header, as_csv = downloaded(client, "/receivables/aging.csv")
+    assert ",".join(rows[0]) == header and len(rows) - 1 == len(as_csv)
+    assert all(isinstance(row[7], int | float) and row[7] > 0 for row in rows[1:])

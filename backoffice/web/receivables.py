@@ -20,11 +20,21 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.exports import copied_csv, csv_chunks, database_writes_csv, guarded, iso, plain, text_cell
+from backoffice.exports import copied_csv, csv_chunks, database_writes_csv, guarded, headings, iso, plain, text_cell
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
 from backoffice.services import receivables
-from backoffice.web.lists import DATE_HELP, Column, CustomerFilter, DateRange, Listing, RowPage, csv_response, streamed
+from backoffice.web.lists import (
+    DATE_HELP,
+    Column,
+    CustomerFilter,
+    DateRange,
+    Listing,
+    RowPage,
+    csv_response,
+    streamed,
+    xlsx_response,
+)
 from backoffice.web.words import WORDS
 
 bp = Blueprint("receivables", __name__)
@@ -134,13 +144,16 @@ def aging():
     )
 
 
-@bp.get("/receivables/aging.csv")
-def export_aging():
-    """A row per open invoice as of the day, every customer the filter selects, in the report's order, streamed."""
+@bp.get("/receivables/aging.<any(csv, xlsx):format>")
+def export_aging(format: str = "csv"):
+    """A row per open invoice as of the day, every customer the filter selects, in the report's order, streamed
+    (as a workbook: each value as its type)."""
     filters = AgingFilters(request.args)
     if not filters.validate():
         return render_template("receivables/aging.html", filters=filters, report=None), 422
     query = receivables.open_invoices(filters.day, filters.scope())
+    if format == "xlsx":
+        return xlsx_response("aging", headings(AGING_CSV), (_typed_aging_row(row) for row in streamed(query)))
     if database_writes_csv():
         return csv_response("aging", copied_csv(AGING_CSV, _aging_cells(query)))
     return csv_response("aging", csv_chunks(AGING_CSV, (_aging_row(row) for row in streamed(query))))
@@ -156,6 +169,20 @@ def _page_of(query: Select, count: int) -> RowPage:
     )
     page.total = count
     return page
+
+
+def _typed_aging_row(row) -> list:
+    return [
+        row.code,
+        row.name,
+        row.serial,
+        row.number,
+        row.issued_on,
+        row.due_on,
+        row.days_overdue,
+        row.outstanding,
+        *(row._mapping[name] for name in receivables.BUCKETS),
+    ]
 
 
 def _aging_row(row) -> list:

@@ -519,3 +519,13 @@ def test_a_workbook_s_header_is_in_the_reader_s_language(client, auth, orders):
     db.session.commit()
     header = workbook(client, "/orders/export.xlsx")[0]
     assert header[0] != "number" and len(header) == 10
+
+
+def test_the_journal_workbook_follows_the_filter_and_the_sort_with_amounts_as_numbers(client, finance, journal):
+    recharge, wrong, reversal, draft = journal
+    rows = workbook(client, "/books/journal.xlsx", sort="-number")
+    assert [row[0] for row in rows[1:]] == [draft, reversal, reversal, wrong, wrong, recharge, recharge]
+    assert len(workbook(client, "/books/journal.xlsx", status="reversed")) == 3
+    debits = [row[9] for row in rows[1:] if row[9] is not None]
+    assert debits and all(isinstance(debit, int | float) for debit in debits)
+    assert isinstance(rows[1][1], datetime)

@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.exports import chunked
+from backoffice.exports import chunked, headings
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import (
     Account,
@@ -49,7 +49,7 @@ from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm, SubForm, errors_text
-from backoffice.web.lists import Column, DateRange, Listing, csv_download
+from backoffice.web.lists import Column, DateRange, Listing, csv_download, xlsx_response
 from backoffice.web.pending import pending_notice
 from backoffice.web.words import WORDS
 
@@ -219,20 +219,24 @@ def journal():
     return render_template("books/journal.html", listing=listing, page=page, exported=listing.args(), sources=found)
 
 
-@bp.get("/journal.<any(csv, journal):format>")
+@bp.get("/journal.<any(csv, xlsx, journal):format>")
 def export_journal(format: str):
-    """The journal the filters select, streamed: CSV (every line of every entry, with its status, in the order the
-    list is sorted in, date order unless sorted otherwise), or an hledger/ledger journal of the posted entries in date
-    order."""
+    """The journal the filters select, streamed: CSV or a workbook (every line of every entry, with its status, in the
+    order the list is sorted in, date order unless sorted otherwise), or an hledger/ledger journal of the posted
+    entries in date order."""
     listing = _journal_listing()
     if not listing.valid:
         return journal(), 422
     conditions = listing.conditions
     today = local_today()
     filename = f"journal-{today.isoformat()}.{format}"
+    order = listing.order_by() if listing.explicit else None
     if format == "csv":
-        order = listing.order_by() if listing.explicit else None
         return csv_download(filename, journal_export.csv_export(conditions, order))
+    if format == "xlsx":
+        return xlsx_response(
+            "journal", headings(journal_export.CSV_COLUMNS), journal_export.typed_rows(conditions, order)
+        )
     return Response(
         stream_with_context(chunked(journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today))),
         mimetype="text/plain",

@@ -198,6 +198,19 @@ def plain(value: Decimal | None) -> str:
     return format(Decimal(value).quantize(Decimal("0.01")), "f")
 
 
+def csv_cell(value) -> str | int:
+    """A value as a CSV cell: an amount plain, a date ISO, text as a cell a spreadsheet never runs, nothing empty."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, date):
+        return iso(value)
+    if isinstance(value, str):
+        return text_cell(value)
+    return value
+
+
 def iso(day: date | None) -> str:
     return day.isoformat() if day else ""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from babel.dates import format_date
@@ -213,3 +214,18 @@ def money(value: Decimal) -> str:
     from backoffice.web.filters import money as shown
 
     return shown(value)
+
+
+def test_the_statement_downloads_as_a_workbook_of_the_same_rows(client, auth, history):
+    auth.login("finance")
+    query = "?since=2026-06-01&until=" + local_today().isoformat()
+    response = client.get("/customers/BAKERY/statement.xlsx" + query)
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith(f'2026-06-01_{local_today().isoformat()}.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    as_csv = list(
+        csv.reader(io.StringIO(client.get("/customers/BAKERY/statement.csv" + query).get_data().decode("utf-8-sig")))
+    )
+    assert list(rows[0]) == as_csv[0] and len(rows) == len(as_csv)
+    assert rows[1][2] == "opening" and isinstance(rows[1][0], datetime) and isinstance(rows[-1][6], int | float)

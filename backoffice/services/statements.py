@@ -19,7 +19,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
-from backoffice.exports import CsvLines, headings, iso, plain, text_cell
+from backoffice.exports import CsvLines, csv_cell, headings
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.metering import READING
@@ -136,34 +136,28 @@ def lines(customer_id: int, period: Period, opening: Decimal) -> Iterator[Line]:
         )
 
 
-def csv_lines(customer_id: int, period: Period) -> Iterator[str]:
-    """The statement as CSV text, one line at a time: an opening line, the movements, a closing line.
-
-    Amounts are plain decimals (signed: positive adds to the balance), dates ISO.
-    """
-    csv = CsvLines()
+def rows(customer_id: int, period: Period) -> Iterator[list]:
+    """The statement's rows, each value as its type: an opening row, the movements, a closing row (amounts signed:
+    positive adds to the balance)."""
     found = summary(customer_id, period)
-    yield csv.line(headings(CSV_COLUMNS))
-    yield csv.line([iso(period.since), "", "opening", _("Opening balance"), "", "", plain(found.opening)])
+    yield [period.since, None, "opening", _("Opening balance"), None, None, found.opening]
     for line in lines(customer_id, period, found.opening):
-        yield csv.line(
-            [
-                iso(line.value_date),
-                line.id,
-                line.kind,
-                text_cell(line.description),
-                line.reference,
-                plain(line.amount),
-                plain(line.balance),
-            ]
-        )
-    yield csv.line([iso(period.until), "", "closing", _("Closing balance"), "", "", plain(found.closing)])
+        yield [line.value_date, line.id, line.kind, line.description, line.reference, line.amount, line.balance]
+    yield [period.until, None, "closing", _("Closing balance"), None, None, found.closing]
 
 
-def csv_filename(customer: Customer, period: Period) -> str:
+def csv_lines(customer_id: int, period: Period) -> Iterator[str]:
+    """The statement as CSV text, one line at a time: plain decimals, ISO dates (see :func:`rows`)."""
+    csv = CsvLines()
+    yield csv.line(headings(CSV_COLUMNS))
+    for row in rows(customer_id, period):
+        yield csv.line([csv_cell(value) for value in row])
+
+
+def csv_filename(customer: Customer, period: Period, extension: str = "csv") -> str:
     """``statement-C0001-2026-11.csv``; what a file name should not hold in the code is left out."""
     code = re.sub(r"[^A-Za-z0-9._-]", "", customer.code) or str(customer.id)
-    return f"statement-{code}-{period.slug}.csv"
+    return f"statement-{code}-{period.slug}.{extension}"
 
 
 def _reference(row) -> str:

@@ -256,10 +256,15 @@ def csv_response(name: str, chunks: Iterable[str | bytes]) -> Response:
 
 def xlsx_response(name: str, header: Sequence[str], rows: Iterable[Iterable]) -> Response:
     """A workbook download named after the list and today in the installation's time zone (``orders-….xlsx``)."""
+    return xlsx_download(f"{name}-{local_today().isoformat()}.xlsx", header, rows)
+
+
+def xlsx_download(filename: str, header: Sequence[str], rows: Iterable[Iterable]) -> Response:
+    """A workbook of one sheet, ``header`` then ``rows`` (see :func:`xlsx_file`), streamed from its file."""
     return Response(
         file_chunks(xlsx_file(header, rows)),
         mimetype=XLSX_MIMETYPE,
-        headers={"Content-Disposition": f'attachment; filename="{name}-{local_today().isoformat()}.xlsx"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -12,14 +12,14 @@ from wtforms import DateField
 from wtforms.validators import Optional
 
 from backoffice.config import local_today
-from backoffice.exports import chunked
+from backoffice.exports import chunked, headings
 from backoffice.models.types import Month, utcnow
 from backoffice.services import receivables, statements
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import MonthField
 from backoffice.web.forms import FlaskForm
-from backoffice.web.lists import csv_download
+from backoffice.web.lists import csv_download, xlsx_download
 
 bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
@@ -180,11 +180,14 @@ def show(code: str):
     )
 
 
-@bp.get("/statement.csv")
-def download(code: str):
+@bp.get("/statement.<any(csv, xlsx):format>")
+def download(code: str, format: str = "csv"):
     customer = customer_or_404(code)
     form = StatementForm(request.args)
     period = form.period()
     if period is None:
         return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
+    if format == "xlsx":
+        filename = statements.csv_filename(customer, period, "xlsx")
+        return xlsx_download(filename, headings(statements.CSV_COLUMNS), statements.rows(customer.id, period))
     return csv_download(statements.csv_filename(customer, period), chunked(statements.csv_lines(customer.id, period)))

@@ -5,6 +5,7 @@ import io
 from datetime import timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from flask import current_app
@@ -200,3 +201,25 @@ def test_a_run_says_who_started_it_as_a_clerk_reads_it(client, auth):
     assert "<td>the schedule</td>" in runs and "<td>the command line</td>" in runs
     assert "by the schedule" in client.get(f"/reconciliation/runs/{scheduled.id}").get_data(as_text=True)
     assert "by the command line" in client.get(f"/reconciliation/runs/{typed.id}").get_data(as_text=True)
+
+
+def test_a_run_downloads_as_a_workbook_of_the_csv_s_rows_with_amounts_as_numbers(client, auth):
+    order = OrderFactory()
+    corrupt("orders", "grand_total", order.id, "1")
+    record = run(RunMode.VERIFY)
+    auth.login("finance")
+    response = client.get(f"/reconciliation/runs/{record.id}.xlsx")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith(
+        f"reconciliation-run-{record.id}-"
+        + local_date_of(record.started_at, current_app.config["TIMEZONE"]).isoformat()
+        + '.xlsx"'
+    )
+    rows = list(
+        openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True).active.iter_rows(values_only=True)
+    )
+    as_csv = list(
+        csv.reader(io.StringIO(client.get(f"/reconciliation/runs/{record.id}.csv").get_data().decode("utf-8-sig")))
+    )
+    assert list(rows[0]) == as_csv[0] and len(rows) == len(as_csv)
+    assert isinstance(rows[1][6], int | float) and rows[1][1] == "order_grand_total"

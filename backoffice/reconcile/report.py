@@ -155,32 +155,41 @@ def csv_lines(run_id: int, check: str | None = None) -> Iterator[str]:
         return text
 
     yield line(headings(CSV_COLUMNS))
+    for values in run_rows(run_id, check):
+        yield line(values)
+
+
+def run_rows(run_id: int, check: str | None = None, *, typed: bool = False) -> Iterator[list]:
+    """The run's discrepancies as rows of :data:`CSV_COLUMNS`, each entity named, read a part at a time (constant
+    memory); amounts as plain decimals, or ``typed``, as decimals (a workbook's numbers)."""
     query = discrepancies(run_id, check).execution_options(yield_per=_NAMED_PER)
     for part in db.session.scalars(query).partitions(_NAMED_PER):
         named = named_entities({entity_of(d) for d in part})
         for d in part:
             row = discrepancy_dict(d, named)
-            yield line(
-                [
-                    run_id,
-                    *(row[column] for column in CSV_COLUMNS[1:9]),
-                    "yes" if d.fixed else "no",
-                    row["fixed_at"] or "",
-                    d.reason or "",
-                    row["entity_key"],
-                    row["entity_name"],
-                    row["field_label"],
-                ]
+            amounts = (
+                (d.stored, d.expected, d.difference) if typed else (row["stored"], row["expected"], row["difference"])
             )
+            yield [
+                run_id,
+                *(row[column] for column in CSV_COLUMNS[1:6]),
+                *amounts,
+                "yes" if d.fixed else "no",
+                row["fixed_at"] or "",
+                d.reason or "",
+                row["entity_key"],
+                row["entity_name"],
+                row["field_label"],
+            ]
 
 
 _NAMED_PER = 1000
 """Discrepancies read, and their entities named, at a time (constant memory, one lookup per type per part)."""
 
 
-def csv_filename(run: ReconciliationRun, zone: str) -> str:
-    """The run's CSV, named with the day it started in the installation's time zone."""
-    return f"reconciliation-run-{run.id}-{local_date_of(run.started_at, zone).isoformat()}.csv"
+def csv_filename(run: ReconciliationRun, zone: str, extension: str = "csv") -> str:
+    """The run's CSV (or workbook), named with the day it started in the installation's time zone."""
+    return f"reconciliation-run-{run.id}-{local_date_of(run.started_at, zone).isoformat()}.{extension}"
 
 
 def plain(value: Decimal | None) -> str | None:

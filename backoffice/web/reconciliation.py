@@ -12,14 +12,23 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
+from backoffice.exports import headings
 from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, Scope, engine
-from backoffice.reconcile.report import csv_filename, csv_lines, entity_of, name_of, named_entities
+from backoffice.reconcile.report import (
+    CSV_COLUMNS,
+    csv_filename,
+    csv_lines,
+    entity_of,
+    name_of,
+    named_entities,
+    run_rows,
+)
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start as start_job
-from backoffice.web.lists import csv_download
+from backoffice.web.lists import csv_download, xlsx_download
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
@@ -188,11 +197,15 @@ def entity_names(found) -> dict[int, tuple[str, str, str | None]]:
     return pages
 
 
-@bp.get("/runs/<int:run_id>.csv")
-def download(run_id: int):
+@bp.get("/runs/<int:run_id>.csv", defaults={"format": "csv"})
+@bp.get("/runs/<int:run_id>.xlsx", defaults={"format": "xlsx"})
+def download(run_id: int, format: str):
     record = _get(run_id)
     check = request.args.get("check") or None
-    return csv_download(csv_filename(record, current_app.config["TIMEZONE"]), csv_lines(record.id, check))
+    filename = csv_filename(record, current_app.config["TIMEZONE"], format)
+    if format == "xlsx":
+        return xlsx_download(filename, headings(CSV_COLUMNS), run_rows(record.id, check, typed=True))
+    return csv_download(filename, csv_lines(record.id, check))
 
 
 def _get(run_id: int) -> ReconciliationRun:

@@ -197,8 +197,7 @@ def entity_names(found) -> dict[int, tuple[str, str, str | None]]:
     return pages
 
 
-@bp.get("/runs/<int:run_id>.csv", defaults={"format": "csv"})
-@bp.get("/runs/<int:run_id>.xlsx", defaults={"format": "xlsx"})
+@bp.get("/runs/<int:run_id>.<any(csv, xlsx):format>")
 def download(run_id: int, format: str):
     record = _get(run_id)
     check = request.args.get("check") or None

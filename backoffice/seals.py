@@ -339,6 +339,14 @@ def written(connection: Connection, kind: str, keys: Iterable[Key]) -> None:
         seal_keys(connection, intents)
 
 
+def untrusted(connection: Connection, kind: str, where: ColumnElement) -> set[int]:
+    """The rows of ``kind`` that ``where`` selects and nothing vouches for: their seal is missing or fails, and
+    this transaction did not insert them itself (what it inserted is sealed as it commits)."""
+    session = db.session()
+    own = {row_id for of, row_id, _version in session.info.get(_PENDING, []) if of == kind}
+    return {finding.row_id for finding in verify(connection, kinds()[kind], where=where).findings} - own
+
+
 def seal_pending(session: Session) -> None:
     """Seal the rows the transaction registered as it inserted them: those and no other."""
     session.flush()

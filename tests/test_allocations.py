@@ -277,3 +277,21 @@ def test_an_invoice_corrected_below_what_is_paid_of_it_leaves_the_rest_as_credit
     billing.change_payment(payment, D("100"), user=maker)
     assert state(first) == [(D("50.00"), "partly_paid")] and unapplied(payment) == D("0.00")
     assert outstanding_agrees() and clean()
+
+
+def test_a_billing_write_never_builds_on_an_allocation_written_by_sql(app):
+    """An allocation nothing vouches for is reversed by the next write on its meter, not kept as paying."""
+    meter, _customer, (first, second) = meter_with_invoices("100", "100")
+    payment = billing.add_payment(meter, D("100"), date(2026, 11, 10))
+    db.session.execute(
+        sa.text(
+            "INSERT INTO payment_allocations (meter_id, payment_id, invoice_id, amount, how, created_at) "
+            "VALUES (:meter, :payment, :invoice, 100, 'chosen', CURRENT_TIMESTAMP)"
+        ),
+        {"meter": meter.id, "payment": payment.id, "invoice": second.id},
+    )
+    db.session.commit()
+    billing.add_invoice(meter, "INV-LATER", D("50"), date(2026, 11, 12), date(2026, 11, 20))
+    assert state(first, second) == [(D("0.00"), "paid"), (D("100.00"), "open")]
+    assert unapplied(payment) == D("0.00") and outstanding_agrees()
+    assert run(RunMode.VERIFY, checks=CHECKS).mismatched == 0

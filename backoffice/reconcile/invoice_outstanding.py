@@ -2,7 +2,7 @@
 invoices; and the allocations against the payments and invoices (never more applied than paid, never more than
 asked, never across holders, never of something withdrawn).
 
-Both fixes re-derive the allocations of the entities' meters under the meters' locks (``services.allocations``):
+Both fixes settle the entities' meters under their locks, as every billing write does (``services.allocations``):
 what no longer holds is reversed, an allocation whose seal fails is reversed rather than trusted (it stays
 reported as tampered evidence), free credit is applied oldest first, and the stored figures are written from
 what is left.
@@ -13,24 +13,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice import seals
-from backoffice.locking import lock_customers, lock_rows
-from backoffice.models import (
-    Invoice,
-    Meter,
-    MeterAssignment,
-    Payment,
-    PaymentAllocation,
-    invoice_outstanding_sql,
-    payment_unapplied_sql,
-)
+from backoffice.models import Invoice, MeterAssignment, Payment, invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 invoices = Invoice.__table__
 payments = Payment.__table__
-allocations = PaymentAllocation.__table__
 assignments = MeterAssignment.__table__
-meters = Meter.__table__
 
 
 class _Allocated(Check):
@@ -63,14 +51,8 @@ class _Allocated(Check):
         meter_ids = sorted(
             set(connection.execute(select(self.table.c.meter_id).where(self.table.c.id.in_(ids))).scalars())
         )
-        holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids))
-        lock_customers(connection, set(connection.execute(holders).scalars()))
-        lock_rows(connection, meters, meter_ids)
-        evidence = seals.kinds()["payment_allocations"]
-        verified = seals.verify(connection, evidence, where=allocations.c.meter_id.in_(meter_ids))
-        forged = {finding.row_id for finding in verified.findings}
-        for meter_id in meter_ids:
-            allocating.settle(connection, allocating.read(connection, meter_id), distrusted=forged)
+        allocating.lock(connection, meter_ids)
+        allocating.settle_meters(connection, meter_ids)
 
 
 class InvoiceOutstanding(_Allocated):

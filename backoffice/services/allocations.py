@@ -6,7 +6,9 @@ issued. Allocations are only ever appended: what no longer holds (a payment or a
 below what it was given) is reversed, newest first, and what is then free is applied again, oldest first.
 
 Every function here runs inside a billing unit of work that holds the meter's lock (``services.billing``), or a
-check's fix that took it (``reconcile``): the rows it reads are the rows it writes from.
+check's fix that took it (``reconcile``), both through :func:`lock`: the rows it reads are the rows it writes from.
+An allocation nothing vouches for (its seal missing or failing, and not written by this transaction) is never built
+on: settling reverses it, and it stays reported as tampered evidence.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from decimal import Decimal
 from sqlalchemy import exists, insert, select, update
 
 from backoffice import seals
+from backoffice.locking import lock_customers, lock_rows
 from backoffice.models import (
     AllocationHow,
     Invoice,
+    Meter,
     MeterAssignment,
     Payment,
     PaymentAllocation,
@@ -37,6 +41,7 @@ invoices = Invoice.__table__
 payments = Payment.__table__
 allocations = PaymentAllocation.__table__
 assignments = MeterAssignment.__table__
+meters = Meter.__table__
 
 
 @dataclass
@@ -156,12 +161,29 @@ def reverse(connection, meter: MeterState, live: Live, reason: str | None = None
     meter.live.remove(live)
 
 
-def settle(connection, meter: MeterState, *, distrusted: set[int] = frozenset()) -> None:
+def lock(connection, meter_ids, *, also=()) -> list[int]:
+    """Lock every customer who has held these meters (and the customers ``also`` names), then the meters, in the one
+    order (customers, then meters), before anything is read to be written; the customers locked, in id order."""
+    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(list(meter_ids)))
+    locked = sorted(set(connection.execute(holders).scalars()) | set(also))
+    lock_customers(connection, locked)
+    lock_rows(connection, meters, meter_ids)
+    return locked
+
+
+def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
+    """:func:`settle` each of the meters (locked by the caller, see :func:`lock`)."""
+    ids = sorted(meter_ids)
+    untrusted = seals.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
+    for meter_id in ids:
+        settle(connection, read(connection, meter_id, user_id=user_id), untrusted=untrusted)
+
+
+def settle(connection, meter: MeterState, *, untrusted: set[int] = frozenset()) -> None:
     """Bring the meter's allocations in step with its invoices and payments, then store what each invoice still
-    asks and what each payment leaves: reverse what no longer holds (and the ``distrusted`` allocations, whose
-    seal fails), apply every payment's free part to the oldest open invoices of its holder (payments oldest
-    first)."""
-    for live in [live for live in meter.live if live.id in distrusted]:
+    asks and what each payment leaves: reverse what no longer holds (and every ``untrusted`` allocation), apply
+    every payment's free part to the oldest open invoices of its holder (payments oldest first)."""
+    for live in [live for live in meter.live if live.id in untrusted]:
         reverse(connection, meter, live)
     _reverse_what_no_longer_holds(connection, meter)
     for payment in sorted(meter.payments.values(), key=lambda payment: (payment.on, payment.id)):
@@ -241,8 +263,13 @@ def by_payment(connection, payment_ids) -> dict[int, list]:
     return _live_by(connection, allocations.c.payment_id, payment_ids)
 
 
-def _live_by(connection, column, ids) -> dict[int, list]:
+def _live():
+    """An allocation not reversed, nor a reversal itself."""
     reversal = allocations.alias("reversal")
+    return allocations.c.reverses_id.is_(None) & ~exists().where(reversal.c.reverses_id == allocations.c.id)
+
+
+def _live_by(connection, column, ids) -> dict[int, list]:
     rows = connection.execute(
         select(
             allocations,
@@ -254,11 +281,7 @@ def _live_by(connection, column, ids) -> dict[int, list]:
         )
         .join(payments, payments.c.id == allocations.c.payment_id)
         .join(invoices, invoices.c.id == allocations.c.invoice_id)
-        .where(
-            column.in_(list(ids)),
-            allocations.c.reverses_id.is_(None),
-            ~exists().where(reversal.c.reverses_id == allocations.c.id),
-        )
+        .where(column.in_(list(ids)), _live())
         .order_by(allocations.c.id)
     )
     found: dict[int, list] = defaultdict(list)

@@ -22,7 +22,6 @@ from sqlalchemy.orm import joinedload
 
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.locking import lock_customers, lock_rows
 from backoffice.models import (
     AllocationHow,
     Customer,
@@ -600,9 +599,7 @@ def _locked(session, meter_id: int, *, also=()):
     the customers ``also`` names), in the one order (customers, then meters), before anything is read to be
     written."""
     connection = session.connection()
-    holders = select(assignments.c.customer_id).where(assignments.c.meter_id == meter_id)
-    lock_customers(connection, set(connection.execute(holders).scalars()) | set(also))
-    lock_rows(connection, meters, [meter_id])
+    allocations.lock(connection, [meter_id], also=also)
     return connection
 
 
@@ -615,12 +612,8 @@ def recompute_billing(connection, meter_ids, customer_ids, *, user: User | None 
     The customers, then the meters, are locked first (in id order): each recomputation then
     reads what a concurrent invoice or payment committed instead of overwriting it.
     """
-    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(meter_ids))
-    recomputed = sorted(set(customer_ids) | set(connection.execute(holders).scalars()))
-    lock_customers(connection, recomputed)
-    lock_rows(connection, meters, meter_ids)
-    for meter_id in sorted(meter_ids):
-        allocations.settle(connection, allocations.read(connection, meter_id, user_id=user.id if user else None))
+    recomputed = allocations.lock(connection, meter_ids, also=customer_ids)
+    allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None)
     connection.execute(
         update(meters)
         .where(meters.c.id.in_(sorted(meter_ids)))

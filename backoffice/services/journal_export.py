@@ -19,12 +19,11 @@ from sqlalchemy import Select, String, case, cast, func, literal, select
 from backoffice.exports import (
     as_is,
     copied_csv,
+    csv_cell,
     csv_chunks,
     database_writes_csv,
     guarded,
-    iso,
     plain,
-    text_cell,
 )
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
@@ -134,38 +133,28 @@ def _ordered(columns: Select, conditions: list, order: list | None) -> Select:
 
 def typed_rows(conditions: list, order: list | None = None) -> Iterator[list]:
     """The lines of :func:`csv_export` as a workbook's rows: dates as dates, amounts as numbers."""
-    for row in _lines(conditions, order):
-        yield [
-            row.number,
-            row.entry_date,
-            row.status,
-            row.description,
-            row.source_type or "manual",
-            row.source_id,
-            f"JE-{row.reverses_id}" if row.reverses_id else None,
-            row.code,
-            row.name,
-            row.debit or None,
-            row.credit or None,
-            row.line_description,
-        ]
+    return (_typed(row) for row in _lines(conditions, order))
+
+
+def _typed(row) -> list:
+    return [
+        row.number,
+        row.entry_date,
+        row.status,
+        row.description,
+        row.source_type or "manual",
+        row.source_id,
+        f"JE-{row.reverses_id}" if row.reverses_id else None,
+        row.code,
+        row.name,
+        row.debit or None,
+        row.credit or None,
+        row.line_description,
+    ]
 
 
 def _csv_row(row) -> list:
-    return [
-        row.number,
-        iso(row.entry_date),
-        row.status,
-        text_cell(row.description),
-        row.source_type or "manual",
-        row.source_id or "",
-        f"JE-{row.reverses_id}" if row.reverses_id else "",
-        row.code,
-        text_cell(row.name),
-        plain(row.debit) if row.debit else "",
-        plain(row.credit) if row.credit else "",
-        text_cell(row.line_description),
-    ]
+    return [csv_cell(value) for value in _typed(row)]
 
 
 def _lines(conditions: list, order: list | None = None):

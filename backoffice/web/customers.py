@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from backoffice.config import local_today
-from backoffice.exports import plain, text_cell
+from backoffice.exports import csv_cell
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
@@ -215,7 +215,7 @@ def _filter_conditions(filters: CustomerFilterForm) -> list:
 
 
 def _typed_row(row) -> list:
-    """A customer's row of the workbook: as :func:`_csv_row`, amounts as numbers."""
+    """A customer's row of an export, each value as its type (the CSV writes it with :func:`csv_cell`)."""
     return [
         row.code,
         row.name,
@@ -231,18 +231,7 @@ def _typed_row(row) -> list:
 
 
 def _csv_row(row) -> list:
-    return [
-        text_cell(row.code),
-        text_cell(row.name),
-        text_cell(row.manager),
-        CLOSED if row.closed_at else row.status.value,
-        plain(row.balance),
-        plain(row.total_recharged),
-        plain(row.total_spent),
-        text_cell(row.contact_person),
-        text_cell(row.email),
-        text_cell(row.phone),
-    ]
+    return [csv_cell(value) for value in _typed_row(row)]
 
 
 @bp.route("/new", methods=["GET", "POST"])

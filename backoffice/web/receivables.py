@@ -20,7 +20,17 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.config import local_today
-from backoffice.exports import copied_csv, csv_chunks, database_writes_csv, guarded, headings, iso, plain, text_cell
+from backoffice.exports import (
+    copied_csv,
+    csv_cell,
+    csv_chunks,
+    database_writes_csv,
+    guarded,
+    headings,
+    iso,
+    plain,
+    text_cell,
+)
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
 from backoffice.services import receivables
@@ -172,6 +182,7 @@ def _page_of(query: Select, count: int) -> RowPage:
 
 
 def _typed_aging_row(row) -> list:
+    """An open invoice's row of the aging export, each value as its type (the CSV writes it with :func:`csv_cell`)."""
     return [
         row.code,
         row.name,
@@ -186,17 +197,7 @@ def _typed_aging_row(row) -> list:
 
 
 def _aging_row(row) -> list:
-    return [
-        text_cell(row.code),
-        text_cell(row.name),
-        text_cell(row.serial),
-        text_cell(row.number),
-        iso(row.issued_on),
-        iso(row.due_on),
-        row.days_overdue,
-        plain(row.outstanding),
-        *(plain(row._mapping[name]) for name in receivables.BUCKETS),
-    ]
+    return [csv_cell(value) for value in _typed_aging_row(row)]
 
 
 def _aging_cells(query: Select) -> Select:

@@ -26,21 +26,15 @@ from backoffice.reconcile.engine import run
 from backoffice.services import approvals, wallet
 from tests.concurrency import race
 from tests.factories import UserFactory, past_the_guards
+from tests.test_approvals import log_in
 
 D = Decimal
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def clerk(app):
     """A finance clerk (not logged in; the factories' password)."""
     return UserFactory(email="clerk@example.com", role="finance")
-
-
-def log_in(client, user: User) -> None:
-    client.post("/logout")
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def written() -> tuple[int, int, Decimal]:

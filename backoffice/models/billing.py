@@ -129,6 +129,8 @@ class InvoiceStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+ASKING = (InvoiceStatus.OPEN.value, InvoiceStatus.PARTLY_PAID.value)
+"""The stored statuses of an invoice that still asks something: outstanding above 0, not withdrawn."""
 SETTLED = (
     "CASE WHEN withdrawn_at IS NOT NULL THEN 'withdrawn' WHEN outstanding = 0 THEN 'paid' "
     "WHEN outstanding < amount THEN 'partly_paid' ELSE 'open' END"
@@ -162,7 +164,7 @@ class Invoice(Withdrawable, db.Model):
 
     def status_on(self, today: date) -> str:
         """Its status as read on ``today``: *overdue* when it still asks something after its due date."""
-        if self.status in (InvoiceStatus.OPEN, InvoiceStatus.PARTLY_PAID) and self.due_on < today:
+        if self.status in ASKING and self.due_on < today:
             return "overdue"
         return self.status
 
@@ -287,7 +289,7 @@ def payment_unapplied_sql(payments=Payment.__table__) -> ColumnElement:
 def invoice_status_sql(today: date, invoices=Invoice.__table__) -> ColumnElement:
     """The invoice's status as read on ``today``: its stored one, or *overdue* when open or partly paid after its
     due date."""
-    asking = invoices.c.status.in_((InvoiceStatus.OPEN.value, InvoiceStatus.PARTLY_PAID.value))
+    asking = invoices.c.status.in_(ASKING)
     return case((asking & (invoices.c.due_on < today), literal("overdue")), else_=invoices.c.status)
 
 

@@ -17,7 +17,8 @@ from decimal import Decimal
 from sqlalchemy import Date, Select, case, cast, func, literal, null, or_, select, union_all
 
 from backoffice.extensions import db
-from backoffice.models import Customer, Invoice, InvoiceStatus, Meter, MeterAssignment, Payment, covers
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
+from backoffice.models.billing import ASKING
 from backoffice.models.types import Balance, Money, days_between
 from backoffice.money import ZERO
 from backoffice.services import allocations
@@ -32,8 +33,6 @@ BUCKETS = ("current", "1-30", "31-60", "61-90", "over_90")
 """The aging buckets by days past the due date: not yet due (or due that day), 1–30, 31–60, 61–90, over 90."""
 BUCKET_DAYS = (0, 30, 60, 90)
 """The most days past due each bucket but the last takes."""
-ASKING = (InvoiceStatus.OPEN.value, InvoiceStatus.PARTLY_PAID.value)
-"""The statuses of an invoice that still asks something: outstanding above 0 and not withdrawn."""
 
 
 def days_before(day: date, days: int) -> date:

@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 
 from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Invoice, Meter, MeterAssignment, covers
+from backoffice.models.billing import ASKING
 from backoffice.web.filters import local_date, money
 
 
@@ -85,8 +86,7 @@ def open_invoices(customer: Customer, meter_id: int | None = None) -> list[OpenI
         select(Invoice.id, Invoice.number, Invoice.due_on, Invoice.outstanding, Meter.serial)
         .join(Meter, Meter.id == Invoice.meter_id)
         .where(
-            Invoice.outstanding > 0,
-            Invoice.withdrawn_at.is_(None),
+            Invoice.status.in_(ASKING),
             select(held.c.id)
             .where(
                 held.c.customer_id == customer.id,

@@ -295,3 +295,14 @@ def test_a_billing_write_never_builds_on_an_allocation_written_by_sql(app):
     assert state(first, second) == [(D("0.00"), "paid"), (D("100.00"), "open")]
     assert unapplied(payment) == D("0.00") and outstanding_agrees()
     assert run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
+
+
+def test_a_dry_run_only_says_what_a_rebuild_of_the_outstanding_writes(app):
+    meter, _customer, (first,) = meter_with_invoices("100")
+    billing.add_payment(meter, D("30"), date(2026, 11, 10))
+    corrupt("invoices", "outstanding", first.id, "100")
+    dry = run(RunMode.DRY_RUN, checks=["invoice_outstanding"])
+    assert dry.mismatched == 1 and state(first) == [(D("100.00"), "open")]
+    rebuilt = run(RunMode.REBUILD, checks=["invoice_outstanding", "payment_unapplied"])
+    assert rebuilt.fixed >= 1 and state(first) == [(D("70.00"), "partly_paid")]
+    assert run(RunMode.VERIFY, checks=CHECKS).mismatched == 0

@@ -114,5 +114,5 @@ def test_the_nightly_maintenance_is_told_in_the_readers_language(client, auth):
     jobs.enqueue_nightly()
     moved_back(27)
     card = nightly_card(client.get("/", headers={"Accept-Language": "vi"}).get_data(as_text=True))
-    assert '<span id="nightly-state">quá hạn</span>' in card and "cách đây 26 giờ trở lên" in card
+    assert '<span id="nightly-state">đã cũ</span>' in card and "cách đây 26 giờ trở lên" in card
     assert '<a href="/jobs">thất bại</a>' in card

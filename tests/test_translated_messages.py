@@ -44,7 +44,7 @@ def test_a_money_confirmation_names_the_amount_read_and_the_customer_in_the_read
     vietnamese = client.post(
         "/customers/HOTEL/recharge", data={"recharge-amount": "2.000"}, headers=VIETNAMESE, follow_redirects=True
     )
-    assert "Đã ghi nạp tiền 2.000,00\xa0IDR cho HOTEL — Hotel Melati: biến động #" in page(vietnamese)
+    assert "Đã ghi sổ nạp tiền 2.000,00\xa0IDR cho HOTEL — Hotel Melati: biến động #" in page(vietnamese)
     english = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "3.000"}, follow_redirects=True)
     assert "Recharge of Rp3.000,00 posted to HOTEL — Hotel Melati: movement #" in page(english)
 
@@ -129,7 +129,7 @@ def test_an_exports_header_row_is_in_the_readers_language_and_its_code_names_in_
         "Penambahan",
         "Promo",
         "Pengurangan",
-        "Total akhir",
+        "Total keseluruhan",
     ]
     assert header_row(client.get("/orders/export.csv", headers=VIETNAMESE))[:3] == [
         "Số",

@@ -156,7 +156,11 @@ def broken(connection: Connection) -> list[seals.Finding]:
             what = "wallet movements" if evidence.chain == "customer_id" else "history"
             whose = f"customer {codes.get(customer_id, customer_id)}'s {what}"
         problem = _problem(whose, head, current, same, anchored.day)
-        findings.append(seals.Finding(evidence, head.row_id, head.version, problem, customer_id=customer_id))
+        findings.append(
+            seals.Finding(
+                evidence, head.row_id, head.version, seals.ANCHOR_BROKEN, customer_id=customer_id, said=problem
+            )
+        )
     return findings
 
 

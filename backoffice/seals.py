@@ -23,6 +23,7 @@ import enum
 import hashlib
 import hmac
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -672,6 +673,20 @@ def _kept_query() -> Select:
     return select(sealed_with.c.fingerprint).where(sealed_with.c.id == 1)
 
 
+PROBLEMS = {
+    "reviewed_then_changed": "it was changed after an admin reviewed it",
+    "no_seal": "it has no seal: it was not written by the application",
+    "previous_gone": "the row before it in its chain ({previous}) is gone",
+    "seal_mismatch": "its seal does not match it: it was changed after it was written",
+    "gone": "it was sealed but is gone",
+}
+"""Per problem code, what a finding says of its row in the logs, the reports and :attr:`Finding.what` (English); a
+page says it from the code (:func:`problem_of`), in the reader's language."""
+
+ANCHOR_BROKEN = "anchor_broken"
+"""The problem code of a chain that no longer reaches its anchor (``backoffice.anchors``), said in its own words."""
+
+
 @dataclass
 class Finding:
     """A row whose seal is missing or wrong, or a seal whose row is gone."""
@@ -679,14 +694,35 @@ class Finding:
     evidence: Evidence
     row_id: int
     version: int
-    problem: str
+    code: str
+    """What is wrong, as a key of :data:`PROBLEMS` or :data:`ANCHOR_BROKEN`."""
     customer_id: int | None = None
     entry_id: int | None = None
+    previous: int | None = None
+    """The row before it in its chain, when that row is gone."""
+    said: str = ""
+    """What is wrong in words of its own, for a problem :data:`PROBLEMS` has no words for."""
+
+    @property
+    def problem(self) -> str:
+        return self.said or PROBLEMS[self.code].format(previous=self.previous)
 
     @property
     def what(self) -> str:
         version = f" (version {self.version})" if self.version else ""
         return f"{self.evidence.label} {self.row_id}{version} of {self.evidence.kind}: {self.problem}"[:300]
+
+
+def problem_of(what: str) -> tuple[str | None, int | None]:
+    """The problem code of a finding kept as its :attr:`Finding.what`, with the row before it when that is what is
+    gone: ``(None, None)`` for words no code has (a text cut at its column's length)."""
+    for code, english in PROBLEMS.items():
+        pattern = re.escape(english).replace(re.escape("{previous}"), r"(\d+)")
+        if (found := re.search(f": {pattern}$", what)) is not None:
+            return code, int(found.group(1)) if found.groups() else None
+    if ", the anchor of " in what:
+        return ANCHOR_BROKEN, None
+    return None, None
 
 
 @dataclass
@@ -747,17 +783,17 @@ def verify(
     reviewed = _reviewed(connection, evidence)
     result = Verified(checked=len(rows))
     for row in rows:
-        problem = None
+        problem, previous = None, None
         if (row.row_id, row.version) in reviewed:
             as_reviewed = digest(
                 key, evidence, row.row_id, row.version, row[7:], details.get((row.row_id, row.version), ()), REVIEWED
             )
             if not hmac.compare_digest(as_reviewed, reviewed[row.row_id, row.version]):
-                problem = "it was changed after an admin reviewed it"
+                problem = "reviewed_then_changed"
         elif row.seal is None:
-            problem = "it has no seal: it was not written by the application"
+            problem = "no_seal"
         elif row.prev_row_id is not None and row.previous_seal is None:
-            problem = f"the row before it in its chain ({row.prev_row_id}) is gone"
+            problem, previous = "previous_gone", row.prev_row_id
         else:
             expected = digest(
                 key,
@@ -769,9 +805,11 @@ def verify(
                 row.previous_seal or "",
             )
             if not hmac.compare_digest(expected, row.seal):
-                problem = "its seal does not match it: it was changed after it was written"
+                problem = "seal_mismatch"
         if problem:
-            result.findings.append(Finding(evidence, row.row_id, row.version, problem, row.customer_id, row.entry_id))
+            result.findings.append(
+                Finding(evidence, row.row_id, row.version, problem, row.customer_id, row.entry_id, previous)
+            )
     if where is None:
         result.findings.extend(_gone(connection, evidence, low, high))
     return result
@@ -839,7 +877,7 @@ def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int
     customer_chain = evidence.chain == "customer_id"
     reviewed = _reviewed(connection, evidence)
     return [
-        Finding(evidence, row_id, version_, "it was sealed but is gone", chain if customer_chain else None)
+        Finding(evidence, row_id, version_, "gone", chain if customer_chain else None)
         for row_id, version_, chain in connection.execute(query)
         if (row_id, version_) not in reviewed
     ]

@@ -109,7 +109,7 @@ def test_a_deleted_order_is_found_among_the_deleted_with_who_deleted_it_and_what
     assert "SO-GONE" in deleted and finance.name in deleted and "Rp9.300.000,00" in deleted
     assert kept.number not in deleted
     history = text(client.get(f"/history/order/{order.id}"))
-    assert f"{finance.name} deleted" in history and "Number : was SO-GONE" in history
+    assert f"{finance.name} deleted" in history and "Order number : was SO-GONE" in history
 
 
 def test_no_order_deleted_says_so(client, finance):
@@ -154,7 +154,7 @@ def test_a_targets_customers_and_managers_edits_are_in_their_panels(client, admi
     assert f"Name : {name} → Sari" in text(client.get(f"/managers/{manager_id}/edit"))
     client.post(f"/customers/{customer.code}/realtime/off")
     page = text(client.get(f"/customers/{customer.code}"))
-    assert "Use realtime calculation : yes → no" in page
+    assert "Calculated in real time : yes → no" in page
 
 
 def test_money_the_posting_core_moves_is_not_history(app):
@@ -233,7 +233,7 @@ def test_invoices_and_payments_written_with_sql_core_get_their_versions(metered_
     page = text(client.get(f"/customers/HOTEL/invoices/{invoice.id}/edit"))
     assert "Amount : Rp500.000,00 → Rp450.000,00" in page
     page = text(client.get(f"/customers/HOTEL/payments/{payment.id}/edit"))
-    assert "Withdrawal reason : — → bounced" in page
+    assert "Why it was withdrawn : — → bounced" in page
 
 
 def test_a_readings_and_a_meters_pages_show_their_history(metered_hotel, client, auth):
@@ -241,7 +241,7 @@ def test_a_readings_and_a_meters_pages_show_their_history(metered_hotel, client,
     reading_id = metering.record_reading(meter.id, date(2026, 11, 5), D("12.5"))
     auth.login("admin")
     page = text(client.get(f"/customers/HOTEL/readings/{reading_id}"))
-    assert "History" in page and "Volume flow meter : — → 12,5000" in page
+    assert "History" in page and "Flow-meter volume (m³) : — → 12,5000" in page
     page = text(client.get(f"/meters/{meter.id}/retire"))
     assert "Serial : — → M-1" in page
 
@@ -304,4 +304,4 @@ def test_a_meter_assignment_keeps_its_history_and_the_billing_tab_links_it(meter
     auth.login("finance")
     tab = client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
     assert f'href="/history/assignment/{assignment.id}"' in tab
-    assert "Is active : yes → no" in text(client.get(f"/history/assignment/{assignment.id}"))
+    assert "Active : yes → no" in text(client.get(f"/history/assignment/{assignment.id}"))

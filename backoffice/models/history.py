@@ -93,10 +93,6 @@ class HistoryTransaction(TransactionBase, db.Model):
 
     user = relationship("User")
 
-    @property
-    def who(self) -> str:
-        return (self.user.name or self.user.email) if self.user is not None else self.actor
-
 
 versioning_manager.transaction_cls = HistoryTransaction
 

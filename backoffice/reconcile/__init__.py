@@ -69,9 +69,16 @@ def label(name: str) -> str:
 
 @cache
 def scale_of(check: str, field: str) -> int:
-    """The decimal places of a check's field: 2 for money, more for a volume (4) or a factor (6)."""
+    """The decimal places of a check's field: 2 for money, more for a volume (4) or a factor (6), 0 for a count or
+    a state. A check of one field records its discrepancies under names of their own (the kind of evidence, the
+    columns that drifted): they have that field's places."""
     found = CHECKS.get(check)
-    return next((f.scale for f in found.fields() if f.name == field), 2) if found is not None else 2
+    if found is None:
+        return 2
+    fields = found.fields()
+    if len(fields) == 1:
+        return fields[0].scale
+    return next((f.scale for f in fields if f.name == field), 2)
 
 
 def resolve(names: list[str] | tuple[str, ...] | None) -> list[Check]:

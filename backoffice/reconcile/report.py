@@ -45,7 +45,7 @@ from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
 from backoffice.reconcile.history_drift import NAMES as VERSIONED
 from backoffice.reconcile.history_drift import versioned_tables
-from backoffice.reconcile.wording import field_label
+from backoffice.reconcile.wording import entity_tag, field_label
 
 CSV_COLUMNS = [
     "run_id",
@@ -230,16 +230,22 @@ def entity_of(d: Discrepancy) -> tuple[str, int]:
     movement, entry, request, run or history version's record it is."""
     if d.entity_type != "evidence":
         return d.entity_type, d.entity_id
-    if d.field in _EVIDENCE:
-        return _EVIDENCE[d.field], d.entity_id
-    table = d.field.removesuffix("_history")
-    return (VERSIONED[table][0] if table in VERSIONED else d.entity_type), d.entity_id
+    return evidence_entity(d.field, d.entity_id)
+
+
+def evidence_entity(kind: str, row_id: int) -> tuple[str, int]:
+    """The ``(entity type, id)`` a row of evidence of ``kind`` is: a movement, an entry, a request or a run, a
+    history version's record, a source row's record; ``evidence`` when it is none of these."""
+    if kind in _EVIDENCE:
+        return _EVIDENCE[kind], row_id
+    table = kind.removesuffix("_history")
+    return (VERSIONED[table][0] if table in VERSIONED else "evidence"), row_id
 
 
 def name_of(d: Discrepancy, named: dict[tuple[str, int], Named]) -> Named:
     """The discrepancy's entity as :func:`named_entities` found it; by type and id when it is no longer there."""
     kind, entity_id = entity_of(d)
-    return named.get((kind, entity_id)) or Named("", f"{kind.replace('_', ' ')} {entity_id}")
+    return named.get((kind, entity_id)) or Named("", entity_tag(kind, "", entity_id))
 
 
 def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Named]:

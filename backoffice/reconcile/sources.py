@@ -17,6 +17,7 @@ history again and the next fix derives its figures from it (:func:`vouch`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
@@ -185,10 +186,28 @@ def _record(connection: Connection, kind: str, drifted: list, run_id: int | None
         connection.execute(findings.insert(), new)
 
 
+PROBLEMS = {
+    "no_version": "{name} has no history version: it was written outside the application",
+    "deleted_version": "{name} exists though its latest history version is its deletion",
+    "changed": "{name}: {columns} changed outside the application (not as its latest history version says)",
+}
+"""Per problem code, what a source row's finding says of it (English, kept as its ``what``); a page says it from
+the code (:func:`problem_of`), in the reader's language."""
+
+
+def problem_of(what: str) -> tuple[str | None, list[str]]:
+    """The problem code of a source row's finding kept as its ``what``, with the columns that changed: ``(None,
+    [])`` for words no code has (a text cut at its column's length)."""
+    for code, english in PROBLEMS.items():
+        pattern = re.escape(english).replace(re.escape("{name}"), ".*").replace(re.escape("{columns}"), "(.+?)")
+        if (found := re.fullmatch(pattern, what, re.DOTALL)) is not None:
+            return code, found.group(1).split(", ") if found.groups() else []
+    return None, []
+
+
 def _what(name: str, state: str) -> str:
     if state == NO_VERSION:
-        return f"{name} has no history version: it was written outside the application"
+        return PROBLEMS["no_version"].format(name=name)
     if state == DELETED_VERSION:
-        return f"{name} exists though its latest history version is its deletion"
-    columns = state.removesuffix(", ")
-    return f"{name}: {columns} changed outside the application (not as its latest history version says)"
+        return PROBLEMS["deleted_version"].format(name=name)
+    return PROBLEMS["changed"].format(name=name, columns=state.removesuffix(", "))

@@ -71,6 +71,48 @@ SEALS = {
 the history tables', named after their record's table."""
 
 
+ENTITIES = {
+    "customer": _l("customer"),
+    "order": _l("order"),
+    "account_manager": _l("account manager"),
+    "target": _l("target"),
+    "meter": _l("meter"),
+    "meter_reading": _l("meter reading"),
+    "meter_assignment": _l("meter assignment"),
+    "customer_pricing": _l("pricing row"),
+    "balance_transaction": _l("wallet movement"),
+    "account": _l("account"),
+    "journal_entry": _l("journal entry"),
+    "invoice": _l("invoice"),
+    "payment": _l("payment"),
+    "user": _l("user"),
+    "approval_request": _l("approval request"),
+    "reconciliation_run": _l("reconciliation run"),
+    "balance_sheet": _l("balance sheet"),
+    "evidence": _l("row of evidence"),
+    "record": _l("record"),
+}
+"""Per entity type a discrepancy names, what a clerk calls such an entity."""
+
+
+def entity_tag(entity_type: str, key: str, entity_id: int) -> str:
+    """A discrepancy's entity tagged with its type and business key ("customer C0007", "account 1100"); by its id
+    when it has no key left (deleted)."""
+    kind = ENTITIES.get(entity_type)
+    kind = str(kind) if kind is not None else entity_type.replace("_", " ")
+    return _("%(kind)s %(key)s", kind=kind, key=key or f"#{entity_id}")
+
+
+STATES = {"evidence_seals": {0: _l("no valid seal"), 1: _l("sealed")}}
+"""The checks whose figures are a state rather than an amount or a count: each value's words."""
+
+
+def state_word(check: str, value) -> str | None:
+    """A figure of a check of :data:`STATES` in words (``0``: "no valid seal"); None for any other figure."""
+    said = STATES.get(check, {}).get(value)
+    return None if said is None else str(said)
+
+
 def field_label(check: str, field: str) -> str:
     """A discrepancy's field as a clerk reads it; the code name when no words are known for it."""
     if (check, field) in FIELD_LABELS:

@@ -50,7 +50,7 @@ from backoffice.web.customer_forms import (
     ReadingForm,
     adjust_form,
 )
-from backoffice.web.evidence import review_form
+from backoffice.web.evidence import described, review_form
 
 MONTHS_SHOWN = 24
 WIDTH, HEIGHT, PAD = 720, 220, 24
@@ -80,6 +80,7 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
         "pending": pending_summary(customer.id),
         "tampered": evidence_review.open_findings(customer.id),
     }
+    context["tampered_said"] = described(context["tampered"])
     if context["tampered"] and current_user.is_admin:
         context["review"] = review_form(context["tampered"])
     if context["pending"].requests:

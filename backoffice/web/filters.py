@@ -116,12 +116,17 @@ def percent(context: Context, value: Decimal | int | None, places: int = 1) -> s
 
 
 @pass_context
-def figure(context: Context, value: Decimal | str | None, check: str, field: str) -> str:
-    """A checked field's value as what it is: an amount, or a volume or factor as a number (never in Rupiah)."""
+def figure(context: Context, value: Decimal | str | None, check: str, field: str, summed: bool = False) -> str:
+    """A checked field's value as what it is: an amount, a volume or factor as a number, a count as a whole number
+    (never in Rupiah), a state in words ("sealed"); ``summed``: a difference or a total, for a state a count."""
     from backoffice.reconcile import scale_of
+    from backoffice.reconcile.wording import state_word
 
     if value is None or value == "":
         return ""
+    said = None if summed else state_word(check, Decimal(value))
+    if said is not None:
+        return said
     scale = scale_of(check, field)
     return _page_money(context, value) if scale == 2 else number(context, Decimal(value), scale)
 

@@ -2,24 +2,31 @@
 
 A record's history lists each version SQLAlchemy-Continuum keeps of it (when, who, what operation, each field that
 changed from its value before to its value after) and, in the same list, the reconciliation's discrepancies found on
-it, each linked to its run.
+it, each linked to its run. A version is shown in the reader's words: each field under the label its record's edit
+form gives it (else one of :data:`LABELS`), each value as the record's own screen writes it, and who made the change
+named from what the version stores (a user; else the command or job that ran, :func:`who_did`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from functools import cache
 
 from flask import Blueprint, Flask, abort, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import Numeric, select
+from sqlalchemy import Boolean, Numeric, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy_continuum.utils import version_class
+from wtforms.fields.core import UnboundField
 
 from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
+    AdjustmentReason,
+    ApprovalKind,
     ApprovalRequest,
     Customer,
     CustomerPricing,
@@ -27,6 +34,7 @@ from backoffice.models import (
     HistoryOperation,
     HistoryTransaction,
     Invoice,
+    JobRecord,
     Meter,
     MeterAssignment,
     MeterReading,
@@ -37,7 +45,9 @@ from backoffice.models import (
     Target,
     User,
 )
-from backoffice.models.types import as_utc
+from backoffice.models.types import Month, as_utc
+from backoffice.web.filters import role_name
+from backoffice.web.words import word
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
@@ -52,18 +62,18 @@ class Kind:
 
 
 KINDS = {
-    "order": Kind(Order, "Order", "order"),
-    "target": Kind(Target, "Target", "target"),
-    "customer": Kind(Customer, "Customer", "customer"),
-    "manager": Kind(AccountManager, "Account manager"),
-    "meter": Kind(Meter, "Meter", "meter"),
-    "assignment": Kind(MeterAssignment, "Meter assignment", "meter_assignment"),
-    "pricing": Kind(CustomerPricing, "Pricing", "customer_pricing"),
-    "reading": Kind(MeterReading, "Meter reading", "meter_reading"),
-    "invoice": Kind(Invoice, "Invoice", "invoice"),
-    "payment": Kind(Payment, "Payment", "payment"),
-    "user": Kind(User, "User", "user", admin_only=True),
-    "approval": Kind(ApprovalRequest, "Approval request", "approval_request"),
+    "order": Kind(Order, _l("order"), "order"),
+    "target": Kind(Target, _l("target"), "target"),
+    "customer": Kind(Customer, _l("customer"), "customer"),
+    "manager": Kind(AccountManager, _l("account manager")),
+    "meter": Kind(Meter, _l("meter"), "meter"),
+    "assignment": Kind(MeterAssignment, _l("meter assignment"), "meter_assignment"),
+    "pricing": Kind(CustomerPricing, _l("pricing row"), "customer_pricing"),
+    "reading": Kind(MeterReading, _l("meter reading"), "meter_reading"),
+    "invoice": Kind(Invoice, _l("invoice"), "invoice"),
+    "payment": Kind(Payment, _l("payment"), "payment"),
+    "user": Kind(User, _l("user"), "user", admin_only=True),
+    "approval": Kind(ApprovalRequest, _l("approval request"), "approval_request"),
 }
 HIDDEN = {"id", "transaction_id", "operation_type"}
 
@@ -74,7 +84,9 @@ class Change:
     before: object
     after: object
     shown_as: str
-    """How the template shows the values: ``money``, ``moment``, ``date`` or ``text``."""
+    """How the template shows the values: ``money``, ``moment``, ``date``, ``number``, ``yes-no`` or ``text``."""
+    places: int = 4
+    """A number's decimal places."""
 
 
 @dataclass
@@ -95,6 +107,7 @@ class Fix:
 
 def init_app(app: Flask) -> None:
     app.add_template_global(history_of)
+    app.add_template_global(who_did)
 
 
 def history_of(kind: str, record_id: int) -> list[Version | Fix]:
@@ -149,11 +162,12 @@ def _versions(model: type, record_id: int) -> list[Version]:
         .order_by(history.c.transaction_id)
     ).all()
     columns = [column for column in history.columns if column.name not in HIDDEN]
+    labels = labels_of(model)
     found, before = [], {}
     for row in rows:
         values = {column.name: getattr(row, column.name) for column in columns}
         operation = HistoryOperation(row.operation_type)
-        version = Version(row.issued_at, row.by_name or row.by_email or row.actor, operation)
+        version = Version(row.issued_at, _who(row.by_name or row.by_email, row.actor, row.issued_at), operation)
         for column in columns:
             old = before.get(column.name)
             new = values[column.name]
@@ -163,10 +177,9 @@ def _versions(model: type, record_id: int) -> list[Version]:
                 continue
             if old is None and new is None:
                 continue
-            shown_as = _shown_as(column, old, new)
-            if (referred := _referred(model, column.name)) is not None:
-                old, new, shown_as = _name(referred, old), _name(referred, new), "text"
-            version.changes.append(Change(_label(column.name), old, new, shown_as))
+            version.changes.append(
+                _change(model, column, str(labels.get(column.name) or _readable(column.name)), old, new)
+            )
         found.append(version)
         before = values
     return found
@@ -202,17 +215,185 @@ def _name(model: type, record_id: int | None) -> str | None:
     return record.email if model is User else str(record)
 
 
-def _label(name: str) -> str:
+def _readable(name: str) -> str:
+    """A column no form or :data:`LABELS` names (one added since), by its name."""
     return name.removesuffix("_id").replace("_", " ").capitalize()
 
 
-def _shown_as(column, *values) -> str:
+def _change(model: type, column, label: str, old, new) -> Change:
+    """A field's values before and after, as the record's screen writes them: a record it refers to by name, a
+    code name (a status, a kind, a role) in words, a month as a month, amounts, numbers and days in the reader's
+    notation."""
+    if (referred := _referred(model, column.name)) is not None:
+        return Change(label, _name(referred, old), _name(referred, new), "text")
+    if (say := CODES.get((model, column.name))) is not None:
+        return Change(label, _said(say, old), _said(say, new), "text")
+    if (model, column.name) in MONTHS:
+        return Change(label, _month(old), _month(new), "text")
+    if isinstance(column.type, Boolean):
+        return Change(label, old, new, "yes-no")
     if isinstance(column.type, Numeric) and column.type.scale == 2:
-        return "money"
-    if any(isinstance(value, datetime) for value in values):
-        return "moment"
-    if any(isinstance(value, date) for value in values):
-        return "date"
-    if any(isinstance(value, Decimal) for value in values):
-        return "number"
-    return "text"
+        return Change(label, old, new, "money")
+    if any(isinstance(value, datetime) for value in (old, new)):
+        return Change(label, old, new, "moment")
+    if any(isinstance(value, date) for value in (old, new)):
+        return Change(label, old, new, "date")
+    if isinstance(column.type, Numeric):
+        return Change(label, old, new, "number", column.type.scale or 0)
+    return Change(label, old, new, "text")
+
+
+def _said(say, value) -> str | None:
+    return None if value is None else str(say(value))
+
+
+def _month(value: date | None) -> str | None:
+    return None if value is None else str(Month.of(value))
+
+
+CODES = {
+    (Meter, "status"): word,
+    (ApprovalRequest, "status"): word,
+    (ApprovalRequest, "kind"): lambda code: ApprovalKind(code).label,
+    (ApprovalRequest, "adjustment_reason"): lambda code: AdjustmentReason(code).label,
+    (User, "role"): role_name,
+}
+"""The columns that keep a code name, each with how its screen says it."""
+
+MONTHS = {(Target, "period_start")}
+"""The dates that stand for their month: shown as the month, as the record's screen shows it."""
+
+LABELS = {
+    "created_at": _l("Created"),
+    "created_by_id": _l("Created by"),
+    "use_realtime_calculation": _l("Calculated in real time"),
+    "closed_at": _l("Closed"),
+    "closed_by_id": _l("Closed by"),
+    "grand_total": _l("Grand total"),
+    "status": _l("Status"),
+    "retired_on": _l("Retired on"),
+    "retired_by_id": _l("Retired by"),
+    "active": _l("Active"),
+    "is_active": _l("Active"),
+    "customer_id": _l("Customer"),
+    "meter_id": _l("Meter"),
+    "started_on": _l("From"),
+    "ended_on": _l("Until"),
+    "withdrawn_at": _l("Withdrawn"),
+    "withdrawn_by_id": _l("Withdrawn by"),
+    "withdrawal_reason": _l("Why it was withdrawn"),
+    "withdrawal_entry_id": _l("Journal entry of the withdrawal"),
+    "entry_id": _l("Journal entry"),
+    "kind": _l("Kind"),
+    "amount": _l("Amount"),
+    "signed_amount": _l("Amount with its sign"),
+    "movement_id": _l("Wallet movement"),
+    "adjustment_reason": _l("Reason"),
+    "description": _l("Description"),
+    "value_date": _l("Value date"),
+    "reason": _l("Why"),
+    "idempotency_key": _l("Request key"),
+    "entry_seal": _l("Seal of the journal entry"),
+    "correction": _l("Correction"),
+    "requested_by_id": _l("Requested by"),
+    "requested_at": _l("Requested"),
+    "decided_by_id": _l("Decided by"),
+    "decided_at": _l("Decided"),
+    "rejection_reason": _l("Why it was rejected"),
+    "result_movement_id": _l("Resulting wallet movement"),
+    "result_entry_id": _l("Resulting journal entry"),
+    "first_approved_by_id": _l("First approved by"),
+    "first_approved_at": _l("First approved"),
+}
+"""The labels of the fields no edit form of their record has (what the application keeps by itself)."""
+
+
+@cache
+def labels_of(model: type) -> dict[str, str]:
+    """Per column of ``model``'s history, the label of the field its edit forms give it, else of :data:`LABELS`."""
+    labels = dict(LABELS)
+    for form in reversed(_edit_forms().get(model, ())):
+        for name in dir(form):
+            unbound = getattr(form, name)
+            if isinstance(unbound, UnboundField) and (label := _form_label(unbound)) is not None:
+                labels[name] = label
+    return labels
+
+
+def _form_label(unbound: UnboundField):
+    return unbound.args[0] if unbound.args else unbound.kwargs.get("label")
+
+
+def _edit_forms() -> dict[type, tuple[type, ...]]:
+    """Per record, the forms a clerk writes it with, the edit form first: their labels are the history's."""
+    # Imported here: the screens that show a record's history import this module.
+    from backoffice.web.admin import UserChangeForm, UserForm
+    from backoffice.web.billing import InvoiceChangeForm, PaymentChangeForm
+    from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, PaymentForm, PricingForm, ReadingForm
+    from backoffice.web.customers import CustomerForm, NewCustomerForm
+    from backoffice.web.managers import ManagerForm
+    from backoffice.web.metering import CorrectionForm
+    from backoffice.web.meters import MeterForm, RetireForm
+    from backoffice.web.orders import OrderForm
+    from backoffice.web.targets import TargetForm
+
+    return {
+        Order: (OrderForm,),
+        Target: (TargetForm,),
+        Customer: (CustomerForm, NewCustomerForm),
+        AccountManager: (ManagerForm,),
+        Meter: (MeterForm, RetireForm),
+        MeterAssignment: (AssignMeterForm,),
+        CustomerPricing: (PricingForm,),
+        MeterReading: (CorrectionForm, ReadingForm),
+        Invoice: (InvoiceChangeForm, InvoiceForm),
+        Payment: (PaymentChangeForm, PaymentForm),
+        User: (UserChangeForm, UserForm),
+    }
+
+
+def who_did(transaction: HistoryTransaction) -> str:
+    """Who made a history transaction's changes, in the reader's words."""
+    user = transaction.user
+    return _who(user and (user.name or user.email), transaction.actor, transaction.issued_at)
+
+
+def _who(user: str | None, actor: str, when: datetime) -> str:
+    """A user by name (else email); else what :class:`~backoffice.models.history.ActorPlugin` stored: a command
+    by what it does, a job by the job that was running then, the screens or the system."""
+    if user:
+        return user
+    if actor.startswith("command "):
+        command = actor.removeprefix("command ")
+        done = COMMANDS.get(command.split(" ", 1)[-1])
+        return str(done) if done is not None else _("a command: %(name)s", name=command)
+    if actor.startswith("job "):
+        return str(JOBS.get(_job_running(when), _l("a background job")))
+    if actor == "web":
+        return _("a web request without a login")
+    return _("the system")
+
+
+COMMANDS = {"demo-data": _l("demo data")}
+"""The commands named by what they do rather than by how they are typed."""
+
+JOBS = {
+    "nightly_maintenance": _l("nightly maintenance"),
+    "monthly_rebuild": _l("the monthly rebuild"),
+    "recalculate_customer": _l("a customer's recalculation"),
+    "verify": _l("a reconciliation run"),
+    "rebuild": _l("a rebuild"),
+    "tariff_change": _l("a tariff change"),
+}
+"""What each kind of job is called when it made a change."""
+
+
+def _job_running(when: datetime) -> str | None:
+    """The kind of the job that was running at ``when``, when only one was: the version names its job no further
+    (``job execute``), and of jobs running side by side none can be told apart."""
+    running = db.session.scalars(
+        select(JobRecord.kind)
+        .where(JobRecord.started_at <= when, (JobRecord.ended_at >= when) | JobRecord.ended_at.is_(None))
+        .limit(2)
+    ).all()
+    return running[0] if len(running) == 1 else None

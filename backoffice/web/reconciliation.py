@@ -25,6 +25,7 @@ from backoffice.reconcile.report import (
     named_entities,
     run_rows,
 )
+from backoffice.reconcile.wording import entity_tag
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start as start_job
@@ -186,14 +187,16 @@ def show(run_id: int):
     )
 
 
-def entity_names(found) -> dict[int, tuple[str, str, str | None]]:
-    """Per discrepancy id: its entity's business key, its name as a clerk names it, and the address of the page
-    showing it."""
+def entity_names(found) -> dict[int, tuple[str, str, str | None, str]]:
+    """Per discrepancy id: its entity's business key, its name as a clerk names it, the address of the page
+    showing it, and its tag (its type in words and its key)."""
     named = named_entities({entity_of(d) for d in found})
     pages = {}
     for d in found:
         entity = name_of(d, named)
-        pages[d.id] = (entity.key, entity.name, url_for(entity.endpoint, **entity.values) if entity.endpoint else None)
+        kind, entity_id = entity_of(d)
+        page = url_for(entity.endpoint, **entity.values) if entity.endpoint else None
+        pages[d.id] = (entity.key, entity.name, page, entity_tag(kind, entity.key, entity_id))
     return pages
 
 

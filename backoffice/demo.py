@@ -179,7 +179,8 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
 
 def _wallet_movements(rng: random.Random, first_month: date) -> int:
     """An opening deposit, a few gas charges and a top-up each month per customer, through the wallet service,
-    each dated when it was made: the opening deposit on the first day of the first month, before any gas.
+    each dated when it was made: the opening deposit on the first day of the first month, before any gas. They carry
+    no words: each is shown by its kind, in the reader's language.
 
     The idempotency keys make a second load move no money.
     """
@@ -188,7 +189,6 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
         wallet.recharge(
             customer_id,
             Decimal(rng.randrange(40, 100)) * 1_000_000,
-            description="Opening deposit",
             idempotency_key=f"demo-{code}-deposit",
             value_date=first_month,
         )
@@ -196,7 +196,6 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
             wallet.charge(
                 customer_id,
                 Decimal(rng.randrange(100, 900)) * 10_000,
-                description=f"Gas, week {n + 1}",
                 idempotency_key=f"demo-{code}-charge-{n}",
                 value_date=first_month + timedelta(days=7 * (n + 1)),
             )
@@ -206,7 +205,6 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
             wallet.recharge(
                 customer_id,
                 Decimal(rng.randrange(3, 9)) * 1_000_000,
-                description=f"Top-up {month:%Y-%m}",
                 idempotency_key=f"demo-{code}-top-up-{n}",
                 value_date=month,
             )

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.config import local_today
+from backoffice.descriptions import movement_words
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, RunMode, TransactionKind
 from backoffice.reconcile.engine import run
@@ -249,7 +250,7 @@ def test_an_admin_adjusts_a_balance_down_for_a_reason_dated_in_the_past(client, 
     assert client.post("/customers/HOTEL/adjust", data=form).status_code == 302
     assert client.post("/customers/HOTEL/adjust", data=form).status_code == 302  # a double submit
     row = newest()
-    assert (row.kind, row.signed_amount, row.reason, row.value_date, row.description) == (
+    assert (row.kind, row.signed_amount, row.reason, row.value_date, movement_words(row)) == (
         TransactionKind.ADJUSTMENT,
         D("-2500.00"),
         "write_off",

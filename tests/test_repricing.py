@@ -48,7 +48,7 @@ from backoffice.posting.many import post_many
 from backoffice.posting.post import DatedAfterToday
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, metering, wallet
-from backoffice.services.metering.repricing import WHAT, charge_reading
+from backoffice.services.metering.repricing import charge_reading
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, corrupt, unit_of_work
 
@@ -84,7 +84,7 @@ def price_each_reading(connection, customer_id: int, since: date) -> None:
                 "calculated_at": utcnow(),
             },
         )
-        charge_reading(connection, customer_id, reading.id, reading.reading_date, priced.total_price, None, WHAT)
+        charge_reading(connection, customer_id, reading.id, reading.reading_date, priced.total_price, None)
     months.recalculate(connection, [customer_id], Month.of(since))
 
 

@@ -503,7 +503,7 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
             .order_by(lines_table.c.id)
         )
     ]
-    return _post(connection, entry_date, f"Reversal of {original.number}", swapped, None, user, entry_id, None)
+    return _post(connection, entry_date, "", swapped, None, user, entry_id, None)
 
 
 def rule_lines(rule, amount: Decimal) -> list[Line]:

@@ -272,7 +272,6 @@ def _statement_by_statement(connection, movement: Movement, rule, given: dict, m
         _refused(connection, movement, rule)
     row_id, entry_id = connection.execute(_NEXT_IDS).one()
     one = given | {
-        "movement_code": row.code,
         "movement_row_id": row_id,
         "movement_entry_id": entry_id,
         "movement_balance_after": row.balance,

@@ -75,8 +75,8 @@ def _one_statement():
     ``movement_value_date``, …), ``moment`` and ``user_id``; the buckets' ``bucket``, ``first_account``,
     ``first_by``, ``second_account``, ``second_by`` (in account order); the month's ``b_customer_id``,
     ``b_year_month``, ``deposits``, ``purchases``, ``volume``, ``net`` and ``in_month`` (whether the movement
-    counts in it). Returns the ledger row's and the entry's ids, the customer's balance, code and whether it is
-    kept in real time, and how many buckets moved (fewer than two: one is beyond its column).
+    counts in it). Returns the ledger row's and the entry's ids, the customer's balance and whether it is kept in
+    real time, and how many buckets moved (fewer than two: one is beyond its column).
 
     The parameters given must be these and no more: an update in the statement would set a column of a
     parameter's name (``customer_id``, ``created_at``) too."""
@@ -85,7 +85,6 @@ def _one_statement():
         journal.next_id("balance_transactions").label("row_id"),
         journal.next_id("journal_entries").label("entry_id"),
         moved.c.balance.label("balance_after"),
-        moved.c.code,
         moved.c.use_realtime_calculation.label("realtime"),
     ).cte("new")
     movement = writes.bound(new)
@@ -124,7 +123,6 @@ def _one_statement():
         new.c.row_id,
         new.c.entry_id,
         new.c.balance_after.label("balance"),
-        new.c.code,
         new.c.realtime,
         counted.label("buckets"),
     ).add_cte(*parts)

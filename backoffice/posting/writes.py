@@ -3,7 +3,8 @@
 Each is an insert from a *source of movements*: a select whose columns are named as :data:`SOURCE_COLUMNS`, one
 row per movement. ``post`` gives one movement bound as parameters (:func:`bound`); ``post_many`` gives a batch
 staged in a table. The rule table says which accounts the lines debit and credit (``posting.sql``), the entry is
-headed "Charge #12 of C0001" and numbered ``JE-`` and its id, the ledger row chains the balance before and after:
+numbered ``JE-`` and its id and records the ledger row (its words, "Charge #12 of C0001", are rendered from that:
+``backoffice.descriptions``), the ledger row chains the balance before and after:
 the same SQL for one movement and for thousands, so that the two cannot write differently.
 
 :func:`written` renders them for a database: on PostgreSQL the entries are written posted, their lines beside
@@ -19,11 +20,10 @@ recalculates the months.
 
 from __future__ import annotations
 
-from sqlalchemy import Date, Integer, Numeric, String, bindparam, case, cast, func, literal, select, union_all, update
+from sqlalchemy import Date, Integer, Numeric, String, bindparam, cast, func, literal, select, union_all, update
 
 from backoffice.models import Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Balance, Money
-from backoffice.posting.rules import WALLET_KINDS
 from backoffice.posting.sql import account_sql
 
 ledger = BalanceTransaction.__table__
@@ -42,13 +42,12 @@ SOURCE_COLUMNS = (
     "reason",
     "reverses_id",
     "idempotency_key",
-    "code",
     "row_id",
     "entry_id",
     "balance_after",
 )
 """A source's columns: a ``Movement``'s (``kind`` a rule's kind, ``signed_amount`` signed as the wallet sees it),
-its customer's code, the ids its ledger row and journal entry take, and the customer's balance after it."""
+the ids its ledger row and journal entry take, and the customer's balance after it."""
 
 MOMENT = bindparam("moment", type_=entries.c.created_at.type)
 USER = bindparam("user_id", type_=Integer)
@@ -56,8 +55,8 @@ USER = bindparam("user_id", type_=Integer)
 
 def bound(new=None):
     """One movement as a source, bound as parameters: ``customer`` and ``signed`` (as ``statement.MOVE`` binds
-    them) and ``movement_`` and the name of each other column; its ``code``, ``row_id``, ``entry_id`` and
-    ``balance_after`` taken from ``new`` (a one-row select naming them) when given.
+    them) and ``movement_`` and the name of each other column; its ``row_id``, ``entry_id`` and ``balance_after``
+    taken from ``new`` (a one-row select naming them) when given.
 
     Parameters are named apart from every column, so that no update run with them sets a column of their name."""
     types = {
@@ -69,7 +68,6 @@ def bound(new=None):
         "reason": String,
         "reverses_id": Integer,
         "idempotency_key": String,
-        "code": String,
         "row_id": Integer,
         "entry_id": Integer,
         "balance_after": Numeric,
@@ -80,7 +78,7 @@ def bound(new=None):
         **{name: bindparam(f"movement_{name}", type_=type_) for name, type_ in types.items()},
     }
     if new is not None:
-        columns |= {name: new.c[name] for name in ("code", "row_id", "entry_id", "balance_after")}
+        columns |= {name: new.c[name] for name in ("row_id", "entry_id", "balance_after")}
     query = select(*(columns[name].label(name) for name in SOURCE_COLUMNS))
     return (query if new is None else query.select_from(new)).subquery("movement")
 
@@ -98,8 +96,8 @@ def written(source, dialect: str) -> dict:
 
 
 def _entries(source, *, posted: bool):
-    """Each movement's journal entry: "Charge #12 of C0001", dated on its value date, recording its ledger row."""
-    heading = case({kind.value: kind.value.capitalize() for kind in WALLET_KINDS}, value=source.c.kind)
+    """Each movement's journal entry, dated on its value date, recording its ledger row (which its words are rendered
+    from)."""
     status = {"status": literal(EntryStatus.DRAFT.value)}
     if posted:
         status = {"status": literal(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
@@ -107,7 +105,7 @@ def _entries(source, *, posted: bool):
         "id": source.c.entry_id,
         "number": literal("JE-") + cast(source.c.entry_id, String),
         "entry_date": source.c.value_date,
-        "description": heading + literal(" #") + cast(source.c.row_id, String) + literal(" of ") + source.c.code,
+        "description": literal(""),
         **status,
         "source_type": literal("balance_transaction"),
         "source_id": source.c.row_id,

@@ -19,6 +19,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
+from backoffice.descriptions import account_name
 from backoffice.exports import headings
 from backoffice.extensions import db
 from backoffice.models import (
@@ -362,7 +363,7 @@ _NAMING = {
     ),
     "account": (
         select(Account.id, Account.code, Account.name),
-        lambda r: Named(r.code, _("account %(code)s %(name)s", code=r.code, name=r.name)),
+        lambda r: Named(r.code, _("account %(code)s %(name)s", code=r.code, name=account_name(r.code, r.name))),
     ),
     "journal_entry": (
         select(JournalEntry.id, JournalEntry.number),

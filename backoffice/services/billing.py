@@ -315,7 +315,6 @@ def add_invoice(
                 customer_id=held.customer_id,
                 value_date=issued_on,
                 reference=Reference("invoice", None),
-                description=f"Invoice {number}",
                 user=user,
             ),
         )
@@ -351,7 +350,7 @@ def change_invoice(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_number_taken(number, invoice_id)
-        _post_difference(connection, Kind.INVOICE, current, current.issued_on, amount, f"Invoice {number}", user)
+        _post_difference(connection, Kind.INVOICE, current, current.issued_on, amount, user)
         connection.execute(
             update(invoices)
             .where(invoices.c.id == invoice_id)
@@ -389,8 +388,6 @@ def add_payment(
                 customer_id=held.customer_id,
                 value_date=paid_on,
                 reference=Reference("payment", None),
-                description=f"Payment on meter {meter.serial}"
-                + (f" ({reference.strip()})" if reference.strip() else ""),
                 user=user,
             ),
         )
@@ -481,7 +478,7 @@ def change_payment(
         _refuse_withdrawn(current, "payment")
         if version is not None and payment_version(current) != version:
             raise ChangedMeanwhile
-        _post_difference(connection, Kind.PAYMENT, current, current.paid_on, amount, f"Payment #{payment_id}", user)
+        _post_difference(connection, Kind.PAYMENT, current, current.paid_on, amount, user)
         connection.execute(
             update(payments).where(payments.c.id == payment_id).values(amount=amount, reference=reference.strip()[:100])
         )
@@ -538,7 +535,6 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
             else:
                 refusal = _("A withdrawal cannot be dated before the payment was paid (%(date)s).")
             raise BillingError(refusal % {"date": on.isoformat()}, "date")
-        about = f"Invoice {row.number}" if kind is Kind.INVOICE else f"Payment #{row.id}"
         posted = post(
             connection,
             Movement(
@@ -547,7 +543,6 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
                 customer_id=holder_on(meter_id, on).customer_id,
                 value_date=value_date,
                 reference=Reference(kind.value, row_id),
-                description=f"{about} withdrawn: {reason}",
                 user=user,
             ),
         )
@@ -567,7 +562,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
     return db.session.get(model, row_id)
 
 
-def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal, about: str, user) -> None:
+def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal, user) -> None:
     """Post what a corrected amount changes of an invoice or a payment, on its own date, for its holder then."""
     if difference := amount - current.amount:
         post(
@@ -578,7 +573,6 @@ def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal,
                 customer_id=holder_on(current.meter_id, on).customer_id,
                 value_date=on,
                 reference=Reference(kind.value, current.id),
-                description=f"{about} amount changed",
                 user=user,
             ),
         )

@@ -1,8 +1,11 @@
 """The journal for an accountant's own tools: CSV (one row per line) and a plain-text journal that hledger and
 ledger read (posted entries only, each balanced).
 
-Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time (on PostgreSQL, the
-database's ``COPY`` writes the CSV): a million lines export in constant memory. The text journal declares the
+Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time: a million lines export
+in constant memory. The query reads each entry's facts beside it (``descriptions.entry_facts``), and each entry's
+description is rendered from them in the reader's language (the database's ``COPY`` would write the stored words
+instead). The CSV names the accounts in the reader's language; the text journal by their stored names, which are
+hledger's account names and stay the same whoever exports. The text journal declares the
 accounts with their types, so ``hledger bs`` and ``hledger is`` know them; its amounts are the debits (positive) and
 credits (negative) of each line, so its balance of an account is the account's balance in the debit direction:
 ``Account.balance`` for assets and expenses, its opposite for the others.
@@ -14,17 +17,10 @@ import re
 from collections.abc import Iterator
 from datetime import date
 
-from sqlalchemy import Select, String, case, cast, func, literal, select
+from sqlalchemy import Select, select
 
-from backoffice.exports import (
-    as_is,
-    copied_csv,
-    csv_cell,
-    csv_chunks,
-    database_writes_csv,
-    guarded,
-    plain,
-)
+from backoffice.descriptions import account_name, entry_facts, entry_words
+from backoffice.exports import csv_cell, csv_chunks, plain
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
 
@@ -56,8 +52,6 @@ HLEDGER_TYPES = {
 def csv_export(conditions: list, order: list | None = None) -> Iterator[str | bytes]:
     """The lines of the entries ``conditions`` select (every status), one CSV line each, a chunk at a time; the
     entries in ``order`` (date order when none), each entry's lines in the order they were written."""
-    if database_writes_csv():
-        return copied_csv(CSV_COLUMNS, _ordered(_cells(), conditions, order))
     return csv_chunks(CSV_COLUMNS, (_csv_row(row) for row in _lines(conditions, order)))
 
 
@@ -72,7 +66,7 @@ def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator
     for row in _lines([*conditions, JournalEntry.status == EntryStatus.POSTED]):
         if row.entry_id != entry_id:
             entry_id = row.entry_id
-            yield f"\n{row.entry_date.isoformat()} * ({row.number}) {_text(row.description) or row.number}\n"
+            yield f"\n{row.entry_date.isoformat()} * ({row.number}) {_text(entry_words(row)) or row.number}\n"
             source = f"{row.source_type} #{row.source_id}" if row.source_type else "manual entry"
             reverses = f", reverses JE-{row.reverses_id}" if row.reverses_id else ""
             yield f"    ; source: {source}{reverses}\n"
@@ -83,8 +77,9 @@ def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator
 
 def lines_query(conditions: list, order: list | None = None) -> Select:
     """The lines of the entries ``conditions`` select, with their entry and account, the entries in ``order``
-    (date order when none)."""
+    (date order when none), each with its entry's facts (``descriptions.entry_facts``)."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
+    facts, join = entry_facts(entries)
     columns = select(
         entries.c.id.label("entry_id"),
         entries.c.number,
@@ -99,33 +94,10 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
         lines.c.debit,
         lines.c.credit,
         lines.c.description.label("line_description"),
+        *facts,
     )
-    return _ordered(columns, conditions, order)
-
-
-def _cells() -> Select:
-    """The CSV's cells as text (see :func:`backoffice.exports.copied_csv`): what :func:`_csv_row` makes of a line."""
-    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
-    return select(
-        as_is(entries.c.number),
-        entries.c.entry_date,
-        entries.c.status,
-        guarded(entries.c.description),
-        func.coalesce(as_is(entries.c.source_type), "manual"),
-        func.nullif(entries.c.source_id, 0),
-        case((entries.c.reverses_id != 0, literal("JE-") + cast(entries.c.reverses_id, String))),
-        as_is(accounts.c.code),
-        guarded(accounts.c.name),
-        func.nullif(lines.c.debit, 0),
-        func.nullif(lines.c.credit, 0),
-        guarded(lines.c.description),
-    )
-
-
-def _ordered(columns: Select, conditions: list, order: list | None) -> Select:
-    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
     return (
-        columns.select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
+        columns.select_from(join(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts)))
         .where(*conditions)
         .order_by(*(order or (entries.c.entry_date, entries.c.id)), lines.c.id)
     )
@@ -141,12 +113,12 @@ def _typed(row) -> list:
         row.number,
         row.entry_date,
         row.status,
-        row.description,
+        entry_words(row),
         row.source_type or "manual",
         row.source_id,
         f"JE-{row.reverses_id}" if row.reverses_id else None,
         row.code,
-        row.name,
+        account_name(row.code, row.name),
         row.debit or None,
         row.credit or None,
         row.line_description,

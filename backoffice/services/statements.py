@@ -19,6 +19,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
+from backoffice.descriptions import movement_words
 from backoffice.exports import CsvLines, csv_cell, headings
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer
@@ -113,6 +114,7 @@ def lines(customer_id: int, period: Period, opening: Decimal) -> Iterator[Line]:
             ledger.c.reference_type,
             ledger.c.reference_id,
             ledger.c.reverses_id,
+            ledger.c.reason,
             ledger.c.signed_amount,
         )
         .where(
@@ -129,7 +131,7 @@ def lines(customer_id: int, period: Period, opening: Decimal) -> Iterator[Line]:
             id=row.id,
             value_date=row.value_date,
             kind=row.kind,
-            description=row.description or row.kind.capitalize(),
+            description=movement_words(row),
             reference=_reference(row),
             amount=row.signed_amount,
             balance=balance,

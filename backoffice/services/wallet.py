@@ -213,7 +213,7 @@ def adjustment(
         customer_id=_id(customer),
         value_date=value_date,
         reference=reference,
-        description=description or reason.value.replace("_", " ").capitalize(),  # the record's words: English
+        description=description,
         reason=reason.value,
         idempotency_key=clerk_key(idempotency_key),
         user=user,

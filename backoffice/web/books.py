@@ -28,7 +28,9 @@ from wtforms import DateField, FieldList, FormField, HiddenField, SelectField, S
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from backoffice import descriptions
 from backoffice.config import local_today
+from backoffice.descriptions import account_label
 from backoffice.exports import chunked, headings
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import (
@@ -109,7 +111,10 @@ class EntryForm(FlaskForm):
     idempotency_key = HiddenField()
 
     def load_choices(self) -> None:
-        choices = [SelectChoice("", _l("—")), *(SelectChoice(a.code, str(a)) for a in _accounts())]
+        choices = [
+            SelectChoice("", _l("—")),
+            *(SelectChoice(a.code, account_label(a.code, a.name)) for a in _accounts()),
+        ]
         for line in self.lines:
             line.account.choices = choices
 
@@ -205,6 +210,7 @@ def account(code: str):
         page=page,
         opening=opening,
         sources=sources.links((row.source_type, row.source_id) for row in page.items),
+        words=descriptions.entries_words(row.entry_id for row in page.items),
     )
 
 
@@ -216,7 +222,10 @@ def journal():
     )
     page = listing.page(query, 50, rows=True)
     found = sources.links((row[0].source_type, row[0].source_id) for row in page.items)
-    return render_template("books/journal.html", listing=listing, page=page, exported=listing.args(), sources=found)
+    words = descriptions.entries_words(row[0].id for row in page.items)
+    return render_template(
+        "books/journal.html", listing=listing, page=page, exported=listing.args(), sources=found, words=words
+    )
 
 
 @bp.get("/journal.<any(csv, xlsx, journal):format>")
@@ -248,7 +257,7 @@ def _journal_listing() -> Listing:
     filters = JournalFilterForm(request.args)
     filters.account.choices = [
         SelectChoice("", _l("All accounts")),
-        *(SelectChoice(a.code, str(a)) for a in _accounts()),
+        *(SelectChoice(a.code, account_label(a.code, a.name)) for a in _accounts()),
     ]
     filters.source.choices = [
         SelectChoice("", _l("All sources")),
@@ -287,6 +296,7 @@ def entry(entry_id: int):
         entry=found,
         reversals=reversals,
         sources=links,
+        words=descriptions.entries_words([entry_id]),
         pending=approvals.pending_for_entry(entry_id),
         needs_approval=approvals.needs_approval(approvals.entry_amount(entry_id)),
     )

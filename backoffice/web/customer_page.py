@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import jobs
 from backoffice.config import local_today
+from backoffice.descriptions import account_name
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
@@ -115,9 +116,12 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
 def posting_of(kind: Kind, signed: Decimal) -> str:
     """The accounts a movement of this kind and sign debits and credits, by name: "Dr Cash / Cr Customer deposits"."""
     rule = rule_of(kind, signed)
-    names = dict(
-        db.session.execute(select(Account.code, Account.name).where(Account.code.in_([rule.debit, rule.credit]))).all()
-    )
+    names = {
+        code: account_name(code, name)
+        for code, name in db.session.execute(
+            select(Account.code, Account.name).where(Account.code.in_([rule.debit, rule.credit]))
+        )
+    }
     return _("Dr %(debit)s / Cr %(credit)s", debit=names[rule.debit], credit=names[rule.credit])
 
 

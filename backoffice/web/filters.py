@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from backoffice.descriptions import account_label, account_name, movement_words
 from backoffice.i18n import language, number_locale
 from backoffice.models.types import as_utc
 from backoffice.money import format_money, format_number, shown
@@ -42,6 +43,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(figure)
     app.add_template_filter(percent)
     app.add_template_filter(_page_word, "word")
+    app.add_template_filter(movement_words)
+    app.add_template_filter(account_name_of, "account_name")
+    app.add_template_filter(account_label_of, "account_label")
     app.add_template_global(language, "page_language")
     app.add_template_global(role_name)
     app.add_template_global(link)
@@ -209,3 +213,13 @@ def role_name(role) -> str:
     names = {"admin": _("admin"), "finance": _("finance")}
     value = getattr(role, "value", role)
     return names.get(value, value)
+
+
+def account_name_of(account) -> str:
+    """An account's name in the page's language (:func:`backoffice.descriptions.account_name`)."""
+    return account_name(account.code, account.name)
+
+
+def account_label_of(account) -> str:
+    """``1000 Cash``, the name in the page's language."""
+    return account_label(account.code, account.name)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import contains_eager
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
+from backoffice.descriptions import movement_words
 from backoffice.exports import iso, plain, text_cell
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, TransactionKind
@@ -90,9 +91,11 @@ def export(format: str = "csv"):
         movements.balance_before,
         movements.balance_after,
         movements.description,
+        movements.reference_type,
+        movements.reference_id,
         movements.reverses_id,
     ).join(Customer, Customer.id == movements.customer_id)
-    return listing.export("ledger-movements", CSV_COLUMNS, query, _csv_row, format=format)
+    return listing.export("ledger-movements", CSV_COLUMNS, query, _csv_row, format=format, typed=_typed)
 
 
 def _listing() -> Listing:
@@ -117,6 +120,23 @@ def _filter_conditions(filters: MovementFilters) -> list:
     return conditions
 
 
+def _typed(row) -> list:
+    """A workbook's row: the CSV's columns, each value as its type, the description in the reader's words."""
+    return [
+        row.id,
+        row.value_date,
+        row.code,
+        row.name,
+        row.kind,
+        row.reason,
+        row.signed_amount,
+        row.balance_before,
+        row.balance_after,
+        movement_words(row),
+        row.reverses_id,
+    ]
+
+
 def _csv_row(row) -> list:
     return [
         row.id,
@@ -128,6 +148,6 @@ def _csv_row(row) -> list:
         plain(row.signed_amount),
         plain(row.balance_before),
         plain(row.balance_after),
-        text_cell(row.description),
+        text_cell(movement_words(row)),
         row.reverses_id or "",
     ]

@@ -26,11 +26,9 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
-    String,
     and_,
     bindparam,
     case,
-    cast,
     column,
     func,
     insert,
@@ -69,9 +67,6 @@ readings = MeterReading.__table__
 calculations = TransactionCalculation.__table__
 pricing = CustomerPricing.__table__
 ledger = BalanceTransaction.__table__
-
-WHAT = "Re-pricing of gas"
-"""How a re-pricing's movements describe themselves: "Re-pricing of gas, reading #42"."""
 
 
 def reprice(connection: Connection, reading_ids: list[int], user: User | None = None) -> None:
@@ -152,7 +147,6 @@ def charge_reading(
     on: date | None,
     cost: Decimal,
     user,
-    what: str,
     reason: str | None = None,
 ) -> None:
     """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
@@ -182,7 +176,6 @@ def charge_reading(
                 customer_id=customer_id,
                 value_date=day,
                 reference=Reference(READING, reading_id),
-                description=f"{what}, reading #{reading_id}",
                 user=user,
                 reason=reason,
                 allow_overdraft=True,
@@ -202,7 +195,6 @@ def _move_to_holder(connection: Connection, reading, user, reason: str | None = 
         None,
         Decimal(0),
         user,
-        "Gas of the meter's holder on its date",
         reason,
     )
 
@@ -340,7 +332,7 @@ def _corrections():
         moves.c.value_date,
         literal(READING).label("reference_type"),
         moves.c.reading_id.label("reference_id"),
-        (literal(f"{WHAT}, reading #") + cast(moves.c.reading_id, String)).label("description"),
+        literal("").label("description"),
     )
 
 

@@ -1,0 +1,268 @@
+"""What the system says of its own movements, entries and accounts, rendered from their facts in the reader's language.
+
+The system stores facts, never its own words: a wallet movement's kind, reference (``meter_reading`` 121), the
+movement it reverses and its reason; an entry's source (the wallet movement, invoice or payment it records) and the
+entry it reverses. Their descriptions are empty when the system writes them, and what a clerk typed stays as typed.
+
+Rows written before keep the English words the system then wrote: they are sealed evidence, never rewritten. A
+stored description that is exactly what the old code wrote for the row's facts (:func:`movement_words` and
+:func:`entry_words` know each old form) is shown as those words in the reader's language; any other is a clerk's
+text, shown as typed. In English the words read as the old ones did, letter for letter.
+
+Accounts are named by code: a standard account whose stored name is still the standard English one is shown by its
+name in the reader's language (:func:`account_name`); one an admin renamed, or of another code, as stored.
+
+Outside a request (a job, the CLI) the words are English.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, literal, select
+
+from backoffice.extensions import db
+from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, Invoice, JournalEntry, Meter, Payment
+from backoffice.models.metering import READING
+
+MAX_LENGTH = 300
+"""A stored description's length: the old words were cut there."""
+
+ACCOUNTS = {
+    "1000": ("Cash", _l("Cash")),
+    "1100": ("Receivables", _l("Receivables")),
+    "2000": ("Customer deposits", _l("Customer deposits")),
+    "3000": ("Owner's equity", _l("Owner's equity")),
+    "4000": ("Gas revenue", _l("Gas revenue")),
+    "5000": ("Operating expenses", _l("Operating expenses")),
+}
+"""The standard chart of accounts (the migrations seed it): each code's English name, and its name in the reader's
+language."""
+
+KINDS = {
+    "recharge": _l("Recharge"),
+    "charge": _l("Charge"),
+    "adjustment": _l("Adjustment"),
+    "reversal": _l("Reversal"),
+}
+"""A movement with nothing more to say is named by its kind."""
+
+_HEADINGS = {
+    "recharge": _l("Recharge #%(id)s of %(customer)s"),
+    "charge": _l("Charge #%(id)s of %(customer)s"),
+    "adjustment": _l("Adjustment #%(id)s of %(customer)s"),
+    "reversal": _l("Reversal #%(id)s of %(customer)s"),
+}
+"""A wallet movement's journal entry."""
+
+_READINGS = {
+    "Gas": _l("Gas, reading #%(id)s"),
+    "Correction of gas": _l("Correction of gas, reading #%(id)s"),
+    "Deleted reading of gas": _l("Deleted reading of gas, reading #%(id)s"),
+    "Re-pricing of gas": _l("Re-pricing of gas, reading #%(id)s"),
+    "Gas of the meter's holder on its date": _l("Gas of the meter's holder on its date, reading #%(id)s"),
+}
+"""What a reading's movements were once written as ("Correction of gas, reading #12"), by their first words."""
+
+_GIVEN_BACK = _l("Gas given back, reading #%(id)s")
+
+_REVERSALS = {
+    "recharge": _l("Reversal of recharge #%(id)s"),
+    "charge": _l("Reversal of charge #%(id)s"),
+    "adjustment": _l("Reversal of adjustment #%(id)s"),
+    "reversal": _l("Reversal of reversal #%(id)s"),
+}
+"""A reversal once written without a reason, by the kind of what it reversed."""
+
+_OLD_TEXTS = (
+    # (kind, pattern, words): the rest of what the old code wrote, each with its own facts in the text.
+    ("recharge", re.compile(r"Opening deposit"), _l("Opening deposit")),
+    ("recharge", re.compile(r"Top-up (?P<month>\d{4}-\d{2})"), _l("Top-up %(month)s")),
+    ("charge", re.compile(r"Gas, week (?P<week>\d+)"), _l("Gas, week %(week)s")),
+    (
+        "adjustment",
+        re.compile(r"Tampered movement #(?P<id>\d+) accepted: (?P<reason>.*)", re.S),
+        _l("Tampered movement #%(id)s accepted: %(reason)s"),
+    ),
+)
+_TAMPERED_REVERSED = re.compile(r"Tampered evidence reversed: (?P<reason>.*)", re.S)
+_TAMPERED_REVERSED_WORDS = _l("Tampered evidence reversed: %(reason)s")
+
+
+def account_name(code: str, name: str) -> str:
+    """The account's name in the reader's language if it is a standard account still named as standard; as stored
+    otherwise."""
+    standard = ACCOUNTS.get(code)
+    if standard is None or standard[0] != name:
+        return name
+    return str(standard[1])
+
+
+def account_label(code: str, name: str) -> str:
+    """``1000 Cash``, the name as :func:`account_name` shows it."""
+    return f"{code} {account_name(code, name)}"
+
+
+def movement_words(row) -> str:
+    """A wallet movement's description in the reader's language: a clerk's text as typed, the system's words
+    rendered from the facts (``kind``, ``description``, ``reference_type``, ``reference_id``, ``reverses_id``,
+    ``reason`` of a ledger row or of a select naming them so)."""
+    kind = str(getattr(row.kind, "value", row.kind))
+    description = row.description or ""
+    if not description:
+        return _movement_facts(row, kind)
+    rendered = _old_movement_words(row, kind, description)
+    return description if rendered is None else rendered
+
+
+def entry_words(row) -> str:
+    """A journal entry's description in the reader's language: a clerk's text as typed, the system's words rendered
+    from the facts (the entry's ``description``, ``source_type``, ``source_id``, ``reverses_id``, and the columns
+    :func:`entry_facts` adds)."""
+    description = row.description or ""
+    old, words = _entry_facts(row)
+    if not description or (old is not None and description == _stored(old)):
+        return words
+    return description
+
+
+def entry_facts(entries):
+    """What renders an entry's words beyond its own columns: ``(columns, join)``, the columns (labelled as
+    :func:`entry_words` reads them) to add to a select over ``entries`` (the journal entries' table) and ``join``,
+    which outer-joins their tables to a from clause holding ``entries``. One join each: a list stays one query."""
+    movement = BalanceTransaction.__table__.alias("fact_movement")
+    customer = Customer.__table__.alias("fact_customer")
+    invoice = Invoice.__table__.alias("fact_invoice")
+    payment = Payment.__table__.alias("fact_payment")
+    meter = Meter.__table__.alias("fact_meter")
+
+    def role(source):
+        return case(
+            (source.c.entry_id == entries.c.id, literal("issued")),
+            (source.c.withdrawal_entry_id == entries.c.id, literal("withdrawn")),
+            (source.c.id.is_not(None), literal("changed")),
+        )
+
+    columns = [
+        movement.c.kind.label("movement_kind"),
+        customer.c.code.label("movement_customer"),
+        invoice.c.number.label("invoice_number"),
+        case((invoice.c.id.is_not(None), role(invoice)), else_=role(payment)).label("source_role"),
+        case((invoice.c.id.is_not(None), invoice.c.withdrawal_reason), else_=payment.c.withdrawal_reason).label(
+            "withdrawal_reason"
+        ),
+        meter.c.serial.label("payment_meter"),
+        payment.c.reference.label("payment_reference"),
+    ]
+
+    def join(from_clause):
+        return (
+            from_clause.outerjoin(
+                movement, and_(entries.c.source_type == "balance_transaction", movement.c.id == entries.c.source_id)
+            )
+            .outerjoin(customer, customer.c.id == movement.c.customer_id)
+            .outerjoin(invoice, and_(entries.c.source_type == "invoice", invoice.c.id == entries.c.source_id))
+            .outerjoin(payment, and_(entries.c.source_type == "payment", payment.c.id == entries.c.source_id))
+            .outerjoin(meter, meter.c.id == payment.c.meter_id)
+        )
+
+    return columns, join
+
+
+def entries_words(entry_ids) -> dict[int, str]:
+    """The words of these entries, by id, from one query (a page's entries)."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return {}
+    entries = JournalEntry.__table__
+    columns, join = entry_facts(entries)
+    query = (
+        select(entries.c.id, entries.c.description, entries.c.source_type, entries.c.source_id, entries.c.reverses_id)
+        .add_columns(*columns)
+        .select_from(join(entries))
+        .where(entries.c.id.in_(ids))
+    )
+    return {row.id: entry_words(row) for row in db.session.execute(query)}
+
+
+def _movement_facts(row, kind: str) -> str:
+    """The words of a movement the system wrote without any: what its facts say."""
+    if row.reference_type == READING and row.reverses_id is None:
+        words = _READINGS["Gas"] if kind == "charge" else _GIVEN_BACK
+        return words % {"id": row.reference_id}
+    if row.reverses_id is not None:
+        return _("Reversal of movement #%(id)s", id=row.reverses_id)
+    if kind == "adjustment" and row.reason in set(AdjustmentReason):
+        return str(AdjustmentReason(row.reason).label)
+    return str(KINDS.get(kind, kind))
+
+
+def _old_movement_words(row, kind: str, description: str) -> str | None:
+    """The rendered words of a description the old code wrote for the row's facts; ``None`` for a clerk's text."""
+    if row.reference_type == READING:
+        for what, words in _READINGS.items():
+            if description == _stored(f"{what}, reading #{row.reference_id}"):
+                return words % {"id": row.reference_id}
+    if row.reverses_id is not None:
+        for reversed_kind, words in _REVERSALS.items():
+            if description == f"Reversal of {reversed_kind} #{row.reverses_id}":
+                return words % {"id": row.reverses_id}
+        if found := _TAMPERED_REVERSED.fullmatch(description):
+            return _TAMPERED_REVERSED_WORDS % found.groupdict()
+        return None
+    if kind == "adjustment" and row.reason in set(AdjustmentReason):
+        if description == row.reason.replace("_", " ").capitalize():
+            return str(AdjustmentReason(row.reason).label)
+    for old_kind, pattern, words in _OLD_TEXTS:
+        if kind == old_kind and (found := pattern.fullmatch(description)):
+            return str(words) % found.groupdict()
+    return None
+
+
+def _entry_facts(row) -> tuple[str | None, str]:
+    """The English words the old code wrote for the entry's facts (``None`` where it wrote none) and the words in the
+    reader's language."""
+    source = row.source_type
+    if source == "balance_transaction" and row.movement_kind is not None:
+        kind = str(getattr(row.movement_kind, "value", row.movement_kind))
+        values = {"id": row.source_id, "customer": row.movement_customer}
+        heading = _HEADINGS.get(kind)
+        if heading is None:
+            return None, row.description or ""
+        return f"{kind.capitalize()} #{row.source_id} of {row.movement_customer}", heading % values
+    if source == "invoice" and row.invoice_number is not None:
+        return _billing(row, f"Invoice {row.invoice_number}", {"number": row.invoice_number}, "invoice")
+    if source == "payment" and row.source_role is not None:
+        return _billing(row, f"Payment #{row.source_id}", {"id": row.source_id}, "payment")
+    if source is None and row.reverses_id is not None:
+        return f"Reversal of JE-{row.reverses_id}", _("Reversal of %(number)s", number=f"JE-{row.reverses_id}")
+    return None, row.description or ""
+
+
+def _billing(row, about: str, values: dict, what: str) -> tuple[str, str]:
+    """An invoice's or a payment's entry: issued, withdrawn (with the clerk's reason) or its amount changed."""
+    if row.source_role == "withdrawn":
+        reason = row.withdrawal_reason or ""
+        if what == "invoice":
+            words = _("Invoice %(number)s withdrawn: %(reason)s")
+        else:
+            words = _("Payment #%(id)s withdrawn: %(reason)s")
+        return f"{about} withdrawn: {reason}", words % (values | {"reason": reason})
+    if row.source_role == "changed":
+        if what == "invoice":
+            return f"{about} amount changed", _("Invoice %(number)s amount changed", **values)
+        return f"{about} amount changed", _("Payment #%(id)s amount changed", **values)
+    if what == "invoice":
+        return about, _("Invoice %(number)s", **values)
+    reference = (row.payment_reference or "").strip()
+    if reference:
+        old = f"Payment on meter {row.payment_meter} ({reference})"
+        return old, _("Payment on meter %(meter)s (%(reference)s)", meter=row.payment_meter, reference=reference)
+    return f"Payment on meter {row.payment_meter}", _("Payment on meter %(meter)s", meter=row.payment_meter)
+
+
+def _stored(text: str) -> str:
+    """Words as a description column kept them: trimmed, cut at its length."""
+    return text.strip()[:MAX_LENGTH]

@@ -243,9 +243,9 @@ than English writes them as its words (see :func:`worded`); in English they stay
 MONEY, DAY, MOMENT, BOLD = 1, 2, 3, 4
 """A workbook cell's styles, by their place in the workbook's list: an amount (grouped, two decimals), a date, a
 moment, the header's bold."""
-SPECIALS = "[&<>\x01-\x1f]"
-"""What a workbook's text cannot hold as it is: XML's markup, line ends (kept as character references) and the other
-control characters (left out: XML has no way to write them; a tab stays)."""
+AWKWARD = "[&<>\x01-\x1f]|^ | $"
+"""Text a workbook cannot hold as it is: with XML's markup, line ends (kept as character references), other control
+characters (left out: XML has no way to write them; a tab stays), or spaces at an end (kept, said so)."""
 
 
 def worded(header: Sequence[str], rows: Iterable[Sequence], words: Mapping[str, str] | None) -> Iterable[Sequence]:
@@ -472,7 +472,7 @@ def _number_sql(text, style: int = 0) -> ColumnElement:
 
 
 def _text_sql(text) -> ColumnElement:
-    """:func:`_text_cell` in SQL: what it escapes, escaped only where it is found (most text holds none of it)."""
+    """:func:`_text_cell` in SQL, the awkward text's way taken only by text that is (most text is not)."""
     escaped = func.replace(func.replace(func.replace(text, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
     dropped = "".join(chr(code) for code in range(1, 32) if chr(code) not in "\t\r\n")
     escaped = func.replace(func.replace(func.translate(escaped, dropped, ""), "\r", "&#13;"), "\n", "&#10;")
@@ -480,7 +480,9 @@ def _text_sql(text) -> ColumnElement:
         (func.btrim(text, " \t\r\n") == text, literal('<c t="inlineStr"><is><t>', Text)),
         else_=literal('<c t="inlineStr"><is><t xml:space="preserve">', Text),
     )
-    return kept + case((text.regexp_match(SPECIALS), escaped), else_=text) + literal("</t></is></c>", Text)
+    end = literal("</t></is></c>", Text)
+    plain = literal('<c t="inlineStr"><is><t>', Text) + text + end
+    return case((text.regexp_match(AWKWARD), kept + escaped + end), else_=plain)
 
 
 def _said(column, words: Mapping[str, str]) -> ColumnElement:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -141,8 +141,13 @@ def web_server(env) -> dict:
 
 
 def local_today() -> date:
-    """Today in the installation's time zone (the server's clock may run in another)."""
-    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    """Today in the installation's time zone (the server's clock may run in another), by :func:`now`."""
+    return now().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def now() -> datetime:
+    """The clock every dated default and file name reads (a test sets it here)."""
+    return datetime.now(UTC)
 
 
 def engine_options(url: str, given: dict) -> dict:

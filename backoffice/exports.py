@@ -1,24 +1,28 @@
-"""What every export shares: CSV text one line at a time, cells a spreadsheet reads as data, plain decimals.
+"""What every export shares: CSV text one line at a time, workbooks written as they are sent, cells a spreadsheet
+reads as data, plain decimals, coded cells in the reader's words.
 
 An export is streamed from one query, so its size costs no memory. Python writes it a line at a time from rows
-fetched ``yield_per`` at a time; or, on PostgreSQL, the database writes it (:func:`copied_csv`): the query selects
-each cell as its text, and ``COPY … TO STDOUT`` hands the lines over as it makes them, the same bytes with no Python
-per row.
+fetched ``yield_per`` at a time; or, on PostgreSQL, the database writes it (:func:`copied_csv`, :func:`copied_xlsx`):
+the query selects each cell as its text (or each sheet row as its XML), and ``COPY … TO STDOUT`` hands the lines over
+as it makes them, with no Python per row. A workbook is a zip of a few fixed parts and one sheet, deflated as the
+sheet's rows come.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import IO, AnyStr
+from typing import AnyStr
 
-import xlsxwriter
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, func, literal
+from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal
+from sqlalchemy.dialects.postgresql import JSONB
 
 from backoffice.extensions import db
 
@@ -110,14 +114,16 @@ def chunked(pieces: Iterable[AnyStr], size: int = CHUNK, empty: AnyStr = "") -> 
         yield empty.join(parts)
 
 
-def csv_chunks(header: Sequence[str], rows: Iterable[Iterable]) -> Iterator[str]:
+def csv_chunks(
+    header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """The CSV of ``rows`` (their cells as the export writes them) after ``header`` (column codes, see
-    :func:`headings`), a chunk at a time."""
+    :func:`headings`), a chunk at a time; coded cells as ``words`` say them (see :func:`worded`)."""
     csv = CsvLines()
 
     def lines() -> Iterator[str]:
         yield csv.line(headings(header))
-        for values in rows:
+        for values in worded(header, rows, words):
             yield csv.line(values)
 
     return chunked(lines())
@@ -128,27 +134,34 @@ def database_writes_csv() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def copied_csv(header: Sequence[str], cells: Select) -> Iterator[bytes]:
+def copied_csv(header: Sequence[str], cells: Select, words: Mapping[str, str] | None = None) -> Iterator[bytes]:
     """The CSV of the rows ``cells`` selects after ``header`` (see :func:`csv_chunks`), written by PostgreSQL
     (``COPY … TO STDOUT``) and sent as it comes, a chunk at a time, in the request's transaction: the bytes
-    :func:`csv_chunks` writes for the same rows.
+    :func:`csv_chunks` writes for the same rows (and their coded cells in ``words``, see :func:`worded_cells`).
 
     ``cells`` selects each cell as its text: typed text through :func:`guarded`, other text through :func:`as_is`,
     dates and amounts as they are stored (PostgreSQL writes a date in ISO, the date style set here, as :func:`iso`
     does, and a ``NUMERIC(15,2)`` as a plain decimal with its cents, as :func:`plain` does); an empty cell is NULL,
     which ``COPY`` leaves unquoted as Python's writer does an empty string."""
+    yield CsvLines().line(headings(header)).encode()
+    with _copied(worded_cells(header, cells, words), "FORMAT csv") as copy:
+        for chunk in chunked(copy, empty=b""):
+            yield _as_python_writes(chunk) if b"\r" in chunk else chunk
+
+
+@contextmanager
+def _copied(query: Select, options: str):
+    """``COPY (query) TO STDOUT (options)`` in the request's transaction, its dates in ISO: its lines as they come."""
     from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
-    yield CsvLines().line(headings(header)).encode()
     # COPY takes no bound parameters: psycopg merges them into the statement, from its named placeholders.
-    compiled = cells.compile(
+    compiled = query.compile(
         dialect=PGDialect_psycopg(paramstyle="pyformat"), compile_kwargs={"render_postcompile": True}
     )
     connection = db.session.connection().connection.driver_connection
     connection.execute("SET LOCAL datestyle = 'ISO'")
-    with connection.cursor().copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
-        for chunk in chunked(copy, empty=b""):
-            yield _as_python_writes(chunk) if b"\r" in chunk else chunk
+    with connection.cursor().copy(f"COPY ({compiled}) TO STDOUT ({options})", compiled.params) as copy:
+        yield copy
 
 
 def guarded(column):
@@ -224,45 +237,255 @@ def _as_python_writes(chunk: bytes) -> bytes:
 
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CODED = frozenset({"fixed", "kind", "reason", "source_type", "status"})
+"""The export columns whose cells are code names (``charge``, ``overdue``, ``yes``): a download in a language other
+than English writes them as its words (see :func:`worded`); in English they stay codes, which scripts read."""
+MONEY, DAY, MOMENT, BOLD = 1, 2, 3, 4
+"""A workbook cell's styles, by their place in the workbook's list: an amount (grouped, two decimals), a date, a
+moment, the header's bold."""
+AWKWARD = "[&<>\x01-\x1f]|^ | $"
+"""Text a workbook cannot hold as it is: with XML's markup, line ends (kept as character references), other control
+characters (left out: XML has no way to write them; a tab stays), or spaces at an end (kept, said so)."""
 
 
-def xlsx_file(header: Sequence[str], rows: Iterable[Iterable]) -> IO[bytes]:
-    """A workbook of one sheet, the header row then a row per row, in a temporary file read from its start:
-    amounts as numbers with two decimals (the spreadsheet shows them as its reader's country writes them), dates as
-    dates, text as text (never a formula). Written a row at a time (XlsxWriter's ``constant_memory``), so its size
-    costs no memory."""
-    file = tempfile.TemporaryFile()
-    workbook = xlsxwriter.Workbook(file, {"constant_memory": True, "strings_to_formulas": False})
-    sheet = workbook.add_worksheet()
-    bold = workbook.add_format({"bold": True})
-    money = workbook.add_format({"num_format": "#,##0.00"})
-    day = workbook.add_format({"num_format": "yyyy-mm-dd"})
-    moment = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-    sheet.write_row(0, 0, list(header), bold)
-    sheet.freeze_panes(1, 0)
-    for number, values in enumerate(rows, start=1):
-        for column, value in enumerate(values):
-            if value is None or value == "":
-                continue
-            if isinstance(value, bool):
-                sheet.write_boolean(number, column, value)
-            elif isinstance(value, Decimal):
-                sheet.write_number(number, column, value, money)
-            elif isinstance(value, int | float):
-                sheet.write_number(number, column, value)
-            elif isinstance(value, datetime):
-                sheet.write_datetime(number, column, value.replace(tzinfo=None), moment)
-            elif isinstance(value, date):
-                sheet.write_datetime(number, column, value, day)
-            else:
-                sheet.write_string(number, column, str(value))
-    workbook.close()
-    file.seek(0)
-    return file
+def worded(header: Sequence[str], rows: Iterable[Sequence], words: Mapping[str, str] | None) -> Iterable[Sequence]:
+    """``rows`` with the cells of their coded columns (see :data:`CODED`) as ``words`` say them; as they are without
+    words (English)."""
+    coded = [index for index, column in enumerate(header) if column in CODED] if words else []
+    if not coded:
+        return rows
+
+    def say(values: Sequence) -> list:
+        said = list(values)
+        for index in coded:
+            said[index] = words.get(said[index], said[index])
+        return said
+
+    return map(say, rows)
 
 
-def file_chunks(file: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
-    """The file's bytes a chunk at a time; the file is closed (and, a temporary one, removed) at the end."""
-    with file:
-        while chunk := file.read(size):
-            yield chunk
+def worded_cells(header: Sequence[str], cells: Select, words: Mapping[str, str] | None) -> Select:
+    """:func:`worded` in SQL: ``cells`` (as :func:`copied_csv` takes them) with their coded columns' codes as
+    ``words`` say them, looked up in one JSON object the database reads once."""
+    if not words or not CODED.intersection(header):
+        return cells
+    said = [
+        _said(column, words) if name in CODED else column
+        for name, column in zip(header, cells.selected_columns, strict=True)
+    ]
+    return cells.with_only_columns(*said, maintain_column_froms=True)
+
+
+def xlsx_chunks(
+    header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None
+) -> Iterator[bytes]:
+    """A workbook of one sheet, the header row (see :func:`headings`; in bold, frozen) then a row per row (coded
+    cells as ``words`` say them), a chunk at a time: amounts as
+    numbers with two decimals (the spreadsheet writes them as its reader's country does), dates as dates, moments as
+    moments, text as text (never a formula). Written as it is sent, so its size costs no memory."""
+    sheet_rows = chunked(map(_sheet_row, worded(header, rows, words)))
+    return _workbook(headings(header), (chunk.encode() for chunk in sheet_rows))
+
+
+def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | None = None) -> Iterator[bytes]:
+    """:func:`xlsx_chunks` of the rows ``rows`` selects, its columns the cells, each written as its column's type
+    says (text, a date, an amount, a whole number) and coded ones as ``words`` say them: PostgreSQL writes each row
+    of the sheet as XML (``COPY … TO STDOUT``), and Python only zips it as it comes."""
+    said = [
+        _said(column, words) if words and name in CODED else column
+        for name, column in zip(header, rows.selected_columns, strict=True)
+    ]
+    sheet = rows.with_only_columns(_row_sql(rows.selected_columns, said), maintain_column_froms=True)
+
+    def sheet_rows() -> Iterator[bytes]:
+        # One column, its text never holding a line end, a \x01 or a \x02: COPY writes it bare, a row a line.
+        with _copied(sheet, "FORMAT csv, DELIMITER E'\\001', QUOTE E'\\002'") as copy:
+            yield from chunked(copy, empty=b"")
+
+    return _workbook(headings(header), sheet_rows())
+
+
+EXCEL_EPOCH = date(1899, 12, 30)
+"""Day 0 of a workbook's dates: a date is its number of days since."""
+WORKBOOK_PARTS = {
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<bookViews><workbookView/></bookViews><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets>'
+        "</workbook>"
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+        'Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+        "</Relationships>"
+    ),
+    # The cell styles in the order MONEY, DAY, MOMENT, BOLD name them, after the default; #,##0.00 is built in (4).
+    "xl/styles.xml": (
+        '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+        '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/></numFmts>'
+        '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+        '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="4" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+    ),
+}
+"""The workbook's parts but its sheet: always the same."""
+SHEET_START = (
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheetViews><sheetView tabSelected="1" workbookViewId="0">'
+    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/>'
+    "</sheetView></sheetViews><sheetData>"
+)
+SHEET_END = "</sheetData></worksheet>"
+_XML_TEXT = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;"}
+    | {chr(code): None for code in range(1, 32) if chr(code) not in "\t\r\n"}
+)
+
+
+def _workbook(header: Sequence[str], sheet_rows: Iterable[bytes]) -> Iterator[bytes]:
+    """The workbook's file, a chunk at a time: its fixed parts, then its sheet (``header``, then the rows' XML as
+    it comes), deflated at the quickest level (the sheet's XML repeats itself: a tenth of its size or less)."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
+        for name, text in WORKBOOK_PARTS.items():
+            book.writestr(name, text)
+        with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write((SHEET_START + _header_row(header)).encode())
+            for chunk in sheet_rows:
+                sheet.write(chunk)
+                if sink.parts:
+                    yield sink.take()
+            sheet.write(SHEET_END.encode())
+    yield sink.take()
+
+
+class _Sink:
+    """Where the zip is written: what it holds is taken a chunk at a time (it cannot seek, so the zip says each
+    part's size after the part)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        taken, self.parts = b"".join(self.parts), []
+        return taken
+
+
+def _header_row(header: Sequence[str]) -> str:
+    return "<row>" + "".join(_text_cell(str(heading), BOLD) for heading in header) + "</row>"
+
+
+def _sheet_row(values: Iterable) -> str:
+    return "<row>" + "".join(map(_cell, values)) + "</row>"
+
+
+def _cell(value) -> str:
+    if value is None or value == "":
+        return "<c/>"
+    if isinstance(value, Decimal):
+        return f'<c s="{MONEY}"><v>{value:f}</v></c>'
+    if isinstance(value, int | float):
+        return f"<c><v>{value}</v></c>"
+    if isinstance(value, datetime):
+        serial = (value.replace(tzinfo=None) - datetime.combine(EXCEL_EPOCH, time.min)) / timedelta(days=1)
+        return f'<c s="{MOMENT}"><v>{serial!r}</v></c>'
+    if isinstance(value, date):
+        return f'<c s="{DAY}"><v>{(value - EXCEL_EPOCH).days}</v></c>'
+    return _text_cell(str(value))
+
+
+def _text_cell(text: str, style: int = 0) -> str:
+    """Text as an inline string (never a formula); spaces at its ends are kept."""
+    styled = f' s="{style}"' if style else ""
+    kept = "" if text == text.strip(" \t\r\n") else ' xml:space="preserve"'
+    return f'<c t="inlineStr"{styled}><is><t{kept}>{text.translate(_XML_TEXT)}</t></is></c>'
+
+
+def _row_sql(columns, said) -> ColumnElement:
+    """A sheet row's XML, in SQL: :func:`_sheet_row` of the row ``columns`` select (``said``: as they are written)."""
+    row = literal("<row>", Text)
+    for column, written in zip(columns, said, strict=True):
+        row = row + _cell_sql(column, written)
+    return row + literal("</row>", Text)
+
+
+def _cell_sql(column, written) -> ColumnElement:
+    """:func:`_cell` in SQL, the column's type saying what the cell is."""
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        kind = str
+    if kind is Decimal:
+        cell = _number_sql(cast(written, Text), MONEY)
+    elif kind is date:
+        cell = _number_sql(cast(written - literal(EXCEL_EPOCH, Date), Text), DAY)
+    elif kind is int:
+        cell = _number_sql(cast(written, Text))
+    else:
+        cell = _text_sql(func.nullif(cast(written, Text), ""))
+    return func.coalesce(cell, literal("<c/>", Text))
+
+
+def _number_sql(text, style: int = 0) -> ColumnElement:
+    styled = f' s="{style}"' if style else ""
+    return literal(f"<c{styled}><v>", Text) + text + literal("</v></c>", Text)
+
+
+def _text_sql(text) -> ColumnElement:
+    """:func:`_text_cell` in SQL, the awkward text's way taken only by text that is (most text is not)."""
+    escaped = func.replace(func.replace(func.replace(text, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
+    dropped = "".join(chr(code) for code in range(1, 32) if chr(code) not in "\t\r\n")
+    escaped = func.replace(func.replace(func.translate(escaped, dropped, ""), "\r", "&#13;"), "\n", "&#10;")
+    kept = case(
+        (func.btrim(text, " \t\r\n") == text, literal('<c t="inlineStr"><is><t>', Text)),
+        else_=literal('<c t="inlineStr"><is><t xml:space="preserve">', Text),
+    )
+    end = literal("</t></is></c>", Text)
+    plain = literal('<c t="inlineStr"><is><t>', Text) + text + end
+    return case((text.regexp_match(AWKWARD), kept + escaped + end), else_=plain)
+
+
+def _said(column, words: Mapping[str, str]) -> ColumnElement:
+    """A coded column's code as ``words`` say it (an unknown code as it is)."""
+    code = cast(column, Text)
+    return func.coalesce(literal(json.dumps(dict(words)), Text).cast(JSONB).op("->>")(code), code)

@@ -55,7 +55,7 @@ JOURNAL_COPY = (
     "ORDER BY e.entry_date, e.id, l.id) TO STDOUT (FORMAT csv, HEADER)"
 )
 EXPORTS = {
-    "orders": ("Orders CSV", ORDERS_COPY, {"csv": "/orders/export.csv", "xlsx": "/orders/export.xlsx"}),
+    "orders": ("Orders CSV and workbook", ORDERS_COPY, {"csv": "/orders/export.csv", "xlsx": "/orders/export.xlsx"}),
     "journal": (
         "Journal",
         JOURNAL_COPY,
@@ -65,7 +65,7 @@ EXPORTS = {
 LABELS = {
     "copy": "PostgreSQL `COPY … TO STDOUT` (floor)",
     "/orders/export.csv": "`/orders/export.csv`, streamed",
-    "/orders/export.xlsx": "`/orders/export.xlsx` (a workbook, written a row at a time)",
+    "/orders/export.xlsx": "`/orders/export.xlsx` (a workbook, its rows written by PostgreSQL), streamed",
     "/books/journal.csv": "`/books/journal.csv`, streamed",
     "/books/journal.journal": "`/books/journal.journal` (hledger), streamed",
 }

@@ -246,6 +246,10 @@ def test_exports_in_indonesian_carry_the_words(client, auth, reading_customer):
     assert any("Deposit pelanggan" in row for row in journal)
     xlsx = openpyxl.load_workbook(io.BytesIO(client.get("/books/journal.xlsx").get_data()))
     assert any("Isi ulang saldo #" in str(c.value) for row in xlsx.active.iter_rows() for c in row)
+    lines = client.get("/books/accounts/2000/lines.csv").get_data().decode("utf-8-sig")
+    assert "Isi ulang saldo #" in lines
+    lines_book = openpyxl.load_workbook(io.BytesIO(client.get("/books/accounts/2000/lines.xlsx").get_data()))
+    assert any("Isi ulang saldo #" in str(c.value) for row in lines_book.active.iter_rows() for c in row)
     hledger = client.get("/books/journal.journal").get_data(as_text=True)
     assert "Isi ulang saldo #" in hledger and "2000 Customer deposits" in hledger
     page = client.get("/books/journal").get_data(as_text=True)

@@ -7,9 +7,7 @@ one place for every entity type) beside its internal id, each field in a clerk's
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
 from backoffice.descriptions import account_name
-from backoffice.exports import headings
+from backoffice.exports import CsvLines, headings, worded
 from backoffice.extensions import db
 from backoffice.models import (
     Account,
@@ -143,21 +141,13 @@ def discrepancy_dict(d: Discrepancy, named: dict | None = None) -> dict:
     }
 
 
-def csv_lines(run_id: int, check: str | None = None) -> Iterator[str]:
-    """The run's discrepancies as CSV text, one line at a time (constant memory)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-
-    def line(values) -> str:
-        writer.writerow(values)
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield line(headings(CSV_COLUMNS))
-    for values in run_rows(run_id, check):
-        yield line(values)
+def csv_lines(run_id: int, check: str | None = None, words: Mapping[str, str] | None = None) -> Iterator[str]:
+    """The run's discrepancies as CSV text, one line at a time (constant memory); coded cells (``fixed``) as
+    ``words`` say them (see :func:`backoffice.exports.worded`)."""
+    csv = CsvLines()
+    yield csv.line(headings(CSV_COLUMNS))
+    for values in worded(CSV_COLUMNS, run_rows(run_id, check), words):
+        yield csv.line(values)
 
 
 def run_rows(run_id: int, check: str | None = None, *, typed: bool = False) -> Iterator[list]:

@@ -7,16 +7,32 @@ opening: the posted lines dated before the period. Over all of them it ends on w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 
+from backoffice.descriptions import entry_facts, entry_words
 from backoffice.extensions import db
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Balance
 
 entries, lines = JournalEntry.__table__, JournalLine.__table__
+CSV_COLUMNS = [
+    "date",
+    "entry",
+    "description",
+    "line_description",
+    "source_type",
+    "source_id",
+    "debit",
+    "credit",
+    "balance",
+]
+STREAMED_ROWS = 2000
+"""Lines fetched at a time by an export."""
 
 
 def opening(account: Account, since: date | None) -> Decimal:
@@ -42,6 +58,7 @@ def lines_of(account: Account, since: date | None, until: date | None, opening_b
     """The period's lines, in date order, each with ``balance``: the account's balance after it."""
     order = (entries.c.entry_date, entries.c.id, lines.c.id)
     moved = func.sum(_normal(account)).over(order_by=order)
+    facts, join = entry_facts(entries)
     return (
         select(
             lines.c.id,
@@ -51,15 +68,37 @@ def lines_of(account: Account, since: date | None, until: date | None, opening_b
             entries.c.description,
             entries.c.source_type,
             entries.c.source_id,
+            entries.c.reverses_id,
             lines.c.description.label("line_description"),
             lines.c.debit,
             lines.c.credit,
             func.round(moved + opening_balance, 2, type_=Balance).label("balance"),
+            *facts,
         )
-        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
+        .select_from(join(lines.join(entries, entries.c.id == lines.c.entry_id)))
         .where(*_posted(account), *_within(since, until))
         .order_by(*order)
     )
+
+
+def rows(account: Account, since: date | None, until: date | None) -> Iterator[list]:
+    """The period's lines as an export's rows of :data:`CSV_COLUMNS`, each value as its type, after an opening row
+    (the balance before the period), streamed from one query."""
+    balance = opening(account, since)
+    yield [since, None, _("Opening balance"), None, None, None, None, None, balance]
+    found = db.session.execute(lines_of(account, since, until, balance), execution_options={"yield_per": STREAMED_ROWS})
+    for row in found:
+        yield [
+            row.entry_date,
+            row.number,
+            entry_words(row),
+            row.line_description,
+            row.source_type or "manual",
+            row.source_id,
+            row.debit or None,
+            row.credit or None,
+            row.balance,
+        ]
 
 
 def _normal(account: Account):

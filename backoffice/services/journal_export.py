@@ -14,7 +14,7 @@ credits (negative) of each line, so its balance of an account is the account's b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 
 from sqlalchemy import Select, select
@@ -49,10 +49,13 @@ HLEDGER_TYPES = {
 }
 
 
-def csv_export(conditions: list, order: list | None = None) -> Iterator[str | bytes]:
+def csv_export(
+    conditions: list, order: list | None = None, words: Mapping[str, str] | None = None
+) -> Iterator[str | bytes]:
     """The lines of the entries ``conditions`` select (every status), one CSV line each, a chunk at a time; the
-    entries in ``order`` (date order when none), each entry's lines in the order they were written."""
-    return csv_chunks(CSV_COLUMNS, (_csv_row(row) for row in _lines(conditions, order)))
+    entries in ``order`` (date order when none), each entry's lines in the order they were written; statuses and
+    sources as ``words`` say them (see :func:`backoffice.exports.worded`)."""
+    return csv_chunks(CSV_COLUMNS, (_csv_row(row) for row in _lines(conditions, order)), words)
 
 
 def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator[str]:

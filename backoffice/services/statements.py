@@ -11,7 +11,7 @@ on the first month's opening and closes on the last month's closing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
 from backoffice.descriptions import movement_words
-from backoffice.exports import CsvLines, csv_cell, headings
+from backoffice.exports import CsvLines, csv_cell, headings, worded
 from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.metering import READING
@@ -148,11 +148,12 @@ def rows(customer_id: int, period: Period) -> Iterator[list]:
     yield [period.until, None, "closing", _("Closing balance"), None, None, found.closing]
 
 
-def csv_lines(customer_id: int, period: Period) -> Iterator[str]:
-    """The statement as CSV text, one line at a time: plain decimals, ISO dates (see :func:`rows`)."""
+def csv_lines(customer_id: int, period: Period, words: Mapping[str, str] | None = None) -> Iterator[str]:
+    """The statement as CSV text, one line at a time: plain decimals, ISO dates (see :func:`rows`), kinds as ``words``
+    say them (see :func:`backoffice.exports.worded`)."""
     csv = CsvLines()
     yield csv.line(headings(CSV_COLUMNS))
-    for row in rows(customer_id, period):
+    for row in worded(CSV_COLUMNS, rows(customer_id, period), words):
         yield csv.line([csv_cell(value) for value in row])
 
 

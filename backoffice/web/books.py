@@ -3,6 +3,7 @@ form with live totals, the balance sheet."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 
@@ -31,7 +32,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from backoffice import descriptions
 from backoffice.config import local_today
 from backoffice.descriptions import account_label
-from backoffice.exports import chunked, headings
+from backoffice.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import (
     Account,
@@ -51,7 +52,7 @@ from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm, SubForm, errors_text
-from backoffice.web.lists import Column, DateRange, Listing, csv_download, xlsx_response
+from backoffice.web.lists import Column, DateRange, Listing, cell_words, csv_download, csv_response, xlsx_response
 from backoffice.web.pending import pending_notice
 from backoffice.web.words import WORDS
 
@@ -214,6 +215,24 @@ def account(code: str):
     )
 
 
+@bp.get("/accounts/<code>/lines.<any(csv, xlsx):format>")
+def export_account_lines(code: str, format: str):
+    """The account's posted lines the dates select, as on its page (an opening row, then each line with the balance
+    after it), streamed: CSV or a workbook, named after the account and today."""
+    found = db.session.scalar(select(Account).where(Account.code == code))
+    if found is None:
+        abort(404)
+    filters = AccountLinesForm(request.args)
+    if not filters.validate():
+        return render_template("books/account.html", account=found, filters=filters, page=None), 422
+    rows = account_lines.rows(found, filters.since.data, filters.until.data)
+    name = "account-" + (re.sub(r"[^A-Za-z0-9._-]", "", found.code) or str(found.id))
+    if format == "xlsx":
+        return xlsx_response(name, xlsx_chunks(account_lines.CSV_COLUMNS, rows, cell_words()))
+    cells = ([csv_cell(value) for value in row] for row in rows)
+    return csv_response(name, csv_chunks(account_lines.CSV_COLUMNS, cells, cell_words()))
+
+
 @bp.get("/journal")
 def journal():
     listing = _journal_listing()
@@ -241,11 +260,10 @@ def export_journal(format: str):
     filename = f"journal-{today.isoformat()}.{format}"
     order = listing.order_by() if listing.explicit else None
     if format == "csv":
-        return csv_download(filename, journal_export.csv_export(conditions, order))
+        return csv_download(filename, journal_export.csv_export(conditions, order, cell_words()))
     if format == "xlsx":
-        return xlsx_response(
-            "journal", headings(journal_export.CSV_COLUMNS), journal_export.typed_rows(conditions, order)
-        )
+        rows = journal_export.typed_rows(conditions, order)
+        return xlsx_response("journal", xlsx_chunks(journal_export.CSV_COLUMNS, rows, cell_words()))
     return Response(
         stream_with_context(chunked(journal_export.ledger_lines(conditions, current_app.config["CURRENCY"], today))),
         mimetype="text/plain",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from flask import Response, abort, request, stream_with_context, url_for
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy.pagination import SelectPagination
@@ -26,16 +28,16 @@ from backoffice.config import local_today
 from backoffice.exports import (
     XLSX_MIMETYPE,
     copied_csv,
+    copied_xlsx,
     csv_chunks,
     database_writes_csv,
-    file_chunks,
-    headings,
-    xlsx_file,
+    xlsx_chunks,
 )
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
-from backoffice.models import Customer
+from backoffice.models import AdjustmentReason, Customer
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm
+from backoffice.web.words import words
 
 STREAMED_ROWS = 2000
 """Rows fetched at a time by an export."""
@@ -231,13 +233,18 @@ class Listing:
         """The CSV of every row ``query`` selects under the filters, in the chosen order, streamed: each row's cells
         made by ``row``; or, on PostgreSQL when ``cells`` selects the same cells as text (see :func:`copied_csv`),
         written by the database. As ``format="xlsx"``, a workbook of the same columns, each value as its type: the
-        row ``query`` selects, or what ``typed`` makes of it."""
+        row ``query`` selects (on PostgreSQL, written by the database: see :func:`copied_xlsx`), or what ``typed``
+        makes of it. Coded cells are in the reader's words (see :func:`cell_words`)."""
+        said = cell_words()
         if format == "xlsx":
+            if typed is None and database_writes_csv():
+                return xlsx_response(name, copied_xlsx(header, self.select(query), said))
             rows = streamed(self.select(query))
-            return xlsx_response(name, headings(header), map(typed, rows) if typed else rows)
+            return xlsx_response(name, xlsx_chunks(header, map(typed, rows) if typed else rows, said))
         if cells is not None and database_writes_csv():
-            return csv_response(name, copied_csv(header, self.select(cells)))
-        return csv_response(name, csv_chunks(header, (row(found) for found in streamed(self.select(query)))))
+            return csv_response(name, copied_csv(header, self.select(cells), said))
+        rows = (row(found) for found in streamed(self.select(query)))
+        return csv_response(name, csv_chunks(header, rows, said))
 
 
 class RowPage(SelectPagination):
@@ -254,18 +261,28 @@ def csv_response(name: str, chunks: Iterable[str | bytes]) -> Response:
     return csv_download(f"{name}-{local_today().isoformat()}.csv", chunks)
 
 
-def xlsx_response(name: str, header: Sequence[str], rows: Iterable[Iterable]) -> Response:
+def xlsx_response(name: str, chunks: Iterable[bytes]) -> Response:
     """A workbook download named after the list and today in the installation's time zone (``orders-….xlsx``)."""
-    return xlsx_download(f"{name}-{local_today().isoformat()}.xlsx", header, rows)
+    return xlsx_download(f"{name}-{local_today().isoformat()}.xlsx", chunks)
 
 
-def xlsx_download(filename: str, header: Sequence[str], rows: Iterable[Iterable]) -> Response:
-    """A workbook of one sheet, ``header`` then ``rows`` (see :func:`xlsx_file`), streamed from its file."""
+def xlsx_download(filename: str, chunks: Iterable[bytes]) -> Response:
+    """A workbook download (see :func:`backoffice.exports.xlsx_chunks`), streamed a chunk at a time as it is
+    written."""
     return Response(
-        file_chunks(xlsx_file(header, rows)),
+        stream_with_context(chunks),
         mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def cell_words() -> dict[str, str] | None:
+    """The words a download writes for its coded cells (statuses, kinds, reasons, yes and no) in the reader's
+    language; none in English, whose downloads keep the codes that scripts read."""
+    locale = get_locale()
+    if locale is None or locale.language == "en":
+        return None
+    return _cell_words(str(locale))
 
 
 BYTE_ORDER_MARK = "\ufeff"
@@ -289,6 +306,13 @@ def _marked(chunks: Iterable[str | bytes]) -> Iterator[str | bytes]:
 def streamed(query: Select) -> Iterator:
     """The rows of ``query``, fetched ``STREAMED_ROWS`` at a time (a server-side cursor on PostgreSQL)."""
     yield from db.session.execute(query, execution_options={"yield_per": STREAMED_ROWS})
+
+
+@lru_cache(maxsize=8)
+def _cell_words(language: str) -> dict[str, str]:
+    with force_locale(language):
+        reasons = {reason.value: str(reason.label) for reason in AdjustmentReason}
+    return words(language) | reasons
 
 
 def _key(sort: str) -> str:

@@ -26,10 +26,10 @@ from backoffice.exports import (
     csv_chunks,
     database_writes_csv,
     guarded,
-    headings,
     iso,
     plain,
     text_cell,
+    xlsx_chunks,
 )
 from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
@@ -163,7 +163,8 @@ def export_aging(format: str = "csv"):
         return render_template("receivables/aging.html", filters=filters, report=None), 422
     query = receivables.open_invoices(filters.day, filters.scope())
     if format == "xlsx":
-        return xlsx_response("aging", headings(AGING_CSV), (_typed_aging_row(row) for row in streamed(query)))
+        rows = (_typed_aging_row(row) for row in streamed(query))
+        return xlsx_response("aging", xlsx_chunks(AGING_CSV, rows))
     if database_writes_csv():
         return csv_response("aging", copied_csv(AGING_CSV, _aging_cells(query)))
     return csv_response("aging", csv_chunks(AGING_CSV, (_aging_row(row) for row in streamed(query))))

@@ -12,7 +12,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
-from backoffice.exports import headings
+from backoffice.exports import xlsx_chunks
 from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun, Role, RunMode
 from backoffice.reconcile import CHECKS, Scope, engine
@@ -29,7 +29,7 @@ from backoffice.reconcile.wording import entity_tag
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start as start_job
-from backoffice.web.lists import csv_download, xlsx_download
+from backoffice.web.lists import cell_words, csv_download, xlsx_download
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
@@ -206,8 +206,9 @@ def download(run_id: int, format: str):
     check = request.args.get("check") or None
     filename = csv_filename(record, current_app.config["TIMEZONE"], format)
     if format == "xlsx":
-        return xlsx_download(filename, headings(CSV_COLUMNS), run_rows(record.id, check, typed=True))
-    return csv_download(filename, csv_lines(record.id, check))
+        rows = run_rows(record.id, check, typed=True)
+        return xlsx_download(filename, xlsx_chunks(CSV_COLUMNS, rows, cell_words()))
+    return csv_download(filename, csv_lines(record.id, check, cell_words()))
 
 
 def _get(run_id: int) -> ReconciliationRun:

@@ -12,14 +12,14 @@ from wtforms import DateField
 from wtforms.validators import Optional
 
 from backoffice.config import local_today
-from backoffice.exports import chunked, headings
+from backoffice.exports import chunked, xlsx_chunks
 from backoffice.models.types import Month, utcnow
 from backoffice.services import receivables, statements
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import MonthField
 from backoffice.web.forms import FlaskForm
-from backoffice.web.lists import csv_download, xlsx_download
+from backoffice.web.lists import cell_words, csv_download, xlsx_download
 
 bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
@@ -189,5 +189,7 @@ def download(code: str, format: str = "csv"):
         return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
     if format == "xlsx":
         filename = statements.csv_filename(customer, period, "xlsx")
-        return xlsx_download(filename, headings(statements.CSV_COLUMNS), statements.rows(customer.id, period))
-    return csv_download(statements.csv_filename(customer, period), chunked(statements.csv_lines(customer.id, period)))
+        rows = statements.rows(customer.id, period)
+        return xlsx_download(filename, xlsx_chunks(statements.CSV_COLUMNS, rows, cell_words()))
+    lines = statements.csv_lines(customer.id, period, cell_words())
+    return csv_download(statements.csv_filename(customer, period), chunked(lines))

@@ -1,7 +1,8 @@
 """The words the pages show for the code names the records keep: a movement's kind, a status, a run's mode.
 
-The records, the exports' cells, the API and the commands keep the code names (``recharge``, ``overdue``); a
-page and a message show them in the reader's language with :func:`word` (the template filter ``word``).
+The records, the API, the commands and the English downloads keep the code names (``recharge``, ``overdue``); a
+page, a message and a download in another language show them in the reader's language with :func:`word` (the
+template filter ``word``) or :func:`words`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ WORDS = {
     "balance_transaction": _l("balance transaction"),
     "invoice": _l("invoice"),
     "payment": _l("payment"),
+    "manual": _l("manual"),
+    # A statement's first and last rows; a yes or a no (whether a discrepancy was fixed).
+    "opening": _l("opening"),
+    "closing": _l("closing"),
+    "yes": _l("yes"),
+    "no": _l("no"),
     # What a history version did to its record.
     "created": _l("created"),
     "edited": _l("edited"),

@@ -1,0 +1,209 @@
+"""Every download in the reader's language: the header and the coded cells in its words (an English download keeps
+the codes scripts read), numbers as numbers and dates as dates in the workbook, as many rows as the CSV, the CSV in
+its machine form in every language, and each file named with today in the installation's time zone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal as D
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+from flask import current_app
+from flask_babel import force_locale
+
+from backoffice import config
+from backoffice.config import local_today
+from backoffice.exports import database_writes_csv, headings
+from backoffice.extensions import db
+from backoffice.models import CustomerStatus, ReconciliationRun, RunMode
+from backoffice.reconcile.engine import run
+from backoffice.reconcile.report import csv_filename
+from backoffice.services import billing, books, wallet
+from backoffice.web import lists
+from tests.factories import (
+    AccountManagerFactory,
+    CustomerFactory,
+    MeterFactory,
+    OrderFactory,
+    corrupt,
+    unit_of_work,
+)
+from tests.test_lists_web import TYPED
+
+
+@pytest.fixture
+def books_and_wallets(app):
+    """A bit of everything a download lists: orders, two customers (one suspended), their wallet movements (an
+    adjustment with its reason), invoices and payments (one withdrawn), an open invoice past due, a manual entry
+    and a reconciliation run that found a wrong grand total."""
+    today = local_today()
+    hotel = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
+    bakery = CustomerFactory(code="BAKERY", name="Roti Enak", status=CustomerStatus.SUSPENDED)
+    order = OrderFactory(number="SO-1", customer=hotel, closing_date=today - timedelta(days=3))
+    wallet.recharge(hotel, D("100000"), value_date=today - timedelta(days=20))
+    wallet.charge(hotel, D("30000.50"), value_date=today - timedelta(days=5))
+    wallet.adjust(hotel, D("-500"), reason="goodwill", value_date=today - timedelta(days=4))
+    meter = MeterFactory(serial="M-1")
+    billing.assign_meter(meter, bakery, today - timedelta(days=90))
+    billing.add_invoice(meter, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
+    billing.add_payment(meter, D("40000"), today - timedelta(days=20), "TRF-1")
+    bounced = billing.add_payment(meter, D("5000"), today - timedelta(days=2), "TRF-2")
+    billing.withdraw_payment(bounced, "Bounced")
+    with unit_of_work() as connection:
+        books.save_draft(connection, today - timedelta(days=1), "Being prepared", [books.Line("1000", debit=D("9"))])
+    corrupt("orders", "grand_total", order.id, "1")
+    record = run(RunMode.VERIFY, checks=["order_grand_total"])
+    return {"run": record.id}
+
+
+def downloads(fixture) -> dict[str, tuple[str, str, str | None, dict[str, str]]]:
+    """Each download's address (without its extension), an amount column, a date column, and per coded column the
+    code one of its rows holds."""
+    since = (local_today() - timedelta(days=30)).isoformat()
+    return {
+        "orders": ("/orders/export", "grand_total", "closing_date", {}),
+        "customers": ("/customers/export", "balance", None, {"status": "suspended"}),
+        "movements": ("/ledger/export", "amount", "value_date", {"kind": "charge", "reason": "goodwill"}),
+        "invoices": ("/invoices/export", "amount", "issued_on", {"status": "overdue"}),
+        "payments": ("/payments/export", "amount", "paid_on", {"status": "withdrawn"}),
+        "aging": ("/receivables/aging", "outstanding", "due_on", {}),
+        "journal": ("/books/journal", "debit", "date", {"status": "draft", "source_type": "manual"}),
+        "account lines": ("/books/accounts/1000/lines", "balance", "date", {"source_type": "balance_transaction"}),
+        "statement": (f"/customers/HOTEL/statement?since={since}", "balance", "date", {"kind": "opening"}),
+        "reconciliation run": (f"/reconciliation/runs/{fixture['run']}", "stored", None, {"fixed": "no"}),
+    }
+
+
+def fetched(client, address: str, extension: str):
+    path, _, query = address.partition("?")
+    response = client.get(f"{path}.{extension}", query_string=query)
+    assert response.status_code == 200, (address, response.get_data(as_text=True)[:300])
+    return response
+
+
+def csv_rows(client, address: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(fetched(client, address, "csv").get_data().decode("utf-8-sig"))))
+
+
+def sheet_rows(client, address: str) -> list[tuple]:
+    data = fetched(client, address, "xlsx").get_data()
+    return list(openpyxl.load_workbook(io.BytesIO(data), read_only=True).active.iter_rows(values_only=True))
+
+
+def test_a_download_in_indonesian_says_its_header_and_codes_in_words_with_numbers_and_dates_typed(
+    client, auth, books_and_wallets
+):
+    auth.login("admin").language = "id"
+    db.session.commit()
+    words = lists._cell_words("id")
+    assert (words["suspended"], words["no"]) == ("ditangguhkan", "tidak")
+    for name, (address, amount, day, coded) in downloads(books_and_wallets).items():
+        as_csv, sheet = csv_rows(client, address), sheet_rows(client, address)
+        header = as_csv[0]
+        assert len(sheet) == len(as_csv) > 1 and list(sheet[0]) == header, name
+        assert _heading("id", amount) in header and _heading("id", amount) != amount, name
+        for column, code in coded.items():
+            index = header.index(_heading("id", column))
+            assert words[code] != code
+            assert words[code] in [row[index] for row in as_csv[1:]], (name, column)
+            assert code not in [row[index] for row in as_csv[1:]], (name, column)
+            assert words[code] in [row[index] for row in sheet[1:]], (name, column)
+        _typed(name, header.index(_heading("id", amount)), as_csv, sheet)
+        if day:
+            _dated(name, header.index(_heading("id", day)), as_csv, sheet)
+
+
+def test_an_english_download_keeps_the_codes(client, auth, books_and_wallets):
+    auth.login("admin").language = "en"
+    db.session.commit()
+    for name, (address, amount, day, coded) in downloads(books_and_wallets).items():
+        as_csv, sheet = csv_rows(client, address), sheet_rows(client, address)
+        header = as_csv[0]
+        assert list(sheet[0]) == header and len(sheet) == len(as_csv), name
+        for column, code in coded.items():
+            assert code in [row[header.index(column)] for row in as_csv[1:]], (name, column)
+            assert code in [row[header.index(column)] for row in sheet[1:]], (name, column)
+        _typed(name, header.index(amount), as_csv, sheet)
+        if day:
+            _dated(name, header.index(day), as_csv, sheet)
+
+
+def _typed(name: str, index: int, as_csv: list, sheet: list) -> None:
+    """The CSV's amounts are plain decimals (a dot, no grouping) in every language, the workbook's numbers."""
+    amounts = [(row[index], line[index]) for row, line in zip(as_csv[1:], sheet[1:], strict=True) if row[index]]
+    assert amounts, name
+    for text, cell in amounts:
+        assert re.fullmatch(r"-?\d+\.\d\d", text), (name, text)
+        assert isinstance(cell, int | float) and D(text) == D(str(cell)).quantize(D("0.01")), (name, cell)
+
+
+def _dated(name: str, index: int, as_csv: list, sheet: list) -> None:
+    days = [(row[index], line[index]) for row, line in zip(as_csv[1:], sheet[1:], strict=True) if row[index]]
+    assert days, name
+    for text, cell in days:
+        assert isinstance(cell, datetime) and cell.date() == date.fromisoformat(text), (name, cell)
+
+
+def test_every_download_is_named_with_today_in_the_installation_s_time_zone(
+    client, auth, books_and_wallets, monkeypatch
+):
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    tomorrow = local_today() + timedelta(days=1)
+    moment = datetime.combine(tomorrow, time(0, 30), zone).astimezone(UTC)
+    assert moment.date() < tomorrow  # still yesterday in UTC: 17:30 in London is 00:30 in Jakarta
+    monkeypatch.setattr(config, "now", lambda: moment)
+    auth.login("admin")
+    for name, (address, *_) in downloads(books_and_wallets).items():
+        for extension in ("csv", "xlsx"):
+            disposition = fetched(client, address, extension).headers["Content-Disposition"]
+            if name == "reconciliation run":  # named with the day it started (see below)
+                continue
+            assert disposition.endswith(f'{tomorrow.isoformat()}.{extension}"'), (name, disposition)
+    disposition = client.get("/books/journal.journal").headers["Content-Disposition"]
+    assert disposition.endswith(f'journal-{tomorrow.isoformat()}.journal"')
+    started = ReconciliationRun(id=7, started_at=moment)
+    assert csv_filename(started, current_app.config["TIMEZONE"], "xlsx") == f"reconciliation-run-7-{tomorrow}.xlsx"
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, monkeypatch):
+    today = local_today()
+    meter = MeterFactory(serial="M-1")
+    for n, text in enumerate(TYPED + ["a & b < c > d", "bell\x07here"]):
+        customer = CustomerFactory(name=text, account_manager=AccountManagerFactory(name=f"{text} {n}"))
+        OrderFactory(number=f"{text[:20]}{n}", customer=customer, closing_date=date(2026, 10, n % 28 + 1))
+        wallet.recharge(customer, D(n + 1) + D("0.25"), value_date=today, description=text)
+        if n == 0:
+            billing.assign_meter(meter, customer, today - timedelta(days=10))
+    billing.add_invoice(meter, "INV-<1>", D("100.10"), today - timedelta(days=5), today + timedelta(days=25))
+    billing.add_payment(meter, D("40"), today - timedelta(days=2), "TRF & co")
+    assert database_writes_csv()
+    urls = ["/orders/export", "/orders/export?sort=customer", "/ledger/export", "/invoices/export", "/payments/export"]
+    written = {url: sheet_rows(client, url) for url in urls}
+    monkeypatch.setattr(lists, "database_writes_csv", lambda: False)
+    assert {url: sheet_rows(client, url) for url in urls} == written
+    names = [row[2] for row in written["/orders/export"][1:]]
+    assert "a & b < c > d" in names and " spaced " in names and "two\nlines" in names and "bellhere" in names
+
+
+def _heading(language: str, column: str) -> str:
+    with force_locale(language):
+        return headings([column])[0]
+
+
+def test_an_account_s_lines_download_refuses_an_unreadable_period_and_an_unknown_account(client, finance):
+    refused = client.get("/books/accounts/1000/lines.csv", query_string={"since": "2026-11-30", "until": "2026-11-01"})
+    assert refused.status_code == 422 and "The period ends before it starts" in refused.get_data(as_text=True)
+    assert client.get("/books/accounts/1000/lines.xlsx", query_string={"since": "30/11/2026"}).status_code == 422
+    assert client.get("/books/accounts/9999/lines.csv").status_code == 404
+
+
+def test_an_account_s_page_links_its_lines_downloads_with_its_dates(client, finance):
+    page = client.get("/books/accounts/1000", query_string={"since": "2026-10-01"}).get_data(as_text=True)
+    assert "/books/accounts/1000/lines.csv?since=2026-10-01" in page
+    assert "/books/accounts/1000/lines.xlsx?since=2026-10-01" in page

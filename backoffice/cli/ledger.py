@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask_babel import gettext as _
 
-from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day
+from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day, word
 
 
 @click.group(cls=Group, help="Move money in customers' prepaid wallets.")
@@ -147,7 +147,6 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
 
 def _moved(movement, code: str) -> None:
     from backoffice.money import format_money
-    from backoffice.web.words import word
 
     config = current_app.config
     balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])

@@ -10,7 +10,7 @@ from decimal import Decimal
 import click
 from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, word
 
 
 @click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")
@@ -179,7 +179,6 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
     from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
     from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text
-    from backoffice.web.words import word
 
     said = (_("Run %(id)s", id=record.id), word(record.mode), scope_text(record.scope), word(record.status))
     console.print(" · ".join(said))

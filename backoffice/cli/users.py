@@ -7,7 +7,7 @@ import sys
 import click
 from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group
+from backoffice.cli.common import CommandError, CommandUsageError, Group, word
 from backoffice.roles import Role
 
 
@@ -23,7 +23,6 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 def create_user_command(email: str, role: str, name: str, password_stdin: bool) -> None:
     from backoffice.services.users import UserError, create_user
-    from backoffice.web.filters import role_name
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -33,7 +32,7 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
         user = create_user(email, role, password, name)
     except UserError as error:
         raise CommandError(str(error)) from None
-    click.echo(_("Created %(role)s user %(email)s.", role=role_name(user.role), email=user.email))
+    click.echo(_("Created %(role)s user %(email)s.", role=word(user.role), email=user.email))
 
 
 @users.command("change", help="Change the role or the active flag of the user with EMAIL, or reset their password.")
@@ -49,7 +48,6 @@ def change_user_command(email: str, role: str | None, active: bool | None, passw
     from backoffice.models import User
     from backoffice.models.users import normal_email
     from backoffice.services.users import UserError, change_user
-    from backoffice.web.filters import role_name
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None:
@@ -69,7 +67,7 @@ def change_user_command(email: str, role: str | None, active: bool | None, passw
         change_user(user, role or user.role, user.active if active is None else active, password, by=None)
     except UserError as error:
         raise CommandUsageError(str(error)) from None
-    said = {"email": user.email, "role": role_name(user.role)}
+    said = {"email": user.email, "role": word(user.role)}
     if user.active:
         click.echo(_("User %(email)s: %(role)s, active; if anything changed, their sessions have ended.", **said))
     else:

@@ -6,6 +6,9 @@ balance sheet balances; and each run those states come from carries a valid seal
 ``jobs.last_success``). A check that never ran, or a nightly that stopped running, is no news of good
 health: it is reported ``stale``, with the reason. Nor can they be trusted while the application runs with another
 seal key than the evidence's, nor while tampered evidence waits for an admin.
+
+The reasons are said in the language being spoken: a request's (the health check asked by ``backoffice health``
+asks in the installation's), English elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from backoffice import jobs, seals
 from backoffice.extensions import db
@@ -56,14 +60,14 @@ class NightlyHealth:
 
     @property
     def reason(self) -> str | None:
-        """Why it makes the balances untrusted, in the health check's words; ``None`` when it does not. (The home
-        page says the same in the reader's language, from :attr:`last_success_iso` and :attr:`max_age_hours`.)"""
+        """Why it makes the balances untrusted, in the health check's words; ``None`` when it does not."""
         if self.state is State.NEVER_RUN:
-            return "The nightly maintenance has never finished."
+            return _("The nightly maintenance has never finished.")
         if self.state is State.STALE:
-            return (
-                f"The nightly maintenance last finished at {self.last_success_iso}, {self.max_age_hours} hours ago or "
-                "more."
+            return _(
+                "The nightly maintenance last finished at %(at)s, %(hours)s hours ago or more.",
+                at=self.last_success_iso,
+                hours=self.max_age_hours,
             )
         return None
 
@@ -105,20 +109,34 @@ def assess() -> Health:
         reasons.append(nightly.reason)
     if not sheet.balanced:
         reasons.append(
-            f"The balance sheet does not balance: assets less liabilities, equity and current earnings is "
-            f"{plain(sheet.difference)}."
+            _(
+                "The balance sheet does not balance: assets less liabilities, equity and current earnings is "
+                "%(difference)s.",
+                difference=plain(sheet.difference),
+            )
         )
     if not seals.key_is_right(db.session.connection()):
         reasons.append(
-            "BACKOFFICE_SEAL_KEY: this is not the key the evidence was sealed with; the evidence cannot be verified "
-            "until the application runs with the installation's own key."
+            _(
+                "BACKOFFICE_SEAL_KEY: this is not the key the evidence was sealed with; the evidence cannot be "
+                "verified until the application runs with the installation's own key."
+            )
         )
     if tampered := evidence_review.open_findings():
         customers = sorted({finding.customer.code for finding in tampered if finding.customer is not None})
-        whose = f" (customers {', '.join(customers)} quarantined)" if customers else ""
-        reasons.append(
-            f"Tampered evidence: {len(tampered)} row(s) without a valid seal wait for an admin's review{whose}."
-        )
+        if customers:
+            said = _(
+                "Tampered evidence: %(rows)s row(s) without a valid seal wait for an admin's review (customers "
+                "%(customers)s quarantined).",
+                rows=len(tampered),
+                customers=", ".join(customers),
+            )
+        else:
+            said = _(
+                "Tampered evidence: %(rows)s row(s) without a valid seal wait for an admin's review.",
+                rows=len(tampered),
+            )
+        reasons.append(said)
     return Health(at, max_age, checks, nightly.last_success, nightly.state, sheet, metering.pending_summary(), reasons)
 
 
@@ -130,7 +148,11 @@ def _unsealed_runs(run_ids: set[int]) -> list[str]:
     runs = seals.kinds()["reconciliation_runs"]
     found = seals.verify(db.session.connection(), runs, where=runs.key.in_(sorted(run_ids))).findings
     return [
-        f"Reconciliation run #{finding.row_id} carries no valid seal ({finding.problem}): its results are not trusted."
+        _(
+            "Reconciliation run #%(id)s carries no valid seal (%(problem)s): its results are not trusted.",
+            id=finding.row_id,
+            problem=finding.problem,
+        )
         for finding in found
     ]
 
@@ -170,22 +192,25 @@ def _check_reasons(check: CheckHealth, max_age: timedelta) -> list[str]:
     s = check.status
     reasons = []
     if check.state is State.NEVER_RUN:
-        reasons.append(f"{s.check}: never run over everything.")
+        reasons.append(_("%(check)s: never run over everything.", check=s.check))
     elif check.state is State.STALE and s.last_success_at is None:
-        reasons.append(f"{s.check}: no run over everything has succeeded.")
+        reasons.append(_("%(check)s: no run over everything has succeeded.", check=s.check))
     elif check.state is State.STALE:
         reasons.append(
-            f"{s.check}: the last full run finished at {iso(s.last_success_at)}, {_age(max_age)} ago or more."
+            _(
+                "%(check)s: the last full run finished at %(at)s, %(hours)s hours ago or more.",
+                check=s.check,
+                at=iso(s.last_success_at),
+                hours=_hours(max_age),
+            )
         )
     if s.left and s.mode is not None and s.mode.writes:
-        reasons.append(f"{s.check}: the last full run's fix left {s.left} mismatched.")
+        reasons.append(_("%(check)s: the last full run's fix left %(left)s mismatched.", check=s.check, left=s.left))
     elif s.left:
-        reasons.append(f"{s.check}: the last full run found {s.left} mismatched, not fixed yet.")
+        reasons.append(
+            _("%(check)s: the last full run found %(left)s mismatched, not fixed yet.", check=s.check, left=s.left)
+        )
     return reasons
-
-
-def _age(max_age: timedelta) -> str:
-    return f"{_hours(max_age)} hours"
 
 
 def _hours(duration: timedelta) -> str:

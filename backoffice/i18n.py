@@ -1,8 +1,9 @@
 """The language a person reads: English, Bahasa Indonesia or Vietnamese, with Flask-Babel's catalogues.
 
 A request is answered in the user's own choice (``User.language``, on the account page), else the best of the
-browser's ``Accept-Language`` among :data:`LANGUAGES`, else the installation's ``LANGUAGE``. Anything said outside
-a request — the commands, the worker, the logs — is English.
+browser's ``Accept-Language`` among :data:`LANGUAGES`, else the installation's ``LANGUAGE``. A command speaks the
+installation's ``LANGUAGE`` from its start to its end (``backoffice.cli.common.speaking`` forces it), and asks the web
+server in it. Anything else said outside a request — the worker, what a job records, the logs — is English.
 
 Dates, month names and numbers follow the language; amounts keep the installation's currency. The notation is the
 language's in the installation's country where Babel knows that pair (English in Indonesia: ``Rp1.234,50``,
@@ -30,13 +31,14 @@ def init_app(app: Flask) -> None:
 
 
 def language() -> str:
-    """The language of what is being said now (``en`` outside a request)."""
-    return str(get_locale() or "en") if has_request_context() else "en"
+    """The language of what is being said now: a request's, a command's (forced to the installation's), else
+    ``en``."""
+    return str(get_locale() or "en")
 
 
 def number_locale() -> str:
     """The locale that writes and reads dates and numbers now: in a request, the language's in the installation's
-    country; elsewhere (the commands), the installation's own."""
+    country; elsewhere (the commands, in whatever language they speak), the installation's own."""
     if not has_request_context():
         return current_app.config["LOCALE"]
     return formatting_locale(language(), current_app.config["LOCALE"])

@@ -20,6 +20,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from backoffice import jobs
 from backoffice.extensions import db
+from backoffice.jobs.messages import facts, said
 from backoffice.models import (
     Account,
     ChunkStatus,
@@ -173,7 +174,7 @@ def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process
     with listening_workers(app, redis_url, 2, reconcile_chunk_size=CHUNK_SIZE):
         record, _ = jobs.enqueue("verify", {})
         record = ended(record.id)
-        assert (record.status, record.progress, record.message) == (JobStatus.FINISHED, 100, "Finished")
+        assert (record.status, record.progress, said(record.message)) == (JobStatus.FINISHED, 100, "Finished")
         split = outcome(record.run_id)
         assert split == outcome(alone.id)
         assert split[0] is RunStatus.SUCCEEDED and len(split[2]) > 5
@@ -236,7 +237,9 @@ def test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_i
             timeout=120,
         )
         nightly = job_row(nightly.id)
-        assert nightly.status is JobStatus.QUEUED and nightly.message.startswith("Waiting: A fix of ")
+        assert nightly.status is JobStatus.QUEUED
+        waiting = facts(nightly.message)
+        assert waiting["code"] == "waiting_for_run" and waiting["run"] == run_id and waiting["check"] in CHECKS
         assert nightly.id in ScheduledJobRegistry("maintenance", connection=Redis.from_url(redis_url)).get_job_ids()
 
         release(gate)

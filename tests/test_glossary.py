@@ -17,8 +17,9 @@ GLOSSARY = ROOT / "docs" / "glossary.md"
 TRANSLATIONS = ROOT / "backoffice" / "translations"
 LANGUAGES = {"id": "Bahasa Indonesia", "vi": "Tiếng Việt"}
 
-# What a msgid holds that is not English words: placeholders, HTML tags, code names (customers.balance, total_spent).
-NOT_WORDS = re.compile(r"%\(\w+\)[sd]|<[^>]*>|\w+(?:[._]\w+)+")
+# What a msgid holds that is not English words: placeholders, HTML tags, code names (customers.balance,
+# total_spent), a command's options (--from-month).
+NOT_WORDS = re.compile(r"%\(\w+\)[sd]|<[^>]*>|(?<![\w-])--[\w-]+|\w+(?:[._]\w+)+")
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,17 @@ def test_a_fresh_installation_shows_the_nightly_never_run_as_the_health_check_sa
     assert '<span id="nightly-state">never run</span>' in card
     assert "The nightly maintenance has never finished." in health.assess().reasons
     assert "The nightly maintenance has never finished." in card
-    assert "make scheduler" in card and "make worker" in card and "02:00" in card
-    assert "An admin can run today" in card and "run-nightly" not in card
+    assert "02:00" in card and "tell your administrator" in card and "run-nightly" not in card
+    # The commands, the setting and the health check are an admin's words.
+    assert "make scheduler" not in card and "worker" not in card and "REDIS_URL" not in card
+    assert "health check" not in card
+
+
+def test_an_admin_is_told_the_commands_that_run_the_nightly(client, auth):
+    auth.login("admin")
+    card = nightly_card(client.get("/").get_data(as_text=True))
+    assert "<code>make scheduler</code>" in card and "<code>make worker</code>" in card and "02:00" in card
+    assert "<code>REDIS_URL</code>" in card and 'id="run-nightly"' in card and "tell your administrator" not in card
 
 
 def test_an_admin_runs_the_nightly_from_the_home_page_and_it_shows_ok(client, auth):
@@ -95,7 +104,10 @@ def test_a_nightly_older_than_the_maximum_age_shows_stale_with_the_health_checks
     assert '<span id="nightly-state">stale</span>' in card
     (reason,) = [r for r in health.assess().reasons if r.startswith("The nightly maintenance")]
     assert reason in card and "26 hours ago or more" in reason
-    assert "whether the latest nightly job" in card
+    assert "tell your administrator" in card and "whether the latest nightly job" not in card
+    auth.logout()
+    auth.login("admin")
+    assert "whether the latest nightly job" in nightly_card(client.get("/").get_data(as_text=True))
 
 
 def test_only_an_admin_runs_the_nightly(client, auth):

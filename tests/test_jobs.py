@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from rq.suspension import suspend
 
 from backoffice import jobs, seals
 from backoffice.extensions import db
+from backoffice.jobs.messages import facts
 from backoffice.models import (
     Discrepancy,
     JobRecord,
@@ -264,8 +264,8 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
 
 def chunks_done(record: JobRecord, check: str) -> int:
     """The chunks of ``check`` the job's message says are done; 0 while it says something else."""
-    found = re.fullmatch(rf"{check}: chunk (\d+) of \d+", record.message or "")
-    return int(found.group(1)) if found else 0
+    found = facts(record.message) or {}
+    return found["done"] if found.get("code") == "chunk" and found["check"] == check else 0
 
 
 def test_without_redis_jobs_run_in_process(app, client, admin):

@@ -1,5 +1,5 @@
 """What a person reads besides the pages' fixed texts, in their language: a flash, a form's errors (WTForms' own and
-the services'), the API's errors, an export's header row; and the commands, which stay English."""
+the services'), the API's errors, an export's header row; and the commands, in the installation's language."""
 
 from __future__ import annotations
 
@@ -142,17 +142,19 @@ def test_an_exports_header_row_is_in_the_readers_language_and_its_code_names_in_
 def test_a_statements_csv_says_its_header_and_its_opening_and_closing_in_the_readers_language(client, hotel_melati):
     rows = list(csv.reader(io.StringIO(page(client.get("/customers/HOTEL/statement.csv", headers=INDONESIAN)))))
     assert rows[0] == ["Tanggal", "Mutasi", "Jenis", "Keterangan", "Referensi", "Jumlah", "Saldo"]
-    assert rows[1][2:4] == ["opening", "Saldo awal"] and rows[-1][2:4] == ["closing", "Saldo akhir"]
+    assert rows[1][2:4] == ["saldo awal", "Saldo awal"] and rows[-1][2:4] == ["saldo akhir", "Saldo akhir"]
     rows = list(csv.reader(io.StringIO(page(client.get("/customers/HOTEL/statement.csv", headers=VIETNAMESE)))))
     assert rows[0][:2] == ["Ngày", "Biến động"] and rows[1][3] == "Số dư đầu kỳ"
 
 
-def test_the_commands_say_the_services_refusals_in_english_whatever_the_installations_language(
-    app, runner, hotel_melati
-):
+def test_the_commands_say_the_services_refusals_in_the_installations_language(app, runner, hotel_melati):
     app.config["LANGUAGE"] = "id"
     charged = runner.invoke(args=["ledger", "charge", "HOTEL", "2.000.000"])
     assert charged.exit_code != 0
-    assert "Insufficient balance: HOTEL has" in charged.output and "Saldo" not in charged.output
+    assert "Saldo tidak cukup: HOTEL memiliki Rp1.000.000,00 tersedia" in charged.output
+    assert "Insufficient balance" not in charged.output
     ambiguous = runner.invoke(args=["ledger", "recharge", "HOTEL", "1,000"])
-    assert "Ambiguous: write 1.000 for one thousand or 1 for one" in ambiguous.output
+    assert ambiguous.exit_code == 2 and "Ambigu: tulis 1.000 untuk Rp1.000,00 atau 1 untuk Rp1,00" in ambiguous.output
+    app.config["LANGUAGE"] = "en"
+    charged = runner.invoke(args=["ledger", "charge", "HOTEL", "2.000.000"])
+    assert "Insufficient balance: HOTEL has" in charged.output and "Saldo" not in charged.output

@@ -6,8 +6,9 @@ import sys
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CannotAsk, _local_address
+from backoffice.cli.common import CannotAsk, _local_address, speaking
 
 
 @click.command(
@@ -18,6 +19,7 @@ from backoffice.cli.common import CannotAsk, _local_address
     ),
 )
 @click.option("--url", metavar="URL", help="The server's address (default: http:// and BACKOFFICE_WEB_BIND).")
+@speaking
 def api_token(url: str | None) -> None:
     import os
     from pathlib import Path
@@ -26,16 +28,17 @@ def api_token(url: str | None) -> None:
 
     token = current_app.config["API_TOKEN"]
     if not token:
-        raise CannotAsk("BACKOFFICE_API_TOKEN is not set: the operations API, /metrics and the health check are off.")
+        raise CannotAsk(
+            _("BACKOFFICE_API_TOKEN is not set: the operations API, /metrics and the health check are off.")
+        )
     base = (url or _local_address(web_server(os.environ)["bind"])).rstrip("/")
-    kept = (
-        "BACKOFFICE_API_TOKEN"
-        if os.environ.get("BACKOFFICE_API_TOKEN")
-        else f"kept in {Path(current_app.instance_path) / 'api_token'}, the same at every start"
-    )
-    click.echo(f"API token ({kept}): {token}")
-    click.echo(f"  Health check: {_program()} health --url {base}")
-    click.echo(f'  Metrics:      curl -H "Authorization: Bearer {token}" {base}/metrics')
+    if os.environ.get("BACKOFFICE_API_TOKEN"):
+        kept = "BACKOFFICE_API_TOKEN"
+    else:
+        kept = _("kept in %(file)s, the same at every start", file=Path(current_app.instance_path) / "api_token")
+    click.echo(_("API token (%(kept)s): %(token)s", kept=kept, token=token))
+    click.echo("  " + _("Health check: %(command)s", command=f"{_program()} health --url {base}"))
+    click.echo("  " + _("Metrics: %(command)s", command=f'curl -H "Authorization: Bearer {token}" {base}/metrics'))
 
 
 def _program() -> str:

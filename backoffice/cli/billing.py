@@ -6,8 +6,9 @@ import sys
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
 
-from backoffice.cli.common import VALUE_DATE, Group, _console, _day
+from backoffice.cli.common import VALUE_DATE, CommandError, Group, _console, _day
 
 
 @click.group(cls=Group, help="Correct postpaid invoices and payments, and find the ones that need a look.")
@@ -31,8 +32,8 @@ def billing_withdraw_invoice(number, reason, value_date) -> None:
 
     invoice = db.session.scalar(select(Invoice).where(Invoice.number == number.strip()))
     if invoice is None:
-        raise click.ClickException(f"No invoice numbered {number}.")
-    _withdrawn(service.withdraw_invoice, invoice, reason, value_date, f"Invoice {invoice.number}")
+        raise CommandError(_("No invoice numbered %(number)s.", number=number))
+    _withdrawn(service.withdraw_invoice, invoice, reason, value_date, _("Invoice %(number)s", number=invoice.number))
 
 
 @billing.command("withdraw-payment", help="Withdraw payment ID: it stops counting; its reversing entry is posted.")
@@ -46,8 +47,8 @@ def billing_withdraw_payment(payment_id, reason, value_date) -> None:
 
     payment = db.session.get(Payment, payment_id)
     if payment is None:
-        raise click.ClickException(f"No payment {payment_id}.")
-    _withdrawn(service.withdraw_payment, payment, reason, value_date, f"Payment #{payment.id}")
+        raise CommandError(_("No payment %(id)s.", id=payment_id))
+    _withdrawn(service.withdraw_payment, payment, reason, value_date, _("Payment #%(id)s", id=payment.id))
 
 
 def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
@@ -61,9 +62,16 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
     try:
         withdrawn = operation(row, reason, value_date=_day(value_date))
     except (BillingError, WalletError, PeriodClosed, BeyondLimit) as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     entry = db.session.get(JournalEntry, withdrawn.withdrawal_entry_id)
-    click.echo(f"{what} withdrawn: entry {entry.number} dated {entry.entry_date:%Y-%m-%d}.")
+    click.echo(
+        _(
+            "%(what)s withdrawn: entry %(number)s dated %(day)s.",
+            what=what,
+            number=entry.number,
+            day=f"{entry.entry_date:%Y-%m-%d}",
+        )
+    )
 
 
 @billing.command("unapplied", help="List payments with unapplied credit beside open invoices of the same customer.")
@@ -73,20 +81,25 @@ def billing_unapplied() -> None:
     found = _unapplied_beside_open()
     console = _console()
     if not found:
-        console.print("No payment holds unapplied credit beside an open invoice of the same customer.")
+        console.print(_("No payment holds unapplied credit beside an open invoice of the same customer."))
         return
-    table = Table("payment", "paid on", "meter", "customer", "unapplied", "open invoices", box=None)
+    table = Table(_("payment"), _("paid on"), _("meter"), _("customer"), _("unapplied"), _("open invoices"), box=None)
     table.columns[4].justify = "right"
     for payment, waiting in found.items():
         payment_id, paid_on, serial, code, unapplied = payment
         invoices = ", ".join(f"{number} {_money(outstanding)}" for number, outstanding in waiting)
         table.add_row(str(payment_id), f"{paid_on:%Y-%m-%d}", serial, code, _money(unapplied), invoices)
     console.print(table)
-    credit = sum(unapplied for *_, unapplied in found)
-    invoices = len({number for waiting in found.values() for number, _ in waiting})
+    credit = sum(unapplied for *_payment, unapplied in found)
+    invoices = len({number for waiting in found.values() for number, _outstanding in waiting})
     console.print(
-        f"{len(found)} payment(s) hold {_money(credit)} of unapplied credit beside {invoices} open invoice(s) of the "
-        "same customer."
+        _(
+            "%(payments)s payment(s) hold %(credit)s of unapplied credit beside %(invoices)s open invoice(s) of the "
+            "same customer.",
+            payments=len(found),
+            credit=_money(credit),
+            invoices=invoices,
+        )
     )
     sys.exit(1)
 
@@ -143,18 +156,27 @@ def billing_orphans() -> None:
     found = _orphans()
     console = _console()
     if not found:
-        console.print("Every invoice and payment is dated in a period when a customer held its meter.")
+        console.print(_("Every invoice and payment is dated in a period when a customer held its meter."))
         return
-    table = Table("kind", "invoice / payment", "meter", "date", "amount", "withdrawn", box=None)
+    table = Table(_("kind"), _("invoice / payment"), _("meter"), _("date"), _("amount"), _("withdrawn"), box=None)
     table.columns[4].justify = "right"
     for row in found:
-        withdrawn = "yes" if row.withdrawn_at is not None else "no"
-        table.add_row(row.kind, row.reference, row.serial, f"{row.on:%Y-%m-%d}", _money(row.amount), withdrawn)
+        withdrawn = _("yes") if row.withdrawn_at is not None else _("no")
+        kind = _("invoice") if row.kind == "invoice" else _("payment")
+        table.add_row(kind, row.reference, row.serial, f"{row.on:%Y-%m-%d}", _money(row.amount), withdrawn)
     console.print(table)
     invoices = sum(row.kind == "invoice" for row in found)
     withdrawn = sum(row.withdrawn_at is not None for row in found)
-    summary = f"{invoices} invoice(s) and {len(found) - invoices} payment(s) dated when nobody held their meter"
-    console.print(summary + (f", {withdrawn} of them withdrawn (they count nowhere)." if withdrawn else "."))
+    said = {"invoices": invoices, "payments": len(found) - invoices, "withdrawn": withdrawn}
+    if withdrawn:
+        summary = _(
+            "%(invoices)s invoice(s) and %(payments)s payment(s) dated when nobody held their meter, %(withdrawn)s of "
+            "them withdrawn (they count nowhere).",
+            **said,
+        )
+    else:
+        summary = _("%(invoices)s invoice(s) and %(payments)s payment(s) dated when nobody held their meter.", **said)
+    console.print(summary)
     # Only what counts asks for something to be done.
     sys.exit(1 if withdrawn < len(found) else 0)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
 
 
 @click.group(cls=Group, help="Close and reopen months of the books.")
@@ -25,7 +26,7 @@ def _acting_admin(command):
 def books_close(month: str, note: str, email: str) -> None:
     from backoffice.services import periods
 
-    _period_action(month, email, lambda user: periods.close(month, user, note), "closed")
+    _period_action(month, email, lambda user: periods.close(month, user, note), _("%(month)s closed; %(state)s."))
 
 
 @books.command("reopen", help="Reopen MONTH (YYYY-MM), the latest closed month.")
@@ -35,7 +36,7 @@ def books_close(month: str, note: str, email: str) -> None:
 def books_reopen(month: str, reason: str, email: str) -> None:
     from backoffice.services import periods
 
-    _period_action(month, email, lambda user: periods.reopen(month, user, reason), "reopened")
+    _period_action(month, email, lambda user: periods.reopen(month, user, reason), _("%(month)s reopened; %(state)s."))
 
 
 @books.command("periods", help="List the last 24 months: closed or open, by whom and when.")
@@ -47,12 +48,15 @@ def books_periods() -> None:
 
     overview = periods.overview()
     console = _console()
-    console.print(f"Closed through {overview.closed_through}." if overview.closed_through else "No month is closed.")
-    table = Table("month", "state", "posted entries", "closed by", "at", "note", box=None)
+    if overview.closed_through:
+        console.print(_("Closed through %(month)s.", month=overview.closed_through))
+    else:
+        console.print(_("No month is closed."))
+    table = Table(_("month"), _("state"), _("posted entries"), _("closed by"), _("at"), _("note"), box=None)
     table.columns[2].justify = "right"
     for m in overview.months:
         by = m.closed_by
-        state = "closed" if m.closed else "open" if m.closable else "open (not ended)"
+        state = _("closed") if m.closed else _("open") if m.closable else _("open (not ended)")
         table.add_row(
             m.month,
             state,
@@ -65,7 +69,8 @@ def books_periods() -> None:
 
 
 def _period_action(month: str, email: str, act, done: str) -> None:
-    """Close or reopen as the admin ``email``: a mistyped month or user exits 2, a refusal 1."""
+    """Close or reopen as the admin ``email``: a mistyped month or user exits 2, a refusal 1. ``done`` says what
+    was done, with ``%(month)s`` and ``%(state)s``."""
     from sqlalchemy import select
 
     from backoffice.extensions import db
@@ -76,16 +81,16 @@ def _period_action(month: str, email: str, act, done: str) -> None:
     try:
         month_days(month)
     except PeriodError as error:
-        raise CommandUsageError(f"{month!r} is not a month. {error}") from None
+        raise CommandUsageError(_("%(month)s is not a month. %(error)s", month=repr(month), error=error)) from None
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None or not user.is_active:
-        raise CommandUsageError(f"No active user {email}.")
+        raise CommandUsageError(_("No active user %(email)s.", email=email))
     if not user.is_admin:
-        raise click.ClickException(f"{user.email} is not an admin: only an admin closes or reopens a month.")
+        raise CommandError(_("%(email)s is not an admin: only an admin closes or reopens a month.", email=user.email))
     try:
         action = act(user)
     except PeriodError as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     through = closed_through()
-    state = f"the books are closed through {through}" if through else "no month is closed"
-    click.echo(f"{action.year_month} {done}; {state}.")
+    state = _("the books are closed through %(month)s", month=through) if through else _("no month is closed")
+    click.echo(done % {"month": action.year_month, "state": state})

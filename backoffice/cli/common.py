@@ -1,5 +1,10 @@
-"""What several groups of the ``backoffice`` command share: their group, errors, options, the acting admin, the
-console."""
+"""What several groups of the ``backoffice`` command share: their group, the language they speak, errors, options,
+the acting admin, the console.
+
+A command speaks the installation's language (``BACKOFFICE_LANGUAGE``) from its start to its end (:func:`speaking`):
+its messages, its tables' headings, the services' refusals and what it asks the web server for; its log lines
+stay English, as every log line does. Click's own words (``Usage:``, ``Aborted!``, an unknown option) and the help
+stay English."""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from functools import update_wrapper
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 
 def with_database(callback):
@@ -39,33 +46,86 @@ def started() -> None:
         gc.enable()
 
 
+def speaking(callback):
+    """The command speaks the installation's language while it runs: Flask-Babel's locale is forced to it, so every
+    ``_()`` it says, its own and the services', comes out in it."""
+
+    def spoken(*args, **kwargs):
+        from flask_babel import force_locale
+
+        with force_locale(current_app.config["LANGUAGE"]):
+            return callback(*args, **kwargs)
+
+    return update_wrapper(spoken, callback)
+
+
 class Group(click.Group):
-    """A group whose commands bind the database when they run (:func:`with_database`), unless declared with
-    ``database=False``."""
+    """A group whose commands speak the installation's language (:func:`speaking`) and bind the database when they
+    run (:func:`with_database`), unless declared with ``database=False``."""
 
     def command(self, *args, database: bool = True, **kwargs):
         def decorator(callback):
-            return super(Group, self).command(*args, **kwargs)(with_database(callback) if database else callback)
+            bound = with_database(callback) if database else callback
+            return super(Group, self).command(*args, **kwargs)(speaking(bound))
 
         return decorator
 
 
-class CommandUsageError(click.ClickException):
+class CommandError(click.ClickException):
+    """A refusal: one line on standard error, "Error: …" and all in the command's language, exit status 1.
+
+    The line is said when the error is raised, while the command speaks its language: click shows it once the
+    command has ended."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.line = _("Error: %(message)s", message=message)
+
+    def show(self, file=None) -> None:
+        click.echo(self.line, file=file, err=True)
+
+
+class CommandUsageError(CommandError):
     """A mistake in what was typed: one line on standard error, exit status 2."""
 
     exit_code = 2
 
 
-class QuarantinedRefusal(click.ClickException):
+class QuarantinedRefusal(CommandError):
     """A movement refused because its customer is quarantined: the refusal on standard error, exit status 2."""
 
     exit_code = 2
 
 
-class CannotAsk(click.ClickException):
+class CannotAsk(CommandError):
     """The health check could not be asked, or gave no answer to read: exit status 2."""
 
     exit_code = 2
+
+
+WORDS = {
+    "recharge": _l("recharge"),
+    "charge": _l("charge"),
+    "adjustment": _l("adjustment"),
+    "reversal": _l("reversal"),
+    "verify": _l("verify"),
+    "fix": _l("fix"),
+    "rebuild": _l("rebuild"),
+    "dry-run": _l("dry run"),
+    "running": _l("running"),
+    "succeeded": _l("succeeded"),
+    "failed": _l("failed"),
+    "admin": _l("admin"),
+    "finance": _l("finance"),
+}
+"""The code names the commands print in a sentence (a movement's kind, a run's mode and status, a role), in the
+pages' words (``web.words``): a command imports nothing of the web layer."""
+
+
+def word(value) -> str:
+    """A code name (or an enum member) as the command's language says it; an unknown one as it is."""
+    code = getattr(value, "value", value)
+    return str(WORDS.get(code, code))
 
 
 BY_ADMIN = click.option("--user", "email", required=True, metavar="EMAIL", help="The admin who does it (recorded).")
@@ -77,8 +137,9 @@ VALUE_DATE = click.option(
 )
 
 
-def _admin(email: str, what: str):
-    """The active admin ``email``, who does what the command does (recorded where the record keeps who)."""
+def _admin(email: str, refusal):
+    """The active admin ``email``, who does what the command does (recorded where the record keeps who); anyone
+    else is refused with ``refusal`` (a lazy text naming them as ``%(email)s``)."""
     from sqlalchemy import select
 
     from backoffice.extensions import db
@@ -87,9 +148,9 @@ def _admin(email: str, what: str):
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None or not user.is_active:
-        raise CommandUsageError(f"No active user {email}.")
+        raise CommandUsageError(_("No active user %(email)s.", email=email))
     if not user.is_admin:
-        raise click.ClickException(f"{user.email} is not an admin: only an admin {what}.")
+        raise CommandError(str(refusal) % {"email": user.email})
     return user
 
 
@@ -108,8 +169,13 @@ def _console():
 def _local_address(bind: str) -> str:
     """The address of the server BACKOFFICE_WEB_BIND makes, on this machine (a wildcard host is this machine)."""
     if bind.startswith(("unix:", "fd://")):
-        raise CannotAsk(f"BACKOFFICE_WEB_BIND={bind!r} is not a TCP address: give the server's address with --url.")
-    host, _, port = bind.rpartition(":")
+        raise CannotAsk(
+            _(
+                "BACKOFFICE_WEB_BIND=%(bind)s is not a TCP address: give the server's address with --url.",
+                bind=repr(bind),
+            )
+        )
+    host, _colon, port = bind.rpartition(":")
     if not port.isdigit():  # a host alone: gunicorn's port
         host, port = bind, "8000"
     host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)

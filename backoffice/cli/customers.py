@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import BY_ADMIN, CommandUsageError, Group, _admin
+from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin
 
 
 @click.group(cls=Group, help="Manage customers.")
@@ -41,7 +43,7 @@ def customers_add(code: str, name: str, manager, suspend_below, contact_person, 
         Details(name=name), manager, False, suspend_below, contact_person, email, phone, address
     )
     customer = _customer_call(create_customer, code, details)
-    click.echo(f"Added customer {customer.code} — {customer.name}.")
+    click.echo(_("Added customer %(customer)s.", customer=f"{customer.code} — {customer.name}"))
 
 
 @customers.command("edit", help="Change CODE's details: only what is given changes.")
@@ -56,7 +58,7 @@ def customers_edit(code, name, manager, suspend_below, contact_person, email, ph
 
     customer = _customer(code)
     if manager and no_manager:
-        raise CommandUsageError("Give --manager or --no-manager, not both.")
+        raise CommandUsageError(_("Give --manager or --no-manager, not both."))
     now = Details(**{field.name: getattr(customer, field.name) for field in fields(Details)})
     details = _customer_details(
         now if name is None else replace(now, name=name),
@@ -69,7 +71,7 @@ def customers_edit(code, name, manager, suspend_below, contact_person, email, ph
         address,
     )
     _customer_call(change_customer, customer, details)
-    click.echo(f"Saved customer {customer.code} — {customer.name}.")
+    click.echo(_("Saved customer %(customer)s.", customer=f"{customer.code} — {customer.name}"))
 
 
 @customers.command("close", help="Close CODE: it takes no new movement; its history stays (asks first).")
@@ -80,19 +82,22 @@ def customers_close(code: str, email: str, yes: bool) -> None:
     from backoffice.services.customers import close_customer, closing_blockers
 
     customer = _customer(code)
-    user = _admin(email, "closes a customer")
+    user = _admin(email, _l("%(email)s is not an admin: only an admin closes a customer."))
     if customer.closed:
-        raise click.ClickException(f"Customer {customer.code} is closed already.")
+        raise CommandError(_("Customer %(code)s is closed already.", code=customer.code))
     if blockers := closing_blockers(customer):
-        raise click.ClickException(f"Customer {customer.code} cannot be closed yet. " + " ".join(blockers))
+        raise CommandError(_("Customer %(code)s cannot be closed yet.", code=customer.code) + " " + " ".join(blockers))
     click.echo(
-        f"Closing {customer} refuses every new movement, reading, pricing, invoice, payment and meter for it; "
-        "its history stays, and an admin can reopen it."
+        _(
+            "Closing %(customer)s refuses every new movement, reading, pricing, invoice, payment and meter for it; "
+            "its history stays, and an admin can reopen it.",
+            customer=customer,
+        )
     )
     if not yes:
-        click.confirm(f"Close {customer.code}?", abort=True)
+        click.confirm(_("Close %(code)s?", code=customer.code), abort=True)
     _customer_call(close_customer, customer, user=user)
-    click.echo(f"Closed customer {customer.code}.")
+    click.echo(_("Closed customer %(code)s.", code=customer.code))
 
 
 @customers.command("reopen", help="Reopen CODE, a closed customer: it takes movements again.")
@@ -102,9 +107,9 @@ def customers_reopen(code: str, email: str) -> None:
     from backoffice.services.customers import reopen_customer
 
     customer = _customer(code)
-    _admin(email, "reopens a customer")
+    _admin(email, _l("%(email)s is not an admin: only an admin reopens a customer."))
     _customer_call(reopen_customer, customer)
-    click.echo(f"Reopened customer {customer.code}.")
+    click.echo(_("Reopened customer %(code)s.", code=customer.code))
 
 
 def _customer(code: str):
@@ -115,7 +120,7 @@ def _customer(code: str):
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
     if customer is None:
-        raise click.ClickException(f"Unknown customer code: {code}.")
+        raise CommandError(_("Unknown customer code: %(code)s.", code=code))
     return customer
 
 
@@ -142,7 +147,7 @@ def _customer_details(details, manager, no_manager, suspend_below, contact_perso
     except MoneyError as error:
         raise CommandUsageError(str(error)) from None
     except ManagerError as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     if no_manager:
         changes["account_manager_id"] = None
     return replace(details, **changes)
@@ -154,4 +159,4 @@ def _customer_call(operation, *args, **kwargs):
     try:
         return operation(*args, **kwargs)
     except CustomerError as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None

@@ -4,19 +4,38 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import with_database
+from backoffice.cli.common import CommandError, speaking, with_database
+
+KINDS = {
+    "users": _l("users"),
+    "account managers": _l("account managers"),
+    "customers": _l("customers"),
+    "orders": _l("orders"),
+    "targets": _l("targets"),
+    "wallet movements": _l("wallet movements"),
+    "meters": _l("meters"),
+    "invoices": _l("invoices"),
+    "readings": _l("readings"),
+}
+"""What ``demo.load`` counts, in the command's words."""
 
 
 @click.command("demo-data", help="Load demonstration data (running it again adds nothing).")
+@speaking
 @with_database
 def demo_data() -> None:
     from backoffice import demo
 
     if current_app.config["BACKOFFICE_ENV"] == "production":
-        raise click.ClickException("Demo data has well-known passwords; it is not loaded in production.")
+        raise CommandError(_("Demo data has well-known passwords; it is not loaded in production."))
     added = demo.load()
-    click.echo("Demo data: " + ", ".join(f"{count} {name} added" for name, count in added.items()) + ".")
-    click.echo("Log in at http://127.0.0.1:5000/login as one of:")
+    counted = ", ".join(
+        _("%(count)s %(what)s added", count=count, what=KINDS.get(name, name)) for name, count in added.items()
+    )
+    click.echo(_("Demo data: %(added)s.", added=counted))
+    click.echo(_("Log in at %(address)s as one of:", address="http://127.0.0.1:5000/login"))
     for email, password, role in demo.LOGINS:
-        click.echo(f"  {email:<26} password {password:<20} ({role.value})")
+        click.echo(f"  {email:<26} " + _("password %(password)s", password=f"{password:<20}") + f" ({role.value})")

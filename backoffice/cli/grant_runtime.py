@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import click
+from flask_babel import gettext as _
+
+from backoffice.cli.common import CommandError, speaking
 
 
 @click.command(
@@ -12,19 +15,30 @@ import click
     "(DATABASE_URL), after every migration; running it again changes nothing.",
 )
 @click.argument("role")
+@speaking
 def grant_runtime_command(role: str) -> None:
     from backoffice.extensions import db
     from backoffice.runtime_role import RoleRefused, grant_runtime
 
     if db.engine.dialect.name != "postgresql":
-        raise click.ClickException(
-            f"grant-runtime works on PostgreSQL only; DATABASE_URL is a {db.engine.dialect.name} database."
+        raise CommandError(
+            _(
+                "grant-runtime works on PostgreSQL only; DATABASE_URL is a %(dialect)s database.",
+                dialect=db.engine.dialect.name,
+            )
         )
     try:
         with db.engine.begin() as connection:
             grant = grant_runtime(connection, role)
     except RoleRefused as error:
-        raise click.ClickException(f"{error} Nothing was granted.") from None
-    click.echo(f"Granted {role} the runtime privileges in {grant.database} (schema {grant.schema}):")
+        raise CommandError(_("%(refusal)s Nothing was granted.", refusal=error)) from None
+    click.echo(
+        _(
+            "Granted %(role)s the runtime privileges in %(database)s (schema %(schema)s):",
+            role=role,
+            database=grant.database,
+            schema=grant.schema,
+        )
+    )
     for line in grant.summary():
         click.echo(f"  {line}")

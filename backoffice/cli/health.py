@@ -1,4 +1,5 @@
-"""``backoffice health``: the running web server asked whether the balances can be trusted."""
+"""``backoffice health``: the running web server asked whether the balances can be trusted, in the installation's
+language (``Accept-Language``), so that what the server says and what the command says are in one language."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import json
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CannotAsk, _local_address
+from backoffice.cli.common import CannotAsk, _local_address, speaking
 
 HEALTH_PATH = "/admin/balance-health/check"
 
@@ -29,6 +31,7 @@ HEALTH_PATH = "/admin/balance-health/check"
     metavar="SECONDS",
     help="How long to wait for the answer.",
 )
+@speaking
 def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
     import os
     from urllib.parse import urlsplit
@@ -37,45 +40,70 @@ def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
 
     token = current_app.config["API_TOKEN"]
     if not token:
-        raise CannotAsk("BACKOFFICE_API_TOKEN is not set: the health check is asked with the API's bearer token.")
+        raise CannotAsk(_("BACKOFFICE_API_TOKEN is not set: the health check is asked with the API's bearer token."))
     base = url or _local_address(web_server(os.environ)["bind"])
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
-        raise CannotAsk(f"{base!r} is not an http:// or https:// address (e.g. http://127.0.0.1:8000).")
+        raise CannotAsk(
+            _("%(address)s is not an http:// or https:// address (e.g. http://127.0.0.1:8000).", address=repr(base))
+        )
     address = base.rstrip("/") + HEALTH_PATH
-    status, answer = _ask(address, token, timeout)
+    status, answer = _ask(address, token, timeout, current_app.config["LANGUAGE"])
     if status != 200:
-        request_id = f" (request id {answer['request_id']})" if answer.get("request_id") else ""
-        refused = "failed" if status >= 500 else "refused the health check"
-        raise CannotAsk(f"{address} {refused} with HTTP {status}: {answer.get('message', '')}{request_id}")
+        said = {"address": address, "status": status, "message": answer.get("message", "")}
+        if status >= 500:
+            refusal = _("%(address)s failed with HTTP %(status)s: %(message)s", **said)
+        else:
+            refusal = _("%(address)s refused the health check with HTTP %(status)s: %(message)s", **said)
+        if answer.get("request_id"):
+            refusal = _("%(refusal)s (request id %(id)s)", refusal=refusal, id=answer["request_id"])
+        raise CannotAsk(refusal)
     if not isinstance(answer.get("balance_status"), bool):
-        raise CannotAsk(f"{address} answered without a balance_status: is it the back-office?")
+        raise CannotAsk(_("%(address)s answered without a balance_status: is it the back-office?", address=address))
     if answer["balance_status"]:
-        click.echo("Healthy: the balances can be trusted.")
+        click.echo(_("Healthy: the balances can be trusted."))
         return
-    click.echo("Unhealthy: the balances cannot be trusted now.")
+    click.echo(_("Unhealthy: the balances cannot be trusted now."))
     for reason in answer.get("data", {}).get("reasons", []):
         click.echo(f"  - {reason}")
     click.get_current_context().exit(1)
 
 
-def _ask(address: str, token: str, timeout: float) -> tuple[int, dict]:  # float-ok: seconds
-    """The HTTP status and the JSON object the server answered."""
+def _ask(address: str, token: str, timeout: float, language: str) -> tuple[int, dict]:  # float-ok: seconds
+    """The HTTP status and the JSON object the server answered, in ``language``."""
     from http.client import HTTPException
     from urllib.error import HTTPError, URLError
     from urllib.request import Request, urlopen
 
-    request = Request(address, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "Accept-Language": language}
+    request = Request(address, headers=headers)
     try:
         with urlopen(request, timeout=timeout) as response:
             status, body = response.status, response.read()
     except HTTPError as error:
         status, body = error.code, error.read()
     except (URLError, OSError, HTTPException) as error:
-        raise CannotAsk(f"Cannot reach {address}: {getattr(error, 'reason', None) or error}.") from None
+        raise CannotAsk(_("Cannot reach %(address)s: %(reason)s.", address=address, reason=_why(error))) from None
     try:
         answer = json.loads(body)
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
-        raise CannotAsk(f"{address} answered HTTP {status} with something other than a JSON object.")
+        raise CannotAsk(
+            _(
+                "%(address)s answered HTTP %(status)s with something other than a JSON object.",
+                address=address,
+                status=status,
+            )
+        )
     return status, answer
+
+
+def _why(error: Exception) -> str:
+    """Why the server could not be reached, in the command's language where it is one of the usual reasons (the
+    system's own words otherwise)."""
+    reason = getattr(error, "reason", None) or error
+    if isinstance(reason, ConnectionRefusedError):
+        return _("Connection refused")
+    if isinstance(reason, TimeoutError):
+        return _("no answer in time")
+    return str(reason)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
 
-from backoffice.cli.common import VALUE_DATE, CommandUsageError, Group, _day
+from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day, word
 
 
 @click.group(cls=Group, help="Move money in customers' prepaid wallets.")
@@ -94,10 +95,10 @@ def ledger_reverse(movement_id, description, value_date) -> None:
 
     try:
         original = wallet.movement_by_id(movement_id)
-        _refuse_above_the_approval_limit(original.amount, f"movement #{movement_id}'s ledger page")
+        _refuse_above_the_approval_limit(original.amount, _("movement #%(id)s's ledger page", id=movement_id))
         movement = wallet.reverse(original, description=description, value_date=_day(value_date), refuse_again=True)
     except (wallet.WalletError, PeriodClosed, BeyondLimit) as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     _moved(movement, original.customer.code)
 
 
@@ -107,9 +108,14 @@ def _refuse_above_the_approval_limit(amount, where: str) -> None:
     from backoffice.services import approvals
 
     if approvals.needs_approval(amount):
-        raise click.ClickException(
-            f"{shown(abs(amount))} is above BACKOFFICE_APPROVAL_ABOVE ({shown(approvals.limit())}): it needs a second "
-            f"admin's approval. Ask for it on {where}."
+        raise CommandError(
+            _(
+                "%(amount)s is above BACKOFFICE_APPROVAL_ABOVE (%(limit)s): it needs a second admin's approval. "
+                "Ask for it on %(where)s.",
+                amount=shown(abs(amount)),
+                limit=shown(approvals.limit()),
+                where=where,
+            )
         )
 
 
@@ -124,18 +130,18 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
     if customer is None:
-        raise click.ClickException(f"Unknown customer code: {code}.")
+        raise CommandError(_("Unknown customer code: %(code)s.", code=code))
     try:
         value = read_amount(amount) * sign
         if approved_above:
-            _refuse_above_the_approval_limit(value, "the customer's ledger tab")
+            _refuse_above_the_approval_limit(value, _("the customer's ledger tab"))
         movement = operation(customer, value, value_date=_day(value_date), **options)
     except BeyondLimit as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     except (MoneyError, IdempotencyKeyTooLong, IdempotencyKeyReserved) as error:  # mistakes in what was typed
         raise CommandUsageError(str(error)) from None
     except (WalletError, PeriodClosed) as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     _moved(movement, customer.code)
 
 
@@ -144,4 +150,13 @@ def _moved(movement, code: str) -> None:
 
     config = current_app.config
     balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])
-    click.echo(f"{movement.kind.value} #{movement.id} dated {movement.value_date:%Y-%m-%d}: {code} balance {balance}.")
+    click.echo(
+        _(
+            "%(kind)s #%(id)s dated %(day)s: %(code)s balance %(balance)s.",
+            kind=word(movement.kind),
+            id=movement.id,
+            day=f"{movement.value_date:%Y-%m-%d}",
+            code=code,
+            balance=balance,
+        )
+    )

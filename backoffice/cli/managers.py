@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from flask_babel import gettext as _
 
-from backoffice.cli.common import Group
+from backoffice.cli.common import CommandError, Group
 
 
 @click.group(cls=Group, help="Manage account managers.")
@@ -19,7 +20,7 @@ def managers_add(name: str, email: str) -> None:
     from backoffice.services.managers import create_manager
 
     manager = _manager_call(create_manager, name, email)
-    click.echo(f"Added account manager {manager.name} <{manager.email}>.")
+    click.echo(_("Added account manager %(manager)s.", manager=f"{manager.name} <{manager.email}>"))
 
 
 @managers.command("edit", help="Change the name or email of the account manager with EMAIL.")
@@ -31,7 +32,7 @@ def managers_edit(email: str, name: str | None, new_email: str | None) -> None:
 
     manager = _manager_call(manager_by_email, email)
     _manager_call(change_manager, manager, name if name is not None else manager.name, new_email or manager.email)
-    click.echo(f"Saved account manager {manager.name} <{manager.email}>.")
+    click.echo(_("Saved account manager %(manager)s.", manager=f"{manager.name} <{manager.email}>"))
 
 
 @managers.command("deactivate", help="Deactivate the account manager with EMAIL (asks first).")
@@ -43,13 +44,18 @@ def managers_deactivate(email: str, yes: bool) -> None:
     manager = _manager_call(manager_by_email, email)
     customers_kept, targets_kept = what_refers_to(manager)
     click.echo(
-        f"{manager.name} keeps {customers_kept} customer(s) and {targets_kept} target(s), is not offered as a "
-        "customer's new account manager, and gets no target when a month's targets are generated."
+        _(
+            "%(name)s keeps %(customers)s customer(s) and %(targets)s target(s), is not offered as a customer's new "
+            "account manager, and gets no target when a month's targets are generated.",
+            name=manager.name,
+            customers=customers_kept,
+            targets=targets_kept,
+        )
     )
     if not yes:
-        click.confirm(f"Deactivate {manager.name}?", abort=True)
+        click.confirm(_("Deactivate %(name)s?", name=manager.name), abort=True)
     _manager_call(set_active, manager, False)
-    click.echo(f"Deactivated account manager {manager.name}.")
+    click.echo(_("Deactivated account manager %(name)s.", name=manager.name))
 
 
 @managers.command("reactivate", help="Reactivate the account manager with EMAIL.")
@@ -59,7 +65,7 @@ def managers_reactivate(email: str) -> None:
 
     manager = _manager_call(manager_by_email, email)
     _manager_call(set_active, manager, True)
-    click.echo(f"Reactivated account manager {manager.name}.")
+    click.echo(_("Reactivated account manager %(name)s.", name=manager.name))
 
 
 def _manager_call(operation, *args):
@@ -68,4 +74,4 @@ def _manager_call(operation, *args):
     try:
         return operation(*args)
     except ManagerError as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None

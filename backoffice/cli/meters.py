@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import click
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import BY_ADMIN, CommandUsageError, Group, _admin, _console, _day
+from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, _console, _day
 
 
 @click.group(cls=Group, help="Manage meters.")
@@ -21,7 +23,7 @@ def meters_add(serial: str) -> None:
         meter = add_meter(serial)
     except BillingError as error:
         raise CommandUsageError(str(error)) from None
-    click.echo(f"Added meter {meter.serial} (id {meter.id}), assigned to nobody.")
+    click.echo(_("Added meter %(serial)s (id %(id)s), assigned to nobody.", serial=meter.serial, id=meter.id))
 
 
 @meters.command("list", help="List the meters with where each is now.")
@@ -40,12 +42,12 @@ def meters_list(status: str | None) -> None:
     )
     if status:
         query = query.where(Meter.status == MeterStatus(status))
-    table = Table("serial", "status", "at", "since", box=None)
+    table = Table(_("serial"), _("status"), _("at"), _("since"), box=None)
     for meter, assignment in db.session.execute(query):
         table.add_row(
             meter.serial,
-            f"retired {meter.retired_on:%Y-%m-%d}" if meter.retired else "in service",
-            str(assignment.customer) if assignment else "nobody",
+            _("retired %(day)s", day=f"{meter.retired_on:%Y-%m-%d}") if meter.retired else _("in service"),
+            str(assignment.customer) if assignment else _("nobody"),
             f"{assignment.started_on:%Y-%m-%d}" if assignment else "",
         )
     _console().print(table)
@@ -69,16 +71,25 @@ def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
         meter = meter_by_serial(serial)
     except BillingError as error:
         raise CommandUsageError(str(error)) from None
-    user = _admin(email, "retires a meter")
+    user = _admin(email, _l("%(email)s is not an admin: only an admin retires a meter."))
     on = _day(retired_on) or local_today()
     current = active_assignment(meter.id)
-    where = f"at {current.customer} since {current.started_on:%Y-%m-%d}" if current else "at nobody's"
-    ends = f"; that assignment ends on {on:%Y-%m-%d}" if current else ""
-    click.echo(f"Meter {meter.serial} is {where}{ends}. Retired, it takes no new reading or assignment.")
+    day = f"{on:%Y-%m-%d}"
+    if current:
+        where = _(
+            "Meter %(serial)s is at %(customer)s since %(since)s; that assignment ends on %(day)s.",
+            serial=meter.serial,
+            customer=current.customer,
+            since=f"{current.started_on:%Y-%m-%d}",
+            day=day,
+        )
+    else:
+        where = _("Meter %(serial)s is at nobody's.", serial=meter.serial)
+    click.echo(where + " " + _("Retired, it takes no new reading or assignment."))
     if not yes:
-        click.confirm(f"Retire {meter.serial} on {on:%Y-%m-%d}?", abort=True)
+        click.confirm(_("Retire %(serial)s on %(day)s?", serial=meter.serial, day=day), abort=True)
     try:
         retire_meter(meter, on, user=user, confirm_from=current.id if current else None)
     except BillingError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"Retired meter {meter.serial} on {on:%Y-%m-%d}.")
+        raise CommandError(str(error)) from None
+    click.echo(_("Retired meter %(serial)s on %(day)s.", serial=meter.serial, day=day))

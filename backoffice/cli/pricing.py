@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
 
 
 @click.group(cls=Group, help="Set the price of gas.")
@@ -46,30 +47,47 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
     try:
         impact = metering.tariff_impact(tariff)
     except metering.MeteringError as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     _print_tariff(console, tariff, impact)
     if dry_run:
-        console.print("Dry run: nothing was written.")
+        console.print(_("Dry run: nothing was written."))
         return
     try:
         metering.change_tariff(tariff)
     except metering.MeteringError as error:
-        raise click.ClickException(str(error)) from None
-    console.print(f"Saved the pricing of {impact.customers:,} customer(s) from {tariff.effective_from:%Y-%m-%d}.")
+        raise CommandError(str(error)) from None
+    console.print(
+        _(
+            "Saved the pricing of %(customers)s customer(s) from %(day)s.",
+            customers=_count(impact.customers),
+            day=f"{tariff.effective_from:%Y-%m-%d}",
+        )
+    )
     try:
-        with _customers_progress(console, "Re-pricing") as progress:
+        with _customers_progress(console, _("Re-pricing")) as progress:
             done = metering.reprice_tariff(tariff.effective_from, progress=progress)
     except (metering.MeteringError, BeyondLimit) as error:
-        raise click.ClickException(
-            f"Re-pricing stopped: {error} What is left waits as recalculation requests (the nightly run does them)."
+        raise CommandError(
+            _(
+                "Re-pricing stopped: %(error)s What is left waits as recalculation requests (the nightly run does "
+                "them).",
+                error=error,
+            )
         ) from None
     console.print(
-        f"Re-priced the readings of {impact.repriced_customers:,} customer(s); {done:,} recalculation request(s) done."
+        _(
+            "Re-priced the readings of %(customers)s customer(s); %(done)s recalculation request(s) done.",
+            customers=_count(impact.repriced_customers),
+            done=_count(done),
+        )
     )
     if held := metering.left_quarantined(from_date=tariff.effective_from):
         console.print(
-            f"Not re-priced: {', '.join(held)}, quarantined (rows of their evidence carry no valid seal). Their "
-            "readings are re-priced once an admin has reviewed the rows (the nightly run does it then)."
+            _(
+                "Not re-priced: %(customers)s, quarantined (rows of their evidence carry no valid seal). Their "
+                "readings are re-priced once an admin has reviewed the rows (the nightly run does it then).",
+                customers=", ".join(held),
+            )
         )
 
 
@@ -84,17 +102,25 @@ def _print_tariff(console, tariff, impact) -> None:
         return format_money(value, config["LOCALE"], config["CURRENCY"])
 
     table = Table("", "", title=tariff.describe(), box=None, show_header=False)
-    table.add_row("customers who get the pricing row", f"{impact.customers:,}")
+    table.add_row(_("customers who get the pricing row"), _count(impact.customers))
     if impact.left_out:
-        table.add_row("left out: no pricing in force on the date", f"{impact.left_out:,}")
-    table.add_row("customers whose readings are re-priced", f"{impact.repriced_customers:,}")
-    table.add_row(
-        "readings re-priced", f"{impact.readings:,}" + (f" from {impact.from_month}" if impact.from_month else "")
-    )
-    table.add_row("purchases before", money(impact.purchases_before))
-    table.add_row("purchases after", money(impact.purchases_after))
-    table.add_row("change in purchases", money(impact.purchases_change))
+        table.add_row(_("left out: no pricing in force on the date"), _count(impact.left_out))
+    table.add_row(_("customers whose readings are re-priced"), _count(impact.repriced_customers))
+    readings = _count(impact.readings)
+    if impact.from_month:
+        readings = _("%(readings)s from %(month)s", readings=readings, month=impact.from_month)
+    table.add_row(_("readings re-priced"), readings)
+    table.add_row(_("purchases before"), money(impact.purchases_before))
+    table.add_row(_("purchases after"), money(impact.purchases_after))
+    table.add_row(_("change in purchases"), money(impact.purchases_change))
     console.print(table)
+
+
+def _count(value: int) -> str:
+    """A count as the installation writes numbers (``1.234`` in ``id_ID``)."""
+    from backoffice.money import format_number
+
+    return format_number(value, current_app.config["LOCALE"], "#,##0")
 
 
 class _customers_progress:

@@ -8,8 +8,9 @@ from contextlib import nullcontext
 from decimal import Decimal
 
 import click
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, word
 
 
 @click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")
@@ -23,9 +24,9 @@ def reconcile_checks() -> None:
 
     from backoffice.reconcile import CHECKS
 
-    table = Table("check", "", "entity", "fixable", "description", box=None)
+    table = Table(_("check"), "", _("entity"), _("fixable"), _("description"), box=None)
     for check in CHECKS.values():
-        fixable = "yes" if check.fixable else "report only"
+        fixable = _("yes") if check.fixable else _("report only")
         table.add_row(check.name, str(check.label), check.entity_type, fixable, str(check.description))
     _console().print(table)
 
@@ -95,7 +96,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
             with _progress(console, show_progress) as progress:
                 record = run(mode, checks=checks, scope=scope, trigger=RunTrigger.CLI, progress=progress)
         except (RunRefused, WrongSealKey) as refused:
-            raise click.ClickException(str(refused)) from None
+            raise CommandError(str(refused)) from None
         if report:
             report.writelines(csv_lines(record.id))
     held = _quarantined_waiting(scope) if mode.writes else []
@@ -103,9 +104,11 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
         click.echo(json.dumps(summary(record) | {"recalculations_done": done, "recalculations_quarantined": held}))
     else:
         if done:
-            console.print(f"{done} pending recalculation request(s) done first.")
+            console.print(_("%(done)s pending recalculation request(s) done first.", done=done))
         if held:
-            console.print(f"Recalculations left waiting for quarantined customer(s): {', '.join(held)}.")
+            console.print(
+                _("Recalculations left waiting for quarantined customer(s): %(customers)s.", customers=", ".join(held))
+            )
         _print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
 
@@ -130,14 +133,18 @@ def _month_option(text: str):
     try:
         return parse_month(text)
     except ValueError:
-        raise CommandUsageError(f"--from-month must be YYYY-MM (at most 9999-11), not {text!r}.") from None
+        raise CommandUsageError(
+            _("--from-month must be YYYY-MM (at most 9999-11), not %(text)s.", text=repr(text))
+        ) from None
 
 
 def _open_csv(path: str):
     try:
         return open(path, "w", encoding="utf-8", newline="")
     except OSError as error:
-        raise CommandUsageError(f"Cannot write the CSV to {path}: {error.strerror}.") from None
+        raise CommandUsageError(
+            _("Cannot write the CSV to %(path)s: %(reason)s.", path=path, reason=error.strerror)
+        ) from None
 
 
 class _progress:
@@ -173,8 +180,9 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
     from backoffice.reconcile.engine import discrepancies
     from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text
 
-    console.print(f"Run {record.id} · {record.mode.value} · {scope_text(record.scope)} · {record.status.value}")
-    counts = Table("check", "", "checked", "mismatched", "fixed", box=None)
+    said = (_("Run %(id)s", id=record.id), word(record.mode), scope_text(record.scope), word(record.status))
+    console.print(" · ".join(said))
+    counts = Table(_("check"), "", _("checked"), _("mismatched"), _("fixed"), box=None)
     for result in record.results:
         style = "red" if result.left else "green"
         counts.add_row(
@@ -191,10 +199,17 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
         found = db.session.scalars(discrepancies(record.id, result.check).limit(limit)).all()
         if not found:
             continue
-        title = f"{label(result.check)} ({result.check}): largest discrepancies ({len(found)} of {result.mismatched})"
+        title = _(
+            "%(check)s: largest discrepancies (%(shown)s of %(mismatched)s)",
+            check=f"{label(result.check)} ({result.check})",
+            shown=len(found),
+            mismatched=result.mismatched,
+        )
         if threshold is not None:
-            title += f", * above {plain(threshold)}"
-        rows = Table("", "entity", "field", "stored", "expected", "difference", "fixed", title=title, box=None)
+            title = _("%(title)s, * above %(threshold)s", title=title, threshold=plain(threshold))
+        rows = Table(
+            "", _("entity"), _("field"), _("stored"), _("expected"), _("difference"), _("fixed"), title=title, box=None
+        )
         for column in rows.columns[3:6]:
             column.justify, column.no_wrap, column.overflow = "right", True, "fold"
         named = named_entities({entity_of(d) for d in found})
@@ -210,15 +225,15 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
                 plain(d.stored) or "-",
                 plain(d.expected) or "-",
                 plain(d.difference),
-                "yes" if d.fixed else "no",
+                _("yes") if d.fixed else _("no"),
             )
         console.print(rows)
         for reason in dict.fromkeys(d.reason for d in found if d.reason):
             console.print(f"{result.check}: {reason}")
     with_totals = [r for r in record.results if r.mismatched and r.totals]
     if with_totals:
-        after = "after" if record.mode.writes else "would be"
-        totals = Table("check", "field", "before", after, box=None, title="Totals")
+        after = _("after") if record.mode.writes else _("would be")
+        totals = Table(_("check"), _("field"), _("before"), after, box=None, title=_("Totals"))
         for column in totals.columns[2:]:
             column.justify, column.no_wrap = "right", True
         for result in with_totals:

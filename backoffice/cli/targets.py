@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandUsageError, Group
+from backoffice.cli.common import CommandError, CommandUsageError, Group
 
 
 @click.group(cls=Group, help="Set account managers' monthly targets.")
@@ -59,9 +60,14 @@ def _recompute_achieved(period) -> None:
             trigger=RunTrigger.CLI,
         )
     except RunRefused as refused:
-        raise click.ClickException(str(refused)) from None
+        raise CommandError(str(refused)) from None
     (result,) = record.results
     click.echo(
-        f"Achieved amounts from {period} recomputed (run {record.id}): {result.checked} target(s), "
-        f"{result.mismatched} changed."
+        _(
+            "Achieved amounts from %(month)s recomputed (run %(id)s): %(checked)s target(s), %(changed)s changed.",
+            month=period,
+            id=record.id,
+            checked=result.checked,
+            changed=result.mismatched,
+        )
     )

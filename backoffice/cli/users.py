@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
+from flask_babel import gettext as _
 
-from backoffice.cli.common import CommandUsageError, Group
+from backoffice.cli.common import CommandError, CommandUsageError, Group, word
 from backoffice.roles import Role
 
 
@@ -26,12 +27,12 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(email, role, password, name)
     except UserError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"Created {user.role.value} user {user.email}.")
+        raise CommandError(str(error)) from None
+    click.echo(_("Created %(role)s user %(email)s.", role=word(user.role), email=user.email))
 
 
 @users.command("change", help="Change the role or the active flag of the user with EMAIL, or reset their password.")
@@ -50,16 +51,24 @@ def change_user_command(email: str, role: str | None, active: bool | None, passw
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None:
-        raise CommandUsageError(f"No user {email}.")
+        raise CommandUsageError(_("No user %(email)s.", email=email))
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     if password_stdin and not password:
-        raise CommandUsageError("No password on standard input.")
+        raise CommandUsageError(_("No password on standard input."))
     if active is False and user.active and not yes:
-        click.echo(f"{user.email} is logged out everywhere at once and can no longer log in; what they recorded stays.")
-        click.confirm(f"Deactivate {user.email}?", abort=True)
+        click.echo(
+            _(
+                "%(email)s is logged out everywhere at once and can no longer log in; what they recorded stays.",
+                email=user.email,
+            )
+        )
+        click.confirm(_("Deactivate %(name)s?", name=user.email), abort=True)
     try:
         change_user(user, role or user.role, user.active if active is None else active, password, by=None)
     except UserError as error:
         raise CommandUsageError(str(error)) from None
-    state = "active" if user.active else "inactive"
-    click.echo(f"User {user.email}: {user.role.value}, {state}; if anything changed, their sessions have ended.")
+    said = {"email": user.email, "role": word(user.role)}
+    if user.active:
+        click.echo(_("User %(email)s: %(role)s, active; if anything changed, their sessions have ended.", **said))
+    else:
+        click.echo(_("User %(email)s: %(role)s, inactive; if anything changed, their sessions have ended.", **said))

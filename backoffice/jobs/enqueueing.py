@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice import seals
 from backoffice.extensions import db
 from backoffice.jobs.kinds import KINDS, _active_key, _plan, _validate
+from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, queue, redis_url
 from backoffice.jobs.running import execute
 from backoffice.jobs.sweep import release_if_lost
@@ -67,7 +68,7 @@ def enqueue(
         user_id=user.id if user else None,
         status=JobStatus.QUEUED,
         progress=0,
-        message="Waiting for a worker" if redis_url() else "Running in-process",
+        message=fact("waiting_for_worker") if redis_url() else fact("in_process"),
         in_process=not redis_url(),
         active_key=active_key,
         attempts=0,

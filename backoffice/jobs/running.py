@@ -20,6 +20,7 @@ from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS, Kind, _plan, _trigger
+from backoffice.jobs.messages import english, fact
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
@@ -63,7 +64,9 @@ def _execute(job_id: str):
         # Tried again after its run was recorded (the database went away as its chunks were put on the queue):
         # the run's chunks end the run and this row with it; the sweep queues again those the queue does not have.
         if move_job(job_id, JobStatus.STARTED, from_=(JobStatus.FAILED,), at=utcnow()):
-            db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(error=None, message="Started"))
+            db.session.execute(
+                update(JobRecord).where(JobRecord.id == job_id).values(error=None, message=fact("started"))
+            )
         db.session.commit()
         log.info("Its run #%d was started by an earlier attempt; it is not started again.", record.run_id)
         return {"run_id": record.run_id}
@@ -74,7 +77,7 @@ def _execute(job_id: str):
         log.warning("Job %s has %s; it is not run again.", job_id, record.status.value)
         return None
     record.attempts += 1
-    record.heartbeat_at, record.error, record.message = utcnow(), None, "Started"
+    record.heartbeat_at, record.error, record.message = utcnow(), None, fact("started")
     db.session.commit()
     log.info("Started (attempt %d): %s", record.attempts, english_title(record))
     from rq import Retry, get_current_job
@@ -88,7 +91,7 @@ def _execute(job_id: str):
                 run, split = _run(spec, record, recalculated)
     except RunRefused as refused:
         if waits(_trigger(record)) and get_current_job() is not None:
-            _wait(job_id, str(refused))
+            _wait(job_id, refused)
             return Retry(**WAITING_RETRY)
         _finish(job_id, JobStatus.FAILED, error=str(refused))
         raise
@@ -137,14 +140,15 @@ def execute_chunk(chunk_id: int):
         log.info("Chunk %d: nothing to do (done already, or its run has ended)", chunk_id)
         return {"chunk_id": chunk_id, "done": False}
     _enqueue_chunks(done.queued)
-    percent, message = fanout.progress(done.run_id)
+    percent, code, numbers = fanout.progress(done.run_id)
+    message = fact(code, **numbers)
     db.session.execute(
         update(JobRecord)
         .where(JobRecord.run_id == done.run_id, JobRecord.status == JobStatus.STARTED)
-        .values(progress=percent, message=message[:200], heartbeat_at=utcnow())
+        .values(progress=percent, message=message, heartbeat_at=utcnow())
     )
     db.session.commit()
-    log.info("%d%%: %s", percent, message)
+    log.info("%d%%: %s", percent, english(message))
     if done.ended and (record := db.session.scalar(select(JobRecord).where(JobRecord.run_id == done.run_id))):
         with logs.job(record.id):
             log.info("Finished: %s", _outcome(record.result))
@@ -172,7 +176,7 @@ def _recalculate(spec: Kind, record: JobRecord) -> int:
         customer_ids = [record.args["customer_id"]]
     else:
         customer_ids = list(scope_for(record.args.get("customers") or []).customer_ids) or None
-    _report(record.id, 0, "Doing pending recalculations")
+    _report(record.id, 0, "recalculating")
     return process_recalculations(customer_ids, record.user)
 
 
@@ -181,9 +185,9 @@ def _reprice_tariff(record: JobRecord) -> int:
     job_id = record.id
 
     def progress(done: int, total: int) -> None:
-        _report(job_id, done * 100 // total, f"{done:,} of {total:,} customers re-priced")
+        _report(job_id, done * 100 // total, "repriced", done=done, total=total)
 
-    _report(job_id, 0, "Re-pricing")
+    _report(job_id, 0, "repricing")
     return reprice_tariff(date.fromisoformat(record.args["effective_from"]), record.user, progress)
 
 
@@ -197,7 +201,7 @@ def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[Reconciliati
 
     def progress(check: str, done: int, total: int) -> None:
         share = (names.index(check) + done / max(total, 1)) / len(names)
-        _report(job_id, int(share * 100), f"{check}: chunk {done} of {total}")
+        _report(job_id, int(share * 100), "chunk", check=check, done=done, total=total)
         if delay:
             time.sleep(delay)
 
@@ -223,7 +227,8 @@ def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[Reconciliati
         )
         _enqueue_chunks(queued)
         if run.status is RunStatus.RUNNING:
-            _report(job_id, *fanout.progress(run.id))
+            percent, code, numbers = fanout.progress(run.id)
+            _report(job_id, percent, code, **numbers)
         return run, True
     run = run_checks(
         spec.mode(args),
@@ -237,27 +242,32 @@ def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[Reconciliati
     return run, False
 
 
-def _wait(job_id: str, reason: str) -> None:
+def _wait(job_id: str, refused: RunRefused) -> None:
     """Back to queued, saying why: a scheduled job waits for the run ahead of it."""
     db.session.rollback()
     move_job(job_id, JobStatus.QUEUED, from_=(JobStatus.STARTED,), at=utcnow())
-    db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(message=f"Waiting: {reason}"[:200]))
+    if refused.run_id is None:
+        message = fact("waiting_for_check", check=refused.check)
+    else:
+        message = fact("waiting_for_run", check=refused.check, run=refused.run_id)
+    db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(message=message))
     db.session.commit()
+    log.info("%s (%s)", english(message), refused)
 
 
-def _report(job_id: str, percent: int, message: str) -> None:
-    log.info("%d%%: %s", percent, message)
+def _report(job_id: str, percent: int, code: str, **numbers: int | str) -> None:
+    """Where the job is, as facts (see ``jobs.messages``), on its row and in RQ's meta; in English in the log."""
+    message = fact(code, **numbers)
+    log.info("%d%%: %s", percent, english(message))
     db.session.execute(
-        update(JobRecord)
-        .where(JobRecord.id == job_id)
-        .values(progress=percent, message=message[:200], heartbeat_at=utcnow())
+        update(JobRecord).where(JobRecord.id == job_id).values(progress=percent, message=message, heartbeat_at=utcnow())
     )
     db.session.commit()
     from rq import get_current_job
 
     job = get_current_job()
     if job is not None:
-        job.meta.update(progress=percent, message=message)
+        job.meta.update(progress=percent, message={"code": code, **numbers})
         job.save_meta()
 
 
@@ -267,9 +277,9 @@ def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error
     moved = move_job(job_id, status, from_=(JobStatus.STARTED,), at=ended)
     values = {"active_key": None, "error": error}
     if status is JobStatus.FINISHED:
-        values |= {"progress": 100, "message": "Finished", "result": result}
+        values |= {"progress": 100, "message": fact("finished"), "result": result}
     else:
-        values["message"] = "Failed"
+        values["message"] = fact("failed")
     row = db.session.execute(
         update(JobRecord)
         .where(JobRecord.id == job_id)

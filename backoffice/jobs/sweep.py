@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
+from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import ON_THE_QUEUE_WITHIN, _not_on_the_queue, _queued, redis_url
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, RunStatus
 from backoffice.models.types import as_utc, utcnow
@@ -36,7 +37,9 @@ def sweep_abandoned() -> list[str]:
         if not move_job(job_id, JobStatus.ABANDONED, from_=(JobStatus.STARTED,)):
             continue
         db.session.execute(
-            update(JobRecord).where(JobRecord.id == job_id).values(active_key=None, error=error, message="Abandoned")
+            update(JobRecord)
+            .where(JobRecord.id == job_id)
+            .values(active_key=None, error=error, message=fact("abandoned"))
         )
         if run_id is not None:
             end_run(run_id, RunStatus.FAILED, error)
@@ -86,7 +89,7 @@ def release_if_lost(record: JobRecord) -> bool:
         db.session.execute(
             update(JobRecord)
             .where(JobRecord.id == record.id)
-            .values(active_key=None, error=reason, message="Abandoned")
+            .values(active_key=None, error=reason, message=fact("abandoned"))
         )
     db.session.commit()
     db.session.refresh(record)

@@ -64,6 +64,13 @@ SOURCE_NAMES = {
 }
 """What posted an automatic entry, as the reader's language names it."""
 
+SUB_LEDGERS = {
+    "the customers' wallets": _l("the customers' wallets"),
+    "the meters' invoices and payments": _l("the meters' invoices and payments"),
+}
+"""A control account's sub-ledger (``accounts.controlled_by``, kept in English as migration 0030 wrote it), as the
+reader's language names it."""
+
 
 class ControlAccount(BooksError):
     """A manual entry's line on a control account: only the account's sub-ledger moves it."""
@@ -75,7 +82,7 @@ class ControlAccount(BooksError):
                 "entry.",
                 number=number,
                 account=account,
-                controlled_by=controlled_by,
+                controlled_by=str(SUB_LEDGERS.get(controlled_by, controlled_by)),
             )
         )
         self.number = number

@@ -262,8 +262,9 @@ def queued_before(moment) -> list[ReconciliationChunk]:
     )
 
 
-def progress(run_id: int) -> tuple[int, str]:
-    """How far a split run is, in percent (each step an equal share) and as a sentence."""
+def progress(run_id: int) -> tuple[int, str, dict[str, int]]:
+    """How far a split run is: in percent (each step an equal share), and as the facts of its job's message (see
+    ``jobs.messages``): the chunks done of those queued, and the step of the steps when there are several."""
     record = db.session.get(ReconciliationRun, run_id)
     rows = db.session.execute(
         select(chunks.phase, func.count(), func.count().filter(chunks.status == ChunkStatus.DONE))
@@ -272,12 +273,14 @@ def progress(run_id: int) -> tuple[int, str]:
         .order_by(chunks.phase)
     ).all()
     if not rows:
-        return 0, "No chunk queued"
+        return 0, "no_chunk", {}
     total_steps = len(steps(record.mode, resolve(record.checks)))
     step, total, done = rows[-1]
     percent = int((step + done / total) / total_steps * 100)
-    message = f"{sum(r[2] for r in rows):,} of {sum(r[1] for r in rows):,} chunks done"
-    return percent, message + (f" (step {step + 1} of {total_steps})" if total_steps > 1 else "")
+    counted = {"done": sum(r[2] for r in rows), "total": sum(r[1] for r in rows)}
+    if total_steps > 1:
+        return percent, "chunks_in_steps", counted | {"step": step + 1, "steps": total_steps}
+    return percent, "chunks", counted
 
 
 def _next_step(record: ReconciliationRun, step: int, on_end: RunEnded) -> list[int]:

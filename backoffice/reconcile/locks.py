@@ -55,7 +55,12 @@ _MODES = {"verify": _l("verify"), "fix": _l("fix"), "rebuild": _l("rebuild"), "d
 
 
 class RunRefused(RuntimeError):
-    """Another run is writing a check this one would write; nothing was done."""
+    """Another run is writing a check this one would write; nothing was done. Besides its message, the facts a
+    job waiting for it keeps: the check, and the run writing it when one was found."""
+
+    def __init__(self, message: str, check: str = "", run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.check, self.run_id = check, run_id
 
 
 def waits(trigger: RunTrigger) -> bool:
@@ -75,10 +80,10 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
     claims = _AdvisoryLocks() if db.engine.dialect.name == "postgresql" else _FileLocks(db.engine.url.database)
     try:
         if not _within_a_moment(lambda: claims.take(checks, scope, wait=wait)):
-            raise RunRefused(_refusal(claims.refused))
+            raise _refusal(claims.refused)
         while (held := _held_by_a_split_run(checks)) is not None:
             if not wait:
-                raise RunRefused(_refusal(held))
+                raise _refusal(held)
             time.sleep(MOMENT)
         yield
     finally:
@@ -189,7 +194,7 @@ def _within_a_moment(attempt):
     return done
 
 
-def _refusal(check: Check) -> str:
+def _refusal(check: Check) -> RunRefused:
     label = check.name.replace("_", " ")
     holder = None
 
@@ -200,15 +205,18 @@ def _refusal(check: Check) -> str:
 
     _within_a_moment(holder_found)
     if holder is None:
-        return _("Another run is already writing %(check)s; try again when it ends.", check=label)
+        return RunRefused(
+            _("Another run is already writing %(check)s; try again when it ends.", check=label), check.name, None
+        )
     started = _("by %(email)s", email=holder.email) if holder.email else _STARTED[holder.trigger]
-    return _(
+    said = _(
         "A %(mode)s of %(check)s is already running (run #%(id)s, started %(started)s); try again when it ends.",
         mode=_MODES.get(holder.mode.value, holder.mode.value),
         check=label,
         id=holder.id,
         started=started,
     )
+    return RunRefused(said, check.name, holder.id)
 
 
 def _writing_run(check: Check):

@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFError
 from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.health import assess
+from backoffice.jobs.messages import said
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
@@ -176,7 +177,7 @@ def _job_json(record: JobRecord) -> dict:
         "kind": record.kind,
         "status": record.status.value,
         "progress": record.progress,
-        "message": record.message,
+        "message": said(record.message),
         "in_process": record.in_process,
         "run_id": record.run_id,
         "result": record.result,

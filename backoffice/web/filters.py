@@ -22,7 +22,7 @@ from jinja2.runtime import Context
 
 from backoffice.descriptions import account_label, account_name, movement_words
 from backoffice.i18n import language, number_locale
-from backoffice.models.types import as_utc
+from backoffice.models.types import Month, as_utc
 from backoffice.money import format_money, format_number, shown
 from backoffice.web.links import link
 from backoffice.web.words import words
@@ -42,6 +42,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(field_label)
     app.add_template_filter(figure)
     app.add_template_filter(percent)
+    app.add_template_filter(seconds)
+    app.add_template_filter(month_heading)
     app.add_template_filter(_page_word, "word")
     app.add_template_filter(movement_words)
     app.add_template_filter(account_name_of, "account_name")
@@ -120,6 +122,14 @@ def percent(context: Context, value: Decimal | int | None, places: int = 1) -> s
 
 
 @pass_context
+def seconds(context: Context, value: float | None, places: int = 1) -> str:  # float-ok: a duration
+    """A duration's seconds in the page's notation, to ``places`` decimals: ``0,3`` (the page writes the unit)."""
+    if value is None:
+        return ""
+    return format_number(Decimal(f"{value:.{places}f}"), _of(context).locale, "#,##0." + "0" * places)
+
+
+@pass_context
 def figure(context: Context, value: Decimal | str | None, check: str, field: str, summed: bool = False) -> str:
     """A checked field's value as what it is: an amount, a volume or factor as a number, a count as a whole number
     (never in Rupiah), a state in words ("sealed"); ``summed``: a difference or a total, for a state a count."""
@@ -160,6 +170,15 @@ def _day_text(day: date, format: str, locale: str) -> str:
     """Babel's text of a day, kept: a list shows the same few days on every row, and Babel reads its locale data
     again for each."""
     return format_date(day, format=format, locale=locale)
+
+
+@pass_context
+def month_heading(context: Context, month: Month) -> str:
+    """A month and its year as a heading names them in the page's language, capitalised as a heading begins:
+    "November 2026", "Tháng 11 2026" (the month's stand-alone name: Vietnamese writes it "tháng 11" in a
+    sentence)."""
+    text = _day_text(month.first_day, "LLLL y", _of(context).locale)
+    return text[:1].upper() + text[1:]
 
 
 def local_datetime(value: datetime | None) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from backoffice import jobs
 from backoffice.extensions import db
+from backoffice.jobs.messages import said
 from backoffice.models import JobRecord, JobStatus, Role, RunTrigger
 from backoffice.reconcile.locks import RunRefused
 from backoffice.web.auth import requires_role
@@ -19,7 +20,21 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 @bp.app_context_processor
 def _job_helpers() -> dict:
-    return {"job_title": jobs.title, "waiting_notice": jobs.waiting_notice, "quarantined_waiting": quarantined_waiting}
+    return {
+        "job_title": jobs.title,
+        "job_message": said,
+        "waiting_notice": _waiting_notice,
+        "quarantined_waiting": quarantined_waiting,
+    }
+
+
+def _waiting_notice(record: JobRecord) -> str | None:
+    """What someone waiting on a job no worker takes should know: an admin, which queue no worker serves; a clerk,
+    whom to tell (the queues and the workers are an admin's words)."""
+    notice = jobs.waiting_notice(record)
+    if notice is None or current_user.is_admin:
+        return notice
+    return _("The background work that runs this job is not running; tell your administrator. The job runs once it is.")
 
 
 def start(kind: str, args: dict, *, fallback: str):
@@ -35,10 +50,16 @@ def _started(enqueue, *, fallback: str):
     try:
         record, created = enqueue()
     except (jobs.QueueUnavailable, RunRefused) as error:
+        message = str(error)
+        if isinstance(error, jobs.QueueUnavailable) and not current_user.is_admin:
+            message = _(
+                "The background work cannot be reached, so the job was not started and nothing was changed; tell "
+                "your administrator."
+            )
         if request.headers.get("HX-Request"):
             status = 409 if isinstance(error, RunRefused) else 503
-            return render_template("jobs/_unavailable.html", message=str(error)), status
-        flash(str(error), "error")
+            return render_template("jobs/_unavailable.html", message=message), status
+        flash(message, "error")
         return redirect(fallback)
     if request.headers.get("HX-Request"):
         return _panel(record, already=not created)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 from babel.numbers import format_decimal
+from flask import current_app
 from markupsafe import Markup, escape
 from wtforms import StringField
 from wtforms.widgets import Select
 
 from backoffice.i18n import number_locale
 from backoffice.models.types import Month
-from backoffice.money import example_amount, format_plain, parse_number, read_amount
+from backoffice.money import decimal_places, example_amount, format_plain, parse_number, read_amount
 
 
 class MoneyField(StringField):
@@ -27,7 +28,7 @@ class MoneyField(StringField):
 
     def __call__(self, **kwargs):
         given = {**(self.render_kw or {}), **kwargs}
-        defaults = {"placeholder": example_amount(number_locale()), "inputmode": "decimal"}
+        defaults = {"placeholder": example_amount(number_locale(), _places()), "inputmode": "decimal"}
         return super().__call__(**{"data-amount": "", **defaults, **given})
 
     def _value(self) -> str:
@@ -35,7 +36,7 @@ class MoneyField(StringField):
             return self.raw_data[0]
         if self.data is None:
             return ""
-        return format_plain(self.data, number_locale())
+        return format_plain(self.data, number_locale(), _places())
 
 
 class OptionalMoneyField(MoneyField):
@@ -118,3 +119,8 @@ class QuickSelect(Select):
         value = str(choice.value) if isinstance(choice.value, bool) else choice.value
         selected = "selected " if choice.selected else ""
         return Markup(f'<option {selected}value="{escape(value)}">{escape(choice.label or choice.value)}</option>')
+
+
+def _places() -> int:
+    """The decimal places of the installation's currency: none for the Vietnamese đồng."""
+    return decimal_places(current_app.config["CURRENCY"])

@@ -12,15 +12,20 @@ from wtforms.widgets import Select
 
 from backoffice.i18n import number_locale
 from backoffice.models.types import Month
-from backoffice.money import decimal_places, example_amount, format_plain, parse_number, read_amount
+from backoffice.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
 
 
 class MoneyField(StringField):
     """An amount in the installation's locale; ``data`` is a ``Decimal``, errors say how to write one.
 
     It is read as the app shows amounts too (``Rp1.000``, pasted from a page). An empty field shows how to write
-    one; a field holding zero is selected when it is entered, so what is typed replaces it (``static/app.js``).
+    one (``zero_example``: shows zero, what a field left empty means); a field holding zero is selected when it is
+    entered, so what is typed replaces it (``static/app.js``).
     """
+
+    def __init__(self, *args, zero_example: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zero_example = zero_example
 
     def process_formdata(self, valuelist):
         self.data = None
@@ -28,7 +33,13 @@ class MoneyField(StringField):
 
     def __call__(self, **kwargs):
         given = {**(self.render_kw or {}), **kwargs}
-        defaults = {"placeholder": example_amount(number_locale(), _places()), "inputmode": "decimal"}
+        places = _places()
+        example = (
+            format_plain(ZERO, number_locale(), places)
+            if self.zero_example
+            else example_amount(number_locale(), places)
+        )
+        defaults = {"placeholder": example, "inputmode": "decimal"}
         return super().__call__(**{"data-amount": "", **defaults, **given})
 
     def _value(self) -> str:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from html.parser import HTMLParser
@@ -47,12 +49,13 @@ from backoffice.models import (
     RunMode,
     User,
 )
+from backoffice.money import decimal_places
 from backoffice.posting.journal import Line
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, books, transaction, wallet
+from backoffice.services import approvals, billing, books, metering, transaction, wallet
 from backoffice.services.users import choose_language
 from backoffice.web.history import KINDS as HISTORY_KINDS
-from tests.factories import corrupt, quarantine
+from tests.factories import OrderFactory, TargetFactory, UserFactory, corrupt, hotel_with_meter, quarantine
 
 CATALOGUES = Path(__file__).resolve().parent.parent / "backoffice" / "translations"
 
@@ -167,10 +170,11 @@ def user_by(email: str) -> User:
 
 @dataclass
 class Walk:
-    """What the walks in one language read: each page's English words, what answered neither 200 nor a redirect,
-    and the routes read."""
+    """Walks that ``check`` each page they read, and what they found: each page's problems, the addresses that
+    answered neither 200 nor a redirect, the routes read."""
 
-    leaks: dict[str, list[str]] = field(default_factory=dict)
+    check: Callable[[Visible], list[str]]
+    found: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     endpoints: set[str] = field(default_factory=set)
     pages: int = 0
@@ -185,7 +189,7 @@ def test_every_page_of_each_role_shows_no_english_word_in_indonesian_or_vietname
         read |= walk.endpoints
         pages += walk.pages
         report += [f"[{language}] {url} answered {status}" for url, status in walk.errors.items()]
-        report += [f"[{language}] {url}:\n    " + "\n    ".join(found) for url, found in walk.leaks.items()]
+        report += [f"[{language}] {url}:\n    " + "\n    ".join(found) for url, found in walk.found.items()]
     unread = sorted(
         rule.endpoint
         for rule in app.url_map.iter_rules()
@@ -201,10 +205,10 @@ def walk_in(app, business, language: str) -> Walk:
     """Every user's walk with their pages in ``language``: the login and not-found pages to a browser asking for
     it, then the admin's and the clerk's every page, and the second admin's approvals (which the first asked)."""
     english = vocabulary(language)
-    walk = Walk()
+    walk = Walk(lambda page: english_in(page.texts, english))
     logged_out = app.test_client()
     for path in ("/login", "/no-such-page"):
-        read(logged_out, path, english, walk, headers={"Accept-Language": language})
+        read(logged_out, path, walk, headers={"Accept-Language": language})
     walk.endpoints.add("auth.login")
     for email in ("admin@example.com", "finance@example.com", "controller@example.com"):
         choose_language(user_by(email), language)
@@ -212,13 +216,13 @@ def walk_in(app, business, language: str) -> Walk:
         response = client.post("/login", data={"email": email, "password": PASSWORDS[email]})
         assert response.status_code == 302, response.get_data(as_text=True)
         if email == "controller@example.com":
-            crawl(app, client, ["/approvals"], english, walk, follow=False)
+            crawl(app, client, ["/approvals"], walk, follow=False)
         else:
-            crawl(app, client, starts(app, business), english, walk)
+            crawl(app, client, starts(app, business), walk)
     return walk
 
 
-def crawl(app, client, start: list[str], english: set[str], walk: Walk, *, follow: bool = True) -> None:
+def crawl(app, client, start: list[str], walk: Walk, *, follow: bool = True) -> None:
     """Read the pages breadth-first from ``start``: every address of ``start``, and of the pages their links lead to
     one of each route and kind of query (QUERY_KINDS)."""
     adapter = app.url_map.bind("localhost")
@@ -253,15 +257,16 @@ def crawl(app, client, start: list[str], english: set[str], walk: Walk, *, follo
             continue
         kinds_read.add(kind)
         walk.endpoints.add(endpoint)
-        links = read(client, url, english, walk, given=url in given)
+        links = read(client, url, walk, given=url in given)
         for link in links if follow else ():
             target = urlsplit(urljoin(url, link))
             if target.scheme in ("", "http") and target.netloc in ("", "localhost"):
                 queue.append(target.path + (f"?{target.query}" if target.query else ""))
 
 
-def read(client, url: str, english: set[str], walk: Walk, *, headers=None, given: bool = True) -> list[str]:
-    """Read one page: note its English words and what it answered; return its links (none from an error page).
+def read(client, url: str, walk: Walk, *, headers=None, given: bool = True) -> list[str]:
+    """Read one page: note what the walk's check finds and what it answered; return its links (none from an error
+    page).
 
     A page a link leads to answers 200 or redirects; an address the walk was given may be refused (403: an admin's
     page, to a clerk; 404: the not-found page), and its error page is read too."""
@@ -276,8 +281,8 @@ def read(client, url: str, english: set[str], walk: Walk, *, headers=None, given
         return []
     page = Visible()
     page.feed(response.get_data(as_text=True))
-    if found := english_in(page.texts, english):
-        walk.leaks[url] = found
+    if found := walk.check(page):
+        walk.found[url] = found
     return page.links if status == 200 else []
 
 
@@ -370,10 +375,17 @@ class Visible(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.texts: list[str] = []
         self.links: list[str] = []
+        self.language: str | None = None
+        self.amount_fields: list[str] = []
+        """What each amount field holds, or shows as an example when empty."""
         self._code = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "html":
+            self.language = attrs.get("lang")
+        if tag == "input" and "data-amount" in attrs:
+            self.amount_fields.append(attrs.get("value") or attrs.get("placeholder") or "")
         if tag in self.CODE:
             self._code += 1
         self.texts += [attrs[name] for name in self.SHOWN if attrs.get(name)]
@@ -391,3 +403,133 @@ class Visible(HTMLParser):
     def handle_data(self, data):
         if not self._code and data.strip():
             self.texts.append(data)
+
+
+# --- Each installation in its own language and currency ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Installation:
+    locale: str
+    currency: str
+    language: str
+    amount: str
+    """How every amount on a page is written: a regular expression of one amount, with its currency, that the
+    installation's amounts all are (the đồng's never with decimals, the shilling's always with two)."""
+    written: str
+    """What an amount is written as, for the regular expression to find."""
+    shown: dict[str, str]
+    """Amounts and the date of the reading, as the pages write them."""
+    typed: str
+    """An amount typed with decimals: read (Rupiah, shilling) or refused (đồng)."""
+
+
+INSTALLATIONS = {
+    "Indonesia": Installation(
+        "id_ID",
+        "IDR",
+        "id",
+        amount=r"-?Rp\d{1,3}(?:\.\d{3})*,\d{2}",
+        written=r"-?Rp[\d.,]*\d",
+        shown={"deposit": "Rp1.234.567,50", "reading": "20 Nov 2026", "example": "1.234.567,89"},
+        typed="1.000,50",
+    ),
+    "Vietnam": Installation(
+        "vi_VN",
+        "VND",
+        "vi",
+        amount=r"-?\d{1,3}(?:\.\d{3})*\xa0₫",
+        written=r"-?[\d.,]*\d\s?₫",
+        shown={"deposit": "1.234.567\xa0₫", "reading": "20 thg 11, 2026", "example": "1.234.567"},
+        typed="1.000,50",
+    ),
+    "Kenya": Installation(
+        "en_KE",
+        "KES",
+        "en",
+        amount=r"-?Ksh\d{1,3}(?:,\d{3})*\.\d{2}",
+        written=r"-?Ksh[\d.,]*\d",
+        shown={"deposit": "Ksh1,234,567.50", "reading": "20 Nov 2026", "example": "1,234,567.89"},
+        typed="1,000.50",
+    ),
+}
+
+
+@pytest.fixture(params=list(INSTALLATIONS))
+def installation(request, app):
+    """The app set up as the installation is (``BACKOFFICE_LOCALE``, ``BACKOFFICE_CURRENCY``, and its language by
+    default), with an admin whose pages are in it, and a customer with a deposit, a meter read on 2026-11-20 and
+    billed, an order and a target."""
+    country = INSTALLATIONS[request.param]
+    app.config.update(LOCALE=country.locale, CURRENCY=country.currency, LANGUAGE=country.language)
+    customer, meter = hotel_with_meter(date(2026, 10, 1))
+    deposit = Decimal("1234567.50") if decimal_places(country.currency) else Decimal("1234567")
+    wallet.recharge(customer, deposit, description="opening deposit", value_date=date(2026, 11, 2))
+    metering.record_reading(meter.id, date(2026, 11, 20), Decimal("123.4567"))
+    billing.add_invoice(meter, "INV-7", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    billing.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-7")
+    OrderFactory(customer=customer)
+    TargetFactory(account_manager=customer.account_manager)
+    UserFactory(email="admin@hotel.example", role="admin", password="correct horse battery")
+    return country
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_each_installation_writes_every_page_in_its_language_and_every_amount_in_its_currency(app, installation):
+    country = installation
+    client = app.test_client()
+    client.post("/login", data={"email": "admin@hotel.example", "password": "correct horse battery"})
+    walk = Walk(lambda page: notation_in(page, country))
+    crawl(app, client, ["/", *(f"/customers/HOTEL?tab={tab}" for tab in ("ledger", "billing", "metering"))], walk)
+
+    assert not walk.errors
+    assert not walk.found, "\n".join(f"{url}: {found}" for url, found in walk.found.items())
+    ledger = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
+    assert country.shown["deposit"] in ledger
+    assert f'placeholder="{country.shown["example"]}"' in ledger
+    assert country.shown["reading"] in client.get("/customers/HOTEL?tab=metering").get_data(as_text=True)
+
+
+def notation_in(page: Visible, country: Installation) -> list[str]:
+    """What is not written the installation's way on the page: its language, an amount, an amount field."""
+    found = [] if page.language == country.language else [f"the page is in {page.language}"]
+    for text in page.texts:
+        found += [
+            f"the amount {written!r} in {text.strip()[:80]!r}"
+            for written in re.findall(country.written, text)
+            if not re.fullmatch(country.amount, written)
+        ]
+    places = decimal_places(country.currency)
+    decimal = "," if country.locale != "en_KE" else "."
+    found += [
+        f"the amount field holds {value!r}"
+        for value in page.amount_fields
+        if value and (decimal in value) != bool(places)
+    ]
+    if country.locale == "en_KE":
+        found += [f"an American date in {text.strip()[:80]!r}" for text in page.texts if US_DATE.search(text)]
+    return found
+
+
+US_DATE = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{1,2}, \d{4}")
+
+
+def test_a_dong_amount_typed_with_decimals_is_refused_and_nothing_is_saved_and_a_shilling_one_is_saved(
+    app, installation
+):
+    country = installation
+    client = app.test_client()
+    client.post("/login", data={"email": "admin@hotel.example", "password": "correct horse battery"})
+    before = db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id)))
+    form = {"recharge-amount": country.typed, "recharge-description": "transfer", "recharge-idempotency_key": "k-1"}
+
+    response = client.post("/customers/HOTEL/recharge", data=form)
+
+    db.session.rollback()
+    after = db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id)))
+    if decimal_places(country.currency):
+        assert response.status_code == 302 and after == before + 1
+    else:
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and after == before
+        assert "Số tiền ở đây không có chữ số thập phân: hãy viết số tiền chẵn, ví dụ 1.234.567." in page

@@ -529,6 +529,8 @@ def test_a_dong_amount_typed_with_decimals_is_refused_and_nothing_is_saved_and_a
     after = db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id)))
     if decimal_places(country.currency):
         assert response.status_code == 302 and after == before + 1
+        newest = db.session.scalar(sa.select(BalanceTransaction.amount).order_by(BalanceTransaction.id.desc()))
+        assert newest == Decimal("1000.50")
     else:
         page = response.get_data(as_text=True)
         assert response.status_code == 422 and after == before

@@ -12,6 +12,10 @@ data-confirm attributes and the buttons' values. An English word is a word of th
 catalogue's msgids (``messages.pot``) that no msgstr of the language uses (``status``, ``total``, ``email`` are
 Indonesian too) and that :data:`ALLOWED` does not name. What a clerk typed (the demo's names, descriptions and
 references, and this test's own) and e-mail addresses are taken out of the text before its words are read.
+
+Each installation is walked too, in its own language and currency: Indonesia (``id_ID``, Rupiah), Vietnam
+(``vi_VN``, the đồng, which has no decimals: no page writes an amount with any, and an amount typed with some is
+refused) and Kenya (``en_KE``, the shilling: English pages, amounts with two decimals, dates written the Kenyan way).
 """
 
 from __future__ import annotations

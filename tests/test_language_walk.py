@@ -291,13 +291,12 @@ def read(client, url: str, walk: Walk, *, headers=None, given: bool = True) -> l
 
 
 def english_in(texts: list[str], english: set[str]) -> list[str]:
-    """The English words of the texts, each with its text (what a clerk typed taken out), once per page."""
+    """The English words of the texts (what a clerk typed taken out), each with the text it is in, once per page."""
     found = {}
     for text in texts:
-        shown = " ".join(TYPED_TEXT.sub(" ", text).split())
-        for word in WORD.findall(CODES.sub(" ", shown)):
+        for word in WORD.findall(CODES.sub(" ", TYPED_TEXT.sub(" ", text))):
             if word.lower() in english and word.lower() not in found:
-                found[word.lower()] = f"{word}: {shown[:120]!r}"
+                found[word.lower()] = f"{word}: {' '.join(text.split())[:120]!r}"
     return list(found.values())
 
 

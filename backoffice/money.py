@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache, partial
 
 from babel.numbers import (
@@ -73,10 +73,9 @@ def parse_amount(text: str | None, locale: str, currency: str | None = None) -> 
     without it, 2. More places than that is ambiguous whatever the value: it is refused, never rounded.
     """
     if currency and text:
-        for mark in (get_currency_symbol(currency, locale), currency):
-            text = text.replace(mark, "", 1) if text.strip().lstrip("+-").startswith(mark) else text
+        text = _without_currency(text, locale, currency)
     places = decimal_places(currency)
-    value = parse_number(text, locale)
+    value = parse_number(text, locale, places=places)
     if 0 <= value <= MAX_AMOUNT:  # else check_amount says what is wrong first: the sign, or the size
         _refuse_ambiguous(text or "", value, locale, currency, places)
     return check_amount(value)
@@ -87,15 +86,16 @@ def decimal_places(currency: str | None) -> int:
     return min(2, get_currency_precision(currency)) if currency else 2
 
 
-def parse_number(text: str | None, locale: str, what: str = "amount") -> Decimal:
-    """Read a decimal number typed by a user under the locale's rules, strictly; the caller checks its range."""
+def parse_number(text: str | None, locale: str, what: str = "amount", *, places: int = 2) -> Decimal:
+    """Read a decimal number typed by a user under the locale's rules, strictly; the caller checks its range. A
+    refusal's example has ``places`` decimal places (an amount's: its currency's)."""
     raw = (text or "").strip()
     amount = what == "amount"
     if not raw:
         raise MoneyError(_("Enter an amount.") if amount else _("Enter a number."))
     negative = raw.startswith("-")
     body = raw.lstrip("+-").strip()
-    example = example_amount(locale)
+    example = example_amount(locale, places)
     if not _looks_like_number(body, locale):
         refusal = (
             _("Not an amount. Write amounts like %(example)s.")
@@ -128,6 +128,18 @@ def check_amount(value: Decimal) -> Decimal:
     if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
         raise MoneyError(_("Use at most 2 decimal places."))
     return value.quantize(CENT)
+
+
+def _without_currency(text: str, locale: str, currency: str) -> str:
+    """The amount without its currency, written before it (``Rp1.000``, ``IDR 1.000``) or after it (``1.000 ₫``,
+    ``1.234,50 IDR``) as the locale writes amounts."""
+    for mark in (get_currency_symbol(currency, locale), currency):
+        written = text.strip()
+        if written.lstrip("+-").startswith(mark):
+            text = text.replace(mark, "", 1)
+        elif written.endswith(mark):
+            text = written.removesuffix(mark)
+    return text
 
 
 def _refuse_ambiguous(text: str, value: Decimal, locale: str, currency: str | None, places: int) -> None:
@@ -170,6 +182,13 @@ def _refuse_ambiguous(text: str, value: Decimal, locale: str, currency: str | No
         )
     if readings:
         raise MoneyError(_("Ambiguous: write %(reading)s (%(limit)s).", reading=readings[0], limit=limit))
+    if places == 0:
+        raise MoneyError(
+            _(
+                "Amounts have no decimal places here: write a whole amount, like %(example)s.",
+                example=example_amount(locale, 0),
+            )
+        )
     raise MoneyError(_("Ambiguous: %(limit)s; write the amount without the extra digits.", limit=limit))
 
 
@@ -274,15 +293,17 @@ def shown(value: Decimal | None) -> str:
     return format_money(value, number_locale(), current_app.config["CURRENCY"])
 
 
-def format_plain(value: Decimal, locale: str) -> str:
-    """Format an amount for an input field: grouped, two places, no currency symbol."""
-    return format_decimal(value, format="#,##0.00", locale=locale)
+def format_plain(value: Decimal, locale: str, places: int = 2) -> str:
+    """Format an amount for an input field: grouped, with ``places`` decimal places (its currency's), no currency
+    symbol."""
+    return format_decimal(value, format="#,##0" + ("." + "0" * places if places else ""), locale=locale)
 
 
 @lru_cache(maxsize=64)
-def example_amount(locale: str) -> str:
-    """How an amount is written in the locale (a field's placeholder, an error's hint): Babel's, kept."""
-    return format_plain(Decimal("1234567.89"), locale)
+def example_amount(locale: str, places: int = 2) -> str:
+    """How an amount with ``places`` decimal places is written in the locale (a field's placeholder, an error's
+    hint): Babel's, kept."""
+    return format_plain(Decimal("1234567.89").quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN), locale, places)
 
 
 def _looks_like_number(body: str, locale: str) -> bool:

@@ -93,13 +93,54 @@ def test_parse_refuses_what_it_cannot_read_unambiguously(text, message):
         ("1,0000", ID, "IDR", "Ambiguous: write 1 for one"),
         ("0,000", ID, "IDR", "Ambiguous: write 0 for zero ("),
         ("1.000", "en_US", "USD", "Ambiguous: write 1,000 for one thousand or 1 for one"),
-        ("1.5", "en_US", "JPY", "Ambiguous: amounts have no decimal places here"),
+        ("1.5", "en_US", "JPY", "Amounts have no decimal places here: write a whole amount, like 1,234,567."),
     ],
 )
 def test_more_decimal_places_than_the_currency_has_is_ambiguous_whatever_the_value(text, locale, currency, message):
     with pytest.raises(MoneyError) as refused:
         parse_amount(text, locale, currency)
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("text", ["1234,5", "1.234,50", "0,5", "1.234,5 ₫"])
+def test_a_dong_amount_typed_with_decimals_is_refused_saying_the_dong_has_none(text):
+    with pytest.raises(MoneyError) as refused:
+        parse_amount(text, "vi_VN", "VND")
+    assert "no decimal places" in str(refused.value)
+
+
+def test_a_refusal_shows_an_amount_written_with_the_currencys_decimal_places():
+    with pytest.raises(MoneyError) as refused:
+        parse_amount("1234.5", "vi_VN", "VND")
+    assert str(refused.value).endswith("like 1.234.567.")
+    with pytest.raises(MoneyError) as refused:
+        parse_amount("1.234,50", "en_KE", "KES")
+    assert str(refused.value).endswith("like 1,234,567.89.")
+
+
+@pytest.mark.parametrize(
+    ("locale", "currency", "amount"),
+    [
+        ("vi_VN", "VND", Decimal("1234567")),
+        ("vi", "IDR", Decimal("1234567.5")),
+        ("en_KE", "KES", Decimal("1234567.5")),
+        ("id_ID", "IDR", Decimal("-1234567.5")),
+    ],
+)
+def test_an_amount_is_read_as_the_app_writes_it_its_currency_before_or_after(locale, currency, amount):
+    written = format_money(amount, locale, currency)
+    if amount < 0:
+        with pytest.raises(MoneyError, match="must not be negative"):
+            parse_amount(written, locale, currency)
+    else:
+        assert parse_amount(written, locale, currency) == amount
+        assert parse_amount(f"{written.replace(chr(160), ' ')} ", locale, currency) == amount
+
+
+def test_a_field_writes_an_amount_with_its_currencys_decimal_places():
+    assert format_plain(Decimal("1234567"), "vi_VN", 0) == "1.234.567"
+    assert format_plain(Decimal("1234567.5"), "en_KE") == "1,234,567.50"
+    assert parse_amount(format_plain(Decimal("1234567"), "vi_VN", 0), "vi_VN", "VND") == Decimal("1234567")
 
 
 def test_places_within_the_currency_are_read_as_typed():

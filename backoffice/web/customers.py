@@ -109,7 +109,7 @@ class CustomerFields(FlaskForm):
     suspend_below = OptionalMoneyField(
         _l("Suspend below"),
         description=_l("The customer is suspended while the prepaid balance is below this amount; empty or 0: never."),
-        render_kw={"placeholder": "0,00", "inputmode": "decimal"},
+        zero_example=True,
     )
     contact_person = StringField(
         _l("Contact person"), validators=[Length(max=120, message=_l("Use at most 120 characters."))]

@@ -5,21 +5,27 @@ from __future__ import annotations
 from datetime import date
 
 from babel.numbers import format_decimal
+from flask import current_app
 from markupsafe import Markup, escape
 from wtforms import StringField
 from wtforms.widgets import Select
 
 from backoffice.i18n import number_locale
 from backoffice.models.types import Month
-from backoffice.money import example_amount, format_plain, parse_number, read_amount
+from backoffice.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
 
 
 class MoneyField(StringField):
     """An amount in the installation's locale; ``data`` is a ``Decimal``, errors say how to write one.
 
     It is read as the app shows amounts too (``Rp1.000``, pasted from a page). An empty field shows how to write
-    one; a field holding zero is selected when it is entered, so what is typed replaces it (``static/app.js``).
+    one (``zero_example``: shows zero, what a field left empty means); a field holding zero is selected when it is
+    entered, so what is typed replaces it (``static/app.js``).
     """
+
+    def __init__(self, *args, zero_example: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zero_example = zero_example
 
     def process_formdata(self, valuelist):
         self.data = None
@@ -27,7 +33,13 @@ class MoneyField(StringField):
 
     def __call__(self, **kwargs):
         given = {**(self.render_kw or {}), **kwargs}
-        defaults = {"placeholder": example_amount(number_locale()), "inputmode": "decimal"}
+        places = _places()
+        example = (
+            format_plain(ZERO, number_locale(), places)
+            if self.zero_example
+            else example_amount(number_locale(), places)
+        )
+        defaults = {"placeholder": example, "inputmode": "decimal"}
         return super().__call__(**{"data-amount": "", **defaults, **given})
 
     def _value(self) -> str:
@@ -35,7 +47,7 @@ class MoneyField(StringField):
             return self.raw_data[0]
         if self.data is None:
             return ""
-        return format_plain(self.data, number_locale())
+        return format_plain(self.data, number_locale(), _places())
 
 
 class OptionalMoneyField(MoneyField):
@@ -118,3 +130,8 @@ class QuickSelect(Select):
         value = str(choice.value) if isinstance(choice.value, bool) else choice.value
         selected = "selected " if choice.selected else ""
         return Markup(f'<option {selected}value="{escape(value)}">{escape(choice.label or choice.value)}</option>')
+
+
+def _places() -> int:
+    """The decimal places of the installation's currency: none for the Vietnamese đồng."""
+    return decimal_places(current_app.config["CURRENCY"])

@@ -66,7 +66,7 @@ class GenerateForm(FlaskForm):
     amount = OptionalMoneyField(
         _l("Amount"),
         description=_l("Needed for managers without a target the previous month."),
-        render_kw={"placeholder": "0,00", "inputmode": "decimal"},
+        zero_example=True,
     )
 
 

@@ -36,6 +36,12 @@ LOGINS = [
     # A second admin, to approve what the first asks for above the approval limit.
     ("controller@example.com", "controller-demo-password", Role.ADMIN),
 ]
+USER_NAMES = {
+    "admin@example.com": "Rina Kusuma",
+    "finance@example.com": "Dewi Anggraini",
+    "controller@example.com": "Bayu Saputra",
+}
+"""The people behind the demo's logins, named as pages name a user (who asked, who approved)."""
 MANAGERS = [
     ("Dewi Lestari", "dewi@example.com"),
     ("Budi Santoso", "budi@example.com"),
@@ -79,7 +85,7 @@ def load(today: date | None = None) -> dict[str, int]:
     with transaction() as session:
         for email, password, role in LOGINS:
             if _missing(User, email=email):
-                user = User(email=email, role=role, name=email.split("@")[0].title())
+                user = User(email=email, role=role, name=USER_NAMES[email])
                 user.set_password(password)
                 session.add(user)
                 added["users"] += 1

@@ -56,7 +56,7 @@ from backoffice.models import (
 from backoffice.money import decimal_places
 from backoffice.posting.journal import Line
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, billing, books, metering, transaction, wallet
+from backoffice.services import approvals, billing, books, metering, wallet
 from backoffice.services.users import choose_language
 from backoffice.web.history import KINDS as HISTORY_KINDS
 from tests.factories import OrderFactory, TargetFactory, UserFactory, corrupt, hotel_with_meter, quarantine
@@ -92,18 +92,10 @@ QUERY_KINDS = {"tab", "status", "check"}
 value) change which rows it lists, and one address of each combination is read."""
 
 PASSWORDS = {email: password for email, password, _role in demo.LOGINS}
-USER_NAMES = {
-    "admin@example.com": "Rina Kusuma",
-    "controller@example.com": "Bayu Saputra",
-    "finance@example.com": "Dewi Anggraini",
-}
-"""The names the users are given here: the demo names them Admin, Controller and Finance, words of the catalogue
-that the pages naming a user would show as if they were untranslated."""
-
 TYPED = [
     *demo.CUSTOMERS,
     *(name for name, _email in demo.MANAGERS),
-    *USER_NAMES.values(),
+    *demo.USER_NAMES.values(),
     "Opening deposit",
     "Monthly reading",
     "Salah input setoran",
@@ -133,9 +125,6 @@ def business(app):
     asked for approval (one pending, one approved, one rejected), a manual journal entry with its reversal and a
     draft, a reconciliation run finding a discrepancy, tampered evidence and the fix run beside it, and a job."""
     demo.load()
-    for email, name in USER_NAMES.items():
-        with transaction():
-            user_by(email).name = name
     admin, controller = user_by("admin@example.com"), user_by("controller@example.com")
     customer, forged = db.session.scalars(sa.select(Customer).order_by(Customer.id).limit(2)).all()
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from backoffice.extensions import db
@@ -38,8 +39,8 @@ def links(sources: Iterable[tuple[str | None, int | None]]) -> dict[tuple[str, i
     if wanted[MOVEMENT]:
         found |= _movements(wanted[MOVEMENT])
     for kind, model, dated, label in (
-        (INVOICE, Invoice, Invoice.issued_on, lambda row: f"invoice {row.number}"),
-        (PAYMENT, Payment, Payment.paid_on, lambda row: f"payment #{row.id}"),
+        (INVOICE, Invoice, Invoice.issued_on, lambda row: _("invoice %(number)s", number=row.number)),
+        (PAYMENT, Payment, Payment.paid_on, lambda row: _("payment #%(id)s", id=row.id)),
     ):
         if wanted[kind]:
             found |= _billed(kind, model, dated, wanted[kind], label)
@@ -59,11 +60,11 @@ def _movements(ids: set[int]) -> dict[tuple[str, int], list[Link]]:
     for row in rows:
         found[(MOVEMENT, row.id)] = [
             _customer(row.code, row.name),
-            Link(f"movement #{row.id}", url_for("ledger.movement", code=row.code, movement_id=row.id)),
+            Link(_("movement #%(id)s", id=row.id), url_for("ledger.movement", code=row.code, movement_id=row.id)),
         ]
         if row.reference_type == READING and row.reference_id in readings:
             url = url_for("metering.reading", code=row.code, reading_id=row.reference_id)
-            found[(MOVEMENT, row.id)].append(Link(f"reading #{row.reference_id}", url))
+            found[(MOVEMENT, row.id)].append(Link(_("reading #%(id)s", id=row.reference_id), url))
     return found
 
 

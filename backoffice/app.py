@@ -137,6 +137,40 @@ def register_blueprints(app: Flask) -> None:
     )
     for module in (auth, home, *screens, tariff, admin, api):
         app.register_blueprint(module.bp)
+    _label_histories()
+
+
+def _label_histories() -> None:
+    """Each record's history labelled with its forms' fields, the edit form first."""
+    from backoffice import models
+    from backoffice.web import (
+        admin,
+        billing,
+        customer_forms,
+        customers,
+        history,
+        managers,
+        metering,
+        meters,
+        orders,
+        targets,
+    )
+
+    history.label_with(
+        {
+            models.Order: (orders.OrderForm,),
+            models.Target: (targets.TargetForm,),
+            models.Customer: (customers.CustomerForm, customers.NewCustomerForm),
+            models.AccountManager: (managers.ManagerForm,),
+            models.Meter: (meters.MeterForm, meters.RetireForm),
+            models.MeterAssignment: (customer_forms.AssignMeterForm,),
+            models.CustomerPricing: (customer_forms.PricingForm,),
+            models.MeterReading: (metering.CorrectionForm, customer_forms.ReadingForm),
+            models.Invoice: (billing.InvoiceChangeForm, customer_forms.InvoiceForm),
+            models.Payment: (billing.PaymentChangeForm, customer_forms.PaymentForm),
+            models.User: (admin.UserChangeForm, admin.UserForm),
+        }
+    )
 
 
 def register_commands(app: Flask) -> None:

@@ -20,11 +20,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import AnyStr
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 
 from backoffice.extensions import db
+from backoffice.money import decimal_places
 
 HEADINGS = {
     "account_code": _l("account_code"),
@@ -280,9 +282,9 @@ def xlsx_chunks(
     header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None
 ) -> Iterator[bytes]:
     """A workbook of one sheet, the header row (see :func:`headings`; in bold, frozen) then a row per row (coded
-    cells as ``words`` say them), a chunk at a time: amounts as
-    numbers with two decimals (the spreadsheet writes them as its reader's country does), dates as dates, moments as
-    moments, text as text (never a formula). Written as it is sent, so its size costs no memory."""
+    cells as ``words`` say them), a chunk at a time: amounts as numbers in the currency's format (the spreadsheet
+    writes them as its reader's country does), dates as dates, moments as moments, text as text (never a formula).
+    Written as it is sent, so its size costs no memory."""
     sheet_rows = chunked(map(_sheet_row, worded(header, rows, words)))
     return _workbook(headings(header), (chunk.encode() for chunk in sheet_rows))
 
@@ -341,11 +343,13 @@ WORKBOOK_PARTS = {
         'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
         "</Relationships>"
     ),
-    # The cell styles in the order MONEY, DAY, MOMENT, BOLD name them, after the default; #,##0.00 is built in (4).
+    # The cell styles in the order MONEY, DAY, MOMENT, BOLD name them, after the default; the amounts' format (166)
+    # has the currency's decimal places (see _styles).
     "xl/styles.xml": (
         '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
-        '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/></numFmts>'
+        '<numFmts count="3"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+        '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+        '<numFmt numFmtId="166" formatCode="{money}"/></numFmts>'
         '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
         '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
         '<fills count="2"><fill><patternFill patternType="none"/></fill>'
@@ -353,14 +357,14 @@ WORKBOOK_PARTS = {
         '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
         '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
         '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-        '<xf numFmtId="4" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
         '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
         '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
         '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
         '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
     ),
 }
-"""The workbook's parts but its sheet: always the same."""
+"""The workbook's parts but its sheet: the same in every workbook of an installation (see :func:`_styles`)."""
 SHEET_START = (
     '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
     'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
@@ -381,7 +385,7 @@ def _workbook(header: Sequence[str], sheet_rows: Iterable[bytes]) -> Iterator[by
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
         for name, text in WORKBOOK_PARTS.items():
-            book.writestr(name, text)
+            book.writestr(name, _styles(text) if name == "xl/styles.xml" else text)
         with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
             sheet.write((SHEET_START + _header_row(header)).encode())
             for chunk in sheet_rows:
@@ -390,6 +394,13 @@ def _workbook(header: Sequence[str], sheet_rows: Iterable[bytes]) -> Iterator[by
                     yield sink.take()
             sheet.write(SHEET_END.encode())
     yield sink.take()
+
+
+def _styles(text: str) -> str:
+    """The styles' part with the amounts' format of the installation's currency: ``#,##0.00``, or ``#,##0`` for a
+    currency without minor units (the dong), so that a reader's spreadsheet shows an amount as the pages do."""
+    places = decimal_places(current_app.config["CURRENCY"])
+    return text.replace("{money}", "#,##0" + ("." + "0" * places if places else ""))
 
 
 class _Sink:

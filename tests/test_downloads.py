@@ -207,3 +207,16 @@ def test_an_account_s_page_links_its_lines_downloads_with_its_dates(client, fina
     page = client.get("/books/accounts/1000", query_string={"since": "2026-10-01"}).get_data(as_text=True)
     assert "/books/accounts/1000/lines.csv?since=2026-10-01" in page
     assert "/books/accounts/1000/lines.xlsx?since=2026-10-01" in page
+
+
+@pytest.mark.parametrize(("currency", "money"), [("IDR", "#,##0.00"), ("VND", "#,##0")])
+def test_a_workbooks_amounts_have_the_currency_s_decimal_places(client, auth, books_and_wallets, currency, money):
+    """The dong has no minor unit: a workbook shows its amounts without decimals, as the pages do."""
+    current_app.config["CURRENCY"] = currency
+    auth.login("admin")
+    for name, (address, amount, _day, _coded) in downloads(books_and_wallets).items():
+        sheet = openpyxl.load_workbook(io.BytesIO(fetched(client, address, "xlsx").get_data())).active
+        header = [cell.value for cell in sheet[1]]
+        column = header.index(_heading("en", amount)) + 1
+        formats = {row[0].number_format for row in sheet.iter_rows(min_row=2, min_col=column, max_col=column)}
+        assert formats - {"General"} == {money}, name

@@ -312,7 +312,7 @@ LABELS = {
 def labels_of(model: type) -> dict[str, str]:
     """Per column of ``model``'s history, the label of the field its edit forms give it, else of :data:`LABELS`."""
     labels = dict(LABELS)
-    for form in reversed(_edit_forms().get(model, ())):
+    for form in reversed(EDIT_FORMS.get(model, ())):
         for name in dir(form):
             unbound = getattr(form, name)
             if isinstance(unbound, UnboundField) and (label := _form_label(unbound)) is not None:
@@ -324,32 +324,15 @@ def _form_label(unbound: UnboundField):
     return unbound.args[0] if unbound.args else unbound.kwargs.get("label")
 
 
-def _edit_forms() -> dict[type, tuple[type, ...]]:
-    """Per record, the forms a clerk writes it with, the edit form first: their labels are the history's."""
-    # Imported here: the screens that show a record's history import this module.
-    from backoffice.web.admin import UserChangeForm, UserForm
-    from backoffice.web.billing import InvoiceChangeForm, PaymentChangeForm
-    from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, PaymentForm, PricingForm, ReadingForm
-    from backoffice.web.customers import CustomerForm, NewCustomerForm
-    from backoffice.web.managers import ManagerForm
-    from backoffice.web.metering import CorrectionForm
-    from backoffice.web.meters import MeterForm, RetireForm
-    from backoffice.web.orders import OrderForm
-    from backoffice.web.targets import TargetForm
+EDIT_FORMS: dict[type, tuple[type, ...]] = {}
+"""Per record, the forms a clerk writes it with, the edit form first: their labels are the history's. Given by the
+app as it registers the screens (:func:`label_with`): the screens that define them show histories with this module."""
 
-    return {
-        Order: (OrderForm,),
-        Target: (TargetForm,),
-        Customer: (CustomerForm, NewCustomerForm),
-        AccountManager: (ManagerForm,),
-        Meter: (MeterForm, RetireForm),
-        MeterAssignment: (AssignMeterForm,),
-        CustomerPricing: (PricingForm,),
-        MeterReading: (CorrectionForm, ReadingForm),
-        Invoice: (InvoiceChangeForm, InvoiceForm),
-        Payment: (PaymentChangeForm, PaymentForm),
-        User: (UserChangeForm, UserForm),
-    }
+
+def label_with(forms: dict[type, tuple[type, ...]]) -> None:
+    """Label the histories of these records with the fields of their forms (see :data:`EDIT_FORMS`)."""
+    EDIT_FORMS.update(forms)
+    labels_of.cache_clear()
 
 
 def who_did(transaction: HistoryTransaction) -> str:

@@ -59,7 +59,7 @@ def test_the_rebuild_confirmation_counts_the_entities_in_scope(client, admin, or
 def test_the_fix_confirmation_says_what_each_check_may_change(client, admin, orders):
     page = text(client.get("/reconciliation/confirm/fix", headers={"HX-Request": "true"}))
     assert page.startswith('<section id="job-panel"')
-    assert "Order grand totals (3 in scope): may change grand_total — orders.grand_total = " in page
+    assert "Order grand totals (3 in scope): may change Grand total — <code>orders.grand_total = " in page
     assert "Balance sheet (1 in scope): reports only, changes nothing" in page
     assert "writes the expected value back" in page
     assert started() == (0, 0)

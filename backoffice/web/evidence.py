@@ -98,12 +98,12 @@ finds deleted without a version), what is wrong in words; the row before it gone
 with them (:func:`_problem`, :func:`drift_problem`)."""
 
 
-def described(findings: list[TamperedEvidence]) -> dict[int, str]:
+def described(findings: list[TamperedEvidence], *, amounts: bool = True) -> dict[int, str]:
     """Per finding id, its row in the reader's words: what kind of row, its id (and version) and the record it is
     (as a run's report names it), what is wrong, and for a wallet movement, a journal entry or a payment allocation
-    its amount and date. Words kept in no code (an
-    older wording) are shown as the finding keeps them."""
-    money = _amounts(findings)
+    its amount and date (unless not ``amounts``: where figures of other kinds stand beside it). Words kept in no
+    code (an older wording) are shown as the finding keeps them."""
+    money = _amounts(findings) if amounts else {}
     named = named_entities({evidence_entity(finding.kind, finding.row_id) for finding in findings})
     said = {}
     for finding in findings:

@@ -218,13 +218,14 @@ class _Kept:
 
 def reasons(found) -> dict[int, str]:
     """Per discrepancy id, what its reason says, in the reader's words: a tampered row as the tampered evidence's
-    page says it, a record changed outside the application from its facts; a reason in other words as kept."""
+    page says it (without its amount: the row's figures are the seal's states), a record changed outside the
+    application from its facts; a reason in other words as kept."""
     kept = [
         _Kept(d.id, d.field, d.entity_id, seals.version_of(d.reason), d.reason)
         for d in found
         if d.check == "evidence_seals" and d.reason
     ]
-    said = described(kept)
+    said = described(kept, amounts=False)
     for d in found:
         if d.check == "history_drift":
             said[d.id] = _drift(d)

@@ -725,6 +725,13 @@ def problem_of(what: str) -> tuple[str | None, int | None]:
     return None, None
 
 
+def version_of(what: str) -> int:
+    """The version of a finding kept as its :attr:`Finding.what` (a history version's transaction); 0 for a row
+    that has no versions."""
+    found = re.match(r"[^:]*? \(version (\d+)\) of ", what)
+    return int(found.group(1)) if found is not None else 0
+
+
 @dataclass
 class Verified:
     checked: int = 0

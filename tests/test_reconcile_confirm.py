@@ -59,7 +59,7 @@ def test_the_rebuild_confirmation_counts_the_entities_in_scope(client, admin, or
 def test_the_fix_confirmation_says_what_each_check_may_change(client, admin, orders):
     page = text(client.get("/reconciliation/confirm/fix", headers={"HX-Request": "true"}))
     assert page.startswith('<section id="job-panel"')
-    assert "Order grand totals (3 in scope): may change grand_total — orders.grand_total = " in page
+    assert "Order grand totals (3 in scope): may change Grand total — <code>orders.grand_total = " in page
     assert "Balance sheet (1 in scope): reports only, changes nothing" in page
     assert "writes the expected value back" in page
     assert started() == (0, 0)
@@ -125,3 +125,21 @@ def test_a_run_done_in_process_ends_with_the_event_at_once(client, admin, orders
     response = client.post("/reconciliation/runs", data={"mode": "verify"}, headers={"HX-Request": "true"})
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "job-ended"
     assert "finished" in text(response)
+
+
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_a_fix_s_confirmation_lists_the_fields_by_label_and_the_formula_as_code(app, client, auth, language):
+    from flask_babel import force_locale
+
+    from backoffice.reconcile.wording import field_label
+
+    auth.login("admin")
+    page = client.get(
+        "/reconciliation/confirm/fix?check=customer_wallet", headers={"Accept-Language": language}
+    ).get_data(as_text=True)
+    with app.test_request_context(), force_locale(language):
+        labels = ", ".join(
+            field_label("customer_wallet", name) for name in ("balance", "total_recharged", "total_spent")
+        )
+    assert labels in page and "balance, total_recharged, total_spent" not in page
+    assert "<code>customers.balance" in page

@@ -117,7 +117,7 @@ def test_the_csv_download_is_named_by_run_and_date_with_plain_decimals(client, a
 def test_the_home_page_shows_each_checks_last_run_in_green_or_red(client, auth):
     target = TargetFactory()
     OrderFactory(customer__account_manager=target.account_manager)
-    corrupt("targets", "achieved_amount", target.id, "1.00")
+    corrupt("targets", "achieved_amount", target.id, "2.00")
     auth.login("finance")
     assert "never" in client.get("/").get_data(as_text=True)
     run(RunMode.VERIFY)
@@ -223,3 +223,66 @@ def test_a_run_downloads_as_a_workbook_of_the_csv_s_rows_with_amounts_as_numbers
     )
     assert list(rows[0]) == as_csv[0] and len(rows) == len(as_csv)
     assert isinstance(rows[1][6], int | float) and rows[1][1] == "order_grand_total"
+
+
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_a_runs_page_names_entities_and_fields_in_the_readers_language(app, client, auth, language):
+    from flask_babel import force_locale
+
+    from backoffice.reconcile.wording import entity_tag, field_label
+
+    target = TargetFactory()
+    order = OrderFactory(customer__account_manager=target.account_manager)
+    corrupt("orders", "grand_total", order.id, "1.00")
+    corrupt("targets", "achieved_amount", target.id, "2.00")
+    record = run(RunMode.VERIFY, checks=["order_grand_total", "target_achieved"])
+    auth.login("finance")
+    page = client.get(f"/reconciliation/runs/{record.id}", headers={"Accept-Language": language}).get_data(as_text=True)
+    with app.test_request_context(), force_locale(language):
+        said = {
+            "order": entity_tag("order", order.number, order.id),
+            "order_recorded": entity_tag("order", "", order.id),
+            "target_recorded": entity_tag("target", "", target.id),
+            "grand_total": field_label("order_grand_total", "grand_total"),
+            "achieved": field_label("target_achieved", "achieved_amount"),
+        }
+    assert said["order"] != f"order {order.number}" and said["order"] in page
+    assert f'title="{said["order_recorded"]}"' in page and f'title="{said["target_recorded"]}"' in page
+    assert f"order {order.id}" not in page and f"target {target.id}" not in page
+    assert f">{said['grand_total']}</td>" in page and f">{said['achieved']}</td>" in page
+    assert 'title="grand_total"' not in page and 'title="achieved_amount"' not in page
+
+
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_a_runs_page_says_a_tampered_row_and_a_record_changed_by_hand_in_the_readers_language(
+    app, client, auth, language
+):
+    from flask_babel import force_locale
+
+    from backoffice.models import Discrepancy, Order
+    from backoffice.web.evidence import PROBLEMS, drift_problem
+    from tests.factories import quarantine
+
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, Decimal("1000"))
+    order = OrderFactory()
+    quarantine(customer.id)
+    corrupt("orders", "additions", order.id, "7.00")
+    record = run(RunMode.VERIFY, checks=["evidence_seals", "history_drift"])
+    stored = dict(
+        db.session.execute(
+            sa.select(Discrepancy.check, Discrepancy.reason).where(
+                Discrepancy.run_id == record.id, Discrepancy.entity_type.in_(["evidence", "order"])
+            )
+        ).all()
+    )
+    assert "its seal does not match it" in stored["evidence_seals"]
+    assert "changed outside the application" in stored["history_drift"]
+    auth.login("finance")
+    page = client.get(f"/reconciliation/runs/{record.id}", headers={"Accept-Language": language}).get_data(as_text=True)
+    with app.test_request_context(), force_locale(language):
+        mismatch = str(PROBLEMS["seal_mismatch"])
+        changed = drift_problem("changed", ["additions"], Order)
+    assert mismatch in page and stored["evidence_seals"] not in page
+    assert changed in page and "additions" not in changed
+    assert stored["history_drift"] not in page and "differs from its latest history version" not in page

@@ -10,6 +10,7 @@ versioned table, and never rewrites anything: which side is right is for a perso
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 
@@ -277,6 +278,13 @@ class HistoryDrift(Check):
             verb = "differs" if ", " not in columns else "differ"
             reason = f"{name}: {columns} {verb} from its latest history version: changed outside the application"
         yield Found(key, period, field, None, None, entity_type=entity_type, reason=reason[:300])
+
+
+def columns_of(reason: str | None, field: str) -> list[str]:
+    """The columns a discrepancy of changed columns names: whole from its reason (:meth:`HistoryDrift.found`), from
+    its field (which may be cut) when the reason is not that wording."""
+    found = re.search(r"(\w+(?:, \w+)*) differs? from its latest history version", reason or "")
+    return found.group(1).split(", ") if found is not None else field.removesuffix("…").split(", ")
 
 
 def _comparable(column):

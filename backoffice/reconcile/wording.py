@@ -85,6 +85,7 @@ ENTITIES = {
     "journal_entry": _l("journal entry"),
     "invoice": _l("invoice"),
     "payment": _l("payment"),
+    "payment_allocation": _l("payment allocation"),
     "user": _l("user"),
     "approval_request": _l("approval request"),
     "reconciliation_run": _l("reconciliation run"),
@@ -111,6 +112,11 @@ def state_word(check: str, value) -> str | None:
     """A figure of a check of :data:`STATES` in words (``0``: "no valid seal"); None for any other figure."""
     said = STATES.get(check, {}).get(value)
     return None if said is None else str(said)
+
+
+def fields_said(check) -> str:
+    """The fields a check writes, as a clerk reads them, in the order it lists them."""
+    return ", ".join(field_label(check.name, f.name) for f in check.fields())
 
 
 def field_label(check: str, field: str) -> str:

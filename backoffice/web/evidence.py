@@ -91,17 +91,19 @@ PROBLEMS = {
     seals.ANCHOR_BROKEN: _l("its chain no longer reaches the last anchor kept outside the database"),
     "no_version": _l("no history version: it was written outside the application"),
     "deleted_version": _l("it exists though its history says it was deleted"),
+    "deleted": _l("deleted outside the application: its history has no version of its deletion"),
 }
-"""Per problem code (``seals.PROBLEMS``, ``reconcile.sources.PROBLEMS``), what is wrong in words; the row before it
-gone and the columns changed are said with them (:func:`_problem`)."""
+"""Per problem code (``seals.PROBLEMS``, ``reconcile.sources.PROBLEMS``, and ``deleted``: a record ``history_drift``
+finds deleted without a version), what is wrong in words; the row before it gone and the columns changed are said
+with them (:func:`_problem`, :func:`drift_problem`)."""
 
 
-def described(findings: list[TamperedEvidence]) -> dict[int, str]:
+def described(findings: list[TamperedEvidence], *, amounts: bool = True) -> dict[int, str]:
     """Per finding id, its row in the reader's words: what kind of row, its id (and version) and the record it is
     (as a run's report names it), what is wrong, and for a wallet movement, a journal entry or a payment allocation
-    its amount and date. Words kept in no code (an
-    older wording) are shown as the finding keeps them."""
-    money = _amounts(findings)
+    its amount and date (unless not ``amounts``: where figures of other kinds stand beside it). Words kept in no
+    code (an older wording) are shown as the finding keeps them."""
+    money = _amounts(findings) if amounts else {}
     named = named_entities({evidence_entity(finding.kind, finding.row_id) for finding in findings})
     said = {}
     for finding in findings:
@@ -132,15 +134,21 @@ def _kind(kind: str) -> str:
 def _problem(finding: TamperedEvidence) -> str | None:
     if sources.is_source(finding.kind):
         code, columns = sources.problem_of(finding.what)
-        if code == "changed":
-            labels = history.labels_of(sources.MODELS[finding.kind])
-            named = ", ".join(str(labels.get(column, column)) for column in columns)
-            return _("changed outside the application: %(columns)s", columns=named)
-        return None if code is None else str(PROBLEMS[code])
+        return None if code is None else drift_problem(code, columns, sources.MODELS[finding.kind])
     code, previous = seals.problem_of(finding.what)
     if code == "previous_gone":
         return _("the row before it in its chain (#%(previous)s) is gone", previous=previous)
     return None if code is None else str(PROBLEMS[code])
+
+
+def drift_problem(code: str, columns: list[str], model: type | None) -> str:
+    """What is wrong with a record against its history (a source row's finding, a ``history_drift`` discrepancy), a
+    code of :data:`PROBLEMS` or ``changed``, in words: the columns changed by the labels its forms give them."""
+    if code == "changed":
+        labels = history.labels_of(model) if model is not None else history.LABELS
+        named = ", ".join(str(labels.get(column, column)) for column in columns)
+        return _("changed outside the application: %(columns)s", columns=named)
+    return str(PROBLEMS[code])
 
 
 def _amounts(findings: list[TamperedEvidence]) -> dict[tuple[str, int], tuple[Decimal, date]]:

@@ -30,7 +30,7 @@ from backoffice.web.words import words
 
 def init_app(app: Flask) -> None:
     from backoffice.reconcile.report import scope_text
-    from backoffice.reconcile.wording import field_label
+    from backoffice.reconcile.wording import field_label, fields_said
 
     app.context_processor(_page_notation)
     app.add_template_filter(_page_money, "money")
@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(number)
     app.add_template_filter(check_label)
     app.add_template_filter(field_label)
+    app.add_template_filter(fields_said)
     app.add_template_filter(figure)
     app.add_template_filter(percent)
     app.add_template_filter(seconds)

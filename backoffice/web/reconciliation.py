@@ -12,10 +12,11 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
+from backoffice import seals
 from backoffice.exports import xlsx_chunks
 from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun, Role, RunMode
-from backoffice.reconcile import CHECKS, Scope, engine
+from backoffice.reconcile import CHECKS, Scope, engine, history_drift
 from backoffice.reconcile.report import (
     CSV_COLUMNS,
     csv_filename,
@@ -27,6 +28,7 @@ from backoffice.reconcile.report import (
 )
 from backoffice.reconcile.wording import entity_tag
 from backoffice.web.auth import requires_role
+from backoffice.web.evidence import described, drift_problem
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start as start_job
 from backoffice.web.lists import cell_words, csv_download, xlsx_download
@@ -184,20 +186,77 @@ def show(run_id: int):
         check=check,
         checks=list(CHECKS),
         named=entity_names(found.items),
+        reasons=reasons(found.items),
     )
 
 
-def entity_names(found) -> dict[int, tuple[str, str, str | None, str]]:
+def entity_names(found) -> dict[int, tuple[str, str, str | None, str, str]]:
     """Per discrepancy id: its entity's business key, its name as a clerk names it, the address of the page
-    showing it, and its tag (its type in words and its key)."""
+    showing it, its tag (its type in words and its key), and the entity as the run recorded it (its type in words
+    and its id)."""
     named = named_entities({entity_of(d) for d in found})
     pages = {}
     for d in found:
         entity = name_of(d, named)
         kind, entity_id = entity_of(d)
         page = url_for(entity.endpoint, **entity.values) if entity.endpoint else None
-        pages[d.id] = (entity.key, entity.name, page, entity_tag(kind, entity.key, entity_id))
+        recorded = entity_tag(d.entity_type, "", d.entity_id)
+        pages[d.id] = (entity.key, entity.name, page, entity_tag(kind, entity.key, entity_id), recorded)
     return pages
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A discrepancy of ``evidence_seals`` as the finding it records (what :func:`described` reads)."""
+
+    id: int
+    kind: str
+    row_id: int
+    version: int
+    what: str
+
+
+def reasons(found) -> dict[int, str]:
+    """Per discrepancy id, what its reason says, in the reader's words: a tampered row as the tampered evidence's
+    page says it (without its amount: the row's figures are the seal's states), a record changed outside the
+    application from its facts; a reason in other words as kept."""
+    kept = [
+        _Kept(d.id, d.field, d.entity_id, seals.version_of(d.reason), d.reason)
+        for d in found
+        if d.check == "evidence_seals" and d.reason
+    ]
+    said = described(kept, amounts=False)
+    for d in found:
+        if d.check == "history_drift":
+            said[d.id] = _drift(d)
+        elif d.reason and d.id not in said:
+            said[d.id] = d.reason
+    return said
+
+
+def _drift(d) -> str:
+    """A ``history_drift`` discrepancy's reason: the record's state, or the columns changed by their labels."""
+    code = _DRIFTS.get(d.field)
+    if code is not None:
+        return drift_problem(code, [], None)
+    return drift_problem("changed", history_drift.columns_of(d.reason, d.field), _model_of(d.entity_type))
+
+
+_DRIFTS = {
+    history_drift.NO_VERSION: "no_version",
+    history_drift.DELETED_VERSION: "deleted_version",
+    history_drift.DELETED: "deleted",
+}
+"""Per state ``history_drift`` records as a field, the problem code the tampered evidence's page says it by."""
+
+
+def _model_of(entity_type: str) -> type | None:
+    """The model of a versioned record's entity type (``history_drift``'s :data:`NAMES`)."""
+    tables = {kind: table for table, (kind, _name) in history_drift.NAMES.items()}
+    return next(
+        (mapper.class_ for mapper in db.Model.registry.mappers if mapper.local_table.name == tables.get(entity_type)),
+        None,
+    )
 
 
 @bp.get("/runs/<int:run_id>.<any(csv, xlsx):format>")

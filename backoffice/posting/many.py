@@ -69,6 +69,7 @@ MOVEMENT_COLUMNS = (
     "reference_type",
     "reference_id",
     "description",
+    "occasion",
 )
 """The columns of the select of movements :func:`post_many` is given. ``position`` orders each customer's movements
 (their ledger rows take ids in that order); the others are a ``Movement``'s, ``kind`` by the sign of its amount."""
@@ -91,6 +92,7 @@ staged = Table(
     Column("reference_id", Integer),
     Column("description", String(300), nullable=False),
     Column("reason", String(40)),
+    Column("occasion", String(40)),
     Column("reverses_id", Integer),
     Column("idempotency_key", String(100)),
     Column("code", String(32), nullable=False),

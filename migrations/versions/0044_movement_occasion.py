@@ -9,7 +9,7 @@ Create Date: 2026-12-14 09:00:00.000000
   tampered evidence), ``backoffice.models.Occasion``. NULL for every row before, whose stored words say it (a NULL
   value is left out of a seal, so the rows sealed before keep their seals); covered by the seals of the rows after.
 - Added in place on both databases: SQLite's batch copy of the table would lose the triggers that keep it
-  append-only.
+  append-only. A downgrade drops the occasions: a row written with one no longer matches its seal after it.
 """
 
 from alembic import op

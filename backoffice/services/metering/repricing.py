@@ -135,6 +135,7 @@ def reprice_where(
         {"customer_ids": customer_ids},
         user=user,
         reason=reason,
+        occasion=Occasion.REPRICING,
     )
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
@@ -337,7 +338,6 @@ def _corrections():
         literal(READING).label("reference_type"),
         moves.c.reading_id.label("reference_id"),
         literal("").label("description"),
-        literal(Occasion.REPRICING.value).label("occasion"),
     )
 
 

@@ -1,8 +1,10 @@
 """What the system says of its own movements, entries and accounts, rendered from their facts in the reader's language.
 
 The system stores facts, never its own words: a wallet movement's kind, reference (``meter_reading`` 121), the
-movement it reverses and its reason; an entry's source (the wallet movement, invoice or payment it records) and the
-entry it reverses. Their descriptions are empty when the system writes them, and what a clerk typed stays as typed.
+movement it reverses, its reason and the occasion it was written on (a reading's correction, a re-pricing, a review
+of tampered evidence: ``models.Occasion``); an entry's source (the wallet movement, invoice or payment it records)
+and the entry it reverses. Their descriptions are empty when the system writes them, and what a clerk typed stays as
+typed (an admin's reason for a review's movement is its description, shown inside the review's words).
 
 Rows written before keep the English words the system then wrote: they are sealed evidence, never rewritten. A
 stored description that is exactly what the old code wrote for the row's facts (:func:`movement_words` and
@@ -24,7 +26,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, literal, select
 
 from backoffice.extensions import db
-from backoffice.models import AdjustmentReason, BalanceTransaction, Customer, Invoice, JournalEntry, Meter, Payment
+from backoffice.models import (
+    AdjustmentReason,
+    BalanceTransaction,
+    Customer,
+    Invoice,
+    JournalEntry,
+    Meter,
+    Occasion,
+    Payment,
+)
 from backoffice.models.metering import READING
 
 MAX_LENGTH = 300
@@ -67,6 +78,7 @@ _READINGS = {
 """What a reading's movements were once written as ("Correction of gas, reading #12"), by their first words."""
 
 _GIVEN_BACK = _l("Gas given back, reading #%(id)s")
+"""A reading's movement written without its occasion (before it was stored) that gave money back."""
 
 _REVERSALS = {
     "recharge": _l("Reversal of recharge #%(id)s"),
@@ -76,6 +88,8 @@ _REVERSALS = {
 }
 """A reversal once written without a reason, by the kind of what it reversed."""
 
+_TAMPERED_ACCEPTED_WORDS = _l("Tampered movement #%(id)s accepted: %(reason)s")
+
 _OLD_TEXTS = (
     # (kind, pattern, words): the rest of what the old code wrote, each with its own facts in the text.
     ("recharge", re.compile(r"Opening deposit"), _l("Opening deposit")),
@@ -84,11 +98,24 @@ _OLD_TEXTS = (
     (
         "adjustment",
         re.compile(r"Tampered movement #(?P<id>\d+) accepted: (?P<reason>.*)", re.S),
-        _l("Tampered movement #%(id)s accepted: %(reason)s"),
+        _TAMPERED_ACCEPTED_WORDS,
     ),
 )
 _TAMPERED_REVERSED = re.compile(r"Tampered evidence reversed: (?P<reason>.*)", re.S)
 _TAMPERED_REVERSED_WORDS = _l("Tampered evidence reversed: %(reason)s")
+
+_OCCASIONS = {
+    Occasion.FIRST_CHARGE: _READINGS["Gas"],
+    Occasion.CORRECTION: _READINGS["Correction of gas"],
+    Occasion.DELETION: _READINGS["Deleted reading of gas"],
+    Occasion.REPRICING: _READINGS["Re-pricing of gas"],
+    Occasion.HOLDER_MOVE: _READINGS["Gas of the meter's holder on its date"],
+    Occasion.EVIDENCE_REVERSAL: _TAMPERED_REVERSED_WORDS,
+    Occasion.EVIDENCE_ACCEPTANCE: _TAMPERED_ACCEPTED_WORDS,
+}
+"""A movement's words by its occasion, the reading's (or the movement reviewed) its reference, the admin's reason
+its description: in English what the old code wrote ("Re-pricing of gas, reading #42"), whichever way the money
+went."""
 
 
 def account_name(code: str, name: str) -> str:
@@ -108,9 +135,11 @@ def account_label(code: str, name: str) -> str:
 def movement_words(row) -> str:
     """A wallet movement's description in the reader's language: a clerk's text as typed, the system's words
     rendered from the facts (``kind``, ``description``, ``reference_type``, ``reference_id``, ``reverses_id``,
-    ``reason`` of a ledger row or of a select naming them so)."""
+    ``reason``, ``occasion`` of a ledger row or of a select naming them so)."""
     kind = str(getattr(row.kind, "value", row.kind))
     description = row.description or ""
+    if row.occasion in _OCCASIONS:
+        return _OCCASIONS[row.occasion] % {"id": row.reference_id, "reason": description}
     if not description:
         return _movement_facts(row, kind)
     rendered = _old_movement_words(row, kind, description)

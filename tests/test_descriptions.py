@@ -13,16 +13,17 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
+from flask_migrate import downgrade, upgrade
 
-from backoffice import descriptions
+from backoffice import descriptions, register_migrations
 from backoffice.extensions import db
-from backoffice.models import BalanceTransaction, JournalEntry, RunMode
+from backoffice.models import BalanceTransaction, JournalEntry, Occasion, RunMode
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.reconcile import engine
-from backoffice.services import billing, metering, transaction, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from backoffice.reconcile import engine, evidence_review
+from backoffice.services import approvals, billing, metering, transaction, wallet
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards
 
 D = Decimal
 AUG = date(2026, 8, 1)
@@ -63,8 +64,12 @@ def test_a_readings_charge_stores_no_words_and_renders_them_in_each_language(app
     metering.delete_reading(reading)
     given_back = movements_of(customer.id)[-1]
     assert given_back.description == ""
-    assert words_in(app, "en", descriptions.movement_words, given_back) == f"Gas given back, reading #{reading}"
-    assert words_in(app, "id", descriptions.movement_words, given_back).startswith("Pemakaian gas dikembalikan")
+    assert words_in(app, "en", descriptions.movement_words, given_back) == f"Deleted reading of gas, reading #{reading}"
+    assert words_in(app, "id", descriptions.movement_words, given_back).startswith("Pencatatan gas dihapus")
+    # Written before its occasion was stored: named by what the money did.
+    unsaid = SimpleNamespace(**{**_facts(given_back), "occasion": None})
+    assert words_in(app, "en", descriptions.movement_words, unsaid) == f"Gas given back, reading #{reading}"
+    assert words_in(app, "id", descriptions.movement_words, unsaid).startswith("Pemakaian gas dikembalikan")
 
 
 @pytest.mark.parametrize(
@@ -103,7 +108,7 @@ def test_a_legacy_readings_movement_is_recognised_by_its_old_words(app, reading_
 def _facts(row) -> dict:
     return {
         name: getattr(row, name)
-        for name in ("kind", "description", "reference_type", "reference_id", "reverses_id", "reason")
+        for name in ("kind", "description", "reference_type", "reference_id", "reverses_id", "reason", "occasion")
     }
 
 
@@ -132,7 +137,13 @@ def test_an_adjustment_is_named_by_its_reason_new_or_legacy(app):
 )
 def test_legacy_demo_and_review_words_are_recognised(app, kind, old, english_again):
     row = SimpleNamespace(
-        kind=kind, description=old, reference_type=None, reference_id=None, reverses_id=None, reason="other"
+        kind=kind,
+        description=old,
+        reference_type=None,
+        reference_id=None,
+        reverses_id=None,
+        reason="other",
+        occasion=None,
     )
     assert words_in(app, "en", descriptions.movement_words, row) == english_again
     assert words_in(app, "id", descriptions.movement_words, row) != old
@@ -146,6 +157,7 @@ def test_a_legacy_reversal_without_a_reason_is_recognised(app):
         reference_id=302,
         reverses_id=302,
         reason=None,
+        occasion=None,
     )
     assert words_in(app, "en", descriptions.movement_words, row) == "Reversal of recharge #302"
     assert words_in(app, "id", descriptions.movement_words, row) == "Pembalikan isi ulang saldo #302"
@@ -272,3 +284,241 @@ def test_the_seals_of_rows_written_the_old_way_still_verify(app, reading_custome
             ),
         )
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+# --- The occasion a movement was written on --------------------------------------------------------------------------
+
+OCCASION_WORDS = {
+    Occasion.FIRST_CHARGE: (
+        "Gas, reading #42",
+        "Pemakaian gas, pencatatan #42",
+        "Tiền gas sử dụng, chỉ số #42",
+    ),
+    Occasion.CORRECTION: (
+        "Correction of gas, reading #42",
+        "Koreksi pemakaian gas, pencatatan #42",
+        "Điều chỉnh tiền gas, chỉ số #42",
+    ),
+    Occasion.DELETION: (
+        "Deleted reading of gas, reading #42",
+        "Pencatatan gas dihapus, pencatatan #42",
+        "Chỉ số gas đã xóa, chỉ số #42",
+    ),
+    Occasion.REPRICING: (
+        "Re-pricing of gas, reading #42",
+        "Penetapan ulang harga gas, pencatatan #42",
+        "Tính lại giá gas, chỉ số #42",
+    ),
+    Occasion.HOLDER_MOVE: (
+        "Gas of the meter's holder on its date, reading #42",
+        "Gas milik pemegang meter pada tanggalnya, pencatatan #42",
+        "Gas của người giữ đồng hồ vào ngày đó, chỉ số #42",
+    ),
+    Occasion.EVIDENCE_REVERSAL: (
+        "Tampered evidence reversed: not ours, =1+1",
+        "Bukti yang diubah dibalik: not ours, =1+1",
+        "Đã đảo bằng chứng bị can thiệp: not ours, =1+1",
+    ),
+    Occasion.EVIDENCE_ACCEPTANCE: (
+        "Tampered movement #42 accepted: not ours, =1+1",
+        "Mutasi #42 yang diubah diterima: not ours, =1+1",
+        "Đã chấp nhận biến động #42 bị can thiệp: not ours, =1+1",
+    ),
+}
+
+
+def test_every_occasion_has_its_words():
+    assert set(OCCASION_WORDS) == set(Occasion)
+
+
+@pytest.mark.parametrize("kind", ["charge", "reversal", "adjustment"])
+@pytest.mark.parametrize("occasion", list(Occasion))
+def test_each_occasion_renders_in_each_language_whichever_way_the_money_went(app, occasion, kind):
+    review = occasion in (Occasion.EVIDENCE_REVERSAL, Occasion.EVIDENCE_ACCEPTANCE)
+    row = SimpleNamespace(
+        kind=kind,
+        description="not ours, =1+1" if review else "",
+        reference_type="balance_transaction" if review else "meter_reading",
+        reference_id=42,
+        reverses_id=42 if occasion is Occasion.EVIDENCE_REVERSAL else None,
+        reason=None,
+        occasion=occasion.value,
+    )
+    english, indonesian, vietnamese = OCCASION_WORDS[occasion]
+    assert words_in(app, "en", descriptions.movement_words, row) == english
+    assert words_in(app, "id", descriptions.movement_words, row) == indonesian
+    assert words_in(app, "vi", descriptions.movement_words, row) == vietnamese
+
+
+def _occasions_of(customer_id: int) -> list[tuple[str, str | None]]:
+    return [(m.kind.value, m.occasion) for m in movements_of(customer_id) if m.reference_type == "meter_reading"]
+
+
+def test_each_writer_of_a_readings_movement_stores_its_occasion(app, reading_customer):
+    customer, meter = reading_customer
+    reading = metering.record_reading(meter.id, date(2026, 8, 10), D("10"))
+    metering.correct_reading(reading, date(2026, 8, 10), D("12"))
+    metering.correct_reading(reading, date(2026, 8, 10), D("11"))
+    metering.set_pricing(customer.id, AUG, D("2000.00"), D("1"))
+    metering.delete_reading(reading)
+    assert _occasions_of(customer.id) == [
+        ("charge", "first_charge"),
+        ("charge", "correction"),
+        ("reversal", "correction"),
+        ("charge", "repricing"),
+        ("reversal", "deletion"),
+    ]
+    words = [words_in(app, "en", descriptions.movement_words, m) for m in movements_of(customer.id)[1:]]
+    assert words == [
+        f"Gas, reading #{reading}",
+        f"Correction of gas, reading #{reading}",
+        f"Correction of gas, reading #{reading}",
+        f"Re-pricing of gas, reading #{reading}",
+        f"Deleted reading of gas, reading #{reading}",
+    ]
+    assert {m.description for m in movements_of(customer.id)} == {""}
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+def test_a_reading_moved_to_the_meters_holder_says_so_where_it_was_charged(app, reading_customer):
+    customer, meter = reading_customer
+    reading = metering.record_reading(meter.id, date(2026, 8, 10), D("10"))
+    holder = CustomerFactory(code="VILLA")
+    metering.set_pricing(holder.id, AUG, D("1000.00"), D("1"))
+    holder_id = holder.id
+    with past_the_guards() as connection:  # as readings were once charged to whoever held the meter later
+        connection.execute(
+            sa.text("UPDATE meter_assignments SET customer_id = :holder WHERE meter_id = :meter"),
+            {"holder": holder_id, "meter": meter.id},
+        )
+    with transaction() as session:
+        metering.reprice(session.connection(), [reading])
+    assert _occasions_of(customer.id) == [("charge", "first_charge"), ("reversal", "holder_move")]
+    assert _occasions_of(holder_id) == [("charge", "repricing")]
+    moved = movements_of(customer.id)[-1]
+    assert words_in(app, "en", descriptions.movement_words, moved) == (
+        f"Gas of the meter's holder on its date, reading #{reading}"
+    )
+    assert words_in(app, "vi", descriptions.movement_words, moved) == (
+        f"Gas của người giữ đồng hồ vào ngày đó, chỉ số #{reading}"
+    )
+
+
+@pytest.fixture
+def admins(app):
+    return UserFactory(email="maker@example.com", role="admin"), UserFactory(email="checker@example.com", role="admin")
+
+
+def _forged(customer) -> int:
+    """A recharge written past the application, found by the seals' check."""
+    with past_the_guards() as connection:
+        balance = connection.execute(
+            sa.text("SELECT balance FROM customers WHERE id = :c"), {"c": customer.id}
+        ).scalar_one()
+        entry = connection.execute(
+            sa.text(
+                "INSERT INTO journal_entries (number, entry_date, description, status, created_at, posted_at) "
+                "VALUES ('JE-F', CURRENT_DATE, '', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+            )
+        ).scalar_one()
+        for code, debit, credit in (("1000", "5000000", "0"), ("2000", "0", "5000000")):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                    "SELECT :e, id, :d, :c, '' FROM accounts WHERE code = :code"
+                ),
+                {"e": entry, "d": debit, "c": credit, "code": code},
+            )
+        movement = connection.execute(
+            sa.text(
+                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+                "balance_after, value_date, description, entry_id, created_at) VALUES (:c, 'recharge', 5000000, "
+                "5000000, :b, :after, CURRENT_DATE, '', :e, CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {"c": customer.id, "b": str(balance), "after": str(D(str(balance)) + D("5000000")), "e": entry},
+        ).scalar_one()
+    engine.run(RunMode.VERIFY, checks=["evidence_seals"])
+    return movement
+
+
+@pytest.mark.parametrize("above_the_limit", [False, True])
+def test_a_review_of_tampered_evidence_writes_its_occasion_and_the_admins_reason_as_typed(app, admins, above_the_limit):
+    maker, checker = admins
+    if above_the_limit:
+        app.config["APPROVAL_ABOVE"] = D("1000000")
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, D("1000"))
+    forged = _forged(customer)
+    ids = [finding.id for finding in evidence_review.open_findings(customer.id)]
+    decided = evidence_review.accept(ids, "  bank statement of 24 Nov, =SUM(A1)  ", maker)
+    if above_the_limit:
+        (request,) = evidence_review.asked(decided)
+        assert request.reason == "bank statement of 24 Nov, =SUM(A1)"
+        approvals.approve(request.id, checker)
+    reversal, again = movements_of(customer.id)[-2:]
+    assert (reversal.occasion, reversal.description, reversal.reverses_id) == (
+        "evidence_reversal",
+        "bank statement of 24 Nov, =SUM(A1)",
+        forged,
+    )
+    assert (again.occasion, again.description, again.reference_type, again.reference_id) == (
+        "evidence_acceptance",
+        "bank statement of 24 Nov, =SUM(A1)",
+        "balance_transaction",
+        forged,
+    )
+    assert words_in(app, "en", descriptions.movement_words, reversal) == (
+        "Tampered evidence reversed: bank statement of 24 Nov, =SUM(A1)"
+    )
+    assert words_in(app, "id", descriptions.movement_words, again) == (
+        f"Mutasi #{forged} yang diubah diterima: bank statement of 24 Nov, =SUM(A1)"
+    )
+    assert words_in(app, "en", descriptions.movement_words, again) == (
+        f"Tampered movement #{forged} accepted: bank statement of 24 Nov, =SUM(A1)"
+    )
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+def test_the_migration_adds_the_occasion_beside_old_rows_whose_seals_still_verify(app, reading_customer):
+    customer, meter = reading_customer
+    with transaction() as session:  # as the old code wrote it, before the occasion was stored
+        post(
+            session.connection(),
+            Movement(
+                kind=Kind.CHARGE,
+                amount=D("-5.00"),
+                customer_id=customer.id,
+                reference=Reference("meter_reading", 7),
+                description="Re-pricing of gas, reading #7",
+                allow_overdraft=True,
+            ),
+        )
+    customer_id, meter_id = customer.id, meter.id
+    db.session.remove()
+    register_migrations(app)
+    try:
+        downgrade(revision="0043")
+        columns = {column["name"] for column in sa.inspect(db.engine).get_columns("balance_transactions")}
+        assert "occasion" not in columns
+        triggers = _guards()
+    finally:
+        upgrade()
+    columns = {column["name"] for column in sa.inspect(db.engine).get_columns("balance_transactions")}
+    assert "occasion" in columns
+    assert _guards() == triggers  # added in place: the ledger's guards are still there
+    reading = metering.record_reading(meter_id, date(2026, 8, 11), D("10"))
+    assert _occasions_of(customer_id) == [("charge", None), ("charge", "first_charge")]
+    old, new = movements_of(customer_id)[-2:]
+    assert words_in(app, "id", descriptions.movement_words, old) == "Penetapan ulang harga gas, pencatatan #7"
+    assert words_in(app, "id", descriptions.movement_words, new) == f"Pemakaian gas, pencatatan #{reading}"
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+def _guards() -> set[str]:
+    """The names of the ledger's triggers."""
+    if db.engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'balance_transactions'"
+    else:
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'balance_transactions'::regclass"
+    with db.engine.connect() as connection:
+        return set(connection.execute(sa.text(query)).scalars())

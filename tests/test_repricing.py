@@ -37,6 +37,7 @@ from backoffice.models import (
     JournalLine,
     MeterReading,
     MonthlyCustomerBalance,
+    Occasion,
     RecalculationRequest,
     RunMode,
     TransactionCalculation,
@@ -84,7 +85,9 @@ def price_each_reading(connection, customer_id: int, since: date) -> None:
                 "calculated_at": utcnow(),
             },
         )
-        charge_reading(connection, customer_id, reading.id, reading.reading_date, priced.total_price, None)
+        charge_reading(
+            connection, customer_id, reading.id, reading.reading_date, priced.total_price, None, Occasion.REPRICING
+        )
     months.recalculate(connection, [customer_id], Month.of(since))
 
 
@@ -184,7 +187,7 @@ def written(customer_id: int, recorded: list[int], after_row: int) -> dict:
 
     ledger = [
         (r.kind, r.amount, r.signed_amount, r.balance_before, r.balance_after, r.value_date, r.reference_type)
-        + (reading[r.reference_id], plain(r.description), r.reason, r.reverses_id, r.idempotency_key)
+        + (reading[r.reference_id], plain(r.description), r.reason, r.occasion, r.reverses_id, r.idempotency_key)
         for r in rows
     ]
     entries = []

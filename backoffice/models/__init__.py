@@ -85,6 +85,7 @@ from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
     AdjustmentReason,
     BalanceTransaction,
+    Occasion,
     TransactionKind,
 )
 
@@ -153,6 +154,7 @@ __all__ = [
     "Target",
     "TransactionCalculation",
     "TransactionKind",
+    "Occasion",
     "AdjustmentReason",
     "User",
     "achieved_amount_sql",

@@ -130,7 +130,8 @@ class ApprovalRequest(db.Model):
     """A source correction's request: what was asked, as the metering service takes it (the reading and its new
     values or its deletion and the reading's version; the pricing row; the tariff), and ``credits``: what it gives
     back to each customer's wallet (customer id to amount), as the approver is shown it. Approving applies it only
-    while it still gives back exactly that (``services.metering.held``)."""
+    while it still gives back exactly that (``services.metering.held``). An adjustment the system asks for (an
+    acceptance of tampered evidence): its ``occasion`` and ``reference``, which approving posts with it."""
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -28,6 +28,22 @@ class TransactionKind(enum.StrEnum):
     REVERSAL = "reversal"
 
 
+class Occasion(enum.StrEnum):
+    """Why the system wrote a movement whose kind and reference do not say it: a reading's charge, its correction,
+    its deletion, a re-pricing, its move to the meter's holder; a review of tampered evidence. Its words are rendered
+    from it (``backoffice.descriptions``)."""
+
+    FIRST_CHARGE = "first_charge"
+    CORRECTION = "correction"
+    DELETION = "deletion"
+    REPRICING = "repricing"
+    HOLDER_MOVE = "holder_move"
+    EVIDENCE_REVERSAL = "evidence_reversal"
+    """A reviewed movement's reversal: its description is the admin's reason."""
+    EVIDENCE_ACCEPTANCE = "evidence_acceptance"
+    """A reviewed movement's money posted again (its reference): its description is the admin's reason."""
+
+
 class AdjustmentReason(enum.StrEnum):
     """Why a balance was adjusted; ``other`` needs a description."""
 
@@ -76,6 +92,9 @@ class BalanceTransaction(db.Model):
     description: Mapped[str] = mapped_column(String(300), default="")
     reason: Mapped[str | None] = mapped_column(String(40))
     """An adjustment's :class:`AdjustmentReason`."""
+    occasion: Mapped[str | None] = mapped_column(String(40))
+    """Why the system wrote it (an :class:`Occasion`); ``None`` for a clerk's movement and for rows written before
+    (migration 0044), whose words say it."""
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("balance_transactions.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), unique=True)

@@ -91,6 +91,7 @@ staged = Table(
     Column("reference_id", Integer),
     Column("description", String(300), nullable=False),
     Column("reason", String(40)),
+    Column("occasion", String(40)),
     Column("reverses_id", Integer),
     Column("idempotency_key", String(100)),
     Column("code", String(32), nullable=False),
@@ -110,15 +111,22 @@ _EMPTY = delete(staged)
 
 
 def post_many(
-    connection: Connection, movements: Select, bound: dict | None = None, *, user=None, reason: str | None = None
+    connection: Connection,
+    movements: Select,
+    bound: dict | None = None,
+    *,
+    user=None,
+    reason: str | None = None,
+    occasion: str | None = None,
 ) -> dict[int, date]:
     """Post the movements (a select of :data:`MOVEMENT_COLUMNS`, with the values of its parameters ``bound``)
-    within the caller's unit of work, each with ``reason`` (``Movement.reason``); returns each customer's earliest
-    value date among them (its months change from that month on)."""
+    within the caller's unit of work, each with ``reason`` and ``occasion`` (``Movement.reason``,
+    ``Movement.occasion``); returns each customer's earliest value date among them (its months change from that
+    month on)."""
     connection.execute(_CREATE)
     connection.execute(_EMPTY)  # a unit of work may post twice; SQLite keeps the table's rows
     staging = _staging(connection.dialect.name).add_cte(movements.cte("movements"))
-    connection.execute(staging, (bound or {}) | {"posting_reason": reason})
+    connection.execute(staging, (bound or {}) | {"posting_reason": reason, "posting_occasion": occasion})
     refuse_if_closed(connection, select(staged.c.customer_id))
     refuse_if_quarantined(connection, select(staged.c.customer_id))
     _refuse(connection)
@@ -184,8 +192,10 @@ def _staging(dialect: str):
         ids = [select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() + order for t in (ledger, entries)]
     columns = [*MOVEMENT_COLUMNS, "balance_after", "recharged_after", "spent_after", "code"]
     reason = bindparam("posting_reason", type_=String)
+    occasion = bindparam("posting_occasion", type_=String)
     return insert(staged).from_select(
-        [*columns, "reason", "row_id", "entry_id"], select(*(chained.c[name] for name in columns), reason, *ids)
+        [*columns, "reason", "occasion", "row_id", "entry_id"],
+        select(*(chained.c[name] for name in columns), reason, occasion, *ids),
     )
 
 

@@ -36,6 +36,8 @@ class Movement:
     description: str = ""
     reason: str | None = None
     """Why a correction was made (an adjustment's reason code)."""
+    occasion: str | None = None
+    """Why the system wrote it (``models.Occasion``), which its words are rendered from; ``None`` for a clerk's."""
     idempotency_key: str | None = None
     user: object | None = None
     reverses_id: int | None = None

@@ -233,6 +233,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         "movement_reference_id": reference.id if reference else None,
         "movement_description": movement.description.strip()[:300],
         "movement_reason": movement.reason,
+        "movement_occasion": movement.occasion,
         "movement_reverses_id": movement.reverses_id,
         "movement_idempotency_key": key,
     }
@@ -251,6 +252,7 @@ def _post_wallet(connection: Connection, movement: Movement, rule, on: date) -> 
         reference_id=given["movement_reference_id"],
         description=given["movement_description"],
         reason=movement.reason,
+        occasion=movement.occasion,
         reverses_id=movement.reverses_id,
         idempotency_key=key,
         entry_id=entry_id,

@@ -17,6 +17,8 @@ of theirs found without a valid seal keeps them quarantined.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, update
 
@@ -28,6 +30,7 @@ from backoffice.models import (
     ApprovalRequest,
     BalanceTransaction,
     Customer,
+    Occasion,
     Resolution,
     TamperedEvidence,
     User,
@@ -150,7 +153,8 @@ def _carry(connection, customer_id: int, waiting: list[int]) -> None:
 
 
 def _money(session, finding, original: BalanceTransaction, resolution: Resolution, reason: str, user: User) -> None:
-    """Post the reviewed movement's reversal; on acceptance, its money again as an adjustment (or ask for it)."""
+    """Post the reviewed movement's reversal; on acceptance, its money again as an adjustment (or ask for it). Each
+    is written as the review's (its occasion), the admin's reason its description, which its words hold as typed."""
     connection = session.connection()
     post(
         connection,
@@ -159,8 +163,9 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
             amount=-original.signed_amount,
             customer_id=original.customer_id,
             reference=Reference("balance_transaction", original.id),
-            description=f"Tampered evidence reversed: {reason}"[:300],
+            description=reason,
             reason=original.reason,
+            occasion=Occasion.EVIDENCE_REVERSAL,
             reverses_id=original.id,
             idempotency_key=own_key("reversal", original.id),
             user=user,
@@ -172,11 +177,13 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
         original.customer_id,
         original.signed_amount,
         reason=AdjustmentReason.OTHER,
-        description=f"Tampered movement #{original.id} accepted: {reason}"[:300],
+        description=reason,
+        reference=Reference("balance_transaction", original.id),
         user=user,
     )
+    again = replace(again, occasion=Occasion.EVIDENCE_ACCEPTANCE)
     if wallet.needs_approval(again):
-        request = approvals.adjustment_request(again, user=user, reason=again.description)
+        request = approvals.adjustment_request(again, user=user, reason=reason)
         request.idempotency_key = own_key("accepted", finding.id)
         session.add(request)
     else:

@@ -48,7 +48,7 @@ from backoffice.models.types import utcnow
 from backoffice.money import BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.keys import clerk_key, keyed_digest, own_key
-from backoffice.posting.movement import Movement
+from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.posting.post import WalletError, post, value_date
 from backoffice.posting.rules import Kind
@@ -160,7 +160,9 @@ def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRe
 
 def adjustment_request(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
     """The request for the adjustment ``wallet.adjustment`` built, asked by ``user``, not saved yet: the caller's
-    unit of work saves it (an acceptance of tampered evidence above the limit, with its decision)."""
+    unit of work saves it (an acceptance of tampered evidence above the limit, with its decision). The movement's
+    occasion and reference, which its words are rendered from, are kept as its ``correction``: approving posts them
+    (:func:`_movement`)."""
     return ApprovalRequest(
         kind=ApprovalKind.ADJUSTMENT,
         amount=abs(movement.amount),
@@ -171,7 +173,19 @@ def adjustment_request(movement: Movement, *, user: User, reason: str) -> Approv
         value_date=movement.value_date,
         requested_by_id=user.id,
         reason=reason.strip()[:300],
+        correction=_occasion_of(movement),
     )
+
+
+def _occasion_of(movement: Movement) -> dict | None:
+    """A system's adjustment's occasion and reference, as its request keeps them; ``None`` for a clerk's."""
+    if movement.occasion is None:
+        return None
+    reference = movement.reference
+    return {
+        "occasion": str(movement.occasion),
+        "reference": [reference.type, reference.id] if reference is not None else None,
+    }
 
 
 def ask_wallet_reversal(
@@ -377,15 +391,17 @@ def _would_post(session, movement: Movement) -> None:
 def _movement(request: ApprovalRequest, user: User) -> Movement:
     """What approving the request posts, by ``user``."""
     if request.kind is ApprovalKind.ADJUSTMENT:
+        kept = request.correction or {}
         asked = wallet.adjustment(
             request.customer_id,
             request.signed_amount,
             reason=request.adjustment_reason,
             description=request.description,
+            reference=Reference(*kept["reference"]) if kept.get("reference") else None,
             user=user,
             value_date=request.value_date,
         )
-        return replace(asked, idempotency_key=own_key("approval", request.id))
+        return replace(asked, idempotency_key=own_key("approval", request.id), occasion=kept.get("occasion"))
     if request.kind is ApprovalKind.WALLET_REVERSAL:
         if (earlier := wallet.reversal_of(request.movement_id)) is not None:
             raise wallet.AlreadyReversed(request.movement_id, earlier)

@@ -115,6 +115,7 @@ def lines(customer_id: int, period: Period, opening: Decimal) -> Iterator[Line]:
             ledger.c.reference_id,
             ledger.c.reverses_id,
             ledger.c.reason,
+            ledger.c.occasion,
             ledger.c.signed_amount,
         )
         .where(

@@ -94,6 +94,7 @@ def export(format: str = "csv"):
         movements.reference_type,
         movements.reference_id,
         movements.reverses_id,
+        movements.occasion,
     ).join(Customer, Customer.id == movements.customer_id)
     return listing.export("ledger-movements", CSV_COLUMNS, query, _csv_row, format=format, typed=_typed)
 

@@ -28,6 +28,7 @@ from backoffice.models import (
     Customer,
     Meter,
     MeterReading,
+    Occasion,
     RecalculationReason,
     TransactionCalculation,
     User,
@@ -103,7 +104,9 @@ def record_reading(
         record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.CREATE)
         if customer.use_realtime_calculation:
             _store_calculation(connection, customer_id, reading_id, reading_date, priced)
-            charge_reading(connection, customer_id, reading_id, reading_date, priced.total_price, user)
+            charge_reading(
+                connection, customer_id, reading_id, reading_date, priced.total_price, user, Occasion.FIRST_CHARGE
+            )
         else:
             _defer(connection, customer_id, reading_date, f"Reading #{reading_id}", user)
     return reading_id
@@ -163,7 +166,9 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
         return None
     _remove_calculation(connection, reading_id)
     _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
-    charge_reading(connection, customer.id, reading_id, reading_date, priced.total_price, user, reason)
+    charge_reading(
+        connection, customer.id, reading_id, reading_date, priced.total_price, user, Occasion.CORRECTION, reason
+    )
     return None
 
 
@@ -294,7 +299,7 @@ def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None
     record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
     connection.execute(delete(readings).where(readings.c.id == reading_id))
     reason = wallet.APPROVED if approving is not None else None
-    charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, reason)
+    charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, Occasion.DELETION, reason)
     return None
 
 

@@ -46,6 +46,7 @@ from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
     MeterReading,
+    Occasion,
     TransactionCalculation,
     User,
     total_price_sql,
@@ -134,6 +135,7 @@ def reprice_where(
         {"customer_ids": customer_ids},
         user=user,
         reason=reason,
+        occasion=Occasion.REPRICING,
     )
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
@@ -147,11 +149,12 @@ def charge_reading(
     on: date | None,
     cost: Decimal,
     user,
+    occasion: Occasion,
     reason: str | None = None,
 ) -> None:
     """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
     what was charged on another date is given back on that date, so that each month holds what its readings cost.
-    ``on`` is ``None`` when nothing is to be charged any more; ``reason``: the movements'."""
+    ``on`` is ``None`` when nothing is to be charged any more; ``occasion`` and ``reason``: the movements'."""
     charged = connection.execute(
         select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
         .where(
@@ -178,6 +181,7 @@ def charge_reading(
                 reference=Reference(READING, reading_id),
                 user=user,
                 reason=reason,
+                occasion=occasion,
                 allow_overdraft=True,
             ),
         )
@@ -195,6 +199,7 @@ def _move_to_holder(connection: Connection, reading, user, reason: str | None = 
         None,
         Decimal(0),
         user,
+        Occasion.HOLDER_MOVE,
         reason,
     )
 

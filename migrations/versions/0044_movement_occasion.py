@@ -1,0 +1,29 @@
+"""wallet movements: the occasion the system wrote a movement on, so that its words are rendered from it
+
+Revision ID: 0044
+Revises: 0043
+Create Date: 2026-12-14 09:00:00.000000
+
+- ``balance_transactions.occasion``: why the system wrote a movement its kind and reference do not explain (a
+  reading's first charge, its correction, its deletion, a re-pricing, a move to the meter's holder, a review of
+  tampered evidence), ``backoffice.models.Occasion``. NULL for every row before, whose stored words say it (a NULL
+  value is left out of a seal, so the rows sealed before keep their seals); covered by the seals of the rows after.
+- Added in place on both databases: SQLite's batch copy of the table would lose the triggers that keep it
+  append-only. A downgrade drops the occasions: a row written with one no longer matches its seal after it.
+"""
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0044"
+down_revision = "0043"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("ALTER TABLE balance_transactions ADD COLUMN occasion VARCHAR(40)")
+
+
+def downgrade():
+    op.execute("ALTER TABLE balance_transactions DROP COLUMN occasion")

@@ -514,6 +514,20 @@ def test_the_migration_adds_the_occasion_beside_old_rows_whose_seals_still_verif
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
 
 
+def test_a_downgrade_refuses_while_a_movement_carries_an_occasion_its_seal_covers(app, reading_customer):
+    _customer, meter = reading_customer
+    metering.record_reading(meter.id, date(2026, 8, 11), D("10"))
+    db.session.remove()
+    register_migrations(app)
+    with pytest.raises(SystemExit):  # Flask-Migrate logs the refusal and exits non-zero
+        downgrade(revision="0043")
+    with db.engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0044"
+    columns = {column["name"] for column in sa.inspect(db.engine).get_columns("balance_transactions")}
+    assert "occasion" in columns
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
 def _guards() -> set[str]:
     """The names of the ledger's triggers."""
     if db.engine.dialect.name == "sqlite":

@@ -2,16 +2,18 @@
 
 Revision ID: 0044
 Revises: 0043
-Create Date: 2026-12-14 09:00:00.000000
+Create Date: 2026-11-25 02:00:00.000000
 
 - ``balance_transactions.occasion``: why the system wrote a movement its kind and reference do not explain (a
   reading's first charge, its correction, its deletion, a re-pricing, a move to the meter's holder, a review of
   tampered evidence), ``backoffice.models.Occasion``. NULL for every row before, whose stored words say it (a NULL
   value is left out of a seal, so the rows sealed before keep their seals); covered by the seals of the rows after.
 - Added in place on both databases: SQLite's batch copy of the table would lose the triggers that keep it
-  append-only. A downgrade drops the occasions: a row written with one no longer matches its seal after it.
+  append-only. A downgrade refuses while a row carries an occasion: its seal covers it, and dropping it would make
+  the row fail its seal (restore the backup taken before the upgrade instead).
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
@@ -26,4 +28,10 @@ def upgrade():
 
 
 def downgrade():
+    written = op.get_bind().scalar(sa.text("SELECT count(*) FROM balance_transactions WHERE occasion IS NOT NULL"))
+    if written:
+        raise RuntimeError(
+            f"{written} wallet movement(s) carry an occasion that their seals cover: dropping the column would make "
+            "them fail their seals. Restore the backup taken before the upgrade to 0044 instead."
+        )
     op.execute("ALTER TABLE balance_transactions DROP COLUMN occasion")

@@ -78,7 +78,7 @@ def test_every_reason_is_read_back_from_the_text_it_wrote(app):
         assert journal_balanced.UNBALANCED.facts(kept) == {"number": "JE-7", "code": "1000"}
         assert ledger_chain.BROKEN.facts(kept) is None
         with force_locale("id"):
-            assert reason_said(kept).startswith("tidak diperbaiki: jurnal JE-7, yang diposting ke akun 1000")
+            assert reason_said(kept).startswith("tidak diperbaiki: jurnal JE-7, yang dibukukan ke akun 1000")
             assert reason_said("an older wording, kept") == "an older wording, kept"
             assert reason_said(kept[:40]) == kept[:40]
 

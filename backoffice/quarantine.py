@@ -10,12 +10,14 @@ are left waiting and named, and the others are done.
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from backoffice import seals
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, JournalLine, MeterReading, TamperedEvidence
 from backoffice.models.types import utcnow
+from backoffice.sentences import Sentence
 
 findings = TamperedEvidence.__table__
 customers = Customer.__table__
@@ -24,7 +26,19 @@ readings = MeterReading.__table__
 ledger = BalanceTransaction.__table__
 entries = JournalEntry.__table__
 
-REASON = "left unfixed: customer {code} is quarantined, tampered evidence waits for an admin's review"
+REASON = Sentence(
+    "quarantined",
+    "left unfixed: customer {code} is quarantined, tampered evidence waits for an admin's review",
+    _l("left unfixed: customer %(code)s is quarantined, tampered evidence waits for an admin's review"),
+)
+"""Why a fix leaves a quarantined customer's figures (or its readings') as they are."""
+
+ACCOUNT_REASON = Sentence(
+    "tampered_on_account",
+    "left unfixed: tampered evidence on this account, {what}",
+    _l("left unfixed: tampered evidence on this account, %(what)s"),
+)
+"""Why a fix leaves an account's balance as it is: the tampered evidence posted on it, as its finding says it."""
 
 
 class Quarantined(ValueError):
@@ -121,14 +135,14 @@ def held(connection: Connection, entity_type: str, keys: list[int], run_id: int 
     """
     if entity_type == "customer":
         examine_customers(connection, keys, run_id)
-        return {key: REASON.format(code=code) for key, code in customers_held(connection, keys).items()}
+        return {key: REASON.write(code=code) for key, code in customers_held(connection, keys).items()}
     if entity_type == "meter_reading":
         owners = dict(
             connection.execute(select(readings.c.id, readings.c.customer_id).where(readings.c.id.in_(keys))).all()
         )
         examine_customers(connection, set(owners.values()), run_id)
         codes = customers_held(connection, set(owners.values()))
-        return {key: REASON.format(code=codes[owner]) for key, owner in owners.items() if owner in codes}
+        return {key: REASON.write(code=codes[owner]) for key, owner in owners.items() if owner in codes}
     if entity_type == "account":
         examine_accounts(connection, keys, run_id)
         found = connection.execute(
@@ -139,6 +153,6 @@ def held(connection: Connection, entity_type: str, keys: list[int], run_id: int 
         )
         reasons: dict[int, str] = {}
         for account_id, what in found:
-            reasons.setdefault(account_id, f"left unfixed: tampered evidence on this account, {what}"[:300])
+            reasons.setdefault(account_id, ACCOUNT_REASON.write(what=what)[:300])
         return reasons
     return {}

@@ -200,4 +200,4 @@ def test_a_record_deleted_outside_the_application_is_named_by_its_latest_version
     auth.login("finance")
     (row,) = _csv(client, record.id)
     assert (row["entity_type"], row["entity_id"], row["field"]) == ("meter", str(gone), "deleted without a version")
-    assert (row["entity_key"], row["entity_name"]) == ("meter M-GONE", "meter M-GONE (deleted)")
+    assert (row["entity_key"], row["entity_name"]) == ("M-GONE", "meter M-GONE (deleted)")

@@ -179,6 +179,7 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
     from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
     from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text
+    from backoffice.reconcile.wording import reason_said
 
     said = (_("Run %(id)s", id=record.id), word(record.mode), scope_text(record.scope), word(record.status))
     console.print(" · ".join(said))
@@ -229,7 +230,7 @@ def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> N
             )
         console.print(rows)
         for reason in dict.fromkeys(d.reason for d in found if d.reason):
-            console.print(f"{result.check}: {reason}")
+            console.print(f"{result.check}: {reason_said(reason)}")
     with_totals = [r for r in record.results if r.mismatched and r.totals]
     if with_totals:
         after = _("after") if record.mode.writes else _("would be")

@@ -131,6 +131,32 @@ NAMES: dict[str, tuple[str, Namer]] = {
 }
 """Per versioned table: the entity type its discrepancies are recorded as, and its name by business key."""
 
+KEYS: dict[str, Namer] = {
+    "customers": lambda c: _text(c.code),
+    "account_managers": lambda c: _text(c.email),
+    "customer_pricing": lambda c: _lookup("customers", "code", c.customer_id) + " " + _text(c.effective_from),
+    "invoices": lambda c: _text(c.number),
+    "payments": lambda c: "#" + _text(c.id),
+    "meter_assignments": lambda c: (
+        _lookup("meters", "serial", c.meter_id)
+        + " "
+        + _lookup("customers", "code", c.customer_id)
+        + " "
+        + _text(c.started_on)
+    ),
+    "meter_readings": lambda c: _lookup("meters", "serial", c.meter_id) + " " + _text(c.reading_date),
+    "meters": lambda c: _text(c.serial),
+    "payment_allocations": lambda c: "#" + _text(c.id),
+    "orders": lambda c: _text(c.number),
+    "targets": lambda c: (
+        _lookup("account_managers", "email", c.account_manager_id) + " " + func.substr(_text(c.period_start), 1, 7)
+    ),
+    "users": lambda c: _text(c.email),
+    "approval_requests": lambda c: "#" + _text(c.id),
+}
+"""Per versioned table: a record's business key as a page names the live record (``reconcile.report``), in no
+language's words: a deleted record is said as its type in the reader's words and this key."""
+
 
 def versioned_tables() -> list[tuple[Table, Table]]:
     """Each versioned table with its history table."""

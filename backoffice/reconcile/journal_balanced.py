@@ -6,6 +6,7 @@ from sqlalchemy import case, func, select
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
 from backoffice.reconcile.base import Check, CheckedField, Scope, differs
+from backoffice.sentences import Sentence
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -65,10 +66,19 @@ def held_accounts(connection, account_ids: list[int]) -> dict[int, str]:
         .join(entries, entries.c.id == first.c.entry_id)
     )
     return {
-        account_id: f"left unfixed: journal entry {number}, posted on account {code}, does not balance; "
-        "deal with the books first"
-        for account_id, code, number in connection.execute(found)
+        account_id: UNBALANCED.write(number=number, code=code) for account_id, code, number in connection.execute(found)
     }
+
+
+UNBALANCED = Sentence(
+    "unbalanced_entry",
+    "left unfixed: journal entry {number}, posted on account {code}, does not balance; deal with the books first",
+    _l(
+        "left unfixed: journal entry %(number)s, posted on account %(code)s, does not balance; deal with the books "
+        "first"
+    ),
+)
+"""Why a fix leaves an account's balance as it is: an entry posted on it does not balance."""
 
 
 def _cents(total):

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
 from backoffice.reconcile.base import Check, CheckedField, Scope, differs
+from backoffice.sentences import Sentence
 
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
@@ -85,7 +86,14 @@ def held_customers(connection, customer_ids: list[int]) -> dict[int, str]:
         .group_by(customers.c.id, customers.c.code)
     )
     return {
-        customer_id: f"left unfixed: the ledger chain of {code} is broken at movement #{movement}; "
-        "deal with the ledger first"
+        customer_id: BROKEN.write(code=code, movement=movement)
         for customer_id, code, movement in connection.execute(broken)
     }
+
+
+BROKEN = Sentence(
+    "broken_chain",
+    "left unfixed: the ledger chain of {code} is broken at movement #{movement}; deal with the ledger first",
+    _l("left unfixed: the ledger chain of %(code)s is broken at movement #%(movement)s; deal with the ledger first"),
+)
+"""Why a fix leaves what is derived from a customer's ledger as it is: its chain is broken."""

@@ -18,9 +18,9 @@ from backoffice.models import (
     volume_sm3_sql,
     whose_readings,
 )
-from backoffice.money import shown
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.sentences import Sentence
 
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
@@ -132,8 +132,7 @@ class ReadingCalculation(Check):
             .group_by(found.c.id)
         )
         held = self._beyond_the_limit(connection, keys) | {
-            reading_id: f"customer {code} is closed: its fix would post a movement; reopen the customer to fix it"
-            for reading_id, code in connection.execute(of_closed)
+            reading_id: CUSTOMER_CLOSED.write(code=code) for reading_id, code in connection.execute(of_closed)
         }
         closed = last_closed_day(connection)
         if closed is None:
@@ -142,8 +141,7 @@ class ReadingCalculation(Check):
             readings.c.id.in_(keys), readings.c.reading_date <= closed
         )
         return held | {
-            reading_id: f"{month_of(day)} is closed: its fix would post into it; reopen the month to fix the reading"
-            for reading_id, day in connection.execute(dated)
+            reading_id: MONTH_CLOSED.write(month=month_of(day)) for reading_id, day in connection.execute(dated)
         }
 
     def _beyond_the_limit(self, connection, keys) -> dict[int, str]:
@@ -177,11 +175,7 @@ class ReadingCalculation(Check):
             moved[code] = moved.get(code, Decimal(0)) + abs(Decimal(amount))
         limit = approval_limit()
         return {
-            reading_id: (
-                f"left unfixed: its fix would move {shown(moved[code])} on customer {code}'s wallet, above the "
-                f"approval limit ({shown(limit)}): correct the reading on the customer's page, which asks a second "
-                "admin to approve it"
-            )
+            reading_id: ABOVE_LIMIT.write(moved=moved[code], code=code, limit=limit)
             for reading_id, _customer_id, code, _amount in found
             if moved[code] > limit
         }
@@ -191,3 +185,30 @@ class ReadingCalculation(Check):
         from backoffice.services.metering import reprice
 
         reprice(connection, ids)
+
+
+CUSTOMER_CLOSED = Sentence(
+    "customer_closed",
+    "customer {code} is closed: its fix would post a movement; reopen the customer to fix it",
+    _l("customer %(code)s is closed: its fix would post a movement; reopen the customer to fix it"),
+)
+"""Why a fix leaves a reading of a closed customer as it is."""
+
+MONTH_CLOSED = Sentence(
+    "month_closed",
+    "{month} is closed: its fix would post into it; reopen the month to fix the reading",
+    _l("%(month)s is closed: its fix would post into it; reopen the month to fix the reading"),
+)
+"""Why a fix leaves a reading dated in a closed month as it is."""
+
+ABOVE_LIMIT = Sentence(
+    "above_limit",
+    "left unfixed: its fix would move {moved} on customer {code}'s wallet, above the approval limit ({limit}): "
+    "correct the reading on the customer's page, which asks a second admin to approve it",
+    _l(
+        "left unfixed: its fix would move %(moved)s on customer %(code)s's wallet, above the approval limit "
+        "(%(limit)s): correct the reading on the customer's page, which asks a second admin to approve it"
+    ),
+    amounts=("moved", "limit"),
+)
+"""Why a fix leaves a reading as it is: it would move more than the approval limit on its customer's wallet."""

@@ -42,8 +42,8 @@ from backoffice.models import (
 from backoffice.models.types import as_utc, local_date_of
 from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
+from backoffice.reconcile.history_drift import KEYS, versioned_tables
 from backoffice.reconcile.history_drift import NAMES as VERSIONED
-from backoffice.reconcile.history_drift import versioned_tables
 from backoffice.reconcile.wording import entity_tag, field_label
 
 CSV_COLUMNS = [
@@ -259,10 +259,10 @@ def named_entities(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Name
 
 def _named_by_history(entities: set[tuple[str, int]]) -> dict[tuple[str, int], Named]:
     """Records no longer there (deleted outside the application, as ``history_drift`` finds them), named as their
-    latest history version names them."""
+    latest history version keys them: their type in the reader's words and their business key, as the live record's."""
     named = {}
     for table, history in versioned_tables():
-        kind, name = VERSIONED[table.name] if table.name in VERSIONED else (None, None)
+        kind = VERSIONED[table.name][0] if table.name in VERSIONED else None
         wanted = [entity_id for entity_kind, entity_id in entities if entity_kind == kind]
         if not wanted:
             continue
@@ -272,11 +272,12 @@ def _named_by_history(entities: set[tuple[str, int]]) -> dict[tuple[str, int], N
             .group_by(history.c.id)
             .subquery()
         )
-        version = select(history.c.id, name(history.c).label("name")).join(
+        version = select(history.c.id, KEYS[table.name](history.c).label("key")).join(
             latest, (latest.c.id == history.c.id) & (latest.c.transaction_id == history.c.transaction_id)
         )
         for row in db.session.execute(version):
-            named[kind, row.id] = Named(row.name, _("%(record)s (deleted)", record=row.name))
+            record = entity_tag(kind, row.key, row.id)
+            named[kind, row.id] = Named(row.key, _("%(record)s (deleted)", record=record))
     return named
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy_continuum.utils import version_class
@@ -39,6 +40,7 @@ from backoffice.models.history import record
 from backoffice.models.types import utcnow
 from backoffice.reconcile.base import Check
 from backoffice.reconcile.history_drift import DELETED_VERSION, NAMES, NO_VERSION, state_of
+from backoffice.sentences import Sentence
 
 findings = TamperedEvidence.__table__
 assignments = MeterAssignment.__table__
@@ -95,8 +97,17 @@ def held(connection: Connection, check: Check, keys: list[int], run_id: int | No
             .order_by(read.c.key, findings.c.id)
         )
         for key, what in connection.execute(open_):
-            reasons.setdefault(key, f"left unfixed: it reads tampered evidence, waiting for an admin: {what}"[:300])
+            reasons.setdefault(key, READS_TAMPERED.write(what=what)[:300])
     return reasons
+
+
+READS_TAMPERED = Sentence(
+    "reads_tampered",
+    "left unfixed: it reads tampered evidence, waiting for an admin: {what}",
+    _l("left unfixed: it reads tampered evidence, waiting for an admin: %(what)s"),
+)
+"""Why a fix leaves an entity as it is: it reads a source row without a sealed history version (as its finding says
+it)."""
 
 
 def vouch(connection: Connection, finding: TamperedEvidence) -> str | None:

@@ -132,3 +132,24 @@ def field_label(check: str, field: str) -> str:
             return str(SEALS[field])
         return _("Seal of the history version of %(table)s", table=field.removesuffix("_history"))
     return field
+
+
+def reason_said(reason: str | None) -> str:
+    """A discrepancy's reason for being left unfixed in the reader's words, read back from the English it is kept in
+    (see :mod:`backoffice.sentences`); a reason in other words as kept."""
+    from backoffice import quarantine, sentences
+    from backoffice.reconcile import journal_balanced, ledger_chain, reading_calculation, sources
+
+    return sentences.said(
+        reason,
+        (
+            quarantine.REASON,
+            quarantine.ACCOUNT_REASON,
+            journal_balanced.UNBALANCED,
+            ledger_chain.BROKEN,
+            sources.READS_TAMPERED,
+            reading_calculation.ABOVE_LIMIT,
+            reading_calculation.CUSTOMER_CLOSED,
+            reading_calculation.MONTH_CLOSED,
+        ),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -26,7 +27,8 @@ from backoffice.reconcile.report import (
     named_entities,
     run_rows,
 )
-from backoffice.reconcile.wording import entity_tag
+from backoffice.reconcile.wording import entity_tag, field_label, reason_said
+from backoffice.web import history
 from backoffice.web.auth import requires_role
 from backoffice.web.evidence import described, drift_problem
 from backoffice.web.forms import FlaskForm, errors_text
@@ -219,7 +221,7 @@ class _Kept:
 def reasons(found) -> dict[int, str]:
     """Per discrepancy id, what its reason says, in the reader's words: a tampered row as the tampered evidence's
     page says it (without its amount: the row's figures are the seal's states), a record changed outside the
-    application from its facts; a reason in other words as kept."""
+    application from its facts, a reason for leaving it unfixed from its facts; a reason in other words as kept."""
     kept = [
         _Kept(d.id, d.field, d.entity_id, seals.version_of(d.reason), d.reason)
         for d in found
@@ -230,8 +232,26 @@ def reasons(found) -> dict[int, str]:
         if d.check == "history_drift":
             said[d.id] = _drift(d)
         elif d.reason and d.id not in said:
-            said[d.id] = d.reason
+            said[d.id] = reason_said(d.reason)
     return said
+
+
+@bp.app_template_filter()
+def discrepancy_field(d) -> str:
+    """A discrepancy's field as a clerk reads it: the columns a record had changed outside the application by the
+    labels its forms give them (whole from its reason: its field may be cut), any other by its check's words."""
+    if d.check == "history_drift" and d.field not in _DRIFTS:
+        labels = history.labels_of(model) if (model := _model_of(d.entity_type)) is not None else history.LABELS
+        columns = history_drift.columns_of(d.reason, d.field)
+        named = ", ".join(str(labels.get(column, column)) for column in columns)
+        return _("Changed outside the application: %(columns)s", columns=named)
+    return field_label(d.check, d.field)
+
+
+@bp.app_template_filter()
+def discrepancy_reason(d) -> str:
+    """A discrepancy's reason in the reader's words, as :func:`reasons` says it (a record's history panel)."""
+    return reasons([d]).get(d.id, "")
 
 
 def _drift(d) -> str:

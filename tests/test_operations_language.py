@@ -15,7 +15,8 @@ from flask_babel import force_locale
 from backoffice import jobs
 from backoffice.config import local_today
 from backoffice.extensions import db
-from backoffice.jobs.messages import english, fact, facts, said
+from backoffice.jobs.messages import WORKER_STOPPED, english, fact, facts, said
+from backoffice.jobs.queues import ENDED_EARLY, LOST
 from backoffice.jobs.running import _finish
 from backoffice.models import JobRecord, JobStatus, RunMode, RunTrigger
 from backoffice.models.types import Month, utcnow
@@ -28,6 +29,7 @@ from tests.factories import job_in, unit_of_work
 INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
 VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9"}
 TOKEN = "a-long-enough-token-for-the-api-tests-0123456789"
+TARIFF = {"effective_from": "2026-11-01", "price_per_sm3": "5000", "trigger": "user"}
 
 
 def running_job(message: str, progress: int = 24):
@@ -35,7 +37,7 @@ def running_job(message: str, progress: int = 24):
         JobStatus.STARTED,
         id="job-reprice",
         kind="tariff_change",
-        args={"effective_from": "2026-11-01", "price_per_sm3": "5000", "trigger": "user"},
+        args=TARIFF,
         queue="recalc",
         progress=progress,
         message=message,
@@ -92,6 +94,28 @@ def test_the_api_says_a_jobs_message_in_the_requests_language(app, client):
     assert body["data"]["message"] == "3 dari 1.200 bagian selesai (langkah 1 dari 2)"
     body = client.get("/admin/jobs/job-reprice", headers=bearer).get_json()
     assert body["data"]["message"] == "3 of 1.200 chunks done (step 1 of 2)"
+
+
+def test_an_error_the_system_wrote_on_a_job_is_said_in_the_readers_language_and_kept_in_english(app, client, finance):
+    stopped = WORKER_STOPPED.write(heartbeat="2026-11-25 01:02:03")
+    assert stopped == "The worker stopped while the job ran (last heartbeat 2026-11-25 01:02:03 UTC)."
+    record = job_in(
+        JobStatus.ABANDONED, id="job-lost", kind="tariff_change", args=TARIFF, queue="recalc", message=fact("abandoned")
+    )
+    for kept, indonesian, vietnamese in (
+        (stopped, "Pekerja latar belakang berhenti saat tugas berjalan", "Tiến trình nền đã dừng khi công việc"),
+        (LOST, "Antrean kehilangan tugas ini", "Hàng đợi đã mất công việc này"),
+        (ENDED_EARLY.write(status="failed"), "Antrean mengakhiri tugas ini (failed)", "Hàng đợi đã kết thúc"),
+        ("ValueError: boom", "ValueError: boom", "ValueError: boom"),
+    ):
+        with unit_of_work():
+            db.session.get(JobRecord, record.id).error = kept
+        assert indonesian in text(client.get(f"/jobs/{record.id}/panel", headers=INDONESIAN))
+        assert vietnamese in text(client.get("/jobs", headers=VIETNAMESE))
+        assert kept in text(client.get(f"/jobs/{record.id}/panel"))
+    app.config["API_TOKEN"] = TOKEN
+    body = client.get(f"/admin/jobs/{record.id}", headers={"Authorization": f"Bearer {TOKEN}", **INDONESIAN})
+    assert body.get_json()["data"]["error"] == "ValueError: boom"
 
 
 def test_a_clerk_waiting_on_a_job_no_worker_takes_is_told_whom_to_tell_and_an_admin_which_queue(

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
+from backoffice import sentences
 from backoffice.i18n import number_locale
 from backoffice.money import format_number
+from backoffice.sentences import Sentence
 
 MESSAGES = {
     "waiting_for_worker": _l("Waiting for a worker"),
@@ -34,6 +36,13 @@ MESSAGES = {
     "abandoned": _l("Abandoned"),
 }
 """Each code's words; its numbers are the message's ``%(…)s`` (a check by its code name)."""
+
+WORKER_STOPPED = Sentence(
+    "worker_stopped",
+    "The worker stopped while the job ran (last heartbeat {heartbeat} UTC).",
+    _l("The worker stopped while the job ran (last heartbeat %(heartbeat)s UTC)."),
+)
+"""A job's (and its run's) error when its worker stopped beating; the queue's own are beside it (jobs.queues)."""
 
 COUNTS = ("done", "total")
 """The numbers written grouped (``1.234`` in Indonesian); the others are steps and a run's number."""
@@ -65,6 +74,14 @@ def said(stored: str | None) -> str:
     if found is None:
         return stored or ""
     return _words(found, count=lambda n: format_number(n, number_locale(), "#,##0"), check=label)
+
+
+def error_said(stored: str | None) -> str:
+    """A job's or a run's error in the reader's words when the system wrote it (the worker stopped, the queue lost
+    or ended the job); an exception's own text as it is kept."""
+    from backoffice.jobs.queues import ENDED_EARLY, LOST_JOB
+
+    return sentences.said(stored, (WORKER_STOPPED, LOST_JOB, ENDED_EARLY))
 
 
 def english(stored: str | None) -> str:

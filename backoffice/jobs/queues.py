@@ -7,6 +7,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from backoffice.sentences import Sentence
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -24,7 +27,17 @@ ON_THE_QUEUE_WITHIN = timedelta(seconds=REDIS_CONNECT_TIMEOUT + REDIS_TIMEOUT + 
 """A row is committed before its job is put on the queue, which succeeds or fails within Redis' timeouts: a
 younger row whose job the queue does not have may be on its way there, not lost."""
 
-LOST = "The queue lost this job (Redis restarted without its data); it was not run."
+LOST_JOB = Sentence(
+    "queue_lost",
+    "The queue lost this job (Redis restarted without its data); it was not run.",
+    _l("The queue lost this job (Redis restarted without its data); it was not run."),
+)
+LOST = LOST_JOB.write()
+ENDED_EARLY = Sentence(
+    "queue_ended",
+    "The queue ended this job ({status}) before it ran to its end; it was not run.",
+    _l("The queue ended this job (%(status)s) before it ran to its end; it was not run."),
+)
 
 ENDED_ON_THE_QUEUE = frozenset({"finished", "failed", "stopped", "canceled"})
 """The states of an RQ job the queue will not run again (RQ's ``JobStatus`` values, which are strings)."""
@@ -98,5 +111,5 @@ def _not_on_the_queue(job_id: str) -> str | None:
         return None
     status = getattr(status, "value", status)
     if status in ENDED_ON_THE_QUEUE:
-        return f"The queue ended this job ({status}) before it ran to its end; it was not run."
+        return ENDED_EARLY.write(status=status)
     return None

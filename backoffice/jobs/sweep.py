@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
-from backoffice.jobs.messages import fact
+from backoffice.jobs.messages import WORKER_STOPPED, fact
 from backoffice.jobs.queues import ON_THE_QUEUE_WITHIN, _not_on_the_queue, _queued, redis_url
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, RunStatus
 from backoffice.models.types import as_utc, utcnow
@@ -33,7 +33,7 @@ def sweep_abandoned() -> list[str]:
     ).all()
     for record in stale:
         job_id, run_id = record.id, record.run_id
-        error = f"The worker stopped while the job ran (last heartbeat {record.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
+        error = WORKER_STOPPED.write(heartbeat=f"{record.heartbeat_at:%Y-%m-%d %H:%M:%S}")
         if not move_job(job_id, JobStatus.ABANDONED, from_=(JobStatus.STARTED,)):
             continue
         db.session.execute(

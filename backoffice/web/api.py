@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError
 from backoffice import jobs
 from backoffice.extensions import db
 from backoffice.health import assess
-from backoffice.jobs.messages import said
+from backoffice.jobs.messages import error_said, said
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
@@ -181,7 +181,7 @@ def _job_json(record: JobRecord) -> dict:
         "in_process": record.in_process,
         "run_id": record.run_id,
         "result": record.result,
-        "error": record.error,
+        "error": error_said(record.error) or None,
         "enqueued_at": local_iso(record.enqueued_at),
         "started_at": local_iso(record.started_at),
         "ended_at": local_iso(record.ended_at),

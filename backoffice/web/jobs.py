@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from backoffice import jobs
 from backoffice.extensions import db
-from backoffice.jobs.messages import said
+from backoffice.jobs.messages import error_said, said
 from backoffice.models import JobRecord, JobStatus, Role, RunTrigger
 from backoffice.reconcile.locks import RunRefused
 from backoffice.web.auth import requires_role
@@ -23,6 +23,7 @@ def _job_helpers() -> dict:
     return {
         "job_title": jobs.title,
         "job_message": said,
+        "job_error": error_said,
         "waiting_notice": _waiting_notice,
         "quarantined_waiting": quarantined_waiting,
     }

@@ -23,7 +23,7 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, literal, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
 
 from backoffice.extensions import db
 from backoffice.models import (
@@ -127,6 +127,17 @@ def account_name(code: str, name: str) -> str:
     return str(standard[1])
 
 
+def account_name_sql(code: ColumnElement, name: ColumnElement) -> ColumnElement:
+    """:func:`account_name` written by the database, in the language spoken now (an export's ``COPY``)."""
+    return case(
+        *[
+            (and_(code == standard, name == english), literal(str(said)))
+            for standard, (english, said) in ACCOUNTS.items()
+        ],
+        else_=name,
+    )
+
+
 def account_label(code: str, name: str) -> str:
     """``1000 Cash``, the name as :func:`account_name` shows it."""
     return f"{code} {account_name(code, name)}"
@@ -198,6 +209,85 @@ def entry_facts(entries):
         )
 
     return columns, join
+
+
+def entry_words_sql(entries, facts: list) -> ColumnElement:
+    """:func:`entry_words` written by the database, in the language spoken now (an export's ``COPY``): ``entries``
+    the journal entries' table, ``facts`` the columns :func:`entry_facts` gave for it. Each form of words is the
+    catalogue's, its placeholders replaced by the facts (what a clerk typed last); a test holds it to the Python."""
+    fact = {column.name: column.element for column in facts}
+    number, role = fact["invoice_number"], fact["source_role"]
+    source, source_id = entries.c.source_type, cast(entries.c.source_id, String)
+    reason = func.coalesce(fact["withdrawal_reason"], "")
+    meter, reference = fact["payment_meter"], func.trim(func.coalesce(fact["payment_reference"], ""))
+    reversed_entry = literal("JE-") + cast(entries.c.reverses_id, String)
+    invoice, payment = literal("Invoice ") + number, literal("Payment #") + source_id
+    forms = [
+        *[
+            (
+                and_(source == "balance_transaction", fact["movement_kind"] == kind),
+                literal(f"{kind.capitalize()} #") + source_id + " of " + fact["movement_customer"],
+                _said(heading, id=source_id, customer=fact["movement_customer"]),
+            )
+            for kind, heading in _HEADINGS.items()
+        ],
+        (
+            and_(source == "invoice", number.is_not(None), role == "withdrawn"),
+            invoice + " withdrawn: " + reason,
+            _said(_l("Invoice %(number)s withdrawn: %(reason)s"), number=number, reason=reason),
+        ),
+        (
+            and_(source == "invoice", number.is_not(None), role == "changed"),
+            invoice + " amount changed",
+            _said(_l("Invoice %(number)s amount changed"), number=number),
+        ),
+        (
+            and_(source == "invoice", number.is_not(None), role == "issued"),
+            invoice,
+            _said(_l("Invoice %(number)s"), number=number),
+        ),
+        (
+            and_(source == "payment", role == "withdrawn"),
+            payment + " withdrawn: " + reason,
+            _said(_l("Payment #%(id)s withdrawn: %(reason)s"), id=source_id, reason=reason),
+        ),
+        (
+            and_(source == "payment", role == "changed"),
+            payment + " amount changed",
+            _said(_l("Payment #%(id)s amount changed"), id=source_id),
+        ),
+        (
+            and_(source == "payment", role == "issued", reference != ""),
+            literal("Payment on meter ") + meter + " (" + reference + ")",
+            _said(_l("Payment on meter %(meter)s (%(reference)s)"), meter=meter, reference=reference),
+        ),
+        (
+            and_(source == "payment", role == "issued"),
+            literal("Payment on meter ") + meter,
+            _said(_l("Payment on meter %(meter)s"), meter=meter),
+        ),
+        (
+            and_(source.is_(None), entries.c.reverses_id.is_not(None)),
+            literal("Reversal of ") + reversed_entry,
+            _said(_l("Reversal of %(number)s"), number=reversed_entry),
+        ),
+    ]
+    description = entries.c.description
+    return case(
+        *[
+            (and_(when, (description == "") | (description == func.left(func.trim(old), MAX_LENGTH))), words)
+            for when, old, words in forms
+        ],
+        else_=description,
+    )
+
+
+def _said(words, **values: ColumnElement) -> ColumnElement:
+    """Catalogue words with their ``%(name)s`` replaced by SQL values, in the order given."""
+    said = literal(str(words))
+    for name, value in values.items():
+        said = func.replace(said, f"%({name})s", value)
+    return said
 
 
 def entries_words(entry_ids) -> dict[int, str]:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 
@@ -20,10 +21,18 @@ from backoffice import config
 from backoffice.config import local_today
 from backoffice.exports import database_writes_csv, headings
 from backoffice.extensions import db
-from backoffice.models import CustomerStatus, ReconciliationRun, RunMode
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    CustomerStatus,
+    JournalLine,
+    Meter,
+    ReconciliationRun,
+    RunMode,
+)
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
-from backoffice.services import billing, books, wallet
+from backoffice.services import billing, books, journal_export, wallet
 from backoffice.web import lists
 from tests.factories import (
     AccountManagerFactory,
@@ -31,6 +40,7 @@ from tests.factories import (
     MeterFactory,
     OrderFactory,
     corrupt,
+    past_the_guards,
     unit_of_work,
 )
 from tests.test_lists_web import TYPED
@@ -220,3 +230,45 @@ def test_a_workbooks_amounts_have_the_currency_s_decimal_places(client, auth, bo
         column = header.index(_heading("en", amount)) + 1
         formats = {row[0].number_format for row in sheet.iter_rows(min_row=2, min_col=column, max_col=column)}
         assert formats - {"General"} == {money}, name
+
+
+def test_the_journal_streams_more_lines_than_it_reads_at_a_time(client, auth, books_and_wallets, monkeypatch):
+    """The lines are read a batch at a time as the download is sent, after the view's own transaction ended."""
+    monkeypatch.setattr(journal_export, "STREAMED_ROWS", 1)
+    auth.login("admin")
+    lines = db.session.scalar(sa.select(sa.func.count()).select_from(JournalLine))
+    assert lines > 2
+    assert len(csv_rows(client, "/books/journal")) == lines + 1
+    assert len(sheet_rows(client, "/books/journal")) == lines + 1
+    assert fetched(client, "/books/journal", "journal").get_data(as_text=True).count("\n") > lines
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("language", ["en", "id", "vi"])
+def test_postgresql_writes_the_journal_s_csv_as_python_does(client, auth, books_and_wallets, monkeypatch, language):
+    """Every form of an entry's words, new and kept from before, and the accounts' names, said by the database as
+    Python says them: a wallet movement of each kind, an invoice issued, changed and withdrawn, a payment with and
+    without a reference, changed and withdrawn, a manual entry and its reversal, old English words, a renamed
+    account and a clerk's own description."""
+    today = local_today()
+    hotel = db.session.scalar(sa.select(Customer).where(Customer.code == "HOTEL"))
+    adjusted = sa.select(BalanceTransaction).where(BalanceTransaction.kind == "adjustment")
+    wallet.reverse(db.session.scalar(adjusted), description="Typed by mistake")
+    meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
+    invoice = billing.add_invoice(meter, "INV-2", D("500"), today - timedelta(days=10), today + timedelta(days=20))
+    billing.change_invoice(invoice, "INV-2", D("600"), today + timedelta(days=20))
+    billing.withdraw_invoice(invoice, "Sent twice")
+    plain = billing.add_payment(meter, D("70"), today - timedelta(days=1), "")
+    billing.change_payment(plain, D("75"), "")
+    admin = auth.login("admin")
+    lines = [books.Line("5000", debit=D("9")), books.Line("1000", credit=D("9"))]
+    books.reverse_entry(books.write_entry(today, "Sewa kantor", lines, user=admin).entry_id, user=admin)
+    with past_the_guards() as connection:
+        connection.execute(sa.text("UPDATE accounts SET name = 'Kas besar' WHERE code = '1000'"))
+    wallet.recharge(hotel, D("5"), value_date=today, description=f"Recharge #1 of {hotel.code}")
+    admin.language = language
+    db.session.commit()
+    written = client.get("/books/journal.csv").get_data()
+    monkeypatch.setattr(journal_export, "database_writes_csv", lambda: False)
+    assert client.get("/books/journal.csv").get_data() == written
+    assert written.count(b"\n") > 15 and b"Kas besar" in written and b"Sent twice" in written

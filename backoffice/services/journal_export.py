@@ -3,12 +3,13 @@ ledger read (posted entries only, each balanced).
 
 Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time: a million lines export
 in constant memory. The query reads each entry's facts beside it (``descriptions.entry_facts``), and each entry's
-description is rendered from them in the reader's language (the database's ``COPY`` would write the stored words
-instead). The CSV names the accounts in the reader's language; the text journal by their stored names, which are
-hledger's account names and stay the same whoever exports. The text journal declares the
-accounts with their types, so ``hledger bs`` and ``hledger is`` know them; its amounts are the debits (positive) and
-credits (negative) of each line, so its balance of an account is the account's balance in the debit direction:
-``Account.balance`` for assets and expenses, its opposite for the others.
+description is rendered from them in the reader's language; on PostgreSQL the database writes the CSV itself
+(``COPY``), the words said in SQL by ``descriptions.entry_words_sql`` from the same catalogue. The CSV names the
+accounts in the reader's language; the text journal by their stored names, which are hledger's account names and
+stay the same whoever exports. The text journal declares the accounts with their types, so ``hledger bs`` and
+``hledger is`` know them; its amounts are the debits (positive) and credits (negative) of each line, so its balance
+of an account is the account's balance in the debit direction: ``Account.balance`` for assets and expenses, its
+opposite for the others.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, case, cast, func, literal, select
 
-from backoffice.descriptions import account_name, entry_facts, entry_words
-from backoffice.exports import csv_cell, csv_chunks, plain
+from backoffice.descriptions import account_name, account_name_sql, entry_facts, entry_words, entry_words_sql
+from backoffice.exports import as_is, copied_csv, csv_cell, csv_chunks, database_writes_csv, guarded, plain
 from backoffice.extensions import db
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
 
@@ -55,7 +56,9 @@ def csv_export(
     """The lines of the entries ``conditions`` select (every status), one CSV line each, a chunk at a time; the
     entries in ``order`` (date order when none), each entry's lines in the order they were written; statuses and
     sources as ``words`` say them (see :func:`backoffice.exports.worded`)."""
-    return csv_chunks(CSV_COLUMNS, (_csv_row(row) for row in _lines(conditions, order)), words)
+    if database_writes_csv():
+        return copied_csv(CSV_COLUMNS, _cells(conditions, order), words)
+    return csv_chunks(CSV_COLUMNS, map(_csv_row, _lines(conditions, order)), words)
 
 
 def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator[str]:
@@ -82,7 +85,7 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
     """The lines of the entries ``conditions`` select, with their entry and account, the entries in ``order``
     (date order when none), each with its entry's facts (``descriptions.entry_facts``)."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
-    facts, join = entry_facts(entries)
+    facts, _join = entry_facts(entries)
     columns = select(
         entries.c.id.label("entry_id"),
         entries.c.number,
@@ -99,6 +102,33 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
         lines.c.description.label("line_description"),
         *facts,
     )
+    return _ordered(columns, _join, conditions, order)
+
+
+def _cells(conditions: list, order: list | None) -> Select:
+    """The CSV's cells as text (see :func:`backoffice.exports.copied_csv`): what :func:`_csv_row` makes of a line,
+    the entry's words and the account's name said by the database in the reader's language."""
+    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
+    facts, _join = entry_facts(entries)
+    cells = select(
+        as_is(entries.c.number),
+        entries.c.entry_date,
+        entries.c.status,
+        guarded(entry_words_sql(entries, facts)),
+        func.coalesce(as_is(entries.c.source_type), "manual"),
+        func.nullif(entries.c.source_id, 0),
+        case((entries.c.reverses_id != 0, literal("JE-") + cast(entries.c.reverses_id, String))),
+        as_is(accounts.c.code),
+        guarded(account_name_sql(accounts.c.code, accounts.c.name)),
+        func.nullif(lines.c.debit, 0),
+        func.nullif(lines.c.credit, 0),
+        guarded(lines.c.description),
+    )
+    return _ordered(cells, _join, conditions, order)
+
+
+def _ordered(columns: Select, join, conditions: list, order: list | None) -> Select:
+    entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
     return (
         columns.select_from(join(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts)))
         .where(*conditions)
@@ -108,7 +138,7 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
 
 def typed_rows(conditions: list, order: list | None = None) -> Iterator[list]:
     """The lines of :func:`csv_export` as a workbook's rows: dates as dates, amounts as numbers."""
-    return (_typed(row) for row in _lines(conditions, order))
+    return map(_typed, _lines(conditions, order))
 
 
 def _typed(row) -> list:
@@ -132,8 +162,10 @@ def _csv_row(row) -> list:
     return [csv_cell(value) for value in _typed(row)]
 
 
-def _lines(conditions: list, order: list | None = None):
-    return db.session.execute(lines_query(conditions, order), execution_options={"yield_per": STREAMED_ROWS})
+def _lines(conditions: list, order: list | None = None) -> Iterator:
+    """The lines, read as the download is sent: the query runs when the first row is asked for, in the response's
+    own transaction, not in the view's (which ends before the body is sent, with the cursor it held)."""
+    yield from db.session.execute(lines_query(conditions, order), execution_options={"yield_per": STREAMED_ROWS})
 
 
 def _account(code: str, name: str) -> str:

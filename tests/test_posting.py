@@ -24,10 +24,11 @@ from backoffice.models import (
     RunMode,
 )
 from backoffice.models.types import Money
+from backoffice.models.wallet import TransactionKind
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
-from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, NoRule, counts, rule_of
+from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, WALLET_KINDS, NoRule, counts, rule_of
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, wallet
@@ -333,3 +334,9 @@ def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):
     last = wallet.charge(customer.id, D("0.60"))  # 0.7 - 0.1 - 0.6 is -1.1e-16 in binary floats
     assert (last.balance_before, last.balance_after) == (D("0.60"), D("0.00"))
     assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_the_kinds_a_wallet_ledger_holds_are_the_kinds_whose_rules_move_the_wallet():
+    """The model's kinds (the column's enum) and the rule table's are tied: a kind added to one is added to both."""
+    assert [kind.value for kind in TransactionKind] == [kind.value for kind in WALLET_KINDS]
+    assert {rule.kind for rule in RULES if rule.wallet} == set(WALLET_KINDS)

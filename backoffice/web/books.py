@@ -183,10 +183,7 @@ def accounts():
 def account(code: str):
     """The account's posted lines in date order, each with its debit, credit and the balance after it; the latest
     page first. Each automatic entry links to what it records."""
-    found = db.session.scalar(select(Account).where(Account.code == code))
-    if found is None:
-        abort(404)
-    filters = AccountLinesForm(request.args)
+    found, filters = _account_and_period(code)
     if not filters.validate():
         return render_template("books/account.html", account=found, filters=filters, page=None), 422
     since, until = filters.since.data, filters.until.data
@@ -211,18 +208,23 @@ def account(code: str):
         page=page,
         opening=opening,
         sources=sources.links((row.source_type, row.source_id) for row in page.items),
-        words=descriptions.entries_words(row.entry_id for row in page.items),
+        words={row.entry_id: descriptions.entry_words(row) for row in page.items},
     )
+
+
+def _account_and_period(code: str) -> tuple[Account, AccountLinesForm]:
+    """The account of ``code`` (404 when there is none) and the period its lines are asked for."""
+    found = db.session.scalar(select(Account).where(Account.code == code))
+    if found is None:
+        abort(404)
+    return found, AccountLinesForm(request.args)
 
 
 @bp.get("/accounts/<code>/lines.<any(csv, xlsx):format>")
 def export_account_lines(code: str, format: str):
     """The account's posted lines the dates select, as on its page (an opening row, then each line with the balance
     after it), streamed: CSV or a workbook, named after the account and today."""
-    found = db.session.scalar(select(Account).where(Account.code == code))
-    if found is None:
-        abort(404)
-    filters = AccountLinesForm(request.args)
+    found, filters = _account_and_period(code)
     if not filters.validate():
         return render_template("books/account.html", account=found, filters=filters, page=None), 422
     rows = account_lines.rows(found, filters.since.data, filters.until.data)

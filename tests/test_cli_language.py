@@ -7,16 +7,15 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from backoffice import create_app
 from backoffice.extensions import db
 from backoffice.services import wallet
+from tests import chromium
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
 
 CONSOLE_SCRIPT = str(Path(sys.executable).parent / "backoffice")
@@ -43,14 +42,10 @@ def live_server(app):
             "REDIS_URL": None,
         }
     )
-    server = make_server("127.0.0.1", 0, served, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with chromium.served(served) as url:
+            yield url
     finally:
-        server.shutdown()
-        thread.join()
         with served.app_context():
             db.engine.dispose()
 

@@ -24,6 +24,7 @@ from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
 from backoffice.services import approvals, billing, metering, transaction, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards
+from tests.test_seals import forge_in_the_chain
 
 D = Decimal
 AUG = date(2026, 8, 1)
@@ -411,32 +412,7 @@ def admins(app):
 
 def _forged(customer) -> int:
     """A recharge written past the application, found by the seals' check."""
-    with past_the_guards() as connection:
-        balance = connection.execute(
-            sa.text("SELECT balance FROM customers WHERE id = :c"), {"c": customer.id}
-        ).scalar_one()
-        entry = connection.execute(
-            sa.text(
-                "INSERT INTO journal_entries (number, entry_date, description, status, created_at, posted_at) "
-                "VALUES ('JE-F', CURRENT_DATE, '', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
-            )
-        ).scalar_one()
-        for code, debit, credit in (("1000", "5000000", "0"), ("2000", "0", "5000000")):
-            connection.execute(
-                sa.text(
-                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-                    "SELECT :e, id, :d, :c, '' FROM accounts WHERE code = :code"
-                ),
-                {"e": entry, "d": debit, "c": credit, "code": code},
-            )
-        movement = connection.execute(
-            sa.text(
-                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
-                "balance_after, value_date, description, entry_id, created_at) VALUES (:c, 'recharge', 5000000, "
-                "5000000, :b, :after, CURRENT_DATE, '', :e, CURRENT_TIMESTAMP) RETURNING id"
-            ),
-            {"c": customer.id, "b": str(balance), "after": str(D(str(balance)) + D("5000000")), "e": entry},
-        ).scalar_one()
+    movement, _entry = forge_in_the_chain(customer, "5000000")
     engine.run(RunMode.VERIFY, checks=["evidence_seals"])
     return movement
 

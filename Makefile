@@ -39,7 +39,7 @@ worker: install
 
 # RQ's cron scheduler for the nightly and monthly jobs, in the installation's time zone.
 scheduler: install
-	TZ=$(BACKOFFICE_TIMEZONE) $(BIN)/rq cron backoffice.schedule --url "$$REDIS_URL"
+	TZ=$(BACKOFFICE_TIMEZONE) $(BIN)/rq cron backoffice.operations.schedule --url "$$REDIS_URL"
 
 # The pages' texts: extract them from the code and templates into messages.pot, bring each language's catalogue
 # up to date with it (new texts come in untranslated, and tests/test_translations.py fails until they are

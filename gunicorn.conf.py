@@ -1,6 +1,6 @@
 """gunicorn's settings for the back-office's web server: ``make serve``, or ``gunicorn -c gunicorn.conf.py``.
 
-The settings come from the environment (see ``backoffice.config.web_server``): ``BACKOFFICE_WEB_BIND``
+The settings come from the environment (see ``backoffice.platform.config.web_server``): ``BACKOFFICE_WEB_BIND``
 (127.0.0.1:8000), ``BACKOFFICE_WEB_WORKERS`` (processes; 2 × cores + 1), ``BACKOFFICE_WEB_THREADS`` (requests a
 process serves at once; 4), ``BACKOFFICE_WEB_TIMEOUT`` (seconds; 120). The app's own settings (``DATABASE_URL``,
 ``REDIS_URL``, ``SECRET_KEY``, ``BACKOFFICE_*``) are read by each worker when it creates the app.
@@ -18,8 +18,8 @@ import sys
 import tempfile
 
 # Private names: gunicorn takes the names of this module that match its settings for them, and "config" is one.
-from backoffice import config as _config
-from backoffice import logs as _logs
+from backoffice.platform import config as _config
+from backoffice.platform import logs as _logs
 
 try:
     _server = _config.web_server(os.environ)

@@ -17,8 +17,9 @@ import sys
 from rq import Worker
 from sqlalchemy.exc import DBAPIError
 
-from backoffice import create_app, jobs, logs
-from backoffice.extensions import db
+from backoffice import create_app, jobs
+from backoffice.platform import logs
+from backoffice.platform.extensions import db
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,15 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(test_config: dict | None = None, *, web: bool = True, database: bool = True) -> Flask:
     """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API, and the log handler:
     a command prints what it has to say, and the worker sets its logs up itself); with ``database=False`` too,
-    without the database bound (:func:`backoffice.database.bind` binds it later).
+    without the database bound (:func:`backoffice.posting.listeners.bind` binds it later).
 
     Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
     ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), and so does the worker, for every cron
     line, script and worker pays for what its start-up builds. What it imports, it imports here, when it is called:
     the ``backoffice`` command imports this module before it knows what it is asked to run.
     """
-    from backoffice import config, i18n, logs
-    from backoffice.database import bind
+    from backoffice.platform import config, i18n, logs
+    from backoffice.posting.listeners import bind
 
     app = Flask(
         "backoffice",
@@ -59,13 +59,14 @@ def register_migrations(app: Flask) -> None:
     from flask_migrate.cli import db as db_commands
 
     from backoffice.cli.grant_runtime import grant_runtime_command
-    from backoffice.database import bind
-    from backoffice.extensions import db
+    from backoffice.platform.extensions import db
+    from backoffice.posting.listeners import bind
 
     bind(app)
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
-    # The runtime role's grant beside the migrations: both are the owner's to run (see backoffice/runtime_role.py).
+    # The runtime role's grant beside the migrations: both are the owner's to run
+    # (see backoffice/platform/runtime_role.py).
     db_commands.add_command(grant_runtime_command)
 
 

@@ -62,7 +62,7 @@ def _create_app() -> Flask:
 def _close_connections(app: Flask) -> None:
     if "sqlalchemy" not in app.extensions:
         return
-    from backoffice.extensions import db
+    from backoffice.platform.extensions import db
 
     with app.app_context():
         for engine in db.engines.values():
@@ -79,7 +79,7 @@ def main() -> None:
     # backoffice.cli.common.started): what is built then is kept to the end, and each collection would walk all of it
     # again as it grows (a fifth of a short command's CPU time).
     gc.disable()
-    from backoffice.config import ConfigError  # with Babel and the rate limits' parser: imported once paused
+    from backoffice.platform.config import ConfigError  # with Babel and the rate limits' parser: imported once paused
 
     try:
         cli.main(prog_name="backoffice")

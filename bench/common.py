@@ -106,8 +106,8 @@ def logged_in_client(url: str):
     """The app on ``url`` and a test client logged in as a finance clerk made for the benchmarks."""
     os.environ["DATABASE_URL"] = url
     from backoffice import create_app
-    from backoffice.extensions import db
     from backoffice.models import Role, User
+    from backoffice.platform.extensions import db
 
     app = create_app({"SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
     with app.app_context():
@@ -147,9 +147,9 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
     from sqlalchemy import text, true
     from sqlalchemy_continuum import versioning_manager
 
-    from backoffice import seals
-    from backoffice.extensions import db
+    from backoffice.evidence import sealing
     from backoffice.models.history import HistoryOperation, record
+    from backoffice.platform.extensions import db
 
     with app.app_context(), db.engine.begin() as connection:
         if written is None:
@@ -158,7 +158,7 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
         else:
             for model, where in written.items():
                 record(connection, model, where, HistoryOperation.EDIT)
-        seals.seal_existing(connection)
+        sealing.seal_existing(connection)
         # The planner's statistics, as autovacuum would leave them: without, it takes the seals for a handful of rows.
         connection.execute(text("ANALYZE"))
 

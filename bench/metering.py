@@ -82,9 +82,10 @@ def main() -> str:
     _generate(url)
     os.environ["DATABASE_URL"] = url
 
-    from backoffice import create_app, jobs, seals
-    from backoffice.extensions import db
+    from backoffice import create_app, jobs
+    from backoffice.evidence import seals, verifying
     from backoffice.models import CustomerPricing, RunMode
+    from backoffice.platform.extensions import db
     from backoffice.posting import months
     from backoffice.reconcile.engine import run
 
@@ -103,7 +104,7 @@ def main() -> str:
             every wallet movement and posted journal entry (``quarantine.examine_customers``), here all at once."""
             with db.engine.connect() as sealed:
                 for kind in ("balance_transactions", "journal_entries"):
-                    assert not seals.verify(sealed, seals.kinds()[kind]).findings
+                    assert not verifying.verify(sealed, seals.kinds()[kind]).findings
 
         for _turn in range(REBUILD_TURNS):  # the floor and the rebuild take turns, each from an empty table
             floor_times.append(_once(url, floor))
@@ -198,8 +199,8 @@ def main() -> str:
 
 def _repricing(app, url: str) -> str:
     """Re-pricing one customer's readings, and a tariff change, each beside the same statements by hand."""
-    from backoffice.extensions import db
-    from backoffice.locking import lock_customers
+    from backoffice.platform.extensions import db
+    from backoffice.posting.locking import lock_customers
     from backoffice.services import metering
     from backoffice.services.metering.repricing import pricing, readings
 

@@ -282,8 +282,8 @@ def _movements(connection, start: int, stop: int, first: date, span: int, accoun
 def _prepare(app, url: str, months: list[date]) -> None:
     """Derive what the sources make, write the history, run the nightly maintenance and create the clerk."""
     from backoffice import jobs
-    from backoffice.extensions import db
     from backoffice.models import JobStatus, ReconciliationRun, Role, User
+    from backoffice.platform.extensions import db
     from backoffice.reconcile import CHECKS
 
     with app.app_context():
@@ -309,10 +309,10 @@ def _derive(months: list[date]) -> None:
 
     from sqlalchemy import select
 
-    from backoffice.extensions import db
-    from backoffice.hooks import recompute_order_month_totals
     from backoffice.models import Account, AccountManager, Target
+    from backoffice.platform.extensions import db
     from backoffice.posting import months as monthly
+    from backoffice.posting.hooks import recompute_order_month_totals
     from backoffice.reconcile.account_balance import AccountBalance
     from backoffice.reconcile.customer_status import CustomerStatusCheck
     from backoffice.reconcile.customer_wallet import CustomerWallet
@@ -401,7 +401,7 @@ def _statements(app, page: Page) -> int:
     """How many statements the page's request sends the database."""
     from sqlalchemy import event
 
-    from backoffice.extensions import db
+    from backoffice.platform.extensions import db
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {API_TOKEN}"} if page.api else {}

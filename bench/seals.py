@@ -66,8 +66,9 @@ def main() -> str:
     url = migrated_database()
     generate(url)
     os.environ["DATABASE_URL"] = url
-    from backoffice import create_app, seals
-    from backoffice.extensions import db
+    from backoffice import create_app
+    from backoffice.evidence import sealing, seals, verifying
+    from backoffice.platform.extensions import db
     from backoffice.reconcile import CHECKS
 
     app = create_app()
@@ -75,15 +76,15 @@ def main() -> str:
     size = app.config["RECONCILE_CHUNK_SIZE"]
 
     def verify() -> int:
-        low, high = seals.bounds(db.session.connection(), ledger)
+        low, high = verifying.bounds(db.session.connection(), ledger)
         found = 0
         for start in range(low, high + 1, size):
-            found += len(seals.verify(db.session.connection(), ledger, start, min(start + size - 1, high)).findings)
+            found += len(verifying.verify(db.session.connection(), ledger, start, min(start + size - 1, high)).findings)
         db.session.rollback()
         return found
 
     with app.app_context():
-        sealing_seconds, _ = timed(lambda: (seals.seal_existing(db.session.connection()), db.session.commit()), 1)
+        sealing_seconds, _ = timed(lambda: (sealing.seal_existing(db.session.connection()), db.session.commit()), 1)
         assert "evidence_seals" in CHECKS
     floor_times, check_times = [], []
     with app.app_context(), psycopg.connect(url) as connection:

@@ -51,8 +51,8 @@ def main() -> str:
         "BACKOFFICE_RECONCILE_CHUNK_SIZE": str(CHUNK_SIZE),
     }
     from backoffice import create_app, jobs
-    from backoffice.extensions import db
     from backoffice.models import JobStatus, ReconciliationChunk, ReconciliationRun, RunMode
+    from backoffice.platform.extensions import db
     from backoffice.reconcile.engine import run
 
     app = create_app(

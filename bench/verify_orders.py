@@ -43,8 +43,8 @@ def main() -> str:
     )
     os.environ["DATABASE_URL"] = url
     from backoffice import create_app
-    from backoffice.extensions import db
     from backoffice.models import Order, grand_total_of
+    from backoffice.platform.extensions import db
 
     app = create_app()
     floor_count = ORDERS // CORRUPT_EVERY

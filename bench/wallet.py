@@ -49,7 +49,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from backoffice.models import BUCKETS
-from backoffice.money import MAX_BALANCE
+from backoffice.platform.money import MAX_BALANCE
 from bench.common import WALLETS_FROM_LEDGER, console, migrated_database, report, timed, verify_in_turns
 
 CUSTOMERS = int(os.environ.get("BENCH_WALLET_CUSTOMERS", 100_000))

@@ -33,13 +33,13 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from playwright.sync_api import expect
 
-from backoffice import create_app, demo, register_migrations
-from backoffice.config import local_today
-from backoffice.extensions import db
+from backoffice import create_app, register_migrations
 from backoffice.models import Customer, Order, Role, RunMode, RunTrigger, User
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.posting import journal
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, books, wallet
+from backoffice.services import approvals, books, demo, wallet
 from tests import chromium
 from tests.factories import corrupt
 

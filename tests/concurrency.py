@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import event
 
-from backoffice.extensions import db
+from backoffice.platform.extensions import db
 
 PAUSE = 0.6
 PATIENCE = 10

@@ -38,9 +38,10 @@ from redis import Redis
 from redis.connection import parse_url
 from redis.exceptions import RedisError
 
-from backoffice import create_app, logs, register_migrations
-from backoffice.config import database_url
-from backoffice.extensions import db
+from backoffice import create_app, register_migrations
+from backoffice.platform import logs
+from backoffice.platform.config import database_url
+from backoffice.platform.extensions import db
 from backoffice.services import billing, wallet
 from backoffice.web.extensions import limiter
 from tests import chromium, factories

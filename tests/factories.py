@@ -11,10 +11,10 @@ import factory
 import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, JobRecord, JobStatus, Meter, Order, Role, Target, User
+from backoffice.platform.extensions import db
+from backoffice.reconcile.transitions import move_job
 from backoffice.services import billing, metering, transaction, wallet
-from backoffice.transitions import move_job
 
 
 class _Factory(SQLAlchemyModelFactory):

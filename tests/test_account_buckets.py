@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
-from backoffice.extensions import db
 from backoffice.models import (
     BUCKETS,
     Account,
@@ -26,6 +25,7 @@ from backoffice.models import (
     account_balance_sql,
     posted_balance_sql,
 )
+from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run

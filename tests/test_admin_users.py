@@ -3,8 +3,8 @@
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Role, User
+from backoffice.platform.extensions import db
 from tests.factories import UserFactory
 
 

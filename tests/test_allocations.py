@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
-from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, Payment, PaymentAllocation, RunMode
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.reconcile.report import csv_lines
 from backoffice.services import ChangedMeanwhile, billing

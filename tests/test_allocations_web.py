@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Invoice, Payment, PaymentAllocation
+from backoffice.platform.extensions import db
 from backoffice.services import billing
 from tests.test_billing_web import error_of, text
 

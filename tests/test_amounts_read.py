@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, BalanceTransaction, Target
+from backoffice.platform.extensions import db
 from tests.factories import hotel_with_meter
 from tests.test_input import written
 

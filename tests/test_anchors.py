@@ -11,9 +11,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from backoffice import anchors, health, jobs
-from backoffice.extensions import db
+from backoffice import jobs
+from backoffice.evidence import anchors
 from backoffice.models import BalanceTransaction, JobStatus, TamperedEvidence
+from backoffice.operations import health
+from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, past_the_guards
@@ -97,7 +99,7 @@ def test_the_anchor_file_log_line_and_metrics_agree(app, api, caplog):  # noqa: 
     customer = CustomerFactory(code="C0001")
     wallet.recharge(customer, D("1000"))
     wallet.charge(customer, D("250"))
-    with caplog.at_level(logging.INFO, logger="backoffice.anchors"):
+    with caplog.at_level(logging.INFO, logger="backoffice.evidence.anchors"):
         _nightly(FIRST)
 
     folder = Path(app.config["ANCHORS_FOLDER"])

@@ -10,8 +10,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import ConfigError, from_environment
-from backoffice.extensions import db
 from backoffice.models import (
     Account,
     ApprovalKind,
@@ -24,6 +22,8 @@ from backoffice.models import (
     JournalLine,
     User,
 )
+from backoffice.platform.config import ConfigError, from_environment
+from backoffice.platform.extensions import db
 from backoffice.services import approvals, periods, wallet
 from backoffice.services.customers import close_customer
 from tests.concurrency import race

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, RunMode
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
 from tests.factories import CustomerFactory, MeterFactory, corrupt, stored

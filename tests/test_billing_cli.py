@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Account, Invoice, JournalEntry, JournalLine, MeterAssignment, Payment, RunMode
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
 from tests.factories import CustomerFactory, MeterFactory, stored

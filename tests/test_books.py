@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.models import BUCKETS, Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
+from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import (
     Account,
     ApprovalRequest,
@@ -18,6 +17,7 @@ from backoffice.models import (
     JournalLine,
     RunMode,
 )
+from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Account, AccountType, JournalEntry, JournalLine
+from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Account, JournalEntry
+from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, corrupt_bucket
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading, Order, RunMode
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from tests.chromium import follow, log_in
 from tests.factories import (

@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import create_app
-from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
     BalanceTransaction,
@@ -23,6 +22,7 @@ from backoffice.models import (
     achieved_amount_sql,
     grand_total_of,
 )
+from backoffice.platform.extensions import db
 from tests.factories import UserFactory
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backoffice import create_app
-from backoffice.extensions import db
+from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests import chromium
 from tests.factories import CustomerFactory, MeterFactory, UserFactory

@@ -10,8 +10,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import literal
 
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -26,6 +24,8 @@ from backoffice.models import (
     TransactionCalculation,
 )
 from backoffice.models.types import Money, utcnow
+from backoffice.platform.extensions import db
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import CustomerClosed, post

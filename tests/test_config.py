@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from psycopg import RawCursor
 
-from backoffice.config import ConfigError, database_url, engine_options, from_environment
+from backoffice.platform.config import ConfigError, database_url, engine_options, from_environment
 
 
 def test_sqlite_in_the_instance_folder_is_the_default(tmp_path):

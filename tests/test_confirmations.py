@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import ApprovalKind, ApprovalRequest, Customer, MeterAssignment, PeriodAction, User
 from backoffice.models.types import month_start
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.services import billing, books, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 

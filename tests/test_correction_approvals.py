@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.command import cli
-from backoffice.extensions import db
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -23,6 +22,7 @@ from backoffice.models import (
     RunMode,
     TransactionCalculation,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, billing, metering, wallet
 from tests.factories import PASSWORD, CustomerFactory, MeterFactory

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -18,6 +17,7 @@ from backoffice.models import (
     MeterAssignment,
     RunMode,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory

@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_migrate import downgrade, upgrade
 
-from backoffice import descriptions, register_migrations
-from backoffice.extensions import db
+from backoffice import register_migrations
 from backoffice.models import BalanceTransaction, JournalEntry, Occasion, RunMode
+from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
-from backoffice.services import approvals, billing, metering, transaction, wallet
+from backoffice.services import approvals, billing, descriptions, metering, transaction, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards
 from tests.test_seals import forge_in_the_chain
 

@@ -17,10 +17,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 
-from backoffice import config
-from backoffice.config import local_today
-from backoffice.exports import database_writes_csv, headings
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -30,9 +26,13 @@ from backoffice.models import (
     ReconciliationRun,
     RunMode,
 )
+from backoffice.platform import config
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
 from backoffice.services import billing, books, journal_export, wallet
+from backoffice.services.exports import database_writes_csv, headings
 from backoffice.web import lists
 from tests.factories import (
     AccountManagerFactory,

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.exports import chunked, plain, text_cell
+from backoffice.services.exports import chunked, plain, text_cell
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])

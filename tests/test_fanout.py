@@ -19,7 +19,6 @@ from rq.job import JobStatus as RQStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.jobs.messages import facts, said
 from backoffice.models import (
     Account,
@@ -33,6 +32,7 @@ from backoffice.models import (
     RunMode,
     RunStatus,
 )
+from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH
 from backoffice.reconcile import CHECKS, fanout, resolve
 from backoffice.reconcile.engine import run

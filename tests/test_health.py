@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
-from backoffice import jobs, register_migrations, seals
-from backoffice.extensions import db
+from backoffice import jobs, register_migrations
+from backoffice.evidence import sealing
 from backoffice.jobs import running
 from backoffice.models import (
     DURATION_BUCKETS,
@@ -25,6 +25,7 @@ from backoffice.models import (
 )
 from backoffice.models.monthly import RecalculationReason
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services import wallet
@@ -69,7 +70,7 @@ def moved_back(hours: float) -> None:
         connection.execute(sa.update(ReconciliationRun).values(started_at=then, finished_at=then))
         connection.execute(sa.update(JobRecord).values(started_at=then, ended_at=then))
         connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
-        seals.seal_existing(connection)
+        sealing.seal_existing(connection)
 
 
 class StillClock:

@@ -13,7 +13,6 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy_continuum.utils import version_class
 
 from backoffice import register_migrations
-from backoffice.extensions import db
 from backoffice.models import (
     Customer,
     CustomerPricing,
@@ -27,6 +26,7 @@ from backoffice.models import (
     RunMode,
     User,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff

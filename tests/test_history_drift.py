@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Discrepancy, RunMode
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.history_drift import NAMES, versioned_tables

@@ -6,11 +6,12 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice import health, jobs
-from backoffice.config import local_today
-from backoffice.extensions import db
+from backoffice import jobs
 from backoffice.models import JobRecord, JobStatus
 from backoffice.models.types import Month
+from backoffice.operations import health
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
 from tests.test_health import moved_back

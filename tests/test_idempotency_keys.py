@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Customer, TransactionKind
+from backoffice.platform.extensions import db
 from backoffice.posting.keys import OWN, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post

@@ -14,8 +14,6 @@ import sqlalchemy as sa
 from flask_login.utils import _create_identifier
 
 from backoffice import create_app
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import (
     BUCKETS,
     Account,
@@ -30,7 +28,9 @@ from backoffice.models import (
     Payment,
     ReconciliationRun,
 )
-from backoffice.money import BeyondLimit, MoneyError, parse_amount
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH
 from backoffice.services import billing, books, metering, wallet

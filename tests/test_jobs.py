@@ -19,8 +19,8 @@ from rq.job import JobStatus as RQStatus
 from rq.registry import FailedJobRegistry
 from rq.suspension import suspend
 
-from backoffice import jobs, seals
-from backoffice.extensions import db
+from backoffice import jobs
+from backoffice.evidence import sealing
 from backoffice.jobs.messages import facts
 from backoffice.models import (
     Discrepancy,
@@ -34,6 +34,7 @@ from backoffice.models import (
     Seal,
 )
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, job_in, past_the_guards, stored
 from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
@@ -106,7 +107,7 @@ def test_two_schedulers_enqueue_one_nightly_job(app, redis_url):
 
 def test_the_schedule_registers_nightly_monthly_and_hourly_catch_up(redis_url):
     scheduler = CronScheduler(connection=Redis.from_url(redis_url))
-    scheduler.load_config_from_file("backoffice.schedule")
+    scheduler.load_config_from_file("backoffice.operations.schedule")
     entries = {job.name: (job.func_name, job.cron, job.queue_name) for job in scheduler.get_jobs()}
     assert entries == {
         "nightly": ("backoffice.jobs.enqueue_nightly", "0 2 * * *", "maintenance"),
@@ -137,7 +138,7 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
     with past_the_guards() as connection:  # the run ended then, and was sealed so
         connection.execute(sa.update(ReconciliationRun).values(started_at=ended, finished_at=ended))
         connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
-        seals.seal_existing(connection)
+        sealing.seal_existing(connection)
     record = jobs.catch_up()
     assert (record is not None) == enqueues
     queued = Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids()

@@ -37,9 +37,7 @@ from babel.messages.pofile import read_po
 from flask import url_for
 from werkzeug.exceptions import HTTPException
 
-from backoffice import demo, jobs
-from backoffice.config import local_today
-from backoffice.extensions import db
+from backoffice import jobs
 from backoffice.models import (
     ApprovalRequest,
     BalanceTransaction,
@@ -53,10 +51,12 @@ from backoffice.models import (
     RunMode,
     User,
 )
-from backoffice.money import decimal_places
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import decimal_places
 from backoffice.posting.journal import Line
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, billing, books, metering, wallet
+from backoffice.services import approvals, billing, books, demo, metering, wallet
 from backoffice.services.users import choose_language
 from backoffice.web.history import KINDS as HISTORY_KINDS
 from tests.factories import OrderFactory, TargetFactory, UserFactory, corrupt, hotel_with_meter, quarantine

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Account, BalanceTransaction, JournalEntry, JournalLine, RunMode, TransactionKind
 from backoffice.models.metering import READING
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory

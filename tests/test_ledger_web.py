@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.descriptions import movement_words
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, RunMode, TransactionKind
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
+from backoffice.services.descriptions import movement_words
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
 from tests.test_security import csrf_token

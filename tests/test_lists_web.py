@@ -14,15 +14,14 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from backoffice import exports
-from backoffice.config import local_today
-from backoffice.exports import XLSX_MIMETYPE
-from backoffice.extensions import db
 from backoffice.models import Customer, CustomerStatus, JournalEntry
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, wallet
+from backoffice.services import billing, books, exports, wallet
+from backoffice.services.exports import XLSX_MIMETYPE
 from backoffice.web import lists
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
 

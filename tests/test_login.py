@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from redis import Redis
 
 from backoffice import create_app
-from backoffice.config import ConfigError, from_environment
-from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models import users as users_module
+from backoffice.platform.config import ConfigError, from_environment
+from backoffice.platform.extensions import db
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery"

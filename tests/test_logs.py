@@ -10,10 +10,11 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from backoffice import jobs, logs
-from backoffice.config import ConfigError, from_environment
-from backoffice.extensions import db
+from backoffice import jobs
 from backoffice.models import JobRecord
+from backoffice.platform import logs
+from backoffice.platform.config import ConfigError, from_environment
+from backoffice.platform.extensions import db
 from backoffice.web import home
 from tests.factories import OrderFactory, corrupt
 from tests.workers import run_worker

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager
+from backoffice.platform.extensions import db
 from tests.factories import AccountManagerFactory, CustomerFactory, TargetFactory
 
 

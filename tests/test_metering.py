@@ -12,8 +12,6 @@ from flask import current_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -25,6 +23,8 @@ from backoffice.models import (
     RunMode,
     TransactionCalculation,
 )
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS as ALL_CHECKS
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run

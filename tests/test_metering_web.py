@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from backoffice.extensions import db
 from backoffice.models import Customer, MeterReading
+from backoffice.platform.extensions import db
 from backoffice.services import billing, metering
 from tests.factories import CustomerFactory, UserFactory
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Meter, MeterAssignment, MeterReading, MeterStatus
+from backoffice.platform.extensions import db
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
 

@@ -7,7 +7,7 @@ from babel.numbers import format_currency, format_decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backoffice.money import (
+from backoffice.platform.money import (
     MAX_BALANCE,
     MoneyError,
     check_amount,

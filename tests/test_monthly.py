@@ -11,7 +11,6 @@ from flask import current_app
 
 import backoffice.posting.post as posting
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -21,6 +20,7 @@ from backoffice.models import (
     TransactionCalculation,
 )
 from backoffice.models.types import local_month, local_month_of, next_month_start, utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, customers, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, forged_recharge

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Account, JournalEntry, JournalLine, RunMode
+from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import discrepancies, run

@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 from backoffice import jobs
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.jobs.messages import WORKER_STOPPED, english, fact, facts, said
 from backoffice.jobs.queues import ENDED_EARLY, LOST
 from backoffice.jobs.running import _finish
 from backoffice.models import JobRecord, JobStatus, RunMode, RunTrigger
 from backoffice.models.types import Month, utcnow
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile import engine

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
-from backoffice.extensions import db
 from backoffice.models import Discrepancy, Order, OrderMonthTotal, RunMode, RunStatus
 from backoffice.models.types import month_start
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services.orders import delete_order, save_order
 from backoffice.web.filters import money

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import NegativeGrandTotal, Order
-from backoffice.money import MoneyError
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError
 from tests.factories import CustomerFactory, OrderFactory
 
 

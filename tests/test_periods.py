@@ -12,8 +12,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -34,6 +32,8 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run

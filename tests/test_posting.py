@@ -11,10 +11,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backoffice.config import local_today
-from backoffice.extensions import db
-from backoffice.hooks import AppendOnly
-from backoffice.locking import lock_customers
 from backoffice.models import (
     Account,
     BalanceTransaction,
@@ -25,6 +21,10 @@ from backoffice.models import (
 )
 from backoffice.models.types import Money
 from backoffice.models.wallet import TransactionKind
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.posting.hooks import AppendOnly
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post

@@ -22,8 +22,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.models import Order, RunMode
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from tests.conftest import _claimed_redis, require_service
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.command import cli
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -24,6 +23,7 @@ from backoffice.models import (
     RunStatus,
     TransactionCalculation,
 )
+from backoffice.platform.extensions import db
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, quarantine
 

@@ -13,7 +13,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import (
     Account,
     AccountManager,
@@ -29,6 +28,7 @@ from backoffice.models import (
     Target,
 )
 from backoffice.models.types import Month
+from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, managers, metering, targets, wallet

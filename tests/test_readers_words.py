@@ -13,11 +13,11 @@ import click
 import pytest
 import rq
 
-from backoffice.extensions import db
+from backoffice.evidence.verifying import PROBLEMS, problem_of
 from backoffice.models import Customer, JobRecord, JobStatus, RunMode
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
-from backoffice.seals import PROBLEMS, problem_of
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt
 from tests.test_seals import forge_in_the_chain

@@ -9,8 +9,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -19,6 +17,8 @@ from backoffice.models import (
     RunMode,
     TransactionKind,
 )
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from babel.dates import format_date
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Customer, Invoice
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.services import billing, receivables
 from backoffice.web.statements import three_months_before
 from tests.factories import CustomerFactory, MeterFactory

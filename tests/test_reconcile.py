@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import (
     CheckResult,
     Discrepancy,
@@ -15,6 +14,7 @@ from backoffice.models import (
     RunStatus,
     TransactionCalculation,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile import UnknownCheck
 from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
 from backoffice.services import billing, metering, wallet

@@ -8,8 +8,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunMode
+from backoffice.platform.extensions import db
 from tests.factories import CustomerFactory, OrderFactory, corrupt, stored
 from tests.workers import run_worker
 

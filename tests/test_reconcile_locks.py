@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.models import (
     CustomerPricing,
     Discrepancy,
@@ -27,6 +26,7 @@ from backoffice.models import (
     RunTrigger,
     User,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import billing, metering

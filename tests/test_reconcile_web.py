@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, RunMode
 from backoffice.models.types import local_date_of
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run
 from backoffice.services import wallet

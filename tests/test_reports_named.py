@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.models import Account, Discrepancy, RunMode
 from backoffice.models.types import as_utc
+from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import CSV_COLUMNS, summary

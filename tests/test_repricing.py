@@ -25,9 +25,6 @@ from hypothesis import strategies as st
 from sqlalchemy import literal
 
 from backoffice import register_migrations
-from backoffice.config import local_today
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
 from backoffice.models import (
     Account,
     BalanceTransaction,
@@ -43,8 +40,11 @@ from backoffice.models import (
     TransactionCalculation,
 )
 from backoffice.models.types import Money, Month, utcnow
-from backoffice.money import MAX_BALANCE, BeyondLimit
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting import months
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.post import DatedAfterToday
 from backoffice.reconcile.engine import run

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -22,6 +21,7 @@ from backoffice.models import (
     TransactionKind,
     User,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, wallet
 from tests.concurrency import race

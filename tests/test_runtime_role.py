@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backoffice import create_app, jobs, register_migrations
-from backoffice.extensions import db
 from backoffice.models import (
     ApprovalStatus,
     BalanceTransaction,
@@ -31,22 +30,23 @@ from backoffice.models import (
     RunMode,
     RunStatus,
 )
-from backoffice.posting.movement import Movement
-from backoffice.posting.post import post
-from backoffice.posting.rules import Kind
-from backoffice.reconcile.engine import run as engine_run
-from backoffice.runtime_role import (
+from backoffice.platform.extensions import db
+from backoffice.platform.runtime_role import (
     CHANGED_AFTER_INSERT,
     MOVED_BY_FUNCTION,
     RoleRefused,
     append_only_tables,
     grant_runtime,
 )
+from backoffice.posting.movement import Movement
+from backoffice.posting.post import post
+from backoffice.posting.rules import Kind
+from backoffice.reconcile.engine import run as engine_run
+from backoffice.reconcile.transitions import end_run, move_job
 from backoffice.services import approvals, billing, books, metering, periods, transaction, wallet
 from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
-from backoffice.transitions import end_run, move_job
 from tests.factories import MeterFactory, OrderFactory, UserFactory, job_in
 
 D = Decimal

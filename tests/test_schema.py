@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from backoffice.extensions import db
+from backoffice.platform.extensions import db
 
 
 def test_migrated_schema_matches_the_models(app):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from backoffice import demo, jobs
-from backoffice.extensions import db
+from backoffice import jobs
 from backoffice.models import Customer, Order, RunMode, User
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, wallet
+from backoffice.services import approvals, demo, wallet
 from tests.chromium import log_in
 from tests.conftest import require_service
 from tests.factories import UserFactory, corrupt

@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice import health, jobs, seals
-from backoffice.extensions import db
+from backoffice import jobs
+from backoffice.evidence import seals, verifying
 from backoffice.models import Customer, JobRecord, JobStatus, ReconciliationRun, RunMode, RunStatus, SealKey
 from backoffice.models import TamperedEvidence as Finding
+from backoffice.operations import health
+from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, corrupt, past_the_guards
@@ -96,9 +98,9 @@ def test_under_another_key_a_customer_is_not_examined_and_a_review_is_not_sealed
     connection = db.session.connection()
     evidence = seals.kinds()["balance_transactions"]
     with pytest.raises(seals.WrongSealKey, match=SAID):
-        seals.verify(connection, evidence, where=evidence.key > 0)
+        verifying.verify(connection, evidence, where=evidence.key > 0)
     with pytest.raises(seals.WrongSealKey, match=SAID):
-        seals.reviewed_seal(connection, evidence, 1, 0)
+        verifying.reviewed_seal(connection, evidence, 1, 0)
     assert findings() == 0
 
 

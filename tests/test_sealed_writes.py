@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy_continuum.utils import version_class
 
-from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, HistoryTransaction, Order, RunMode, Seal
+from backoffice.platform.extensions import db
 from backoffice.posting.post import post
 from backoffice.reconcile import engine
 from backoffice.services import approvals, wallet

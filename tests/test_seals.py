@@ -8,9 +8,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice import health, seals
-from backoffice.config import ConfigError, from_environment
-from backoffice.extensions import db
+from backoffice.evidence import seals, verifying
+from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import (
     AdjustmentReason,
     BalanceTransaction,
@@ -24,7 +23,9 @@ from backoffice.models import (
     TamperedEvidence,
     User,
 )
-from backoffice.quarantine import Quarantined
+from backoffice.operations import health
+from backoffice.platform.config import ConfigError, from_environment
+from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_review
 from backoffice.reconcile.evidence_review import ReviewError
 from backoffice.services import approvals, wallet
@@ -332,16 +333,16 @@ def test_a_customers_entries_scattered_among_others_are_verified_from_their_own_
     connection = db.session.connection()
     ids = set(entries)
     lines = JournalLine.__table__
-    scattered = str(seals._among(connection, lines.c.entry_id, ids).compile(dialect=connection.dialect))
+    scattered = str(seals.among(connection, lines.c.entry_id, ids).compile(dialect=connection.dialect))
     assert "BETWEEN" not in scattered
-    dense = str(seals._among(connection, lines.c.entry_id, set(range(1, 11))).compile(dialect=connection.dialect))
+    dense = str(seals.among(connection, lines.c.entry_id, set(range(1, 11))).compile(dialect=connection.dialect))
     assert "BETWEEN" in dense
     db.session.rollback()
     with past_the_guards() as changed:
         changed.execute(
             sa.text("UPDATE journal_lines SET description = 'edited' WHERE entry_id = :id"), {"id": entries[1]}
         )
-    verified = seals.verify(
+    verified = verifying.verify(
         db.session.connection(), seals.kinds()["journal_entries"], where=JournalEntry.__table__.c.id.in_(entries)
     )
     assert [finding.row_id for finding in verified.findings] == [entries[1]]

@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import create_app
-from backoffice.extensions import db
 from backoffice.models import Order, Role, User
+from backoffice.platform.extensions import db
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
+from backoffice.evidence.quarantine import customers_held
 from backoffice.models import (
     BalanceTransaction,
     Discrepancy,
@@ -20,7 +20,7 @@ from backoffice.models import (
     TamperedEvidence,
 )
 from backoffice.models.history import record
-from backoffice.quarantine import customers_held
+from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet

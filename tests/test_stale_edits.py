@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, CustomerPricing, Invoice, Order, Role, RunMode, Target, User
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from backoffice.services.orders import delete_order, save_order

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from babel.dates import format_date
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, MonthlyCustomerBalance
 from backoffice.models.types import Month
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.services import billing, metering, statements, wallet
 from backoffice.services.statements import Period
 from tests.factories import CustomerFactory, MeterFactory

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import ReconciliationRun, Target
+from backoffice.platform.extensions import db
 from tests.factories import AccountManagerFactory, OrderFactory, TargetFactory, corrupt, stored
 
 D = Decimal

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Target
+from backoffice.platform.extensions import db
 from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, TargetFactory
 
 NOV = date(2026, 11, 1)

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import Target
+from backoffice.platform.extensions import db
 from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, TargetFactory
 
 

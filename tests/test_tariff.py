@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backoffice.command import cli
-from backoffice.extensions import db
 from backoffice.models import (
     BalanceTransaction,
     Customer,
@@ -23,6 +22,7 @@ from backoffice.models import (
     RunMode,
     TransactionCalculation,
 )
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory

@@ -14,10 +14,10 @@ from babel.messages.pofile import read_po
 from click.testing import CliRunner
 
 from backoffice.command import cli
-from backoffice.config import ConfigError, from_environment
-from backoffice.extensions import db
-from backoffice.i18n import formatting_locale
 from backoffice.models import User
+from backoffice.platform.config import ConfigError, from_environment
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import formatting_locale
 from backoffice.services import wallet
 from tests import factories
 

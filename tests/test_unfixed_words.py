@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
 
-from backoffice.extensions import db
 from backoffice.models import Discrepancy, RunMode
+from backoffice.platform.extensions import db
 from backoffice.reconcile import journal_balanced, ledger_chain, reading_calculation
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.wording import reason_said
@@ -59,7 +59,7 @@ def test_the_command_line_says_why_a_fix_left_a_discrepancy_in_the_installations
 
 @pytest.mark.parametrize("language", ["id", "vi"])
 def test_an_amount_in_a_reason_is_said_in_the_readers_money_format(app, language):
-    from backoffice.money import shown
+    from backoffice.platform.money import shown
 
     with app.test_request_context():
         kept = reading_calculation.ABOVE_LIMIT.write(moved=Decimal("1500000"), code="HOTEL", limit=Decimal("1000000"))

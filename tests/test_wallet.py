@@ -11,8 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event
 
-from backoffice.extensions import db
-from backoffice.hooks import AppendOnly
 from backoffice.models import (
     ApprovalRequest,
     BalanceTransaction,
@@ -22,6 +20,8 @@ from backoffice.models import (
     RunMode,
     TransactionKind,
 )
+from backoffice.platform.extensions import db
+from backoffice.posting.hooks import AppendOnly
 from backoffice.reconcile.engine import discrepancies, run, scope_for
 from backoffice.services import approvals, wallet
 from tests.factories import CustomerFactory, UserFactory, corrupt, forged_recharge, past_the_guards, stored

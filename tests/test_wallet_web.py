@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, CustomerStatus
+from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests.factories import AccountManagerFactory, CustomerFactory
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from redis import Redis
 from rq import Worker
 
-from backoffice.extensions import db
+from backoffice.platform.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 

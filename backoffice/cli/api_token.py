@@ -24,7 +24,7 @@ def api_token(url: str | None) -> None:
     import os
     from pathlib import Path
 
-    from backoffice.config import web_server
+    from backoffice.platform.config import web_server
 
     token = current_app.config["API_TOKEN"]
     if not token:

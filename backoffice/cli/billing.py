@@ -26,8 +26,8 @@ WITHDRAWAL_REASON = click.option("--reason", required=True, help="Why it is with
 def billing_withdraw_invoice(number, reason, value_date) -> None:
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import Invoice
+    from backoffice.platform.extensions import db
     from backoffice.services import billing as service
 
     invoice = db.session.scalar(select(Invoice).where(Invoice.number == number.strip()))
@@ -41,8 +41,8 @@ def billing_withdraw_invoice(number, reason, value_date) -> None:
 @WITHDRAWAL_REASON
 @VALUE_DATE
 def billing_withdraw_payment(payment_id, reason, value_date) -> None:
-    from backoffice.extensions import db
     from backoffice.models import Payment
+    from backoffice.platform.extensions import db
     from backoffice.services import billing as service
 
     payment = db.session.get(Payment, payment_id)
@@ -52,9 +52,9 @@ def billing_withdraw_payment(payment_id, reason, value_date) -> None:
 
 
 def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
-    from backoffice.extensions import db
     from backoffice.models import JournalEntry
-    from backoffice.money import BeyondLimit
+    from backoffice.platform.extensions import db
+    from backoffice.platform.money import BeyondLimit
     from backoffice.posting.periods import PeriodClosed
     from backoffice.posting.post import WalletError
     from backoffice.services.billing import BillingError
@@ -109,8 +109,8 @@ def _unapplied_beside_open() -> dict[tuple, list[tuple]]:
     first, with the open invoices of the same meter and holder (number, outstanding), oldest first."""
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
+    from backoffice.platform.extensions import db
 
     payments, invoices, meters = Payment.__table__, Invoice.__table__, Meter.__table__
     paid_at, issued_at = MeterAssignment.__table__.alias("paid_at"), MeterAssignment.__table__.alias("issued_at")
@@ -186,8 +186,8 @@ def _orphans() -> list:
     number or payment id, meter serial, date, amount, when withdrawn."""
     from sqlalchemy import String, cast, exists, literal, select, union_all
 
-    from backoffice.extensions import db
     from backoffice.models import Invoice, Meter, MeterAssignment, Payment, covers
+    from backoffice.platform.extensions import db
 
     meters, held = Meter.__table__, MeterAssignment.__table__
 
@@ -215,6 +215,6 @@ def _orphans() -> list:
 
 
 def _money(value) -> str:
-    from backoffice.money import format_money
+    from backoffice.platform.money import format_money
 
     return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])

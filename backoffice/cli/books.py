@@ -73,9 +73,9 @@ def _period_action(month: str, email: str, act, done: str) -> None:
     was done, with ``%(month)s`` and ``%(state)s``."""
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import User
     from backoffice.models.users import normal_email
+    from backoffice.platform.extensions import db
     from backoffice.services.periods import PeriodError, closed_through, month_days
 
     try:

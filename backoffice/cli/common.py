@@ -18,13 +18,13 @@ from flask_babel import lazy_gettext as _l
 
 
 def with_database(callback):
-    """The command binds the database to the app when it runs (see :mod:`backoffice.database`): not when it is
+    """The command binds the database to the app when it runs (see :mod:`backoffice.posting.listeners`): not when it is
     looked up, nor asked for its help. Its start-up ends there (:func:`started`). A movement it asks for that is
     refused because its customer is quarantined ends it with the refusal (:class:`QuarantinedRefusal`)."""
 
     def bound(*args, **kwargs):
-        from backoffice.database import bind
-        from backoffice.quarantine import Quarantined
+        from backoffice.evidence.quarantine import Quarantined
+        from backoffice.posting.listeners import bind
 
         bind(current_app._get_current_object())
         started()
@@ -142,9 +142,9 @@ def _admin(email: str, refusal):
     else is refused with ``refusal`` (a lazy text naming them as ``%(email)s``)."""
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import User
     from backoffice.models.users import normal_email
+    from backoffice.platform.extensions import db
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None or not user.is_active:

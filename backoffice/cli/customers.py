@@ -115,8 +115,8 @@ def customers_reopen(code: str, email: str) -> None:
 def _customer(code: str):
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import Customer
+    from backoffice.platform.extensions import db
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
     if customer is None:
@@ -126,7 +126,7 @@ def _customer(code: str):
 
 def _customer_details(details, manager, no_manager, suspend_below, contact_person, email, phone, address):
     """``details`` with what the options give (``None``: not given)."""
-    from backoffice.money import MoneyError, read_amount
+    from backoffice.platform.money import MoneyError, read_amount
     from backoffice.services.managers import ManagerError, manager_by_email
 
     changes = {

@@ -27,7 +27,7 @@ KINDS = {
 @speaking
 @with_database
 def demo_data() -> None:
-    from backoffice import demo
+    from backoffice.services import demo
 
     if current_app.config["BACKOFFICE_ENV"] == "production":
         raise CommandError(_("Demo data has well-known passwords; it is not loaded in production."))

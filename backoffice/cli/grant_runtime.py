@@ -17,8 +17,8 @@ from backoffice.cli.common import CommandError, speaking
 @click.argument("role")
 @speaking
 def grant_runtime_command(role: str) -> None:
-    from backoffice.extensions import db
-    from backoffice.runtime_role import RoleRefused, grant_runtime
+    from backoffice.platform.extensions import db
+    from backoffice.platform.runtime_role import RoleRefused, grant_runtime
 
     if db.engine.dialect.name != "postgresql":
         raise CommandError(

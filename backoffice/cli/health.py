@@ -36,7 +36,7 @@ def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
     import os
     from urllib.parse import urlsplit
 
-    from backoffice.config import web_server
+    from backoffice.platform.config import web_server
 
     token = current_app.config["API_TOKEN"]
     if not token:

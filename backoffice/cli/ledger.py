@@ -89,7 +89,7 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
 @click.option("--description", required=True, help="Why it is reversed (required: every reversal says why).")
 @VALUE_DATE
 def ledger_reverse(movement_id, description, value_date) -> None:
-    from backoffice.money import BeyondLimit
+    from backoffice.platform.money import BeyondLimit
     from backoffice.posting.periods import PeriodClosed
     from backoffice.services import wallet
 
@@ -104,7 +104,7 @@ def ledger_reverse(movement_id, description, value_date) -> None:
 
 def _refuse_above_the_approval_limit(amount, where: str) -> None:
     """Money moved by hand above the approval limit waits for a second admin, which a command cannot ask for."""
-    from backoffice.money import shown
+    from backoffice.platform.money import shown
     from backoffice.services import approvals
 
     if approvals.needs_approval(amount):
@@ -122,9 +122,9 @@ def _refuse_above_the_approval_limit(amount, where: str) -> None:
 def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above: bool = False, **options) -> None:
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import Customer
-    from backoffice.money import BeyondLimit, MoneyError, read_amount
+    from backoffice.platform.extensions import db
+    from backoffice.platform.money import BeyondLimit, MoneyError, read_amount
     from backoffice.posting.periods import PeriodClosed
     from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
 
@@ -146,7 +146,7 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
 
 
 def _moved(movement, code: str) -> None:
-    from backoffice.money import format_money
+    from backoffice.platform.money import format_money
 
     config = current_app.config
     balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])

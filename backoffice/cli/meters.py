@@ -32,8 +32,8 @@ def meters_list(status: str | None) -> None:
     from rich.table import Table
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import Meter, MeterAssignment, MeterStatus
+    from backoffice.platform.extensions import db
 
     query = (
         select(Meter, MeterAssignment)
@@ -64,7 +64,7 @@ def meters_list(status: str | None) -> None:
 @BY_ADMIN
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
-    from backoffice.config import local_today
+    from backoffice.platform.config import local_today
     from backoffice.services.billing import BillingError, active_assignment, meter_by_serial, retire_meter
 
     try:

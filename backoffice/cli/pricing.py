@@ -33,7 +33,7 @@ def pricing() -> None:
 @click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 def pricing_tariff(effective_from, price, correction, manager, customers, dry_run) -> None:
-    from backoffice.money import BeyondLimit, MoneyError, parse_number, read_amount
+    from backoffice.platform.money import BeyondLimit, MoneyError, parse_number, read_amount
     from backoffice.services import metering
 
     locale = current_app.config["LOCALE"]
@@ -94,7 +94,7 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
 def _print_tariff(console, tariff, impact) -> None:
     from rich.table import Table
 
-    from backoffice.money import format_money
+    from backoffice.platform.money import format_money
 
     config = current_app.config
 
@@ -118,7 +118,7 @@ def _print_tariff(console, tariff, impact) -> None:
 
 def _count(value: int) -> str:
     """A count as the installation writes numbers (``1.234`` in ``id_ID``)."""
-    from backoffice.money import format_number
+    from backoffice.platform.money import format_number
 
     return format_number(value, current_app.config["LOCALE"], "#,##0")
 

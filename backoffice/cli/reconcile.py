@@ -71,13 +71,13 @@ def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold
 
 
 def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
+    from backoffice.evidence.seals import WrongSealKey
     from backoffice.models import RunTrigger
-    from backoffice.money import MoneyError, read_amount
+    from backoffice.platform.money import MoneyError, read_amount
     from backoffice.reconcile import UnknownCheck, resolve
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
     from backoffice.reconcile.report import csv_lines, summary
-    from backoffice.seals import WrongSealKey
 
     try:
         resolve(checks)
@@ -175,7 +175,7 @@ class _progress:
 def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> None:
     from rich.table import Table
 
-    from backoffice.extensions import db
+    from backoffice.platform.extensions import db
     from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
     from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text

@@ -28,7 +28,7 @@ def targets() -> None:
 )
 def targets_generate(month: str, from_previous: bool, amount: str | None, update: bool) -> None:
     from backoffice.models.types import Month
-    from backoffice.money import MoneyError, read_amount
+    from backoffice.platform.money import MoneyError, read_amount
     from backoffice.services.targets import TargetError, generate_targets
 
     try:

@@ -8,7 +8,7 @@ import click
 from flask_babel import gettext as _
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, word
-from backoffice.roles import Role
+from backoffice.platform.roles import Role
 
 
 @click.group(cls=Group, help="Manage the people who log in.")
@@ -44,9 +44,9 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
 def change_user_command(email: str, role: str | None, active: bool | None, password_stdin: bool, yes: bool) -> None:
     from sqlalchemy import select
 
-    from backoffice.extensions import db
     from backoffice.models import User
     from backoffice.models.users import normal_email
+    from backoffice.platform.extensions import db
     from backoffice.services.users import UserError, change_user
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))

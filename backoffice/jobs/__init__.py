@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from backoffice.config import local_today
 from backoffice.jobs.enqueueing import NO_WORKER_NOTICE_AFTER, active_job, enqueue, last_success, waiting_notice
 from backoffice.jobs.kinds import KINDS, Kind
 from backoffice.jobs.queues import (
@@ -50,6 +49,7 @@ from backoffice.jobs.sweep import release_if_lost, sweep_abandoned
 from backoffice.jobs.titles import english_title, title
 from backoffice.models import JobRecord, RunTrigger, User
 from backoffice.models.types import Month, utcnow
+from backoffice.platform.config import local_today
 
 __all__ = [
     "ENDED_ON_THE_QUEUE",

@@ -8,16 +8,16 @@ import uuid
 
 from sqlalchemy import select, update
 
-from backoffice.extensions import db
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS
 from backoffice.jobs.queues import queue
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import label
 from backoffice.reconcile.report import summary
-from backoffice.transitions import move_job
+from backoffice.reconcile.transitions import move_job
 
 log = logging.getLogger("backoffice.jobs")
 

@@ -7,9 +7,9 @@ from functools import cache
 
 from sqlalchemy import bindparam
 
-from backoffice.extensions import db
 from backoffice.models import JobDurationBucket, duration_bucket
 from backoffice.models.types import as_utc, upsert
+from backoffice.platform.extensions import db
 
 
 def _count_duration(kind: str, started_at: datetime | None, ended_at: datetime) -> None:

@@ -13,8 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice import seals
-from backoffice.extensions import db
+from backoffice.evidence import seals, verifying
 from backoffice.jobs.kinds import KINDS, _active_key, _plan, _validate
 from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, queue, redis_url
@@ -23,6 +22,7 @@ from backoffice.jobs.sweep import release_if_lost
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus, RunTrigger, User
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import refuse_if_busy
 from backoffice.reconcile.locks import waits
 
@@ -176,7 +176,7 @@ def last_success(kind: str) -> datetime | None:
     runs = seals.kinds()["reconciliation_runs"]
     forged = {
         finding.row_id
-        for finding in seals.verify(
+        for finding in verifying.verify(
             db.session.connection(), runs, where=runs.key.in_([run_id for run_id, _ended in found])
         ).findings
     }

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord, RunMode, RunTrigger
 from backoffice.models.types import Month
+from backoffice.platform.extensions import db
 from backoffice.reconcile import Scope, resolve
 from backoffice.reconcile.engine import scope_for
 

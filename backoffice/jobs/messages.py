@@ -13,10 +13,10 @@ from collections.abc import Callable
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
-from backoffice import sentences
-from backoffice.i18n import number_locale
-from backoffice.money import format_number
-from backoffice.sentences import Sentence
+from backoffice.platform import sentences
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import format_number
+from backoffice.platform.sentences import Sentence
 
 MESSAGES = {
     "waiting_for_worker": _l("Waiting for a worker"),

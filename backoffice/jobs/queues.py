@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from backoffice.sentences import Sentence
+from backoffice.platform.sentences import Sentence
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -14,9 +14,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from backoffice import anchors, logs
-from backoffice.config import local_today
-from backoffice.extensions import db
+from backoffice.evidence import anchors
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS, Kind, _plan, _trigger
@@ -24,13 +22,16 @@ from backoffice.jobs.messages import english, fact
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
+from backoffice.platform import logs
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile import fanout, resolve
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.engine import scope_for
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
+from backoffice.reconcile.transitions import move_job
 from backoffice.services.metering import left_quarantined, process_recalculations, reprice_tariff
-from backoffice.transitions import move_job
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -160,7 +161,8 @@ def execute_chunk(chunk_id: int):
 
 
 def _anchor(record: JobRecord, run_id: int) -> None:
-    """A nightly maintenance that succeeded anchors the heads of the chains its run proved (``backoffice.anchors``)."""
+    """A nightly maintenance that succeeded anchors the heads of the chains its run proved
+    (``backoffice.evidence.anchors``)."""
     if record.kind != "nightly_maintenance":
         return
     day = record.args.get("date")

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from backoffice.extensions import db
 from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
 from backoffice.jobs.messages import WORKER_STOPPED, fact
 from backoffice.jobs.queues import ON_THE_QUEUE_WITHIN, _not_on_the_queue, _queued, redis_url
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, RunStatus
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import fanout
-from backoffice.transitions import end_run, move_job
+from backoffice.reconcile.transitions import end_run, move_job
 
 log = logging.getLogger("backoffice.jobs")
 

@@ -8,9 +8,9 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from backoffice.extensions import db
 from backoffice.models import Customer, JobRecord
-from backoffice.money import shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.reconcile import label
 
 

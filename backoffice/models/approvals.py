@@ -16,12 +16,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.books import JournalEntry
 from backoffice.models.customers import Customer
 from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.models.wallet import BalanceTransaction
+from backoffice.platform.extensions import db
 
 PENDING_ONLY = text("status = 'pending'")
 

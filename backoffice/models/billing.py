@@ -33,10 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.customers import Customer
 from backoffice.models.types import Balance, Money, str_enum, utcnow
-from backoffice.money import ZERO
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO
 
 
 class MeterStatus(enum.StrEnum):

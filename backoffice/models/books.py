@@ -31,10 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.types import Balance, str_enum, utcnow
 from backoffice.models.users import User
-from backoffice.money import ZERO
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO
 
 
 class AccountType(enum.StrEnum):

@@ -7,10 +7,10 @@ from decimal import Decimal
 from sqlalchemy import DateTime, ForeignKey, Index, String, case, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.models.users import User
-from backoffice.money import ZERO
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO
 
 
 class AccountManager(db.Model):

@@ -29,8 +29,8 @@ from sqlalchemy_continuum.plugins.base import Plugin
 from sqlalchemy_continuum.transaction import TransactionBase
 from sqlalchemy_continuum.utils import version_class
 
-from backoffice.extensions import db
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 
 
 class HistoryOperation(enum.IntEnum):
@@ -112,7 +112,7 @@ def _versions_reference_their_transaction() -> None:
 versions_written = signal("history-versions-written")
 """Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``keys``:
 the id and transaction of each version it inserted, ``own``: written on a connection of its own rather than the
-session's); the seals seal those versions and no other (:func:`backoffice.seals.register`)."""
+session's); the seals seal those versions and no other (:mod:`backoffice.posting.listeners`)."""
 
 
 def record(connection: Connection, model: type, where, operation: HistoryOperation) -> None:

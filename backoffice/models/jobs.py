@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.reconciliation import ReconciliationRun
 from backoffice.models.types import as_utc, str_enum, utcnow
 from backoffice.models.users import User
+from backoffice.platform.extensions import db
 
 
 class JobStatus(enum.StrEnum):

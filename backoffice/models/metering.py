@@ -31,12 +31,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.functions import FunctionElement
 
-from backoffice.extensions import db
-from backoffice.i18n import number_locale
 from backoffice.models.billing import Meter, MeterAssignment, covers
 from backoffice.models.types import Money, rounded_product, utcnow
 from backoffice.models.wallet import BalanceTransaction
-from backoffice.money import MAX_AMOUNT, round_money, shown
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import MAX_AMOUNT, round_money, shown
 
 Volume = Numeric(18, 4, asdecimal=True)
 Correction = Numeric(12, 6, asdecimal=True)

@@ -26,11 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.customers import Customer
 from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, str_enum, utcnow
 from backoffice.models.users import User
+from backoffice.platform.extensions import db
 
 
 class MonthlyCustomerBalance(db.Model):

@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Select, String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from backoffice.extensions import db
 from backoffice.models.customers import AccountManager, Customer
 from backoffice.models.types import Balance, Money, first_of_month, utcnow
 from backoffice.models.users import User
-from backoffice.money import MAX_AMOUNT, check_amount, round_money, shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MAX_AMOUNT, check_amount, round_money, shown
 
 COMPONENTS = ("total_price", "additions", "promo", "reductions")
 

@@ -13,9 +13,9 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.types import str_enum, utcnow
 from backoffice.models.users import User
+from backoffice.platform.extensions import db
 
 
 class PeriodActionKind(enum.StrEnum):

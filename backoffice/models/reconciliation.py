@@ -10,9 +10,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.types import as_utc, str_enum, utcnow
 from backoffice.models.users import User
+from backoffice.platform.extensions import db
 
 Amount = Numeric(24, 4, asdecimal=True)
 """Stored and expected values of any checked field (money has 2 places, volumes 4), and their difference: wide

@@ -5,7 +5,7 @@ evidence (a wallet movement, a posted journal entry with its lines, a history ve
 its decision, a finished reconciliation run with its results, an admin's decision on tampered evidence) and of the
 seal of the row before it in its chain (a customer's movements, an entity's versions, a request's decision after
 the request, the decisions on a customer's findings). The application seals
-what it writes in the transaction that writes it (``backoffice.seals``); whoever writes to the database without
+what it writes in the transaction that writes it (``backoffice.evidence.seals``); whoever writes to the database without
 the key can add a row, but not its seal.
 
 A row found without a valid seal is :class:`TamperedEvidence`: the customer (or the accounts) it would move are
@@ -26,10 +26,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.customers import Customer
 from backoffice.models.types import str_enum, utcnow
 from backoffice.models.users import User
+from backoffice.platform.extensions import db
 
 UNRESOLVED = text("resolution IS NULL")
 
@@ -54,7 +54,7 @@ class Seal(db.Model):
 
 
 class SealKey(db.Model):
-    """The fingerprint of the key the evidence is sealed with: one row, written once (``backoffice.seals``)."""
+    """The fingerprint of the key the evidence is sealed with: one row, written once (``backoffice.evidence.seals``)."""
 
     __tablename__ = "seal_key"
     __table_args__ = (CheckConstraint("id = 1", name="one_row"),)

@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from sqlalchemy import CheckConstraint, Date, ForeignKey, UniqueConstraint, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from backoffice.extensions import db
 from backoffice.models.customers import AccountManager
 from backoffice.models.orders import Order
 from backoffice.models.types import Balance, Money, Month, next_month
-from backoffice.money import ZERO, check_amount
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO, check_amount
 
 
 class Target(db.Model):

@@ -10,9 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import Date, Enum, Integer, Numeric, String, Table, event
+from sqlalchemy import Date, Enum, Integer, Numeric, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
@@ -237,14 +236,7 @@ def round_product(a: float | int | str | None, b: float | int | str | None, plac
     return float(product.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))  # float-ok: SQLite storage
 
 
-def register_sqlite_functions() -> None:
-    """Give every SQLite connection the functions the SQL above calls there (``local_month``,
-    ``rounded_product``); PostgreSQL computes them itself (idempotent)."""
-    if not event.contains(Engine, "connect", _sqlite_functions):
-        event.listen(Engine, "connect", _sqlite_functions)
-
-
-def _sqlite_functions(dbapi_connection, _record) -> None:
+def sqlite_functions(dbapi_connection, _record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.create_function("local_month", 2, _local_month_text, deterministic=True)
         dbapi_connection.create_function("rounded_product", 3, round_product, deterministic=True)

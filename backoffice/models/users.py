@@ -11,9 +11,9 @@ from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from backoffice.extensions import db
 from backoffice.models.types import str_enum, utcnow
-from backoffice.roles import Role
+from backoffice.platform.extensions import db
+from backoffice.platform.roles import Role
 
 MIN_PASSWORD_LENGTH = 10
 

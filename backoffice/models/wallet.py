@@ -13,10 +13,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.extensions import db
 from backoffice.models.customers import Customer
 from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.models.users import User
+from backoffice.platform.extensions import db
 
 
 class TransactionKind(enum.StrEnum):
@@ -31,7 +31,7 @@ class TransactionKind(enum.StrEnum):
 class Occasion(enum.StrEnum):
     """Why the system wrote a movement whose kind and reference do not say it: a reading's charge, its correction,
     its deletion, a re-pricing, its move to the meter's holder; a review of tampered evidence. Its words are rendered
-    from it (``backoffice.descriptions``)."""
+    from it (``backoffice.services.descriptions``)."""
 
     FIRST_CHARGE = "first_charge"
     CORRECTION = "correction"

@@ -32,7 +32,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from backoffice import seals
+from backoffice.evidence import sealing
 from backoffice.models import (
     BUCKETS,
     Account,
@@ -45,7 +45,7 @@ from backoffice.models import (
     normal_amount,
 )
 from backoffice.models.types import Balance, upsert, utcnow
-from backoffice.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
+from backoffice.platform.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__
@@ -232,7 +232,7 @@ def record(connection: Connection, statement, entry_date: date, lines: list[Line
 def settle(connection: Connection, recorded: Recorded, user: User | None) -> None:
     """Post a recorded entry; it is sealed when the unit of work commits."""
     _mark_posted(connection, recorded.entry_id, user)
-    seals.written(connection, "journal_entries", [(recorded.entry_id, 0)])
+    sealing.written(connection, "journal_entries", [(recorded.entry_id, 0)])
 
 
 def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
@@ -285,7 +285,7 @@ def post_draft(
     refuse_control_accounts(connection, checked)
     found = _accounts(connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
-    seals.written(connection, "journal_entries", [(entry_id, 0)])
+    sealing.written(connection, "journal_entries", [(entry_id, 0)])
     move_lines(connection, checked, found, bucket_key)
 
 

@@ -51,14 +51,14 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateTable
 
-from backoffice import seals
+from backoffice.evidence import sealing
+from backoffice.evidence.quarantine import refuse_if_quarantined
 from backoffice.models import Account, BalanceTransaction, Customer, JournalEntry, JournalLine, status_sql
 from backoffice.models.types import Money, utcnow
-from backoffice.money import MAX_BALANCE, BeyondLimit, round_money
+from backoffice.platform.money import MAX_BALANCE, BeyondLimit, round_money
 from backoffice.posting import journal, writes
 from backoffice.posting.post import refuse_if_closed, value_date
 from backoffice.posting.sql import account_sql, contribution_sql
-from backoffice.quarantine import refuse_if_quarantined
 
 MOVEMENT_COLUMNS = (
     "customer_id",
@@ -133,7 +133,7 @@ def post_many(
     values = {"moment": utcnow(), "user_id": user.id if user else None}
     for statement in _AT_ONCE if connection.dialect.name == "postgresql" else _STEP_BY_STEP:
         connection.execute(statement, values)
-    seals.seal(
+    sealing.seal(
         connection,
         [
             ("journal_entries", entries.c.id.in_(select(staged.c.entry_id))),

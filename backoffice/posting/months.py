@@ -15,10 +15,10 @@ from decimal import Decimal
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 
-from backoffice.locking import lock_customers
 from backoffice.models import BalanceTransaction, MonthlyCustomerBalance, RecalculationReason, RecalculationRequest
 from backoffice.models.metering import TransactionCalculation, Volume
 from backoffice.models.types import Balance, Money, Month, month_of_date, upsert, utcnow
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.rules import DELIVERED, MEASURES, MONTH_COLUMNS
 from backoffice.posting.sql import contribution_sql
 

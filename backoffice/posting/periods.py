@@ -9,8 +9,8 @@ import re
 from datetime import date, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import event, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from backoffice.models import PeriodAction
@@ -44,13 +44,7 @@ def _closed_refusal(month: str, open_from: str) -> str:
     return _("%(month)s is closed: date it in the open period (from %(day)s).", month=month, day=open_from)
 
 
-def register() -> None:
-    """Make the database's refusal of a date in a closed month a :class:`PeriodClosed`, whatever wrote (idempotent)."""
-    if not event.contains(Engine, "handle_error", _refused_by_the_database):
-        event.listen(Engine, "handle_error", _refused_by_the_database)
-
-
-def _refused_by_the_database(context) -> None:
+def refused_by_the_database(context) -> None:
     error = context.original_exception
     message = getattr(getattr(error, "diag", None), "message_primary", None) or str(error)
     if OPEN_PERIOD in message:

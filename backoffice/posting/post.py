@@ -11,7 +11,7 @@ SQLite it is statement by statement, the customer's row first. An
 invoice or a payment has its entry and moves the accounts; the billing service writes its row and
 the meter's and customers' totals in the same unit of work. A manual entry is its lines.
 
-Locks are taken in one order everywhere: customers, meters, accounts (see backoffice/locking.py).
+Locks are taken in one order everywhere: customers, meters, accounts (see backoffice/posting/locking.py).
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from backoffice import seals
-from backoffice.config import local_today
+from backoffice.evidence import sealing
+from backoffice.evidence.quarantine import refuse_if_quarantined
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, RecalculationReason, TransactionKind
 from backoffice.models.types import utcnow
-from backoffice.money import MAX_BALANCE, BeyondLimit, shown
+from backoffice.platform.config import local_today
+from backoffice.platform.money import MAX_BALANCE, BeyondLimit, shown
 from backoffice.posting import journal, months, periods, writes
 from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind, counts, rule_of
 from backoffice.posting.statement import MOVE, ONE_STATEMENT
-from backoffice.quarantine import refuse_if_quarantined
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -157,9 +157,9 @@ def post(connection: Connection, movement: Movement) -> Posted:
 
 def _sealed(connection: Connection, posted: Posted, movement_id: int | None = None) -> Posted:
     """Posted: its entry (and its wallet row) are sealed when the unit of work commits."""
-    seals.written(connection, "journal_entries", [(posted.entry_id, 0)])
+    sealing.written(connection, "journal_entries", [(posted.entry_id, 0)])
     if movement_id is not None:
-        seals.written(connection, "balance_transactions", [(movement_id, 0)])
+        sealing.written(connection, "balance_transactions", [(movement_id, 0)])
     return posted
 
 

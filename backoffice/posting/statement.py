@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from backoffice.models import Customer, RecalculationReason, RecalculationRequest, TamperedEvidence, status_sql
 from backoffice.models.types import Balance, Money
-from backoffice.money import MAX_BALANCE
+from backoffice.platform.money import MAX_BALANCE
 from backoffice.posting import journal, months, writes
 
 customers = Customer.__table__

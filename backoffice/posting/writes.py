@@ -4,7 +4,7 @@ Each is an insert from a *source of movements*: a select whose columns are named
 row per movement. ``post`` gives one movement bound as parameters (:func:`bound`); ``post_many`` gives a batch
 staged in a table. The rule table says which accounts the lines debit and credit (``posting.sql``), the entry is
 numbered ``JE-`` and its id and records the ledger row (its words, "Charge #12 of C0001", are rendered from that:
-``backoffice.descriptions``), the ledger row chains the balance before and after:
+``backoffice.services.descriptions``), the ledger row chains the balance before and after:
 the same SQL for one movement and for thousands, so that the two cannot write differently.
 
 :func:`written` renders them for a database: on PostgreSQL the entries are written posted, their lines beside

@@ -12,8 +12,8 @@ from typing import ClassVar
 from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Table, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from backoffice.locking import lock_where
 from backoffice.models.types import Month
+from backoffice.posting.locking import lock_where
 
 
 @dataclass(frozen=True)

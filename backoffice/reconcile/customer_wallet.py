@@ -3,8 +3,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from backoffice.locking import lock_customers
 from backoffice.models import BalanceTransaction, Customer
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.ledger_chain import held_customers

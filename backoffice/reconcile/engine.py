@@ -22,8 +22,7 @@ from flask import current_app
 from flask_babel import ngettext
 from sqlalchemy import func, insert, literal, select, text
 
-from backoffice import quarantine, seals
-from backoffice.extensions import db
+from backoffice.evidence import quarantine, seals
 from backoffice.models import (
     CheckResult,
     Customer,
@@ -35,10 +34,11 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import Check, Scope, resolve, sources
 from backoffice.reconcile.base import differs
 from backoffice.reconcile.locks import claim, waits
-from backoffice.transitions import end_run
+from backoffice.reconcile.transitions import end_run
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(check_name, chunks_done, chunks_total)``."""

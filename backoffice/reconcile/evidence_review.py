@@ -22,9 +22,7 @@ from dataclasses import replace
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, update
 
-from backoffice import quarantine, seals
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
+from backoffice.evidence import quarantine, sealing, seals, verifying
 from backoffice.models import (
     AdjustmentReason,
     ApprovalRequest,
@@ -36,7 +34,9 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.posting.keys import own_key
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
@@ -117,7 +117,7 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
             finding.id: (
                 sources.vouch(connection, finding)
                 if sources.is_source(finding.kind)
-                else seals.reviewed_seal(connection, kinds[finding.kind], finding.row_id, finding.version)
+                else verifying.reviewed_seal(connection, kinds[finding.kind], finding.row_id, finding.version)
             )
             or GONE
             for finding in found
@@ -127,7 +127,7 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
             finding.resolved_by_id, finding.resolved_at = user_id, now
         session.flush()
         for finding in found:
-            seals.pending(DECISIONS, finding.id)
+            sealing.pending(DECISIONS, finding.id)
         reviewed = {finding.id: original for finding in movements if (original := originals[finding.id]) is not None}
         waiting = [original.id for original in reviewed.values()]
         for finding in movements:

@@ -3,14 +3,14 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, select
 
-from backoffice import anchors, quarantine, seals
-from backoffice.extensions import db
+from backoffice.evidence import anchors, quarantine, seals, verifying
 from backoffice.models import Seal
+from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 
 class EvidenceSeals(Check):
-    """Every row of evidence carries a valid seal (``backoffice.seals``); what does not is tampered evidence.
+    """Every row of evidence carries a valid seal (``backoffice.evidence.seals``); what does not is tampered evidence.
 
     Each finding is reported and kept as :class:`TamperedEvidence` until an admin decides on it: meanwhile the
     customer it moves is quarantined (no charge, re-pricing or fix moves it) and the accounts its entry posts to
@@ -40,17 +40,17 @@ class EvidenceSeals(Check):
     def key_bounds(self, scope: Scope):
         return select(literal(0), literal(0))
 
-    def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[seals.Finding]]:
+    def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[verifying.Finding]]:
         """Verify every kind of evidence, ``chunk_size`` ids at a time, and prove that every chain still reaches the
-        latest anchor (``backoffice.anchors``); record what is new as tampered evidence."""
+        latest anchor (``backoffice.evidence.anchors``); record what is new as tampered evidence."""
         connection = db.session.connection()
         checked, found = 0, []
         for evidence in seals.kinds().values():
-            low, high = seals.bounds(connection, evidence)
+            low, high = verifying.bounds(connection, evidence)
             if low is None:
                 continue
             for start in range(low, high + 1, chunk_size):
-                verified = seals.verify(connection, evidence, start, min(start + chunk_size - 1, high))
+                verified = verifying.verify(connection, evidence, start, min(start + chunk_size - 1, high))
                 checked += verified.checked
                 found += verified.findings
         found += anchors.broken(connection)

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from backoffice.extensions import db
 from backoffice.models import (
     ChunkStatus,
     ReconciliationChunk,
@@ -53,10 +52,11 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import Month, utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Check, Scope, resolve
 from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
 from backoffice.reconcile.locks import claim
-from backoffice.transitions import end_run
+from backoffice.reconcile.transitions import end_run
 
 ATTEMPTS = 3
 """A chunk is attempted at most this often: once, and again after its worker died or the database went away."""

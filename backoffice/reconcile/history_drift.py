@@ -33,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import configure_mappers
 
-from backoffice.extensions import db
 from backoffice.models import HistoryOperation, HistoryTransaction
+from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, CheckedField, Found, Scope
 
 NO_VERSION = "no version"

@@ -5,8 +5,8 @@ from sqlalchemy import case, func, select
 
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
+from backoffice.platform.sentences import Sentence
 from backoffice.reconcile.base import Check, CheckedField, Scope, differs
-from backoffice.sentences import Sentence
 
 accounts = Account.__table__
 entries = JournalEntry.__table__

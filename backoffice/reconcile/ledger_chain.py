@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
+from backoffice.platform.sentences import Sentence
 from backoffice.reconcile.base import Check, CheckedField, Scope, differs
-from backoffice.sentences import Sentence
 
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__

@@ -35,8 +35,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Integer, func, literal, select
 
-from backoffice.extensions import db
 from backoffice.models import ReconciliationChunk, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, Scope
 
 MOMENT = 1.0

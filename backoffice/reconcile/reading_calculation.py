@@ -18,9 +18,9 @@ from backoffice.models import (
     volume_sm3_sql,
     whose_readings,
 )
+from backoffice.platform.sentences import Sentence
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Scope
-from backoffice.sentences import Sentence
 
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__

@@ -17,9 +17,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
-from backoffice.descriptions import account_name
-from backoffice.exports import CsvLines, headings, worded
-from backoffice.extensions import db
 from backoffice.models import (
     Account,
     AccountManager,
@@ -40,11 +37,14 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import as_utc, local_date_of
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
 from backoffice.reconcile.history_drift import KEYS, versioned_tables
 from backoffice.reconcile.history_drift import NAMES as VERSIONED
 from backoffice.reconcile.wording import entity_tag, field_label
+from backoffice.services.descriptions import account_name
+from backoffice.services.exports import CsvLines, headings, worded
 
 CSV_COLUMNS = [
     "run_id",
@@ -143,7 +143,7 @@ def discrepancy_dict(d: Discrepancy, named: dict | None = None) -> dict:
 
 def csv_lines(run_id: int, check: str | None = None, words: Mapping[str, str] | None = None) -> Iterator[str]:
     """The run's discrepancies as CSV text, one line at a time (constant memory); coded cells (``fixed``) as
-    ``words`` say them (see :func:`backoffice.exports.worded`)."""
+    ``words`` say them (see :func:`backoffice.services.exports.worded`)."""
     csv = CsvLines()
     yield csv.line(headings(CSV_COLUMNS))
     for values in worded(CSV_COLUMNS, run_rows(run_id, check), words):

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy_continuum.utils import version_class
 
-from backoffice import quarantine, seals
+from backoffice.evidence import quarantine, seals, verifying
 from backoffice.models import (
     CustomerPricing,
     HistoryOperation,
@@ -38,9 +38,9 @@ from backoffice.models import (
 )
 from backoffice.models.history import record
 from backoffice.models.types import utcnow
+from backoffice.platform.sentences import Sentence
 from backoffice.reconcile.base import Check
 from backoffice.reconcile.history_drift import DELETED_VERSION, NAMES, NO_VERSION, state_of
-from backoffice.sentences import Sentence
 
 findings = TamperedEvidence.__table__
 assignments = MeterAssignment.__table__
@@ -121,7 +121,7 @@ def vouch(connection: Connection, finding: TamperedEvidence) -> str | None:
     record(connection, model, table.c.id == finding.row_id, operation)
     history = version_class(model).__table__
     latest = select(func.max(history.c.transaction_id)).where(history.c.id == finding.row_id)
-    return seals.reviewed_seal(connection, seals.kinds()[history.name], finding.row_id, connection.scalar(latest))
+    return verifying.reviewed_seal(connection, seals.kinds()[history.name], finding.row_id, connection.scalar(latest))
 
 
 def _examine(connection: Connection, table: Table, row_ids: Select, run_id: int | None) -> None:
@@ -152,7 +152,7 @@ def _examine(connection: Connection, table: Table, row_ids: Select, run_id: int 
     in_force = history.c.transaction_id == (
         select(func.max(other.c.transaction_id)).where(other.c.id == history.c.id).scalar_subquery()
     )
-    found = seals.verify(connection, seals.kinds()[history.name], where=and_(history.c.id.in_(row_ids), in_force))
+    found = verifying.verify(connection, seals.kinds()[history.name], where=and_(history.c.id.in_(row_ids), in_force))
     if found.findings and history.name in ("invoices_history", "payments_history"):
         # Their versions name no customer: the one who held the meter on the row's date is the one quarantined.
         owners = dict(

@@ -8,9 +8,9 @@ from functools import cache
 
 from sqlalchemy import String, cast, literal, select, union_all
 
-from backoffice.extensions import db
 from backoffice.models import CheckResult, ReconciliationRun, RunMode, RunStatus
 from backoffice.models.types import as_utc
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 
 results, runs = CheckResult.__table__, ReconciliationRun.__table__

@@ -67,8 +67,8 @@ SEALS = {
     "approval_first_approvals": _l("Seal of the first approval of an approval request"),
     "reconciliation_runs": _l("Seal of the reconciliation run"),
 }
-"""An ``evidence_seals`` finding's field is the kind of evidence (see :mod:`backoffice.seals`): each one's words, but
-the history tables', named after their record's table."""
+"""An ``evidence_seals`` finding's field is the kind of evidence (see :mod:`backoffice.evidence.seals`): each one's
+words, but the history tables', named after their record's table."""
 
 
 ENTITIES = {
@@ -136,8 +136,9 @@ def field_label(check: str, field: str) -> str:
 
 def reason_said(reason: str | None) -> str:
     """A discrepancy's reason for being left unfixed in the reader's words, read back from the English it is kept in
-    (see :mod:`backoffice.sentences`); a reason in other words as kept."""
-    from backoffice import quarantine, sentences
+    (see :mod:`backoffice.platform.sentences`); a reason in other words as kept."""
+    from backoffice.evidence import quarantine
+    from backoffice.platform import sentences
     from backoffice.reconcile import journal_balanced, ledger_chain, reading_calculation, sources
 
     return sentences.said(

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from backoffice.extensions import db, has_written
+from backoffice.platform.extensions import db, has_written
 
 
 class ChangedMeanwhile(Exception):

@@ -14,10 +14,10 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 
-from backoffice.descriptions import entry_facts, entry_words
-from backoffice.extensions import db
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Balance
+from backoffice.platform.extensions import db
+from backoffice.services.descriptions import entry_facts, entry_words
 
 entries, lines = JournalEntry.__table__, JournalLine.__table__
 CSV_COLUMNS = [

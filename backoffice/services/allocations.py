@@ -20,8 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy import exists, insert, select, update
 
-from backoffice import seals
-from backoffice.locking import lock_customers, lock_rows
+from backoffice.evidence import sealing, verifying
 from backoffice.models import (
     AllocationHow,
     Invoice,
@@ -35,7 +34,8 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import utcnow
-from backoffice.money import ZERO
+from backoffice.platform.money import ZERO
+from backoffice.posting.locking import lock_customers, lock_rows
 
 invoices = Invoice.__table__
 payments = Payment.__table__
@@ -174,7 +174,7 @@ def lock(connection, meter_ids, *, also=()) -> list[int]:
 def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
     """:func:`settle` each of the meters (locked by the caller, see :func:`lock`)."""
     ids = sorted(meter_ids)
-    untrusted = seals.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
+    untrusted = verifying.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
     for meter_id in ids:
         settle(connection, read(connection, meter_id, user_id=user_id), untrusted=untrusted)
 
@@ -248,7 +248,7 @@ def _append(connection, meter: MeterState, payment_id, invoice_id, amount, how, 
         .returning(allocations.c.id)
     ).scalar_one()
     record(connection, PaymentAllocation, allocations.c.id == allocation_id, HistoryOperation.CREATE)
-    seals.written(connection, "payment_allocations", [(allocation_id, 0)])
+    sealing.written(connection, "payment_allocations", [(allocation_id, 0)])
     meter.written.append(allocation_id)
     return allocation_id
 

@@ -31,9 +31,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice import seals
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
+from backoffice.evidence import seals, verifying
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -45,9 +43,11 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import utcnow
-from backoffice.money import BeyondLimit
+from backoffice.platform.extensions import db
+from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.keys import clerk_key, keyed_digest, own_key
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.posting.post import WalletError, post, value_date
@@ -147,7 +147,7 @@ def tampered(request_id: int | None = None) -> set[int]:
     return {
         finding.row_id
         for kind in ("approval_requests", "approval_first_approvals")
-        for finding in seals.verify(connection, known[kind], where=where).findings
+        for finding in verifying.verify(connection, known[kind], where=where).findings
     }
 
 

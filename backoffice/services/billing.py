@@ -20,8 +20,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import joinedload
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import (
     AllocationHow,
     Customer,
@@ -42,7 +40,9 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import local_date_of, utcnow
-from backoffice.money import MoneyError, check_amount, round_money, shown
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post

@@ -18,9 +18,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.extensions import db
 from backoffice.models import ApprovalRequest, JournalEntry, User, balance_sheet_sql
-from backoffice.money import round_money
+from backoffice.platform.extensions import db
+from backoffice.platform.money import round_money
 from backoffice.posting.journal import (
     BooksError,
     ControlAccount,

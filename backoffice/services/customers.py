@@ -20,8 +20,6 @@ from flask_babel import ngettext
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import joinedload
 
-from backoffice.extensions import db
-from backoffice.locking import lock_customers, lock_rows
 from backoffice.models import (
     AccountManager,
     Customer,
@@ -33,7 +31,9 @@ from backoffice.models import (
     status_sql,
 )
 from backoffice.models.types import Money, utcnow
-from backoffice.money import ZERO, MoneyError, check_amount, shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
+from backoffice.posting.locking import lock_customers, lock_rows
 from backoffice.services import expect_version, transaction
 
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]*")

@@ -20,10 +20,10 @@ from datetime import date
 
 from sqlalchemy import Select, String, case, cast, func, literal, select
 
-from backoffice.descriptions import account_name, account_name_sql, entry_facts, entry_words, entry_words_sql
-from backoffice.exports import as_is, copied_csv, csv_cell, csv_chunks, database_writes_csv, guarded, plain
-from backoffice.extensions import db
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
+from backoffice.platform.extensions import db
+from backoffice.services.descriptions import account_name, account_name_sql, entry_facts, entry_words, entry_words_sql
+from backoffice.services.exports import as_is, copied_csv, csv_cell, csv_chunks, database_writes_csv, guarded, plain
 
 STREAMED_ROWS = 2000
 """Lines fetched at a time."""
@@ -55,7 +55,7 @@ def csv_export(
 ) -> Iterator[str | bytes]:
     """The lines of the entries ``conditions`` select (every status), one CSV line each, a chunk at a time; the
     entries in ``order`` (date order when none), each entry's lines in the order they were written; statuses and
-    sources as ``words`` say them (see :func:`backoffice.exports.worded`)."""
+    sources as ``words`` say them (see :func:`backoffice.services.exports.worded`)."""
     if database_writes_csv():
         return copied_csv(CSV_COLUMNS, _cells(conditions, order), words)
     return csv_chunks(CSV_COLUMNS, map(_csv_row, _lines(conditions, order)), words)
@@ -106,7 +106,8 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
 
 
 def _cells(conditions: list, order: list | None) -> Select:
-    """The CSV's cells as text (see :func:`backoffice.exports.copied_csv`): what :func:`_csv_row` makes of a line,
+    """The CSV's cells as text (see :func:`backoffice.services.exports.copied_csv`): what :func:`_csv_row` makes of a
+    line,
     the entry's words and the account's name said by the database in the reader's language."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
     facts, _join = entry_facts(entries)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from backoffice.extensions import db
-from backoffice.locking import lock_rows
 from backoffice.models import AccountManager, Customer, Target
 from backoffice.models.users import normal_email
+from backoffice.platform.extensions import db
+from backoffice.posting.locking import lock_rows
 from backoffice.services import expect_version, transaction
 
 

@@ -4,8 +4,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.extensions import db
 from backoffice.models import Order, User
+from backoffice.platform.extensions import db
 from backoffice.services import expect_version, transaction
 
 NUMBER_PREFIX = "SO-"

@@ -16,11 +16,11 @@ from decimal import Decimal
 
 from sqlalchemy import Date, Select, case, cast, func, literal, null, or_, select, union_all
 
-from backoffice.extensions import db
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.models.billing import ASKING
 from backoffice.models.types import Balance, Money, days_between
-from backoffice.money import ZERO
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO
 from backoffice.services import allocations
 
 invoices = Invoice.__table__

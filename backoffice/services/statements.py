@@ -19,13 +19,13 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
-from backoffice.descriptions import movement_words
-from backoffice.exports import CsvLines, csv_cell, headings, worded
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.metering import READING
 from backoffice.models.types import Balance, Month
+from backoffice.platform.extensions import db
 from backoffice.posting.sql import contribution_sql
+from backoffice.services.descriptions import movement_words
+from backoffice.services.exports import CsvLines, csv_cell, headings, worded
 
 STREAMED_ROWS = 1000
 """Rows fetched at a time while a statement's lines are read: its length costs no memory."""
@@ -151,7 +151,7 @@ def rows(customer_id: int, period: Period) -> Iterator[list]:
 
 def csv_lines(customer_id: int, period: Period, words: Mapping[str, str] | None = None) -> Iterator[str]:
     """The statement as CSV text, one line at a time: plain decimals, ISO dates (see :func:`rows`), kinds as ``words``
-    say them (see :func:`backoffice.exports.worded`)."""
+    say them (see :func:`backoffice.services.exports.worded`)."""
     csv = CsvLines()
     yield csv.line(headings(CSV_COLUMNS))
     for row in worded(CSV_COLUMNS, rows(customer_id, period), words):

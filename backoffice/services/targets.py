@@ -8,11 +8,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.extensions import db
-from backoffice.locking import lock_where
 from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month, month_start
-from backoffice.money import MoneyError, check_amount
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError, check_amount
+from backoffice.posting.locking import lock_where
 from backoffice.services import expect_version, transaction
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models.users import normal_email
+from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile, digest_version, transaction
 
 
@@ -96,7 +96,7 @@ def change_own_password(user: User, current: str, new: str) -> None:
 
 def choose_language(user: User, language: str | None) -> None:
     """The language of the user's pages; none: their browser's, else the installation's."""
-    from backoffice.i18n import LANGUAGES
+    from backoffice.platform.i18n import LANGUAGES
 
     if language not in (*LANGUAGES, None):
         raise UserError(

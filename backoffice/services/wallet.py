@@ -16,10 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice import seals
-from backoffice.config import local_today
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
+from backoffice.evidence import seals, verifying
 from backoffice.models import (
     AdjustmentReason,
     ApprovalKind,
@@ -32,8 +29,11 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.metering import READING
-from backoffice.money import MoneyError, check_amount, shown
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import (
     KEY_LENGTH,
@@ -402,7 +402,7 @@ def _forged(customer_id: int, day_began: datetime) -> list[int]:
     or reviewed), and the reversals a review of tampered evidence posted for them."""
     connection = db.session.connection()
     today = (ledger.c.customer_id == customer_id) & (ledger.c.created_at >= day_began)
-    unsealed = seals.verify(connection, seals.kinds()["balance_transactions"], where=today).findings
+    unsealed = verifying.verify(connection, seals.kinds()["balance_transactions"], where=today).findings
     found = select(TamperedEvidence.row_id).where(
         TamperedEvidence.kind == "balance_transactions", TamperedEvidence.customer_id == customer_id
     )

@@ -11,9 +11,9 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from backoffice.extensions import db
 from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH
+from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.users import UserError, change_user, create_user, user_version
 from backoffice.web.auth import requires_role

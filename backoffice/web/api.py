@@ -16,10 +16,10 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from backoffice import jobs
-from backoffice.extensions import db
-from backoffice.health import assess
 from backoffice.jobs.messages import error_said, said
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
+from backoffice.operations.health import assess
+from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
 from backoffice.reconcile.report import discrepancy_dicts, iso, local_iso, plain

@@ -13,8 +13,8 @@ from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from backoffice.extensions import db
 from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, ApprovalStatus, Role
+from backoffice.platform.extensions import db
 from backoffice.services import approvals, metering
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm

@@ -29,10 +29,10 @@ from wtforms import EmailField, PasswordField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
 
-from backoffice.extensions import db
-from backoffice.i18n import LANGUAGE_NAMES
 from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH, normal_email
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.services.users import UserError, authenticate, change_own_password, choose_language, end_sessions
 from backoffice.web.extensions import limiter, login_manager
 from backoffice.web.forms import FlaskForm

@@ -18,10 +18,10 @@ from sqlalchemy import exists, select
 from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
-from backoffice.money import shown
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, allocations, billing

@@ -29,11 +29,6 @@ from wtforms import DateField, FieldList, FormField, HiddenField, SelectField, S
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from backoffice import descriptions
-from backoffice.config import local_today
-from backoffice.descriptions import account_label
-from backoffice.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
-from backoffice.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.models import (
     Account,
     AccountType,
@@ -44,10 +39,14 @@ from backoffice.models import (
     JournalLine,
     Role,
 )
-from backoffice.money import BeyondLimit, shown
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.money import BeyondLimit, shown
 from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong
-from backoffice.services import account_lines, approvals, books, journal_export, periods
+from backoffice.services import account_lines, approvals, books, descriptions, journal_export, periods
+from backoffice.services.descriptions import account_label
+from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField

@@ -10,9 +10,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Invoice, Meter, MeterAssignment, covers
 from backoffice.models.billing import ASKING
+from backoffice.platform.extensions import db
 from backoffice.web.filters import local_date, money
 
 

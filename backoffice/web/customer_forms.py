@@ -11,8 +11,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from backoffice.config import local_today
 from backoffice.models import AdjustmentReason
+from backoffice.platform.config import local_today
 from backoffice.services import metering
 from backoffice.web.choices import optional_id, placeholder
 from backoffice.web.fields import DecimalNumberField, MoneyField

@@ -15,9 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import jobs
-from backoffice.config import local_today
-from backoffice.descriptions import account_name
-from backoffice.extensions import db
 from backoffice.models import (
     Account,
     BalanceTransaction,
@@ -36,9 +33,12 @@ from backoffice.models import (
     overpaid_sql,
 )
 from backoffice.models.types import Month
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.posting.rules import Kind, rule_of
 from backoffice.reconcile import evidence_review
 from backoffice.services import allocations, wallet
+from backoffice.services.descriptions import account_name
 from backoffice.services.metering import pending_recalculations, pending_summary
 from backoffice.web.choices import held_meter_choices, open_invoices
 from backoffice.web.customer_forms import (

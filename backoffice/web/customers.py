@@ -15,9 +15,6 @@ from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice.config import local_today
-from backoffice.exports import csv_cell
-from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
     Customer,
@@ -29,9 +26,12 @@ from backoffice.models import (
     meter_customer_net_sql,
     overpaid_sql,
 )
-from backoffice.money import ZERO
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO
 from backoffice.posting.periods import PeriodClosed
 from backoffice.services import ChangedMeanwhile, billing, customers, wallet
+from backoffice.services.exports import csv_cell
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import (
     active_manager_choices,

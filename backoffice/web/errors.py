@@ -13,11 +13,11 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound, default_exceptions
 from werkzeug.routing import RequestRedirect
 
-from backoffice.extensions import db
-from backoffice.money import BeyondLimit
+from backoffice.evidence.quarantine import Quarantined
+from backoffice.evidence.seals import WrongSealKey
+from backoffice.platform.extensions import db
+from backoffice.platform.money import BeyondLimit
 from backoffice.posting.post import CustomerClosed
-from backoffice.quarantine import Quarantined
-from backoffice.seals import WrongSealKey
 from backoffice.web.request_log import request_id
 
 MESSAGES = {

@@ -16,8 +16,7 @@ from wtforms import RadioField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from backoffice import seals
-from backoffice.extensions import db
+from backoffice.evidence import verifying
 from backoffice.models import (
     BalanceTransaction,
     JournalEntry,
@@ -26,7 +25,8 @@ from backoffice.models import (
     Role,
     TamperedEvidence,
 )
-from backoffice.money import shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.reconcile import evidence_review, sources
 from backoffice.reconcile.report import evidence_entity, named_entities
 from backoffice.web import history
@@ -88,12 +88,12 @@ PROBLEMS = {
     "no_seal": _l("no seal: it was not written by the application"),
     "seal_mismatch": _l("its seal does not match it: changed after it was written"),
     "gone": _l("sealed, but the row is gone"),
-    seals.ANCHOR_BROKEN: _l("its chain no longer reaches the last anchor kept outside the database"),
+    verifying.ANCHOR_BROKEN: _l("its chain no longer reaches the last anchor kept outside the database"),
     "no_version": _l("no history version: it was written outside the application"),
     "deleted_version": _l("it exists though its history says it was deleted"),
     "deleted": _l("deleted outside the application: its history has no version of its deletion"),
 }
-"""Per problem code (``seals.PROBLEMS``, ``reconcile.sources.PROBLEMS``, and ``deleted``: a record ``history_drift``
+"""Per problem code (``verifying.PROBLEMS``, ``reconcile.sources.PROBLEMS``, and ``deleted``: a record ``history_drift``
 finds deleted without a version), what is wrong in words; the row before it gone and the columns changed are said
 with them (:func:`_problem`, :func:`drift_problem`)."""
 
@@ -135,7 +135,7 @@ def _problem(finding: TamperedEvidence) -> str | None:
     if sources.is_source(finding.kind):
         code, columns = sources.problem_of(finding.what)
         return None if code is None else drift_problem(code, columns, sources.MODELS[finding.kind])
-    code, previous = seals.problem_of(finding.what)
+    code, previous = verifying.problem_of(finding.what)
     if code == "previous_gone":
         return _("the row before it in its chain (#%(previous)s) is gone", previous=previous)
     return None if code is None else str(PROBLEMS[code])

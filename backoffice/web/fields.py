@@ -10,9 +10,9 @@ from markupsafe import Markup, escape
 from wtforms import StringField
 from wtforms.widgets import Select
 
-from backoffice.i18n import number_locale
 from backoffice.models.types import Month
-from backoffice.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
 
 
 class MoneyField(StringField):

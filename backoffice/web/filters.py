@@ -20,10 +20,10 @@ from flask_babel import gettext as _
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from backoffice.descriptions import account_label, account_name, movement_words
-from backoffice.i18n import language, number_locale
 from backoffice.models.types import Month, as_utc
-from backoffice.money import format_money, format_number, shown
+from backoffice.platform.i18n import language, number_locale
+from backoffice.platform.money import format_money, format_number, shown
+from backoffice.services.descriptions import account_label, account_name, movement_words
 from backoffice.web.links import link
 from backoffice.web.words import words
 
@@ -236,7 +236,7 @@ def role_name(role) -> str:
 
 
 def account_name_of(account) -> str:
-    """An account's name in the page's language (:func:`backoffice.descriptions.account_name`)."""
+    """An account's name in the page's language (:func:`backoffice.services.descriptions.account_name`)."""
     return account_name(account.code, account.name)
 
 

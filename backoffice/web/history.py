@@ -22,7 +22,6 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy_continuum.utils import version_class
 from wtforms.fields.core import UnboundField
 
-from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
     AdjustmentReason,
@@ -46,6 +45,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import Month, as_utc
+from backoffice.platform.extensions import db
 from backoffice.web.filters import role_name
 from backoffice.web.words import word
 

@@ -9,12 +9,12 @@ from decimal import Decimal
 from flask import Blueprint, render_template
 from sqlalchemy import case, func, select
 
-from backoffice import health
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Customer, CustomerStatus, Invoice, MonthlyCustomerBalance, Order, Target
 from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, Month
+from backoffice.operations import health
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 
 bp = Blueprint("home", __name__)
 

@@ -8,9 +8,9 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from backoffice import jobs
-from backoffice.extensions import db
 from backoffice.jobs.messages import error_said, said
 from backoffice.models import JobRecord, JobStatus, Role, RunTrigger
+from backoffice.platform.extensions import db
 from backoffice.reconcile.locks import RunRefused
 from backoffice.web.auth import requires_role
 from backoffice.web.repricing import quarantined_waiting

@@ -14,10 +14,10 @@ from flask_login import current_user
 from wtforms import DateField, StringField
 from wtforms.validators import Length, Optional
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Role
-from backoffice.money import shown
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.posting.periods import PeriodClosed
 from backoffice.services import approvals, wallet
 from backoffice.web.auth import requires_role

@@ -24,8 +24,10 @@ from sqlalchemy import Select, false, or_
 from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from backoffice.config import local_today
-from backoffice.exports import (
+from backoffice.models import AdjustmentReason, Customer
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.services.exports import (
     XLSX_MIMETYPE,
     copied_csv,
     copied_xlsx,
@@ -33,8 +35,6 @@ from backoffice.exports import (
     database_writes_csv,
     xlsx_chunks,
 )
-from backoffice.extensions import LARGEST_ROW_NUMBER, db
-from backoffice.models import AdjustmentReason, Customer
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.words import words
@@ -267,7 +267,7 @@ def xlsx_response(name: str, chunks: Iterable[bytes]) -> Response:
 
 
 def xlsx_download(filename: str, chunks: Iterable[bytes]) -> Response:
-    """A workbook download (see :func:`backoffice.exports.xlsx_chunks`), streamed a chunk at a time as it is
+    """A workbook download (see :func:`backoffice.services.exports.xlsx_chunks`), streamed a chunk at a time as it is
     written."""
     return Response(
         stream_with_context(chunks),

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from wtforms import EmailField, StringField
 from wtforms.validators import InputRequired, Length
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, Customer, Role
+from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile, managers
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm

@@ -12,9 +12,9 @@ from sqlalchemy.orm import selectinload
 from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length
 
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
 from backoffice.models.metering import READING
+from backoffice.platform.extensions import db
 from backoffice.posting.periods import PeriodClosed
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.web.choices import held_meter_choices

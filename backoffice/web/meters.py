@@ -13,9 +13,9 @@ from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.services import billing
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm

@@ -5,11 +5,11 @@ workers) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory: each process th
 there and a scrape, whichever process answers it, adds them all up.
 
 Everything else is read from the database at scrape time, so it is the same whichever process answers
-and survives restarts: each check's state (see :mod:`backoffice.health`), the recalculations waiting, the
+and survives restarts: each check's state (see :mod:`backoffice.operations.health`), the recalculations waiting, the
 jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their failures, from their records
 (a job runs in a work-horse process that lives for that job only: samples kept in memory there would die with
 it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape target. The latest anchor of the
-sealed chains is read from its file (see :mod:`backoffice.anchors`).
+sealed chains is read from its file (see :mod:`backoffice.evidence.anchors`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from itertools import accumulate
 from flask import Flask, current_app, request
 from sqlalchemy import bindparam, func, select
 
-from backoffice import anchors
-from backoffice.extensions import db
-from backoffice.health import Health
+from backoffice.evidence import anchors
 from backoffice.jobs import KINDS
 from backoffice.models import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus
 from backoffice.models.types import utcnow
+from backoffice.operations.health import Health
+from backoffice.platform.extensions import db
 from backoffice.web import request_log
 
 FAILED_WITHIN = timedelta(hours=24)
@@ -91,7 +91,8 @@ def _request_duration():
 
 
 class _AnchorCollector:
-    """The latest anchor of the sealed chains, read from its file (``backoffice.anchors``), not from the database."""
+    """The latest anchor of the sealed chains, read from its file (``backoffice.evidence.anchors``), not from the
+    database."""
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily

@@ -10,10 +10,10 @@ from sqlalchemy.orm import contains_eager
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.descriptions import movement_words
-from backoffice.exports import iso, plain, text_cell
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, TransactionKind
+from backoffice.platform.extensions import db
+from backoffice.services.descriptions import movement_words
+from backoffice.services.exports import iso, plain, text_cell
 from backoffice.web.lists import AmountRange, Column, CustomerFilter, DateRange, Listing
 from backoffice.web.words import WORDS
 

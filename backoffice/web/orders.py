@@ -14,9 +14,6 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
-from backoffice.config import local_today
-from backoffice.exports import guarded, iso, plain, text_cell
-from backoffice.extensions import db
 from backoffice.models import (
     COMPONENTS,
     AccountManager,
@@ -28,8 +25,11 @@ from backoffice.models import (
     checked_grand_total,
 )
 from backoffice.models.types import next_month_start
-from backoffice.money import ZERO
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import ZERO
 from backoffice.services import ChangedMeanwhile
+from backoffice.services.exports import guarded, iso, plain, text_cell
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
 from backoffice.web import history
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
@@ -245,7 +245,8 @@ def export_query():
 
 
 def export_cells():
-    """The cells of the CSV as text, of every order (see :func:`backoffice.exports.copied_csv`): what ``_csv_row``
+    """The cells of the CSV as text, of every order (see :func:`backoffice.services.exports.copied_csv`): what
+    ``_csv_row``
     makes of :func:`export_query`'s rows."""
     return (
         select(

@@ -19,8 +19,11 @@ from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
-from backoffice.config import local_today
-from backoffice.exports import (
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.services import receivables
+from backoffice.services.exports import (
     copied_csv,
     csv_cell,
     csv_chunks,
@@ -31,9 +34,6 @@ from backoffice.exports import (
     text_cell,
     xlsx_chunks,
 )
-from backoffice.extensions import LARGEST_ROW_NUMBER, db
-from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
-from backoffice.services import receivables
 from backoffice.web.lists import (
     DATE_HELP,
     Column,

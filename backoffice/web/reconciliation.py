@@ -13,10 +13,9 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
-from backoffice import seals
-from backoffice.exports import xlsx_chunks
-from backoffice.extensions import db
+from backoffice.evidence import verifying
 from backoffice.models import CheckResult, ReconciliationRun, Role, RunMode
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Scope, engine, history_drift
 from backoffice.reconcile.report import (
     CSV_COLUMNS,
@@ -28,6 +27,7 @@ from backoffice.reconcile.report import (
     run_rows,
 )
 from backoffice.reconcile.wording import entity_tag, field_label, reason_said
+from backoffice.services.exports import xlsx_chunks
 from backoffice.web import history
 from backoffice.web.auth import requires_role
 from backoffice.web.evidence import described, drift_problem
@@ -223,7 +223,7 @@ def reasons(found) -> dict[int, str]:
     page says it (without its amount: the row's figures are the seal's states), a record changed outside the
     application from its facts, a reason for leaving it unfixed from its facts; a reason in other words as kept."""
     kept = [
-        _Kept(d.id, d.field, d.entity_id, seals.version_of(d.reason), d.reason)
+        _Kept(d.id, d.field, d.entity_id, verifying.version_of(d.reason), d.reason)
         for d in found
         if d.check == "evidence_seals" and d.reason
     ]

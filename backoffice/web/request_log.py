@@ -2,7 +2,7 @@
 
 The id is the caller's ``X-Request-ID`` when it is a plausible one (a proxy in front sets it), else a new one. The
 answer gives it back in ``X-Request-ID``; every line written while answering carries it (see
-:mod:`backoffice.logs`), and so do the API's errors and the page of a failure: the reference a clerk or an API
+:mod:`backoffice.platform.logs`), and so do the API's errors and the page of a failure: the reference a clerk or an API
 caller quotes finds the request's lines in the log.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
-from backoffice.extensions import LARGEST_ROW_NUMBER
+from backoffice.platform.extensions import LARGEST_ROW_NUMBER
 from backoffice.web.errors import refuse
 
 NUL_MESSAGE = "The request contains a NUL character, which no field or address here may hold."

@@ -15,9 +15,9 @@ from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from backoffice.extensions import db
 from backoffice.models import BalanceTransaction, Customer, Invoice, MeterAssignment, MeterReading, Payment, covers
 from backoffice.models.metering import READING
+from backoffice.platform.extensions import db
 
 MOVEMENT, INVOICE, PAYMENT = "balance_transaction", "invoice", "payment"
 

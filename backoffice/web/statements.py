@@ -11,10 +11,10 @@ from flask_babel import lazy_gettext as _l
 from wtforms import DateField
 from wtforms.validators import Optional
 
-from backoffice.config import local_today
-from backoffice.exports import chunked, xlsx_chunks
 from backoffice.models.types import Month, utcnow
+from backoffice.platform.config import local_today
 from backoffice.services import receivables, statements
+from backoffice.services.exports import chunked, xlsx_chunks
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import MonthField

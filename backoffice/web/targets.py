@@ -13,10 +13,10 @@ from wtforms import RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month
-from backoffice.money import shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.targets import (
     DuplicateTarget,

@@ -14,8 +14,8 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice.extensions import db
 from backoffice.models import AccountManager, Role
+from backoffice.platform.extensions import db
 from backoffice.services import metering
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder

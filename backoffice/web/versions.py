@@ -17,7 +17,7 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField
 from wtforms.validators import Optional
 from wtforms.widgets import HiddenInput
 
-from backoffice.extensions import db
+from backoffice.platform.extensions import db
 from backoffice.web.fields import MoneyField
 from backoffice.web.filters import local_date, money
 

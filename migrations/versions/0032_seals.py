@@ -148,9 +148,9 @@ def _guards():
 
 
 def _seal_what_is_there():
-    from backoffice import seals  # with the key the application runs with: the upgrade runs in its context
+    from backoffice.evidence import sealing  # with the key the application runs with: the upgrade runs in its context
 
-    seals.seal_existing(op.get_bind())
+    sealing.seal_existing(op.get_bind())
 
 
 def downgrade():

@@ -32,7 +32,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_seal_key")),
     )
     _guards()
-    from backoffice import seals  # with the key the application runs with: the upgrade runs in its context
+    from backoffice.evidence import seals  # with the key the application runs with: the upgrade runs in its context
 
     seals.check_key(op.get_bind())
 

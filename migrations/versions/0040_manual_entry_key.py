@@ -25,9 +25,9 @@ depends_on = None
 def upgrade():
     op.add_column("journal_entries", sa.Column("idempotency_key", sa.String(length=100), nullable=True))
     op.create_index("uq_journal_entries_idempotency_key", "journal_entries", ["idempotency_key"], unique=True)
-    from backoffice import seals  # with the key the application runs with: the upgrade runs in its context
+    from backoffice.evidence import sealing  # with the key the application runs with: the upgrade runs in its context
 
-    seals.seal(op.get_bind(), [("evidence_decisions", sa.true())])
+    sealing.seal(op.get_bind(), [("evidence_decisions", sa.true())])
 
 
 def downgrade():

@@ -62,9 +62,9 @@ def upgrade():
     for statement in _sqlite_guards() if sqlite else _postgresql_guards():
         op.execute(statement)
 
-    from backoffice import seals  # with the key the application runs with: the upgrade runs in its context
+    from backoffice.evidence import sealing  # with the key the application runs with: the upgrade runs in its context
 
-    seals.seal(op.get_bind(), [("payment_allocations", sa.true()), ("payment_allocations_history", sa.true())])
+    sealing.seal(op.get_bind(), [("payment_allocations", sa.true()), ("payment_allocations_history", sa.true())])
 
 
 def downgrade():

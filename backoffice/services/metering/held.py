@@ -26,10 +26,10 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from backoffice.extensions import db
 from backoffice.models import ApprovalKind, ApprovalRequest, ApprovalStatus, BalanceTransaction, User
 from backoffice.models.metering import READING
-from backoffice.money import shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.services import wallet
 from backoffice.services.metering.values import MeteringError
 

@@ -16,8 +16,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
 
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -36,8 +34,10 @@ from backoffice.models import (
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
-from backoffice.money import MAX_AMOUNT, round_money, shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MAX_AMOUNT, round_money, shown
 from backoffice.posting import months
+from backoffice.posting.locking import lock_customers
 from backoffice.services import ChangedMeanwhile, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.repricing import reprice_readings

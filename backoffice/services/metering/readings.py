@@ -20,8 +20,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select, update
 
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -35,7 +33,9 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
+from backoffice.platform.extensions import db
 from backoffice.posting import months
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.rules import DELIVERED, measured
 from backoffice.services import ChangedMeanwhile, billing, digest_version, transaction, wallet

@@ -40,8 +40,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from backoffice.i18n import number_locale
-from backoffice.locking import lock_customers
 from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
@@ -56,8 +54,10 @@ from backoffice.models import (
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
 from backoffice.models.types import Month, month_of_date, utcnow
-from backoffice.money import MAX_AMOUNT, shown
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import MAX_AMOUNT, shown
 from backoffice.posting import months
+from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post

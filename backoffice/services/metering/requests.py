@@ -18,11 +18,11 @@ from functools import cache
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
-from backoffice import quarantine
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
+from backoffice.evidence import quarantine
 from backoffice.models import MeterReading, RecalculationRequest, User
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.extensions import db
+from backoffice.posting.locking import lock_customers
 from backoffice.services import transaction
 from backoffice.services.metering.repricing import reprice_where
 

@@ -22,9 +22,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, select, update
 
-from backoffice import quarantine
-from backoffice.extensions import db
-from backoffice.locking import lock_customers
+from backoffice.evidence import quarantine
 from backoffice.models import (
     AccountManager,
     ApprovalKind,
@@ -43,7 +41,9 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction
 from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
-from backoffice.money import MAX_AMOUNT, round_money, shown
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MAX_AMOUNT, round_money, shown
+from backoffice.posting.locking import lock_customers
 from backoffice.services import transaction
 from backoffice.services.metering import held
 from backoffice.services.metering.requests import process_recalculations

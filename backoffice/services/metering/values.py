@@ -7,7 +7,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 
 from backoffice.models.metering import MAX_VOLUME
-from backoffice.money import MoneyError, check_amount
+from backoffice.platform.money import MoneyError, check_amount
 
 
 class MeteringError(ValueError):

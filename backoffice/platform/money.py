@@ -30,7 +30,7 @@ from babel.numbers import (
 from flask import current_app
 from flask_babel import gettext as _
 
-from backoffice.i18n import language, number_locale
+from backoffice.platform.i18n import language, number_locale
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

@@ -50,7 +50,7 @@ def gunicorn_config(level: str, log_format: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "handlers": {"backoffice": {"()": "backoffice.logs.handler", "log_format": log_format}},
+        "handlers": {"backoffice": {"()": "backoffice.platform.logs.handler", "log_format": log_format}},
         "root": {"level": level, "handlers": ["backoffice"]},
         "loggers": {
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},

@@ -25,7 +25,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
 
-from backoffice.extensions import db
 from backoffice.models import (
     AdjustmentReason,
     BalanceTransaction,
@@ -37,6 +36,7 @@ from backoffice.models import (
     Payment,
 )
 from backoffice.models.metering import READING
+from backoffice.platform.extensions import db
 
 MAX_LENGTH = 300
 """A stored description's length: the old words were cut there."""

@@ -1,4 +1,4 @@
-"""The schedule, read by RQ's cron scheduler: ``rq cron backoffice.schedule`` (``make scheduler``).
+"""The schedule, read by RQ's cron scheduler: ``rq cron backoffice.operations.schedule`` (``make scheduler``).
 
 Cron fields are read in the scheduler's local time: ``make scheduler`` sets ``TZ`` to
 ``BACKOFFICE_TIMEZONE``. Each entry enqueues a small job; the worker that runs it enqueues
@@ -11,7 +11,7 @@ import os
 from rq import cron
 
 from backoffice import jobs
-from backoffice.config import clock
+from backoffice.platform.config import clock
 
 NIGHTLY_HOUR, NIGHTLY_MINUTE = clock(os.environ, "BACKOFFICE_NIGHTLY_AT", "02:00")
 MONTHLY_HOUR, MONTHLY_MINUTE = clock(os.environ, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00")

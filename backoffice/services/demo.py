@@ -12,8 +12,6 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from backoffice.config import local_today
-from backoffice.extensions import db
 from backoffice.models import (
     AccountManager,
     BalanceTransaction,
@@ -28,6 +26,8 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import month_start
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.services import billing, metering, transaction, wallet
 
 LOGINS = [

@@ -13,43 +13,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import chain, product
 
-from sqlalchemy import and_, delete, event, inspect, or_, tuple_, update
+from sqlalchemy import and_, delete, inspect, or_, tuple_, update
 from sqlalchemy.orm import Session
 
-from backoffice.locking import lock_rows, lock_where
 from backoffice.models import (
     AccountManager,
     BalanceTransaction,
     Invoice,
     Order,
     OrderMonthTotal,
-    Payment,
     Target,
     achieved_amount_sql,
     checked_grand_total,
     order_month_totals_sql,
 )
 from backoffice.models.types import month_start, next_month_start, upsert
+from backoffice.posting.locking import lock_rows, lock_where
 
 totals = OrderMonthTotal.__table__
 _TOUCHED = "backoffice.touched"
-_LISTENERS = (
-    ("before_flush", "_before_flush"),
-    ("after_flush", "_after_flush"),
-    ("after_flush_postexec", "_expire_recomputed"),
-)
-
-
-def register() -> None:
-    """Attach the listeners to every SQLAlchemy session and to the ledger (idempotent)."""
-    for name, function in _LISTENERS:
-        listener = globals()[function]
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
-    for model in (BalanceTransaction, Invoice, Payment):
-        for name in ("before_insert", "before_update", "before_delete"):
-            if not event.contains(model, name, _refuse_money_write):
-                event.listen(model, name, _refuse_money_write)
 
 
 class AppendOnly(RuntimeError):
@@ -119,7 +101,7 @@ def recompute_order_month_totals(connection, keys) -> None:
             connection.execute(delete(totals).where(keyed.in_(gone)))
 
 
-def _before_flush(session: Session, _context, _instances) -> None:
+def before_flush(session: Session, _context, _instances) -> None:
     for obj in chain(session.new, session.dirty):
         if isinstance(obj, Order):
             obj.grand_total = checked_grand_total(*obj.components())
@@ -130,7 +112,7 @@ def _before_flush(session: Session, _context, _instances) -> None:
     session.info[_TOUCHED] = touched
 
 
-def _after_flush(session: Session, _context) -> None:
+def after_flush(session: Session, _context) -> None:
     # Foreign keys set through relationships are only populated by the flush: read them after it.
     touched: Touched = session.info.get(_TOUCHED) or Touched()
     for obj in chain(session.new, session.dirty):
@@ -143,7 +125,7 @@ def _after_flush(session: Session, _context) -> None:
     recompute_order_month_totals(connection, touched.order_months)
 
 
-def _expire_recomputed(session: Session, _context) -> None:
+def expire_recomputed(session: Session, _context) -> None:
     """Loaded rows whose derived fields the database just changed must be read again."""
     touched: Touched | None = session.info.pop(_TOUCHED, None)
     if not touched:
@@ -155,7 +137,7 @@ def _expire_recomputed(session: Session, _context) -> None:
             session.expire(obj)
 
 
-def _refuse_money_write(_mapper, _connection, row) -> None:
+def refuse_money_write(_mapper, _connection, row) -> None:
     if isinstance(row, BalanceTransaction):
         raise AppendOnly(
             f"Ledger movement #{row.id} cannot be written, changed or deleted but by the posting core; "

@@ -14,10 +14,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from backoffice import seals
+from backoffice.evidence import seals, verifying
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, JournalLine, MeterReading, TamperedEvidence
 from backoffice.models.types import utcnow
-from backoffice.sentences import Sentence
+from backoffice.platform.sentences import Sentence
 
 findings = TamperedEvidence.__table__
 customers = Customer.__table__
@@ -88,17 +88,19 @@ def examine_customers(connection: Connection, customer_ids, run_id: int | None =
         ("balance_transactions", ledger.c.customer_id.in_(customer_ids)),
         ("journal_entries", entries.c.id.in_(select(ledger.c.entry_id).where(ledger.c.customer_id.in_(customer_ids)))),
     ):
-        found += seals.verify(connection, seals.kinds()[kind], where=where).findings
+        found += verifying.verify(connection, seals.kinds()[kind], where=where).findings
     record(connection, found, run_id)
 
 
 def examine_accounts(connection: Connection, account_ids, run_id: int | None = None) -> None:
     """Verify the seals of the posted journal entries on these accounts; record what fails."""
     on_accounts = entries.c.id.in_(select(lines.c.entry_id).where(lines.c.account_id.in_(account_ids)))
-    record(connection, seals.verify(connection, seals.kinds()["journal_entries"], where=on_accounts).findings, run_id)
+    record(
+        connection, verifying.verify(connection, seals.kinds()["journal_entries"], where=on_accounts).findings, run_id
+    )
 
 
-def record(connection: Connection, found: list[seals.Finding], run_id: int | None) -> None:
+def record(connection: Connection, found: list[verifying.Finding], run_id: int | None) -> None:
     """Keep each finding not open yet as tampered evidence."""
     if not found:
         return

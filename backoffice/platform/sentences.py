@@ -18,7 +18,7 @@ from functools import cached_property
 from flask import current_app
 from flask_babel.speaklater import LazyString
 
-from backoffice.money import MoneyError, format_money, parse_amount, shown
+from backoffice.platform.money import MoneyError, format_money, parse_amount, shown
 
 
 @dataclass(frozen=True)

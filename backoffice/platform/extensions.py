@@ -8,8 +8,7 @@ import sqlite3
 
 from flask import abort, request
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
@@ -42,37 +41,14 @@ class Database(SQLAlchemy):
 db = Database(model_class=Base)
 
 
-def register_database_behaviour() -> None:
-    """Make the databases behave as the code expects (idempotent).
-
-    PostgreSQL's server-side cursors (results streamed with ``yield_per``) take numbered parameters,
-    as its other statements do (see ``config.engine_options``).
-
-    On SQLite, foreign keys are enforced; a locked database is waited for; file databases use WAL, so
-    readers do not block the writer; ``local_month`` and ``rounded_product`` are defined (PostgreSQL has
-    ``timezone`` and exact numerics).
-    And SQLAlchemy, not the driver, begins transactions, at their first statement, reads
-    included: a connection opened with the execution option ``sqlite_begin_immediate`` begins
-    with ``BEGIN IMMEDIATE``, taking the write lock before it reads, which is how
-    balance-moving writes lock on SQLite. A session's flush takes the write lock too (see
-    ``_sqlite_write_lock``).
-    """
-    for name, listener in (("connect", _psycopg_connect), ("connect", _sqlite_connect), ("begin", _sqlite_begin)):
-        if not event.contains(Engine, name, listener):
-            event.listen(Engine, name, listener)
-    if not event.contains(Session, "before_flush", _sqlite_write_lock):
-        # First: the history's transaction row is the flush's first write, and must come under the lock.
-        event.listen(Session, "before_flush", _sqlite_write_lock, insert=True)
-
-
-def _psycopg_connect(dbapi_connection, _record) -> None:
+def psycopg_connect(dbapi_connection, _record) -> None:
     if type(dbapi_connection).__module__.startswith("psycopg"):
         from psycopg import RawServerCursor
 
         dbapi_connection.server_cursor_factory = RawServerCursor
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def sqlite_connect(dbapi_connection, _record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -83,7 +59,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-def _sqlite_begin(connection) -> None:
+def sqlite_begin(connection) -> None:
     if connection.dialect.name == "sqlite":
         immediate = connection.get_execution_options().get("sqlite_begin_immediate")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -94,7 +70,7 @@ def _sqlite_begin(connection) -> None:
 _WRITER, _CHANGES_AT_BEGIN = "backoffice.sqlite_writer", "backoffice.sqlite_changes_at_begin"
 
 
-def _sqlite_write_lock(session: Session, _context, _instances) -> None:
+def sqlite_write_lock(session: Session, _context, _instances) -> None:
     """Before a session's first write on SQLite, take the write lock: begin again, ``IMMEDIATE``.
 
     A transaction begun to read (a form's row loaded, then edited) could not take the write

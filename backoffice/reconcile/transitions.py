@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import ARRAY, String, bindparam, text, update
 
-from backoffice import seals
-from backoffice.extensions import db
+from backoffice.evidence import sealing
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.extensions import db
 
 ENDS = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.ABANDONED)
 
@@ -66,7 +66,7 @@ def end_run(run_id: int, status: RunStatus, error: str | None = None) -> datetim
         ).rowcount:
             moved = None
     if moved is not None:
-        seals.pending("reconciliation_runs", run_id)
+        sealing.pending("reconciliation_runs", run_id)
     _forget(ReconciliationRun, run_id)
     return as_utc(moved)
 

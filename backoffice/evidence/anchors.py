@@ -32,11 +32,11 @@ from flask import current_app
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.engine import Connection
 
-from backoffice import seals
+from backoffice.evidence import seals, verifying
 from backoffice.models import Customer
 from backoffice.models.types import utcnow
 
-log = logging.getLogger("backoffice.anchors")
+log = logging.getLogger("backoffice.evidence.anchors")
 
 LATEST = "latest.json"
 _BATCH = 5_000
@@ -121,7 +121,7 @@ def latest() -> Anchor | None:
     return Anchor(**json.loads(path.read_text()))
 
 
-def broken(connection: Connection) -> list[seals.Finding]:
+def broken(connection: Connection) -> list[verifying.Finding]:
     """The chains of the latest anchor that no longer reach it, each named after its anchored last row."""
     anchored = latest()
     if anchored is None:
@@ -157,8 +157,8 @@ def broken(connection: Connection) -> list[seals.Finding]:
             whose = f"customer {codes.get(customer_id, customer_id)}'s {what}"
         problem = _problem(whose, head, current, same, anchored.day)
         findings.append(
-            seals.Finding(
-                evidence, head.row_id, head.version, seals.ANCHOR_BROKEN, customer_id=customer_id, said=problem
+            verifying.Finding(
+                evidence, head.row_id, head.version, verifying.ANCHOR_BROKEN, customer_id=customer_id, said=problem
             )
         )
     return findings

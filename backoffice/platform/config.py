@@ -14,8 +14,8 @@ from babel.numbers import is_currency
 from flask import current_app
 from limits import parse_many
 
-from backoffice.i18n import LANGUAGES
-from backoffice.money import CENT, MAX_AMOUNT
+from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.money import CENT, MAX_AMOUNT
 
 
 class ConfigError(RuntimeError):

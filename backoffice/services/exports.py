@@ -25,8 +25,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 
-from backoffice.extensions import db
-from backoffice.money import decimal_places
+from backoffice.platform.extensions import db
+from backoffice.platform.money import decimal_places
 
 HEADINGS = {
     "account_code": _l("account_code"),

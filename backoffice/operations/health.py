@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 
-from backoffice import jobs, seals
-from backoffice.extensions import db
+from backoffice import jobs
+from backoffice.evidence import seals, verifying
 from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review, status
 from backoffice.reconcile.report import iso, plain
 from backoffice.services import books, metering
@@ -146,7 +147,7 @@ def _unsealed_runs(run_ids: set[int]) -> list[str]:
     if not run_ids:
         return []
     runs = seals.kinds()["reconciliation_runs"]
-    found = seals.verify(db.session.connection(), runs, where=runs.key.in_(sorted(run_ids))).findings
+    found = verifying.verify(db.session.connection(), runs, where=runs.key.in_(sorted(run_ids))).findings
     return [
         _(
             "Reconciliation run #%(id)s carries no valid seal (%(problem)s): its results are not trusted.",

@@ -1,0 +1,269 @@
+"""Telling a sealed row from one written without the key.
+
+:func:`verify` reads the rows with their seals in id order and names every row whose seal is missing or wrong,
+and every seal whose row is gone. It verifies only under the key the evidence was sealed with: the database keeps
+that key's fingerprint (:func:`backoffice.evidence.seals.check_key`), and a verify under another key stops
+(:class:`backoffice.evidence.seals.WrongSealKey`) rather than find every row tampered and quarantine every customer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from backoffice.evidence import sealing
+from backoffice.evidence.seals import Evidence, check_key, digest, kinds, seal_key, seals, version_column
+from backoffice.models.seals import TamperedEvidence
+from backoffice.platform.extensions import db
+
+
+def untrusted(connection: Connection, kind: str, where: ColumnElement) -> set[int]:
+    """The rows of ``kind`` that ``where`` selects and nothing vouches for: their seal is missing or fails, and
+    this transaction did not insert them itself (what it inserted is sealed as it commits)."""
+    session = db.session()
+    own = {row_id for of, row_id, _version in sealing.registered(session) if of == kind}
+    return {finding.row_id for finding in verify(connection, kinds()[kind], where=where).findings} - own
+
+
+PROBLEMS = {
+    "reviewed_then_changed": "it was changed after an admin reviewed it",
+    "no_seal": "it has no seal: it was not written by the application",
+    "previous_gone": "the row before it in its chain ({previous}) is gone",
+    "seal_mismatch": "its seal does not match it: it was changed after it was written",
+    "gone": "it was sealed but is gone",
+}
+"""Per problem code, what a finding says of its row in the logs, the reports and :attr:`Finding.what` (English); a
+page says it from the code (:func:`problem_of`), in the reader's language."""
+
+ANCHOR_BROKEN = "anchor_broken"
+"""The problem code of a chain that no longer reaches its anchor (``backoffice.evidence.anchors``), said in its own
+words."""
+
+
+@dataclass
+class Finding:
+    """A row whose seal is missing or wrong, or a seal whose row is gone."""
+
+    evidence: Evidence
+    row_id: int
+    version: int
+    code: str
+    """What is wrong, as a key of :data:`PROBLEMS` or :data:`ANCHOR_BROKEN`."""
+    customer_id: int | None = None
+    entry_id: int | None = None
+    previous: int | None = None
+    """The row before it in its chain, when that row is gone."""
+    said: str = ""
+    """What is wrong in words of its own, for a problem :data:`PROBLEMS` has no words for."""
+
+    @property
+    def problem(self) -> str:
+        return self.said or PROBLEMS[self.code].format(previous=self.previous)
+
+    @property
+    def what(self) -> str:
+        version = f" (version {self.version})" if self.version else ""
+        return f"{self.evidence.label} {self.row_id}{version} of {self.evidence.kind}: {self.problem}"[:300]
+
+
+def problem_of(what: str) -> tuple[str | None, int | None]:
+    """The problem code of a finding kept as its :attr:`Finding.what`, with the row before it when that is what is
+    gone: ``(None, None)`` for words no code has (a text cut at its column's length)."""
+    for code, english in PROBLEMS.items():
+        pattern = re.escape(english).replace(re.escape("{previous}"), r"(\d+)")
+        if (found := re.search(f": {pattern}$", what)) is not None:
+            return code, int(found.group(1)) if found.groups() else None
+    if ", the anchor of " in what:
+        return ANCHOR_BROKEN, None
+    return None, None
+
+
+def version_of(what: str) -> int:
+    """The version of a finding kept as its :attr:`Finding.what` (a history version's transaction); 0 for a row
+    that has no versions."""
+    found = re.match(r"[^:]*? \(version (\d+)\) of ", what)
+    return int(found.group(1)) if found is not None else 0
+
+
+@dataclass
+class Verified:
+    checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+def verify(
+    connection: Connection,
+    evidence: Evidence,
+    low: int | None = None,
+    high: int | None = None,
+    *,
+    where: ColumnElement | None = None,
+) -> Verified:
+    """Check the seal of every row of ``evidence`` with an id in ``[low, high]`` (or that ``where`` selects);
+    name what fails. Under another key than the evidence's, nothing is checked: :class:`WrongSealKey`."""
+    check_key(connection)
+    table = evidence.table
+    version = table.c[evidence.version] if evidence.version else literal(0)
+    previous = seals.alias("previous")
+    conditions = [*([evidence.sealed] if evidence.sealed is not None else [])]
+    in_range = [where] if where is not None else []
+    if low is not None:
+        in_range += [evidence.key >= low, evidence.key <= high]
+    customer = evidence.customer() if evidence.customer else literal(None)
+    entry = evidence.entry() if evidence.entry else literal(None)
+    query = (
+        select(
+            evidence.key.label("row_id"),
+            version.label("version"),
+            seals.c.seal,
+            previous.c.seal.label("previous_seal"),
+            seals.c.prev_row_id,
+            customer.label("customer_id"),
+            entry.label("entry_id"),
+            *evidence.columns(),
+        )
+        .select_from(
+            table.outerjoin(
+                seals, and_(seals.c.kind == evidence.kind, seals.c.row_id == evidence.key, seals.c.version == version)
+            ).outerjoin(
+                previous,
+                and_(
+                    previous.c.kind == (evidence.previous_kind or evidence.kind),
+                    previous.c.row_id == seals.c.prev_row_id,
+                    previous.c.version == seals.c.prev_version,
+                ),
+            )
+        )
+        .where(*conditions, *in_range)
+        .order_by(evidence.key, version)
+    )
+    rows = connection.execute(query).all()
+    details = evidence.details(connection, rows) if evidence.details and rows else {}
+    key = seal_key()
+    reviewed = _reviewed(connection, evidence)
+    result = Verified(checked=len(rows))
+    for row in rows:
+        problem, previous = None, None
+        if (row.row_id, row.version) in reviewed:
+            as_reviewed = digest(
+                key, evidence, row.row_id, row.version, row[7:], details.get((row.row_id, row.version), ()), REVIEWED
+            )
+            if not hmac.compare_digest(as_reviewed, reviewed[row.row_id, row.version]):
+                problem = "reviewed_then_changed"
+        elif row.seal is None:
+            problem = "no_seal"
+        elif row.prev_row_id is not None and row.previous_seal is None:
+            problem, previous = "previous_gone", row.prev_row_id
+        else:
+            expected = digest(
+                key,
+                evidence,
+                row.row_id,
+                row.version,
+                row[7:],
+                details.get((row.row_id, row.version), ()),
+                row.previous_seal or "",
+            )
+            if not hmac.compare_digest(expected, row.seal):
+                problem = "seal_mismatch"
+        if problem:
+            result.findings.append(
+                Finding(evidence, row.row_id, row.version, problem, row.customer_id, row.entry_id, previous)
+            )
+    if where is None:
+        result.findings.extend(_gone(connection, evidence, low, high))
+    return result
+
+
+REVIEWED = "reviewed"
+"""What a reviewed row's seal covers in place of a previous seal."""
+
+
+def _reviewed(connection: Connection, evidence: Evidence) -> dict[tuple[int, int], str]:
+    """The rows of ``evidence`` an admin reviewed (reversed or accepted), with the seal of the row as reviewed: only
+    decisions whose own seal holds vouch for a row, so that a decision written past the application leaves it
+    tampered."""
+    findings = TamperedEvidence.__table__
+    reviewed = findings.c.kind == evidence.kind, findings.c.reviewed_seal.is_not(None)
+    forged = set()
+    if evidence.kind != "evidence_decisions":
+        forged = {
+            found.row_id for found in verify(connection, kinds()["evidence_decisions"], where=and_(*reviewed)).findings
+        }
+    return {
+        (row_id, version): seal
+        for id_, row_id, version, seal in connection.execute(
+            select(findings.c.id, findings.c.row_id, findings.c.version, findings.c.reviewed_seal).where(*reviewed)
+        )
+        if id_ not in forged
+    }
+
+
+def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, version: int) -> str | None:
+    """The seal of a row as it is now, as an admin's review vouches for it; None when the row is gone. Under another
+    key than the evidence's, none: :class:`WrongSealKey`."""
+    check_key(connection)
+    rows = sealing.unsealed(
+        connection,
+        replace(evidence, sealed=None),
+        and_(evidence.key == row_id, version_column(evidence) == version),
+        all_=True,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    details = evidence.details(connection, rows) if evidence.details else {}
+    return digest(
+        seal_key(),
+        evidence,
+        row.row_id,
+        row.version,
+        row[sealing.COVERED :],
+        details.get((row.row_id, row.version), ()),
+        REVIEWED,
+    )
+
+
+def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int | None) -> list[Finding]:
+    """Seals whose row is no longer there (or no longer evidence)."""
+    table = evidence.table
+    version = table.c[evidence.version] if evidence.version else literal(0)
+    there = select(evidence.key).where(
+        evidence.key == seals.c.row_id,
+        version == seals.c.version,
+        *([evidence.sealed] if evidence.sealed is not None else []),
+    )
+    query = select(seals.c.row_id, seals.c.version, seals.c.chain).where(seals.c.kind == evidence.kind, ~there.exists())
+    if low is not None:
+        query = query.where(seals.c.row_id >= low, seals.c.row_id <= high)
+    customer_chain = evidence.chain == "customer_id"
+    reviewed = _reviewed(connection, evidence)
+    return [
+        Finding(evidence, row_id, version_, "gone", chain if customer_chain else None)
+        for row_id, version_, chain in connection.execute(query)
+        if (row_id, version_) not in reviewed
+    ]
+
+
+def bounds(connection: Connection, evidence: Evidence) -> tuple[int | None, int | None]:
+    low, high = connection.execute(
+        select(func.min(evidence.key), func.max(evidence.key)).where(
+            *([evidence.sealed] if evidence.sealed is not None else [])
+        )
+    ).one()
+    sealed_low, sealed_high = connection.execute(
+        select(func.min(seals.c.row_id), func.max(seals.c.row_id)).where(seals.c.kind == evidence.kind)
+    ).one()
+    lows = [value for value in (low, sealed_low) if value is not None]
+    highs = [value for value in (high, sealed_high) if value is not None]
+    return (min(lows) if lows else None), (max(highs) if highs else None)

@@ -21,7 +21,6 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
     the ``backoffice`` command imports this module before it knows what it is asked to run.
     """
     from backoffice.platform import config, i18n, logs
-    from backoffice.posting.listeners import bind
 
     app = Flask(
         "backoffice",
@@ -41,6 +40,8 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
 
     i18n.init_app(app)
     if database or web:
+        from backoffice.posting.listeners import bind
+
         bind(app)
     if web:
         logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])

@@ -19,10 +19,10 @@ from backoffice.models import (
     Role,
     Target,
     User,
-    achieved_amount_sql,
     grand_total_of,
 )
 from backoffice.platform.extensions import db
+from backoffice.posting.formulas import achieved_amount_sql
 from tests.factories import UserFactory
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")

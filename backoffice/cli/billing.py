@@ -55,9 +55,8 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
     from backoffice.models import JournalEntry
     from backoffice.platform.extensions import db
     from backoffice.platform.money import BeyondLimit
-    from backoffice.posting.periods import PeriodClosed
-    from backoffice.posting.post import WalletError
     from backoffice.services.billing import BillingError
+    from backoffice.services.vocabulary import PeriodClosed, WalletError
 
     try:
         withdrawn = operation(row, reason, value_date=_day(value_date))

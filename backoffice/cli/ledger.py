@@ -90,8 +90,8 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
 @VALUE_DATE
 def ledger_reverse(movement_id, description, value_date) -> None:
     from backoffice.platform.money import BeyondLimit
-    from backoffice.posting.periods import PeriodClosed
     from backoffice.services import wallet
+    from backoffice.services.vocabulary import PeriodClosed
 
     try:
         original = wallet.movement_by_id(movement_id)
@@ -125,7 +125,7 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
     from backoffice.models import Customer
     from backoffice.platform.extensions import db
     from backoffice.platform.money import BeyondLimit, MoneyError, read_amount
-    from backoffice.posting.periods import PeriodClosed
+    from backoffice.services.vocabulary import PeriodClosed
     from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))

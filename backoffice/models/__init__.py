@@ -13,16 +13,6 @@ from backoffice.models.billing import (
     Payment,
     PaymentAllocation,
     covers,
-    customer_meter_sums_sql,
-    due_sql,
-    invoice_outstanding_sql,
-    invoice_status_sql,
-    meter_balance_sql,
-    meter_customer_net_sql,
-    meter_overpayment_sql,
-    overpaid_sql,
-    payment_unapplied_sql,
-    receivables_sql,
 )
 from backoffice.models.books import (
     BUCKETS,
@@ -33,11 +23,9 @@ from backoffice.models.books import (
     JournalEntry,
     JournalLine,
     account_balance_sql,
-    balance_sheet_sql,
     normal_amount,
-    posted_balance_sql,
 )
-from backoffice.models.customers import AccountManager, Customer, CustomerStatus, status_sql
+from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.seals import Resolution, Seal, SealKey, TamperedEvidence
 from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
@@ -47,11 +35,8 @@ from backoffice.models.metering import (
     TransactionCalculation,
     charged_for_readings,
     pricing_in_force,
-    pricing_sql,
     total_price_of,
-    total_price_sql,
     volume_sm3_of,
-    volume_sm3_sql,
     whose_readings,
 )
 from backoffice.models.monthly import (
@@ -67,7 +52,6 @@ from backoffice.models.orders import (
     OrderMonthTotal,
     checked_grand_total,
     grand_total_of,
-    order_month_totals_sql,
 )
 from backoffice.models.periods import PeriodAction, PeriodActionKind
 from backoffice.models.reconciliation import (
@@ -80,7 +64,7 @@ from backoffice.models.reconciliation import (
     RunStatus,
     RunTrigger,
 )
-from backoffice.models.targets import Target, achieved_amount_sql
+from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
     AdjustmentReason,
@@ -106,9 +90,7 @@ __all__ = [
     "JournalEntry",
     "JournalLine",
     "account_balance_sql",
-    "balance_sheet_sql",
     "normal_amount",
-    "posted_balance_sql",
     "AccountManager",
     "BalanceTransaction",
     "CheckResult",
@@ -118,9 +100,6 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "PaymentAllocation",
-    "invoice_outstanding_sql",
-    "invoice_status_sql",
-    "payment_unapplied_sql",
     "DURATION_BUCKETS",
     "JobDurationBucket",
     "JobRecord",
@@ -157,26 +136,13 @@ __all__ = [
     "Occasion",
     "AdjustmentReason",
     "User",
-    "achieved_amount_sql",
     "charged_for_readings",
     "checked_grand_total",
     "covers",
-    "due_sql",
-    "customer_meter_sums_sql",
     "grand_total_of",
-    "order_month_totals_sql",
     "record",
-    "meter_balance_sql",
-    "meter_customer_net_sql",
-    "overpaid_sql",
-    "meter_overpayment_sql",
-    "receivables_sql",
     "pricing_in_force",
-    "pricing_sql",
     "whose_readings",
     "total_price_of",
-    "total_price_sql",
     "volume_sm3_of",
-    "volume_sm3_sql",
-    "status_sql",
 ]

@@ -17,7 +17,6 @@ from decimal import Decimal
 
 from sqlalchemy import (
     CheckConstraint,
-    ColumnElement,
     Computed,
     Date,
     DateTime,
@@ -25,10 +24,6 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    case,
-    func,
-    literal,
-    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -230,108 +225,9 @@ class PaymentAllocation(db.Model):
     invoice: Mapped[Invoice] = relationship()
 
 
-def meter_net_sql(meters=Meter.__table__):
-    """Invoices less payments of each meter row, as a correlated SQL expression."""
-    invoices, payments = Invoice.__table__, Payment.__table__
-    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(
-        invoices.c.meter_id == meters.c.id, invoices.c.withdrawn_at.is_(None)
-    )
-    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(
-        payments.c.meter_id == meters.c.id, payments.c.withdrawn_at.is_(None)
-    )
-    return invoiced.scalar_subquery() - paid.scalar_subquery()
-
-
-def receivables_sql():
-    """All invoices less all payments, neither withdrawn: what account 1100 Receivables must hold, one SQL scalar."""
-    invoices, payments = Invoice.__table__, Payment.__table__
-    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(invoices.c.withdrawn_at.is_(None))
-    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(payments.c.withdrawn_at.is_(None))
-    return func.round(invoiced.scalar_subquery() - paid.scalar_subquery(), 2, type_=Balance)
-
-
-def due_sql(net):
-    """What is due of a net (invoices less payments): ``max(net, 0)``."""
-    return case((net > 0, net), else_=0)
-
-
-def overpaid_sql(net):
-    """What was overpaid of a net (invoices less payments): ``max(-net, 0)``."""
-    return case((net < 0, -net), else_=0)
-
-
-def meter_balance_sql(meters=Meter.__table__):
-    return func.round(due_sql(meter_net_sql(meters)), 2, type_=Balance)
-
-
-def meter_overpayment_sql(meters=Meter.__table__):
-    return func.round(overpaid_sql(meter_net_sql(meters)), 2, type_=Balance)
-
-
-def _applied(allocated_by) -> ColumnElement:
-    allocations = PaymentAllocation.__table__
-    return select(func.coalesce(func.sum(allocations.c.amount), 0)).where(allocated_by(allocations)).scalar_subquery()
-
-
-def invoice_outstanding_sql(invoices=Invoice.__table__) -> ColumnElement:
-    """The invoice's amount less every allocation to it (a reversal counts against the row it reverses); 0 once
-    withdrawn."""
-    left = invoices.c.amount - _applied(lambda allocations: allocations.c.invoice_id == invoices.c.id)
-    return func.round(case((invoices.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
-
-
-def payment_unapplied_sql(payments=Payment.__table__) -> ColumnElement:
-    """The payment's amount less every allocation of it; 0 once withdrawn."""
-    left = payments.c.amount - _applied(lambda allocations: allocations.c.payment_id == payments.c.id)
-    return func.round(case((payments.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
-
-
-def invoice_status_sql(today: date, invoices=Invoice.__table__) -> ColumnElement:
-    """The invoice's status as read on ``today``: its stored one, or *overdue* when open or partly paid after its
-    due date."""
-    asking = invoices.c.status.in_(ASKING)
-    return case((asking & (invoices.c.due_on < today), literal("overdue")), else_=invoices.c.status)
-
-
 def covers(period, on):
     """The one boundary rule: a period covers the days from its start up to, not including, its end.
 
     ``period`` is :class:`MeterAssignment` or the columns of an alias of its table; ``on`` a date or a column.
     """
     return (period.started_on <= on) & (period.ended_on.is_(None) | (on < period.ended_on))
-
-
-def meter_customer_net_sql(meter_id, customer_id):
-    """What the customer owes on the meter (negative: was overpaid): its invoices less its payments, of those
-    dated in the customer's periods of the meter. Values or correlated columns."""
-    held = MeterAssignment.__table__.alias("held")
-
-    def dated_in_periods(table, on):
-        return (
-            select(func.coalesce(func.sum(table.c.amount), 0))
-            .select_from(table.join(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on)))
-            .where(table.c.meter_id == meter_id, held.c.customer_id == customer_id, table.c.withdrawn_at.is_(None))
-            .scalar_subquery()
-        )
-
-    invoices, payments = Invoice.__table__, Payment.__table__
-    return dated_in_periods(invoices, invoices.c.issued_on) - dated_in_periods(payments, payments.c.paid_on)
-
-
-def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
-    """The customer's ``amount_due`` and ``overpayment``: per meter they have held, :func:`due_sql` and
-    :func:`overpaid_sql` of :func:`meter_customer_net_sql`, summed over those meters."""
-    pair, period = MeterAssignment.__table__.alias("pair"), MeterAssignment.__table__.alias("period")
-    # One row per (customer, meter), however many times the meter came back to the customer.
-    first_period = (
-        select(func.min(period.c.id))
-        .where(period.c.customer_id == pair.c.customer_id, period.c.meter_id == pair.c.meter_id)
-        .scalar_subquery()
-    )
-    net = meter_customer_net_sql(pair.c.meter_id, pair.c.customer_id)
-
-    def summed(value):
-        per_pair = select(func.sum(value)).where(pair.c.customer_id == customers.c.id, pair.c.id == first_period)
-        return func.round(func.coalesce(per_pair.scalar_subquery(), 0), 2, type_=Balance)
-
-    return {"amount_due": summed(due_sql(net)), "overpayment": summed(overpaid_sql(net))}

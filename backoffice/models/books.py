@@ -24,7 +24,6 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
-    case,
     func,
     select,
     text,
@@ -156,43 +155,3 @@ class JournalLine(db.Model):
 def normal_amount(account_type: AccountType, debit: Decimal, credit: Decimal) -> Decimal:
     """What a line adds to its account's balance, in the account's normal direction."""
     return debit - credit if account_type.debit_normal else credit - debit
-
-
-def normal_amount_sql(account_type, debit, credit):
-    """The same as SQL, over columns."""
-    debit_normal = account_type.in_([AccountType.ASSET.value, AccountType.EXPENSE.value])
-    return case((debit_normal, debit - credit), else_=credit - debit)
-
-
-def posted_balance_sql(account_id):
-    """An account's balance as its posted lines make it: a correlated SQL expression."""
-    lines, entries = JournalLine.__table__, JournalEntry.__table__
-    accounts = Account.__table__
-    return (
-        select(
-            func.round(
-                func.coalesce(func.sum(normal_amount_sql(accounts.c.type, lines.c.debit, lines.c.credit)), 0),
-                2,
-                type_=Balance,
-            )
-        )
-        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
-        .where(lines.c.account_id == account_id, entries.c.status == EntryStatus.POSTED.value)
-        .scalar_subquery()
-    )
-
-
-def balance_sheet_sql():
-    """One row: the accounts' balances (their buckets) summed by type, and current earnings (revenue − expenses)."""
-    accounts, buckets = Account.__table__, AccountBalanceBucket.__table__
-
-    def total(*types: AccountType):
-        summed = func.sum(case((accounts.c.type.in_([t.value for t in types]), buckets.c.balance), else_=0))
-        return func.round(func.coalesce(summed, 0), 2, type_=Balance)
-
-    return select(
-        total(AccountType.ASSET).label("assets"),
-        total(AccountType.LIABILITY).label("liabilities"),
-        total(AccountType.EQUITY).label("equity"),
-        (total(AccountType.REVENUE) - total(AccountType.EXPENSE)).label("earnings"),
-    ).select_from(buckets.join(accounts, accounts.c.id == buckets.c.account_id))

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, case, text, true
+from sqlalchemy import DateTime, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import Balance, Money, str_enum, utcnow
@@ -94,9 +94,3 @@ class Customer(db.Model):
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
-
-
-def status_sql(balance, suspend_below):
-    """A customer's status as its balance makes it, as SQL: suspended while the balance is below the customer's
-    threshold, else active. The wallet stores it with each movement; the ``customer_status`` check verifies it."""
-    return case((balance < suspend_below, CustomerStatus.SUSPENDED.value), else_=CustomerStatus.ACTIVE.value)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.models.billing import Meter, MeterAssignment, covers
-from backoffice.models.types import Money, rounded_product, utcnow
+from backoffice.models.types import Money, utcnow
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
@@ -130,14 +130,6 @@ def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
     return round_money(total)
 
 
-def volume_sm3_sql(volume_flow_meter, meter_correction):
-    return rounded_product(volume_flow_meter, meter_correction, 4, type_=Volume)
-
-
-def total_price_sql(volume_sm3, price_per_sm3):
-    return rounded_product(volume_sm3, price_per_sm3, 2, type_=Money)
-
-
 def pricing_in_force(customer_id, on_date):
     """The customer's pricing row in force on a date: the latest ``effective_from`` on or before it.
 
@@ -180,13 +172,6 @@ def whose_readings():
     holder = func.coalesce(held.c.customer_id, readings.c.customer_id).label("holder_id")
     period = (held.c.meter_id == readings.c.meter_id) & covers(held.c, readings.c.reading_date)
     return sql_select(readings, holder).select_from(readings.outerjoin(held, period))
-
-
-def pricing_sql(column, customer_id, on_date):
-    """One column of the pricing in force, as a correlated SQL expression."""
-    return (
-        pricing_in_force(customer_id, on_date).with_only_columns(CustomerPricing.__table__.c[column]).scalar_subquery()
-    )
 
 
 class pricing_snapshot(FunctionElement):

@@ -4,11 +4,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Select, String, func, select, text
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backoffice.models.customers import AccountManager, Customer
-from backoffice.models.types import Balance, Money, first_of_month, utcnow
+from backoffice.models.types import Balance, Money, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_AMOUNT, check_amount, round_money, shown
@@ -114,17 +114,3 @@ class OrderMonthTotal(db.Model):
     """The first day of the month the orders close in."""
     order_count: Mapped[int]
     grand_total: Mapped[Decimal] = mapped_column(Balance)
-
-
-def order_month_totals_sql() -> Select:
-    """The rows ``order_month_totals`` must hold, as the orders make them: per account manager and closing month,
-    how many orders and the sum of their grand totals. A grouped select over ``orders``; callers narrow it (``where``,
-    ``join``) to the months they need."""
-    orders = Order.__table__
-    month = first_of_month(orders.c.closing_date)
-    return select(
-        orders.c.account_manager_id,
-        month.label("month"),
-        func.count().label("order_count"),
-        func.round(func.sum(orders.c.grand_total), 2, type_=Balance).label("grand_total"),
-    ).group_by(orders.c.account_manager_id, month)

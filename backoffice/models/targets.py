@@ -4,12 +4,11 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import CheckConstraint, Date, ForeignKey, UniqueConstraint, func, select, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backoffice.models.customers import AccountManager
-from backoffice.models.orders import Order
-from backoffice.models.types import Balance, Money, Month, next_month
+from backoffice.models.types import Balance, Money, Month
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO, check_amount
 
@@ -56,18 +55,3 @@ class Target(db.Model):
         if not self.target_amount:
             return Decimal(0)
         return (self.achieved_amount * 100 / self.target_amount).quantize(Decimal("0.1"))
-
-
-def achieved_amount_sql(targets=Target.__table__):
-    """The achieved amount of each target row, as a correlated SQL expression over ``orders``."""
-    orders = Order.__table__
-    total = (
-        select(func.coalesce(func.sum(orders.c.grand_total), 0))
-        .where(
-            orders.c.account_manager_id == targets.c.account_manager_id,
-            orders.c.closing_date >= targets.c.period_start,
-            orders.c.closing_date < next_month(targets.c.period_start),
-        )
-        .scalar_subquery()
-    )
-    return func.round(total, 2, type_=Balance)

@@ -23,11 +23,10 @@ from backoffice.models import (
     Order,
     OrderMonthTotal,
     Target,
-    achieved_amount_sql,
     checked_grand_total,
-    order_month_totals_sql,
 )
 from backoffice.models.types import month_start, next_month_start, upsert
+from backoffice.posting.formulas import achieved_amount_sql, order_month_totals_sql
 from backoffice.posting.locking import lock_rows, lock_where
 
 totals = OrderMonthTotal.__table__

@@ -53,10 +53,11 @@ from sqlalchemy.schema import CreateTable
 
 from backoffice.evidence import sealing
 from backoffice.evidence.quarantine import refuse_if_quarantined
-from backoffice.models import Account, BalanceTransaction, Customer, JournalEntry, JournalLine, status_sql
+from backoffice.models import Account, BalanceTransaction, Customer, JournalEntry, JournalLine
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit, round_money
 from backoffice.posting import journal, writes
+from backoffice.posting.formulas import status_sql
 from backoffice.posting.post import refuse_if_closed, value_date
 from backoffice.posting.sql import account_sql, contribution_sql
 

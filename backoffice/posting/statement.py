@@ -30,10 +30,11 @@ from sqlalchemy import (
     update,
 )
 
-from backoffice.models import Customer, RecalculationReason, RecalculationRequest, TamperedEvidence, status_sql
+from backoffice.models import Customer, RecalculationReason, RecalculationRequest, TamperedEvidence
 from backoffice.models.types import Balance, Money
 from backoffice.platform.money import MAX_BALANCE
 from backoffice.posting import journal, months, writes
+from backoffice.posting.formulas import status_sql
 
 customers = Customer.__table__
 requests = RecalculationRequest.__table__

@@ -3,8 +3,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, select
 
-from backoffice.models import Account, AccountBalanceBucket, account_balance_sql, posted_balance_sql
+from backoffice.models import Account, AccountBalanceBucket, account_balance_sql
 from backoffice.platform.money import BeyondLimit
+from backoffice.posting.formulas import posted_balance_sql
 from backoffice.posting.journal import adding_to_buckets
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.journal_balanced import held_accounts

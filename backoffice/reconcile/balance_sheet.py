@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal
 
-from backoffice.models import balance_sheet_sql
+from backoffice.posting.formulas import balance_sheet_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 sheet = balance_sheet_sql().add_columns(literal(1).label("id")).subquery("balance_sheet")

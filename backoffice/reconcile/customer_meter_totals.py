@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.models import Customer, Invoice, MeterAssignment, Payment, customer_meter_sums_sql
+from backoffice.models import Customer, Invoice, MeterAssignment, Payment
+from backoffice.posting.formulas import customer_meter_sums_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 customers = Customer.__table__

@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
 
-from backoffice.models import Customer, CustomerStatus, status_sql
+from backoffice.models import Customer, CustomerStatus
+from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.reconcile.base import Check, CheckedField, Scope
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.models import Invoice, MeterAssignment, Payment, invoice_outstanding_sql, payment_unapplied_sql
+from backoffice.models import Invoice, MeterAssignment, Payment
+from backoffice.posting.formulas import invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 invoices = Invoice.__table__

@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.models import Invoice, Meter, MeterAssignment, Payment, meter_balance_sql, meter_overpayment_sql
+from backoffice.models import Invoice, Meter, MeterAssignment, Payment
+from backoffice.posting.formulas import meter_balance_sql, meter_overpayment_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 meters = Meter.__table__

@@ -6,8 +6,9 @@ from functools import lru_cache
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, select
 
-from backoffice.models import AccountManager, Order, OrderMonthTotal, order_month_totals_sql
+from backoffice.models import AccountManager, Order, OrderMonthTotal
 from backoffice.models.types import Month, first_of_month, month_of_date, next_month
+from backoffice.posting.formulas import order_month_totals_sql
 from backoffice.posting.hooks import recompute_order_month_totals
 from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
 

@@ -13,12 +13,10 @@ from backoffice.models import (
     MeterReading,
     TransactionCalculation,
     charged_for_readings,
-    pricing_sql,
-    total_price_sql,
-    volume_sm3_sql,
     whose_readings,
 )
 from backoffice.platform.sentences import Sentence
+from backoffice.posting.formulas import pricing_sql, total_price_sql, volume_sm3_sql
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Scope
 

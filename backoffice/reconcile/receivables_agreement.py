@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from backoffice.models import Account, account_balance_sql, receivables_sql
+from backoffice.models import Account, account_balance_sql
+from backoffice.posting.formulas import receivables_sql
 from backoffice.posting.rules import RECEIVABLES
 from backoffice.reconcile.base import Check, CheckedField, Scope
 

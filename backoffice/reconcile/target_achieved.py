@@ -3,8 +3,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
-from backoffice.models import Order, Target, achieved_amount_sql
+from backoffice.models import Order, Target
 from backoffice.models.types import next_month
+from backoffice.posting.formulas import achieved_amount_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 targets = Target.__table__

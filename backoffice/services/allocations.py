@@ -21,20 +21,11 @@ from decimal import Decimal
 from sqlalchemy import exists, insert, select, update
 
 from backoffice.evidence import sealing, verifying
-from backoffice.models import (
-    AllocationHow,
-    Invoice,
-    Meter,
-    MeterAssignment,
-    Payment,
-    PaymentAllocation,
-    covers,
-    invoice_outstanding_sql,
-    payment_unapplied_sql,
-)
+from backoffice.models import AllocationHow, Invoice, Meter, MeterAssignment, Payment, PaymentAllocation, covers
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import utcnow
 from backoffice.platform.money import ZERO
+from backoffice.posting.formulas import invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.posting.locking import lock_customers, lock_rows
 
 invoices = Invoice.__table__

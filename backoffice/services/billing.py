@@ -31,6 +31,13 @@ from backoffice.models import (
     Payment,
     User,
     covers,
+)
+from backoffice.models.history import HistoryOperation, record
+from backoffice.models.types import local_date_of, utcnow
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError, check_amount, round_money, shown
+from backoffice.posting.formulas import (
     customer_meter_sums_sql,
     due_sql,
     meter_balance_sql,
@@ -38,11 +45,6 @@ from backoffice.models import (
     meter_overpayment_sql,
     overpaid_sql,
 )
-from backoffice.models.history import HistoryOperation, record
-from backoffice.models.types import local_date_of, utcnow
-from backoffice.platform.config import local_today
-from backoffice.platform.extensions import db
-from backoffice.platform.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post

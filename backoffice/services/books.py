@@ -18,9 +18,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.models import ApprovalRequest, JournalEntry, User, balance_sheet_sql
+from backoffice.models import ApprovalRequest, JournalEntry, User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money
+from backoffice.posting.formulas import balance_sheet_sql
 from backoffice.posting.journal import (
     BooksError,
     ControlAccount,

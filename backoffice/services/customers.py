@@ -28,11 +28,11 @@ from backoffice.models import (
     RecalculationRequest,
     User,
     record,
-    status_sql,
 )
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
+from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers, lock_rows
 from backoffice.services import expect_version, transaction
 

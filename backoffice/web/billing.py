@@ -22,9 +22,8 @@ from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, R
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.posting.periods import PeriodClosed
-from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, allocations, billing
+from backoffice.services.vocabulary import Kind, PeriodClosed
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import open_invoices
 from backoffice.web.customer_forms import VALUE_DATE_HELP, ReallocateForm

@@ -42,11 +42,10 @@ from backoffice.models import (
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.money import BeyondLimit, shown
-from backoffice.posting.periods import PeriodClosed
-from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong
 from backoffice.services import account_lines, approvals, books, descriptions, journal_export, periods
 from backoffice.services.descriptions import account_label
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
+from backoffice.services.vocabulary import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong, PeriodClosed
 from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField

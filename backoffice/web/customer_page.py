@@ -28,18 +28,15 @@ from backoffice.models import (
     Payment,
     User,
     covers,
-    due_sql,
-    meter_customer_net_sql,
-    overpaid_sql,
 )
 from backoffice.models.types import Month
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.posting.rules import Kind, rule_of
 from backoffice.reconcile import evidence_review
 from backoffice.services import allocations, wallet
 from backoffice.services.descriptions import account_name
 from backoffice.services.metering import pending_recalculations, pending_summary
+from backoffice.services.vocabulary import Kind, due_sql, meter_customer_net_sql, overpaid_sql, rule_of
 from backoffice.web.choices import held_meter_choices, open_invoices
 from backoffice.web.customer_forms import (
     REASONS,

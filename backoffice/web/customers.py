@@ -15,23 +15,13 @@ from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice.models import (
-    AccountManager,
-    Customer,
-    CustomerStatus,
-    Meter,
-    MeterAssignment,
-    Role,
-    due_sql,
-    meter_customer_net_sql,
-    overpaid_sql,
-)
+from backoffice.models import AccountManager, Customer, CustomerStatus, Meter, MeterAssignment, Role
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
-from backoffice.posting.periods import PeriodClosed
 from backoffice.services import ChangedMeanwhile, billing, customers, wallet
 from backoffice.services.exports import csv_cell
+from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import (
     active_manager_choices,

@@ -17,7 +17,7 @@ from backoffice.evidence.quarantine import Quarantined
 from backoffice.evidence.seals import WrongSealKey
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
-from backoffice.posting.post import CustomerClosed
+from backoffice.services.vocabulary import CustomerClosed
 from backoffice.web.request_log import request_id
 
 MESSAGES = {

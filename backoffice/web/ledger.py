@@ -18,8 +18,8 @@ from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Rol
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.posting.periods import PeriodClosed
 from backoffice.services import approvals, wallet
+from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.auth import requires_role
 from backoffice.web.customer_forms import REASONS, VALUE_DATE_HELP, AdjustForm
 from backoffice.web.customer_page import customer_or_404, posting_of, render_customer

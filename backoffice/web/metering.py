@@ -15,8 +15,8 @@ from wtforms.validators import InputRequired, Length
 from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
 from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
-from backoffice.posting.periods import PeriodClosed
 from backoffice.services import ChangedMeanwhile, metering
+from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.choices import held_meter_choices
 from backoffice.web.customer_forms import PricingForm, ReadingForm
 from backoffice.web.customer_page import customer_or_404, render_customer

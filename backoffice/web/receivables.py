@@ -19,7 +19,7 @@ from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
-from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers, invoice_status_sql
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.services import receivables
@@ -34,6 +34,7 @@ from backoffice.services.exports import (
     text_cell,
     xlsx_chunks,
 )
+from backoffice.services.vocabulary import invoice_status_sql
 from backoffice.web.lists import (
     DATE_HELP,
     Column,

@@ -27,9 +27,7 @@ from backoffice.models import (
     User,
     pricing_in_force,
     total_price_of,
-    total_price_sql,
     volume_sm3_of,
-    volume_sm3_sql,
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
@@ -37,6 +35,7 @@ from backoffice.models.types import Money, Month
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown
 from backoffice.posting import months
+from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.services import ChangedMeanwhile, transaction, wallet
 from backoffice.services.metering import held

@@ -47,8 +47,6 @@ from backoffice.models import (
     Occasion,
     TransactionCalculation,
     User,
-    total_price_sql,
-    volume_sm3_sql,
     whose_readings,
 )
 from backoffice.models.history import HistoryOperation, record
@@ -57,6 +55,7 @@ from backoffice.models.types import Month, month_of_date, utcnow
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import MAX_AMOUNT, shown
 from backoffice.posting import months
+from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference

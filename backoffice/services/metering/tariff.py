@@ -34,8 +34,6 @@ from backoffice.models import (
     RecalculationRequest,
     TransactionCalculation,
     User,
-    total_price_sql,
-    volume_sm3_sql,
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction
@@ -43,6 +41,7 @@ from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown
+from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.services import transaction
 from backoffice.services.metering import held

@@ -1,0 +1,225 @@
+"""The formulas of the derived figures, as SQL: each one defined once, for the write path that stores a figure, the
+check that verifies it and the rebuild that writes it again.
+
+The wallet's own (what a movement adds to a customer's totals and its month, which accounts it moves) are the rule
+table's (:mod:`backoffice.posting.sql`); these are the others: a customer's status, what a meter and a customer owe,
+what an invoice still asks and a payment leaves unapplied, an account's balance from its lines and the balance sheet,
+a reading's volume and price, a manager's month of orders and a target's achieved amount.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
+
+from backoffice.models import (
+    Account,
+    AccountBalanceBucket,
+    AccountType,
+    Customer,
+    CustomerPricing,
+    CustomerStatus,
+    EntryStatus,
+    Invoice,
+    JournalEntry,
+    JournalLine,
+    Meter,
+    MeterAssignment,
+    Order,
+    Payment,
+    PaymentAllocation,
+    Target,
+)
+from backoffice.models.billing import ASKING, covers
+from backoffice.models.metering import Volume, pricing_in_force
+from backoffice.models.types import Balance, Money, first_of_month, next_month, rounded_product
+
+
+def status_sql(balance, suspend_below):
+    """A customer's status as its balance makes it, as SQL: suspended while the balance is below the customer's
+    threshold, else active. The wallet stores it with each movement; the ``customer_status`` check verifies it."""
+    return case((balance < suspend_below, CustomerStatus.SUSPENDED.value), else_=CustomerStatus.ACTIVE.value)
+
+
+def meter_net_sql(meters=Meter.__table__):
+    """Invoices less payments of each meter row, as a correlated SQL expression."""
+    invoices, payments = Invoice.__table__, Payment.__table__
+    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(
+        invoices.c.meter_id == meters.c.id, invoices.c.withdrawn_at.is_(None)
+    )
+    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(
+        payments.c.meter_id == meters.c.id, payments.c.withdrawn_at.is_(None)
+    )
+    return invoiced.scalar_subquery() - paid.scalar_subquery()
+
+
+def receivables_sql():
+    """All invoices less all payments, neither withdrawn: what account 1100 Receivables must hold, one SQL scalar."""
+    invoices, payments = Invoice.__table__, Payment.__table__
+    invoiced = select(func.coalesce(func.sum(invoices.c.amount), 0)).where(invoices.c.withdrawn_at.is_(None))
+    paid = select(func.coalesce(func.sum(payments.c.amount), 0)).where(payments.c.withdrawn_at.is_(None))
+    return func.round(invoiced.scalar_subquery() - paid.scalar_subquery(), 2, type_=Balance)
+
+
+def due_sql(net):
+    """What is due of a net (invoices less payments): ``max(net, 0)``."""
+    return case((net > 0, net), else_=0)
+
+
+def overpaid_sql(net):
+    """What was overpaid of a net (invoices less payments): ``max(-net, 0)``."""
+    return case((net < 0, -net), else_=0)
+
+
+def meter_balance_sql(meters=Meter.__table__):
+    return func.round(due_sql(meter_net_sql(meters)), 2, type_=Balance)
+
+
+def meter_overpayment_sql(meters=Meter.__table__):
+    return func.round(overpaid_sql(meter_net_sql(meters)), 2, type_=Balance)
+
+
+def _applied(allocated_by) -> ColumnElement:
+    allocations = PaymentAllocation.__table__
+    return select(func.coalesce(func.sum(allocations.c.amount), 0)).where(allocated_by(allocations)).scalar_subquery()
+
+
+def invoice_outstanding_sql(invoices=Invoice.__table__) -> ColumnElement:
+    """The invoice's amount less every allocation to it (a reversal counts against the row it reverses); 0 once
+    withdrawn."""
+    left = invoices.c.amount - _applied(lambda allocations: allocations.c.invoice_id == invoices.c.id)
+    return func.round(case((invoices.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
+
+
+def payment_unapplied_sql(payments=Payment.__table__) -> ColumnElement:
+    """The payment's amount less every allocation of it; 0 once withdrawn."""
+    left = payments.c.amount - _applied(lambda allocations: allocations.c.payment_id == payments.c.id)
+    return func.round(case((payments.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
+
+
+def invoice_status_sql(today: date, invoices=Invoice.__table__) -> ColumnElement:
+    """The invoice's status as read on ``today``: its stored one, or *overdue* when open or partly paid after its
+    due date."""
+    asking = invoices.c.status.in_(ASKING)
+    return case((asking & (invoices.c.due_on < today), literal("overdue")), else_=invoices.c.status)
+
+
+def meter_customer_net_sql(meter_id, customer_id):
+    """What the customer owes on the meter (negative: was overpaid): its invoices less its payments, of those
+    dated in the customer's periods of the meter. Values or correlated columns."""
+    held = MeterAssignment.__table__.alias("held")
+
+    def dated_in_periods(table, on):
+        return (
+            select(func.coalesce(func.sum(table.c.amount), 0))
+            .select_from(table.join(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on)))
+            .where(table.c.meter_id == meter_id, held.c.customer_id == customer_id, table.c.withdrawn_at.is_(None))
+            .scalar_subquery()
+        )
+
+    invoices, payments = Invoice.__table__, Payment.__table__
+    return dated_in_periods(invoices, invoices.c.issued_on) - dated_in_periods(payments, payments.c.paid_on)
+
+
+def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
+    """The customer's ``amount_due`` and ``overpayment``: per meter they have held, :func:`due_sql` and
+    :func:`overpaid_sql` of :func:`meter_customer_net_sql`, summed over those meters."""
+    pair, period = MeterAssignment.__table__.alias("pair"), MeterAssignment.__table__.alias("period")
+    # One row per (customer, meter), however many times the meter came back to the customer.
+    first_period = (
+        select(func.min(period.c.id))
+        .where(period.c.customer_id == pair.c.customer_id, period.c.meter_id == pair.c.meter_id)
+        .scalar_subquery()
+    )
+    net = meter_customer_net_sql(pair.c.meter_id, pair.c.customer_id)
+
+    def summed(value):
+        per_pair = select(func.sum(value)).where(pair.c.customer_id == customers.c.id, pair.c.id == first_period)
+        return func.round(func.coalesce(per_pair.scalar_subquery(), 0), 2, type_=Balance)
+
+    return {"amount_due": summed(due_sql(net)), "overpayment": summed(overpaid_sql(net))}
+
+
+def volume_sm3_sql(volume_flow_meter, meter_correction):
+    return rounded_product(volume_flow_meter, meter_correction, 4, type_=Volume)
+
+
+def total_price_sql(volume_sm3, price_per_sm3):
+    return rounded_product(volume_sm3, price_per_sm3, 2, type_=Money)
+
+
+def pricing_sql(column, customer_id, on_date):
+    """One column of the pricing in force, as a correlated SQL expression."""
+    return (
+        pricing_in_force(customer_id, on_date).with_only_columns(CustomerPricing.__table__.c[column]).scalar_subquery()
+    )
+
+
+def normal_amount_sql(account_type, debit, credit):
+    """The same as SQL, over columns."""
+    debit_normal = account_type.in_([AccountType.ASSET.value, AccountType.EXPENSE.value])
+    return case((debit_normal, debit - credit), else_=credit - debit)
+
+
+def posted_balance_sql(account_id):
+    """An account's balance as its posted lines make it: a correlated SQL expression."""
+    lines, entries = JournalLine.__table__, JournalEntry.__table__
+    accounts = Account.__table__
+    return (
+        select(
+            func.round(
+                func.coalesce(func.sum(normal_amount_sql(accounts.c.type, lines.c.debit, lines.c.credit)), 0),
+                2,
+                type_=Balance,
+            )
+        )
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
+        .where(lines.c.account_id == account_id, entries.c.status == EntryStatus.POSTED.value)
+        .scalar_subquery()
+    )
+
+
+def balance_sheet_sql():
+    """One row: the accounts' balances (their buckets) summed by type, and current earnings (revenue − expenses)."""
+    accounts, buckets = Account.__table__, AccountBalanceBucket.__table__
+
+    def total(*types: AccountType):
+        summed = func.sum(case((accounts.c.type.in_([t.value for t in types]), buckets.c.balance), else_=0))
+        return func.round(func.coalesce(summed, 0), 2, type_=Balance)
+
+    return select(
+        total(AccountType.ASSET).label("assets"),
+        total(AccountType.LIABILITY).label("liabilities"),
+        total(AccountType.EQUITY).label("equity"),
+        (total(AccountType.REVENUE) - total(AccountType.EXPENSE)).label("earnings"),
+    ).select_from(buckets.join(accounts, accounts.c.id == buckets.c.account_id))
+
+
+def order_month_totals_sql() -> Select:
+    """The rows ``order_month_totals`` must hold, as the orders make them: per account manager and closing month,
+    how many orders and the sum of their grand totals. A grouped select over ``orders``; callers narrow it (``where``,
+    ``join``) to the months they need."""
+    orders = Order.__table__
+    month = first_of_month(orders.c.closing_date)
+    return select(
+        orders.c.account_manager_id,
+        month.label("month"),
+        func.count().label("order_count"),
+        func.round(func.sum(orders.c.grand_total), 2, type_=Balance).label("grand_total"),
+    ).group_by(orders.c.account_manager_id, month)
+
+
+def achieved_amount_sql(targets=Target.__table__):
+    """The achieved amount of each target row, as a correlated SQL expression over ``orders``."""
+    orders = Order.__table__
+    total = (
+        select(func.coalesce(func.sum(orders.c.grand_total), 0))
+        .where(
+            orders.c.account_manager_id == targets.c.account_manager_id,
+            orders.c.closing_date >= targets.c.period_start,
+            orders.c.closing_date < next_month(targets.c.period_start),
+        )
+        .scalar_subquery()
+    )
+    return func.round(total, 2, type_=Balance)

@@ -1,0 +1,32 @@
+"""What a screen or a command catches or shows of the posting core: its refusals, its kinds of movement and the
+formulas of the figures a list shows beside its rows (what a customer owes on a meter, an invoice's status).
+
+The services are the screens' vocabulary: a screen names what it catches from here, never from the posting core,
+which no screen imports (tests/test_layers.py).
+"""
+
+from backoffice.posting.formulas import due_sql, invoice_status_sql, meter_customer_net_sql, overpaid_sql
+from backoffice.posting.periods import PeriodClosed
+from backoffice.posting.post import (
+    CustomerClosed,
+    DatedAfterToday,
+    IdempotencyKeyReserved,
+    IdempotencyKeyTooLong,
+    WalletError,
+)
+from backoffice.posting.rules import Kind, rule_of
+
+__all__ = [
+    "due_sql",
+    "invoice_status_sql",
+    "meter_customer_net_sql",
+    "overpaid_sql",
+    "CustomerClosed",
+    "DatedAfterToday",
+    "IdempotencyKeyReserved",
+    "IdempotencyKeyTooLong",
+    "Kind",
+    "PeriodClosed",
+    "WalletError",
+    "rule_of",
+]

@@ -1,6 +1,7 @@
 import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from psycopg import RawCursor
@@ -213,3 +214,16 @@ def test_any_text_in_any_setting_is_read_or_refused_with_a_message_of_the_settin
             except ConfigError as refused:
                 assert name in str(refused), (name, text, str(refused))
                 assert not re.search(r"pydantic|validation error|Value error|type=", str(refused)), str(refused)
+
+
+def test_only_the_settings_module_reads_the_environment():
+    """Everything else asks backoffice.platform.config for its settings: no other file of the package, nor the worker
+    or gunicorn's settings, so much as mentions the environment."""
+    root = Path(__file__).resolve().parent.parent
+    settings_module = root / "backoffice" / "platform" / "config.py"
+    files = [*sorted((root / "backoffice").rglob("*.py")), root / "worker.py", root / "gunicorn.conf.py"]
+    reading = re.compile(r"os\.environ|getenv|from os import[^\n]*\benviron")
+    readers = [
+        str(path.relative_to(root)) for path in files if path != settings_module and reading.search(path.read_text())
+    ]
+    assert readers == []

@@ -32,7 +32,7 @@ class ConfigError(RuntimeError):
 def from_environment(instance_path: str, environ: Mapping[str, str] | None = None) -> dict:
     """The app's settings, read from the environment (the process' own unless ``environ`` is given); outside
     production, what is not set is kept in the instance folder: the SQLite database, and the secrets, made once."""
-    return app_config(read(environ), instance_path)
+    return _app_config(read(environ), instance_path)
 
 
 def read(environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,56 +51,6 @@ def share_metrics_directory(path: str) -> None:
     environment, which the processes it starts inherit: gunicorn's workers read it with the other settings, and
     prometheus_client, in each of them, from the environment."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-
-
-def app_config(settings: Settings, instance_path: str) -> dict:
-    instance = Path(instance_path)
-    production = settings.environment == "production"
-    # Where the API token is kept when the environment gives none: made once, outside production only.
-    api_token_file = None if settings.api_token or production else instance / "api_token"
-    return {
-        "BACKOFFICE_ENV": settings.environment,
-        "SQLALCHEMY_DATABASE_URI": database_url(settings.database_url or f"sqlite:///{instance / 'backoffice.sqlite'}"),
-        "SECRET_KEY": settings.secret_key or _made_once(instance, "secret_key"),
-        "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or _made_once(instance, "seal_key"),
-        "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
-        "LOCALE": settings.locale,
-        "LANGUAGE": settings.language or _language_of(settings.locale),
-        "CURRENCY": settings.currency,
-        "TIMEZONE": settings.timezone,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": production,
-        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
-        "WTF_CSRF_TIME_LIMIT": None,
-        "ORDERS_PER_PAGE": 25,
-        "PASSWORD_HASH_METHOD": "scrypt",
-        "LOGIN_LIMIT_PER_ACCOUNT": settings.login_limit_per_account,
-        "LOGIN_LIMIT_PER_ADDRESS": settings.login_limit_per_address,
-        "PROXY_COUNT": settings.proxy_count,
-        "RECONCILE_CHUNK_SIZE": settings.reconcile_chunk_size,
-        "RECONCILE_CHUNK_GATE": settings.reconcile_chunk_gate,
-        "REPRICE_IN_REQUEST_LIMIT": settings.reprice_in_request_limit,
-        "APPROVAL_ABOVE": settings.approval_above,
-        "COMPANY_NAME": settings.company_name,
-        "COMPANY_ADDRESS": settings.company_address,
-        "API_TOKEN": settings.api_token or (api_token_file and _made_once(instance, api_token_file.name)),
-        "API_TOKEN_FILE": api_token_file,
-        "WEB_BIND": settings.web_bind,
-        "PROMETHEUS_MULTIPROC_DIR": settings.prometheus_multiproc_dir,
-        "REDIS_URL": settings.redis_url,
-        "JOB_HEARTBEAT_SECONDS": settings.job_heartbeat_seconds,
-        "WORKER_SWEEP_SECONDS": settings.worker_sweep_seconds,
-        "JOB_STEP_DELAY_SECONDS": settings.job_step_delay_seconds,
-        "NIGHTLY_AT": settings.nightly_at,
-        "MONTHLY_REBUILD_AT": settings.monthly_rebuild_at,
-        "HEALTH_MAX_AGE": settings.health_max_age,
-        "LOG_LEVEL": settings.log_level,
-        "LOG_FORMAT": settings.log_format,
-    }
 
 
 def local_today() -> date:
@@ -134,6 +84,58 @@ def database_url(url: str) -> str:
     return url
 
 
+def _app_config(settings: Settings, instance_path: str) -> dict:
+    """The app's config of the settings. What production is not given stops it (see :class:`Settings`); outside
+    production, the secrets not given are made once into the instance folder, and the database is a file there."""
+    instance = Path(instance_path)
+    production = settings.environment == "production"
+    # Where the API token is kept when the environment gives none: outside production only (production has none).
+    api_token_file = None if settings.api_token or production else instance / "api_token"
+    return {
+        "BACKOFFICE_ENV": settings.environment,
+        "SQLALCHEMY_DATABASE_URI": database_url(settings.database_url or f"sqlite:///{instance / 'backoffice.sqlite'}"),
+        "SECRET_KEY": settings.secret_key or _made_once(instance, "secret_key"),
+        "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or _made_once(instance, "seal_key"),
+        "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
+        "LOCALE": settings.locale,
+        "LANGUAGE": settings.language or _language_of(settings.locale),
+        "CURRENCY": settings.currency,
+        "TIMEZONE": settings.timezone,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "ORDERS_PER_PAGE": 25,
+        "PASSWORD_HASH_METHOD": "scrypt",
+        "LOGIN_LIMIT_PER_ACCOUNT": settings.login_limit_per_account,
+        "LOGIN_LIMIT_PER_ADDRESS": settings.login_limit_per_address,
+        "PROXY_COUNT": settings.proxy_count,
+        "RECONCILE_CHUNK_SIZE": settings.reconcile_chunk_size,
+        "RECONCILE_CHUNK_GATE": settings.reconcile_chunk_gate,
+        "REPRICE_IN_REQUEST_LIMIT": settings.reprice_in_request_limit,
+        "APPROVAL_ABOVE": settings.approval_above,
+        "COMPANY_NAME": settings.company_name,
+        "COMPANY_ADDRESS": settings.company_address,
+        "API_TOKEN": _made_once(instance, api_token_file.name) if api_token_file else settings.api_token,
+        "API_TOKEN_FILE": api_token_file,
+        "WEB_BIND": settings.web_bind,
+        "PROMETHEUS_MULTIPROC_DIR": settings.prometheus_multiproc_dir,
+        "REDIS_URL": settings.redis_url,
+        "JOB_HEARTBEAT_SECONDS": settings.job_heartbeat_seconds,
+        "WORKER_SWEEP_SECONDS": settings.worker_sweep_seconds,
+        "JOB_STEP_DELAY_SECONDS": settings.job_step_delay_seconds,
+        "NIGHTLY_AT": settings.nightly_at,
+        "MONTHLY_REBUILD_AT": settings.monthly_rebuild_at,
+        "HEALTH_MAX_AGE": settings.health_max_age,
+        "LOG_LEVEL": settings.log_level,
+        "LOG_FORMAT": settings.log_format,
+    }
+
+
 # The kinds of setting: each reads the text of the environment (or the default, spelt as the environment would spell
 # it) and refuses what it cannot read with a message naming the setting, the value and what it should be.
 
@@ -143,7 +145,9 @@ def _name(info: ValidationInfo) -> str:
     return Settings.model_fields[info.field_name].validation_alias
 
 
-def _one_of(what: str, choices: tuple[str, ...], spelt: Callable[[str], str], *, blank_unset: bool = False):
+def _one_of(
+    what: str, choices: tuple[str, ...], spelt: Callable[[str], str], *, blank_unset: bool = False
+) -> BeforeValidator:
     """One of ``choices``, in any case (``spelt`` writes it as they are written) and between any spaces; with
     ``blank_unset``, nothing but spaces is unset."""
     listed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
@@ -158,7 +162,9 @@ def _one_of(what: str, choices: tuple[str, ...], spelt: Callable[[str], str], *,
     return BeforeValidator(parse)
 
 
-def _whole_number(minimum: int):
+def _whole_number(minimum: int) -> BeforeValidator:
+    """A whole number of at least ``minimum``."""
+
     def parse(text: str, info: ValidationInfo) -> int:
         try:
             value = int(text)
@@ -214,7 +220,7 @@ def _amount(text: str, info: ValidationInfo) -> Decimal:
     return value.quantize(CENT)
 
 
-def _line(longest: int, *, required: bool = True):
+def _line(longest: int, *, required: bool = True) -> BeforeValidator:
     """A line of text, trimmed, of at most ``longest`` characters; empty only when not ``required``."""
 
     def parse(text: str, info: ValidationInfo) -> str:
@@ -571,6 +577,7 @@ class _Environment(EnvSettingsSource):
         super().__init__(settings)
 
     def _load_env_vars(self) -> Mapping[str, str]:
+        # Where the source takes the environment it reads: os.environ there, as the .env file's source takes its file.
         return self.environ
 
 

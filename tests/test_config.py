@@ -1,9 +1,12 @@
+import os
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from psycopg import RawCursor
 
-from backoffice.platform.config import ConfigError, database_url, engine_options, from_environment
+from backoffice.platform.config import ConfigError, Settings, database_url, engine_options, from_environment, read
 
 
 def test_sqlite_in_the_instance_folder_is_the_default(tmp_path):
@@ -154,3 +157,73 @@ def test_the_company_printed_on_statements_and_invoices_comes_from_the_environme
 def test_a_company_name_or_address_that_cannot_be_printed_is_refused_at_start(tmp_path, environ, message):
     with pytest.raises(ConfigError, match=message):
         from_environment(str(tmp_path), environ)
+
+
+def test_the_settings_are_read_from_the_process_environment_unless_one_is_given(monkeypatch):
+    monkeypatch.setenv("BACKOFFICE_WEB_THREADS", "7")
+    assert read().web_threads == 7
+    assert read({}).web_threads == 4
+
+
+def test_the_web_server_listens_on_the_loopback_with_twice_the_cores_and_one_processes_by_default(tmp_path):
+    settings = read({})
+    assert (settings.web_bind, settings.web_threads, settings.web_timeout) == ("127.0.0.1:8000", 4, 120)
+    assert settings.web_workers == 2 * (os.cpu_count() or 1) + 1
+    assert from_environment(str(tmp_path), {"BACKOFFICE_WEB_BIND": " unix:/run/web.sock "})["WEB_BIND"] == (
+        "unix:/run/web.sock"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"BACKOFFICE_PROXY_COUNT": "-1"}, "BACKOFFICE_PROXY_COUNT must be at least 0."),
+        ({"BACKOFFICE_WEB_WORKERS": "many"}, "BACKOFFICE_WEB_WORKERS='many' is not a whole number."),
+        (
+            {"BACKOFFICE_WEB_BIND": " "},
+            "BACKOFFICE_WEB_BIND is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.",
+        ),
+        ({"BACKOFFICE_JOB_HEARTBEAT_SECONDS": "-1"}, "BACKOFFICE_JOB_HEARTBEAT_SECONDS must not be negative."),
+        ({"BACKOFFICE_NIGHTLY_AT": "2am"}, "BACKOFFICE_NIGHTLY_AT='2am' is not a time of day as HH:MM (e.g. 02:00)."),
+        (
+            {"BACKOFFICE_RECONCILE_CHUNK_GATE": "x"},
+            "BACKOFFICE_RECONCILE_CHUNK_GATE='x' is not a whole number (an advisory lock key).",
+        ),
+        (
+            {"BACKOFFICE_TIMEZONE": "Asia/Nowhere"},
+            "BACKOFFICE_TIMEZONE='Asia/Nowhere' is not an IANA time zone (e.g. Asia/Jakarta).",
+        ),
+        # Of two invalid settings, the first in the settings' order is named.
+        (
+            {"BACKOFFICE_LOG_LEVEL": "LOUD", "BACKOFFICE_ENV": "prod"},
+            "BACKOFFICE_ENV='prod' is not an environment: production or development.",
+        ),
+    ],
+)
+def test_an_invalid_setting_is_refused_with_its_own_message_and_nothing_of_pydantic_s(environ, message):
+    with pytest.raises(ConfigError) as refused:
+        read(environ)
+    assert str(refused.value) == message
+
+
+def test_any_text_in_any_setting_is_read_or_refused_with_a_message_of_the_settings_own():
+    for name in (field.validation_alias for field in Settings.model_fields.values()):
+        for text in ("", " ", "x", "1", "-1", "[1, 2]", '{"a": 1}', "01:30", "null"):
+            try:
+                read({name: text})
+            except ConfigError as refused:
+                assert name in str(refused), (name, text, str(refused))
+                assert not re.search(r"pydantic|validation error|Value error|type=", str(refused)), str(refused)
+
+
+def test_only_the_settings_module_reads_the_environment():
+    """Everything else asks backoffice.platform.config for its settings: no other file of the package, nor the worker
+    or gunicorn's settings, so much as mentions the environment."""
+    root = Path(__file__).resolve().parent.parent
+    settings_module = root / "backoffice" / "platform" / "config.py"
+    files = [*sorted((root / "backoffice").rglob("*.py")), root / "worker.py", root / "gunicorn.conf.py"]
+    reading = re.compile(r"os\.environ|getenv|from os import[^\n]*\benviron")
+    readers = [
+        str(path.relative_to(root)) for path in files if path != settings_module and reading.search(path.read_text())
+    ]
+    assert readers == []

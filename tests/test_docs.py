@@ -1,9 +1,10 @@
 """The documentation against the code: what docs/ says is what the code does.
 
-The operators' page documents every environment setting the code reads and every command and option of the
-``backoffice`` command, the developers' page shows the rule table of the posting core, and every relative link and
-picture of the README and of docs/ leads somewhere; each test below fails when the pages and the code part. The pages
-are read with markdown-it (CommonMark and its tables), as GitHub reads them: a code block is never prose.
+The operators' page documents every environment setting the code reads (each with the default and the description
+the settings class gives it) and every command and option of the ``backoffice`` command, the developers' page shows
+the rule table of the posting core, and every relative link and picture of the README and of docs/ leads somewhere;
+each test below fails when the pages and the code part. The pages are read with markdown-it (CommonMark and its
+tables), as GitHub reads them: a code block is never prose.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from backoffice.platform.config import Settings
 from backoffice.posting.rules import table_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OPERATORS = DOCS / "operators.md"
 
-PYTHON_READERS = ("backoffice", "worker.py", "gunicorn.conf.py", "migrations")
-"""The Python that reads the environment: the package, the worker, gunicorn's settings and the migrations."""
+PYTHON = ("backoffice", "worker.py", "gunicorn.conf.py", "migrations")
+"""The Python: the package, the worker, gunicorn's settings and the migrations."""
+PYTHON_READERS = ("migrations",)
+"""The Python that reads the environment itself: the migrations (the rest reads it through ``config.Settings``)."""
 SHELL_READERS = ("Makefile", "deploy/systemd")
 """What expands settings in shell or make syntax: the Makefile's targets and the systemd units' command lines."""
 
@@ -42,8 +46,6 @@ SHELL_EXPANSION = re.compile(r"\$+[({]?(BACKOFFICE(?:_[A-Z0-9]+)+)")
 """``$(NAME)`` in make, ``${NAME}``, ``$${NAME:-default}`` or ``$$NAME`` in a unit's command line."""
 ENVIRONMENT_READS = frozenset({"get", "setdefault", "pop"})
 """The environment's methods that read a name (besides ``[...]`` and ``in``)."""
-ENVIRONMENT_NAMES = frozenset({"env", "environ"})
-"""The names the code gives an environment it reads (``from_environment(..., environ)``, ``_count(env, ...)``)."""
 
 COMMAND_PATH = re.compile(r"backoffice(?: [a-z][a-z0-9-]*)*")
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
@@ -54,14 +56,13 @@ def test_every_setting_the_code_reads_is_documented_and_every_documented_one_is_
     table row whose first cell is the name alone, in backticks), and every ``BACKOFFICE_*`` name the page mentions,
     anywhere, and every name a settings row documents, is still read.
 
-    What the code reads is found in the code itself (see :func:`environment_reads`): in the Python, a literal name
-    read from the environment (``os.environ`` or an ``env``/``environ`` it was handed) with ``get``,
-    ``setdefault``, ``pop``, ``[...]`` or ``in``, given to ``os.getenv``, or passed right after the environment to
-    a reader (``_count(env, "BACKOFFICE_WEB_WORKERS", ...)``); ``$(NAME)``, ``${NAME}`` and
+    What the code reads is the settings class's fields (see :func:`settings`), and what is found in the rest of the
+    code itself (see :func:`environment_reads`): in the migrations, a literal name read from ``os.environ`` with
+    ``get``, ``setdefault``, ``pop``, ``[...]`` or ``in``, or given to ``os.getenv``; ``$(NAME)``, ``${NAME}`` and
     ``$NAME`` expansions of ``BACKOFFICE_*`` names in the Makefile and the systemd units.
     """
-    read = environment_reads()
-    documented = documented_settings(OPERATORS)
+    read = settings().keys() | environment_reads()
+    documented = setting_rows(OPERATORS).keys()
     mentioned = set(BACKOFFICE_SETTING.findall(OPERATORS.read_text(encoding="utf-8")))
     problems = drift(
         {
@@ -70,6 +71,24 @@ def test_every_setting_the_code_reads_is_documented_and_every_documented_one_is_
             "named in the code but read in a way environment_reads() does not recognise (teach it)": (
                 backoffice_literals() - read
             ),
+        }
+    )
+    assert not problems, problems
+
+
+def test_each_setting_s_row_gives_the_default_and_the_description_of_the_settings_class():
+    """A setting's row in docs/operators.md says, in its second and third cells, the default and what the setting
+    does as its field in ``config.Settings`` says them (see :func:`settings`): add a setting to the class, and its
+    row must be written; change a default, and the page must say so."""
+    rows = setting_rows(OPERATORS)
+    problems = drift(
+        {
+            f"settings of the class without a row in {OPERATORS.name}": settings().keys() - rows.keys(),
+            f"rows of {OPERATORS.name} whose default or description is not the settings class's": {
+                f"{name} (the class says {said!r})"
+                for name, said in settings().items()
+                if name in rows and rows[name] != said
+            },
         }
     )
     assert not problems, problems
@@ -127,6 +146,18 @@ def drift(findings: dict[str, set[str]]) -> str:
 # What the code reads
 
 
+def settings() -> dict[str, tuple[str, str]]:
+    """Each field of ``config.Settings`` by its environment variable: its default as the page writes it (the value
+    in backticks, ``unset`` for none, or the field's default in words) and its description."""
+    found = {}
+    for field in Settings.model_fields.values():
+        in_words = (field.json_schema_extra or {}).get("default_in_words")
+        if in_words is None:
+            in_words = "unset" if field.default is None else f"`{field.default}`"
+        found[field.validation_alias] = (in_words, field.description)
+    return found
+
+
 def environment_reads() -> set[str]:
     """The names of the settings the code reads from the environment (see the first test's docstring)."""
     names: set[str] = set()
@@ -143,7 +174,7 @@ def backoffice_literals() -> set[str]:
     :func:`environment_reads` finds, or the code reads one in a way it does not see."""
     return {
         node.value
-        for path in _files(PYTHON_READERS, "*.py")
+        for path in _files(PYTHON, "*.py")
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and BACKOFFICE_SETTING.fullmatch(node.value)
     }
@@ -164,17 +195,17 @@ def _python_reads(tree: ast.AST) -> set[str]:
                     names.add(_literal(node.args[0]))
                 elif function.attr == "getenv" and isinstance(function.value, ast.Name) and function.value.id == "os":
                     names.add(_literal(node.args[0]))
-            for given, following in zip(node.args, node.args[1:], strict=False):
-                if _is_environment(given):
-                    names.add(_literal(following))
     return {name for name in names if name and SETTING.fullmatch(name)}
 
 
 def _is_environment(node: ast.AST) -> bool:
-    """``os.environ``, or a name the code gives an environment it was handed."""
-    if isinstance(node, ast.Attribute):
-        return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
-    return isinstance(node, ast.Name) and node.id in ENVIRONMENT_NAMES
+    """``os.environ``."""
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "environ"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    )
 
 
 def _literal(node: ast.AST) -> str | None:
@@ -283,10 +314,13 @@ def blocks(path: Path) -> Iterator[Block]:
             yield Block("heading" if found[index - 1].type == "heading_open" else "text", [token])
 
 
-def documented_settings(path: Path) -> set[str]:
-    """The settings documented by a table row of their own: its first cell is the name in backticks alone."""
+def setting_rows(path: Path) -> dict[str, tuple[str, str]]:
+    """The settings documented by a table row of their own (its first cell is the name in backticks alone), and the
+    row's second and third cells, as written: the default and what the setting does."""
     return {
-        name for block in blocks(path) if block.kind == "row" and SETTING.fullmatch(name := block.only_span(0) or "")
+        name: (block.parts[1].content, block.parts[2].content)
+        for block in blocks(path)
+        if block.kind == "row" and SETTING.fullmatch(name := block.only_span(0) or "")
     }
 
 

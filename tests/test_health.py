@@ -321,6 +321,8 @@ def test_job_durations_are_counted_as_jobs_end_and_failures_come_from_the_job_re
 def test_under_several_processes_a_scrape_adds_up_every_process_latencies(app, api, tmp_path, monkeypatch):
     from prometheus_client import Histogram, values
 
+    # The app reads the directory with its settings; the client, from the environment, where each value writes.
+    monkeypatch.setitem(app.config, "PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     # The client picks its value class when first imported; gunicorn's processes import it with the variable set.
     monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: 4242))

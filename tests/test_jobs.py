@@ -116,6 +116,15 @@ def test_the_schedule_registers_nightly_monthly_and_hourly_catch_up(redis_url):
     }
 
 
+def test_the_schedule_runs_the_nightly_and_the_monthly_rebuild_at_the_times_the_settings_give(redis_url, monkeypatch):
+    monkeypatch.setenv("BACKOFFICE_NIGHTLY_AT", "01:30")
+    monkeypatch.setenv("BACKOFFICE_MONTHLY_REBUILD_AT", "04:05")
+    scheduler = CronScheduler(connection=Redis.from_url(redis_url))
+    scheduler.load_config_from_file("backoffice.operations.schedule")
+    crons = {job.name: job.cron for job in scheduler.get_jobs()}
+    assert (crons["nightly"], crons["monthly-rebuild"]) == ("30 1 * * *", "5 4 1 * *")
+
+
 @pytest.mark.parametrize(("hours_ago", "enqueues"), [(25, True), (1, False)])
 def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_old(
     app, redis_url, hours_ago, enqueues

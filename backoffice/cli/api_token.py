@@ -21,21 +21,16 @@ from backoffice.cli.common import CannotAsk, _local_address, speaking
 @click.option("--url", metavar="URL", help="The server's address (default: http:// and BACKOFFICE_WEB_BIND).")
 @speaking
 def api_token(url: str | None) -> None:
-    import os
-    from pathlib import Path
-
-    from backoffice.platform.config import web_server
-
     token = current_app.config["API_TOKEN"]
     if not token:
         raise CannotAsk(
             _("BACKOFFICE_API_TOKEN is not set: the operations API, /metrics and the health check are off.")
         )
-    base = (url or _local_address(web_server(os.environ)["bind"])).rstrip("/")
-    if os.environ.get("BACKOFFICE_API_TOKEN"):
+    base = (url or _local_address(current_app.config["WEB_BIND"])).rstrip("/")
+    if current_app.config["API_TOKEN_FILE"] is None:
         kept = "BACKOFFICE_API_TOKEN"
     else:
-        kept = _("kept in %(file)s, the same at every start", file=Path(current_app.instance_path) / "api_token")
+        kept = _("kept in %(file)s, the same at every start", file=current_app.config["API_TOKEN_FILE"])
     click.echo(_("API token (%(kept)s): %(token)s", kept=kept, token=token))
     click.echo("  " + _("Health check: %(command)s", command=f"{_program()} health --url {base}"))
     click.echo("  " + _("Metrics: %(command)s", command=f'curl -H "Authorization: Bearer {token}" {base}/metrics'))

@@ -33,15 +33,12 @@ HEALTH_PATH = "/admin/balance-health/check"
 )
 @speaking
 def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
-    import os
     from urllib.parse import urlsplit
-
-    from backoffice.platform.config import web_server
 
     token = current_app.config["API_TOKEN"]
     if not token:
         raise CannotAsk(_("BACKOFFICE_API_TOKEN is not set: the health check is asked with the API's bearer token."))
-    base = url or _local_address(web_server(os.environ)["bind"])
+    base = url or _local_address(current_app.config["WEB_BIND"])
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
         raise CannotAsk(
             _("%(address)s is not an http:// or https:// address (e.g. http://127.0.0.1:8000).", address=repr(base))

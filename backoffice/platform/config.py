@@ -1,18 +1,25 @@
-"""Settings, read from the environment once, when the app is created."""
+"""The settings: each an environment variable, declared once, in :class:`Settings` (its name, its type, its default,
+what it does, and the message an invalid value gets), and read once, when a process starts: by the app (see
+:func:`from_environment`), gunicorn's master process and the scheduler (see :func:`read`). This is the one module of
+the project that reads the environment."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 from flask import current_app
 from limits import parse_many
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from backoffice.platform.i18n import LANGUAGES
 from backoffice.platform.money import CENT, MAX_AMOUNT
@@ -22,122 +29,28 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable installation."""
 
 
-def from_environment(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
-    env = os.environ if environ is None else environ
-    production = environment(env) == "production"
-    locale = _locale(env.get("BACKOFFICE_LOCALE", "id_ID"))
-    return {
-        "BACKOFFICE_ENV": "production" if production else "development",
-        "SQLALCHEMY_DATABASE_URI": database_url(_database(env, instance_path, production)),
-        "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path, production),
-        # The key of the evidence's seals: held by the application, never by the database.
-        "SEAL_KEY": _seal_key(env, instance_path, production),
-        # Where each night's heads of the sealed chains are anchored: out of the database roles' reach.
-        "ANCHORS_FOLDER": env.get("BACKOFFICE_ANCHORS_FOLDER") or str(Path(instance_path) / "anchors"),
-        "LOCALE": locale,
-        # The language of a page whose reader has chosen none and whose browser asks for none of ours.
-        "LANGUAGE": _language(env.get("BACKOFFICE_LANGUAGE"), locale),
-        "CURRENCY": _currency(env.get("BACKOFFICE_CURRENCY", "IDR")),
-        "TIMEZONE": _timezone(env.get("BACKOFFICE_TIMEZONE", "Asia/Jakarta")),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": production,
-        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
-        "WTF_CSRF_TIME_LIMIT": None,
-        "ORDERS_PER_PAGE": 25,
-        "PASSWORD_HASH_METHOD": "scrypt",
-        # Failed logins allowed per account (email) and per client address before a 429 (limits' notation).
-        "LOGIN_LIMIT_PER_ACCOUNT": _rate_limit(env, "BACKOFFICE_LOGIN_LIMIT_PER_ACCOUNT", "5 per minute"),
-        "LOGIN_LIMIT_PER_ADDRESS": _rate_limit(env, "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS", "20 per minute"),
-        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, use the peer).
-        "PROXY_COUNT": _count(env, "BACKOFFICE_PROXY_COUNT", "0", minimum=0),
-        "RECONCILE_CHUNK_SIZE": _count(env, "BACKOFFICE_RECONCILE_CHUNK_SIZE", "1000000", minimum=1),
-        # An advisory lock each chunk of a split run waits for before it records itself done (tests hold it there).
-        "RECONCILE_CHUNK_GATE": _optional_key(env, "BACKOFFICE_RECONCILE_CHUNK_GATE"),
-        # A pricing change re-pricing more readings than this is left to a job (a recalculation request).
-        "REPRICE_IN_REQUEST_LIMIT": _count(env, "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT", "200", minimum=0),
-        # A manual adjustment, journal entry or reversal moving more than this (Rupiah) waits for a second admin.
-        "APPROVAL_ABOVE": _limit(env, "BACKOFFICE_APPROVAL_ABOVE", "100000000"),
-        # Who sends the printed statements and invoices: the name and address at the top of each.
-        "COMPANY_NAME": _text(env, "BACKOFFICE_COMPANY_NAME", "backoffice", longest=200),
-        "COMPANY_ADDRESS": _text(env, "BACKOFFICE_COMPANY_ADDRESS", "", longest=500, required=False),
-        # The bearer token of the operations API, /metrics and `backoffice health`; outside production, one is made
-        # once into the instance folder (so a fresh installation can be asked from its first minute).
-        "API_TOKEN": env.get("BACKOFFICE_API_TOKEN")
-        or (None if production else _made_once(instance_path, "api_token")),
-        "REDIS_URL": env.get("REDIS_URL") or None,
-        "JOB_HEARTBEAT_SECONDS": _seconds(env, "BACKOFFICE_JOB_HEARTBEAT_SECONDS", "10"),
-        # How often each worker sweeps abandoned jobs and queues again the chunks whose worker died.
-        "WORKER_SWEEP_SECONDS": _seconds(env, "BACKOFFICE_WORKER_SWEEP_SECONDS", "60"),
-        "JOB_STEP_DELAY_SECONDS": _seconds(env, "BACKOFFICE_JOB_STEP_DELAY_SECONDS", "0"),
-        "NIGHTLY_AT": clock(env, "BACKOFFICE_NIGHTLY_AT", "02:00"),
-        "MONTHLY_REBUILD_AT": clock(env, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00"),
-        # A check whose last full run, or a nightly maintenance whose last success, is older than this is stale.
-        "HEALTH_MAX_AGE": _hours(env, "BACKOFFICE_HEALTH_MAX_AGE_HOURS", "26"),
-        "LOG_LEVEL": log_level(env),
-        "LOG_FORMAT": log_format(env),
-    }
+def from_environment(instance_path: str, environ: Mapping[str, str] | None = None) -> dict:
+    """The app's settings, read from the environment (the process' own unless ``environ`` is given); outside
+    production, what is not set is kept in the instance folder: the SQLite database, and the secrets, made once."""
+    return _app_config(read(environ), instance_path)
 
 
-ENVIRONMENTS = ("production", "development")
+def read(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of the environment (the process' own unless ``environ`` is given); a :class:`ConfigError` with
+    the message of the first setting refused when any is invalid."""
+    source = _Environment(Settings, os.environ if environ is None else environ)
+    try:
+        return Settings(_build_sources=((source,), {}))
+    except ValidationError as error:
+        # Every setting's validator words its own refusal: pydantic's words never reach an operator.
+        raise ConfigError(str(error.errors()[0]["ctx"]["error"])) from None
 
 
-def environment(env) -> str:
-    """``BACKOFFICE_ENV``: ``production`` or ``development`` (the default), in any case. Anything else is refused:
-    a misspelt production would otherwise run as development, with its keys made in the instance folder, its
-    cookies sent over plain HTTP and its demo data's known passwords."""
-    text = env.get("BACKOFFICE_ENV", "development")
-    if text.strip().lower() not in ENVIRONMENTS:
-        raise ConfigError(f"BACKOFFICE_ENV={text!r} is not an environment: production or development.")
-    return text.strip().lower()
-
-
-def _database(env, instance_path: str, production: bool) -> str:
-    """``DATABASE_URL``; outside production, a SQLite file in the instance folder when it is unset."""
-    if url := env.get("DATABASE_URL"):
-        return url
-    if production:
-        raise ConfigError(
-            "DATABASE_URL must be set when BACKOFFICE_ENV=production (e.g. postgresql://user@host/backoffice)."
-        )
-    return f"sqlite:///{Path(instance_path) / 'backoffice.sqlite'}"
-
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LOG_FORMATS = ("text", "json")
-
-
-def log_level(env) -> str:
-    """The least level of the lines written (``BACKOFFICE_LOG_LEVEL``, INFO by default)."""
-    text = env.get("BACKOFFICE_LOG_LEVEL", "INFO")
-    if text.strip().upper() not in LOG_LEVELS:
-        raise ConfigError(f"BACKOFFICE_LOG_LEVEL={text!r} is not a log level: one of {', '.join(LOG_LEVELS)}.")
-    return text.strip().upper()
-
-
-def log_format(env) -> str:
-    """``text`` (lines for people, the default) or ``json`` (a JSON object per line, for a log collector)."""
-    text = env.get("BACKOFFICE_LOG_FORMAT", "text")
-    if text.strip().lower() not in LOG_FORMATS:
-        raise ConfigError(f"BACKOFFICE_LOG_FORMAT={text!r} is not a log format: text or json.")
-    return text.strip().lower()
-
-
-def web_server(env) -> dict:
-    """The production web server's settings (read by ``gunicorn.conf.py``, and by ``backoffice health`` for the
-    address it asks)."""
-    bind = env.get("BACKOFFICE_WEB_BIND", "127.0.0.1:8000").strip()
-    if not bind:
-        raise ConfigError("BACKOFFICE_WEB_BIND is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.")
-    return {
-        "bind": bind,
-        "workers": _count(env, "BACKOFFICE_WEB_WORKERS", str(2 * (os.cpu_count() or 1) + 1), minimum=1),
-        "threads": _count(env, "BACKOFFICE_WEB_THREADS", "4", minimum=1),
-        "timeout": _count(env, "BACKOFFICE_WEB_TIMEOUT", "120", minimum=1),
-    }
+def share_metrics_directory(path: str) -> None:
+    """Make ``path`` the directory of the web processes' metrics (``PROMETHEUS_MULTIPROC_DIR``) in this process'
+    environment, which the processes it starts inherit: gunicorn's workers read it with the other settings, and
+    prometheus_client, in each of them, from the environment."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
 def local_today() -> date:
@@ -171,164 +84,513 @@ def database_url(url: str) -> str:
     return url
 
 
-def _locale(name: str) -> str:
+def _app_config(settings: Settings, instance_path: str) -> dict:
+    """The app's config of the settings. What production is not given stops it (see :class:`Settings`); outside
+    production, the secrets not given are made once into the instance folder, and the database is a file there."""
+    instance = Path(instance_path)
+    production = settings.environment == "production"
+    # Where the API token is kept when the environment gives none: outside production only (production has none).
+    api_token_file = None if settings.api_token or production else instance / "api_token"
+    return {
+        "BACKOFFICE_ENV": settings.environment,
+        "SQLALCHEMY_DATABASE_URI": database_url(settings.database_url or f"sqlite:///{instance / 'backoffice.sqlite'}"),
+        "SECRET_KEY": settings.secret_key or _made_once(instance, "secret_key"),
+        "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or _made_once(instance, "seal_key"),
+        "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
+        "LOCALE": settings.locale,
+        "LANGUAGE": settings.language or _language_of(settings.locale),
+        "CURRENCY": settings.currency,
+        "TIMEZONE": settings.timezone,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "ORDERS_PER_PAGE": 25,
+        "PASSWORD_HASH_METHOD": "scrypt",
+        "LOGIN_LIMIT_PER_ACCOUNT": settings.login_limit_per_account,
+        "LOGIN_LIMIT_PER_ADDRESS": settings.login_limit_per_address,
+        "PROXY_COUNT": settings.proxy_count,
+        "RECONCILE_CHUNK_SIZE": settings.reconcile_chunk_size,
+        "RECONCILE_CHUNK_GATE": settings.reconcile_chunk_gate,
+        "REPRICE_IN_REQUEST_LIMIT": settings.reprice_in_request_limit,
+        "APPROVAL_ABOVE": settings.approval_above,
+        "COMPANY_NAME": settings.company_name,
+        "COMPANY_ADDRESS": settings.company_address,
+        "API_TOKEN": _made_once(instance, api_token_file.name) if api_token_file else settings.api_token,
+        "API_TOKEN_FILE": api_token_file,
+        "WEB_BIND": settings.web_bind,
+        "PROMETHEUS_MULTIPROC_DIR": settings.prometheus_multiproc_dir,
+        "REDIS_URL": settings.redis_url,
+        "JOB_HEARTBEAT_SECONDS": settings.job_heartbeat_seconds,
+        "WORKER_SWEEP_SECONDS": settings.worker_sweep_seconds,
+        "JOB_STEP_DELAY_SECONDS": settings.job_step_delay_seconds,
+        "NIGHTLY_AT": settings.nightly_at,
+        "MONTHLY_REBUILD_AT": settings.monthly_rebuild_at,
+        "HEALTH_MAX_AGE": settings.health_max_age,
+        "LOG_LEVEL": settings.log_level,
+        "LOG_FORMAT": settings.log_format,
+    }
+
+
+# The kinds of setting: each reads the text of the environment (or the default, spelt as the environment would spell
+# it) and refuses what it cannot read with a message naming the setting, the value and what it should be.
+
+
+def _name(info: ValidationInfo) -> str:
+    """The environment variable of the setting being read."""
+    return Settings.model_fields[info.field_name].validation_alias
+
+
+def _one_of(
+    what: str, choices: tuple[str, ...], spelt: Callable[[str], str], *, blank_unset: bool = False
+) -> BeforeValidator:
+    """One of ``choices``, in any case (``spelt`` writes it as they are written) and between any spaces; with
+    ``blank_unset``, nothing but spaces is unset."""
+    listed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
+
+    def parse(text: str | None, info: ValidationInfo) -> str | None:
+        if blank_unset and (text is None or not text.strip()):
+            return None
+        if spelt(text.strip()) not in choices:
+            raise ValueError(f"{_name(info)}={text!r} is not {what}: {listed}.")
+        return spelt(text.strip())
+
+    return BeforeValidator(parse)
+
+
+def _whole_number(minimum: int) -> BeforeValidator:
+    """A whole number of at least ``minimum``."""
+
+    def parse(text: str, info: ValidationInfo) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{_name(info)}={text!r} is not a whole number.") from None
+        if value < minimum:
+            raise ValueError(f"{_name(info)} must be at least {minimum}.")
+        return value
+
+    return BeforeValidator(parse)
+
+
+def _lock_key(text: str | None, info: ValidationInfo) -> int | None:
+    if not text:
+        return None
     try:
-        return str(Locale.parse(name))
-    except (ValueError, UnknownLocaleError):
-        raise ConfigError(f"BACKOFFICE_LOCALE={name!r} is not a locale Babel knows (e.g. id_ID, en_US).") from None
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{_name(info)}={text!r} is not a whole number (an advisory lock key).") from None
 
 
-def _language(code: str | None, locale: str) -> str:
-    """``BACKOFFICE_LANGUAGE``; by default the locale's language when the pages speak it (``id_ID``: ``id``), else
-    English."""
-    if code is None or not code.strip():
-        language = Locale.parse(locale).language
-        return language if language in LANGUAGES else "en"
-    if code.strip().lower() not in LANGUAGES:
-        raise ConfigError(
-            f"BACKOFFICE_LANGUAGE={code!r} is not a language the pages are written in: one of {', '.join(LANGUAGES)}."
-        )
-    return code.strip().lower()
-
-
-def _currency(code: str) -> str:
-    if not is_currency(code):
-        raise ConfigError(f"BACKOFFICE_CURRENCY={code!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
-    return code
-
-
-def _seconds(env, name: str, default: str) -> float:  # float-ok: seconds
-    text = env.get(name, default)
+def _seconds(text: str, info: ValidationInfo) -> float:  # float-ok: seconds
     try:
         value = float(text)  # float-ok: seconds
     except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number of seconds.") from None
+        raise ValueError(f"{_name(info)}={text!r} is not a number of seconds.") from None
     if value < 0:
-        raise ConfigError(f"{name} must not be negative.")
+        raise ValueError(f"{_name(info)} must not be negative.")
     return value
 
 
-def _hours(env, name: str, default: str) -> timedelta:
-    text = env.get(name, default)
+def _hours(text: str, info: ValidationInfo) -> timedelta:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite() or value <= 0 or value > 24 * 365:
-        raise ConfigError(f"{name}={text!r} is not a number of hours above 0 and at most a year (e.g. 26).")
+        raise ValueError(f"{_name(info)}={text!r} is not a number of hours above 0 and at most a year (e.g. 26).")
     return timedelta(seconds=int(value * 3600))
 
 
-def _count(env, name: str, default: str, *, minimum: int) -> int:
-    text = env.get(name, default)
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a whole number.") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}.")
-    return value
-
-
-def _optional_key(env, name: str) -> int | None:
-    text = env.get(name) or None
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a whole number (an advisory lock key).") from None
-
-
-def _limit(env, name: str, default: str) -> Decimal:
-    """An amount of money setting, written as a plain decimal (``100000000`` or ``2500000.50``)."""
-    text = env.get(name, default)
+def _amount(text: str, info: ValidationInfo) -> Decimal:
+    """An amount of money, written as a plain decimal (``100000000`` or ``2500000.50``)."""
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite() or value < 0 or value > MAX_AMOUNT or value != round(value, 2):
-        raise ConfigError(
-            f"{name}={text!r} is not an amount from 0 to {MAX_AMOUNT} with at most two decimal places, "
+        raise ValueError(
+            f"{_name(info)}={text!r} is not an amount from 0 to {MAX_AMOUNT} with at most two decimal places, "
             "written without separators (e.g. 100000000)."
         )
     return value.quantize(CENT)
 
 
-def _text(env, name: str, default: str, *, longest: int, required: bool = True) -> str:
+def _line(longest: int, *, required: bool = True) -> BeforeValidator:
     """A line of text, trimmed, of at most ``longest`` characters; empty only when not ``required``."""
-    text = env.get(name, default).strip()
-    if required and not text:
-        raise ConfigError(f"{name} is empty: give the text to print (e.g. PT Gas Nusantara).")
-    if len(text) > longest:
-        raise ConfigError(f"{name} has {len(text)} characters: at most {longest}.")
-    return text
+
+    def parse(text: str, info: ValidationInfo) -> str:
+        text = text.strip()
+        if required and not text:
+            raise ValueError(f"{_name(info)} is empty: give the text to print (e.g. PT Gas Nusantara).")
+        if len(text) > longest:
+            raise ValueError(f"{_name(info)} has {len(text)} characters: at most {longest}.")
+        return text
+
+    return BeforeValidator(parse)
 
 
-def _rate_limit(env, name: str, default: str) -> str:
-    text = env.get(name, default)
+def _rate_limit(text: str, info: ValidationInfo) -> str:
     try:
         limits = parse_many(text)
     except ValueError:
         limits = []
     if not limits or any(limit.amount < 1 for limit in limits):
-        raise ConfigError(f"{name}={text!r} is not a rate limit (e.g. '5 per minute' or '5/minute;50/day').")
+        raise ValueError(f"{_name(info)}={text!r} is not a rate limit (e.g. '5 per minute' or '5/minute;50/day').")
     return text
 
 
-def clock(env, name: str, default: str) -> tuple[int, int]:
-    """A time of day setting, ``HH:MM``, as (hour, minute)."""
-    text = env.get(name, default)
+def _time_of_day(text: str, info: ValidationInfo) -> tuple[int, int]:
+    """``HH:MM``, as (hour, minute)."""
     try:
         moment = datetime.strptime(text, "%H:%M")
     except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a time of day as HH:MM (e.g. 02:00).") from None
+        raise ValueError(f"{_name(info)}={text!r} is not a time of day as HH:MM (e.g. 02:00).") from None
     return moment.hour, moment.minute
 
 
-def _timezone(name: str) -> str:
+def _time_zone(text: str, info: ValidationInfo) -> str:
     try:
-        ZoneInfo(name)
+        ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"BACKOFFICE_TIMEZONE={name!r} is not an IANA time zone (e.g. Asia/Jakarta).") from None
-    return name
+        raise ValueError(f"{_name(info)}={text!r} is not an IANA time zone (e.g. Asia/Jakarta).") from None
+    return text
 
 
-def _seal_key(env, instance_path: str, production: bool) -> str:
-    """``BACKOFFICE_SEAL_KEY``, or the file ``BACKOFFICE_SEAL_KEY_FILE`` names; outside production, one made once
-    into the instance folder."""
-    if key := env.get("BACKOFFICE_SEAL_KEY"):
-        return _long_enough(key, "BACKOFFICE_SEAL_KEY")
-    if name := env.get("BACKOFFICE_SEAL_KEY_FILE"):
-        try:
-            key = Path(name).read_text().strip()
-        except OSError as error:
-            raise ConfigError(f"BACKOFFICE_SEAL_KEY_FILE={name!r} cannot be read: {error.strerror}.") from None
-        return _long_enough(key, f"The seal key in {name}")
-    if production:
-        raise ConfigError(
-            "BACKOFFICE_SEAL_KEY or BACKOFFICE_SEAL_KEY_FILE must be set when BACKOFFICE_ENV=production: "
-            "the evidence is sealed with it."
-        )
-    return _made_once(instance_path, "seal_key")
+def _locale(text: str, info: ValidationInfo) -> str:
+    try:
+        return str(Locale.parse(text))
+    except (ValueError, UnknownLocaleError):
+        raise ValueError(f"{_name(info)}={text!r} is not a locale Babel knows (e.g. id_ID, en_US).") from None
+
+
+def _currency(text: str, info: ValidationInfo) -> str:
+    if not is_currency(text):
+        raise ValueError(f"{_name(info)}={text!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
+    return text
+
+
+def _address(text: str, info: ValidationInfo) -> str:
+    """Where gunicorn listens, trimmed."""
+    if not text.strip():
+        raise ValueError(f"{_name(info)} is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.")
+    return text.strip()
+
+
+def _unset_if_empty(text: str | None) -> str | None:
+    return text or None
+
+
+def _key(text: str | None, info: ValidationInfo) -> str | None:
+    return _long_enough(text, _name(info)) if text else None
+
+
+def _key_in_file(text: str | None, info: ValidationInfo) -> str | None:
+    """The key the file holds, trimmed; not read when the key itself is given."""
+    if not text or info.data.get("seal_key"):
+        return None
+    try:
+        key = Path(text).read_text().strip()
+    except OSError as error:
+        raise ValueError(f"{_name(info)}={text!r} cannot be read: {error.strerror}.") from None
+    return _long_enough(key, f"The seal key in {text}")
 
 
 def _long_enough(key: str, what: str) -> str:
     if len(key) < 32:
-        raise ConfigError(f"{what} must have 32 characters or more (e.g. the output of 'openssl rand -hex 32').")
+        raise ValueError(f"{what} must have 32 characters or more (e.g. the output of 'openssl rand -hex 32').")
     return key
 
 
-def _secret_key(instance_path: str, production: bool) -> str:
-    if production:
-        raise ConfigError("SECRET_KEY must be set when BACKOFFICE_ENV=production.")
-    return _made_once(instance_path, "secret_key")
+def _setting(
+    name: str,
+    default: str | None,
+    does: str,
+    *,
+    default_in_words: str | None = None,
+    default_factory: Callable[[], str] | None = None,
+) -> Any:
+    """A setting's field: the environment variable ``name``; its ``default``, spelt as the environment would spell it
+    (None: unset), or made by ``default_factory``; what it ``does`` and, for a default that is no one value, the
+    default in words, as its row in docs/operators.md says them (tests/test_docs.py holds the page to them)."""
+    extra = {"default_in_words": default_in_words} if default_in_words else None
+    if default_factory is not None:
+        return Field(default_factory=default_factory, validation_alias=name, description=does, json_schema_extra=extra)
+    return Field(default, validation_alias=name, description=does, json_schema_extra=extra)
 
 
-def _made_once(instance_path: str, name: str) -> str:
+ENVIRONMENTS = ("production", "development")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+OptionalText = Annotated[str | None, BeforeValidator(_unset_if_empty)]
+"""Text that counts as unset when empty."""
+Count = Annotated[int, _whole_number(1)]
+"""A whole number of at least 1."""
+Seconds = Annotated[float, BeforeValidator(_seconds)]  # float-ok: seconds
+"""A number of seconds, 0 or more."""
+Clock = Annotated[tuple[int, int], BeforeValidator(_time_of_day)]
+RateLimit = Annotated[str, BeforeValidator(_rate_limit)]
+
+
+class Settings(BaseSettings):
+    """Every setting of an installation, each read from its environment variable (and only from there: no ``.env``
+    file, no secrets folder), with its default and what it does; an invalid value is refused with a message naming
+    the setting, the value and what it should be. In the order of docs/operators.md's settings tables."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, enable_decoding=False, frozen=True)
+
+    environment: Annotated[str, _one_of("an environment", ENVIRONMENTS, str.lower)] = _setting(
+        "BACKOFFICE_ENV",
+        "development",
+        "`production` makes the session and remember-me cookies Secure (sent over HTTPS only), requires "
+        "`DATABASE_URL`, `SECRET_KEY` and a seal key, makes no API token, and refuses demo data; `development` "
+        "makes the secrets it lacks in the instance folder. Either in any case (`Production`, `DEVELOPMENT`)",
+    )
+    database_url: OptionalText = _setting(
+        "DATABASE_URL",
+        None,
+        "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. In "
+        "production, the runtime role's; in `owner.env`, the owner's",
+        default_in_words="outside production, `sqlite:///` and the instance folder's `backoffice.sqlite`; in "
+        "production none",
+    )
+    redis_url: OptionalText = _setting(
+        "REDIS_URL",
+        None,
+        "Redis for the job queues and the failed-login counts, `redis://host:6379/0`; also the scheduler's (`--url`)",
+        default_in_words="unset: jobs run in the request that starts them, and failed logins are counted in each "
+        "process's memory",
+    )
+    secret_key: OptionalText = _setting(
+        "SECRET_KEY",
+        None,
+        "signs the sessions; the same on every machine",
+        default_in_words="outside production, made once into the instance folder's `secret_key`",
+    )
+    seal_key: Annotated[str | None, BeforeValidator(_key)] = _setting(
+        "BACKOFFICE_SEAL_KEY",
+        None,
+        "the key of the evidence's seals (HMAC-SHA256 over every wallet movement, posted entry, history version, "
+        "approval and finished run): held by the application, never by the database. The same on every machine "
+        "and for the migrations",
+        default_in_words="outside production, made once into the instance folder's `seal_key`",
+    )
+    seal_key_in_file: Annotated[str | None, BeforeValidator(_key_in_file)] = _setting(
+        "BACKOFFICE_SEAL_KEY_FILE",
+        None,
+        "a file holding the seal key (its content, trimmed), read when `BACKOFFICE_SEAL_KEY` is unset; in "
+        "production a root-owned file readable by the `backoffice` group, made with `openssl rand -hex 32`",
+    )
+    anchors_folder: OptionalText = _setting(
+        "BACKOFFICE_ANCHORS_FOLDER",
+        None,
+        "where each nightly maintenance that succeeded anchors the heads of the sealed chains (`<date>.json`, and "
+        "`latest.json` with their digest), out of the database roles' reach; the next nightly proves each chain "
+        "against `latest.json`. One folder per database, writable by the workers, readable by the web processes "
+        "(`/metrics`); back it up off the machine",
+        default_in_words="the instance folder's `anchors`",
+    )
+    api_token: OptionalText = _setting(
+        "BACKOFFICE_API_TOKEN",
+        None,
+        "the bearer token of the [operations API](#operations-api), `/metrics` and `backoffice health`",
+        default_in_words="outside production, made once into the instance folder's `api_token`; in production unset",
+    )
+    timezone: Annotated[str, BeforeValidator(_time_zone)] = _setting(
+        "BACKOFFICE_TIMEZONE",
+        "Asia/Jakarta",
+        'the installation\'s time zone: "today" (no value date lies after it), the month a movement falls into, '
+        "the times shown, the scheduler's clock (its unit and `make scheduler` set `TZ` to it), and the value "
+        "dates an upgrade from before migration `0015` gives existing movements",
+    )
+    locale: Annotated[str, BeforeValidator(_locale)] = _setting(
+        "BACKOFFICE_LOCALE",
+        "id_ID",
+        "how amounts, numbers and dates are written and read, in the pages and on the command line (`100.000` is "
+        "a hundred thousand in `id_ID`); any locale Babel knows (`en_US`, `vi_VN`)",
+    )
+    currency: Annotated[str, BeforeValidator(_currency)] = _setting(
+        "BACKOFFICE_CURRENCY", "IDR", "the installation's one currency, an ISO 4217 code"
+    )
+    language: Annotated[
+        str | None, _one_of("a language the pages are written in", LANGUAGES, str.lower, blank_unset=True)
+    ] = _setting(
+        "BACKOFFICE_LANGUAGE",
+        None,
+        "the pages' language for a reader who has chosen none and whose browser asks for none of the three (in "
+        "either case); the language of the `backoffice` commands (see [the command line](#command-line))",
+        default_in_words="the locale's language if the pages speak it (`en`, `id` or `vi`), else `en`",
+    )
+    approval_above: Annotated[Decimal, BeforeValidator(_amount)] = _setting(
+        "BACKOFFICE_APPROVAL_ABOVE",
+        "100000000",
+        "an amount, written as a plain decimal (`2500000.50`): a manual adjustment, journal entry or reversal "
+        "moving more waits for a second admin's approval (see [admins](admins.md))",
+    )
+    company_name: Annotated[str, _line(200)] = _setting(
+        "BACKOFFICE_COMPANY_NAME",
+        "backoffice",
+        "the company's name at the top of every printed postpaid statement and invoice (what customers receive): "
+        "set it before printing for them",
+    )
+    company_address: Annotated[str, _line(500, required=False)] = _setting(
+        "BACKOFFICE_COMPANY_ADDRESS",
+        "",
+        "the company's address under its name on those documents, as one line (`Jl. Jend. Sudirman Kav. 1, "
+        "Jakarta 10220`)",
+        default_in_words="unset: no address printed",
+    )
+    web_bind: Annotated[str, BeforeValidator(_address)] = _setting(
+        "BACKOFFICE_WEB_BIND",
+        "127.0.0.1:8000",
+        "where gunicorn listens: `HOST:PORT`, or `unix:PATH`; also where `backoffice health` and `backoffice "
+        "api-token` ask by default",
+    )
+    web_workers: Count = _setting(
+        "BACKOFFICE_WEB_WORKERS",
+        None,
+        "gunicorn's worker processes",
+        default_in_words="2 × the machine's cores + 1",
+        default_factory=lambda: str(2 * (os.cpu_count() or 1) + 1),
+    )
+    web_threads: Count = _setting("BACKOFFICE_WEB_THREADS", "4", "the requests each worker process serves at once")
+    web_timeout: Count = _setting(
+        "BACKOFFICE_WEB_TIMEOUT",
+        "120",
+        "seconds: a worker process silent that long is replaced, and a reload or stop waits that long for the "
+        "requests under way",
+    )
+    proxy_count: Annotated[int, _whole_number(0)] = _setting(
+        "BACKOFFICE_PROXY_COUNT",
+        "0",
+        "the reverse proxies in front of the app whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed: "
+        "`1` behind one proxy. With 0 the client's address is the connection's peer, and a forged "
+        "`X-Forwarded-For` is ignored",
+    )
+    login_limit_per_account: RateLimit = _setting(
+        "BACKOFFICE_LOGIN_LIMIT_PER_ACCOUNT",
+        "5 per minute",
+        "the failed logins allowed per account (the email, however it is spelt) before `POST /login` answers 429, "
+        "in the limits notation (`5 per minute`, `5/minute;50/day`)",
+    )
+    login_limit_per_address: RateLimit = _setting(
+        "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS",
+        "20 per minute",
+        "the failed logins allowed per client address, likewise",
+    )
+    prometheus_multiproc_dir: OptionalText = _setting(
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        "the directory where each web process writes its request latencies, for `/metrics` to add them all up; "
+        "`gunicorn.conf.py` makes a fresh one at each start of the server, replacing any value given, and removes "
+        "it when the server stops",
+        default_in_words="unset; set by `gunicorn.conf.py`",
+    )
+    nightly_at: Clock = _setting(
+        "BACKOFFICE_NIGHTLY_AT", "02:00", "the local time (`HH:MM`) of the nightly verify-and-fix"
+    )
+    monthly_rebuild_at: Clock = _setting(
+        "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00", "the local time of the monthly rebuild, on the 1st"
+    )
+    health_max_age: Annotated[timedelta, BeforeValidator(_hours)] = _setting(
+        "BACKOFFICE_HEALTH_MAX_AGE_HOURS",
+        "26",
+        "hours, decimals allowed: a check whose last successful full run, or a nightly maintenance whose last "
+        "success, is older is stale: [the health check](#health) answers false and the metrics say stale",
+    )
+    reconcile_chunk_size: Count = _setting(
+        "BACKOFFICE_RECONCILE_CHUNK_SIZE",
+        "1000000",
+        "the keys of a table a check reads at a time; a verification [split into "
+        "jobs](#verifications-split-into-jobs) makes one job per chunk",
+    )
+    reprice_in_request_limit: Annotated[int, _whole_number(0)] = _setting(
+        "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT",
+        "200",
+        "the readings a pricing or tariff change re-prices in the request; beyond, it leaves them to a job "
+        "(recalculation requests)",
+    )
+    job_heartbeat_seconds: Seconds = _setting(
+        "BACKOFFICE_JOB_HEARTBEAT_SECONDS",
+        "10",
+        "how often a running job marks itself alive on its row; three beats missed and the sweep marks it abandoned",
+    )
+    worker_sweep_seconds: Seconds = _setting(
+        "BACKOFFICE_WORKER_SWEEP_SECONDS",
+        "60",
+        "how often each worker, between jobs and when idle, marks abandoned the jobs whose worker died and queues "
+        "again the chunks of a split run whose worker died (rounded to whole seconds, at least 1)",
+    )
+    log_level: Annotated[str, _one_of("a log level", LOG_LEVELS, str.upper)] = _setting(
+        "BACKOFFICE_LOG_LEVEL",
+        "INFO",
+        "the least level of the lines written: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL` (in either case)",
+    )
+    log_format: Annotated[str, _one_of("a log format", LOG_FORMATS, str.lower)] = _setting(
+        "BACKOFFICE_LOG_FORMAT",
+        "text",
+        "`text`, lines for people, or `json`, a JSON object per line for a log collector (see "
+        "[logs](#logs-request-ids-and-errors))",
+    )
+    reconcile_chunk_gate: Annotated[int | None, BeforeValidator(_lock_key)] = _setting(
+        "BACKOFFICE_RECONCILE_CHUNK_GATE",
+        None,
+        "an advisory lock key (on PostgreSQL) that every chunk of a split run waits for, shared, just before it "
+        "records itself done: the tests hold the lock to kill a worker whose chunk has written and not committed",
+    )
+    job_step_delay_seconds: Seconds = _setting(
+        "BACKOFFICE_JOB_STEP_DELAY_SECONDS",
+        "0",
+        "seconds a job sleeps after each progress step, so that a test can watch it run and kill its worker mid-job",
+    )
+
+    @model_validator(mode="after")
+    def _production_is_given_its_secrets(self) -> Settings:
+        """Production makes nothing for itself: its database and its keys are given."""
+        if self.environment != "production":
+            return self
+        if not self.database_url:
+            raise ValueError(
+                "DATABASE_URL must be set when BACKOFFICE_ENV=production (e.g. postgresql://user@host/backoffice)."
+            )
+        if not self.secret_key:
+            raise ValueError("SECRET_KEY must be set when BACKOFFICE_ENV=production.")
+        if not (self.seal_key or self.seal_key_in_file):
+            raise ValueError(
+                "BACKOFFICE_SEAL_KEY or BACKOFFICE_SEAL_KEY_FILE must be set when BACKOFFICE_ENV=production: "
+                "the evidence is sealed with it."
+            )
+        return self
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source, reading the mapping it is given: the process' environment, or the one
+    a test gives :func:`read`."""
+
+    def __init__(self, settings: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings)
+
+    def _load_env_vars(self) -> Mapping[str, str]:
+        # Where the source takes the environment it reads: os.environ there, as the .env file's source takes its file.
+        return self.environ
+
+
+def _language_of(locale: str) -> str:
+    """The locale's language when the pages are written in it (``id_ID``: ``id``), else English."""
+    language = Locale.parse(locale).language
+    return language if language in LANGUAGES else "en"
+
+
+def _made_once(instance: Path, name: str) -> str:
     """A random secret kept in the instance folder's file ``name``, readable by its owner only: made the first time
     it is asked for, read back ever after."""
-    path = Path(instance_path) / name
+    path = instance / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole under another name, with its mode, then linked in place: of two processes starting at once,

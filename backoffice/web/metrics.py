@@ -14,7 +14,6 @@ sealed chains is read from its file (see :mod:`backoffice.evidence.anchors`).
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timedelta
 from itertools import accumulate
@@ -42,10 +41,10 @@ def exposition(health: Health) -> tuple[bytes, str]:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := current_app.config["PROMETHEUS_MULTIPROC_DIR"]:
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=directory)
     else:
         registry.register(_request_duration())
     registry.register(_HealthCollector(health))

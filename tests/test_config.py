@@ -217,11 +217,12 @@ def test_any_text_in_any_setting_is_read_or_refused_with_a_message_of_the_settin
 
 
 def test_only_the_settings_module_reads_the_environment():
-    """Everything else asks backoffice.platform.config for its settings: no other file of the package, nor the worker
-    or gunicorn's settings, so much as mentions the environment."""
+    """Everything else asks backoffice.platform.config for its settings: no other file of the package, nor a
+    migration, the worker or gunicorn's settings, so much as mentions the environment."""
     root = Path(__file__).resolve().parent.parent
     settings_module = root / "backoffice" / "platform" / "config.py"
-    files = [*sorted((root / "backoffice").rglob("*.py")), root / "worker.py", root / "gunicorn.conf.py"]
+    files = [*sorted((root / "backoffice").rglob("*.py")), *sorted((root / "migrations").rglob("*.py"))]
+    files += [root / "worker.py", root / "gunicorn.conf.py"]
     reading = re.compile(r"os\.environ|getenv|from os import[^\n]*\benviron")
     readers = [
         str(path.relative_to(root)) for path in files if path != settings_module and reading.search(path.read_text())

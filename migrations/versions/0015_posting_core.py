@@ -16,11 +16,11 @@ what its readings cost: run ``backoffice reconcile rebuild --check monthly_balan
 upgrading an installation whose months were built before.
 """
 
-import os
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from alembic import op
+from flask import current_app
 import sqlalchemy as sa
 
 
@@ -29,9 +29,6 @@ revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
-
-ZONE = os.environ.get("BACKOFFICE_TIMEZONE", "Asia/Jakarta")
-
 
 def upgrade():
     sqlite = op.get_bind().dialect.name == "sqlite"
@@ -134,8 +131,9 @@ def _date_movements(sqlite: bool) -> None:
     """Each movement on the day it was posted in the installation's time zone; a reading's on the reading's date
     (or, for a reading since deleted, all on the day of its first charge, where they net to nothing)."""
     bind = op.get_bind()
+    name = current_app.config["TIMEZONE"]  # the settings' BACKOFFICE_TIMEZONE
     if sqlite:
-        zone = ZoneInfo(ZONE)
+        zone = ZoneInfo(name)
         rows = bind.execute(sa.text("SELECT id, created_at FROM balance_transactions")).all()
         for row_id, created_at in rows:
             posted = created_at if not isinstance(created_at, str) else _parse(created_at)
@@ -147,7 +145,7 @@ def _date_movements(sqlite: bool) -> None:
     else:
         bind.execute(
             sa.text("UPDATE balance_transactions SET value_date = (created_at AT TIME ZONE :zone)::date"),
-            {"zone": ZONE},
+            {"zone": name},
         )
     op.execute(
         "UPDATE balance_transactions SET value_date = (SELECT r.reading_date FROM meter_readings r "

@@ -107,7 +107,7 @@ def test_a_lower_layer_imports_nothing_of_a_higher_one(lower, higher):
 
 def test_no_screen_posts_it_calls_a_service():
     """A screen may name a movement's kind or catch a refusal; it never builds a movement or calls the writer."""
-    writers = {"backoffice.posting.movement", "backoffice.posting.many", "backoffice.posting.statement"}
+    writers = {"backoffice.posting.movement", "backoffice.posting.many", "backoffice.posting.wallet"}
     writers |= {"backoffice.posting.journal"}
     screens = {"backoffice.web"} | graph().find_descendants("backoffice.web")
     for screen in sorted(screens):

@@ -56,7 +56,7 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
     from backoffice.models import JournalEntry
     from backoffice.money import BeyondLimit
     from backoffice.posting.periods import PeriodClosed
-    from backoffice.posting.post import WalletError
+    from backoffice.posting.refusals import WalletError
     from backoffice.services.billing import BillingError
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import case, func, literal
 
 from backoffice.models.types import Balance
-from backoffice.posting.rules import INCOMING, RULES
+from backoffice.posting.rules import INCOMING, RULES, TOTALS
 
 
 def _applies(rule, kind, signed):
@@ -24,12 +24,13 @@ def account_sql(side: str, kind, signed):
     return case(*((_applies(rule, kind, signed), getattr(rule, side)) for rule in RULES), else_=None)
 
 
+def customer_sql(kind, signed) -> dict:
+    """What a movement (its ``kind`` and ``signed_amount``) adds to each column of its customer's row that the rules
+    keep: the balance its signed amount, and each of the customer's totals (``rules.TOTALS``) its contribution."""
+    return {"balance": signed, **{total: contribution_sql(total, kind, signed) for total in TOTALS}}
+
+
 def ledger_sums(ledger) -> dict:
     """A customer's cached wallet fields as SQL aggregates over its ledger rows, rounded to cents where stored."""
-    kind, signed = ledger.c.kind, ledger.c.signed_amount
-    sums = {
-        "balance": signed,
-        "total_recharged": contribution_sql("total_recharged", kind, signed),
-        "total_spent": contribution_sql("total_spent", kind, signed),
-    }
+    sums = customer_sql(ledger.c.kind, ledger.c.signed_amount)
     return {name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Balance) for name, value in sums.items()}

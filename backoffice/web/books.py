@@ -46,7 +46,7 @@ from backoffice.models import (
 )
 from backoffice.money import BeyondLimit, shown
 from backoffice.posting.periods import PeriodClosed
-from backoffice.posting.post import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong
+from backoffice.posting.refusals import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong
 from backoffice.services import account_lines, approvals, books, journal_export, periods
 from backoffice.web import sources
 from backoffice.web.auth import requires_role

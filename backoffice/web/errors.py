@@ -15,7 +15,7 @@ from werkzeug.routing import RequestRedirect
 
 from backoffice.extensions import db
 from backoffice.money import BeyondLimit
-from backoffice.posting.post import CustomerClosed
+from backoffice.posting.refusals import CustomerClosed
 from backoffice.quarantine import Quarantined
 from backoffice.seals import WrongSealKey
 from backoffice.web.request_log import request_id

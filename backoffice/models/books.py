@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     case,
     func,
+    or_,
     select,
     text,
 )
@@ -160,7 +161,7 @@ def normal_amount(account_type: AccountType, debit: Decimal, credit: Decimal) ->
 
 def normal_amount_sql(account_type, debit, credit):
     """The same as SQL, over columns."""
-    debit_normal = account_type.in_([AccountType.ASSET.value, AccountType.EXPENSE.value])
+    debit_normal = or_(account_type == AccountType.ASSET.value, account_type == AccountType.EXPENSE.value)
     return case((debit_normal, debit - credit), else_=credit - debit)
 
 

@@ -66,7 +66,6 @@ def post(installation: Installation, connection: Connection, movement: Movement)
         return _sealed(connection, Posted(_post_manual(installation, connection, movement, on), None))
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
-        journal.check_lines(journal.rule_lines(rule, movement.amount))  # an amount that can be stored
         return _post_wallet(installation, connection, movement, on)
     refuse_if_closed(connection, [movement.customer_id])
     reference = movement.reference

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, literal
+from sqlalchemy import String, case, func, literal_column
 
 from backoffice.models.types import Balance
 from backoffice.posting.rules import INCOMING, RULES, TOTALS
 
+_ZERO = literal_column("0")
+
+
+def _written(word: str):
+    """One of the rule table's words (a kind, an account's code) written into the SQL, not bound at each execution:
+    a statement reads the table's dozens of them."""
+    return literal_column(f"'{word}'", String)
+
 
 def _applies(rule, kind, signed):
-    return (kind == rule.kind.value) & ((signed > 0) if rule.sign > 0 else (signed < 0))
+    return (kind == _written(rule.kind.value)) & ((signed > _ZERO) if rule.sign > 0 else (signed < _ZERO))
 
 
 def contribution_sql(column: str, kind, signed):
     """What a ledger row (its ``kind`` and ``signed_amount`` columns) adds to a customer total or a month column."""
     taken = signed if column in INCOMING else -signed
     whens = [(_applies(rule, kind, signed), taken) for rule in RULES if column in (rule.total, rule.month)]
-    return case(*whens, else_=literal(0))
+    return case(*whens, else_=_ZERO)
 
 
 def account_sql(side: str, kind, signed):
     """The code of the account a row debits (``side="debit"``) or credits, by the rule table."""
-    return case(*((_applies(rule, kind, signed), getattr(rule, side)) for rule in RULES), else_=None)
+    return case(*((_applies(rule, kind, signed), _written(getattr(rule, side))) for rule in RULES), else_=None)
 
 
 def customer_sql(kind, signed) -> dict:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import operator
 import typing
+from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
@@ -68,7 +69,6 @@ from sqlalchemy.engine import Connection
 
 from backoffice import seals
 from backoffice.models import (
-    BUCKETS,
     Account,
     BalanceTransaction,
     Customer,
@@ -81,7 +81,6 @@ from backoffice.models import (
     TamperedEvidence,
     status_sql,
 )
-from backoffice.models.books import normal_amount_sql
 from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, Money, month_of_date, upsert
 from backoffice.money import MAX_BALANCE, BeyondLimit
@@ -89,7 +88,7 @@ from backoffice.posting import journal
 from backoffice.posting.installation import Installation
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import CustomerClosed, InsufficientBalance, WalletError
-from backoffice.posting.rules import CUSTOMER_TOTALS, INCOMING, MEASURES, MONTH_COLUMNS, RULES, TOTALS, Kind
+from backoffice.posting.rules import CUSTOMER_TOTALS, INCOMING, MEASURES, MONTH_COLUMNS, TOTALS, Kind, rule_of
 from backoffice.posting.sql import account_sql, contribution_sql, customer_sql
 from backoffice.quarantine import Quarantined
 
@@ -168,7 +167,23 @@ class _Taken:
     realtime: bool
 
 
-_PREFIXES = {WalletMovement: "movement_", Posting: "posting_", _Taken: "taken_"}
+@dataclass(frozen=True)
+class _Buckets:
+    """One movement's two buckets as its statement binds them, in (account, bucket) order."""
+
+    bucket: int
+    first_account: int
+    first_by: Decimal
+    second_account: int
+    second_by: Decimal
+
+    @classmethod
+    def of(cls, moves: dict) -> _Buckets:
+        ((first, bucket), first_by), ((second, _bucket), second_by) = moves.items()
+        return cls(bucket, first, first_by, second, second_by)
+
+
+_PREFIXES = {WalletMovement: "movement_", Posting: "posting_", _Taken: "taken_", _Buckets: "buckets_"}
 """Each record's parameters are named apart from every column, so that no update run with them sets a column of their
 name (``customer_id``, ``reason``)."""
 _SQL_TYPES = {int: Integer, str: String, Decimal: Money, date: Date, bool: Boolean, datetime: DateTime(timezone=True)}
@@ -392,31 +407,19 @@ def _movements_month(dialect: str, movement) -> dict:
 # --- The accounts' buckets, the entries with their lines, the ledger rows -----------------------------------------
 
 
-def buckets_moved(source):
-    """What the source's movements add to each account's bucket: each line in its account's normal direction, in its
-    customer's bucket, summed by (account, bucket), in that order (two postings never lock them in opposite orders)."""
-    amount = func.abs(source.c.signed_amount)
-    sides = []
-    for side in ("debit", "credit"):
-        code = account_sql(side, source.c.kind, source.c.signed_amount)
-        debit, credit = (amount, literal(0)) if side == "debit" else (literal(0), amount)
-        sides.append(
-            select(
-                accounts.c.id.label("account_id"),
-                (source.c.customer_id % BUCKETS).label("bucket"),
-                normal_amount_sql(accounts.c.type, debit, credit).label("by"),
-            ).join_from(source, accounts, accounts.c.code == code)
-        )
-    both = union_all(*sides).subquery("sides")
-    return (
-        select(both.c.account_id, both.c.bucket, func.round(func.sum(both.c.by), 2, type_=Balance).label("by"))
-        .group_by(both.c.account_id, both.c.bucket)
-        .order_by(both.c.account_id, both.c.bucket)
+def buckets_moved(installation: Installation, connection: Connection, lines_by_customer: dict) -> dict:
+    """What movements' lines (by customer: a movement's by its rule, ``journal.rule_lines``, or a batch's summed by
+    accounts) add to each account's bucket, in the account's normal direction and its customer's bucket
+    (``journal.moves``): by (account, bucket), summed, to be written in that order (two postings never lock them in
+    opposite orders)."""
+    found = journal.accounts_of(
+        installation, connection, {ln.account for lines in lines_by_customer.values() for ln in lines}
     )
-
-
-WALLET_ACCOUNTS = sorted({code for rule in RULES if rule.wallet for code in (rule.debit, rule.credit)})
-"""The accounts the wallet's rules post to: the chart of accounts must have them."""
+    summed: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for customer_id, lines in lines_by_customer.items():
+        for key, amount in journal.moves(lines, found, customer_id).items():
+            summed[key] += amount
+    return dict(sorted(summed.items()))
 
 
 def written(source, dialect: str) -> dict:
@@ -520,7 +523,6 @@ def _bound_source(new):
     return select(*(parameter.label(name) for name, parameter in MOVEMENT.items()), *taken).subquery("movement")
 
 
-_ALONE = select(*(parameter.label(name) for name, parameter in MOVEMENT.items())).subquery("movement")
 _ONE = {"customer_id": MOVEMENT["customer_id"], **customer_sql(MOVEMENT["kind"], MOVEMENT["signed_amount"])}
 _ONE_AFTER = moved(_ONE)
 GUARDED = customers_moved(_ONE, *conditions(MOVEMENT, _ONE_AFTER).values()).returning(
@@ -528,14 +530,13 @@ GUARDED = customers_moved(_ONE, *conditions(MOVEMENT, _ONE_AFTER).values()).retu
 )
 """The customer's row locked, checked and moved by one movement: a movement it refuses moves no row."""
 _WHY_ONE = why(MOVEMENT, _ONE_AFTER).where(customers.c.id == MOVEMENT["customer_id"])
-_BUCKETS_OF_ONE = buckets_moved(_ALONE)
 _EMPTIED = emptied_month(MOVEMENT["customer_id"], month_of_date(MOVEMENT["value_date"]))
 
 
 def _one_statement():
     """PostgreSQL's one statement for one movement: :data:`GUARDED` first, then, each reading the row it moved (a
     refused movement writes nothing), the ids, the entry posted with its lines, the ledger row (returned), the month
-    or the request, the buckets (fewer moved than asked: one is beyond its column)."""
+    or the request, the buckets (fewer than two moved: one is beyond its column)."""
     row = GUARDED.cte("moved")
     new = select(
         journal.next_id("balance_transactions").label("row_id"),
@@ -548,19 +549,23 @@ def _one_statement():
     rows = parts.pop("rows").returning(*ledger.c).cte("rows")
     month = _movements_month("postgresql", movement)
     added = month.pop("month").cte("month")
-    asked = buckets_moved(movement).cte("asked")
-    buckets = journal.adding_to_buckets("postgresql", select(asked)).cte("buckets")
+    bound = _bound(_Buckets)
+    two = union_all(
+        *(
+            select(bound[f"{side}_account"], bound["bucket"], bound[f"{side}_by"]).select_from(new)
+            for side in ("first", "second")
+        )
+    )
+    buckets = journal.adding_to_buckets("postgresql", two).cte("buckets")
     return select(
         *rows.c,
         select(added.c.emptied).scalar_subquery().label("emptied"),
-        select(func.count()).select_from(buckets).scalar_subquery().label("buckets_moved"),
-        select(func.count()).select_from(asked).scalar_subquery().label("buckets_asked"),
+        select(func.count()).select_from(buckets).scalar_subquery().label("buckets"),
     ).add_cte(
         *(part.cte(name) for name, part in parts.items()),
         rows,
         added,
         *(part.cte(name) for name, part in month.items()),
-        asked,
         buckets,
     )
 
@@ -584,17 +589,21 @@ _STEP_BY_STEP = _step_by_step()
 def post_one(connection: Connection, installation: Installation, movement: WalletMovement, posting: Posting):
     """Write one movement (its value date and idempotency key checked by the caller); returns its ledger row as the
     database returned it, sealed when the unit of work commits."""
-    journal.accounts_of(installation, connection, WALLET_ACCOUNTS)
+    lines = journal.check_lines(
+        journal.rule_lines(rule_of(movement.kind, movement.signed_amount), movement.signed_amount)
+    )
+    moves = buckets_moved(installation, connection, {movement.customer_id: lines})
     bound = parameters(movement, posting)
     if connection.dialect.name == "postgresql":
-        written_row = connection.execute(_AT_ONCE, bound).one_or_none()
-        if written_row is None:
+        row = connection.execute(_AT_ONCE, bound | parameters(_Buckets.of(moves))).one_or_none()
+        if row is None:
             _refuse_one(connection, bound)
-        if written_row.buckets_moved < written_row.buckets_asked:
-            _refuse_buckets(connection, _BUCKETS_OF_ONE, bound)
-        row, emptied = written_row, written_row.emptied
+        if row.buckets < len(moves):
+            raise BeyondLimit(journal.beyond_limit(connection, moves))
+        emptied = row.emptied
     else:
         row, emptied = _one_by_one(connection, bound)
+        journal.move_buckets(connection, moves)
     if emptied:
         connection.execute(_EMPTIED, bound)
     transaction = BalanceTransaction(**{name: row._mapping[name] for name in ledger.c.keys()})
@@ -604,19 +613,21 @@ def post_one(connection: Connection, installation: Installation, movement: Walle
 
 
 def _one_by_one(connection: Connection, bound: dict):
-    """SQLite's statements for one movement: the customer's row, the ids, the entry as a draft, its lines, the entry
-    posted, the ledger row, the month (or the request), the buckets. Returns the ledger row and whether its month
-    was left empty."""
+    """SQLite's statements for one movement but the buckets: the customer's row, the ids, the entry as a draft, its
+    lines, the entry posted, the ledger row, the month (or the request). Returns the ledger row and whether its
+    month was left empty."""
     moved_row = connection.execute(GUARDED, bound).one_or_none()
     if moved_row is None:
         _refuse_one(connection, bound)
     row_id, entry_id = connection.execute(_NEXT_IDS).one()
-    bound |= parameters(_Taken(row_id, entry_id, moved_row.balance_after, moved_row.realtime))
-    results = {name: connection.execute(statement, bound) for name, statement in _STEP_BY_STEP.items()}
-    row = results["rows"].one()
-    month = results["month"].one_or_none()
-    _move_buckets(connection, _BUCKETS_OF_ONE, bound)
-    return row, month is not None and month.emptied
+    bound = bound | parameters(_Taken(row_id, entry_id, moved_row.balance_after, moved_row.realtime))
+    returned = {}
+    for name, statement in _STEP_BY_STEP.items():
+        result = connection.execute(statement, bound)
+        if result.returns_rows:
+            returned[name] = result.one_or_none()
+    month = returned["month"]
+    return returned["rows"], month is not None and month.emptied
 
 
 def _refuse_one(connection: Connection, bound: dict):
@@ -625,18 +636,6 @@ def _refuse_one(connection: Connection, bound: dict):
     if found is None:
         raise WalletError(_("No customer with id %(id)s.", id=bound["movement_customer_id"]))
     raise refusal(found)
-
-
-def _move_buckets(connection: Connection, asked, bound: dict) -> None:
-    """Move the buckets ``asked`` (:func:`buckets_moved`) says, with the journal's one upsert."""
-    journal.move_buckets(
-        connection, {(account, bucket): by for account, bucket, by in connection.execute(asked, bound)}
-    )
-
-
-def _refuse_buckets(connection: Connection, asked, bound: dict):
-    moves = {(account, bucket): by for account, bucket, by in connection.execute(asked, bound)}
-    raise BeyondLimit(journal.beyond_limit(connection, moves))
 
 
 # --- A batch ------------------------------------------------------------------------------------------------------
@@ -671,7 +670,6 @@ _WHY_STAGED = (
     .limit(1)
 )
 """The first movement, in the order given, that its customer's row would refuse."""
-_BUCKETS_STAGED = buckets_moved(STAGED)
 
 
 def _customers_summed():
@@ -685,57 +683,42 @@ def _customers_summed():
     return customers_moved(by.c)
 
 
-def _staged_statement():
-    """PostgreSQL's one statement for a batch: the entries written posted with their lines, the ledger rows, the
-    customers, the buckets; the customers' earliest value dates returned (the books' guards run when it ends, over
-    all its rows, each entry with its lines by then)."""
-    asked = _BUCKETS_STAGED.cte("asked")
-    buckets = journal.adding_to_buckets("postgresql", select(asked)).cte("buckets")
-    return (
-        select(
-            STAGED.c.customer_id,
-            func.min(STAGED.c.value_date).label("first"),
-            select(func.count()).select_from(buckets).scalar_subquery().label("buckets_moved"),
-            select(func.count()).select_from(asked).scalar_subquery().label("buckets_asked"),
-        )
-        .group_by(STAGED.c.customer_id)
-        .add_cte(
-            *(part.cte(name) for name, part in written(STAGED, "postgresql").items()),
-            _customers_summed().cte("customers"),
-            asked,
-            buckets,
-        )
-    )
-
-
-_STAGED_AT_ONCE = _staged_statement()
+_STAGED_AT_ONCE = [
+    _customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED, "postgresql").items()))
+]
+"""PostgreSQL's one statement for a batch: the entries written posted with their lines, the ledger rows, the
+customers (the books' guards run when it ends, over all its rows, each entry with its lines by then)."""
 _STAGED_STEPS = [*written(STAGED, "sqlite").values(), _customers_summed()]
 """SQLite's statements for a batch: the entries as drafts, their lines, the entries posted, the ledger rows, the
-customers; then the buckets."""
-_FIRST_DATES = select(STAGED.c.customer_id, func.min(STAGED.c.value_date)).group_by(STAGED.c.customer_id)
+customers."""
+
+_DEBIT = account_sql("debit", STAGED.c.kind, STAGED.c.signed_amount)
+_CREDIT = account_sql("credit", STAGED.c.kind, STAGED.c.signed_amount)
+_SUMMED = (
+    select(
+        STAGED.c.customer_id,
+        _DEBIT,
+        _CREDIT,
+        func.round(func.sum(func.abs(STAGED.c.signed_amount)), 2, type_=Balance),
+        func.min(STAGED.c.value_date),
+    )
+    .group_by(STAGED.c.customer_id, _DEBIT, _CREDIT)
+    .order_by(STAGED.c.customer_id)
+)
+"""What the movements debit and credit, summed by customer and accounts, with each group's earliest value date."""
 
 
 def post_staged(connection: Connection, installation: Installation, posting: Posting) -> dict[int, date]:
     """Write the batch staged in :data:`STAGED`, the customers' locks held by the caller; returns each customer's
     earliest value date among its movements. Refused before anything is written: a movement dated after today,
     then the first movement its customer's row would refuse (:func:`conditions`, over the chain)."""
-    journal.accounts_of(installation, connection, WALLET_ACCOUNTS)
     latest, refused = connection.execute(_CHECKED).one()
     if latest is not None:
         installation.value_date(latest)
     if refused:
         raise refusal(connection.execute(_WHY_STAGED).one())
-    bound = parameters(posting)
-    if connection.dialect.name == "postgresql":
-        firsts = connection.execute(_STAGED_AT_ONCE, bound).all()
-        if firsts and firsts[0].buckets_moved < firsts[0].buckets_asked:
-            _refuse_buckets(connection, _BUCKETS_STAGED, {})
-        first_dates = {row.customer_id: row.first for row in firsts}
-    else:
-        for statement in _STAGED_STEPS:
-            connection.execute(statement, bound)
-        _move_buckets(connection, _BUCKETS_STAGED, {})
-        first_dates = dict(connection.execute(_FIRST_DATES).all())
+    for statement in _STAGED_AT_ONCE if connection.dialect.name == "postgresql" else _STAGED_STEPS:
+        connection.execute(statement, parameters(posting))
     seals.seal(
         connection,
         [
@@ -743,4 +726,10 @@ def post_staged(connection: Connection, installation: Installation, posting: Pos
             ("balance_transactions", ledger.c.id.in_(select(STAGED.c.row_id))),
         ],
     )
+    first_dates: dict[int, date] = {}
+    lines: dict[int, list[journal.Line]] = defaultdict(list)
+    for customer_id, debited, credited, amount, first in connection.execute(_SUMMED):
+        lines[customer_id] += [journal.Line(debited, debit=amount), journal.Line(credited, credit=amount)]
+        first_dates[customer_id] = min(first, first_dates.get(customer_id, first))
+    journal.move_buckets(connection, buckets_moved(installation, connection, lines))
     return first_dates

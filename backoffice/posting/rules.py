@@ -3,8 +3,9 @@
 One row per kind and sign says what the movement does to the customer's wallet, which of the
 customer's totals it counts towards, which column of its month it counts in, and which account
 it debits and which it credits. Beside the money, a month counts a measure: the gas delivered,
-each reading's volume (``MEASURES``). The posting core applies a row in Python (:func:`counts`,
-:func:`lines_of`); the checks and rebuilds sum the same table as SQL (``posting.sql``).
+each reading's volume (``MEASURES``). The posting core and the checks and rebuilds read the table as
+SQL (``posting.sql``; a wallet movement's specification is ``posting.wallet``), a movement's lines
+as ``journal.rule_lines``; :func:`counts` says the same in Python, which the tests hold the SQL to.
 
 A movement's amount is signed as the wallet sees it: positive adds to what the customer may
 spend, negative takes from it. A column of money coming in (recharged, deposits) takes the

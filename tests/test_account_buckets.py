@@ -21,7 +21,7 @@ from backoffice.posting.formulas import posted_balance_sql
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, wallet
+from backoffice.services import billing, books, installation, wallet
 from tests.concurrency import PATIENCE, race
 from tests.factories import CustomerFactory, MeterFactory, corrupt_bucket
 
@@ -61,7 +61,13 @@ def account_id(code: str) -> int:
 
 def manual_entry(amount: str) -> None:
     with db.engine.begin() as connection:
-        books.post(connection, DAY, "Owner's capital", [Line(CASH, debit=D(amount)), Line("3000", credit=D(amount))])
+        books.post(
+            installation(),
+            connection,
+            DAY,
+            "Owner's capital",
+            [Line(CASH, debit=D(amount)), Line("3000", credit=D(amount))],
+        )
 
 
 def found(check: str) -> int:
@@ -83,7 +89,7 @@ def test_a_posting_moves_the_bucket_of_its_customer(app):
     assert buckets_of(RECEIVABLES) == {customer.id % BUCKETS: D("30.00")}  # the holder's
     with db.engine.begin() as connection:
         lines = [Line(CASH, debit=D("7")), Line("3000", credit=D("7"))]
-        books.post(connection, DAY, "Keyed", lines, bucket_key=2 * BUCKETS + 5)
+        books.post(installation(), connection, DAY, "Keyed", lines, bucket_key=2 * BUCKETS + 5)
     assert buckets_of("3000")[5] == D("7.00")
     assert balances() == posted()
 

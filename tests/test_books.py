@@ -16,7 +16,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, metering, wallet
+from backoffice.services import billing, books, installation, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, corrupt_bucket, past_the_guards
 
 D = Decimal
@@ -35,7 +35,7 @@ def count(model) -> int:
 
 def post(lines, **kwargs) -> int:
     with db.engine.begin() as connection:
-        return books.post(connection, DAY, "Test entry", lines, **kwargs)
+        return books.post(installation(), connection, DAY, "Test entry", lines, **kwargs)
 
 
 def test_the_chart_comes_with_the_migrations(app):
@@ -331,7 +331,7 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
 
 def test_the_database_refuses_to_post_an_unbalanced_draft_by_hand(app):
     with db.engine.begin() as connection:
-        draft = books.save_draft(connection, DAY, "Half done", [Line(CASH, debit=D("10"))])
+        draft = books.save_draft(installation(), connection, DAY, "Half done", [Line(CASH, debit=D("10"))])
     with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced"):
         with db.engine.begin() as connection:
             connection.execute(sa.text("UPDATE journal_entries SET status = 'posted' WHERE id = :e"), {"e": draft})

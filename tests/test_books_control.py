@@ -24,7 +24,7 @@ from backoffice.posting.post import post
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Kind
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import approvals, billing, books, wallet
+from backoffice.services import approvals, billing, books, installation, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
 D = Decimal
@@ -66,9 +66,9 @@ def manual(lines) -> Movement:
 @pytest.mark.parametrize(
     "operation",
     [
-        lambda connection, lines: post(connection, manual(lines)),
-        lambda connection, lines: books.post(connection, DAY, "By hand", lines),
-        lambda connection, lines: books.save_draft(connection, DAY, "By hand", lines),
+        lambda connection, lines: post(installation(), connection, manual(lines)),
+        lambda connection, lines: books.post(installation(), connection, DAY, "By hand", lines),
+        lambda connection, lines: books.save_draft(installation(), connection, DAY, "By hand", lines),
     ],
     ids=["posting a manual entry", "the books' post", "saving a draft"],
 )
@@ -125,7 +125,7 @@ def test_a_draft_with_a_line_on_a_control_account_is_not_posted(app, client, aut
     draft = draft_with_a_control_line(control)
     with pytest.raises(books.ControlAccount, match=CONTROLLED[control]):
         with unit_of_work() as connection:
-            post(connection, Movement(kind=Kind.MANUAL, draft_id=draft))
+            post(installation(), connection, Movement(kind=Kind.MANUAL, draft_id=draft))
     auth.login("admin")
     page = client.post(f"/books/journal/{draft}/post", follow_redirects=True).get_data(as_text=True)
     assert "is a control account" in page
@@ -158,7 +158,9 @@ def test_a_manual_entry_posted_on_a_control_account_before_is_still_reversed(app
     with db.engine.begin() as connection:
         connection.execute(sa.text("UPDATE journal_entries SET status = 'posted' WHERE id = :e"), {"e": legacy})
     with unit_of_work() as connection:
-        reversal = post(connection, Movement(kind=Kind.MANUAL, reverses_id=legacy, value_date=DAY)).entry_id
+        reversal = post(
+            installation(), connection, Movement(kind=Kind.MANUAL, reverses_id=legacy, value_date=DAY)
+        ).entry_id
     db.session.rollback()
     lines = [(ln.account.code, ln.debit, ln.credit) for ln in db.session.get(JournalEntry, reversal).lines]
     assert lines == [(CASH, D("0.00"), D("10.00")), (CUSTOMER_DEPOSITS, D("10.00"), D("0.00"))]

@@ -18,7 +18,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, journal_export, metering, wallet
+from backoffice.services import billing, books, installation, journal_export, metering, wallet
 from backoffice.web import books as books_web
 from tests.conftest import require_service
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
@@ -49,14 +49,20 @@ def ledger(app):
     billing.withdraw_payment(payment, "Bounced", value_date=date(2026, 10, 7))
     with unit_of_work() as connection:
         capital = [books.Line("1000", debit=D("10000000")), books.Line("3000", credit=D("10000000"))]
-        post(connection, Movement(kind=Kind.MANUAL, value_date=date(2026, 7, 1), description="Capital", lines=capital))
+        post(
+            installation(),
+            connection,
+            Movement(kind=Kind.MANUAL, value_date=date(2026, 7, 1), description="Capital", lines=capital),
+        )
         rent = [books.Line("5000", debit=D("750000"), description="Rent: July"), books.Line("1000", credit=D("750000"))]
         rent_paid = Movement(kind=Kind.MANUAL, value_date=date(2026, 7, 2), description="Rent", lines=rent)
-        wrong = post(connection, rent_paid)
+        wrong = post(installation(), connection, rent_paid)
     with unit_of_work() as connection:
-        post(connection, Movement(kind=Kind.MANUAL, reverses_id=wrong.entry_id))
+        post(installation(), connection, Movement(kind=Kind.MANUAL, reverses_id=wrong.entry_id))
     with unit_of_work() as connection:
-        books.save_draft(connection, date(2026, 11, 1), "Not posted", [books.Line("1000", debit=D("999"))])
+        books.save_draft(
+            installation(), connection, date(2026, 11, 1), "Not posted", [books.Line("1000", debit=D("999"))]
+        )
     return {"customer": customer, "reading": reading, "invoice": invoice, "payment": payment}
 
 

@@ -28,10 +28,11 @@ from backoffice.platform.extensions import db
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
-from backoffice.posting.post import CustomerClosed, post
+from backoffice.posting.post import post
+from backoffice.posting.refusals import CustomerClosed
 from backoffice.posting.rules import Kind
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, metering, wallet
+from backoffice.services import billing, customers, installation, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work
 
 D = Decimal
@@ -76,7 +77,7 @@ def test_the_posting_core_refuses_any_movement_of_a_closed_customer(hotel_id, mo
     with pytest.raises(CustomerClosed, match="Customer HOTEL is closed: it takes no new movement"):
         with unit_of_work() as connection:
             lock_customers(connection, [hotel_id])
-            post(connection, Movement(**{**vars(movement), "customer_id": hotel_id}))
+            post(installation(), connection, Movement(**{**vars(movement), "customer_id": hotel_id}))
     assert written() == before
 
 
@@ -96,7 +97,7 @@ def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel
     with pytest.raises(CustomerClosed):
         with unit_of_work() as connection:
             lock_customers(connection, [hotel_id])
-            post_many(connection, sa.select(*(value.label(name) for name, value in values.items())))
+            post_many(installation(), connection, sa.select(*(value.label(name) for name, value in values.items())))
     assert written() == before
 
 

@@ -12,7 +12,7 @@ from backoffice.models import ApprovalKind, ApprovalRequest, Customer, MeterAssi
 from backoffice.models.types import month_start
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, books, wallet
+from backoffice.services import billing, books, installation, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 
 D = Decimal
@@ -38,7 +38,7 @@ def test_closing_a_month_asks_first_saying_what_it_closes_and_what_waits(client,
     last, last_day = months_back(1)
     earlier, earlier_day = months_back(2)
     with unit_of_work() as connection:
-        draft = books.save_draft(connection, earlier_day, "Accrual", [books.Line("1000", debit=D("5"))])
+        draft = books.save_draft(installation(), connection, earlier_day, "Accrual", [books.Line("1000", debit=D("5"))])
     customer = CustomerFactory()
     wallet.recharge(customer, D("1000"))
     db.session.add(

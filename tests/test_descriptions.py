@@ -22,7 +22,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
-from backoffice.services import approvals, billing, descriptions, metering, transaction, wallet
+from backoffice.services import approvals, billing, descriptions, installation, metering, transaction, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards
 from tests.test_seals import forge_in_the_chain
 
@@ -88,6 +88,7 @@ def test_a_legacy_readings_movement_is_recognised_by_its_old_words(app, reading_
     reading = metering.record_reading(meter.id, date(2026, 8, 10), D("10"))
     with transaction() as session:  # as the old code wrote it
         post(
+            installation(),
             session.connection(),
             Movement(
                 kind=Kind.CHARGE,
@@ -274,6 +275,7 @@ def test_the_seals_of_rows_written_the_old_way_still_verify(app, reading_custome
     reading = metering.record_reading(meter.id, date(2026, 8, 10), D("10"))
     with transaction() as session:
         post(
+            installation(),
             session.connection(),
             Movement(
                 kind=Kind.CHARGE,
@@ -459,6 +461,7 @@ def test_the_migration_adds_the_occasion_beside_old_rows_whose_seals_still_verif
     customer, meter = reading_customer
     with transaction() as session:  # as the old code wrote it, before the occasion was stored
         post(
+            installation(),
             session.connection(),
             Movement(
                 kind=Kind.CHARGE,

@@ -31,7 +31,7 @@ from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
-from backoffice.services import billing, books, journal_export, wallet
+from backoffice.services import billing, books, installation, journal_export, wallet
 from backoffice.services.exports import database_writes_csv, headings
 from backoffice.web import lists
 from tests.factories import (
@@ -65,7 +65,9 @@ def books_and_wallets(app):
     bounced = billing.add_payment(meter, D("5000"), today - timedelta(days=2), "TRF-2")
     billing.withdraw_payment(bounced, "Bounced")
     with unit_of_work() as connection:
-        books.save_draft(connection, today - timedelta(days=1), "Being prepared", [books.Line("1000", debit=D("9"))])
+        books.save_draft(
+            installation(), connection, today - timedelta(days=1), "Being prepared", [books.Line("1000", debit=D("9"))]
+        )
     corrupt("orders", "grand_total", order.id, "1")
     record = run(RunMode.VERIFY, checks=["order_grand_total"])
     return {"run": record.id}

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 
 from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Customer, TransactionKind
 from backoffice.platform.extensions import db
+from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import approvals, books, transaction, wallet
+from backoffice.services import approvals, books, installation, transaction, wallet
 
 D = Decimal
 RESERVED = "cannot start with '~': such keys are the application's own"
@@ -53,7 +54,7 @@ def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(limit
     assert approved.status is ApprovalStatus.APPROVED
     posted = db.session.get(BalanceTransaction, approved.result_movement_id)
     assert (posted.kind, posted.signed_amount) == (TransactionKind.ADJUSTMENT, D("60000.00"))
-    assert posted.idempotency_key == own_key("approval", request.id) != clerks.idempotency_key
+    assert posted.idempotency_key == own_key(installation(), "approval", request.id) != clerks.idempotency_key
     assert written() == (before[0] + 1, before[1], D("160001.00"))
 
 
@@ -78,6 +79,7 @@ def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(li
     deposit = wallet.recharge(hotel, D("20000"), description="wrong customer")
     with transaction() as session:
         old = post(
+            installation(),
             session.connection(),
             Movement(
                 kind=Kind.REVERSAL,
@@ -99,14 +101,18 @@ def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(li
 
 
 def test_the_applications_keys_are_its_own_and_say_nothing_of_the_id(app):
-    keys = {own_key("approval", 48213), own_key("approval", 48214), own_key("reversal", 48213)}
+    keys = {
+        own_key(installation(), "approval", 48213),
+        own_key(installation(), "approval", 48214),
+        own_key(installation(), "reversal", 48213),
+    }
     assert len(keys) == 3
     for key in keys:
         assert key.startswith(OWN) and "4821" not in key and "approval" not in key and "reversal" not in key
         assert len(key) <= wallet.KEY_LENGTH
-    assert own_key("approval", 48213) == own_key("approval", 48213)
+    assert own_key(installation(), "approval", 48213) == own_key(installation(), "approval", 48213)
     app.config["SECRET_KEY"] = "another installation"
-    assert own_key("approval", 48213) not in keys
+    assert own_key(Installation.of(app.config), "approval", 48213) not in keys
 
 
 # --- A clerk's key in the application's namespace is refused, writing nothing -----------------------------------------
@@ -137,7 +143,7 @@ def test_an_applications_key_is_refused_to_a_clerk_even_when_it_is_the_real_one(
     request = ask_adjustment(hotel, maker)
     before = written()
     with pytest.raises(wallet.IdempotencyKeyReserved):
-        wallet.recharge(hotel, D("1"), idempotency_key=own_key("approval", request.id))
+        wallet.recharge(hotel, D("1"), idempotency_key=own_key(installation(), "approval", request.id))
     assert written() == before
 
 

@@ -33,7 +33,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH
-from backoffice.services import billing, books, metering, wallet
+from backoffice.services import billing, books, installation, metering, wallet
 from tests.factories import (
     CustomerFactory,
     MeterFactory,
@@ -353,6 +353,7 @@ def test_a_manual_entry_beyond_the_new_limit_is_refused(app):
     with pytest.raises(BeyondLimit, match="Cash would exceed"):
         with unit_of_work() as connection:
             books.post(
+                installation(),
                 connection,
                 date(2026, 11, 20),
                 "Capital",
@@ -451,11 +452,15 @@ def test_two_admins_posting_the_same_draft_post_it_once(app, client, auth):
     auth.login("admin")
     with unit_of_work() as connection:
         draft = books.save_draft(
-            connection, date(2026, 11, 20), "Capital", [Line(CASH, debit=D("500")), Line("3000", credit=D("500"))]
+            installation(),
+            connection,
+            date(2026, 11, 20),
+            "Capital",
+            [Line(CASH, debit=D("500")), Line("3000", credit=D("500"))],
         )
     before = _balances()
     with unit_of_work() as connection:
-        books.post_draft(connection, draft)
+        books.post_draft(installation(), connection, draft)
         thread, answers = _race(app, lambda: client.post(f"/books/journal/{draft}/post", follow_redirects=True))
     thread.join(20)
     (answer,) = answers
@@ -468,10 +473,14 @@ def test_two_admins_reversing_the_same_entry_reverse_it_once(app, client, auth):
     auth.login("admin")
     with unit_of_work() as connection:
         entry = books.post(
-            connection, date(2026, 11, 20), "Capital", [Line(CASH, debit=D("500")), Line("3000", credit=D("500"))]
+            installation(),
+            connection,
+            date(2026, 11, 20),
+            "Capital",
+            [Line(CASH, debit=D("500")), Line("3000", credit=D("500"))],
         )
     with unit_of_work() as connection:
-        books.reverse(connection, entry, date(2026, 11, 21))
+        books.reverse(installation(), connection, entry, date(2026, 11, 21))
         thread, answers = _race(app, lambda: client.post(f"/books/journal/{entry}/reverse", follow_redirects=True))
     thread.join(20)
     (answer,) = answers

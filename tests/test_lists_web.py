@@ -20,7 +20,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, exports, wallet
+from backoffice.services import billing, books, exports, installation, wallet
 from backoffice.services.exports import XLSX_MIMETYPE
 from backoffice.web import lists
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
@@ -179,7 +179,11 @@ def test_postgresql_writes_the_orders_and_journal_csv_byte_for_byte_as_python_do
         OrderFactory(number=f"{text[:20]}{n}", customer=customer, closing_date=date(2026, 10, n + 1), **amounts)
         with unit_of_work() as connection:
             books.save_draft(
-                connection, date(2026, 10, n + 1), text, [books.Line("1000", debit=D(n + 1), description=text)]
+                installation(),
+                connection,
+                date(2026, 10, n + 1),
+                text,
+                [books.Line("1000", debit=D(n + 1), description=text)],
             )
     assert exports.database_writes_csv()
     urls = [
@@ -416,12 +420,16 @@ def journal(app):
     with unit_of_work() as connection:
         lines = [books.Line("1000", debit=D("750")), books.Line("3000", credit=D("750"))]
         wrong = post(
-            connection, Movement(kind=Kind.MANUAL, value_date=date(2026, 10, 2), description="Wrong", lines=lines)
+            installation(),
+            connection,
+            Movement(kind=Kind.MANUAL, value_date=date(2026, 10, 2), description="Wrong", lines=lines),
         )
     with unit_of_work() as connection:
-        post(connection, Movement(kind=Kind.MANUAL, reverses_id=wrong.entry_id))
+        post(installation(), connection, Movement(kind=Kind.MANUAL, reverses_id=wrong.entry_id))
     with unit_of_work() as connection:
-        books.save_draft(connection, date(2026, 10, 3), "Being prepared", [books.Line("1000", debit=D("9"))])
+        books.save_draft(
+            installation(), connection, date(2026, 10, 3), "Being prepared", [books.Line("1000", debit=D("9"))]
+        )
     return db.session.scalars(sa.select(JournalEntry.number).order_by(JournalEntry.id)).all()
 
 

@@ -191,13 +191,19 @@ def test_a_reading_dated_after_today_is_refused_and_writes_nothing(site, day):
 
 def test_today_is_the_installations_today(site):
     _customer_id, meter_id = site
-    current_app.config["TIMEZONE"] = "Pacific/Kiritimati"  # UTC+14: its today is a day or two ahead of Pago Pago's
+    in_time_zone("Pacific/Kiritimati")  # UTC+14: its today is a day or two ahead of Pago Pago's
     ahead = local_today()
     metering.record_reading(meter_id, ahead, D("1"))
-    current_app.config["TIMEZONE"] = "Pacific/Pago_Pago"  # UTC-11
+    in_time_zone("Pacific/Pago_Pago")  # UTC-11
     shown = f"after today ({local_today():%Y-%m-%d} in Pacific/Pago_Pago)"
     with pytest.raises(metering.MeteringError, match=re.escape(shown)):
         metering.record_reading(meter_id, ahead, D("1"))
+
+
+def in_time_zone(zone: str) -> None:
+    """The installation's time zone set to ``zone``: the app's setting, and what the posting core is told."""
+    current_app.config["TIMEZONE"] = zone
+    current_app.extensions.pop("backoffice.installation", None)
 
 
 def test_a_reading_dated_when_nobody_held_the_meter_is_refused_and_writes_nothing(site):

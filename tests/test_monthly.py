@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-import backoffice.posting.post as posting
 from backoffice import jobs
 from backoffice.models import (
     BalanceTransaction,
@@ -21,6 +20,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import local_month, local_month_of, next_month_start, utcnow
 from backoffice.platform.extensions import db
+from backoffice.posting.installation import Installation
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, customers, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, forged_recharge
@@ -123,7 +123,7 @@ def test_a_deposit_moves_its_month_and_every_later_one(site, monkeypatch):
     later = next_month_start(date.fromisoformat(now_month() + "-01"))
     # No reading is dated after today: this one is recorded as if today were already next month.
     monkeypatch.setattr(billing, "local_today", lambda: later)
-    monkeypatch.setattr(posting, "local_today", lambda: later)
+    monkeypatch.setattr(Installation, "today", lambda _installation: later)
     metering.record_reading(meter_id, later, D("10"))
     monkeypatch.undo()
     wallet.recharge(customer_id, D("25000"))

@@ -23,7 +23,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile import engine
-from backoffice.services import books
+from backoffice.services import books, installation
 from tests.factories import job_in, unit_of_work
 
 INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
@@ -191,5 +191,5 @@ def test_a_control_accounts_refusal_names_its_sub_ledger_in_the_readers_language
     for language, words in (("id", "hanya dompet pelanggan yang"), ("vi", "chỉ ví của khách hàng mới")):
         with force_locale(language), pytest.raises(books.ControlAccount) as refused:
             with unit_of_work() as connection:
-                books.post(connection, date(2026, 11, 5), "By hand", lines)
+                books.post(installation(), connection, date(2026, 11, 5), "By hand", lines)
         assert words in str(refused.value) and "customers' wallets" not in str(refused.value)

@@ -37,7 +37,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, metering, periods, wallet
+from backoffice.services import billing, books, installation, metering, periods, wallet
 from backoffice.services.periods import PeriodError
 from tests.concurrency import PAUSE, race
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt
@@ -122,8 +122,8 @@ def count(model) -> int:
 def manual_entry(connection, on: date, *, draft: bool = False) -> int:
     lines = [books.Line("1000", debit=D("500")), books.Line("3000", credit=D("500"))]
     if draft:
-        return books.save_draft(connection, on, "Owner's capital", lines)
-    return books.post(connection, on, "Owner's capital", lines)
+        return books.save_draft(installation(), connection, on, "Owner's capital", lines)
+    return books.post(installation(), connection, on, "Owner's capital", lines)
 
 
 # Closing and reopening, on record

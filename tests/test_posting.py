@@ -4,35 +4,41 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import (
     Account,
     BalanceTransaction,
+    Customer,
     JournalEntry,
     JournalLine,
     MonthlyCustomerBalance,
     RunMode,
 )
-from backoffice.models.types import Money
+from backoffice.models.types import Money, utcnow
 from backoffice.models.wallet import TransactionKind
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting.hooks import AppendOnly
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
-from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, WALLET_KINDS, NoRule, counts, rule_of
+from backoffice.posting.refusals import WalletError
+from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, WALLET_KINDS, Kind, NoRule, counts, rule_of
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, wallet
-from tests.factories import CustomerFactory, MeterFactory, unit_of_work
+from backoffice.services import billing, installation, wallet
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work
 
 D = Decimal
 
@@ -111,7 +117,7 @@ def _written(row_id: int) -> tuple:
     "rule", [r for r in RULES if r.wallet], ids=lambda r: f"{r.kind.value}{'+' if r.sign > 0 else '-'}"
 )
 def test_one_movement_and_a_batch_of_it_write_the_same_rows(app, rule):
-    """``post`` and ``post_many`` write from one definition (``posting.writes``): the same movement, posted alone
+    """``post`` and ``post_many`` write from one definition (``posting.wallet``): the same movement, posted alone
     for one customer and as a batch for another in the same state, writes the same ledger row, entry and lines."""
     alone, batched = CustomerFactory(), CustomerFactory()
     for customer in (alone, batched):
@@ -129,7 +135,7 @@ def test_one_movement_and_a_batch_of_it_write_the_same_rows(app, rule):
             reason="repricing",
             allow_overdraft=True,
         )
-        posted = post(connection, movement)
+        posted = post(installation(), connection, movement)
         values = {
             "customer_id": sa.literal(batched.id),
             "position": sa.literal(1),
@@ -140,13 +146,133 @@ def test_one_movement_and_a_batch_of_it_write_the_same_rows(app, rule):
             "reference_id": sa.literal(7),
             "description": sa.literal("Gas delivered"),
         }
-        post_many(connection, sa.select(*(value.label(name) for name, value in values.items())), reason="repricing")
+        post_many(
+            installation(),
+            connection,
+            sa.select(*(value.label(name) for name, value in values.items())),
+            reason="repricing",
+        )
         batched_id = connection.execute(
             sa.select(sa.func.max(BalanceTransaction.id)).where(BalanceTransaction.customer_id == batched.id)
         ).scalar_one()
     db.session.rollback()
     assert _written(posted.source_id) == _written(batched_id)
     assert _written(batched_id)[2] is True
+
+
+def test_the_ledger_row_post_gives_back_is_the_row_the_database_holds(app):
+    """``Posted.transaction`` is the ledger row as the database returned it when it wrote it (``RETURNING``): each
+    column what reading the row again gives."""
+    customer = CustomerFactory()
+    clerk = UserFactory()
+    deposit = wallet.recharge(customer.id, D("1000.50"), description="At the counter", user=clerk)
+    charge = wallet.charge(customer.id, D("300.25"), idempotency_key="charge-1")
+    adjusted = wallet.adjust(customer.id, D("-0.75"), reason="data_entry_error", value_date=local_today())
+    reversal = wallet.reverse(charge, description="Entered by mistake", user=clerk)
+    with unit_of_work() as connection:
+        reading = Movement(
+            kind=Kind.CHARGE,
+            amount=D("-12.34"),
+            customer_id=customer.id,
+            reference=Reference("meter_reading", 5),
+            occasion="first_charge",
+            allow_overdraft=True,
+        )
+        posted = post(installation(), connection, reading)
+    db.session.rollback()
+    ledger = BalanceTransaction.__table__
+    for returned in (deposit, charge, adjusted, reversal, posted.transaction):
+        read = db.session.execute(sa.select(ledger).where(ledger.c.id == returned.id)).one()._mapping
+        assert {name: getattr(returned, name) for name in read} == dict(read)
+    assert (posted.entry_id, posted.source_id) == (posted.transaction.entry_id, posted.transaction.id)
+
+
+def _refusal_of(refused: str, customer) -> tuple[Kind, Decimal]:
+    """Bring the customer to where a movement is refused for ``refused``; the movement's kind and amount."""
+    if refused == "closed":
+        db.session.execute(sa.update(Customer).where(Customer.id == customer.id).values(closed_at=utcnow()))
+        db.session.commit()
+    elif refused == "quarantined":
+        quarantine(customer.id)
+    else:
+        corrupt("customers", refused, customer.id, MAX_BALANCE - 1000)
+    return (Kind.RECHARGE, D("10000")) if refused in ("balance", "total_recharged") else (Kind.CHARGE, D("-10000"))
+
+
+@pytest.mark.parametrize(
+    ("refused", "said"),
+    [
+        ("closed", "Customer {code} is closed"),
+        ("quarantined", "Customer {code} is quarantined"),
+        ("balance", "The balance of {code} would exceed"),
+        ("total_recharged", "The total recharged of {code} would exceed"),
+        ("total_spent", "The total spent of {code} would exceed"),
+    ],
+)
+def test_post_and_post_many_refuse_a_movement_in_the_same_words(app, refused, said):
+    """One movement and a batch of it are refused by the same conditions of the customer's row, each said from one
+    place (``wallet.refusal``), and write nothing."""
+    alone, batched = CustomerFactory(code="ALONE"), CustomerFactory(code="BATCHED")
+    for customer in (alone, batched):
+        wallet.recharge(customer.id, D("100"))
+        kind, signed = _refusal_of(refused, customer)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction))
+    values = {
+        "customer_id": sa.literal(batched.id),
+        "position": sa.literal(1),
+        "kind": sa.literal(kind.value),
+        "signed_amount": sa.literal(signed, Money),
+        "value_date": sa.literal(local_today()),
+        "reference_type": sa.literal("meter_reading"),
+        "reference_id": sa.literal(7),
+        "description": sa.literal(""),
+    }
+    messages = []
+    for post_it in (
+        lambda connection: post(
+            installation(),
+            connection,
+            Movement(
+                kind=kind,
+                amount=signed,
+                customer_id=alone.id,
+                reference=Reference("meter_reading", 7),
+                allow_overdraft=True,  # as a batch's movements are
+            ),
+        ),
+        lambda connection: post_many(
+            installation(), connection, sa.select(*(value.label(name) for name, value in values.items()))
+        ),
+    ):
+        with pytest.raises((WalletError, Quarantined, BeyondLimit)) as refusal:
+            with unit_of_work() as connection:
+                lock_customers(connection, [alone.id, batched.id])
+                post_it(connection)
+        messages.append(str(refusal.value))
+    assert said.format(code="ALONE") in messages[0]
+    assert messages[1] == messages[0].replace("ALONE", "BATCHED")
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == before
+
+
+def test_a_movement_beyond_the_balance_is_refused_unless_it_may_overdraw(app):
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer.id, D("100"))
+    movement = Movement(kind=Kind.CHARGE, amount=D("-100.01"), customer_id=customer.id)
+    with pytest.raises(wallet.InsufficientBalance, match="Insufficient balance: HOTEL has") as refused:
+        with unit_of_work() as connection:
+            post(installation(), connection, movement)
+    assert (refused.value.available, refused.value.amount) == (D("100.00"), D("100.01"))
+    with unit_of_work() as connection:
+        posted = post(installation(), connection, replace(movement, allow_overdraft=True))
+    assert posted.transaction.balance_after == D("-0.01")
+
+
+def test_each_limits_refusal_is_written_once_in_the_code():
+    """The balance's and each total's refusal are said from the specification and the rule table, nowhere else."""
+    code = "".join(path.read_text() for path in Path("backoffice").rglob("*.py"))
+    for words in ("The balance of %(code)s", "The total recharged of %(code)s", "The total spent of %(code)s"):
+        assert code.count(f'"{words}"') == 1, words
 
 
 def test_a_deposit_dated_last_month_counts_in_last_month_and_its_entry_is_dated_so(app):

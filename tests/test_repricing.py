@@ -46,9 +46,9 @@ from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
-from backoffice.posting.post import DatedAfterToday
+from backoffice.posting.refusals import DatedAfterToday
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, metering, wallet
+from backoffice.services import billing, books, installation, metering, wallet
 from backoffice.services.metering.repricing import charge_reading
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, corrupt, unit_of_work
@@ -269,7 +269,7 @@ def drafts(count: int) -> list[int]:
     """Draft entries with a balanced pair of lines each, as a set-based posting writes them before posting."""
     with unit_of_work() as connection:
         lines = [books.Line("1000", debit=D("5")), books.Line("4000", credit=D("5"))]
-        return [books.save_draft(connection, FIRST, f"Draft {n}", lines) for n in range(count)]
+        return [books.save_draft(installation(), connection, FIRST, f"Draft {n}", lines) for n in range(count)]
 
 
 def test_one_statement_adding_lines_to_many_entries_is_refused_when_one_is_posted(app):
@@ -346,7 +346,11 @@ def test_an_entry_written_posted_with_lines_that_do_not_balance_is_refused(app):
 def test_a_statement_writing_an_entry_posted_with_its_lines_cannot_add_one_to_an_entry_posted_before(app):
     with unit_of_work() as connection:
         earlier = books.post(
-            connection, FIRST, "Earlier", [books.Line("1000", debit=D("5")), books.Line("4000", credit=D("5"))]
+            installation(),
+            connection,
+            FIRST,
+            "Earlier",
+            [books.Line("1000", debit=D("5")), books.Line("4000", credit=D("5"))],
         )
     forged = " UNION ALL SELECT :earlier, id, 5, 0, 'forged' FROM accounts WHERE code = '4000'"
     with pytest.raises(sa.exc.DatabaseError, match="immutable: INSERT of its lines is refused"):
@@ -378,7 +382,7 @@ def test_a_line_added_while_its_draft_is_being_posted_waits_and_is_refused(app):
 
     def posting():
         with unit_of_work() as connection:
-            books.post_draft(connection, draft)
+            books.post_draft(installation(), connection, draft)
 
     def adding():
         try:
@@ -448,5 +452,5 @@ def test_movements_posted_together_are_refused_when_one_is_dated_after_today(app
     with pytest.raises(DatedAfterToday):
         with unit_of_work() as connection:
             lock_customers(connection, [customer.id])
-            post_many(connection, sa.select(*(value.label(name) for name, value in values.items())))
+            post_many(installation(), connection, sa.select(*(value.label(name) for name, value in values.items())))
     assert last_row() == 0

@@ -43,7 +43,7 @@ from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile.engine import run as engine_run
 from backoffice.reconcile.transitions import end_run, move_job
-from backoffice.services import approvals, billing, books, metering, periods, transaction, wallet
+from backoffice.services import approvals, billing, books, installation, metering, periods, transaction, wallet
 from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
@@ -358,9 +358,11 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
             movement = Movement(
                 kind=Kind.MANUAL, value_date=date(2026, 11, 20), description="stationery", lines=tuple(small_lines)
             )
-            post(session.connection(), movement)
+            post(installation(), session.connection(), movement)
         with transaction() as session:
-            draft = books.save_draft(session.connection(), date(2026, 11, 20), "kept aside", small_lines)
+            draft = books.save_draft(
+                installation(), session.connection(), date(2026, 11, 20), "kept aside", small_lines
+            )
             books.void_draft(session.connection(), draft)
         entry = approvals.ask_entry(date(2026, 11, 20), "new boiler", lines, user=maker)
         approved = approvals.approve(entry.id, checker)

@@ -17,7 +17,7 @@ from backoffice.models import AdjustmentReason, HistoryTransaction, Order, RunMo
 from backoffice.platform.extensions import db
 from backoffice.posting.post import post
 from backoffice.reconcile import engine
-from backoffice.services import approvals, wallet
+from backoffice.services import approvals, installation, wallet
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, past_the_guards
 
 D = Decimal
@@ -89,8 +89,8 @@ def test_rows_inserted_with_the_ids_a_rolled_back_dry_run_used_are_not_sealed(ap
     customer_id = customer.id
     tried = []
 
-    def posting(connection, movement):
-        tried.append(post(connection, movement))
+    def posting(installation, connection, movement):
+        tried.append(post(installation, connection, movement))
         return tried[-1]
 
     dry_run = approvals._would_post
@@ -127,7 +127,11 @@ def test_rows_inserted_with_the_ids_a_rolled_back_transaction_used_are_not_seale
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, D("1000"))
     customer_id = customer.id
-    posted = post(db.session.connection(), wallet.adjustment(customer_id, D("5000"), reason=AdjustmentReason.GOODWILL))
+    posted = post(
+        installation(),
+        db.session.connection(),
+        wallet.adjustment(customer_id, D("5000"), reason=AdjustmentReason.GOODWILL),
+    )
     db.session.rollback()
     with past_the_guards() as connection:
         forge(connection, customer_id, posted.source_id, posted.entry_id, "5000")
@@ -142,9 +146,11 @@ def test_what_a_savepoint_released_wrote_is_sealed_with_its_transaction(app):
     customer_id = customer.id
     wallet.recharge(customer, D("1000"))
     with db.session.begin_nested():
-        kept = post(db.session.connection(), wallet.adjustment(customer_id, D("5000"), reason="goodwill"))
+        kept = post(
+            installation(), db.session.connection(), wallet.adjustment(customer_id, D("5000"), reason="goodwill")
+        )
     dropped = db.session.begin_nested()
-    post(db.session.connection(), wallet.adjustment(customer_id, D("7000"), reason="goodwill"))
+    post(installation(), db.session.connection(), wallet.adjustment(customer_id, D("7000"), reason="goodwill"))
     dropped.rollback()
     db.session.commit()
 

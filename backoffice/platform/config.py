@@ -55,7 +55,12 @@ def share_metrics_directory(path: str) -> None:
 
 def local_today() -> date:
     """Today in the installation's time zone (the server's clock may run in another), by :func:`now`."""
-    return now().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    return today_in(current_app.config["TIMEZONE"])
+
+
+def today_in(zone: str) -> date:
+    """Today in the time zone ``zone``, by :func:`now`."""
+    return now().astimezone(ZoneInfo(zone)).date()
 
 
 def now() -> datetime:

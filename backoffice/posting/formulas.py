@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 
 from backoffice.models import (
     Account,
@@ -158,7 +158,7 @@ def pricing_sql(column, customer_id, on_date):
 
 def normal_amount_sql(account_type, debit, credit):
     """The same as SQL, over columns."""
-    debit_normal = account_type.in_([AccountType.ASSET.value, AccountType.EXPENSE.value])
+    debit_normal = or_(account_type == AccountType.ASSET.value, account_type == AccountType.EXPENSE.value)
     return case((debit_normal, debit - credit), else_=credit - debit)
 
 

@@ -23,7 +23,6 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Insert, Select, String, bindparam, cast, func, insert, literal, select, true, update
@@ -46,6 +45,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Balance, upsert, utcnow
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
+from backoffice.posting.installation import Installation
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__
@@ -142,14 +142,14 @@ class _Account:
     type: AccountType
 
 
-def accounts_of(connection: Connection, lines: list[Line]) -> dict[str, _Account]:
-    """The accounts of the lines, by code (see :func:`_accounts`)."""
-    return _accounts(connection, {ln.account for ln in lines})
+def accounts_of(installation: Installation, connection: Connection, codes) -> dict[str, _Account]:
+    """The accounts of these codes, remembered by the installation: an account's id and type never change once it
+    exists. Raises :class:`BooksError` for a code the chart of accounts does not have."""
+    return _accounts(installation, connection, set(codes))
 
 
-def _accounts(connection: Connection, codes: set[str]) -> dict[str, _Account]:
-    """The accounts by code, remembered per app: an account's id and type never change once it exists."""
-    known: dict[str, _Account] = current_app.extensions.setdefault("backoffice.accounts", {})
+def _accounts(installation: Installation, connection: Connection, codes: set[str]) -> dict[str, _Account]:
+    known: dict[str, _Account] = installation.accounts
     if missing := codes - set(known):
         for row in connection.execute(_ACCOUNTS, {"codes": sorted(missing)}):
             known[row.code] = _Account(row.id, AccountType(row.type))
@@ -159,6 +159,7 @@ def _accounts(connection: Connection, codes: set[str]) -> dict[str, _Account]:
 
 
 def post(
+    installation: Installation,
     connection: Connection,
     entry_date: date,
     description: str,
@@ -180,12 +181,17 @@ def post(
     """
     if source is None:
         refuse_control_accounts(connection, check_lines(lines))
-    return _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key, idempotency_key)
+    return _post(
+        installation, connection, entry_date, description, lines, source, user, reverses_id, bucket_key, idempotency_key
+    )
 
 
-def _post(connection, entry_date, description, lines, source, user, reverses_id, bucket_key, key=None) -> int:
+def _post(
+    installation, connection, entry_date, description, lines, source, user, reverses_id, bucket_key, key=None
+) -> int:
     """:func:`post`, for the manual lines it has already let through or for a reversal's swapped lines."""
     recorded = record(
+        installation,
         connection,
         ENTRY,
         entry_date,
@@ -210,14 +216,16 @@ class Recorded:
     accounts: dict[str, _Account]
 
 
-def record(connection: Connection, statement, entry_date: date, lines: list[Line], **values) -> Recorded:
+def record(
+    installation: Installation, connection: Connection, statement, entry_date: date, lines: list[Line], **values
+) -> Recorded:
     """Write a balanced entry as a draft with ``statement`` (:func:`entry_statement`), to be posted by :func:`settle`
     and its accounts moved by :func:`move`.
 
     ``values`` binds the statement's parameters (``description``, ``source``, ``reverses_id``, or its own).
     """
     checked = check_lines(lines)
-    found = _accounts(connection, {ln.account for ln in checked})
+    found = _accounts(installation, connection, {ln.account for ln in checked})
     source = values.pop("source", None)
     if source is not None:
         values |= {"source_type": source.type, "source_id": source.id}
@@ -240,28 +248,19 @@ def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> 
     move_lines(connection, recorded.lines, recorded.accounts, bucket_key)
 
 
-def move_many(connection: Connection, lines_by_customer: dict[int, list[Line]]) -> None:
-    """Move the accounts by the lines of many customers' movements recorded set-based (``posting.many``).
-
-    Each bucket moves once, by the sum of its customers' lines, in (account, bucket) order, in one statement.
-    """
-    found = _accounts(connection, {ln.account for lines in lines_by_customer.values() for ln in lines})
-    summed: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for customer_id, lines in lines_by_customer.items():
-        for key, amount in moves(lines, found, customer_id).items():
-            summed[key] += amount
-    if summed:
-        _move_buckets(connection, summed)
-
-
 def save_draft(
-    connection: Connection, entry_date: date, description: str, lines: list[Line], idempotency_key: str | None = None
+    installation: Installation,
+    connection: Connection,
+    entry_date: date,
+    description: str,
+    lines: list[Line],
+    idempotency_key: str | None = None,
 ) -> int:
     """Keep a manual entry being prepared: its lines need not balance yet, and it moves no balance; a line on a
     control account is refused now rather than when it is posted. ``idempotency_key``: the form's, unique."""
     checked = check_lines(lines, complete=False)
     refuse_control_accounts(connection, checked)
-    found = _accounts(connection, {ln.account for ln in checked})
+    found = _accounts(installation, connection, {ln.account for ln in checked})
     entry_id = connection.execute(
         ENTRY,
         {
@@ -277,13 +276,18 @@ def save_draft(
 
 
 def post_draft(
-    connection: Connection, entry_id: int, *, user: User | None = None, bucket_key: int | None = None
+    installation: Installation,
+    connection: Connection,
+    entry_id: int,
+    *,
+    user: User | None = None,
+    bucket_key: int | None = None,
 ) -> None:
     """Post a draft, if it balances and has no line on a control account (``bucket_key`` as for :func:`post`)."""
     lines = _draft_lines(connection, entry_id)
     checked = check_lines(lines)
     refuse_control_accounts(connection, checked)
-    found = _accounts(connection, {ln.account for ln in checked})
+    found = _accounts(installation, connection, {ln.account for ln in checked})
     _mark_posted(connection, entry_id, user)
     sealing.written(connection, "journal_entries", [(entry_id, 0)])
     move_lines(connection, checked, found, bucket_key)
@@ -405,7 +409,7 @@ def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[st
 
 def move_lines(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
     """Move each account's bucket by its lines in its normal direction, the last statements before the commit."""
-    _move_buckets(connection, moves(checked, found, bucket_key))
+    move_buckets(connection, moves(checked, found, bucket_key))
 
 
 def moves(checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> dict[tuple[int, int], Decimal]:
@@ -423,10 +427,13 @@ def bucket_of(key: int | None) -> int:
     return 0 if key is None else key % BUCKETS
 
 
-def _move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
+def move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
     """One upsert of the buckets in (account, bucket) order (a single statement, its rows in that order): two
     postings never lock the same buckets in opposite orders. The account's own row is neither locked nor written.
+    Nothing to move (an empty batch) is no statement.
     """
+    if not moves:
+        return
     rows = [
         {"account_id": account, "bucket": bucket, "by": moves[account, bucket]} for account, bucket in sorted(moves)
     ]
@@ -479,7 +486,9 @@ def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
     return _("The balance of %(accounts)s", accounts=", ".join(sorted(names)))
 
 
-def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None) -> int:
+def reverse(
+    installation: Installation, connection: Connection, entry_id: int, entry_date: date, *, user: User | None = None
+) -> int:
     """Post the reversing entry of a manual entry (its lines with debits and credits swapped); returns its id.
 
     A line on a control account does not refuse it: such an entry was posted before control accounts refused
@@ -510,7 +519,7 @@ def reverse(connection: Connection, entry_id: int, entry_date: date, *, user: Us
             .order_by(lines_table.c.id)
         )
     ]
-    return _post(connection, entry_date, "", swapped, None, user, entry_id, None)
+    return _post(installation, connection, entry_date, "", swapped, None, user, entry_id, None)
 
 
 def rule_lines(rule, amount: Decimal) -> list[Line]:

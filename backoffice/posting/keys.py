@@ -13,24 +13,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import current_app
-
-from backoffice.posting.post import KEY_LENGTH, IdempotencyKeyReserved, IdempotencyKeyTooLong
+from backoffice.posting.installation import Installation
+from backoffice.posting.refusals import KEY_LENGTH, IdempotencyKeyReserved, IdempotencyKeyTooLong
 
 OWN = "~"
 """The first character of the application's keys, and only of theirs."""
 
 
-def own_key(purpose: str, id_: int) -> str:
+def own_key(installation: Installation, purpose: str, id_: int) -> str:
     """The application's key for ``purpose`` (e.g. ``"approval"``) of the row ``id_``."""
-    return OWN + keyed_digest(f"idempotency:{purpose}:{id_}")
+    return OWN + keyed_digest(installation, f"idempotency:{purpose}:{id_}")
 
 
-def keyed_digest(message: str) -> str:
+def keyed_digest(installation: Installation, message: str) -> str:
     """HMAC-SHA256 of ``message`` under the installation's ``SECRET_KEY``, in hex: only who holds the key makes it."""
-    secret = current_app.config["SECRET_KEY"]
-    secret = secret if isinstance(secret, bytes) else secret.encode()
-    return hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(installation.secret_key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def clerk_key(key: str | None) -> str | None:

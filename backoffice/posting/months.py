@@ -2,9 +2,10 @@
 
 One movement (a deposit, a charge, a reading's calculation coming or going) *shifts* its
 month: the month's sums move by the movement, and so do the opening and closing of every
-later month. Work over many readings *recalculates* the customer's months from a month on,
-set-based, from the same SQL the ``monthly_balance`` check compares with. Both run inside
-a transaction that holds the customer's lock.
+later month (a wallet movement's month is its specification's, ``posting.wallet``, whose
+statements a reading's shift uses too). Work over many readings *recalculates* the customer's
+months from a month on, set-based, from the same SQL the ``monthly_balance`` check compares
+with. Both run inside a transaction that holds the customer's lock.
 """
 
 from __future__ import annotations
@@ -12,119 +13,56 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from backoffice.models import BalanceTransaction, MonthlyCustomerBalance, RecalculationReason, RecalculationRequest
 from backoffice.models.metering import TransactionCalculation, Volume
-from backoffice.models.types import Balance, Money, Month, month_of_date, upsert, utcnow
+from backoffice.models.types import Balance, Month, month_of_date, utcnow
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.rules import DELIVERED, MEASURES, MONTH_COLUMNS
+from backoffice.posting.rules import DELIVERED
 from backoffice.posting.sql import contribution_sql
+from backoffice.posting.wallet import (
+    MONTH_ADDED,
+    Posting,
+    adding_to_month,
+    emptied_month,
+    later_months,
+    month_net,
+    parameters,
+)
 
 months = MonthlyCustomerBalance.__table__
 requests = RecalculationRequest.__table__
 STORED = ("opening_balance", "total_deposits", "total_purchases", "closing_balance", "total_volume_sm3")
 
-_customer, _month = bindparam("b_customer_id"), bindparam("b_year_month")
-_net = bindparam("net", type_=Money)
-_previous_closing = func.coalesce(
-    select(months.c.closing_balance)
-    .where(months.c.customer_id == _customer, months.c.year_month < _month)
-    .order_by(months.c.year_month.desc())
-    .limit(1)
-    .scalar_subquery(),
-    0,
-)
-LATER = (  # every later month carries the net
-    update(months)
-    .where(months.c.customer_id == _customer, months.c.year_month > _month)
-    .values(
-        opening_balance=func.round(months.c.opening_balance + _net, 2),
-        closing_balance=func.round(months.c.closing_balance + _net, 2),
-    )
-)
-EMPTY = delete(months).where(  # a month left with nothing in it has no row
-    months.c.customer_id == _customer,
-    months.c.year_month == _month,
-    months.c.total_deposits == 0,
-    months.c.total_purchases == 0,
-    months.c.total_volume_sm3 == 0,
-)
-
-
-def adding_to_month(dialect: str, *, where=None, details=None):
-    """Add to a month's row, or create it opening at the previous month's closing; say whether later months exist.
-
-    The month, the customer and the amounts are bound (``b_year_month``, ``b_customer_id``, ``deposits``,
-    ``purchases``, ``volume``, ``net``, ``moment``). Within a larger statement, ``where`` is the condition on
-    which the row is written and ``details`` an expression for its ``calculation_details``; else the details
-    are bound too.
-    """
-    values = {
-        "customer_id": _customer,
-        "year_month": _month,
-        "opening_balance": _previous_closing,
-        "total_deposits": bindparam("deposits", type_=Money),
-        "total_purchases": bindparam("purchases", type_=Money),
-        "closing_balance": func.round(_previous_closing + _net, 2),
-        "total_volume_sm3": bindparam("volume", type_=Volume),
-        "calculation_details": bindparam("details", type_=months.c.calculation_details.type)
-        if details is None
-        else details,
-        "last_calculated_at": bindparam("moment"),
-    }
-    statement = upsert(dialect, months)
-    if where is None:
-        statement = statement.values(**values)
-    else:
-        statement = statement.from_select(list(values), select(*values.values()).where(where))
-    new = statement.excluded
-    later = exists().where(months.c.customer_id == _customer, months.c.year_month > _month)
-    return statement.on_conflict_do_update(
-        index_elements=[months.c.customer_id, months.c.year_month],
-        set_={
-            "total_deposits": func.round(months.c.total_deposits + new.total_deposits, 2),
-            "total_purchases": func.round(months.c.total_purchases + new.total_purchases, 2),
-            "closing_balance": func.round(months.c.closing_balance + _net, 2),
-            "total_volume_sm3": func.round(months.c.total_volume_sm3 + new.total_volume_sm3, 4),
-            "calculation_details": new.calculation_details,
-            "last_calculated_at": new.last_calculated_at,
-        },
-    ).returning(later)
-
-
-_UPSERT = {dialect: adding_to_month(dialect) for dialect in ("postgresql", "sqlite")}
+_customer, _month = bindparam("shift_customer_id"), bindparam("shift_year_month")
+_added = {column: bindparam(f"shift_{column}", type_=months.c[column].type) for column in MONTH_ADDED}
+_details = bindparam("shift_details", type_=months.c.calculation_details.type)
+_SHIFT = {
+    dialect: adding_to_month(dialect, _customer, _month, _added, details=_details)
+    for dialect in ("postgresql", "sqlite")
+}
+_LATER = later_months(_customer, _month, month_net(_added))
+_EMPTIED = emptied_month(_customer, _month)
 
 
 def shift(connection: Connection, customer_id: int, year_month: str, moved: dict, details: dict) -> None:
-    """Apply one movement to its month and carry its net to every later month's opening and closing.
-
-    ``moved``: what the movement adds to each month column it counts in (``rules.counts``, ``rules.measured``)."""
-    values = shifting(customer_id, year_month, moved, details)
-    later = connection.execute(_UPSERT[connection.dialect.name], values).scalar_one()
-    if values["net"] and later:
-        connection.execute(LATER, values)
-    if values["deposits"] <= 0 and values["purchases"] <= 0 and values["volume"] <= 0:
-        # Something was taken away (or nothing moved): a month left with nothing in it has no row.
-        connection.execute(EMPTY, values)
-
-
-def shifting(customer_id: int, month: str | date, moved: dict | None = None, details: dict | None = None) -> dict:
-    """The parameters of the statements that shift a month (``month``, or the month of a date) by what a movement
-    adds to its columns (``moved``, by column; none for the month alone), ``details`` bound unless ``None``."""
-    columns = (*MONTH_COLUMNS, *(measure.month for measure in MEASURES))
-    added = {column: (moved or {}).get(column, Decimal(0)) for column in columns}
-    deposits, purchases = added["total_deposits"], added["total_purchases"]
-    return {
-        "b_customer_id": customer_id,
-        "b_year_month": month if isinstance(month, str) else month_of(month),
-        "deposits": deposits,
-        "purchases": purchases,
-        "volume": added[DELIVERED.month],
-        "net": deposits - purchases,
-        "moment": utcnow(),
-    } | ({} if details is None else {"details": details})
+    """Apply what a reading's calculation adds to its month (``moved``, by column: ``rules.measured``), or takes
+    away, as a wallet movement is applied to its own (``posting.wallet``): every later month carries its net, and a
+    month left with nothing in it has no row."""
+    added = {column: moved.get(column, Decimal(0)) for column in MONTH_ADDED}
+    values = {
+        "shift_customer_id": customer_id,
+        "shift_year_month": year_month,
+        **{f"shift_{column}": value for column, value in added.items()},
+        "shift_details": details,
+    } | parameters(Posting(utcnow()))
+    emptied = connection.execute(_SHIFT[connection.dialect.name], values).scalar_one()
+    if month_net(added):
+        connection.execute(_LATER, values)
+    if emptied:
+        connection.execute(_EMPTIED, values)
 
 
 def expected_months(customer_ids=None):

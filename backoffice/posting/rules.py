@@ -3,8 +3,9 @@
 One row per kind and sign says what the movement does to the customer's wallet, which of the
 customer's totals it counts towards, which column of its month it counts in, and which account
 it debits and which it credits. Beside the money, a month counts a measure: the gas delivered,
-each reading's volume (``MEASURES``). The posting core applies a row in Python (:func:`counts`,
-:func:`lines_of`); the checks and rebuilds sum the same table as SQL (``posting.sql``).
+each reading's volume (``MEASURES``). The posting core and the checks and rebuilds read the table as
+SQL (``posting.sql``; a wallet movement's specification is ``posting.wallet``), a movement's lines
+as ``journal.rule_lines``; :func:`counts` says the same in Python, which the tests hold the SQL to.
 
 A movement's amount is signed as the wallet sees it: positive adds to what the customer may
 spend, negative takes from it. A column of money coming in (recharged, deposits) takes the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
 """The accounts the rules use (the migrations create them)."""
@@ -44,12 +46,30 @@ class Kind(enum.StrEnum):
 WALLET_KINDS = (Kind.RECHARGE, Kind.CHARGE, Kind.ADJUSTMENT, Kind.REVERSAL)
 """The kinds a customer's wallet ledger holds."""
 
-INCOMING = ("total_recharged", "total_deposits")
-"""Columns of money coming in: they take the signed amount as it is."""
-OUTGOING = ("total_spent", "total_purchases")
-"""Columns of money going out: they take the signed amount's opposite."""
-TOTALS = ("total_recharged", "total_spent")
+
+@dataclass(frozen=True)
+class Total:
+    """A customer's total: a column of ``customers`` that the rules below count movements towards. The posting core
+    keeps it with each movement, refuses a movement that would take it beyond its column, and the ``customer_wallet``
+    check sums it from the ledger: all of them from this entry."""
+
+    column: str
+    incoming: bool
+    """Money coming in (it takes the signed amount as it is), or going out (its opposite)."""
+    beyond: str
+    """What a refusal calls it when a movement would take it beyond its column."""
+
+
+CUSTOMER_TOTALS: tuple[Total, ...] = (
+    Total("total_recharged", True, _l("The total recharged of %(code)s")),
+    Total("total_spent", False, _l("The total spent of %(code)s")),
+)
+TOTALS = tuple(total.column for total in CUSTOMER_TOTALS)
 MONTH_COLUMNS = ("total_deposits", "total_purchases")
+INCOMING = (*(total.column for total in CUSTOMER_TOTALS if total.incoming), "total_deposits")
+"""Columns of money coming in: they take the signed amount as it is."""
+OUTGOING = (*(total.column for total in CUSTOMER_TOTALS if not total.incoming), "total_purchases")
+"""Columns of money going out: they take the signed amount's opposite."""
 
 
 @dataclass(frozen=True)

@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, literal
+from sqlalchemy import String, case, func, literal_column
 
 from backoffice.models.types import Balance
-from backoffice.posting.rules import INCOMING, RULES
+from backoffice.posting.rules import INCOMING, RULES, TOTALS
+
+_ZERO = literal_column("0")
+
+
+def _written(word: str):
+    """One of the rule table's words (a kind, an account's code) written into the SQL, not bound at each execution:
+    a statement reads the table's dozens of them."""
+    return literal_column(f"'{word}'", String)
 
 
 def _applies(rule, kind, signed):
-    return (kind == rule.kind.value) & ((signed > 0) if rule.sign > 0 else (signed < 0))
+    return (kind == _written(rule.kind.value)) & ((signed > _ZERO) if rule.sign > 0 else (signed < _ZERO))
 
 
 def contribution_sql(column: str, kind, signed):
     """What a ledger row (its ``kind`` and ``signed_amount`` columns) adds to a customer total or a month column."""
     taken = signed if column in INCOMING else -signed
     whens = [(_applies(rule, kind, signed), taken) for rule in RULES if column in (rule.total, rule.month)]
-    return case(*whens, else_=literal(0))
+    return case(*whens, else_=_ZERO)
 
 
 def account_sql(side: str, kind, signed):
     """The code of the account a row debits (``side="debit"``) or credits, by the rule table."""
-    return case(*((_applies(rule, kind, signed), getattr(rule, side)) for rule in RULES), else_=None)
+    return case(*((_applies(rule, kind, signed), _written(getattr(rule, side))) for rule in RULES), else_=None)
+
+
+def customer_sql(kind, signed) -> dict:
+    """What a movement (its ``kind`` and ``signed_amount``) adds to each column of its customer's row that the rules
+    keep: the balance its signed amount, and each of the customer's totals (``rules.TOTALS``) its contribution."""
+    return {"balance": signed, **{total: contribution_sql(total, kind, signed) for total in TOTALS}}
 
 
 def ledger_sums(ledger) -> dict:
     """A customer's cached wallet fields as SQL aggregates over its ledger rows, rounded to cents where stored."""
-    kind, signed = ledger.c.kind, ledger.c.signed_amount
-    sums = {
-        "balance": signed,
-        "total_recharged": contribution_sql("total_recharged", kind, signed),
-        "total_spent": contribution_sql("total_spent", kind, signed),
-    }
+    sums = customer_sql(ledger.c.kind, ledger.c.signed_amount)
     return {name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Balance) for name, value in sums.items()}

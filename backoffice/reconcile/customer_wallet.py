@@ -11,7 +11,7 @@ from backoffice.reconcile.ledger_chain import held_customers
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
-FIELDS = ("balance", "total_recharged", "total_spent")
+FIELDS = tuple(ledger_sums(ledger))
 
 
 def _per_customer(customer_ids: tuple[int, ...] | None):

@@ -41,7 +41,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
-from backoffice.services import approvals, transaction, wallet
+from backoffice.services import approvals, installation, transaction, wallet
 
 GONE = "gone"
 """The reviewed seal of a row that is no longer there."""
@@ -87,7 +87,7 @@ def reverse(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvi
 
 def asked(decided: list[TamperedEvidence]) -> list[ApprovalRequest]:
     """The requests an acceptance asked for: the money of the movements accepted above the approval limit."""
-    keys = [own_key("accepted", finding.id) for finding in decided]
+    keys = [own_key(installation(), "accepted", finding.id) for finding in decided]
     return list(db.session.scalars(select(ApprovalRequest).where(ApprovalRequest.idempotency_key.in_(keys))))
 
 
@@ -157,6 +157,7 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
     is written as the review's (its occasion), the admin's reason its description, which its words hold as typed."""
     connection = session.connection()
     post(
+        installation(),
         connection,
         Movement(
             kind=wallet.reversal_kind(original),
@@ -167,7 +168,7 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
             reason=original.reason,
             occasion=Occasion.EVIDENCE_REVERSAL,
             reverses_id=original.id,
-            idempotency_key=own_key("reversal", original.id),
+            idempotency_key=own_key(installation(), "reversal", original.id),
             user=user,
         ),
     )
@@ -184,10 +185,10 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
     again = replace(again, occasion=Occasion.EVIDENCE_ACCEPTANCE)
     if wallet.needs_approval(again):
         request = approvals.adjustment_request(again, user=user, reason=reason)
-        request.idempotency_key = own_key("accepted", finding.id)
+        request.idempotency_key = own_key(installation(), "accepted", finding.id)
         session.add(request)
     else:
-        post(connection, again)
+        post(installation(), connection, again)
 
 
 def _undecided(session, finding_ids: list[int]) -> list[TamperedEvidence]:

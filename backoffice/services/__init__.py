@@ -5,9 +5,11 @@ from __future__ import annotations
 import zlib
 from contextlib import contextmanager
 
+from flask import current_app
 from sqlalchemy.orm.exc import StaleDataError
 
 from backoffice.platform.extensions import db, has_written
+from backoffice.posting.installation import Installation
 
 
 class ChangedMeanwhile(Exception):
@@ -28,6 +30,15 @@ def digest_version(*values) -> int:
     """The version an edit form carries for a row that has no version column: a digest of the values the form
     edits, so that a save over values someone else changed since is refused like a stale version."""
     return zlib.crc32("|".join(map(str, values)).encode())
+
+
+def installation() -> Installation:
+    """What the posting core is told of this app's installation: built from its settings the first time it is asked,
+    then kept with the app."""
+    kept = current_app.extensions.get("backoffice.installation")
+    if kept is None:
+        kept = current_app.extensions["backoffice.installation"] = Installation.of(current_app.config)
+    return kept
 
 
 @contextmanager

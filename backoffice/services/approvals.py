@@ -50,9 +50,10 @@ from backoffice.posting.keys import clerk_key, keyed_digest, own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
-from backoffice.posting.post import WalletError, post, value_date
+from backoffice.posting.post import post
+from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, metering, transaction, wallet
+from backoffice.services import ChangedMeanwhile, installation, metering, transaction, wallet
 
 REFUSALS = (WalletError, journal.BooksError, PeriodClosed, BeyondLimit, metering.MeteringError)
 """What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
@@ -223,7 +224,7 @@ def ask_entry(
     try:
         with transaction() as session:
             _would_post(session, movement)
-            draft = journal.save_draft(session.connection(), entry_date, description, lines)
+            draft = journal.save_draft(installation(), session.connection(), entry_date, description, lines)
             request = _request(ApprovalKind.JOURNAL_ENTRY, draft, user=user, reason=description)
             request.idempotency_key = idempotency_key
             session.add(request)
@@ -300,7 +301,7 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
             _would_post(session, movement)
             request.first_approved_by_id, request.first_approved_at = user.id, utcnow()
             return request
-        posted = post(connection, movement)
+        posted = post(installation(), connection, movement)
         if not as_asked:
             # Refused after posting's own refusals, which name the line at fault; the transaction undoes the post.
             raise ChangedSinceAsked(request)
@@ -380,10 +381,10 @@ def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: st
 
 def _would_post(session, movement: Movement) -> None:
     """Raise what posting the movement now would raise; write nothing."""
-    value_date(movement.value_date)
+    installation().value_date(movement.value_date)
     savepoint = session.begin_nested()
     try:
-        post(session.connection(), movement)
+        post(installation(), session.connection(), movement)
     finally:
         savepoint.rollback()
 
@@ -401,7 +402,9 @@ def _movement(request: ApprovalRequest, user: User) -> Movement:
             user=user,
             value_date=request.value_date,
         )
-        return replace(asked, idempotency_key=own_key("approval", request.id), occasion=kept.get("occasion"))
+        return replace(
+            asked, idempotency_key=own_key(installation(), "approval", request.id), occasion=kept.get("occasion")
+        )
     if request.kind is ApprovalKind.WALLET_REVERSAL:
         if (earlier := wallet.reversal_of(request.movement_id)) is not None:
             raise wallet.AlreadyReversed(request.movement_id, earlier)
@@ -442,7 +445,7 @@ def _seal(entry_id: int) -> str:
     content = json.dumps(
         [entry_id, entry.entry_date.isoformat(), entry.description, [[a, f"{d:.2f}", f"{c:.2f}"] for a, d, c in lines]]
     )
-    return keyed_digest(f"approval-entry:{content}")
+    return keyed_digest(installation(), f"approval-entry:{content}")
 
 
 def _locked(request_id: int) -> ApprovalRequest:

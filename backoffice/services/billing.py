@@ -49,7 +49,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, allocations, digest_version, transaction
+from backoffice.services import ChangedMeanwhile, allocations, digest_version, installation, transaction
 
 meters = Meter.__table__
 customers = Customer.__table__
@@ -310,6 +310,7 @@ def add_invoice(
         held = holder_on(meter.id, issued_on, customer_id)
         _refuse_number_taken(number)
         posted = post(
+            installation(),
             connection,
             Movement(
                 kind=Kind.INVOICE,
@@ -383,6 +384,7 @@ def add_payment(
         connection = _locked(session, meter.id)
         held = holder_on(meter.id, paid_on, customer_id)
         posted = post(
+            installation(),
             connection,
             Movement(
                 kind=Kind.PAYMENT,
@@ -538,6 +540,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
                 refusal = _("A withdrawal cannot be dated before the payment was paid (%(date)s).")
             raise BillingError(refusal % {"date": on.isoformat()}, "date")
         posted = post(
+            installation(),
             connection,
             Movement(
                 kind=kind,
@@ -568,6 +571,7 @@ def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal,
     """Post what a corrected amount changes of an invoice or a payment, on its own date, for its holder then."""
     if difference := amount - current.amount:
         post(
+            installation(),
             connection,
             Movement(
                 kind=kind,

@@ -40,7 +40,7 @@ from backoffice.posting.movement import Movement
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post as post_movement
 from backoffice.posting.rules import Kind
-from backoffice.services import approvals, transaction
+from backoffice.services import approvals, installation, transaction
 
 __all__ = [
     "BooksError",
@@ -92,7 +92,11 @@ def write_entry(
         with transaction() as session:
             refuse_if_closed(session.connection(), entry_date)
             if draft:
-                return Done(save_draft(session.connection(), entry_date, description, lines, idempotency_key=key))
+                return Done(
+                    save_draft(
+                        installation(), session.connection(), entry_date, description, lines, idempotency_key=key
+                    )
+                )
             movement = Movement(
                 kind=Kind.MANUAL,
                 value_date=entry_date,
@@ -101,7 +105,7 @@ def write_entry(
                 user=user,
                 idempotency_key=key,
             )
-            return Done(post_movement(session.connection(), movement).entry_id)
+            return Done(post_movement(installation(), session.connection(), movement).entry_id)
     except IntegrityError:
         # The same submit wrote its entry between our look-up and our insert.
         if key and (earlier := _written_under(key)) is not None:
@@ -121,7 +125,7 @@ def post_saved_draft(entry_id: int, *, user: User) -> Done:
     if approvals.needs_approval(approvals.entry_amount(entry_id)):
         return Done(entry_id, approvals.ask_draft(entry_id, user=user))
     with transaction() as session:
-        post_movement(session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=user))
+        post_movement(installation(), session.connection(), Movement(kind=Kind.MANUAL, draft_id=entry_id, user=user))
     return Done(entry_id)
 
 
@@ -148,7 +152,7 @@ def reverse_entry(entry_id: int, *, user: User, reason: str = "") -> Done:
         return Done(entry_id, approvals.ask_entry_reversal(entry_id, user=user, reason=reason))
     with transaction() as session:
         movement = Movement(kind=Kind.MANUAL, reverses_id=entry_id, user=user)
-        return Done(post_movement(session.connection(), movement).entry_id)
+        return Done(post_movement(installation(), session.connection(), movement).entry_id)
 
 
 _sheet = cache(balance_sheet_sql)

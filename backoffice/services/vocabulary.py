@@ -7,7 +7,7 @@ which no screen imports (tests/test_layers.py).
 
 from backoffice.posting.formulas import due_sql, invoice_status_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.posting.periods import PeriodClosed
-from backoffice.posting.post import (
+from backoffice.posting.refusals import (
     CustomerClosed,
     DatedAfterToday,
     IdempotencyKeyReserved,

@@ -35,7 +35,8 @@ from backoffice.platform.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
-from backoffice.posting.post import (
+from backoffice.posting.post import by_key, post, same_or_conflict
+from backoffice.posting.refusals import (
     KEY_LENGTH,
     DatedAfterToday,
     IdempotencyConflict,
@@ -43,12 +44,9 @@ from backoffice.posting.post import (
     IdempotencyKeyTooLong,
     InsufficientBalance,
     WalletError,
-    by_key,
-    post,
-    same_or_conflict,
 )
 from backoffice.posting.rules import Kind
-from backoffice.services import transaction
+from backoffice.services import installation, transaction
 
 __all__ = [
     "KEY_LENGTH",
@@ -262,7 +260,7 @@ def reversal(
         description=description.strip(),
         reason=original.reason,
         reverses_id=original.id,
-        idempotency_key=own_key("reversal", original.id),
+        idempotency_key=own_key(installation(), "reversal", original.id),
         user=user,
     )
 
@@ -426,7 +424,7 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Balance
                 return same_or_conflict(found, movement)
             if by_hand:
                 _refuse_beyond_the_approval_limit(movement)
-            return post(session.connection(), movement).transaction
+            return post(installation(), session.connection(), movement).transaction
     except IntegrityError:
         # Another movement took the key (or reversed the movement) between our check and our insert.
         with db.engine.connect() as connection:

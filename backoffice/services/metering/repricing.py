@@ -61,6 +61,7 @@ from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
+from backoffice.services import installation
 from backoffice.services.metering.values import MeteringError
 
 readings = MeterReading.__table__
@@ -129,13 +130,14 @@ def reprice_where(
         )
     chosen_readings = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen)
     first_dates = post_many(
+        installation(),
         connection,
         _CORRECTIONS.add_cte(chosen_readings.cte("picked")),
         {"customer_ids": customer_ids},
         user=user,
         reason=reason,
         occasion=Occasion.REPRICING,
-    )
+    ).first_dates
     dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
     if dates:
         months.recalculate(connection, customer_ids, Month.of(min(dates)))
@@ -171,6 +173,7 @@ def charge_reading(
         if difference == 0:
             continue
         post(
+            installation(),
             connection,
             Movement(
                 kind=Kind.CHARGE if difference > 0 else Kind.REVERSAL,

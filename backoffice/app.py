@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     )
+    app.config["SQLALCHEMY_BINDS"] = config.binds(app.config)
 
     i18n.init_app(app)
     if database or web:

@@ -104,7 +104,20 @@ class Cluster:
         ``application_name``, which ``synchronous_standby_names`` lists)."""
         home = directory(name)
         data = home / "data"
-        run("pg_basebackup", "-h", "127.0.0.1", "-p", primary.port, "-U", "postgres", "-D", data, "-X", "stream")
+        run(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            primary.port,
+            "-U",
+            "postgres",
+            "-D",
+            data,
+            "-X",
+            "stream",
+            "--checkpoint=fast",
+        )
         standby = cls(data, free_port())
         standby._append("standby.signal", [])
         conninfo = f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}"

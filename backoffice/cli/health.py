@@ -56,13 +56,18 @@ def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
         raise CannotAsk(refusal)
     if not isinstance(answer.get("balance_status"), bool):
         raise CannotAsk(_("%(address)s answered without a balance_status: is it the back-office?", address=address))
+    data = answer.get("data", {})
     if answer["balance_status"]:
         click.echo(_("Healthy: the balances can be trusted."))
-        return
-    click.echo(_("Unhealthy: the balances cannot be trusted now."))
-    for reason in answer.get("data", {}).get("reasons", []):
-        click.echo(f"  - {reason}")
-    click.get_current_context().exit(1)
+    else:
+        click.echo(_("Unhealthy: the balances cannot be trusted now."))
+        for reason in data.get("reasons", []):
+            click.echo(f"  - {reason}")
+    replica = data.get("replica") or {}
+    if replica.get("state", "none") != "none":  # a replica set: where the reads go, and why
+        click.echo(replica.get("said", ""))
+    if not answer["balance_status"]:
+        click.get_current_context().exit(1)
 
 
 def _ask(address: str, token: str, timeout: float, language: str) -> tuple[int, dict]:  # float-ok: seconds

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from backoffice import jobs
 from backoffice.evidence import seals, verifying
 from backoffice.models.types import utcnow
+from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review, status
 from backoffice.reconcile.report import iso, plain
@@ -91,6 +92,9 @@ class Health:
     sheet: books.Sheet
     pending: metering.Pending
     reasons: list[str]
+    replica: replica.Replica
+    """The read replica's state: not a reason to distrust the balances (its reads go to the primary when it is not
+    fit), but the operator's to mend."""
 
     @property
     def valid(self) -> bool:
@@ -138,7 +142,47 @@ def assess() -> Health:
                 rows=len(tampered),
             )
         reasons.append(said)
-    return Health(at, max_age, checks, nightly.last_success, nightly.state, sheet, metering.pending_summary(), reasons)
+    return Health(
+        at,
+        max_age,
+        checks,
+        nightly.last_success,
+        nightly.state,
+        sheet,
+        metering.pending_summary(),
+        reasons,
+        replica.assess(),
+    )
+
+
+def replica_said(found: replica.Replica) -> str:
+    """The replica's state in a sentence, in the health check's words."""
+    said = {"lag": _seconds(found.lag_seconds), "max": _seconds(found.max_lag_seconds), "reason": found.reason}
+    match found.state:
+        case replica.State.NONE:
+            return _("No read replica is set: every read goes to the primary.")
+        case replica.State.STREAMING:
+            return _("The read replica is %(lag)s s behind the primary: it serves the reads.", **said)
+        case replica.State.LAGGING if found.lag_seconds is None:
+            return _("The read replica's lag is unknown: reads go to the primary.")
+        case replica.State.LAGGING:
+            return _(
+                "The read replica is %(lag)s s behind the primary, more than %(max)s s: reads go to the primary.",
+                **said,
+            )
+        case replica.State.STOPPED:
+            return _(
+                "The read replica no longer receives the primary's changes (%(lag)s s behind): reads go to the "
+                "primary.",
+                **said,
+            )
+        case replica.State.DOWN:
+            return _("The read replica cannot be reached (%(reason)s): reads go to the primary.", **said)
+    return _("The read replica is not a standby (promoted?): reads go to the primary.")
+
+
+def _seconds(value: float | None) -> str:  # float-ok: seconds
+    return "?" if value is None else f"{value:.1f}"
 
 
 def _unsealed_runs(run_ids: set[int]) -> list[str]:

@@ -81,6 +81,19 @@ def engine_options(url: str, given: dict) -> dict:
     return {"paramstyle": "numeric_dollar"} | given | {"connect_args": connect_args}
 
 
+def binds(config: Mapping) -> dict:
+    """The app's other engines: the read replica's, when one is set, with the primary's options and a short timeout
+    to connect (a replica that cannot be reached is soon given up for the primary)."""
+    url = config.get("READ_DATABASE_URL")
+    if url is None:
+        return {}
+    from backoffice.platform.replica import BIND, CONNECT_TIMEOUT_SECONDS
+
+    url = database_url(url)
+    options = engine_options(url, {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}})
+    return {BIND: {"url": url, **options}}
+
+
 def database_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL URLs given in the common short form."""
     for prefix in ("postgres://", "postgresql://"):
@@ -129,6 +142,8 @@ def _app_config(settings: Settings, instance_path: str) -> dict:
         "API_TOKEN_FILE": api_token_file,
         "WEB_BIND": settings.web_bind,
         "PROMETHEUS_MULTIPROC_DIR": settings.prometheus_multiproc_dir,
+        "READ_DATABASE_URL": database_url(settings.read_database_url) if settings.read_database_url else None,
+        "READ_MAX_LAG_SECONDS": settings.read_max_lag_seconds,
         "REDIS_URL": settings.redis_url,
         "JOB_HEARTBEAT_SECONDS": settings.job_heartbeat_seconds,
         "WORKER_SWEEP_SECONDS": settings.worker_sweep_seconds,
@@ -363,6 +378,20 @@ class Settings(BaseSettings):
         "production, the runtime role's; in `owner.env`, the owner's",
         default_in_words="outside production, `sqlite:///` and the instance folder's `backoffice.sqlite`; in "
         "production none",
+    )
+    read_database_url: OptionalText = _setting(
+        "BACKOFFICE_READ_DATABASE_URL",
+        None,
+        "a read-only replica of the database (a PostgreSQL hot standby), as an SQLAlchemy URL: every download and "
+        "export, the statements, the reports, the lists' counts and sums and the scans of a verification read it "
+        "while it is fit to (see [Scaling out](#scaling-out)); never a fix",
+        default_in_words="unset: everything reads `DATABASE_URL`",
+    )
+    read_max_lag_seconds: Seconds = _setting(
+        "BACKOFFICE_READ_MAX_LAG_SECONDS",
+        "30",
+        "how far behind the primary the replica may be and still be read; further behind, down or not receiving, the "
+        "reads go to the primary, and the health check and `backoffice_replica_lag_seconds` say so",
     )
     redis_url: OptionalText = _setting(
         "REDIS_URL",

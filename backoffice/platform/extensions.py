@@ -8,8 +8,11 @@ import sqlite3
 
 from flask import abort, request
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from backoffice.platform import replica
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,7 +41,17 @@ class Database(SQLAlchemy):
         return super().paginate(select, page=page, per_page=per_page, **kwargs)
 
 
-db = Database(model_class=Base)
+class ReadingSession(FlaskSession):
+    """Flask-SQLAlchemy's session, whose ``SELECT`` statements go to the read replica within
+    :func:`backoffice.platform.replica.reading` while it serves; all else goes to the primary."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is None and clause is not None and clause.is_select and (engine := replica.serving_engine()):
+            return engine
+        return super().get_bind(mapper, clause, bind, **kwargs)
+
+
+db = Database(model_class=Base, session_options={"class_": ReadingSession})
 
 
 def psycopg_connect(dbapi_connection, _record) -> None:

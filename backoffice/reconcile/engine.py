@@ -34,6 +34,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import utcnow
+from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile import Check, Scope, resolve, sources
 from backoffice.reconcile.base import differs
@@ -203,13 +204,15 @@ class Tally:
         return cls(checked, mismatched, fixed, stored, {name: Decimal(pair[1]) for name, pair in sums.items()})
 
 
-def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
-    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide.
+def key_ranges(check: Check, scope: Scope, mode: RunMode) -> list[KeyRange]:
+    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide, for a run of
+    ``mode`` (a verify reads them where it compares: on a replica, if one serves).
 
     A scope that fits in one chunk is read without bounds: bounds that every row in scope meets select
     nothing more, and comparing each row's key with them costs a tenth of a verify of a million orders.
     """
-    low, high = db.session.execute(check.key_bounds(scope)).one()
+    with replica.reading(not mode.writes):
+        low, high = db.session.execute(check.key_bounds(scope)).one()
     if low is None:
         return []
     size = current_app.config["RECONCILE_CHUNK_SIZE"]
@@ -233,11 +236,13 @@ def check_chunk(
     in_chunk = [*check.scope_conditions(scope)]
     if key_range is not None:
         in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
-    if check.single_pass:
-        tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
-    else:
-        tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
-        wrong = _wrong_rows(check, fields, in_chunk)
+    # A verify's comparison only reads: a replica may serve it. A run that writes compares on the primary.
+    with replica.reading(not record.mode.writes):
+        if check.single_pass:
+            tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
+        else:
+            tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
+            wrong = _wrong_rows(check, fields, in_chunk)
     for f, total in zip(fields, sums, strict=True):
         if f.adds:
             tally.stored[f.name] += total
@@ -275,7 +280,8 @@ def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> d
 def _examine(record: ReconciliationRun | RunOf, check: Check, *, commit: bool) -> Tally:
     """A check computed outside SQL (the seals): each finding is a discrepancy row, and is never fixed."""
     tally = Tally.of(check)
-    tally.checked, found = check.examine(record.id, current_app.config["RECONCILE_CHUNK_SIZE"])
+    with replica.reading(not record.mode.writes):
+        tally.checked, found = check.examine(record.id, current_app.config["RECONCILE_CHUNK_SIZE"])
     tally.mismatched = len(found)
     rows = [
         {
@@ -341,7 +347,7 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
     started = time.monotonic()
     check = check.scoped(scope)
     tally = Tally.of(check)
-    ranges = key_ranges(check, scope)
+    ranges = key_ranges(check, scope, record.mode)
     for done, key_range in enumerate(ranges, start=1):
         tally.add(check_chunk(record, check, scope, key_range, commit=True))
         if progress:
@@ -361,12 +367,13 @@ def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, li
 
 def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
     """``(key, period, stored…, expected…)`` of every entity whose stored value differs from the expected one."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    reader = replica.connection()
+    if reader.dialect.name == "postgresql":
         # The planner takes a mismatch to be the rule and the answer to be the whole table, so it
         # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
-        db.session.execute(text("SET LOCAL parallel_tuple_cost = 0"))
+        reader.execute(text("SET LOCAL parallel_tuple_cost = 0"))
     return list(
-        db.session.execute(
+        reader.execute(
             select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, differs(fields))
         )
     )

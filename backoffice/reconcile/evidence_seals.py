@@ -5,6 +5,7 @@ from sqlalchemy import literal, select
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
 from backoffice.models import Seal
+from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -43,7 +44,7 @@ class EvidenceSeals(Check):
     def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[verifying.Finding]]:
         """Verify every kind of evidence, ``chunk_size`` ids at a time, and prove that every chain still reaches the
         latest anchor (``backoffice.evidence.anchors``); record what is new as tampered evidence."""
-        connection = db.session.connection()
+        connection = replica.connection()
         checked, found = 0, []
         for evidence in seals.kinds().values():
             low, high = verifying.bounds(connection, evidence)
@@ -54,5 +55,5 @@ class EvidenceSeals(Check):
                 checked += verified.checked
                 found += verified.findings
         found += anchors.broken(connection)
-        quarantine.record(connection, found, run_id)
+        quarantine.record(db.session.connection(), found, run_id)
         return checked, found

@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 
+from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places
 
@@ -153,14 +154,15 @@ def copied_csv(header: Sequence[str], cells: Select, words: Mapping[str, str] | 
 
 @contextmanager
 def _copied(query: Select, options: str):
-    """``COPY (query) TO STDOUT (options)`` in the request's transaction, its dates in ISO: its lines as they come."""
+    """``COPY (query) TO STDOUT (options)`` in the request's transaction (on the read replica, when it serves a
+    download), its dates in ISO: its lines as they come."""
     from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
     # COPY takes no bound parameters: psycopg merges them into the statement, from its named placeholders.
     compiled = query.compile(
         dialect=PGDialect_psycopg(paramstyle="pyformat"), compile_kwargs={"render_postcompile": True}
     )
-    connection = db.session.connection().connection.driver_connection
+    connection = replica.connection().connection.driver_connection
     connection.execute("SET LOCAL datestyle = 'ISO'")
     with connection.cursor().copy(f"COPY ({compiled}) TO STDOUT ({options})", compiled.params) as copy:
         yield copy

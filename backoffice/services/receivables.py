@@ -19,6 +19,7 @@ from sqlalchemy import Date, Select, case, cast, func, literal, null, or_, selec
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.models.billing import ASKING
 from backoffice.models.types import Balance, Money, days_between
+from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 from backoffice.services import allocations
@@ -328,7 +329,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
         .where(payment_kept, payments.c.paid_on.between(since, until)),
     ).subquery("dated")
     rows = db.session.execute(select(dated).order_by(dated.c.dated, dated.c.kind, dated.c.id)).all()
-    paying = allocations.by_payment(db.session.connection(), [row.id for row in rows if row.kind == "payment"])
+    paying = allocations.by_payment(replica.connection(), [row.id for row in rows if row.kind == "payment"])
     balance = opening
     for row in rows:
         balance += row.amount

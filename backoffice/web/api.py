@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError
 from backoffice import jobs
 from backoffice.jobs.messages import error_said, said
 from backoffice.models import JobRecord, ReconciliationRun, RunTrigger
-from backoffice.operations.health import assess
+from backoffice.operations.health import assess, replica_said
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, status
 from backoffice.reconcile.locks import RunRefused
@@ -90,6 +90,13 @@ def health_check():
             "nightly_maintenance": {
                 "status": health.nightly.value,
                 "last_success_at": iso(health.nightly_last_success),
+            },
+            "replica": {
+                "state": health.replica.state.value,
+                "lag_seconds": health.replica.lag_seconds,
+                "max_lag_seconds": health.replica.max_lag_seconds,
+                "reads_from": health.replica.reads_from,
+                "said": replica_said(health.replica),
             },
             "pending_recalculations": {
                 "requests": pending.requests,

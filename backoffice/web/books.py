@@ -42,6 +42,7 @@ from backoffice.models import (
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.money import BeyondLimit, shown
+from backoffice.platform.replica import reads
 from backoffice.services import account_lines, approvals, books, descriptions, journal_export, periods
 from backoffice.services.descriptions import account_label
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
@@ -219,6 +220,7 @@ def _account_and_period(code: str) -> tuple[Account, AccountLinesForm]:
 
 
 @bp.get("/accounts/<code>/lines.<any(csv, xlsx):format>")
+@reads
 def export_account_lines(code: str, format: str):
     """The account's posted lines the dates select, as on its page (an opening row, then each line with the balance
     after it), streamed: CSV or a workbook, named after the account and today."""
@@ -248,6 +250,7 @@ def journal():
 
 
 @bp.get("/journal.<any(csv, xlsx, journal):format>")
+@reads
 def export_journal(format: str):
     """The journal the filters select, streamed: CSV or a workbook (every line of every entry, with its status, in the
     order the list is sorted in, date order unless sorted otherwise), or an hledger/ledger journal of the posted
@@ -515,6 +518,7 @@ def _periods(month: str | None = None, error: str | None = None) -> str:
 
 
 @bp.get("/balance-sheet")
+@reads
 def balance_sheet():
     rows = _accounts()
     sections = [

@@ -19,6 +19,7 @@ from backoffice.models import AccountManager, Customer, CustomerStatus, Meter, M
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
+from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile, billing, customers, wallet
 from backoffice.services.exports import csv_cell
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
@@ -147,15 +148,17 @@ class CustomerForm(Versioned, CustomerFields):
 def index():
     listing = _listing()
     # The count and total are the page's count too: the list is counted once.
-    count, total = db.session.execute(
-        select(func.count(Customer.id), func.coalesce(func.sum(Customer.balance), 0)).where(*listing.conditions)
-    ).one()
+    with reading():
+        count, total = db.session.execute(
+            select(func.count(Customer.id), func.coalesce(func.sum(Customer.balance), 0)).where(*listing.conditions)
+        ).one()
     # Rows, not records: the list shows some of the export's columns.
     page = listing.page(_columns(), 50, rows=True, count=count)
     return render_template("customers/index.html", listing=listing, page=page, total=Decimal(total))
 
 
 @bp.get("/export.<any(csv, xlsx):format>")
+@reads
 def export(format: str = "csv"):
     """Every customer the filters select, in the list's order, streamed."""
     listing = _listing()

@@ -15,6 +15,7 @@ from backoffice.models.types import Balance, Month
 from backoffice.operations import health
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import reading
 
 bp = Blueprint("home", __name__)
 
@@ -40,6 +41,23 @@ class Figures:
 @bp.get("/")
 def index():
     month = Month.of(local_today())
+    with reading():
+        count, total, target, achieved, shown = _sums(month)
+    return render_template(
+        "home.html",
+        month=month,
+        figures=shown,
+        order_count=count,
+        order_total=Decimal(total),
+        target=Decimal(target),
+        achieved=Decimal(achieved),
+        checks=health.check_states(),
+        nightly=health.nightly_state(),
+    )
+
+
+def _sums(month: Month) -> tuple:
+    """The month's orders (how many, their total), its targets (set, achieved) and the :func:`figures`."""
     start = month.first_day
     count, total = db.session.execute(
         select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
@@ -51,17 +69,7 @@ def index():
             func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0)
         ).where(Target.period_start == start)
     ).one()
-    return render_template(
-        "home.html",
-        month=month,
-        figures=figures(month),
-        order_count=count,
-        order_total=Decimal(total),
-        target=Decimal(target),
-        achieved=Decimal(achieved),
-        checks=health.check_states(),
-        nightly=health.nightly_state(),
-    )
+    return count, total, target, achieved, figures(month)
 
 
 def figures(month: Month) -> Figures:

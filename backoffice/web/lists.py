@@ -20,13 +20,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy.pagination import SelectPagination
 from markupsafe import Markup, escape
-from sqlalchemy import Select, false, or_
+from sqlalchemy import Select, false, func, or_, select
 from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import AdjustmentReason, Customer
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.replica import reading
 from backoffice.services.exports import (
     XLSX_MIMETYPE,
     copied_csv,
@@ -173,10 +174,11 @@ class Listing:
     def page(self, query: Select, per_page: int, *, rows: bool = False, count: int | None = None):
         """The page asked for (the first when none or an unreadable one is); ``rows``: of rows, not entities;
         ``count``: how many the filters select, when the caller counted them already (they are not counted again)."""
+        if count is None:
+            count = self.count(query)
         if not rows:
-            page = db.paginate(self.select(query), per_page=per_page, error_out=False, count=count is None)
-            if count is not None:
-                page.total = count
+            page = db.paginate(self.select(query), per_page=per_page, error_out=False, count=False)
+            page.total = count
             return page
         number = request.args.get("page", 1, type=int)
         if number > LARGEST_ROW_NUMBER // per_page:
@@ -187,11 +189,15 @@ class Listing:
             page=number,
             per_page=per_page,
             error_out=False,
-            count=count is None,
+            count=False,
         )
-        if count is not None:
-            page.total = count
+        page.total = count
         return page
+
+    def count(self, query: Select) -> int:
+        """How many the filters select: a sum a replica may serve (see ``backoffice.platform.replica``)."""
+        with reading():
+            return db.session.scalar(select(func.count()).select_from(self.select(query).order_by(None).subquery()))
 
     def args(self, **changes) -> dict:
         """The query string of this list without its page number, with ``changes``."""

@@ -5,15 +5,16 @@ workers) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory: each process th
 there and a scrape, whichever process answers it, adds them all up.
 
 Everything else is read from the database at scrape time, so it is the same whichever process answers
-and survives restarts: each check's state (see :mod:`backoffice.operations.health`), the recalculations waiting, the
-jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their failures, from their records
-(a job runs in a work-horse process that lives for that job only: samples kept in memory there would die with
-it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape target. The latest anchor of the
-sealed chains is read from its file (see :mod:`backoffice.evidence.anchors`).
+and survives restarts: each check's state (see :mod:`backoffice.operations.health`), the read replica's lag, the
+recalculations waiting, the jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their
+failures, from their records (a job runs in a work-horse process that lives for that job only: samples kept in
+memory there would die with it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape
+target. The latest anchor of the sealed chains is read from its file (see :mod:`backoffice.evidence.anchors`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta
 from itertools import accumulate
@@ -27,6 +28,7 @@ from backoffice.models import DURATION_BUCKETS, JobDurationBucket, JobRecord, Jo
 from backoffice.models.types import utcnow
 from backoffice.operations.health import Health
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import Replica, State
 from backoffice.web import request_log
 
 FAILED_WITHIN = timedelta(hours=24)
@@ -181,6 +183,7 @@ class _HealthCollector:
             "How long the oldest recalculation request still waiting has waited (0: none waits)",
             value=max((health.at - oldest).total_seconds(), 0) if oldest else 0,
         )
+        yield from _replica_families(health.replica)
         yield GaugeMetricFamily(
             "backoffice_balance_sheet_valid",
             "1 when assets = liabilities + equity + current earnings, else 0",
@@ -230,3 +233,29 @@ _FAILED = (
     .where(_jobs.c.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]), _jobs.c.ended_at >= bindparam("since"))
     .group_by(_jobs.c.kind)
 )
+
+
+def _replica_families(found: Replica):
+    """The read replica's lag, the lag allowed, and whether it receives the primary's changes; no samples when no
+    replica is set."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    lag = GaugeMetricFamily(
+        "backoffice_replica_lag_seconds",
+        "How far the read replica is behind the primary (NaN: unknown, it cannot be reached)",
+    )
+    allowed = GaugeMetricFamily(
+        "backoffice_replica_max_lag_seconds",
+        "The lag past which reads go to the primary (BACKOFFICE_READ_MAX_LAG_SECONDS)",
+    )
+    receiving = GaugeMetricFamily(
+        "backoffice_replica_receiving",
+        "1 when the read replica is a standby receiving the primary's changes, else 0 (down, stopped or promoted)",
+    )
+    serving = GaugeMetricFamily("backoffice_replica_serving", "1 when the read replica serves the reads, else 0")
+    if found.configured:
+        lag.add_metric([], found.lag_seconds if found.lag_seconds is not None else math.nan)
+        allowed.add_metric([], found.max_lag_seconds)
+        receiving.add_metric([], int(found.state in (State.STREAMING, State.LAGGING)))
+        serving.add_metric([], int(found.serving))
+    return [lag, allowed, receiving, serving]

@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 
 from backoffice.models import BalanceTransaction, Customer, TransactionKind
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import reading, reads
 from backoffice.services.descriptions import movement_words
 from backoffice.services.exports import iso, plain, text_cell
 from backoffice.web.lists import AmountRange, Column, CustomerFilter, DateRange, Listing
@@ -65,15 +66,17 @@ def index():
         .options(contains_eager(BalanceTransaction.customer))
     )
     page = listing.page(query, PER_PAGE)
-    net = db.session.scalar(
-        select(func.coalesce(func.sum(BalanceTransaction.signed_amount), 0))
-        .join(BalanceTransaction.customer)
-        .where(*listing.conditions)
-    )
+    with reading():
+        net = db.session.scalar(
+            select(func.coalesce(func.sum(BalanceTransaction.signed_amount), 0))
+            .join(BalanceTransaction.customer)
+            .where(*listing.conditions)
+        )
     return render_template("movements/index.html", listing=listing, page=page, net=net)
 
 
 @bp.get("/export.<any(csv, xlsx):format>")
+@reads
 def export(format: str = "csv"):
     """Every movement the filters select, in the list's order, streamed."""
     listing = _listing()

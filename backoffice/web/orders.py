@@ -28,6 +28,7 @@ from backoffice.models.types import next_month_start
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
+from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.exports import guarded, iso, plain, text_cell
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
@@ -141,7 +142,8 @@ class OrderFilterForm(Filters):
 def index():
     listing = _listing()
     # The count and total are the page's count too: the list is counted once.
-    count, total = db.session.execute(_count_and_total(listing)).one()
+    with reading():
+        count, total = db.session.execute(_count_and_total(listing)).one()
     # Rows, not records: the list shows the export's columns, and links each row by its id.
     query = export_query().add_columns(Order.id)
     page = listing.page(query, current_app.config["ORDERS_PER_PAGE"], rows=True, count=count)
@@ -149,6 +151,7 @@ def index():
 
 
 @bp.get("/export.<any(csv, xlsx):format>")
+@reads
 def export(format: str = "csv"):
     """Every order the filters select, in the list's order, streamed."""
     listing = _listing()

@@ -22,6 +22,7 @@ from wtforms.validators import Optional, ValidationError
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.replica import reads
 from backoffice.services import receivables
 from backoffice.services.exports import (
     copied_csv,
@@ -125,6 +126,7 @@ class AgingFilters(CustomerFilter):
 
 
 @bp.get("/receivables/aging")
+@reads
 def aging():
     """The open invoices as of a day, a page at a time, under their customers with each one's totals; the totals of
     every customer selected; and the credit payments leave unapplied."""
@@ -156,6 +158,7 @@ def aging():
 
 
 @bp.get("/receivables/aging.<any(csv, xlsx):format>")
+@reads
 def export_aging(format: str = "csv"):
     """A row per open invoice as of the day, every customer the filter selects, in the report's order, streamed
     (as a workbook: each value as its type)."""
@@ -225,6 +228,7 @@ def invoices():
 
 
 @bp.get("/invoices/export.<any(csv, xlsx):format>")
+@reads
 def export_invoices(format: str = "csv"):
     """Every invoice the filters select, in the list's order, streamed."""
     listing, query, status = _invoices()
@@ -251,6 +255,7 @@ def payments():
 
 
 @bp.get("/payments/export.<any(csv, xlsx):format>")
+@reads
 def export_payments(format: str = "csv"):
     """Every payment the filters select, in the list's order, streamed."""
     listing, query, status = _payments()

@@ -16,6 +16,7 @@ from wtforms.validators import Length
 from backoffice.evidence import verifying
 from backoffice.models import CheckResult, ReconciliationRun, Role, RunMode
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import reads
 from backoffice.reconcile import CHECKS, Scope, engine, history_drift
 from backoffice.reconcile.report import (
     CSV_COLUMNS,
@@ -280,6 +281,7 @@ def _model_of(entity_type: str) -> type | None:
 
 
 @bp.get("/runs/<int:run_id>.<any(csv, xlsx):format>")
+@reads
 def download(run_id: int, format: str):
     record = _get(run_id)
     check = request.args.get("check") or None

@@ -13,6 +13,7 @@ from wtforms.validators import Optional
 
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.config import local_today
+from backoffice.platform.replica import reads
 from backoffice.services import receivables, statements
 from backoffice.services.exports import chunked, xlsx_chunks
 from backoffice.services.statements import Period
@@ -137,6 +138,7 @@ def three_months_before(day: date) -> date:
 
 
 @bp.get("/billing-statement")
+@reads
 def billing(code: str):
     """The customer's postpaid statement of account, to print: opening balance, invoices and payments with a running
     balance, closing balance, and the aging of what is open."""
@@ -158,6 +160,7 @@ def billing(code: str):
 
 
 @bp.get("/statement")
+@reads
 def show(code: str):
     customer = customer_or_404(code)
     form = StatementForm(request.args)
@@ -181,6 +184,7 @@ def show(code: str):
 
 
 @bp.get("/statement.<any(csv, xlsx):format>")
+@reads
 def download(code: str, format: str = "csv"):
     customer = customer_or_404(code)
     form = StatementForm(request.args)

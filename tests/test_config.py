@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 from psycopg import RawCursor
 
-from backoffice.platform.config import ConfigError, Settings, database_url, engine_options, from_environment, read
+from backoffice.platform.config import (
+    ConfigError,
+    Settings,
+    binds,
+    database_url,
+    engine_options,
+    from_environment,
+    read,
+)
 
 
 def test_sqlite_in_the_instance_folder_is_the_default(tmp_path):
@@ -58,6 +66,21 @@ def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_
         "connect_args": {"cursor_factory": RawCursor, "connect_timeout": 2},
     }
     assert engine_options("sqlite:////tmp/x.sqlite", given) == given
+
+
+def test_without_a_read_replica_everything_reads_the_database_and_a_replica_is_read_through_psycopg_3(tmp_path):
+    unset = from_environment(str(tmp_path), {})
+    assert (unset["READ_DATABASE_URL"], unset["READ_MAX_LAG_SECONDS"], binds(unset)) == (None, 30, {})
+    given = {"BACKOFFICE_READ_DATABASE_URL": "postgresql://u@replica/d", "BACKOFFICE_READ_MAX_LAG_SECONDS": "2.5"}
+    config = from_environment(str(tmp_path), given)
+    assert (config["READ_DATABASE_URL"], config["READ_MAX_LAG_SECONDS"]) == ("postgresql+psycopg://u@replica/d", 2.5)
+    assert binds(config) == {
+        "replica": {
+            "url": "postgresql+psycopg://u@replica/d",
+            "paramstyle": "numeric_dollar",
+            "connect_args": {"cursor_factory": RawCursor, "connect_timeout": 2},
+        }
+    }
 
 
 def test_locale_and_currency_come_from_the_environment(tmp_path):
@@ -184,6 +207,19 @@ def test_the_web_server_listens_on_the_loopback_with_twice_the_cores_and_one_pro
             "BACKOFFICE_WEB_BIND is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.",
         ),
         ({"BACKOFFICE_JOB_HEARTBEAT_SECONDS": "-1"}, "BACKOFFICE_JOB_HEARTBEAT_SECONDS must not be negative."),
+        (
+            {"BACKOFFICE_READ_MAX_LAG_SECONDS": "half a minute"},
+            "BACKOFFICE_READ_MAX_LAG_SECONDS='half a minute' is not a number of seconds.",
+        ),
+        ({"BACKOFFICE_READ_MAX_LAG_SECONDS": "-5"}, "BACKOFFICE_READ_MAX_LAG_SECONDS must not be negative."),
+        (
+            {"BACKOFFICE_READ_MAX_LAG_SECONDS": "nan"},
+            "BACKOFFICE_READ_MAX_LAG_SECONDS='nan' is not a number of seconds.",
+        ),
+        (
+            {"BACKOFFICE_JOB_HEARTBEAT_SECONDS": "inf"},
+            "BACKOFFICE_JOB_HEARTBEAT_SECONDS='inf' is not a number of seconds.",
+        ),
         ({"BACKOFFICE_NIGHTLY_AT": "2am"}, "BACKOFFICE_NIGHTLY_AT='2am' is not a time of day as HH:MM (e.g. 02:00)."),
         (
             {"BACKOFFICE_RECONCILE_CHUNK_GATE": "x"},

@@ -545,3 +545,16 @@ def test_a_nightly_job_marked_finished_by_sql_is_no_success(app, api):
 
     assert jobs.last_success("nightly_maintenance") is None
     assert health(api)["data"]["nightly_maintenance"]["status"] == "never run"
+
+
+def test_without_a_read_replica_the_health_check_says_every_read_goes_to_the_primary(api):
+    assert health(api)["data"]["replica"] == {
+        "state": "none",
+        "lag_seconds": None,
+        "max_lag_seconds": 30.0,
+        "reads_from": "primary",
+        "said": "No read replica is set: every read goes to the primary.",
+    }
+    exposed = api("/metrics").get_data(as_text=True)
+    assert "# TYPE backoffice_replica_lag_seconds gauge\n" in exposed
+    assert "\nbackoffice_replica_lag_seconds " not in exposed  # no replica, no sample: no alert fires

@@ -17,6 +17,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from werkzeug.serving import make_server
 
 from backoffice import create_app, register_migrations
 from backoffice.models import BalanceTransaction, Customer, RunMode
@@ -359,3 +360,15 @@ def test_a_promoted_replica_is_not_read(app, standby, own_standby, clerk, hotel)
     assert health(app)["data"]["replica"]["state"] == "not a standby"
     assert "HOTEL" in exported_customers(clerk)
     assert db.session.scalar(sa.select(Customer.code)) == "HOTEL"
+
+
+def test_the_health_command_prints_where_the_reads_go(app, hotel):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        asked = app.test_cli_runner().invoke(args=["health", "--url", f"http://127.0.0.1:{server.port}"])
+    finally:
+        server.shutdown()
+    assert asked.exit_code == 1  # never verified: not healthy; the replica is no reason either way
+    assert "\nThe read replica is " in asked.output and asked.output.endswith(": it serves the reads.\n")

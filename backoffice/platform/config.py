@@ -5,6 +5,7 @@ the project that reads the environment."""
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -211,6 +212,8 @@ def _seconds(text: str, info: ValidationInfo) -> float:  # float-ok: seconds
         value = float(text)  # float-ok: seconds
     except ValueError:
         raise ValueError(f"{_name(info)}={text!r} is not a number of seconds.") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{_name(info)}={text!r} is not a number of seconds.")
     if value < 0:
         raise ValueError(f"{_name(info)} must not be negative.")
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from flask import Flask
@@ -52,7 +53,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
 
 
 def register_migrations(app: Flask) -> None:
-    """Bind Flask-Migrate, with its ``db`` commands (and ``db grant-runtime``), to the app.
+    """Bind Flask-Migrate, with its ``db`` commands (and ``db grant-runtime`` and ``db restore-check``), to the app.
 
     Only what migrates binds it (the ``db`` commands, see ``cli``; the tests' set-up): Alembic takes a fifth
     of a second to import, which every other command, every worker and every web process would pay.
@@ -61,6 +62,7 @@ def register_migrations(app: Flask) -> None:
     from flask_migrate.cli import db as db_commands
 
     from backoffice.cli.grant_runtime import grant_runtime_command
+    from backoffice.cli.restore_check import ON_ANOTHER_DATABASE, restore_check_command
     from backoffice.platform.extensions import db
     from backoffice.posting.listeners import bind
 
@@ -68,8 +70,18 @@ def register_migrations(app: Flask) -> None:
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     # The runtime role's grant beside the migrations: both are the owner's to run
-    # (see backoffice/platform/runtime_role.py).
+    # (see backoffice/platform/runtime_role.py). The check of a restored database compares it with both.
     db_commands.add_command(grant_runtime_command)
+    db_commands.add_command(restore_check_command)
+    app.extensions[ON_ANOTHER_DATABASE] = partial(on_another_database, app)
+
+
+def on_another_database(app: Flask, url: str, **config) -> Flask:
+    """An app of ``app``'s settings (and ``config``) bound to the database at ``url``, without its web layer: what
+    ``backoffice db restore-check`` checks a restored database through, its app's own database untouched. Built here,
+    where apps are built, and handed to the command (which sits below this module)."""
+    settings = {name: value for name, value in app.config.items() if not name.startswith("SQLALCHEMY_")}
+    return create_app(settings | config | {"SQLALCHEMY_DATABASE_URI": url}, web=False)
 
 
 def register_web(app: Flask) -> None:

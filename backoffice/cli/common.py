@@ -98,7 +98,8 @@ class QuarantinedRefusal(CommandError):
 
 
 class CannotAsk(CommandError):
-    """The health check could not be asked, or gave no answer to read: exit status 2."""
+    """What the command asks could not be asked (the health check, a restored database that cannot be reached), or
+    gave no answer to read: exit status 2."""
 
     exit_code = 2
 

@@ -109,7 +109,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
             console.print(
                 _("Recalculations left waiting for quarantined customer(s): %(customers)s.", customers=", ".join(held))
             )
-        _print_run(console, record, limit)
+        print_run(console, record, limit)
     sys.exit(1 if record.left else 0)
 
 
@@ -172,7 +172,9 @@ class _progress:
             self.bar.stop()
 
 
-def _print_run(console, record, threshold: Decimal | None, limit: int = 20) -> None:
+def print_run(console, record, threshold: Decimal | None, limit: int = 20) -> None:
+    """The run: each check's counts, its largest discrepancies (``*`` above ``threshold``) and their reasons, and the
+    totals before and after (``db restore-check`` prints the run it made this way too)."""
     from rich.table import Table
 
     from backoffice.platform.extensions import db

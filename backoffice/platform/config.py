@@ -141,6 +141,7 @@ def _app_config(settings: Settings, instance_path: str) -> dict:
         "COMPANY_ADDRESS": settings.company_address,
         "API_TOKEN": _made_once(instance, api_token_file.name) if api_token_file else settings.api_token,
         "API_TOKEN_FILE": api_token_file,
+        "RUNTIME_ROLE": settings.runtime_role,
         "WEB_BIND": settings.web_bind,
         "PROMETHEUS_MULTIPROC_DIR": settings.prometheus_multiproc_dir,
         "READ_DATABASE_URL": database_url(settings.read_database_url) if settings.read_database_url else None,
@@ -437,6 +438,13 @@ class Settings(BaseSettings):
         None,
         "the bearer token of the [operations API](#operations-api), `/metrics` and `backoffice health`",
         default_in_words="outside production, made once into the instance folder's `api_token`; in production unset",
+    )
+    runtime_role: OptionalText = _setting(
+        "BACKOFFICE_RUNTIME_ROLE",
+        None,
+        "the role the web server, the workers and the scheduler connect as (`backoffice_app`), set in `owner.env`: "
+        "`backoffice-migrate.service` grants it what it needs with `backoffice db grant-runtime`, and `backoffice db "
+        "restore-check` checks that a restored database grants it that",
     )
     timezone: Annotated[str, BeforeValidator(_time_zone)] = _setting(
         "BACKOFFICE_TIMEZONE",

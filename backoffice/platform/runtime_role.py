@@ -18,11 +18,16 @@ docs/operators.md):
 - ``alembic_version``: ``SELECT`` (the schema's version is read; only the owner migrates).
 
 Never ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``, and no ownership.
+
+What a role holds is read back from the same catalogue (:func:`held`), privilege by privilege, to be compared with
+what the command would grant it (:meth:`Grant.privileges`): ``backoffice db restore-check`` does, on a restored
+database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import Connection, text
 
@@ -62,11 +67,26 @@ VERSION_TABLE = "alembic_version"
 """The migrations' own table: read, never written, by the application."""
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+MOVED_PRIVILEGES = ("SELECT", "INSERT", "DELETE")
 APPEND_PRIVILEGES = ("SELECT", "INSERT")
+DATABASE_PRIVILEGES = ("CONNECT", "TEMPORARY")
 
 
 class RoleRefused(Exception):
     """The role cannot be made the runtime role: nothing was granted."""
+
+
+class Privilege(NamedTuple):
+    """One privilege a role holds on one object of the database: the database itself, its schema, a table (or one
+    column of it, for a column's ``UPDATE``), a sequence or a function."""
+
+    privilege: str
+    kind: str
+    name: str
+    column: str = ""
+
+    def __str__(self) -> str:
+        return described([self])[0]
 
 
 @dataclass
@@ -90,14 +110,14 @@ class Grant:
         and a table that became append-only loses the ``UPDATE`` and ``DELETE`` an earlier grant gave it."""
         role, schema = _quoted(self.role), _quoted(self.schema)
         every = [*self.tables, *self.moved, *self.append_only, *self.read_only]
-        statements = [f"GRANT CONNECT, TEMPORARY ON DATABASE {_quoted(self.database)} TO {role}"]
+        statements = [f"GRANT {', '.join(DATABASE_PRIVILEGES)} ON DATABASE {_quoted(self.database)} TO {role}"]
         statements.append(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         if every:
             statements.append(f"REVOKE ALL ON TABLE {_names(schema, every)} FROM {role}")
         if self.tables:
             statements.append(f"GRANT {', '.join(TABLE_PRIVILEGES)} ON TABLE {_names(schema, self.tables)} TO {role}")
         if self.moved:
-            statements.append(f"GRANT SELECT, INSERT, DELETE ON TABLE {_names(schema, self.moved)} TO {role}")
+            statements.append(f"GRANT {', '.join(MOVED_PRIVILEGES)} ON TABLE {_names(schema, self.moved)} TO {role}")
         for table, columns in self.moved.items():
             listed = ", ".join(_quoted(column) for column in columns)
             statements.append(f"GRANT UPDATE ({listed}) ON TABLE {schema}.{_quoted(table)} TO {role}")
@@ -117,6 +137,23 @@ class Grant:
             statements.append(f"GRANT USAGE ON SEQUENCE {names} TO {role}")
         statements.extend(f"GRANT EXECUTE ON FUNCTION {schema}.{function} TO {role}" for function in self.functions)
         return statements
+
+    def privileges(self) -> set[Privilege]:
+        """Each privilege the role holds once :meth:`statements` ran, as :func:`held` reads them back."""
+        found = {Privilege(privilege, "database", self.database) for privilege in DATABASE_PRIVILEGES}
+        found.add(Privilege("USAGE", "schema", self.schema))
+        for tables, privileges in (
+            (self.tables, TABLE_PRIVILEGES),
+            (self.moved, MOVED_PRIVILEGES),
+            (self.append_only, APPEND_PRIVILEGES),
+            (self.read_only, ("SELECT",)),
+        ):
+            found |= {Privilege(privilege, "table", table) for table in tables for privilege in privileges}
+        for updated in (self.moved, self.append_only):
+            found |= {Privilege("UPDATE", "table", table, column) for table, cs in updated.items() for column in cs}
+        found |= {Privilege("USAGE", "sequence", sequence) for sequence in self.sequences}
+        found |= {Privilege("EXECUTE", "function", function) for function in self.functions}
+        return found
 
     def summary(self) -> list[str]:
         """What was granted, a line for each kind of grant."""
@@ -181,6 +218,64 @@ def runtime_grant(connection: Connection, role: str) -> Grant:
         ).scalars()
     )
     return grant
+
+
+def held(connection: Connection, role: str) -> set[Privilege]:
+    """The privileges granted to ``role`` itself in the connection's database, read from the access lists of the
+    database, its schema, and the schema's tables, columns, sequences and functions. What the role holds through
+    ``PUBLIC`` or another role is not its own grant, and is left out (a new database lets ``PUBLIC`` connect)."""
+    return {Privilege(*row) for row in connection.execute(text(_HELD), {"role": role})}
+
+
+_HELD = """
+WITH grantee AS (SELECT oid FROM pg_roles WHERE rolname = :role),
+objects AS (
+    SELECT 'database' AS kind, datname::text AS name, '' AS column_name, datacl AS acl FROM pg_database
+    WHERE datname = current_database()
+    UNION ALL SELECT 'schema', nspname::text, '', nspacl FROM pg_namespace WHERE oid = current_schema()::regnamespace
+    UNION ALL SELECT CASE relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, relname::text, '', relacl FROM pg_class
+    WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'S', 'v', 'm')
+    UNION ALL SELECT 'table', c.relname::text, a.attname::text, a.attacl FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    WHERE c.relnamespace = current_schema()::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+    AND a.attacl IS NOT NULL
+    UNION ALL SELECT 'function', format('%I(%s)', proname, pg_get_function_identity_arguments(oid)), '', proacl
+    FROM pg_proc WHERE pronamespace = current_schema()::regnamespace
+)
+SELECT granted.privilege_type, objects.kind, objects.name, objects.column_name
+FROM objects, aclexplode(objects.acl) AS granted
+WHERE granted.grantee = (SELECT oid FROM grantee)
+"""
+
+
+KINDS = ("database", "schema", "table", "sequence", "function")
+PRIVILEGE_ORDER = ("CONNECT", "TEMPORARY", "CREATE", "USAGE", "SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def described(privileges) -> list[str]:
+    """The privileges as GRANT writes them, one text per object, the database's and the schema's first (which every
+    other one needs): ``SELECT, INSERT, UPDATE (status, posted_at) on table journal_entries``."""
+    objects: dict[tuple[str, str], list[Privilege]] = {}
+    for privilege in privileges:
+        objects.setdefault((privilege.kind, privilege.name), []).append(privilege)
+    texts = []
+    for kind, name in sorted(objects, key=lambda key: (KINDS.index(key[0]) if key[0] in KINDS else len(KINDS), key)):
+        columns: dict[str, list[str]] = {}
+        for privilege in objects[kind, name]:
+            columns.setdefault(privilege.privilege, []).append(privilege.column)
+        words = []
+        for word in sorted(columns, key=_in_order):
+            named = sorted(column for column in columns[word] if column)
+            if "" in columns[word]:
+                words.append(word)
+            if named:
+                words.append(f"{word} ({', '.join(named)})")
+        texts.append(f"{', '.join(words)} on {kind} {name}")
+    return texts
+
+
+def _in_order(privilege: str) -> tuple[int, str]:
+    return (PRIVILEGE_ORDER.index(privilege) if privilege in PRIVILEGE_ORDER else len(PRIVILEGE_ORDER), privilege)
 
 
 def append_only_tables(connection: Connection) -> list[str]:

@@ -1,0 +1,152 @@
+"""``backoffice db restore-check URL``: whether a restored database can be trusted before it serves, beside
+Flask-Migrate's ``db`` commands (what it finds, and why: :mod:`backoffice.operations.restore`)."""
+
+from __future__ import annotations
+
+import tempfile
+
+import click
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from backoffice.cli.common import CannotAsk, CommandError, CommandUsageError, _console, speaking
+
+ON_ANOTHER_DATABASE = "backoffice.on_another_database"
+"""The app's extension that builds an app of its settings on another database (``backoffice.app`` registers it with
+the ``db`` commands): the command checks the restored database through it."""
+
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for the restored database's server before saying it cannot be reached (unless the URL says)."""
+
+
+@click.command(
+    "restore-check",
+    help="Check URL, a restored PostgreSQL database, before it serves: its schema at the migrations' head, the runtime "
+    "role's privileges as grant-runtime grants them, the seal key's fingerprint this installation's key's, and every "
+    "reconciliation check clean (a verify run, recorded in it). DATABASE_URL is not touched. Exits 0 when all is "
+    "well, 1 naming what is wrong, 2 when URL cannot be checked.",
+)
+@click.argument("url")
+@click.option(
+    "--role",
+    metavar="ROLE",
+    help="The runtime role whose privileges to check (default: BACKOFFICE_RUNTIME_ROLE; neither: not checked).",
+)
+@speaking
+def restore_check_command(url: str, role: str | None) -> None:
+    from alembic.script import ScriptDirectory
+    from flask_babel import force_locale
+
+    from backoffice.platform.extensions import db
+
+    target = _postgresql(url)
+    script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+    role = role or current_app.config["RUNTIME_ROLE"]
+    language = current_app.config["LANGUAGE"]
+    # An anchor describes the database it was taken of on its night: the copy's chains are proved against none.
+    with tempfile.TemporaryDirectory(prefix="backoffice-restore-check-") as no_anchors:
+        restored = current_app.extensions[ON_ANOTHER_DATABASE](
+            target.render_as_string(hide_password=False),
+            ANCHORS_FOLDER=no_anchors,
+            SQLALCHEMY_ENGINE_OPTIONS=_engine_options(target),
+        )
+        with restored.app_context(), force_locale(language):
+            try:
+                _reach(target)
+                _report(target, _examined(target, script, role))
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+
+def _postgresql(url: str):
+    """The URL, read; a mistake in it, or a database other than PostgreSQL, is refused before anything is opened."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from backoffice.platform.config import database_url
+
+    try:
+        target = make_url(database_url(url))
+    except ArgumentError:
+        raise CommandUsageError(
+            _("%(url)s is not a database URL (e.g. postgresql://owner@host:5432/restored).", url=repr(url))
+        ) from None
+    if target.get_backend_name() != "postgresql":
+        raise CommandUsageError(
+            _(
+                "restore-check checks a PostgreSQL database; %(url)s is a %(dialect)s URL.",
+                url=_shown(target),
+                dialect=target.get_backend_name(),
+            )
+        )
+    return target
+
+
+def _engine_options(target) -> dict:
+    if "connect_timeout" in target.query:
+        return {}
+    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+
+
+def _reach(target) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from backoffice.platform.extensions import db
+
+    try:
+        with db.engine.connect():
+            pass
+    except OperationalError as error:
+        reason = _first_line(error).removeprefix("connection failed: ")
+        raise CannotAsk(_("Cannot connect to %(url)s: %(reason)s", url=_shown(target), reason=reason)) from None
+
+
+def _examined(target, script, role):
+    """The findings; a database the URL's role may not read (its catalogue, its tables) cannot be checked."""
+    from sqlalchemy.exc import DBAPIError
+
+    from backoffice.operations.restore import examine
+
+    try:
+        return examine(script, role)
+    except DBAPIError as error:
+        raise CannotAsk(_("Cannot check %(url)s: %(reason)s", url=_shown(target), reason=_first_line(error))) from None
+
+
+VERDICTS = {"ok": _l("ok"), "wrong": _l("WRONG"), "skipped": _l("skipped")}
+
+
+def _report(target, findings) -> None:
+    """A line per finding; the checks' run in full when it found mismatches; then the verdict, or the refusal naming
+    what is wrong."""
+    from backoffice.cli.reconcile import print_run
+    from backoffice.operations.restore import Verdict
+
+    click.echo(_("Restored database %(url)s:", url=_shown(target)))
+    width = max(len(str(word)) for word in VERDICTS.values())
+    for finding in findings:
+        click.echo(f"  {str(VERDICTS[finding.verdict]):<{width}}  {finding.named}: {finding.said}")
+    wrong = [finding for finding in findings if finding.verdict is Verdict.WRONG]
+    for finding in wrong:
+        if finding.run is not None:
+            print_run(_console(), finding.run, None)
+    if wrong:
+        raise CommandError(
+            _(
+                "The restored database is not ready to serve: %(wrong)s.",
+                wrong=", ".join(finding.named for finding in wrong),
+            )
+        )
+    click.echo(_("The restored database is ready to serve."))
+
+
+def _shown(target) -> str:
+    """The URL as it is written, its password hidden."""
+    return target.set(drivername=target.get_backend_name()).render_as_string(hide_password=True)
+
+
+def _first_line(error) -> str:
+    """The driver's message, without SQLAlchemy's statement and link."""
+    return str(error.orig or error).strip().splitlines()[0]

@@ -1,0 +1,398 @@
+"""Restores, tested: ``backoffice db restore-check URL`` on a ``pg_dump`` restored into a fresh database, and on a
+server recovered from a base backup and its archived WAL to a moment between two recharges.
+
+PostgreSQL only, with its programs (``pg_dump``, ``pg_restore``, ``initdb``, ``pg_basebackup``): where they are
+missing the tests skip, and under CI they fail (see ``conftest.require_service``). The restored databases live on the
+suite's server beside the database the test claimed, the recovered one on a server of its own (``tests/clusters.py``);
+each is removed when its test is done.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from flask import current_app
+from flask_migrate import downgrade, upgrade
+
+from backoffice import create_app, register_migrations
+from backoffice.evidence import seals
+from backoffice.models import ReconciliationRun
+from backoffice.platform.extensions import db
+from backoffice.platform.runtime_role import grant_runtime
+from backoffice.services import billing, wallet
+from tests import clusters
+from tests.clusters import Cluster, free_port, wait_for
+from tests.conftest import require_service
+from tests.factories import CustomerFactory, OrderFactory, hotel_with_meter
+
+D = Decimal
+PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+WRONG_KEY = "not-the-installation-s-key-" + "x" * 40
+READY = "The restored database is ready to serve."
+
+
+@pytest.fixture
+def programs() -> None:
+    if clusters.binaries() is None:
+        require_service("PostgreSQL's programs", "no initdb under /usr/lib/postgresql/*/bin nor on PATH")
+
+
+@pytest.fixture
+def role(app) -> str:
+    """A login role of this test process's own, for the source database's runtime role; dropped afterwards (after
+    the restored databases, where it holds privileges too)."""
+    name = f"{_url().database}_restore_app"
+    _drop_role(name)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    _drop_role(name)
+
+
+@pytest.fixture
+def dump(app, role, programs, tmp_path):
+    """The app's database as an installation's: a customer with a meter, recharged, charged, invoiced and paid, an
+    order, every movement sealed; the runtime role granted; dumped by ``pg_dump --format=custom``."""
+    customer, meter = hotel_with_meter(date(2026, 10, 1))
+    wallet.charge(customer, D("250000"), description="gas, October")
+    billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    OrderFactory(customer=customer)
+    with db.engine.begin() as connection:
+        grant_runtime(connection, role)
+    folder = clusters.directory("dump")
+    path = folder / "backoffice.dump"
+    try:
+        clusters.run("pg_dump", "--format=custom", f"--file={path}", f"--dbname={_libpq(_url())}")
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def restore(app, dump):
+    """Restore the dump into a fresh database of the same server, with ``pg_restore``'s options given; its URL. The
+    databases are dropped afterwards."""
+    made: list[str] = []
+
+    def restored(*options: str, grant: str | None = None) -> str:
+        name = f"{_url().database}_restored_{len(made)}"
+        _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+        made.append(name)
+        url = _libpq(_url().set(database=name))
+        clusters.run("pg_restore", "--exit-on-error", f"--dbname={url}", *options, dump)
+        if grant:  # as the restore's recipe says: the database's own privileges are not in the dump
+            _grant_in(url, grant)
+        return url
+
+    yield restored
+    db.session.remove()
+    _on_server(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in made))
+
+
+@PG_ONLY
+def test_a_dump_restored_and_granted_passes_every_line_and_records_its_run_there(app, restore, role):
+    url = restore(grant=role)
+
+    result = _restore_check(app, url, "--role", role)
+
+    assert result.exit_code == 0, result.output
+    lines = _lines(result)
+    assert lines["migrations"].startswith("ok ") and "At the code's head" in lines["migrations"]
+    assert lines["runtime role"].startswith("ok ") and f"{role} holds what" in lines["runtime role"]
+    fingerprint = seals.fingerprint(app.config["SEAL_KEY"].encode())[:12]
+    assert lines["seal key"].startswith("ok ") and fingerprint in lines["seal key"]
+    assert lines["checks"].startswith("ok ") and "checks are clean" in lines["checks"]
+    assert READY in result.output
+    # The verify run is the restored database's, recorded and sealed there; the app's own database is untouched.
+    assert _scalar(url, "SELECT count(*) FROM reconciliation_runs WHERE status = 'succeeded'") == 1
+    assert _scalar(url, "SELECT sum(mismatched) FROM reconciliation_check_results") == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconciliationRun)) == 0
+
+    # The role defaults to the setting; with none, the line says it was not checked, which is no failure.
+    app.config["RUNTIME_ROLE"] = role
+    assert f"{role} holds what" in _restore_check(app, url).output
+    app.config["RUNTIME_ROLE"] = None
+    unset = _restore_check(app, url)
+    assert unset.exit_code == 0, unset.output
+    assert _lines(unset)["runtime role"].startswith("skipped ") and "no runtime role is set" in unset.output
+
+
+@PG_ONLY
+def test_pg_dump_keeps_the_tables_grants_but_not_the_databases(app, restore, role):
+    url = restore()
+
+    result = _restore_check(app, url, "--role", role)
+
+    assert result.exit_code == 1, result.output
+    database = sa.make_url(url).database
+    line = _lines(result)["runtime role"]
+    assert line.startswith("WRONG ")
+    assert f"Missing: CONNECT, TEMPORARY on database {database}. Extra: none." in line
+    assert f"backoffice db grant-runtime {role}" in line
+    assert "Error: The restored database is not ready to serve: runtime role." in result.output
+    assert [name for name, said in _lines(result).items() if said.startswith("ok ")] == [
+        "migrations",
+        "seal key",
+        "checks",
+    ]
+
+
+@PG_ONLY
+def test_a_restore_without_privileges_names_the_missing_grants(app, restore, role):
+    url = restore("--no-privileges", "--no-owner")
+
+    result = _restore_check(app, url, "--role", role)
+
+    assert result.exit_code == 1, result.output
+    line = _lines(result)["runtime role"]
+    assert "Missing: CONNECT, TEMPORARY on database" in line and "; USAGE on schema public; " in line
+    assert "; SELECT, INSERT, UPDATE, DELETE on table account_balance_buckets; " in line
+    assert "more objects. Extra: none." in line
+    assert "not ready to serve: runtime role." in result.output
+
+    # Checked as the role itself, which may read nothing there, the database cannot be checked at all.
+    as_role = _restore_check(app, _libpq(sa.make_url(url).set(username=role)))
+    assert as_role.exit_code == 2, as_role.output
+    assert "Error: Cannot check postgresql://" in as_role.output and "permission denied" in as_role.output
+    assert "Traceback" not in as_role.output
+
+
+@PG_ONLY
+def test_a_role_the_server_lacks_is_named(app, restore):
+    url = restore()
+
+    result = _restore_check(app, url, "--role", "no_such_role")
+
+    assert result.exit_code == 1, result.output
+    assert 'The role "no_such_role" does not exist' in _lines(result)["runtime role"]
+
+
+@PG_ONLY
+def test_a_restore_checked_under_another_seal_key_fails_naming_both_fingerprints(app, restore, role):
+    url = restore(grant=role)
+    kept = seals.fingerprint(app.config["SEAL_KEY"].encode())
+    app.config["SEAL_KEY"] = WRONG_KEY
+
+    result = _restore_check(app, url, "--role", role)
+
+    assert result.exit_code == 1, result.output
+    line = _lines(result)["seal key"]
+    assert line.startswith("WRONG ") and "sealed with another key" in line
+    assert kept[:12] in line and seals.fingerprint(WRONG_KEY.encode())[:12] in line
+    assert _lines(result)["checks"].startswith("skipped ")
+    assert "not ready to serve: seal key." in result.output
+    assert _scalar(url, "SELECT count(*) FROM reconciliation_runs") == 0  # nothing recorded under the wrong key
+    assert _scalar(url, "SELECT fingerprint FROM seal_key") == kept
+
+
+@PG_ONLY
+def test_a_balance_forged_after_the_restore_is_named_with_its_check(app, restore, role):
+    url = restore(grant=role)
+    _execute(url, "UPDATE customers SET balance = balance + 1 WHERE code = 'HOTEL'")
+
+    result = _restore_check(app, url, "--role", role)
+
+    assert result.exit_code == 1, result.output
+    line = _lines(result)["checks"]
+    assert line.startswith("WRONG ") and "customer_wallet (1)" in line
+    assert "HOTEL" in result.output and "balance" in result.output  # the run's discrepancies, as verify prints them
+    assert "not ready to serve: checks." in result.output
+    assert _scalar(url, "SELECT count(*) FROM reconciliation_discrepancies WHERE \"check\" = 'customer_wallet'") == 1
+
+
+@PG_ONLY
+def test_a_database_a_migration_behind_names_its_revision_and_the_head(app, restore, role):
+    url = restore(grant=role)
+    _migrate(url, downgrade, revision="-1")
+
+    result = _restore_check(app, url, "--role", role)
+
+    assert result.exit_code == 1, result.output
+    line = _lines(result)["migrations"]
+    assert "The database is at 0043, 1 migration behind the code's head 0044" in line
+    assert "backoffice db upgrade" in line
+    assert _lines(result)["checks"].startswith("skipped ")
+    assert _scalar(url, "SELECT count(*) FROM reconciliation_runs") == 0
+
+
+@PG_ONLY
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("sqlite:///{tmp}/restored.sqlite", "restore-check checks a PostgreSQL database; sqlite:///"),
+        ("not a url", "'not a url' is not a database URL"),
+        ("postgresql://postgres@127.0.0.1:{port}/restored", "Cannot connect to postgresql://postgres@127.0.0.1:"),
+        ("{server}/no_such_database", 'database "no_such_database" does not exist'),
+    ],
+)
+def test_what_cannot_be_checked_exits_2_saying_why_and_writes_nothing(app, tmp_path, url, said):
+    given = url.format(tmp=tmp_path, port=free_port(), server=_libpq(_url()).rsplit("/", 1)[0])
+
+    result = _restore_check(app, given)
+
+    assert result.exit_code == 2, result.output
+    assert "Error: " in result.output and said in result.output and "Traceback" not in result.output
+    assert "Restored database" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_recovery_to_a_named_moment_has_the_first_recharge_and_not_the_second(programs, tmp_path):
+    """Continuous archiving: a base backup, two recharges with a restore point between them, the WAL archived, the
+    primary lost; a server recovered from the backup and the archive to the restore point, then promoted, has the
+    first recharge and not the second, and passes the restore check."""
+    archive = clusters.directory("archive")
+    primary = Cluster.create(archive_mode="on", archive_command=f"'cp %p {archive}/%f'")
+    backup, recovered = None, None
+    try:
+        url = primary.create_database("backoffice")
+        primary.execute('CREATE ROLE "backoffice_app" LOGIN')
+        app = _app_on(url, str(tmp_path / "anchors"))
+        register_migrations(app)
+        with app.app_context():
+            upgrade()
+            with db.engine.begin() as connection:
+                grant_runtime(connection, "backoffice_app")
+            hotel = CustomerFactory(code="HOTEL")
+            backup = primary.base_backup()
+            wallet.recharge(hotel, D("100000"), description="first")
+            db.session.execute(sa.text("SELECT pg_create_restore_point('between')"))
+            db.session.commit()
+            wallet.recharge(hotel, D("250000"), description="second")
+            db.session.remove()
+            db.engine.dispose()
+        (segment,) = primary.execute("SELECT pg_walfile_name(pg_switch_wal())")[0]
+        wait_for(lambda: _archived(primary) >= segment)
+        primary.kill()
+
+        recovered = Cluster.from_backup(
+            backup,
+            restore_command=f"'cp {archive}/%f %p'",
+            recovery_target_name="'between'",
+            recovery_target_action="'promote'",
+            archive_mode="off",
+        )
+        wait_for(lambda: not recovered.execute("SELECT pg_is_in_recovery()")[0][0])
+        assert 'recovery stopping at restore point "between"' in recovered.log()
+
+        movements = recovered.execute(
+            "SELECT description, amount, balance_after FROM balance_transactions ORDER BY id", database="backoffice"
+        )
+        assert [tuple(row) for row in movements] == [("first", D("100000.00"), D("100000.00"))]
+        result = _restore_check(app, recovered.url("backoffice"), "--role", "backoffice_app")
+        assert result.exit_code == 0, result.output + recovered.log()
+        assert READY in result.output
+    finally:
+        for cluster in (recovered, primary):
+            if cluster is not None:
+                cluster.remove()
+        if recovered is None and backup is not None:
+            shutil.rmtree(backup.parent, ignore_errors=True)
+        shutil.rmtree(archive, ignore_errors=True)
+
+
+def _restore_check(app, url: str, *options: str):
+    register_migrations(app)
+    return app.test_cli_runner().invoke(args=["db", "restore-check", url, *options])
+
+
+def _lines(result) -> dict[str, str]:
+    """Each finding's line, by what it is about, its verdict first."""
+    found = {}
+    for line in result.output.splitlines():
+        verdict, _space, rest = line.strip().partition(" ")
+        name, colon, said = rest.strip().partition(": ")
+        if colon and verdict in ("ok", "WRONG", "skipped"):
+            found[name] = f"{verdict} {said}"
+    return found
+
+
+def _url() -> sa.URL:
+    return sa.make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def _libpq(url: sa.URL) -> str:
+    """The URL as PostgreSQL's programs read it."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _engine(url: str, **options) -> sa.Engine:
+    return sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"), **options)
+
+
+def _on_server(*statements: str) -> None:
+    engine = _engine(_libpq(_url()), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, statement: str) -> None:
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def _scalar(url: str, query: str):
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(query).scalar()
+    finally:
+        engine.dispose()
+
+
+def _grant_in(url: str, role: str) -> None:
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:
+            grant_runtime(connection, role)
+    finally:
+        engine.dispose()
+
+
+def _drop_role(role: str) -> None:
+    db.session.rollback()
+    with db.engine.begin() as connection:
+        if connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}):
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+
+
+def _app_on(url: str, anchors: str):
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "test",
+            "LANGUAGE": "en",
+            "REDIS_URL": None,
+            "ANCHORS_FOLDER": anchors,
+        }
+    )
+
+
+def _migrate(url: str, command, **arguments) -> None:
+    """A migration command run on the database at ``url``, as its owner would run it."""
+    app = _app_on(url, current_app.config["ANCHORS_FOLDER"])
+    register_migrations(app)
+    with app.app_context():
+        try:
+            command(**arguments)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _archived(cluster: Cluster) -> str:
+    return cluster.execute("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")[0][0]

@@ -257,17 +257,29 @@ def test_verify_compares_on_the_replica_and_records_its_run_on_the_primary(app, 
     assert verify.outcome["result"] == ("succeeded", 0)
 
 
-def test_a_fix_heals_on_the_primary_what_the_replica_has_not_replayed_yet(app, primary, standby, hotel):
+def test_a_fix_finds_on_the_replica_and_heals_on_the_primary(app, primary, standby, hotel):
+    factories.corrupt("customers", "balance", hotel.id, "1")
+    caught_up(standby)
+    fixed = run(RunMode.FIX, checks=["customer_wallet"])
+    assert (fixed.mismatched, fixed.fixed) == (1, 1)
+    assert primary.execute("SELECT balance FROM customers WHERE code = 'HOTEL'", _named()) == [(Decimal("100000.00"),)]
+
+
+def test_a_fix_heals_nothing_the_primary_has_right_whatever_the_replica_still_shows(app, primary, standby, hotel):
+    factories.corrupt("customers", "balance", hotel.id, "1")
+    caught_up(standby)
     standby.execute("SELECT pg_wal_replay_pause()", _named())
     try:
-        factories.corrupt("customers", "balance", hotel.id, "1")
+        factories.corrupt("customers", "balance", hotel.id, "100000.00")  # mended on the primary meanwhile
         forget()
         assert replica.current().serving  # a few seconds behind, within the lag allowed
-        assert run(RunMode.VERIFY, checks=["customer_wallet"]).mismatched == 0  # the replica has not seen it
+        assert run(RunMode.VERIFY, checks=["customer_wallet"]).mismatched == 1  # what the replica shows
         fixed = run(RunMode.FIX, checks=["customer_wallet"])
-        assert (fixed.mismatched, fixed.fixed) == (1, 1)
-        healed = primary.execute("SELECT balance FROM customers WHERE code = 'HOTEL'", _named())
-        assert healed == [(Decimal("100000.00"),)]
+        assert (fixed.mismatched, fixed.fixed) == (0, 0)  # compared again on the primary: nothing to heal
+        recorded = primary.execute(
+            "SELECT count(*) FROM reconciliation_discrepancies WHERE run_id = :id", _named(), id=fixed.id
+        )
+        assert recorded == [(0,)]
     finally:
         standby.execute("SELECT pg_wal_replay_resume()", _named())
 

@@ -162,6 +162,11 @@ def lost(context) -> None:
         known.learn(Replica(State.DOWN, None, known.replica.max_lag_seconds, str(context.original_exception)))
 
 
+def configured() -> bool:
+    """Whether a read replica is set (whatever its state)."""
+    return current_app.config.get("READ_DATABASE_URL") is not None
+
+
 def serving_engine() -> Engine | None:
     """The replica's engine while a marked read may go there, else ``None``."""
     if not has_app_context() or not g.get("backoffice_reading"):

@@ -204,14 +204,14 @@ class Tally:
         return cls(checked, mismatched, fixed, stored, {name: Decimal(pair[1]) for name, pair in sums.items()})
 
 
-def key_ranges(check: Check, scope: Scope, mode: RunMode) -> list[KeyRange]:
-    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide, for a run of
-    ``mode`` (a verify reads them where it compares: on a replica, if one serves).
+def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
+    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide (read where the run
+    compares: on a replica, if one serves).
 
     A scope that fits in one chunk is read without bounds: bounds that every row in scope meets select
     nothing more, and comparing each row's key with them costs a tenth of a verify of a million orders.
     """
-    with replica.reading(not mode.writes):
+    with replica.reading():
         low, high = db.session.execute(check.key_bounds(scope)).one()
     if low is None:
         return []
@@ -236,8 +236,8 @@ def check_chunk(
     in_chunk = [*check.scope_conditions(scope)]
     if key_range is not None:
         in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
-    # A verify's comparison only reads: a replica may serve it. A run that writes compares on the primary.
-    with replica.reading(not record.mode.writes):
+    # The comparison only reads: a replica may serve it. What a fix writes is compared again on the primary.
+    with replica.reading():
         if check.single_pass:
             tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
         else:
@@ -250,6 +250,8 @@ def check_chunk(
     for start in range(0, len(wrong), _BATCH):
         # Each batch, its fixes and their audit rows are one transaction (or part of the caller's).
         batch = wrong[start : start + _BATCH]
+        if fixing and replica.configured():
+            batch = _still_wrong(check, fields, in_chunk, batch)
         held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
         rows = _discrepancy_rows(record, check, batch, tally, held)
         entities = {(row["entity_type"], row["entity_id"], row["period"]) for row in rows}
@@ -280,7 +282,7 @@ def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> d
 def _examine(record: ReconciliationRun | RunOf, check: Check, *, commit: bool) -> Tally:
     """A check computed outside SQL (the seals): each finding is a discrepancy row, and is never fixed."""
     tally = Tally.of(check)
-    with replica.reading(not record.mode.writes):
+    with replica.reading():  # a fix heals from no source before examining its seals on the primary (``sources``)
         tally.checked, found = check.examine(record.id, current_app.config["RECONCILE_CHUNK_SIZE"])
     tally.mismatched = len(found)
     rows = [
@@ -347,7 +349,7 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
     started = time.monotonic()
     check = check.scoped(scope)
     tally = Tally.of(check)
-    ranges = key_ranges(check, scope, record.mode)
+    ranges = key_ranges(check, scope)
     for done, key_range in enumerate(ranges, start=1):
         tally.add(check_chunk(record, check, scope, key_range, commit=True))
         if progress:
@@ -377,6 +379,15 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
             select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, differs(fields))
         )
     )
+
+
+def _still_wrong(check: Check, fields, conditions, candidates: list[tuple]) -> list[tuple]:
+    """Of the entities the replica found wrong, those the primary finds wrong, as the primary has them: a fix
+    records and heals what is wrong now, never what the replica, some seconds behind, still shows."""
+    keys = sorted({row[0] for row in candidates})
+    wrong = _wrong_rows(check, fields, [*conditions, check.key.in_(keys)])
+    wrong.sort(key=lambda row: (row[0], row[1] or ""))
+    return wrong
 
 
 def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal], list[tuple]]:

@@ -299,7 +299,7 @@ def _next_step(record: ReconciliationRun, step: int, on_end: RunEnded) -> list[i
                 status=ChunkStatus.QUEUED,
             )
             for check in planned[number]
-            for position, key_range in enumerate(key_ranges(check.scoped(scope), scope, record.mode), start=1)
+            for position, key_range in enumerate(key_ranges(check.scoped(scope), scope), start=1)
         ]
         if rows:
             db.session.add_all(rows)

@@ -4,18 +4,20 @@ PostgreSQL server spends on it.
 Run with ``make bench`` (or ``python -m bench replica``). It makes a primary and a hot standby streaming from it, of
 its own (``tests/clusters.py``: free ports, removed at the end; ``shared_buffers`` 256MB on both, parallel workers
 at PostgreSQL's default), generates the orders on the primary as ``verify_orders`` does (0.1 % of the grand totals
-one off, then ``VACUUM ANALYZE``) and waits until the standby has replayed all of it, statistics included. Then,
-after one untimed turn, ``BENCH_REPLICA_PAIRS`` turns (default 5) of:
+one off), records their history and the managers' month totals as the application would have, runs ``VACUUM
+ANALYZE`` and waits until the standby has replayed all of it, statistics included. Then, after one untimed turn,
+``BENCH_REPLICA_PAIRS`` turns (default 5) of:
 
 - the floor on the primary, the bare ``SELECT count(*) … WHERE grand_total <> …``, and beside it the engine's
   verify (``reconcile.engine.run``) by an app on the primary alone;
 - the floor on the standby, and beside it the verify by an app whose ``READ_DATABASE_URL`` is the standby: its
   comparison reads there, its run's records are written to the primary;
 
-each turn starting with the other half. Each is timed, with the processor time each server spent meanwhile: the
-user and system time of its postmaster and of every live child (``/proc/<pid>/stat``), plus what its reaped
-children spent (backends that ended, parallel workers). The servers' ``pg_stat_statements`` then show where each
-read of the orders ran. Last, the verify of every check, once each way. ``BENCH_ORDERS`` makes the table smaller.
+each turn starting with the other half. Each is timed, with the processor time each server spent meanwhile (the
+user and system time of its postmaster and of every live child, ``/proc/<pid>/stat``, plus what its reaped
+children spent: backends that ended, parallel workers) and this process's own. The servers' ``pg_stat_statements``
+then show where each read of the orders ran. Last, the verify of every check, once each way. ``BENCH_ORDERS`` makes
+the table smaller.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from rich.table import Table
@@ -34,6 +37,8 @@ from bench.common import as_the_app_writes, console, migrate, report
 from bench.verify_orders import CORRUPT_EVERY, generate
 from tests.clusters import Cluster, wait_for
 
+T = TypeVar("T")
+
 ORDERS = int(os.environ.get("BENCH_ORDERS", 1_000_000))
 PAIRS = int(os.environ.get("BENCH_REPLICA_PAIRS", 5))
 DATABASE = "backoffice_bench"
@@ -41,6 +46,8 @@ SERVER_SETTINGS = {"shared_buffers": "'256MB'"}
 """Both servers': room for the orders in memory (the test clusters' 32MB is not)."""
 FLOOR = "SELECT count(*) FROM orders WHERE grand_total <> round(total_price + additions - promo - reductions, 2)"
 TICKS = os.sysconf("SC_CLK_TCK")
+SLOWEST = 3
+"""How many of the slowest checks a verify of every check names."""
 REPLAY_SECONDS = 900
 """How long the standby may take to replay the generated orders."""
 ORDERS_READ = (
@@ -54,11 +61,13 @@ WHERE = f"Where the orders were read in the {PAIRS} timed turns (pg_stat_stateme
 
 @dataclass(frozen=True)
 class Taken:
-    """One measure: its wall time and the processor time each server spent meanwhile, in seconds."""
+    """One measure: its wall time, the processor time each server spent meanwhile and this process's (the app's, or
+    the floor's client), in seconds."""
 
     wall: float  # float-ok: seconds
     primary: float  # float-ok: seconds
     standby: float  # float-ok: seconds
+    app: float  # float-ok: seconds
 
 
 def main() -> str:
@@ -91,15 +100,15 @@ def measure(primary: Cluster, standby: Cluster) -> str:
     with psycopg.connect(url, autocommit=True) as on_primary, psycopg.connect(standby.url(DATABASE)) as on_standby:
         on_standby.autocommit = True
         halves = (
-            (lambda: floor(on_primary), lambda: verify(alone)),
-            (lambda: floor(on_standby), lambda: verify(replicated)),
+            (lambda: floor(on_primary, servers), lambda: verify(alone, servers)),
+            (lambda: floor(on_standby, servers), lambda: verify(replicated, servers)),
         )
-        in_turns(halves, servers, 1)  # untimed: the caches filled, the standby's hint bits set
+        in_turns(halves, 1)  # untimed: the caches filled, the standby's hint bits set
         for connection in (on_primary, on_standby):
             connection.execute("SELECT pg_stat_statements_reset()")
-        taken = in_turns(halves, servers, PAIRS)
+        taken = in_turns(halves, PAIRS)
         where = where_read(on_primary, on_standby)
-    everything = [measured(lambda app=app: verify(app, None), servers) for app in (alone, replicated)]
+    everything = [every_check(app, servers) for app in (alone, replicated)]
     return results(taken, everything) + "\n" + where
 
 
@@ -133,40 +142,55 @@ def replayed(primary: Cluster, standby: Cluster) -> None:
     assert on_primary == on_standby, ("VACUUM ANALYZE not replayed", on_primary, on_standby)
 
 
-def floor(connection: psycopg.Connection) -> int:
-    return connection.execute(FLOOR).fetchone()[0]
+def floor(connection: psycopg.Connection, servers: tuple[Cluster, Cluster]) -> tuple[Taken, int]:
+    """The floor on the server ``connection`` is to, measured; the wrong rows it counted."""
+    return measured(lambda: connection.execute(FLOOR).fetchone()[0], servers)
 
 
-def verify(app, checks: tuple[str, ...] | None = ("order_grand_total",)) -> int:
-    """The engine's verify of ``checks`` (every check: ``None``) in ``app``; how many entities it found wrong."""
+def verify(app, servers: tuple[Cluster, Cluster]) -> tuple[Taken, int]:
+    """The engine's verify of ``order_grand_total`` in ``app``, measured; how many orders it found wrong."""
     from backoffice.models import RunMode
     from backoffice.reconcile.engine import run
 
     with app.app_context():
-        return run(RunMode.VERIFY, checks=checks).mismatched
+        took, record = measured(lambda: run(RunMode.VERIFY, checks=["order_grand_total"]), servers)
+        return took, record.mismatched
 
 
-def in_turns(halves, servers: tuple[Cluster, Cluster], turns: int) -> list[list[Taken]]:
+def every_check(app, servers: tuple[Cluster, Cluster]) -> tuple[Taken, int, str]:
+    """The engine's verify of every check in ``app``, measured; how many entities it found wrong, and which checks
+    took longest."""
+    from backoffice.models import RunMode
+    from backoffice.reconcile.engine import run
+
+    console.print("Verifying every check…")
+    with app.app_context():
+        took, record = measured(lambda: run(RunMode.VERIFY), servers)
+        slowest = sorted(record.results, key=lambda result: result.duration_ms, reverse=True)[:SLOWEST]
+        return took, record.mismatched, ", ".join(f"{r.check} {r.duration_ms / 1000:.1f} s" for r in slowest)
+
+
+def in_turns(halves, turns: int) -> list[list[Taken]]:
     """``turns`` turns of the two halves, each a floor and its verify, the other half first each turn; each
     measure's takes, in the order floor and verify on the primary alone, floor and verify with the replica."""
     taken: list[list[Taken]] = [[], [], [], []]
     for turn in range(turns):
         for half in (0, 1) if turn % 2 == 0 else (1, 0):
             for place, function in enumerate(halves[half]):
-                took, found = measured(function, servers)
+                took, found = function()
                 assert found == ORDERS // CORRUPT_EVERY, (half, place, found)
                 taken[2 * half + place].append(took)
     return taken
 
 
-def measured(function: Callable[[], int], servers: tuple[Cluster, Cluster]) -> tuple[Taken, int]:
-    """``function()`` timed, with each server's processor time meanwhile; and what it returned."""
+def measured(function: Callable[[], T], servers: tuple[Cluster, Cluster]) -> tuple[Taken, T]:
+    """``function()`` timed, with each server's processor time meanwhile and this process's; and what it returned."""
     before = [cpu_seconds(cluster) for cluster in servers]
-    start = time.perf_counter()
+    start, own = time.perf_counter(), time.process_time()
     result = function()
-    wall = time.perf_counter() - start
+    wall, own = time.perf_counter() - start, time.process_time() - own
     primary, standby = (cpu_seconds(cluster) - was for cluster, was in zip(servers, before, strict=True))
-    return Taken(wall, primary, standby), result
+    return Taken(wall, primary, standby, own), result
 
 
 def cpu_seconds(cluster: Cluster) -> float:  # float-ok: seconds
@@ -213,7 +237,7 @@ def where_read(on_primary: psycopg.Connection, on_standby: psycopg.Connection) -
     return "\n".join(lines) + "\n"
 
 
-def results(taken: list[list[Taken]], everything: list[tuple[Taken, int]]) -> str:
+def results(taken: list[list[Taken]], everything: list[tuple[Taken, int, str]]) -> str:
     """The medians of each measure with each server's processor time, the ratios, and the verifies of every check."""
     floor_primary, alone, floor_standby, replicated = (median(takes) for takes in taken)
     rows = [
@@ -222,8 +246,10 @@ def results(taken: list[list[Taken]], everything: list[tuple[Taken, int]]) -> st
         ("floor on the standby", floor_standby),
         ("verify, reads on the standby", replicated),
     ]
-    for (took, found), how in zip(everything, ("the primary alone", "reads on the standby"), strict=True):
+    slowest = []
+    for (took, found, checks), how in zip(everything, ("the primary alone", "reads on the standby"), strict=True):
         rows.append((f"verify of every check ({found:,} found), {how}, once", took))
+        slowest.append(f"Verify of every check, {how}: the slowest, {checks}.\n")
     title = f"verify order_grand_total, {ORDERS:,} orders, with and without a read replica (PostgreSQL)"
     text = servers_table(title, rows)
     ratios = [
@@ -242,13 +268,13 @@ def results(taken: list[list[Taken]], everything: list[tuple[Taken, int]]) -> st
         f"With the replica over without, in each of the {PAIRS} turns: wall {spread(taken[3], taken[1], 'wall')}; "
         f"the primary's CPU {spread(taken[3], taken[1], 'primary')}.\n"
     )
-    console.print(turns)
-    return text + "\n" + turns
+    console.print(turns, *slowest)
+    return "\n".join([text, turns, *slowest])
 
 
 def median(takes: list[Taken]) -> Taken:
     """Each figure's median over the takes, on its own."""
-    return Taken(*(statistics.median(getattr(took, name) for took in takes) for name in ("wall", "primary", "standby")))
+    return Taken(*(statistics.median(getattr(took, f.name) for took in takes) for f in fields(Taken)))
 
 
 def spread(takes: list[Taken], baselines: list[Taken], name: str) -> str:
@@ -259,16 +285,16 @@ def spread(takes: list[Taken], baselines: list[Taken], name: str) -> str:
 
 
 def servers_table(title: str, rows: list[tuple[str, Taken]]) -> str:
-    """Print each measure's wall time and the servers' processor time; return the same as a Markdown table."""
-    table = Table("measure", "wall s", "primary CPU s", "standby CPU s", title=title)
+    """Print each measure's wall time and the processor times; return the same as a Markdown table."""
+    table = Table("measure", "wall s", "primary CPU s", "standby CPU s", "app CPU s", title=title)
     lines = [
         f"### {title}",
         "",
-        "| measure | wall s | primary CPU s | standby CPU s |",
-        "| --- | ---: | ---: | ---: |",
+        "| measure | wall s | primary CPU s | standby CPU s | app CPU s |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for measure, took in rows:
-        figures = [f"{took.wall:.3f}", f"{took.primary:.3f}", f"{took.standby:.3f}"]
+        figures = [f"{getattr(took, f.name):.3f}" for f in fields(Taken)]
         table.add_row(measure, *figures)
         lines.append(f"| {measure} | {' | '.join(figures)} |")
     console.print(table)

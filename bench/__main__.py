@@ -1,13 +1,24 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables]``.
+[receivables] [replica]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
 
 import sys
 
-from bench import exports, metering, pages, receivables, seals, startup, verify_fanout, verify_orders, wallet
+from bench import (
+    exports,
+    metering,
+    pages,
+    receivables,
+    replica,
+    seals,
+    startup,
+    verify_fanout,
+    verify_orders,
+    wallet,
+)
 
 BENCHMARKS = {
     "verify_orders": verify_orders,
@@ -19,6 +30,7 @@ BENCHMARKS = {
     "pages": pages,
     "seals": seals,
     "receivables": receivables,
+    "replica": replica,
 }
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 PORT ?= 5000
 export TEST_DATABASE_URL
 
-.PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger prometheus wrk bench worker scheduler clean
+.PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger prometheus pgbouncer wrk bench worker scheduler clean
 
 run: install
 	$(BIN)/backoffice db upgrade
@@ -26,7 +26,7 @@ serve: install
 # The suite runs in one process per core (at most 4), each with a PostgreSQL and a Redis database of its own:
 # the Redis database it is given (by default 15, not the app's 0) and the next free ones, which it empties; a
 # second run beside it claims the next free databases again (see tests/conftest.py).
-test: install-test services chromium axe hledger prometheus lint
+test: install-test services chromium axe hledger prometheus pgbouncer lint
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses auto --maxprocesses 4
 
 lint: install-test
@@ -127,6 +127,17 @@ prometheus:
 		echo "Installing Debian's prometheus for the alert rules' test..."; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null \
 		|| echo "Could not install prometheus: the alert rules' test will be skipped (it fails under CI=true)."; }
+
+# The pooler's test runs a part of the suite through Debian's pgbouncer, started on a port of its own; install it when
+# it is missing (in /usr/sbin, outside a user's PATH). The package starts a pgbouncer of the system's where services
+# start on installing: it is stopped and disabled, nothing here uses it.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
+		echo "Installing Debian's pgbouncer for the pooler's test..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null \
+		&& { if [ -d /run/systemd/system ]; then systemctl disable --now --quiet pgbouncer.service; \
+			else update-rc.d pgbouncer disable >/dev/null && /etc/init.d/pgbouncer stop >/dev/null; fi || true; } \
+		|| echo "Could not install pgbouncer: the pooler's test will be skipped (it fails under CI=true)."; }
 
 # The pages' benchmark loads the web server with Debian's wrk; install it when it is missing.
 wrk:

@@ -36,7 +36,9 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
         app.config.update(test_config)
         app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        prepared=app.config["DATABASE_PREPARED_STATEMENTS"],
     )
     app.config["SQLALCHEMY_BINDS"] = config.binds(app.config)
 

@@ -83,6 +83,25 @@ def test_without_a_read_replica_everything_reads_the_database_and_a_replica_is_r
     }
 
 
+def test_statements_are_prepared_on_the_server_unless_a_pooler_keeps_none():
+    assert "prepare_threshold" not in engine_options("postgresql+psycopg://u@h/d", {})["connect_args"]
+    unprepared = engine_options("postgresql+psycopg://u@h/d", {}, prepared=False)["connect_args"]
+    assert unprepared == {"cursor_factory": RawCursor, "prepare_threshold": None}
+    assert engine_options("sqlite:////tmp/x.sqlite", {}, prepared=False) == {}
+
+
+@pytest.mark.parametrize(("given", "prepared"), [(None, True), ("false", False), (" FALSE ", False), ("True", True)])
+def test_prepared_statements_are_a_switch_on_by_default(tmp_path, given, prepared):
+    environ = {} if given is None else {"BACKOFFICE_DATABASE_PREPARED_STATEMENTS": given}
+    assert from_environment(str(tmp_path), environ)["DATABASE_PREPARED_STATEMENTS"] is prepared
+
+
+@pytest.mark.parametrize("given", ["off", "0", "", "yes"])
+def test_prepared_statements_other_than_true_or_false_are_refused_at_start(given):
+    with pytest.raises(ConfigError, match=r"^BACKOFFICE_DATABASE_PREPARED_STATEMENTS=.* is not true or false\.$"):
+        read({"BACKOFFICE_DATABASE_PREPARED_STATEMENTS": given})
+
+
 def test_locale_and_currency_come_from_the_environment(tmp_path):
     config = from_environment(str(tmp_path), {"BACKOFFICE_LOCALE": "en_US", "BACKOFFICE_CURRENCY": "USD"})
     assert (config["LOCALE"], config["CURRENCY"]) == ("en_US", "USD")

@@ -148,11 +148,11 @@ def waiting_at_the_gate(connection, count: int, seconds: float = 60) -> None:
 
 @contextmanager
 def held_gate(app):
-    """The gate, held by a connection of the test's until the block ends (or ``release`` is called)."""
+    """The gate, held by a transaction of the test's until the block ends (or ``release`` is called): a transaction's
+    lock, as a pooler in transaction mode may give a server connection to another client once a transaction ends."""
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     gate = engine.connect()
-    gate.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": GATE})
-    gate.commit()
+    gate.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": GATE})
     try:
         yield gate
     finally:
@@ -161,9 +161,9 @@ def held_gate(app):
 
 
 def release(gate: sa.Connection) -> None:
-    """Let the chunks waiting at the gate go on: its connection closed, its lock ends."""
+    """Let the chunks waiting at the gate go on: its transaction ends, and its lock with it."""
     if not gate.closed:
-        gate.invalidate()
+        gate.rollback()
         gate.close()
 
 

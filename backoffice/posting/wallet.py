@@ -650,11 +650,12 @@ STAGED = Table(
     # Unbounded, so that a balance or total beyond its column is found and refused with a message.
     *(Column(f"{column}_after", Numeric(), nullable=False) for column in MOVED),
     prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
+    postgresql_on_commit="DROP",
 )
 """A batch's movements staged (``posting.many``), each with its place in its customer's order (``position``), the ids
-its ledger row and entry take, and its customer's :data:`MOVED` columns after it: each connection's own (a temporary
-table), emptied when its transaction commits on PostgreSQL."""
+its ledger row and entry take, and its customer's :data:`MOVED` columns after it: a temporary table, on PostgreSQL
+its transaction's own, dropped when it ends (a pooler in transaction mode hands the server's connection, with what
+it keeps, to another client next, perhaps of another version of the app); on SQLite its connection's."""
 
 _STAGED_AFTER = {column: STAGED.c[f"{column}_after"] for column in MOVED}
 _STAGED_VERDICTS = and_(*conditions(STAGED.c, _STAGED_AFTER).values())

@@ -7,9 +7,14 @@ customers, the check shared and each of its customers whole, so that two custome
 by side while a run over everything excludes both. A claim already taken refuses the run, naming
 the run that holds it; a scheduled run, with no one there to read why, waits for it instead.
 
-On PostgreSQL the claims are session advisory locks, on a connection of their own held for the
-whole run: the run commits in batches, and a transaction's lock would end with the first. They
-end with that connection, so a run that crashes leaves no claim behind.
+On PostgreSQL the claims are transaction-level advisory locks, in a transaction of their own on a connection of
+their own that stays open for the whole run, taking nothing but the locks, while the run commits its batches on
+other connections; the run's end rolls it back. Session locks would need no open transaction, but a pooler in
+transaction mode (pgbouncer's) hands the server connection to another client once a transaction ends: the locks
+would go with it, and a released claim would stay held. Between its statements the transaction holds no snapshot
+(read committed), so vacuum is not held back however long the run; and it turns
+``idle_in_transaction_session_timeout`` off for itself, so that a server's timeout cannot end a long run's claims.
+A run that crashes closes its connection (a pooler then closes the server's), so it leaves no claim behind.
 
 A run split into one job per key range (see ``fanout``) has no connection of its own for its whole length: its
 job claims its checks while it records the run and its first chunks, and from then on the run's row holds them
@@ -33,7 +38,7 @@ from pathlib import Path
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Integer, func, literal, select
+from sqlalchemy import select
 
 from backoffice.models import ReconciliationChunk, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
 from backoffice.platform.extensions import db
@@ -92,43 +97,42 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
 
 class _AdvisoryLocks:
     def __init__(self) -> None:
-        self.connection = db.engine.connect()
+        self.connection = db.engine.raw_connection()
         self.refused: Check | None = None
 
     def take(self, checks: list[Check], scope: Scope, *, wait: bool) -> bool:
-        """Every check's locks in one statement, in the order of the checks (a lock taken again by a second try is
-        held twice, and ends with the connection all the same); whether all were taken, else which check was
-        refused."""
+        """Every check's locks in one statement, in the order of the checks, in the connection's transaction; whether
+        all were taken, else which check was refused (and the transaction ends, letting go of those taken)."""
         locks = []
         for check in checks:
-            whole = literal(_key(check.name, 8), BigInteger)
+            whole = f"CAST({_key(check.name, 8)} AS bigint)"
             if not scope.customer_ids:
-                locks.append((check, "pg_advisory_lock", (whole,)))
+                locks.append((check, "pg_advisory_xact_lock", whole))
                 continue
-            locks.append((check, "pg_advisory_lock_shared", (whole,)))
-            name = literal(_key(check.name, 4), Integer)
+            locks.append((check, "pg_advisory_xact_lock_shared", whole))
+            per_customer = f"CAST({_key(check.name, 4)} AS integer)"
             locks += [
-                (check, "pg_advisory_lock", (name, literal(customer, Integer)))
+                (check, "pg_advisory_xact_lock", f"{per_customer}, {int(customer)}")
                 for customer in sorted(scope.customer_ids)
             ]
-        taken = self.connection.execute(
-            select(
-                *(
-                    getattr(func, name if wait else name.replace("pg_", "pg_try_", 1))(*key)
-                    for _check, name, key in locks
-                )
-            )
-        ).one()
-        # The locks outlive the transaction; an idle transaction held for hours would not.
-        self.connection.commit()
+        calls = ", ".join(
+            f"{name if wait else name.replace('pg_', 'pg_try_', 1)}({key})" for _check, name, key in locks
+        )
+        # The keys are written into the statement and psycopg is told not to prepare it: a statement without
+        # parameters goes by PostgreSQL's simple protocol, whose portal, with its snapshot, ends with the statement
+        # (the extended protocol's would be kept while the transaction waits, holding vacuum back).
+        _timeout_off, *taken = self.connection.driver_connection.execute(
+            f"SELECT set_config('idle_in_transaction_session_timeout', '0', true), {calls}", prepare=False
+        ).fetchone()
         self.refused = (
             None if wait else next((check for (check, *_), took in zip(locks, taken, strict=True) if not took), None)
         )
+        if self.refused is not None:
+            self.connection.rollback()
         return self.refused is None
 
     def release(self) -> None:
-        # Closing the connection, not returning it to the pool, ends every lock it holds.
-        self.connection.invalidate()
+        # Returned to the pool rolled back: the transaction ends, and every lock with it.
         self.connection.close()
 
 

@@ -183,3 +183,43 @@ def test_a_statement_the_database_refuses_is_a_failure_not_a_503(app, hotel, fin
     assert response.status_code == 500
     assert "Something went wrong on our side and has been logged" in response.get_data(as_text=True)
     assert "Retry-After" not in response.headers
+
+
+# --- A connection lost after the last statement (PostgreSQL: its server process terminated) ------------------------
+
+
+def _terminate_the_session_s_server_process() -> None:
+    """Terminate the server process of the session's connection, as a server shutting down does (``AdminShutdown``)."""
+    pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+    engine = sa.create_engine(db.engine.url)
+    try:
+        with engine.connect() as connection:
+            connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        engine.dispose()
+
+
+@PG_ONLY
+def test_a_connection_lost_after_a_request_s_last_statement_does_not_fail_its_end(app, capsys):
+    with app.app_context():  # a request's, ended by the teardown as after every request
+        _terminate_the_session_s_server_process()
+    assert "WARNING" in (log := capsys.readouterr().err)
+    assert "The database was lost as the request ended: terminating connection due to administrator command" in log
+    assert db.session.scalar(sa.text("SELECT 1")) == 1  # the next request's connection is a new one
+
+
+@PG_ONLY
+def test_a_command_whose_connection_is_lost_once_it_posted_says_what_it_posted(hotel, runner, monkeypatch):
+    from backoffice.cli import ledger
+
+    said = ledger._moved
+
+    def lost_after(movement, code) -> None:
+        _terminate_the_session_s_server_process()
+        said(movement, code)
+
+    monkeypatch.setattr(ledger, "_moved", lost_after)
+    result = runner.invoke(args=["ledger", "recharge", "HOTEL", "5.000", "--idempotency-key", "then-lost"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("recharge #")
+    assert _movements("then-lost") == 1

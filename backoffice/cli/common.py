@@ -21,13 +21,15 @@ def with_database(callback):
     """The command binds the database to the app when it runs (see :mod:`backoffice.posting.listeners`): not when it is
     looked up, nor asked for its help. Its start-up ends there (:func:`started`). A movement it asks for that is
     refused because its customer is quarantined ends it with the refusal (:class:`QuarantinedRefusal`); a database
-    lost or not the primary, with :class:`SwitchingOver`."""
+    lost or not the primary, with :class:`SwitchingOver`. The command ends its transaction itself (see
+    :func:`backoffice.platform.switchover.end_session`)."""
 
     def bound(*args, **kwargs):
         from sqlalchemy.exc import DBAPIError
 
         from backoffice.evidence.quarantine import Quarantined
-        from backoffice.platform.switchover import switching_over
+        from backoffice.platform.extensions import db
+        from backoffice.platform.switchover import end_session, switching_over
         from backoffice.posting.listeners import bind
 
         bind(current_app._get_current_object())
@@ -40,6 +42,10 @@ def with_database(callback):
             if switching_over(error):
                 raise SwitchingOver() from None
             raise
+        finally:
+            # What the command said stands, whatever became of the database since: its transaction ends here, and a
+            # connection lost meanwhile is let go (Flask-SQLAlchemy then finds nothing to roll back).
+            end_session(db.session.rollback)
 
     return update_wrapper(bound, callback)
 

@@ -9,13 +9,16 @@ transaction was rolled back, or, cut during its ``COMMIT``, it was kept whole or
 idempotency key settles (the retry finds the first movement, or posts it). So the screens answer every one of them
 with :data:`SWITCHING_OVER` and ``Retry-After`` (``web.errors``), the commands with the same sentence
 (``cli.common``), and the pool lets go of its connections to the lost server (:func:`drop_the_pool`): the next one
-connects to whichever server is the primary then.
+connects to whichever server is the primary then. A request or a command that lost its connection after its last
+statement has its answer already: ending its session lets the failed rollback go (:func:`end_session`).
 
 A refusal of what was asked (a duplicate key, a statement the database cannot run) is never one of these: it is the
 error it is, whatever state the connection is in.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
@@ -41,6 +44,26 @@ def switching_over(error: BaseException) -> bool:
     if _lost(getattr(error, "orig", error)):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def end_session(end: Callable[[], None]) -> DBAPIError | None:
+    """End the session of a request or a command with ``end`` (its ``remove``, or its ``rollback``). A connection lost
+    since the session's last statement fails the rollback that ends it: that is let go, and returned, rather than
+    turning what was answered (read, or committed, before) into a failure; the connection is invalidated, and the
+    session ended."""
+    try:
+        end()
+    except DBAPIError as error:
+        if not switching_over(error):
+            raise
+        end()
+        return error
+    return None
+
+
+def one_line(error: BaseException) -> str:
+    """The driver's message on one line, for a log line (psycopg's has a line for each server it tried)."""
+    return " ".join(str(error).split())
 
 
 def drop_the_pool(context) -> None:

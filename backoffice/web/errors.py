@@ -21,7 +21,7 @@ from backoffice.evidence.quarantine import Quarantined
 from backoffice.evidence.seals import WrongSealKey
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
-from backoffice.platform.switchover import RETRY_AFTER_SECONDS, SWITCHING_OVER, switching_over
+from backoffice.platform.switchover import RETRY_AFTER_SECONDS, SWITCHING_OVER, end_session, one_line, switching_over
 from backoffice.services.vocabulary import CustomerClosed
 from backoffice.web.request_log import request_id
 
@@ -64,6 +64,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CustomerClosed, _customer_closed)
     app.register_error_handler(Quarantined, _quarantined)
     app.register_error_handler(WrongSealKey, _wrong_seal_key)
+    # Registered after Flask-SQLAlchemy's, so run before it: the session is ended here (see _end_session).
+    app.teardown_appcontext(_end_session)
 
 
 def refuse(code: int, message: str):
@@ -112,12 +114,19 @@ def _database_failed(error: DBAPIError):
     with suppress(DBAPIError):
         db.session.rollback()
     if switching_over(error):
-        current_app.logger.warning("The database is switching over: %s", _one_line(error.orig))
+        current_app.logger.warning("The database is switching over: %s", one_line(error.orig))
         return _retry_later(SWITCHING_OVER)
     if isinstance(error, OperationalError):
         current_app.logger.error("The database is unavailable: %s", error)
         return _retry_later(UNAVAILABLE_MESSAGE)
     raise error
+
+
+def _end_session(_error) -> None:
+    """The request's session ended: a database lost since its last statement does not fail the request's answer,
+    made already (a page read before, a movement committed before), into a 500 from the server."""
+    if (lost := end_session(db.session.remove)) is not None:
+        current_app.logger.warning("The database was lost as the request ended: %s", one_line(lost.orig))
 
 
 def _retry_later(message: str):
@@ -128,11 +137,6 @@ def _retry_later(message: str):
         response, code = _server_page(default_exceptions[503](), message), 503
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response, code
-
-
-def _one_line(error: BaseException) -> str:
-    """The driver's message on one line (psycopg's has a line for each host it tried)."""
-    return " ".join(str(error).split())
 
 
 def _server_page(error: HTTPException, message: str) -> Response:

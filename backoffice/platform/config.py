@@ -374,8 +374,9 @@ class Settings(BaseSettings):
     database_url: OptionalText = _setting(
         "DATABASE_URL",
         None,
-        "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. In "
-        "production, the runtime role's; in `owner.env`, the owner's",
+        "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. A primary "
+        "and its standbys: each server a `host=HOST:PORT`, and `target_session_attrs=read-write` (see [high "
+        "availability](#high-availability)). In production, the runtime role's; in `owner.env`, the owner's",
         default_in_words="outside production, `sqlite:///` and the instance folder's `backoffice.sqlite`; in "
         "production none",
     )

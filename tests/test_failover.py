@@ -113,6 +113,7 @@ def test_a_primary_killed_mid_work_loses_and_doubles_nothing_acknowledged(pair, 
         for clerk in web:
             clerk.browser.close()
 
+    assert len(server.lines("INFO", "Booting worker")) == 2  # the two processes it started with, never replaced
     warned = server.lines("WARNING", "The database is switching over: ")
     assert warned and not server.lines("ERROR") and not server.lines("CRITICAL"), server.log.read_text()[-3000:]
     # On the promoted standby: every acknowledged movement once, and nothing else; balances and checks agree.

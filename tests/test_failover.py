@@ -133,14 +133,19 @@ def _kill_and_promote(primary: Cluster, standby: Cluster, clients: list[Clerk], 
     two, the script one: a command's start takes a second or two)."""
     for client in clients:
         client.start()
+
+    def until(condition) -> None:
+        wait_for(lambda: switch.abandoned.is_set() or condition(), timeout=60)
+        assert not switch.abandoned.is_set()
+
     try:
-        wait_for(lambda: sum(client.acknowledged() for client in clients) >= 8, timeout=60)
+        until(lambda: sum(client.acknowledged() for client in clients) >= 8)
         primary.kill()
         switch.killed.set()
-        wait_for(lambda: all(client.told_to_retry for client in clients), timeout=60)
+        until(lambda: all(client.told_to_retry for client in clients))
         standby.promote()
         switch.promoted_at = time.monotonic()
-        wait_for(lambda: all(client.acknowledged(after=switch.promoted_at) >= client.after for client in clients), 60)
+        until(lambda: all(client.acknowledged(after=switch.promoted_at) >= client.after for client in clients))
     except BaseException:
         switch.abandoned.set()
         raise
@@ -148,6 +153,8 @@ def _kill_and_promote(primary: Cluster, standby: Cluster, clients: list[Clerk], 
         switch.stop.set()
         for client in clients:
             client.join(timeout=150)
+        failures = [client.failure for client in clients if client.failure is not None]
+        assert not failures, failures
     assert not any(client.is_alive() for client in clients)
 
 
@@ -300,6 +307,7 @@ class Clerk(threading.Thread):
 
     channel = ""
     told_to_retry = False
+    failure: BaseException | None = None
     after = 2
     """The movements acknowledged after the promotion that end the test."""
 
@@ -309,6 +317,13 @@ class Clerk(threading.Thread):
         self.movements: list[Movement] = []
 
     def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as error:  # the test says what broke, and ends the others
+            self.failure = error
+            self.switch.abandoned.set()
+
+    def _work(self) -> None:
         while not self.switch.stop.is_set():
             n = next(KEYS)
             kind = ("recharge", "charge")[n % 2]
@@ -371,7 +386,7 @@ class WebClerk(Clerk):
             page = self.browser.get(urljoin(address, answer.headers["Location"]), timeout=60)
             self.pages.append((page.status_code, _retry(page) if page.status_code == 503 else None))
         elif answer.status_code != 503:
-            movement.told.append(answer.text[-2000:])
+            raise AssertionError(f"{movement.key}: {answer.status_code}\n{answer.text[-2000:]}")
         return self._answered(movement, answer.status_code, answer.status_code == 302, said)
 
 
@@ -391,7 +406,7 @@ class CommandLine(Clerk):
         ran = subprocess.run([CONSOLE_SCRIPT, *command], env=self.env, capture_output=True, text=True, timeout=120)
         said = ran.stderr.strip().removeprefix("Error: ") if ran.returncode == 75 else None
         if ran.returncode not in (0, 75):
-            movement.told.append(ran.stderr[-2000:])
+            raise AssertionError(f"{movement.key}: exit {ran.returncode}\n{ran.stderr[-2000:]}")
         return self._answered(movement, ran.returncode, ran.returncode == 0, said)
 
 

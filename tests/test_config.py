@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from psycopg import RawCursor
 
 from backoffice.platform.config import (
@@ -56,6 +57,25 @@ def test_production_requires_a_secret_key_and_secure_cookies(tmp_path):
 )
 def test_postgres_urls_use_psycopg_3(given, used):
     assert database_url(given) == used
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql://bo@/bo?host=10.0.0.1:5442&host=10.0.0.2:5443&target_session_attrs=read-write",
+        "postgresql://bo@/bo?host=10.0.0.1:5442,10.0.0.2:5443&target_session_attrs=read-write",
+        "postgres://bo@/bo?host=10.0.0.1,10.0.0.2&port=5442,5443&target_session_attrs=read-write",
+    ],
+)
+def test_a_primary_and_its_standby_in_one_url_reach_psycopg_as_libpq_lists_of_hosts(tmp_path, given):
+    """A multi-host DATABASE_URL, in each of its spellings: psycopg tries the servers in turn and keeps the one that
+    takes writes (see docs/operators.md, "High availability")."""
+    used = from_environment(str(tmp_path), {"DATABASE_URL": given})["SQLALCHEMY_DATABASE_URI"]
+    engine = sa.create_engine(used)
+    _args, options = engine.dialect.create_connect_args(engine.url)
+    assert engine.dialect.driver == "psycopg"
+    assert (options["host"], options["port"]) == ("10.0.0.1,10.0.0.2", "5442,5443")
+    assert (options["dbname"], options["user"], options["target_session_attrs"]) == ("bo", "bo", "read-write")
 
 
 def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_options_stay():

@@ -383,15 +383,16 @@ def unreachable(tmp_path):
 @pytest.mark.parametrize("url", ["/admin/balance-health/check", "/admin/balance-health/detailed-report", "/metrics"])
 def test_the_api_answers_json_503_when_the_database_is_down(unreachable, capsys, url):
     response = unreachable.get(url, headers={"Authorization": "Bearer t0ken"})
-    assert response.status_code == 503
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "3")
     request_id = response.headers["X-Request-ID"]
     assert response.get_json() == {
         "status": "error",
-        "message": "The database is unavailable, try again shortly.",
+        "message": "The database is switching over, try again.",
         "request_id": request_id,
     }
     log = capsys.readouterr().err
-    assert f"ERROR [{os.getpid()}] backoffice [request {request_id}]: The database is unavailable: " in log
+    assert f"WARNING [{os.getpid()}] backoffice [request {request_id}]: The database is switching over: " in log
+    assert "Traceback" not in log
     assert f"[request {request_id}]: GET {url} 503" in log
 
 
@@ -402,9 +403,9 @@ def test_pages_answer_a_plain_503_when_the_database_is_down(unreachable, method,
     with unreachable.session_transaction() as session:  # a clerk logged in before the database went away
         session.update({"_user_id": "1:a-session-token", "_fresh": True, "_id": identifier})
     response = unreachable.open(url, method=method, data={"email": "a@example.com", "password": "x"})
-    assert response.status_code == 503
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "3")
     page = response.get_data(as_text=True)
-    assert "The database is unavailable, try again shortly" in page
+    assert "The database is switching over, try again." in page
     assert f"Reference: <code>{response.headers['X-Request-ID']}</code>" in page
 
 

@@ -20,10 +20,16 @@ from flask_babel import lazy_gettext as _l
 def with_database(callback):
     """The command binds the database to the app when it runs (see :mod:`backoffice.posting.listeners`): not when it is
     looked up, nor asked for its help. Its start-up ends there (:func:`started`). A movement it asks for that is
-    refused because its customer is quarantined ends it with the refusal (:class:`QuarantinedRefusal`)."""
+    refused because its customer is quarantined ends it with the refusal (:class:`QuarantinedRefusal`); a database
+    lost or not the primary, with :class:`SwitchingOver`. The command ends its transaction itself (see
+    :func:`backoffice.platform.switchover.end_session`)."""
 
     def bound(*args, **kwargs):
+        from sqlalchemy.exc import DBAPIError
+
         from backoffice.evidence.quarantine import Quarantined
+        from backoffice.platform.extensions import db
+        from backoffice.platform.switchover import end_session, switching_over
         from backoffice.posting.listeners import bind
 
         bind(current_app._get_current_object())
@@ -32,6 +38,14 @@ def with_database(callback):
             return callback(*args, **kwargs)
         except Quarantined as refused:
             raise QuarantinedRefusal(str(refused)) from None
+        except DBAPIError as error:
+            if switching_over(error):
+                raise SwitchingOver() from None
+            raise
+        finally:
+            # What the command said stands, whatever became of the database since: its transaction ends here, and a
+            # connection lost meanwhile is let go (Flask-SQLAlchemy then finds nothing to roll back).
+            end_session(db.session.rollback)
 
     return update_wrapper(bound, callback)
 
@@ -95,6 +109,19 @@ class QuarantinedRefusal(CommandError):
     """A movement refused because its customer is quarantined: the refusal on standard error, exit status 2."""
 
     exit_code = 2
+
+
+class SwitchingOver(CommandError):
+    """The database was lost, or is not the primary, while the command ran (a switch-over under way): the sentence the
+    screens say on standard error, exit status 75 (``EX_TEMPFAIL``: try again). What the command wrote was kept
+    whole or not at all; run again with the same ``--idempotency-key``, a movement is posted once."""
+
+    exit_code = 75
+
+    def __init__(self) -> None:
+        from backoffice.platform.switchover import SWITCHING_OVER
+
+        super().__init__(str(SWITCHING_OVER))
 
 
 class CannotAsk(CommandError):

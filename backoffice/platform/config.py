@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -103,11 +104,25 @@ def binds(config: Mapping) -> dict:
 
 
 def database_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL URLs given in the common short form."""
+    """Use psycopg 3 for PostgreSQL URLs given in the common short form; several servers (a primary and its
+    standbys) given as one list of ``host:port`` are given one by one, as SQLAlchemy reads them (see
+    :func:`_hosts_one_by_one`)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    return _hosts_one_by_one(url) if url.startswith("postgresql") else url
+
+
+def _hosts_one_by_one(url: str) -> str:
+    """``?host=a:5442,b:5443`` as ``?host=a:5442&host=b:5443``. SQLAlchemy reads several servers as a ``host`` each
+    (with its port), or as libpq's lists, ``?host=a,b&port=5442,5443``; a list of hosts with their ports it would
+    give psycopg as one host named ``a:5442,b:5443``."""
+    address, mark, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name == "host" and "," in value and ":" in value for name, value in pairs):
+        return url
+    split = [(name, one) for name, value in pairs for one in (value.split(",") if name == "host" else [value])]
+    return address + mark + urlencode(split, safe=":/,[]")
 
 
 def _app_config(settings: Settings, instance_path: str) -> dict:
@@ -394,8 +409,9 @@ class Settings(BaseSettings):
     database_url: OptionalText = _setting(
         "DATABASE_URL",
         None,
-        "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. In "
-        "production, the runtime role's; in `owner.env`, the owner's",
+        "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. A primary "
+        "and its standbys: each server a `host=HOST:PORT`, and `target_session_attrs=read-write` (see [high "
+        "availability](#high-availability)). In production, the runtime role's; in `owner.env`, the owner's",
         default_in_words="outside production, `sqlite:///` and the instance folder's `backoffice.sqlite`; in "
         "production none",
     )

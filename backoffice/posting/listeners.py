@@ -21,7 +21,7 @@ from backoffice.evidence import sealing
 from backoffice.models import ApprovalRequest, BalanceTransaction, Invoice, Payment
 from backoffice.models.history import versions_written
 from backoffice.models.types import sqlite_functions
-from backoffice.platform import extensions, replica
+from backoffice.platform import extensions, replica, switchover
 from backoffice.platform.extensions import db
 from backoffice.posting import hooks, periods
 
@@ -39,6 +39,7 @@ LISTENERS = (
     Listener(Engine, "connect", extensions.sqlite_connect, "SQLite: foreign keys on, locks waited for, WAL files"),
     Listener(Engine, "connect", sqlite_functions, "SQLite: local_month and rounded_product, as PostgreSQL has"),
     Listener(Engine, "begin", extensions.sqlite_begin, "SQLite: BEGIN IMMEDIATE for a writer, so it locks first"),
+    Listener(Engine, "handle_error", switchover.drop_the_pool, "a server lost or not the primary: the pool let go"),
     Listener(Engine, "handle_error", periods.refused_by_the_database, "a closed month refused: PeriodClosed"),
     Listener(Engine, "handle_error", replica.lost, "a replica that lost a read is not read until asked again"),
     Listener(

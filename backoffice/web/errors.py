@@ -1,15 +1,19 @@
 """Error pages with a message a clerk can act on; stack traces stay in the log.
 
 The operations API (views marked ``api``, and any address under theirs) answers the same errors in JSON, each
-with the request's id, which its log lines carry too; the page of a failure (500, 503) shows that id.
+with the request's id, which its log lines carry too; the page of a failure (500, 503) shows that id. A database
+switching over (see :mod:`backoffice.platform.switchover`) is answered 503 with ``Retry-After``, whatever the request
+was doing: what it wrote is rolled back, and the clerk's retry posts once, by the form's idempotency key.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound, default_exceptions
 from werkzeug.routing import RequestRedirect
 
@@ -17,6 +21,7 @@ from backoffice.evidence.quarantine import Quarantined
 from backoffice.evidence.seals import WrongSealKey
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
+from backoffice.platform.switchover import RETRY_AFTER_SECONDS, SWITCHING_OVER, end_session, one_line, switching_over
 from backoffice.services.vocabulary import CustomerClosed
 from backoffice.web.request_log import request_id
 
@@ -54,11 +59,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(InternalServerError, _failure)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(DBAPIError, _database_failed)
     app.register_error_handler(BeyondLimit, _beyond_limit)
     app.register_error_handler(CustomerClosed, _customer_closed)
     app.register_error_handler(Quarantined, _quarantined)
     app.register_error_handler(WrongSealKey, _wrong_seal_key)
+    # Registered after Flask-SQLAlchemy's, so run before it: the session is ended here (see _end_session).
+    app.teardown_appcontext(_end_session)
 
 
 def refuse(code: int, message: str):
@@ -100,11 +107,36 @@ def _failure(error: InternalServerError):
     return _server_page(error, FAILURE_MESSAGE)
 
 
-def _database_unavailable(error: OperationalError):
-    current_app.logger.error("The database is unavailable: %s", error)
+def _database_failed(error: DBAPIError):
+    """The database lost or not the primary: 503, the clerk tries again (logged as a warning, without a traceback:
+    nothing is wrong with the request). Unavailable otherwise (a lock or a statement timing out): 503 too. Anything
+    else the database refused is a failure of the application's, and answered as one (500, the traceback logged)."""
+    with suppress(DBAPIError):
+        db.session.rollback()
+    if switching_over(error):
+        current_app.logger.warning("The database is switching over: %s", one_line(error.orig))
+        return _retry_later(SWITCHING_OVER)
+    if isinstance(error, OperationalError):
+        current_app.logger.error("The database is unavailable: %s", error)
+        return _retry_later(UNAVAILABLE_MESSAGE)
+    raise error
+
+
+def _end_session(_error) -> None:
+    """The request's session ended: a database lost since its last statement does not fail the request's answer,
+    made already (a page read before, a movement committed before), into a 500 from the server."""
+    if (lost := end_session(db.session.remove)) is not None:
+        current_app.logger.warning("The database was lost as the request ended: %s", one_line(lost.orig))
+
+
+def _retry_later(message: str):
+    """503 with ``message`` (JSON for the API, a page of its own for everything else), and ``Retry-After``."""
     if _is_api():
-        return api_error(503, UNAVAILABLE_MESSAGE)
-    return _server_page(default_exceptions[503](), UNAVAILABLE_MESSAGE)
+        response, code = api_error(503, message)
+    else:
+        response, code = _server_page(default_exceptions[503](), message), 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, code
 
 
 def _server_page(error: HTTPException, message: str) -> Response:

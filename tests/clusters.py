@@ -89,40 +89,50 @@ class Cluster:
 
     @classmethod
     def create(cls, name: str = "primary", **settings) -> Cluster:
-        """A new primary, started."""
+        """A new primary, started; one that fails to start leaves nothing."""
         home = directory(name)
         data = home / "data"
-        run("initdb", "--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D", data)
         cluster = cls(data, free_port())
-        cluster.configure(**settings)
-        cluster.start()
+        try:
+            run("initdb", "--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D", data)
+            cluster.configure(**settings)
+            cluster.start()
+        except BaseException:
+            cluster.remove()
+            raise
         return cluster
 
     @classmethod
     def standby_of(cls, primary: Cluster, name: str = "standby", **settings) -> Cluster:
         """A hot standby streaming from ``primary``, started; named ``name`` to the primary (its
-        ``application_name``, which ``synchronous_standby_names`` lists)."""
+        ``application_name``, which ``synchronous_standby_names`` lists). Its backup's checkpoint is a fast one; a
+        standby that fails to start leaves nothing."""
         home = directory(name)
         data = home / "data"
-        run(
-            "pg_basebackup",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            primary.port,
-            "-U",
-            "postgres",
-            "-D",
-            data,
-            "-X",
-            "stream",
-            "--checkpoint=fast",
-        )
         standby = cls(data, free_port())
-        standby._append("standby.signal", [])
-        conninfo = f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}"
-        standby.configure(primary_conninfo=f"'{conninfo}'", **settings)
-        standby.start()
+        try:
+            run(
+                "pg_basebackup",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                primary.port,
+                "-U",
+                "postgres",
+                "-D",
+                data,
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            )
+            standby._append("standby.signal", [])
+            conninfo = f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}"
+            standby.configure(primary_conninfo=f"'{conninfo}'", **settings)
+            standby.start()
+        except BaseException:
+            standby.remove()
+            raise
         return standby
 
     @classmethod
@@ -183,7 +193,15 @@ class Cluster:
             file.write("\n".join(lines) + "\n")
 
     def start(self) -> None:
-        run("pg_ctl", "-D", self.data, "-l", self.home / "server.log", "-w", "-t", "60", "start")
+        """Start the server; on another free port if its own was taken meanwhile (by another run's server)."""
+        for attempt in range(3):
+            started = run(
+                "pg_ctl", "-D", self.data, "-l", self.home / "server.log", "-w", "-t", "60", "start", check=attempt == 2
+            )
+            if started.returncode == 0:
+                return
+            self.port = free_port()
+            self._append("postgresql.conf", [f"port = {self.port}"])
 
     def stop(self) -> None:
         run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False)

@@ -15,9 +15,11 @@ their job records. Then the nightly maintenance runs in-process, as the schedule
 nothing to fix, which proves the generated figures consistent, and leaves the health check ``ok``.
 
 Gunicorn serves ``backoffice:create_app()`` (``BENCH_PAGES_WORKERS`` workers × ``BENCH_PAGES_THREADS`` threads)
-with ``PROMETHEUS_MULTIPROC_DIR`` set, as under several workers it must be. A finance clerk logs in once over
-HTTP; wrk sends that session's cookie (the API, the bearer token) with every request. Every page, the floor's
-included, is first loaded at 16 connections for ``WARM_UP_SECONDS``, so that every worker has served it before
+with ``PROMETHEUS_MULTIPROC_DIR`` set, as under several workers it must be, on ``BENCH_PAGES_PORT``: a port
+another process listens on stops the benchmark before it starts its own, and so does a server answering that is
+not the one started. A finance clerk logs in once over HTTP; wrk sends that session's cookie (the API, the bearer
+token) with every request. Every page, the floor's included, is first loaded at 16 connections for
+``WARM_UP_SECONDS``, so that every worker has served it before
 anything is timed. Then ``BENCH_PAGES_TURNS`` turns: in each, each page is loaded for ``BENCH_PAGES_SECONDS`` at
 16 connections and the floor page just before or after it (the order alternating from turn to turn), then the
 same at one connection (what a request takes when it waits for no other); a Lua ``done()`` prints the
@@ -36,6 +38,7 @@ import json
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -442,6 +445,7 @@ def _serve_and_load(url: str, pages: list[Page], floor: Page) -> list[dict[Page,
     }
     command = [str(Path(sys.executable).with_name("gunicorn")), "--config", str(CONFIG)]
     console.print(f"Serving with {' '.join(command[1:])}…")
+    _refuse_a_taken_port()
     with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
         try:
@@ -477,6 +481,7 @@ def _serve_and_load(url: str, pages: list[Page], floor: Page) -> list[dict[Page,
                     turns.append(loads)
             for page, header in headers.items():
                 _answers(page, header)
+            _still_ours(server, log)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
@@ -513,18 +518,58 @@ def _processor_ticks(master: int) -> int:
     return total
 
 
+def _refuse_a_taken_port() -> None:
+    """Stop when another process listens on the port: the benchmark would start a server that cannot bind it and
+    measure the other one (a killed run's server left listening had been measured so)."""
+    host, port = BIND.rsplit(":", 1)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: a closing socket is no owner
+        try:
+            probe.bind((host, int(port)))
+        except OSError as error:
+            sys.exit(f"Port {port} is taken ({error.strerror}): stop what listens there or set BENCH_PAGES_PORT.")
+
+
 def _wait_until_serving(server: subprocess.Popen, log) -> None:
+    """Wait until the server started answers; stop if it stopped, did not answer in 30 s, or another answers."""
     for _ in range(300):
         if server.poll() is not None:
             log.seek(0)
             sys.exit(f"gunicorn stopped:\n{log.read().decode()}")
         try:
             if _get("/login")[0] == 200:
+                _still_ours(server, log)
                 return
         except OSError:
             pass
         time.sleep(0.1)
     sys.exit("gunicorn did not answer within 30 seconds")
+
+
+def _still_ours(server: subprocess.Popen, log) -> None:
+    """Stop unless the server started is running and holds the socket listening on the port."""
+    if server.poll() is not None or not _listens(server.pid, int(BIND.rsplit(":", 1)[1])):
+        log.seek(0)
+        sys.exit(f"The server on {BIND} is not the one the benchmark started:\n{log.read().decode()}")
+
+
+def _listens(pid: int, port: int) -> bool:
+    """The process holds a socket listening on the port (``/proc``: the listening sockets' inodes, the process's
+    descriptors)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: listening
+                inodes.add(f"socket:[{fields[9]}]")
+    return any(_target(descriptor) in inodes for descriptor in Path(f"/proc/{pid}/fd").iterdir())
+
+
+def _target(descriptor: Path) -> str:
+    try:
+        return os.readlink(descriptor)
+    except FileNotFoundError:  # closed meanwhile
+        return ""
 
 
 def _log_in() -> str:

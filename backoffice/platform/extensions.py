@@ -34,11 +34,16 @@ LARGEST_ROW_NUMBER = 2**63 - 1
 class Database(SQLAlchemy):
     def paginate(self, select, *, page=None, per_page=None, **kwargs):
         """A page beyond any offset the database can take is not there (404), rather than a failed query."""
-        if page is None and request:
-            page = request.args.get("page", 1, type=int)
-        if page is not None and per_page and page > LARGEST_ROW_NUMBER // per_page:
-            abort(404)
-        return super().paginate(select, page=page, per_page=per_page, **kwargs)
+        return super().paginate(select, page=page_asked(per_page, page), per_page=per_page, **kwargs)
+
+
+def page_asked(per_page: int | None, page: int | None = None) -> int | None:
+    """The page the request asks for (``page``), or 404 when it lies beyond any offset the database can take."""
+    if page is None and request:
+        page = request.args.get("page", 1, type=int)
+    if page is not None and per_page and page > LARGEST_ROW_NUMBER // per_page:
+        abort(404)
+    return page
 
 
 class ReadingSession(FlaskSession):

@@ -11,8 +11,9 @@ from decimal import Decimal
 from flask import abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from backoffice import jobs
 from backoffice.models import (
@@ -31,7 +32,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Month
 from backoffice.platform.config import local_today
-from backoffice.platform.extensions import db
+from backoffice.platform.extensions import db, page_asked
 from backoffice.reconcile import evidence_review
 from backoffice.services import allocations, wallet
 from backoffice.services.descriptions import account_name
@@ -51,6 +52,7 @@ from backoffice.web.customer_forms import (
 from backoffice.web.evidence import described, review_form
 
 MONTHS_SHOWN = 24
+MOVEMENTS_PER_PAGE = 25
 WIDTH, HEIGHT, PAD = 720, 220, 24
 TENTH = Decimal("0.1")
 
@@ -131,22 +133,10 @@ def _ledger(customer: Customer, forms: dict) -> dict:
         )
     if current_user.is_admin:
         forms.setdefault("adjust", adjust_form(idempotency_key=uuid.uuid4().hex))
-    movements = db.paginate(
-        select(BalanceTransaction)
-        .options(selectinload(BalanceTransaction.created_by))
-        .where(BalanceTransaction.customer_id == customer.id)
-        .order_by(BalanceTransaction.id.desc()),
-        per_page=25,
-        error_out=False,
+    movements = _Movements(
+        page=page_asked(MOVEMENTS_PER_PAGE), per_page=MOVEMENTS_PER_PAGE, error_out=False, customer_id=customer.id
     )
-    shown = [m.id for m in movements.items]
-    reversed_by = dict(
-        db.session.execute(
-            select(BalanceTransaction.reverses_id, BalanceTransaction.id).where(
-                BalanceTransaction.reverses_id.in_(shown)
-            )
-        ).all()
-    )
+    reversed_by = movements.reversed_by
     shown = {
         "movements": movements,
         "reversed_by": reversed_by,
@@ -156,6 +146,33 @@ def _ledger(customer: Customer, forms: dict) -> dict:
     if current_user.is_admin:  # the adjusting form says what each direction posts
         shown["adjusts"] = {sign: posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)}
     return shown
+
+
+class _Movements(Pagination):
+    """A page of the customer's movements, newest first, read in one statement with their count and, for each, the
+    movement that reversed it (``reversed_by``: a movement is reversed once)."""
+
+    def _query_items(self) -> list[BalanceTransaction]:
+        customer_id = self._query_args["customer_id"]
+        reversal = aliased(BalanceTransaction)
+        reverser = select(reversal.id).where(reversal.reverses_id == BalanceTransaction.id).scalar_subquery()
+        rows = db.session.execute(
+            select(BalanceTransaction, func.count().over(), reverser)
+            .options(selectinload(BalanceTransaction.created_by))
+            .where(BalanceTransaction.customer_id == customer_id)
+            .order_by(BalanceTransaction.id.desc())
+            .limit(self.per_page)
+            .offset((self.page - 1) * self.per_page)
+        ).all()
+        self.reversed_by = {movement.id: by for movement, _count, by in rows if by is not None}
+        self._counted = rows[0][1] if rows else None
+        return [movement for movement, _count, _by in rows]
+
+    def _query_count(self) -> int:
+        if self._counted is not None:
+            return self._counted
+        customer_id = self._query_args["customer_id"]  # a page past the last: counted on its own
+        return db.session.scalar(select(func.count()).where(BalanceTransaction.customer_id == customer_id))
 
 
 def _billing_forms(customer: Customer, forms: dict) -> None:

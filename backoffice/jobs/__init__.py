@@ -29,7 +29,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from backoffice.jobs.enqueueing import NO_WORKER_NOTICE_AFTER, active_job, enqueue, last_success, waiting_notice
+from backoffice.jobs.enqueueing import (
+    NO_WORKER_NOTICE_AFTER,
+    active_job,
+    enqueue,
+    last_success,
+    sealed_success,
+    successes,
+    unsealed_runs,
+    waiting_notice,
+)
 from backoffice.jobs.kinds import KINDS, Kind
 from backoffice.jobs.queues import (
     ENDED_ON_THE_QUEUE,
@@ -79,8 +88,11 @@ __all__ = [
     "redis_connection",
     "redis_url",
     "release_if_lost",
+    "sealed_success",
+    "successes",
     "sweep_abandoned",
     "title",
+    "unsealed_runs",
     "waiting_notice",
 ]
 

@@ -170,17 +170,29 @@ def active_job(kind: str, args: dict) -> JobRecord | None:
 def last_success(kind: str) -> datetime | None:
     """When the latest run of a job of this kind that finished did, among the jobs whose run succeeded and carries a
     valid seal: a job's row says "finished" for whoever may write it, a sealed run only for the application."""
-    found = db.session.execute(_last_success(), {"kind": kind}).all()
-    if not found:
-        return None
-    runs = seals.kinds()["reconciliation_runs"]
-    forged = {
-        finding.row_id
-        for finding in verifying.verify(
-            db.session.connection(), runs, where=runs.key.in_([run_id for run_id, _ended in found])
-        ).findings
-    }
+    found = successes(kind)
+    return sealed_success(found, unsealed_runs({run_id for run_id, _ended in found}))
+
+
+def successes(kind: str) -> list[tuple[int, datetime]]:
+    """The latest runs of the jobs of this kind that succeeded, the newest first, with when each finished; their
+    seals not yet verified (:func:`sealed_success`)."""
+    return db.session.execute(_last_success(), {"kind": kind}).all()
+
+
+def sealed_success(found: list[tuple[int, datetime]], unsealed: list) -> datetime | None:
+    """When the newest of the ``found`` runs whose seal holds finished, given the ``unsealed`` ones' findings."""
+    forged = {finding.row_id for finding in unsealed}
     return next((as_utc(ended) for run_id, ended in found if run_id not in forged), None)
+
+
+def unsealed_runs(run_ids: set[int]) -> list:
+    """The findings on the runs whose seal does not hold, among ``run_ids``: verified in one statement, whichever
+    runs ask for it (the health check verifies the nightly's and the checks' latest runs together)."""
+    if not run_ids:
+        return []
+    runs = seals.kinds()["reconciliation_runs"]
+    return verifying.verify(db.session.connection(), runs, where=runs.key.in_(sorted(run_ids))).findings
 
 
 LAST_SUCCESSES_READ = 5

@@ -21,7 +21,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from backoffice import jobs
-from backoffice.evidence import seals, verifying
+from backoffice.evidence import seals
 from backoffice.models.types import utcnow
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
@@ -106,10 +106,14 @@ def assess() -> Health:
     max_age = current_app.config["HEALTH_MAX_AGE"]
     since = at - max_age
     checks = check_states(since)
-    nightly = nightly_state(at)
+    # The nightly's latest runs and the checks' are verified together, in one statement.
+    nightly_runs = jobs.successes(NIGHTLY)
+    checked_runs = {check.status.run_id for check in checks if check.status.run_id is not None}
+    unsealed = jobs.unsealed_runs(checked_runs | {run_id for run_id, _ended in nightly_runs})
+    nightly = _nightly(at, jobs.sealed_success(nightly_runs, unsealed))
     sheet = books.balance_sheet()
     reasons = [reason for check in checks for reason in _check_reasons(check, max_age)]
-    reasons += _unsealed_runs({check.status.run_id for check in checks if check.status.run_id is not None})
+    reasons += _unsealed_runs([finding for finding in unsealed if finding.row_id in checked_runs])
     if nightly.reason:
         reasons.append(nightly.reason)
     if not sheet.balanced:
@@ -185,13 +189,9 @@ def _seconds(value: float | None) -> str:  # float-ok: seconds
     return "?" if value is None else f"{value:.1f}"
 
 
-def _unsealed_runs(run_ids: set[int]) -> list[str]:
+def _unsealed_runs(found: list) -> list[str]:
     """The reasons not to trust the runs the checks' states come from: each one's seal is verified first, so a run
     written by SQL ("succeeded", every check clean) makes the balances untrusted instead of healthy."""
-    if not run_ids:
-        return []
-    runs = seals.kinds()["reconciliation_runs"]
-    found = verifying.verify(db.session.connection(), runs, where=runs.key.in_(sorted(run_ids))).findings
     return [
         _(
             "Reconciliation run #%(id)s carries no valid seal (%(problem)s): its results are not trusted.",
@@ -204,9 +204,11 @@ def _unsealed_runs(run_ids: set[int]) -> list[str]:
 
 def nightly_state(at: datetime | None = None) -> NightlyHealth:
     """The nightly maintenance as the health check judges it at ``at`` (now): the home page shows the same."""
-    at = at or utcnow()
+    return _nightly(at or utcnow(), jobs.last_success(NIGHTLY))
+
+
+def _nightly(at: datetime, last_success: datetime | None) -> NightlyHealth:
     max_age = current_app.config["HEALTH_MAX_AGE"]
-    last_success = jobs.last_success(NIGHTLY)
     return NightlyHealth(_fresh(last_success, at - max_age, never=State.NEVER_RUN), last_success, max_age)
 
 

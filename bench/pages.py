@@ -14,20 +14,19 @@ Two years of history besides: a nightly verify-and-fix run each day and 50 runs 
 their job records. Then the nightly maintenance runs in-process, as the scheduler would start it; it must find
 nothing to fix, which proves the generated figures consistent, and leaves the health check ``ok``.
 
-Gunicorn serves ``backoffice:create_app()`` (``BENCH_PAGES_WORKERS`` workers × ``BENCH_PAGES_THREADS`` threads)
-with ``PROMETHEUS_MULTIPROC_DIR`` set, as under several workers it must be, on ``BENCH_PAGES_PORT``: a port
-another process listens on stops the benchmark before it starts its own, and so does a server answering that is
-not the one started. A finance clerk logs in once over HTTP; wrk sends that session's cookie (the API, the bearer
-token) with every request. Every page, the floor's included, is first loaded at 16 connections for
-``WARM_UP_SECONDS``, so that every worker has served it before
-anything is timed. Then ``BENCH_PAGES_TURNS`` turns: in each, each page is loaded for ``BENCH_PAGES_SECONDS`` at
-16 connections and the floor page just before or after it (the order alternating from turn to turn), then the
-same at one connection (what a request takes when it waits for no other); a Lua ``done()`` prints the
-percentiles. The floor is the log-in form shown to the clerk already logged in: it costs what every page costs
-before its own work (the server, the session, the log-in check with its one statement, the page's frame). Each
-page's p50 and p95 are divided by the floor's of the same turn; the report gives the median of those ratios over
-the turns with their range, the medians of the milliseconds, and the machine's load average (the 2 cores are
-shared) at the end of each load.
+Gunicorn serves ``backoffice:create_app()`` (``BENCH_PAGES_WORKERS`` workers × ``BENCH_PAGES_THREADS`` threads) with
+``PROMETHEUS_MULTIPROC_DIR`` set, as under several workers it must be, on ``BENCH_PAGES_PORT``: a port another
+process listens on stops the benchmark before it starts its own, and so does a server answering that is not the one
+started. A finance clerk logs in once over HTTP; wrk sends that session's cookie (the API, the bearer token) with
+every request. Every page, the floor's included, is first loaded at 16 connections for ``WARM_UP_SECONDS``, so that
+every worker has served it before anything is timed. Then ``BENCH_PAGES_TURNS`` turns: in each, each page is loaded
+for ``BENCH_PAGES_SECONDS`` at 16 connections and the floor page just before or after it (the order alternating from
+turn to turn), then the same at one connection (what a request takes when it waits for no other); a Lua ``done()``
+prints the percentiles. The floor is the log-in form shown to the clerk already logged in: it costs what every page
+costs before its own work (the server, the session, the log-in check with its one statement, the page's frame). Each
+page's p50 and p95 are divided by the floor's of the same turn; the report gives the median of those ratios over the
+turns with their range, the medians of the milliseconds, and the machine's load average (the 2 cores are shared) at
+the end of each load.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ way migration 0032 seals an installation's existing rows (timed: the one-off cos
 
 - the floor: one ``SELECT`` of every ledger row's columns joined to its seal and its chain's previous seal,
   fetched to the client, the rows the check reads and no HMAC;
-- the ``evidence_seals`` check's verify of the same kind, chunk by chunk (``BACKOFFICE_RECONCILE_CHUNK_SIZE``),
-  an HMAC-SHA256 per row computed in Python.
+- the ``evidence_seals`` check's verify of the same kind, chunk by chunk (``BACKOFFICE_RECONCILE_CHUNK_SIZE``):
+  the same rows and seals read with each row's canonical text made by PostgreSQL in the same statement
+  (``backoffice.evidence.reading``), an HMAC-SHA256 per row computed and compared in Python, and the seals whose
+  row is gone looked for.
 
 The medians are reported, with the check's time over the floor's in each pair.
 """

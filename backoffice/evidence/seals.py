@@ -301,13 +301,18 @@ def digest(key: bytes, evidence: Evidence, row_id: int, version: int, values, de
     A column is named beside its value and left out while it is NULL, so that a nullable column added to a table
     later leaves the seals of the rows before it valid.
     """
+    return hmac.digest(key, canonical_text(evidence, row_id, version, values, details, previous), hashlib.sha256).hex()
+
+
+def canonical_text(evidence: Evidence, row_id: int, version: int, values, details, previous: str) -> bytes:
+    """The bytes a row's seal is the HMAC of: its kind, id, version, named values, details and previous seal."""
     named = "\x1f".join(
         [f"{name}={_text(value)}" for name, value in zip(evidence.covered, values, strict=True) if value is not None]
     )
     text = "\x1e".join(
         [evidence.kind, str(row_id), str(version), named, *[_canonical(detail) for detail in details], previous]
     )
-    return hmac.digest(key, text.encode(), hashlib.sha256).hex()
+    return text.encode()
 
 
 def _canonical(values) -> str:

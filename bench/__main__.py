@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables] [replica]``.
+[receivables] [replica] [nightly]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
@@ -10,6 +10,7 @@ import sys
 from bench import (
     exports,
     metering,
+    nightly,
     pages,
     receivables,
     replica,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "seals": seals,
     "receivables": receivables,
     "replica": replica,
+    "nightly": nightly,
 }
 
 if __name__ == "__main__":

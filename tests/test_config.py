@@ -147,6 +147,26 @@ def test_the_health_max_age_is_26_hours_unless_set(tmp_path):
     assert from_environment(str(tmp_path), given)["HEALTH_MAX_AGE"] == timedelta(hours=49, minutes=30)
 
 
+def test_the_seal_sweep_takes_seven_nights_unless_set(tmp_path):
+    assert from_environment(str(tmp_path), {})["SEAL_SWEEP_DAYS"] == 7
+    assert from_environment(str(tmp_path), {"BACKOFFICE_SEAL_SWEEP_DAYS": " 3 "})["SEAL_SWEEP_DAYS"] == 3
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("0", "BACKOFFICE_SEAL_SWEEP_DAYS must be at least 1."),
+        ("-7", "BACKOFFICE_SEAL_SWEEP_DAYS must be at least 1."),
+        ("a week", "BACKOFFICE_SEAL_SWEEP_DAYS='a week' is not a whole number."),
+        ("7.5", "BACKOFFICE_SEAL_SWEEP_DAYS='7.5' is not a whole number."),
+        ("", "BACKOFFICE_SEAL_SWEEP_DAYS='' is not a whole number."),
+    ],
+)
+def test_a_seal_sweep_that_is_not_a_whole_number_of_nights_is_refused_at_start(tmp_path, given, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        from_environment(str(tmp_path), {"BACKOFFICE_SEAL_SWEEP_DAYS": given})
+
+
 @pytest.mark.parametrize("given", ["0", "-3", "a day", "", "nan", "inf", "9000"])
 def test_a_health_max_age_that_is_not_a_positive_number_of_hours_is_refused_at_start(tmp_path, given):
     with pytest.raises(ConfigError, match=r"BACKOFFICE_HEALTH_MAX_AGE_HOURS=.* is not a number of hours above 0"):

@@ -29,7 +29,7 @@ from datetime import date
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import seals, verifying
@@ -121,16 +121,26 @@ def latest() -> Anchor | None:
     return Anchor(**json.loads(path.read_text()))
 
 
+def anchored() -> tuple[Anchor, list[Head]] | None:
+    """The latest anchor with the heads its dated file keeps; ``None`` before the first, and when the file does not
+    match the digest of ``latest.json`` (the folder itself was changed: nothing is proved against it)."""
+    made = latest()
+    if made is None:
+        return None
+    path = _folder() / f"{made.day}.json"
+    kept = [Head(*listed) for listed in json.loads(path.read_text())["heads"]] if path.exists() else []
+    if digest(kept) != made.digest:
+        log.error("The anchor file %s does not match the digest of %s: it is not proved against", path, LATEST)
+        return None
+    return made, kept
+
+
 def broken(connection: Connection) -> list[verifying.Finding]:
     """The chains of the latest anchor that no longer reach it, each named after its anchored last row."""
-    anchored = latest()
-    if anchored is None:
+    found = anchored()
+    if found is None:
         return []
-    path = _folder() / f"{anchored.day}.json"
-    kept = [Head(*listed) for listed in json.loads(path.read_text())["heads"]] if path.exists() else []
-    if digest(kept) != anchored.digest:
-        log.error("The anchor file %s does not match the digest of %s: it is not proved against", path, LATEST)
-        return []
+    made, kept = found
     now = {(head.kind, head.chain): head for head in heads(connection)}
     still = _still_sealed(connection, kept)
     known = seals.kinds()
@@ -155,7 +165,7 @@ def broken(connection: Connection) -> list[verifying.Finding]:
         else:
             what = "wallet movements" if evidence.chain == "customer_id" else "history"
             whose = f"customer {codes.get(customer_id, customer_id)}'s {what}"
-        problem = _problem(whose, head, current, same, anchored.day)
+        problem = _problem(whose, head, current, same, made.day)
         findings.append(
             verifying.Finding(
                 evidence, head.row_id, head.version, verifying.ANCHOR_BROKEN, customer_id=customer_id, said=problem
@@ -174,13 +184,16 @@ def _still_sealed(connection: Connection, kept: list[Head]) -> dict[tuple[str, i
     for kind, listed in by_kind.items():
         for start in range(0, len(listed), _BATCH):
             batch = listed[start : start + _BATCH]
+            wanted = {(head.row_id, head.version) for head in batch}
+            # By row id alone, which the seals' key leads with: a list of (row, version) pairs is compared with
+            # every seal of the kind.
             for row_id, version, seal in connection.execute(
                 select(table.c.row_id, table.c.version, table.c.seal).where(
-                    table.c.kind == kind,
-                    tuple_(table.c.row_id, table.c.version).in_([(head.row_id, head.version) for head in batch]),
+                    table.c.kind == kind, seals.among(connection, table.c.row_id, {row for row, _ in wanted})
                 )
             ):
-                found[kind, row_id, version] = seal
+                if (row_id, version) in wanted:
+                    found[kind, row_id, version] = seal
     return found
 
 

@@ -139,6 +139,7 @@ def _app_config(settings: Settings, instance_path: str) -> dict:
         "SECRET_KEY": settings.secret_key or _made_once(instance, "secret_key"),
         "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or _made_once(instance, "seal_key"),
         "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
+        "SEAL_SWEEP_DAYS": settings.seal_sweep_days,
         "LOCALE": settings.locale,
         "LANGUAGE": settings.language or _language_of(settings.locale),
         "CURRENCY": settings.currency,
@@ -473,6 +474,15 @@ class Settings(BaseSettings):
         "against `latest.json`. One folder per database, writable by the workers, readable by the web processes "
         "(`/metrics`); back it up off the machine",
         default_in_words="the instance folder's `anchors`",
+    )
+    seal_sweep_days: Count = _setting(
+        "BACKOFFICE_SEAL_SWEEP_DAYS",
+        "7",
+        "the nights over which the nightly maintenance re-verifies the seals of all the older evidence: each night "
+        "verifies in full what was added or sealed since the latest anchor, and one slice of the rest by id, so "
+        "that every row is verified again at least once in so many nights; a row changed in place past the guards "
+        "is found within them. A verification started by hand or through the API verifies every row (see [the "
+        "nightly sweep of the seals](#the-nightly-sweep-of-the-seals))",
     )
     api_token: OptionalText = _setting(
         "BACKOFFICE_API_TOKEN",

@@ -1,13 +1,31 @@
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import literal, select
+from sqlalchemy import ColumnElement, and_, func, literal, select
+from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
-from backoffice.models import Seal
+from backoffice.models import JobRecord, Seal
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, CheckedField, Scope
+
+log = logging.getLogger("backoffice.reconcile.evidence_seals")
+
+STRIPE = 1_000
+"""Ids per stripe of the nightly sweep. Fixed, so that the night a stripe is verified on does not move as the
+evidence grows or the chunk size changes."""
+SEALED_BEFORE_ANCHOR = timedelta(days=1)
+"""How long before the anchor was written a seal still counts as new: a transaction open across the anchor seals
+with the moment it ran, yet commits after."""
+NIGHTLY = "nightly_maintenance"
+
+Range = tuple[int, int]
 
 
 class EvidenceSeals(Check):
@@ -17,6 +35,10 @@ class EvidenceSeals(Check):
     customer it moves is quarantined (no charge, re-pricing or fix moves it) and the accounts its entry posts to
     are left unfixed. A chain shorter than the latest anchor says, outside the database, is tampered evidence too, named
     after its anchored last row. Verify-only: a seal is never written for a row found without one.
+
+    The nightly maintenance verifies in full what was added or sealed since the latest anchor and sweeps the older
+    evidence one slice a night (:class:`Night`), so that its cost follows the day's work; any other run verifies
+    every row.
     """
 
     name = "evidence_seals"
@@ -24,7 +46,9 @@ class EvidenceSeals(Check):
     description = _l(
         "every wallet movement, posted journal entry, history version, approval request and decision, and "
         "finished reconciliation run carries a valid seal, every sealed row is still there, and every chain still "
-        "reaches the last night's anchor"
+        "reaches the last night's anchor. The nightly maintenance verifies every night all that was added or sealed "
+        "since that anchor, and the older evidence in slices: a row changed in place is found within "
+        "BACKOFFICE_SEAL_SWEEP_DAYS nights"
     )
     entity_type = "evidence"
     by_customer = False
@@ -42,18 +66,145 @@ class EvidenceSeals(Check):
         return select(literal(0), literal(0))
 
     def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[verifying.Finding]]:
-        """Verify every kind of evidence, ``chunk_size`` ids at a time, and prove that every chain still reaches the
-        latest anchor (``backoffice.evidence.anchors``); record what is new as tampered evidence."""
+        """Verify the evidence, ``chunk_size`` ids at a time (all of it, or the night's share when the run is a
+        nightly maintenance's), and prove that every chain still reaches the latest anchor
+        (``backoffice.evidence.anchors``); record what is new as tampered evidence."""
         connection = replica.connection()
+        night = Night.of(run_id)
         checked, found = 0, []
         for evidence in seals.kinds().values():
             low, high = verifying.bounds(connection, evidence)
             if low is None:
                 continue
-            for start in range(low, high + 1, chunk_size):
-                verified = verifying.verify(connection, evidence, start, min(start + chunk_size - 1, high))
-                checked += verified.checked
-                found += verified.findings
+            if night is None:
+                verified = _ranges(connection, evidence, [(low, high)], chunk_size)
+            else:
+                verified = night.verify(connection, evidence, low, high, chunk_size)
+            checked += verified.checked
+            found += verified.findings
+        if night is not None:
+            night.said(checked)
         found += anchors.broken(connection)
         quarantine.record(db.session.connection(), found, run_id)
         return checked, found
+
+
+@dataclass
+class Night:
+    """A nightly maintenance's share of the seals: every row added or sealed since the latest anchor, and one slice
+    of the older rows.
+
+    The older rows are cut by id into stripes of :data:`STRIPE` ids; the night of day number ``d`` verifies the
+    stripes whose number is ``d`` modulo ``days`` (``BACKOFFICE_SEAL_SWEEP_DAYS``), so any ``days`` consecutive
+    nights verify every stripe, with nothing kept between nights. A row changed in place (its id kept) is found by
+    the night whose slice holds it: within ``days`` nights. The anchors still prove every night that each chain
+    reaches its anchored head.
+    """
+
+    day: date
+    days: int
+    since: datetime
+    marks: dict[str, tuple[int, int]]
+    """Per kind of evidence, the highest row id and version the anchor's heads hold."""
+    anchor_day: str
+    new: int = 0
+    swept: int = 0
+    stripes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run_id: int | None) -> Night | None:
+        """The night of a nightly maintenance's run, when it has an anchor to start from; ``None`` for any other
+        run (verified in full), and for a nightly with no anchor, or one whose file does not match its digest."""
+        if run_id is None:
+            return None
+        args = db.session.scalar(select(JobRecord.args).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY))
+        found = anchors.anchored() if args is not None else None
+        if found is None:
+            return None
+        made, heads = found
+        marks: dict[str, tuple[int, int]] = {}
+        for head in heads:
+            row_id, version = marks.get(head.kind, (head.row_id, head.version))
+            marks[head.kind] = (max(row_id, head.row_id), max(version, head.version))
+        day = date.fromisoformat(args["date"]) if args.get("date") else date.fromisoformat(made.day)
+        since = datetime.fromisoformat(made.at) - SEALED_BEFORE_ANCHOR
+        return cls(day, current_app.config["SEAL_SWEEP_DAYS"], since, marks, made.day)
+
+    @property
+    def slice(self) -> int:
+        return self.day.toordinal() % self.days
+
+    def verify(
+        self, connection: Connection, evidence: seals.Evidence, low: int, high: int, chunk_size: int
+    ) -> verifying.Verified:
+        """The night's share of one kind: its rows above the anchored ones and their seals, its rows newer than the
+        anchor below them, and the night's stripes of the rest."""
+        mark = self.marks.get(evidence.kind)
+        if mark is None:
+            # Nothing of this kind was anchored: all of it is new.
+            verified = _ranges(connection, evidence, [(low, high)], chunk_size)
+            self.new += verified.checked
+            return verified
+        anchored = min(mark[0], high)
+        verified = _ranges(connection, evidence, [(anchored + 1, high)] if high > anchored else [], chunk_size)
+        if low <= anchored:
+            changed = verifying.verify(connection, evidence, where=self._changed(evidence, mark))
+            verified.checked += changed.checked
+            verified.findings += changed.findings
+        self.new += verified.checked
+        stripes = self._stripes(low, anchored)
+        swept = _ranges(connection, evidence, stripes, chunk_size)
+        self.swept += swept.checked
+        if stripes:
+            self.stripes.append(f"{evidence.kind} {len(stripes)}, ids {stripes[0][0]} to {stripes[-1][1]}")
+        return verifying.Verified(verified.checked + swept.checked, verified.findings + swept.findings)
+
+    def said(self, checked: int) -> None:
+        log.info(
+            "Verified the seals of %d rows: %d added or sealed since the anchor of %s, and %d of the sweep's slice "
+            "%d of %d (night of %s; its stripes of %d ids: %s)",
+            checked,
+            self.new,
+            self.anchor_day,
+            self.swept,
+            self.slice + 1,
+            self.days,
+            self.day,
+            STRIPE,
+            "; ".join(self.stripes) or "none",
+        )
+
+    def _changed(self, evidence: seals.Evidence, mark: tuple[int, int]) -> ColumnElement:
+        """The rows at or below the anchored ids that are newer than the anchor: a history version after the
+        anchored versions, or a row sealed since shortly before the anchor (a decision, a posting, a finished run:
+        sealed later than inserted). The night's stripes are left to the sweep, which verifies them anyway."""
+        if evidence.version:
+            newer = evidence.table.c[evidence.version] > mark[1]
+        else:
+            recent = seals.seals.alias("recent")
+            newer = evidence.key.in_(
+                select(recent.c.row_id).where(
+                    recent.c.kind == evidence.kind, recent.c.sealed_at > self.since, recent.c.row_id <= mark[0]
+                )
+            )
+        not_swept = func.mod(evidence.key // STRIPE, self.days) != self.slice
+        return and_(evidence.key <= mark[0], newer, not_swept)
+
+    def _stripes(self, low: int, high: int) -> list[Range]:
+        """The id ranges of the night's stripes between ``low`` and ``high``."""
+        first = low // STRIPE + (self.slice - low // STRIPE) % self.days
+        return [
+            (max(low, stripe * STRIPE), min(high, (stripe + 1) * STRIPE - 1))
+            for stripe in range(first, high // STRIPE + 1, self.days)
+        ]
+
+
+def _ranges(connection: Connection, evidence: seals.Evidence, ranges: list[Range], chunk_size: int):
+    """Verify the rows (and the seals whose rows are gone) in each id range, ``chunk_size`` ids at a time."""
+    result = verifying.Verified()
+    for low, high in ranges:
+        for start in range(low, high + 1, chunk_size):
+            verified = verifying.verify(connection, evidence, start, min(start + chunk_size - 1, high))
+            result.checked += verified.checked
+            result.findings += verified.findings
+    return result

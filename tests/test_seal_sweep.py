@@ -1,0 +1,121 @@
+"""The nightly maintenance verifies the seals of what was added or sealed since the latest anchor every night, and
+the older evidence one slice a night: a row changed in place is found within ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights,
+a new one the same night; a verification by hand verifies every row."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice import jobs
+from backoffice.models import CheckResult, JobStatus, RunMode, TamperedEvidence
+from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
+from backoffice.reconcile import engine, evidence_seals
+from backoffice.services import wallet
+from tests.factories import CustomerFactory, past_the_guards
+from tests.test_seals import forge_in_the_chain
+
+FIRST = date(2026, 11, 23)
+DAYS = 3
+STRIPE = 2
+
+
+@pytest.fixture
+def movements(app, monkeypatch):
+    """Stripes of two ids swept over three nights; a customer's four recharges, anchored by a first nightly (which
+    verifies everything), their seals made two days old."""
+    monkeypatch.setattr(evidence_seals, "STRIPE", STRIPE)
+    app.config["SEAL_SWEEP_DAYS"] = DAYS
+    customer = CustomerFactory(code="C0001")
+    made = [wallet.recharge(customer, D(amount)) for amount in ("100", "200", "300", "400")]
+    _nightly(FIRST)
+    with past_the_guards() as connection:
+        connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
+    return customer, [movement.id for movement in made]
+
+
+def test_an_old_row_changed_in_place_is_found_by_the_night_whose_slice_holds_it_within_the_sweep_days(
+    movements, caplog
+):
+    _customer, ids = movements
+    forged = ids[1]
+    _change_in_place(forged)
+    nights = [FIRST + timedelta(days=n) for n in range(1, DAYS + 1)]
+    holding = next(night for night in nights if night.toordinal() % DAYS == (forged // STRIPE) % DAYS)
+
+    for night in nights:
+        with caplog.at_level(logging.INFO, logger="backoffice.reconcile.evidence_seals"):
+            _nightly(night)
+        assert _found(forged) == (night >= holding), night
+    assert [line for line in caplog.messages if "of the sweep's slice" in line and f"of {DAYS} (night of" in line]
+
+
+def test_a_row_added_or_changed_since_the_anchor_is_found_the_next_night_whatever_its_slice(movements):
+    customer, _ids = movements
+    changed = wallet.recharge(customer, D("50")).id
+    _change_in_place(changed)
+    forged, _entry = forge_in_the_chain(customer, "70")
+    stripes = {(changed // STRIPE) % DAYS, (forged // STRIPE) % DAYS}
+    night = next(
+        FIRST + timedelta(days=n)
+        for n in range(1, DAYS + 1)
+        if (FIRST + timedelta(days=n)).toordinal() % DAYS not in stripes
+    )
+
+    _nightly(night)
+
+    assert _found(changed) and _found(forged)
+
+
+def test_a_verification_by_hand_verifies_every_row_where_the_nightly_verified_its_share(movements):
+    _customer, ids = movements
+    forged = ids[1]
+    _change_in_place(forged)
+    night = next(
+        FIRST + timedelta(days=n)
+        for n in range(1, DAYS + 1)
+        if (FIRST + timedelta(days=n)).toordinal() % DAYS != (forged // STRIPE) % DAYS
+    )
+    nightly = _nightly(night)
+    assert not _found(forged)
+
+    by_hand = engine.run(RunMode.VERIFY, checks=["evidence_seals"])
+
+    assert _found(forged)
+    assert _checked(nightly.run_id) < _checked(by_hand.id)
+
+
+def _nightly(day: date):
+    record, _ = jobs.enqueue_nightly(day)
+    assert record.status is JobStatus.FINISHED, record.error
+    return record
+
+
+def _change_in_place(movement_id: int) -> None:
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE balance_transactions SET description = 'edited' WHERE id = :id"), {"id": movement_id}
+        )
+
+
+def _found(movement_id: int) -> bool:
+    db.session.rollback()
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(TamperedEvidence.id)).where(
+                TamperedEvidence.kind == "balance_transactions", TamperedEvidence.row_id == movement_id
+            )
+        )
+        > 0
+    )
+
+
+def _checked(run_id: int) -> int:
+    return db.session.scalar(
+        sa.select(CheckResult.checked).where(CheckResult.run_id == run_id, CheckResult.check == "evidence_seals")
+    )

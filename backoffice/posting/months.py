@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
@@ -39,12 +40,24 @@ STORED = ("opening_balance", "total_deposits", "total_purchases", "closing_balan
 _customer, _month = bindparam("shift_customer_id"), bindparam("shift_year_month")
 _added = {column: bindparam(f"shift_{column}", type_=months.c[column].type) for column in MONTH_ADDED}
 _details = bindparam("shift_details", type_=months.c.calculation_details.type)
-_SHIFT = {
-    dialect: adding_to_month(dialect, _customer, _month, _added, details=_details)
-    for dialect in ("postgresql", "sqlite")
-}
-_LATER = later_months(_customer, _month, month_net(_added))
-_EMPTIED = emptied_month(_customer, _month)
+
+
+# The statements are built when a process first moves a month, not when it imports the module (see posting.wallet).
+
+
+@cache
+def _shift_statement(dialect: str):
+    return adding_to_month(dialect, _customer, _month, _added, details=_details)
+
+
+@cache
+def _later():
+    return later_months(_customer, _month, month_net(_added))
+
+
+@cache
+def _emptied():
+    return emptied_month(_customer, _month)
 
 
 def shift(connection: Connection, customer_id: int, year_month: str, moved: dict, details: dict) -> None:
@@ -58,11 +71,11 @@ def shift(connection: Connection, customer_id: int, year_month: str, moved: dict
         **{f"shift_{column}": value for column, value in added.items()},
         "shift_details": details,
     } | parameters(Posting(utcnow()))
-    emptied = connection.execute(_SHIFT[connection.dialect.name], values).scalar_one()
+    emptied = connection.execute(_shift_statement(connection.dialect.name), values).scalar_one()
     if month_net(added):
-        connection.execute(_LATER, values)
+        connection.execute(_later(), values)
     if emptied:
-        connection.execute(_EMPTIED, values)
+        connection.execute(_emptied(), values)
 
 
 def expected_months(customer_ids=None):
@@ -132,10 +145,11 @@ def recalculate(connection: Connection, customer_ids: list[int], from_month: Mon
         "details": {"recalculated": True, "from_month": str(from_month) if from_month else None},
         "moment": utcnow(),
     }
-    for statement in _RECALCULATION[from_month is not None]:
+    for statement in _recalculation(from_month is not None):
         connection.execute(statement, values)
 
 
+@cache
 def _recalculation(from_month: bool) -> tuple:
     """The customers' months removed, from ``from_month`` on or all, and written again: built once, bound at each
     recalculation."""
@@ -159,9 +173,6 @@ def _recalculation(from_month: bool) -> tuple:
             ).where(*fresh),
         ),
     )
-
-
-_RECALCULATION = {from_month: _recalculation(from_month) for from_month in (False, True)}
 
 
 def request(

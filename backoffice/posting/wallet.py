@@ -37,7 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
-from functools import reduce
+from functools import cache, reduce
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -525,19 +525,31 @@ def _bound_source(new):
 
 _ONE = {"customer_id": MOVEMENT["customer_id"], **customer_sql(MOVEMENT["kind"], MOVEMENT["signed_amount"])}
 _ONE_AFTER = moved(_ONE)
-GUARDED = customers_moved(_ONE, *conditions(MOVEMENT, _ONE_AFTER).values()).returning(
-    customers.c.balance.label("balance_after"), customers.c.use_realtime_calculation.label("realtime")
-)
-"""The customer's row locked, checked and moved by one movement: a movement it refuses moves no row."""
-_WHY_ONE = why(MOVEMENT, _ONE_AFTER).where(customers.c.id == MOVEMENT["customer_id"])
 _EMPTIED = emptied_month(MOVEMENT["customer_id"], month_of_date(MOVEMENT["value_date"]))
 
+# The statements below are built when a process first posts, not when it imports the module: most commands import
+# it (the checks, the models' months) and post nothing, and building them was most of its import's time.
 
+
+@cache
+def _guarded():
+    """The customer's row locked, checked and moved by one movement: a movement it refuses moves no row."""
+    return customers_moved(_ONE, *conditions(MOVEMENT, _ONE_AFTER).values()).returning(
+        customers.c.balance.label("balance_after"), customers.c.use_realtime_calculation.label("realtime")
+    )
+
+
+@cache
+def _why_one():
+    return why(MOVEMENT, _ONE_AFTER).where(customers.c.id == MOVEMENT["customer_id"])
+
+
+@cache
 def _one_statement():
-    """PostgreSQL's one statement for one movement: :data:`GUARDED` first, then, each reading the row it moved (a
+    """PostgreSQL's one statement for one movement: :func:`_guarded` first, then, each reading the row it moved (a
     refused movement writes nothing), the ids, the entry posted with its lines, the ledger row (returned), the month
     or the request, the buckets (fewer than two moved: one is beyond its column)."""
-    row = GUARDED.cte("moved")
+    row = _guarded().cte("moved")
     new = select(
         journal.next_id("balance_transactions").label("row_id"),
         journal.next_id("journal_entries").label("entry_id"),
@@ -570,20 +582,17 @@ def _one_statement():
     )
 
 
-_AT_ONCE = _one_statement()
 _NEXT_IDS = select(journal.next_id("balance_transactions"), journal.next_id("journal_entries"))
 
 
+@cache
 def _step_by_step():
-    """SQLite's statements for one movement, after :data:`GUARDED` and the ids: what :func:`written` defines, then
+    """SQLite's statements for one movement, after :func:`_guarded` and the ids: what :func:`written` defines, then
     the month or the request."""
     movement = _bound_source(select(*(p.label(name) for name, p in _bound(_Taken).items())).subquery("new"))
     steps = written(movement, "sqlite")
     steps["rows"] = steps["rows"].returning(*ledger.c)
     return steps | _movements_month("sqlite", movement)
-
-
-_STEP_BY_STEP = _step_by_step()
 
 
 def post_one(connection: Connection, installation: Installation, movement: WalletMovement, posting: Posting):
@@ -595,7 +604,7 @@ def post_one(connection: Connection, installation: Installation, movement: Walle
     moves = buckets_moved(installation, connection, {movement.customer_id: lines})
     bound = parameters(movement, posting)
     if connection.dialect.name == "postgresql":
-        row = connection.execute(_AT_ONCE, bound | parameters(_Buckets.of(moves))).one_or_none()
+        row = connection.execute(_one_statement(), bound | parameters(_Buckets.of(moves))).one_or_none()
         if row is None:
             _refuse_one(connection, bound)
         if row.buckets < len(moves):
@@ -616,13 +625,13 @@ def _one_by_one(connection: Connection, bound: dict):
     """SQLite's statements for one movement but the buckets: the customer's row, the ids, the entry as a draft, its
     lines, the entry posted, the ledger row, the month (or the request). Returns the ledger row and whether its
     month was left empty."""
-    moved_row = connection.execute(GUARDED, bound).one_or_none()
+    moved_row = connection.execute(_guarded(), bound).one_or_none()
     if moved_row is None:
         _refuse_one(connection, bound)
     row_id, entry_id = connection.execute(_NEXT_IDS).one()
     bound = bound | parameters(_Taken(row_id, entry_id, moved_row.balance_after, moved_row.realtime))
     returned = {}
-    for name, statement in _STEP_BY_STEP.items():
+    for name, statement in _step_by_step().items():
         result = connection.execute(statement, bound)
         if result.returns_rows:
             returned[name] = result.one_or_none()
@@ -632,7 +641,7 @@ def _one_by_one(connection: Connection, bound: dict):
 
 def _refuse_one(connection: Connection, bound: dict):
     """Raise the refusal of the movement the customer's row refused."""
-    found = connection.execute(_WHY_ONE, bound).one_or_none()
+    found = connection.execute(_why_one(), bound).one_or_none()
     if found is None:
         raise WalletError(_("No customer with id %(id)s.", id=bound["movement_customer_id"]))
     raise refusal(found)
@@ -658,19 +667,32 @@ its transaction's own, dropped when it ends (a pooler in transaction mode hands 
 it keeps, to another client next, perhaps of another version of the app); on SQLite its connection's."""
 
 _STAGED_AFTER = {column: STAGED.c[f"{column}_after"] for column in MOVED}
-_STAGED_VERDICTS = and_(*conditions(STAGED.c, _STAGED_AFTER).values())
 _STAGED_CUSTOMERS = STAGED.join(customers, customers.c.id == STAGED.c.customer_id)
-_CHECKED = select(func.max(STAGED.c.value_date), func.max(case((~_STAGED_VERDICTS, 1), else_=0))).select_from(
-    _STAGED_CUSTOMERS
-)
-_WHY_STAGED = (
-    why(STAGED.c, _STAGED_AFTER)
-    .select_from(_STAGED_CUSTOMERS)
-    .where(~_STAGED_VERDICTS)
-    .order_by(STAGED.c.customer_id, STAGED.c.position)
-    .limit(1)
-)
-"""The first movement, in the order given, that its customer's row would refuse."""
+
+
+@cache
+def _staged_verdicts():
+    return and_(*conditions(STAGED.c, _STAGED_AFTER).values())
+
+
+@cache
+def _checked():
+    """The latest value date of the batch, and whether a customer's row would refuse one of its movements."""
+    return select(func.max(STAGED.c.value_date), func.max(case((~_staged_verdicts(), 1), else_=0))).select_from(
+        _STAGED_CUSTOMERS
+    )
+
+
+@cache
+def _why_staged():
+    """The first movement, in the order given, that its customer's row would refuse."""
+    return (
+        why(STAGED.c, _STAGED_AFTER)
+        .select_from(_STAGED_CUSTOMERS)
+        .where(~_staged_verdicts())
+        .order_by(STAGED.c.customer_id, STAGED.c.position)
+        .limit(1)
+    )
 
 
 def _customers_summed():
@@ -684,41 +706,45 @@ def _customers_summed():
     return customers_moved(by.c)
 
 
-_STAGED_AT_ONCE = [
-    _customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED, "postgresql").items()))
-]
-"""PostgreSQL's one statement for a batch: the entries written posted with their lines, the ledger rows, the
-customers (the books' guards run when it ends, over all its rows, each entry with its lines by then)."""
-_STAGED_STEPS = [*written(STAGED, "sqlite").values(), _customers_summed()]
-"""SQLite's statements for a batch: the entries as drafts, their lines, the entries posted, the ledger rows, the
-customers."""
+@cache
+def _staged_statements(dialect: str) -> list:
+    """PostgreSQL's one statement for a batch: the entries written posted with their lines, the ledger rows, the
+    customers (the books' guards run when it ends, over all its rows, each entry with its lines by then). SQLite's
+    statements: the entries as drafts, their lines, the entries posted, the ledger rows, the customers."""
+    if dialect == "postgresql":
+        return [_customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED, dialect).items()))]
+    return [*written(STAGED, dialect).values(), _customers_summed()]
 
-_DEBIT = account_sql("debit", STAGED.c.kind, STAGED.c.signed_amount)
-_CREDIT = account_sql("credit", STAGED.c.kind, STAGED.c.signed_amount)
-_SUMMED = (
-    select(
-        STAGED.c.customer_id,
-        _DEBIT,
-        _CREDIT,
-        func.round(func.sum(func.abs(STAGED.c.signed_amount)), 2, type_=Balance),
-        func.min(STAGED.c.value_date),
+
+@cache
+def _summed():
+    """What the movements debit and credit, summed by customer and accounts, with each group's earliest value
+    date."""
+    debit = account_sql("debit", STAGED.c.kind, STAGED.c.signed_amount)
+    credit = account_sql("credit", STAGED.c.kind, STAGED.c.signed_amount)
+    return (
+        select(
+            STAGED.c.customer_id,
+            debit,
+            credit,
+            func.round(func.sum(func.abs(STAGED.c.signed_amount)), 2, type_=Balance),
+            func.min(STAGED.c.value_date),
+        )
+        .group_by(STAGED.c.customer_id, debit, credit)
+        .order_by(STAGED.c.customer_id)
     )
-    .group_by(STAGED.c.customer_id, _DEBIT, _CREDIT)
-    .order_by(STAGED.c.customer_id)
-)
-"""What the movements debit and credit, summed by customer and accounts, with each group's earliest value date."""
 
 
 def post_staged(connection: Connection, installation: Installation, posting: Posting) -> dict[int, date]:
     """Write the batch staged in :data:`STAGED`, the customers' locks held by the caller; returns each customer's
     earliest value date among its movements. Refused before anything is written: a movement dated after today,
     then the first movement its customer's row would refuse (:func:`conditions`, over the chain)."""
-    latest, refused = connection.execute(_CHECKED).one()
+    latest, refused = connection.execute(_checked()).one()
     if latest is not None:
         installation.value_date(latest)
     if refused:
-        raise refusal(connection.execute(_WHY_STAGED).one())
-    for statement in _STAGED_AT_ONCE if connection.dialect.name == "postgresql" else _STAGED_STEPS:
+        raise refusal(connection.execute(_why_staged()).one())
+    for statement in _staged_statements(connection.dialect.name):
         connection.execute(statement, parameters(posting))
     sealing.seal(
         connection,
@@ -729,7 +755,7 @@ def post_staged(connection: Connection, installation: Installation, posting: Pos
     )
     first_dates: dict[int, date] = {}
     lines: dict[int, list[journal.Line]] = defaultdict(list)
-    for customer_id, debited, credited, amount, first in connection.execute(_SUMMED):
+    for customer_id, debited, credited, amount, first in connection.execute(_summed()):
         lines[customer_id] += [journal.Line(debited, debit=amount), journal.Line(credited, credit=amount)]
         first_dates[customer_id] = min(first, first_dates.get(customer_id, first))
     journal.move_buckets(connection, buckets_moved(installation, connection, lines))

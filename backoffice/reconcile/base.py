@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import ClassVar
 
 from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Table, func, or_, select, update
@@ -127,13 +128,19 @@ class Check(ABC):
     def found(self, row) -> Iterator[Found]:
         """What a wrong row ``(key, period, stored…, expected…, details…)`` records: each field whose stored value
         differs from the expected one at the field's scale."""
-        fields = self.fields()
-        width = len(fields)
+        scales = self.scales
+        width = len(scales)
         stored_values, expected_values = row[2 : 2 + width], row[2 + width : 2 + 2 * width]
-        for f, stored, expected in zip(fields, stored_values, expected_values, strict=True):
-            stored_d, expected_d = at_scale(stored, f.scale), at_scale(expected, f.scale)
+        for (name, scale), stored, expected in zip(scales, stored_values, expected_values, strict=True):
+            stored_d, expected_d = at_scale(stored, scale), at_scale(expected, scale)
             if stored_d != expected_d:
-                yield Found(row[0], row[1], f.name, stored_d, expected_d)
+                yield Found(row[0], row[1], name, stored_d, expected_d)
+
+    @cached_property
+    def scales(self) -> tuple[tuple[str, int], ...]:
+        """Each field's name and scale, all :meth:`found` needs of the fields: their SQL expressions are built once
+        a check, not once a wrong row (a thousand wrong orders built them for half of their verify's time)."""
+        return tuple((f.name, f.scale) for f in self.fields())
 
     def write(self, connection: Connection, ids: list[int]) -> None:
         """Store the expected values for these entities.

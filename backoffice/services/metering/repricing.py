@@ -9,7 +9,8 @@ For the readings chosen (by id, or a customer's from a date, or many customers' 
    (a charge when it costs more, a reversal when less), as :func:`charge_reading` does for one reading;
 3. the movements are posted by ``posting.many.post_many``, row for row as one ``post`` each would: their ledger
    rows with the before/after chain, the customers' totals and status, the journal and the accounts;
-4. the customers' months are recalculated from the first month anything changed in.
+4. the customers' months are recalculated from the first month anything changed in, a month a calculation
+   leaves included.
 
 Every movement is dated on its reading's date (or the date it gives back), so the months and the books see them
 where the gas was delivered. Within the caller's unit of work, which holds the customers' locks.
@@ -51,7 +52,7 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
-from backoffice.models.types import Month, month_of_date, utcnow
+from backoffice.models.types import Month, month_of_date, parse_month, utcnow
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import MAX_AMOUNT, shown
 from backoffice.posting import months
@@ -114,7 +115,7 @@ def reprice_where(
     """Re-price the readings ``chosen`` (a condition on ``meter_readings``) of these customers, whose locks the
     caller holds; their months are recalculated from ``since`` or the first month anything changed in."""
     in_force = _in_force(customer_ids)
-    count, first_reading = _refuse_unpriced(connection, chosen, in_force)
+    count, first_counted = _refuse_unpriced(connection, chosen, in_force)
     values = _calculation(in_force)
     rewritten = connection.execute(
         update(calculations)
@@ -138,7 +139,7 @@ def reprice_where(
         reason=reason,
         occasion=Occasion.REPRICING,
     ).first_dates
-    dates = [day for day in (since, first_reading, *first_dates.values()) if day is not None]
+    dates = [day for day in (since, first_counted, *first_dates.values()) if day is not None]
     if dates:
         months.recalculate(connection, customer_ids, Month.of(min(dates)))
 
@@ -225,18 +226,26 @@ def _in_force_on_its_date(in_force) -> ColumnElement:
 
 def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) -> tuple[int, date | None]:
     """Refuse, before anything is written, a reading no pricing applies to or whose Sm³ or cost would not fit;
-    returns how many readings are chosen, and the first one's date."""
+    returns how many readings are chosen, and the first date they count on: a reading's date, or the first day of
+    its calculation's month. A reading whose date was corrected while its customer was not kept in real time keeps
+    its calculation in the month it left until the re-pricing rewrites it, and that month changes even when no
+    movement is dated in it (nothing was charged at a price of 0)."""
     volume = readings.c.volume_flow_meter * in_force.c.meter_correction
     cost = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction) * in_force.c.price_per_sm3
-    count, first_reading, unpriced_on, too_much_gas, too_dear = connection.execute(
+    count, first_reading, first_calculated, unpriced_on, too_much_gas, too_dear = connection.execute(
         select(
             func.count(readings.c.id),
             func.min(readings.c.reading_date),
+            func.min(calculations.c.year_month),
             func.min(case((in_force.c.id.is_(None), readings.c.reading_date))),
             func.max(case((volume > MAX_VOLUME, 1), else_=0)),
             func.max(case((cost > MAX_AMOUNT, 1), else_=0)),
         )
-        .select_from(readings.outerjoin(in_force, _in_force_on_its_date(in_force)))
+        .select_from(
+            readings.outerjoin(in_force, _in_force_on_its_date(in_force)).outerjoin(
+                calculations, calculations.c.reading_id == readings.c.id
+            )
+        )
         .where(chosen)
     ).one()
     if unpriced_on is not None:
@@ -253,7 +262,8 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) ->
         raise MeteringError(
             _("The reading's total would exceed %(limit)s, the most a reading holds.", limit=shown(MAX_AMOUNT))
         )
-    return count, first_reading
+    calculated_from = parse_month(first_calculated) if first_calculated else None
+    return count, min((day for day in (first_reading, calculated_from) if day), default=None)
 
 
 def _calculation(in_force) -> dict:

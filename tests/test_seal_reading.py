@@ -25,6 +25,10 @@ MADE_IN_PYTHON = {"approval_requests", "approval_requests_history", "reconciliat
 """The kinds whose text only Python makes: a JSON column, a run's results."""
 
 
+on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+"""The canonical text is made by PostgreSQL only: SQLite's rows are verified in Python."""
+
+
 def _made_in_sql() -> list[seals.Evidence]:
     return [evidence for evidence in seals.kinds().values() if reading.canonical(evidence) is not None]
 
@@ -79,11 +83,10 @@ def rows(draw):
     return evidence, values
 
 
+@on_postgresql
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=rows())
 def test_postgresql_makes_the_text_python_makes_for_any_values(app, drawn):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the canonical text is made by PostgreSQL only")
     evidence, values = drawn
     table = sa.Table(
         "canonical_row",
@@ -117,9 +120,8 @@ def _everything_found(connection) -> set[tuple]:
     return found
 
 
+@on_postgresql
 def test_rows_sealed_by_the_application_verify_and_forgeries_are_found_alike(app, monkeypatch):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the canonical text is made by PostgreSQL only")
     admin = UserFactory(email="admin@example.com", role="admin")
     hotel, cafe = CustomerFactory(code="HOTEL"), CustomerFactory(code="CAFE")
     wallet.recharge(hotel, Decimal("1000.50"), user=admin)

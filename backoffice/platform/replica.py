@@ -177,11 +177,10 @@ def serving_engine() -> Engine | None:
 
 
 @contextmanager
-def reading(marked: bool = True) -> Iterator[None]:
-    """The block's ``SELECT`` statements go to the replica while it serves (``marked``: whether the block is one
-    that only reads)."""
+def reading() -> Iterator[None]:
+    """The block's ``SELECT`` statements go to the replica while it serves."""
     before = g.get("backoffice_reading", False)
-    g.backoffice_reading = before or marked
+    g.backoffice_reading = True
     try:
         yield
     finally:

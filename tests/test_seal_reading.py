@@ -13,11 +13,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backoffice.evidence import reading, seals, verifying
+from backoffice.evidence import reading, sealing, seals, verifying
 from backoffice.models import RunMode
 from backoffice.platform.extensions import db
+from backoffice.posting import post
+from backoffice.posting.movement import Movement
+from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
-from backoffice.services import wallet
+from backoffice.services import installation, wallet
 from tests.factories import CustomerFactory, UserFactory, past_the_guards
 from tests.test_seals import forge_in_the_chain
 
@@ -168,3 +171,47 @@ def test_rows_sealed_by_the_application_verify_and_forgeries_are_found_alike(app
     assert codes[("balance_transactions", forged_unsealed)] == "no_seal"
     assert codes[("journal_entries", kept_entry)] == "seal_mismatch"
     assert codes[("customers_history", shop.id)] == "seal_mismatch"
+
+
+def _sealed(connection) -> set[tuple]:
+    return set(
+        connection.execute(
+            sa.select(
+                seals.seals.c.kind,
+                seals.seals.c.row_id,
+                seals.seals.c.version,
+                seals.seals.c.chain,
+                seals.seals.c.prev_row_id,
+                seals.seals.c.prev_version,
+                seals.seals.c.seal,
+            )
+        ).all()
+    )
+
+
+@on_postgresql
+def test_seals_made_at_commit_from_postgresql_s_text_are_the_ones_python_makes(app, monkeypatch):
+    """What a commit seals in one read of PostgreSQL's text, a chain's movements of the same commit included, is
+    sealed byte for byte as Python's text seals it."""
+    hotel, cafe = CustomerFactory(code="HOTEL"), CustomerFactory(code="CAFE")
+    wallet.recharge(hotel, Decimal("1000.50"))
+    connection = db.session.connection()
+    for customer, amount in ((hotel, "-0.50"), (hotel, "-2"), (cafe, "70"), (hotel, "3.25")):
+        post.post(
+            installation(),
+            connection,
+            Movement(
+                kind=Kind.CHARGE if amount.startswith("-") else Kind.RECHARGE,
+                amount=Decimal(amount),
+                customer_id=customer.id,
+            ),
+        )
+    db.session.commit()
+    made = _sealed(db.session.connection())
+    assert {kind for kind, *_rest in made} >= {"balance_transactions", "journal_entries", "customers_history"}
+
+    monkeypatch.setattr(sealing, "_made", lambda evidence: None)
+    with past_the_guards() as connection:
+        connection.execute(sa.delete(seals.seals))
+        sealing.seal_keys(connection, [(kind, row_id, version) for kind, row_id, version, *_rest in made])
+    assert _sealed(db.session.connection()) == made

@@ -28,7 +28,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
+    literal_column,
     null,
     select,
 )
@@ -43,6 +43,9 @@ MOMENT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
 
 DAY = "YYYY-MM-DD"
 
+SEPARATOR = b"\x1e"
+"""What stands between the canonical text and the previous seal."""
+
 
 def canonical(evidence: Evidence) -> ColumnElement | None:
     """The row's canonical text without its previous seal, as UTF-8 bytes; None where only Python makes it.
@@ -55,28 +58,39 @@ def canonical(evidence: Evidence) -> ColumnElement | None:
         text = _text(evidence.table.c[name])
         if text is None:
             return None
-        named.append(literal(f"{name}=", Text) + text)
+        named.append(_said(f"{name}=") + text)
     details = _details(evidence)
     if details is None:
         return None
     row = func.convert_to(
         func.concat_ws(
-            "\x1e",
-            literal(evidence.kind, Text),
+            _said("\x1e"),
+            _said(evidence.kind),
             cast(evidence.key, Text),
             cast(version_column(evidence), Text),
-            func.concat_ws("\x1f", *named),
+            func.concat_ws(_said("\x1f"), *named),
         ),
-        "UTF8",
+        _said("UTF8"),
         type_=LargeBinary,
     )
     return row if details is NOTHING else _joined(row, details)
 
 
-NOTHING = literal(b"", LargeBinary)
-RECORD = literal(b"\x1e", LargeBinary)
-UNIT = literal(b"\x1f", LargeBinary)
-ABSENT = literal(b"\x00", LargeBinary)
+def _said(text: str) -> ColumnElement:
+    """A constant text written into the statement, not bound: a statement run at every commit binds only its keys."""
+    escaped = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or c in "\\'%" else c for c in text)
+    return literal_column(f"E'{escaped}'", Text)
+
+
+def _bytes(value: bytes) -> ColumnElement:
+    """Constant bytes written into the statement, as :func:`_said`."""
+    return literal_column(f"'\\x{value.hex()}'::bytea", LargeBinary)
+
+
+NOTHING = _bytes(b"")
+RECORD = _bytes(b"\x1e")
+UNIT = _bytes(b"\x1f")
+ABSENT = _bytes(b"\x00")
 """What a detail's None is in the canonical text (a byte PostgreSQL's text cannot hold: these are bytes)."""
 
 
@@ -103,7 +117,7 @@ def _details(evidence: Evidence) -> ColumnElement | None:
         if who is None:
             return None
         found = select(who).where(transactions.c.id == evidence.table.c.transaction_id).scalar_subquery()
-        return _joined(RECORD, func.coalesce(found, literal(b"missing", LargeBinary), type_=LargeBinary))
+        return _joined(RECORD, func.coalesce(found, _bytes(b"missing"), type_=LargeBinary))
     return None
 
 
@@ -129,7 +143,7 @@ def _text(column: ColumnElement) -> ColumnElement | None:
     """A column's value as :func:`backoffice.evidence.seals._text` writes it; None for a type it cannot match."""
     kind = column.type
     if isinstance(kind, Boolean):
-        return case((column.is_(None), null()), (column, "1"), else_="0")
+        return case((column.is_(None), null()), (column, _said("1")), else_=_said("0"))
     if isinstance(kind, Integer):
         return cast(column, Text)
     if isinstance(kind, Float) or not isinstance(kind, Numeric | DateTime | Date | String) or isinstance(kind, JSON):
@@ -137,9 +151,9 @@ def _text(column: ColumnElement) -> ColumnElement | None:
     if isinstance(kind, Numeric):
         return cast(func.trim_scale(column), Text)
     if isinstance(kind, DateTime):
-        return func.to_char(func.timezone("UTC", column) if kind.timezone else column, MOMENT)
+        return func.to_char(func.timezone(_said("UTC"), column) if kind.timezone else column, _said(MOMENT))
     if isinstance(kind, Date):
-        return func.to_char(column, DAY)
+        return func.to_char(column, _said(DAY))
     if isinstance(kind, EnumType) and not _stored_by_value(kind):
         return None
     return cast(column, Text)

@@ -12,25 +12,36 @@ they were written, each row's seal covering the seal of the row before it in its
 
 from __future__ import annotations
 
+import hmac
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    CompoundSelect,
+    Integer,
     Select,
     and_,
+    any_,
+    bindparam,
+    cast,
     func,
     insert,
     inspect,
     literal,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy_continuum import versioning_manager
 
+from backoffice.evidence import reading
 from backoffice.evidence.seals import (
     Evidence,
     Key,
@@ -132,12 +143,22 @@ def seal(connection: Connection, registered: Iterable[tuple[str, ColumnElement]]
 
 
 def seal_keys(connection: Connection, intents: Iterable[tuple[str, int, int]]) -> None:
-    """Seal the rows of each ``(kind, row_id, version)`` that have no seal yet: one read per kind, one insert."""
+    """Seal the rows of each ``(kind, row_id, version)`` that have no seal yet: one insert. On PostgreSQL the kinds
+    whose canonical text it makes are read in one statement, text made (:func:`_seal_made`); each other kind in a
+    read of its own."""
     by_kind: dict[str, set[Key]] = defaultdict(set)
     for kind, row_id, version in intents:
         by_kind[kind].add((row_id, version))
     known = kinds()
-    _seal(connection, {kind: (_keyed(connection, known[kind], keys), keys) for kind, keys in by_kind.items()})
+    made = {}
+    if connection.dialect.name == "postgresql":
+        made = {kind: keys for kind, keys in by_kind.items() if _made(known[kind]) is not None}
+    sealed = _seal_made(connection, made) if made else []
+    _seal(
+        connection,
+        {kind: (_keyed(connection, known[kind], keys), keys) for kind, keys in by_kind.items() if kind not in made},
+        sealed,
+    )
 
 
 def _keyed(connection: Connection, evidence: Evidence, keys: set[Key]) -> ColumnElement:
@@ -152,12 +173,15 @@ def _keyed(connection: Connection, evidence: Evidence, keys: set[Key]) -> Column
     return or_(*selected)
 
 
-def _seal(connection: Connection, selected: dict[str, tuple[ColumnElement, set[Key] | None]]) -> None:
-    """Seal, kind by kind, the unsealed rows ``where`` selects, only those among ``keys`` when given. Never under
-    another key than the evidence's (:class:`WrongSealKey`): what it sealed would not verify under the right one."""
+def _seal(
+    connection: Connection, selected: dict[str, tuple[ColumnElement, set[Key] | None]], sealed: list[dict] | None = None
+) -> None:
+    """Seal, kind by kind, the unsealed rows ``where`` selects, only those among ``keys`` when given, with the seals
+    already made (``sealed``) in one insert. Never under another key than the evidence's (:class:`WrongSealKey`):
+    what it sealed would not verify under the right one."""
     known = kinds()
     key = seal_key()
-    sealed: list[dict] = []
+    sealed = sealed or []
     for kind, (where, keys) in selected.items():
         evidence = known[kind]
         rows = unsealed(connection, evidence, where, fingerprinted=True)
@@ -168,6 +192,109 @@ def _seal(connection: Connection, selected: dict[str, tuple[ColumnElement, set[K
             sealed += _sealing(connection, evidence, rows, key)
     if sealed:
         connection.execute(insert(seals), sealed)
+
+
+def _seal_made(connection: Connection, keyed: dict[str, set[Key]]) -> list[dict]:
+    """The seals of the unsealed rows among ``keyed``'s, read in one statement with their canonical text made by
+    PostgreSQL (:mod:`backoffice.evidence.reading`): an HMAC each, chained as :func:`_sealing` chains them."""
+    order = tuple(sorted(keyed))
+    shape = tuple((kind, len(keyed[kind]) == 1) for kind in order)
+    query = _MADE.get(shape)
+    if query is None:
+        query = _MADE[shape] = union_all(
+            *(_made_query(n, kinds()[kind], one) for n, (kind, one) in enumerate(shape))
+        ).order_by("n", "row_id", "version")
+    given = {}
+    for n, kind in enumerate(order):
+        ids, versions = zip(*keyed[kind], strict=True)
+        if len(ids) == 1:
+            given[f"row_{n}_id"], given[f"row_{n}_version"] = ids[0], versions[0]
+        else:
+            given[f"row_{n}_id"], given[f"row_{n}_version"] = sorted(set(ids)), sorted(set(versions))
+    read = connection.execute(query, given)
+    try:
+        rows = read.cursor.fetchall()
+    finally:
+        read.close()
+    if not rows:
+        return []
+    check_kept(connection, rows[0][7])
+    key = seal_key()
+    latest: dict = {}  # a chain's rows sealed in this batch: the next one follows them
+    now = utcnow()
+    sealed = []
+    for n, row_id, version, chain, prev_row_id, prev_version, prev_seal, _kept, text in rows:
+        kind = order[n]
+        if (row_id, version) not in keyed[kind]:
+            continue
+        if chain is not None and (kind, chain) in latest:
+            prev_row_id, prev_version, prev_seal = latest[kind, chain]
+        elif not prev_seal:
+            prev_row_id, prev_version, prev_seal = None, None, ""
+        value = hmac.digest(key, text + reading.SEPARATOR + prev_seal.encode(), "sha256").hex()
+        if chain is not None:
+            latest[kind, chain] = (row_id, version, value)
+        sealed.append(
+            {
+                "kind": kind,
+                "row_id": row_id,
+                "version": version,
+                "chain": chain,
+                "prev_row_id": prev_row_id,
+                "prev_version": prev_version,
+                "seal": value,
+                "sealed_at": now,
+            }
+        )
+    return sealed
+
+
+_MADE: dict[tuple[tuple[str, bool], ...], CompoundSelect] = {}
+"""The read of :func:`_seal_made`, by the kinds it reads and whether each is one row: built once."""
+
+
+def _made(evidence: Evidence) -> ColumnElement | None:
+    """The kind's canonical text as PostgreSQL makes it, or None where only Python makes it: built once a kind."""
+    built = (evidence.kind, evidence.covered)
+    if built not in _TEXTS:
+        _TEXTS[built] = reading.canonical(evidence)
+    return _TEXTS[built]
+
+
+_TEXTS: dict[tuple, ColumnElement | None] = {}
+
+
+def _made_query(n: int, evidence: Evidence, one: bool) -> Select:
+    """The unsealed rows of ``evidence`` with the id and version bound as ``row_<n>_id`` and ``row_<n>_version`` (when
+    ``one``; else among those bound as arrays), as :func:`unsealed_query` reads them, with the canonical text in place
+    of the covered columns. One row is selected by equality, so that the statement prepared for a single movement's
+    commit keeps one plan rather than being planned again for each array of ids."""
+    version = version_column(evidence)
+    mine = seals.alias("mine")
+    conditions = [
+        *([evidence.sealed] if evidence.sealed is not None else []),
+        ~select(mine.c.row_id)
+        .where(mine.c.kind == evidence.kind, mine.c.row_id == evidence.key, mine.c.version == version)
+        .exists(),
+    ]
+    columns = [(evidence.key, f"row_{n}_id")] + ([(version, f"row_{n}_version")] if evidence.version else [])
+    for column, name in columns:
+        conditions.append(
+            column == bindparam(name, type_=Integer) if one else column == any_(bindparam(name, type_=ARRAY(Integer)))
+        )
+    return select(
+        literal_column(str(n), Integer).label("n"),
+        evidence.key.label("row_id"),
+        cast(version, Integer).label("version"),
+        cast(_chain(evidence), Integer).label("chain"),
+        *_link(evidence),
+        kept_query().scalar_subquery().label("kept_key"),
+        _made(evidence).label("text"),
+    ).where(*conditions)
+
+
+def _chain(evidence: Evidence) -> ColumnElement:
+    return evidence.table.c[evidence.chain] if evidence.chain else null()
 
 
 COVERED = 7

@@ -215,7 +215,7 @@ def _verify_made(evidence: Evidence, rows: list, reviewed: dict[tuple[int, int],
     result = Verified(checked=len(rows))
     for row_id, version, seal, previous_seal, prev_row_id, customer_id, entry_id, text in rows:
         if reviewed and (row_id, version) in reviewed:
-            made = hmac.digest(key, text + SEPARATOR + REVIEWED.encode(), "sha256").hex()
+            made = hmac.digest(key, text + reading.SEPARATOR + REVIEWED.encode(), "sha256").hex()
             if hmac.compare_digest(made, reviewed[row_id, version]):
                 continue
             problem, previous = "reviewed_then_changed", None
@@ -224,17 +224,13 @@ def _verify_made(evidence: Evidence, rows: list, reviewed: dict[tuple[int, int],
         elif prev_row_id is not None and previous_seal is None:
             problem, previous = "previous_gone", prev_row_id
         elif hmac.compare_digest(
-            hmac.digest(key, text + SEPARATOR + (previous_seal or "").encode(), "sha256").hex(), seal
+            hmac.digest(key, text + reading.SEPARATOR + (previous_seal or "").encode(), "sha256").hex(), seal
         ):
             continue
         else:
             problem, previous = "seal_mismatch", None
         result.findings.append(Finding(evidence, row_id, version, problem, customer_id, entry_id, previous))
     return result
-
-
-SEPARATOR = b"\x1e"
-"""What stands between the canonical text and the previous seal."""
 
 
 REVIEWED = "reviewed"

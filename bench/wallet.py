@@ -44,7 +44,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.rows import dict_row
 from rich.progress import Progress
 from rich.table import Table
 
@@ -100,6 +99,7 @@ def main() -> str:
     assert loop_count == CUSTOMERS // 1000
 
     hot, spread, warm = _prepare_charges(url)
+    _the_core_s_seals_read(app)
     with psycopg.connect(url) as connection:
         for customer_id in [*spread, warm]:
             _raw_move(connection, customer_id, AMPLE, "recharge")
@@ -617,59 +617,45 @@ def _account_ids(connection) -> dict[str, int]:
     return _ACCOUNT_IDS
 
 
-_UNSEALED_ENTRY = (
-    "SELECT id, number, entry_date, description, status, source_type, source_id, reverses_id, created_at, posted_at,"
-    " posted_by_id FROM journal_entries e WHERE id = %s AND status = 'posted' AND NOT EXISTS (SELECT FROM seals s"
-    " WHERE s.kind = 'journal_entries' AND s.row_id = e.id AND s.version = 0)"
-)
-_LINES = (
-    "SELECT entry_id, id, account_id, debit, credit, description FROM journal_lines WHERE entry_id = %s "
-    "ORDER BY entry_id, id"
-)
-_UNSEALED_ROW = (
-    "SELECT (SELECT max(row_id) FROM seals p WHERE p.kind = 'balance_transactions' AND p.chain = b.customer_id)"
-    " AS prev_row_id, coalesce((SELECT seal FROM seals s WHERE s.kind = 'balance_transactions' AND s.version = 0"
-    " AND s.row_id = (SELECT max(row_id) FROM seals p WHERE p.kind = 'balance_transactions'"
-    " AND p.chain = b.customer_id)), '') AS prev_seal, b.* FROM balance_transactions b WHERE b.id = %s"
-    " AND NOT EXISTS (SELECT FROM seals s WHERE s.kind = 'balance_transactions' AND s.row_id = b.id"
-    " AND s.version = 0)"
-)
 _SEAL_KEY = hashlib.sha256(b"bench").digest()
+_SEALS_READ: dict = {}
+"""The posting core's read of what its commit seals, as SQL and its parameters (:func:`_the_core_s_seals_read`)."""
+
+
+def _the_core_s_seals_read(app) -> None:
+    """The statement the posting core reads a movement's two rows to seal with (their canonical text made by
+    PostgreSQL, the ledger row's chain's last seal), as SQL text for psycopg, its constants bound: the raw charge
+    sends the same statement."""
+    from sqlalchemy.dialects import postgresql
+
+    from backoffice.evidence import sealing
+
+    with app.app_context():
+        compiled = sealing.made_read((("balance_transactions", True), ("journal_entries", True))).compile(
+            dialect=postgresql.psycopg.dialect()
+        )
+    _SEALS_READ.update(sql=compiled.string, given=dict(compiled.params))
 
 
 def _seal_by_hand(connection, row_id: int, entry_id: int, moment: datetime) -> None:
-    """The seals the posting core writes as its unit of work commits, by hand: the entry with its lines read, the
-    ledger row with its chain's last seal read, an HMAC-SHA256 of each over the values and the previous seal,
-    the two seals inserted."""
-    with connection.cursor(row_factory=dict_row) as cursor:
-        entry = cursor.execute(_UNSEALED_ENTRY, (entry_id,)).fetchone()
-        lines = connection.execute(_LINES, (entry_id,)).fetchall()
-        row = cursor.execute(_UNSEALED_ROW, (row_id,)).fetchone()
-        previous_id, previous = row.pop("prev_row_id"), row.pop("prev_seal")
-        if not previous:
-            previous_id = None
-        cursor.executemany(
-            "INSERT INTO seals (kind, row_id, version, chain, prev_row_id, prev_version, seal, sealed_at) "
-            "VALUES (%s, %s, 0, %s, %s, %s, %s, %s)",
-            [
-                ("journal_entries", entry_id, None, None, None, _seal("journal_entries", entry, lines, ""), moment),
-                (
-                    "balance_transactions",
-                    row_id,
-                    row["customer_id"],
-                    previous_id,
-                    None if previous_id is None else 0,
-                    _seal("balance_transactions", row, [], previous),
-                    moment,
-                ),
-            ],
-        )
-
-
-def _seal(kind: str, values: dict, details: list, previous: str) -> str:
-    named = "\x1f".join(f"{name}={value}" for name, value in values.items() if value is not None)
-    texts = [kind, str(values["id"]), "0", named, *("\x1f".join(map(str, detail)) for detail in details), previous]
-    return hmac.digest(_SEAL_KEY, "\x1e".join(texts).encode(), hashlib.sha256).hex()
+    """The seals the posting core writes as its unit of work commits, by hand: the ledger row with its chain's last
+    seal and the entry with its lines read in the core's one statement, each as the text its seal covers; an
+    HMAC-SHA256 of each over that text and the previous seal; the two seals inserted."""
+    given = _SEALS_READ["given"] | {"row_0_id": row_id, "row_0_version": 0, "row_1_id": entry_id, "row_1_version": 0}
+    sealed = []
+    for n, found, _version, chain, prev_row_id, prev_version, prev_seal, _kept, text in connection.execute(
+        _SEALS_READ["sql"], given
+    ):
+        kind = ("balance_transactions", "journal_entries")[n]
+        if not prev_seal:
+            prev_row_id = prev_version = None
+        seal = hmac.digest(_SEAL_KEY, text + b"\x1e" + prev_seal.encode(), hashlib.sha256).hex()
+        sealed.append((kind, found, chain, prev_row_id, prev_version, seal, moment))
+    connection.cursor().executemany(
+        "INSERT INTO seals (kind, row_id, version, chain, prev_row_id, prev_version, seal, sealed_at) "
+        "VALUES (%s, %s, 0, %s, %s, %s, %s, %s)",
+        sealed,
+    )
 
 
 def _assert_no_overdraft(url: str) -> None:

@@ -198,12 +198,7 @@ def _seal_made(connection: Connection, keyed: dict[str, set[Key]]) -> list[dict]
     """The seals of the unsealed rows among ``keyed``'s, read in one statement with their canonical text made by
     PostgreSQL (:mod:`backoffice.evidence.reading`): an HMAC each, chained as :func:`_sealing` chains them."""
     order = tuple(sorted(keyed))
-    shape = tuple((kind, len(keyed[kind]) == 1) for kind in order)
-    query = _MADE.get(shape)
-    if query is None:
-        query = _MADE[shape] = union_all(
-            *(_made_query(n, kinds()[kind], one) for n, (kind, one) in enumerate(shape))
-        ).order_by("n", "row_id", "version")
+    query = made_read(tuple((kind, len(keyed[kind]) == 1) for kind in order))
     given = {}
     for n, kind in enumerate(order):
         ids, versions = zip(*keyed[kind], strict=True)
@@ -247,6 +242,16 @@ def _seal_made(connection: Connection, keyed: dict[str, set[Key]]) -> list[dict]
             }
         )
     return sealed
+
+
+def made_read(shape: tuple[tuple[str, bool], ...]) -> CompoundSelect:
+    """The read of :func:`_seal_made` for these kinds, each with whether it seals one row: built once."""
+    query = _MADE.get(shape)
+    if query is None:
+        query = _MADE[shape] = union_all(
+            *(_made_query(n, kinds()[kind], one) for n, (kind, one) in enumerate(shape))
+        ).order_by("n", "row_id", "version")
+    return query
 
 
 _MADE: dict[tuple[tuple[str, bool], ...], CompoundSelect] = {}

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
 
 from flask import current_app
 from sqlalchemy import (
@@ -371,6 +372,7 @@ FINGERPRINTED = b"backoffice: the key the evidence is sealed with"
 """What a key's fingerprint is the HMAC of."""
 
 
+@cache
 def fingerprint(key: bytes) -> str:
     """The key's fingerprint: an HMAC under it of a constant, which tells nothing of the key."""
     return hmac.digest(key, FINGERPRINTED, hashlib.sha256).hex()

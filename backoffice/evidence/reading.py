@@ -127,7 +127,8 @@ def _values(columns: list[ColumnElement]) -> ColumnElement | None:
     if any(text is None for text in texts):
         return None
     parts = [
-        func.coalesce(func.convert_to(text, "UTF8", type_=LargeBinary), ABSENT, type_=LargeBinary) for text in texts
+        func.coalesce(func.convert_to(text, _said("UTF8"), type_=LargeBinary), ABSENT, type_=LargeBinary)
+        for text in texts
     ]
     return _joined(*[piece for part in parts for piece in (UNIT, part)][1:])
 

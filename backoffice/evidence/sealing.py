@@ -57,7 +57,7 @@ from backoffice.evidence.seals import (
 from backoffice.models import (
     ApprovalRequest,
 )
-from backoffice.models.types import utcnow
+from backoffice.models.types import constant, utcnow
 from backoffice.platform.extensions import db
 
 _PENDING = "unsealed"
@@ -279,7 +279,7 @@ def _made_query(n: int, evidence: Evidence, one: bool) -> Select:
     conditions = [
         *([evidence.sealed] if evidence.sealed is not None else []),
         ~select(mine.c.row_id)
-        .where(mine.c.kind == evidence.kind, mine.c.row_id == evidence.key, mine.c.version == version)
+        .where(mine.c.kind == constant(evidence.kind), mine.c.row_id == evidence.key, mine.c.version == version)
         .exists(),
     ]
     columns = [(evidence.key, f"row_{n}_id")] + ([(version, f"row_{n}_version")] if evidence.version else [])
@@ -355,13 +355,13 @@ def _link(evidence: Evidence) -> list[ColumnElement]:
     its request."""
     table, before = evidence.table, seals.alias("before")
     if evidence.previous_kind is not None:
-        row_id, version = evidence.key, literal(0)
+        row_id, version = evidence.key, constant(0)
         kind = evidence.previous_kind
     elif evidence.chain is not None and evidence.version is not None:
         row_id = evidence.key
         version = (
             select(func.max(before.c.version))
-            .where(before.c.kind == evidence.kind, before.c.row_id == evidence.key)
+            .where(before.c.kind == constant(evidence.kind), before.c.row_id == evidence.key)
             .correlate(table)  # the row's own, also where it is read again inside the previous seal's lookup
             .scalar_subquery()
         )
@@ -369,22 +369,26 @@ def _link(evidence: Evidence) -> list[ColumnElement]:
     elif evidence.chain is not None:
         row_id = (
             select(func.max(before.c.row_id))
-            .where(before.c.kind == evidence.kind, before.c.chain == table.c[evidence.chain])
+            .where(before.c.kind == constant(evidence.kind), before.c.chain == table.c[evidence.chain])
             .correlate(table)  # the row's own chain, also inside the previous seal's lookup
             .scalar_subquery()
         )
-        version, kind = literal(0), evidence.kind
+        version, kind = constant(0), evidence.kind
     else:
-        return [literal(None).label("prev_row_id"), literal(None).label("prev_version"), literal("").label("prev_seal")]
+        return [
+            constant(None).label("prev_row_id"),
+            constant(None).label("prev_version"),
+            constant("").label("prev_seal"),
+        ]
     found = (
         select(seals.c.seal)
-        .where(seals.c.kind == kind, seals.c.row_id == row_id, seals.c.version == version)
+        .where(seals.c.kind == constant(kind), seals.c.row_id == row_id, seals.c.version == version)
         .correlate(table)
     )
     return [
         row_id.label("prev_row_id"),
         version.label("prev_version"),
-        func.coalesce(found.scalar_subquery(), "").label("prev_seal"),
+        func.coalesce(found.scalar_subquery(), constant("")).label("prev_seal"),
     ]
 
 

@@ -50,7 +50,7 @@ from backoffice.models import (
     RunStatus,
 )
 from backoffice.models.seals import Seal, SealKey, TamperedEvidence
-from backoffice.models.types import upsert, utcnow
+from backoffice.models.types import constant, upsert, utcnow
 
 seals = Seal.__table__
 sealed_with = SealKey.__table__
@@ -190,7 +190,7 @@ _FIXED: tuple[Evidence, ...] = (
         "journal_entries",
         entries,
         _all_but(entries),
-        sealed=entries.c.status == EntryStatus.POSTED.value,
+        sealed=entries.c.status == constant(EntryStatus.POSTED.value),
         details=_lines,
         customer=lambda: select(ledger.c.customer_id).where(ledger.c.entry_id == entries.c.id).scalar_subquery(),
         entry=lambda: entries.c.id,
@@ -413,7 +413,7 @@ def _kept_fingerprint(connection: Connection) -> str | None:
 
 
 def kept_query() -> Select:
-    return select(sealed_with.c.fingerprint).where(sealed_with.c.id == 1)
+    return select(sealed_with.c.fingerprint).where(sealed_with.c.id == constant(1))
 
 
 def version_column(evidence: Evidence) -> ColumnElement:

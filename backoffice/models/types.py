@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import Date, Enum, Integer, Numeric, String, Table
+from sqlalchemy import ColumnElement, Date, Enum, Integer, Numeric, String, Table, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, GenericFunction
@@ -31,6 +31,24 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def constant(value: str | int | Decimal | None) -> ColumnElement:
+    """A constant written into the statement rather than bound as a parameter, in SQL every database reads: a
+    statement run at every commit then binds only what changes from one run to the next."""
+    if value is None:
+        return literal_column("NULL")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise TypeError(f"not a constant this writes: {value!r}")
+    if isinstance(value, int):
+        return literal_column(str(value), Integer)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a constant this writes: {value!r}")
+        return literal_column(format(value, "f"), Numeric())
+    if "%" in value or "\\" in value or not value.isprintable():
+        raise ValueError(f"not a constant this writes: {value!r}")
+    return literal_column("'" + value.replace("'", "''") + "'", String)
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

@@ -33,13 +33,15 @@ from backoffice.models import (
 )
 from backoffice.models.billing import ASKING, covers
 from backoffice.models.metering import Volume, pricing_in_force
-from backoffice.models.types import Balance, Money, first_of_month, next_month, rounded_product
+from backoffice.models.types import Balance, Money, constant, first_of_month, next_month, rounded_product
 
 
 def status_sql(balance, suspend_below):
     """A customer's status as its balance makes it, as SQL: suspended while the balance is below the customer's
     threshold, else active. The wallet stores it with each movement; the ``customer_status`` check verifies it."""
-    return case((balance < suspend_below, CustomerStatus.SUSPENDED.value), else_=CustomerStatus.ACTIVE.value)
+    return case(
+        (balance < suspend_below, constant(CustomerStatus.SUSPENDED.value)), else_=constant(CustomerStatus.ACTIVE.value)
+    )
 
 
 def meter_net_sql(meters=Meter.__table__):

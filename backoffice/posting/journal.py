@@ -43,7 +43,7 @@ from backoffice.models import (
     User,
     normal_amount,
 )
-from backoffice.models.types import Balance, upsert, utcnow
+from backoffice.models.types import Balance, constant, upsert, utcnow
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
 from backoffice.posting.installation import Installation
 
@@ -460,7 +460,7 @@ def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
     return new.on_conflict_do_update(
         index_elements=[buckets.c.account_id, buckets.c.bucket],
         set_={"balance": moved},
-        where=func.abs(moved) <= MAX_BALANCE,
+        where=func.abs(moved) <= constant(MAX_BALANCE),
     ).returning(buckets.c.account_id)
 
 

@@ -58,7 +58,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     true,
@@ -81,8 +80,7 @@ from backoffice.models import (
     RecalculationRequest,
     TamperedEvidence,
 )
-from backoffice.models.metering import Volume
-from backoffice.models.types import Balance, Money, month_of_date, upsert
+from backoffice.models.types import Balance, Money, constant, month_of_date, upsert
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.formulas import status_sql
@@ -100,6 +98,9 @@ accounts = Account.__table__
 months = MonthlyCustomerBalance.__table__
 requests = RecalculationRequest.__table__
 findings = TamperedEvidence.__table__
+
+ZERO, TWO = constant(0), constant(2)
+"""Written into the statements, not bound: a movement's statement binds only what differs from one to the next."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -244,7 +245,7 @@ def customers_moved(by, *conditions):
 def moved(by) -> dict:
     """Each of the customer's columns :data:`MOVED` after ``by``: rounded to cents (SQLite keeps amounts as binary
     floats, and compares and stores cents, not float noise)."""
-    return {column: func.round(customers.c[column] + by[column], 2) for column in MOVED}
+    return {column: func.round(customers.c[column] + by[column], TWO) for column in MOVED}
 
 
 def conditions(movement, after) -> dict:
@@ -256,8 +257,8 @@ def conditions(movement, after) -> dict:
     return {
         "open": customers.c.closed_at.is_(None),
         "trusted": or_(~movement["automatic"], ~quarantined),
-        "covered": or_(movement["allow_overdraft"], movement["signed_amount"] >= 0, after["balance"] >= 0),
-        **{f"within_{column}": func.abs(after[column]) <= MAX_BALANCE for column in MOVED},
+        "covered": or_(movement["allow_overdraft"], movement["signed_amount"] >= ZERO, after["balance"] >= ZERO),
+        **{f"within_{column}": func.abs(after[column]) <= constant(MAX_BALANCE) for column in MOVED},
     }
 
 
@@ -292,7 +293,7 @@ def why(movement, after):
     )
 
 
-CONDITIONS = tuple(conditions(MOVEMENT, dict.fromkeys(MOVED, literal(0))))
+CONDITIONS = tuple(conditions(MOVEMENT, dict.fromkeys(MOVED, ZERO)))
 
 
 # --- The month ----------------------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def month_added(movement) -> dict:
     volume is its calculation's)."""
     kind, signed = movement["kind"], movement["signed_amount"]
     added = {column: contribution_sql(column, kind, signed) for column in MONTH_COLUMNS}
-    return added | {measure.month: literal(0, Volume) for measure in MEASURES}
+    return added | {measure.month: ZERO for measure in MEASURES}
 
 
 def month_net(added):
@@ -324,14 +325,14 @@ def adding_to_month(dialect: str, customer, month, added: dict, *, where=None, d
         .order_by(months.c.year_month.desc())
         .limit(1)
         .scalar_subquery(),
-        0,
+        ZERO,
     )
     values = {
         "customer_id": customer,
         "year_month": month,
         "opening_balance": previous_closing,
         **added,
-        "closing_balance": func.round(previous_closing + month_net(added), 2),
+        "closing_balance": func.round(previous_closing + month_net(added), TWO),
         "calculation_details": details,
         "last_calculated_at": MOMENT,
     }
@@ -344,15 +345,15 @@ def adding_to_month(dialect: str, customer, month, added: dict, *, where=None, d
         index_elements=[months.c.customer_id, months.c.year_month],
         set_={
             **sums,
-            "closing_balance": func.round(months.c.closing_balance + month_net(new.excluded), 2),
+            "closing_balance": func.round(months.c.closing_balance + month_net(new.excluded), TWO),
             "calculation_details": new.excluded.calculation_details,
             "last_calculated_at": new.excluded.last_calculated_at,
         },
-    ).returning(and_(*(months.c[column] == 0 for column in MONTH_ADDED)).label("emptied"))
+    ).returning(and_(*(months.c[column] == ZERO for column in MONTH_ADDED)).label("emptied"))
 
 
-def _places(column: str) -> int:
-    return months.c[column].type.scale
+def _places(column: str):
+    return constant(months.c[column].type.scale)
 
 
 def later_months(customer, month, net):
@@ -361,8 +362,8 @@ def later_months(customer, month, net):
         update(months)
         .where(months.c.customer_id == customer, months.c.year_month > month)
         .values(
-            opening_balance=func.round(months.c.opening_balance + net, 2),
-            closing_balance=func.round(months.c.closing_balance + net, 2),
+            opening_balance=func.round(months.c.opening_balance + net, TWO),
+            closing_balance=func.round(months.c.closing_balance + net, TWO),
         )
     )
 
@@ -372,7 +373,7 @@ def emptied_month(customer, month):
     return delete(months).where(
         months.c.customer_id == customer,
         months.c.year_month == month,
-        *(months.c[column] == 0 for column in MONTH_ADDED),
+        *(months.c[column] == ZERO for column in MONTH_ADDED),
     )
 
 
@@ -380,16 +381,16 @@ def _movements_month(dialect: str, movement) -> dict:
     """One movement's month (``movement``: a source with ``realtime``, whether its customer is kept in real time):
     added to and carried to the later months, or, for a customer not kept in real time, a recalculation request."""
     added = month_added(movement.c)
-    in_month = or_(*(value != 0 for value in added.values()))
+    in_month = or_(*(value != ZERO for value in added.values()))
     customer, month, net = movement.c.customer_id, month_of_date(movement.c.value_date), month_net(added)
     details = (func.json_build_object if dialect == "postgresql" else func.json_object)(
-        "balance_transaction_id", movement.c.row_id
+        constant("balance_transaction_id"), movement.c.row_id
     )
     request = {
         "customer_id": customer,
         "from_date": movement.c.value_date,
-        "reason": literal(RecalculationReason.DEFERRED.value),
-        "description": movement.c.kind + " #" + cast(movement.c.row_id, String),
+        "reason": constant(RecalculationReason.DEFERRED.value),
+        "description": movement.c.kind + constant(" #") + cast(movement.c.row_id, String),
         "requested_at": MOMENT,
         "requested_by_id": USER,
     }
@@ -439,16 +440,16 @@ def written(source, dialect: str) -> dict:
 def _entries(source, *, posted: bool):
     """Each movement's journal entry, dated on its value date, recording its ledger row (which its words are rendered
     from)."""
-    status = {"status": literal(EntryStatus.DRAFT.value)}
+    status = {"status": constant(EntryStatus.DRAFT.value)}
     if posted:
-        status = {"status": literal(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
+        status = {"status": constant(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
     values = {
         "id": source.c.entry_id,
-        "number": literal("JE-") + cast(source.c.entry_id, String),
+        "number": constant("JE-") + cast(source.c.entry_id, String),
         "entry_date": source.c.value_date,
-        "description": literal(""),
+        "description": constant(""),
         **status,
-        "source_type": literal("balance_transaction"),
+        "source_type": constant("balance_transaction"),
         "source_id": source.c.row_id,
         "created_at": MOMENT,
     }
@@ -465,15 +466,15 @@ def _lines(source):
             select(
                 source.c.entry_id,
                 accounts.c.id.label("account_id"),
-                (amount if side == "debit" else literal(0, Balance)).label("debit"),
-                (amount if side == "credit" else literal(0, Balance)).label("credit"),
-                literal(number).label("side"),
+                (amount if side == "debit" else ZERO).label("debit"),
+                (amount if side == "credit" else ZERO).label("credit"),
+                constant(number).label("side"),
             ).join_from(source, accounts, accounts.c.code == code)
         )
     both = union_all(*sides).subquery("sides")
     return lines.insert().from_select(
         ["entry_id", "account_id", "debit", "credit", "description"],
-        select(both.c.entry_id, both.c.account_id, both.c.debit, both.c.credit, literal("")).order_by(
+        select(both.c.entry_id, both.c.account_id, both.c.debit, both.c.credit, constant("")).order_by(
             both.c.entry_id, both.c.side
         ),
     )
@@ -496,7 +497,7 @@ def _ledger_rows(source):
         "kind": source.c.kind,
         "amount": func.abs(signed),
         "signed_amount": signed,
-        "balance_before": func.round(source.c.balance_after - signed, 2),
+        "balance_before": func.round(source.c.balance_after - signed, TWO),
         "balance_after": source.c.balance_after,
         "value_date": source.c.value_date,
         "reference_type": source.c.reference_type,

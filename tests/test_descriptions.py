@@ -498,6 +498,7 @@ def test_a_downgrade_refuses_while_a_movement_carries_an_occasion_its_seal_cover
     metering.record_reading(meter.id, date(2026, 8, 11), D("10"))
     db.session.remove()
     register_migrations(app)
+    downgrade(revision="0044")
     with pytest.raises(SystemExit):  # Flask-Migrate logs the refusal and exits non-zero
         downgrade(revision="0043")
     with db.engine.connect() as connection:

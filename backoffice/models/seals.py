@@ -36,7 +36,10 @@ UNRESOLVED = text("resolution IS NULL")
 
 class Seal(db.Model):
     __tablename__ = "seals"
-    __table_args__ = (Index("ix_seals_chain", "kind", "chain", "row_id"),)
+    __table_args__ = (
+        Index("ix_seals_chain", "kind", "chain", "row_id"),
+        Index("ix_seals_sealed_at", "kind", "sealed_at"),
+    )
 
     kind: Mapped[str] = mapped_column(String(64), primary_key=True)
     """What is sealed: a table's name, or ``approval_decisions`` for a request's decision (``approval_first_approvals``

@@ -596,6 +596,9 @@ def _step_by_step():
     return steps | _movements_month("sqlite", movement)
 
 
+_LEDGER = tuple(ledger.c.keys())
+
+
 def post_one(connection: Connection, installation: Installation, movement: WalletMovement, posting: Posting):
     """Write one movement (its value date and idempotency key checked by the caller); returns its ledger row as the
     database returned it, sealed when the unit of work commits."""
@@ -616,7 +619,8 @@ def post_one(connection: Connection, installation: Installation, movement: Walle
         journal.move_buckets(connection, moves)
     if emptied:
         connection.execute(_EMPTIED, bound)
-    transaction = BalanceTransaction(**{name: row._mapping[name] for name in ledger.c.keys()})
+    returned = row._asdict()
+    transaction = BalanceTransaction(**{name: returned[name] for name in _LEDGER})
     sealing.written(connection, "journal_entries", [(transaction.entry_id, 0)])
     sealing.written(connection, "balance_transactions", [(transaction.id, 0)])
     return transaction

@@ -171,10 +171,9 @@ def as_the_app_writes(app, written: dict | None = None, chunk: int | None = None
         connection.execute(text("ANALYZE"))
 
 
-def seal_in_chunks(app, chunk: int, where: Callable | None = None) -> None:
-    """Seal every row of evidence without a seal (those ``where(evidence)`` selects, when given), kind by kind in
-    the order of their ids, ``chunk`` ids a transaction: each row's seal follows its chain's last sealed row, as the
-    application seals what it writes."""
+def seal_in_chunks(app, chunk: int) -> None:
+    """Seal every row of evidence without a seal, kind by kind in the order of their ids, ``chunk`` ids a
+    transaction: each row's seal follows its chain's last sealed row, as the application seals what it writes."""
     from backoffice.evidence import sealing, seals, verifying
     from backoffice.platform.extensions import db
 
@@ -186,11 +185,8 @@ def seal_in_chunks(app, chunk: int, where: Callable | None = None) -> None:
                 continue
             task = progress.add_task(f"Sealing {evidence.kind}", total=high - low + 1)
             for start in range(low, high + 1, chunk):
-                selected = evidence.key.between(start, start + chunk - 1)
-                if where is not None:
-                    selected = selected & where(evidence)
                 with db.engine.begin() as connection:
-                    sealing.seal(connection, [(evidence.kind, selected)])
+                    sealing.seal(connection, [(evidence.kind, evidence.key.between(start, start + chunk - 1))])
                 progress.update(task, completed=min(start + chunk, high + 1) - low)
 
 
@@ -277,7 +273,7 @@ def post_generated(connection, accounts: dict[str, int]) -> None:
     )
 
 
-def derive(customers: int, batch: int, months: list) -> None:
+def derive(customers: int, batch: int, months: list[date]) -> None:
     """In the app's context: the derived figures the generated sources make, written by the checks' own set-based
     writers and the months' recalculation, ``batch`` entities at a time: the invoices' outstanding amounts and the
     meters' balances (where there are meters), then the customers' wallets, meter totals, statuses and months; then

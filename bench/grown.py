@@ -16,7 +16,8 @@ installation's rows, a chunk of ids a transaction. Then VACUUM ANALYZE, the seal
 as a nightly anchors them, and the day's changes are appended: 1/365 of the movements (27,397 at 0.1), charges of
 today, each with its entry, the customers' wallets and months written by the same writers, sealed as they commit.
 ``BENCH_GROWN_REUSE=1`` measures over the database a previous run built at the same scale (migrated to the head)
-instead of building it again; ``BENCH_GROWN_PARTS`` (default ``nightly,pages,export,charges``) names what is measured.
+instead of building it again; ``BENCH_GROWN_PARTS`` (default ``nightly,pages,export,charges``) names what is measured
+(empty: the build alone).
 
 Measured, each beside its floor in the same run, taking turns (``BENCH_GROWN_TURNS``, default 3, after an untimed
 warm-up where said):
@@ -95,7 +96,7 @@ WARM_UP = 6
 """Charges each way makes before the clock starts: psycopg prepares a statement on its fifth execution."""
 CHARGE = Decimal("1000.00")
 REUSE = os.environ.get("BENCH_GROWN_REUSE") == "1"
-PARTS = os.environ.get("BENCH_GROWN_PARTS", "nightly,pages,export,charges").split(",")
+PARTS = [part for part in os.environ.get("BENCH_GROWN_PARTS", "nightly,pages,export,charges").split(",") if part]
 BUILT = "bench_grown"
 """The table where a built database keeps its scale, the id its day's changes start above, and its anchor's files."""
 CUSTOMERS_COPY = (

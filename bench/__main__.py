@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables] [replica] [nightly]``.
+[receivables] [replica] [nightly] [grown]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
@@ -9,6 +9,7 @@ import sys
 
 from bench import (
     exports,
+    grown,
     metering,
     nightly,
     pages,
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "receivables": receivables,
     "replica": replica,
     "nightly": nightly,
+    "grown": grown,
 }
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import psycopg
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/backoffice_bench")
@@ -138,12 +140,14 @@ def measure_in_process(module: str, url: str, what: str, label: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def as_the_app_writes(app, written: dict | None = None) -> None:
+def as_the_app_writes(app, written: dict | None = None, chunk: int | None = None) -> None:
     """Give rows written with raw SQL what the application's own writes give them: a history version of each
     versioned record written (``written``: a model's rows by a condition; all of every versioned model's rows when
     not given) and a seal on each row of evidence, as migration 0032 sealed an installation's existing rows. The
     checks then find them as the application leaves them, and a fix or a rebuild trusts them (it refuses evidence
-    without a seal)."""
+    without a seal). ``chunk``: the evidence is sealed that many ids at a time, each chunk in a transaction of its
+    own, with the same seals in the same order as one pass makes (tens of millions of rows are never held in memory
+    at once)."""
     from sqlalchemy import text, true
     from sqlalchemy_continuum import versioning_manager
 
@@ -158,9 +162,39 @@ def as_the_app_writes(app, written: dict | None = None) -> None:
         else:
             for model, where in written.items():
                 record(connection, model, where, HistoryOperation.EDIT)
-        sealing.seal_existing(connection)
+        if chunk is None:
+            sealing.seal_existing(connection)
+    if chunk is not None:
+        seal_in_chunks(app, chunk)
+    with app.app_context(), db.engine.begin() as connection:
         # The planner's statistics, as autovacuum would leave them: without, it takes the seals for a handful of rows.
         connection.execute(text("ANALYZE"))
+
+
+def seal_in_chunks(app, chunk: int) -> None:
+    """Seal every row of evidence without a seal, kind by kind in the order of their ids, ``chunk`` ids a
+    transaction: each row's seal follows its chain's last sealed row, as the application seals what it writes."""
+    from backoffice.evidence import sealing, seals, verifying
+    from backoffice.platform.extensions import db
+
+    with app.app_context(), Progress(console=console, transient=True) as progress:
+        for evidence in seals.kinds().values():
+            with db.engine.connect() as connection:
+                low, high = verifying.bounds(connection, evidence)
+            if low is None:
+                continue
+            task = progress.add_task(f"Sealing {evidence.kind}", total=high - low + 1)
+            for start in range(low, high + 1, chunk):
+                with db.engine.begin() as connection:
+                    sealing.seal(connection, [(evidence.kind, evidence.key.between(start, start + chunk - 1))])
+                progress.update(task, completed=min(start + chunk, high + 1) - low)
+
+
+def first_days(count: int) -> list[date]:
+    """The first days of the last ``count`` months, the oldest first, the current one last."""
+    today = date.today()
+    index = today.year * 12 + today.month - 1
+    return [date((index - n) // 12, (index - n) % 12 + 1, 1) for n in range(count - 1, -1, -1)]
 
 
 def managers_and_customers(connection) -> None:
@@ -191,3 +225,98 @@ def verify_in_turns(url: str, floor_sql: str, check: str, turns: int, wrong: int
             verify_times.append(seconds)
             assert record.mismatched == floor_count == wrong, (record.mismatched, floor_count)
     return floor_times, verify_times
+
+
+def orders(connection, start: int, stop: int, *, per: int, customers: int, managers: int, first, days: int) -> None:
+    """The orders of customers ``start`` to ``stop`` (``per`` each, in their manager's name, numbered across all
+    ``customers``), closing on dates spread over ``days`` days from ``first``."""
+    connection.execute(
+        "INSERT INTO orders (number, customer_id, account_manager_id, closing_date, total_price, additions, promo, "
+        "reductions, grand_total, created_at, updated_at) "
+        "SELECT 'SO-' || lpad(n::text, 8, '0'), c, 1 + c %% %(managers)s,"
+        "       %(first)s::date + (n::bigint * 7919 %% %(days)s)::int, t, a, p, r, t + a - p - r, now(), now() FROM ("
+        "  SELECT n, c, (1000000 + n %% 9000000)::numeric(15,2) AS t, (n %% 500000)::numeric(15,2) AS a,"
+        "         (n %% 100000)::numeric(15,2) AS p, (n %% 7 * 1000)::numeric(15,2) + 0.25 AS r"
+        "  FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k,"
+        "       LATERAL (SELECT (k - 1) * %(customers)s + c AS n) number) g",
+        {"managers": managers, "first": first, "days": days, "start": start, "stop": stop, "per": per}
+        | {"customers": customers},
+    )
+
+
+def post_generated(connection, accounts: dict[str, int]) -> None:
+    """Write the wallet movements of the temporary table ``generated`` (``id``, customer ``c``, ``kind``,
+    ``amount``, ``signed``, the customer's ``running`` balance after it, ``on_date``, ``ref_type``, ``ref_id``) as
+    the posting core writes them: each with its posted journal entry of two lines (the entry's id the movement's),
+    the ledger row in its customer's before/after chain, and the customer's last movement's moment."""
+    connection.execute(
+        "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
+        "created_at, posted_at) "
+        "SELECT id, 'JE-' || id, on_date, initcap(kind) || ' #' || id, 'posted', 'balance_transaction', id, "
+        "       on_date + time '10:00', on_date + time '10:00' FROM generated"
+    )
+    debit = f"CASE WHEN kind = 'recharge' THEN {accounts['1000']} ELSE {accounts['2000']} END"
+    credit = f"CASE WHEN kind = 'recharge' THEN {accounts['2000']} ELSE {accounts['4000']} END"
+    connection.execute(
+        f"INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+        f"SELECT id, {debit}, amount, 0, '' FROM generated UNION ALL SELECT id, {credit}, 0, amount, '' FROM generated"
+    )
+    connection.execute(
+        "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+        "balance_after, value_date, reference_type, reference_id, description, entry_id, created_at) "
+        "SELECT id, c, kind, amount, signed, running - signed, running, on_date, ref_type, ref_id, '', id, "
+        "       on_date + time '10:00' FROM generated ORDER BY id"
+    )
+    connection.execute(
+        "UPDATE customers SET balance_last_updated_at = last.at FROM ("
+        "  SELECT c, max(on_date) + time '10:00' AS at FROM generated GROUP BY c) last WHERE customers.id = last.c"
+    )
+
+
+def derive(customers: int, batch: int, months: list[date]) -> None:
+    """In the app's context: the derived figures the generated sources make, written by the checks' own set-based
+    writers and the months' recalculation, ``batch`` entities at a time: the invoices' outstanding amounts and the
+    meters' balances (where there are meters), then the customers' wallets, meter totals, statuses and months; then
+    the targets' achieved amounts, the orders' ``months`` (by the write path's recomputation) and the accounts."""
+    from itertools import product
+
+    from sqlalchemy import select
+
+    from backoffice.models import Account, AccountManager, Invoice, Meter, Target
+    from backoffice.platform.extensions import db
+    from backoffice.posting import months as monthly
+    from backoffice.posting.hooks import recompute_order_month_totals
+    from backoffice.reconcile.account_balance import AccountBalance
+    from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
+    from backoffice.reconcile.customer_status import CustomerStatusCheck
+    from backoffice.reconcile.customer_wallet import CustomerWallet
+    from backoffice.reconcile.invoice_outstanding import InvoiceOutstanding
+    from backoffice.reconcile.meter_balance import MeterBalance
+    from backoffice.reconcile.target_achieved import TargetAchieved
+
+    metered = db.session.scalar(select(Meter.id).limit(1)) is not None
+    with Progress(console=console, transient=True) as progress:
+        if metered:
+            for check, model in ((InvoiceOutstanding(), Invoice), (MeterBalance(), Meter)):
+                ids = list(db.session.scalars(select(model.id).order_by(model.id)))
+                task = progress.add_task(f"Deriving {check.name}", total=len(ids))
+                for start in range(0, len(ids), batch):
+                    check.write(db.session.connection(), ids[start : start + batch])
+                    db.session.commit()
+                    progress.update(task, completed=min(start + batch, len(ids)))
+        task = progress.add_task("Deriving wallets, statuses and months", total=customers)
+        for start in range(1, customers + 1, batch):
+            ids = list(range(start, min(start + batch, customers + 1)))
+            connection = db.session.connection()
+            CustomerWallet().write(connection, ids)
+            if metered:
+                CustomerMeterTotals().write(connection, ids)
+            CustomerStatusCheck().write(connection, ids)
+            monthly.recalculate(connection, ids)
+            db.session.commit()
+            progress.update(task, completed=ids[-1])
+    connection = db.session.connection()
+    TargetAchieved().write(connection, list(db.session.scalars(select(Target.id))))
+    recompute_order_month_totals(connection, set(product(db.session.scalars(select(AccountManager.id)), months)))
+    AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
+    db.session.commit()

@@ -52,7 +52,17 @@ import psycopg
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import BENCH_DATABASE_URL, as_the_app_writes, console, migrate, migrated_database
+from bench.common import (
+    BENCH_DATABASE_URL,
+    as_the_app_writes,
+    console,
+    derive,
+    first_days,
+    migrate,
+    migrated_database,
+    orders,
+    post_generated,
+)
 
 SCALE = float(os.environ.get("BENCH_PAGES_SCALE", "1"))  # float-ok: a size factor
 MANAGERS = 50
@@ -102,6 +112,9 @@ class Page:
     """The page is the log-in form (which a clerk already logged in is shown too)."""
 
 
+FLOOR = Page("the floor: the log-in form, to a clerk logged in", "/login", form=True)
+
+
 @dataclass(frozen=True)
 class Load:
     p50_ms: float  # float-ok: milliseconds
@@ -114,7 +127,7 @@ class Load:
 
 
 def main() -> str:
-    months = _months()
+    months = first_days(MONTHS)
     os.environ |= {"SECRET_KEY": SECRET_KEY, "BACKOFFICE_API_TOKEN": API_TOKEN, "BACKOFFICE_SEAL_KEY": SEAL_KEY}
     if REUSE:
         url = migrate(BENCH_DATABASE_URL)
@@ -129,17 +142,23 @@ def main() -> str:
         _prepare(app, url, months)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
-    pages, floor = _pages(months), Page("the floor: the log-in form, to a clerk logged in", "/login", form=True)
-    statements = {page: _statements(app, page) for page in [*pages, floor]}
-    turns = _serve_and_load(url, pages, floor)
-    return _report(pages, floor, turns, statements, _sizes(url), _nightly(url))
+    lines = measured(app, url, _pages(months))
+    data = ", ".join(f"{count:,} {table_name}" for table_name, count in _sizes(url).items())
+    nightly = _nightly(url)
+    return lines + (
+        f"Data: {data}. The nightly maintenance over it: {nightly['seconds']:.0f} s, {nightly['checked']:,} entities "
+        "checked, nothing to fix.\n"
+    )
 
 
-def _months() -> list[date]:
-    """The first days of the benchmark's months, the oldest first, the current one last."""
-    today = date.today()
-    index = today.year * 12 + today.month - 1
-    return [date((index - n) // 12, (index - n) % 12 + 1, 1) for n in range(MONTHS - 1, -1, -1)]
+def measured(app, url: str, pages: list[Page]) -> str:
+    """The pages served by gunicorn from the database at ``url`` and loaded in turns with the floor page, as the
+    module says; the report (printed, and returned as Markdown). The clerk (``EMAIL``) is to exist, and the
+    environment to hold the settings the server is started with (``SECRET_KEY``, ``BACKOFFICE_API_TOKEN``,
+    ``BACKOFFICE_SEAL_KEY``)."""
+    statements = {page: _statements(app, page) for page in [*pages, FLOOR]}
+    turns = _serve_and_load(url, pages, FLOOR)
+    return _report(pages, FLOOR, turns, statements)
 
 
 def _pages(months: list[date]) -> list[Page]:
@@ -160,7 +179,7 @@ def _pages(months: list[date]) -> list[Page]:
 
 def _generate(url: str, months: list[date]) -> None:
     """The sources, set-based, with the figures derived from them that cost nothing to write with them (grand
-    totals, the ledger's chain); the rest is the application's to derive (:func:`_derive`)."""
+    totals, the ledger's chain); the rest is the application's to derive (:func:`bench.common.derive`)."""
     first, today = months[0], date.today()
     days = (today - first).days + 1
     span = days // MOVEMENTS_PER_CUSTOMER
@@ -193,7 +212,16 @@ def _generate(url: str, months: list[date]) -> None:
                 # Generated rows are written past the database's guards (as a superuser may): each is whole when
                 # committed.
                 connection.execute("SET LOCAL session_replication_role = replica")
-                _orders(connection, start, stop, first, days)
+                orders(
+                    connection,
+                    start,
+                    stop,
+                    per=ORDERS // CUSTOMERS,
+                    customers=CUSTOMERS,
+                    managers=MANAGERS,
+                    first=first,
+                    days=days,
+                )
                 _movements(connection, start, stop, first, span, accounts)
             progress.update(task, completed=stop)
         for table in ("orders", "journal_entries", "journal_lines", "balance_transactions"):
@@ -222,24 +250,6 @@ def _nightly(url: str) -> dict:
     return {"seconds": seconds, "checked": checked}
 
 
-def _orders(connection, start: int, stop: int, first: date, days: int) -> None:
-    """The customers' orders (``ORDERS / CUSTOMERS`` each, in their manager's name), closing on dates spread over
-    the months."""
-    per = ORDERS // CUSTOMERS
-    connection.execute(
-        "INSERT INTO orders (number, customer_id, account_manager_id, closing_date, total_price, additions, promo, "
-        "reductions, grand_total, created_at, updated_at) "
-        "SELECT 'SO-' || lpad(n::text, 8, '0'), c, 1 + c %% %(managers)s,"
-        "       %(first)s::date + (n::bigint * 7919 %% %(days)s)::int, t, a, p, r, t + a - p - r, now(), now() FROM ("
-        "  SELECT n, c, (1000000 + n %% 9000000)::numeric(15,2) AS t, (n %% 500000)::numeric(15,2) AS a,"
-        "         (n %% 100000)::numeric(15,2) AS p, (n %% 7 * 1000)::numeric(15,2) + 0.25 AS r"
-        "  FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k,"
-        "       LATERAL (SELECT (k - 1) * %(customers)s + c AS n) number) g",
-        {"managers": MANAGERS, "first": first, "days": days, "start": start, "stop": stop, "per": per}
-        | {"customers": CUSTOMERS},
-    )
-
-
 def _movements(connection, start: int, stop: int, first: date, span: int, accounts: dict[str, int]) -> None:
     """Each customer's wallet movements, one every ``span`` days from ``first``: a recharge first and every fifth,
     charges between, with the before/after chain, each with its posted journal entry of two lines. A movement's id
@@ -253,32 +263,12 @@ def _movements(connection, start: int, stop: int, first: date, span: int, accoun
         "    SELECT c, k, CASE WHEN k %% 5 = 1 THEN 'recharge' ELSE 'charge' END AS kind,"
         "           CASE WHEN k = 1 THEN 5000000 + c %% 100 * 10000 WHEN k %% 5 = 1 THEN 2000000"
         "                ELSE (c * 7 + k * 13) %% 400000 + 1000.25 END::numeric(15,2) AS amount"
-        "    FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k) raw) signed",
+        "    FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k) raw) signed, "
+        "  LATERAL (SELECT NULL::varchar AS ref_type, NULL::int AS ref_id) unreferenced",
         {"customers": CUSTOMERS, "first": first, "span": span, "start": start, "stop": stop}
         | {"per": MOVEMENTS_PER_CUSTOMER},
     )
-    connection.execute(
-        "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
-        "created_at, posted_at) "
-        "SELECT id, 'JE-' || id, on_date, initcap(kind) || ' #' || id, 'posted', 'balance_transaction', id, "
-        "       on_date + time '10:00', on_date + time '10:00' FROM generated"
-    )
-    debit = f"CASE WHEN kind = 'recharge' THEN {accounts['1000']} ELSE {accounts['2000']} END"
-    credit = f"CASE WHEN kind = 'recharge' THEN {accounts['2000']} ELSE {accounts['4000']} END"
-    connection.execute(
-        f"INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-        f"SELECT id, {debit}, amount, 0, '' FROM generated UNION ALL SELECT id, {credit}, 0, amount, '' FROM generated"
-    )
-    connection.execute(
-        "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
-        "balance_after, value_date, description, entry_id, created_at) "
-        "SELECT id, c, kind, amount, signed, running - signed, running, on_date, '', id, on_date + time '10:00' "
-        "FROM generated ORDER BY id"
-    )
-    connection.execute(
-        "UPDATE customers SET balance_last_updated_at = last.at FROM ("
-        "  SELECT c, max(on_date) + time '10:00' AS at FROM generated GROUP BY c) last WHERE customers.id = last.c"
-    )
+    post_generated(connection, accounts)
 
 
 def _prepare(app, url: str, months: list[date]) -> None:
@@ -289,7 +279,7 @@ def _prepare(app, url: str, months: list[date]) -> None:
     from backoffice.reconcile import CHECKS
 
     with app.app_context():
-        _derive(months)
+        derive(CUSTOMERS, BATCH, months)
         _history(url, list(CHECKS), [name for name, check in CHECKS.items() if check.by_customer])
         console.print("Writing the records' first versions and sealing the evidence…")
         as_the_app_writes(app)
@@ -302,39 +292,6 @@ def _prepare(app, url: str, months: list[date]) -> None:
         user.set_password(PASSWORD)
         db.session.add(user)
         db.session.commit()
-
-
-def _derive(months: list[date]) -> None:
-    """The derived figures the sources make, written by the checks' own set-based writers and the months'
-    recalculation, a chunk of customers at a time."""
-    from itertools import product
-
-    from sqlalchemy import select
-
-    from backoffice.models import Account, AccountManager, Target
-    from backoffice.platform.extensions import db
-    from backoffice.posting import months as monthly
-    from backoffice.posting.hooks import recompute_order_month_totals
-    from backoffice.reconcile.account_balance import AccountBalance
-    from backoffice.reconcile.customer_status import CustomerStatusCheck
-    from backoffice.reconcile.customer_wallet import CustomerWallet
-    from backoffice.reconcile.target_achieved import TargetAchieved
-
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("Deriving wallets, statuses and months", total=CUSTOMERS)
-        for start in range(1, CUSTOMERS + 1, BATCH):
-            ids = list(range(start, min(start + BATCH, CUSTOMERS + 1)))
-            connection = db.session.connection()
-            CustomerWallet().write(connection, ids)
-            CustomerStatusCheck().write(connection, ids)
-            monthly.recalculate(connection, ids)
-            db.session.commit()
-            progress.update(task, completed=ids[-1])
-    connection = db.session.connection()
-    TargetAchieved().write(connection, list(db.session.scalars(select(Target.id))))
-    recompute_order_month_totals(connection, set(product(db.session.scalars(select(AccountManager.id)), months)))
-    AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
-    db.session.commit()
 
 
 def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
@@ -626,7 +583,7 @@ def _wrk(page: Page, header: str, script: str, seconds: int, connections: int = 
     return Load(p50 / 1000, p95 / 1000, failed, os.getloadavg()[0])
 
 
-def _report(pages, floor, turns, statements: dict, sizes: dict[str, int], nightly: dict) -> str:
+def _report(pages, floor, turns, statements: dict) -> str:
     title = (
         f"Pages over the floor page: gunicorn {WORKERS} workers × {THREADS} threads, {SECONDS} s a load, {TURNS} turns"
     )
@@ -658,14 +615,11 @@ def _report(pages, floor, turns, statements: dict, sizes: dict[str, int], nightl
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     console.print(table)
-    data = ", ".join(f"{count:,} {table_name}" for table_name, count in sizes.items())
     lines += [
         "",
         f"The floor (`{floor.path}`): {statements[floor]} statement. Ratios: the median over the turns of the page's "
         "figure over the floor's of the same turn, with their range; ≥: a load answered nothing within its "
         f"{SECONDS} s, which stand for its figures.",
-        f"Data: {data}. The nightly maintenance over it: {nightly['seconds']:.0f} s, {nightly['checked']:,} entities "
-        "checked, nothing to fix.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,656 @@
+"""A grown installation, measured: the nightly, the pages, an export and a charge, each against its floor.
+
+Run with ``python -m bench grown``. It builds its own PostgreSQL database (``BENCH_DATABASE_URL``): an installation
+of 1,000,000 customers' worth scaled by ``BENCH_GROWN_SCALE`` (default 0.1, a tenth of it; 0.005 makes a quick
+run). At 0.1: 100,000 customers of 50 account managers, each with a meter, its assignment and its price, over the
+last 12 months; 100 wallet movements a customer (10,000,000: a recharge first and about every fifth, charges
+between, and 12 of them the charges of the customer's meter readings, 1,200,000 readings with their calculations),
+each with its posted journal entry of two lines; every tenth customer's meter also invoiced monthly (100,000 invoices,
+each with its posted entry, none paid yet); 10 orders a customer and each manager's monthly targets.
+
+The sources are written set-based (``INSERT … SELECT generate_series``) past the database's guards, as
+``bench.pages`` writes them (its generators are shared in ``bench.common``); the figures derived from them are written
+by the application's own set-based writers (the checks' expected values, the months' recalculation, the orders'
+months); each versioned record gets its first version and every row of evidence its seal, as migration 0032 sealed an
+installation's rows, a chunk of ids a transaction. Then VACUUM ANALYZE, the seals are made two days old and anchored
+as a nightly anchors them, and the day's changes are appended: 1/365 of the movements (27,397 at 0.1), charges of
+today, each with its entry, the customers' wallets and months written by the same writers, sealed as they commit.
+``BENCH_GROWN_REUSE=1`` measures over the database a previous run built at the same scale (migrated to the head)
+instead of building it again; ``BENCH_GROWN_PARTS`` (default ``nightly,pages,export,charges``) names what is measured
+(empty: the build alone).
+
+Measured, each beside its floor in the same run, taking turns (``BENCH_GROWN_TURNS``, default 3, after an untimed
+warm-up where said):
+
+- the nightly maintenance, in process as the scheduler starts it, every check, from the same anchor each turn (the
+  day's changes verified in full, the night's slice of the history's seals, every derived figure compared); it must
+  find nothing. Its floor: the raw set-based compares of the two largest derived figures (the wallets from the
+  ledger, ``bench.wallet``'s; the months from the ledger and the calculations, ``bench.metering``'s) and the raw
+  read (``COPY … TO STDOUT``) of the wallet movements and journal entries with their lines and seals that the night
+  verifies (those added since the anchor and the night's stripes): what it must read at least, not what it proves;
+- the pages, served by gunicorn and loaded with wrk as ``bench.pages`` loads them (its settings ``BENCH_PAGES_*``):
+  the orders (one manager's month, unfiltered), the customers, a customer's wallet ledger and the health check,
+  each against the floor page;
+- the customers export (``/customers/export.csv``, streamed) against PostgreSQL's ``COPY`` of the same rows and
+  columns in the same order;
+- a charge's latency, ``BENCH_GROWN_CHARGES`` (default 200) of each, on customers picked at random over the whole
+  installation, taking turns: through the posting core (``services.wallet.charge``), and raw SQL doing the same
+  work (``bench.wallet``'s charge with everything: the customer, the ledger row, its month, the entry and its lines,
+  the accounts' buckets in one statement, then the two seals, read and written by hand, then the commit); p50 and
+  p95 of each.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+from rich.progress import Progress
+
+from bench import pages, wallet
+from bench.common import (
+    BENCH_DATABASE_URL,
+    as_the_app_writes,
+    console,
+    derive,
+    first_days,
+    migrate,
+    migrated_database,
+    orders,
+    post_generated,
+    report,
+    timed,
+)
+from bench.exports import _copied, _downloaded
+from bench.metering import CALCULATION, FLOOR_VERIFY
+
+SCALE = float(os.environ.get("BENCH_GROWN_SCALE", "0.1"))  # float-ok: a size factor
+MANAGERS = 50
+MONTHS = 12
+CUSTOMERS = max(int(1_000_000 * SCALE), 2 * MANAGERS)
+MOVEMENTS_PER_CUSTOMER = 100
+READING_EVERY = 8
+"""A customer's movements 8, 16, … 96 are its readings' charges: 12 readings a customer."""
+ORDERS_PER_CUSTOMER = 10
+POSTPAID_EVERY = 10
+"""Every tenth customer's meter is invoiced too, once a month for ``INVOICES_PER_METER`` months."""
+INVOICES_PER_METER = 10
+MOVEMENTS = CUSTOMERS * MOVEMENTS_PER_CUSTOMER
+DAY = max(MOVEMENTS // 365, 1)
+"""The day's changes: a year's movements over its days."""
+BATCH = 2_000
+"""Customers generated (and derived) per transaction."""
+SEAL_CHUNK = 50_000
+"""Ids of a kind of evidence sealed per transaction."""
+TURNS = int(os.environ.get("BENCH_GROWN_TURNS", 3))
+CHARGES = int(os.environ.get("BENCH_GROWN_CHARGES", 200))
+WARM_UP = 6
+"""Charges each way makes before the clock starts: psycopg prepares a statement on its fifth execution."""
+CHARGE = Decimal("1000.00")
+REUSE = os.environ.get("BENCH_GROWN_REUSE") == "1"
+PARTS = [part for part in os.environ.get("BENCH_GROWN_PARTS", "nightly,pages,export,charges").split(",") if part]
+BUILT = "bench_grown"
+"""The table where a built database keeps its scale, the id its day's changes start above, and its anchor's files."""
+CUSTOMERS_COPY = (
+    "COPY (SELECT c.code, c.name, m.name, CASE WHEN c.closed_at IS NOT NULL THEN 'closed' ELSE c.status END, "
+    "c.balance, c.total_recharged, c.total_spent, c.contact_person, c.email, c.phone FROM customers c "
+    "LEFT JOIN account_managers m ON m.id = c.account_manager_id WHERE c.closed_at IS NULL ORDER BY c.code, c.id) "
+    "TO STDOUT (FORMAT csv, HEADER)"
+)
+
+
+def main() -> str:
+    unknown = set(PARTS) - {"nightly", "pages", "export", "charges"}
+    if unknown:
+        raise SystemExit(f"Unknown part(s) in BENCH_GROWN_PARTS: {', '.join(sorted(unknown))}")
+    os.environ.pop("REDIS_URL", None)  # the nightly runs in this process
+    os.environ |= {
+        "SECRET_KEY": pages.SECRET_KEY,
+        "BACKOFFICE_API_TOKEN": pages.API_TOKEN,
+        "BACKOFFICE_SEAL_KEY": pages.SEAL_KEY,
+    }
+    months = first_days(MONTHS)
+    started = time.perf_counter()
+    if REUSE and built_scale(BENCH_DATABASE_URL) == SCALE:
+        url = migrate(BENCH_DATABASE_URL)
+        built = "reused as a previous run built it"
+    else:
+        url = build(BENCH_DATABASE_URL, months)
+        built = f"built in {time.perf_counter() - started:.0f} s"
+    app = application(url)
+    sizes = _sizes(url)
+    console.print(", ".join(f"{count:,} {name}" for name, count in sizes.items()) + f"; {built}.")
+    load_before = os.getloadavg()
+    rows, sections = [], []
+    if "nightly" in PARTS:
+        rows += _nightly_against_floor(app, url)
+    if "pages" in PARTS:
+        sections.append(pages.measured(app, url, _pages(months)))
+    if "export" in PARTS:
+        rows += _export_against_copy(url)
+    if "charges" in PARTS:
+        rows += _charges_against_raw(app, url)
+    load_after = os.getloadavg()
+    lines = (
+        report(f"A grown installation at scale {SCALE} ({CUSTOMERS:,} customers), {TURNS} turns", rows) if rows else ""
+    )
+    data = ", ".join(f"{count:,} {name}" for name, count in sizes.items())
+    said = (
+        f"Data: {data}; the database {_size(url)}, {built}. Load average (1, 5, 15 min): "
+        f"{' '.join(f'{a:.2f}' for a in load_before)} before, {' '.join(f'{a:.2f}' for a in load_after)} after.\n"
+    )
+    console.print(said)
+    return "\n".join([lines, *sections, said])
+
+
+def application(url: str):
+    """The app on ``url``, its nightly running in this process, its anchors in a folder of its own."""
+    os.environ["DATABASE_URL"] = url
+    from backoffice import create_app
+
+    return create_app({"REDIS_URL": None, "ANCHORS_FOLDER": tempfile.mkdtemp(prefix="bench-grown-anchors-")})
+
+
+def built_scale(url: str) -> float | None:  # float-ok: a size factor
+    """The scale the database at ``url`` was built at, when a build finished there."""
+    try:
+        with psycopg.connect(url) as connection:
+            found = connection.execute(f"SELECT to_regclass('{BUILT}') IS NOT NULL").fetchone()[0]
+            if not found:
+                return None
+            row = connection.execute(f"SELECT value FROM {BUILT} WHERE name = 'scale'").fetchone()
+    except psycopg.OperationalError:  # no such database
+        return None
+    return float(row[0]) if row else None
+
+
+def build(url: str, months: list[date]) -> str:
+    """The installation, generated, derived, sealed and anchored, with the day's changes; returns its URL."""
+    url = migrated_database(url)
+    console.print(f"Building an installation of {CUSTOMERS:,} customers and {MOVEMENTS:,} movements in {url}…")
+    generate(url, months, CUSTOMERS)
+    app = application(url)
+    from backoffice.models import Role, User
+    from backoffice.platform.extensions import db
+
+    with app.app_context():
+        derive(CUSTOMERS, BATCH, months)
+    console.print("Writing the records' first versions and sealing the evidence…")
+    as_the_app_writes(app, chunk=SEAL_CHUNK)
+    with app.app_context():
+        user = User(email=pages.EMAIL, name="Clerk", role=Role.FINANCE)
+        user.set_password(pages.PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+    with psycopg.connect(url) as connection:
+        connection.execute("SET session_replication_role = replica")  # seals are append-only but for this
+        connection.execute("UPDATE seals SET sealed_at = sealed_at - interval '2 days'")
+    with psycopg.connect(url, autocommit=True) as connection:
+        console.print("VACUUM ANALYZE…")
+        connection.execute("VACUUM ANALYZE")
+    _anchor_and_the_day(app, url)
+    return url
+
+
+def generate(url: str, months: list[date], customers: int) -> None:
+    """The sources of ``customers`` customers, set-based, a batch of customers a transaction, with what costs nothing
+    to write with them (the orders' grand totals, the ledger's chain, the readings' calculations)."""
+    first = months[0]
+    days = (date.today() - first).days + 1
+    span = days // MOVEMENTS_PER_CUSTOMER
+    with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
+        connection.execute("SET session_replication_role = replica")  # the generator's rows skip the guards
+        connection.execute(
+            "INSERT INTO account_managers (name, email, active) "
+            "SELECT 'Manager ' || n, 'manager' || n || '@example.com', true FROM generate_series(1, %s) n",
+            (MANAGERS,),
+        )
+        # One customer in twenty keeps a floor on its balance, under which it is suspended.
+        connection.execute(
+            "INSERT INTO customers (code, name, account_manager_id, status, created_at, suspend_below) "
+            "SELECT 'C' || lpad(n::text, 7, '0'), 'Customer ' || n, 1 + n %% %s, 'active', %s::date, "
+            "       CASE WHEN n %% 20 = 0 THEN 8000000 ELSE 0 END "
+            "FROM generate_series(1, %s) n",
+            (MANAGERS, first, customers),
+        )
+        connection.execute(
+            "INSERT INTO targets (account_manager_id, period_start, target_amount) "
+            "SELECT m.id, p, 1000000000 + m.id * 10000000 FROM account_managers m, unnest(%s::date[]) p",
+            (months,),
+        )
+        connection.execute(
+            "INSERT INTO meters (id, serial, status, balance, overpayment, created_at) "
+            "SELECT n, 'MTR-' || lpad(n::text, 7, '0'), 'active', 0, 0, %s::date FROM generate_series(1, %s) n",
+            (first, customers),
+        )
+        connection.execute(
+            "INSERT INTO meter_assignments (customer_id, meter_id, is_active, started_on) "
+            "SELECT n, n, true, %s::date FROM generate_series(1, %s) n",
+            (first, customers),
+        )
+        connection.execute(
+            "INSERT INTO customer_pricing (customer_id, effective_from, price_per_sm3, meter_correction) "
+            "SELECT n, %s::date, 7500.00 + n %% 50, 1.012345 FROM generate_series(1, %s) n",
+            (first, customers),
+        )
+        accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        connection.commit()
+        task = progress.add_task(
+            f"Generating {customers * MOVEMENTS_PER_CUSTOMER:,} movements, "
+            f"{customers * (MOVEMENTS_PER_CUSTOMER // READING_EVERY):,} readings, "
+            f"{customers // POSTPAID_EVERY * INVOICES_PER_METER:,} invoices and "
+            f"{customers * ORDERS_PER_CUSTOMER:,} orders",
+            total=customers,
+        )
+        for start in range(1, customers + 1, BATCH):
+            stop = min(start + BATCH - 1, customers)
+            with connection.transaction():
+                connection.execute("SET LOCAL session_replication_role = replica")
+                orders(
+                    connection,
+                    start,
+                    stop,
+                    per=ORDERS_PER_CUSTOMER,
+                    customers=customers,
+                    managers=MANAGERS,
+                    first=first,
+                    days=days,
+                )
+                _movements(connection, customers, start, stop, first, span, accounts)
+                _invoices(connection, customers, start, stop, first, accounts)
+            progress.update(task, completed=stop)
+        for table in (
+            "orders",
+            "journal_entries",
+            "journal_lines",
+            "balance_transactions",
+            "meter_readings",
+            "invoices",
+            "meters",
+        ):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        connection.commit()
+
+
+def _movements(
+    connection, customers: int, start: int, stop: int, first: date, span: int, accounts: dict[str, int]
+) -> None:
+    """Each customer's movements, one every ``span`` days from ``first``: a recharge first and every fifth, the
+    charge of a reading every eighth (the reading dated on it, its calculation at the customer's price), charges
+    between; each with its entry, in the before/after chain. A movement's id follows its date across customers, as
+    posting makes them."""
+    values = {"customers": customers, "first": first, "span": span, "start": start, "stop": stop}
+    values |= {"per": MOVEMENTS_PER_CUSTOMER, "every": READING_EVERY}
+    connection.execute(
+        "CREATE TEMP TABLE planned ON COMMIT DROP AS "
+        "SELECT c, k, (k - 1) * %(customers)s + c AS id,"
+        "       %(first)s::date + (k - 1) * %(span)s + c %% %(span)s AS on_date,"
+        "       CASE WHEN k %% %(every)s = 0 THEN 'reading' WHEN k %% 5 = 1 THEN 'recharge' ELSE 'charge' END AS kind "
+        "FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(per)s) k",
+        values,
+    )
+    connection.execute(
+        "INSERT INTO meter_readings (id, meter_id, customer_id, reading_date, volume_flow_meter, note, created_at) "
+        "SELECT (k / %(every)s - 1) * %(customers)s + c, c, c, on_date, ((c * 7 + k * 13) %% 90 + 1) + 0.25, '', "
+        "       on_date + time '09:00' FROM planned WHERE kind = 'reading' ORDER BY 1",
+        values,
+    )
+    connection.execute(
+        f"INSERT INTO transaction_calculations (reading_id, {', '.join(CALCULATION)}) "
+        f"SELECT r.id, {', '.join(CALCULATION.values())} FROM meter_readings r "
+        f"JOIN customer_pricing p ON p.customer_id = r.customer_id "
+        f"WHERE r.customer_id BETWEEN %(start)s AND %(stop)s ORDER BY r.id",
+        values,
+    )
+    connection.execute(
+        "CREATE TEMP TABLE generated ON COMMIT DROP AS "
+        "SELECT *, sum(signed) OVER (PARTITION BY c ORDER BY k) AS running FROM ("
+        "  SELECT p.id, p.c, p.k, p.on_date, m.kind, m.amount, m.ref_type, m.ref_id,"
+        "         CASE WHEN m.kind = 'recharge' THEN m.amount ELSE -m.amount END AS signed"
+        "  FROM planned p LEFT JOIN transaction_calculations t"
+        "    ON p.kind = 'reading' AND t.reading_id = (p.k / %(every)s - 1) * %(customers)s + p.c,"
+        "  LATERAL (SELECT CASE WHEN p.kind = 'recharge' THEN 'recharge' ELSE 'charge' END AS kind,"
+        "    CASE WHEN p.kind = 'reading' THEN t.total_price WHEN p.k = 1 THEN 5000000 + p.c %% 100 * 10000"
+        "         WHEN p.kind = 'recharge' THEN 2000000"
+        "         ELSE (p.c * 7 + p.k * 13) %% 400000 + 1000.25 END::numeric(15,2) AS amount,"
+        "    CASE WHEN p.kind = 'reading' THEN 'meter_reading' END::varchar AS ref_type, t.reading_id AS ref_id) m"
+        ") signed",
+        values,
+    )
+    post_generated(connection, accounts)
+
+
+def _invoices(connection, customers: int, start: int, stop: int, first: date, accounts: dict[str, int]) -> None:
+    """The invoices of the batch's postpaid meters, one a month from ``first``, each with its posted entry (Dr
+    Receivables, Cr Gas revenue; ids above the movements' entries); their outstanding amounts are derived later."""
+    values = {"start": start, "stop": stop, "first": first, "every": POSTPAID_EVERY, "months": INVOICES_PER_METER}
+    values |= {"postpaid": customers // POSTPAID_EVERY, "entries": customers * MOVEMENTS_PER_CUSTOMER}
+    connection.execute(
+        "CREATE TEMP TABLE invoiced ON COMMIT DROP AS "
+        "SELECT (i - 1) * %(postpaid)s + c / %(every)s AS id, c, (%(first)s::date + make_interval(months => i))::date "
+        "       - 1 AS issued_on, (1000000 + (c * 7 + i * 13) %% 500000)::numeric(15,2) AS amount "
+        "FROM generate_series(%(start)s::int, %(stop)s::int) c, generate_series(1, %(months)s) i "
+        "WHERE c %% %(every)s = 0",
+        values,
+    )
+    connection.execute(
+        "INSERT INTO journal_entries (id, number, entry_date, description, status, source_type, source_id, "
+        "created_at, posted_at) "
+        "SELECT %(entries)s + id, 'JE-' || (%(entries)s + id), issued_on, 'Invoice INV-' || lpad(id::text, 8, '0'), "
+        "       'posted', 'invoice', id, issued_on + time '11:00', issued_on + time '11:00' FROM invoiced ORDER BY id",
+        values,
+    )
+    connection.execute(
+        "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+        "SELECT %(entries)s + id, %(receivables)s, amount, 0, '' FROM invoiced "
+        "UNION ALL SELECT %(entries)s + id, %(revenue)s, 0, amount, '' FROM invoiced",
+        values | {"receivables": accounts["1100"], "revenue": accounts["4000"]},
+    )
+    connection.execute(
+        "INSERT INTO invoices (id, meter_id, number, amount, issued_on, due_on, entry_id) "
+        "SELECT id, c, 'INV-' || lpad(id::text, 8, '0'), amount, issued_on, issued_on + 14, %(entries)s + id "
+        "FROM invoiced ORDER BY id",
+        values,
+    )
+
+
+def _anchor_and_the_day(app, url: str) -> None:
+    """Anchor the sealed history as a nightly does, keep the anchor's files in the database, then append the day's
+    changes: ``DAY`` charges of today, one each on the first customers, their wallets and months written by the
+    checks' writers and the months' recalculation, the accounts by theirs, the rows sealed."""
+    from backoffice.evidence import anchors, sealing, seals
+    from backoffice.models import Account
+    from backoffice.platform.extensions import db
+    from backoffice.posting import months as monthly
+    from backoffice.reconcile.account_balance import AccountBalance
+    from backoffice.reconcile.customer_status import CustomerStatusCheck
+    from backoffice.reconcile.customer_wallet import CustomerWallet
+
+    with app.app_context():
+        anchors.anchor(db.session.connection(), date.today() - timedelta(days=1))
+        db.session.rollback()
+    folder = Path(app.config["ANCHORS_FOLDER"])
+    console.print(f"Appending the day's changes: {DAY:,} movements…")
+    with psycopg.connect(url) as connection:
+        (mark,) = connection.execute(
+            "SELECT greatest((SELECT max(id) FROM balance_transactions), (SELECT max(id) FROM journal_entries))"
+        ).fetchone()
+        accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
+        connection.execute("SET session_replication_role = replica")
+        connection.execute(
+            "CREATE TEMP TABLE generated ON COMMIT DROP AS "
+            "SELECT %(mark)s + n AS id, c.id AS c, 'charge'::varchar AS kind, amount, -amount AS signed, "
+            "       c.balance - amount AS running, current_date AS on_date, NULL::varchar AS ref_type, "
+            "       NULL::int AS ref_id "
+            "FROM generate_series(1, %(day)s) n JOIN customers c ON c.id = 1 + (n - 1) %% %(customers)s, "
+            "     LATERAL (SELECT (1000.25 + n %% 1000)::numeric(15,2) AS amount) a",
+            {"mark": mark, "day": DAY, "customers": CUSTOMERS},
+        )
+        post_generated(connection, accounts)
+        for table in ("journal_entries", "journal_lines", "balance_transactions"):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        connection.execute(f"CREATE TABLE {BUILT} (name text PRIMARY KEY, value text NOT NULL)")
+        connection.cursor().executemany(
+            f"INSERT INTO {BUILT} (name, value) VALUES (%s, %s)",
+            [("mark", str(mark)), *((f"anchor:{path.name}", path.read_text()) for path in folder.iterdir())],
+        )
+        connection.commit()
+    with app.app_context():
+        ids = list(range(1, min(DAY, CUSTOMERS) + 1))
+        for start in range(0, len(ids), BATCH):
+            connection = db.session.connection()
+            chunk = ids[start : start + BATCH]
+            CustomerWallet().write(connection, chunk)
+            CustomerStatusCheck().write(connection, chunk)
+            monthly.recalculate(connection, chunk)
+            db.session.commit()
+        AccountBalance().write(db.session.connection(), list(db.session.scalars(db.select(Account.id))))
+        db.session.commit()
+        with db.engine.begin() as connection:
+            kinds = seals.kinds()
+            sealing.seal(
+                connection, [(kind, kinds[kind].key > mark) for kind in ("balance_transactions", "journal_entries")]
+            )
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        connection.execute(f"INSERT INTO {BUILT} (name, value) VALUES ('scale', %s)", (str(SCALE),))
+
+
+def _kept(url: str) -> tuple[int, dict[str, str]]:
+    """The id the day's changes start above, and the anchor's files, as the build kept them."""
+    with psycopg.connect(url) as connection:
+        rows = dict(connection.execute(f"SELECT name, value FROM {BUILT}").fetchall())
+    files = {name.removeprefix("anchor:"): text for name, text in rows.items() if name.startswith("anchor:")}
+    return int(rows["mark"]), files
+
+
+def nightly(app, files: dict[str, str], night: date):
+    """The nightly maintenance of ``night``, every check, from the kept anchor; its run, which found nothing."""
+    from backoffice import jobs
+    from backoffice.models import JobStatus, ReconciliationRun, RunTrigger
+    from backoffice.platform.extensions import db
+
+    with app.app_context():
+        folder = Path(app.config["ANCHORS_FOLDER"])
+        for path in folder.iterdir():
+            path.unlink()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        record, _ = jobs.enqueue(
+            "nightly_maintenance",
+            {"date": night.isoformat()},
+            trigger=RunTrigger.SCHEDULE,
+            job_id=f"bench-grown-nightly-{night}-{time.time_ns()}",
+        )
+        assert record.status is JobStatus.FINISHED, record.error
+        run = db.session.get(ReconciliationRun, record.run_id)
+        found = {result.check: result.mismatched for result in run.results if result.mismatched}
+        assert not found, f"the installation is not consistent: {found}"
+        return run
+
+
+def _nightly_floor(url: str, mark: int, days: int, night: date) -> None:
+    """The floor of the nightly: the raw compares of the wallets and the months, and the raw read of the movements
+    and entries (with their lines) the night verifies, each with its seal."""
+    verified = f"(t.id > {mark} OR (t.id / 1000) % {days} = {night.toordinal() % days})"
+    with psycopg.connect(url) as connection:
+        assert connection.execute(wallet.FLOOR_SQL).fetchone()[0] == 0
+        assert connection.execute(FLOOR_VERIFY).fetchone()[0] == 0
+    _copied(
+        url,
+        "COPY (SELECT t.*, s.seal, s.prev_row_id FROM balance_transactions t JOIN seals s "
+        f"ON s.kind = 'balance_transactions' AND s.row_id = t.id AND s.version = 0 WHERE {verified}) TO STDOUT",
+    )
+    _copied(
+        url,
+        "COPY (SELECT t.*, s.seal, l.id, l.account_id, l.debit, l.credit, l.description FROM journal_entries t "
+        "JOIN seals s ON s.kind = 'journal_entries' AND s.row_id = t.id AND s.version = 0 "
+        f"JOIN journal_lines l ON l.entry_id = t.id WHERE t.status = 'posted' AND {verified} "
+        "ORDER BY t.id, l.id) TO STDOUT",
+    )
+
+
+def _nightly_against_floor(app, url: str) -> list[tuple]:
+    mark, files = _kept(url)
+    days = app.config["SEAL_SWEEP_DAYS"]
+    anchored = date.fromisoformat(next(name for name in files if name != "latest.json").removesuffix(".json"))
+    nightly_times, floor_times, checked = [], [], []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("The nightly and its floor, taking turns", total=TURNS)
+        for turn in range(1, TURNS + 1):
+            night = anchored + timedelta(days=turn)
+            seconds, run = timed(lambda night=night: nightly(app, files, night), repeat=1)
+            nightly_times.append(seconds)
+            with app.app_context():
+                checked.append(sum(result.checked for result in run.results))
+            floor_times.append(timed(lambda night=night: _nightly_floor(url, mark, days, night), repeat=1)[0])
+            progress.advance(task)
+    ratios = [n / f for n, f in zip(nightly_times, floor_times, strict=True)]
+    console.print(
+        f"The nightly, every check: {statistics.median(checked):,.0f} entities checked, nothing found; over its floor "
+        f"in each of the {TURNS} turns: least {min(ratios):.2f}×, median {statistics.median(ratios):.2f}×, most "
+        f"{max(ratios):.2f}×."
+    )
+    return [
+        (
+            f"nightly maintenance, every check, {DAY:,} movements of the day",
+            statistics.median(nightly_times),
+            "raw compares of wallets and months + raw read of the night's movements, entries and seals",
+            statistics.median(floor_times),
+        )
+    ]
+
+
+def _pages(months: list[date]) -> list[pages.Page]:
+    customer = f"C{1 + CUSTOMERS // 2:07d}"
+    return [
+        pages.Page("orders, one manager's month", f"/orders?manager=7&month={months[-2]:%Y-%m}"),
+        pages.Page("orders, unfiltered", "/orders"),
+        pages.Page("customers", "/customers"),
+        pages.Page("a customer (wallet ledger)", f"/customers/{customer}?tab=ledger"),
+        pages.Page("health check", "/admin/balance-health/check", api=True),
+    ]
+
+
+def _export_against_copy(url: str) -> list[tuple]:
+    """The customers export, streamed through the test client, and COPY of its rows, taking turns after a warm-up."""
+    from bench.common import logged_in_client
+
+    _, client = logged_in_client(url)
+    times = {"export": [], "copy": []}
+    for turn in range(TURNS + 1):
+        for name, run in (
+            ("copy", lambda: _copied(url, CUSTOMERS_COPY)),
+            ("export", lambda: _downloaded(client, "/customers/export.csv")),
+        ):
+            seconds, _ = timed(run, repeat=1)
+            if turn:
+                times[name].append(seconds)
+    return [
+        (
+            f"`/customers/export.csv`, streamed ({CUSTOMERS:,} rows)",
+            statistics.median(times["export"]),
+            "PostgreSQL `COPY … TO STDOUT` of the same rows",
+            statistics.median(times["copy"]),
+        )
+    ]
+
+
+def _charges_against_raw(app, url: str) -> list[tuple]:
+    """``CHARGES`` charges through the posting core and as many raw, taking turns, on customers picked at random."""
+    from backoffice.services import wallet as wallets
+
+    picked = random.Random(7)
+    key = app.config["SEAL_KEY"].encode()
+    core, raw = [], []
+    with app.app_context(), psycopg.connect(url) as connection:
+        for attempt in range(WARM_UP + CHARGES):
+            for way, charge in (
+                (core, lambda customer: wallets.charge(customer, CHARGE, description="bench")),
+                (raw, lambda customer: _raw_charge(connection, customer, key)),
+            ):
+                customer = picked.randint(1, CUSTOMERS)
+                seconds, _ = timed(lambda charge=charge, customer=customer: charge(customer), repeat=1)
+                if attempt >= WARM_UP:
+                    way.append(seconds)
+    quantiles = {
+        name: statistics.quantiles(times, n=100, method="inclusive") for name, times in (("core", core), ("raw", raw))
+    }
+    return [
+        (
+            f"a charge through the posting core, p{percent}",
+            quantiles["core"][percent - 1],
+            f"raw SQL doing the same work, p{percent}",
+            quantiles["raw"][percent - 1],
+        )
+        for percent in (50, 95)
+    ]
+
+
+def _raw_charge(connection, customer_id: int, key: bytes) -> None:
+    """``bench.wallet``'s charge with everything, its seals made with the installation's key as the application
+    makes them, so that the nightly after it finds them whole."""
+    with connection.transaction():
+        given = wallet._parameters(connection, customer_id, CHARGE, "charge")
+        row_id, entry_id, buckets = connection.execute(wallet._EVERYTHING, given).fetchone()
+        assert buckets == 2, "an account's bucket beyond its column"
+        _seal_by_hand(connection, row_id, entry_id, given["moment"], key)
+
+
+def _seal_by_hand(connection, row_id: int, entry_id: int, moment, key: bytes) -> None:
+    """The seals of a movement's entry and ledger row, read and written by hand: the entry with its lines, the row
+    with its chain's last seal, their HMACs over their canonical texts, the two seals inserted."""
+    from backoffice.evidence import seals
+
+    kinds = seals.kinds()
+    entries, ledger = kinds["journal_entries"], kinds["balance_transactions"]
+    with connection.cursor(row_factory=dict_row) as cursor:
+        entry = cursor.execute(
+            "SELECT * FROM journal_entries e WHERE id = %s AND status = 'posted' AND NOT EXISTS (SELECT FROM seals s "
+            "WHERE s.kind = 'journal_entries' AND s.row_id = e.id AND s.version = 0)",
+            (entry_id,),
+        ).fetchone()
+        lines = connection.execute(wallet._LINES, (entry_id,)).fetchall()
+        row = cursor.execute(wallet._UNSEALED_ROW, (row_id,)).fetchone()
+    previous_id, previous = row.pop("prev_row_id"), row.pop("prev_seal")
+    if not previous:
+        previous_id = None
+    values = [[entry[name] for name in entries.covered], [row[name] for name in ledger.covered]]
+    connection.cursor().executemany(
+        "INSERT INTO seals (kind, row_id, version, chain, prev_row_id, prev_version, seal, sealed_at) "
+        "VALUES (%s, %s, 0, %s, %s, %s, %s, %s)",
+        [
+            (
+                "journal_entries",
+                entry_id,
+                None,
+                None,
+                None,
+                seals.digest(key, entries, entry_id, 0, values[0], [line[1:] for line in lines], ""),
+                moment,
+            ),
+            (
+                "balance_transactions",
+                row_id,
+                row["customer_id"],
+                previous_id,
+                None if previous_id is None else 0,
+                seals.digest(key, ledger, row_id, 0, values[1], [], previous),
+                moment,
+            ),
+        ],
+    )
+
+
+def _sizes(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in (
+                "customers",
+                "balance_transactions",
+                "journal_entries",
+                "journal_lines",
+                "meter_readings",
+                "invoices",
+                "orders",
+                "seals",
+            )
+        }
+
+
+def _size(url: str) -> str:
+    with psycopg.connect(url) as connection:
+        return connection.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+
+
+if __name__ == "__main__":
+    print(main())

@@ -15,9 +15,10 @@ split into one job per key range (``fanout``) does the same work, chunk by chunk
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import groupby
 
 from flask import current_app
 from flask_babel import ngettext
@@ -252,9 +253,7 @@ def check_chunk(
     wrong.sort(key=lambda row: (row[0], row[1] or ""))
     # Each batch, its fixes and their audit rows are one transaction (or part of the caller's); what fixes nothing
     # records the chunk's audit rows in one.
-    size = _BATCH if fixing else max(len(wrong), 1)
-    for start in range(0, len(wrong), size):
-        batch = wrong[start : start + size]
+    for batch in _batches(wrong, _BATCH if fixing else len(wrong)):
         if fixing and replica.configured():
             batch = _still_wrong(check, fields, in_chunk, batch)
         held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
@@ -274,6 +273,21 @@ def check_chunk(
         if commit:
             db.session.commit()
     return tally
+
+
+def _batches(wrong: list[tuple], size: int) -> Iterator[list[tuple]]:
+    """The wrong rows, in key order, in batches of ``size`` entities: an entity's rows (a customer's months) in one.
+    What a batch's fix rests on is examined once for the batch, and a customer's evidence read once a batch."""
+    batch: list[tuple] = []
+    entities = 0
+    for _key, rows in groupby(wrong, key=lambda row: row[0]):
+        if entities == size:
+            yield batch
+            batch, entities = [], 0
+        batch.extend(rows)
+        entities += 1
+    if batch:
+        yield batch
 
 
 def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> dict[int, str]:

@@ -107,16 +107,6 @@ def _details(evidence: Evidence) -> ColumnElement | None:
     return None
 
 
-def rows_joined(columns: list[ColumnElement], order_by: ColumnElement) -> ColumnElement | None:
-    """An aggregate: the values of each row as :func:`backoffice.evidence.seals._canonical` joins them, the rows
-    joined by a record separator in ``order_by`` order (a run's discrepancies, which its seal covers); None for a
-    column whose text only Python makes."""
-    each = _values(columns)
-    if each is None:
-        return None
-    return func.string_agg(each, aggregate_order_by(RECORD, order_by), type_=LargeBinary)
-
-
 def _values(columns: list[ColumnElement]) -> ColumnElement | None:
     """A detail's values as :func:`backoffice.evidence.seals._canonical` joins them, a None as a zero byte."""
     texts = [_text(column) for column in columns]

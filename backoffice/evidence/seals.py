@@ -132,22 +132,10 @@ def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], li
     ):
         found[run_id, 0].append(result)
     covered = [c for c in found_rows.c if c.name not in ("run_id",)]
-    in_runs = among(connection, found_rows.c.run_id, ids)
-    made = None
-    if connection.dialect.name == "postgresql":
-        from backoffice.evidence import reading  # which reads this module's kinds
-
-        made = reading.rows_joined(covered, found_rows.c.id)
-    if made is not None:
-        # A run's discrepancies, thousands in a rebuild, as one text PostgreSQL makes: the same as Python makes of
-        # each, joined, at a fraction of its cost.
-        for run_id, text in connection.execute(
-            select(found_rows.c.run_id, made).where(in_runs).group_by(found_rows.c.run_id)
-        ):
-            found[run_id, 0].append([text.decode()])
-        return found
     for run_id, *row in connection.execute(
-        select(found_rows.c.run_id, *covered).where(in_runs).order_by(found_rows.c.id)
+        select(found_rows.c.run_id, *covered)
+        .where(among(connection, found_rows.c.run_id, ids))
+        .order_by(found_rows.c.id)
     ):
         found[run_id, 0].append(row)
     return found

@@ -120,7 +120,6 @@ def verify(
     in_range = [where] if where is not None else []
     if low is not None:
         in_range += [evidence.key >= low, evidence.key <= high]
-    customer = evidence.customer() if evidence.customer else literal(None)
     entry = evidence.entry() if evidence.entry else literal(None)
     made = reading.canonical(evidence) if connection.dialect.name == "postgresql" else None
     query = (
@@ -130,7 +129,6 @@ def verify(
             seals.c.seal,
             previous.c.seal.label("previous_seal"),
             seals.c.prev_row_id,
-            customer.label("customer_id"),
             entry.label("entry_id"),
             *([made] if made is not None else evidence.columns()),
         )
@@ -154,6 +152,7 @@ def verify(
         result = _verify_made(evidence, _as_read(connection, query), reviewed)
     else:
         result = _verify_in_python(connection, evidence, connection.execute(query).all(), reviewed)
+    _customers(connection, evidence, result.findings)
     if where is None:
         result.findings.extend(_gone(connection, evidence, low, high))
     return result
@@ -171,7 +170,7 @@ def _verify_in_python(
         problem, previous = None, None
         if (row.row_id, row.version) in reviewed:
             as_reviewed = digest(
-                key, evidence, row.row_id, row.version, row[7:], details.get((row.row_id, row.version), ()), REVIEWED
+                key, evidence, row.row_id, row.version, row[6:], details.get((row.row_id, row.version), ()), REVIEWED
             )
             if not hmac.compare_digest(as_reviewed, reviewed[row.row_id, row.version]):
                 problem = "reviewed_then_changed"
@@ -185,7 +184,7 @@ def _verify_in_python(
                 evidence,
                 row.row_id,
                 row.version,
-                row[7:],
+                row[6:],
                 details.get((row.row_id, row.version), ()),
                 row.previous_seal or "",
             )
@@ -193,9 +192,27 @@ def _verify_in_python(
                 problem = "seal_mismatch"
         if problem:
             result.findings.append(
-                Finding(evidence, row.row_id, row.version, problem, row.customer_id, row.entry_id, previous)
+                Finding(evidence, row.row_id, row.version, problem, entry_id=row.entry_id, previous=previous)
             )
     return result
+
+
+def _customers(connection: Connection, evidence: Evidence, findings: list[Finding]) -> None:
+    """The customer of each row found, read for those rows alone: an entry's customer is its movement's, a lookup a
+    row that PostgreSQL makes in its leader alone, after the parallel workers, were it read with every row."""
+    if evidence.customer is None or not findings:
+        return
+    version = version_column(evidence)
+    owners = {
+        (row_id, version_): customer_id
+        for row_id, version_, customer_id in connection.execute(
+            select(evidence.key, version, evidence.customer()).where(
+                evidence.key.in_(sorted({finding.row_id for finding in findings}))
+            )
+        )
+    }
+    for finding in findings:
+        finding.customer_id = owners.get((finding.row_id, finding.version))
 
 
 def _as_read(connection: Connection, query: Select) -> list[tuple]:
@@ -212,8 +229,9 @@ def _verify_made(evidence: Evidence, rows: list, reviewed: dict[tuple[int, int],
     """Verify rows read with their canonical text made by PostgreSQL (``backoffice.evidence.reading``): an HMAC
     and a comparison per row, and a :class:`Finding` only for a row that fails."""
     key = seal_key()
+    keyed = hmac.new(key, digestmod="sha256")
     result = Verified(checked=len(rows))
-    for row_id, version, seal, previous_seal, prev_row_id, customer_id, entry_id, text in rows:
+    for row_id, version, seal, previous_seal, prev_row_id, entry_id, text in rows:
         if reviewed and (row_id, version) in reviewed:
             made = hmac.digest(key, text + reading.SEPARATOR + REVIEWED.encode(), "sha256").hex()
             if hmac.compare_digest(made, reviewed[row_id, version]):
@@ -223,14 +241,20 @@ def _verify_made(evidence: Evidence, rows: list, reviewed: dict[tuple[int, int],
             problem, previous = "no_seal", None
         elif prev_row_id is not None and previous_seal is None:
             problem, previous = "previous_gone", prev_row_id
-        elif hmac.compare_digest(
-            hmac.digest(key, text + reading.SEPARATOR + (previous_seal or "").encode(), "sha256").hex(), seal
-        ):
+        elif hmac.compare_digest(_digest(keyed, text + reading.SEPARATOR + (previous_seal or "").encode()), seal):
             continue
         else:
             problem, previous = "seal_mismatch", None
-        result.findings.append(Finding(evidence, row_id, version, problem, customer_id, entry_id, previous))
+        result.findings.append(Finding(evidence, row_id, version, problem, entry_id=entry_id, previous=previous))
     return result
+
+
+def _digest(keyed, text: bytes) -> str:
+    """The HMAC of ``text`` under the key ``keyed`` holds: a copy of it, keyed once for all the rows read, which
+    spares each row the key's own hashing."""
+    made = keyed.copy()
+    made.update(text)
+    return made.hexdigest()
 
 
 REVIEWED = "reviewed"

@@ -3,9 +3,10 @@
 Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys; a scope that fits in one is
 read whole), each with two set-based statements: how many entities (and, for the modes that report
 totals, the sum of each stored field), and which entities are wrong, with their stored and expected
-values. The wrong ones are then fixed and recorded in batches, each batch one transaction. Nothing
-loops over entities in Python but the rows that are actually wrong. A run that writes holds its
-checks for its whole length (see ``locks``): a second one is refused, or waits.
+values. The wrong ones are then fixed and recorded in batches, each batch one transaction (a verify,
+which fixes nothing, records a chunk's in one). Nothing loops over entities in Python but the rows
+that are actually wrong. A run that writes holds its checks for its whole length (see ``locks``): a
+second one is refused, or waits.
 
 ``run`` does it all in one process. ``check_chunk`` does one key range of one check, which is how a run
 split into one job per key range (``fanout``) does the same work, chunk by chunk, on many workers.
@@ -14,9 +15,10 @@ split into one job per key range (``fanout``) does the same work, chunk by chunk
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import groupby
 
 from flask import current_app
 from flask_babel import ngettext
@@ -97,7 +99,9 @@ def run(
             on_start(record)
         try:
             of = RunOf(record.id, record.mode)
-            for check in checked:
+            for position, check in enumerate(checked):
+                if position:
+                    db.session.commit()  # the previous check's result; the last one's commits with the run's end
                 _run_check(of, check, scope, progress)
         except BaseException as error:
             db.session.rollback()
@@ -247,9 +251,9 @@ def check_chunk(
         if f.adds:
             tally.stored[f.name] += total
     wrong.sort(key=lambda row: (row[0], row[1] or ""))
-    for start in range(0, len(wrong), _BATCH):
-        # Each batch, its fixes and their audit rows are one transaction (or part of the caller's).
-        batch = wrong[start : start + _BATCH]
+    # Each batch, its fixes and their audit rows are one transaction (or part of the caller's); what fixes nothing
+    # records the chunk's audit rows in one.
+    for batch in _batches(wrong, _BATCH if fixing else len(wrong)):
         if fixing and replica.configured():
             batch = _still_wrong(check, fields, in_chunk, batch)
         held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
@@ -269,6 +273,21 @@ def check_chunk(
         if commit:
             db.session.commit()
     return tally
+
+
+def _batches(wrong: list[tuple], size: int) -> Iterator[list[tuple]]:
+    """The wrong rows, in key order, in batches of ``size`` entities: an entity's rows (a customer's months) in one.
+    What a batch's fix rests on is examined once for the batch, and a customer's evidence read once a batch."""
+    batch: list[tuple] = []
+    entities = 0
+    for _key, rows in groupby(wrong, key=lambda row: row[0]):
+        if entities == size:
+            yield batch
+            batch, entities = [], 0
+        batch.extend(rows)
+        entities += 1
+    if batch:
+        yield batch
 
 
 def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> dict[int, str]:
@@ -355,7 +374,7 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
         if progress:
             progress(check.name, done, len(ranges))
     db.session.add(check_result(record, check, tally, int((time.monotonic() - started) * 1000)))
-    db.session.commit()
+    db.session.flush()  # written before the run ends, which refuses rows of a finished run
 
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:

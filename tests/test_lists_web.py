@@ -21,6 +21,7 @@ from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.services import billing, books, exports, installation, wallet
+from backoffice.services import customers as customers_service
 from backoffice.services.exports import XLSX_MIMETYPE
 from backoffice.web import lists
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
@@ -172,9 +173,18 @@ TYPED += ["Café — 日本", " spaced ", "\\.", "100%", "it's"]
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-def test_postgresql_writes_the_orders_and_journal_csv_byte_for_byte_as_python_does(client, finance, monkeypatch):
+def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does(
+    client, finance, monkeypatch
+):
     for n, text in enumerate(TYPED):
-        customer = CustomerFactory(name=text, account_manager=AccountManagerFactory(name=f"{text} {n}"))
+        customer = CustomerFactory(
+            name=text,
+            account_manager=AccountManagerFactory(name=f"{text} {n}"),
+            contact_person=text,
+            email=None if n % 3 else f"c{n}@example.com",
+            phone=text[:20] if n % 2 else None,
+        )
+
         amounts = {"total_price": D(n * 1000) + D("0.5"), "additions": D(0), "promo": D("0.05"), "reductions": D(n)}
         OrderFactory(number=f"{text[:20]}{n}", customer=customer, closing_date=date(2026, 10, n + 1), **amounts)
         with unit_of_work() as connection:
@@ -185,6 +195,8 @@ def test_postgresql_writes_the_orders_and_journal_csv_byte_for_byte_as_python_do
                 text,
                 [books.Line("1000", debit=D(n + 1), description=text)],
             )
+        if n % 4 == 0:
+            customers_service.close_customer(customer)
     assert exports.database_writes_csv()
     urls = [
         "/orders/export.csv",
@@ -192,6 +204,9 @@ def test_postgresql_writes_the_orders_and_journal_csv_byte_for_byte_as_python_do
         "/orders/export.csv?q=%25'%3B--",
         "/books/journal.csv",
         "/books/journal.csv?sort=-number&since=2026-10-03",
+        "/customers/export.csv",
+        "/customers/export.csv?sort=-name&q=a",
+        "/customers/export.csv?status=closed",
     ]
     written = {url: client.get(url).get_data() for url in urls}
     monkeypatch.setattr(lists, "database_writes_csv", lambda: False)

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, case, cast, func, literal, or_, select
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
@@ -21,7 +21,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile, billing, customers, wallet
-from backoffice.services.exports import csv_cell
+from backoffice.services.exports import csv_cell, guarded
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import (
@@ -164,7 +164,7 @@ def export(format: str = "csv"):
     listing = _listing()
     if not listing.valid:
         return index(), 422
-    return listing.export("customers", CSV_COLUMNS, _columns(), _csv_row, format=format, typed=_typed_row)
+    return listing.export("customers", CSV_COLUMNS, _columns(), _csv_row, _cells(), format=format, typed=_typed_row)
 
 
 def _columns():
@@ -182,6 +182,27 @@ def _columns():
         Customer.email,
         Customer.phone,
     ).outerjoin(Customer.account_manager)
+
+
+def _cells():
+    """The cells of the CSV as text, of every customer (see :func:`backoffice.services.exports.copied_csv`): what
+    ``_csv_row`` makes of :func:`_columns`' rows."""
+    return (
+        select(
+            guarded(Customer.code),
+            guarded(Customer.name),
+            guarded(AccountManager.name),
+            case((Customer.closed_at.is_not(None), literal(CLOSED)), else_=cast(Customer.status, String)),
+            Customer.balance,
+            Customer.total_recharged,
+            Customer.total_spent,
+            guarded(Customer.contact_person),
+            guarded(Customer.email),
+            guarded(Customer.phone),
+        )
+        .select_from(Customer)
+        .outerjoin(Customer.account_manager)
+    )
 
 
 def _listing() -> Listing:

@@ -74,13 +74,14 @@ class _Written:
 
         texts, output = {}, []
         for family in registry.collect():
-            if any(sample.name.endswith(OPEN_METRICS_SUFFIXES) for sample in family.samples):
+            series = _series(family.samples)
+            if series is None:
                 output.append(generate_latest(_Family(family, family.samples)).decode())
                 continue
-            output.append(self._written(texts, (family.name, family.type, family.documentation), family, []))
-            for labels, samples in _series(family.samples):
-                key = (family.name, family.type, family.documentation, labels)
-                output.append(self._written(texts, key, family, samples))
+            named = (family.name, family.type, family.documentation)
+            output.append(self._written(texts, named, family, []))
+            for labels, samples in series:
+                output.append(self._written(texts, (*named, tuple(labels.items())), family, samples))
         self._texts = texts
         return "".join(output).encode()
 
@@ -88,7 +89,7 @@ class _Written:
         """A series' lines (no samples: the family's header), as last written when its samples are the same."""
         from prometheus_client import generate_latest
 
-        values = tuple((sample.name, sample.labels.get("le"), sample.value, sample.timestamp) for sample in samples)
+        values = tuple([(sample.name, sample.labels.get("le"), sample.value, sample.timestamp) for sample in samples])
         kept = self._texts.get(key)
         if kept is not None and kept[0] == values:
             text = kept[1]
@@ -100,18 +101,25 @@ class _Written:
         return text
 
 
-def _series(samples: list):
-    """The runs of consecutive samples of the same series, with the series' labels."""
-    run, labels = [], None
+def _series(samples: list) -> list[tuple[dict, list]] | None:
+    """The runs of consecutive samples of the same series, with the series' labels; None when a sample is one the
+    text format moves to the end (the family is then written whole)."""
+    series, run, labels = [], [], None
     for sample in samples:
-        these = tuple(item for item in sample.labels.items() if item[0] != "le")
+        if sample.name.endswith(OPEN_METRICS_SUFFIXES):
+            return None
+        these = sample.labels
+        if "le" in these:
+            these = these.copy()
+            del these["le"]
         if run and these != labels:
-            yield labels, run
+            series.append((labels, run))
             run = []
         labels = these
         run.append(sample)
     if run:
-        yield labels, run
+        series.append((labels, run))
+    return series
 
 
 class _Family:

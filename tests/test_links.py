@@ -3,7 +3,7 @@
 import pytest
 from flask import url_for
 
-from backoffice.web.links import link
+from backoffice.web.links import MARKS, link, query_link
 
 CODES = ["C0000001", "C 1/2", "ÇA-ğ%20", "a?b#c&d=e", "..", "+@:;,"]
 
@@ -31,3 +31,27 @@ def test_only_path_arguments_in_the_paths_order_vary(app):
         link("orders.index", "manager")
     with app.test_request_context("/"), pytest.raises(ValueError, match="in the order"):
         link("ledger.movement", "movement_id", "code")
+
+
+@pytest.mark.parametrize("value", [*CODES, "2026-10", 7])
+def test_a_query_link_is_the_address_url_for_builds(app, value):
+    with app.test_request_context("/"):
+        assert query_link("orders.index", "manager", "month")(7, value) == url_for(
+            "orders.index", manager=7, month=value
+        )
+        asked = {"q": "a b", "page": "2", "sort": "-closing"}
+        assert query_link("orders.index", "page", **asked)(value) == url_for("orders.index", **dict(asked, page=value))
+        assert query_link("orders.index", "sort", q=value)(value) == url_for("orders.index", q=value, sort=value)
+
+
+def test_a_query_link_given_a_value_that_holds_its_mark_is_still_the_address(app):
+    mark = str(MARKS[0])
+    with app.test_request_context("/"):
+        assert query_link("orders.index", "page", q=mark)(3) == url_for("orders.index", q=mark, page=3)
+
+
+def test_a_query_link_varies_only_query_arguments(app):
+    with app.test_request_context("/"), pytest.raises(ValueError, match="query arguments"):
+        query_link("orders.edit", "order_id")
+    with app.test_request_context("/"), pytest.raises(ValueError, match="in the order"):
+        query_link("orders.index", "month", "manager", manager=1)

@@ -14,6 +14,7 @@ import enum
 import hashlib
 import hmac
 import json
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -409,7 +410,19 @@ def check_kept(connection: Connection, kept: str | None) -> None:
 
 
 def _kept_fingerprint(connection: Connection) -> str | None:
-    return connection.scalar(kept_query())
+    """The fingerprint the database keeps, read once per transaction: a page verifying several kinds of evidence
+    checks the key before each, and the row, once written, is never changed."""
+    transaction = connection.get_transaction()
+    kept = _KEPT_IN.get(transaction) if transaction is not None else None
+    if kept is None:
+        kept = connection.scalar(kept_query())
+        if kept is not None and transaction is not None:
+            _KEPT_IN[transaction] = kept
+    return kept
+
+
+_KEPT_IN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Per transaction still open, the fingerprint it read."""
 
 
 def kept_query() -> Select:

@@ -267,18 +267,15 @@ def _reviewed(connection: Connection, evidence: Evidence) -> dict[tuple[int, int
     tampered."""
     findings = TamperedEvidence.__table__
     reviewed = findings.c.kind == evidence.kind, findings.c.reviewed_seal.is_not(None)
+    rows = connection.execute(
+        select(findings.c.id, findings.c.row_id, findings.c.version, findings.c.reviewed_seal).where(*reviewed)
+    ).all()
     forged = set()
-    if evidence.kind != "evidence_decisions":
+    if rows and evidence.kind != "evidence_decisions":  # with no review of the kind, no decision to verify
         forged = {
             found.row_id for found in verify(connection, kinds()["evidence_decisions"], where=and_(*reviewed)).findings
         }
-    return {
-        (row_id, version): seal
-        for id_, row_id, version, seal in connection.execute(
-            select(findings.c.id, findings.c.row_id, findings.c.version, findings.c.reviewed_seal).where(*reviewed)
-        )
-        if id_ not in forged
-    }
+    return {(row_id, version): seal for id_, row_id, version, seal in rows if id_ not in forged}
 
 
 def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, version: int) -> str | None:

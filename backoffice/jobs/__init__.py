@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from backoffice.jobs.enqueueing import (
     NO_WORKER_NOTICE_AFTER,
     active_job,
+    active_job_held,
     enqueue,
     last_success,
     sealed_success,
@@ -75,6 +76,7 @@ __all__ = [
     "Kind",
     "QueueUnavailable",
     "active_job",
+    "active_job_held",
     "catch_up",
     "english_title",
     "enqueue",

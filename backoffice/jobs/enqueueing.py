@@ -10,7 +10,7 @@ from functools import cache
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, false, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.evidence import seals, verifying
@@ -165,6 +165,15 @@ def _failed_for_good(record: JobRecord) -> bool:
 def active_job(kind: str, args: dict) -> JobRecord | None:
     """The job of this kind and arguments queued or running, if any (one the queue lost is released)."""
     return _active(_active_key(KINDS[kind], args))
+
+
+def active_job_held(kind: str, args: dict) -> ColumnElement[bool]:
+    """Whether a job of this kind and arguments holds its place as queued or running, in SQL: a page asks it with
+    other questions in one statement, and calls :func:`active_job` only when one does."""
+    active_key = _active_key(KINDS[kind], args)
+    if active_key is None:
+        return false()
+    return select(JobRecord.id).where(JobRecord.active_key == active_key).exists()
 
 
 def last_success(kind: str) -> datetime | None:

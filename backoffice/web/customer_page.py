@@ -36,7 +36,7 @@ from backoffice.platform.extensions import db, page_asked
 from backoffice.reconcile import evidence_review
 from backoffice.services import allocations, wallet
 from backoffice.services.descriptions import account_name
-from backoffice.services.metering import pending_recalculations, pending_summary
+from backoffice.services.metering import NOTHING_PENDING, pending_recalculations, pending_summary, pending_waits
 from backoffice.services.vocabulary import Kind, due_sql, meter_customer_net_sql, overpaid_sql, rule_of
 from backoffice.web.choices import held_meter_choices, open_invoices
 from backoffice.web.customer_forms import (
@@ -71,14 +71,23 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
     """The customer's page on ``tab``; ``forms`` carry what a refused submission typed, ``move`` a meter move
     waiting for confirmation."""
     forms = forms or {}
+    # Whether a job runs, a recalculation waits or evidence is quarantined, asked at once: each is read only when so.
+    job_args = {"customer_id": customer.id}
+    running, pending, tampered = db.session.execute(
+        select(
+            jobs.active_job_held("recalculate_customer", job_args),
+            pending_waits(customer.id),
+            evidence_review.findings_open(customer.id),
+        )
+    ).one()
     context = {
         "customer": customer,
         "tab": tab,
         "forms": forms,
         "move": move,
-        "job": jobs.active_job("recalculate_customer", {"customer_id": customer.id}),
-        "pending": pending_summary(customer.id),
-        "tampered": evidence_review.open_findings(customer.id),
+        "job": jobs.active_job("recalculate_customer", job_args) if running else None,
+        "pending": pending_summary(customer.id) if pending else NOTHING_PENDING,
+        "tampered": evidence_review.open_findings(customer.id) if tampered else [],
     }
     context["tampered_said"] = described(context["tampered"])
     if context["tampered"] and current_user.is_admin:

@@ -7,10 +7,12 @@ Flask's and Flask-Babel's context for each cell otherwise, and a list writes hun
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -24,7 +26,7 @@ from backoffice.models.types import Month, as_utc
 from backoffice.platform.i18n import language, number_locale
 from backoffice.platform.money import format_money, format_number, shown
 from backoffice.services.descriptions import account_label, account_name, movement_words
-from backoffice.web.links import link
+from backoffice.web.links import link, query_link
 from backoffice.web.words import words
 
 
@@ -52,6 +54,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(language, "page_language")
     app.add_template_global(role_name)
     app.add_template_global(link)
+    app.add_template_global(query_link)
 
 
 @dataclass(frozen=True)
@@ -202,16 +205,57 @@ def moment_text(value: datetime, locale: str, timezone: str) -> str:
     """A moment in the time zone, as Babel's ``format_datetime(…, "medium")`` writes it, from patterns read once
     per locale (Babel reads the locale's data and parses its patterns again for each moment)."""
     local = as_utc(value).astimezone(ZoneInfo(timezone))
-    combined, time_pattern, babel_locale = _moment_patterns(locale)
-    time = time_pattern.apply(local.timetz(), babel_locale, reference_date=local.date())
-    return combined.replace("{0}", time).replace("{1}", _day_text(local.date(), "medium", locale))
+    combined, time_text = _moment_patterns(locale)
+    day = local.date()
+    return combined.replace("{0}", time_text(local.timetz(), day)).replace("{1}", _day_text(day, "medium", locale))
 
 
 @lru_cache(maxsize=32)
-def _moment_patterns(locale: str) -> tuple[str, DateTimePattern, Locale]:
+def _moment_patterns(locale: str) -> tuple[str, Callable[[time, date], str]]:
     babel_locale = Locale.parse(locale)
     combined = get_datetime_format("medium", locale=babel_locale).replace("'", "")
-    return combined, parse_pattern(get_time_format("medium", locale=babel_locale)), babel_locale
+    return combined, _time_formatter(parse_pattern(get_time_format("medium", locale=babel_locale)), babel_locale)
+
+
+CLOCK_FIELDS: dict[str, Callable[[time], str]] = {
+    "HH": lambda moment: f"{moment.hour:02d}",
+    "H": lambda moment: str(moment.hour),
+    "hh": lambda moment: f"{moment.hour % 12 or 12:02d}",
+    "h": lambda moment: str(moment.hour % 12 or 12),
+    "mm": lambda moment: f"{moment.minute:02d}",
+    "m": lambda moment: str(moment.minute),
+    "ss": lambda moment: f"{moment.second:02d}",
+    "s": lambda moment: str(moment.second),
+}
+"""The fields of a time pattern written by Python's own formatting: hours, minutes and seconds."""
+_CLOCK_PROBES = [time(hour, minute, second) for hour in range(24) for minute, second in ((0, 0), (5, 9), (59, 59))]
+
+
+def _time_formatter(pattern: DateTimePattern, babel_locale: Locale) -> Callable[[time, date], str]:
+    """Babel's text of a time of day (on a day, which names its time zone) by ``pattern``, or the same text made
+    by Python's own formatting where the pattern holds only hours, minutes, seconds and the day's half (Babel looks
+    each field's letters up again for each moment, and a ledger writes one a row). The shortcut is taken only where
+    it writes what Babel writes for every probe."""
+    names = re.findall(r"%\((\w+)\)s", pattern.format)
+    babel = partial(_babel_time, pattern, babel_locale)
+    if not set(names) <= {*CLOCK_FIELDS, "a"}:
+        return babel
+    halves = (_babel_time_field("a", time(1), babel_locale), _babel_time_field("a", time(13), babel_locale))
+    fields = [(name, CLOCK_FIELDS.get(name)) for name in names]
+
+    def shortcut(moment: time, _day: date) -> str:
+        return pattern.format % {name: field(moment) if field else halves[moment.hour >= 12] for name, field in fields}
+
+    day = date(2026, 1, 1)
+    return shortcut if all(shortcut(probe, day) == babel(probe, day) for probe in _CLOCK_PROBES) else babel
+
+
+def _babel_time(pattern: DateTimePattern, babel_locale: Locale, moment: time, day: date) -> str:
+    return pattern.apply(moment, babel_locale, reference_date=day)
+
+
+def _babel_time_field(field: str, moment: time, babel_locale: Locale) -> str:
+    return parse_pattern(field).apply(moment, babel_locale)
 
 
 @pass_context

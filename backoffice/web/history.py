@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, abort, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import Boolean, Numeric, select
+from sqlalchemy import Boolean, Numeric, false, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy_continuum.utils import version_class
 from wtforms.fields.core import UnboundField
@@ -113,8 +113,8 @@ def init_app(app: Flask) -> None:
 def history_of(kind: str, record_id: int) -> list[Version | Fix]:
     """The record's versions and reconciliation fixes, newest first."""
     spec = KINDS[kind]
-    versions = _versions(spec.model, record_id)
-    fixes = _fixes(spec.entity_type, record_id) if spec.entity_type else []
+    versions, fixed = _versions(spec.model, record_id, spec.entity_type)
+    fixes = _fixes(spec.entity_type, record_id) if fixed else []
     return sorted([*versions, *fixes], key=lambda item: as_utc(item.when), reverse=True)
 
 
@@ -145,9 +145,18 @@ def deleted_orders(page: int | None = None):
     )
 
 
-def _versions(model: type, record_id: int) -> list[Version]:
+def _versions(model: type, record_id: int, entity_type: str | None) -> tuple[list[Version], bool]:
+    """The record's versions, and whether the reconciliation found anything on it (``entity_type``: its name for
+    such a record), read with them: a record's panel reads its fixes only when there are some."""
     history = version_class(model).__table__
     transactions = HistoryTransaction.__table__
+    found_on = (
+        select(Discrepancy.id)
+        .where(Discrepancy.entity_type == entity_type, Discrepancy.entity_id == record_id)
+        .exists()
+        if entity_type
+        else false()
+    )
     rows = db.session.execute(
         select(
             history,
@@ -155,6 +164,7 @@ def _versions(model: type, record_id: int) -> list[Version]:
             transactions.c.actor,
             User.name.label("by_name"),
             User.email.label("by_email"),
+            found_on.label("found_on"),
         )
         .join(transactions, transactions.c.id == history.c.transaction_id)
         .outerjoin(User, User.id == transactions.c.user_id)
@@ -182,7 +192,7 @@ def _versions(model: type, record_id: int) -> list[Version]:
             )
         found.append(version)
         before = values
-    return found
+    return found, rows[0].found_on if rows else entity_type is not None
 
 
 def _fixes(entity_type: str, record_id: int) -> list[Fix]:

@@ -25,10 +25,12 @@ from backoffice.services.metering.readings import (
 )
 from backoffice.services.metering.repricing import reprice, reprice_where
 from backoffice.services.metering.requests import (
+    NOTHING_PENDING,
     Pending,
     left_quarantined,
     pending_recalculations,
     pending_summary,
+    pending_waits,
     process_recalculations,
 )
 from backoffice.services.metering.tariff import (
@@ -79,6 +81,8 @@ __all__ = [
     "pending_for_reading",
     "pending_recalculations",
     "pending_summary",
+    "pending_waits",
+    "NOTHING_PENDING",
     "price",
     "pricing_impact",
     "process_recalculations",

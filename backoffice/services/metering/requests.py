@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from backoffice.evidence import quarantine
@@ -64,6 +64,16 @@ def pending_summary(customer_id: int | None = None) -> Pending:
         row = db.session.execute(_pending(everyone=False), {"customer_id": customer_id}).one()
     requests_, customers_, oldest, from_date = row
     return Pending(requests_, customers_, as_utc(oldest), from_date)
+
+
+def pending_waits(customer_id: int) -> ColumnElement[bool]:
+    """Whether a recalculation request of the customer waits, in SQL: a page asks it with other questions in one
+    statement, and reads :func:`pending_summary` only when one does."""
+    return select(requests.c.id).where(requests.c.done_at.is_(None), requests.c.customer_id == customer_id).exists()
+
+
+NOTHING_PENDING = Pending(0, 0, None, None)
+"""The summary of a customer for whom nothing waits."""
 
 
 @cache

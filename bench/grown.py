@@ -52,7 +52,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from psycopg.rows import dict_row
 from rich.progress import Progress
 
 from bench import pages, wallet
@@ -548,6 +547,7 @@ def _charges_against_raw(app, url: str) -> list[tuple]:
     """``CHARGES`` charges through the posting core and as many raw, taking turns, on customers picked at random."""
     from backoffice.services import wallet as wallets
 
+    wallet.the_core_s_seals_read(app)
     picked = random.Random(7)
     key = app.config["SEAL_KEY"].encode()
     core, raw = [], []
@@ -582,52 +582,7 @@ def _raw_charge(connection, customer_id: int, key: bytes) -> None:
         given = wallet._parameters(connection, customer_id, CHARGE, "charge")
         row_id, entry_id, buckets = connection.execute(wallet._EVERYTHING, given).fetchone()
         assert buckets == 2, "an account's bucket beyond its column"
-        _seal_by_hand(connection, row_id, entry_id, given["moment"], key)
-
-
-def _seal_by_hand(connection, row_id: int, entry_id: int, moment, key: bytes) -> None:
-    """The seals of a movement's entry and ledger row, read and written by hand: the entry with its lines, the row
-    with its chain's last seal, their HMACs over their canonical texts, the two seals inserted."""
-    from backoffice.evidence import seals
-
-    kinds = seals.kinds()
-    entries, ledger = kinds["journal_entries"], kinds["balance_transactions"]
-    with connection.cursor(row_factory=dict_row) as cursor:
-        entry = cursor.execute(
-            "SELECT * FROM journal_entries e WHERE id = %s AND status = 'posted' AND NOT EXISTS (SELECT FROM seals s "
-            "WHERE s.kind = 'journal_entries' AND s.row_id = e.id AND s.version = 0)",
-            (entry_id,),
-        ).fetchone()
-        lines = connection.execute(wallet._LINES, (entry_id,)).fetchall()
-        row = cursor.execute(wallet._UNSEALED_ROW, (row_id,)).fetchone()
-    previous_id, previous = row.pop("prev_row_id"), row.pop("prev_seal")
-    if not previous:
-        previous_id = None
-    values = [[entry[name] for name in entries.covered], [row[name] for name in ledger.covered]]
-    connection.cursor().executemany(
-        "INSERT INTO seals (kind, row_id, version, chain, prev_row_id, prev_version, seal, sealed_at) "
-        "VALUES (%s, %s, 0, %s, %s, %s, %s, %s)",
-        [
-            (
-                "journal_entries",
-                entry_id,
-                None,
-                None,
-                None,
-                seals.digest(key, entries, entry_id, 0, values[0], [line[1:] for line in lines], ""),
-                moment,
-            ),
-            (
-                "balance_transactions",
-                row_id,
-                row["customer_id"],
-                previous_id,
-                None if previous_id is None else 0,
-                seals.digest(key, ledger, row_id, 0, values[1], [], previous),
-                moment,
-            ),
-        ],
-    )
+        wallet.seal_by_hand(connection, row_id, entry_id, given["moment"], key)
 
 
 def _sizes(url: str) -> dict[str, int]:

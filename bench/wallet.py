@@ -99,7 +99,7 @@ def main() -> str:
     assert loop_count == CUSTOMERS // 1000
 
     hot, spread, warm = _prepare_charges(url)
-    _the_core_s_seals_read(app)
+    the_core_s_seals_read(app)
     with psycopg.connect(url) as connection:
         for customer_id in [*spread, warm]:
             _raw_move(connection, customer_id, AMPLE, "recharge")
@@ -569,7 +569,7 @@ def _raw_move(connection, customer_id: int, amount: Decimal, kind: str) -> None:
             raise psycopg.Rollback(transaction)
         row_id, entry_id, buckets = written
         assert buckets == 2, "an account's bucket beyond its column"
-        _seal_by_hand(connection, row_id, entry_id, given["moment"])
+        seal_by_hand(connection, row_id, entry_id, given["moment"])
 
 
 def _parameters(connection, customer_id: int, amount: Decimal, kind: str) -> dict:
@@ -619,37 +619,37 @@ def _account_ids(connection) -> dict[str, int]:
 
 _SEAL_KEY = hashlib.sha256(b"bench").digest()
 _SEALS_READ: dict = {}
-"""The posting core's read of what its commit seals, as SQL and its parameters (:func:`_the_core_s_seals_read`)."""
+"""The posting core's read of what its commit seals, as SQL and its parameters (:func:`the_core_s_seals_read`)."""
 
 
-def _the_core_s_seals_read(app) -> None:
+def the_core_s_seals_read(app) -> None:
     """The statement the posting core reads a movement's two rows to seal with (their canonical text made by
-    PostgreSQL, the ledger row's chain's last seal), as SQL text for psycopg, its constants bound: the raw charge
-    sends the same statement."""
+    PostgreSQL, the ledger row's chain's last seal), as SQL text with numbered parameters, as the application sends
+    it (psycopg parses named ones out of every statement over 4 kB again): the raw charge sends the same statement."""
     from sqlalchemy.dialects import postgresql
 
     from backoffice.evidence import sealing
 
     with app.app_context():
         compiled = sealing.made_read((("balance_transactions", True), ("journal_entries", True))).compile(
-            dialect=postgresql.psycopg.dialect()
+            dialect=postgresql.psycopg.dialect(paramstyle="numeric_dollar")
         )
-    _SEALS_READ.update(sql=compiled.string, given=dict(compiled.params))
+    _SEALS_READ.update(sql=compiled.string, given=dict(compiled.params), order=compiled.positiontup)
 
 
-def _seal_by_hand(connection, row_id: int, entry_id: int, moment: datetime) -> None:
+def seal_by_hand(connection, row_id: int, entry_id: int, moment: datetime, key: bytes = _SEAL_KEY) -> None:
     """The seals the posting core writes as its unit of work commits, by hand: the ledger row with its chain's last
     seal and the entry with its lines read in the core's one statement, each as the text its seal covers; an
-    HMAC-SHA256 of each over that text and the previous seal; the two seals inserted."""
+    HMAC-SHA256 of each over that text and the previous seal (under ``key``: the benchmark's own, or an
+    installation's, whose nightly then finds them whole); the two seals inserted."""
     given = _SEALS_READ["given"] | {"row_0_id": row_id, "row_0_version": 0, "row_1_id": entry_id, "row_1_version": 0}
     sealed = []
-    for n, found, _version, chain, prev_row_id, prev_version, prev_seal, _kept, text in connection.execute(
-        _SEALS_READ["sql"], given
-    ):
+    read = psycopg.RawCursor(connection).execute(_SEALS_READ["sql"], [given[name] for name in _SEALS_READ["order"]])
+    for n, found, _version, chain, prev_row_id, prev_version, prev_seal, _kept, text in read:
         kind = ("balance_transactions", "journal_entries")[n]
         if not prev_seal:
             prev_row_id = prev_version = None
-        seal = hmac.digest(_SEAL_KEY, text + b"\x1e" + prev_seal.encode(), hashlib.sha256).hex()
+        seal = hmac.digest(key, text + b"\x1e" + prev_seal.encode(), hashlib.sha256).hex()
         sealed.append((kind, found, chain, prev_row_id, prev_version, seal, moment))
     connection.cursor().executemany(
         "INSERT INTO seals (kind, row_id, version, chain, prev_row_id, prev_version, seal, sealed_at) "

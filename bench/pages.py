@@ -128,7 +128,13 @@ class Load:
 
 def main() -> str:
     months = first_days(MONTHS)
-    os.environ |= {"SECRET_KEY": SECRET_KEY, "BACKOFFICE_API_TOKEN": API_TOKEN, "BACKOFFICE_SEAL_KEY": SEAL_KEY}
+    os.environ |= {
+        "SECRET_KEY": SECRET_KEY,
+        "BACKOFFICE_API_TOKEN": API_TOKEN,
+        "BACKOFFICE_SEAL_KEY": SEAL_KEY,
+        # Its nightly's anchors describe the benchmark's database: kept beside it, never in the instance folder.
+        "BACKOFFICE_ANCHORS_FOLDER": str(Path(tempfile.gettempdir()) / f"bench-anchors-{_database_name()}"),
+    }
     if REUSE:
         url = migrate(BENCH_DATABASE_URL)
     else:
@@ -383,6 +389,10 @@ def _statements(app, page: Page) -> int:
         event.remove(engine, "before_cursor_execute", capture)
     assert response.status_code == 200, (page, response.status_code)
     return len(captured)
+
+
+def _database_name() -> str:
+    return urllib.parse.urlsplit(BENCH_DATABASE_URL).path.lstrip("/")
 
 
 def _serve_and_load(url: str, pages: list[Page], floor: Page) -> list[dict[Page, tuple[Load, Load, Load, Load]]]:

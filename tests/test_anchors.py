@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
@@ -114,3 +115,27 @@ def test_the_anchor_file_log_line_and_metrics_agree(app, api, caplog):  # noqa: 
     samples = metrics(api)
     assert samples[f'backoffice_evidence_anchor_info{{date="{FIRST}",digest="{latest["digest"]}"}}'] == 1
     assert samples["backoffice_evidence_anchor_chains"] == len(heads)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_chain_whose_customer_was_deleted_with_it_is_reported_not_a_crash(app):
+    customer = CustomerFactory(code="C0003")
+    wallet.recharge(customer, D("1000"))
+    _nightly(FIRST)
+    db.session.rollback()
+    with past_the_guards() as connection:  # PostgreSQL's replica role checks no foreign key either
+        entries = sa.text("SELECT entry_id FROM balance_transactions WHERE customer_id = :c")
+        for statement in (
+            "DELETE FROM seals WHERE kind = 'journal_entries' AND row_id IN (" + entries.text + ")",
+            "DELETE FROM journal_lines WHERE entry_id IN (" + entries.text + ")",
+            "DELETE FROM journal_entries WHERE id IN (" + entries.text + ")",
+            "DELETE FROM seals WHERE kind = 'balance_transactions' AND chain = :c",
+            "DELETE FROM balance_transactions WHERE customer_id = :c",
+            "DELETE FROM customers WHERE id = :c",
+        ):
+            connection.execute(sa.text(statement), {"c": customer.id})
+
+    record = _nightly(SECOND)
+
+    found = db.session.scalars(sa.select(TamperedEvidence).where(TamperedEvidence.kind == "balance_transactions")).all()
+    assert found and {f.customer_id for f in found} == {None} and found[0].found_run_id == record.run_id

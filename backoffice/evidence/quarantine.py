@@ -111,12 +111,19 @@ def record(connection: Connection, found: list[verifying.Finding], run_id: int |
         )
     }
     now = utcnow()
+    named = {finding.customer_id for finding in found} - {None}
+    there = set()
+    if named:
+        there = named & set(
+            connection.scalars(select(customers.c.id).where(seals.among(connection, customers.c.id, named)))
+        )
     new = [
         {
             "kind": finding.evidence.kind,
             "row_id": finding.row_id,
             "version": finding.version,
-            "customer_id": finding.customer_id,
+            # A customer whose row is gone too (deleted past the guards with its evidence) is named in ``what``.
+            "customer_id": finding.customer_id if finding.customer_id in there else None,
             "entry_id": finding.entry_id,
             "what": finding.what,
             "found_at": now,

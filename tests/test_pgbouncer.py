@@ -53,7 +53,7 @@ SLICE = [
     "tests/test_ledger_web.py::test_two_reversals_of_one_movement_at_once_post_one_and_the_second_is_told",
     "tests/test_lists_web.py::test_ledger_movements_are_filtered_by_customer_kind_date_and_amount",
     "tests/test_lists_web.py::test_the_ledger_csv_has_every_movement_the_filters_select",
-    "tests/test_lists_web.py::test_postgresql_writes_the_orders_and_journal_csv_byte_for_byte_as_python_does",
+    "tests/test_lists_web.py::test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does",
     "tests/test_posting.py::test_one_movement_and_a_batch_of_it_write_the_same_rows",
     "tests/test_repricing.py::test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing",
     "tests/test_jobs.py::test_recalculate_customer_from_the_web_is_done_by_a_worker",

@@ -190,6 +190,28 @@ def seal_in_chunks(app, chunk: int) -> None:
                 progress.update(task, completed=min(start + chunk, high + 1) - low)
 
 
+def nightly_from_anchor(app, files: dict[str, str], night: date, checks: list[str] | None = None) -> int:
+    """The nightly maintenance of ``night`` in this process (``checks`` alone, or every check), its anchor folder
+    holding ``files`` again first, so that every turn starts from the same anchor: its run's id, once it finished."""
+    from backoffice import jobs
+    from backoffice.models import JobStatus, RunTrigger
+
+    with app.app_context():
+        folder = Path(app.config["ANCHORS_FOLDER"])
+        for path in folder.iterdir():
+            path.unlink()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        record, _ = jobs.enqueue(
+            "nightly_maintenance",
+            {"date": night.isoformat()} | ({"checks": checks} if checks else {}),
+            trigger=RunTrigger.SCHEDULE,
+            job_id=f"bench-nightly-{night}-{time.time_ns()}",
+        )
+        assert record.status is JobStatus.FINISHED, record.error
+        return record.run_id
+
+
 def first_days(count: int) -> list[date]:
     """The first days of the last ``count`` months, the oldest first, the current one last."""
     today = date.today()

@@ -63,6 +63,7 @@ from bench.common import (
     first_days,
     migrate,
     migrated_database,
+    nightly_from_anchor,
     orders,
     post_generated,
     report,
@@ -433,24 +434,12 @@ def _kept(url: str) -> tuple[int, dict[str, str]]:
 
 def nightly(app, files: dict[str, str], night: date):
     """The nightly maintenance of ``night``, every check, from the kept anchor; its run, which found nothing."""
-    from backoffice import jobs
-    from backoffice.models import JobStatus, ReconciliationRun, RunTrigger
+    from backoffice.models import ReconciliationRun
     from backoffice.platform.extensions import db
 
+    run_id = nightly_from_anchor(app, files, night)
     with app.app_context():
-        folder = Path(app.config["ANCHORS_FOLDER"])
-        for path in folder.iterdir():
-            path.unlink()
-        for name, text in files.items():
-            (folder / name).write_text(text)
-        record, _ = jobs.enqueue(
-            "nightly_maintenance",
-            {"date": night.isoformat()},
-            trigger=RunTrigger.SCHEDULE,
-            job_id=f"bench-grown-nightly-{night}-{time.time_ns()}",
-        )
-        assert record.status is JobStatus.FINISHED, record.error
-        run = db.session.get(ReconciliationRun, record.run_id)
+        run = db.session.get(ReconciliationRun, run_id)
         found = {result.check: result.mismatched for result in run.results if result.mismatched}
         assert not found, f"the installation is not consistent: {found}"
         return run

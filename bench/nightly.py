@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import BENCH_DATABASE_URL, console, migrated_database, report, timed
+from bench.common import BENCH_DATABASE_URL, console, migrated_database, nightly_from_anchor, report, timed
 
 HISTORY = int(os.environ.get("BENCH_NIGHTLY_HISTORY", 100_000))
 DAY = int(os.environ.get("BENCH_NIGHTLY_DAY", 20_000))
@@ -95,24 +95,12 @@ def build(url: str, history: int):
 
 def nightly(app, kept: dict[str, str], night: date) -> int:
     """The nightly of ``night`` with the ``evidence_seals`` check, from the same anchor; the rows it verified."""
-    from backoffice import jobs
-    from backoffice.models import CheckResult, JobStatus, RunTrigger
+    from backoffice.models import CheckResult
     from backoffice.platform.extensions import db
 
+    run_id = nightly_from_anchor(app, kept, night, ["evidence_seals"])
     with app.app_context():
-        folder = Path(app.config["ANCHORS_FOLDER"])
-        for path in folder.iterdir():
-            path.unlink()
-        for name, text in kept.items():
-            (folder / name).write_text(text)
-        record, _ = jobs.enqueue(
-            "nightly_maintenance",
-            {"date": night.isoformat(), "checks": ["evidence_seals"]},
-            trigger=RunTrigger.SCHEDULE,
-            job_id=f"bench-nightly-{night}",
-        )
-        assert record.status is JobStatus.FINISHED, record.error
-        result = db.session.scalar(db.select(CheckResult).where(CheckResult.run_id == record.run_id))
+        result = db.session.scalar(db.select(CheckResult).where(CheckResult.run_id == run_id))
         assert result.mismatched == 0, result.mismatched
         return result.checked
 

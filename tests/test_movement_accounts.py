@@ -137,3 +137,28 @@ def test_the_nightly_fix_of_every_check_runs_it(app):
     record = run(RunMode.FIX)
     (result,) = [result for result in record.results if result.check == "movement_accounts"]
     assert (result.checked, result.mismatched) == (10, 0)
+
+
+def test_a_verify_in_chunks_reads_each_chunks_lines_and_finds_what_one_chunk_finds(app):
+    _every_kind_of_movement()
+    charge, payment = _entry_of("balance_transaction", 1), _entry_of("payment")
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.update(JournalLine).where(JournalLine.entry_id == charge.id, JournalLine.debit > 0).values(debit=D("1"))
+        )
+        connection.execute(
+            sa.insert(JournalLine).values(
+                entry_id=payment.id, account_id=_account_id(CASH), debit=D("7"), credit=0, description=""
+            )
+        )
+    whole = {
+        name: {(d.entity_id, d.field) for d in db.session.scalars(discrepancies(run(RunMode.VERIFY, checks=[name]).id))}
+        for name in ("movement_accounts", "journal_balanced")
+    }
+    app.config["RECONCILE_CHUNK_SIZE"] = 3
+    for name, found in whole.items():
+        record = run(RunMode.VERIFY, checks=[name])
+        assert {(d.entity_id, d.field) for d in db.session.scalars(discrepancies(record.id))} == found
+        assert record.results[0].checked == 10
+    assert {entity for entity, _field in whole["movement_accounts"]} == {charge.id, payment.id}
+    assert {entity for entity, _field in whole["journal_balanced"]} == {charge.id, payment.id}

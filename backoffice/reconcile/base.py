@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Table, func, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.util import find_tables
 
 from backoffice.models.types import Month
 from backoffice.posting.locking import lock_where
@@ -160,10 +161,18 @@ class Check(ABC):
         is cheaper than filtering their result (the "Recalculate customer" job)."""
         return self
 
+    def bounded(self, low: int, high: int) -> Check:
+        """The check as it reads the chunk of keys from ``low`` to ``high``: one whose aggregates over another
+        table read only that chunk's rows, where they would otherwise read all of that table for every chunk."""
+        return self
+
     def key_bounds(self, scope: Scope) -> Select:
-        """The lowest and highest key in scope: the chunks are ranges between them."""
-        source = self.source if self.source is not None else self.table
-        return select(func.min(self.key), func.max(self.key)).select_from(source).where(*self.scope_conditions(scope))
+        """The lowest and highest key in scope: the chunks are ranges between them. Read from the check's table
+        alone when the key and the scope read nothing else: the source's aggregates are not computed for it."""
+        conditions = self.scope_conditions(scope)
+        read = {table for clause in (self.key, *conditions) for table in find_tables(clause, check_columns=True)}
+        source = self.table if read <= {self.table} or self.source is None else self.source
+        return select(func.min(self.key), func.max(self.key)).select_from(source).where(*conditions)
 
     def write_entities(self, connection: Connection, entities: set[tuple[int, str | None]]) -> None:
         """Store the expected values for these ``(key, period)`` entities; by key unless a check knows better."""

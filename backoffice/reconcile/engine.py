@@ -233,6 +233,8 @@ def check_chunk(
     left to the caller's transaction."""
     if check.examines:
         return _examine(record, check, commit=commit)
+    if key_range is not None:
+        check = check.bounded(*key_range)
     fields = check.fields()
     tally = Tally.of(check)
     writes = record.mode.writes and check.fixable

@@ -12,16 +12,18 @@ accounts = Account.__table__
 entries = JournalEntry.__table__
 lines = JournalLine.__table__
 
-per_entry = (
-    select(
+
+def _per_entry(low: int | None = None, high: int | None = None):
+    """Each entry's debits, credits and lines (of the entries from ``low`` to ``high``, if given)."""
+    query = select(
         lines.c.entry_id,
         func.sum(lines.c.debit).label("debits"),
         func.sum(lines.c.credit).label("credits"),
         func.count().label("lines"),
     )
-    .group_by(lines.c.entry_id)
-    .subquery("entry_sums")
-)
+    if low is not None:
+        query = query.where(lines.c.entry_id.between(low, high))
+    return query.group_by(lines.c.entry_id).subquery("entry_sums")
 
 
 class JournalBalanced(Check):
@@ -32,10 +34,20 @@ class JournalBalanced(Check):
     by_customer = False
     table = entries
     after = ("reading_calculation",)
-    source = entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id)
     fixable = False  # an unbalanced posted entry is evidence: it is corrected by a new entry, never rewritten
 
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.per_entry = _per_entry(low, high)
+
+    def bounded(self, low: int, high: int) -> JournalBalanced:
+        return JournalBalanced(low, high)
+
+    @property
+    def source(self):
+        return entries.outerjoin(self.per_entry, self.per_entry.c.entry_id == entries.c.id)
+
     def fields(self):
+        per_entry = self.per_entry
         count = func.coalesce(per_entry.c.lines, 0)
         return [
             # Rounded: SQLite sums amounts as binary floats, and a cent's float noise is not a difference.

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, literal, select
 from backoffice.models import Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
 from backoffice.posting.rules import RULES, WALLET_KINDS, rule_of
-from backoffice.posting.sql import account_sql
+from backoffice.posting.sql import rule_accounts, sign_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 accounts = Account.__table__
@@ -43,25 +43,29 @@ def _net(code: str | None):
     return func.sum(moved)
 
 
-per_entry = (
-    select(
+def _per_entry(low: int | None = None, high: int | None = None):
+    """Each entry's lines summed per account of the rules (of the entries from ``low`` to ``high``, if given)."""
+    query = select(
         lines.c.entry_id,
         *(_net(code).label(f"net_{code}") for code in RULE_ACCOUNTS),
         _net(None).label("elsewhere"),
         func.sum(lines.c.debit + lines.c.credit).label("gross"),
-    )
-    .join(accounts, accounts.c.id == lines.c.account_id)
-    .group_by(lines.c.entry_id)
-    .subquery("movement_lines")
-)
+    ).join(accounts, accounts.c.id == lines.c.account_id)
+    if low is not None:
+        query = query.where(lines.c.entry_id.between(low, high))
+    return query.group_by(lines.c.entry_id).subquery("movement_lines")
+
 
 source_type = entries.c.source_type
 kind = case((source_type == "balance_transaction", ledger.c.kind), else_=source_type)
-signed = case(
-    (source_type == "balance_transaction", ledger.c.signed_amount),
-    *((source_type == billing.value, per_entry.c[f"net_{rule_of(billing, 1).debit}"]) for billing in BILLING_KINDS),
-)
-"""The movement's signed amount by the rule table's signs."""
+
+
+def _signed(per_entry):
+    """The movement's signed amount by the rule table's signs."""
+    return case(
+        (source_type == "balance_transaction", ledger.c.signed_amount),
+        *((source_type == billing.value, per_entry.c[f"net_{rule_of(billing, 1).debit}"]) for billing in BILLING_KINDS),
+    )
 
 
 def _cents(value):
@@ -79,19 +83,33 @@ class MovementAccounts(Check):
     by_customer = False
     table = entries
     after = ("reading_calculation",)
-    source = entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id).outerjoin(
-        ledger, (source_type == "balance_transaction") & (ledger.c.id == entries.c.source_id)
-    )
     fixable = False  # posted lines are evidence: a wrong entry is corrected by a new one, never rewritten
 
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.per_entry = _per_entry(low, high)
+        self.signed = _signed(self.per_entry)
+        self.rule = rule_accounts()
+
+    def bounded(self, low: int, high: int) -> MovementAccounts:
+        return MovementAccounts(low, high)
+
+    @property
+    def source(self):
+        per_entry, rule = self.per_entry, self.rule
+        return (
+            entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id)
+            .outerjoin(ledger, (source_type == "balance_transaction") & (ledger.c.id == entries.c.source_id))
+            .outerjoin(rule, (rule.c.kind == kind) & (rule.c.sign == sign_sql(self.signed)))
+        )
+
     def fields(self):
-        size = func.abs(func.coalesce(signed, 0))
-        debit, credit = account_sql("debit", kind, signed), account_sql("credit", kind, signed)
+        per_entry, rule = self.per_entry, self.rule
+        size = func.abs(func.coalesce(self.signed, 0))
         per_account = [
             CheckedField(
                 f"account_{code}",
                 _cents(per_entry.c[f"net_{code}"]),
-                _cents(case((debit == code, size), (credit == code, -size), else_=literal(0))),
+                _cents(case((rule.c.debit == code, size), (rule.c.credit == code, -size), else_=literal(0))),
             )
             for code in RULE_ACCOUNTS
         ]

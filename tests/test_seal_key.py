@@ -124,3 +124,12 @@ def test_a_screen_under_another_key_says_so_and_writes_nothing(app, client, fina
     response = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "5"})
     assert response.status_code == 503 and SAID in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(Customer.balance).where(Customer.code == "HOTEL")) == Decimal("750.00")
+
+
+def test_a_kept_fingerprint_forged_with_letters_no_digest_has_is_another_key(app, wallets):
+    with past_the_guards() as connection:
+        connection.execute(sa.update(SealKey).values(fingerprint="é" * 64))
+    with pytest.raises(seals.WrongSealKey, match=SAID):
+        verifying.verify(db.session.connection(), seals.kinds()["balance_transactions"], 1, 1000)
+    db.session.rollback()
+    assert not seals.key_is_right(db.session.connection())

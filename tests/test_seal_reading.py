@@ -128,7 +128,7 @@ def test_rows_sealed_by_the_application_verify_and_forgeries_are_found_alike(app
     admin = UserFactory(email="admin@example.com", role="admin")
     hotel, cafe = CustomerFactory(code="HOTEL"), CustomerFactory(code="CAFE")
     wallet.recharge(hotel, Decimal("1000.50"), user=admin)
-    wallet.charge(hotel, Decimal("0.50"))
+    charged = wallet.charge(hotel, Decimal("0.50"))
     kept = wallet.recharge(cafe, Decimal("700"))
     gone = wallet.recharge(cafe, Decimal("800"))
     shop = CustomerFactory(code="SHOP")
@@ -155,6 +155,10 @@ def test_rows_sealed_by_the_application_verify_and_forgeries_are_found_alike(app
             sa.text("UPDATE journal_lines SET description = 'x' WHERE entry_id = :id"), {"id": kept_entry}
         )
         connection.execute(sa.text("UPDATE customers_history SET name = 'Other' WHERE id = :id"), {"id": shop.id})
+        connection.execute(  # not even hexadecimal: a seal Python's comparison of digests refuses to compare
+            sa.text("UPDATE seals SET seal = repeat('é', 64) WHERE kind = 'balance_transactions' AND row_id = :id"),
+            {"id": charged.id},
+        )
     forged_unsealed, _entry = forge_in_the_chain(cafe, "1")
 
     made = _everything_found(db.session.connection())
@@ -165,6 +169,7 @@ def test_rows_sealed_by_the_application_verify_and_forgeries_are_found_alike(app
     codes = {(kind, row_id): code for kind, row_id, _version, code, *_rest in made}
     assert codes[("balance_transactions", forged)] == "reviewed_then_changed"
     assert codes[("balance_transactions", kept.id)] == "seal_mismatch"
+    assert codes[("balance_transactions", charged.id)] == "seal_mismatch"
     assert codes[("balance_transactions", gone.id)] == "gone"
     assert codes[("balance_transactions", unsealed.id)] == "no_seal"
     assert codes[("balance_transactions", after_unsealed.id)] == "previous_gone"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
@@ -23,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import reading, sealing
-from backoffice.evidence.seals import Evidence, check_key, digest, kinds, seal_key, seals, version_column
+from backoffice.evidence.seals import Evidence, check_key, digest, kinds, same, seal_key, seals, version_column
 from backoffice.models.seals import TamperedEvidence
 from backoffice.platform.extensions import db
 
@@ -100,6 +102,8 @@ def version_of(what: str) -> int:
 class Verified:
     checked: int = 0
     findings: list[Finding] = field(default_factory=list)
+    sealed: int = 0
+    """How many of the rows checked have a seal: when the seals of their range are as many, none is a gone row's."""
 
 
 def verify(
@@ -149,12 +153,13 @@ def verify(
     )
     reviewed = _reviewed(connection, evidence)
     if made is not None:
-        result = _verify_made(evidence, _as_read(connection, query), reviewed)
+        with closing(_as_read(connection, query)) as rows:  # a failure ends the read, and the connection's lock
+            result = _verify_made(evidence, rows, reviewed)
     else:
         result = _verify_in_python(connection, evidence, connection.execute(query).all(), reviewed)
     _customers(connection, evidence, result.findings)
     if where is None:
-        result.findings.extend(_gone(connection, evidence, low, high))
+        result.findings.extend(_gone(connection, evidence, low, high, result.sealed))
     return result
 
 
@@ -165,14 +170,14 @@ def _verify_in_python(
     text PostgreSQL cannot make)."""
     details = evidence.details(connection, rows) if evidence.details and rows else {}
     key = seal_key()
-    result = Verified(checked=len(rows))
+    result = Verified(checked=len(rows), sealed=sum(row.seal is not None for row in rows))
     for row in rows:
         problem, previous = None, None
         if (row.row_id, row.version) in reviewed:
             as_reviewed = digest(
                 key, evidence, row.row_id, row.version, row[6:], details.get((row.row_id, row.version), ()), REVIEWED
             )
-            if not hmac.compare_digest(as_reviewed, reviewed[row.row_id, row.version]):
+            if not same(reviewed[row.row_id, row.version], as_reviewed):
                 problem = "reviewed_then_changed"
         elif row.seal is None:
             problem = "no_seal"
@@ -188,7 +193,7 @@ def _verify_in_python(
                 details.get((row.row_id, row.version), ()),
                 row.previous_seal or "",
             )
-            if not hmac.compare_digest(expected, row.seal):
+            if not same(row.seal, expected):
                 problem = "seal_mismatch"
         if problem:
             result.findings.append(
@@ -215,33 +220,43 @@ def _customers(connection: Connection, evidence: Evidence, findings: list[Findin
         finding.customer_id = owners.get((finding.row_id, finding.version))
 
 
-def _as_read(connection: Connection, query: Select) -> list[tuple]:
-    """The rows as the driver hands them (ints, bytes, text): the reader needs no more, and making a row object of
-    each would cost more than its HMAC."""
-    read = connection.execute(query)
-    try:
-        return read.cursor.fetchall()
-    finally:
-        read.close()
+def _as_read(connection: Connection, query: Select) -> Iterator[tuple]:
+    """The rows as the driver hands them (ints, bytes, text), a chunk at a time as PostgreSQL sends them: the rows
+    of a chunk are verified while PostgreSQL makes the texts of the next ones, rather than after it has made them
+    all. Making a row object of each would cost more than its HMAC."""
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positional:
+        params = [params[name] for name in compiled.positiontup]
+    with connection.connection.driver_connection.cursor() as cursor:
+        yield from cursor.stream(str(compiled), params, size=_CHUNK)
 
 
-def _verify_made(evidence: Evidence, rows: list, reviewed: dict[tuple[int, int], str]) -> Verified:
+_CHUNK = 1_000
+"""Rows a chunk of :func:`_as_read`: enough that a chunk's overhead is nothing beside its HMACs, few enough that
+PostgreSQL goes on making rows while a chunk is verified."""
+
+
+def _verify_made(evidence: Evidence, rows: Iterable[tuple], reviewed: dict[tuple[int, int], str]) -> Verified:
     """Verify rows read with their canonical text made by PostgreSQL (``backoffice.evidence.reading``): an HMAC
     and a comparison per row, and a :class:`Finding` only for a row that fails."""
     key = seal_key()
     keyed = hmac.new(key, digestmod="sha256")
-    result = Verified(checked=len(rows))
+    result = Verified()
     for row_id, version, seal, previous_seal, prev_row_id, entry_id, text in rows:
+        result.checked += 1
+        if seal is not None:
+            result.sealed += 1
         if reviewed and (row_id, version) in reviewed:
             made = hmac.digest(key, text + reading.SEPARATOR + REVIEWED.encode(), "sha256").hex()
-            if hmac.compare_digest(made, reviewed[row_id, version]):
+            if same(reviewed[row_id, version], made):
                 continue
             problem, previous = "reviewed_then_changed", None
         elif seal is None:
             problem, previous = "no_seal", None
         elif prev_row_id is not None and previous_seal is None:
             problem, previous = "previous_gone", prev_row_id
-        elif hmac.compare_digest(_digest(keyed, text + reading.SEPARATOR + (previous_seal or "").encode()), seal):
+        elif same(seal, _digest(keyed, text + reading.SEPARATOR + (previous_seal or "").encode())):
             continue
         else:
             problem, previous = "seal_mismatch", None
@@ -303,8 +318,15 @@ def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, versi
     )
 
 
-def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int | None) -> list[Finding]:
-    """Seals whose row is no longer there (or no longer evidence)."""
+def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int | None, matched: int) -> list[Finding]:
+    """Seals whose row is no longer there (or no longer evidence), of the ``matched`` seals of the range that
+    :func:`verify` read with their rows: looked for only when the range holds more seals than those (a count of
+    the seals' index, where the search is a scan of the range's rows)."""
+    in_range = [seals.c.kind == evidence.kind]
+    if low is not None:
+        in_range += [seals.c.row_id >= low, seals.c.row_id <= high]
+    if connection.execute(select(func.count()).where(*in_range)).scalar_one() == matched:
+        return []
     table = evidence.table
     version = table.c[evidence.version] if evidence.version else literal(0)
     there = select(evidence.key).where(
@@ -312,9 +334,7 @@ def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int
         version == seals.c.version,
         *([evidence.sealed] if evidence.sealed is not None else []),
     )
-    query = select(seals.c.row_id, seals.c.version, seals.c.chain).where(seals.c.kind == evidence.kind, ~there.exists())
-    if low is not None:
-        query = query.where(seals.c.row_id >= low, seals.c.row_id <= high)
+    query = select(seals.c.row_id, seals.c.version, seals.c.chain).where(*in_range, ~there.exists())
     customer_chain = evidence.chain == "customer_id"
     reviewed = _reviewed(connection, evidence)
     return [

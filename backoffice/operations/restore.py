@@ -22,7 +22,6 @@ Everything here runs in the context of an app bound to the restored database.
 from __future__ import annotations
 
 import enum
-import hmac
 from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
@@ -180,7 +179,7 @@ def seal_key(connection: Connection) -> Finding:
                 mine=mine[:SHOWN_FINGERPRINT],
             ),
         )
-    if not hmac.compare_digest(kept, mine):
+    if not seals.same(kept, mine):
         return Finding(
             "seal_key",
             Verdict.WRONG,

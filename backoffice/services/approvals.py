@@ -21,7 +21,6 @@ rejected: the evidence check reports it for an admin's review.
 
 from __future__ import annotations
 
-import hmac
 import json
 from dataclasses import replace
 from datetime import date
@@ -290,7 +289,7 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
             request.decided_by_id, request.decided_at = user.id, utcnow()
             request.status = ApprovalStatus.APPROVED
             return request
-        as_asked = request.entry_seal is None or hmac.compare_digest(request.entry_seal, _seal(request.entry_id))
+        as_asked = request.entry_seal is None or seals.same(request.entry_seal, _seal(request.entry_id))
         connection = session.connection()
         if request.kind is ApprovalKind.JOURNAL_ENTRY:
             refuse_if_closed(connection, request.entry.entry_date)

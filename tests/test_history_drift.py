@@ -154,3 +154,17 @@ def test_a_grand_total_is_left_to_its_own_check_and_an_order_s_components_are_no
     (found,) = drift()[1]
     assert (found.entity_type, found.field) == ("order", "promo")
     assert found.reason.startswith("order T-1: promo differs from its latest history version")
+
+
+def test_a_verify_in_chunks_finds_in_each_chunk_what_one_chunk_finds(app):
+    customers = [CustomerFactory(code=f"C{n}") for n in range(5)]
+    gone = MeterFactory(serial="M-GONE").id
+    corrupt("customers", "name", customers[3].id, "x")
+    db.session.execute(sa.text("DELETE FROM meters WHERE id = :id"), {"id": gone})
+    db.session.commit()
+    once, whole = drift()
+    app.config["RECONCILE_CHUNK_SIZE"] = 2
+    record, chunked = drift()
+    assert described(chunked) == described(whole)
+    assert {(d.entity_type, d.entity_id) for d in chunked} == {("customer", customers[3].id), ("meter", gone)}
+    assert record.results[0].checked == once.results[0].checked

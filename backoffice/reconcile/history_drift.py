@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import cache
+from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -185,14 +185,13 @@ def compared_columns(table: Table, history: Table) -> list[str]:
     ]
 
 
-def _per_table(table: Table, history: Table) -> list:
+def _per_table(table: Table, history: Table, low: int | None, high: int | None) -> list:
     entity_type, name = NAMES[table.name]
     kind = literal(entity_type, String)
-    latest = (
-        select(history.c.id, func.max(history.c.transaction_id).label("transaction_id"))
-        .group_by(history.c.id)
-        .subquery(f"{table.name}_latest")
-    )
+    latest = select(history.c.id, func.max(history.c.transaction_id).label("transaction_id"))
+    if low is not None:
+        latest = latest.where(history.c.id.between(low, high))
+    latest = latest.group_by(history.c.id).subquery(f"{table.name}_latest")
     version = history.alias(f"{table.name}_version")
     state = state_of(table, history, version)
     live = select(
@@ -248,11 +247,12 @@ def _joined(parts: list[ColumnElement]) -> ColumnElement:
     return joined
 
 
-@cache
-def drift_rows() -> Subquery:
+@lru_cache(maxsize=32)
+def drift_rows(low: int | None = None, high: int | None = None) -> Subquery:
     """Every live row of every versioned table, and every row deleted without a version, each with its state
-    (empty: as its latest version says), its entity type and its name."""
-    selects = [part for table, history in versioned_tables() for part in _per_table(table, history)]
+    (empty: as its latest version says), its entity type and its name; of the ids from ``low`` to ``high``, if
+    given, whose latest versions alone are then looked for."""
+    selects = [part for table, history in versioned_tables() for part in _per_table(table, history, low, high)]
     return union_all(*selects).subquery("history_drift")
 
 
@@ -271,20 +271,25 @@ class HistoryDrift(Check):
     """A re-priced reading moves to the customer who held the meter, with a version: read once that is done."""
     fixable = False  # the record or its history was changed by hand: which one is right is for a person to find out
 
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.rows = drift_rows(low, high)
+
+    def bounded(self, low: int, high: int) -> HistoryDrift:
+        return HistoryDrift(low, high)
+
     @property
     def source(self):
-        return drift_rows()
+        return self.rows
 
     @property
     def key(self):
-        return drift_rows().c.key
+        return self.rows.c.key
 
     def fields(self):
-        return [CheckedField("values", drift_rows().c.state, literal(""), scale=0)]
+        return [CheckedField("values", self.rows.c.state, literal(""), scale=0)]
 
     def details(self):
-        rows = drift_rows()
-        return [rows.c.entity_type, rows.c.name]
+        return [self.rows.c.entity_type, self.rows.c.name]
 
     def scope_conditions(self, scope: Scope):
         return []

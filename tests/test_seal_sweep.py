@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
+from backoffice.evidence import verifying
 from backoffice.models import CheckResult, JobStatus, RunMode, TamperedEvidence
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
@@ -53,6 +54,25 @@ def test_an_old_row_changed_in_place_is_found_by_the_night_whose_slice_holds_it_
             _nightly(night)
         assert _found(forged) == (night >= holding), night
     assert [line for line in caplog.messages if "of the sweep's slice" in line and f"of {DAYS} (night of" in line]
+
+
+def test_an_old_row_deleted_is_found_gone_by_the_night_whose_slice_holds_its_seal(movements):
+    _customer, ids = movements
+    gone = ids[2]
+    with past_the_guards() as connection:
+        connection.execute(sa.text("DELETE FROM balance_transactions WHERE id = :id"), {"id": gone})
+    nights = [FIRST + timedelta(days=n) for n in range(1, DAYS + 1)]
+    holding = next(night for night in nights if night.toordinal() % DAYS == (gone // STRIPE) % DAYS)
+
+    for night in nights:
+        _nightly(night)
+        assert _found(gone) == (night >= holding), night
+    what = db.session.scalar(
+        sa.select(TamperedEvidence.what).where(
+            TamperedEvidence.kind == "balance_transactions", TamperedEvidence.row_id == gone
+        )
+    )
+    assert verifying.problem_of(what)[0] == "gone"
 
 
 def test_a_row_added_or_changed_since_the_anchor_is_found_the_next_night_whatever_its_slice(movements):

@@ -98,6 +98,19 @@ def version_of(what: str) -> int:
     return int(found.group(1)) if found is not None else 0
 
 
+@dataclass(frozen=True)
+class Stripes:
+    """Some of a range's ids: those whose stripe of ``width`` ids, counted from id 0, is ``phase`` modulo
+    ``period``. A sweep verifies a slice of all the rows in one read a range, not one read a stripe."""
+
+    width: int
+    period: int
+    phase: int
+
+    def holds(self, key: ColumnElement) -> ColumnElement:
+        return func.mod(key // self.width, self.period) == self.phase
+
+
 @dataclass
 class Verified:
     checked: int = 0
@@ -113,9 +126,11 @@ def verify(
     high: int | None = None,
     *,
     where: ColumnElement | None = None,
+    stripes: Stripes | None = None,
 ) -> Verified:
-    """Check the seal of every row of ``evidence`` with an id in ``[low, high]`` (or that ``where`` selects);
-    name what fails. Under another key than the evidence's, nothing is checked: :class:`WrongSealKey`."""
+    """Check the seal of every row of ``evidence`` with an id in ``[low, high]`` (of those ``stripes``, if given;
+    or that ``where`` selects); name what fails. Under another key than the evidence's, nothing is checked:
+    :class:`WrongSealKey`."""
     check_key(connection)
     table = evidence.table
     version = table.c[evidence.version] if evidence.version else literal(0)
@@ -124,6 +139,8 @@ def verify(
     in_range = [where] if where is not None else []
     if low is not None:
         in_range += [evidence.key >= low, evidence.key <= high]
+    if stripes is not None:
+        in_range.append(stripes.holds(evidence.key))
     entry = evidence.entry() if evidence.entry else literal(None)
     made = reading.canonical(evidence) if connection.dialect.name == "postgresql" else None
     query = (
@@ -159,7 +176,7 @@ def verify(
         result = _verify_in_python(connection, evidence, connection.execute(query).all(), reviewed)
     _customers(connection, evidence, result.findings)
     if where is None:
-        result.findings.extend(_gone(connection, evidence, low, high, result.sealed))
+        result.findings.extend(_gone(connection, evidence, low, high, stripes, result.sealed))
     return result
 
 
@@ -318,13 +335,22 @@ def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, versi
     )
 
 
-def _gone(connection: Connection, evidence: Evidence, low: int | None, high: int | None, matched: int) -> list[Finding]:
+def _gone(
+    connection: Connection,
+    evidence: Evidence,
+    low: int | None,
+    high: int | None,
+    stripes: Stripes | None,
+    matched: int,
+) -> list[Finding]:
     """Seals whose row is no longer there (or no longer evidence), of the ``matched`` seals of the range that
     :func:`verify` read with their rows: looked for only when the range holds more seals than those (a count of
     the seals' index, where the search is a scan of the range's rows)."""
     in_range = [seals.c.kind == evidence.kind]
     if low is not None:
         in_range += [seals.c.row_id >= low, seals.c.row_id <= high]
+    if stripes is not None:
+        in_range.append(stripes.holds(seals.c.row_id))
     if connection.execute(select(func.count()).where(*in_range)).scalar_one() == matched:
         return []
     table = evidence.table

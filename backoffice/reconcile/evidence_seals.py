@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, func, literal, select
+from sqlalchemy import ColumnElement, and_, literal, select
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
@@ -153,7 +153,7 @@ class Night:
             verified.findings += changed.findings
         self.new += verified.checked
         stripes = self._stripes(low, anchored)
-        swept = _ranges(connection, evidence, stripes, chunk_size)
+        swept = _ranges(connection, evidence, [(low, anchored)] if stripes else [], chunk_size, self.stripes_swept)
         self.swept += swept.checked
         if stripes:
             self.stripes.append(f"{evidence.kind} {len(stripes)}, ids {stripes[0][0]} to {stripes[-1][1]}")
@@ -187,8 +187,12 @@ class Night:
                     recent.c.kind == evidence.kind, recent.c.sealed_at > self.since, recent.c.row_id <= mark[0]
                 )
             )
-        not_swept = func.mod(evidence.key // STRIPE, self.days) != self.slice
-        return and_(evidence.key <= mark[0], newer, not_swept)
+        return and_(evidence.key <= mark[0], newer, ~self.stripes_swept.holds(evidence.key))
+
+    @property
+    def stripes_swept(self) -> verifying.Stripes:
+        """The night's stripes of every kind's older rows."""
+        return verifying.Stripes(STRIPE, self.days, self.slice)
 
     def _stripes(self, low: int, high: int) -> list[Range]:
         """The id ranges of the night's stripes between ``low`` and ``high``."""
@@ -199,12 +203,20 @@ class Night:
         ]
 
 
-def _ranges(connection: Connection, evidence: seals.Evidence, ranges: list[Range], chunk_size: int):
-    """Verify the rows (and the seals whose rows are gone) in each id range, ``chunk_size`` ids at a time."""
+def _ranges(
+    connection: Connection,
+    evidence: seals.Evidence,
+    ranges: list[Range],
+    chunk_size: int,
+    stripes: verifying.Stripes | None = None,
+):
+    """Verify the rows (and the seals whose rows are gone) in each id range (of ``stripes``, if given),
+    ``chunk_size`` ids at a time."""
     result = verifying.Verified()
     for low, high in ranges:
         for start in range(low, high + 1, chunk_size):
-            verified = verifying.verify(connection, evidence, start, min(start + chunk_size - 1, high))
+            end = min(start + chunk_size - 1, high)
+            verified = verifying.verify(connection, evidence, start, end, stripes=stripes)
             result.checked += verified.checked
             result.findings += verified.findings
     return result

@@ -271,6 +271,36 @@ def test_a_broken_chain_is_reported_and_never_overwritten(app):
     assert record.fixed == 0 and record.left == 1
 
 
+def test_a_verify_in_chunks_compares_a_chunk_s_first_rows_with_the_rows_before_it(app):
+    hotel, cafe = CustomerFactory(code="HOTEL"), CustomerFactory(code="CAFE")
+    for amount in ("100", "200", "300"):
+        wallet.recharge(hotel, D(amount))
+        wallet.recharge(cafe, D(amount))
+    ids = [m.id for m in db.session.scalars(sa.select(BalanceTransaction).order_by(BalanceTransaction.id))]
+    broken = ids[2]  # hotel's second movement, first of the second chunk of two ids; the row before it is in the first
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE balance_transactions SET balance_before = 90, balance_after = 290 WHERE id = :id"),
+            {"id": broken},
+        )
+
+    def found() -> set[tuple]:
+        record = run(RunMode.VERIFY, checks=["ledger_chain"])
+        assert record.results[0].checked == len(ids)
+        return {(d.entity_id, d.field, d.stored, d.expected) for d in db.session.scalars(discrepancies(record.id))}
+
+    whole = found()
+    app.config["RECONCILE_CHUNK_SIZE"] = 2
+    assert (
+        found()
+        == whole
+        == {
+            (broken, "balance_before", D("90"), D("100")),
+            (ids[4], "balance_before", D("300"), D("290")),
+        }
+    )
+
+
 def test_a_fix_leaves_a_customer_whose_ledger_chain_is_broken_as_it_is_and_says_why(app):
     forged_for, drifted = CustomerFactory(code="HOTEL"), CustomerFactory(code="MILL")
     for customer in (forged_for, drifted):

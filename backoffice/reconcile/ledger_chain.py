@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
@@ -21,28 +21,43 @@ reviewed = select(findings.c.row_id).where(
 )
 carried = select(ledger.c.id, ledger.c.signed_amount).where(ledger.c.id.in_(reviewed)).subquery("carried")
 
-# Each row beside what the chain says it must hold: its own before plus its amount, and the
-# customer's previous row's after (zero for the first row), plus, for the reversal of a reviewed
-# movement, that movement's money.
-chain = (
-    select(
-        ledger.c.id,
-        ledger.c.customer_id,
-        ledger.c.created_at,
-        ledger.c.balance_before,
-        ledger.c.balance_after,
-        func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Balance).label("expected_after"),
-        (
-            func.coalesce(
-                func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
-            )
-            + func.coalesce(carried.c.signed_amount, 0)
-        ).label("expected_before"),
+
+def _chain(low: int | None = None, high: int | None = None):
+    """Each row beside what the chain says it must hold: its own before plus its amount, and the customer's previous
+    row's after (zero for the first row), plus, for the reversal of a reviewed movement, that movement's money.
+
+    With ``low`` and ``high``, the rows of those ids and, for each of their customers, the row before the first of
+    them: what the chunk's rows are compared with, rather than every row of the ledger for every chunk."""
+    kept = ledger.c.id.not_in(reviewed)
+    if low is not None:
+        earlier = ledger.alias("earlier")
+        in_chunk = select(ledger.c.customer_id).where(ledger.c.id.between(low, high)).distinct().subquery("in_chunk")
+        before = select(
+            select(func.max(earlier.c.id))
+            .where(earlier.c.customer_id == in_chunk.c.customer_id, earlier.c.id < low, earlier.c.id.not_in(reviewed))
+            .correlate(in_chunk)
+            .scalar_subquery()
+        ).select_from(in_chunk)
+        kept = and_(kept, or_(ledger.c.id.between(low, high), ledger.c.id.in_(before)))
+    return (
+        select(
+            ledger.c.id,
+            ledger.c.customer_id,
+            ledger.c.created_at,
+            ledger.c.balance_before,
+            ledger.c.balance_after,
+            func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Balance).label("expected_after"),
+            (
+                func.coalesce(
+                    func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
+                )
+                + func.coalesce(carried.c.signed_amount, 0)
+            ).label("expected_before"),
+        )
+        .select_from(ledger.outerjoin(carried, carried.c.id == ledger.c.reverses_id))
+        .where(kept)
+        .subquery("ledger_chain")
     )
-    .select_from(ledger.outerjoin(carried, carried.c.id == ledger.c.reverses_id))
-    .where(ledger.c.id.not_in(reviewed))
-    .subquery("ledger_chain")
-)
 
 
 class LedgerChain(Check):
@@ -54,21 +69,32 @@ class LedgerChain(Check):
     )
     entity_type = "balance_transaction"
     table = ledger
-    source = chain
     after = ("reading_calculation",)
     fixable = False  # a broken chain is evidence of what happened, not drift to overwrite
 
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.chain = _chain(low, high)
+
+    def bounded(self, low: int, high: int) -> LedgerChain:
+        return LedgerChain(low, high)
+
+    @property
+    def source(self):
+        return self.chain
+
     @property
     def key(self):
-        return chain.c.id
+        return self.chain.c.id
 
     def fields(self):
+        chain = self.chain
         return [
             CheckedField("balance_before", chain.c.balance_before, chain.c.expected_before, adds=False),
             CheckedField("balance_after", chain.c.balance_after, chain.c.expected_after, adds=False),
         ]
 
     def scope_conditions(self, scope: Scope):
+        chain = self.chain
         conditions = []
         if scope.customer_ids:
             conditions.append(chain.c.customer_id.in_(scope.customer_ids))
@@ -79,10 +105,12 @@ class LedgerChain(Check):
 
 def held_customers(connection, customer_ids: list[int]) -> dict[int, str]:
     """Those of these customers whose ledger chain is broken, with why what is derived from their ledger waits."""
+    check = LedgerChain()
+    chain = check.chain
     broken = (
         select(customers.c.id, customers.c.code, func.min(chain.c.id))
         .select_from(chain.join(customers, customers.c.id == chain.c.customer_id))
-        .where(chain.c.customer_id.in_(customer_ids), differs(LedgerChain().fields()))
+        .where(chain.c.customer_id.in_(customer_ids), differs(check.fields()))
         .group_by(customers.c.id, customers.c.code)
     )
     return {

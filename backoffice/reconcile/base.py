@@ -110,6 +110,10 @@ class Check(ABC):
 
     source: ClassVar[FromClause | None] = None
     """What the stored and expected values are read from, when not the table itself (a join, a window)."""
+    counted_on_table: ClassVar[bool] = False
+    """The entities in scope are counted on the table alone: its source only adds columns to the table's rows (each
+    of its joins an outer one to one row at most) and its scope reads the table alone, and the source's aggregates
+    are not computed twice, once to be counted."""
 
     @property
     def key(self) -> ColumnElement:

@@ -381,10 +381,10 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
     """How many entities the chunk holds and, when asked, the sum of each stored field that adds (else zeros)."""
-    sums = [func.sum(f.stored) if with_sums and f.adds else literal(0) for f in fields]
-    count, *totals = db.session.execute(
-        select(func.count(), *sums).select_from(_source(check)).where(*conditions)
-    ).one()
+    summed = [with_sums and f.adds for f in fields]
+    sums = [func.sum(f.stored) if sum_it else literal(0) for f, sum_it in zip(fields, summed, strict=True)]
+    source = check.table if check.counted_on_table and not any(summed) else _source(check)
+    count, *totals = db.session.execute(select(func.count(), *sums).select_from(source).where(*conditions)).one()
     return count, _sums(fields, totals)
 
 

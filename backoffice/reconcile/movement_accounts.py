@@ -84,6 +84,7 @@ class MovementAccounts(Check):
     table = entries
     after = ("reading_calculation",)
     fixable = False  # posted lines are evidence: a wrong entry is corrected by a new one, never rewritten
+    counted_on_table = True
 
     def __init__(self, low: int | None = None, high: int | None = None) -> None:
         self.per_entry = _per_entry(low, high)

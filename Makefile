@@ -12,7 +12,7 @@ export TEST_DATABASE_URL
 
 run: install
 	$(BIN)/backoffice db upgrade
-	$(BIN)/backoffice demo-data
+	$(BIN)/backoffice demo-data --url http://127.0.0.1:$(PORT)
 	@$(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
 	@echo "Serving on http://127.0.0.1:$(PORT) — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)

@@ -98,6 +98,13 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     assert verified.exit_code == 0, verified.output
 
 
+def test_demo_data_says_where_to_log_in_at_the_address_it_is_given(runner):
+    assert "http://127.0.0.1:5000/login" in runner.invoke(args=["demo-data"]).output
+    result = runner.invoke(args=["demo-data", "--url", "http://127.0.0.1:5001/"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5001/login" in result.output
+
+
 def test_demo_data_is_refused_in_production(app, runner):
     app.config["BACKOFFICE_ENV"] = "production"
     result = runner.invoke(args=["demo-data"])

@@ -24,9 +24,16 @@ KINDS = {
 
 
 @click.command("demo-data", help="Load demonstration data (running it again adds nothing).")
+@click.option(
+    "--url",
+    metavar="URL",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="The address the server will answer on, where the accounts log in.",
+)
 @speaking
 @with_database
-def demo_data() -> None:
+def demo_data(url: str) -> None:
     from backoffice.services import demo
 
     if current_app.config["BACKOFFICE_ENV"] == "production":
@@ -36,6 +43,6 @@ def demo_data() -> None:
         _("%(count)s %(what)s added", count=count, what=KINDS.get(name, name)) for name, count in added.items()
     )
     click.echo(_("Demo data: %(added)s.", added=counted))
-    click.echo(_("Log in at %(address)s as one of:", address="http://127.0.0.1:5000/login"))
+    click.echo(_("Log in at %(address)s as one of:", address=url.rstrip("/") + "/login"))
     for email, password, role in demo.LOGINS:
         click.echo(f"  {email:<26} " + _("password %(password)s", password=f"{password:<20}") + f" ({role.value})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -272,7 +272,12 @@ class HistoryDrift(Check):
     fixable = False  # the record or its history was changed by hand: which one is right is for a person to find out
 
     def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.rows = drift_rows(low, high)
+        self.low, self.high = low, high
+
+    @cached_property
+    def rows(self) -> Subquery:
+        """Built when first read: listing the checks builds none of their SQL."""
+        return drift_rows(self.low, self.high)
 
     def bounded(self, low: int, high: int) -> HistoryDrift:
         return HistoryDrift(low, high)

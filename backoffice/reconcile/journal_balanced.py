@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import cached_property
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
@@ -37,7 +39,12 @@ class JournalBalanced(Check):
     fixable = False  # an unbalanced posted entry is evidence: it is corrected by a new entry, never rewritten
 
     def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.per_entry = _per_entry(low, high)
+        self.low, self.high = low, high
+
+    @cached_property
+    def per_entry(self):
+        """Built when first read: listing the checks builds none of their SQL."""
+        return _per_entry(self.low, self.high)
 
     def bounded(self, low: int, high: int) -> JournalBalanced:
         return JournalBalanced(low, high)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
@@ -73,7 +74,12 @@ class LedgerChain(Check):
     fixable = False  # a broken chain is evidence of what happened, not drift to overwrite
 
     def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.chain = _chain(low, high)
+        self.low, self.high = low, high
+
+    @cached_property
+    def chain(self):
+        """Built when first read: listing the checks builds none of their SQL."""
+        return _chain(self.low, self.high)
 
     def bounded(self, low: int, high: int) -> LedgerChain:
         return LedgerChain(low, high)

@@ -12,6 +12,8 @@ Posted lines are evidence: the check reports, it never rewrites.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, literal, select
 
@@ -87,9 +89,20 @@ class MovementAccounts(Check):
     counted_on_table = True
 
     def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.per_entry = _per_entry(low, high)
-        self.signed = _signed(self.per_entry)
-        self.rule = rule_accounts()
+        self.low, self.high = low, high
+
+    @cached_property
+    def per_entry(self):
+        """Built when first read: listing the checks builds none of their SQL."""
+        return _per_entry(self.low, self.high)
+
+    @cached_property
+    def signed(self):
+        return _signed(self.per_entry)
+
+    @cached_property
+    def rule(self):
+        return rule_accounts()
 
     def bounded(self, low: int, high: int) -> MovementAccounts:
         return MovementAccounts(low, high)

@@ -206,6 +206,18 @@ class Check(ABC):
         return {}
 
 
+class ChunkedCheck(Check):
+    """A check whose source aggregates another table by the check's key (an entry's lines, a record's versions, a
+    customer's previous movement): an instance is built for one chunk of keys, ``low`` to ``high``, or for all of
+    them, and builds its SQL when it is first read."""
+
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.low, self.high = low, high
+
+    def bounded(self, low: int, high: int) -> Check:
+        return type(self)(low, high)
+
+
 def differs(fields: list[CheckedField]) -> ColumnElement:
     """The entity is wrong: one of its stored values differs from the expected one."""
     return or_(*(f.stored.is_distinct_from(f.expected) for f in fields))

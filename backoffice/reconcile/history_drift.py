@@ -35,7 +35,7 @@ from sqlalchemy.orm import configure_mappers
 
 from backoffice.models import HistoryOperation, HistoryTransaction
 from backoffice.platform.extensions import db
-from backoffice.reconcile.base import Check, CheckedField, Found, Scope
+from backoffice.reconcile.base import CheckedField, ChunkedCheck, Found, Scope
 
 NO_VERSION = "no version"
 DELETED_VERSION = "version says deleted"
@@ -256,7 +256,7 @@ def drift_rows(low: int | None = None, high: int | None = None) -> Subquery:
     return union_all(*selects).subquery("history_drift")
 
 
-class HistoryDrift(Check):
+class HistoryDrift(ChunkedCheck):
     name = "history_drift"
     label = _l("Records against their history")
     description = _l(
@@ -271,16 +271,9 @@ class HistoryDrift(Check):
     """A re-priced reading moves to the customer who held the meter, with a version: read once that is done."""
     fixable = False  # the record or its history was changed by hand: which one is right is for a person to find out
 
-    def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.low, self.high = low, high
-
     @cached_property
     def rows(self) -> Subquery:
-        """Built when first read: listing the checks builds none of their SQL."""
         return drift_rows(self.low, self.high)
-
-    def bounded(self, low: int, high: int) -> HistoryDrift:
-        return HistoryDrift(low, high)
 
     @property
     def source(self):

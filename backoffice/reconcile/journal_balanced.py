@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
 from backoffice.platform.sentences import Sentence
-from backoffice.reconcile.base import Check, CheckedField, Scope, differs
+from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope, differs
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -28,7 +28,7 @@ def _per_entry(low: int | None = None, high: int | None = None):
     return query.group_by(lines.c.entry_id).subquery("entry_sums")
 
 
-class JournalBalanced(Check):
+class JournalBalanced(ChunkedCheck):
     name = "journal_balanced"
     label = _l("Journal entries balanced")
     description = _l("every posted journal entry has two lines or more and its debits equal its credits")
@@ -38,16 +38,9 @@ class JournalBalanced(Check):
     after = ("reading_calculation",)
     fixable = False  # an unbalanced posted entry is evidence: it is corrected by a new entry, never rewritten
 
-    def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.low, self.high = low, high
-
     @cached_property
     def per_entry(self):
-        """Built when first read: listing the checks builds none of their SQL."""
         return _per_entry(self.low, self.high)
-
-    def bounded(self, low: int, high: int) -> JournalBalanced:
-        return JournalBalanced(low, high)
 
     @property
     def source(self):

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
 from backoffice.platform.sentences import Sentence
-from backoffice.reconcile.base import Check, CheckedField, Scope, differs
+from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope, differs
 
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
@@ -61,7 +61,7 @@ def _chain(low: int | None = None, high: int | None = None):
     )
 
 
-class LedgerChain(Check):
+class LedgerChain(ChunkedCheck):
     name = "ledger_chain"
     label = _l("Wallet ledger chains")
     description = _l(
@@ -73,16 +73,9 @@ class LedgerChain(Check):
     after = ("reading_calculation",)
     fixable = False  # a broken chain is evidence of what happened, not drift to overwrite
 
-    def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.low, self.high = low, high
-
     @cached_property
     def chain(self):
-        """Built when first read: listing the checks builds none of their SQL."""
         return _chain(self.low, self.high)
-
-    def bounded(self, low: int, high: int) -> LedgerChain:
-        return LedgerChain(low, high)
 
     @property
     def source(self):

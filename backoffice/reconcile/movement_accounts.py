@@ -21,7 +21,7 @@ from backoffice.models import Account, BalanceTransaction, EntryStatus, JournalE
 from backoffice.models.types import Money
 from backoffice.posting.rules import RULES, WALLET_KINDS, rule_of
 from backoffice.posting.sql import rule_accounts, sign_sql
-from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -74,7 +74,7 @@ def _cents(value):
     return func.round(func.coalesce(value, 0), 2, type_=Money)
 
 
-class MovementAccounts(Check):
+class MovementAccounts(ChunkedCheck):
     name = "movement_accounts"
     label = _l("Movements' journal entries")
     description = _l(
@@ -88,12 +88,8 @@ class MovementAccounts(Check):
     fixable = False  # posted lines are evidence: a wrong entry is corrected by a new one, never rewritten
     counted_on_table = True
 
-    def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.low, self.high = low, high
-
     @cached_property
     def per_entry(self):
-        """Built when first read: listing the checks builds none of their SQL."""
         return _per_entry(self.low, self.high)
 
     @cached_property
@@ -103,9 +99,6 @@ class MovementAccounts(Check):
     @cached_property
     def rule(self):
         return rule_accounts()
-
-    def bounded(self, low: int, high: int) -> MovementAccounts:
-        return MovementAccounts(low, high)
 
     @property
     def source(self):

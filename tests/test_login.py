@@ -216,3 +216,12 @@ def test_a_session_naming_the_user_without_a_token_is_anonymous(client):
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
     assert not is_logged_in(client)
+
+
+def test_a_session_token_forged_in_the_database_with_letters_no_token_has_logs_nobody_in(client):
+    user = UserFactory(email="clerk@example.com")
+    log_in(client, "clerk@example.com", PASSWORD)
+    db.session.execute(sa.update(User).where(User.id == user.id).values(session_token="é" * 32))
+    db.session.commit()
+    assert client.get("/").status_code == 302
+    assert not is_logged_in(client)

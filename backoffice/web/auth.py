@@ -196,7 +196,7 @@ def language():
 def _load_user(session_id: str) -> User | None:
     user_id, _, token = session_id.partition(":")
     user = db.session.get(User, int(user_id)) if user_id.isdigit() and token else None
-    if user is None or not secrets.compare_digest(user.session_token, token):
+    if user is None or not secrets.compare_digest(user.session_token.encode(), token.encode()):
         return None
     identify(user.email)
     return user

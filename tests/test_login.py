@@ -6,12 +6,13 @@ import logging
 
 import pytest
 import sqlalchemy as sa
+from limits import parse_many
 from redis import Redis
 
 from backoffice import create_app
 from backoffice.models import Role, User
 from backoffice.models import users as users_module
-from backoffice.platform.config import ConfigError, from_environment
+from backoffice.platform.config import ConfigError, Settings, from_environment
 from backoffice.platform.extensions import db
 from tests.factories import UserFactory
 
@@ -90,6 +91,17 @@ def test_a_limit_that_cannot_be_read_is_a_configuration_error(tmp_path, name, te
     assert from_environment(str(tmp_path), {name: "3 per hour; 10/day"})
     with pytest.raises(ConfigError, match=name):
         from_environment(str(tmp_path), {name: text})
+
+
+@pytest.mark.parametrize("name", ["BACKOFFICE_LOGIN_LIMIT_PER_ACCOUNT", "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS"])
+def test_a_default_limit_is_a_limit_the_setting_accepts(tmp_path, name):
+    default = Settings.model_fields[_field(name)].default
+    assert parse_many(default)
+    assert from_environment(str(tmp_path), {name: default})
+
+
+def _field(name: str) -> str:
+    return next(field for field, info in Settings.model_fields.items() if info.validation_alias == name)
 
 
 def test_forwarded_addresses_count_only_behind_a_trusted_proxy(app):

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 from flask import current_app
-from limits import parse_many
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from backoffice.platform.i18n import LANGUAGES
@@ -291,6 +290,10 @@ def _line(longest: int, *, required: bool = True) -> BeforeValidator:
 
 
 def _rate_limit(text: str, info: ValidationInfo) -> str:
+    # Imported only for a limit that is set: the notation's parser brings its package's storages along, a
+    # twentieth of a short command's processor time, and the defaults are constants known to parse.
+    from limits import parse_many
+
     try:
         limits = parse_many(text)
     except ValueError:
@@ -369,14 +372,19 @@ def _setting(
     *,
     default_in_words: str | None = None,
     default_factory: Callable[[], str] | None = None,
+    validate_default: bool = True,
 ) -> Any:
     """A setting's field: the environment variable ``name``; its ``default``, spelt as the environment would spell it
     (None: unset), or made by ``default_factory``; what it ``does`` and, for a default that is no one value, the
-    default in words, as its row in docs/operators.md says them (tests/test_docs.py holds the page to them)."""
+    default in words, as its row in docs/operators.md says them (tests/test_docs.py holds the page to them). A
+    default that is costly to validate and constant may skip it (``validate_default=False``) when a test validates
+    it."""
     extra = {"default_in_words": default_in_words} if default_in_words else None
     if default_factory is not None:
         return Field(default_factory=default_factory, validation_alias=name, description=does, json_schema_extra=extra)
-    return Field(default, validation_alias=name, description=does, json_schema_extra=extra)
+    return Field(
+        default, validation_alias=name, description=does, json_schema_extra=extra, validate_default=validate_default
+    )
 
 
 ENVIRONMENTS = ("production", "development")
@@ -578,11 +586,13 @@ class Settings(BaseModel):
         "5 per minute",
         "the failed logins allowed per account (the email, however it is spelt) before `POST /login` answers 429, "
         "in the limits notation (`5 per minute`, `5/minute;50/day`)",
+        validate_default=False,
     )
     login_limit_per_address: RateLimit = _setting(
         "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS",
         "20 per minute",
         "the failed logins allowed per client address, likewise",
+        validate_default=False,
     )
     prometheus_multiproc_dir: OptionalText = _setting(
         "PROMETHEUS_MULTIPROC_DIR",

@@ -1,4 +1,9 @@
-"""The models, one module per business module; importing this package registers them all."""
+"""The models, one module per business module; importing this package registers them all.
+
+The modules that declare models leave their annotations evaluated as Python reads them (no ``from __future__ import
+annotations``): SQLAlchemy compiles each annotation kept as text with ``eval``, 10 ms of the 135 ms the declarations
+took at every command's start. A model named before it is declared is named in quotes
+(``Mapped[list["JournalLine"]]``)."""
 
 # Versioning is set up before the models it versions are declared.
 from backoffice.models import history  # noqa: F401, I001

@@ -6,8 +6,6 @@ customer's pricing or a tariff changed), so approving posts exactly it, through 
 the metering service that was asked, in the same transaction that marks the request approved.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import date, datetime
 from decimal import Decimal

@@ -9,8 +9,6 @@ ask beyond its payments dated in their periods, summed over those meters; their 
 likewise. Each formula is defined here once, as SQL, for the write-path hooks and the checks alike.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import date, datetime
 from decimal import Decimal

@@ -10,8 +10,6 @@ bucket its customer (or meter) falls in, and read as their sum: money events of 
 customers then write different rows, and none waits for another to commit.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import date, datetime
 from decimal import Decimal
@@ -128,7 +126,7 @@ class JournalEntry(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     """A manual entry's: the key of the form that wrote it, so that a double submit writes it once."""
 
-    lines: Mapped[list[JournalLine]] = relationship(back_populates="entry", order_by="JournalLine.id")
+    lines: Mapped[list["JournalLine"]] = relationship(back_populates="entry", order_by="JournalLine.id")
     posted_by: Mapped[User | None] = relationship()
 
 

@@ -11,8 +11,6 @@ versions: a history shows what a person changed. Writes made with SQL Core state
 versions with :func:`record`, in the same transaction.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import datetime
 

@@ -1,7 +1,5 @@
 """The mirror of every background job: the UI's history, kept after Redis forgets the job."""
 
-from __future__ import annotations
-
 import enum
 from datetime import datetime, timedelta
 

@@ -6,8 +6,6 @@ rounded to 4 places, ``total_price = volume_sm3 × price_per_sm3`` rounded to ce
 The formulas are defined here once, in Python for the write path and in SQL for the check.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -86,7 +84,7 @@ class MeterReading(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     meter: Mapped[Meter] = relationship()
-    calculation: Mapped[TransactionCalculation | None] = relationship(uselist=False, viewonly=True)
+    calculation: Mapped["TransactionCalculation | None"] = relationship(uselist=False, viewonly=True)
 
 
 class TransactionCalculation(db.Model):

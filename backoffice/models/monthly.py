@@ -8,8 +8,6 @@ a calculation in its reading's month. A month in which nothing moved has no row,
 month's closing equals the wallet balance.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import date, datetime
 from decimal import Decimal

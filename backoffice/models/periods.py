@@ -5,8 +5,6 @@ latest row's ``closed_through`` (the last day closed, or none) is the books' sta
 services and the database's triggers read before a dated row is written.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import date, datetime
 

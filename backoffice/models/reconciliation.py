@@ -1,7 +1,5 @@
 """The audit trail of the reconciliation engine: runs, their per-check counts, and discrepancies."""
 
-from __future__ import annotations
-
 import enum
 from datetime import datetime
 from decimal import Decimal
@@ -77,7 +75,7 @@ class ReconciliationRun(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User | None] = relationship()
-    results: Mapped[list[CheckResult]] = relationship(
+    results: Mapped[list["CheckResult"]] = relationship(
         back_populates="run", order_by="CheckResult.id", cascade="all, delete-orphan"
     )
 

@@ -18,8 +18,6 @@ it, which tells nothing of the key): evidence is verified only under the key it 
 never changed.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import datetime
 

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import secrets
 from datetime import datetime
 from functools import cache

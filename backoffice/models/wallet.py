@@ -3,8 +3,6 @@
 What each row adds to the customer's totals and months is the posting core's rule table.
 """
 
-from __future__ import annotations
-
 import enum
 from datetime import date, datetime
 from decimal import Decimal

@@ -79,7 +79,7 @@ def main() -> None:
     # backoffice.cli.common.started): what is built then is kept to the end, and each collection would walk all of it
     # again as it grows (a fifth of a short command's CPU time).
     gc.disable()
-    from backoffice.platform.config import ConfigError  # pydantic, Babel, the rate limits' parser: imported once paused
+    from backoffice.platform.config import ConfigError  # Babel and the settings: imported once paused
 
     try:
         cli.main(prog_name="backoffice")

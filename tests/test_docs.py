@@ -25,7 +25,7 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from backoffice.platform.config import Settings
+from backoffice.platform.config import declared
 from backoffice.posting.rules import table_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,11 +150,11 @@ def settings() -> dict[str, tuple[str, str]]:
     """Each field of ``config.Settings`` by its environment variable: its default as the page writes it (the value
     in backticks, ``unset`` for none, or the field's default in words) and its description."""
     found = {}
-    for field in Settings.model_fields.values():
-        in_words = (field.json_schema_extra or {}).get("default_in_words")
+    for setting in declared():
+        in_words = setting.default_in_words
         if in_words is None:
-            in_words = "unset" if field.default is None else f"`{field.default}`"
-        found[field.validation_alias] = (in_words, field.description)
+            in_words = "unset" if setting.default is None else f"`{setting.default}`"
+        found[setting.name] = (in_words, setting.does)
     return found
 
 

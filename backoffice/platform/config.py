@@ -9,17 +9,17 @@ import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 from flask import current_app
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from backoffice.platform.i18n import LANGUAGES
 from backoffice.platform.money import CENT, MAX_AMOUNT
@@ -37,14 +37,16 @@ def from_environment(instance_path: str, environ: Mapping[str, str] | None = Non
 
 def read(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings of the environment (the process' own unless ``environ`` is given); a :class:`ConfigError` with
-    the message of the first setting refused when any is invalid."""
+    the message of the first setting refused, in the order they are declared, when any is invalid."""
     environ = os.environ if environ is None else environ
-    given = {name: environ[name] for name in _NAMES if name in environ}
+    values: dict[str, Any] = {}
     try:
-        return Settings.model_validate(given)
-    except ValidationError as error:
-        # Every setting's validator words its own refusal: pydantic's words never reach an operator.
-        raise ConfigError(str(error.errors()[0]["ctx"]["error"])) from None
+        for one in fields(Settings):
+            setting: Setting = one.metadata[SETTING]
+            values[one.name] = setting.read(environ, Reading(setting.name, values))
+        return Settings(**values)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def share_metrics_directory(path: str) -> None:
@@ -181,87 +183,122 @@ def _app_config(settings: Settings, instance_path: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a setting's parser is told: the setting's environment variable, and the settings read before it."""
+
+    name: str
+    data: Mapping[str, Any]
+
+
+Parse = Callable[[str | None, Reading], Any]
+"""A setting's parser: the text of the environment (or of the default) to the value, or a ``ValueError`` whose
+message is the operator's."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting as :class:`Settings` declares it (see :func:`_setting`)."""
+
+    name: str
+    default: str | None
+    does: str
+    parse: Parse
+    default_in_words: str | None = None
+    default_factory: Callable[[], str] | None = None
+    validate_default: bool = True
+
+    def read(self, environ: Mapping[str, str], reading: Reading) -> Any:
+        if self.name in environ:
+            return self.parse(environ[self.name], reading)
+        if self.default_factory is not None:
+            return self.parse(self.default_factory(), reading)
+        return self.parse(self.default, reading) if self.validate_default else self.default
+
+
+SETTING = "setting"
+"""The key of a :class:`Settings` field's metadata that holds its :class:`Setting`."""
+
+
+def declared() -> list[Setting]:
+    """Every setting, in the order :class:`Settings` declares them."""
+    return [one.metadata[SETTING] for one in fields(Settings)]
+
+
 # The kinds of setting: each reads the text of the environment (or the default, spelt as the environment would spell
 # it) and refuses what it cannot read with a message naming the setting, the value and what it should be.
 
 
-def _name(info: ValidationInfo) -> str:
-    """The environment variable of the setting being read."""
-    return Settings.model_fields[info.field_name].validation_alias
-
-
-def _one_of(
-    what: str, choices: tuple[str, ...], spelt: Callable[[str], str], *, blank_unset: bool = False
-) -> BeforeValidator:
+def _one_of(what: str, choices: tuple[str, ...], spelt: Callable[[str], str], *, blank_unset: bool = False) -> Parse:
     """One of ``choices``, in any case (``spelt`` writes it as they are written) and between any spaces; with
     ``blank_unset``, nothing but spaces is unset."""
     listed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
 
-    def parse(text: str | None, info: ValidationInfo) -> str | None:
+    def parse(text: str | None, info: Reading) -> str | None:
         if blank_unset and (text is None or not text.strip()):
             return None
         if spelt(text.strip()) not in choices:
-            raise ValueError(f"{_name(info)}={text!r} is not {what}: {listed}.")
+            raise ValueError(f"{info.name}={text!r} is not {what}: {listed}.")
         return spelt(text.strip())
 
-    return BeforeValidator(parse)
+    return parse
 
 
-def _switch(text: str, info: ValidationInfo) -> bool:
+def _switch(text: str, info: Reading) -> bool:
     """``true`` or ``false``, in any case and between any spaces."""
     spelt = text.strip().lower()
     if spelt not in ("true", "false"):
-        raise ValueError(f"{_name(info)}={text!r} is not true or false.")
+        raise ValueError(f"{info.name}={text!r} is not true or false.")
     return spelt == "true"
 
 
-def _whole_number(minimum: int) -> BeforeValidator:
+def _whole_number(minimum: int) -> Parse:
     """A whole number of at least ``minimum``."""
 
-    def parse(text: str, info: ValidationInfo) -> int:
+    def parse(text: str, info: Reading) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"{_name(info)}={text!r} is not a whole number.") from None
+            raise ValueError(f"{info.name}={text!r} is not a whole number.") from None
         if value < minimum:
-            raise ValueError(f"{_name(info)} must be at least {minimum}.")
+            raise ValueError(f"{info.name} must be at least {minimum}.")
         return value
 
-    return BeforeValidator(parse)
+    return parse
 
 
-def _lock_key(text: str | None, info: ValidationInfo) -> int | None:
+def _lock_key(text: str | None, info: Reading) -> int | None:
     if not text:
         return None
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{_name(info)}={text!r} is not a whole number (an advisory lock key).") from None
+        raise ValueError(f"{info.name}={text!r} is not a whole number (an advisory lock key).") from None
 
 
-def _seconds(text: str, info: ValidationInfo) -> float:  # float-ok: seconds
+def _seconds(text: str, info: Reading) -> float:  # float-ok: seconds
     try:
         value = float(text)  # float-ok: seconds
     except ValueError:
-        raise ValueError(f"{_name(info)}={text!r} is not a number of seconds.") from None
+        raise ValueError(f"{info.name}={text!r} is not a number of seconds.") from None
     if not math.isfinite(value):
-        raise ValueError(f"{_name(info)}={text!r} is not a number of seconds.")
+        raise ValueError(f"{info.name}={text!r} is not a number of seconds.")
     if value < 0:
-        raise ValueError(f"{_name(info)} must not be negative.")
+        raise ValueError(f"{info.name} must not be negative.")
     return value
 
 
-def _hours(text: str, info: ValidationInfo) -> timedelta:
+def _hours(text: str, info: Reading) -> timedelta:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite() or value <= 0 or value > 24 * 365:
-        raise ValueError(f"{_name(info)}={text!r} is not a number of hours above 0 and at most a year (e.g. 26).")
+        raise ValueError(f"{info.name}={text!r} is not a number of hours above 0 and at most a year (e.g. 26).")
     return timedelta(seconds=int(value * 3600))
 
 
-def _amount(text: str, info: ValidationInfo) -> Decimal:
+def _amount(text: str, info: Reading) -> Decimal:
     """An amount of money, written as a plain decimal (``100000000`` or ``2500000.50``)."""
     try:
         value = Decimal(text.strip())
@@ -269,27 +306,27 @@ def _amount(text: str, info: ValidationInfo) -> Decimal:
         value = None
     if value is None or not value.is_finite() or value < 0 or value > MAX_AMOUNT or value != round(value, 2):
         raise ValueError(
-            f"{_name(info)}={text!r} is not an amount from 0 to {MAX_AMOUNT} with at most two decimal places, "
+            f"{info.name}={text!r} is not an amount from 0 to {MAX_AMOUNT} with at most two decimal places, "
             "written without separators (e.g. 100000000)."
         )
     return value.quantize(CENT)
 
 
-def _line(longest: int, *, required: bool = True) -> BeforeValidator:
+def _line(longest: int, *, required: bool = True) -> Parse:
     """A line of text, trimmed, of at most ``longest`` characters; empty only when not ``required``."""
 
-    def parse(text: str, info: ValidationInfo) -> str:
+    def parse(text: str, info: Reading) -> str:
         text = text.strip()
         if required and not text:
-            raise ValueError(f"{_name(info)} is empty: give the text to print (e.g. PT Gas Nusantara).")
+            raise ValueError(f"{info.name} is empty: give the text to print (e.g. PT Gas Nusantara).")
         if len(text) > longest:
-            raise ValueError(f"{_name(info)} has {len(text)} characters: at most {longest}.")
+            raise ValueError(f"{info.name} has {len(text)} characters: at most {longest}.")
         return text
 
-    return BeforeValidator(parse)
+    return parse
 
 
-def _rate_limit(text: str, info: ValidationInfo) -> str:
+def _rate_limit(text: str, info: Reading) -> str:
     # Imported only for a limit that is set: the notation's parser brings its package's storages along, a
     # twentieth of a short command's processor time, and the defaults are constants known to parse.
     from limits import parse_many
@@ -299,63 +336,63 @@ def _rate_limit(text: str, info: ValidationInfo) -> str:
     except ValueError:
         limits = []
     if not limits or any(limit.amount < 1 for limit in limits):
-        raise ValueError(f"{_name(info)}={text!r} is not a rate limit (e.g. '5 per minute' or '5/minute;50/day').")
+        raise ValueError(f"{info.name}={text!r} is not a rate limit (e.g. '5 per minute' or '5/minute;50/day').")
     return text
 
 
-def _time_of_day(text: str, info: ValidationInfo) -> tuple[int, int]:
+def _time_of_day(text: str, info: Reading) -> tuple[int, int]:
     """``HH:MM``, as (hour, minute)."""
     try:
         moment = datetime.strptime(text, "%H:%M")
     except ValueError:
-        raise ValueError(f"{_name(info)}={text!r} is not a time of day as HH:MM (e.g. 02:00).") from None
+        raise ValueError(f"{info.name}={text!r} is not a time of day as HH:MM (e.g. 02:00).") from None
     return moment.hour, moment.minute
 
 
-def _time_zone(text: str, info: ValidationInfo) -> str:
+def _time_zone(text: str, info: Reading) -> str:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{_name(info)}={text!r} is not an IANA time zone (e.g. Asia/Jakarta).") from None
+        raise ValueError(f"{info.name}={text!r} is not an IANA time zone (e.g. Asia/Jakarta).") from None
     return text
 
 
-def _locale(text: str, info: ValidationInfo) -> str:
+def _locale(text: str, info: Reading) -> str:
     try:
         return str(Locale.parse(text))
     except (ValueError, UnknownLocaleError):
-        raise ValueError(f"{_name(info)}={text!r} is not a locale Babel knows (e.g. id_ID, en_US).") from None
+        raise ValueError(f"{info.name}={text!r} is not a locale Babel knows (e.g. id_ID, en_US).") from None
 
 
-def _currency(text: str, info: ValidationInfo) -> str:
+def _currency(text: str, info: Reading) -> str:
     if not is_currency(text):
-        raise ValueError(f"{_name(info)}={text!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
+        raise ValueError(f"{info.name}={text!r} is not an ISO 4217 currency code (e.g. IDR, USD).")
     return text
 
 
-def _address(text: str, info: ValidationInfo) -> str:
+def _address(text: str, info: Reading) -> str:
     """Where gunicorn listens, trimmed."""
     if not text.strip():
-        raise ValueError(f"{_name(info)} is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.")
+        raise ValueError(f"{info.name} is empty: give HOST:PORT (e.g. 127.0.0.1:8000) or unix:PATH.")
     return text.strip()
 
 
-def _unset_if_empty(text: str | None) -> str | None:
+def _unset_if_empty(text: str | None, _info: Reading) -> str | None:
     return text or None
 
 
-def _key(text: str | None, info: ValidationInfo) -> str | None:
-    return _long_enough(text, _name(info)) if text else None
+def _key(text: str | None, info: Reading) -> str | None:
+    return _long_enough(text, info.name) if text else None
 
 
-def _key_in_file(text: str | None, info: ValidationInfo) -> str | None:
+def _key_in_file(text: str | None, info: Reading) -> str | None:
     """The key the file holds, trimmed; not read when the key itself is given."""
     if not text or info.data.get("seal_key"):
         return None
     try:
         key = Path(text).read_text().strip()
     except OSError as error:
-        raise ValueError(f"{_name(info)}={text!r} cannot be read: {error.strerror}.") from None
+        raise ValueError(f"{info.name}={text!r} cannot be read: {error.strerror}.") from None
     return _long_enough(key, f"The seal key in {text}")
 
 
@@ -366,6 +403,7 @@ def _long_enough(key: str, what: str) -> str:
 
 
 def _setting(
+    parse: Parse,
     name: str,
     default: str | None,
     does: str,
@@ -374,53 +412,41 @@ def _setting(
     default_factory: Callable[[], str] | None = None,
     validate_default: bool = True,
 ) -> Any:
-    """A setting's field: the environment variable ``name``; its ``default``, spelt as the environment would spell it
-    (None: unset), or made by ``default_factory``; what it ``does`` and, for a default that is no one value, the
-    default in words, as its row in docs/operators.md says them (tests/test_docs.py holds the page to them). A
-    default that is costly to validate and constant may skip it (``validate_default=False``) when a test validates
-    it."""
-    extra = {"default_in_words": default_in_words} if default_in_words else None
-    if default_factory is not None:
-        return Field(default_factory=default_factory, validation_alias=name, description=does, json_schema_extra=extra)
-    return Field(
-        default, validation_alias=name, description=does, json_schema_extra=extra, validate_default=validate_default
-    )
+    """A setting's field: read by ``parse`` from the environment variable ``name``, or from its ``default``, spelt as
+    the environment would spell it (None: unset), or made by ``default_factory``; what it ``does`` and, for a default
+    that is no one value, the default in words, as its row in docs/operators.md says them (tests/test_docs.py holds
+    the page to them). A default that is costly to validate and constant may skip it (``validate_default=False``)
+    when a test validates it."""
+    setting = Setting(name, default, does, parse, default_in_words, default_factory, validate_default)
+    return field(metadata={SETTING: setting})
 
 
 ENVIRONMENTS = ("production", "development")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 
-OptionalText = Annotated[str | None, BeforeValidator(_unset_if_empty)]
-"""Text that counts as unset when empty."""
-Count = Annotated[int, _whole_number(1)]
-"""A whole number of at least 1."""
-Seconds = Annotated[float, BeforeValidator(_seconds)]  # float-ok: seconds
-"""A number of seconds, 0 or more."""
-Clock = Annotated[tuple[int, int], BeforeValidator(_time_of_day)]
-RateLimit = Annotated[str, BeforeValidator(_rate_limit)]
 
-
-class Settings(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Settings:
     """Every setting of an installation, each read from its environment variable (and only from there: no ``.env``
     file, no secrets folder), with its default and what it does; an invalid value is refused with a message naming
     the setting, the value and what it should be. In the order of docs/operators.md's settings tables.
 
-    A model given the environment's variables by :func:`read`, each as its field's alias, spelt as set: not
-    pydantic-settings' ``BaseSettings``, whose import is a tenth of a short command's processor time and whose
-    sources (a ``.env`` file, secrets, JSON-decoded values) the settings have no use for. Its defaults, spelt as
-    the environment would spell them, are validated as a value set would be."""
+    Made by :func:`read`, which reads each field's environment variable, spelt as set, with the field's parser; its
+    defaults, spelt as the environment would spell them, are read as a value set would be. A dataclass, not a
+    pydantic model: each setting's parser is its own (pydantic's words never reached an operator), and pydantic's
+    import was a seventh of a short command's processor time."""
 
-    model_config = ConfigDict(frozen=True, validate_default=True)
-
-    environment: Annotated[str, _one_of("an environment", ENVIRONMENTS, str.lower)] = _setting(
+    environment: str = _setting(
+        _one_of("an environment", ENVIRONMENTS, str.lower),
         "BACKOFFICE_ENV",
         "development",
         "`production` makes the session and remember-me cookies Secure (sent over HTTPS only), requires "
         "`DATABASE_URL`, `SECRET_KEY` and a seal key, makes no API token, and refuses demo data; `development` "
         "makes the secrets it lacks in the instance folder. Either in any case (`Production`, `DEVELOPMENT`)",
     )
-    database_url: OptionalText = _setting(
+    database_url: str | None = _setting(
+        _unset_if_empty,
         "DATABASE_URL",
         None,
         "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. A primary "
@@ -429,7 +455,8 @@ class Settings(BaseModel):
         default_in_words="outside production, `sqlite:///` and the instance folder's `backoffice.sqlite`; in "
         "production none",
     )
-    read_database_url: OptionalText = _setting(
+    read_database_url: str | None = _setting(
+        _unset_if_empty,
         "BACKOFFICE_READ_DATABASE_URL",
         None,
         "a read-only replica of the database (a PostgreSQL hot standby), as an SQLAlchemy URL: every download and "
@@ -437,13 +464,15 @@ class Settings(BaseModel):
         "while it is fit to (see [Scaling out](#scaling-out)); never a fix",
         default_in_words="unset: everything reads `DATABASE_URL`",
     )
-    read_max_lag_seconds: Seconds = _setting(
+    read_max_lag_seconds: float = _setting(  # float-ok: seconds
+        _seconds,
         "BACKOFFICE_READ_MAX_LAG_SECONDS",
         "30",
         "how far behind the primary the replica may be and still be read; further behind, down or not receiving, the "
         "reads go to the primary, and the health check and `backoffice_replica_lag_seconds` say so",
     )
-    database_prepared_statements: Annotated[bool, BeforeValidator(_switch)] = _setting(
+    database_prepared_statements: bool = _setting(
+        _switch,
         "BACKOFFICE_DATABASE_PREPARED_STATEMENTS",
         "true",
         "on PostgreSQL, whether psycopg prepares on the server each statement a connection has run five times, "
@@ -452,20 +481,23 @@ class Settings(BaseModel):
         "Debian 12's pgbouncer 1.18 (see [behind a connection pooler](#behind-a-connection-pooler)). Either in any "
         "case",
     )
-    redis_url: OptionalText = _setting(
+    redis_url: str | None = _setting(
+        _unset_if_empty,
         "REDIS_URL",
         None,
         "Redis for the job queues and the failed-login counts, `redis://host:6379/0`; also the scheduler's (`--url`)",
         default_in_words="unset: jobs run in the request that starts them, and failed logins are counted in each "
         "process's memory",
     )
-    secret_key: OptionalText = _setting(
+    secret_key: str | None = _setting(
+        _unset_if_empty,
         "SECRET_KEY",
         None,
         "signs the sessions; the same on every machine",
         default_in_words="outside production, made once into the instance folder's `secret_key`",
     )
-    seal_key: Annotated[str | None, BeforeValidator(_key)] = _setting(
+    seal_key: str | None = _setting(
+        _key,
         "BACKOFFICE_SEAL_KEY",
         None,
         "the key of the evidence's seals (HMAC-SHA256 over every wallet movement, posted entry, history version, "
@@ -473,13 +505,15 @@ class Settings(BaseModel):
         "and for the migrations",
         default_in_words="outside production, made once into the instance folder's `seal_key`",
     )
-    seal_key_in_file: Annotated[str | None, BeforeValidator(_key_in_file)] = _setting(
+    seal_key_in_file: str | None = _setting(
+        _key_in_file,
         "BACKOFFICE_SEAL_KEY_FILE",
         None,
         "a file holding the seal key (its content, trimmed), read when `BACKOFFICE_SEAL_KEY` is unset; in "
         "production a root-owned file readable by the `backoffice` group, made with `openssl rand -hex 32`",
     )
-    anchors_folder: OptionalText = _setting(
+    anchors_folder: str | None = _setting(
+        _unset_if_empty,
         "BACKOFFICE_ANCHORS_FOLDER",
         None,
         "where each nightly maintenance that succeeded anchors the heads of the sealed chains (`<date>.json`, and "
@@ -488,7 +522,8 @@ class Settings(BaseModel):
         "(`/metrics`); back it up off the machine",
         default_in_words="the instance folder's `anchors`",
     )
-    seal_sweep_days: Count = _setting(
+    seal_sweep_days: int = _setting(
+        _whole_number(1),
         "BACKOFFICE_SEAL_SWEEP_DAYS",
         "7",
         "the nights over which the nightly maintenance re-verifies the seals of all the older evidence: each night "
@@ -497,104 +532,119 @@ class Settings(BaseModel):
         "is found within them. A verification started by hand or through the API verifies every row (see [the "
         "nightly sweep of the seals](#the-nightly-sweep-of-the-seals))",
     )
-    api_token: OptionalText = _setting(
+    api_token: str | None = _setting(
+        _unset_if_empty,
         "BACKOFFICE_API_TOKEN",
         None,
         "the bearer token of the [operations API](#operations-api), `/metrics` and `backoffice health`",
         default_in_words="outside production, made once into the instance folder's `api_token`; in production unset",
     )
-    runtime_role: OptionalText = _setting(
+    runtime_role: str | None = _setting(
+        _unset_if_empty,
         "BACKOFFICE_RUNTIME_ROLE",
         None,
         "the role the web server, the workers and the scheduler connect as (`backoffice_app`), set in `owner.env`: "
         "`backoffice-migrate.service` grants it what it needs with `backoffice db grant-runtime`, and `backoffice db "
         "restore-check` checks that a restored database grants it that",
     )
-    timezone: Annotated[str, BeforeValidator(_time_zone)] = _setting(
+    timezone: str = _setting(
+        _time_zone,
         "BACKOFFICE_TIMEZONE",
         "Asia/Jakarta",
         'the installation\'s time zone: "today" (no value date lies after it), the month a movement falls into, '
         "the times shown, the scheduler's clock (its unit and `make scheduler` set `TZ` to it), and the value "
         "dates an upgrade from before migration `0015` gives existing movements",
     )
-    locale: Annotated[str, BeforeValidator(_locale)] = _setting(
+    locale: str = _setting(
+        _locale,
         "BACKOFFICE_LOCALE",
         "id_ID",
         "how amounts, numbers and dates are written and read, in the pages and on the command line (`100.000` is "
         "a hundred thousand in `id_ID`); any locale Babel knows (`en_US`, `vi_VN`)",
     )
-    currency: Annotated[str, BeforeValidator(_currency)] = _setting(
-        "BACKOFFICE_CURRENCY", "IDR", "the installation's one currency, an ISO 4217 code"
+    currency: str = _setting(
+        _currency, "BACKOFFICE_CURRENCY", "IDR", "the installation's one currency, an ISO 4217 code"
     )
-    language: Annotated[
-        str | None, _one_of("a language the pages are written in", LANGUAGES, str.lower, blank_unset=True)
-    ] = _setting(
+    language: str | None = _setting(
+        _one_of("a language the pages are written in", LANGUAGES, str.lower, blank_unset=True),
         "BACKOFFICE_LANGUAGE",
         None,
         "the pages' language for a reader who has chosen none and whose browser asks for none of the three (in "
         "either case); the language of the `backoffice` commands (see [the command line](#command-line))",
         default_in_words="the locale's language if the pages speak it (`en`, `id` or `vi`), else `en`",
     )
-    approval_above: Annotated[Decimal, BeforeValidator(_amount)] = _setting(
+    approval_above: Decimal = _setting(
+        _amount,
         "BACKOFFICE_APPROVAL_ABOVE",
         "100000000",
         "an amount, written as a plain decimal (`2500000.50`): a manual adjustment, journal entry or reversal "
         "moving more waits for a second admin's approval (see [admins](admins.md))",
     )
-    company_name: Annotated[str, _line(200)] = _setting(
+    company_name: str = _setting(
+        _line(200),
         "BACKOFFICE_COMPANY_NAME",
         "backoffice",
         "the company's name at the top of every printed postpaid statement and invoice (what customers receive): "
         "set it before printing for them",
     )
-    company_address: Annotated[str, _line(500, required=False)] = _setting(
+    company_address: str = _setting(
+        _line(500, required=False),
         "BACKOFFICE_COMPANY_ADDRESS",
         "",
         "the company's address under its name on those documents, as one line (`Jl. Jend. Sudirman Kav. 1, "
         "Jakarta 10220`)",
         default_in_words="unset: no address printed",
     )
-    web_bind: Annotated[str, BeforeValidator(_address)] = _setting(
+    web_bind: str = _setting(
+        _address,
         "BACKOFFICE_WEB_BIND",
         "127.0.0.1:8000",
         "where gunicorn listens: `HOST:PORT`, or `unix:PATH`; also where `backoffice health` and `backoffice "
         "api-token` ask by default",
     )
-    web_workers: Count = _setting(
+    web_workers: int = _setting(
+        _whole_number(1),
         "BACKOFFICE_WEB_WORKERS",
         None,
         "gunicorn's worker processes",
         default_in_words="2 × the machine's cores + 1",
         default_factory=lambda: str(2 * (os.cpu_count() or 1) + 1),
     )
-    web_threads: Count = _setting("BACKOFFICE_WEB_THREADS", "4", "the requests each worker process serves at once")
-    web_timeout: Count = _setting(
+    web_threads: int = _setting(
+        _whole_number(1), "BACKOFFICE_WEB_THREADS", "4", "the requests each worker process serves at once"
+    )
+    web_timeout: int = _setting(
+        _whole_number(1),
         "BACKOFFICE_WEB_TIMEOUT",
         "120",
         "seconds: a worker process silent that long is replaced, and a reload or stop waits that long for the "
         "requests under way",
     )
-    proxy_count: Annotated[int, _whole_number(0)] = _setting(
+    proxy_count: int = _setting(
+        _whole_number(0),
         "BACKOFFICE_PROXY_COUNT",
         "0",
         "the reverse proxies in front of the app whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed: "
         "`1` behind one proxy. With 0 the client's address is the connection's peer, and a forged "
         "`X-Forwarded-For` is ignored",
     )
-    login_limit_per_account: RateLimit = _setting(
+    login_limit_per_account: str = _setting(
+        _rate_limit,
         "BACKOFFICE_LOGIN_LIMIT_PER_ACCOUNT",
         "5 per minute",
         "the failed logins allowed per account (the email, however it is spelt) before `POST /login` answers 429, "
         "in the limits notation (`5 per minute`, `5/minute;50/day`)",
         validate_default=False,
     )
-    login_limit_per_address: RateLimit = _setting(
+    login_limit_per_address: str = _setting(
+        _rate_limit,
         "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS",
         "20 per minute",
         "the failed logins allowed per client address, likewise",
         validate_default=False,
     )
-    prometheus_multiproc_dir: OptionalText = _setting(
+    prometheus_multiproc_dir: str | None = _setting(
+        _unset_if_empty,
         "PROMETHEUS_MULTIPROC_DIR",
         None,
         "the directory where each web process writes its request latencies, for `/metrics` to add them all up; "
@@ -602,69 +652,77 @@ class Settings(BaseModel):
         "it when the server stops",
         default_in_words="unset; set by `gunicorn.conf.py`",
     )
-    nightly_at: Clock = _setting(
-        "BACKOFFICE_NIGHTLY_AT", "02:00", "the local time (`HH:MM`) of the nightly verify-and-fix"
+    nightly_at: tuple[int, int] = _setting(
+        _time_of_day, "BACKOFFICE_NIGHTLY_AT", "02:00", "the local time (`HH:MM`) of the nightly verify-and-fix"
     )
-    monthly_rebuild_at: Clock = _setting(
-        "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00", "the local time of the monthly rebuild, on the 1st"
+    monthly_rebuild_at: tuple[int, int] = _setting(
+        _time_of_day, "BACKOFFICE_MONTHLY_REBUILD_AT", "03:00", "the local time of the monthly rebuild, on the 1st"
     )
-    health_max_age: Annotated[timedelta, BeforeValidator(_hours)] = _setting(
+    health_max_age: timedelta = _setting(
+        _hours,
         "BACKOFFICE_HEALTH_MAX_AGE_HOURS",
         "26",
         "hours, decimals allowed: a check whose last successful full run, or a nightly maintenance whose last "
         "success, is older is stale: [the health check](#health) answers false and the metrics say stale",
     )
-    reconcile_chunk_size: Count = _setting(
+    reconcile_chunk_size: int = _setting(
+        _whole_number(1),
         "BACKOFFICE_RECONCILE_CHUNK_SIZE",
         "1000000",
         "the keys of a table a check reads at a time; a verification [split into "
         "jobs](#verifications-split-into-jobs) makes one job per chunk",
     )
-    reprice_in_request_limit: Annotated[int, _whole_number(0)] = _setting(
+    reprice_in_request_limit: int = _setting(
+        _whole_number(0),
         "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT",
         "200",
         "the readings a pricing or tariff change re-prices in the request; beyond, it leaves them to a job "
         "(recalculation requests)",
     )
-    job_heartbeat_seconds: Seconds = _setting(
+    job_heartbeat_seconds: float = _setting(  # float-ok: seconds
+        _seconds,
         "BACKOFFICE_JOB_HEARTBEAT_SECONDS",
         "10",
         "how often a running job marks itself alive on its row; three beats missed and the sweep marks it abandoned",
     )
-    worker_sweep_seconds: Seconds = _setting(
+    worker_sweep_seconds: float = _setting(  # float-ok: seconds
+        _seconds,
         "BACKOFFICE_WORKER_SWEEP_SECONDS",
         "60",
         "how often each worker, between jobs and when idle, marks abandoned the jobs whose worker died and queues "
         "again the chunks of a split run whose worker died (rounded to whole seconds, at least 1)",
     )
-    log_level: Annotated[str, _one_of("a log level", LOG_LEVELS, str.upper)] = _setting(
+    log_level: str = _setting(
+        _one_of("a log level", LOG_LEVELS, str.upper),
         "BACKOFFICE_LOG_LEVEL",
         "INFO",
         "the least level of the lines written: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL` (in either case)",
     )
-    log_format: Annotated[str, _one_of("a log format", LOG_FORMATS, str.lower)] = _setting(
+    log_format: str = _setting(
+        _one_of("a log format", LOG_FORMATS, str.lower),
         "BACKOFFICE_LOG_FORMAT",
         "text",
         "`text`, lines for people, or `json`, a JSON object per line for a log collector (see "
         "[logs](#logs-request-ids-and-errors))",
     )
-    reconcile_chunk_gate: Annotated[int | None, BeforeValidator(_lock_key)] = _setting(
+    reconcile_chunk_gate: int | None = _setting(
+        _lock_key,
         "BACKOFFICE_RECONCILE_CHUNK_GATE",
         None,
         "an advisory lock key (on PostgreSQL) that every chunk of a split run waits for, shared, just before it "
         "records itself done: the tests hold the lock to kill a worker whose chunk has written and not committed",
     )
-    job_step_delay_seconds: Seconds = _setting(
+    job_step_delay_seconds: float = _setting(  # float-ok: seconds
+        _seconds,
         "BACKOFFICE_JOB_STEP_DELAY_SECONDS",
         "0",
         "seconds a job sleeps after each progress step, so that a test can watch it run and kill its worker mid-job",
     )
 
-    @model_validator(mode="after")
-    def _production_is_given_its_secrets(self) -> Settings:
+    def __post_init__(self) -> None:
         """Production makes nothing for itself: its database and its keys are given."""
         if self.environment != "production":
-            return self
+            return
         if not self.database_url:
             raise ValueError(
                 "DATABASE_URL must be set when BACKOFFICE_ENV=production (e.g. postgresql://user@host/backoffice)."
@@ -676,11 +734,6 @@ class Settings(BaseModel):
                 "BACKOFFICE_SEAL_KEY or BACKOFFICE_SEAL_KEY_FILE must be set when BACKOFFICE_ENV=production: "
                 "the evidence is sealed with it."
             )
-        return self
-
-
-_NAMES = tuple(field.validation_alias for field in Settings.model_fields.values())
-"""The environment variables the settings read."""
 
 
 def _language_of(locale: str) -> str:

@@ -22,7 +22,7 @@ from itertools import groupby
 
 from flask import current_app
 from flask_babel import ngettext
-from sqlalchemy import ARRAY, any_, func, insert, literal, select, text, true
+from sqlalchemy import ARRAY, any_, func, insert, inspect, literal, select, text, true
 
 from backoffice.evidence import quarantine, seals
 from backoffice.models import (
@@ -95,20 +95,21 @@ def run(
     checked = selected(checks, scope)
     with claim(written(mode, checked), scope, wait=waits(trigger)):
         record = new_run(mode, checked, scope, trigger, user)
+        # The id as the session knows it: the commit expired the record, and ``record.id`` would read it back.
+        of = RunOf(inspect(record).identity[0], mode)
         if on_start:
             on_start(record)
         try:
-            of = RunOf(record.id, record.mode)
             for position, check in enumerate(checked):
                 if position:
                     db.session.commit()  # the previous check's result; the last one's commits with the run's end
                 _run_check(of, check, scope, progress)
         except BaseException as error:
             db.session.rollback()
-            end_run(record.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+            end_run(of.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
             db.session.commit()
             raise
-        end_run(record.id, RunStatus.SUCCEEDED)
+        end_run(of.id, RunStatus.SUCCEEDED)
         db.session.commit()
     return record
 
@@ -374,7 +375,10 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
     tally = Tally.of(check)
     ranges = key_ranges(check, scope)
     for done, key_range in enumerate(ranges, start=1):
-        tally.add(check_chunk(record, check, scope, key_range, commit=True))
+        # A chunk that records its discrepancies in one batch and is the check's last commits with the check's
+        # result, which follows at once: one flush of the log where there were two.
+        last = done == len(ranges) and not _fixing(record.mode, check)
+        tally.add(check_chunk(record, check, scope, key_range, commit=not last))
         if progress:
             progress(check.name, done, len(ranges))
     db.session.add(check_result(record, check, tally, int((time.monotonic() - started) * 1000)))

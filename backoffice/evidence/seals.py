@@ -318,7 +318,10 @@ def canonical_text(evidence: Evidence, row_id: int, version: int, values, detail
 
 
 def _canonical(values) -> str:
-    return "\x1f".join(_text(value) for value in values)
+    """:func:`_text` of each value, its dispatch written out: a run's seal covers every value of each of its
+    discrepancies, twelve thousand for a thousand of them."""
+    texts = _TEXTS
+    return "\x1f".join([texts[type(value)](value) if type(value) in texts else _text(value) for value in values])
 
 
 def _number(value: Decimal) -> str:

@@ -1,5 +1,6 @@
 """The engine finds exactly what raw SQL corrupted, heals it with an audit row, and respects scope."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -228,6 +229,46 @@ def test_chunks_give_the_same_answer_as_one_pass(app, book):
     whole = run(RunMode.VERIFY, checks=["order_grand_total"])
     assert counts(chunked) == counts(whole) == {"order_grand_total": (4, 2, 0)}
     assert {d[1:] for d in found(chunked)} == {d[1:] for d in found(whole)}
+
+
+PARALLEL_HOWEVER_SMALL = (
+    "SET LOCAL parallel_setup_cost = 0",
+    "SET LOCAL parallel_tuple_cost = 0",
+    "SET LOCAL min_parallel_table_scan_size = 0",
+    "SET LOCAL max_parallel_workers_per_gather = 2",
+)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite counts and finds in two statements
+def test_a_check_of_one_table_counts_and_finds_in_one_scan_split_over_parallel_workers(app, book):
+    corrupt("orders", "grand_total", book["hotel_oct"].id, "1")
+    corrupt("orders", "grand_total", book["mill_nov"].id, "1")
+    statements = []
+
+    def parallel(connection):
+        for setting in PARALLEL_HOWEVER_SMALL:
+            connection.exec_driver_sql(setting)
+
+    def executed(_connection, _cursor, statement, parameters, *_args):
+        statements.append((statement, parameters))
+
+    sa.event.listen(db.engine, "begin", parallel)
+    sa.event.listen(db.engine, "before_cursor_execute", executed)
+    try:
+        record = run(RunMode.VERIFY, checks=["order_grand_total"])
+        reads = [statement for statement, _parameters in statements if re.search(r"\sFROM orders\b", statement)]
+        scan, parameters = next(executed for executed in statements if "keys_of(" in executed[0])
+        plan = "\n".join(db.session.connection().exec_driver_sql(f"EXPLAIN {scan}", parameters).scalars())
+    finally:
+        sa.event.remove(db.engine, "begin", parallel)
+        sa.event.remove(db.engine, "before_cursor_execute", executed)
+    assert "Gather" in plan and "Partial Aggregate" in plan, plan
+    assert counts(record) == {"order_grand_total": (4, 2, 0)}
+    assert {(check, key) for check, key, *_ in found(record)} == {
+        ("order_grand_total", book["hotel_oct"].id),
+        ("order_grand_total", book["mill_nov"].id),
+    }
+    assert len(reads) == 2, reads  # the key bounds, then the scan that counts and finds
 
 
 def test_each_run_is_recorded_with_its_mode_scope_and_checks(book):

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice.evidence import reading, sealing, seals, verifying
-from backoffice.models import RunMode
+from backoffice.models import CheckResult, Discrepancy, ReconciliationRun, RunMode, RunTrigger
 from backoffice.platform.extensions import db
 from backoffice.posting import post
 from backoffice.posting.movement import Movement
@@ -25,7 +25,7 @@ from tests.factories import CustomerFactory, UserFactory, past_the_guards
 from tests.test_seals import forge_in_the_chain
 
 MADE_IN_PYTHON = {"approval_requests", "approval_requests_history", "reconciliation_runs"}
-"""The kinds whose text only Python makes: a JSON column, a run's results."""
+"""The kinds whose text only Python makes: a JSON column (a run's scope and checks)."""
 
 
 on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -220,3 +220,59 @@ def test_seals_made_at_commit_from_postgresql_s_text_are_the_ones_python_makes(a
         connection.execute(sa.delete(seals.seals))
         sealing.seal_keys(connection, [(kind, row_id, version) for kind, row_id, version, *_rest in made])
     assert _sealed(db.session.connection()) == made
+
+
+@on_postgresql
+def test_postgresql_makes_a_run_s_results_and_discrepancies_into_the_text_python_makes(app):
+    """A run's seal covers its results and discrepancies: the bytes PostgreSQL makes of them are those Python makes
+    of the same rows, whatever their values (none, a month, a reason in any script, a moment, a fraction)."""
+    moment = datetime(2026, 11, 25, 9, 30, 1, 120, tzinfo=timezone(timedelta(hours=7)))
+    found = [
+        ("order", 7, None, "grand_total", "9300100.0000", "9300000", "-100", False, None, None),
+        ("customer", 8, "2026-11", "balance", None, "0.0001", "0.0001", True, moment, None),
+        ("meter", 9, "2026-10", "volume", "0", None, "0", False, None, "Évidence « altérée » — 改ざん"),
+    ]
+    runs = [ReconciliationRun(mode=RunMode.VERIFY, trigger=RunTrigger.CLI) for _ in range(3)]
+    db.session.add_all(runs)
+    db.session.flush()
+    with_both, results_only, with_nothing = (run.id for run in runs)
+    db.session.add_all(
+        [
+            CheckResult(run_id=with_both, check="order_grand_total", checked=3, mismatched=3, fixed=1),
+            CheckResult(run_id=with_both, check="customer_wallet", checked=0, mismatched=0, fixed=0),
+            CheckResult(run_id=results_only, check="ledger_chain", checked=12, mismatched=0, fixed=0),
+        ]
+    )
+    db.session.add_all(
+        Discrepancy(
+            run_id=with_both,
+            check="any",
+            entity_type=kind,
+            entity_id=entity,
+            period=period,
+            field=field,
+            stored=None if stored is None else Decimal(stored),
+            expected=None if expected is None else Decimal(expected),
+            difference=Decimal(difference),
+            fixed=fixed,
+            fixed_at=fixed_at,
+            reason=reason,
+        )
+        for kind, entity, period, field, stored, expected, difference, fixed, fixed_at, reason in found
+    )
+    db.session.commit()
+    ids = {with_both, results_only, with_nothing}
+    connection = db.session.connection()
+
+    made = reading.run_details(connection, ids)
+    read = seals.run_results_read(connection, ids)
+
+    assert set(made) == set(read) == {(with_both, 0), (results_only, 0)}
+    for key, rows in read.items():
+        assert made[key] == b"".join(b"\x1e" + seals._canonical(row).encode() for row in rows)
+    evidence = seals.kinds()["reconciliation_runs"]
+    values = connection.execute(sa.select(*evidence.columns()).where(evidence.key == with_both)).one()
+    as_made, as_read = (
+        seals.canonical_text(evidence, with_both, 0, values, details[with_both, 0], "seal") for details in (made, read)
+    )
+    assert as_made == as_read

@@ -5,15 +5,17 @@ row's values (a Decimal's text, a moment's ISO form) costs many times that. On P
 the rows therefore also makes each row's canonical text, byte for byte the text
 :func:`backoffice.evidence.seals.canonical_text` makes from the same values (the previous seal left for the reader to
 append), and the reader only computes and compares the HMACs. A kind whose text PostgreSQL cannot make exactly (a
-JSON column, whose text is Python's ``json.dumps``; a run's results) keeps the Python reader, as SQLite does for
-every kind.
+JSON column, whose text is Python's ``json.dumps``: a run's scope) keeps the Python reader, as SQLite does for
+every kind; the results and discrepancies a run's seal covers are still made here (:func:`run_details`).
 """
 
 from __future__ import annotations
 
 import enum
+from functools import cache
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Boolean,
     ColumnElement,
@@ -23,8 +25,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    Select,
     String,
     Text,
+    any_,
+    bindparam,
     case,
     cast,
     func,
@@ -34,9 +39,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import Enum as EnumType
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Connection
 
-from backoffice.evidence.seals import Evidence, version_column
-from backoffice.models import HistoryTransaction, JournalLine
+from backoffice.evidence.seals import Evidence, run_found_covered, run_results_covered, version_column
+from backoffice.models import CheckResult, Discrepancy, HistoryTransaction, JournalLine
 
 MOMENT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
 """A moment as Python's ``isoformat(timespec="microseconds")`` writes it, whatever the session's DateStyle."""
@@ -119,6 +125,43 @@ def _details(evidence: Evidence) -> ColumnElement | None:
         found = select(who).where(transactions.c.id == evidence.table.c.transaction_id).scalar_subquery()
         return _joined(RECORD, func.coalesce(found, _bytes(b"missing"), type_=LargeBinary))
     return None
+
+
+def run_details(connection: Connection, ids: set[int]) -> dict[tuple[int, int], bytes]:
+    """Each run's results then discrepancies, by id, as :func:`backoffice.evidence.seals.canonical_text` joins them
+    after the run's named values: each row after a record separator, in one statement."""
+    read = connection.execute(_run_details(), {"runs": sorted(ids)})
+    return {(run_id, 0): made for run_id, made in read}
+
+
+@cache
+def _run_details() -> Select:
+    """The statement of :func:`run_details`, built once: it is as long to build as to run."""
+    runs = bindparam("runs", type_=ARRAY(Integer))
+    parts = []
+    covered = ((CheckResult.__table__, run_results_covered()), (Discrepancy.__table__, run_found_covered()))
+    for table, columns in covered:
+        each = _values(columns)
+        if each is None:
+            raise TypeError(f"PostgreSQL cannot make the text of every column of {table.name}")
+        parts.append(
+            select(
+                table.c.run_id,
+                func.string_agg(
+                    _joined(RECORD, each), aggregate_order_by(NOTHING, table.c.id), type_=LargeBinary
+                ).label("text"),
+            )
+            .where(table.c.run_id == any_(runs))
+            .group_by(table.c.run_id)
+            .subquery()
+        )
+    of_results, of_found = parts
+    text = _joined(
+        func.coalesce(of_results.c.text, NOTHING, type_=LargeBinary),
+        func.coalesce(of_found.c.text, NOTHING, type_=LargeBinary),
+    )
+    joined = of_results.join(of_found, of_results.c.run_id == of_found.c.run_id, full=True)
+    return select(func.coalesce(of_results.c.run_id, of_found.c.run_id), text).select_from(joined)
 
 
 def _values(columns: list[ColumnElement]) -> ColumnElement | None:

@@ -73,7 +73,7 @@ class Evidence:
     """A second key column (a history version's transaction)."""
     previous_kind: str | None = None
     """The chain continues another kind's row of the same id (a request's decision after the request)."""
-    details: Callable[[Connection, list], dict[tuple[int, int], list]] | None = None
+    details: Callable[[Connection, list], dict[tuple[int, int], list | bytes]] | None = None
     """Rows of other tables the seal covers, by row id and version (an entry's lines, a run's results, who made a
     history version and when)."""
     customer: Callable[[], ColumnElement] | None = None
@@ -123,24 +123,46 @@ def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     return found
 
 
-def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
-    results, found_rows = CheckResult.__table__, Discrepancy.__table__
+def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list | bytes]:
+    """Each run's results and discrepancies. On PostgreSQL, as the bytes of their canonical text, made by it
+    (:func:`backoffice.evidence.reading.run_details`): a run's seal covers every value of its discrepancies, which
+    Python read back and wrote out one by one in twice the time."""
     ids = {row.row_id for row in rows}
+    if connection.dialect.name == "postgresql":
+        from backoffice.evidence import reading  # which builds on this module
+
+        return reading.run_details(connection, ids)
+    return run_results_read(connection, ids)
+
+
+def run_results_read(connection: Connection, ids: set[int]) -> dict[tuple[int, int], list]:
+    """Each run's results and discrepancies, as rows of values."""
+    results, found_rows = CheckResult.__table__, Discrepancy.__table__
     found: dict[tuple[int, int], list] = defaultdict(list)
     for run_id, *result in connection.execute(
-        select(results.c.run_id, results.c.check, results.c.checked, results.c.mismatched, results.c.fixed)
+        select(results.c.run_id, *run_results_covered())
         .where(among(connection, results.c.run_id, ids))
         .order_by(results.c.run_id, results.c.id)
     ):
         found[run_id, 0].append(result)
-    covered = [c for c in found_rows.c if c.name not in ("run_id",)]
     for run_id, *row in connection.execute(
-        select(found_rows.c.run_id, *covered)
+        select(found_rows.c.run_id, *run_found_covered())
         .where(among(connection, found_rows.c.run_id, ids))
         .order_by(found_rows.c.id)
     ):
         found[run_id, 0].append(row)
     return found
+
+
+def run_results_covered() -> list[ColumnElement]:
+    """The columns of a run's result its seal covers, in their order."""
+    results = CheckResult.__table__
+    return [results.c.check, results.c.checked, results.c.mismatched, results.c.fixed]
+
+
+def run_found_covered() -> list[ColumnElement]:
+    """The columns of a run's discrepancy its seal covers, in their order."""
+    return [column for column in Discrepancy.__table__.c if column.name != "run_id"]
 
 
 def _history_transactions(history: Table):
@@ -307,10 +329,16 @@ def digest(key: bytes, evidence: Evidence, row_id: int, version: int, values, de
 
 
 def canonical_text(evidence: Evidence, row_id: int, version: int, values, details, previous: str) -> bytes:
-    """The bytes a row's seal is the HMAC of: its kind, id, version, named values, details and previous seal."""
+    """The bytes a row's seal is the HMAC of: its kind, id, version, named values, details and previous seal.
+
+    ``details`` are rows of values, or the bytes PostgreSQL made of them, each row after its record separator.
+    """
     named = "\x1f".join(
         [f"{name}={_text(value)}" for name, value in zip(evidence.covered, values, strict=True) if value is not None]
     )
+    if isinstance(details, bytes):
+        head = "\x1e".join([evidence.kind, str(row_id), str(version), named])
+        return head.encode() + details + b"\x1e" + previous.encode()
     text = "\x1e".join(
         [evidence.kind, str(row_id), str(version), named, *[_canonical(detail) for detail in details], previous]
     )
@@ -318,7 +346,10 @@ def canonical_text(evidence: Evidence, row_id: int, version: int, values, detail
 
 
 def _canonical(values) -> str:
-    return "\x1f".join(_text(value) for value in values)
+    """:func:`_text` of each value, its dispatch written out: a run's seal covers every value of each of its
+    discrepancies, twelve thousand for a thousand of them."""
+    texts = _TEXTS
+    return "\x1f".join([texts[type(value)](value) if type(value) in texts else _text(value) for value in values])
 
 
 def _number(value: Decimal) -> str:

@@ -3,10 +3,10 @@
 Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys; a scope that fits in one is
 read whole), each with two set-based statements: how many entities (and, for the modes that report
 totals, the sum of each stored field), and which entities are wrong, with their stored and expected
-values. The wrong ones are then fixed and recorded in batches, each batch one transaction (a verify,
-which fixes nothing, records a chunk's in one). Nothing loops over entities in Python but the rows
-that are actually wrong. A run that writes holds its checks for its whole length (see ``locks``): a
-second one is refused, or waits.
+values; on PostgreSQL, one statement for a check read from its table alone. The wrong ones are then
+fixed and recorded in batches, each batch one transaction (a verify, which fixes nothing, records a
+chunk's in one). Nothing loops over entities in Python but the rows that are actually wrong. A run
+that writes holds its checks for its whole length (see ``locks``): a second one is refused, or waits.
 
 ``run`` does it all in one process. ``check_chunk`` does one key range of one check, which is how a run
 split into one job per key range (``fanout``) does the same work, chunk by chunk, on many workers.
@@ -22,7 +22,7 @@ from itertools import groupby
 
 from flask import current_app
 from flask_babel import ngettext
-from sqlalchemy import func, insert, literal, select, text
+from sqlalchemy import ARRAY, any_, func, insert, inspect, literal, select, text, true
 
 from backoffice.evidence import quarantine, seals
 from backoffice.models import (
@@ -95,20 +95,21 @@ def run(
     checked = selected(checks, scope)
     with claim(written(mode, checked), scope, wait=waits(trigger)):
         record = new_run(mode, checked, scope, trigger, user)
+        # The id as the session knows it: the commit expired the record, and ``record.id`` would read it back.
+        of = RunOf(inspect(record).identity[0], mode)
         if on_start:
             on_start(record)
         try:
-            of = RunOf(record.id, record.mode)
             for position, check in enumerate(checked):
                 if position:
                     db.session.commit()  # the previous check's result; the last one's commits with the run's end
                 _run_check(of, check, scope, progress)
         except BaseException as error:
             db.session.rollback()
-            end_run(record.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+            end_run(of.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
             db.session.commit()
             raise
-        end_run(record.id, RunStatus.SUCCEEDED)
+        end_run(of.id, RunStatus.SUCCEEDED)
         db.session.commit()
     return record
 
@@ -246,6 +247,8 @@ def check_chunk(
     with replica.reading():
         if check.single_pass:
             tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
+        elif check.source is None and replica.connection().dialect.name == "postgresql":
+            tally.checked, sums, wrong = _measure_and_collect(check, fields, in_chunk, with_sums=fixing)
         else:
             tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
             wrong = _wrong_rows(check, fields, in_chunk)
@@ -372,7 +375,10 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
     tally = Tally.of(check)
     ranges = key_ranges(check, scope)
     for done, key_range in enumerate(ranges, start=1):
-        tally.add(check_chunk(record, check, scope, key_range, commit=True))
+        # A chunk that records its discrepancies in one batch and is the check's last commits with the check's
+        # result, which follows at once: one flush of the log where there were two.
+        last = done == len(ranges) and not _fixing(record.mode, check)
+        tally.add(check_chunk(record, check, scope, key_range, commit=not last))
         if progress:
             progress(check.name, done, len(ranges))
     db.session.add(check_result(record, check, tally, int((time.monotonic() - started) * 1000)))
@@ -400,6 +406,50 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
             select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, differs(fields))
         )
     )
+
+
+def _measure_and_collect(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal], list[tuple]]:
+    """:func:`_measure` and :func:`_wrong_rows` of a check read from its table alone, in one scan of it (PostgreSQL).
+
+    The scan counts the rows in scope (and sums what is asked) and collects the wrong ones' keys with ``keys_of``
+    (migration 0047), which PostgreSQL 15 runs in its parallel workers as it does the count; the wrong rows are then
+    read again by their keys, in the same statement and so the same snapshot: a second scan of the table only to
+    count it cost 15–18 % of a raw count of the wrong rows. A row is kept, as the scan kept its key, only if wrong.
+    """
+    width = len(fields)
+    wrong = differs(fields)
+    summed = [with_sums and f.adds for f in fields]
+    found = (
+        select(
+            func.count().label("checked"),
+            *(
+                (func.sum(f.stored) if sum_it else literal(0)).label(f"total_{i}")
+                for i, (f, sum_it) in enumerate(zip(fields, summed, strict=True))
+            ),
+            func.keys_of(check.key, type_=ARRAY(check.key.type)).filter(wrong).label("keys"),
+        )
+        .select_from(check.table)
+        .where(*conditions)
+        .subquery("found")
+    )
+    compared = (
+        select(*_compared(check, fields))
+        .select_from(check.table)
+        .where(check.key == any_(found.c["keys"]), *conditions, wrong)
+        .lateral("compared")
+    )
+    rows = (
+        replica.connection()
+        .execute(
+            select(found.c.checked, *list(found.c)[1 : 1 + width], *compared.c).select_from(
+                found.outerjoin(compared, true())
+            )
+        )
+        .all()
+    )
+    count, *totals = rows[0][: 1 + width]
+    wrong_rows = [tuple(row[1 + width :]) for row in rows if row[1 + width] is not None]
+    return count, _sums(fields, totals), wrong_rows
 
 
 def _still_wrong(check: Check, fields, conditions, candidates: list[tuple]) -> list[tuple]:

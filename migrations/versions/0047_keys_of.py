@@ -2,7 +2,7 @@
 
 Revision ID: 0047
 Revises: 0046
-Create Date: 2026-11-26 10:00:00.000000
+Create Date: 2026-11-25 17:00:00.000000
 
 - A verify counted the entities in scope in a scan of its own beside the scan that finds the wrong ones: on a
   table of a million orders, 15–18 % of the raw count of the wrong rows. One scan could count every row and

@@ -514,8 +514,8 @@ _EVERYTHING = (
     " %(heading)s::text || ' #' || row_id || ' of ' || code, 'posted', %(moment)s, 'balance_transaction', row_id,"
     " %(moment)s FROM new), "
     "lines AS (INSERT INTO journal_lines (entry_id, account_id, debit, credit, description)"
-    " SELECT entry_id, a.id, %(amount)s, 0, '' FROM new JOIN accounts a ON a.code = %(debit)s UNION ALL"
-    " SELECT entry_id, a.id, 0, %(amount)s, '' FROM new JOIN accounts a ON a.code = %(credit)s), "
+    " SELECT entry_id, %(debit_account)s, %(amount)s, 0, '' FROM new UNION ALL"
+    " SELECT entry_id, %(credit_account)s, 0, %(amount)s, '' FROM new), "
     "row AS (INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before,"
     " balance_after, value_date, description, entry_id, created_at) SELECT row_id, %(customer)s, %(kind)s,"
     " %(amount)s, %(signed)s, round(balance - %(signed)s, 2), balance, %(on)s, 'bench', entry_id, %(moment)s"
@@ -598,8 +598,8 @@ def _parameters(connection, customer_id: int, amount: Decimal, kind: str) -> dic
         "on": on,
         "month": on.strftime("%Y-%m"),
         "limit": MAX_BALANCE,
-        "debit": debit,
-        "credit": credit,
+        "debit_account": accounts[debit],
+        "credit_account": accounts[credit],
         "bucket": customer_id % BUCKETS,
         "first_account": first,
         "first_by": first_by,

@@ -416,15 +416,16 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Balance
     only within the approval limit."""
     try:
         with transaction() as session:
+            connection = session.connection()
             if by_hand:  # what was posted before and the day's adjustments, read under the customer's lock
-                lock_customers(session.connection(), [movement.customer_id])
-            if (found := _first(session.connection(), movement)) is not None:
+                lock_customers(connection, [movement.customer_id])
+            if (found := _first(connection, movement)) is not None:
                 if earlier is not None:
                     raise earlier(found)
                 return same_or_conflict(found, movement)
             if by_hand:
                 _refuse_beyond_the_approval_limit(movement)
-            return post(installation(), session.connection(), movement).transaction
+            return post(installation(), connection, movement).transaction
     except IntegrityError:
         # Another movement took the key (or reversed the movement) between our check and our insert.
         with db.engine.connect() as connection:

@@ -12,8 +12,8 @@ from flask import abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import jobs
 from backoffice.models import (
@@ -157,25 +157,59 @@ def _ledger(customer: Customer, forms: dict) -> dict:
     return shown
 
 
+_moved = BalanceTransaction.__table__
+_reversal = _moved.alias("reversal")
+_by = User.__table__
+MOVEMENTS_PAGE = (
+    select(
+        *(
+            _moved.c[name]
+            for name in (
+                "id",
+                "kind",
+                "signed_amount",
+                "balance_before",
+                "balance_after",
+                "value_date",
+                "reference_type",
+                "reference_id",
+                "description",
+                "reason",
+                "occasion",
+                "reverses_id",
+                "created_at",
+            )
+        ),
+        _by.c.email.label("by_email"),
+        func.count().over().label("counted"),
+        select(_reversal.c.id).where(_reversal.c.reverses_id == _moved.c.id).scalar_subquery().label("reversed_by"),
+    )
+    .outerjoin(_by, _by.c.id == _moved.c.created_by_id)
+    .where(_moved.c.customer_id == bindparam("customer_id"))
+    .order_by(_moved.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+"""A page of a customer's movements as rows of the columns the ledger shows (who posted each by email), each with
+the count of them all and the movement that reversed it: built once, as the ledger tab reads it at every view."""
+
+
 class _Movements(Pagination):
     """A page of the customer's movements, newest first, read in one statement with their count and, for each, the
     movement that reversed it (``reversed_by``: a movement is reversed once)."""
 
-    def _query_items(self) -> list[BalanceTransaction]:
-        customer_id = self._query_args["customer_id"]
-        reversal = aliased(BalanceTransaction)
-        reverser = select(reversal.id).where(reversal.reverses_id == BalanceTransaction.id).scalar_subquery()
+    def _query_items(self) -> list:
         rows = db.session.execute(
-            select(BalanceTransaction, func.count().over(), reverser)
-            .options(selectinload(BalanceTransaction.created_by))
-            .where(BalanceTransaction.customer_id == customer_id)
-            .order_by(BalanceTransaction.id.desc())
-            .limit(self.per_page)
-            .offset((self.page - 1) * self.per_page)
+            MOVEMENTS_PAGE,
+            {
+                "customer_id": self._query_args["customer_id"],
+                "limit": self.per_page,
+                "offset": (self.page - 1) * self.per_page,
+            },
         ).all()
-        self.reversed_by = {movement.id: by for movement, _count, by in rows if by is not None}
-        self._counted = rows[0][1] if rows else None
-        return [movement for movement, _count, _by in rows]
+        self.reversed_by = {row.id: row.reversed_by for row in rows if row.reversed_by is not None}
+        self._counted = rows[0].counted if rows else None
+        return rows
 
     def _query_count(self) -> int:
         if self._counted is not None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from backoffice import jobs
 from backoffice.models import (
     Account,
+    AccountManager,
     BalanceTransaction,
     Customer,
     CustomerPricing,
@@ -53,6 +54,7 @@ from backoffice.web.evidence import described, review_form
 
 MONTHS_SHOWN = 24
 MOVEMENTS_PER_PAGE = 25
+ORDERS_PER_PAGE = 25
 WIDTH, HEIGHT, PAD = 720, 220, 24
 TENTH = Decimal("0.1")
 
@@ -95,20 +97,10 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
     if context["pending"].requests:
         context["pending_first"] = pending_recalculations(customer.id, limit=5)
     if tab == "orders":
-        # The count and total are the page's count too: the customer's orders are counted once.
-        count, total = db.session.execute(
-            select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
-                Order.customer_id == customer.id
-            )
-        ).one()
-        context["orders"] = db.paginate(
-            select(Order).where(Order.customer_id == customer.id).order_by(Order.closing_date.desc(), Order.id.desc()),
-            per_page=25,
-            error_out=False,
-            count=False,
+        context["orders"] = _Orders(
+            page=page_asked(ORDERS_PER_PAGE), per_page=ORDERS_PER_PAGE, error_out=False, customer_id=customer.id
         )
-        context["orders"].total = count
-        context["total"] = Decimal(total)
+        context["total"] = context["orders"].summed
     elif tab == "ledger":
         context.update(_ledger(customer, forms))
     elif tab == "billing":
@@ -155,6 +147,57 @@ def _ledger(customer: Customer, forms: dict) -> dict:
     if current_user.is_admin:  # the adjusting form says what each direction posts
         shown["adjusts"] = {sign: posting_of(Kind.ADJUSTMENT, Decimal(sign)) for sign in (1, -1)}
     return shown
+
+
+_orders = Order.__table__
+_managers = AccountManager.__table__
+ORDERS_PAGE = (
+    select(
+        _orders.c.id,
+        _orders.c.number,
+        _orders.c.closing_date,
+        _orders.c.grand_total,
+        _managers.c.name.label("manager"),
+        func.count().over().label("counted"),
+        func.sum(_orders.c.grand_total).over().label("summed"),
+    )
+    .join(_managers, _managers.c.id == _orders.c.account_manager_id)
+    .where(_orders.c.customer_id == bindparam("customer_id"))
+    .order_by(_orders.c.closing_date.desc(), _orders.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+"""A page of a customer's orders as rows of the columns the orders tab shows (the manager by name), each with the
+count and grand total of them all: built once, as the customer's page opens on this tab."""
+
+
+class _Orders(Pagination):
+    """A page of the customer's orders, newest first, read in one statement with their count and the sum of their
+    grand totals (``summed``)."""
+
+    def _query_items(self) -> list:
+        rows = db.session.execute(
+            ORDERS_PAGE,
+            {
+                "customer_id": self._query_args["customer_id"],
+                "limit": self.per_page,
+                "offset": (self.page - 1) * self.per_page,
+            },
+        ).all()
+        self._counted, self.summed = (rows[0].counted, rows[0].summed) if rows else (None, None)
+        return rows
+
+    def _query_count(self) -> int:
+        if self._counted is not None:
+            return self._counted
+        customer_id = self._query_args["customer_id"]  # no order, or a page past the last: counted on their own
+        count, total = db.session.execute(
+            select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
+                Order.customer_id == customer_id
+            )
+        ).one()
+        self.summed = Decimal(total)
+        return count
 
 
 _moved = BalanceTransaction.__table__

@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from flask import abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import ColumnElement, Integer, Row, bindparam, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import jobs
@@ -61,27 +62,59 @@ TENTH = Decimal("0.1")
 
 def customer_or_404(code: str) -> Customer:
     """The customer, with its account manager (every tab of its page names it)."""
-    customer = db.session.scalar(
-        select(Customer).options(joinedload(Customer.account_manager)).where(Customer.code == code)
-    )
+    customer = db.session.scalar(_customer(), {"code": code})
     if customer is None:
         abort(404)
     return customer
 
 
-def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):
+def customer_page_or_404(code: str) -> tuple[Customer, Row]:
+    """The customer (as :func:`customer_or_404`) with what its page asks first (:func:`render_customer`'s
+    ``asked``), read together."""
+    found = db.session.execute(_customer_asked(), {"code": code}).first()
+    if found is None:
+        abort(404)
+    return found[0], found
+
+
+def _asked(customer_id: ColumnElement[int]) -> list[ColumnElement[bool]]:
+    """Whether a job runs, a recalculation waits or evidence is quarantined, for the customer of ``customer_id`` (a
+    column), asked at once: each is read only when so."""
+    return [
+        jobs.active_job_held("recalculate_customer", {"customer_id": customer_id}).label("running"),
+        pending_waits(customer_id).label("pending"),
+        evidence_review.findings_open(customer_id).label("tampered"),
+    ]
+
+
+@cache
+def _customer():
+    """:func:`customer_or_404`'s statement, built once: every screen on a customer reads the customer."""
+    return select(Customer).options(joinedload(Customer.account_manager)).where(Customer.code == bindparam("code"))
+
+
+@cache
+def _customer_asked():
+    return (
+        select(Customer, *_asked(Customer.id))
+        .options(joinedload(Customer.account_manager))
+        .where(Customer.code == bindparam("code"))
+    )
+
+
+@cache
+def _asked_of():
+    return select(*_asked(Customer.id)).where(Customer.id == bindparam("customer_id"))
+
+
+def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None, asked: Row | None = None):
     """The customer's page on ``tab``; ``forms`` carry what a refused submission typed, ``move`` a meter move
-    waiting for confirmation."""
+    waiting for confirmation, ``asked`` what :func:`customer_page_or_404` read with the customer."""
     forms = forms or {}
-    # Whether a job runs, a recalculation waits or evidence is quarantined, asked at once: each is read only when so.
+    if asked is None:
+        asked = db.session.execute(_asked_of(), {"customer_id": customer.id}).one()
+    running, pending, tampered = asked.running, asked.pending, asked.tampered
     job_args = {"customer_id": customer.id}
-    running, pending, tampered = db.session.execute(
-        select(
-            jobs.active_job_held("recalculate_customer", job_args),
-            pending_waits(customer.id),
-            evidence_review.findings_open(customer.id),
-        )
-    ).one()
     context = {
         "customer": customer,
         "tab": tab,

@@ -1,11 +1,14 @@
-"""The shared form fields' widgets write what WTForms' own write."""
+"""The shared form fields' widgets write what WTForms' own write; a form's field is drawn as the template's
+macro drew it."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wtforms import Form, SelectField
+from jinja2 import Environment
+from markupsafe import Markup
+from wtforms import Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.web.fields import QuickSelect
+from backoffice.web.fields import QuickSelect, form_field
 
 TEXT = st.text(alphabet=st.sampled_from("ab <>&\"'é—0"), max_size=6)
 CHOICE = st.builds(
@@ -28,3 +31,33 @@ def test_a_quick_select_writes_what_wtforms_select_writes(choices, data, require
     plain, quick = Plain(data={"field": str(data)}), Quick(data={"field": str(data)})
     render_kw = {"required": True} if required else {}
     assert quick.field(**render_kw) == plain.field()
+
+
+MACRO = """{% macro field(f, attrs={}) -%}
+<div class="field{% if f.errors %} has-error{% endif %}">
+  <label for="{{ f.id }}">{{ f.label.text | string }}</label>
+  {% set attrs = dict(attrs) %}{% if f.errors %}{% set _ = attrs.update({'aria-invalid': 'true'}) %}{% endif %}
+  {{ f(**attrs) }}
+  {% if f.description %}<small class="help">{{ f.description | string }}</small>{% endif %}
+  <div class="field-error" id="error-{{ f.name }}">{{ f.errors | map('string') | join(' ') }}</div>
+</div>
+{%- endmacro %}"""
+"""The macro ``_form.html`` drew each field with."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    TEXT,
+    TEXT | TEXT.map(Markup),
+    st.lists(TEXT | TEXT.map(Markup), max_size=3),
+    st.dictionaries(st.sampled_from(("inputmode", "type", "hx-post", "readonly")), TEXT | st.booleans()),
+)
+def test_a_form_field_is_drawn_as_the_macro_drew_it(label, description, errors, attrs):
+    class Plain(Form):
+        field = StringField(label, description=description)
+
+    field = Plain().field
+    field.errors = errors
+    macro = Environment(autoescape=True).from_string(MACRO).module.field
+    assert form_field(field, attrs) == macro(field, attrs)
+    assert form_field(field) == macro(field)

@@ -7,8 +7,9 @@ from jinja2 import Environment
 from markupsafe import Markup
 from wtforms import Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
+from wtforms.widgets.core import html_params
 
-from backoffice.web.fields import QuickSelect, form_field
+from backoffice.web.fields import QuickSelect, form_field, quick_params
 
 TEXT = st.text(alphabet=st.sampled_from("ab <>&\"'é—0"), max_size=6)
 CHOICE = st.builds(
@@ -31,6 +32,18 @@ def test_a_quick_select_writes_what_wtforms_select_writes(choices, data, require
     plain, quick = Plain(data={"field": str(data)}), Quick(data={"field": str(data)})
     render_kw = {"required": True} if required else {}
     assert quick.field(**render_kw) == plain.field()
+
+
+ATTRIBUTES = st.dictionaries(
+    st.sampled_from(("id", "type", "value", "class_", "data_amount", "aria_x", "hx-post", "required", "readonly")),
+    TEXT | TEXT.map(Markup) | st.booleans() | st.integers(-3, 3) | st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ATTRIBUTES)
+def test_quick_params_write_what_wtforms_html_params_write(attributes):
+    assert quick_params(**attributes) == html_params(**attributes)
 
 
 MACRO = """{% macro field(f, attrs={}) -%}

@@ -8,11 +8,44 @@ from babel.numbers import format_decimal
 from flask import current_app
 from markupsafe import Markup, escape, soft_str
 from wtforms import StringField
-from wtforms.widgets import Select
+from wtforms.widgets import DateInput, HiddenInput, Select, TextInput
+from wtforms.widgets.core import clean_key
 
 from backoffice.models.types import Month
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
+
+
+def quick_params(**attributes) -> Markup:
+    """WTForms' ``html_params``, written directly: its HTML (sorted by name, ``True`` bare, ``False`` left out),
+    without formatting each attribute through Markup's formatter, which cost more than the rest of an input."""
+    return Markup(
+        " ".join(
+            str(escape(clean_key(name)))
+            if value is True
+            else f'{escape(clean_key(name))}="{str(escape(value)).replace(chr(34), "&quot;")}"'
+            for name, value in sorted(attributes.items())
+            if value is not False
+        )
+    )
+
+
+class QuickTextInput(TextInput):
+    """WTForms' text input, its attributes written by :func:`quick_params`."""
+
+    html_params = staticmethod(quick_params)
+
+
+class QuickDateInput(DateInput):
+    """WTForms' date input, its attributes written by :func:`quick_params`."""
+
+    html_params = staticmethod(quick_params)
+
+
+class QuickHiddenInput(HiddenInput):
+    """WTForms' hidden input, its attributes written by :func:`quick_params`."""
+
+    html_params = staticmethod(quick_params)
 
 
 class MoneyField(StringField):
@@ -22,6 +55,8 @@ class MoneyField(StringField):
     one (``zero_example``: shows zero, what a field left empty means); a field holding zero is selected when it is
     entered, so what is typed replaces it (``static/app.js``).
     """
+
+    widget = QuickTextInput()
 
     def __init__(self, *args, zero_example: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

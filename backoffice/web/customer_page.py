@@ -95,6 +95,7 @@ def _customer():
 
 @cache
 def _customer_asked():
+    """:func:`customer_page_or_404`'s statement, built once."""
     return (
         select(Customer, *_asked(Customer.id))
         .options(joinedload(Customer.account_manager))
@@ -104,6 +105,7 @@ def _customer_asked():
 
 @cache
 def _asked_of():
+    """What the page asks of a customer already read, as one statement built once."""
     return select(*_asked(Customer.id)).where(Customer.id == bindparam("customer_id"))
 
 

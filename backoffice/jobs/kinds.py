@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import ColumnElement, String, cast, literal
+
 from backoffice.models import Customer, JobRecord, RunMode, RunTrigger
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
@@ -59,6 +61,17 @@ def _active_key(spec: Kind, args: dict) -> str | None:
     if not spec.exclusive:
         return None
     return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(args))
+
+
+def _active_key_sql(spec: Kind, args: dict[str, ColumnElement]) -> ColumnElement[str] | None:
+    """:func:`_active_key` written by the database, from arguments that are columns of a statement (the database
+    writes an integer as Python does)."""
+    if not spec.exclusive:
+        return None
+    key = literal(f"{spec.name}:")
+    for index, name in enumerate(sorted(args)):
+        key = key + literal(f"{',' if index else ''}{name}=") + cast(args[name], String)
+    return key
 
 
 def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:

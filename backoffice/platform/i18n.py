@@ -16,7 +16,9 @@ from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, get_translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 LANGUAGES = ("en", "id", "vi")
 LANGUAGE_NAMES = {"en": "English", "id": "Bahasa Indonesia", "vi": "Tiếng Việt"}
@@ -28,6 +30,49 @@ babel = Babel()
 def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_LOCALE"] = "en"
     babel.init_app(app, locale_selector=_select_language)
+    app.context_processor(_page_translations)
+    app.jinja_env.install_gettext_callables(
+        gettext=_page_gettext,
+        ngettext=_page_ngettext,
+        pgettext=_page_pgettext,
+        npgettext=_page_npgettext,
+        newstyle=True,
+    )
+
+
+TRANSLATIONS = "page_translations"
+"""The name under which a page's context holds the catalogue of its language, read once when it is rendered: a
+text of a template is looked up through Flask's and Flask-Babel's context for each otherwise, and a page has
+dozens. A template rendered without it (a macro imported without the page's context) asks Flask-Babel."""
+
+
+def _page_translations() -> dict:
+    return {TRANSLATIONS: get_translations()}
+
+
+def _translations(context: Context):
+    found = context.get(TRANSLATIONS)
+    return found if found is not None else get_translations()
+
+
+@pass_context
+def _page_gettext(context: Context, string: str) -> str:
+    return _translations(context).ugettext(string)
+
+
+@pass_context
+def _page_ngettext(context: Context, singular: str, plural: str, count: int) -> str:
+    return _translations(context).ungettext(singular, plural, count)
+
+
+@pass_context
+def _page_pgettext(context: Context, meaning: str, string: str) -> str:
+    return _translations(context).upgettext(meaning, string)
+
+
+@pass_context
+def _page_npgettext(context: Context, meaning: str, singular: str, plural: str, count: int) -> str:
+    return _translations(context).unpgettext(meaning, singular, plural, count)
 
 
 def language() -> str:

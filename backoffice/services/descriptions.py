@@ -20,7 +20,10 @@ Outside a request (a job, the CLI) the words are English.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from functools import lru_cache
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
@@ -143,16 +146,17 @@ def account_label(code: str, name: str) -> str:
     return f"{code} {account_name(code, name)}"
 
 
-def movement_words(row) -> str:
+def movement_words(row, kinds: Mapping = KINDS) -> str:
     """A wallet movement's description in the reader's language: a clerk's text as typed, the system's words
     rendered from the facts (``kind``, ``description``, ``reference_type``, ``reference_id``, ``reverses_id``,
-    ``reason``, ``occasion`` of a ledger row or of a select naming them so)."""
+    ``reason``, ``occasion`` of a ledger row or of a select naming them so); ``kinds``: :data:`KINDS`, or their
+    names in the reader's language (:func:`kind_names`)."""
     kind = str(getattr(row.kind, "value", row.kind))
     description = row.description or ""
     if row.occasion in _OCCASIONS:
         return _OCCASIONS[row.occasion] % {"id": row.reference_id, "reason": description}
     if not description:
-        return _movement_facts(row, kind)
+        return _movement_facts(row, kind, kinds)
     rendered = _old_movement_words(row, kind, description)
     return description if rendered is None else rendered
 
@@ -306,7 +310,15 @@ def entries_words(entry_ids) -> dict[int, str]:
     return {row.id: entry_words(row) for row in db.session.execute(query)}
 
 
-def _movement_facts(row, kind: str) -> str:
+@lru_cache(maxsize=8)
+def kind_names(language: str) -> dict[str, str]:
+    """:data:`KINDS` in ``language``, read once from its catalogue: a ledger names a movement by its kind on most
+    rows."""
+    with force_locale(language):
+        return {kind: str(name) for kind, name in KINDS.items()}
+
+
+def _movement_facts(row, kind: str, kinds: Mapping) -> str:
     """The words of a movement the system wrote without any: what its facts say."""
     if row.reference_type == READING and row.reverses_id is None:
         words = _READINGS["Gas"] if kind == "charge" else _GIVEN_BACK
@@ -315,7 +327,7 @@ def _movement_facts(row, kind: str) -> str:
         return _("Reversal of movement #%(id)s", id=row.reverses_id)
     if kind == "adjustment" and row.reason in set(AdjustmentReason):
         return str(AdjustmentReason(row.reason).label)
-    return str(KINDS.get(kind, kind))
+    return str(kinds.get(kind, kind))
 
 
 def _old_movement_words(row, kind: str, description: str) -> str | None:

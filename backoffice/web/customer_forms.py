@@ -15,7 +15,7 @@ from backoffice.models import AdjustmentReason
 from backoffice.platform.config import local_today
 from backoffice.services import metering
 from backoffice.web.choices import optional_id, placeholder
-from backoffice.web.fields import DecimalNumberField, MoneyField
+from backoffice.web.fields import DecimalNumberField, MoneyField, QuickDateInput, QuickHiddenInput, QuickTextInput
 from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned
 
@@ -27,9 +27,11 @@ class MovementForm(FlaskForm):
     """A recharge or a charge; the hidden key makes a double submit move money once."""
 
     amount = MoneyField(_l("Amount"))
-    description = StringField(_l("Description"), validators=[Length(max=300)])
-    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
-    idempotency_key = HiddenField()
+    description = StringField(_l("Description"), validators=[Length(max=300)], widget=QuickTextInput())
+    value_date = DateField(
+        _l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP, widget=QuickDateInput()
+    )
+    idempotency_key = HiddenField(widget=QuickHiddenInput())
 
 
 class AdjustForm(FlaskForm):
@@ -49,9 +51,16 @@ class AdjustForm(FlaskForm):
         choices=[placeholder(_l("Choose a reason…")), *(SelectChoice(r.value, r.label) for r in AdjustmentReason)],
         validators=[InputRequired(_l("Choose a reason."))],
     )
-    description = StringField(_l("Description"), validators=[Length(max=300)], description=_l("Required for Other."))
-    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
-    idempotency_key = HiddenField()
+    description = StringField(
+        _l("Description"),
+        validators=[Length(max=300)],
+        description=_l("Required for Other."),
+        widget=QuickTextInput(),
+    )
+    value_date = DateField(
+        _l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP, widget=QuickDateInput()
+    )
+    idempotency_key = HiddenField(widget=QuickHiddenInput())
 
     def validate_description(self, field) -> None:
         if self.reason.data == AdjustmentReason.OTHER and not (field.data or "").strip():

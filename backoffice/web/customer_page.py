@@ -7,17 +7,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from flask import abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy import ColumnElement, Integer, Row, bindparam, func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import jobs
 from backoffice.models import (
     Account,
+    AccountManager,
     BalanceTransaction,
     Customer,
     CustomerPricing,
@@ -53,33 +55,68 @@ from backoffice.web.evidence import described, review_form
 
 MONTHS_SHOWN = 24
 MOVEMENTS_PER_PAGE = 25
+ORDERS_PER_PAGE = 25
 WIDTH, HEIGHT, PAD = 720, 220, 24
 TENTH = Decimal("0.1")
 
 
 def customer_or_404(code: str) -> Customer:
     """The customer, with its account manager (every tab of its page names it)."""
-    customer = db.session.scalar(
-        select(Customer).options(joinedload(Customer.account_manager)).where(Customer.code == code)
-    )
+    customer = db.session.scalar(_customer(), {"code": code})
     if customer is None:
         abort(404)
     return customer
 
 
-def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None):
+def customer_page_or_404(code: str) -> tuple[Customer, Row]:
+    """The customer (as :func:`customer_or_404`) with what its page asks first (:func:`render_customer`'s
+    ``asked``), read together."""
+    found = db.session.execute(_customer_asked(), {"code": code}).first()
+    if found is None:
+        abort(404)
+    return found[0], found
+
+
+def _asked(customer_id: ColumnElement[int]) -> list[ColumnElement[bool]]:
+    """Whether a job runs, a recalculation waits or evidence is quarantined, for the customer of ``customer_id`` (a
+    column), asked at once: each is read only when so."""
+    return [
+        jobs.active_job_held("recalculate_customer", {"customer_id": customer_id}).label("running"),
+        pending_waits(customer_id).label("pending"),
+        evidence_review.findings_open(customer_id).label("tampered"),
+    ]
+
+
+@cache
+def _customer():
+    """:func:`customer_or_404`'s statement, built once: every screen on a customer reads the customer."""
+    return select(Customer).options(joinedload(Customer.account_manager)).where(Customer.code == bindparam("code"))
+
+
+@cache
+def _customer_asked():
+    """:func:`customer_page_or_404`'s statement, built once."""
+    return (
+        select(Customer, *_asked(Customer.id))
+        .options(joinedload(Customer.account_manager))
+        .where(Customer.code == bindparam("code"))
+    )
+
+
+@cache
+def _asked_of():
+    """What the page asks of a customer already read, as one statement built once."""
+    return select(*_asked(Customer.id)).where(Customer.id == bindparam("customer_id"))
+
+
+def render_customer(customer: Customer, tab: str, forms: dict | None = None, move=None, asked: Row | None = None):
     """The customer's page on ``tab``; ``forms`` carry what a refused submission typed, ``move`` a meter move
-    waiting for confirmation."""
+    waiting for confirmation, ``asked`` what :func:`customer_page_or_404` read with the customer."""
     forms = forms or {}
-    # Whether a job runs, a recalculation waits or evidence is quarantined, asked at once: each is read only when so.
+    if asked is None:
+        asked = db.session.execute(_asked_of(), {"customer_id": customer.id}).one()
+    running, pending, tampered = asked.running, asked.pending, asked.tampered
     job_args = {"customer_id": customer.id}
-    running, pending, tampered = db.session.execute(
-        select(
-            jobs.active_job_held("recalculate_customer", job_args),
-            pending_waits(customer.id),
-            evidence_review.findings_open(customer.id),
-        )
-    ).one()
     context = {
         "customer": customer,
         "tab": tab,
@@ -95,20 +132,10 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
     if context["pending"].requests:
         context["pending_first"] = pending_recalculations(customer.id, limit=5)
     if tab == "orders":
-        # The count and total are the page's count too: the customer's orders are counted once.
-        count, total = db.session.execute(
-            select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
-                Order.customer_id == customer.id
-            )
-        ).one()
-        context["orders"] = db.paginate(
-            select(Order).where(Order.customer_id == customer.id).order_by(Order.closing_date.desc(), Order.id.desc()),
-            per_page=25,
-            error_out=False,
-            count=False,
+        context["orders"] = _Orders(
+            page=page_asked(ORDERS_PER_PAGE), per_page=ORDERS_PER_PAGE, error_out=False, customer_id=customer.id
         )
-        context["orders"].total = count
-        context["total"] = Decimal(total)
+        context["total"] = context["orders"].summed
     elif tab == "ledger":
         context.update(_ledger(customer, forms))
     elif tab == "billing":
@@ -157,25 +184,110 @@ def _ledger(customer: Customer, forms: dict) -> dict:
     return shown
 
 
+_orders = Order.__table__
+_managers = AccountManager.__table__
+ORDERS_PAGE = (
+    select(
+        _orders.c.id,
+        _orders.c.number,
+        _orders.c.closing_date,
+        _orders.c.grand_total,
+        _managers.c.name.label("manager"),
+        func.count().over().label("counted"),
+        func.sum(_orders.c.grand_total).over().label("summed"),
+    )
+    .join(_managers, _managers.c.id == _orders.c.account_manager_id)
+    .where(_orders.c.customer_id == bindparam("customer_id"))
+    .order_by(_orders.c.closing_date.desc(), _orders.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+"""A page of a customer's orders as rows of the columns the orders tab shows (the manager by name), each with the
+count and grand total of them all: built once, as the customer's page opens on this tab."""
+
+
+class _Orders(Pagination):
+    """A page of the customer's orders, newest first, read in one statement with their count and the sum of their
+    grand totals (``summed``)."""
+
+    def _query_items(self) -> list:
+        rows = db.session.execute(
+            ORDERS_PAGE,
+            {
+                "customer_id": self._query_args["customer_id"],
+                "limit": self.per_page,
+                "offset": (self.page - 1) * self.per_page,
+            },
+        ).all()
+        self._counted, self.summed = (rows[0].counted, rows[0].summed) if rows else (None, None)
+        return rows
+
+    def _query_count(self) -> int:
+        if self._counted is not None:
+            return self._counted
+        customer_id = self._query_args["customer_id"]  # no order, or a page past the last: counted on their own
+        count, total = db.session.execute(
+            select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
+                Order.customer_id == customer_id
+            )
+        ).one()
+        self.summed = Decimal(total)
+        return count
+
+
+_moved = BalanceTransaction.__table__
+_reversal = _moved.alias("reversal")
+_by = User.__table__
+MOVEMENTS_PAGE = (
+    select(
+        *(
+            _moved.c[name]
+            for name in (
+                "id",
+                "kind",
+                "signed_amount",
+                "balance_before",
+                "balance_after",
+                "value_date",
+                "reference_type",
+                "reference_id",
+                "description",
+                "reason",
+                "occasion",
+                "reverses_id",
+                "created_at",
+            )
+        ),
+        _by.c.email.label("by_email"),
+        func.count().over().label("counted"),
+        select(_reversal.c.id).where(_reversal.c.reverses_id == _moved.c.id).scalar_subquery().label("reversed_by"),
+    )
+    .outerjoin(_by, _by.c.id == _moved.c.created_by_id)
+    .where(_moved.c.customer_id == bindparam("customer_id"))
+    .order_by(_moved.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+"""A page of a customer's movements as rows of the columns the ledger shows (who posted each by email), each with
+the count of them all and the movement that reversed it: built once, as the ledger tab reads it at every view."""
+
+
 class _Movements(Pagination):
     """A page of the customer's movements, newest first, read in one statement with their count and, for each, the
     movement that reversed it (``reversed_by``: a movement is reversed once)."""
 
-    def _query_items(self) -> list[BalanceTransaction]:
-        customer_id = self._query_args["customer_id"]
-        reversal = aliased(BalanceTransaction)
-        reverser = select(reversal.id).where(reversal.reverses_id == BalanceTransaction.id).scalar_subquery()
+    def _query_items(self) -> list:
         rows = db.session.execute(
-            select(BalanceTransaction, func.count().over(), reverser)
-            .options(selectinload(BalanceTransaction.created_by))
-            .where(BalanceTransaction.customer_id == customer_id)
-            .order_by(BalanceTransaction.id.desc())
-            .limit(self.per_page)
-            .offset((self.page - 1) * self.per_page)
+            MOVEMENTS_PAGE,
+            {
+                "customer_id": self._query_args["customer_id"],
+                "limit": self.per_page,
+                "offset": (self.page - 1) * self.per_page,
+            },
         ).all()
-        self.reversed_by = {movement.id: by for movement, _count, by in rows if by is not None}
-        self._counted = rows[0][1] if rows else None
-        return [movement for movement, _count, _by in rows]
+        self.reversed_by = {row.id: row.reversed_by for row in rows if row.reversed_by is not None}
+        self._counted = rows[0].counted if rows else None
+        return rows
 
     def _query_count(self) -> int:
         if self._counted is not None:

@@ -34,7 +34,7 @@ from backoffice.web.choices import (
     placeholder,
 )
 from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
-from backoffice.web.customer_page import customer_or_404, render_customer
+from backoffice.web.customer_page import customer_or_404, customer_page_or_404, render_customer
 from backoffice.web.fields import OptionalMoneyField, QuickSelect, error_under_field
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
@@ -326,11 +326,11 @@ def reopen(code: str):
 
 @bp.get("/<code>")
 def show(code: str):
-    customer = customer_or_404(code)
+    customer, asked = customer_page_or_404(code)
     tab = request.args.get("tab", "orders")
     if tab not in TABS:
         abort(404)
-    return render_customer(customer, tab)
+    return render_customer(customer, tab, asked=asked)
 
 
 @bp.post("/<code>/recharge")

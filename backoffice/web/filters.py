@@ -25,7 +25,8 @@ from jinja2.runtime import Context
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.i18n import language, number_locale
 from backoffice.platform.money import format_money, format_number, shown
-from backoffice.services.descriptions import account_label, account_name, movement_words
+from backoffice.services.descriptions import account_label, account_name, kind_names, movement_words
+from backoffice.web.fields import form_field
 from backoffice.web.links import link, query_link
 from backoffice.web.words import words
 
@@ -48,13 +49,14 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(seconds)
     app.add_template_filter(month_heading)
     app.add_template_filter(_page_word, "word")
-    app.add_template_filter(movement_words)
+    app.add_template_filter(_page_movement_words, "movement_words")
     app.add_template_filter(account_name_of, "account_name")
     app.add_template_filter(account_label_of, "account_label")
     app.add_template_global(language, "page_language")
     app.add_template_global(role_name)
     app.add_template_global(link)
     app.add_template_global(query_link)
+    app.add_template_global(form_field)
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,12 @@ def _page_word(context: Context, value) -> str:
     """:func:`backoffice.web.words.word` in the page's language."""
     code = getattr(value, "value", value)
     return words(_of(context).language).get(code, str(code))
+
+
+@pass_context
+def _page_movement_words(context: Context, row) -> str:
+    """:func:`~backoffice.services.descriptions.movement_words` in the page's language."""
+    return movement_words(row, kind_names(_of(context).language))
 
 
 def check_label(name: str) -> str:

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, abort, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import Boolean, Numeric, false, select
+from sqlalchemy import Boolean, Numeric, bindparam, false, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy_continuum.utils import version_class
 from wtforms.fields.core import UnboundField
@@ -149,28 +149,7 @@ def _versions(model: type, record_id: int, entity_type: str | None) -> tuple[lis
     """The record's versions, and whether the reconciliation found anything on it (``entity_type``: its name for
     such a record), read with them: a record's panel reads its fixes only when there are some."""
     history = version_class(model).__table__
-    transactions = HistoryTransaction.__table__
-    found_on = (
-        select(Discrepancy.id)
-        .where(Discrepancy.entity_type == entity_type, Discrepancy.entity_id == record_id)
-        .exists()
-        if entity_type
-        else false()
-    )
-    rows = db.session.execute(
-        select(
-            history,
-            transactions.c.issued_at,
-            transactions.c.actor,
-            User.name.label("by_name"),
-            User.email.label("by_email"),
-            found_on.label("found_on"),
-        )
-        .join(transactions, transactions.c.id == history.c.transaction_id)
-        .outerjoin(User, User.id == transactions.c.user_id)
-        .where(history.c.id == record_id)
-        .order_by(history.c.transaction_id)
-    ).all()
+    rows = db.session.execute(_versions_read(model, entity_type), {"record_id": record_id}).all()
     columns = [column for column in history.columns if column.name not in HIDDEN]
     labels = labels_of(model)
     found, before = [], {}
@@ -187,12 +166,44 @@ def _versions(model: type, record_id: int, entity_type: str | None) -> tuple[lis
                 continue
             if old is None and new is None:
                 continue
+            label = labels.get(column.name)
             version.changes.append(
-                _change(model, column, str(labels.get(column.name) or _readable(column.name)), old, new)
+                _change(model, column, (str(label) if label is not None else "") or _readable(column.name), old, new)
             )
         found.append(version)
         before = values
     return found, rows[0].found_on if rows else entity_type is not None
+
+
+@cache
+def _versions_read(model: type, entity_type: str | None):
+    """:func:`_versions`' statement for such records, built once: every record's page shows its history."""
+    history = version_class(model).__table__
+    transactions = HistoryTransaction.__table__
+    users = User.__table__
+    discrepancies = Discrepancy.__table__
+    record_id = bindparam("record_id")
+    found_on = (
+        select(discrepancies.c.id)
+        .where(discrepancies.c.entity_type == entity_type, discrepancies.c.entity_id == record_id)
+        .exists()
+        if entity_type
+        else false()
+    )
+    return (
+        select(
+            history,
+            transactions.c.issued_at,
+            transactions.c.actor,
+            users.c.name.label("by_name"),
+            users.c.email.label("by_email"),
+            found_on.label("found_on"),
+        )
+        .join(transactions, transactions.c.id == history.c.transaction_id)
+        .outerjoin(users, users.c.id == transactions.c.user_id)
+        .where(history.c.id == record_id)
+        .order_by(history.c.transaction_id)
+    )
 
 
 def _fixes(entity_type: str, record_id: int) -> list[Fix]:

@@ -498,14 +498,17 @@ def test_a_downgrade_refuses_while_a_movement_carries_an_occasion_its_seal_cover
     metering.record_reading(meter.id, date(2026, 8, 11), D("10"))
     db.session.remove()
     register_migrations(app)
-    downgrade(revision="0044")
-    with pytest.raises(SystemExit):  # Flask-Migrate logs the refusal and exits non-zero
-        downgrade(revision="0043")
-    with db.engine.connect() as connection:
-        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0044"
-    columns = {column["name"] for column in sa.inspect(db.engine).get_columns("balance_transactions")}
-    assert "occasion" in columns
-    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+    try:
+        downgrade(revision="0044")
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the refusal and exits non-zero
+            downgrade(revision="0043")
+        with db.engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0044"
+        columns = {column["name"] for column in sa.inspect(db.engine).get_columns("balance_transactions")}
+        assert "occasion" in columns
+        assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+    finally:
+        upgrade()  # the next tests of this process share its database, at the head
 
 
 def _guards() -> set[str]:

@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence.seals import Evidence, run_found_covered, run_results_covered, version_column
-from backoffice.models import CheckResult, Discrepancy, HistoryTransaction, JournalLine
+from backoffice.models import CheckResult, Discrepancy, HistoryTransaction, JournalLine, ReconciliationRun
 
 MOMENT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
 """A moment as Python's ``isoformat(timespec="microseconds")`` writes it, whatever the session's DateStyle."""
@@ -125,6 +125,15 @@ def _details(evidence: Evidence) -> ColumnElement | None:
         found = select(who).where(transactions.c.id == evidence.table.c.transaction_id).scalar_subquery()
         return _joined(RECORD, func.coalesce(found, _bytes(b"missing"), type_=LargeBinary))
     return None
+
+
+def details(connection: Connection, evidence: Evidence, rows: list) -> dict[tuple[int, int], list | bytes]:
+    """What the seals of ``rows`` of ``evidence`` cover beyond their own columns: on PostgreSQL, a run's results and
+    discrepancies as the bytes of their canonical text (:func:`run_details`), which Python read back and wrote out
+    one value at a time in twice the time; else as ``evidence.details`` reads them."""
+    if evidence.table is ReconciliationRun.__table__ and connection.dialect.name == "postgresql":
+        return run_details(connection, {row.row_id for row in rows})
+    return evidence.details(connection, rows)
 
 
 def run_details(connection: Connection, ids: set[int]) -> dict[tuple[int, int], bytes]:

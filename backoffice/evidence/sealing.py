@@ -438,7 +438,7 @@ def _link(evidence: Evidence) -> list[ColumnElement]:
 
 
 def _sealing(connection: Connection, evidence: Evidence, rows: list, key: bytes) -> list[dict]:
-    details = evidence.details(connection, rows) if evidence.details else {}
+    details = reading.details(connection, evidence, rows) if evidence.details else {}
     latest: dict = {}  # a chain's rows sealed in this batch: the next one follows them
     now = utcnow()
     sealed = []

@@ -123,16 +123,10 @@ def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     return found
 
 
-def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list | bytes]:
-    """Each run's results and discrepancies. On PostgreSQL, as the bytes of their canonical text, made by it
-    (:func:`backoffice.evidence.reading.run_details`): a run's seal covers every value of its discrepancies, which
-    Python read back and wrote out one by one in twice the time."""
-    ids = {row.row_id for row in rows}
-    if connection.dialect.name == "postgresql":
-        from backoffice.evidence import reading  # which builds on this module
-
-        return reading.run_details(connection, ids)
-    return run_results_read(connection, ids)
+def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
+    """Each run's results and discrepancies, as rows of values (on PostgreSQL,
+    :func:`backoffice.evidence.reading.details` reads them as the bytes of their canonical text instead)."""
+    return run_results_read(connection, {row.row_id for row in rows})
 
 
 def run_results_read(connection: Connection, ids: set[int]) -> dict[tuple[int, int], list]:

@@ -185,7 +185,7 @@ def _verify_in_python(
 ) -> Verified:
     """Verify rows read with their covered columns, making each canonical text in Python (SQLite; the kinds whose
     text PostgreSQL cannot make)."""
-    details = evidence.details(connection, rows) if evidence.details and rows else {}
+    details = reading.details(connection, evidence, rows) if evidence.details and rows else {}
     key = seal_key()
     result = Verified(checked=len(rows), sealed=sum(row.seal is not None for row in rows))
     for row in rows:
@@ -323,7 +323,7 @@ def reviewed_seal(connection: Connection, evidence: Evidence, row_id: int, versi
     if not rows:
         return None
     row = rows[0]
-    details = evidence.details(connection, rows) if evidence.details else {}
+    details = reading.details(connection, evidence, rows) if evidence.details else {}
     return digest(
         seal_key(),
         evidence,

@@ -21,8 +21,10 @@ from rq.suspension import suspend
 
 from backoffice import jobs
 from backoffice.evidence import sealing
+from backoffice.jobs.kinds import KINDS, _active_key
 from backoffice.jobs.messages import facts
 from backoffice.models import (
+    Customer,
     Discrepancy,
     JobRecord,
     JobStatus,
@@ -471,3 +473,19 @@ def test_a_job_queued_a_while_with_a_worker_listening_does_not_say_no_worker(app
 
     assert "queued" in panel and "No worker" not in panel and "No worker" not in index
     assert job_row(record.id).status is JobStatus.QUEUED
+
+
+def test_a_page_asks_the_database_for_a_job_by_the_key_its_record_holds(app):
+    held, other = CustomerFactory(), CustomerFactory()
+    args = {"customer_id": held.id}
+    job_in(
+        JobStatus.STARTED,
+        id="recalculating",
+        kind="recalculate_customer",
+        args=args,
+        queue="default",
+        active_key=_active_key(KINDS["recalculate_customer"], args),
+    )
+    customers = sa.select(Customer.id).subquery()
+    asked = sa.select(customers.c.id, jobs.active_job_held("recalculate_customer", {"customer_id": customers.c.id}))
+    assert dict(db.session.execute(asked.select_from(customers)).all()) == {held.id: True, other.id: False}

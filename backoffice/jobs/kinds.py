@@ -64,14 +64,21 @@ def _active_key(spec: Kind, args: dict) -> str | None:
 
 
 def _active_key_sql(spec: Kind, args: dict[str, ColumnElement]) -> ColumnElement[str] | None:
-    """:func:`_active_key` written by the database, from arguments that are columns of a statement (the database
-    writes an integer as Python does)."""
-    if not spec.exclusive:
+    """:func:`_active_key` written by the database, from arguments that are columns of a statement: the key of
+    :func:`_active_key` is made with a mark in each argument's place, and each mark replaced by its column as text
+    (the database writes an integer as Python does)."""
+    marked = _active_key(spec, {name: f"{_MARK}{name}{_MARK}" for name in args})
+    if marked is None:
         return None
-    key = literal(f"{spec.name}:")
-    for index, name in enumerate(sorted(args)):
-        key = key + literal(f"{',' if index else ''}{name}=") + cast(args[name], String)
+    pieces = marked.split(_MARK)  # text, name, text, name, …, text
+    key = literal(pieces[0])
+    for name, text in zip(pieces[1::2], pieces[2::2], strict=True):
+        key = key + cast(args[name], String) + literal(text)
     return key
+
+
+_MARK = "\x00"
+"""What stands for an argument in the key :func:`_active_key_sql` makes first: no argument's name or value holds it."""
 
 
 def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:

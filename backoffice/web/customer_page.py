@@ -184,26 +184,27 @@ def _ledger(customer: Customer, forms: dict) -> dict:
     return shown
 
 
-_orders = Order.__table__
-_managers = AccountManager.__table__
-ORDERS_PAGE = (
-    select(
-        _orders.c.id,
-        _orders.c.number,
-        _orders.c.closing_date,
-        _orders.c.grand_total,
-        _managers.c.name.label("manager"),
-        func.count().over().label("counted"),
-        func.sum(_orders.c.grand_total).over().label("summed"),
+@cache
+def _orders_page():
+    """A page of a customer's orders as rows of the columns the orders tab shows (the manager by name), each with
+    the count and grand total of them all: built once, when a customer's page is first shown on this tab."""
+    orders, managers = Order.__table__, AccountManager.__table__
+    return (
+        select(
+            orders.c.id,
+            orders.c.number,
+            orders.c.closing_date,
+            orders.c.grand_total,
+            managers.c.name.label("manager"),
+            func.count().over().label("counted"),
+            func.sum(orders.c.grand_total).over().label("summed"),
+        )
+        .join(managers, managers.c.id == orders.c.account_manager_id)
+        .where(orders.c.customer_id == bindparam("customer_id"))
+        .order_by(orders.c.closing_date.desc(), orders.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    .join(_managers, _managers.c.id == _orders.c.account_manager_id)
-    .where(_orders.c.customer_id == bindparam("customer_id"))
-    .order_by(_orders.c.closing_date.desc(), _orders.c.id.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .offset(bindparam("offset", type_=Integer))
-)
-"""A page of a customer's orders as rows of the columns the orders tab shows (the manager by name), each with the
-count and grand total of them all: built once, as the customer's page opens on this tab."""
 
 
 class _Orders(Pagination):
@@ -212,7 +213,7 @@ class _Orders(Pagination):
 
     def _query_items(self) -> list:
         rows = db.session.execute(
-            ORDERS_PAGE,
+            _orders_page(),
             {
                 "customer_id": self._query_args["customer_id"],
                 "limit": self.per_page,
@@ -235,41 +236,43 @@ class _Orders(Pagination):
         return count
 
 
-_moved = BalanceTransaction.__table__
-_reversal = _moved.alias("reversal")
-_by = User.__table__
-MOVEMENTS_PAGE = (
-    select(
-        *(
-            _moved.c[name]
-            for name in (
-                "id",
-                "kind",
-                "signed_amount",
-                "balance_before",
-                "balance_after",
-                "value_date",
-                "reference_type",
-                "reference_id",
-                "description",
-                "reason",
-                "occasion",
-                "reverses_id",
-                "created_at",
-            )
-        ),
-        _by.c.email.label("by_email"),
-        func.count().over().label("counted"),
-        select(_reversal.c.id).where(_reversal.c.reverses_id == _moved.c.id).scalar_subquery().label("reversed_by"),
+@cache
+def _movements_page():
+    """A page of a customer's movements as rows of the columns the ledger shows (who posted each by email), each
+    with the count of them all and the movement that reversed it: built once, as the ledger tab reads it at every
+    view."""
+    moved, by = BalanceTransaction.__table__, User.__table__
+    reversal = moved.alias("reversal")
+    return (
+        select(
+            *(
+                moved.c[name]
+                for name in (
+                    "id",
+                    "kind",
+                    "signed_amount",
+                    "balance_before",
+                    "balance_after",
+                    "value_date",
+                    "reference_type",
+                    "reference_id",
+                    "description",
+                    "reason",
+                    "occasion",
+                    "reverses_id",
+                    "created_at",
+                )
+            ),
+            by.c.email.label("by_email"),
+            func.count().over().label("counted"),
+            select(reversal.c.id).where(reversal.c.reverses_id == moved.c.id).scalar_subquery().label("reversed_by"),
+        )
+        .outerjoin(by, by.c.id == moved.c.created_by_id)
+        .where(moved.c.customer_id == bindparam("customer_id"))
+        .order_by(moved.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    .outerjoin(_by, _by.c.id == _moved.c.created_by_id)
-    .where(_moved.c.customer_id == bindparam("customer_id"))
-    .order_by(_moved.c.id.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .offset(bindparam("offset", type_=Integer))
-)
-"""A page of a customer's movements as rows of the columns the ledger shows (who posted each by email), each with
-the count of them all and the movement that reversed it: built once, as the ledger tab reads it at every view."""
 
 
 class _Movements(Pagination):
@@ -278,7 +281,7 @@ class _Movements(Pagination):
 
     def _query_items(self) -> list:
         rows = db.session.execute(
-            MOVEMENTS_PAGE,
+            _movements_page(),
             {
                 "customer_id": self._query_args["customer_id"],
                 "limit": self.per_page,

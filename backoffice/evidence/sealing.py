@@ -206,9 +206,10 @@ def _insert(connection: Connection, sealed: list[dict]) -> None:
         connection.execute(_INSERT, sealed)
         return
     dialect = connection.dialect
-    built = (dialect.name, dialect.paramstyle)
+    given = tuple(sealed[0])  # the columns a seal made here gives, as its maker names them
+    built = (dialect.name, dialect.paramstyle, given)
     if (found := _INSERT_SQL.get(built)) is None:
-        compiled = _INSERT.compile(dialect=dialect, column_keys=list(SEALED), for_executemany=True)
+        compiled = _INSERT.compile(dialect=dialect, column_keys=list(given), for_executemany=True)
         found = _INSERT_SQL[built] = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None)
     sql, names = found
     connection.exec_driver_sql(sql, [tuple(seal[name] for name in names) for seal in sealed] if names else sealed)
@@ -217,8 +218,6 @@ def _insert(connection: Connection, sealed: list[dict]) -> None:
 _INSERT = insert(seals)
 """Built once: a statement built anew at every commit would have its key for SQLAlchemy's cache made anew."""
 _INSERT_SQL: dict[tuple, tuple[str, tuple[str, ...] | None]] = {}
-SEALED = ("kind", "row_id", "version", "chain", "prev_row_id", "prev_version", "seal", "sealed_at")
-"""What a seal made here gives each row of ``seals``."""
 
 
 def _seal_made(connection: Connection, keyed: dict[str, set[Key]]) -> list[dict]:

@@ -22,7 +22,7 @@ from itertools import groupby
 
 from flask import current_app
 from flask_babel import ngettext
-from sqlalchemy import ARRAY, any_, func, insert, inspect, literal, select, text, true
+from sqlalchemy import ARRAY, ColumnElement, any_, func, insert, inspect, literal, select, text, true
 
 from backoffice.evidence import quarantine, seals
 from backoffice.models import (
@@ -387,11 +387,19 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
     """How many entities the chunk holds and, when asked, the sum of each stored field that adds (else zeros)."""
-    summed = [with_sums and f.adds for f in fields]
-    sums = [func.sum(f.stored) if sum_it else literal(0) for f, sum_it in zip(fields, summed, strict=True)]
-    source = check.table if check.counted_on_table and not any(summed) else _source(check)
+    sums = _totals(fields, [f.stored for f in fields], with_sums)
+    summing = any(with_sums and f.adds for f in fields)
+    source = check.table if check.counted_on_table and not summing else _source(check)
     count, *totals = db.session.execute(select(func.count(), *sums).select_from(source).where(*conditions)).one()
     return count, _sums(fields, totals)
+
+
+def _totals(fields, stored: list[ColumnElement], with_sums: bool) -> list[ColumnElement]:
+    """The chunk's totals, ``total_0``…: when asked, the sum of each field's ``stored`` column that adds, else 0."""
+    return [
+        (func.sum(column) if with_sums and f.adds else literal(0)).label(f"total_{i}")
+        for i, (f, column) in enumerate(zip(fields, stored, strict=True))
+    ]
 
 
 def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
@@ -418,14 +426,10 @@ def _measure_and_collect(check: Check, fields, conditions, with_sums: bool) -> t
     """
     width = len(fields)
     wrong = differs(fields)
-    summed = [with_sums and f.adds for f in fields]
     found = (
         select(
             func.count().label("checked"),
-            *(
-                (func.sum(f.stored) if sum_it else literal(0)).label(f"total_{i}")
-                for i, (f, sum_it) in enumerate(zip(fields, summed, strict=True))
-            ),
+            *_totals(fields, [f.stored for f in fields], with_sums),
             func.keys_of(check.key, type_=ARRAY(check.key.type)).filter(wrong).label("keys"),
         )
         .select_from(check.table)
@@ -476,13 +480,7 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
     )
     columns = list(compared.c)
     stored = columns[2 : 2 + width]
-    measure = select(
-        func.count().label("checked"),
-        *(
-            func.sum(column).label(f"total_{i}") if with_sums and f.adds else literal(0).label(f"total_{i}")
-            for i, (f, column) in enumerate(zip(fields, stored, strict=True))
-        ),
-    )
+    measure = select(func.count().label("checked"), *_totals(fields, stored, with_sums))
     measure = measure.select_from(compared).subquery("measure")
     rows = db.session.execute(
         select(*measure.c, *columns[:-1]).select_from(measure.outerjoin(compared, compared.c.wrong))

@@ -264,13 +264,13 @@ def test_postgresql_makes_a_run_s_results_and_discrepancies_into_the_text_python
     ids = {with_both, results_only, with_nothing}
     connection = db.session.connection()
 
+    evidence = seals.kinds()["reconciliation_runs"]
     made = reading.run_details(connection, ids)
-    read = seals.run_results_read(connection, ids)
+    read = evidence.details(connection, [SimpleNamespace(row_id=run_id) for run_id in ids])  # as Python reads them
 
     assert set(made) == set(read) == {(with_both, 0), (results_only, 0)}
     for key, rows in read.items():
         assert made[key] == b"".join(b"\x1e" + seals._canonical(row).encode() for row in rows)
-    evidence = seals.kinds()["reconciliation_runs"]
     values = connection.execute(sa.select(*evidence.columns()).where(evidence.key == with_both)).one()
     as_made, as_read = (
         seals.canonical_text(evidence, with_both, 0, values, details[with_both, 0], "seal") for details in (made, read)

@@ -126,11 +126,7 @@ def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
 def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     """Each run's results and discrepancies, as rows of values (on PostgreSQL,
     :func:`backoffice.evidence.reading.details` reads them as the bytes of their canonical text instead)."""
-    return run_results_read(connection, {row.row_id for row in rows})
-
-
-def run_results_read(connection: Connection, ids: set[int]) -> dict[tuple[int, int], list]:
-    """Each run's results and discrepancies, as rows of values."""
+    ids = {row.row_id for row in rows}
     results, found_rows = CheckResult.__table__, Discrepancy.__table__
     found: dict[tuple[int, int], list] = defaultdict(list)
     for run_id, *result in connection.execute(

@@ -27,6 +27,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from tests.conftest import _claimed_redis, require_service
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt
+from tests.workers import serving_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "production-test-token"
@@ -75,7 +76,7 @@ def server(database, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "server.log"
     env = os.environ | {
-        "DATABASE_URL": database,
+        "DATABASE_URL": serving_url(database),
         "REDIS_URL": redis_url,
         "SECRET_KEY": "production-test",
         "BACKOFFICE_API_TOKEN": TOKEN,

@@ -10,22 +10,45 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from redis import Redis
 from rq import Worker
 
 from backoffice.platform.extensions import db
+from backoffice.platform.runtime_role import grant_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def worker_env(app, redis_url, **settings) -> dict:
+    """A worker's environment as production's: on PostgreSQL it connects as the runtime role (``serving_url``)."""
+    db.session.commit()
     env = os.environ | {
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "DATABASE_URL": serving_url(app.config["SQLALCHEMY_DATABASE_URI"]),
         "REDIS_URL": redis_url,
         "SECRET_KEY": "test",
         "BACKOFFICE_ANCHORS_FOLDER": app.config["ANCHORS_FOLDER"],
     }
     return env | {f"BACKOFFICE_{name.upper()}": str(value) for name, value in settings.items()}
+
+
+def serving_url(owner_url: str) -> str:
+    """The database as production's web server, workers and scheduler connect to it: on PostgreSQL as a runtime role
+    of the test process's own (``<database>_serve``), made if missing and granted, by the owner of ``owner_url``,
+    what ``backoffice db grant-runtime`` grants after the migrations as they are now; on SQLite, ``owner_url``."""
+    url = sa.make_url(owner_url)
+    if url.get_backend_name() != "postgresql":
+        return owner_url
+    role = f"{url.database}_serve"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}) is None:
+                connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+            grant_runtime(connection, role)
+    finally:
+        engine.dispose()
+    return url.set(username=role, password=None).render_as_string(hide_password=False)
 
 
 def run_worker(app, redis_url, **settings) -> subprocess.CompletedProcess:

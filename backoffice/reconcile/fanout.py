@@ -55,7 +55,7 @@ from backoffice.models.types import Month, utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Check, Scope, resolve
 from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
-from backoffice.reconcile.locks import claim
+from backoffice.reconcile.locks import claim, key
 from backoffice.reconcile.transitions import end_run
 
 ATTEMPTS = 3
@@ -65,6 +65,9 @@ RunEnded = Callable[[ReconciliationRun], None]
 """Called in the transaction that ends a run (succeeded or failed), with its record."""
 
 chunks = ReconciliationChunk
+
+_RUN_END = key("fanout:run-end", 4)
+"""The first half of the advisory lock key a split run's chunks take to end one at a time; the run's id is the other."""
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,14 @@ def do(chunk_id: int, *, beat: Callable[[], AbstractContextManager], on_end: Run
                 error=None,
             )
         ).rowcount
-        # The run's row, locked, orders the chunks that end at once: one of them sees its step complete. Not
-        # FOR UPDATE: the audit rows' foreign key holds it KEY SHARE, as another chunk's do, which would deadlock.
+        # The run's lock orders the chunks that end at once: one of them sees its step complete, the statements
+        # after it reading what the chunks before it committed. An advisory lock, not the run's row: the runtime
+        # role may not lock the rows of an append-only table, and their foreign keys hold it KEY SHARE besides.
+        db.session.execute(select(func.pg_advisory_xact_lock(_RUN_END, record.id)))
         running = db.session.scalar(
-            select(ReconciliationRun.id)
-            .where(ReconciliationRun.id == record.id, ReconciliationRun.status == RunStatus.RUNNING)
-            .with_for_update(key_share=True)
+            select(ReconciliationRun.id).where(
+                ReconciliationRun.id == record.id, ReconciliationRun.status == RunStatus.RUNNING
+            )
         )
         if not recorded or running is None:
             db.session.rollback()

@@ -105,12 +105,12 @@ class _AdvisoryLocks:
         all were taken, else which check was refused (and the transaction ends, letting go of those taken)."""
         locks = []
         for check in checks:
-            whole = f"CAST({_key(check.name, 8)} AS bigint)"
+            whole = f"CAST({key(check.name, 8)} AS bigint)"
             if not scope.customer_ids:
                 locks.append((check, "pg_advisory_xact_lock", whole))
                 continue
             locks.append((check, "pg_advisory_xact_lock_shared", whole))
-            per_customer = f"CAST({_key(check.name, 4)} AS integer)"
+            per_customer = f"CAST({key(check.name, 4)} AS integer)"
             locks += [
                 (check, "pg_advisory_xact_lock", f"{per_customer}, {int(customer)}")
                 for customer in sorted(scope.customer_ids)
@@ -184,8 +184,8 @@ def _held_by_a_split_run(checks: list[Check]) -> Check | None:
     return next((check for check in checks if check.name in names), None)
 
 
-def _key(name: str, size: int) -> int:
-    """A stable signed integer of ``size`` bytes for the check, as PostgreSQL's advisory lock keys are."""
+def key(name: str, size: int) -> int:
+    """A stable signed integer of ``size`` bytes for the name (a check's), as PostgreSQL's advisory lock keys are."""
     digest = hashlib.blake2b(f"backoffice.reconcile:{name}".encode(), digest_size=size).digest()
     return int.from_bytes(digest, "big", signed=True)
 

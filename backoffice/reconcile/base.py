@@ -173,10 +173,28 @@ class Check(ABC):
     def key_bounds(self, scope: Scope) -> Select:
         """The lowest and highest key in scope: the chunks are ranges between them. Read from the check's table
         alone when the key and the scope read nothing else: the source's aggregates are not computed for it."""
+        return (
+            select(func.min(self.key), func.max(self.key))
+            .select_from(self._keyed(scope))
+            .where(*self.scope_conditions(scope))
+        )
+
+    def key_starts(self, scope: Scope, size: int) -> Select:
+        """The first key of every ``size`` keys in scope, in order: the chunks' lower bounds when the keys are too
+        sparse for ranges of ``size`` between the lowest and the highest (a row forged far from the others)."""
+        keys = (
+            select(self.key.label("key"))
+            .select_from(self._keyed(scope))
+            .where(*self.scope_conditions(scope))
+            .distinct()
+        ).subquery()
+        numbered = select(keys.c.key, (func.row_number().over(order_by=keys.c.key) - 1).label("place")).subquery()
+        return select(numbered.c.key).where(numbered.c.place % size == 0).order_by(numbered.c.key)
+
+    def _keyed(self, scope: Scope):
         conditions = self.scope_conditions(scope)
         read = {table for clause in (self.key, *conditions) for table in find_tables(clause, check_columns=True)}
-        source = self.table if read <= {self.table} or self.source is None else self.source
-        return select(func.min(self.key), func.max(self.key)).select_from(source).where(*conditions)
+        return self.table if read <= {self.table} or self.source is None else self.source
 
     def write_entities(self, connection: Connection, entities: set[tuple[int, str | None]]) -> None:
         """Store the expected values for these ``(key, period)`` entities; by key unless a check knows better."""

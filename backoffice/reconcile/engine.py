@@ -209,21 +209,30 @@ class Tally:
         return cls(checked, mismatched, fixed, stored, {name: Decimal(pair[1]) for name, pair in sums.items()})
 
 
+SPREAD_CHUNKS = 64
+"""Chunks a check's keys may span, lowest to highest, before its chunks are planned by the keys that exist."""
+
+
 def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
     """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide (read where the run
-    compares: on a replica, if one serves).
+    compares: on a replica, if one serves). Keys spread wider than :data:`SPREAD_CHUNKS` chunks (an id forged far
+    below or above the others) are split by the keys that exist, ``RECONCILE_CHUNK_SIZE`` of them a chunk: no chunk
+    is planned for a gap.
 
     A scope that fits in one chunk is read without bounds: bounds that every row in scope meets select
     nothing more, and comparing each row's key with them costs a tenth of a verify of a million orders.
     """
     with replica.reading():
         low, high = db.session.execute(check.key_bounds(scope)).one()
-    if low is None:
-        return []
-    size = current_app.config["RECONCILE_CHUNK_SIZE"]
-    if high - low < size:
-        return [None]
-    return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+        if low is None:
+            return []
+        size = current_app.config["RECONCILE_CHUNK_SIZE"]
+        if high - low < size:
+            return [None]
+        if (high - low) // size < SPREAD_CHUNKS:
+            return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+        starts = list(db.session.execute(check.key_starts(scope, size)).scalars())
+    return [(start, end - 1) for start, end in zip(starts, starts[1:], strict=False)] + [(starts[-1], high)]
 
 
 def check_chunk(

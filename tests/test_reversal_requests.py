@@ -205,6 +205,21 @@ def test_the_asker_never_approves_their_own_request_even_made_an_admin_since(cli
     assert requests()[0].status is ApprovalStatus.PENDING
 
 
+def test_a_clerk_s_request_above_the_limit_still_takes_two_other_admins_once_the_clerk_is_made_an_admin(
+    client, limit, hotel, clerk, checker
+):
+    deposit = db.session.scalar(sa.select(BalanceTransaction))  # Rp100.000: above the limit
+    request = asked_by_the_clerk(client, clerk, deposit.id)
+    before = written()
+    promoted = db.session.get(User, clerk.id)
+    promoted.role = Role.ADMIN
+    db.session.commit()
+
+    assert approvals.first_of_two(db.session.get(ApprovalRequest, request.id))
+    assert approvals.approve(request.id, checker).status is ApprovalStatus.PENDING
+    assert written() == before
+
+
 def test_two_admins_approving_a_clerk_s_request_above_the_limit_at_once_post_it_once(
     app, client, limit, hotel, clerk, maker, checker
 ):

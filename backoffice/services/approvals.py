@@ -29,6 +29,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy_continuum.utils import version_class
 
 from backoffice.evidence import seals, verifying
 from backoffice.models import (
@@ -37,8 +38,10 @@ from backoffice.models import (
     ApprovalStatus,
     BalanceTransaction,
     EntryStatus,
+    HistoryTransaction,
     JournalEntry,
     JournalLine,
+    Role,
     User,
 )
 from backoffice.models.types import utcnow
@@ -318,7 +321,21 @@ def first_of_two(request: ApprovalRequest) -> bool:
     hand today, more than the approval limit (as an admin's own reversal would wait for a second admin)."""
     if request.kind is not ApprovalKind.WALLET_REVERSAL or request.first_approved_by_id is not None:
         return False
-    return not request.requested_by.is_admin and wallet.reversal_needs_approval(request.movement)
+    return not _asked_as_admin(request) and wallet.reversal_needs_approval(request.movement)
+
+
+def _asked_as_admin(request: ApprovalRequest) -> bool:
+    """Whether whoever asked was an admin when they asked, as the users' history says: a clerk made an admin since
+    still asked as a clerk (the maker never counts as an approver). No version from then: asked as a clerk."""
+    versions = version_class(User).__table__
+    role = db.session.scalar(
+        select(versions.c.role)
+        .join(HistoryTransaction, HistoryTransaction.id == versions.c.transaction_id)
+        .where(versions.c.id == request.requested_by_id, HistoryTransaction.issued_at <= request.requested_at)
+        .order_by(versions.c.transaction_id.desc())
+        .limit(1)
+    )
+    return role is not None and Role(role) is Role.ADMIN
 
 
 def _apply(session, request: ApprovalRequest, user: User) -> None:

@@ -15,6 +15,7 @@ from backoffice import jobs
 from backoffice.evidence import verifying
 from backoffice.models import CheckResult, JobStatus, RunMode, TamperedEvidence
 from backoffice.models.types import utcnow
+from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_seals
 from backoffice.services import wallet
@@ -92,6 +93,33 @@ def test_a_row_added_or_changed_since_the_anchor_is_found_the_next_night_whateve
     assert _found(changed) and _found(forged)
 
 
+@pytest.mark.parametrize("forged_id", [-5000, -1, 0])
+def test_a_row_inserted_below_the_anchored_ids_without_a_seal_is_found_the_next_night(movements, forged_id):
+    newcomer = CustomerFactory(code="C0009")  # no movement of their own: no chain to break
+    _insert_movement(forged_id, newcomer.id, "3000000")
+
+    _nightly(FIRST + timedelta(days=1))
+
+    assert _found(forged_id)
+
+
+@pytest.mark.parametrize("row_id", [-5000, -1, 0, 1, 5, 7000])
+def test_every_id_negative_zero_or_past_the_others_lies_in_exactly_one_night_s_stripes(app, row_id):
+    nights = [
+        evidence_seals.Night(FIRST + timedelta(days=n), DAYS, utcnow(), {}, str(FIRST)).stripes_swept
+        for n in range(DAYS)
+    ]
+    holding = [
+        n
+        for n, stripes in enumerate(nights)
+        if db.session.scalar(sa.select(stripes.holds(sa.literal(row_id, sa.Integer))))
+    ]
+    assert len(holding) == 1
+    night = FIRST + timedelta(days=holding[0])
+    found = evidence_seals.Night(night, DAYS, utcnow(), {}, str(FIRST))._stripes(row_id - 3, row_id + 3)
+    assert any(low <= row_id <= high for low, high in found)
+
+
 def test_a_verification_by_hand_verifies_every_row_where_the_nightly_verified_its_share(movements):
     _customer, ids = movements
     forged = ids[1]
@@ -114,6 +142,39 @@ def _nightly(day: date):
     record, _ = jobs.enqueue_nightly(day)
     assert record.status is JobStatus.FINISHED, record.error
     return record
+
+
+def _insert_movement(row_id: int, customer_id: int, amount: str) -> None:
+    """A recharge and its entry inserted by SQL under an id of the forger's choosing, with no seal, the customer's
+    stored figures moved to match: no fix has anything to correct."""
+    db.session.execute(
+        sa.text(
+            "INSERT INTO journal_entries (id, number, entry_date, description, status, created_at)"
+            " VALUES (:id, :number, CURRENT_DATE, 'forged', 'draft', CURRENT_TIMESTAMP)"
+        ),
+        {"id": row_id, "number": f"FORGED{row_id}"},
+    )
+    db.session.execute(
+        sa.text(
+            "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before,"
+            " balance_after, value_date, description, entry_id, created_at) VALUES (:id, :c, 'recharge', :a, :a, 0,"
+            " :a, CURRENT_DATE, 'forged', :id, CURRENT_TIMESTAMP)"
+        ),
+        {"id": row_id, "c": customer_id, "a": amount},
+    )
+    db.session.execute(
+        sa.text("UPDATE customers SET balance = balance + :a, total_recharged = total_recharged + :a WHERE id = :c"),
+        {"c": customer_id, "a": amount},
+    )
+    db.session.execute(
+        sa.text(
+            "INSERT INTO monthly_customer_balances (customer_id, year_month, opening_balance, total_deposits,"
+            " total_purchases, closing_balance, total_volume_sm3, calculation_details, last_calculated_at)"
+            " VALUES (:c, :month, 0, :a, 0, :a, 0, '{}', CURRENT_TIMESTAMP)"
+        ),
+        {"c": customer_id, "a": amount, "month": local_today().strftime("%Y-%m")},
+    )
+    db.session.commit()
 
 
 def _change_in_place(movement_id: int) -> None:

@@ -108,7 +108,15 @@ class Stripes:
     phase: int
 
     def holds(self, key: ColumnElement) -> ColumnElement:
-        return func.mod(key // self.width, self.period) == self.phase
+        """Whether the key's stripe is the phase's, counted as Python counts (a floor, a remainder never negative),
+        so that a negative id lies in a stripe of its own like any other; the databases' ``/`` and ``%`` truncate
+        towards zero."""
+        stripe = (key - _remainder(key, self.width)) // self.width
+        return _remainder(stripe, self.period) == self.phase
+
+
+def _remainder(value: ColumnElement, by: int) -> ColumnElement:
+    return ((value % by) + by) % by
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, literal, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
@@ -176,18 +176,25 @@ class Night:
 
     def _changed(self, evidence: seals.Evidence, mark: tuple[int, int]) -> ColumnElement:
         """The rows at or below the anchored ids that are newer than the anchor: a history version after the
-        anchored versions, or a row sealed since shortly before the anchor (a decision, a posting, a finished run:
-        sealed later than inserted). The night's stripes are left to the sweep, which verifies them anyway."""
+        anchored versions, a row sealed since shortly before the anchor (a decision, a posting, a finished run:
+        sealed later than inserted), or a row with no seal at all (inserted past the application, whatever id it
+        took). The night's stripes are left to the sweep, which verifies them anyway."""
+        recent = seals.seals.alias("recent")
+        version = evidence.table.c[evidence.version] if evidence.version else literal(0)
+        unsealed = ~(
+            select(recent.c.row_id)
+            .where(recent.c.kind == evidence.kind, recent.c.row_id == evidence.key, recent.c.version == version)
+            .exists()
+        )
         if evidence.version:
             newer = evidence.table.c[evidence.version] > mark[1]
         else:
-            recent = seals.seals.alias("recent")
             newer = evidence.key.in_(
                 select(recent.c.row_id).where(
                     recent.c.kind == evidence.kind, recent.c.sealed_at > self.since, recent.c.row_id <= mark[0]
                 )
             )
-        return and_(evidence.key <= mark[0], newer, ~self.stripes_swept.holds(evidence.key))
+        return and_(evidence.key <= mark[0], or_(newer, unsealed), ~self.stripes_swept.holds(evidence.key))
 
     @property
     def stripes_swept(self) -> verifying.Stripes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 
 from backoffice.models import (
     Account,
@@ -29,11 +29,15 @@ from backoffice.models import (
     Order,
     Payment,
     PaymentAllocation,
+    Resolution,
+    TamperedEvidence,
     Target,
 )
 from backoffice.models.billing import ASKING, covers
 from backoffice.models.metering import Volume, pricing_in_force
 from backoffice.models.types import Balance, Money, constant, first_of_month, next_month, rounded_product
+
+_findings = TamperedEvidence.__table__
 
 
 def status_sql(balance, suspend_below):
@@ -82,20 +86,46 @@ def meter_overpayment_sql(meters=Meter.__table__):
     return func.round(overpaid_sql(meter_net_sql(meters)), 2, type_=Balance)
 
 
+def counted_allocation(allocations=PaymentAllocation.__table__) -> ColumnElement[bool]:
+    """Whether an allocation counts in what its invoice still asks and its payment leaves: not when it, or the
+    allocation it reverses, is tampered evidence still open or reversed by an admin's review, nor when its payment or
+    its invoice is not of its meter's (written past the application: the application never writes one)."""
+    flagged = select(_findings.c.row_id).where(
+        _findings.c.kind == "payment_allocations",
+        or_(_findings.c.resolution.is_(None), _findings.c.resolution == Resolution.REVERSED.value),
+    )
+    of_the_meter = [
+        select(table.c.id).where(table.c.id == column, table.c.meter_id == allocations.c.meter_id).exists()
+        for table, column in (
+            (Payment.__table__.alias("allocated_payment"), allocations.c.payment_id),
+            (Invoice.__table__.alias("allocated_invoice"), allocations.c.invoice_id),
+        )
+    ]
+    return and_(
+        allocations.c.id.not_in(flagged),
+        or_(allocations.c.reverses_id.is_(None), allocations.c.reverses_id.not_in(flagged)),
+        *of_the_meter,
+    )
+
+
 def _applied(allocated_by) -> ColumnElement:
     allocations = PaymentAllocation.__table__
-    return select(func.coalesce(func.sum(allocations.c.amount), 0)).where(allocated_by(allocations)).scalar_subquery()
+    return (
+        select(func.coalesce(func.sum(allocations.c.amount), 0))
+        .where(allocated_by(allocations), counted_allocation(allocations))
+        .scalar_subquery()
+    )
 
 
 def invoice_outstanding_sql(invoices=Invoice.__table__) -> ColumnElement:
-    """The invoice's amount less every allocation to it (a reversal counts against the row it reverses); 0 once
-    withdrawn."""
+    """The invoice's amount less every allocation to it that counts (:func:`counted_allocation`; a reversal counts
+    against the row it reverses); 0 once withdrawn."""
     left = invoices.c.amount - _applied(lambda allocations: allocations.c.invoice_id == invoices.c.id)
     return func.round(case((invoices.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
 
 
 def payment_unapplied_sql(payments=Payment.__table__) -> ColumnElement:
-    """The payment's amount less every allocation of it; 0 once withdrawn."""
+    """The payment's amount less every allocation of it that counts; 0 once withdrawn."""
     left = payments.c.amount - _applied(lambda allocations: allocations.c.payment_id == payments.c.id)
     return func.round(case((payments.c.withdrawn_at.is_(None), left), else_=0), 2, type_=Money)
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy_continuum.utils import version_class
 
 from backoffice.evidence import quarantine, sealing, seals, verifying
 from backoffice.models import (
@@ -29,10 +30,12 @@ from backoffice.models import (
     BalanceTransaction,
     Customer,
     Occasion,
+    PaymentAllocation,
     Resolution,
     TamperedEvidence,
     User,
 )
+from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.posting.keys import own_key
@@ -41,12 +44,14 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
+from backoffice.services import allocations as allocating
 from backoffice.services import approvals, installation, transaction, wallet
 
 GONE = "gone"
 """The reviewed seal of a row that is no longer there."""
 
 MOVEMENTS = "balance_transactions"
+ALLOCATIONS = "payment_allocations"
 DECISIONS = "evidence_decisions"
 
 findings = TamperedEvidence.__table__
@@ -138,6 +143,7 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
         session.flush()
         for finding in found:
             sealing.pending(DECISIONS, finding.id)
+        _settle_allocations(connection, [finding.row_id for finding in found if finding.kind == ALLOCATIONS], user_id)
         reviewed = {finding.id: original for finding in movements if (original := originals[finding.id]) is not None}
         waiting = [original.id for original in reviewed.values()]
         for finding in movements:
@@ -146,6 +152,22 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
                 _carry(connection, original.customer_id, waiting)
                 _money(session, finding, original, resolution, reason, user)
     return found
+
+
+def _settle_allocations(connection, allocation_ids: list[int], user_id: int) -> None:
+    """Settle the meters of the reviewed allocations under their locks: an allocation (or a reversal) reversed by the
+    review no longer counts (``counted_allocation``), one accepted counts again, and what each invoice asks and each
+    payment leaves is derived again from the allocations that count, free credit applied oldest first."""
+    if not allocation_ids:
+        return
+    table = PaymentAllocation.__table__
+    history = version_class(PaymentAllocation).__table__
+    # The row as it stands, vouched for by the decision, becomes its first history version when it has none.
+    unversioned = and_(table.c.id.in_(allocation_ids), ~select(history.c.id).where(history.c.id == table.c.id).exists())
+    record(connection, PaymentAllocation, unversioned, HistoryOperation.CREATE)
+    meter_ids = set(connection.execute(select(table.c.meter_id).where(table.c.id.in_(allocation_ids))).scalars())
+    allocating.lock(connection, meter_ids)
+    allocating.settle_meters(connection, meter_ids, user_id=user_id)
 
 
 def _carry(connection, customer_id: int, waiting: list[int]) -> None:

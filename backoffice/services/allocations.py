@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import insert, select, update
 
 from backoffice.evidence import sealing, verifying
 from backoffice.models import AllocationHow, Invoice, Meter, MeterAssignment, Payment, PaymentAllocation, covers
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import utcnow
 from backoffice.platform.money import ZERO
-from backoffice.posting.formulas import invoice_outstanding_sql, payment_unapplied_sql
+from backoffice.posting.formulas import counted_allocation, invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.posting.locking import lock_customers, lock_rows
 
 invoices = Invoice.__table__
@@ -102,7 +102,6 @@ def read(connection, meter_id: int, *, user_id: int | None = None) -> MeterState
         )
         return {row[0]: Dated(*row) for row in connection.execute(query)}
 
-    reversal = allocations.alias("reversal")
     live = connection.execute(
         select(
             allocations.c.id,
@@ -111,11 +110,7 @@ def read(connection, meter_id: int, *, user_id: int | None = None) -> MeterState
             allocations.c.amount,
             allocations.c.how,
         )
-        .where(
-            allocations.c.meter_id == meter_id,
-            allocations.c.reverses_id.is_(None),
-            ~exists().where(reversal.c.reverses_id == allocations.c.id),
-        )
+        .where(allocations.c.meter_id == meter_id, _live(), counted_allocation(allocations))
         .order_by(allocations.c.id)
     )
     return MeterState(
@@ -255,9 +250,10 @@ def by_payment(connection, payment_ids) -> dict[int, list]:
 
 
 def _live():
-    """An allocation not reversed, nor a reversal itself."""
+    """An allocation not reversed (by a reversal that counts, ``counted_allocation``), nor a reversal itself."""
     reversal = allocations.alias("reversal")
-    return allocations.c.reverses_id.is_(None) & ~exists().where(reversal.c.reverses_id == allocations.c.id)
+    reversed_ = select(reversal.c.id).where(reversal.c.reverses_id == allocations.c.id, counted_allocation(reversal))
+    return allocations.c.reverses_id.is_(None) & ~reversed_.exists()
 
 
 def _live_by(connection, column, ids) -> dict[int, list]:
@@ -272,7 +268,7 @@ def _live_by(connection, column, ids) -> dict[int, list]:
         )
         .join(payments, payments.c.id == allocations.c.payment_id)
         .join(invoices, invoices.c.id == allocations.c.invoice_id)
-        .where(column.in_(list(ids)), _live())
+        .where(column.in_(list(ids)), _live(), counted_allocation(allocations))
         .order_by(allocations.c.id)
     )
     found: dict[int, list] = defaultdict(list)

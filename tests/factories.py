@@ -11,6 +11,7 @@ import factory
 import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
+from backoffice.evidence import seals
 from backoffice.models import AccountManager, Customer, JobRecord, JobStatus, Meter, Order, Role, Target, User
 from backoffice.platform.extensions import db
 from backoffice.reconcile.transitions import move_job
@@ -211,9 +212,13 @@ _JOB_PATHS = {
 }
 
 
-def job_in(status: JobStatus, **fields) -> JobRecord:
+def job_in(status: JobStatus, *, forged: bool = False, **fields) -> JobRecord:
     """A job's row in ``status``: inserted queued and moved there by its real transitions, the only way the
-    database lets a job's state change (its moments stamped as it moves)."""
+    database lets a job's state change (its moments stamped as it moves); sealed as the application seals the rows
+    it makes, unless ``forged`` (inserted past the application)."""
+    fields.setdefault("args", {})
+    if not forged:
+        fields["seal"] = seals.job_seal(fields["id"], fields["kind"], fields["args"], fields.get("user_id"))
     record = JobRecord(status=JobStatus.QUEUED, **fields)
     db.session.add(record)
     db.session.flush()

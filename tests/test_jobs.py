@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import subprocess
 import sys
 import time
@@ -171,6 +172,28 @@ def test_a_nightly_row_queued_by_sql_for_tomorrow_does_not_hold_tomorrow_s_night
     assert created and record.id == f"nightly-{tomorrow}_2"
     assert db.session.get(JobRecord, f"nightly-{tomorrow}").status is JobStatus.ABANDONED
     assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [record.id]
+
+
+def test_a_nightly_row_inserted_and_moved_to_finished_past_the_application_does_not_hold_the_night_off(
+    app, redis_url, caplog
+):
+    tomorrow = jobs.local_today() + timedelta(days=1)
+    job_in(
+        JobStatus.FINISHED,
+        forged=True,
+        id=f"nightly-{tomorrow}",
+        kind="nightly_maintenance",
+        args={"date": tomorrow.isoformat(), "trigger": "schedule"},
+        queue="maintenance",
+        in_process=False,
+    )
+    with caplog.at_level(logging.ERROR, logger="backoffice.jobs"):
+        record, created = jobs.enqueue_nightly(tomorrow)
+    assert created and record.id == f"nightly-{tomorrow}_2"
+    assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [record.id]
+    assert f"The job row nightly-{tomorrow} (nightly_maintenance, finished) was not made by the application" in (
+        caplog.text
+    )
 
 
 def nightly_row(job_id: str, status: JobStatus) -> None:

@@ -29,7 +29,9 @@ from backoffice.models import (
     ReconciliationRun,
     RunMode,
     RunStatus,
+    TamperedEvidence,
 )
+from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import (
     CHANGED_AFTER_INSERT,
@@ -178,17 +180,12 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
 
 
 @PG_ONLY
-def test_the_runtime_role_adds_seals_and_decides_findings_but_rewrites_neither(app, role):
+def test_the_runtime_role_adds_seals_and_decides_findings_only_through_the_owner_s_function(app, role):
     with db.engine.connect() as connection, connection.begin() as outer:
         grant = grant_runtime(connection, role)
         assert grant.append_only["seals"] == []
-        assert grant.append_only["tampered_evidence"] == [
-            "resolution",
-            "reason",
-            "resolved_by_id",
-            "resolved_at",
-            "reviewed_seal",
-        ]
+        assert grant.append_only["tampered_evidence"] == []
+        assert any(function.startswith("decide_tampered_evidence(finding bigint") for function in grant.functions)
         can = connection.execute(
             sa.text(
                 "SELECT has_table_privilege(:role, 'seals', 'INSERT'), has_table_privilege(:role, 'seals', 'UPDATE'),"
@@ -199,8 +196,33 @@ def test_the_runtime_role_adds_seals_and_decides_findings_but_rewrites_neither(a
             ),
             {"role": role},
         ).one()
-        assert tuple(can) == (True, False, False, True, False, False)
+        assert tuple(can) == (True, False, False, False, False, False)
         outer.rollback()
+
+
+@PG_ONLY
+def test_a_finding_closed_by_the_runtime_role_is_refused_and_a_decision_through_the_function_needs_an_admin(
+    app, runtime_url
+):
+    clerk, admin = UserFactory(role="finance"), UserFactory(role="admin")
+    finding = TamperedEvidence(kind="balance_transactions", row_id=7, version=0, what="forged", found_at=utcnow())
+    db.session.add(finding)
+    db.session.commit()
+    engine = sa.create_engine(runtime_url)
+    decide = "SELECT decide_tampered_evidence(:id, 'accepted', 'fine', 'gone', :by, now())"
+    try:
+        with engine.connect() as connection, pytest.raises(sa.exc.DBAPIError) as refused:
+            connection.execute(
+                sa.text("UPDATE tampered_evidence SET resolution = 'accepted', reviewed_seal = 'gone', reason = 'x'")
+            )
+        assert refused.value.orig.sqlstate == INSUFFICIENT_PRIVILEGE
+        with engine.connect() as connection, pytest.raises(sa.exc.DBAPIError, match="only an active admin"):
+            connection.execute(sa.text(decide), {"id": finding.id, "by": clerk.id})
+        with engine.begin() as connection:
+            assert connection.execute(sa.text(decide), {"id": finding.id, "by": admin.id}).scalar() is True
+            assert connection.execute(sa.text(decide), {"id": finding.id, "by": admin.id}).scalar() is False
+    finally:
+        engine.dispose()
 
 
 @PG_ONLY
@@ -505,3 +527,28 @@ def test_every_guarded_table_is_append_only_to_the_grant_and_the_close_locks_wha
         assert {(table, column) for column in changed} <= columns
     definition = connection.scalar(sa.text("SELECT pg_get_functiondef('lock_period_writers()'::regprocedure)"))
     assert f"LOCK TABLE {', '.join(GUARDED)} IN SHARE ROW EXCLUSIVE MODE" in definition
+
+
+@PG_ONLY
+def test_a_history_transaction_id_taken_out_of_turn_costs_the_forger_not_the_clerk_s_next_edit(app, runtime_url):
+    order = OrderFactory()
+    ahead = db.session.scalar(sa.text("SELECT last_value + 2 FROM history_transactions_id_seq"))
+    engine = sa.create_engine(runtime_url)
+    try:
+        with engine.begin() as connection:
+            taken = connection.execute(
+                sa.text(
+                    "INSERT INTO history_transactions (id, issued_at, actor) VALUES (:id, now(), 'forged')"
+                    " RETURNING id"
+                ),
+                {"id": ahead},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert taken != ahead  # the sequence's next id, not the one the forger wrote
+
+    for promo in ("1000", "2000"):  # the clerk's next two edits take the ids after it
+        order.promo = D(promo)
+        db.session.commit()
+
+    assert db.session.scalar(sa.text("SELECT count(*) FROM orders_history WHERE id = :id"), {"id": order.id}) == 3

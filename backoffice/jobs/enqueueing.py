@@ -60,10 +60,13 @@ def enqueue(
     if mode is not None and mode.writes and not waits(trigger):
         checks, scope = _plan(spec, args)
         refuse_if_busy(mode, checks=checks, scope=scope)
+    row_id = job_id or uuid.uuid4().hex
+    args = args | {"trigger": trigger.value}
     record = JobRecord(
-        id=job_id or uuid.uuid4().hex,
+        id=row_id,
         kind=kind,
-        args=args | {"trigger": trigger.value},
+        args=args,
+        seal=seals.job_seal(row_id, kind, args, user.id if user else None),
         queue=spec.queue,
         user_id=user.id if user else None,
         status=JobStatus.QUEUED,
@@ -133,11 +136,27 @@ def _key_holder(
     attempt, candidate = 1, job_id
     while (holder := db.session.get(JobRecord, candidate)) is not None:
         ended = holder.status is JobStatus.ABANDONED or (again_after_failure and _failed_for_good(holder))
-        if not ended and not release_if_lost(holder):
+        if not ended and not release_if_lost(holder) and made_here(holder):
             return candidate, holder
         attempt += 1
         candidate = f"{job_id}_{attempt}"
     return candidate, None
+
+
+def made_here(record: JobRecord) -> bool:
+    """Whether the application made the job's row (its seal holds); one it did not make holds nothing, and is logged."""
+    made = record.seal is not None and seals.same(
+        record.seal, seals.job_seal(record.id, record.kind, record.args, record.user_id)
+    )
+    if not made:
+        log.error(
+            "The job row %s (%s, %s) was not made by the application: its seal does not hold. It is ignored; the job "
+            "takes the next attempt's id.",
+            record.id,
+            record.kind,
+            record.status.value,
+        )
+    return made
 
 
 def _active(active_key: str | None) -> JobRecord | None:

@@ -48,6 +48,8 @@ class JobRecord(db.Model):
     # Set while the job is queued or running, for kinds that must not run twice at once.
     active_key: Mapped[str | None] = mapped_column(String(80), unique=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    seal: Mapped[str | None] = mapped_column(String(64))
+    """The application's seal of what the job was made for (``seals.job_seal``): a row without it holds nothing."""
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

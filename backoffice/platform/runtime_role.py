@@ -49,14 +49,14 @@ CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
         "first_approved_by_id",
         "first_approved_at",
     ),
-    "tampered_evidence": ("resolution", "reason", "resolved_by_id", "resolved_at", "reviewed_seal"),
 }
 """What the application changes in the rows of an append-only table after inserting them, column by column: a
-draft journal entry is posted (by whom, when, with the source it records and its description) or voided, an
-approval request is approved first (a clerk's, above the limit) and decided, and an admin decides on tampered
-evidence. Their triggers refuse each change once the
-entry is posted, the request or the finding is decided. No other column of these tables is ever updated (a run
-ends through ``end_reconciliation_run``), and no row of any append-only table is ever deleted."""
+draft journal entry is posted (by whom, when, with the source it records and its description) or voided, and an
+approval request is approved first (a clerk's, above the limit) and decided. Their triggers refuse each change once
+the entry is posted or the request is decided. A finding of tampered evidence is decided through the owner's
+``decide_tampered_evidence`` (migration ``0048``), never by an ``UPDATE`` of the runtime role's. No other column of
+these tables is ever updated (a run ends through ``end_reconciliation_run``), and no row of any append-only table is
+ever deleted."""
 
 MOVED_BY_FUNCTION: dict[str, tuple[str, ...]] = {"jobs": ("status", "started_at", "ended_at")}
 """The columns of an ordinary table the runtime role may not update: a job's state moves only through the owner's

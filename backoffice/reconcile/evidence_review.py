@@ -44,6 +44,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
+from backoffice.reconcile.transitions import decide_finding
 from backoffice.services import allocations as allocating
 from backoffice.services import approvals, installation, transaction, wallet
 
@@ -137,11 +138,8 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
             or GONE
             for finding in found
         }
-        for finding in found:  # each decided by one UPDATE, which the database allows once
-            finding.reviewed_seal, finding.resolution, finding.reason = vouched[finding.id], resolution, reason
-            finding.resolved_by_id, finding.resolved_at = user_id, now
-        session.flush()
-        for finding in found:
+        for finding in found:  # each decided once, by the owner's function on PostgreSQL
+            decide_finding(finding.id, resolution, reason, vouched[finding.id], user_id, now)
             sealing.pending(DECISIONS, finding.id)
         _settle_allocations(connection, [finding.row_id for finding in found if finding.kind == ALLOCATIONS], user_id)
         reviewed = {finding.id: original for finding in movements if (original := originals[finding.id]) is not None}

@@ -1,10 +1,10 @@
-"""The one way a job's status and a run's end move, on both databases.
+"""The one way a job's status and a run's end move, and a finding of tampered evidence is decided, on both databases.
 
-On PostgreSQL the runtime role may not write those columns: it calls the owner's functions of migration ``0041``
-(``move_job``, ``end_reconciliation_run``), which move one row by its id from the states named (a run's end
-stamped by the database's clock). On SQLite, which has no roles, the same update is made here. On both, the
-database's triggers refuse any move that is not a real transition (a job inserted finished, a nightly marked
-finished without having started).
+On PostgreSQL the runtime role may not write those columns: it calls the owner's functions of migrations ``0041``
+(``move_job``, ``end_reconciliation_run``) and ``0048`` (``decide_tampered_evidence``), which move one row by its
+id from the states named (a run's end stamped by the database's clock; a decision made once, by an active admin).
+On SQLite, which has no roles, the same update is made here. On both, the database's triggers refuse any move that
+is not a real transition (a job inserted finished, a nightly marked finished without having started).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ARRAY, String, bindparam, text, update
 
 from backoffice.evidence import sealing
-from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
+from backoffice.models import JobRecord, JobStatus, ReconciliationRun, Resolution, RunStatus, TamperedEvidence
 from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.extensions import db
 
@@ -69,6 +69,41 @@ def end_run(run_id: int, status: RunStatus, error: str | None = None) -> datetim
         sealing.pending("reconciliation_runs", run_id)
     _forget(ReconciliationRun, run_id)
     return as_utc(moved)
+
+
+def decide_finding(
+    finding_id: int, resolution: Resolution, reason: str, reviewed_seal: str, user_id: int, at: datetime
+) -> bool:
+    """Decide the open finding, in the session's transaction (its decision sealed as it commits by the caller);
+    whether it was open."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        decided = connection.execute(
+            text("SELECT decide_tampered_evidence(:id, :resolution, :reason, :reviewed, :by, :at)"),
+            {
+                "id": finding_id,
+                "resolution": resolution.value,
+                "reason": reason,
+                "reviewed": reviewed_seal,
+                "by": user_id,
+                "at": at,
+            },
+        ).scalar()
+    else:
+        decided = connection.execute(
+            update(TamperedEvidence)
+            .where(TamperedEvidence.id == finding_id, TamperedEvidence.resolution.is_(None))
+            .values(
+                resolution=resolution,
+                reason=reason,
+                reviewed_seal=reviewed_seal,
+                resolved_by_id=user_id,
+                resolved_at=at,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    _forget(TamperedEvidence, finding_id)
+    return bool(decided)
 
 
 def _forget(model, row_id) -> None:

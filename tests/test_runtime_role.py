@@ -32,6 +32,7 @@ from backoffice.models import (
     TamperedEvidence,
 )
 from backoffice.models.types import utcnow
+from backoffice.operations import health
 from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import (
     CHANGED_AFTER_INSERT,
@@ -43,6 +44,7 @@ from backoffice.platform.runtime_role import (
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
+from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run as engine_run
 from backoffice.reconcile.transitions import end_run, move_job
 from backoffice.services import approvals, billing, books, installation, metering, periods, transaction, wallet
@@ -223,6 +225,11 @@ def test_a_finding_closed_by_the_runtime_role_is_refused_and_a_decision_through_
             assert connection.execute(sa.text(decide), {"id": finding.id, "by": admin.id}).scalar() is False
     finally:
         engine.dispose()
+    db.session.rollback()
+    # Decided past the application: the decision carries no seal, and decides nothing.
+    assert evidence_review.unsealed_decisions() == [finding.id] and evidence_review.open_count() == 1
+    said = health.assess().reasons
+    assert f"Tampered evidence: the decision on finding(s) {finding.id} carries no valid seal" in " ".join(said)
 
 
 @PG_ONLY
@@ -538,8 +545,7 @@ def test_a_history_transaction_id_taken_out_of_turn_costs_the_forger_not_the_cle
         with engine.begin() as connection:
             taken = connection.execute(
                 sa.text(
-                    "INSERT INTO history_transactions (id, issued_at, actor) VALUES (:id, now(), 'forged')"
-                    " RETURNING id"
+                    "INSERT INTO history_transactions (id, issued_at, actor) VALUES (:id, now(), 'forged') RETURNING id"
                 ),
                 {"id": ahead},
             ).scalar_one()

@@ -131,6 +131,14 @@ def assess() -> Health:
                 "verified until the application runs with the installation's own key."
             )
         )
+    if forged := evidence_review.unsealed_decisions():
+        reasons.append(
+            _(
+                "Tampered evidence: the decision on finding(s) %(ids)s carries no valid seal: written past the "
+                "application, it decides nothing.",
+                ids=", ".join(str(finding_id) for finding_id in forged),
+            )
+        )
     if tampered := evidence_review.open_findings():
         customers = sorted({finding.customer.code for finding in tampered if finding.customer is not None})
         if customers:

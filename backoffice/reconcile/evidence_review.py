@@ -87,7 +87,19 @@ def findings_open(customer_id: int) -> ColumnElement[bool]:
 
 
 def open_count() -> int:
-    return db.session.scalar(select(func.count()).where(TamperedEvidence.resolution.is_(None)))
+    """The findings still open, and those whose decision carries no valid seal (:func:`unsealed_decisions`)."""
+    return db.session.scalar(select(func.count()).where(TamperedEvidence.resolution.is_(None))) + len(
+        unsealed_decisions()
+    )
+
+
+def unsealed_decisions() -> list[int]:
+    """The findings whose decision carries no valid seal: decided past the application (through the owner's function
+    by whoever can call it), such a decision decides nothing, and says so until the next verification records it as
+    tampered evidence of its own. Verified at every asking: the decisions are few."""
+    evidence = seals.kinds()[DECISIONS]
+    decided = TamperedEvidence.resolution.is_not(None)
+    return [finding.row_id for finding in verifying.verify(db.session.connection(), evidence, where=decided).findings]
 
 
 def accept(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvidence]:

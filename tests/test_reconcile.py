@@ -10,14 +10,16 @@ import sqlalchemy as sa
 from backoffice.models import (
     CheckResult,
     Discrepancy,
+    Order,
     ReconciliationRun,
     RunMode,
     RunStatus,
     TransactionCalculation,
 )
 from backoffice.platform.extensions import db
-from backoffice.reconcile import UnknownCheck
-from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
+from backoffice.reconcile import CHECKS, UnknownCheck
+from backoffice.reconcile.base import Scope
+from backoffice.reconcile.engine import UnknownCustomer, key_ranges, run, scope_for
 from backoffice.services import billing, metering, wallet
 from tests.factories import (
     AccountManagerFactory,
@@ -359,3 +361,18 @@ def test_the_audit_trail_refuses_truncate(book, table):
         with db.engine.begin() as connection:
             connection.execute(sa.text(f"TRUNCATE {table} CASCADE"))
     assert db.session.scalar(sa.select(sa.func.count(Discrepancy.id))) == 1
+
+
+def test_chunks_of_keys_spread_far_apart_are_planned_by_the_keys_that_exist(app):
+    orders = [OrderFactory() for _ in range(4)]
+    db.session.execute(sa.text("UPDATE orders SET id = -5000 WHERE id = :id"), {"id": orders[0].id})
+    db.session.commit()
+    app.config["RECONCILE_CHUNK_SIZE"] = 2
+    check = CHECKS["order_grand_total"]
+
+    ranges = key_ranges(check, Scope())
+
+    ids = sorted(db.session.scalars(sa.select(Order.id)))
+    assert len(ranges) == 2
+    assert all(any(low <= key <= high for low, high in ranges) for key in ids)
+    assert run(RunMode.VERIFY, checks=["order_grand_total"]).results[0].checked == 4

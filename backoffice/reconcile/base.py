@@ -182,14 +182,13 @@ class Check(ABC):
     def key_starts(self, scope: Scope, size: int) -> Select:
         """The first key of every ``size`` keys in scope, in order: the chunks' lower bounds when the keys are too
         sparse for ranges of ``size`` between the lowest and the highest (a row forged far from the others)."""
-        keys = (
-            select(self.key.label("key"))
-            .select_from(self._keyed(scope))
-            .where(*self.scope_conditions(scope))
-            .distinct()
-        ).subquery()
+        keys = self.keys(scope).distinct().subquery()
         numbered = select(keys.c.key, (func.row_number().over(order_by=keys.c.key) - 1).label("place")).subquery()
         return select(numbered.c.key).where(numbered.c.place % size == 0).order_by(numbered.c.key)
+
+    def keys(self, scope: Scope) -> Select:
+        """The keys in scope, as a column ``key`` (a superset will do, as for :meth:`key_bounds`)."""
+        return select(self.key.label("key")).select_from(self._keyed(scope)).where(*self.scope_conditions(scope))
 
     def _keyed(self, scope: Scope):
         conditions = self.scope_conditions(scope)

@@ -94,6 +94,10 @@ class MonthlyBalance(Check):
         bounds = select(func.min(customers.c.id), func.max(customers.c.id))
         return bounds.where(customers.c.id.in_(scope.customer_ids)) if scope.customer_ids else bounds
 
+    def keys(self, scope: Scope):
+        ids = select(customers.c.id.label("key"))
+        return ids.where(customers.c.id.in_(scope.customer_ids)) if scope.customer_ids else ids
+
     def write_entities(self, connection, entities):
         """Recalculate the customers from the earliest wrong month: earlier months are right and stay as they are."""
         recalculate(connection, sorted({c for c, _ in entities}), Month.parse(min(month for _, month in entities)))

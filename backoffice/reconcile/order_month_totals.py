@@ -114,6 +114,9 @@ class OrderMonthTotals(Check):
         """From the account managers: cheaper than the expected months, and a superset of their keys."""
         return select(func.min(managers.c.id), func.max(managers.c.id))
 
+    def keys(self, scope: Scope):
+        return select(managers.c.id.label("key"))
+
     def write_entities(self, connection, entities):
         recompute_order_month_totals(
             connection, {(manager, Month.parse(month).first_day) for manager, month in entities}

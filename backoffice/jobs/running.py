@@ -213,7 +213,7 @@ def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[Reconciliati
 
     from rq import get_current_job
 
-    if get_current_job() is not None and fanout.applies(scope):
+    if get_current_job() is not None and fanout.applies(spec.mode(args), scope):
         # What the job did before its run, kept for the result its last chunk writes.
         db.session.execute(
             update(JobRecord).where(JobRecord.id == job_id).values(result={"recalculations_done": recalculated})

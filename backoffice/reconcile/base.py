@@ -96,6 +96,13 @@ class Check(ABC):
     (the registry lists them before it). A re-priced reading posts a movement through the posting core, which
     moves the customer's wallet, status and month, appends to the ledger and the journal, and moves the accounts:
     every check of those follows ``reading_calculation``."""
+
+    def consequences(self) -> tuple[tuple[str, Callable[[list[int]], Select]], ...]:
+        """The other checks whose stored values a fix of this one writes as a consequence, each with the select of
+        their keys a fix of some of this one's keys may change (a re-priced reading recalculates its customer's
+        months): each value so changed is recorded as a discrepancy of that check (``engine``)."""
+        return ()
+
     examines: ClassVar[bool] = False
     """Computed outside SQL, by :meth:`examine` (the seals: an HMAC needs the key the database does not hold)."""
     single_pass: ClassVar[bool] = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
@@ -38,8 +39,8 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
-from backoffice.reconcile import Check, Scope, resolve, sources
-from backoffice.reconcile.base import differs
+from backoffice.reconcile import CHECKS, Check, Scope, resolve, sources
+from backoffice.reconcile.base import at_scale, differs
 from backoffice.reconcile.locks import claim, waits
 from backoffice.reconcile.transitions import end_run
 
@@ -100,10 +101,13 @@ def run(
         if on_start:
             on_start(record)
         try:
-            for position, check in enumerate(checked):
-                if position:
-                    db.session.commit()  # the previous check's result; the last one's commits with the run's end
-                _run_check(of, check, scope, progress)
+            if mode is RunMode.DRY_RUN:
+                _rehearse(of, checked, scope, progress)
+            else:
+                for position, check in enumerate(checked):
+                    if position:
+                        db.session.commit()  # the previous check's result; the last one's commits with the run's end
+                    _run_check(of, check, scope, progress)
         except BaseException as error:
             db.session.rollback()
             end_run(of.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
@@ -276,17 +280,72 @@ def check_chunk(
         tally.mismatched += len(entities)
         fixable = {(key, period) for _kind, key, period in entities if key not in held}
         if writes and fixable:
-            check.write_entities(db.session.connection(), fixable)
-            fixed_at = utcnow()
-            for row in rows:
-                if row["entity_id"] not in held:
-                    row.update(fixed=True, fixed_at=fixed_at)
-            tally.fixed += len(fixable)
+            rows, fixed = _written(record, check, fixable, rows)
+            tally.fixed += fixed
         if rows:
             _record(rows)
         if commit:
             db.session.commit()
     return tally
+
+
+def _written(record, check: Check, fixable: set, rows: list[dict]) -> tuple[list[dict], int]:
+    """Write the expected values of the ``fixable`` entities, and the audit rows of what the write changed: each
+    found row is fixed if its value is now the expected one, and every other stored value the write changed (of this
+    check, or of another as a consequence, :meth:`Check.consequences`) is a row of its own. Returns the rows and how
+    many of the entities found are fixed."""
+    keys = sorted({key for key, _period in fixable})
+    watched = [(check, check.key.in_(keys))]
+    watched += [(CHECKS[name], CHECKS[name].key.in_(of(keys))) for name, of in check.consequences()]
+    before = [_values(watching, where) for watching, where in watched]
+    check.write_entities(db.session.connection(), fixable)
+    fixed_at = utcnow()
+    changed: dict[tuple, dict] = {}
+    for (watching, where), was in zip(watched, before, strict=True):
+        for row in _changes(record, watching, was, _values(watching, where), fixed_at):
+            changed.setdefault((row["check"], row["entity_id"], row["period"], row["field"]), row)
+    fixed_entities = set()
+    for row in rows:
+        now = changed.pop((check.name, row["entity_id"], row["period"], row["field"]), None)
+        if now is not None and now["fixed"]:
+            row.update(fixed=True, fixed_at=fixed_at)
+            fixed_entities.add((row["entity_id"], row["period"]))
+    return rows + list(changed.values()), len(fixed_entities)
+
+
+def _values(check: Check, where: ColumnElement) -> dict[tuple, tuple]:
+    """``(key, period, stored…, expected…)`` of the check's entities ``where`` selects, as the write's transaction
+    has them, by key and period."""
+    rows = db.session.execute(select(*_compared(check, check.fields())).select_from(_source(check)).where(where))
+    return {(row[0], row[1]): tuple(row) for row in rows}
+
+
+def _changes(record, check: Check, before: dict, after: dict, fixed_at) -> Iterator[dict]:
+    """The audit row of each stored value of the check that differs between ``before`` and ``after``: what it held,
+    what is expected now, and whether it is that now."""
+    width = len(check.scales)
+    for entity, now in after.items():
+        was = before.get(entity)
+        for i, (name, scale) in enumerate(check.scales):
+            held = at_scale(was[2 + i], scale) if was is not None else None
+            stored, expected = at_scale(now[2 + i], scale), at_scale(now[2 + width + i], scale)
+            if held == stored:
+                continue
+            fixed = stored == expected
+            yield {
+                "run_id": record.id,
+                "check": check.name,
+                "entity_type": check.entity_type,
+                "entity_id": entity[0],
+                "period": entity[1],
+                "field": name,
+                "stored": held,
+                "expected": expected,
+                "difference": (expected or Decimal(0)) - (held or Decimal(0)),
+                "fixed": fixed,
+                "fixed_at": fixed_at if fixed else None,
+                "reason": None,
+            }
 
 
 def _batches(wrong: list[tuple], size: int) -> Iterator[list[tuple]]:
@@ -378,7 +437,9 @@ class RunOf:
     mode: RunMode
 
 
-def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCallback | None) -> None:
+def _run_check(
+    record: RunOf, check: Check, scope: Scope, progress: ProgressCallback | None, *, commit: bool = True
+) -> CheckResult:
     started = time.monotonic()
     check = check.scoped(scope)
     tally = Tally.of(check)
@@ -387,11 +448,41 @@ def _run_check(record: RunOf, check: Check, scope: Scope, progress: ProgressCall
         # A chunk that records its discrepancies in one batch and is the check's last commits with the check's
         # result, which follows at once: one flush of the log where there were two.
         last = done == len(ranges) and not _fixing(record.mode, check)
-        tally.add(check_chunk(record, check, scope, key_range, commit=not last))
+        tally.add(check_chunk(record, check, scope, key_range, commit=commit and not last))
         if progress:
             progress(check.name, done, len(ranges))
-    db.session.add(check_result(record, check, tally, int((time.monotonic() - started) * 1000)))
+    result = check_result(record, check, tally, int((time.monotonic() - started) * 1000))
+    db.session.add(result)
     db.session.flush()  # written before the run ends, which refuses rows of a finished run
+    return result
+
+
+def _rehearse(record: RunOf, checks: list[Check], scope: Scope, progress: ProgressCallback | None) -> None:
+    """A dry run: the rebuild it stands for, done in one transaction that is then rolled back, keeping only what it
+    recorded (each check's result and discrepancies, none of them fixed). So it says exactly what the rebuild would
+    write, the values a fix changes as a consequence and those an earlier check's fix leaves right among them; it
+    holds the rows the rebuild would write until it ends."""
+    rebuild = RunOf(record.id, RunMode.REBUILD)
+    rows: list[dict] = []
+    results = []
+    rehearsing = _REHEARSAL.set(rows)
+    try:
+        for check in checks:
+            result = _run_check(rebuild, check, scope, progress, commit=False)
+            results.append({column.key: getattr(result, column.key) for column in CheckResult.__table__.c})
+    finally:
+        _REHEARSAL.reset(rehearsing)
+        db.session.rollback()
+    for row in rows:
+        row.update(fixed=False, fixed_at=None)
+    if rows:
+        _record(rows)
+    db.session.add_all(CheckResult(**(result | {"id": None, "fixed": 0})) for result in results)
+    db.session.flush()
+
+
+_REHEARSAL: ContextVar[list[dict] | None] = ContextVar("rehearsal", default=None)
+"""The audit rows a dry run keeps while it rehearses its rebuild (``_rehearse``): recorded once it rolled it back."""
 
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
@@ -552,6 +643,9 @@ def _record(rows: list[dict]) -> None:
     A large run records thousands of them: an ``INSERT`` of many rows binding a dozen parameters each
     spends three times as long having its text parsed, planned and bound as ``COPY`` takes to load them.
     """
+    if (rehearsal := _REHEARSAL.get()) is not None:
+        rehearsal.extend(rows)
+        return
     connection = db.session.connection()
     table = Discrepancy.__table__
     if connection.dialect.name != "postgresql":

@@ -80,9 +80,10 @@ class Done:
     ended: bool = False
 
 
-def applies(scope: Scope) -> bool:
-    """Whether a run over ``scope`` is split: on PostgreSQL, when it covers everyone (a customer's run is small)."""
-    return db.engine.dialect.name == "postgresql" and not scope.customer_ids
+def applies(mode: RunMode, scope: Scope) -> bool:
+    """Whether a run over ``scope`` is split: on PostgreSQL, when it covers everyone (a customer's run is small), and
+    it is not a dry run (which rehearses its rebuild in one transaction, ``engine``)."""
+    return db.engine.dialect.name == "postgresql" and not scope.customer_ids and mode is not RunMode.DRY_RUN
 
 
 def steps(mode: RunMode, checks: list[Check]) -> list[list[Check]]:

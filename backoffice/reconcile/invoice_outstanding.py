@@ -45,6 +45,17 @@ class _Allocated(Check):
 
         return ((invoices, of_the_meter(invoices)), (payments, of_the_meter(payments)))
 
+    def consequences(self):
+        """Settling a meter derives every invoice's outstanding and every payment's unapplied credit of the meter."""
+        settled = self.table.alias("settled")
+
+        def on_the_meters(table):
+            return lambda ids: select(table.c.id).where(
+                table.c.meter_id.in_(select(settled.c.meter_id).where(settled.c.id.in_(ids)))
+            )
+
+        return (("invoice_outstanding", on_the_meters(invoices)), ("payment_unapplied", on_the_meters(payments)))
+
     def write(self, connection, ids):
         # Imported by the fix that writes, not with the checks: listing or verifying them needs no allocation.
         from backoffice.services import allocations as allocating

@@ -62,6 +62,19 @@ class ReadingCalculation(Check):
             )
         )
 
+    def consequences(self):
+        """A re-priced reading posts to its holder's wallet and recalculates their months, and those of the customer
+        it was charged to."""
+
+        def customers_of(ids: list[int]):
+            charged = charged_for_readings().subquery("charged_before")
+            return union_all(
+                select(whose.c.holder_id).where(whose.c.id.in_(ids), whose.c.holder_id.is_not(None)),
+                select(charged.c.customer_id).where(charged.c.reading_id.in_(ids)),
+            )
+
+        return (("monthly_balance", customers_of), ("customer_wallet", customers_of))
+
     def scoped(self, scope: Scope) -> ReadingCalculation:
         return ReadingCalculation(scope.customer_ids or None)
 

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from backoffice import jobs
 from backoffice.evidence import anchors
-from backoffice.models import BalanceTransaction, JobStatus, TamperedEvidence
+from backoffice.models import AnchorRecord, BalanceTransaction, JobStatus, RunMode, TamperedEvidence
 from backoffice.operations import health
 from backoffice.platform.extensions import db
-from backoffice.reconcile import engine
+from backoffice.reconcile import engine, evidence_review
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, past_the_guards
 from tests.test_health import api, metrics  # noqa: F401 (the fixture)
@@ -139,3 +139,120 @@ def test_a_chain_whose_customer_was_deleted_with_it_is_reported_not_a_crash(app)
 
     found = db.session.scalars(sa.select(TamperedEvidence).where(TamperedEvidence.kind == "balance_transactions")).all()
     assert found and {f.customer_id for f in found} == {None} and found[0].found_run_id == record.run_id
+
+
+# --- The folder against the database's record of its anchors ----------------------------------------------------------
+
+THIRD = date(2026, 11, 25)
+
+
+def _anchored_twice(app) -> tuple[Path, int]:
+    """A customer's movements anchored on two nights; the folder and the customer's id."""
+    customer = CustomerFactory(code="C0002")
+    wallet.recharge(customer, D("1000"))
+    _nightly(FIRST)
+    wallet.recharge(customer, D("2500"))
+    _nightly(SECOND)
+    return Path(app.config["ANCHORS_FOLDER"]), customer.id
+
+
+def _anchor_findings() -> list[str]:
+    db.session.rollback()
+    return list(
+        db.session.scalars(
+            sa.select(TamperedEvidence.what)
+            .where(TamperedEvidence.kind == "anchor_records", TamperedEvidence.resolution.is_(None))
+            .order_by(TamperedEvidence.id)
+        )
+    )
+
+
+def _records() -> int:
+    return db.session.scalar(sa.select(sa.func.count(AnchorRecord.id)))
+
+
+def _older_put_back(folder: Path) -> None:
+    older = json.loads((folder / f"{FIRST}.json").read_text())
+    del older["heads"]
+    (folder / "latest.json").write_text(json.dumps(older))
+
+
+def _digest_edited(folder: Path) -> None:
+    latest = json.loads((folder / "latest.json").read_text())
+    (folder / "latest.json").write_text(json.dumps(latest | {"digest": "0" * 64}))
+
+
+@pytest.mark.parametrize(
+    ("tampering", "said"),
+    [
+        (
+            lambda folder: (folder / "latest.json").unlink(),
+            f"latest.json is missing: the database's last anchor is that of {SECOND}",
+        ),
+        (_digest_edited, "latest.json was edited: its seal does not hold"),
+        (_older_put_back, f"latest.json holds the anchor of {FIRST}, not the last one written, that of {SECOND}"),
+        (lambda folder: (folder / f"{SECOND}.json").unlink(), f"{SECOND}.json is missing"),
+        (lambda folder: (folder / "latest.json").write_text("{not json"), "latest.json cannot be read"),
+    ],
+    ids=["latest deleted", "digest edited", "older put back", "dated deleted", "not json"],
+)
+def test_a_missing_edited_or_replayed_anchor_is_found_by_name_and_nothing_is_anchored_over_it(
+    app,
+    api,  # noqa: F811 (the fixture)
+    tampering,
+    said,
+):
+    folder, customer_id = _anchored_twice(app)
+    tampering(folder)
+    newest, _seal = _delete_newest_movement(customer_id)  # what the tampering would hide
+
+    _nightly(THIRD)
+
+    (found,) = _anchor_findings()
+    assert said in found
+    assert _records() == 2 and not (folder / f"{THIRD}.json").exists()
+    assessed = health.assess()
+    assert not assessed.valid and any(said in reason for reason in assessed.reasons)
+    assert metrics(api) is not None  # /metrics answers, whatever the file holds
+
+
+def test_once_an_admin_decided_on_the_anchors_the_next_night_anchors_again(app, admin):
+    folder, _customer_id = _anchored_twice(app)
+    (folder / "latest.json").unlink()
+    _nightly(THIRD)
+    (finding_id,) = db.session.scalars(sa.select(TamperedEvidence.id).where(TamperedEvidence.kind == "anchor_records"))
+
+    evidence_review.accept([finding_id], "The folder was restored from a backup without latest.json", admin)
+    _nightly(date(2026, 11, 26))
+
+    assert _records() == 3 and _anchor_findings() == []
+    latest = json.loads((folder / "latest.json").read_text())
+    assert latest["day"] == "2026-11-26" and latest["previous"] is not None
+    assert health.assess().valid or not any("Anchors:" in reason for reason in health.assess().reasons)
+
+
+def test_an_anchors_folder_of_another_database_is_refused_as_such_not_read_as_tampering(app, caplog):
+    folder, _customer_id = _anchored_twice(app)
+    latest = json.loads((folder / "latest.json").read_text())
+    other = anchors.Anchor(**(latest | {"database": "f" * 32, "seal": ""}))
+    (folder / "latest.json").write_text(json.dumps(vars(other) | {"seal": anchors.sealed(other)}))
+
+    with caplog.at_level(logging.ERROR):
+        _nightly(THIRD)
+
+    assert _anchor_findings() == [] and _records() == 2
+    said = f"holds the anchors of another database ({'f' * 32}), not this one's"
+    assert any(said in reason for reason in health.assess().reasons)
+    assert said in caplog.text
+
+
+def test_each_anchor_names_its_database_and_chains_to_the_one_before(app):
+    folder, _customer_id = _anchored_twice(app)
+    first = json.loads((folder / f"{FIRST}.json").read_text())
+    second = json.loads((folder / f"{SECOND}.json").read_text())
+    mine = anchors.identity(db.session.connection())
+    assert first["database"] == second["database"] == mine and len(mine) == 32
+    assert first["previous"] is None and second["previous"] == first["seal"]
+    records = db.session.scalars(sa.select(AnchorRecord).order_by(AnchorRecord.id)).all()
+    assert [(r.day, r.file_seal) for r in records] == [(str(FIRST), first["seal"]), (str(SECOND), second["seal"])]
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0

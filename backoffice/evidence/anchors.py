@@ -20,20 +20,21 @@ statement per kind of evidence.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
-from backoffice.evidence import seals, verifying
-from backoffice.models import Customer
+from backoffice.evidence import sealing, seals, verifying
+from backoffice.models import AnchorRecord, Customer, SealKey, TamperedEvidence
 from backoffice.models.types import utcnow
 
 log = logging.getLogger("backoffice.evidence.anchors")
@@ -67,6 +68,29 @@ class Anchor:
     chains: int
     at: str
     run_id: int | None = None
+    database: str = ""
+    """The identity of the database it describes (``seal_key.database``)."""
+    previous: str | None = None
+    """The seal of the anchor before it; none for the first."""
+    seal: str = ""
+    """An HMAC under the seal key of everything else it says (:func:`sealed`)."""
+
+
+class AnchorRefused(RuntimeError):
+    """Tonight's anchor is not written: the folder is another database's, or does not match the database's record of
+    its anchors and no admin has decided on it yet."""
+
+
+@dataclass
+class Proof:
+    """The anchors folder against the database's record of the anchors written to it: the latest anchor with its
+    heads when both agree; else what is wrong, by name (each a finding), or why the folder is not this database's."""
+
+    record: AnchorRecord | None = None
+    anchor: Anchor | None = None
+    heads: list[Head] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    foreign: str | None = None
 
 
 def heads(connection: Connection) -> list[Head]:
@@ -103,9 +127,41 @@ def digest(listed: list[Head]) -> str:
 
 
 def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anchor:
-    """Write the heads of every chain now under ``day``'s file and the digest to ``latest.json``; log it."""
+    """Write the heads of every chain now under ``day``'s file and the anchor to ``latest.json``, and record it in the
+    database, sealed, in the connection's transaction (the caller commits); log it. Raises :class:`AnchorRefused`,
+    writing nothing, when the folder is another database's, or does not match the database's record and an admin has
+    not decided on it: an anchor written over it would hide what happened."""
+    proof = prove(connection)
+    if proof.foreign:
+        raise AnchorRefused(proof.foreign)
+    if waiting := _undecided(connection, proof):
+        raise AnchorRefused(f"Not anchored: {'; '.join(waiting)}. An admin decides on it under Tampered evidence.")
     listed = heads(connection)
-    made = Anchor(day.isoformat(), digest(listed), len(listed), utcnow().isoformat(timespec="seconds"), run_id)
+    made = Anchor(
+        day.isoformat(),
+        digest(listed),
+        len(listed),
+        utcnow().isoformat(timespec="seconds"),
+        run_id,
+        database=identity(connection) or "",
+        previous=proof.record.file_seal if proof.record is not None else None,
+    )
+    made = replace(made, seal=sealed(made))
+    table = AnchorRecord.__table__
+    record_id = connection.execute(
+        insert(table)
+        .values(
+            day=made.day,
+            digest=made.digest,
+            chains=made.chains,
+            previous=made.previous,
+            file_seal=made.seal,
+            run_id=run_id,
+            anchored_at=utcnow(),
+        )
+        .returning(table.c.id)
+    ).scalar_one()
+    sealing.written(connection, "anchor_records", [(record_id, 0)])
     folder = _folder()
     _write(folder / f"{made.day}.json", vars(made) | {"heads": [head.listed() for head in listed]})
     _write(folder / LATEST, vars(made))
@@ -113,34 +169,157 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
     return made
 
 
+def sealed(made: Anchor) -> str:
+    """The anchor's seal: an HMAC under the seal key of all it says but its seal, as canonical JSON."""
+    said = {name: value for name, value in vars(made).items() if name != "seal"}
+    return hmac.digest(seals.seal_key(), json.dumps(said, sort_keys=True).encode(), hashlib.sha256).hex()
+
+
+def identity(connection: Connection) -> str | None:
+    """This database's identity, when its seal holds (migration 0049 made and sealed it)."""
+    kept = connection.execute(select(SealKey.database, SealKey.database_seal)).first()
+    if kept is None or kept.database is None or kept.database_seal is None:
+        return None
+    return kept.database if seals.same(kept.database_seal, seals.identity_seal(kept.database)) else None
+
+
 def latest() -> Anchor | None:
-    """The latest anchor, as ``latest.json`` says; ``None`` before the first."""
-    path = _folder() / LATEST
-    if not path.exists():
+    """The latest anchor, as ``latest.json`` says; ``None`` before the first, and when it cannot be read (logged)."""
+    try:
+        return _read(_folder() / LATEST)
+    except Unreadable as error:
+        log.error("The anchor file %s cannot be read: %s", _folder() / LATEST, error)
         return None
-    return Anchor(**json.loads(path.read_text()))
 
 
-def anchored() -> tuple[Anchor, list[Head]] | None:
-    """The latest anchor with the heads its dated file keeps; ``None`` before the first, and when the file does not
-    match the digest of ``latest.json`` (the folder itself was changed: nothing is proved against it)."""
-    made = latest()
-    if made is None:
+def anchored(connection: Connection) -> tuple[Anchor, list[Head]] | None:
+    """The latest anchor with the heads its dated file keeps, when the folder agrees with the database's record of its
+    anchors; ``None`` before the first, and when it does not (nothing is proved against it: :func:`prove` says why)."""
+    proof = prove(connection)
+    return (proof.anchor, proof.heads) if proof.anchor is not None else None
+
+
+def prove(connection: Connection) -> Proof:
+    """The anchors folder against the database's record of its anchors (:class:`Proof`)."""
+    mine = identity(connection)
+    table = AnchorRecord.__table__
+    record = connection.execute(select(table).order_by(table.c.id.desc()).limit(1)).first()
+    proof = Proof(record=record)
+    if mine is None:
+        proof.problems.append("this database's identity (seal_key.database) is missing or its seal does not hold")
+    folder = _folder()
+    try:
+        said = _read(folder / LATEST)
+    except Unreadable as error:
+        said = None
+        proof.problems.append(f"{LATEST} cannot be read ({error})" + _last(record))
+    if said is not None and mine is not None and said.database != mine:
+        proof.foreign = (
+            f"The anchors folder {folder} holds the anchors of another database ({said.database or 'unnamed'}), not "
+            f"this one's ({mine}): set BACKOFFICE_ANCHORS_FOLDER to this database's own folder."
+        )
+        return proof
+    if record is None:
+        if said is not None:
+            proof.problems.append(f"{LATEST} holds the anchor of {said.day}, of which the database has no record")
+        return proof
+    if said is None:
+        if not proof.problems:
+            proof.problems.append(f"{LATEST} is missing" + _last(record))
+        return proof
+    if not seals.same(said.seal, sealed(said)):
+        proof.problems.append(f"{LATEST} was edited: its seal does not hold (it says {said.day}, {said.digest[:16]})")
+    elif said.seal != record.file_seal:
+        proof.problems.append(
+            f"{LATEST} holds the anchor of {said.day}, not the last one written, that of {record.day}: an older or "
+            "another anchor was put in its place"
+        )
+    dated = folder / f"{record.day}.json"
+    try:
+        kept = _read(dated, with_heads=True)
+    except Unreadable as error:
+        proof.problems.append(f"{dated.name} cannot be read ({error})")
+        return proof
+    if kept is None:
+        proof.problems.append(f"{dated.name} is missing: it held the heads of the anchor of {record.day}")
+        return proof
+    made, listed = kept
+    if not seals.same(made.seal, sealed(made)) or made.seal != record.file_seal or digest(listed) != record.digest:
+        proof.problems.append(f"{dated.name} was edited: it is not the anchor of {record.day} the database recorded")
+    if not proof.problems:
+        proof.anchor, proof.heads = made, listed
+    return proof
+
+
+def problems(connection: Connection) -> list[str]:
+    """What the health check says of the anchors folder: why it is not this database's, or each problem with it that
+    no admin has decided on."""
+    proof = prove(connection)
+    if proof.foreign:
+        return [proof.foreign]
+    return [f"Anchors: {problem}." for problem in _undecided(connection, proof)]
+
+
+class Unreadable(ValueError):
+    """An anchor file that is not an anchor: not JSON, or not the fields of one."""
+
+
+def _read(path: Path, *, with_heads: bool = False):
+    """The anchor in the file (with its heads, if asked); ``None`` when there is no such file."""
+    try:
+        content = json.loads(path.read_text())
+        heads = [Head(*listed) for listed in content.pop("heads", [])] if with_heads else None
+        if not with_heads:
+            content.pop("heads", None)
+        made = Anchor(**content)
+    except FileNotFoundError:
         return None
-    path = _folder() / f"{made.day}.json"
-    kept = [Head(*listed) for listed in json.loads(path.read_text())["heads"]] if path.exists() else []
-    if digest(kept) != made.digest:
-        log.error("The anchor file %s does not match the digest of %s: it is not proved against", path, LATEST)
-        return None
-    return made, kept
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as error:
+        raise Unreadable(str(error)[:200]) from None
+    return (made, heads) if with_heads else made
+
+
+def _last(record) -> str:
+    return "" if record is None else f": the database's last anchor is that of {record.day} ({record.digest[:16]})"
+
+
+def _undecided(connection: Connection, proof: Proof) -> list[str]:
+    """The proof's problems no admin has decided on (a finding of the same words on the same record, decided)."""
+    if not proof.problems:
+        return []
+    findings = TamperedEvidence.__table__
+    record_id = proof.record.id if proof.record is not None else 0
+    decided = set(
+        connection.execute(
+            select(findings.c.what).where(
+                findings.c.kind == "anchor_records",
+                findings.c.row_id == record_id,
+                findings.c.resolution.is_not(None),
+            )
+        ).scalars()
+    )
+    return [problem for problem in proof.problems if _finding(record_id, problem).what not in decided]
+
+
+def _finding(record_id: int, problem: str) -> verifying.Finding:
+    return verifying.Finding(
+        seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=f"the anchors folder: {problem}"
+    )
 
 
 def broken(connection: Connection) -> list[verifying.Finding]:
-    """The chains of the latest anchor that no longer reach it, each named after its anchored last row."""
-    found = anchored()
-    if found is None:
+    """What does not match the database's record of its anchors (the folder's files, by name), and the chains of the
+    latest anchor that no longer reach it, each named after its anchored last row."""
+    proof = prove(connection)
+    if proof.foreign:
+        log.error("%s Nothing was proved against it.", proof.foreign)
         return []
-    made, kept = found
+    if proof.problems:
+        record_id = proof.record.id if proof.record is not None else 0
+        return [_finding(record_id, problem) for problem in _undecided(connection, proof)]
+    if proof.anchor is None:
+        return []
+    made, kept = proof.anchor, proof.heads
     now = {(head.kind, head.chain): head for head in heads(connection)}
     still = _still_sealed(connection, kept)
     known = seals.kinds()

@@ -50,7 +50,7 @@ from backoffice.models import (
     ReconciliationRun,
     RunStatus,
 )
-from backoffice.models.seals import Seal, SealKey, TamperedEvidence
+from backoffice.models.seals import AnchorRecord, Seal, SealKey, TamperedEvidence
 from backoffice.models.types import constant, upsert, utcnow
 
 seals = Seal.__table__
@@ -183,6 +183,7 @@ requests = ApprovalRequest.__table__
 runs = ReconciliationRun.__table__
 decisions = TamperedEvidence.__table__
 allocations = PaymentAllocation.__table__
+anchored = AnchorRecord.__table__
 
 DECISION = ("status", "decided_by_id", "decided_at", "rejection_reason", "result_movement_id", "result_entry_id")
 FIRST_APPROVAL = ("first_approved_by_id", "first_approved_at")
@@ -261,6 +262,7 @@ _FIXED: tuple[Evidence, ...] = (
         customer=lambda: allocations.c.customer_id,
         label="payment allocation",
     ),
+    Evidence("anchor_records", anchored, _all_but(anchored), label="anchor"),
     Evidence(
         "reconciliation_runs",
         runs,
@@ -374,6 +376,11 @@ def _text(value) -> str:
     if texts is None:  # an enum's members, or anything else, by their value's text; learnt once per type
         texts = _TEXTS[type(value)] = (lambda member: str(member.value)) if isinstance(value, enum.Enum) else str
     return texts(value)
+
+
+def identity_seal(identity: str) -> str:
+    """The seal of the database's identity (``seal_key.database``), made once by the migration that made it."""
+    return hmac.digest(seal_key(), f"database\x1e{identity}".encode(), hashlib.sha256).hex()
 
 
 def job_seal(job_id: str, kind: str, args: dict, user_id: int | None) -> str:

@@ -166,8 +166,12 @@ def _anchor(record: JobRecord, run_id: int) -> None:
     if record.kind != "nightly_maintenance":
         return
     day = record.args.get("date")
-    anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
-    db.session.rollback()
+    try:
+        anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
+        db.session.commit()
+    except (anchors.AnchorRefused, OSError) as error:
+        db.session.rollback()
+        log.error("The night of %s is not anchored: %s", day or local_today(), error)
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:

@@ -32,7 +32,7 @@ from backoffice.models.books import (
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
-from backoffice.models.seals import Resolution, Seal, SealKey, TamperedEvidence
+from backoffice.models.seals import AnchorRecord, Resolution, Seal, SealKey, TamperedEvidence
 from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
 from backoffice.models.metering import (
     CustomerPricing,
@@ -79,6 +79,7 @@ from backoffice.models.wallet import (
 )
 
 __all__ = [
+    "AnchorRecord",
     "Resolution",
     "Seal",
     "SealKey",

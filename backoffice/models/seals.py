@@ -63,6 +63,27 @@ class SealKey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, default=1)
     fingerprint: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    database: Mapped[str | None] = mapped_column(String(32))
+    """This database's identity, made by migration 0049: each anchor names the database it describes."""
+    database_seal: Mapped[str | None] = mapped_column(String(64))
+    """An HMAC of the identity under the seal key (``seals.identity_seal``)."""
+
+
+class AnchorRecord(db.Model):
+    """An anchor the nightly maintenance wrote to the anchors folder (``backoffice.evidence.anchors``): its night, the
+    digest of its heads, the seal of the anchor before it and the seal of its file. Append-only and sealed: the
+    folder's files are proved against it."""
+
+    __tablename__ = "anchor_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    digest: Mapped[str] = mapped_column(String(64))
+    chains: Mapped[int]
+    previous: Mapped[str | None] = mapped_column(String(64))
+    file_seal: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None]
+    anchored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Resolution(enum.StrEnum):

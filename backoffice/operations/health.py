@@ -21,7 +21,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from backoffice import jobs
-from backoffice.evidence import seals
+from backoffice.evidence import anchors, seals
 from backoffice.models.types import utcnow
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
@@ -131,6 +131,7 @@ def assess() -> Health:
                 "verified until the application runs with the installation's own key."
             )
         )
+    reasons += anchors.problems(db.session.connection())
     if forged := evidence_review.unsealed_decisions():
         reasons.append(
             _(

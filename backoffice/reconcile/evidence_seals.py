@@ -118,7 +118,7 @@ class Night:
         if run_id is None:
             return None
         args = db.session.scalar(select(JobRecord.args).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY))
-        found = anchors.anchored() if args is not None else None
+        found = anchors.anchored(db.session.connection()) if args is not None else None
         if found is None:
             return None
         made, heads = found

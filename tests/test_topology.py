@@ -192,3 +192,9 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
     assert {(finding.kind, finding.customer_id) for finding in found} >= {("balance_transactions", customers[2].id)}
     unhealthy = _health(server)
     assert unhealthy["balance_status"] is False
+
+    # The month-end rebuild the scheduler starts on the first, split as the nightly is.
+    _scheduled(redis_url, "backoffice.jobs.enqueue_monthly_rebuild")
+    month_end = _ended(f"monthly-rebuild-{today:%Y-%m}")
+    assert month_end.status is JobStatus.FINISHED, (month_end.message, month_end.error)
+    assert db.session.scalar(sa.select(sa.func.count()).where(ReconciliationChunk.run_id == month_end.run_id)) > 1

@@ -111,6 +111,7 @@ TYPED_PATTERNS = [
     r"Transfer INV-C\d{4}-\d{2}",
     r"\b(?:DEMO|INV|MTR)-[\w-]+",  # the demo's order, invoice and meter numbers
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail addresses
+    r"\b[0-9a-f]{12,32}\b",  # a job's random id, whole or shortened: its hex can spell "bad" or "face"
 ]
 TYPED_TEXT = re.compile("|".join([*TYPED_PATTERNS, *map(re.escape, sorted(TYPED, key=len, reverse=True))]))
 WORD = re.compile(r"[^\W\d_]{3,}")

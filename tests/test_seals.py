@@ -502,7 +502,7 @@ def test_two_admins_reviewing_the_same_finding_at_once_one_wins_the_other_is_tol
             evidence_review.accept(ids, "the bank says so", db.session.get(User, checker_id))
         refused.append(str(error.value))
 
-    race(app, reversing, accepting)
+    race(app, reversing, accepting, hold_after="commit")  # the decision is the owner's function's, not a flush
 
     assert refused == [f"Finding {ids[0]} was already reversed."]
     db.session.rollback()

@@ -136,6 +136,9 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
         raise AnchorRefused(proof.foreign)
     if waiting := _undecided(connection, proof):
         raise AnchorRefused(f"Not anchored: {'; '.join(waiting)}. An admin decides on it under Tampered evidence.")
+    mine = identity(connection)
+    if mine is None:
+        raise AnchorRefused("this database's identity (seal_key.database) is missing or its seal does not hold")
     listed = heads(connection)
     made = Anchor(
         day.isoformat(),
@@ -143,7 +146,7 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
         len(listed),
         utcnow().isoformat(timespec="seconds"),
         run_id,
-        database=identity(connection) or "",
+        database=mine,
         previous=proof.record.file_seal if proof.record is not None else None,
     )
     made = replace(made, seal=sealed(made))
@@ -205,14 +208,14 @@ def prove(connection: Connection) -> Proof:
     table = AnchorRecord.__table__
     record = connection.execute(select(table).order_by(table.c.id.desc()).limit(1)).first()
     proof = Proof(record=record)
-    if mine is None:
-        proof.problems.append("this database's identity (seal_key.database) is missing or its seal does not hold")
     folder = _folder()
     try:
         said = _read(folder / LATEST)
     except Unreadable as error:
         said = None
         proof.problems.append(f"{LATEST} cannot be read ({error})" + _last(record))
+    if mine is None and (record is not None or said is not None or proof.problems):
+        proof.problems.append("this database's identity (seal_key.database) is missing or its seal does not hold")
     if said is not None and mine is not None and said.database != mine:
         proof.foreign = (
             f"The anchors folder {folder} holds the anchors of another database ({said.database or 'unnamed'}), not "

@@ -131,7 +131,8 @@ def assess() -> Health:
                 "verified until the application runs with the installation's own key."
             )
         )
-    reasons += anchors.problems(db.session.connection())
+    if seals.key_is_right(db.session.connection()):
+        reasons += anchors.problems(db.session.connection())
     if forged := evidence_review.unsealed_decisions():
         reasons.append(
             _(

@@ -291,23 +291,30 @@ def check_chunk(
 
 def _written(record, check: Check, fixable: set, rows: list[dict]) -> tuple[list[dict], int]:
     """Write the expected values of the ``fixable`` entities, and the audit rows of what the write changed: each
-    found row is fixed if its value is now the expected one, and every other stored value the write changed (of this
-    check, or of another as a consequence, :meth:`Check.consequences`) is a row of its own. Returns the rows and how
-    many of the entities found are fixed."""
-    keys = sorted({key for key, _period in fixable})
-    watched = [(check, check.key.in_(keys))]
-    watched += [(CHECKS[name], CHECKS[name].key.in_(of(keys))) for name, of in check.consequences()]
+    found row is fixed if its stored value is now the expected one (or the entity is gone, as a stray month is), and
+    every other stored value the write changed (of this check, or of another as a consequence,
+    :meth:`Check.consequences`) is a row of its own. Returns the rows and how many of the entities found are fixed."""
+    keys = {key for key, _period in fixable}
+    watched = [(check, check.key.in_(sorted(keys)))]
+    watched += [(CHECKS[name], CHECKS[name].key.in_(of(sorted(keys)))) for name, of in check.consequences()]
     before = [_values(watching, where) for watching, where in watched]
     check.write_entities(db.session.connection(), fixable)
     fixed_at = utcnow()
+    after = [_values(watching, where) for watching, where in watched]
     changed: dict[tuple, dict] = {}
-    for (watching, where), was in zip(watched, before, strict=True):
-        for row in _changes(record, watching, was, _values(watching, where), fixed_at):
+    for (watching, _where), was, now in zip(watched, before, after, strict=True):
+        for row in _changes(record, watching, was, now, fixed_at):
             changed.setdefault((row["check"], row["entity_id"], row["period"], row["field"]), row)
+    fields = {name: (i, scale) for i, (name, scale) in enumerate(check.scales)}
+    width = len(fields)
     fixed_entities = set()
     for row in rows:
-        now = changed.pop((check.name, row["entity_id"], row["period"], row["field"]), None)
-        if now is not None and now["fixed"]:
+        changed.pop((check.name, row["entity_id"], row["period"], row["field"]), None)
+        if row["entity_id"] not in keys:  # held: left as it is
+            continue
+        now = after[0].get((row["entity_id"], row["period"]))
+        i, scale = fields[row["field"]]
+        if now is None or at_scale(now[2 + i], scale) == at_scale(now[2 + width + i], scale):
             row.update(fixed=True, fixed_at=fixed_at)
             fixed_entities.add((row["entity_id"], row["period"]))
     return rows + list(changed.values()), len(fixed_entities)
@@ -321,15 +328,17 @@ def _values(check: Check, where: ColumnElement) -> dict[tuple, tuple]:
 
 
 def _changes(record, check: Check, before: dict, after: dict, fixed_at) -> Iterator[dict]:
-    """The audit row of each stored value of the check that differs between ``before`` and ``after``: what it held,
-    what is expected now, and whether it is that now."""
+    """The audit row of each stored value of the check that was wrong ``before`` and that the write changed (one that
+    was right and moved with a movement the write posted is the ledger's to tell): what it held, what is expected
+    now, and whether it is that now."""
     width = len(check.scales)
-    for entity, now in after.items():
-        was = before.get(entity)
+    gone = (None,) * (2 + 2 * width)  # an entity no longer stored nor expected (a stray month deleted)
+    for entity in after | {entity: gone for entity in before.keys() - after.keys()}:
+        was, now = before.get(entity), after.get(entity, gone)
         for i, (name, scale) in enumerate(check.scales):
             held = at_scale(was[2 + i], scale) if was is not None else None
             stored, expected = at_scale(now[2 + i], scale), at_scale(now[2 + width + i], scale)
-            if held == stored:
+            if held == stored or (was is not None and held == at_scale(was[2 + width + i], scale)):
                 continue
             fixed = stored == expected
             yield {

@@ -97,9 +97,13 @@ def unsealed_decisions() -> list[int]:
     """The findings whose decision carries no valid seal: decided past the application (through the owner's function
     by whoever can call it), such a decision decides nothing, and says so until the next verification records it as
     tampered evidence of its own. Verified at every asking: the decisions are few."""
-    evidence = seals.kinds()[DECISIONS]
+    connection = db.session.connection()
+    if not seals.key_is_right(connection):  # nothing can be verified: the health check says why
+        return []
     decided = TamperedEvidence.resolution.is_not(None)
-    return [finding.row_id for finding in verifying.verify(db.session.connection(), evidence, where=decided).findings]
+    return [
+        finding.row_id for finding in verifying.verify(connection, seals.kinds()[DECISIONS], where=decided).findings
+    ]
 
 
 def accept(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvidence]:

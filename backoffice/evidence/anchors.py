@@ -202,8 +202,10 @@ def anchored(connection: Connection) -> tuple[Anchor, list[Head]] | None:
     return (proof.anchor, proof.heads) if proof.anchor is not None else None
 
 
-def prove(connection: Connection) -> Proof:
-    """The anchors folder against the database's record of its anchors (:class:`Proof`)."""
+def prove(connection: Connection, *, whole: bool = True) -> Proof:
+    """The anchors folder against the database's record of its anchors (:class:`Proof`). Not ``whole``: the dated
+    file's heads are not read (one per chain, a customer's wallet each), only that it is there: the health check asks
+    at every poll, the nightly reads it whole."""
     mine = identity(connection)
     table = AnchorRecord.__table__
     record = connection.execute(select(table).order_by(table.c.id.desc()).limit(1)).first()
@@ -238,6 +240,10 @@ def prove(connection: Connection) -> Proof:
             "another anchor was put in its place"
         )
     dated = folder / f"{record.day}.json"
+    if not whole:
+        if not dated.exists():
+            proof.problems.append(f"{dated.name} is missing: it held the heads of the anchor of {record.day}")
+        return proof
     try:
         kept = _read(dated, with_heads=True)
     except Unreadable as error:
@@ -257,7 +263,7 @@ def prove(connection: Connection) -> Proof:
 def problems(connection: Connection) -> list[str]:
     """What the health check says of the anchors folder: why it is not this database's, or each problem with it that
     no admin has decided on."""
-    proof = prove(connection)
+    proof = prove(connection, whole=False)
     if proof.foreign:
         return [proof.foreign]
     return [f"Anchors: {problem}." for problem in _undecided(connection, proof)]

@@ -15,7 +15,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, receivables
-from tests.factories import CustomerFactory, MeterFactory
+from tests.factories import CustomerFactory, MeterFactory, past_the_guards
 from tests.test_allocations import CHECKS, clean, meter_with_invoices, outstanding_agrees, state, unapplied
 
 D = Decimal
@@ -108,15 +108,25 @@ def test_a_forged_reversal_of_a_genuine_allocation_reversed_by_an_admin_restores
     assert outstanding_agrees() and run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
 
 
-def test_an_allocation_of_another_meter_s_payment_never_makes_the_next_payment_fail(app):
+def test_an_allocation_of_another_meter_s_payment_is_refused_and_one_past_the_guards_fails_no_payment(app):
     meter, customer, (first,) = meter_with_invoices("470")
     other = MeterFactory()
     billing.assign_meter(other, CustomerFactory(), date(2026, 11, 1))
     elsewhere = billing.add_payment(other, D("470"), date(2026, 11, 10))
-    _forge(meter.id, elsewhere.id, first.id, "470", customer_id=customer.id)
+    with pytest.raises(sa.exc.DBAPIError, match="an allocation pays an invoice of its meter"):
+        _forge(meter.id, elsewhere.id, first.id, "470", customer_id=customer.id)
+    db.session.rollback()
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO payment_allocations (meter_id, payment_id, invoice_id, amount, how, created_at)"
+                " VALUES (:meter, :payment, :invoice, 470, 'chosen', CURRENT_TIMESTAMP)"
+            ),
+            {"meter": meter.id, "payment": elsewhere.id, "invoice": first.id},
+        )
 
-    payment = billing.add_payment(meter, D("470"), date(2026, 11, 12))
+    payment = billing.add_payment(meter, D("470"), date(2026, 11, 12))  # not built on the row: no error
 
-    assert state(first) == [(D("0.00"), "paid")] and unapplied(payment) == D("0.00")
+    assert run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched >= 1  # the row itself, for review
     run(RunMode.FIX, checks=CHECKS)
-    assert unapplied(elsewhere) == D("470.00") and unapplied(payment) == D("0.00") and outstanding_agrees()
+    assert state(first) == [(D("0.00"), "paid")] and unapplied(payment) == D("0.00") and outstanding_agrees()

@@ -88,23 +88,14 @@ def meter_overpayment_sql(meters=Meter.__table__):
 
 def counted_allocation(allocations=PaymentAllocation.__table__) -> ColumnElement[bool]:
     """Whether an allocation counts in what its invoice still asks and its payment leaves: not when it, or the
-    allocation it reverses, is tampered evidence still open or reversed by an admin's review, nor when its payment or
-    its invoice is not of its meter's (written past the application: the application never writes one)."""
+    allocation it reverses, is tampered evidence still open or reversed by an admin's review."""
     flagged = select(_findings.c.row_id).where(
         _findings.c.kind == "payment_allocations",
         or_(_findings.c.resolution.is_(None), _findings.c.resolution == Resolution.REVERSED.value),
     )
-    of_the_meter = [
-        select(table.c.id).where(table.c.id == column, table.c.meter_id == allocations.c.meter_id).exists()
-        for table, column in (
-            (Payment.__table__.alias("allocated_payment"), allocations.c.payment_id),
-            (Invoice.__table__.alias("allocated_invoice"), allocations.c.invoice_id),
-        )
-    ]
     return and_(
         allocations.c.id.not_in(flagged),
         or_(allocations.c.reverses_id.is_(None), allocations.c.reverses_id.not_in(flagged)),
-        *of_the_meter,
     )
 
 

@@ -113,11 +113,18 @@ def read(connection, meter_id: int, *, user_id: int | None = None) -> MeterState
         .where(allocations.c.meter_id == meter_id, _live(), counted_allocation(allocations))
         .order_by(allocations.c.id)
     )
+    meter_invoices = dated(invoices, invoices.c.issued_on, invoices.c.number)
+    meter_payments = dated(payments, payments.c.paid_on)
     return MeterState(
         meter_id,
-        dated(invoices, invoices.c.issued_on, invoices.c.number),
-        dated(payments, payments.c.paid_on),
-        [Live(row.id, row.payment_id, row.invoice_id, row.amount, AllocationHow(row.how)) for row in live],
+        meter_invoices,
+        meter_payments,
+        # The database refuses an allocation across meters; one written past its guards is not built on.
+        [
+            Live(row.id, row.payment_id, row.invoice_id, row.amount, AllocationHow(row.how))
+            for row in live
+            if row.payment_id in meter_payments and row.invoice_id in meter_invoices
+        ],
         user_id,
     )
 

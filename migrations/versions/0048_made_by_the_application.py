@@ -15,6 +15,8 @@ Create Date: 2026-11-25 22:00:00.000000
   ``reviewed_seal`` it likes; a decision it makes through the function carries no seal, and is found as such.
 - ``history_transactions.id`` is always its sequence's next value, whatever an ``INSERT`` says: a row inserted with
   the id the application would take next no longer makes the application's next change fail.
+- ``payment_allocations``: an allocation whose payment or invoice is not of its meter is refused (the application never
+  writes one; one written by SQL made the next payment on the meter fail).
 """
 
 import sqlalchemy as sa
@@ -26,7 +28,9 @@ down_revision = "0047"
 branch_labels = None
 depends_on = None
 
-POSTGRESQL = """
+REFUSED = "an allocation pays an invoice of its meter with a payment of its meter: this one is refused"
+
+POSTGRESQL = f"""
 CREATE FUNCTION decide_tampered_evidence(
     finding bigint, decision text, why text, reviewed text, decided_by bigint, decided_at timestamptz
 ) RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -55,17 +59,41 @@ $$;
 ALTER TABLE history_transactions ALTER COLUMN id DROP DEFAULT;
 CREATE TRIGGER history_transactions_numbered BEFORE INSERT ON history_transactions
     FOR EACH ROW EXECUTE FUNCTION history_transactions_numbered();
+
+CREATE FUNCTION payment_allocations_of_the_meter() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM payments WHERE id = NEW.payment_id AND meter_id = NEW.meter_id)
+        OR NOT EXISTS (SELECT 1 FROM invoices WHERE id = NEW.invoice_id AND meter_id = NEW.meter_id) THEN
+        RAISE EXCEPTION '{REFUSED}' USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER payment_allocations_of_the_meter BEFORE INSERT ON payment_allocations
+    FOR EACH ROW EXECUTE FUNCTION payment_allocations_of_the_meter();
 """
+
+
+SQLITE = (
+    "CREATE TRIGGER payment_allocations_of_the_meter BEFORE INSERT ON payment_allocations "
+    "WHEN (SELECT meter_id FROM payments WHERE id = NEW.payment_id) IS NOT NEW.meter_id "
+    "OR (SELECT meter_id FROM invoices WHERE id = NEW.invoice_id) IS NOT NEW.meter_id "
+    f"BEGIN SELECT RAISE(ABORT, '{REFUSED}'); END"
+)
 
 
 def upgrade():
     op.add_column("jobs", sa.Column("seal", sa.String(64), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(POSTGRESQL)
+    else:
+        op.execute(SQLITE)
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER payment_allocations_of_the_meter ON payment_allocations")
+        op.execute("DROP FUNCTION payment_allocations_of_the_meter()")
         op.execute("DROP TRIGGER history_transactions_numbered ON history_transactions")
         op.execute("DROP FUNCTION history_transactions_numbered()")
         op.execute(
@@ -73,4 +101,6 @@ def downgrade():
             " SET DEFAULT nextval(pg_get_serial_sequence('history_transactions', 'id'))"
         )
         op.execute("DROP FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint, timestamptz)")
+    else:
+        op.execute("DROP TRIGGER payment_allocations_of_the_meter")
     op.execute("ALTER TABLE jobs DROP COLUMN seal")  # in place on both databases: SQLite's copy would lose the guards

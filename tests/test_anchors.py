@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from backoffice import jobs
 from backoffice.evidence import anchors
-from backoffice.models import AnchorRecord, BalanceTransaction, JobStatus, RunMode, TamperedEvidence
+from backoffice.models import AnchorRecord, BalanceTransaction, JobStatus, RunMode, Seal, TamperedEvidence
+from backoffice.models.types import utcnow
 from backoffice.operations import health
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_review
@@ -256,3 +257,26 @@ def test_each_anchor_names_its_database_and_chains_to_the_one_before(app):
     records = db.session.scalars(sa.select(AnchorRecord).order_by(AnchorRecord.id)).all()
     assert [(r.day, r.file_seal) for r in records] == [(str(FIRST), first["seal"]), (str(SECOND), second["seal"])]
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_next_night(app):
+    customer = CustomerFactory(code="C0004")
+    made = [wallet.recharge(customer, D(amount)) for amount in ("100", "200", "300")]
+    _nightly(FIRST)
+    added = wallet.recharge(customer, D("400"))
+    with past_the_guards() as connection:  # sealed after the anchor's heads were read, not within its second
+        connection.execute(
+            sa.update(Seal)
+            .where(Seal.kind == "balance_transactions", Seal.row_id == added.id)
+            .values(sealed_at=utcnow() + timedelta(minutes=1))
+        )
+        middle = made[1].id
+        connection.execute(sa.delete(Seal).where(Seal.kind == "balance_transactions", Seal.row_id == middle))
+        connection.execute(sa.delete(BalanceTransaction).where(BalanceTransaction.id == middle))
+
+    # The proof against the anchor alone (the night's sweep may find the broken link too, under the same row).
+    found = [finding.what for finding in anchors.broken(db.session.connection())]
+    assert any("customer C0004's wallet movements" in what and "3 rows of the 4" in what for what in found), found
+    db.session.rollback()
+    record = _nightly(SECOND)
+    assert db.session.scalar(sa.select(sa.func.count()).where(TamperedEvidence.found_run_id == record.run_id)) >= 1

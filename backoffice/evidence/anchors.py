@@ -26,7 +26,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
@@ -331,13 +331,15 @@ def broken(connection: Connection) -> list[verifying.Finding]:
     made, kept = proof.anchor, proof.heads
     now = {(head.kind, head.chain): head for head in heads(connection)}
     still = _still_sealed(connection, kept)
+    since = _sealed_since(connection, made)
     known = seals.kinds()
     short = []
     for head in kept:
         current = now.get((head.kind, head.chain))
         same = still.get((head.kind, head.row_id, head.version)) == head.seal
-        if head.kind in known and not (same and current is not None and current.length >= head.length):
-            short.append((known[head.kind], head, current, same))
+        expected = head.length + since.get((head.kind, head.chain), 0)
+        if head.kind in known and not (same and current is not None and current.length >= expected):
+            short.append((known[head.kind], replace(head, length=expected), current, same))
     customers = Customer.__table__
     ids = {head.chain for evidence, head, _current, _same in short if _customer_chain(evidence)}
     codes = (
@@ -360,6 +362,20 @@ def broken(connection: Connection) -> list[verifying.Finding]:
             )
         )
     return findings
+
+
+def _sealed_since(connection: Connection, made: Anchor) -> dict[tuple[str, int | None], int]:
+    """Per chain, the rows sealed after the anchor's heads were read: a chain must hold its anchored rows and these, so
+    that a row removed while others were added since is found the night it is gone. A seal made within a second of the
+    anchor's moment (which is cut to the second) may be among its heads, and is not counted."""
+    table = seals.seals
+    after = datetime.fromisoformat(made.at) + timedelta(seconds=1)
+    counted = connection.execute(
+        select(table.c.kind, table.c.chain, func.count())
+        .where(table.c.sealed_at > after)
+        .group_by(table.c.kind, table.c.chain)
+    )
+    return {(kind, chain): count for kind, chain, count in counted}
 
 
 def _still_sealed(connection: Connection, kept: list[Head]) -> dict[tuple[str, int, int], str]:
@@ -396,7 +412,11 @@ def _problem(whose: str, head: Head, current: Head | None, same: bool, day: str)
     if current is not None and current.version:
         ends += f" (version {current.version})"
     said = f"{head.row_id}" + (f" (version {head.version})" if head.version else "")
-    shorter = "" if current is None or current.length >= head.length else f", {current.length} rows of {head.length}"
+    shorter = (
+        ""
+        if current is None or current.length >= head.length
+        else f", {current.length} rows of the {head.length} it held and sealed since"
+    )
     changed = "" if same or current is None else ", and that row's seal is gone or changed"
     return f"{whose} {ends}, the anchor of {day} says {said} (seal {head.seal[:16]}){shorter}{changed}"
 

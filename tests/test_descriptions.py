@@ -506,9 +506,10 @@ def test_a_downgrade_refuses_while_a_movement_carries_an_occasion_its_seal_cover
             assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0044"
         columns = {column["name"] for column in sa.inspect(db.engine).get_columns("balance_transactions")}
         assert "occasion" in columns
-        assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
     finally:
         upgrade()  # the next tests of this process share its database, at the head
+    # Verified by the code at its head, whose evidence includes what later migrations added.
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
 
 
 def _guards() -> set[str]:

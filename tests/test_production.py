@@ -41,6 +41,8 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    anchors: Path | None = None
+    """The anchors folder it reads (``BACKOFFICE_ANCHORS_FOLDER``): a test that anchors a night writes there."""
 
     def lines(self) -> list[dict]:
         """The server's log so far: JSON lines, gunicorn's and the app's."""
@@ -75,7 +77,9 @@ def server(database, tmp_path_factory):
         require_service("Redis", f"cannot connect to {redis_url} ({error})")
     port = _free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    anchors = tmp_path_factory.mktemp("anchors")
     env = os.environ | {
+        "BACKOFFICE_ANCHORS_FOLDER": str(anchors),
         "DATABASE_URL": serving_url(database),
         "REDIS_URL": redis_url,
         "SECRET_KEY": "production-test",
@@ -94,7 +98,7 @@ def server(database, tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    started = Server(f"http://127.0.0.1:{port}", process, log)
+    started = Server(f"http://127.0.0.1:{port}", process, log, anchors)
     try:
         _wait_until_it_answers(started)
         yield started
@@ -203,6 +207,7 @@ def test_the_health_command_exits_0_1_or_2_as_the_server_answers(app, server, ru
     assert unhealthy.exit_code == 1, unhealthy.output
     assert "Unhealthy" in unhealthy.output and "  - The nightly maintenance has never finished." in unhealthy.output
 
+    app.config["ANCHORS_FOLDER"] = str(server.anchors)  # the night is anchored where the server reads it
     jobs.enqueue_nightly()  # in-process: the app of the test has no REDIS_URL
     run(RunMode.VERIFY)
     healthy = subprocess.run(  # the command an orchestrator runs

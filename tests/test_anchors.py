@@ -280,3 +280,24 @@ def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_nex
     db.session.rollback()
     record = _nightly(SECOND)
     assert db.session.scalar(sa.select(sa.func.count()).where(TamperedEvidence.found_run_id == record.run_id)) >= 1
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the_count_of_deleted_rows(app):
+    customer = CustomerFactory(code="C0005")
+    wallet.recharge(customer, D("1000"))
+    _nightly(FIRST)
+    posted = wallet.recharge(customer, D("3000000"))
+    db.session.commit()
+    _delete_newest_movement(customer.id)  # with its seal, entry and lines; the balance put back: every chain whole
+    assert posted.id not in db.session.scalars(sa.select(BalanceTransaction.id))
+
+    record = _nightly(SECOND)
+
+    found = db.session.scalars(
+        sa.select(TamperedEvidence.what).where(
+            TamperedEvidence.kind == "anchor_records", TamperedEvidence.found_run_id == record.run_id
+        )
+    ).all()
+    assert any("were deleted since the anchor of 2026-11-23" in w and "1 from balance_transactions" in w for w in found)
+    assert not health.assess().valid

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing, seals, verifying
@@ -72,6 +72,9 @@ class Anchor:
     """The identity of the database it describes (``seal_key.database``)."""
     previous: str | None = None
     """The seal of the anchor before it; none for the first."""
+    deleted: dict[str, int] = field(default_factory=dict)
+    """PostgreSQL: the rows deleted, ever, from each table of evidence, as the database's statistics counted them when
+    it was taken (:func:`deletions`): none should be, and any deleted after it is found the next night."""
     seal: str = ""
     """An HMAC under the seal key of everything else it says (:func:`sealed`)."""
 
@@ -148,6 +151,7 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
         run_id,
         database=mine,
         previous=proof.record.file_seal if proof.record is not None else None,
+        deleted=deletions(connection),
     )
     made = replace(made, seal=sealed(made))
     table = AnchorRecord.__table__
@@ -307,13 +311,13 @@ def _undecided(connection: Connection, proof: Proof) -> list[str]:
             )
         ).scalars()
     )
-    return [problem for problem in proof.problems if _finding(record_id, problem).what not in decided]
+    return [] if _finding(record_id, proof.problems).what in decided else proof.problems
 
 
-def _finding(record_id: int, problem: str) -> verifying.Finding:
-    return verifying.Finding(
-        seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=f"the anchors folder: {problem}"
-    )
+def _finding(record_id: int, problems: list[str]) -> verifying.Finding:
+    """One finding on the anchor's record for all that is wrong with the folder (one finding a row stays open)."""
+    said = f"the anchors folder: {'; '.join(problems)}"
+    return verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)
 
 
 def broken(connection: Connection) -> list[verifying.Finding]:
@@ -325,10 +329,12 @@ def broken(connection: Connection) -> list[verifying.Finding]:
         return []
     if proof.problems:
         record_id = proof.record.id if proof.record is not None else 0
-        return [_finding(record_id, problem) for problem in _undecided(connection, proof)]
+        undecided = _undecided(connection, proof)
+        return [_finding(record_id, undecided)] if undecided else []
     if proof.anchor is None:
         return []
     made, kept = proof.anchor, proof.heads
+    removed = _removed(connection, made, proof.record.id)
     now = {(head.kind, head.chain): head for head in heads(connection)}
     still = _still_sealed(connection, kept)
     since = _sealed_since(connection, made)
@@ -347,7 +353,7 @@ def broken(connection: Connection) -> list[verifying.Finding]:
         if ids
         else {}
     )
-    findings = []
+    findings = removed
     for evidence, head, current, same in short:
         customer_id = head.chain if _customer_chain(evidence) else None
         if customer_id is None:
@@ -362,6 +368,47 @@ def broken(connection: Connection) -> list[verifying.Finding]:
             )
         )
     return findings
+
+
+def deletions(connection: Connection) -> dict[str, int]:
+    """PostgreSQL: the rows deleted, ever, from each table of evidence and from the seals, as the database's own
+    statistics count them (``pg_stat_user_tables.n_tup_del``); none on SQLite. Rows are never deleted from these
+    tables: one deleted past the guards (a movement posted and deleted between two nights, with its seal, leaving every
+    chain whole) moves the count."""
+    if connection.dialect.name != "postgresql":
+        return {}
+    tables = sorted({evidence.table.name for evidence in seals.kinds().values()} | {seals.seals.name})
+    connection.execute(text("SELECT pg_stat_clear_snapshot()"))  # counted now, not as the transaction first read them
+    counted = connection.execute(
+        text(
+            "SELECT relname, n_tup_del FROM pg_stat_user_tables"
+            " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
+        ),
+        {"tables": tables},
+    )
+    return {table: int(count) for table, count in counted}
+
+
+def _removed(connection: Connection, made: Anchor, record_id: int) -> list[verifying.Finding]:
+    """The rows of evidence deleted since the anchor, per table, as one finding on its record. Counts lower than the
+    anchor's are statistics reset (a crash, or whoever may reset them): logged, deletions then cannot be told."""
+    now = deletions(connection)
+    deleted = []
+    for table, then in sorted(made.deleted.items()):
+        count = now.get(table)
+        if count is not None and count < then:
+            log.warning(
+                "The statistics of %s were reset since the anchor of %s: deletions cannot be told", table, made.day
+            )
+        elif count is not None and count > then:
+            deleted.append(f"{count - then} from {table}")
+    if not deleted:
+        return []
+    said = (
+        f"rows of evidence, which are never deleted, were deleted since the anchor of {made.day} (the database's "
+        f"statistics count them): {', '.join(deleted)}"
+    )
+    return [verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)]
 
 
 def _sealed_since(connection: Connection, made: Anchor) -> dict[tuple[str, int | None], int]:

@@ -101,9 +101,12 @@ def examine_accounts(connection: Connection, account_ids, run_id: int | None = N
 
 
 def record(connection: Connection, found: list[verifying.Finding], run_id: int | None) -> None:
-    """Keep each finding not open yet as tampered evidence."""
+    """Keep each finding not open yet as tampered evidence (of several on one row, the first: one stays open a row)."""
     if not found:
         return
+    first: dict[tuple, verifying.Finding] = {}
+    for finding in found:
+        first.setdefault((finding.evidence.kind, finding.row_id, finding.version), finding)
     open_ = {
         tuple(row)
         for row in connection.execute(
@@ -129,8 +132,8 @@ def record(connection: Connection, found: list[verifying.Finding], run_id: int |
             "found_at": now,
             "found_run_id": run_id,
         }
-        for finding in found
-        if (finding.evidence.kind, finding.row_id, finding.version) not in open_
+        for key, finding in first.items()
+        if key not in open_
     ]
     if new:
         connection.execute(insert(findings), new)

@@ -220,6 +220,9 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
     except Unreadable as error:
         said = None
         proof.problems.append(f"{LATEST} cannot be read ({error})" + _last(record))
+    if record is None and said is not None and not said.database and not said.seal:
+        # Written before anchors named their database and were recorded (migration 0049): the next is the first.
+        said = None
     if mine is None and (record is not None or said is not None or proof.problems):
         proof.problems.append("this database's identity (seal_key.database) is missing or its seal does not hold")
     if said is not None and mine is not None and said.database != mine:
@@ -334,7 +337,7 @@ def broken(connection: Connection) -> list[verifying.Finding]:
     if proof.anchor is None:
         return []
     made, kept = proof.anchor, proof.heads
-    removed = _removed(connection, made, proof.record.id)
+    removed = _removed(connection, made.deleted, f"the anchor of {made.day}", proof.record.id)
     now = {(head.kind, head.chain): head for head in heads(connection)}
     still = _still_sealed(connection, kept)
     since = _sealed_since(connection, made)
@@ -389,24 +392,23 @@ def deletions(connection: Connection) -> dict[str, int]:
     return {table: int(count) for table, count in counted}
 
 
-def _removed(connection: Connection, made: Anchor, record_id: int) -> list[verifying.Finding]:
-    """The rows of evidence deleted since the anchor, per table, as one finding on its record. Counts lower than the
-    anchor's are statistics reset (a crash, or whoever may reset them): logged, deletions then cannot be told."""
+def _removed(connection: Connection, then: dict[str, int], since: str, record_id: int) -> list[verifying.Finding]:
+    """The rows of evidence deleted since the counts ``then`` (an anchor's), per table, as one finding on the anchor's
+    record. Counts lower than ``then`` are statistics reset (a crash, or whoever may reset them): logged, deletions
+    then cannot be told."""
     now = deletions(connection)
     deleted = []
-    for table, then in sorted(made.deleted.items()):
+    for table, was in sorted(then.items()):
         count = now.get(table)
-        if count is not None and count < then:
-            log.warning(
-                "The statistics of %s were reset since the anchor of %s: deletions cannot be told", table, made.day
-            )
-        elif count is not None and count > then:
-            deleted.append(f"{count - then} from {table}")
+        if count is not None and count < was:
+            log.warning("The statistics of %s were reset since %s: deletions cannot be told", table, since)
+        elif count is not None and count > was:
+            deleted.append(f"{count - was} from {table}")
     if not deleted:
         return []
     said = (
-        f"rows of evidence, which are never deleted, were deleted since the anchor of {made.day} (the database's "
-        f"statistics count them): {', '.join(deleted)}"
+        f"rows of evidence, which are never deleted, were deleted since {since} (the database's statistics count "
+        f"them): {', '.join(deleted)}"
     )
     return [verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)]
 

@@ -301,3 +301,17 @@ def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the
     ).all()
     assert any("were deleted since the anchor of 2026-11-23" in w and "1 from balance_transactions" in w for w in found)
     assert not health.assess().valid
+
+
+def test_an_anchor_written_before_anchors_named_their_database_is_followed_by_the_first_recorded_one(app):
+    folder = Path(app.config["ANCHORS_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    legacy = {"day": "2026-11-20", "digest": "a" * 64, "chains": 1, "at": "2026-11-20T02:00:00+00:00", "run_id": 1}
+    (folder / "latest.json").write_text(json.dumps(legacy))
+    customer = CustomerFactory(code="C0006")
+    wallet.recharge(customer, D("1000"))
+
+    _nightly(FIRST)
+
+    assert _anchor_findings() == [] and _records() == 1
+    assert json.loads((folder / "latest.json").read_text())["day"] == str(FIRST)

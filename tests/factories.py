@@ -13,6 +13,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.evidence import seals
 from backoffice.models import AccountManager, Customer, JobRecord, JobStatus, Meter, Order, Role, Target, User
+from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile.transitions import move_job
 from backoffice.services import billing, metering, transaction, wallet
@@ -220,8 +221,11 @@ def job_in(status: JobStatus, *, forged: bool = False, **fields) -> JobRecord:
     database lets a job's state change (its moments stamped as it moves); sealed as the application seals the rows
     it makes, unless ``forged`` (inserted past the application)."""
     fields.setdefault("args", {})
+    fields.setdefault("enqueued_at", utcnow())
     if not forged:
-        fields["seal"] = seals.job_seal(fields["id"], fields["kind"], fields["args"], fields.get("user_id"))
+        fields["seal"] = seals.job_seal(
+            fields["id"], fields["kind"], fields["args"], fields.get("user_id"), fields["enqueued_at"]
+        )
     record = JobRecord(status=JobStatus.QUEUED, **fields)
     db.session.add(record)
     db.session.flush()

@@ -39,6 +39,7 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
+from backoffice.reconcile.transitions import move_job
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, job_in, past_the_guards, stored
 from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
 
@@ -241,7 +242,8 @@ def test_catch_up_leaves_a_nightly_queued_running_or_waiting_for_its_retry(app, 
 
 def test_catch_up_leaves_a_nightly_that_finished(app, redis_url):
     nightly_row(f"nightly-{jobs.local_today()}", JobStatus.FINISHED)
-    db.session.execute(sa.update(JobRecord).values(ended_at=utcnow() - timedelta(hours=25)))
+    run = engine.run(RunMode.FIX, trigger=RunTrigger.SCHEDULE)  # its own run: a row finished without one holds nothing
+    db.session.execute(sa.update(JobRecord).values(ended_at=utcnow() - timedelta(hours=25), run_id=run.id))
     db.session.commit()
     assert jobs.catch_up() is None
     assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 1
@@ -512,3 +514,24 @@ def test_a_page_asks_the_database_for_a_job_by_the_key_its_record_holds(app):
     customers = sa.select(Customer.id).subquery()
     asked = sa.select(customers.c.id, jobs.active_job_held("recalculate_customer", {"customer_id": customers.c.id}))
     assert dict(db.session.execute(asked.select_from(customers)).all()) == {held.id: True, other.id: False}
+
+
+def test_a_scheduled_row_moved_to_finished_without_a_run_of_its_own_does_not_hold_the_night_off(app, redis_url):
+    tomorrow = jobs.local_today() + timedelta(days=1)
+    earlier = engine.run(RunMode.VERIFY)  # a genuine run, of another job: the forger points the row at it
+    job_in(
+        JobStatus.QUEUED,
+        id=f"nightly-{tomorrow}",
+        kind="nightly_maintenance",
+        args={"date": tomorrow.isoformat(), "trigger": "schedule"},
+        queue="maintenance",
+        in_process=False,
+    )
+    db.session.execute(sa.update(JobRecord).where(JobRecord.id == f"nightly-{tomorrow}").values(run_id=earlier.id))
+    move_job(f"nightly-{tomorrow}", JobStatus.STARTED, from_=(JobStatus.QUEUED,))
+    move_job(f"nightly-{tomorrow}", JobStatus.FINISHED, from_=(JobStatus.STARTED,))
+    db.session.commit()
+
+    record, created = jobs.enqueue_nightly(tomorrow)
+
+    assert created and record.id == f"nightly-{tomorrow}_2"

@@ -383,10 +383,12 @@ def identity_seal(identity: str) -> str:
     return hmac.digest(seal_key(), f"database\x1e{identity}".encode(), hashlib.sha256).hex()
 
 
-def job_seal(job_id: str, kind: str, args: dict, user_id: int | None) -> str:
-    """The seal of a job's row as the application makes it: an HMAC under the seal key over what the job was made for,
-    so that a row inserted past the application (tomorrow's nightly made to look done) is not taken for one."""
-    text = "\x1e".join(["jobs", job_id, kind, _TEXTS[dict](args), "" if user_id is None else str(user_id)])
+def job_seal(job_id: str, kind: str, args: dict, user_id: int | None, enqueued_at: datetime) -> str:
+    """The seal of a job's row as the application makes it: an HMAC under the seal key over what the job was made for
+    and when, so that a row inserted past the application (tomorrow's nightly made to look done) is not taken for
+    one, nor a row's moment moved to pass another job's run for its own."""
+    asker = "" if user_id is None else str(user_id)
+    text = "\x1e".join(["jobs", job_id, kind, _TEXTS[dict](args), asker, _moment(enqueued_at)])
     return hmac.digest(seal_key(), text.encode(), hashlib.sha256).hex()
 
 

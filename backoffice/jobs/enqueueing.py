@@ -62,11 +62,13 @@ def enqueue(
         refuse_if_busy(mode, checks=checks, scope=scope)
     row_id = job_id or uuid.uuid4().hex
     args = args | {"trigger": trigger.value}
+    enqueued_at = utcnow()
     record = JobRecord(
         id=row_id,
         kind=kind,
         args=args,
-        seal=seals.job_seal(row_id, kind, args, user.id if user else None),
+        enqueued_at=enqueued_at,
+        seal=seals.job_seal(row_id, kind, args, user.id if user else None, enqueued_at),
         queue=spec.queue,
         user_id=user.id if user else None,
         status=JobStatus.QUEUED,
@@ -136,7 +138,7 @@ def _key_holder(
     attempt, candidate = 1, job_id
     while (holder := db.session.get(JobRecord, candidate)) is not None:
         ended = holder.status is JobStatus.ABANDONED or (again_after_failure and _failed_for_good(holder))
-        if not ended and not release_if_lost(holder) and made_here(holder):
+        if not ended and not release_if_lost(holder) and made_here(holder) and _did_its_work(holder):
             return candidate, holder
         attempt += 1
         candidate = f"{job_id}_{attempt}"
@@ -146,7 +148,7 @@ def _key_holder(
 def made_here(record: JobRecord) -> bool:
     """Whether the application made the job's row (its seal holds); one it did not make holds nothing, and is logged."""
     made = record.seal is not None and seals.same(
-        record.seal, seals.job_seal(record.id, record.kind, record.args, record.user_id)
+        record.seal, seals.job_seal(record.id, record.kind, record.args, record.user_id, record.enqueued_at)
     )
     if not made:
         log.error(
@@ -157,6 +159,28 @@ def made_here(record: JobRecord) -> bool:
             record.status.value,
         )
     return made
+
+
+def _did_its_work(record: JobRecord) -> bool:
+    """Whether a scheduled job's row that says finished did its work: its run succeeded, carries a valid seal and
+    started after the row was made. The runtime role can move a row to finished (``move_job``) and point it at any
+    run; such a row holds nothing, and is logged."""
+    if record.status is not JobStatus.FINISHED:
+        return True
+    run = db.session.get(ReconciliationRun, record.run_id) if record.run_id is not None else None
+    done = (
+        run is not None
+        and run.status is RunStatus.SUCCEEDED
+        and as_utc(run.started_at) >= as_utc(record.enqueued_at)
+        and not unsealed_runs({run.id})
+    )
+    if not done:
+        log.error(
+            "The job row %s says finished, but no sealed run of its own succeeded: it is ignored; the job takes the "
+            "next attempt's id.",
+            record.id,
+        )
+    return done
 
 
 def _active(active_key: str | None) -> JobRecord | None:

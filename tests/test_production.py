@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -75,8 +77,6 @@ def server(database, tmp_path_factory):
         Redis.from_url(redis_url, socket_connect_timeout=2).ping()
     except RedisError as error:
         require_service("Redis", f"cannot connect to {redis_url} ({error})")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
     anchors = tmp_path_factory.mktemp("anchors")
     env = os.environ | {
         "BACKOFFICE_ANCHORS_FOLDER": str(anchors),
@@ -84,11 +84,20 @@ def server(database, tmp_path_factory):
         "REDIS_URL": redis_url,
         "SECRET_KEY": "production-test",
         "BACKOFFICE_API_TOKEN": TOKEN,
-        "BACKOFFICE_WEB_BIND": f"127.0.0.1:{port}",
         "BACKOFFICE_WEB_WORKERS": "2",
-        "BACKOFFICE_WEB_THREADS": "2",
-        "BACKOFFICE_LOG_FORMAT": "json",
     }
+    with gunicorn(env, tmp_path_factory.mktemp("gunicorn") / "server.log") as started:
+        started.anchors = anchors
+        yield started
+
+
+@contextmanager
+def gunicorn(env: dict, log: Path) -> Iterator[Server]:
+    """gunicorn with gunicorn.conf.py on a free local port, its log JSON lines in ``log``, answering; stopped with
+    SIGTERM when the block ends."""
+    port = _free_port()
+    env = {"BACKOFFICE_WEB_THREADS": "2", "BACKOFFICE_LOG_FORMAT": "json"} | env
+    env["BACKOFFICE_WEB_BIND"] = f"127.0.0.1:{port}"
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
@@ -98,7 +107,7 @@ def server(database, tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    started = Server(f"http://127.0.0.1:{port}", process, log, anchors)
+    started = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         _wait_until_it_answers(started)
         yield started

@@ -35,7 +35,7 @@ from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, OrderFactory
-from tests.test_production import TOKEN, Server, _free_port, _wait_until_it_answers
+from tests.test_production import TOKEN, Server, gunicorn
 from tests.workers import ROOT, listening_workers, serving_url, worker_env
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -68,33 +68,10 @@ def production(app, redis_url, tmp_path):
     role = sa.make_url(served).username
     assert f"Granted {role} the runtime privileges" in _command(owner, "db", "grant-runtime", role)
     settings = {"reconcile_chunk_size": CHUNK_SIZE, "job_heartbeat_seconds": 0.5}
-    port = _free_port()
-    log = tmp_path / "server.log"
-    env = worker_env(app, redis_url, **settings) | {
-        "BACKOFFICE_API_TOKEN": TOKEN,
-        "BACKOFFICE_WEB_BIND": f"127.0.0.1:{port}",
-        "BACKOFFICE_WEB_WORKERS": "1",
-        "BACKOFFICE_WEB_THREADS": "2",
-        "BACKOFFICE_LOG_FORMAT": "json",
-    }
+    env = worker_env(app, redis_url, **settings) | {"BACKOFFICE_API_TOKEN": TOKEN, "BACKOFFICE_WEB_WORKERS": "1"}
     assert env["DATABASE_URL"] == served
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_until_it_answers(server)
-        with listening_workers(app, redis_url, 2, **settings):
-            yield server, served
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with gunicorn(env, tmp_path / "server.log") as server, listening_workers(app, redis_url, 2, **settings):
+        yield server, served
 
 
 def _scheduled(redis_url: str, function, *args) -> None:

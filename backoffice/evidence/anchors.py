@@ -10,11 +10,17 @@ rows), its last row and that row's seal, every head folded into one SHA-256 dige
 in ``BACKOFFICE_ANCHORS_FOLDER`` (the instance folder's ``anchors`` by default), the digest to ``latest.json``
 beside it, to the job's log line and to ``/metrics``.
 
-The ``evidence_seals`` check proves each chain of the latest anchor against the seals as they are: the anchored
-last row must still carry the same seal, and the chain must not have grown shorter. A chain that does not reach its
-anchor is tampered evidence, named after its anchored last row ("customer C0002's wallet movements end at 306, the
-anchor of 2026-11-23 says 307"), and quarantines the customer it belongs to. Heads are read set-based: one
-statement per kind of evidence.
+Each anchor names the database it describes and the anchor before it, carries the database's count of rows ever
+deleted from the tables of evidence, and is sealed (an HMAC under the seal key); the database keeps a sealed record of
+each anchor written (``anchor_records``). Every night the folder is proved against that record first (:func:`prove`):
+a missing, edited, replaced or unreadable file is a finding by name, and nothing is anchored over it until an admin
+decides; a folder of another database is refused as such.
+
+The ``evidence_seals`` check then proves each chain of the latest anchor against the seals as they are: the anchored
+last row must still carry the same seal, and the chain must hold its anchored rows plus those sealed since. A chain
+that does not reach its anchor is tampered evidence, named after its anchored last row ("customer C0002's wallet
+movements end at 306, the anchor of 2026-11-23 says 307"), and quarantines the customer it belongs to; rows deleted
+since the anchor are a finding on its record. Heads are read set-based: one statement per kind of evidence.
 """
 
 from __future__ import annotations

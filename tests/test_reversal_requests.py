@@ -4,10 +4,12 @@ the approval limit, two different admins' above it. Every reversal states its re
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy_continuum.utils import version_class
 
 from backoffice.models import (
     ApprovalKind,
@@ -353,3 +355,28 @@ def test_a_first_approval_written_by_sql_makes_the_request_tampered(client, limi
     log_in(client, checker)
     assert f'id="tampered-{request_id}"' in text(client.get("/approvals"))
     assert written() == before and requests()[0].status is ApprovalStatus.PENDING
+
+
+def test_a_users_history_version_forged_to_pass_the_clerk_for_an_admin_when_asking_is_not_believed(
+    client, limit, hotel, clerk, checker
+):
+    deposit = db.session.scalar(sa.select(BalanceTransaction))  # Rp100.000: above the limit
+    request = asked_by_the_clerk(client, clerk, deposit.id)
+    # A version inserted by SQL saying the clerk was an admin before asking, as the runtime role can insert one.
+    asked_at = db.session.get(ApprovalRequest, request.id).requested_at
+    moment = db.session.execute(
+        sa.text("INSERT INTO history_transactions (issued_at, actor) VALUES (:at, 'forged') RETURNING id"),
+        {"at": asked_at - timedelta(hours=1)},
+    ).scalar_one()
+    columns = [c.name for c in version_class(User).__table__.columns if c.name not in ("role", "transaction_id")]
+    listed = ", ".join(columns)
+    db.session.execute(
+        sa.text(
+            f"INSERT INTO users_history ({listed}, role, transaction_id) SELECT {listed}, 'admin', :moment"
+            " FROM users_history WHERE id = :id ORDER BY transaction_id LIMIT 1"
+        ),
+        {"id": clerk.id, "moment": moment},
+    )
+    db.session.commit()
+
+    assert approvals.first_of_two(db.session.get(ApprovalRequest, request.id))

@@ -26,6 +26,7 @@ from sqlalchemy_continuum.utils import version_class
 from backoffice.evidence import quarantine, sealing, seals, verifying
 from backoffice.models import (
     AdjustmentReason,
+    AnchorRecord,
     ApprovalRequest,
     BalanceTransaction,
     Customer,
@@ -36,7 +37,6 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.history import HistoryOperation, record
-from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.posting.keys import own_key
 from backoffice.posting.locking import lock_customers
@@ -44,6 +44,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
+from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
 from backoffice.reconcile.transitions import decide_finding
 from backoffice.services import allocations as allocating
 from backoffice.services import approvals, installation, transaction, wallet
@@ -87,23 +88,23 @@ def findings_open(customer_id: int) -> ColumnElement[bool]:
 
 
 def open_count() -> int:
-    """The findings still open, and those whose decision carries no valid seal (:func:`unsealed_decisions`)."""
-    return db.session.scalar(select(func.count()).where(TamperedEvidence.resolution.is_(None))) + len(
-        unsealed_decisions()
-    )
+    return db.session.scalar(select(func.count()).where(TamperedEvidence.resolution.is_(None)))
 
 
 def unsealed_decisions() -> list[int]:
     """The findings whose decision carries no valid seal: decided past the application (through the owner's function
-    by whoever can call it), such a decision decides nothing, and says so until the next verification records it as
-    tampered evidence of its own. Verified at every asking: the decisions are few."""
+    by whoever can call it), such a decision decides nothing, and says so until the nightly verification records it
+    as tampered evidence of its own. Only the decisions since the nightly's window (a day before the latest anchor)
+    are verified here, those the nightly has not: what the health check verifies stays the same as history grows."""
     connection = db.session.connection()
     if not seals.key_is_right(connection):  # nothing can be verified: the health check says why
         return []
-    decided = TamperedEvidence.resolution.is_not(None)
-    return [
-        finding.row_id for finding in verifying.verify(connection, seals.kinds()[DECISIONS], where=decided).findings
-    ]
+    latest = connection.scalar(select(func.max(AnchorRecord.anchored_at)))
+    decided = [TamperedEvidence.resolution.is_not(None)]
+    if latest is not None:
+        decided.append(TamperedEvidence.resolved_at > latest - SEALED_BEFORE_ANCHOR)
+    found = verifying.verify(connection, seals.kinds()[DECISIONS], where=and_(*decided)).findings
+    return [finding.row_id for finding in found]
 
 
 def accept(finding_ids: list[int], reason: str, user: User) -> list[TamperedEvidence]:
@@ -144,7 +145,6 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
                 raise wallet.AlreadyReversed(original.id, earlier)
         quarantine.examine_customers(connection, held)  # another forged row of theirs keeps them quarantined
         kinds = seals.kinds()
-        now = utcnow()
         vouched = {
             finding.id: (
                 sources.vouch(connection, finding)
@@ -155,7 +155,7 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
             for finding in found
         }
         for finding in found:  # each decided once, by the owner's function on PostgreSQL
-            decide_finding(finding.id, resolution, reason, vouched[finding.id], user_id, now)
+            decide_finding(finding.id, resolution, reason, vouched[finding.id], user_id)
             sealing.pending(DECISIONS, finding.id)
         _settle_allocations(connection, [finding.row_id for finding in found if finding.kind == ALLOCATIONS], user_id)
         reviewed = {finding.id: original for finding in movements if (original := originals[finding.id]) is not None}

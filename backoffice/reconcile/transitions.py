@@ -71,22 +71,20 @@ def end_run(run_id: int, status: RunStatus, error: str | None = None) -> datetim
     return as_utc(moved)
 
 
-def decide_finding(
-    finding_id: int, resolution: Resolution, reason: str, reviewed_seal: str, user_id: int, at: datetime
-) -> bool:
-    """Decide the open finding, in the session's transaction (its decision sealed as it commits by the caller);
-    whether it was open."""
+def decide_finding(finding_id: int, resolution: Resolution, reason: str, reviewed_seal: str, user_id: int) -> bool:
+    """Decide the open finding, in the session's transaction (its decision sealed as it commits by the caller), stamped
+    by the database's clock on PostgreSQL, so that a decision cannot be dated before the last verification; whether it
+    was open."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         decided = connection.execute(
-            text("SELECT decide_tampered_evidence(:id, :resolution, :reason, :reviewed, :by, :at)"),
+            text("SELECT decide_tampered_evidence(:id, :resolution, :reason, :reviewed, :by)"),
             {
                 "id": finding_id,
                 "resolution": resolution.value,
                 "reason": reason,
                 "reviewed": reviewed_seal,
                 "by": user_id,
-                "at": at,
             },
         ).scalar()
     else:
@@ -98,7 +96,7 @@ def decide_finding(
                 reason=reason,
                 reviewed_seal=reviewed_seal,
                 resolved_by_id=user_id,
-                resolved_at=at,
+                resolved_at=utcnow(),
             )
             .execution_options(synchronize_session=False)
         ).rowcount

@@ -326,16 +326,20 @@ def first_of_two(request: ApprovalRequest) -> bool:
 
 def _asked_as_admin(request: ApprovalRequest) -> bool:
     """Whether whoever asked was an admin when they asked, as the users' history says: a clerk made an admin since
-    still asked as a clerk (the maker never counts as an approver). No version from then: asked as a clerk."""
+    still asked as a clerk (the maker never counts as an approver). No version from then, or one whose seal does not
+    hold (a version inserted by SQL to pass a clerk for an admin): asked as a clerk."""
     versions = version_class(User).__table__
-    role = db.session.scalar(
-        select(versions.c.role)
+    found = db.session.execute(
+        select(versions.c.role, versions.c.transaction_id)
         .join(HistoryTransaction, HistoryTransaction.id == versions.c.transaction_id)
         .where(versions.c.id == request.requested_by_id, HistoryTransaction.issued_at <= request.requested_at)
         .order_by(versions.c.transaction_id.desc())
         .limit(1)
-    )
-    return role is not None and Role(role) is Role.ADMIN
+    ).first()
+    if found is None or Role(found.role) is not Role.ADMIN:
+        return False
+    that = (versions.c.id == request.requested_by_id) & (versions.c.transaction_id == found.transaction_id)
+    return not verifying.verify(db.session.connection(), seals.kinds()[versions.name], where=that).findings
 
 
 def _apply(session, request: ApprovalRequest, user: User) -> None:

@@ -10,7 +10,7 @@ Create Date: 2026-11-25 22:00:00.000000
   ``move_job`` to finished: a row for tomorrow's nightly so made held that night off. A row without a valid seal
   holds nothing: the scheduler ignores it, says so in its log, and takes the next attempt's id.
 - ``decide_tampered_evidence``: the one way a finding of tampered evidence is decided on PostgreSQL, owned by the
-  owner (``SECURITY DEFINER``): once, from open, by an active admin, with a reason. The runtime role no longer
+  owner (``SECURITY DEFINER``): once, from open, by an active admin, with a reason, stamped by the database's clock. The runtime role no longer
   updates ``tampered_evidence`` itself (``backoffice db grant-runtime``), so it cannot close a finding with any
   ``reviewed_seal`` it likes; a decision it makes through the function carries no seal, and is found as such.
 - ``history_transactions.id`` is always its sequence's next value, whatever an ``INSERT`` says: a row inserted with
@@ -31,9 +31,8 @@ depends_on = None
 REFUSED = "an allocation pays an invoice of its meter with a payment of its meter: this one is refused"
 
 POSTGRESQL = f"""
-CREATE FUNCTION decide_tampered_evidence(
-    finding bigint, decision text, why text, reviewed text, decided_by bigint, decided_at timestamptz
-) RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+CREATE FUNCTION decide_tampered_evidence(finding bigint, decision text, why text, reviewed text, decided_by bigint)
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     IF decision NOT IN ('reversed', 'accepted') THEN
         RAISE EXCEPTION 'a finding of tampered evidence is reversed or accepted, not %', decision
@@ -43,12 +42,12 @@ BEGIN
         RAISE EXCEPTION 'only an active admin decides on tampered evidence' USING ERRCODE = 'insufficient_privilege';
     END IF;
     UPDATE tampered_evidence SET resolution = decision, reason = why, reviewed_seal = reviewed,
-        resolved_by_id = decided_by, resolved_at = decided_at
+        resolved_by_id = decided_by, resolved_at = clock_timestamp()
     WHERE id = finding AND resolution IS NULL;
     RETURN FOUND;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint) FROM PUBLIC;
 
 CREATE FUNCTION history_transactions_numbered() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -100,7 +99,7 @@ def downgrade():
             "ALTER TABLE history_transactions ALTER COLUMN id"
             " SET DEFAULT nextval(pg_get_serial_sequence('history_transactions', 'id'))"
         )
-        op.execute("DROP FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint, timestamptz)")
+        op.execute("DROP FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint)")
     else:
         op.execute("DROP TRIGGER payment_allocations_of_the_meter")
     op.execute("ALTER TABLE jobs DROP COLUMN seal")  # in place on both databases: SQLite's copy would lose the guards

@@ -303,6 +303,29 @@ def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the
     assert not health.assess().valid
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_newest_movement_deleted_before_the_first_anchor_is_found_by_the_first_night(app):
+    customer = CustomerFactory(code="C0007")
+    wallet.recharge(customer, D("1000"))
+    wallet.recharge(customer, D("3000000"))
+    db.session.commit()
+    _delete_newest_movement(customer.id)  # every chain whole, and no anchor yet to hold its head
+
+    record = _nightly(FIRST)
+
+    found = db.session.scalars(
+        sa.select(TamperedEvidence.what).where(
+            TamperedEvidence.kind == "anchor_records", TamperedEvidence.found_run_id == record.run_id
+        )
+    ).all()
+    assert any(
+        "were deleted since the database was made, before its first anchor" in w and "1 from balance_transactions" in w
+        for w in found
+    )
+    assert not health.assess().valid
+    assert _records() == 1  # anchored all the same: the next night counts from it
+
+
 def test_an_anchor_written_before_anchors_named_their_database_is_followed_by_the_first_recorded_one(app):
     folder = Path(app.config["ANCHORS_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)

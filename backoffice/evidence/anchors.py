@@ -341,7 +341,8 @@ def broken(connection: Connection) -> list[verifying.Finding]:
         undecided = _undecided(connection, proof)
         return [_finding(record_id, undecided)] if undecided else []
     if proof.anchor is None:
-        return []
+        # The first anchor: no row of evidence has ever been deleted, since the database was made.
+        return _removed(connection, None, "the database was made, before its first anchor", 0)
     made, kept = proof.anchor, proof.heads
     removed = _removed(connection, made.deleted, f"the anchor of {made.day}", proof.record.id)
     now = {(head.kind, head.chain): head for head in heads(connection)}
@@ -398,13 +399,15 @@ def deletions(connection: Connection) -> dict[str, int]:
     return {table: int(count) for table, count in counted}
 
 
-def _removed(connection: Connection, then: dict[str, int], since: str, record_id: int) -> list[verifying.Finding]:
-    """The rows of evidence deleted since the counts ``then`` (an anchor's), per table, as one finding on the anchor's
-    record. Counts lower than ``then`` are statistics reset (a crash, or whoever may reset them): logged, deletions
-    then cannot be told."""
+def _removed(
+    connection: Connection, then: dict[str, int] | None, since: str, record_id: int
+) -> list[verifying.Finding]:
+    """The rows of evidence deleted since the counts ``then`` (an anchor's; none before the first), per table, as one
+    finding on the anchor's record. Counts lower than ``then`` are statistics reset (a crash, or whoever may reset
+    them): logged, deletions then cannot be told."""
     now = deletions(connection)
     deleted = []
-    for table, was in sorted(then.items()):
+    for table, was in sorted((dict.fromkeys(now, 0) if then is None else then).items()):
         count = now.get(table)
         if count is not None and count < was:
             log.warning("The statistics of %s were reset since %s: deletions cannot be told", table, since)

@@ -89,7 +89,7 @@ def on_another_database(app: Flask, url: str, **config) -> Flask:
 def register_web(app: Flask) -> None:
     """The web layer: request timing, request ids and log lines, log-ins, CSRF protection, request screening, the
     blueprints, template filters, error pages and security headers."""
-    from backoffice.web import auth, errors, filters, history, metrics, request_log, screening, security
+    from backoffice.web import auth, errors, filters, history, metrics, once, request_log, screening, security
     from backoffice.web.extensions import csrf, login_manager
 
     metrics.init_app(app)
@@ -101,6 +101,7 @@ def register_web(app: Flask) -> None:
     register_blueprints(app)
     filters.init_app(app)
     history.init_app(app)
+    once.init_app(app)
     errors.init_app(app)
     security.init_app(app)
 

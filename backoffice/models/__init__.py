@@ -69,6 +69,7 @@ from backoffice.models.reconciliation import (
     RunStatus,
     RunTrigger,
 )
+from backoffice.models.submissions import FormSubmission
 from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
@@ -79,6 +80,7 @@ from backoffice.models.wallet import (
 )
 
 __all__ = [
+    "FormSubmission",
     "AnchorRecord",
     "Resolution",
     "Seal",

@@ -18,6 +18,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import approvals, metering
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
+from backoffice.web.once import posts_once
 from backoffice.web.repricing import reprice, start_recalculation
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -51,6 +52,7 @@ def index():
 
 @bp.post("/<int:request_id>/approve")
 @requires_role(Role.ADMIN)
+@posts_once
 def approve(request_id: int):
     try:
         request = approvals.approve(request_id, current_user)
@@ -90,6 +92,7 @@ def _applied(request: ApprovalRequest):
 
 @bp.post("/<int:request_id>/reject")
 @requires_role(Role.ADMIN)
+@posts_once
 def reject(request_id: int):
     form = RejectForm(prefix=f"reject-{request_id}")
     if not form.validate_on_submit():

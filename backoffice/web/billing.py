@@ -30,6 +30,7 @@ from backoffice.web.customer_forms import VALUE_DATE_HELP, ReallocateForm
 from backoffice.web.customer_page import customer_or_404, posting_of
 from backoffice.web.fields import MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
+from backoffice.web.once import posts_once
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("billing", __name__, url_prefix="/customers/<code>")
@@ -60,6 +61,7 @@ class WithdrawForm(FlaskForm):
 
 
 @bp.route("/invoices/<int:invoice_id>/edit", methods=["GET", "POST"])
+@posts_once
 def edit_invoice(code: str, invoice_id: int):
     customer, invoice = _of(code, Invoice, invoice_id)
     form = InvoiceChangeForm(obj=invoice)
@@ -112,6 +114,7 @@ def print_invoice(code: str, invoice_id: int):
 
 
 @bp.route("/payments/<int:payment_id>/edit", methods=["GET", "POST"])
+@posts_once
 def edit_payment(code: str, payment_id: int):
     customer, payment = _of(code, Payment, payment_id)
     form = PaymentChangeForm(obj=payment, version=billing.payment_version(payment))
@@ -143,6 +146,7 @@ def edit_payment(code: str, payment_id: int):
 
 
 @bp.post("/payments/<int:payment_id>/reallocate")
+@posts_once
 def reallocate(code: str, payment_id: int):
     """Apply the payment to other invoices: what it pays now is reversed with the clerk's reason."""
     customer, payment = _of(code, Payment, payment_id)
@@ -169,12 +173,14 @@ def reallocate(code: str, payment_id: int):
 
 @bp.post("/invoices/<int:invoice_id>/withdraw")
 @requires_role(Role.ADMIN)
+@posts_once
 def withdraw_invoice(code: str, invoice_id: int):
     return _withdraw(code, Invoice, invoice_id, billing.withdraw_invoice)
 
 
 @bp.post("/payments/<int:payment_id>/withdraw")
 @requires_role(Role.ADMIN)
+@posts_once
 def withdraw_payment(code: str, payment_id: int):
     return _withdraw(code, Payment, payment_id, billing.withdraw_payment)
 

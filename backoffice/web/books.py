@@ -52,6 +52,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.forms import FlaskForm, SubForm, errors_text
 from backoffice.web.lists import Column, DateRange, Listing, cell_words, csv_download, csv_response, xlsx_response
+from backoffice.web.once import posts_once
 from backoffice.web.pending import pending_notice
 from backoffice.web.words import WORDS
 
@@ -381,6 +382,7 @@ def entry_totals():
 
 @bp.post("/journal/<int:entry_id>/<any(post, void):action>")
 @requires_role(Role.ADMIN)
+@posts_once
 def settle_draft(entry_id: int, action: str):
     """Post a draft (if it balances; above the approval limit, ask for it) or void it."""
     try:
@@ -402,6 +404,7 @@ def settle_draft(entry_id: int, action: str):
 
 @bp.post("/journal/<int:entry_id>/reverse")
 @requires_role(Role.ADMIN)
+@posts_once
 def reverse(entry_id: int):
     try:
         done = books.reverse_entry(entry_id, user=current_user, reason=request.form.get("reason", ""))

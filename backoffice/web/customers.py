@@ -40,6 +40,7 @@ from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.jobs import start
 from backoffice.web.lists import Column, Filters, Listing
+from backoffice.web.once import posts_once
 from backoffice.web.versions import Versioned, refused_edit
 from backoffice.web.words import WORDS
 
@@ -421,6 +422,7 @@ def change_assignment(code: str, assignment_id: int, action: str):
 
 
 @bp.post("/<code>/invoices")
+@posts_once
 def add_invoice(code: str):
     def write(form, meter, customer):
         billing.add_invoice(
@@ -438,6 +440,7 @@ def add_invoice(code: str):
 
 
 @bp.post("/<code>/payments")
+@posts_once
 def add_payment(code: str):
     def write(form, meter, customer):
         reference = form.reference.data or ""

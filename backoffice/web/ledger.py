@@ -24,6 +24,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.customer_forms import REASONS, VALUE_DATE_HELP, AdjustForm
 from backoffice.web.customer_page import customer_or_404, posting_of, render_customer
 from backoffice.web.forms import FlaskForm
+from backoffice.web.once import posts_once
 from backoffice.web.pending import pending_notice, reversal_asked
 from backoffice.web.words import word
 
@@ -90,6 +91,7 @@ def movement(code: str, movement_id: int):
 
 @bp.post("/movements/<int:movement_id>/reverse")
 @requires_role(Role.ADMIN)
+@posts_once
 def reverse(code: str, movement_id: int):
     """An admin reverses the movement, saying why; above the approval limit it is asked of a second admin."""
     original = _movement(customer_or_404(code), movement_id)
@@ -109,6 +111,7 @@ def reverse(code: str, movement_id: int):
 
 @bp.post("/movements/<int:movement_id>/ask-reversal")
 @requires_role(Role.FINANCE)
+@posts_once
 def ask_reversal(code: str, movement_id: int):
     """A clerk asks for the movement's reversal, saying why: a pending request that an admin decides."""
     original = _movement(customer_or_404(code), movement_id)

@@ -23,6 +23,7 @@ from backoffice.web.customer_page import customer_or_404, render_customer
 from backoffice.web.fields import DecimalNumberField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
+from backoffice.web.once import posts_once
 from backoffice.web.pending import waits
 from backoffice.web.repricing import start_recalculation
 from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
@@ -40,6 +41,7 @@ class CorrectionForm(Versioned, FlaskForm):
 
 
 @bp.post("/readings")
+@posts_once
 def record(code: str):
     customer = customer_or_404(code)
     form = ReadingForm(prefix="reading")
@@ -104,6 +106,7 @@ def reading(code: str, reading_id: int):
 
 
 @bp.post("/readings/<int:reading_id>")
+@posts_once
 def correct(code: str, reading_id: int):
     found = _of(customer_or_404(code), MeterReading, reading_id)
     form = CorrectionForm()
@@ -140,6 +143,7 @@ def correct(code: str, reading_id: int):
 
 
 @bp.post("/readings/<int:reading_id>/delete")
+@posts_once
 def delete(code: str, reading_id: int):
     _of(customer_or_404(code), MeterReading, reading_id)
     try:
@@ -162,6 +166,7 @@ def edit_pricing(code: str, pricing_id: int):
 
 
 @bp.post("/pricing")
+@posts_once
 def set_pricing(code: str):
     customer = customer_or_404(code)
     form = PricingForm(prefix="pricing")

@@ -38,6 +38,7 @@ from backoffice.web.fields import MoneyField, MonthField, QuickSelect
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
+from backoffice.web.once import posts_once
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
@@ -169,17 +170,20 @@ def deleted():
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@posts_once
 def new():
     order = Order(closing_date=local_today(), **dict.fromkeys(COMPONENTS, ZERO))
     return _edit(order, _l("Order created. Grand total %(total)s for %(customer)s."))
 
 
 @bp.route("/<int:order_id>/edit", methods=["GET", "POST"])
+@posts_once
 def edit(order_id: int):
     return _edit(_get(order_id), _l("Order saved. Grand total %(total)s for %(customer)s."))
 
 
 @bp.post("/<int:order_id>/delete")
+@posts_once
 def delete(order_id: int):
     order = _get(order_id)
     number = order.number

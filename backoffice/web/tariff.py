@@ -21,6 +21,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
 from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm, errors_text
+from backoffice.web.once import posts_once
 from backoffice.web.pending import waits
 from backoffice.web.repricing import reprice
 
@@ -88,6 +89,7 @@ def preview():
 
 @bp.post("")
 @requires_role(Role.ADMIN)
+@posts_once
 def save():
     form = TariffForm()
     if form.validate_on_submit():

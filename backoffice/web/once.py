@@ -1,0 +1,113 @@
+"""A form that writes money writes once, however often it is sent: from a second tab, a slow line's retry, or the
+back button after saving.
+
+Each such form carries a key drawn when it was shown (:func:`sent_once`, in its template). Its view
+(:func:`posts_once`) claims the key in the database in the transaction that writes what the form asked: a second
+sending of the same form waits for the first's transaction, finds the key claimed, writes nothing and is led to
+where the first sending led, told what it did. A sending that wrote nothing (refused, or a field to correct) leaves
+the key unclaimed: the form shown again with its errors keeps its key, and its corrected sending writes once.
+A form sent without a key (a script's) is not told apart.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, flash, make_response, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import delete, select, update
+
+from backoffice.models import FormSubmission
+from backoffice.models.types import upsert, utcnow
+from backoffice.platform.extensions import db
+
+FIELD = "submission"
+KEY = re.compile(r"[0-9A-Za-z_-]{8,64}")
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_global(sent_once)
+
+
+def sent_once(name: str = "") -> Markup:
+    """The hidden key of the form ``name`` (its fields' prefix): the key it was sent with when it is shown again
+    with errors, a new one otherwise."""
+    field = f"{name}-{FIELD}" if name else FIELD
+    sent = request.form.get(field, "") if request.method == "POST" else ""
+    key = sent if KEY.fullmatch(sent) else uuid.uuid4().hex
+    return Markup('<input type="hidden" name="{}" value="{}">').format(field, key)
+
+
+def posts_once(view: Callable) -> Callable:
+    """The view writes what its form asked once per key (:mod:`backoffice.web.once`)."""
+
+    @wraps(view)
+    def once(*args, **kwargs):
+        key = _sent_key()
+        if key is None:
+            return view(*args, **kwargs)
+        earlier = _claim(key)
+        if earlier is not None:
+            return _sent_again(earlier)
+        response = make_response(view(*args, **kwargs))
+        _settle(key, response)
+        return response
+
+    once.posts_once = True
+    return once
+
+
+def _sent_key() -> str | None:
+    for name, value in request.form.items():
+        if (name == FIELD or name.endswith(f"-{FIELD}")) and KEY.fullmatch(value):
+            return value
+    return None
+
+
+def _claim(key: str) -> FormSubmission | None:
+    """The key claimed in the request's transaction; the first sending's row when it was claimed before (waiting
+    for the transaction that claims it, if it is still writing)."""
+    table = FormSubmission.__table__
+    user_id = current_user.id if current_user.is_authenticated else None
+    claimed = db.session.execute(
+        upsert(db.session.get_bind().dialect.name, table)
+        .values(key=key, user_id=user_id, endpoint=request.endpoint or "", sent_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[table.c.key])
+        .returning(table.c.key)
+    ).first()
+    if claimed is not None:
+        return None
+    return db.session.scalars(select(FormSubmission).where(FormSubmission.key == key)).one()
+
+
+def _sent_again(earlier: FormSubmission) -> object:
+    mine = current_user.is_authenticated and earlier.user_id == current_user.id
+    url, said = (earlier.url, earlier.said) if mine else (None, None)
+    db.session.rollback()
+    if said:
+        flash(said, "success")
+    flash(_("This form had been sent already: what it asked was saved once, and nothing was saved again."), "info")
+    return redirect(url or request.referrer or url_for("home.index"))
+
+
+def _settle(key: str, response) -> None:
+    """After the view: what it did not commit is let go (as the end of the request would), and the key stays claimed
+    only if the view committed it with what it wrote, noted with where it led and what it said."""
+    db.session.rollback()
+    table = FormSubmission.__table__
+    if db.session.scalar(select(table.c.key).where(table.c.key == key)) is None:
+        return
+    if response.status_code >= 400:
+        db.session.execute(delete(table).where(table.c.key == key, table.c.url.is_(None)))
+    else:
+        said = next(
+            (message for category, message in reversed(session.get("_flashes", [])) if category != "error"), None
+        )
+        url = response.headers.get("HX-Redirect") or response.location or request.referrer
+        db.session.execute(update(table).where(table.c.key == key).values(url=(url or "")[:2000] or None, said=said))
+    db.session.commit()

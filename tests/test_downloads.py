@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
-import openpyxl
 import pytest
 import sqlalchemy as sa
 from flask import current_app
@@ -31,7 +30,7 @@ from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
-from backoffice.services import billing, books, installation, journal_export, wallet
+from backoffice.services import billing, books, exports, installation, journal_export, wallet
 from backoffice.services.exports import database_writes_csv, headings
 from backoffice.web import lists
 from tests.factories import (
@@ -44,6 +43,7 @@ from tests.factories import (
     unit_of_work,
 )
 from tests.test_lists_web import TYPED
+from tests.workbooks import opened, sheets, strictly_read
 
 
 @pytest.fixture
@@ -103,8 +103,10 @@ def csv_rows(client, address: str) -> list[list[str]]:
 
 
 def sheet_rows(client, address: str) -> list[tuple]:
-    data = fetched(client, address, "xlsx").get_data()
-    return list(openpyxl.load_workbook(io.BytesIO(data), read_only=True).active.iter_rows(values_only=True))
+    """The rows of the download's one sheet, read by a strict reader and by openpyxl alike (see
+    :func:`tests.workbooks.sheets`)."""
+    (rows,) = sheets(fetched(client, address, "xlsx").get_data())
+    return rows
 
 
 def test_a_download_in_indonesian_says_its_header_and_codes_in_words_with_numbers_and_dates_typed(
@@ -143,6 +145,61 @@ def test_an_english_download_keeps_the_codes(client, auth, books_and_wallets):
         _typed(name, header.index(amount), as_csv, sheet)
         if day:
             _dated(name, header.index(day), as_csv, sheet)
+
+
+UNFIT = "\uffff\ufffe\x01\x07\x1f"
+"""Characters XML 1.0 cannot hold that a database's text can (a lone surrogate it cannot: see test_exports)."""
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_every_workbook_keeps_every_row_when_names_and_descriptions_hold_what_xml_cannot(
+    client, auth, books_and_wallets, language
+):
+    """A spreadsheet loads a sheet that holds U+FFFF cut short, or not at all: each workbook leaves such characters
+    out of its text, and keeps every row the CSV has."""
+    hotel = db.session.scalar(sa.select(Customer).where(Customer.code == "HOTEL"))
+    bakery = db.session.scalar(sa.select(Customer).where(Customer.code == "BAKERY"))
+    hotel.name, bakery.name = f"Hotel{UNFIT} Cempaka", f"Roti{UNFIT} Enak\x01"
+    db.session.commit()
+    wallet.recharge(hotel, D("7"), value_date=local_today(), description=f"Top-up{UNFIT} by phone")
+    admin = auth.login("admin")
+    lines = [books.Line("5000", debit=D("9")), books.Line("1000", credit=D("9"))]
+    books.write_entry(local_today(), f"Office rent{UNFIT}", lines, user=admin)
+    admin.language = language
+    db.session.commit()
+    unfit = re.compile(f"[{UNFIT}]")
+    for name, (address, *_) in downloads(books_and_wallets).items():
+        as_csv, sheet = csv_rows(client, address), sheet_rows(client, address)
+        assert len(sheet) == len(as_csv) > 1, name
+        held = [
+            (text, cell)
+            for row, line in zip(as_csv, sheet, strict=True)
+            for text, cell in zip(row, line, strict=True)
+            if unfit.search(text)
+        ]
+        assert held or name == "reconciliation run", name
+        assert [cell for _text, cell in held] == [unfit.sub("", text) for text, _cell in held], name
+    names = [row[1] for row in sheet_rows(client, "/customers/export")]
+    assert "Hotel Cempaka" in names and "Roti Enak" in names
+
+
+def test_a_workbook_goes_on_to_another_sheet_under_the_same_header_past_a_sheet_s_rows(client, finance, monkeypatch):
+    """A spreadsheet loads 1,048,576 rows of a sheet and leaves out the rest: the rows past them go on to the next
+    sheet (here three rows a sheet, the header's included)."""
+    monkeypatch.setattr(exports, "SHEET_ROWS", 3)
+    for n in range(5):
+        OrderFactory(number=f"SO-{n}", closing_date=date(2026, 11, n + 1))
+    as_csv = csv_rows(client, "/orders/export")
+    data = fetched(client, "/orders/export", "xlsx").get_data()
+    book = sheets(data)
+    assert [name for name, _rows in strictly_read(data)] == ["Sheet1", "Sheet1 (2)", "Sheet1 (3)"]
+    assert [len(sheet) for sheet in book] == [3, 3, 2]
+    assert all(list(sheet[0]) == as_csv[0] for sheet in book)
+    assert (
+        [row[0] for sheet in book for row in sheet[1:]]
+        == [row[0] for row in as_csv[1:]]
+        == [f"SO-{n}" for n in (4, 3, 2, 1, 0)]
+    )
 
 
 def _typed(name: str, index: int, as_csv: list, sheet: list) -> None:
@@ -186,7 +243,7 @@ def test_every_download_is_named_with_today_in_the_installation_s_time_zone(
 def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, monkeypatch):
     today = local_today()
     meter = MeterFactory(serial="M-1")
-    for n, text in enumerate(TYPED + ["a & b < c > d", "bell\x07here"]):
+    for n, text in enumerate(TYPED + ["a & b < c > d", "bell\x07here", f"Hotel{UNFIT} Cempaka"]):
         customer = CustomerFactory(name=text, account_manager=AccountManagerFactory(name=f"{text} {n}"))
         OrderFactory(number=f"{text[:20]}{n}", customer=customer, closing_date=date(2026, 10, n % 28 + 1))
         wallet.recharge(customer, D(n + 1) + D("0.25"), value_date=today, description=text)
@@ -201,6 +258,7 @@ def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, mon
     assert {url: sheet_rows(client, url) for url in urls} == written
     names = [row[2] for row in written["/orders/export"][1:]]
     assert "a & b < c > d" in names and " spaced " in names and "two\nlines" in names and "bellhere" in names
+    assert "Hotel Cempaka" in names
 
 
 def _heading(language: str, column: str) -> str:
@@ -227,7 +285,7 @@ def test_a_workbooks_amounts_have_the_currency_s_decimal_places(client, auth, bo
     current_app.config["CURRENCY"] = currency
     auth.login("admin")
     for name, (address, amount, _day, _coded) in downloads(books_and_wallets).items():
-        sheet = openpyxl.load_workbook(io.BytesIO(fetched(client, address, "xlsx").get_data())).active
+        sheet = opened(fetched(client, address, "xlsx").get_data()).active
         header = [cell.value for cell in sheet[1]]
         column = header.index(_heading("en", amount)) + 1
         formats = {row[0].number_format for row in sheet.iter_rows(min_row=2, min_col=column, max_col=column)}

@@ -1,12 +1,25 @@
-"""What the exports share: cells a spreadsheet never runs, plain decimals, text sent in chunks."""
+"""What the exports share: cells a spreadsheet never runs, plain decimals, text sent in chunks, workbooks a
+spreadsheet loads whole."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
-from backoffice.services.exports import chunked, plain, text_cell
+from backoffice.services import exports
+from backoffice.services.exports import (
+    CELL_TEXT,
+    CUT,
+    chunked,
+    copied_xlsx,
+    database_writes_csv,
+    plain,
+    text_cell,
+    xlsx_chunks,
+)
+from tests.workbooks import sheets, strictly_read
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
@@ -33,3 +46,62 @@ def test_lines_go_out_in_chunks_of_about_the_size_asked():
     assert "".join(chunks) == "".join(lines)
     assert all(len(chunk) >= 100 for chunk in chunks[:-1]) and all(len(chunk) < 110 for chunk in chunks)
     assert list(chunked([])) == []
+
+
+# Workbooks: what a spreadsheet loads whole
+
+UNFIT = "\uffff\ufffe\x01\x08\x0b\x0c\x0e\x1f"
+"""Characters XML 1.0 cannot hold that a database's text can (a lone surrogate and NUL only Python's can)."""
+
+
+def written(header: list[str], rows: list[list]) -> list[list[list[tuple]]]:
+    """Each sheet's rows of the workbook of ``rows`` (a strict reader and openpyxl reading them alike), as Python
+    writes it, and as PostgreSQL does when it writes the workbooks (its rows selected from VALUES, in order)."""
+    books = [xlsx_chunks(header, rows)]
+    if database_writes_csv():
+        columns = [sa.column("place", sa.Integer)] + [sa.column(name, sa.Text) for name in header]
+        given = [(place, *row) for place, row in enumerate(rows)] or [(0, *[None] * len(header))]
+        values = sa.values(*columns, name="given").data(given)
+        selected = sa.select(*values.c[1:]).where(values.c.place < len(rows)).order_by(values.c.place)
+        books.append(copied_xlsx(header, selected))
+    return [sheets(b"".join(book)) for book in books]
+
+
+def test_a_workbook_leaves_out_of_its_text_what_xml_cannot_hold(app):
+    texts = [f"Hotel{UNFIT} Cempaka", f"{UNFIT} spaced {UNFIT}", f"tab\tand two\r\nlines & <tags>{UNFIT}", "plain"]
+    for (rows,) in written(["description"], [[text] for text in texts]):
+        assert [row[0] for row in rows] == [
+            "description",
+            "Hotel Cempaka",
+            " spaced ",
+            "tab\tand two\r\nlines & <tags>",
+            "plain",
+        ]
+
+
+def test_python_leaves_a_lone_surrogate_and_nul_out_of_a_workbook(app):
+    halves = "a lone \ud800 half and \udfff the other\x00"
+    (rows,) = sheets(b"".join(xlsx_chunks([f"heading{UNFIT}\ud801"], [[halves], [f"{UNFIT}\udbff\x00"]])))
+    assert rows == [("heading",), ("a lone  half and  the other",), ("",)]
+
+
+def test_a_text_longer_than_a_cell_holds_is_cut_to_fit_and_says_so(app):
+    texts = ["x" * 40_000, "&" * (CELL_TEXT + 1), "é" * CELL_TEXT, "y" * CELL_TEXT + UNFIT]
+    kept = CELL_TEXT - len(str(CUT))
+    for (rows,) in written(["description"], [[text] for text in texts]):
+        cells = [row[0] for row in rows[1:]]
+        assert cells == ["x" * kept + str(CUT), "&" * kept + str(CUT), "é" * CELL_TEXT, "y" * CELL_TEXT]
+        assert max(map(len, cells)) == CELL_TEXT
+
+
+@pytest.mark.parametrize(("count", "sheeted"), [(0, [0]), (1, [1]), (2, [2]), (4, [2, 2]), (5, [2, 2, 1])])
+def test_rows_past_a_sheet_s_go_on_to_the_next_under_the_same_header(app, monkeypatch, count, sheeted):
+    monkeypatch.setattr(exports, "SHEET_ROWS", 3)
+    rows = [[f"SO-{n}", Decimal(n)] for n in range(count)]
+    for book in written(["number", "amount"], rows):
+        assert [len(sheet) - 1 for sheet in book] == sheeted
+        assert all(sheet[0] == ("number", "amount") for sheet in book)
+        assert [row[0] for sheet in book for row in sheet[1:]] == [f"SO-{n}" for n in range(count)]
+    data = b"".join(xlsx_chunks(["number", "amount"], rows))
+    names = ["Sheet1", "Sheet1 (2)", "Sheet1 (3)"][: len(sheeted)]
+    assert strictly_read(data) == [(name, rows + 1) for name, rows in zip(names, sheeted, strict=True)]

@@ -10,7 +10,6 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-import openpyxl
 import pytest
 import sqlalchemy as sa
 
@@ -25,6 +24,7 @@ from backoffice.services import customers as customers_service
 from backoffice.services.exports import XLSX_MIMETYPE
 from backoffice.web import lists
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
+from tests.workbooks import sheets
 
 D = Decimal
 
@@ -504,13 +504,14 @@ def test_a_csv_starts_with_its_byte_order_mark_so_a_spreadsheet_reads_its_letter
 
 
 def workbook(client, url: str, **params) -> list[tuple]:
-    """The rows of the downloaded workbook's sheet, its header first, as openpyxl reads them."""
+    """The rows of the downloaded workbook's one sheet, its header first, as a strict reader and openpyxl read them
+    alike (see :func:`tests.workbooks.sheets`)."""
     response = client.get(url, query_string=params)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert response.mimetype == XLSX_MIMETYPE
     assert response.headers["Content-Disposition"].endswith(f'-{local_today().isoformat()}.xlsx"')
-    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True).active
-    return list(sheet.iter_rows(values_only=True))
+    (rows,) = sheets(response.get_data())
+    return rows
 
 
 def test_the_orders_workbook_has_the_csv_s_rows_with_numbers_as_numbers_and_dates_as_dates(client, finance, orders):

@@ -4,8 +4,9 @@ reads as data, plain decimals, coded cells in the reader's words.
 An export is streamed from one query, so its size costs no memory. Python writes it a line at a time from rows
 fetched ``yield_per`` at a time; or, on PostgreSQL, the database writes it (:func:`copied_csv`, :func:`copied_xlsx`):
 the query selects each cell as its text (or each sheet row as its XML), and ``COPY … TO STDOUT`` hands the lines over
-as it makes them, with no Python per row. A workbook is a zip of a few fixed parts and one sheet, deflated as the
-sheet's rows come.
+as it makes them, with no Python per row. A workbook is a zip of a few fixed parts and its sheets, deflated as the
+sheets' rows come: a sheet holds what a spreadsheet loads (:data:`SHEET_ROWS` rows, :data:`CELL_TEXT` characters a
+cell, only characters XML 1.0 can hold), and the rows past a sheet's go on to the next.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import chain, islice
 from typing import AnyStr
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal
+from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal, or_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from backoffice.platform import replica
@@ -247,9 +250,22 @@ than English writes them as its words (see :func:`worded`); in English they stay
 MONEY, DAY, MOMENT, BOLD = 1, 2, 3, 4
 """A workbook cell's styles, by their place in the workbook's list: an amount (grouped, two decimals), a date, a
 moment, the header's bold."""
-AWKWARD = "[&<>\x01-\x1f]|^ | $"
-"""Text a workbook cannot hold as it is: with XML's markup, line ends (kept as character references), other control
-characters (left out: XML has no way to write them; a tab stays), or spaces at an end (kept, said so)."""
+SHEET_ROWS = 1_048_576
+"""The most rows a spreadsheet loads of a sheet, its header's included: the rows past them go on to another sheet,
+under the same header."""
+SHEET_NAME = "Sheet1"
+"""The first sheet's name; the next are named after it, ``Sheet1 (2)``, ``Sheet1 (3)``…"""
+CELL_TEXT = 32_767
+"""The most characters a spreadsheet holds in a cell: a longer text is cut to end in :data:`CUT`."""
+CUT = _l("…[cut]")
+"""How a text cut to fit its cell ends, within its :data:`CELL_TEXT` characters."""
+XML_UNFIT = r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]"
+"""The characters XML 1.0 cannot hold (control characters but tab and line ends, unpaired surrogates, U+FFFE and
+U+FFFF), left out of a workbook's text: a sheet holding one is refused, or loaded cut short. Written as a regular
+expression Python and PostgreSQL read alike (see :func:`sheet_text`)."""
+AWKWARD = rf"[&<>\t\r\n]|{XML_UNFIT}|^ | $"
+"""Text a workbook cannot hold as it is: with XML's markup, line ends (kept as character references), what XML
+cannot hold (see :data:`XML_UNFIT`), a tab, or spaces at an end (kept, said so at an end)."""
 
 
 def worded(header: Sequence[str], rows: Iterable[Sequence], words: Mapping[str, str] | None) -> Iterable[Sequence]:
@@ -283,12 +299,12 @@ def worded_cells(header: Sequence[str], cells: Select, words: Mapping[str, str] 
 def xlsx_chunks(
     header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None
 ) -> Iterator[bytes]:
-    """A workbook of one sheet, the header row (see :func:`headings`; in bold, frozen) then a row per row (coded
-    cells as ``words`` say them), a chunk at a time: amounts as numbers in the currency's format (the spreadsheet
-    writes them as its reader's country does), dates as dates, moments as moments, text as text (never a formula).
+    """A workbook, its sheet's header row (see :func:`headings`; in bold, frozen) then a row per row (coded cells as
+    ``words`` say them), a chunk at a time: amounts as numbers in the currency's format (the spreadsheet writes them
+    as its reader's country does), dates as dates, moments as moments, text as text (never a formula, see
+    :func:`sheet_text`). Past :data:`SHEET_ROWS` rows the next go on to another sheet, under the same header.
     Written as it is sent, so its size costs no memory."""
-    sheet_rows = chunked(map(_sheet_row, worded(header, rows, words)))
-    return _workbook(headings(header), (chunk.encode() for chunk in sheet_rows))
+    return _workbook(headings(header), (_sheet_row(values).encode() for values in worded(header, rows, words)))
 
 
 def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | None = None) -> Iterator[bytes]:
@@ -304,46 +320,29 @@ def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | 
     def sheet_rows() -> Iterator[bytes]:
         # One column, its text never holding a line end, a \x01 or a \x02: COPY writes it bare, a row a line.
         with _copied(sheet, "FORMAT csv, DELIMITER E'\\001', QUOTE E'\\002'") as copy:
-            yield from chunked(copy, empty=b"")
+            yield from copy
 
     return _workbook(headings(header), sheet_rows())
+
+
+def sheet_text(text: str) -> str:
+    """Text as a workbook's cell holds it: without the characters XML 1.0 cannot hold (see :data:`XML_UNFIT`), and
+    cut to :data:`CELL_TEXT` characters ending in :data:`CUT` when longer. :func:`_sheet_text_sql` is its SQL."""
+    held = _XML_UNFIT.sub("", text)
+    if len(held) <= CELL_TEXT:
+        return held
+    cut = str(CUT)
+    return held[: CELL_TEXT - len(cut)] + cut
 
 
 EXCEL_EPOCH = date(1899, 12, 30)
 """Day 0 of a workbook's dates: a date is its number of days since."""
 WORKBOOK_PARTS = {
-    "[Content_Types].xml": (
-        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-        '<Default Extension="xml" ContentType="application/xml"/>'
-        '<Override PartName="/xl/workbook.xml" '
-        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-        '<Override PartName="/xl/worksheets/sheet1.xml" '
-        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-        '<Override PartName="/xl/styles.xml" '
-        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-        "</Types>"
-    ),
     "_rels/.rels": (
         '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
         '<Relationship Id="rId1" '
         'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
         'Target="xl/workbook.xml"/></Relationships>'
-    ),
-    "xl/workbook.xml": (
-        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-        '<bookViews><workbookView/></bookViews><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets>'
-        "</workbook>"
-    ),
-    "xl/_rels/workbook.xml.rels": (
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        '<Relationship Id="rId1" '
-        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
-        'Target="worksheets/sheet1.xml"/>'
-        '<Relationship Id="rId2" '
-        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
-        "</Relationships>"
     ),
     # The cell styles in the order MONEY, DAY, MOMENT, BOLD name them, after the default; the amounts' format (166)
     # has the currency's decimal places (see _styles).
@@ -366,36 +365,90 @@ WORKBOOK_PARTS = {
         '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
     ),
 }
-"""The workbook's parts but its sheet: the same in every workbook of an installation (see :func:`_styles`)."""
+"""The workbook's parts that are the same in every workbook of an installation (see :func:`_styles`), written before
+its sheets."""
+SHEETS_PARTS = {
+    "xl/workbook.xml": (
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        "<bookViews><workbookView/></bookViews><sheets>{sheets}</sheets></workbook>",
+        '<sheet name="{name}" sheetId="{number}" r:id="rId{number}"/>',
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{sheets}'
+        '<Relationship Id="rIdStyles" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+        "</Relationships>",
+        '<Relationship Id="rId{number}" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+        'Target="worksheets/sheet{number}.xml"/>',
+    ),
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>{sheets}'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        "</Types>",
+        '<Override PartName="/xl/worksheets/sheet{number}.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>',
+    ),
+}
+"""The workbook's parts that name its sheets, written after them, when their number is known: each part's text, its
+``{sheets}`` the sheets' entries, and the entry of a sheet."""
 SHEET_START = (
     '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
     'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-    '<sheetViews><sheetView tabSelected="1" workbookViewId="0">'
+    '<sheetViews><sheetView{selected} workbookViewId="0">'
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/>'
     "</sheetView></sheetViews><sheetData>"
 )
 SHEET_END = "</sheetData></worksheet>"
-_XML_TEXT = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;"}
-    | {chr(code): None for code in range(1, 32) if chr(code) not in "\t\r\n"}
-)
+_XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;"})
+_XML_UNFIT = re.compile(XML_UNFIT)
 
 
-def _workbook(header: Sequence[str], sheet_rows: Iterable[bytes]) -> Iterator[bytes]:
-    """The workbook's file, a chunk at a time: its fixed parts, then its sheet (``header``, then the rows' XML as
-    it comes), deflated at the quickest level (the sheet's XML repeats itself: a tenth of its size or less)."""
+def _workbook(header: Sequence[str], rows: Iterable[bytes]) -> Iterator[bytes]:
+    """The workbook's file, a chunk at a time: its fixed parts, then its sheets (each ``header``, then the XML of
+    the next :data:`SHEET_ROWS` rows less the header's, a row an item, as it comes), then the parts that name them;
+    deflated at the quickest level (a sheet's XML repeats itself: a tenth of its size or less)."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
         for name, text in WORKBOOK_PARTS.items():
             book.writestr(name, _styles(text) if name == "xl/styles.xml" else text)
-        with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write((SHEET_START + _header_row(header)).encode())
-            for chunk in sheet_rows:
-                sheet.write(chunk)
-                if sink.parts:
-                    yield sink.take()
-            sheet.write(SHEET_END.encode())
+        numbers = []
+        for number, sheet_rows in enumerate(_sheets(rows), start=1):
+            with book.open(f"xl/worksheets/sheet{number}.xml", "w") as sheet:
+                selected = ' tabSelected="1"' if number == 1 else ""
+                sheet.write((SHEET_START.replace("{selected}", selected) + _header_row(header)).encode())
+                for chunk in chunked(sheet_rows, empty=b""):
+                    sheet.write(chunk)
+                    if sink.parts:
+                        yield sink.take()
+                sheet.write(SHEET_END.encode())
+            numbers.append(number)
+        for name, (text, entry) in SHEETS_PARTS.items():
+            entries = "".join(entry.format(name=_sheet_name(number), number=number) for number in numbers)
+            book.writestr(name, text.replace("{sheets}", entries))
     yield sink.take()
+
+
+def _sheets(rows: Iterable[bytes]) -> Iterator[Iterator[bytes]]:
+    """``rows`` a sheet's at a time (the header's row aside), each taken before the next is asked for: one sheet,
+    even without rows, and another for each :data:`SHEET_ROWS` rows less the header's past it."""
+    rows = iter(rows)
+    while True:
+        yield islice(rows, SHEET_ROWS - 1)
+        following = next(rows, None)
+        if following is None:
+            return
+        rows = chain([following], rows)
+
+
+def _sheet_name(number: int) -> str:
+    return SHEET_NAME if number == 1 else f"{SHEET_NAME} ({number})"
 
 
 def _styles(text: str) -> str:
@@ -448,7 +501,9 @@ def _cell(value) -> str:
 
 
 def _text_cell(text: str, style: int = 0) -> str:
-    """Text as an inline string (never a formula); spaces at its ends are kept."""
+    """Text as an inline string (never a formula), as a sheet holds it (see :func:`sheet_text`); spaces at its ends
+    are kept."""
+    text = sheet_text(text)
     styled = f' s="{style}"' if style else ""
     kept = "" if text == text.strip(" \t\r\n") else ' xml:space="preserve"'
     return f'<c t="inlineStr"{styled}><is><t{kept}>{text.translate(_XML_TEXT)}</t></is></c>'
@@ -485,17 +540,29 @@ def _number_sql(text, style: int = 0) -> ColumnElement:
 
 
 def _text_sql(text) -> ColumnElement:
-    """:func:`_text_cell` in SQL, the awkward text's way taken only by text that is (most text is not)."""
-    escaped = func.replace(func.replace(func.replace(text, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
-    dropped = "".join(chr(code) for code in range(1, 32) if chr(code) not in "\t\r\n")
-    escaped = func.replace(func.replace(func.translate(escaped, dropped, ""), "\r", "&#13;"), "\n", "&#10;")
+    """:func:`_text_cell` in SQL, the awkward text's way taken only by text that is (most text is not), or that may
+    be too long for a cell (its bytes, which PostgreSQL knows without counting, are as many as its characters or
+    more)."""
+    held = _sheet_text_sql(text)
+    escaped = func.replace(func.replace(func.replace(held, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
+    escaped = func.replace(func.replace(escaped, "\r", "&#13;"), "\n", "&#10;")
     kept = case(
-        (func.btrim(text, " \t\r\n") == text, literal('<c t="inlineStr"><is><t>', Text)),
+        (func.btrim(held, " \t\r\n") == held, literal('<c t="inlineStr"><is><t>', Text)),
         else_=literal('<c t="inlineStr"><is><t xml:space="preserve">', Text),
     )
     end = literal("</t></is></c>", Text)
     plain = literal('<c t="inlineStr"><is><t>', Text) + text + end
-    return case((text.regexp_match(AWKWARD), kept + escaped + end), else_=plain)
+    awkward = or_(text.regexp_match(AWKWARD), func.octet_length(text) > CELL_TEXT)
+    return case((awkward, kept + escaped + end), else_=plain)
+
+
+def _sheet_text_sql(text) -> ColumnElement:
+    """:func:`sheet_text` in SQL: PostgreSQL reads :data:`XML_UNFIT` as Python does, and counts characters (not
+    bytes) as Python does."""
+    held = func.regexp_replace(text, XML_UNFIT, "", "g", type_=Text)
+    cut = str(CUT)
+    shortened = func.left(held, CELL_TEXT - len(cut), type_=Text) + literal(cut, Text)
+    return case((func.length(held) > CELL_TEXT, shortened), else_=held)
 
 
 def _said(column, words: Mapping[str, str]) -> ColumnElement:

@@ -39,6 +39,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.services import approvals, billing, books, metering, wallet
 from tests.chromium import follow, log_in
+from tests.concurrency import race
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
 from tests.test_browser import page  # noqa: F401 (the fixture)
 from tests.test_stale_edits import opened
@@ -487,6 +488,33 @@ def named(route: Route) -> str:
         if route.endpoint == "books.settle_draft"
         else route.endpoint
     )
+
+
+def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(app, client, finance, meter):
+    """The second sending arrives while the first is still writing: it waits for the first's commit, finds the key
+    claimed, and rolls back what it wrote."""
+    shown = opened(client, "/customers/HOTEL?tab=billing", "/customers/HOTEL/payments")
+    # Paying no invoice: one paid by the first sending would refuse the second before its key is claimed.
+    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
+        "payment-meter_id": str(meter.id),
+        "payment-amount": "300.000",
+        "payment-paid_on": "2026-11-20",
+        "payment-reference": "TRF-10",
+    }
+    other = app.test_client()
+    assert other.post("/login", data={"email": finance.email, "password": "correct horse battery"}).status_code == 302
+    answers = []
+
+    race(
+        app,
+        lambda: answers.append(client.post("/customers/HOTEL/payments", data=form)),
+        lambda: answers.append(other.post("/customers/HOTEL/payments", data=form)),
+        hold_after="commit",
+    )
+
+    assert [answer.status_code for answer in answers] == [302, 302]
+    assert [p.amount for p in rows(Payment, Payment.reference == "TRF-10")] == [D("300000.00")]
+    assert flashes(other.get(answers[1].location))[-1] == SENT_ALREADY
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=named)

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import exists, select
-from wtforms import DateField, StringField
+from wtforms import StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
@@ -28,7 +28,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.choices import open_invoices
 from backoffice.web.customer_forms import VALUE_DATE_HELP, ReallocateForm
 from backoffice.web.customer_page import customer_or_404, posting_of
-from backoffice.web.fields import MoneyField, error_under_field
+from backoffice.web.fields import LocalDateField, MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
 from backoffice.web.once import posts_once
 from backoffice.web.versions import Versioned, refused_edit
@@ -41,7 +41,7 @@ class InvoiceChangeForm(Versioned, FlaskForm):
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
     amount = MoneyField(_l("Amount"))
-    due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
+    due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
 
 class PaymentChangeForm(Versioned, FlaskForm):
@@ -57,7 +57,7 @@ class WithdrawForm(FlaskForm):
         validators=[DataRequired(_l("Say why it is withdrawn.")), Length(max=300)],
         description=_l("Kept with it."),
     )
-    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
+    value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
 
 
 @bp.route("/invoices/<int:invoice_id>/edit", methods=["GET", "POST"])

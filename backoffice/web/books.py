@@ -25,7 +25,7 @@ from flask_login import current_user
 from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import String, case, func, select, type_coerce
 from sqlalchemy.orm import aliased, selectinload
-from wtforms import DateField, FieldList, FormField, HiddenField, SelectField, StringField
+from wtforms import FieldList, FormField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
@@ -49,7 +49,7 @@ from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chun
 from backoffice.services.vocabulary import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong, PeriodClosed
 from backoffice.web import sources
 from backoffice.web.auth import requires_role
-from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.fields import LocalDateField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm, SubForm, errors_text
 from backoffice.web.lists import Column, DateRange, Listing, cell_words, csv_download, csv_response, xlsx_response
 from backoffice.web.once import posts_once
@@ -61,7 +61,6 @@ bp = Blueprint("books", __name__, url_prefix="/books")
 LINES_SHOWN = 6
 LINES_PER_PAGE = 100
 """An account's lines on a page."""
-DATE_HELP = _l("Write the date as YYYY-MM-DD, e.g. 2026-11-01.")
 SOURCES = {
     "balance_transaction": _l("Prepaid movements"),
     "invoice": _l("Invoices"),
@@ -104,7 +103,7 @@ class LineForm(SubForm):
 
 
 class EntryForm(FlaskForm):
-    entry_date = DateField(_l("Date"), validators=[InputRequired(_l("Enter the entry's date."))])
+    entry_date = LocalDateField(_l("Date"), validators=[InputRequired(_l("Enter the entry's date."))])
     description = StringField(
         _l("Description"), validators=[InputRequired(_l("Say what the entry is for.")), Length(max=300)]
     )
@@ -149,8 +148,8 @@ class AccountLinesForm(FlaskForm):
     class Meta:
         csrf = False
 
-    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP)
-    until = DateField(_l("To"), validators=[Optional()], invalid_value_message=DATE_HELP)
+    since = LocalDateField(_l("From"), validators=[Optional()])
+    until = LocalDateField(_l("To"), validators=[Optional()])
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -15,7 +15,7 @@ from backoffice.models import AdjustmentReason
 from backoffice.platform.config import local_today
 from backoffice.services import metering
 from backoffice.web.choices import optional_id, placeholder
-from backoffice.web.fields import DecimalNumberField, MoneyField, QuickDateInput, QuickHiddenInput, QuickTextInput
+from backoffice.web.fields import DecimalNumberField, LocalDateField, MoneyField, QuickHiddenInput, QuickTextInput
 from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned
 
@@ -28,9 +28,7 @@ class MovementForm(FlaskForm):
 
     amount = MoneyField(_l("Amount"))
     description = StringField(_l("Description"), validators=[Length(max=300)], widget=QuickTextInput())
-    value_date = DateField(
-        _l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP, widget=QuickDateInput()
-    )
+    value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
     idempotency_key = HiddenField(widget=QuickHiddenInput())
 
 
@@ -57,9 +55,7 @@ class AdjustForm(FlaskForm):
         description=_l("Required for Other."),
         widget=QuickTextInput(),
     )
-    value_date = DateField(
-        _l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP, widget=QuickDateInput()
-    )
+    value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
     idempotency_key = HiddenField(widget=QuickHiddenInput())
 
     def validate_description(self, field) -> None:
@@ -76,7 +72,7 @@ class AssignMeterForm(FlaskForm):
     serial = StringField(
         _l("Meter serial"), validators=[InputRequired(_l("Enter the meter's serial.")), Length(max=40)]
     )
-    started_on = DateField(_l("From"), validators=[InputRequired(_l("Enter the date the meter starts here."))])
+    started_on = LocalDateField(_l("From"), validators=[InputRequired(_l("Enter the date the meter starts here."))])
     confirm_move_from = HiddenField()
     """The assignment a move was confirmed from: the one the clerk was shown."""
 
@@ -87,8 +83,8 @@ class InvoiceForm(FlaskForm):
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
     amount = MoneyField(_l("Amount"))
-    issued_on = DateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
-    due_on = DateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
+    issued_on = LocalDateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
+    due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
 
 class InvoiceChoice(SelectMultipleField):
@@ -108,7 +104,7 @@ class InvoiceChoice(SelectMultipleField):
 class PaymentForm(FlaskForm):
     meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
     amount = MoneyField(_l("Amount"))
-    paid_on = DateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
+    paid_on = LocalDateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
     reference = StringField(
         _l("Reference"),
         validators=[Length(max=100)],
@@ -135,7 +131,7 @@ class ReallocateForm(Versioned, FlaskForm):
 
 class ReadingForm(FlaskForm):
     meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
-    reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
+    reading_date = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
     note = StringField(_l("Note"), validators=[Length(max=300)])
     # The id of the reading of the same meter and date the clerk was shown and confirmed recording another beside.
@@ -145,7 +141,7 @@ class ReadingForm(FlaskForm):
 class PricingForm(Versioned, FlaskForm):
     """A new pricing row, or (with the row's version) a change of the row from its date."""
 
-    effective_from = DateField(
+    effective_from = LocalDateField(
         _l("Effective from"), validators=[InputRequired(_l("Enter the date the price applies from."))]
     )
     price_per_sm3 = MoneyField(_l("Price per Sm³"))

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 
 from babel.numbers import format_decimal
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape, soft_str
-from wtforms import StringField
-from wtforms.widgets import DateInput, HiddenInput, Select, TextInput
+from wtforms import DateField, StringField
+from wtforms.widgets import HiddenInput, Select, TextInput
 from wtforms.widgets.core import clean_key
 
 from backoffice.models.types import Month
-from backoffice.platform.i18n import number_locale
+from backoffice.platform.config import local_today
+from backoffice.platform.i18n import language, number_locale
 from backoffice.platform.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
 
 
@@ -32,12 +36,6 @@ def quick_params(**attributes) -> Markup:
 
 class QuickTextInput(TextInput):
     """WTForms' text input, its attributes written by :func:`quick_params`."""
-
-    html_params = staticmethod(quick_params)
-
-
-class QuickDateInput(DateInput):
-    """WTForms' date input, its attributes written by :func:`quick_params`."""
 
     html_params = staticmethod(quick_params)
 
@@ -120,6 +118,66 @@ class OptionalDecimalNumberField(DecimalNumberField):
             self.data = None
             return
         super().process_formdata(valuelist)
+
+
+DAY_FIRST = {"id": _l("dd/mm/yyyy"), "vi": _l("dd/mm/yyyy")}
+"""The languages that write a day before its month and year, and how they name that form; any other writes the ISO
+form, which every language also reads."""
+ISO = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
+def date_form() -> str:
+    """How the reader writes a date, as a field's placeholder and its message say it."""
+    return str(DAY_FIRST.get(language(), "YYYY-MM-DD"))
+
+
+def written_date(day: date) -> str:
+    """A date as the reader writes it in a field."""
+    return day.strftime("%d/%m/%Y") if language() in DAY_FIRST else day.isoformat()
+
+
+def read_date(text: str) -> date:
+    """A date as the reader writes it (``dd/mm/yyyy`` in Indonesian and Vietnamese, with ``/``, ``.`` or ``-``), or
+    in the ISO form, which is always read; ``ValueError`` with the message that says how to write one."""
+    text = text.strip()
+    try:
+        if ISO.fullmatch(text):
+            return datetime.strptime(text, "%Y-%m-%d").date()
+        if language() in DAY_FIRST and (parts := DAY_MONTH_YEAR.fullmatch(text)):
+            day, month, year = map(int, parts.groups())
+            return date(year, month, day)
+    except ValueError:
+        pass
+    raise ValueError(
+        _(
+            "Not a valid date. Write the date as %(form)s, e.g. %(example)s.",
+            form=date_form(),
+            example=written_date(local_today()),
+        )
+    )
+
+
+class LocalDateField(DateField):
+    """A date typed as its reader writes it (:func:`read_date`), in a text field that shows it so: a date that cannot
+    be read is the field's error, never sent empty as a browser's date input sends it (and never taken for today)."""
+
+    widget = QuickTextInput()
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        self.data = read_date(valuelist[0])
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return written_date(self.data) if isinstance(self.data, date) else ""
+
+    def __call__(self, **kwargs):
+        given = {**(self.render_kw or {}), **kwargs}
+        return super().__call__(**{"placeholder": date_form(), "inputmode": "numeric", "autocomplete": "off", **given})
 
 
 class MonthField(StringField):

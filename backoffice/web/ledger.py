@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from wtforms import DateField, StringField
+from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Role
@@ -23,6 +23,7 @@ from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.auth import requires_role
 from backoffice.web.customer_forms import REASONS, VALUE_DATE_HELP, AdjustForm
 from backoffice.web.customer_page import customer_or_404, posting_of, render_customer
+from backoffice.web.fields import LocalDateField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.once import posts_once
 from backoffice.web.pending import pending_notice, reversal_asked
@@ -32,7 +33,7 @@ bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 
 
 class ReverseForm(FlaskForm):
-    value_date = DateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
+    value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
     description = StringField(
         _l("Why"), validators=[Length(max=300)], description=_l("Required: every reversal says why it is made.")
     )

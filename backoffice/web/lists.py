@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy.pagination import SelectPagination
 from markupsafe import Markup, escape
 from sqlalchemy import Select, false, func, or_, select
-from wtforms import DateField, StringField
+from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import AdjustmentReason, Customer
@@ -36,14 +36,13 @@ from backoffice.services.exports import (
     database_writes_csv,
     xlsx_chunks,
 )
-from backoffice.web.fields import OptionalMoneyField
+from backoffice.web.fields import LocalDateField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.links import query_link
 from backoffice.web.words import words
 
 STREAMED_ROWS = 2000
 """Rows fetched at a time by an export."""
-DATE_HELP = _l("Write the date as YYYY-MM-DD, e.g. 2026-11-01.")
 
 
 class Filters(FlaskForm):
@@ -67,8 +66,8 @@ class CustomerFilter(Filters):
 class DateRange(Filters):
     """A range of dates, both days included; either end may be left open."""
 
-    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
-    until = DateField(_l("To"), validators=[Optional()], invalid_value_message=DATE_HELP, render_kw={"type": "date"})
+    since = LocalDateField(_l("From"), validators=[Optional()])
+    until = LocalDateField(_l("To"), validators=[Optional()])
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, StringField
+from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
@@ -20,7 +20,7 @@ from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.choices import held_meter_choices
 from backoffice.web.customer_forms import PricingForm, ReadingForm
 from backoffice.web.customer_page import customer_or_404, render_customer
-from backoffice.web.fields import DecimalNumberField
+from backoffice.web.fields import DecimalNumberField, LocalDateField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.once import posts_once
@@ -35,7 +35,7 @@ bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
 class CorrectionForm(Versioned, FlaskForm):
     """A reading's date, volume or note corrected (its meter stays)."""
 
-    reading_date = DateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
+    reading_date = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
     note = StringField(_l("Note"), validators=[Length(max=300)])
 

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
@@ -18,6 +18,7 @@ from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing
 from backoffice.web.auth import requires_role
+from backoffice.web.fields import LocalDateField
 from backoffice.web.forms import FlaskForm
 
 bp = Blueprint("meters", __name__, url_prefix="/meters")
@@ -50,7 +51,7 @@ class MeterFilterForm(FlaskForm):
 
 
 class RetireForm(FlaskForm):
-    retired_on = DateField(
+    retired_on = LocalDateField(
         _l("Retired on"),
         validators=[InputRequired(_l("Enter the day the meter is taken out of service."))],
         description=_l("Its assignment, if it has one, ends that day: what is dated from then on is nobody's."),

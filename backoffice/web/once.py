@@ -2,9 +2,10 @@
 back button after saving.
 
 Each such form carries a key drawn when it was shown (:func:`sent_once`, in its template). Its view
-(:func:`posts_once`) claims the key in the database in the transaction that writes what the form asked: a second
-sending of the same form waits for the first's transaction, finds the key claimed, writes nothing and is led to
-where the first sending led, told what it did. A sending that wrote nothing (refused, or a field to correct) leaves
+(:func:`posts_once`) claims the key in the database as it commits what the form asked, in the same transaction: a
+second sending of the same form finds the key claimed and writes nothing (one sent while the first was still
+writing waits for the first's commit, then rolls back what it wrote), and is led to where the first sending led,
+told what it did. A sending that wrote nothing (refused, or a field to correct) leaves
 the key unclaimed: the form shown again with its errors keeps its key, and its corrected sending writes once.
 A form sent without a key (a script's) is not told apart.
 """
@@ -20,7 +21,8 @@ from flask import Flask, flash, make_response, redirect, request, session, url_f
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
+from sqlalchemy.orm import Session
 
 from backoffice.models import FormSubmission
 from backoffice.models.types import upsert, utcnow
@@ -51,15 +53,33 @@ def posts_once(view: Callable) -> Callable:
         key = _sent_key()
         if key is None:
             return view(*args, **kwargs)
-        earlier = _claim(key)
-        if earlier is not None:
+        if (earlier := _claimed(key)) is not None:
             return _sent_again(earlier)
-        response = make_response(view(*args, **kwargs))
+        session = db.session()
+        claims = []
+
+        def claim(committing: Session) -> None:
+            if committing.get_transaction() not in claims:
+                _claim(committing, key)
+                claims.append(committing.get_transaction())
+
+        event.listen(session, "before_commit", claim)
+        try:
+            response = make_response(view(*args, **kwargs))
+        except SentAlready:
+            db.session.rollback()
+            return _sent_again(_claimed(key))
+        finally:
+            event.remove(session, "before_commit", claim)
         _settle(key, response)
         return response
 
     once.posts_once = True
     return once
+
+
+class SentAlready(Exception):
+    """The same form's other sending claimed its key first, while this one was writing: this one writes nothing."""
 
 
 def _sent_key() -> str | None:
@@ -69,24 +89,27 @@ def _sent_key() -> str | None:
     return None
 
 
-def _claim(key: str) -> FormSubmission | None:
-    """The key claimed in the request's transaction; the first sending's row when it was claimed before (waiting
-    for the transaction that claims it, if it is still writing)."""
+def _claimed(key: str) -> FormSubmission | None:
+    return db.session.scalars(select(FormSubmission).where(FormSubmission.key == key)).first()
+
+
+def _claim(session: Session, key: str) -> None:
+    """The key claimed in the transaction about to commit what the view wrote: :class:`SentAlready` when another
+    sending claimed it first (waiting for that sending's transaction, if it is still committing)."""
     table = FormSubmission.__table__
     user_id = current_user.id if current_user.is_authenticated else None
-    claimed = db.session.execute(
-        upsert(db.session.get_bind().dialect.name, table)
+    claimed = session.execute(
+        upsert(session.get_bind().dialect.name, table)
         .values(key=key, user_id=user_id, endpoint=request.endpoint or "", sent_at=utcnow())
         .on_conflict_do_nothing(index_elements=[table.c.key])
         .returning(table.c.key)
     ).first()
-    if claimed is not None:
-        return None
-    return db.session.scalars(select(FormSubmission).where(FormSubmission.key == key)).one()
+    if claimed is None:
+        raise SentAlready(key)
 
 
-def _sent_again(earlier: FormSubmission) -> object:
-    mine = current_user.is_authenticated and earlier.user_id == current_user.id
+def _sent_again(earlier: FormSubmission | None) -> object:
+    mine = earlier is not None and current_user.is_authenticated and earlier.user_id == current_user.id
     url, said = (earlier.url, earlier.said) if mine else (None, None)
     db.session.rollback()
     if said:

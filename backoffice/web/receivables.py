@@ -15,7 +15,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
-from wtforms import DateField, SelectField
+from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
@@ -36,8 +36,8 @@ from backoffice.services.exports import (
     xlsx_chunks,
 )
 from backoffice.services.vocabulary import invoice_status_sql
+from backoffice.web.fields import LocalDateField
 from backoffice.web.lists import (
-    DATE_HELP,
     Column,
     CustomerFilter,
     DateRange,
@@ -97,10 +97,9 @@ class PaymentFilters(CustomerFilter, DateRange):
 
 
 class AgingFilters(CustomerFilter):
-    as_of = DateField(
+    as_of = LocalDateField(
         _l("As of"),
         validators=[Optional()],
-        invalid_value_message=DATE_HELP,
         description=_l("Today if blank."),
         render_kw={"type": "date"},
     )

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField
 from wtforms.validators import Optional
 
 from backoffice.models.types import Month, utcnow
@@ -18,7 +17,7 @@ from backoffice.services import receivables, statements
 from backoffice.services.exports import chunked, xlsx_chunks
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
-from backoffice.web.fields import MonthField
+from backoffice.web.fields import LocalDateField, MonthField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import cell_words, csv_download, xlsx_download
 
@@ -26,7 +25,6 @@ bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
 PAGE_DAYS = 366
 """The longest period the page shows (a year, leap or not); the CSV takes any."""
-DATE_HELP = _l("Write the date as YYYY-MM-DD, e.g. 2026-11-01.")
 
 
 class StatementForm(FlaskForm):
@@ -36,10 +34,8 @@ class StatementForm(FlaskForm):
         csrf = False
 
     month = MonthField(_l("Month"))
-    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP)
-    until = DateField(
-        _l("To"), validators=[Optional()], invalid_value_message=DATE_HELP, description=_l("Today if blank.")
-    )
+    since = LocalDateField(_l("From"), validators=[Optional()])
+    until = LocalDateField(_l("To"), validators=[Optional()], description=_l("Today if blank."))
 
     def period(self, *, longest: int | None = None) -> Period | None:
         """The period asked for, or ``None`` with the fields' errors saying why it cannot be."""
@@ -99,10 +95,8 @@ class BillingStatementForm(FlaskForm):
     class Meta:
         csrf = False
 
-    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_HELP)
-    until = DateField(
-        _l("To"), validators=[Optional()], invalid_value_message=DATE_HELP, description=_l("Today if blank.")
-    )
+    since = LocalDateField(_l("From"), validators=[Optional()])
+    until = LocalDateField(_l("To"), validators=[Optional()], description=_l("Today if blank."))
 
     def period(self) -> tuple[date, date] | None:
         """The first and last day asked for, or ``None`` with the fields' errors saying why they cannot be."""

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
@@ -19,7 +19,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import metering
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import placeholder
-from backoffice.web.fields import OptionalDecimalNumberField, OptionalMoneyField
+from backoffice.web.fields import LocalDateField, OptionalDecimalNumberField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.once import posts_once
 from backoffice.web.pending import waits
@@ -29,7 +29,7 @@ bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
 
 
 class TariffForm(FlaskForm):
-    effective_from = DateField(
+    effective_from = LocalDateField(
         _l("Effective from"), validators=[InputRequired(_l("Enter the date the tariff applies from."))]
     )
     price_per_sm3 = OptionalMoneyField(

@@ -13,12 +13,12 @@ from flask import flash, redirect
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
-from wtforms import DateField, HiddenField, IntegerField, SelectField
+from wtforms import HiddenField, IntegerField, SelectField
 from wtforms.validators import Optional
 from wtforms.widgets import HiddenInput
 
 from backoffice.platform.extensions import db
-from backoffice.web.fields import MoneyField
+from backoffice.web.fields import LocalDateField, MoneyField
 from backoffice.web.filters import local_date, money
 
 
@@ -147,7 +147,7 @@ def _label(field) -> str:
 def _display(field) -> str:
     if isinstance(field, MoneyField):
         return money(field.data)
-    if isinstance(field, DateField):
+    if isinstance(field, LocalDateField):
         return local_date(field.data)
     if isinstance(field, SelectField):
         return next((choice.label for choice in field.iter_choices() if choice.selected), _text(field))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from backoffice import create_app, jobs
 from backoffice.platform import logs
+from backoffice.platform.config import ConfigError
 from backoffice.platform.extensions import db
 
 
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown queue(s) {', '.join(sorted(unknown))}; the queues are {', '.join(jobs.QUEUES)}")
 
-    app = create_app(web=False)
+    try:
+        app = create_app(web=False)
+    except ConfigError as error:
+        sys.exit(f"worker.py: {error}")
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     with app.app_context():
         if not jobs.redis_url():

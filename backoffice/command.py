@@ -12,7 +12,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
 
 from backoffice.app import create_app, register_migrations
-from backoffice.cli.common import started
+from backoffice.cli.common import CommandUsageError, started
 
 WEB_COMMANDS = frozenset({"run", "routes", "shell", "limiter"})
 """The commands that serve or show the web layer (Flask's, and Flask-Limiter's ``limiter``); every other command's
@@ -40,6 +40,16 @@ class _Commands(FlaskGroup):
             self.add_command(self._plugins[name].load(), name)
         return super().get_command(ctx, name)
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        """The command's context, refused when an argument is not UTF-8 text: Python keeps the bytes it could not
+        decode as stand-ins that no database, file or terminal takes (a code, a name, a path typed in another
+        encoding), and the command would fail wherever it first used it."""
+        ctx = super().make_context(info_name, args, parent, **extra)
+        if unreadable := [argument for argument in args if not _utf8(argument)]:
+            with ctx:
+                _refuse_unreadable(ctx, unreadable[0])
+        return ctx
+
 
 def _create_app() -> Flask:
     """The app for the command being run, with its web layer only for :data:`WEB_COMMANDS`, and the database bound
@@ -57,6 +67,31 @@ def _create_app() -> Flask:
     if web:
         started()
     return app
+
+
+def _utf8(argument: str) -> bool:
+    try:
+        argument.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_unreadable(ctx: click.Context, argument: str) -> None:
+    """Refuse ``argument`` in the installation's language, each byte of it that is not UTF-8 written as ``\\xff``."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    shown = argument.encode(errors="surrogateescape").decode(errors="backslashreplace")
+    with app.app_context(), force_locale(app.config["LANGUAGE"]):
+        raise CommandUsageError(
+            _(
+                "The argument '%(argument)s' is not UTF-8 text: type it again from a terminal that writes UTF-8, or "
+                "give it in UTF-8 from the script.",
+                argument=shown,
+            )
+        )
 
 
 def _close_connections(app: Flask) -> None:

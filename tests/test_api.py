@@ -1,9 +1,14 @@
 """The operations API: token or admin session, health, auto-heal, reports and metrics."""
 
 import pytest
+import sqlalchemy as sa
+from redis import Redis
+from rq import Queue
 
 from backoffice import jobs
-from backoffice.models import RunMode
+from backoffice.models import JobRecord, RunMode
+from backoffice.platform.config import local_today
+from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.web import api as web_api
@@ -85,7 +90,7 @@ def test_detailed_report_gives_each_checks_latest_run_and_discrepancies(api):
     assert report["target_achieved"]["discrepancies"] == []
 
 
-def test_scheduled_maintenance_runs_the_nightly_job_once_a_day(api):
+def test_scheduled_maintenance_runs_a_maintenance_at_each_call(api):
     order = OrderFactory()
     corrupt("orders", "grand_total", order.id, "5")
     first = api("POST", "/admin/balance-health/scheduled-maintenance")
@@ -95,8 +100,34 @@ def test_scheduled_maintenance_runs_the_nightly_job_once_a_day(api):
     assert {c["check"]: c["fixed"] for c in body["data"]["result"]["checks"]} == {
         name: 1 if name == "order_grand_total" else 0 for name in CHECKS
     }
-    again = api("POST", "/admin/balance-health/scheduled-maintenance").get_json()
-    assert again["job_id"] == body["job_id"] and again["created"] is False
+    # Six hours later, as a monitor calls it: another maintenance, which heals what drifted since.
+    corrupt("orders", "grand_total", order.id, "7")
+    again = api("POST", "/admin/balance-health/scheduled-maintenance")
+    assert again.status_code == 202
+    second = again.get_json()
+    assert second["job_id"] != body["job_id"] and second["created"] is True
+    assert second["data"]["kind"] == "nightly_maintenance" and second["data"]["status"] == "finished"
+    assert {c["check"]: c["fixed"] for c in second["data"]["result"]["checks"]}["order_grand_total"] == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRecord)) == 2
+    # The schedule's nightly still runs once a day, whatever the API ran.
+    nightly, created = jobs.enqueue_nightly()
+    assert (nightly.id, created) == (f"nightly-{local_today()}", True)
+    assert jobs.enqueue_nightly() == (nightly, False)
+
+
+def test_scheduled_maintenance_is_409_while_one_is_queued_or_running(api, redis_url):
+    queued = api("POST", "/admin/balance-health/scheduled-maintenance")
+    assert queued.status_code == 202 and queued.get_json()["data"]["status"] == "queued"
+    job_id = queued.get_json()["job_id"]
+    refused = api("POST", "/admin/balance-health/scheduled-maintenance")
+    assert refused.status_code == 409
+    assert refused.get_json()["message"] == (
+        f"A maintenance is already queued or running (job {job_id}); try again when it ends."
+    )
+    # The schedule's nightly of the day is that maintenance meanwhile, not a second one.
+    assert jobs.enqueue_nightly()[0].id == job_id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRecord)) == 1
+    assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [job_id]
 
 
 def test_an_unknown_job_is_404_json(api):

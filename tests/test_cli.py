@@ -238,3 +238,21 @@ def test_a_bad_environment_is_one_line_and_exit_status_2():
     assert result.stderr.strip().splitlines() == [
         "Error: BACKOFFICE_LOCALE='xx_YY' is not a locale Babel knows (e.g. id_ID, en_US)."
     ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [
+        ([b"customers", b"close", b"HOTEL\xff", b"--user", b"admin@example.com"], "HOTEL\\xff"),
+        ([b"ledger", b"recharge", b"HOTEL", b"10\xe9000"], "10\\xe9000"),
+        ([b"db", b"restore-check", b"postgresql://owner@127.0.0.1/restored\xff"], "restored\\xff"),
+    ],
+)
+def test_an_argument_that_is_not_utf_8_is_one_line_and_exit_status_2(tmp_path, arguments, shown):
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "SECRET_KEY": "test"}
+    result = subprocess.run([bytes(CONSOLE_SCRIPT), *arguments], env=env, capture_output=True)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith("Error: The argument '") and f"{shown}' is not UTF-8 text: " in line, line
+    assert result.stdout == b""
+    assert not (tmp_path / "new.sqlite").exists()  # refused before anything was opened

@@ -9,9 +9,15 @@ each is removed when its test is done.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
 import shutil
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +25,7 @@ from flask import current_app
 from flask_migrate import downgrade, upgrade
 
 from backoffice import create_app, register_migrations
-from backoffice.evidence import seals
+from backoffice.evidence import anchors, seals
 from backoffice.models import ReconciliationRun
 from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import grant_runtime
@@ -56,13 +62,15 @@ def role(app) -> str:
 @pytest.fixture
 def dump(app, role, programs, tmp_path):
     """The app's database as an installation's: a customer with a meter, recharged, charged, invoiced and paid, an
-    order, every movement sealed; the runtime role granted; dumped by ``pg_dump --format=custom``."""
+    order, every movement sealed, the night anchored; the runtime role granted; dumped by ``pg_dump
+    --format=custom``."""
     customer, meter = hotel_with_meter(date(2026, 10, 1))
     wallet.charge(customer, D("250000"), description="gas, October")
     billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
     billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
     OrderFactory(customer=customer)
     with db.engine.begin() as connection:
+        anchors.anchor(connection, date(2026, 11, 30))
         grant_runtime(connection, role)
     folder = clusters.directory("dump")
     path = folder / "backoffice.dump"
@@ -95,8 +103,9 @@ def restore(app, dump):
 
 
 @PG_ONLY
-def test_a_dump_restored_and_granted_passes_every_line_and_records_its_run_there(app, restore, role):
+def test_a_dump_restored_and_granted_passes_every_line_and_writes_nothing_there(app, restore, role):
     url = restore(grant=role)
+    before = _contents(url)
 
     result = _restore_check(app, url, "--role", role)
 
@@ -108,9 +117,12 @@ def test_a_dump_restored_and_granted_passes_every_line_and_records_its_run_there
     assert lines["seal key"].startswith("ok ") and fingerprint in lines["seal key"]
     assert lines["checks"].startswith("ok ") and "checks are clean" in lines["checks"]
     assert READY in result.output
-    # The verify run is the restored database's, recorded and sealed there; the app's own database is untouched.
-    assert _scalar(url, "SELECT count(*) FROM reconciliation_runs WHERE status = 'succeeded'") == 1
-    assert _scalar(url, "SELECT sum(mismatched) FROM reconciliation_check_results") == 0
+    # The verify run was the restored database's, rolled back there (its chains proved against no anchor, though the
+    # database recorded one: the folder is another moment's); the app's own database is untouched.
+    assert _scalar(url, "SELECT count(*) FROM anchor_records") == 1
+    assert _scalar(url, "SELECT count(*) FROM reconciliation_runs") == 0
+    assert _scalar(url, "SELECT count(*) FROM tampered_evidence") == 0
+    assert _contents(url) == before
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconciliationRun)) == 0
 
     # The role defaults to the setting; with none, the line says it was not checked, which is no failure.
@@ -202,7 +214,7 @@ def test_a_balance_forged_after_the_restore_is_named_with_its_check(app, restore
     assert line.startswith("WRONG ") and "customer_wallet (1)" in line
     assert "HOTEL" in result.output and "balance" in result.output  # the run's discrepancies, as verify prints them
     assert "not ready to serve: checks." in result.output
-    assert _scalar(url, "SELECT count(*) FROM reconciliation_discrepancies WHERE \"check\" = 'customer_wallet'") == 1
+    assert _scalar(url, "SELECT count(*) FROM reconciliation_discrepancies WHERE \"check\" = 'customer_wallet'") == 0
 
 
 @PG_ONLY
@@ -226,6 +238,12 @@ def test_a_database_a_migration_behind_names_its_revision_and_the_head(app, rest
     [
         ("sqlite:///{tmp}/restored.sqlite", "restore-check checks a PostgreSQL database; sqlite:///"),
         ("not a url", "'not a url' is not a database URL"),
+        ("postgresql://postgres@127.0.0.1:port/restored", "is not a database URL"),
+        (
+            "postgresql+nosuch://postgres@127.0.0.1/restored",
+            "restore-check reads PostgreSQL with psycopg 3, not nosuch: write the URL as postgresql://postgres@",
+        ),
+        ("{server}/restored?no_such_option=1", 'invalid connection option "no_such_option"'),
         ("postgresql://postgres@127.0.0.1:{port}/restored", "Cannot connect to postgresql://postgres@127.0.0.1:"),
         ("{server}/no_such_database", 'database "no_such_database" does not exist'),
     ],
@@ -295,6 +313,59 @@ def test_a_recovery_to_a_named_moment_has_the_first_recharge_and_not_the_second(
         shutil.rmtree(archive, ignore_errors=True)
 
 
+@PG_ONLY
+def test_the_installation_s_own_database_is_checked_only_when_asked_for(app, hotel, tmp_path):
+    db.session.commit()
+    url = _libpq(_url())
+    before = _contents(url)
+
+    refused = _restore_check(app, url)  # no terminal to ask at
+
+    assert refused.exit_code == 2, refused.output
+    assert refused.output.splitlines() == [
+        f"Error: {_shown(url)} is the database this installation serves (DATABASE_URL), not a restored copy: give "
+        "--yes to check it all the same."
+    ]
+    at_a_terminal = _asked_at_a_terminal(url, app.config["SEAL_KEY"], tmp_path, answer="n")
+    assert f"{_shown(url)} is the database this installation serves (DATABASE_URL), not a restored copy. Check it " in (
+        at_a_terminal
+    )
+    assert at_a_terminal.endswith("Aborted!\r\n") and "Restored database" not in at_a_terminal
+    checked = _restore_check(app, url, "--yes")
+    assert checked.exit_code == 0, checked.output
+    assert READY in checked.output
+    assert _contents(url) == before
+
+
+def _asked_at_a_terminal(url: str, seal_key: str, tmp_path, *, answer: str) -> str:
+    """What ``backoffice db restore-check URL`` says at a terminal, given ``answer`` when it asks, with URL as the
+    installation's ``DATABASE_URL``."""
+    env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "test", "BACKOFFICE_SEAL_KEY": seal_key}
+    env |= {"BACKOFFICE_ANCHORS_FOLDER": str(tmp_path / "anchors"), "BACKOFFICE_LANGUAGE": "en"}
+    terminal, its_end = pty.openpty()
+    command = [Path(sys.executable).with_name("backoffice"), "db", "restore-check", url]
+    process = subprocess.Popen(command, env=env, stdin=its_end, stdout=its_end, stderr=its_end)
+    os.close(its_end)
+    said = b""
+    try:
+        while b"[y/N]" not in said:
+            said += os.read(terminal, 1024)
+        os.write(terminal, f"{answer}\n".encode())
+        process.wait(timeout=60)
+        with contextlib.suppress(OSError):  # the terminal's other end closed: all is read
+            while chunk := os.read(terminal, 1024):
+                said += chunk
+    finally:
+        os.close(terminal)
+        if process.poll() is None:
+            process.kill()
+    return said.decode()
+
+
+def _shown(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 def _restore_check(app, url: str, *options: str):
     register_migrations(app)
     return app.test_cli_runner().invoke(args=["db", "restore-check", url, *options])
@@ -348,6 +419,22 @@ def _scalar(url: str, query: str):
     try:
         with engine.connect() as connection:
             return connection.exec_driver_sql(query).scalar()
+    finally:
+        engine.dispose()
+
+
+def _contents(url: str) -> dict[str, str]:
+    """Every table's rows, as a digest per table."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = connection.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars()
+            return {
+                table: connection.exec_driver_sql(
+                    f"SELECT md5(coalesce(string_agg(r::text, chr(10) ORDER BY r::text), '')) FROM \"{table}\" r"
+                ).scalar()
+                for table in tables.all()
+            }
     finally:
         engine.dispose()
 

@@ -3,7 +3,9 @@ Flask-Migrate's ``db`` commands (what it finds, and why: :mod:`backoffice.operat
 
 from __future__ import annotations
 
-import tempfile
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import current_app
@@ -17,15 +19,17 @@ ON_ANOTHER_DATABASE = "backoffice.on_another_database"
 the ``db`` commands): the command checks the restored database through it."""
 
 CONNECT_TIMEOUT = 10
-"""Seconds to wait for the restored database's server before saying it cannot be reached (unless the URL says)."""
+"""Seconds to wait for a database's server (the restored one's, or the installation's when asked whether they are one)
+before taking it as unreachable (unless its URL says)."""
 
 
 @click.command(
     "restore-check",
     help="Check URL, a restored PostgreSQL database, before it serves: its schema at the migrations' head, the runtime "
     "role's privileges as grant-runtime grants them, the seal key's fingerprint this installation's key's, and every "
-    "reconciliation check clean (a verify run, recorded in it). DATABASE_URL is not touched. Exits 0 when all is "
-    "well, 1 naming what is wrong, 2 when URL cannot be checked.",
+    "reconciliation check clean (a verify run, in a transaction rolled back at its end). Nothing is written to URL. "
+    "When URL is the database DATABASE_URL names, it asks first. Exits 0 when all is well, 1 naming what is wrong, 2 "
+    "when URL cannot be checked.",
 )
 @click.argument("url")
 @click.option(
@@ -33,8 +37,9 @@ CONNECT_TIMEOUT = 10
     metavar="ROLE",
     help="The runtime role whose privileges to check (default: BACKOFFICE_RUNTIME_ROLE; neither: not checked).",
 )
+@click.option("--yes", is_flag=True, help="Do not ask, when URL is the database this installation serves.")
 @speaking
-def restore_check_command(url: str, role: str | None) -> None:
+def restore_check_command(url: str, role: str | None, yes: bool) -> None:
     from alembic.script import ScriptDirectory
     from flask_babel import force_locale
 
@@ -44,20 +49,24 @@ def restore_check_command(url: str, role: str | None) -> None:
     script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
     role = role or current_app.config["RUNTIME_ROLE"]
     language = current_app.config["LANGUAGE"]
-    # An anchor describes the database it was taken of on its night: the copy's chains are proved against none.
-    with tempfile.TemporaryDirectory(prefix="backoffice-restore-check-") as no_anchors:
-        restored = current_app.extensions[ON_ANOTHER_DATABASE](
-            target.render_as_string(hide_password=False),
-            ANCHORS_FOLDER=no_anchors,
-            SQLALCHEMY_ENGINE_OPTIONS=_engine_options(target),
-        )
-        with restored.app_context(), force_locale(language):
-            try:
-                _reach(target)
+    served = db.engine.url
+    # The restored database alone: no replica of the installation's, no anchors folder (see anchors.broken).
+    restored = current_app.extensions[ON_ANOTHER_DATABASE](
+        target.render_as_string(hide_password=False),
+        ANCHORS_FOLDER=None,
+        READ_DATABASE_URL=None,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(target),
+    )
+    with restored.app_context(), force_locale(language):
+        try:
+            _reach(target)
+            if not yes and _serves(served):
+                _confirm(target)
+            with _rolled_back():
                 _report(target, _examined(target, script, role))
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def _postgresql(url: str):
@@ -69,7 +78,7 @@ def _postgresql(url: str):
 
     try:
         target = make_url(database_url(url))
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         raise CommandUsageError(
             _("%(url)s is not a database URL (e.g. postgresql://owner@host:5432/restored).", url=repr(url))
         ) from None
@@ -79,6 +88,14 @@ def _postgresql(url: str):
                 "restore-check checks a PostgreSQL database; %(url)s is a %(dialect)s URL.",
                 url=_shown(target),
                 dialect=target.get_backend_name(),
+            )
+        )
+    if target.get_driver_name() != "psycopg":
+        raise CommandUsageError(
+            _(
+                "restore-check reads PostgreSQL with psycopg 3, not %(driver)s: write the URL as %(url)s.",
+                driver=target.get_driver_name(),
+                url=_shown(target),
             )
         )
     return target
@@ -91,16 +108,81 @@ def _engine_options(target) -> dict:
 
 
 def _reach(target) -> None:
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from backoffice.platform.extensions import db
 
     try:
         with db.engine.connect():
             pass
-    except OperationalError as error:
+    except DBAPIError as error:
         reason = _first_line(error).removeprefix("connection failed: ")
         raise CannotAsk(_("Cannot connect to %(url)s: %(reason)s", url=_shown(target), reason=reason)) from None
+
+
+def _serves(served) -> bool:
+    """Whether the database checked is the one at ``served`` (the URL of this installation's), however the two URLs
+    are written: a connection to it, named with a name drawn for it, is among those the checked database's server
+    lists as its own. A database that cannot be reached from here is not the one checked, which was."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from backoffice.platform.extensions import db
+
+    if served.get_backend_name() != "postgresql":
+        return False
+    name = f"backoffice restore-check {secrets.token_hex(8)}"
+    engine = create_engine(served, poolclass=NullPool, **_engine_options(served))
+    try:
+        with engine.connect() as serving:
+            serving.execute(text("SELECT set_config('application_name', :name, true)"), {"name": name})
+            with db.engine.connect() as checked:
+                listed = "SELECT FROM pg_stat_activity WHERE application_name = :name AND datname = current_database()"
+                return checked.scalar(text(f"SELECT EXISTS ({listed})"), {"name": name})
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _confirm(target) -> None:
+    """The database this installation serves is checked only when asked for: at a terminal, asked; elsewhere, with
+    ``--yes`` (a script that meant a restored copy named the live database)."""
+    if not sys.stdin.isatty():
+        raise CommandUsageError(
+            _(
+                "%(url)s is the database this installation serves (DATABASE_URL), not a restored copy: give --yes to "
+                "check it all the same.",
+                url=_shown(target),
+            )
+        )
+    click.confirm(
+        _(
+            "%(url)s is the database this installation serves (DATABASE_URL), not a restored copy. Check it all the "
+            "same?",
+            url=_shown(target),
+        ),
+        abort=True,
+    )
+
+
+@contextmanager
+def _rolled_back() -> Iterator[None]:
+    """The block's session works in one transaction of the checked database's, rolled back at the block's end: the
+    checks' run is recorded as every verify's is, and what it commits ends at a savepoint, so nothing is written."""
+    from backoffice.platform.extensions import db
+
+    with db.engine.connect() as connection:
+        outer = connection.begin()
+        db.session.registry.set(db.session.session_factory(bind=connection, join_transaction_mode="create_savepoint"))
+        try:
+            yield
+        finally:
+            db.session.remove()
+            outer.rollback()
 
 
 def _examined(target, script, role):

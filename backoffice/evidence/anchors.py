@@ -331,7 +331,11 @@ def _finding(record_id: int, problems: list[str]) -> verifying.Finding:
 
 def broken(connection: Connection) -> list[verifying.Finding]:
     """What does not match the database's record of its anchors (the folder's files, by name), and the chains of the
-    latest anchor that no longer reach it, each named after its anchored last row."""
+    latest anchor that no longer reach it, each named after its anchored last row. Nothing without an anchors folder
+    (``backoffice db restore-check``'s): an anchor describes the database it was taken of on its night, not a copy of
+    another moment."""
+    if current_app.config["ANCHORS_FOLDER"] is None:
+        return []
     proof = prove(connection)
     if proof.foreign:
         log.error("%s Nothing was proved against it.", proof.foreign)

@@ -27,7 +27,10 @@ and the cron scheduler keep in Redis.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
+
+from flask_babel import gettext as _
 
 from backoffice.jobs.enqueueing import (
     NO_WORKER_NOTICE_AFTER,
@@ -60,6 +63,7 @@ from backoffice.jobs.titles import english_title, title
 from backoffice.models import JobRecord, RunTrigger, User
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.config import local_today
+from backoffice.reconcile.locks import RunRefused
 
 __all__ = [
     "ENDED_ON_THE_QUEUE",
@@ -80,6 +84,7 @@ __all__ = [
     "catch_up",
     "english_title",
     "enqueue",
+    "enqueue_maintenance",
     "enqueue_monthly_rebuild",
     "enqueue_nightly",
     "execute",
@@ -106,7 +111,8 @@ def enqueue_nightly(
     user: User | None = None,
     trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> tuple[JobRecord, bool]:
-    """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once.
+    """Enqueue the nightly verify-and-fix of ``day`` (today in the installation's time zone), once; while a
+    maintenance of that day started otherwise (:func:`enqueue_maintenance`) is queued or running, that one is given.
 
     ``again_after_failure``: an attempt that failed is followed by a new one too, as an abandoned one always is.
     ``user`` and ``trigger``: who asked, when it is not the schedule (an admin from the home page).
@@ -121,6 +127,27 @@ def enqueue_nightly(
         job_id=f"nightly-{day}",
         again_after_failure=again_after_failure,
     )
+
+
+def enqueue_maintenance(*, user: User | None = None) -> tuple[JobRecord, bool]:
+    """A nightly maintenance of today, started now however many ran today (the operations API's: a monitor may ask
+    for one every few hours), as :func:`enqueue` returns it. Refused (:class:`RunRefused`) while one of today's is
+    queued or running, and while another run writes its checks."""
+    day = local_today()
+    sweep_abandoned()
+    record, created = enqueue(
+        "nightly_maintenance",
+        {"date": day.isoformat()},
+        user=user,
+        trigger=RunTrigger.API,
+        job_id=f"nightly-{day}-{uuid.uuid4().hex[:8]}",
+    )
+    if not created:
+        raise RunRefused(
+            _("A maintenance is already queued or running (job %(id)s); try again when it ends.", id=record.id),
+            run_id=record.run_id,
+        )
+    return record, created
 
 
 def enqueue_monthly_rebuild(day: date | None = None) -> tuple[JobRecord, bool]:

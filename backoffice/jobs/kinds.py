@@ -39,7 +39,14 @@ KINDS = {
             3 * 60 * 60,
             lambda a: RunMode.DRY_RUN if a.get("dry_run") else RunMode.REBUILD,
         ),
-        Kind("nightly_maintenance", "Nightly maintenance", "maintenance", 3 * 60 * 60, lambda a: RunMode.FIX),
+        Kind(
+            "nightly_maintenance",
+            "Nightly maintenance",
+            "maintenance",
+            3 * 60 * 60,
+            lambda a: RunMode.FIX,
+            exclusive=True,
+        ),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
         Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
     )

@@ -12,11 +12,11 @@ A restore goes wrong in ways nothing else notices until it matters, each found h
 - **the seal key**: the fingerprint the database keeps is that of the key this installation runs with; under
   another key nothing can be verified, and the application would refuse to seal anything;
 - **the checks**: every reconciliation check, the seals' included, verified over everything, as ``backoffice
-  reconcile verify`` does. The run is recorded (and sealed) in the restored database, as every verify is: the copy's
-  own first evidence that it is whole, which its health check reads. Its chains are proved against no anchor: an
-  anchor describes the database it was taken of on its night, not a copy of another moment.
+  reconcile verify`` does. Its chains are proved against no anchor: an anchor describes the database it was taken of
+  on its night, not a copy of another moment.
 
-Everything here runs in the context of an app bound to the restored database.
+Everything here runs in the context of an app bound to the restored database, whose session the command holds in a
+transaction it rolls back: the checks' run is recorded there as every verify's is, and nothing is written.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Finding:
     verdict: Verdict
     said: str
     run: ReconciliationRun | None = None
-    """The checks' run, recorded in the restored database."""
+    """The checks' run, as the session holds it until its transaction is rolled back."""
 
     @property
     def named(self) -> str:
@@ -203,9 +203,9 @@ def seal_key(connection: Connection) -> Finding:
 
 
 def checks(schema: Finding, key: Finding, recovering: bool) -> Finding:
-    """Every check verified over everything, recorded as a verify run in the database; not run on a schema that is
-    not the code's (the checks' SQL is the head's), under another seal key (the run would stop, verifying nothing),
-    nor on a server still recovering (which cannot record it)."""
+    """Every check verified over everything, as a verify run; not run on a schema that is not the code's (the checks'
+    SQL is the head's), under another seal key (the run would stop, verifying nothing), nor on a server still
+    recovering (which refuses the run's record, even one rolled back)."""
     if schema.verdict is not Verdict.OK:
         return Finding("checks", Verdict.SKIPPED, _("Not run: the schema is not the code's (see the migrations)."))
     if key.verdict is not Verdict.OK:
@@ -227,21 +227,15 @@ def checks(schema: Finding, key: Finding, recovering: bool) -> Finding:
         return Finding(
             "checks",
             Verdict.OK,
-            _(
-                "All %(count)s checks are clean (run %(run)s, recorded in the restored database).",
-                count=len(record.results),
-                run=record.id,
-            ),
+            _("All %(count)s checks are clean.", count=len(record.results)),
             record,
         )
     return Finding(
         "checks",
         Verdict.WRONG,
         _(
-            "Mismatches in %(checks)s (run %(run)s, recorded in the restored database): the figures do not agree "
-            "with their sources.",
+            "Mismatches in %(checks)s: the figures do not agree with their sources.",
             checks=", ".join(f"{result.check} ({result.mismatched})" for result in mismatched),
-            run=record.id,
         ),
         record,
     )

@@ -381,6 +381,26 @@ def _unset_if_empty(text: str | None, _info: Reading) -> str | None:
     return text or None
 
 
+def _postgresql_url(text: str | None, info: Reading) -> str | None:
+    """A PostgreSQL URL that psycopg 3 reads (see :func:`database_url`); empty: unset. Read when the process starts: a
+    URL of another database, or of a driver not installed, would otherwise fail each process that builds the app."""
+    if not text:
+        return None
+    # Imported only for a URL that is set: SQLAlchemy's URLs, which gunicorn's master and the scheduler need not.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    example = "(e.g. postgresql://backoffice_app@standby/backoffice)"
+    try:
+        url = make_url(database_url(text))
+    except (ArgumentError, ValueError):
+        raise ValueError(f"{info.name} is not a URL SQLAlchemy can read {example}.") from None
+    if url.drivername != "postgresql+psycopg":
+        shown = url.render_as_string(hide_password=True)
+        raise ValueError(f"{info.name}={shown!r} is not a PostgreSQL URL read with psycopg 3 {example}.")
+    return text
+
+
 def _key(text: str | None, info: Reading) -> str | None:
     return _long_enough(text, info.name) if text else None
 
@@ -456,12 +476,12 @@ class Settings:
         "production none",
     )
     read_database_url: str | None = _setting(
-        _unset_if_empty,
+        _postgresql_url,
         "BACKOFFICE_READ_DATABASE_URL",
         None,
-        "a read-only replica of the database (a PostgreSQL hot standby), as an SQLAlchemy URL: every download and "
-        "export, the statements, the reports, the lists' counts and sums and the scans of a verification read it "
-        "while it is fit to (see [Scaling out](#scaling-out)); never a fix",
+        "a read-only replica of the database (a PostgreSQL hot standby), as a PostgreSQL URL (`postgresql://…`, used "
+        "with psycopg 3): every download and export, the statements, the reports, the lists' counts and sums and the "
+        "scans of a verification read it while it is fit to (see [Scaling out](#scaling-out)); never a fix",
         default_in_words="unset: everything reads `DATABASE_URL`",
     )
     read_max_lag_seconds: float = _setting(  # float-ok: seconds

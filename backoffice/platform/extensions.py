@@ -48,12 +48,13 @@ def page_asked(per_page: int | None, page: int | None = None) -> int | None:
 
 class ReadingSession(FlaskSession):
     """Flask-SQLAlchemy's session, whose ``SELECT`` statements go to the read replica within
-    :func:`backoffice.platform.replica.reading` while it serves; all else goes to the primary."""
+    :func:`backoffice.platform.replica.reading` while it serves; all else goes to the primary. A session made bound
+    to a connection (``bind=``) works on it alone (Flask-SQLAlchemy's would take the app's engine)."""
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
         if bind is None and clause is not None and clause.is_select and (engine := replica.serving_engine()):
             return engine
-        return super().get_bind(mapper, clause, bind, **kwargs)
+        return super().get_bind(mapper, clause, bind if bind is not None else self.bind, **kwargs)
 
 
 db = Database(model_class=Base, session_options={"class_": ReadingSession})

@@ -134,11 +134,14 @@ def current() -> Replica:
 class _Known:
     def __init__(self) -> None:
         self.replica = Replica(State.DOWN, None, 0, "not asked yet")
+        self.asked = False
         self.until = 0.0  # float-ok: a monotonic clock
         self.asking = threading.Lock()
 
     def learn(self, replica: Replica) -> None:
-        if replica.state is not self.replica.state:
+        """What the replica was found to be; logged when it is first learnt and whenever it changes (a replica down
+        from the start is said once, as one that goes down later)."""
+        if not self.asked or replica.state is not self.replica.state:
             level = logging.INFO if replica.serving else logging.WARNING
             log.log(
                 level,
@@ -147,7 +150,7 @@ class _Known:
                 replica.reason or "-",
                 replica.reads_from,
             )
-        self.replica = replica
+        self.replica, self.asked = replica, True
         wait = RECHECK_SECONDS if replica.state is not State.DOWN else RECHECK_DOWN_SECONDS
         self.until = time.monotonic() + wait
 

@@ -54,7 +54,8 @@ def tomorrow() -> str:
 
 def test_a_recharge_dated_last_month_counts_there_and_the_form_offers_today(client, finance, hotel):
     page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
-    assert f'name="recharge-value_date" placeholder="YYYY-MM-DD" type="text" value="{local_today().isoformat()}"' in page
+    today = local_today().isoformat()
+    assert f'name="recharge-value_date" placeholder="YYYY-MM-DD" type="text" value="{today}"' in page
     form = {"recharge-amount": "50.000", "recharge-value_date": "2026-10-20", "recharge-idempotency_key": "r-1"}
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
     row = newest()

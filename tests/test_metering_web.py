@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -136,3 +137,23 @@ def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_th
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 2
     assert db.session.get(Customer, customer_id).balance == charged - D("12500.00")
+
+
+def test_a_reading_of_a_customer_not_calculated_in_real_time_says_it_waits_for_the_recalculation(client, hotel_ids):
+    customer_id, meter_id = hotel_ids
+    db.session.get(Customer, customer_id).use_realtime_calculation = False
+    db.session.commit()
+    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
+
+    answer = client.post("/customers/HOTEL/readings", data=form, follow_redirects=True)
+    page = " ".join(unescape(answer.get_data(as_text=True)).split())
+
+    assert "charged to the prepaid wallet" not in page
+    assert (
+        "Reading recorded; it will be charged by the customer's recalculation, which is pending: the balance does not "
+        "include it yet." in page
+    )
+    assert 'id="pending-recalculations"' in page
+    assert "not including what the pending recalculation will charge" in page
+    db.session.rollback()
+    assert db.session.get(Customer, customer_id).balance == D("1000000.00")

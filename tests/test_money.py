@@ -180,8 +180,17 @@ CURRENCIES = ("IDR", "USD", "EUR", "JPY", "CHF")
 def test_format_writes_what_babel_writes(value, locale, currency):
     """Amounts are formatted without Babel where its pattern allows, and the text is Babel's to the character:
     groups of three or of two, symbols before or after, signs inside or outside, rounding, a negative zero, an
-    amount beyond Decimal's precision, infinity."""
-    assert _outcome(format_money, value, locale, currency) == _outcome(format_currency, value, currency, locale=locale)
+    amount beyond Decimal's precision, infinity; with the cents an amount holds beyond its currency's unit (a
+    reading of đồng priced to cents), never finer."""
+    assert _outcome(format_money, value, locale, currency) == _outcome(_babel_to_cents, value, currency, locale)
+
+
+def _babel_to_cents(value: Decimal, currency: str, locale: str) -> str:
+    """Babel's text of the amount with all its places, rounded as Babel rounds to cents when it has more (no column
+    holds more)."""
+    if value.is_finite() and value.as_tuple().exponent < -2:
+        value = value.quantize(Decimal("0.01"))
+    return format_currency(value, currency, locale=locale, decimal_quantization=False)
 
 
 @settings(max_examples=400, deadline=None)

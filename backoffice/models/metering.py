@@ -2,7 +2,7 @@
 
 A reading's price is the customer's pricing row with the latest ``effective_from`` on or
 before the reading date. Its calculation: ``volume_sm3 = volume_flow_meter × meter_correction``
-rounded to 4 places, ``total_price = volume_sm3 × price_per_sm3`` rounded to cents, both half up.
+rounded to 4 places, ``total_price = volume_sm3 × price_per_sm3`` rounded to the currency's unit, both half up.
 The formulas are defined here once, in Python for the write path and in SQL for the check.
 """
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Numeric,
+    SmallInteger,
     String,
     UniqueConstraint,
     func,
@@ -103,6 +104,9 @@ class TransactionCalculation(db.Model):
     volume_sm3: Mapped[Decimal] = mapped_column(Volume)
     price_per_sm3: Mapped[Decimal] = mapped_column(Money)
     total_price: Mapped[Decimal] = mapped_column(Money)
+    places: Mapped[int] = mapped_column(SmallInteger, server_default=text("2"))
+    """The places ``total_price`` was rounded to: the currency's unit when it was priced (cents before migration
+    0051 for every currency)."""
     pricing: Mapped[dict] = mapped_column(JSON, default=dict)
     calculated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -119,13 +123,15 @@ def volume_sm3_of(volume_flow_meter: Decimal, meter_correction: Decimal) -> Deci
     return volume.quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
 
 
-def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal) -> Decimal:
+def total_price_of(volume_sm3: Decimal, price_per_sm3: Decimal, places: int) -> Decimal:
+    """What a reading costs, rounded once to ``places`` (its currency's unit, :func:`~backoffice.platform.money.
+    unit_places`)."""
     total = volume_sm3 * price_per_sm3
     if total > MAX_AMOUNT:
         raise ReadingOutOfRange(
             _("The reading's total would exceed %(limit)s, the most a reading holds.", limit=shown(MAX_AMOUNT))
         )
-    return round_money(total)
+    return round_money(total, places)
 
 
 def pricing_in_force(customer_id, on_date):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache, partial
 
 from babel.numbers import (
@@ -233,15 +233,25 @@ def _words(n: int) -> str:
     return _ONES[n]
 
 
-def round_money(value: Decimal) -> Decimal:
-    """Round to cents, half up: the one rounding rule for stored money."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+def round_money(value: Decimal, places: int = 2) -> Decimal:
+    """Round to ``places`` (cents by default; an amount the system computes, to its currency's unit:
+    :func:`unit_places`), half up: the one rounding rule for stored money."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def unit_places() -> int:
+    """The decimal places of the installation's currency unit, to which every amount the system computes is rounded
+    where it is stored: none for the Vietnamese đồng, cents for the rupiah and the shilling."""
+    return decimal_places(current_app.config["CURRENCY"])
 
 
 def format_money(value: Decimal | None, locale: str, currency: str) -> str:
-    """Format an amount in the installation's currency, e.g. ``Rp9.300.000,00``: Babel's ``format_currency``."""
+    """Format an amount in the installation's currency, e.g. ``Rp9.300.000,00``: Babel's ``format_currency``, with
+    the cents an amount holds beyond its currency's unit (never finer: no column holds more)."""
     if value is None:
         return ""
+    if isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent < -2:
+        value = value.quantize(CENT, rounding=ROUND_HALF_EVEN)  # as Babel rounds
     return _formatter(locale, currency, None)(value)
 
 
@@ -268,7 +278,9 @@ def _formatter(locale: str, currency: str | None, pattern: str | None) -> Callab
     affixes are read off what Babel writes, and it is taken only where it writes what Babel writes for every
     probe."""
     if currency:
-        babel = partial(format_currency, currency=currency, locale=locale)
+        # An amount stored with more places than its currency's unit (the cents of the đồng a reading was priced to
+        # before migration 0051) is written with them, so that what a page shows adds up.
+        babel = partial(format_currency, currency=currency, locale=locale, decimal_quantization=False)
     else:
         babel = partial(format_decimal, format=pattern, locale=locale)
     positive, negative = _SHAPE.fullmatch(babel(_SAMPLE)), _SHAPE.fullmatch(babel(-_SAMPLE))
@@ -282,8 +294,11 @@ def _formatter(locale: str, currency: str | None, pattern: str | None) -> Callab
         if not isinstance(value, Decimal) or not value.is_finite():
             return babel(value)
         prefix, suffix = affixes[value.is_signed()]
-        # As Babel rounds: the absolute value, normalised, quantized in the default context.
-        return prefix + format(abs(value).normalize().quantize(quantum), ",f").translate(separators) + suffix
+        # As Babel rounds: the absolute value, normalised, quantized in the default context (a currency's places at
+        # least, and any more the value holds).
+        shown = abs(value).normalize()
+        places = quantum if not currency else min(quantum, Decimal(1).scaleb(min(0, shown.as_tuple().exponent)))
+        return prefix + format(shown.quantize(places), ",f").translate(separators) + suffix
 
     return shortcut if all(shortcut(probe) == babel(probe) for probe in _PROBES) else babel
 

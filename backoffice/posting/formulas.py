@@ -168,8 +168,9 @@ def volume_sm3_sql(volume_flow_meter, meter_correction):
     return rounded_product(volume_flow_meter, meter_correction, 4, type_=Volume)
 
 
-def total_price_sql(volume_sm3, price_per_sm3):
-    return rounded_product(volume_sm3, price_per_sm3, 2, type_=Money)
+def total_price_sql(volume_sm3, price_per_sm3, places):
+    """What a reading costs, rounded once to ``places``: the currency's unit, or a calculation's own ``places``."""
+    return rounded_product(volume_sm3, price_per_sm3, places, type_=Money)
 
 
 def pricing_sql(column, customer_id, on_date):

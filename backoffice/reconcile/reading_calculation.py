@@ -15,6 +15,7 @@ from backoffice.models import (
     charged_for_readings,
     whose_readings,
 )
+from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
 from backoffice.posting.formulas import pricing_sql, total_price_sql, volume_sm3_sql
 from backoffice.posting.periods import last_closed_day, month_of
@@ -41,7 +42,7 @@ class ReadingCalculation(Check):
     label = _l("Reading charges")
     description = _l(
         "each reading has a calculation = its volume × the correction and price in force on its date for "
-        "the customer who held the meter that day (Sm³ to 4 places, cost to cents), and that customer's "
+        "the customer who held the meter that day (Sm³ to 4 places, cost to the currency's unit), and that customer's "
         "wallet was charged that cost; a fix re-prices the reading, moves it to that customer if it was "
         "charged to another, and posts the differences"
     )
@@ -84,7 +85,10 @@ class ReadingCalculation(Check):
 
     def fields(self):
         volume = volume_sm3_sql(priced.c.volume_flow_meter, pricing.c.meter_correction)
-        cost = total_price_sql(volume, pricing.c.price_per_sm3)
+        # Rounded as it was priced: to the currency's unit, or to the cents every reading priced before migration 0051
+        # was rounded to.
+        places = func.coalesce(calculations.c.places, unit_places())
+        cost = total_price_sql(volume, pricing.c.price_per_sm3, places)
         return [
             CheckedField("volume_flow_meter", calculations.c.volume_flow_meter, priced.c.volume_flow_meter, scale=4),
             CheckedField(
@@ -165,7 +169,7 @@ class ReadingCalculation(Check):
         volume = volume_sm3_sql(priced.c.volume_flow_meter, pricing.c.meter_correction)
         owed = (
             select(priced.c.id.label("reading_id"), priced.c.holder_id.label("customer_id"))
-            .add_columns(total_price_sql(volume, pricing.c.price_per_sm3).label("amount"))
+            .add_columns(total_price_sql(volume, pricing.c.price_per_sm3, unit_places()).label("amount"))
             .select_from(priced.outerjoin(pricing, pricing.c.id == priced.c.pricing_id))
             .where(priced.c.id.in_(keys))
         )

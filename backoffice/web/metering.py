@@ -71,7 +71,16 @@ def record(code: str):
         except PeriodClosed as error:
             form.reading_date.errors.append(str(error))
         else:
-            flash(_("Reading recorded and charged to the prepaid wallet."), "success")
+            if customer.use_realtime_calculation:
+                flash(_("Reading recorded and charged to the prepaid wallet."), "success")
+            else:
+                flash(
+                    _(
+                        "Reading recorded; it will be charged by the customer's recalculation, which is pending: the "
+                        "balance does not include it yet."
+                    ),
+                    "info",
+                )
             return redirect(url_for("customers.show", code=code, tab="metering"))
     return _again(code, {"reading": form, "duplicate": duplicate}, 409 if duplicate else 422)
 

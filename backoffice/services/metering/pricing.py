@@ -33,7 +33,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
 from backoffice.platform.extensions import db
-from backoffice.platform.money import MAX_AMOUNT, round_money, shown
+from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
@@ -57,6 +57,8 @@ class Priced:
     volume_sm3: Decimal
     price_per_sm3: Decimal
     total_price: Decimal
+    places: int
+    """The places ``total_price`` is rounded to: the currency's unit."""
     pricing: dict
 
 
@@ -194,7 +196,8 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
         )
     try:
         volume_sm3 = volume_sm3_of(volume, row.meter_correction)
-        total_price = total_price_of(volume_sm3, row.price_per_sm3)
+        places = unit_places()
+        total_price = total_price_of(volume_sm3, row.price_per_sm3, places)
     except ReadingOutOfRange as error:
         raise MeteringError(str(error)) from None
     return Priced(
@@ -203,6 +206,7 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
         volume_sm3=volume_sm3,
         price_per_sm3=row.price_per_sm3,
         total_price=total_price,
+        places=places,
         pricing={
             "pricing_id": row.id,
             "effective_from": row.effective_from.isoformat(),
@@ -233,7 +237,7 @@ def _impact(connection, customer_id, price_per_sm3, meter_correction, priced_by:
         select(customers.c.use_realtime_calculation).where(customers.c.id == customer_id)
     ).scalar_one()
     volume = volume_sm3_sql(readings.c.volume_flow_meter, literal(meter_correction, Correction))
-    total = total_price_sql(volume, literal(price_per_sm3, Money))
+    total = total_price_sql(volume, literal(price_per_sm3, Money), unit_places())
     count, before, after, largest, first = connection.execute(
         select(
             func.count(readings.c.id),

@@ -317,6 +317,7 @@ def _store_calculation(connection, customer_id, reading_id, reading_date, priced
             "volume_sm3": priced.volume_sm3,
             "price_per_sm3": priced.price_per_sm3,
             "total_price": priced.total_price,
+            "places": priced.places,
             "pricing": priced.pricing,
             "calculated_at": utcnow(),
         },

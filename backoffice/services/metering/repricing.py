@@ -54,7 +54,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
 from backoffice.models.types import Month, month_of_date, parse_month, utcnow
 from backoffice.platform.i18n import number_locale
-from backoffice.platform.money import MAX_AMOUNT, shown
+from backoffice.platform.money import MAX_AMOUNT, shown, unit_places
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
@@ -269,6 +269,7 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) ->
 def _calculation(in_force) -> dict:
     """A reading's calculation at its pricing row (``in_force``), with the row's snapshot: each column's value."""
     volume = volume_sm3_sql(readings.c.volume_flow_meter, in_force.c.meter_correction)
+    places = unit_places()
     return {
         "reading_id": readings.c.id,
         "customer_id": readings.c.customer_id,
@@ -278,7 +279,8 @@ def _calculation(in_force) -> dict:
         "meter_correction": in_force.c.meter_correction,
         "volume_sm3": volume,
         "price_per_sm3": in_force.c.price_per_sm3,
-        "total_price": total_price_sql(volume, in_force.c.price_per_sm3),
+        "total_price": total_price_sql(volume, in_force.c.price_per_sm3, places),
+        "places": literal(places, calculations.c.places.type),
         "pricing": pricing_snapshot(
             in_force.c.id, in_force.c.effective_from, in_force.c.price_per_sm3, in_force.c.meter_correction
         ),

@@ -40,7 +40,7 @@ from backoffice.models.metering import Correction
 from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
-from backoffice.platform.money import MAX_AMOUNT, round_money, shown
+from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.services import transaction
@@ -286,7 +286,7 @@ def _credits(connection, tariff: Tariff) -> dict[int, Decimal]:
     cost at the tariff (negative: it takes more)."""
     targets = _targets(tariff).subquery("targets")
     volume = volume_sm3_sql(readings.c.volume_flow_meter, targets.c.meter_correction)
-    total = total_price_sql(volume, targets.c.price_per_sm3)
+    total = total_price_sql(volume, targets.c.price_per_sm3, unit_places())
     rows = connection.execute(
         select(
             targets.c.id,
@@ -387,7 +387,7 @@ def _impact(connection, tariff: Tariff) -> TariffImpact:
     targets = _targets(tariff).subquery("targets")
     targeted = connection.execute(select(func.count()).select_from(targets)).scalar_one()
     volume = volume_sm3_sql(readings.c.volume_flow_meter, targets.c.meter_correction)
-    total = total_price_sql(volume, targets.c.price_per_sm3)
+    total = total_price_sql(volume, targets.c.price_per_sm3, unit_places())
     repriced, count, before, after, largest, first = connection.execute(
         select(
             func.count(readings.c.customer_id.distinct()),

@@ -1,0 +1,90 @@
+"""Every amount the system computes is rounded once, where it is stored, to the currency's unit: none for the đồng.
+Readings priced before keep their cents, verified as they were rounded, and pages write them with their cents."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from flask import current_app
+
+from backoffice.models import BalanceTransaction, RunMode, TransactionCalculation
+from backoffice.platform.extensions import db
+from backoffice.platform.money import format_money
+from backoffice.reconcile.engine import run
+from backoffice.services import metering
+from tests.factories import hotel_with_meter
+
+D = Decimal
+
+
+@pytest.fixture
+def corrected(app):
+    """HOTEL holding M-1 from October, priced from November at 1.000 per Sm³ with a correction of 1,234567: a
+    reading of 1,9 m³ is 2,3457 Sm³, which costs 2.345,70."""
+    customer, meter = hotel_with_meter(date(2026, 10, 1))
+    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000"), D("1.234567"))
+    return customer, meter
+
+
+def calculation() -> TransactionCalculation:
+    db.session.rollback()
+    return db.session.scalars(sa.select(TransactionCalculation)).one()
+
+
+def charged(customer_id: int) -> list[Decimal]:
+    db.session.rollback()
+    return list(
+        db.session.scalars(
+            sa.select(BalanceTransaction.signed_amount)
+            .where(BalanceTransaction.customer_id == customer_id, BalanceTransaction.reference_type == "meter_reading")
+            .order_by(BalanceTransaction.id)
+        )
+    )
+
+
+@pytest.mark.parametrize(("currency", "cost", "places"), [("VND", D("2346"), 0), ("IDR", D("2345.70"), 2)])
+def test_a_readings_cost_is_rounded_once_to_the_currencys_unit(corrected, currency, cost, places):
+    current_app.config["CURRENCY"] = currency
+    customer, meter = corrected
+    metering.record_reading(meter.id, date(2026, 11, 10), D("1.9"), customer_id=customer.id)
+    priced = calculation()
+    assert (priced.volume_sm3, priced.total_price, priced.places) == (D("2.3457"), cost, places)
+    assert charged(customer.id) == [-cost]
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_correction_and_a_repricing_are_rounded_to_the_dong(corrected):
+    current_app.config["CURRENCY"] = "VND"
+    customer, meter = corrected
+    reading_id = metering.record_reading(meter.id, date(2026, 11, 10), D("1.9"), customer_id=customer.id)
+    metering.correct_reading(reading_id, date(2026, 11, 10), D("2.1"), note="")
+    assert calculation().total_price == D("2593")  # 2,5926 Sm³ × 1.000 = 2.592,60
+    metering.set_pricing(customer.id, date(2026, 11, 1), D("1000.5"), D("1.234567"))
+    assert calculation().total_price == D("2594")  # 2,5926 × 1.000,50 = 2.593,90
+    assert sum(charged(customer.id)) == D("-2594")
+    assert all(amount == amount.to_integral_value() for amount in charged(customer.id))
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_a_reading_priced_to_cents_before_keeps_its_cost_and_is_verified_as_it_was_rounded(corrected):
+    customer, meter = corrected
+    current_app.config["CURRENCY"] = "IDR"  # as every reading was priced before migration 0051: to cents
+    metering.record_reading(meter.id, date(2026, 11, 10), D("1.9"), customer_id=customer.id)
+    current_app.config["CURRENCY"] = "VND"
+
+    outcome = run(RunMode.FIX)
+
+    assert outcome.mismatched == 0
+    assert (calculation().total_price, calculation().places) == (D("2345.70"), 2)
+    assert charged(customer.id) == [D("-2345.70")]
+
+
+@pytest.mark.parametrize(
+    ("amount", "written"),
+    [(D("1723811.56"), "1.723.811,56\xa0₫"), (D("-1723812.00"), "-1.723.812\xa0₫"), (D("44279615"), "44.279.615\xa0₫")],
+)
+def test_an_amount_of_dong_is_written_with_the_cents_it_holds_so_that_a_page_adds_up(amount, written):
+    assert format_money(amount, "vi_VN", "VND") == written

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -175,6 +176,9 @@ def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process
         record, _ = jobs.enqueue("verify", {})
         record = ended(record.id)
         assert (record.status, record.progress, said(record.message)) == (JobStatus.FINISHED, 100, "Finished")
+        assert facts(record.message) == {"code": "finished"}  # a fact, said in the reader's language
+        with force_locale("id"):
+            assert said(record.message) == "Selesai"
         split = outcome(record.run_id)
         assert split == outcome(alone.id)
         assert split[0] is RunStatus.SUCCEEDED and len(split[2]) > 5

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS
+from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import queue
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
@@ -74,9 +75,9 @@ def _run_ended(run: ReconciliationRun) -> None:
     if run.status is RunStatus.SUCCEEDED:
         result = summary(run, limit=0) | {"recalculations_done": done.get("recalculations_done", 0)}
         del result["discrepancies"]
-        values |= {"progress": 100, "message": "Finished", "result": result}
+        values |= {"progress": 100, "message": fact("finished"), "result": result}
     else:
-        values |= {"message": "Failed", "error": run.error}
+        values |= {"message": fact("failed"), "error": run.error}
     ended = utcnow()
     to = JobStatus.FINISHED if run.status is RunStatus.SUCCEEDED else JobStatus.FAILED
     moved = move_job(job_id, to, from_=(JobStatus.STARTED,), at=ended)

@@ -10,9 +10,21 @@ from decimal import Decimal
 import factory
 import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
+from flask import current_app
 
 from backoffice.evidence import seals
-from backoffice.models import AccountManager, Customer, JobRecord, JobStatus, Meter, Order, Role, Target, User
+from backoffice.models import (
+    AccountManager,
+    Customer,
+    JobRecord,
+    JobStatus,
+    Meter,
+    Order,
+    Role,
+    Target,
+    User,
+    WordsWrittenBefore,
+)
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile.transitions import move_job
@@ -162,6 +174,21 @@ def past_the_guards() -> Iterator[sa.Connection]:
         yield connection
         for _name, sql in triggers:
             connection.exec_driver_sql(sql)
+
+
+def written_before_the_facts() -> None:
+    """Every wallet movement and journal entry written so far is one written before the facts were stored, as if
+    migration 0052 had been run now: it records the last id of each (past its guard, which refuses any change)."""
+    with past_the_guards() as connection:
+        for table in ("balance_transactions", "journal_entries"):
+            connection.execute(
+                sa.text(
+                    f"UPDATE words_written_before SET through_id = (SELECT coalesce(max(id), 0) FROM {table})"
+                    " WHERE table_name = :table"
+                ),
+                {"table": table},
+            )
+    current_app.extensions.pop(WordsWrittenBefore.__tablename__, None)  # read again, as a new app reads it
 
 
 def stored(table: str, column: str, row_id: int) -> Decimal:

@@ -1,5 +1,6 @@
 """What the system writes is stored as facts and rendered in the reader's language; legacy English words are
-recognised exactly; a clerk's words are shown as typed."""
+recognised exactly, on the rows written before the facts were stored; a clerk's words are shown as typed, whatever
+they read like."""
 
 from __future__ import annotations
 
@@ -17,13 +18,23 @@ from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
 from backoffice.models import BalanceTransaction, JournalEntry, Occasion, RunMode
+from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
-from backoffice.services import approvals, billing, descriptions, installation, metering, transaction, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards
+from backoffice.services import (
+    approvals,
+    billing,
+    books,
+    descriptions,
+    installation,
+    metering,
+    transaction,
+    wallet,
+)
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, written_before_the_facts
 from tests.test_seals import forge_in_the_chain
 
 D = Decimal
@@ -99,6 +110,7 @@ def test_a_legacy_readings_movement_is_recognised_by_its_old_words(app, reading_
                 allow_overdraft=True,
             ),
         )
+    written_before_the_facts()
     legacy = movements_of(customer.id)[-1]
     assert words_in(app, "en", descriptions.movement_words, legacy) == f"{what}, reading #{reading}"
     assert words_in(app, "id", descriptions.movement_words, legacy) == f"{indonesian} #{reading}"
@@ -110,7 +122,7 @@ def test_a_legacy_readings_movement_is_recognised_by_its_old_words(app, reading_
 def _facts(row) -> dict:
     return {
         name: getattr(row, name)
-        for name in ("kind", "description", "reference_type", "reference_id", "reverses_id", "reason", "occasion")
+        for name in ("id", "kind", "description", "reference_type", "reference_id", "reverses_id", "reason", "occasion")
     }
 
 
@@ -120,6 +132,7 @@ def test_an_adjustment_is_named_by_its_reason_new_or_legacy(app):
     new = wallet.adjust(customer, D("-10"), reason="write_off")
     assert new.description == ""
     assert words_in(app, "en", descriptions.movement_words, new) == "Write off"
+    written_before_the_facts()
     legacy = SimpleNamespace(**{**_facts(new), "description": "Write off"})
     assert words_in(app, "en", descriptions.movement_words, legacy) == "Write off"
     assert words_in(app, "id", descriptions.movement_words, legacy) == words_in(
@@ -139,6 +152,7 @@ def test_an_adjustment_is_named_by_its_reason_new_or_legacy(app):
 )
 def test_legacy_demo_and_review_words_are_recognised(app, kind, old, english_again):
     row = SimpleNamespace(
+        id=_a_movement_written_before(),
         kind=kind,
         description=old,
         reference_type=None,
@@ -151,8 +165,16 @@ def test_legacy_demo_and_review_words_are_recognised(app, kind, old, english_aga
     assert words_in(app, "id", descriptions.movement_words, row) != old
 
 
+def _a_movement_written_before() -> int:
+    """The id of a movement written before the facts were stored."""
+    movement = wallet.recharge(CustomerFactory(), D("1000"))
+    written_before_the_facts()
+    return movement.id
+
+
 def test_a_legacy_reversal_without_a_reason_is_recognised(app):
     row = SimpleNamespace(
+        id=_a_movement_written_before(),
         kind="reversal",
         description="Reversal of recharge #302",
         reference_type="balance_transaction",
@@ -176,6 +198,130 @@ def test_a_clerks_words_are_shown_as_typed(app):
     assert words_in(app, "vi", descriptions.movement_words, reversal) == "Gas, reading #1"
 
 
+def _typed_like_the_old_words() -> tuple[list[BalanceTransaction], list[str]]:
+    """A clerk's recharge, charge and adjustment, and an admin's reversal of the adjustment, each described as the old
+    code described such a movement; and what each was typed as."""
+    customer = CustomerFactory(code="HOTEL")
+    top_up = wallet.recharge(customer, D("1000"), description="Top-up 2026-11")
+    week = wallet.charge(customer, D("10"), description="Gas, week 2")
+    accepted = wallet.adjust(customer, D("5"), reason="other", description="Tampered movement #999 accepted: because")
+    reversal = wallet.reverse(accepted, description=f"Reversal of adjustment #{accepted.id}")
+    typed = ["Top-up 2026-11", "Gas, week 2", "Tampered movement #999 accepted: because"]
+    return [top_up, week, accepted, reversal], [*typed, f"Reversal of adjustment #{accepted.id}"]
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        (
+            "id",
+            [
+                "Isi ulang saldo 2026-11",
+                "Pemakaian gas, minggu 2",
+                "Mutasi #999 yang diubah diterima: because",
+                "Pembalikan penyesuaian #{id}",
+            ],
+        ),
+        (
+            "vi",
+            [
+                "Nạp tiền 2026-11",
+                "Tiền gas sử dụng, tuần 2",
+                "Đã chấp nhận biến động #999 bị can thiệp: because",
+                "Bút toán đảo của điều chỉnh #{id}",
+            ],
+        ),
+    ],
+)
+def test_a_text_typed_like_the_old_words_is_the_systems_only_on_a_row_written_before(app, language, said):
+    movements, typed = _typed_like_the_old_words()
+    assert [words_in(app, language, descriptions.movement_words, m) for m in movements] == typed
+    written_before_the_facts()  # the same rows, had the old code written them
+    old = [words.format(id=movements[2].id) for words in said]
+    assert [words_in(app, language, descriptions.movement_words, m) for m in movements] == old
+
+
+def test_a_clerks_text_reading_like_the_old_words_is_shown_as_typed_on_every_page_and_download(client, auth):
+    _movements, typed = _typed_like_the_old_words()
+    auth.login("admin").language = "id"
+    db.session.commit()
+    since = f"?since={local_today().isoformat()}&until={local_today().isoformat()}"
+    ledger = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
+    statement = client.get(f"/customers/HOTEL/statement.csv{since}").get_data().decode("utf-8-sig")
+    listed = client.get("/ledger").get_data(as_text=True)
+    exported = client.get("/ledger/export.csv").get_data().decode("utf-8-sig")
+    for text in typed:
+        assert text in ledger and text in statement and text in listed and text in exported, text
+
+
+def _entries_typed_like_the_old_words() -> tuple[int, int]:
+    """A manual entry, and an entry reversing it whose description is what the old code wrote on a reversal: the ids
+    of both."""
+    admin = UserFactory(role="admin")
+    lines = [books.Line("5000", debit=D("9")), books.Line("1000", credit=D("9"))]
+    rent = books.write_entry(date.today(), "Sewa kantor", lines, user=admin).entry_id
+    with transaction() as session:
+        swapped = [books.Line("1000", debit=D("9")), books.Line("5000", credit=D("9"))]
+        movement = Movement(
+            kind=Kind.MANUAL, description=f"Reversal of JE-{rent}", lines=tuple(swapped), reverses_id=rent
+        )
+        reversal = post(installation(), session.connection(), movement).entry_id
+    return rent, reversal
+
+
+def test_an_entry_typed_like_the_old_words_is_the_systems_only_when_written_before(app):
+    rent, reversal = _entries_typed_like_the_old_words()
+    assert words_in(app, "id", descriptions.entries_words, [rent, reversal]) == {
+        rent: "Sewa kantor",
+        reversal: f"Reversal of JE-{rent}",
+    }
+    written_before_the_facts()
+    assert words_in(app, "id", descriptions.entries_words, [rent, reversal]) == {
+        rent: "Sewa kantor",
+        reversal: f"Pembalikan JE-{rent}",
+    }
+    assert words_in(app, "vi", descriptions.entries_words, [reversal]) == {reversal: f"Bút toán đảo của JE-{rent}"}
+
+
+def _said_by_the_database(ids: list[int]) -> dict[int, str]:
+    """:func:`descriptions.entry_words_sql` of the entries, by id: an export's words."""
+    entries = JournalEntry.__table__
+    columns, join = descriptions.entry_facts(entries)
+    query = (
+        sa.select(entries.c.id, descriptions.entry_words_sql(entries, columns))
+        .select_from(join(entries))
+        .where(entries.c.id.in_(ids))
+    )
+    return dict(db.session.execute(query).all())
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_the_database_says_an_entry_typed_like_the_old_words_as_python_does(app, language):
+    ids = list(_entries_typed_like_the_old_words())
+    typed = words_in(app, language, _said_by_the_database, ids)
+    assert typed == words_in(app, language, descriptions.entries_words, ids)
+    assert typed[ids[1]] == f"Reversal of JE-{ids[0]}"
+    written_before_the_facts()
+    said = words_in(app, language, _said_by_the_database, ids)
+    assert said == words_in(app, language, descriptions.entries_words, ids)
+    assert said[ids[1]] != typed[ids[1]] and f"JE-{ids[0]}" in said[ids[1]]
+
+
+def test_the_rows_written_before_are_recorded_once(app):
+    wallet.recharge(CustomerFactory(), D("1000"))  # a row written after the upgrade moves nothing
+    for statement in (
+        "UPDATE words_written_before SET through_id = through_id + 1",
+        "DELETE FROM words_written_before",
+        "INSERT INTO words_written_before (table_name, through_id) VALUES ('orders', 1)",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="recorded once"), db.engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    with db.engine.connect() as connection:
+        recorded = connection.execute(sa.text("SELECT table_name, through_id FROM words_written_before")).all()
+    assert sorted(recorded) == [("balance_transactions", 0), ("journal_entries", 0)]
+
+
 def test_a_wallet_entry_is_headed_from_its_movement_new_or_legacy(app):
     customer = CustomerFactory(code="C0002")
     movement = wallet.recharge(customer, D("1000"))
@@ -187,6 +333,7 @@ def test_a_wallet_entry_is_headed_from_its_movement_new_or_legacy(app):
     assert words_in(app, "id", descriptions.entries_words, [entry.id]) == {
         entry.id: f"Isi ulang saldo #{movement.id} milik C0002"
     }
+    written_before_the_facts()
     legacy = _entry(entry, description=f"Recharge #{movement.id} of C0002")
     assert words_in(app, "vi", descriptions.entry_words, legacy) == f"Nạp tiền #{movement.id} của C0002"
     typed = _entry(entry, description=f"Recharge #{movement.id} of C0003")
@@ -229,6 +376,7 @@ def test_invoice_and_payment_entries_render_from_the_billing_rows(app):
         withdrawn.withdrawal_entry_id: "Faktur INV-1 ditarik: issued twice",
         payment.entry_id: "Pembayaran untuk meter MTR-9 (TRX 1)",
     }
+    written_before_the_facts()
     legacy = _entry(db.session.get(JournalEntry, invoice.entry_id), description="Invoice INV-1")
     assert words_in(app, "vi", descriptions.entry_words, legacy) == "Hóa đơn INV-1"
 

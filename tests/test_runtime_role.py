@@ -327,6 +327,8 @@ def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_ur
         f"DELETE FROM journal_entries WHERE id = {movement.entry_id}",
         f"UPDATE customers_history SET name = 'Forged' WHERE transaction_id = {history}",
         f"DELETE FROM history_transactions WHERE id = {history}",
+        "UPDATE words_written_before SET through_id = through_id + 1",
+        "DELETE FROM words_written_before",
         "TRUNCATE balance_transactions",
         "TRUNCATE customers",
         "CREATE TABLE forged (id integer)",

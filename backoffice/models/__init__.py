@@ -78,6 +78,7 @@ from backoffice.models.wallet import (
     Occasion,
     TransactionKind,
 )
+from backoffice.models.words import WordsWrittenBefore
 
 __all__ = [
     "FormSubmission",
@@ -153,4 +154,5 @@ __all__ = [
     "whose_readings",
     "total_price_of",
     "volume_sm3_of",
+    "WordsWrittenBefore",
 ]

@@ -6,10 +6,12 @@ of tampered evidence: ``models.Occasion``); an entry's source (the wallet moveme
 and the entry it reverses. Their descriptions are empty when the system writes them, and what a clerk typed stays as
 typed (an admin's reason for a review's movement is its description, shown inside the review's words).
 
-Rows written before keep the English words the system then wrote: they are sealed evidence, never rewritten. A
-stored description that is exactly what the old code wrote for the row's facts (:func:`movement_words` and
-:func:`entry_words` know each old form) is shown as those words in the reader's language; any other is a clerk's
-text, shown as typed. In English the words read as the old ones did, letter for letter.
+Rows written before keep the English words the system then wrote: they are sealed evidence, never rewritten. Which
+rows those are is a fact too: migration 0052 recorded the last wallet movement and the last journal entry written then
+(``models.WordsWrittenBefore``). On a row up to it, a stored description that is exactly what the old code wrote for
+the row's facts (:func:`movement_words` and :func:`entry_words` know each old form) is shown as those words in the
+reader's language; any other description, and every description of a row after it, is a clerk's text, shown as typed
+whatever it reads like. In English the old words read as they did, letter for letter.
 
 Accounts are named by code: a standard account whose stored name is still the standard English one is shown by its
 name in the reader's language (:func:`account_name`); one an admin renamed, or of another code, as stored.
@@ -23,10 +25,11 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
 
 from backoffice.models import (
     AdjustmentReason,
@@ -37,6 +40,7 @@ from backoffice.models import (
     Meter,
     Occasion,
     Payment,
+    WordsWrittenBefore,
 )
 from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
@@ -149,14 +153,17 @@ def account_label(code: str, name: str) -> str:
 def movement_words(row, kinds: Mapping = KINDS) -> str:
     """A wallet movement's description in the reader's language: a clerk's text as typed, the system's words
     rendered from the facts (``kind``, ``description``, ``reference_type``, ``reference_id``, ``reverses_id``,
-    ``reason``, ``occasion`` of a ledger row or of a select naming them so); ``kinds``: :data:`KINDS`, or their
-    names in the reader's language (:func:`kind_names`)."""
+    ``reason``, ``occasion`` of a ledger row or of a select naming them so, and its ``id``, which tells a row written
+    before the facts were stored); ``kinds``: :data:`KINDS`, or their names in the reader's language
+    (:func:`kind_names`)."""
     kind = str(getattr(row.kind, "value", row.kind))
     description = row.description or ""
     if row.occasion in _OCCASIONS:
         return _OCCASIONS[row.occasion] % {"id": row.reference_id, "reason": description}
     if not description:
         return _movement_facts(row, kind, kinds)
+    if row.id > _written_through("balance_transactions"):
+        return description
     rendered = _old_movement_words(row, kind, description)
     return description if rendered is None else rendered
 
@@ -167,7 +174,7 @@ def entry_words(row) -> str:
     :func:`entry_facts` adds)."""
     description = row.description or ""
     old, words = _entry_facts(row)
-    if not description or (old is not None and description == _stored(old)):
+    if not description or (row.words_before and old is not None and description == _stored(old)):
         return words
     return description
 
@@ -175,7 +182,8 @@ def entry_words(row) -> str:
 def entry_facts(entries):
     """What renders an entry's words beyond its own columns: ``(columns, join)``, the columns (labelled as
     :func:`entry_words` reads them) to add to a select over ``entries`` (the journal entries' table) and ``join``,
-    which outer-joins their tables to a from clause holding ``entries``. One join each: a list stays one query."""
+    which outer-joins their tables to a from clause holding ``entries``. One join each: a list stays one query.
+    ``words_before`` tells an entry written before the facts were stored, which may carry the old words."""
     movement = BalanceTransaction.__table__.alias("fact_movement")
     customer = Customer.__table__.alias("fact_customer")
     invoice = Invoice.__table__.alias("fact_invoice")
@@ -199,6 +207,7 @@ def entry_facts(entries):
         ),
         meter.c.serial.label("payment_meter"),
         payment.c.reference.label("payment_reference"),
+        (entries.c.id <= _written_through_sql("journal_entries")).label("words_before"),
     ]
 
     def join(from_clause):
@@ -276,13 +285,34 @@ def entry_words_sql(entries, facts: list) -> ColumnElement:
             _said(_l("Reversal of %(number)s"), number=reversed_entry),
         ),
     ]
-    description = entries.c.description
+    description, before = entries.c.description, fact["words_before"]
     return case(
         *[
-            (and_(when, (description == "") | (description == func.left(func.trim(old), MAX_LENGTH))), words)
+            (
+                and_(when, or_(description == "", and_(before, description == func.left(func.trim(old), MAX_LENGTH)))),
+                words,
+            )
             for when, old, words in forms
         ],
         else_=description,
+    )
+
+
+def _written_through(table: str) -> int:
+    """The last id of ``table`` written before the facts were stored (``models.WordsWrittenBefore``), read once per
+    app: the upgrade wrote it, and nothing changes it."""
+    through = current_app.extensions.get(WordsWrittenBefore.__tablename__)
+    if through is None:
+        found = db.session.execute(select(WordsWrittenBefore.table_name, WordsWrittenBefore.through_id)).all()
+        through = current_app.extensions[WordsWrittenBefore.__tablename__] = dict(found)
+    return through.get(table, 0)
+
+
+def _written_through_sql(table: str) -> ColumnElement:
+    """:func:`_written_through` read by the query that needs it."""
+    written = WordsWrittenBefore.__table__
+    return func.coalesce(
+        select(written.c.through_id).where(written.c.table_name == table).scalar_subquery(), literal(0)
     )
 
 

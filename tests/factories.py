@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -189,6 +190,26 @@ def written_before_the_facts() -> None:
                 {"table": table},
             )
     current_app.extensions.pop(WordsWrittenBefore.__tablename__, None)  # read again, as a new app reads it
+
+
+def deletions_forgotten() -> None:
+    """PostgreSQL: the statistics' counts of deleted rows started again, once every connection has reported what it
+    deleted: a database downgraded to simulate an older one (whose downgrade removed sealed rows) is counted as that
+    older database would be, which never held them."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    db.session.remove()
+    db.engine.dispose()  # each connection reports what it deleted as it ends, before it leaves pg_stat_activity
+    with db.engine.connect() as connection:
+        others = sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+        deadline = time.monotonic() + 10
+        while connection.scalar(others) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        connection.execute(sa.text("SELECT pg_stat_reset()"))
+        connection.commit()
 
 
 def stored(table: str, column: str, row_id: int) -> Decimal:

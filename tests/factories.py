@@ -11,7 +11,7 @@ from decimal import Decimal
 import factory
 import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
-from flask import current_app
+from flask import g
 
 from backoffice.evidence import seals
 from backoffice.models import (
@@ -24,7 +24,6 @@ from backoffice.models import (
     Role,
     Target,
     User,
-    WordsWrittenBefore,
 )
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
@@ -189,7 +188,7 @@ def written_before_the_facts() -> None:
                 ),
                 {"table": table},
             )
-    current_app.extensions.pop(WordsWrittenBefore.__tablename__, None)  # read again, as a new app reads it
+    g.pop("words_written_before", None)  # read again, as the next request reads it
 
 
 def deletions_forgotten() -> None:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-from flask import current_app
+from flask import g
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -300,11 +300,11 @@ def entry_words_sql(entries, facts: list) -> ColumnElement:
 
 def _written_through(table: str) -> int:
     """The last id of ``table`` written before the facts were stored (``models.WordsWrittenBefore``), read once per
-    app: the upgrade wrote it, and nothing changes it."""
-    through = current_app.extensions.get(WordsWrittenBefore.__tablename__)
+    request or job (a list renders many rows): the upgrade wrote it, and nothing changes it."""
+    through = g.get("words_written_before")
     if through is None:
         found = db.session.execute(select(WordsWrittenBefore.table_name, WordsWrittenBefore.through_id)).all()
-        through = current_app.extensions[WordsWrittenBefore.__tablename__] = dict(found)
+        through = g.words_written_before = dict(found)
     return through.get(table, 0)
 
 

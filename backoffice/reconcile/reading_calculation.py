@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, union_all
+from sqlalchemy import Integer, bindparam, func, select, union_all
 
 from backoffice.models import (
     BalanceTransaction,
@@ -85,9 +85,9 @@ class ReadingCalculation(Check):
 
     def fields(self):
         volume = volume_sm3_sql(priced.c.volume_flow_meter, pricing.c.meter_correction)
-        # Rounded as it was priced: to the currency's unit, or to the cents every reading priced before migration 0051
-        # was rounded to.
-        places = func.coalesce(calculations.c.places, unit_places())
+        # Rounded as it was priced: to the cents every reading priced before migration 0051 was rounded to, else to the
+        # currency's unit (read as the check runs).
+        places = func.coalesce(calculations.c.places, bindparam("unit_places", callable_=unit_places, type_=Integer))
         cost = total_price_sql(volume, pricing.c.price_per_sm3, places)
         return [
             CheckedField("volume_flow_meter", calculations.c.volume_flow_meter, priced.c.volume_flow_meter, scale=4),

@@ -11,11 +11,15 @@ export TEST_DATABASE_URL
 .PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger prometheus pgbouncer wrk bench worker scheduler clean
 
 run: install
+ifdef DATABASE_URL
 	$(BIN)/backoffice db upgrade
 	$(BIN)/backoffice demo-data --url http://127.0.0.1:$(PORT)
 	@$(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
 	@echo "Serving on http://127.0.0.1:$(PORT) — log in with one of the accounts above (Ctrl-C stops)."
 	$(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)
+else
+	$(BIN)/backoffice embedded serve --port $(PORT)
+endif
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
 # BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.

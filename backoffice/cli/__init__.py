@@ -1,9 +1,9 @@
 """The ``backoffice`` command: Flask's CLI bound to the app, plus the project's own groups.
 
 Each group is a module of this package (``users``, ``customers``, ``managers``, ``meters``, ``targets``, ``ledger``,
-``books``, ``billing``, ``pricing``, ``demo_data``, ``reconcile``, ``health``, ``api_token``, and ``grant_runtime``,
-added to Flask-Migrate's ``db``); ``common`` holds what several share. The command itself, its root group
-and ``main()``, is :mod:`backoffice.command`: it builds the app, which registers the groups here.
+``books``, ``billing``, ``pricing``, ``demo_data``, ``embedded``, ``reconcile``, ``health``, ``api_token``, and
+``grant_runtime``, added to Flask-Migrate's ``db``); ``common`` holds what several share. The command itself, its root
+group and ``main()``, is :mod:`backoffice.command`: it builds the app, which registers the groups here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from backoffice.cli import (
     books,
     customers,
     demo_data,
+    embedded,
     health,
     ledger,
     managers,
@@ -37,6 +38,7 @@ GROUPS = (
     billing.billing,
     pricing.pricing,
     demo_data.demo_data,
+    embedded.embedded,
     reconcile.reconcile,
     health.health,
     api_token.api_token,

@@ -1,0 +1,107 @@
+"""`make run`'s path with no DATABASE_URL: an embedded PostgreSQL from the installed wheel, migrated by its owner, the
+demo served as the runtime role; Ctrl-C stops the web server and PostgreSQL, and the next start reuses the data."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import requests
+
+from tests.test_cli import CONSOLE_SCRIPT
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serve(data: Path, port: int, environment: dict, log: Path) -> subprocess.Popen:
+    """``backoffice embedded serve`` in a process group of its own, as a terminal runs ``make run``."""
+    with log.open("w") as written:
+        return subprocess.Popen(
+            [CONSOLE_SCRIPT, "embedded", "serve", "--port", str(port), "--data", str(data)],
+            env=environment,
+            stdout=written,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _served(log: Path, server: subprocess.Popen, seconds: float = 180) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        said = log.read_text()
+        if "Running on http://" in said:
+            return said
+        assert server.poll() is None, said
+        time.sleep(0.2)
+    raise AssertionError(log.read_text())
+
+
+def _postgres_of(data: Path) -> list[psutil.Process]:
+    return [
+        process
+        for process in psutil.process_iter(["name", "cmdline"])
+        if process.info["name"] == "postgres" and str(data) in " ".join(process.info["cmdline"] or ())
+    ]
+
+
+def _stop(server: subprocess.Popen) -> int:
+    """Ctrl-C, as a terminal sends it: to the whole process group."""
+    os.killpg(server.pid, signal.SIGINT)
+    return server.wait(timeout=60)
+
+
+def test_make_runs_path_serves_the_demo_from_an_embedded_postgresql_as_the_runtime_role(tmp_path):
+    data, port = tmp_path / "postgres", _free_port()
+    environment = {
+        name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "BACKOFFICE_ENV")
+    } | {
+        "SECRET_KEY": "embedded-test",
+        "BACKOFFICE_SEAL_KEY": "embedded-test-seal-key-of-enough-length-0123456789",
+        "BACKOFFICE_API_TOKEN": "embedded-test-token-of-enough-length-0123456789",
+        "BACKOFFICE_ANCHORS_FOLDER": str(tmp_path / "anchors"),
+    }
+    log = tmp_path / "serve.log"
+    server = _serve(data, port, environment, log)
+    try:
+        said = _served(log, server)
+        assert "finance-demo-password" in said and f"Serving on http://127.0.0.1:{port}" in said
+        web = requests.Session()
+        page = web.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+        logged_in = web.post(
+            f"http://127.0.0.1:{port}/login",
+            data={"email": "finance@example.com", "password": "finance-demo-password", "csrf_token": token},
+            timeout=10,
+        )
+        assert logged_in.status_code == 200 and "/login" not in logged_in.url, logged_in.text[:500]
+        customers = web.get(f"http://127.0.0.1:{port}/customers", timeout=10)
+        assert customers.status_code == 200 and "C0001" in customers.text
+        assert _postgres_of(data)
+        with psycopg.connect(f"postgresql://postgres@/backoffice?host={data}") as owner:
+            serving = owner.execute(
+                "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'backoffice' AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert serving == [("backoffice_runtime",)]
+    finally:
+        stopped = _stop(server)
+    assert stopped == 0 or stopped == -signal.SIGINT, log.read_text()
+    assert not _postgres_of(data) and not (data / "postmaster.pid").exists()
+    assert "database system is shut down" in (data / "log").read_text()
+
+    again = _serve(data, port, environment, log)
+    try:
+        said = _served(log, again)
+        assert "0 pelanggan ditambahkan" in said or "0 customers added" in said, said
+    finally:
+        _stop(again)

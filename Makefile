@@ -7,19 +7,33 @@ BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 # The port `make run` serves on: `make run PORT=5001` when 5000 is taken.
 PORT ?= 5000
 export TEST_DATABASE_URL
+# Without DATABASE_URL, `make run` serves the demo from a PostgreSQL of its own (`backoffice embedded`), its data in
+# EMBEDDED_DATA: migrated by its owner, the demo loaded and served as the runtime role; Ctrl-C stops it too.
+EMBEDDED_DATA ?= instance/postgres
+ifdef DATABASE_URL
+START_DATABASE := @true
+GRANT_RUNTIME := @true
+else
+EMBEDDED := $(BIN)/backoffice embedded
+START_DATABASE := $(EMBEDDED) start --data $(EMBEDDED_DATA)
+AS_OWNER = DATABASE_URL=$$($(EMBEDDED) url --owner --data $(EMBEDDED_DATA))
+AS_RUNTIME = DATABASE_URL=$$($(EMBEDDED) url --data $(EMBEDDED_DATA))
+GRANT_RUNTIME = $(AS_OWNER) $(BIN)/backoffice db grant-runtime backoffice_runtime
+STOP_DATABASE_AFTER := trap '$(EMBEDDED) stop --data $(EMBEDDED_DATA)' EXIT INT TERM;
+BACKOFFICE_ANCHORS_FOLDER ?= $(EMBEDDED_DATA)-anchors
+export BACKOFFICE_ANCHORS_FOLDER
+endif
 
 .PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger prometheus pgbouncer wrk bench worker scheduler clean
 
 run: install
-ifdef DATABASE_URL
-	$(BIN)/backoffice db upgrade
-	$(BIN)/backoffice demo-data --url http://127.0.0.1:$(PORT)
-	@$(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
+	$(START_DATABASE)
+	$(AS_OWNER) $(BIN)/backoffice db upgrade
+	$(GRANT_RUNTIME)
+	$(AS_RUNTIME) $(BIN)/backoffice demo-data --url http://127.0.0.1:$(PORT)
+	@$(AS_RUNTIME) $(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
 	@echo "Serving on http://127.0.0.1:$(PORT) — log in with one of the accounts above (Ctrl-C stops)."
-	$(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)
-else
-	$(BIN)/backoffice embedded serve --port $(PORT)
-endif
+	$(STOP_DATABASE_AFTER) $(AS_RUNTIME) $(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
 # BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.

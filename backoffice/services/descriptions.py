@@ -162,7 +162,7 @@ def movement_words(row, kinds: Mapping = KINDS) -> str:
         return _OCCASIONS[row.occasion] % {"id": row.reference_id, "reason": description}
     if not description:
         return _movement_facts(row, kind, kinds)
-    if row.id > _written_through("balance_transactions"):
+    if not 0 < row.id <= _written_through("balance_transactions"):  # ids count from 1: one below is a forger's
         return description
     rendered = _old_movement_words(row, kind, description)
     return description if rendered is None else rendered
@@ -207,7 +207,7 @@ def entry_facts(entries):
         ),
         meter.c.serial.label("payment_meter"),
         payment.c.reference.label("payment_reference"),
-        (entries.c.id <= _written_through_sql("journal_entries")).label("words_before"),
+        entries.c.id.between(1, _written_through_sql("journal_entries")).label("words_before"),
     ]
 
     def join(from_clause):

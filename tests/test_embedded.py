@@ -60,8 +60,8 @@ def _stop(server: subprocess.Popen, data: Path) -> None:
     of its own, to be stopped by what ``make run`` does on its way out."""
     os.killpg(server.pid, signal.SIGINT)
     server.wait(timeout=60)
-    deadline = time.monotonic() + 30
-    while _postgres_of(data) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while ((data / "postmaster.pid").exists() or _postgres_of(data)) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

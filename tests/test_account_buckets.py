@@ -10,7 +10,6 @@ import threading
 from datetime import date
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
@@ -168,7 +167,6 @@ def test_the_fix_of_an_account_without_buckets_creates_its_bucket_0(app):
     assert found("account_balance") == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_two_wallet_movements_in_different_buckets_do_not_wait_for_each_other(app):
     first, second = CustomerFactory(), CustomerFactory()
     assert first.id % BUCKETS != second.id % BUCKETS
@@ -187,7 +185,6 @@ def test_two_wallet_movements_in_different_buckets_do_not_wait_for_each_other(ap
     assert found("account_balance") == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_an_invoice_and_another_customers_charge_do_not_wait_for_each_other(app):
     holder, other = CustomerFactory(), CustomerFactory()
     meter = MeterFactory()
@@ -207,7 +204,6 @@ def test_an_invoice_and_another_customers_charge_do_not_wait_for_each_other(app)
     assert found("account_balance") == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_posting_does_not_wait_for_a_lock_on_the_accounts(app):
     customer = CustomerFactory()
     customer_id = customer.id

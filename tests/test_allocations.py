@@ -215,7 +215,6 @@ def test_a_forged_allocation_is_found_reversed_by_the_fix_and_stays_reported(app
     assert run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 1  # the forged row itself, for review
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_two_payments_on_one_meter_at_once_never_over_allocate(app):
     meter, _customer, (first, second) = meter_with_invoices("100", "100")
     meter_id, first, second = meter.id, Invoice(id=first.id), Invoice(id=second.id)

@@ -118,7 +118,6 @@ def test_the_anchor_file_log_line_and_metrics_agree(app, api, caplog):  # noqa: 
     assert samples["backoffice_evidence_anchor_chains"] == len(heads)
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_chain_whose_customer_was_deleted_with_it_is_reported_not_a_crash(app):
     customer = CustomerFactory(code="C0003")
     wallet.recharge(customer, D("1000"))
@@ -282,7 +281,6 @@ def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_nex
     assert db.session.scalar(sa.select(sa.func.count()).where(TamperedEvidence.found_run_id == record.run_id)) >= 1
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the_count_of_deleted_rows(app):
     customer = CustomerFactory(code="C0005")
     wallet.recharge(customer, D("1000"))
@@ -303,7 +301,6 @@ def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the
     assert not health.assess().valid
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_newest_movement_deleted_before_the_first_anchor_is_found_by_the_first_night(app):
     customer = CustomerFactory(code="C0007")
     wallet.recharge(customer, D("1000"))

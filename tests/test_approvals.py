@@ -464,9 +464,9 @@ def test_a_limit_that_cannot_be_read_is_a_configuration_error(tmp_path, given):
         from_environment(str(tmp_path), {"BACKOFFICE_APPROVAL_ABOVE": given})
 
 
-def test_the_console_script_stops_at_a_limit_it_cannot_read(tmp_path):
+def test_the_console_script_stops_at_a_limit_it_cannot_read(new_database_url):
     env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
+        "DATABASE_URL": new_database_url,
         "SECRET_KEY": "test",
         "BACKOFFICE_APPROVAL_ABOVE": "lots",
     }
@@ -532,7 +532,6 @@ def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(cl
     assert written()[2] == D("180000.00")
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overlap
 def test_two_adjustments_at_once_count_each_other_against_the_limit(app, limit, hotel, maker):
     customer_id, refused = hotel.id, []
 

@@ -3,16 +3,12 @@ application's writers and sealed a chunk at a time, every check finds nothing wr
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import make_url
 
 from bench import grown
 from bench.common import as_the_app_writes, derive, first_days
 
-PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
-
-@PG_ONLY
 def test_a_tiny_installation_built_as_the_benchmark_builds_it_is_consistent(app):
     from backoffice.models import RunMode
     from backoffice.reconcile.engine import run

@@ -134,7 +134,6 @@ def test_a_posted_entry_refuses_new_lines_in_the_database(app, forged):
     assert count(JournalLine) == 2
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
 @pytest.mark.parametrize("table", ["journal_entries", "journal_lines"])
 def test_the_books_refuse_truncate(app, table):
     post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])

@@ -7,21 +7,35 @@ import pytest
 import sqlalchemy as sa
 from psycopg import RawCursor
 
-from backoffice.platform.config import (
-    ConfigError,
-    binds,
-    database_url,
-    declared,
-    engine_options,
-    from_environment,
-    read,
-)
+from backoffice.platform.config import ConfigError, declared, from_environment, read
+from backoffice.platform.databases import binds, database_url, engine_options
 
 
-def test_sqlite_in_the_instance_folder_is_the_default(tmp_path):
+def test_the_embedded_postgresql_of_the_instance_folder_is_the_default_as_its_runtime_role(tmp_path):
     config = from_environment(str(tmp_path), {})
-    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'backoffice.sqlite'}"
+    socket = tmp_path.resolve() / "postgres"
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"postgresql+psycopg://backoffice_runtime@/backoffice?host={socket}"
+    assert config["DATABASE_EMBEDDED"]
     assert (config["LOCALE"], config["CURRENCY"]) == ("id_ID", "IDR")
+
+
+def test_the_embedded_server_is_reached_on_the_socket_its_pid_file_names(tmp_path):
+    (tmp_path / "postgres").mkdir()
+    (tmp_path / "postgres" / "postmaster.pid").write_text("4242\n/data\n1764120000\n5432\n/run/short\n\n  1 2\nready\n")
+    config = from_environment(str(tmp_path), {})
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://backoffice_runtime@/backoffice?host=/run/short"
+    given = from_environment(str(tmp_path), {"DATABASE_URL": "postgresql://u@h/d"})
+    assert (given["SQLALCHEMY_DATABASE_URI"], given["DATABASE_EMBEDDED"]) == ("postgresql+psycopg://u@h/d", False)
+
+
+@pytest.mark.parametrize("given", ["sqlite:////tmp/x.sqlite", "sqlite://", "mysql://u@h/d"])
+def test_a_database_other_than_postgresql_is_refused_saying_what_to_use(tmp_path, given):
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL=.* is not a PostgreSQL URL read with psycopg 3") as refused:
+        from_environment(str(tmp_path), {"DATABASE_URL": given})
+    if given.startswith("sqlite"):
+        assert "backoffice keeps its data in PostgreSQL only: leave DATABASE_URL unset to use the embedded" in str(
+            refused.value
+        )
 
 
 def test_a_secret_key_is_generated_once_and_kept(tmp_path):
@@ -52,7 +66,6 @@ def test_production_requires_a_secret_key_and_secure_cookies(tmp_path):
         ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
         ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
         ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
-        ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/x.sqlite"),
     ],
 )
 def test_postgres_urls_use_psycopg_3(given, used):
@@ -85,7 +98,6 @@ def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_
         "pool_size": 3,
         "connect_args": {"cursor_factory": RawCursor, "connect_timeout": 2},
     }
-    assert engine_options("sqlite:////tmp/x.sqlite", given) == given
 
 
 def test_without_a_read_replica_everything_reads_the_database_and_a_replica_is_read_through_psycopg_3(tmp_path):
@@ -107,7 +119,6 @@ def test_statements_are_prepared_on_the_server_unless_a_pooler_keeps_none():
     assert "prepare_threshold" not in engine_options("postgresql+psycopg://u@h/d", {})["connect_args"]
     unprepared = engine_options("postgresql+psycopg://u@h/d", {}, prepared=False)["connect_args"]
     assert unprepared == {"cursor_factory": RawCursor, "prepare_threshold": None}
-    assert engine_options("sqlite:////tmp/x.sqlite", {}, prepared=False) == {}
 
 
 @pytest.mark.parametrize(("given", "prepared"), [(None, True), ("false", False), (" FALSE ", False), ("True", True)])

@@ -313,7 +313,6 @@ def _said_by_the_database(ids: list[int]) -> dict[int, str]:
     return dict(db.session.execute(query).all())
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("language", ["id", "vi"])
 def test_the_database_says_an_entry_typed_like_the_old_words_as_python_does(app, language):
     ids = list(_entries_typed_like_the_old_words())
@@ -680,9 +679,6 @@ def test_a_downgrade_refuses_while_a_movement_carries_an_occasion_its_seal_cover
 
 def _guards() -> set[str]:
     """The names of the ledger's triggers."""
-    if db.engine.dialect.name == "sqlite":
-        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'balance_transactions'"
-    else:
-        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'balance_transactions'::regclass"
+    query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'balance_transactions'::regclass"
     with db.engine.connect() as connection:
         return set(connection.execute(sa.text(query)).scalars())

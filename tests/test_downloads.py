@@ -239,7 +239,6 @@ def test_every_download_is_named_with_today_in_the_installation_s_time_zone(
     assert csv_filename(started, current_app.config["TIMEZONE"], "xlsx") == f"reconciliation-run-7-{tomorrow}.xlsx"
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, monkeypatch):
     today = local_today()
     meter = MeterFactory(serial="M-1")
@@ -303,7 +302,6 @@ def test_the_journal_streams_more_lines_than_it_reads_at_a_time(client, auth, bo
     assert fetched(client, "/books/journal", "journal").get_data(as_text=True).count("\n") > lines
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("language", ["en", "id", "vi"])
 def test_postgresql_writes_the_journal_s_csv_as_python_does(client, auth, books_and_wallets, monkeypatch, language):
     """Every form of an entry's words, new and kept from before, and the accounts' names, said by the database as

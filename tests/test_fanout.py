@@ -50,8 +50,6 @@ from tests.factories import (
 )
 from tests.workers import ROOT, kill_with_children, listening_workers, run_worker, worker_env
 
-on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-
 CHUNK_SIZE = 2
 GATE = 4242
 """The advisory lock key the workers' chunks wait for, in the tests that hold them there."""
@@ -168,7 +166,6 @@ def release(gate: sa.Connection) -> None:
         gate.close()
 
 
-@on_postgresql
 def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process(app, business, redis_url):
     corrupt_everything(business)
     alone = run(RunMode.VERIFY)
@@ -210,7 +207,6 @@ def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-@on_postgresql
 def test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_in_one_process(app, business, redis_url):
     corrupt_everything(business)
     alone = run(RunMode.FIX)
@@ -255,7 +251,6 @@ def test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_i
     assert all(stored("orders", "grand_total", order.id) == Decimal("9300000.00") for order in business["orders"])
 
 
-@on_postgresql
 def test_a_listening_worker_queues_again_on_its_own_the_chunk_of_a_worker_killed_beside_it(app, business, redis_url):
     """No worker starts and no scheduler ticks: the survivor's own periodic sweep finds the chunk."""
     corrupt_everything(business)
@@ -279,7 +274,6 @@ def test_a_listening_worker_queues_again_on_its_own_the_chunk_of_a_worker_killed
     assert sorted(c.attempts for c in chunks_of(record.run_id))[-2:] == [1, 2]
 
 
-@on_postgresql
 def test_a_chunk_whose_job_failed_as_it_began_is_queued_again_by_the_sweep(app, business, redis_url):
     """The database away as a chunk's job began: RQ failed the job before the chunk's row said it started, so the
     row still says queued; the queue has the job, but will never run it."""
@@ -316,7 +310,6 @@ def test_a_chunk_whose_job_failed_as_it_began_is_queued_again_by_the_sweep(app, 
     assert outcome(record.run_id) == outcome(alone.id)
 
 
-@on_postgresql
 def test_a_job_tried_again_after_its_run_was_recorded_does_not_start_another(app, business, redis_url):
     """The database went away once the run and its chunks were recorded, before the chunks reached the queue: the
     job failed for now and RQ tries it again. Its run goes on (the sweep queues the chunks); no second run starts."""
@@ -358,7 +351,6 @@ def test_a_job_tried_again_after_its_run_was_recorded_does_not_start_another(app
     assert outcome(run_id) == outcome(alone.id)
 
 
-@on_postgresql
 def test_a_chunk_killed_on_its_last_attempt_fails_the_run_and_writes_nothing(app, business, redis_url):
     corrupt_everything(business)
     app.config["JOB_HEARTBEAT_SECONDS"] = HEARTBEAT
@@ -386,7 +378,6 @@ def test_a_chunk_killed_on_its_last_attempt_fails_the_run_and_writes_nothing(app
     assert [stored("orders", "grand_total", order.id) for order in business["orders"][1:4]] == [1, 1, 1]
 
 
-@on_postgresql
 def test_a_chunk_that_fails_fails_the_run_and_the_chunks_done_keep_their_fixes(app, redis_url):
     orders = [OrderFactory() for _ in range(4)]
     for order in orders:
@@ -416,16 +407,6 @@ def test_without_redis_a_fix_of_everything_runs_in_process_in_one_piece(app, bus
     assert record.in_process and record.status is JobStatus.FINISHED
     assert chunks_of(record.run_id) == []
     assert outcome(record.run_id)[0] is RunStatus.SUCCEEDED
-    assert run(RunMode.VERIFY).mismatched == 0
-
-
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-def test_on_sqlite_a_worker_runs_a_fix_of_everything_in_one_job(app, business, redis_url):
-    corrupt_everything(business)
-    record, _ = jobs.enqueue("verify", {"fix": True})
-    run_worker(app, redis_url, reconcile_chunk_size=CHUNK_SIZE)
-    record = ended(record.id, seconds=5)
-    assert record.status is JobStatus.FINISHED and chunks_of(record.run_id) == []
     assert run(RunMode.VERIFY).mismatched == 0
 
 

@@ -448,7 +448,6 @@ def _race(app, request_in_thread):
     return thread, answers
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: no two postings overlap
 def test_two_admins_posting_the_same_draft_post_it_once(app, client, auth):
     auth.login("admin")
     with unit_of_work() as connection:
@@ -469,7 +468,6 @@ def test_two_admins_posting_the_same_draft_post_it_once(app, client, auth):
     assert _balances()[CASH] == before[CASH] + D("500")
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: no two postings overlap
 def test_two_admins_reversing_the_same_entry_reverse_it_once(app, client, auth):
     auth.login("admin")
     with unit_of_work() as connection:

@@ -352,8 +352,8 @@ def test_the_jobs_page_lists_jobs_with_status_who_and_error(app, client, auth):
     assert client.post(f"/jobs/{finished.id}/retry").status_code == 409
 
 
-def test_a_worker_on_an_unmigrated_database_says_so_in_one_line(tmp_path, redis_url, app):
-    env = worker_env(app, redis_url) | {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
+def test_a_worker_on_an_unmigrated_database_says_so_in_one_line(new_database_url, redis_url, app):
+    env = worker_env(app, redis_url) | {"DATABASE_URL": new_database_url}
     result = subprocess.run(
         [sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )

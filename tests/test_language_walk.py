@@ -175,7 +175,6 @@ class Walk:
 
 
 # The pages read the same on either database: the walk reads them once, on PostgreSQL's, as production does.
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_every_page_of_each_role_shows_no_english_word_in_indonesian_or_vietnamese(app, business):
     report, read, pages = [], set(), 0
     for language in ("id", "vi"):
@@ -467,7 +466,6 @@ def installation(request, app):
     return country
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_each_installation_writes_every_page_in_its_language_and_every_amount_in_its_currency(app, installation):
     country = installation
     client = app.test_client()

@@ -172,7 +172,6 @@ TYPED += ["Café — 日本", " spaced ", "\\.", "100%", "it's"]
 """Text a clerk may type that a CSV writer treats with care."""
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does(
     client, finance, monkeypatch
 ):

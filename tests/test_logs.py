@@ -169,8 +169,7 @@ def test_a_worker_writes_json_lines_with_the_job_s_id_on_each_step(app, redis_ur
     (queued,) = [line for line in lines if line["message"].startswith("Queued job nightly-")]
     assert queued["job_id"] == scheduled.id  # written by the scheduled function, under RQ's job
     nightly = queued["message"].split()[2]
-    # On PostgreSQL the run is split into a job per chunk, each under an id of its own that starts with the nightly's.
-    split = db.engine.dialect.name == "postgresql"
+    # The run is split into a job per chunk, each under an id of its own that starts with the nightly's.
     steps = [
         line["message"]
         for line in lines
@@ -178,7 +177,7 @@ def test_a_worker_writes_json_lines_with_the_job_s_id_on_each_step(app, redis_ur
     ]
     assert steps[0] == f"Started (attempt 1): Nightly verify and fix of {nightly.removeprefix('nightly-')}"
     assert steps[1] == "0%: Doing pending recalculations"
-    step = r"\d+%: [\d,]+ of [\d,]+ chunks done \(step \d of \d\)" if split else r"\d+%: \w+: chunk \d+ of \d+"
+    step = r"\d+%: [\d,]+ of [\d,]+ chunks done \(step \d of \d\)"
     assert any(re.fullmatch(step, message) for message in steps)
     assert re.fullmatch(r"Finished: run \d+ succeeded: 0 mismatched, 0 fixed; 0 recalculations done", steps[-1])
     (finished,) = [line for line in lines if line["message"].startswith("Finished: run ")]

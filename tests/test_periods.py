@@ -44,7 +44,6 @@ from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt
 from tests.factories import unit_of_work as own_transaction
 
 D = Decimal
-PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 @dataclass(frozen=True)
@@ -324,8 +323,7 @@ def test_the_database_refuses_a_journal_entry_dated_in_a_closed_month(controller
     with pytest.raises(PeriodClosed) as refused:
         db.session.execute(sa.insert(entries).values(forged_entry))
     db.session.rollback()
-    if db.engine.dialect.name == "postgresql":  # SQLite's trigger can only say it in words fixed in advance
-        assert str(refused.value) == m.refused
+    assert str(refused.value) == m.refused
     with pytest.raises(PeriodClosed), own_transaction() as connection:
         manual_entry(connection, m.last_day)  # past the service's check: the database refuses it
     with own_transaction() as connection:
@@ -339,17 +337,15 @@ def test_the_history_of_closes_and_reopens_is_append_only(controller, m):
         with pytest.raises(sa.exc.IntegrityError, match="period_actions keeps evidence"):
             db.session.execute(sa.text(statement))
         db.session.rollback()
-    if db.engine.dialect.name == "postgresql":
-        with pytest.raises(sa.exc.IntegrityError, match="TRUNCATE is refused"):
-            db.session.execute(sa.text("TRUNCATE period_actions"))
-        db.session.rollback()
+    with pytest.raises(sa.exc.IntegrityError, match="TRUNCATE is refused"):
+        db.session.execute(sa.text("TRUNCATE period_actions"))
+    db.session.rollback()
     assert actions() == [(PeriodActionKind.CLOSE, m.last, m.last_day, "controller@example.com", "Checked")]
 
 
-# A close and the writers in flight (PostgreSQL: SQLite has one writer at a time)
+# A close and the writers in flight
 
 
-@PG_ONLY
 def test_a_close_waits_for_an_entry_being_written_and_then_closes_with_it(app, controller, m):
     admin_id, waited = controller.id, {}
 
@@ -367,7 +363,6 @@ def test_a_close_waits_for_an_entry_being_written_and_then_closes_with_it(app, c
     assert count(JournalEntry) == 1 and periods.closed_through() == m.last
 
 
-@PG_ONLY
 def test_an_entry_written_while_a_close_commits_waits_for_it_and_is_refused(app, controller, m):
     admin_id, outcome = controller.id, {}
 
@@ -388,7 +383,6 @@ def test_an_entry_written_while_a_close_commits_waits_for_it_and_is_refused(app,
     assert count(JournalEntry) == 0
 
 
-@PG_ONLY
 def test_a_close_that_waits_too_long_for_writers_is_refused_and_writes_nothing(app, controller, monkeypatch, m):
     monkeypatch.setattr(periods, "CLOSE_WAIT", "100ms")
     admin_id, holding, release = controller.id, threading.Event(), threading.Event()

@@ -32,7 +32,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backoffice import create_app, register_migrations
-from backoffice.platform.config import database_url, engine_options
+from backoffice.platform.databases import database_url, engine_options
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Scope
 from backoffice.reconcile.locks import RunRefused, claim
@@ -184,7 +184,7 @@ def test_a_slice_of_the_suite_passes_through_pgbouncer_sharing_its_few_server_co
         "BACKOFFICE_DATABASE_PREPARED_STATEMENTS": "false",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--database", "postgresql", "-q", *SLICE],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *SLICE],
         cwd=ROOT,
         env=environment,
         capture_output=True,

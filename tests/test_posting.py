@@ -374,7 +374,6 @@ def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overtakes
 def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains_in_id_order(app):
     customer = CustomerFactory()
     customer_id = customer.id
@@ -421,7 +420,6 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
     assert run(RunMode.VERIFY, checks=["ledger_chain", "customer_wallet"]).mismatched == 0
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writes_nothing(app):
     customer_id = CustomerFactory().id
     wallet.recharge(customer_id, D("100"))

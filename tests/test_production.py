@@ -35,8 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "production-test-token"
 PASSWORD = "correct horse battery"
 
-pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-
 
 @dataclass
 class Server:

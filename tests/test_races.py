@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 
 from backoffice.models import (
@@ -46,7 +45,6 @@ from tests.factories import (
 
 D = Decimal
 NOV = date(2026, 11, 1)
-PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 """For races a row lock decides: on SQLite the second writer waits for the first's whole transaction before it
 reads anything, so no stale read is possible there."""
 
@@ -289,7 +287,6 @@ def closed(customer_id: int) -> bool:
     return db.session.get(Customer, customer_id).closed
 
 
-@PG_ONLY
 def test_a_meter_assigned_while_its_customer_is_closed_is_refused(app):
     customer_id, meter_id = CustomerFactory(code="SHUT").id, MeterFactory().id
     outcome = {}
@@ -307,7 +304,6 @@ def test_a_meter_assigned_while_its_customer_is_closed_is_refused(app):
     assert (closed(customer_id), held_meters(customer_id)) == (True, 0)
 
 
-@PG_ONLY
 def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
     customer_id, meter_id = CustomerFactory(code="SHUT").id, MeterFactory(serial="M-1").id
     outcome = {}
@@ -323,7 +319,6 @@ def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
     assert (closed(customer_id), held_meters(customer_id)) == (False, 1)
 
 
-@PG_ONLY
 def test_a_manager_deactivated_while_targets_are_generated_gets_none(app):
     AccountManagerFactory(name="Dewi")
     leaving_id = AccountManagerFactory(name="Gone").id
@@ -341,7 +336,6 @@ def test_a_manager_deactivated_while_targets_are_generated_gets_none(app):
     assert (names, generated) == (["Dewi"], ["Targets for 2026-11: 1 set."])
 
 
-@PG_ONLY
 def test_a_manager_deactivated_while_a_customer_is_added_for_them_is_refused(app):
     manager_id = AccountManagerFactory(name="Gone").id
     outcome = {}

@@ -246,7 +246,6 @@ PARALLEL_HOWEVER_SMALL = (
 )
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite counts and finds in two statements
 def test_a_check_of_one_table_counts_and_finds_in_one_scan_split_over_parallel_workers(app, book):
     corrupt("orders", "grand_total", book["hotel_oct"].id, "1")
     corrupt("orders", "grand_total", book["mill_nov"].id, "1")
@@ -349,7 +348,6 @@ def test_a_finished_run_and_its_audit_rows_refuse_changes_in_the_database(book, 
     assert [(r.check, r.fixed) for r in db.session.scalars(sa.select(CheckResult))] == [("order_grand_total", 1)]
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
 @pytest.mark.parametrize(
     "table", ["reconciliation_runs", "reconciliation_check_results", "reconciliation_discrepancies"]
 )

@@ -107,7 +107,6 @@ def test_a_second_writing_run_of_a_check_is_refused_while_the_first_runs(app):
     assert run(RunMode.REBUILD, checks=["order_grand_total"]).status is RunStatus.SUCCEEDED
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite claims a check whole, whatever the scope
 def test_runs_for_other_customers_write_side_by_side_but_never_beside_a_full_run(app):
     OrderFactory(customer=CustomerFactory(code="HOTEL"))
     OrderFactory(customer=CustomerFactory(code="BAKERY"))
@@ -224,7 +223,6 @@ def test_a_rebuild_job_that_meets_a_running_fix_ends_failed_with_the_reason(app,
     assert stored("orders", "grand_total", order.id) == 1
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # held between reading and writing by a table lock
 def test_two_rebuilds_at_once_record_each_fix_once(app):
     orders = corrupted_orders(6)
     blocker = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"]).connect()

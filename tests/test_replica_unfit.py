@@ -58,9 +58,9 @@ def test_a_postgresql_replica_is_read_as_given(given):
 
 
 @UNFIT
-def test_a_replica_that_is_no_postgresql_url_stops_every_process_with_one_line(tmp_path, url, message):
+def test_a_replica_that_is_no_postgresql_url_stops_every_process_with_one_line(new_database_url, url, message):
     env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'backoffice.sqlite'}",
+        "DATABASE_URL": new_database_url,
         "SECRET_KEY": "test",
         "BACKOFFICE_READ_DATABASE_URL": url,
         "BACKOFFICE_WEB_BIND": f"127.0.0.1:{free_port()}",
@@ -79,7 +79,6 @@ def test_a_replica_that_is_no_postgresql_url_stops_every_process_with_one_line(t
         assert ended.stdout == ""
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("out_of_reach", ["nothing listens on its port", "no such database"])
 def test_a_replica_out_of_reach_is_not_read_and_its_reads_go_to_the_primary(app, tmp_path, caplog, out_of_reach):
     primary = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"])

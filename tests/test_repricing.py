@@ -341,14 +341,12 @@ def posted_entries() -> list[tuple[str, int, Decimal, Decimal]]:
     ).all()
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_one_statement_may_write_an_entry_posted_with_all_its_lines(app):
     with unit_of_work() as connection:
         connection.execute(sa.text(POSTED_WITH_ITS_LINES), {"debit": 5, "credit": 5})
     assert [(status.value, *rest) for status, *rest in posted_entries()] == [("posted", 2, D("5.00"), D("5.00"))]
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_an_entry_written_posted_with_lines_that_do_not_balance_is_refused(app):
     with pytest.raises(sa.exc.DatabaseError, match="posted unbalanced: debits 5.00, credits 6.00, 2 line"):
         with unit_of_work() as connection:
@@ -356,7 +354,6 @@ def test_an_entry_written_posted_with_lines_that_do_not_balance_is_refused(app):
     assert posted_entries() == []
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_statement_writing_an_entry_posted_with_its_lines_cannot_add_one_to_an_entry_posted_before(app):
     with unit_of_work() as connection:
         earlier = books.post(
@@ -416,7 +413,6 @@ def test_a_line_added_while_its_draft_is_being_posted_waits_and_is_refused(app):
     assert [(status.value, *rest) for status, *rest in posted_entries()] == [("posted", 2, D("5.00"), D("5.00"))]
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_before_the_migration_lines_went_to_drafts_only_and_after_it_with_their_posted_entry_too(app):
     db.session.remove()
     register_migrations(app)

@@ -36,7 +36,6 @@ from tests.conftest import require_service
 from tests.factories import CustomerFactory, OrderFactory, hotel_with_meter
 
 D = Decimal
-PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 WRONG_KEY = "not-the-installation-s-key-" + "x" * 40
 READY = "The restored database is ready to serve."
 
@@ -102,7 +101,6 @@ def restore(app, dump):
     _on_server(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in made))
 
 
-@PG_ONLY
 def test_a_dump_restored_and_granted_passes_every_line_and_writes_nothing_there(app, restore, role):
     url = restore(grant=role)
     before = _contents(url)
@@ -134,7 +132,6 @@ def test_a_dump_restored_and_granted_passes_every_line_and_writes_nothing_there(
     assert _lines(unset)["runtime role"].startswith("skipped ") and "no runtime role is set" in unset.output
 
 
-@PG_ONLY
 def test_pg_dump_keeps_the_tables_grants_but_not_the_databases(app, restore, role):
     url = restore()
 
@@ -154,7 +151,6 @@ def test_pg_dump_keeps_the_tables_grants_but_not_the_databases(app, restore, rol
     ]
 
 
-@PG_ONLY
 def test_a_restore_without_privileges_names_the_missing_grants(app, restore, role):
     url = restore("--no-privileges", "--no-owner")
 
@@ -174,7 +170,6 @@ def test_a_restore_without_privileges_names_the_missing_grants(app, restore, rol
     assert "Traceback" not in as_role.output
 
 
-@PG_ONLY
 def test_a_role_the_server_lacks_is_named(app, restore):
     url = restore()
 
@@ -184,7 +179,6 @@ def test_a_role_the_server_lacks_is_named(app, restore):
     assert 'The role "no_such_role" does not exist' in _lines(result)["runtime role"]
 
 
-@PG_ONLY
 def test_a_restore_checked_under_another_seal_key_fails_naming_both_fingerprints(app, restore, role):
     url = restore(grant=role)
     kept = seals.fingerprint(app.config["SEAL_KEY"].encode())
@@ -202,7 +196,6 @@ def test_a_restore_checked_under_another_seal_key_fails_naming_both_fingerprints
     assert _scalar(url, "SELECT fingerprint FROM seal_key") == kept
 
 
-@PG_ONLY
 def test_a_balance_forged_after_the_restore_is_named_with_its_check(app, restore, role):
     url = restore(grant=role)
     _execute(url, "UPDATE customers SET balance = balance + 1 WHERE code = 'HOTEL'")
@@ -217,7 +210,6 @@ def test_a_balance_forged_after_the_restore_is_named_with_its_check(app, restore
     assert _scalar(url, "SELECT count(*) FROM reconciliation_discrepancies WHERE \"check\" = 'customer_wallet'") == 0
 
 
-@PG_ONLY
 def test_a_database_a_migration_behind_names_its_revision_and_the_head(app, restore, role):
     url = restore(grant=role)
     _migrate(url, downgrade, revision="-1")
@@ -232,7 +224,6 @@ def test_a_database_a_migration_behind_names_its_revision_and_the_head(app, rest
     assert _scalar(url, "SELECT count(*) FROM reconciliation_runs") == 0
 
 
-@PG_ONLY
 @pytest.mark.parametrize(
     ("url", "said"),
     [
@@ -313,7 +304,6 @@ def test_a_recovery_to_a_named_moment_has_the_first_recharge_and_not_the_second(
         shutil.rmtree(archive, ignore_errors=True)
 
 
-@PG_ONLY
 def test_the_installation_s_own_database_is_checked_only_when_asked_for(app, hotel, tmp_path):
     db.session.commit()
     url = _libpq(_url())

@@ -54,7 +54,6 @@ from backoffice.services.periods import GUARDED
 from tests.factories import MeterFactory, OrderFactory, UserFactory, job_in
 
 D = Decimal
-PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -126,7 +125,6 @@ def _privileges(role: str) -> dict:
     return {(table, privilege): held for table, privilege, held in rows}
 
 
-@PG_ONLY
 def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothing(app, role):
     first = _grant(app, role)
     assert first.exit_code == 0, first.output
@@ -181,7 +179,6 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
     assert _privileges(role) == held
 
 
-@PG_ONLY
 def test_the_runtime_role_adds_seals_and_decides_findings_only_through_the_owner_s_function(app, role):
     with db.engine.connect() as connection, connection.begin() as outer:
         grant = grant_runtime(connection, role)
@@ -202,7 +199,6 @@ def test_the_runtime_role_adds_seals_and_decides_findings_only_through_the_owner
         outer.rollback()
 
 
-@PG_ONLY
 def test_a_finding_closed_by_the_runtime_role_is_refused_and_a_decision_through_the_function_needs_an_admin(
     app, runtime_url
 ):
@@ -232,7 +228,6 @@ def test_a_finding_closed_by_the_runtime_role_is_refused_and_a_decision_through_
     assert f"Tampered evidence: the decision on finding(s) {finding.id} carries no valid seal" in " ".join(said)
 
 
-@PG_ONLY
 def test_a_role_that_does_not_exist_or_could_pass_the_guards_is_refused_and_granted_nothing(app, role):
     missing = _grant(app, "no_such_role")
     assert missing.exit_code != 0
@@ -253,7 +248,6 @@ def test_a_role_that_does_not_exist_or_could_pass_the_guards_is_refused_and_gran
     assert not any(_privileges(role).values())
 
 
-@PG_ONLY
 @pytest.mark.parametrize("power", ["CREATEROLE", "CREATEDB", "BYPASSRLS", "REPLICATION"])
 def test_a_role_with_a_power_over_roles_databases_rows_or_replication_is_refused_and_granted_nothing(app, role, power):
     with db.engine.begin() as connection:
@@ -269,7 +263,6 @@ def test_a_role_with_a_power_over_roles_databases_rows_or_replication_is_refused
     assert _grant(app, role).exit_code == 0
 
 
-@PG_ONLY
 def test_a_member_of_the_owner_or_of_a_powerful_role_however_deep_is_refused_and_granted_nothing(app, role):
     owner, middle = f"{role}_owner", f"{role}_middle"
     for made in (owner, middle):
@@ -301,14 +294,6 @@ def test_a_member_of_the_owner_or_of_a_powerful_role_however_deep_is_refused_and
             _drop_role(made)
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-def test_grant_runtime_is_for_postgresql_only(app):
-    result = _grant(app, "anyone")
-    assert result.exit_code != 0
-    assert "grant-runtime works on PostgreSQL only" in result.output
-
-
-@PG_ONLY
 def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_url):
     customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
     movement = wallet.recharge(customer, D("100000"))
@@ -352,7 +337,6 @@ def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_ur
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalLine)) == 2
 
 
-@PG_ONLY
 def test_the_application_works_under_the_runtime_role(app, runtime_url):
     with runtime_app(runtime_url, APPROVAL_ABOVE=D("50000")) as runtime:
         maker = UserFactory(email="maker@example.com", role="admin", password="correct horse battery")
@@ -435,7 +419,6 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
     assert run_clean(app)
 
 
-@PG_ONLY
 def test_the_runtime_role_cannot_mark_a_nightly_finished_nor_end_a_run_by_hand(app, runtime_url):
     customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
     wallet.recharge(customer, D("100000"))
@@ -516,7 +499,6 @@ def run_clean(app) -> bool:
     return run(RunMode.VERIFY).mismatched == 0
 
 
-@PG_ONLY
 def test_every_guarded_table_is_append_only_to_the_grant_and_the_close_locks_what_it_guards(app):
     connection = db.session.connection()
     append_only = set(append_only_tables(connection))
@@ -538,7 +520,6 @@ def test_every_guarded_table_is_append_only_to_the_grant_and_the_close_locks_wha
     assert f"LOCK TABLE {', '.join(GUARDED)} IN SHARE ROW EXCLUSIVE MODE" in definition
 
 
-@PG_ONLY
 def test_a_history_transaction_id_taken_out_of_turn_costs_the_forger_not_the_clerk_s_next_edit(app, runtime_url):
     order = OrderFactory()
     ahead = db.session.scalar(sa.text("SELECT last_value + 2 FROM history_transactions_id_seq"))

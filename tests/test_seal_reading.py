@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +27,6 @@ MADE_IN_PYTHON = {"approval_requests", "approval_requests_history", "reconciliat
 """The kinds whose text only Python makes: a JSON column (a run's scope and checks)."""
 
 
-on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 """The canonical text is made by PostgreSQL only: SQLite's rows are verified in Python."""
 
 
@@ -86,7 +84,6 @@ def rows(draw):
     return evidence, values
 
 
-@on_postgresql
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=rows())
 def test_postgresql_makes_the_text_python_makes_for_any_values(app, drawn):
@@ -123,7 +120,6 @@ def _everything_found(connection) -> set[tuple]:
     return found
 
 
-@on_postgresql
 def test_rows_sealed_by_the_application_verify_and_forgeries_are_found_alike(app, monkeypatch):
     admin = UserFactory(email="admin@example.com", role="admin")
     hotel, cafe = CustomerFactory(code="HOTEL"), CustomerFactory(code="CAFE")
@@ -194,7 +190,6 @@ def _sealed(connection) -> set[tuple]:
     )
 
 
-@on_postgresql
 def test_seals_made_at_commit_from_postgresql_s_text_are_the_ones_python_makes(app, monkeypatch):
     """What a commit seals in one read of PostgreSQL's text, a chain's movements of the same commit included, is
     sealed byte for byte as Python's text seals it."""
@@ -222,7 +217,6 @@ def test_seals_made_at_commit_from_postgresql_s_text_are_the_ones_python_makes(a
     assert _sealed(db.session.connection()) == made
 
 
-@on_postgresql
 def test_postgresql_makes_a_run_s_results_and_discrepancies_into_the_text_python_makes(app):
     """A run's seal covers its results and discrepancies: the bytes PostgreSQL makes of them are those Python makes
     of the same rows, whatever their values (none, a month, a reason in any script, a moment, a fraction)."""

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy_continuum.utils import version_class
 
-from backoffice.models import AdjustmentReason, HistoryTransaction, Order, RunMode, Seal
+from backoffice.models import AdjustmentReason, Order, RunMode, Seal
 from backoffice.platform.extensions import db
 from backoffice.posting.post import post
 from backoffice.reconcile import engine
@@ -70,18 +70,6 @@ def forge(connection: sa.Connection, customer_id: int, movement_id: int, entry_i
     )
 
 
-@contextmanager
-def guards_dropped(connection: sa.Connection) -> Iterator[sa.Connection]:
-    """SQLite: the connection's transaction with the guards (triggers) dropped, created again after."""
-    triggers = connection.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger'").scalars().all()
-    names = connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars().all()
-    for name in names:
-        connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    yield connection
-    for sql in triggers:
-        connection.exec_driver_sql(sql)
-
-
 def test_rows_inserted_with_the_ids_a_rolled_back_dry_run_used_are_not_sealed(app, monkeypatch):
     maker = UserFactory(email="maker@example.com", role="admin")
     customer = CustomerFactory(code="HOTEL")
@@ -97,14 +85,9 @@ def test_rows_inserted_with_the_ids_a_rolled_back_dry_run_used_are_not_sealed(ap
 
     def dry_run_then_forged(session, movement):
         """While the request is still being asked (its idempotency key held), rows are inserted by SQL with the
-        ids the dry run used: in the same transaction on SQLite (one writer), committed from another on
-        PostgreSQL."""
+        ids the dry run used, committed from another transaction."""
         dry_run(session, movement)
         ids = customer_id, tried[0].source_id, tried[0].entry_id
-        if db.engine.dialect.name == "sqlite":
-            with guards_dropped(session.connection()) as connection:
-                forge(connection, *ids, "7000000")
-            return
         with db.engine.begin() as connection:
             connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
             forge(connection, *ids, "7000000")
@@ -159,11 +142,8 @@ def test_what_a_savepoint_released_wrote_is_sealed_with_its_transaction(app):
 
 
 def _next_transaction_id(connection: sa.Connection) -> int:
-    """The id the next history transaction takes, as a reader of the sequence (or, on SQLite, of the largest id)
-    can tell."""
-    if connection.dialect.name == "postgresql":
-        return connection.exec_driver_sql("SELECT nextval('history_transactions_id_seq')").scalar_one() + 1
-    return connection.scalar(sa.select(sa.func.coalesce(sa.func.max(HistoryTransaction.id), 0))) + 1
+    """The id the next history transaction takes, as a reader of the sequence can tell."""
+    return connection.exec_driver_sql("SELECT nextval('history_transactions_id_seq')").scalar_one() + 1
 
 
 def _plant(connection: sa.Connection, order_id: int, transaction_id: int) -> None:
@@ -199,22 +179,10 @@ def test_a_version_cannot_name_a_history_transaction_not_yet_written(app):
 
 @contextmanager
 def past_the_keys() -> Iterator[sa.Connection]:
-    """Past the guards and the foreign keys too, as only the database's owner could (on PostgreSQL the
-    superuser's ``session_replication_role = replica`` fires no key's trigger; SQLite's keys are switched off
-    outside a transaction)."""
-    if db.engine.dialect.name == "postgresql":
-        with past_the_guards() as connection:
-            yield connection
-        return
-    db.session.rollback()
-    with db.engine.connect() as connection:
-        driver = connection.connection.driver_connection  # the pragma only works outside a transaction
-        driver.execute("PRAGMA foreign_keys = OFF")
-        try:
-            with connection.begin(), guards_dropped(connection):
-                yield connection
-        finally:
-            driver.execute("PRAGMA foreign_keys = ON")
+    """Past the guards and the foreign keys too, as only the database's owner could (the superuser's
+    ``session_replication_role = replica`` fires no key's trigger)."""
+    with past_the_guards() as connection:
+        yield connection
 
 
 def test_a_version_planted_under_the_next_transaction_is_not_sealed_by_it(app):

@@ -482,7 +482,6 @@ def test_a_decision_made_by_the_application_is_sealed_in_its_customer_s_chain(ap
     assert _findings(_verify(checks=["evidence_seals"])) == set()
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has one writer: none overlap
 def test_two_admins_reviewing_the_same_finding_at_once_one_wins_the_other_is_told(app, admins):
     maker, checker = admins
     customer = CustomerFactory(code="HOTEL")

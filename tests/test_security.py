@@ -13,7 +13,7 @@ from tests.factories import CustomerFactory, MeterFactory, UserFactory
 
 def _routes():
     """Every (endpoint, method, url) the app serves, with placeholder values for URL arguments."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:9/none", "SECRET_KEY": "x"})
     adapter = app.url_map.bind("localhost")
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         values = {name: _placeholder(rule._converters[name]) for name in rule.arguments}

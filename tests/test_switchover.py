@@ -3,7 +3,6 @@ of a server that is not the primary. The whole of a failover, with real servers,
 
 from __future__ import annotations
 
-import sqlite3
 from types import SimpleNamespace
 
 import psycopg
@@ -17,7 +16,6 @@ from backoffice.platform.switchover import drop_the_pool, switching_over
 from backoffice.services import wallet
 
 SENTENCE = "The database is switching over, try again."
-PG_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 def _raised(kind, original, **options):
@@ -54,11 +52,9 @@ def test_a_server_lost_or_not_the_primary_is_switching_over(error):
         _raised(sa.exc.OperationalError, errors.LockNotAvailable("could not obtain lock")),
         _raised(sa.exc.OperationalError, errors.DeadlockDetected("deadlock detected")),
         _raised(sa.exc.OperationalError, errors.SerializationFailure("could not serialize access")),
-        _raised(sa.exc.OperationalError, sqlite3.OperationalError("database is locked")),
         _raised(sa.exc.InternalError, errors.InFailedSqlTransaction("current transaction is aborted")),
         _raised(sa.exc.IntegrityError, errors.UniqueViolation("duplicate key"), connection_invalidated=True),
         _raised(sa.exc.ProgrammingError, errors.UndefinedTable("relation does not exist"), connection_invalidated=True),
-        _raised(sa.exc.ProgrammingError, sqlite3.ProgrammingError("Cannot operate on a closed database.")),
     ],
     ids=lambda error: type(error.orig).__name__ + ": " + str(error.orig)[:30],
 )
@@ -118,7 +114,6 @@ def _movements(key: str) -> int:
         engine.dispose()
 
 
-@PG_ONLY
 def test_a_recharge_on_a_standby_is_a_503_to_retry_and_the_retry_posts_once(
     hotel, finance, client, on_a_standby, capsys
 ):
@@ -138,7 +133,6 @@ def test_a_recharge_on_a_standby_is_a_503_to_retry_and_the_retry_posts_once(
     assert _movements("at-the-switch") == 1
 
 
-@PG_ONLY
 def test_the_api_on_a_standby_answers_json_503_to_retry(app, client, on_a_standby):
     app.config["API_TOKEN"] = "t0ken"
     response = client.post("/admin/balance-health/scheduled-maintenance", headers={"Authorization": "Bearer t0ken"})
@@ -150,7 +144,6 @@ def test_the_api_on_a_standby_answers_json_503_to_retry(app, client, on_a_standb
     }
 
 
-@PG_ONLY
 def test_a_charge_command_on_a_standby_exits_75_with_the_sentence_and_its_retry_posts_once(hotel, runner, on_a_standby):
     command = ["ledger", "charge", "HOTEL", "10.000", "--idempotency-key", "script-7"]
     refused = runner.invoke(args=command)
@@ -164,7 +157,6 @@ def test_a_charge_command_on_a_standby_exits_75_with_the_sentence_and_its_retry_
     assert _movements("script-7") == 1
 
 
-@PG_ONLY
 @pytest.mark.parametrize(
     "statement",
     [
@@ -199,7 +191,6 @@ def _terminate_the_session_s_server_process() -> None:
         engine.dispose()
 
 
-@PG_ONLY
 def test_a_connection_lost_after_a_request_s_last_statement_does_not_fail_its_end(app, capsys):
     with app.app_context():  # a request's, ended by the teardown as after every request
         _terminate_the_session_s_server_process()
@@ -208,7 +199,6 @@ def test_a_connection_lost_after_a_request_s_last_statement_does_not_fail_its_en
     assert db.session.scalar(sa.text("SELECT 1")) == 1  # the next request's connection is a new one
 
 
-@PG_ONLY
 def test_a_command_whose_connection_is_lost_once_it_posted_says_what_it_posted(hotel, runner, monkeypatch):
     from backoffice.cli import ledger
 

@@ -38,8 +38,6 @@ from tests.factories import CustomerFactory, OrderFactory
 from tests.test_production import TOKEN, Server, gunicorn
 from tests.workers import ROOT, listening_workers, serving_url, worker_env
 
-pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 CHUNK_SIZE = 2
 

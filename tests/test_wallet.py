@@ -385,7 +385,6 @@ def test_the_database_refuses_raw_updates_and_deletes_of_the_ledger(app, stateme
     assert db.session.scalar(sa.select(BalanceTransaction.amount)) == D("1000.00")
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
 @pytest.mark.parametrize("statement", ["TRUNCATE balance_transactions", "TRUNCATE customers CASCADE"])
 def test_the_database_refuses_to_truncate_the_ledger(app, statement):
     customer = CustomerFactory()

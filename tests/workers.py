@@ -33,12 +33,10 @@ def worker_env(app, redis_url, **settings) -> dict:
 
 
 def serving_url(owner_url: str) -> str:
-    """The database as production's web server, workers and scheduler connect to it: on PostgreSQL as a runtime role
-    of the test process's own (``<database>_serve``), made if missing and granted, by the owner of ``owner_url``,
-    what ``backoffice db grant-runtime`` grants after the migrations as they are now; on SQLite, ``owner_url``."""
+    """The database as production's web server, workers and scheduler connect to it: as a runtime role of the test
+    process's own (``<database>_serve``), made if missing and granted, by the owner of ``owner_url``, what
+    ``backoffice db grant-runtime`` grants after the migrations as they are now."""
     url = sa.make_url(owner_url)
-    if url.get_backend_name() != "postgresql":
-        return owner_url
     role = f"{url.database}_serve"
     engine = sa.create_engine(url)
     try:

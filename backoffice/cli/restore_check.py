@@ -74,7 +74,7 @@ def _postgresql(url: str):
     from sqlalchemy import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from backoffice.platform.config import database_url
+    from backoffice.platform.databases import database_url
 
     try:
         target = make_url(database_url(url))

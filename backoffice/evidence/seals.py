@@ -423,7 +423,7 @@ def check_key(connection: Connection) -> None:
     kept = _kept_fingerprint(connection)
     if kept is None:
         connection.execute(
-            upsert(connection.dialect.name, sealed_with)
+            upsert(sealed_with)
             .values(id=1, fingerprint=mine, recorded_at=utcnow())
             .on_conflict_do_nothing(index_elements=[sealed_with.c.id])
         )

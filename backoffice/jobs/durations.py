@@ -21,16 +21,16 @@ def _count_duration(kind: str, started_at: datetime | None, ended_at: datetime) 
         return
     ran = ended_at - as_utc(started_at)
     db.session.execute(
-        _counting(db.session.get_bind().dialect.name),
+        _counting(),
         {"kind": kind, "bucket": duration_bucket(ran), "microseconds": ran // timedelta(microseconds=1)},
     )
 
 
 @cache
-def _counting(dialect: str):
+def _counting():
     """``INSERT … ON CONFLICT (kind, bucket) DO UPDATE``: one more job in the bucket, and its microseconds."""
     buckets = JobDurationBucket.__table__
-    new = upsert(dialect, buckets)
+    new = upsert(buckets)
     new = new.values(kind=bindparam("kind"), bucket=bindparam("bucket"), jobs=1, microseconds=bindparam("microseconds"))
     return new.on_conflict_do_update(
         index_elements=[buckets.c.kind, buckets.c.bucket],

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import enum
-import sqlite3
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Date, Enum, Integer, Numeric, String, Table, literal_column
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
@@ -108,10 +107,10 @@ def next_month_start(day: date) -> date:
     return Month.of(day).next().first_day
 
 
-def upsert(dialect: str, table: Table):
-    """An ``INSERT`` into ``table`` that can take ``ON CONFLICT … DO UPDATE``: the dialect's own, PostgreSQL's or
-    SQLite's (the statements that keep a row per key, creating it with its first value)."""
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
+def upsert(table: Table):
+    """An ``INSERT`` into ``table`` that can take ``ON CONFLICT … DO UPDATE`` (the statements that keep a row per
+    key, creating it with its first value)."""
+    return postgresql.insert(table)
 
 
 class next_month(FunctionElement):
@@ -122,14 +121,9 @@ class next_month(FunctionElement):
     name = "next_month"
 
 
-@compiles(next_month, "postgresql")
-def _next_month_postgresql(element, compiler, **kw):
+@compiles(next_month)
+def _next_month(element, compiler, **kw):
     return f"CAST(({compiler.process(element.clauses, **kw)}) + INTERVAL '1 month' AS DATE)"
-
-
-@compiles(next_month, "sqlite")
-def _next_month_sqlite(element, compiler, **kw):
-    return f"date({compiler.process(element.clauses, **kw)}, '+1 month')"
 
 
 class first_of_month(FunctionElement):
@@ -140,14 +134,9 @@ class first_of_month(FunctionElement):
     name = "first_of_month"
 
 
-@compiles(first_of_month, "postgresql")
-def _first_of_month_postgresql(element, compiler, **kw):
+@compiles(first_of_month)
+def _first_of_month(element, compiler, **kw):
     return f"CAST(date_trunc('month', CAST(({compiler.process(element.clauses, **kw)}) AS TIMESTAMP)) AS DATE)"
-
-
-@compiles(first_of_month, "sqlite")
-def _first_of_month_sqlite(element, compiler, **kw):
-    return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
 
 
 class days_between(FunctionElement):
@@ -159,23 +148,14 @@ class days_between(FunctionElement):
     name = "days_between"
 
 
-@compiles(days_between, "postgresql")
-def _days_between_postgresql(element, compiler, **kw):
+@compiles(days_between)
+def _days_between(element, compiler, **kw):
     later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"(CAST({later} AS DATE) - CAST({earlier} AS DATE))"
 
 
-@compiles(days_between, "sqlite")
-def _days_between_sqlite(element, compiler, **kw):
-    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
-
-
 class local_month(FunctionElement):
-    """``local_month(moment, zone)``: the ``YYYY-MM`` of a stored UTC moment in a time zone, as SQL.
-
-    On SQLite it is a function the connection registers (see :func:`local_month_of`).
-    """
+    """``local_month(moment, zone)``: the ``YYYY-MM`` of a stored UTC moment in a time zone, as SQL."""
 
     type = String(7)
     inherit_cache = True
@@ -183,12 +163,7 @@ class local_month(FunctionElement):
 
 
 @compiles(local_month)
-def _local_month_sqlite(element, compiler, **kw):
-    return f"local_month({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(local_month, "postgresql")
-def _local_month_postgresql(element, compiler, **kw):
+def _local_month(element, compiler, **kw):
     moment, zone = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"to_char(timezone({zone}, {moment}), 'YYYY-MM')"
 
@@ -211,22 +186,13 @@ class month_of_date(FunctionElement):
 
 
 @compiles(month_of_date)
-def _month_of_date_sqlite(element, compiler, **kw):
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(month_of_date, "postgresql")
-def _month_of_date_postgresql(element, compiler, **kw):
+def _month_of_date(element, compiler, **kw):
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
 
 
 class rounded_product(GenericFunction):
-    """``rounded_product(a, b, places)``: ``a × b`` rounded half up to ``places``, exactly as ``Decimal`` does.
-
-    PostgreSQL's numeric is exact. SQLite keeps numbers as binary floats, whose product of two amounts
-    can fall a hair below the half it is in decimal (1.005 is 1.00499…): there it is a function the
-    connection registers (:func:`round_product`), which multiplies the decimals the floats stand for.
-    """
+    """``rounded_product(a, b, places)``: ``a × b`` rounded half up to ``places``, exactly as ``Decimal`` does
+    (PostgreSQL's numeric is exact)."""
 
     inherit_cache = True
     name = "rounded_product"
@@ -234,32 +200,6 @@ class rounded_product(GenericFunction):
 
 
 @compiles(rounded_product)
-def _rounded_product_sqlite(element, compiler, **kw):
-    return f"rounded_product({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(rounded_product, "postgresql")
-def _rounded_product_postgresql(element, compiler, **kw):
+def _rounded_product(element, compiler, **kw):
     a, b, places = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"round(({a}) * ({b}), {places})"
-
-
-def round_product(a: float | int | str | None, b: float | int | str | None, places: int) -> float | None:
-    """SQLite's ``rounded_product``: the shortest decimal each float stands for, multiplied and rounded half up."""
-    if a is None or b is None:
-        return None
-    product = Decimal(str(a)) * Decimal(str(b))
-    # SQLite keeps a NUMERIC as a binary float: the exact Decimal result is handed back in the form the column
-    # holds (a text result would compare as text against the stored numbers).
-    return float(product.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))  # float-ok: SQLite storage
-
-
-def sqlite_functions(dbapi_connection, _record) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.create_function("local_month", 2, _local_month_text, deterministic=True)
-        dbapi_connection.create_function("rounded_product", 3, round_product, deterministic=True)
-
-
-def _local_month_text(moment: str | None, zone: str) -> str | None:
-    """SQLite's ``local_month``: SQLAlchemy stores a moment as ISO text, in UTC."""
-    return None if moment is None else local_month_of(datetime.fromisoformat(moment), zone)

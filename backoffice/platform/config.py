@@ -14,13 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
 from flask import current_app
 
+from backoffice.platform.databases import database_url, embedded_folder, embedded_url
 from backoffice.platform.i18n import LANGUAGES
 from backoffice.platform.money import CENT, MAX_AMOUNT
 
@@ -31,7 +31,8 @@ class ConfigError(RuntimeError):
 
 def from_environment(instance_path: str, environ: Mapping[str, str] | None = None) -> dict:
     """The app's settings, read from the environment (the process' own unless ``environ`` is given); outside
-    production, what is not set is kept in the instance folder: the SQLite database, and the secrets, made once."""
+    production, the database is the embedded server's (``backoffice embedded``), and the secrets not set are kept in
+    the instance folder, made once."""
     return _app_config(read(environ), instance_path)
 
 
@@ -71,71 +72,20 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def engine_options(url: str, given: dict, *, prepared: bool = True) -> dict:
-    """The database engine's options (``given`` first): on PostgreSQL, statements reach psycopg with their
-    parameters numbered (``$1``), which its raw cursor sends as they are, rather than with named ones that
-    psycopg would parse out of every statement again (it remembers the parsing only of statements under 4 kB
-    with 50 parameters at most: a wallet movement, one statement, is longer). Unless ``prepared``, psycopg prepares
-    no statement on the server: a pooler in transaction mode may run a connection's next transaction on another
-    server connection, which does not have it."""
-    if not url.startswith("postgresql+psycopg"):
-        return given
-    from psycopg import RawCursor
-
-    unprepared = {} if prepared else {"prepare_threshold": None}
-    connect_args = {"cursor_factory": RawCursor} | unprepared | given.get("connect_args", {})
-    return {"paramstyle": "numeric_dollar"} | given | {"connect_args": connect_args}
-
-
-def binds(config: Mapping) -> dict:
-    """The app's other engines: the read replica's, when one is set, with the primary's options and a short timeout
-    to connect (a replica that cannot be reached is soon given up for the primary)."""
-    url = config.get("READ_DATABASE_URL")
-    if url is None:
-        return {}
-    from backoffice.platform.replica import BIND, CONNECT_TIMEOUT_SECONDS
-
-    url = database_url(url)
-    options = engine_options(
-        url,
-        {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}},
-        prepared=config.get("DATABASE_PREPARED_STATEMENTS", True),
-    )
-    return {BIND: {"url": url, **options}}
-
-
-def database_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL URLs given in the common short form; several servers (a primary and its
-    standbys) given as one list of ``host:port`` are given one by one, as SQLAlchemy reads them (see
-    :func:`_hosts_one_by_one`)."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix) :]
-    return _hosts_one_by_one(url) if url.startswith("postgresql") else url
-
-
-def _hosts_one_by_one(url: str) -> str:
-    """``?host=a:5442,b:5443`` as ``?host=a:5442&host=b:5443``. SQLAlchemy reads several servers as a ``host`` each
-    (with its port), or as libpq's lists, ``?host=a,b&port=5442,5443``; a list of hosts with their ports it would
-    give psycopg as one host named ``a:5442,b:5443``."""
-    address, mark, query = url.partition("?")
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(name == "host" and "," in value and ":" in value for name, value in pairs):
-        return url
-    split = [(name, one) for name, value in pairs for one in (value.split(",") if name == "host" else [value])]
-    return address + mark + urlencode(split, safe=":/,[]")
-
-
 def _app_config(settings: Settings, instance_path: str) -> dict:
     """The app's config of the settings. What production is not given stops it (see :class:`Settings`); outside
-    production, the secrets not given are made once into the instance folder, and the database is a file there."""
+    production, the secrets not given are made once into the instance folder, and the database is the embedded
+    server's, whose data is there too."""
     instance = Path(instance_path)
     production = settings.environment == "production"
     # Where the API token is kept when the environment gives none: outside production only (production has none).
     api_token_file = None if settings.api_token or production else instance / "api_token"
     return {
         "BACKOFFICE_ENV": settings.environment,
-        "SQLALCHEMY_DATABASE_URI": database_url(settings.database_url or f"sqlite:///{instance / 'backoffice.sqlite'}"),
+        "SQLALCHEMY_DATABASE_URI": (
+            database_url(settings.database_url) if settings.database_url else embedded_url(embedded_folder(instance))
+        ),
+        "DATABASE_EMBEDDED": settings.database_url is None,
         "DATABASE_PREPARED_STATEMENTS": settings.database_prepared_statements,
         "SECRET_KEY": settings.secret_key or _made_once(instance, "secret_key"),
         "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or _made_once(instance, "seal_key"),
@@ -401,6 +351,19 @@ def _postgresql_url(text: str | None, info: Reading) -> str | None:
     return text
 
 
+def _database_url(text: str | None, info: Reading) -> str | None:
+    """The database's URL: a PostgreSQL one (:func:`_postgresql_url`); a SQLite one is told what to use instead."""
+    try:
+        return _postgresql_url(text, info)
+    except ValueError as refused:
+        if not text.startswith("sqlite:"):
+            raise
+        raise ValueError(
+            f"{refused} backoffice keeps its data in PostgreSQL only: leave {info.name} unset to use the embedded "
+            "PostgreSQL (`backoffice embedded start`, which `make run` runs), or give a PostgreSQL server's URL."
+        ) from None
+
+
 def _key(text: str | None, info: Reading) -> str | None:
     return _long_enough(text, info.name) if text else None
 
@@ -466,14 +429,14 @@ class Settings:
         "makes the secrets it lacks in the instance folder. Either in any case (`Production`, `DEVELOPMENT`)",
     )
     database_url: str | None = _setting(
-        _unset_if_empty,
+        _database_url,
         "DATABASE_URL",
         None,
         "the database, as an SQLAlchemy URL; `postgresql://…` and `postgres://…` are used with psycopg 3. A primary "
         "and its standbys: each server a `host=HOST:PORT`, and `target_session_attrs=read-write` (see [high "
         "availability](#high-availability)). In production, the runtime role's; in `owner.env`, the owner's",
-        default_in_words="outside production, `sqlite:///` and the instance folder's `backoffice.sqlite`; in "
-        "production none",
+        default_in_words="outside production, the embedded PostgreSQL whose data is the instance folder's `postgres` "
+        "(`backoffice embedded start`, which `make run` runs), as its runtime role; in production none",
     )
     read_database_url: str | None = _setting(
         _postgresql_url,

@@ -4,13 +4,11 @@ The web layer's extensions (CSRF, log-ins, rate limits) are in ``backoffice.web.
 requests does not import them.
 """
 
-import sqlite3
-
 from flask import abort, request
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase
 
 from backoffice.platform import replica
 
@@ -28,7 +26,7 @@ class Base(DeclarativeBase):
 
 
 LARGEST_ROW_NUMBER = 2**63 - 1
-"""Ids and offsets are 64-bit integers in both databases."""
+"""Ids and offsets are 64-bit integers."""
 
 
 class Database(SQLAlchemy):
@@ -65,56 +63,3 @@ def psycopg_connect(dbapi_connection, _record) -> None:
         from psycopg import RawServerCursor
 
         dbapi_connection.server_cursor_factory = RawServerCursor
-
-
-def sqlite_connect(dbapi_connection, _record) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 10000")
-        if cursor.execute("PRAGMA database_list").fetchone()[2]:
-            cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-
-def sqlite_begin(connection) -> None:
-    if connection.dialect.name == "sqlite":
-        immediate = connection.get_execution_options().get("sqlite_begin_immediate")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        connection.info[_WRITER] = bool(immediate)
-        connection.info[_CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
-
-
-_WRITER, _CHANGES_AT_BEGIN = "backoffice.sqlite_writer", "backoffice.sqlite_changes_at_begin"
-
-
-def sqlite_write_lock(session: Session, _context, _instances) -> None:
-    """Before a session's first write on SQLite, take the write lock: begin again, ``IMMEDIATE``.
-
-    A transaction begun to read (a form's row loaded, then edited) could not take the write
-    lock once another writer had committed since ("database is locked"), and the hooks would
-    recompute from its old snapshot. Nothing has been written yet, so ending it loses nothing;
-    the rows it loaded are kept, and their version columns refuse a save over a newer one.
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    if not session.in_transaction():
-        session.connection(execution_options={"sqlite_begin_immediate": True})
-        return
-    connection = session.connection()
-    if connection.info.get(_WRITER) or session.in_nested_transaction():
-        return
-    if connection.connection.driver_connection.total_changes == connection.info[_CHANGES_AT_BEGIN]:
-        connection.exec_driver_sql("COMMIT")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    connection.info[_WRITER] = True  # what it wrote already holds the lock
-
-
-def has_written(session: Session) -> bool:
-    """Whether the session's SQLite transaction has written anything yet (flushed, or by SQL)."""
-    if not session.in_transaction():
-        return False
-    connection = session.connection()
-    begun = connection.info.get(_CHANGES_AT_BEGIN)
-    return begun is not None and connection.connection.driver_connection.total_changes != begun

@@ -94,7 +94,7 @@ def recompute_order_month_totals(connection, keys) -> None:
     lock_rows(connection, AccountManager.__table__, {manager for manager, _month in keys})
     keyed = tuple_(totals.c.account_manager_id, totals.c.month)
     for chunk in _chunks(sorted(keys, key=lambda key: (key[1], key[0])), 500):
-        written = set(map(tuple, connection.execute(_writing_totals(connection.dialect.name, chunk))))
+        written = set(map(tuple, connection.execute(_writing_totals(chunk))))
         gone = [key for key in chunk if key not in written]
         if gone:
             connection.execute(delete(totals).where(keyed.in_(gone)))
@@ -149,7 +149,7 @@ def refuse_money_write(_mapper, _connection, row) -> None:
     )
 
 
-def _writing_totals(dialect: str, keys: list[tuple[int, object]]):
+def _writing_totals(keys: list[tuple[int, object]]):
     """``INSERT … SELECT`` the keys' months that have orders, ``ON CONFLICT`` updating them; returns their keys.
 
     The orders are read a month at a time, each month's for its managers: one range of closing dates per month
@@ -170,7 +170,7 @@ def _writing_totals(dialect: str, keys: list[tuple[int, object]]):
         )
     )
     columns = ["account_manager_id", "month", "order_count", "grand_total"]
-    statement = upsert(dialect, totals)
+    statement = upsert(totals)
     statement = statement.from_select(columns, order_month_totals_sql().where(in_keys))
     return statement.on_conflict_do_update(
         index_elements=[totals.c.account_manager_id, totals.c.month],

@@ -120,15 +120,9 @@ class next_id(FunctionElement):
         super().__init__()
 
 
-@compiles(next_id, "postgresql")
-def _next_id_postgresql(element, compiler, **kw):
-    return f"nextval(pg_get_serial_sequence('{element.table}', 'id'))"
-
-
 @compiles(next_id)
-def _next_id_sqlite(element, compiler, **kw):
-    # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next id is the largest plus one.
-    return f"(SELECT coalesce(max(id), 0) + 1 FROM {element.table})"
+def _next_id(element, compiler, **kw):
+    return f"nextval(pg_get_serial_sequence('{element.table}', 'id'))"
 
 
 _ACCOUNTS = select(accounts.c.id, accounts.c.code, accounts.c.type).where(
@@ -338,7 +332,7 @@ def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
 
 def _locked_entry(entry_id: int):
     """The entry, locked until the transaction ends: of two admins posting, voiding or reversing the same entry
-    at once, the second waits, then finds it settled (on SQLite the transaction's ``BEGIN IMMEDIATE`` orders them)."""
+    at once, the second waits, then finds it settled."""
     return select(entries).where(entries.c.id == entry_id).with_for_update(key_share=True)
 
 
@@ -437,19 +431,19 @@ def move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
     rows = [
         {"account_id": account, "bucket": bucket, "by": moves[account, bucket]} for account, bucket in sorted(moves)
     ]
-    moved = connection.execute(_move(connection.dialect.name), rows).all()
+    moved = connection.execute(_move(), rows).all()
     if len(moved) < len(moves):
         raise BeyondLimit(beyond_limit(connection, moves))
 
 
-def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
+def adding_to_buckets(rows: Select | None = None) -> Insert:
     """``INSERT … ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance + excluded.balance``.
 
     It adds ``rows`` (a select of account id, bucket and amount) or, without, the bound ``account_id``,
     ``bucket`` and ``by`` to the buckets, a bucket being created by its first amount. A bucket whose
     balance the column could not hold is not updated: it is missing from the accounts the statement returns.
     """
-    new = upsert(dialect, buckets)
+    new = upsert(buckets)
     if rows is None:
         new = new.values(
             account_id=bindparam("account_id"), bucket=bindparam("bucket"), balance=bindparam("by", type_=Balance)
@@ -465,7 +459,7 @@ def adding_to_buckets(dialect: str, rows: Select | None = None) -> Insert:
 
 
 _move = cache(adding_to_buckets)
-"""The posting's statement, built once per dialect."""
+"""The posting's statement, built once."""
 
 """The balance sheet's statement, built once: the health check reads it at every poll."""
 

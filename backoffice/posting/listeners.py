@@ -20,7 +20,6 @@ from sqlalchemy_continuum.version import VersionClassBase
 from backoffice.evidence import sealing
 from backoffice.models import ApprovalRequest, BalanceTransaction, Invoice, Payment
 from backoffice.models.history import versions_written
-from backoffice.models.types import sqlite_functions
 from backoffice.platform import extensions, replica, switchover
 from backoffice.platform.extensions import db
 from backoffice.posting import hooks, periods
@@ -36,19 +35,9 @@ class Listener(NamedTuple):
 
 LISTENERS = (
     Listener(Engine, "connect", extensions.psycopg_connect, "PostgreSQL: results streamed by server-side cursors"),
-    Listener(Engine, "connect", extensions.sqlite_connect, "SQLite: foreign keys on, locks waited for, WAL files"),
-    Listener(Engine, "connect", sqlite_functions, "SQLite: local_month and rounded_product, as PostgreSQL has"),
-    Listener(Engine, "begin", extensions.sqlite_begin, "SQLite: BEGIN IMMEDIATE for a writer, so it locks first"),
     Listener(Engine, "handle_error", switchover.drop_the_pool, "a server lost or not the primary: the pool let go"),
     Listener(Engine, "handle_error", periods.refused_by_the_database, "a closed month refused: PeriodClosed"),
     Listener(Engine, "handle_error", replica.lost, "a replica that lost a read is not read until asked again"),
-    Listener(
-        Session,
-        "before_flush",
-        extensions.sqlite_write_lock,
-        "SQLite: a session's first write takes the write lock",
-        {"insert": True},  # first: the history's transaction row is the flush's first write
-    ),
     Listener(Session, "before_flush", hooks.before_flush, "an order's grand total; the keys deleted rows touch"),
     Listener(Session, "after_flush", hooks.after_flush, "targets' achieved amounts and managers' months recomputed"),
     Listener(Session, "after_flush_postexec", hooks.expire_recomputed, "what the database recomputed is read again"),

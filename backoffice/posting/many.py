@@ -80,8 +80,8 @@ def post_many(
         row = post_one(connection, installation, movements, posting)
         return Written({row.customer_id: row.value_date}, row)
     connection.execute(_CREATE)
-    connection.execute(_EMPTY)  # a unit of work may post twice; SQLite keeps the table's rows
-    staging = _staging(connection.dialect.name).add_cte(movements.cte("movements"))
+    connection.execute(_EMPTY)  # a unit of work may post twice
+    staging = _staging().add_cte(movements.cte("movements"))
     connection.execute(staging, (bound or {}) | parameters(posting))
     return Written(post_staged(connection, installation, posting))
 
@@ -91,9 +91,9 @@ _MOVEMENTS = table("movements", *(column(name, STAGED.c[name].type) for name in 
 
 
 @cache
-def _staging(dialect: str):
+def _staging():
     """The movements with their chain (running sums over the customer's balance and totals, in their order), and
-    the ids of their ledger rows and entries, taken in that order: built once per dialect."""
+    the ids of their ledger rows and entries, taken in that order: built once."""
     movements = _MOVEMENTS.c
     window = {"partition_by": movements.customer_id, "order_by": movements.position, "rows": (None, 0)}
     moves = customer_sql(movements.kind, movements.signed_amount)
@@ -109,17 +109,11 @@ def _staging(dialect: str):
         .order_by(movements.customer_id, movements.position)
         .subquery("chained")
     )
-    if dialect == "postgresql":
-        # Taken from the sequences as the ordered rows come out: increasing in each customer's order. The
-        # sequence is looked up once for the statement, not once a row.
-        ids = [
-            func.nextval(select(_sequence(name)).scalar_subquery())
-            for name in ("balance_transactions", "journal_entries")
-        ]
-    else:
-        # SQLite has one writer at a time (a unit of work begins IMMEDIATE): the next ids follow the largest.
-        order = func.row_number().over(order_by=(chained.c.customer_id, chained.c.position))
-        ids = [select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() + order for t in (ledger, entries)]
+    # Taken from the sequences as the ordered rows come out: increasing in each customer's order. The sequence is
+    # looked up once for the statement, not once a row.
+    ids = [
+        func.nextval(select(_sequence(name)).scalar_subquery()) for name in ("balance_transactions", "journal_entries")
+    ]
     columns = [*MOVEMENT_COLUMNS, *(f"{name}_after" for name in MOVED)]
     gas_delivered = literal(True)
     return insert(STAGED).from_select(

@@ -46,8 +46,8 @@ _details = bindparam("shift_details", type_=months.c.calculation_details.type)
 
 
 @cache
-def _shift_statement(dialect: str):
-    return adding_to_month(dialect, _customer, _month, _added, details=_details)
+def _shift_statement():
+    return adding_to_month(_customer, _month, _added, details=_details)
 
 
 @cache
@@ -71,7 +71,7 @@ def shift(connection: Connection, customer_id: int, year_month: str, moved: dict
         **{f"shift_{column}": value for column, value in added.items()},
         "shift_details": details,
     } | parameters(Posting(utcnow()))
-    emptied = connection.execute(_shift_statement(connection.dialect.name), values).scalar_one()
+    emptied = connection.execute(_shift_statement(), values).scalar_one()
     if month_net(added):
         connection.execute(_later(), values)
     if emptied:

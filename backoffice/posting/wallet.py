@@ -1,5 +1,4 @@
-"""A wallet movement, specified once, and the one path that writes it: one movement or a batch, on PostgreSQL or on
-SQLite.
+"""A wallet movement, specified once, and the one path that writes it: one movement or a batch.
 
 What a movement does, each said here once:
 
@@ -21,12 +20,10 @@ What a movement does, each said here once:
 - **Its journal entry**, numbered ``JE-`` and its id and recording its ledger row, with its two lines by the rule,
   and **its ledger row**, with its balance before and after (:func:`written`), returned as written.
 
-:func:`post_one` writes one movement bound as parameters: on PostgreSQL in one statement (the customer's row moved
-under the conditions first, then, each part reading the moved row, the ids, the entry posted with its lines, the
-ledger row, the month or the request, the buckets; a refused movement writes nothing); on SQLite, where one writer
-works at a time and the books' guards run row by row, the same parts one after another, the entry written as a
-draft and posted after its lines. :func:`post_staged` writes a batch from the same parts: its conditions checked
-over its chain before anything is written, then, on PostgreSQL, one statement.
+:func:`post_one` writes one movement bound as parameters in one statement (the customer's row moved under the
+conditions first, then, each part reading the moved row, the ids, the entry posted with its lines, the ledger row, the
+month or the request, the buckets; a refused movement writes nothing). :func:`post_staged` writes a batch from the
+same parts: its conditions checked over its chain before anything is written, then one statement.
 """
 
 from __future__ import annotations
@@ -158,17 +155,6 @@ class Posting:
 
 
 @dataclass(frozen=True)
-class _Taken:
-    """What SQLite binds of one movement once its customer's row has moved: the ids its ledger row and entry take,
-    the balance after it, and whether the customer is kept in real time (PostgreSQL reads them in its statement)."""
-
-    row_id: int
-    entry_id: int
-    balance_after: Decimal
-    realtime: bool
-
-
-@dataclass(frozen=True)
 class _Buckets:
     """One movement's two buckets as its statement binds them, in (account, bucket) order."""
 
@@ -200,7 +186,6 @@ class _Accounts:
 _PREFIXES = {
     WalletMovement: "movement_",
     Posting: "posting_",
-    _Taken: "taken_",
     _Buckets: "buckets_",
     _Accounts: "accounts_",
 }
@@ -269,8 +254,7 @@ def customers_moved(by, *conditions):
 
 
 def moved(by) -> dict:
-    """Each of the customer's columns :data:`MOVED` after ``by``: rounded to cents (SQLite keeps amounts as binary
-    floats, and compares and stores cents, not float noise)."""
+    """Each of the customer's columns :data:`MOVED` after ``by``, rounded to cents."""
     return {column: func.round(customers.c[column] + by[column], TWO) for column in MOVED}
 
 
@@ -342,7 +326,7 @@ def month_net(added):
     return reduce(operator.add, (added[c] if c in INCOMING else -added[c] for c in MONTH_COLUMNS))
 
 
-def adding_to_month(dialect: str, customer, month, added: dict, *, where=None, details=None):
+def adding_to_month(customer, month, added: dict, *, where=None, details=None):
     """Add to the customer's month ``added`` (by column of :data:`MONTH_ADDED`), or create the month opening at the
     previous month's closing, on ``where``; returns whether the month is left with nothing in it (``emptied``)."""
     previous_closing = func.coalesce(
@@ -362,10 +346,7 @@ def adding_to_month(dialect: str, customer, month, added: dict, *, where=None, d
         "calculation_details": details,
         "last_calculated_at": MOMENT,
     }
-    # A WHERE always: SQLite would read an upsert's ON CONFLICT after a bare SELECT's FROM as a join's ON.
-    new = upsert(dialect, months).from_select(
-        list(values), select(*values.values()).where(true() if where is None else where)
-    )
+    new = upsert(months).from_select(list(values), select(*values.values()).where(true() if where is None else where))
     sums = {column: func.round(months.c[column] + new.excluded[column], _places(column)) for column in MONTH_ADDED}
     return new.on_conflict_do_update(
         index_elements=[months.c.customer_id, months.c.year_month],
@@ -403,15 +384,13 @@ def emptied_month(customer, month):
     )
 
 
-def _movements_month(dialect: str, movement) -> dict:
+def _movements_month(movement) -> dict:
     """One movement's month (``movement``: a source with ``realtime``, whether its customer is kept in real time):
     added to and carried to the later months, or, for a customer not kept in real time, a recalculation request."""
     added = month_added(movement.c)
     in_month = or_(*(value != ZERO for value in added.values()))
     customer, month, net = movement.c.customer_id, month_of_date(movement.c.value_date), month_net(added)
-    details = (func.json_build_object if dialect == "postgresql" else func.json_object)(
-        constant("balance_transaction_id"), movement.c.row_id
-    )
+    details = func.json_build_object(constant("balance_transaction_id"), movement.c.row_id)
     request = {
         "customer_id": customer,
         "from_date": movement.c.value_date,
@@ -421,9 +400,7 @@ def _movements_month(dialect: str, movement) -> dict:
         "requested_by_id": USER,
     }
     return {
-        "month": adding_to_month(
-            dialect, customer, month, added, where=movement.c.realtime & in_month, details=details
-        ),
+        "month": adding_to_month(customer, month, added, where=movement.c.realtime & in_month, details=details),
         "later": later_months(customer, month, net).where(movement.c.realtime, in_month, net != 0),
         "request": insert(requests).from_select(
             list(request), select(*request.values()).where(~movement.c.realtime, in_month)
@@ -449,37 +426,26 @@ def buckets_moved(installation: Installation, connection: Connection, lines_by_c
     return dict(sorted(summed.items()))
 
 
-def written(source, dialect: str, *, by_side: dict | None = None) -> dict:
-    """The statements writing the source's journal entries, their lines and its ledger rows, by name, in order: on
-    PostgreSQL the entries written posted with their lines (the books' guards run when the statement ends, over all
-    its rows); on SQLite, whose guards run row by row, as drafts, then their lines, then posted.
+def written(source, *, by_side: dict | None = None) -> dict:
+    """The statements writing the source's journal entries, posted with their lines, and its ledger rows, by name, in
+    order (the books' guards run when the statement ends, over all its rows).
 
     ``by_side``: the source is one movement, whose accounts by its rule are bound (their ids by side, ``debit`` and
     ``credit``, which the caller found by :func:`journal.rule_lines`, as it finds its buckets): its lines are written
     to them rather than joined to the accounts its rule's codes select, and its one entry and ledger row are not
     sorted."""
-    if dialect == "postgresql" and by_side is not None:
-        return {
-            "entries": _entries(source, posted=True, ordered=False),
-            "lines": _lines(source, by_side),
-            "rows": _ledger_rows(source, ordered=False),
-        }
-    if dialect == "postgresql":
-        return {"entries": _entries(source, posted=True), "lines": _lines(source), "rows": _ledger_rows(source)}
+    ordered = by_side is None
     return {
-        "draft_entries": _entries(source, posted=False),
-        "lines": _lines(source),
-        "entries": _posted(source),
-        "rows": _ledger_rows(source),
+        "entries": _entries(source, ordered=ordered),
+        "lines": _lines(source, by_side),
+        "rows": _ledger_rows(source, ordered=ordered),
     }
 
 
-def _entries(source, *, posted: bool, ordered: bool = True):
-    """Each movement's journal entry, dated on its value date, recording its ledger row (which its words are rendered
-    from); in the order of their ids, unless not ``ordered`` (one movement's one entry)."""
-    status = {"status": constant(EntryStatus.DRAFT.value)}
-    if posted:
-        status = {"status": constant(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
+def _entries(source, *, ordered: bool = True):
+    """Each movement's journal entry, posted, dated on its value date, recording its ledger row (which its words are
+    rendered from); in the order of their ids, unless not ``ordered`` (one movement's one entry)."""
+    status = {"status": constant(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
     values = {
         "id": source.c.entry_id,
         "number": constant("JE-") + cast(source.c.entry_id, String),
@@ -518,14 +484,6 @@ def _lines(source, by_side: dict | None = None):
         select(both.c.entry_id, both.c.account_id, both.c.debit, both.c.credit, constant("")).order_by(
             both.c.entry_id, both.c.side
         ),
-    )
-
-
-def _posted(source):
-    return (
-        update(entries)
-        .where(entries.c.id.in_(select(source.c.entry_id)))
-        .values(status=EntryStatus.POSTED, posted_at=MOMENT, posted_by_id=USER)
     )
 
 
@@ -604,9 +562,9 @@ def _one_statement():
         row.c.realtime,
     ).cte("new")
     movement = _bound_source(new, named=True)
-    parts = written(movement, "postgresql", by_side=_bound(_Accounts))
+    parts = written(movement, by_side=_bound(_Accounts))
     rows = parts.pop("rows").returning(*ledger.c).cte("rows")
-    month = _movements_month("postgresql", movement)
+    month = _movements_month(movement)
     added = month.pop("month").cte("month")
     bound = _bound(_Buckets)
     two = union_all(
@@ -615,7 +573,7 @@ def _one_statement():
             for side in ("first", "second")
         )
     )
-    buckets = journal.adding_to_buckets("postgresql", two).cte("buckets")
+    buckets = journal.adding_to_buckets(two).cte("buckets")
     return select(
         *rows.c,
         select(added.c.emptied).scalar_subquery().label("emptied"),
@@ -629,19 +587,6 @@ def _one_statement():
     )
 
 
-_NEXT_IDS = select(journal.next_id("balance_transactions"), journal.next_id("journal_entries"))
-
-
-@cache
-def _step_by_step():
-    """SQLite's statements for one movement, after :func:`_guarded` and the ids: what :func:`written` defines, then
-    the month or the request."""
-    movement = _bound_source(select(*(p.label(name) for name, p in _bound(_Taken).items())).subquery("new"))
-    steps = written(movement, "sqlite")
-    steps["rows"] = steps["rows"].returning(*ledger.c)
-    return steps | _movements_month("sqlite", movement)
-
-
 _LEDGER = tuple(ledger.c.keys())
 
 
@@ -653,18 +598,13 @@ def post_one(connection: Connection, installation: Installation, movement: Walle
     )
     moves = buckets_moved(installation, connection, {movement.customer_id: lines})
     bound = parameters(movement, posting)
-    if connection.dialect.name == "postgresql":
-        by_side = _Accounts.of(journal.accounts_of(installation, connection, [ln.account for ln in lines]), lines)
-        row = connection.execute(_one_statement(), bound | parameters(_Buckets.of(moves), by_side)).one_or_none()
-        if row is None:
-            _refuse_one(connection, bound)
-        if row.buckets < len(moves):
-            raise BeyondLimit(journal.beyond_limit(connection, moves))
-        emptied = row.emptied
-    else:
-        row, emptied = _one_by_one(connection, bound)
-        journal.move_buckets(connection, moves)
-    if emptied:
+    by_side = _Accounts.of(journal.accounts_of(installation, connection, [ln.account for ln in lines]), lines)
+    row = connection.execute(_one_statement(), bound | parameters(_Buckets.of(moves), by_side)).one_or_none()
+    if row is None:
+        _refuse_one(connection, bound)
+    if row.buckets < len(moves):
+        raise BeyondLimit(journal.beyond_limit(connection, moves))
+    if row.emptied:
         connection.execute(_EMPTIED, bound)
     returned = row._asdict()
     transaction = BalanceTransaction(**{name: returned[name] for name in _LEDGER})
@@ -672,24 +612,6 @@ def post_one(connection: Connection, installation: Installation, movement: Walle
         connection, [("journal_entries", transaction.entry_id, 0), ("balance_transactions", transaction.id, 0)]
     )
     return transaction
-
-
-def _one_by_one(connection: Connection, bound: dict):
-    """SQLite's statements for one movement but the buckets: the customer's row, the ids, the entry as a draft, its
-    lines, the entry posted, the ledger row, the month (or the request). Returns the ledger row and whether its
-    month was left empty."""
-    moved_row = connection.execute(_guarded(), bound).one_or_none()
-    if moved_row is None:
-        _refuse_one(connection, bound)
-    row_id, entry_id = connection.execute(_NEXT_IDS).one()
-    bound = bound | parameters(_Taken(row_id, entry_id, moved_row.balance_after, moved_row.realtime))
-    returned = {}
-    for name, statement in _step_by_step().items():
-        result = connection.execute(statement, bound)
-        if result.returns_rows:
-            returned[name] = result.one_or_none()
-    month = returned["month"]
-    return returned["rows"], month is not None and month.emptied
 
 
 def _refuse_one(connection: Connection, bound: dict):
@@ -717,7 +639,7 @@ STAGED = Table(
 """A batch's movements staged (``posting.many``), each with its place in its customer's order (``position``), the ids
 its ledger row and entry take, and its customer's :data:`MOVED` columns after it: a temporary table, on PostgreSQL
 its transaction's own, dropped when it ends (a pooler in transaction mode hands the server's connection, with what
-it keeps, to another client next, perhaps of another version of the app); on SQLite its connection's."""
+it keeps, to another client next, perhaps of another version of the app)."""
 
 _STAGED_AFTER = {column: STAGED.c[f"{column}_after"] for column in MOVED}
 _STAGED_CUSTOMERS = STAGED.join(customers, customers.c.id == STAGED.c.customer_id)
@@ -760,13 +682,10 @@ def _customers_summed():
 
 
 @cache
-def _staged_statements(dialect: str) -> list:
-    """PostgreSQL's one statement for a batch: the entries written posted with their lines, the ledger rows, the
-    customers (the books' guards run when it ends, over all its rows, each entry with its lines by then). SQLite's
-    statements: the entries as drafts, their lines, the entries posted, the ledger rows, the customers."""
-    if dialect == "postgresql":
-        return [_customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED, dialect).items()))]
-    return [*written(STAGED, dialect).values(), _customers_summed()]
+def _staged_statement():
+    """The one statement for a batch: the entries written posted with their lines, the ledger rows, the customers
+    (the books' guards run when it ends, over all its rows, each entry with its lines by then)."""
+    return _customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED).items()))
 
 
 @cache
@@ -797,8 +716,7 @@ def post_staged(connection: Connection, installation: Installation, posting: Pos
         installation.value_date(latest)
     if refused:
         raise refusal(connection.execute(_why_staged()).one())
-    for statement in _staged_statements(connection.dialect.name):
-        connection.execute(statement, parameters(posting))
+    connection.execute(_staged_statement(), parameters(posting))
     sealing.seal(
         connection,
         [

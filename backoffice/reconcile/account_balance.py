@@ -53,5 +53,5 @@ class AccountBalance(Check):
         )
         difference = posted_balance_sql(accounts.c.id) - account_balance_sql(accounts.c.id)
         rows = select(accounts.c.id, literal(0), difference).where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
-        if len(connection.execute(adding_to_buckets(connection.dialect.name, rows)).all()) < len(ids):
+        if len(connection.execute(adding_to_buckets(rows)).all()) < len(ids):
             raise BeyondLimit("The balance of an account")

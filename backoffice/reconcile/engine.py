@@ -3,7 +3,7 @@
 Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys; a scope that fits in one is
 read whole), each with two set-based statements: how many entities (and, for the modes that report
 totals, the sum of each stored field), and which entities are wrong, with their stored and expected
-values; on PostgreSQL, one statement for a check read from its table alone. The wrong ones are then
+values; one statement for a check read from its table alone. The wrong ones are then
 fixed and recorded in batches, each batch one transaction (a verify, which fixes nothing, records a
 chunk's in one). Nothing loops over entities in Python but the rows that are actually wrong. A run
 that writes holds its checks for its whole length (see ``locks``): a second one is refused, or waits.
@@ -23,7 +23,8 @@ from itertools import groupby
 
 from flask import current_app
 from flask_babel import ngettext
-from sqlalchemy import ARRAY, ColumnElement, any_, func, insert, inspect, literal, select, text, true
+from psycopg import sql
+from sqlalchemy import ARRAY, ColumnElement, any_, func, inspect, literal, select, text, true
 
 from backoffice.evidence import quarantine, seals
 from backoffice.models import (
@@ -260,7 +261,7 @@ def check_chunk(
     with replica.reading():
         if check.single_pass:
             tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
-        elif check.source is None and replica.connection().dialect.name == "postgresql":
+        elif check.source is None:
             tally.checked, sums, wrong = _measure_and_collect(check, fields, in_chunk, with_sums=fixing)
         else:
             tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
@@ -514,10 +515,9 @@ def _totals(fields, stored: list[ColumnElement], with_sums: bool) -> list[Column
 def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
     """``(key, period, stored…, expected…)`` of every entity whose stored value differs from the expected one."""
     reader = replica.connection()
-    if reader.dialect.name == "postgresql":
-        # The planner takes a mismatch to be the rule and the answer to be the whole table, so it
-        # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
-        reader.execute(text("SET LOCAL parallel_tuple_cost = 0"))
+    # The planner takes a mismatch to be the rule and the answer to be the whole table, so it
+    # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
+    reader.execute(text("SET LOCAL parallel_tuple_cost = 0"))
     return list(
         reader.execute(
             select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, differs(fields))
@@ -526,7 +526,7 @@ def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
 
 
 def _measure_and_collect(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal], list[tuple]]:
-    """:func:`_measure` and :func:`_wrong_rows` of a check read from its table alone, in one scan of it (PostgreSQL).
+    """:func:`_measure` and :func:`_wrong_rows` of a check read from its table alone, in one scan of it.
 
     The scan counts the rows in scope (and sums what is asked) and collects the wrong ones' keys with ``keys_of``
     (migration 0047), which PostgreSQL 15 runs in its parallel workers as it does the count; the wrong rows are then
@@ -600,12 +600,9 @@ def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tupl
 
 
 def _sums(fields, totals) -> list[Decimal]:
-    """Each field's total as a Decimal of the field's scale: SQLite sums numbers as floats, whose binary digits
-    would otherwise reach the run's totals (``539028145.0899999141693115234``)."""
-    return [
-        Decimal(str(total or 0)).quantize(Decimal(1).scaleb(-field.scale))
-        for field, total in zip(fields, totals, strict=True)
-    ]
+    """Each field's total as a Decimal of the field's scale, whatever the sum came as: an integer, a numeric of
+    its column's scale, or nothing for a chunk without rows."""
+    return [at_scale(total or 0, field.scale) for field, total in zip(fields, totals, strict=True)]
 
 
 def _compared(check: Check, fields) -> list:
@@ -647,7 +644,7 @@ def _discrepancy_rows(record, check: Check, wrong, tally: Tally, held: dict[int,
 
 
 def _record(rows: list[dict]) -> None:
-    """Insert the audit rows; on PostgreSQL by ``COPY``.
+    """Insert the audit rows by ``COPY``.
 
     A large run records thousands of them: an ``INSERT`` of many rows binding a dozen parameters each
     spends three times as long having its text parsed, planned and bound as ``COPY`` takes to load them.
@@ -657,11 +654,6 @@ def _record(rows: list[dict]) -> None:
         return
     connection = db.session.connection()
     table = Discrepancy.__table__
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), rows)
-        return
-    from psycopg import sql  # PostgreSQL's driver: a SQLite installation has no need to import it
-
     names = list(rows[0])
     dialect = connection.dialect
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]

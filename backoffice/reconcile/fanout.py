@@ -28,8 +28,6 @@ batches of a single run that fails do, and the others, finding the run ended, do
 
 The run holds what it writes by its row while it runs (see ``locks``), as a run in one process holds it by a
 lock of its connection. A fix's chunk locks the rows it writes, as a single run's batch does.
-
-Only PostgreSQL runs are split: SQLite has one writer at a time, and its claims are file locks of one process.
 """
 
 from __future__ import annotations
@@ -81,9 +79,9 @@ class Done:
 
 
 def applies(mode: RunMode, scope: Scope) -> bool:
-    """Whether a run over ``scope`` is split: on PostgreSQL, when it covers everyone (a customer's run is small), and
-    it is not a dry run (which rehearses its rebuild in one transaction, ``engine``)."""
-    return db.engine.dialect.name == "postgresql" and not scope.customer_ids and mode is not RunMode.DRY_RUN
+    """Whether a run over ``scope`` is split: when it covers everyone (a customer's run is small), and it is not a
+    dry run (which rehearses its rebuild in one transaction, ``engine``)."""
+    return not scope.customer_ids and mode is not RunMode.DRY_RUN
 
 
 def steps(mode: RunMode, checks: list[Check]) -> list[list[Check]]:

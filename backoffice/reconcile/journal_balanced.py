@@ -6,7 +6,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
-from backoffice.models.types import Money
 from backoffice.platform.sentences import Sentence
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope, differs
 
@@ -50,8 +49,7 @@ class JournalBalanced(ChunkedCheck):
         per_entry = self.per_entry
         count = func.coalesce(per_entry.c.lines, 0)
         return [
-            # Rounded: SQLite sums amounts as binary floats, and a cent's float noise is not a difference.
-            CheckedField("credits", _cents(per_entry.c.credits), _cents(per_entry.c.debits)),
+            CheckedField("credits", func.coalesce(per_entry.c.credits, 0), func.coalesce(per_entry.c.debits, 0)),
             CheckedField("lines", count, case((count < 2, 2), else_=count), scale=0),
         ]
 
@@ -91,7 +89,3 @@ UNBALANCED = Sentence(
     ),
 )
 """Why a fix leaves an account's balance as it is: an entry posted on it does not balance."""
-
-
-def _cents(total):
-    return func.round(func.coalesce(total, 0), 2, type_=Money)

@@ -7,34 +7,29 @@ customers, the check shared and each of its customers whole, so that two custome
 by side while a run over everything excludes both. A claim already taken refuses the run, naming
 the run that holds it; a scheduled run, with no one there to read why, waits for it instead.
 
-On PostgreSQL the claims are transaction-level advisory locks, in a transaction of their own on a connection of
-their own that stays open for the whole run, taking nothing but the locks, while the run commits its batches on
-other connections; the run's end rolls it back. Session locks would need no open transaction, but a pooler in
+The claims are transaction-level advisory locks, in a transaction of their own on a connection of their own that
+stays open for the whole run, taking nothing but the locks, while the run commits its batches on other connections;
+the run's end rolls it back. Session locks would need no open transaction, but a pooler in
 transaction mode (pgbouncer's) hands the server connection to another client once a transaction ends: the locks
 would go with it, and a released claim would stay held. Between its statements the transaction holds no snapshot
 (read committed), so vacuum is not held back however long the run; and it turns
 ``idle_in_transaction_session_timeout`` off for itself, so that a server's timeout cannot end a long run's claims.
-A run that crashes closes its connection (a pooler then closes the server's), so it leaves no claim behind.
+A run that crashes closes its connection (a pooler then closes the server's), so it leaves no claim behind, and
+no timeout has to be guessed (a claim row would need one longer than the longest rebuild and shorter than anyone's
+patience).
 
 A run split into one job per key range (see ``fanout``) has no connection of its own for its whole length: its
 job claims its checks while it records the run and its first chunks, and from then on the run's row holds them
 while the run is ``running``. A claim is then refused (or, for a scheduled run, waits) as long as a split run
 that writes one of its checks is running; once its last chunk is done or one fails for good, the run ends, and
 so does its hold. The row is read under the claim's locks, after the split run's job committed it.
-
-On SQLite the claims are ``flock`` locks on files beside the database, for the same reason: they
-end with the process holding them, so no timeout has to be guessed (a claim row would need one
-longer than the longest rebuild and shorter than anyone's patience). SQLite serialises writers
-and runs with one worker anyway, so there a run over some customers claims its checks whole.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -82,7 +77,7 @@ def claim(checks: list[Check], scope: Scope, *, wait: bool):
     if not checks:
         yield
         return
-    claims = _AdvisoryLocks() if db.engine.dialect.name == "postgresql" else _FileLocks(db.engine.url.database)
+    claims = _AdvisoryLocks()
     try:
         if not _within_a_moment(lambda: claims.take(checks, scope, wait=wait)):
             raise _refusal(claims.refused)
@@ -134,40 +129,6 @@ class _AdvisoryLocks:
     def release(self) -> None:
         # Returned to the pool rolled back: the transaction ends, and every lock with it.
         self.connection.close()
-
-
-class _FileLocks:
-    def __init__(self, database: str | None) -> None:
-        in_memory = not database or database == ":memory:"
-        self.directory = None if in_memory else Path(database).with_name(Path(database).name + ".claims")
-        self.files = []
-        self.held: set[str] = set()
-        self.refused: Check | None = None
-
-    def take(self, checks: list[Check], scope: Scope, *, wait: bool) -> bool:
-        """Each check's lock not held yet, in the order of the checks; whether all are held, else which check was
-        refused."""
-        if self.directory is None:  # one connection, one process: nothing to claim against
-            return True
-        self.directory.mkdir(exist_ok=True)
-        for check in checks:
-            if check.name in self.held:
-                continue
-            handle = open(self.directory / f"{check.name}.lock", "a")  # closed by release, which ends the lock
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                self.refused = check
-                return False
-            self.files.append(handle)
-            self.held.add(check.name)
-        self.refused = None
-        return True
-
-    def release(self) -> None:
-        for handle in self.files:
-            handle.close()
 
 
 def _held_by_a_split_run(checks: list[Check]) -> Check | None:

@@ -1,24 +1,22 @@
-"""The one way a job's status and a run's end move, and a finding of tampered evidence is decided, on both databases.
+"""The one way a job's status and a run's end move, and a finding of tampered evidence is decided.
 
-On PostgreSQL the runtime role may not write those columns: it calls the owner's functions of migrations ``0041``
-(``move_job``, ``end_reconciliation_run``) and ``0048`` (``decide_tampered_evidence``), which move one row by its
-id from the states named (a run's end stamped by the database's clock; a decision made once, by an active admin).
-On SQLite, which has no roles, the same update is made here. On both, the database's triggers refuse any move that
-is not a real transition (a job inserted finished, a nightly marked finished without having started).
+The runtime role may not write those columns: it calls the owner's functions of migrations ``0041`` (``move_job``,
+``end_reconciliation_run``) and ``0048`` (``decide_tampered_evidence``), which move one row by its id from the states
+named (a run's end stamped by the database's clock; a decision made once, by an active admin). The database's
+triggers refuse any move that is not a real transition (a job inserted finished, a nightly marked finished without
+having started).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, String, bindparam, text, update
+from sqlalchemy import ARRAY, String, bindparam, text
 
 from backoffice.evidence import sealing
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, Resolution, RunStatus, TamperedEvidence
 from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.extensions import db
-
-ENDS = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.ABANDONED)
 
 
 def move_job(job_id: str, to: JobStatus, *, from_: tuple[JobStatus, ...], at: datetime | None = None) -> bool:
@@ -26,23 +24,10 @@ def move_job(job_id: str, to: JobStatus, *, from_: tuple[JobStatus, ...], at: da
     ``ended_at`` when ended), in the session's transaction; whether it was in one of ``from_``."""
     connection = db.session.connection()
     at = at or utcnow()
-    if connection.dialect.name == "postgresql":
-        moved = connection.execute(
-            text("SELECT move_job(:id, :from_states, :to, :at)").bindparams(
-                bindparam("from_states", type_=ARRAY(String))
-            ),
-            {"id": job_id, "from_states": [state.value for state in from_], "to": to.value, "at": at},
-        ).scalar()
-    else:
-        values: dict = {"status": to, "ended_at": at if to in ENDS else None}
-        if to is JobStatus.STARTED:
-            values["started_at"] = at
-        moved = connection.execute(
-            update(JobRecord)
-            .where(JobRecord.id == job_id, JobRecord.status.in_(from_))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    moved = connection.execute(
+        text("SELECT move_job(:id, :from_states, :to, :at)").bindparams(bindparam("from_states", type_=ARRAY(String))),
+        {"id": job_id, "from_states": [state.value for state in from_], "to": to.value, "at": at},
+    ).scalar()
     _forget(JobRecord, job_id)
     return bool(moved)
 
@@ -51,20 +36,9 @@ def end_run(run_id: int, status: RunStatus, error: str | None = None) -> datetim
     """End a running run (succeeded or failed), in the session's transaction, its seal made as it commits; when, or
     ``None`` when it had ended."""
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        moved = connection.execute(
-            text("SELECT end_reconciliation_run(:id, :to, :error)"),
-            {"id": run_id, "to": status.value, "error": error},
-        ).scalar()
-    else:
-        moved = utcnow()
-        if not connection.execute(
-            update(ReconciliationRun)
-            .where(ReconciliationRun.id == run_id, ReconciliationRun.status == RunStatus.RUNNING)
-            .values(status=status, error=error, finished_at=moved)
-            .execution_options(synchronize_session=False)
-        ).rowcount:
-            moved = None
+    moved = connection.execute(
+        text("SELECT end_reconciliation_run(:id, :to, :error)"), {"id": run_id, "to": status.value, "error": error}
+    ).scalar()
     if moved is not None:
         sealing.pending("reconciliation_runs", run_id)
     _forget(ReconciliationRun, run_id)
@@ -73,33 +47,12 @@ def end_run(run_id: int, status: RunStatus, error: str | None = None) -> datetim
 
 def decide_finding(finding_id: int, resolution: Resolution, reason: str, reviewed_seal: str, user_id: int) -> bool:
     """Decide the open finding, in the session's transaction (its decision sealed as it commits by the caller), stamped
-    by the database's clock on PostgreSQL, so that a decision cannot be dated before the last verification; whether it
-    was open."""
+    by the database's clock, so that a decision cannot be dated before the last verification; whether it was open."""
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        decided = connection.execute(
-            text("SELECT decide_tampered_evidence(:id, :resolution, :reason, :reviewed, :by)"),
-            {
-                "id": finding_id,
-                "resolution": resolution.value,
-                "reason": reason,
-                "reviewed": reviewed_seal,
-                "by": user_id,
-            },
-        ).scalar()
-    else:
-        decided = connection.execute(
-            update(TamperedEvidence)
-            .where(TamperedEvidence.id == finding_id, TamperedEvidence.resolution.is_(None))
-            .values(
-                resolution=resolution,
-                reason=reason,
-                reviewed_seal=reviewed_seal,
-                resolved_by_id=user_id,
-                resolved_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    decided = connection.execute(
+        text("SELECT decide_tampered_evidence(:id, :resolution, :reason, :reviewed, :by)"),
+        {"id": finding_id, "resolution": resolution.value, "reason": reason, "reviewed": reviewed_seal, "by": user_id},
+    ).scalar()
     _forget(TamperedEvidence, finding_id)
     return bool(decided)
 

@@ -1,4 +1,4 @@
-"""Alembic environment: the app's engine and metadata, batch mode so SQLite can alter tables."""
+"""Alembic environment: the app's engine and metadata."""
 
 import logging
 from logging.config import fileConfig
@@ -34,20 +34,9 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     with target_db.engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
-            # Batch mode rebuilds a table by dropping it, and SQLite would take its rows' children for orphans.
-            # The pragma only works outside a transaction; the keys are checked before the migration commits.
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
-        try:
-            context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
-            with context.begin_transaction():
-                context.run_migrations()
-                if sqlite and (orphans := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
-                    raise RuntimeError(f"The migration would leave rows without their parent: {orphans[:5]}")
-        finally:
-            if sqlite:
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+        context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 if context.is_offline_mode():

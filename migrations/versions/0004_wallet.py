@@ -51,15 +51,8 @@ def upgrade():
         batch_op.create_index('ix_customers_balance', ['balance'], unique=False)
 
     # The ledger is append-only: the database itself refuses to change or remove a row.
-    if op.get_bind().dialect.name == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER balance_transactions_no_{operation.lower()} BEFORE {operation} ON balance_transactions "
-                f"BEGIN SELECT RAISE(ABORT, 'balance_transactions is append-only: {operation} is refused'); END"
-            )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            """
+    op.execute(
+        """
             CREATE FUNCTION balance_transactions_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 RAISE EXCEPTION 'balance_transactions is append-only: % is refused', TG_OP
@@ -67,20 +60,16 @@ def upgrade():
             END
             $$
             """
-        )
-        op.execute(
-            "CREATE TRIGGER balance_transactions_append_only BEFORE UPDATE OR DELETE ON balance_transactions "
-            "FOR EACH ROW EXECUTE FUNCTION balance_transactions_append_only()"
-        )
+    )
+    op.execute(
+        "CREATE TRIGGER balance_transactions_append_only BEFORE UPDATE OR DELETE ON balance_transactions "
+        "FOR EACH ROW EXECUTE FUNCTION balance_transactions_append_only()"
+    )
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER balance_transactions_no_update")
-        op.execute("DROP TRIGGER balance_transactions_no_delete")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER balance_transactions_append_only ON balance_transactions")
-        op.execute("DROP FUNCTION balance_transactions_append_only()")
+    op.execute("DROP TRIGGER balance_transactions_append_only ON balance_transactions")
+    op.execute("DROP FUNCTION balance_transactions_append_only()")
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('ix_customers_balance')
         batch_op.drop_column('use_realtime_calculation')

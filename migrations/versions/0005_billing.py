@@ -68,7 +68,7 @@ def upgrade():
     )
     with op.batch_alter_table('meter_assignments', schema=None) as batch_op:
         batch_op.create_index('ix_meter_assignments_customer_id', ['customer_id'], unique=False)
-        batch_op.create_index('uq_meter_assignments_active_meter', ['meter_id'], unique=True, postgresql_where=sa.text('is_active'), sqlite_where=sa.text('is_active'))
+        batch_op.create_index('uq_meter_assignments_active_meter', ['meter_id'], unique=True, postgresql_where=sa.text('is_active'))
 
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('amount_due', sa.Numeric(precision=15, scale=2), server_default=sa.text('0'), nullable=False))
@@ -82,7 +82,7 @@ def downgrade():
         batch_op.drop_column('amount_due')
 
     with op.batch_alter_table('meter_assignments', schema=None) as batch_op:
-        batch_op.drop_index('uq_meter_assignments_active_meter', postgresql_where=sa.text('is_active'), sqlite_where=sa.text('is_active'))
+        batch_op.drop_index('uq_meter_assignments_active_meter', postgresql_where=sa.text('is_active'))
         batch_op.drop_index('ix_meter_assignments_customer_id')
 
     op.drop_table('meter_assignments')

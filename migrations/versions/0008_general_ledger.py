@@ -89,20 +89,7 @@ def upgrade():
     op.bulk_insert(accounts, [{"code": code, "name": name, "type": kind, "balance": 0} for code, name, kind in CHART])
 
     # A posted entry is never changed: its lines and itself refuse updates and deletes.
-    if op.get_bind().dialect.name == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER journal_lines_posted_no_{operation.lower()} BEFORE {operation} ON journal_lines "
-                "WHEN (SELECT status FROM journal_entries WHERE id = OLD.entry_id) <> 'draft' "
-                f"BEGIN SELECT RAISE(ABORT, 'a posted journal entry is immutable: {operation} of its lines is refused'); END"
-            )
-            op.execute(
-                f"CREATE TRIGGER journal_entries_posted_no_{operation.lower()} BEFORE {operation} ON journal_entries "
-                "WHEN OLD.status <> 'draft' "
-                f"BEGIN SELECT RAISE(ABORT, 'a posted journal entry is immutable: {operation} is refused'); END"
-            )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(POSTGRESQL_GUARDS)
+    op.execute(GUARDS)
 
 
 CHART = [
@@ -114,7 +101,7 @@ CHART = [
     ("5000", "Operating expenses", "expense"),
 ]
 
-POSTGRESQL_GUARDS = """
+GUARDS = """
 CREATE FUNCTION journal_posted_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     entry_status text;
@@ -168,24 +155,15 @@ CREATE CONSTRAINT TRIGGER journal_lines_balanced AFTER INSERT ON journal_lines
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        for name in (
-            "journal_lines_posted_no_update",
-            "journal_lines_posted_no_delete",
-            "journal_entries_posted_no_update",
-            "journal_entries_posted_no_delete",
-        ):
-            op.execute(f"DROP TRIGGER {name}")
-    if op.get_bind().dialect.name == "postgresql":
-        for trigger, table in (
-            ("journal_entries_balanced", "journal_entries"),
-            ("journal_lines_balanced", "journal_lines"),
-            ("journal_entries_immutable", "journal_entries"),
-            ("journal_lines_immutable", "journal_lines"),
-        ):
-            op.execute(f"DROP TRIGGER {trigger} ON {table}")
-        op.execute("DROP FUNCTION journal_entry_balanced()")
-        op.execute("DROP FUNCTION journal_posted_immutable()")
+    for trigger, table in (
+        ("journal_entries_balanced", "journal_entries"),
+        ("journal_lines_balanced", "journal_lines"),
+        ("journal_entries_immutable", "journal_entries"),
+        ("journal_lines_immutable", "journal_lines"),
+    ):
+        op.execute(f"DROP TRIGGER {trigger} ON {table}")
+    op.execute("DROP FUNCTION journal_entry_balanced()")
+    op.execute("DROP FUNCTION journal_posted_immutable()")
     with op.batch_alter_table("journal_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_journal_lines_entry_id")
         batch_op.drop_index("ix_journal_lines_account_id")

@@ -7,9 +7,8 @@ Create Date: 2026-11-23 09:00:00.000000
 What the database refuses from here on, whoever writes:
 
 - a line added to a journal entry that is no longer a draft (an entry is posted from a draft with its
-  lines; on SQLite, which has no deferred triggers, posting it checks that it balances);
-- ``TRUNCATE`` of the ledger, the books and the reconciliation audit trail (PostgreSQL; SQLite has no
-  ``TRUNCATE``, and its ``DELETE`` triggers fire for a whole-table delete);
+  lines);
+- ``TRUNCATE`` of the ledger, the books and the reconciliation audit trail;
 - any change to a finished reconciliation run, its counts and its discrepancies.
 
 The suite empties its tables as a superuser under ``session_replication_role = replica``, where no
@@ -41,54 +40,15 @@ def upgrade():
     with op.batch_alter_table("reconciliation_discrepancies", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reason", sa.String(length=300), nullable=True))
 
-    if op.get_bind().dialect.name == "sqlite":
-        for statement in _sqlite_triggers():
-            op.execute(statement)
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(POSTGRESQL_GUARDS)
-        for table in EVIDENCE:
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION evidence_no_truncate()"
-            )
-
-
-def _sqlite_triggers():
-    yield (
-        "CREATE TRIGGER journal_lines_posted_no_insert BEFORE INSERT ON journal_lines "
-        "WHEN (SELECT status FROM journal_entries WHERE id = NEW.entry_id) <> 'draft' "
-        "BEGIN SELECT RAISE(ABORT, 'a posted journal entry is immutable: INSERT of its lines is refused'); END"
-    )
-    # PostgreSQL checks a posted entry at commit (a deferred trigger); SQLite, when it is posted: its lines
-    # are all there by then, since a posted entry takes no new line.
-    for operation in ("INSERT", "UPDATE OF status"):
-        yield (
-            f"CREATE TRIGGER journal_entries_posted_balanced_{operation.split()[0].lower()} "
-            f"BEFORE {operation} ON journal_entries "
-            "WHEN NEW.status = 'posted' AND (SELECT count(*) < 2 OR round(total(debit) - total(credit), 2) <> 0 "
-            "FROM journal_lines WHERE entry_id = NEW.id) "
-            "BEGIN SELECT RAISE(ABORT, 'a journal entry is posted unbalanced: it needs two lines or more, "
-            "and debits equal to credits'); END"
+    op.execute(GUARDS)
+    for table in EVIDENCE:
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION evidence_no_truncate()"
         )
-    for operation in ("UPDATE", "DELETE"):
-        yield (
-            f"CREATE TRIGGER reconciliation_runs_finished_no_{operation.lower()} "
-            f"BEFORE {operation} ON reconciliation_runs WHEN OLD.status <> 'running' "
-            "BEGIN SELECT RAISE(ABORT, 'a finished reconciliation run is evidence: "
-            f"{operation} of reconciliation_runs is refused'); END"
-        )
-    runs = {"INSERT": "NEW.run_id", "UPDATE": "OLD.run_id, NEW.run_id", "DELETE": "OLD.run_id"}
-    for table in RUN_ROWS:
-        for operation, ids in runs.items():
-            yield (
-                f"CREATE TRIGGER {table}_finished_no_{operation.lower()} BEFORE {operation} ON {table} "
-                f"WHEN EXISTS (SELECT 1 FROM reconciliation_runs WHERE id IN ({ids}) AND status <> 'running') "
-                "BEGIN SELECT RAISE(ABORT, 'a finished reconciliation run is evidence: "
-                f"{operation} of {table} is refused'); END"
-            )
 
 
-POSTGRESQL_GUARDS = """
+GUARDS = """
 CREATE FUNCTION journal_lines_to_drafts_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- FOR SHARE: a draft being posted meanwhile is waited for, and then seen posted.
@@ -140,25 +100,14 @@ CREATE TRIGGER reconciliation_discrepancies_finished_immutable
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        for name in (
-            "journal_lines_posted_no_insert",
-            "journal_entries_posted_balanced_insert",
-            "journal_entries_posted_balanced_update",
-            "reconciliation_runs_finished_no_update",
-            "reconciliation_runs_finished_no_delete",
-            *(f"{table}_finished_no_{operation}" for table in RUN_ROWS for operation in ("insert", "update", "delete")),
-        ):
-            op.execute(f"DROP TRIGGER {name}")
-    if op.get_bind().dialect.name == "postgresql":
-        for table in EVIDENCE:
-            op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
-        op.execute("DROP TRIGGER journal_lines_to_drafts_only ON journal_lines")
-        op.execute("DROP TRIGGER reconciliation_runs_finished_immutable ON reconciliation_runs")
-        for table in RUN_ROWS:
-            op.execute(f"DROP TRIGGER {table}_finished_immutable ON {table}")
-        op.execute("DROP FUNCTION journal_lines_to_drafts_only()")
-        op.execute("DROP FUNCTION evidence_no_truncate()")
-        op.execute("DROP FUNCTION reconciliation_run_finished_immutable()")
+    for table in EVIDENCE:
+        op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
+    op.execute("DROP TRIGGER journal_lines_to_drafts_only ON journal_lines")
+    op.execute("DROP TRIGGER reconciliation_runs_finished_immutable ON reconciliation_runs")
+    for table in RUN_ROWS:
+        op.execute(f"DROP TRIGGER {table}_finished_immutable ON {table}")
+    op.execute("DROP FUNCTION journal_lines_to_drafts_only()")
+    op.execute("DROP FUNCTION evidence_no_truncate()")
+    op.execute("DROP FUNCTION reconciliation_run_finished_immutable()")
     with op.batch_alter_table("reconciliation_discrepancies", schema=None) as batch_op:
         batch_op.drop_column("reason")

@@ -8,9 +8,6 @@ The books (account balances, journal lines), the wallets (balance, before/after 
 movement), the customers' and meters' totals, the monthly balances and the targets' achieved
 amounts grow with the business: at NUMERIC(15,2) a large distributor's Cash or Revenue meets
 the limit at about Rp 10 trillion. A discrepancy holds two such values and their difference.
-
-SQLite keeps every NUMERIC the same way, so there only the declared type changes: its
-tables are rebuilt (batch mode), with the triggers set aside meanwhile and put back after.
 """
 
 from alembic import op
@@ -46,19 +43,6 @@ def downgrade():
 def _alter(money_from, money_to, values_from, values_to):
     changes = {table: [(c, money_from, money_to) for c in columns] for table, columns in WIDENED.items()}
     changes["reconciliation_discrepancies"] = [(c, values_from, values_to) for c in DISCREPANCY_VALUES]
-    # A rebuild renames its new table into place, and SQLite then checks every trigger that names
-    # the table, on any table: all of them are set aside while the tables are rebuilt.
-    triggers = _set_aside_triggers() if op.get_bind().dialect.name == "sqlite" else []
     for table, columns in changes.items():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            for column, old, new in columns:
-                batch_op.alter_column(column, existing_type=old, type_=new)
-    for trigger in triggers:
-        op.execute(trigger)
-
-
-def _set_aside_triggers() -> list[str]:
-    rows = op.get_bind().execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
-    for name, _sql in rows:
-        op.execute(f'DROP TRIGGER "{name}"')
-    return [sql for _name, sql in rows]
+        for column, old, new in columns:
+            op.alter_column(table, column, existing_type=old, type_=new)

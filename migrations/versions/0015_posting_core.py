@@ -16,9 +16,6 @@ what its readings cost: run ``backoffice reconcile rebuild --check monthly_balan
 upgrading an installation whose months were built before.
 """
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 from alembic import op
 from flask import current_app
 import sqlalchemy as sa
@@ -31,16 +28,13 @@ branch_labels = None
 depends_on = None
 
 def upgrade():
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    triggers = _set_aside_triggers() if sqlite else []
-    if not sqlite:
-        op.execute("ALTER TABLE balance_transactions DISABLE TRIGGER balance_transactions_append_only")
+    op.execute("ALTER TABLE balance_transactions DISABLE TRIGGER balance_transactions_append_only")
     with op.batch_alter_table("balance_transactions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("value_date", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("reason", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("reverses_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("entry_id", sa.Integer(), nullable=True))
-    _date_movements(sqlite)
+    _date_movements()
     op.execute(
         "UPDATE balance_transactions SET entry_id = (SELECT min(e.id) FROM journal_entries e "
         "WHERE e.source_type = 'balance_transaction' AND e.source_id = balance_transactions.id)"
@@ -65,8 +59,7 @@ def upgrade():
         batch_op.create_unique_constraint(batch_op.f("uq_balance_transactions_entry_id"), ["entry_id"])
         batch_op.create_index("uq_balance_transactions_reverses_id", ["reverses_id"], unique=True)
         batch_op.create_index("ix_balance_transactions_customer_value_date", ["customer_id", "value_date"])
-    if not sqlite:
-        op.execute("ALTER TABLE balance_transactions ENABLE TRIGGER balance_transactions_append_only")
+    op.execute("ALTER TABLE balance_transactions ENABLE TRIGGER balance_transactions_append_only")
 
     for table, source in (("invoices", "invoice"), ("payments", "payment")):
         with op.batch_alter_table(table, schema=None) as batch_op:
@@ -96,13 +89,9 @@ def upgrade():
             batch_op.create_check_constraint(
                 "withdrawal_posted", "(withdrawn_at IS NULL) = (withdrawal_entry_id IS NULL)"
             )
-    for trigger in triggers:
-        op.execute(trigger)
 
 
 def downgrade():
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    triggers = _set_aside_triggers() if sqlite else []
     for table in ("invoices", "payments"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_constraint(batch_op.f(f"ck_{table}_withdrawal_posted"), type_="check")
@@ -123,30 +112,16 @@ def downgrade():
         )
         for column in ("entry_id", "reverses_id", "reason", "value_date"):
             batch_op.drop_column(column)
-    for trigger in triggers:
-        op.execute(trigger)
 
 
-def _date_movements(sqlite: bool) -> None:
+def _date_movements() -> None:
     """Each movement on the day it was posted in the installation's time zone; a reading's on the reading's date
     (or, for a reading since deleted, all on the day of its first charge, where they net to nothing)."""
-    bind = op.get_bind()
     name = current_app.config["TIMEZONE"]  # the settings' BACKOFFICE_TIMEZONE
-    if sqlite:
-        zone = ZoneInfo(name)
-        rows = bind.execute(sa.text("SELECT id, created_at FROM balance_transactions")).all()
-        for row_id, created_at in rows:
-            posted = created_at if not isinstance(created_at, str) else _parse(created_at)
-            day = posted.replace(tzinfo=posted.tzinfo or UTC).astimezone(zone).date()
-            bind.execute(
-                sa.text("UPDATE balance_transactions SET value_date = :day WHERE id = :id"),
-                {"day": day.isoformat(), "id": row_id},
-            )
-    else:
-        bind.execute(
-            sa.text("UPDATE balance_transactions SET value_date = (created_at AT TIME ZONE :zone)::date"),
-            {"zone": name},
-        )
+    op.get_bind().execute(
+        sa.text("UPDATE balance_transactions SET value_date = (created_at AT TIME ZONE :zone)::date"),
+        {"zone": name},
+    )
     op.execute(
         "UPDATE balance_transactions SET value_date = (SELECT r.reading_date FROM meter_readings r "
         "WHERE r.id = balance_transactions.reference_id) "
@@ -157,14 +132,3 @@ def _date_movements(sqlite: bool) -> None:
         "WHERE b.reference_type = 'meter_reading' AND b.reference_id = balance_transactions.reference_id) "
         "WHERE reference_type = 'meter_reading' AND reference_id NOT IN (SELECT id FROM meter_readings)"
     )
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _set_aside_triggers() -> list[str]:
-    rows = op.get_bind().execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
-    for name, _sql in rows:
-        op.execute(f'DROP TRIGGER "{name}"')
-    return [sql for _name, sql in rows]

@@ -8,10 +8,9 @@ Create Date: 2026-11-23 06:00:00.000000
 ``UPDATE``, ``DELETE`` and ``TRUNCATE``; its latest row's ``closed_through`` is the last day closed.
 A row dated on or before that day is refused, whoever writes it: inserted, changed (its old or its
 new date) or deleted. ``guards`` writes the three triggers that do it for a table and its date column,
-on either database, so another table is guarded by adding it to ``GUARDED``. The triggers test the
-date in their ``WHEN`` (on PostgreSQL through ``books_closed_through()``, about 9 µs a row where a
-PL/pgSQL function reading the column by name took 40), and only a refusal runs a function: on
-PostgreSQL one that names the month, on SQLite, whose ``RAISE`` takes only a fixed message, none.
+so another table is guarded by adding it to ``GUARDED``. The triggers test the date in their ``WHEN``
+through ``books_closed_through()`` (about 9 µs a row where a PL/pgSQL function reading the column by
+name took 40), and only a refusal runs a function, one that names the month.
 """
 
 from alembic import op
@@ -61,37 +60,25 @@ def upgrade():
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_period_actions_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_period_actions")),
     )
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER period_actions_no_{operation.lower()} BEFORE {operation} ON period_actions "
-                f"BEGIN SELECT RAISE(ABORT, 'period_actions keeps evidence: {operation} is refused'); END"
-            )
-    if dialect == "postgresql":
-        op.execute(POSTGRESQL_FUNCTIONS)
-        op.execute(
-            "CREATE TRIGGER period_actions_append_only BEFORE UPDATE OR DELETE ON period_actions "
-            "FOR EACH ROW EXECUTE FUNCTION period_actions_append_only()"
-        )
-        op.execute(
-            "CREATE TRIGGER period_actions_no_truncate BEFORE TRUNCATE ON period_actions "
-            "FOR EACH STATEMENT EXECUTE FUNCTION evidence_no_truncate()"
-        )
+    op.execute(FUNCTIONS)
+    op.execute(
+        "CREATE TRIGGER period_actions_append_only BEFORE UPDATE OR DELETE ON period_actions "
+        "FOR EACH ROW EXECUTE FUNCTION period_actions_append_only()"
+    )
+    op.execute(
+        "CREATE TRIGGER period_actions_no_truncate BEFORE TRUNCATE ON period_actions "
+        "FOR EACH STATEMENT EXECUTE FUNCTION evidence_no_truncate()"
+    )
     for table, column in GUARDED.items():
-        for statement in guards(table, column, dialect):
+        for statement in guards(table, column):
             op.execute(statement)
 
 
-def guards(table: str, column: str, dialect: str):
-    """The triggers that refuse a row of ``table`` whose ``column`` is in a closed month, on ``dialect``."""
-    if dialect == "postgresql":
-        closed, refuse = "books_closed_through()", f"EXECUTE FUNCTION refuse_in_closed_period('{column}')"
-    else:
-        closed = "(SELECT closed_through FROM period_actions ORDER BY id DESC LIMIT 1)"
-        refuse = "BEGIN SELECT RAISE(ABORT, 'This is dated in a closed month: date it in the open period.'); END"
+def guards(table: str, column: str):
+    """The triggers that refuse a row of ``table`` whose ``column`` is in a closed month."""
+    refuse = f"EXECUTE FUNCTION refuse_in_closed_period('{column}')"
     for operation, rows in OPERATIONS.items():
-        dated = " OR ".join(f"{row}.{column} <= {closed}" for row in rows)
+        dated = " OR ".join(f"{row}.{column} <= books_closed_through()" for row in rows)
         event = operation
         if operation == "UPDATE" and table in MONEY_COLUMNS:
             event = f"UPDATE OF {column}, {MONEY_COLUMNS[table]}"
@@ -104,7 +91,7 @@ def guards(table: str, column: str, dialect: str):
 # The closing transaction locks the guarded tables (SHARE ROW EXCLUSIVE) before it records the close:
 # it waits for the writers in flight, and a writer that comes after it waits for it to commit and then
 # reads the new state (a READ COMMITTED statement takes its snapshot once it holds its table's lock).
-POSTGRESQL_FUNCTIONS = """
+FUNCTIONS = """
 CREATE FUNCTION books_closed_through() RETURNS date LANGUAGE sql STABLE AS $$
     SELECT closed_through FROM period_actions ORDER BY id DESC LIMIT 1
 $$;
@@ -136,18 +123,12 @@ $$;
 
 
 def downgrade():
-    dialect = op.get_bind().dialect.name
     for table in GUARDED:
         for operation in OPERATIONS:
-            on = f" ON {table}" if dialect == "postgresql" else ""
-            op.execute(f"DROP TRIGGER {table}_closed_period_{operation.lower()}{on}")
-    if dialect == "sqlite":
-        op.execute("DROP TRIGGER period_actions_no_update")
-        op.execute("DROP TRIGGER period_actions_no_delete")
-    if dialect == "postgresql":
-        op.execute("DROP TRIGGER period_actions_append_only ON period_actions")
-        op.execute("DROP TRIGGER period_actions_no_truncate ON period_actions")
-        op.execute("DROP FUNCTION refuse_in_closed_period()")
-        op.execute("DROP FUNCTION books_closed_through()")
-        op.execute("DROP FUNCTION period_actions_append_only()")
+            op.execute(f"DROP TRIGGER {table}_closed_period_{operation.lower()} ON {table}")
+    op.execute("DROP TRIGGER period_actions_append_only ON period_actions")
+    op.execute("DROP TRIGGER period_actions_no_truncate ON period_actions")
+    op.execute("DROP FUNCTION refuse_in_closed_period()")
+    op.execute("DROP FUNCTION books_closed_through()")
+    op.execute("DROP FUNCTION period_actions_append_only()")
     op.drop_table("period_actions")

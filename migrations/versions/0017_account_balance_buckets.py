@@ -8,9 +8,6 @@ Every money event moved the balance of the same two account rows, so every posti
 the one before it to commit, whatever the customer. Each account's balance is now the sum of
 its rows in ``account_balance_buckets``, a posting moving the bucket its customer falls in.
 The balance an account had becomes its bucket 0; the downgrade sums the buckets back.
-
-Dropping ``accounts.balance`` rebuilds the table on SQLite (batch mode), with the triggers set
-aside meanwhile and put back after, as in 0013.
 """
 
 from alembic import op
@@ -41,34 +38,16 @@ def upgrade():
         "INSERT INTO account_balance_buckets (account_id, bucket, balance) "
         "SELECT id, 0, balance FROM accounts WHERE balance <> 0"
     )
-    _rebuilding_accounts(lambda batch_op: batch_op.drop_column("balance"))
+    op.drop_column("accounts", "balance")
 
 
 def downgrade():
-    _rebuilding_accounts(
-        lambda batch_op: batch_op.add_column(
-            sa.Column("balance", sa.Numeric(precision=20, scale=2), server_default=sa.text("0"), nullable=False)
-        )
+    op.add_column(
+        "accounts",
+        sa.Column("balance", sa.Numeric(precision=20, scale=2), server_default=sa.text("0"), nullable=False),
     )
     op.execute(
         "UPDATE accounts SET balance = (SELECT coalesce(sum(b.balance), 0) FROM account_balance_buckets b "
         "WHERE b.account_id = accounts.id)"
     )
     op.drop_table("account_balance_buckets")
-
-
-def _rebuilding_accounts(change):
-    # A rebuild renames its new table into place, and SQLite then checks every trigger that names
-    # the table, on any table: all of them are set aside while the table is rebuilt.
-    triggers = _set_aside_triggers() if op.get_bind().dialect.name == "sqlite" else []
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        change(batch_op)
-    for trigger in triggers:
-        op.execute(trigger)
-
-
-def _set_aside_triggers() -> list[str]:
-    rows = op.get_bind().execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
-    for name, _sql in rows:
-        op.execute(f'DROP TRIGGER "{name}"')
-    return [sql for _name, sql in rows]

@@ -13,13 +13,11 @@ same things:
   draft being posted meanwhile is waited for, and then seen posted);
 - an entry inserted or updated to ``posted`` without two lines or more whose debits equal its credits,
   checked when it is posted rather than at commit: its lines are all there by then, since only a
-  draft takes lines, as SQLite checks it.
+  draft takes lines.
 
 An entry is written as a draft and updated once, to posted. Its table now leaves half of each page free
 (``fillfactor = 50``), so that the update finds room beside the draft and is a heap-only update: no new
 entry in the table's five indexes. Rows written before keep their pages.
-
-SQLite's guards are unchanged.
 """
 
 from alembic import op
@@ -33,8 +31,6 @@ depends_on = None
 
 
 def upgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute("DROP TRIGGER journal_lines_to_drafts_only ON journal_lines")
     op.execute("DROP TRIGGER journal_entries_balanced ON journal_entries")
     op.execute("DROP TRIGGER journal_lines_balanced ON journal_lines")
@@ -45,8 +41,6 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     for trigger, table in (
         ("journal_lines_to_drafts_only", "journal_lines"),
         ("journal_entries_balanced_insert", "journal_entries"),

@@ -4,7 +4,7 @@ Revision ID: 0019
 Revises: 0018
 Create Date: 2026-11-27 09:00:00.000000
 
-A set-based posting on PostgreSQL writes its journal entries already posted, with their lines, in one
+A set-based posting writes its journal entries already posted, with their lines, in one
 statement (``posting.many``), instead of writing drafts, their lines, then posting them. The line guard
 now refuses a line added to an entry that is not a draft unless the entry is posted and every line it
 has came in the same statement: the statement that wrote it posted. A posted entry has two lines or
@@ -14,8 +14,6 @@ later statement is refused as before, and so is one added to a void entry.
 
 Only drafts are locked (``FOR SHARE``) before the check: a draft being posted meanwhile is waited for,
 and then seen posted with its lines; an entry posted by this statement is no one else's to change.
-
-SQLite's guards are unchanged: its set-based posting keeps the drafts.
 """
 
 from alembic import op
@@ -29,13 +27,11 @@ depends_on = None
 
 
 def upgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(WITH_THEIR_LINES)
+    op.execute(WITH_THEIR_LINES)
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(DRAFTS_ONLY)
+    op.execute(DRAFTS_ONLY)
 
 
 WITH_THEIR_LINES = """

@@ -340,7 +340,7 @@ def upgrade():
 
     op.create_table(
         "history_transactions",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=120), nullable=False),
@@ -461,14 +461,6 @@ def _baseline():
 
 def _append_only():
     tables = ["history_transactions", *(f"{table}_history" for table in VERSIONED)]
-    if op.get_bind().dialect.name == "sqlite":
-        for table in tables:
-            for operation in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'history is append-only: {operation} of {table} is refused'); END"
-                )
-        return
     op.execute(
         """
         CREATE FUNCTION history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -491,5 +483,4 @@ def _append_only():
 
 
 def _drop_guards():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION history_append_only() CASCADE")
+    op.execute("DROP FUNCTION history_append_only() CASCADE")

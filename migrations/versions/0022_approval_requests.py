@@ -96,7 +96,6 @@ def upgrade():
             "approval_requests",
             [column],
             unique=True,
-            sqlite_where=PENDING_ONLY,
             postgresql_where=PENDING_ONLY,
         )
 

@@ -19,10 +19,7 @@ down_revision = "0026"
 branch_labels = None
 depends_on = None
 
-FIRST_OF_MONTH = {
-    "postgresql": "CAST(date_trunc('month', CAST(closing_date AS TIMESTAMP)) AS DATE)",
-    "sqlite": "date(closing_date, 'start of month')",
-}
+FIRST_OF_MONTH = "CAST(date_trunc('month', CAST(closing_date AS TIMESTAMP)) AS DATE)"
 
 
 def upgrade():
@@ -41,11 +38,10 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("account_manager_id", "month", name=op.f("pk_order_month_totals")),
     )
-    month = FIRST_OF_MONTH[op.get_bind().dialect.name]
     op.execute(
         "INSERT INTO order_month_totals (account_manager_id, month, order_count, grand_total) "
-        f"SELECT account_manager_id, {month}, count(*), round(sum(grand_total), 2) FROM orders "
-        f"GROUP BY account_manager_id, {month}"
+        f"SELECT account_manager_id, {FIRST_OF_MONTH}, count(*), round(sum(grand_total), 2) FROM orders "
+        f"GROUP BY account_manager_id, {FIRST_OF_MONTH}"
     )
 
 

@@ -56,13 +56,12 @@ def upgrade():
             ["requested_at"],
             unique=False,
             postgresql_where=WAITING,
-            sqlite_where=WAITING,
         )
 
 
 def downgrade():
     with op.batch_alter_table("recalculation_requests", schema=None) as batch_op:
-        batch_op.drop_index("ix_recalculation_requests_waiting", postgresql_where=WAITING, sqlite_where=WAITING)
+        batch_op.drop_index("ix_recalculation_requests_waiting", postgresql_where=WAITING)
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_kind_status_ended_at")
     op.drop_table("job_duration_buckets")
@@ -71,14 +70,9 @@ def downgrade():
 def _counted():
     """Per kind and bucket, the jobs that finished or failed and their microseconds: the histogram the metrics read
     off the job records until this revision, each duration exact to the microsecond."""
-    if op.get_bind().dialect.name == "postgresql":
-        duration = jobs.c.ended_at - jobs.c.started_at
-        within = [duration <= timedelta(seconds=bound) for bound in BUCKETS]
-        microseconds = sa.cast(sa.func.round(sa.func.extract("epoch", sa.func.sum(duration)) * 1_000_000), sa.BigInteger)
-    else:
-        duration = _microseconds(jobs.c.ended_at) - _microseconds(jobs.c.started_at)
-        within = [duration <= bound * 1_000_000 for bound in BUCKETS]
-        microseconds = sa.func.sum(duration)
+    duration = jobs.c.ended_at - jobs.c.started_at
+    within = [duration <= timedelta(seconds=bound) for bound in BUCKETS]
+    microseconds = sa.cast(sa.func.round(sa.func.extract("epoch", sa.func.sum(duration)) * 1_000_000), sa.BigInteger)
     bucket = sa.case(*((condition, index) for index, condition in enumerate(within)), else_=len(BUCKETS))
     return (
         sa.select(jobs.c.kind, bucket, sa.func.count(), microseconds)
@@ -89,10 +83,3 @@ def _counted():
         )
         .group_by(jobs.c.kind, bucket)
     )
-
-
-def _microseconds(moment):
-    """SQLite: a stored moment (``YYYY-MM-DD HH:MM:SS.ffffff``) in microseconds since 1970, as an integer (Julian
-    days, floating point, are off by some microseconds)."""
-    seconds = sa.cast(sa.func.strftime("%s", moment), sa.BigInteger)
-    return seconds * 1_000_000 + sa.cast(sa.func.substr(moment, 21, 6), sa.BigInteger)

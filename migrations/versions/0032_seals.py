@@ -81,7 +81,6 @@ def upgrade():
         "tampered_evidence",
         ["kind", "row_id", "version"],
         unique=True,
-        sqlite_where=UNRESOLVED,
         postgresql_where=UNRESOLVED,
     )
     _guards()
@@ -89,24 +88,6 @@ def upgrade():
 
 
 def _guards():
-    if op.get_bind().dialect.name == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER seals_no_{operation.lower()} BEFORE {operation} ON seals "
-                f"BEGIN SELECT RAISE(ABORT, 'seals are append-only: {operation} of seals is refused'); END"
-            )
-        op.execute(
-            "CREATE TRIGGER tampered_evidence_no_delete BEFORE DELETE ON tampered_evidence "
-            "BEGIN SELECT RAISE(ABORT, 'tampered evidence is kept: DELETE is refused'); END"
-        )
-        op.execute(
-            "CREATE TRIGGER tampered_evidence_decided_once BEFORE UPDATE ON tampered_evidence "
-            "WHEN OLD.resolution IS NOT NULL OR NEW.kind IS NOT OLD.kind OR NEW.row_id IS NOT OLD.row_id "
-            "OR NEW.version IS NOT OLD.version OR NEW.what IS NOT OLD.what OR NEW.found_at IS NOT OLD.found_at "
-            "OR NEW.customer_id IS NOT OLD.customer_id OR NEW.entry_id IS NOT OLD.entry_id "
-            "BEGIN SELECT RAISE(ABORT, 'tampered evidence is decided once: UPDATE is refused'); END"
-        )
-        return
     op.execute(
         """
         CREATE FUNCTION seals_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -154,9 +135,8 @@ def _seal_what_is_there():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION seals_append_only() CASCADE")
-        op.execute("DROP FUNCTION tampered_evidence_decided_once() CASCADE")
+    op.execute("DROP FUNCTION seals_append_only() CASCADE")
+    op.execute("DROP FUNCTION tampered_evidence_decided_once() CASCADE")
     op.drop_index("uq_tampered_evidence_open", table_name="tampered_evidence")
     op.drop_index("ix_tampered_evidence_customer", table_name="tampered_evidence")
     op.drop_table("tampered_evidence")

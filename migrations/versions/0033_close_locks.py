@@ -9,7 +9,6 @@ A close (and a reopening) locks ``period_actions``, and a close the tables whose
 ``DELETE`` or ``TRUNCATE`` a table lock it so, which the runtime role may not do to the append-only tables. These
 two functions take the locks as their owner (``SECURITY DEFINER``); the locks last until the caller's transaction
 ends, under the caller's ``lock_timeout``. Only the roles ``backoffice db grant-runtime`` names may call them.
-PostgreSQL only: SQLite's ``BEGIN IMMEDIATE`` serialises its writers already.
 """
 
 from alembic import op
@@ -28,8 +27,6 @@ LOCKS = {
 
 
 def upgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     for function, tables in LOCKS.items():
         op.execute(
             f"CREATE FUNCTION {function}() RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT "
@@ -39,7 +36,5 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     for function in LOCKS:
         op.execute(f"DROP FUNCTION {function}()")

@@ -10,7 +10,7 @@ Create Date: 2026-12-06 09:00:00.000000
 - ``approval_requests`` guarded, whoever writes: what was asked (kind, amounts, customer, movement, entry, reasons,
   value date, key, entry seal, correction, who asked and when) never changes after the insert; the decision is made once:
   status goes from pending to approved or rejected only, in the UPDATE that sets who decided and when, and none of
-  the decision's columns changes after it; a request is never deleted (nor, on PostgreSQL, truncated). A column
+  the decision's columns changes after it; a request is never deleted nor truncated. A column
   not named here (a seal the application fills in later) is not guarded by it.
 """
 
@@ -108,30 +108,16 @@ def upgrade():
             batch_op.f("ix_approval_requests_history_transaction_id"), ["transaction_id"], unique=False
         )
     _baseline()
-    if op.get_bind().dialect.name == "sqlite":
-        for statement in _sqlite_guards():
-            op.execute(statement)
-    else:
-        for statement in _postgresql_guards():
-            op.execute(statement)
+    for statement in _guards():
+        op.execute(statement)
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        for name in (
-            "approval_requests_asked_immutable",
-            "approval_requests_decided_once",
-            "approval_requests_no_delete",
-            "approval_requests_history_no_update",
-            "approval_requests_history_no_delete",
-        ):
-            op.execute(f"DROP TRIGGER {name}")
-    else:
-        op.execute("DROP TRIGGER approval_requests_guard ON approval_requests")
-        op.execute("DROP TRIGGER approval_requests_no_truncate ON approval_requests")
-        op.execute("DROP FUNCTION approval_requests_guard()")
-        op.execute("DROP TRIGGER approval_requests_history_append_only ON approval_requests_history")
-        op.execute("DROP TRIGGER approval_requests_history_no_truncate ON approval_requests_history")
+    op.execute("DROP TRIGGER approval_requests_guard ON approval_requests")
+    op.execute("DROP TRIGGER approval_requests_no_truncate ON approval_requests")
+    op.execute("DROP FUNCTION approval_requests_guard()")
+    op.execute("DROP TRIGGER approval_requests_history_append_only ON approval_requests_history")
+    op.execute("DROP TRIGGER approval_requests_history_no_truncate ON approval_requests_history")
     with op.batch_alter_table("approval_requests_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_approval_requests_history_transaction_id"))
         batch_op.drop_index("ix_approval_requests_history_pk_transaction_id")
@@ -183,36 +169,7 @@ def _decided_once() -> str:
     )
 
 
-def _sqlite_guards():
-    # SQLite spells IS DISTINCT FROM as IS NOT.
-    asked = _changed(ASKED).replace("IS DISTINCT FROM", "IS NOT")
-    decision = _changed(DECISION).replace("IS DISTINCT FROM", "IS NOT")
-    yield (
-        "CREATE TRIGGER approval_requests_asked_immutable BEFORE UPDATE ON approval_requests "
-        f"WHEN {asked} "
-        "BEGIN SELECT RAISE(ABORT, 'what an approval request asks is immutable: UPDATE of approval_requests "
-        "is refused'); END"
-    )
-    yield (
-        "CREATE TRIGGER approval_requests_decided_once BEFORE UPDATE ON approval_requests "
-        f"WHEN ({decision}) AND NOT ({_decided_once()}) "
-        "BEGIN SELECT RAISE(ABORT, 'an approval request is decided once, from pending: UPDATE of its decision "
-        "is refused'); END"
-    )
-    yield (
-        "CREATE TRIGGER approval_requests_no_delete BEFORE DELETE ON approval_requests "
-        "BEGIN SELECT RAISE(ABORT, 'an approval request is evidence: DELETE of approval_requests is refused'); END"
-    )
-    for operation in ("UPDATE", "DELETE"):
-        yield (
-            f"CREATE TRIGGER approval_requests_history_no_{operation.lower()} BEFORE {operation} "
-            "ON approval_requests_history "
-            f"BEGIN SELECT RAISE(ABORT, 'history is append-only: {operation} of approval_requests_history "
-            "is refused'); END"
-        )
-
-
-def _postgresql_guards():
+def _guards():
     yield f"""
         CREATE FUNCTION approval_requests_guard() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

@@ -38,13 +38,6 @@ def upgrade():
 
 
 def _guards():
-    if op.get_bind().dialect.name == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER seal_key_no_{operation.lower()} BEFORE {operation} ON seal_key "
-                f"BEGIN SELECT RAISE(ABORT, 'the seal key''s fingerprint is kept: {operation} is refused'); END"
-            )
-        return
     op.execute(
         """
         CREATE FUNCTION seal_key_kept() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -65,6 +58,5 @@ def _guards():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION seal_key_kept() CASCADE")
+    op.execute("DROP FUNCTION seal_key_kept() CASCADE")
     op.drop_table("seal_key")

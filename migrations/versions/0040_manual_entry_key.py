@@ -32,5 +32,4 @@ def upgrade():
 
 def downgrade():
     op.drop_index("uq_journal_entries_idempotency_key", table_name="journal_entries")
-    # In place on both databases: SQLite's batch copy of the table would lose the triggers that guard it.
-    op.execute("ALTER TABLE journal_entries DROP COLUMN idempotency_key")
+    op.drop_column("journal_entries", "idempotency_key")

@@ -12,7 +12,7 @@ hourly catch-up ran it; whoever could write a run's status could end it "succeed
   it); failed → started (RQ's retry of a job the database failed). Finished and abandoned are final.
 - a reconciliation run is inserted ``running`` only (it ended once, and then nothing changes it: migration 0011).
 
-Both dialects, by triggers. On PostgreSQL the runtime role may not ``UPDATE`` a job's ``status``, ``started_at``
+By triggers; and the runtime role may not ``UPDATE`` a job's ``status``, ``started_at``
 or ``ended_at``, nor a run's ``status``, ``error`` or ``finished_at`` (``backoffice db grant-runtime``): it moves
 them through ``move_job`` and ``end_reconciliation_run``, owned by the owner (``SECURITY DEFINER``), which move one
 row by its id, from the states the caller names. A run's end is stamped by the database's clock; a job's moves by
@@ -44,23 +44,7 @@ _REFUSED_MOVE = "a job''s status moves only by its transitions: this change is r
 _REFUSED_JOB = "a job is inserted queued: a job inserted in another state is refused"
 _REFUSED_RUN = "a reconciliation run is inserted running: a run inserted ended is refused"
 
-SQLITE_TRIGGERS = {
-    "jobs_inserted_queued": (
-        f"CREATE TRIGGER jobs_inserted_queued BEFORE INSERT ON jobs WHEN NEW.status <> 'queued' "
-        f"BEGIN SELECT RAISE(ABORT, '{_REFUSED_JOB}'); END"
-    ),
-    "jobs_status_moves": (
-        "CREATE TRIGGER jobs_status_moves BEFORE UPDATE OF status ON jobs "
-        f"WHEN NEW.status <> OLD.status AND OLD.status || '>' || NEW.status NOT IN ({_MOVES}) "
-        f"BEGIN SELECT RAISE(ABORT, '{_REFUSED_MOVE}'); END"
-    ),
-    "reconciliation_runs_inserted_running": (
-        "CREATE TRIGGER reconciliation_runs_inserted_running BEFORE INSERT ON reconciliation_runs "
-        f"WHEN NEW.status <> 'running' BEGIN SELECT RAISE(ABORT, '{_REFUSED_RUN}'); END"
-    ),
-}
-
-POSTGRESQL = f"""
+GUARDS = f"""
 CREATE FUNCTION jobs_status_moves() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND NEW.status <> 'queued' THEN
@@ -118,21 +102,13 @@ REVOKE EXECUTE ON FUNCTION end_reconciliation_run(bigint, text, text) FROM PUBLI
 
 
 def upgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(POSTGRESQL)
-        return
-    for statement in SQLITE_TRIGGERS.values():
-        op.execute(statement)
+    op.execute(GUARDS)
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION end_reconciliation_run(bigint, text, text)")
-        op.execute("DROP FUNCTION move_job(text, text[], text, timestamptz)")
-        op.execute("DROP TRIGGER reconciliation_runs_inserted_running ON reconciliation_runs")
-        op.execute("DROP FUNCTION reconciliation_runs_inserted_running()")
-        op.execute("DROP TRIGGER jobs_status_moves ON jobs")
-        op.execute("DROP FUNCTION jobs_status_moves()")
-        return
-    for name in SQLITE_TRIGGERS:
-        op.execute(f"DROP TRIGGER {name}")
+    op.execute("DROP FUNCTION end_reconciliation_run(bigint, text, text)")
+    op.execute("DROP FUNCTION move_job(text, text[], text, timestamptz)")
+    op.execute("DROP TRIGGER reconciliation_runs_inserted_running ON reconciliation_runs")
+    op.execute("DROP FUNCTION reconciliation_runs_inserted_running()")
+    op.execute("DROP TRIGGER jobs_status_moves ON jobs")
+    op.execute("DROP FUNCTION jobs_status_moves()")

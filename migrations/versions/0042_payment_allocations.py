@@ -44,22 +44,16 @@ COLUMNS = (
 
 def upgrade():
     _tables()
-    # Columns added in place on both databases: SQLite's batch copy of a table would lose the triggers that guard
-    # it (a closed month's rows).
-    sqlite = op.get_bind().dialect.name == "sqlite"
     for table, column in (("invoices", "outstanding"), ("payments", "unapplied")):
         op.add_column(
             table, sa.Column(column, sa.Numeric(precision=15, scale=2), server_default=sa.text("0"), nullable=False)
         )
     _allocate_oldest_first()
-    if sqlite:  # SQLite adds only a virtual generated column in place; it reads the same
-        op.execute(f"ALTER TABLE invoices ADD COLUMN status VARCHAR(12) GENERATED ALWAYS AS ({SETTLED}) VIRTUAL")
-    else:
-        op.add_column(
-            "invoices", sa.Column("status", sa.String(length=12), sa.Computed(SETTLED, persisted=True), nullable=False)
-        )
+    op.add_column(
+        "invoices", sa.Column("status", sa.String(length=12), sa.Computed(SETTLED, persisted=True), nullable=False)
+    )
     op.create_index("ix_invoices_open", "invoices", ["status", "due_on"], unique=False)
-    for statement in _sqlite_guards() if sqlite else _postgresql_guards():
+    for statement in _guards():
         op.execute(statement)
 
     from backoffice.evidence import sealing  # with the key the application runs with: the upgrade runs in its context
@@ -68,19 +62,14 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        for name in ("no_update", "no_delete", "history_no_update", "history_no_delete"):
-            op.execute(f"DROP TRIGGER payment_allocations_{name}")
-    else:
-        for table in ("payment_allocations", "payment_allocations_history"):
-            op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
-        op.execute("DROP FUNCTION payment_allocations_append_only()")
+    for table in ("payment_allocations", "payment_allocations_history"):
+        op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
+        op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
+    op.execute("DROP FUNCTION payment_allocations_append_only()")
     _forget_seals()
     op.drop_index("ix_invoices_open", table_name="invoices")
-    # In place on both databases, as the upgrade added them.
     for table, column in (("invoices", "status"), ("invoices", "outstanding"), ("payments", "unapplied")):
-        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        op.drop_column(table, column)
     op.drop_table("payment_allocations")
     op.drop_table("payment_allocations_history")
 
@@ -88,18 +77,9 @@ def downgrade():
 def _forget_seals():
     """The seals of the rows the downgrade drops go with them, by the owner: left behind, they would vouch for rows
     that no longer exist, and meet the rows of an upgrade again under the same ids."""
-    forgotten = "DELETE FROM seals WHERE kind IN ('payment_allocations', 'payment_allocations_history')"
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER seals_no_delete")
-        op.execute(forgotten)
-        op.execute(
-            "CREATE TRIGGER seals_no_delete BEFORE DELETE ON seals "
-            "BEGIN SELECT RAISE(ABORT, 'seals are append-only: DELETE of seals is refused'); END"
-        )
-    else:
-        op.execute("ALTER TABLE seals DISABLE TRIGGER seals_append_only")
-        op.execute(forgotten)
-        op.execute("ALTER TABLE seals ENABLE TRIGGER seals_append_only")
+    op.execute("ALTER TABLE seals DISABLE TRIGGER seals_append_only")
+    op.execute("DELETE FROM seals WHERE kind IN ('payment_allocations', 'payment_allocations_history')")
+    op.execute("ALTER TABLE seals ENABLE TRIGGER seals_append_only")
 
 
 def _tables():
@@ -199,8 +179,7 @@ def _allocate_oldest_first():
     where they overlap, that much of the payment pays that invoice. Then what each invoice asks and what each
     payment leaves."""
     bind = op.get_bind()
-    least, greatest = ("MIN", "MAX") if bind.dialect.name == "sqlite" else ("LEAST", "GREATEST")
-    overlap = f"ROUND({least}(i.upto, p.upto) - {greatest}(i.upto - i.amount, p.upto - p.amount), 2)"
+    overlap = "ROUND(LEAST(i.upto, p.upto) - GREATEST(i.upto - i.amount, p.upto - p.amount), 2)"
     bind.execute(
         sa.text(
             "INSERT INTO payment_allocations (meter_id, customer_id, payment_id, invoice_id, amount, how, created_at) "
@@ -236,20 +215,7 @@ def _allocate_oldest_first():
         )
 
 
-def _sqlite_guards():
-    for table, what in (
-        ("payment_allocations", "an allocation is reversed, never changed"),
-        ("payment_allocations_history", "history is append-only"),
-    ):
-        name = "payment_allocations" + ("_history" if table.endswith("history") else "")
-        for operation in ("UPDATE", "DELETE"):
-            yield (
-                f"CREATE TRIGGER {name}_no_{operation.lower()} BEFORE {operation} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{what}: {operation} of {table} is refused'); END"
-            )
-
-
-def _postgresql_guards():
+def _guards():
     yield """
         CREATE FUNCTION payment_allocations_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

@@ -10,7 +10,6 @@ Create Date: 2026-12-12 09:00:00.000000
   seals), and in their history (``approval_requests_history``).
 - Guarded, whoever writes: the first approval is written once, while the request is pending and stays so, by
   someone other than who asked, and never changed after; the admin who approved first does not approve it again.
-  Added in place on both databases: SQLite's batch copy of the table would lose the triggers that guard it.
 """
 
 import sqlalchemy as sa
@@ -41,57 +40,34 @@ TWO_ADMINS = "an approval request approved first is approved by a second admin: 
 
 
 def upgrade():
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    if sqlite:  # in place: a batch copy of the table would lose its guards
-        op.execute("ALTER TABLE approval_requests ADD COLUMN first_approved_by_id INTEGER REFERENCES users (id)")
-    else:
-        op.add_column("approval_requests", sa.Column("first_approved_by_id", sa.Integer(), nullable=True))
-        op.create_foreign_key(
-            op.f("fk_approval_requests_first_approved_by_id_users"),
-            "approval_requests",
-            "users",
-            ["first_approved_by_id"],
-            ["id"],
-        )
+    op.add_column("approval_requests", sa.Column("first_approved_by_id", sa.Integer(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_approval_requests_first_approved_by_id_users"),
+        "approval_requests",
+        "users",
+        ["first_approved_by_id"],
+        ["id"],
+    )
     op.add_column("approval_requests", sa.Column("first_approved_at", sa.DateTime(timezone=True), nullable=True))
     for column in (
         sa.Column("first_approved_by_id", sa.Integer(), autoincrement=False, nullable=True),
         sa.Column("first_approved_at", sa.DateTime(timezone=True), autoincrement=False, nullable=True),
     ):
         op.add_column("approval_requests_history", column)
-    for statement in _sqlite_guards() if sqlite else _postgresql_guards():
+    for statement in _guards():
         op.execute(statement)
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER approval_requests_first_approved_once")
-        op.execute("DROP TRIGGER approval_requests_approved_by_two")
-    else:
-        op.execute("DROP TRIGGER approval_requests_first_approval ON approval_requests")
-        op.execute("DROP FUNCTION approval_requests_first_approval()")
-        op.drop_constraint(
-            op.f("fk_approval_requests_first_approved_by_id_users"), "approval_requests", type_="foreignkey"
-        )
+    op.execute("DROP TRIGGER approval_requests_first_approval ON approval_requests")
+    op.execute("DROP FUNCTION approval_requests_first_approval()")
+    op.drop_constraint(op.f("fk_approval_requests_first_approved_by_id_users"), "approval_requests", type_="foreignkey")
     for table in ("approval_requests_history", "approval_requests"):
         for column in FIRST_APPROVAL:
-            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+            op.drop_column(table, column)
 
 
-def _sqlite_guards():
-    # SQLite spells IS DISTINCT FROM as IS NOT.
-    yield (
-        "CREATE TRIGGER approval_requests_first_approved_once BEFORE UPDATE ON approval_requests "
-        f"WHEN ({CHANGED.replace('IS DISTINCT FROM', 'IS NOT')}) AND NOT ({APPROVED_FIRST_ONCE}) "
-        f"BEGIN SELECT RAISE(ABORT, '{FIRST_ONCE}'); END"
-    )
-    yield (
-        "CREATE TRIGGER approval_requests_approved_by_two BEFORE UPDATE ON approval_requests "
-        f"WHEN {APPROVED_AGAIN} BEGIN SELECT RAISE(ABORT, '{TWO_ADMINS}'); END"
-    )
-
-
-def _postgresql_guards():
+def _guards():
     yield f"""
         CREATE FUNCTION approval_requests_first_approval() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

@@ -8,9 +8,8 @@ Create Date: 2026-11-25 02:00:00.000000
   reading's first charge, its correction, its deletion, a re-pricing, a move to the meter's holder, a review of
   tampered evidence), ``backoffice.models.Occasion``. NULL for every row before, whose stored words say it (a NULL
   value is left out of a seal, so the rows sealed before keep their seals); covered by the seals of the rows after.
-- Added in place on both databases: SQLite's batch copy of the table would lose the triggers that keep it
-  append-only. A downgrade refuses while a row carries an occasion: its seal covers it, and dropping it would make
-  the row fail its seal (restore the backup taken before the upgrade instead).
+- A downgrade refuses while a row carries an occasion: its seal covers it, and dropping it would make the row fail
+  its seal (restore the backup taken before the upgrade instead).
 """
 
 import sqlalchemy as sa
@@ -24,7 +23,7 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("ALTER TABLE balance_transactions ADD COLUMN occasion VARCHAR(40)")
+    op.add_column("balance_transactions", sa.Column("occasion", sa.String(length=40), nullable=True))
 
 
 def downgrade():
@@ -34,4 +33,4 @@ def downgrade():
             f"{written} wallet movement(s) carry an occasion that their seals cover: dropping the column would make "
             "them fail their seals. Restore the backup taken before the upgrade to 0044 instead."
         )
-    op.execute("ALTER TABLE balance_transactions DROP COLUMN occasion")
+    op.drop_column("balance_transactions", "occasion")

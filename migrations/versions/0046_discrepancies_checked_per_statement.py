@@ -5,9 +5,9 @@ Revises: 0045
 Create Date: 2026-11-25 14:20:00.000000
 
 - A run records its discrepancies in one ``COPY``; the row trigger that refuses a row of a finished run asked the
-  run's status once per row (about 25 µs each: a rebuild of 12,000 months records 60,500 rows). On PostgreSQL the
-  inserts are now refused by one statement trigger over the rows the statement added; changing or deleting a row
-  is still refused row by row. The refusal and its message are the same.
+  run's status once per row (about 25 µs each: a rebuild of 12,000 months records 60,500 rows). The inserts are now
+  refused by one statement trigger over the rows the statement added; changing or deleting a row is still refused
+  row by row. The refusal and its message are the same.
 """
 
 from alembic import op
@@ -26,8 +26,6 @@ CREATE TRIGGER reconciliation_discrepancies_finished_immutable
 
 
 def upgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute("DROP TRIGGER reconciliation_discrepancies_finished_immutable ON reconciliation_discrepancies")
     op.execute(ROW_TRIGGER.format(events="UPDATE OR DELETE"))
     op.execute("""
@@ -50,8 +48,6 @@ CREATE TRIGGER reconciliation_discrepancies_finished_no_insert
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute("DROP TRIGGER reconciliation_discrepancies_finished_no_insert ON reconciliation_discrepancies")
     op.execute("DROP FUNCTION reconciliation_rows_of_running_runs_only()")
     op.execute("DROP TRIGGER reconciliation_discrepancies_finished_immutable ON reconciliation_discrepancies")

@@ -21,8 +21,6 @@ depends_on = None
 
 
 def upgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute("""
 CREATE AGGREGATE keys_of(anycompatible) (
     SFUNC = array_append,
@@ -34,6 +32,4 @@ CREATE AGGREGATE keys_of(anycompatible) (
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute("DROP AGGREGATE keys_of(anycompatible)")

@@ -9,10 +9,11 @@ Create Date: 2026-11-25 22:00:00.000000
   made by the application as it creates the row. The runtime role can insert a job's row, and move it through
   ``move_job`` to finished: a row for tomorrow's nightly so made held that night off. A row without a valid seal
   holds nothing: the scheduler ignores it, says so in its log, and takes the next attempt's id.
-- ``decide_tampered_evidence``: the one way a finding of tampered evidence is decided on PostgreSQL, owned by the
-  owner (``SECURITY DEFINER``): once, from open, by an active admin, with a reason, stamped by the database's clock. The runtime role no longer
-  updates ``tampered_evidence`` itself (``backoffice db grant-runtime``), so it cannot close a finding with any
-  ``reviewed_seal`` it likes; a decision it makes through the function carries no seal, and is found as such.
+- ``decide_tampered_evidence``: the one way a finding of tampered evidence is decided, owned by the owner
+  (``SECURITY DEFINER``): once, from open, by an active admin, with a reason, stamped by the database's clock. The
+  runtime role no longer updates ``tampered_evidence`` itself (``backoffice db grant-runtime``), so it cannot close a
+  finding with any ``reviewed_seal`` it likes; a decision it makes through the function carries no seal, and is
+  found as such.
 - ``history_transactions.id`` is always its sequence's next value, whatever an ``INSERT`` says: a row inserted with
   the id the application would take next no longer makes the application's next change fail.
 - ``payment_allocations``: an allocation whose payment or invoice is not of its meter is refused (the application never
@@ -30,7 +31,7 @@ depends_on = None
 
 REFUSED = "an allocation pays an invoice of its meter with a payment of its meter: this one is refused"
 
-POSTGRESQL = f"""
+GUARDS = f"""
 CREATE FUNCTION decide_tampered_evidence(finding bigint, decision text, why text, reviewed text, decided_by bigint)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
@@ -73,33 +74,19 @@ CREATE TRIGGER payment_allocations_of_the_meter BEFORE INSERT ON payment_allocat
 """
 
 
-SQLITE = (
-    "CREATE TRIGGER payment_allocations_of_the_meter BEFORE INSERT ON payment_allocations "
-    "WHEN (SELECT meter_id FROM payments WHERE id = NEW.payment_id) IS NOT NEW.meter_id "
-    "OR (SELECT meter_id FROM invoices WHERE id = NEW.invoice_id) IS NOT NEW.meter_id "
-    f"BEGIN SELECT RAISE(ABORT, '{REFUSED}'); END"
-)
-
-
 def upgrade():
     op.add_column("jobs", sa.Column("seal", sa.String(64), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(POSTGRESQL)
-    else:
-        op.execute(SQLITE)
+    op.execute(GUARDS)
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER payment_allocations_of_the_meter ON payment_allocations")
-        op.execute("DROP FUNCTION payment_allocations_of_the_meter()")
-        op.execute("DROP TRIGGER history_transactions_numbered ON history_transactions")
-        op.execute("DROP FUNCTION history_transactions_numbered()")
-        op.execute(
-            "ALTER TABLE history_transactions ALTER COLUMN id"
-            " SET DEFAULT nextval(pg_get_serial_sequence('history_transactions', 'id'))"
-        )
-        op.execute("DROP FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint)")
-    else:
-        op.execute("DROP TRIGGER payment_allocations_of_the_meter")
-    op.execute("ALTER TABLE jobs DROP COLUMN seal")  # in place on both databases: SQLite's copy would lose the guards
+    op.execute("DROP TRIGGER payment_allocations_of_the_meter ON payment_allocations")
+    op.execute("DROP FUNCTION payment_allocations_of_the_meter()")
+    op.execute("DROP TRIGGER history_transactions_numbered ON history_transactions")
+    op.execute("DROP FUNCTION history_transactions_numbered()")
+    op.execute(
+        "ALTER TABLE history_transactions ALTER COLUMN id"
+        " SET DEFAULT nextval(pg_get_serial_sequence('history_transactions', 'id'))"
+    )
+    op.execute("DROP FUNCTION decide_tampered_evidence(bigint, text, text, text, bigint)")
+    op.drop_column("jobs", "seal")

@@ -25,7 +25,6 @@ depends_on = None
 
 
 def upgrade():
-    sqlite = op.get_bind().dialect.name == "sqlite"
     op.add_column("seal_key", sa.Column("database", sa.String(length=32), nullable=True))
     op.add_column("seal_key", sa.Column("database_seal", sa.String(length=64), nullable=True))
     op.create_table(
@@ -44,23 +43,8 @@ def upgrade():
 
     identity = secrets.token_hex(16)
     made = {"database": identity, "database_seal": seals.identity_seal(identity)}
-    update = "UPDATE seal_key SET database = :database, database_seal = :database_seal"
-    if sqlite:
-        op.execute("DROP TRIGGER seal_key_no_update")
-        op.get_bind().execute(sa.text(update), made)
-        op.execute(
-            "CREATE TRIGGER seal_key_no_update BEFORE UPDATE ON seal_key "
-            "BEGIN SELECT RAISE(ABORT, 'the seal key''s fingerprint is kept: UPDATE is refused'); END"
-        )
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER anchor_records_no_{operation.lower()} BEFORE {operation} ON anchor_records "
-                f"BEGIN SELECT RAISE(ABORT, 'an anchor is recorded once: {operation} of anchor_records is refused'); "
-                "END"
-            )
-        return
     op.execute("ALTER TABLE seal_key DISABLE TRIGGER seal_key_kept")
-    op.get_bind().execute(sa.text(update), made)
+    op.get_bind().execute(sa.text("UPDATE seal_key SET database = :database, database_seal = :database_seal"), made)
     op.execute("ALTER TABLE seal_key ENABLE TRIGGER seal_key_kept")
     op.execute(
         """
@@ -83,21 +67,12 @@ def upgrade():
 
 
 def downgrade():
-    forgotten = "DELETE FROM seals WHERE kind = 'anchor_records'"
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER seals_no_delete")
-        op.execute(forgotten)
-        op.execute(
-            "CREATE TRIGGER seals_no_delete BEFORE DELETE ON seals "
-            "BEGIN SELECT RAISE(ABORT, 'seals are append-only: DELETE of seals is refused'); END"
-        )
-    else:
-        op.execute("ALTER TABLE seals DISABLE TRIGGER seals_append_only")
-        op.execute(forgotten)
-        op.execute("ALTER TABLE seals ENABLE TRIGGER seals_append_only")
-        op.execute("DROP TRIGGER anchor_records_no_truncate ON anchor_records")
-        op.execute("DROP TRIGGER anchor_records_kept ON anchor_records")
-        op.execute("DROP FUNCTION anchor_records_kept()")
+    op.execute("ALTER TABLE seals DISABLE TRIGGER seals_append_only")
+    op.execute("DELETE FROM seals WHERE kind = 'anchor_records'")
+    op.execute("ALTER TABLE seals ENABLE TRIGGER seals_append_only")
+    op.execute("DROP TRIGGER anchor_records_no_truncate ON anchor_records")
+    op.execute("DROP TRIGGER anchor_records_kept ON anchor_records")
+    op.execute("DROP FUNCTION anchor_records_kept()")
     op.drop_table("anchor_records")
-    for column in ("database_seal", "database"):  # in place on both databases, as the upgrade added them
-        op.execute(f"ALTER TABLE seal_key DROP COLUMN {column}")
+    for column in ("database_seal", "database"):
+        op.drop_column("seal_key", column)

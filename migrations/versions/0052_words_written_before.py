@@ -35,14 +35,6 @@ def upgrade():
         "INSERT INTO words_written_before (table_name, through_id) "
         + " UNION ALL ".join(f"SELECT '{table}', coalesce(max(id), 0) FROM {table}" for table in TABLES)
     )
-    if op.get_bind().dialect.name == "sqlite":
-        for operation in ("INSERT", "UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER words_written_before_no_{operation.lower()} BEFORE {operation} "
-                f"ON words_written_before BEGIN SELECT RAISE(ABORT, 'the rows written before are recorded once: "
-                f"{operation} of words_written_before is refused'); END"
-            )
-        return
     op.execute(
         """
         CREATE FUNCTION words_written_before_kept() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -64,6 +56,5 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION words_written_before_kept() CASCADE")
+    op.execute("DROP FUNCTION words_written_before_kept() CASCADE")
     op.drop_table("words_written_before")

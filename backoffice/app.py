@@ -35,7 +35,8 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
     if test_config:
         app.config.update(test_config)
         app.config["SQLALCHEMY_DATABASE_URI"] = databases.database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-        app.config["DATABASE_EMBEDDED"] = test_config.get("DATABASE_EMBEDDED", "SQLALCHEMY_DATABASE_URI" not in test_config)
+        embedded = "SQLALCHEMY_DATABASE_URI" not in test_config
+        app.config["DATABASE_EMBEDDED"] = test_config.get("DATABASE_EMBEDDED", embedded)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = databases.engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"],
         app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
@@ -71,7 +72,7 @@ def register_migrations(app: Flask) -> None:
 
     bind(app)
     if "migrate" not in app.extensions:
-        Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+        Migrate(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     # The runtime role's grant beside the migrations: both are the owner's to run
     # (see backoffice/platform/runtime_role.py). The check of a restored database compares it with both.
     db_commands.add_command(grant_runtime_command)

@@ -7,11 +7,9 @@ accounts, account balance buckets. Every writer of a customer's balances locks t
 first (the wallet, metering, the monthly balances, billing totals, the reconciliation fixes);
 rows of other tables after it. A posting locks no account: it writes the accounts' buckets of
 its customer (or meter), last in the transaction, in (account, bucket) order.
-On PostgreSQL the lock is ``SELECT … FOR NO KEY UPDATE``, a statement of its own, so the
-statements that follow see what the previous holder committed; it does not wait for the key
-share a foreign key takes (a payment inserted for the meter), which would deadlock. On SQLite
-the lock is the transaction's ``BEGIN IMMEDIATE`` (see ``services.transaction``) and these
-selects only read.
+The lock is ``SELECT … FOR NO KEY UPDATE``, a statement of its own, so the statements that
+follow see what the previous holder committed; it does not wait for the key share a foreign
+key takes (a payment inserted for the meter), which would deadlock.
 """
 
 from __future__ import annotations

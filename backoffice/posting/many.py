@@ -1,23 +1,22 @@
 """``post_many(installation, connection, movements)``: wallet movements posted set-based, row for row as they would
-be posted one by one in the order given; and one movement, which ``post`` posts so.
+be posted one by one in the order given.
 
 For work that moves thousands of ledger rows in one unit of work (re-pricing two years of a customer's readings,
 a tariff change for every customer). The movements are staged in a temporary table (``wallet.STAGED``) with the ids
 their ledger rows and journal entries take and their chain (the customer's balance and totals plus running sums, in
-the order given); then what the wallet's specification defines is written from it (``wallet.post_staged``): on
-PostgreSQL in one statement. One movement is not staged: it is bound as parameters (``wallet.post_one``), the
-customer's row moved under the conditions first.
+the order given); then what the wallet's specification defines is written from it (``wallet.post_staged``), in one
+statement. One movement (``post``) is not staged: it is bound as parameters (``wallet.post_one``), the customer's row
+moved under the conditions first, by the same parts.
 
 A batch's movements are gas delivered (``allow_overdraft``, and refused while tampered evidence of their customer
 waits for a review): the balance rule does not apply; the columns' limits, the value dates' rules (none after
 today) and the customers' being open do, checked over all of them before anything is posted. The caller holds the
 customers' locks, and recalculates their months from the earliest value date (it changes what else counts in them
-too, the readings' volumes); one movement moves its own month.
+too, the readings' volumes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
@@ -31,7 +30,7 @@ from backoffice.models import BalanceTransaction, Customer, JournalEntry
 from backoffice.models.types import utcnow
 from backoffice.posting.installation import Installation
 from backoffice.posting.sql import customer_sql
-from backoffice.posting.wallet import MOVED, POSTING, STAGED, Posting, WalletMovement, parameters, post_one, post_staged
+from backoffice.posting.wallet import MOVED, POSTING, STAGED, Posting, parameters, post_staged
 
 MOVEMENT_COLUMNS = (
     "customer_id",
@@ -54,36 +53,25 @@ _CREATE = CreateTable(STAGED, if_not_exists=True)
 _EMPTY = delete(STAGED)
 
 
-@dataclass(frozen=True)
-class Written:
-    first_dates: dict[int, date]
-    """Each customer's earliest value date among the movements (its months change from that month on)."""
-    row: BalanceTransaction | None = None
-    """One movement's ledger row, as the database returned it."""
-
-
 def post_many(
     installation: Installation,
     connection: Connection,
-    movements: Select | WalletMovement,
+    movements: Select,
     bound: dict | None = None,
     *,
     user=None,
     reason: str | None = None,
     occasion: str | None = None,
-) -> Written:
+) -> dict[int, date]:
     """Post the movements within the caller's unit of work: a select of :data:`MOVEMENT_COLUMNS` (with the values of
-    its parameters ``bound``), each with ``reason`` and ``occasion`` (``Movement.reason``, ``Movement.occasion``); or
-    one movement, bound as parameters."""
+    its parameters ``bound``), each with ``reason`` and ``occasion`` (``Movement.reason``, ``Movement.occasion``).
+    Returns each customer's earliest value date among them (its months change from that month on)."""
     posting = Posting(utcnow(), user.id if user else None, reason, occasion)
-    if isinstance(movements, WalletMovement):
-        row = post_one(connection, installation, movements, posting)
-        return Written({row.customer_id: row.value_date}, row)
     connection.execute(_CREATE)
     connection.execute(_EMPTY)  # a unit of work may post twice
     staging = _staging().add_cte(movements.cte("movements"))
     connection.execute(staging, (bound or {}) | parameters(posting))
-    return Written(post_staged(connection, installation, posting))
+    return post_staged(connection, installation, posting)
 
 
 _MOVEMENTS = table("movements", *(column(name, STAGED.c[name].type) for name in MOVEMENT_COLUMNS))

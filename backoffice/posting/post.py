@@ -1,10 +1,10 @@
 """``post(installation, connection, movement)``: the one write path for money, inside the caller's unit of work.
 
-A wallet movement: the idempotency rule (a retry returns the first result), then what the wallet's specification
-(``posting.wallet``) defines, posted as ``post_many`` posts a batch of one: the customer's row locked, checked and
+A wallet movement: the idempotency rule (a retry returns the first result: its key is looked up here, once), then
+what the wallet's specification (``posting.wallet``) defines, in one statement: the customer's row locked, checked and
 moved first, its ledger row with its balance before and after (its id taken once the customer is locked, so that a
 customer's rows are in the order their balances chain), its journal entry, posted, its month (or, for a customer
-not kept in real time, a recalculation request), the accounts last; on PostgreSQL all of it one statement. An
+not kept in real time, a recalculation request), the accounts last. An
 invoice or a payment has its entry and moves the accounts; the billing service writes its row and the meter's and
 customers' totals in the same unit of work. A manual entry is its lines.
 
@@ -13,6 +13,7 @@ Locks are taken in one order everywhere: customers, meters, accounts (see backof
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,13 +22,13 @@ from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing
 from backoffice.models import BalanceTransaction, Customer
+from backoffice.models.types import utcnow
 from backoffice.posting import journal, periods
 from backoffice.posting.installation import Installation
-from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import KEY_LENGTH, CustomerClosed, IdempotencyConflict, IdempotencyKeyTooLong
 from backoffice.posting.rules import Kind, rule_of
-from backoffice.posting.wallet import WalletMovement
+from backoffice.posting.wallet import Posting, WalletMovement, post_one
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -40,6 +41,8 @@ class Posted:
     """The id of what the entry records: the new wallet row, or the invoice or payment to be written with it."""
     transaction: BalanceTransaction | None = None
     """A wallet movement's ledger row: as the database returned it when it was written (or, for a retry, read)."""
+    repeated: bool = False
+    """A retry: the wallet movement its idempotency key posted before, returned as it was, nothing written."""
 
 
 def _new(table: str):
@@ -53,11 +56,18 @@ _NEW_SOURCE_ENTRY = {
 }
 
 
-def post(installation: Installation, connection: Connection, movement: Movement) -> Posted:
+def post(
+    installation: Installation,
+    connection: Connection,
+    movement: Movement,
+    *,
+    first_time: Callable[[], None] | None = None,
+) -> Posted:
     """Post the movement within the caller's unit of work (which commits or rolls back all of it).
 
     Refused: a value date after today, or in a closed month (``periods.PeriodClosed``; the database refuses it too);
-    a movement of a closed customer (:class:`CustomerClosed`).
+    a movement of a closed customer (:class:`CustomerClosed`). ``first_time``: what the caller refuses a wallet
+    movement for, asked once its key is known not to have posted it before (a retry is answered as it was).
     """
     on = installation.value_date(movement.value_date)
     if on != installation.today():  # a month closes once it has ended: today is always open
@@ -66,7 +76,7 @@ def post(installation: Installation, connection: Connection, movement: Movement)
         return _sealed(connection, Posted(_post_manual(installation, connection, movement, on), None))
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
-        return _post_wallet(installation, connection, movement, on)
+        return _post_wallet(installation, connection, movement, on, first_time)
     refuse_if_closed(connection, [movement.customer_id])
     reference = movement.reference
     statement = journal.ENTRY if reference.id is not None else _NEW_SOURCE_ENTRY[reference.type]
@@ -125,13 +135,16 @@ def refuse_if_closed(connection: Connection, customer_ids) -> None:
         raise CustomerClosed(closed)
 
 
-def _post_wallet(installation: Installation, connection: Connection, movement: Movement, on: date) -> Posted:
+def _post_wallet(installation: Installation, connection: Connection, movement: Movement, on: date, first_time):
     key = movement.idempotency_key or None
     if key and len(key) > KEY_LENGTH:
         raise IdempotencyKeyTooLong()
     if key and (earlier := by_key(connection, key)) is not None:
-        return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement))
-    row = post_many(installation, connection, WalletMovement.of(movement, on), user=movement.user).row
+        return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement), repeated=True)
+    if first_time is not None:
+        first_time()
+    posting = Posting(utcnow(), movement.user.id if movement.user else None)
+    row = post_one(connection, installation, WalletMovement.of(movement, on), posting)
     return Posted(row.entry_id, row.id, row)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -35,7 +36,7 @@ from backoffice.platform.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
-from backoffice.posting.post import by_key, post, same_or_conflict
+from backoffice.posting.post import Posted, by_key, post, same_or_conflict
 from backoffice.posting.refusals import (
     KEY_LENGTH,
     DatedAfterToday,
@@ -412,20 +413,21 @@ def _forged(customer_id: int, day_began: datetime) -> list[int]:
 
 def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> BalanceTransaction:
     """Post in a unit of work of its own. ``earlier``: the error to raise, given what was already posted for the
-    movement (:func:`_first`), instead of returning that. ``by_hand``: money moved by hand, which one person posts
-    only within the approval limit."""
+    movement (under its key, which ``post`` looks up; for a reversal, its movement's reversal under any key), instead
+    of returning that. ``by_hand``: money moved by hand, which one person posts only within the approval limit."""
     try:
         with transaction() as session:
             connection = session.connection()
             if by_hand:  # what was posted before and the day's adjustments, read under the customer's lock
                 lock_customers(connection, [movement.customer_id])
-            if (found := _first(connection, movement)) is not None:
-                if earlier is not None:
-                    raise earlier(found)
-                return same_or_conflict(found, movement)
-            if by_hand:
-                _refuse_beyond_the_approval_limit(movement)
-            return post(installation(), connection, movement).transaction
+            if (found := _reversal_posted(connection, movement)) is not None:
+                posted = Posted(found.entry_id, found.id, same_or_conflict(found, movement), repeated=True)
+            else:
+                limit = partial(_refuse_beyond_the_approval_limit, movement) if by_hand else None
+                posted = post(installation(), connection, movement, first_time=limit)
+            if posted.repeated and earlier is not None:
+                raise earlier(posted.transaction)
+            return posted.transaction
     except IntegrityError:
         # Another movement took the key (or reversed the movement) between our check and our insert.
         with db.engine.connect() as connection:
@@ -438,11 +440,16 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Balance
 
 
 def _first(connection, movement: Movement) -> BalanceTransaction | None:
-    """What the movement's idempotency key already posted; for a reversal, the movement's reversal under any key
-    (one posted under ``reversal-of-<id>``, as before, or under another ``SECRET_KEY``): a movement is reversed
-    once, as the unique ``reverses_id`` says."""
+    """What was posted for the movement: under its idempotency key, or as its movement's reversal
+    (:func:`_reversal_posted`)."""
     if movement.idempotency_key and (found := by_key(connection, movement.idempotency_key)) is not None:
         return found
+    return _reversal_posted(connection, movement)
+
+
+def _reversal_posted(connection, movement: Movement) -> BalanceTransaction | None:
+    """For a reversal, the movement's reversal under any key (one posted under ``reversal-of-<id>``, as before, or
+    under another ``SECRET_KEY``): a movement is reversed once, as the unique ``reverses_id`` says."""
     if movement.reverses_id is None:
         return None
     row = connection.execute(select(ledger).where(ledger.c.reverses_id == movement.reverses_id)).one_or_none()

@@ -138,7 +138,7 @@ def reprice_where(
         user=user,
         reason=reason,
         occasion=Occasion.REPRICING,
-    ).first_dates
+    )
     dates = [day for day in (since, first_counted, *first_dates.values()) if day is not None]
     if dates:
         months.recalculate(connection, customer_ids, Month.of(min(dates)))

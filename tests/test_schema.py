@@ -1,4 +1,4 @@
-"""The schema the migrations build is the schema the models describe, on both databases."""
+"""The schema the migrations build is the schema the models describe."""
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata

@@ -20,13 +20,6 @@ def grant_runtime_command(role: str) -> None:
     from backoffice.platform.extensions import db
     from backoffice.platform.runtime_role import RoleRefused, grant_runtime
 
-    if db.engine.dialect.name != "postgresql":
-        raise CommandError(
-            _(
-                "grant-runtime works on PostgreSQL only; DATABASE_URL is a %(dialect)s database.",
-                dialect=db.engine.dialect.name,
-            )
-        )
     try:
         with db.engine.begin() as connection:
             grant = grant_runtime(connection, role)

@@ -87,14 +87,12 @@ class ApprovalRequest(db.Model):
             "uq_approval_requests_pending_movement",
             "movement_id",
             unique=True,
-            sqlite_where=PENDING_ONLY,
             postgresql_where=PENDING_ONLY,
         ),
         Index(
             "uq_approval_requests_pending_entry",
             "entry_id",
             unique=True,
-            sqlite_where=PENDING_ONLY,
             postgresql_where=PENDING_ONLY,
         ),
     )

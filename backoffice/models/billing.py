@@ -75,7 +75,6 @@ class MeterAssignment(db.Model):
             "meter_id",
             unique=True,
             postgresql_where=text("is_active"),
-            sqlite_where=text("is_active"),
         ),
         Index("ix_meter_assignments_customer_id", "customer_id"),
         # Who held a meter on a date: its periods in order.

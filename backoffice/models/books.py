@@ -81,7 +81,7 @@ class AccountBalanceBucket(db.Model):
 def account_balance_sql(account_id):
     """An account's balance, the sum of its buckets: a SQL expression correlated to ``account_id``.
 
-    Rounded: SQLite sums its buckets as binary floats, and a cent's float noise is not a balance.
+    Rounded to the cent, so that an account without buckets has a balance of ``0.00`` as the others have theirs.
     """
     buckets = AccountBalanceBucket.__table__
     return (

@@ -83,7 +83,7 @@ class HistoryTransaction(TransactionBase, db.Model):
     __tablename__ = "history_transactions"
     __versioning_manager__ = versioning_manager
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     actor: Mapped[str] = mapped_column(String(120), default="system")

@@ -188,20 +188,10 @@ class pricing_snapshot(FunctionElement):
     name = "pricing_snapshot"
 
 
-@compiles(pricing_snapshot, "postgresql")
-def _pricing_snapshot_postgresql(element, compiler, **kw):
+@compiles(pricing_snapshot)
+def _pricing_snapshot(element, compiler, **kw):
     pricing_id, since, price, correction = (compiler.process(clause, **kw) for clause in element.clauses)
     return (
         f"json_build_object('pricing_id', {pricing_id}, 'effective_from', to_char({since}, 'YYYY-MM-DD'), "
         f"'price_per_sm3', CAST({price} AS TEXT), 'meter_correction', CAST({correction} AS TEXT))"
-    )
-
-
-@compiles(pricing_snapshot)
-def _pricing_snapshot_sqlite(element, compiler, **kw):
-    # SQLite keeps the numbers as floats: written to their columns' places, as SQLAlchemy reads them back.
-    pricing_id, since, price, correction = (compiler.process(clause, **kw) for clause in element.clauses)
-    return (
-        f"json_object('pricing_id', {pricing_id}, 'effective_from', {since}, "
-        f"'price_per_sm3', printf('%.2f', {price}), 'meter_correction', printf('%.6f', {correction}))"
     )

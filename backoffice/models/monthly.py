@@ -64,7 +64,7 @@ class RecalculationRequest(db.Model):
     __table_args__ = (
         Index("ix_recalculation_requests_customer_done", "customer_id", "done_at"),
         # The requests still waiting, however many were done before them.
-        Index("ix_recalculation_requests_waiting", "requested_at", postgresql_where=WAITING, sqlite_where=WAITING),
+        Index("ix_recalculation_requests_waiting", "requested_at", postgresql_where=WAITING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,7 @@ def grand_total_of(total_price, additions, promo, reductions):
 
 def checked_grand_total(total_price: Decimal, additions: Decimal, promo: Decimal, reductions: Decimal) -> Decimal:
     """The grand total to store; raises :class:`NegativeGrandTotal` when the discounts exceed the rest, and
-    :class:`GrandTotalTooLarge` beyond the column (SQLite would store it; PostgreSQL would refuse the row)."""
+    :class:`GrandTotalTooLarge` beyond the column (which would refuse the row)."""
     total = round_money(grand_total_of(total_price, additions, promo, reductions))
     if total < 0:
         raise NegativeGrandTotal(discounts=promo + reductions, gross=total_price + additions)

@@ -104,7 +104,6 @@ class TamperedEvidence(db.Model):
             "row_id",
             "version",
             unique=True,
-            sqlite_where=UNRESOLVED,
             postgresql_where=UNRESOLVED,
         ),
         Index("ix_tampered_evidence_customer", "customer_id"),

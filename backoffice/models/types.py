@@ -51,7 +51,9 @@ def constant(value: str | int | Decimal | None) -> ColumnElement:
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored moment is UTC."""
+    """The moment, aware, a naive one taken to be UTC as every stored moment is. Every column is ``timestamptz``,
+    which the database hands back aware: a naive moment is one made in Python (set on a row and not read back yet,
+    say)."""
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)

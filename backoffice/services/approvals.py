@@ -5,9 +5,9 @@ gives money back (a reading edited or deleted, a pricing or a tariff changed): i
 
 Asking checks what is asked as posting would, in a savepoint rolled back, so a request that could
 not post now is refused at once with posting's own message. Approving locks the request first (``FOR
-UPDATE`` on PostgreSQL, the write lock on SQLite), then posts through the posting core and marks the
-request approved in the same transaction: of two admins approving at once, the second finds it
-decided, and it posts once. A request that posting refuses when approved stays pending, unchanged.
+UPDATE``), then posts through the posting core and marks the request approved in the same transaction:
+of two admins approving at once, the second finds it decided, and it posts once. A request that posting
+refuses when approved stays pending, unchanged.
 
 A clerk may ask too (a wallet movement's reversal): one admin's approval posts it within the limit; above it, as an
 admin's own reversal would wait for a second admin, it takes two: the first admin's approval is recorded, sealed,

@@ -2,9 +2,9 @@
 reads as data, plain decimals, coded cells in the reader's words.
 
 An export is streamed from one query, so its size costs no memory. Python writes it a line at a time from rows
-fetched ``yield_per`` at a time; or, on PostgreSQL, the database writes it (:func:`copied_csv`, :func:`copied_xlsx`):
-the query selects each cell as its text (or each sheet row as its XML), and ``COPY … TO STDOUT`` hands the lines over
-as it makes them, with no Python per row. A workbook is a zip of a few fixed parts and its sheets, deflated as the
+fetched ``yield_per`` at a time; or the database writes it (:func:`copied_csv`, :func:`copied_xlsx`): the query
+selects each cell as its text (or each sheet row as its XML), and ``COPY … TO STDOUT`` hands the lines over as it
+makes them, with no Python per row. A workbook is a zip of a few fixed parts and its sheets, deflated as the
 sheets' rows come: a sheet holds what a spreadsheet loads (:data:`SHEET_ROWS` rows, :data:`CELL_TEXT` characters a
 cell, only characters XML 1.0 can hold), and the rows past a sheet's go on to the next.
 """
@@ -27,9 +27,9 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal, or_
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from backoffice.platform import replica
-from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places
 
 HEADINGS = {
@@ -136,8 +136,9 @@ def csv_chunks(
 
 
 def database_writes_csv() -> bool:
-    """Whether the database writes an export itself (:func:`copied_csv`): PostgreSQL does."""
-    return db.session.get_bind().dialect.name == "postgresql"
+    """Whether the database writes an export that it can write itself (:func:`copied_csv`, :func:`copied_xlsx`),
+    rather than Python (:func:`csv_chunks`, :func:`xlsx_chunks`), to the same bytes: it does."""
+    return True
 
 
 def copied_csv(header: Sequence[str], cells: Select, words: Mapping[str, str] | None = None) -> Iterator[bytes]:
@@ -159,8 +160,6 @@ def copied_csv(header: Sequence[str], cells: Select, words: Mapping[str, str] | 
 def _copied(query: Select, options: str):
     """``COPY (query) TO STDOUT (options)`` in the request's transaction (on the read replica, when it serves a
     download), its dates in ISO: its lines as they come."""
-    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-
     # COPY takes no bound parameters: psycopg merges them into the statement, from its named placeholders.
     compiled = query.compile(
         dialect=PGDialect_psycopg(paramstyle="pyformat"), compile_kwargs={"render_postcompile": True}

@@ -213,12 +213,8 @@ def overview(count: int = 24) -> Overview:
 
 
 def _serialise(session: Session) -> date | None:
-    """Make another close or reopen wait until this one commits; returns the state this one starts from.
-
-    On SQLite the transaction's ``BEGIN IMMEDIATE`` does it.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT lock_period_actions()"))  # SHARE ROW EXCLUSIVE, as the owner (migration 0033)
+    """Make another close or reopen wait until this one commits; returns the state this one starts from."""
+    session.execute(text("SELECT lock_period_actions()"))  # SHARE ROW EXCLUSIVE, as the owner (migration 0033)
     return last_closed_day(session)
 
 
@@ -226,10 +222,8 @@ def _wait_for_writers(session: Session) -> None:
     """Wait until the writers of the guarded tables in flight commit, and hold new ones until this close does.
 
     What committed before the close was allowed; what comes after reads the close (the database's
-    triggers do). On SQLite the transaction's ``BEGIN IMMEDIATE`` holds the one write lock already.
+    triggers do).
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
     session.execute(text(f"SET LOCAL lock_timeout = '{CLOSE_WAIT}'"))
     try:
         session.execute(text("SELECT lock_period_writers()"))  # GUARDED, IN SHARE ROW EXCLUSIVE MODE

@@ -340,6 +340,125 @@ def test_under_several_processes_a_scrape_adds_up_every_process_latencies(app, a
     assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 1
 
 
+EXPORTED = {
+    "backoffice_request_duration_seconds": (
+        "histogram",
+        "Time to answer a request, by method, endpoint (the view's name) and status class",
+        {"method", "endpoint", "status"},
+    ),
+    "backoffice_request_duration_seconds_created": (
+        "gauge",
+        "Time to answer a request, by method, endpoint (the view's name) and status class",
+        {"method", "endpoint", "status"},
+    ),
+    "backoffice_reconcile_mismatched": ("gauge", "Entities the latest run of the check found mismatched", {"check"}),
+    "backoffice_reconcile_left": (
+        "gauge",
+        "Entities the latest run of the check left mismatched (not fixed)",
+        {"check"},
+    ),
+    "backoffice_reconcile_last_run_timestamp_seconds": (
+        "gauge",
+        "When the latest run of the check finished",
+        {"check"},
+    ),
+    "backoffice_reconcile_run_duration_seconds": ("gauge", "How long the check took in its latest run", {"check"}),
+    "backoffice_reconcile_last_success_timestamp_seconds": (
+        "gauge",
+        "When the latest full run of the check that succeeded finished",
+        {"check"},
+    ),
+    "backoffice_reconcile_stale": (
+        "gauge",
+        "1 when no full run of the check succeeded within the maximum age (or ever), else 0",
+        {"check"},
+    ),
+    "backoffice_nightly_last_success_timestamp_seconds": (
+        "gauge",
+        "When the latest nightly maintenance that succeeded finished",
+        set(),
+    ),
+    "backoffice_nightly_stale": (
+        "gauge",
+        "1 when no nightly maintenance succeeded within the maximum age (or ever), else 0",
+        set(),
+    ),
+    "backoffice_health_max_age_seconds": (
+        "gauge",
+        "The age past which a check or the nightly maintenance is stale (BACKOFFICE_HEALTH_MAX_AGE_HOURS)",
+        set(),
+    ),
+    "backoffice_recalculations_pending": ("gauge", "Recalculation requests waiting for a job", set()),
+    "backoffice_recalculation_pending_oldest_age_seconds": (
+        "gauge",
+        "How long the oldest recalculation request still waiting has waited (0: none waits)",
+        set(),
+    ),
+    "backoffice_replica_lag_seconds": (
+        "gauge",
+        "How far the read replica is behind the primary (NaN: unknown, it cannot be reached)",
+        set(),
+    ),
+    "backoffice_replica_max_lag_seconds": (
+        "gauge",
+        "The lag past which reads go to the primary (BACKOFFICE_READ_MAX_LAG_SECONDS)",
+        set(),
+    ),
+    "backoffice_replica_receiving": (
+        "gauge",
+        "1 when the read replica is a standby receiving the primary's changes, else 0 (down, stopped or promoted)",
+        set(),
+    ),
+    "backoffice_replica_serving": ("gauge", "1 when the read replica serves the reads, else 0", set()),
+    "backoffice_balance_sheet_valid": (
+        "gauge",
+        "1 when assets = liabilities + equity + current earnings, else 0",
+        set(),
+    ),
+    "backoffice_job_duration_seconds": (
+        "histogram",
+        "How long the jobs that finished or failed ran, by kind (each attempt, counted as it ended)",
+        {"kind"},
+    ),
+    "backoffice_jobs_failed": (
+        "gauge",
+        "Jobs that failed or were abandoned in the last 24 hours, by kind (from the job records)",
+        {"kind"},
+    ),
+    "backoffice_evidence_anchor_info": (
+        "gauge",
+        "The latest nightly anchor of the sealed chains: its date and the SHA-256 digest of their heads",
+        {"date", "digest"},
+    ),
+    "backoffice_evidence_anchor_chains": ("gauge", "Chains of sealed evidence the latest anchor holds", set()),
+    "backoffice_evidence_anchor_timestamp_seconds": ("gauge", "When the latest anchor was taken", set()),
+}
+"""Each family ``/metrics`` writes once a request was answered and a nightly ran, as Prometheus parses it: its
+type, its help and its samples' labels (``le`` aside). One process writes when each series of its request histogram
+was made (``_created``); several processes, adding up their samples, do not."""
+
+
+def test_a_scrape_parses_to_every_family_with_its_type_help_and_labels(api):
+    OrderFactory()
+    record, _ = jobs.enqueue_nightly()
+    assert record.status is JobStatus.FINISHED, record.error
+    health(api)
+    text = api("/metrics").get_data(as_text=True)
+    parsed = {
+        family.name: (
+            family.type,
+            family.documentation,
+            {label for sample in family.samples for label in sample.labels if label != "le"},
+        )
+        for family in text_string_to_metric_families(text)
+    }
+    assert parsed == EXPORTED
+    samples = metrics(api)
+    assert samples['backoffice_job_duration_seconds_count{kind="nightly_maintenance"}'] == 1
+    assert samples['backoffice_reconcile_mismatched{check="customer_wallet"}'] == 0
+    assert samples["backoffice_evidence_anchor_chains"] >= 1
+
+
 def test_stale_until_a_real_worker_runs_the_nightly_then_ok_with_its_duration(app, api, redis_url):
     OrderFactory()
     assert health(api)["data"]["nightly_maintenance"]["status"] == "never run"

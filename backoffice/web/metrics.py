@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
 
 def exposition(health: Health) -> tuple[bytes, str]:
     """The metrics as Prometheus' text format, and its content type."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
     if directory := current_app.config["PROMETHEUS_MULTIPROC_DIR"]:
@@ -52,91 +52,7 @@ def exposition(health: Health) -> tuple[bytes, str]:
     registry.register(_HealthCollector(health))
     registry.register(_JobCollector())
     registry.register(_AnchorCollector())
-    return _written.text(registry), CONTENT_TYPE_LATEST
-
-
-OPEN_METRICS_SUFFIXES = ("_created", "_gsum", "_gcount")
-"""Samples the text format moves to a family of their own after the family's other samples."""
-
-
-class _Written:
-    """Prometheus' text format of the metrics (``generate_latest``'s, byte for byte), each series written again only
-    when its samples changed since this process last wrote it: between two scrapes most figures do not move (the
-    checks' states, the jobs' durations, the latencies of the endpoints nobody called), and formatting each line
-    anew was half of a scrape's time. A series is a run of a family's samples with the same labels but ``le``
-    (a histogram's buckets, count and sum; a gauge's one sample)."""
-
-    def __init__(self) -> None:
-        self._texts: dict[tuple, tuple[tuple, str]] = {}
-
-    def text(self, registry) -> bytes:
-        from prometheus_client import generate_latest
-
-        texts, output = {}, []
-        for family in registry.collect():
-            series = _series(family.samples)
-            if series is None:
-                output.append(generate_latest(_Family(family, family.samples)).decode())
-                continue
-            named = (family.name, family.type, family.documentation)
-            output.append(self._written(texts, named, family, []))
-            for labels, samples in series:
-                output.append(self._written(texts, (*named, tuple(labels.items())), family, samples))
-        self._texts = texts
-        return "".join(output).encode()
-
-    def _written(self, texts: dict, key: tuple, family, samples: list) -> str:
-        """A series' lines (no samples: the family's header), as last written when its samples are the same."""
-        from prometheus_client import generate_latest
-
-        values = tuple([(sample.name, sample.labels.get("le"), sample.value, sample.timestamp) for sample in samples])
-        kept = self._texts.get(key)
-        if kept is not None and kept[0] == values:
-            text = kept[1]
-        else:
-            text = generate_latest(_Family(family, samples)).decode()
-            if samples:  # the lines after the header
-                text = text.split("\n", 2)[2]
-        texts[key] = (values, text)
-        return text
-
-
-def _series(samples: list) -> list[tuple[dict, list]] | None:
-    """The runs of consecutive samples of the same series, with the series' labels; None when a sample is one the
-    text format moves to the end (the family is then written whole)."""
-    series, run, labels = [], [], None
-    for sample in samples:
-        if sample.name.endswith(OPEN_METRICS_SUFFIXES):
-            return None
-        these = sample.labels
-        if "le" in these:
-            these = these.copy()
-            del these["le"]
-        if run and these != labels:
-            series.append((labels, run))
-            run = []
-        labels = these
-        run.append(sample)
-    if run:
-        series.append((labels, run))
-    return series
-
-
-class _Family:
-    """A collector of one family with some of its samples."""
-
-    def __init__(self, family, samples: list) -> None:
-        self.family, self.samples = family, samples
-
-    def collect(self):
-        from prometheus_client import Metric
-
-        metric = Metric(self.family.name, self.family.documentation, self.family.type, self.family.unit)
-        metric.samples = self.samples
-        yield metric
-
-
-_written = _Written()
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def _observe(response):

@@ -22,8 +22,8 @@ What a movement does, each said here once:
 
 :func:`post_one` writes one movement bound as parameters in one statement (the customer's row moved under the
 conditions first, then, each part reading the moved row, the ids, the entry posted with its lines, the ledger row, the
-month or the request, the buckets; a refused movement writes nothing). :func:`post_staged` writes a batch from the
-same parts: its conditions checked over its chain before anything is written, then one statement.
+month or the request, the buckets; a refused movement writes nothing). ``posting.many`` writes a batch from the same
+parts: its conditions checked over its chain before anything is written, then one statement.
 """
 
 from __future__ import annotations
@@ -44,13 +44,9 @@ from sqlalchemy import (
     Date,
     DateTime,
     Integer,
-    MetaData,
-    Numeric,
     String,
-    Table,
     and_,
     bindparam,
-    case,
     cast,
     delete,
     func,
@@ -620,114 +616,3 @@ def _refuse_one(connection: Connection, bound: dict):
     if found is None:
         raise WalletError(_("No customer with id %(id)s.", id=bound["movement_customer_id"]))
     raise refusal(found)
-
-
-# --- A batch ------------------------------------------------------------------------------------------------------
-
-STAGED = Table(
-    "posting_batch",
-    MetaData(),
-    *movement_columns(),
-    Column("position", Integer, nullable=False),
-    Column("row_id", Integer, nullable=False),
-    Column("entry_id", Integer, nullable=False),
-    # Unbounded, so that a balance or total beyond its column is found and refused with a message.
-    *(Column(f"{column}_after", Numeric(), nullable=False) for column in MOVED),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-"""A batch's movements staged (``posting.many``), each with its place in its customer's order (``position``), the ids
-its ledger row and entry take, and its customer's :data:`MOVED` columns after it: a temporary table, on PostgreSQL
-its transaction's own, dropped when it ends (a pooler in transaction mode hands the server's connection, with what
-it keeps, to another client next, perhaps of another version of the app)."""
-
-_STAGED_AFTER = {column: STAGED.c[f"{column}_after"] for column in MOVED}
-_STAGED_CUSTOMERS = STAGED.join(customers, customers.c.id == STAGED.c.customer_id)
-
-
-@cache
-def _staged_verdicts():
-    return and_(*conditions(STAGED.c, _STAGED_AFTER).values())
-
-
-@cache
-def _checked():
-    """The latest value date of the batch, and whether a customer's row would refuse one of its movements."""
-    return select(func.max(STAGED.c.value_date), func.max(case((~_staged_verdicts(), 1), else_=0))).select_from(
-        _STAGED_CUSTOMERS
-    )
-
-
-@cache
-def _why_staged():
-    """The first movement, in the order given, that its customer's row would refuse."""
-    return (
-        why(STAGED.c, _STAGED_AFTER)
-        .select_from(_STAGED_CUSTOMERS)
-        .where(~_staged_verdicts())
-        .order_by(STAGED.c.customer_id, STAGED.c.position)
-        .limit(1)
-    )
-
-
-def _customers_summed():
-    """Each customer moved by the sum of its movements: what the last one leaves."""
-    sums = customer_sql(STAGED.c.kind, STAGED.c.signed_amount)
-    by = (
-        select(STAGED.c.customer_id, *(func.sum(value).label(name) for name, value in sums.items()))
-        .group_by(STAGED.c.customer_id)
-        .subquery("sums")
-    )
-    return customers_moved(by.c)
-
-
-@cache
-def _staged_statement():
-    """The one statement for a batch: the entries written posted with their lines, the ledger rows, the customers
-    (the books' guards run when it ends, over all its rows, each entry with its lines by then)."""
-    return _customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED).items()))
-
-
-@cache
-def _summed():
-    """What the movements debit and credit, summed by customer and accounts, with each group's earliest value
-    date."""
-    debit = account_sql("debit", STAGED.c.kind, STAGED.c.signed_amount)
-    credit = account_sql("credit", STAGED.c.kind, STAGED.c.signed_amount)
-    return (
-        select(
-            STAGED.c.customer_id,
-            debit,
-            credit,
-            func.round(func.sum(func.abs(STAGED.c.signed_amount)), 2, type_=Balance),
-            func.min(STAGED.c.value_date),
-        )
-        .group_by(STAGED.c.customer_id, debit, credit)
-        .order_by(STAGED.c.customer_id)
-    )
-
-
-def post_staged(connection: Connection, installation: Installation, posting: Posting) -> dict[int, date]:
-    """Write the batch staged in :data:`STAGED`, the customers' locks held by the caller; returns each customer's
-    earliest value date among its movements. Refused before anything is written: a movement dated after today,
-    then the first movement its customer's row would refuse (:func:`conditions`, over the chain)."""
-    latest, refused = connection.execute(_checked()).one()
-    if latest is not None:
-        installation.value_date(latest)
-    if refused:
-        raise refusal(connection.execute(_why_staged()).one())
-    connection.execute(_staged_statement(), parameters(posting))
-    sealing.seal(
-        connection,
-        [
-            ("journal_entries", entries.c.id.in_(select(STAGED.c.entry_id))),
-            ("balance_transactions", ledger.c.id.in_(select(STAGED.c.row_id))),
-        ],
-    )
-    first_dates: dict[int, date] = {}
-    lines: dict[int, list[journal.Line]] = defaultdict(list)
-    for customer_id, debited, credited, amount, first in connection.execute(_summed()):
-        lines[customer_id] += [journal.Line(debited, debit=amount), journal.Line(credited, credit=amount)]
-        first_dates[customer_id] = min(first, first_dates.get(customer_id, first))
-    journal.move_buckets(connection, buckets_moved(installation, connection, lines))
-    return first_dates

@@ -27,9 +27,6 @@ MADE_IN_PYTHON = {"approval_requests", "approval_requests_history", "reconciliat
 """The kinds whose text only Python makes: a JSON column (a run's scope and checks)."""
 
 
-"""The canonical text is made by PostgreSQL only: SQLite's rows are verified in Python."""
-
-
 def _made_in_sql() -> list[seals.Evidence]:
     return [evidence for evidence in seals.kinds().values() if reading.canonical(evidence) is not None]
 

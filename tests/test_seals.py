@@ -333,9 +333,9 @@ def test_a_customers_entries_scattered_among_others_are_verified_from_their_own_
     connection = db.session.connection()
     ids = set(entries)
     lines = JournalLine.__table__
-    scattered = str(seals.among(connection, lines.c.entry_id, ids).compile(dialect=connection.dialect))
+    scattered = str(seals.among(lines.c.entry_id, ids).compile(dialect=connection.dialect))
     assert "BETWEEN" not in scattered
-    dense = str(seals.among(connection, lines.c.entry_id, set(range(1, 11))).compile(dialect=connection.dialect))
+    dense = str(seals.among(lines.c.entry_id, set(range(1, 11))).compile(dialect=connection.dialect))
     assert "BETWEEN" in dense
     db.session.rollback()
     with past_the_guards() as changed:

@@ -385,12 +385,9 @@ def broken(connection: Connection) -> list[verifying.Finding]:
 
 
 def deletions(connection: Connection) -> dict[str, int]:
-    """PostgreSQL: the rows deleted, ever, from each table of evidence and from the seals, as the database's own
-    statistics count them (``pg_stat_user_tables.n_tup_del``); none on SQLite. Rows are never deleted from these
-    tables: one deleted past the guards (a movement posted and deleted between two nights, with its seal, leaving every
-    chain whole) moves the count."""
-    if connection.dialect.name != "postgresql":
-        return {}
+    """The rows deleted, ever, from each table of evidence and from the seals, as the database's own statistics count
+    them (``pg_stat_user_tables.n_tup_del``). Rows are never deleted from these tables: one deleted past the guards (a
+    movement posted and deleted between two nights, with its seal, leaving every chain whole) moves the count."""
     tables = sorted({evidence.table.name for evidence in seals.kinds().values()} | {seals.seals.name})
     connection.execute(text("SELECT pg_stat_clear_snapshot()"))  # counted now, not as the transaction first read them
     counted = connection.execute(
@@ -455,7 +452,7 @@ def _still_sealed(connection: Connection, kept: list[Head]) -> dict[tuple[str, i
             # every seal of the kind.
             for row_id, version, seal in connection.execute(
                 select(table.c.row_id, table.c.version, table.c.seal).where(
-                    table.c.kind == kind, seals.among(connection, table.c.row_id, {row for row, _ in wanted})
+                    table.c.kind == kind, seals.among(table.c.row_id, {row for row, _ in wanted})
                 )
             ):
                 if (row_id, version) in wanted:

@@ -117,9 +117,7 @@ def record(connection: Connection, found: list[verifying.Finding], run_id: int |
     named = {finding.customer_id for finding in found} - {None}
     there = set()
     if named:
-        there = named & set(
-            connection.scalars(select(customers.c.id).where(seals.among(connection, customers.c.id, named)))
-        )
+        there = named & set(connection.scalars(select(customers.c.id).where(seals.among(customers.c.id, named))))
     new = [
         {
             "kind": finding.evidence.kind,

@@ -1,12 +1,12 @@
 """A row's canonical text made by PostgreSQL, in the statement that reads the row.
 
 Verifying a seal costs an HMAC of some hundred bytes, about a microsecond; building those bytes in Python from a
-row's values (a Decimal's text, a moment's ISO form) costs many times that. On PostgreSQL the statement that reads
-the rows therefore also makes each row's canonical text, byte for byte the text
-:func:`backoffice.evidence.seals.canonical_text` makes from the same values (the previous seal left for the reader to
-append), and the reader only computes and compares the HMACs. A kind whose text PostgreSQL cannot make exactly (a
-JSON column, whose text is Python's ``json.dumps``: a run's scope) keeps the Python reader, as SQLite does for
-every kind; the results and discrepancies a run's seal covers are still made here (:func:`run_details`).
+row's values (a Decimal's text, a moment's ISO form) costs many times that. The statement that reads the rows
+therefore also makes each row's canonical text, byte for byte the text :func:`backoffice.evidence.seals.canonical_text`
+makes from the same values (the previous seal left for the reader to append), and the reader only computes and
+compares the HMACs. A kind whose text PostgreSQL cannot make exactly (a JSON column, whose text is Python's
+``json.dumps``: an approval request's correction, a run's scope and checks) keeps the Python reader; the results and
+discrepancies a run's seal covers are still made here (:func:`run_details`).
 """
 
 from __future__ import annotations
@@ -128,10 +128,10 @@ def _details(evidence: Evidence) -> ColumnElement | None:
 
 
 def details(connection: Connection, evidence: Evidence, rows: list) -> dict[tuple[int, int], list | bytes]:
-    """What the seals of ``rows`` of ``evidence`` cover beyond their own columns: on PostgreSQL, a run's results and
-    discrepancies as the bytes of their canonical text (:func:`run_details`), which Python read back and wrote out
-    one value at a time in twice the time; else as ``evidence.details`` reads them."""
-    if evidence.table is ReconciliationRun.__table__ and connection.dialect.name == "postgresql":
+    """What the seals of ``rows`` of ``evidence`` cover beyond their own columns: a run's results and discrepancies
+    as the bytes of their canonical text (:func:`run_details`), which Python read back and wrote out one value at a
+    time in twice the time; else as ``evidence.details`` reads them."""
+    if evidence.table is ReconciliationRun.__table__:
         return run_details(connection, {row.row_id for row in rows})
     return evidence.details(connection, rows)
 

@@ -147,32 +147,30 @@ def seal(connection: Connection, registered: Iterable[tuple[str, ColumnElement]]
 
 
 def seal_keys(connection: Connection, intents: Iterable[tuple[str, int, int]]) -> None:
-    """Seal the rows of each ``(kind, row_id, version)`` that have no seal yet: one insert. On PostgreSQL the kinds
-    whose canonical text it makes are read in one statement, text made (:func:`_seal_made`); each other kind in a
-    read of its own."""
+    """Seal the rows of each ``(kind, row_id, version)`` that have no seal yet: one insert. The kinds whose canonical
+    text PostgreSQL makes are read in one statement, text made (:func:`_seal_made`); each other kind in a read of its
+    own."""
     by_kind: dict[str, set[Key]] = defaultdict(set)
     for kind, row_id, version in intents:
         by_kind[kind].add((row_id, version))
     known = kinds()
-    made = {}
-    if connection.dialect.name == "postgresql":
-        made = {kind: keys for kind, keys in by_kind.items() if _made(known[kind]) is not None}
+    made = {kind: keys for kind, keys in by_kind.items() if _made(known[kind]) is not None}
     sealed = _seal_made(connection, made) if made else []
     _seal(
         connection,
-        {kind: (_keyed(connection, known[kind], keys), keys) for kind, keys in by_kind.items() if kind not in made},
+        {kind: (_keyed(known[kind], keys), keys) for kind, keys in by_kind.items() if kind not in made},
         sealed,
     )
 
 
-def _keyed(connection: Connection, evidence: Evidence, keys: set[Key]) -> ColumnElement:
+def _keyed(evidence: Evidence, keys: set[Key]) -> ColumnElement:
     """The rows of ``evidence`` among ``keys`` (and perhaps others, :func:`among`), by version."""
     by_version: dict[int, set[int]] = defaultdict(set)
     for row_id, version in keys:
         by_version[version].add(row_id)
     selected = []
     for version, ids in by_version.items():
-        chosen = evidence.key == next(iter(ids)) if len(ids) == 1 else among(connection, evidence.key, ids)
+        chosen = evidence.key == next(iter(ids)) if len(ids) == 1 else among(evidence.key, ids)
         selected.append(and_(version_column(evidence) == version, chosen) if evidence.version else chosen)
     return or_(*selected)
 
@@ -195,48 +193,26 @@ def _seal(
             check_kept(connection, rows[0].kept_key)
             sealed += _sealing(connection, evidence, rows, key)
     if sealed:
-        _insert(connection, sealed)
-
-
-def _insert(connection: Connection, sealed: list[dict]) -> None:
-    """One insert of the seals made. On PostgreSQL, whose driver adapts each of their values itself, it is sent as
-    compiled once (:func:`_made_sql` says why); elsewhere SQLAlchemy writes the values (SQLite keeps a moment as
-    SQLAlchemy's text of it)."""
-    if connection.dialect.name != "postgresql":
         connection.execute(_INSERT, sealed)
-        return
-    dialect = connection.dialect
-    given = tuple(sealed[0])  # the columns a seal made here gives, as its maker names them
-    built = (dialect.name, dialect.paramstyle, given)
-    if (found := _INSERT_SQL.get(built)) is None:
-        compiled = _INSERT.compile(dialect=dialect, column_keys=list(given), for_executemany=True)
-        found = _INSERT_SQL[built] = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None)
-    sql, names = found
-    connection.exec_driver_sql(sql, [tuple(seal[name] for name in names) for seal in sealed] if names else sealed)
 
 
 _INSERT = insert(seals)
-"""Built once: a statement built anew at every commit would have its key for SQLAlchemy's cache made anew."""
-_INSERT_SQL: dict[tuple, tuple[str, tuple[str, ...] | None]] = {}
+"""The insert of the seals made, all in one execution: built once, as a statement built anew at every commit would
+have its key for SQLAlchemy's cache made anew."""
 
 
 def _seal_made(connection: Connection, keyed: dict[str, set[Key]]) -> list[dict]:
     """The seals of the unsealed rows among ``keyed``'s, read in one statement with their canonical text made by
     PostgreSQL (:mod:`backoffice.evidence.reading`): an HMAC each, chained as :func:`_sealing` chains them."""
     order = tuple(sorted(keyed))
-    sql, names, given = _made_sql(connection, tuple((kind, len(keyed[kind]) == 1) for kind in order))
-    given = dict(given)
+    given = {}
     for n, kind in enumerate(order):
         ids, versions = zip(*keyed[kind], strict=True)
         if len(ids) == 1:
             given[f"row_{n}_id"], given[f"row_{n}_version"] = ids[0], versions[0]
         else:
             given[f"row_{n}_id"], given[f"row_{n}_version"] = sorted(set(ids)), sorted(set(versions))
-    read = connection.exec_driver_sql(sql, tuple(given[name] for name in names) if names else given)
-    try:
-        rows = read.cursor.fetchall()
-    finally:
-        read.close()
+    rows = connection.execute(made_read(tuple((kind, len(keyed[kind]) == 1) for kind in order)), given).all()
     if not rows:
         return []
     check_kept(connection, rows[0][7])
@@ -282,24 +258,6 @@ def made_read(shape: tuple[tuple[str, bool], ...]) -> CompoundSelect:
 
 _MADE: dict[tuple[tuple[str, bool], ...], CompoundSelect] = {}
 """The read of :func:`_seal_made`, by the kinds it reads and whether each is one row: built once."""
-
-
-def _made_sql(connection: Connection, shape: tuple[tuple[str, bool], ...]) -> tuple[str, tuple[str, ...] | None, dict]:
-    """:func:`made_read` as the connection's dialect writes it, the names of its parameters in the order it binds
-    them (None where it binds them by name) and the values of those the statement gives itself: compiled once. The
-    read binds only integers and arrays of them, which the driver adapts itself, so it is sent as compiled: through
-    SQLAlchemy's cache, every commit would hash the key of a 4.7 kB statement's structure and bind its parameters
-    through their types: about 115 µs of SQLAlchemy's own work a read, against 70 µs sent as compiled."""
-    dialect = connection.dialect
-    built = (dialect.name, dialect.paramstyle, shape)
-    if (found := _MADE_SQL.get(built)) is None:
-        compiled = made_read(shape).compile(dialect=dialect)
-        names = tuple(compiled.positiontup) if compiled.positional else None
-        found = _MADE_SQL[built] = (compiled.string, names, dict(compiled.params))
-    return found
-
-
-_MADE_SQL: dict[tuple, tuple[str, tuple[str, ...] | None, dict]] = {}
 
 
 def _made(evidence: Evidence) -> ColumnElement | None:
@@ -488,7 +446,7 @@ def seal_existing(connection: Connection) -> None:
         there = replace(evidence, covered=covered)
         rows = unsealed(connection, there, literal(True))
         if rows:
-            _insert(connection, _sealing(connection, there, rows, key))
+            connection.execute(_INSERT, _sealing(connection, there, rows, key))
 
 
 def request_asked(_mapper, _connection, target: ApprovalRequest) -> None:

@@ -90,22 +90,14 @@ class Evidence:
         return [self.table.c[name] for name in self.covered]
 
 
-def among(connection: Connection, column: ColumnElement, ids: set[int]) -> ColumnElement:
-    """``column`` among ``ids``: by their range where they fill most of it (a chunk's ids are too many to bind one
-    by one), else as a list (a customer's entries, scattered among everyone's: their range would read everything
-    between). The rows read are still kept only when their id is among ``ids``."""
+def among(column: ColumnElement, ids: set[int]) -> ColumnElement:
+    """``column`` among ``ids``: by their range where they fill most of it, else as an array (a customer's entries,
+    scattered among everyone's: their range would read everything between). The rows read are still kept only when
+    their id is among ``ids``."""
     low, high = min(ids), max(ids)
     if high - low < 2 * len(ids):
         return column.between(low, high)
-    if connection.dialect.name == "postgresql":
-        return column == any_(literal(sorted(ids), ARRAY(Integer)))
-    if len(ids) <= _SQLITE_LIST:
-        return column.in_(sorted(ids))
-    return column.between(low, high)
-
-
-_SQLITE_LIST = 10_000
-"""At most so many ids bound one by one on SQLite (which limits a statement's parameters)."""
+    return column == any_(literal(sorted(ids), ARRAY(Integer)))
 
 
 def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
@@ -114,7 +106,7 @@ def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
     found: dict[tuple[int, int], list] = defaultdict(list)
     lines_read = connection.execute(
         select(lines.c.entry_id, lines.c.id, lines.c.account_id, lines.c.debit, lines.c.credit, lines.c.description)
-        .where(among(connection, lines.c.entry_id, ids))
+        .where(among(lines.c.entry_id, ids))
         .order_by(lines.c.entry_id, lines.c.id)
     )
     for entry_id, *line in lines_read:
@@ -124,20 +116,21 @@ def _lines(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
 
 
 def _run_results(connection: Connection, rows: list) -> dict[tuple[int, int], list]:
-    """Each run's results and discrepancies, as rows of values (on PostgreSQL,
-    :func:`backoffice.evidence.reading.details` reads them as the bytes of their canonical text instead)."""
+    """Each run's results and discrepancies, as rows of values: what a run's seal covers beyond its own columns.
+    :func:`backoffice.evidence.reading.details` has PostgreSQL make them into the bytes of their canonical text
+    instead (:func:`backoffice.evidence.reading.run_details`, byte for byte the text Python makes of these rows)."""
     ids = {row.row_id for row in rows}
     results, found_rows = CheckResult.__table__, Discrepancy.__table__
     found: dict[tuple[int, int], list] = defaultdict(list)
     for run_id, *result in connection.execute(
         select(results.c.run_id, *run_results_covered())
-        .where(among(connection, results.c.run_id, ids))
+        .where(among(results.c.run_id, ids))
         .order_by(results.c.run_id, results.c.id)
     ):
         found[run_id, 0].append(result)
     for run_id, *row in connection.execute(
         select(found_rows.c.run_id, *run_found_covered())
-        .where(among(connection, found_rows.c.run_id, ids))
+        .where(among(found_rows.c.run_id, ids))
         .order_by(found_rows.c.id)
     ):
         found[run_id, 0].append(row)
@@ -163,7 +156,7 @@ def _history_transactions(history: Table):
             id_: [row]
             for id_, *row in connection.execute(
                 select(transactions.c.id, transactions.c.issued_at, transactions.c.user_id, transactions.c.actor).where(
-                    among(connection, transactions.c.id, versions)
+                    among(transactions.c.id, versions)
                 )
             )
             if id_ in versions
@@ -360,7 +353,6 @@ _TEXTS = {
     int: str,
     bool: lambda value: "1" if value else "0",
     Decimal: _number,
-    float: lambda value: _number(Decimal(repr(value))),  # float-ok: SQLite's numbers, read back exactly
     datetime: _moment,
     date: date.isoformat,
     type(None): lambda _value: "\x00",

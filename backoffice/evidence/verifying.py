@@ -150,7 +150,7 @@ def verify(
     if stripes is not None:
         in_range.append(stripes.holds(evidence.key))
     entry = evidence.entry() if evidence.entry else literal(None)
-    made = reading.canonical(evidence) if connection.dialect.name == "postgresql" else None
+    made = reading.canonical(evidence)
     query = (
         select(
             evidence.key.label("row_id"),
@@ -191,8 +191,9 @@ def verify(
 def _verify_in_python(
     connection: Connection, evidence: Evidence, rows: list, reviewed: dict[tuple[int, int], str]
 ) -> Verified:
-    """Verify rows read with their covered columns, making each canonical text in Python (SQLite; the kinds whose
-    text PostgreSQL cannot make)."""
+    """Verify rows read with their covered columns, making each canonical text in Python: the kinds whose text
+    PostgreSQL cannot make exactly (a JSON column, whose text is Python's ``json.dumps``: an approval request's
+    correction, a run's scope and checks)."""
     details = reading.details(connection, evidence, rows) if evidence.details and rows else {}
     key = seal_key()
     result = Verified(checked=len(rows), sealed=sum(row.seal is not None for row in rows))

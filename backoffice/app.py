@@ -116,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         billing,
         books,
+        customer_money,
         customers,
         evidence,
         history,
@@ -138,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     screens = (
         orders,
         customers,
+        customer_money,
         ledger,
         movements,
         receivables,

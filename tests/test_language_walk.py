@@ -336,10 +336,10 @@ def starts(app, business) -> list[str]:
         ),
         *(("ledger.movement", {"code": code, "movement_id": movement}) for movement in movements),
         (
-            "customers.confirm_deactivate",
+            "customer_money.confirm_deactivate",
             {"code": code, "assignment_id": first(MeterAssignment, MeterAssignment.customer_id == customer_id)},
         ),
-        ("customers.payment_invoices", {"code": code}),
+        ("customer_money.payment_invoices", {"code": code}),
         ("monthly.confirm_realtime_off", {"code": code}),
         (
             "metering.edit_pricing",

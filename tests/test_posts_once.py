@@ -47,7 +47,7 @@ from tests.test_stale_edits import opened
 
 D = Decimal
 SENT_ALREADY = "This form had been sent already: what it asked was saved once, and nothing was saved again."
-KEYED = {"customers.recharge", "customers.charge", "ledger.adjust", "books.new_entry"}
+KEYED = {"customer_money.recharge", "customer_money.charge", "ledger.adjust", "books.new_entry"}
 """The forms whose own hidden ``idempotency_key`` makes the posting find what the first sending posted."""
 
 
@@ -181,7 +181,7 @@ ENTRY = {"entry_date": "2026-11-22", "description": "Owner's capital", "action":
 
 ROUTES = [
     Route(
-        "customers.add_invoice",
+        "customer_money.add_invoice",
         "finance",
         billed,
         "/customers/HOTEL?tab=billing",
@@ -199,7 +199,7 @@ ROUTES = [
         },
     ),
     Route(
-        "customers.add_payment",
+        "customer_money.add_payment",
         "finance",
         billed,
         "/customers/HOTEL?tab=billing",
@@ -214,7 +214,7 @@ ROUTES = [
         },
     ),
     Route(
-        "customers.recharge",
+        "customer_money.recharge",
         "finance",
         deposited,
         "/customers/HOTEL?tab=ledger",
@@ -223,7 +223,7 @@ ROUTES = [
         {"recharge-amount": "50.000", "recharge-description": "transfer"},
     ),
     Route(
-        "customers.charge",
+        "customer_money.charge",
         "finance",
         deposited,
         "/customers/HOTEL?tab=ledger",

@@ -1,5 +1,5 @@
 """The books: chart of accounts, journal entries (filtered, sorted, with their status, exported), a manual entry
-form with live totals, the balance sheet."""
+form with live totals, the balance sheet. Closing and reopening months is ``periods``."""
 
 from __future__ import annotations
 
@@ -32,8 +32,6 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from backoffice.models import (
     Account,
     AccountType,
-    ApprovalRequest,
-    ApprovalStatus,
     EntryStatus,
     JournalEntry,
     JournalLine,
@@ -43,14 +41,14 @@ from backoffice.platform.config import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.money import BeyondLimit, shown
 from backoffice.platform.replica import reads
-from backoffice.services import account_lines, approvals, books, descriptions, journal_export, periods
+from backoffice.services import account_lines, approvals, books, descriptions, journal_export
 from backoffice.services.descriptions import account_label
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.services.vocabulary import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong, PeriodClosed
 from backoffice.web import sources
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import LocalDateField, OptionalMoneyField
-from backoffice.web.forms import FlaskForm, SubForm, errors_text
+from backoffice.web.forms import FlaskForm, SubForm
 from backoffice.web.lists import Column, DateRange, Listing, cell_words, csv_download, csv_response, xlsx_response
 from backoffice.web.once import posts_once
 from backoffice.web.pending import pending_notice
@@ -422,101 +420,6 @@ def reverse(entry_id: int):
         "success",
     )
     return redirect(url_for("books.entry", entry_id=done.entry_id))
-
-
-class CloseForm(FlaskForm):
-    note = StringField(_l("Note"), validators=[Length(max=300)])
-
-
-class ReopenForm(FlaskForm):
-    reason = StringField(
-        _l("Reason"), validators=[InputRequired(_l("Say why the month is reopened.")), Length(max=300)]
-    )
-
-
-@bp.get("/periods", endpoint="periods")
-def period_list():
-    """The months and whether each is closed, by whom and when; admins close and reopen them."""
-    return _periods()
-
-
-@bp.get("/periods/<month>/close")
-@requires_role(Role.ADMIN)
-def confirm_close(month: str):
-    """What closing the month will do, asked before it is done: the months it closes, what is then refused, and
-    what waits that it would refuse (drafts, pending approvals)."""
-    overview = periods.overview()
-    state = next((m for m in overview.months if m.month == month), None)
-    if (refusal := _not_closable(month, state)) is not None:
-        return render_template("books/close_month.html", month=month, refusal=refusal)
-    waiting = db.session.execute(
-        select(
-            select(func.count(JournalEntry.id))
-            .where(JournalEntry.status == EntryStatus.DRAFT, JournalEntry.entry_date <= state.last)
-            .scalar_subquery(),
-            select(func.count(ApprovalRequest.id))
-            .where(ApprovalRequest.status == ApprovalStatus.PENDING, ApprovalRequest.value_date <= state.last)
-            .scalar_subquery(),
-        )
-    ).one()
-    return render_template(
-        "books/close_month.html",
-        month=month,
-        state=state,
-        closing=[m for m in overview.months if m.closable and m.last <= state.last],
-        drafts=waiting[0],
-        pending=waiting[1],
-        form=CloseForm(formdata=None),
-    )
-
-
-def _not_closable(month: str, state: periods.MonthState | None) -> str | None:
-    """Why the month cannot be closed from the periods page, if it cannot."""
-    if state is None:
-        try:
-            periods.month_days(month)
-        except periods.PeriodError as error:
-            return str(error)
-        return _("%(month)s is not one of the months the periods page lists.", month=month)
-    if state.closed:
-        return _("%(month)s is already closed.", month=month)
-    if not state.closable:
-        return _("%(month)s has not ended yet: it can be closed once it has.", month=month)
-    return None
-
-
-@bp.post("/periods/<month>/close")
-@requires_role(Role.ADMIN)
-def close_month(month: str):
-    form = CloseForm()
-    done = _l("%(month)s closed.")
-    return _period_action(form, month, lambda: periods.close(month, current_user, form.note.data or ""), done)
-
-
-@bp.post("/periods/<month>/reopen")
-@requires_role(Role.ADMIN)
-def reopen_month(month: str):
-    form = ReopenForm()
-    done = _l("%(month)s reopened.")
-    return _period_action(form, month, lambda: periods.reopen(month, current_user, form.reason.data or ""), done)
-
-
-def _period_action(form: FlaskForm, month: str, act, done):
-    if form.validate_on_submit():
-        try:
-            action = act()
-        except periods.PeriodError as error:
-            return _periods(month, str(error)), 422
-        flash(str(done) % {"month": action.year_month}, "success")
-        return redirect(url_for("books.periods"))
-    return _periods(month, errors_text(form)), 422
-
-
-def _periods(month: str | None = None, error: str | None = None) -> str:
-    """The periods page; ``error`` says why what was asked of ``month`` was refused."""
-    return render_template(
-        "books/periods.html", overview=periods.overview(), error_month=month, error=error, typed=request.form
-    )
 
 
 @bp.get("/balance-sheet")

@@ -1,15 +1,16 @@
-"""The shared form fields' widgets write what WTForms' own write; a form's field is drawn as the template's
-macro drew it."""
+"""The shared form fields' widgets write what WTForms' own write; a form's field is drawn by ``_form.html``'s macro
+with its label, input, help and errors."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jinja2 import Environment
-from markupsafe import Markup
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, soft_str
 from wtforms import Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets.core import html_params
 
-from backoffice.web.fields import QuickSelect, form_field, quick_params
+from backoffice.app import ROOT
+from backoffice.web.fields import QuickSelect, quick_params
 
 TEXT = st.text(alphabet=st.sampled_from("ab <>&\"'é—0"), max_size=6)
 CHOICE = st.builds(
@@ -46,16 +47,28 @@ def test_quick_params_write_what_wtforms_html_params_write(attributes):
     assert quick_params(**attributes) == html_params(**attributes)
 
 
-MACRO = """{% macro field(f, attrs={}) -%}
-<div class="field{% if f.errors %} has-error{% endif %}">
-  <label for="{{ f.id }}">{{ f.label.text | string }}</label>
-  {% set attrs = dict(attrs) %}{% if f.errors %}{% set _ = attrs.update({'aria-invalid': 'true'}) %}{% endif %}
-  {{ f(**attrs) }}
-  {% if f.description %}<small class="help">{{ f.description | string }}</small>{% endif %}
-  <div class="field-error" id="error-{{ f.name }}">{{ f.errors | map('string') | join(' ') }}</div>
-</div>
-{%- endmacro %}"""
-"""The macro ``_form.html`` drew each field with."""
+def drawn(field, attrs: dict | None = None) -> Markup:
+    """A form's field as every form has drawn it: its label, its input (``attrs``: its attributes; an invalid
+    field's says so), its help and its errors, each a Markup as given and any other text escaped."""
+    attrs = dict(attrs or ())
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+    help_text = Markup('<small class="help">%s</small>') % soft_str(field.description) if field.description else ""
+    return Markup(
+        '<div class="field%s">\n  <label for="%s">%s</label>\n  \n  %s\n  %s\n'
+        '  <div class="field-error" id="error-%s">%s</div>\n</div>'
+    ) % (
+        " has-error" if field.errors else "",
+        field.id,
+        soft_str(field.label.text),
+        field(**attrs),
+        help_text,
+        field.name,
+        Markup(" ").join(map(soft_str, field.errors)),
+    )
+
+
+TEMPLATES = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True)
 
 
 @settings(max_examples=300, deadline=None)
@@ -65,12 +78,12 @@ MACRO = """{% macro field(f, attrs={}) -%}
     st.lists(TEXT | TEXT.map(Markup), max_size=3),
     st.dictionaries(st.sampled_from(("inputmode", "type", "hx-post", "readonly")), TEXT | st.booleans()),
 )
-def test_a_form_field_is_drawn_as_the_macro_drew_it(label, description, errors, attrs):
+def test_a_form_field_is_drawn_with_its_label_input_help_and_errors(label, description, errors, attrs):
     class Plain(Form):
         field = StringField(label, description=description)
 
     field = Plain().field
     field.errors = errors
-    macro = Environment(autoescape=True).from_string(MACRO).module.field
-    assert form_field(field, attrs) == macro(field, attrs)
-    assert form_field(field) == macro(field)
+    macro = TEMPLATES.get_template("_form.html").module.field
+    assert macro(field, attrs) == drawn(field, attrs)
+    assert macro(field) == drawn(field)

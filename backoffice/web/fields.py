@@ -9,7 +9,7 @@ from babel.numbers import format_decimal
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup, escape, soft_str
+from markupsafe import Markup, escape
 from wtforms import DateField, StringField
 from wtforms.widgets import HiddenInput, Select, TextInput
 from wtforms.widgets.core import clean_key
@@ -223,32 +223,6 @@ class QuickSelect(Select):
         value = str(choice.value) if isinstance(choice.value, bool) else choice.value
         selected = "selected " if choice.selected else ""
         return Markup(f'<option {selected}value="{escape(value)}">{escape(choice.label or choice.value)}</option>')
-
-
-FIELD = Markup(
-    '<div class="field%s">\n  <label for="%s">%s</label>\n  \n  %s\n  %s\n'
-    '  <div class="field-error" id="error-%s">%s</div>\n</div>'
-)
-HELP = Markup('<small class="help">%s</small>')
-
-
-def form_field(field, attrs: dict | None = None) -> Markup:
-    """A form's field with its label, its help and its errors (``attrs``: the input's attributes; an invalid
-    field's says so), as ``_form.html`` has written it: every form draws each field this way, and a page of forms
-    spent as long in the template's macro as in WTForms."""
-    errors = field.errors
-    attrs = dict(attrs or ())
-    if errors:
-        attrs["aria-invalid"] = "true"
-    return FIELD % (
-        " has-error" if errors else "",
-        field.id,
-        soft_str(field.label.text),
-        field(**attrs),
-        HELP % soft_str(field.description) if field.description else "",
-        field.name,
-        Markup(" ").join(map(soft_str, errors)),
-    )
 
 
 def _places() -> int:

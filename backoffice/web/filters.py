@@ -26,7 +26,6 @@ from backoffice.models.types import Month, as_utc
 from backoffice.platform.i18n import language, number_locale
 from backoffice.platform.money import format_money, format_number, shown
 from backoffice.services.descriptions import account_label, account_name, kind_names, movement_words
-from backoffice.web.fields import form_field
 from backoffice.web.links import link, query_link
 from backoffice.web.words import words
 
@@ -56,7 +55,6 @@ def init_app(app: Flask) -> None:
     app.add_template_global(role_name)
     app.add_template_global(link)
     app.add_template_global(query_link)
-    app.add_template_global(form_field)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from backoffice import create_app, register_migrations
 from backoffice.platform import logs
 from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
-from backoffice.services import billing, wallet
+from backoffice.services import billing, meter_lifecycle, wallet
 from backoffice.web.extensions import limiter
 from tests import chromium, factories
 from tests.factories import past_the_guards
@@ -258,7 +258,7 @@ def meter(app):
     """Meter M-1, the hotel's (HOTEL) from 2026-10-01, with invoice INV-1 of Rp500.000 and a payment of
     Rp200.000 (TRF-9)."""
     meter = factories.MeterFactory(serial="M-1")
-    billing.assign_meter(meter, factories.CustomerFactory(code="HOTEL"), date(2026, 10, 1))
+    meter_lifecycle.assign_meter(meter, factories.CustomerFactory(code="HOTEL"), date(2026, 10, 1))
     billing.add_invoice(meter, "INV-1", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
     billing.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-9")
     return meter

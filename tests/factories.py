@@ -28,7 +28,7 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile.transitions import move_job
-from backoffice.services import billing, metering, transaction, wallet
+from backoffice.services import meter_lifecycle, metering, transaction, wallet
 
 
 class _Factory(SQLAlchemyModelFactory):
@@ -219,7 +219,7 @@ def hotel_with_meter(assigned_on: date, **fields) -> tuple[Customer, Meter]:
     a price of Rp1.000 per Sm³ (correction 1) from November 2026."""
     customer = CustomerFactory(code="HOTEL", **fields)
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, assigned_on)
+    meter_lifecycle.assign_meter(meter, customer, assigned_on)
     wallet.recharge(customer.id, Decimal("1000000"))
     metering.set_pricing(customer.id, date(2026, 11, 1), Decimal("1000.00"), Decimal("1.000000"))
     return customer, meter

@@ -20,7 +20,7 @@ from backoffice.posting.formulas import posted_balance_sql
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, installation, wallet
+from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from tests.concurrency import PATIENCE, race
 from tests.factories import CustomerFactory, MeterFactory, corrupt_bucket
 
@@ -83,7 +83,7 @@ def test_a_posting_moves_the_bucket_of_its_customer(app):
     expected[0] = expected.get(0, D(0)) + D("50.00")
     assert buckets_of(CASH) == expected
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, DAY)
+    meter_lifecycle.assign_meter(meter, customer, DAY)
     billing.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
     assert buckets_of(RECEIVABLES) == {customer.id % BUCKETS: D("30.00")}  # the holder's
     with db.engine.begin() as connection:
@@ -102,7 +102,7 @@ def test_balances_stay_exact_over_many_customers_and_the_sheet_health_and_metric
         if n % 3 == 0:
             wallet.charge(customer.id, D("250.50"))
     meter = MeterFactory()
-    billing.assign_meter(meter, customers[0], DAY)
+    meter_lifecycle.assign_meter(meter, customers[0], DAY)
     billing.add_invoice(meter, "INV-1", D("400"), DAY, DAY)
     billing.add_payment(meter, D("150.25"), DAY)
     manual_entry("1000000")
@@ -188,7 +188,7 @@ def test_two_wallet_movements_in_different_buckets_do_not_wait_for_each_other(ap
 def test_an_invoice_and_another_customers_charge_do_not_wait_for_each_other(app):
     holder, other = CustomerFactory(), CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, holder, DAY)
+    meter_lifecycle.assign_meter(meter, holder, DAY)
     assert holder.id % BUCKETS != other.id % BUCKETS
     meter_id, other_id = meter.id, other.id
     wallet.recharge(other_id, D("1000"))

@@ -15,7 +15,7 @@ from backoffice.models import Customer, Invoice, Payment, PaymentAllocation, Run
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.reconcile.report import csv_lines
-from backoffice.services import ChangedMeanwhile, billing
+from backoffice.services import ChangedMeanwhile, billing, meter_lifecycle
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, corrupt, deletions_forgotten, stored
 
@@ -29,7 +29,7 @@ def meter_with_invoices(*amounts, customer=None):
     """A meter at a customer's, with one invoice per amount, issued a day apart (the first the oldest)."""
     meter = MeterFactory()
     customer = customer or CustomerFactory()
-    billing.assign_meter(meter, customer, DAY)
+    meter_lifecycle.assign_meter(meter, customer, DAY)
     found = [
         billing.add_invoice(meter, f"INV-{meter.id}-{n:02d}", D(amount), date(2026, 11, 1 + n), date(2026, 11, 5 + n))
         for n, amount in enumerate(amounts, start=1)

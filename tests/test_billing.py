@@ -16,7 +16,7 @@ from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing
+from backoffice.services import billing, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
 
 D = Decimal
@@ -44,13 +44,13 @@ def tomorrow() -> date:
 
 def assigned(customer, *meters):
     for meter in meters:
-        billing.assign_meter(meter, customer, DAY)
+        meter_lifecycle.assign_meter(meter, customer, DAY)
     return customer
 
 
 def move(meter, customer, on):
     """Move the meter, confirming the move from where it is now."""
-    return billing.assign_meter(meter, customer, on, confirm_move_from=billing.active_assignment(meter.id).id)
+    return meter_lifecycle.assign_meter(meter, customer, on, confirm_move_from=billing.active_assignment(meter.id).id)
 
 
 def assignments() -> list[tuple]:
@@ -94,11 +94,11 @@ def test_a_customer_owes_per_meter_what_is_dated_in_their_periods_even_after_a_d
     billing.add_payment(second, D("50000"), DAY)
     assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
     assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == first.id))
-    billing.deactivate(assignment, date(2026, 11, 15))
+    meter_lifecycle.deactivate(assignment, date(2026, 11, 15))
     assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
     with pytest.raises(billing.BillingError, match="not assigned to any customer on 2026-11-16"):
         billing.add_payment(first, D("1"), date(2026, 11, 16))
-    billing.reactivate(assignment)
+    meter_lifecycle.reactivate(assignment)
     billing.add_payment(first, D("1"), date(2026, 11, 16))
     assert customer_totals(customer) == (D("99999.00"), D("10000.00"))
     assert clean()
@@ -151,12 +151,12 @@ def test_a_move_without_confirmation_says_where_the_meter_is_and_what_is_due_the
     invoice(meter, "70000")
     before = assignments()
     message = r"M-9 is at HOTEL since 2026-11-01, where Rp70\.000,00 is due and Rp0,00 overpaid: confirm the move"
-    with pytest.raises(billing.MoveNotConfirmed, match=message) as refused:
-        billing.assign_meter(meter, bakery, MOVE)
+    with pytest.raises(meter_lifecycle.MoveNotConfirmed, match=message) as refused:
+        meter_lifecycle.assign_meter(meter, bakery, MOVE)
     assert refused.value.owed == billing.Owed(D("70000.00"), D("0.00"))
     # A confirmation of another assignment than the one there now (a stale page) is no confirmation.
-    with pytest.raises(billing.MoveNotConfirmed):
-        billing.assign_meter(meter, bakery, MOVE, confirm_move_from=refused.value.current.id + 1)
+    with pytest.raises(meter_lifecycle.MoveNotConfirmed):
+        meter_lifecycle.assign_meter(meter, bakery, MOVE, confirm_move_from=refused.value.current.id + 1)
     assert assignments() == before
     assert customer_totals(hotel) == (D("70000.00"), D("0.00"))
 
@@ -170,7 +170,7 @@ def test_a_move_or_a_deactivation_cannot_take_away_what_is_dated_in_the_period(a
         move(meter, bakery, date(2026, 11, 5))
     assignment = db.session.scalar(sa.select(MeterAssignment))
     with pytest.raises(billing.BillingError, match="nobody would hold the meter"):
-        billing.deactivate(assignment, date(2026, 11, 10))
+        meter_lifecycle.deactivate(assignment, date(2026, 11, 10))
     assert assignments() == before
     assert customer_totals(hotel) == (D("5.00"), D("0.00"))
 
@@ -211,14 +211,17 @@ def test_the_checks_find_and_heal_corrupted_totals(app):
         (lambda m, c: billing.add_invoice(m, "INV-4", D("5"), date(2026, 10, 31), DAY), "not assigned to any"),
         (lambda m, c: billing.add_payment(m, D("5"), date(2026, 10, 31)), "not assigned to any customer on 2026-10-31"),
         (lambda m, c: billing.add_payment(m, D("5"), DAY, customer_id=CustomerFactory().id), "was at C"),
-        (lambda m, c: billing.assign_meter(m, c, DAY), "already assigned"),
-        (lambda m, c: billing.assign_meter(m, CustomerFactory(), DAY), "a move must be dated after"),
-        (lambda m, c: billing.assign_meter(MeterFactory(), c, date(9999, 12, 31)), "cannot be dated after today"),
-        (lambda m, c: billing.deactivate(billing.active_assignment(m.id), date(9999, 12, 31)), "after today"),
+        (lambda m, c: meter_lifecycle.assign_meter(m, c, DAY), "already assigned"),
+        (lambda m, c: meter_lifecycle.assign_meter(m, CustomerFactory(), DAY), "a move must be dated after"),
+        (
+            lambda m, c: meter_lifecycle.assign_meter(MeterFactory(), c, date(9999, 12, 31)),
+            "cannot be dated after today",
+        ),
+        (lambda m, c: meter_lifecycle.deactivate(billing.active_assignment(m.id), date(9999, 12, 31)), "after today"),
         (lambda m, c: billing.add_invoice(m, "INV-5", D("5"), tomorrow(), tomorrow()), "An invoice cannot be dated"),
         (lambda m, c: billing.add_payment(m, D("5"), tomorrow()), "A payment cannot be dated after today"),
-        (lambda m, c: billing.add_meter(m.serial), "already exists"),
-        (lambda m, c: billing.meter_by_serial("M-404"), "M-404 does not exist"),
+        (lambda m, c: meter_lifecycle.add_meter(m.serial), "already exists"),
+        (lambda m, c: meter_lifecycle.meter_by_serial("M-404"), "M-404 does not exist"),
     ],
 )
 def test_bad_billing_writes_are_refused_and_write_nothing(app, attempt, message):
@@ -242,7 +245,7 @@ def test_a_meter_active_elsewhere_cannot_be_reactivated_here_and_the_database_re
     move(meter, bakery, MOVE)
     old = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.customer_id == hotel.id))
     with pytest.raises(billing.BillingError, match="assigned to another customer"):
-        billing.reactivate(old)
+        meter_lifecycle.reactivate(old)
     db.session.rollback()
     db.session.add(MeterAssignment(customer_id=hotel.id, meter_id=meter.id, started_on=DAY, is_active=True))
     with pytest.raises(sa.exc.IntegrityError):
@@ -462,7 +465,7 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
     meters = [MeterFactory() for _ in range(3)]
     customers = [CustomerFactory() for _ in range(3)]
     for meter, customer in zip(meters, customers, strict=True):
-        billing.assign_meter(meter, customer, DAY)
+        meter_lifecycle.assign_meter(meter, customer, DAY)
     for n, (operation, meter_index, customer_index, amount, day) in enumerate(steps):
         meter, customer, on = meters[meter_index], customers[customer_index], DAY + timedelta(days=day)
         try:
@@ -472,7 +475,7 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
                 billing.add_payment(meter, amount, on)
             elif operation == "move":
                 current = billing.active_assignment(meter.id)
-                billing.assign_meter(meter, customer, on, confirm_move_from=current.id if current else None)
+                meter_lifecycle.assign_meter(meter, customer, on, confirm_move_from=current.id if current else None)
             else:
                 assignment = db.session.scalar(
                     sa.select(MeterAssignment)
@@ -480,9 +483,9 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
                     .order_by(MeterAssignment.id.desc())
                 )
                 if operation == "deactivate":
-                    billing.deactivate(assignment, on)
+                    meter_lifecycle.deactivate(assignment, on)
                 elif operation == "reactivate":
-                    billing.reactivate(assignment)
+                    meter_lifecycle.reactivate(assignment)
                 elif (doomed := db.session.scalar(sa.select(Invoice).where(Invoice.meter_id == meter.id))) is not None:
                     billing.withdraw_invoice(doomed, "Issued in error")
         except billing.BillingError:

@@ -13,7 +13,7 @@ from backoffice.models import Account, Invoice, JournalEntry, JournalLine, Meter
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing
+from backoffice.services import billing, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, stored
 
 D = Decimal
@@ -188,10 +188,10 @@ def test_unapplied_lists_the_credit_waiting_beside_open_invoices_of_the_same_cus
 def test_credit_that_never_met_its_customers_open_invoice_is_listed_and_applied_by_saving_the_payment(runner, app):
     moved = MeterFactory(serial="M-2")
     farm = CustomerFactory(code="FARM")
-    billing.assign_meter(moved, farm, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(moved, farm, date(2026, 10, 1))
     credit = billing.add_payment(moved, D("40000"), date(2026, 10, 5), "FARM-1")
     current = billing.active_assignment(moved.id)
-    billing.assign_meter(moved, CustomerFactory(code="SHOP"), date(2026, 10, 10), confirm_move_from=current.id)
+    meter_lifecycle.assign_meter(moved, CustomerFactory(code="SHOP"), date(2026, 10, 10), confirm_move_from=current.id)
     invoice = billing.add_invoice(moved, "SHOP-1", D("90000"), date(2026, 10, 15), date(2026, 10, 30))
     # The credit is the first customer's, the open invoice the second's: nothing to apply.
     assert stored("payments", "unapplied", credit.id) == D("40000")
@@ -279,7 +279,7 @@ def test_orphans_finds_nothing_once_the_meter_is_assigned_for_the_period(runner,
         "Every invoice and payment is dated in a period when a customer held its meter.\n"
     )
     hotel = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == meter.id))
-    billing.deactivate(hotel, date(2026, 11, 16))
+    meter_lifecycle.deactivate(hotel, date(2026, 11, 16))
     forged(
         Invoice.__table__,
         meter_id=meter.id,
@@ -293,7 +293,7 @@ def test_orphans_finds_nothing_once_the_meter_is_assigned_for_the_period(runner,
     assert result.exit_code == 1, result.output
     assert result.output.splitlines()[-1] == "1 invoice(s) and 0 payment(s) dated when nobody held their meter."
 
-    billing.assign_meter(meter, CustomerFactory(code="SHOP"), date(2026, 11, 17))
+    meter_lifecycle.assign_meter(meter, CustomerFactory(code="SHOP"), date(2026, 11, 17))
 
     result = runner.invoke(args=["billing", "orphans"])
     assert (result.exit_code, result.output) == (

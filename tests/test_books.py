@@ -16,7 +16,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, installation, metering, wallet
+from backoffice.services import billing, books, installation, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, corrupt_bucket, past_the_guards
 
 D = Decimal
@@ -203,7 +203,7 @@ def test_every_money_event_posts_in_its_own_transaction(app):
         [(CUSTOMER_DEPOSITS, D("50000.00"), D("0.00")), (CASH, D("0.00"), D("50000.00"))],
     ]
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, DAY)
+    meter_lifecycle.assign_meter(meter, customer, DAY)
     invoice = billing.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
     billing.add_payment(meter, D("100000"), DAY)
     billing.withdraw_invoice(invoice, "Issued in error")
@@ -288,7 +288,7 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
     customer = CustomerFactory()
     meter = MeterFactory()
     first = date(2026, 9, 1)
-    billing.assign_meter(meter, customer, first)
+    meter_lifecycle.assign_meter(meter, customer, first)
     metering.set_pricing(customer.id, first, D("1000.00"), D("1"))
     movements, readings = [], []
     for n, (operation, day, amount) in enumerate(steps):
@@ -341,7 +341,7 @@ def test_the_database_refuses_to_post_an_unbalanced_draft_by_hand(app):
 def test_changing_an_invoice_or_payment_amount_posts_the_difference(app):
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, DAY)
+    meter_lifecycle.assign_meter(meter, customer, DAY)
     invoice = billing.add_invoice(meter, "INV-9", D("300000"), DAY, DAY)
     payment = billing.add_payment(meter, D("100000"), DAY)
     billing.change_invoice(invoice, invoice.number, D("250000"), invoice.due_on)

@@ -24,7 +24,7 @@ from backoffice.posting.post import post
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Kind
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import approvals, billing, books, installation, wallet
+from backoffice.services import approvals, billing, books, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
 D = Decimal
@@ -84,7 +84,7 @@ def test_an_entry_recording_a_money_event_still_moves_a_control_account(app):
     customer = CustomerFactory()
     wallet.recharge(customer.id, D("100"), value_date=DAY)
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, DAY)
+    meter_lifecycle.assign_meter(meter, customer, DAY)
     billing.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
     balances = written()[2]
     assert (balances[CUSTOMER_DEPOSITS], balances[RECEIVABLES]) == (D("100.00"), D("30.00"))
@@ -194,8 +194,8 @@ def billed() -> None:
     """Invoices and payments through the services, one of each withdrawn, over two meters."""
     customer = CustomerFactory()
     first, second = MeterFactory(), MeterFactory()
-    billing.assign_meter(first, customer, DAY)
-    billing.assign_meter(second, customer, DAY)
+    meter_lifecycle.assign_meter(first, customer, DAY)
+    meter_lifecycle.assign_meter(second, customer, DAY)
     billing.add_invoice(first, "INV-1", D("300000"), DAY, DAY)
     withdrawn = billing.add_invoice(first, "INV-2", D("50000"), DAY, DAY)
     billing.add_invoice(second, "INV-3", D("120000.50"), DAY, DAY)

@@ -18,7 +18,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, installation, journal_export, metering, wallet
+from backoffice.services import billing, books, installation, journal_export, meter_lifecycle, metering, wallet
 from backoffice.web import books as books_web
 from tests.conftest import require_service
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
@@ -33,7 +33,7 @@ def ledger(app):
     adjustment), an invoice and a payment (withdrawn), manual entries (one reversed), and a draft."""
     customer = CustomerFactory(code="C0042", name="Hotel Cempaka")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, AUG)
+    meter_lifecycle.assign_meter(meter, customer, AUG)
     metering.set_pricing(customer.id, AUG, D("1000.00"), D("1"))
     wallet.recharge(customer, D("2000000"), value_date=date(2026, 8, 2), description="=cmd|' /C calc'!A0")
     reading = metering.record_reading(meter.id, date(2026, 8, 10), D("100"))

@@ -32,7 +32,7 @@ from backoffice.posting.post import post
 from backoffice.posting.refusals import CustomerClosed
 from backoffice.posting.rules import Kind
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, installation, metering, wallet
+from backoffice.services import billing, customers, installation, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work
 
 D = Decimal
@@ -108,9 +108,9 @@ def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_cor
     refused by the posting core, and the answer says so rather than failing."""
     auth.login("finance")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, db.session.get(Customer, hotel_id), OCTOBER)
+    meter_lifecycle.assign_meter(meter, db.session.get(Customer, hotel_id), OCTOBER)
     close(hotel_id)
-    monkeypatch.setattr(billing, "_refuse_closed", lambda customer: None)  # the check made before it was closed
+    monkeypatch.setattr(billing, "refuse_closed", lambda customer: None)  # the check made before it was closed
     before = written()
     form = {"payment-meter_id": meter.id, "payment-amount": "5.000", "payment-paid_on": "2026-10-05"}
     response = client.post("/customers/HOTEL/payments", data=form)
@@ -140,11 +140,11 @@ def test_a_tariff_leaves_closed_customers_out_and_refuses_one_named(app):
 def test_deleting_a_closed_customers_reading_is_refused(app):
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory()
-    assignment = billing.assign_meter(meter, customer, OCTOBER)
+    assignment = meter_lifecycle.assign_meter(meter, customer, OCTOBER)
     metering.set_pricing(customer.id, OCTOBER, D("1000"), D("1"))
     wallet.recharge(customer.id, D("100000"))
     reading = metering.record_reading(meter.id, date(2026, 10, 5), D("1"))
-    billing.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
+    meter_lifecycle.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
     close(customer.id)
     before = written()
     with pytest.raises(metering.MeteringError, match="Customer HOTEL is closed: its readings stay as they are."):
@@ -272,11 +272,11 @@ def test_customers_close_and_reopen_refuse_with_a_message_and_write_nothing(runn
 def test_a_fix_leaves_a_closed_customers_reading_as_it_is_saying_why(app):
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory()
-    assignment = billing.assign_meter(meter, customer, OCTOBER)
+    assignment = meter_lifecycle.assign_meter(meter, customer, OCTOBER)
     metering.set_pricing(customer.id, OCTOBER, D("1000"), D("1"))
     wallet.recharge(customer.id, D("100000"))
     reading = metering.record_reading(meter.id, date(2026, 10, 5), D("1"))
-    billing.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
+    meter_lifecycle.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
     corrupt_calculation = sa.update(TransactionCalculation).where(TransactionCalculation.reading_id == reading)
     db.session.execute(corrupt_calculation.values(total_price=D("1.00")))
     db.session.commit()

@@ -12,7 +12,7 @@ from backoffice.models import ApprovalKind, ApprovalRequest, Customer, MeterAssi
 from backoffice.models.types import month_start
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, books, installation, wallet
+from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 
 D = Decimal
@@ -126,7 +126,7 @@ def test_deactivating_a_meter_asks_first_saying_what_changes_and_what_stays(clie
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-7")
     started = local_today() - timedelta(days=20)
-    billing.assign_meter(meter, customer, started)
+    meter_lifecycle.assign_meter(meter, customer, started)
     billing.add_invoice(meter, "INV-1", D("40000"), started, started + timedelta(days=30))
     assignment = db.session.scalar(sa.select(MeterAssignment))
 
@@ -148,7 +148,7 @@ def test_deactivating_a_meter_asks_first_saying_what_changes_and_what_stays(clie
 def test_another_customers_assignment_gets_no_confirmation(client, admin):
     CustomerFactory(code="HOTEL")
     bakery = CustomerFactory(code="BAKERY")
-    billing.assign_meter(MeterFactory(), bakery, local_today() - timedelta(days=3))
+    meter_lifecycle.assign_meter(MeterFactory(), bakery, local_today() - timedelta(days=3))
     assignment = db.session.scalar(sa.select(MeterAssignment))
     assert client.get(f"/customers/HOTEL/assignments/{assignment.id}/confirm-deactivate").status_code == 404
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1

@@ -24,7 +24,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, billing, metering, wallet
+from backoffice.services import approvals, meter_lifecycle, metering, wallet
 from tests.factories import PASSWORD, CustomerFactory, MeterFactory
 from tests.test_stale_edits import opened
 
@@ -38,7 +38,7 @@ def readings(app, limit):
     2026-10-20 and one of 10 m³ (Rp10.000) on 2026-10-21."""
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, SEP)
+    meter_lifecycle.assign_meter(meter, customer, SEP)
     wallet.recharge(customer, D("1000000"), value_date=SEP)
     metering.set_pricing(customer.id, SEP, D("1000.00"), D("1.000000"))
     large = metering.record_reading(meter.id, OCT, D("100"))
@@ -199,7 +199,7 @@ def test_a_price_change_giving_back_less_than_the_limit_applies_at_once(readings
 def test_a_tariff_giving_back_more_than_the_limit_to_one_customer_waits_whole(readings, maker, checker):
     mill = CustomerFactory(code="MILL")
     meter = MeterFactory(serial="M-2")
-    billing.assign_meter(meter, mill, SEP)
+    meter_lifecycle.assign_meter(meter, mill, SEP)
     wallet.recharge(mill, D("1000000"), value_date=SEP)
     metering.set_pricing(mill.id, SEP, D("1000.00"), D("1.000000"))
     metering.record_reading(meter.id, OCT, D("5"))

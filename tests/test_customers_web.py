@@ -19,7 +19,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
 
 D = Decimal
@@ -239,10 +239,10 @@ def test_a_customer_with_something_open_is_not_closed_and_the_page_says_what(cli
         wallet.charge(hotel.id, D("10000"))
     else:
         meter = MeterFactory(serial="M-1")
-        assignment = billing.assign_meter(meter, hotel, date(2026, 10, 1))
+        assignment = meter_lifecycle.assign_meter(meter, hotel, date(2026, 10, 1))
         if arrange == "due":
             billing.add_invoice(meter, "INV-1", D("5000"), date(2026, 10, 5), date(2026, 10, 30))
-            billing.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
+            meter_lifecycle.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
     page = client.get("/customers/HOTEL/close").get_data(as_text=True)
     assert message in page and "Close HOTEL</button>" not in page
     response = client.post("/customers/HOTEL/close")
@@ -255,9 +255,9 @@ def test_a_customer_with_something_open_is_not_closed_and_the_page_says_what(cli
 def closed_hotel(client, admin):
     hotel = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-1")
-    assignment = billing.assign_meter(meter, hotel, date(2026, 10, 1))
+    assignment = meter_lifecycle.assign_meter(meter, hotel, date(2026, 10, 1))
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
-    billing.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 11, 1))
+    meter_lifecycle.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 11, 1))
     assert client.post("/customers/HOTEL/close").status_code == 302
     return hotel.id, meter.id
 

@@ -30,6 +30,7 @@ from backoffice.services import (
     books,
     descriptions,
     installation,
+    meter_lifecycle,
     metering,
     transaction,
     wallet,
@@ -50,7 +51,7 @@ def words_in(app, language: str, render, *args) -> str:
 def reading_customer(app):
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="MTR-7")
-    billing.assign_meter(meter, customer, AUG)
+    meter_lifecycle.assign_meter(meter, customer, AUG)
     metering.set_pricing(customer.id, AUG, D("1000.00"), D("1"))
     wallet.recharge(customer, D("900000"))
     return customer, meter
@@ -372,7 +373,7 @@ def _entry(entry, **facts) -> SimpleNamespace:
 def test_invoice_and_payment_entries_render_from_the_billing_rows(app):
     customer = CustomerFactory()
     meter = MeterFactory(serial="MTR-9")
-    billing.assign_meter(meter, customer, AUG)
+    meter_lifecycle.assign_meter(meter, customer, AUG)
     invoice = billing.add_invoice(meter, "INV-1", D("500"), date(2026, 8, 5), date(2026, 9, 5))
     changed = billing.change_invoice(invoice, "INV-1", D("600"), date(2026, 9, 5))
     withdrawn = billing.withdraw_invoice(changed, "issued twice")

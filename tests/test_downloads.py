@@ -30,7 +30,7 @@ from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
-from backoffice.services import billing, books, exports, installation, journal_export, wallet
+from backoffice.services import billing, books, exports, installation, journal_export, meter_lifecycle, wallet
 from backoffice.services.exports import database_writes_csv, headings
 from backoffice.web import lists
 from tests.factories import (
@@ -59,7 +59,7 @@ def books_and_wallets(app):
     wallet.charge(hotel, D("30000.50"), value_date=today - timedelta(days=5))
     wallet.adjust(hotel, D("-500"), reason="goodwill", value_date=today - timedelta(days=4))
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, bakery, today - timedelta(days=90))
+    meter_lifecycle.assign_meter(meter, bakery, today - timedelta(days=90))
     billing.add_invoice(meter, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
     billing.add_payment(meter, D("40000"), today - timedelta(days=20), "TRF-1")
     bounced = billing.add_payment(meter, D("5000"), today - timedelta(days=2), "TRF-2")
@@ -247,7 +247,7 @@ def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, mon
         OrderFactory(number=f"{text[:20]}{n}", customer=customer, closing_date=date(2026, 10, n % 28 + 1))
         wallet.recharge(customer, D(n + 1) + D("0.25"), value_date=today, description=text)
         if n == 0:
-            billing.assign_meter(meter, customer, today - timedelta(days=10))
+            meter_lifecycle.assign_meter(meter, customer, today - timedelta(days=10))
     billing.add_invoice(meter, "INV-<1>", D("100.10"), today - timedelta(days=5), today + timedelta(days=25))
     billing.add_payment(meter, D("40"), today - timedelta(days=2), "TRF & co")
     assert database_writes_csv()

@@ -14,7 +14,7 @@ from backoffice.models import RunMode, TamperedEvidence
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, receivables
+from backoffice.services import billing, meter_lifecycle, receivables
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
 from tests.test_allocations import CHECKS, clean, meter_with_invoices, outstanding_agrees, state, unapplied
 
@@ -111,7 +111,7 @@ def test_a_forged_reversal_of_a_genuine_allocation_reversed_by_an_admin_restores
 def test_an_allocation_of_another_meter_s_payment_is_refused_and_one_past_the_guards_fails_no_payment(app):
     meter, customer, (first,) = meter_with_invoices("470")
     other = MeterFactory()
-    billing.assign_meter(other, CustomerFactory(), date(2026, 11, 1))
+    meter_lifecycle.assign_meter(other, CustomerFactory(), date(2026, 11, 1))
     elsewhere = billing.add_payment(other, D("470"), date(2026, 11, 10))
     with pytest.raises(sa.exc.DBAPIError, match="an allocation pays an invoice of its meter"):
         _forge(meter.id, elsewhere.id, first.id, "470", customer_id=customer.id)

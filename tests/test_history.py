@@ -28,7 +28,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, meter_lifecycle, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
 
@@ -294,7 +294,7 @@ def test_the_migration_gives_existing_records_a_baseline_version(app):
 def test_a_meter_assignment_keeps_its_history_and_the_billing_tab_links_it(metered_hotel, client, auth):
     customer, meter = metered_hotel
     assignment = billing.active_assignment(meter.id)
-    billing.deactivate(assignment, date(2026, 11, 20))
+    meter_lifecycle.deactivate(assignment, date(2026, 11, 20))
     found = versions(MeterAssignment, assignment.id)
     assert [(op, values["is_active"], values["ended_on"]) for op, _, values in found] == [
         (HistoryOperation.CREATE, True, None),

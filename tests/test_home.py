@@ -12,7 +12,7 @@ from backoffice.models.types import Month
 from backoffice.operations import health
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
 from tests.test_health import moved_back
 
@@ -27,7 +27,7 @@ def test_the_home_page_shows_the_business_figures_before_the_checks(client, auth
     today, first = local_today(), Month.of(local_today()).first_day
     prepaid = CustomerFactory(code="C0001")
     meter = MeterFactory()
-    billing.assign_meter(meter, prepaid, first)
+    meter_lifecycle.assign_meter(meter, prepaid, first)
     metering.set_pricing(prepaid.id, first, D("1000.00"), D("1"))
     wallet.recharge(prepaid, D("1000000"))
     metering.record_reading(meter.id, today, D("668.0624"))
@@ -35,7 +35,7 @@ def test_the_home_page_shows_the_business_figures_before_the_checks(client, auth
     wallet.recharge(suspended, D("50000"))
     postpaid = CustomerFactory(code="C0003")
     postpaid_meter = MeterFactory()
-    billing.assign_meter(postpaid_meter, postpaid, first)
+    meter_lifecycle.assign_meter(postpaid_meter, postpaid, first)
     billing.add_invoice(postpaid_meter, "INV-1", D("500000"), today, today)
     billing.add_payment(postpaid_meter, D("100000"), today)
     withdrawn = billing.add_invoice(postpaid_meter, "INV-2", D("70000"), today, today)

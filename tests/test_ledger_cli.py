@@ -13,7 +13,7 @@ from backoffice.models.metering import READING
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
 
 D = Decimal
@@ -157,7 +157,7 @@ REFUSALS = [
 )
 def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, plain_hotel, args, status, message):
     meter = MeterFactory()
-    billing.assign_meter(meter, plain_hotel, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(meter, plain_hotel, date(2026, 10, 1))
     metering.set_pricing(plain_hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     reading = metering.record_reading(meter.id, date(2026, 11, 5), D("3"))
     ids = {

@@ -13,7 +13,7 @@ from backoffice.models import BalanceTransaction, Customer, JournalEntry, RunMod
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from backoffice.services.descriptions import movement_words
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
@@ -107,7 +107,7 @@ def test_each_movement_shows_its_value_date_posting_time_and_what_corrected_it(c
 
 def test_an_admin_is_offered_to_reverse_what_can_be_reversed_only(client, admin, hotel):
     meter = MeterFactory()
-    billing.assign_meter(meter, hotel, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(meter, hotel, date(2026, 10, 1))
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     metering.record_reading(meter.id, date(2026, 11, 2), D("1"))
     reversed_ = wallet.charge(hotel, D("10"))
@@ -183,7 +183,7 @@ def test_a_reversal_that_makes_no_sense_is_refused_with_its_reason_and_writes_no
     client, admin, hotel, which, form, status, message
 ):
     meter = MeterFactory()
-    billing.assign_meter(meter, hotel, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(meter, hotel, date(2026, 10, 1))
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     metering.record_reading(meter.id, date(2026, 11, 2), D("1"))
     ids = {"gas": newest().id, "charge": wallet.charge(hotel, D("10"), value_date=date(2026, 11, 1)).id}

@@ -19,7 +19,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, exports, installation, wallet
+from backoffice.services import billing, books, exports, installation, meter_lifecycle, wallet
 from backoffice.services import customers as customers_service
 from backoffice.services.exports import XLSX_MIMETYPE
 from backoffice.web import lists
@@ -356,8 +356,8 @@ def receivables(app):
     hotel = CustomerFactory(code="HOTEL", name="Hotel Cempaka")
     bakery = CustomerFactory(code="BAKERY", name="Roti Enak")
     first, second = MeterFactory(serial="M-1"), MeterFactory(serial="M-2")
-    billing.assign_meter(first, hotel, today - timedelta(days=90))
-    billing.assign_meter(second, bakery, today - timedelta(days=90))
+    meter_lifecycle.assign_meter(first, hotel, today - timedelta(days=90))
+    meter_lifecycle.assign_meter(second, bakery, today - timedelta(days=90))
     billing.add_invoice(first, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
     billing.add_invoice(first, "INV-2", D("50000"), today - timedelta(days=40), today - timedelta(days=10))
     billing.add_invoice(first, "INV-3", D("70000"), today - timedelta(days=5), today + timedelta(days=25))

@@ -28,7 +28,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS as ALL_CHECKS
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, metering, wallet
+from backoffice.services import billing, customers, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, stored
 
 D = Decimal
@@ -43,7 +43,7 @@ def site(app):
     """A customer with Rp1.000.000 prepaid, a meter, and a price from November."""
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, NOV)
+    meter_lifecycle.assign_meter(meter, customer, NOV)
     wallet.recharge(customer.id, D("1000000"))
     metering.set_pricing(customer.id, NOV, D("7500.00"), D("1.012345"))
     return customer.id, meter.id
@@ -67,7 +67,7 @@ def moved_to_a_bakery(site) -> int:
     metering.set_pricing(hotel_id, NOV, D("1000.00"), D("1"))
     metering.set_pricing(bakery.id, NOV, D("2000.00"), D("1"))
     meter = db.session.get(Meter, meter_id)
-    billing.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
+    meter_lifecycle.assign_meter(meter, bakery, MOVE, confirm_move_from=billing.active_assignment(meter_id).id)
     return bakery.id
 
 
@@ -87,7 +87,7 @@ def clean() -> bool:
 def test_worked_examples_of_volume_and_cost_rounding(app, volume, correction, price, sm3, total):
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, NOV)
+    meter_lifecycle.assign_meter(meter, customer, NOV)
     metering.set_pricing(customer.id, NOV, D(price), D(correction))
     reading = metering.record_reading(meter.id, NOV, D(volume))
     calc = calculation(reading)
@@ -109,7 +109,7 @@ def test_a_reading_charges_the_wallet_in_the_same_transaction(site):
 def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(site):
     _customer_id, meter_id = site
     unpriced = MeterFactory()
-    billing.assign_meter(unpriced, CustomerFactory(), date(2026, 10, 1))
+    meter_lifecycle.assign_meter(unpriced, CustomerFactory(), date(2026, 10, 1))
     with pytest.raises(metering.MeteringError, match="No pricing applies on 2026-10-31"):
         metering.record_reading(unpriced.id, date(2026, 10, 31), D("1"))
     with pytest.raises(metering.MeteringError, match="not assigned"):
@@ -209,7 +209,7 @@ def in_time_zone(zone: str) -> None:
 def test_a_reading_dated_when_nobody_held_the_meter_is_refused_and_writes_nothing(site):
     customer_id, meter_id = site
     assignment = billing.active_assignment(meter_id)
-    billing.deactivate(assignment, date(2026, 11, 10))
+    meter_lifecycle.deactivate(assignment, date(2026, 11, 10))
     for day in (date(2026, 10, 31), date(2026, 11, 10)):
         with pytest.raises(metering.MeteringError, match=f"not assigned to any customer on {day:%Y-%m-%d}"):
             metering.record_reading(meter_id, day, D("1"))
@@ -425,9 +425,9 @@ def test_random_metering_sequences_leave_every_check_clean(site, steps):
             assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == meter_id))
             try:
                 if assignment.is_active:
-                    billing.deactivate(assignment, max(on, assignment.started_on))
+                    meter_lifecycle.deactivate(assignment, max(on, assignment.started_on))
                 else:
-                    billing.reactivate(assignment)
+                    meter_lifecycle.reactivate(assignment)
             except billing.BillingError as error:  # it would leave readings to nobody, or ends after today
                 assert "nobody would hold" in str(error) or "after today" in str(error)
         elif operation == "realtime":

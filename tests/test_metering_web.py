@@ -12,7 +12,7 @@ from flask import current_app
 
 from backoffice.models import Customer, MeterReading
 from backoffice.platform.extensions import db
-from backoffice.services import billing, metering
+from backoffice.services import billing, meter_lifecycle, metering
 from tests.factories import CustomerFactory, UserFactory
 
 D = Decimal
@@ -65,7 +65,7 @@ def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date
     bakery = CustomerFactory(code="BAKERY")
     metering.set_pricing(bakery.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
     current = billing.active_assignment(meter_id)
-    billing.assign_meter(current.meter, bakery, date(2026, 11, 20), confirm_move_from=current.id)
+    meter_lifecycle.assign_meter(current.meter, bakery, date(2026, 11, 20), confirm_move_from=current.id)
     form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
     refused = "On 2026-11-05 meter M-1 was at HOTEL, not at BAKERY: enter it for HOTEL."
     assert refused in client.post("/customers/BAKERY/readings/preview", data=form).get_data(as_text=True)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from backoffice.models import Meter, MeterAssignment, MeterReading, MeterStatus
 from backoffice.platform.extensions import db
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
 
 D = Decimal
@@ -26,7 +26,7 @@ def serials() -> list[str]:
 def test_the_meters_screen_lists_where_each_meter_is_and_adds_a_meter(client, auth, role):
     auth.login(role)
     hotel = CustomerFactory(code="HOTEL", name="Hotel Indah")
-    billing.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 11, 1))
+    meter_lifecycle.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 11, 1))
     MeterFactory(serial="M-2")
     page = client.get("/meters").get_data(as_text=True)
     assert 'href="/meters" aria-current="page">Meters</a>' in page
@@ -79,7 +79,7 @@ def held(auth):
     """An admin logged in; meter M-1 at HOTEL's since 2026-10-01."""
     admin = auth.login("admin")
     hotel = CustomerFactory(code="HOTEL", name="Hotel Indah")
-    assignment = billing.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 10, 1))
+    assignment = meter_lifecycle.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 10, 1))
     return admin, hotel, assignment.id
 
 
@@ -117,7 +117,7 @@ def test_a_retired_meter_takes_no_new_assignment_or_reading(client, held):
     _admin, hotel, assignment_id = held
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
     meter_id = meter("M-1").id
-    billing.retire_meter(meter("M-1"), date(2026, 11, 15), confirm_from=assignment_id)
+    meter_lifecycle.retire_meter(meter("M-1"), date(2026, 11, 15), confirm_from=assignment_id)
     response = client.post("/customers/HOTEL/meters", data={"assign-serial": "M-1", "assign-started_on": "2026-11-20"})
     assert response.status_code == 422
     assert "Meter M-1 was retired on 2026-11-15: it takes no new assignment." in response.get_data(as_text=True)
@@ -157,7 +157,7 @@ def test_a_retirement_that_cannot_be_made_says_why_under_the_date_and_writes_not
 
 def test_a_meter_moved_since_the_page_was_opened_is_not_retired_and_the_page_asks_again(client, held):
     _admin, _hotel, assignment_id = held
-    moved = billing.assign_meter(
+    moved = meter_lifecycle.assign_meter(
         meter("M-1"), CustomerFactory(code="SPA"), date(2026, 11, 1), confirm_move_from=assignment_id
     )
     response = client.post(
@@ -172,7 +172,7 @@ def test_a_meter_moved_since_the_page_was_opened_is_not_retired_and_the_page_ask
 
 def test_retiring_twice_says_so(client, held):
     _admin, _hotel, assignment_id = held
-    billing.retire_meter(meter("M-1"), date(2026, 11, 15), confirm_from=assignment_id)
+    meter_lifecycle.retire_meter(meter("M-1"), date(2026, 11, 15), confirm_from=assignment_id)
     response = client.get(f"/meters/{meter('M-1').id}/retire", follow_redirects=True)
     assert "Meter M-1 is retired already." in response.get_data(as_text=True)
 
@@ -187,7 +187,7 @@ def test_a_clerk_adds_meters_but_does_not_retire_them(client, auth):
 
 def test_meters_list_shows_where_each_meter_is(runner):
     hotel = CustomerFactory(code="HOTEL", name="Hotel Indah")
-    billing.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 10, 1))
     MeterFactory(serial="M-2")
     result = runner.invoke(args=["meters", "list"])
     assert result.exit_code == 0, result.output
@@ -199,7 +199,7 @@ def test_meters_list_shows_where_each_meter_is(runner):
 def test_meters_retire_asks_first_and_retires_as_the_admin(runner):
     admin = UserFactory(email="boss@example.com", role="admin")
     hotel = CustomerFactory(code="HOTEL")
-    billing.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(MeterFactory(serial="M-1"), hotel, date(2026, 10, 1))
     args = ["meters", "retire", "m-1", "--on", "2026-11-15", "--user", "boss@example.com"]
     declined = runner.invoke(args=args, input="n\n")
     assert declined.exit_code == 1 and "Aborted!" in declined.output
@@ -225,7 +225,7 @@ def test_meters_retire_asks_first_and_retires_as_the_admin(runner):
 def test_meters_retire_refuses_with_a_message_and_writes_nothing(runner, args, code, message):
     UserFactory(email="boss@example.com", role="admin")
     UserFactory(email="clerk@example.com")
-    billing.assign_meter(MeterFactory(serial="M-1"), CustomerFactory(code="HOTEL"), date(2026, 10, 1))
+    meter_lifecycle.assign_meter(MeterFactory(serial="M-1"), CustomerFactory(code="HOTEL"), date(2026, 10, 1))
     result = runner.invoke(args=["meters", "retire", *args, "--yes"])
     assert result.exit_code == code
     assert message in result.output

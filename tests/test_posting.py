@@ -37,7 +37,7 @@ from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, WALLET_KINDS, Kind, NoRule, counts, rule_of
 from backoffice.posting.sql import account_sql, contribution_sql
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, installation, wallet
+from backoffice.services import billing, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work
 
 D = Decimal
@@ -307,7 +307,7 @@ def test_no_movement_is_dated_after_today_and_nothing_is_written(app):
 def test_a_ledger_row_invoice_or_payment_written_past_the_posting_core_is_refused(app):
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, date(2026, 1, 1))
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 1, 1))
     invoice = billing.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
     for forged in (
         BalanceTransaction(
@@ -352,7 +352,7 @@ def test_a_ledger_row_invoice_or_payment_written_past_the_posting_core_is_refuse
 def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_once(app):
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, date(2026, 1, 1))
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 1, 1))
     invoice = billing.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
     payment = billing.add_payment(meter, D("400"), date(2026, 2, 10))
     with pytest.raises(billing.BillingError, match="Say why"):

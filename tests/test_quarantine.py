@@ -24,7 +24,7 @@ from backoffice.models import (
     TransactionCalculation,
 )
 from backoffice.platform.extensions import db
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, quarantine
 
 D = Decimal
@@ -107,7 +107,7 @@ def street(app):
     for code in ("BAKERY", "HOTEL", "MILL"):
         customer = CustomerFactory(code=code)
         meter = MeterFactory()
-        billing.assign_meter(meter, customer, date(2026, 10, 1))
+        meter_lifecycle.assign_meter(meter, customer, date(2026, 10, 1))
         wallet.recharge(customer.id, D("1000000"))
         metering.set_pricing(customer.id, date(2026, 10, 1), D("1000.00"), D("1"))
         metering.record_reading(meter.id, date(2026, 11, 5), D("10"))

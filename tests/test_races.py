@@ -30,7 +30,7 @@ from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, managers, metering, targets, wallet
+from backoffice.services import billing, customers, managers, meter_lifecycle, metering, targets, wallet
 from backoffice.services.orders import save_order
 from tests.concurrency import race
 from tests.factories import (
@@ -165,7 +165,7 @@ def invoice(meter_id: int, number: str, amount: str):
 
 def test_two_invoices_of_one_meter_saved_at_once_both_count_towards_its_balance(app):
     customer = CustomerFactory()
-    billing.assign_meter(m := MeterFactory(), customer, NOV)
+    meter_lifecycle.assign_meter(m := MeterFactory(), customer, NOV)
     meter_id = m.id
     race(app, invoice(meter_id, "INV-1", "100"), invoice(meter_id, "INV-2", "200"), hold_after="commit")
     invoiced = db.session.scalar(sa.select(sa.func.sum(Invoice.amount)))
@@ -175,8 +175,8 @@ def test_two_invoices_of_one_meter_saved_at_once_both_count_towards_its_balance(
 
 def test_an_invoice_and_a_payment_on_two_meters_of_a_customer_both_count_towards_its_totals(app):
     customer = CustomerFactory()
-    billing.assign_meter(first := MeterFactory(), customer, NOV)
-    billing.assign_meter(second := MeterFactory(), customer, NOV)
+    meter_lifecycle.assign_meter(first := MeterFactory(), customer, NOV)
+    meter_lifecycle.assign_meter(second := MeterFactory(), customer, NOV)
     customer_id, first_id, second_id = customer.id, first.id, second.id
     race(
         app,
@@ -195,7 +195,7 @@ def test_an_invoice_and_a_payment_on_two_meters_of_a_customer_both_count_towards
 
 def test_a_pricing_change_and_a_reading_at_once_both_reach_the_months(app):
     customer = CustomerFactory()
-    billing.assign_meter(m := MeterFactory(), customer, NOV)
+    meter_lifecycle.assign_meter(m := MeterFactory(), customer, NOV)
     customer_id, meter_id = customer.id, m.id
     wallet.recharge(customer_id, D("1000000"))
     metering.set_pricing(customer_id, NOV, D("1000.00"), D("1"))
@@ -295,7 +295,7 @@ def test_a_meter_assigned_while_its_customer_is_closed_is_refused(app):
         customers.close_customer(db.session.get(Customer, customer_id))
 
     def assign() -> None:
-        billing.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
+        meter_lifecycle.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
 
     race(app, close, refused(assign, billing.BillingError, outcome))
     assert outcome["refused"] == (
@@ -309,7 +309,7 @@ def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
     outcome = {}
 
     def assign() -> None:
-        billing.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
+        meter_lifecycle.assign_meter(db.session.get(Meter, meter_id), db.session.get(Customer, customer_id), NOV)
 
     def close() -> None:
         customers.close_customer(db.session.get(Customer, customer_id))

@@ -20,7 +20,7 @@ from backoffice.models import (
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
 from tests.test_stale_edits import opened
 
@@ -33,7 +33,7 @@ def reading(app, auth):
     auth.login("finance")
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, date(2026, 9, 1))
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
     wallet.recharge(customer, D("1000000"), value_date=date(2026, 9, 1))
     metering.set_pricing(customer.id, date(2026, 9, 1), D("1000.00"), D("1.000000"))
     return metering.record_reading(meter.id, date(2026, 10, 20), D("10"), note="monthly round")

@@ -18,7 +18,7 @@ from babel.dates import format_date
 from backoffice.models import Customer, Invoice
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, receivables
+from backoffice.services import billing, meter_lifecycle, receivables
 from backoffice.web.statements import three_months_before
 from tests.factories import CustomerFactory, MeterFactory
 
@@ -40,7 +40,7 @@ def holding(code: str, name: str, serial: str, **fields):
     """A customer holding a meter of their own for the last 400 days."""
     customer = CustomerFactory(code=code, name=name, **fields)
     meter = MeterFactory(serial=serial)
-    billing.assign_meter(meter, customer, ago(400))
+    meter_lifecycle.assign_meter(meter, customer, ago(400))
     return customer, meter
 
 

@@ -20,7 +20,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, UnknownCheck
 from backoffice.reconcile.base import Scope
 from backoffice.reconcile.engine import UnknownCustomer, key_ranges, run, scope_for
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,
@@ -156,7 +156,7 @@ def test_fix_records_the_before_and_after_totals(book):
 def test_a_fix_s_totals_are_exact_decimals(app):
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, date(2026, 10, 1))
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 10, 1))
     wallet.recharge(customer.id, Decimal("100"))
     metering.set_pricing(customer.id, date(2026, 10, 1), Decimal("1000.00"), Decimal("1"))
     for day, volume in ((5, "0.0001"), (6, "0.0002"), (7, "0.0004")):  # charged 0.10, 0.20 and 0.40

@@ -160,14 +160,14 @@ def test_verify_names_each_entity_by_its_code_and_name(runner):
 
 
 def test_a_run_over_postpaid_totals_counts_customers_owing_overpaid_clear_and_changed(runner):
-    from backoffice.services import billing
+    from backoffice.services import billing, meter_lifecycle
     from tests.factories import MeterFactory
 
     day = date(2026, 11, 2)
     owing, overpaid, clear = (CustomerFactory(code=code) for code in ("OWES", "OVERPAID", "CLEAR"))
     for customer, invoiced, paid in ((owing, "100", "40"), (overpaid, "100", "150"), (clear, "100", "100")):
         meter = MeterFactory()
-        billing.assign_meter(meter, customer, day)
+        meter_lifecycle.assign_meter(meter, customer, day)
         billing.add_invoice(meter, f"INV-{customer.code}", Decimal(invoiced), day, day)
         billing.add_payment(meter, Decimal(paid), day, "")
     corrupt("customers", "amount_due", owing.id, "1.00")

@@ -29,7 +29,7 @@ from backoffice.models import (
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.reconcile.locks import RunRefused
-from backoffice.services import billing, metering
+from backoffice.services import meter_lifecycle, metering
 from tests.factories import CustomerFactory, MeterFactory, OrderFactory, TargetFactory, UserFactory, corrupt, stored
 from tests.workers import run_worker, worker_env
 
@@ -189,7 +189,7 @@ def test_a_pricing_change_while_a_fix_runs_is_saved_and_says_why_no_job_started(
     auth.login("finance")
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, date(2026, 11, 1))
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 11, 1))
     metering.set_pricing(customer.id, date(2026, 11, 1), Decimal("1000.00"), Decimal("1.000000"))
     metering.record_reading(meter.id, date(2026, 11, 20), Decimal("10"))
     app.config["REPRICE_IN_REQUEST_LIMIT"] = 0

@@ -172,11 +172,11 @@ def test_volumes_and_factors_a_run_found_are_numbers_not_rupiah(client, auth):
     from datetime import date
 
     from backoffice.models import TransactionCalculation
-    from backoffice.services import billing, metering
+    from backoffice.services import meter_lifecycle, metering
     from tests.factories import MeterFactory
 
     customer, meter = CustomerFactory(code="HOTEL"), MeterFactory()
-    billing.assign_meter(meter, customer, date(2026, 1, 1))
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 1, 1))
     metering.set_pricing(customer.id, date(2026, 1, 1), Decimal("1000.00"), Decimal("1"))
     wallet.recharge(customer, Decimal("1000000"))
     reading = metering.record_reading(meter.id, date(2026, 2, 1), Decimal("668"))

@@ -20,7 +20,7 @@ from backoffice.posting.rules import CASH
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import CSV_COLUMNS, summary
 from backoffice.reconcile.wording import FIELD_LABELS, field_label
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import (
     CustomerFactory,
     MeterFactory,
@@ -142,7 +142,7 @@ def test_every_checked_field_has_a_clerks_label():
 def test_a_job_result_totals_only_what_adds_and_names_its_customers(app):
     customer = CustomerFactory(code="HOTEL", name="Hotel Melati")
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, NOV)
+    meter_lifecycle.assign_meter(meter, customer, NOV)
     metering.set_pricing(customer.id, NOV, D("7500.00"), D("1.012345"))
     for day in (5, 6):
         metering.record_reading(meter.id, date(2026, 11, day), D("100"))

@@ -48,7 +48,7 @@ from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.refusals import DatedAfterToday
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, installation, metering, wallet
+from backoffice.services import books, installation, meter_lifecycle, metering, wallet
 from backoffice.services.metering.repricing import charge_reading
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, corrupt, unit_of_work
@@ -135,7 +135,7 @@ def lived(plan: dict) -> tuple[int, list[int]]:
     """A customer with the history ``plan`` describes, left kept in real time; returns it and its readings."""
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, FIRST)
+    meter_lifecycle.assign_meter(meter, customer, FIRST)
     if plan["deposit"]:
         wallet.recharge(customer.id, plan["deposit"])
     metering.set_pricing(customer.id, FIRST, *plan["first_price"])
@@ -431,7 +431,7 @@ def test_before_the_migration_lines_went_to_drafts_only_and_after_it_with_their_
 def test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing(app):
     customer = CustomerFactory()
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, FIRST)
+    meter_lifecycle.assign_meter(meter, customer, FIRST)
     metering.set_pricing(customer.id, FIRST, D("1000.00"), D("1"))
     reading = metering.record_reading(meter.id, FIRST, D("10"))
     corrupt("customers", "total_spent", customer.id, MAX_BALANCE)

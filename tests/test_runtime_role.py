@@ -47,7 +47,16 @@ from backoffice.posting.rules import Kind
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run as engine_run
 from backoffice.reconcile.transitions import end_run, move_job
-from backoffice.services import approvals, billing, books, installation, metering, periods, transaction, wallet
+from backoffice.services import (
+    approvals,
+    books,
+    installation,
+    meter_lifecycle,
+    metering,
+    periods,
+    transaction,
+    wallet,
+)
 from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
@@ -355,7 +364,7 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
 
         # A meter, its price, a reading with its charge, corrected, then deleted.
         meter = MeterFactory()
-        billing.assign_meter(meter, db.session.get(Customer, customer_id), date(2026, 11, 1))
+        meter_lifecycle.assign_meter(meter, db.session.get(Customer, customer_id), date(2026, 11, 1))
         metering.set_pricing(customer_id, date(2026, 11, 1), D("1000.00"), D("1"))
         reading_id = metering.record_reading(meter.id, date(2026, 11, 5), D("10"))
         metering.correct_reading(reading_id, date(2026, 11, 5), D("12"))

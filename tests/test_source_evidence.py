@@ -23,7 +23,7 @@ from backoffice.models.history import record
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, past_the_guards, stored
 
 D = Decimal
@@ -38,7 +38,7 @@ def site(app):
     (Rp75.926,25). Returns the customer's, the meter's and the reading's ids."""
     customer = CustomerFactory(code="HOTEL")
     meter = MeterFactory(serial="M-1")
-    billing.assign_meter(meter, customer, NOV)
+    meter_lifecycle.assign_meter(meter, customer, NOV)
     wallet.recharge(customer.id, D("1000000"))
     metering.set_pricing(customer.id, NOV, D("7500.00"), D("1.012345"))
     reading = metering.record_reading(meter.id, READING_DAY, D("10"))
@@ -146,7 +146,7 @@ def test_a_price_edited_by_sql_is_quarantined_until_an_admin_accepts_it_then_the
 
 def test_an_invoice_amount_edited_by_sql_leaves_the_meter_and_the_customer_unfixed_and_quarantined(site):
     customer_id, meter_id, _reading = site
-    meter = billing.meter_by_serial("M-1")
+    meter = meter_lifecycle.meter_by_serial("M-1")
     invoice = billing.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20)).id
     billing.add_payment(meter, D("200000"), READING_DAY, "BANK-1")
     due = stored("customers", "amount_due", customer_id)
@@ -163,7 +163,7 @@ def test_an_invoice_amount_edited_by_sql_leaves_the_meter_and_the_customer_unfix
 
 def test_a_payment_amount_edited_by_sql_leaves_the_figures_unfixed(site):
     customer_id, meter_id, _reading = site
-    meter = billing.meter_by_serial("M-1")
+    meter = meter_lifecycle.meter_by_serial("M-1")
     billing.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20))
     payment = billing.add_payment(meter, D("200000"), READING_DAY, "BANK-1").id
     corrupt("payments", "amount", payment, "500000")

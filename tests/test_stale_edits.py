@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from backoffice.models import AccountManager, Customer, CustomerPricing, Invoice, Order, Role, RunMode, Target, User
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import billing, meter_lifecycle, metering, wallet
 from backoffice.services.orders import delete_order, save_order
 from tests.concurrency import race
 from tests.factories import (
@@ -156,7 +156,7 @@ def test_a_stale_pricing_row_save_is_refused_and_writes_nothing(client, finance)
 
 def test_a_stale_invoice_save_is_refused_and_writes_nothing(client, finance):
     customer = CustomerFactory(code="HOTEL")
-    billing.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
+    meter_lifecycle.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
     invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
     url = f"/customers/HOTEL/invoices/{invoice.id}/edit"
     save_over(
@@ -174,7 +174,7 @@ def test_a_stale_invoice_save_is_refused_and_writes_nothing(client, finance):
 
 def test_an_invoice_is_corrected_on_its_page_and_its_meter_and_books_follow(client, finance):
     customer = CustomerFactory(code="HOTEL")
-    billing.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
+    meter_lifecycle.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
     invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
     billing.add_invoice(meter, "INV-2", D("1"), date(2026, 11, 1), date(2026, 11, 30))
     url = f"/customers/HOTEL/invoices/{invoice.id}/edit"

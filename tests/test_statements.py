@@ -16,7 +16,7 @@ from backoffice.models import BalanceTransaction, Customer, JournalEntry, Monthl
 from backoffice.models.types import Month
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, metering, statements, wallet
+from backoffice.services import meter_lifecycle, metering, statements, wallet
 from backoffice.services.statements import Period
 from tests.factories import CustomerFactory, MeterFactory
 
@@ -30,7 +30,7 @@ def history(app):
     charge reversed and adjustments, from June to this month; July has no movement (and no month row)."""
     customer = CustomerFactory(code="BAKERY", name="Roti Enak")
     meter = MeterFactory()
-    billing.assign_meter(meter, customer, AUG)
+    meter_lifecycle.assign_meter(meter, customer, AUG)
     metering.set_pricing(customer.id, AUG, D("1000.00"), D("1"))
     wallet.recharge(customer, D("2000000"), description="Opening deposit")  # today
     wallet.recharge(customer, D("300000"), value_date=JUNE + timedelta(days=9), description="Received in June")

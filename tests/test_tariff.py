@@ -24,7 +24,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
 
 D = Decimal
@@ -40,7 +40,7 @@ def town(app):
     for code, manager, correction in (("BAKERY", anna, "1.000000"), ("HOTEL", anna, "1.500000"), ("MILL", None, "2")):
         customer = CustomerFactory(code=code, account_manager=manager)
         meter = MeterFactory()
-        billing.assign_meter(meter, customer, OCT)
+        meter_lifecycle.assign_meter(meter, customer, OCT)
         wallet.recharge(customer.id, D("1000000"))
         metering.set_pricing(customer.id, OCT, D("1000.00"), D(correction))
         for day in (date(2026, 10, 5), date(2026, 10, 20), date(2026, 11, 5), date(2026, 11, 20)):

@@ -17,7 +17,8 @@ def meters() -> None:
 @meters.command("add", help="Add a meter with SERIAL (assigned to nobody until it is assigned on a customer's page).")
 @click.argument("serial")
 def meters_add(serial: str) -> None:
-    from backoffice.services.billing import BillingError, add_meter
+    from backoffice.services.billing import BillingError
+    from backoffice.services.meter_lifecycle import add_meter
 
     try:
         meter = add_meter(serial)
@@ -65,7 +66,8 @@ def meters_list(status: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
     from backoffice.platform.config import local_today
-    from backoffice.services.billing import BillingError, active_assignment, meter_by_serial, retire_meter
+    from backoffice.services.billing import BillingError, active_assignment
+    from backoffice.services.meter_lifecycle import meter_by_serial, retire_meter
 
     try:
         meter = meter_by_serial(serial)

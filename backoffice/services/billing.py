@@ -1,9 +1,8 @@
-"""Meters and postpaid billing: each write is one unit of work that posts the money through the posting core and
-recomputes the meters' and customers' totals it moves.
+"""Postpaid billing: invoices and payments of a meter, each write one unit of work that posts the money through the
+posting core and recomputes the meters' and customers' totals it moves; and who held a meter on a date.
 
-A meter is at one customer at a time, over periods (see :class:`MeterAssignment`); a reading,
-an invoice and a payment belong to the customer whose period covers their date. So a period
-never starts or ends where it would take something dated in it away from its customer, and
+A meter is at one customer at a time, over periods (see :class:`MeterAssignment`; ``meter_lifecycle`` adds, assigns
+and retires meters); a reading, an invoice and a payment belong to the customer whose period covers their date, and
 nothing is dated where nobody held the meter.
 """
 
@@ -17,7 +16,7 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 
 from backoffice.models import (
@@ -26,8 +25,6 @@ from backoffice.models import (
     Invoice,
     Meter,
     MeterAssignment,
-    MeterReading,
-    MeterStatus,
     Payment,
     User,
     covers,
@@ -36,7 +33,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import local_date_of, utcnow
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.platform.money import MoneyError, check_amount, round_money, shown
+from backoffice.platform.money import MoneyError, check_amount, round_money
 from backoffice.posting.formulas import (
     customer_meter_sums_sql,
     due_sql,
@@ -82,215 +79,6 @@ class Owed:
     overpaid: Decimal
 
 
-class RetireNotConfirmed(BillingError):
-    """The meter is not where the clerk saw it when they asked to retire it: they are asked again."""
-
-    def __init__(self, meter: Meter, current: MeterAssignment | None) -> None:
-        self.meter, self.current = meter, current
-        if current is not None:
-            refusal = _(
-                "Meter %(serial)s is now at %(code)s since %(date)s: confirm its retirement again.",
-                serial=meter.serial,
-                code=current.customer.code,
-                date=current.started_on.isoformat(),
-            )
-        else:
-            refusal = _("Meter %(serial)s is now at nobody's: confirm its retirement again.", serial=meter.serial)
-        super().__init__(refusal)
-
-
-class MoveNotConfirmed(BillingError):
-    """The meter is at another customer's: moving it needs a confirmation of where it is and what is due there."""
-
-    def __init__(self, current: MeterAssignment, owed: Owed) -> None:
-        self.current, self.owed = current, owed
-        super().__init__(
-            _(
-                "Meter %(serial)s is at %(code)s since %(date)s, where %(due)s is due and %(overpaid)s overpaid: "
-                "confirm the move.",
-                serial=current.meter.serial,
-                code=current.customer.code,
-                date=current.started_on.isoformat(),
-                due=shown(owed.due),
-                overpaid=shown(owed.overpaid),
-            )
-        )
-
-
-def add_meter(serial: str) -> Meter:
-    serial = serial.strip().upper()
-    if not serial or len(serial) > 40:
-        raise BillingError(_("A meter needs a serial of at most 40 characters."))
-    with transaction() as session:
-        if session.scalar(select(Meter.id).where(Meter.serial == serial)) is not None:
-            raise BillingError(_("Meter %(serial)s already exists.", serial=serial))
-        meter = Meter(serial=serial)
-        session.add(meter)
-    return meter
-
-
-def meter_by_serial(serial: str) -> Meter:
-    """The meter with this serial; an unknown serial is refused, never a new meter."""
-    serial = serial.strip().upper()
-    meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
-    if meter is None:
-        raise BillingError(
-            _(
-                "Meter %(serial)s does not exist. Check the serial, or add the meter first (Meters → Add meter, or: "
-                "backoffice meters add %(serial)s).",
-                serial=serial,
-            )
-        )
-    return meter
-
-
-def assign_meter(
-    meter: Meter, customer: Customer, started_on: date, *, confirm_move_from: int | None = None
-) -> MeterAssignment:
-    """Put the meter at the customer's site from a date.
-
-    When it is at another customer's, this is a move: ``confirm_move_from`` must be the id of
-    that assignment (the clerk saw where the meter is and what is due there), which then ends
-    on ``started_on``. What was invoiced and paid there stays with that customer.
-    """
-    not_after_today(started_on, _l("An assignment"))
-    with transaction() as session:
-        # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
-        _locked(session, meter.id, also=[customer.id])
-        session.refresh(meter)
-        refuse_retired(meter, _l("it takes no new assignment"))
-        _refuse_closed(customer.id)
-        current = active_assignment(meter.id)
-        if current is not None and current.customer_id == customer.id:
-            raise BillingError(
-                _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
-            )
-        last_end = session.scalar(
-            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
-        )
-        if last_end is not None and started_on < last_end:
-            raise BillingError(
-                _(
-                    "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
-                    serial=meter.serial,
-                    date=last_end.isoformat(),
-                )
-            )
-        if current is not None:
-            if started_on <= current.started_on:
-                raise BillingError(
-                    _(
-                        "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
-                        serial=meter.serial,
-                        code=current.customer.code,
-                        date=current.started_on.isoformat(),
-                    )
-                )
-            _refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
-            if confirm_move_from != current.id:
-                raise MoveNotConfirmed(current, owed(current))
-            current.is_active, current.ended_on = False, started_on
-            session.flush()
-        assignment = MeterAssignment(customer_id=customer.id, meter_id=meter.id, started_on=started_on, is_active=True)
-        session.add(assignment)
-        session.flush()
-        recompute_billing(session.connection(), {meter.id}, {customer.id})
-    return assignment
-
-
-def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
-    """The meter leaves the customer's site on ``ended_on``: what is dated from then on is nobody's."""
-    if ended_on < assignment.started_on:
-        raise BillingError(_("An assignment cannot end before it started."))
-    not_after_today(ended_on, _l("An assignment's end"))
-    with transaction() as session:
-        _locked(session, assignment.meter_id)
-        session.refresh(assignment)
-        if not assignment.is_active:
-            raise BillingError(_("This assignment is already inactive."))
-        _refuse_to_cut(assignment, ended_on, _("nobody would hold the meter on their dates"))
-        assignment.is_active, assignment.ended_on = False, ended_on
-        session.flush()
-        recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
-
-
-def reactivate(assignment: MeterAssignment) -> None:
-    """Undo a deactivation: the period is open again, unless the meter has been assigned since."""
-    with transaction() as session:
-        _locked(session, assignment.meter_id)
-        session.refresh(assignment)
-        session.refresh(assignment.meter)
-        if assignment.is_active:
-            raise BillingError(_("This assignment is already active."))
-        refuse_retired(assignment.meter, _l("it takes no new assignment"))
-        _refuse_closed(assignment.customer_id)
-        later = session.scalar(
-            select(MeterAssignment.started_on)
-            .where(
-                MeterAssignment.meter_id == assignment.meter_id,
-                MeterAssignment.id != assignment.id,
-                MeterAssignment.started_on >= assignment.started_on,
-            )
-            .order_by(MeterAssignment.started_on)
-            .limit(1)
-        )
-        if later is not None:
-            raise BillingError(
-                _(
-                    "The meter has been assigned to another customer since %(date)s; assign it here again instead.",
-                    date=later.isoformat(),
-                )
-            )
-        assignment.is_active, assignment.ended_on = True, None
-        session.flush()
-        recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
-
-
-def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, confirm_from: int | None = None) -> Meter:
-    """Take the meter out of service on ``retired_on``: its assignment, if it has one, ends that day (as a
-    deactivation would), and it takes no new reading or assignment. What was dated at its customers stays theirs.
-
-    ``confirm_from``: the id of the assignment the clerk was shown (``None``: they were shown the meter at nobody's);
-    raises :class:`RetireNotConfirmed` when the meter is elsewhere now.
-    """
-    not_after_today(retired_on, _l("A retirement"))
-    with transaction() as session:
-        _locked(session, meter.id)
-        session.refresh(meter)
-        refuse_retired(meter, _l("it is retired once"))
-        current = active_assignment(meter.id)
-        if (current.id if current else None) != confirm_from:
-            raise RetireNotConfirmed(meter, current)
-        last_end = session.scalar(
-            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
-        )
-        if last_end is not None and retired_on < last_end:
-            raise BillingError(
-                _(
-                    "Meter %(serial)s was at a customer's until %(date)s: it cannot be retired before that.",
-                    serial=meter.serial,
-                    date=last_end.isoformat(),
-                )
-            )
-        if current is not None:
-            if retired_on < current.started_on:
-                raise BillingError(
-                    _(
-                        "Meter %(serial)s has been at %(code)s since %(date)s: it cannot be retired before that.",
-                        serial=meter.serial,
-                        code=current.customer.code,
-                        date=current.started_on.isoformat(),
-                    )
-                )
-            _refuse_to_cut(current, retired_on, _("the meter would be retired before them"))
-            current.is_active, current.ended_on = False, retired_on
-        meter.status, meter.retired_on, meter.retired_by_id = MeterStatus.RETIRED, retired_on, user.id if user else None
-        session.flush()
-        if current is not None:
-            recompute_billing(session.connection(), {meter.id}, {current.customer_id})
-    return meter
-
-
 def add_invoice(
     meter: Meter,
     number: str,
@@ -306,7 +94,7 @@ def add_invoice(
     not_after_today(issued_on, _l("An invoice"))
     number, amount = _invoice_values(number, amount, issued_on, due_on)
     with transaction() as session:
-        connection = _locked(session, meter.id)
+        connection = locked(session, meter.id)
         held = holder_on(meter.id, issued_on, customer_id)
         _refuse_number_taken(number)
         posted = post(
@@ -347,7 +135,7 @@ def change_invoice(
     number, amount = _invoice_values(number, amount, invoice.issued_on, due_on)
     invoice_id = invoice.id
     with transaction() as session:
-        connection = _locked(session, invoice.meter_id)
+        connection = locked(session, invoice.meter_id)
         current = connection.execute(select(invoices).where(invoices.c.id == invoice_id)).one()
         _refuse_withdrawn(current, "invoice")
         if version is not None and current.version != version:
@@ -381,7 +169,7 @@ def add_payment(
     amount = _positive(amount)
     refuse_if_closed(db.session, paid_on)
     with transaction() as session:
-        connection = _locked(session, meter.id)
+        connection = locked(session, meter.id)
         held = holder_on(meter.id, paid_on, customer_id)
         posted = post(
             installation(),
@@ -429,7 +217,7 @@ def reallocate(
         raise BillingError(_("Choose the invoices the payment pays."), "invoice_ids")
     payment_id = payment.id
     with transaction() as session:
-        connection = _locked(session, payment.meter_id)
+        connection = locked(session, payment.meter_id)
         current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
         _refuse_withdrawn(current, "payment")
         if version is not None and allocation_version(payment_id) != version:
@@ -477,7 +265,7 @@ def change_payment(
     amount = _positive(amount)
     payment_id = payment.id
     with transaction() as session:
-        connection = _locked(session, payment.meter_id)
+        connection = locked(session, payment.meter_id)
         current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
         _refuse_withdrawn(current, "payment")
         if version is not None and payment_version(current) != version:
@@ -529,7 +317,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
         if meter_id is None:
             refusal = _("No invoice %(id)s.") if kind is Kind.INVOICE else _("No payment %(id)s.")
             raise BillingError(refusal % {"id": row_id})
-        connection = _locked(session, meter_id)
+        connection = locked(session, meter_id)
         row = connection.execute(select(table).where(table.c.id == row_id)).one()
         _refuse_withdrawn(row, kind.value)
         on = row.issued_on if kind is Kind.INVOICE else row.paid_on
@@ -594,7 +382,7 @@ def _refuse_withdrawn(row, what: str) -> None:
         raise Withdrawn(refusal % {"date": on.isoformat()})
 
 
-def _locked(session, meter_id: int, *, also=()):
+def locked(session, meter_id: int, *, also=()):
     """The unit of work's connection, holding the locks of the meter and of every customer who has held it (and of
     the customers ``also`` names), in the one order (customers, then meters), before anything is read to be
     written."""
@@ -664,7 +452,7 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
             ),
             "date",
         )
-    _refuse_closed(held.customer_id)
+    refuse_closed(held.customer_id)
     return held
 
 
@@ -682,7 +470,7 @@ def refuse_retired(meter: Meter, refused: str) -> None:
         raise BillingError(refusal)
 
 
-def _refuse_closed(customer_id: int) -> None:
+def refuse_closed(customer_id: int) -> None:
     """Refuse a customer that is closed; the flag is read from its row as committed now, so a caller holding the
     customer's lock sees a close that committed while it waited for it."""
     code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id, Customer.closed_at.is_not(None)))
@@ -710,35 +498,6 @@ def not_after_today(on: date, what: str) -> None:
         zone = current_app.config["TIMEZONE"]
         refusal = _("%(what)s cannot be dated after today (%(today)s in %(zone)s).")
         raise BillingError(refusal % {"what": what, "today": today.isoformat(), "zone": zone}, "date")
-
-
-def _refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) -> None:
-    """Refuse to end the period on ``ends_on`` when a reading, invoice or payment of it is dated from then on."""
-    dated = {
-        _l("%(count)s reading(s)"): select(func.count(MeterReading.id)).where(
-            MeterReading.meter_id == assignment.meter_id, MeterReading.reading_date >= ends_on
-        ),
-        _l("%(count)s invoice(s)"): select(func.count(Invoice.id)).where(
-            Invoice.meter_id == assignment.meter_id, Invoice.issued_on >= ends_on
-        ),
-        _l("%(count)s payment(s)"): select(func.count(Payment.id)).where(
-            Payment.meter_id == assignment.meter_id, Payment.paid_on >= ends_on
-        ),
-    }
-    found = [str(what) % {"count": count} for what, query in dated.items() if (count := db.session.scalar(query))]
-    if found:
-        raise BillingError(
-            _(
-                "Meter %(serial)s has %(found)s dated on or after %(date)s at %(code)s; %(consequence)s. Date it "
-                "after them, or correct them first.",
-                serial=assignment.meter.serial,
-                found=", ".join(found),
-                date=ends_on.isoformat(),
-                code=assignment.customer.code,
-                consequence=consequence,
-            ),
-            "date",
-        )
 
 
 def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date) -> tuple[str, Decimal]:

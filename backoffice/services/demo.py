@@ -28,7 +28,7 @@ from backoffice.models import (
 from backoffice.models.types import month_start
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, metering, transaction, wallet
+from backoffice.services import billing, meter_lifecycle, metering, transaction, wallet
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -166,8 +166,8 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
         serial = f"MTR-{customer.code}"
         meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
         if meter is None:
-            meter = billing.add_meter(serial)
-            billing.assign_meter(meter, customer, first_month)
+            meter = meter_lifecycle.add_meter(serial)
+            meter_lifecycle.assign_meter(meter, customer, first_month)
             meters += 1
         month = first_month
         for n in range(MONTHS - 1):

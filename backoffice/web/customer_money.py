@@ -14,7 +14,7 @@ from sqlalchemy import select
 from backoffice.models import Customer, Meter, MeterAssignment
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, wallet
+from backoffice.services import billing, meter_lifecycle, wallet
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.web.choices import held_meter_choices, named_in, open_invoices
 from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
@@ -55,12 +55,12 @@ def assign_meter(code: str):
     form = AssignMeterForm(prefix="assign")
     if form.validate_on_submit():
         try:
-            meter = billing.meter_by_serial(form.serial.data)
+            meter = meter_lifecycle.meter_by_serial(form.serial.data)
             shown = form.confirm_move_from.data or ""
             # Anything but an assignment's id (as the page sent it) confirms nothing: the page asks again.
             confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
-            billing.assign_meter(meter, customer, form.started_on.data, confirm_move_from=confirmed)
-        except billing.MoveNotConfirmed as move:
+            meter_lifecycle.assign_meter(meter, customer, form.started_on.data, confirm_move_from=confirmed)
+        except meter_lifecycle.MoveNotConfirmed as move:
             # Nothing is written: the page asks, showing where the meter is and what is due there.
             form.confirm_move_from.data = str(move.current.id)
             return render_customer(customer, "billing", forms={"assign": form}, move=move)
@@ -102,9 +102,9 @@ def change_assignment(code: str, assignment_id: int, action: str):
         abort(404)
     try:
         if action == "deactivate":
-            billing.deactivate(assignment, local_today())
+            meter_lifecycle.deactivate(assignment, local_today())
         else:
-            billing.reactivate(assignment)
+            meter_lifecycle.reactivate(assignment)
     except billing.BillingError as error:
         db.session.rollback()
         flash(str(error), "error")

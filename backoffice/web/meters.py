@@ -16,7 +16,7 @@ from wtforms.validators import InputRequired, Length
 from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
 from backoffice.platform.config import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing
+from backoffice.services import billing, meter_lifecycle
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import LocalDateField
 from backoffice.web.forms import FlaskForm
@@ -70,7 +70,7 @@ def add():
     form = MeterForm()
     if form.validate_on_submit():
         try:
-            meter = billing.add_meter(form.serial.data)
+            meter = meter_lifecycle.add_meter(form.serial.data)
         except billing.BillingError as error:
             form.serial.errors.append(str(error))
         else:
@@ -102,8 +102,8 @@ def retire(meter_id: int):
         try:
             # Anything but an assignment's id (as the page sent it) confirms the meter at nobody's.
             confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
-            billing.retire_meter(meter, form.retired_on.data, user=current_user, confirm_from=confirmed)
-        except billing.RetireNotConfirmed as moved:
+            meter_lifecycle.retire_meter(meter, form.retired_on.data, user=current_user, confirm_from=confirmed)
+        except meter_lifecycle.RetireNotConfirmed as moved:
             refusal = str(moved)
             current = moved.current
             form.confirm_from.data = str(current.id) if current else ""

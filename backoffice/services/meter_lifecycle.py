@@ -1,0 +1,259 @@
+"""Meters' lifecycle: a meter added, put at a customer's site from a date (a move from another customer's confirmed
+with what is due there), its period ended or opened again, the meter retired. Each is one unit of work under the
+locks of the meter and of every customer who has held it, and recomputes the billing totals the period moves.
+
+A period never starts or ends where it would take a reading, an invoice or a payment dated in it away from its
+customer (:func:`refuse_to_cut`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from backoffice.models import Customer, Invoice, Meter, MeterAssignment, MeterReading, MeterStatus, Payment, User
+from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
+from backoffice.services import billing, transaction
+from backoffice.services.billing import BillingError, Owed
+
+
+class RetireNotConfirmed(BillingError):
+    """The meter is not where the clerk saw it when they asked to retire it: they are asked again."""
+
+    def __init__(self, meter: Meter, current: MeterAssignment | None) -> None:
+        self.meter, self.current = meter, current
+        if current is not None:
+            refusal = _(
+                "Meter %(serial)s is now at %(code)s since %(date)s: confirm its retirement again.",
+                serial=meter.serial,
+                code=current.customer.code,
+                date=current.started_on.isoformat(),
+            )
+        else:
+            refusal = _("Meter %(serial)s is now at nobody's: confirm its retirement again.", serial=meter.serial)
+        super().__init__(refusal)
+
+
+class MoveNotConfirmed(BillingError):
+    """The meter is at another customer's: moving it needs a confirmation of where it is and what is due there."""
+
+    def __init__(self, current: MeterAssignment, owed: Owed) -> None:
+        self.current, self.owed = current, owed
+        super().__init__(
+            _(
+                "Meter %(serial)s is at %(code)s since %(date)s, where %(due)s is due and %(overpaid)s overpaid: "
+                "confirm the move.",
+                serial=current.meter.serial,
+                code=current.customer.code,
+                date=current.started_on.isoformat(),
+                due=shown(owed.due),
+                overpaid=shown(owed.overpaid),
+            )
+        )
+
+
+def add_meter(serial: str) -> Meter:
+    serial = serial.strip().upper()
+    if not serial or len(serial) > 40:
+        raise BillingError(_("A meter needs a serial of at most 40 characters."))
+    with transaction() as session:
+        if session.scalar(select(Meter.id).where(Meter.serial == serial)) is not None:
+            raise BillingError(_("Meter %(serial)s already exists.", serial=serial))
+        meter = Meter(serial=serial)
+        session.add(meter)
+    return meter
+
+
+def meter_by_serial(serial: str) -> Meter:
+    """The meter with this serial; an unknown serial is refused, never a new meter."""
+    serial = serial.strip().upper()
+    meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
+    if meter is None:
+        raise BillingError(
+            _(
+                "Meter %(serial)s does not exist. Check the serial, or add the meter first (Meters → Add meter, or: "
+                "backoffice meters add %(serial)s).",
+                serial=serial,
+            )
+        )
+    return meter
+
+
+def assign_meter(
+    meter: Meter, customer: Customer, started_on: date, *, confirm_move_from: int | None = None
+) -> MeterAssignment:
+    """Put the meter at the customer's site from a date.
+
+    When it is at another customer's, this is a move: ``confirm_move_from`` must be the id of
+    that assignment (the clerk saw where the meter is and what is due there), which then ends
+    on ``started_on``. What was invoiced and paid there stays with that customer.
+    """
+    billing.not_after_today(started_on, _l("An assignment"))
+    with transaction() as session:
+        # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
+        billing.locked(session, meter.id, also=[customer.id])
+        session.refresh(meter)
+        billing.refuse_retired(meter, _l("it takes no new assignment"))
+        billing.refuse_closed(customer.id)
+        current = billing.active_assignment(meter.id)
+        if current is not None and current.customer_id == customer.id:
+            raise BillingError(
+                _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
+            )
+        last_end = session.scalar(
+            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
+        )
+        if last_end is not None and started_on < last_end:
+            raise BillingError(
+                _(
+                    "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
+                    serial=meter.serial,
+                    date=last_end.isoformat(),
+                )
+            )
+        if current is not None:
+            if started_on <= current.started_on:
+                raise BillingError(
+                    _(
+                        "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
+                        serial=meter.serial,
+                        code=current.customer.code,
+                        date=current.started_on.isoformat(),
+                    )
+                )
+            refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
+            if confirm_move_from != current.id:
+                raise MoveNotConfirmed(current, billing.owed(current))
+            current.is_active, current.ended_on = False, started_on
+            session.flush()
+        assignment = MeterAssignment(customer_id=customer.id, meter_id=meter.id, started_on=started_on, is_active=True)
+        session.add(assignment)
+        session.flush()
+        billing.recompute_billing(session.connection(), {meter.id}, {customer.id})
+    return assignment
+
+
+def deactivate(assignment: MeterAssignment, ended_on: date) -> None:
+    """The meter leaves the customer's site on ``ended_on``: what is dated from then on is nobody's."""
+    if ended_on < assignment.started_on:
+        raise BillingError(_("An assignment cannot end before it started."))
+    billing.not_after_today(ended_on, _l("An assignment's end"))
+    with transaction() as session:
+        billing.locked(session, assignment.meter_id)
+        session.refresh(assignment)
+        if not assignment.is_active:
+            raise BillingError(_("This assignment is already inactive."))
+        refuse_to_cut(assignment, ended_on, _("nobody would hold the meter on their dates"))
+        assignment.is_active, assignment.ended_on = False, ended_on
+        session.flush()
+        billing.recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
+
+
+def reactivate(assignment: MeterAssignment) -> None:
+    """Undo a deactivation: the period is open again, unless the meter has been assigned since."""
+    with transaction() as session:
+        billing.locked(session, assignment.meter_id)
+        session.refresh(assignment)
+        session.refresh(assignment.meter)
+        if assignment.is_active:
+            raise BillingError(_("This assignment is already active."))
+        billing.refuse_retired(assignment.meter, _l("it takes no new assignment"))
+        billing.refuse_closed(assignment.customer_id)
+        later = session.scalar(
+            select(MeterAssignment.started_on)
+            .where(
+                MeterAssignment.meter_id == assignment.meter_id,
+                MeterAssignment.id != assignment.id,
+                MeterAssignment.started_on >= assignment.started_on,
+            )
+            .order_by(MeterAssignment.started_on)
+            .limit(1)
+        )
+        if later is not None:
+            raise BillingError(
+                _(
+                    "The meter has been assigned to another customer since %(date)s; assign it here again instead.",
+                    date=later.isoformat(),
+                )
+            )
+        assignment.is_active, assignment.ended_on = True, None
+        session.flush()
+        billing.recompute_billing(session.connection(), {assignment.meter_id}, {assignment.customer_id})
+
+
+def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, confirm_from: int | None = None) -> Meter:
+    """Take the meter out of service on ``retired_on``: its assignment, if it has one, ends that day (as a
+    deactivation would), and it takes no new reading or assignment. What was dated at its customers stays theirs.
+
+    ``confirm_from``: the id of the assignment the clerk was shown (``None``: they were shown the meter at nobody's);
+    raises :class:`RetireNotConfirmed` when the meter is elsewhere now.
+    """
+    billing.not_after_today(retired_on, _l("A retirement"))
+    with transaction() as session:
+        billing.locked(session, meter.id)
+        session.refresh(meter)
+        billing.refuse_retired(meter, _l("it is retired once"))
+        current = billing.active_assignment(meter.id)
+        if (current.id if current else None) != confirm_from:
+            raise RetireNotConfirmed(meter, current)
+        last_end = session.scalar(
+            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
+        )
+        if last_end is not None and retired_on < last_end:
+            raise BillingError(
+                _(
+                    "Meter %(serial)s was at a customer's until %(date)s: it cannot be retired before that.",
+                    serial=meter.serial,
+                    date=last_end.isoformat(),
+                )
+            )
+        if current is not None:
+            if retired_on < current.started_on:
+                raise BillingError(
+                    _(
+                        "Meter %(serial)s has been at %(code)s since %(date)s: it cannot be retired before that.",
+                        serial=meter.serial,
+                        code=current.customer.code,
+                        date=current.started_on.isoformat(),
+                    )
+                )
+            refuse_to_cut(current, retired_on, _("the meter would be retired before them"))
+            current.is_active, current.ended_on = False, retired_on
+        meter.status, meter.retired_on, meter.retired_by_id = MeterStatus.RETIRED, retired_on, user.id if user else None
+        session.flush()
+        if current is not None:
+            billing.recompute_billing(session.connection(), {meter.id}, {current.customer_id})
+    return meter
+
+
+def refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) -> None:
+    """Refuse to end the period on ``ends_on`` when a reading, invoice or payment of it is dated from then on."""
+    dated = {
+        _l("%(count)s reading(s)"): select(func.count(MeterReading.id)).where(
+            MeterReading.meter_id == assignment.meter_id, MeterReading.reading_date >= ends_on
+        ),
+        _l("%(count)s invoice(s)"): select(func.count(Invoice.id)).where(
+            Invoice.meter_id == assignment.meter_id, Invoice.issued_on >= ends_on
+        ),
+        _l("%(count)s payment(s)"): select(func.count(Payment.id)).where(
+            Payment.meter_id == assignment.meter_id, Payment.paid_on >= ends_on
+        ),
+    }
+    found = [str(what) % {"count": count} for what, query in dated.items() if (count := db.session.scalar(query))]
+    if found:
+        raise BillingError(
+            _(
+                "Meter %(serial)s has %(found)s dated on or after %(date)s at %(code)s; %(consequence)s. Date it "
+                "after them, or correct them first.",
+                serial=assignment.meter.serial,
+                found=", ".join(found),
+                date=ends_on.isoformat(),
+                code=assignment.customer.code,
+                consequence=consequence,
+            ),
+            "date",
+        )

@@ -2,9 +2,11 @@
 
 The app is created once per worker process, without its web layer (jobs serve no pages); its jobs
 run inside the app context. Queues default to recalc, maintenance and default, served in that
-order. Before it starts, and every ``BACKOFFICE_WORKER_SWEEP_SECONDS`` while it runs (between jobs, and when
-idle), the worker sweeps: it marks the jobs of workers that died mid-job as abandoned and queues again the chunks of
-a split run whose worker died, so such a run goes on within a minute or two, whether a scheduler runs or not.
+order. While a job runs, the worker beats for it in Redis every ``BACKOFFICE_JOB_HEARTBEAT_SECONDS`` (RQ's job
+monitoring). Before it starts, and every ``BACKOFFICE_WORKER_SWEEP_SECONDS`` while it runs (between jobs, and when
+idle), the worker runs RQ's maintenance, whose cleanup of the started registries ends the jobs of workers that died
+(their failure callbacks mark the rows abandoned and queue again the chunks of a split run), and sweeps what RQ cannot
+know of (``jobs.sweep_abandoned``): so such a run goes on within a minute or two, whether a scheduler runs or not.
 Its log lines, RQ's among them, are written as the web app's (``BACKOFFICE_LOG_FORMAT``,
 ``BACKOFFICE_LOG_LEVEL``), each line a job writes with the job's id.
 """
@@ -12,9 +14,11 @@ Its log lines, RQ's among them, are written as the web app's (``BACKOFFICE_LOG_F
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from rq import Worker
+from rq.job import Job
 from sqlalchemy.exc import DBAPIError
 
 from backoffice import create_app, jobs
@@ -54,13 +58,30 @@ def main(argv: list[str] | None = None) -> int:
             maintenance_interval=every,
             # An idle worker waits this long for a job before it beats (and sweeps, when it is time) again.
             worker_ttl=every + 15,
+            # RQ times the beats with an alarm signal, in whole seconds.
+            job_monitoring_interval=max(1, math.ceil(app.config["JOB_HEARTBEAT_SECONDS"])),
         )
         worker.work(burst=options.burst, with_scheduler=True)
     return 0
 
 
 class SweepingWorker(Worker):
-    """RQ's worker, whose periodic maintenance sweeps abandoned jobs and chunks as well as RQ's registries."""
+    """RQ's worker, whose periodic maintenance sweeps abandoned jobs and chunks as well as RQ's registries, and which
+    ends the job of a work-horse killed mid-job as RQ's cleanup ends that of a worker that died."""
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long a running job's entry in its started registry lives after a beat: two beats (RQ's own: a beat and
+        a minute), so that the next cleanup after two beats missed finds the job of a worker that died."""
+        return 2 * self.job_monitoring_interval
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            jobs.worker_stopped(job)
+        except DBAPIError:
+            self.log.exception("Job %s: the database could not be reached to end it; the sweep ends it", job.id)
+        finally:
+            _release_the_database()
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 from rq import Queue
+from rq.command import send_stop_job_command
 from rq.cron import CronScheduler
 from rq.job import Job
 from rq.job import JobStatus as RQStatus
@@ -41,7 +42,14 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
 from backoffice.reconcile.transitions import move_job
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, job_in, past_the_guards, stored
-from tests.workers import kill_with_children, listening_worker, run_worker, start_worker, worker_env
+from tests.workers import (
+    kill_with_children,
+    kill_work_horse,
+    listening_worker,
+    run_worker,
+    start_worker,
+    worker_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOST = "The queue lost this job (Redis restarted without its data); it was not run."
@@ -297,6 +305,47 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
     rerun = db.session.scalars(sa.select(JobRecord).where(JobRecord.id != record.id)).one()
     assert rerun.status is JobStatus.FINISHED
     assert all(stored("orders", "grand_total", o.id) == 9300000 for o in orders)
+
+
+@pytest.mark.parametrize("how", ["work-horse killed", "stopped"])
+def test_a_job_whose_work_horse_is_killed_or_that_is_stopped_is_abandoned_by_its_worker_at_once(app, redis_url, how):
+    """The worker lives on: it ends the job as RQ's cleanup ends that of a worker that died, with no sweep."""
+    customer = CustomerFactory()
+    for order in [OrderFactory(customer=customer) for _ in range(8)]:
+        corrupt("orders", "grand_total", order.id, "1")
+    slow = {"job_step_delay_seconds": 0.4, "reconcile_chunk_size": 1, "worker_sweep_seconds": 3600}
+    record, _ = jobs.enqueue("verify", {"fix": True, "customers": [customer.code]})
+    with listening_worker(app, redis_url, **slow) as worker:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and chunks_done(job_row(record.id), "order_grand_total") < 1:
+            time.sleep(0.1)
+        if how == "stopped":
+            send_stop_job_command(Redis.from_url(redis_url), record.id)
+        else:
+            kill_work_horse(worker.pid)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and job_row(record.id).status is JobStatus.STARTED:
+            time.sleep(0.1)
+        assert worker.poll() is None
+    record = job_row(record.id)
+    assert record.status is JobStatus.ABANDONED and "worker stopped" in record.error and record.active_key is None
+    assert db.session.get(ReconciliationRun, record.run_id).status is RunStatus.FAILED
+
+
+def test_a_started_job_the_queue_lost_is_abandoned_once_no_worker_can_still_run_it(app, redis_url):
+    """Redis lost the job as it ran (restarted without its data): RQ has nothing left to clean, so the sweep ends the
+    row, once the kind's time limit and the minute RQ grants beyond it have passed since the job started."""
+    limit = timedelta(seconds=KINDS["verify"].timeout, minutes=1)
+    for job_id, ago in (("long-gone", limit + timedelta(seconds=10)), ("may-run", limit - timedelta(seconds=10))):
+        job_in(JobStatus.QUEUED, id=job_id, kind="verify", queue="recalc", in_process=False)
+        move_job(job_id, JobStatus.STARTED, from_=(JobStatus.QUEUED,), at=utcnow() - ago)
+    db.session.commit()
+
+    assert jobs.sweep_abandoned() == ["long-gone"]
+
+    gone = job_row("long-gone")
+    assert gone.status is JobStatus.ABANDONED and "worker stopped" in gone.error
+    assert job_row("may-run").status is JobStatus.STARTED
 
 
 def chunks_done(record: JobRecord, check: str) -> int:

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POOL = 8
 """Server connections of the slice's database: far fewer than its clients (each test's app, its workers, their
 threads), and enough for the transactions its tests hold open at once (two chunks held at a gate, the gate, the test's
-own, their heartbeats): a transaction that waits for a server connection those hold waits as long as they do."""
+own): a transaction that waits for a server connection those hold waits as long as they do."""
 CLAIMS_POOL = 2
 """Server connections of the claims' database: one for a claim held, one for a second run that asks for it."""
 SLICE = [

@@ -122,6 +122,16 @@ def kill_with_children(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def kill_work_horse(pid: int) -> None:
+    """SIGKILL the work-horse of a worker (its child in a process group of its own); the worker lives on."""
+    (horse,) = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _parent_of(entry) == pid and os.getpgid(int(entry.name)) == int(entry.name)
+    ]
+    os.kill(horse, signal.SIGKILL)
+
+
 def _parent_of(entry: Path) -> int | None:
     try:
         return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS
 from backoffice.jobs.messages import fact
-from backoffice.jobs.queues import queue
+from backoffice.jobs.queues import callbacks, queue
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
@@ -56,6 +56,7 @@ def _enqueue_chunks(chunk_ids: list[int]) -> None:
                 result_ttl=24 * 3600,
                 failure_ttl=7 * 24 * 3600,
                 description=f"{english_title(record)}: {label(check)}, chunk {position}",
+                **callbacks(),
             )
         )
     try:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.evidence import seals, verifying
 from backoffice.jobs.kinds import KINDS, _active_key, _active_key_sql, _plan, _validate
 from backoffice.jobs.messages import fact
-from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, queue, redis_url
+from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, callbacks, queue, redis_url
 from backoffice.jobs.running import execute
 from backoffice.jobs.sweep import release_if_lost
 from backoffice.jobs.titles import english_title
@@ -106,6 +106,7 @@ def enqueue(
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
             description=description,
+            **callbacks(),
         )
     except DuplicateJobError:
         return record, False

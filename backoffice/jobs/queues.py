@@ -73,6 +73,14 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection())
 
 
+def callbacks() -> dict:
+    """RQ's callbacks of every job and chunk put on the queue, as ``enqueue``'s arguments: one whose worker stopped
+    (RQ found it abandoned), or that was stopped, is ended by them (see ``sweep``)."""
+    from rq import Callback
+
+    return {"on_failure": Callback("backoffice.jobs.on_failure"), "on_stopped": Callback("backoffice.jobs.on_stopped")}
+
+
 def _worker_listens(queue_name: str) -> bool:
     """Whether RQ's worker registry has a live worker on the queue, as it was at most a few seconds ago."""
     seen = current_app.extensions.setdefault("backoffice.listening", {})

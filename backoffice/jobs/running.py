@@ -1,13 +1,12 @@
 """Running a job, by a worker or in-process: RQ's entry points (``execute``, and ``execute_chunk`` for a chunk of a
-split run), the job's progress and outcome on its row, and the heartbeat a worker that dies stops."""
+split run), and the job's progress and outcome on its row. The worker beats for the job in Redis while it runs (see
+``sweep``)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from contextlib import contextmanager
 from datetime import date
 
 from flask import current_app
@@ -20,7 +19,7 @@ from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS, Kind, _plan, _trigger
 from backoffice.jobs.messages import english, fact
 from backoffice.jobs.titles import english_title
-from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
+from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
 from backoffice.platform import logs
 from backoffice.platform.config import local_today
@@ -84,12 +83,11 @@ def _execute(job_id: str):
     from rq import Retry, get_current_job
 
     try:
-        with _heartbeat(JobRecord, record.id):
-            if spec.mode is None:
-                repriced = _reprice_tariff(record)
-            else:
-                recalculated = _recalculate(spec, record)
-                run, split = _run(spec, record, recalculated)
+        if spec.mode is None:
+            repriced = _reprice_tariff(record)
+        else:
+            recalculated = _recalculate(spec, record)
+            run, split = _run(spec, record, recalculated)
     except RunRefused as refused:
         if waits(_trigger(record)) and get_current_job() is not None:
             _wait(job_id, refused)
@@ -127,7 +125,7 @@ def execute_chunk(chunk_id: int):
     if os.getpid() != current_app.extensions["backoffice.pid"]:
         db.engine.dispose(close=False)
     try:
-        done = fanout.do(chunk_id, beat=lambda: _heartbeat(ReconciliationChunk, chunk_id), on_end=_run_ended)
+        done = fanout.do(chunk_id, on_end=_run_ended)
     except OperationalError as error:
         if fanout.retry_later(chunk_id, f"{type(error).__name__}: {error}", on_end=_run_ended):
             from rq import Retry
@@ -312,27 +310,3 @@ def _outcome(result: dict) -> str:
     mismatched = sum(check["mismatched"] for check in result["checks"])
     fixed = sum(check["fixed"] for check in result["checks"])
     return f"run {result['run_id']} {result['status']}: {mismatched} mismatched, {fixed} fixed; {done}"
-
-
-@contextmanager
-def _heartbeat(model, row_id):
-    """Beat on the row (a job's, a chunk's) from a thread while it runs; a killed worker stops beating."""
-    engine = db.engine
-    interval = current_app.config["JOB_HEARTBEAT_SECONDS"]
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            try:
-                with engine.begin() as connection:
-                    connection.execute(update(model).where(model.id == row_id).values(heartbeat_at=utcnow()))
-            except Exception:  # the job itself will meet and report a broken database
-                log.exception("Heartbeat of %s %s failed", model.__tablename__, row_id)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{row_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()

@@ -666,14 +666,16 @@ class Settings:
         _seconds,
         "BACKOFFICE_JOB_HEARTBEAT_SECONDS",
         "10",
-        "how often a running job marks itself alive on its row; three beats missed and the sweep marks it abandoned",
+        "how often a worker beats in Redis for the job it runs (RQ's job heartbeat, rounded up to whole seconds, at "
+        "least 1); two beats missed and the next sweep marks the job abandoned, or queues a split run's chunk again",
     )
     worker_sweep_seconds: float = _setting(  # float-ok: seconds
         _seconds,
         "BACKOFFICE_WORKER_SWEEP_SECONDS",
         "60",
-        "how often each worker, between jobs and when idle, marks abandoned the jobs whose worker died and queues "
-        "again the chunks of a split run whose worker died (rounded to whole seconds, at least 1)",
+        "how often each worker, between jobs and when idle, sweeps: RQ's registries cleaned, the jobs whose worker "
+        "died marked abandoned and the chunks of a split run whose worker died queued again, the jobs the queue lost "
+        "released (rounded to whole seconds, at least 1)",
     )
     log_level: str = _setting(
         _one_of("a log level", LOG_LEVELS, str.upper),

@@ -5,9 +5,9 @@ key ranges of its first step as a run in one process plans a check's (``engine.k
 range as a queued chunk; the queue (``jobs``) gets one job per chunk. A chunk's job (``do``) checks its range,
 fixes what is wrong when the run writes, records the discrepancies and records itself done with what it found
 (counts, sums), all in one transaction. So a chunk whose worker dies mid-way has written nothing, and a chunk is
-counted and fixed once: another attempt at it (a retry, the sweep's, a duplicate) finds it done and does
-nothing, and of two attempts running at once, the second to record itself done finds the first has, and rolls
-back.
+counted and fixed once: another attempt at it (a retry, one queued again after its worker died, a duplicate) finds
+it done and does nothing, and of two attempts running at once, the second to record itself done finds the first
+has, and rolls back.
 
 **Steps.** A run that only reads (verify, dry run) is one step: its chunks are independent of each other. A
 run that writes must end as a run in one process does, where each check starts once the checks before it in
@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -126,12 +126,12 @@ def start(
     return record, queued
 
 
-def do(chunk_id: int, *, beat: Callable[[], AbstractContextManager], on_end: RunEnded) -> Done | None:
+def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
     """Do one chunk, its fixes, audit rows and its record of itself in one transaction; ``None`` when there was
     nothing to do (the chunk is done or has failed, or its run has ended).
 
-    The attempt is counted first, in a transaction of its own: a worker that dies mid-chunk has used it. While the
-    chunk runs, ``beat()`` beats on its row.
+    The attempt is counted first, in a transaction of its own, with when it started: a worker that dies mid-chunk
+    has used it.
     """
     attempt = db.session.execute(
         update(chunks)
@@ -145,43 +145,42 @@ def do(chunk_id: int, *, beat: Callable[[], AbstractContextManager], on_end: Run
     chunk = db.session.get(chunks, chunk_id)
     record = chunk.run
     started = time.monotonic()
-    with beat():
-        scope = _scope(record)
-        key_range = None if chunk.low is None else (chunk.low, chunk.high)
-        tally = check_chunk(record, CHECKS[chunk.check].scoped(scope), scope, key_range, commit=False)
-        _gate()
-        recorded = db.session.execute(
-            update(chunks)
-            .where(chunks.id == chunk_id, chunks.status.in_([ChunkStatus.QUEUED, ChunkStatus.STARTED]))
-            .values(
-                status=ChunkStatus.DONE,
-                checked=tally.checked,
-                mismatched=tally.mismatched,
-                fixed=tally.fixed,
-                totals=tally.sums(),
-                duration_ms=int((time.monotonic() - started) * 1000),
-                error=None,
-            )
-        ).rowcount
-        # The run's lock orders the chunks that end at once: one of them sees its step complete, the statements
-        # after it reading what the chunks before it committed. An advisory lock, not the run's row: the runtime
-        # role may not lock the rows of an append-only table, and their foreign keys hold it KEY SHARE besides.
-        db.session.execute(select(func.pg_advisory_xact_lock(_RUN_END, record.id)))
-        running = db.session.scalar(
-            select(ReconciliationRun.id).where(
-                ReconciliationRun.id == record.id, ReconciliationRun.status == RunStatus.RUNNING
-            )
+    scope = _scope(record)
+    key_range = None if chunk.low is None else (chunk.low, chunk.high)
+    tally = check_chunk(record, CHECKS[chunk.check].scoped(scope), scope, key_range, commit=False)
+    _gate()
+    recorded = db.session.execute(
+        update(chunks)
+        .where(chunks.id == chunk_id, chunks.status.in_([ChunkStatus.QUEUED, ChunkStatus.STARTED]))
+        .values(
+            status=ChunkStatus.DONE,
+            checked=tally.checked,
+            mismatched=tally.mismatched,
+            fixed=tally.fixed,
+            totals=tally.sums(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+            error=None,
         )
-        if not recorded or running is None:
-            db.session.rollback()
-            return None
-        left = db.session.scalar(
-            select(func.count())
-            .select_from(chunks)
-            .where(chunks.run_id == record.id, chunks.phase == chunk.phase, chunks.status != ChunkStatus.DONE)
+    ).rowcount
+    # The run's lock orders the chunks that end at once: one of them sees its step complete, the statements
+    # after it reading what the chunks before it committed. An advisory lock, not the run's row: the runtime
+    # role may not lock the rows of an append-only table, and their foreign keys hold it KEY SHARE besides.
+    db.session.execute(select(func.pg_advisory_xact_lock(_RUN_END, record.id)))
+    running = db.session.scalar(
+        select(ReconciliationRun.id).where(
+            ReconciliationRun.id == record.id, ReconciliationRun.status == RunStatus.RUNNING
         )
-        queued = _next_step(record, chunk.phase + 1, on_end) if left == 0 else []
-        db.session.commit()
+    )
+    if not recorded or running is None:
+        db.session.rollback()
+        return None
+    left = db.session.scalar(
+        select(func.count())
+        .select_from(chunks)
+        .where(chunks.run_id == record.id, chunks.phase == chunk.phase, chunks.status != ChunkStatus.DONE)
+    )
+    queued = _next_step(record, chunk.phase + 1, on_end) if left == 0 else []
+    db.session.commit()
     return Done(record.id, queued, ended=left == 0 and not queued)
 
 
@@ -216,34 +215,35 @@ def fail(chunk_id: int, error: str, *, on_end: RunEnded) -> None:
     db.session.commit()
 
 
-def abandoned(before, *, on_end: RunEnded) -> list[int]:
-    """The chunks of running runs whose worker stopped beating before ``before``: queued again when they have
-    attempts left (returned, to be put on the queue), failed with their run when not."""
-    stale = db.session.execute(
-        select(chunks.id, chunks.attempts, chunks.heartbeat_at)
+def abandoned(chunk_id: int, job_id: str, heartbeat: datetime, *, on_end: RunEnded) -> bool:
+    """The chunk whose attempt by the queue's job ``job_id`` stopped with its worker (last heartbeat ``heartbeat``):
+    queued again when it has attempts left (``True``: to be put on the queue), failed with its run when not. A chunk
+    whose attempt has ended, that has gone on to another job, or whose run has ended stays as it is."""
+    attempts = db.session.scalar(
+        select(chunks.attempts)
         .join(ReconciliationRun, ReconciliationRun.id == chunks.run_id)
         .where(
-            ReconciliationRun.status == RunStatus.RUNNING,
+            chunks.id == chunk_id,
+            chunks.job_id == job_id,
             chunks.status == ChunkStatus.STARTED,
-            chunks.heartbeat_at < before,
+            ReconciliationRun.status == RunStatus.RUNNING,
         )
-    ).all()
-    again = []
-    for chunk_id, attempts, heartbeat_at in stale:
-        error = f"The worker stopped during attempt {attempts} (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)."
-        if attempts >= ATTEMPTS:
-            fail(chunk_id, f"{error} No attempt is left.", on_end=on_end)
-            continue
-        # Only if it is still as found: its attempt may have ended meanwhile.
-        requeued = db.session.execute(
-            update(chunks)
-            .where(chunks.id == chunk_id, chunks.status == ChunkStatus.STARTED, chunks.heartbeat_at < before)
-            .values(status=ChunkStatus.QUEUED, error=error)
-        ).rowcount
+    )
+    if attempts is None:
         db.session.commit()
-        if requeued:
-            again.append(chunk_id)
-    return again
+        return False
+    error = f"The worker stopped during attempt {attempts} (last heartbeat {heartbeat:%Y-%m-%d %H:%M:%S} UTC)."
+    if attempts >= ATTEMPTS:
+        fail(chunk_id, f"{error} No attempt is left.", on_end=on_end)
+        return False
+    # Only if it is still as found: its attempt may have ended meanwhile.
+    requeued = db.session.execute(
+        update(chunks)
+        .where(chunks.id == chunk_id, chunks.job_id == job_id, chunks.status == ChunkStatus.STARTED)
+        .values(status=ChunkStatus.QUEUED, error=error)
+    ).rowcount
+    db.session.commit()
+    return bool(requeued)
 
 
 def is_split(run_id: int) -> bool:

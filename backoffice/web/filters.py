@@ -7,16 +7,21 @@ Flask's and Flask-Babel's context for each cell otherwise, and a list writes hun
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import DateTimePattern, format_date, get_datetime_format, get_time_format, parse_pattern
+from babel.dates import (
+    DateTimePattern,
+    format_date,
+    format_time,
+    get_datetime_format,
+    get_time_format,
+    parse_pattern,
+)
 from flask import Flask, current_app
 from flask_babel import gettext as _
 from jinja2 import pass_context
@@ -202,60 +207,22 @@ def _page_datetime(context: Context, value: datetime | None) -> str:
 
 
 def moment_text(value: datetime, locale: str, timezone: str) -> str:
-    """A moment in the time zone, as Babel's ``format_datetime(…, "medium")`` writes it, from patterns read once
-    per locale (Babel reads the locale's data and parses its patterns again for each moment)."""
+    """A moment in the time zone, as Babel's ``format_datetime(…, "medium")`` writes it: Babel's medium date and
+    time joined by the locale's medium pattern, its patterns read once per locale (Babel reads the locale's data
+    again for each moment otherwise)."""
     local = as_utc(value).astimezone(ZoneInfo(timezone))
-    combined, time_text = _moment_patterns(locale)
-    day = local.date()
-    return combined.replace("{0}", time_text(local.timetz(), day)).replace("{1}", _day_text(day, "medium", locale))
+    babel_locale, joined, time_pattern = _moment_patterns(locale, "medium")
+    time_text = format_time(local, time_pattern, locale=babel_locale)
+    return joined.replace("{0}", time_text).replace("{1}", _day_text(local.date(), "medium", locale))
 
 
 @lru_cache(maxsize=32)
-def _moment_patterns(locale: str) -> tuple[str, Callable[[time, date], str]]:
+def _moment_patterns(locale: str, format: str) -> tuple[Locale, str, DateTimePattern]:
+    """The locale, its pattern of that length joining a date (``{1}``) and a time (``{0}``), and its time pattern of
+    that length, parsed."""
     babel_locale = Locale.parse(locale)
-    combined = get_datetime_format("medium", locale=babel_locale).replace("'", "")
-    return combined, _time_formatter(parse_pattern(get_time_format("medium", locale=babel_locale)), babel_locale)
-
-
-CLOCK_FIELDS: dict[str, Callable[[time], str]] = {
-    "HH": lambda moment: f"{moment.hour:02d}",
-    "H": lambda moment: str(moment.hour),
-    "hh": lambda moment: f"{moment.hour % 12 or 12:02d}",
-    "h": lambda moment: str(moment.hour % 12 or 12),
-    "mm": lambda moment: f"{moment.minute:02d}",
-    "m": lambda moment: str(moment.minute),
-    "ss": lambda moment: f"{moment.second:02d}",
-    "s": lambda moment: str(moment.second),
-}
-"""The fields of a time pattern written by Python's own formatting: hours, minutes and seconds."""
-_CLOCK_PROBES = [time(hour, minute, second) for hour in range(24) for minute, second in ((0, 0), (5, 9), (59, 59))]
-
-
-def _time_formatter(pattern: DateTimePattern, babel_locale: Locale) -> Callable[[time, date], str]:
-    """Babel's text of a time of day (on a day, which names its time zone) by ``pattern``, or the same text made
-    by Python's own formatting where the pattern holds only hours, minutes, seconds and the day's half (Babel looks
-    each field's letters up again for each moment, and a ledger writes one a row). The shortcut is taken only where
-    it writes what Babel writes for every probe."""
-    names = re.findall(r"%\((\w+)\)s", pattern.format)
-    babel = partial(_babel_time, pattern, babel_locale)
-    if not set(names) <= {*CLOCK_FIELDS, "a"}:
-        return babel
-    halves = (_babel_time_field("a", time(1), babel_locale), _babel_time_field("a", time(13), babel_locale))
-    fields = [(name, CLOCK_FIELDS.get(name)) for name in names]
-
-    def shortcut(moment: time, _day: date) -> str:
-        return pattern.format % {name: field(moment) if field else halves[moment.hour >= 12] for name, field in fields}
-
-    day = date(2026, 1, 1)
-    return shortcut if all(shortcut(probe, day) == babel(probe, day) for probe in _CLOCK_PROBES) else babel
-
-
-def _babel_time(pattern: DateTimePattern, babel_locale: Locale, moment: time, day: date) -> str:
-    return pattern.apply(moment, babel_locale, reference_date=day)
-
-
-def _babel_time_field(field: str, moment: time, babel_locale: Locale) -> str:
-    return parse_pattern(field).apply(moment, babel_locale)
+    joined = get_datetime_format(format, locale=babel_locale).replace("'", "")
+    return babel_locale, joined, parse_pattern(get_time_format(format, locale=babel_locale))
 
 
 @pass_context

@@ -233,6 +233,12 @@ def checker(app):
 
 
 @pytest.fixture
+def admins(maker, checker):
+    """The two admins of an approval: the one who asks, and the one who decides."""
+    return maker, checker
+
+
+@pytest.fixture
 def limit(app) -> Decimal:
     """Money moved by hand above Rp50.000 waits for a second admin."""
     app.config["APPROVAL_ABOVE"] = APPROVAL_LIMIT

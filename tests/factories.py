@@ -214,15 +214,53 @@ class MeterFactory(_Factory):
     serial = factory.Sequence(lambda n: f"M-{n:06d}")
 
 
+def metered_customer(
+    code: str,
+    since: date,
+    price: Decimal,
+    correction: Decimal = Decimal("1"),
+    *,
+    prepaid: Decimal | None = None,
+    serial: str | None = None,
+    priced_from: date | None = None,
+    **fields,
+) -> tuple[Customer, Meter]:
+    """A customer (``code``, and ``fields``) holding a meter (``serial``, else the next) from ``since``, with
+    ``prepaid`` recharged, priced at ``price`` per Sm³ (``correction``) from ``priced_from`` (else ``since``)."""
+    customer = CustomerFactory(code=code, **fields)
+    meter = MeterFactory(**({"serial": serial} if serial else {}))
+    meter_lifecycle.assign_meter(meter, customer, since)
+    if prepaid:
+        wallet.recharge(customer.id, prepaid)
+    metering.set_pricing(customer.id, priced_from or since, price, correction)
+    return customer, meter
+
+
+def two_managers_three_customers() -> dict:
+    """Two account managers, Dewi and Budi; the hotel (HOTEL) and the bakery (BAKERY) are Dewi's customers, the mill
+    (MILL) Budi's. By name: ``dewi``, ``budi``, ``hotel``, ``bakery``, ``mill``."""
+    dewi, budi = AccountManagerFactory(name="Dewi"), AccountManagerFactory(name="Budi")
+    return {
+        "dewi": dewi,
+        "budi": budi,
+        "hotel": CustomerFactory(code="HOTEL", name="Hotel Cempaka", account_manager=dewi),
+        "bakery": CustomerFactory(code="BAKERY", name="CV Roti Enak", account_manager=dewi),
+        "mill": CustomerFactory(code="MILL", name="PT Tepung", account_manager=budi),
+    }
+
+
 def hotel_with_meter(assigned_on: date, **fields) -> tuple[Customer, Meter]:
     """The hotel (code HOTEL, and ``fields``) holding meter M-1 from ``assigned_on``, with Rp1.000.000 prepaid and
     a price of Rp1.000 per Sm³ (correction 1) from November 2026."""
-    customer = CustomerFactory(code="HOTEL", **fields)
-    meter = MeterFactory(serial="M-1")
-    meter_lifecycle.assign_meter(meter, customer, assigned_on)
-    wallet.recharge(customer.id, Decimal("1000000"))
-    metering.set_pricing(customer.id, date(2026, 11, 1), Decimal("1000.00"), Decimal("1.000000"))
-    return customer, meter
+    return metered_customer(
+        "HOTEL",
+        assigned_on,
+        Decimal("1000.00"),
+        prepaid=Decimal("1000000"),
+        serial="M-1",
+        priced_from=date(2026, 11, 1),
+        **fields,
+    )
 
 
 def quarantine(customer_id: int) -> None:

@@ -23,10 +23,10 @@ TOKEN = "a-long-enough-token-for-the-api-tests-0123456789"
 
 
 @pytest.fixture
-def hotel():
-    customer = CustomerFactory(code="HOTEL", name="Hotel Melati")
-    wallet.recharge(customer.id, Decimal("1000000"))
-    return customer
+def hotel(hotel):
+    """The hotel (``conftest.hotel``), with Rp1.000.000 in all."""
+    wallet.recharge(hotel.id, Decimal("900000"))
+    return hotel
 
 
 @pytest.fixture

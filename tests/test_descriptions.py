@@ -573,11 +573,6 @@ def test_a_reading_moved_to_the_meters_holder_says_so_where_it_was_charged(app, 
     )
 
 
-@pytest.fixture
-def admins(app):
-    return UserFactory(email="maker@example.com", role="admin"), UserFactory(email="checker@example.com", role="admin")
-
-
 def _forged(customer) -> int:
     """A recharge written past the application, found by the seals' check."""
     movement, _entry = forge_in_the_chain(customer, "5000000")

@@ -29,7 +29,7 @@ from backoffice.reconcile import CHECKS as ALL_CHECKS
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, meter_lifecycle, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, stored
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, metered_customer, stored
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -41,11 +41,7 @@ CHECKS = ["reading_calculation", "customer_wallet", "ledger_chain"]
 @pytest.fixture
 def site(app):
     """A customer with Rp1.000.000 prepaid, a meter, and a price from November."""
-    customer = CustomerFactory(code="HOTEL")
-    meter = MeterFactory()
-    meter_lifecycle.assign_meter(meter, customer, NOV)
-    wallet.recharge(customer.id, D("1000000"))
-    metering.set_pricing(customer.id, NOV, D("7500.00"), D("1.012345"))
+    customer, meter = metered_customer("HOTEL", NOV, D("7500.00"), D("1.012345"), prepaid=D("1000000"))
     return customer.id, meter.id
 
 

@@ -22,8 +22,8 @@ from backoffice.models.types import local_month, local_month_of, next_month_star
 from backoffice.platform.extensions import db
 from backoffice.posting.installation import Installation
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, customers, meter_lifecycle, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, corrupt, forged_recharge
+from backoffice.services import billing, customers, metering, wallet
+from tests.factories import corrupt, forged_recharge, metered_customer
 
 D = Decimal
 AUG = date(2026, 8, 1)
@@ -32,10 +32,7 @@ AUG = date(2026, 8, 1)
 @pytest.fixture
 def site(app):
     """A customer with a meter and a price of Rp1.000 per Sm³ (correction 1) from August 2026."""
-    customer = CustomerFactory(code="BAKERY")
-    meter = MeterFactory()
-    meter_lifecycle.assign_meter(meter, customer, AUG)
-    metering.set_pricing(customer.id, AUG, D("1000.00"), D("1"))
+    customer, meter = metered_customer("BAKERY", AUG, D("1000.00"))
     return customer.id, meter.id
 
 

@@ -19,7 +19,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services.orders import delete_order, save_order
 from backoffice.web.filters import money
-from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, corrupt
+from tests.factories import CustomerFactory, OrderFactory, corrupt, two_managers_three_customers
 
 D = Decimal
 OCT, NOV, DEC = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
@@ -30,10 +30,8 @@ totals = OrderMonthTotal.__table__
 @pytest.fixture
 def book(app):
     """Two managers, three customers, orders over two months."""
-    dewi, budi = AccountManagerFactory(name="Dewi"), AccountManagerFactory(name="Budi")
-    hotel = CustomerFactory(code="HOTEL", name="Hotel Cempaka", account_manager=dewi)
-    bakery = CustomerFactory(code="BAKERY", name="CV Roti Enak", account_manager=dewi)
-    mill = CustomerFactory(code="MILL", name="PT Tepung", account_manager=budi)
+    made = two_managers_three_customers()
+    dewi, budi, hotel, bakery, mill = (made[name] for name in ("dewi", "budi", "hotel", "bakery", "mill"))
     OrderFactory(number="SO-1", customer=hotel, closing_date=date(2026, 10, 5))
     OrderFactory(number="SO-2", customer=hotel, closing_date=date(2026, 11, 5), total_price=D("20000000"))
     OrderFactory(number="SO-3", customer=bakery, closing_date=date(2026, 11, 30))

@@ -37,10 +37,10 @@ from backoffice.platform.extensions import db
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, installation, meter_lifecycle, metering, periods, wallet
+from backoffice.services import billing, books, installation, metering, periods, wallet
 from backoffice.services.periods import PeriodError
 from tests.concurrency import PAUSE, race
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt
+from tests.factories import UserFactory, corrupt, metered_customer
 from tests.factories import unit_of_work as own_transaction
 
 D = Decimal
@@ -97,11 +97,7 @@ def controller(app):
 @pytest.fixture
 def site(app, m):
     """A customer holding a meter since two months ago, priced since then, with money prepaid."""
-    customer = CustomerFactory(code="HOTEL")
-    meter = MeterFactory()
-    meter_lifecycle.assign_meter(meter, customer, m.earlier_first)
-    metering.set_pricing(customer.id, m.earlier_first, D("1000.00"), D("1"))
-    wallet.recharge(customer.id, D("1000000"))
+    customer, meter = metered_customer("HOTEL", m.earlier_first, D("1000.00"), prepaid=D("1000000"))
     return customer.id, meter.id
 
 

@@ -22,23 +22,21 @@ from backoffice.reconcile.base import Scope
 from backoffice.reconcile.engine import UnknownCustomer, key_ranges, run, scope_for
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import (
-    AccountManagerFactory,
     CustomerFactory,
     MeterFactory,
     OrderFactory,
     TargetFactory,
     corrupt,
     stored,
+    two_managers_three_customers,
 )
 
 
 @pytest.fixture
 def book(app):
     """Two managers, three customers, orders over two months, and their targets."""
-    dewi, budi = AccountManagerFactory(), AccountManagerFactory()
-    hotel = CustomerFactory(code="HOTEL", account_manager=dewi)
-    bakery = CustomerFactory(code="BAKERY", account_manager=dewi)
-    mill = CustomerFactory(code="MILL", account_manager=budi)
+    made = two_managers_three_customers()
+    dewi, budi, hotel, bakery, mill = (made[name] for name in ("dewi", "budi", "hotel", "bakery", "mill"))
     orders = {
         "hotel_oct": OrderFactory(customer=hotel, closing_date=date(2026, 10, 5)),
         "hotel_nov": OrderFactory(customer=hotel, closing_date=date(2026, 11, 5)),

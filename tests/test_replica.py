@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -24,7 +23,6 @@ from backoffice.models import BalanceTransaction, Customer, RunMode
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import wallet
 from tests import factories
 from tests.clusters import Cluster, binaries, wait_for
 from tests.conftest import require_service
@@ -125,13 +123,12 @@ def _logged_in(app, email: str):
 
 
 @pytest.fixture
-def hotel(app, standby):
-    customer = factories.CustomerFactory(code="HOTEL", name="Hotel Cempaka")
-    wallet.recharge(customer, Decimal("100000"), description="opening deposit", value_date=date(2026, 10, 1))
-    factories.OrderFactory(customer=customer)
+def hotel(hotel, standby):
+    """The hotel (``conftest.hotel``) with an order, as the standby has replayed it."""
+    factories.OrderFactory(customer=hotel)
     db.session.commit()
     caught_up(standby)
-    return customer
+    return hotel
 
 
 def caught_up(standby: Cluster) -> None:

@@ -78,11 +78,6 @@ def forge_in_the_chain(customer: Customer, amount: str, kind: str = "recharge") 
     return movement, entry
 
 
-@pytest.fixture
-def admins(app):
-    return UserFactory(email="maker@example.com", role="admin"), UserFactory(email="checker@example.com", role="admin")
-
-
 def _verify(mode=RunMode.VERIFY, checks=None) -> ReconciliationRun:
     return engine.run(mode, checks=checks)
 

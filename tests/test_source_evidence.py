@@ -23,8 +23,14 @@ from backoffice.models.history import record
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, past_the_guards, stored
+from backoffice.services import billing, meter_lifecycle, metering
+from tests.factories import (
+    UserFactory,
+    corrupt,
+    metered_customer,
+    past_the_guards,
+    stored,
+)
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -36,11 +42,7 @@ FIXES = ["reading_calculation", "customer_wallet", "meter_balance", "customer_me
 def site(app):
     """A customer with Rp1.000.000 prepaid, a meter and a price from November, and a reading of 10 m³
     (Rp75.926,25). Returns the customer's, the meter's and the reading's ids."""
-    customer = CustomerFactory(code="HOTEL")
-    meter = MeterFactory(serial="M-1")
-    meter_lifecycle.assign_meter(meter, customer, NOV)
-    wallet.recharge(customer.id, D("1000000"))
-    metering.set_pricing(customer.id, NOV, D("7500.00"), D("1.012345"))
+    customer, meter = metered_customer("HOTEL", NOV, D("7500.00"), D("1.012345"), prepaid=D("1000000"), serial="M-1")
     reading = metering.record_reading(meter.id, READING_DAY, D("10"))
     return customer.id, meter.id, reading
 

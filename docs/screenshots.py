@@ -37,7 +37,7 @@ from playwright.sync_api import expect
 
 from backoffice import create_app, register_migrations
 from backoffice.models import Customer, Order, Role, RunMode, RunTrigger, User
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting import journal
 from backoffice.reconcile.engine import run

@@ -7,7 +7,7 @@ from rq import Queue
 
 from backoffice import jobs
 from backoffice.models import JobRecord, RunMode
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, RunMode
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle

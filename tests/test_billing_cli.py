@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Account, Invoice, JournalEntry, JournalLine, MeterAssignment, Payment, RunMode
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Customer, MeterReading, Order, RunMode
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from tests.chromium import follow, log_in

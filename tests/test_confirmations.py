@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from backoffice.models import ApprovalKind, ApprovalRequest, Customer, MeterAssignment, PeriodAction, User
 from backoffice.models.types import month_start
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from tests.test_ledger_web import newest, written
 from tests.test_translated_messages import INDONESIAN, VIETNAMESE
 

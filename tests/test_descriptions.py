@@ -18,7 +18,7 @@ from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
 from backoffice.models import BalanceTransaction, JournalEntry, Occasion, RunMode
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post

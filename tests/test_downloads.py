@@ -25,8 +25,8 @@ from backoffice.models import (
     ReconciliationRun,
     RunMode,
 )
-from backoffice.platform import config
-from backoffice.platform.config import local_today
+from backoffice.platform import clock
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
@@ -225,7 +225,7 @@ def test_every_download_is_named_with_today_in_the_installation_s_time_zone(
     tomorrow = local_today() + timedelta(days=1)
     moment = datetime.combine(tomorrow, time(0, 30), zone).astimezone(UTC)
     assert moment.date() < tomorrow  # still yesterday in UTC: 17:30 in London is 00:30 in Jakarta
-    monkeypatch.setattr(config, "now", lambda: moment)
+    monkeypatch.setattr(clock, "now", lambda: moment)
     auth.login("admin")
     for name, (address, *_) in downloads(books_and_wallets).items():
         for extension in ("csv", "xlsx"):

@@ -10,7 +10,7 @@ from backoffice import jobs
 from backoffice.models import JobRecord, JobStatus
 from backoffice.models.types import Month
 from backoffice.operations import health
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory

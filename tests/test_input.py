@@ -28,7 +28,7 @@ from backoffice.models import (
     Payment,
     ReconciliationRun,
 )
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.posting.journal import Line

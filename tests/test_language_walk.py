@@ -51,7 +51,7 @@ from backoffice.models import (
     RunMode,
     User,
 )
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places
 from backoffice.posting.journal import Line

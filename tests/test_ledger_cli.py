@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from backoffice.models import Account, BalanceTransaction, JournalEntry, JournalLine, RunMode, TransactionKind
 from backoffice.models.metering import READING
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Customer, CustomerStatus, JournalEntry
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post

@@ -23,7 +23,7 @@ from backoffice.models import (
     RunMode,
     TransactionCalculation,
 )
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS as ALL_CHECKS
 from backoffice.reconcile import evidence_review

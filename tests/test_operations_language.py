@@ -18,7 +18,7 @@ from backoffice.jobs.queues import ENDED_EARLY, LOST
 from backoffice.jobs.running import _finish
 from backoffice.models import JobRecord, JobStatus, RunMode, RunTrigger
 from backoffice.models.types import Month, utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS

@@ -32,7 +32,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import as_utc, utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review

@@ -25,7 +25,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Money, utcnow
 from backoffice.models.wallet import TransactionKind
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting.hooks import AppendOnly

@@ -17,7 +17,7 @@ from backoffice.models import (
     RunMode,
     TransactionKind,
 )
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from babel.dates import format_date
 
 from backoffice.models import Customer, Invoice
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, receivables
 from backoffice.web.statements import three_months_before

@@ -40,7 +40,7 @@ from backoffice.models import (
     TransactionCalculation,
 )
 from backoffice.models.types import Money, Month, utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting import months

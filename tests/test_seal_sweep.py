@@ -15,7 +15,7 @@ from backoffice import jobs
 from backoffice.evidence import verifying
 from backoffice.models import CheckResult, JobStatus, RunMode, TamperedEvidence
 from backoffice.models.types import utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_seals
 from backoffice.services import wallet

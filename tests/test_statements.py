@@ -14,7 +14,7 @@ from babel.dates import format_date
 
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, MonthlyCustomerBalance
 from backoffice.models.types import Month
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, metering, statements, wallet
 from backoffice.services.statements import Period

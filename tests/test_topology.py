@@ -31,7 +31,7 @@ from backoffice.models import (
     RunStatus,
     TamperedEvidence,
 )
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, OrderFactory

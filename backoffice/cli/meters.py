@@ -65,7 +65,7 @@ def meters_list(status: str | None) -> None:
 @BY_ADMIN
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
-    from backoffice.platform.config import local_today
+    from backoffice.platform.clock import local_today
     from backoffice.services.billing import BillingError, active_assignment
     from backoffice.services.meter_lifecycle import meter_by_serial, retire_meter
 

@@ -62,7 +62,7 @@ from backoffice.jobs.sweep import on_failure, on_stopped, release_if_lost, sweep
 from backoffice.jobs.titles import english_title, title
 from backoffice.models import JobRecord, RunTrigger, User
 from backoffice.models.types import Month, utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.reconcile.locks import RunRefused
 
 __all__ = [

@@ -22,7 +22,7 @@ from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
 from backoffice.platform import logs
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import fanout, resolve
 from backoffice.reconcile.engine import run as run_checks

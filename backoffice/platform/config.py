@@ -1,16 +1,17 @@
 """The settings: each an environment variable, declared once, in :class:`Settings` (its name, its type, its default,
 what it does, and the message an invalid value gets), and read once, when a process starts: by the app (see
-:func:`from_environment`), gunicorn's master process and the scheduler (see :func:`read`). This is the one module of
-the project that reads the environment."""
+:func:`from_environment`, whose config is made of the settings' fields), gunicorn's master process and the scheduler
+(see :func:`read`). This is the one module of the project that reads the environment. The clock is
+``platform.clock``; where the database is, ``platform.databases``; the secrets made once,
+``platform.instance_secrets``."""
 
 from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
-from flask import current_app
 
 from backoffice.platform.databases import database_url, embedded_folder, embedded_url
 from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.instance_secrets import made_once
 from backoffice.platform.money import CENT, MAX_AMOUNT
 
 
@@ -57,80 +58,52 @@ def share_metrics_directory(path: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
-def local_today() -> date:
-    """Today in the installation's time zone (the server's clock may run in another), by :func:`now`."""
-    return today_in(current_app.config["TIMEZONE"])
+_NOT_THE_APPS = ("environment", "database_url", "seal_key_in_file", "web_workers", "web_threads", "web_timeout")
+"""The settings the app's config does not hold as they are read: the environment and the database's URL (held as
+what they make of it), the seal key's file (held as the key), and gunicorn's own (read by gunicorn.conf.py)."""
 
-
-def today_in(zone: str) -> date:
-    """Today in the time zone ``zone``, by :func:`now`."""
-    return now().astimezone(ZoneInfo(zone)).date()
-
-
-def now() -> datetime:
-    """The clock every dated default and file name reads (a test sets it here)."""
-    return datetime.now(UTC)
+FIXED = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    "WTF_CSRF_TIME_LIMIT": None,
+    "ORDERS_PER_PAGE": 25,
+    "PASSWORD_HASH_METHOD": "scrypt",
+}
+"""What the app's config holds whatever the environment says."""
 
 
 def _app_config(settings: Settings, instance_path: str) -> dict:
-    """The app's config of the settings. What production is not given stops it (see :class:`Settings`); outside
-    production, the secrets not given are made once into the instance folder, and the database is the embedded
-    server's, whose data is there too."""
+    """The app's config of the settings: each under its name in capitals (``login_limit_per_account`` as
+    ``LOGIN_LIMIT_PER_ACCOUNT``), but those the app holds as what it makes of them; and :data:`FIXED`. What production
+    is not given stops it (see :class:`Settings`); outside production, the secrets not given are made once into the
+    instance folder, and the database is the embedded server's, whose data is there too."""
     instance = Path(instance_path)
     production = settings.environment == "production"
     # Where the API token is kept when the environment gives none: outside production only (production has none).
     api_token_file = None if settings.api_token or production else instance / "api_token"
-    return {
+    as_read = {
+        one.name.upper(): getattr(settings, one.name) for one in fields(Settings) if one.name not in _NOT_THE_APPS
+    }
+    made = {
         "BACKOFFICE_ENV": settings.environment,
         "SQLALCHEMY_DATABASE_URI": (
             database_url(settings.database_url) if settings.database_url else embedded_url(embedded_folder(instance))
         ),
         "DATABASE_EMBEDDED": settings.database_url is None,
-        "DATABASE_PREPARED_STATEMENTS": settings.database_prepared_statements,
-        "SECRET_KEY": settings.secret_key or _made_once(instance, "secret_key"),
-        "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or _made_once(instance, "seal_key"),
-        "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
-        "SEAL_SWEEP_DAYS": settings.seal_sweep_days,
-        "LOCALE": settings.locale,
-        "LANGUAGE": settings.language or _language_of(settings.locale),
-        "CURRENCY": settings.currency,
-        "TIMEZONE": settings.timezone,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": production,
-        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
-        "WTF_CSRF_TIME_LIMIT": None,
-        "ORDERS_PER_PAGE": 25,
-        "PASSWORD_HASH_METHOD": "scrypt",
-        "LOGIN_LIMIT_PER_ACCOUNT": settings.login_limit_per_account,
-        "LOGIN_LIMIT_PER_ADDRESS": settings.login_limit_per_address,
-        "PROXY_COUNT": settings.proxy_count,
-        "RECONCILE_CHUNK_SIZE": settings.reconcile_chunk_size,
-        "RECONCILE_CHUNK_GATE": settings.reconcile_chunk_gate,
-        "REPRICE_IN_REQUEST_LIMIT": settings.reprice_in_request_limit,
-        "APPROVAL_ABOVE": settings.approval_above,
-        "COMPANY_NAME": settings.company_name,
-        "COMPANY_ADDRESS": settings.company_address,
-        "API_TOKEN": _made_once(instance, api_token_file.name) if api_token_file else settings.api_token,
-        "API_TOKEN_FILE": api_token_file,
-        "RUNTIME_ROLE": settings.runtime_role,
-        "WEB_BIND": settings.web_bind,
-        "PROMETHEUS_MULTIPROC_DIR": settings.prometheus_multiproc_dir,
         "READ_DATABASE_URL": database_url(settings.read_database_url) if settings.read_database_url else None,
-        "READ_MAX_LAG_SECONDS": settings.read_max_lag_seconds,
-        "REDIS_URL": settings.redis_url,
-        "JOB_HEARTBEAT_SECONDS": settings.job_heartbeat_seconds,
-        "WORKER_SWEEP_SECONDS": settings.worker_sweep_seconds,
-        "JOB_STEP_DELAY_SECONDS": settings.job_step_delay_seconds,
-        "NIGHTLY_AT": settings.nightly_at,
-        "MONTHLY_REBUILD_AT": settings.monthly_rebuild_at,
-        "HEALTH_MAX_AGE": settings.health_max_age,
-        "LOG_LEVEL": settings.log_level,
-        "LOG_FORMAT": settings.log_format,
+        "SECRET_KEY": settings.secret_key or made_once(instance, "secret_key"),
+        "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or made_once(instance, "seal_key"),
+        "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
+        "LANGUAGE": settings.language or _language_of(settings.locale),
+        "API_TOKEN": made_once(instance, api_token_file.name) if api_token_file else settings.api_token,
+        "API_TOKEN_FILE": api_token_file,
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
     }
+    return as_read | made | FIXED
 
 
 @dataclass(frozen=True)
@@ -725,23 +698,3 @@ def _language_of(locale: str) -> str:
     """The locale's language when the pages are written in it (``id_ID``: ``id``), else English."""
     language = Locale.parse(locale).language
     return language if language in LANGUAGES else "en"
-
-
-def _made_once(instance: Path, name: str) -> str:
-    """A random secret kept in the instance folder's file ``name``, readable by its owner only: made the first time
-    it is asked for, read back ever after."""
-    path = instance / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole under another name, with its mode, then linked in place: of two processes starting at once,
-        # one's secret is kept and both read it.
-        draft = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
-        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-            file.write(secrets.token_hex(32))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_text().strip()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from backoffice.platform.config import today_in
+from backoffice.platform.clock import today_in
 from backoffice.posting.refusals import DatedAfterToday
 
 

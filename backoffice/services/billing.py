@@ -31,7 +31,7 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import local_date_of, utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MoneyError, check_amount, round_money
 from backoffice.posting.formulas import (

@@ -26,7 +26,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import month_start
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, metering, transaction, wallet
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from backoffice.models import EntryStatus, JournalEntry, PeriodAction, PeriodActionKind, User
 from backoffice.models.types import month_start, next_month_start, parse_month
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.periods import (
     last_closed_day,

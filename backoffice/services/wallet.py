@@ -30,7 +30,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.metering import READING
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key

@@ -19,7 +19,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
 from backoffice.services import ChangedMeanwhile, allocations, billing

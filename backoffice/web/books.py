@@ -37,7 +37,7 @@ from backoffice.models import (
     JournalLine,
     Role,
 )
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.money import BeyondLimit, shown
 from backoffice.platform.replica import reads

@@ -12,7 +12,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from backoffice.models import AdjustmentReason
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.services import metering
 from backoffice.web.choices import optional_id, placeholder
 from backoffice.web.fields import DecimalNumberField, LocalDateField, MoneyField, QuickHiddenInput, QuickTextInput

@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from backoffice.models import Customer, Meter, MeterAssignment
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, wallet
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql

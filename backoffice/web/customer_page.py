@@ -33,7 +33,7 @@ from backoffice.models import (
     covers,
 )
 from backoffice.models.types import Month
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db, page_asked
 from backoffice.reconcile import evidence_review
 from backoffice.services import allocations, wallet

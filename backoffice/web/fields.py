@@ -15,7 +15,7 @@ from wtforms.widgets import HiddenInput, Select, TextInput
 from wtforms.widgets.core import clean_key
 
 from backoffice.models.types import Month
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import language, number_locale
 from backoffice.platform.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
 

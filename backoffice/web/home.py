@@ -13,7 +13,7 @@ from backoffice.models import Customer, CustomerStatus, Invoice, MonthlyCustomer
 from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, Month
 from backoffice.operations import health
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.replica import reading
 

@@ -15,7 +15,7 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Role
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
 from backoffice.services import approvals, wallet

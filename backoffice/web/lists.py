@@ -25,7 +25,7 @@ from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import AdjustmentReason, Customer
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.replica import reading
 from backoffice.services.exports import (

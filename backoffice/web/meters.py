@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle
 from backoffice.web.auth import requires_role

@@ -25,7 +25,7 @@ from backoffice.models import (
     checked_grand_total,
 )
 from backoffice.models.types import next_month_start
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reading, reads

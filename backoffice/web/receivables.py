@@ -20,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.replica import reads
 from backoffice.services import receivables

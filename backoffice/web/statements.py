@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms.validators import Optional
 
 from backoffice.models.types import Month, utcnow
-from backoffice.platform.config import local_today
+from backoffice.platform.clock import local_today
 from backoffice.platform.replica import reads
 from backoffice.services import receivables, statements
 from backoffice.services.exports import chunked, xlsx_chunks

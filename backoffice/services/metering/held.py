@@ -24,10 +24,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from backoffice.models import ApprovalKind, ApprovalRequest, ApprovalStatus, BalanceTransaction, User
-from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
 from backoffice.services import wallet
@@ -65,19 +64,6 @@ class ChangedSinceAsked(MeteringError):
                 what=what,
             )
         )
-
-
-def charged(connection, customer_id: int, reading_id: int) -> Decimal:
-    """What the customer's wallet was charged for the reading, net of what was given back."""
-    return Decimal(
-        connection.execute(
-            select(func.coalesce(-func.sum(ledger.c.signed_amount), 0)).where(
-                ledger.c.reference_type == READING,
-                ledger.c.reference_id == reading_id,
-                ledger.c.customer_id == customer_id,
-            )
-        ).scalar_one()
-    )
 
 
 def beyond_the_limit(credits: dict[int, Decimal]) -> bool:

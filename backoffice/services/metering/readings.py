@@ -38,10 +38,10 @@ from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.rules import DELIVERED, measured
-from backoffice.services import ChangedMeanwhile, billing, digest_version, transaction, wallet
+from backoffice.services import ChangedMeanwhile, billing, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.pricing import Priced, price
-from backoffice.services.metering.repricing import charge_reading
+from backoffice.services.metering.repricing import charge_reading, charged_by_day
 from backoffice.services.metering.values import MeteringError
 
 readings = MeterReading.__table__
@@ -123,8 +123,8 @@ def correct_reading(
 ) -> ApprovalRequest | None:
     """Change a reading's date or volume; the difference in cost is posted to the wallet.
 
-    The new date must be one when the reading's customer held the meter. ``version``: the
-    :func:`reading_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the reading's now.
+    The new date must be one when the reading's customer held the meter. ``version``: the one the reading's form was
+    loaded at; raises ``ChangedMeanwhile`` if it is not the reading's now.
     A correction that gives back more than the approval limit is not applied: it is saved as a pending request,
     returned (``held``); ``None``: applied.
     """
@@ -140,16 +140,17 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
     reading_date, note = date.fromisoformat(asked["reading_date"]), asked["note"]
     (customer,) = lock_customers(connection, [reading.customer_id])
     current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
-    if current is None or (version is not None and reading_version(current) != version):
+    if current is None or (version is not None and current.version != version):
         raise ChangedMeanwhile
     priced = price(connection, reading.customer_id, reading_date, Decimal(asked["volume_flow_meter"]))
-    credits = {customer.id: held.charged(connection, customer.id, reading_id) - priced.total_price}
+    charged = charged_by_day(connection, customer.id, reading_id)
+    credits = {customer.id: sum(charged.values(), Decimal(0)) - priced.total_price}
     if approving is not None:
         held.as_asked(approving, credits)
     elif held.beyond_the_limit(credits):
         return _hold(
             reading,
-            asked | {"version": reading_version(current)},
+            asked | {"version": current.version},
             credits,
             user,
             f"Correct reading #{reading_id}: {reading_date:%Y-%m-%d}, {priced.volume_flow_meter} m³",
@@ -158,16 +159,28 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
     connection.execute(
         update(readings)
         .where(readings.c.id == reading_id)
-        .values(reading_date=reading_date, volume_flow_meter=priced.volume_flow_meter, note=note.strip()[:300])
+        .values(
+            reading_date=reading_date,
+            volume_flow_meter=priced.volume_flow_meter,
+            note=note.strip()[:300],
+            version=readings.c.version + 1,
+        )
     )
     record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.EDIT)
     if not customer.use_realtime_calculation:
         _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
         return None
-    _remove_calculation(connection, reading_id)
-    _store_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
+    _replace_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
     charge_reading(
-        connection, customer.id, reading_id, reading_date, priced.total_price, user, Occasion.CORRECTION, reason
+        connection,
+        customer.id,
+        reading_id,
+        reading_date,
+        priced.total_price,
+        user,
+        Occasion.CORRECTION,
+        reason,
+        charged=charged,
     )
     return None
 
@@ -205,7 +218,7 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
     if reading is None:
         raise held.ChangedSinceAsked(request, _("reading #%(id)s, deleted since,", id=asked["reading_id"]))
     current = connection.execute(select(readings).where(readings.c.id == reading.id)).one()
-    if reading_version(current) != asked["version"] or reading.customer_id != request.customer_id:
+    if current.version != asked["version"] or reading.customer_id != request.customer_id:
         raise held.ChangedSinceAsked(request, _("reading #%(id)s", id=reading.id))
     if asked.get("delete"):
         _refuse_deleting(reading)
@@ -213,11 +226,6 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
         return
     reading_customer(reading.meter_id, date.fromisoformat(asked["reading_date"]), reading.customer_id)
     _correct(connection, reading, asked, user, asked["version"], approving=request)
-
-
-def reading_version(reading) -> int:
-    """The version a reading's correction form carries (readings have no version column)."""
-    return digest_version(reading.reading_date, f"{reading.volume_flow_meter:.4f}", reading.note)
 
 
 def same_day_reading(meter_id: int, reading_date: date) -> MeterReading | None:
@@ -282,14 +290,15 @@ def _refuse_deleting(reading) -> None:
 def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None:
     reading_id = reading.id
     (customer,) = lock_customers(connection, [reading.customer_id])
-    credits = {customer.id: held.charged(connection, customer.id, reading_id)}
+    charged = charged_by_day(connection, customer.id, reading_id)
+    credits = {customer.id: sum(charged.values(), Decimal(0))}
     if approving is not None:
         held.as_asked(approving, credits)
     elif held.beyond_the_limit(credits):
         current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
         if current is None:
             raise MeteringError(_("No reading %(id)s.", id=reading_id))
-        asked = {"delete": True, "version": reading_version(current)}
+        asked = {"delete": True, "version": current.version}
         return _hold(reading, asked, credits, user, f"Delete reading #{reading_id} of {reading.reading_date:%Y-%m-%d}")
     if customer.use_realtime_calculation:
         _remove_calculation(connection, reading_id)
@@ -299,12 +308,38 @@ def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None
     record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
     connection.execute(delete(readings).where(readings.c.id == reading_id))
     reason = wallet.APPROVED if approving is not None else None
-    charge_reading(connection, customer.id, reading_id, None, Decimal(0), user, Occasion.DELETION, reason)
+    charge_reading(
+        connection, customer.id, reading_id, None, Decimal(0), user, Occasion.DELETION, reason, charged=charged
+    )
     return None
 
 
 def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
     """Store the reading's calculation and add it to its month."""
+    _insert_calculation(connection, customer_id, reading_id, reading_date, priced)
+    months.shift(
+        connection,
+        customer_id,
+        months.month_of(reading_date),
+        measured(DELIVERED, priced.volume_sm3),
+        {"reading_id": reading_id},
+    )
+
+
+def _replace_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
+    """Replace the reading's calculation with the new one: its month moves once, by the difference (or, when its
+    date moved to another month, each of the two months once)."""
+    removed = _deleted_calculation(connection, reading_id)
+    _insert_calculation(connection, customer_id, reading_id, reading_date, priced)
+    moved = {months.month_of(reading_date): priced.volume_sm3}
+    if removed is not None:
+        moved[removed.year_month] = moved.get(removed.year_month, Decimal(0)) - removed.volume_sm3
+    for month, volume in moved.items():
+        if volume:
+            months.shift(connection, customer_id, month, measured(DELIVERED, volume), {"reading_id": reading_id})
+
+
+def _insert_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
     connection.execute(
         insert(calculations),
         {
@@ -322,22 +357,20 @@ def _store_calculation(connection, customer_id, reading_id, reading_date, priced
             "calculated_at": utcnow(),
         },
     )
-    months.shift(
-        connection,
-        customer_id,
-        months.month_of(reading_date),
-        measured(DELIVERED, priced.volume_sm3),
-        {"reading_id": reading_id},
-    )
 
 
-def _remove_calculation(connection, reading_id: int) -> None:
-    """Delete the reading's calculation and take it out of its month."""
-    removed = connection.execute(
+def _deleted_calculation(connection, reading_id: int):
+    """Delete the reading's calculation; returns its customer, month and Sm³ (``None``: it had none)."""
+    return connection.execute(
         delete(calculations)
         .where(calculations.c.reading_id == reading_id)
         .returning(calculations.c.customer_id, calculations.c.year_month, calculations.c.volume_sm3)
     ).one_or_none()
+
+
+def _remove_calculation(connection, reading_id: int) -> None:
+    """Delete the reading's calculation and take it out of its month."""
+    removed = _deleted_calculation(connection, reading_id)
     if removed is not None:
         months.shift(
             connection,

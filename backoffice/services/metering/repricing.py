@@ -153,23 +153,18 @@ def charge_reading(
     user,
     occasion: Occasion,
     reason: str | None = None,
+    *,
+    charged: dict[date, Decimal] | None = None,
 ) -> None:
     """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
     what was charged on another date is given back on that date, so that each month holds what its readings cost.
-    ``on`` is ``None`` when nothing is to be charged any more; ``occasion`` and ``reason``: the movements'."""
-    charged = connection.execute(
-        select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
-        .where(
-            ledger.c.reference_type == READING,
-            ledger.c.reference_id == reading_id,
-            ledger.c.customer_id == customer_id,
-        )
-        .group_by(ledger.c.value_date)
-        .order_by(ledger.c.value_date)
-    ).all()
-    owed = {day: -Decimal(amount) for day, amount in charged if day != on and amount}
+    ``on`` is ``None`` when nothing is to be charged any more; ``occasion`` and ``reason``: the movements'.
+    ``charged``: :func:`charged_by_day`, when the caller has read it already."""
+    if charged is None:
+        charged = charged_by_day(connection, customer_id, reading_id)
+    owed = {day: -amount for day, amount in charged.items() if day != on and amount}
     if on is not None:
-        owed[on] = cost - sum((Decimal(amount) for day, amount in charged if day == on), Decimal(0))
+        owed[on] = cost - charged.get(on, Decimal(0))
     for day, difference in owed.items():
         if difference == 0:
             continue
@@ -190,10 +185,30 @@ def charge_reading(
         )
 
 
+def charged_by_day(connection: Connection, customer_id: int, reading_id: int) -> dict[date, Decimal]:
+    """What the customer's wallet was charged for the reading on each day, net of what was given back that day, in
+    date order."""
+    rows = connection.execute(
+        select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
+        .where(
+            ledger.c.reference_type == READING,
+            ledger.c.reference_id == reading_id,
+            ledger.c.customer_id == customer_id,
+        )
+        .group_by(ledger.c.value_date)
+        .order_by(ledger.c.value_date)
+    )
+    return {day: Decimal(amount) for day, amount in rows}
+
+
 def _move_to_holder(connection: Connection, reading, user, reason: str | None = None) -> None:
     """Give back what the reading cost where it was charged, and make it its holder's (whom the re-pricing that
     follows charges, replacing its calculation)."""
-    connection.execute(readings.update().where(readings.c.id == reading.id).values(customer_id=reading.holder_id))
+    connection.execute(
+        update(readings)
+        .where(readings.c.id == reading.id)
+        .values(customer_id=reading.holder_id, version=readings.c.version + 1)
+    )
     record(connection, MeterReading, readings.c.id == reading.id, HistoryOperation.EDIT)
     charge_reading(
         connection,

@@ -31,7 +31,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
 from backoffice.services import billing, books, exports, installation, journal_export, meter_lifecycle, wallet
-from backoffice.services.exports import database_writes_csv, headings
+from backoffice.services.exports import headings
 from backoffice.web import lists
 from tests.factories import (
     AccountManagerFactory,
@@ -42,6 +42,7 @@ from tests.factories import (
     past_the_guards,
     unit_of_work,
 )
+from tests.python_exports import python_writes
 from tests.test_lists_web import TYPED
 from tests.workbooks import opened, sheets, strictly_read
 
@@ -250,10 +251,9 @@ def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, mon
             meter_lifecycle.assign_meter(meter, customer, today - timedelta(days=10))
     billing.add_invoice(meter, "INV-<1>", D("100.10"), today - timedelta(days=5), today + timedelta(days=25))
     billing.add_payment(meter, D("40"), today - timedelta(days=2), "TRF & co")
-    assert database_writes_csv()
     urls = ["/orders/export", "/orders/export?sort=customer", "/ledger/export", "/invoices/export", "/payments/export"]
     written = {url: sheet_rows(client, url) for url in urls}
-    monkeypatch.setattr(lists, "database_writes_csv", lambda: False)
+    python_writes(monkeypatch)
     assert {url: sheet_rows(client, url) for url in urls} == written
     names = [row[2] for row in written["/orders/export"][1:]]
     assert "a & b < c > d" in names and " spaced " in names and "two\nlines" in names and "bellhere" in names
@@ -327,6 +327,6 @@ def test_postgresql_writes_the_journal_s_csv_as_python_does(client, auth, books_
     admin.language = language
     db.session.commit()
     written = client.get("/books/journal.csv").get_data()
-    monkeypatch.setattr(journal_export, "database_writes_csv", lambda: False)
+    python_writes(monkeypatch)
     assert client.get("/books/journal.csv").get_data() == written
     assert written.count(b"\n") > 15 and b"Kas besar" in written and b"Sent twice" in written

@@ -14,7 +14,6 @@ from backoffice.services.exports import (
     CUT,
     chunked,
     copied_xlsx,
-    database_writes_csv,
     plain,
     text_cell,
     xlsx_chunks,
@@ -56,14 +55,12 @@ UNFIT = "\uffff\ufffe\x01\x08\x0b\x0c\x0e\x1f"
 
 def written(header: list[str], rows: list[list]) -> list[list[list[tuple]]]:
     """Each sheet's rows of the workbook of ``rows`` (a strict reader and openpyxl reading them alike), as Python
-    writes it, and as PostgreSQL does when it writes the workbooks (its rows selected from VALUES, in order)."""
-    books = [xlsx_chunks(header, rows)]
-    if database_writes_csv():
-        columns = [sa.column("place", sa.Integer)] + [sa.column(name, sa.Text) for name in header]
-        given = [(place, *row) for place, row in enumerate(rows)] or [(0, *[None] * len(header))]
-        values = sa.values(*columns, name="given").data(given)
-        selected = sa.select(*values.c[1:]).where(values.c.place < len(rows)).order_by(values.c.place)
-        books.append(copied_xlsx(header, selected))
+    writes it, and as PostgreSQL does (its rows selected from VALUES, in order)."""
+    columns = [sa.column("place", sa.Integer)] + [sa.column(name, sa.Text) for name in header]
+    given = [(place, *row) for place, row in enumerate(rows)] or [(0, *[None] * len(header))]
+    values = sa.values(*columns, name="given").data(given)
+    selected = sa.select(*values.c[1:]).where(values.c.place < len(rows)).order_by(values.c.place)
+    books = [xlsx_chunks(header, rows), copied_xlsx(header, selected)]
     return [sheets(b"".join(book)) for book in books]
 
 

@@ -19,11 +19,11 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, exports, installation, meter_lifecycle, wallet
+from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from backoffice.services import customers as customers_service
 from backoffice.services.exports import XLSX_MIMETYPE
-from backoffice.web import lists
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
+from tests.python_exports import python_writes
 from tests.workbooks import sheets
 
 D = Decimal
@@ -196,7 +196,6 @@ def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as
             )
         if n % 4 == 0:
             customers_service.close_customer(customer)
-    assert exports.database_writes_csv()
     urls = [
         "/orders/export.csv",
         "/orders/export.csv?sort=customer&q=a",
@@ -208,7 +207,7 @@ def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as
         "/customers/export.csv?status=closed",
     ]
     written = {url: client.get(url).get_data() for url in urls}
-    monkeypatch.setattr(lists, "database_writes_csv", lambda: False)
+    python_writes(monkeypatch)
     assert {url: client.get(url).get_data() for url in urls} == written
     assert written["/orders/export.csv"].count(b"\n") > len(TYPED) and b"'=SUM(A1:A9)" in written["/books/journal.csv"]
 

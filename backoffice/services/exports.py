@@ -135,12 +135,6 @@ def csv_chunks(
     return chunked(lines())
 
 
-def database_writes_csv() -> bool:
-    """Whether the database writes an export that it can write itself (:func:`copied_csv`, :func:`copied_xlsx`),
-    rather than Python (:func:`csv_chunks`, :func:`xlsx_chunks`), to the same bytes: it does."""
-    return True
-
-
 def copied_csv(header: Sequence[str], cells: Select, words: Mapping[str, str] | None = None) -> Iterator[bytes]:
     """The CSV of the rows ``cells`` selects after ``header`` (see :func:`csv_chunks`), written by PostgreSQL
     (``COPY … TO STDOUT``) and sent as it comes, a chunk at a time, in the request's transaction: the bytes

@@ -1,15 +1,15 @@
 """The journal for an accountant's own tools: CSV (one row per line) and a plain-text journal that hledger and
 ledger read (posted entries only, each balanced).
 
-Both are streamed from one query over the lines, in date order, ``yield_per`` rows at a time: a million lines export
-in constant memory. The query reads each entry's facts beside it (``descriptions.entry_facts``), and each entry's
-description is rendered from them in the reader's language; on PostgreSQL the database writes the CSV itself
-(``COPY``), the words said in SQL by ``descriptions.entry_words_sql`` from the same catalogue. The CSV names the
-accounts in the reader's language; the text journal by their stored names, which are hledger's account names and
-stay the same whoever exports. The text journal declares the accounts with their types, so ``hledger bs`` and
-``hledger is`` know them; its amounts are the debits (positive) and credits (negative) of each line, so its balance
-of an account is the account's balance in the debit direction: ``Account.balance`` for assets and expenses, its
-opposite for the others.
+Each is streamed from one query over the lines, in date order, each entry's facts beside them
+(``descriptions.entry_facts``): a million lines export in constant memory. The database writes the CSV itself
+(``COPY``), each entry's description said in the reader's language by ``descriptions.entry_words_sql``; the text
+journal (and the workbook) reads the lines ``yield_per`` rows at a time and renders each entry's description from
+its facts with the same catalogue. The CSV names the accounts in the reader's language; the text journal by their
+stored names, which are hledger's account names and stay the same whoever exports. The text journal declares the
+accounts with their types, so ``hledger bs`` and ``hledger is`` know them; its amounts are the debits (positive) and
+credits (negative) of each line, so its balance of an account is the account's balance in the debit direction:
+``Account.balance`` for assets and expenses, its opposite for the others.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import Select, String, case, cast, func, literal, select
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
 from backoffice.platform.extensions import db
 from backoffice.services.descriptions import account_name, account_name_sql, entry_facts, entry_words, entry_words_sql
-from backoffice.services.exports import as_is, copied_csv, csv_cell, csv_chunks, database_writes_csv, guarded, plain
+from backoffice.services.exports import as_is, copied_csv, guarded, plain
 
 STREAMED_ROWS = 2000
 """Lines fetched at a time."""
@@ -55,10 +55,8 @@ def csv_export(
 ) -> Iterator[str | bytes]:
     """The lines of the entries ``conditions`` select (every status), one CSV line each, a chunk at a time; the
     entries in ``order`` (date order when none), each entry's lines in the order they were written; statuses and
-    sources as ``words`` say them (see :func:`backoffice.services.exports.worded`)."""
-    if database_writes_csv():
-        return copied_csv(CSV_COLUMNS, _cells(conditions, order), words)
-    return csv_chunks(CSV_COLUMNS, map(_csv_row, _lines(conditions, order)), words)
+    sources as ``words`` say them (see :func:`backoffice.services.exports.worded_cells`)."""
+    return copied_csv(CSV_COLUMNS, _cells(conditions, order), words)
 
 
 def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator[str]:
@@ -106,9 +104,9 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
 
 
 def _cells(conditions: list, order: list | None) -> Select:
-    """The CSV's cells as text (see :func:`backoffice.services.exports.copied_csv`): what :func:`_csv_row` makes of a
-    line,
-    the entry's words and the account's name said by the database in the reader's language."""
+    """The CSV's cells as text (see :func:`backoffice.services.exports.copied_csv`): the cells of a line's row of
+    :func:`typed_rows`, as :func:`backoffice.services.exports.csv_cell` writes them, the entry's words and the
+    account's name said by the database in the reader's language."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
     facts, _join = entry_facts(entries)
     cells = select(
@@ -157,10 +155,6 @@ def _typed(row) -> list:
         row.credit or None,
         row.line_description,
     ]
-
-
-def _csv_row(row) -> list:
-    return [csv_cell(value) for value in _typed(row)]
 
 
 def _lines(conditions: list, order: list | None = None) -> Iterator:

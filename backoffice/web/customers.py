@@ -20,7 +20,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile, customers
-from backoffice.services.exports import csv_cell, guarded
+from backoffice.services.exports import guarded
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import (
     active_manager_choices,
@@ -158,7 +158,7 @@ def export(format: str = "csv"):
     listing = _listing()
     if not listing.valid:
         return index(), 422
-    return listing.export("customers", CSV_COLUMNS, _columns(), _csv_row, _cells(), format=format, typed=_typed_row)
+    return listing.export("customers", CSV_COLUMNS, _columns(), cells=_cells(), format=format, typed=_typed_row)
 
 
 def _columns():
@@ -179,8 +179,8 @@ def _columns():
 
 
 def _cells():
-    """The cells of the CSV as text, of every customer (see :func:`backoffice.services.exports.copied_csv`): what
-    ``_csv_row`` makes of :func:`_columns`' rows."""
+    """The cells of the CSV as text, of every customer (see :func:`backoffice.services.exports.copied_csv`): the
+    cells of :func:`_typed_row`, as :func:`backoffice.services.exports.csv_cell` writes them."""
     return (
         select(
             guarded(Customer.code),
@@ -223,7 +223,7 @@ def _filter_conditions(filters: CustomerFilterForm) -> list:
 
 
 def _typed_row(row) -> list:
-    """A customer's row of an export, each value as its type (the CSV writes it with :func:`csv_cell`)."""
+    """A customer's row of the workbook, each value as its type."""
     return [
         row.code,
         row.name,
@@ -236,10 +236,6 @@ def _typed_row(row) -> list:
         row.email,
         row.phone,
     ]
-
-
-def _csv_row(row) -> list:
-    return [csv_cell(value) for value in _typed_row(row)]
 
 
 @bp.route("/new", methods=["GET", "POST"])

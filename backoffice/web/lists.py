@@ -33,7 +33,6 @@ from backoffice.services.exports import (
     copied_csv,
     copied_xlsx,
     csv_chunks,
-    database_writes_csv,
     xlsx_chunks,
 )
 from backoffice.web.fields import LocalDateField, OptionalMoneyField
@@ -106,7 +105,7 @@ class AmountRange(Filters):
 @dataclass(frozen=True)
 class Column:
     """A sortable column: its key in the query string, its heading, and the SQL it sorts by; ``nullable``: the SQL
-    may be empty (such rows come last either way, on both databases)."""
+    may be empty (such rows come last either way)."""
 
     key: str
     label: str
@@ -236,23 +235,22 @@ class Listing:
         name: str,
         header: Sequence[str],
         query: Select,
-        row: Callable[[Any], Iterable],
+        row: Callable[[Any], Iterable] | None = None,
         cells: Select | None = None,
         format: str = "csv",
         typed: Callable[[Any], Iterable] | None = None,
     ) -> Response:
-        """The CSV of every row ``query`` selects under the filters, in the chosen order, streamed: each row's cells
-        made by ``row``; or, on PostgreSQL when ``cells`` selects the same cells as text (see :func:`copied_csv`),
-        written by the database. As ``format="xlsx"``, a workbook of the same columns, each value as its type: the
-        row ``query`` selects (on PostgreSQL, written by the database: see :func:`copied_xlsx`), or what ``typed``
-        makes of it. Coded cells are in the reader's words (see :func:`cell_words`)."""
+        """The CSV of every row ``query`` selects under the filters, in the chosen order, streamed: written by the
+        database when ``cells`` selects the row's cells as text (see :func:`copied_csv`), or else each row's cells
+        made by ``row``. As ``format="xlsx"``, a workbook of the same columns, each value as its type: the row
+        ``query`` selects, written by the database (see :func:`copied_xlsx`), or what ``typed`` makes of it. Coded
+        cells are in the reader's words (see :func:`cell_words`)."""
         said = cell_words()
         if format == "xlsx":
-            if typed is None and database_writes_csv():
+            if typed is None:
                 return xlsx_response(name, copied_xlsx(header, self.select(query), said))
-            rows = streamed(self.select(query))
-            return xlsx_response(name, xlsx_chunks(header, map(typed, rows) if typed else rows, said))
-        if cells is not None and database_writes_csv():
+            return xlsx_response(name, xlsx_chunks(header, map(typed, streamed(self.select(query))), said))
+        if cells is not None:
             return csv_response(name, copied_csv(header, self.select(cells), said))
         rows = (row(found) for found in streamed(self.select(query)))
         return csv_response(name, csv_chunks(header, rows, said))
@@ -315,7 +313,7 @@ def _marked(chunks: Iterable[str | bytes]) -> Iterator[str | bytes]:
 
 
 def streamed(query: Select) -> Iterator:
-    """The rows of ``query``, fetched ``STREAMED_ROWS`` at a time (a server-side cursor on PostgreSQL)."""
+    """The rows of ``query``, fetched ``STREAMED_ROWS`` at a time (a server-side cursor)."""
     yield from db.session.execute(query, execution_options={"yield_per": STREAMED_ROWS})
 
 

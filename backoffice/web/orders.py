@@ -30,7 +30,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile
-from backoffice.services.exports import guarded, iso, plain, text_cell
+from backoffice.services.exports import guarded
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
 from backoffice.web import history
 from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
@@ -158,7 +158,7 @@ def export(format: str = "csv"):
     listing = _listing()
     if not listing.valid:
         return index(), 422
-    return listing.export("orders", CSV_COLUMNS, export_query(), _csv_row, export_cells(), format=format)
+    return listing.export("orders", CSV_COLUMNS, export_query(), cells=export_cells(), format=format)
 
 
 @bp.get("/deleted")
@@ -252,9 +252,8 @@ def export_query():
 
 
 def export_cells():
-    """The cells of the CSV as text, of every order (see :func:`backoffice.services.exports.copied_csv`): what
-    ``_csv_row``
-    makes of :func:`export_query`'s rows."""
+    """The cells of the CSV as text, of every order (see :func:`backoffice.services.exports.copied_csv`): the cells
+    of :func:`export_query`'s rows, as :func:`backoffice.services.exports.csv_cell` writes them."""
     return (
         select(
             guarded(Order.number),
@@ -277,18 +276,6 @@ def _listing() -> Listing:
     return Listing(
         filters, COLUMNS, _filter_conditions, default="-closing", tiebreak=Order.id, csv_endpoint="orders.export"
     )
-
-
-def _csv_row(row) -> list:
-    number, code, name, manager, closing_date, *amounts = row
-    return [
-        text_cell(number),
-        text_cell(code),
-        text_cell(name),
-        text_cell(manager),
-        iso(closing_date),
-        *map(plain, amounts),
-    ]
 
 
 def _count_and_total(listing: Listing):

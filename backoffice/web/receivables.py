@@ -26,9 +26,6 @@ from backoffice.platform.replica import reads
 from backoffice.services import receivables
 from backoffice.services.exports import (
     copied_csv,
-    csv_cell,
-    csv_chunks,
-    database_writes_csv,
     guarded,
     iso,
     plain,
@@ -168,9 +165,7 @@ def export_aging(format: str = "csv"):
     if format == "xlsx":
         rows = (_typed_aging_row(row) for row in streamed(query))
         return xlsx_response("aging", xlsx_chunks(AGING_CSV, rows))
-    if database_writes_csv():
-        return csv_response("aging", copied_csv(AGING_CSV, _aging_cells(query)))
-    return csv_response("aging", csv_chunks(AGING_CSV, (_aging_row(row) for row in streamed(query))))
+    return csv_response("aging", copied_csv(AGING_CSV, _aging_cells(query)))
 
 
 def _page_of(query: Select, count: int) -> RowPage:
@@ -186,7 +181,7 @@ def _page_of(query: Select, count: int) -> RowPage:
 
 
 def _typed_aging_row(row) -> list:
-    """An open invoice's row of the aging export, each value as its type (the CSV writes it with :func:`csv_cell`)."""
+    """An open invoice's row of the aging workbook, each value as its type."""
     return [
         row.code,
         row.name,
@@ -198,10 +193,6 @@ def _typed_aging_row(row) -> list:
         row.outstanding,
         *(row._mapping[name] for name in receivables.BUCKETS),
     ]
-
-
-def _aging_row(row) -> list:
-    return [csv_cell(value) for value in _typed_aging_row(row)]
 
 
 def _aging_cells(query: Select) -> Select:

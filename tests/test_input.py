@@ -515,7 +515,7 @@ def _dated_forms(customer, meter) -> dict:
         "reading": ("/customers/HOTEL/readings", _reading(meter, "1") | {"reading-reading_date": "{day}"}),
         "reading correction": (
             f"/customers/HOTEL/readings/{reading.id}",
-            {"reading_date": "{day}", "volume_flow_meter": "2", "version": metering.reading_version(reading)},
+            {"reading_date": "{day}", "volume_flow_meter": "2", "version": reading.version},
         ),
         "assignment": ("/customers/HOTEL/meters", {"assign-serial": "M-2", "assign-started_on": "{day}"}),
         "adjustment": (

@@ -73,7 +73,7 @@ def test_a_quarantined_customers_reading_on_the_screen_is_refused_with_the_reaso
 def test_a_quarantined_customers_reading_correction_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
     _customer_id, _meter_id, reading = quarantined_hotel
     before = written()
-    version = metering.reading_version(db.session.get(MeterReading, reading))
+    version = db.session.get(MeterReading, reading).version
     form = {"reading_date": "2026-11-05", "volume_flow_meter": "12", "note": "", "version": version}
     refused(client.post(f"/customers/HOTEL/readings/{reading}", data=form))
     assert written() == before

@@ -218,7 +218,7 @@ def test_a_database_a_migration_behind_names_its_revision_and_the_head(app, rest
 
     assert result.exit_code == 1, result.output
     line = _lines(result)["migrations"]
-    assert "The database is at 0051, 1 migration behind the code's head 0052" in line
+    assert "The database is at 0052, 1 migration behind the code's head 0053" in line
     assert "backoffice db upgrade" in line
     assert _lines(result)["checks"].startswith("skipped ")
     assert _scalar(url, "SELECT count(*) FROM reconciliation_runs") == 0

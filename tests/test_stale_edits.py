@@ -12,11 +12,24 @@ from html.parser import HTMLParser
 
 import sqlalchemy as sa
 
-from backoffice.models import AccountManager, Customer, CustomerPricing, Invoice, Order, Role, RunMode, Target, User
+from backoffice.models import (
+    AccountManager,
+    Customer,
+    CustomerPricing,
+    Invoice,
+    MeterReading,
+    Order,
+    Payment,
+    Role,
+    RunMode,
+    Target,
+    User,
+)
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, metering, wallet
 from backoffice.services.orders import delete_order, save_order
+from backoffice.services.users import change_user
 from tests.concurrency import race
 from tests.factories import (
     AccountManagerFactory,
@@ -25,6 +38,7 @@ from tests.factories import (
     OrderFactory,
     TargetFactory,
     UserFactory,
+    metered_customer,
     stored,
 )
 
@@ -285,3 +299,138 @@ def test_a_stale_user_save_is_refused_and_writes_nothing(client, auth):
     db.session.rollback()
     saved = db.session.get(User, clerk.id)
     assert saved.role is Role.ADMIN and saved.check_password("correct horse battery")
+    assert saved.version == 2
+
+
+def test_a_stale_reading_correction_is_refused_and_writes_nothing(client, finance):
+    customer, meter = metered_customer("HOTEL", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
+    reading = metering.record_reading(meter.id, date(2026, 10, 20), D("10"), note="monthly round")
+    save_over(
+        client,
+        f"/customers/HOTEL/readings/{reading}",
+        {"volume_flow_meter": "12"},
+        {"note": "read twice"},
+        says="This reading was changed by someone else since you opened it: flow-meter volume (m³) is now 12",
+    )
+    db.session.rollback()
+    saved = db.session.get(MeterReading, reading)
+    assert (saved.volume_flow_meter, saved.note, saved.version) == (D("12.0000"), "monthly round", 2)
+    assert stored("customers", "balance", customer.id) == D("988000.00")
+
+
+def test_a_stale_payment_save_is_refused_and_writes_nothing(client, finance):
+    meter_lifecycle.assign_meter(meter := MeterFactory(), CustomerFactory(code="HOTEL"), date(2026, 11, 1))
+    payment = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    save_over(
+        client,
+        f"/customers/HOTEL/payments/{payment.id}/edit",
+        {"amount": "150.000"},
+        {"reference": "TRF-10"},
+        says="This payment was changed by someone else since you opened it: amount is now Rp150.000,00",
+    )
+    db.session.rollback()
+    saved = db.session.get(Payment, payment.id)
+    assert (saved.amount, saved.reference, saved.version) == (D("150000.00"), "TRF-9", 2)
+    assert stored("meters", "overpayment", meter.id) == D("150000.00")
+
+
+def saved_back(client, url: str, change: dict, back: dict, then: dict, *, what: str) -> str:
+    """Clerk B opens ``url``; clerk A saves ``change``, then ``back`` (the values B's form shows), then B saves
+    ``then`` from the form loaded before: B is refused, nothing named as changed; the refusal's page."""
+    b = opened(client, url, url)
+    for values in (change, back):
+        assert client.post(url, data=opened(client, url, url) | values).status_code == 302
+    response = client.post(url, data=b | then)
+    assert response.status_code == 409
+    page = " ".join(response.get_data(as_text=True).split())
+    assert (
+        f"This {what} was changed by someone else since you opened it. "
+        "Reload to see the current values; nothing was saved." in page
+    )
+    return page
+
+
+def test_a_reading_saved_and_put_back_meanwhile_still_refuses_the_form_loaded_before(client, finance):
+    customer, meter = metered_customer("HOTEL", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
+    reading = metering.record_reading(meter.id, date(2026, 10, 20), D("10"), note="monthly round")
+    url = f"/customers/HOTEL/readings/{reading}"
+    saved_back(client, url, {"volume_flow_meter": "12"}, {"volume_flow_meter": "10"}, {"note": "x"}, what="reading")
+    db.session.rollback()
+    saved = db.session.get(MeterReading, reading)
+    assert (saved.volume_flow_meter, saved.note, saved.version) == (D("10.0000"), "monthly round", 3)
+    assert stored("customers", "balance", customer.id) == D("990000.00")
+
+
+def test_a_payment_saved_and_put_back_meanwhile_still_refuses_the_form_loaded_before(client, finance):
+    meter_lifecycle.assign_meter(meter := MeterFactory(), CustomerFactory(code="HOTEL"), date(2026, 11, 1))
+    payment = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    url = f"/customers/HOTEL/payments/{payment.id}/edit"
+    saved_back(client, url, {"reference": "TRF-10"}, {"reference": "TRF-9"}, {"amount": "1"}, what="payment")
+    db.session.rollback()
+    saved = db.session.get(Payment, payment.id)
+    assert (saved.amount, saved.reference, saved.version) == (D("200000.00"), "TRF-9", 3)
+
+
+def test_a_user_saved_and_put_back_meanwhile_still_refuses_the_form_loaded_before(client, auth):
+    auth.login("admin")
+    clerk = UserFactory(email="clerk@example.com")
+    url = f"/admin/users/{clerk.id}"
+    saved_back(client, url, {"role": "admin"}, {"role": "finance"}, {"password": "another long password"}, what="user")
+    db.session.rollback()
+    saved = db.session.get(User, clerk.id)
+    assert (saved.role, saved.version) == (Role.FINANCE, 3) and saved.check_password("correct horse battery")
+
+
+def test_two_clerks_correcting_one_reading_at_once_the_second_is_refused(app, client, finance):
+    customer, meter = metered_customer("HOTEL", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
+    reading = metering.record_reading(meter.id, date(2026, 10, 20), D("10"), note="monthly round")
+    url = f"/customers/HOTEL/readings/{reading}"
+    b = opened(client, url, url)
+    answers = []
+    race(
+        app,
+        lambda: metering.correct_reading(reading, date(2026, 10, 20), D("12"), note="monthly round", version=1),
+        lambda: answers.append(client.post(url, data=b | {"note": "read twice"})),
+        hold_after="commit",
+    )
+    assert answers[0].status_code == 409
+    assert "flow-meter volume (m³) is now 12" in answers[0].get_data(as_text=True)
+    saved = db.session.get(MeterReading, reading)
+    assert (saved.volume_flow_meter, saved.note, saved.version) == (D("12.0000"), "monthly round", 2)
+    assert stored("customers", "balance", customer.id) == D("988000.00")
+
+
+def test_two_clerks_saving_one_payment_at_once_the_second_is_refused(app, client, finance):
+    meter_lifecycle.assign_meter(meter := MeterFactory(), CustomerFactory(code="HOTEL"), date(2026, 11, 1))
+    payment_id = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9").id
+    url = f"/customers/HOTEL/payments/{payment_id}/edit"
+    b = opened(client, url, url)
+    answers = []
+    race(
+        app,
+        lambda: billing.change_payment(db.session.get(Payment, payment_id), D("150000"), "TRF-9", version=1),
+        lambda: answers.append(client.post(url, data=b | {"reference": "TRF-10"})),
+        hold_after="commit",
+    )
+    assert answers[0].status_code == 409
+    assert "amount is now Rp150.000,00" in answers[0].get_data(as_text=True)
+    saved = db.session.get(Payment, payment_id)
+    assert (saved.amount, saved.reference, saved.version) == (D("150000.00"), "TRF-9", 2)
+    assert stored("meters", "overpayment", meter.id) == D("150000.00")
+
+
+def test_two_admins_saving_one_user_at_once_the_second_is_refused(app, client, auth):
+    auth.login("admin")
+    clerk_id = UserFactory(email="clerk@example.com").id
+    url = f"/admin/users/{clerk_id}"
+    b = opened(client, url)
+    answers = []
+    race(
+        app,
+        lambda: change_user(db.session.get(User, clerk_id), Role.ADMIN, True, None, by=None, version=1),
+        lambda: answers.append(client.post(url, data=b | {"password": "another long password"})),
+    )
+    assert answers[0].status_code == 409
+    assert "role is now admin" in answers[0].get_data(as_text=True)
+    saved = db.session.get(User, clerk_id)
+    assert (saved.role, saved.version) == (Role.ADMIN, 2) and saved.check_password("correct horse battery")

@@ -163,7 +163,7 @@ class Invoice(Withdrawable, db.Model):
 
 class Payment(Withdrawable, db.Model):
     __tablename__ = "payments"
-    __versioned__ = {"exclude": ["unapplied"]}
+    __versioned__ = {"exclude": ["version", "unapplied"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         _withdrawal_posted(),
@@ -175,10 +175,15 @@ class Payment(Withdrawable, db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     paid_on: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(100), default="")
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every change of the payment itself (the billing service moves it by hand: it writes with Core); not
+    by what its allocations or ``unapplied`` become as the meter's other invoices and payments change."""
     unapplied: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     """What of the payment no invoice takes: the meter's credit (0 once withdrawn)."""
 
     meter: Mapped[Meter] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class AllocationHow(enum.StrEnum):

@@ -68,7 +68,7 @@ class CustomerPricing(db.Model):
 
 class MeterReading(db.Model):
     __tablename__ = "meter_readings"
-    __versioned__: dict = {}
+    __versioned__ = {"exclude": ["version"]}
     __table_args__ = (
         CheckConstraint("volume_flow_meter >= 0", name="volume_not_negative"),
         Index("ix_meter_readings_customer_date", "customer_id", "reading_date"),
@@ -83,9 +83,13 @@ class MeterReading(db.Model):
     note: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every change of the row (the services move it by hand: they write with Core)."""
 
     meter: Mapped[Meter] = relationship()
     calculation: Mapped["TransactionCalculation | None"] = relationship(uselist=False, viewonly=True)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class TransactionCalculation(db.Model):

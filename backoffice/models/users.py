@@ -5,7 +5,7 @@ from functools import cache
 from flask import current_app
 from flask_babel import gettext as _
 from flask_login import UserMixin
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -23,7 +23,7 @@ def new_session_token() -> str:
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     # A password's hash and the session token are secrets, not history; the language is a preference.
-    __versioned__ = {"exclude": ["password_hash", "session_token", "language"]}
+    __versioned__ = {"exclude": ["password_hash", "session_token", "language", "version"]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -36,6 +36,10 @@ class User(UserMixin, db.Model):
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     # The language of the user's pages (en, id or vi); none: their browser's, else the installation's.
     language: Mapped[str | None] = mapped_column(String(5), default=None)
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+    """Moved by every save of the row; a save over another version than the one its form loaded is refused."""
+
+    __mapper_args__ = {"version_id_col": version}
 
     @validates("email")
     def _normalise_email(self, _key: str, value: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from contextlib import contextmanager
 
 from flask import current_app
@@ -24,12 +23,6 @@ def expect_version(row, version: int | None) -> None:
     """
     if version is not None and row.version != version:
         raise ChangedMeanwhile
-
-
-def digest_version(*values) -> int:
-    """The version an edit form carries for a row that has no version column: a digest of the values the form
-    edits, so that a save over values someone else changed since is refused like a stale version."""
-    return zlib.crc32("|".join(map(str, values)).encode())
 
 
 def installation() -> Installation:

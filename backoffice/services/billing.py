@@ -8,6 +8,7 @@ nothing is dated where nobody held the meter.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -46,7 +47,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, allocations, digest_version, installation, transaction
+from backoffice.services import ChangedMeanwhile, allocations, installation, transaction
 
 meters = Meter.__table__
 customers = Customer.__table__
@@ -231,9 +232,15 @@ def reallocate(
 
 
 def allocation_version(payment_id: int) -> int:
-    """The version a payment's allocation form carries: what it pays now, allocation by allocation."""
+    """The version a payment's allocation form carries: a digest of what it pays now, allocation by allocation.
+
+    Not the payment's version: what a payment pays changes without the payment changing, when the meter's other
+    invoices and payments move its allocations (an invoice issued takes its credit, one withdrawn or lowered gives
+    back what it took) and when an allocation is found tampered or a review decides on it. Its version moves with
+    the payment alone, so that its edit form is not made stale by money moving on its meter.
+    """
     paid = allocations.by_payment(db.session.connection(), [payment_id]).get(payment_id, [])
-    return digest_version(*(f"{row.id}:{row.amount:.2f}" for row in paid))
+    return zlib.crc32("|".join(f"{row.id}:{row.amount:.2f}" for row in paid).encode())
 
 
 def _apply_chosen(connection, meter_id: int, payment_id: int, invoice_ids, user, meter=None) -> None:
@@ -259,8 +266,7 @@ def change_payment(
 ) -> Payment:
     """Correct a payment's amount or reference; a new amount moves its meter and its difference is posted.
 
-    ``version``: the :func:`payment_version` its form was loaded at; raises ``ChangedMeanwhile`` if it is not the
-    payment's now.
+    ``version``: the one the payment's form was loaded at; raises ``ChangedMeanwhile`` if it is not the payment's now.
     """
     amount = _positive(amount)
     payment_id = payment.id
@@ -268,20 +274,17 @@ def change_payment(
         connection = locked(session, payment.meter_id)
         current = connection.execute(select(payments).where(payments.c.id == payment_id)).one()
         _refuse_withdrawn(current, "payment")
-        if version is not None and payment_version(current) != version:
+        if version is not None and current.version != version:
             raise ChangedMeanwhile
         _post_difference(connection, Kind.PAYMENT, current, current.paid_on, amount, user)
         connection.execute(
-            update(payments).where(payments.c.id == payment_id).values(amount=amount, reference=reference.strip()[:100])
+            update(payments)
+            .where(payments.c.id == payment_id)
+            .values(amount=amount, reference=reference.strip()[:100], version=payments.c.version + 1)
         )
         record(connection, Payment, payments.c.id == payment_id, HistoryOperation.EDIT)
         recompute_billing(connection, {current.meter_id}, set(), user=user)
     return db.session.get(Payment, payment_id)
-
-
-def payment_version(payment) -> int:
-    """The version a payment's edit form carries (payments have no version column)."""
-    return digest_version(f"{payment.amount:.2f}", payment.reference)
 
 
 def withdraw_invoice(
@@ -347,7 +350,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
                 withdrawn_by_id=user.id if user else None,
                 withdrawal_reason=reason,
                 withdrawal_entry_id=posted.entry_id,
-                **({"version": table.c.version + 1} if "version" in table.c else {}),
+                version=table.c.version + 1,
             )
         )
         record(connection, model, table.c.id == row_id, HistoryOperation.EDIT)

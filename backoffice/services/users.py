@@ -6,7 +6,7 @@ from sqlalchemy import select
 from backoffice.models import Role, User
 from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
-from backoffice.services import ChangedMeanwhile, digest_version, transaction
+from backoffice.services import expect_version, transaction
 
 
 class UserError(ValueError):
@@ -27,7 +27,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def end_sessions(user: User) -> None:
-    with transaction():
+    with transaction() as session:
+        _lock(session, user)
         user.end_sessions()
 
 
@@ -58,14 +59,12 @@ def change_user(
 
     An admin cannot change their own role or deactivate themselves: another admin must, so the
     last admin cannot lock everyone out of user management (``by``: the admin; ``None`` from the command line).
-    ``version``: the :func:`user_version` the user's form was loaded at; raises ``ChangedMeanwhile`` if it is not
-    the user's now.
+    ``version``: the one the user's form was loaded at; raises ``ChangedMeanwhile`` if it is not the user's now.
     """
     role = _role(role)
     with transaction() as session:
-        session.refresh(user, with_for_update=True)
-        if version is not None and user_version(user) != version:
-            raise ChangedMeanwhile
+        _lock(session, user)
+        expect_version(user, version)
         myself = by is not None and user.id == by.id
         if myself and role is not user.role:
             raise UserError("role", _("You cannot change your own role; another admin can."))
@@ -76,14 +75,10 @@ def change_user(
             _set_password(user, password)
 
 
-def user_version(user: User) -> int:
-    """The version a user's edit form carries (users have no version column): what the form changes."""
-    return digest_version(user.role.value, user.active, user.password_hash)
-
-
 def change_own_password(user: User, current: str, new: str) -> None:
     """The user's own new password, given their current one; their other sessions end."""
-    with transaction():
+    with transaction() as session:
+        _lock(session, user)
         if not user.check_password(current):
             raise UserError("current_password", _("That is not your current password."))
         if new == current:
@@ -107,8 +102,15 @@ def choose_language(user: User, language: str | None) -> None:
                 languages=", ".join(LANGUAGES),
             ),
         )
-    with transaction():
+    with transaction() as session:
+        _lock(session, user)
         user.language = language
+
+
+def _lock(session, user: User) -> None:
+    """Read the user again as the database holds it, and lock its row until the transaction ends: a save someone
+    else made since it was loaded is built on, not refused by the flush as a change of another version."""
+    session.refresh(user, with_for_update=True)
 
 
 def _role(role: Role | str) -> Role:

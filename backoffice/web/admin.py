@@ -15,7 +15,7 @@ from backoffice.models import Role, User
 from backoffice.models.users import MIN_PASSWORD_LENGTH
 from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile
-from backoffice.services.users import UserError, change_user, create_user, user_version
+from backoffice.services.users import UserError, change_user, create_user
 from backoffice.web.auth import requires_role
 from backoffice.web.filters import role_name
 from backoffice.web.forms import FlaskForm
@@ -68,7 +68,7 @@ def users():
 @requires_role(Role.ADMIN)
 def user(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
-    form = UserChangeForm(obj=user, version=user_version(user))
+    form = UserChangeForm(obj=user)
     if form.validate_on_submit():
         myself = user.id == current_user.id
         try:

@@ -117,7 +117,7 @@ def print_invoice(code: str, invoice_id: int):
 @posts_once
 def edit_payment(code: str, payment_id: int):
     customer, payment = _of(code, Payment, payment_id)
-    form = PaymentChangeForm(obj=payment, version=billing.payment_version(payment))
+    form = PaymentChangeForm(obj=payment)
     if form.validate_on_submit():
         try:
             billing.change_payment(
@@ -220,9 +220,7 @@ def _page(customer, row, *, form=None, withdraw=None, reallocation=None, refused
         reallocation = ReallocateForm(prefix="reallocate", formdata=None, version=billing.allocation_version(row.id))
         reallocation.invoice_ids.choices = _reallocation_choices(customer, row)
     if form is None:
-        form = (
-            InvoiceChangeForm(obj=row) if invoice else PaymentChangeForm(obj=row, version=billing.payment_version(row))
-        )
+        form = InvoiceChangeForm(obj=row) if invoice else PaymentChangeForm(obj=row)
     if withdraw is None:
         withdraw = WithdrawForm(prefix="withdraw", formdata=None, value_date=local_today())
     return render_template(

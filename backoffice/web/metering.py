@@ -110,7 +110,7 @@ def preview_reading(code: str):
 @bp.get("/readings/<int:reading_id>")
 def reading(code: str, reading_id: int):
     found = _of(customer_or_404(code), MeterReading, reading_id)
-    form = CorrectionForm(obj=found, version=metering.reading_version(found))
+    form = CorrectionForm(obj=found)
     return _reading_page(found, form)
 
 

@@ -3,7 +3,7 @@
 The first holds what it wrote, uncommitted and locked, for ``PAUSE`` seconds: after its
 session's flush (the hooks have recomputed by then) or, for writers that use a connection
 of their own, just before its commit. The second starts once the first holds, so it has
-to wait for the first's locks (PostgreSQL's row locks, SQLite's write lock) and must then
+to wait for the first's row locks and must then
 compute from what the first committed. Or, for writers that must not wait for each other, the
 first holds until the second has finished (``independent``).
 """

@@ -45,8 +45,6 @@ from tests.factories import (
 
 D = Decimal
 NOV = date(2026, 11, 1)
-"""For races a row lock decides: on SQLite the second writer waits for the first's whole transaction before it
-reads anything, so no stale read is possible there."""
 
 
 def found(check: str) -> int:

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from backoffice.platform.databases import database_url, embedded_folder, embedded_url
 from backoffice.platform.i18n import LANGUAGES
@@ -309,10 +311,6 @@ def _postgresql_url(text: str | None, info: Reading) -> str | None:
     URL of another database, or of a driver not installed, would otherwise fail each process that builds the app."""
     if not text:
         return None
-    # Imported only for a URL that is set: SQLAlchemy's URLs, which gunicorn's master and the scheduler need not.
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     example = "(e.g. postgresql://backoffice_app@standby/backoffice)"
     try:
         url = make_url(database_url(text))

@@ -7,6 +7,7 @@ requests does not import them.
 from flask import abort, request
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
+from psycopg import RawServerCursor
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -59,7 +60,4 @@ db = Database(model_class=Base, session_options={"class_": ReadingSession})
 
 
 def psycopg_connect(dbapi_connection, _record) -> None:
-    if type(dbapi_connection).__module__.startswith("psycopg"):
-        from psycopg import RawServerCursor
-
-        dbapi_connection.server_cursor_factory = RawServerCursor
+    dbapi_connection.server_cursor_factory = RawServerCursor

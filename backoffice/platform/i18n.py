@@ -17,8 +17,10 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, get_locale, get_translations
+from flask_login import current_user
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from sqlalchemy.exc import SQLAlchemyError
 
 LANGUAGES = ("en", "id", "vi")
 LANGUAGE_NAMES = {"en": "English", "id": "Bahasa Indonesia", "vi": "Tiếng Việt"}
@@ -103,9 +105,6 @@ def formatting_locale(language: str, installation_locale: str) -> str:
 def _select_language() -> str:
     if not has_request_context():
         return "en"
-    from flask_login import current_user
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         chosen = getattr(current_user, "language", None) if current_user else None
     except SQLAlchemyError:  # the database is down: the error page still has a language

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import g, has_request_context
+from pythonjsonlogger.json import JsonFormatter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s%(context)s: %(message)s"
 JSON_FIELDS = ("levelname", "name", "process", "message")
@@ -112,7 +113,5 @@ class _TextFormatter(logging.Formatter):
 
 
 def _json_formatter() -> logging.Formatter:
-    from pythonjsonlogger.json import JsonFormatter
-
     # The time in ISO 8601, UTC; the fields a line was written with (a request's method, path, status…) follow.
     return JsonFormatter(JSON_FIELDS, rename_fields=JSON_NAMES, timestamp="time")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
@@ -82,7 +83,5 @@ def _lost(original: BaseException | None) -> bool:
         return False
     state = getattr(original, "sqlstate", None)
     if state is None:
-        from psycopg import OperationalError
-
-        return isinstance(original, OperationalError)
+        return isinstance(original, psycopg.OperationalError)
     return state in LOST_STATES or state.startswith("08")

@@ -31,6 +31,7 @@ def _enqueue_chunks(chunk_ids: list[int]) -> None:
     """
     if not chunk_ids:
         return
+    # RQ where it is used (see jobs.queues).
     from redis.exceptions import RedisError
     from rq import Queue
 

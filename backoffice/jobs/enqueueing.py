@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from functools import cache
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -92,6 +91,7 @@ def enqueue(
             log.exception("In-process job %s failed", record.id)
         db.session.refresh(record)
         return record, True
+    # RQ where it is used (see jobs.queues).
     from redis.exceptions import RedisError
     from rq.exceptions import DuplicateJobError
 
@@ -231,7 +231,7 @@ def last_success(kind: str) -> datetime | None:
 def successes(kind: str) -> list[tuple[int, datetime]]:
     """The latest runs of the jobs of this kind that succeeded, the newest first, with when each finished; their
     seals not yet verified (:func:`sealed_success`)."""
-    return db.session.execute(_last_success(), {"kind": kind}).all()
+    return db.session.execute(_LAST_SUCCESS, {"kind": kind}).all()
 
 
 def sealed_success(found: list[tuple[int, datetime]], unsealed: list) -> datetime | None:
@@ -253,22 +253,20 @@ LAST_SUCCESSES_READ = 5
 """The latest successes :func:`last_success` reads, the newest whose run's seal holds answering."""
 
 
-@cache
-def _last_success():
-    """:func:`last_success`'s statement, built once: the health check reads it at every poll."""
-    jobs, runs = JobRecord.__table__, ReconciliationRun.__table__
-    return (
-        select(runs.c.id, runs.c.finished_at)
-        .join(jobs, jobs.c.run_id == runs.c.id)
-        .where(
-            jobs.c.kind == bindparam("kind"),
-            jobs.c.status == JobStatus.FINISHED,
-            runs.c.status == RunStatus.SUCCEEDED,
-            runs.c.finished_at.is_not(None),
-        )
-        .order_by(runs.c.finished_at.desc())
-        .limit(LAST_SUCCESSES_READ)
+_jobs, _runs = JobRecord.__table__, ReconciliationRun.__table__
+_LAST_SUCCESS = (
+    select(_runs.c.id, _runs.c.finished_at)
+    .join(_jobs, _jobs.c.run_id == _runs.c.id)
+    .where(
+        _jobs.c.kind == bindparam("kind"),
+        _jobs.c.status == JobStatus.FINISHED,
+        _runs.c.status == RunStatus.SUCCEEDED,
+        _runs.c.finished_at.is_not(None),
     )
+    .order_by(_runs.c.finished_at.desc())
+    .limit(LAST_SUCCESSES_READ)
+)
+""":func:`successes`' statement: the health check reads it at every poll."""
 
 
 def waiting_notice(record: JobRecord) -> str | None:

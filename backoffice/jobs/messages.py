@@ -13,10 +13,12 @@ from collections.abc import Callable
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
+from backoffice.jobs.queues import ENDED_EARLY, LOST_JOB
 from backoffice.platform import sentences
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import format_number
 from backoffice.platform.sentences import Sentence
+from backoffice.reconcile import label
 
 MESSAGES = {
     "waiting_for_worker": _l("Waiting for a worker"),
@@ -68,8 +70,6 @@ def facts(stored: str | None) -> dict | None:
 
 def said(stored: str | None) -> str:
     """The message in the language spoken now, its counts in the reader's notation and a check by its name."""
-    from backoffice.reconcile import label
-
     found = facts(stored)
     if found is None:
         return stored or ""
@@ -79,8 +79,6 @@ def said(stored: str | None) -> str:
 def error_said(stored: str | None) -> str:
     """A job's or a run's error in the reader's words when the system wrote it (the worker stopped, the queue lost
     or ended the job); an exception's own text as it is kept."""
-    from backoffice.jobs.queues import ENDED_EARLY, LOST_JOB
-
     return sentences.said(stored, (WORKER_STOPPED, LOST_JOB, ENDED_EARLY))
 
 

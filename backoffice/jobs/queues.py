@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
-# RQ and its Redis client are imported where they are used: every command and web process imports the jobs, and most
-# never touch the queue (a tenth of a second of the command line's start-up).
+# RQ and its Redis client are imported where they are used: every web process imports the jobs, and without REDIS_URL
+# none touches the queue (a fifth of a second of its start-up).
 
 QUEUES = ("recalc", "maintenance", "default")
 """Served in this order: what a user is waiting for first, the nightly work next."""

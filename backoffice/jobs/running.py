@@ -80,6 +80,7 @@ def _execute(job_id: str):
     record.heartbeat_at, record.error, record.message = utcnow(), None, fact("started")
     db.session.commit()
     log.info("Started (attempt %d): %s", record.attempts, english_title(record))
+    # RQ where it is used (see jobs.queues).
     from rq import Retry, get_current_job
 
     try:
@@ -128,6 +129,7 @@ def execute_chunk(chunk_id: int):
         done = fanout.do(chunk_id, on_end=_run_ended)
     except OperationalError as error:
         if fanout.retry_later(chunk_id, f"{type(error).__name__}: {error}", on_end=_run_ended):
+            # RQ where it is used (see jobs.queues).
             from rq import Retry
 
             return Retry(**TRANSIENT_RETRY)
@@ -213,6 +215,7 @@ def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[Reconciliati
         db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(run_id=run.id))
         db.session.commit()
 
+    # RQ where it is used (see jobs.queues).
     from rq import get_current_job
 
     if get_current_job() is not None and fanout.applies(spec.mode(args), scope):
@@ -267,6 +270,7 @@ def _report(job_id: str, percent: int, code: str, **numbers: int | str) -> None:
         update(JobRecord).where(JobRecord.id == job_id).values(progress=percent, message=message, heartbeat_at=utcnow())
     )
     db.session.commit()
+    # RQ where it is used (see jobs.queues).
     from rq import get_current_job
 
     job = get_current_job()

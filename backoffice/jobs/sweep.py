@@ -42,6 +42,7 @@ PAST_THE_LIMIT = timedelta(seconds=60)
 def on_failure(job: Job, connection: Redis, exc_type, exc_value, traceback) -> None:
     """RQ's failure callback of the jobs and chunks: one RQ found abandoned (``AbandonedJobError``: its worker
     stopped beating) is ended by :func:`worker_stopped`. A job that raised has ended its row itself."""
+    # RQ where it is used (see jobs.queues).
     from rq.exceptions import AbandonedJobError
 
     if exc_type is not None and issubclass(exc_type, AbandonedJobError):
@@ -101,6 +102,7 @@ def sweep_abandoned() -> list[str]:
 def _clean_started_registries() -> None:
     """RQ's cleanup of the queues' started registries, which fails the jobs whose worker stopped beating and calls
     their failure callbacks. Redis out of reach, the next sweep cleans them."""
+    # RQ where it is used (see jobs.queues).
     from redis.exceptions import RedisError
     from rq.registry import StartedJobRegistry
 
@@ -116,6 +118,7 @@ def _untimed() -> type:
     """A death penalty of RQ's that sets no time limit, for the callbacks the sweep's cleanup calls. The sweep runs in
     a web server's thread, where no alarm signal can be set, and in a job (the hourly tick), whose own alarm bounds it
     and must not be reset; RQ's timer would change the message of every job timeout in the process."""
+    # RQ where it is used (see jobs.queues).
     from rq.timeouts import BaseDeathPenalty
 
     class Untimed(BaseDeathPenalty):

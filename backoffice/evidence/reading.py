@@ -143,6 +143,7 @@ def run_details(connection: Connection, ids: set[int]) -> dict[tuple[int, int], 
     return {(run_id, 0): made for run_id, made in read}
 
 
+# Built when a run's seal is first verified, not at import: every command that reads the database imports this module.
 @cache
 def _run_details() -> Select:
     """The statement of :func:`run_details`, built once: it is as long to build as to run."""

@@ -21,7 +21,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -431,7 +430,7 @@ def move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
     rows = [
         {"account_id": account, "bucket": bucket, "by": moves[account, bucket]} for account, bucket in sorted(moves)
     ]
-    moved = connection.execute(_move(), rows).all()
+    moved = connection.execute(_MOVE, rows).all()
     if len(moved) < len(moves):
         raise BeyondLimit(beyond_limit(connection, moves))
 
@@ -458,10 +457,8 @@ def adding_to_buckets(rows: Select | None = None) -> Insert:
     ).returning(buckets.c.account_id)
 
 
-_move = cache(adding_to_buckets)
-"""The posting's statement, built once."""
-
-"""The balance sheet's statement, built once: the health check reads it at every poll."""
+_MOVE = adding_to_buckets()
+"""The posting's statement: the bound ``account_id``, ``bucket`` and ``by`` added to the buckets."""
 
 
 def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from functools import cache
 
 from sqlalchemy import (
     Column,
@@ -88,29 +87,21 @@ _STAGED_AFTER = {column: STAGED.c[f"{column}_after"] for column in MOVED}
 _STAGED_CUSTOMERS = STAGED.join(customers, customers.c.id == STAGED.c.customer_id)
 
 
-@cache
-def _staged_verdicts():
-    return and_(*conditions(STAGED.c, _STAGED_AFTER).values())
+_STAGED_VERDICTS = and_(*conditions(STAGED.c, _STAGED_AFTER).values())
 
+_CHECKED = select(func.max(STAGED.c.value_date), func.max(case((~_STAGED_VERDICTS, 1), else_=0))).select_from(
+    _STAGED_CUSTOMERS
+)
+"""The latest value date of the batch, and whether a customer's row would refuse one of its movements."""
 
-@cache
-def _checked():
-    """The latest value date of the batch, and whether a customer's row would refuse one of its movements."""
-    return select(func.max(STAGED.c.value_date), func.max(case((~_staged_verdicts(), 1), else_=0))).select_from(
-        _STAGED_CUSTOMERS
-    )
-
-
-@cache
-def _why_staged():
-    """The first movement, in the order given, that its customer's row would refuse."""
-    return (
-        why(STAGED.c, _STAGED_AFTER)
-        .select_from(_STAGED_CUSTOMERS)
-        .where(~_staged_verdicts())
-        .order_by(STAGED.c.customer_id, STAGED.c.position)
-        .limit(1)
-    )
+_WHY_STAGED = (
+    why(STAGED.c, _STAGED_AFTER)
+    .select_from(_STAGED_CUSTOMERS)
+    .where(~_STAGED_VERDICTS)
+    .order_by(STAGED.c.customer_id, STAGED.c.position)
+    .limit(1)
+)
+"""The first movement, in the order given, that its customer's row would refuse."""
 
 
 def _customers_summed():
@@ -124,42 +115,36 @@ def _customers_summed():
     return customers_moved(by.c)
 
 
-@cache
-def _staged_statement():
-    """The one statement for a batch: the entries written posted with their lines, the ledger rows, the customers
-    (the books' guards run when it ends, over all its rows, each entry with its lines by then)."""
-    return _customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED).items()))
+_STAGED_STATEMENT = _customers_summed().add_cte(*(part.cte(name) for name, part in written(STAGED).items()))
+"""The one statement for a batch: the entries written posted with their lines, the ledger rows, the customers
+(the books' guards run when it ends, over all its rows, each entry with its lines by then)."""
 
-
-@cache
-def _summed():
-    """What the movements debit and credit, summed by customer and accounts, with each group's earliest value
-    date."""
-    debit = account_sql("debit", STAGED.c.kind, STAGED.c.signed_amount)
-    credit = account_sql("credit", STAGED.c.kind, STAGED.c.signed_amount)
-    return (
-        select(
-            STAGED.c.customer_id,
-            debit,
-            credit,
-            func.round(func.sum(func.abs(STAGED.c.signed_amount)), 2, type_=Balance),
-            func.min(STAGED.c.value_date),
-        )
-        .group_by(STAGED.c.customer_id, debit, credit)
-        .order_by(STAGED.c.customer_id)
+_debit = account_sql("debit", STAGED.c.kind, STAGED.c.signed_amount)
+_credit = account_sql("credit", STAGED.c.kind, STAGED.c.signed_amount)
+_SUMMED = (
+    select(
+        STAGED.c.customer_id,
+        _debit,
+        _credit,
+        func.round(func.sum(func.abs(STAGED.c.signed_amount)), 2, type_=Balance),
+        func.min(STAGED.c.value_date),
     )
+    .group_by(STAGED.c.customer_id, _debit, _credit)
+    .order_by(STAGED.c.customer_id)
+)
+"""What the movements debit and credit, summed by customer and accounts, with each group's earliest value date."""
 
 
 def post_staged(connection: Connection, installation: Installation, posting: Posting) -> dict[int, date]:
     """Write the batch staged in :data:`STAGED`, the customers' locks held by the caller; returns each customer's
     earliest value date among its movements. Refused before anything is written: a movement dated after today,
     then the first movement its customer's row would refuse (:func:`conditions`, over the chain)."""
-    latest, refused = connection.execute(_checked()).one()
+    latest, refused = connection.execute(_CHECKED).one()
     if latest is not None:
         installation.value_date(latest)
     if refused:
-        raise refusal(connection.execute(_why_staged()).one())
-    connection.execute(_staged_statement(), parameters(posting))
+        raise refusal(connection.execute(_WHY_STAGED).one())
+    connection.execute(_STAGED_STATEMENT, parameters(posting))
     sealing.seal(
         connection,
         [
@@ -169,7 +154,7 @@ def post_staged(connection: Connection, installation: Installation, posting: Pos
     )
     first_dates: dict[int, date] = {}
     lines: dict[int, list[journal.Line]] = defaultdict(list)
-    for customer_id, debited, credited, amount, first in connection.execute(_summed()):
+    for customer_id, debited, credited, amount, first in connection.execute(_SUMMED):
         lines[customer_id] += [journal.Line(debited, debit=amount), journal.Line(credited, credit=amount)]
         first_dates[customer_id] = min(first, first_dates.get(customer_id, first))
     journal.move_buckets(connection, buckets_moved(installation, connection, lines))
@@ -210,7 +195,7 @@ def post_many(
     posting = Posting(utcnow(), user.id if user else None, reason, occasion)
     connection.execute(_CREATE)
     connection.execute(_EMPTY)  # a unit of work may post twice
-    staging = _staging().add_cte(movements.cte("movements"))
+    staging = _STAGING.add_cte(movements.cte("movements"))
     connection.execute(staging, (bound or {}) | parameters(posting))
     return post_staged(connection, installation, posting)
 
@@ -219,10 +204,13 @@ _MOVEMENTS = table("movements", *(column(name, STAGED.c[name].type) for name in 
 """The movements as the staging statement names them: each posting's own select, as a CTE of that name."""
 
 
-@cache
+def _sequence(table: str):
+    return cast(func.pg_get_serial_sequence(table, "id"), REGCLASS)
+
+
 def _staging():
     """The movements with their chain (running sums over the customer's balance and totals, in their order), and
-    the ids of their ledger rows and entries, taken in that order: built once."""
+    the ids of their ledger rows and entries, taken in that order."""
     movements = _MOVEMENTS.c
     window = {"partition_by": movements.customer_id, "order_by": movements.position, "rows": (None, 0)}
     moves = customer_sql(movements.kind, movements.signed_amount)
@@ -258,5 +246,4 @@ def _staging():
     )
 
 
-def _sequence(table: str):
-    return cast(func.pg_get_serial_sequence(table, "id"), REGCLASS)
+_STAGING = _staging()

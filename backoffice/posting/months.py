@@ -41,23 +41,9 @@ _customer, _month = bindparam("shift_customer_id"), bindparam("shift_year_month"
 _added = {column: bindparam(f"shift_{column}", type_=months.c[column].type) for column in MONTH_ADDED}
 _details = bindparam("shift_details", type_=months.c.calculation_details.type)
 
-
-# The statements are built when a process first moves a month, not when it imports the module (see posting.wallet).
-
-
-@cache
-def _shift_statement():
-    return adding_to_month(_customer, _month, _added, details=_details)
-
-
-@cache
-def _later():
-    return later_months(_customer, _month, month_net(_added))
-
-
-@cache
-def _emptied():
-    return emptied_month(_customer, _month)
+_SHIFT = adding_to_month(_customer, _month, _added, details=_details)
+_LATER = later_months(_customer, _month, month_net(_added))
+_EMPTIED = emptied_month(_customer, _month)
 
 
 def shift(connection: Connection, customer_id: int, year_month: str, moved: dict, details: dict) -> None:
@@ -71,11 +57,11 @@ def shift(connection: Connection, customer_id: int, year_month: str, moved: dict
         **{f"shift_{column}": value for column, value in added.items()},
         "shift_details": details,
     } | parameters(Posting(utcnow()))
-    emptied = connection.execute(_shift_statement(), values).scalar_one()
+    emptied = connection.execute(_SHIFT, values).scalar_one()
     if month_net(added):
-        connection.execute(_later(), values)
+        connection.execute(_LATER, values)
     if emptied:
-        connection.execute(_emptied(), values)
+        connection.execute(_EMPTIED, values)
 
 
 def expected_months(customer_ids=None):
@@ -149,6 +135,8 @@ def recalculate(connection: Connection, customer_ids: list[int], from_month: Mon
         connection.execute(statement, values)
 
 
+# Built when a process first recalculates, not at import: the checks import this module, and building these would
+# take longer than the rest of its import (see posting.wallet).
 @cache
 def _recalculation(from_month: bool) -> tuple:
     """The customers' months removed, from ``from_month`` on or all, and written again: built once, bound at each

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
 from sqlalchemy import String, cast, literal, select, union_all
 
@@ -43,7 +42,7 @@ def latest() -> list[CheckStatus]:
     add to by the thousand. One statement answers for every check, each walk written once over the list of checks:
     written once per check, planning them took longer than running them.
     """
-    found = {row.name: row for row in db.session.execute(_query())}
+    found = {row.name: row for row in db.session.execute(_QUERY)}
     statuses = []
     for name, check in CHECKS.items():
         row = found[name]
@@ -65,10 +64,9 @@ def latest() -> list[CheckStatus]:
     return statuses
 
 
-@cache
 def _query():
-    """The statement :func:`latest` runs, built once (it names every registered check): per check, its newest result
-    of a full run with that run's end and mode, and when its latest full run that succeeded finished."""
+    """The statement :func:`latest` runs (it names every registered check): per check, its newest result of a full
+    run with that run's end and mode, and when its latest full run that succeeded finished."""
     names = union_all(*(select(_constant(name, String(64)).label("name")) for name in CHECKS)).subquery("checks")
     newest = (
         select(results.c.id)
@@ -126,3 +124,6 @@ def _constant(value, type_=None):
     """A value written into the statement rather than bound to it: PostgreSQL's plan of a statement prepared again
     and again knows it then (a plan made for any scope, status and limit reads every run and every result)."""
     return literal(value, type_, literal_execute=True)
+
+
+_QUERY = _query()

@@ -7,6 +7,10 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from backoffice.evidence import quarantine
+from backoffice.platform import sentences
+from backoffice.reconcile import journal_balanced, ledger_chain, reading_calculation, sources
+
 FIELD_LABELS: dict[tuple[str, str], str] = {
     ("order_grand_total", "grand_total"): _l("Grand total"),
     ("target_achieved", "achieved_amount"): _l("Achieved amount"),
@@ -137,10 +141,6 @@ def field_label(check: str, field: str) -> str:
 def reason_said(reason: str | None) -> str:
     """A discrepancy's reason for being left unfixed in the reader's words, read back from the English it is kept in
     (see :mod:`backoffice.platform.sentences`); a reason in other words as kept."""
-    from backoffice.evidence import quarantine
-    from backoffice.platform import sentences
-    from backoffice.reconcile import journal_balanced, ledger_chain, reading_calculation, sources
-
     return sentences.said(
         reason,
         (

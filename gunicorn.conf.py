@@ -51,6 +51,7 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
+    # Not at the top: imported, prometheus_client fixes its mode from PROMETHEUS_MULTIPROC_DIR, set by on_starting.
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

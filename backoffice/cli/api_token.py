@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 
 import click
@@ -39,9 +41,6 @@ def api_token(url: str | None) -> None:
 def _program() -> str:
     """How this command was called: ``backoffice`` when that is what the PATH finds, else the path it was run by
     (``.venv/bin/backoffice`` under ``make run``)."""
-    import os
-    import shutil
-
     called = sys.argv[0]
     found = shutil.which("backoffice")
     return "backoffice" if found and os.path.realpath(found) == os.path.realpath(called) else called

@@ -7,8 +7,12 @@ import sys
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from rich.table import Table
+from sqlalchemy import String, cast, exists, literal, select, union_all
 
 from backoffice.cli.common import VALUE_DATE, CommandError, Group, _console, _day
+from backoffice.platform.extensions import db
+from backoffice.platform.money import BeyondLimit, format_money
 
 
 @click.group(cls=Group, help="Correct postpaid invoices and payments, and find the ones that need a look.")
@@ -24,10 +28,8 @@ WITHDRAWAL_REASON = click.option("--reason", required=True, help="Why it is with
 @WITHDRAWAL_REASON
 @VALUE_DATE
 def billing_withdraw_invoice(number, reason, value_date) -> None:
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Invoice
-    from backoffice.platform.extensions import db
     from backoffice.services import billing as service
 
     invoice = db.session.scalar(select(Invoice).where(Invoice.number == number.strip()))
@@ -41,8 +43,8 @@ def billing_withdraw_invoice(number, reason, value_date) -> None:
 @WITHDRAWAL_REASON
 @VALUE_DATE
 def billing_withdraw_payment(payment_id, reason, value_date) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Payment
-    from backoffice.platform.extensions import db
     from backoffice.services import billing as service
 
     payment = db.session.get(Payment, payment_id)
@@ -52,9 +54,8 @@ def billing_withdraw_payment(payment_id, reason, value_date) -> None:
 
 
 def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import JournalEntry
-    from backoffice.platform.extensions import db
-    from backoffice.platform.money import BeyondLimit
     from backoffice.services.billing import BillingError
     from backoffice.services.vocabulary import PeriodClosed, WalletError
 
@@ -75,8 +76,6 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
 
 @billing.command("unapplied", help="List payments with unapplied credit beside open invoices of the same customer.")
 def billing_unapplied() -> None:
-    from rich.table import Table
-
     found = _unapplied_beside_open()
     console = _console()
     if not found:
@@ -106,10 +105,8 @@ def billing_unapplied() -> None:
 def _unapplied_beside_open() -> dict[tuple, list[tuple]]:
     """Each payment not withdrawn with an unapplied part (id, date, meter serial, holder's code, unapplied), oldest
     first, with the open invoices of the same meter and holder (number, outstanding), oldest first."""
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
-    from backoffice.platform.extensions import db
 
     payments, invoices, meters = Payment.__table__, Invoice.__table__, Meter.__table__
     paid_at, issued_at = MeterAssignment.__table__.alias("paid_at"), MeterAssignment.__table__.alias("issued_at")
@@ -150,8 +147,6 @@ def _unapplied_beside_open() -> dict[tuple, list[tuple]]:
 
 @billing.command("orphans", help="List invoices and payments dated when nobody held their meter.")
 def billing_orphans() -> None:
-    from rich.table import Table
-
     found = _orphans()
     console = _console()
     if not found:
@@ -183,10 +178,8 @@ def billing_orphans() -> None:
 def _orphans() -> list:
     """The invoices and payments, withdrawn or not, that no period of their meter covers, by date: kind, invoice
     number or payment id, meter serial, date, amount, when withdrawn."""
-    from sqlalchemy import String, cast, exists, literal, select, union_all
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Invoice, Meter, MeterAssignment, Payment, covers
-    from backoffice.platform.extensions import db
 
     meters, held = Meter.__table__, MeterAssignment.__table__
 
@@ -214,6 +207,4 @@ def _orphans() -> list:
 
 
 def _money(value) -> str:
-    from backoffice.platform.money import format_money
-
     return format_money(value, current_app.config["LOCALE"], current_app.config["CURRENCY"])

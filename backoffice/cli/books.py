@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 from flask_babel import gettext as _
+from rich.table import Table
+from sqlalchemy import select
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
+from backoffice.platform.extensions import db
 
 
 @click.group(cls=Group, help="Close and reopen months of the books.")
@@ -24,6 +27,7 @@ def _acting_admin(command):
 @click.option("--note", default="", help="Why, or what was checked (recorded).")
 @_acting_admin
 def books_close(month: str, note: str, email: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import periods
 
     _period_action(month, email, lambda user: periods.close(month, user, note), _("%(month)s closed; %(state)s."))
@@ -34,6 +38,7 @@ def books_close(month: str, note: str, email: str) -> None:
 @click.option("--reason", required=True, help="Why it is reopened (recorded).")
 @_acting_admin
 def books_reopen(month: str, reason: str, email: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import periods
 
     _period_action(month, email, lambda user: periods.reopen(month, user, reason), _("%(month)s reopened; %(state)s."))
@@ -41,8 +46,7 @@ def books_reopen(month: str, reason: str, email: str) -> None:
 
 @books.command("periods", help="List the last 24 months: closed or open, by whom and when.")
 def books_periods() -> None:
-    from rich.table import Table
-
+    # Imported when the command runs: the web layer is for pages, and a help declares no model.
     from backoffice.services import periods
     from backoffice.web.filters import local_datetime
 
@@ -71,11 +75,9 @@ def books_periods() -> None:
 def _period_action(month: str, email: str, act, done: str) -> None:
     """Close or reopen as the admin ``email``: a mistyped month or user exits 2, a refusal 1. ``done`` says what
     was done, with ``%(month)s`` and ``%(state)s``."""
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import User
     from backoffice.models.users import normal_email
-    from backoffice.platform.extensions import db
     from backoffice.services.periods import PeriodError, closed_through, month_days
 
     try:

@@ -13,8 +13,15 @@ from functools import update_wrapper
 
 import click
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from backoffice.platform.extensions import db
+from backoffice.platform.switchover import SWITCHING_OVER, end_session, switching_over
 
 
 def with_database(callback):
@@ -25,11 +32,8 @@ def with_database(callback):
     :func:`backoffice.platform.switchover.end_session`)."""
 
     def bound(*args, **kwargs):
-        from sqlalchemy.exc import DBAPIError
-
+        # Imported when the command runs: its help, and the commands that read no database, declare no model.
         from backoffice.evidence.quarantine import Quarantined
-        from backoffice.platform.extensions import db
-        from backoffice.platform.switchover import end_session, switching_over
         from backoffice.posting.listeners import bind
 
         bind(current_app._get_current_object())
@@ -67,8 +71,6 @@ def speaking(callback):
     ``_()`` it says, its own and the services', comes out in it."""
 
     def spoken(*args, **kwargs):
-        from flask_babel import force_locale
-
         with force_locale(current_app.config["LANGUAGE"]):
             return callback(*args, **kwargs)
 
@@ -121,8 +123,6 @@ class SwitchingOver(CommandError):
     exit_code = 75
 
     def __init__(self) -> None:
-        from backoffice.platform.switchover import SWITCHING_OVER
-
         super().__init__(str(SWITCHING_OVER))
 
 
@@ -186,11 +186,9 @@ VALUE_DATE = click.option(
 def _admin(email: str, refusal):
     """The active admin ``email``, who does what the command does (recorded where the record keeps who); anyone
     else is refused with ``refusal`` (a lazy text naming them as ``%(email)s``)."""
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import User
     from backoffice.models.users import normal_email
-    from backoffice.platform.extensions import db
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))
     if user is None or not user.is_active:
@@ -206,8 +204,6 @@ def _day(value_date):
 
 def _console():
     """Rich output; wide when it goes to a file or a pipe, so no column is cut."""
-    from rich.console import Console
-
     console = Console()
     return console if console.is_terminal else Console(width=200)
 

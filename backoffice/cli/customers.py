@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import click
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError, read_amount
 
 
 @click.group(cls=Group, help="Manage customers.")
@@ -37,6 +40,7 @@ def _customer_options(command):
 @click.argument("name")
 @_customer_options
 def customers_add(code: str, name: str, manager, suspend_below, contact_person, email, phone, address) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import Details, create_customer
 
     details = _customer_details(
@@ -52,8 +56,7 @@ def customers_add(code: str, name: str, manager, suspend_below, contact_person, 
 @_customer_options
 @click.option("--no-manager", is_flag=True, help="The customer has no account manager from now on.")
 def customers_edit(code, name, manager, suspend_below, contact_person, email, phone, address, no_manager) -> None:
-    from dataclasses import fields
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import Details, change_customer
 
     customer = _customer(code)
@@ -79,6 +82,7 @@ def customers_edit(code, name, manager, suspend_below, contact_person, email, ph
 @BY_ADMIN
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def customers_close(code: str, email: str, yes: bool) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import close_customer, closing_blockers
 
     customer = _customer(code)
@@ -104,6 +108,7 @@ def customers_close(code: str, email: str, yes: bool) -> None:
 @click.argument("code")
 @BY_ADMIN
 def customers_reopen(code: str, email: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import reopen_customer
 
     customer = _customer(code)
@@ -113,10 +118,8 @@ def customers_reopen(code: str, email: str) -> None:
 
 
 def _customer(code: str):
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Customer
-    from backoffice.platform.extensions import db
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
     if customer is None:
@@ -126,7 +129,7 @@ def _customer(code: str):
 
 def _customer_details(details, manager, no_manager, suspend_below, contact_person, email, phone, address):
     """``details`` with what the options give (``None``: not given)."""
-    from backoffice.platform.money import MoneyError, read_amount
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import ManagerError, manager_by_email
 
     changes = {
@@ -154,6 +157,7 @@ def _customer_details(details, manager, no_manager, suspend_below, contact_perso
 
 
 def _customer_call(operation, *args, **kwargs):
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import CustomerError
 
     try:

@@ -34,6 +34,7 @@ KINDS = {
 @speaking
 @with_database
 def demo_data(url: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import demo
 
     if current_app.config["BACKOFFICE_ENV"] == "production":

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import click
+import psycopg
 from flask import current_app
 
 from backoffice.platform.databases import (
@@ -38,8 +39,6 @@ def embedded() -> None:
 @embedded.command("start", help="Start the server (made on first use) and make the database and the runtime role.")
 @data_option
 def start(data: Path | None) -> None:
-    import psycopg
-
     folder = _folder(data)
     _stopped(folder)
     server = _library().get_server(folder, cleanup_mode=None)  # it runs on once the command ends

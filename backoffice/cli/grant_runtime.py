@@ -6,6 +6,8 @@ import click
 from flask_babel import gettext as _
 
 from backoffice.cli.common import CommandError, speaking
+from backoffice.platform.extensions import db
+from backoffice.platform.runtime_role import RoleRefused, grant_runtime
 
 
 @click.command(
@@ -17,9 +19,6 @@ from backoffice.cli.common import CommandError, speaking
 @click.argument("role")
 @speaking
 def grant_runtime_command(role: str) -> None:
-    from backoffice.platform.extensions import db
-    from backoffice.platform.runtime_role import RoleRefused, grant_runtime
-
     try:
         with db.engine.begin() as connection:
             grant = grant_runtime(connection, role)

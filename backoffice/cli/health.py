@@ -4,6 +4,10 @@ language (``Accept-Language``), so that what the server says and what the comman
 from __future__ import annotations
 
 import json
+from http.client import HTTPException
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
 
 import click
 from flask import current_app
@@ -33,8 +37,6 @@ HEALTH_PATH = "/admin/balance-health/check"
 )
 @speaking
 def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
-    from urllib.parse import urlsplit
-
     token = current_app.config["API_TOKEN"]
     if not token:
         raise CannotAsk(_("BACKOFFICE_API_TOKEN is not set: the health check is asked with the API's bearer token."))
@@ -72,10 +74,6 @@ def health(url: str | None, timeout: float) -> None:  # float-ok: seconds
 
 def _ask(address: str, token: str, timeout: float, language: str) -> tuple[int, dict]:  # float-ok: seconds
     """The HTTP status and the JSON object the server answered, in ``language``."""
-    from http.client import HTTPException
-    from urllib.error import HTTPError, URLError
-    from urllib.request import Request, urlopen
-
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "Accept-Language": language}
     request = Request(address, headers=headers)
     try:

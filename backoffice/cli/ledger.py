@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day, word
+from backoffice.platform.extensions import db
+from backoffice.platform.money import BeyondLimit, MoneyError, format_money, read_amount, shown
 
 
 @click.group(cls=Group, help="Move money in customers' prepaid wallets.")
@@ -36,6 +39,7 @@ AMOUNT_ARGUMENTS = {"ignore_unknown_options": True}
 )
 @_ledger_options
 def ledger_recharge(code, amount, description, idempotency_key, value_date) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import wallet
 
     _move(wallet.recharge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
@@ -46,6 +50,7 @@ def ledger_recharge(code, amount, description, idempotency_key, value_date) -> N
 )
 @_ledger_options
 def ledger_charge(code, amount, description, idempotency_key, value_date) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import wallet
 
     _move(wallet.charge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
@@ -68,6 +73,7 @@ ADJUSTMENT_REASONS = ("data_entry_error", "goodwill", "write_off", "other")
 @click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")
 @VALUE_DATE
 def ledger_adjust(code, amount, reason, description, idempotency_key, value_date) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import wallet
 
     negative = amount.strip().startswith("-")
@@ -89,7 +95,7 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
 @click.option("--description", required=True, help="Why it is reversed (required: every reversal says why).")
 @VALUE_DATE
 def ledger_reverse(movement_id, description, value_date) -> None:
-    from backoffice.platform.money import BeyondLimit
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import wallet
     from backoffice.services.vocabulary import PeriodClosed
 
@@ -104,7 +110,7 @@ def ledger_reverse(movement_id, description, value_date) -> None:
 
 def _refuse_above_the_approval_limit(amount, where: str) -> None:
     """Money moved by hand above the approval limit waits for a second admin, which a command cannot ask for."""
-    from backoffice.platform.money import shown
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import approvals
 
     if approvals.needs_approval(amount):
@@ -120,11 +126,8 @@ def _refuse_above_the_approval_limit(amount, where: str) -> None:
 
 
 def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above: bool = False, **options) -> None:
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Customer
-    from backoffice.platform.extensions import db
-    from backoffice.platform.money import BeyondLimit, MoneyError, read_amount
     from backoffice.services.vocabulary import PeriodClosed
     from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
 
@@ -146,8 +149,6 @@ def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above:
 
 
 def _moved(movement, code: str) -> None:
-    from backoffice.platform.money import format_money
-
     config = current_app.config
     balance = format_money(movement.balance_after, config["LOCALE"], config["CURRENCY"])
     click.echo(

@@ -17,6 +17,7 @@ def managers() -> None:
 @click.argument("name")
 @click.argument("email")
 def managers_add(name: str, email: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import create_manager
 
     manager = _manager_call(create_manager, name, email)
@@ -28,6 +29,7 @@ def managers_add(name: str, email: str) -> None:
 @click.option("--name", help="Their new name.")
 @click.option("--new-email", metavar="EMAIL", help="Their new email.")
 def managers_edit(email: str, name: str | None, new_email: str | None) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import change_manager, manager_by_email
 
     manager = _manager_call(manager_by_email, email)
@@ -39,6 +41,7 @@ def managers_edit(email: str, name: str | None, new_email: str | None) -> None:
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def managers_deactivate(email: str, yes: bool) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import manager_by_email, set_active, what_refers_to
 
     manager = _manager_call(manager_by_email, email)
@@ -61,6 +64,7 @@ def managers_deactivate(email: str, yes: bool) -> None:
 @managers.command("reactivate", help="Reactivate the account manager with EMAIL.")
 @click.argument("email")
 def managers_reactivate(email: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import manager_by_email, set_active
 
     manager = _manager_call(manager_by_email, email)
@@ -69,6 +73,7 @@ def managers_reactivate(email: str) -> None:
 
 
 def _manager_call(operation, *args):
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import ManagerError
 
     try:

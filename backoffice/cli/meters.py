@@ -5,8 +5,12 @@ from __future__ import annotations
 import click
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from rich.table import Table
+from sqlalchemy import select
 
 from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, _console, _day
+from backoffice.platform.clock import local_today
+from backoffice.platform.extensions import db
 
 
 @click.group(cls=Group, help="Manage meters.")
@@ -17,6 +21,7 @@ def meters() -> None:
 @meters.command("add", help="Add a meter with SERIAL (assigned to nobody until it is assigned on a customer's page).")
 @click.argument("serial")
 def meters_add(serial: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.billing import BillingError
     from backoffice.services.meter_lifecycle import add_meter
 
@@ -30,11 +35,8 @@ def meters_add(serial: str) -> None:
 @meters.command("list", help="List the meters with where each is now.")
 @click.option("--status", type=click.Choice(["active", "retired"]), help="Only the meters in service, or retired.")
 def meters_list(status: str | None) -> None:
-    from rich.table import Table
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Meter, MeterAssignment, MeterStatus
-    from backoffice.platform.extensions import db
 
     query = (
         select(Meter, MeterAssignment)
@@ -65,7 +67,7 @@ def meters_list(status: str | None) -> None:
 @BY_ADMIN
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
-    from backoffice.platform.clock import local_today
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.billing import BillingError, active_assignment
     from backoffice.services.meter_lifecycle import meter_by_serial, retire_meter
 

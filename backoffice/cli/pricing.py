@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from rich.table import Table
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
+from backoffice.platform.money import BeyondLimit, MoneyError, format_money, format_number, parse_number, read_amount
 
 
 @click.group(cls=Group, help="Set the price of gas.")
@@ -33,7 +35,7 @@ def pricing() -> None:
 @click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 def pricing_tariff(effective_from, price, correction, manager, customers, dry_run) -> None:
-    from backoffice.platform.money import BeyondLimit, MoneyError, parse_number, read_amount
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import metering
 
     locale = current_app.config["LOCALE"]
@@ -92,10 +94,6 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
 
 
 def _print_tariff(console, tariff, impact) -> None:
-    from rich.table import Table
-
-    from backoffice.platform.money import format_money
-
     config = current_app.config
 
     def money(value) -> str:
@@ -118,8 +116,6 @@ def _print_tariff(console, tariff, impact) -> None:
 
 def _count(value: int) -> str:
     """A count as the installation writes numbers (``1.234`` in ``id_ID``)."""
-    from backoffice.platform.money import format_number
-
     return format_number(value, current_app.config["LOCALE"], "#,##0")
 
 
@@ -132,6 +128,7 @@ class _customers_progress:
     def __enter__(self):
         if not self.console.is_terminal:
             return None
+        # Only on a terminal: Rich's progress bars would weigh on every command's start-up.
         from rich.progress import Progress
 
         self.bar = Progress(console=self.console, transient=True)

@@ -9,8 +9,11 @@ from decimal import Decimal
 
 import click
 from flask_babel import gettext as _
+from rich.table import Table
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, word
+from backoffice.platform.extensions import db
+from backoffice.platform.money import MoneyError, read_amount
 
 
 @click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")
@@ -20,8 +23,7 @@ def reconcile() -> None:
 
 @reconcile.command("checks", database=False, help="List the registered checks.")
 def reconcile_checks() -> None:
-    from rich.table import Table
-
+    # Imported when the command runs: the checks declare the models, which a help does without.
     from backoffice.reconcile import CHECKS
 
     table = Table(_("check"), "", _("entity"), _("fixable"), _("description"), box=None)
@@ -54,6 +56,7 @@ def _scope_options(command):
     help="Write every discrepancy to this CSV file.",
 )
 def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv_path) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import RunMode
 
     _reconcile(RunMode.FIX if fix else RunMode.VERIFY, checks, customers, from_month, as_json, threshold, csv_path)
@@ -64,6 +67,7 @@ def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing but the run record.")
 @click.option("--threshold", metavar="AMOUNT", help="Mark changes larger than this as significant.")
 def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import RunMode
 
     mode = RunMode.DRY_RUN if dry_run else RunMode.REBUILD
@@ -71,9 +75,9 @@ def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold
 
 
 def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.evidence.seals import WrongSealKey
     from backoffice.models import RunTrigger
-    from backoffice.platform.money import MoneyError, read_amount
     from backoffice.reconcile import UnknownCheck, resolve
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
@@ -116,18 +120,21 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
 def _recalculations_first(scope) -> int:
     """What writes first does the pending recalculation requests of its scope, as the jobs do (a verify, which only
     reads, imports none of it)."""
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.metering import process_recalculations
 
     return process_recalculations(list(scope.customer_ids) or None)
 
 
 def _quarantined_waiting(scope) -> list[str]:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.metering import left_quarantined
 
     return left_quarantined(list(scope.customer_ids) or None)
 
 
 def _month_option(text: str):
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models.types import parse_month
 
     try:
@@ -156,6 +163,7 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return None
+        # Only on a terminal: Rich's progress bars would weigh on every command's start-up.
         from rich.progress import Progress
 
         self.bar = Progress(console=self.console, transient=True)
@@ -175,9 +183,7 @@ class _progress:
 def print_run(console, record, threshold: Decimal | None, limit: int = 20) -> None:
     """The run: each check's counts, its largest discrepancies (``*`` above ``threshold``) and their reasons, and the
     totals before and after (``db restore-check`` prints the run it made this way too)."""
-    from rich.table import Table
-
-    from backoffice.platform.extensions import db
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
     from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text

@@ -3,16 +3,25 @@ Flask-Migrate's ``db`` commands (what it finds, and why: :mod:`backoffice.operat
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from alembic.script import ScriptDirectory
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import NullPool
 
 from backoffice.cli.common import CannotAsk, CommandError, CommandUsageError, _console, speaking
+from backoffice.cli.reconcile import print_run
+from backoffice.platform.databases import database_url
+from backoffice.platform.extensions import db
 
 ON_ANOTHER_DATABASE = "backoffice.on_another_database"
 """The app's extension that builds an app of its settings on another database (``backoffice.app`` registers it with
@@ -40,11 +49,6 @@ before taking it as unreachable (unless its URL says)."""
 @click.option("--yes", is_flag=True, help="Do not ask, when URL is the database this installation serves.")
 @speaking
 def restore_check_command(url: str, role: str | None, yes: bool) -> None:
-    from alembic.script import ScriptDirectory
-    from flask_babel import force_locale
-
-    from backoffice.platform.extensions import db
-
     target = _postgresql(url)
     script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
     role = role or current_app.config["RUNTIME_ROLE"]
@@ -71,11 +75,6 @@ def restore_check_command(url: str, role: str | None, yes: bool) -> None:
 
 def _postgresql(url: str):
     """The URL, read; a mistake in it, or a database other than PostgreSQL, is refused before anything is opened."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from backoffice.platform.databases import database_url
-
     try:
         target = make_url(database_url(url))
     except (ArgumentError, ValueError):  # ValueError: a port that is no number
@@ -108,10 +107,6 @@ def _engine_options(target) -> dict:
 
 
 def _reach(target) -> None:
-    from sqlalchemy.exc import DBAPIError
-
-    from backoffice.platform.extensions import db
-
     try:
         with db.engine.connect():
             pass
@@ -124,14 +119,6 @@ def _serves(served) -> bool:
     """Whether the database checked is the one at ``served`` (the URL of this installation's), however the two URLs
     are written: a connection to it, named with a name drawn for it, is among those the checked database's server
     lists as its own. A database that cannot be reached from here is not the one checked, which was."""
-    import secrets
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.pool import NullPool
-
-    from backoffice.platform.extensions import db
-
     if served.get_backend_name() != "postgresql":
         return False
     name = f"backoffice restore-check {secrets.token_hex(8)}"
@@ -173,8 +160,6 @@ def _confirm(target) -> None:
 def _rolled_back() -> Iterator[None]:
     """The block's session works in one transaction of the checked database's, rolled back at the block's end: the
     checks' run is recorded as every verify's is, and what it commits ends at a savepoint, so nothing is written."""
-    from backoffice.platform.extensions import db
-
     with db.engine.connect() as connection:
         outer = connection.begin()
         db.session.registry.set(db.session.session_factory(bind=connection, join_transaction_mode="create_savepoint"))
@@ -187,8 +172,7 @@ def _rolled_back() -> Iterator[None]:
 
 def _examined(target, script, role):
     """The findings; a database the URL's role may not read (its catalogue, its tables) cannot be checked."""
-    from sqlalchemy.exc import DBAPIError
-
+    # The checks and the models, for this command alone: not with every db command (a migration, say).
     from backoffice.operations.restore import examine
 
     try:
@@ -203,7 +187,7 @@ VERDICTS = {"ok": _l("ok"), "wrong": _l("WRONG"), "skipped": _l("skipped")}
 def _report(target, findings) -> None:
     """A line per finding; the checks' run in full when it found mismatches; then the verdict, or the refusal naming
     what is wrong."""
-    from backoffice.cli.reconcile import print_run
+    # The checks and the models, for this command alone: not with every db command (a migration, say).
     from backoffice.operations.restore import Verdict
 
     click.echo(_("Restored database %(url)s:", url=_shown(target)))

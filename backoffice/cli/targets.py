@@ -6,6 +6,7 @@ import click
 from flask_babel import gettext as _
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group
+from backoffice.platform.money import MoneyError, read_amount
 
 
 @click.group(cls=Group, help="Set account managers' monthly targets.")
@@ -27,8 +28,8 @@ def targets() -> None:
     help="Then recompute the achieved amounts of the targets from MONTH on, through the reconciliation engine.",
 )
 def targets_generate(month: str, from_previous: bool, amount: str | None, update: bool) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models.types import Month
-    from backoffice.platform.money import MoneyError, read_amount
     from backoffice.services.targets import TargetError, generate_targets
 
     try:
@@ -47,6 +48,7 @@ def targets_generate(month: str, from_previous: bool, amount: str | None, update
 
 
 def _recompute_achieved(period) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import RunMode, RunTrigger
     from backoffice.reconcile import Scope
     from backoffice.reconcile.engine import run

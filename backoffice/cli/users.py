@@ -6,8 +6,10 @@ import sys
 
 import click
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, word
+from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
 
 
@@ -22,6 +24,7 @@ def users() -> None:
 @click.option("--name", default="", help="Display name.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 def create_user_command(email: str, role: str, name: str, password_stdin: bool) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.users import UserError, create_user
 
     if password_stdin:
@@ -42,11 +45,9 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
 @click.option("--password-stdin", is_flag=True, help="Reset the password to the first line of standard input.")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def change_user_command(email: str, role: str | None, active: bool | None, password_stdin: bool, yes: bool) -> None:
-    from sqlalchemy import select
-
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import User
     from backoffice.models.users import normal_email
-    from backoffice.platform.extensions import db
     from backoffice.services.users import UserError, change_user
 
     user = db.session.scalar(select(User).where(User.email == normal_email(email)))

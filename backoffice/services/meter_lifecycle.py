@@ -104,9 +104,7 @@ def assign_meter(
             raise BillingError(
                 _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
             )
-        last_end = session.scalar(
-            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
-        )
+        last_end = _last_end(meter.id)
         if last_end is not None and started_on < last_end:
             raise BillingError(
                 _(
@@ -200,9 +198,7 @@ def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, co
         current = billing.active_assignment(meter.id)
         if (current.id if current else None) != confirm_from:
             raise RetireNotConfirmed(meter, current)
-        last_end = session.scalar(
-            select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter.id)
-        )
+        last_end = _last_end(meter.id)
         if last_end is not None and retired_on < last_end:
             raise BillingError(
                 _(
@@ -228,6 +224,11 @@ def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, co
         if current is not None:
             billing.recompute_billing(session.connection(), {meter.id}, {current.customer_id})
     return meter
+
+
+def _last_end(meter_id: int) -> date | None:
+    """The day the meter's last ended period ended: nothing of it can start or end before."""
+    return db.session.scalar(select(func.max(MeterAssignment.ended_on)).where(MeterAssignment.meter_id == meter_id))
 
 
 def refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) -> None:

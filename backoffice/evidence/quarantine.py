@@ -74,13 +74,6 @@ def quarantined_ids():
     return select(findings.c.customer_id).where(findings.c.resolution.is_(None), findings.c.customer_id.is_not(None))
 
 
-def refuse_if_quarantined(connection: Connection, customer_ids) -> None:
-    """Raise :class:`Quarantined` for the first of these customers that is quarantined."""
-    held = customers_held(connection, customer_ids)
-    if held:
-        raise Quarantined(next(iter(held.values())))
-
-
 def examine_customers(connection: Connection, customer_ids, run_id: int | None = None) -> None:
     """Verify the seals of these customers' wallet movements and of their journal entries; record what fails."""
     found = []

@@ -25,7 +25,7 @@ from backoffice import create_app, jobs
 from backoffice.platform import logs
 from backoffice.platform.config import ConfigError
 from backoffice.platform.extensions import db
-from backoffice.platform.switchover import one_line
+from backoffice.platform.switchover import said
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             jobs.sweep_abandoned()
         except DBAPIError as error:
-            said = getattr(getattr(error.orig, "diag", None), "message_primary", None) or one_line(error.orig)
-            sys.exit(f"worker.py: the database cannot be used ({said}); run: backoffice db upgrade")
+            sys.exit(f"worker.py: the database cannot be used ({said(error.orig)}); run: backoffice db upgrade")
         _release_the_database()
         every = max(1, round(app.config["WORKER_SWEEP_SECONDS"]))
         worker = SweepingWorker(

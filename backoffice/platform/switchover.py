@@ -67,6 +67,12 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
+def said(error: BaseException) -> str:
+    """What the database said, on one line: the server's own message when it sent one (without the statement's text
+    and the caret psycopg adds), else the driver's (:func:`one_line`)."""
+    return getattr(getattr(error, "diag", None), "message_primary", None) or one_line(error)
+
+
 def drop_the_pool(context) -> None:
     """A server shutting down, starting up, recovering or read-only is as lost as a cut connection: SQLAlchemy is told
     it is a disconnect, so that it invalidates the connection and every other the pool holds from before (psycopg's

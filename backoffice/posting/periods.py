@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from backoffice.models import PeriodAction
+from backoffice.platform.switchover import said
 
 actions = PeriodAction.__table__
 
@@ -46,10 +47,10 @@ def _closed_refusal(month: str, open_from: str) -> str:
 
 def refused_by_the_database(context) -> None:
     error = context.original_exception
-    message = getattr(getattr(error, "diag", None), "message_primary", None) or str(error)
+    message = said(error)
     if OPEN_PERIOD in message:
-        said = _DATABASE_REFUSAL.search(message)
-        raise PeriodClosed(_closed_refusal(said["month"], said["day"]) if said else message) from error
+        found = _DATABASE_REFUSAL.search(message)
+        raise PeriodClosed(_closed_refusal(found["month"], found["day"]) if found else message) from error
 
 
 _CLOSED_THROUGH = select(actions.c.closed_through).order_by(actions.c.id.desc()).limit(1)

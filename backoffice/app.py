@@ -38,7 +38,6 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
         embedded = "SQLALCHEMY_DATABASE_URI" not in test_config
         app.config["DATABASE_EMBEDDED"] = test_config.get("DATABASE_EMBEDDED", embedded)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = databases.engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"],
         app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         prepared=app.config["DATABASE_PREPARED_STATEMENTS"],
     )

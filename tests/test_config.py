@@ -93,7 +93,7 @@ def test_a_primary_and_its_standby_in_one_url_reach_psycopg_as_libpq_lists_of_ho
 
 def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_options_stay():
     given = {"connect_args": {"connect_timeout": 2}, "pool_size": 3}
-    assert engine_options("postgresql+psycopg://u@h/d", given) == {
+    assert engine_options(given) == {
         "paramstyle": "numeric_dollar",
         "pool_size": 3,
         "connect_args": {"cursor_factory": RawCursor, "connect_timeout": 2},
@@ -116,8 +116,8 @@ def test_without_a_read_replica_everything_reads_the_database_and_a_replica_is_r
 
 
 def test_statements_are_prepared_on_the_server_unless_a_pooler_keeps_none():
-    assert "prepare_threshold" not in engine_options("postgresql+psycopg://u@h/d", {})["connect_args"]
-    unprepared = engine_options("postgresql+psycopg://u@h/d", {}, prepared=False)["connect_args"]
+    assert "prepare_threshold" not in engine_options({})["connect_args"]
+    unprepared = engine_options({}, prepared=False)["connect_args"]
     assert unprepared == {"cursor_factory": RawCursor, "prepare_threshold": None}
 
 

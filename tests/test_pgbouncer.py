@@ -253,7 +253,7 @@ def test_an_engine_that_prepares_statements_fails_through_pgbouncer_and_one_that
 
     def run_interleaved(prepared: bool) -> None:
         url = database_url(bouncer.url("claims"))
-        engine = sa.create_engine(url, **engine_options(url, {}, prepared=prepared))
+        engine = sa.create_engine(url, **engine_options({}, prepared=prepared))
         connections = [engine.connect() for _ in statements]
         try:
             for n in range(12):

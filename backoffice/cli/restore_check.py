@@ -119,8 +119,6 @@ def _serves(served) -> bool:
     """Whether the database checked is the one at ``served`` (the URL of this installation's), however the two URLs
     are written: a connection to it, named with a name drawn for it, is among those the checked database's server
     lists as its own. A database that cannot be reached from here is not the one checked, which was."""
-    if served.get_backend_name() != "postgresql":
-        return False
     name = f"backoffice restore-check {secrets.token_hex(8)}"
     engine = create_engine(served, poolclass=NullPool, **_engine_options(served))
     try:

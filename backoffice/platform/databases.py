@@ -36,7 +36,7 @@ def embedded_url(folder: Path, *, owner: bool = False) -> str:
     return f"postgresql+psycopg://{user}@/{EMBEDDED_DATABASE}?host={socket}"
 
 
-def engine_options(url: str, given: dict, *, prepared: bool = True) -> dict:
+def engine_options(given: dict, *, prepared: bool = True) -> dict:
     """The database engine's options (``given`` first): statements reach psycopg with their
     parameters numbered (``$1``), which its raw cursor sends as they are, rather than with named ones that
     psycopg would parse out of every statement again (it remembers the parsing only of statements under 4 kB
@@ -56,7 +56,6 @@ def binds(config: Mapping) -> dict:
         return {}
     url = database_url(url)
     options = engine_options(
-        url,
         {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}},
         prepared=config.get("DATABASE_PREPARED_STATEMENTS", True),
     )

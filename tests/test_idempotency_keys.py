@@ -15,7 +15,7 @@ from backoffice.posting.keys import OWN, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import approvals, books, installation, transaction, wallet
+from backoffice.services import approvals, books, installation, periods, transaction, wallet
 
 D = Decimal
 RESERVED = "cannot start with '~': such keys are the application's own"
@@ -210,3 +210,12 @@ def test_a_clerks_retry_returns_the_first_result_and_the_key_with_another_reques
     request = ask_adjustment(hotel, maker, key="form-7")
     assert ask_adjustment(hotel, maker, key="form-7").id == request.id
     assert written() == (2, 1, D("105000.00"))
+
+
+def test_a_retry_after_its_month_was_closed_returns_the_first_result(limit, hotel, maker):
+    first = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-10", value_date=date(2026, 10, 5))
+    periods.close("2026-10", maker)
+    before = written()
+    again = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-10", value_date=date(2026, 10, 5))
+    assert again.id == first.id
+    assert written() == before

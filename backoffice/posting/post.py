@@ -27,7 +27,7 @@ from backoffice.posting import journal, periods
 from backoffice.posting.installation import Installation
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import KEY_LENGTH, CustomerClosed, IdempotencyConflict, IdempotencyKeyTooLong
-from backoffice.posting.rules import Kind, rule_of
+from backoffice.posting.rules import WALLET_KINDS, Kind, rule_of
 from backoffice.posting.wallet import Posting, WalletMovement, post_one
 
 customers = Customer.__table__
@@ -66,9 +66,12 @@ def post(
     """Post the movement within the caller's unit of work (which commits or rolls back all of it).
 
     Refused: a value date after today, or in a closed month (``periods.PeriodClosed``; the database refuses it too);
-    a movement of a closed customer (:class:`CustomerClosed`). ``first_time``: what the caller refuses a wallet
-    movement for, asked once its key is known not to have posted it before (a retry is answered as it was).
+    a movement of a closed customer (:class:`CustomerClosed`). A wallet movement's retry (its idempotency key posted
+    it before) is answered as it was first, before anything is refused: its month may have closed since.
+    ``first_time``: what the caller refuses a wallet movement for, asked once its key is known new.
     """
+    if movement.kind in WALLET_KINDS and (earlier := _posted_before(connection, movement)) is not None:
+        return earlier
     on = installation.value_date(movement.value_date)
     if on != installation.today():  # a month closes once it has ended: today is always open
         periods.refuse_if_closed(connection, on)
@@ -135,12 +138,17 @@ def refuse_if_closed(connection: Connection, customer_ids) -> None:
         raise CustomerClosed(closed)
 
 
-def _post_wallet(installation: Installation, connection: Connection, movement: Movement, on: date, first_time):
+def _posted_before(connection: Connection, movement: Movement) -> Posted | None:
+    """What the wallet movement's idempotency key posted before, if it did (the same movement, or a conflict)."""
     key = movement.idempotency_key or None
     if key and len(key) > KEY_LENGTH:
         raise IdempotencyKeyTooLong()
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement), repeated=True)
+    return None
+
+
+def _post_wallet(installation: Installation, connection: Connection, movement: Movement, on: date, first_time):
     if first_time is not None:
         first_time()
     posting = Posting(utcnow(), movement.user.id if movement.user else None)

@@ -21,7 +21,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from tests.factories import CustomerFactory, MeterFactory, metered_customer, past_the_guards, stored
 from tests.test_stale_edits import opened
 
 D = Decimal
@@ -164,3 +164,31 @@ def test_another_customers_reading_is_not_found_here(client, reading):
     assert client.get(f"/customers/OTHER/readings/{reading}").status_code == 404
     assert client.post(f"/customers/OTHER/readings/{reading}", data={"volume_flow_meter": "1"}).status_code == 404
     assert len(posted(reading)) == 1
+
+
+def test_a_charge_forged_by_sql_for_a_reading_is_not_given_back_by_its_correction(app):
+    customer, meter = metered_customer("BAKERY", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
+    reading_id = metering.record_reading(meter.id, date(2026, 10, 20), D("10"))  # Rp10.000 charged
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO journal_entries (id, number, entry_date, description, status, created_at) "
+                "VALUES (-7, 'JE--7', '2026-10-20', '', 'draft', now())"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+                "balance_after, value_date, description, reference_type, reference_id, entry_id, created_at) "
+                "VALUES (-7, :customer, 'charge', 5000, -5000, 0, -5000, '2026-10-20', '', 'meter_reading', "
+                ":reading, -7, now())"
+            ),
+            {"customer": customer.id, "reading": reading_id},
+        )
+    before = stored("customers", "balance", customer.id)
+
+    metering.correct_reading(reading_id, date(2026, 10, 20), D("12"))
+
+    # Only what the application charged counts: the correction charges the Rp2.000 more the reading costs, and
+    # gives nothing back for the forged row.
+    assert stored("customers", "balance", customer.id) == before - D("2000.00")

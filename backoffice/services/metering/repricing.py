@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from backoffice.evidence import verifying
 from backoffice.models import (
     BalanceTransaction,
     CustomerPricing,
@@ -187,14 +188,17 @@ def charge_reading(
 
 def charged_by_day(connection: Connection, customer_id: int, reading_id: int) -> dict[date, Decimal]:
     """What the customer's wallet was charged for the reading on each day, net of what was given back that day, in
-    date order."""
+    date order: by the movements the application wrote, their seals vouching for them. A row nothing vouches for (an
+    INSERT by SQL, a seal that fails) is left to the evidence's review, never given back or charged against."""
+    of_reading = and_(
+        ledger.c.reference_type == READING,
+        ledger.c.reference_id == reading_id,
+        ledger.c.customer_id == customer_id,
+    )
+    untrusted = verifying.untrusted(connection, "balance_transactions", of_reading)
     rows = connection.execute(
         select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
-        .where(
-            ledger.c.reference_type == READING,
-            ledger.c.reference_id == reading_id,
-            ledger.c.customer_id == customer_id,
-        )
+        .where(of_reading, ledger.c.id.not_in(untrusted))
         .group_by(ledger.c.value_date)
         .order_by(ledger.c.value_date)
     )

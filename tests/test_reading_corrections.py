@@ -169,6 +169,31 @@ def test_another_customers_reading_is_not_found_here(client, reading):
 def test_a_charge_forged_by_sql_for_a_reading_is_not_given_back_by_its_correction(app):
     customer, meter = metered_customer("BAKERY", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
     reading_id = metering.record_reading(meter.id, date(2026, 10, 20), D("10"))  # Rp10.000 charged
+    _forge_a_charge(customer, reading_id)
+    before = stored("customers", "balance", customer.id)
+
+    metering.correct_reading(reading_id, date(2026, 10, 20), D("12"))
+
+    # Only what the application charged counts: the correction charges the Rp2.000 more the reading costs, and
+    # gives nothing back for the forged row.
+    assert stored("customers", "balance", customer.id) == before - D("2000.00")
+
+
+def test_a_charge_forged_by_sql_for_a_reading_is_not_given_back_by_a_re_pricing(app):
+    customer, meter = metered_customer("BAKERY", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
+    reading_id = metering.record_reading(meter.id, date(2026, 10, 20), D("10"))  # Rp10.000 charged
+    _forge_a_charge(customer, reading_id)
+    before = stored("customers", "balance", customer.id)
+
+    metering.set_pricing(customer.id, date(2026, 10, 1), D("1200.00"), D("1.000000"))
+
+    # The set-based re-pricing counts what the application charged alone, as one reading's correction does: it
+    # charges the Rp2.000 more the reading costs now, and gives nothing back for the forged row.
+    assert stored("customers", "balance", customer.id) == before - D("2000.00")
+
+
+def _forge_a_charge(customer, reading_id):
+    """A charge of Rp5.000 for the reading, inserted by SQL with a negative id, and its entry."""
     with past_the_guards() as connection:
         connection.execute(
             sa.text(
@@ -185,10 +210,3 @@ def test_a_charge_forged_by_sql_for_a_reading_is_not_given_back_by_its_correctio
             ),
             {"customer": customer.id, "reading": reading_id},
         )
-    before = stored("customers", "balance", customer.id)
-
-    metering.correct_reading(reading_id, date(2026, 10, 20), D("12"))
-
-    # Only what the application charged counts: the correction charges the Rp2.000 more the reading costs, and
-    # gives nothing back for the forged row.
-    assert stored("customers", "balance", customer.id) == before - D("2000.00")

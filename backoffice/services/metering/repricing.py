@@ -131,11 +131,16 @@ def reprice_where(
             )
         )
     chosen_readings = select(readings.c.id, readings.c.customer_id, readings.c.reading_date).where(chosen)
+    charged = and_(
+        ledger.c.reference_type == READING,
+        ledger.c.reference_id.in_(select(readings.c.id).where(chosen)),
+        ledger.c.customer_id.in_(customer_ids),
+    )
     first_dates = post_many(
         installation(),
         connection,
         _CORRECTIONS.add_cte(chosen_readings.cte("picked")),
-        {"customer_ids": customer_ids},
+        {"customer_ids": customer_ids, "unvouched": sorted(_unvouched(connection, charged))},
         user=user,
         reason=reason,
         occasion=Occasion.REPRICING,
@@ -195,14 +200,21 @@ def charged_by_day(connection: Connection, customer_id: int, reading_id: int) ->
         ledger.c.reference_id == reading_id,
         ledger.c.customer_id == customer_id,
     )
-    untrusted = verifying.untrusted(connection, "balance_transactions", of_reading)
     rows = connection.execute(
         select(ledger.c.value_date, -func.sum(ledger.c.signed_amount))
-        .where(of_reading, ledger.c.id.not_in(untrusted))
+        .where(of_reading, ledger.c.id.not_in(_unvouched(connection, of_reading)))
         .group_by(ledger.c.value_date)
         .order_by(ledger.c.value_date)
     )
     return {day: Decimal(amount) for day, amount in rows}
+
+
+def _unvouched(connection: Connection, charged: ColumnElement) -> set[int]:
+    """The ledger rows ``charged`` selects (a reading's charges) that nothing vouches for: an INSERT by SQL (any id,
+    negative too) or a row whose seal fails. What a reading was charged is what the application wrote: such a row is
+    left to the evidence's review, never given back nor charged against, by one reading's correction
+    (:func:`charged_by_day`) or by a re-pricing of many (:func:`reprice_where`)."""
+    return verifying.untrusted(connection, "balance_transactions", charged)
 
 
 def _move_to_holder(connection: Connection, reading, user, reason: str | None = None) -> None:
@@ -313,7 +325,8 @@ picked = table("picked", column("id", Integer), column("customer_id", Integer), 
 
 def _corrections():
     """The movements that bring each picked reading's charges to its new cost (``post_many``'s columns), for the
-    customers ``customer_ids`` (a parameter).
+    customers ``customer_ids`` (a parameter), leaving out the ledger rows ``unvouched`` (a parameter,
+    :func:`_unvouched`).
 
     One grouping, by reading and day, of what the ledger charged for each reading (on its customer's wallet)
     and of the reading's new cost (on its date): on another day than the reading's, what was charged there is
@@ -336,7 +349,10 @@ def _corrections():
             & (ledger.c.customer_id == picked.c.customer_id),
         )
         # read by the customers' index, not the whole ledger
-        .where(ledger.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
+        .where(
+            ledger.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+            ledger.c.id.not_in(bindparam("unvouched", expanding=True)),
+        )
     )
     cost = select(
         picked.c.customer_id,

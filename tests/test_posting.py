@@ -382,8 +382,9 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
     overtaken = threading.Event()
 
     def pause_before_the_lock(_conn, _cursor, statement, *_args) -> None:
-        # The first writer is about to lock the customer's row; it gets there only after the second committed.
-        if threading.current_thread() is first_thread.get("thread") and "UPDATE customers" in statement:
+        # The first writer is about to lock the customer's row (its movement's function locks it first); it gets
+        # there only after the second committed.
+        if threading.current_thread() is first_thread.get("thread") and "post_wallet_movement_v1" in statement:
             overtaken.wait(timeout=10)
 
     def first() -> None:
@@ -449,6 +450,17 @@ def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writ
     after = [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in (JournalEntry, JournalLine)]
     assert after == [before[0] + 1, before[1] + 2]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == 3
+
+
+def test_the_function_that_posts_a_movement_takes_what_the_rule_table_moves(app):
+    """The rule table says what a movement adds to each of the customer's totals and its month's columns; the SQL
+    function that posts it takes each of them: a total or a month column added to the table is added to the function
+    (a new version of it)."""
+    (arguments,) = db.session.execute(
+        sa.text("SELECT proargnames FROM pg_proc WHERE proname = 'post_wallet_movement_v1'")
+    ).one()
+    moved = [name for name in arguments if name.startswith("p_total_")]
+    assert moved == [f"p_{column}" for column in (*TOTALS, *MONTH_COLUMNS)]
 
 
 def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):

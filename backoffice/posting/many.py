@@ -5,8 +5,7 @@ For work that moves thousands of ledger rows in one unit of work (re-pricing two
 a tariff change for every customer). The movements are staged in a temporary table (``STAGED``) with the ids
 their ledger rows and journal entries take and their chain (the customer's balance and totals plus running sums, in
 the order given); then what the wallet's specification defines is written from it (:func:`post_staged`), in one
-statement. One movement (``post``) is not staged: it is bound as parameters (``wallet.post_one``), the customer's row
-moved under the conditions first, by the same parts.
+statement. One movement (``post``) is not staged: it is posted by its SQL function (``wallet.post_one``).
 
 A batch's movements are gas delivered (``allow_overdraft``, and refused while tampered evidence of their customer
 waits for a review): the balance rule does not apply; the columns' limits, the value dates' rules (none after

@@ -1,11 +1,11 @@
 """Keeping monthly customer balances in the write path's transaction.
 
-One movement (a deposit, a charge, a reading's calculation coming or going) *shifts* its
-month: the month's sums move by the movement, and so do the opening and closing of every
-later month (a wallet movement's month is its specification's, ``posting.wallet``, whose
-statements a reading's shift uses too). Work over many readings *recalculates* the customer's
-months from a month on, set-based, from the same SQL the ``monthly_balance`` check compares
-with. Both run inside a transaction that holds the customer's lock.
+One movement (a deposit, a charge, a reading's calculation coming or going) *shifts* its month:
+the month's sums move by the movement, and so do the opening and closing of every later month
+(``shift_customer_month_v1``, migration ``0054``, which a wallet movement's posting calls too).
+Work over many readings *recalculates* the customer's months from a month on, set-based, from the
+same SQL the ``monthly_balance`` check compares with. Both run inside a transaction that holds the
+customer's lock.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy import Integer, and_, bindparam, delete, func, insert, literal, or_, select, text, union_all
 from sqlalchemy.engine import Connection
 
 from backoffice.models import BalanceTransaction, MonthlyCustomerBalance, RecalculationReason, RecalculationRequest
@@ -23,45 +23,27 @@ from backoffice.models.types import Balance, Month, month_of_date, utcnow
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.rules import DELIVERED
 from backoffice.posting.sql import contribution_sql
-from backoffice.posting.wallet import (
-    MONTH_ADDED,
-    Posting,
-    adding_to_month,
-    emptied_month,
-    later_months,
-    month_net,
-    parameters,
-)
+from backoffice.posting.wallet import MONTH_ADDED
 
 months = MonthlyCustomerBalance.__table__
 requests = RecalculationRequest.__table__
 STORED = ("opening_balance", "total_deposits", "total_purchases", "closing_balance", "total_volume_sm3")
 
-_customer, _month = bindparam("shift_customer_id"), bindparam("shift_year_month")
-_added = {column: bindparam(f"shift_{column}", type_=months.c[column].type) for column in MONTH_ADDED}
-_details = bindparam("shift_details", type_=months.c.calculation_details.type)
-
-_SHIFT = adding_to_month(_customer, _month, _added, details=_details)
-_LATER = later_months(_customer, _month, month_net(_added))
-_EMPTIED = emptied_month(_customer, _month)
+_SHIFT = text(
+    "SELECT shift_customer_month_v1(:customer_id, :year_month, :total_deposits, :total_purchases,"
+    " :total_volume_sm3, :details, :moment)"
+).bindparams(bindparam("customer_id", type_=Integer), bindparam("details", type_=months.c.calculation_details.type))
+"""A month shifted by ``shift_customer_month_v1`` (migration ``0054``), the SQL function a wallet movement's posting
+shifts its month with."""
 
 
 def shift(connection: Connection, customer_id: int, year_month: str, moved: dict, details: dict) -> None:
     """Apply what a reading's calculation adds to its month (``moved``, by column: ``rules.measured``), or takes
-    away, as a wallet movement is applied to its own (``posting.wallet``): every later month carries its net, and a
-    month left with nothing in it has no row."""
+    away, as a wallet movement is applied to its own: every later month carries its net, and a month left with
+    nothing in it has no row."""
     added = {column: moved.get(column, Decimal(0)) for column in MONTH_ADDED}
-    values = {
-        "shift_customer_id": customer_id,
-        "shift_year_month": year_month,
-        **{f"shift_{column}": value for column, value in added.items()},
-        "shift_details": details,
-    } | parameters(Posting(utcnow()))
-    emptied = connection.execute(_SHIFT, values).scalar_one()
-    if month_net(added):
-        connection.execute(_LATER, values)
-    if emptied:
-        connection.execute(_EMPTIED, values)
+    values = {"customer_id": customer_id, "year_month": year_month, "details": details, "moment": utcnow()}
+    connection.execute(_SHIFT, values | added)
 
 
 def expected_months(customer_ids=None):

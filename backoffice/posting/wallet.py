@@ -1,40 +1,44 @@
-"""A wallet movement, specified once, and the one path that writes it: one movement or a batch.
+"""A wallet movement: one posted by its SQL function, a batch by set-based statements, both by the rule table.
 
-What a movement does, each said here once:
+**One movement** (:func:`post_one`) is one call of ``post_wallet_movement_v1``, a function of SQL (migration
+``0054``, where it reads top to bottom): the customer's row locked and moved on the conditions it meets after the
+movement; its journal entry posted with its two lines and its ledger row, in one statement; its month shifted
+(``shift_customer_month_v1``) or, for a customer not kept in real time, a recalculation request; the accounts'
+buckets, last. What the rule table says of the movement is given to it: what it adds to each of the customer's
+totals and each of its month's columns (``rules.counts``), the accounts its rule debits and credits
+(``journal.rule_lines``), and what its lines move in their buckets (:func:`buckets_moved`). A refused movement
+writes nothing and returns no row; :func:`refusal` then says why.
+
+**A batch** (``posting.many``) is written from the parts below, over its movements staged in a table:
 
 - :class:`WalletMovement`: a movement as its statements read it. Its fields are the columns of every *source of
-  movements* (one movement bound as parameters, or a batch staged in a table, ``posting.many``) and the record binds
-  them; :class:`Posting` binds what all the movements of one posting share (when, by whom).
+  movements* (one movement's parameters, a staged batch's columns); :class:`Posting` binds what all the movements
+  of one posting share (when, by whom).
 - **The customer's row** (:func:`customers_moved`): its balance and each of its totals move by what the rule table
   says (``sql.customer_sql``: a new total is one entry of ``rules.CUSTOMER_TOTALS``), with
   ``balance_last_updated_at`` and the status (``formulas.status_sql``).
-- **The conditions** the row meets after the movement (:func:`conditions`): the customer open; gas delivered not
+- **The conditions** the row meets after a movement (:func:`conditions`): the customer open; gas delivered not
   charged while tampered evidence of the customer waits for a review; the balance rule (no overdraft unless
-  ``allow_overdraft``); the balance and each total within what its column holds. :func:`refusal` says the first that
-  fails: the one place a refused movement is said.
-- **Its month** (:func:`adding_to_month`, :func:`later_months`, :func:`emptied_month`): what it adds to each of the
-  month's columns by the rule table, the later months' opening and closing carrying its net; or, for a customer not
-  kept in real time, a recalculation request.
+  ``allow_overdraft``); the balance and each total within what its column holds. The function checks the same
+  conditions; :func:`refusal` says the first that fails, for one movement and for a batch alike: the one place a
+  refused movement is said.
 - **The accounts' buckets** (:func:`buckets_moved`): each of its two lines in its account's normal direction, in its
   customer's bucket, summed by (account, bucket) and written in that order, last.
 - **Its journal entry**, numbered ``JE-`` and its id and recording its ledger row, with its two lines by the rule,
-  and **its ledger row**, with its balance before and after (:func:`written`), returned as written.
+  and **its ledger row**, with its balance before and after (:func:`written`).
 
-:func:`post_one` writes one movement bound as parameters in one statement (the customer's row moved under the
-conditions first, then, each part reading the moved row, the ids, the entry posted with its lines, the ledger row, the
-month or the request, the buckets; a refused movement writes nothing). ``posting.many`` writes a batch from the same
-parts: its conditions checked over its chain before anything is written, then one statement.
+That one movement and a batch of it write the same rows, and are refused in the same words, the tests hold for
+every rule and every refusal.
 """
 
 from __future__ import annotations
 
-import operator
 import typing
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache, reduce
+from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -45,15 +49,12 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
-    and_,
     bindparam,
     cast,
-    delete,
     func,
-    insert,
     or_,
     select,
-    true,
+    text,
     union_all,
     update,
 )
@@ -69,19 +70,18 @@ from backoffice.models import (
     JournalEntry,
     JournalLine,
     MonthlyCustomerBalance,
-    RecalculationReason,
     RecalculationRequest,
     TamperedEvidence,
 )
-from backoffice.models.types import Balance, Money, constant, month_of_date, upsert
+from backoffice.models.types import Balance, Money, constant
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.formulas import status_sql
 from backoffice.posting.installation import Installation
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import CustomerClosed, InsufficientBalance, WalletError
-from backoffice.posting.rules import CUSTOMER_TOTALS, INCOMING, MEASURES, MONTH_COLUMNS, TOTALS, Kind, rule_of
-from backoffice.posting.sql import account_sql, contribution_sql, customer_sql
+from backoffice.posting.rules import CUSTOMER_TOTALS, MEASURES, MONTH_COLUMNS, TOTALS, Kind, counts, rule_of
+from backoffice.posting.sql import account_sql, customer_sql
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -150,40 +150,9 @@ class Posting:
     occasion: str | None = None
 
 
-@dataclass(frozen=True)
-class _Buckets:
-    """One movement's two buckets as its statement binds them, in (account, bucket) order."""
-
-    bucket: int
-    first_account: int
-    first_by: Decimal
-    second_account: int
-    second_by: Decimal
-
-    @classmethod
-    def of(cls, moves: dict) -> _Buckets:
-        ((first, bucket), first_by), ((second, _bucket), second_by) = moves.items()
-        return cls(bucket, first, first_by, second, second_by)
-
-
-@dataclass(frozen=True)
-class _Accounts:
-    """One movement's accounts by its rule, as its statement binds them: the account it debits, the one it credits."""
-
-    debit: int
-    credit: int
-
-    @classmethod
-    def of(cls, found: dict, lines: list[journal.Line]) -> _Accounts:
-        debited, credited = lines
-        return cls(found[debited.account].id, found[credited.account].id)
-
-
 _PREFIXES = {
     WalletMovement: "movement_",
     Posting: "posting_",
-    _Buckets: "buckets_",
-    _Accounts: "accounts_",
 }
 """Each record's parameters are named apart from every column, so that no update run with them sets a column of their
 name (``customer_id``, ``reason``)."""
@@ -308,102 +277,6 @@ MONTH_ADDED = (*MONTH_COLUMNS, *(measure.month for measure in MEASURES))
 """The columns of a month that its movements and its readings add to."""
 
 
-def month_added(movement) -> dict:
-    """What a movement adds to each of :data:`MONTH_ADDED`, by the rule table: money, and no measure (a reading's
-    volume is its calculation's)."""
-    kind, signed = movement["kind"], movement["signed_amount"]
-    added = {column: contribution_sql(column, kind, signed) for column in MONTH_COLUMNS}
-    return added | {measure.month: ZERO for measure in MEASURES}
-
-
-def month_net(added):
-    """What the month's closing moves by, and every later month's opening and closing: its money in less its money
-    out (``added`` by column: what is added, or a month row's columns)."""
-    return reduce(operator.add, (added[c] if c in INCOMING else -added[c] for c in MONTH_COLUMNS))
-
-
-def adding_to_month(customer, month, added: dict, *, where=None, details=None):
-    """Add to the customer's month ``added`` (by column of :data:`MONTH_ADDED`), or create the month opening at the
-    previous month's closing, on ``where``; returns whether the month is left with nothing in it (``emptied``)."""
-    previous_closing = func.coalesce(
-        select(months.c.closing_balance)
-        .where(months.c.customer_id == customer, months.c.year_month < month)
-        .order_by(months.c.year_month.desc())
-        .limit(1)
-        .scalar_subquery(),
-        ZERO,
-    )
-    values = {
-        "customer_id": customer,
-        "year_month": month,
-        "opening_balance": previous_closing,
-        **added,
-        "closing_balance": func.round(previous_closing + month_net(added), TWO),
-        "calculation_details": details,
-        "last_calculated_at": MOMENT,
-    }
-    new = upsert(months).from_select(list(values), select(*values.values()).where(true() if where is None else where))
-    sums = {column: func.round(months.c[column] + new.excluded[column], _places(column)) for column in MONTH_ADDED}
-    return new.on_conflict_do_update(
-        index_elements=[months.c.customer_id, months.c.year_month],
-        set_={
-            **sums,
-            "closing_balance": func.round(months.c.closing_balance + month_net(new.excluded), TWO),
-            "calculation_details": new.excluded.calculation_details,
-            "last_calculated_at": new.excluded.last_calculated_at,
-        },
-    ).returning(and_(*(months.c[column] == ZERO for column in MONTH_ADDED)).label("emptied"))
-
-
-def _places(column: str):
-    return constant(months.c[column].type.scale)
-
-
-def later_months(customer, month, net):
-    """Every later month of the customer carries ``net`` in its opening and its closing."""
-    return (
-        update(months)
-        .where(months.c.customer_id == customer, months.c.year_month > month)
-        .values(
-            opening_balance=func.round(months.c.opening_balance + net, TWO),
-            closing_balance=func.round(months.c.closing_balance + net, TWO),
-        )
-    )
-
-
-def emptied_month(customer, month):
-    """A month left with nothing in it has no row."""
-    return delete(months).where(
-        months.c.customer_id == customer,
-        months.c.year_month == month,
-        *(months.c[column] == ZERO for column in MONTH_ADDED),
-    )
-
-
-def _movements_month(movement) -> dict:
-    """One movement's month (``movement``: a source with ``realtime``, whether its customer is kept in real time):
-    added to and carried to the later months, or, for a customer not kept in real time, a recalculation request."""
-    added = month_added(movement.c)
-    in_month = or_(*(value != ZERO for value in added.values()))
-    customer, month, net = movement.c.customer_id, month_of_date(movement.c.value_date), month_net(added)
-    details = func.json_build_object(constant("balance_transaction_id"), movement.c.row_id)
-    request = {
-        "customer_id": customer,
-        "from_date": movement.c.value_date,
-        "reason": constant(RecalculationReason.DEFERRED.value),
-        "description": movement.c.kind + constant(" #") + cast(movement.c.row_id, String),
-        "requested_at": MOMENT,
-        "requested_by_id": USER,
-    }
-    return {
-        "month": adding_to_month(customer, month, added, where=movement.c.realtime & in_month, details=details),
-        "later": later_months(customer, month, net).where(movement.c.realtime, in_month, net != 0),
-        "request": insert(requests).from_select(
-            list(request), select(*request.values()).where(~movement.c.realtime, in_month)
-        ),
-    }
-
-
 # --- The accounts' buckets, the entries with their lines, the ledger rows -----------------------------------------
 
 
@@ -422,25 +295,15 @@ def buckets_moved(installation: Installation, connection: Connection, lines_by_c
     return dict(sorted(summed.items()))
 
 
-def written(source, *, by_side: dict | None = None) -> dict:
-    """The statements writing the source's journal entries, posted with their lines, and its ledger rows, by name, in
-    order (the books' guards run when the statement ends, over all its rows).
-
-    ``by_side``: the source is one movement, whose accounts by its rule are bound (their ids by side, ``debit`` and
-    ``credit``, which the caller found by :func:`journal.rule_lines`, as it finds its buckets): its lines are written
-    to them rather than joined to the accounts its rule's codes select, and its one entry and ledger row are not
-    sorted."""
-    ordered = by_side is None
-    return {
-        "entries": _entries(source, ordered=ordered),
-        "lines": _lines(source, by_side),
-        "rows": _ledger_rows(source, ordered=ordered),
-    }
+def written(source) -> dict:
+    """The statements writing a batch's journal entries, posted with their lines, and its ledger rows, by name, in
+    order (the books' guards run when the statement ends, over all its rows)."""
+    return {"entries": _entries(source), "lines": _lines(source), "rows": _ledger_rows(source)}
 
 
-def _entries(source, *, ordered: bool = True):
+def _entries(source):
     """Each movement's journal entry, posted, dated on its value date, recording its ledger row (which its words are
-    rendered from); in the order of their ids, unless not ``ordered`` (one movement's one entry)."""
+    rendered from), in the order of their ids."""
     status = {"status": constant(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
     values = {
         "id": source.c.entry_id,
@@ -452,28 +315,24 @@ def _entries(source, *, ordered: bool = True):
         "source_id": source.c.row_id,
         "created_at": MOMENT,
     }
-    chosen = select(*values.values())
-    return entries.insert().from_select(list(values), chosen.order_by(source.c.entry_id) if ordered else chosen)
+    return entries.insert().from_select(list(values), select(*values.values()).order_by(source.c.entry_id))
 
 
-def _lines(source, by_side: dict | None = None):
-    """Each entry's two lines by its rule, the debit first: to the accounts its rule's codes select, or to those
-    bound ``by_side`` (one movement's)."""
+def _lines(source):
+    """Each entry's two lines by its rule, the debit first, to the accounts its rule's codes select."""
     amount = func.abs(source.c.signed_amount)
     sides = []
     for number, side in enumerate(("debit", "credit")):
-        account = accounts.c.id if by_side is None else by_side[side]
-        chosen = select(
-            source.c.entry_id,
-            account.label("account_id"),
-            (amount if side == "debit" else ZERO).label("debit"),
-            (amount if side == "credit" else ZERO).label("credit"),
-            constant(number).label("side"),
+        code = account_sql(side, source.c.kind, source.c.signed_amount)
+        sides.append(
+            select(
+                source.c.entry_id,
+                accounts.c.id.label("account_id"),
+                (amount if side == "debit" else ZERO).label("debit"),
+                (amount if side == "credit" else ZERO).label("credit"),
+                constant(number).label("side"),
+            ).join_from(source, accounts, accounts.c.code == code)
         )
-        if by_side is None:
-            code = account_sql(side, source.c.kind, source.c.signed_amount)
-            chosen = chosen.join_from(source, accounts, accounts.c.code == code)
-        sides.append(chosen)
     both = union_all(*sides).subquery("sides")
     return lines.insert().from_select(
         ["entry_id", "account_id", "debit", "credit", "description"],
@@ -483,9 +342,8 @@ def _lines(source, by_side: dict | None = None):
     )
 
 
-def _ledger_rows(source, *, ordered: bool = True):
-    """Each movement's ledger row, its balance before and after; in the order of their ids, unless not ``ordered``
-    (one movement's one row)."""
+def _ledger_rows(source):
+    """Each movement's ledger row, its balance before and after, in the order of their ids."""
     signed = source.c.signed_amount
     values = {
         "id": source.c.row_id,
@@ -507,81 +365,31 @@ def _ledger_rows(source, *, ordered: bool = True):
         "created_at": MOMENT,
         "created_by_id": USER,
     }
-    chosen = select(*values.values())
-    return ledger.insert().from_select(list(values), chosen.order_by(source.c.row_id) if ordered else chosen)
+    return ledger.insert().from_select(list(values), select(*values.values()).order_by(source.c.row_id))
 
 
 # --- One movement -------------------------------------------------------------------------------------------------
 
-
-def _bound_source(new, *, named: bool = False):
-    """One movement as a source: its fields bound as parameters, beside what ``new`` (a one-row select) gives: the
-    ids its ledger row and entry take, the balance after it, whether its customer is kept in real time. ``named``: a
-    CTE, which PostgreSQL's one statement writes once for its parts that read it, rather than a subquery written out
-    again in each (a fifth of the statement's text)."""
-    taken = [new.c[name] for name in ("row_id", "entry_id", "balance_after", "realtime")]
-    source = select(*(parameter.label(name) for name, parameter in MOVEMENT.items()), *taken)
-    return source.cte("movement") if named else source.subquery("movement")
-
-
-_ONE = {"customer_id": MOVEMENT["customer_id"], **customer_sql(MOVEMENT["kind"], MOVEMENT["signed_amount"])}
-_ONE_AFTER = moved(_ONE)
-_EMPTIED = emptied_month(MOVEMENT["customer_id"], month_of_date(MOVEMENT["value_date"]))
-
-# The statements below are built when a process first posts, not when it imports the module: most commands import
-# it (the checks, the models' months) and post nothing, and building them was most of its import's time.
-
-
-@cache
-def _guarded():
-    """The customer's row locked, checked and moved by one movement: a movement it refuses moves no row."""
-    return customers_moved(_ONE, *conditions(MOVEMENT, _ONE_AFTER).values()).returning(
-        customers.c.balance.label("balance_after"), customers.c.use_realtime_calculation.label("realtime")
+_POST = text(
+    """
+    SELECT (posted).*, buckets_moved FROM post_wallet_movement_v1(
+        :customer_id, :kind, :signed_amount, :value_date, :reference_type, :reference_id, :description, :reason,
+        :occasion, :reverses_id, :idempotency_key, :allow_overdraft, :automatic,
+        :moment, :user_id,
+        :total_recharged, :total_spent, :total_deposits, :total_purchases,
+        :debit_account, :credit_account, :bucket, :first_account, :first_by, :second_account, :second_by
     )
-
-
-@cache
-def _why_one():
-    return why(MOVEMENT, _ONE_AFTER).where(customers.c.id == MOVEMENT["customer_id"])
-
-
-@cache
-def _one_statement():
-    """PostgreSQL's one statement for one movement: :func:`_guarded` first, then, each reading the row it moved (a
-    refused movement writes nothing), the ids, the entry posted with its lines, the ledger row (returned), the month
-    or the request, the buckets (fewer than two moved: one is beyond its column)."""
-    row = _guarded().cte("moved")
-    new = select(
-        journal.next_id("balance_transactions").label("row_id"),
-        journal.next_id("journal_entries").label("entry_id"),
-        row.c.balance_after,
-        row.c.realtime,
-    ).cte("new")
-    movement = _bound_source(new, named=True)
-    parts = written(movement, by_side=_bound(_Accounts))
-    rows = parts.pop("rows").returning(*ledger.c).cte("rows")
-    month = _movements_month(movement)
-    added = month.pop("month").cte("month")
-    bound = _bound(_Buckets)
-    two = union_all(
-        *(
-            select(bound[f"{side}_account"], bound["bucket"], bound[f"{side}_by"]).select_from(new)
-            for side in ("first", "second")
-        )
-    )
-    buckets = journal.adding_to_buckets(two).cte("buckets")
-    return select(
-        *rows.c,
-        select(added.c.emptied).scalar_subquery().label("emptied"),
-        select(func.count()).select_from(buckets).scalar_subquery().label("buckets"),
-    ).add_cte(
-        *(part.cte(name) for name, part in parts.items()),
-        rows,
-        added,
-        *(part.cte(name) for name, part in month.items()),
-        buckets,
-    )
-
+    """
+).bindparams(
+    *(
+        bindparam(name, type_=Integer)
+        for name in ("customer_id", "reference_id", "reverses_id", "user_id", "debit_account", "credit_account")
+    ),
+    *(bindparam(name, type_=Integer) for name in ("bucket", "first_account", "second_account")),
+)
+"""One movement posted by ``post_wallet_movement_v1`` (migration ``0054``), the SQL function that writes it: the
+movement, the posting, what its rule adds to each of the customer's totals and its month's columns
+(``rules.counts``), the accounts its rule debits and credits, and what it moves in their buckets."""
 
 _LEDGER = tuple(ledger.c.keys())
 
@@ -589,25 +397,38 @@ _LEDGER = tuple(ledger.c.keys())
 def post_one(connection: Connection, installation: Installation, movement: WalletMovement, posting: Posting):
     """Write one movement (its value date and idempotency key checked by the caller); returns its ledger row as the
     database returned it, sealed when the unit of work commits."""
-    lines = journal.check_lines(
-        journal.rule_lines(rule_of(movement.kind, movement.signed_amount), movement.signed_amount)
-    )
+    rule = rule_of(movement.kind, movement.signed_amount)
+    lines = journal.check_lines(journal.rule_lines(rule, movement.signed_amount))
+    found = journal.accounts_of(installation, connection, [ln.account for ln in lines])
     moves = buckets_moved(installation, connection, {movement.customer_id: lines})
-    bound = parameters(movement, posting)
-    by_side = _Accounts.of(journal.accounts_of(installation, connection, [ln.account for ln in lines]), lines)
-    row = connection.execute(_one_statement(), bound | parameters(_Buckets.of(moves), by_side)).one_or_none()
+    ((first, bucket), first_by), ((second, _bucket), second_by) = moves.items()
+    debited, credited = lines
+    row = connection.execute(
+        _POST,
+        asdict(movement)
+        | {"moment": posting.moment, "user_id": posting.user_id}
+        | counts(rule, movement.signed_amount)
+        | {"debit_account": found[debited.account].id, "credit_account": found[credited.account].id}
+        | {"bucket": bucket, "first_account": first, "first_by": first_by}
+        | {"second_account": second, "second_by": second_by},
+    ).one_or_none()
     if row is None:
-        _refuse_one(connection, bound)
-    if row.buckets < len(moves):
+        _refuse_one(connection, parameters(movement))
+    if row.buckets_moved < len(moves):
         raise BeyondLimit(journal.beyond_limit(connection, moves))
-    if row.emptied:
-        connection.execute(_EMPTIED, bound)
-    returned = row._asdict()
-    transaction = BalanceTransaction(**{name: returned[name] for name in _LEDGER})
+    transaction = BalanceTransaction(**{name: getattr(row, name) for name in _LEDGER})
     sealing.rows_written(
         connection, [("journal_entries", transaction.entry_id, 0), ("balance_transactions", transaction.id, 0)]
     )
     return transaction
+
+
+_ONE_AFTER = moved(customer_sql(MOVEMENT["kind"], MOVEMENT["signed_amount"]))
+
+
+@cache
+def _why_one():
+    return why(MOVEMENT, _ONE_AFTER).where(customers.c.id == MOVEMENT["customer_id"])
 
 
 def _refuse_one(connection: Connection, bound: dict):

@@ -124,15 +124,15 @@ def assess() -> Health:
                 difference=plain(sheet.difference),
             )
         )
-    if not seals.key_is_right(db.session.connection()):
+    if seals.key_is_right(db.session.connection()):
+        reasons += anchors.problems(db.session.connection())
+    else:
         reasons.append(
             _(
                 "BACKOFFICE_SEAL_KEY: this is not the key the evidence was sealed with; the evidence cannot be "
                 "verified until the application runs with the installation's own key."
             )
         )
-    if seals.key_is_right(db.session.connection()):
-        reasons += anchors.problems(db.session.connection())
     if forged := evidence_review.unsealed_decisions():
         reasons.append(
             _(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import date
 
 from sqlalchemy import select, update
 
+from backoffice.evidence import anchors
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS
 from backoffice.jobs.messages import fact
@@ -15,6 +17,7 @@ from backoffice.jobs.queues import callbacks, queue
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import label
 from backoffice.reconcile.report import summary
@@ -75,6 +78,7 @@ def _run_ended(run: ReconciliationRun) -> None:
     job_id, kind, started_at, done = record.id, record.kind, record.started_at, record.result or {}
     values: dict = {"active_key": None}
     if run.status is RunStatus.SUCCEEDED:
+        anchor_night(record, run.id)
         result = summary(run, limit=0) | {"recalculations_done": done.get("recalculations_done", 0)}
         del result["discrepancies"]
         values |= {"progress": 100, "message": fact("finished"), "result": result}
@@ -86,3 +90,18 @@ def _run_ended(run: ReconciliationRun) -> None:
     db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
     if moved:
         _count_duration(kind, started_at, ended)
+
+
+def anchor_night(record: JobRecord, run_id: int) -> None:
+    """A nightly maintenance that succeeded anchors the heads of the chains its run proved
+    (``backoffice.evidence.anchors``), in the transaction that ends its job: a night seen finished is anchored. An
+    anchor refused, or a folder that cannot be written, is logged and leaves the night unanchored (the health check
+    says so), its run's end kept."""
+    if record.kind != "nightly_maintenance":
+        return
+    day = record.args.get("date")
+    try:
+        with db.session.begin_nested():
+            anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
+    except (anchors.AnchorRefused, OSError) as error:
+        log.error("The night of %s is not anchored: %s", day or local_today(), error)

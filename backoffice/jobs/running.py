@@ -13,8 +13,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from backoffice.evidence import anchors
-from backoffice.jobs.chunks import _enqueue_chunks, _run_ended
+from backoffice.jobs.chunks import _enqueue_chunks, _run_ended, anchor_night
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS, Kind, _plan, _trigger
 from backoffice.jobs.messages import english, fact
@@ -22,7 +21,6 @@ from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
 from backoffice.models.types import utcnow
 from backoffice.platform import logs
-from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import fanout, resolve
 from backoffice.reconcile.engine import run as run_checks
@@ -114,8 +112,9 @@ def _execute(job_id: str):
         return {"run_id": run.id, "status": run.status.value}
     result = summary(run, limit=0) | {"recalculations_done": recalculated}
     del result["discrepancies"]
+    anchor_night(record, run.id)
+    db.session.commit()
     _finish(job_id, JobStatus.FINISHED, result=result)
-    _anchor(record, run.id)
     return {"run_id": run.id, "status": run.status.value}
 
 
@@ -153,25 +152,9 @@ def execute_chunk(chunk_id: int):
     if done.ended and (record := db.session.scalar(select(JobRecord).where(JobRecord.run_id == done.run_id))):
         with logs.job(record.id):
             log.info("Finished: %s", _outcome(record.result))
-            if record.status is JobStatus.FINISHED:
-                _anchor(record, done.run_id)
     if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
         time.sleep(delay)
     return {"chunk_id": chunk_id, "done": True}
-
-
-def _anchor(record: JobRecord, run_id: int) -> None:
-    """A nightly maintenance that succeeded anchors the heads of the chains its run proved
-    (``backoffice.evidence.anchors``)."""
-    if record.kind != "nightly_maintenance":
-        return
-    day = record.args.get("date")
-    try:
-        anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
-        db.session.commit()
-    except (anchors.AnchorRefused, OSError) as error:
-        db.session.rollback()
-        log.error("The night of %s is not anchored: %s", day or local_today(), error)
 
 
 def _recalculate(spec: Kind, record: JobRecord) -> int:

@@ -34,7 +34,7 @@ from backoffice import create_app, register_migrations
 from backoffice.platform import logs
 from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle, wallet
+from backoffice.services import billing, demo, meter_lifecycle, wallet
 from backoffice.web.extensions import limiter
 from tests import chromium, factories
 from tests.factories import past_the_guards
@@ -130,6 +130,20 @@ def app(database, built_app, tmp_path_factory):
     app.config.update(config)
     app.extensions.clear()
     app.extensions.update(extensions)
+
+
+@pytest.fixture
+def demo_data(app) -> None:
+    """The demonstration data (``demo.load()``) on the test's empty database.
+
+    Each process loads it once, for the first test that asks for it; each later test gets its rows put back as that
+    load left them (``COPY``, past the guards) and every sequence where it left it: the same rows, ids and seals,
+    sealed under the app's own key, and no anchor (each test's anchors folder is its own)."""
+    if _DEMO:
+        _put_back(_DEMO)
+    else:
+        demo.load()
+        _DEMO.update(_copied())
 
 
 @pytest.fixture
@@ -368,16 +382,63 @@ def _empty_tables() -> None:
         connection.exec_driver_sql("SELECT pg_stat_reset()")
 
 
+_DEMO: dict = {}
+"""The demonstration data as this process's first ``demo.load()`` left it: each table's rows in ``COPY``'s text
+(``tables``), and the statement that sets every sequence where it stood (``sequences``)."""
+
+
+def _copied() -> dict:
+    """Every table's rows and every sequence's value, as they are now."""
+    with db.engine.connect() as connection:
+        cursor = connection.connection.driver_connection.cursor()
+        tables = {}
+        for table in _tables(connection):
+            with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:
+                if rows := b"".join(copy):
+                    tables[table] = rows
+        sequences = connection.exec_driver_sql(
+            "SELECT format('%I', sequencename), last_value FROM pg_sequences WHERE schemaname = current_schema()"
+        ).all()
+    return {
+        "tables": tables,
+        "sequences": "SELECT "
+        + ", ".join(f"setval('{name}', {value or 1}, {value is not None})" for name, value in sequences),
+    }
+
+
+def _put_back(copied: dict) -> None:
+    """The tables emptied, then their rows and the sequences' values put back as :func:`_copied` took them, and the
+    statistics' counts of deleted rows started again (as :func:`_empty_tables` does)."""
+    with past_the_guards() as connection:
+        connection.exec_driver_sql(_emptying(connection))
+        cursor = connection.connection.driver_connection.cursor()
+        for table, rows in copied["tables"].items():
+            with cursor.copy(f'COPY "{table}" FROM STDIN') as copy:
+                copy.write(rows)
+        connection.exec_driver_sql(copied["sequences"])
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT pg_stat_reset()")
+
+
+def _tables(connection: sa.Connection) -> list[str]:
+    """The schema's tables, but Alembic's."""
+    return (
+        connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+            " ORDER BY tablename"
+        )
+        .scalars()
+        .all()
+    )
+
+
 _EMPTYING: list[str] = []
 
 
 def _emptying(connection: sa.Connection) -> str:
     """One script of a ``DELETE`` for every table of the schema and the restart of every sequence its ids use."""
     if not _EMPTYING:
-        tables = connection.exec_driver_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-            " ORDER BY tablename"
-        ).scalars()
+        tables = _tables(connection)
         sequences = connection.exec_driver_sql(
             "SELECT s.oid::regclass::text FROM pg_class s"
             " JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"

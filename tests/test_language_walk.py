@@ -121,11 +121,10 @@ a check's name), a message's placeholders and markup."""
 
 
 @pytest.fixture
-def business(app):
+def business(app, demo_data):
     """The demo's data, and what the demo has not, made through the services: a deposit reversed, adjustments
     asked for approval (one pending, one approved, one rejected), a manual journal entry with its reversal and a
     draft, a reconciliation run finding a discrepancy, tampered evidence and the fix run beside it, and a job."""
-    demo.load()
     admin, controller = user_by("admin@example.com"), user_by("controller@example.com")
     customer, forged = db.session.scalars(sa.select(Customer).order_by(Customer.id).limit(2)).all()
 

@@ -14,7 +14,7 @@ from backoffice import jobs
 from backoffice.models import Customer, Order, RunMode, User
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, demo, wallet
+from backoffice.services import approvals, wallet
 from tests.chromium import log_in
 from tests.conftest import require_service
 from tests.factories import UserFactory, corrupt
@@ -31,10 +31,9 @@ LONG_REASON = (
 
 
 @pytest.fixture
-def business(csrf_app):
+def business(csrf_app, demo_data):
     """Demonstration data, and what the demo has not: a run with discrepancies, an approval waiting with a long
     reason, jobs that ran."""
-    demo.load()
     UserFactory(email="finance@screens.example", role="finance", name="Finance Clerk")
     admin = UserFactory(email="admin@screens.example", role="admin", name="Admin One")
     maker = UserFactory(email="maker.with.a.long.address@screens.example", role="admin", name="Maker")

@@ -98,7 +98,8 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     assert verified.exit_code == 0, verified.output
 
 
-def test_demo_data_says_where_to_log_in_at_the_address_it_is_given(runner):
+def test_demo_data_says_where_to_log_in_at_the_address_it_is_given(demo_data, runner):
+    """On the demo loaded already: the load itself is the test above's."""
     assert "http://127.0.0.1:5000/login" in runner.invoke(args=["demo-data"]).output
     result = runner.invoke(args=["demo-data", "--url", "http://127.0.0.1:5001/"])
     assert result.exit_code == 0, result.output

@@ -36,6 +36,7 @@ from backoffice.posting.post import post
 from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, WALLET_KINDS, Kind, NoRule, counts, rule_of
 from backoffice.posting.sql import account_sql, contribution_sql
+from backoffice.posting.wallet import MONTH_ADDED
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work
@@ -453,14 +454,14 @@ def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writ
 
 
 def test_the_function_that_posts_a_movement_takes_what_the_rule_table_moves(app):
-    """The rule table says what a movement adds to each of the customer's totals and its month's columns; the SQL
-    function that posts it takes each of them: a total or a month column added to the table is added to the function
-    (a new version of it)."""
+    """The rule table says what a movement adds to each of the customer's totals and its month's columns (the gas
+    delivered too, which a reading's calculation counts with its charge); the SQL function that posts it takes each of
+    them: a total or a month column added to the table is added to the function (a new version of it)."""
     (arguments,) = db.session.execute(
         sa.text("SELECT proargnames FROM pg_proc WHERE proname = 'post_wallet_movement_v1'")
     ).one()
     moved = [name for name in arguments if name.startswith("p_total_")]
-    assert moved == [f"p_{column}" for column in (*TOTALS, *MONTH_COLUMNS)]
+    assert moved == [f"p_{column}" for column in (*TOTALS, *MONTH_ADDED)]
 
 
 def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):

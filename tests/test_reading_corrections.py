@@ -192,6 +192,32 @@ def test_a_charge_forged_by_sql_for_a_reading_is_not_given_back_by_a_re_pricing(
     assert stored("customers", "balance", customer.id) == before - D("2000.00")
 
 
+def test_a_reading_s_month_is_written_once_when_it_is_recorded_corrected_or_deleted(app):
+    """The gas a reading delivers and what it is charged count in its month in one write: its charge's."""
+    customer, meter = metered_customer("BAKERY", date(2026, 10, 1), D("1000.00"), prepaid=D("1000000"))
+    writes = []
+
+    def month_written(_connection, _cursor, statement, *_args) -> None:
+        if re.search(
+            r"post_wallet_movement_v1\(|shift_customer_month_v1\(|(INSERT INTO|UPDATE|DELETE FROM) monthly_", statement
+        ):
+            writes.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", month_written)
+    try:
+        reading_id = metering.record_reading(meter.id, date(2026, 10, 20), D("10"))
+        recorded = len(writes)
+        metering.correct_reading(reading_id, date(2026, 10, 20), D("12"))
+        corrected = len(writes) - recorded
+        metering.delete_reading(reading_id)
+        deleted = len(writes) - recorded - corrected
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", month_written)
+    assert (recorded, corrected, deleted) == (1, 1, 1)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MonthlyCustomerBalance)) == 1  # the recharge's
+    assert run(RunMode.VERIFY, checks=["monthly_balance"]).mismatched == 0
+
+
 def _forge_a_charge(customer, reading_id):
     """A charge of Rp5.000 for the reading, inserted by SQL with a negative id, and its entry."""
     with past_the_guards() as connection:

@@ -44,6 +44,9 @@ class Movement:
     """The wallet movement this one undoes."""
     allow_overdraft: bool = False
     """Gas already delivered is charged beyond the balance: the customer is then suspended."""
+    delivered: Decimal = Decimal(0)
+    """Sm³ of gas delivered that the wallet movement's month counts with it: a reading's calculation coming (or going,
+    negative) with its charge, so that the month is written once."""
     lines: tuple = ()
     """A manual entry's lines (``journal.Line``); ``reverses_id`` is then the entry it reverses, whose lines, swapped,
     are the reversal's when it has none of its own."""

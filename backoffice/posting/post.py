@@ -152,7 +152,7 @@ def _post_wallet(installation: Installation, connection: Connection, movement: M
     if first_time is not None:
         first_time()
     posting = Posting(utcnow(), movement.user.id if movement.user else None)
-    row = post_one(connection, installation, WalletMovement.of(movement, on), posting)
+    row = post_one(connection, installation, WalletMovement.of(movement, on), posting, movement.delivered)
     return Posted(row.entry_id, row.id, row)
 
 

@@ -80,7 +80,16 @@ from backoffice.posting.formulas import status_sql
 from backoffice.posting.installation import Installation
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import CustomerClosed, InsufficientBalance, WalletError
-from backoffice.posting.rules import CUSTOMER_TOTALS, MEASURES, MONTH_COLUMNS, TOTALS, Kind, counts, rule_of
+from backoffice.posting.rules import (
+    CUSTOMER_TOTALS,
+    DELIVERED,
+    MEASURES,
+    MONTH_COLUMNS,
+    TOTALS,
+    Kind,
+    counts,
+    rule_of,
+)
 from backoffice.posting.sql import account_sql, customer_sql
 
 customers = Customer.__table__
@@ -376,7 +385,7 @@ _POST = text(
         :customer_id, :kind, :signed_amount, :value_date, :reference_type, :reference_id, :description, :reason,
         :occasion, :reverses_id, :idempotency_key, :allow_overdraft, :automatic,
         :moment, :user_id,
-        :total_recharged, :total_spent, :total_deposits, :total_purchases,
+        :total_recharged, :total_spent, :total_deposits, :total_purchases, :total_volume_sm3,
         :debit_account, :credit_account, :bucket, :first_account, :first_by, :second_account, :second_by
     )
     """
@@ -389,14 +398,22 @@ _POST = text(
 )
 """One movement posted by ``post_wallet_movement_v1`` (migration ``0054``), the SQL function that writes it: the
 movement, the posting, what its rule adds to each of the customer's totals and its month's columns
-(``rules.counts``), the accounts its rule debits and credits, and what it moves in their buckets."""
+(``rules.counts``), the gas delivered its month counts with it, the accounts its rule debits and credits, and what
+it moves in their buckets."""
 
 _LEDGER = tuple(ledger.c.keys())
 
 
-def post_one(connection: Connection, installation: Installation, movement: WalletMovement, posting: Posting):
-    """Write one movement (its value date and idempotency key checked by the caller); returns its ledger row as the
-    database returned it, sealed when the unit of work commits."""
+def post_one(
+    connection: Connection,
+    installation: Installation,
+    movement: WalletMovement,
+    posting: Posting,
+    delivered: Decimal = Decimal(0),
+):
+    """Write one movement (its value date and idempotency key checked by the caller), its month counting
+    ``delivered`` Sm³ of gas with it (``Movement.delivered``); returns its ledger row as the database returned it,
+    sealed when the unit of work commits."""
     rule = rule_of(movement.kind, movement.signed_amount)
     lines = journal.check_lines(journal.rule_lines(rule, movement.signed_amount))
     found = journal.accounts_of(installation, connection, [ln.account for ln in lines])
@@ -408,6 +425,7 @@ def post_one(connection: Connection, installation: Installation, movement: Walle
         asdict(movement)
         | {"moment": posting.moment, "user_id": posting.user_id}
         | counts(rule, movement.signed_amount)
+        | {DELIVERED.month: delivered}
         | {"debit_account": found[debited.account].id, "credit_account": found[credited.account].id}
         | {"bucket": bucket, "first_account": first, "first_by": first_by}
         | {"second_account": second, "second_by": second_by},

@@ -12,7 +12,9 @@ Create Date: 2026-11-26 07:00:00.000000
   moved on the conditions it must meet after it; its journal entry posted with its two lines and its ledger row, in
   one statement (the books' guards run when it ends); its month shifted, or, for a customer not kept in real time, a
   recalculation request; the accounts' buckets. What the movement adds to each total and month column, its accounts
-  and its buckets are the caller's, by the rule table. A refused movement writes nothing and returns no row.
+  and its buckets are the caller's, by the rule table; so is the gas delivered its month counts with it, when a
+  reading's calculation comes or goes with its charge (the month is written once). A refused movement writes nothing
+  and returns no row.
 
 Both run with the privileges of the role that calls them (the runtime role's): neither is ``SECURITY DEFINER``.
 A change of what they do is a new function of the next version, beside this one until nothing calls it.
@@ -35,8 +37,8 @@ def upgrade():
 def downgrade():
     op.execute(
         "DROP FUNCTION post_wallet_movement_v1(integer, text, numeric, date, text, integer, text, text, text, integer,"
-        " text, boolean, boolean, timestamptz, integer, numeric, numeric, numeric, numeric, integer, integer, integer,"
-        " integer, numeric, integer, numeric)"
+        " text, boolean, boolean, timestamptz, integer, numeric, numeric, numeric, numeric, numeric, integer, integer,"
+        " integer, integer, numeric, integer, numeric)"
     )
     op.execute("DROP FUNCTION shift_customer_month_v1(integer, text, numeric, numeric, numeric, json, timestamptz)")
 
@@ -114,6 +116,8 @@ CREATE FUNCTION post_wallet_movement_v1(
     p_total_spent numeric,
     p_total_deposits numeric,
     p_total_purchases numeric,
+    -- the gas delivered its month counts with it (a reading's calculation coming or going with its charge)
+    p_total_volume_sm3 numeric,
     -- the accounts its rule debits and credits, and what it moves in their buckets, in (account, bucket) order
     p_debit_account integer,
     p_credit_account integer,
@@ -181,12 +185,12 @@ BEGIN
     )
     RETURNING * INTO written;
 
-    -- 3. Its month, shifted by what it adds; or, for a customer not kept in real time, a recalculation request.
-    IF p_total_deposits <> 0 OR p_total_purchases <> 0 THEN
+    -- 3. Its month, shifted once by what it adds; or, for a customer not kept in real time, a recalculation request.
+    IF p_total_deposits <> 0 OR p_total_purchases <> 0 OR p_total_volume_sm3 <> 0 THEN
         IF realtime THEN
             PERFORM shift_customer_month_v1(
-                p_customer_id, to_char(p_value_date, 'YYYY-MM'), p_total_deposits, p_total_purchases, 0,
-                json_build_object('balance_transaction_id', row_id), p_moment
+                p_customer_id, to_char(p_value_date, 'YYYY-MM'), p_total_deposits, p_total_purchases,
+                p_total_volume_sm3, json_build_object('balance_transaction_id', row_id), p_moment
             );
         ELSE
             INSERT INTO recalculation_requests (

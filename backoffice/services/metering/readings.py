@@ -37,7 +37,6 @@ from backoffice.platform.extensions import db
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import refuse_if_closed
-from backoffice.posting.rules import DELIVERED, measured
 from backoffice.services import ChangedMeanwhile, billing, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.pricing import Priced, price
@@ -103,9 +102,16 @@ def record_reading(
         ).scalar_one()
         record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.CREATE)
         if customer.use_realtime_calculation:
-            _store_calculation(connection, customer_id, reading_id, reading_date, priced)
+            _insert_calculation(connection, customer_id, reading_id, reading_date, priced)
             charge_reading(
-                connection, customer_id, reading_id, reading_date, priced.total_price, user, Occasion.FIRST_CHARGE
+                connection,
+                customer_id,
+                reading_id,
+                reading_date,
+                priced.total_price,
+                user,
+                Occasion.FIRST_CHARGE,
+                delivered={months.month_of(reading_date): priced.volume_sm3},
             )
         else:
             _defer(connection, customer_id, reading_date, f"Reading #{reading_id}", user)
@@ -170,7 +176,7 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
     if not customer.use_realtime_calculation:
         _defer(connection, customer.id, min(reading.reading_date, reading_date), f"Reading #{reading_id}", user)
         return None
-    _replace_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
+    delivered = _replace_calculation(connection, reading.customer_id, reading_id, reading_date, priced)
     charge_reading(
         connection,
         customer.id,
@@ -181,6 +187,7 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
         Occasion.CORRECTION,
         reason,
         charged=charged,
+        delivered=delivered,
     )
     return None
 
@@ -300,43 +307,40 @@ def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None
             raise MeteringError(_("No reading %(id)s.", id=reading_id))
         asked = {"delete": True, "version": current.version}
         return _hold(reading, asked, credits, user, f"Delete reading #{reading_id} of {reading.reading_date:%Y-%m-%d}")
+    removed = _deleted_calculation(connection, reading_id)
+    delivered = {}
     if customer.use_realtime_calculation:
-        _remove_calculation(connection, reading_id)
+        if removed is not None:
+            delivered[removed.year_month] = -removed.volume_sm3
     else:
-        connection.execute(delete(calculations).where(calculations.c.reading_id == reading_id))
         _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
     record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
     connection.execute(delete(readings).where(readings.c.id == reading_id))
     reason = wallet.APPROVED if approving is not None else None
     charge_reading(
-        connection, customer.id, reading_id, None, Decimal(0), user, Occasion.DELETION, reason, charged=charged
+        connection,
+        customer.id,
+        reading_id,
+        None,
+        Decimal(0),
+        user,
+        Occasion.DELETION,
+        reason,
+        charged=charged,
+        delivered=delivered,
     )
     return None
 
 
-def _store_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
-    """Store the reading's calculation and add it to its month."""
-    _insert_calculation(connection, customer_id, reading_id, reading_date, priced)
-    months.shift(
-        connection,
-        customer_id,
-        months.month_of(reading_date),
-        measured(DELIVERED, priced.volume_sm3),
-        {"reading_id": reading_id},
-    )
-
-
-def _replace_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
-    """Replace the reading's calculation with the new one: its month moves once, by the difference (or, when its
-    date moved to another month, each of the two months once)."""
+def _replace_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> dict[str, Decimal]:
+    """Replace the reading's calculation with the new one; returns the Sm³ it moves in each month: the difference,
+    or, when its date moved to another month, what each of the two months gains and loses."""
     removed = _deleted_calculation(connection, reading_id)
     _insert_calculation(connection, customer_id, reading_id, reading_date, priced)
     moved = {months.month_of(reading_date): priced.volume_sm3}
     if removed is not None:
         moved[removed.year_month] = moved.get(removed.year_month, Decimal(0)) - removed.volume_sm3
-    for month, volume in moved.items():
-        if volume:
-            months.shift(connection, customer_id, month, measured(DELIVERED, volume), {"reading_id": reading_id})
+    return moved
 
 
 def _insert_calculation(connection, customer_id, reading_id, reading_date, priced: Priced) -> None:
@@ -366,19 +370,6 @@ def _deleted_calculation(connection, reading_id: int):
         .where(calculations.c.reading_id == reading_id)
         .returning(calculations.c.customer_id, calculations.c.year_month, calculations.c.volume_sm3)
     ).one_or_none()
-
-
-def _remove_calculation(connection, reading_id: int) -> None:
-    """Delete the reading's calculation and take it out of its month."""
-    removed = _deleted_calculation(connection, reading_id)
-    if removed is not None:
-        months.shift(
-            connection,
-            removed.customer_id,
-            removed.year_month,
-            measured(DELIVERED, -removed.volume_sm3),
-            {"reading_id": reading_id, "removed": True},
-        )
 
 
 def _defer(connection, customer_id: int, from_date: date, what: str, user) -> None:

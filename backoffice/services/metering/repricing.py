@@ -62,7 +62,7 @@ from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
-from backoffice.posting.rules import Kind
+from backoffice.posting.rules import DELIVERED, Kind, measured
 from backoffice.services import installation
 from backoffice.services.metering.values import MeteringError
 
@@ -161,16 +161,22 @@ def charge_reading(
     reason: str | None = None,
     *,
     charged: dict[date, Decimal] | None = None,
+    delivered: dict[str, Decimal] | None = None,
 ) -> None:
     """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
     what was charged on another date is given back on that date, so that each month holds what its readings cost.
     ``on`` is ``None`` when nothing is to be charged any more; ``occasion`` and ``reason``: the movements'.
-    ``charged``: :func:`charged_by_day`, when the caller has read it already."""
+    ``charged``: :func:`charged_by_day`, when the caller has read it already.
+
+    ``delivered``: the Sm³ the reading's calculation moves in each month (by ``YYYY-MM``: coming, going, or both
+    when its date changed month), counted by the first movement dated in that month, so that each month is written
+    once; a month no movement is dated in is shifted by itself."""
     if charged is None:
         charged = charged_by_day(connection, customer_id, reading_id)
     owed = {day: -amount for day, amount in charged.items() if day != on and amount}
     if on is not None:
         owed[on] = cost - charged.get(on, Decimal(0))
+    volumes = {month: volume for month, volume in (delivered or {}).items() if volume}
     for day, difference in owed.items():
         if difference == 0:
             continue
@@ -187,8 +193,11 @@ def charge_reading(
                 reason=reason,
                 occasion=occasion,
                 allow_overdraft=True,
+                delivered=volumes.pop(months.month_of(day), Decimal(0)),
             ),
         )
+    for month, volume in volumes.items():
+        months.shift(connection, customer_id, month, measured(DELIVERED, volume), {"reading_id": reading_id})
 
 
 def charged_by_day(connection: Connection, customer_id: int, reading_id: int) -> dict[date, Decimal]:

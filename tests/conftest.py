@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -38,6 +39,15 @@ from backoffice.services import billing, demo, meter_lifecycle, wallet
 from backoffice.web.extensions import limiter
 from tests import chromium, factories
 from tests.factories import past_the_guards
+
+# The suite starts many Python processes (its workers, the console script, worker.py, gunicorn, make run), each
+# importing the same code. Where the environment says not to write bytecode beside the sources, each process would
+# compile all of it again: it is compiled once instead, to a cache of its own outside the checkout, which every
+# process started from here uses.
+if sys.dont_write_bytecode and not sys.pycache_prefix:
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix = os.path.join(tempfile.gettempdir(), "backoffice-pycache")
+    sys.dont_write_bytecode = False
 
 # Every app the tests build speaks English unless a test says otherwise (the default id_ID would make it Indonesian).
 os.environ.setdefault("BACKOFFICE_LANGUAGE", "en")

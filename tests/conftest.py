@@ -57,6 +57,27 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 APPROVAL_LIMIT = Decimal("50000")
 
 
+LONGEST = (
+    "test_pgbouncer.py",
+    "test_topology.py",
+    "test_embedded.py",
+    "test_screens.py",
+    "test_fanout.py",
+    "test_seal_reading.py",
+    "test_language_walk.py",
+    "test_cli.py",
+)
+"""The files whose tests take longest: a slice of the suite through pgbouncer, the deployed setup's nights,
+``make run``, the browser's screens, runs split over real workers, three hundred rows read as PostgreSQL seals them,
+the language walk, the demo data from the console script."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files' tests first, each file's in its order: the processes then end on short tests, and one
+    does not wait long for another's last test."""
+    items.sort(key=lambda item: item.path.name not in LONGEST)
+
+
 def require_service(name: str, reason: str):
     """Skip a test whose server is absent; under CI a missing server is a failure."""
     message = f"{name} is not available: {reason}"

@@ -354,7 +354,7 @@ def test_a_close_waits_for_an_entry_being_written_and_then_closes_with_it(app, c
         periods.close(m.last, db.session.get(User, admin_id))
         waited["close"] = time.monotonic() - started
 
-    race(app, write_entry, close, hold_after="commit")
+    race(app, write_entry, close, hold_after="commit", whole_pause=True)
     assert waited["close"] >= PAUSE * 0.8  # it waited for the entry to commit
     assert count(JournalEntry) == 1 and periods.closed_through() == m.last
 
@@ -374,7 +374,7 @@ def test_an_entry_written_while_a_close_commits_waits_for_it_and_is_refused(app,
             outcome["refused"] = str(refused)
         outcome["waited"] = time.monotonic() - started
 
-    race(app, close, write_entry, hold_after="commit")
+    race(app, close, write_entry, hold_after="commit", whole_pause=True)
     assert outcome["refused"] == m.refused and outcome["waited"] >= PAUSE * 0.8
     assert count(JournalEntry) == 0
 

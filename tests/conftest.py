@@ -164,17 +164,30 @@ def app(database, built_app, tmp_path_factory):
 
 
 @pytest.fixture
-def demo_data(app) -> None:
-    """The demonstration data (``demo.load()``) on the test's empty database.
+def kept(app):
+    """``kept(name, make)``: what ``make()`` writes on the test's empty database, made once per process.
 
-    Each process loads it once, for the first test that asks for it; each later test gets its rows put back as that
-    load left them (``COPY``, past the guards) and every sequence where it left it: the same rows, ids and seals,
-    sealed under the app's own key, and no anchor (each test's anchors folder is its own)."""
-    if _DEMO:
-        _put_back(_DEMO)
-    else:
-        demo.load()
-        _DEMO.update(_copied())
+    The first test that asks for ``name`` runs ``make`` and gets what it returns (plain values: ids, codes); each
+    later one gets its rows put back as that first one left them (``COPY``, past the guards), every sequence where it
+    left it, and what ``make`` returned then: the same rows, ids and seals, sealed under the app's own key, and no
+    anchor (each test's anchors folder is its own)."""
+
+    def keep(name: str, make):
+        if name in _KEPT:
+            copied, made = _KEPT[name]
+            _put_back(copied)
+            return made
+        made = make()
+        _KEPT[name] = (_copied(), made)
+        return made
+
+    return keep
+
+
+@pytest.fixture
+def demo_data(kept) -> None:
+    """The demonstration data (``demo.load()``) on the test's empty database, loaded once per process (``kept``)."""
+    kept("demo", demo.load)
 
 
 @pytest.fixture
@@ -413,9 +426,8 @@ def _empty_tables() -> None:
         connection.exec_driver_sql("SELECT pg_stat_reset()")
 
 
-_DEMO: dict = {}
-"""The demonstration data as this process's first ``demo.load()`` left it: each table's rows in ``COPY``'s text
-(``tables``), and the statement that sets every sequence where it stood (``sequences``)."""
+_KEPT: dict[str, tuple[dict, object]] = {}
+"""What ``kept`` made, by name: the database as its first ``make`` left it (:func:`_copied`), and what it returned."""
 
 
 def _copied() -> dict:

@@ -14,7 +14,7 @@ from backoffice import jobs
 from backoffice.models import Customer, Order, RunMode, User
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, wallet
+from backoffice.services import approvals, demo, wallet
 from tests.chromium import log_in
 from tests.conftest import require_service
 from tests.factories import UserFactory, corrupt
@@ -31,14 +31,20 @@ LONG_REASON = (
 
 
 @pytest.fixture
-def business(csrf_app, demo_data):
+def business(csrf_app, kept):
     """Demonstration data, and what the demo has not: a run with discrepancies, an approval waiting with a long
-    reason, jobs that ran."""
+    reason, jobs that ran; made once per process (``kept``)."""
+    return kept("screens", lambda: made(csrf_app, kept))
+
+
+def made(app, kept) -> dict:
+    """The business made: the demo (``kept`` too), then what the demo has not."""
+    kept("demo", demo.load)
     UserFactory(email="finance@screens.example", role="finance", name="Finance Clerk")
     admin = UserFactory(email="admin@screens.example", role="admin", name="Admin One")
     maker = UserFactory(email="maker.with.a.long.address@screens.example", role="admin", name="Maker")
     customer = db.session.scalar(sa.select(Customer).order_by(Customer.id))
-    big = csrf_app.config["APPROVAL_ABOVE"] + Decimal("12345678.90")
+    big = app.config["APPROVAL_ABOVE"] + Decimal("12345678.90")
     movement = wallet.adjustment(customer, big, reason="other", description="Meter replaced: index agreed", user=maker)
     approvals.ask_adjustment(movement, user=maker, reason=LONG_REASON)
     for order_id in db.session.scalars(sa.select(Order.id).order_by(Order.id).limit(3)):

@@ -34,9 +34,18 @@ from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.refusals import WalletError
-from backoffice.posting.rules import MONTH_COLUMNS, RULES, TOTALS, WALLET_KINDS, Kind, NoRule, counts, rule_of
+from backoffice.posting.rules import (
+    MONTH_ADDED,
+    MONTH_COLUMNS,
+    RULES,
+    TOTALS,
+    WALLET_KINDS,
+    Kind,
+    NoRule,
+    counts,
+    rule_of,
+)
 from backoffice.posting.sql import account_sql, contribution_sql
-from backoffice.posting.wallet import MONTH_ADDED
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work

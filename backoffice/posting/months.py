@@ -21,9 +21,8 @@ from backoffice.models import BalanceTransaction, MonthlyCustomerBalance, Recalc
 from backoffice.models.metering import TransactionCalculation, Volume
 from backoffice.models.types import Balance, Month, month_of_date, utcnow
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.rules import DELIVERED
+from backoffice.posting.rules import DELIVERED, MONTH_ADDED
 from backoffice.posting.sql import contribution_sql
-from backoffice.posting.wallet import MONTH_ADDED
 
 months = MonthlyCustomerBalance.__table__
 requests = RecalculationRequest.__table__

@@ -120,6 +120,8 @@ DELIVERED = Measure(
     "delivered", "transaction_calculations", "volume_sm3", "total_volume_sm3", "gas delivered, by its reading"
 )
 MEASURES: tuple[Measure, ...] = (DELIVERED,)
+MONTH_ADDED = (*MONTH_COLUMNS, *(measure.month for measure in MEASURES))
+"""The columns of a month that its movements and its readings add to."""
 
 
 def measured(measure: Measure, quantity: Decimal) -> dict[str, Decimal]:

@@ -69,8 +69,6 @@ from backoffice.models import (
     EntryStatus,
     JournalEntry,
     JournalLine,
-    MonthlyCustomerBalance,
-    RecalculationRequest,
     TamperedEvidence,
 )
 from backoffice.models.types import Balance, Money, constant
@@ -83,8 +81,6 @@ from backoffice.posting.refusals import CustomerClosed, InsufficientBalance, Wal
 from backoffice.posting.rules import (
     CUSTOMER_TOTALS,
     DELIVERED,
-    MEASURES,
-    MONTH_COLUMNS,
     TOTALS,
     Kind,
     counts,
@@ -97,8 +93,6 @@ ledger = BalanceTransaction.__table__
 entries = JournalEntry.__table__
 lines = JournalLine.__table__
 accounts = Account.__table__
-months = MonthlyCustomerBalance.__table__
-requests = RecalculationRequest.__table__
 findings = TamperedEvidence.__table__
 
 ZERO, TWO = constant(0), constant(2)
@@ -278,12 +272,6 @@ def why(movement, after):
 
 
 CONDITIONS = tuple(conditions(MOVEMENT, dict.fromkeys(MOVED, ZERO)))
-
-
-# --- The month ----------------------------------------------------------------------------------------------------
-
-MONTH_ADDED = (*MONTH_COLUMNS, *(measure.month for measure in MEASURES))
-"""The columns of a month that its movements and its readings add to."""
 
 
 # --- The accounts' buckets, the entries with their lines, the ledger rows -----------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, case, func, literal, or_, select
 
 from backoffice.models import (
     Account,
@@ -19,7 +19,6 @@ from backoffice.models import (
     AccountType,
     Customer,
     CustomerPricing,
-    CustomerStatus,
     EntryStatus,
     Invoice,
     JournalEntry,
@@ -35,17 +34,16 @@ from backoffice.models import (
 )
 from backoffice.models.billing import ASKING, covers
 from backoffice.models.metering import Volume, pricing_in_force
-from backoffice.models.types import Balance, Money, constant, first_of_month, next_month, rounded_product
+from backoffice.models.types import Balance, Money, first_of_month, next_month, rounded_product
 
 _findings = TamperedEvidence.__table__
 
 
 def status_sql(balance, suspend_below):
-    """A customer's status as its balance makes it, as SQL: suspended while the balance is below the customer's
-    threshold, else active. The wallet stores it with each movement; the ``customer_status`` check verifies it."""
-    return case(
-        (balance < suspend_below, constant(CustomerStatus.SUSPENDED.value)), else_=constant(CustomerStatus.ACTIVE.value)
-    )
+    """A customer's status as its balance makes it, as SQL: ``customer_status_v1`` (migration ``0054``), suspended
+    while the balance is below the customer's threshold, else active. The wallet's function stores it with each
+    movement, a batch and a threshold's change through this; the ``customer_status`` check verifies it."""
+    return func.customer_status_v1(balance, suspend_below, type_=String)
 
 
 def meter_net_sql(meters=Meter.__table__):

@@ -4,6 +4,9 @@ Revision ID: 0054
 Revises: 0053
 Create Date: 2026-11-26 07:00:00.000000
 
+- ``customer_status_v1``: a customer's status as its balance makes it, suspended while the balance is below its
+  threshold, else active: the one definition that the posting, a threshold's change and the ``customer_status``
+  check use (``formulas.status_sql`` calls it; PostgreSQL inlines it in a query).
 - ``shift_customer_month_v1``: what one event adds to a customer's month (deposits, purchases, gas delivered), the
   month created at the previous month's closing when it has no row, every later month's opening and closing
   carrying its net, and a month left with nothing in it deleted. A wallet movement's month and a reading's
@@ -16,7 +19,7 @@ Create Date: 2026-11-26 07:00:00.000000
   reading's calculation comes or goes with its charge (the month is written once). A refused movement writes nothing
   and returns no row.
 
-Both run with the privileges of the role that calls them (the runtime role's): neither is ``SECURITY DEFINER``.
+All three run with the privileges of the role that calls them (the runtime role's): none is ``SECURITY DEFINER``.
 A change of what they do is a new function of the next version, beside this one until nothing calls it.
 """
 
@@ -30,6 +33,7 @@ depends_on = None
 
 
 def upgrade():
+    op.execute(CUSTOMER_STATUS)
     op.execute(SHIFT_CUSTOMER_MONTH)
     op.execute(POST_WALLET_MOVEMENT)
 
@@ -41,6 +45,15 @@ def downgrade():
         " integer, integer, numeric, integer, numeric)"
     )
     op.execute("DROP FUNCTION shift_customer_month_v1(integer, text, numeric, numeric, numeric, json, timestamptz)")
+    op.execute("DROP FUNCTION customer_status_v1(numeric, numeric)")
+
+
+CUSTOMER_STATUS = """
+CREATE FUNCTION customer_status_v1(balance numeric, suspend_below numeric) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN balance < suspend_below THEN 'suspended' ELSE 'active' END
+$$;
+"""
 
 
 SHIFT_CUSTOMER_MONTH = """
@@ -143,7 +156,7 @@ BEGIN
         total_recharged = round(c.total_recharged + p_total_recharged, 2),
         total_spent = round(c.total_spent + p_total_spent, 2),
         balance_last_updated_at = p_moment,
-        status = CASE WHEN round(c.balance + p_signed_amount, 2) < c.suspend_below THEN 'suspended' ELSE 'active' END
+        status = customer_status_v1(round(c.balance + p_signed_amount, 2), c.suspend_below)
     WHERE c.id = p_customer_id
       AND c.closed_at IS NULL
       AND (NOT p_automatic OR NOT EXISTS (

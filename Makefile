@@ -41,11 +41,12 @@ serve: install
 	$(BIN)/backoffice db upgrade
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
-# The suite runs in one process per core (at most 4), each with a PostgreSQL and a Redis database of its own:
-# the Redis database it is given (by default 15, not the app's 0) and the next free ones, which it empties; a
-# second run beside it claims the next free databases again (see tests/conftest.py).
+# The suite runs in one process more than the cores (at most 4): many tests wait on the servers, workers and
+# browsers they start, and the extra process keeps the cores busy meanwhile. Each process has a PostgreSQL and a
+# Redis database of its own: the Redis database it is given (by default 15, not the app's 0) and the next free ones,
+# which it empties; a second run beside it claims the next free databases again (see tests/conftest.py).
 test: install-test services chromium axe hledger prometheus pgbouncer lint
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses auto --maxprocesses 4
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses $$(($$(nproc) + 1)) --maxprocesses 4
 
 lint: install-test
 	$(BIN)/ruff check .

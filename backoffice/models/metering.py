@@ -6,6 +6,7 @@ rounded to 4 places, ``total_price = volume_sm3 × price_per_sm3`` rounded to th
 The formulas are defined here once, in Python for the write path and in SQL for the check.
 """
 
+import enum
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.models.billing import Meter, MeterAssignment, covers
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import Money, str_enum, utcnow
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
@@ -66,11 +67,46 @@ class CustomerPricing(db.Model):
     __mapper_args__ = {"version_id_col": version}
 
 
+class IndexFrom(enum.StrEnum):
+    """What the volume of a reading given as the meter's index is counted from (``counted_from``)."""
+
+    PREVIOUS = "previous"
+    """The meter's previous index: volume = index − previous index."""
+    ROLLED_OVER = "rolled_over"
+    """The previous index, the meter having rolled over past its last digit since: volume = index + 10^digits −
+    previous index (``meter_digits``: its digits before the decimal separator)."""
+    REPLACED = "replaced"
+    """The start index of the meter put in place of the one last read: volume = index − start index."""
+    FIRST = "first"
+    """The start index of a meter with no earlier reading by index: volume = index − start index."""
+
+
+READING_INDEX_CHECKS = {
+    "index_whole": "(meter_index IS NULL) = (index_from IS NULL) AND (meter_index IS NULL) = (counted_from IS NULL)",
+    "index_from_known": "index_from IN ('previous', 'rolled_over', 'replaced', 'first')",
+    "index_not_negative": "meter_index >= 0 AND counted_from >= 0",
+    "digits_when_rolled_over": (
+        "(meter_digits IS NOT NULL) = (index_from IS NOT DISTINCT FROM 'rolled_over') AND meter_digits BETWEEN 1 AND 14"
+    ),
+    "volume_from_index": (
+        "index_from IS NULL"
+        " OR (index_from = 'rolled_over' AND meter_index < counted_from"
+        " AND counted_from < power(10::numeric, meter_digits)"
+        " AND volume_flow_meter = meter_index + power(10::numeric, meter_digits) - counted_from)"
+        " OR (index_from <> 'rolled_over' AND meter_index >= counted_from"
+        " AND volume_flow_meter = meter_index - counted_from)"
+    ),
+}
+"""What the database holds of a reading given as the meter's index (migration ``0056``): the index, what its
+volume is counted from and how, all or none; and the volume exactly what they make."""
+
+
 class MeterReading(db.Model):
     __tablename__ = "meter_readings"
     __versioned__ = {"exclude": ["version"]}
     __table_args__ = (
         CheckConstraint("volume_flow_meter >= 0", name="volume_not_negative"),
+        *(CheckConstraint(condition, name=name) for name, condition in READING_INDEX_CHECKS.items()),
         Index("ix_meter_readings_customer_date", "customer_id", "reading_date"),
         Index("ix_meter_readings_meter_id", "meter_id"),
     )
@@ -80,11 +116,20 @@ class MeterReading(db.Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     reading_date: Mapped[date] = mapped_column(Date)
     volume_flow_meter: Mapped[Decimal] = mapped_column(Volume)
+    """The volume stored, priced and charged, whether given as such or derived from the meter's index."""
     note: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(server_default=text("1"))
     """Moved by every change of the row (the services move it by hand: they write with Core)."""
+    meter_index: Mapped[Decimal | None] = mapped_column(Volume)
+    """The meter's index as read; ``None`` for a reading given as a volume."""
+    index_from: Mapped[IndexFrom | None] = mapped_column(str_enum(IndexFrom, "index_from"))
+    """What the volume was counted from, for a reading given as the meter's index."""
+    counted_from: Mapped[Decimal | None] = mapped_column(Volume)
+    """The index the volume was counted from: the meter's previous index, or the start index of a new meter."""
+    meter_digits: Mapped[int | None] = mapped_column(SmallInteger)
+    """A meter that rolled over: its digits before the decimal separator."""
 
     meter: Mapped[Meter] = relationship()
     calculation: Mapped["TransactionCalculation | None"] = relationship(uselist=False, viewonly=True)

@@ -7,7 +7,8 @@ Create Date: 2026-11-26 08:00:00.000000
 - ``api_clients``: a system around the back-office that calls ``/api/v1`` with a token an admin issued it: its
   name, the SHA-256 of its token (the token itself is shown once and kept nowhere), the token's first characters to
   recognise it by, who issued it and when, who revoked it and when, and when it was last used.
-- ``api_calls``: each call a client made, with its method, path, answer's status, time and idempotency key.
+- ``api_calls``: each call a client made, with its method, path, answer's status, time, idempotency key and
+  request id (which the call's log lines carry).
   Append-only: the runtime role inserts and reads its rows (``backoffice db grant-runtime``), never changes or
   deletes one.
 """
@@ -50,6 +51,7 @@ def upgrade():
         sa.Column("status", sa.SmallInteger(), nullable=False),
         sa.Column("called_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("idempotency_key", sa.String(length=100), nullable=True),
+        sa.Column("request_id", sa.String(length=128), nullable=True),
         sa.ForeignKeyConstraint(["client_id"], ["api_clients.id"], name=op.f("fk_api_calls_client_id_api_clients")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_calls")),
     )

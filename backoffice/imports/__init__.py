@@ -1,0 +1,1 @@
+"""Importing an installation's data from files."""

@@ -1,0 +1,489 @@
+"""A table read from a file as people's files really are: a CSV in the encodings and with the separators Excel and
+other programs write, or an Excel workbook; a title or notes above its header row; its columns named in English,
+Indonesian or Vietnamese. What an attacker may send is refused before it is read: a file too large, a workbook that
+unzips to far more than it holds, a file that is not what its name says. No formula in a cell is ever evaluated: a
+workbook gives the values Excel saved with it."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+import struct
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from itertools import islice
+from pathlib import Path
+
+import charset_normalizer
+from flask_babel import gettext as _
+from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+
+MAX_BYTES = 50 * 1024 * 1024
+HEADER_ROWS = 20
+"""The header row is looked for among the first this many rows that are not empty."""
+UNZIPPED_PER_BYTE = 20
+"""A workbook may unzip to this many times the largest file taken (1 GiB for 50 MB), unless told otherwise."""
+MAX_RATIO = 100
+"""The most a workbook's part may be compressed: Excel's sheets zip to a tenth or a fiftieth of their size, a zip
+bomb's parts to a thousandth."""
+RATIO_FROM = 1024 * 1024
+"""A part smaller than this unzipped is no danger, whatever its ratio."""
+MAX_PARTS = 10_000
+WORKBOOK_EXTENSIONS = {".xlsx", ".xlsm", ".xls"}
+TEXT_EXTENSIONS = {".csv", ".tsv", ".txt"}
+DELIMITERS = ",;\t|"
+CHUNK = 1024 * 1024
+SAMPLE = 64 * 1024
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+"""An Office file from before 2007 (.xls), or an .xlsx saved with a password, which Excel encrypts in that
+container."""
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+WESTERN = "cp1252"
+"""What Western Windows programs write: chosen whenever it reads the sample as well as the encoding detected (a
+short sample reads alike in cp1250 and cp1252, and Indonesian files are Western)."""
+TEXT_CONTROLS = "\t\n\r\x0b\x0c\x1a"
+EXCEL_EPOCH = date(1899, 12, 30)
+LAST_SERIAL = 2_958_465
+"""Excel's 9999-12-31."""
+SERIAL_TEXT = re.compile(r"\d{5}(\.\d+)?")
+"""An Excel serial number written as text: five digits are the dates from 1927 to 2173; six or eight digits are
+rather a ``yymmdd`` or ``yyyymmdd`` date, which the caller reads."""
+LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+
+
+class Unreadable(ValueError):
+    """A file that cannot be read as a table; ``str()`` is the message, in the reader's language."""
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    """The line (CSV: the line its record starts on) or the row number (workbook) the user's program shows, from 1."""
+    values: dict[str, object]
+    """Each recognised column's cell: a ``str`` (stripped, ``""`` for empty) or, from a workbook, a ``date``,
+    ``datetime``, ``Decimal``, ``int`` (a whole number) or ``bool``; never a float."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the file's rows are read: a CSV's encoding and delimiter, or a workbook's sheet."""
+
+    path: Path
+    encoding: str | None = None
+    delimiter: str = ","
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    filename: str
+    sha256: str
+    header_line: int
+    columns: dict[str, int]
+    """Each recognised column's position in the header row (the first column, A, is 0)."""
+    unknown: tuple[str, ...]
+    """The header's cells that name no column, as written."""
+    _layout: _Layout = field(repr=False, compare=False)
+
+    def rows(self) -> Iterator[Row]:
+        """The rows below the header that are not empty, read from the file again at each call, one at a time."""
+        for line, cells in _records(self._layout, self.filename):
+            if line > self.header_line and _filled(cells):
+                yield Row(line, {name: cells[at] if at < len(cells) else "" for name, at in self.columns.items()})
+
+
+def read_table(
+    path: Path,
+    filename: str,
+    columns: Mapping[str, Iterable[str]],
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_unzipped: int | None = None,
+) -> Table:
+    """The table in the file at ``path``, which the user named ``filename``.
+
+    ``columns``: each column's canonical name and the header texts it may be written as (English, Indonesian,
+    Vietnamese), matched ignoring case, accents, surrounding spaces and the ``*`` a template marks a required column
+    with. The header row is, among the first rows, the one naming the most columns: at least one, and at least half of
+    its cells. What the file is comes from its content, its name's extension only refusing a mismatch. A workbook
+    unzipping to more than ``max_unzipped`` bytes (by default twenty times ``max_bytes``) is refused before it is read.
+    Raises :class:`Unreadable`, saying why, for what cannot be read."""
+    size = path.stat().st_size
+    if size == 0:
+        raise Unreadable(_("%(filename)s is empty.", filename=filename))
+    if size > max_bytes:
+        raise Unreadable(
+            _(
+                "%(filename)s is larger than %(limit)s MB: split it into smaller files.",
+                filename=filename,
+                limit=_megabytes(max_bytes),
+            )
+        )
+    with path.open("rb") as file:
+        head = file.read(SAMPLE)
+    extension = Path(filename).suffix.lower()
+    if head.startswith(OLE_MAGIC):
+        raise Unreadable(
+            _(
+                "%(filename)s is an Excel workbook from before 2007 (.xls) or one saved with a password: save it in "
+                "Excel as an .xlsx workbook without a password, or as CSV.",
+                filename=filename,
+            )
+        )
+    if head.startswith(ZIP_MAGIC):
+        if extension in TEXT_EXTENSIONS:
+            raise Unreadable(
+                _(
+                    "%(filename)s is named as a text file but holds a workbook or another archive: name it .xlsx if "
+                    "it is an Excel workbook, or save it from Excel as CSV.",
+                    filename=filename,
+                )
+            )
+        _check_workbook(path, filename, max_bytes * UNZIPPED_PER_BYTE if max_unzipped is None else max_unzipped)
+        layouts = [_Layout(path, sheet=_first_sheet(path, filename))]
+    else:
+        if extension in WORKBOOK_EXTENSIONS:
+            raise Unreadable(
+                _(
+                    "%(filename)s is named as an Excel workbook but holds text: name it .csv, or save it from Excel "
+                    "as an .xlsx workbook.",
+                    filename=filename,
+                )
+            )
+        encoding = _encoding(path, filename, head)
+        layouts = [_Layout(path, encoding, delimiter) for delimiter in _delimiters(path, encoding)]
+    columns = {name: tuple(texts) for name, texts in columns.items()}
+    aliases = _aliases(columns)
+    layout, line, header = _header(layouts, filename, aliases, columns)
+    found: dict[str, int] = {}
+    unknown: list[str] = []
+    for position, cell in enumerate(header):
+        name = aliases.get(_folded(cell))
+        if name in found:
+            raise Unreadable(
+                _(
+                    "The header of %(filename)s (line %(line)s) names the column %(column)s twice.",
+                    filename=filename,
+                    line=line,
+                    column=cell,
+                )
+            )
+        if name is not None:
+            found[name] = position
+        elif cell:
+            unknown.append(cell)
+    with path.open("rb") as file:
+        sha256 = hashlib.file_digest(file, "sha256").hexdigest()
+    return Table(filename, sha256, line, found, tuple(unknown), layout)
+
+
+def excel_date(value: object) -> date | None:
+    """The date a workbook's or a CSV's cell carries: a date or datetime cell, or an Excel serial number (1900 date
+    system: 45292 is 2024-01-01) as a number or as a text of five digits; None for anything else (a text date, which
+    the caller reads)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        if not SERIAL_TEXT.fullmatch(value.strip()):
+            return None
+        value = Decimal(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not 1 <= value < LAST_SERIAL + 1:
+        return None
+    serial = int(value)
+    if serial == 60:
+        return None
+    # Excel counts a 29 February 1900 that never was (serial 60): the days before it are one day earlier.
+    return EXCEL_EPOCH + timedelta(days=serial if serial > 60 else serial + 1)
+
+
+def _header(
+    layouts: list[_Layout], filename: str, aliases: dict[str, str], columns: Mapping[str, Iterable[str]]
+) -> tuple[_Layout, int, list[str]]:
+    """The layout (of those tried, in order) and the header row it reads best, among the first rows that are not
+    empty: the row naming the most columns, at least one and at least half of its cells."""
+    best: tuple[int, _Layout, int, list[str]] | None = None
+    anything = False
+    for layout in layouts:
+        first = islice(((line, cells) for line, cells in _records(layout, filename) if _filled(cells)), HEADER_ROWS)
+        for line, cells in first:
+            anything = True
+            texts = [cell if isinstance(cell, str) else str(cell) for cell in cells]
+            named = sum(1 for text in texts if _folded(text) in aliases)
+            written = sum(1 for text in texts if text)
+            if named and 2 * named >= written and (best is None or named > best[0]):
+                best = named, layout, line, texts
+    if best is None and not anything:
+        raise Unreadable(_("%(filename)s is empty.", filename=filename))
+    if best is None:
+        raise Unreadable(
+            _(
+                "No header row in the first %(count)s rows of %(filename)s: the row above the data must name its "
+                "columns, such as %(columns)s.",
+                count=HEADER_ROWS,
+                filename=filename,
+                columns=", ".join(next(iter(texts), name) for name, texts in columns.items()),
+            )
+        )
+    return best[1:]
+
+
+def _records(layout: _Layout, filename: str) -> Iterator[tuple[int, list[object]]]:
+    """Every row of the file, empty ones too, with its line or row number."""
+    return _sheet_rows(layout, filename) if layout.sheet is not None else _csv_rows(layout, filename)
+
+
+def _csv_rows(layout: _Layout, filename: str) -> Iterator[tuple[int, list[object]]]:
+    with layout.path.open(encoding=layout.encoding, newline="") as file:
+        reader = csv.reader(file, delimiter=layout.delimiter)
+        line = 0
+        try:
+            for cells in reader:
+                yield line + 1, [cell.strip() for cell in cells]
+                line = reader.line_num
+        except (csv.Error, UnicodeDecodeError):
+            raise Unreadable(
+                _(
+                    "Line %(line)s of %(filename)s cannot be read: a cell is longer than %(limit)s characters, or a "
+                    "quote opened in it is never closed.",
+                    line=line + 1,
+                    filename=filename,
+                    limit=csv.field_size_limit(),
+                )
+            ) from None
+
+
+def _sheet_rows(layout: _Layout, filename: str) -> Iterator[tuple[int, list[object]]]:
+    try:
+        with CalamineWorkbook.from_path(layout.path) as book:
+            sheet = book.get_sheet_by_name(layout.sheet)
+            if sheet.start is None:
+                return
+            # python-calamine yields the rows from the sheet's first, but the columns from its first column used.
+            before = [""] * sheet.start[1]
+            for index, cells in enumerate(sheet.iter_rows()):
+                yield index + 1, before + [_cell(cell) for cell in cells]
+    except (CalamineError, OSError):
+        raise _damaged(filename) from None
+
+
+def _cell(value: object) -> object:
+    """A workbook's cell as a row carries it: text stripped, a number as ``int`` or ``Decimal``."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else Decimal(str(value))
+    if isinstance(value, bool | int | date):
+        return value
+    return str(value)
+
+
+def _filled(cells: list[object]) -> bool:
+    return any(cell != "" for cell in cells)
+
+
+def _aliases(columns: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """Each header text, folded, to its column's canonical name."""
+    aliases: dict[str, str] = {}
+    for name, texts in columns.items():
+        for text in texts:
+            other = aliases.setdefault(_folded(text), name)
+            if other != name:
+                raise ValueError(f"{text!r} names both {other!r} and {name!r}")
+    return aliases
+
+
+def _folded(text: str) -> str:
+    """A header text as it is compared: without case, accents, a template's ``*`` or repeated spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("đ", "d"))
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(bare.replace("*", " ").replace("_", " ").replace("\ufeff", "").split())
+
+
+def _encoding(path: Path, filename: str, head: bytes) -> str:
+    """The encoding that reads the whole file: its byte-order mark's, else UTF-8, else the one charset-normalizer
+    tells from a sample, Windows-1252 first where it reads the sample as well."""
+    encoding = next((encoding for bom, encoding in BOMS if head.startswith(bom)), None)
+    if encoding is None:
+        failed = _undecodable(path, "utf-8")
+        encoding = "utf-8" if failed is None else _detected(path, head, failed)
+    elif _undecodable(path, encoding) is not None:
+        encoding = None
+    if encoding is None or _binary(codecs.getincrementaldecoder(encoding)("replace").decode(head)):
+        raise Unreadable(
+            _("%(filename)s is neither a text (CSV) file nor an Excel workbook (.xlsx).", filename=filename)
+        )
+    return encoding
+
+
+def _binary(sample: str) -> bool:
+    """Whether more than one character in a hundred is a control character no text holds."""
+    controls = sum(1 for char in sample if unicodedata.category(char) == "Cc" and char not in TEXT_CONTROLS)
+    return controls * 100 > len(sample)
+
+
+def _detected(path: Path, head: bytes, failed: int) -> str | None:
+    with path.open("rb") as file:
+        file.seek(max(failed - SAMPLE // 2, len(head)))
+        sample = head + file.read(SAMPLE)
+    matches = charset_normalizer.from_bytes(sample)
+    western = any(WESTERN in match.could_be_from_charset for match in matches)
+    for encoding in ([WESTERN] if western else []) + [match.encoding for match in matches]:
+        if _undecodable(path, encoding) is None:
+            return encoding
+    return None
+
+
+def _undecodable(path: Path, encoding: str) -> int | None:
+    """Where the file stops being text in ``encoding`` (a byte it does not decode, or a NUL outside UTF-16), or None
+    if it is text throughout."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    nul = not encoding.startswith("utf-16")
+    offset = 0
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            if nul and b"\x00" in chunk:
+                return offset + chunk.index(b"\x00")
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                return offset + max(error.start, 0)
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return offset
+    return None
+
+
+def _delimiters(path: Path, encoding: str) -> list[str]:
+    """The delimiters to try, the likeliest first: csv.Sniffer's guess on the first lines, then the others by how
+    often they appear there; those that never appear are left out (a one-column file takes a comma)."""
+    with path.open(encoding=encoding, newline="") as file:
+        lines = [line for line in islice(file, 4 * HEADER_ROWS) if line.strip()][: 2 * HEADER_ROWS]
+    sample = "".join(lines)
+    counted = sorted((delimiter for delimiter in DELIMITERS if delimiter in sample), key=sample.count, reverse=True)
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return counted or [","]
+    return [sniffed] + [delimiter for delimiter in counted if delimiter != sniffed]
+
+
+def _check_workbook(path: Path, filename: str, max_unzipped: int) -> None:
+    """Refuse a zip that is not an Excel workbook, or that unzips to more than ``max_unzipped`` bytes or at a ratio
+    no spreadsheet has, from what its directory declares and then from what each part really unzips to, before
+    calamine reads it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise _damaged(filename) from None
+    if not any(part.filename == "xl/workbook.xml" for part in parts):
+        raise Unreadable(
+            _(
+                "%(filename)s is a zip archive but not an Excel workbook: save it in Excel as an .xlsx workbook, or "
+                "as CSV.",
+                filename=filename,
+            )
+        )
+    if sum(part.file_size for part in parts) > max_unzipped:
+        raise Unreadable(
+            _(
+                "%(filename)s unzips to more than %(limit)s MB: split it into smaller workbooks.",
+                filename=filename,
+                limit=_megabytes(max_unzipped),
+            )
+        )
+    if len(parts) > MAX_PARTS or any(
+        part.file_size > RATIO_FROM and part.file_size > MAX_RATIO * part.compress_size for part in parts
+    ):
+        raise _compressed(filename)
+    with path.open("rb") as file:
+        for part in parts:
+            _check_part(file, part, filename)
+
+
+def _check_part(file, part: zipfile.ZipInfo, filename: str) -> None:
+    """Unzip one part as a stream, refusing it the moment it unzips to more than its declared size: what the
+    directory declares is the attacker's to write, what the part holds is what calamine would unzip."""
+    file.seek(part.header_offset)
+    header = file.read(LOCAL_HEADER.size)
+    if len(header) < LOCAL_HEADER.size or part.flag_bits & 1:
+        raise _damaged(filename)
+    signature, *_fields, name_length, extra_length = LOCAL_HEADER.unpack(header)
+    if signature != b"PK\x03\x04" or part.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _damaged(filename)
+    file.seek(name_length + extra_length, 1)
+    unzip = zlib.decompressobj(-zlib.MAX_WBITS) if part.compress_type == zipfile.ZIP_DEFLATED else None
+    size = 0
+    try:
+        for out in _unzipped(file, part.compress_size, unzip, filename):
+            size += len(out)
+            if size > part.file_size:
+                raise _compressed(filename)
+    except zlib.error:
+        raise _damaged(filename) from None
+    if size != part.file_size or (unzip is not None and not unzip.eof):
+        raise _damaged(filename)
+
+
+def _unzipped(file, length: int, unzip, filename: str) -> Iterator[bytes]:
+    """The ``length`` bytes at the file's position, unzipped by ``unzip`` (None: stored as they are), a piece at a
+    time."""
+    while length:
+        data = file.read(min(CHUNK, length))
+        if not data:
+            raise _damaged(filename)
+        length -= len(data)
+        while unzip is not None and data:
+            yield unzip.decompress(data, CHUNK)
+            data = unzip.unconsumed_tail
+        if unzip is None:
+            yield data
+    while unzip is not None and not unzip.eof and (out := unzip.decompress(b"", CHUNK)):
+        yield out
+
+
+def _first_sheet(path: Path, filename: str) -> str:
+    """The workbook's first visible worksheet (else its first sheet)."""
+    try:
+        with CalamineWorkbook.from_path(path) as book:
+            sheets = book.sheets_metadata
+    except (CalamineError, OSError):
+        raise _damaged(filename) from None
+    shown = [
+        sheet.name
+        for sheet in sheets
+        if sheet.typ == SheetTypeEnum.WorkSheet and sheet.visible == SheetVisibleEnum.Visible
+    ]
+    if not shown and not sheets:
+        raise Unreadable(_("%(filename)s is empty.", filename=filename))
+    return (shown or [sheets[0].name])[0]
+
+
+def _damaged(filename: str) -> Unreadable:
+    return Unreadable(_("%(filename)s is a damaged workbook: open it in Excel and save it again.", filename=filename))
+
+
+def _compressed(filename: str) -> Unreadable:
+    return Unreadable(
+        _(
+            "%(filename)s is refused: it unzips to far more than a spreadsheet of its size holds. Open it in Excel "
+            "and save it again.",
+            filename=filename,
+        )
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g}"

@@ -1,7 +1,8 @@
 """The ``backoffice`` command: Flask's CLI bound to the app, plus the project's own groups.
 
 Each group is a module of this package (``users``, ``customers``, ``managers``, ``meters``, ``targets``, ``ledger``,
-``books``, ``billing``, ``pricing``, ``demo_data``, ``embedded``, ``reconcile``, ``health``, ``api_token``, and
+``books``, ``billing``, ``pricing``, ``demo_data``, ``embedded``, ``reconcile``, ``health``, ``api_token``,
+``imports``, and
 ``grant_runtime``, added to Flask-Migrate's ``db``); ``common`` holds what several share. The command itself, its root
 group and ``main()``, is :mod:`backoffice.command`: it builds the app, which registers the groups here.
 """
@@ -18,6 +19,7 @@ from backoffice.cli import (
     demo_data,
     embedded,
     health,
+    imports,
     ledger,
     managers,
     meters,
@@ -42,6 +44,7 @@ GROUPS = (
     reconcile.reconcile,
     health.health,
     api_token.api_token,
+    imports.import_file,
 )
 
 

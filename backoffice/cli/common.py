@@ -154,6 +154,7 @@ WORDS = {
     "charge": _l("charge"),
     "adjustment": _l("adjustment"),
     "reversal": _l("reversal"),
+    "opening": _l("opening balance"),
     "verify": _l("verify"),
     "fix": _l("fix"),
     "rebuild": _l("rebuild"),

@@ -32,6 +32,7 @@ from backoffice.models.books import (
 )
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
+from backoffice.models.imports import Import, ImportFile, ImportStatus
 from backoffice.models.seals import AnchorRecord, Resolution, Seal, SealKey, TamperedEvidence
 from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
 from backoffice.models.metering import (
@@ -132,6 +133,9 @@ __all__ = [
     "GrandTotalTooLarge",
     "HistoryOperation",
     "HistoryTransaction",
+    "Import",
+    "ImportFile",
+    "ImportStatus",
     "NegativeGrandTotal",
     "Order",
     "OrderMonthTotal",

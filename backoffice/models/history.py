@@ -12,6 +12,9 @@ versions with :func:`record`, in the same transaction.
 """
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 import click
@@ -41,6 +44,20 @@ class HistoryOperation(enum.IntEnum):
         return {"CREATE": "created", "EDIT": "edited", "DELETE": "deleted"}[self.name]
 
 
+_acting: ContextVar[tuple[int | None, str] | None] = ContextVar("acting", default=None)
+
+
+@contextmanager
+def acting(user_id: int | None, actor: str) -> Iterator[None]:
+    """The changes made in the block are by ``user_id`` and ``actor`` (an import, as its history says it), whatever
+    request, command or job runs it."""
+    token = _acting.set((user_id, actor[:120]))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
 class ActorPlugin(Plugin):
     """Who a transaction's changes are by: the logged-in user of the request; else the command or job that ran."""
 
@@ -49,6 +66,8 @@ class ActorPlugin(Plugin):
 
 
 def _request_user_id() -> int | None:
+    if (given := _acting.get()) is not None:
+        return given[0]
     if not has_request_context():
         return None
     from flask_login import current_user
@@ -57,6 +76,8 @@ def _request_user_id() -> int | None:
 
 
 def _actor() -> str:
+    if (given := _acting.get()) is not None:
+        return given[1]
     if has_request_context():
         return "web"
     from rq import get_current_job

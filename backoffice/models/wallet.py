@@ -24,6 +24,7 @@ class TransactionKind(enum.StrEnum):
     CHARGE = "charge"
     ADJUSTMENT = "adjustment"
     REVERSAL = "reversal"
+    OPENING = "opening"
 
 
 class Occasion(enum.StrEnum):

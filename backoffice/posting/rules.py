@@ -22,12 +22,13 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-CASH, RECEIVABLES, CUSTOMER_DEPOSITS, GAS_REVENUE = "1000", "1100", "2000", "4000"
+CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OPENING_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3100", "4000"
 """The accounts the rules use (the migrations create them)."""
 ACCOUNT_NAMES = {
     CASH: "Cash",
     RECEIVABLES: "Receivables",
     CUSTOMER_DEPOSITS: "Customer deposits",
+    OPENING_EQUITY: "Opening balance equity",
     GAS_REVENUE: "Gas revenue",
 }
 
@@ -37,13 +38,15 @@ class Kind(enum.StrEnum):
     CHARGE = "charge"
     ADJUSTMENT = "adjustment"
     REVERSAL = "reversal"
+    OPENING = "opening"
+    """A customer's balance brought from the system before, value-dated on the day it was cut over."""
     INVOICE = "invoice"
     PAYMENT = "payment"
     MANUAL = "manual"
     """A journal entry an accountant writes: its lines say what it debits and credits."""
 
 
-WALLET_KINDS = (Kind.RECHARGE, Kind.CHARGE, Kind.ADJUSTMENT, Kind.REVERSAL)
+WALLET_KINDS = (Kind.RECHARGE, Kind.CHARGE, Kind.ADJUSTMENT, Kind.REVERSAL, Kind.OPENING)
 """The kinds a customer's wallet ledger holds."""
 
 
@@ -95,6 +98,8 @@ RULES: tuple[Rule, ...] = (
     Rule(Kind.ADJUSTMENT, -1, True, None, "total_deposits", CUSTOMER_DEPOSITS, GAS_REVENUE, "balance corrected down"),
     Rule(Kind.REVERSAL, +1, True, "total_spent", "total_purchases", GAS_REVENUE, CUSTOMER_DEPOSITS, "a charge undone"),
     Rule(Kind.REVERSAL, -1, True, "total_recharged", "total_deposits", CUSTOMER_DEPOSITS, CASH, "a deposit undone"),
+    Rule(Kind.OPENING, +1, True, None, "total_deposits", OPENING_EQUITY, CUSTOMER_DEPOSITS, "a balance brought in"),
+    Rule(Kind.OPENING, -1, True, None, "total_deposits", CUSTOMER_DEPOSITS, OPENING_EQUITY, "a debt brought in"),
     Rule(Kind.INVOICE, +1, False, None, None, RECEIVABLES, GAS_REVENUE, "postpaid gas invoiced"),
     Rule(Kind.INVOICE, -1, False, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced"),
     Rule(Kind.PAYMENT, +1, False, None, None, CASH, RECEIVABLES, "a postpaid payment received"),

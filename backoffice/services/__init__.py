@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from flask import current_app
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,9 +35,34 @@ def installation() -> Installation:
     return kept
 
 
+_within: ContextVar[bool] = ContextVar("within_one_unit", default=False)
+
+
+@contextmanager
+def one_unit():
+    """One transaction for every write operation the block calls: they write, and the block commits all of them at
+    its end (or rolls all of them back and re-raises). An import writes a chunk of rows so, each row by the same
+    operation as its form."""
+    token = _within.set(True)
+    try:
+        with _committed() as session:
+            yield session
+    finally:
+        _within.reset(token)
+
+
 @contextmanager
 def transaction():
-    """Commit what the block did, or roll all of it back and re-raise."""
+    """Commit what the block did, or roll all of it back and re-raise; within :func:`one_unit`, the unit commits."""
+    if _within.get():
+        yield db.session
+        return
+    with _committed() as session:
+        yield session
+
+
+@contextmanager
+def _committed():
     session = db.session
     try:
         yield session

@@ -63,12 +63,18 @@ class Details:
     address: str | None = None
 
 
-def create_customer(code: str, details: Details) -> Customer:
+def checked_code(code: str) -> str:
+    """A customer's code as it is stored (upper case); :class:`CustomerError` if it is not one."""
     code = code.strip().upper()
     if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
         raise CustomerError(
             _("%(code)s is not a customer code: use up to 32 letters, digits, '-' or '_'.", code=repr(code))
         )
+    return code
+
+
+def create_customer(code: str, details: Details) -> Customer:
+    code = checked_code(code)
     values = checked_details(details)
     with transaction() as session:
         _refuse_inactive_manager(session, values["account_manager_id"])

@@ -53,6 +53,7 @@ ACCOUNTS = {
     "1100": ("Receivables", _l("Receivables")),
     "2000": ("Customer deposits", _l("Customer deposits")),
     "3000": ("Owner's equity", _l("Owner's equity")),
+    "3100": ("Opening balance equity", _l("Opening balance equity")),
     "4000": ("Gas revenue", _l("Gas revenue")),
     "5000": ("Operating expenses", _l("Operating expenses")),
 }
@@ -64,6 +65,7 @@ KINDS = {
     "charge": _l("Charge"),
     "adjustment": _l("Adjustment"),
     "reversal": _l("Reversal"),
+    "opening": _l("Opening balance"),
 }
 """A movement with nothing more to say is named by its kind."""
 
@@ -72,6 +74,7 @@ _HEADINGS = {
     "charge": _l("Charge #%(id)s of %(customer)s"),
     "adjustment": _l("Adjustment #%(id)s of %(customer)s"),
     "reversal": _l("Reversal #%(id)s of %(customer)s"),
+    "opening": _l("Opening balance #%(id)s of %(customer)s"),
 }
 """A wallet movement's journal entry."""
 

@@ -273,6 +273,8 @@ def not_reversible(original: BalanceTransaction) -> str | None:
         original.kind is TransactionKind.ADJUSTMENT and original.reverses_id is not None
     ):
         return _("A reversal cannot itself be reversed; post a new movement instead.")
+    if original.kind is TransactionKind.OPENING:
+        return _("An opening balance brought from the system before is corrected by an adjustment, not reversed.")
     if original.reference_type == READING:
         return _(
             "Movement #%(id)s is what reading #%(reading)s cost: correct or delete the reading instead.",

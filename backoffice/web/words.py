@@ -18,6 +18,7 @@ WORDS = {
     "charge": _l("charge"),
     "adjustment": _l("adjustment"),
     "reversal": _l("reversal"),
+    "opening": _l("opening balance"),
     # A customer's, a meter's, a manager's state.
     "active": _l("active"),
     "suspended": _l("suspended"),

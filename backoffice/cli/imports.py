@@ -1,0 +1,106 @@
+"""``backoffice import KIND FILE``: an installation's data brought in from a file, checked whole first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask_babel import gettext as _
+
+from backoffice.cli.common import CannotAsk, CommandUsageError, _admin, speaking, with_database
+from backoffice.imports import running
+from backoffice.imports.files import Unreadable
+from backoffice.imports.kinds import KINDS
+
+REJECTED = 1
+"""The exit status of an import with rejected rows (nothing written)."""
+
+
+@click.command(
+    "import",
+    help=(
+        "Import FILE (CSV or XLSX) of KIND: every row is checked first, and a file with a rejected row writes "
+        "nothing (exit 1, the rows and why printed); exit 2 when the file cannot be read. "
+        "'backoffice import KIND --template' prints KIND's header row."
+    ),
+)
+@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--dry-run", is_flag=True, help="Check the file and say what it would write; write nothing.")
+@click.option("--template", is_flag=True, help="Print the kind's header row (CSV) and nothing else.")
+@click.option("--user", "email", metavar="EMAIL", help="The admin importing it (recorded in every row's history).")
+@speaking
+@with_database
+def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, email: str | None) -> None:
+    spec = KINDS[kind]
+    if template:
+        click.echo(";".join(spec.template()))
+        return
+    if file is None:
+        raise CommandUsageError(_("Name the file to import, or ask for the kind's --template."))
+    user = _admin(email, _("%(email)s is not an active admin.")) if email else None
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
+    try:
+        with running.file_at(content, file.name) as path:
+            checked = running.check(spec, running.open_table(spec, path, file.name))
+    except Unreadable as error:
+        raise CannotAsk(str(error)) from None
+    _say_checked(checked)
+    if checked.rejected:
+        for rejection in checked.rejected:
+            click.echo(_rejection(spec, rejection), err=True)
+        raise click.exceptions.Exit(REJECTED)
+    if dry_run:
+        click.echo(_("Dry run: nothing written."))
+        return
+    record = running.started(spec, file.name, content, checked, user, valid_only=False)
+    running.run_import(record.id)
+    _say_done(record.id)
+
+
+def _say_checked(checked: running.Checked) -> None:
+    click.echo(
+        _(
+            "%(file)s: %(rows)s rows: %(good)s to write, %(unchanged)s unchanged, %(rejected)s rejected.",
+            file=checked.table.filename,
+            rows=checked.rows,
+            good=checked.good,
+            unchanged=checked.unchanged,
+            rejected=len(checked.rejected),
+        )
+    )
+
+
+def _rejection(spec, rejection: running.Rejection) -> str:
+    if rejection.column is None:
+        return _("Line %(line)s: %(message)s", line=rejection.line, message=rejection.message)
+    return _(
+        "Line %(line)s, %(column)s: %(message)s",
+        line=rejection.line,
+        column=spec.field(rejection.column).label,
+        message=rejection.message,
+    )
+
+
+def _say_done(import_id: int) -> None:
+    # Imported when the command runs: its help declares no model.
+    from backoffice.models import Import, ImportStatus
+    from backoffice.platform.extensions import db
+
+    record = db.session.get(Import, import_id)
+    if record.status != ImportStatus.DONE:
+        raise CannotAsk(running.error_said(record) or record.status)
+    report = record.report
+    click.echo(
+        _(
+            "Import #%(id)s: %(written)s rows written, %(unchanged)s unchanged.",
+            id=record.id,
+            written=record.rows_written,
+            unchanged=record.rows_unchanged,
+        )
+    )
+    for line in running.report_lines(report):
+        click.echo(line)

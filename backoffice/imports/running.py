@@ -1,0 +1,580 @@
+"""An import checked whole, then written in chunks, then reported.
+
+Checking reads every row of the file and writes nothing: each row read by its columns' parsers, its references
+looked up, its key compared with what is stored (the same values: unchanged; other values: a conflict) and with the
+rows above it (the same key twice: the second refused). Writing reads the file again and writes the good rows in
+chunks, each chunk one transaction (:func:`one_unit`) that also counts what it wrote on the import's row: so an
+import stopped halfway has written whole chunks and says how many, and importing it again writes only the rest, the
+rows already written being unchanged then. A row that was good when checked and is refused when written (someone
+changed the installation meanwhile) stops the import, unless it imports the valid rows alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from flask_babel import gettext as _
+from rq import Callback
+from rq.exceptions import AbandonedJobError
+from sqlalchemy import select, update
+
+from backoffice.imports.files import Row as FileRow
+from backoffice.imports.files import Table, Unreadable, read_table
+from backoffice.imports.kinds import KINDS, ImportKind, Row
+from backoffice.imports.values import Refused
+from backoffice.jobs.queues import queue, redis_url
+from backoffice.models import CheckResult, Import, ImportFile, ImportStatus, RunMode, RunTrigger, User
+from backoffice.models.history import acting
+from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import format_plain
+from backoffice.reconcile import Scope, engine
+from backoffice.reconcile.locks import RunRefused
+from backoffice.services import one_unit
+
+BATCH = 1000
+"""Rows checked at once: their references and keys looked up in one statement each."""
+CHUNK = 500
+"""Rows written in one transaction."""
+SHOWN_REJECTIONS = 1000
+"""Rejections kept in an import's report; the rejected rows' workbook has them all."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    column: str | None
+    """The column at fault (its name: :meth:`ImportKind.field` has its header), if one is."""
+    message: str
+    row: FileRow
+
+
+@dataclass
+class Checked:
+    kind: ImportKind
+    table: Table
+    rows: int = 0
+    good: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    """The control totals of the rows that could be read, each amount column's sum."""
+    good_totals: dict[str, Decimal] = field(default_factory=dict)
+    """The same of the rows to be written."""
+    refused_ordinals: set[int] = field(default_factory=set)
+    unchanged_ordinals: bytearray = field(default_factory=bytearray)
+    """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
+
+    @property
+    def clean(self) -> bool:
+        return not self.rejected
+
+
+class ChangedSinceChecked(Exception):
+    """A row good when the file was checked is refused when written: the installation changed meanwhile."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(
+            _(
+                "Line %(line)s: %(message)s (the installation changed since the file was checked; check it again).",
+                line=rejection.line,
+                message=rejection.message,
+            )
+        )
+
+
+def kind_of(name: str) -> ImportKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise Unreadable(
+            _("%(kind)s is not a kind of import: choose one of %(kinds)s.", kind=repr(name), kinds=", ".join(KINDS))
+        ) from None
+
+
+def open_table(kind: ImportKind, path: Path, filename: str) -> Table:
+    """The file read as a table of the kind; :class:`Unreadable` if it is not one (a required column missing)."""
+    table = read_table(path, filename, kind.columns())
+    missing = [str(f.label) for f in kind.fields if f.required and f.name not in table.columns]
+    if missing:
+        raise Unreadable(
+            _(
+                "The file has no column %(columns)s (its header row is line %(line)s).",
+                columns=", ".join(missing),
+                line=table.header_line,
+            )
+        )
+    return table
+
+
+def check(kind: ImportKind, table: Table) -> Checked:
+    """Check every row of the table; write nothing."""
+    checked = Checked(kind, table)
+    hashes, lines = array("Q"), array("L")
+    for batch in _batches(kind, table, checked):
+        for _ordinal, row, record in batch.read:
+            hashes.append(_hash(kind.key_of(record)))
+            lines.append(row.line)
+            _add(checked.totals, kind, record)
+        good = _classify(kind, batch, checked)
+        checked.good += len(good)
+        for _ordinal, _row, record in good:
+            _add(checked.good_totals, kind, record)
+    _refuse_repeated_keys(checked, hashes, lines)
+    checked.rejected.sort(key=lambda rejection: rejection.line)
+    return checked
+
+
+@dataclass
+class _Batch:
+    read: list[tuple[int, FileRow, Row]] = field(default_factory=list)
+    """Each row read: its ordinal among the rows read, the file's row, and its values."""
+
+
+def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH) -> Iterator[_Batch]:
+    batch = _Batch()
+    ordinal = 0
+    for row in table.rows():
+        checked.rows += 1
+        record = _read(kind, row, checked)
+        if record is None:
+            continue
+        batch.read.append((ordinal, row, record))
+        ordinal += 1
+        if len(batch.read) == size:
+            yield batch
+            batch = _Batch()
+    if batch.read:
+        yield batch
+
+
+def _read(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
+    """The row's values, each read by its column; ``None`` and the row refused when a cell cannot be read."""
+    record: Row = {}
+    for spec in (*kind.fields, *(stated.field for stated in kind.stated)):
+        raw = row.values.get(spec.name)
+        if raw is None or raw == "":
+            if spec.required:
+                _reject(checked, row, spec.name, _("%(column)s is required.", column=spec.label))
+                return None
+            record[spec.name] = spec.default
+            continue
+        try:
+            record[spec.name] = spec.read(raw)
+        except Refused as refusal:
+            _reject(checked, row, spec.name, str(refusal))
+            return None
+    return record
+
+
+def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[int, FileRow, Row]]:
+    """The rows of the batch to write; the others counted unchanged, or refused."""
+    records = [record for _ordinal, _row, record in batch.read]
+    refused = kind.refers(records)
+    stored = kind.stored(records)
+    good = []
+    for position, (ordinal, row, record) in enumerate(batch.read):
+        if position in refused:
+            column, message = refused[position]
+            _reject(checked, row, column, message, ordinal)
+            continue
+        found = stored.get(kind.key_of(record))
+        if found is None:
+            good.append((ordinal, row, record))
+            continue
+        different = [name for name in kind.compared if _differs(record.get(name), found.get(name))]
+        if not different:
+            checked.unchanged += 1
+            flags = checked.unchanged_ordinals
+            flags.extend(bytes(max(0, ordinal + 1 - len(flags))))
+            flags[ordinal] = 1
+            continue
+        name = different[0]
+        _reject(
+            checked,
+            row,
+            name,
+            _(
+                "%(key)s exists with other values: %(column)s is %(stored)s, the file says %(given)s.",
+                key=" ".join(str(part) for part in kind.key_of(record)),
+                column=kind.field(name).label,
+                stored=_shown(found.get(name)),
+                given=_shown(record.get(name)),
+            ),
+            ordinal,
+        )
+    return good
+
+
+def _differs(given, stored) -> bool:
+    if isinstance(given, Decimal) and isinstance(stored, Decimal):
+        return given != stored
+    return (given if given not in ("", None) else None) != (stored if stored not in ("", None) else None)
+
+
+def _shown(value) -> str:
+    return repr("") if value in (None, "") else str(value)
+
+
+def _reject(checked: Checked, row: FileRow, column: str | None, message: str, ordinal: int | None = None) -> None:
+    checked.rejected.append(Rejection(row.line, column, message, row))
+    if ordinal is not None:
+        checked.refused_ordinals.add(ordinal)
+
+
+def _hash(key: tuple) -> int:
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _refuse_repeated_keys(checked: Checked, hashes: array, lines: array) -> None:
+    """Refuse each row whose key a row above it has (the lines kept as arrays: a million rows take 12 MB)."""
+    order = sorted(range(len(hashes)), key=hashes.__getitem__)
+    repeated: dict[int, int] = {}
+    for previous, ordinal in zip(order, order[1:], strict=False):
+        if hashes[ordinal] == hashes[previous]:
+            first = repeated.get(previous, previous)
+            repeated[ordinal] = first
+    repeated = {ordinal: first for ordinal, first in repeated.items() if ordinal not in checked.refused_ordinals}
+    if not repeated:
+        return
+    wanted = {lines[ordinal]: lines[first] for ordinal, first in repeated.items()}
+    for row in checked.table.rows():
+        if row.line in wanted:
+            checked.rejected.append(
+                Rejection(
+                    row.line,
+                    None,
+                    _("The same %(key)s as line %(line)s.", key=checked.kind.key_words(), line=wanted[row.line]),
+                    row,
+                )
+            )
+    for ordinal in repeated:
+        checked.refused_ordinals.add(ordinal)
+        if ordinal < len(checked.unchanged_ordinals) and checked.unchanged_ordinals[ordinal]:
+            checked.unchanged -= 1
+        else:
+            checked.good -= 1
+
+
+def _add(totals: dict[str, Decimal], kind: ImportKind, record: Row) -> None:
+    for spec in kind.fields:
+        if spec.total:
+            totals[spec.name] = totals.get(spec.name, Decimal(0)) + (record.get(spec.name) or Decimal(0))
+
+
+# Writing.
+
+
+def write(record: Import, checked: Checked, user: User | None) -> None:
+    """Write the checked file's good rows in chunks, each its own transaction, counting them on ``record``."""
+    kind = checked.kind
+    import_id = record.id
+    with acting(user.id if user else None, record.actor):
+        for chunk in _chunks(kind, checked):
+            with one_unit():
+                good = _classify(kind, chunk, written := Checked(kind, checked.table))
+                changed = [r for r in written.rejected if not record.valid_only]
+                if changed:
+                    raise ChangedSinceChecked(changed[0])
+                kind.write([row for _ordinal, _row, row in good], user)
+                db.session.execute(
+                    update(Import)
+                    .where(Import.id == import_id)
+                    .values(
+                        rows_written=Import.rows_written + len(good),
+                        rows_unchanged=Import.rows_unchanged + written.unchanged,
+                        version=Import.version + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
+
+def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:
+    """The rows to write again, read from the file, in chunks: the rows refused when checked left out."""
+    reading = Checked(kind, checked.table)
+    for batch in _batches(kind, checked.table, reading, CHUNK):
+        kept = _Batch([entry for entry in batch.read if entry[0] not in checked.refused_ordinals])
+        if kept.read:
+            yield kept
+
+
+@contextmanager
+def file_at(content: bytes, filename: str) -> Iterator[Path]:
+    """The bytes as a file of that name's extension, removed after the block."""
+    with tempfile.TemporaryDirectory(prefix="backoffice-import-") as folder:
+        path = Path(folder) / ("file" + Path(filename).suffix.lower()[:10])
+        path.write_bytes(content)
+        yield path
+
+
+def keep_file(content: bytes) -> str:
+    """Keep the file's bytes by their SHA-256 (once, however often it is imported); returns the SHA-256."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    if db.session.get(ImportFile, sha256) is None:
+        db.session.add(ImportFile(sha256=sha256, content=content))
+        db.session.flush()
+    return sha256
+
+
+def content_of(record: Import) -> bytes:
+    return db.session.scalar(select(ImportFile.content).where(ImportFile.sha256 == record.sha256))
+
+
+def started(kind: ImportKind, filename: str, content: bytes, checked: Checked, user: User | None, valid_only: bool):
+    """The import's row, with what checking found, committed (the file kept with it)."""
+    record = Import(
+        kind=kind.name,
+        filename=Path(filename).name[:255],
+        sha256=keep_file(content),
+        size_bytes=len(content),
+        created_by_id=user.id if user else None,
+        status=ImportStatus.CHECKED,
+        valid_only=valid_only,
+        rows_in_file=checked.rows,
+        rows_good=checked.good,
+        rows_rejected=len(checked.rejected),
+    )
+    db.session.add(record)
+    db.session.commit()
+    return record
+
+
+# The report: what the file holds against what backoffice holds now, the figures it states, and a verify.
+
+
+def report(record: Import, checked: Checked, user: User | None) -> dict:
+    """The import's report, read from the database after it ran: each row of the file that could be read looked up
+    by its key (found with the file's values, or not), its control totals summed from what is stored, each figure
+    the file states against what backoffice derived, and a verify of the customers the file touches."""
+    kind = checked.kind
+    found, file_totals, stored_totals, differences, stated_count = 0, {}, {}, [], 0
+    customer_ids: set[int] = set()
+    for batch in _batches(kind, checked.table, Checked(kind, checked.table)):
+        entries = [entry for entry in batch.read if entry[0] not in checked.refused_ordinals]
+        records = [record for _ordinal, _row, record in entries]
+        for record_ in records:
+            _add(file_totals, kind, record_)
+        kind.refers(records)
+        stored = kind.stored(records)
+        present = []
+        for record_ in records:
+            match = stored.get(kind.key_of(record_))
+            if match is not None and not any(_differs(record_.get(n), match.get(n)) for n in kind.compared):
+                found += 1
+                present.append(record_)
+                _add(stored_totals, kind, match)
+        customer_ids |= kind.customers(present) if present else set()
+        for stated in kind.stated:
+            given = {r[stated.by]: r[stated.field.name] for r in present if r.get(stated.field.name) is not None}
+            derived = stated.derived(sorted(given)) if given else {}
+            stated_count += len(given)
+            differences += [
+                {"name": name, "column": stated.field.name, "file": str(value), "derived": str(derived.get(name))}
+                for name, value in sorted(given.items())
+                if derived.get(name) != value
+            ]
+    expected = checked.rows - len(checked.rejected)
+    return {
+        "kind": kind.name,
+        "file": {"name": record.filename, "sha256": record.sha256, "size": record.size_bytes},
+        "rows": {
+            "in_file": checked.rows,
+            "rejected": len(checked.rejected),
+            "expected": expected,
+            "found": found,
+            "written": record.rows_written,
+            "unchanged": record.rows_unchanged,
+        },
+        "totals": {
+            spec.name: {"file": str(file_totals.get(spec.name, 0)), "stored": str(stored_totals.get(spec.name, 0))}
+            for spec in kind.fields
+            if spec.total
+        },
+        "stated": {"compared": stated_count, "differences": differences[:SHOWN_REJECTIONS]},
+        "verify": _verify(sorted(customer_ids), user),
+        "rejected": [
+            {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
+        ],
+    }
+
+
+VERIFIED_ONE_BY_ONE = 1000
+"""Up to this many customers, the verify at the end checks them by name; beyond, it checks every customer."""
+
+
+def _verify(customer_ids: list[int], user: User | None) -> dict | None:
+    """A verify of the customers the import touched: what it found (a run anyone can open), or why it did not run."""
+    if not customer_ids:
+        return None
+    scope = Scope(customer_ids=tuple(customer_ids)) if len(customer_ids) <= VERIFIED_ONE_BY_ONE else Scope()
+    try:
+        run = engine.run(RunMode.VERIFY, scope=scope, trigger=RunTrigger.USER if user else RunTrigger.CLI, user=user)
+    except RunRefused as refusal:
+        return {"refused": str(refusal)}
+    results = db.session.scalars(select(CheckResult).where(CheckResult.run_id == run.id)).all()
+    return {
+        "run_id": run.id,
+        "status": str(run.status),
+        "customers": len(customer_ids),
+        "checked": sum(result.checked for result in results),
+        "mismatched": sum(result.mismatched for result in results),
+    }
+
+
+# Running one import, from its row.
+
+
+def run_import(import_id: int) -> None:
+    """Check the import's file again, write its good rows, and keep its report: what a worker runs (or the command
+    in its own process). Stopped halfway, it has written whole chunks; run again, it writes the rest."""
+    record = db.session.get(Import, import_id)
+    user = db.session.get(User, record.created_by_id) if record.created_by_id else None
+    kind = kind_of(record.kind)
+    _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
+    try:
+        with file_at(content_of(record), record.filename) as path:
+            checked = check(kind, open_table(kind, path, record.filename))
+            if checked.rejected and not record.valid_only:
+                raise ChangedSinceChecked(checked.rejected[0])
+            write(record, checked, user)
+            db.session.refresh(record)
+            kept = report(record, checked, user)
+    except (ChangedSinceChecked, Unreadable) as refusal:
+        db.session.rollback()
+        _set(db.session.get(Import, import_id), status=ImportStatus.FAILED, error=str(refusal), finished_at=utcnow())
+        return
+    except BaseException as error:
+        db.session.rollback()
+        _set(
+            db.session.get(Import, import_id),
+            status=ImportStatus.FAILED,
+            error=f"{type(error).__name__}: {error}",
+            finished_at=utcnow(),
+        )
+        raise
+    _set(db.session.get(Import, import_id), status=ImportStatus.DONE, report=kept, finished_at=utcnow())
+
+
+def _set(record: Import, **values) -> None:
+    for name, value in values.items():
+        setattr(record, name, value)
+    db.session.commit()
+
+
+def start(record: Import) -> Import:
+    """Run the import: as a job when the queues are set up (its progress on its row), else here and now."""
+    if not redis_url():
+        run_import(record.id)
+        return record
+    job = queue(IMPORT_QUEUE).enqueue(
+        "backoffice.imports.running.run_import",
+        record.id,
+        job_timeout=IMPORT_TIMEOUT,
+        on_failure=Callback("backoffice.imports.running.worker_stopped"),
+        on_stopped=Callback("backoffice.imports.running.job_stopped"),
+    )
+    _set(record, status=ImportStatus.QUEUED, job_id=job.id)
+    return record
+
+
+IMPORT_QUEUE = "default"
+IMPORT_TIMEOUT = 6 * 60 * 60
+
+
+def worker_stopped(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback of an import's job: one whose worker stopped beating (its import's row still says it
+    runs) is marked failed, to be imported again, which resumes it. An import that raised has said so itself."""
+    if exc_type is not None and issubclass(exc_type, AbandonedJobError):
+        job_stopped(job, connection)
+
+
+def job_stopped(job, connection) -> None:
+    """RQ's stopped callback of an import's job: its import is marked failed, to be imported again."""
+    (import_id,) = job.args
+    db.session.execute(
+        update(Import)
+        .where(Import.id == import_id, Import.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]))
+        .values(status=ImportStatus.FAILED, error=_STOPPED, finished_at=utcnow(), version=Import.version + 1)
+    )
+    db.session.commit()
+
+
+_STOPPED = "worker stopped"
+"""What a stopped import's error says, in every language's words on its page (see :func:`error_said`)."""
+
+
+def error_said(record: Import) -> str | None:
+    """Why the import stopped, in the reader's language."""
+    if record.error == _STOPPED:
+        return _("The worker running it stopped. Import it again: it goes on from the last chunk it wrote.")
+    return record.error
+
+
+def report_lines(report: dict) -> list[str]:
+    """The report, a sentence a line, in the reader's language: what the command prints."""
+    kind = kind_of(report["kind"])
+    rows = report["rows"]
+    lines = [
+        _(
+            "Rows in the file: %(in_file)s, rejected: %(rejected)s; in backoffice with the file's values: %(found)s "
+            "of %(expected)s.",
+            **{name: rows[name] for name in ("in_file", "rejected", "found", "expected")},
+        )
+    ]
+    for name, sums in report["totals"].items():
+        lines.append(
+            _(
+                "%(column)s: %(file)s in the file, %(stored)s in backoffice.",
+                column=kind.field(name).label,
+                file=shown_amount(sums["file"]),
+                stored=shown_amount(sums["stored"]),
+            )
+        )
+    stated = report["stated"]
+    if stated["compared"]:
+        lines.append(
+            _(
+                "Figures of the system before compared: %(compared)s; different: %(different)s.",
+                compared=stated["compared"],
+                different=len(stated["differences"]),
+            )
+        )
+        lines += [
+            _(
+                "%(name)s, %(column)s: %(file)s in the file, %(derived)s in backoffice.",
+                name=difference["name"],
+                column=kind.field(difference["column"]).label,
+                file=shown_amount(difference["file"]),
+                derived=shown_amount(difference["derived"]),
+            )
+            for difference in stated["differences"]
+        ]
+    verify = report["verify"]
+    if verify and "refused" in verify:
+        lines.append(_("The verify did not run: %(why)s", why=verify["refused"]))
+    elif verify:
+        lines.append(
+            _(
+                "Verify of %(customers)s customers (run #%(run)s): %(mismatched)s discrepancies.",
+                customers=verify["customers"],
+                run=verify["run_id"],
+                mismatched=verify["mismatched"],
+            )
+        )
+    return lines
+
+
+def shown_amount(written: str | None) -> str:
+    """An amount of the report as the reader's country writes it."""
+    if written in (None, "None"):
+        return "—"
+    return format_plain(Decimal(written), number_locale())

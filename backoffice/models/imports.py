@@ -1,0 +1,68 @@
+"""An installation's data brought in from files: each file kept by its SHA-256, each import of one kind."""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
+
+
+class ImportStatus(enum.StrEnum):
+    CHECKED = "checked"
+    """Read and checked whole; nothing written yet."""
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    """Stopped before the end (a worker lost, the database refused a chunk): importing it again resumes it."""
+
+
+class ImportFile(db.Model):
+    """A file's bytes, by their SHA-256: what a worker reads, wherever it runs."""
+
+    __tablename__ = "import_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class Import(db.Model):
+    """One import of one kind from one file: its counts, and its report once it has run."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(ForeignKey("import_files.sha256"), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default=ImportStatus.CHECKED)
+    valid_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """Write the valid rows alone, leaving the rejected ones out (an admin's choice); else a rejected row writes
+    nothing."""
+    rows_in_file: Mapped[int] = mapped_column(default=0)
+    rows_good: Mapped[int] = mapped_column(default=0)
+    rows_unchanged: Mapped[int] = mapped_column(default=0)
+    rows_rejected: Mapped[int] = mapped_column(default=0)
+    rows_written: Mapped[int] = mapped_column(default=0)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict | None] = mapped_column(JSONB)
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+
+    created_by = relationship("User")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def actor(self) -> str:
+        """What the history of every row it writes says made it: the import, its file's SHA-256 and name."""
+        return f"import #{self.id} {self.sha256[:12]} {self.filename}"[:120]

@@ -115,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         billing,
         books,
+        client_api,
         customer_money,
         customers,
         evidence,
@@ -158,7 +159,7 @@ def register_blueprints(app: Flask) -> None:
         approvals,
         evidence,
     )
-    for module in (auth, home, *screens, tariff, admin, api):
+    for module in (auth, home, *screens, tariff, admin, api, client_api):
         app.register_blueprint(module.bp)
     _label_histories()
 

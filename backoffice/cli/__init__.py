@@ -2,7 +2,7 @@
 
 Each group is a module of this package (``users``, ``customers``, ``managers``, ``meters``, ``targets``, ``ledger``,
 ``books``, ``billing``, ``pricing``, ``demo_data``, ``embedded``, ``reconcile``, ``health``, ``api_token``,
-``imports``, and
+``api_clients``, ``imports``, and
 ``grant_runtime``, added to Flask-Migrate's ``db``); ``common`` holds what several share. The command itself, its root
 group and ``main()``, is :mod:`backoffice.command`: it builds the app, which registers the groups here.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask
 
 from backoffice.cli import (
+    api_clients,
     api_token,
     billing,
     books,
@@ -44,6 +45,7 @@ GROUPS = (
     reconcile.reconcile,
     health.health,
     api_token.api_token,
+    api_clients.api_client,
     imports.import_file,
 )
 

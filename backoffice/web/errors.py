@@ -75,10 +75,11 @@ def refuse(code: int, message: str):
     return render_template("errors/error.html", error=default_exceptions[code](), message=message), code
 
 
-def api_error(code: int, message: str):
+def api_error(code: int, message: str, **details):
     """The API's answer to an error: JSON, with the id of the request, which its log lines carry too; the message in
-    the request's language (its ``Accept-Language``; an admin session's own choice)."""
-    return jsonify(status="error", message=str(message), request_id=request_id()), code
+    the request's language (its ``Accept-Language``; an admin session's own choice); ``details``: more to answer
+    (the field at fault)."""
+    return jsonify(status="error", message=str(message), **details, request_id=request_id()), code
 
 
 def _csrf_error(error: CSRFError):

@@ -1,9 +1,9 @@
 """Requests no view can read are refused before any view runs, with a message instead of a failed query:
-ids no row can have, NUL characters, and JSON sent where a form is expected."""
+ids no row can have, NUL characters, and JSON sent where a form is expected (anywhere but the clients' API)."""
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.routing import IntegerConverter
 
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER
@@ -29,10 +29,16 @@ def init_app(app: Flask) -> None:
 def _screen():
     if _has_nul():
         return refuse(400, NUL_MESSAGE)
-    # Flask-WTF would read a JSON body as the form's fields, values of any type; no view here takes one.
-    if request.is_json and request.method not in ("GET", "HEAD", "OPTIONS"):
+    # Flask-WTF would read a JSON body as the form's fields, values of any type; only the views marked ``takes_json``
+    # (the clients' API, which reads its body itself) take one.
+    if request.is_json and request.method not in ("GET", "HEAD", "OPTIONS") and not _takes_json():
         return refuse(415, JSON_MESSAGE)
     return None
+
+
+def _takes_json() -> bool:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "takes_json", False))
 
 
 def _has_nul() -> bool:

@@ -121,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
         evidence,
         history,
         home,
+        imports,
         jobs,
         ledger,
         managers,
@@ -159,7 +160,7 @@ def register_blueprints(app: Flask) -> None:
         approvals,
         evidence,
     )
-    for module in (auth, home, *screens, tariff, admin, api, client_api):
+    for module in (auth, home, *screens, tariff, admin, imports, api, client_api):
         app.register_blueprint(module.bp)
     _label_histories()
 

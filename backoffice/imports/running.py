@@ -29,7 +29,7 @@ from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
 from backoffice.imports.kinds import KINDS, ImportKind, Row
 from backoffice.imports.values import Refused
-from backoffice.jobs.queues import queue, redis_url
+from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import CheckResult, Import, ImportFile, ImportStatus, RunMode, RunTrigger, User
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
@@ -342,6 +342,7 @@ def started(kind: ImportKind, filename: str, content: bytes, checked: Checked, u
         rows_in_file=checked.rows,
         rows_good=checked.good,
         rows_rejected=len(checked.rejected),
+        report={"preview": preview(checked)},
     )
     db.session.add(record)
     db.session.commit()
@@ -461,7 +462,8 @@ def run_import(import_id: int) -> None:
             finished_at=utcnow(),
         )
         raise
-    _set(db.session.get(Import, import_id), status=ImportStatus.DONE, report=kept, finished_at=utcnow())
+    done = db.session.get(Import, import_id)
+    _set(done, status=ImportStatus.DONE, report={**(done.report or {}), **kept}, finished_at=utcnow())
 
 
 def _set(record: Import, **values) -> None:
@@ -578,3 +580,32 @@ def shown_amount(written: str | None) -> str:
     if written in (None, "None"):
         return "—"
     return format_plain(Decimal(written), number_locale())
+
+
+def preview(checked: Checked) -> dict:
+    """What checking found, kept with the import: its counts and its first rejections."""
+    return {
+        "rows": checked.rows,
+        "good": checked.good,
+        "unchanged": checked.unchanged,
+        "rejected": len(checked.rejected),
+        "rejections": [
+            {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
+        ],
+        "totals": {name: str(value) for name, value in checked.good_totals.items()},
+    }
+
+
+def has_run(record: Import) -> bool:
+    return bool(record.report) and "rows" in record.report
+
+
+def lost(record: Import) -> bool:
+    """Queued or running, but its job is no longer on the queue: its worker stopped, or Redis lost it."""
+    if record.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING) or not redis_url() or not record.job_id:
+        return False
+    return not _queued(record.job_id)
+
+
+def failed(record: Import, message: str) -> None:
+    _set(record, status=ImportStatus.FAILED, error=message, finished_at=utcnow())

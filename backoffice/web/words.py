@@ -18,7 +18,6 @@ WORDS = {
     "charge": _l("charge"),
     "adjustment": _l("adjustment"),
     "reversal": _l("reversal"),
-    "opening": _l("opening balance"),
     # A customer's, a meter's, a manager's state.
     "active": _l("active"),
     "suspended": _l("suspended"),
@@ -54,6 +53,9 @@ WORDS = {
     "fix": _l("fix"),
     "rebuild": _l("rebuild"),
     "dry-run": _l("dry run"),
+    # An import's status (queued, running and failed as a job's).
+    "checked": _l("checked"),
+    "done": _l("done"),
     # An account's type.
     "asset": _l("asset"),
     "liability": _l("liability"),

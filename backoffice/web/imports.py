@@ -1,0 +1,185 @@
+"""The Imports page (admins): a kind's template, a file uploaded and checked whole, its preview, the import itself
+(a job, its progress followed), its report; the imports before it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select, update
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from backoffice.imports import files, running
+from backoffice.imports.kinds import KINDS
+from backoffice.jobs.queues import QueueUnavailable
+from backoffice.models import Import, ImportStatus, Role
+from backoffice.platform.extensions import db
+from backoffice.services.exports import csv_chunks, xlsx_chunks
+from backoffice.web.auth import requires_role
+from backoffice.web.forms import FlaskForm
+from backoffice.web.once import posts_once
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+SHOWN = 50
+"""Past imports listed."""
+UPLOAD_ROOM = 1024 * 1024
+"""What a request may hold beyond the file: the form's other fields."""
+
+
+class UploadForm(FlaskForm):
+    kind = SelectField(
+        _l("What the file holds"), choices=[SelectChoice(name, kind.label) for name, kind in KINDS.items()]
+    )
+    file = FileField(
+        _l("File"),
+        validators=[FileRequired(_l("Choose a file."))],
+        description=_l("CSV (comma, semicolon or tab; any encoding Excel writes) or an Excel workbook (.xlsx)."),
+    )
+
+
+@bp.route("", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def index():
+    request.max_content_length = files.MAX_BYTES + UPLOAD_ROOM
+    form = UploadForm()
+    try:
+        submitted = form.validate_on_submit()
+    except RequestEntityTooLarge:
+        form.file.errors = [_("The file is larger than %(limit)s MB: split it into smaller files.", limit=_mb())]
+        submitted = False
+    if submitted:
+        upload = form.file.data
+        content = upload.read()
+        kind = KINDS[form.kind.data]
+        try:
+            with running.file_at(content, upload.filename or "file") as path:
+                checked = running.check(kind, running.open_table(kind, path, upload.filename or "file"))
+        except files.Unreadable as error:
+            form.file.errors.append(str(error))
+        else:
+            record = running.started(kind, upload.filename or "file", content, checked, current_user, False)
+            return redirect(url_for("imports.show", import_id=record.id))
+    past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
+    return render_template("imports/index.html", form=form, imports=past, kinds=KINDS), 422 if form.errors else 200
+
+
+def _mb() -> int:
+    return files.MAX_BYTES // (1024 * 1024)
+
+
+@bp.route("/template/<kind>.<any(csv, xlsx):extension>")
+@requires_role(Role.ADMIN)
+def template(kind: str, extension: str):
+    spec = KINDS.get(kind) or abort(404)
+    header = spec.template()
+    filename = f"{_('import')}-{kind}.{extension}"
+    if extension == "csv":
+        return _download(csv_chunks(header, []), filename, "text/csv; charset=utf-8")
+    return _download(xlsx_chunks(header, []), filename, XLSX)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _download(chunks, filename: str, mimetype: str) -> Response:
+    response = Response(chunks, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _record(import_id: int) -> Import:
+    return db.session.get(Import, import_id) or abort(404)
+
+
+@bp.route("/<int:import_id>")
+@requires_role(Role.ADMIN)
+def show(import_id: int):
+    record = _record(import_id)
+    kind = running.kind_of(record.kind)
+    template_name = "imports/_progress.html" if request.headers.get("HX-Request") else "imports/show.html"
+    return render_template(
+        template_name,
+        record=record,
+        kind=kind,
+        preview=(record.report or {}).get("preview"),
+        lines=running.report_lines(record.report) if running.has_run(record) else [],
+        error=running.error_said(record),
+        stopped=running.lost(record),
+    )
+
+
+def _checked(record: Import) -> running.Checked:
+    with running.file_at(running.content_of(record), record.filename) as path:
+        return running.check(
+            running.kind_of(record.kind), running.open_table(running.kind_of(record.kind), path, record.filename)
+        )
+
+
+@bp.route("/<int:import_id>/run", methods=["POST"])
+@requires_role(Role.ADMIN)
+@posts_once
+def run(import_id: int):
+    record = _record(import_id)
+    valid_only = request.form.get("valid_only") == "1"
+    resumable = record.status in (ImportStatus.CHECKED, ImportStatus.FAILED) or running.lost(record)
+    began = (
+        resumable
+        and db.session.execute(
+            update(Import)
+            .where(Import.id == import_id, Import.version == record.version)
+            .values(status=ImportStatus.QUEUED, valid_only=valid_only, error=None, version=Import.version + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+    if not began:
+        db.session.rollback()
+        flash(_("This import has started already."), "info")
+        return redirect(url_for("imports.show", import_id=import_id))
+    db.session.commit()
+    db.session.refresh(record)
+    try:
+        running.start(record)
+    except QueueUnavailable as error:
+        running.failed(record, str(error))
+    return redirect(url_for("imports.show", import_id=import_id))
+
+
+@bp.route("/<int:import_id>/rejected.xlsx")
+@requires_role(Role.ADMIN)
+def rejected(import_id: int):
+    """The rejected rows as the file had them, with a column saying why: fixed and uploaded again."""
+    record = _record(import_id)
+    kind = running.kind_of(record.kind)
+    checked = _checked(record)
+    names = [spec.name for spec in (*kind.fields, *(stated.field for stated in kind.stated))]
+    header = [*kind.template(), _("Line"), _("Why it was rejected")]
+    rows = (
+        [*(rejection.row.values.get(name, "") for name in names), rejection.line, _reason(kind, rejection)]
+        for rejection in checked.rejected
+    )
+    return _download(xlsx_chunks(header, rows), f"{_('rejected')}-{record.id}.xlsx", XLSX)
+
+
+def _reason(kind, rejection: running.Rejection) -> str:
+    if rejection.column is None:
+        return rejection.message
+    return f"{kind.field(rejection.column).label}: {rejection.message}"
+
+
+@bp.route("/<int:import_id>/report.<any(csv, xlsx):extension>")
+@requires_role(Role.ADMIN)
+def report(import_id: int, extension: str):
+    record = _record(import_id)
+    if not running.has_run(record):
+        abort(404)
+    header = [_("Report of import #%(id)s", id=record.id)]
+    rows = [[line] for line in running.report_lines(record.report)]
+    filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
+    if extension == "csv":
+        return _download(csv_chunks(header, rows), filename, "text/csv; charset=utf-8")
+    return _download(xlsx_chunks(header, rows), filename, XLSX)

@@ -120,6 +120,11 @@ def test_windows_1252_past_a_long_plain_beginning_is_still_found(tmp_path):
     assert list(found.rows())[-1].values == {"code": "C-last", "name": "Señor Zoë"}
 
 
+def test_utf8_with_text_of_another_encoding_pasted_in_is_refused(tmp_path):
+    data = "Mã khách hàng,Tên\nKH1,Nguyễn\n".encode() + "KH2,Café\n".encode("cp1252")
+    assert "more than one encoding" in refusal(tmp_path, "mixed.csv", data)
+
+
 def test_semicolons_with_decimal_commas_as_indonesian_excel_writes(tmp_path):
     data = b"Kode pelanggan;Nama;Jumlah\nC1;Budi;1.000,50\nC2;Sari;2.500,00\nC3;Tono;75,25\n"
     found = table(tmp_path, "id.csv", data)

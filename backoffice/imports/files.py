@@ -197,7 +197,9 @@ def excel_date(value: object) -> date | None:
         if not SERIAL_TEXT.fullmatch(value.strip()):
             return None
         value = Decimal(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not 1 <= value < LAST_SERIAL + 1:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    if isinstance(value, Decimal) and not value.is_finite() or not 1 <= value < LAST_SERIAL + 1:
         return None
     serial = int(value)
     if serial == 60:
@@ -312,17 +314,42 @@ def _folded(text: str) -> str:
 def _encoding(path: Path, filename: str, head: bytes) -> str:
     """The encoding that reads the whole file: its byte-order mark's, else UTF-8, else the one charset-normalizer
     tells from a sample, Windows-1252 first where it reads the sample as well."""
-    encoding = next((encoding for bom, encoding in BOMS if head.startswith(bom)), None)
-    if encoding is None:
+    marked = next((encoding for bom, encoding in BOMS if head.startswith(bom)), None)
+    if marked is None and _holds_nul(path):
+        raise _not_text(filename)
+    if marked is not None:
+        encoding = marked if _undecodable(path, marked) is None else None
+    else:
         failed = _undecodable(path, "utf-8")
-        encoding = "utf-8" if failed is None else _detected(path, head, failed)
-    elif _undecodable(path, encoding) is not None:
-        encoding = None
-    if encoding is None or _binary(codecs.getincrementaldecoder(encoding)("replace").decode(head)):
+        encoding = "utf-8" if failed is None else None if _utf8_before(path, failed) else _detected(path, head, failed)
+    if encoding is None:
         raise Unreadable(
-            _("%(filename)s is neither a text (CSV) file nor an Excel workbook (.xlsx).", filename=filename)
+            _(
+                "%(filename)s mixes characters of more than one encoding, or is in one that is not recognised: save "
+                'it from Excel as "CSV UTF-8".',
+                filename=filename,
+            )
         )
+    if _binary(codecs.getincrementaldecoder(encoding)("replace").decode(head)):
+        raise _not_text(filename)
     return encoding
+
+
+def _utf8_before(path: Path, failed: int) -> bool:
+    """Whether UTF-8's letters beyond ASCII come before the byte at ``failed`` that UTF-8 does not decode: a UTF-8
+    file with text of another encoding pasted in, which no single encoding reads right."""
+    with path.open("rb") as file:
+        while failed > 0 and (chunk := file.read(min(CHUNK, failed))):
+            if not chunk.isascii():
+                return True
+            failed -= len(chunk)
+    return False
+
+
+def _holds_nul(path: Path) -> bool:
+    """Whether a byte is 0, as in a binary file and never in text but UTF-16's."""
+    with path.open("rb") as file:
+        return any(b"\x00" in chunk for chunk in iter(lambda: file.read(CHUNK), b""))
 
 
 def _binary(sample: str) -> bool:
@@ -344,17 +371,15 @@ def _detected(path: Path, head: bytes, failed: int) -> str | None:
 
 
 def _undecodable(path: Path, encoding: str) -> int | None:
-    """Where the file stops being text in ``encoding`` (a byte it does not decode, or a NUL outside UTF-16), or None
-    if it is text throughout."""
+    """Where the file stops being text in ``encoding`` (a byte it does not decode, or a NUL character), or None if
+    it is text throughout."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    nul = not encoding.startswith("utf-16")
     offset = 0
     with path.open("rb") as file:
         while chunk := file.read(CHUNK):
-            if nul and b"\x00" in chunk:
-                return offset + chunk.index(b"\x00")
             try:
-                decoder.decode(chunk)
+                if "\x00" in decoder.decode(chunk):
+                    return offset
             except UnicodeDecodeError as error:
                 return offset + max(error.start, 0)
             offset += len(chunk)
@@ -386,7 +411,7 @@ def _check_workbook(path: Path, filename: str, max_unzipped: int) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             parts = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError):
         raise _damaged(filename) from None
     if not any(part.filename == "xl/workbook.xml" for part in parts):
         raise Unreadable(
@@ -408,9 +433,12 @@ def _check_workbook(path: Path, filename: str, max_unzipped: int) -> None:
         part.file_size > RATIO_FROM and part.file_size > MAX_RATIO * part.compress_size for part in parts
     ):
         raise _compressed(filename)
-    with path.open("rb") as file:
-        for part in parts:
-            _check_part(file, part, filename)
+    try:
+        with path.open("rb") as file:
+            for part in parts:
+                _check_part(file, part, filename)
+    except OSError:
+        raise _damaged(filename) from None
 
 
 def _check_part(file, part: zipfile.ZipInfo, filename: str) -> None:
@@ -469,6 +497,10 @@ def _first_sheet(path: Path, filename: str) -> str:
     if not shown and not sheets:
         raise Unreadable(_("%(filename)s is empty.", filename=filename))
     return (shown or [sheets[0].name])[0]
+
+
+def _not_text(filename: str) -> Unreadable:
+    return Unreadable(_("%(filename)s is neither a text (CSV) file nor an Excel workbook (.xlsx).", filename=filename))
 
 
 def _damaged(filename: str) -> Unreadable:

@@ -4,6 +4,8 @@
 - ``pricing``: a customer's effective-dated pricing, setting it with a preview of what it changes.
 - ``tariff``: a new price or correction factor from a date for many customers at once.
 - ``readings``: recording, correcting and deleting readings, each charged to the wallet.
+- ``index``: a reading given as the meter's index, its volume derived from the index it counts from.
+- ``batch``: many readings recorded as one batch, set-based, every entry refused by its position first.
 - ``repricing``: readings priced again and their differences posted, set-based.
 - ``requests``: the recalculation requests a job does.
 - ``held``: corrections of the source data that give back more than the approval limit wait for a second admin.
@@ -11,7 +13,9 @@
 
 from backoffice.models import ApprovalKind, ApprovalRequest, User
 from backoffice.services.metering import pricing, readings, tariff
+from backoffice.services.metering.batch import Entry, ReadingsRefused, Refusal, check_readings, record_readings
 from backoffice.services.metering.held import ChangedSinceAsked, NeedsApproval, pending_for_reading
+from backoffice.services.metering.index import MeterIndex
 from backoffice.services.metering.pricing import Impact, Priced, price, pricing_impact, set_pricing
 from backoffice.services.metering.readings import (
     DuplicateReading,
@@ -59,16 +63,21 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
 __all__ = [
     "ChangedSinceAsked",
     "DuplicateReading",
+    "Entry",
     "Impact",
+    "MeterIndex",
     "MeteringError",
     "NeedsApproval",
     "Pending",
     "Priced",
+    "ReadingsRefused",
+    "Refusal",
     "Tariff",
     "TariffImpact",
     "TariffInputError",
     "apply_request",
     "asked_tariff",
+    "check_readings",
     "checked_correction",
     "change_tariff",
     "checked_price",
@@ -87,6 +96,7 @@ __all__ = [
     "process_recalculations",
     "reading_customer",
     "record_reading",
+    "record_readings",
     "refuse_retired",
     "reprice",
     "reprice_tariff",

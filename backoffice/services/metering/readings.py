@@ -39,6 +39,7 @@ from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.services import ChangedMeanwhile, billing, transaction, wallet
 from backoffice.services.metering import held
+from backoffice.services.metering.index import NO_INDEX, MeterIndex, counted_by_index
 from backoffice.services.metering.pricing import Priced, price
 from backoffice.services.metering.repricing import charge_reading, charged_by_day
 from backoffice.services.metering.values import MeteringError
@@ -64,19 +65,24 @@ class DuplicateReading(MeteringError):
 def record_reading(
     meter_id: int,
     reading_date: date,
-    volume_flow_meter: Decimal,
+    volume_flow_meter: Decimal | None,
     *,
     customer_id: int | None = None,
     note: str = "",
     user: User | None = None,
     confirm_duplicate_of: int | None = None,
+    index: MeterIndex | None = None,
 ) -> int:
     """Record a reading of the meter for the customer who held it on ``reading_date``; returns the reading's id.
 
-    Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused; so is
-    a reading of a retired meter. When the meter already has a reading of that date, :class:`DuplicateReading` is
+    The reading is given as its volume, or as the meter's ``index`` (``volume_flow_meter`` then ``None``): its volume
+    is then the index less the one it counts from (:mod:`backoffice.services.metering.index`), and the reading keeps
+    both. Given ``customer_id`` (the customer the clerk is recording for), a reading another customer's is refused; so
+    is a reading of a retired meter. When the meter already has a reading of that date, :class:`DuplicateReading` is
     raised unless ``confirm_duplicate_of`` is the id of the latest of them (the one the clerk was shown).
     """
+    if (volume_flow_meter is None) == (index is None):
+        raise MeteringError(_("Give the reading as a volume or as the meter's index."))
     refuse_retired(meter_id)
     customer_id = reading_customer(meter_id, reading_date, customer_id)
     with transaction() as session:
@@ -87,6 +93,11 @@ def record_reading(
         existing = same_day_reading(meter_id, reading_date)
         if existing is not None and existing.id != confirm_duplicate_of:
             raise DuplicateReading(existing)
+        given = NO_INDEX
+        if index is not None:
+            serial = db.session.get(Meter, meter_id).serial
+            counted = counted_by_index(connection, meter_id, reading_date, index, serial)
+            volume_flow_meter, given = counted.volume, counted.columns()
         priced = price(connection, customer_id, reading_date, volume_flow_meter)
         reading_id = connection.execute(
             insert(readings).returning(readings.c.id),
@@ -98,6 +109,7 @@ def record_reading(
                 "note": note.strip()[:300],
                 "created_at": utcnow(),
                 "created_by_id": user.id if user else None,
+                **given,
             },
         ).scalar_one()
         record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.CREATE)
@@ -162,6 +174,8 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
             f"Correct reading #{reading_id}: {reading_date:%Y-%m-%d}, {priced.volume_flow_meter} m³",
         )
     reason = wallet.APPROVED if approving is not None else None
+    # A volume corrected is no longer what the meter's index made it: the reading is then given as a volume.
+    given = {} if priced.volume_flow_meter == current.volume_flow_meter else NO_INDEX
     connection.execute(
         update(readings)
         .where(readings.c.id == reading_id)
@@ -170,6 +184,7 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
             volume_flow_meter=priced.volume_flow_meter,
             note=note.strip()[:300],
             version=readings.c.version + 1,
+            **given,
         )
     )
     record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.EDIT)

@@ -112,9 +112,11 @@ def reprice_where(
     user: User | None = None,
     since: date | None = None,
     reason: str | None = None,
+    occasion: Occasion = Occasion.REPRICING,
 ) -> None:
     """Re-price the readings ``chosen`` (a condition on ``meter_readings``) of these customers, whose locks the
-    caller holds; their months are recalculated from ``since`` or the first month anything changed in."""
+    caller holds; their months are recalculated from ``since`` or the first month anything changed in.
+    ``occasion``: the movements' (``FIRST_CHARGE`` for new readings, nothing charged for them yet: their cost)."""
     in_force = _in_force(customer_ids)
     count, first_counted = _refuse_unpriced(connection, chosen, in_force)
     values = _calculation(in_force)
@@ -143,7 +145,7 @@ def reprice_where(
         {"customer_ids": customer_ids, "unvouched": sorted(_unvouched(connection, charged))},
         user=user,
         reason=reason,
-        occasion=Occasion.REPRICING,
+        occasion=occasion,
     )
     dates = [day for day in (since, first_counted, *first_dates.values()) if day is not None]
     if dates:

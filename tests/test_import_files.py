@@ -307,7 +307,7 @@ def test_a_header_row_below_the_first_twenty_is_not_looked_for(tmp_path):
 
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path):
-    assert "twice" in refusal(tmp_path, "twice.csv", b"Name,Nama\nA,B\n")
+    assert "twice: Name and Nama" in refusal(tmp_path, "twice.csv", b"Name,Nama\nA,B\n")
 
 
 def test_a_binary_file_named_csv_is_refused(tmp_path):

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import charset_normalizer
 from flask_babel import gettext as _
@@ -170,10 +171,11 @@ def read_table(
         if name in found:
             raise Unreadable(
                 _(
-                    "The header of %(filename)s (line %(line)s) names the column %(column)s twice.",
+                    "The header of %(filename)s (line %(line)s) names one column twice: %(first)s and %(second)s.",
                     filename=filename,
                     line=line,
-                    column=cell,
+                    first=header[found[name]],
+                    second=cell,
                 )
             )
         if name is not None:
@@ -199,7 +201,7 @@ def excel_date(value: object) -> date | None:
         value = Decimal(value.strip())
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
-    if isinstance(value, Decimal) and not value.is_finite() or not 1 <= value < LAST_SERIAL + 1:
+    if (isinstance(value, Decimal) and not value.is_finite()) or not 1 <= value < LAST_SERIAL + 1:
         return None
     serial = int(value)
     if serial == 60:
@@ -441,7 +443,7 @@ def _check_workbook(path: Path, filename: str, max_unzipped: int) -> None:
         raise _damaged(filename) from None
 
 
-def _check_part(file, part: zipfile.ZipInfo, filename: str) -> None:
+def _check_part(file: BinaryIO, part: zipfile.ZipInfo, filename: str) -> None:
     """Unzip one part as a stream, refusing it the moment it unzips to more than its declared size: what the
     directory declares is the attacker's to write, what the part holds is what calamine would unzip."""
     file.seek(part.header_offset)
@@ -465,7 +467,7 @@ def _check_part(file, part: zipfile.ZipInfo, filename: str) -> None:
         raise _damaged(filename)
 
 
-def _unzipped(file, length: int, unzip, filename: str) -> Iterator[bytes]:
+def _unzipped(file: BinaryIO, length: int, unzip, filename: str) -> Iterator[bytes]:
     """The ``length`` bytes at the file's position, unzipped by ``unzip`` (None: stored as they are), a piece at a
     time."""
     while length:

@@ -18,7 +18,7 @@ import pytest
 from backoffice.imports.files import Row, Unreadable, excel_date, read_table
 
 COLUMNS = {
-    "code": ["Customer code", "Kode pelanggan", "Mã khách hàng"],
+    "code": {"Customer code", "Kode pelanggan", "Mã khách hàng"},
     "name": ["Name", "Nama", "Tên"],
     "amount": ["Amount", "Jumlah", "Số tiền"],
     "date": ["Date", "Tanggal", "Ngày"],
@@ -296,9 +296,8 @@ def test_a_file_over_the_limit_is_refused(tmp_path):
     assert "larger than" in refusal(tmp_path, "big.csv", b"Customer code\n" + b"C1\n" * 100, max_bytes=100)
 
 
-def test_a_file_without_a_header_row_is_refused_naming_the_columns_expected(tmp_path):
-    message = refusal(tmp_path, "nohead.csv", b"Report\nfoo,bar,baz\n1,2,3\n")
-    assert "Customer code" in message and "Name" in message
+def test_a_file_without_a_header_row_is_refused(tmp_path):
+    assert "No header row in the first 20 rows" in refusal(tmp_path, "nohead.csv", b"Report\nfoo,bar,baz\n1,2,3\n")
 
 
 def test_a_header_row_below_the_first_twenty_is_not_looked_for(tmp_path):

@@ -161,9 +161,8 @@ def read_table(
             )
         encoding = _encoding(path, filename, head)
         layouts = [_Layout(path, encoding, delimiter) for delimiter in _delimiters(path, encoding)]
-    columns = {name: tuple(texts) for name, texts in columns.items()}
     aliases = _aliases(columns)
-    layout, line, header = _header(layouts, filename, aliases, columns)
+    layout, line, header = _header(layouts, filename, aliases)
     found: dict[str, int] = {}
     unknown: list[str] = []
     for position, cell in enumerate(header):
@@ -210,9 +209,7 @@ def excel_date(value: object) -> date | None:
     return EXCEL_EPOCH + timedelta(days=serial if serial > 60 else serial + 1)
 
 
-def _header(
-    layouts: list[_Layout], filename: str, aliases: dict[str, str], columns: Mapping[str, Iterable[str]]
-) -> tuple[_Layout, int, list[str]]:
+def _header(layouts: list[_Layout], filename: str, aliases: dict[str, str]) -> tuple[_Layout, int, list[str]]:
     """The layout (of those tried, in order) and the header row it reads best, among the first rows that are not
     empty: the row naming the most columns, at least one and at least half of its cells."""
     best: tuple[int, _Layout, int, list[str]] | None = None
@@ -232,10 +229,9 @@ def _header(
         raise Unreadable(
             _(
                 "No header row in the first %(count)s rows of %(filename)s: the row above the data must name its "
-                "columns, such as %(columns)s.",
+                "columns, as the import's template does.",
                 count=HEADER_ROWS,
                 filename=filename,
-                columns=", ".join(next(iter(texts), name) for name, texts in columns.items()),
             )
         )
     return best[1:]

@@ -448,3 +448,28 @@ def test_the_batch_recorder_works_under_the_runtime_role(app, runtime_url):  # n
         assert [db.session.get(MeterReading, i).volume_flow_meter for i in ids] == [D("10"), D("25")]
         assert db.session.get(Customer, customer.id).balance == D("65000.00")
     assert clean()
+
+
+def test_the_reading_form_takes_the_meter_s_index_and_previews_its_volume(client, finance, site):
+    customer_id, meter_id = site
+    form = {
+        "reading-meter_id": meter_id,
+        "reading-reading_date": "2026-11-05",
+        "reading-given_as": "index",
+        "reading-meter_index": "1000",
+        "reading-index_how": "replaced",
+        "reading-start_index": "990",
+    }
+    preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
+    assert "From 990,0000 to the index 1.000,0000: <strong>10,0000 m³</strong>." in preview
+    assert client.post("/customers/HOTEL/readings", data=form).status_code == 302
+    lower = form | {"reading-reading_date": "2026-11-06", "reading-meter_index": "900", "reading-index_how": "previous"}
+    refused = client.post("/customers/HOTEL/readings", data=lower)
+    assert refused.status_code == 422
+    assert "is lower than meter M-1&#39;s previous index" in refused.get_data(as_text=True)
+    missing = client.post("/customers/HOTEL/readings", data=lower | {"reading-index_how": "rolled_over"})
+    assert missing.status_code == 422 and 'id="error-reading-meter_digits">Enter a number.' in missing.get_data(
+        as_text=True
+    )
+    found = db.session.scalars(sa.select(MeterReading).where(MeterReading.meter_id == meter_id)).one()
+    assert (found.volume_flow_meter, found.index_from) == (D("10"), IndexFrom.FIRST)

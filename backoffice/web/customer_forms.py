@@ -4,9 +4,11 @@ readings tab. The page shows them blank; the screens that take them read them ba
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -15,7 +17,14 @@ from backoffice.models import AdjustmentReason
 from backoffice.platform.clock import local_today
 from backoffice.services import metering
 from backoffice.web.choices import optional_id, placeholder
-from backoffice.web.fields import DecimalNumberField, LocalDateField, MoneyField, QuickHiddenInput, QuickTextInput
+from backoffice.web.fields import (
+    DecimalNumberField,
+    LocalDateField,
+    MoneyField,
+    OptionalDecimalNumberField,
+    QuickHiddenInput,
+    QuickTextInput,
+)
 from backoffice.web.forms import FlaskForm
 from backoffice.web.versions import Versioned
 
@@ -129,13 +138,73 @@ class ReallocateForm(Versioned, FlaskForm):
     )
 
 
+def _needed_for(given_as: str, how: str | None = None):
+    """A field the reading needs when it is given so (``given_as``, and for an index ``how`` it counts)."""
+
+    def needed(form, field) -> None:
+        if form.given_as.data == given_as and how in (None, form.index_how.data):
+            if field.data is None and not field.errors:
+                raise ValidationError(_("Enter a number."))
+
+    return needed
+
+
 class ReadingForm(FlaskForm):
+    """A reading, given as its volume or as the meter's index (with a rollover or a replacement said)."""
+
     meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
     reading_date = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
-    volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
+    given_as = RadioField(
+        _l("Given as"),
+        choices=[SelectChoice("volume", _l("the volume")), SelectChoice("index", _l("the meter's index"))],
+        default="volume",
+    )
+    volume_flow_meter = OptionalDecimalNumberField(
+        _l("Flow-meter volume (m³)"), check=metering.checked_volume, validators=[_needed_for("volume")]
+    )
+    meter_index = OptionalDecimalNumberField(
+        _l("Meter index"),
+        check=metering.checked_meter_index,
+        validators=[_needed_for("index")],
+        description=_l("As read on the meter: the volume is the index less the meter's previous index."),
+    )
+    index_how = RadioField(
+        _l("Counted from"),
+        choices=[
+            SelectChoice("previous", _l("the meter's previous index")),
+            SelectChoice("rolled_over", _l("the previous index: the meter rolled over past its last digit since")),
+            SelectChoice(
+                "replaced", _l("a start index: the meter was replaced, or is read by index for the first time")
+            ),
+        ],
+        default="previous",
+    )
+    meter_digits = OptionalDecimalNumberField(
+        _l("Meter digits"),
+        check=metering.checked_digits,
+        validators=[_needed_for("index", "rolled_over")],
+        description=_l("Its digits before the decimal separator: a 5-digit meter rolls over from 99999 to 00000."),
+    )
+    start_index = OptionalDecimalNumberField(
+        _l("Start index"),
+        check=metering.checked_start_index,
+        validators=[_needed_for("index", "replaced")],
+        description=_l("The new meter's index when it was put in place; for a first reading, the index to count from."),
+    )
     note = StringField(_l("Note"), validators=[Length(max=300)])
     # The id of the reading of the same meter and date the clerk was shown and confirmed recording another beside.
     confirm_duplicate_of = HiddenField()
+
+    def given(self) -> tuple[Decimal | None, metering.MeterIndex | None]:
+        """The reading's volume, or the meter's index with how it counts (the other ``None``)."""
+        if self.given_as.data != "index":
+            return self.volume_flow_meter.data, None
+        how = self.index_how.data
+        return None, metering.MeterIndex(
+            self.meter_index.data,
+            self.meter_digits.data if how == "rolled_over" else None,
+            self.start_index.data if how == "replaced" else None,
+        )
 
 
 class PricingForm(Versioned, FlaskForm):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
-from backoffice.models import BalanceTransaction, Customer, CustomerPricing, MeterReading, User
+from backoffice.models import BalanceTransaction, Customer, CustomerPricing, Meter, MeterReading, User
 from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile, metering
@@ -51,15 +51,17 @@ def record(code: str):
         shown = form.confirm_duplicate_of.data or ""
         # Anything but a reading's id (as the page sent it) confirms nothing: the page asks again.
         confirmed = int(shown) if shown.isdigit() and len(shown) <= 18 else None
+        volume, index = form.given()
         try:
             metering.record_reading(
                 form.meter_id.data,
                 form.reading_date.data,
-                form.volume_flow_meter.data,
+                volume,
                 customer_id=customer.id,
                 note=form.note.data or "",
                 user=current_user,
                 confirm_duplicate_of=confirmed,
+                index=index,
             )
         except metering.DuplicateReading as found:
             # Nothing is written: the form asks, saying which reading the meter has on that date.
@@ -67,7 +69,7 @@ def record(code: str):
             form.confirm_duplicate_of.data = str(duplicate.id)
             duplicate = _duplicate_context(duplicate)
         except metering.MeteringError as error:
-            form.volume_flow_meter.errors.append(str(error))
+            (form.volume_flow_meter if index is None else form.meter_index).errors.append(str(error))
         except PeriodClosed as error:
             form.reading_date.errors.append(str(error))
         else:
@@ -92,19 +94,28 @@ def preview_reading(code: str):
     form = ReadingForm(prefix="reading")
     form.meter_id.choices = held_meter_choices(customer)
     form.validate()
-    priced, duplicate, error = None, None, errors_text(form.volume_flow_meter, form.reading_date)
-    if not error and form.volume_flow_meter.data is not None:
+    volume, index = form.given()
+    typed = (form.volume_flow_meter,) if index is None else (form.meter_index, form.meter_digits, form.start_index)
+    priced, counted, duplicate, error = None, None, None, errors_text(*typed, form.reading_date)
+    meter_id, on = form.meter_id.data, form.reading_date.data
+    if not error and (index is None or meter_id is not None):
         try:
-            if form.meter_id.data is not None:
-                metering.refuse_retired(form.meter_id.data)
-                metering.reading_customer(form.meter_id.data, form.reading_date.data, customer.id)
-                same_day = metering.same_day_reading(form.meter_id.data, form.reading_date.data)
+            if meter_id is not None:
+                metering.refuse_retired(meter_id)
+                metering.reading_customer(meter_id, on, customer.id)
+                same_day = metering.same_day_reading(meter_id, on)
                 duplicate = _duplicate_context(same_day) if same_day else None
             with db.engine.connect() as connection:
-                priced = metering.price(connection, customer.id, form.reading_date.data, form.volume_flow_meter.data)
+                if index is not None:
+                    serial = db.session.get(Meter, meter_id).serial
+                    counted = metering.counted_by_index(connection, meter_id, on, index, serial)
+                    volume = counted.volume
+                priced = metering.price(connection, customer.id, on, volume)
         except (metering.MeteringError, PeriodClosed) as problem:
             error = str(problem)
-    return render_template("metering/_reading_preview.html", priced=priced, error=error, duplicate=duplicate)
+    return render_template(
+        "metering/_reading_preview.html", priced=priced, counted=counted, error=error, duplicate=duplicate
+    )
 
 
 @bp.get("/readings/<int:reading_id>")

@@ -15,7 +15,14 @@ from backoffice.models import ApprovalKind, ApprovalRequest, User
 from backoffice.services.metering import pricing, readings, tariff
 from backoffice.services.metering.batch import Entry, ReadingsRefused, Refusal, check_readings, record_readings
 from backoffice.services.metering.held import ChangedSinceAsked, NeedsApproval, pending_for_reading
-from backoffice.services.metering.index import MeterIndex
+from backoffice.services.metering.index import (
+    Counted,
+    MeterIndex,
+    checked_digits,
+    checked_meter_index,
+    checked_start_index,
+    counted_by_index,
+)
 from backoffice.services.metering.pricing import Impact, Priced, price, pricing_impact, set_pricing
 from backoffice.services.metering.readings import (
     DuplicateReading,
@@ -62,6 +69,7 @@ def apply_request(connection, request: ApprovalRequest, user: User) -> None:
 
 __all__ = [
     "ChangedSinceAsked",
+    "Counted",
     "DuplicateReading",
     "Entry",
     "Impact",
@@ -79,11 +87,15 @@ __all__ = [
     "asked_tariff",
     "check_readings",
     "checked_correction",
+    "checked_digits",
+    "checked_meter_index",
+    "checked_start_index",
     "change_tariff",
     "checked_price",
     "checked_tariff",
     "checked_volume",
     "correct_reading",
+    "counted_by_index",
     "delete_reading",
     "left_quarantined",
     "pending_for_reading",

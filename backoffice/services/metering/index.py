@@ -202,9 +202,9 @@ def checked(given: MeterIndex) -> MeterIndex:
     if given.rollover_digits is not None and given.start_index is not None:
         raise MeteringError(_("A meter either rolled over or was replaced: say which."))
     return MeterIndex(
-        checked_index(given.value, _("The meter's index")),
+        checked_meter_index(given.value),
         None if given.rollover_digits is None else checked_digits(given.rollover_digits),
-        None if given.start_index is None else checked_index(given.start_index, _("The start index")),
+        None if given.start_index is None else checked_start_index(given.start_index),
     )
 
 
@@ -222,10 +222,23 @@ def checked_index(value, what: str) -> Decimal:
 
 
 def checked_digits(value) -> int:
-    """A meter's digits before the decimal separator, as typed."""
+    """A meter's digits before the decimal separator, as typed (a whole number, or a number with nothing after its
+    decimal separator)."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value() and value < 100:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIGITS:
         raise MeteringError(_("A meter's digits are a whole number from 1 to 14."))
     return value
+
+
+def checked_meter_index(value) -> Decimal:
+    """The meter's index as typed."""
+    return checked_index(value, _("The meter's index"))
+
+
+def checked_start_index(value) -> Decimal:
+    """A start index as typed."""
+    return checked_index(value, _("The start index"))
 
 
 def shown(value: Decimal) -> str:

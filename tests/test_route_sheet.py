@@ -1,0 +1,167 @@
+"""The route sheet: an account manager's meters one row each, typed as their indexes, each row checked by the
+server as a cell is left, a reading far from the usual one confirmed before it is saved, and the sheet saved once as
+one batch however often it is sent."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from backoffice.models import AccountManager, BalanceTransaction, Customer, MeterReading
+from backoffice.models.metering import IndexFrom
+from backoffice.platform.extensions import db
+from backoffice.services import meter_lifecycle, metering
+from backoffice.services.metering import MeterIndex
+from backoffice.services.metering.route import NO_MANAGER, route_sheet
+from tests.factories import AccountManagerFactory, MeterFactory, metered_customer
+from tests.test_stale_edits import opened
+
+D = Decimal
+OCT = date(2026, 10, 1)
+DAY = date(2026, 11, 20)
+ACTION = "/readings/sheet"
+
+
+@pytest.fixture
+def route(app) -> dict:
+    """Dewi's customers: the hotel (HOTEL) with meters M-1 and M-2, the bakery (BAKERY) with M-3; Budi's mill (MILL)
+    with M-4. M-1 was read by index on 2026-10-20 (1.100, from 1.000) and 2026-11-10 (1.310): 10 m³ a day, 100 usual
+    on 2026-11-20. M-2 was read as a volume only; M-3 never. Everyone pays Rp1.000 per Sm³ from October."""
+    dewi, budi = AccountManagerFactory(name="Dewi"), AccountManagerFactory(name="Budi")
+    hotel, m1 = metered_customer("HOTEL", OCT, D("1000.00"), prepaid=D("1000000"), serial="M-1", account_manager=dewi)
+    m2 = MeterFactory(serial="M-2")
+    meter_lifecycle.assign_meter(m2, db.session.get(Customer, hotel.id), OCT)
+    _bakery, m3 = metered_customer("BAKERY", OCT, D("1000.00"), serial="M-3", account_manager=dewi)
+    _mill, m4 = metered_customer("MILL", OCT, D("1000.00"), serial="M-4", account_manager=budi)
+    metering.record_reading(m1.id, date(2026, 10, 20), None, index=MeterIndex(D("1100"), start_index=D("1000")))
+    metering.record_reading(m1.id, date(2026, 11, 10), None, index=MeterIndex(D("1310")))
+    metering.record_reading(m2.id, date(2026, 11, 1), D("5"))
+    return {"dewi": dewi.id, "budi": budi.id, "hotel": hotel.id, "M-1": m1.id, "M-2": m2.id, "M-3": m3.id}
+
+
+def sheet_url(route: dict, manager: str = "dewi", on: date = DAY) -> str:
+    return f"/readings/sheet?manager={route[manager]}&on={on.isoformat()}"
+
+
+def page_text(response) -> str:
+    return " ".join(response.get_data(as_text=True).split())
+
+
+def readings_on(day: date) -> list[MeterReading]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(MeterReading).where(MeterReading.reading_date == day)))
+
+
+def test_the_sheet_lists_the_manager_s_meters_with_their_last_index_and_usual_use(route):
+    rows = route_sheet(DAY, manager_id=route["dewi"])
+    assert [(row.serial, row.customer_code) for row in rows] == [("M-3", "BAKERY"), ("M-1", "HOTEL"), ("M-2", "HOTEL")]
+    bakery, hotel_1, hotel_2 = rows
+    assert (hotel_1.last_index.index, hotel_1.last_index.reading_date, hotel_1.usual) == (
+        D("1310"),
+        date(2026, 11, 10),
+        D("100"),
+    )
+    assert (hotel_2.last_index, hotel_2.last_read_on, hotel_2.usual) == (None, date(2026, 11, 1), None)
+    assert (bakery.last_index, bakery.last_read_on) == (None, None)
+    assert [row.serial for row in route_sheet(DAY, manager_id=NO_MANAGER)] == []
+
+
+def test_the_sheet_page_speaks_the_reader_s_language(client, finance, route):
+    page = page_text(client.get(sheet_url(route), headers={"Accept-Language": "id"}))
+    with force_locale("id"):
+        said = [_("Route sheet"), _("Reading date"), _("Account manager"), _("Save the sheet"), _("Counted from")]
+    assert said[1] != "Reading date"  # the catalogue speaks Indonesian
+    for label in said:
+        assert label in page
+    assert "M-1" in page and "1.310,0000" in page and "100,0000" in page
+
+
+def test_a_row_is_checked_as_a_cell_is_left_and_a_reading_far_from_usual_asks_to_be_confirmed(client, finance, route):
+    meter = route["M-1"]
+    check = {"meter": str(meter), "on": DAY.isoformat(), f"meter-{meter}-how": "previous"}
+    fine = page_text(client.post("/readings/sheet/check", data=check | {f"meter-{meter}-index": "1400"}))
+    assert "90,0000 m³" in fine and "far from" not in fine
+    far = page_text(client.post("/readings/sheet/check", data=check | {f"meter-{meter}-index": "2400"}))
+    assert "1.090,0000 m³" in far and "far from the usual 100,0000 m³" in far
+    assert f'name="meter-{meter}-confirm"' in far
+    lower = page_text(client.post("/readings/sheet/check", data=check | {f"meter-{meter}-index": "1200"}))
+    assert "The index 1.200 is lower than meter M-1&#39;s previous index, 1.310 on 2026-11-10" in lower
+    assert readings_on(DAY) == []
+
+
+def test_the_sheet_is_saved_as_one_batch_once_however_often_it_is_sent(client, finance, route):
+    form = opened(client, sheet_url(route), ACTION) | {
+        f"meter-{route['M-1']}-index": "1400",
+        f"meter-{route['M-3']}-index": "57,5",
+        f"meter-{route['M-3']}-start": "50",
+        f"meter-{route['M-3']}-note": "new meter",
+    }
+    assert form[f"meter-{route['M-3']}-how"] == "replaced"  # no index yet: it counts from a start index
+    first = client.post(ACTION, data=form)
+    assert first.status_code == 302, page_text(first)
+    shown = page_text(client.get(first.location))
+    assert "2 readings of 2026-11-20 recorded: 97,5 m³, Rp97.500,00 charged. 1 row left empty." in shown
+    assert "Recorded: #" in shown and "index 1.400,0000, 90,0000 m³" in shown
+    recorded = {found.meter_id: found for found in readings_on(DAY)}
+    assert (recorded[route["M-1"]].volume_flow_meter, recorded[route["M-1"]].index_from) == (
+        D("90"),
+        IndexFrom.PREVIOUS,
+    )
+    assert (recorded[route["M-3"]].volume_flow_meter, recorded[route["M-3"]].note) == (D("7.5"), "new meter")
+    movements = db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction))
+
+    again = client.post(ACTION, data=form)
+    assert (again.status_code, again.location) == (302, first.location)
+    assert "This form had been sent already" in page_text(client.get(again.location))
+    assert len(readings_on(DAY)) == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == movements
+
+
+def test_a_reading_far_from_usual_is_saved_only_once_confirmed(client, finance, route):
+    meter = route["M-1"]
+    form = opened(client, sheet_url(route), ACTION) | {f"meter-{meter}-index": "2400"}
+    refused = client.post(ACTION, data=form)
+    assert refused.status_code == 422
+    assert "far from the usual 100,0000 m³" in page_text(refused)
+    assert readings_on(DAY) == []
+    confirmed = client.post(ACTION, data=form | {f"meter-{meter}-confirm": "y"})
+    assert confirmed.status_code == 302
+    assert [found.volume_flow_meter for found in readings_on(DAY)] == [D("1090")]
+
+
+def test_a_reading_recorded_meanwhile_on_the_same_meter_and_date_is_refused_and_nothing_is_saved(
+    client, finance, route
+):
+    form = opened(client, sheet_url(route), ACTION) | {
+        f"meter-{route['M-1']}-index": "1400",
+        f"meter-{route['M-2']}-index": "10",
+        f"meter-{route['M-2']}-how": "replaced",
+        f"meter-{route['M-2']}-start": "0",
+    }
+    meanwhile = metering.record_reading(route["M-1"], DAY, D("80"))
+    refused = client.post(ACTION, data=form)
+    assert refused.status_code == 422
+    assert f"Meter M-1 already has a reading on 2026-11-20: #{meanwhile}, 80.0000 m³." in page_text(refused)
+    assert [found.id for found in readings_on(DAY)] == [meanwhile]
+
+
+def test_a_route_changed_since_the_sheet_was_opened_is_shown_again_and_nothing_is_saved(client, finance, route):
+    form = opened(client, sheet_url(route), ACTION) | {f"meter-{route['M-1']}-index": "1400"}
+    metered_customer(
+        "INN", OCT, D("1000.00"), serial="M-9", account_manager=db.session.get(AccountManager, route["dewi"])
+    )
+    refused = client.post(ACTION, data=form)
+    assert refused.status_code == 409
+    assert "The route changed since the sheet was opened" in page_text(refused) and "M-9" in page_text(refused)
+    assert readings_on(DAY) == []
+
+
+def test_an_empty_sheet_saves_nothing_and_says_so(client, finance, route):
+    refused = client.post(ACTION, data=opened(client, sheet_url(route), ACTION))
+    assert refused.status_code == 422
+    assert "Nothing to save: every row is empty." in page_text(refused)

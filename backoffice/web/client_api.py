@@ -510,23 +510,14 @@ def _customer(code: str) -> Customer:
 
 
 def _body() -> dict:
-    """The call's JSON object; refused when it is not one, or holds a NUL character (no field here takes one)."""
-    body = request.get_json(silent=True)
+    """The call's JSON object; refused when it is not one (nested beyond what the reader follows, too)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     if not isinstance(body, dict):
         raise Refused(400, _("Send a JSON object, with the header 'Content-Type: application/json'."))
-    if _has_nul(body):
-        raise Refused(400, _("The request contains a NUL character, which no field here may hold."))
     return body
-
-
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\0" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 def _text(body: dict, field: str, *, required: bool = False) -> str:
@@ -535,6 +526,8 @@ def _text(body: dict, field: str, *, required: bool = False) -> str:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
         raise Refused(422, _("Send %(field)s, as a string.", field=field), field)
+    if "\0" in value:
+        raise Refused(400, _("The request contains a NUL character, which no field here may hold."), field)
     return value
 
 

@@ -35,7 +35,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES
-from backoffice.posting import months
+from backoffice.posting import months, periods
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
 from backoffice.posting.rules import Kind
@@ -211,6 +211,25 @@ def _refer_managers(rows: list[Row]) -> dict[int, tuple[str, str]]:
     )
 
 
+def _open_month(name: str):
+    """Refuse a row whose ``name`` date is in a closed month: the posting core would refuse it when written."""
+
+    def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+        closed_until = periods.last_closed_day(db.session)
+        if closed_until is None:
+            return {}
+        refused = {}
+        for position, row in enumerate(rows):
+            if row[name] <= closed_until:
+                try:
+                    periods.refuse_if_closed(db.session, row[name])
+                except periods.PeriodClosed as refusal:
+                    refused[position] = (name, str(refusal))
+        return refused
+
+    return refers
+
+
 def _both(*referrers):
     def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
         refused: dict[int, tuple[str, str]] = {}
@@ -245,9 +264,7 @@ def _stored_managers(rows: list[Row]) -> dict[tuple, Row]:
 
 def _write_managers(rows: list[Row], user: User | None) -> None:
     for row in rows:
-        manager = managers.create_manager(row["name"], row["email"])
-        if not row["active"]:
-            managers.set_active(manager, False)
+        managers.create_manager(row["name"], row["email"], active=row["active"])
 
 
 MANAGERS = ImportKind(
@@ -379,14 +396,23 @@ def _stored_assignments(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_assignments(rows: list[Row], user: User | None) -> None:
-    for row in sorted(rows, key=lambda row: (row["meter_id"], row["started_on"])):
+    """Each meter's assignments in the order they started, each written whole: one the file does not end ends when
+    the meter's next one in the file starts (a row is written once in a transaction: its history is a version a
+    transaction)."""
+    ordered = sorted(rows, key=lambda row: (row["meter_id"], row["started_on"]))
+    for row, following in zip(ordered, [*ordered[1:], None], strict=True):
+        ended_on = row.get("ended_on")
+        if ended_on is None and following is not None and following["meter_id"] == row["meter_id"]:
+            ended_on = following["started_on"]
         meter, customer = db.session.get(Meter, row["meter_id"]), db.session.get(Customer, row["customer_id"])
         current = billing.active_assignment(meter.id)
-        assignment = meter_lifecycle.assign_meter(
-            meter, customer, row["started_on"], confirm_move_from=current.id if current is not None else None
+        meter_lifecycle.assign_meter(
+            meter,
+            customer,
+            row["started_on"],
+            confirm_move_from=current.id if current is not None else None,
+            ended_on=ended_on,
         )
-        if row.get("ended_on"):
-            meter_lifecycle.deactivate(assignment, row["ended_on"])
 
 
 ASSIGNMENTS = ImportKind(
@@ -576,7 +602,7 @@ BALANCES = ImportKind(
     ("customer",),
     _stored_balances,
     _write_balances,
-    refers=_refer_customers,
+    refers=_both(_refer_customers, _open_month("on")),
     stated=(Stated(Field("closing_balance", _l("Closing balance"), _signed), "customer", _customers_balance),),
     compared=("amount", "on"),
 )
@@ -621,7 +647,7 @@ INVOICES = ImportKind(
     ("number",),
     _stored_invoices,
     _write_invoices,
-    refers=_refer_meters,
+    refers=_both(_refer_meters, _open_month("issued_on")),
     stated=(METER_DUE,),
     customers=_holders,
     compared=("meter", "amount", "issued_on", "due_on"),
@@ -686,7 +712,7 @@ PAYMENTS = ImportKind(
     ("meter", "reference"),
     _stored_payments,
     _write_payments,
-    refers=_both(_refer_meters, _refer_invoices),
+    refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on")),
     stated=(METER_DUE,),
     customers=_holders,
     compared=("amount", "paid_on"),

@@ -190,7 +190,7 @@ def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[i
         if found is None:
             good.append((ordinal, row, record))
             continue
-        different = [name for name in kind.compared if _differs(record.get(name), found.get(name))]
+        different = _different(kind, record, found)
         if not different:
             checked.unchanged += 1
             flags = checked.unchanged_ordinals
@@ -212,6 +212,11 @@ def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[i
             ordinal,
         )
     return good
+
+
+def _different(kind: ImportKind, record: Row, found: Row) -> list[str]:
+    """The columns the file states (an empty cell states nothing) whose values differ from the stored record's."""
+    return [name for name in kind.compared if record.get(name) is not None and _differs(record[name], found.get(name))]
 
 
 def _differs(given, stored) -> bool:
@@ -278,6 +283,10 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
     """Write the checked file's good rows in chunks, each its own transaction, counting them on ``record``."""
     kind = checked.kind
     import_id = record.id
+    # Run again after it stopped, the rows it wrote before are unchanged now: they count as written, once.
+    own = record.rows_written
+    db.session.execute(update(Import).where(Import.id == import_id).values(rows_unchanged=0))
+    db.session.commit()
     with acting(user.id if user else None, record.actor):
         for chunk in _chunks(kind, checked):
             with one_unit():
@@ -285,13 +294,16 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
                 changed = [r for r in written.rejected if not record.valid_only]
                 if changed:
                     raise ChangedSinceChecked(changed[0])
-                kind.write([row for _ordinal, _row, row in good], user)
+                if good:
+                    kind.write([row for _ordinal, _row, row in good], user)
+                written_before = min(own, written.unchanged)
+                own -= written_before
                 db.session.execute(
                     update(Import)
                     .where(Import.id == import_id)
                     .values(
                         rows_written=Import.rows_written + len(good),
-                        rows_unchanged=Import.rows_unchanged + written.unchanged,
+                        rows_unchanged=Import.rows_unchanged + written.unchanged - written_before,
                         version=Import.version + 1,
                     )
                     .execution_options(synchronize_session=False)
@@ -369,7 +381,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
         present = []
         for record_ in records:
             match = stored.get(kind.key_of(record_))
-            if match is not None and not any(_differs(record_.get(n), match.get(n)) for n in kind.compared):
+            if match is not None and not _different(kind, record_, match):
                 found += 1
                 present.append(record_)
                 _add(stored_totals, kind, match)

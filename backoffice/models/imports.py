@@ -46,11 +46,11 @@ class Import(db.Model):
     valid_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     """Write the valid rows alone, leaving the rejected ones out (an admin's choice); else a rejected row writes
     nothing."""
-    rows_in_file: Mapped[int] = mapped_column(default=0)
-    rows_good: Mapped[int] = mapped_column(default=0)
-    rows_unchanged: Mapped[int] = mapped_column(default=0)
-    rows_rejected: Mapped[int] = mapped_column(default=0)
-    rows_written: Mapped[int] = mapped_column(default=0)
+    rows_in_file: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    rows_good: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    rows_unchanged: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    rows_rejected: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    rows_written: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     job_id: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -26,11 +26,12 @@ class ManagerError(ValueError):
         self.field = field
 
 
-def create_manager(name: str, email: str) -> AccountManager:
+def create_manager(name: str, email: str, *, active: bool = True) -> AccountManager:
+    """Add an account manager (an inactive one: as an import brings one in who has left)."""
     name, email = _name(name), checked_email(email)
     with transaction() as session:
         _refuse_email_taken(email)
-        manager = AccountManager(name=name, email=email, active=True)
+        manager = AccountManager(name=name, email=email, active=active)
         session.add(manager)
     return manager
 

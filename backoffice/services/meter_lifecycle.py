@@ -84,15 +84,25 @@ def meter_by_serial(serial: str) -> Meter:
 
 
 def assign_meter(
-    meter: Meter, customer: Customer, started_on: date, *, confirm_move_from: int | None = None
+    meter: Meter,
+    customer: Customer,
+    started_on: date,
+    *,
+    confirm_move_from: int | None = None,
+    ended_on: date | None = None,
 ) -> MeterAssignment:
-    """Put the meter at the customer's site from a date.
+    """Put the meter at the customer's site from a date (until ``ended_on``, for an assignment of the past, as an
+    import brings the history of who held each meter).
 
     When it is at another customer's, this is a move: ``confirm_move_from`` must be the id of
     that assignment (the clerk saw where the meter is and what is due there), which then ends
     on ``started_on``. What was invoiced and paid there stays with that customer.
     """
     billing.not_after_today(started_on, _l("An assignment"))
+    if ended_on is not None:
+        billing.not_after_today(ended_on, _l("An assignment's end"))
+        if ended_on < started_on:
+            raise BillingError(_("An assignment cannot end before it started."))
     with transaction() as session:
         # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
         billing.locked(session, meter.id, also=[customer.id])
@@ -128,7 +138,13 @@ def assign_meter(
                 raise MoveNotConfirmed(current, billing.owed(current))
             current.is_active, current.ended_on = False, started_on
             session.flush()
-        assignment = MeterAssignment(customer_id=customer.id, meter_id=meter.id, started_on=started_on, is_active=True)
+        assignment = MeterAssignment(
+            customer_id=customer.id,
+            meter_id=meter.id,
+            started_on=started_on,
+            is_active=ended_on is None,
+            ended_on=ended_on,
+        )
         session.add(assignment)
         session.flush()
         billing.recompute_billing(session.connection(), {meter.id}, {customer.id})

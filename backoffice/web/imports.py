@@ -21,7 +21,6 @@ from backoffice.platform.extensions import db
 from backoffice.services.exports import csv_chunks, xlsx_chunks
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
-from backoffice.web.once import posts_once
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -122,8 +121,9 @@ def _checked(record: Import) -> running.Checked:
 
 @bp.route("/<int:import_id>/run", methods=["POST"])
 @requires_role(Role.ADMIN)
-@posts_once
 def run(import_id: int):
+    """Start the import: once, however often the form is sent (its row moves from checked, or failed, to queued
+    only at the version the page showed)."""
     record = _record(import_id)
     valid_only = request.form.get("valid_only") == "1"
     resumable = record.status in (ImportStatus.CHECKED, ImportStatus.FAILED) or running.lost(record)

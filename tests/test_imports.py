@@ -1,0 +1,462 @@
+"""An installation brought in from the files a legacy system exports: every kind, checked whole, written once,
+reported against what backoffice holds and verified; each bad input refused with its message on the command and on
+the page, nothing written."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+from sqlalchemy_continuum import version_class
+
+from backoffice.imports import running
+from backoffice.imports.kinds import KINDS
+from backoffice.models import (
+    AccountManager,
+    BalanceTransaction,
+    Customer,
+    CustomerPricing,
+    HistoryTransaction,
+    Import,
+    ImportStatus,
+    Invoice,
+    JournalEntry,
+    Meter,
+    MeterAssignment,
+    Order,
+    Payment,
+)
+from backoffice.platform.clock import local_today
+from backoffice.platform.extensions import db
+from backoffice.services import periods
+from tests.factories import metered_customer
+from tests.workers import ROOT, run_worker, serving_url
+
+INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
+TABLES = (
+    AccountManager,
+    Customer,
+    Meter,
+    MeterAssignment,
+    CustomerPricing,
+    Order,
+    BalanceTransaction,
+    Invoice,
+    Payment,
+)
+
+
+def counts() -> dict[str, int]:
+    return {model.__tablename__: db.session.scalar(sa.select(sa.func.count()).select_from(model)) for model in TABLES}
+
+
+def workbook(rows: list[list], title: str | None = None) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    if title:
+        sheet.append([title])
+        sheet.append([])
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def legacy_files(today: date) -> dict[str, tuple[str, bytes]]:
+    """An installation as a legacy system exports it: each kind's file as such systems write them."""
+    cut_over = today.replace(day=1)
+    started = cut_over - timedelta(days=90)
+    return {
+        "managers": (
+            "managers.csv",
+            "\ufeffName,Email,Active\nSiti Rahma,siti@example.co.id,yes\nOld Hand,old@example.co.id,no\n".encode(),
+        ),
+        "customers": (
+            "pelanggan.csv",
+            (
+                "Daftar pelanggan — ekspor sistem lama\n"
+                ";;;\n"
+                "Customer code;Name;Account manager email;Suspend below;Address\n"
+                "C001;Café Señor;siti@example.co.id;0;Jl. Merdeka 1\n"
+                "C002;PT Kertas Nusantara;siti@example.co.id;50.000;\n"
+                "\n"
+                "C003;Warung Bu Tini;;;\n"
+            ).encode("cp1252"),
+        ),
+        "meters": ("meters.xlsx", workbook([["Meter serial"], ["m-100"], ["M-200"], ["M-300"]], title="Meter list")),
+        "assignments": (
+            "assignments.txt",
+            (
+                "Meter serial\tCustomer code\tStarted on\tEnded on\n"
+                f"M-100\tC001\t{started.isoformat()}\t\n"
+                f"M-200\tC002\t{started.isoformat()}\t\n"
+                f"M-300\tC003\t{started.isoformat()}\t\n"
+            ).encode("utf-16"),
+        ),
+        "prices": (
+            "prices.csv",
+            f"Customer code;Effective from;Price per Sm³;Meter correction\nC001;{started:%d/%m/%Y};4.500;1\n".encode(),
+        ),
+        "orders": (
+            "orders.csv",
+            (
+                "Order number;Customer code;Account manager email;Closing date;Total price;Additions;Promo;Reductions\n"
+                f"OLD-1;C001;siti@example.co.id;{started.isoformat()};1.000.000;50.000;0;25.000\n"
+                f"OLD-2;C002;siti@example.co.id;{started.isoformat()};2.500.000;0;100.000;0\n"
+            ).encode("cp1252"),
+        ),
+        "balances": (
+            "saldo.csv",
+            (
+                "Customer code;Opening balance;Cut-over date;Closing balance\n"
+                f"C001;1.500.000;{cut_over.isoformat()};1.500.000\n"
+                f"C002;-20.000;{cut_over.isoformat()};-20.000\n"
+                f"C003;0;{cut_over.isoformat()};0\n"
+            ).encode("cp1252"),
+        ),
+        "invoices": (
+            "invoices.xlsx",
+            workbook(
+                [
+                    ["Invoice number", "Meter serial", "Amount", "Issued on", "Due on", "Meter's amount due"],
+                    [
+                        "INV-1",
+                        "M-200",
+                        Decimal("300000"),
+                        started + timedelta(days=30),
+                        started + timedelta(days=60),
+                        None,
+                    ],
+                    ["INV-2", "M-200", 450000, started + timedelta(days=60), started + timedelta(days=90), None],
+                ],
+                title="Outstanding invoices",
+            ),
+        ),
+        "payments": (
+            "payments.csv",
+            (
+                "Meter serial;Payment reference;Amount;Paid on;Invoices paid;Meter's amount due\n"
+                f"M-200;TRF-0001;300.000;{(started + timedelta(days=40)).isoformat()};INV-1;450.000\n"
+            ).encode("cp1252"),
+        ),
+    }
+
+
+def import_all(runner, tmp_path, files) -> dict[str, str]:
+    said = {}
+    for kind, (name, content) in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        result = runner.invoke(args=["import", kind, str(path)])
+        assert result.exit_code == 0, (kind, result.output, result.exception)
+        said[kind] = result.output
+    return said
+
+
+def test_a_whole_installation_comes_in_from_legacy_files_reconciled_and_again_writes_nothing(app, runner, tmp_path):
+    files = legacy_files(local_today())
+    said = import_all(runner, tmp_path, files)
+
+    c001 = db.session.scalar(sa.select(Customer).where(Customer.code == "C001"))
+    assert c001.name == "Café Señor" and c001.balance == Decimal("1500000.00")
+    c002 = db.session.scalar(sa.select(Customer).where(Customer.code == "C002"))
+    assert c002.balance == Decimal("-20000.00") and c002.suspend_below == Decimal("50000.00")
+    assert db.session.scalar(sa.select(Meter.balance).where(Meter.serial == "M-200")) == Decimal("450000.00")
+    assert (
+        db.session.scalar(sa.select(AccountManager.active).where(AccountManager.email == "old@example.co.id")) is False
+    )
+    openings = db.session.scalars(sa.select(BalanceTransaction).where(BalanceTransaction.kind == "opening")).all()
+    assert sorted(o.signed_amount for o in openings) == [Decimal("-20000.00"), Decimal("1500000.00")]
+    assert all(o.value_date == local_today().replace(day=1) for o in openings)
+
+    for record in db.session.scalars(sa.select(Import)).all():
+        report = record.report
+        assert record.status == ImportStatus.DONE, record.error
+        assert report["rows"]["found"] == report["rows"]["expected"] == report["rows"]["in_file"], report
+        for column, sums in report["totals"].items():
+            assert sums["file"] == sums["stored"], (record.kind, column, sums)
+        assert report["stated"]["differences"] == [], report["stated"]
+        if report["verify"] is not None:
+            assert report["verify"]["mismatched"] == 0, report["verify"]
+    balances = db.session.scalar(sa.select(Import).where(Import.kind == "balances"))
+    assert balances.report["stated"]["compared"] == 3
+    assert balances.report["totals"]["amount"] == {"file": "1480000.00", "stored": "1480000.00"}
+    assert "Verify of 3 customers" in said["balances"]
+
+    # Every row written carries its import in its history: the file's name and SHA-256, when, by what.
+    version = version_class(Customer)
+    actor = db.session.scalar(
+        sa.select(HistoryTransaction.actor)
+        .join(version, version.transaction_id == HistoryTransaction.id)
+        .where(version.code == "C001")
+    )
+    customers_import = db.session.scalar(sa.select(Import).where(Import.kind == "customers"))
+    assert actor == f"import #{customers_import.id} {customers_import.sha256[:12]} pelanggan.csv"
+
+    before, entries = counts(), db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry))
+    again = import_all(runner, tmp_path, files)
+    assert counts() == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry)) == entries
+    assert all(" 0 to write" in output for output in again.values()), again
+
+
+def test_a_row_whose_key_exists_with_other_values_is_a_conflict_never_overwritten(app, runner, tmp_path):
+    first = tmp_path / "customers.csv"
+    first.write_text("Customer code;Name\nC001;Hotel Melati\n")
+    assert runner.invoke(args=["import", "customers", str(first)]).exit_code == 0
+    first.write_text("Customer code;Name\nC001;Hotel Mawar\n")
+    result = runner.invoke(args=["import", "customers", str(first)])
+    assert result.exit_code == 1
+    assert "C001 exists with other values: Name is Hotel Melati, the file says Hotel Mawar." in result.stderr
+    assert db.session.scalar(sa.select(Customer.name).where(Customer.code == "C001")) == "Hotel Melati"
+
+
+BAD_ROWS = {
+    "a duplicated key": (
+        "customers",
+        "Customer code;Name\nC001;One\nC001;Two\n",
+        "Line 3: The same Customer code as line 2.",
+    ),
+    "an unknown meter": (
+        "invoices",
+        "Invoice number;Meter serial;Amount;Issued on;Due on\nINV-9;M-404;100.000;{today};{today}\n",
+        "Line 2, Meter serial: No meter with serial M-404.",
+    ),
+    "a date after today": (
+        "balances",
+        "Customer code;Opening balance;Cut-over date\nKNOWN;100.000;{tomorrow}\n",
+        "Line 2, Cut-over date: The date {tomorrow} is after today.",
+    ),
+    "a negative amount": (
+        "invoices",
+        "Invoice number;Meter serial;Amount;Issued on;Due on\nINV-9;M-1;-100;{today};{today}\n",
+        "Line 2, Amount: The amount must not be negative.",
+    ),
+    "a 40-digit amount": (
+        "invoices",
+        "Invoice number;Meter serial;Amount;Issued on;Due on\nINV-9;M-1;" + "9" * 40 + ";{today};{today}\n",
+        "Line 2, Amount: The amount is too large",
+    ),
+    "a cell starting with =": (
+        "customers",
+        'Customer code;Name\nC001;=HYPERLINK("http://evil")\n',
+        "Line 2, Name: A cell may not start with '='",
+    ),
+}
+
+
+@pytest.fixture
+def known(app):
+    """A customer KNOWN holding meter M-1."""
+    return metered_customer("KNOWN", date(2026, 1, 1), Decimal("1000.00"), serial="M-1")
+
+
+def _written(text: str) -> str:
+    today = local_today()
+    return text.format(today=today.isoformat(), tomorrow=(today + timedelta(days=1)).isoformat())
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS))
+def test_a_bad_row_is_refused_with_its_line_and_column_and_nothing_is_written(app, runner, tmp_path, known, case):
+    kind, text, message = BAD_ROWS[case]
+    path = tmp_path / "bad.csv"
+    path.write_text(_written(text))
+    before = counts()
+    result = runner.invoke(args=["import", kind, str(path)])
+    assert result.exit_code == 1, result.output
+    assert _written(message) in result.stderr
+    assert counts() == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 0
+
+
+def test_a_row_in_a_closed_month_is_refused(app, runner, tmp_path, known, admin):
+    from backoffice.models import User
+
+    closed = date(2026, 1, 1)
+    periods.close("2026-01", db.session.scalar(sa.select(User).where(User.role == "admin")))
+    path = tmp_path / "invoices.csv"
+    path.write_text(f"Invoice number;Meter serial;Amount;Issued on;Due on\nINV-1;M-1;100.000;{closed};{closed}\n")
+    result = runner.invoke(args=["import", "invoices", str(path)])
+    assert result.exit_code == 1
+    assert "Line 2, Issued on: 2026-01 is closed" in result.stderr
+
+
+def big_file(path: Path) -> Path:
+    with path.open("wb") as out:
+        out.write(b"Customer code;Name\n")
+        out.write(b"X" * (50 * 1024 * 1024 + 1))
+    return path
+
+
+def zip_bomb(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (200 * 1024 * 1024))
+    return path
+
+
+UNREADABLE = {
+    "a file over 50 MB": (lambda tmp: big_file(tmp / "big.csv"), "is larger than 50 MB"),
+    "a workbook that unzips to far more": (lambda tmp: zip_bomb(tmp / "bomb.xlsx"), "unzips to"),
+    "a file that is not what its name says": (
+        lambda tmp: (tmp / "customers.xlsx").write_text("Customer code;Name\nC1;One\n") and tmp / "customers.xlsx",
+        "is named as an Excel workbook but holds text",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_a_file_that_cannot_be_read_says_why_exit_2_and_writes_nothing(app, runner, tmp_path, case):
+    make, message = UNREADABLE[case]
+    path = make(tmp_path)
+    result = runner.invoke(args=["import", "customers", str(path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 0
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_the_page_refuses_a_file_that_cannot_be_read_in_the_readers_language(app, client, admin, tmp_path, case):
+    make, message = UNREADABLE[case]
+    path = make(tmp_path)
+    sent = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (path.open("rb"), path.name)},
+        content_type="multipart/form-data",
+        headers=INDONESIAN,
+    )
+    assert sent.status_code == 422
+    page = sent.get_data(as_text=True)
+    assert 'id="error-file"' in page and message not in page  # said in Indonesian
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 0
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS))
+def test_the_page_shows_each_rejected_row_and_writes_nothing(app, client, admin, known, case):
+    kind, text, message = BAD_ROWS[case]
+    before = counts()
+    sent = client.post(
+        "/imports",
+        data={"kind": kind, "file": (io.BytesIO(_written(text).encode()), "bad.csv")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    expected = (
+        _written(message).split(": ", 1)[1] if ", " in message.split(":")[0] else _written(message).split(": ", 1)[1]
+    )
+    assert expected.replace("'", "&#39;") in page
+    assert "A file with rejected rows writes nothing." in page
+    assert counts() == before
+    rejected = client.get(sent.headers["Location"] + "/rejected.xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(rejected.data)).active
+    header = [cell.value for cell in sheet[1]]
+    assert header[-2:] == ["Line", "Why it was rejected"]
+    assert sheet.max_row == 2
+
+
+def test_the_valid_rows_alone_when_the_admin_chooses_them_once_however_often_sent(app, client, admin):
+    sent = client.post(
+        "/imports",
+        data={
+            "kind": "customers",
+            "file": (io.BytesIO(b"Customer code;Name\nC001;One\nC 2;Two\nC003;Three\n"), "c.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "Import the 2 valid rows alone" in page
+    form = {"valid_only": "1", "submission": "k" * 32}
+    assert client.post(sent.headers["Location"] + "/run", data=form).status_code == 302
+    assert client.post(sent.headers["Location"] + "/run", data=form).status_code == 302
+    assert sorted(db.session.scalars(sa.select(Customer.code)).all()) == ["C001", "C003"]
+    record = db.session.scalar(sa.select(Import))
+    assert record.status == ImportStatus.DONE and record.rows_written == 2
+    report = client.get(sent.headers["Location"] + "/report.csv").get_data(as_text=True)
+    assert "in backoffice with the file's values: 2 of 2" in report
+
+
+def test_an_interrupted_import_resumes_where_it_stopped(app, runner, tmp_path, monkeypatch):
+    path = tmp_path / "meters.csv"
+    path.write_text("Meter serial\n" + "".join(f"M-{n}\n" for n in range(1, 8)))
+    monkeypatch.setattr(running, "CHUNK", 3)
+    written = KINDS["meters"].write
+    calls = []
+
+    def dies_on_the_second_chunk(rows, user):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise RuntimeError("the worker was killed")
+        written(rows, user)
+
+    monkeypatch.setitem(KINDS, "meters", replace(KINDS["meters"], write=dies_on_the_second_chunk))
+    result = runner.invoke(args=["import", "meters", str(path)])
+    assert result.exit_code != 0
+    record = db.session.scalar(sa.select(Import))
+    assert record.status == ImportStatus.FAILED and record.rows_written == 3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 3
+
+    running.run_import(record.id)
+    db.session.refresh(record)
+    assert record.status == ImportStatus.DONE
+    assert record.rows_written == 7 and record.rows_unchanged == 0  # the 3 it wrote before are its own
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 7
+
+
+def test_the_template_names_each_column_in_the_readers_language(app, runner, client, admin):
+    result = runner.invoke(args=["import", "customers", "--template"])
+    assert result.exit_code == 0
+    assert result.output.startswith("Customer code *;Name *;")
+    template = client.get("/imports/template/balances.xlsx", headers=INDONESIAN)
+    header = [cell.value for cell in openpyxl.load_workbook(io.BytesIO(template.data)).active[1]]
+    assert "Opening balance *" not in header and len(header) == 4
+
+
+def test_an_import_runs_as_a_job_of_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
+    files = legacy_files(local_today())
+    for kind in ("managers", "customers", "balances"):
+        name, content = files[kind]
+        sent = client.post(
+            "/imports",
+            data={"kind": kind, "file": (io.BytesIO(content), name)},
+            content_type="multipart/form-data",
+        )
+        assert client.post(sent.headers["Location"] + "/run").status_code == 302
+        record = db.session.scalar(sa.select(Import).order_by(Import.id.desc()))
+        assert record.status == ImportStatus.QUEUED
+        run_worker(app, redis_url)
+        db.session.refresh(record)
+        assert record.status == ImportStatus.DONE, record.error
+    assert db.session.scalar(sa.select(Customer.balance).where(Customer.code == "C001")) == Decimal("1500000.00")
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "Verify of 3 customers" in page
+
+
+def test_the_command_imports_as_the_runtime_role(app, tmp_path):
+    path = tmp_path / "meters.csv"
+    path.write_text("Meter serial\nM-9\n")
+    db.session.commit()
+    env = {"DATABASE_URL": serving_url(app.config["SQLALCHEMY_DATABASE_URI"]), "SECRET_KEY": "test"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from backoffice.command import main; main()", "import", "meters", str(path)],
+        cwd=ROOT,
+        env={**__import__("os").environ, **env, "BACKOFFICE_ANCHORS_FOLDER": app.config["ANCHORS_FOLDER"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 rows written" in result.stdout, result.stdout + result.stderr
+    db.session.rollback()
+    assert db.session.scalar(sa.select(Meter.serial)) == "M-9"

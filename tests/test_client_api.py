@@ -20,10 +20,11 @@ from backoffice.models.api_clients import ApiCall, ApiClient
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import api_clients, wallet
+from backoffice.services.customers import close_customer
 from backoffice.services.wallet import InsufficientBalance
 from backoffice.web.client_api import openapi
 from tests.concurrency import race
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, UserFactory, quarantine
 from tests.test_runtime_role import role, runtime_app, runtime_url  # noqa: F401  (fixtures)
 
 D = Decimal
@@ -522,3 +523,16 @@ def test_the_api_takes_json_where_the_screens_refuse_it(client, finance, hotel):
 def test_a_date_is_read_strictly(call, metered_hotel):
     sent = {"meter_serial": "M-1", "reading_date": date(2026, 11, 20).isoformat() + "T00:00", "volume": "1"}
     assert call("POST", "/api/v1/readings", json=sent).status_code == 422
+
+
+def test_a_closed_or_quarantined_customer_takes_no_charge_as_the_form_says(app, call, hotel):
+    quarantine(hotel.id)
+    held = charge(call)
+    assert held.status_code == 422 and held.get_json()["status"] == "error"
+    assert balance() == D("100000.00")
+
+    empty = CustomerFactory(code="EMPTY")
+    close_customer(empty)
+    closed = charge(call, code="EMPTY")
+    assert closed.status_code == 409
+    assert "EMPTY is closed" in closed.get_json()["message"]

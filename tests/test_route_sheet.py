@@ -18,7 +18,9 @@ from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, metering
 from backoffice.services.metering import MeterIndex
 from backoffice.services.metering.route import NO_MANAGER, route_sheet
-from tests.factories import AccountManagerFactory, MeterFactory, metered_customer
+from tests.chromium import follow, log_in
+from tests.factories import AccountManagerFactory, MeterFactory, UserFactory, metered_customer
+from tests.test_browser import page  # noqa: F401 (the fixture)
 from tests.test_stale_edits import opened
 
 D = Decimal
@@ -72,13 +74,13 @@ def test_the_sheet_lists_the_manager_s_meters_with_their_last_index_and_usual_us
 
 
 def test_the_sheet_page_speaks_the_reader_s_language(client, finance, route):
-    page = page_text(client.get(sheet_url(route), headers={"Accept-Language": "id"}))
+    shown = page_text(client.get(sheet_url(route), headers={"Accept-Language": "id"}))
     with force_locale("id"):
         said = [_("Route sheet"), _("Reading date"), _("Account manager"), _("Save the sheet"), _("Counted from")]
     assert said[1] != "Reading date"  # the catalogue speaks Indonesian
     for label in said:
-        assert label in page
-    assert "M-1" in page and "1.310,0000" in page and "100,0000" in page
+        assert label in shown
+    assert "M-1" in shown and "1.310,0000" in shown and "100,0000" in shown
 
 
 def test_a_row_is_checked_as_a_cell_is_left_and_a_reading_far_from_usual_asks_to_be_confirmed(client, finance, route):
@@ -165,3 +167,30 @@ def test_an_empty_sheet_saves_nothing_and_says_so(client, finance, route):
     refused = client.post(ACTION, data=opened(client, sheet_url(route), ACTION))
     assert refused.status_code == 422
     assert "Nothing to save: every row is empty." in page_text(refused)
+
+
+@pytest.mark.browser
+def test_the_sheet_is_typed_from_the_keyboard_and_checked_as_each_cell_is_left(page, route):  # noqa: F811 (the fixture)
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com")
+    log_in(page, "clerk@example.com")
+    page.goto(sheet_url(route))
+    first = page.locator(f"#meter-{route['M-1']}-index")
+    first.focus()
+    page.keyboard.type("2400")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#meter-{route['M-2']}-index")).to_be_focused()
+    expect(page.locator(f"#check-{route['M-1']}")).to_contain_text("far from the usual 100,0000 m³")
+    page.keyboard.type("7")
+    page.keyboard.press("Enter")
+    # M-2 has no index yet: its row counts from a start index, which it asks for.
+    expect(page.locator(f"#check-{route['M-2']}")).to_contain_text("Enter the start index.")
+    expect(page.locator("#save-sheet")).to_be_focused()
+    page.check(f"#meter-{route['M-1']}-confirm")
+    page.fill(f"#meter-{route['M-2']}-index", "")
+    follow(page, "#save-sheet")
+    expect(page.locator(".flash-success")).to_contain_text(
+        "1 reading of 2026-11-20 recorded: 1.090 m³, Rp1.090.000,00 charged. 2 rows left empty."
+    )
+    expect(page.locator(f"#recorded-{route['M-1']}")).to_contain_text("index 2.400,0000, 1.090,0000 m³")

@@ -64,9 +64,9 @@ class RowForm(FlaskForm):
     how = SelectField(
         _l("Counted from"),
         choices=[
-            SelectChoice("previous", _l("the previous index")),
-            SelectChoice("rolled_over", _l("the previous index, rolled over")),
-            SelectChoice("replaced", _l("a start index")),
+            SelectChoice("previous", _l("previous index")),
+            SelectChoice("rolled_over", _l("rolled over")),
+            SelectChoice("replaced", _l("start index")),
         ],
         default="previous",
     )

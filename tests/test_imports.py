@@ -32,6 +32,7 @@ from backoffice.models import (
     JournalEntry,
     Meter,
     MeterAssignment,
+    MeterReading,
     Order,
     Payment,
 )
@@ -115,11 +116,18 @@ def legacy_files(today: date) -> dict[str, tuple[str, bytes]]:
                 f"OLD-2;C002;siti@example.co.id;{started.isoformat()};2.500.000;0;100.000;0\n"
             ).encode("cp1252"),
         ),
+        "readings": (
+            "readings.xlsx",
+            workbook(
+                [["Meter serial", "Reading date", "Volume (m³)"], ["M-100", today, 100], [None, None, None]],
+                title="Pembacaan meter",
+            ),
+        ),
         "balances": (
             "saldo.csv",
             (
                 "Customer code;Opening balance;Cut-over date;Closing balance\n"
-                f"C001;1.500.000;{cut_over.isoformat()};1.500.000\n"
+                f"C001;1.500.000;{cut_over.isoformat()};1.050.000\n"
                 f"C002;-20.000;{cut_over.isoformat()};-20.000\n"
                 f"C003;0;{cut_over.isoformat()};0\n"
             ).encode("cp1252"),
@@ -168,7 +176,7 @@ def test_a_whole_installation_comes_in_from_legacy_files_reconciled_and_again_wr
     said = import_all(runner, tmp_path, files)
 
     c001 = db.session.scalar(sa.select(Customer).where(Customer.code == "C001"))
-    assert c001.name == "Café Señor" and c001.balance == Decimal("1500000.00")
+    assert c001.name == "Café Señor" and c001.balance == Decimal("1050000.00")  # 100 m³ at Rp4.500 charged
     c002 = db.session.scalar(sa.select(Customer).where(Customer.code == "C002"))
     assert c002.balance == Decimal("-20000.00") and c002.suspend_below == Decimal("50000.00")
     assert db.session.scalar(sa.select(Meter.balance).where(Meter.serial == "M-200")) == Decimal("450000.00")
@@ -177,6 +185,7 @@ def test_a_whole_installation_comes_in_from_legacy_files_reconciled_and_again_wr
     )
     openings = db.session.scalars(sa.select(BalanceTransaction).where(BalanceTransaction.kind == "opening")).all()
     assert sorted(o.signed_amount for o in openings) == [Decimal("-20000.00"), Decimal("1500000.00")]
+    assert db.session.scalar(sa.select(MeterReading.volume_flow_meter)) == Decimal("100.0000")
     assert all(o.value_date == local_today().replace(day=1) for o in openings)
 
     for record in db.session.scalars(sa.select(Import)).all():
@@ -460,3 +469,27 @@ def test_the_command_imports_as_the_runtime_role(app, tmp_path):
     assert "1 rows written" in result.stdout, result.stdout + result.stderr
     db.session.rollback()
     assert db.session.scalar(sa.select(Meter.serial)) == "M-9"
+
+
+def test_readings_come_in_as_one_batch_a_chunk_priced_and_charged_and_again_write_nothing(app, runner, tmp_path):
+    day = local_today().replace(day=1)
+    customer, meter = metered_customer(
+        "READ", day - timedelta(days=60), Decimal("1000.00"), serial="M-7", prepaid=Decimal("1000000")
+    )
+    path = tmp_path / "readings.csv"
+    path.write_text(
+        "Meter serial;Reading date;Volume (m³);The meter's index;The start index\n"
+        f"M-7;{day - timedelta(days=40)};10,5;;\n"
+        f"M-7;{day - timedelta(days=20)};;100;80\n"
+        f"M-7;{day - timedelta(days=10)};;130;\n"
+    )
+    result = runner.invoke(args=["import", "readings", str(path)])
+    assert result.exit_code == 0, (result.output, result.stderr)
+    db.session.refresh(customer)
+    volumes = db.session.scalars(sa.select(MeterReading.volume_flow_meter).order_by(MeterReading.reading_date)).all()
+    assert volumes == [Decimal("10.5000"), Decimal("20.0000"), Decimal("30.0000")]
+    assert customer.balance == Decimal("1000000") - Decimal("60500.00")
+    record = db.session.scalar(sa.select(Import))
+    assert record.report["verify"]["mismatched"] == 0
+    again = runner.invoke(args=["import", "readings", str(path)])
+    assert again.exit_code == 0 and " 0 to write, 3 unchanged" in again.output, again.output

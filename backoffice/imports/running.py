@@ -178,8 +178,10 @@ def _read(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
 def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[int, FileRow, Row]]:
     """The rows of the batch to write; the others counted unchanged, or refused."""
     records = [record for _ordinal, _row, record in batch.read]
-    refused = kind.refers(records)
     stored = kind.stored(records)
+    # What the rows refer to is looked up for the rows not stored yet: a stored one is unchanged, or a conflict.
+    fresh = [position for position, record in enumerate(records) if kind.key_of(record) not in stored]
+    refused = {fresh[at]: why for at, why in kind.refers([records[position] for position in fresh]).items()}
     good = []
     for position, (ordinal, row, record) in enumerate(batch.read):
         if position in refused:

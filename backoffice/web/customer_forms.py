@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -154,7 +154,7 @@ class ReadingForm(FlaskForm):
 
     meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
     reading_date = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
-    given_as = RadioField(
+    given_as = SelectField(
         _l("Given as"),
         choices=[SelectChoice("volume", _l("the volume")), SelectChoice("index", _l("the meter's index"))],
         default="volume",
@@ -168,7 +168,7 @@ class ReadingForm(FlaskForm):
         validators=[_needed_for("index")],
         description=_l("As read on the meter: the volume is the index less the meter's previous index."),
     )
-    index_how = RadioField(
+    index_how = SelectField(
         _l("Counted from"),
         choices=[
             SelectChoice("previous", _l("the meter's previous index")),

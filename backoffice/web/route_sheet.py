@@ -23,11 +23,10 @@ from backoffice.models import MeterReading, TransactionCalculation
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
-from backoffice.posting.refusals import WalletError
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.metering.batch import examine
 from backoffice.services.metering.route import NO_MANAGER, RouteRow, far_from_usual, route_sheet
-from backoffice.services.vocabulary import PeriodClosed
+from backoffice.services.vocabulary import PeriodClosed, WalletError
 from backoffice.web.choices import manager_choices, placeholder
 from backoffice.web.fields import LocalDateField, OptionalDecimalNumberField
 from backoffice.web.filters import money

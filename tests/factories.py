@@ -309,3 +309,13 @@ def job_in(status: JobStatus, *, forged: bool = False, **fields) -> JobRecord:
         state = step
     db.session.commit()
     return record
+
+
+def imported(content: bytes, kind: str = "meters", filename: str = "file.csv"):
+    """An import of ``content`` checked and kept (its row, status checked), as the Imports page leaves it."""
+    from backoffice.imports import running
+    from backoffice.imports.kinds import KINDS
+
+    with running.file_at(content, filename) as path:
+        checked = running.check(KINDS[kind], running.open_table(KINDS[kind], path, filename))
+    return running.started(KINDS[kind], filename, content, checked, None, valid_only=False)

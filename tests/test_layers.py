@@ -28,8 +28,8 @@ FLOORS = (
 )
 """Every package (and the two modules) of ``backoffice``, from the top floor down: a floor imports only floors below
 it. The command starts the app; the app serves the screens and registers the commands; the screens and commands
-ask the imports, operations, jobs, checks and services; the services post through the posting core, which seals its evidence,
-on the models, on the platform (settings, the database's extension, money and words)."""
+ask the imports, operations, jobs, checks and services; the services post through the posting core, which seals its
+evidence, on the models, on the platform (settings, the database's extension, money and words)."""
 
 
 @cache

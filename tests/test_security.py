@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from backoffice import create_app
 from backoffice.models import Order, Role, User
 from backoffice.platform.extensions import db
-from tests.factories import CustomerFactory, MeterFactory, UserFactory
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, imported
 
 
 def _routes():
@@ -80,9 +80,10 @@ def test_finance_users_cannot_reach_admin_views(client, auth, endpoint, method, 
 @pytest.mark.parametrize(("endpoint", "method", "url", "view"), [p for p in ADMIN_ONLY if p.values[1] == "GET"])
 def test_admins_reach_admin_views(client, auth, endpoint, method, url, view):
     auth.login("admin")
-    # The rows the placeholders name: customer "x" (with account manager 1), meter 1.
+    # The rows the placeholders name: customer "x" (with account manager 1), meter 1, import 1.
     CustomerFactory(code="x")
     MeterFactory()
+    imported(b"Meter serial\nM-9\n")
     assert client.open(url, method=method).status_code == 200
 
 

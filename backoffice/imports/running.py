@@ -623,3 +623,29 @@ def lost(record: Import) -> bool:
 
 def failed(record: Import, message: str) -> None:
     _set(record, status=ImportStatus.FAILED, error=message, finished_at=utcnow())
+
+
+def preview_lines(record: Import) -> list[str]:
+    """What checking the file found, a sentence a line: its counts, then each rejected row (the first ones)."""
+    kind = kind_of(record.kind)
+    preview = (record.report or {}).get("preview") or {}
+    lines = [
+        _(
+            "%(rows)s rows: %(good)s to write, %(unchanged)s already in backoffice as the file has them, "
+            "%(rejected)s rejected.",
+            **{name: preview.get(name, 0) for name in ("rows", "good", "unchanged", "rejected")},
+        )
+    ]
+    for rejection in preview.get("rejections", []):
+        if rejection["column"]:
+            lines.append(
+                _(
+                    "Line %(line)s, %(column)s: %(message)s",
+                    line=rejection["line"],
+                    column=kind.field(rejection["column"]).label,
+                    message=rejection["message"],
+                )
+            )
+        else:
+            lines.append(_("Line %(line)s: %(message)s", line=rejection["line"], message=rejection["message"]))
+    return lines

@@ -71,10 +71,10 @@ def _mb() -> int:
     return files.MAX_BYTES // (1024 * 1024)
 
 
-@bp.route("/template/<kind>.<any(csv, xlsx):extension>")
+@bp.route(f"/template/<any({', '.join(KINDS)}):kind>.<any(csv, xlsx):extension>")
 @requires_role(Role.ADMIN)
 def template(kind: str, extension: str):
-    spec = KINDS.get(kind) or abort(404)
+    spec = KINDS[kind]
     header = spec.template()
     filename = f"{_('import')}-{kind}.{extension}"
     if extension == "csv":
@@ -175,10 +175,9 @@ def _reason(kind, rejection: running.Rejection) -> str:
 @requires_role(Role.ADMIN)
 def report(import_id: int, extension: str):
     record = _record(import_id)
-    if not running.has_run(record):
-        abort(404)
     header = [_("Report of import #%(id)s", id=record.id)]
-    rows = [[line] for line in running.report_lines(record.report)]
+    lines = running.report_lines(record.report) if running.has_run(record) else running.preview_lines(record)
+    rows = [[line] for line in lines]
     filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
     if extension == "csv":
         return _download(csv_chunks(header, rows), filename, "text/csv; charset=utf-8")

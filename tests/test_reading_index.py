@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.models import (
     BalanceTransaction,
     Customer,
+    Discrepancy,
     JournalEntry,
     Meter,
     MeterReading,
@@ -33,7 +34,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, meter_lifecycle, metering, periods
 from backoffice.services.metering import Entry, MeterIndex
 from backoffice.services.metering.index import LastIndex, derive
-from tests.factories import MeterFactory, UserFactory, metered_customer
+from tests.factories import MeterFactory, UserFactory, metered_customer, past_the_guards
 from tests.test_runtime_role import role, runtime_app, runtime_url  # noqa: F401 (the fixtures)
 
 D = Decimal
@@ -170,6 +171,21 @@ def test_the_database_holds_the_volume_to_what_the_index_makes_it(site):
         with pytest.raises(IntegrityError):
             db.session.execute(sa.text(f"UPDATE meter_readings SET {change} WHERE id = :id"), {"id": reading_id})
         db.session.rollback()
+
+
+def test_the_seal_of_a_reading_s_history_version_covers_its_index(site):
+    _customer_id, meter_id = site
+    reading_id = metering.record_reading(meter_id, NOV, None, index=MeterIndex(D("1000"), start_index=D("990")))
+    assert clean()
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE meter_readings_history SET meter_index = 1001, counted_from = 991 WHERE id = :id"),
+            {"id": reading_id},
+        )
+    found = run(RunMode.VERIFY, checks=["evidence_seals"])
+    assert found.mismatched == 1
+    (finding,) = db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == found.id))
+    assert (finding.field, finding.entity_id) == ("meter_readings_history", reading_id)
 
 
 def test_a_corrected_volume_leaves_the_index_it_no_longer_is(site):

@@ -489,3 +489,11 @@ def test_the_reading_form_takes_the_meter_s_index_and_previews_its_volume(client
     )
     found = db.session.scalars(sa.select(MeterReading).where(MeterReading.meter_id == meter_id)).one()
     assert (found.volume_flow_meter, found.index_from) == (D("10"), IndexFrom.FIRST)
+
+
+def test_a_reading_s_history_says_its_index_and_what_it_counted_from(client, finance, site):
+    _customer_id, meter_id = site
+    reading_id = metering.record_reading(meter_id, NOV, None, index=MeterIndex(D("1000"), start_index=D("990")))
+    shown = " ".join(client.get(f"/history/reading/{reading_id}").get_data(as_text=True).split())
+    assert "Meter index" in shown and "Index counted from" in shown
+    assert "the start index of a meter&#39;s first reading by index" in shown

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -79,6 +80,16 @@ class IndexFrom(enum.StrEnum):
     """The start index of the meter put in place of the one last read: volume = index − start index."""
     FIRST = "first"
     """The start index of a meter with no earlier reading by index: volume = index − start index."""
+
+    @property
+    def label(self) -> str:
+        """What the volume was counted from, in the reader's language (English outside a request)."""
+        return {
+            IndexFrom.PREVIOUS: _l("the previous index"),
+            IndexFrom.ROLLED_OVER: _l("the previous index, the meter having rolled over"),
+            IndexFrom.REPLACED: _l("the start index of a meter put in place of another"),
+            IndexFrom.FIRST: _l("the start index of a meter's first reading by index"),
+        }[self]
 
 
 READING_INDEX_CHECKS = {

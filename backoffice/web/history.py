@@ -44,6 +44,7 @@ from backoffice.models import (
     Target,
     User,
 )
+from backoffice.models.metering import IndexFrom
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.extensions import db
 from backoffice.web.filters import role_name
@@ -278,6 +279,7 @@ CODES = {
     (ApprovalRequest, "kind"): lambda code: ApprovalKind(code).label,
     (ApprovalRequest, "adjustment_reason"): lambda code: AdjustmentReason(code).label,
     (User, "role"): role_name,
+    (MeterReading, "index_from"): lambda code: IndexFrom(code).label,
 }
 """The columns that keep a code name, each with how its screen says it."""
 
@@ -325,6 +327,8 @@ LABELS = {
     "result_entry_id": _l("Resulting journal entry"),
     "first_approved_by_id": _l("First approved by"),
     "first_approved_at": _l("First approved"),
+    "index_from": _l("Counted from"),
+    "counted_from": _l("Index counted from"),
 }
 """The labels of the fields no edit form of their record has (what the application keeps by itself)."""
 

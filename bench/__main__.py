@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables] [replica] [nightly] [grown]``.
+[receivables] [replica] [nightly] [grown] [imports]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
@@ -10,6 +10,7 @@ import sys
 from bench import (
     exports,
     grown,
+    imports,
     metering,
     nightly,
     pages,
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "replica": replica,
     "nightly": nightly,
     "grown": grown,
+    "imports": imports,
 }
 
 if __name__ == "__main__":

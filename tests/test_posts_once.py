@@ -102,6 +102,12 @@ def metered(request) -> dict:
     return {"customer": customer.id, "meter": meter.id}
 
 
+def routed(request) -> dict:
+    """``metered``, and HOTEL's account manager, whose route sheet holds M-1."""
+    given = metered(request)
+    return given | {"manager": db.session.get(Customer, given["customer"]).account_manager_id}
+
+
 def read(request) -> dict:
     """``metered``, with a reading of 10 m³ on 2026-11-20."""
     given = metered(request)
@@ -422,6 +428,15 @@ ROUTES = [
         "/orders/{order}/edit",
         "/orders/{order}/delete",
         lambda given: rows(Order) == [],
+    ),
+    Route(
+        "route_sheet.save",
+        "finance",
+        routed,
+        "/readings/sheet?manager={manager}&on=2026-11-20",
+        "/readings/sheet",
+        lambda given: [r.volume_flow_meter for r in rows(MeterReading)] == [D("10.0000")],
+        {"meter-{meter}-index": "110", "meter-{meter}-how": "replaced", "meter-{meter}-start": "100"},
     ),
     Route(
         "approvals.approve",

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,6 +142,52 @@ def reconciliation_run(page) -> None:
     expect(page.locator("table.data").last).to_contain_text("Order grand totals")
 
 
+LEGACY_CUSTOMERS = (
+    "Daftar pelanggan — ekspor sistem lama\n"
+    ";;;\n"
+    "Kode pelanggan;Nama;Email manajer akun;Alamat\n"
+    "L0001;Hotel Seruni;;Jl. Asia Afrika 12, Bandung\n"
+    "L0002;PT Baja Mulia;;Kawasan Industri Pulogadung\n"
+    "L 03;Warung Sate Pak Kumis;;Jl. Sabang 7\n"
+    'L0004;=HYPERLINK("http://contoh");;\n'
+    "L0005;Klinik Sehat Sentosa;nobody@example.com;\n"
+    "L0002;PT Baja Mulia (cabang);;\n"
+).encode("cp1252")
+"""A customers file as a legacy system exports it, with a title above its header and rows an import refuses."""
+
+
+def import_preview(page) -> None:
+    """A customers file checked on the Imports page: what it would write, and each rejected row with why."""
+    page.goto("/imports")
+    page.select_option("#kind", "customers")
+    page.set_input_files("#file", files=[{"name": "pelanggan.csv", "mimeType": "text/csv", "buffer": LEGACY_CUSTOMERS}])
+    chromium.follow(page, "#upload button[type=submit]")
+    expect(page.locator("#rejections tbody tr")).to_have_count(4)
+
+
+def import_report(page) -> None:
+    """The same file's valid rows imported alone: the report, proven against what backoffice holds."""
+    import_preview(page)
+    chromium.follow(page, "#import-valid")
+    expect(page.locator("#import-report")).to_contain_text("Verify")
+
+
+def route_sheet(page) -> None:
+    """A manager's route of the day: the first meter's index typed (counted from the index it was put in at), checked
+    by the server as the clerk moves on."""
+    page.goto("/readings/sheet")
+    page.select_option("#manager", label=demo.MANAGERS[0][0])
+    page.fill("#on", (DAY - timedelta(days=1)).isoformat())  # the demo reads its meters on the 20th
+    chromium.follow(page, "form.filters button[type=submit]")
+    first = page.locator("#route-sheet tbody tr").first
+    first.locator("select").first.select_option("replaced")
+    first.locator("input[aria-label^='Start index']").fill("1000")
+    first.locator("[data-sheet=index]").fill("1420")
+    first.locator("[data-sheet=index]").press("Enter")
+    expect(first).to_contain_text("420")
+    page.locator("#route-sheet .scroll").evaluate("table => { table.scrollLeft = 0; }")
+
+
 def waiting_approvals(page) -> None:
     page.goto("/approvals")
     expect(page.locator("#pending button", has_text="Approve")).to_have_count(2)
@@ -157,6 +203,9 @@ SCREENS = {
     "aging-report": Screen(CLERK, LAPTOP, aging_report, full_page=True),
     "reconciliation-run": Screen(ADMIN, LAPTOP, reconciliation_run, full_page=True),
     "approvals": Screen(SECOND_ADMIN, LAPTOP, waiting_approvals, full_page=True),
+    "import-preview": Screen(ADMIN, LAPTOP, import_preview, full_page=True),
+    "import-report": Screen(ADMIN, LAPTOP, import_report, full_page=True),
+    "route-sheet": Screen(CLERK, LAPTOP, route_sheet, full_page=True),
     "orders-phone": Screen(CLERK, PHONE, orders_list),
     "orders-id": Screen(CLERK, LAPTOP, orders_list, language="id"),
     "customer-ledger-id": Screen(CLERK, LAPTOP, customer_ledger, full_page=True, language="id"),

@@ -39,7 +39,7 @@ def post(lines, **kwargs) -> int:
 
 
 def test_the_chart_comes_with_the_migrations(app):
-    assert {code: D(0) for code in ("1000", "1100", "2000", "3000", "4000", "5000")} == balances()
+    assert {code: D(0) for code in ("1000", "1100", "2000", "3000", "3100", "4000", "5000")} == balances()
 
 
 def test_a_balanced_entry_moves_each_account_in_its_normal_direction(app):

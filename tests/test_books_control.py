@@ -45,7 +45,7 @@ def written() -> tuple[int, int, dict[str, Decimal]]:
     )
 
 
-NOTHING = (0, 0, dict.fromkeys(("1000", "1100", "2000", "3000", "4000", "5000"), D(0)))
+NOTHING = (0, 0, dict.fromkeys(("1000", "1100", "2000", "3000", "3100", "4000", "5000"), D(0)))
 
 
 def test_the_chart_marks_the_control_accounts(app):

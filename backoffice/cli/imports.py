@@ -8,9 +8,7 @@ import click
 from flask_babel import gettext as _
 
 from backoffice.cli.common import CannotAsk, CommandUsageError, _admin, speaking, with_database
-from backoffice.imports import running
-from backoffice.imports.files import Unreadable
-from backoffice.imports.kinds import KINDS
+from backoffice.imports.names import KIND_NAMES
 
 REJECTED = 1
 """The exit status of an import with rejected rows (nothing written)."""
@@ -24,7 +22,7 @@ REJECTED = 1
         "'backoffice import KIND --template' prints KIND's header row."
     ),
 )
-@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.argument("kind", type=click.Choice(KIND_NAMES))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--dry-run", is_flag=True, help="Check the file and say what it would write; write nothing.")
 @click.option("--template", is_flag=True, help="Print the kind's header row (CSV) and nothing else.")
@@ -32,6 +30,11 @@ REJECTED = 1
 @speaking
 @with_database
 def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, email: str | None) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
+    from backoffice.imports import running
+    from backoffice.imports.files import Unreadable
+    from backoffice.imports.kinds import KINDS
+
     spec = KINDS[kind]
     if template:
         click.echo(";".join(spec.template()))
@@ -61,7 +64,7 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
     _say_done(record.id)
 
 
-def _say_checked(checked: running.Checked) -> None:
+def _say_checked(checked) -> None:
     click.echo(
         _(
             "%(file)s: %(rows)s rows: %(good)s to write, %(unchanged)s unchanged, %(rejected)s rejected.",
@@ -74,7 +77,7 @@ def _say_checked(checked: running.Checked) -> None:
     )
 
 
-def _rejection(spec, rejection: running.Rejection) -> str:
+def _rejection(spec, rejection) -> str:
     if rejection.column is None:
         return _("Line %(line)s: %(message)s", line=rejection.line, message=rejection.message)
     return _(
@@ -86,7 +89,7 @@ def _rejection(spec, rejection: running.Rejection) -> str:
 
 
 def _say_done(import_id: int) -> None:
-    # Imported when the command runs: its help declares no model.
+    from backoffice.imports import running
     from backoffice.models import Import, ImportStatus
     from backoffice.platform.extensions import db
 

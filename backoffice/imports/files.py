@@ -502,14 +502,14 @@ def _not_text(filename: str) -> Unreadable:
 
 
 def _damaged(filename: str) -> Unreadable:
-    return Unreadable(_("%(filename)s is a damaged workbook: open it in Excel and save it again.", filename=filename))
+    return Unreadable(_("%(filename)s is a damaged workbook: save it again from Excel.", filename=filename))
 
 
 def _compressed(filename: str) -> Unreadable:
     return Unreadable(
         _(
-            "%(filename)s is refused: it unzips to far more than a spreadsheet of its size holds. Open it in Excel "
-            "and save it again.",
+            "%(filename)s is refused: it unzips to far more than a spreadsheet of its size holds. Save it again "
+            "from Excel.",
             filename=filename,
         )
     )

@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, Integer, Numeric, String, cast, column, select, tuple_, values
 
 from backoffice.imports import values as read
+from backoffice.imports.names import KIND_NAMES
 from backoffice.imports.values import Refused
 from backoffice.models import (
     AccountManager,
@@ -816,6 +817,9 @@ PAYMENTS = ImportKind(
 
 KINDS: dict[str, ImportKind] = {
     kind.name: kind
-    for kind in (MANAGERS, CUSTOMERS, METERS, ASSIGNMENTS, PRICES, ORDERS, READINGS, BALANCES, INVOICES, PAYMENTS)
+    for kind in sorted(
+        (MANAGERS, CUSTOMERS, METERS, ASSIGNMENTS, PRICES, ORDERS, READINGS, BALANCES, INVOICES, PAYMENTS),
+        key=lambda kind: KIND_NAMES.index(kind.name),
+    )
 }
-"""Every kind, in the order an installation is brought in: each refers only to kinds before it."""
+"""Every kind, in the order an installation is brought in (:data:`KIND_NAMES`)."""

@@ -546,6 +546,13 @@ def report_lines(report: dict) -> list[str]:
             **{name: rows[name] for name in ("in_file", "rejected", "found", "expected")},
         )
     ]
+    lines.append(
+        _(
+            "Written by this import: %(written)s; in backoffice before it, as the file has them: %(unchanged)s.",
+            written=rows["written"],
+            unchanged=rows["unchanged"],
+        )
+    )
     for name, sums in report["totals"].items():
         lines.append(
             _(

@@ -45,6 +45,7 @@ FIELD_LABELS: dict[tuple[str, str], str] = {
     ("movement_accounts", "account_1000"): _l("Moved on 1000 Cash"),
     ("movement_accounts", "account_1100"): _l("Moved on 1100 Receivables"),
     ("movement_accounts", "account_2000"): _l("Moved on 2000 Customer deposits"),
+    ("movement_accounts", "account_3100"): _l("Moved on 3100 Opening balance equity"),
     ("movement_accounts", "account_4000"): _l("Moved on 4000 Gas revenue"),
     ("movement_accounts", "other_accounts"): _l("Moved on accounts its rule does not name"),
     ("movement_accounts", "lines_total"): _l("Total of the entry's lines"),

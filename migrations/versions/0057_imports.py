@@ -71,10 +71,7 @@ def upgrade():
 
 
 def downgrade():
-    op.execute(
-        "DELETE FROM accounts WHERE code = '3100' "
-        "AND NOT EXISTS (SELECT 1 FROM journal_lines WHERE account_id = accounts.id)"
-    )
+    # Account 3100 stays: it is the chart's now, as an account an admin added would be.
     op.drop_index(op.f("ix_imports_sha256"), table_name="imports")
     op.drop_table("imports")
     op.drop_table("import_files")

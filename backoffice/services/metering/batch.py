@@ -92,7 +92,7 @@ class ReadingsRefused(MeteringError):
     def __init__(self, refusals: list[Refusal]) -> None:
         self.refusals = refusals
         super().__init__(
-            " ".join(_("Entry %(position)s: %(message)s", position=r.position, message=r.message) for r in refusals)
+            " ".join(_("Row %(position)s: %(message)s", position=r.position, message=r.message) for r in refusals)
         )
 
 
@@ -390,7 +390,7 @@ def _refuse_same_day(meter: Meter, entry: Entry, first: int, position: int, fact
     if first != position:
         raise MeteringError(
             _(
-                "Meter %(serial)s is read on %(date)s in entry %(first)s already: a meter has one reading a day.",
+                "Meter %(serial)s is read on %(date)s in row %(first)s already: a meter has one reading a day.",
                 serial=meter.serial,
                 date=entry.reading_date.isoformat(),
                 first=first,

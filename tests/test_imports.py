@@ -493,3 +493,28 @@ def test_readings_come_in_as_one_batch_a_chunk_priced_and_charged_and_again_writ
     assert record.report["verify"]["mismatched"] == 0
     again = runner.invoke(args=["import", "readings", str(path)])
     assert again.exit_code == 0 and " 0 to write, 3 unchanged" in again.output, again.output
+
+
+def test_a_request_larger_than_any_file_is_refused_before_it_is_read(app, client, admin, tmp_path):
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as out:
+        out.truncate(52 * 1024 * 1024)
+    sent = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (path.open("rb"), "huge.csv")},
+        content_type="multipart/form-data",
+        headers=INDONESIAN,
+    )
+    assert sent.status_code == 413
+    assert "50 MB" in sent.get_data(as_text=True) and "too large" not in sent.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 0
+
+
+def test_a_files_name_is_kept_as_a_text_can_show_it(app, client, admin):
+    sent = client.post(
+        "/imports",
+        data={"kind": "meters", "file": (io.BytesIO(b"Meter serial\nM-1\n"), "..\\\\dir/evil\x00\x07name.csv")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302
+    assert db.session.scalar(sa.select(Import.filename)) == "evilname.csv"

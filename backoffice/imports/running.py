@@ -32,7 +32,7 @@ from backoffice.imports.values import Refused
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import CheckResult, Import, ImportFile, ImportStatus, RunMode, RunTrigger, User
 from backoffice.models.history import acting
-from backoffice.models.types import utcnow
+from backoffice.models.types import upsert, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import format_plain
@@ -333,10 +333,15 @@ def file_at(content: bytes, filename: str) -> Iterator[Path]:
 def keep_file(content: bytes) -> str:
     """Keep the file's bytes by their SHA-256 (once, however often it is imported); returns the SHA-256."""
     sha256 = hashlib.sha256(content).hexdigest()
-    if db.session.get(ImportFile, sha256) is None:
-        db.session.add(ImportFile(sha256=sha256, content=content))
-        db.session.flush()
+    table = ImportFile.__table__
+    db.session.execute(upsert(table).values(sha256=sha256, content=content).on_conflict_do_nothing())
     return sha256
+
+
+def shown_name(filename: str) -> str:
+    """The file's name as the import keeps it: its last part, without the characters a text cannot show."""
+    name = Path(filename.replace("\\", "/")).name
+    return "".join(character for character in name if character.isprintable())[:255] or "file"
 
 
 def content_of(record: Import) -> bytes:
@@ -347,7 +352,7 @@ def started(kind: ImportKind, filename: str, content: bytes, checked: Checked, u
     """The import's row, with what checking found, committed (the file kept with it)."""
     record = Import(
         kind=kind.name,
-        filename=Path(filename).name[:255],
+        filename=shown_name(filename),
         sha256=keep_file(content),
         size_bytes=len(content),
         created_by_id=user.id if user else None,

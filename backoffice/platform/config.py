@@ -73,6 +73,7 @@ FIXED = {
     "WTF_CSRF_TIME_LIMIT": None,
     "ORDERS_PER_PAGE": 25,
     "PASSWORD_HASH_METHOD": "scrypt",
+    "MAX_CONTENT_LENGTH": 51 * 1024 * 1024,
 }
 """What the app's config holds whatever the environment says."""
 

@@ -31,6 +31,7 @@ MESSAGES = {
     404: _l("There is nothing at this address. It may have been deleted."),
     405: _l("This page cannot be used that way."),
     409: _l("That cannot be done in the state it is in now. Reload the page to see where things stand."),
+    413: _l("What was sent is too large: a file is at most 50 MB. Split it into smaller files."),
 }
 CSRF_MESSAGE = _l("The form had expired or did not come from this site. Reload the page and submit it again.")
 UNAVAILABLE_MESSAGE = _l("The database is unavailable, try again shortly.")

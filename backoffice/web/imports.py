@@ -9,7 +9,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select, update
-from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
@@ -26,8 +25,6 @@ bp = Blueprint("imports", __name__, url_prefix="/imports")
 
 SHOWN = 50
 """Past imports listed."""
-UPLOAD_ROOM = 1024 * 1024
-"""What a request may hold beyond the file: the form's other fields."""
 
 
 class UploadForm(FlaskForm):
@@ -44,14 +41,8 @@ class UploadForm(FlaskForm):
 @bp.route("", methods=["GET", "POST"])
 @requires_role(Role.ADMIN)
 def index():
-    request.max_content_length = files.MAX_BYTES + UPLOAD_ROOM
     form = UploadForm()
-    try:
-        submitted = form.validate_on_submit()
-    except RequestEntityTooLarge:
-        form.file.errors = [_("The file is larger than %(limit)s MB: split it into smaller files.", limit=_mb())]
-        submitted = False
-    if submitted:
+    if form.validate_on_submit():
         upload = form.file.data
         content = upload.read()
         kind = KINDS[form.kind.data]
@@ -65,10 +56,6 @@ def index():
             return redirect(url_for("imports.show", import_id=record.id))
     past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
     return render_template("imports/index.html", form=form, imports=past, kinds=KINDS), 422 if form.errors else 200
-
-
-def _mb() -> int:
-    return files.MAX_BYTES // (1024 * 1024)
 
 
 @bp.route(f"/template/<any({', '.join(KINDS)}):kind>.<any(csv, xlsx):extension>")

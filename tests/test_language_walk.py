@@ -38,6 +38,7 @@ from flask import url_for
 from werkzeug.exceptions import HTTPException
 
 from backoffice import jobs
+from backoffice.imports import running
 from backoffice.models import (
     ApprovalRequest,
     BalanceTransaction,
@@ -59,7 +60,15 @@ from backoffice.reconcile.engine import run
 from backoffice.services import approvals, billing, books, demo, metering, wallet
 from backoffice.services.users import choose_language
 from backoffice.web.history import KINDS as HISTORY_KINDS
-from tests.factories import OrderFactory, TargetFactory, UserFactory, corrupt, hotel_with_meter, quarantine
+from tests.factories import (
+    OrderFactory,
+    TargetFactory,
+    UserFactory,
+    corrupt,
+    hotel_with_meter,
+    imported,
+    quarantine,
+)
 
 CATALOGUES = Path(__file__).resolve().parent.parent / "backoffice" / "translations"
 
@@ -84,6 +93,11 @@ NOT_PAGES = {
     "receivables.export_payments": "a download",
     "reconciliation.download": "a download",
     "statements.download": "a download",
+    "imports.report": "a download",
+    "imports.rejected": "a download",
+    "client_api.v1.customer": "the clients' API: JSON, for machines",
+    "client_api.v1.description": "the clients' API: JSON, for machines",
+    "client_api.v1.movements": "the clients' API: JSON, for machines",
 }
 """The GET routes the walk does not read, each with the reason."""
 
@@ -154,6 +168,8 @@ def business(app, demo_data):
     quarantine(forged.id)
     fixed = run(RunMode.FIX)
     job, _created = jobs.enqueue("verify", {"checks": ["order_grand_total"]}, user=admin)
+    running.run_import(imported(b"Meter serial\nMTR-NEW-1\n").id)
+    imported(b"Customer code;Name\nC 1;Warung\n", kind="customers")
     return {"customers": [customer.code, forged.code], "runs": [found.id, fixed.id], "job": job.id, "entry": entry}
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from rq import Callback
 from rq.exceptions import AbandonedJobError
@@ -34,7 +35,7 @@ from backoffice.models import CheckResult, Import, ImportFile, ImportStatus, Run
 from backoffice.models.history import acting
 from backoffice.models.types import upsert, utcnow
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import number_locale
+from backoffice.platform.i18n import LANGUAGES, language, number_locale
 from backoffice.platform.money import format_plain
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused
@@ -55,6 +56,10 @@ class Rejection:
     """The column at fault (its name: :meth:`ImportKind.field` has its header), if one is."""
     message: str
     row: FileRow
+    first_line: int | None = None
+    """A key met twice: the line that had it first."""
+    said: dict[str, str] = field(default_factory=dict)
+    """The message in each language the pages speak (the first :data:`SHOWN_REJECTIONS` rejections)."""
 
 
 @dataclass
@@ -130,7 +135,38 @@ def check(kind: ImportKind, table: Table) -> Checked:
             _add(checked.good_totals, kind, record)
     _refuse_repeated_keys(checked, hashes, lines)
     checked.rejected.sort(key=lambda rejection: rejection.line)
+    _in_every_language(checked)
     return checked
+
+
+def _repeated(kind: ImportKind, first_line: int) -> str:
+    return _("The same %(key)s as line %(line)s.", key=kind.key_words(), line=first_line)
+
+
+def _in_every_language(checked: Checked) -> None:
+    """Say the first rejections in each language the pages speak, as a reader of that language reads them: the
+    rejected rows read and looked up again, in each language (a few rows; a key met twice said from its lines)."""
+    shown = checked.rejected[:SHOWN_REJECTIONS]
+    for spoken in LANGUAGES:
+        with force_locale(spoken):
+            again = Checked(checked.kind, checked.table)
+            batch = _Batch()
+            for ordinal, rejection in enumerate(shown):
+                if rejection.first_line is None and (record := _read(checked.kind, rejection.row, again)) is not None:
+                    batch.read.append((ordinal, rejection.row, record))
+            if batch.read:
+                _classify(checked.kind, batch, again)
+            found = {rejection.line: rejection.message for rejection in again.rejected}
+            for rejection in shown:
+                if rejection.first_line is not None:
+                    rejection.said[spoken] = _repeated(checked.kind, rejection.first_line)
+                else:
+                    rejection.said[spoken] = found.get(rejection.line, rejection.message)
+
+
+def said(rejection: dict) -> str:
+    """A rejection kept with an import, in the reader's language."""
+    return (rejection.get("said") or {}).get(language()) or rejection["message"]
 
 
 @dataclass
@@ -256,14 +292,8 @@ def _refuse_repeated_keys(checked: Checked, hashes: array, lines: array) -> None
     wanted = {lines[ordinal]: lines[first] for ordinal, first in repeated.items()}
     for row in checked.table.rows():
         if row.line in wanted:
-            checked.rejected.append(
-                Rejection(
-                    row.line,
-                    None,
-                    _("The same %(key)s as line %(line)s.", key=checked.kind.key_words(), line=wanted[row.line]),
-                    row,
-                )
-            )
+            first = wanted[row.line]
+            checked.rejected.append(Rejection(row.line, None, _repeated(checked.kind, first), row, first_line=first))
     for ordinal in repeated:
         checked.refused_ordinals.add(ordinal)
         if ordinal < len(checked.unchanged_ordinals) and checked.unchanged_ordinals[ordinal]:
@@ -616,7 +646,8 @@ def preview(checked: Checked) -> dict:
         "unchanged": checked.unchanged,
         "rejected": len(checked.rejected),
         "rejections": [
-            {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
+            {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
+            for r in checked.rejected[:SHOWN_REJECTIONS]
         ],
         "totals": {name: str(value) for name, value in checked.good_totals.items()},
     }
@@ -655,9 +686,9 @@ def preview_lines(record: Import) -> list[str]:
                     "Line %(line)s, %(column)s: %(message)s",
                     line=rejection["line"],
                     column=kind.field(rejection["column"]).label,
-                    message=rejection["message"],
+                    message=said(rejection),
                 )
             )
         else:
-            lines.append(_("Line %(line)s: %(message)s", line=rejection["line"], message=rejection["message"]))
+            lines.append(_("Line %(line)s: %(message)s", line=rejection["line"], message=said(rejection)))
     return lines

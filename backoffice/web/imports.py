@@ -95,6 +95,7 @@ def show(import_id: int):
         preview=(record.report or {}).get("preview"),
         lines=running.report_lines(record.report) if running.has_run(record) else [],
         error=running.error_said(record),
+        said=running.said,
         stopped=running.lost(record),
     )
 

@@ -518,3 +518,12 @@ def test_a_files_name_is_kept_as_a_text_can_show_it(app, client, admin):
     )
     assert sent.status_code == 302
     assert db.session.scalar(sa.select(Import.filename)) == "evilname.csv"
+
+
+def test_an_invoice_or_payment_dated_when_nobody_held_the_meter_is_refused_when_checked(app, runner, tmp_path, known):
+    before = date(2025, 12, 31)  # KNOWN holds M-1 from 2026-01-01
+    path = tmp_path / "payments.csv"
+    path.write_text(f"Meter serial;Payment reference;Amount;Paid on\nM-1;TRF-9;100.000;{before}\n")
+    result = runner.invoke(args=["import", "payments", str(path)])
+    assert result.exit_code == 1
+    assert "Line 2, Paid on: Meter M-1 was not assigned to any customer on 2025-12-31" in result.stderr

@@ -34,6 +34,7 @@ from backoffice.models import (
     Order,
     Payment,
     User,
+    covers,
 )
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES
@@ -229,6 +230,53 @@ def _open_month(name: str):
                     periods.refuse_if_closed(db.session, row[name])
                 except periods.PeriodClosed as refusal:
                     refused[position] = (name, str(refusal))
+        return refused
+
+    return refers
+
+
+def _held_on(name: str):
+    """Refuse a row whose meter nobody held on its ``name`` date, or whose holder then is closed: the billing service
+    would refuse it when written (``billing.holder_on``). Looked up for all the rows in one statement."""
+
+    def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+        asked = [(position, row["meter_id"], row[name]) for position, row in enumerate(rows) if row.get("meter_id")]
+        if not asked:
+            return {}
+        given = values(column("position", Integer), column("meter_id", Integer), column("on", Date), name="asked").data(
+            asked
+        )
+        found = db.session.execute(
+            select(given.c.position, MeterAssignment.customer_id, Customer.code, Customer.closed_at)
+            .select_from(given)
+            .outerjoin(
+                MeterAssignment,
+                (MeterAssignment.meter_id == given.c.meter_id) & covers(MeterAssignment, given.c.on),
+            )
+            .outerjoin(Customer, Customer.id == MeterAssignment.customer_id)
+        )
+        refused = {}
+        for position, holder, code, closed_at in found:
+            row = rows[position]
+            if holder is None:
+                refused[position] = (
+                    name,
+                    _(
+                        "Meter %(serial)s was not assigned to any customer on %(date)s: readings, invoices and "
+                        "payments are dated in a period when a customer held the meter.",
+                        serial=row["meter"],
+                        date=row[name].isoformat(),
+                    ),
+                )
+            elif closed_at is not None:
+                refused[position] = (
+                    "meter",
+                    _(
+                        "Customer %(code)s is closed: it takes no new meter, reading, invoice or payment. An admin "
+                        "can reopen it.",
+                        code=code,
+                    ),
+                )
         return refused
 
     return refers
@@ -744,7 +792,7 @@ INVOICES = ImportKind(
     ("number",),
     _stored_invoices,
     _write_invoices,
-    refers=_both(_refer_meters, _open_month("issued_on")),
+    refers=_both(_refer_meters, _open_month("issued_on"), _held_on("issued_on")),
     stated=(METER_DUE,),
     customers=_holders,
     compared=("meter", "amount", "issued_on", "due_on"),
@@ -809,7 +857,7 @@ PAYMENTS = ImportKind(
     ("meter", "reference"),
     _stored_payments,
     _write_payments,
-    refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on")),
+    refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on"), _held_on("paid_on")),
     stated=(METER_DUE,),
     customers=_holders,
     compared=("amount", "paid_on"),

@@ -527,3 +527,14 @@ def test_an_invoice_or_payment_dated_when_nobody_held_the_meter_is_refused_when_
     result = runner.invoke(args=["import", "payments", str(path)])
     assert result.exit_code == 1
     assert "Line 2, Paid on: Meter M-1 was not assigned to any customer on 2025-12-31" in result.stderr
+
+
+def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_lines(app, runner, tmp_path, known):
+    path = tmp_path / "assignments.csv"
+    path.write_text("Meter serial;Customer code;Started on\nM-1;KNOWN;2025-06-01\n")  # before KNOWN's own, from 2026
+    result = runner.invoke(args=["import", "assignments", str(path)])
+    assert result.exit_code == 2
+    assert "A row of lines 2 to 2 was refused when written:" in result.stderr
+    record = db.session.scalar(sa.select(Import))
+    assert record.status == ImportStatus.FAILED and record.rows_written == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == 1

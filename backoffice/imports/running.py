@@ -96,6 +96,21 @@ class ChangedSinceChecked(Exception):
         )
 
 
+class RefusedWhenWritten(Exception):
+    """A chunk's row the service refused when it was written, for what checking cannot see (a meter's assignments
+    that would overlap, say): nothing of the chunk is written."""
+
+    def __init__(self, lines: list[int], refusal: Exception) -> None:
+        super().__init__(
+            _(
+                "A row of lines %(first)s to %(last)s was refused when written: %(message)s",
+                first=min(lines),
+                last=max(lines),
+                message=refusal,
+            )
+        )
+
+
 def kind_of(name: str) -> ImportKind:
     try:
         return KINDS[name]
@@ -327,7 +342,10 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
                 if changed:
                     raise ChangedSinceChecked(changed[0])
                 if good:
-                    kind.write([row for _ordinal, _row, row in good], user)
+                    try:
+                        kind.write([row for _ordinal, _row, row in good], user)
+                    except ValueError as refusal:
+                        raise RefusedWhenWritten([row.line for _ordinal, row, _record in good], refusal) from None
                 written_before = min(own, written.unchanged)
                 own -= written_before
                 db.session.execute(
@@ -498,7 +516,7 @@ def run_import(import_id: int) -> None:
             write(record, checked, user)
             db.session.refresh(record)
             kept = report(record, checked, user)
-    except (ChangedSinceChecked, Unreadable) as refusal:
+    except (ChangedSinceChecked, RefusedWhenWritten, Unreadable) as refusal:
         db.session.rollback()
         _set(db.session.get(Import, import_id), status=ImportStatus.FAILED, error=str(refusal), finished_at=utcnow())
         return

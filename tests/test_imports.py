@@ -533,7 +533,7 @@ def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_li
     path = tmp_path / "assignments.csv"
     path.write_text("Meter serial;Customer code;Started on\nM-1;KNOWN;2025-06-01\n")  # before KNOWN's own, from 2026
     result = runner.invoke(args=["import", "assignments", str(path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "A row of lines 2 to 2 was refused when written:" in result.stderr
     record = db.session.scalar(sa.select(Import))
     assert record.status == ImportStatus.FAILED and record.rows_written == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask_babel import gettext as _
 
-from backoffice.cli.common import CannotAsk, CommandUsageError, _admin, speaking, with_database
+from backoffice.cli.common import CannotAsk, CommandError, CommandUsageError, _admin, speaking, with_database
 from backoffice.imports.names import KIND_NAMES
 
 REJECTED = 1
@@ -95,7 +95,7 @@ def _say_done(import_id: int) -> None:
 
     record = db.session.get(Import, import_id)
     if record.status != ImportStatus.DONE:
-        raise CannotAsk(running.error_said(record) or record.status)
+        raise CommandError(running.error_said(record) or record.status)
     report = record.report
     click.echo(
         _(

@@ -24,6 +24,10 @@ Measured at the full size and at a tenth of it (the file's first lines), each on
 - **the floor**: ``COPY … FROM STDIN`` of the same file into an unlogged table of its columns (all text), the
   median of three.
 
+Beside the import and the posting, autovacuum runs as PostgreSQL runs it by default (:func:`autovacuumed`), for a
+server that has it off (as a test server may): the readings' tables start empty, and with the statistics of empty
+tables the planner reads a chunk's rows by scanning what the chunks before wrote, each chunk slower than the last.
+
 ``BENCH_IMPORT_PROFILE=FILE``: each import's process writes its cProfile statistics to ``FILE.<rows>``.
 """
 
@@ -34,8 +38,10 @@ import json
 import os
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -74,6 +80,15 @@ STAGED = (
     "rollover_digits text, start_index text, note text)"
 )
 COPY = "COPY staged_readings FROM STDIN (FORMAT csv, DELIMITER ';', HEADER true)"
+NAPTIME = 60
+"""``autovacuum_naptime``'s default: how often autovacuum looks at a database, in seconds."""
+DUE = (
+    "SELECT s.relname, s.n_dead_tup > 50 + 0.2 * c.reltuples OR s.n_ins_since_vacuum > 1000 + 0.2 * c.reltuples, "
+    "       s.n_mod_since_analyze > 50 + 0.1 * c.reltuples "
+    "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid ORDER BY s.relname"
+)
+"""The tables autovacuum would vacuum and analyse now, by its default thresholds and scale factors (a table never
+analysed counts as empty)."""
 
 
 def main() -> str:
@@ -97,12 +112,11 @@ def main() -> str:
         for size, path in files.items():
             load = os.getloadavg()
             copy = f"{BENCH_DATABASE_URL}_imports_run"
-            baseline = measure_in_process(
-                "bench.imports", _copy(template, copy), f"baseline {size} {first}", f"batch posting of {size:,}"
-            )
-            imported = measure_in_process(
-                "bench.imports", _copy(template, copy), f"import {path}", f"the import of {size:,}"
-            )
+            with autovacuumed(_copy(template, copy)) as posted_beside:
+                baseline = measure_in_process("bench.imports", copy, f"baseline {size} {first}", f"posting {size:,}")
+            with autovacuumed(_copy(template, copy)) as imported_beside:
+                imported = measure_in_process("bench.imports", copy, f"import {path}", f"the import of {size:,}")
+            baseline["autovacuum"], imported["autovacuum"] = posted_beside, imported_beside
             floor = statistics.median(_copied(_copy(template, copy), path, size) for _ in range(FLOOR_TURNS))
             found[size] = {"baseline": baseline, "import": imported, "floor": floor, "load": (load, os.getloadavg())}
             rows += _rows(size, imported, baseline["seconds"], floor)
@@ -164,6 +178,33 @@ def build(url: str, first: date) -> None:
         db.engine.dispose()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
+
+
+@contextmanager
+def autovacuumed(url: str) -> Iterator[list[str]]:
+    """Autovacuum on the database at ``url`` while the block runs, as PostgreSQL runs it by default: every
+    ``NAPTIME`` seconds, each table due vacuumed or analysed, at autovacuum's cost delay. Yields what it ran (the
+    list grows as it runs)."""
+    done: list[str] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("SET vacuum_cost_delay = '2ms'")  # autovacuum_vacuum_cost_delay's default
+            while not stop.wait(NAPTIME):
+                for table, vacuum, analyze in connection.execute(DUE).fetchall():
+                    if vacuum or analyze:
+                        what = "VACUUM (ANALYZE)" if vacuum and analyze else "VACUUM" if vacuum else "ANALYZE"
+                        connection.execute(f'{what} "{table}"')
+                        done.append(f"{what} {table}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        thread.join()
 
 
 def application(url: str):
@@ -373,7 +414,9 @@ def _said(name: str, built: float, found: dict) -> str:  # float-ok: seconds
         parts.append(
             f"At {size:,}: the import's processor time {imported['cpu']:.1f} s of {imported['seconds']:.1f} s, "
             f"the posting's {measured['baseline']['cpu']:.1f} s of {measured['baseline']['seconds']:.1f} s; "
-            f"its verify checked {imported['verified']:,} rows. Load average (1, 5, 15 min) "
+            f"its verify checked {imported['verified']:,} rows; autovacuum ran {len(imported['autovacuum'])} "
+            f"vacuums and analyses beside the import, {len(measured['baseline']['autovacuum'])} beside the posting. "
+            f"Load average (1, 5, 15 min) "
             f"{' '.join(f'{a:.2f}' for a in before)} before, {' '.join(f'{a:.2f}' for a in after)} after."
         )
     said = f"Database {name}_imports, built in {built:.0f} s. " + " ".join(parts) + "\n"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -138,17 +137,19 @@ def open_table(kind: ImportKind, path: Path, filename: str) -> Table:
 def check(kind: ImportKind, table: Table) -> Checked:
     """Check every row of the table; write nothing."""
     checked = Checked(kind, table)
-    hashes, lines = array("Q"), array("L")
+    connection = db.session.connection()
+    connection.exec_driver_sql(_KEYS)
+    copying = connection.connection.driver_connection.cursor()
     for batch in _batches(kind, table, checked):
-        for _ordinal, row, record in batch.read:
-            hashes.append(_hash(kind.key_of(record)))
-            lines.append(row.line)
-            _add(checked.totals, kind, record)
+        with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
+            for ordinal, row, record in batch.read:
+                copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
+                _add(checked.totals, kind, record)
         good = _classify(kind, batch, checked)
         checked.good += len(good)
         for _ordinal, _row, record in good:
             _add(checked.good_totals, kind, record)
-    _refuse_repeated_keys(checked, hashes, lines)
+    _refuse_repeated_keys(checked, connection)
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
     return checked
@@ -290,21 +291,36 @@ def _reject(checked: Checked, row: FileRow, column: str | None, message: str, or
 
 def _hash(key: tuple) -> int:
     digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return int.from_bytes(digest, "big", signed=True)
 
 
-def _refuse_repeated_keys(checked: Checked, hashes: array, lines: array) -> None:
-    """Refuse each row whose key a row above it has (the lines kept as arrays: a million rows take 12 MB)."""
-    order = sorted(range(len(hashes)), key=hashes.__getitem__)
-    repeated: dict[int, int] = {}
-    for previous, ordinal in zip(order, order[1:], strict=False):
-        if hashes[ordinal] == hashes[previous]:
-            first = repeated.get(previous, previous)
-            repeated[ordinal] = first
-    repeated = {ordinal: first for ordinal, first in repeated.items() if ordinal not in checked.refused_ordinals}
+_KEYS = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS import_keys (hash bigint NOT NULL, ordinal integer NOT NULL, "
+    "line integer NOT NULL) ON COMMIT DROP; TRUNCATE import_keys"
+)
+"""Each row's key, by an 8-byte hash, its ordinal and its line: kept by the database for the check's transaction, so
+that finding a key met twice costs the check no memory however long the file (the check writes nothing else)."""
+
+_REPEATED = """
+SELECT ordinal, line, first_line FROM (
+    SELECT ordinal, line, first_value(line) OVER (PARTITION BY hash ORDER BY ordinal) AS first_line,
+           row_number() OVER (PARTITION BY hash ORDER BY ordinal) AS nth
+    FROM import_keys
+    WHERE hash IN (SELECT hash FROM import_keys GROUP BY hash HAVING count(*) > 1)
+) keys WHERE nth > 1
+"""
+
+
+def _refuse_repeated_keys(checked: Checked, connection) -> None:
+    """Refuse each row whose key a row above it has."""
+    repeated = {
+        ordinal: (line, first_line)
+        for ordinal, line, first_line in connection.exec_driver_sql(_REPEATED)
+        if ordinal not in checked.refused_ordinals
+    }
     if not repeated:
         return
-    wanted = {lines[ordinal]: lines[first] for ordinal, first in repeated.items()}
+    wanted = dict(repeated.values())
     for row in checked.table.rows():
         if row.line in wanted:
             first = wanted[row.line]

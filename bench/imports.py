@@ -80,6 +80,8 @@ STAGED = (
     "rollover_digits text, start_index text, note text)"
 )
 COPY = "COPY staged_readings FROM STDIN (FORMAT csv, DELIMITER ';', HEADER true)"
+Figures = dict[str, list[float]]  # float-ok: seconds, MiB
+"""Each phase of the import's figure at each of its calls."""
 NAPTIME = 60
 """``autovacuum_naptime``'s default: how often autovacuum looks at a database, in seconds."""
 DUE = (
@@ -279,9 +281,10 @@ def _imported(path: Path) -> dict:
     from backoffice.models import Import, ImportStatus
     from backoffice.platform.extensions import db
 
-    phases: dict[str, list[float]] = {}  # float-ok: seconds
+    phases: Figures = {}
+    peaks: Figures = {}
     for name in ("check", "started", "write", "report", "_verify"):
-        _timing(running, name, phases)
+        _timing(running, name, phases, peaks)
     content = path.read_bytes()
     with running.file_at(content, path.name) as kept:
         checked = running.check(KIND, running.open_table(KIND, kept, path.name))
@@ -293,11 +296,12 @@ def _imported(path: Path) -> dict:
     assert done.rows_written == checked.rows, (done.rows_written, checked.rows)
     verify = done.report["verify"]
     assert verify["mismatched"] == 0, verify
-    return {"rows": checked.rows, "phases": phases, "verified": verify["checked"]}
+    return {"rows": checked.rows, "phases": phases, "peaks": peaks, "verified": verify["checked"]}
 
 
-def _timing(module, name: str, phases: dict[str, list[float]]) -> None:  # float-ok: seconds
-    """Wrap ``module.name`` so that each call's wall time is added to ``phases[name]``."""
+def _timing(module, name: str, phases: Figures, peaks: Figures) -> None:
+    """Wrap ``module.name`` so that each call's wall time is added to ``phases[name]``, and the process's peak
+    resident memory when it returns (MiB) to ``peaks[name]``."""
     original = getattr(module, name)
 
     def timed_call(*args, **kwargs):
@@ -306,6 +310,7 @@ def _timing(module, name: str, phases: dict[str, list[float]]) -> None:  # float
             return original(*args, **kwargs)
         finally:
             phases.setdefault(name, []).append(time.perf_counter() - start)
+            peaks.setdefault(name, []).append(status_kib("VmHWM") / 1024)
 
     setattr(module, name, timed_call)
 
@@ -411,8 +416,12 @@ def _said(name: str, built: float, found: dict) -> str:  # float-ok: seconds
     for size, measured in found.items():
         imported = measured["import"]
         (before, after) = measured["load"]
+        peaks = imported["peaks"]
         parts.append(
-            f"At {size:,}: the import's processor time {imported['cpu']:.1f} s of {imported['seconds']:.1f} s, "
+            f"At {size:,}: the import's peak resident memory (MiB) after its check {peaks['check'][0]:.0f}, after "
+            f"keeping the file {peaks['started'][0]:.0f}, after run_import's check {peaks['check'][1]:.0f}, its "
+            f"write {peaks['write'][0]:.0f} and its report {peaks['report'][0]:.0f}; its processor time "
+            f"{imported['cpu']:.1f} s of {imported['seconds']:.1f} s, "
             f"the posting's {measured['baseline']['cpu']:.1f} s of {measured['baseline']['seconds']:.1f} s; "
             f"its verify checked {imported['verified']:,} rows; autovacuum ran {len(imported['autovacuum'])} "
             f"vacuums and analyses beside the import, {len(measured['baseline']['autovacuum'])} beside the posting. "

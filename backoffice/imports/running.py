@@ -440,7 +440,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
     by its key (found with the file's values, or not), its control totals summed from what is stored, each figure
     the file states against what backoffice derived, and a verify of the customers the file touches."""
     kind = checked.kind
-    found, file_totals, stored_totals, differences, stated_count = 0, {}, {}, [], 0
+    found, file_totals, stored_totals, differences, stated_count, different = 0, {}, {}, [], 0, 0
     customer_ids: set[int] = set()
     for batch in _batches(kind, checked.table, Checked(kind, checked.table)):
         entries = [entry for entry in batch.read if entry[0] not in checked.refused_ordinals]
@@ -461,11 +461,14 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             given = {r[stated.by]: r[stated.field.name] for r in present if r.get(stated.field.name) is not None}
             derived = stated.derived(sorted(given)) if given else {}
             stated_count += len(given)
-            differences += [
-                {"name": name, "column": stated.field.name, "file": str(value), "derived": str(derived.get(name))}
-                for name, value in sorted(given.items())
-                if derived.get(name) != value
-            ]
+            for name, value in sorted(given.items()):
+                if derived.get(name) != value:
+                    different += 1
+                    if len(differences) < SHOWN_REJECTIONS:
+                        derived_figure = str(derived[name]) if name in derived else None
+                        differences.append(
+                            {"name": name, "column": stated.field.name, "file": str(value), "derived": derived_figure}
+                        )
     expected = checked.rows - len(checked.rejected)
     return {
         "kind": kind.name,
@@ -483,7 +486,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             for spec in kind.fields
             if spec.total
         },
-        "stated": {"compared": stated_count, "differences": differences[:SHOWN_REJECTIONS]},
+        "stated": {"compared": stated_count, "different": different, "differences": differences},
         "verify": _verify(sorted(customer_ids), user),
         "rejected": [
             {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
@@ -637,7 +640,7 @@ def report_lines(report: dict) -> list[str]:
             _(
                 "Figures of the system before compared: %(compared)s; different: %(different)s.",
                 compared=stated["compared"],
-                different=len(stated["differences"]),
+                different=stated.get("different", len(stated["differences"])),
             )
         )
         lines += [

@@ -538,3 +538,24 @@ def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_li
     record = db.session.scalar(sa.select(Import))
     assert record.status == ImportStatus.FAILED and record.rows_written == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == 1
+
+
+def test_a_large_file_is_checked_by_a_job_then_imported_by_another(app, client, admin, redis_url, monkeypatch):
+    monkeypatch.setattr(running, "INLINE_CHECK_BYTES", 10)
+    sent = client.post(
+        "/imports",
+        data={"kind": "meters", "file": (io.BytesIO(b"Meter serial\nM-1\nM-2\nM-1\n"), "meters.csv")},
+        content_type="multipart/form-data",
+    )
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "The file is being checked" in page and "import-run" not in page
+    run_worker(app, redis_url)
+    record = db.session.scalar(sa.select(Import))
+    assert (record.status, record.rows_good, record.rows_rejected) == (ImportStatus.CHECKED, 2, 1)
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "The same Meter serial as line 2." in page
+    assert client.post(sent.headers["Location"] + "/run", data={"valid_only": "1"}).status_code == 302
+    run_worker(app, redis_url)
+    db.session.refresh(record)
+    assert record.status == ImportStatus.DONE and record.rows_written == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 2

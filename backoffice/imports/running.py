@@ -563,15 +563,57 @@ def start(record: Import) -> Import:
     if not redis_url():
         run_import(record.id)
         return record
+    _set(record, status=ImportStatus.QUEUED, job_id=_enqueued("run_import", record.id))
+    return record
+
+
+INLINE_CHECK_BYTES = 1024 * 1024
+"""A file up to this size is checked while the admin waits (a few seconds); a larger one by a job."""
+
+
+def checked_later(kind: ImportKind, filename: str, content: bytes, user: User | None) -> Import:
+    """The import of a file too large to check while the admin waits: its row and its file kept, queued, and a job
+    checking it (:func:`check_import`), whose preview the import's page shows once it is done."""
+    record = Import(
+        kind=kind.name,
+        filename=shown_name(filename),
+        sha256=keep_file(content),
+        size_bytes=len(content),
+        created_by_id=user.id if user else None,
+        status=ImportStatus.QUEUED,
+    )
+    db.session.add(record)
+    db.session.commit()
+    _set(record, job_id=_enqueued("check_import", record.id))
+    return record
+
+
+def check_import(import_id: int) -> None:
+    """Check the import's file whole and keep what it found, writing nothing else: a worker's job."""
+    record = db.session.get(Import, import_id)
+    kind = kind_of(record.kind)
+    with file_at(content_of(record), record.filename) as path:
+        checked = check(kind, open_table(kind, path, record.filename))
+    db.session.rollback()  # the check's own table of keys
+    _set(
+        db.session.get(Import, import_id),
+        status=ImportStatus.CHECKED,
+        rows_in_file=checked.rows,
+        rows_good=checked.good,
+        rows_rejected=len(checked.rejected),
+        report={"preview": preview(checked)},
+    )
+
+
+def _enqueued(function: str, import_id: int) -> str:
     job = queue(IMPORT_QUEUE).enqueue(
-        "backoffice.imports.running.run_import",
-        record.id,
+        f"backoffice.imports.running.{function}",
+        import_id,
         job_timeout=IMPORT_TIMEOUT,
         on_failure=Callback("backoffice.imports.running.worker_stopped"),
         on_stopped=Callback("backoffice.imports.running.job_stopped"),
     )
-    _set(record, status=ImportStatus.QUEUED, job_id=job.id)
-    return record
+    return job.id
 
 
 IMPORT_QUEUE = "default"

@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 
 from backoffice.imports import files, running
 from backoffice.imports.kinds import KINDS
-from backoffice.jobs.queues import QueueUnavailable
+from backoffice.jobs.queues import QueueUnavailable, redis_url
 from backoffice.models import Import, ImportStatus, Role
 from backoffice.platform.extensions import db
 from backoffice.services.exports import csv_chunks, xlsx_chunks
@@ -46,13 +46,19 @@ def index():
         upload = form.file.data
         content = upload.read()
         kind = KINDS[form.kind.data]
+        name = upload.filename or "file"
         try:
-            with running.file_at(content, upload.filename or "file") as path:
-                checked = running.check(kind, running.open_table(kind, path, upload.filename or "file"))
+            with running.file_at(content, name) as path:
+                table = running.open_table(kind, path, name)
+                later = len(content) > running.INLINE_CHECK_BYTES and redis_url()
+                checked = None if later else running.check(kind, table)
         except files.Unreadable as error:
             form.file.errors.append(str(error))
         else:
-            record = running.started(kind, upload.filename or "file", content, checked, current_user, False)
+            if checked is None:
+                record = running.checked_later(kind, name, content, current_user)
+            else:
+                record = running.started(kind, name, content, checked, current_user, False)
             return redirect(url_for("imports.show", import_id=record.id))
     past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
     return render_template("imports/index.html", form=form, imports=past, kinds=KINDS), 422 if form.errors else 200

@@ -129,13 +129,28 @@ def main() -> str:
 
 
 def build(url: str, first: date) -> None:
-    """The installation: each meter held by a customer of its own from ``HELD_BEFORE`` days before ``first``, priced
-    from then, with a recharge of ``RECHARGE`` that day (its posted entry of two lines); derived and sealed."""
-    held = first - timedelta(days=HELD_BEFORE)
+    """The installation (:func:`generate`), derived and sealed, its statistics made."""
     console.print(f"Building {METERS:,} customers with a meter, a price and a prepaid balance in {url}…")
+    generate(url, first)
+    app = application(url)
+    from backoffice.platform.extensions import db
+
+    with app.app_context():
+        derive(METERS, BATCH, [])
+    as_the_app_writes(app)
+    with app.app_context():
+        db.engine.dispose()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+
+
+def generate(url: str, first: date, meters: int = METERS) -> None:
+    """Each of ``meters`` meters held by a customer of its own from ``HELD_BEFORE`` days before ``first``, priced
+    from then, with a recharge of ``RECHARGE`` that day (its posted entry of two lines), written past the guards."""
+    held = first - timedelta(days=HELD_BEFORE)
     with psycopg.connect(url) as connection:
         connection.execute("SET session_replication_role = replica")  # the generator's rows skip the guards
-        values = {"meters": METERS, "held": held, "recharge": RECHARGE}
+        values = {"meters": meters, "held": held, "recharge": RECHARGE}
         connection.execute(
             "INSERT INTO customers (id, code, name, status, created_at) "
             "SELECT n, 'C' || lpad(n::text, 7, '0'), 'Customer ' || n, 'active', %(held)s::date "
@@ -170,16 +185,6 @@ def build(url: str, first: date) -> None:
         for table in ("customers", "meters", "journal_entries", "balance_transactions"):
             connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         connection.commit()
-    app = application(url)
-    from backoffice.platform.extensions import db
-
-    with app.app_context():
-        derive(METERS, BATCH, [])
-    as_the_app_writes(app)
-    with app.app_context():
-        db.engine.dispose()
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
 
 
 @contextmanager
@@ -217,22 +222,22 @@ def application(url: str):
     return create_app({"REDIS_URL": None, "ANCHORS_FOLDER": tempfile.mkdtemp(prefix="bench-imports-anchors-")})
 
 
-def readings(count: int, first: date) -> Iterator[tuple[int, date, int]]:
-    """The first ``count`` readings: each meter's id, the day, and the volume in tenths of m³ (1,0 to 90,9); a day's
-    readings meter by meter, then the next day's."""
+def readings(count: int, first: date, meters: int = METERS) -> Iterator[tuple[int, date, int]]:
+    """The first ``count`` readings of ``meters`` meters: each meter's id, the day, and the volume in tenths of m³
+    (1,0 to 90,9); a day's readings meter by meter, then the next day's."""
     for n in range(count):
-        day, meter = divmod(n, METERS)
+        day, meter = divmod(n, meters)
         yield meter + 1, first + timedelta(days=day), (meter * 7 + day * 13) % 900 + 10
 
 
-def write_file(path: Path, header: list[str], count: int, first: date) -> None:
+def write_file(path: Path, header: list[str], count: int, first: date, meters: int = METERS) -> None:
     """The readings as a CSV of the template's columns, as an Indonesian installation writes them."""
     empty = ";" * (len(header) - 3)
     with path.open("w", encoding="utf-8", newline="\n") as file:
         file.write(";".join(header) + "\n")
         file.writelines(
             f"MTR-{meter:07d};{day.isoformat()};{tenths // 10},{tenths % 10}{empty}\n"
-            for meter, day, tenths in readings(count, first)
+            for meter, day, tenths in readings(count, first, meters)
         )
 
 

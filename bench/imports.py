@@ -290,11 +290,9 @@ def _imported(path: Path) -> dict:
     peaks: Figures = {}
     for name in ("check", "started", "write", "report", "_verify"):
         _timing(running, name, phases, peaks)
-    content = path.read_bytes()
-    with running.file_at(content, path.name) as kept:
-        checked = running.check(KIND, running.open_table(KIND, kept, path.name))
+    checked = running.check(KIND, running.open_table(KIND, path, path.name))
     assert checked.clean and checked.good == checked.rows, (checked.rows, checked.good, checked.rejected[:3])
-    record = running.started(KIND, path.name, content, checked, None, valid_only=False)
+    record = running.started(KIND, path.name, path, checked, None, valid_only=False)
     running.run_import(record.id)
     done = db.session.get(Import, record.id)
     assert done.status == ImportStatus.DONE, done.error

@@ -318,4 +318,4 @@ def imported(content: bytes, kind: str = "meters", filename: str = "file.csv"):
 
     with running.file_at(content, filename) as path:
         checked = running.check(KINDS[kind], running.open_table(KINDS[kind], path, filename))
-    return running.started(KINDS[kind], filename, content, checked, None, valid_only=False)
+        return running.started(KINDS[kind], filename, path, checked, None, valid_only=False)

@@ -4,6 +4,7 @@ the page, nothing written."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import sys
@@ -559,3 +560,15 @@ def test_a_large_file_is_checked_by_a_job_then_imported_by_another(app, client, 
     db.session.refresh(record)
     assert record.status == ImportStatus.DONE and record.rows_written == 2
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 2
+
+
+def test_a_file_is_kept_and_read_back_a_piece_at_a_time_byte_for_byte(app, tmp_path):
+    path = tmp_path / "big.csv"
+    content = bytes(range(256)) * (running.PIECE * 5 // 2 // 256) + b"\\\t\n\x00end"
+    path.write_bytes(content)
+    sha256, size = running.keep_file(path)
+    assert running.keep_file(path) == (sha256, size) == (hashlib.sha256(content).hexdigest(), len(content))
+    db.session.commit()
+    record = Import(kind="meters", filename="big.csv", sha256=sha256, size_bytes=size)
+    with running.kept_file_at(record) as kept:
+        assert kept.read_bytes() == content

@@ -43,12 +43,9 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
         raise CommandUsageError(_("Name the file to import, or ask for the kind's --template."))
     user = _admin(email, _("%(email)s is not an active admin.")) if email else None
     try:
-        content = file.read_bytes()
+        checked = running.check(spec, running.open_table(spec, file, file.name))
     except OSError as error:
         raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
-    try:
-        with running.file_at(content, file.name) as path:
-            checked = running.check(spec, running.open_table(spec, path, file.name))
     except Unreadable as error:
         raise CannotAsk(str(error)) from None
     _say_checked(checked)
@@ -59,7 +56,7 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
     if dry_run:
         click.echo(_("Dry run: nothing written."))
         return
-    record = running.started(spec, file.name, content, checked, user, valid_only=False)
+    record = running.started(spec, file.name, file, checked, user, valid_only=False)
     running.run_import(record.id)
     _say_done(record.id)
 

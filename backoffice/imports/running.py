@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from rq import Callback
 from rq.exceptions import AbandonedJobError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
@@ -32,7 +33,7 @@ from backoffice.imports.values import Refused
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import CheckResult, Import, ImportFile, ImportStatus, RunMode, RunTrigger, User
 from backoffice.models.history import acting
-from backoffice.models.types import upsert, utcnow
+from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, language, number_locale
 from backoffice.platform.money import format_plain
@@ -385,21 +386,64 @@ def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:
             yield kept
 
 
+PIECE = 1024 * 1024
+"""A file is kept, and read back, this many bytes at a time: however large, it is never held whole."""
+
+
 @contextmanager
 def file_at(content: bytes, filename: str) -> Iterator[Path]:
     """The bytes as a file of that name's extension, removed after the block."""
-    with tempfile.TemporaryDirectory(prefix="backoffice-import-") as folder:
-        path = Path(folder) / ("file" + Path(filename).suffix.lower()[:10])
+    with _folder(filename) as path:
         path.write_bytes(content)
         yield path
 
 
-def keep_file(content: bytes) -> str:
-    """Keep the file's bytes by their SHA-256 (once, however often it is imported); returns the SHA-256."""
-    sha256 = hashlib.sha256(content).hexdigest()
-    table = ImportFile.__table__
-    db.session.execute(upsert(table).values(sha256=sha256, content=content).on_conflict_do_nothing())
-    return sha256
+@contextmanager
+def _folder(filename: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="backoffice-import-") as folder:
+        yield Path(folder) / ("file" + Path(filename).suffix.lower()[:10])
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        yield from iter(lambda: file.read(PIECE), b"")
+
+
+def keep_file(path: Path) -> tuple[str, int]:
+    """Keep the file's bytes by their SHA-256 (once, however often it is imported), copied to the database a piece
+    at a time; returns the SHA-256 and the size."""
+    digest, size = hashlib.sha256(), 0
+    for piece in _pieces(path):
+        digest.update(piece)
+        size += len(piece)
+    sha256 = digest.hexdigest()
+    if db.session.get(ImportFile, sha256) is None:
+        copying = db.session.connection().connection.driver_connection.cursor()
+        with db.session.begin_nested() as kept:
+            try:
+                with copying.copy("COPY import_files (sha256, content) FROM STDIN") as copy:
+                    copy.write(f"{sha256}\t\\\\x".encode())
+                    for piece in _pieces(path):
+                        copy.write(piece.hex().encode())
+                    copy.write(b"\n")
+            except psycopg.errors.UniqueViolation:
+                kept.rollback()  # the same file, kept meanwhile by another import
+    return sha256, size
+
+
+@contextmanager
+def kept_file_at(record: Import) -> Iterator[Path]:
+    """The import's file, read back from the database a piece at a time, as a file removed after the block."""
+    content = ImportFile.__table__.c.content
+    with _folder(record.filename) as path:
+        with path.open("wb") as file:
+            start = 1
+            while piece := db.session.scalar(
+                select(func.substring(content, start, PIECE)).where(ImportFile.sha256 == record.sha256)
+            ):
+                file.write(piece)
+                start += len(piece)
+        yield path
 
 
 def shown_name(filename: str) -> str:
@@ -408,17 +452,14 @@ def shown_name(filename: str) -> str:
     return "".join(character for character in name if character.isprintable())[:255] or "file"
 
 
-def content_of(record: Import) -> bytes:
-    return db.session.scalar(select(ImportFile.content).where(ImportFile.sha256 == record.sha256))
-
-
-def started(kind: ImportKind, filename: str, content: bytes, checked: Checked, user: User | None, valid_only: bool):
-    """The import's row, with what checking found, committed (the file kept with it)."""
+def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user: User | None, valid_only: bool):
+    """The import's row, with what checking found, committed (the file at ``path`` kept with it)."""
+    sha256, size = keep_file(path)
     record = Import(
         kind=kind.name,
         filename=shown_name(filename),
-        sha256=keep_file(content),
-        size_bytes=len(content),
+        sha256=sha256,
+        size_bytes=size,
         created_by_id=user.id if user else None,
         status=ImportStatus.CHECKED,
         valid_only=valid_only,
@@ -528,7 +569,7 @@ def run_import(import_id: int) -> None:
     kind = kind_of(record.kind)
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
-        with file_at(content_of(record), record.filename) as path:
+        with kept_file_at(record) as path:
             checked = check(kind, open_table(kind, path, record.filename))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
@@ -571,14 +612,15 @@ INLINE_CHECK_BYTES = 1024 * 1024
 """A file up to this size is checked while the admin waits (a few seconds); a larger one by a job."""
 
 
-def checked_later(kind: ImportKind, filename: str, content: bytes, user: User | None) -> Import:
+def checked_later(kind: ImportKind, filename: str, path: Path, user: User | None) -> Import:
     """The import of a file too large to check while the admin waits: its row and its file kept, queued, and a job
     checking it (:func:`check_import`), whose preview the import's page shows once it is done."""
+    sha256, size = keep_file(path)
     record = Import(
         kind=kind.name,
         filename=shown_name(filename),
-        sha256=keep_file(content),
-        size_bytes=len(content),
+        sha256=sha256,
+        size_bytes=size,
         created_by_id=user.id if user else None,
         status=ImportStatus.QUEUED,
     )
@@ -592,7 +634,7 @@ def check_import(import_id: int) -> None:
     """Check the import's file whole and keep what it found, writing nothing else: a worker's job."""
     record = db.session.get(Import, import_id)
     kind = kind_of(record.kind)
-    with file_at(content_of(record), record.filename) as path:
+    with kept_file_at(record) as path:
         checked = check(kind, open_table(kind, path, record.filename))
     db.session.rollback()  # the check's own table of keys
     _set(
@@ -771,3 +813,11 @@ def preview_lines(record: Import) -> list[str]:
         else:
             lines.append(_("Line %(line)s: %(message)s", line=rejection["line"], message=said(rejection)))
     return lines
+
+
+@contextmanager
+def uploaded(upload, filename: str) -> Iterator[Path]:
+    """An uploaded file (werkzeug's ``FileStorage``) saved as a file of its name's extension, a piece at a time."""
+    with _folder(filename) as path:
+        upload.save(path, buffer_size=PIECE)
+        yield path

@@ -44,22 +44,21 @@ def index():
     form = UploadForm()
     if form.validate_on_submit():
         upload = form.file.data
-        content = upload.read()
         kind = KINDS[form.kind.data]
         name = upload.filename or "file"
-        try:
-            with running.file_at(content, name) as path:
+        with running.uploaded(upload, name) as path:
+            try:
                 table = running.open_table(kind, path, name)
-                later = len(content) > running.INLINE_CHECK_BYTES and redis_url()
+                later = path.stat().st_size > running.INLINE_CHECK_BYTES and redis_url()
                 checked = None if later else running.check(kind, table)
-        except files.Unreadable as error:
-            form.file.errors.append(str(error))
-        else:
-            if checked is None:
-                record = running.checked_later(kind, name, content, current_user)
+            except files.Unreadable as error:
+                form.file.errors.append(str(error))
             else:
-                record = running.started(kind, name, content, checked, current_user, False)
-            return redirect(url_for("imports.show", import_id=record.id))
+                if checked is None:
+                    record = running.checked_later(kind, name, path, current_user)
+                else:
+                    record = running.started(kind, name, path, checked, current_user, False)
+                return redirect(url_for("imports.show", import_id=record.id))
     past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
     return render_template("imports/index.html", form=form, imports=past, kinds=KINDS), 422 if form.errors else 200
 
@@ -107,7 +106,7 @@ def show(import_id: int):
 
 
 def _checked(record: Import) -> running.Checked:
-    with running.file_at(running.content_of(record), record.filename) as path:
+    with running.kept_file_at(record) as path:
         return running.check(
             running.kind_of(record.kind), running.open_table(running.kind_of(record.kind), path, record.filename)
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import factory
 import sqlalchemy as sa
@@ -316,6 +318,8 @@ def imported(content: bytes, kind: str = "meters", filename: str = "file.csv"):
     from backoffice.imports import running
     from backoffice.imports.kinds import KINDS
 
-    with running.file_at(content, filename) as path:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / filename
+        path.write_bytes(content)
         checked = running.check(KINDS[kind], running.open_table(KINDS[kind], path, filename))
         return running.started(KINDS[kind], filename, path, checked, None, valid_only=False)

@@ -70,10 +70,6 @@ class Checked:
     good: int = 0
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
-    totals: dict[str, Decimal] = field(default_factory=dict)
-    """The control totals of the rows that could be read, each amount column's sum."""
-    good_totals: dict[str, Decimal] = field(default_factory=dict)
-    """The same of the rows to be written."""
     refused_ordinals: set[int] = field(default_factory=set)
     unchanged_ordinals: bytearray = field(default_factory=bytearray)
     """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
@@ -145,11 +141,7 @@ def check(kind: ImportKind, table: Table) -> Checked:
         with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
-                _add(checked.totals, kind, record)
-        good = _classify(kind, batch, checked)
-        checked.good += len(good)
-        for _ordinal, _row, record in good:
-            _add(checked.good_totals, kind, record)
+        checked.good += len(_classify(kind, batch, checked))
     _refuse_repeated_keys(checked, connection)
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
@@ -391,14 +383,6 @@ PIECE = 1024 * 1024
 
 
 @contextmanager
-def file_at(content: bytes, filename: str) -> Iterator[Path]:
-    """The bytes as a file of that name's extension, removed after the block."""
-    with _folder(filename) as path:
-        path.write_bytes(content)
-        yield path
-
-
-@contextmanager
 def _folder(filename: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="backoffice-import-") as folder:
         yield Path(folder) / ("file" + Path(filename).suffix.lower()[:10])
@@ -454,6 +438,11 @@ def shown_name(filename: str) -> str:
 
 def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user: User | None, valid_only: bool):
     """The import's row, with what checking found, committed (the file at ``path`` kept with it)."""
+    return _new(kind, filename, path, user, status=ImportStatus.CHECKED, valid_only=valid_only, **found(checked))
+
+
+def _new(kind: ImportKind, filename: str, path: Path, user: User | None, **state) -> Import:
+    """An import's row, committed, with its file kept."""
     sha256, size = keep_file(path)
     record = Import(
         kind=kind.name,
@@ -461,16 +450,21 @@ def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user:
         sha256=sha256,
         size_bytes=size,
         created_by_id=user.id if user else None,
-        status=ImportStatus.CHECKED,
-        valid_only=valid_only,
-        rows_in_file=checked.rows,
-        rows_good=checked.good,
-        rows_rejected=len(checked.rejected),
-        report={"preview": preview(checked)},
+        **state,
     )
     db.session.add(record)
     db.session.commit()
     return record
+
+
+def found(checked: Checked) -> dict:
+    """What checking found, as the import's row keeps it: its counts and its preview."""
+    return {
+        "rows_in_file": checked.rows,
+        "rows_good": checked.good,
+        "rows_rejected": len(checked.rejected),
+        "report": {"preview": preview(checked)},
+    }
 
 
 # The report: what the file holds against what backoffice holds now, the figures it states, and a verify.
@@ -615,17 +609,7 @@ INLINE_CHECK_BYTES = 1024 * 1024
 def checked_later(kind: ImportKind, filename: str, path: Path, user: User | None) -> Import:
     """The import of a file too large to check while the admin waits: its row and its file kept, queued, and a job
     checking it (:func:`check_import`), whose preview the import's page shows once it is done."""
-    sha256, size = keep_file(path)
-    record = Import(
-        kind=kind.name,
-        filename=shown_name(filename),
-        sha256=sha256,
-        size_bytes=size,
-        created_by_id=user.id if user else None,
-        status=ImportStatus.QUEUED,
-    )
-    db.session.add(record)
-    db.session.commit()
+    record = _new(kind, filename, path, user, status=ImportStatus.QUEUED)
     _set(record, job_id=_enqueued("check_import", record.id))
     return record
 
@@ -637,14 +621,7 @@ def check_import(import_id: int) -> None:
     with kept_file_at(record) as path:
         checked = check(kind, open_table(kind, path, record.filename))
     db.session.rollback()  # the check's own table of keys
-    _set(
-        db.session.get(Import, import_id),
-        status=ImportStatus.CHECKED,
-        rows_in_file=checked.rows,
-        rows_good=checked.good,
-        rows_rejected=len(checked.rejected),
-        report={"preview": preview(checked)},
-    )
+    _set(db.session.get(Import, import_id), status=ImportStatus.CHECKED, **found(checked))
 
 
 def _enqueued(function: str, import_id: int) -> str:
@@ -770,7 +747,6 @@ def preview(checked: Checked) -> dict:
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
             for r in checked.rejected[:SHOWN_REJECTIONS]
         ],
-        "totals": {name: str(value) for name, value in checked.good_totals.items()},
     }
 
 

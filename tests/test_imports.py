@@ -572,3 +572,31 @@ def test_a_file_is_kept_and_read_back_a_piece_at_a_time_byte_for_byte(app, tmp_p
     record = Import(kind="meters", filename="big.csv", sha256=sha256, size_bytes=size)
     with running.kept_file_at(record) as kept:
         assert kept.read_bytes() == content
+
+
+def test_an_opening_balance_forged_by_sql_is_never_taken_for_the_files(app, runner, tmp_path, known):
+    customer, _meter = known
+    entry = db.session.execute(
+        sa.text(
+            "INSERT INTO journal_entries (number, entry_date, description, status, created_at) "
+            "VALUES ('FORGED-OPENING', CURRENT_DATE, 'forged', 'draft', CURRENT_TIMESTAMP) RETURNING id"
+        )
+    ).scalar_one()
+    forged = db.session.execute(
+        sa.text(
+            "INSERT INTO balance_transactions (id, customer_id, kind, amount, signed_amount, balance_before, "
+            "balance_after, value_date, description, entry_id, created_at) "
+            "VALUES (-7, :c, 'opening', 100000, 100000, 0, 100000, CURRENT_DATE, 'forged', :e, CURRENT_TIMESTAMP)"
+        ),
+        {"c": customer.id, "e": entry},
+    )
+    db.session.commit()
+    assert forged.rowcount == 1
+    path = tmp_path / "balances.csv"
+    path.write_text(f"Customer code;Opening balance;Cut-over date\nKNOWN;100.000;{local_today()}\n")
+    result = runner.invoke(args=["import", "balances", str(path)])
+    assert "1 to write, 0 unchanged" in result.output, result.output + result.stderr
+    vouched = db.session.scalars(
+        sa.select(BalanceTransaction.id).where(BalanceTransaction.kind == "opening", BalanceTransaction.id > 0)
+    ).all()
+    assert len(vouched) == 1

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, Integer, Numeric, String, cast, column, select, tuple_, values
 
+from backoffice.evidence import verifying
 from backoffice.imports import values as read
 from backoffice.imports.names import KIND_NAMES
 from backoffice.imports.values import Refused
@@ -686,7 +687,12 @@ def _customers_balance(codes: list[str]) -> dict[str, Decimal]:
 
 
 def _stored_balances(rows: list[Row]) -> dict[tuple, Row]:
+    """The customers' opening balances the application posted: an opening movement nothing vouches for (an INSERT by
+    SQL, any id; a row whose seal fails) is left to the evidence's review, never taken for the file's."""
     ledger = BalanceTransaction
+    openings = ledger.kind == Kind.OPENING.value
+    chosen = ledger.customer_id.in_(select(Customer.id).where(Customer.code.in_({row["customer"] for row in rows})))
+    unvouched = verifying.untrusted(db.session.connection(), "balance_transactions", openings & chosen)
     query = (
         select(
             Customer.code.label("customer"),
@@ -694,7 +700,7 @@ def _stored_balances(rows: list[Row]) -> dict[tuple, Row]:
             ledger.value_date.label("on"),
         )
         .join(Customer, Customer.id == ledger.customer_id)
-        .where(ledger.kind == Kind.OPENING.value)
+        .where(openings, ledger.id.not_in(unvouched))
     )
     found = _stored(query, [Customer.code], rows, [(row["customer"],) for row in rows])
     for row in rows:

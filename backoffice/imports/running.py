@@ -22,8 +22,6 @@ from pathlib import Path
 import psycopg
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from rq import Callback
-from rq.exceptions import AbandonedJobError
 from sqlalchemy import func, select, update
 
 from backoffice.imports.files import Row as FileRow
@@ -625,6 +623,9 @@ def check_import(import_id: int) -> None:
 
 
 def _enqueued(function: str, import_id: int) -> str:
+    # RQ where it is used, as the jobs' queues import it: a web process that starts no import does not load it.
+    from rq import Callback
+
     job = queue(IMPORT_QUEUE).enqueue(
         f"backoffice.imports.running.{function}",
         import_id,
@@ -642,6 +643,8 @@ IMPORT_TIMEOUT = 6 * 60 * 60
 def worker_stopped(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ's failure callback of an import's job: one whose worker stopped beating (its import's row still says it
     runs) is marked failed, to be imported again, which resumes it. An import that raised has said so itself."""
+    from rq.exceptions import AbandonedJobError
+
     if exc_type is not None and issubclass(exc_type, AbandonedJobError):
         job_stopped(job, connection)
 

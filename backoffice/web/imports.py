@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -20,6 +20,7 @@ from backoffice.platform.extensions import db
 from backoffice.services.exports import csv_chunks, xlsx_chunks
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
+from backoffice.web.lists import csv_download, xlsx_download
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -70,17 +71,8 @@ def template(kind: str, extension: str):
     header = spec.template()
     filename = f"{_('import')}-{kind}.{extension}"
     if extension == "csv":
-        return _download(csv_chunks(header, []), filename, "text/csv; charset=utf-8")
-    return _download(xlsx_chunks(header, []), filename, XLSX)
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _download(chunks, filename: str, mimetype: str) -> Response:
-    response = Response(chunks, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+        return csv_download(filename, csv_chunks(header, []))
+    return xlsx_download(filename, xlsx_chunks(header, []))
 
 
 def _record(import_id: int) -> Import:
@@ -155,7 +147,7 @@ def rejected(import_id: int):
         [*(rejection.row.values.get(name, "") for name in names), rejection.line, _reason(kind, rejection)]
         for rejection in checked.rejected
     )
-    return _download(xlsx_chunks(header, rows), f"{_('rejected')}-{record.id}.xlsx", XLSX)
+    return xlsx_download(f"{_('rejected')}-{record.id}.xlsx", xlsx_chunks(header, rows))
 
 
 def _reason(kind, rejection: running.Rejection) -> str:
@@ -173,5 +165,5 @@ def report(import_id: int, extension: str):
     rows = [[line] for line in lines]
     filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
     if extension == "csv":
-        return _download(csv_chunks(header, rows), filename, "text/csv; charset=utf-8")
-    return _download(xlsx_chunks(header, rows), filename, XLSX)
+        return csv_download(filename, csv_chunks(header, rows))
+    return xlsx_download(filename, xlsx_chunks(header, rows))

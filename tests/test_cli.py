@@ -23,7 +23,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.posting.formulas import achieved_amount_sql
-from tests.factories import UserFactory
+from tests.factories import AccountManagerFactory, CustomerFactory, UserFactory
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")
 
@@ -96,6 +96,17 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     assert db.session.scalar(wrong_targets) == 0
     verified = runner.invoke(args=["reconcile", "verify"])
     assert verified.exit_code == 0, verified.output
+
+
+def test_demo_data_loads_again_after_an_installation_added_its_own_customers_and_managers(demo_data, runner):
+    """A clerk's customer, an imported manager: the next make run's load works on the demo's own rows alone."""
+    AccountManagerFactory(email="aa@example.com")
+    CustomerFactory(code="A0001")
+    before = count(BalanceTransaction)
+    again = runner.invoke(args=["demo-data"])
+    assert again.exit_code == 0, again.output
+    assert "0 wallet movements added" in again.output
+    assert count(BalanceTransaction) == before
 
 
 def test_demo_data_says_where_to_log_in_at_the_address_it_is_given(demo_data, runner):

@@ -200,6 +200,118 @@ def test_the_checks_find_and_heal_corrupted_totals(app):
     assert clean()
 
 
+def journal_of(meters) -> list[tuple]:
+    """Each entry of the meters' invoices and payments: what it records, its date, and its lines."""
+    db.session.rollback()
+    rows = db.session.execute(
+        sa.text(
+            "SELECT e.source_type, s.number, e.entry_date, e.status, a.code, l.debit, l.credit "
+            "FROM journal_entries e "
+            "JOIN (SELECT 'invoice' AS type, id, meter_id, number FROM invoices "
+            "      UNION ALL SELECT 'payment', id, meter_id, reference FROM payments) s "
+            "  ON s.type = e.source_type AND s.id = e.source_id "
+            "JOIN journal_lines l ON l.entry_id = e.id JOIN accounts a ON a.id = l.account_id "
+            "WHERE s.meter_id = ANY(:meters) ORDER BY s.number, a.code"
+        ),
+        {"meters": [meter.id for meter in meters]},
+    )
+    return [tuple(row) for row in rows]
+
+
+def billed(meters) -> list[tuple]:
+    db.session.rollback()
+    return [
+        (meter_totals(meter), stored("invoices", "outstanding", invoice_id))
+        for meter in meters
+        for invoice_id in db.session.scalars(
+            sa.select(Invoice.id).where(Invoice.meter_id == meter.id).order_by(Invoice.id)
+        )
+    ]
+
+
+def test_invoices_and_payments_added_as_one_batch_are_what_the_forms_write_one_by_one(app):
+    def installation(prefix):
+        meters = [MeterFactory(), MeterFactory()]
+        customers = [assigned(CustomerFactory(), meter) for meter in meters]
+        invoices = [(0, f"{prefix}-1", "300"), (1, f"{prefix}-2", "120.50"), (0, f"{prefix}-3", "200")]
+        payments = [(0, "450", f"{prefix}-P1", (f"{prefix}-3",)), (1, "100", f"{prefix}-P2", ())]
+        return meters, customers, invoices, payments
+
+    meters, customers, invoices, payments = installation("ONE")
+    for at, number, amount in invoices:
+        billing.add_invoice(meters[at], number, D(amount), DAY, MOVE)
+    for at, amount, reference, paid in payments:
+        ids = [db.session.scalar(sa.select(Invoice.id).where(Invoice.number == number)) for number in paid]
+        billing.add_payment(meters[at], D(amount), DAY, reference, invoice_ids=ids)
+
+    batch_meters, batch_customers, batch_invoices, batch_payments = installation("ALL")
+    billing.add_invoices(
+        [billing.NewInvoice(batch_meters[at].id, number, D(amount), DAY, MOVE) for at, number, amount in batch_invoices]
+    )
+    ids = {number: invoice_id for invoice_id, number in db.session.execute(sa.select(Invoice.id, Invoice.number))}
+    billing.add_payments(
+        [
+            billing.NewPayment(batch_meters[at].id, D(amount), DAY, reference, [ids[number] for number in paid])
+            for at, amount, reference, paid in batch_payments
+        ]
+    )
+
+    def same(rows):
+        return [tuple(str(value).replace("ONE-", "").replace("ALL-", "") for value in row) for row in rows]
+
+    assert same(journal_of(batch_meters)) == same(journal_of(meters))
+    assert len(journal_of(meters)) == 10
+    assert billed(batch_meters) == billed(meters)
+    assert [customer_totals(c) for c in batch_customers] == [customer_totals(c) for c in customers]
+    paid_by_choice = db.session.scalar(sa.select(Invoice.outstanding).where(Invoice.number == "ALL-3"))
+    assert paid_by_choice == D("0.00")
+    assert clean()
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        (
+            lambda m: [
+                billing.NewInvoice(m.id, "B-1", D("5"), DAY, DAY),
+                billing.NewInvoice(m.id, "B-1", D("6"), DAY, DAY),
+            ],
+            "B-1 is already used",
+        ),
+        (
+            lambda m: [
+                billing.NewInvoice(m.id, "B-2", D("5"), DAY, DAY),
+                billing.NewInvoice(m.id, "INV-1", D("6"), DAY, DAY),
+            ],
+            "INV-1 is already used",
+        ),
+        (
+            lambda m: [
+                billing.NewInvoice(m.id, "B-3", D("5"), DAY, DAY),
+                billing.NewInvoice(m.id, "B-4", D("5"), date(2026, 10, 31), DAY),
+            ],
+            "not assigned to any",
+        ),
+        (lambda m: [billing.NewPayment(m.id, D("5"), DAY), billing.NewPayment(m.id, D("0"), DAY)], "greater than zero"),
+        (
+            lambda m: [billing.NewPayment(m.id, D("5"), DAY), billing.NewPayment(m.id, D("5"), tomorrow())],
+            "cannot be dated after today",
+        ),
+    ],
+)
+def test_a_batch_with_one_refused_invoice_or_payment_writes_nothing(app, batch, message):
+    meter = MeterFactory()
+    assigned(CustomerFactory(), meter)
+    invoice(meter, "5", number="INV-1")
+    before = meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id))), journal_of([meter])
+    given = batch(db.session.get(Meter, meter.id))
+    add = billing.add_invoices if isinstance(given[0], billing.NewInvoice) else billing.add_payments
+    with pytest.raises(billing.BillingError, match=message):
+        add(given)
+    db.session.rollback()
+    assert (meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id))), journal_of([meter])) == before
+
+
 @pytest.mark.parametrize(
     ("attempt", "message"),
     [

@@ -759,7 +759,7 @@ BALANCES = ImportKind(
 )
 
 
-# Invoices and payments, each by the operation of its form.
+# Invoices and payments, by the operations of their forms, a chunk posted as one batch.
 
 
 def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
@@ -770,9 +770,13 @@ def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_invoices(rows: list[Row], user: User | None) -> None:
-    for row in rows:
-        meter = db.session.get(Meter, row["meter_id"])
-        billing.add_invoice(meter, row["number"], row["amount"], row["issued_on"], row["due_on"], user=user)
+    billing.add_invoices(
+        [
+            billing.NewInvoice(row["meter_id"], row["number"], row["amount"], row["issued_on"], row["due_on"])
+            for row in rows
+        ],
+        user=user,
+    )
 
 
 METER_DUE = Stated(Field("meter_due", _l("Meter's amount due"), read.amount), "meter", _meters_due)
@@ -843,11 +847,13 @@ def _invoice_meters(numbers: set[str]):
 
 
 def _write_payments(rows: list[Row], user: User | None) -> None:
-    for row in rows:
-        meter = db.session.get(Meter, row["meter_id"])
-        billing.add_payment(
-            meter, row["amount"], row["paid_on"], row["reference"], invoice_ids=row["invoice_ids"], user=user
-        )
+    billing.add_payments(
+        [
+            billing.NewPayment(row["meter_id"], row["amount"], row["paid_on"], row["reference"], row["invoice_ids"])
+            for row in rows
+        ],
+        user=user,
+    )
 
 
 PAYMENTS = ImportKind(

@@ -241,6 +241,70 @@ def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> 
     move_lines(connection, recorded.lines, recorded.accounts, bucket_key)
 
 
+@dataclass(frozen=True)
+class Sourced:
+    """An entry of a batch (:func:`post_sourced`): its id (taken by the caller), date and lines, what it records and
+    whose money it moves (``bucket_key``, as :func:`post`'s)."""
+
+    entry_id: int
+    entry_date: date
+    lines: list[Line]
+    source: Source
+    bucket_key: int | None
+    description: str = ""
+
+
+def post_sourced(installation: Installation, connection: Connection, batch: list[Sourced], user: User | None) -> None:
+    """Post the entries as :func:`record`, :func:`settle` and :func:`move` post one, a statement for all of them at
+    each step: written as drafts with their lines, posted, sealed when the unit of work commits, and the accounts
+    moved once by their sum."""
+    checked = [check_lines(entry.lines) for entry in batch]
+    found = _accounts(installation, connection, {ln.account for lines in checked for ln in lines})
+    moment = utcnow()
+    connection.execute(
+        insert(entries),
+        [
+            {
+                "id": entry.entry_id,
+                "number": f"JE-{entry.entry_id}",
+                "entry_date": entry.entry_date,
+                "description": entry.description.strip()[:300],
+                "status": EntryStatus.DRAFT,
+                "source_type": entry.source.type,
+                "source_id": entry.source.id,
+                "created_at": moment,
+            }
+            for entry in batch
+        ],
+    )
+    connection.execute(
+        insert(lines_table),
+        [
+            {
+                "entry_id": entry.entry_id,
+                "account_id": found[ln.account].id,
+                "debit": ln.debit,
+                "credit": ln.credit,
+                "description": ln.description.strip()[:300],
+            }
+            for entry, lines in zip(batch, checked, strict=True)
+            for ln in lines
+        ],
+    )
+    ids = [entry.entry_id for entry in batch]
+    connection.execute(
+        update(entries)
+        .where(entries.c.id.in_(ids))
+        .values(status=EntryStatus.POSTED, posted_at=moment, posted_by_id=user.id if user else None)
+    )
+    sealing.written(connection, "journal_entries", [(entry_id, 0) for entry_id in ids])
+    moved: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for entry, lines in zip(batch, checked, strict=True):
+        for key, by in moves(lines, found, entry.bucket_key).items():
+            moved[key] += by
+    move_buckets(connection, moved)
+
+
 def save_draft(
     installation: Installation,
     connection: Connection,

@@ -13,11 +13,12 @@ Locks are taken in one order everywhere: customers, meters, accounts (see backof
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing
@@ -96,6 +97,40 @@ def post(
     journal.settle(connection, recorded, movement.user)
     journal.move(connection, recorded, movement.customer_id)
     return _sealed(connection, Posted(recorded.entry_id, recorded.source_id))
+
+
+def post_sources(installation: Installation, connection: Connection, movements: Sequence[Movement]) -> list[Posted]:
+    """Invoices or payments, each a new row of its reference's type (``Reference(type, None)``), posted as one batch:
+    refused as :func:`post` refuses one (a value date after today or in a closed month, a closed customer), before
+    anything is written; then every entry at once (:func:`journal.post_sourced`). Returns, in the order given, each
+    one's entry and the id its row is to be written with. The caller holds the customers' locks and writes the rows;
+    the movements are of one user."""
+    if not movements:
+        return []
+    today = installation.today()
+    for on in sorted({installation.value_date(movement.value_date) for movement in movements} - {today}):
+        periods.refuse_if_closed(connection, on)
+    refuse_if_closed(connection, sorted({movement.customer_id for movement in movements}))
+
+    def taken(table: str, count: int) -> list[int]:
+        return connection.scalars(select(journal.next_id(table)).select_from(func.generate_series(1, count))).all()
+
+    entry_ids = taken("journal_entries", len(movements))
+    counts = Counter(movement.reference.type for movement in movements)
+    source_ids = {kind: iter(taken(_SOURCE_TABLES[kind], count)) for kind, count in counts.items()}
+    batch = [
+        journal.Sourced(
+            entry_id,
+            installation.value_date(movement.value_date),
+            journal.rule_lines(rule_of(movement.kind, movement.amount), movement.amount),
+            journal.Source(movement.reference.type, next(source_ids[movement.reference.type])),
+            movement.customer_id,
+            movement.description,
+        )
+        for entry_id, movement in zip(entry_ids, movements, strict=True)
+    ]
+    journal.post_sourced(installation, connection, batch, movements[0].user)
+    return [Posted(entry.entry_id, entry.source.id) for entry in batch]
 
 
 def _sealed(connection: Connection, posted: Posted) -> Posted:

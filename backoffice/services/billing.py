@@ -9,8 +9,9 @@ nothing is dated where nobody held the meter.
 from __future__ import annotations
 
 import zlib
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -45,7 +46,7 @@ from backoffice.posting.formulas import (
 )
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
-from backoffice.posting.post import post
+from backoffice.posting.post import post, post_sources
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, allocations, installation, transaction
 
@@ -80,6 +81,32 @@ class Owed:
     overpaid: Decimal
 
 
+@dataclass(frozen=True)
+class NewInvoice:
+    """An invoice to add (:func:`add_invoices`): owed by whoever held the meter on ``issued_on`` (``customer_id``, if
+    given)."""
+
+    meter_id: int
+    number: str
+    amount: Decimal
+    issued_on: date
+    due_on: date
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    """A payment to add (:func:`add_payments`): for whoever held the meter on ``paid_on`` (``customer_id``, if given),
+    applied to the invoices ``invoice_ids`` in that order."""
+
+    meter_id: int
+    amount: Decimal
+    paid_on: date
+    reference: str = ""
+    invoice_ids: Sequence[int] = ()
+    customer_id: int | None = None
+
+
 def add_invoice(
     meter: Meter,
     number: str,
@@ -92,38 +119,60 @@ def add_invoice(
 ) -> Invoice:
     """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given).
     An invoice issued after today is refused."""
-    not_after_today(issued_on, _l("An invoice"))
-    number, amount = _invoice_values(number, amount, issued_on, due_on)
+    (invoice_id,) = add_invoices([NewInvoice(meter.id, number, amount, issued_on, due_on, customer_id)], user=user)
+    return db.session.get(Invoice, invoice_id)
+
+
+def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list[int]:
+    """Add the invoices in one unit of work, posted as one batch (``post_sources``), each refused as
+    :func:`add_invoice` refuses one, before anything is written; returns their ids, in the order given."""
+    checked = []
+    for invoice in new:
+        not_after_today(invoice.issued_on, _l("An invoice"))
+        number, amount = _invoice_values(invoice.number, invoice.amount, invoice.issued_on, invoice.due_on)
+        checked.append(replace(invoice, number=number, amount=amount))
+    new = checked
+    _refuse_closed_days({invoice.issued_on for invoice in new})
     with transaction() as session:
-        connection = locked(session, meter.id)
-        held = holder_on(meter.id, issued_on, customer_id)
-        _refuse_number_taken(number)
-        posted = post(
+        connection = session.connection()
+        meter_ids = {invoice.meter_id for invoice in new}
+        allocations.lock(connection, meter_ids)
+        held = _holders_on(connection, [(i.meter_id, i.issued_on, i.customer_id) for i in new])
+        _refuse_numbers_taken([invoice.number for invoice in new])
+        posted = post_sources(
             installation(),
             connection,
-            Movement(
-                kind=Kind.INVOICE,
-                amount=amount,
-                customer_id=held.customer_id,
-                value_date=issued_on,
-                reference=Reference("invoice", None),
-                user=user,
-            ),
+            [
+                Movement(
+                    kind=Kind.INVOICE,
+                    amount=invoice.amount,
+                    customer_id=holder,
+                    value_date=invoice.issued_on,
+                    reference=Reference("invoice", None),
+                    user=user,
+                )
+                for invoice, holder in zip(new, held, strict=True)
+            ],
         )
         connection.execute(
-            insert(invoices).values(
-                id=posted.source_id,
-                meter_id=meter.id,
-                number=number,
-                amount=amount,
-                issued_on=issued_on,
-                due_on=due_on,
-                entry_id=posted.entry_id,
-            )
+            insert(invoices),
+            [
+                {
+                    "id": entry.source_id,
+                    "meter_id": invoice.meter_id,
+                    "number": invoice.number,
+                    "amount": invoice.amount,
+                    "issued_on": invoice.issued_on,
+                    "due_on": invoice.due_on,
+                    "entry_id": entry.entry_id,
+                }
+                for invoice, entry in zip(new, posted, strict=True)
+            ],
         )
-        record(connection, Invoice, invoices.c.id == posted.source_id, HistoryOperation.CREATE)
-        recompute_billing(connection, {meter.id}, set(), user=user)
-    return db.session.get(Invoice, posted.source_id)
+        ids = [entry.source_id for entry in posted]
+        record(connection, Invoice, invoices.c.id.in_(ids), HistoryOperation.CREATE)
+        recompute_billing(connection, meter_ids, set(), user=user)
+    return ids
 
 
 def change_invoice(
@@ -134,6 +183,7 @@ def change_invoice(
     ``version``: the one the invoice's form was loaded at; raises ``ChangedMeanwhile`` if it is not the invoice's now.
     """
     number, amount = _invoice_values(number, amount, invoice.issued_on, due_on)
+    refuse_if_closed(db.session, invoice.issued_on)
     invoice_id = invoice.id
     with transaction() as session:
         connection = locked(session, invoice.meter_id)
@@ -166,38 +216,68 @@ def add_payment(
     """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given), applied to the
     invoices ``invoice_ids`` in that order, then what is left to the holder's oldest open invoices; what no open
     invoice takes stays as the meter's credit. A payment dated after today is refused."""
-    not_after_today(paid_on, _l("A payment"))
-    amount = _positive(amount)
-    refuse_if_closed(db.session, paid_on)
+    (payment_id,) = add_payments(
+        [NewPayment(meter.id, amount, paid_on, reference, invoice_ids, customer_id)], user=user
+    )
+    return db.session.get(Payment, payment_id)
+
+
+def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list[int]:
+    """Add the payments in one unit of work, posted as one batch (``post_sources``), each refused as
+    :func:`add_payment` refuses one, before anything is written; each applied to its chosen invoices in the order
+    given, then what is left of them all to the oldest open invoices. Returns their ids, in the order given."""
+    for payment in new:
+        not_after_today(payment.paid_on, _l("A payment"))
+    new = [replace(payment, amount=_positive(payment.amount)) for payment in new]
+    _refuse_closed_days({payment.paid_on for payment in new})
     with transaction() as session:
-        connection = locked(session, meter.id)
-        held = holder_on(meter.id, paid_on, customer_id)
-        posted = post(
+        connection = session.connection()
+        meter_ids = {payment.meter_id for payment in new}
+        allocations.lock(connection, meter_ids)
+        held = _holders_on(connection, [(p.meter_id, p.paid_on, p.customer_id) for p in new])
+        posted = post_sources(
             installation(),
             connection,
-            Movement(
-                kind=Kind.PAYMENT,
-                amount=amount,
-                customer_id=held.customer_id,
-                value_date=paid_on,
-                reference=Reference("payment", None),
-                user=user,
-            ),
+            [
+                Movement(
+                    kind=Kind.PAYMENT,
+                    amount=payment.amount,
+                    customer_id=holder,
+                    value_date=payment.paid_on,
+                    reference=Reference("payment", None),
+                    user=user,
+                )
+                for payment, holder in zip(new, held, strict=True)
+            ],
         )
         connection.execute(
-            insert(payments).values(
-                id=posted.source_id,
-                meter_id=meter.id,
-                amount=amount,
-                paid_on=paid_on,
-                reference=reference.strip()[:100],
-                entry_id=posted.entry_id,
-            )
+            insert(payments),
+            [
+                {
+                    "id": entry.source_id,
+                    "meter_id": payment.meter_id,
+                    "amount": payment.amount,
+                    "paid_on": payment.paid_on,
+                    "reference": payment.reference.strip()[:100],
+                    "entry_id": entry.entry_id,
+                }
+                for payment, entry in zip(new, posted, strict=True)
+            ],
         )
-        record(connection, Payment, payments.c.id == posted.source_id, HistoryOperation.CREATE)
-        _apply_chosen(connection, meter.id, posted.source_id, invoice_ids, user)
-        recompute_billing(connection, {meter.id}, set(), user=user)
-    return db.session.get(Payment, posted.source_id)
+        ids = [entry.source_id for entry in posted]
+        record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
+        read: dict[int, allocations.MeterState] = {}
+        for payment, payment_id in zip(new, ids, strict=True):
+            if payment.invoice_ids:
+                if payment.meter_id not in read:
+                    read[payment.meter_id] = allocations.read(
+                        connection, payment.meter_id, user_id=user.id if user else None
+                    )
+                _apply_chosen(
+                    connection, payment.meter_id, payment_id, payment.invoice_ids, user, read[payment.meter_id]
+                )
+        recompute_billing(connection, meter_ids, set(), user=user)
+    return ids
 
 
 def reallocate(
@@ -459,6 +539,28 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
     return held
 
 
+def _holders_on(connection, dated: list[tuple[int, date, int | None]]) -> list[int]:
+    """Who held each meter on each date (``(meter_id, on, customer_id)``), read at once: refused as
+    :func:`holder_on` refuses one, for the first refused in the order given."""
+    periods = defaultdict(list)
+    for row in connection.execute(
+        select(
+            assignments.c.meter_id, assignments.c.customer_id, assignments.c.started_on, assignments.c.ended_on
+        ).where(assignments.c.meter_id.in_({meter_id for meter_id, _on, _customer in dated}))
+    ):
+        periods[row.meter_id].append(row)
+    held = []
+    for meter_id, on, customer_id in dated:
+        found = [
+            p.customer_id for p in periods[meter_id] if p.started_on <= on and (p.ended_on is None or on < p.ended_on)
+        ]
+        if len(found) != 1 or customer_id not in (None, found[0]):
+            holder_on(meter_id, on, customer_id)
+        held.append(found[0])
+    refuse_closed(*held)
+    return held
+
+
 def refuse_retired(meter: Meter, refused: str) -> None:
     """Raise :class:`BillingError` if the meter is retired; ``refused`` says what it takes no more."""
     if meter.retired:
@@ -473,10 +575,15 @@ def refuse_retired(meter: Meter, refused: str) -> None:
         raise BillingError(refusal)
 
 
-def refuse_closed(customer_id: int) -> None:
-    """Refuse a customer that is closed; the flag is read from its row as committed now, so a caller holding the
-    customer's lock sees a close that committed while it waited for it."""
-    code = db.session.scalar(select(Customer.code).where(Customer.id == customer_id, Customer.closed_at.is_not(None)))
+def refuse_closed(*customer_ids: int) -> None:
+    """Refuse the first of the customers that is closed; the flag is read from its row as committed now, so a caller
+    holding the customer's lock sees a close that committed while it waited for it."""
+    code = db.session.scalar(
+        select(Customer.code)
+        .where(Customer.id.in_(customer_ids), Customer.closed_at.is_not(None))
+        .order_by(Customer.id)
+        .limit(1)
+    )
     if code is not None:
         raise BillingError(
             _(
@@ -510,8 +617,12 @@ def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date)
         raise BillingError(_("An invoice needs a number of at most 40 characters."), "number")
     if due_on < issued_on:
         raise BillingError(_("An invoice cannot fall due before it is issued."), "due_on")
-    refuse_if_closed(db.session, issued_on)
     return number, amount
+
+
+def _refuse_closed_days(days) -> None:
+    for on in sorted(days):
+        refuse_if_closed(db.session, on)
 
 
 def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
@@ -519,6 +630,16 @@ def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
     with db.session.no_autoflush:
         if db.session.scalar(query) is not None:
             raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")
+
+
+def _refuse_numbers_taken(numbers: list[str]) -> None:
+    """Refuse the first number another invoice has, or that comes twice."""
+    with db.session.no_autoflush:
+        taken = set(db.session.scalars(select(Invoice.number).where(Invoice.number.in_(numbers))))
+    for number in numbers:
+        if number in taken:
+            raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")
+        taken.add(number)
 
 
 def _positive(amount: Decimal) -> Decimal:

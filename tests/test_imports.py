@@ -8,6 +8,7 @@ import hashlib
 import io
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import replace
 from datetime import date, timedelta
@@ -41,7 +42,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import periods
 from tests.factories import metered_customer
-from tests.workers import ROOT, run_worker, serving_url
+from tests.workers import ROOT, kill_work_horse, listening_worker, run_worker, serving_url
 
 INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
 TABLES = (
@@ -451,6 +452,45 @@ def test_an_import_runs_as_a_job_of_a_real_worker_as_the_runtime_role(app, clien
     assert db.session.scalar(sa.select(Customer.balance).where(Customer.code == "C001")) == Decimal("1500000.00")
     page = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "Verify of 3 customers" in page
+
+
+def test_an_import_whose_worker_is_killed_mid_way_resumes_where_it_stopped(app, client, admin, redis_url):
+    """A real worker, as the runtime role, its work-horse killed after a chunk: the import says it stopped, kept the
+    chunks it wrote, and run again writes the rest."""
+    content = ("Meter serial\n" + "".join(f"M-{n:04}\n" for n in range(1, 1201))).encode()
+    sent = client.post(
+        "/imports",
+        data={"kind": "meters", "file": (io.BytesIO(content), "meters.csv")},
+        content_type="multipart/form-data",
+    )
+    page = sent.headers["Location"]
+    import_id = int(page.rsplit("/", 1)[1])
+
+    def now() -> Import:
+        db.session.rollback()
+        return db.session.get(Import, import_id)
+
+    assert client.post(page + "/run").status_code == 302
+    with listening_worker(app, redis_url, job_step_delay_seconds=2) as worker:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and now().rows_written < running.CHUNK:
+            time.sleep(0.1)
+        kill_work_horse(worker.pid)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and now().status == ImportStatus.RUNNING:
+            time.sleep(0.1)
+        assert worker.poll() is None
+    stopped = now()
+    meters = db.session.scalar(sa.select(sa.func.count()).select_from(Meter))
+    assert stopped.status == ImportStatus.FAILED and "stopped" in stopped.error
+    assert meters == stopped.rows_written and meters % running.CHUNK == 0 and 0 < meters < 1200
+    assert "stopped" in client.get(page).get_data(as_text=True)
+
+    assert client.post(page + "/run").status_code == 302
+    run_worker(app, redis_url)
+    done = now()
+    assert done.status == ImportStatus.DONE, done.error
+    assert done.rows_written == 1200 and db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 1200
 
 
 def test_the_command_imports_as_the_runtime_role(app, tmp_path):

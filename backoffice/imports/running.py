@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
@@ -365,6 +367,8 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
                     )
                     .execution_options(synchronize_session=False)
                 )
+            if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
+                time.sleep(delay)
 
 
 def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:

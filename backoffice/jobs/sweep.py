@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("backoffice.jobs")
 
+IMPORTS = "backoffice.imports.running."
+"""An import's jobs (checking its file, running it): ended by the import's own callback."""
+
 PAST_THE_LIMIT = timedelta(seconds=60)
 """RQ's worker kills a work-horse still running a minute past its job's time limit."""
 
@@ -68,6 +71,11 @@ def worker_stopped(job: Job) -> None:
         elif job.func_name == "backoffice.jobs.execute_chunk":
             (chunk_id,) = job.args
             _chunk_stopped(chunk_id, job.id, heartbeat)
+        elif job.func_name.startswith(IMPORTS):
+            # Imported here: the imports queue their jobs through this package.
+            from backoffice.imports import running
+
+            running.job_stopped(job, None)
     except BaseException:
         db.session.rollback()
         raise

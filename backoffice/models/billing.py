@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.customers import Customer
-from backoffice.models.types import Balance, Money, str_enum, utcnow
+from backoffice.models.types import Balance, Money, str_enum, trigram_index, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 
@@ -40,6 +40,7 @@ class MeterStatus(enum.StrEnum):
 class Meter(db.Model):
     __tablename__ = "meters"
     __versioned__ = {"exclude": ["balance", "overpayment"]}
+    __table_args__ = (trigram_index("meters", "serial"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(String(40), unique=True)
@@ -137,6 +138,7 @@ class Invoice(Withdrawable, db.Model):
         _withdrawal_posted(),
         Index("ix_invoices_meter_id", "meter_id"),
         Index("ix_invoices_open", "status", "due_on"),
+        trigram_index("invoices", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,6 +170,7 @@ class Payment(Withdrawable, db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         _withdrawal_posted(),
         Index("ix_payments_meter_id", "meter_id"),
+        trigram_index("payments", "reference"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import DateTime, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.models.types import Balance, Money, str_enum, utcnow
+from backoffice.models.types import Balance, Money, str_enum, trigram_index, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
@@ -16,6 +16,7 @@ class AccountManager(db.Model):
 
     __tablename__ = "account_managers"
     __versioned__ = {"exclude": ["version"]}
+    __table_args__ = (trigram_index("account_managers", "name", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -51,7 +52,10 @@ class Customer(db.Model):
     __tablename__ = "customers"
     # The wallet's and the postpaid figures are the posting core's, not a person's edit.
     __versioned__ = {"exclude": [*DERIVED, "version"]}
-    __table_args__ = (Index("ix_customers_balance", "balance"),)
+    __table_args__ = (
+        Index("ix_customers_balance", "balance"),
+        trigram_index("customers", "code", "name", "contact_person", "email", "phone"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)

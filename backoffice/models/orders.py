@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Strin
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backoffice.models.customers import AccountManager, Customer
-from backoffice.models.types import Balance, Money, utcnow
+from backoffice.models.types import Balance, Money, trigram_index, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_AMOUNT, check_amount, round_money, shown
@@ -60,6 +60,7 @@ class Order(db.Model):
         Index("ix_orders_grand_total", "grand_total"),
         # The list's usual order, newest first: its first page is read straight off the index.
         Index("ix_orders_closing_date_id", "closing_date", "id"),
+        trigram_index("orders", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -50,6 +50,7 @@ from backoffice.models.monthly import (
     RecalculationReason,
     RecalculationRequest,
 )
+from backoffice.models.notices import Notice, NoticeKind
 from backoffice.models.orders import (
     COMPONENTS,
     GrandTotalTooLarge,
@@ -119,6 +120,8 @@ __all__ = [
     "MeterReading",
     "MeterStatus",
     "MonthlyCustomerBalance",
+    "Notice",
+    "NoticeKind",
     "RecalculationReason",
     "RecalculationRequest",
     "JobStatus",

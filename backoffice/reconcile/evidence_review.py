@@ -47,7 +47,7 @@ from backoffice.reconcile import sources
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
 from backoffice.reconcile.transitions import decide_finding
 from backoffice.services import allocations as allocating
-from backoffice.services import approvals, installation, transaction, wallet
+from backoffice.services import approvals, installation, notices, transaction, wallet
 
 GONE = "gone"
 """The reviewed seal of a row that is no longer there."""
@@ -233,6 +233,7 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
         request = approvals.adjustment_request(again, user=user, reason=reason)
         request.idempotency_key = own_key(installation(), "accepted", finding.id)
         session.add(request)
+        notices.request_waiting(request)
     else:
         post(installation(), connection, again)
 

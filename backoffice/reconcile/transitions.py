@@ -17,11 +17,13 @@ from backoffice.evidence import sealing
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, Resolution, RunStatus, TamperedEvidence
 from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.extensions import db
+from backoffice.services import notices
 
 
 def move_job(job_id: str, to: JobStatus, *, from_: tuple[JobStatus, ...], at: datetime | None = None) -> bool:
     """Move the job from one of ``from_`` to ``to`` at ``at`` (now: its ``started_at`` when started, its
-    ``ended_at`` when ended), in the session's transaction; whether it was in one of ``from_``."""
+    ``ended_at`` when ended), in the session's transaction; whether it was in one of ``from_``. A job that ends so
+    tells whoever started it, in the same transaction."""
     connection = db.session.connection()
     at = at or utcnow()
     moved = connection.execute(
@@ -29,6 +31,8 @@ def move_job(job_id: str, to: JobStatus, *, from_: tuple[JobStatus, ...], at: da
         {"id": job_id, "from_states": [state.value for state in from_], "to": to.value, "at": at},
     ).scalar()
     _forget(JobRecord, job_id)
+    if moved and not to.active:
+        notices.job_ended(job_id, to)
     return bool(moved)
 
 

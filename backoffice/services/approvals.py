@@ -9,6 +9,9 @@ UPDATE``), then posts through the posting core and marks the request approved in
 of two admins approving at once, the second finds it decided, and it posts once. A request that posting
 refuses when approved stays pending, unchanged.
 
+Asking tells each admin who may decide the request, and deciding tells the requester, in the same transaction
+(:mod:`backoffice.services.notices`).
+
 A clerk may ask too (a wallet movement's reversal): one admin's approval posts it within the limit; above it, as an
 admin's own reversal would wait for a second admin, it takes two: the first admin's approval is recorded, sealed,
 and the request stays pending until a second, different admin approves it (:func:`first_of_two`).
@@ -55,7 +58,7 @@ from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, installation, metering, transaction, wallet
+from backoffice.services import ChangedMeanwhile, installation, metering, notices, transaction, wallet
 
 REFUSALS = (WalletError, journal.BooksError, PeriodClosed, BeyondLimit, metering.MeteringError)
 """What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
@@ -230,6 +233,7 @@ def ask_entry(
             request = _request(ApprovalKind.JOURNAL_ENTRY, draft, user=user, reason=description)
             request.idempotency_key = idempotency_key
             session.add(request)
+            notices.request_waiting(request)
     except IntegrityError:
         if idempotency_key and (earlier := _by_key(idempotency_key)) is not None:
             return earlier
@@ -246,6 +250,7 @@ def ask_draft(entry_id: int, *, user: User) -> ApprovalRequest:
         _would_post(session, Movement(kind=Kind.MANUAL, draft_id=entry_id))
         request = _request(ApprovalKind.JOURNAL_ENTRY, entry_id, user=user, reason=entry.description)
         session.add(request)
+        notices.request_waiting(request)
     return request
 
 
@@ -257,6 +262,7 @@ def ask_entry_reversal(entry_id: int, *, user: User, reason: str) -> ApprovalReq
         _would_post(session, Movement(kind=Kind.MANUAL, reverses_id=entry_id))
         request = _request(ApprovalKind.ENTRY_REVERSAL, entry_id, user=user, reason=reason)
         session.add(request)
+        notices.request_waiting(request)
     return request
 
 
@@ -291,6 +297,7 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
             _apply(session, request, user)
             request.decided_by_id, request.decided_at = user.id, utcnow()
             request.status = ApprovalStatus.APPROVED
+            notices.request_decided(request)
             return request
         as_asked = request.entry_seal is None or seals.same(request.entry_seal, _seal(request.entry_id))
         connection = session.connection()
@@ -312,6 +319,7 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request.decided_by_id, request.decided_at = user.id, utcnow()
         request.result_entry_id, request.result_movement_id = posted.entry_id, movement_id
         request.status = ApprovalStatus.APPROVED
+        notices.request_decided(request)
     return request
 
 
@@ -368,6 +376,7 @@ def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
         request.decided_by_id, request.decided_at = decided_by, utcnow()
         request.rejection_reason = reason.strip()[:300]
         request.status = ApprovalStatus.REJECTED
+        notices.request_decided(request)
     return request
 
 
@@ -390,6 +399,7 @@ def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: st
         with transaction() as session:
             _would_post(session, movement)
             session.add(request)
+            notices.request_waiting(request)
     except IntegrityError:
         # Another submit of the same request was saved between our look-up and our insert.
         earlier = _by_key(key) if key else _pending_for(movement_id=request.movement_id)

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from backoffice.models import ApprovalKind, ApprovalRequest, ApprovalStatus, BalanceTransaction, User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.services import wallet
+from backoffice.services import notices, wallet
 from backoffice.services.metering.values import MeteringError
 
 ledger = BalanceTransaction.__table__
@@ -100,7 +100,7 @@ def ask(
         requested_by_id=user.id,
     )
     db.session.add(request)
-    db.session.flush()
+    notices.request_waiting(request)
     return request
 
 

@@ -193,7 +193,7 @@ def test_a_workbook_goes_on_to_another_sheet_under_the_same_header_past_a_sheet_
     as_csv = csv_rows(client, "/orders/export")
     data = fetched(client, "/orders/export", "xlsx").get_data()
     book = sheets(data)
-    assert [name for name, _rows in strictly_read(data)] == ["Sheet1", "Sheet1 (2)", "Sheet1 (3)"]
+    assert [name for name, _rows in strictly_read(data)] == ["Orders", "Orders (2)", "Orders (3)"]
     assert [len(sheet) for sheet in book] == [3, 3, 2]
     assert all(list(sheet[0]) == as_csv[0] for sheet in book)
     assert (

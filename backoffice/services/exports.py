@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import chain, islice
 from typing import AnyStr
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -30,18 +33,22 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from backoffice.platform import replica
-from backoffice.platform.money import decimal_places
+from backoffice.platform.money import MAX_AMOUNT, decimal_places
 
 HEADINGS = {
     "account_code": _l("account_code"),
     "account_manager": _l("account_manager"),
     "account_name": _l("account_name"),
+    "achieved_amount": _l("achieved_amount"),
+    "active": _l("active"),
     "additions": _l("additions"),
     "amount": _l("amount"),
+    "assigned_on": _l("assigned_on"),
     "balance": _l("balance"),
     "balance_after": _l("balance_after"),
     "balance_before": _l("balance_before"),
     "check": _l("check"),
+    "closing_balance": _l("closing_balance"),
     "closing_date": _l("closing_date"),
     "code": _l("code"),
     "contact_person": _l("contact_person"),
@@ -49,9 +56,13 @@ HEADINGS = {
     "current": _l("current"),
     "customer_code": _l("customer_code"),
     "customer_name": _l("customer_name"),
+    "customers": _l("customers"),
     "date": _l("date"),
     "days_overdue": _l("days_overdue"),
     "debit": _l("debit"),
+    "decided_at": _l("decided_at"),
+    "decided_by": _l("decided_by"),
+    "deposits": _l("deposits"),
     "description": _l("description"),
     "difference": _l("difference"),
     "due_on": _l("due_on"),
@@ -76,25 +87,35 @@ HEADINGS = {
     "movement": _l("movement"),
     "name": _l("name"),
     "number": _l("number"),
+    "opening_balance": _l("opening_balance"),
     "outstanding": _l("outstanding"),
     "over_90": _l("over_90"),
+    "overpayment": _l("overpayment"),
     "paid_on": _l("paid_on"),
     "period": _l("period"),
     "phone": _l("phone"),
     "promo": _l("promo"),
+    "purchases": _l("purchases"),
     "reason": _l("reason"),
     "reductions": _l("reductions"),
     "reference": _l("reference"),
+    "rejection_reason": _l("rejection_reason"),
+    "requested_at": _l("requested_at"),
+    "requested_by": _l("requested_by"),
+    "retired_on": _l("retired_on"),
     "reverses": _l("reverses"),
     "run_id": _l("run_id"),
+    "serial": _l("serial"),
     "source_id": _l("source_id"),
     "source_type": _l("source_type"),
     "status": _l("status"),
     "stored": _l("stored"),
+    "target_amount": _l("target_amount"),
     "total_price": _l("total_price"),
     "total_recharged": _l("total_recharged"),
     "total_spent": _l("total_spent"),
     "value_date": _l("value_date"),
+    "volume_sm3": _l("volume_sm3"),
 }
 """Each export column's heading in the reader's language. In English it is the column's code name, which scripts
 read; the commands' exports (outside a request) are English, and so is a download asked for in English."""
@@ -237,7 +258,7 @@ def _as_python_writes(chunk: bytes) -> bytes:
 
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CODED = frozenset({"fixed", "kind", "reason", "source_type", "status"})
+CODED = frozenset({"active", "fixed", "kind", "reason", "source_type", "status"})
 """The export columns whose cells are code names (``charge``, ``overdue``, ``yes``): a download in a language other
 than English writes them as its words (see :func:`worded`); in English they stay codes, which scripts read."""
 MONEY, DAY, MOMENT, BOLD = 1, 2, 3, 4
@@ -247,7 +268,28 @@ SHEET_ROWS = 1_048_576
 """The most rows a spreadsheet loads of a sheet, its header's included: the rows past them go on to another sheet,
 under the same header."""
 SHEET_NAME = "Sheet1"
-"""The first sheet's name; the next are named after it, ``Sheet1 (2)``, ``Sheet1 (3)``…"""
+"""The name of a workbook's sheets when it is not named after a list (see :func:`sheet_name`)."""
+SHEET_NAME_LENGTH = 31
+"""The most characters a spreadsheet takes in a sheet's name."""
+SHEET_NAME_UNFIT = r"[\[\]:*?/\\]"
+"""The characters a spreadsheet refuses in a sheet's name."""
+RESERVED_SHEET_NAME = "history"
+"""The sheet name Excel keeps for itself, in any case."""
+SAMPLED_ROWS = 500
+"""The rows a workbook's column widths are measured on: its first ones, held while they are measured (see
+:func:`_widths`)."""
+USUAL = 0.9
+"""The share of a text column's cells whose text its width shows whole (the rest, longer, show their start)."""
+TEXT_WIDTH = 50
+"""The widest a text column is made, in characters: a longer text shows its start, the cell holds it whole."""
+GENERAL = 11
+"""The characters a number without a format is given at least: a spreadsheet shows any number in as many (a wider
+one in scientific notation)."""
+DAY_WIDTH, MOMENT_WIDTH = len("2026-11-23"), len("2026-11-23 08:30:00")
+"""The characters of a date and of a moment, as a workbook writes them (``yyyy-mm-dd hh:mm:ss``)."""
+PADDING = 2
+"""The characters a column is widened by past its widest text: a cell's margins, and a reader's font wider than
+the workbook's."""
 CELL_TEXT = 32_767
 """The most characters a spreadsheet holds in a cell: a longer text is cut to end in :data:`CUT`."""
 CUT = _l("…[cut]")
@@ -289,18 +331,32 @@ def worded_cells(header: Sequence[str], cells: Select, words: Mapping[str, str] 
     return cells.with_only_columns(*said, maintain_column_froms=True)
 
 
-def xlsx_chunks(
-    header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None
-) -> Iterator[bytes]:
-    """A workbook, its sheet's header row (see :func:`headings`; in bold, frozen) then a row per row (coded cells as
-    ``words`` say them), a chunk at a time: amounts as numbers in the currency's format (the spreadsheet writes them
-    as its reader's country does), dates as dates, moments as moments, text as text (never a formula, see
-    :func:`sheet_text`). Past :data:`SHEET_ROWS` rows the next go on to another sheet, under the same header.
-    Written as it is sent, so its size costs no memory."""
-    return _workbook(headings(header), (_sheet_row(values).encode() for values in worded(header, rows, words)))
+class Workbook:
+    """A workbook's file, written a chunk at a time as it is iterated (once): its sheet's header row (in bold, frozen),
+    then the sheet's rows as they come (each a ``<row>`` of XML), its columns as wide as their header and their
+    values (see :func:`_widths`), its sheets named after ``title`` (see :func:`sheet_name`). Past :data:`SHEET_ROWS`
+    rows the next go on to another sheet, under the same header. Written as it is sent, so its size costs no
+    memory."""
+
+    def __init__(self, header: Sequence[str], rows: Iterable[bytes], title: str = SHEET_NAME) -> None:
+        self.header, self.rows, self.title = header, rows, title
+
+    def named(self, title: str) -> Workbook:
+        """The same workbook, its sheets named after ``title`` (a list's title, in the reader's language)."""
+        return Workbook(self.header, self.rows, title)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _workbook(self.header, self.rows, self.title)
 
 
-def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | None = None) -> Iterator[bytes]:
+def xlsx_chunks(header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None) -> Workbook:
+    """A :class:`Workbook` of the header row (see :func:`headings`) then a row per row (coded cells as ``words`` say
+    them): amounts as numbers in the currency's format (the spreadsheet writes them as its reader's country does),
+    dates as dates, moments as moments, text as text (never a formula, see :func:`sheet_text`)."""
+    return Workbook(headings(header), (_sheet_row(values).encode() for values in worded(header, rows, words)))
+
+
+def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | None = None) -> Workbook:
     """:func:`xlsx_chunks` of the rows ``rows`` selects, its columns the cells, each written as its column's type
     says (text, a date, an amount, a whole number) and coded ones as ``words`` say them: PostgreSQL writes each row
     of the sheet as XML (``COPY … TO STDOUT``), and Python only zips it as it comes."""
@@ -315,7 +371,18 @@ def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | 
         with _copied(sheet, "FORMAT csv, DELIMITER E'\\001', QUOTE E'\\002'") as copy:
             yield from copy
 
-    return _workbook(headings(header), sheet_rows())
+    return Workbook(headings(header), sheet_rows())
+
+
+def sheet_name(title: str, number: int = 1) -> str:
+    """The name of a workbook's sheet ``number`` (from 1), named after ``title``: without what a spreadsheet refuses
+    in a sheet's name (see :data:`SHEET_NAME_UNFIT`, :data:`XML_UNFIT`; line ends, an apostrophe at an end), cut to
+    fit its :data:`SHEET_NAME_LENGTH` characters with the sheet's number after the first (``Pelanggan (2)``); a
+    title left empty, or the name Excel keeps, is :data:`SHEET_NAME`."""
+    kept = " ".join(_XML_UNFIT.sub("", _SHEET_NAME_UNFIT.sub("", str(title))).split()).strip("'")
+    name = kept if kept and kept.casefold() != RESERVED_SHEET_NAME else SHEET_NAME
+    numbered = f" ({number})" if number > 1 else ""
+    return name[: SHEET_NAME_LENGTH - len(numbered)].rstrip(" '") + numbered
 
 
 def sheet_text(text: str) -> str:
@@ -396,18 +463,22 @@ SHEET_START = (
     'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
     '<sheetViews><sheetView{selected} workbookViewId="0">'
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/>'
-    "</sheetView></sheetViews><sheetData>"
+    "</sheetView></sheetViews>{columns}<sheetData>"
 )
 SHEET_END = "</sheetData></worksheet>"
 _XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;"})
 _XML_UNFIT = re.compile(XML_UNFIT)
+_SHEET_NAME_UNFIT = re.compile(SHEET_NAME_UNFIT)
 
 
-def _workbook(header: Sequence[str], rows: Iterable[bytes]) -> Iterator[bytes]:
-    """The workbook's file, a chunk at a time: its fixed parts, then its sheets (each ``header``, then the XML of
-    the next :data:`SHEET_ROWS` rows less the header's, a row an item, as it comes), then the parts that name them;
-    deflated at the quickest level (a sheet's XML repeats itself: a tenth of its size or less)."""
+def _workbook(header: Sequence[str], rows: Iterable[bytes], title: str) -> Iterator[bytes]:
+    """The workbook's file, a chunk at a time: its fixed parts, then its sheets (each its columns' widths and
+    ``header``, then the XML of the next :data:`SHEET_ROWS` rows less the header's, a row an item, as it comes), then
+    the parts that name them after ``title``; deflated at the quickest level (a sheet's XML repeats itself: a tenth
+    of its size or less)."""
     sink = _Sink()
+    columns, rows = _measured(header, rows)
+    start = SHEET_START.replace("{columns}", columns)
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
         for name, text in WORKBOOK_PARTS.items():
             book.writestr(name, _styles(text) if name == "xl/styles.xml" else text)
@@ -415,7 +486,7 @@ def _workbook(header: Sequence[str], rows: Iterable[bytes]) -> Iterator[bytes]:
         for number, sheet_rows in enumerate(_sheets(rows), start=1):
             with book.open(f"xl/worksheets/sheet{number}.xml", "w") as sheet:
                 selected = ' tabSelected="1"' if number == 1 else ""
-                sheet.write((SHEET_START.replace("{selected}", selected) + _header_row(header)).encode())
+                sheet.write((start.replace("{selected}", selected) + _header_row(header)).encode())
                 for chunk in chunked(sheet_rows, empty=b""):
                     sheet.write(chunk)
                     if sink.parts:
@@ -423,9 +494,62 @@ def _workbook(header: Sequence[str], rows: Iterable[bytes]) -> Iterator[bytes]:
                 sheet.write(SHEET_END.encode())
             numbers.append(number)
         for name, (text, entry) in SHEETS_PARTS.items():
-            entries = "".join(entry.format(name=_sheet_name(number), number=number) for number in numbers)
+            entries = "".join(
+                entry.format(name=escape(sheet_name(title, number), {'"': "&quot;"}), number=number)
+                for number in numbers
+            )
             book.writestr(name, text.replace("{sheets}", entries))
     yield sink.take()
+
+
+def _measured(header: Sequence[str], rows: Iterable[bytes]) -> tuple[str, Iterator[bytes]]:
+    """The sheets' columns (``<cols>``, see :func:`_widths`), measured on the first :data:`SAMPLED_ROWS` of
+    ``rows``, and ``rows`` whole again."""
+    rows = iter(rows)
+    sampled = list(islice(rows, SAMPLED_ROWS))
+    widths = enumerate(_widths(header, sampled), start=1)
+    columns = "".join(f'<col min="{n}" max="{n}" width="{width}" customWidth="1"/>' for n, width in widths)
+    return f"<cols>{columns}</cols>", chain(sampled, rows)
+
+
+def _widths(header: Sequence[str], rows: Sequence[bytes]) -> list[int]:
+    """Each column's width, in characters (of the workbook's digits): as wide as its header, as what ``rows`` (the
+    XML of the first rows) hold that must show whole (a spreadsheet shows a number too wide for its column as
+    ``###``: numbers, dates, and amounts as wide as the largest amount at least, see :func:`_shown`), and as the
+    usual length of their text (:data:`USUAL` of the cells, :data:`TEXT_WIDTH` at most); a column empty in them is as
+    wide as the largest amount, whatever comes after; and :data:`PADDING` more."""
+    places = decimal_places(current_app.config["CURRENCY"])
+    shown: list[list[tuple[bool, int]]] = [[] for _heading in header]
+    for row in rows:
+        for index, cell in enumerate(ElementTree.fromstring(bytes(row))):
+            if (found := _shown(cell, places)) is not None:
+                shown[index].append(found)
+    return [_width(heading, found, places) for heading, found in zip(header, shown, strict=True)]
+
+
+def _width(heading: str, shown: list[tuple[bool, int]], places: int) -> int:
+    whole = [length for entire, length in shown if entire]
+    texts = sorted(length for entire, length in shown if not entire)
+    usual = min(texts[math.ceil(USUAL * len(texts)) - 1], TEXT_WIDTH) if texts else 0
+    fit = max(whole, default=0 if texts else _amount_length(-MAX_AMOUNT, places))
+    return max(len(heading), fit, usual) + PADDING
+
+
+def _shown(cell: ElementTree.Element, places: int) -> tuple[bool, int] | None:
+    """Whether a cell (its XML, see :func:`_cell`) must show whole, and in how many characters; None when empty."""
+    value, style = cell.findtext("v"), cell.get("s")
+    if cell.get("t") == "inlineStr":
+        return False, max(map(len, "".join(cell.itertext()).splitlines()), default=0)
+    if value is None:
+        return None
+    if style == str(MONEY):
+        return True, max(_amount_length(Decimal(value), places), _amount_length(-MAX_AMOUNT, places))
+    return True, {str(DAY): DAY_WIDTH, str(MOMENT): MOMENT_WIDTH}.get(style, max(len(value), GENERAL))
+
+
+def _amount_length(amount: Decimal, places: int) -> int:
+    """The characters of an amount in the workbook's format (grouped, with the currency's decimal places)."""
+    return len(f"{amount:,.{places}f}")
 
 
 def _sheets(rows: Iterable[bytes]) -> Iterator[Iterator[bytes]]:
@@ -438,10 +562,6 @@ def _sheets(rows: Iterable[bytes]) -> Iterator[Iterator[bytes]]:
         if following is None:
             return
         rows = chain([following], rows)
-
-
-def _sheet_name(number: int) -> str:
-    return SHEET_NAME if number == 1 else f"{SHEET_NAME} ({number})"
 
 
 def _styles(text: str) -> str:

@@ -1,23 +1,30 @@
 """Approvals: money moved by hand above the limit, pending until a second admin approves or rejects it, and the
 reversals clerks ask for, which an admin decides (two above the limit). A request without a valid seal is listed
-apart, as tampered, with nothing to decide."""
+apart, as tampered, with nothing to decide. Every request, pending or decided, downloads as CSV or a workbook."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import request as http_request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, ApprovalStatus, Role
+from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, ApprovalStatus, Customer, Role, User
+from backoffice.models.types import as_utc
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import reads
 from backoffice.services import approvals, metering
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
+from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.once import posts_once
 from backoffice.web.repricing import reprice, start_recalculation
 
@@ -25,6 +32,21 @@ bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 DECIDED_SHOWN = 50
 REASONS = {reason.value: reason.label for reason in AdjustmentReason}
+COLUMNS = [Column("id", "#", ApprovalRequest.id)]
+CSV_COLUMNS = [
+    "id",
+    "requested_at",
+    "requested_by",
+    "kind",
+    "customer_code",
+    "amount",
+    "value_date",
+    "reason",
+    "status",
+    "decided_at",
+    "decided_by",
+    "rejection_reason",
+]
 
 
 class RejectForm(FlaskForm):
@@ -48,6 +70,55 @@ def _pending_approvals() -> dict:
 @bp.get("")
 def index():
     return _page()
+
+
+@bp.get("/export.<any(csv, xlsx):format>")
+@reads
+def export(format: str):
+    """Every request, pending or decided, newest first, streamed: its amount signed as the page shows it, its moments
+    in the installation's time zone."""
+    by, decider = aliased(User), aliased(User)
+    query = (
+        select(
+            ApprovalRequest.id,
+            ApprovalRequest.requested_at,
+            by.email,
+            ApprovalRequest.kind,
+            Customer.code,
+            func.coalesce(ApprovalRequest.signed_amount, ApprovalRequest.amount),
+            ApprovalRequest.value_date,
+            ApprovalRequest.reason,
+            ApprovalRequest.status,
+            ApprovalRequest.decided_at,
+            decider.email,
+            ApprovalRequest.rejection_reason,
+        )
+        .select_from(ApprovalRequest)
+        .join(by, by.id == ApprovalRequest.requested_by_id)
+        .outerjoin(decider, decider.id == ApprovalRequest.decided_by_id)
+        .outerjoin(Customer, Customer.id == ApprovalRequest.customer_id)
+    )
+    return _listing().export("approvals", CSV_COLUMNS, query, format=format, typed=_typed)
+
+
+def _listing() -> Listing:
+    return Listing(
+        Filters(http_request.args),
+        COLUMNS,
+        lambda _filters: [],
+        default="-id",
+        tiebreak=ApprovalRequest.id,
+        csv_endpoint="approvals.export",
+    )
+
+
+def _typed(row) -> list:
+    """A download's row: each value as its type, the moments in the installation's time zone."""
+    return [_local(value) if isinstance(value, datetime) else value for value in row]
+
+
+def _local(moment: datetime) -> datetime:
+    return as_utc(moment).astimezone(ZoneInfo(current_app.config["TIMEZONE"])).replace(microsecond=0)
 
 
 @bp.post("/<int:request_id>/approve")
@@ -141,6 +212,7 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
         forms[request_id] = form
     return render_template(
         "approvals/index.html",
+        listing=_listing(),
         pending=pending,
         tampered=tampered,
         decided=decided,

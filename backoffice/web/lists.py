@@ -24,14 +24,16 @@ from sqlalchemy import Select, false, func, or_, select
 from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
-from backoffice.models import AdjustmentReason, Customer
+from backoffice.models import AdjustmentReason, ApprovalKind, Customer
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.replica import reading
 from backoffice.services.exports import (
     XLSX_MIMETYPE,
+    Workbook,
     copied_csv,
     copied_xlsx,
+    csv_cell,
     csv_chunks,
     xlsx_chunks,
 )
@@ -112,6 +114,8 @@ class Column:
     sort: Any
     numeric: bool = False
     nullable: bool = False
+    then: Any = None
+    """What orders the rows the column leaves level (always ascending), before the tiebreak."""
 
 
 class Listing:
@@ -159,12 +163,13 @@ class Listing:
         return self.sort.startswith("-")
 
     def order_by(self) -> list:
-        """The chosen order, then the tiebreak in the same direction."""
+        """The chosen order, then the column's own next order, then the tiebreak in the chosen direction."""
         column = self.columns[self.key]
         ordered = column.sort.desc() if self.descending else column.sort.asc()
         if column.nullable:
             ordered = ordered.nulls_last()
-        return [ordered, self.tiebreak.desc() if self.descending else self.tiebreak.asc()]
+        then = [] if column.then is None else [column.then.asc()]
+        return [ordered, *then, self.tiebreak.desc() if self.descending else self.tiebreak.asc()]
 
     def select(self, query: Select) -> Select:
         """``query`` narrowed to what the filters select, in the chosen order."""
@@ -240,20 +245,36 @@ class Listing:
         format: str = "csv",
         typed: Callable[[Any], Iterable] | None = None,
     ) -> Response:
-        """The CSV of every row ``query`` selects under the filters, in the chosen order, streamed: written by the
-        database when ``cells`` selects the row's cells as text (see :func:`copied_csv`), or else each row's cells
-        made by ``row``. As ``format="xlsx"``, a workbook of the same columns, each value as its type: the row
-        ``query`` selects, written by the database (see :func:`copied_xlsx`), or what ``typed`` makes of it. Coded
-        cells are in the reader's words (see :func:`cell_words`)."""
-        said = cell_words()
-        if format == "xlsx":
-            if typed is None:
-                return xlsx_response(name, copied_xlsx(header, self.select(query), said))
-            return xlsx_response(name, xlsx_chunks(header, map(typed, streamed(self.select(query))), said))
-        if cells is not None:
-            return csv_response(name, copied_csv(header, self.select(cells), said))
-        rows = (row(found) for found in streamed(self.select(query)))
-        return csv_response(name, csv_chunks(header, rows, said))
+        """The :func:`export` of every row ``query`` (or ``cells``) selects under the filters, in the chosen order."""
+        chosen = None if cells is None else self.select(cells)
+        return export(name, header, self.select(query), row, chosen, format, typed)
+
+
+def export(
+    name: str,
+    header: Sequence[str],
+    query: Select,
+    row: Callable[[Any], Iterable] | None = None,
+    cells: Select | None = None,
+    format: str = "csv",
+    typed: Callable[[Any], Iterable] | None = None,
+    title: str | None = None,
+) -> Response:
+    """The CSV of every row ``query`` selects, streamed: written by the database when ``cells`` selects the row's
+    cells as text (see :func:`copied_csv`), or else each row's cells made by ``row`` (without one: the values
+    ``typed`` makes of it, or its own, as :func:`csv_cell` writes them). As ``format="xlsx"``, a workbook of the same
+    columns, each value as its type: the row ``query`` selects, written by the database (see :func:`copied_xlsx`),
+    or what ``typed`` makes of it. Coded cells are in the reader's words (see :func:`cell_words`); the workbook's
+    sheet is named ``title``, or after the list (see :func:`xlsx_response`)."""
+    said = cell_words()
+    if format == "xlsx":
+        if typed is None:
+            return xlsx_response(name, copied_xlsx(header, query, said), title)
+        return xlsx_response(name, xlsx_chunks(header, map(typed, streamed(query)), said), title)
+    if cells is not None:
+        return csv_response(name, copied_csv(header, cells, said))
+    made = row or (lambda found: [csv_cell(value) for value in (typed(found) if typed else found)])
+    return csv_response(name, csv_chunks(header, map(made, streamed(query)), said))
 
 
 class RowPage(SelectPagination):
@@ -270,16 +291,34 @@ def csv_response(name: str, chunks: Iterable[str | bytes]) -> Response:
     return csv_download(f"{name}-{local_today().isoformat()}.csv", chunks)
 
 
-def xlsx_response(name: str, chunks: Iterable[bytes]) -> Response:
-    """A workbook download named after the list and today in the installation's time zone (``orders-….xlsx``)."""
-    return xlsx_download(f"{name}-{local_today().isoformat()}.xlsx", chunks)
+LIST_TITLES = {
+    "account-managers": _l("Account managers"),
+    "aging": _l("Aging report"),
+    "approvals": _l("Approvals"),
+    "customers": _l("Customers"),
+    "invoices": _l("Invoices"),
+    "journal": _l("Journal"),
+    "ledger-movements": _l("Ledger movements"),
+    "meters": _l("Meters"),
+    "orders": _l("Orders"),
+    "payments": _l("Payments"),
+    "targets": _l("Targets"),
+}
+"""Each list's title by the name of its downloads: its workbook's sheet is named after it in the reader's language."""
 
 
-def xlsx_download(filename: str, chunks: Iterable[bytes]) -> Response:
-    """A workbook download (see :func:`backoffice.services.exports.xlsx_chunks`), streamed a chunk at a time as it is
-    written."""
+def xlsx_response(name: str, workbook: Workbook, title: str | None = None) -> Response:
+    """A workbook download named after the list and today in the installation's time zone (``orders-….xlsx``), its
+    sheet named ``title``, or the list's title (see :data:`LIST_TITLES`), or its name."""
+    return xlsx_download(f"{name}-{local_today().isoformat()}.xlsx", workbook, title or LIST_TITLES.get(name, name))
+
+
+def xlsx_download(filename: str, workbook: Workbook, title: str | None = None) -> Response:
+    """A workbook download (see :class:`backoffice.services.exports.Workbook`), streamed a chunk at a time as it is
+    written, its sheet named ``title`` (in the reader's language: a lazy text is said as the workbook is written), or
+    as the file is."""
     return Response(
-        stream_with_context(chunks),
+        stream_with_context(workbook.named(title or filename.rpartition(".")[0])),
         mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -319,9 +358,11 @@ def streamed(query: Select) -> Iterator:
 
 @lru_cache(maxsize=8)
 def _cell_words(language: str) -> dict[str, str]:
+    """The words' (an approval request's kind said by its label where no word says it), and the reasons' labels."""
     with force_locale(language):
+        kinds = {kind.value: str(kind.label) for kind in ApprovalKind}
         reasons = {reason.value: str(reason.label) for reason in AdjustmentReason}
-    return words(language) | reasons
+    return kinds | words(language) | reasons
 
 
 def _key(sort: str) -> str:

@@ -1,22 +1,29 @@
-"""Account managers: the list, adding and editing one, and for admins deactivating and reactivating one."""
+"""Account managers: the list (downloaded as CSV or a workbook), adding and editing one, and for admins deactivating
+and reactivating one."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from wtforms import EmailField, StringField
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import AccountManager, Customer, Role
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import reads
 from backoffice.services import ChangedMeanwhile, managers
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
+from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("managers", __name__, url_prefix="/managers")
+
+COLUMNS = [Column("active", _l("Status"), AccountManager.active, then=AccountManager.name)]
+CSV_COLUMNS = ["name", "email", "active", "customers"]
+CUSTOMERS = func.count(Customer.id).label("customers")
 
 
 class ManagerForm(Versioned, FlaskForm):
@@ -38,14 +45,40 @@ class ManagerForm(Versioned, FlaskForm):
 
 @bp.get("")
 def index():
-    customers = func.count(Customer.id).label("customers")
-    rows = db.session.execute(
-        select(AccountManager, customers)
+    listing = _listing()
+    rows = db.session.execute(listing.select(_with_customers(AccountManager))).all()
+    return render_template("managers/index.html", listing=listing, rows=rows)
+
+
+@bp.get("/export.<any(csv, xlsx):format>")
+@reads
+def export(format: str):
+    """Every account manager, in the list's order (the active first, by name), with how many customers each has,
+    streamed."""
+    active = case((AccountManager.active, literal("yes")), else_=literal("no"))
+    rows = _with_customers(AccountManager.name, AccountManager.email, active)
+    return _listing().export("account-managers", CSV_COLUMNS, rows, format=format)
+
+
+def _listing() -> Listing:
+    return Listing(
+        Filters(request.args),
+        COLUMNS,
+        lambda _filters: [],
+        default="-active",
+        tiebreak=AccountManager.id,
+        csv_endpoint="managers.export",
+    )
+
+
+def _with_customers(*columns):
+    """``columns`` of each account manager, and how many customers the manager has."""
+    return (
+        select(*columns, CUSTOMERS)
+        .select_from(AccountManager)
         .outerjoin(Customer, Customer.account_manager_id == AccountManager.id)
         .group_by(AccountManager.id)
-        .order_by(AccountManager.active.desc(), AccountManager.name)
-    ).all()
-    return render_template("managers/index.html", rows=rows)
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -1,5 +1,5 @@
-"""Meters: every meter with where it is now, "Add meter", the one way a new meter comes to exist
-on screen (assigning a serial never creates one), and for admins retiring a meter."""
+"""Meters: every meter with where it is now (downloaded as CSV or a workbook), "Add meter", the one way a new meter
+comes to exist on screen (assigning a serial never creates one), and for admins retiring a meter."""
 
 from __future__ import annotations
 
@@ -13,15 +13,29 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice.models import Meter, MeterAssignment, MeterStatus, Role
+from backoffice.models import Customer, Meter, MeterAssignment, MeterStatus, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.replica import reads
 from backoffice.services import billing, meter_lifecycle
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import LocalDateField
 from backoffice.web.forms import FlaskForm
+from backoffice.web.lists import Column, Filters, Listing
 
 bp = Blueprint("meters", __name__, url_prefix="/meters")
+
+COLUMNS = [Column("serial", _l("Serial"), Meter.serial)]
+CSV_COLUMNS = [
+    "serial",
+    "status",
+    "retired_on",
+    "customer_code",
+    "customer_name",
+    "assigned_on",
+    "balance",
+    "overpayment",
+]
 
 
 class MeterForm(FlaskForm):
@@ -34,10 +48,7 @@ class MeterForm(FlaskForm):
     )
 
 
-class MeterFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class MeterFilterForm(Filters):
     q = StringField(_l("Search"), description=_l("Serial"))
     status = SelectField(
         _l("Status"),
@@ -120,17 +131,53 @@ def retire(meter_id: int):
     return page, status
 
 
-def _page(form: MeterForm):
+@bp.get("/export.<any(csv, xlsx):format>")
+@reads
+def export(format: str):
+    """Every meter the filters select, in the list's order, with where it is now, streamed."""
+    listing = _listing()
+    if not listing.valid:
+        return _page(MeterForm(formdata=None)), 422
+    return listing.export("meters", CSV_COLUMNS, _rows(), format=format)
+
+
+def _listing() -> Listing:
     filters = MeterFilterForm(request.args)
-    query = select(Meter).order_by(Meter.serial)
-    if filters.validate():
-        if text := (filters.q.data or "").strip():
-            query = query.where(Meter.serial.ilike(f"%{text}%"))
-        if filters.status.data:
-            query = query.where(Meter.status == MeterStatus(filters.status.data))
-    else:
-        query = query.where(Meter.id.is_(None))
-    page = db.paginate(query, per_page=50, error_out=False)
+    return Listing(filters, COLUMNS, _conditions, default="serial", tiebreak=Meter.id, csv_endpoint="meters.export")
+
+
+def _conditions(filters: MeterFilterForm) -> list:
+    conditions = []
+    if text := (filters.q.data or "").strip():
+        conditions.append(Meter.serial.ilike(f"%{text}%"))
+    if filters.status.data:
+        conditions.append(Meter.status == MeterStatus(filters.status.data))
+    return conditions
+
+
+def _rows():
+    """The download's columns, of every meter (the list narrows and sorts it): the customer it is at now and since
+    when, if it is at one."""
+    return (
+        select(
+            Meter.serial,
+            Meter.status,
+            Meter.retired_on,
+            Customer.code,
+            Customer.name,
+            MeterAssignment.started_on,
+            Meter.balance,
+            Meter.overpayment,
+        )
+        .select_from(Meter)
+        .outerjoin(MeterAssignment, (MeterAssignment.meter_id == Meter.id) & MeterAssignment.is_active)
+        .outerjoin(Customer, Customer.id == MeterAssignment.customer_id)
+    )
+
+
+def _page(form: MeterForm):
+    listing = _listing()
+    page = listing.page(select(Meter), 50)
     at = {
         a.meter_id: a
         for a in db.session.scalars(
@@ -139,4 +186,4 @@ def _page(form: MeterForm):
             .where(MeterAssignment.meter_id.in_([m.id for m in page.items]), MeterAssignment.is_active)
         )
     }
-    return render_template("meters/index.html", form=form, filters=filters, page=page, at=at)
+    return render_template("meters/index.html", form=form, listing=listing, filters=listing.filters, page=page, at=at)

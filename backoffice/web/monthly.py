@@ -1,16 +1,47 @@
-"""A customer's real-time calculation turned on or off (the monthly tab of the customer's page offers it)."""
+"""What the monthly tab of a customer's page offers: its months downloaded as CSV or a workbook, and the customer's
+real-time calculation turned on or off."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
-from backoffice.models import Role
+from backoffice.models import MonthlyCustomerBalance, Role
+from backoffice.platform.replica import reads
 from backoffice.services import customers as customer_service
 from backoffice.web.auth import requires_role
 from backoffice.web.customer_page import customer_or_404
+from backoffice.web.lists import export
 
 bp = Blueprint("monthly", __name__, url_prefix="/customers/<code>")
+
+CSV_COLUMNS = ["period", "opening_balance", "deposits", "purchases", "closing_balance", "volume_sm3"]
+
+
+@bp.get("/monthly.<any(csv, xlsx):format>")
+@reads
+def download(code: str, format: str):
+    """Every month of the customer's balances, newest first (the tab shows the latest), streamed."""
+    customer = customer_or_404(code)
+    month = MonthlyCustomerBalance
+    months = (
+        select(
+            month.year_month,
+            month.opening_balance,
+            month.total_deposits,
+            month.total_purchases,
+            month.closing_balance,
+            month.total_volume_sm3,
+        )
+        .where(month.customer_id == customer.id)
+        .order_by(month.year_month.desc())
+    )
+    name = "monthly-balances-" + (re.sub(r"[^A-Za-z0-9._-]", "", customer.code) or str(customer.id))
+    return export(name, CSV_COLUMNS, months, cells=months, format=format, title=_l("Monthly balances"))
 
 
 @bp.get("/realtime/off")

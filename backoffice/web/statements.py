@@ -1,8 +1,9 @@
-"""A customer's statements: the prepaid wallet's for a month or a range of dates (a printable page and a CSV
-download), and the postpaid account's for a range of dates (a printable page)."""
+"""A customer's statements: the prepaid wallet's for a month or a range of dates, and the postpaid account's for a
+range of dates; each a printable page, downloaded as CSV or a workbook."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 from flask import Blueprint, render_template, request
@@ -14,7 +15,7 @@ from backoffice.models.types import Month, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.replica import reads
 from backoffice.services import receivables, statements
-from backoffice.services.exports import chunked, xlsx_chunks
+from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
 from backoffice.web.fields import LocalDateField, MonthField
@@ -25,6 +26,8 @@ bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
 PAGE_DAYS = 366
 """The longest period the page shows (a year, leap or not); the CSV takes any."""
+BILLING_COLUMNS = ["date", "kind", "reference", "due_on", "meter", "amount", "balance"]
+"""The postpaid statement's download: its lines' columns (an invoice's number, a payment's reference)."""
 
 
 class StatementForm(FlaskForm):
@@ -153,6 +156,32 @@ def billing(code: str):
     )
 
 
+@bp.get("/billing-statement.<any(csv, xlsx):format>")
+@reads
+def billing_download(code: str, format: str):
+    """The postpaid statement's lines, as its page has them: an opening row, each invoice (positive) and payment
+    (negative) with the running balance, a closing row."""
+    customer = customer_or_404(code)
+    form = BillingStatementForm(request.args)
+    period = form.period()
+    if period is None:
+        return render_template("customers/billing_statement.html", customer=customer, form=form, statement=None), 422
+    rows = _billing_rows(receivables.billing_statement(customer.id, *period, local_today()))
+    filename = "postpaid-" + statements.csv_filename(customer, Period(*period), format)
+    if format == "xlsx":
+        return xlsx_download(filename, xlsx_chunks(BILLING_COLUMNS, rows, cell_words()), _l("Postpaid statement"))
+    cells = ([csv_cell(value) for value in row] for row in rows)
+    return csv_download(filename, csv_chunks(BILLING_COLUMNS, cells, cell_words()))
+
+
+def _billing_rows(statement: receivables.BillingStatement) -> Iterator[list]:
+    """The rows of :data:`BILLING_COLUMNS`, each value as its type."""
+    yield [statement.since, "opening", None, None, None, None, statement.opening]
+    for line in statement.lines:
+        yield [line.on, line.kind, line.number, line.due_on, line.meter, line.amount, line.balance]
+    yield [statement.until, "closing", None, None, None, None, statement.closing]
+
+
 @bp.get("/statement")
 @reads
 def show(code: str):
@@ -188,6 +217,6 @@ def download(code: str, format: str = "csv"):
     if format == "xlsx":
         filename = statements.csv_filename(customer, period, "xlsx")
         rows = statements.rows(customer.id, period)
-        return xlsx_download(filename, xlsx_chunks(statements.CSV_COLUMNS, rows, cell_words()))
+        return xlsx_download(filename, xlsx_chunks(statements.CSV_COLUMNS, rows, cell_words()), _l("Statement"))
     lines = statements.csv_lines(customer.id, period, cell_words())
     return csv_download(statements.csv_filename(customer, period), chunked(lines))

@@ -1,4 +1,5 @@
-"""Account-manager targets: target, achieved (kept by the hooks) and progress per month."""
+"""Account-manager targets: target, achieved (kept by the hooks) and progress per month, downloaded as CSV or a
+workbook."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
+from backoffice.platform.replica import reads
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.targets import (
     DuplicateTarget,
@@ -28,12 +30,15 @@ from backoffice.services.targets import (
 from backoffice.web.choices import manager_choices, optional_id, placeholder
 from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField, QuickSelect
 from backoffice.web.forms import FlaskForm
+from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
 
 TARGETS_PER_PAGE = 50
 """A month of every manager's targets fits on a page; the totals are of every target the filters select."""
+COLUMNS = [Column("month", _l("Month"), Target.period_start, then=AccountManager.name)]
+CSV_COLUMNS = ["period", "account_manager", "target_amount", "achieved_amount"]
 
 
 class TargetForm(Versioned, FlaskForm):
@@ -70,52 +75,59 @@ class GenerateForm(FlaskForm):
     )
 
 
-class TargetFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class TargetFilterForm(Filters):
     manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
     month = MonthField(_l("Month"))
 
 
 @bp.get("")
 def index():
-    filters = TargetFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
-    conditions = []
-    if filters.validate():
-        if filters.manager.data:
-            conditions.append(Target.account_manager_id == filters.manager.data)
-        if filters.month.data:
-            conditions.append(Target.period_start == filters.month.data)
-    else:
-        conditions.append(Target.id.is_(None))
+    listing = _listing()
     # The totals and the page's count in one statement: the targets are counted once.
     count, total_target, total_achieved = db.session.execute(
         select(
             func.count(Target.id),
             func.coalesce(func.sum(Target.target_amount), 0),
             func.coalesce(func.sum(Target.achieved_amount), 0),
-        ).where(*conditions)
+        ).where(*listing.conditions)
     ).one()
-    page = db.paginate(
-        select(Target)
-        .join(Target.account_manager)
-        .options(contains_eager(Target.account_manager))
-        .where(*conditions)
-        .order_by(Target.period_start.desc(), AccountManager.name, Target.id),
-        per_page=TARGETS_PER_PAGE,
-        error_out=False,
-        count=False,
-    )
-    page.total = count
+    query = select(Target).join(Target.account_manager).options(contains_eager(Target.account_manager))
     return render_template(
         "targets/index.html",
-        filters=filters,
-        page=page,
+        listing=listing,
+        filters=listing.filters,
+        page=listing.page(query, TARGETS_PER_PAGE, count=count),
         total_target=Decimal(total_target),
         total_achieved=Decimal(total_achieved),
     )
+
+
+@bp.get("/export.<any(csv, xlsx):format>")
+@reads
+def export(format: str):
+    """Every target the filters select, in the list's order (newest month first, then by manager), streamed."""
+    listing = _listing()
+    if not listing.valid:
+        return index(), 422
+    rows = select(
+        func.to_char(Target.period_start, "YYYY-MM"), AccountManager.name, Target.target_amount, Target.achieved_amount
+    ).join(Target.account_manager)
+    return listing.export("targets", CSV_COLUMNS, rows, format=format)
+
+
+def _listing() -> Listing:
+    filters = TargetFilterForm(request.args)
+    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
+    return Listing(filters, COLUMNS, _conditions, default="-month", tiebreak=Target.id, csv_endpoint="targets.export")
+
+
+def _conditions(filters: TargetFilterForm) -> list:
+    conditions = []
+    if filters.manager.data:
+        conditions.append(Target.account_manager_id == filters.manager.data)
+    if filters.month.data:
+        conditions.append(Target.period_start == filters.month.data)
+    return conditions
 
 
 @bp.route("/generate", methods=["GET", "POST"])

@@ -134,6 +134,7 @@ def register_blueprints(app: Flask) -> None:
         receivables,
         reconciliation,
         route_sheet,
+        search,
         statements,
         targets,
         tariff,
@@ -161,6 +162,7 @@ def register_blueprints(app: Flask) -> None:
         history,
         approvals,
         evidence,
+        search,
     )
     for module in (auth, home, *screens, tariff, admin, imports, api, client_api):
         app.register_blueprint(module.bp)

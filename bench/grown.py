@@ -500,7 +500,7 @@ def _nightly_against_floor(app, url: str) -> list[tuple]:
 def _pages(months: list[date]) -> list[pages.Page]:
     customer = f"C{1 + CUSTOMERS // 2:07d}"
     return [
-        pages.Page("orders, one manager's month", f"/orders?manager=7&month={months[-2]:%Y-%m}"),
+        pages.Page("orders, one manager's month", f"/orders?manager=manager7@example.com&month={months[-2]:%Y-%m}"),
         pages.Page("orders, unfiltered", "/orders"),
         pages.Page("customers", "/customers"),
         pages.Page("a customer (wallet ledger)", f"/customers/{customer}?tab=ledger"),

@@ -171,7 +171,7 @@ def _pages(months: list[date]) -> list[Page]:
     month = f"{months[-2]:%Y-%m}"
     customer = f"C{1 + CUSTOMERS // 2:07d}"
     return [
-        Page("orders, one manager's month", f"/orders?manager=7&month={month}"),
+        Page("orders, one manager's month", f"/orders?manager=manager7@example.com&month={month}"),
         Page("orders, unfiltered", "/orders"),
         Page("targets", "/targets"),
         Page("a customer (orders)", f"/customers/{customer}"),

@@ -1,12 +1,3 @@
-// Choosing a customer preselects its account manager (the clerk can still change it).
-document.addEventListener("change", (event) => {
-  const select = event.target.closest("select[data-sets-account-manager]");
-  if (!select) return;
-  const manager = select.selectedOptions[0]?.dataset.accountManager;
-  const target = document.querySelector(select.dataset.setsAccountManager);
-  if (manager && target) target.value = manager;
-});
-
 // A select marked data-submits-form submits its form when changed (filters).
 document.addEventListener("change", (event) => {
   const select = event.target.closest("select[data-submits-form]");

@@ -60,6 +60,21 @@ def log_in(page, email: str, password: str = PASSWORD) -> None:
     follow(page, "button[type=submit]")
 
 
+def pick(page, field: str, typed: str, suggestion: str) -> None:
+    """Type ``typed`` into the picker ``field`` (its id) and choose, with the keyboard, its suggestion that says
+    ``suggestion``: the arrows down to it, then Enter."""
+    from playwright.sync_api import expect
+
+    page.fill(f"#{field}", typed)
+    options = page.locator(f"#{field}-options [role=option]")
+    expect(options.filter(has_text=suggestion)).to_be_visible()
+    shown = options.all_inner_texts()
+    for _ in range(next(n for n, text in enumerate(shown) if suggestion in text) + 1):
+        page.press(f"#{field}", "ArrowDown")
+    page.press(f"#{field}", "Enter")
+    expect(page.locator(f"#{field}-options")).to_be_hidden()
+
+
 def follow(page, selector: str) -> None:
     """Click what navigates, and wait until the new page's scripts have run (``load`` follows deferred scripts).
 

@@ -29,7 +29,7 @@ def invoices(meter) -> dict[str, int]:
 
 def pay(client, meter, invoices: list[int], *, amount="100000", reference="TRF-10"):
     form = {
-        "payment-meter_id": str(meter.id),
+        "payment-meter_id": meter.serial,
         "payment-amount": amount,
         "payment-paid_on": "2026-11-12",
         "payment-reference": reference,
@@ -66,7 +66,7 @@ def test_a_payment_applied_to_a_chosen_invoice_leaves_the_older_one_open_on_the_
 
 def test_a_reference_naming_an_invoice_ticks_it(client, auth, meter, invoices):
     auth.login("finance")
-    asked = {"payment-meter_id": meter.id, "payment-reference": "transfer for inv-2, thanks"}
+    asked = {"payment-meter_id": meter.serial, "payment-reference": "transfer for inv-2, thanks"}
     fragment = client.get("/customers/HOTEL/payments/invoices", query_string=asked).get_data(as_text=True)
     assert ticked(fragment) == [invoices["INV-2"]]
 

@@ -32,7 +32,7 @@ def _forms(customer, meter) -> list[tuple[str, dict]]:
         (
             "/customers/HOTEL/invoices",
             {
-                "invoice-meter_id": meter.id,
+                "invoice-meter_id": meter.serial,
                 "invoice-number": "INV-1",
                 "invoice-amount": "1,000",
                 "invoice-issued_on": "2026-11-02",
@@ -41,7 +41,7 @@ def _forms(customer, meter) -> list[tuple[str, dict]]:
         ),
         (
             "/customers/HOTEL/payments",
-            {"payment-meter_id": meter.id, "payment-amount": "1,000", "payment-paid_on": "2026-11-02"},
+            {"payment-meter_id": meter.serial, "payment-amount": "1,000", "payment-paid_on": "2026-11-02"},
         ),
         (
             "/customers/HOTEL/adjust",
@@ -58,8 +58,8 @@ def _forms(customer, meter) -> list[tuple[str, dict]]:
         (
             "/orders/new",
             {
-                "customer_id": customer.id,
-                "account_manager_id": customer.account_manager_id,
+                "customer_id": customer.code,
+                "account_manager_id": customer.account_manager.email,
                 "closing_date": "2026-11-10",
                 "total_price": "1,000",
                 "additions": "0",
@@ -140,7 +140,7 @@ def test_a_posted_movement_says_the_amount_read_and_the_customer(client, melati_
 def test_an_invoice_and_a_payment_say_the_amount_read_and_the_customer(client, melati_from_november):
     _customer, meter = melati_from_november
     invoice = {
-        "invoice-meter_id": meter.id,
+        "invoice-meter_id": meter.serial,
         "invoice-number": "INV-7",
         "invoice-amount": "250.000",
         "invoice-issued_on": "2026-11-02",
@@ -148,7 +148,7 @@ def test_an_invoice_and_a_payment_say_the_amount_read_and_the_customer(client, m
     }
     page = client.post("/customers/HOTEL/invoices", data=invoice, follow_redirects=True).get_data(as_text=True)
     assert "Invoice INV-7 of Rp250.000,00 added for HOTEL — Hotel Melati on meter M-1." in page
-    payment = {"payment-meter_id": meter.id, "payment-amount": "100.000", "payment-paid_on": "2026-11-03"}
+    payment = {"payment-meter_id": meter.serial, "payment-amount": "100.000", "payment-paid_on": "2026-11-03"}
     page = client.post("/customers/HOTEL/payments", data=payment, follow_redirects=True).get_data(as_text=True)
     assert "Payment of Rp100.000,00 added for HOTEL — Hotel Melati on meter M-1." in page
 

@@ -376,7 +376,7 @@ def test_the_billing_tab_assigns_meters_and_records_invoices_and_payments(client
         == 302
     )
     invoice_form = {
-        "invoice-meter_id": meter.id,
+        "invoice-meter_id": meter.serial,
         "invoice-number": "INV-9",
         "invoice-amount": "150.000",
         "invoice-issued_on": "2026-11-01",
@@ -384,7 +384,7 @@ def test_the_billing_tab_assigns_meters_and_records_invoices_and_payments(client
     }
     assert client.post("/customers/HOTEL/invoices", data=invoice_form).status_code == 302
     payment_form = {
-        "payment-meter_id": meter.id,
+        "payment-meter_id": meter.serial,
         "payment-amount": "200.000",
         "payment-paid_on": "2026-11-10",
         "payment-reference": "BCA 123",
@@ -444,7 +444,7 @@ def test_an_invoice_entered_on_the_page_of_a_customer_who_did_not_hold_the_meter
     assigned(CustomerFactory(code="BAKERY"), meter)
     move(meter, CustomerFactory(code="HOTEL"), MOVE)
     form = {
-        "invoice-meter_id": meter.id,
+        "invoice-meter_id": meter.serial,
         "invoice-number": "INV-1",
         "invoice-amount": "5",
         "invoice-issued_on": "2026-11-05",
@@ -501,7 +501,7 @@ def test_bad_billing_input_on_the_page_is_refused(client, auth, url, form, messa
     assigned(CustomerFactory(code="HOTEL"), meter)
     invoice(meter, "5", number="INV-1")
     prefix = url.rsplit("/", 1)[1].rstrip("s").replace("meter", "assign")
-    form = {f"{prefix}-meter_id": meter.id} | form if prefix != "assign" else form
+    form = {f"{prefix}-meter_id": meter.serial} | form if prefix != "assign" else form
     before = meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id)))
     response = client.post(url, data=form)
     assert response.status_code == 422
@@ -544,7 +544,7 @@ def test_a_refused_billing_entry_says_why_under_the_field_it_is_about(client, au
     assigned(CustomerFactory(code="HOTEL"), meter)
     invoice(meter, "5", number="INV-1")
     prefix = field.split("-")[0]
-    response = client.post(url, data={f"{prefix}-meter_id": meter.id, f"{prefix}-amount": "5"} | form)
+    response = client.post(url, data={f"{prefix}-meter_id": meter.serial, f"{prefix}-amount": "5"} | form)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
 

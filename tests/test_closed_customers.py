@@ -112,7 +112,7 @@ def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_cor
     close(hotel_id)
     monkeypatch.setattr(billing, "refuse_closed", lambda customer: None)  # the check made before it was closed
     before = written()
-    form = {"payment-meter_id": meter.id, "payment-amount": "5.000", "payment-paid_on": "2026-10-05"}
+    form = {"payment-meter_id": meter.serial, "payment-amount": "5.000", "payment-paid_on": "2026-10-05"}
     response = client.post("/customers/HOTEL/payments", data=form)
     assert response.status_code == 409
     assert "Customer HOTEL is closed: it takes no new movement." in response.get_data(as_text=True)

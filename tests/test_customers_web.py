@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -62,7 +64,7 @@ NEW = {
 
 def test_a_clerk_adds_a_customer_with_its_contact(client, finance):
     manager = AccountManagerFactory(name="Dewi")
-    response = client.post("/customers/new", data=NEW | {"account_manager_id": manager.id})
+    response = client.post("/customers/new", data=NEW | {"account_manager_id": manager.email})
     assert response.status_code == 302
     assert response.headers["Location"] == "/customers/C-100"
     added = customer("C-100")
@@ -90,7 +92,10 @@ def test_the_new_customer_form_offers_active_managers_only(client, finance):
     AccountManagerFactory(name="Dewi")
     AccountManagerFactory(name="Gone", active=False)
     page = client.get("/customers/new").get_data(as_text=True)
-    assert "Dewi" in page and "Gone" not in page
+    picker = re.search(r'<input [^>]*id="account_manager_id"[^>]*>', page).group(0)
+    offered = html.unescape(re.search(r'hx-get="([^"]+)"', picker).group(1))
+    suggested = client.get(f"{offered}&q=").get_data(as_text=True)
+    assert "Dewi" in suggested and "Gone" not in suggested
     assert 'placeholder="0,00"' in page
 
 
@@ -109,7 +114,7 @@ def test_the_new_customer_form_offers_active_managers_only(client, finance):
         ({"phone": "12345"}, "phone", "Not a phone number"),
         ({"contact_person": "x" * 121}, "contact_person", "Use at most 120 characters."),
         ({"address": "x" * 501}, "address", "Use at most 500 characters."),
-        ({"account_manager_id": "999"}, "account_manager_id", "Not a valid choice"),
+        ({"account_manager_id": "999"}, "account_manager_id", "No account manager with email 999."),
     ],
 )
 def test_a_customer_that_cannot_be_added_says_why_under_its_field_and_adds_nothing(
@@ -127,9 +132,9 @@ def test_a_customer_that_cannot_be_added_says_why_under_its_field_and_adds_nothi
 
 def test_an_inactive_manager_is_refused_for_a_new_customer(client, finance):
     gone = AccountManagerFactory(name="Gone", active=False)
-    response = client.post("/customers/new", data=NEW | {"account_manager_id": gone.id})
+    response = client.post("/customers/new", data=NEW | {"account_manager_id": gone.email})
     assert response.status_code == 422
-    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert "Gone is inactive: choose an active account manager." in response.get_data(as_text=True)
     assert customer("C-100") is None
 
 
@@ -139,7 +144,7 @@ def test_a_clerk_edits_a_customer_and_a_higher_threshold_suspends_it_at_once(cli
     other = AccountManagerFactory(name="Budi")
     data = {
         "name": "Hotel Indah",
-        "account_manager_id": other.id,
+        "account_manager_id": other.email,
         "suspend_below": "20.000",
         "contact_person": "Pak Budi",
         "email": "",
@@ -164,7 +169,7 @@ def test_a_customer_keeps_its_inactive_manager_when_edited(client, finance):
     db.session.commit()
     page = client.get("/customers/HOTEL/edit").get_data(as_text=True)
     assert f"{manager.name} (inactive)" in page
-    data = {"name": "Hotel Baru", "account_manager_id": manager.id, "suspend_below": "0"}
+    data = {"name": "Hotel Baru", "account_manager_id": manager.email, "suspend_below": "0"}
     assert client.post("/customers/HOTEL/edit", data=data).status_code == 302
     assert customer("HOTEL").name == "Hotel Baru"
 
@@ -176,7 +181,7 @@ def test_a_customer_keeps_its_inactive_manager_when_edited(client, finance):
         ({"suspend_below": "abc"}, "Not an amount"),
         ({"email": "a@"}, "is not an email address"),
         ({"phone": "+62 abc"}, "Not a phone number"),
-        ({"account_manager_id": "999"}, "Not a valid choice"),
+        ({"account_manager_id": "999"}, "No account manager with email 999."),
     ],
 )
 def test_an_edit_that_cannot_be_saved_says_why_and_changes_nothing(client, finance, overrides, message):
@@ -301,10 +306,10 @@ CLOSED = "Customer HOTEL is closed"
     ids=["recharge", "charge", "assign", "reading", "invoice", "payment", "pricing"],
 )
 def test_a_closed_customer_takes_no_movement_and_says_so_under_the_field(client, closed_hotel, url, data, field):
-    _hotel_id, meter_id = closed_hotel
+    _hotel_id, _meter_id = closed_hotel
     MeterFactory(serial="M-2")
     before = [count(model) for model in (BalanceTransaction, Invoice, MeterAssignment, CustomerPricing)]
-    response = client.post(url, data={name: value.format(meter=meter_id) for name, value in data.items()})
+    response = client.post(url, data={name: value.format(meter="M-1") for name, value in data.items()})
     assert response.status_code == 422, response.get_data(as_text=True)
     page = response.get_data(as_text=True)
     assert CLOSED in page.split(f'id="error-{field}">', 1)[1].split("</div>", 1)[0]

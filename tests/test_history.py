@@ -57,8 +57,8 @@ def text(response) -> str:
 def order_form(order: Order, **overrides) -> dict:
     data = {
         "number": order.number,
-        "customer_id": str(order.customer_id),
-        "account_manager_id": str(order.account_manager_id),
+        "customer_id": order.customer.code,
+        "account_manager_id": order.account_manager.email,
         "closing_date": order.closing_date.isoformat(),
         "total_price": "10.000.000",
         "additions": "500.000",

@@ -83,7 +83,7 @@ def test_an_edit_through_the_application_is_not_drift(client, auth):
     hotel = CustomerFactory(code="HOTEL", name="Hotel")
     data = {
         "name": "Hotel Indah",
-        "account_manager_id": hotel.account_manager_id,
+        "account_manager_id": hotel.account_manager.email,
         "suspend_below": "20.000",
         "contact_person": "",
         "email": "hotel@example.com",

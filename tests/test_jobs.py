@@ -373,8 +373,8 @@ def test_with_redis_unreachable_pages_work_and_the_enqueue_says_so(app, client, 
     assert "cannot be reached, so the job was not started" in page
     assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0
     form = {
-        "customer_id": customer.id,
-        "account_manager_id": customer.account_manager_id,
+        "customer_id": customer.code,
+        "account_manager_id": customer.account_manager.email,
         "closing_date": "2026-11-01",
         "total_price": "1.000",
         "additions": "0",

@@ -27,7 +27,7 @@ def hotel_ids(finance, metered_hotel):
 
 def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel_ids):
     customer_id, meter_id = hotel_ids
-    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
+    form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
     preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
     assert "12,5000 Sm³" in preview and "Rp12.500,00" in preview
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
@@ -52,7 +52,7 @@ def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel_ids):
 )
 def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel_ids, overrides, message):
     _customer_id, meter_id = hotel_ids
-    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
+    form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
     form |= overrides
     assert message in client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
     response = client.post("/customers/HOTEL/readings", data=form)
@@ -66,7 +66,7 @@ def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date
     metering.set_pricing(bakery.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
     current = billing.active_assignment(meter_id)
     meter_lifecycle.assign_meter(current.meter, bakery, date(2026, 11, 20), confirm_move_from=current.id)
-    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
+    form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
     refused = "On 2026-11-05 meter M-1 was at HOTEL, not at BAKERY: enter it for HOTEL."
     assert refused in client.post("/customers/BAKERY/readings/preview", data=form).get_data(as_text=True)
     response = client.post("/customers/BAKERY/readings", data=form)
@@ -109,7 +109,7 @@ def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_th
     customer_id, meter_id = hotel_ids
     clerk = UserFactory(email="dewi@example.com", name="Dewi Lestari")
     first = metering.record_reading(meter_id, date(2026, 11, 5), D("12.5"), user=clerk)
-    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
+    form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
     preview = client.post("/customers/HOTEL/readings/preview", data=form).get_data(as_text=True)
     assert "already has a reading on this date" in preview and "Dewi Lestari" in preview
 
@@ -143,7 +143,7 @@ def test_a_reading_of_a_customer_not_calculated_in_real_time_says_it_waits_for_t
     customer_id, meter_id = hotel_ids
     db.session.get(Customer, customer_id).use_realtime_calculation = False
     db.session.commit()
-    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
+    form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"}
 
     answer = client.post("/customers/HOTEL/readings", data=form, follow_redirects=True)
     page = " ".join(unescape(answer.get_data(as_text=True)).split())

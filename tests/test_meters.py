@@ -116,12 +116,11 @@ def test_a_meter_at_nobodys_is_retired_too(client, auth):
 def test_a_retired_meter_takes_no_new_assignment_or_reading(client, held):
     _admin, hotel, assignment_id = held
     metering.set_pricing(hotel.id, date(2026, 10, 1), D("1000"), D("1"))
-    meter_id = meter("M-1").id
     meter_lifecycle.retire_meter(meter("M-1"), date(2026, 11, 15), confirm_from=assignment_id)
     response = client.post("/customers/HOTEL/meters", data={"assign-serial": "M-1", "assign-started_on": "2026-11-20"})
     assert response.status_code == 422
     assert "Meter M-1 was retired on 2026-11-15: it takes no new assignment." in response.get_data(as_text=True)
-    reading = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-01", "reading-volume_flow_meter": "1"}
+    reading = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-01", "reading-volume_flow_meter": "1"}
     response = client.post("/customers/HOTEL/readings", data=reading)
     assert response.status_code == 422
     assert "Meter M-1 was retired on 2026-11-15: it takes no new reading." in response.get_data(as_text=True)

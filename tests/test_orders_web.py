@@ -26,8 +26,8 @@ AMOUNT_FIELDS = ["total_price", "additions", "promo", "reductions"]
 def order_form(customer, **overrides) -> dict:
     data = {
         "number": "",
-        "customer_id": str(customer.id),
-        "account_manager_id": str(customer.account_manager_id),
+        "customer_id": customer.code,
+        "account_manager_id": customer.account_manager.email,
         "closing_date": "2026-11-10",
         "total_price": "10.000.000",
         "additions": "500.000",
@@ -108,8 +108,8 @@ def test_discounts_beyond_the_gross_are_refused_with_a_message_naming_them(clien
     ("overrides", "message"),
     [
         ({"customer_id": ""}, "Choose a customer"),
-        ({"customer_id": "999999"}, "Not a valid choice"),
-        ({"account_manager_id": "x"}, "Invalid Choice"),
+        ({"customer_id": "999999"}, "No customer with code 999999."),
+        ({"account_manager_id": "x"}, "No account manager with email x."),
         ({"closing_date": ""}, "Enter the closing date"),
         ({"closing_date": "31-12-2026"}, "Not a valid date"),
         ({"number": "X" * 33}, "Field cannot be longer than 32 characters"),
@@ -188,14 +188,14 @@ def test_list_shows_filtered_orders_and_their_sum(client, finance):
     assert listed(q="so-2") == ({"SO-2"}, "Rp19.300.000,00")
     assert listed(q="cempaka") == ({"SO-1", "SO-2"}, "Rp28.600.000,00")
     assert listed(q="B001") == ({"SO-3"}, "Rp9.300.000,00")
-    assert listed(manager=budi.id) == ({"SO-3"}, "Rp9.300.000,00")
+    assert listed(manager=budi.email) == ({"SO-3"}, "Rp9.300.000,00")
     assert listed(month="2026-11") == ({"SO-2", "SO-3"}, "Rp28.600.000,00")
-    assert listed(manager=dewi.id, month="2026-11") == ({"SO-2"}, "Rp19.300.000,00")
+    assert listed(manager=dewi.email, month="2026-11") == ({"SO-2"}, "Rp19.300.000,00")
     assert listed(month="2026-12") == (set(), "Rp0,00")
 
 
 @pytest.mark.parametrize(
-    ("params", "message"), [({"month": "11/2026"}, "YYYY-MM"), ({"manager": "x"}, "Invalid Choice")]
+    ("params", "message"), [({"month": "11/2026"}, "YYYY-MM"), ({"manager": "x"}, "No account manager with email x.")]
 )
 def test_list_with_a_bad_filter_says_so(client, finance, params, message):
     OrderFactory()

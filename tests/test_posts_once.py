@@ -83,6 +83,7 @@ def billed(request) -> dict:
     meter = request.getfixturevalue("meter")
     return {
         "meter": meter.id,
+        "serial": meter.serial,
         "invoice": db.session.scalar(sa.select(Invoice.id)),
         "payment": db.session.scalar(sa.select(Payment.id)),
     }
@@ -99,13 +100,13 @@ def billed_twice(request) -> dict:
 def metered(request) -> dict:
     """HOTEL holding M-1, Rp1.000.000 prepaid, priced from November (the ``metered_hotel`` fixture)."""
     customer, meter = request.getfixturevalue("metered_hotel")
-    return {"customer": customer.id, "meter": meter.id}
+    return {"customer": customer.id, "meter": meter.id, "serial": meter.serial}
 
 
 def routed(request) -> dict:
-    """``metered``, and HOTEL's account manager, whose route sheet holds M-1."""
+    """``metered``, and HOTEL's account manager (by email), whose route sheet holds M-1."""
     given = metered(request)
-    return given | {"manager": db.session.get(Customer, given["customer"]).account_manager_id}
+    return given | {"manager": db.session.get(Customer, given["customer"]).account_manager.email}
 
 
 def read(request) -> dict:
@@ -152,9 +153,9 @@ def ordered(request) -> dict:
 
 
 def customer_to_order(request) -> dict:
-    """A customer, with its account manager, to enter an order for."""
+    """A customer, with its account manager, to enter an order for (by their code and email)."""
     customer = CustomerFactory(code="C0042")
-    return {"customer": customer.id, "manager": customer.account_manager_id}
+    return {"customer": customer.code, "manager": customer.account_manager.email}
 
 
 def allocated(payment_id: int, invoice_id: int) -> Decimal:
@@ -197,7 +198,7 @@ ROUTES = [
             == [(D("300000.00"), given["meter"])]
         ),
         {
-            "invoice-meter_id": "{meter}",
+            "invoice-meter_id": "{serial}",
             "invoice-number": "INV-2",
             "invoice-amount": "300.000",
             "invoice-issued_on": "2026-11-20",
@@ -212,7 +213,7 @@ ROUTES = [
         "/customers/HOTEL/payments",
         lambda given: [p.amount for p in rows(Payment, Payment.reference == "TRF-10")] == [D("300000.00")],
         {
-            "payment-meter_id": "{meter}",
+            "payment-meter_id": "{serial}",
             "payment-amount": "300.000",
             "payment-paid_on": "2026-11-20",
             "payment-reference": "TRF-10",
@@ -271,7 +272,7 @@ ROUTES = [
         "/customers/HOTEL?tab=metering",
         "/customers/HOTEL/readings",
         lambda given: len(rows(MeterReading)) == 1 and balance() == D("987500.00"),
-        {"reading-meter_id": "{meter}", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"},
+        {"reading-meter_id": "{serial}", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"},
     ),
     Route(
         "metering.correct",
@@ -529,7 +530,7 @@ def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(a
     shown = opened(client, "/customers/HOTEL?tab=billing", "/customers/HOTEL/payments")
     # Paying no invoice: one paid by the first sending would refuse the second before its key is claimed.
     form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": str(meter.id),
+        "payment-meter_id": meter.serial,
         "payment-amount": "300.000",
         "payment-paid_on": "2026-11-20",
         "payment-reference": "TRF-10",

@@ -157,8 +157,8 @@ def test_a_clerk_logs_in_lists_orders_and_creates_one_through_gunicorn(app, serv
     new = browser.get(server.url + "/orders/new")
     order = {
         "number": "SO-GUNICORN",
-        "customer_id": str(customer.id),
-        "account_manager_id": str(customer.account_manager_id),
+        "customer_id": customer.code,
+        "account_manager_id": customer.account_manager.email,
         "closing_date": "2026-11-10",
         "total_price": "10.000.000",
         "additions": "500.000",

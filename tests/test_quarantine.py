@@ -65,7 +65,7 @@ def test_a_quarantined_customers_charge_on_the_screen_is_refused_with_the_reason
 def test_a_quarantined_customers_reading_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
     _customer_id, meter_id, _reading = quarantined_hotel
     before = written()
-    form = {"reading-meter_id": meter_id, "reading-reading_date": "2026-11-06", "reading-volume_flow_meter": "5"}
+    form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-06", "reading-volume_flow_meter": "5"}
     refused(client.post("/customers/HOTEL/readings", data=form))
     assert written() == before
 

@@ -49,7 +49,7 @@ def test_a_customers_history_says_its_forms_labels_its_values_and_who_in_the_rea
         "/customers/HOTEL/edit",
         data={
             "name": "Hotel Melati Baru",
-            "account_manager_id": str(customer.account_manager_id),
+            "account_manager_id": customer.account_manager.email,
             "suspend_below": "250.000",
             "version": str(customer.version),
         },

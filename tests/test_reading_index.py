@@ -469,7 +469,7 @@ def test_the_batch_recorder_works_under_the_runtime_role(app, runtime_url):  # n
 def test_the_reading_form_takes_the_meter_s_index_and_previews_its_volume(client, finance, site):
     customer_id, meter_id = site
     form = {
-        "reading-meter_id": meter_id,
+        "reading-meter_id": "M-1",
         "reading-reading_date": "2026-11-05",
         "reading-given_as": "index",
         "reading-meter_index": "1000",

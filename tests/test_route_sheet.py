@@ -47,7 +47,8 @@ def route(app) -> dict:
 
 
 def sheet_url(route: dict, manager: str = "dewi", on: date = DAY) -> str:
-    return f"/readings/sheet?manager={route[manager]}&on={on.isoformat()}"
+    email = db.session.get(AccountManager, route[manager]).email
+    return f"/readings/sheet?manager={email}&on={on.isoformat()}"
 
 
 def page_text(response) -> str:

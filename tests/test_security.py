@@ -94,8 +94,8 @@ def test_a_post_without_csrf_token_is_refused_and_writes_nothing(csrf_app):
     client.post("/login", data={"email": user.email, "password": "correct horse battery", "csrf_token": token})
     customer = CustomerFactory()
     form = {
-        "customer_id": customer.id,
-        "account_manager_id": customer.account_manager_id,
+        "customer_id": customer.code,
+        "account_manager_id": customer.account_manager.email,
         "closing_date": "2026-11-01",
         "total_price": "1",
         "additions": "0",

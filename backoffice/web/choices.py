@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.models import AccountManager, Customer, Invoice, Meter, MeterAssignment, covers
@@ -17,12 +16,7 @@ from backoffice.web.filters import local_date, money
 
 
 def manager_choices() -> list[SelectChoice]:
-    return [SelectChoice(m.id, _manager_label(m)) for m in _managers()]
-
-
-def active_manager_choices(keep: int | None = None) -> list[SelectChoice]:
-    """The active managers, and the inactive one a record has already (``keep``), which it may keep."""
-    return [SelectChoice(m.id, _manager_label(m)) for m in _managers() if m.active or m.id == keep]
+    return [SelectChoice(m.id, manager_label(m)) for m in _managers()]
 
 
 def _managers() -> list:
@@ -34,16 +28,9 @@ def _managers() -> list:
     )
 
 
-def _manager_label(manager) -> str:
+def manager_label(manager) -> str:
+    """A manager's name, saying so when inactive (``manager``: a row with ``name`` and ``active``)."""
     return manager.name if manager.active else _("%(name)s (inactive)", name=manager.name)
-
-
-def customer_choices() -> list[SelectChoice]:
-    """Each option names the customer's account manager, so the order form can preselect it."""
-    return [
-        SelectChoice(c.id, str(c), render_kw={"data-account-manager": c.account_manager_id or ""})
-        for c in db.session.scalars(select(Customer).order_by(Customer.code))
-    ]
 
 
 def placeholder(label: str) -> SelectChoice:
@@ -53,22 +40,6 @@ def placeholder(label: str) -> SelectChoice:
 def optional_id(value) -> int | None:
     """Coerce a select's value to an id; the placeholder's empty value is no id."""
     return None if value in ("", None) else int(value)
-
-
-def held_meter_choices(customer: Customer) -> list[SelectChoice]:
-    """The meters the customer holds now, then those they held before (what is dated in their periods is
-    still entered for them), after a placeholder."""
-    rows = db.session.execute(
-        select(Meter.id, Meter.serial, func.max(case((MeterAssignment.is_active, 1), else_=0)).label("holds"))
-        .join(MeterAssignment, MeterAssignment.meter_id == Meter.id)
-        .where(MeterAssignment.customer_id == customer.id)
-        .group_by(Meter.id, Meter.serial)
-        .order_by(func.max(case((MeterAssignment.is_active, 1), else_=0)).desc(), Meter.serial)
-    )
-    return [
-        placeholder(_l("Choose a meter…")),
-        *(SelectChoice(r.id, r.serial if r.holds else _("%(serial)s (held before)", serial=r.serial)) for r in rows),
-    ]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from backoffice.models import AdjustmentReason
 from backoffice.platform.clock import local_today
 from backoffice.services import metering
-from backoffice.web.choices import optional_id, placeholder
+from backoffice.web.choices import placeholder
 from backoffice.web.fields import (
     DecimalNumberField,
     LocalDateField,
@@ -26,6 +26,7 @@ from backoffice.web.fields import (
     QuickTextInput,
 )
 from backoffice.web.forms import FlaskForm
+from backoffice.web.pickers import PickerField
 from backoffice.web.versions import Versioned
 
 VALUE_DATE_HELP = _l("The business date: the month it counts in and its journal entry's date. Today if left blank.")
@@ -87,7 +88,7 @@ class AssignMeterForm(FlaskForm):
 
 
 class InvoiceForm(FlaskForm):
-    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    meter_id = PickerField(_l("Meter"), [InputRequired(_l("Choose a meter."))], kind="meter")
     number = StringField(
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
@@ -111,7 +112,7 @@ class InvoiceChoice(SelectMultipleField):
 
 
 class PaymentForm(FlaskForm):
-    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    meter_id = PickerField(_l("Meter"), [InputRequired(_l("Choose a meter."))], kind="meter")
     amount = MoneyField(_l("Amount"))
     paid_on = LocalDateField(_l("Paid on"), validators=[InputRequired(_l("Enter the payment date."))])
     reference = StringField(
@@ -152,7 +153,7 @@ def _needed_for(given_as: str, how: str | None = None):
 class ReadingForm(FlaskForm):
     """A reading, given as its volume or as the meter's index (with a rollover or a replacement said)."""
 
-    meter_id = SelectField(_l("Meter"), coerce=optional_id, validators=[InputRequired(_l("Choose a meter."))])
+    meter_id = PickerField(_l("Meter"), [InputRequired(_l("Choose a meter."))], kind="meter")
     reading_date = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     given_as = SelectField(
         _l("Given as"),

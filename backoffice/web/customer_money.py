@@ -16,13 +16,14 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, wallet
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
-from backoffice.web.choices import held_meter_choices, named_in, open_invoices
+from backoffice.web.choices import named_in, open_invoices
 from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
 from backoffice.web.customer_page import customer_or_404, render_customer
 from backoffice.web.fields import error_under_field
 from backoffice.web.filters import money
 from backoffice.web.forms import errors_text
 from backoffice.web.once import posts_once
+from backoffice.web.pickers import meters_of
 
 bp = Blueprint("customer_money", __name__, url_prefix="/customers")
 
@@ -160,7 +161,7 @@ def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
     """Validate a per-meter form of the billing tab (``dated``: its date field), write it, and come back to the tab."""
     customer = customer_or_404(code)
     form = form_class(prefix=name)
-    form.meter_id.choices = held_meter_choices(customer)
+    meters_of(form.meter_id, customer)
     if name == "payment":
         form.invoice_ids.choices = [(o.id, o.label) for o in open_invoices(customer)]
     if form.validate_on_submit():

@@ -40,7 +40,7 @@ from backoffice.services import allocations, wallet
 from backoffice.services.descriptions import account_name
 from backoffice.services.metering import NOTHING_PENDING, pending_recalculations, pending_summary, pending_waits
 from backoffice.services.vocabulary import Kind, due_sql, meter_customer_net_sql, overpaid_sql, rule_of
-from backoffice.web.choices import held_meter_choices, open_invoices
+from backoffice.web.choices import open_invoices
 from backoffice.web.customer_forms import (
     REASONS,
     AssignMeterForm,
@@ -52,6 +52,7 @@ from backoffice.web.customer_forms import (
     adjust_form,
 )
 from backoffice.web.evidence import described, review_form
+from backoffice.web.pickers import meters_of
 
 MONTHS_SHOWN = 24
 MOVEMENTS_PER_PAGE = 25
@@ -301,7 +302,6 @@ class _Movements(Pagination):
 
 def _billing_forms(customer: Customer, forms: dict) -> None:
     forms.setdefault("assign", AssignMeterForm(prefix="assign", formdata=None, started_on=local_today()))
-    choices = held_meter_choices(customer)
     for name, form_class in (("invoice", InvoiceForm), ("payment", PaymentForm)):
         if name not in forms:
             forms[name] = form_class(prefix=name, formdata=None)
@@ -309,9 +309,7 @@ def _billing_forms(customer: Customer, forms: dict) -> None:
                 forms[name].issued_on.data = local_today()
             else:
                 forms[name].paid_on.data = local_today()
-            if len(choices) == 2:  # a single meter: chosen already
-                forms[name].meter_id.data = choices[1].value
-        forms[name].meter_id.choices = choices
+        meters_of(forms[name].meter_id, customer)
     forms["payment"].invoice_ids.choices = [(o.id, o.label) for o in open_invoices(customer)]
 
 
@@ -371,9 +369,7 @@ def _metering(customer: Customer, forms: dict) -> dict:
     """What the "Readings & pricing" tab shows (``forms["duplicate"]``: the reading already there on the date a
     refused reading was dated, which the form asks to confirm)."""
     reading_form = forms.get("reading") or ReadingForm(prefix="reading", formdata=None, reading_date=local_today())
-    reading_form.meter_id.choices = held_meter_choices(customer)
-    if len(reading_form.meter_id.choices) == 2 and reading_form.meter_id.data is None:
-        reading_form.meter_id.data = reading_form.meter_id.choices[1].value
+    meters_of(reading_form.meter_id, customer)
     return {
         "reading_form": reading_form,
         "duplicate": forms.get("duplicate"),

@@ -22,18 +22,13 @@ from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile, customers
 from backoffice.services.exports import guarded
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import (
-    active_manager_choices,
-    manager_choices,
-    optional_id,
-    placeholder,
-)
 from backoffice.web.customer_page import customer_or_404, customer_page_or_404, render_customer
-from backoffice.web.fields import OptionalMoneyField, QuickSelect
+from backoffice.web.fields import OptionalMoneyField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
 from backoffice.web.jobs import start
 from backoffice.web.lists import Column, Filters, Listing
+from backoffice.web.pickers import PickerField
 from backoffice.web.versions import Versioned, refused_edit
 from backoffice.web.words import WORDS
 
@@ -77,7 +72,7 @@ class CustomerFilterForm(Filters):
         ],
         default="",
     )
-    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
+    manager = PickerField(_l("Account manager"), kind="manager", render_kw={"placeholder": _l("All managers")})
 
 
 class CustomerFields(FlaskForm):
@@ -90,7 +85,9 @@ class CustomerFields(FlaskForm):
             Length(max=200, message=_l("Use at most 200 characters.")),
         ],
     )
-    account_manager_id = SelectField(_l("Account manager"), coerce=optional_id)
+    account_manager_id = PickerField(
+        _l("Account manager"), kind="manager", render_kw={"placeholder": _l("No account manager")}
+    )
     suspend_below = OptionalMoneyField(
         _l("Suspend below"),
         description=_l("The customer is suspended while the prepaid balance is below this amount; empty or 0: never."),
@@ -107,9 +104,10 @@ class CustomerFields(FlaskForm):
     )
     address = TextAreaField(_l("Address"), validators=[Length(max=500, message=_l("Use at most 500 characters."))])
 
-    def load_choices(self, keep: int | None = None) -> None:
-        """``keep``: the customer's manager, offered even when inactive."""
-        self.account_manager_id.choices = [placeholder(_l("No account manager")), *active_manager_choices(keep)]
+    def offer(self, keep: int | None = None) -> None:
+        """The active managers, and ``keep``: the customer's manager, which it keeps even when inactive."""
+        self.account_manager_id.active_only = True
+        self.account_manager_id.keep = keep
 
     def details(self) -> customers.Details:
         return customers.Details(
@@ -200,10 +198,13 @@ def _cells():
 
 
 def _listing() -> Listing:
-    filters = CustomerFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
     return Listing(
-        filters, COLUMNS, _filter_conditions, default="code", tiebreak=Customer.id, csv_endpoint="customers.export"
+        CustomerFilterForm(request.args),
+        COLUMNS,
+        _filter_conditions,
+        default="code",
+        tiebreak=Customer.id,
+        csv_endpoint="customers.export",
     )
 
 
@@ -241,7 +242,7 @@ def _typed_row(row) -> list:
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     form = NewCustomerForm()
-    form.load_choices()
+    form.offer()
     if form.validate_on_submit():
         try:
             customer = customers.create_customer(form.code.data, form.details())
@@ -257,7 +258,7 @@ def new():
 def edit(code: str):
     customer = customer_or_404(code)
     form = CustomerForm(obj=customer)
-    form.load_choices(keep=customer.account_manager_id)
+    form.offer(keep=customer.account_manager_id)
     if form.validate_on_submit():
         try:
             customers.change_customer(customer, form.details(), version=form.version.data)

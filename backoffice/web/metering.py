@@ -17,7 +17,6 @@ from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.vocabulary import PeriodClosed
-from backoffice.web.choices import held_meter_choices
 from backoffice.web.customer_forms import PricingForm, ReadingForm
 from backoffice.web.customer_page import customer_or_404, render_customer
 from backoffice.web.fields import DecimalNumberField, LocalDateField
@@ -25,6 +24,7 @@ from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.once import posts_once
 from backoffice.web.pending import waits
+from backoffice.web.pickers import meters_of
 from backoffice.web.repricing import start_recalculation
 from backoffice.web.versions import Versioned, changed_meanwhile, refused_edit
 from backoffice.web.words import word
@@ -45,7 +45,7 @@ class CorrectionForm(Versioned, FlaskForm):
 def record(code: str):
     customer = customer_or_404(code)
     form = ReadingForm(prefix="reading")
-    form.meter_id.choices = held_meter_choices(customer)
+    meters_of(form.meter_id, customer)
     duplicate = None
     if form.validate_on_submit():
         shown = form.confirm_duplicate_of.data or ""
@@ -92,7 +92,7 @@ def preview_reading(code: str):
     """The price a reading would have, as it is typed. Writes nothing."""
     customer = customer_or_404(code)
     form = ReadingForm(prefix="reading")
-    form.meter_id.choices = held_meter_choices(customer)
+    meters_of(form.meter_id, customer)
     form.validate()
     volume, index = form.given()
     typed = (form.volume_flow_meter,) if index is None else (form.meter_index, form.meter_digits, form.start_index)

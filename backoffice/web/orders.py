@@ -10,8 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from wtforms import DateField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.models import (
@@ -33,12 +32,12 @@ from backoffice.services import ChangedMeanwhile
 from backoffice.services.exports import guarded
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
 from backoffice.web import history
-from backoffice.web.choices import customer_choices, manager_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, MonthField, QuickSelect
+from backoffice.web.fields import MoneyField, MonthField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
 from backoffice.web.once import posts_once
+from backoffice.web.pickers import PickerField
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
@@ -120,22 +119,18 @@ class OrderForm(Versioned, OrderAmountsForm):
         validators=[Optional(), Length(max=32)],
         description=_l("Leave blank to assign the next number."),
     )
-    customer_id = SelectField(_l("Customer"), coerce=optional_id, validators=[InputRequired(_l("Choose a customer."))])
-    account_manager_id = SelectField(
-        _l("Account manager"), coerce=optional_id, validators=[InputRequired(_l("Choose an account manager."))]
+    customer_id = PickerField(_l("Customer"), [InputRequired(_l("Choose a customer."))], kind="customer")
+    account_manager_id = PickerField(
+        _l("Account manager"), [InputRequired(_l("Choose an account manager."))], kind="manager"
     )
     closing_date = DateField(
         _l("Closing date"), validators=[InputRequired(_l("Enter the closing date as YYYY-MM-DD."))]
     )
 
-    def load_choices(self) -> None:
-        self.customer_id.choices = [placeholder(_l("Choose a customer…")), *customer_choices()]
-        self.account_manager_id.choices = [placeholder(_l("Choose an account manager…")), *manager_choices()]
-
 
 class OrderFilterForm(Filters):
     q = StringField(_l("Search"), description=_l("Order number, customer code or name"))
-    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
+    manager = PickerField(_l("Account manager"), kind="manager", render_kw={"placeholder": _l("All managers")})
     month = MonthField(_l("Closing month"))
 
 
@@ -206,7 +201,6 @@ def grand_total():
 
 def _edit(order: Order, saved_message):
     form = OrderForm(obj=order)
-    form.load_choices()
     order_id = order.id
     if form.validate_on_submit():
         form.populate_obj(order)
@@ -271,10 +265,13 @@ def export_cells():
 
 
 def _listing() -> Listing:
-    filters = OrderFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
     return Listing(
-        filters, COLUMNS, _filter_conditions, default="-closing", tiebreak=Order.id, csv_endpoint="orders.export"
+        OrderFilterForm(request.args),
+        COLUMNS,
+        _filter_conditions,
+        default="-closing",
+        tiebreak=Order.id,
+        csv_endpoint="orders.export",
     )
 
 

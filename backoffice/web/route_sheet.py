@@ -27,11 +27,11 @@ from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.metering.batch import examine
 from backoffice.services.metering.route import NO_MANAGER, RouteRow, far_from_usual, route_sheet
 from backoffice.services.vocabulary import PeriodClosed, WalletError
-from backoffice.web.choices import manager_choices, placeholder
 from backoffice.web.fields import LocalDateField, OptionalDecimalNumberField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.once import posts_once
+from backoffice.web.pickers import PickerField
 
 bp = Blueprint("route_sheet", __name__, url_prefix="/readings")
 
@@ -39,17 +39,15 @@ bp = Blueprint("route_sheet", __name__, url_prefix="/readings")
 class SheetForm(FlaskForm):
     """Whose meters and which day: shown as a filter, sent again (hidden) with the sheet, with the meters it showed."""
 
-    manager = SelectField(_l("Account manager"), validators=[InputRequired(_l("Choose an account manager."))])
+    manager = PickerField(
+        _l("Account manager"),
+        [InputRequired(_l("Choose an account manager."))],
+        kind="manager",
+        nobody=(_l("Customers with no account manager"), NO_MANAGER),
+    )
     on = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     meters = HiddenField()
     """The meters the sheet showed, in its order: a route changed since is shown again, not saved."""
-
-    def load_choices(self) -> None:
-        self.manager.choices = [
-            placeholder(_l("Choose an account manager…")),
-            SelectChoice(str(NO_MANAGER), _l("Customers with no account manager")),
-            *(SelectChoice(str(choice.value), choice.label) for choice in manager_choices()),
-        ]
 
 
 class RowForm(FlaskForm):
@@ -138,10 +136,9 @@ def _missing(form: RowForm) -> str | None:
 @bp.get("/sheet")
 def sheet():
     form = SheetForm(request.args, meta={"csrf": False})
-    form.load_choices()
     rows = []
     if request.args and form.validate():
-        rows = route_sheet(form.on.data, manager_id=int(form.manager.data))
+        rows = route_sheet(form.on.data, manager_id=form.manager.data)
         form.meters.data = ",".join(str(row.meter_id) for row in rows)
     elif not request.args:
         form.on.data = local_today()
@@ -153,11 +150,10 @@ def sheet():
 @posts_once
 def save():
     form = SheetForm()
-    form.load_choices()
     if not form.validate():
         return _again(form, [], {}, {}, 422)
     on = form.on.data
-    rows = route_sheet(on, manager_id=int(form.manager.data))
+    rows = route_sheet(on, manager_id=form.manager.data)
     forms = {row.meter_id: row_form(row, request.form) for row in rows}
     shown = form.meters.data or ""
     if shown != ",".join(str(row.meter_id) for row in rows):
@@ -190,7 +186,7 @@ def save():
         flash(_("A meter changed hands while the sheet was saved: nothing was saved. Save it again."), "error")
         return _again(form, rows, forms, checks, 409)
     flash(_summary(on, ids, len(rows) - len(ids)), "success")
-    return redirect(url_for("route_sheet.sheet", manager=form.manager.data, on=on.isoformat()))
+    return redirect(url_for("route_sheet.sheet", manager=form.manager._value(), on=on.isoformat()))
 
 
 @bp.post("/sheet/check")

@@ -9,20 +9,17 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
-from wtforms import SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
-from backoffice.models import AccountManager, Role
-from backoffice.platform.extensions import db
+from backoffice.models import Role
 from backoffice.services import metering
 from backoffice.web.auth import requires_role
-from backoffice.web.choices import placeholder
 from backoffice.web.fields import LocalDateField, OptionalDecimalNumberField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm, errors_text
 from backoffice.web.once import posts_once
 from backoffice.web.pending import waits
+from backoffice.web.pickers import PickerField
 from backoffice.web.repricing import reprice
 
 bp = Blueprint("tariff", __name__, url_prefix="/pricing/tariff")
@@ -40,19 +37,14 @@ class TariffForm(FlaskForm):
         check=metering.checked_correction,
         description=_l("Leave empty to keep each customer's factor."),
     )
-    manager_email = SelectField(_l("Account manager"), validate_choice=False)
+    manager_email = PickerField(
+        _l("Account manager"), kind="manager", render_kw={"placeholder": _l("Every account manager")}
+    )
     customer_codes = StringField(
         _l("Customer codes"),
         validators=[Length(max=10_000)],
         description=_l("Only these customers (separated by spaces or commas); empty: every customer."),
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        managers = db.session.scalars(select(AccountManager).order_by(AccountManager.name))
-        self.manager_email.choices = [placeholder(_l("Every account manager"))] + [
-            SelectChoice(m.email, f"{m.name} ({m.email})") for m in managers
-        ]
 
     def tariff(self) -> metering.Tariff:
         """The tariff asked for; :class:`metering.MeteringError` (with the field it concerns) when it cannot be."""
@@ -60,7 +52,7 @@ class TariffForm(FlaskForm):
             self.effective_from.data,
             self.price_per_sm3.data,
             self.meter_correction.data,
-            self.manager_email.data or None,
+            self.manager_email.key,
             re.split(r"[\s,;]+", self.customer_codes.data or ""),
         )
 

@@ -129,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
         meters,
         monthly,
         movements,
+        notices,
         orders,
         periods,
         receivables,
@@ -161,6 +162,7 @@ def register_blueprints(app: Flask) -> None:
         jobs,
         history,
         approvals,
+        notices,
         evidence,
         search,
     )

@@ -197,6 +197,11 @@ def suggested(query: Select, limit: int) -> list[Row]:
     return db.session.execute(query.limit(limit)).all()
 
 
+def spellings(text: str) -> list[str]:
+    """A key as typed, in capitals and in small letters: the ways keys are stored (``C0042``, ``dewi@…``)."""
+    return list(dict.fromkeys((text, text.upper(), text.lower())))
+
+
 def _matching(text: str, key: ColumnElement, *others: ColumnElement):
     """Whether the key is what was typed (``exact``), how like it the closest column is (``score``), and whether a
     column holds it or a word like it (``matches``): each condition one the columns' trigram index answers. Nothing
@@ -204,7 +209,7 @@ def _matching(text: str, key: ColumnElement, *others: ColumnElement):
     if not text:
         return false().label("exact"), literal(0), true()
     columns = (key, *others)
-    exact = key.in_(list(dict.fromkeys((text, text.upper(), text.lower())))).label("exact")
+    exact = key.in_(spellings(text)).label("exact")
     score = func.greatest(*(func.word_similarity(text, column) for column in columns))
     matches = [exact, *(column.op("%>")(text) for column in columns)]
     if len(text) >= 3:  # fewer characters hold no trigram of their own: every row would be read

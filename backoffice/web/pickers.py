@@ -31,7 +31,7 @@ from backoffice.web.fields import quick_params
 SUGGESTED = 8
 """Suggestions under a picker, at most."""
 NOBODY = "none"
-"""The key of a picker's "nobody" choice (the route sheet's customers without an account manager): no email."""
+"""The key of a picker's choice of nobody (the route sheet's customers without an account manager): no email."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +84,16 @@ class PickerInput:
 class PickerField(StringField):
     """A record chosen by its key, typed with the search's help (see the module).
 
-    ``data`` is the record's id (``None``: none chosen). ``nobody``: a choice of no record besides them, its words and
-    its ``data`` (its key is :data:`NOBODY`). A field the form does not send keeps the record it was loaded with. Set
-    per request: ``within`` (a meter picker: the customer whose meters it offers), ``active_only`` (a manager picker:
-    the active ones) and ``keep`` (the inactive manager a record has already, which it may keep).
+    ``data`` is the record's id (``None``: none chosen). ``nobody``: the ``data`` of a choice of no record besides
+    them (its key is :data:`NOBODY`, its words the kind's ``nobody``). A field the form does not send keeps the record
+    it was loaded with. Set per request: ``within`` (a meter picker: the customer whose meters it offers),
+    ``active_only`` (a manager picker: the active ones) and ``keep`` (the inactive manager a record has already, which
+    it may keep).
     """
 
     widget = PickerInput()
 
-    def __init__(self, label=None, validators=None, *, kind: str, nobody: tuple[Any, int] | None = None, **kwargs):
+    def __init__(self, label=None, validators=None, *, kind: str, nobody: int | None = None, **kwargs):
         super().__init__(label, validators, **kwargs)
         self.kind = KINDS[kind]
         self.nobody = nobody
@@ -112,7 +113,7 @@ class PickerField(StringField):
         if not self.typed:
             return
         if self.nobody is not None and self.typed.casefold() == NOBODY:
-            self.data = self.nobody[1]
+            self.data = self.nobody
             return
         self.data = self.kind.read(self, self.typed)
 
@@ -131,12 +132,12 @@ class PickerField(StringField):
     def chosen(self) -> str:
         """What names the record chosen beside the field (nothing before one is)."""
         if self._nobody_chosen:
-            return str(self.nobody[0])
+            return str(self.kind.nobody)
         return self.kind.named(self, self.data) if self.data is not None and not self.errors else ""
 
     @property
     def _nobody_chosen(self) -> bool:
-        return self.nobody is not None and self.data == self.nobody[1]
+        return self.nobody is not None and self.data == self.nobody
 
     def suggestions_url(self) -> str:
         scope = {
@@ -169,7 +170,7 @@ class _Customers:
     placeholder = _l("Code or name")
 
     def read(self, field: PickerField, typed: str) -> int:
-        found = db.session.scalar(select(Customer.id).where(Customer.code.in_(_spellings(typed))))
+        found = db.session.scalar(select(Customer.id).where(Customer.code.in_(search.spellings(typed))))
         if found is None:
             raise StopValidation(_("No customer with code %(code)s.", code=typed))
         return found
@@ -199,7 +200,7 @@ class _Meters:
     placeholder = _l("Serial")
 
     def read(self, field: PickerField, typed: str) -> int:
-        found = db.session.scalar(select(Meter.id).where(Meter.serial.in_(_spellings(typed))))
+        found = db.session.scalar(select(Meter.id).where(Meter.serial.in_(search.spellings(typed))))
         if found is None:
             raise StopValidation(_("No meter with serial %(serial)s.", serial=typed))
         if not db.session.scalar(select(_held(found, field.within.id))):
@@ -233,6 +234,7 @@ class _Meters:
 class _Managers:
     name = "manager"
     placeholder = _l("Name or email")
+    nobody = _l("Customers with no account manager")
 
     def read(self, field: PickerField, typed: str) -> int:
         found = _first(
@@ -256,18 +258,13 @@ class _Managers:
     def suggest(self, text: str, args) -> list[Suggestion]:
         rows = search.suggested(search.managers(text, active_only=bool(args.get("active"))), SUGGESTED)
         found = [Suggestion(row.key, f"{manager_label(row)} · {row.key}", manager_label(row)) for row in rows]
-        nobody = _("Customers with no account manager")
+        nobody = str(self.nobody)
         if args.get("nobody") and (not text or text.casefold() in nobody.casefold() or text.casefold() == NOBODY):
             found.insert(0, Suggestion(NOBODY, nobody, nobody))
         return found
 
 
 KINDS = {kind.name: kind for kind in (_Customers(), _Meters(), _Managers())}
-
-
-def _spellings(typed: str) -> list[str]:
-    """A key as typed, and in capitals and small letters: the ways a key is stored."""
-    return list(dict.fromkeys((typed, typed.upper(), typed.lower())))
 
 
 def _held(meter_id: int, customer_id: int, *more):

@@ -43,7 +43,7 @@ class SheetForm(FlaskForm):
         _l("Account manager"),
         [InputRequired(_l("Choose an account manager."))],
         kind="manager",
-        nobody=(_l("Customers with no account manager"), NO_MANAGER),
+        nobody=NO_MANAGER,
     )
     on = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     meters = HiddenField()

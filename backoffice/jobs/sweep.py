@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("backoffice.jobs")
 
-IMPORTS = "backoffice.imports.running."
-"""An import's jobs (checking its file, running it): ended by the import's own callback."""
-
 PAST_THE_LIMIT = timedelta(seconds=60)
 """RQ's worker kills a work-horse still running a minute past its job's time limit."""
 
@@ -71,11 +68,9 @@ def worker_stopped(job: Job) -> None:
         elif job.func_name == "backoffice.jobs.execute_chunk":
             (chunk_id,) = job.args
             _chunk_stopped(chunk_id, job.id, heartbeat)
-        elif job.func_name.startswith(IMPORTS):
-            # Imported here: the imports queue their jobs through this package.
-            from backoffice.imports import running
-
-            running.job_stopped(job, None)
+        elif job.stopped_callback not in (None, on_stopped):
+            # Another package's job (an import's) ends itself, by the callback it was queued with.
+            job.stopped_callback(job, job.connection)
     except BaseException:
         db.session.rollback()
         raise

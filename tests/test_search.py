@@ -122,6 +122,8 @@ def test_anything_else_sent_is_a_page_of_results_the_key_first(client, finance):
     response = client.get("/search", query_string={"q": "melat"})
     assert response.status_code == 200 and len(results(response.get_data(as_text=True))) == 3
     assert results(live(client, "melati"))[0] == ("/customers/MELATI", "Customer")  # the code whole, first
+    OrderFactory(number="MELATI-1")
+    assert results(live(client, "melati-1"))[0][1] == "Order"  # a key typed whole comes before any other kind
 
 
 def test_a_kind_shows_its_eight_best_at_most(client, finance):

@@ -42,7 +42,10 @@ def index():
     text = request.args.get("q", "").strip()
     too_long = len(text) > search.LONGEST
     found = {} if too_long else search.found(text, [kind for kind in PAGES if _may_open(kind)], PER_KIND)
-    results = [(kind, row, address(kind, row)) for kind, rows in found.items() for row in rows]
+    # The records whose key is what was typed first, then each kind's best, kind by kind.
+    results = sorted(
+        ((kind, row, address(kind, row)) for kind, rows in found.items() for row in rows), key=lambda r: not r[1].exact
+    )
     said = {
         "text": text,
         "results": results,

@@ -116,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
         billing,
         books,
         client_api,
+        columns,
         customer_money,
         customers,
         evidence,
@@ -166,7 +167,7 @@ def register_blueprints(app: Flask) -> None:
         evidence,
         search,
     )
-    for module in (auth, home, *screens, tariff, admin, imports, api, client_api):
+    for module in (auth, home, *screens, columns, tariff, admin, imports, api, client_api):
         app.register_blueprint(module.bp)
     _label_histories()
 

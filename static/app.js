@@ -39,14 +39,45 @@ document.addEventListener("click", (event) => {
   button.closest(".topbar").classList.toggle("open", open);
 });
 
+// The navigation's More: its button opens and closes the links under it; a click elsewhere, or Escape, closes them.
+function openMore(open) {
+  const more = document.querySelector(".topbar .more");
+  if (!more) return;
+  more.classList.toggle("open", open);
+  more.querySelector(".more-button").setAttribute("aria-expanded", String(open));
+}
+document.addEventListener("click", (event) => {
+  const button = event.target.closest(".topbar .more-button");
+  if (button) openMore(button.getAttribute("aria-expanded") !== "true");
+  else if (!event.target.closest(".topbar .more-links")) openMore(false);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && document.querySelector(".topbar .more.open")) {
+    openMore(false);
+    document.querySelector(".topbar .more-button").focus();
+  }
+});
+
 // A table wider than its box scrolls inside it: the box then takes the keyboard's focus, so it can be scrolled
-// without a mouse.
+// without a mouse, and its right edge fades while more of the table lies that way.
 function focusableScrollBoxes() {
   for (const box of document.querySelectorAll(".scroll")) {
     if (box.scrollWidth > box.clientWidth) box.setAttribute("tabindex", "0");
     else box.removeAttribute("tabindex");
+    moreToTheRight(box);
   }
+}
+function moreToTheRight(box) {
+  box.classList.toggle("more-right", box.scrollLeft + box.clientWidth < box.scrollWidth - 1);
 }
 document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
 window.addEventListener("resize", focusableScrollBoxes);
 document.addEventListener("htmx:afterSettle", focusableScrollBoxes);
+document.addEventListener("lists:shown", focusableScrollBoxes); // static/lists.js: the lists' columns changed
+document.addEventListener(
+  "scroll",
+  (event) => {
+    if (event.target.classList?.contains("scroll")) moreToTheRight(event.target);
+  },
+  true,
+);

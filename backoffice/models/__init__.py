@@ -30,6 +30,7 @@ from backoffice.models.books import (
     account_balance_sql,
     normal_amount,
 )
+from backoffice.models.columns import ListColumns
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.imports import Import, ImportFile, ImportStatus
@@ -109,6 +110,7 @@ __all__ = [
     "Discrepancy",
     "AllocationHow",
     "Invoice",
+    "ListColumns",
     "InvoiceStatus",
     "PaymentAllocation",
     "DURATION_BUCKETS",

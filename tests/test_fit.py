@@ -264,33 +264,35 @@ def test_the_admins_menu_stays_on_one_line_at_1366_pixels_with_the_rest_under_mo
 @pytest.mark.browser
 def test_a_chosen_set_of_columns_is_remembered_on_the_next_visit(open_as):
     page = open_as("admin@fit.example", LAPTOP)
-    page.goto("/customers")
-    assert not page.locator("#customers th[data-col=manager]").is_visible()  # it gave way to the width
-    chooser = page.locator("details.columns[data-list=customers]")
+    page.goto("/customers/C9001?tab=ledger")
+    gave_way = page.locator("#ledger thead th[data-off]").first.get_attribute("data-col")  # to the width
+    assert gave_way in ("posted", "before", "corrections"), gave_way
+    chooser = page.locator("details.columns[data-list=customer-ledger]")
     chooser.locator("summary").click()
-    for column in ("manager", "status"):
-        with page.expect_response(lambda answer: answer.url.endswith("/account/columns/customers")) as answer:
+    for column in (gave_way, "kind"):
+        with page.expect_response(lambda answer: answer.url.endswith("/account/columns/customer-ledger")) as answer:
             chooser.locator(f"input[value={column}]").click()
         assert answer.value.status == 204
-    assert page.locator("#customers th[data-col=manager]").is_visible()
-    assert not page.locator("#customers th[data-col=status]").is_visible()
+    assert page.locator(f"#ledger th[data-col={gave_way}]").is_visible()
+    assert not page.locator("#ledger th[data-col=kind]").is_visible()
     user = db.session.scalar(sa.select(User.id).where(User.email == "admin@fit.example"))
-    assert db.session.get(ListColumns, (user, "customers")).columns == {"manager": True, "status": False}
+    assert db.session.get(ListColumns, (user, "customer-ledger")).columns == {gave_way: True, "kind": False}
 
     again = open_as("admin@fit.example", LAPTOP)  # another browser: nothing kept in it
-    again.goto("/customers")
-    assert again.locator("#customers th[data-col=manager]").is_visible()
-    assert not again.locator("#customers th[data-col=status]").is_visible()
-    chooser = again.locator("details.columns[data-list=customers]")
+    again.goto("/customers/C9001?tab=ledger")
+    assert again.locator(f"#ledger th[data-col={gave_way}]").is_visible()
+    assert not again.locator("#ledger th[data-col=kind]").is_visible()
+    chooser = again.locator("details.columns[data-list=customer-ledger]")
     chooser.locator("summary").click()
-    assert chooser.locator("input[value=manager]").is_checked()
-    assert not chooser.locator("input[value=status]").is_checked()
-    assert chooser.locator("input[value=code]").is_disabled()  # a list's key is always shown
-    with again.expect_response(lambda answer: answer.url.endswith("/account/columns/customers")):
+    assert chooser.locator(f"input[value={gave_way}]").is_checked()
+    assert not chooser.locator("input[value=kind]").is_checked()
+    assert chooser.locator("input[value=number]").is_disabled()  # a list's key is always shown
+    with again.expect_response(lambda answer: answer.url.endswith("/account/columns/customer-ledger")):
         chooser.locator("[data-usual]").click()
-    assert again.locator("#customers th[data-col=status]").is_visible()
+    assert again.locator("#ledger th[data-col=kind]").is_visible()
+    assert not again.locator(f"#ledger th[data-col={gave_way}]").is_visible()
     db.session.expire_all()
-    assert db.session.get(ListColumns, (user, "customers")) is None
+    assert db.session.get(ListColumns, (user, "customer-ledger")) is None
 
 
 def test_a_choice_of_columns_is_kept_for_the_person_who_made_it(client, finance):

@@ -504,6 +504,8 @@ def _pages(months: list[date]) -> list[pages.Page]:
         pages.Page("orders, unfiltered", "/orders"),
         pages.Page("customers", "/customers"),
         pages.Page("a customer (wallet ledger)", f"/customers/{customer}?tab=ledger"),
+        pages.Page("search, a name typed with a slip", f"/search?q=Custmer%20{1 + CUSTOMERS // 3}"),
+        pages.Page("the customer picker, a code's first characters", f"/search/pick/customer?q={customer[:6]}"),
         pages.Page("health check", "/admin/balance-health/check", api=True),
     ]
 

@@ -136,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
         receivables,
         reconciliation,
         route_sheet,
+        saved_filters,
         search,
         statements,
         targets,
@@ -167,7 +168,7 @@ def register_blueprints(app: Flask) -> None:
         evidence,
         search,
     )
-    for module in (auth, home, *screens, columns, tariff, admin, imports, api, client_api):
+    for module in (auth, home, *screens, columns, saved_filters, tariff, admin, imports, api, client_api):
         app.register_blueprint(module.bp)
     _label_histories()
 

@@ -72,6 +72,7 @@ from backoffice.models.reconciliation import (
     RunStatus,
     RunTrigger,
 )
+from backoffice.models.saved_filters import SavedFilter
 from backoffice.models.submissions import FormSubmission
 from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
@@ -111,6 +112,7 @@ __all__ = [
     "AllocationHow",
     "Invoice",
     "ListColumns",
+    "SavedFilter",
     "InvoiceStatus",
     "PaymentAllocation",
     "DURATION_BUCKETS",

@@ -164,4 +164,4 @@ def test_an_adjustment_and_a_pricing_say_the_amount_read_and_the_customer(client
         "pricing-version": "1",
     }
     page = client.post("/customers/HOTEL/pricing", data=pricing, follow_redirects=True).get_data(as_text=True)
-    assert "Pricing of Rp1.250,00 per Sm³ from 2026-11-01 for HOTEL — Hotel Melati" in page
+    assert "Pricing of Rp1.250,00 per Sm³ from 1 Nov 2026 for HOTEL — Hotel Melati" in page

@@ -95,7 +95,7 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, limit, h
     page = text(client.get("/approvals"))
     assert 'id="pending-approvals">1<' in page
     row = re.search(rf'<tr id="request-{request.id}">.*?</tr>', page).group(0)
-    assert "maker@example.com" in row and "Other: Meter misread in October" in row and "Rp60.000,00" in row
+    assert maker.name in row and "Other: Meter misread in October" in row and "Rp60.000,00" in row
     assert f'id="own-{request.id}"' in row and f'id="approve-{request.id}"' not in row
 
     refused = client.post(f"/approvals/{request.id}/approve")
@@ -144,7 +144,7 @@ def test_a_rejection_needs_a_reason_and_posts_nothing(client, limit, hotel, make
     )
     assert written() == before
     decided = re.search(rf'<tr id="request-{request.id}">.*?</tr>', text(client.get("/approvals"))).group(0)
-    assert "rejected by checker@example.com" in decided and "No evidence of a misread" in decided
+    assert f"rejected by {checker.name}," in decided and "No evidence of a misread" in decided
 
 
 def test_a_decided_request_is_decided_once(client, limit, hotel, maker, checker):
@@ -192,7 +192,7 @@ def test_a_finance_clerk_cannot_approve_or_reject(client, limit, hotel, maker):
     clerk = UserFactory(role="finance")
     log_in(client, clerk)
     page = text(client.get("/approvals"))
-    assert "maker@example.com" in page and f'id="approve-{request.id}"' not in page
+    assert maker.name in page and f'id="approve-{request.id}"' not in page
     assert 'id="nav-approvals"' not in page
     assert client.post(f"/approvals/{request.id}/approve").status_code == 403
     assert client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "x"}).status_code == 403
@@ -241,7 +241,7 @@ def test_a_request_beyond_the_balance_by_now_stays_pending(client, limit, hotel,
 def test_a_request_dated_in_a_month_closed_since_stays_pending(client, limit, hotel, maker, checker):
     request = ask(client, maker, value_date="2026-10-15")
     periods.close("2026-10", checker)
-    refused_on_approval(client, checker, request, "2026-10 is closed")
+    refused_on_approval(client, checker, request, "October 2026 is closed")
 
 
 def test_a_request_for_a_customer_closed_since_stays_pending(client, app, limit, maker, checker):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from backoffice.models import Account, Invoice, JournalEntry, JournalLine, MeterAssignment, Payment, RunMode
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, stored
@@ -44,7 +45,7 @@ def test_withdrawing_an_invoice_posts_its_reversal_on_the_value_date_and_it_stop
     db.session.rollback()
     invoice = db.session.scalar(sa.select(Invoice))
     entry = db.session.get(JournalEntry, invoice.withdrawal_entry_id)
-    assert result.output == f"Invoice INV-1 withdrawn: entry {entry.number} dated 2026-11-20.\n"
+    assert result.output == f"Invoice INV-1 withdrawn: entry {entry.number} dated 20 Nov 2026.\n"
     assert (invoice.withdrawal_reason, invoice.withdrawn_by_id, entry.entry_date) == (
         "Issued twice",
         None,
@@ -62,7 +63,7 @@ def test_withdrawing_a_payment_gives_its_cash_back_dated_today_by_default(runner
     db.session.rollback()
     payment = db.session.get(Payment, payment.id)
     entry = db.session.get(JournalEntry, payment.withdrawal_entry_id)
-    assert f"Payment #{payment.id} withdrawn: entry {entry.number} dated {local_today():%Y-%m-%d}." in result.output
+    assert f"Payment #{payment.id} withdrawn: entry {entry.number} dated {named_date(local_today())}." in result.output
     assert lines(entry.id) == [("1100", D("200000.00"), D("0")), ("1000", D("0"), D("200000.00"))]
     assert stored("meters", "balance", meter.id) == D("500000")
     assert run(RunMode.VERIFY).mismatched == 0
@@ -259,7 +260,7 @@ def test_orphans_lists_what_is_dated_when_nobody_held_the_meter_withdrawn_ones_m
         "1 invoice(s) and 1 payment(s) dated when nobody held their meter, 1 of them withdrawn (they count nowhere)."
     )
     # An orphan cannot be withdrawn: its reversal has nobody to post to.
-    with pytest.raises(billing.BillingError, match="was not assigned to any customer on 2026-09-20"):
+    with pytest.raises(billing.BillingError, match="was not assigned to any customer on 20 Sept 2026"):
         billing.withdraw_invoice(db.session.get(Invoice, invoice), "Not ours")
 
     # Withdrawn ones alone count nowhere: listed, and nothing to do.

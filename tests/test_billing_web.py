@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from backoffice.models import Invoice, JournalEntry, Payment, RunMode
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
 from tests.factories import CustomerFactory, stored
@@ -83,11 +84,11 @@ def test_an_admin_withdraws_an_invoice_for_a_reason_and_it_is_struck_through_wit
     )
     assert (stored("meters", "balance", meter.id), stored("meters", "overpayment", meter.id)) == (D("0"), D("200000"))
     tab = text(client.get("/customers/HOTEL?tab=billing"))
-    assert f"Invoice INV-1 withdrawn; entry {entry.number} posted, dated 2026-11-20." in tab
+    assert f"Invoice INV-1 withdrawn; entry {entry.number} posted, dated 20 Nov 2026." in tab
     row = re.search(
         rf'<tr id="invoice-{invoice}" class="withdrawn">.*?</tr> <tr class="withdrawal">.*?</tr>', tab
     ).group(0)
-    assert f'by {admin.email}: Issued twice — <a href="/books/journal/{entry.id}">{entry.number}</a>' in row
+    assert f'by {admin.name}: Issued twice — <a href="/books/journal/{entry.id}">{entry.number}</a>' in row
     assert ">Edit<" not in row and ">Withdraw<" not in row
     page = text(client.get(url))
     assert (
@@ -148,7 +149,7 @@ def test_withdrawing_twice_says_it_was_withdrawn_and_writes_nothing(client, auth
     before = written()
     again = client.post(url, data={"withdraw-reason": "Issued twice"})  # another tab, or the back button
     assert again.status_code == 409
-    assert f"This {what[:-1]} was withdrawn on {local_today():%Y-%m-%d}: it no longer changes." in text(again)
+    assert f"This {what[:-1]} was withdrawn on {named_date(local_today())}: it no longer changes." in text(again)
     assert written() == before
 
 

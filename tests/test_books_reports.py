@@ -225,7 +225,7 @@ def test_an_accounts_lines_page_from_the_latest_and_run_on_from_the_opening(clie
     ("query", "field", "message"),
     [
         ("since=2026-13-01", "since", "Write the date as YYYY-MM-DD"),
-        ("since=2026-10-01&until=2026-09-01", "until", "ends before it starts: choose 2026-10-01 or later"),
+        ("since=2026-10-01&until=2026-09-01", "until", "ends before it starts: choose 1 Oct 2026 or later"),
     ],
 )
 def test_a_bad_period_on_an_account_page_is_a_message_under_its_field(client, auth, ledger, query, field, message):

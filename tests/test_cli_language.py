@@ -63,7 +63,7 @@ def test_a_movement_is_confirmed_in_the_installations_language(app, runner, hote
     speaking(app, "id")
     done = runner.invoke(args=["ledger", "recharge", "HOTEL", "1.000", "--value-date", "2026-11-05"])
     assert done.exit_code == 0, done.output
-    assert " bertanggal 2026-11-05: saldo HOTEL Rp1.001.000,00." in done.output
+    assert " bertanggal 5 Nov 2026: saldo HOTEL Rp1.001.000,00." in done.output
     assert done.output.startswith("isi ulang #")
     speaking(app, "vi")
     done = runner.invoke(args=["ledger", "recharge", "HOTEL", "1.000", "--value-date", "2026-11-05"])

@@ -9,9 +9,10 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from backoffice.models import ApprovalKind, ApprovalRequest, Customer, MeterAssignment, PeriodAction, User
-from backoffice.models.types import month_start
+from backoffice.models.types import Month, month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date, named_month
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 
@@ -32,6 +33,11 @@ def months_back(n: int) -> tuple[str, date]:
         first = month_start(first - timedelta(days=1))
     last = (month_start(first + timedelta(days=32)) - timedelta(days=1)) if n else None
     return first.strftime("%Y-%m"), last
+
+
+def said(month: str) -> str:
+    """A month typed ``YYYY-MM`` as the pages name it ("October 2026")."""
+    return named_month(Month.parse(month))
 
 
 def test_closing_a_month_asks_first_saying_what_it_closes_and_what_waits(client, admin):
@@ -59,9 +65,9 @@ def test_closing_a_month_asks_first_saying_what_it_closes_and_what_waits(client,
     assert f'href="/books/periods/{last}/close"' in periods_page
     assert f'action="/books/periods/{last}/close"' not in periods_page  # the page asks; the list does not close
     page = text(client.get(f"/books/periods/{last}/close"))
-    assert f"Close the books through {last}?" in page
-    assert f"entries dated on or before <strong>{last_day.isoformat()}</strong> will be refused until reopened" in page
-    assert f"{earlier}, {last}" in page and "every earlier month still open closes with it" in page
+    assert f"Close the books through {said(last)}?" in page
+    assert f"entries dated on or before <strong>{named_date(last_day)}</strong> will be refused until reopened" in page
+    assert f"{said(earlier)}, {said(last)}" in page and "every earlier month still open closes with it" in page
     assert "1 request waiting for approval</strong> dated then will be refused when approved" in page
     assert "It cannot be closed yet:</strong> 1 draft journal entry is dated on or before" in page
     assert "Close through" not in page
@@ -70,7 +76,7 @@ def test_closing_a_month_asks_first_saying_what_it_closes_and_what_waits(client,
         books.void_draft(connection, draft)
     page = text(client.get(f"/books/periods/{last}/close"))
     assert "cannot be closed yet" not in page
-    assert f'action="/books/periods/{last}/close"' in page and f"Close through {last}</button>" in page
+    assert f'action="/books/periods/{last}/close"' in page and f"Close through {said(last)}</button>" in page
     assert db.session.scalar(sa.select(sa.func.count(PeriodAction.id))) == 0
 
     assert client.post(f"/books/periods/{last}/close", data={"note": "Audited"}).status_code == 302
@@ -80,7 +86,7 @@ def test_closing_a_month_asks_first_saying_what_it_closes_and_what_waits(client,
 def test_a_month_that_cannot_be_closed_gets_no_confirmation(client, admin):
     this_month, _ = months_back(0)
     page = text(client.get(f"/books/periods/{this_month}/close"))
-    assert f"{this_month} has not ended yet" in page and "Close through" not in page
+    assert f"{said(this_month)} has not ended yet" in page and "Close through" not in page
     assert "Write the month as YYYY-MM" in text(client.get("/books/periods/2026-13/close"))
     assert "not one of the months" in text(client.get("/books/periods/1990-01/close"))
 

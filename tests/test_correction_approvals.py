@@ -274,6 +274,6 @@ def test_a_tariff_held_on_the_screen_is_repriced_once_a_second_admin_approves_it
 
     log_in(client, checker)
     response = client.post(f"/approvals/{asked.id}/approve", follow_redirects=True)
-    assert f"Request #{asked.id} approved: Tariff from 2026-09-01" in response.get_data(as_text=True)
+    assert f"Request #{asked.id} approved: Tariff from 1 Sept 2026" in response.get_data(as_text=True)
     assert balance(readings["customer"]) == before + D("110000.00")
     assert clean()

@@ -146,7 +146,7 @@ def test_an_adjustment_is_named_by_its_reason_new_or_legacy(app):
     ("kind", "old", "english_again"),
     [
         ("recharge", "Opening deposit", "Opening deposit"),
-        ("recharge", "Top-up 2026-11", "Top-up 2026-11"),
+        ("recharge", "Top-up 2026-11", "Top-up November 2026"),
         ("charge", "Gas, week 2", "Gas, week 2"),
         ("adjustment", "Tampered movement #4 accepted: looked fine", "Tampered movement #4 accepted: looked fine"),
     ],
@@ -217,7 +217,7 @@ def _typed_like_the_old_words() -> tuple[list[BalanceTransaction], list[str]]:
         (
             "id",
             [
-                "Isi ulang saldo 2026-11",
+                "Isi ulang saldo November 2026",
                 "Pemakaian gas, minggu 2",
                 "Mutasi #999 yang diubah diterima: because",
                 "Pembalikan penyesuaian #{id}",
@@ -226,7 +226,7 @@ def _typed_like_the_old_words() -> tuple[list[BalanceTransaction], list[str]]:
         (
             "vi",
             [
-                "Nạp tiền 2026-11",
+                "Nạp tiền tháng 11 năm 2026",
                 "Tiền gas sử dụng, tuần 2",
                 "Đã chấp nhận biến động #999 bị can thiệp: because",
                 "Bút toán đảo của điều chỉnh #{id}",

@@ -40,6 +40,7 @@ from backoffice.models import (
 )
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.services import periods
 from tests.factories import metered_customer
 from tests.workers import ROOT, kill_work_horse, listening_worker, run_worker, serving_url
@@ -246,7 +247,7 @@ BAD_ROWS = {
     "a date after today": (
         "balances",
         "Customer code;Opening balance;Cut-over date\nKNOWN;100.000;{tomorrow}\n",
-        "Line 2, Cut-over date: The date {tomorrow} is after today.",
+        "Line 2, Cut-over date: The date {said_tomorrow} is after today.",
     ),
     "a negative amount": (
         "invoices",
@@ -274,7 +275,8 @@ def known(app):
 
 def _written(text: str) -> str:
     today = local_today()
-    return text.format(today=today.isoformat(), tomorrow=(today + timedelta(days=1)).isoformat())
+    tomorrow = today + timedelta(days=1)
+    return text.format(today=today.isoformat(), tomorrow=tomorrow.isoformat(), said_tomorrow=named_date(tomorrow))
 
 
 @pytest.mark.parametrize("case", list(BAD_ROWS))
@@ -299,7 +301,7 @@ def test_a_row_in_a_closed_month_is_refused(app, runner, tmp_path, known, admin)
     path.write_text(f"Invoice number;Meter serial;Amount;Issued on;Due on\nINV-1;M-1;100.000;{closed};{closed}\n")
     result = runner.invoke(args=["import", "invoices", str(path)])
     assert result.exit_code == 1
-    assert "Line 2, Issued on: 2026-01 is closed" in result.stderr
+    assert "Line 2, Issued on: January 2026 is closed" in result.stderr
 
 
 def big_file(path: Path) -> Path:
@@ -567,7 +569,7 @@ def test_an_invoice_or_payment_dated_when_nobody_held_the_meter_is_refused_when_
     path.write_text(f"Meter serial;Payment reference;Amount;Paid on\nM-1;TRF-9;100.000;{before}\n")
     result = runner.invoke(args=["import", "payments", str(path)])
     assert result.exit_code == 1
-    assert "Line 2, Paid on: Meter M-1 was not assigned to any customer on 2025-12-31" in result.stderr
+    assert "Line 2, Paid on: Meter M-1 was not assigned to any customer on 31 Dec 2025" in result.stderr
 
 
 def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_lines(app, runner, tmp_path, known):

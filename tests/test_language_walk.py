@@ -10,8 +10,11 @@ reaches yet is still read. Every GET route of the app is either read this way or
 What a page shows: its HTML text nodes (option texts included), and the title, placeholder, aria-label, alt and
 data-confirm attributes and the buttons' values. An English word is a word of three letters or more of the
 catalogue's msgids (``messages.pot``) that no msgstr of the language uses (``status``, ``total``, ``email`` are
-Indonesian too) and that :data:`ALLOWED` does not name. What a clerk typed (the demo's names, descriptions and
-references, and this test's own) and e-mail addresses are taken out of the text before its words are read.
+Indonesian too) and that :data:`ALLOWED` does not name; and a word of :data:`LEFT_IN_ENGLISH`, which a translation
+may have kept (a loanword a clerk does not read as their own), is English too. What a clerk typed (the demo's names,
+descriptions and references, and this test's own) and e-mail addresses are taken out of the text before its words
+are read. Nor does a sentence write a date or a month the ISO way (``2026-11-26``, ``2026-11``): it names them as the
+reader's language does.
 
 Each installation is walked too, in its own language and currency: Indonesia (``id_ID``, Rupiah), Vietnam
 (``vi_VN``, the đồng, which has no decimals: no page writes an amount with any, and an amount typed with some is
@@ -129,6 +132,10 @@ TYPED_PATTERNS = [
 ]
 TYPED_TEXT = re.compile("|".join([*TYPED_PATTERNS, *map(re.escape, sorted(TYPED, key=len, reverse=True))]))
 WORD = re.compile(r"[^\W\d_]{3,}")
+LEFT_IN_ENGLISH = ("worker", "real time", "real-time", "bucket", "chunk", "heartbeat", "login", "dry run")
+"""English words a catalogue's msgstrs once kept: none is shown in Indonesian or Vietnamese."""
+LEFT = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, LEFT_IN_ENGLISH)) + r")s?(?!\w)", re.IGNORECASE)
+ISO_DATE = re.compile(r"(?<![\w-])\d{4}-\d{2}(?:-\d{2})?(?![\w-])")
 CODES = re.compile(r"\w+(?:[._]\w+)+|%\(\w+\)[sdif]|%[sdif]|\{\w*\}|<[^>]*>|&\w+;")
 """What is not words, in a message or on a page: names of the code (``total_recharged``, ``customers.balance``,
 a check's name), a message's placeholders and markup."""
@@ -213,7 +220,7 @@ def walk_in(app, business, language: str) -> Walk:
     """Every user's walk with their pages in ``language``: the login and not-found pages to a browser asking for
     it, then the admin's and the clerk's every page, and the second admin's approvals (which the first asked)."""
     english = vocabulary(language)
-    walk = Walk(lambda page: english_in(page.texts, english))
+    walk = Walk(lambda page: english_in(page.texts, english) + left_in_english(page.texts) + iso_dates_in(page.texts))
     logged_out = app.test_client()
     for path in ("/login", "/no-such-page"):
         read(logged_out, path, walk, headers={"Accept-Language": language})
@@ -302,6 +309,27 @@ def english_in(texts: list[str], english: set[str]) -> list[str]:
             if word.lower() in english and word.lower() not in found:
                 found[word.lower()] = f"{word}: {' '.join(text.split())[:120]!r}"
     return list(found.values())
+
+
+def left_in_english(texts: list[str]) -> list[str]:
+    """The words of :data:`LEFT_IN_ENGLISH` in the texts (what a clerk typed taken out), each with its text, once per
+    page."""
+    found = {}
+    for text in texts:
+        for word in LEFT.findall(TYPED_TEXT.sub(" ", text)):
+            found.setdefault(word.lower(), f"{word}: {' '.join(text.split())[:120]!r}")
+    return list(found.values())
+
+
+def iso_dates_in(texts: list[str]) -> list[str]:
+    """The texts (what a clerk typed taken out) that write a date or a month the ISO way inside a sentence: beside a
+    word of their own."""
+    found = []
+    for text in texts:
+        kept = TYPED_TEXT.sub(" ", text)
+        if ISO_DATE.search(kept) and WORD.search(ISO_DATE.sub(" ", kept)):
+            found.append(f"an ISO date in {' '.join(text.split())[:120]!r}")
+    return found
 
 
 @cache

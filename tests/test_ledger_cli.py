@@ -12,6 +12,7 @@ from backoffice.models import Account, BalanceTransaction, JournalEntry, Journal
 from backoffice.models.metering import READING
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
@@ -57,13 +58,13 @@ def test_a_recharge_and_a_charge_dated_in_the_past_count_in_that_month(runner, p
     recharged = runner.invoke(args=["ledger", "recharge", "HOTEL", "50.000", "--value-date", "2026-10-15"])
     assert recharged.exit_code == 0, recharged.output
     row = newest()
-    assert recharged.output == f"recharge #{row.id} dated 2026-10-15: HOTEL balance Rp150.000,00.\n"
+    assert recharged.output == f"recharge #{row.id} dated 15 Oct 2026: HOTEL balance Rp150.000,00.\n"
     assert entry_of(row) == (date(2026, 10, 15), [("1000", D("50000.00"), D("0")), ("2000", D("0"), D("50000.00"))])
     charged = runner.invoke(args=["ledger", "charge", "HOTEL", "20.000", "--value-date", "2026-10-20"])
     assert charged.exit_code == 0, charged.output
     assert (newest().value_date, newest().signed_amount) == (date(2026, 10, 20), D("-20000.00"))
     plain = runner.invoke(args=["ledger", "charge", "HOTEL", "1"])
-    assert f"dated {local_today():%Y-%m-%d}" in plain.output
+    assert f"dated {named_date(local_today())}" in plain.output
     assert run(RunMode.VERIFY).mismatched == 0
 
 
@@ -97,7 +98,7 @@ def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_a
     row = newest()
     assert (row.kind, row.signed_amount, row.reverses_id) == (TransactionKind.REVERSAL, D("-40000.00"), recharge.id)
     assert entry_of(row) == (date(2026, 11, 3), [("2000", D("40000.00"), D("0")), ("1000", D("0"), D("40000.00"))])
-    assert f"reversal #{row.id} dated 2026-11-03: HOTEL balance Rp100.000,00." in reversed_.output
+    assert f"reversal #{row.id} dated 3 Nov 2026: HOTEL balance Rp100.000,00." in reversed_.output
     goodwill = wallet.adjust(plain_hotel, D("700"), reason="goodwill")
     undone = runner.invoke(args=["ledger", "reverse", str(goodwill.id), "--description", "Given twice"])
     assert undone.exit_code == 0, undone.output

@@ -25,6 +25,7 @@ from backoffice.models import (
 )
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.reconcile import CHECKS as ALL_CHECKS
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
@@ -106,7 +107,7 @@ def test_a_reading_without_pricing_or_assignment_is_refused_and_writes_nothing(s
     _customer_id, meter_id = site
     unpriced = MeterFactory()
     meter_lifecycle.assign_meter(unpriced, CustomerFactory(), date(2026, 10, 1))
-    with pytest.raises(metering.MeteringError, match="No pricing applies on 2026-10-31"):
+    with pytest.raises(metering.MeteringError, match="No pricing applies on 31 Oct 2026"):
         metering.record_reading(unpriced.id, date(2026, 10, 31), D("1"))
     with pytest.raises(metering.MeteringError, match="not assigned"):
         metering.record_reading(MeterFactory().id, NOV, D("1"))
@@ -191,7 +192,7 @@ def test_today_is_the_installations_today(site):
     ahead = local_today()
     metering.record_reading(meter_id, ahead, D("1"))
     in_time_zone("Pacific/Pago_Pago")  # UTC-11
-    shown = f"after today ({local_today():%Y-%m-%d} in Pacific/Pago_Pago)"
+    shown = f"after today ({named_date(local_today())} in Pacific/Pago_Pago)"
     with pytest.raises(metering.MeteringError, match=re.escape(shown)):
         metering.record_reading(meter_id, ahead, D("1"))
 
@@ -207,7 +208,7 @@ def test_a_reading_dated_when_nobody_held_the_meter_is_refused_and_writes_nothin
     assignment = billing.active_assignment(meter_id)
     meter_lifecycle.deactivate(assignment, date(2026, 11, 10))
     for day in (date(2026, 10, 31), date(2026, 11, 10)):
-        with pytest.raises(metering.MeteringError, match=f"not assigned to any customer on {day:%Y-%m-%d}"):
+        with pytest.raises(metering.MeteringError, match=f"not assigned to any customer on {named_date(day)}"):
             metering.record_reading(meter_id, day, D("1"))
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
@@ -222,7 +223,7 @@ def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_
     reading = metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
     moved_to_a_bakery(site)
     charged = balance(customer_id)
-    with pytest.raises(metering.MeteringError, match="On 2026-11-21 meter .* was at BAKERY, not at HOTEL"):
+    with pytest.raises(metering.MeteringError, match="On 21 Nov 2026 meter .* was at BAKERY, not at HOTEL"):
         metering.correct_reading(reading, date(2026, 11, 21), D("10"))
     db.session.rollback()
     assert db.session.get(MeterReading, reading).reading_date == date(2026, 11, 5)

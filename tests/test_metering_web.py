@@ -45,8 +45,8 @@ def test_a_reading_is_priced_live_then_recorded_and_charged(client, hotel_ids):
         ({"reading-volume_flow_meter": "-1"}, "must not be negative"),
         ({"reading-volume_flow_meter": "1,00001"}, "4 decimal places"),
         ({"reading-volume_flow_meter": ""}, "Enter a number"),
-        ({"reading-reading_date": "2026-10-01"}, "No pricing applies on 2026-10-01"),
-        ({"reading-reading_date": "2026-09-30"}, "Meter M-1 was not assigned to any customer on 2026-09-30"),
+        ({"reading-reading_date": "2026-10-01"}, "No pricing applies on 1 Oct 2026"),
+        ({"reading-reading_date": "2026-09-30"}, "Meter M-1 was not assigned to any customer on 30 Sept 2026"),
         ({"reading-reading_date": "9999-12-31"}, "A reading cannot be dated after today"),
     ],
 )
@@ -67,7 +67,7 @@ def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date
     current = billing.active_assignment(meter_id)
     meter_lifecycle.assign_meter(current.meter, bakery, date(2026, 11, 20), confirm_move_from=current.id)
     form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "1"}
-    refused = "On 2026-11-05 meter M-1 was at HOTEL, not at BAKERY: enter it for HOTEL."
+    refused = "On 5 Nov 2026 meter M-1 was at HOTEL, not at BAKERY: enter it for HOTEL."
     assert refused in client.post("/customers/BAKERY/readings/preview", data=form).get_data(as_text=True)
     response = client.post("/customers/BAKERY/readings", data=form)
     assert response.status_code == 422 and refused in response.get_data(as_text=True)
@@ -83,9 +83,9 @@ def test_the_pricing_preview_says_what_saving_would_change_and_writes_nothing(cl
     metering.record_reading(meter_id, date(2026, 11, 20), D("10"))
     form = {"pricing-effective_from": "2026-11-10", "pricing-price_per_sm3": "1.500", "pricing-meter_correction": "1"}
     preview = client.post("/customers/HOTEL/pricing/preview", data=form).get_data(as_text=True)
-    assert "re-prices <strong>1</strong> reading(s) from 2026-11" in preview
+    assert "re-prices <strong>1</strong> reading(s) from November 2026" in preview
     assert "Rp10.000,00 → Rp15.000,00" in preview
-    assert "every month's closing from 2026-11 on move by -Rp5.000,00" in preview
+    assert "every month's closing from November 2026 on move by -Rp5.000,00" in preview
     assert "A job re-prices them" not in preview
     current_app.config["REPRICE_IN_REQUEST_LIMIT"] = 0
     preview = client.post("/customers/HOTEL/pricing/preview", data=form).get_data(as_text=True)

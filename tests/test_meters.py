@@ -101,7 +101,7 @@ def test_retiring_asks_first_saying_where_the_meter_is_then_ends_its_assignment(
     assignment = db.session.get(MeterAssignment, assignment_id)
     assert (assignment.is_active, assignment.ended_on) == (False, date(2026, 11, 15))
     listed = client.get("/meters?status=retired").get_data(as_text=True)
-    assert "Meter M-1 retired on 2026-11-15." in listed and "retired 15 Nov 2026" in listed
+    assert "Meter M-1 retired on 15 Nov 2026." in listed and "retired 15 Nov 2026" in listed
     assert "M-1" not in client.get("/meters?status=active").get_data(as_text=True)
 
 
@@ -119,11 +119,11 @@ def test_a_retired_meter_takes_no_new_assignment_or_reading(client, held):
     meter_lifecycle.retire_meter(meter("M-1"), date(2026, 11, 15), confirm_from=assignment_id)
     response = client.post("/customers/HOTEL/meters", data={"assign-serial": "M-1", "assign-started_on": "2026-11-20"})
     assert response.status_code == 422
-    assert "Meter M-1 was retired on 2026-11-15: it takes no new assignment." in response.get_data(as_text=True)
+    assert "Meter M-1 was retired on 15 Nov 2026: it takes no new assignment." in response.get_data(as_text=True)
     reading = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-01", "reading-volume_flow_meter": "1"}
     response = client.post("/customers/HOTEL/readings", data=reading)
     assert response.status_code == 422
-    assert "Meter M-1 was retired on 2026-11-15: it takes no new reading." in response.get_data(as_text=True)
+    assert "Meter M-1 was retired on 15 Nov 2026: it takes no new reading." in response.get_data(as_text=True)
     preview = client.post("/customers/HOTEL/readings/preview", data=reading).get_data(as_text=True)
     assert "it takes no new reading" in preview
     assert db.session.scalar(sa.select(sa.func.count(MeterAssignment.id))) == 1
@@ -133,8 +133,8 @@ def test_a_retired_meter_takes_no_new_assignment_or_reading(client, held):
 @pytest.mark.parametrize(
     ("retired_on", "message"),
     [
-        ("2026-09-30", "has been at HOTEL since 2026-10-01: it cannot be retired before that"),
-        ("2026-11-05", "has 1 reading(s) dated on or after 2026-11-05 at HOTEL"),
+        ("2026-09-30", "has been at HOTEL since 1 Oct 2026: it cannot be retired before that"),
+        ("2026-11-05", "has 1 reading(s) dated on or after 5 Nov 2026 at HOTEL"),
         ("9999-12-31", "A retirement cannot be dated after today"),
         ("", "Enter the day the meter is taken out of service."),
     ],
@@ -202,11 +202,11 @@ def test_meters_retire_asks_first_and_retires_as_the_admin(runner):
     args = ["meters", "retire", "m-1", "--on", "2026-11-15", "--user", "boss@example.com"]
     declined = runner.invoke(args=args, input="n\n")
     assert declined.exit_code == 1 and "Aborted!" in declined.output
-    assert "Meter M-1 is at HOTEL — " in declined.output and "that assignment ends on 2026-11-15" in declined.output
+    assert "Meter M-1 is at HOTEL — " in declined.output and "that assignment ends on 15 Nov 2026" in declined.output
     assert not meter("M-1").retired
     result = runner.invoke(args=args, input="y\n")
     assert result.exit_code == 0, result.output
-    assert "Retired meter M-1 on 2026-11-15." in result.output
+    assert "Retired meter M-1 on 15 Nov 2026." in result.output
     retired = meter("M-1")
     assert retired.retired and retired.retired_by_id == admin.id
 

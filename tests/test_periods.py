@@ -34,6 +34,7 @@ from backoffice.models import (
 from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date, named_month
 from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
@@ -77,10 +78,18 @@ class Months:
     earlier_first = property(lambda self: self.first(2))
     earlier_day = property(lambda self: self.end(2))
 
+    def said(self, back: int) -> str:
+        """The month ``back`` months before the current one as a message names it ("October 2026")."""
+        return named_month(self.first(back))
+
+    said_current = property(lambda self: self.said(0))
+    said_last = property(lambda self: self.said(1))
+    said_earlier = property(lambda self: self.said(2))
+
     @property
     def refused(self) -> str:
         """Why something dated last month is refused once it is closed."""
-        return f"{self.last} is closed: date it in the open period (from {self.current_first:%Y-%m-%d})."
+        return f"{self.said_last} is closed: date it in the open period (from {named_date(self.current_first)})."
 
 
 @pytest.fixture
@@ -143,7 +152,7 @@ def test_closing_a_month_closes_every_date_through_it_and_is_recorded(controller
 def test_reopening_opens_the_latest_closed_month_only_and_is_recorded(controller, m):
     periods.close(m.earlier, controller)
     periods.close(m.last, controller)
-    with pytest.raises(PeriodError, match=f"Only the latest closed month, {m.last}, can be reopened"):
+    with pytest.raises(PeriodError, match=f"Only the latest closed month, {m.said_last}, can be reopened"):
         periods.reopen(m.earlier, controller, "Missing invoice")
     periods.reopen(m.last, controller, "A supplier invoice arrived late")
     assert periods.closed_through() == m.earlier
@@ -193,18 +202,20 @@ def test_a_month_that_has_not_ended_or_is_not_a_month_is_not_closed(controller, 
 
 
 def test_refused_closes_and_reopens_write_nothing(controller, m):
-    with pytest.raises(PeriodError, match=f"{m.last} is not closed"):
+    with pytest.raises(PeriodError, match=f"{m.said_last} is not closed"):
         periods.reopen(m.last, controller, "Why not")
     periods.close(m.last, controller)
-    with pytest.raises(PeriodError, match=f"{m.last} is already closed: the books are closed through {m.last}"):
+    with pytest.raises(
+        PeriodError, match=f"{m.said_last} is already closed: the books are closed through {m.said_last}"
+    ):
         periods.close(m.last, controller)
-    with pytest.raises(PeriodError, match=f"{m.earlier} is already closed"):
+    with pytest.raises(PeriodError, match=f"{m.said_earlier} is already closed"):
         periods.close(m.earlier, controller)
-    with pytest.raises(PeriodError, match=f"Say why {m.last} is reopened"):
+    with pytest.raises(PeriodError, match=f"Say why {m.said_last} is reopened"):
         periods.reopen(m.last, controller, "   ")
     with pytest.raises(PeriodError, match="at most 300 characters"):
         periods.reopen(m.last, controller, "x" * 301)
-    with pytest.raises(PeriodError, match=f"{m.current} is not closed"):
+    with pytest.raises(PeriodError, match=f"{m.said_current} is not closed"):
         periods.reopen(m.current, controller, "Why not")
     assert len(actions()) == 1
 
@@ -212,7 +223,7 @@ def test_refused_closes_and_reopens_write_nothing(controller, m):
 def test_a_month_with_a_draft_entry_dated_in_it_is_not_closed(controller, m):
     with own_transaction() as connection:
         draft = manual_entry(connection, m.in_last, draft=True)
-    with pytest.raises(PeriodError, match=f"1 draft journal entry is dated on or before {m.last_day:%Y-%m-%d}"):
+    with pytest.raises(PeriodError, match=f"1 draft journal entry is dated on or before {named_date(m.last_day)}"):
         periods.close(m.last, controller)
     assert count(PeriodAction) == 0
     with own_transaction() as connection:
@@ -463,9 +474,9 @@ def test_finance_users_see_the_periods_but_cannot_close_or_reopen(client, auth, 
     periods.close(m.earlier, admin, "Year-end checks")
     auth.login("finance")
     page = client.get("/books/periods").get_data(as_text=True)
-    assert f"closed through <strong>{m.earlier}</strong>" in page
+    assert f"closed through <strong>{m.said_earlier}</strong>" in page
     row = page.split(f'id="month-{m.earlier}"', 1)[1].split("</tr>", 1)[0]
-    assert "closed" in row and "controller@example.com" in row and "Year-end checks" in row
+    assert "closed" in row and admin.name in row and "Year-end checks" in row
     assert "<button" not in page.split('id="periods"', 1)[1].split("</table>", 1)[0]
     assert client.post(f"/books/periods/{m.last}/close").status_code == 403
     assert client.post(f"/books/periods/{m.earlier}/reopen", data={"reason": "Why"}).status_code == 403
@@ -476,7 +487,7 @@ def test_an_admin_closes_and_reopens_a_month_from_the_page_after_confirming(clie
     auth.login("admin")
     page = client.get("/books/periods").get_data(as_text=True)
     row = page.split(f'id="month-{m.last}"', 1)[1].split("</tr>", 1)[0]
-    assert f"Entries dated on or before {m.last_day:%Y-%m-%d} will be refused until reopened." in row
+    assert f"Entries dated on or before {named_date(m.last_day)} will be refused until reopened." in row
     current = page.split(f'id="month-{m.current}"', 1)[1].split("</tr>", 1)[0]
     assert "<button" not in current  # a month closes once it has ended
     response = client.post(f"/books/periods/{m.last}/close", data={"note": "Bank reconciled"})
@@ -489,7 +500,7 @@ def test_an_admin_closes_and_reopens_a_month_from_the_page_after_confirming(clie
     refused = client.post(f"/books/periods/{m.last}/reopen", data={"reason": ""})
     assert refused.status_code == 422 and "Say why the month is reopened." in refused.get_data(as_text=True)
     wrong = client.post(f"/books/periods/{m.earlier}/reopen", data={"reason": "Typo"})
-    assert wrong.status_code == 422 and f"Only the latest closed month, {m.last}" in wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and f"Only the latest closed month, {m.said_last}" in wrong.get_data(as_text=True)
     nonsense = client.post("/books/periods/2026-13/close", data={})
     assert nonsense.status_code == 422 and "Write the month as YYYY-MM" in nonsense.get_data(as_text=True)
     assert len(actions()) == 1
@@ -520,9 +531,9 @@ def test_closing_from_the_page_needs_the_csrf_token(csrf_app, m):
 def test_books_close_reopen_and_periods_from_the_command_line(runner, controller, m):
     closed = runner.invoke(args=["books", "close", m.last, "--note", "Checked", "--user", "Controller@Example.com"])
     assert closed.exit_code == 0, closed.output
-    assert f"{m.last} closed; the books are closed through {m.last}." in closed.output
+    assert f"{m.said_last} closed; the books are closed through {m.said_last}." in closed.output
     listed = runner.invoke(args=["books", "periods"])
-    assert listed.exit_code == 0 and f"Closed through {m.last}." in listed.output
+    assert listed.exit_code == 0 and f"Closed through {m.said_last}." in listed.output
     row = next(line for line in listed.output.splitlines() if line.strip().startswith(m.last))
     assert "closed" in row and "controller@example.com" in row and "Checked" in row
     again = runner.invoke(args=["books", "close", m.last, "--user", "controller@example.com"])

@@ -77,7 +77,7 @@ def test_a_volume_correction_posts_the_difference_on_the_readings_date(client, r
     ]
     correction = db.session.scalar(sa.select(sa.func.max(BalanceTransaction.id)))
     page = text(client.get(url))
-    assert f"Reading #{reading} corrected; posted charge #{correction} of -Rp5.000,00 dated 2026-10-20." in page
+    assert f"Reading #{reading} corrected; posted charge #{correction} of -Rp5.000,00 dated 20 Oct 2026." in page
     assert f'href="/customers/HOTEL/movements/{correction}">{correction}</a>' in page
     assert purchases("2026-10") == D("15000.00")
     assert run(RunMode.VERIFY).mismatched == 0
@@ -96,7 +96,7 @@ def test_a_date_correction_across_months_gives_back_on_the_old_date_and_charges_
     assert (purchases("2026-10"), purchases("2026-11")) == (None, D("10000.00"))  # October holds nothing now
     assert db.session.scalar(sa.select(Customer.balance)) == D("990000.00")
     page = text(client.get(url))
-    assert "posted reversal #" in page and "dated 2026-10-20, charge #" in page and "dated 2026-11-05." in page
+    assert "posted reversal #" in page and "dated 20 Oct 2026, charge #" in page and "dated 5 Nov 2026." in page
     assert run(RunMode.VERIFY).mismatched == 0
 
 
@@ -115,7 +115,7 @@ def test_a_correction_that_changes_nothing_posts_nothing(client, reading):
         ({"volume_flow_meter": ""}, "volume_flow_meter", "Enter a number"),
         ({"reading_date": ""}, "reading_date", "Enter the reading date."),
         ({"reading_date": "{tomorrow}"}, "volume_flow_meter", "A reading cannot be dated after today"),
-        ({"reading_date": "2026-08-31"}, "volume_flow_meter", "was not assigned to any customer on 2026-08-31"),
+        ({"reading_date": "2026-08-31"}, "volume_flow_meter", "was not assigned to any customer on 31 Aug 2026"),
         ({"note": "x" * 301}, "note", "Field cannot be longer than 300 characters"),
     ],
 )

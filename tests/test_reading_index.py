@@ -89,7 +89,7 @@ def test_the_volume_is_the_index_less_what_it_counts_from(app, given, previous, 
         (
             MeterIndex(D("1000")),
             D("1100"),
-            "The index 1.000 is lower than meter M-1's previous index, 1.100 on 2026-11-01",
+            "The index 1.000 is lower than meter M-1's previous index, 1.100 on 1 Nov 2026",
         ),
         (MeterIndex(D("1000")), None, "Meter M-1 has no earlier reading by index: give the index it started from"),
         (MeterIndex(D("30"), rollover_digits=5), None, "Meter M-1 has no earlier reading by index"),
@@ -153,7 +153,7 @@ def test_a_first_reading_by_index_needs_the_meter_s_start_index(site):
 def test_a_reading_by_index_dated_before_the_meter_s_latest_by_index_is_refused(site):
     _customer_id, meter_id = site
     metering.record_reading(meter_id, date(2026, 11, 10), None, index=MeterIndex(D("100"), start_index=D("0")))
-    with pytest.raises(metering.MeteringError, match="has a reading by index dated 2026-11-10, after this one"):
+    with pytest.raises(metering.MeteringError, match="has a reading by index dated 10 Nov 2026, after this one"):
         metering.record_reading(meter_id, date(2026, 11, 5), None, index=MeterIndex(D("50"), start_index=D("0")))
 
 
@@ -420,9 +420,9 @@ def test_every_refused_entry_is_named_by_its_position_and_nothing_is_written(sit
     said = {refusal.position: refusal.message for refusal in refused.value.refusals}
     assert sorted(said) == list(range(2, 12))
     assert said[2] == "No meter 999999."
-    assert "Meter M-OLD was retired on 2026-11-15" in said[3]
+    assert "Meter M-OLD was retired on 15 Nov 2026" in said[3]
     assert "cannot be dated after today" in said[4]
-    assert "2026-09 is closed" in said[5]
+    assert "September 2026 is closed" in said[5]
     assert said[6] == "Meter M-1 is read on 2026-11-10 in row 1 already: a meter has one reading a day."
     assert said[7].startswith("Meter M-1 already has a reading on 2026-11-05: #")
     assert "The index 400 is lower than meter M-2's previous index, 500 on 2026-11-02" in said[8]

@@ -29,7 +29,7 @@ def test_checks_lists_every_check_with_its_description(runner):
     assert "order_grand_total" in result.output and "target_achieved" in result.output
     assert "order_month_totals" in result.output and "Order totals by month" in result.output
     assert "Order grand totals" in result.output
-    assert "total_price + additions - promo - reductions" in result.output
+    assert "its total price plus additions, less promo and reductions" in result.output
 
 
 def test_verify_reports_and_exits_1_while_discrepancies_remain(runner, corrupted):
@@ -130,7 +130,7 @@ def test_usage_errors_exit_2_with_one_line(runner, args, message):
 
 def test_checks_lists_the_customer_status(runner):
     result = runner.invoke(args=["reconcile", "checks"])
-    assert "customer_status" in result.output and "suspend_below" in result.output
+    assert "customer_status" in result.output and "below their suspension threshold" in result.output
 
 
 def test_a_fix_that_would_launder_evidence_says_why_in_the_output_the_json_and_the_csv(runner, tmp_path):

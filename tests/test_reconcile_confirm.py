@@ -59,7 +59,8 @@ def test_the_rebuild_confirmation_counts_the_entities_in_scope(client, admin, or
 def test_the_fix_confirmation_says_what_each_check_may_change(client, admin, orders):
     page = text(client.get("/reconciliation/confirm/fix", headers={"HX-Request": "true"}))
     assert page.startswith('<section id="job-panel"')
-    assert "Order grand totals (3 in scope): may change Grand total — <code>orders.grand_total = " in page
+    said = "an order's grand total is its total price plus additions, less promo and reductions"
+    assert f"Order grand totals (3 in scope): may change Grand total — {said}" in page
     assert "Balance sheet (1 in scope): reports only, changes nothing" in page
     assert "writes the expected value back" in page
     assert started() == (0, 0)
@@ -128,9 +129,10 @@ def test_a_run_done_in_process_ends_with_the_event_at_once(client, admin, orders
 
 
 @pytest.mark.parametrize("language", ["id", "vi"])
-def test_a_fix_s_confirmation_lists_the_fields_by_label_and_the_formula_as_code(app, client, auth, language):
+def test_a_fix_s_confirmation_lists_the_fields_by_label_and_the_formula_in_words(app, client, auth, language):
     from flask_babel import force_locale
 
+    from backoffice.reconcile import CHECKS
     from backoffice.reconcile.wording import field_label
 
     auth.login("admin")
@@ -141,5 +143,6 @@ def test_a_fix_s_confirmation_lists_the_fields_by_label_and_the_formula_as_code(
         labels = ", ".join(
             field_label("customer_wallet", name) for name in ("balance", "total_recharged", "total_spent")
         )
+        formula = str(CHECKS["customer_wallet"].description)
     assert labels in page and "balance, total_recharged, total_spent" not in page
-    assert "<code>customers.balance" in page
+    assert formula in page and "customers.balance" not in page and "<code>" not in page

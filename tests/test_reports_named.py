@@ -61,7 +61,7 @@ def test_the_csv_names_orders_targets_and_customers_by_business_key_and_name(cli
     manager = target.account_manager
     aimed = rows["target_achieved", "achieved_amount"]
     assert aimed["entity_key"] == f"{manager.email} 2026-11"
-    assert aimed["entity_name"] == f"target of {manager.name} for 2026-11"
+    assert aimed["entity_name"] == f"target of {manager.name} for November 2026"
     assert aimed["field_label"] == "Achieved amount"
 
     held = rows["customer_wallet", "balance"]

@@ -93,7 +93,7 @@ def test_a_row_is_checked_as_a_cell_is_left_and_a_reading_far_from_usual_asks_to
     assert "1.090,0000 m³" in far and "far from the usual 100,0000 m³" in far
     assert f'name="meter-{meter}-confirm"' in far
     lower = page_text(client.post("/readings/sheet/check", data=check | {f"meter-{meter}-index": "1200"}))
-    assert "The index 1.200 is lower than meter M-1&#39;s previous index, 1.310 on 2026-11-10" in lower
+    assert "The index 1.200 is lower than meter M-1&#39;s previous index, 1.310 on 10 Nov 2026" in lower
     assert readings_on(DAY) == []
 
 
@@ -108,7 +108,7 @@ def test_the_sheet_is_saved_as_one_batch_once_however_often_it_is_sent(client, f
     first = client.post(ACTION, data=form)
     assert first.status_code == 302, page_text(first)
     shown = page_text(client.get(first.location))
-    assert "2 readings of 2026-11-20 recorded: 97,5 m³, Rp97.500,00 charged. 1 row left empty." in shown
+    assert "2 readings of 20 Nov 2026 recorded: 97,5 m³, Rp97.500,00 charged. 1 row left empty." in shown
     assert "Recorded: #" in shown and "index 1.400,0000, 90,0000 m³" in shown
     recorded = {found.meter_id: found for found in readings_on(DAY)}
     assert (recorded[route["M-1"]].volume_flow_meter, recorded[route["M-1"]].index_from) == (
@@ -149,7 +149,7 @@ def test_a_reading_recorded_meanwhile_on_the_same_meter_and_date_is_refused_and_
     meanwhile = metering.record_reading(route["M-1"], DAY, D("80"))
     refused = client.post(ACTION, data=form)
     assert refused.status_code == 422
-    assert f"Meter M-1 already has a reading on 2026-11-20: #{meanwhile}, 80.0000 m³." in page_text(refused)
+    assert f"Meter M-1 already has a reading on 20 Nov 2026: #{meanwhile}, 80,0000 m³." in page_text(refused)
     assert [found.id for found in readings_on(DAY)] == [meanwhile]
 
 
@@ -192,6 +192,6 @@ def test_the_sheet_is_typed_from_the_keyboard_and_checked_as_each_cell_is_left(p
     page.fill(f"#meter-{route['M-2']}-index", "")
     follow(page, "#save-sheet")
     expect(page.locator(".flash-success")).to_contain_text(
-        "1 reading of 2026-11-20 recorded: 1.090 m³, Rp1.090.000,00 charged. 2 rows left empty."
+        "1 reading of 20 Nov 2026 recorded: 1.090 m³, Rp1.090.000,00 charged. 2 rows left empty."
     )
     expect(page.locator(f"#recorded-{route['M-1']}")).to_contain_text("index 2.400,0000, 1.090,0000 m³")

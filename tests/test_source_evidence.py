@@ -232,7 +232,7 @@ def test_an_admin_sees_the_changed_reading_on_the_customers_page_and_accepting_i
     run(RunMode.FIX, checks=FIXES)
     auth.login(role="admin")
     page = client.get("/customers/HOTEL").get_data(as_text=True)
-    assert 'id="quarantined-banner"' in page and "reading of meter M-1 on 2026-11-20" in page
+    assert 'id="quarantined-banner"' in page and "reading of meter M-1 on 20 Nov 2026" in page
     ids = [str(finding.id) for finding in evidence_review.open_findings(customer_id)]
 
     done = client.post(

@@ -174,7 +174,7 @@ def next_month() -> str:
         ("since=2026-02-30&until=2026-03-01", "since", "Write the date as YYYY-MM-DD"),
         ("since=2026-09-01&until=1.10.2026", "until", "Write the date as YYYY-MM-DD"),
         ("until=2026-09-30", "since", "Enter the first day of the statement"),
-        ("since=2026-09-10&until=2026-09-01", "until", "ends before it starts: choose 2026-09-10 or later"),
+        ("since=2026-09-10&until=2026-09-01", "until", "ends before it starts: choose 10 Sept 2026 or later"),
         ("since=tomorrow", "since", "Nothing is dated after today"),
         ("month=2026-09&since=2026-09-01", "month", "Choose a month or a range of dates, not both"),
         ("since=2020-01-01&until=2026-09-30", "until", "at most 366 days (2465 asked)"),

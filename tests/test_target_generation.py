@@ -53,7 +53,7 @@ def test_a_clerk_sets_a_months_targets_from_an_amount_for_the_active_managers_wi
         "Sari": (D("50000000.00"), D("0.00")),
     }
     listed = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Targets for 2026-12: 2 set; 1 kept as they were (Dewi)." in listed
+    assert "Targets for December 2026: 2 set; 1 kept as they were (Dewi)." in listed
 
 
 def test_the_previous_months_targets_are_taken_and_the_amount_for_who_had_none(client, auth, team):
@@ -100,7 +100,7 @@ def test_targets_that_cannot_be_generated_say_why_and_nothing_is_written(client,
 def test_targets_generate_sets_the_months_targets_by_command(runner, team):
     result = runner.invoke(args=["targets", "generate", "2026-12", "--amount", "50.000.000"])
     assert result.exit_code == 0, result.output
-    assert result.output == "Targets for 2026-12: 2 set; 1 kept as they were (Dewi).\n"
+    assert result.output == "Targets for December 2026: 2 set; 1 kept as they were (Dewi).\n"
     assert targets(date(2026, 12, 1))["Sari"] == (D("50000000.00"), D("0.00"))
     again = runner.invoke(args=["targets", "generate", "2027-01", "--from-previous"])
     assert again.exit_code == 0, again.output
@@ -119,7 +119,7 @@ def test_targets_generate_update_recomputes_the_achieved_amounts_through_the_eng
     assert result.exit_code == 0, result.output
     run = db.session.scalar(sa.select(ReconciliationRun))
     assert run.checks == ["target_achieved"] and run.scope == {"from_month": "2026-12"}
-    assert f"Achieved amounts from 2026-12 recomputed (run {run.id}): 3 target(s), 1 changed." in result.output
+    assert f"Achieved amounts from December 2026 recomputed (run {run.id}): 3 target(s), 1 changed." in result.output
     assert stored("targets", "achieved_amount", december) == D("0.00")
     only_update = runner.invoke(args=["targets", "generate", "2026-11", "--update"])
     assert only_update.exit_code == 0, only_update.output

@@ -264,14 +264,14 @@ def test_finance_cannot_change_a_tariff(client, auth, town, path):
 def test_the_command_changes_a_tariff_and_its_dry_run_writes_nothing(town, runner):
     dry = runner.invoke(cli, ["pricing", "tariff", "--from", "2026-11-01", "--price", "2.000", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "readings re-priced" in dry.output and "6 from 2026-11" in dry.output and "Dry run" in dry.output
+    assert "readings re-priced" in dry.output and "6 from November 2026" in dry.output and "Dry run" in dry.output
     assert written() == (3, 15, 0)
     result = runner.invoke(
         cli,
         ["pricing", "tariff", "--from", "2026-11-01", "--correction", "3", "--customer", "hotel", "--customer", "MILL"],
     )
     assert result.exit_code == 0, result.output
-    assert "Saved the pricing of 2 customer(s) from 2026-11-01" in result.output
+    assert "Saved the pricing of 2 customer(s) from 1 Nov 2026" in result.output
     assert (cost(town["HOTEL"]), cost(town["MILL"])) == (D("30000.00") + D("60000.00"), D("40000.00") + D("60000.00"))
     assert clean()
 
@@ -324,7 +324,7 @@ def test_a_tariff_whose_repricing_stops_says_so_on_the_screen_and_keeps_the_rest
     )
     assert response.status_code == 302
     page = client.get(response.location).get_data(as_text=True)
-    assert "but re-pricing stopped: No pricing applies on 2026-10-05" in page
+    assert "but re-pricing stopped: No pricing applies on 5 Oct 2026" in page
     assert prices(town["HOTEL"]) == [(NOV, D("2000.00"), D("1.500000"))]
     assert db.session.scalar(
         sa.select(sa.func.count()).where(
@@ -339,4 +339,4 @@ def test_a_tariff_whose_repricing_stops_exits_1_from_the_command(town, runner):
         cli, ["pricing", "tariff", "--from", "2026-11-01", "--customer", "HOTEL", "--price", "2", "--correction", "1,5"]
     )
     assert result.exit_code == 1
-    assert "Re-pricing stopped: No pricing applies on 2026-10-05" in result.output
+    assert "Re-pricing stopped: No pricing applies on 5 Oct 2026" in result.output

@@ -163,7 +163,7 @@ def test_each_page_links_its_downloads_with_its_filters(client, every_list):
     for page, link in pages.items():
         body = client.get(page, headers=INDONESIAN).get_data(as_text=True)
         assert f'href="{link}"' in body and f'href="{link.replace(".csv", ".xlsx")}"' in body, page
-        assert "Ekspor CSV" in body and "Ekspor Excel" in body, page
+        assert "Unduh CSV" in body and "Unduh Excel" in body, page
 
 
 def test_a_download_follows_its_page_s_filters_and_refuses_one_it_cannot_read(client, every_list):

@@ -12,6 +12,7 @@ from sqlalchemy import String, cast, exists, literal, select, union_all
 
 from backoffice.cli.common import VALUE_DATE, CommandError, Group, _console, _day
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, format_money
 
 
@@ -69,7 +70,7 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
             "%(what)s withdrawn: entry %(number)s dated %(day)s.",
             what=what,
             number=entry.number,
-            day=f"{entry.entry_date:%Y-%m-%d}",
+            day=named_date(entry.entry_date),
         )
     )
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_month
 
 
 @click.group(cls=Group, help="Close and reopen months of the books.")
@@ -47,13 +48,14 @@ def books_reopen(month: str, reason: str, email: str) -> None:
 @books.command("periods", help="List the last 24 months: closed or open, by whom and when.")
 def books_periods() -> None:
     # Imported when the command runs: the web layer is for pages, and a help declares no model.
+    from backoffice.models.types import Month
     from backoffice.services import periods
     from backoffice.web.filters import local_datetime
 
     overview = periods.overview()
     console = _console()
     if overview.closed_through:
-        console.print(_("Closed through %(month)s.", month=overview.closed_through))
+        console.print(_("Closed through %(month)s.", month=named_month(Month.parse(overview.closed_through))))
     else:
         console.print(_("No month is closed."))
     table = Table(_("month"), _("state"), _("posted entries"), _("closed by"), _("at"), _("note"), box=None)
@@ -77,6 +79,7 @@ def _period_action(month: str, email: str, act, done: str) -> None:
     was done, with ``%(month)s`` and ``%(state)s``."""
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import User
+    from backoffice.models.types import Month
     from backoffice.models.users import normal_email
     from backoffice.services.periods import PeriodError, closed_through, month_days
 
@@ -94,5 +97,9 @@ def _period_action(month: str, email: str, act, done: str) -> None:
     except PeriodError as error:
         raise CommandError(str(error)) from None
     through = closed_through()
-    state = _("the books are closed through %(month)s", month=through) if through else _("no month is closed")
-    click.echo(done % {"month": action.year_month, "state": state})
+    state = (
+        _("the books are closed through %(month)s", month=named_month(Month.parse(through)))
+        if through
+        else _("no month is closed")
+    )
+    click.echo(done % {"month": named_month(Month.parse(action.year_month)), "state": state})

@@ -31,9 +31,14 @@ KINDS = {
     show_default=True,
     help="The address the server will answer on, where the accounts log in.",
 )
+@click.option(
+    "--serving",
+    is_flag=True,
+    help="The server starts next (make run): end with where it answers and how to stop it.",
+)
 @speaking
 @with_database
-def demo_data(url: str) -> None:
+def demo_data(url: str, serving: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import demo
 
@@ -47,3 +52,10 @@ def demo_data(url: str) -> None:
     click.echo(_("Log in at %(address)s as one of:", address=url.rstrip("/") + "/login"))
     for email, password, role in demo.LOGINS:
         click.echo(f"  {email:<26} " + _("password %(password)s", password=f"{password:<20}") + f" ({role.value})")
+    if serving:
+        click.echo(
+            _(
+                "Serving on %(address)s — log in with one of the accounts above (Ctrl-C stops).",
+                address=url.rstrip("/"),
+            )
+        )

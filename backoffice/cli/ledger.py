@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day, word
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, MoneyError, format_money, read_amount, shown
 
 
@@ -156,7 +157,7 @@ def _moved(movement, code: str) -> None:
             "%(kind)s #%(id)s dated %(day)s: %(code)s balance %(balance)s.",
             kind=word(movement.kind),
             id=movement.id,
-            day=f"{movement.value_date:%Y-%m-%d}",
+            day=named_date(movement.value_date),
             code=code,
             balance=balance,
         )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, _console, _day
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 
 
 @click.group(cls=Group, help="Manage meters.")
@@ -49,7 +50,7 @@ def meters_list(status: str | None) -> None:
     for meter, assignment in db.session.execute(query):
         table.add_row(
             meter.serial,
-            _("retired %(day)s", day=f"{meter.retired_on:%Y-%m-%d}") if meter.retired else _("in service"),
+            _("retired %(day)s", day=named_date(meter.retired_on)) if meter.retired else _("in service"),
             str(assignment.customer) if assignment else _("nobody"),
             f"{assignment.started_on:%Y-%m-%d}" if assignment else "",
         )
@@ -78,13 +79,13 @@ def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
     user = _admin(email, _l("%(email)s is not an admin: only an admin retires a meter."))
     on = _day(retired_on) or local_today()
     current = active_assignment(meter.id)
-    day = f"{on:%Y-%m-%d}"
+    day = named_date(on)
     if current:
         where = _(
             "Meter %(serial)s is at %(customer)s since %(since)s; that assignment ends on %(day)s.",
             serial=meter.serial,
             customer=current.customer,
-            since=f"{current.started_on:%Y-%m-%d}",
+            since=named_date(current.started_on),
             day=day,
         )
     else:

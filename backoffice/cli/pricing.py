@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 from rich.table import Table
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
-from backoffice.platform.money import BeyondLimit, MoneyError, format_money, format_number, parse_number, read_amount
+from backoffice.platform.i18n import count_text, named_date, named_month
+from backoffice.platform.money import BeyondLimit, MoneyError, format_money, parse_number, read_amount
 
 
 @click.group(cls=Group, help="Set the price of gas.")
@@ -61,8 +62,8 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
     console.print(
         _(
             "Saved the pricing of %(customers)s customer(s) from %(day)s.",
-            customers=_count(impact.customers),
-            day=f"{tariff.effective_from:%Y-%m-%d}",
+            customers=count_text(impact.customers),
+            day=named_date(tariff.effective_from),
         )
     )
     try:
@@ -79,8 +80,8 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
     console.print(
         _(
             "Re-priced the readings of %(customers)s customer(s); %(done)s recalculation request(s) done.",
-            customers=_count(impact.repriced_customers),
-            done=_count(done),
+            customers=count_text(impact.repriced_customers),
+            done=count_text(done),
         )
     )
     if held := metering.left_quarantined(from_date=tariff.effective_from):
@@ -94,29 +95,29 @@ def pricing_tariff(effective_from, price, correction, manager, customers, dry_ru
 
 
 def _print_tariff(console, tariff, impact) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
+    from backoffice.models.types import Month
+
     config = current_app.config
 
     def money(value) -> str:
         return format_money(value, config["LOCALE"], config["CURRENCY"])
 
     table = Table("", "", title=tariff.describe(), box=None, show_header=False)
-    table.add_row(_("customers who get the pricing row"), _count(impact.customers))
+    table.add_row(_("customers who get the pricing row"), count_text(impact.customers))
     if impact.left_out:
-        table.add_row(_("left out: no pricing in force on the date"), _count(impact.left_out))
-    table.add_row(_("customers whose readings are re-priced"), _count(impact.repriced_customers))
-    readings = _count(impact.readings)
+        table.add_row(_("left out: no pricing in force on the date"), count_text(impact.left_out))
+    table.add_row(_("customers whose readings are re-priced"), count_text(impact.repriced_customers))
+    readings = count_text(impact.readings)
     if impact.from_month:
-        readings = _("%(readings)s from %(month)s", readings=readings, month=impact.from_month)
+        readings = _(
+            "%(readings)s from %(month)s", readings=readings, month=named_month(Month.parse(impact.from_month))
+        )
     table.add_row(_("readings re-priced"), readings)
     table.add_row(_("purchases before"), money(impact.purchases_before))
     table.add_row(_("purchases after"), money(impact.purchases_after))
     table.add_row(_("change in purchases"), money(impact.purchases_change))
     console.print(table)
-
-
-def _count(value: int) -> str:
-    """A count as the installation writes numbers (``1.234`` in ``id_ID``)."""
-    return format_number(value, current_app.config["LOCALE"], "#,##0")
 
 
 class _customers_progress:

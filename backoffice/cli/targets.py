@@ -6,6 +6,7 @@ import click
 from flask_babel import gettext as _
 
 from backoffice.cli.common import CommandError, CommandUsageError, Group
+from backoffice.platform.i18n import named_month
 from backoffice.platform.money import MoneyError, read_amount
 
 
@@ -67,7 +68,7 @@ def _recompute_achieved(period) -> None:
     click.echo(
         _(
             "Achieved amounts from %(month)s recomputed (run %(id)s): %(checked)s target(s), %(changed)s changed.",
-            month=period,
+            month=named_month(period),
             id=record.id,
             checked=result.checked,
             changed=result.mismatched,

@@ -38,7 +38,7 @@ from backoffice.models import (
     covers,
 )
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.i18n import LANGUAGES, named_date
 from backoffice.posting import months, periods
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.many import post_many
@@ -266,7 +266,7 @@ def _held_on(name: str):
                         "Meter %(serial)s was not assigned to any customer on %(date)s: readings, invoices and "
                         "payments are dated in a period when a customer held the meter.",
                         serial=row["meter"],
-                        date=row[name].isoformat(),
+                        date=named_date(row[name]),
                     ),
                 )
             elif closed_at is not None:

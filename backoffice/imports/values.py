@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from backoffice.imports.files import excel_date
 from backoffice.platform.clock import local_today
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MoneyError, check_amount, parse_amount, parse_number
 
 FORMULA_STARTS = ("=",)
@@ -77,7 +78,7 @@ def day(value: object, *, not_after_today: bool = True) -> date:
     if found is None:
         found = _written_date(text(value, 40))
     if not_after_today and found > local_today():
-        raise Refused(_("The date %(date)s is after today.", date=found.isoformat()))
+        raise Refused(_("The date %(date)s is after today.", date=named_date(found)))
     return found
 
 
@@ -109,8 +110,13 @@ def _written_date(written: str) -> date:
                     return date(int(parts[2]), int(parts[1]), int(parts[0]))
                 except ValueError:
                     break
-    form = "dd/mm/yyyy" if _day_first() else "YYYY-MM-DD"
-    raise Refused(_("%(text)s is not a date: write it as %(form)s.", text=repr(written), form=form))
+    raise Refused(_("%(text)s is not a date: write it as %(form)s.", text=repr(written), form=written_form()))
+
+
+def written_form() -> str:
+    """How a file writes a date besides ``YYYY-MM-DD``, in the reader's words: the installation's day first
+    (``dd/mm/yyyy``, "hh/bb/tttt" in Indonesian) where it writes it so, else ``YYYY-MM-DD``."""
+    return _("dd/mm/yyyy") if _day_first() else "YYYY-MM-DD"
 
 
 def _locale() -> str:

@@ -15,8 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from backoffice.jobs.queues import ENDED_EARLY, LOST_JOB
 from backoffice.platform import sentences
-from backoffice.platform.i18n import number_locale
-from backoffice.platform.money import format_number
+from backoffice.platform.i18n import count_text
 from backoffice.platform.sentences import Sentence
 from backoffice.reconcile import label
 
@@ -43,6 +42,7 @@ WORKER_STOPPED = Sentence(
     "worker_stopped",
     "The worker stopped while the job ran (last heartbeat {heartbeat} UTC).",
     _l("The worker stopped while the job ran (last heartbeat %(heartbeat)s UTC)."),
+    moments=("heartbeat",),
 )
 """A job's (and its run's) error when its worker stopped beating; the queue's own are beside it (jobs.queues)."""
 
@@ -73,7 +73,7 @@ def said(stored: str | None) -> str:
     found = facts(stored)
     if found is None:
         return stored or ""
-    return _words(found, count=lambda n: format_number(n, number_locale(), "#,##0"), check=label)
+    return _words(found, count=count_text, check=label)
 
 
 def error_said(stored: str | None) -> str:

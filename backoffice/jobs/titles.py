@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from flask_babel import force_locale
@@ -9,7 +10,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from backoffice.models import Customer, JobRecord
+from backoffice.models.types import Month
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date, named_month
 from backoffice.platform.money import shown
 from backoffice.reconcile import label
 
@@ -17,20 +20,24 @@ from backoffice.reconcile import label
 def title(record: JobRecord) -> str:
     """What the job does, as a sentence a clerk reads in their language: "Verify and fix every check",
     "Recalculate customer C0005 — PT Sinar Jaya Makmur", "Rebuild (dry run) of Monthly balances for C0001 — …,
-    from 2026-09"."""
+    from September 2026"."""
     args = record.args
     if record.kind == "recalculate_customer":
         customer = db.session.get(Customer, args["customer_id"])
         named = _named(customer) if customer else "#" + str(args["customer_id"])
         return _("Recalculate customer %(customer)s", customer=named)
     if record.kind == "nightly_maintenance":
-        return _("Nightly verify and fix of %(date)s", date=args["date"])
+        return _("Nightly verify and fix of %(date)s", date=named_date(date.fromisoformat(args["date"])))
     if record.kind == "monthly_rebuild":
-        return _("Monthly rebuild of %(month)s", month=args["month"])
+        return _("Monthly rebuild of %(month)s", month=named_month(Month.parse(args["month"])))
     if record.kind == "tariff_change":
         price = shown(Decimal(args["price_per_sm3"])) if args.get("price_per_sm3") else None
         correction = args.get("meter_correction")
-        values = {"from": args["effective_from"], "price": price, "correction": correction}
+        values = {
+            "from": named_date(date.fromisoformat(args["effective_from"])),
+            "price": price,
+            "correction": correction,
+        }
         if price and correction:
             return (
                 _("Tariff change from %(from)s: price %(price)s per Sm³ and correction factor %(correction)s") % values
@@ -48,7 +55,7 @@ def title(record: JobRecord) -> str:
         customers = db.session.scalars(select(Customer).where(Customer.code.in_(codes)).order_by(Customer.code))
         said = _("%(job)s for %(customers)s", job=said, customers=", ".join(_named(customer) for customer in customers))
     if month := args.get("from_month"):
-        said = _("%(job)s from %(month)s", job=said, month=month)
+        said = _("%(job)s from %(month)s", job=said, month=named_month(Month.parse(month)))
     return said
 
 

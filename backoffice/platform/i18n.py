@@ -7,19 +7,25 @@ server in it. Anything else said outside a request — the worker, what a job re
 
 Dates, month names and numbers follow the language; amounts keep the installation's currency. The notation is the
 language's in the installation's country where Babel knows that pair (English in Indonesia: ``Rp1.234,50``,
-``5 Oct 2026``), else the language's own (Vietnamese: ``1.234,50 IDR``).
+``5 Oct 2026``), else the language's own (Vietnamese: ``1.234,50 IDR``). A message names a date or a month as its
+language does (:func:`named_date`, :func:`named_month`), never the ISO way, and writes a count grouped
+(:func:`count_text`, :func:`ngettext`, and a template's own ``ngettext``).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton
+from babel.numbers import format_decimal
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 LANGUAGES = ("en", "id", "vi")
@@ -35,11 +41,13 @@ def init_app(app: Flask) -> None:
     app.context_processor(_page_translations)
     app.jinja_env.install_gettext_callables(
         gettext=_page_gettext,
-        ngettext=_page_ngettext,
+        ngettext=_page_counted_ngettext,
         pgettext=_page_pgettext,
         npgettext=_page_npgettext,
         newstyle=True,
     )
+    # Jinja's new-style ngettext would write the count as Python does (1616): it is the page's own, unwrapped.
+    app.jinja_env.globals["ngettext"] = _page_counted_ngettext
 
 
 TRANSLATIONS = "page_translations"
@@ -63,8 +71,17 @@ def _page_gettext(context: Context, string: str) -> str:
 
 
 @pass_context
-def _page_ngettext(context: Context, singular: str, plural: str, count: int) -> str:
-    return _translations(context).ungettext(singular, plural, count)
+def _page_counted_ngettext(context: Context, singular: str, plural: str, num: int, **variables) -> str:
+    """A template's ``ngettext`` and ``{% trans count=… %}…{% pluralize %}``, as Jinja's own, the count written as
+    the reader writes a number (``1.616``): ``%(num)s`` and the block's counted variable."""
+    text = _translations(context).ungettext(singular, plural, num)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    shown = count_text(num)
+    return text % {
+        "num": shown,
+        **{name: shown if type(value) is int and value == num else value for name, value in variables.items()},
+    }
 
 
 @pass_context
@@ -100,6 +117,47 @@ def formatting_locale(language: str, installation_locale: str) -> str:
         return str(Locale.parse(f"{language}_{installation.territory}"))
     except (ValueError, UnknownLocaleError):
         return str(Locale.parse(language))
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """Flask-Babel's ``ngettext``, its count (``%(num)s``) written as the reader writes a number (``1.616``)."""
+    return get_translations().ungettext(singular, plural, num) % {"num": count_text(num), **variables}
+
+
+def count_text(count: int) -> str:
+    """A count as the reader writes a number, grouped: ``1.616`` in Indonesian and Vietnamese."""
+    return format_decimal(count, format="#,##0", locale=number_locale())
+
+
+def spoken_locale() -> str:
+    """The locale of the language spoken now in the installation's country (:func:`formatting_locale`): what writes
+    a date or a month inside a sentence, in the sentence's language (the worker's English too)."""
+    return formatting_locale(language(), current_app.config["LOCALE"])
+
+
+def named_date(day: date) -> str:
+    """A date inside a sentence, as the language spoken now writes it and the pages' lists show it: "26 Nov 2026",
+    "26 thg 11, 2026"."""
+    return day_text(day, "medium", spoken_locale())
+
+
+def named_month(month) -> str:
+    """A month (a ``Month``, or any day of it) inside a sentence, as the language spoken now names it: "November
+    2026", "tháng 11 năm 2026"."""
+    return month_text(month.year, month.month, spoken_locale())
+
+
+@lru_cache(maxsize=4096)
+def day_text(day: date, format: str, locale: str) -> str:
+    """Babel's text of a day, kept: a list shows the same few days on every row, and Babel reads its locale data
+    again for each."""
+    return format_date(day, format=format, locale=locale)
+
+
+@lru_cache(maxsize=1024)
+def month_text(year: int, month: int, locale: str) -> str:
+    """Babel's name of a month and its year (its ``yMMMM`` skeleton), kept as :func:`day_text` is."""
+    return format_skeleton("yMMMM", date(year, month, 1), locale=locale)
 
 
 def _select_language() -> str:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 
+from babel.dates import format_datetime
 from flask import current_app
 from flask_babel.speaklater import LazyString
 
+from backoffice.platform.i18n import named_month, spoken_locale
 from backoffice.platform.money import MoneyError, format_money, parse_amount, shown
 
 
@@ -25,12 +28,15 @@ from backoffice.platform.money import MoneyError, format_money, parse_amount, sh
 class Sentence:
     """A sentence written in English from named facts (``{code}``), and the same sentence in words a catalogue
     translates (``%(code)s``). The facts named in ``amounts`` are amounts, written as the installation writes money
-    and said as the reader writes it."""
+    and said as the reader writes it; those named in ``months`` are months and those in ``moments`` moments in UTC,
+    written ``YYYY-MM`` and ``YYYY-MM-DD HH:MM:SS`` and said as the reader's language names them."""
 
     code: str
     english: str
     words: LazyString
     amounts: tuple[str, ...] = field(default=())
+    months: tuple[str, ...] = field(default=())
+    moments: tuple[str, ...] = field(default=())
 
     def write(self, **facts) -> str:
         """The sentence as it is kept: English, amounts in the installation's notation."""
@@ -45,9 +51,21 @@ class Sentence:
 
     def say(self, facts: dict[str, str]) -> str:
         """The sentence in the language spoken now, its amounts in the reader's notation."""
-        return str(self.words) % {
-            name: _said(value) if name in self.amounts else value for name, value in facts.items()
-        }
+        return str(self.words) % {name: self._fact_said(name, value) for name, value in facts.items()}
+
+    def _fact_said(self, name: str, kept: str) -> str:
+        """A fact as the reader says it; as kept when it cannot be read back."""
+        if name in self.amounts:
+            return _said(kept)
+        try:
+            if name in self.months:
+                return named_month(datetime.strptime(kept, "%Y-%m"))
+            if name in self.moments:
+                moment = datetime.strptime(kept, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                return format_datetime(moment, "medium", tzinfo=UTC, locale=spoken_locale())
+        except ValueError:
+            pass
+        return kept
 
     @cached_property
     def _pattern(self) -> re.Pattern:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from backoffice.models import PeriodAction
+from backoffice.platform.i18n import named_date, named_month
 from backoffice.platform.switchover import said
 
 actions = PeriodAction.__table__
@@ -38,11 +39,15 @@ def refuse_if_closed(connection: Connection | Session, on: date) -> None:
     """Raise :class:`PeriodClosed` if ``on`` is in a closed month."""
     closed = last_closed_day(connection)
     if closed is not None and on <= closed:
-        raise PeriodClosed(_closed_refusal(month_of(on), (closed + timedelta(days=1)).isoformat()))
+        raise PeriodClosed(_closed_refusal(on, closed + timedelta(days=1)))
 
 
-def _closed_refusal(month: str, open_from: str) -> str:
-    return _("%(month)s is closed: date it in the open period (from %(day)s).", month=month, day=open_from)
+def _closed_refusal(on: date, open_from: date) -> str:
+    return _(
+        "%(month)s is closed: date it in the open period (from %(day)s).",
+        month=named_month(on),
+        day=named_date(open_from),
+    )
 
 
 def refused_by_the_database(context) -> None:
@@ -50,7 +55,12 @@ def refused_by_the_database(context) -> None:
     message = said(error)
     if OPEN_PERIOD in message:
         found = _DATABASE_REFUSAL.search(message)
-        raise PeriodClosed(_closed_refusal(found["month"], found["day"]) if found else message) from error
+        refusal = (
+            _closed_refusal(date.fromisoformat(f"{found['month']}-01"), date.fromisoformat(found["day"]))
+            if found
+            else message
+        )
+        raise PeriodClosed(refusal) from error
 
 
 _CLOSED_THROUGH = select(actions.c.closed_through).order_by(actions.c.id.desc()).limit(1)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 
 from backoffice.models import BalanceTransaction
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
 
 KEY_LENGTH = BalanceTransaction.__table__.c.idempotency_key.type.length
@@ -72,5 +73,5 @@ class CustomerClosed(WalletError):
 class DatedAfterToday(WalletError):
     def __init__(self, today: date, zone: str) -> None:
         super().__init__(
-            _("A movement cannot be dated after today (%(today)s in %(zone)s).", today=today.isoformat(), zone=zone)
+            _("A movement cannot be dated after today (%(today)s in %(zone)s).", today=named_date(today), zone=zone)
         )

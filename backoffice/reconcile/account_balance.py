@@ -17,9 +17,7 @@ buckets = AccountBalanceBucket.__table__
 class AccountBalance(Check):
     name = "account_balance"
     label = _l("Account balances")
-    description = _l(
-        "an account's balance (the sum of its buckets) = its posted journal lines, in its normal direction"
-    )
+    description = _l("each account's balance is the sum of its posted journal lines, on its normal side")
     entity_type = "account"
     by_customer = False
     table = accounts

@@ -13,8 +13,8 @@ class BalanceSheet(Check):
     name = "balance_sheet"
     label = _l("Balance sheet")
     description = _l(
-        "total assets = total liabilities + equity + current earnings (revenue − expenses); "
-        "healed by fixing the account balances"
+        "total assets equal total liabilities, plus equity, plus current earnings (revenue less expenses); healed by "
+        "fixing the account balances"
     )
     entity_type = "balance_sheet"
     by_customer = False

@@ -15,8 +15,8 @@ class CustomerMeterTotals(Check):
     name = "customer_meter_totals"
     label = _l("Customers' amounts due")
     description = _l(
-        "customers.amount_due and overpayment = per meter the customer held, max(invoices - payments, 0) and "
-        "max(payments - invoices, 0) of those dated in the customer's periods of it, summed"
+        "a customer's amount due and overpayment are, over each meter the customer held, what its invoices exceed its "
+        "payments by and what its payments exceed its invoices by, of those dated while the customer held it, summed"
     )
     entity_type = "customer"
     table = customers

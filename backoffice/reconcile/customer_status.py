@@ -15,9 +15,7 @@ SUSPENDED = CustomerStatus.SUSPENDED.value
 class CustomerStatusCheck(Check):
     name = "customer_status"
     label = _l("Customer suspensions")
-    description = _l(
-        "customers.status = suspended while the balance is below suspend_below, else active (1 = suspended)"
-    )
+    description = _l("a customer is suspended while their balance is below their suspension threshold, else active")
     entity_type = "customer"
     table = customers
     after = ("reading_calculation", "customer_wallet")

@@ -25,7 +25,7 @@ def _per_customer(customer_ids: tuple[int, ...] | None):
 class CustomerWallet(Check):
     name = "customer_wallet"
     label = _l("Customer wallets")
-    description = _l("customers.balance, total_recharged and total_spent = the sums of the customer's ledger rows")
+    description = _l("a customer's balance, total recharged and total spent are the sums of their wallet movements")
     entity_type = "customer"
     table = customers
     after = ("reading_calculation",)

@@ -71,8 +71,8 @@ class InvoiceOutstanding(_Allocated):
     name = "invoice_outstanding"
     label = _l("Invoices' outstanding amounts")
     description = _l(
-        "invoices.outstanding = amount - the payments applied to it, 0 once withdrawn; never below 0 (never more "
-        "applied than the invoice asks)"
+        "an invoice's outstanding is its amount less the payments applied to it, nothing once withdrawn; never below "
+        "zero (no more is applied than the invoice asks)"
     )
     entity_type = "invoice"
     table = invoices
@@ -85,8 +85,8 @@ class PaymentUnapplied(_Allocated):
     name = "payment_unapplied"
     label = _l("Payments' unapplied credit")
     description = _l(
-        "payments.unapplied = amount - what it pays of invoices, 0 once withdrawn; never below 0 (never more applied "
-        "than paid)"
+        "a payment's unapplied part is its amount less what it pays of invoices, nothing once withdrawn; never below "
+        "zero (no more is applied than was paid)"
     )
     entity_type = "payment"
     table = payments

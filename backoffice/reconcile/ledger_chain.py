@@ -65,8 +65,8 @@ class LedgerChain(ChunkedCheck):
     name = "ledger_chain"
     label = _l("Wallet ledger chains")
     description = _l(
-        "each ledger row: balance_after = balance_before + signed amount, "
-        "and balance_before = the customer's previous balance_after"
+        "each wallet movement's balance after is its balance before plus its amount, and its balance before is the "
+        "customer's balance after their previous movement"
     )
     entity_type = "balance_transaction"
     table = ledger

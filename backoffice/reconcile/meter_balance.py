@@ -16,7 +16,10 @@ payments = Payment.__table__
 class MeterBalance(Check):
     name = "meter_balance"
     label = _l("Meter balances")
-    description = _l("meters.balance = max(invoices - payments, 0); meters.overpayment = max(payments - invoices, 0)")
+    description = _l(
+        "a meter's balance due is what its invoices exceed its payments by, and its overpayment what its payments "
+        "exceed its invoices by (else zero)"
+    )
     entity_type = "meter"
     table = meters
 

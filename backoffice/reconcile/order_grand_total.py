@@ -19,7 +19,7 @@ def expected_grand_total():
 class OrderGrandTotal(Check):
     name = "order_grand_total"
     label = _l("Order grand totals")
-    description = _l("orders.grand_total = total_price + additions - promo - reductions")
+    description = _l("an order's grand total is its total price plus additions, less promo and reductions")
     entity_type = "order"
     table = orders
 

@@ -53,8 +53,8 @@ class OrderMonthTotals(Check):
     name = "order_month_totals"
     label = _l("Order totals by month")
     description = _l(
-        "order_month_totals per account manager and closing month: order_count = the number of the manager's orders "
-        "closing in the month, grand_total = the sum of their grand totals; a month without orders has no row"
+        "per account manager and closing month, the number of the manager's orders closing in the month and the sum "
+        "of their grand totals; a month without orders has none"
     )
     entity_type = "account_manager"
     table = totals

@@ -213,6 +213,7 @@ MONTH_CLOSED = Sentence(
     "month_closed",
     "{month} is closed: its fix would post into it; reopen the month to fix the reading",
     _l("%(month)s is closed: its fix would post into it; reopen the month to fix the reading"),
+    months=("month",),
 )
 """Why a fix leaves a reading dated in a closed month as it is."""
 

@@ -36,8 +36,9 @@ from backoffice.models import (
     Target,
     User,
 )
-from backoffice.models.types import as_utc, local_date_of
+from backoffice.models.types import Month, as_utc, local_date_of
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date, named_month
 from backoffice.reconcile import CHECKS, label
 from backoffice.reconcile.engine import discrepancies
 from backoffice.reconcile.history_drift import KEYS, versioned_tables
@@ -214,6 +215,12 @@ class Named:
     name: str
     endpoint: str | None = None
     values: dict = field(default_factory=dict)
+    said_key: str | None = None
+    """The business key as a clerk reads it, where it holds a date or a month (named in the reader's language)."""
+
+    @property
+    def shown_key(self) -> str:
+        return self.said_key or self.key
 
 
 def entity_of(d: Discrepancy) -> tuple[str, int]:
@@ -319,9 +326,10 @@ _NAMING = {
         ),
         lambda r: Named(
             f"{r.email} {r.period_start:%Y-%m}",
-            _("target of %(manager)s for %(month)s", manager=r.name, month=f"{r.period_start:%Y-%m}"),
+            _("target of %(manager)s for %(month)s", manager=r.name, month=named_month(r.period_start)),
             "targets.edit",
             {"target_id": r.id},
+            f"{r.email} {named_month(r.period_start)}",
         ),
     ),
     "meter": (select(Meter.id, Meter.serial), lambda r: Named(r.serial, _("meter %(serial)s", serial=r.serial))),
@@ -334,11 +342,12 @@ _NAMING = {
             _(
                 "reading of meter %(serial)s on %(day)s (%(customer)s)",
                 serial=r.serial,
-                day=f"{r.reading_date:%Y-%m-%d}",
+                day=named_date(r.reading_date),
                 customer=r.code,
             ),
             "metering.reading",
             {"code": r.code, "reading_id": r.id},
+            f"{r.serial} {named_date(r.reading_date)}",
         ),
     ),
     "balance_transaction": (
@@ -369,10 +378,11 @@ _NAMING = {
             _(
                 "pricing of %(customer)s from %(day)s",
                 customer=f"{r.code} — {r.name}",
-                day=f"{r.effective_from:%Y-%m-%d}",
+                day=named_date(r.effective_from),
             ),
             "customers.show",
             {"code": r.code, "tab": "metering"},
+            f"{r.code} {named_date(r.effective_from)}",
         ),
     ),
     "invoice": (
@@ -388,7 +398,7 @@ _NAMING = {
                     "payment #%(id)s on meter %(serial)s of %(day)s ref %(reference)s",
                     id=r.id,
                     serial=r.serial,
-                    day=f"{r.paid_on:%Y-%m-%d}",
+                    day=named_date(r.paid_on),
                     reference=r.reference,
                 )
                 if r.reference
@@ -396,7 +406,7 @@ _NAMING = {
                     "payment #%(id)s on meter %(serial)s of %(day)s",
                     id=r.id,
                     serial=r.serial,
-                    day=f"{r.paid_on:%Y-%m-%d}",
+                    day=named_date(r.paid_on),
                 )
             ),
         ),
@@ -411,10 +421,11 @@ _NAMING = {
                 "assignment of meter %(serial)s to %(customer)s from %(day)s",
                 serial=r.serial,
                 customer=f"{r.code} — {r.name}",
-                day=f"{r.started_on:%Y-%m-%d}",
+                day=named_date(r.started_on),
             ),
             "customers.show",
             {"code": r.code, "tab": "billing"},
+            f"{r.serial} {r.code} {named_date(r.started_on)}",
         ),
     ),
     "user": (select(User.id, User.email), lambda r: Named(r.email, _("user %(email)s", email=r.email))),
@@ -487,5 +498,5 @@ def scope_text(scope: dict | None) -> str:
     if customers := scope.get("customers"):
         parts.append(_("customers %(codes)s", codes=", ".join(customers)))
     if month := scope.get("from_month"):
-        parts.append(_("from %(month)s", month=month))
+        parts.append(_("from %(month)s", month=named_month(Month.parse(month))))
     return "; ".join(parts)

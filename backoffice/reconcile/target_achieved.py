@@ -15,7 +15,9 @@ orders = Order.__table__
 class TargetAchieved(Check):
     name = "target_achieved"
     label = _l("Targets achieved")
-    description = _l("targets.achieved_amount = sum of the manager's order grand totals closing in the month")
+    description = _l(
+        "a target's achieved amount is the sum of the grand totals of the manager's orders closing in the month"
+    )
     entity_type = "target"
     table = targets
     after = ("order_grand_total",)

@@ -25,7 +25,7 @@ FIELD_LABELS: dict[tuple[str, str], str] = {
     ("customer_wallet", "balance"): _l("Wallet balance"),
     ("customer_wallet", "total_recharged"): _l("Total recharged"),
     ("customer_wallet", "total_spent"): _l("Total spent"),
-    ("customer_status", "suspended"): _l("Suspended (1 = yes)"),
+    ("customer_status", "suspended"): _l("Suspended"),
     ("ledger_chain", "balance_before"): _l("Balance before the movement"),
     ("ledger_chain", "balance_after"): _l("Balance after the movement"),
     ("monthly_balance", "opening_balance"): _l("Opening balance of the month"),
@@ -101,15 +101,22 @@ ENTITIES = {
 """Per entity type a discrepancy names, what a clerk calls such an entity."""
 
 
+def entity_kind(entity_type: str) -> str:
+    """What a clerk calls an entity of this type ("customer", "meter reading")."""
+    kind = ENTITIES.get(entity_type)
+    return str(kind) if kind is not None else entity_type.replace("_", " ")
+
+
 def entity_tag(entity_type: str, key: str, entity_id: int) -> str:
     """A discrepancy's entity tagged with its type and business key ("customer C0007", "account 1100"); by its id
     when it has no key left (deleted)."""
-    kind = ENTITIES.get(entity_type)
-    kind = str(kind) if kind is not None else entity_type.replace("_", " ")
-    return _("%(kind)s %(key)s", kind=kind, key=key or f"#{entity_id}")
+    return _("%(kind)s %(key)s", kind=entity_kind(entity_type), key=key or f"#{entity_id}")
 
 
-STATES = {"evidence_seals": {0: _l("no valid seal"), 1: _l("sealed")}}
+STATES = {
+    "evidence_seals": {0: _l("no valid seal"), 1: _l("sealed")},
+    "customer_status": {0: _l("no"), 1: _l("yes")},
+}
 """The checks whose figures are a state rather than an amount or a count: each value's words."""
 
 

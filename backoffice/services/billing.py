@@ -35,6 +35,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import local_date_of, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MoneyError, check_amount, round_money
 from backoffice.posting.formulas import (
     customer_meter_sums_sql,
@@ -409,7 +410,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
                 refusal = _("A withdrawal cannot be dated before the invoice was issued (%(date)s).")
             else:
                 refusal = _("A withdrawal cannot be dated before the payment was paid (%(date)s).")
-            raise BillingError(refusal % {"date": on.isoformat()}, "date")
+            raise BillingError(refusal % {"date": named_date(on)}, "date")
         posted = post(
             installation(),
             connection,
@@ -462,7 +463,7 @@ def _refuse_withdrawn(row, what: str) -> None:
             refusal = _("This invoice was withdrawn on %(date)s: it no longer changes.")
         else:
             refusal = _("This payment was withdrawn on %(date)s: it no longer changes.")
-        raise Withdrawn(refusal % {"date": on.isoformat()})
+        raise Withdrawn(refusal % {"date": named_date(on)})
 
 
 def locked(session, meter_id: int, *, also=()):
@@ -519,7 +520,7 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
                 "Meter %(serial)s was not assigned to any customer on %(date)s: readings, invoices and payments are "
                 "dated in a period when a customer held the meter.",
                 serial=serial,
-                date=on.isoformat(),
+                date=named_date(on),
             ),
             "date",
         )
@@ -528,7 +529,7 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
         raise BillingError(
             _(
                 "On %(date)s meter %(serial)s was at %(holder)s, not at %(code)s: enter it for %(holder)s.",
-                date=on.isoformat(),
+                date=named_date(on),
                 serial=held.meter.serial,
                 holder=held.customer.code,
                 code=code,
@@ -568,7 +569,7 @@ def refuse_retired(meter: Meter, refused: str) -> None:
         if meter.retired_on:
             refusal = _("Meter %(serial)s was retired on %(date)s: %(refused)s.") % {
                 **values,
-                "date": meter.retired_on.isoformat(),
+                "date": named_date(meter.retired_on),
             }
         else:
             refusal = _("Meter %(serial)s was retired: %(refused)s.") % values
@@ -607,7 +608,7 @@ def not_after_today(on: date, what: str) -> None:
     if on > today:
         zone = current_app.config["TIMEZONE"]
         refusal = _("%(what)s cannot be dated after today (%(today)s in %(zone)s).")
-        raise BillingError(refusal % {"what": what, "today": today.isoformat(), "zone": zone}, "date")
+        raise BillingError(refusal % {"what": what, "today": named_date(today), "zone": zone}, "date")
 
 
 def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date) -> tuple[str, Decimal]:

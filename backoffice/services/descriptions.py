@@ -43,7 +43,9 @@ from backoffice.models import (
     WordsWrittenBefore,
 )
 from backoffice.models.metering import READING
+from backoffice.models.types import Month
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_month
 
 MAX_LENGTH = 300
 """A stored description's length: the old words were cut there."""
@@ -103,7 +105,7 @@ _TAMPERED_ACCEPTED_WORDS = _l("Tampered movement #%(id)s accepted: %(reason)s")
 _OLD_TEXTS = (
     # (kind, pattern, words): the rest of what the old code wrote, each with its own facts in the text.
     ("recharge", re.compile(r"Opening deposit"), _l("Opening deposit")),
-    ("recharge", re.compile(r"Top-up (?P<month>\d{4}-\d{2})"), _l("Top-up %(month)s")),
+    ("recharge", re.compile(r"Top-up (?P<month>[1-9]\d{3}-(?:0[1-9]|1[0-2]))"), _l("Top-up %(month)s")),
     ("charge", re.compile(r"Gas, week (?P<week>\d+)"), _l("Gas, week %(week)s")),
     (
         "adjustment",
@@ -381,7 +383,10 @@ def _old_movement_words(row, kind: str, description: str) -> str | None:
             return str(AdjustmentReason(row.reason).label)
     for old_kind, pattern, words in _OLD_TEXTS:
         if kind == old_kind and (found := pattern.fullmatch(description)):
-            return str(words) % found.groupdict()
+            facts = found.groupdict()
+            if "month" in facts:
+                facts["month"] = named_month(Month.parse(facts["month"]))
+            return str(words) % facts
     return None
 
 

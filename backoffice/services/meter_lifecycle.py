@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, MeterReading, MeterStatus, Payment, User
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
 from backoffice.services import billing, transaction
 from backoffice.services.billing import BillingError, Owed
@@ -31,7 +32,7 @@ class RetireNotConfirmed(BillingError):
                 "Meter %(serial)s is now at %(code)s since %(date)s: confirm its retirement again.",
                 serial=meter.serial,
                 code=current.customer.code,
-                date=current.started_on.isoformat(),
+                date=named_date(current.started_on),
             )
         else:
             refusal = _("Meter %(serial)s is now at nobody's: confirm its retirement again.", serial=meter.serial)
@@ -49,7 +50,7 @@ class MoveNotConfirmed(BillingError):
                 "confirm the move.",
                 serial=current.meter.serial,
                 code=current.customer.code,
-                date=current.started_on.isoformat(),
+                date=named_date(current.started_on),
                 due=shown(owed.due),
                 overpaid=shown(owed.overpaid),
             )
@@ -120,7 +121,7 @@ def assign_meter(
                 _(
                     "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
                     serial=meter.serial,
-                    date=last_end.isoformat(),
+                    date=named_date(last_end),
                 )
             )
         if current is not None:
@@ -130,7 +131,7 @@ def assign_meter(
                         "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
                         serial=meter.serial,
                         code=current.customer.code,
-                        date=current.started_on.isoformat(),
+                        date=named_date(current.started_on),
                     )
                 )
             refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
@@ -191,7 +192,7 @@ def reactivate(assignment: MeterAssignment) -> None:
             raise BillingError(
                 _(
                     "The meter has been assigned to another customer since %(date)s; assign it here again instead.",
-                    date=later.isoformat(),
+                    date=named_date(later),
                 )
             )
         assignment.is_active, assignment.ended_on = True, None
@@ -220,7 +221,7 @@ def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, co
                 _(
                     "Meter %(serial)s was at a customer's until %(date)s: it cannot be retired before that.",
                     serial=meter.serial,
-                    date=last_end.isoformat(),
+                    date=named_date(last_end),
                 )
             )
         if current is not None:
@@ -230,7 +231,7 @@ def retire_meter(meter: Meter, retired_on: date, *, user: User | None = None, co
                         "Meter %(serial)s has been at %(code)s since %(date)s: it cannot be retired before that.",
                         serial=meter.serial,
                         code=current.customer.code,
-                        date=current.started_on.isoformat(),
+                        date=named_date(current.started_on),
                     )
                 )
             refuse_to_cut(current, retired_on, _("the meter would be retired before them"))
@@ -268,7 +269,7 @@ def refuse_to_cut(assignment: MeterAssignment, ends_on: date, consequence: str) 
                 "after them, or correct them first.",
                 serial=assignment.meter.serial,
                 found=", ".join(found),
-                date=ends_on.isoformat(),
+                date=named_date(ends_on),
                 code=assignment.customer.code,
                 consequence=consequence,
             ),

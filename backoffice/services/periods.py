@@ -17,7 +17,6 @@ from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
@@ -26,6 +25,7 @@ from backoffice.models import EntryStatus, JournalEntry, PeriodAction, PeriodAct
 from backoffice.models.types import month_start, next_month_start, parse_month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date, named_month, ngettext
 from backoffice.posting.periods import (
     last_closed_day,
     month_of,
@@ -102,8 +102,8 @@ def close(month: str, user: User, note: str = "") -> PeriodAction:
         raise PeriodError(
             _(
                 "%(month)s has not ended yet: it can be closed from %(day)s, in the installation's time zone.",
-                month=month,
-                day=(last + timedelta(days=1)).isoformat(),
+                month=named_month(first),
+                day=named_date(last + timedelta(days=1)),
             )
         )
     with transaction() as session:
@@ -112,8 +112,8 @@ def close(month: str, user: User, note: str = "") -> PeriodAction:
             raise PeriodError(
                 _(
                     "%(month)s is already closed: the books are closed through %(closed)s.",
-                    month=month,
-                    closed=month_of(closed),
+                    month=named_month(first),
+                    closed=named_month(closed),
                 )
             )
         _wait_for_writers(session)
@@ -123,10 +123,10 @@ def close(month: str, user: User, note: str = "") -> PeriodAction:
         if drafts:
             raise PeriodError(
                 ngettext(
-                    "%(num)d draft journal entry is dated on or before %(day)s: post or void it first.",
-                    "%(num)d draft journal entries are dated on or before %(day)s: post or void them first.",
+                    "%(num)s draft journal entry is dated on or before %(day)s: post or void it first.",
+                    "%(num)s draft journal entries are dated on or before %(day)s: post or void them first.",
                     drafts,
-                    day=last.isoformat(),
+                    day=named_date(last),
                 )
             )
         action = PeriodAction(
@@ -141,16 +141,16 @@ def reopen(month: str, user: User, reason: str) -> PeriodAction:
     first, last = month_days(month)
     month, reason = month_of(first), _text(reason, _l("The reason"))
     if not reason:
-        raise PeriodError(_("Say why %(month)s is reopened.", month=month))
+        raise PeriodError(_("Say why %(month)s is reopened.", month=named_month(first)))
     with transaction() as session:
         closed = _serialise(session)
         if closed is None or first > closed:
-            raise PeriodError(_("%(month)s is not closed.", month=month))
+            raise PeriodError(_("%(month)s is not closed.", month=named_month(first)))
         if last != closed:
             raise PeriodError(
                 _(
                     "Only the latest closed month, %(month)s, can be reopened: reopen it first.",
-                    month=month_of(closed),
+                    month=named_month(closed),
                 )
             )
         action = PeriodAction(

@@ -11,14 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month, month_start
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_month
 from backoffice.platform.money import MoneyError, check_amount
 from backoffice.posting.locking import lock_where
 from backoffice.services import expect_version, transaction
 
 
 class DuplicateTarget(ValueError):
-    def __init__(self, period: str) -> None:
-        super().__init__(_("This account manager already has a target for %(month)s.", month=period))
+    def __init__(self, period_start: date) -> None:
+        super().__init__(_("This account manager already has a target for %(month)s.", month=named_month(period_start)))
 
 
 def save_target(target: Target, *, version: int | None = None) -> Target:
@@ -26,17 +27,17 @@ def save_target(target: Target, *, version: int | None = None) -> Target:
 
     ``version``: the one the target's form was loaded at; raises ``ChangedMeanwhile`` if it is not the target's now.
     """
-    period, period_start = target.period, target.period_start
+    period_start = target.period_start
     manager_id, target_id = target.account_manager_id, target.id
     try:
         with transaction() as session:
             expect_version(target, version)
             if _duplicate(manager_id, period_start, target_id):
-                raise DuplicateTarget(period)
+                raise DuplicateTarget(period_start)
             session.add(target)
     except IntegrityError:
         if _duplicate(manager_id, period_start, target_id):
-            raise DuplicateTarget(period) from None
+            raise DuplicateTarget(period_start) from None
         raise
     return target
 
@@ -67,7 +68,7 @@ class Generated:
 
     def describe(self) -> str:
         """What was done, in the reader's language (English outside a request: the commands)."""
-        parts = [_("Targets for %(month)s: %(count)s set", month=self.month, count=len(self.created))]
+        parts = [_("Targets for %(month)s: %(count)s set", month=named_month(self.month), count=len(self.created))]
         if self.kept:
             parts.append(_("%(count)s kept as they were (%(names)s)", count=len(self.kept), names=", ".join(self.kept)))
         if self.without_source:
@@ -119,7 +120,10 @@ def generate_targets(month: Month, *, amount: Decimal | None = None, from_previo
             session.add_all(created)
     except IntegrityError:
         raise TargetError(
-            _("Someone set a target for %(month)s meanwhile; nothing was generated. Generate them again.", month=month),
+            _(
+                "Someone set a target for %(month)s meanwhile; nothing was generated. Generate them again.",
+                month=named_month(month),
+            ),
             "month",
         ) from None
     return Generated(month, created, kept, without_source)

@@ -32,6 +32,7 @@ from backoffice.models import (
 from backoffice.models.metering import READING
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MoneyError, check_amount, shown
 from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.locking import lock_customers
@@ -69,7 +70,7 @@ class DatedBeforeReversed(WalletError):
         super().__init__(
             _(
                 "A reversal cannot be dated before the movement it reverses (%(date)s).",
-                date=original.value_date.isoformat(),
+                date=named_date(original.value_date),
             )
         )
 

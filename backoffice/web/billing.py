@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, Role, User, covers
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
 from backoffice.services import ChangedMeanwhile, allocations, billing
 from backoffice.services.vocabulary import Kind, PeriodClosed
@@ -202,7 +203,7 @@ def _withdraw(code: str, model, row_id: int, operation):
             else:
                 done = _("Payment #%(number)s withdrawn; entry %(entry)s posted, dated %(date)s.")
             number = withdrawn.number if isinstance(withdrawn, Invoice) else withdrawn.id
-            values = {"entry": entry.number, "date": entry.entry_date.isoformat()}
+            values = {"entry": entry.number, "date": named_date(entry.entry_date)}
             flash(done % {"number": number, **values}, "success")
             return redirect(_tab(code))
     db.session.rollback()

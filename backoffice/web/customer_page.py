@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
+from babel.dates import format_skeleton
 from flask import abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -35,6 +36,7 @@ from backoffice.models import (
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db, page_asked
+from backoffice.platform.i18n import number_locale
 from backoffice.reconcile import evidence_review
 from backoffice.services import allocations, wallet
 from backoffice.services.descriptions import account_name
@@ -239,9 +241,9 @@ class _Orders(Pagination):
 
 @cache
 def _movements_page():
-    """A page of a customer's movements as rows of the columns the ledger shows (who posted each by email), each
-    with the count of them all and the movement that reversed it: built once, as the ledger tab reads it at every
-    view."""
+    """A page of a customer's movements as rows of the columns the ledger shows (who posted each by name, else by
+    email), each with the count of them all and the movement that reversed it: built once, as the ledger tab reads it
+    at every view."""
     moved, by = BalanceTransaction.__table__, User.__table__
     reversal = moved.alias("reversal")
     return (
@@ -264,7 +266,7 @@ def _movements_page():
                     "created_at",
                 )
             ),
-            by.c.email.label("by_email"),
+            func.coalesce(func.nullif(by.c.name, ""), by.c.email).label("by"),
             func.count().over().label("counted"),
             select(reversal.c.id).where(reversal.c.reverses_id == moved.c.id).scalar_subquery().label("reversed_by"),
         )
@@ -398,7 +400,8 @@ class Bar:
     height: Decimal
     month: MonthlyCustomerBalance
     label: str
-    """The month under its bar, ``MM/YY``; every other month when there are many."""
+    """The month under its bar, as the reader writes a month in figures (``8/2026``); every other month when there
+    are many."""
 
 
 @dataclass(frozen=True)
@@ -435,12 +438,12 @@ def chart(rows: list[MonthlyCustomerBalance]) -> Chart:
     def y_of(value: Decimal) -> Decimal:
         return (PAD + inner_h - (value - low) / span * inner_h).quantize(TENTH)
 
-    bars, points = [], []
+    bars, points, locale = [], [], number_locale()
     for index, row in enumerate(rows):
         height = (row.total_volume_sm3 / top_volume * inner_h).quantize(TENTH)
         x = (PAD + slot * index).quantize(TENTH)
         month = Month.parse(row.year_month)
-        label = f"{month.month:02d}/{month.year % 100:02d}" if len(rows) <= 12 or index % 2 == 0 else ""
+        label = format_skeleton("yM", month.first_day, locale=locale) if len(rows) <= 12 or index % 2 == 0 else ""
         width = (slot * 3 / 5).quantize(TENTH)
         bars.append(Bar(x + (slot / 5).quantize(TENTH), PAD + inner_h - height, width, height, row, label))
         points.append(f"{(x + slot / 2).quantize(TENTH)},{y_of(row.closing_balance)}")

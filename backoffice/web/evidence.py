@@ -9,7 +9,6 @@ from decimal import Decimal
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import RadioField, SelectMultipleField, StringField
@@ -26,6 +25,7 @@ from backoffice.models import (
     TamperedEvidence,
 )
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import ngettext
 from backoffice.platform.money import shown
 from backoffice.reconcile import evidence_review, sources
 from backoffice.reconcile.report import evidence_entity, named_entities
@@ -208,9 +208,9 @@ def review():
         form.reason.errors = [*form.reason.errors, refused]
         return _page(form, refused), 422
     if decided[0].resolution.value == "reversed":
-        done = ngettext("%(num)d row reversed.", "%(num)d rows reversed.", len(decided))
+        done = ngettext("%(num)s row reversed.", "%(num)s rows reversed.", len(decided))
     else:
-        done = ngettext("%(num)d row accepted.", "%(num)d rows accepted.", len(decided))
+        done = ngettext("%(num)s row accepted.", "%(num)s rows accepted.", len(decided))
     flash(done, "success")
     for asked in evidence_review.asked(decided):
         flash(

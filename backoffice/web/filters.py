@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import (
     DateTimePattern,
-    format_date,
     format_time,
     get_datetime_format,
     get_time_format,
@@ -28,7 +27,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from backoffice.models.types import Month, as_utc
-from backoffice.platform.i18n import language, number_locale
+from backoffice.platform.i18n import day_text, language, month_text, number_locale
 from backoffice.platform.money import format_money, format_number, shown
 from backoffice.services.descriptions import account_label, account_name, kind_names, movement_words
 from backoffice.web.links import link, query_link
@@ -52,7 +51,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(percent)
     app.add_template_filter(seconds)
     app.add_template_filter(month_heading)
+    app.add_template_filter(_page_month, "month")
     app.add_template_filter(_page_word, "word")
+    app.add_template_filter(person)
     app.add_template_filter(_page_movement_words, "movement_words")
     app.add_template_filter(account_name_of, "account_name")
     app.add_template_filter(account_label_of, "account_label")
@@ -116,11 +117,6 @@ def number(context: Context, value: Decimal | None, places: int = 4) -> str:
     return format_number(value, _of(context).locale, "#,##0." + "0" * places)
 
 
-def count(value: int) -> str:
-    """A count in the locale's notation, grouped (``12.345``)."""
-    return format_number(value, number_locale(), "#,##0")
-
-
 @pass_context
 def percent(context: Context, value: Decimal | int | None, places: int = 1) -> str:
     """A percentage in the page's notation: ``75,2 %``."""
@@ -155,7 +151,8 @@ def figure(context: Context, value: Decimal | str | None, check: str, field: str
 
 
 def local_date(value, format: str = "medium") -> str:
-    """A date, or the day of a moment in the installation's time zone (not the UTC day)."""
+    """A date, or the day of a moment in the installation's time zone (not the UTC day); a date kept as ISO text (as
+    JSON columns keep them) is read."""
     return _date_text(value, format, number_locale(), current_app.config["TIMEZONE"])
 
 
@@ -169,25 +166,33 @@ def _page_date(context: Context, value, format: str = "medium") -> str:
 def _date_text(value, format: str, locale: str, timezone: str) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
     if isinstance(value, datetime):
         value = as_utc(value).astimezone(ZoneInfo(timezone)).date()
-    return _day_text(value, format, locale)
-
-
-@lru_cache(maxsize=4096)
-def _day_text(day: date, format: str, locale: str) -> str:
-    """Babel's text of a day, kept: a list shows the same few days on every row, and Babel reads its locale data
-    again for each."""
-    return format_date(day, format=format, locale=locale)
+    return day_text(value, format, locale)
 
 
 @pass_context
 def month_heading(context: Context, month: Month) -> str:
     """A month and its year as a heading names them in the page's language, capitalised as a heading begins:
-    "November 2026", "Tháng 11 2026" (the month's stand-alone name: Vietnamese writes it "tháng 11" in a
-    sentence)."""
-    text = _day_text(month.first_day, "LLLL y", _of(context).locale)
+    "November 2026", "Tháng 11 năm 2026"."""
+    text = month_text(month.year, month.month, _of(context).locale)
     return text[:1].upper() + text[1:]
+
+
+@pass_context
+def _page_month(context: Context, month: Month | date | str | None) -> str:
+    """A month (a ``Month``, any day of it, or ``YYYY-MM``) as a sentence of the page names it: "November 2026",
+    "tháng 11 năm 2026" (:func:`backoffice.platform.i18n.named_month`); a text that is no month, as it is."""
+    if not month:
+        return ""
+    if isinstance(month, str):
+        try:
+            month = Month.parse(month)
+        except ValueError:
+            return month
+    return month_text(month.year, month.month, _of(context).locale)
 
 
 def local_datetime(value: datetime | None) -> str:
@@ -213,7 +218,7 @@ def moment_text(value: datetime, locale: str, timezone: str) -> str:
     local = as_utc(value).astimezone(ZoneInfo(timezone))
     babel_locale, joined, time_pattern = _moment_patterns(locale, "medium")
     time_text = format_time(local, time_pattern, locale=babel_locale)
-    return joined.replace("{0}", time_text).replace("{1}", _day_text(local.date(), "medium", locale))
+    return joined.replace("{0}", time_text).replace("{1}", day_text(local.date(), "medium", locale))
 
 
 @lru_cache(maxsize=32)
@@ -243,6 +248,11 @@ def check_label(name: str) -> str:
     from backoffice.reconcile import label
 
     return label(name)
+
+
+def person(user) -> str:
+    """A user as every page names a person: by name, else by email (nobody: empty)."""
+    return (user.name or user.email) if user is not None else ""
 
 
 def role_name(role) -> str:

@@ -47,7 +47,7 @@ from backoffice.models import (
 from backoffice.models.metering import IndexFrom
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.extensions import db
-from backoffice.web.filters import role_name
+from backoffice.web.filters import person, role_name
 from backoffice.web.words import word
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -362,8 +362,7 @@ def label_with(forms: dict[type, tuple[type, ...]]) -> None:
 
 def who_did(transaction: HistoryTransaction) -> str:
     """Who made a history transaction's changes, in the reader's words."""
-    user = transaction.user
-    return _who(user and (user.name or user.email), transaction.actor, transaction.issued_at)
+    return _who(person(transaction.user), transaction.actor, transaction.issued_at)
 
 
 def _who(user: str | None, actor: str, when: datetime) -> str:

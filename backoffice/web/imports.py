@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 
 from backoffice.imports import files, running
 from backoffice.imports.kinds import KINDS
+from backoffice.imports.values import written_form
 from backoffice.jobs.queues import QueueUnavailable, redis_url
 from backoffice.models import Import, ImportStatus, Role
 from backoffice.platform.extensions import db
@@ -61,7 +62,8 @@ def index():
                     record = running.started(kind, name, path, checked, current_user, False)
                 return redirect(url_for("imports.show", import_id=record.id))
     past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
-    return render_template("imports/index.html", form=form, imports=past, kinds=KINDS), 422 if form.errors else 200
+    page = render_template("imports/index.html", form=form, imports=past, kinds=KINDS, date_form=written_form())
+    return page, 422 if form.errors else 200
 
 
 @bp.route(f"/template/<any({', '.join(KINDS)}):kind>.<any(csv, xlsx):extension>")
@@ -72,7 +74,7 @@ def template(kind: str, extension: str):
     filename = f"{_('import')}-{kind}.{extension}"
     if extension == "csv":
         return csv_download(filename, csv_chunks(header, []))
-    return xlsx_download(filename, xlsx_chunks(header, []))
+    return xlsx_download(filename, xlsx_chunks(header, []), spec.label)
 
 
 def _record(import_id: int) -> Import:
@@ -147,7 +149,7 @@ def rejected(import_id: int):
         [*(rejection.row.values.get(name, "") for name in names), rejection.line, _reason(kind, rejection)]
         for rejection in checked.rejected
     )
-    return xlsx_download(f"{_('rejected')}-{record.id}.xlsx", xlsx_chunks(header, rows))
+    return xlsx_download(f"{_('rejected')}-{record.id}.xlsx", xlsx_chunks(header, rows), _("Rejected rows"))
 
 
 def _reason(kind, rejection: running.Rejection) -> str:
@@ -166,4 +168,4 @@ def report(import_id: int, extension: str):
     filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
     if extension == "csv":
         return csv_download(filename, csv_chunks(header, rows))
-    return xlsx_download(filename, xlsx_chunks(header, rows))
+    return xlsx_download(filename, xlsx_chunks(header, rows), header[0])

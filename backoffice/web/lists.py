@@ -27,6 +27,7 @@ from wtforms.validators import Optional, ValidationError
 from backoffice.models import AdjustmentReason, ApprovalKind, Customer
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reading
 from backoffice.services.exports import (
     XLSX_MIMETYPE,
@@ -73,7 +74,7 @@ class DateRange(Filters):
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError(
-                _("The range ends before it starts: choose %(date)s or later.", date=self.since.data.isoformat())
+                _("The range ends before it starts: choose %(date)s or later.", date=named_date(self.since.data))
             )
 
     def date_conditions(self, column) -> list:

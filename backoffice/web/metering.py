@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired, Length
 from backoffice.models import BalanceTransaction, Customer, CustomerPricing, Meter, MeterReading, User
 from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.customer_forms import PricingForm, ReadingForm
@@ -214,7 +215,7 @@ def set_pricing(code: str):
         else:
             pricing = {
                 "price": money(form.price_per_sm3.data),
-                "from": form.effective_from.data.isoformat(),
+                "from": named_date(form.effective_from.data),
                 "customer": customer,
                 "readings": impact.readings,
             }
@@ -295,7 +296,7 @@ def _posted_text(movements: list[BalanceTransaction], customer: Customer) -> str
                 kind=word(m.kind),
                 id=m.id,
                 amount=money(m.signed_amount),
-                date=m.value_date.isoformat(),
+                date=named_date(m.value_date),
             )
             for m in movements
         ]

@@ -16,6 +16,7 @@ from wtforms.validators import InputRequired, Length
 from backoffice.models import Customer, Meter, MeterAssignment, MeterStatus, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reads
 from backoffice.services import billing, meter_lifecycle
 from backoffice.web.auth import requires_role
@@ -122,7 +123,7 @@ def retire(meter_id: int):
             form.retired_on.errors.append(str(error))
         else:
             flash(
-                _("Meter %(serial)s retired on %(date)s.", serial=meter.serial, date=form.retired_on.data.isoformat()),
+                _("Meter %(serial)s retired on %(date)s.", serial=meter.serial, date=named_date(form.retired_on.data)),
                 "success",
             )
             return redirect(url_for("meters.index", q=meter.serial))

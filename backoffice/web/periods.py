@@ -12,7 +12,9 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import ApprovalRequest, ApprovalStatus, EntryStatus, JournalEntry, Role
+from backoffice.models.types import Month
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_month
 from backoffice.services import periods
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm, errors_text
@@ -73,11 +75,11 @@ def _not_closable(month: str, state: periods.MonthState | None) -> str | None:
             periods.month_days(month)
         except periods.PeriodError as error:
             return str(error)
-        return _("%(month)s is not one of the months the periods page lists.", month=month)
+        return _("%(month)s is not one of the months the periods page lists.", month=_named(month))
     if state.closed:
-        return _("%(month)s is already closed.", month=month)
+        return _("%(month)s is already closed.", month=_named(month))
     if not state.closable:
-        return _("%(month)s has not ended yet: it can be closed once it has.", month=month)
+        return _("%(month)s has not ended yet: it can be closed once it has.", month=_named(month))
     return None
 
 
@@ -103,9 +105,14 @@ def _period_action(form: FlaskForm, month: str, act, done):
             action = act()
         except periods.PeriodError as error:
             return _periods(month, str(error)), 422
-        flash(str(done) % {"month": action.year_month}, "success")
+        flash(str(done) % {"month": _named(action.year_month)}, "success")
         return redirect(url_for("periods.index"))
     return _periods(month, errors_text(form)), 422
+
+
+def _named(month: str) -> str:
+    """A month typed ``YYYY-MM`` (one the periods page lists) as a sentence names it."""
+    return named_month(Month.parse(month))
 
 
 def _periods(month: str | None = None, error: str | None = None) -> str:

@@ -22,6 +22,7 @@ from wtforms.validators import Optional, ValidationError
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reads
 from backoffice.services import receivables
 from backoffice.services.exports import (
@@ -105,7 +106,7 @@ class AgingFilters(CustomerFilter):
         today = local_today()
         if field.data and field.data > today:
             raise ValidationError(
-                _("Nothing is dated after today (%(today)s): choose it or an earlier day.", today=today.isoformat())
+                _("Nothing is dated after today (%(today)s): choose it or an earlier day.", today=named_date(today))
             )
 
     @property

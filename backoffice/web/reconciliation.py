@@ -27,7 +27,7 @@ from backoffice.reconcile.report import (
     named_entities,
     run_rows,
 )
-from backoffice.reconcile.wording import entity_tag, field_label, reason_said
+from backoffice.reconcile.wording import entity_kind, entity_tag, field_label, reason_said
 from backoffice.services.exports import xlsx_chunks
 from backoffice.web import history
 from backoffice.web.auth import requires_role
@@ -195,8 +195,8 @@ def show(run_id: int):
 
 def entity_names(found) -> dict[int, tuple[str, str, str | None, str, str]]:
     """Per discrepancy id: its entity's business key, its name as a clerk names it, the address of the page
-    showing it, its tag (its type in words and its key), and the entity as the run recorded it (its type in words
-    and its id)."""
+    showing it, its tag (its type in words and its key; its type alone where its name says the key), and the entity
+    as the run recorded it (its type in words and its id)."""
     named = named_entities({entity_of(d) for d in found})
     pages = {}
     for d in found:
@@ -204,7 +204,9 @@ def entity_names(found) -> dict[int, tuple[str, str, str | None, str, str]]:
         kind, entity_id = entity_of(d)
         page = url_for(entity.endpoint, **entity.values) if entity.endpoint else None
         recorded = entity_tag(d.entity_type, "", d.entity_id)
-        pages[d.id] = (entity.key, entity.name, page, entity_tag(kind, entity.key, entity_id), recorded)
+        key = entity.shown_key
+        tag = entity_kind(kind) if key and key in entity.name else entity_tag(kind, key, entity_id)
+        pages[d.id] = (entity.key, entity.name, page, tag, recorded)
     return pages
 
 
@@ -288,7 +290,9 @@ def download(run_id: int, format: str):
     filename = csv_filename(record, current_app.config["TIMEZONE"], format)
     if format == "xlsx":
         rows = run_rows(record.id, check, typed=True)
-        return xlsx_download(filename, xlsx_chunks(CSV_COLUMNS, rows, cell_words()))
+        return xlsx_download(
+            filename, xlsx_chunks(CSV_COLUMNS, rows, cell_words()), _("Reconciliation run #%(id)s", id=record.id)
+        )
     return csv_download(filename, csv_lines(record.id, check, cell_words()))
 
 

@@ -9,9 +9,9 @@ from flask_login import current_user
 
 from backoffice import jobs
 from backoffice.models import Customer
+from backoffice.platform.i18n import count_text
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import metering
-from backoffice.web.filters import count
 
 
 def start_recalculation(customer: Customer, saved: str) -> None:
@@ -37,11 +37,13 @@ def reprice(tariff: metering.Tariff, impact: metering.TariffImpact, heading: str
     """Re-price now when the change is small; else start the job and show its progress. ``heading``: what the
     messages begin with, before "saved" (the approved request, when approving saved it)."""
     saved = _(
-        "%(tariff)s saved for %(customers)s customer(s)", tariff=tariff.describe(), customers=count(impact.customers)
+        "%(tariff)s saved for %(customers)s customer(s)",
+        tariff=tariff.describe(),
+        customers=count_text(impact.customers),
     )
     if heading:
         saved = _("%(heading)s: %(saved)s", heading=heading, saved=saved)
-    readings = count(impact.readings)
+    readings = count_text(impact.readings)
     if not impact.deferred:
         try:
             metering.reprice_tariff(tariff.effective_from, current_user)

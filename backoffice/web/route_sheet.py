@@ -22,7 +22,7 @@ from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import MeterReading, TransactionCalculation
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import number_locale
+from backoffice.platform.i18n import named_date, number_locale
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.metering.batch import examine
 from backoffice.services.metering.route import NO_MANAGER, RouteRow, far_from_usual, route_sheet
@@ -221,7 +221,7 @@ def _summary(on: date, ids: list[int], empty: int) -> str:
         "%(num)d reading of %(date)s recorded: %(volume)s m³, %(cost)s charged.",
         "%(num)d readings of %(date)s recorded: %(volume)s m³, %(cost)s charged.",
         len(ids),
-        date=on.isoformat(),
+        date=named_date(on),
         volume=format_decimal(Decimal(volume), locale=number_locale()),
         cost=money(Decimal(cost)),
     )

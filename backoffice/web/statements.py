@@ -13,6 +13,7 @@ from wtforms.validators import Optional
 
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.clock import local_today
+from backoffice.platform.i18n import named_date, named_month
 from backoffice.platform.replica import reads
 from backoffice.services import receivables, statements
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
@@ -56,8 +57,8 @@ class StatementForm(FlaskForm):
                 self.month.errors.append(
                     _(
                         "%(month)s has not begun: nothing is dated after today (%(today)s).",
-                        month=month,
-                        today=today.isoformat(),
+                        month=named_month(month),
+                        today=named_date(today),
                     )
                 )
                 return None
@@ -81,12 +82,12 @@ class StatementForm(FlaskForm):
             return None
         if since > today:
             self.since.errors.append(
-                _("Nothing is dated after today (%(today)s): start on or before it.", today=today.isoformat())
+                _("Nothing is dated after today (%(today)s): start on or before it.", today=named_date(today))
             )
             return None
         if until < since:
             self.until.errors.append(
-                _("The statement ends before it starts: choose %(date)s or later.", date=since.isoformat())
+                _("The statement ends before it starts: choose %(date)s or later.", date=named_date(since))
             )
             return None
         return Period(since, until)
@@ -114,12 +115,12 @@ class BillingStatementForm(FlaskForm):
         since, until = self.since.data, self.until.data or today
         if since > today:
             self.since.errors.append(
-                _("Nothing is dated after today (%(today)s): start on or before it.", today=today.isoformat())
+                _("Nothing is dated after today (%(today)s): start on or before it.", today=named_date(today))
             )
             return None
         if until < since:
             self.until.errors.append(
-                _("The statement ends before it starts: choose %(date)s or later.", date=since.isoformat())
+                _("The statement ends before it starts: choose %(date)s or later.", date=named_date(since))
             )
             return None
         return since, until

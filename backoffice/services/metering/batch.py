@@ -48,7 +48,8 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import ReadingOutOfRange
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
-from backoffice.platform.money import unit_places
+from backoffice.platform.i18n import named_date, number_locale
+from backoffice.platform.money import format_number, unit_places
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import PeriodClosed, last_closed_day, refuse_if_closed
 from backoffice.services import ChangedMeanwhile, billing, transaction
@@ -370,7 +371,7 @@ def _refuse_whose(meter: Meter, entry: Entry, customer: _Holder | None) -> None:
                 "Meter %(serial)s was not assigned to any customer on %(date)s: readings, invoices and payments are "
                 "dated in a period when a customer held the meter.",
                 serial=meter.serial,
-                date=entry.reading_date.isoformat(),
+                date=named_date(entry.reading_date),
             )
         )
     if customer.closed:
@@ -392,7 +393,7 @@ def _refuse_same_day(meter: Meter, entry: Entry, first: int, position: int, fact
             _(
                 "Meter %(serial)s is read on %(date)s in row %(first)s already: a meter has one reading a day.",
                 serial=meter.serial,
-                date=entry.reading_date.isoformat(),
+                date=named_date(entry.reading_date),
                 first=first,
             )
         )
@@ -401,9 +402,9 @@ def _refuse_same_day(meter: Meter, entry: Entry, first: int, position: int, fact
             _(
                 "Meter %(serial)s already has a reading on %(date)s: #%(id)s, %(volume)s m³.",
                 serial=meter.serial,
-                date=entry.reading_date.isoformat(),
+                date=named_date(entry.reading_date),
                 id=facts.same_day_id,
-                volume=f"{facts.same_day_volume:.4f}",
+                volume=format_number(facts.same_day_volume, number_locale(), "#,##0.0000"),
             )
         )
 
@@ -425,7 +426,7 @@ def _refuse_unpriced(entry: Entry, volume: Decimal, facts: _Facts) -> None:
         raise MeteringError(
             _(
                 "No pricing applies on %(date)s: add a price effective on or before that date first.",
-                date=entry.reading_date.isoformat(),
+                date=named_date(entry.reading_date),
             )
         )
     try:

@@ -20,7 +20,7 @@ from sqlalchemy import Date, Integer, and_, column, select, true, values
 from sqlalchemy.engine import Connection
 
 from backoffice.models.metering import MAX_VOLUME, IndexFrom, MeterReading
-from backoffice.platform.i18n import number_locale
+from backoffice.platform.i18n import named_date, number_locale
 from backoffice.services.metering.values import MeteringError, checked_volume
 
 readings = MeterReading.__table__
@@ -131,7 +131,7 @@ def refuse_later(later: LastIndex | None, serial: str) -> None:
                 "Meter %(serial)s has a reading by index dated %(date)s, after this one: the gas up to it was counted "
                 "already. Give this reading as a volume.",
                 serial=serial,
-                date=later.reading_date.isoformat(),
+                date=named_date(later.reading_date),
             )
         )
 
@@ -162,7 +162,7 @@ def derive(given: MeterIndex, previous: LastIndex | None, serial: str) -> Counte
             )
         )
     said = {"index": shown(index), "serial": serial, "previous": shown(previous.index)}
-    said["date"] = previous.reading_date.isoformat()
+    said["date"] = named_date(previous.reading_date)
     if given.rollover_digits is None:
         if index < previous.index:
             raise MeteringError(

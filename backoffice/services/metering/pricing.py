@@ -33,6 +33,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
@@ -137,7 +138,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
     row_version = existing.version if existing is not None else None
     if approving is not None:
         if row_version != approving.correction["row_version"]:
-            raise held.ChangedSinceAsked(approving, _("the pricing row from %(date)s", date=effective_from.isoformat()))
+            raise held.ChangedSinceAsked(approving, _("the pricing row from %(date)s", date=named_date(effective_from)))
         held.as_asked(approving, credits)
     elif held.beyond_the_limit(credits):
         request = held.ask(
@@ -191,7 +192,7 @@ def price(connection, customer_id: int, reading_date: date, volume_flow_meter: D
         raise MeteringError(
             _(
                 "No pricing applies on %(date)s: add a price effective on or before that date first.",
-                date=reading_date.isoformat(),
+                date=named_date(reading_date),
             )
         )
     try:

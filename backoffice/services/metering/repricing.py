@@ -54,7 +54,7 @@ from backoffice.models import (
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
 from backoffice.models.types import Month, month_of_date, parse_month, utcnow
-from backoffice.platform.i18n import number_locale
+from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import MAX_AMOUNT, shown, unit_places
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
@@ -294,7 +294,7 @@ def _refuse_unpriced(connection: Connection, chosen: ColumnElement, in_force) ->
         raise MeteringError(
             _(
                 "No pricing applies on %(date)s: add a price effective on or before that date first.",
-                date=unpriced_on.isoformat(),
+                date=named_date(unpriced_on),
             )
         )
     if too_much_gas:

@@ -40,6 +40,7 @@ from backoffice.models.metering import Correction
 from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
@@ -86,7 +87,7 @@ class Tariff:
     def describe(self) -> str:
         """The tariff as the reader's language says it (English outside a request: the commands)."""
         values = {
-            "from": self.effective_from.isoformat(),
+            "from": named_date(self.effective_from),
             "price": shown(self.price_per_sm3) if self.price_per_sm3 is not None else "",
             "correction": self.meter_correction,
         }
@@ -183,7 +184,7 @@ def _change_tariff(connection, tariff: Tariff, user: User | None, approving=None
             _(
                 "No customer gets this tariff: none is chosen, or none has a pricing in force on %(date)s to take "
                 "what is not given from.",
-                date=tariff.effective_from.isoformat(),
+                date=named_date(tariff.effective_from),
             )
         )
     credits = _credits(connection, tariff)

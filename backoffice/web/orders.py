@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from wtforms import DateField, StringField
+from wtforms import StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from backoffice.models import (
@@ -32,7 +32,7 @@ from backoffice.services import ChangedMeanwhile
 from backoffice.services.exports import guarded
 from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
 from backoffice.web import history
-from backoffice.web.fields import MoneyField, MonthField
+from backoffice.web.fields import LocalDateField, MoneyField, MonthField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
@@ -123,9 +123,7 @@ class OrderForm(Versioned, OrderAmountsForm):
     account_manager_id = PickerField(
         _l("Account manager"), [InputRequired(_l("Choose an account manager."))], kind="manager"
     )
-    closing_date = DateField(
-        _l("Closing date"), validators=[InputRequired(_l("Enter the closing date as YYYY-MM-DD."))]
-    )
+    closing_date = LocalDateField(_l("Closing date"), validators=[InputRequired(_l("Enter the closing date."))])
 
 
 class OrderFilterForm(Filters):

@@ -11,7 +11,6 @@ from babel.numbers import format_decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import BooleanField, HiddenField, SelectField, StringField
@@ -22,7 +21,7 @@ from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import MeterReading, TransactionCalculation
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import named_date, number_locale
+from backoffice.platform.i18n import named_date, ngettext, number_locale
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.metering.batch import examine
 from backoffice.services.metering.route import NO_MANAGER, RouteRow, far_from_usual, route_sheet
@@ -218,15 +217,15 @@ def _summary(on: date, ids: list[int], empty: int) -> str:
         ).where(MeterReading.id.in_(ids))
     ).one()
     said = ngettext(
-        "%(num)d reading of %(date)s recorded: %(volume)s m³, %(cost)s charged.",
-        "%(num)d readings of %(date)s recorded: %(volume)s m³, %(cost)s charged.",
+        "%(num)s reading of %(date)s recorded: %(volume)s m³, %(cost)s charged.",
+        "%(num)s readings of %(date)s recorded: %(volume)s m³, %(cost)s charged.",
         len(ids),
         date=named_date(on),
         volume=format_decimal(Decimal(volume), locale=number_locale()),
         cost=money(Decimal(cost)),
     )
     if empty:
-        said += " " + ngettext("%(num)d row left empty.", "%(num)d rows left empty.", empty)
+        said += " " + ngettext("%(num)s row left empty.", "%(num)s rows left empty.", empty)
     return said
 
 

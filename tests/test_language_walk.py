@@ -216,6 +216,18 @@ def test_every_page_of_each_role_shows_no_english_word_in_indonesian_or_vietname
     assert not report, f"Of {pages} pages read:\n" + "\n".join(report)
 
 
+def test_the_walk_finds_an_iso_date_in_a_sentence_and_an_english_word_a_translation_kept():
+    assert iso_dates_in(["Faktur bertanggal 2026-11-26.", "Laporan rekening 2026-11", "Top-up 2026-11"]) == [
+        "an ISO date in 'Faktur bertanggal 2026-11-26.'",
+        "an ISO date in 'Laporan rekening 2026-11'",
+    ]
+    assert iso_dates_in(["2026-11-26", "26 Nov 2026", "INV-C0001-2026-11", "Rp1.234.567,50"]) == []
+    assert left_in_english(["Menunggu worker", "Dihitung secara real time", "Dihitung secara waktu nyata"]) == [
+        "worker: 'Menunggu worker'",
+        "real time: 'Dihitung secara real time'",
+    ]
+
+
 def walk_in(app, business, language: str) -> Walk:
     """Every user's walk with their pages in ``language``: the login and not-found pages to a browser asking for
     it, then the admin's and the clerk's every page, and the second admin's approvals (which the first asked)."""

@@ -537,7 +537,7 @@ def test_books_close_reopen_and_periods_from_the_command_line(runner, controller
     row = next(line for line in listed.output.splitlines() if line.strip().startswith(m.last))
     assert "closed" in row and "controller@example.com" in row and "Checked" in row
     again = runner.invoke(args=["books", "close", m.last, "--user", "controller@example.com"])
-    assert again.exit_code == 1 and f"{m.last} is already closed" in again.output
+    assert again.exit_code == 1 and f"{m.said_last} is already closed" in again.output
     reopened = runner.invoke(args=["books", "reopen", m.last, "--reason", "Late invoice", "--user", controller.email])
     assert reopened.exit_code == 0 and "no month is closed" in reopened.output
     assert [a[0] for a in actions()] == [PeriodActionKind.CLOSE, PeriodActionKind.REOPEN]

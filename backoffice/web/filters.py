@@ -174,10 +174,10 @@ def _date_text(value, format: str, locale: str, timezone: str) -> str:
 
 
 @pass_context
-def month_heading(context: Context, month: Month) -> str:
-    """A month and its year as a heading names them in the page's language, capitalised as a heading begins:
-    "November 2026", "Tháng 11 năm 2026"."""
-    text = month_text(month.year, month.month, _of(context).locale)
+def month_heading(context: Context, month: Month | date | str | None) -> str:
+    """A month as :func:`_page_month` names it, capitalised as a heading or a table's cell begins: "November 2026",
+    "Tháng 11 năm 2026"."""
+    text = _page_month(context, month)
     return text[:1].upper() + text[1:]
 
 

@@ -20,7 +20,7 @@ def test_a_new_target_starts_with_the_orders_already_closed(client, finance):
     OrderFactory(customer=CustomerFactory(account_manager=manager), closing_date=date(2026, 11, 3))
     response = client.post(
         "/targets/new",
-        data={"account_manager_id": manager.id, "period_start": "2026-11", "target_amount": "18.600.000"},
+        data={"account_manager_id": manager.email, "period_start": "2026-11", "target_amount": "18.600.000"},
     )
     assert response.status_code == 302
     target = db.session.scalar(sa.select(Target))
@@ -39,7 +39,7 @@ def test_editing_a_target_moves_it_and_recomputes_achieved(client, finance):
     target = TargetFactory(account_manager=manager, period_start=date(2026, 11, 1))
     response = client.post(
         f"/targets/{target.id}/edit",
-        data={"account_manager_id": manager.id, "period_start": "2026-12", "target_amount": "1.000"},
+        data={"account_manager_id": manager.email, "period_start": "2026-12", "target_amount": "1.000"},
     )
     assert response.status_code == 302
     db.session.expire_all()
@@ -68,7 +68,7 @@ def test_deleting_a_target(client, finance):
 def test_bad_input_is_refused_and_writes_nothing(client, finance, overrides, message):
     existing = TargetFactory()
     before = snapshot()
-    data = {"account_manager_id": existing.account_manager_id, "period_start": "2027-01", "target_amount": "1.000"}
+    data = {"account_manager_id": existing.account_manager.email, "period_start": "2027-01", "target_amount": "1.000"}
     response = client.post("/targets/new", data=data | overrides)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -80,10 +80,10 @@ def test_a_second_target_for_the_same_manager_and_month_is_refused(client, finan
     before = snapshot()
     response = client.post(
         "/targets/new",
-        data={"account_manager_id": existing.account_manager_id, "period_start": "2026-11", "target_amount": "1"},
+        data={"account_manager_id": existing.account_manager.email, "period_start": "2026-11", "target_amount": "1"},
     )
     assert response.status_code == 422
-    assert "already has a target for 2026-11" in response.get_data(as_text=True)
+    assert "already has a target for November 2026" in response.get_data(as_text=True)
     assert snapshot() == before
 
 
@@ -92,6 +92,6 @@ def test_list_filters_by_manager_and_month(client, finance):
     TargetFactory(account_manager=dewi, period_start=date(2026, 11, 1), target_amount=Decimal("111"))
     TargetFactory(account_manager=budi, period_start=date(2026, 11, 1), target_amount=Decimal("222"))
     TargetFactory(account_manager=dewi, period_start=date(2026, 10, 1), target_amount=Decimal("333"))
-    body = client.get("/targets", query_string={"manager": dewi.id, "month": "2026-11"}).get_data(as_text=True)
+    body = client.get("/targets", query_string={"manager": dewi.email, "month": "2026-11"}).get_data(as_text=True)
     assert "Rp111,00" in body and "Rp222,00" not in body and "Rp333,00" not in body
     assert "Write the month" in client.get("/targets?month=nope").get_data(as_text=True)

@@ -10,13 +10,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
-from wtforms import RadioField, SelectField
+from wtforms import RadioField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from backoffice.models import AccountManager, Target
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_month
 from backoffice.platform.money import shown
 from backoffice.platform.replica import reads
 from backoffice.services import ChangedMeanwhile
@@ -27,10 +28,10 @@ from backoffice.services.targets import (
     generate_targets,
     save_target,
 )
-from backoffice.web.choices import manager_choices, optional_id, placeholder
-from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField, QuickSelect
+from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import Column, Filters, Listing
+from backoffice.web.pickers import PickerField
 from backoffice.web.versions import Versioned, refused_edit
 
 bp = Blueprint("targets", __name__, url_prefix="/targets")
@@ -42,14 +43,11 @@ CSV_COLUMNS = ["period", "account_manager", "target_amount", "achieved_amount"]
 
 
 class TargetForm(Versioned, FlaskForm):
-    account_manager_id = SelectField(
-        _l("Account manager"), coerce=optional_id, validators=[InputRequired(_l("Choose an account manager."))]
+    account_manager_id = PickerField(
+        _l("Account manager"), [InputRequired(_l("Choose an account manager."))], kind="manager"
     )
     period_start = MonthField(_l("Month"), validators=[InputRequired(_l("Enter the month as YYYY-MM."))])
     target_amount = MoneyField(_l("Target amount"))
-
-    def load_choices(self) -> None:
-        self.account_manager_id.choices = [placeholder(_l("Choose an account manager…")), *manager_choices()]
 
 
 FROM_AMOUNT, FROM_PREVIOUS = "amount", "previous"
@@ -76,7 +74,7 @@ class GenerateForm(FlaskForm):
 
 
 class TargetFilterForm(Filters):
-    manager = SelectField(_l("Account manager"), coerce=int, default=0, widget=QuickSelect())
+    manager = PickerField(_l("Account manager"), kind="manager", render_kw={"placeholder": _l("All managers")})
     month = MonthField(_l("Month"))
 
 
@@ -117,7 +115,6 @@ def export(format: str):
 
 def _listing() -> Listing:
     filters = TargetFilterForm(request.args)
-    filters.manager.choices = [SelectChoice(0, _l("All managers")), *manager_choices()]
     return Listing(filters, COLUMNS, _conditions, default="-month", tiebreak=Target.id, csv_endpoint="targets.export")
 
 
@@ -176,7 +173,6 @@ def delete(target_id: int):
 
 def _edit(target: Target, saved_message):
     form = TargetForm(obj=target)
-    form.load_choices()
     target_id = target.id
     if form.validate_on_submit():
         form.populate_obj(target)
@@ -188,7 +184,11 @@ def _edit(target: Target, saved_message):
             if gone := refused_edit(form, Target, target_id, "target", gone_to=url_for("targets.index")):
                 return gone
         else:
-            saved = {"amount": shown(target.target_amount), "manager": target.account_manager, "month": target.period}
+            saved = {
+                "amount": shown(target.target_amount),
+                "manager": target.account_manager,
+                "month": named_month(target.period_start),
+            }
             flash(str(saved_message) % saved, "success")
             return redirect(url_for("targets.index", month=target.period))
     status = 409 if form.changed else 422 if form.errors else 200

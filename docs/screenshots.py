@@ -193,6 +193,26 @@ def waiting_approvals(page) -> None:
     expect(page.locator("#pending button", has_text="Approve")).to_have_count(2)
 
 
+def search(page) -> None:
+    """The header's search, reached with the "/" key, a name typed with a slip and a word missing."""
+    page.goto("/orders")
+    page.keyboard.press("/")
+    page.keyboard.type("Nusantra gas", delay=40)
+    expect(page.locator("#search-results [role=option]").first).to_be_visible()
+
+
+def customers_phone(page) -> None:
+    """The customers list on a phone: each customer a card, its code, balance and state on top."""
+    page.goto("/customers")
+    expect(page.locator("table.list tbody tr").first).to_be_visible()
+
+
+def notices(page) -> None:
+    """What happened while the admin was elsewhere: their request approved, another waiting for their decision."""
+    page.goto("/notices")
+    expect(page.locator("main li, main tr").first).to_be_visible()
+
+
 SCREENS = {
     "orders": Screen(CLERK, LAPTOP, orders_list),
     "order-form": Screen(CLERK, LAPTOP, order_form),
@@ -206,6 +226,9 @@ SCREENS = {
     "import-preview": Screen(ADMIN, LAPTOP, import_preview, full_page=True),
     "import-report": Screen(ADMIN, LAPTOP, import_report, full_page=True),
     "route-sheet": Screen(CLERK, LAPTOP, route_sheet, full_page=True),
+    "search": Screen(CLERK, LAPTOP, search),
+    "customers-phone": Screen(CLERK, PHONE, customers_phone, full_page=True),
+    "notices": Screen(SECOND_ADMIN, LAPTOP, notices),
     "orders-phone": Screen(CLERK, PHONE, orders_list),
     "orders-id": Screen(CLERK, LAPTOP, orders_list, language="id"),
     "customer-ledger-id": Screen(CLERK, LAPTOP, customer_ledger, full_page=True, language="id"),

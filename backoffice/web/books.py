@@ -39,6 +39,7 @@ from backoffice.models import (
 )
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, shown
 from backoffice.platform.replica import reads
 from backoffice.services import account_lines, approvals, books, descriptions, journal_export
@@ -152,7 +153,7 @@ class AccountLinesForm(FlaskForm):
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError(
-                _("The period ends before it starts: choose %(date)s or later.", date=self.since.data.isoformat())
+                _("The period ends before it starts: choose %(date)s or later.", date=named_date(self.since.data))
             )
 
 
@@ -228,7 +229,9 @@ def export_account_lines(code: str, format: str):
     rows = account_lines.rows(found, filters.since.data, filters.until.data)
     name = "account-" + (re.sub(r"[^A-Za-z0-9._-]", "", found.code) or str(found.id))
     if format == "xlsx":
-        return xlsx_response(name, xlsx_chunks(account_lines.CSV_COLUMNS, rows, cell_words()))
+        return xlsx_response(
+            name, xlsx_chunks(account_lines.CSV_COLUMNS, rows, cell_words()), f"{found.code} {found.name}"
+        )
     cells = ([csv_cell(value) for value in row] for row in rows)
     return csv_response(name, csv_chunks(account_lines.CSV_COLUMNS, cells, cell_words()))
 

@@ -406,6 +406,9 @@ def starts(app, business) -> list[str]:
         ("billing.edit_payment", {"code": code, "payment_id": first(Payment, Payment.meter_id.in_(held))}),
         ("statements.show", {"code": code}),
         ("statements.billing", {"code": code}),
+        ("search.pick", {"kind": "customer", "q": code}),
+        ("search.pick", {"kind": "manager"}),
+        ("search.pick", {"kind": "meter", "customer": code}),
     ]
     with app.test_request_context():
         return ["/", *(url_for(endpoint, **args) for endpoint, args in pages)]

@@ -450,7 +450,8 @@ def test_invoices_payments_and_readings_dated_in_a_closed_month_are_refused_unde
     }
     for path, (field, rest) in forms.items():
         prefix = field.split("-")[0]
-        form = {f"{prefix}-meter_id": meter_id, f"{prefix}-amount": "150.000", field: day} | rest
+        serial = db.session.get(Meter, meter_id).serial
+        form = {f"{prefix}-meter_id": serial, f"{prefix}-amount": "150.000", field: day} | rest
         response = client.post(f"/customers/HOTEL/{path}", data=form)
         assert response.status_code == 422, path
         assert m.refused in error_under(response.get_data(as_text=True), field), path

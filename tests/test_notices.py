@@ -107,10 +107,10 @@ def test_a_clerk_s_reversal_approved_by_an_admin_is_an_unread_notice_on_the_cler
     home = text(client.get("/"))
     assert header_count(home) == "1" and 'href="/notices"' in home
     listed = row(text(client.get("/notices")), notice)
-    assert 'class="unread"' in listed and f"#{request.id}" in listed and checker.email in listed
+    assert 'class="unread"' in listed and f"#{request.id}" in listed and checker.name in listed
     assert label in listed and "HOTEL" in listed  # what was asked, said in the reader's language when read
     mine = re.search(rf'<tr id="request-{request.id}".*?</tr>', text(client.get("/approvals/mine"))).group(0)
-    assert label in mine and approved in mine and checker.email in mine
+    assert label in mine and approved in mine and checker.name in mine
 
 
 def test_the_same_notice_is_said_in_whichever_language_its_reader_reads_now(client, limit, charge, clerk, checker):
@@ -135,12 +135,12 @@ def test_a_rejection_tells_the_requester_why(client, limit, charge, clerk, check
     log_in(client, clerk)
     listed = row(text(client.get("/notices")), notice)
     assert (
-        f"Your request #{request.id} was rejected by {checker.email}: Wallet reversal of Rp7.000,00 for HOTEL. "
+        f"Your request #{request.id} was rejected by {checker.name}: Wallet reversal of Rp7.000,00 for HOTEL. "
         "Why: Not charged twice: two deliveries"
     ) in listed
     set_language(clerk, "id")
     mine = re.search(rf'<tr id="request-{request.id}".*?</tr>', text(client.get("/approvals/mine"))).group(0)
-    assert "Not charged twice: two deliveries" in mine and checker.email in mine and "ditolak" in mine
+    assert "Not charged twice: two deliveries" in mine and checker.name in mine and "ditolak" in mine
 
 
 def test_a_decision_refused_tells_no_one_and_a_first_approval_is_no_decision(
@@ -157,7 +157,7 @@ def test_a_decision_refused_tells_no_one_and_a_first_approval_is_no_decision(
     assert noticed(clerk) == []
     log_in(client, clerk)
     mine = re.search(rf'<tr id="request-{request.id}".*?</tr>', text(client.get("/approvals/mine"))).group(0)
-    assert f"Approved first by {maker.email}" in mine and "pending" in mine
+    assert f"Approved first by {maker.name}" in mine and "pending" in mine
 
     approvals.approve(request.id, checker)
     (notice,) = noticed(clerk)
@@ -184,7 +184,7 @@ def test_an_admin_gets_a_notice_for_a_waiting_request_and_the_requester_does_not
     log_in(client, checker)
     page = text(client.get("/notices"))
     assert header_count(page) == "1"
-    assert f"{clerk.email} asks for your decision on request #{request.id}: Wallet reversal of Rp7.000,00" in page
+    assert f"{clerk.name} asks for your decision on request #{request.id}: Wallet reversal of Rp7.000,00" in page
 
     assert client.post("/customers/HOTEL/adjust", data=ADJUST).status_code == 302
     assert [n.kind for n in noticed(checker)] == [NoticeKind.REQUEST_WAITING]  # not told of their own request
@@ -332,10 +332,10 @@ def test_my_requests_lists_the_clerk_s_own_requests_only(client, limit, hotel, c
     assert str(theirs.id) not in re.findall(r'<tr id="request-(\d+)"', page)
     rows = {r.id: re.search(rf'<tr id="request-{r.id}".*?</tr>', page).group(0) for r in (approved, rejected)}
     assert (
-        "approved by" in rows[approved.id] and checker.email in rows[approved.id] and "Rp1.000,00" in rows[approved.id]
+        "approved by" in rows[approved.id] and checker.name in rows[approved.id] and "Rp1.000,00" in rows[approved.id]
     )
     assert "Charged twice" in rows[approved.id] and "Wallet reversal" in rows[approved.id]
-    assert f"rejected by {checker.email}" in rows[rejected.id] and "It was right" in rows[rejected.id]
+    assert f"rejected by {checker.name}" in rows[rejected.id] and "It was right" in rows[rejected.id]
 
     asked_reversal(clerk, wallet.charge(hotel, D("4000")), "Entered twice")
     waiting = re.search(r'<tr id="request-\d+"[^>]*>.*?</tr>', text(client.get("/approvals/mine"))).group(0)

@@ -20,7 +20,7 @@ from backoffice import jobs
 from backoffice.models import ApprovalKind, ApprovalRequest, JobRecord, Notice, NoticeKind, User
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.services import notices
-from backoffice.web.filters import money
+from backoffice.web.filters import money, person
 
 bp = Blueprint("notices", __name__)
 
@@ -134,7 +134,7 @@ def _said(notice: Notice, users: dict[int, User], records: dict[str, JobRecord])
             return _("Your job stopped before it ended: %(job)s.", job=job)
         return _("Your job failed: %(job)s.", job=job)
     who = users.get(facts["by"])
-    values = {"id": facts["request"], "who": who.email if who else f"#{facts['by']}", "what": _asked(facts)}
+    values = {"id": facts["request"], "who": person(who) if who else f"#{facts['by']}", "what": _asked(facts)}
     if notice.kind is NoticeKind.REQUEST_WAITING:
         return _("%(who)s asks for your decision on request #%(id)s: %(what)s.", **values)
     if notice.kind is NoticeKind.REQUEST_APPROVED:

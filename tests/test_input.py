@@ -587,5 +587,5 @@ def test_a_date_after_today_is_a_field_error_and_writes_nothing(client, hotel_fr
     response = client.post(url, data={name: str(value).format(day=tomorrow) for name, value in data.items()})
     assert response.status_code == 422
     error = re.search(rf'id="error-{field}">([^<]*)<', response.get_data(as_text=True)).group(1)
-    assert f"cannot be dated after today ({local_today():%Y-%m-%d} in Asia/Jakarta)" in error
+    assert f"cannot be dated after today ({local_today():%-d %b %Y} in Asia/Jakarta)" in error
     assert state() == before

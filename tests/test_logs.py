@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -175,7 +175,8 @@ def test_a_worker_writes_json_lines_with_the_job_s_id_on_each_step(app, redis_ur
         for line in lines
         if (line.get("job_id") or "").startswith(nightly) and line["logger"] == "backoffice.jobs"
     ]
-    assert steps[0] == f"Started (attempt 1): Nightly verify and fix of {nightly.removeprefix('nightly-')}"
+    night = date.fromisoformat(nightly.removeprefix("nightly-"))
+    assert steps[0] == f"Started (attempt 1): Nightly verify and fix of {night:%-d %b %Y}"
     assert steps[1] == "0%: Doing pending recalculations"
     step = r"\d+%: [\d,]+ of [\d,]+ chunks done \(step \d of \d\)"
     assert any(re.fullmatch(step, message) for message in steps)

@@ -423,9 +423,9 @@ def test_every_refused_entry_is_named_by_its_position_and_nothing_is_written(sit
     assert "Meter M-OLD was retired on 15 Nov 2026" in said[3]
     assert "cannot be dated after today" in said[4]
     assert "September 2026 is closed" in said[5]
-    assert said[6] == "Meter M-1 is read on 2026-11-10 in row 1 already: a meter has one reading a day."
-    assert said[7].startswith("Meter M-1 already has a reading on 2026-11-05: #")
-    assert "The index 400 is lower than meter M-2's previous index, 500 on 2026-11-02" in said[8]
+    assert said[6] == "Meter M-1 is read on 10 Nov 2026 in row 1 already: a meter has one reading a day."
+    assert said[7].startswith("Meter M-1 already has a reading on 5 Nov 2026: #")
+    assert "The index 400 is lower than meter M-2's previous index, 500 on 2 Nov 2026" in said[8]
     assert "too large" in said[9]
     assert "must not be negative" in said[10]
     assert said[11] == "Give the reading as a volume or as the meter's index."

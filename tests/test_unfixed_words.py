@@ -27,8 +27,8 @@ def _page(client, run_id: int, language: str) -> str:
 @pytest.mark.parametrize(
     ("language", "words"),
     [
-        ("id", "tidak diperbaiki: rantai buku besar HOTEL terputus pada mutasi #{forged}"),
-        ("vi", "không sửa: chuỗi sổ cái của HOTEL bị đứt tại biến động #{forged}"),
+        ("id", "tidak diperbaiki: rantai mutasi saldo HOTEL terputus pada mutasi #{forged}"),
+        ("vi", "không sửa: chuỗi biến động số dư của HOTEL bị đứt tại biến động #{forged}"),
     ],
 )
 def test_a_runs_page_says_why_a_fix_left_a_discrepancy_in_the_readers_language(client, auth, language, words):
@@ -51,7 +51,7 @@ def test_the_command_line_says_why_a_fix_left_a_discrepancy_in_the_installations
     result = runner.invoke(args=["reconcile", "verify", "--fix", "--check", "customer_wallet"])
     output = " ".join(result.output.split())
     assert result.exit_code == 1
-    assert f"tidak diperbaiki: rantai buku besar HOTEL terputus pada mutasi #{forged}" in output
+    assert f"tidak diperbaiki: rantai mutasi saldo HOTEL terputus pada mutasi #{forged}" in output
     assert "left unfixed" not in output
     kept = f"left unfixed: the ledger chain of HOTEL is broken at movement #{forged}; deal with the ledger first"
     assert _reasons(db.session.scalar(sa.select(sa.func.max(Discrepancy.run_id)))) == {kept}

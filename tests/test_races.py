@@ -331,7 +331,7 @@ def test_a_manager_deactivated_while_targets_are_generated_gets_none(app):
     race(app, deactivate, generate)
     db.session.rollback()
     names = db.session.scalars(sa.select(AccountManager.name).join(Target).where(Target.period_start == NOV)).all()
-    assert (names, generated) == (["Dewi"], ["Targets for 2026-11: 1 set."])
+    assert (names, generated) == (["Dewi"], ["Targets for November 2026: 1 set."])
 
 
 def test_a_manager_deactivated_while_a_customer_is_added_for_them_is_refused(app):

@@ -145,7 +145,7 @@ def test_a_stale_target_save_is_refused_and_writes_nothing(client, finance):
     )
     # A's form is stale too now: saving it again is refused as well.
     form = opened(client, url) | {"version": "1"}
-    assert client.post(url, data=form | {"account_manager_id": str(other.id)}).status_code == 409
+    assert client.post(url, data=form | {"account_manager_id": other.email}).status_code == 409
 
 
 def test_a_stale_pricing_row_save_is_refused_and_writes_nothing(client, finance):

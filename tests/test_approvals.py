@@ -720,7 +720,7 @@ def test_a_request_written_by_sql_is_tampered_never_pending_and_never_approved(c
 
     log_in(client, checker)
     page = text(client.get("/approvals"))
-    pending = re.search(r'<table class="data" id="pending">.*?</table>', page).group(0)
+    pending = re.search(r'<table class="[^"]*" id="pending"[^>]*>.*?</table>', page).group(0)
     assert f'id="request-{asked}"' in pending and f'id="request-{forged}"' not in pending
     assert f'id="tampered-{forged}"' in page and f'id="approve-{forged}"' not in page
     assert 'id="pending-approvals">1<' in page

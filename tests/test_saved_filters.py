@@ -233,7 +233,7 @@ def test_the_messages_are_in_the_readers_language(client, finance):
     vietnamese = client.post(
         "/account/filters/orders", data={"name": "", "query": "q=Jakarta"}, headers=VIETNAMESE, follow_redirects=True
     )
-    assert "Đặt tên cho bộ lọc, từ 1 đến 60 ký tự." in text(vietnamese)
+    assert "Hãy đặt tên bộ lọc từ 1 đến 60 ký tự." in text(vietnamese)
     assert saved(finance.id) == [("orders", "Jakarta", "q=Jakarta")]
 
 

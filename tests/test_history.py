@@ -142,7 +142,11 @@ def test_a_targets_customers_and_managers_edits_are_in_their_panels(client, admi
     customer = CustomerFactory(name="Old name")
     manager = customer.account_manager
     manager_id, name, email = manager.id, manager.name, manager.email
-    form = {"account_manager_id": target.account_manager.email, "period_start": "2026-11", "target_amount": "120.000.000"}
+    form = {
+        "account_manager_id": target.account_manager.email,
+        "period_start": "2026-11",
+        "target_amount": "120.000.000",
+    }
     assert client.post(f"/targets/{target.id}/edit", data=form | {"version": target.version}).status_code == 302
     page = text(client.get(f"/targets/{target.id}/edit"))
     assert "Target amount : Rp100.000.000,00 → Rp120.000.000,00" in page

@@ -73,7 +73,11 @@ def test_a_customers_history_says_its_forms_labels_its_values_and_who_in_the_rea
 
 def test_a_targets_history_says_its_month_and_amount_as_its_screen_does(client, admin):
     target = TargetFactory()
-    form = {"account_manager_id": target.account_manager.email, "period_start": "2026-12", "target_amount": "120.000.000"}
+    form = {
+        "account_manager_id": target.account_manager.email,
+        "period_start": "2026-12",
+        "target_amount": "120.000.000",
+    }
     assert client.post(f"/targets/{target.id}/edit", data=form | {"version": target.version}).status_code == 302
     indonesian = text(client.get(f"/history/target/{target.id}", headers=INDONESIAN))
     assert f"Riwayat target #{target.id}" in indonesian

@@ -466,8 +466,8 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(page, csrf_app):
     from backoffice.services import wallet
 
     csrf_app.config["APPROVAL_ABOVE"] = Decimal("50000")
-    UserFactory(email="maker@example.com", password="correct horse battery", role="admin")
-    UserFactory(email="checker@example.com", password="correct horse battery", role="admin")
+    maker = UserFactory(email="maker@example.com", password="correct horse battery", role="admin")
+    checker = UserFactory(email="checker@example.com", password="correct horse battery", role="admin")
     customer = CustomerFactory(code="C0042")
     wallet.recharge(customer, Decimal("100000"))
     log_in(page, "maker@example.com")
@@ -488,7 +488,7 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(page, csrf_app):
     follow(page, "#nav-approvals")
     row = page.locator(f"#request-{request.id}")
     expect(page.locator("#pending-approvals")).to_have_text("1")
-    expect(row.locator(".requested-by")).to_have_text("maker@example.com")
+    expect(row.locator(".requested-by")).to_have_text(maker.name or maker.email)
     expect(row.locator(".why")).to_have_text("Goodwill: Supply cut for two days")
     expect(row).to_contain_text("Rp75.000,00")
     expect(row.locator(f"#own-{request.id}")).to_contain_text("another admin approves it")
@@ -500,7 +500,9 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(page, csrf_app):
     page.once("dialog", lambda dialog: dialog.accept())
     follow(page, f"#approve-{request.id}")
     expect(page.locator(".flash-success")).to_contain_text(f"Request #{request.id} approved")
-    expect(page.locator(f"#decided #request-{request.id} .decision")).to_contain_text("approved by checker@example.com")
+    expect(page.locator(f"#decided #request-{request.id} .decision")).to_contain_text(
+        f"approved by {checker.name or checker.email}"
+    )
     page.goto("/customers/C0042?tab=ledger")
     expect(page.locator("#balance")).to_have_text("Rp175.000,00")
     db.session.rollback()

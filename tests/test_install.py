@@ -55,4 +55,5 @@ def test_make_run_serves_on_the_port_it_is_given(given, port):
         check=True,
     ).stdout
     assert f"--host 127.0.0.1 --port {port}" in planned
-    assert f"Serving on http://127.0.0.1:{port}" in planned
+    # The last line, in the installation's language, says where it serves (``demo-data --serving``).
+    assert f"demo-data --url http://127.0.0.1:{port} --serving" in planned

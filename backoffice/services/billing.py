@@ -138,23 +138,9 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         connection = session.connection()
         meter_ids = {invoice.meter_id for invoice in new}
         allocations.lock(connection, meter_ids)
-        held = _holders_on(connection, [(i.meter_id, i.issued_on, i.customer_id) for i in new])
         _refuse_numbers_taken([invoice.number for invoice in new])
-        posted = post_sources(
-            installation(),
-            connection,
-            [
-                Movement(
-                    kind=Kind.INVOICE,
-                    amount=invoice.amount,
-                    customer_id=holder,
-                    value_date=invoice.issued_on,
-                    reference=Reference("invoice", None),
-                    user=user,
-                )
-                for invoice, holder in zip(new, held, strict=True)
-            ],
-        )
+        dated = [(i.meter_id, i.issued_on, i.customer_id, i.amount) for i in new]
+        posted = _posted(connection, Kind.INVOICE, dated, user)
         connection.execute(
             insert(invoices),
             [
@@ -235,21 +221,8 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
         connection = session.connection()
         meter_ids = {payment.meter_id for payment in new}
         allocations.lock(connection, meter_ids)
-        held = _holders_on(connection, [(p.meter_id, p.paid_on, p.customer_id) for p in new])
-        posted = post_sources(
-            installation(),
-            connection,
-            [
-                Movement(
-                    kind=Kind.PAYMENT,
-                    amount=payment.amount,
-                    customer_id=holder,
-                    value_date=payment.paid_on,
-                    reference=Reference("payment", None),
-                    user=user,
-                )
-                for payment, holder in zip(new, held, strict=True)
-            ],
+        posted = _posted(
+            connection, Kind.PAYMENT, [(p.meter_id, p.paid_on, p.customer_id, p.amount) for p in new], user
         )
         connection.execute(
             insert(payments),
@@ -538,6 +511,27 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
         )
     refuse_closed(held.customer_id)
     return held
+
+
+def _posted(connection, kind: Kind, dated: list[tuple[int, date, int | None, Decimal]], user) -> list:
+    """Post new invoices or payments (``kind``), each ``(meter_id, on, customer_id, amount)``, as one batch, each for
+    whoever held its meter on its date (:func:`_holders_on`); the meters are locked by the caller."""
+    held = _holders_on(connection, [(meter_id, on, customer_id) for meter_id, on, customer_id, _amount in dated])
+    return post_sources(
+        installation(),
+        connection,
+        [
+            Movement(
+                kind=kind,
+                amount=amount,
+                customer_id=holder,
+                value_date=on,
+                reference=Reference(kind.value, None),
+                user=user,
+            )
+            for (_meter_id, on, _customer_id, amount), holder in zip(dated, held, strict=True)
+        ],
+    )
 
 
 def _holders_on(connection, dated: list[tuple[int, date, int | None]]) -> list[int]:

@@ -192,6 +192,20 @@ def test_an_admin_gets_a_notice_for_a_waiting_request_and_the_requester_does_not
     assert noticed(clerk) == []
 
 
+def test_a_request_decided_marks_every_admin_s_notice_that_it_waited_read(client, limit, charge, clerk, maker, checker):
+    request = asked_reversal(clerk, charge)
+    other = asked_reversal(clerk, wallet.charge(charge.customer_id, D("5000")), "Also twice")
+
+    approvals.approve(request.id, checker)
+
+    for admin in (maker, checker):
+        settled, waiting = noticed(admin)
+        assert settled.target == f"/approvals#request-{request.id}" and settled.read_at is not None
+        assert waiting.target == f"/approvals#request-{other.id}" and waiting.read_at is None
+    log_in(client, maker)
+    assert header_count(text(client.get("/notices"))) == "1"
+
+
 # --- A job ended tells whoever started it -----------------------------------------------------------------------------
 
 

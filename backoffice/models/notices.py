@@ -8,7 +8,7 @@ that happened.
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backoffice.models.types import str_enum, utcnow
@@ -33,6 +33,8 @@ class Notice(db.Model):
     __table_args__ = (
         Index("ix_notices_user_id_read_at", "user_id", "read_at"),  # the header's count of the unread
         Index("ix_notices_user_id_id", "user_id", "id"),  # a reader's notices, newest first, a page at a time
+        # the unread notices of a request waiting, marked read once it is decided
+        Index("ix_notices_unread_target", "target", postgresql_where=text("read_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -33,11 +33,22 @@ def request_waiting(request: ApprovalRequest) -> None:
         select(User.id).where(User.role == Role.ADMIN, User.active, User.id != request.requested_by_id)
     ).all()
     facts = _request_facts(request) | {"by": request.requested_by_id}
-    _tell(admins, NoticeKind.REQUEST_WAITING, facts, f"/approvals#request-{request.id}")
+    _tell(admins, NoticeKind.REQUEST_WAITING, facts, _waiting_target(request))
 
 
 def request_decided(request: ApprovalRequest) -> None:
-    """Tell the requester that their request was approved or rejected (its rejection's reason with it), by whom."""
+    """Tell the requester that their request was approved or rejected (its rejection's reason with it), by whom; the
+    admins told it waited have nothing left to decide: their notices of it are marked read."""
+    db.session.execute(
+        update(Notice)
+        .where(
+            Notice.target == _waiting_target(request),
+            Notice.read_at.is_(None),
+            Notice.kind == NoticeKind.REQUEST_WAITING,
+        )
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     facts = _request_facts(request) | {"by": request.decided_by_id}
     if request.rejection_reason is not None:
         kind, facts = NoticeKind.REQUEST_REJECTED, facts | {"reason": request.rejection_reason}
@@ -110,6 +121,10 @@ def _request_facts(request: ApprovalRequest) -> dict:
         "amount": f"{amount:.2f}",
         "customer": request.customer.code if request.customer is not None else None,
     }
+
+
+def _waiting_target(request: ApprovalRequest) -> str:
+    return f"/approvals#request-{request.id}"
 
 
 def _tell(user_ids: Iterable[int], kind: NoticeKind, facts: dict, target: str) -> None:

@@ -277,3 +277,48 @@ def test_a_tariff_held_on_the_screen_is_repriced_once_a_second_admin_approves_it
     assert f"Request #{asked.id} approved: Tariff from 1 Sept 2026" in response.get_data(as_text=True)
     assert balance(readings["customer"]) == before + D("110000.00")
     assert clean()
+
+
+@pytest.mark.parametrize(
+    ("language", "correction", "pricing", "deletion", "tariff"),
+    [
+        (
+            "id",
+            "Koreksi pencatatan #{id}: 20 Okt 2026, 2,5000 m³",
+            "Harga mulai 1 Sep 2026: harga Rp0,00, koreksi 1,000000; menghitung ulang 2 pencatatan",
+            "Hapus pencatatan #{id} tanggal 20 Okt 2026",
+            "Tarif mulai 1 Sep 2026, harga Rp0,00 per Sm³ untuk 1 pelanggan; mengembalikan: HOTEL Rp110.000,00",
+        ),
+        (
+            "vi",
+            "Sửa chỉ số #{id}: 20 thg 10, 2026, 2,5000 m³",
+            "hệ số hiệu chỉnh 1,000000; tính lại giá 2 chỉ số",
+            "Xóa chỉ số #{id} ngày 20 thg 10, 2026",
+            "mỗi Sm³ cho 1 khách hàng; hoàn lại: HOTEL",
+        ),
+    ],
+)
+def test_a_held_correction_is_said_in_the_reader_s_language_with_its_dates_as_they_write_them(
+    client, readings, maker, checker, language, correction, pricing, deletion, tariff
+):
+    metering.correct_reading(readings["large"], OCT, D("2.5"), user=maker)
+    metering.set_pricing(readings["customer"], SEP, D("0"), D("1"), user=maker)
+    log_in(client, checker)
+    reader = {"Accept-Language": language}
+
+    def approvals_page() -> str:
+        page = " ".join(client.get("/approvals", headers=reader).get_data(as_text=True).split())
+        assert "2026-10-20" not in page and "2026-09-01" not in page
+        return page
+
+    page = approvals_page()
+    assert correction.format(id=readings["large"]) in page and pricing in page
+    for request in pending():
+        approvals.reject(request.id, checker, "not now")
+
+    metering.delete_reading(readings["large"], user=maker)
+    metering.change_tariff(metering.checked_tariff(SEP, D("0"), None), user=maker)
+    page = approvals_page()
+    assert deletion.format(id=readings["large"]) in page and tariff in page
+    download = client.get("/approvals/export.csv", headers=reader).get_data(as_text=True)
+    assert deletion.format(id=readings["large"]) in download and tariff in download

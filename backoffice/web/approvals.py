@@ -64,7 +64,13 @@ def _pending_approvals() -> dict:
     def pending_approvals() -> int:
         return approvals.pending_count() if current_user.is_authenticated and current_user.is_admin else 0
 
-    return {"pending_approvals": pending_approvals, "approval_limit": approvals.limit}
+    return {"pending_approvals": pending_approvals, "approval_limit": approvals.limit, "asked_why": _why}
+
+
+def _why(request: ApprovalRequest) -> str:
+    """Why a request was asked, in the reader's language: a held source correction says what it does (it waits
+    because of what it gives back), any other request its requester's words."""
+    return metering.said_request(request) if request.kind.corrects_source else request.reason
 
 
 @bp.get("")
@@ -76,7 +82,7 @@ def index():
 @reads
 def export(format: str):
     """Every request, pending or decided, newest first, streamed: its amount signed as the page shows it, its moments
-    in the installation's time zone."""
+    in the installation's time zone, why it was asked in the reader's words."""
     by, decider = aliased(User), aliased(User)
     query = (
         select(
@@ -87,7 +93,7 @@ def export(format: str):
             Customer.code,
             func.coalesce(ApprovalRequest.signed_amount, ApprovalRequest.amount),
             ApprovalRequest.value_date,
-            ApprovalRequest.reason,
+            ApprovalRequest,
             ApprovalRequest.status,
             ApprovalRequest.decided_at,
             decider.email,
@@ -113,8 +119,15 @@ def _listing() -> Listing:
 
 
 def _typed(row) -> list:
-    """A download's row: each value as its type, the moments in the installation's time zone."""
-    return [_local(value) if isinstance(value, datetime) else value for value in row]
+    """A download's row: each value as its type, the moments in the installation's time zone, the request said by
+    why it was asked."""
+    return [_cell(value) for value in row]
+
+
+def _cell(value):
+    if isinstance(value, datetime):
+        return _local(value)
+    return _why(value) if isinstance(value, ApprovalRequest) else value
 
 
 def _local(moment: datetime) -> datetime:

@@ -55,16 +55,23 @@ from backoffice.services.metering.tariff import (
 )
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
 
+_SERVICES = {
+    ApprovalKind.READING_CORRECTION: readings,
+    ApprovalKind.PRICING_CHANGE: pricing,
+    ApprovalKind.TARIFF_CHANGE: tariff,
+}
+"""The service each source correction is asked of, applied by and said by."""
+
 
 def apply_request(connection, request: ApprovalRequest, user: User) -> None:
     """Apply the source correction an approval request asked for, by ``user``, through the service it was asked
     of, in the caller's (the approving) transaction; raises :class:`ChangedSinceAsked` or what the service refuses."""
-    service = {
-        ApprovalKind.READING_CORRECTION: readings,
-        ApprovalKind.PRICING_CHANGE: pricing,
-        ApprovalKind.TARIFF_CHANGE: tariff,
-    }[request.kind]
-    service.apply_request(connection, request, user)
+    _SERVICES[request.kind].apply_request(connection, request, user)
+
+
+def said_request(request: ApprovalRequest) -> str:
+    """What a source correction an approval request asks for does, in the reader's language."""
+    return _SERVICES[request.kind].said_request(request)
 
 
 __all__ = [
@@ -84,6 +91,7 @@ __all__ = [
     "TariffImpact",
     "TariffInputError",
     "apply_request",
+    "said_request",
     "asked_tariff",
     "check_readings",
     "checked_correction",

@@ -33,8 +33,8 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import named_date
-from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
+from backoffice.platform.i18n import count_text, named_date, number_locale
+from backoffice.platform.money import MAX_AMOUNT, format_number, round_money, shown, unit_places
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
@@ -143,7 +143,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
     elif held.beyond_the_limit(credits):
         request = held.ask(
             ApprovalKind.PRICING_CHANGE,
-            asked | {"row_version": row_version},
+            asked | {"row_version": row_version, "readings": impact.readings},
             credits,
             user=user,
             description=f"Pricing from {effective_from:%Y-%m-%d}: price {price_per_sm3}, correction "
@@ -167,6 +167,21 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
     what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
     months.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)
     return impact
+
+
+def said_request(request: ApprovalRequest) -> str:
+    """What a held pricing change does, in the reader's language, from what it asked (one asked before the readings it
+    re-prices were counted with it: as its description was written)."""
+    asked = request.correction
+    if "readings" not in asked:
+        return request.description
+    return _(
+        "Pricing from %(date)s: price %(price)s, correction %(correction)s; re-prices %(readings)s reading(s)",
+        date=named_date(date.fromisoformat(asked["effective_from"])),
+        price=shown(Decimal(asked["price_per_sm3"])),
+        correction=format_number(Decimal(asked["meter_correction"]), number_locale(), "0.000000"),
+        readings=count_text(asked["readings"]),
+    )
 
 
 def apply_request(connection, request: ApprovalRequest, user: User) -> Impact:

@@ -34,6 +34,8 @@ from backoffice.models import (
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date, number_locale
+from backoffice.platform.money import format_number
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import refuse_if_closed
@@ -232,6 +234,19 @@ def _hold(reading, asked: dict, credits: dict, user, description: str) -> Approv
     )
 
 
+def said_request(request: ApprovalRequest) -> str:
+    """What a held correction of a reading does, in the reader's language, from what it asked (a deletion asked
+    before its reading's date was kept with it: as its description was written)."""
+    asked = request.correction
+    if "reading_date" not in asked:
+        return request.description
+    values = {"id": asked["reading_id"], "date": named_date(date.fromisoformat(asked["reading_date"]))}
+    if asked.get("delete"):
+        return _("Delete reading #%(id)s of %(date)s", **values)
+    volume = format_number(Decimal(asked["volume_flow_meter"]), number_locale(), "#,##0.0000")
+    return _("Correct reading #%(id)s: %(date)s, %(volume)s m³", volume=volume, **values)
+
+
 def apply_request(connection, request: ApprovalRequest, user: User) -> None:
     """Apply the reading's correction or deletion the request asked for, by ``user``, in the caller's transaction
     (the approving one); refuses with ``held.ChangedSinceAsked`` when the reading changed since it was asked."""
@@ -320,7 +335,7 @@ def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None
         current = connection.execute(select(readings).where(readings.c.id == reading_id)).one_or_none()
         if current is None:
             raise MeteringError(_("No reading %(id)s.", id=reading_id))
-        asked = {"delete": True, "version": current.version}
+        asked = {"delete": True, "version": current.version, "reading_date": reading.reading_date.isoformat()}
         return _hold(reading, asked, credits, user, f"Delete reading #{reading_id} of {reading.reading_date:%Y-%m-%d}")
     removed = _deleted_calculation(connection, reading_id)
     delivered = {}

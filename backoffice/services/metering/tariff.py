@@ -40,7 +40,7 @@ from backoffice.models.metering import Correction
 from backoffice.models.types import Money, Month, utcnow
 from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import named_date
+from backoffice.platform.i18n import count_text, named_date
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
@@ -233,6 +233,22 @@ def _change_tariff(connection, tariff: Tariff, user: User | None, approving=None
     return impact
 
 
+def said_request(request: ApprovalRequest) -> str:
+    """What a held tariff change does, in the reader's language, from what it asked (one asked before the customers
+    it prices were counted with it: as its description was written)."""
+    asked = request.correction
+    if "customers" not in asked:
+        return request.description
+    given_back = held.asked_credits(request)
+    codes = dict(db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(given_back))).all())
+    return _(
+        "%(tariff)s for %(customers)s customer(s); gives back: %(listed)s",
+        tariff=asked_tariff(request).describe(),
+        customers=count_text(asked["customers"]),
+        listed=_listed(given_back, codes),
+    )
+
+
 def apply_request(connection, request: ApprovalRequest, user: User) -> TariffImpact:
     """Save the tariff the request asked for, by ``user``, in the caller's transaction (the approving one), with
     its recalculation requests (:func:`reprice_tariff` does them); refuses with ``held.ChangedSinceAsked`` when
@@ -255,24 +271,30 @@ def asked_tariff(request: ApprovalRequest) -> Tariff:
 def _hold(tariff: Tariff, impact: TariffImpact, credits: dict[int, Decimal], user: User | None) -> ApprovalRequest:
     given_back = {customer: credit for customer, credit in credits.items() if credit > 0}
     codes = dict(db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(given_back))).all())
-    listed = ", ".join(
-        f"{codes[customer]} {shown(credit)}"
-        for customer, credit in sorted(given_back.items(), key=lambda item: (-item[1], codes[item[0]]))
-    )
     asked = {
         "effective_from": tariff.effective_from.isoformat(),
         "price_per_sm3": str(tariff.price_per_sm3) if tariff.price_per_sm3 is not None else None,
         "meter_correction": str(tariff.meter_correction) if tariff.meter_correction is not None else None,
         "manager_email": tariff.manager_email,
         "customer_codes": list(tariff.customer_codes),
+        "customers": impact.customers,
     }
     return held.ask(
         ApprovalKind.TARIFF_CHANGE,
         asked,
         credits,
         user=user,
-        description=f"{_in_english(tariff.describe)} for {impact.customers:,} customer(s); gives back: {listed}",
+        description=f"{_in_english(tariff.describe)} for {impact.customers:,} customer(s); gives back: "
+        f"{_listed(given_back, codes)}",
         where=_("the tariff page"),
+    )
+
+
+def _listed(given_back: dict[int, Decimal], codes: dict[int, str]) -> str:
+    """Each customer given back money and how much, the most first."""
+    return ", ".join(
+        f"{codes[customer]} {shown(credit)}"
+        for customer, credit in sorted(given_back.items(), key=lambda item: (-item[1], codes[item[0]]))
     )
 
 

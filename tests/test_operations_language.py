@@ -23,6 +23,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile import engine
+from backoffice.reconcile.fanout import CHUNK_FAILED, LAST_ATTEMPT_STOPPED
 from backoffice.services import books, installation
 from tests.factories import job_in, unit_of_work
 
@@ -102,6 +103,7 @@ def test_an_error_the_system_wrote_on_a_job_is_said_in_the_readers_language_and_
     record = job_in(
         JobStatus.ABANDONED, id="job-lost", kind="tariff_change", args=TARIFF, queue="recalc", message=fact("abandoned")
     )
+    last_attempt = LAST_ATTEMPT_STOPPED.write(attempt=3, heartbeat="2026-11-25 01:02:03")
     # The heartbeat is said as the reader's language writes a moment, in English too.
     said_stopped = "The worker stopped while the job ran (last heartbeat 25 Nov 2026, 01.02.03 UTC)."
     for kept, in_english, indonesian, vietnamese in (
@@ -113,6 +115,14 @@ def test_an_error_the_system_wrote_on_a_job_is_said_in_the_readers_language_and_
         ),
         (LOST, LOST, "Antrean kehilangan tugas ini", "Hàng đợi đã mất công việc này"),
         (ENDED_EARLY.write(status="failed"), None, "Antrean mengakhiri tugas ini (failed)", "Hàng đợi đã kết thúc"),
+        (
+            CHUNK_FAILED.write(position=2, of=3, check="order_grand_total", error=last_attempt),
+            "Chunk 2 of 3 of Order grand totals failed: The worker stopped during attempt 3 (last heartbeat 25 Nov "
+            "2026, 01.02.03 UTC). No attempt is left.",
+            "Bagian 2 dari 3 untuk Total keseluruhan pesanan gagal: Pekerja latar belakang berhenti pada percobaan "
+            "ke-3 (tanda hidup terakhir 25 Nov 2026 01.02.03 UTC). Tidak ada percobaan tersisa.",
+            "Phần 2 trên 3 của Tổng cộng đơn hàng thất bại: Tiến trình nền đã dừng trong lần thử thứ 3",
+        ),
         ("ValueError: boom", None, "ValueError: boom", "ValueError: boom"),
     ):
         with unit_of_work():

@@ -17,7 +17,7 @@ from backoffice.jobs.queues import ENDED_EARLY, LOST_JOB
 from backoffice.platform import sentences
 from backoffice.platform.i18n import count_text
 from backoffice.platform.sentences import Sentence
-from backoffice.reconcile import label
+from backoffice.reconcile import fanout, label
 
 MESSAGES = {
     "waiting_for_worker": _l("Waiting for a worker"),
@@ -79,7 +79,7 @@ def said(stored: str | None) -> str:
 def error_said(stored: str | None) -> str:
     """A job's or a run's error in the reader's words when the system wrote it (the worker stopped, the queue lost
     or ended the job); an exception's own text as it is kept."""
-    return sentences.said(stored, (WORKER_STOPPED, LOST_JOB, ENDED_EARLY))
+    return sentences.said(stored, (WORKER_STOPPED, LOST_JOB, ENDED_EARLY, fanout.CHUNK_FAILED))
 
 
 def english(stored: str | None) -> str:

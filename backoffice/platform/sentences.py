@@ -10,7 +10,7 @@ matches (an older wording, a text cut at its column's length) is shown as kept.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,7 +29,8 @@ class Sentence:
     """A sentence written in English from named facts (``{code}``), and the same sentence in words a catalogue
     translates (``%(code)s``). The facts named in ``amounts`` are amounts, written as the installation writes money
     and said as the reader writes it; those named in ``months`` are months and those in ``moments`` moments in UTC,
-    written ``YYYY-MM`` and ``YYYY-MM-DD HH:MM:SS`` and said as the reader's language names them."""
+    written ``YYYY-MM`` and ``YYYY-MM-DD HH:MM:SS`` and said as the reader's language names them; those in
+    ``said_by`` are said by their function (a check by its name, a sentence within the sentence)."""
 
     code: str
     english: str
@@ -37,6 +38,7 @@ class Sentence:
     amounts: tuple[str, ...] = field(default=())
     months: tuple[str, ...] = field(default=())
     moments: tuple[str, ...] = field(default=())
+    said_by: Mapping[str, Callable[[str], str]] = field(default_factory=dict, hash=False)
 
     def write(self, **facts) -> str:
         """The sentence as it is kept: English, amounts in the installation's notation."""
@@ -57,6 +59,8 @@ class Sentence:
         """A fact as the reader says it; as kept when it cannot be read back."""
         if name in self.amounts:
             return _said(kept)
+        if name in self.said_by:
+            return self.said_by[name](kept)
         try:
             if name in self.months:
                 return named_month(datetime.strptime(kept, "%Y-%m"))

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from backoffice.models import (
@@ -51,13 +52,35 @@ from backoffice.models import (
 )
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.extensions import db
-from backoffice.reconcile import CHECKS, Check, Scope, resolve
+from backoffice.platform.sentences import Sentence, said
+from backoffice.reconcile import CHECKS, Check, Scope, label, resolve
 from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
 from backoffice.reconcile.locks import claim, key
 from backoffice.reconcile.transitions import end_run
 
 ATTEMPTS = 3
 """A chunk is attempted at most this often: once, and again after its worker died or the database went away."""
+
+LAST_ATTEMPT_STOPPED = Sentence(
+    "last_attempt_stopped",
+    "The worker stopped during attempt {attempt} (last heartbeat {heartbeat} UTC). No attempt is left.",
+    _l("The worker stopped during attempt %(attempt)s (last heartbeat %(heartbeat)s UTC). No attempt is left."),
+    moments=("heartbeat",),
+)
+ATTEMPT_STOPPED = Sentence(
+    "attempt_stopped",
+    "The worker stopped during attempt {attempt} (last heartbeat {heartbeat} UTC).",
+    _l("The worker stopped during attempt %(attempt)s (last heartbeat %(heartbeat)s UTC)."),
+    moments=("heartbeat",),
+)
+"""A chunk's error when the worker of its attempt stopped beating: queued again, or failed with its run."""
+CHUNK_FAILED = Sentence(
+    "chunk_failed",
+    "Chunk {position} of {of} of {check} failed: {error}",
+    _l("Chunk %(position)s of %(of)s of %(check)s failed: %(error)s"),
+    said_by={"check": label, "error": lambda kept: said(kept, (LAST_ATTEMPT_STOPPED, ATTEMPT_STOPPED))},
+)
+"""A split run's error when one of its chunks failed for good; its chunk's error within it."""
 
 RunEnded = Callable[[ReconciliationRun], None]
 """Called in the transaction that ends a run (succeeded or failed), with its record."""
@@ -211,7 +234,8 @@ def fail(chunk_id: int, error: str, *, on_end: RunEnded) -> None:
         of = db.session.scalar(
             select(func.count()).select_from(chunks).where(chunks.run_id == chunk.run_id, chunks.check == chunk.check)
         )
-        _fail_run(chunk.run_id, f"Chunk {chunk.position} of {of} of {chunk.check} failed: {error}", on_end)
+        failed_run = CHUNK_FAILED.write(position=chunk.position, of=of, check=chunk.check, error=error)
+        _fail_run(chunk.run_id, failed_run, on_end)
     db.session.commit()
 
 
@@ -232,10 +256,11 @@ def abandoned(chunk_id: int, job_id: str, heartbeat: datetime, *, on_end: RunEnd
     if attempts is None:
         db.session.commit()
         return False
-    error = f"The worker stopped during attempt {attempts} (last heartbeat {heartbeat:%Y-%m-%d %H:%M:%S} UTC)."
+    facts = {"attempt": attempts, "heartbeat": f"{heartbeat:%Y-%m-%d %H:%M:%S}"}
     if attempts >= ATTEMPTS:
-        fail(chunk_id, f"{error} No attempt is left.", on_end=on_end)
+        fail(chunk_id, LAST_ATTEMPT_STOPPED.write(**facts), on_end=on_end)
         return False
+    error = ATTEMPT_STOPPED.write(**facts)
     # Only if it is still as found: its attempt may have ended meanwhile.
     requeued = db.session.execute(
         update(chunks)

@@ -24,9 +24,9 @@ BACKOFFICE_ANCHORS_FOLDER ?= $(EMBEDDED_DATA)-anchors
 export BACKOFFICE_ANCHORS_FOLDER
 endif
 
-.PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger libreoffice prometheus pgbouncer wrk bench worker scheduler clean
+.PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger libreoffice pango prometheus pgbouncer wrk bench worker scheduler clean
 
-run: install
+run: install pango
 	$(START_DATABASE)
 	$(AS_OWNER) $(BIN)/backoffice db upgrade
 	$(GRANT_RUNTIME)
@@ -36,7 +36,7 @@ run: install
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
 # BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.
-serve: install
+serve: install pango
 	$(BIN)/backoffice db upgrade
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
@@ -44,7 +44,7 @@ serve: install
 # browsers they start, and the extra process keeps the cores busy meanwhile. Each process has a PostgreSQL and a
 # Redis database of its own: the Redis database it is given (by default 15, not the app's 0) and the next free ones,
 # which it empties; a second run beside it claims the next free databases again (see tests/conftest.py).
-test: install-test services chromium axe hledger libreoffice prometheus pgbouncer lint
+test: install-test services chromium axe hledger libreoffice pango prometheus pgbouncer lint
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses $$(($$(nproc) + 1)) --maxprocesses 4
 
 lint: install-test
@@ -148,6 +148,15 @@ libreoffice:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			libreoffice-calc-nogui poppler-utils >/dev/null \
 		|| echo "Could not install LibreOffice: the workbooks' test will be skipped (it fails under CI=true)."; }
+
+# The documents' PDFs are drawn by WeasyPrint (installed into .venv) with Pango from Debian, in DejaVu's fonts (every
+# letter of Indonesian and Vietnamese); both are installed when they are missing.
+pango:
+	@{ ldconfig -p | grep -q 'libpangoft2-1.0.so.0' && fc-list 2>/dev/null | grep -q 'DejaVuSans.ttf'; } || { \
+		echo "Installing Debian's Pango and DejaVu fonts for the documents' PDFs..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null \
+		|| echo "Could not install Pango: the documents download as PDFs nowhere (their pages still print)."; }
 
 # The alert rules' test runs promtool from Debian's prometheus; install it when it is missing.
 prometheus:

@@ -123,6 +123,7 @@ def register_blueprints(app: Flask) -> None:
         history,
         home,
         imports,
+        issuer,
         jobs,
         ledger,
         managers,
@@ -168,7 +169,7 @@ def register_blueprints(app: Flask) -> None:
         evidence,
         search,
     )
-    for module in (auth, home, *screens, columns, saved_filters, tariff, admin, imports, api, client_api):
+    for module in (auth, home, *screens, columns, saved_filters, tariff, admin, issuer, imports, api, client_api):
         app.register_blueprint(module.bp)
     _label_histories()
 
@@ -182,6 +183,7 @@ def _label_histories() -> None:
         customer_forms,
         customers,
         history,
+        issuer,
         managers,
         metering,
         meters,
@@ -202,6 +204,7 @@ def _label_histories() -> None:
             models.Invoice: (billing.InvoiceChangeForm, customer_forms.InvoiceForm),
             models.Payment: (billing.PaymentChangeForm, customer_forms.PaymentForm),
             models.User: (admin.UserChangeForm, admin.UserForm),
+            models.Issuer: (issuer.IssuerForm,),
         }
     )
 

@@ -34,6 +34,7 @@ from backoffice.models.columns import ListColumns
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.imports import Import, ImportFile, ImportStatus
+from backoffice.models.issuer import Issuer
 from backoffice.models.seals import AnchorRecord, Resolution, Seal, SealKey, TamperedEvidence
 from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
 from backoffice.models.metering import (
@@ -141,6 +142,7 @@ __all__ = [
     "HistoryOperation",
     "HistoryTransaction",
     "Import",
+    "Issuer",
     "ImportFile",
     "ImportStatus",
     "NegativeGrandTotal",

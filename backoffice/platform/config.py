@@ -536,18 +536,19 @@ class Settings:
         "moving more waits for a second admin's approval (see [admins](admins.md))",
     )
     company_name: str = _setting(
-        _line(200),
+        _line(200, required=False),
         "BACKOFFICE_COMPANY_NAME",
-        "backoffice",
-        "the company's name at the top of every printed postpaid statement and invoice (what customers receive): "
-        "set it before printing for them",
+        "",
+        "the company's name at the top of every invoice and statement (what customers receive) until an admin "
+        "saves the issuer on its page (**Issuer**, with its tax number and bank accounts), which then names it",
+        default_in_words="unset: a document says on screen that the company's name is not set",
     )
     company_address: str = _setting(
         _line(500, required=False),
         "BACKOFFICE_COMPANY_ADDRESS",
         "",
         "the company's address under its name on those documents, as one line (`Jl. Jend. Sudirman Kav. 1, "
-        "Jakarta 10220`)",
+        "Jakarta 10220`), until the issuer is saved on its page",
         default_in_words="unset: no address printed",
     )
     web_bind: str = _setting(

@@ -116,6 +116,7 @@ NAMES: dict[str, tuple[str, Namer]] = {
         ),
     ),
     "users": ("user", lambda c: "user " + _text(c.email)),
+    "issuer": ("issuer", lambda c: "issuer " + _text(c.name)),
     "approval_requests": (
         "approval_request",
         lambda c: (
@@ -152,6 +153,7 @@ KEYS: dict[str, Namer] = {
         _lookup("account_managers", "email", c.account_manager_id) + " " + func.substr(_text(c.period_start), 1, 7)
     ),
     "users": lambda c: _text(c.email),
+    "issuer": lambda c: _text(c.name),
     "approval_requests": lambda c: "#" + _text(c.id),
 }
 """Per versioned table: a record's business key as a page names the live record (``reconcile.report``), in no

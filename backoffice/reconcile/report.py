@@ -26,6 +26,7 @@ from backoffice.models import (
     CustomerPricing,
     Discrepancy,
     Invoice,
+    Issuer,
     JournalEntry,
     Meter,
     MeterAssignment,
@@ -429,6 +430,10 @@ _NAMING = {
         ),
     ),
     "user": (select(User.id, User.email), lambda r: Named(r.email, _("user %(email)s", email=r.email))),
+    "issuer": (
+        select(Issuer.id, Issuer.name),
+        lambda r: Named(r.name, _("the issuer %(name)s", name=r.name), "issuer.edit", {}),
+    ),
     "approval_request": (
         select(ApprovalRequest.id, ApprovalRequest.kind),
         lambda r: Named(

@@ -92,6 +92,7 @@ ENTITIES = {
     "payment": _l("payment"),
     "payment_allocation": _l("payment allocation"),
     "user": _l("user"),
+    "issuer": _l("issuer"),
     "approval_request": _l("approval request"),
     "reconciliation_run": _l("reconciliation run"),
     "balance_sheet": _l("balance sheet"),

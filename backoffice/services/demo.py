@@ -18,6 +18,7 @@ from backoffice.models import (
     Customer,
     CustomerPricing,
     Invoice,
+    Issuer,
     Meter,
     MeterReading,
     Order,
@@ -28,7 +29,7 @@ from backoffice.models import (
 from backoffice.models.types import month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle, metering, transaction, wallet
+from backoffice.services import billing, issuer, meter_lifecycle, metering, transaction, wallet
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -70,6 +71,17 @@ CUSTOMERS = [
     "CV Kerupuk Garing",
     "PT Kertas Nusantara",
 ]
+ISSUER = {
+    "name": "PT Gas Nusantara Demo",
+    "address": "Jl. Jend. Sudirman Kav. 52-53\nJakarta Selatan 12190",
+    "email": "tagihan@gasnusantara.example",
+    "phone": "+62 21 5080 0000",
+    "bank_accounts": "Bank Mandiri 123-00-0987654-3 a.n. PT Gas Nusantara Demo\n"
+    "Bank Central Asia 012 345 6789 a.n. PT Gas Nusantara Demo",
+    "payment_instructions": "Transfer ke salah satu rekening di atas dan cantumkan nomor faktur sebagai berita "
+    "transfer.",
+}
+"""The demo's issuer; its tax number written as the installation's country writes one."""
 MONTHS = 6
 ORDERS_PER_MONTH = 30
 
@@ -147,6 +159,7 @@ def load(today: date | None = None) -> dict[str, int]:
                     )
                     added["orders"] += 1
             month = month_start(month + timedelta(days=31))
+    _issuer()
     added["wallet movements"] = _wallet_movements(rng, first_month)  # before the readings, which charge the wallets
     added["meters"], added["invoices"] = _postpaid(rng, first_month)
     added["readings"] = _readings(rng, first_month, today)
@@ -171,6 +184,12 @@ def _readings(rng: random.Random, first_month: date, today: date) -> int:
                 recorded += 1
             day = month_start(day + timedelta(days=31)).replace(day=20)
     return recorded
+
+
+def _issuer() -> None:
+    """The demo company as its documents name it, unless an admin has saved the issuer already."""
+    if db.session.get(Issuer, 1) is None:
+        issuer.save(ISSUER | {"tax_number": issuer.tax_number_rule().example}, version=None)
 
 
 def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from backoffice.models import (
     HistoryOperation,
     HistoryTransaction,
     Invoice,
+    Issuer,
     JobRecord,
     Meter,
     MeterAssignment,
@@ -74,6 +75,7 @@ KINDS = {
     "invoice": Kind(Invoice, _l("invoice"), "invoice"),
     "payment": Kind(Payment, _l("payment"), "payment"),
     "user": Kind(User, _l("user"), "user", admin_only=True),
+    "issuer": Kind(Issuer, _l("issuer"), "issuer", admin_only=True),
     "approval": Kind(ApprovalRequest, _l("approval request"), "approval_request"),
 }
 HIDDEN = {"id", "transaction_id", "operation_type"}

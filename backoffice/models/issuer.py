@@ -1,0 +1,36 @@
+"""Who issues the documents customers receive: the company's name, address, tax number, bank accounts, payment
+instructions and logo, as the law of its country asks an invoice to name its issuer.
+
+One row (its id is 1), edited by admins on the Issuer page, every change a version in its history. Until it is
+saved, the installation's settings stand in (``BACKOFFICE_COMPANY_NAME``, ``BACKOFFICE_COMPANY_ADDRESS``).
+"""
+
+from sqlalchemy import CheckConstraint, LargeBinary, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backoffice.platform.extensions import db
+
+
+class Issuer(db.Model):
+    __tablename__ = "issuer"
+    __versioned__ = {"exclude": ["logo", "version"]}
+    __table_args__ = (CheckConstraint("id = 1", name="one_issuer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500), default="")
+    tax_number: Mapped[str] = mapped_column(String(40), default="")
+    """NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
+    bank_accounts: Mapped[str] = mapped_column(Text, default="")
+    """One account a line: bank, account number, holder."""
+    payment_instructions: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    """The address documents are sent from and customers answer to."""
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """A PNG or JPEG of at most 200 KB; its history keeps its digest (``logo_sha256``), not its bytes."""
+    logo_type: Mapped[str] = mapped_column(String(20), default="")
+    logo_sha256: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,201 @@
+"""Who issues the documents: the company as every invoice and statement names it, edited by admins.
+
+Each country's law asks an invoice to name its issuer with its tax number: NPWP in Indonesia (15 or 16 digits), MST
+in Vietnam (10 digits, 13 for a branch), KRA PIN in Kenya (a letter, 9 digits, a letter). What the installation's
+country asks (its locale's territory) decides the number's name and its check. Until an admin saves the issuer, the
+installation's settings stand in for its name and address; a document whose issuer has no name says so on screen
+before it is printed or sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+
+from babel import Locale
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+from sqlalchemy.exc import IntegrityError
+
+from backoffice.models import Issuer
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import count_text
+from backoffice.services import ChangedMeanwhile, expect_version, transaction
+from backoffice.services.exports import XML_UNFIT
+
+LOGO_BYTES = 200 * 1024
+"""The largest logo kept: it is printed on every document and sent with every e-mailed PDF."""
+LOGO_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class TaxNumber:
+    """How a country names its tax number, and how one is written."""
+
+    name: str | LazyString
+    digits: tuple[int, ...] | None
+    """How many digits it has, punctuation aside (``None``: checked by ``pattern``)."""
+    pattern: str | None = None
+    example: str = ""
+
+
+TAX_NUMBERS = {
+    "ID": TaxNumber("NPWP", (15, 16), example="01.234.567.8-901.000"),
+    "VN": TaxNumber("MST", (10, 13), example="0101234567-001"),
+    "KE": TaxNumber("KRA PIN", None, r"[AP]\d{9}[A-Z]", "A012345678Z"),
+}
+ANY_TAX_NUMBER = TaxNumber(_l("Tax number"), None)
+
+LIMITS = {"name": 200, "address": 500, "tax_number": 40, "email": 254, "phone": 40, "bank_accounts": 2000}
+LIMITS["payment_instructions"] = 2000
+
+
+class IssuerError(ValueError):
+    """An issuer that cannot be saved as given; nothing was written. ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Details:
+    """The issuer as documents print it."""
+
+    name: str
+    address: str = ""
+    tax_number: str = ""
+    bank_accounts: str = ""
+    payment_instructions: str = ""
+    email: str = ""
+    phone: str = ""
+    logo: bytes | None = None
+    logo_type: str = ""
+    version: int | None = None
+    """The saved row's version (``None``: not saved yet, the settings stand in)."""
+
+    @property
+    def named(self) -> bool:
+        """Whether the issuer has a name: a document without one is not fit to send."""
+        return bool(self.name.strip())
+
+    @property
+    def tax_name(self) -> str:
+        return tax_number_rule().name
+
+    @property
+    def bank_lines(self) -> list[str]:
+        return [line for line in self.bank_accounts.splitlines() if line.strip()]
+
+
+def current() -> Details:
+    """The issuer as saved, else as the installation's settings name it."""
+    row = db.session.get(Issuer, 1)
+    if row is None:
+        config = current_app.config
+        return Details(name=config["COMPANY_NAME"], address=config["COMPANY_ADDRESS"])
+    return Details(
+        name=row.name,
+        address=row.address,
+        tax_number=row.tax_number,
+        bank_accounts=row.bank_accounts,
+        payment_instructions=row.payment_instructions,
+        email=row.email,
+        phone=row.phone,
+        logo=row.logo,
+        logo_type=row.logo_type,
+        version=row.version,
+    )
+
+
+KEEP_LOGO = object()
+"""``save``'s ``logo`` when the logo is left as it is."""
+
+
+def save(values: dict[str, str], *, logo: bytes | None | object = KEEP_LOGO, version: int | None) -> Issuer:
+    """Save the issuer's texts (``LIMITS``' fields) and its logo (bytes, ``None`` to remove it, or
+    :data:`KEEP_LOGO`). ``version``: the one its form was loaded at (``None``: saved for the first time); raises
+    ``ChangedMeanwhile`` when someone saved it since, :class:`IssuerError` when a value cannot be kept."""
+    checked = {field: _checked_text(field, values.get(field, "")) for field in LIMITS}
+    if not checked["name"]:
+        raise IssuerError(_("The company's name is printed on every document: write it."), "name")
+    checked["tax_number"] = _checked_tax_number(checked["tax_number"])
+    if logo is not KEEP_LOGO:
+        checked |= _checked_logo(logo)
+    try:
+        return _saved(checked, version)
+    except IntegrityError:
+        raise ChangedMeanwhile from None  # a first save by someone else committed between our read and our insert
+
+
+def _saved(checked: dict, version: int | None) -> Issuer:
+    with transaction() as session:
+        row = session.get(Issuer, 1, with_for_update=True)
+        if (row is None) != (version is None):
+            raise ChangedMeanwhile  # saved by someone else since the form was loaded (or never saved)
+        if row is None:
+            row = session.merge(Issuer(id=1))
+        expect_version(row, version)
+        for field, value in checked.items():
+            setattr(row, field, value)
+    return row
+
+
+def tax_number_rule() -> TaxNumber:
+    """The tax number the installation's country asks for."""
+    territory = Locale.parse(current_app.config["LOCALE"]).territory
+    return TAX_NUMBERS.get(territory or "", ANY_TAX_NUMBER)
+
+
+def _checked_text(field: str, value: str) -> str:
+    text = (value or "").replace("\r\n", "\n").strip()
+    if field not in ("address", "bank_accounts", "payment_instructions"):
+        text = " ".join(text.split())
+    if re.search(XML_UNFIT, text):
+        raise IssuerError(_("This text holds a character a document cannot print: remove it."), field)
+    if len(text) > LIMITS[field]:
+        raise IssuerError(_("At most %(length)s characters.", length=count_text(LIMITS[field])), field)
+    return text
+
+
+def _checked_tax_number(text: str) -> str:
+    if not text:
+        return text
+    rule = tax_number_rule()
+    if rule.digits is not None:
+        digits = re.sub(r"[\s.\-/]", "", text)
+        fits = digits.isdigit() and len(digits) in rule.digits
+    elif rule.pattern is not None:
+        text = text.upper().replace(" ", "")
+        fits = re.fullmatch(rule.pattern, text) is not None
+    else:
+        fits = True
+    if not fits:
+        raise IssuerError(
+            _("%(name)s is not written so: write it as %(example)s.", name=rule.name, example=rule.example),
+            "tax_number",
+        )
+    return text
+
+
+def _checked_logo(logo: bytes | None) -> dict:
+    if logo is None:
+        return {"logo": None, "logo_type": "", "logo_sha256": ""}
+    if len(logo) > LOGO_BYTES:
+        raise IssuerError(_("A logo is at most 200 KB: make it smaller."), "logo_file")
+    # Imported here: Pillow loads its plugins, which a process that never reads a logo need not pay for.
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(logo)) as image:
+            kind = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        kind = None
+    if kind not in LOGO_TYPES:
+        raise IssuerError(_("A logo is a PNG or JPEG picture."), "logo_file")
+    return {"logo": logo, "logo_type": LOGO_TYPES[kind], "logo_sha256": hashlib.sha256(logo).hexdigest()}

@@ -72,12 +72,11 @@ CUSTOMERS = [
     "PT Kertas Nusantara",
 ]
 ISSUER = {
-    "name": "PT Gas Nusantara Demo",
+    "name": "PT Gas Nusantara",
     "address": "Jl. Jend. Sudirman Kav. 52-53\nJakarta Selatan 12190",
     "email": "tagihan@gasnusantara.example",
     "phone": "+62 21 5080 0000",
-    "bank_accounts": "Bank Mandiri 123-00-0987654-3 a.n. PT Gas Nusantara Demo\n"
-    "Bank Central Asia 012 345 6789 a.n. PT Gas Nusantara Demo",
+    "bank_accounts": "Mandiri 123-00-0987654-3 a.n. PT Gas Nusantara\nBCA 012 345 6789 a.n. PT Gas Nusantara",
     "payment_instructions": "Transfer ke salah satu rekening di atas dan cantumkan nomor faktur sebagai berita "
     "transfer.",
 }

@@ -23,12 +23,13 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
-from backoffice.services import ChangedMeanwhile, allocations, billing
+from backoffice.services import ChangedMeanwhile, allocations, billing, documents
 from backoffice.services.vocabulary import Kind, PeriodClosed
 from backoffice.web.auth import requires_role
 from backoffice.web.choices import open_invoices
 from backoffice.web.customer_forms import VALUE_DATE_HELP, ReallocateForm
 from backoffice.web.customer_page import customer_or_404, posting_of
+from backoffice.web.documents import page_or_pdf
 from backoffice.web.fields import LocalDateField, MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
 from backoffice.web.once import posts_once
@@ -100,14 +101,26 @@ def edit_invoice(code: str, invoice_id: int):
 
 @bp.get("/invoices/<int:invoice_id>/print")
 def print_invoice(code: str, invoice_id: int):
-    """The invoice to print on A4: who sends it and to whom, what it asks, what payments pay of it, what it still
-    asks and its status today."""
+    """The invoice to print on A4: who sends it and to whom, what it bills line by line, what payments pay of it,
+    what it still asks and its status today, and how to pay it."""
+    return _invoice_document(code, invoice_id, pdf=False)
+
+
+@bp.get("/invoices/<int:invoice_id>.pdf")
+def invoice_pdf(code: str, invoice_id: int):
+    """The printed invoice as a PDF, drawn from the same page."""
+    return _invoice_document(code, invoice_id, pdf=True)
+
+
+def _invoice_document(code: str, invoice_id: int, *, pdf: bool):
     customer, invoice = _of(code, Invoice, invoice_id)
     today = local_today()
-    return render_template(
+    return page_or_pdf(
         "billing/invoice_print.html",
+        f"invoice-{invoice.number}" if pdf else None,
         customer=customer,
         row=invoice,
+        billed=documents.billed(invoice, customer.id),
         paid=allocations.by_invoice(db.session.connection(), [invoice.id]).get(invoice.id, []),
         status=invoice.status_on(today),
         today=today,

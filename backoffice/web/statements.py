@@ -19,6 +19,7 @@ from backoffice.services import receivables, statements
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
+from backoffice.web.documents import page_or_pdf
 from backoffice.web.fields import LocalDateField, MonthField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import cell_words, csv_download, xlsx_download
@@ -140,14 +141,26 @@ def three_months_before(day: date) -> date:
 def billing(code: str):
     """The customer's postpaid statement of account, to print: opening balance, invoices and payments with a running
     balance, closing balance, and the aging of what is open."""
+    return _billing_document(code, pdf=False)
+
+
+@bp.get("/billing-statement.pdf")
+@reads
+def billing_pdf(code: str):
+    """The postpaid statement of account as a PDF, drawn from the same page."""
+    return _billing_document(code, pdf=True)
+
+
+def _billing_document(code: str, *, pdf: bool):
     customer = customer_or_404(code)
     form = BillingStatementForm(request.args)
     period = form.period()
     if period is None:
         return render_template("customers/billing_statement.html", customer=customer, form=form, statement=None), 422
     today = local_today()
-    return render_template(
+    return page_or_pdf(
         "customers/billing_statement.html",
+        f"postpaid-statement-{customer.code}-{today.isoformat()}" if pdf else None,
         customer=customer,
         form=form,
         statement=receivables.billing_statement(customer.id, *period, today),
@@ -186,14 +199,28 @@ def _billing_rows(statement: receivables.BillingStatement) -> Iterator[list]:
 @bp.get("/statement")
 @reads
 def show(code: str):
+    """The customer's prepaid statement of account, to print: opening balance, every movement by its value date with
+    a running balance, closing balance."""
+    return _prepaid_document(code, pdf=False)
+
+
+@bp.get("/statement.pdf")
+@reads
+def show_pdf(code: str):
+    """The prepaid statement of account as a PDF, drawn from the same page."""
+    return _prepaid_document(code, pdf=True)
+
+
+def _prepaid_document(code: str, *, pdf: bool):
     customer = customer_or_404(code)
     form = StatementForm(request.args)
     period = form.period(longest=PAGE_DAYS)
     if period is None:
         return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
     found = statements.summary(customer.id, period)
-    return render_template(
+    return page_or_pdf(
         "customers/statement.html",
+        f"statement-{customer.code}-{local_today().isoformat()}" if pdf else None,
         customer=customer,
         form=form,
         period=period,

@@ -1,0 +1,139 @@
+"""The documents customers receive (an invoice, a statement of account), as PDF: drawn on the server by WeasyPrint
+from the very page a clerk prints, on A4, its fonts embedded, its pages numbered, its text one a reader can copy and
+search.
+
+What an invoice bills: the readings of its meter that its holder used since the meter's previous invoice, up to its
+own issue date, each with its date, index or volume, Sm³, price and amount; what the invoice asks beyond them (or
+short of them) is one line more, so that its lines always add up to its amount. An invoice of a meter without
+readings bills the gas supplied as one line.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from backoffice.models import Invoice, MeterReading, TransactionCalculation
+from backoffice.platform.extensions import db
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+"""Where the pages' stylesheets are: a PDF reads them from here, never over a network."""
+
+
+class DocumentsUnavailable(RuntimeError):
+    """The PDF library's system parts (Pango) are not installed: no document can be drawn as PDF."""
+
+
+@dataclass(frozen=True)
+class BilledLine:
+    """A line of an invoice: a reading billed (``reading_date`` set), or what the invoice asks beyond its readings."""
+
+    amount: Decimal
+    reading_date: date | None = None
+    meter_index: Decimal | None = None
+    volume_flow_meter: Decimal | None = None
+    volume_sm3: Decimal | None = None
+    price_per_sm3: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What an invoice bills: its period (after ``since``, the meter's previous invoice's issue date, up to its own)
+    and its lines, which add up to its amount."""
+
+    since: date | None
+    until: date
+    lines: list[BilledLine]
+
+    @property
+    def readings(self) -> list[BilledLine]:
+        return [line for line in self.lines if line.reading_date is not None]
+
+    @property
+    def rest(self) -> BilledLine | None:
+        """The line of what the invoice asks beyond (or short of) its readings; ``None`` when they make it whole."""
+        return next((line for line in self.lines if line.reading_date is None), None)
+
+
+def billed(invoice: Invoice, customer_id: int) -> Billed:
+    """The invoice's lines: the readings of its meter by ``customer_id`` (its holder) since the meter's previous
+    invoice, and what it asks beyond them."""
+    since = db.session.scalar(
+        select(func.max(Invoice.issued_on)).where(
+            Invoice.meter_id == invoice.meter_id,
+            Invoice.withdrawn_at.is_(None),
+            Invoice.id != invoice.id,
+            Invoice.issued_on < invoice.issued_on,
+        )
+    )
+    billed_by = [
+        MeterReading.meter_id == invoice.meter_id,
+        MeterReading.customer_id == customer_id,
+        MeterReading.reading_date <= invoice.issued_on,
+    ]
+    if since is not None:
+        billed_by.append(MeterReading.reading_date > since)
+    found = db.session.execute(
+        select(
+            MeterReading.reading_date,
+            MeterReading.meter_index,
+            TransactionCalculation.volume_flow_meter,
+            TransactionCalculation.volume_sm3,
+            TransactionCalculation.price_per_sm3,
+            TransactionCalculation.total_price,
+        )
+        .join(TransactionCalculation, TransactionCalculation.reading_id == MeterReading.id)
+        .where(*billed_by)
+        .order_by(MeterReading.reading_date, MeterReading.id)
+    ).all()
+    lines = [
+        BilledLine(
+            amount=row.total_price,
+            reading_date=row.reading_date,
+            meter_index=row.meter_index,
+            volume_flow_meter=row.volume_flow_meter,
+            volume_sm3=row.volume_sm3,
+            price_per_sm3=row.price_per_sm3,
+        )
+        for row in found
+    ]
+    rest = invoice.amount - sum((line.amount for line in lines), Decimal(0))
+    if rest or not lines:
+        lines.append(BilledLine(amount=rest))
+    return Billed(since=since, until=invoice.issued_on, lines=lines)
+
+
+def pdf(html: str, *, base_url: str) -> bytes:
+    """The page ``html`` (its links relative to ``base_url``) drawn as a PDF, its stylesheets read from
+    :data:`STATIC`; anything else it links to is left out. Raises :class:`DocumentsUnavailable` without Pango."""
+    try:
+        # Imported here: WeasyPrint loads Pango and its fonts, which only a document needs.
+        from weasyprint import HTML
+    except OSError as error:
+        raise DocumentsUnavailable(str(error)) from None
+    return HTML(string=html, base_url=base_url, url_fetcher=_static_fetcher()).write_pdf()
+
+
+def _static_fetcher():
+    """WeasyPrint's fetcher of what a document links to, held to the application's own files (and ``data:``
+    pictures, the issuer's logo): a document never reaches a network or a file of the server's."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class StaticFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            path = urlsplit(url).path
+            found = (STATIC / path.removeprefix("/static/")).resolve()
+            if not path.startswith("/static/") or not found.is_relative_to(STATIC) or not found.is_file():
+                raise ValueError(f"A document links to {url}: only the application's own files are read.")
+            kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+            return URLFetcherResponse(url, found.read_bytes(), {"Content-Type": kind})
+
+    return StaticFetcher(allowed_protocols=("data",))

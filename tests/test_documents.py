@@ -1,0 +1,147 @@
+"""Documents fit to send: an invoice that bills its readings line by line and says how to pay it, and a statement of
+account dated the day it is printed, each a page to print and a PDF drawn on the server from the same page (A4, its
+fonts embedded, its pages numbered, its text one a reader can copy), in the reader's language."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from backoffice.models import User
+from backoffice.platform.clock import local_today
+from backoffice.platform.extensions import db
+from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
+from tests.conftest import require_service
+from tests.factories import CustomerFactory, MeterFactory
+
+D = Decimal
+ISSUER = {
+    "name": "PT Gas Nusantara",
+    "address": "Jl. Jend. Sudirman Kav. 1, Jakarta 10220",
+    "tax_number": "01.234.567.8-901.000",
+    "bank_accounts": "Bank Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara",
+    "payment_instructions": "Cantumkan nomor faktur sebagai berita transfer.",
+}
+WORDS = {
+    "id": ("Faktur INV-11", "Jatuh tempo", "Cantumkan INV-11 sebagai referensi pembayaran.", "12 Okt 2026"),
+    "vi": ("Hóa đơn INV-11", "Hạn thanh toán", "INV-11", "12 thg 10, 2026"),
+}
+
+
+def pdf_text(body: bytes, tmp_path, name: str = "document") -> str:
+    """What a reader copies out of the PDF, as pdftotext reads it."""
+    if shutil.which("pdftotext") is None:
+        require_service("poppler-utils", "Debian's poppler-utils package is not installed")
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(body)
+    found = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True)
+    return " ".join(found.stdout.split())
+
+
+def pdf_info(body: bytes, tmp_path, tool: str) -> str:
+    path = tmp_path / "info.pdf"
+    path.write_bytes(body)
+    return subprocess.run([tool, str(path)], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def billed(app):
+    """ACME's meter M-A at Rp7.500 per Sm³ (factor 1,02), read on 12 Oct and 20 Oct 2026, then invoiced INV-11 on
+    1 Nov 2026 for the two readings and Rp50.000 more; the issuer saved."""
+    issuer.save(ISSUER, version=None)
+    customer = CustomerFactory(code="ACME", name="Acme Hotel", address="Jl. Mawar 1, Bandung")
+    meter = MeterFactory(serial="M-A")
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
+    wallet.recharge(customer, D("10000000"), value_date=date(2026, 9, 1))
+    metering.set_pricing(customer.id, date(2026, 9, 1), D("7500.00"), D("1.020000"))
+    first = metering.record_reading(meter.id, date(2026, 10, 12), D("100"))
+    second = metering.record_reading(meter.id, date(2026, 10, 20), D("40.5"))
+    readings = D("765000.00") + D("309825.00")  # 102 Sm³ and 41,31 Sm³ at Rp7.500
+    invoice = billing.add_invoice(meter, "INV-11", readings + D("50000"), date(2026, 11, 1), date(2026, 11, 15))
+    return {"invoice": invoice, "readings": (first, second)}
+
+
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_the_invoice_as_pdf_bills_each_reading_and_says_how_to_pay_in_the_reader_s_language(
+    client, finance, billed, language, tmp_path
+):
+    db.session.get(User, finance.id).language = language
+    db.session.commit()
+    invoice = billed["invoice"]
+    response = client.get(f"/customers/ACME/invoices/{invoice.id}.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="invoice-INV-11.pdf"'
+    text = pdf_text(response.get_data(), tmp_path)
+    title, due, reference, first_day = WORDS[language]
+    assert title in text and due in text and reference in text and first_day in text
+    assert "PT Gas Nusantara" in text and "NPWP 01.234.567.8-901.000" in text
+    assert "Bank Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara" in text
+    assert "Cantumkan nomor faktur sebagai berita transfer." in text
+    assert "Acme Hotel" in text and "M-A" in text
+    # Each reading: its volume, its Sm³, the price and what it costs; then what the invoice asks beyond them.
+    for volume, sm3, amount in (("100,0000", "102,0000", "765.000"), ("40,5000", "41,3100", "309.825")):
+        assert volume in text and sm3 in text and amount in text
+    assert "7.500" in text and "50.000" in text and "1.124.825" in text
+    assert "backoffice" not in text
+    assert re.search(r"\b1 ?/ ?1$", text)  # the page's number at its foot
+
+
+def test_the_pdf_is_a4_with_its_fonts_embedded(client, finance, billed, tmp_path):
+    body = client.get(f"/customers/ACME/invoices/{billed['invoice'].id}.pdf").get_data()
+    if shutil.which("pdffonts") is None:
+        require_service("poppler-utils", "Debian's poppler-utils package is not installed")
+    assert "A4" in pdf_info(body, tmp_path, "pdfinfo")
+    fonts = pdf_info(body, tmp_path, "pdffonts").splitlines()[2:]
+    assert fonts and all(" yes " in font for font in fonts), fonts
+
+
+def test_an_invoice_of_a_meter_without_readings_bills_the_gas_supplied_as_one_line(client, finance, app):
+    customer = CustomerFactory(code="BETA", name="Beta Bakery")
+    meter = MeterFactory(serial="M-B")
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
+    invoice = billing.add_invoice(meter, "B-1", D("300000"), date(2026, 10, 1), date(2026, 10, 15))
+    page = " ".join(client.get(f"/customers/BETA/invoices/{invoice.id}/print").get_data(as_text=True).split())
+    assert "Gas supplied through meter M-B" in page and 'id="billed-rest"' in page
+    assert 'id="invoice-total"><strong>Rp300.000,00' in page
+
+
+def test_the_invoice_bills_the_readings_since_the_meter_s_previous_invoice(client, finance, billed):
+    meter = billed["invoice"].meter
+    metering.record_reading(meter.id, date(2026, 11, 5), D("10"))
+    later = billing.add_invoice(meter, "INV-12", D("76500"), date(2026, 11, 20), date(2026, 12, 5))
+    page = " ".join(client.get(f"/customers/ACME/invoices/{later.id}/print").get_data(as_text=True).split())
+    assert page.count('class="billed-reading"') == 1 and "5 Nov 2026" in page and 'id="billed-rest"' not in page
+    assert "1 Nov 2026 to 20 Nov 2026" in page or "1 Nov 2026" in page
+
+
+def named_today(language: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(local_today(), "d MMM y" if language == "id" else "d MMM, y", locale=language)
+
+
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_a_statement_as_pdf_is_dated_the_day_it_is_printed_and_closes_on_it(
+    client, finance, billed, language, tmp_path
+):
+    db.session.get(User, finance.id).language = language
+    db.session.commit()
+    month = local_today().strftime("%Y-%m")
+    prepaid = client.get(f"/customers/ACME/statement.pdf?month={month}")
+    assert prepaid.status_code == 200 and prepaid.mimetype == "application/pdf"
+    text = pdf_text(prepaid.get_data(), tmp_path, "prepaid")
+    today = named_today(language)
+    assert {"id": "Tanggal laporan rekening", "vi": "Ngày sao kê"}[language] in text and today in text
+    assert "PT Gas Nusantara" in text and "NPWP 01.234.567.8-901.000" in text and "Bank Mandiri" in text
+    page = client.get(f"/customers/ACME/statement?month={month}").get_data(as_text=True)
+    assert f'<td id="closing-date">{today}</td>' in page  # never the month's last day, still to come
+
+    postpaid = client.get("/customers/ACME/billing-statement.pdf?since=2026-10-01")
+    text = pdf_text(postpaid.get_data(), tmp_path, "postpaid")
+    assert "INV-11" in text and "1.124.825" in text and today in text
+    assert {"id": "Cantumkan ACME sebagai referensi pembayaran.", "vi": "Ghi ACME"}[language] in text

@@ -11,8 +11,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
-from backoffice.models import User
+from backoffice.models import Customer
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
@@ -31,6 +32,12 @@ WORDS = {
     "id": ("Faktur INV-11", "Jatuh tempo", "Cantumkan INV-11 sebagai referensi pembayaran.", "12 Okt 2026"),
     "vi": ("Hóa đơn INV-11", "Hạn thanh toán", "INV-11", "12 thg 10, 2026"),
 }
+
+
+def speaks(language: str) -> None:
+    """ACME reads its documents in ``language``."""
+    db.session.scalar(sa.select(Customer).where(Customer.code == "ACME")).language = language
+    db.session.commit()
 
 
 def pdf_text(body: bytes, tmp_path, name: str = "document") -> str:
@@ -67,11 +74,10 @@ def billed(app):
 
 
 @pytest.mark.parametrize("language", ["id", "vi"])
-def test_the_invoice_as_pdf_bills_each_reading_and_says_how_to_pay_in_the_reader_s_language(
+def test_the_invoice_as_pdf_bills_each_reading_and_says_how_to_pay_in_the_customer_s_language(
     client, finance, billed, language, tmp_path
 ):
-    db.session.get(User, finance.id).language = language
-    db.session.commit()
+    speaks(language)
     invoice = billed["invoice"]
     response = client.get(f"/customers/ACME/invoices/{invoice.id}.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
@@ -122,15 +128,14 @@ def test_the_invoice_bills_the_readings_since_the_meter_s_previous_invoice(clien
 def named_today(language: str) -> str:
     from babel.dates import format_date
 
-    return format_date(local_today(), "d MMM y" if language == "id" else "d MMM, y", locale=language)
+    return format_date(local_today(), "d MMM, y" if language == "vi" else "d MMM y", locale=language)
 
 
 @pytest.mark.parametrize("language", ["id", "vi"])
 def test_a_statement_as_pdf_is_dated_the_day_it_is_printed_and_closes_on_it(
     client, finance, billed, language, tmp_path
 ):
-    db.session.get(User, finance.id).language = language
-    db.session.commit()
+    speaks(language)
     month = local_today().strftime("%Y-%m")
     prepaid = client.get(f"/customers/ACME/statement.pdf?month={month}")
     assert prepaid.status_code == 200 and prepaid.mimetype == "application/pdf"
@@ -139,9 +144,23 @@ def test_a_statement_as_pdf_is_dated_the_day_it_is_printed_and_closes_on_it(
     assert {"id": "Tanggal laporan rekening", "vi": "Ngày sao kê"}[language] in text and today in text
     assert "PT Gas Nusantara" in text and "NPWP 01.234.567.8-901.000" in text and "Bank Mandiri" in text
     page = client.get(f"/customers/ACME/statement?month={month}").get_data(as_text=True)
-    assert f'<td id="closing-date">{today}</td>' in page  # never the month's last day, still to come
+    assert f'<td id="closing-date">{named_today("en")}</td>' in page  # never the month's last day, still to come
 
     postpaid = client.get("/customers/ACME/billing-statement.pdf?since=2026-10-01")
     text = pdf_text(postpaid.get_data(), tmp_path, "postpaid")
     assert "INV-11" in text and "1.124.825" in text and today in text
     assert {"id": "Cantumkan ACME sebagai referensi pembayaran.", "vi": "Ghi ACME"}[language] in text
+
+
+def test_a_clerk_chooses_the_language_of_a_customer_s_documents_and_a_language_not_offered_is_refused(
+    client, finance, billed
+):
+    form = {"name": "Acme Hotel", "version": "1", "address": "Jl. Mawar 1, Bandung"}
+    refused = client.post("/customers/ACME/edit", data=form | {"language": "fr"})
+    assert refused.status_code == 422 and "Choose one of the languages offered." in refused.get_data(as_text=True)
+    assert db.session.scalar(sa.select(Customer.language).where(Customer.code == "ACME")) is None
+    version = db.session.scalar(sa.select(Customer.version).where(Customer.code == "ACME"))
+    saved = client.post("/customers/ACME/edit", data=form | {"language": "vi", "version": str(version)})
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(Customer.language).where(Customer.code == "ACME")) == "vi"

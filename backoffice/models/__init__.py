@@ -32,6 +32,7 @@ from backoffice.models.books import (
 )
 from backoffice.models.columns import ListColumns
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
+from backoffice.models.documents import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.imports import Import, ImportFile, ImportStatus
 from backoffice.models.issuer import Issuer
@@ -136,6 +137,9 @@ __all__ = [
     "RunStatus",
     "RunTrigger",
     "Customer",
+    "DocumentKind",
+    "DocumentSending",
+    "SendingOutcome",
     "CustomerPricing",
     "CustomerStatus",
     "GrandTotalTooLarge",

@@ -79,6 +79,9 @@ class Customer(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(5))
+    """The language the customer's documents and e-mails are written in (``id``, ``vi``, ``en``); none: the
+    installation's."""
     # A closed customer takes no new movement (the posting core refuses them); its history stays.
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -307,6 +308,20 @@ def _unset_if_empty(text: str | None, _info: Reading) -> str | None:
     return text or None
 
 
+def _smtp_url(text: str | None, info: Reading) -> str | None:
+    """A mail server's address: ``smtp://`` or ``smtps://``, a host, a port if not the scheme's; empty: unset."""
+    if not text:
+        return None
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 -- read to check it is a number
+    except ValueError:
+        raise ValueError(f"{info.name} has a port that is not a number.") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(f"{info.name} is not smtp://host[:port] or smtps://host[:port] (user:password@ first).")
+    return text
+
+
 def _postgresql_url(text: str | None, info: Reading) -> str | None:
     """A PostgreSQL URL that psycopg 3 reads (see :func:`database_url`); empty: unset. Read when the process starts: a
     URL of another database, or of a driver not installed, would otherwise fail each process that builds the app."""
@@ -550,6 +565,22 @@ class Settings:
         "the company's address under its name on those documents, as one line (`Jl. Jend. Sudirman Kav. 1, "
         "Jakarta 10220`), until the issuer is saved on its page",
         default_in_words="unset: no address printed",
+    )
+    smtp_url: str | None = _setting(
+        _smtp_url,
+        "BACKOFFICE_SMTP_URL",
+        None,
+        "the mail server invoices and statements are sent through: `smtp://user:password@host:587` (STARTTLS "
+        "when the server offers it), `smtps://user:password@host:465` (TLS from the start), `smtp://host:25` (no "
+        "login)",
+        default_in_words="unset: documents are printed and downloaded, never sent",
+    )
+    mail_from: str | None = _setting(
+        _unset_if_empty,
+        "BACKOFFICE_MAIL_FROM",
+        None,
+        "the address documents are sent from (`Tagihan PT Gas Nusantara <tagihan@gasnusantara.co.id>`)",
+        default_in_words="unset: the issuer's e-mail address (**Issuer**)",
     )
     web_bind: str = _setting(
         _address,

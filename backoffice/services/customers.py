@@ -31,6 +31,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import LANGUAGES
 from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
 from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers, lock_rows
@@ -61,6 +62,8 @@ class Details:
     email: str | None = None
     phone: str | None = None
     address: str | None = None
+    language: str | None = None
+    """The language of the customer's documents; none: the installation's."""
 
 
 def checked_code(code: str) -> str:
@@ -149,6 +152,7 @@ def checked_details(details: Details) -> dict:
         "email": _email(details.email),
         "phone": _phone(details.phone),
         "address": _text(details.address, 500, "address", _l("An address")),
+        "language": _language(details.language),
     }
 
 
@@ -250,6 +254,12 @@ def _text(value: str | None, longest: int, field: str, what: str) -> str | None:
     if len(text) > longest:
         raise CustomerError(_("%(what)s has at most %(length)s characters.", what=what, length=longest), field)
     return text or None
+
+
+def _language(value: str | None) -> str | None:
+    if value and value not in LANGUAGES:
+        raise CustomerError(_("Choose one of the languages offered."), "language")
+    return value or None
 
 
 def _email(value: str | None) -> str | None:

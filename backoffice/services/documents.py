@@ -17,13 +17,105 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flask import render_template
 from sqlalchemy import func, select
 
-from backoffice.models import Invoice, MeterReading, TransactionCalculation
+from backoffice.models import Customer, DocumentKind, Invoice, MeterReading, TransactionCalculation
+from backoffice.models.types import utcnow
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.services import allocations, receivables, statements
+from backoffice.services.statements import Period
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 """Where the pages' stylesheets are: a PDF reads them from here, never over a network."""
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A document as its template draws it: the template, what it is given, and the name of its file."""
+
+    kind: DocumentKind
+    customer: Customer
+    reference: str
+    """The invoice's number, or the statement's period (``2026-10-01..2026-10-31``)."""
+    template: str
+    context: dict
+    name: str
+    """Its file's name without the extension (``invoice-INV-11``)."""
+    invoice_id: int | None = None
+    period: tuple[date, date] | None = None
+
+    def html(self, **more) -> str:
+        return render_template(self.template, customer=self.customer, **self.context, **more)
+
+
+def invoice(customer: Customer, row: Invoice) -> Drawing:
+    """The invoice to print on A4: who sends it and to whom, what it bills line by line, what payments pay of it,
+    what it still asks and its status today, and how to pay it."""
+    today = local_today()
+    context = {
+        "row": row,
+        "billed": billed(row, customer.id),
+        "paid": allocations.by_invoice(db.session.connection(), [row.id]).get(row.id, []),
+        "status": row.status_on(today),
+        "today": today,
+    }
+    return Drawing(
+        DocumentKind.INVOICE,
+        customer,
+        row.number,
+        "billing/invoice_print.html",
+        context,
+        f"invoice-{row.number}",
+        invoice_id=row.id,
+    )
+
+
+def billing_statement(customer: Customer, since: date, until: date) -> Drawing:
+    """The postpaid statement of account: opening balance, invoices and payments with a running balance, closing
+    balance, and the aging of what is open."""
+    today = local_today()
+    context = {
+        "statement": receivables.billing_statement(customer.id, since, until, today),
+        "buckets": receivables.BUCKETS,
+        "printed_at": utcnow(),
+        "today": today,
+    }
+    return Drawing(
+        DocumentKind.BILLING_STATEMENT,
+        customer,
+        f"{since.isoformat()}..{until.isoformat()}",
+        "customers/billing_statement.html",
+        context,
+        f"postpaid-statement-{customer.code}-{since.isoformat()}-{until.isoformat()}",
+        period=(since, until),
+    )
+
+
+def prepaid_statement(customer: Customer, period: Period) -> Drawing:
+    """The prepaid statement of account: opening balance, every movement by its value date with a running balance,
+    closing balance."""
+    found = statements.summary(customer.id, period)
+    context = {
+        "period": period,
+        "summary": found,
+        "lines": list(statements.lines(customer.id, period, found.opening)),
+        "period_args": {"month": str(period.month)}
+        if period.month
+        else {"since": period.since.isoformat(), "until": period.until.isoformat()},
+        "printed_at": utcnow(),
+        "today": local_today(),
+    }
+    return Drawing(
+        DocumentKind.STATEMENT,
+        customer,
+        f"{period.since.isoformat()}..{period.until.isoformat()}",
+        "customers/statement.html",
+        context,
+        f"statement-{customer.code}-{period.slug}",
+        period=(period.since, period.until),
+    )
 
 
 class DocumentsUnavailable(RuntimeError):

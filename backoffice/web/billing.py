@@ -114,17 +114,7 @@ def invoice_pdf(code: str, invoice_id: int):
 
 def _invoice_document(code: str, invoice_id: int, *, pdf: bool):
     customer, invoice = _of(code, Invoice, invoice_id)
-    today = local_today()
-    return page_or_pdf(
-        "billing/invoice_print.html",
-        f"invoice-{invoice.number}" if pdf else None,
-        customer=customer,
-        row=invoice,
-        billed=documents.billed(invoice, customer.id),
-        paid=allocations.by_invoice(db.session.connection(), [invoice.id]).get(invoice.id, []),
-        status=invoice.status_on(today),
-        today=today,
-    )
+    return page_or_pdf(documents.invoice(customer, invoice), pdf=pdf)
 
 
 @bp.route("/payments/<int:payment_id>/edit", methods=["GET", "POST"])

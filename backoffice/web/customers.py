@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Length
 
 from backoffice.models import AccountManager, Customer, CustomerStatus, Role
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile, customers
@@ -103,6 +104,13 @@ class CustomerFields(FlaskForm):
         render_kw={"placeholder": "+62 21 555-0123", "inputmode": "tel"},
     )
     address = TextAreaField(_l("Address"), validators=[Length(max=500, message=_l("Use at most 500 characters."))])
+    language = SelectField(
+        _l("Documents' language"),
+        choices=[SelectChoice("", _l("The installation's"))]
+        + [SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()],
+        description=_l("The language the customer's invoices, statements and e-mails are written in."),
+        validate_choice=False,  # the service refuses a language not offered, under the field
+    )
 
     def offer(self, keep: int | None = None) -> None:
         """The active managers, and ``keep``: the customer's manager, which it keeps even when inactive."""
@@ -118,6 +126,7 @@ class CustomerFields(FlaskForm):
             email=self.email.data,
             phone=self.phone.data,
             address=self.address.data,
+            language=self.language.data or None,
         )
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, abort, render_template, request
+from flask import Response, abort, request
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from backoffice.services import documents
+from backoffice.services import documents, sending
 
 
-def page_or_pdf(template: str, pdf_name: str | None, **context) -> Response | str:
-    """The document's page, or with ``pdf_name`` (``invoice-INV-1``) its PDF as a download of that name."""
-    if pdf_name is None:
-        return render_template(template, **context)
-    return pdf_download(pdf_name, render_template(template, as_pdf=True, **context))
+def page_or_pdf(drawing: documents.Drawing, *, pdf: bool, **more) -> Response | str:
+    """The document's page in the reader's language, or its PDF as a download in its customer's."""
+    if not pdf:
+        return drawing.html(**more)
+    with force_locale(sending.language_of(drawing.customer)):
+        return pdf_download(drawing.name, drawing.html(as_pdf=True, **more))
 
 
 def pdf_download(name: str, html: str) -> Response:

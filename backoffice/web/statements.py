@@ -11,11 +11,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import Optional
 
-from backoffice.models.types import Month, utcnow
+from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import named_date, named_month
 from backoffice.platform.replica import reads
-from backoffice.services import receivables, statements
+from backoffice.services import documents, receivables, statements
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
@@ -157,17 +157,7 @@ def _billing_document(code: str, *, pdf: bool):
     period = form.period()
     if period is None:
         return render_template("customers/billing_statement.html", customer=customer, form=form, statement=None), 422
-    today = local_today()
-    return page_or_pdf(
-        "customers/billing_statement.html",
-        f"postpaid-statement-{customer.code}-{today.isoformat()}" if pdf else None,
-        customer=customer,
-        form=form,
-        statement=receivables.billing_statement(customer.id, *period, today),
-        buckets=receivables.BUCKETS,
-        printed_at=utcnow(),
-        today=today,
-    )
+    return page_or_pdf(documents.billing_statement(customer, *period), pdf=pdf, form=form)
 
 
 @bp.get("/billing-statement.<any(csv, xlsx):format>")
@@ -217,21 +207,7 @@ def _prepaid_document(code: str, *, pdf: bool):
     period = form.period(longest=PAGE_DAYS)
     if period is None:
         return render_template("customers/statement.html", customer=customer, form=form, period=None), 422
-    found = statements.summary(customer.id, period)
-    return page_or_pdf(
-        "customers/statement.html",
-        f"statement-{customer.code}-{local_today().isoformat()}" if pdf else None,
-        customer=customer,
-        form=form,
-        period=period,
-        summary=found,
-        lines=list(statements.lines(customer.id, period, found.opening)),
-        period_args={"month": str(period.month)}
-        if period.month
-        else {"since": period.since.isoformat(), "until": period.until.isoformat()},
-        printed_at=utcnow(),
-        today=local_today(),
-    )
+    return page_or_pdf(documents.prepaid_statement(customer, period), pdf=pdf, form=form)
 
 
 @bp.get("/statement.<any(csv, xlsx):format>")

@@ -1,14 +1,14 @@
 """An RQ worker for the back-office: ``python worker.py [--burst] [QUEUE ...]``.
 
-The app is created once per worker process, without its web layer (jobs serve no pages); its jobs
-run inside the app context. Queues default to recalc, maintenance and default, served in that
-order. While a job runs, the worker beats for it in Redis every ``BACKOFFICE_JOB_HEARTBEAT_SECONDS`` (RQ's job
-monitoring). Before it starts, and every ``BACKOFFICE_WORKER_SWEEP_SECONDS`` while it runs (between jobs, and when
-idle), the worker runs RQ's maintenance, whose cleanup of the started registries ends the jobs of workers that died
-(their failure callbacks mark the rows abandoned and queue again the chunks of a split run), and sweeps what RQ cannot
-know of (``jobs.sweep_abandoned``): so such a run goes on within a minute or two, whether a scheduler runs or not.
-Its log lines, RQ's among them, are written as the web app's (``BACKOFFICE_LOG_FORMAT``,
-``BACKOFFICE_LOG_LEVEL``), each line a job writes with the job's id.
+The app is created once per worker process, with its web layer's templates and filters (a month-end run draws its
+documents from the pages customers are printed); its jobs run inside the app context. Queues default to recalc,
+maintenance and default, served in that order. While a job runs, the worker beats for it in Redis every
+``BACKOFFICE_JOB_HEARTBEAT_SECONDS`` (RQ's job monitoring). Before it starts, and every
+``BACKOFFICE_WORKER_SWEEP_SECONDS`` while it runs (between jobs, and when idle), the worker runs RQ's maintenance, whose
+cleanup of the started registries ends the jobs of workers that died (their failure callbacks mark the rows abandoned
+and queue again the chunks of a split run), and sweeps what RQ cannot know of (``jobs.sweep_abandoned``): so such a run
+goes on within a minute or two, whether a scheduler runs or not. Its log lines, RQ's among them, are written as the web
+app's (``BACKOFFICE_LOG_FORMAT``, ``BACKOFFICE_LOG_LEVEL``), each line a job writes with the job's id.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown queue(s) {', '.join(sorted(unknown))}; the queues are {', '.join(jobs.QUEUES)}")
 
     try:
-        app = create_app(web=False)
+        app = create_app()
     except ConfigError as error:
         sys.exit(f"worker.py: {error}")
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])

@@ -17,9 +17,10 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
     without the database bound (:func:`backoffice.posting.listeners.bind` binds it later).
 
     Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
-    ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), and so does the worker, for every cron
-    line, script and worker pays for what its start-up builds. What it imports, it imports here, when it is called:
-    the ``backoffice`` command imports this module before it knows what it is asked to run.
+    ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), for every cron line and script pays for
+    what its start-up builds; the worker builds it whole, as it draws documents from the pages' templates. What it
+    imports, it imports here, when it is called: the ``backoffice`` command imports this module before it knows what
+    it is asked to run.
     """
     from backoffice.platform import config, databases, i18n, logs
 
@@ -129,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
         managers,
         metering,
         meters,
+        month_end,
         monthly,
         movements,
         notices,
@@ -169,7 +171,8 @@ def register_blueprints(app: Flask) -> None:
         evidence,
         search,
     )
-    for module in (auth, home, *screens, columns, saved_filters, tariff, admin, issuer, imports, api, client_api):
+    others = (columns, saved_filters, tariff, admin, issuer, month_end, imports, api, client_api)
+    for module in (auth, home, *screens, *others):
         app.register_blueprint(module.bp)
     _label_histories()
 

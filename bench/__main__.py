@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables] [replica] [nightly] [grown] [imports]``.
+[receivables] [replica] [nightly] [grown] [imports] [documents]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
@@ -8,6 +8,7 @@ Each prints its figures beside their baselines, then the Markdown for docs/bench
 import sys
 
 from bench import (
+    documents,
     exports,
     grown,
     imports,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "nightly": nightly,
     "grown": grown,
     "imports": imports,
+    "documents": documents,
 }
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ NOT_PAGES = {
     "statements.download": "a download",
     "imports.report": "a download",
     "imports.rejected": "a download",
+    "month_end.download": "a download (a zip of PDFs)",
     "client_api.v1.customer": "the clients' API: JSON, for machines",
     "client_api.v1.description": "the clients' API: JSON, for machines",
     "client_api.v1.movements": "the clients' API: JSON, for machines",

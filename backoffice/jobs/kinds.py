@@ -49,6 +49,7 @@ KINDS = {
         ),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
         Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
+        Kind("month_end", "Month-end documents", "default", 6 * 60 * 60, None, exclusive=True),
     )
 }
 
@@ -57,6 +58,9 @@ def _validate(spec: Kind, args: dict) -> None:
     """Refuse arguments the job could not run with, before anything is queued."""
     if spec.name == "tariff_change":
         date.fromisoformat(args["effective_from"])
+        return
+    if spec.name == "month_end":
+        Month.parse(args["month"])
         return
     resolve(args.get("checks"))
     scope_for(args.get("customers") or [], None)

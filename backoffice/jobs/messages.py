@@ -26,6 +26,7 @@ MESSAGES = {
     "recalculating": _l("Doing pending recalculations"),
     "repricing": _l("Re-pricing"),
     "repriced": _l("%(done)s of %(total)s customers re-priced"),
+    "documents": _l("%(done)s of %(total)s documents written"),
     "chunk": _l("%(check)s: chunk %(done)s of %(total)s"),
     "chunks": _l("%(done)s of %(total)s chunks done"),
     "chunks_in_steps": _l("%(done)s of %(total)s chunks done (step %(step)s of %(steps)s)"),

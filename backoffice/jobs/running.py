@@ -19,7 +19,7 @@ from backoffice.jobs.kinds import KINDS, Kind, _plan, _trigger
 from backoffice.jobs.messages import english, fact
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
-from backoffice.models.types import utcnow
+from backoffice.models.types import Month, utcnow
 from backoffice.platform import logs
 from backoffice.platform.extensions import db
 from backoffice.reconcile import fanout, resolve
@@ -28,6 +28,7 @@ from backoffice.reconcile.engine import scope_for
 from backoffice.reconcile.locks import RunRefused, waits
 from backoffice.reconcile.report import summary
 from backoffice.reconcile.transitions import move_job
+from backoffice.services import month_end
 from backoffice.services.metering import left_quarantined, process_recalculations, reprice_tariff
 
 log = logging.getLogger("backoffice.jobs")
@@ -83,7 +84,7 @@ def _execute(job_id: str):
 
     try:
         if spec.mode is None:
-            repriced = _reprice_tariff(record)
+            result = WITHOUT_A_RUN[spec.name](record)
         else:
             recalculated = _recalculate(spec, record)
             run, split = _run(spec, record, recalculated)
@@ -103,9 +104,6 @@ def _execute(job_id: str):
         _finish(job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
         raise
     if spec.mode is None:
-        result = {"recalculations_done": repriced}
-        if held := left_quarantined(from_date=date.fromisoformat(record.args["effective_from"])):
-            result["left_quarantined"] = held
         _finish(job_id, JobStatus.FINISHED, result=result)
         return result
     if split:  # its chunks' jobs end the run, and this row with it
@@ -169,7 +167,7 @@ def _recalculate(spec: Kind, record: JobRecord) -> int:
     return process_recalculations(customer_ids, record.user)
 
 
-def _reprice_tariff(record: JobRecord) -> int:
+def _reprice_tariff(record: JobRecord) -> dict:
     """The re-pricing a tariff change left to the job: its customers' recalculation requests, a batch at a time."""
     job_id = record.id
 
@@ -177,7 +175,34 @@ def _reprice_tariff(record: JobRecord) -> int:
         _report(job_id, done * 100 // total, "repriced", done=done, total=total)
 
     _report(job_id, 0, "repricing")
-    return reprice_tariff(date.fromisoformat(record.args["effective_from"]), record.user, progress)
+    effective_from = date.fromisoformat(record.args["effective_from"])
+    result = {"recalculations_done": reprice_tariff(effective_from, record.user, progress)}
+    if held := left_quarantined(from_date=effective_from):
+        result["left_quarantined"] = held
+    return result
+
+
+def _month_end(record: JobRecord) -> dict:
+    """The month's documents written, and sent when asked (see ``services.month_end``)."""
+    job_id, args = record.id, record.args
+
+    def progress(done: int, total: int) -> None:
+        _report(job_id, done * 100 // total, "documents", done=done, total=total)
+
+    _report(job_id, 0, "documents", done=0, total=0)
+    report = month_end.run(
+        Month.parse(args["month"]),
+        statements=args.get("statements", True),
+        invoices=args.get("invoices", True),
+        send=args.get("send", False),
+        user=record.user,
+        progress=progress,
+    )
+    return report.as_result()
+
+
+WITHOUT_A_RUN = {"tariff_change": _reprice_tariff, "month_end": _month_end}
+"""The jobs that run no checks: what each does, and the result its row keeps."""
 
 
 def _run(spec: Kind, record: JobRecord, recalculated: int) -> tuple[ReconciliationRun, bool]:

@@ -30,6 +30,11 @@ def title(record: JobRecord) -> str:
         return _("Nightly verify and fix of %(date)s", date=named_date(date.fromisoformat(args["date"])))
     if record.kind == "monthly_rebuild":
         return _("Monthly rebuild of %(month)s", month=named_month(Month.parse(args["month"])))
+    if record.kind == "month_end":
+        month = named_month(Month.parse(args["month"]))
+        if args.get("send"):
+            return _("Month-end documents of %(month)s, sent to the customers", month=month)
+        return _("Month-end documents of %(month)s", month=month)
     if record.kind == "tariff_change":
         price = shown(Decimal(args["price_per_sm3"])) if args.get("price_per_sm3") else None
         correction = args.get("meter_correction")

@@ -5,9 +5,10 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import str_enum, utcnow
+from backoffice.models.users import User
 from backoffice.platform.extensions import db
 
 
@@ -62,3 +63,5 @@ class DocumentSending(db.Model):
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     run_key: Mapped[str | None] = mapped_column(String(80))
     """The month-end run that sent it (``month-end 2026-10``); none for a sending from the document's page."""
+
+    sent_by: Mapped[User | None] = relationship()

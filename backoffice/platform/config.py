@@ -101,6 +101,7 @@ def _app_config(settings: Settings, instance_path: str) -> dict:
         "SECRET_KEY": settings.secret_key or made_once(instance, "secret_key"),
         "SEAL_KEY": settings.seal_key or settings.seal_key_in_file or made_once(instance, "seal_key"),
         "ANCHORS_FOLDER": settings.anchors_folder or str(instance / "anchors"),
+        "DOCUMENTS_FOLDER": settings.documents_folder or str(instance / "documents"),
         "LANGUAGE": settings.language or _language_of(settings.locale),
         "API_TOKEN": made_once(instance, api_token_file.name) if api_token_file else settings.api_token,
         "API_TOKEN_FILE": api_token_file,
@@ -581,6 +582,14 @@ class Settings:
         None,
         "the address documents are sent from (`Tagihan PT Gas Nusantara <tagihan@gasnusantara.co.id>`)",
         default_in_words="unset: the issuer's e-mail address (**Issuer**)",
+    )
+    documents_folder: str | None = _setting(
+        _unset_if_empty,
+        "BACKOFFICE_DOCUMENTS_FOLDER",
+        None,
+        "where a month-end run writes its documents, one PDF each and a zip of them all (`month-end-2026-10/`): "
+        "writable by the workers, readable by the web processes (the zip is downloaded from the Month-end page)",
+        default_in_words="the instance folder's `documents`",
     )
     web_bind: str = _setting(
         _address,

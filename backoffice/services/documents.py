@@ -10,6 +10,7 @@ readings bills the gas supplied as one line.
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from dataclasses import dataclass
 from datetime import date
@@ -17,13 +18,15 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import render_template
+from flask import current_app, render_template
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from backoffice.models import Customer, DocumentKind, Invoice, MeterReading, TransactionCalculation
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import LANGUAGES
 from backoffice.services import allocations, receivables, statements
 from backoffice.services.statements import Period
 
@@ -201,6 +204,17 @@ def billed(invoice: Invoice, customer_id: int) -> Billed:
     return Billed(since=since, until=invoice.issued_on, lines=lines)
 
 
+def drawn_pdf(drawing: Drawing, *, base_url: str) -> bytes:
+    """The document as a PDF, in its customer's language (their own, else the installation's)."""
+    with force_locale(language_of(drawing.customer)):
+        return pdf(drawing.html(as_pdf=True), base_url=base_url)
+
+
+def language_of(customer: Customer) -> str:
+    """The language a customer's documents are written in: their own, else the installation's."""
+    return customer.language if customer.language in LANGUAGES else current_app.config["LANGUAGE"]
+
+
 def pdf(html: str, *, base_url: str) -> bytes:
     """The page ``html`` (its links relative to ``base_url``) drawn as a PDF, its stylesheets read from
     :data:`STATIC`; anything else it links to is left out. Raises :class:`DocumentsUnavailable` without Pango."""
@@ -209,6 +223,9 @@ def pdf(html: str, *, base_url: str) -> bytes:
         from weasyprint import HTML
     except OSError as error:
         raise DocumentsUnavailable(str(error)) from None
+    # The pages' stylesheet holds what a screen knows and a printer does not (sticky headers, shadows, media
+    # queries): WeasyPrint warns of each, on every document. What it cannot draw at all is still an error.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
     return HTML(string=html, base_url=base_url, url_fetcher=_static_fetcher()).write_pdf()
 
 

@@ -8,11 +8,11 @@ them, never skips them silently. A document whose issuer has no name is never se
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
+import re
 import smtplib
 import ssl
-from dataclasses import dataclass
-from datetime import date
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from urllib.parse import unquote, urlsplit
@@ -22,11 +22,11 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
-from backoffice.models import Customer, DocumentKind, DocumentSending, SendingOutcome
+from backoffice.models import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import LANGUAGES
-from backoffice.services import issuer, transaction
+from backoffice.services import documents, issuer, transaction
 
 TIMEOUT = 30
 """Seconds a mail server has to answer each step."""
@@ -36,28 +36,17 @@ class SendingError(RuntimeError):
     """A document that cannot be sent as asked; nothing was sent or logged."""
 
 
-@dataclass(frozen=True)
-class Document:
-    """A document drawn for its customer, ready to send."""
-
-    kind: DocumentKind
-    customer: Customer
-    reference: str
-    """The invoice's number, or the statement's period (``2026-10-01..2026-10-31``)."""
-    pdf: bytes
-    filename: str
-    subject: str
-    """The message's subject, in the customer's language."""
-    body: str
-    """The message's text, in the customer's language."""
-    language: str
-    invoice_id: int | None = None
-    period: tuple[date, date] | None = None
-
-
-def language_of(customer: Customer) -> str:
-    """The language a customer's documents are written in: their own, else the installation's."""
-    return customer.language if customer.language in LANGUAGES else current_app.config["LANGUAGE"]
+def sendings_of(customer_id: int, size: int) -> list[DocumentSending]:
+    """The customer's latest ``size`` sendings, the newest first."""
+    return list(
+        db.session.scalars(
+            select(DocumentSending)
+            .options(selectinload(DocumentSending.sent_by))
+            .where(DocumentSending.customer_id == customer_id)
+            .order_by(DocumentSending.id.desc())
+            .limit(size)
+        )
+    )
 
 
 def can_send() -> bool:
@@ -81,9 +70,10 @@ def sent_before(run_key: str, customer_id: int, kind: DocumentKind, reference: s
     )
 
 
-def send(document: Document, *, user_id: int | None, run_key: str | None = None) -> DocumentSending:
-    """Send the document to its customer's address and log the sending with the server's answer; raises
-    :class:`SendingError` (nothing sent, nothing logged) when no mail server is set or the issuer has no name."""
+def send(drawing: documents.Drawing, pdf: bytes, *, user_id: int | None, run_key: str | None = None) -> DocumentSending:
+    """Send the drawn document's PDF to its customer's address with a short message in the customer's language, and
+    log the sending with the server's answer; raises :class:`SendingError` (nothing sent, nothing logged) when no
+    mail server is set or the issuer has no name or address to send from."""
     if not can_send():
         raise SendingError(_("No mail server is set (BACKOFFICE_SMTP_URL): documents can be printed, not sent."))
     details = issuer.current()
@@ -94,23 +84,25 @@ def send(document: Document, *, user_id: int | None, run_key: str | None = None)
     )
     if not sender:
         raise SendingError(_("No address to send from: an admin writes the issuer's e-mail address on its page."))
-    recipient = (document.customer.email or "").strip() or None
+    customer, language = drawing.customer, documents.language_of(drawing.customer)
+    recipient = (customer.email or "").strip() or None
     outcome, reply = SendingOutcome.NO_ADDRESS, ""
     if recipient is not None:
-        outcome, reply = _delivered(_message(document, sender, recipient, details.email), sender, recipient)
+        message = _message(drawing, pdf, language, sender, recipient, details)
+        outcome, reply = _delivered(message, sender, recipient)
     sending = DocumentSending(
-        customer_id=document.customer.id,
-        kind=document.kind,
-        reference=document.reference[:60],
-        invoice_id=document.invoice_id,
-        period_start=document.period[0] if document.period else None,
-        period_end=document.period[1] if document.period else None,
-        language=document.language,
+        customer_id=customer.id,
+        kind=drawing.kind,
+        reference=drawing.reference[:60],
+        invoice_id=drawing.invoice_id,
+        period_start=drawing.period[0] if drawing.period else None,
+        period_end=drawing.period[1] if drawing.period else None,
+        language=language,
         recipient=recipient,
         outcome=outcome,
         server_reply=reply[:500],
-        pdf_sha256=hashlib.sha256(document.pdf).hexdigest(),
-        pdf_bytes=len(document.pdf),
+        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+        pdf_bytes=len(pdf),
         sent_by_id=user_id,
         run_key=run_key,
     )
@@ -122,41 +114,43 @@ def send(document: Document, *, user_id: int | None, run_key: str | None = None)
     return sending
 
 
-def subject_and_body(kind: DocumentKind, reference: str, customer: Customer, language: str) -> tuple[str, str]:
-    """A document's message, in ``language``."""
-    name = issuer.current().name
+def _message(
+    drawing: documents.Drawing, pdf: bytes, language: str, sender: str, recipient: str, details: issuer.Details
+) -> EmailMessage:
+    """The document's message: a short text in the customer's language, its PDF attached."""
     with force_locale(language):
-        if kind is DocumentKind.INVOICE:
-            subject = _("Invoice %(number)s from %(company)s", number=reference, company=name)
+        if drawing.kind is DocumentKind.INVOICE:
+            subject = _("Invoice %(number)s from %(company)s", number=drawing.reference, company=details.name)
             body = _(
                 "Dear %(customer)s,\n\nPlease find attached invoice %(number)s. It says how to pay it and which "
                 "reference to quote.\n\nKind regards,\n%(company)s",
-                customer=customer.name,
-                number=reference,
-                company=name,
+                customer=drawing.customer.name,
+                number=drawing.reference,
+                company=details.name,
             )
         else:
-            subject = _("Statement of account from %(company)s", company=name)
+            subject = _("Statement of account from %(company)s", company=details.name)
             body = _(
                 "Dear %(customer)s,\n\nPlease find attached your statement of account.\n\nKind regards,\n%(company)s",
-                customer=customer.name,
-                company=name,
+                customer=drawing.customer.name,
+                company=details.name,
             )
-    return subject, body
-
-
-def _message(document: Document, sender: str, recipient: str, reply_to: str) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = document.subject
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = recipient
-    if reply_to:
-        message["Reply-To"] = reply_to
+    if details.email:
+        message["Reply-To"] = details.email
     message["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["SMTP_URL"]).hostname)
-    message["Content-Language"] = document.language
-    message.set_content(document.body)
-    message.add_attachment(document.pdf, maintype="application", subtype="pdf", filename=document.filename)
+    message["Content-Language"] = language
+    message.set_content(body)
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"{file_name(drawing.name)}.pdf")
     return message
+
+
+def file_name(name: str) -> str:
+    """A file's name made of what a name holds safely everywhere (``invoice-INV_1``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def _delivered(message: EmailMessage, sender: str, recipient: str) -> tuple[SendingOutcome, str]:
@@ -182,7 +176,7 @@ def _delivered(message: EmailMessage, sender: str, recipient: str) -> tuple[Send
             code, answer = server.rcpt(recipient)
             if code not in (250, 251):
                 return SendingOutcome.REFUSED, f"{code} {answer.decode(errors='replace')}"
-            code, answer = server.data(message.as_bytes())
+            code, answer = server.data(message.as_bytes(policy=email.policy.SMTP))
     except (OSError, smtplib.SMTPException) as error:
         return SendingOutcome.REFUSED, f"{type(error).__name__}: {error}"
     reply = f"{code} {answer.decode(errors='replace')}"

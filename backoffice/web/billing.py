@@ -29,7 +29,7 @@ from backoffice.web.auth import requires_role
 from backoffice.web.choices import open_invoices
 from backoffice.web.customer_forms import VALUE_DATE_HELP, ReallocateForm
 from backoffice.web.customer_page import customer_or_404, posting_of
-from backoffice.web.documents import page_or_pdf
+from backoffice.web.documents import page_or_pdf, sent
 from backoffice.web.fields import LocalDateField, MoneyField, error_under_field
 from backoffice.web.forms import FlaskForm
 from backoffice.web.once import posts_once
@@ -110,6 +110,15 @@ def print_invoice(code: str, invoice_id: int):
 def invoice_pdf(code: str, invoice_id: int):
     """The printed invoice as a PDF, drawn from the same page."""
     return _invoice_document(code, invoice_id, pdf=True)
+
+
+@bp.post("/invoices/<int:invoice_id>/send")
+@posts_once
+def send_invoice(code: str, invoice_id: int):
+    """E-mail the invoice's PDF to the customer, and log it."""
+    customer, invoice = _of(code, Invoice, invoice_id)
+    back_to = url_for("billing.print_invoice", code=customer.code, invoice_id=invoice.id)
+    return sent(documents.invoice(customer, invoice), back_to)
 
 
 def _invoice_document(code: str, invoice_id: int, *, pdf: bool):

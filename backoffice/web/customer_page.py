@@ -38,7 +38,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db, page_asked
 from backoffice.platform.i18n import number_locale
 from backoffice.reconcile import evidence_review
-from backoffice.services import allocations, wallet
+from backoffice.services import allocations, sending, wallet
 from backoffice.services.descriptions import account_name
 from backoffice.services.metering import NOTHING_PENDING, pending_recalculations, pending_summary, pending_waits
 from backoffice.services.vocabulary import Kind, due_sql, meter_customer_net_sql, overpaid_sql, rule_of
@@ -58,6 +58,8 @@ from backoffice.web.pickers import meters_of
 
 MONTHS_SHOWN = 24
 MOVEMENTS_PER_PAGE = 25
+SENDINGS_SHOWN = 100
+"""The documents sent to a customer shown on its page, the newest first."""
 ORDERS_PER_PAGE = 25
 WIDTH, HEIGHT, PAD = 720, 220, 24
 TENTH = Decimal("0.1")
@@ -146,6 +148,8 @@ def render_customer(customer: Customer, tab: str, forms: dict | None = None, mov
         context.update(_billing(customer))
     elif tab == "monthly":
         context.update(_monthly(customer))
+    elif tab == "documents":
+        context["sendings"] = sending.sendings_of(customer.id, SENDINGS_SHOWN)
     else:
         context.update(_metering(customer, forms))
     return render_template("customers/show.html", **context)

@@ -56,7 +56,7 @@ CSV_COLUMNS = [
     "email",
     "phone",
 ]
-TABS = ("orders", "ledger", "billing", "metering", "monthly")
+TABS = ("orders", "ledger", "billing", "metering", "monthly", "documents")
 
 
 CLOSED = "closed"

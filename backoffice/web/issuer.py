@@ -13,7 +13,7 @@ from markupsafe import Markup
 from wtforms import BooleanField, StringField, TextAreaField
 
 from backoffice.models import Issuer, Role
-from backoffice.services import ChangedMeanwhile, issuer
+from backoffice.services import ChangedMeanwhile, issuer, sending
 from backoffice.web.auth import requires_role
 from backoffice.web.forms import FlaskForm
 from backoffice.web.once import posts_once
@@ -44,7 +44,7 @@ class IssuerForm(Versioned, FlaskForm):
 
 @bp.app_context_processor
 def _documents() -> dict:
-    return {"document_issuer": issuer.current, "logo_source": logo_source}
+    return {"document_issuer": issuer.current, "logo_source": logo_source, "can_send_documents": sending.can_send}
 
 
 def logo_source(details: issuer.Details) -> Markup | None:

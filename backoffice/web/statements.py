@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import Optional
@@ -19,10 +19,11 @@ from backoffice.services import documents, receivables, statements
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
 from backoffice.services.statements import Period
 from backoffice.web.customer_page import customer_or_404
-from backoffice.web.documents import page_or_pdf
+from backoffice.web.documents import page_or_pdf, sent
 from backoffice.web.fields import LocalDateField, MonthField
 from backoffice.web.forms import FlaskForm
 from backoffice.web.lists import cell_words, csv_download, xlsx_download
+from backoffice.web.once import posts_once
 
 bp = Blueprint("statements", __name__, url_prefix="/customers/<code>")
 
@@ -151,6 +152,18 @@ def billing_pdf(code: str):
     return _billing_document(code, pdf=True)
 
 
+@bp.post("/billing-statement/send")
+@posts_once
+def send_billing(code: str):
+    """E-mail the postpaid statement's PDF, for the period its page shows, to the customer, and log it."""
+    customer = customer_or_404(code)
+    period = BillingStatementForm(request.args).period()
+    back_to = url_for("statements.billing", code=customer.code, **request.args.to_dict())
+    if period is None:
+        return redirect(back_to)
+    return sent(documents.billing_statement(customer, *period), back_to)
+
+
 def _billing_document(code: str, *, pdf: bool):
     customer = customer_or_404(code)
     form = BillingStatementForm(request.args)
@@ -199,6 +212,18 @@ def show(code: str):
 def show_pdf(code: str):
     """The prepaid statement of account as a PDF, drawn from the same page."""
     return _prepaid_document(code, pdf=True)
+
+
+@bp.post("/statement/send")
+@posts_once
+def send_prepaid(code: str):
+    """E-mail the prepaid statement's PDF, for the period its page shows, to the customer, and log it."""
+    customer = customer_or_404(code)
+    period = StatementForm(request.args).period(longest=PAGE_DAYS)
+    back_to = url_for("statements.show", code=customer.code, **request.args.to_dict())
+    if period is None:
+        return redirect(back_to)
+    return sent(documents.prepaid_statement(customer, period), back_to)
 
 
 def _prepaid_document(code: str, *, pdf: bool):

@@ -1,0 +1,140 @@
+"""The month-end run: an admin chooses a month, what to produce and whether to send it; a real worker, connected as
+the runtime role as production's are, writes one PDF per document and a zip of them all, sends them through a real
+SMTP server, and reports what it produced and sent, what the server refused and who has no address; run again for
+the same month, it sends nothing twice."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import zipfile
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.models import DocumentSending, JobRecord, JobStatus, SendingOutcome
+from backoffice.platform.extensions import db
+from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
+from tests.factories import CustomerFactory, MeterFactory
+from tests.mailserver import mail_server
+from tests.workers import run_worker
+
+D = Decimal
+OCT = date(2026, 10, 1)
+
+
+@pytest.fixture
+def october(app, tmp_path):
+    """ACME (in Indonesian) with a meter read and invoiced in October 2026, BETA (in Vietnamese) with its wallet,
+    GAMMA without an e-mail address; the issuer saved; the documents written under ``tmp_path``."""
+    app.config["DOCUMENTS_FOLDER"] = str(tmp_path / "documents")
+    issuer.save({"name": "PT Gas Nusantara", "email": "tagihan@gasnusantara.example"}, version=None)
+    acme = CustomerFactory(code="ACME", name="Acme Hotel", email="finance@acme.example", language="id")
+    beta = CustomerFactory(code="BETA", name="Beta Bakery", email="beta@bakery.example", language="vi")
+    gamma = CustomerFactory(code="GAMMA", name="Gamma Grill", email=None)
+    for customer in (acme, beta, gamma):
+        wallet.recharge(customer, D("1000000"), value_date=date(2026, 9, 1))
+    meter = MeterFactory(serial="M-A")
+    meter_lifecycle.assign_meter(meter, acme, date(2026, 9, 1))
+    metering.set_pricing(acme.id, date(2026, 9, 1), D("7500.00"), D("1.000000"))
+    metering.record_reading(meter.id, date(2026, 10, 12), D("10"))
+    billing.add_invoice(meter, "INV-10", D("75000"), date(2026, 10, 31), date(2026, 11, 15))
+    return tmp_path / "documents" / "month-end-2026-10"
+
+
+def text(response) -> str:
+    return html.unescape(" ".join(response.get_data(as_text=True).split()))
+
+
+def started(client, **fields) -> JobRecord:
+    form = {"month": "2026-10", "statements": "y", "invoices": "y"} | fields
+    response = client.post("/admin/month-end", data=form)
+    assert response.status_code == 302, text(response)
+    job_id = response.headers["Location"].rsplit("/", 1)[1]
+    return db.session.get(JobRecord, job_id)
+
+
+def finished(job_id: str) -> JobRecord:
+    db.session.rollback()
+    record = db.session.get(JobRecord, job_id)
+    assert record.status is JobStatus.FINISHED, (record.status, record.error)
+    return record
+
+
+def test_a_worker_produces_and_sends_the_month_s_documents_once_however_often_it_runs(
+    app, client, admin, october, redis_url
+):
+    with mail_server() as smtp:
+        app.config["SMTP_URL"] = smtp.url
+        first = started(client, send="y")
+        run_worker(app, redis_url, documents_folder=app.config["DOCUMENTS_FOLDER"], smtp_url=smtp.url)
+        result = finished(first.id).result
+        # Three statements, ACME's postpaid statement and its invoice; GAMMA's statement is written, not sent.
+        assert (result["produced"], result["sent"], result["no_address"], result["refused"]) == (5, 4, ["GAMMA"], [])
+        assert sorted(message["To"] for message in smtp.received) == [
+            "beta@bakery.example",
+            "finance@acme.example",
+            "finance@acme.example",
+            "finance@acme.example",
+        ]
+        subjects = {message["Subject"] for message in smtp.received}
+        assert "Faktur INV-10 dari PT Gas Nusantara" in subjects and "Sao kê từ PT Gas Nusantara" in subjects
+        names = sorted(path.name for path in october.glob("*.pdf"))
+        assert names == [
+            "invoice-INV-10.pdf",
+            "postpaid-statement-ACME-2026-10-01-2026-10-31.pdf",
+            "statement-ACME-2026-10.pdf",
+            "statement-BETA-2026-10.pdf",
+            "statement-GAMMA-2026-10.pdf",
+        ]
+        archive = zipfile.ZipFile(io.BytesIO(client.get("/admin/month-end/2026-10.zip").get_data()))
+        assert sorted(archive.namelist()) == names
+
+        again = started(client, send="y")
+        run_worker(app, redis_url, documents_folder=app.config["DOCUMENTS_FOLDER"], smtp_url=smtp.url)
+        result = finished(again.id).result
+        assert (result["produced"], result["sent"], result["sent_before"]) == (5, 0, 4)
+        assert len(smtp.received) == 4
+    rows = db.session.scalars(sa.select(DocumentSending).order_by(DocumentSending.id)).all()
+    assert [row.outcome for row in rows].count(SendingOutcome.SENT) == 4
+    assert {row.run_key for row in rows} == {"month-end 2026-10"}
+    page = text(client.get("/admin/month-end"))
+    assert f'id="run-{first.id}"' in page and "GAMMA" in page and "Download the zip" in page
+
+
+def test_without_sending_the_documents_are_written_and_nothing_is_sent(app, client, admin, october):
+    record = started(client)  # no Redis: the job runs in the request, as make run's does
+    result = finished(record.id).result
+    assert (result["produced"], result["sent"]) == (5, 0)
+    assert db.session.scalar(sa.select(sa.func.count(DocumentSending.id))) == 0
+    assert (october / "invoice-INV-10.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"month": "2099-01"}, "month", "This month has not begun"),
+        ({"month": "October"}, "month", ""),
+        ({"statements": "", "invoices": ""}, "statements", "Choose what to produce"),
+        ({"send": "y"}, "send", "No mail server is set"),
+    ],
+)
+def test_a_run_that_cannot_be_done_is_refused_under_its_field_and_no_job_starts(
+    client, admin, october, fields, field, message
+):
+    form = {"month": "2026-10", "statements": "y", "invoices": "y"} | fields
+    form = {name: value for name, value in form.items() if value}
+    response = client.post("/admin/month-end", data=form)
+    assert response.status_code == 422
+    error = re.search(rf'id="error-{field}">([^<]*)<', text(response)).group(1)
+    assert error and message in error
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id)).where(JobRecord.kind == "month_end")) == 0
+
+
+def test_only_an_admin_runs_the_month_end_or_downloads_its_zip(client, finance, october):
+    assert client.get("/admin/month-end").status_code == 403
+    assert client.post("/admin/month-end", data={"month": "2026-10", "statements": "y"}).status_code == 403
+    assert client.get("/admin/month-end/2026-10.zip").status_code == 403

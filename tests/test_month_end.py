@@ -9,13 +9,14 @@ import html
 import io
 import re
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import DocumentSending, JobRecord, JobStatus, SendingOutcome
+from backoffice.models import Customer, DocumentSending, JobRecord, JobStatus, SendingOutcome
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
@@ -138,3 +139,26 @@ def test_only_an_admin_runs_the_month_end_or_downloads_its_zip(client, finance, 
     assert client.get("/admin/month-end").status_code == 403
     assert client.post("/admin/month-end", data={"month": "2026-10", "statements": "y"}).status_code == 403
     assert client.get("/admin/month-end/2026-10.zip").status_code == 403
+
+
+def test_the_month_end_of_the_demo_s_last_month_sends_every_document_once(app, client, admin, demo_data, tmp_path):
+    app.config["DOCUMENTS_FOLDER"] = str(tmp_path / "documents")
+    month = (local_today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    with mail_server() as smtp:
+        app.config["SMTP_URL"] = smtp.url
+        first = finished(started(client, month=month, send="y").id).result
+        customers = db.session.scalars(sa.select(Customer).where(Customer.closed_at.is_(None))).all()
+        without = sorted(customer.code for customer in customers if not customer.email)
+        assert first["no_address"] == without and first["refused"] == []
+        assert first["sent"] == len(smtp.received) > 0
+        assert first["produced"] == first["sent"] + sum(
+            1 for path in (tmp_path / "documents" / f"month-end-{month}").glob("*.pdf") if _of(path.name, without)
+        )
+        again = finished(started(client, month=month, send="y").id).result
+        assert (again["produced"], again["sent"], again["sent_before"]) == (first["produced"], 0, first["sent"])
+        assert len(smtp.received) == first["sent"]
+
+
+def _of(name: str, codes: list[str]) -> bool:
+    """Whether the document file is one of these customers' statements (their invoices are named by number)."""
+    return any(f"-{code}-" in name for code in codes)

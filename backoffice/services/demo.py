@@ -123,7 +123,8 @@ def load(today: date | None = None) -> dict[str, int]:
         for code, name in zip(CODES, CUSTOMERS, strict=True):
             number = int(code[1:])
             if _missing(Customer, code=code):
-                session.add(Customer(code=code, name=name, account_manager=managers[number % len(managers)]))
+                manager = managers[number % len(managers)]
+                session.add(Customer(code=code, name=name, account_manager=manager, email=_email(number, code)))
                 added["customers"] += 1
         session.flush()
         customers = session.scalars(_demo_customers()).all()
@@ -183,6 +184,11 @@ def _readings(rng: random.Random, first_month: date, today: date) -> int:
                 recorded += 1
             day = month_start(day + timedelta(days=31)).replace(day=20)
     return recorded
+
+
+def _email(number: int, code: str) -> str | None:
+    """Where a demo customer's documents are sent; every fifth customer has no address, as some real ones have not."""
+    return None if number % 5 == 0 else f"keuangan@{code.lower()}.example"
 
 
 def _issuer() -> None:

@@ -11,12 +11,11 @@ readings bills the gas supplied as one line.
 from __future__ import annotations
 
 import logging
-import mimetypes
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -31,7 +30,7 @@ from backoffice.services import allocations, receivables, statements
 from backoffice.services.statements import Period
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
-"""Where the pages' stylesheets are: a PDF reads them from here, never over a network."""
+"""Where the pages' stylesheets are."""
 
 
 @dataclass(frozen=True)
@@ -216,33 +215,33 @@ def language_of(customer: Customer) -> str:
 
 
 def pdf(html: str, *, base_url: str) -> bytes:
-    """The page ``html`` (its links relative to ``base_url``) drawn as a PDF, its stylesheets read from
-    :data:`STATIC`; anything else it links to is left out. Raises :class:`DocumentsUnavailable` without Pango."""
+    """The page ``html`` (its links relative to ``base_url``) drawn as a PDF with the pages' stylesheets
+    (:data:`STYLESHEETS`); what it links to is left out but for ``data:`` pictures (the issuer's logo). Raises
+    :class:`DocumentsUnavailable` without Pango."""
     try:
         # Imported here: WeasyPrint loads Pango and its fonts, which only a document needs.
         from weasyprint import HTML
     except OSError as error:
         raise DocumentsUnavailable(str(error)) from None
+    return HTML(string=html, base_url=base_url, url_fetcher=_data_only()).write_pdf(stylesheets=_stylesheets())
+
+
+STYLESHEETS = ("app.css", "search.css", "print.css", "document.css")
+"""A document's stylesheets, as its page has them, and the PDF's own (its pages numbered): parsed once a process."""
+
+
+@cache
+def _stylesheets():
+    from weasyprint import CSS
+
     # The pages' stylesheet holds what a screen knows and a printer does not (sticky headers, shadows, media
-    # queries): WeasyPrint warns of each, on every document. What it cannot draw at all is still an error.
+    # queries): WeasyPrint warns of each as it parses them. What it cannot draw at all is still an error.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    return HTML(string=html, base_url=base_url, url_fetcher=_static_fetcher()).write_pdf()
+    return [CSS(filename=str(STATIC / name)) for name in STYLESHEETS]
 
 
-def _static_fetcher():
-    """WeasyPrint's fetcher of what a document links to, held to the application's own files (and ``data:``
-    pictures, the issuer's logo): a document never reaches a network or a file of the server's."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
+def _data_only():
+    """WeasyPrint's fetcher held to ``data:`` addresses: a document never reaches a network or a file."""
+    from weasyprint.urls import URLFetcher
 
-    class StaticFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
-            if url.startswith("data:"):
-                return super().fetch(url, headers)
-            path = urlsplit(url).path
-            found = (STATIC / path.removeprefix("/static/")).resolve()
-            if not path.startswith("/static/") or not found.is_relative_to(STATIC) or not found.is_file():
-                raise ValueError(f"A document links to {url}: only the application's own files are read.")
-            kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
-            return URLFetcherResponse(url, found.read_bytes(), {"Content-Type": kind})
-
-    return StaticFetcher(allowed_protocols=("data",))
+    return URLFetcher(allowed_protocols=("data",))

@@ -36,7 +36,7 @@ from flask_migrate import upgrade
 from playwright.sync_api import expect
 
 from backoffice import create_app, register_migrations
-from backoffice.models import Customer, Order, Role, RunMode, RunTrigger, User
+from backoffice.models import Customer, Invoice, Order, Role, RunMode, RunTrigger, User
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting import journal
@@ -83,6 +83,8 @@ class Screen:
     language: str = "en"
     """The language the browser asks for: ``en``, or ``id`` for the clerks' screens as a clerk in Indonesia reads
     them."""
+    document: Callable[[], str] | None = None
+    """The address of a PDF the picture is the first page of (poppler's ``pdftoppm`` draws it), instead of a page."""
 
 
 def orders_list(page) -> None:
@@ -127,6 +129,20 @@ def billing_statement(page) -> None:
     """The customer's postpaid statement of account over the demo's months."""
     page.goto(f"/customers/{CUSTOMER[0]}/billing-statement?since={FIRST_DAY}&until={DAY}")
     expect(page.locator("#statement-lines")).to_contain_text("INV-")
+
+
+def invoice_pdf() -> str:
+    """The PDF of the demo's fourth customer's latest invoice, as it is sent to them."""
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == CUSTOMER[0]))
+    number = f"INV-{customer.code}-{demo.MONTHS - 1:02d}"
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == number))
+    return f"/customers/{customer.code}/invoices/{invoice.id}.pdf"
+
+
+def statement_pdf() -> str:
+    """The PDF of the same customer's prepaid statement of the demo's last whole month."""
+    month = (min(DAY, local_today()).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return f"/customers/{CUSTOMER[0]}/statement.pdf?month={month}"
 
 
 def aging_report(page) -> None:
@@ -235,6 +251,8 @@ SCREENS = {
     "statement-id": Screen(CLERK, LAPTOP, statement, full_page=True, language="id"),
     "payment-form-id": Screen(CLERK, LAPTOP, payment_form, language="id"),
     "aging-report-id": Screen(CLERK, LAPTOP, aging_report, full_page=True, language="id"),
+    "invoice-pdf": Screen(CLERK, LAPTOP, None, document=invoice_pdf),
+    "statement-pdf": Screen(CLERK, LAPTOP, None, document=statement_pdf),
 }
 """Each picture (docs/images/NAME.png) and how it is taken."""
 
@@ -260,15 +278,31 @@ def shoot(browser, base_url: str, name: str, directory: Path) -> Path:
         page.on("pageerror", lambda error: wrong.append(f"script: {error}"))
         page.on("console", lambda m: wrong.append(m.text) if "Content Security Policy" in m.text else None)
         chromium.log_in(page, *screen.login)
+        path = directory / f"{name}.png"
+        if screen.document is not None:
+            return _first_page(context, screen.document(), path)
         screen.show(page)
         page.wait_for_load_state("networkidle")
         if wrong:
             raise RuntimeError(f"The page of {name}.png went wrong: " + "; ".join(wrong))
-        path = directory / f"{name}.png"
         page.screenshot(path=path, full_page=screen.full_page, animations="disabled", caret="hide")
         return path
     finally:
         context.close()
+
+
+def _first_page(context, address: str, path: Path) -> Path:
+    """The first page of the PDF at ``address``, downloaded as the logged-in browser would, drawn into ``path``."""
+    response = context.request.get(address)
+    if not response.ok or response.headers["content-type"] != "application/pdf":
+        raise RuntimeError(f"{address} answered {response.status} {response.headers['content-type']}")
+    with tempfile.TemporaryDirectory() as folder:
+        pdf = Path(folder) / "document.pdf"
+        pdf.write_bytes(response.body())
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "80", "-singlefile", "-f", "1", str(pdf), str(path.with_suffix(""))], check=True
+        )
+    return path
 
 
 def stage(today: date) -> None:
@@ -328,7 +362,7 @@ def main(names: list[str]) -> None:
             stage(today)
         print(f"Demo data loaded as of {today} ({time.perf_counter() - started:.1f} s).")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
-        with chromium.served(app) as url, chromium.headless(path) as browser:
+        with chromium.served(app) as url, chromium.headless(path) as browser, app.app_context():
             for name in names or SCREENS:
                 shot = shoot(browser, url, name, IMAGES)
                 print(f"{shot} ({time.perf_counter() - started:.1f} s)")

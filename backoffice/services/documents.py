@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -144,6 +144,11 @@ class Billed:
     since: date | None
     until: date
     lines: list[BilledLine]
+
+    @property
+    def first_day(self) -> date | None:
+        """The period's first day: the day after the previous invoice's."""
+        return self.since + timedelta(days=1) if self.since is not None else None
 
     @property
     def readings(self) -> list[BilledLine]:

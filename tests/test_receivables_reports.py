@@ -393,3 +393,10 @@ def test_the_aging_workbook_has_a_row_per_open_invoice_its_amounts_as_numbers(cl
     header, as_csv = downloaded(client, "/receivables/aging.csv")
     assert ",".join(rows[0]) == header and len(rows) - 1 == len(as_csv)
     assert all(isinstance(row[7], int | float) and row[7] > 0 for row in rows[1:])
+
+
+def test_the_aging_report_prints_under_its_own_title_and_day(client, finance, book):
+    page = text(client.get(f"/receivables/aging?as_of={ago(3).isoformat()}"))
+    assert f'<h1 class="print-only" id="aging-print-title">Aging report as of {day(ago(3))}</h1>' in page
+    assert '<h1 class="no-print">Billing</h1>' in page
+    assert re.search(r"\.print-only \{ display: block !important; \}", PRINT_CSS.read_text())

@@ -49,7 +49,7 @@ KINDS = {
         ),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
         Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
-        Kind("month_end", "Month-end documents", "default", 6 * 60 * 60, None, exclusive=True),
+        Kind("month_end", "Month-end documents", "default", 24 * 60 * 60, None, exclusive=True),
     )
 }
 

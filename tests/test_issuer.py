@@ -92,6 +92,7 @@ def test_a_document_whose_issuer_has_no_name_says_so_and_names_no_stand_in(clien
         ({"tax_number": "12.345"}, "tax_number", "NPWP is not written so: write it as 01.234.567.8-901.000."),
         ({"address": "Jl. Mawar\x0b1"}, "address", "This text holds a character a document cannot print"),
         ({"bank_accounts": "x" * 2001}, "bank_accounts", "At most 2.000 characters."),
+        ({"email": "billing at gasnusantara"}, "email", "is not an email address"),
     ],
 )
 def test_a_value_a_document_cannot_print_is_refused_under_its_field_and_nothing_is_saved(

@@ -39,6 +39,7 @@ from backoffice.services import billing, demo, meter_lifecycle, wallet
 from backoffice.web.extensions import limiter
 from tests import chromium, factories
 from tests.factories import past_the_guards
+from tests.mailserver import mail_server
 
 # The suite starts many Python processes (its workers, the console script, worker.py, gunicorn, make run), each
 # importing the same code. Where the environment says not to write bytecode beside the sources, each process would
@@ -146,6 +147,7 @@ def app(database, built_app, tmp_path_factory):
     config = dict(app.config)
     extensions = dict(app.extensions)
     app.config["ANCHORS_FOLDER"] = str(tmp_path_factory.mktemp("anchors"))
+    app.config["DOCUMENTS_FOLDER"] = str(tmp_path_factory.mktemp("documents"))
     # What building the app sets up process-wide, which an app a test builds of its own replaced: the log
     # handler, and the rate limiter's store (a new, empty one).
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
@@ -254,6 +256,14 @@ class AuthActions:
 
     def logout(self):
         return self._client.post("/logout")
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on a free local port (``tests.mailserver``), the app sending through it."""
+    with mail_server() as server:
+        app.config["SMTP_URL"] = server.url
+        yield server
 
 
 @pytest.fixture

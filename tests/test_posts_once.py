@@ -26,8 +26,11 @@ from backoffice.models import (
     BalanceTransaction,
     Customer,
     CustomerPricing,
+    DocumentSending,
     EntryStatus,
     Invoice,
+    Issuer,
+    JobRecord,
     JournalEntry,
     Meter,
     MeterReading,
@@ -37,7 +40,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
-from backoffice.services import approvals, billing, books, metering, wallet
+from backoffice.services import approvals, billing, books, issuer, metering, wallet
 from backoffice.web.once import _here
 from tests.chromium import follow, log_in
 from tests.concurrency import race
@@ -185,6 +188,22 @@ ENTRY = {"entry_date": "2026-11-22", "description": "Owner's capital", "action":
     "lines-1-debit": "",
     "lines-1-credit": "1.000.000",
 }
+
+
+def sendable(request) -> dict:
+    """``billed``, HOTEL with an e-mail address, the issuer saved, and the suite's SMTP server to send through."""
+    given = billed(request)
+    request.getfixturevalue("smtp")
+    issuer.save({"name": "PT Gas Nusantara", "email": "tagihan@gasnusantara.example"}, version=None)
+    db.session.scalar(sa.select(Customer).where(Customer.code == "HOTEL")).email = "finance@hotel.example"
+    db.session.commit()
+    return given
+
+
+def sent_once() -> bool:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count(DocumentSending.id))) == 1
+
 
 ROUTES = [
     Route(
@@ -455,6 +474,50 @@ ROUTES = [
         "/approvals/{request}/reject",
         lambda given: request_status(given) is ApprovalStatus.REJECTED and balance() == D("100000.00"),
         {"reject-{request}-reason": "No evidence of a misread"},
+    ),
+    Route(
+        "billing.send_invoice",
+        "finance",
+        sendable,
+        "/customers/HOTEL/invoices/{invoice}/print",
+        "/customers/HOTEL/invoices/{invoice}/send",
+        lambda given: sent_once(),
+    ),
+    Route(
+        "statements.send_billing",
+        "finance",
+        sendable,
+        "/customers/HOTEL/billing-statement",
+        "/customers/HOTEL/billing-statement/send",
+        lambda given: sent_once(),
+    ),
+    Route(
+        "statements.send_prepaid",
+        "finance",
+        sendable,
+        "/customers/HOTEL/statement?month=2026-11",
+        "/customers/HOTEL/statement/send?month=2026-11",
+        lambda given: sent_once(),
+    ),
+    Route(
+        "issuer.edit",
+        "admin",
+        lambda request: {},
+        "/admin/issuer",
+        "/admin/issuer",
+        lambda given: db.session.get(Issuer, 1) is not None,
+        {"name": "PT Gas Nusantara"},
+    ),
+    Route(
+        "month_end.index",
+        "admin",
+        lambda request: {},
+        "/admin/month-end",
+        "/admin/month-end",
+        lambda given: (
+            db.session.scalar(sa.select(sa.func.count(JobRecord.id)).where(JobRecord.kind == "month_end")) == 1
+        ),
+        {"month": "2026-10", "statements": "y", "invoices": "y", "send": ""},
     ),
 ]
 

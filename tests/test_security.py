@@ -7,7 +7,9 @@ import sqlalchemy as sa
 
 from backoffice import create_app
 from backoffice.models import Order, Role, User
+from backoffice.models.types import Month
 from backoffice.platform.extensions import db
+from backoffice.services import month_end
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, imported
 
 
@@ -80,10 +82,15 @@ def test_finance_users_cannot_reach_admin_views(client, auth, endpoint, method, 
 @pytest.mark.parametrize(("endpoint", "method", "url", "view"), [p for p in ADMIN_ONLY if p.values[1] == "GET"])
 def test_admins_reach_admin_views(client, auth, endpoint, method, url, view):
     auth.login("admin")
-    # The rows the placeholders name: customer "x" (with account manager 1), meter 1, import 1.
+    # The rows the placeholders name: customer "x" (with account manager 1), meter 1, import 1; a month-end's zip.
     CustomerFactory(code="x")
     MeterFactory()
     imported(b"Meter serial\nM-9\n")
+    if endpoint == "month_end.download":
+        url = "/admin/month-end/2026-10.zip"
+        zipped = month_end.zip_path(Month.parse("2026-10"))
+        zipped.parent.mkdir(parents=True, exist_ok=True)
+        zipped.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
     assert client.open(url, method=method).status_code == 200
 
 

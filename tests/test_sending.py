@@ -18,7 +18,6 @@ from backoffice.models import Customer, DocumentSending, SendingOutcome
 from backoffice.platform.extensions import db
 from backoffice.services import billing, issuer, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory
-from tests.mailserver import mail_server
 
 D = Decimal
 ISSUER = {
@@ -27,13 +26,6 @@ ISSUER = {
     "email": "tagihan@gasnusantara.example",
     "bank_accounts": "Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara",
 }
-
-
-@pytest.fixture
-def smtp(app):
-    with mail_server() as server:
-        app.config["SMTP_URL"] = server.url
-        yield server
 
 
 @pytest.fixture

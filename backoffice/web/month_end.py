@@ -17,6 +17,7 @@ from backoffice.models import JobRecord, Role
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_month
 from backoffice.services import month_end, sending
 from backoffice.web.auth import requires_role
 from backoffice.web.fields import MonthField
@@ -62,6 +63,8 @@ def index():
             except jobs.QueueUnavailable as error:
                 flash(str(error), "error")
                 return redirect(url_for("month_end.index"))
+            started = _("The month-end run of %(month)s is started: its page follows it.", month=named_month(month))
+            flash(started, "info")
             return redirect(url_for("jobs.show", job_id=record.id))
     if not form.is_submitted():
         form.month.data = Month.of(local_today()).first_day

@@ -127,12 +127,20 @@ def test_a_server_that_does_not_answer_is_logged_refused(app, client, finance, i
     assert row.outcome is SendingOutcome.REFUSED and re.match(r"\w+Error", row.server_reply)
 
 
-def test_a_statement_is_sent_for_the_period_its_page_shows(client, finance, smtp, invoice):
+def test_a_statement_is_sent_for_the_period_its_page_shows(client, finance, smtp, invoice, tmp_path):
     response = client.post(
         "/customers/ACME/billing-statement/send?since=2026-10-01", data={"send-submission": "s" * 20}
     )
     assert response.status_code == 302 and "since=2026-10-01" in response.headers["Location"]
     (message,) = smtp.received
     assert message["Subject"] == "Laporan rekening dari PT Gas Nusantara"
+    (attachment,) = list(message.iter_attachments())
+    (path := tmp_path / "statement.pdf").write_bytes(attachment.get_content())
+    said = " ".join(
+        subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True).stdout.split()
+    )
+    assert "Laporan rekening" in said and "INV-11" in said and "NPWP 01.234.567.8-901.000" in said
+    assert "Mandiri 123-00-0456789-0" in said
     (row,) = logged()
     assert (row.kind.value, row.period_start) == ("billing_statement", date(2026, 10, 1))
+    assert row.pdf_sha256 == hashlib.sha256(attachment.get_content()).hexdigest()

@@ -252,6 +252,23 @@ def test_a_company_name_or_address_that_cannot_be_printed_is_refused_at_start(tm
         from_environment(str(tmp_path), environ)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mail.example:587", "BACKOFFICE_SMTP_URL is not smtp://host"),
+        ("http://mail.example", "BACKOFFICE_SMTP_URL is not smtp://host"),
+        ("smtp://", "BACKOFFICE_SMTP_URL is not smtp://host"),
+        ("smtp://mail.example:submission", "BACKOFFICE_SMTP_URL has a port that is not a number"),
+    ],
+)
+def test_a_mail_server_that_cannot_be_reached_so_is_refused_at_start(tmp_path, url, message):
+    with pytest.raises(ConfigError, match=message):
+        from_environment(str(tmp_path), {"BACKOFFICE_SMTP_URL": url})
+    given = {"BACKOFFICE_SMTP_URL": "smtps://tagihan:rahasia@mail.example:465"}
+    assert from_environment(str(tmp_path), given)["SMTP_URL"] == "smtps://tagihan:rahasia@mail.example:465"
+    assert from_environment(str(tmp_path), {})["SMTP_URL"] is None
+
+
 def test_the_settings_are_read_from_the_process_environment_unless_one_is_given(monkeypatch):
     monkeypatch.setenv("BACKOFFICE_WEB_THREADS", "7")
     assert read().web_threads == 7

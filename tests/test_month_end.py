@@ -162,3 +162,12 @@ def test_the_month_end_of_the_demo_s_last_month_sends_every_document_once(app, c
 def _of(name: str, codes: list[str]) -> bool:
     """Whether the document file is one of these customers' statements (their invoices are named by number)."""
     return any(f"-{code}-" in name for code in codes)
+
+
+def test_a_second_run_of_a_month_waiting_or_running_is_the_first_whatever_it_asks(
+    app, client, admin, october, redis_url
+):
+    first = started(client)
+    second = started(client, invoices="", send="")
+    assert second.id == first.id
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id)).where(JobRecord.kind == "month_end")) == 1

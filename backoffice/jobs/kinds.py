@@ -25,6 +25,8 @@ class Kind:
     """The mode of the reconciliation run the job makes; ``None``: a job that runs no checks."""
     exclusive: bool = False
     """At most one job of this kind with the same arguments queued or running at a time."""
+    keyed_by: tuple[str, ...] | None = None
+    """The arguments that make two exclusive jobs the same (``None``: all of them)."""
 
 
 KINDS = {
@@ -49,7 +51,8 @@ KINDS = {
         ),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
         Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
-        Kind("month_end", "Month-end documents", "default", 24 * 60 * 60, None, exclusive=True),
+        # One run of a month at a time, whatever it produces: two at once could both send a document not sent yet.
+        Kind("month_end", "Month-end documents", "default", 24 * 60 * 60, None, exclusive=True, keyed_by=("month",)),
     )
 }
 
@@ -71,7 +74,7 @@ def _validate(spec: Kind, args: dict) -> None:
 def _active_key(spec: Kind, args: dict) -> str | None:
     if not spec.exclusive:
         return None
-    return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(args))
+    return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(spec.keyed_by or args))
 
 
 def _active_key_sql(spec: Kind, args: dict[str, ColumnElement]) -> ColumnElement[str] | None:

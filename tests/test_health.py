@@ -114,6 +114,7 @@ def test_a_fresh_installation_is_stale_and_says_why(api):
     assert samples["backoffice_nightly_stale"] == 1
     assert "backoffice_nightly_last_success_timestamp_seconds" not in samples
     assert 'backoffice_reconcile_left{check="customer_wallet"}' not in samples
+    assert 'backoffice_reconcile_checked{check="customer_wallet"}' not in samples
 
 
 def test_after_the_nightly_every_check_is_ok(api):
@@ -137,6 +138,8 @@ def test_after_the_nightly_every_check_is_ok(api):
         assert samples[f'backoffice_reconcile_last_success_timestamp_seconds{{check="{name}"}}'] == pytest.approx(
             as_utc(run_record.finished_at).timestamp()
         )
+    for result in run_record.results:
+        assert samples[f'backoffice_reconcile_checked{{check="{result.check}"}}'] == result.checked
 
 
 def test_a_nightly_that_failed_is_no_success(api):
@@ -221,6 +224,7 @@ def test_a_heal_leaves_nothing_while_mismatched_keeps_what_was_found(api):
     }
     assert "customer_wallet: the last full run found 1 mismatched, not fixed yet." in found["data"]["reasons"]
     samples = metrics(api)
+    assert samples['backoffice_reconcile_checked{check="customer_wallet"}'] == 1
     assert samples['backoffice_reconcile_mismatched{check="customer_wallet"}'] == 1
     assert samples['backoffice_reconcile_left{check="customer_wallet"}'] == 1
     run(RunMode.FIX, checks=["customer_wallet"])
@@ -350,6 +354,11 @@ EXPORTED = {
         "gauge",
         "Time to answer a request, by method, endpoint (the view's name) and status class",
         {"method", "endpoint", "status"},
+    ),
+    "backoffice_reconcile_checked": (
+        "gauge",
+        "Entities the latest run of the check checked (mismatched / checked: the share found wrong)",
+        {"check"},
     ),
     "backoffice_reconcile_mismatched": ("gauge", "Entities the latest run of the check found mismatched", {"check"}),
     "backoffice_reconcile_left": (

@@ -127,6 +127,10 @@ class _HealthCollector:
 
         health = self.health
         by_check = {
+            "checked": (
+                "backoffice_reconcile_checked",
+                "Entities the latest run of the check checked (mismatched / checked: the share found wrong)",
+            ),
             "mismatched": ("backoffice_reconcile_mismatched", "Entities the latest run of the check found mismatched"),
             "left": ("backoffice_reconcile_left", "Entities the latest run of the check left mismatched (not fixed)"),
             "last_run": (
@@ -151,6 +155,7 @@ class _HealthCollector:
                 families["last_success"].add_metric([s.check], s.last_success_at.timestamp())
             if s.run_id is None:
                 continue
+            families["checked"].add_metric([s.check], s.checked)
             families["mismatched"].add_metric([s.check], s.mismatched)
             families["left"].add_metric([s.check], s.left)
             families["last_run"].add_metric([s.check], s.last_run_at.timestamp() if s.last_run_at else 0)

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Customer, CustomerStatus, JournalEntry
+from backoffice.platform import extensions
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
@@ -22,6 +23,9 @@ from backoffice.posting.rules import Kind
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from backoffice.services import customers as customers_service
 from backoffice.services.exports import XLSX_MIMETYPE
+from backoffice.web import books as books_web
+from backoffice.web import movements as movements_web
+from backoffice.web import receivables as receivables_web
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
 from tests.python_exports import python_writes
 from tests.workbooks import sheets
@@ -557,3 +561,61 @@ def test_the_journal_workbook_follows_the_filter_and_the_sort_with_amounts_as_nu
     debits = [row[9] for row in rows[1:] if row[9] is not None]
     assert debits and all(isinstance(debit, int | float) for debit in debits)
     assert isinstance(rows[1][1], datetime)
+
+
+# Counted up to a bound
+
+
+@pytest.fixture
+def counted_up_to(monkeypatch):
+    """Lists count what they select up to 10 rows (or the end of the page after the one asked)."""
+    monkeypatch.setattr(extensions, "COUNTED_UP_TO", 10)
+
+
+def summary(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.split('<p class="summary">', 1)[1].split("</p>", 1)[0]))
+
+
+def test_past_the_bound_a_list_says_more_than_it_and_offers_the_next_page(client, finance, customers, counted_up_to):
+    first = body(client, "/customers")
+    assert summary(first).startswith("More than 50 customers, prepaid balances Rp1.800,25")  # the ledger's figure
+    assert 'href="/customers?page=2"' in first
+    second = body(client, "/customers", page=2)
+    assert summary(second).startswith("56 customers, prepaid balances Rp1.800,25")  # counted to its page's end
+    assert column(second, "customers", 0) == ["K050", "K051", "K052", "K053", "K054", "X900"]
+    dewi = body(client, "/customers", manager=customers["dewi"].email)
+    assert summary(dewi).startswith("More than 50 customers: narrow the filters to see their prepaid balances' total.")
+    budi = body(client, "/customers", manager=customers["budi"].email)
+    assert summary(budi).startswith("3 customers, prepaid balances Rp0,00")
+
+
+def test_orders_searched_past_the_bound_say_more_than_it_and_unsearched_ones_their_months_sums(
+    client, finance, orders, monkeypatch
+):
+    monkeypatch.setattr(extensions, "COUNTED_UP_TO", 3)
+    searched = body(client, "/orders", q="SO")
+    assert summary(searched) == "More than 5 orders: narrow the search to see their grand total."
+    assert 'href="/orders?q=SO&amp;page=2"' in searched
+    assert summary(body(client, "/orders", q="SO", page=2)) == "8 orders, grand total Rp36.000.004,00"
+    assert summary(body(client, "/orders")) == "8 orders, grand total Rp36.000.004,00"  # the months' sums: exact
+
+
+def test_movements_and_the_journal_past_the_bound_say_more_than_it(client, finance, movements, monkeypatch):
+    monkeypatch.setattr(extensions, "COUNTED_UP_TO", 1)
+    monkeypatch.setattr(movements_web, "PER_PAGE", 2)
+    monkeypatch.setattr(books_web, "ENTRIES_PER_PAGE", 2)
+    everything = body(client, "/ledger")
+    assert summary(everything) == "More than 2 movements: narrow the filters to see their net."
+    assert len(column(everything, "movements", 3)) == 2 and 'href="/ledger?page=2"' in everything
+    assert summary(body(client, "/ledger", customer="bakery")) == "2 movements, net Rp4.000,50"
+    assert summary(body(client, "/books/journal")) == "More than 2 entries"
+    assert summary(body(client, "/books/journal", page=3)) == "5 entries"
+
+
+def test_payments_and_invoices_past_the_bound_say_more_than_it(client, finance, receivables, monkeypatch):
+    monkeypatch.setattr(extensions, "COUNTED_UP_TO", 1)
+    monkeypatch.setattr(receivables_web, "PER_PAGE", 1)
+    assert summary(body(client, "/payments")) == "More than 1 payments: narrow the filters to see their total."
+    assert summary(body(client, "/payments", page=2)) == "2 payments, amounting to Rp105.000,00"
+    invoices = summary(body(client, "/invoices"))
+    assert invoices == "More than 1 invoices issued in the range: narrow the filters to see their total."

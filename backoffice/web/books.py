@@ -60,6 +60,8 @@ bp = Blueprint("books", __name__, url_prefix="/books")
 LINES_SHOWN = 6
 LINES_PER_PAGE = 100
 """An account's lines on a page."""
+ENTRIES_PER_PAGE = 50
+"""The journal's entries on a page."""
 SOURCES = {
     "balance_transaction": _l("Prepaid movements"),
     "invoice": _l("Invoices"),
@@ -242,7 +244,7 @@ def journal():
     query = select(JournalEntry, ENTRY_STATUS.label("shown_status")).options(
         selectinload(JournalEntry.lines).selectinload(JournalLine.account)
     )
-    page = listing.page(query, 50, rows=True)
+    page = listing.page(query, ENTRIES_PER_PAGE, rows=True)
     found = sources.links((row[0].source_type, row[0].source_id) for row in page.items)
     words = descriptions.entries_words(row[0].id for row in page.items)
     return render_template(

@@ -4,22 +4,21 @@ editing a customer, and for admins "Recalculate customer" and closing or reopeni
 
 from __future__ import annotations
 
-from decimal import Decimal
+from dataclasses import replace
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import String, case, cast, func, literal, or_, select
+from sqlalchemy import String, case, cast, literal, or_, select
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import AccountManager, Customer, CustomerStatus, Role
-from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.platform.money import ZERO
-from backoffice.platform.replica import reading, reads
+from backoffice.platform.replica import reads
 from backoffice.services import ChangedMeanwhile, customers
 from backoffice.services.exports import guarded
 from backoffice.web.auth import requires_role
@@ -56,6 +55,7 @@ CSV_COLUMNS = [
     "email",
     "phone",
 ]
+PER_PAGE = 50
 TABS = ("orders", "ledger", "billing", "metering", "monthly", "documents")
 
 
@@ -148,14 +148,12 @@ class CustomerForm(Versioned, CustomerFields):
 @bp.get("")
 def index():
     listing = _listing()
-    # The count and total are the page's count too: the list is counted once.
-    with reading():
-        count, total = db.session.execute(
-            select(func.count(Customer.id), func.coalesce(func.sum(Customer.balance), 0)).where(*listing.conditions)
-        ).one()
-    # Rows, not records: the list shows some of the export's columns.
-    page = listing.page(_columns(), 50, rows=True, count=count)
-    return render_template("customers/index.html", listing=listing, page=page, total=Decimal(total))
+    # Rows, not records: the list shows some of the export's columns; its count is the page's too.
+    counted = listing.counted(_columns(), PER_PAGE, Customer.balance)
+    if counted.more and _every_open(listing):
+        counted = replace(counted, total=customers.wallets_total())
+    page = listing.page(_columns(), PER_PAGE, rows=True, counted=counted)
+    return render_template("customers/index.html", listing=listing, page=page, counted=counted, total=counted.total)
 
 
 @bp.get("/export.<any(csv, xlsx):format>")
@@ -215,6 +213,12 @@ def _listing() -> Listing:
         tiebreak=Customer.id,
         csv_endpoint="customers.export",
     )
+
+
+def _every_open(listing: Listing) -> bool:
+    """Whether the list is of every open customer: no search, status or manager chosen."""
+    filters = listing.filters
+    return listing.valid and not ((filters.q.data or "").strip() or filters.status.data or filters.manager.data)
 
 
 def _filter_conditions(filters: CustomerFilterForm) -> list:

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any
 
-from flask import Response, abort, g, request, stream_with_context, url_for
+from flask import Response, g, request, stream_with_context, url_for
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_sqlalchemy.pagination import SelectPagination
 from markupsafe import Markup, escape
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, or_, select
 from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import AdjustmentReason, ApprovalKind, Customer
 from backoffice.platform import replica
 from backoffice.platform.clock import local_today
-from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.extensions import CountedPage, counted, counted_up_to, db, page_asked
 from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reading
 from backoffice.services.exports import (
@@ -107,6 +107,21 @@ class AmountRange(Filters):
 
 
 @dataclass(frozen=True)
+class Counted:
+    """How many rows a list's filters select, and the sum of an amount over them. ``more``: more than ``count`` - 1
+    (the bound it was counted up to); the sum is then ``None``, unless the list knows it from what is kept."""
+
+    count: int
+    more: bool = False
+    total: Decimal | None = None
+
+    @property
+    def shown(self) -> int:
+        """The count a page says: exact, or the bound it is more than."""
+        return self.count - 1 if self.more else self.count
+
+
+@dataclass(frozen=True)
 class Column:
     """A sortable column: its key in the query string, its heading, and the SQL it sorts by; ``nullable``: the SQL
     may be empty (such rows come last either way)."""
@@ -177,33 +192,30 @@ class Listing:
         """``query`` narrowed to what the filters select, in the chosen order."""
         return query.where(*self.conditions).order_by(*self.order_by())
 
-    def page(self, query: Select, per_page: int, *, rows: bool = False, count: int | None = None):
+    def page(self, query: Select, per_page: int, *, rows: bool = False, counted: Counted | None = None) -> CountedPage:
         """The page asked for (the first when none or an unreadable one is); ``rows``: of rows, not entities;
-        ``count``: how many the filters select, when the caller counted them already (they are not counted again)."""
-        if count is None:
-            count = self.count(query)
-        if not rows:
-            page = db.paginate(self.select(query), per_page=per_page, error_out=False, count=False)
-            page.total = count
-            return page
-        number = request.args.get("page", 1, type=int)
-        if number > LARGEST_ROW_NUMBER // per_page:
-            abort(404)
-        page = RowPage(
+        ``counted``: how many the filters select, when the caller counted them already (they are not counted again)."""
+        found = counted or self.counted(query, per_page)
+        page = (RowPage if rows else CountedPage)(
             select=self.select(query),
             session=db.session,
-            page=number,
+            page=page_asked(per_page),
             per_page=per_page,
             error_out=False,
             count=False,
         )
-        page.total = count
+        page.counted(found.count, found.more)
         return page
 
-    def count(self, query: Select) -> int:
-        """How many the filters select: a sum a replica may serve (see ``backoffice.platform.replica``)."""
+    def counted(self, query: Select, per_page: int, amount: Any = None) -> Counted:
+        """How many rows the filters select, counted up to ``COUNTED_UP_TO`` (or to the end of the page after
+        the one asked), with the sum of ``amount`` over them when they are no more than that: a count a replica may
+        serve (see ``backoffice.platform.replica``)."""
+        bound = counted_up_to(page_asked(per_page), per_page)
         with reading():
-            return db.session.scalar(select(func.count()).select_from(self.select(query).order_by(None).subquery()))
+            count, total = counted(self.select(query), bound, amount)
+        more = count > bound
+        return Counted(count, more, None if more or amount is None else Decimal(total))
 
     def args(self, **changes) -> dict:
         """The query string of this list without its page number, with ``changes``."""
@@ -279,7 +291,7 @@ def export(
     return csv_response(name, csv_chunks(header, map(made, streamed(query)), said))
 
 
-class RowPage(SelectPagination):
+class RowPage(CountedPage):
     """A page of rows (an entity with the figures computed beside it) rather than of entities."""
 
     def _query_items(self) -> list:

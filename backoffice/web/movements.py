@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.models import BalanceTransaction, Customer, TransactionKind
-from backoffice.platform.extensions import db
-from backoffice.platform.replica import reading, reads
+from backoffice.platform.replica import reads
 from backoffice.services.descriptions import movement_words
 from backoffice.services.exports import iso, plain, text_cell
 from backoffice.web.lists import AmountRange, Column, CustomerFilter, DateRange, Listing
@@ -65,14 +64,9 @@ def index():
         .join(BalanceTransaction.customer)
         .options(contains_eager(BalanceTransaction.customer))
     )
-    page = listing.page(query, PER_PAGE)
-    with reading():
-        net = db.session.scalar(
-            select(func.coalesce(func.sum(BalanceTransaction.signed_amount), 0))
-            .join(BalanceTransaction.customer)
-            .where(*listing.conditions)
-        )
-    return render_template("movements/index.html", listing=listing, page=page, net=net)
+    counted = listing.counted(query, PER_PAGE, BalanceTransaction.signed_amount)
+    page = listing.page(query, PER_PAGE, counted=counted)
+    return render_template("movements/index.html", listing=listing, page=page, counted=counted, net=counted.total)
 
 
 @bp.get("/export.<any(csv, xlsx):format>")

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -35,7 +35,7 @@ from backoffice.web import history
 from backoffice.web.fields import LocalDateField, MoneyField, MonthField
 from backoffice.web.filters import money
 from backoffice.web.forms import FlaskForm
-from backoffice.web.lists import Column, Filters, Listing
+from backoffice.web.lists import Column, Counted, Filters, Listing
 from backoffice.web.once import posts_once
 from backoffice.web.pickers import PickerField
 from backoffice.web.versions import Versioned, refused_edit
@@ -135,13 +135,13 @@ class OrderFilterForm(Filters):
 @bp.get("")
 def index():
     listing = _listing()
-    # The count and total are the page's count too: the list is counted once.
-    with reading():
-        count, total = db.session.execute(_count_and_total(listing)).one()
-    # Rows, not records: the list shows the export's columns, and links each row by its id.
+    # Rows, not records: the list shows the export's columns, and links each row by its id; its count is the
+    # page's too.
     query = export_query().add_columns(Order.id)
-    page = listing.page(query, current_app.config["ORDERS_PER_PAGE"], rows=True, count=count)
-    return render_template("orders/index.html", listing=listing, page=page, count=count, total=Decimal(total))
+    per_page = current_app.config["ORDERS_PER_PAGE"]
+    counted = _counted(listing, query, per_page)
+    page = listing.page(query, per_page, rows=True, counted=counted)
+    return render_template("orders/index.html", listing=listing, page=page, counted=counted, total=counted.total)
 
 
 @bp.get("/export.<any(csv, xlsx):format>")
@@ -273,21 +273,26 @@ def _listing() -> Listing:
     )
 
 
-def _count_and_total(listing: Listing):
+def _counted(listing: Listing, query: Select, per_page: int) -> Counted:
     """How many orders the filters select and the sum of their grand totals. By manager and/or month alone, or
-    unfiltered, they are the sums of the orders' months (``order_month_totals``); a search reads the orders (the
-    filters name a customer through a subquery)."""
+    unfiltered, they are the sums of the orders' months (``order_month_totals``), exact at any size; a search
+    counts the orders (the filters name a customer through a subquery) up to the list's bound."""
     filters = listing.filters
     if not listing.valid or (filters.q.data or "").strip():
-        return select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(*listing.conditions)
+        return listing.counted(query, per_page, Order.grand_total)
     conditions = []
     if filters.manager.data:
         conditions.append(OrderMonthTotal.account_manager_id == filters.manager.data)
     if filters.month.data:
         conditions.append(OrderMonthTotal.month == filters.month.data)
-    return select(
-        func.coalesce(func.sum(OrderMonthTotal.order_count), 0), func.coalesce(func.sum(OrderMonthTotal.grand_total), 0)
-    ).where(*conditions)
+    with reading():
+        count, total = db.session.execute(
+            select(
+                func.coalesce(func.sum(OrderMonthTotal.order_count), 0),
+                func.coalesce(func.sum(OrderMonthTotal.grand_total), 0),
+            ).where(*conditions)
+        ).one()
+    return Counted(count, total=Decimal(total))
 
 
 def _filter_conditions(filters: OrderFilterForm) -> list:

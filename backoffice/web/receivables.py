@@ -14,7 +14,7 @@ from datetime import date
 from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, select
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
@@ -266,9 +266,9 @@ def export_payments(format: str = "csv"):
 
 
 def _page(template: str, listing: Listing, query: Select, amount):
-    page = listing.page(query, PER_PAGE, rows=True)
-    selected = query.with_only_columns(func.coalesce(func.sum(amount), 0)).where(*listing.conditions)
-    return render_template(template, listing=listing, page=page, total=db.session.scalar(selected))
+    counted = listing.counted(query, PER_PAGE, amount)
+    page = listing.page(query, PER_PAGE, rows=True, counted=counted)
+    return render_template(template, listing=listing, page=page, counted=counted, total=counted.total)
 
 
 def _invoices() -> tuple[Listing, Select, object]:

@@ -30,7 +30,7 @@ from backoffice.services.targets import (
 )
 from backoffice.web.fields import MoneyField, MonthField, OptionalMoneyField
 from backoffice.web.forms import FlaskForm
-from backoffice.web.lists import Column, Filters, Listing
+from backoffice.web.lists import Column, Counted, Filters, Listing
 from backoffice.web.pickers import PickerField
 from backoffice.web.versions import Versioned, refused_edit
 
@@ -94,7 +94,7 @@ def index():
         "targets/index.html",
         listing=listing,
         filters=listing.filters,
-        page=listing.page(query, TARGETS_PER_PAGE, count=count),
+        page=listing.page(query, TARGETS_PER_PAGE, counted=Counted(count)),
         total_target=Decimal(total_target),
         total_achieved=Decimal(total_achieved),
     )

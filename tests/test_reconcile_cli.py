@@ -2,11 +2,13 @@
 
 import csv
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from backoffice import jobs
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, forged_recharge
 
@@ -53,7 +55,7 @@ def test_verify_with_fix_heals_and_exits_0(runner, corrupted):
 def test_verify_json_is_one_document_with_decimal_strings(runner, corrupted):
     result = runner.invoke(args=["reconcile", "verify", "--json", "--check", "order_grand_total"])
     assert result.exit_code == 1
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert document["mode"] == "verify"
     assert document["checks"] == [
         {"check": "order_grand_total", "checked": 3, "mismatched": 2, "fixed": 0, "totals": {}}
@@ -73,7 +75,7 @@ def test_verify_json_is_one_document_with_decimal_strings(runner, corrupted):
 
 def test_rebuild_dry_run_writes_nothing_and_rebuild_heals(runner, corrupted):
     dry = runner.invoke(args=["reconcile", "rebuild", "--dry-run", "--json"])
-    document = json.loads(dry.output)
+    document = json.loads(dry.stdout)
     assert document["mode"] == "dry-run"
     assert document["checks"][0]["totals"] == {"grand_total": {"before": "27999999.50", "after": "27900000.00"}}
     assert dry.exit_code == 1
@@ -81,6 +83,30 @@ def test_rebuild_dry_run_writes_nothing_and_rebuild_heals(runner, corrupted):
     rebuilt = runner.invoke(args=["reconcile", "rebuild", "--customer", "HOTEL"])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert runner.invoke(args=["reconcile", "verify"]).exit_code == 0
+
+
+def test_a_run_logs_its_summary_line_as_a_job_does(app, runner, corrupted, caplog):
+    args = ["reconcile", "verify", "--check", "order_grand_total"]
+    app.config["LOG_FORMAT"] = "json"  # as a collector reads it
+    result = runner.invoke(args=[*args, "--json"])
+    assert result.exit_code == 1
+    run_id = json.loads(result.stdout)["run_id"]
+    (line,) = [json.loads(line) for line in result.stderr.splitlines() if "Finished: " in line]
+    said = f"Finished: run {run_id} succeeded: 2 mismatched, 0 fixed; 0 recalculations done"
+    assert (line["level"], line["logger"], line["message"]) == ("INFO", "backoffice.reconcile", said)
+    app.config["LOG_FORMAT"] = "text"
+    fixed = runner.invoke(args=[*args, "--fix"])
+    (written,) = [line for line in fixed.stderr.splitlines() if "Finished: " in line]
+    assert re.search(
+        r" INFO \[\d+\] backoffice\.reconcile: Finished: run \d+ succeeded: 2 mismatched, 2 fixed; 0 ", written
+    )
+    caplog.clear()
+    corrupt("orders", "grand_total", corrupted[0].id, "1")
+    record, _ = jobs.enqueue("verify", {"checks": ["order_grand_total"]})
+    said_by_the_job = [r.getMessage() for r in caplog.records if r.name == "backoffice.jobs"]
+    assert [message for message in said_by_the_job if message.startswith("Finished: ")] == [
+        f"Finished: run {record.run_id} succeeded: 1 mismatched, 0 fixed; 0 recalculations done"
+    ]
 
 
 def test_csv_export_has_every_discrepancy(runner, corrupted, tmp_path):
@@ -141,7 +167,7 @@ def test_a_fix_that_would_launder_evidence_says_why_in_the_output_the_json_and_t
     args = ["reconcile", "verify", "--fix", "--check", "customer_wallet"]
     result = runner.invoke(args=args)
     assert result.exit_code == 1 and because in " ".join(result.output.split())
-    document = json.loads(runner.invoke(args=[*args, "--json"]).output)
+    document = json.loads(runner.invoke(args=[*args, "--json"]).stdout)
     assert {d["reason"] for d in document["discrepancies"]} == {because}
     path = tmp_path / "report.csv"
     runner.invoke(args=[*args, "--csv", str(path)])

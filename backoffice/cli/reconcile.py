@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from contextlib import nullcontext
 from decimal import Decimal
 
 import click
+from flask import current_app
 from flask_babel import gettext as _
 from rich.table import Table
 
@@ -77,7 +79,9 @@ def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold
 def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.evidence.seals import WrongSealKey
+    from backoffice.jobs.running import said_finished
     from backoffice.models import RunTrigger
+    from backoffice.platform import logs
     from backoffice.reconcile import UnknownCheck, resolve
     from backoffice.reconcile.engine import UnknownCustomer, run, scope_for
     from backoffice.reconcile.locks import RunRefused
@@ -91,6 +95,8 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
     except (UnknownCheck, UnknownCustomer, MoneyError) as error:
         raise CommandUsageError(str(error)) from None
 
+    # The run's log lines are written as a worker writes a job's (BACKOFFICE_LOG_FORMAT), its summary line last.
+    logs.configure(current_app.config["LOG_LEVEL"], current_app.config["LOG_FORMAT"])
     console = _console()
     show_progress = console.is_terminal and not as_json
     # Opened before the run: a path that cannot be written is a mistake to correct, not a run to record.
@@ -104,8 +110,9 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
         if report:
             report.writelines(csv_lines(record.id))
     held = _quarantined_waiting(scope) if mode.writes else []
+    ran = summary(record, limit=None if as_json else 0) | {"recalculations_done": done}
     if as_json:
-        click.echo(json.dumps(summary(record) | {"recalculations_done": done, "recalculations_quarantined": held}))
+        click.echo(json.dumps(ran | {"recalculations_quarantined": held}))
     else:
         if done:
             console.print(_("%(done)s pending recalculation request(s) done first.", done=done))
@@ -114,6 +121,7 @@ def _reconcile(mode, checks, customers, from_month, as_json, threshold, csv_path
                 _("Recalculations left waiting for quarantined customer(s): %(customers)s.", customers=", ".join(held))
             )
         print_run(console, record, limit)
+    said_finished(ran | {"left_quarantined": held}, logging.getLogger("backoffice.reconcile"))
     sys.exit(1 if record.left else 0)
 
 

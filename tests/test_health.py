@@ -98,13 +98,17 @@ def broken(spec, record, *args):
     raise RuntimeError("the job's work failed")
 
 
+NEVER_RUN = {"status": "never run", "last_success_at": None, "duration_seconds": None, "rows_verified": None}
+"""The nightly maintenance on the health check before one succeeded: nothing to say of its work."""
+
+
 def test_a_fresh_installation_is_stale_and_says_why(api):
     answer = health(api)
     assert answer["balance_status"] is False and answer["data"]["is_valid"] is False
     checks = answer["data"]["checks"]
     assert {check["status"] for check in checks.values()} == {"never run"}
     assert checks["customer_wallet"]["last_success_at"] is None
-    assert answer["data"]["nightly_maintenance"] == {"status": "never run", "last_success_at": None}
+    assert answer["data"]["nightly_maintenance"] == NEVER_RUN
     reasons = answer["data"]["reasons"]
     assert "customer_wallet: never run over everything." in reasons
     assert "The nightly maintenance has never finished." in reasons
@@ -142,9 +146,40 @@ def test_after_the_nightly_every_check_is_ok(api):
         assert samples[f'backoffice_reconcile_checked{{check="{result.check}"}}'] == result.checked
 
 
+def test_the_nightly_s_duration_and_rows_verified_are_in_its_result_the_metrics_and_the_health_check(api, monkeypatch):
+    OrderFactory()
+    clock = StillClock()
+    monkeypatch.setattr(running, "utcnow", clock)
+    monkeypatch.setattr(running, "_run", clock.taking(95, running._run))
+    record, _ = jobs.enqueue_nightly()
+    assert record.status is JobStatus.FINISHED, record.error
+    results = db.session.get(ReconciliationRun, record.run_id).results
+    verified = sum(result.checked for result in results)
+    assert verified > next(result.checked for result in results if result.check == "evidence_seals") > 0
+    assert record.result["duration_seconds"] == record.duration_seconds == 95
+    assert record.result["rows_verified"] == verified
+    nightly = health(api)["data"]["nightly_maintenance"]
+    assert (nightly["duration_seconds"], nightly["rows_verified"]) == (95, verified)
+    samples = metrics(api)
+    assert samples["backoffice_nightly_duration_seconds"] == 95
+    assert samples["backoffice_nightly_rows_verified"] == verified
+    jobs.enqueue("verify")
+    assert health(api)["data"]["nightly_maintenance"]["rows_verified"] == verified
+
+
+def test_a_nightly_whose_result_has_no_figures_has_none_to_give(api):
+    record, _ = jobs.enqueue_nightly()
+    with past_the_guards() as connection:
+        connection.execute(sa.update(JobRecord).values(result={"recalculations_done": 0}))
+    nightly = health(api)["data"]["nightly_maintenance"]
+    assert nightly["status"] == "ok" and nightly["duration_seconds"] is None and nightly["rows_verified"] is None
+    samples = metrics(api)
+    assert "backoffice_nightly_duration_seconds" not in samples and "backoffice_nightly_rows_verified" not in samples
+
+
 def test_a_nightly_that_failed_is_no_success(api):
     job_in(JobStatus.FAILED, id="nightly-failed", kind="nightly_maintenance", queue="maintenance")
-    assert health(api)["data"]["nightly_maintenance"] == {"status": "never run", "last_success_at": None}
+    assert health(api)["data"]["nightly_maintenance"] == NEVER_RUN
     assert metrics(api)['backoffice_jobs_failed{kind="nightly_maintenance"}'] == 1
 
 
@@ -387,6 +422,16 @@ EXPORTED = {
         "When the latest nightly maintenance that succeeded finished",
         set(),
     ),
+    "backoffice_nightly_duration_seconds": (
+        "gauge",
+        "How long the latest nightly maintenance that succeeded took, from its start to its end",
+        set(),
+    ),
+    "backoffice_nightly_rows_verified": (
+        "gauge",
+        "Rows the checks of the latest nightly maintenance that succeeded verified, the seals among them",
+        set(),
+    ),
     "backoffice_nightly_stale": (
         "gauge",
         "1 when no nightly maintenance succeeded within the maximum age (or ever), else 0",
@@ -483,6 +528,15 @@ def test_stale_until_a_real_worker_runs_the_nightly_then_ok_with_its_duration(ap
     assert samples["backoffice_nightly_stale"] == 0
     assert samples['backoffice_reconcile_stale{check="customer_wallet"}'] == 0
     assert samples['backoffice_job_duration_seconds_count{kind="nightly_maintenance"}'] == 1
+    # Its run split into jobs, its last chunk's job ends it with its figures.
+    db.session.refresh(record)
+    assert record.result["duration_seconds"] == pytest.approx(record.duration_seconds) and record.duration_seconds > 0
+    verified = sum(result.checked for result in db.session.get(ReconciliationRun, record.run_id).results)
+    assert record.result["rows_verified"] == verified > 0
+    nightly = answer["data"]["nightly_maintenance"]
+    assert (nightly["duration_seconds"], nightly["rows_verified"]) == (record.result["duration_seconds"], verified)
+    assert samples["backoffice_nightly_duration_seconds"] == pytest.approx(record.duration_seconds)
+    assert samples["backoffice_nightly_rows_verified"] == verified
 
 
 def test_the_job_histogram_is_the_one_the_job_records_make_after_each_kind_of_run(api, monkeypatch):

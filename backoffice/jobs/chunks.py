@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 
@@ -16,7 +16,7 @@ from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import callbacks, queue
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationChunk, ReconciliationRun, RunStatus
-from backoffice.models.types import utcnow
+from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import label
@@ -79,17 +79,31 @@ def _run_ended(run: ReconciliationRun) -> None:
     values: dict = {"active_key": None}
     if run.status is RunStatus.SUCCEEDED:
         anchor_night(record, run.id)
-        result = summary(run, limit=0) | {"recalculations_done": done.get("recalculations_done", 0)}
-        del result["discrepancies"]
+        ended = utcnow()
+        result = run_result(record, run, done.get("recalculations_done", 0), ended)
         values |= {"progress": 100, "message": fact("finished"), "result": result}
     else:
+        ended = utcnow()
         values |= {"message": fact("failed"), "error": run.error}
-    ended = utcnow()
     to = JobStatus.FINISHED if run.status is RunStatus.SUCCEEDED else JobStatus.FAILED
     moved = move_job(job_id, to, from_=(JobStatus.STARTED,), at=ended)
     db.session.execute(update(JobRecord).where(JobRecord.id == job_id).values(**values))
     if moved:
         _count_duration(kind, started_at, ended)
+
+
+def run_result(record: JobRecord, run: ReconciliationRun, recalculations_done: int, ended: datetime) -> dict:
+    """What the row of a job that ends at ``ended`` keeps of its run: the run's summary but its discrepancies, and the
+    recalculations the job did first. A nightly maintenance's keeps its figures too: how long it took, from its start
+    to its end (its anchor written), and how many rows its checks verified, the seals among them."""
+    result = summary(run, limit=0) | {"recalculations_done": recalculations_done}
+    del result["discrepancies"]
+    if record.kind == "nightly_maintenance":
+        result |= {
+            "duration_seconds": (ended - as_utc(record.started_at)).total_seconds(),  # float-ok: a duration
+            "rows_verified": sum(check["checked"] for check in result["checks"]),
+        }
+    return result
 
 
 def anchor_night(record: JobRecord, run_id: int) -> None:

@@ -224,20 +224,27 @@ def active_job_held(kind: str, args: dict[str, ColumnElement]) -> ColumnElement[
 def last_success(kind: str) -> datetime | None:
     """When the latest run of a job of this kind that finished did, among the jobs whose run succeeded and carries a
     valid seal: a job's row says "finished" for whoever may write it, a sealed run only for the application."""
+    latest = last_sealed_run(kind)
+    return latest[1] if latest else None
+
+
+def last_sealed_run(kind: str) -> tuple[int, datetime] | None:
+    """The run of :func:`last_success`, and when it finished."""
     found = successes(kind)
-    return sealed_success(found, unsealed_runs({run_id for run_id, _ended in found}))
+    return sealed_run(found, unsealed_runs({run_id for run_id, _ended in found}))
 
 
 def successes(kind: str) -> list[tuple[int, datetime]]:
     """The latest runs of the jobs of this kind that succeeded, the newest first, with when each finished; their
-    seals not yet verified (:func:`sealed_success`)."""
+    seals not yet verified (:func:`sealed_run`)."""
     return db.session.execute(_LAST_SUCCESS, {"kind": kind}).all()
 
 
-def sealed_success(found: list[tuple[int, datetime]], unsealed: list) -> datetime | None:
-    """When the newest of the ``found`` runs whose seal holds finished, given the ``unsealed`` ones' findings."""
+def sealed_run(found: list[tuple[int, datetime]], unsealed: list) -> tuple[int, datetime] | None:
+    """The newest of the ``found`` runs whose seal holds, and when it finished, given the ``unsealed`` ones'
+    findings."""
     forged = {finding.row_id for finding in unsealed}
-    return next((as_utc(ended) for run_id, ended in found if run_id not in forged), None)
+    return next(((run_id, as_utc(ended)) for run_id, ended in found if run_id not in forged), None)
 
 
 def unsealed_runs(run_ids: set[int]) -> list:

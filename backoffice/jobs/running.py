@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import date
+from datetime import date, datetime
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from backoffice.jobs.chunks import _enqueue_chunks, _run_ended, anchor_night
+from backoffice.jobs.chunks import _enqueue_chunks, _run_ended, anchor_night, run_result
 from backoffice.jobs.durations import _count_duration
 from backoffice.jobs.kinds import KINDS, Kind, _plan, _trigger
 from backoffice.jobs.messages import english, fact
@@ -26,7 +26,6 @@ from backoffice.reconcile import fanout, resolve
 from backoffice.reconcile.engine import run as run_checks
 from backoffice.reconcile.engine import scope_for
 from backoffice.reconcile.locks import RunRefused, waits
-from backoffice.reconcile.report import summary
 from backoffice.reconcile.transitions import move_job
 from backoffice.services import month_end
 from backoffice.services.metering import left_quarantined, process_recalculations, reprice_tariff
@@ -108,11 +107,10 @@ def _execute(job_id: str):
         return result
     if split:  # its chunks' jobs end the run, and this row with it
         return {"run_id": run.id, "status": run.status.value}
-    result = summary(run, limit=0) | {"recalculations_done": recalculated}
-    del result["discrepancies"]
     anchor_night(record, run.id)
     db.session.commit()
-    _finish(job_id, JobStatus.FINISHED, result=result)
+    ended = utcnow()
+    _finish(job_id, JobStatus.FINISHED, result=run_result(record, run, recalculated, ended), at=ended)
     return {"run_id": run.id, "status": run.status.value}
 
 
@@ -287,9 +285,12 @@ def _report(job_id: str, percent: int, code: str, **numbers: int | str) -> None:
         job.save_meta()
 
 
-def _finish(job_id: str, status: JobStatus, *, result: dict | None = None, error: str | None = None) -> None:
+def _finish(
+    job_id: str, status: JobStatus, *, result: dict | None = None, error: str | None = None, at: datetime | None = None
+) -> None:
+    """End the job's row ``at`` (now), with its result or its error."""
     db.session.rollback()
-    ended = utcnow()
+    ended = at or utcnow()
     moved = move_job(job_id, status, from_=(JobStatus.STARTED,), at=ended)
     values = {"active_key": None, "error": error}
     if status is JobStatus.FINISHED:

@@ -19,9 +19,11 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, select
 
 from backoffice import jobs
 from backoffice.evidence import anchors, seals
+from backoffice.models import JobRecord
 from backoffice.models.types import utcnow
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
@@ -54,11 +56,31 @@ class CheckHealth:
 
 
 @dataclass(frozen=True)
+class NightlyFigures:
+    """What the latest nightly maintenance that succeeded did, as its job's result keeps it (``jobs.run_result``):
+    ``None`` where it says nothing (no nightly succeeded, or one older than the figures)."""
+
+    duration_seconds: float | None  # float-ok: a duration
+    """From its start to its end, its anchor written."""
+    rows_verified: int | None
+    """The rows its checks verified, the seals among them."""
+
+    @classmethod
+    def of(cls, run_id: int | None) -> NightlyFigures:
+        """The figures of the nightly maintenance whose run this is."""
+        result = {}
+        if run_id is not None:
+            result = db.session.scalar(_NIGHTLY_RESULT, {"run_id": run_id}) or {}
+        return cls(result.get("duration_seconds"), result.get("rows_verified"))
+
+
+@dataclass(frozen=True)
 class NightlyHealth:
     state: State
     """``ok``, ``stale`` (its last success is older than the maximum age) or ``never run``."""
     last_success: datetime | None
     max_age: timedelta
+    figures: NightlyFigures
 
     @property
     def reason(self) -> str | None:
@@ -95,6 +117,7 @@ class Health:
     replica: replica.Replica
     """The read replica's state: not a reason to distrust the balances (its reads go to the primary when it is not
     fit), but the operator's to mend."""
+    nightly_figures: NightlyFigures
 
     @property
     def valid(self) -> bool:
@@ -110,7 +133,7 @@ def assess() -> Health:
     nightly_runs = jobs.successes(NIGHTLY)
     checked_runs = {check.status.run_id for check in checks if check.status.run_id is not None}
     unsealed = jobs.unsealed_runs(checked_runs | {run_id for run_id, _ended in nightly_runs})
-    nightly = _nightly(at, jobs.sealed_success(nightly_runs, unsealed))
+    nightly = _nightly(at, jobs.sealed_run(nightly_runs, unsealed))
     sheet = books.balance_sheet()
     reasons = [reason for check in checks for reason in _check_reasons(check, max_age)]
     reasons += _unsealed_runs([finding for finding in unsealed if finding.row_id in checked_runs])
@@ -166,6 +189,7 @@ def assess() -> Health:
         metering.pending_summary(),
         reasons,
         replica.assess(),
+        nightly.figures,
     )
 
 
@@ -214,12 +238,15 @@ def _unsealed_runs(found: list) -> list[str]:
 
 def nightly_state(at: datetime | None = None) -> NightlyHealth:
     """The nightly maintenance as the health check judges it at ``at`` (now): the home page shows the same."""
-    return _nightly(at or utcnow(), jobs.last_success(NIGHTLY))
+    return _nightly(at or utcnow(), jobs.last_sealed_run(NIGHTLY))
 
 
-def _nightly(at: datetime, last_success: datetime | None) -> NightlyHealth:
+def _nightly(at: datetime, latest: tuple[int, datetime] | None) -> NightlyHealth:
+    """The nightly maintenance judged at ``at`` by its ``latest`` run that succeeded (and when it finished)."""
+    run_id, last_success = latest or (None, None)
     max_age = current_app.config["HEALTH_MAX_AGE"]
-    return NightlyHealth(_fresh(last_success, at - max_age, never=State.NEVER_RUN), last_success, max_age)
+    state = _fresh(last_success, at - max_age, never=State.NEVER_RUN)
+    return NightlyHealth(state, last_success, max_age, NightlyFigures.of(run_id))
 
 
 def check_states(since: datetime | None = None) -> list[CheckHealth]:
@@ -273,3 +300,7 @@ def _check_reasons(check: CheckHealth, max_age: timedelta) -> list[str]:
 def _hours(duration: timedelta) -> str:
     hours = duration.total_seconds() / 3600  # float-ok: hours of a duration
     return f"{hours:g}"
+
+
+_NIGHTLY_RESULT = select(JobRecord.result).where(JobRecord.run_id == bindparam("run_id"), JobRecord.kind == NIGHTLY)
+"""The result of the nightly maintenance whose run is ``run_id``."""

@@ -90,6 +90,8 @@ def health_check():
             "nightly_maintenance": {
                 "status": health.nightly.value,
                 "last_success_at": iso(health.nightly_last_success),
+                "duration_seconds": health.nightly_figures.duration_seconds,
+                "rows_verified": health.nightly_figures.rows_verified,
             },
             "replica": {
                 "state": health.replica.state.value,

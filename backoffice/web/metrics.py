@@ -26,7 +26,7 @@ from backoffice.evidence import anchors
 from backoffice.jobs import KINDS
 from backoffice.models import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus
 from backoffice.models.types import utcnow
-from backoffice.operations.health import Health
+from backoffice.operations.health import Health, NightlyFigures
 from backoffice.platform.extensions import db
 from backoffice.platform.replica import Replica, State
 from backoffice.web import request_log
@@ -167,6 +167,7 @@ class _HealthCollector:
                 "When the latest nightly maintenance that succeeded finished",
                 value=health.nightly_last_success.timestamp(),
             )
+        yield from _nightly_families(health.nightly_figures)
         yield GaugeMetricFamily(
             "backoffice_nightly_stale",
             "1 when no nightly maintenance succeeded within the maximum age (or ever), else 0",
@@ -238,6 +239,24 @@ _FAILED = (
     .where(_jobs.c.status.in_([JobStatus.FAILED, JobStatus.ABANDONED]), _jobs.c.ended_at >= bindparam("since"))
     .group_by(_jobs.c.kind)
 )
+
+
+def _nightly_families(figures: NightlyFigures):
+    """What the latest nightly maintenance that succeeded did, each figure its job's result holds."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    if figures.duration_seconds is not None:
+        yield GaugeMetricFamily(
+            "backoffice_nightly_duration_seconds",
+            "How long the latest nightly maintenance that succeeded took, from its start to its end",
+            value=figures.duration_seconds,
+        )
+    if figures.rows_verified is not None:
+        yield GaugeMetricFamily(
+            "backoffice_nightly_rows_verified",
+            "Rows the checks of the latest nightly maintenance that succeeded verified, the seals among them",
+            value=figures.rows_verified,
+        )
 
 
 def _replica_families(found: Replica):

@@ -335,3 +335,111 @@ def test_an_anchor_written_before_anchors_named_their_database_is_followed_by_th
 
     assert _anchor_findings() == [] and _records() == 1
     assert json.loads((folder / "latest.json").read_text())["day"] == str(FIRST)
+
+
+# --- A night anchors what changed and one stripe of the chains whole --------------------------------------------------
+
+PERIOD = 3
+
+
+@pytest.fixture
+def striped(app, monkeypatch):
+    """Stripes of one chain key swept over three nights, and three customers anchored by a first nightly, their seals
+    made two days old: customer ids 1, 2, 3 lie in three stripes."""
+    monkeypatch.setattr(anchors, "CHAIN_STRIPE", 1)
+    app.config["SEAL_SWEEP_DAYS"] = PERIOD
+    made = [CustomerFactory(code=f"C000{n}") for n in range(1, 4)]
+    for customer in made:
+        wallet.recharge(customer, D("1000"))
+    _nightly(FIRST)
+    with past_the_guards() as connection:
+        connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
+    return Path(app.config["ANCHORS_FOLDER"]), made
+
+
+def test_a_night_anchors_the_chains_sealed_since_and_its_stripe_whole(striped):
+    folder, (first, second, third) = striped
+    wallet.recharge(second, D("500"))
+
+    _nightly(SECOND)
+
+    kept = json.loads((folder / f"{SECOND}.json").read_text())
+    assert kept["delta"] and kept["previous"] is not None
+    movements = [anchors.Head(*listed) for listed in kept["heads"] if listed[0] == "balance_transactions"]
+    assert [(head.chain, head.length) for head in movements] == [(second.id, None)]  # the newest row alone
+    stripe = anchors.stripe_of(SECOND)
+    assert kept["stripe"]["phase"] == stripe.phase and kept["stripe"]["period"] == PERIOD
+    written = json.loads((folder / f"stripe-{stripe.phase}.json").read_text())
+    heads = [anchors.Head(*listed) for listed in written["heads"]]
+    assert written["day"] == str(SECOND) and anchors.digest(heads) == kept["stripe"]["digest"]
+    whole = {head.chain: head.length for head in heads if head.kind == "balance_transactions"}
+    lengths = {first.id: 1, second.id: 2, third.id: 1}
+    assert whole == {chain: length for chain, length in lengths.items() if stripe.contains(chain)}
+    assert kept["marks"]["balance_transactions"][0] == max(head.row_id for head in movements)
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+def _moved_out_of_its_chain(customer_id: int) -> int:
+    """The customer's oldest movement's seal moved to another chain past the guards: the chain is a row shorter, and
+    no row was deleted."""
+    db.session.rollback()
+    oldest = db.session.scalar(
+        sa.select(sa.func.min(BalanceTransaction.id)).where(BalanceTransaction.customer_id == customer_id)
+    )
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.update(Seal).where(Seal.kind == "balance_transactions", Seal.row_id == oldest).values(chain=-customer_id)
+        )
+    return oldest
+
+
+def test_a_chain_cut_short_without_a_deletion_is_found_by_the_night_whose_stripe_holds_it_and_by_a_verify_at_once(
+    striped,
+):
+    _folder, (first, second, _third) = striped
+    for night in (SECOND, THIRD, date(2026, 11, 26)):
+        wallet.recharge(second, D("10"))
+        _nightly(night)
+    _moved_out_of_its_chain(first.id)
+    nights = [date(2026, 11, 26) + timedelta(days=n) for n in range(1, PERIOD + 1)]
+    holding = next(night for night in nights if anchors.stripe_of(night).contains(first.id))
+    elsewhere = next(night for night in nights if not anchors.stripe_of(night).contains(first.id))
+
+    def found(night: date | None) -> list[str]:
+        db.session.rollback()
+        return [f.said for f in anchors.broken(db.session.connection(), night) if f.customer_id == first.id]
+
+    assert found(elsewhere) == []  # no row deleted: a night proves its stripe alone
+    (said,) = found(holding)
+    assert "customer C0001's wallet movements have no sealed row left, the anchor of 2026-11-25 says" in said
+    assert found(None) == [said]  # a verify proves every chain
+
+
+def test_a_verify_after_nights_of_deltas_finds_every_chain_whole_and_a_deleted_newest_row_by_name(striped):
+    folder, (first, second, third) = striped
+    nights = [FIRST + timedelta(days=n) for n in range(1, 2 * PERIOD + 1)]
+    for n, night in enumerate(nights):
+        wallet.recharge((first, second, third)[n % 3], D("10"))
+        _nightly(night)
+    assert sorted(path.name for path in folder.glob("stripe-*.json")) == [f"stripe-{n}.json" for n in range(PERIOD)]
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+    newest, _seal = _delete_newest_movement(third.id)
+
+    found = [f.said for f in anchors.broken(db.session.connection()) if f.customer_id == third.id]
+
+    assert any("customer C0003's wallet movements end at" in said and f"says {newest}" in said for said in found)
+
+
+def test_a_stripe_file_edited_or_missing_is_found_by_name(striped):
+    folder, (_first, second, _third) = striped
+    wallet.recharge(second, D("500"))
+    _nightly(SECOND)
+    path = folder / f"stripe-{anchors.stripe_of(SECOND).phase}.json"
+    written = json.loads(path.read_text())
+    path.write_text(json.dumps(written | {"heads": written["heads"][1:]}))
+
+    found = [f.said for f in anchors.broken(db.session.connection())]
+    assert any(f"{path.name} was edited: it is not the stripe of the chains the anchor of {SECOND}" in s for s in found)
+    path.unlink()
+    found = [f.said for f in anchors.broken(db.session.connection())]
+    assert any(f"{path.name} is missing" in said for said in found), found

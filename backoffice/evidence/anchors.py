@@ -10,17 +10,29 @@ rows), its last row and that row's seal, every head folded into one SHA-256 dige
 in ``BACKOFFICE_ANCHORS_FOLDER`` (the instance folder's ``anchors`` by default), the digest to ``latest.json``
 beside it, to the job's log line and to ``/metrics``.
 
+A night writes what changed, not the whole history again. The first anchor holds the head of every chain; each one
+after it (a *delta*) the heads of the chains sealed since the anchor before it (their newest row and seal), and the
+heads, with their lengths, of one *stripe* of the chains (those whose key's stripe of :data:`CHAIN_STRIPE` keys is
+the night's, as the seals' sweep cuts its rows: ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights cover every stripe) to
+``stripe-<n>.json``, whose digest the night's anchor holds. The chains' heads as anchored are so the newest stripe
+file of each stripe with the deltas after it (a tree of heads: stripes, then chains), and a night's anchor costs its
+day's changes and its stripe, not the history.
+
 Each anchor names the database it describes and the anchor before it, carries the database's count of rows ever
 deleted from the tables of evidence, and is sealed (an HMAC under the seal key); the database keeps a sealed record of
 each anchor written (``anchor_records``). Every night the folder is proved against that record first (:func:`prove`):
 a missing, edited, replaced or unreadable file is a finding by name, and nothing is anchored over it until an admin
 decides; a folder of another database is refused as such.
 
-The ``evidence_seals`` check then proves each chain of the latest anchor against the seals as they are: the anchored
-last row must still carry the same seal, and the chain must hold its anchored rows plus those sealed since. A chain
-that does not reach its anchor is tampered evidence, named after its anchored last row ("customer C0002's wallet
-movements end at 306, the anchor of 2026-11-23 says 307"), and quarantines the customer it belongs to; rows deleted
-since the anchor are a finding on its record. Heads are read set-based: one statement per kind of evidence.
+The ``evidence_seals`` check then proves the chains as anchored against the seals as they are: the anchored last row
+must still carry the same seal, and the chain must hold its anchored rows plus those sealed since. A chain that does
+not reach its anchor is tampered evidence, named after its anchored last row ("customer C0002's wallet movements end
+at 306, the anchor of 2026-11-23 says 307"), and quarantines the customer it belongs to; rows deleted since the anchor
+are a finding on its record. A verify proves every chain; the nightly proves the night's stripe of them, unless the
+database counts rows of evidence deleted since the anchor (or cannot tell): then it proves every chain, so that what
+was deleted is named. Rows are never deleted from the evidence, so a chain cut short moves that count the night it
+is cut, and a link broken inside a chain fails the seal of the row after it. Heads are read set-based: one statement
+per kind of evidence.
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, or_, select, text, true
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing, seals, verifying
@@ -48,6 +60,13 @@ log = logging.getLogger("backoffice.evidence.anchors")
 LATEST = "latest.json"
 _BATCH = 5_000
 """Anchored rows looked up per statement when a chain is proved."""
+CHAIN_STRIPE = 100
+"""Chain keys per stripe of the chains (a customer's id for its wallet movements, a record's for its history; a kind
+whose rows stand alone counts as key 0): a night anchors and proves one stripe in ``BACKOFFICE_SEAL_SWEEP_DAYS``
+whole, as the seals' sweep verifies its rows."""
+LATE = timedelta(days=1)
+"""How long before an anchor was taken a seal still counts as sealed after it: a transaction open across the anchor
+seals with the moment it ran, yet commits after."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +77,8 @@ class Head:
     chain: int | None
     """The chain key (a customer's id for wallet movements, a record's id for history); ``None``: the kind's rows
     stand alone, counted as one chain."""
-    length: int
+    length: int | None
+    """``None`` in a delta, which anchors the chain's newest row alone: its length is its stripe's to anchor."""
     row_id: int
     version: int
     seal: str
@@ -81,8 +101,20 @@ class Anchor:
     deleted: dict[str, int] = field(default_factory=dict)
     """PostgreSQL: the rows deleted, ever, from each table of evidence, as the database's statistics counted them when
     it was taken (:func:`deletions`): none should be, and any deleted after it is found the next night."""
+    delta: bool = False
+    """Its heads are those of the chains sealed since the anchor before it; else every chain's."""
+    marks: dict[str, list[int]] = field(default_factory=dict)
+    """Per kind of evidence, the highest row id and version anchored so far."""
+    stripe: dict = field(default_factory=dict)
+    """The stripe of chains whose heads, with their lengths, it wrote to the stripe's file (:func:`stripe_file`): its
+    phase and period, the digest of its heads, how many, and the moment they were read."""
     seal: str = ""
     """An HMAC under the seal key of everything else it says (:func:`sealed`)."""
+
+
+ADDED = {"delta": False, "marks": {}, "stripe": {}}
+"""What anchors came to say after their first ones, and its value when they say nothing of it: left out of the seal
+then, so that an anchor written before still proves (as a seal leaves out a column while it is NULL)."""
 
 
 class AnchorRefused(RuntimeError):
@@ -102,11 +134,25 @@ class Proof:
     foreign: str | None = None
 
 
-def heads(connection: Connection) -> list[Head]:
-    """The head of every sealed chain: per kind, one statement over its seals."""
+def heads(connection: Connection, stripe: verifying.Stripes | None = None) -> list[Head]:
+    """The head of every sealed chain with its length (of the chains of ``stripe`` alone, when given): per kind, one
+    statement over its seals, read by ranges of chain keys for a stripe."""
     table = seals.seals
     found: list[Head] = []
-    for kind in seals.kinds():
+    for kind, evidence in seals.kinds().items():
+        where = [table.c.kind == kind]
+        if stripe is not None:
+            if evidence.chain is None:
+                if not stripe.contains(0):
+                    continue
+            else:
+                low, high = connection.execute(
+                    select(func.min(table.c.chain), func.max(table.c.chain)).where(table.c.kind == kind)
+                ).one()
+                ranges = stripe.ranges(low, high) if low is not None else []
+                if not ranges:
+                    continue
+                where.append(or_(*(table.c.chain.between(first, last) for first, last in ranges)))
         ranked = (
             select(
                 table.c.chain,
@@ -118,14 +164,63 @@ def heads(connection: Connection) -> list[Head]:
                 .over(partition_by=table.c.chain, order_by=(table.c.row_id.desc(), table.c.version.desc()))
                 .label("place"),
             )
-            .where(table.c.kind == kind)
+            .where(*where)
             .subquery()
         )
         for chain, row_id, version, seal, length, _place in connection.execute(
             select(ranked).where(ranked.c.place == 1)
         ):
             found.append(Head(kind, chain, length, row_id, version, seal))
+    return _ordered(found)
+
+
+def changed(connection: Connection, since: datetime) -> list[Head]:
+    """The newest sealed row of each chain sealed after ``since``, without its length: per kind, the chains read by
+    the seals' moment, each chain's newest seal by the chain's index."""
+    table = seals.seals
+    newest = table.alias("newest")
+    found: list[Head] = []
+    for kind, evidence in seals.kinds().items():
+        sealed = select(table.c.chain).where(table.c.kind == kind, table.c.sealed_at > since)
+        if evidence.chain is None:
+            if connection.execute(sealed.limit(1)).first() is None:
+                continue
+            head = connection.execute(
+                select(table.c.row_id, table.c.version, table.c.seal)
+                .where(table.c.kind == kind)
+                .order_by(table.c.row_id.desc(), table.c.version.desc())
+                .limit(1)
+            ).one()
+            found.append(Head(kind, None, None, *head))
+            continue
+        touched = sealed.distinct().subquery()
+        last = (
+            select(newest.c.row_id, newest.c.version, newest.c.seal)
+            .where(newest.c.kind == kind, newest.c.chain == touched.c.chain)
+            .order_by(newest.c.row_id.desc(), newest.c.version.desc())
+            .limit(1)
+            .lateral()
+        )
+        for chain, row_id, version, seal in connection.execute(
+            select(touched.c.chain, last.c.row_id, last.c.version, last.c.seal).select_from(touched.join(last, true()))
+        ):
+            found.append(Head(kind, chain, None, row_id, version, seal))
+    return _ordered(found)
+
+
+def _ordered(found: list[Head]) -> list[Head]:
     return sorted(found, key=lambda head: (head.kind, -1 if head.chain is None else head.chain))
+
+
+def stripe_of(day: date) -> verifying.Stripes:
+    """The stripe of chains the night of ``day`` anchors and proves: one in ``BACKOFFICE_SEAL_SWEEP_DAYS``, so that
+    as many consecutive nights cover every chain."""
+    days = current_app.config["SEAL_SWEEP_DAYS"]
+    return verifying.Stripes(CHAIN_STRIPE, days, day.toordinal() % days)
+
+
+def stripe_file(phase: int) -> Path:
+    return _folder() / f"stripe-{phase}.json"
 
 
 def digest(listed: list[Head]) -> str:
@@ -148,16 +243,32 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
     mine = identity(connection)
     if mine is None:
         raise AnchorRefused("this database's identity (seal_key.database) is missing or its seal does not hold")
-    listed = heads(connection)
+    previous = proof.anchor
+    stripe, swept = {}, None
+    if previous is None:
+        listed = heads(connection)
+        highest = _marks(listed, {})
+    else:
+        listed = changed(connection, datetime.fromisoformat(previous.at) - LATE)
+        highest = _marks(listed, marks(previous, proof.heads))
+        swept = stripe_of(day)
+        stripe_heads = heads(connection, swept)
+    at = utcnow().isoformat(timespec="seconds")
+    if swept is not None:
+        stripe = {"phase": swept.phase, "period": swept.period, "digest": digest(stripe_heads)}
+        stripe |= {"chains": len(stripe_heads), "at": at}
     made = Anchor(
         day.isoformat(),
         digest(listed),
         len(listed),
-        utcnow().isoformat(timespec="seconds"),
+        at,
         run_id,
         database=mine,
         previous=proof.record.file_seal if proof.record is not None else None,
         deleted=deletions(connection),
+        delta=previous is not None,
+        marks=highest,
+        stripe=stripe,
     )
     made = replace(made, seal=sealed(made))
     table = AnchorRecord.__table__
@@ -176,15 +287,46 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
     ).scalar_one()
     sealing.written(connection, "anchor_records", [(record_id, 0)])
     folder = _folder()
+    if swept is not None:
+        _write(stripe_file(swept.phase), {"day": made.day, "heads": [head.listed() for head in stripe_heads]})
     _write(folder / f"{made.day}.json", vars(made) | {"heads": [head.listed() for head in listed]})
     _write(folder / LATEST, vars(made))
-    log.info("Anchored %d chains of sealed evidence of %s: sha256 %s (%s)", made.chains, made.day, made.digest, folder)
+    log.info(
+        "Anchored %d chains of sealed evidence of %s%s: sha256 %s (%s)",
+        made.chains,
+        made.day,
+        f" sealed since the anchor of {previous.day}, and the {len(stripe_heads)} of stripe {swept.phase + 1} of "
+        f"{swept.period} whole"
+        if swept is not None
+        else "",
+        made.digest,
+        folder,
+    )
     return made
+
+
+def marks(made: Anchor, listed: list[Head]) -> dict[str, list[int]]:
+    """Per kind of evidence, the highest row id and version anchored so far, as the anchor ``made`` with its heads
+    ``listed`` says (an anchor written before it kept them: of its heads)."""
+    return made.marks or _marks(listed, {})
+
+
+def _marks(listed: list[Head], marks: dict[str, list[int]]) -> dict[str, list[int]]:
+    """``marks`` raised to the heads' highest row id and version, per kind."""
+    raised = {kind: list(mark) for kind, mark in marks.items()}
+    for head in listed:
+        row_id, version = raised.get(head.kind, (head.row_id, head.version))
+        raised[head.kind] = [max(row_id, head.row_id), max(version, head.version)]
+    return raised
 
 
 def sealed(made: Anchor) -> str:
     """The anchor's seal: an HMAC under the seal key of all it says but its seal, as canonical JSON."""
-    said = {name: value for name, value in vars(made).items() if name != "seal"}
+    said = {
+        name: value
+        for name, value in vars(made).items()
+        if name != "seal" and not (name in ADDED and value == ADDED[name])
+    }
     return hmac.digest(seals.seal_key(), json.dumps(said, sort_keys=True).encode(), hashlib.sha256).hex()
 
 
@@ -329,11 +471,12 @@ def _finding(record_id: int, problems: list[str]) -> verifying.Finding:
     return verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)
 
 
-def broken(connection: Connection) -> list[verifying.Finding]:
-    """What does not match the database's record of its anchors (the folder's files, by name), and the chains of the
-    latest anchor that no longer reach it, each named after its anchored last row. Nothing without an anchors folder
-    (``backoffice db restore-check``'s): an anchor describes the database it was taken of on its night, not a copy of
-    another moment."""
+def broken(connection: Connection, night: date | None = None) -> list[verifying.Finding]:
+    """What does not match the database's record of its anchors (the folder's files, by name), and the chains as
+    anchored that no longer reach their anchor, each named after its anchored last row: every chain, or the chains of
+    the ``night``'s stripe when it is a nightly's and the database counts no row of evidence deleted since the anchor
+    (:func:`stripe_of`). Nothing without an anchors folder (``backoffice db restore-check``'s): an anchor describes
+    the database it was taken of on its night, not a copy of another moment."""
     if current_app.config["ANCHORS_FOLDER"] is None:
         return []
     proof = prove(connection)
@@ -346,42 +489,136 @@ def broken(connection: Connection) -> list[verifying.Finding]:
         return [_finding(record_id, undecided)] if undecided else []
     if proof.anchor is None:
         # The first anchor: no row of evidence has ever been deleted, since the database was made.
-        return _removed(connection, None, "the database was made, before its first anchor", 0)
-    made, kept = proof.anchor, proof.heads
-    removed = _removed(connection, made.deleted, f"the anchor of {made.day}", proof.record.id)
-    now = {(head.kind, head.chain): head for head in heads(connection)}
-    still = _still_sealed(connection, kept)
-    since = _sealed_since(connection, made)
+        return _removed(connection, None, "the database was made, before its first anchor", 0)[0]
+    removed, told = _removed(connection, proof.anchor.deleted, f"the anchor of {proof.anchor.day}", proof.record.id)
+    stripe = stripe_of(night) if night is not None and told and not removed else None
+    anchored, problems = _anchored(connection, proof, stripe)
+    findings = removed + ([_finding(proof.record.id, problems)] if problems else [])
+    now = {(head.kind, head.chain): head for head in heads(connection, stripe)}
+    still = _still_sealed(connection, [chain.head for chain in anchored.values()])
+    since = _sealed_since(connection, anchored, stripe)
     known = seals.kinds()
     short = []
-    for head in kept:
-        current = now.get((head.kind, head.chain))
+    for key, chain in anchored.items():
+        head, current = chain.head, now.get(key)
         same = still.get((head.kind, head.row_id, head.version)) == head.seal
-        expected = head.length + since.get((head.kind, head.chain), 0)
+        expected = chain.length + since.get(key, 0)
         if head.kind in known and not (same and current is not None and current.length >= expected):
-            short.append((known[head.kind], replace(head, length=expected), current, same))
+            short.append((known[head.kind], replace(head, length=expected), current, same, chain.day))
     customers = Customer.__table__
-    ids = {head.chain for evidence, head, _current, _same in short if _customer_chain(evidence)}
+    ids = {head.chain for evidence, head, *_rest in short if _customer_chain(evidence)}
     codes = (
         dict(connection.execute(select(customers.c.id, customers.c.code).where(customers.c.id.in_(ids))).all())
         if ids
         else {}
     )
-    findings = removed
-    for evidence, head, current, same in short:
+    for evidence, head, current, same, day in short:
         customer_id = head.chain if _customer_chain(evidence) else None
         if customer_id is None:
             whose = f"the chain of {evidence.label}s"
         else:
             what = "wallet movements" if evidence.chain == "customer_id" else "history"
             whose = f"customer {codes.get(customer_id, customer_id)}'s {what}"
-        problem = _problem(whose, head, current, same, made.day)
+        problem = _problem(whose, head, current, same, day)
         findings.append(
             verifying.Finding(
                 evidence, head.row_id, head.version, verifying.ANCHOR_BROKEN, customer_id=customer_id, said=problem
             )
         )
     return findings
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """A chain as anchored: its newest anchored head and the day of the anchor that holds it, and how many rows the
+    chain had at ``since`` (0 for a chain begun after it), the moment its stripe's or the full anchor's heads were
+    read."""
+
+    head: Head
+    day: str
+    length: int
+    since: datetime
+
+
+def _anchored(
+    connection: Connection, proof: Proof, stripe: verifying.Stripes | None
+) -> tuple[dict[tuple[str, int | None], Anchored], list[str]]:
+    """The chains as anchored (of ``stripe`` alone, when given), from the latest anchor back: on each stripe's newest
+    file (or, for a stripe not written since, the last full anchor's heads), the heads of the deltas after it; and
+    what is wrong with the files read, by name. Reads the anchors back to the oldest stripe needed: within
+    ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights once every stripe was written."""
+    period = current_app.config["SEAL_SWEEP_DAYS"]
+    wanted = {stripe.phase} if stripe is not None else set(range(period))
+
+    def phase_of(chain: int | None) -> int:
+        return ((0 if chain is None else chain) // CHAIN_STRIPE) % period
+
+    bases: dict[int, tuple[datetime, dict]] = {}
+    newest: dict[tuple[str, int | None], tuple[Head, str]] = {}
+    problems: list[str] = []
+    table = AnchorRecord.__table__
+    for day, file_seal in connection.execute(select(table.c.day, table.c.file_seal).order_by(table.c.id.desc())):
+        if day == proof.anchor.day and file_seal == proof.anchor.seal:
+            made, listed = proof.anchor, proof.heads
+        else:
+            try:
+                kept = _read(_folder() / f"{day}.json", with_heads=True)
+            except Unreadable as error:
+                problems.append(f"{day}.json cannot be read ({error})")
+                break
+            if kept is None:
+                problems.append(f"{day}.json is missing: it held the heads of the anchor of {day}")
+                break
+            made, listed = kept
+            if not seals.same(made.seal, sealed(made)) or made.seal != file_seal or digest(listed) != made.digest:
+                problems.append(f"{day}.json was edited: it is not the anchor of {day} the database recorded")
+                break
+        if not made.delta:
+            rest, lengths = wanted - bases.keys(), {}
+            for head in listed:
+                if phase_of(head.chain) in rest:
+                    newest.setdefault((head.kind, head.chain), (head, made.day))
+                    lengths[head.kind, head.chain] = head.length
+            bases |= dict.fromkeys(rest, (datetime.fromisoformat(made.at), lengths))
+            break
+        written = made.stripe
+        if written and written["period"] == period and written["phase"] in wanted - bases.keys():
+            kept_stripe, said = _stripe(written, made.day)
+            if said:
+                problems.append(said)
+            else:
+                moment = datetime.fromisoformat(written["at"])
+                bases[written["phase"]] = (moment, {(h.kind, h.chain): h.length for h in kept_stripe})
+                for head in kept_stripe:
+                    newest.setdefault((head.kind, head.chain), (head, made.day))
+        for head in listed:
+            if phase_of(head.chain) in wanted - bases.keys():
+                newest.setdefault((head.kind, head.chain), (head, made.day))
+        if not wanted - bases.keys():
+            break
+    anchored = {}
+    for key, (head, day) in newest.items():
+        base = bases.get(phase_of(key[1]))
+        if base is not None:
+            anchored[key] = Anchored(head, day, base[1].get(key, 0), base[0])
+    return anchored, problems
+
+
+def _stripe(written: dict, day: str) -> tuple[list[Head], str | None]:
+    """The heads of the stripe file an anchor of ``day`` wrote (``written``: what the anchor says of it), or why
+    they cannot be trusted."""
+    path = stripe_file(written["phase"])
+    try:
+        content = json.loads(path.read_text())
+        listed = [Head(*head) for head in content["heads"]]
+        kept_day = content["day"]
+    except FileNotFoundError:
+        return [], f"{path.name} is missing: it held the heads of a stripe of the chains, of the anchor of {day}"
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+        return [], f"{path.name} cannot be read ({str(error)[:200]})"
+    if kept_day != day or digest(listed) != written["digest"]:
+        return [], f"{path.name} was edited: it is not the stripe of the chains the anchor of {day} wrote"
+    return listed, None
 
 
 def deletions(connection: Connection) -> dict[str, int]:
@@ -402,39 +639,49 @@ def deletions(connection: Connection) -> dict[str, int]:
 
 def _removed(
     connection: Connection, then: dict[str, int] | None, since: str, record_id: int
-) -> list[verifying.Finding]:
+) -> tuple[list[verifying.Finding], bool]:
     """The rows of evidence deleted since the counts ``then`` (an anchor's; none before the first), per table, as one
-    finding on the anchor's record. Counts lower than ``then`` are statistics reset (a crash, or whoever may reset
-    them): logged, deletions then cannot be told."""
+    finding on the anchor's record; and whether deletions can be told. Counts lower than ``then`` are statistics
+    reset (a crash, or whoever may reset them): logged, deletions then cannot be told."""
     now = deletions(connection)
-    deleted = []
+    deleted, told = [], True
     for table, was in sorted((dict.fromkeys(now, 0) if then is None else then).items()):
         count = now.get(table)
         if count is not None and count < was:
             log.warning("The statistics of %s were reset since %s: deletions cannot be told", table, since)
+            told = False
         elif count is not None and count > was:
             deleted.append(f"{count - was} from {table}")
     if not deleted:
-        return []
+        return [], told
     said = (
         f"rows of evidence, which are never deleted, were deleted since {since} (the database's statistics count "
         f"them): {', '.join(deleted)}"
     )
-    return [verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)]
+    return [verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)], told
 
 
-def _sealed_since(connection: Connection, made: Anchor) -> dict[tuple[str, int | None], int]:
-    """Per chain, the rows sealed after the anchor's heads were read: a chain must hold its anchored rows and these, so
-    that a row removed while others were added since is found the night it is gone. A seal made within a second of the
-    anchor's moment (which is cut to the second) may be among its heads, and is not counted."""
+def _sealed_since(
+    connection: Connection, anchored: dict[tuple[str, int | None], Anchored], stripe: verifying.Stripes | None
+) -> dict[tuple[str, int | None], int]:
+    """Per chain as anchored, the rows sealed after its stripe's heads were read (``Anchored.since``): a chain must
+    hold its anchored rows and these, so that a row removed while others were added since is found. A seal made within
+    a second of that moment (which is cut to the second) may be among its heads, and is not counted. Read by the
+    seals' moment from the oldest stripe's on (of ``stripe``'s chains alone, when given)."""
+    if not anchored:
+        return {}
     table = seals.seals
-    after = datetime.fromisoformat(made.at) + timedelta(seconds=1)
-    counted = connection.execute(
-        select(table.c.kind, table.c.chain, func.count())
-        .where(table.c.sealed_at > after)
-        .group_by(table.c.kind, table.c.chain)
-    )
-    return {(kind, chain): count for kind, chain, count in counted}
+    oldest = min(chain.since for chain in anchored.values()) + timedelta(seconds=1)
+    counted: dict[tuple[str, int | None], int] = {}
+    for kind in {kind for kind, _chain in anchored}:
+        where = [table.c.kind == kind, table.c.sealed_at > oldest]
+        if stripe is not None:
+            where.append(table.c.chain.is_(None) if seals.kinds()[kind].chain is None else stripe.holds(table.c.chain))
+        for chain, sealed_at in connection.execute(select(table.c.chain, table.c.sealed_at).where(*where)):
+            found = anchored.get((kind, chain))
+            if found is not None and sealed_at > found.since + timedelta(seconds=1):
+                counted[kind, chain] = counted.get((kind, chain), 0) + 1
+    return counted
 
 
 def _still_sealed(connection: Connection, kept: list[Head]) -> dict[tuple[str, int, int], str]:

@@ -84,7 +84,7 @@ class EvidenceSeals(Check):
             found += verified.findings
         if night is not None:
             night.said(checked)
-        found += anchors.broken(connection)
+        found += anchors.broken(connection, night.day if night is not None else None)
         quarantine.record(db.session.connection(), found, run_id)
         return checked, found
 
@@ -122,10 +122,7 @@ class Night:
         if found is None:
             return None
         made, heads = found
-        marks: dict[str, tuple[int, int]] = {}
-        for head in heads:
-            row_id, version = marks.get(head.kind, (head.row_id, head.version))
-            marks[head.kind] = (max(row_id, head.row_id), max(version, head.version))
+        marks = {kind: (row_id, version) for kind, (row_id, version) in anchors.marks(made, heads).items()}
         day = date.fromisoformat(args["date"]) if args.get("date") else date.fromisoformat(made.day)
         since = datetime.fromisoformat(made.at) - SEALED_BEFORE_ANCHOR
         return cls(day, current_app.config["SEAL_SWEEP_DAYS"], since, marks, made.day)

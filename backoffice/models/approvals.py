@@ -83,6 +83,7 @@ class ApprovalRequest(db.Model):
         CheckConstraint("status <> 'rejected' OR length(trim(rejection_reason)) > 0", name="rejection_has_reason"),
         Index("ix_approval_requests_status_id", "status", "id"),
         Index("ix_approval_requests_requested_by_id_id", "requested_by_id", "id"),  # a user's own, newest first
+        Index("ix_approval_requests_decided_at_id", "decided_at", "id"),  # the latest decided
         # One pending request per movement or entry: a second submit finds the first.
         Index(
             "uq_approval_requests_pending_movement",

@@ -138,6 +138,11 @@ class Invoice(Withdrawable, db.Model):
         _withdrawal_posted(),
         Index("ix_invoices_meter_id", "meter_id"),
         Index("ix_invoices_open", "status", "due_on"),
+        # The list's orders, each with the id that breaks its ties: a page is read off an index, whichever is chosen.
+        Index("ix_invoices_issued_on_id", "issued_on", "id"),
+        Index("ix_invoices_due_on_id", "due_on", "id"),
+        Index("ix_invoices_amount_id", "amount", "id"),
+        Index("ix_invoices_outstanding_id", "outstanding", "id"),
         trigram_index("invoices", "number"),
     )
 
@@ -170,6 +175,10 @@ class Payment(Withdrawable, db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         _withdrawal_posted(),
         Index("ix_payments_meter_id", "meter_id"),
+        # The list's orders, each with the id that breaks its ties: a page is read off an index, whichever is chosen.
+        Index("ix_payments_paid_on_id", "paid_on", "id"),
+        Index("ix_payments_reference_id", "reference", "id"),
+        Index("ix_payments_amount_id", "amount", "id"),
         trigram_index("payments", "reference"),
     )
 

@@ -48,12 +48,21 @@ class CustomerStatus(enum.StrEnum):
     SUSPENDED = "suspended"
 
 
+SUSPENDED = text(f"status = '{CustomerStatus.SUSPENDED}'")
+"""The suspended customers, a few of them: counted off an index of them alone."""
+OWING = text("amount_due > 0 OR overpayment > 0")
+"""The customers a postpaid meter leaves owing or overpaid: what they owe and overpaid are summed off an index of
+them alone."""
+
+
 class Customer(db.Model):
     __tablename__ = "customers"
     # The wallet's and the postpaid figures are the posting core's, not a person's edit.
     __versioned__ = {"exclude": [*DERIVED, "version"]}
     __table_args__ = (
         Index("ix_customers_balance", "balance"),
+        Index("ix_customers_suspended", "id", postgresql_where=SUSPENDED),
+        Index("ix_customers_owing", "amount_due", "overpayment", postgresql_where=OWING),
         trigram_index("customers", "code", "name", "contact_person", "email", "phone"),
     )
 

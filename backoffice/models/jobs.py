@@ -31,6 +31,7 @@ class JobRecord(db.Model):
         Index("ix_jobs_ended_at", "ended_at"),  # the jobs that failed lately
         Index("ix_jobs_kind_status_ended_at", "kind", "status", "ended_at"),  # the nightly's last success
         Index("ix_jobs_run_id", "run_id"),  # a split run's job, found by each chunk that ends
+        Index("ix_jobs_enqueued_at", "enqueued_at"),  # the jobs' list, newest first
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -60,6 +60,8 @@ class Order(db.Model):
         Index("ix_orders_grand_total", "grand_total"),
         # The list's usual order, newest first: its first page is read straight off the index.
         Index("ix_orders_closing_date_id", "closing_date", "id"),
+        # The list's other orders by an order's own figures, each with the id that breaks its ties.
+        *(Index(f"ix_orders_{name}_id", name, "id") for name in COMPONENTS),
         trigram_index("orders", "number"),
     )
 

@@ -107,6 +107,7 @@ class TamperedEvidence(db.Model):
             postgresql_where=UNRESOLVED,
         ),
         Index("ix_tampered_evidence_customer", "customer_id"),
+        Index("ix_tampered_evidence_resolved_at", "resolved_at"),  # the latest decided
         CheckConstraint("resolution IS NULL OR length(trim(reason)) > 0", name="decided_with_reason"),
     )
 

@@ -71,6 +71,8 @@ class BalanceTransaction(db.Model):
         Index("ix_balance_transactions_reference", "reference_type", "reference_id"),
         Index("ix_balance_transactions_customer_value_date", "customer_id", "value_date"),
         Index("uq_balance_transactions_reverses_id", "reverses_id", unique=True),  # a movement is reversed once
+        # The movements list's usual order, newest value date first: its first page is read off the index.
+        Index("ix_balance_transactions_value_date_id", "value_date", "id"),
         CheckConstraint("amount > 0", name="amount_positive"),
         # As migration 0004 made it: the sum of two amounts in cents is in cents, so ``round`` leaves it as it is.
         CheckConstraint("balance_after = round(balance_before + signed_amount, 2)", name="after_is_before_plus_signed"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+import re
+from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from backoffice.models import (
 from backoffice.models.monthly import RecalculationReason
 from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.extensions import db
-from backoffice.reconcile import CHECKS
+from backoffice.reconcile import CHECKS, evidence_seals
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, OrderFactory, corrupt, job_in, past_the_guards
@@ -98,7 +100,14 @@ def broken(spec, record, *args):
     raise RuntimeError("the job's work failed")
 
 
-NEVER_RUN = {"status": "never run", "last_success_at": None, "duration_seconds": None, "rows_verified": None}
+NEVER_RUN = {
+    "status": "never run",
+    "last_success_at": None,
+    "duration_seconds": None,
+    "rows_verified": None,
+    "swept_share": None,
+    "swept_rows": None,
+}
 """The nightly maintenance on the health check before one succeeded: nothing to say of its work."""
 
 
@@ -167,6 +176,43 @@ def test_the_nightly_s_duration_and_rows_verified_are_in_its_result_the_metrics_
     assert health(api)["data"]["nightly_maintenance"]["rows_verified"] == verified
 
 
+def test_the_part_of_the_history_the_nightly_swept_is_in_its_result_the_metrics_and_the_health_check(
+    app, api, monkeypatch, caplog
+):
+    monkeypatch.setattr(evidence_seals, "STRIPE", 2)
+    app.config["SEAL_SWEEP_DAYS"] = 3
+    customer = CustomerFactory()
+    for amount in ("100", "200", "300", "400"):
+        wallet.recharge(customer, D(amount))
+    first, _ = jobs.enqueue_nightly(date(2026, 11, 23))
+    # No anchor to start from: it verified every seal, its sweep all of the history.
+    every = _seals_checked(first)
+    assert first.result["seals_swept"] == {"rows": every, "slice": 1, "slices": 1}
+    assert (first.result["swept_share"], first.result["swept_rows"]) == (1, every)
+    said = re.compile(r"and (\d+) of the sweep's slice (\d) of 3 ")
+    swept = []
+    for day in (24, 25, 26):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="backoffice.reconcile.evidence_seals"):
+            record, _ = jobs.enqueue_nightly(date(2026, 11, day))
+        assert record.status is JobStatus.FINISHED, record.error
+        rows, part = next(said.search(line).groups() for line in caplog.messages if said.search(line))
+        assert record.result["seals_swept"] == {"rows": int(rows), "slice": int(part), "slices": 3}
+        assert record.result["swept_share"] == pytest.approx(1 / 3)
+        assert record.result["swept_rows"] == int(rows) < _seals_checked(record)
+        swept.append(int(rows))
+    assert sum(swept) >= every  # three nights of three slices: every row there the first night, once at least
+    nightly = health(api)["data"]["nightly_maintenance"]
+    assert (nightly["swept_share"], nightly["swept_rows"]) == (pytest.approx(1 / 3), swept[-1])
+    samples = metrics(api)
+    assert samples["backoffice_nightly_swept_ratio"] == pytest.approx(1 / 3)
+    assert samples["backoffice_nightly_swept_rows"] == swept[-1]
+
+
+def _seals_checked(record: JobRecord) -> int:
+    return next(check["checked"] for check in record.result["checks"] if check["check"] == "evidence_seals")
+
+
 def test_a_nightly_whose_result_has_no_figures_has_none_to_give(api):
     record, _ = jobs.enqueue_nightly()
     with past_the_guards() as connection:
@@ -175,6 +221,8 @@ def test_a_nightly_whose_result_has_no_figures_has_none_to_give(api):
     assert nightly["status"] == "ok" and nightly["duration_seconds"] is None and nightly["rows_verified"] is None
     samples = metrics(api)
     assert "backoffice_nightly_duration_seconds" not in samples and "backoffice_nightly_rows_verified" not in samples
+    assert "backoffice_nightly_swept_ratio" not in samples and "backoffice_nightly_swept_rows" not in samples
+    assert nightly["swept_share"] is None and nightly["swept_rows"] is None
 
 
 def test_a_nightly_that_failed_is_no_success(api):
@@ -432,6 +480,17 @@ EXPORTED = {
         "Rows the checks of the latest nightly maintenance that succeeded verified, the seals among them",
         set(),
     ),
+    "backoffice_nightly_swept_ratio": (
+        "gauge",
+        "The part of the history the sweep of the latest nightly maintenance that succeeded verified "
+        "(1/BACKOFFICE_SEAL_SWEEP_DAYS; 1: all of it)",
+        set(),
+    ),
+    "backoffice_nightly_swept_rows": (
+        "gauge",
+        "Rows of the history the sweep of the latest nightly maintenance that succeeded verified",
+        set(),
+    ),
     "backoffice_nightly_stale": (
         "gauge",
         "1 when no nightly maintenance succeeded within the maximum age (or ever), else 0",
@@ -531,12 +590,17 @@ def test_stale_until_a_real_worker_runs_the_nightly_then_ok_with_its_duration(ap
     # Its run split into jobs, its last chunk's job ends it with its figures.
     db.session.refresh(record)
     assert record.result["duration_seconds"] == pytest.approx(record.duration_seconds) and record.duration_seconds > 0
-    verified = sum(result.checked for result in db.session.get(ReconciliationRun, record.run_id).results)
+    results = db.session.get(ReconciliationRun, record.run_id).results
+    verified = sum(result.checked for result in results)
     assert record.result["rows_verified"] == verified > 0
     nightly = answer["data"]["nightly_maintenance"]
     assert (nightly["duration_seconds"], nightly["rows_verified"]) == (record.result["duration_seconds"], verified)
     assert samples["backoffice_nightly_duration_seconds"] == pytest.approx(record.duration_seconds)
     assert samples["backoffice_nightly_rows_verified"] == verified
+    # The first night, no anchor to start from: its sweep verified every seal.
+    seals = next(result.checked for result in results if result.check == "evidence_seals")
+    assert (record.result["swept_share"], record.result["swept_rows"]) == (1, seals)
+    assert (samples["backoffice_nightly_swept_ratio"], samples["backoffice_nightly_swept_rows"]) == (1, seals)
 
 
 def test_the_job_histogram_is_the_one_the_job_records_make_after_each_kind_of_run(api, monkeypatch):

@@ -93,16 +93,20 @@ def _run_ended(run: ReconciliationRun) -> None:
 
 
 def run_result(record: JobRecord, run: ReconciliationRun, recalculations_done: int, ended: datetime) -> dict:
-    """What the row of a job that ends at ``ended`` keeps of its run: the run's summary but its discrepancies, and the
-    recalculations the job did first. A nightly maintenance's keeps its figures too: how long it took, from its start
-    to its end (its anchor written), and how many rows its checks verified, the seals among them."""
-    result = summary(run, limit=0) | {"recalculations_done": recalculations_done}
+    """What the row of a job that ends at ``ended`` keeps of its run: the run's summary but its discrepancies, what
+    the row kept while the job ran, and the recalculations the job did first. A nightly maintenance's keeps its
+    figures too: how long it took, from its start to its end (its anchor written), how many rows its checks verified,
+    the seals among them, and the part of the history its sweep verified (``seals_swept``, kept by the sweep): its
+    share (one slice of ``BACKOFFICE_SEAL_SWEEP_DAYS``, or 1 when it verified all of it) and its rows."""
+    result = summary(run, limit=0) | (record.result or {}) | {"recalculations_done": recalculations_done}
     del result["discrepancies"]
     if record.kind == "nightly_maintenance":
         result |= {
             "duration_seconds": (ended - as_utc(record.started_at)).total_seconds(),  # float-ok: a duration
             "rows_verified": sum(check["checked"] for check in result["checks"]),
         }
+        if swept := result.get("seals_swept"):
+            result |= {"swept_share": 1 / swept["slices"], "swept_rows": swept["rows"]}  # float-ok: a share
     return result
 
 

@@ -64,6 +64,10 @@ class NightlyFigures:
     """From its start to its end, its anchor written."""
     rows_verified: int | None
     """The rows its checks verified, the seals among them."""
+    swept_share: float | None  # float-ok: a share
+    """The part of the history its sweep verified: one slice of ``BACKOFFICE_SEAL_SWEEP_DAYS``, 1 when all of it."""
+    swept_rows: int | None
+    """The rows of that part."""
 
     @classmethod
     def of(cls, run_id: int | None) -> NightlyFigures:
@@ -71,7 +75,8 @@ class NightlyFigures:
         result = {}
         if run_id is not None:
             result = db.session.scalar(_NIGHTLY_RESULT, {"run_id": run_id}) or {}
-        return cls(result.get("duration_seconds"), result.get("rows_verified"))
+        figures = ("duration_seconds", "rows_verified", "swept_share", "swept_rows")
+        return cls(*(result.get(name) for name in figures))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, literal, or_, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
@@ -84,6 +84,7 @@ class EvidenceSeals(Check):
             found += verified.findings
         if night is not None:
             night.said(checked)
+        _keep_the_sweep(run_id, night, checked)
         found += anchors.broken(connection, night.day if night is not None else None)
         quarantine.record(db.session.connection(), found, run_id)
         return checked, found
@@ -205,6 +206,25 @@ class Night:
             (max(low, stripe * STRIPE), min(high, (stripe + 1) * STRIPE - 1))
             for stripe in range(first, high // STRIPE + 1, self.days)
         ]
+
+
+def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> None:
+    """What a nightly maintenance's sweep of the older seals verified, kept on its job's row for the result the job
+    ends with (``jobs.run_result``): the rows of the night's slice, and which slice of how many; on a night with no
+    anchor to start from, every row, one slice of one. Nothing for any other run."""
+    if run_id is None:
+        return
+    kept = db.session.execute(
+        select(JobRecord.id, JobRecord.result).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY)
+    ).first()
+    if kept is None:
+        return
+    if night is None:
+        part = {"rows": checked, "slice": 1, "slices": 1}
+    else:
+        part = {"rows": night.swept, "slice": night.slice + 1, "slices": night.days}
+    result = (kept.result or {}) | {"seals_swept": part}
+    db.session.execute(update(JobRecord).where(JobRecord.id == kept.id).values(result=result))
 
 
 def _ranges(

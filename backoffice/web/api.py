@@ -92,6 +92,8 @@ def health_check():
                 "last_success_at": iso(health.nightly_last_success),
                 "duration_seconds": health.nightly_figures.duration_seconds,
                 "rows_verified": health.nightly_figures.rows_verified,
+                "swept_share": health.nightly_figures.swept_share,
+                "swept_rows": health.nightly_figures.swept_rows,
             },
             "replica": {
                 "state": health.replica.state.value,

@@ -257,6 +257,18 @@ def _nightly_families(figures: NightlyFigures):
             "Rows the checks of the latest nightly maintenance that succeeded verified, the seals among them",
             value=figures.rows_verified,
         )
+    if figures.swept_share is not None:
+        yield GaugeMetricFamily(
+            "backoffice_nightly_swept_ratio",
+            "The part of the history the sweep of the latest nightly maintenance that succeeded verified "
+            "(1/BACKOFFICE_SEAL_SWEEP_DAYS; 1: all of it)",
+            value=figures.swept_share,
+        )
+        yield GaugeMetricFamily(
+            "backoffice_nightly_swept_rows",
+            "Rows of the history the sweep of the latest nightly maintenance that succeeded verified",
+            value=figures.swept_rows,
+        )
 
 
 def _replica_families(found: Replica):

@@ -7,13 +7,15 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.models import JobRecord, JobStatus
+from backoffice.models import Customer, JobRecord, JobStatus, Order
 from backoffice.models.types import Month
 from backoffice.operations import health
+from backoffice.platform import extensions
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, metering, wallet
-from tests.factories import CustomerFactory, MeterFactory
+from backoffice.web import home
+from tests.factories import CustomerFactory, MeterFactory, OrderFactory
 from tests.test_health import moved_back
 
 D = Decimal
@@ -129,3 +131,53 @@ def test_the_nightly_maintenance_is_told_in_the_readers_language(client, auth):
     card = nightly_card(client.get("/", headers={"Accept-Language": "vi"}).get_data(as_text=True))
     assert '<span id="nightly-state">đã cũ</span>' in card and "cách đây 26 giờ trở lên" in card
     assert '<a href="/jobs">thất bại</a>' in card
+
+
+def test_the_home_page_s_figures_are_the_sums_of_the_customers_stored_figures(client, auth):
+    today, first = local_today(), Month.of(local_today()).first_day
+    for code, recharged in (("P1", D("250000.50")), ("P2", D("1000"))):
+        wallet.recharge(CustomerFactory(code=code), recharged)
+    wallet.recharge(CustomerFactory(code="S1", suspend_below=D("5000")), D("100"))
+    owing, overpaid = CustomerFactory(code="O1"), CustomerFactory(code="O2")
+    for customer, invoiced, paid in ((owing, D("300000"), D("120000.25")), (overpaid, D("100000"), D("130000"))):
+        meter = MeterFactory()
+        meter_lifecycle.assign_meter(meter, customer, first)
+        billing.add_invoice(meter, f"INV-{customer.code}", invoiced, today, today)
+        billing.add_payment(meter, paid, today)
+    OrderFactory(customer=owing, closing_date=first, total_price=D("2000000"))
+    OrderFactory(customer=overpaid, closing_date=today, total_price=D("3000000"))
+
+    shown = home.figures(Month.of(today))
+    customers = Customer.__table__.c
+    stored = db.session.execute(
+        sa.select(
+            sa.func.sum(customers.balance),
+            sa.func.count(),
+            sa.func.sum(customers.amount_due),
+            sa.func.count().filter(customers.amount_due > 0),
+            sa.func.sum(customers.overpayment),
+            sa.func.count().filter(customers.status == "suspended"),
+        )
+    ).one()
+    assert (shown.prepaid, shown.customers.count, shown.due, shown.owing, shown.overpaid, shown.suspended) == stored
+    assert stored == (D("251100.50"), 5, D("179999.75"), 1, D("30000.00"), 1) and not shown.customers.more
+    orders = db.session.execute(sa.select(sa.func.count(), sa.func.sum(Order.grand_total))).one()
+    assert orders == (2, D("3600000.00"))
+
+    auth.login("finance")
+    page = client.get("/").get_data(as_text=True)
+    assert "Rp251.100,50" in tile(page, "prepaid-total") and "5 customers" in tile(page, "prepaid-total")
+    due = tile(page, "receivables-due")
+    assert "Rp179.999,75" in due and "1 customer owing" in due and "overpaid Rp30.000,00" in due
+    assert '<span class="value">1</span>' in tile(page, "customers-suspended")
+    assert '<span class="value">2</span>' in page.split("Orders closing this month", 1)[1]
+    assert "Rp3.600.000,00" in page.split("Orders closing this month", 1)[1]
+
+
+def test_past_the_lists_bound_the_home_page_says_more_than_it_with_the_prepaid_total_exact(client, auth, monkeypatch):
+    monkeypatch.setattr(extensions, "COUNTED_UP_TO", 2)
+    for code in ("C1", "C2", "C3"):
+        wallet.recharge(CustomerFactory(code=code), D("1000"))
+    auth.login("finance")
+    prepaid = tile(client.get("/").get_data(as_text=True), "prepaid-total")
+    assert "Rp3.000,00" in prepaid and "More than 2 customers" in prepaid

@@ -48,6 +48,12 @@ def test_a_list_s_first_page_reads_an_index_in_its_order(client, admin, path, in
         assert "Sort" not in _node_types(plan), plan
 
 
+def test_the_home_page_s_few_customers_and_its_month_read_indexes_of_them_alone(client, admin):
+    plans = [str(plan) for plan in _page_plans(client, "/", ordered=False)]
+    for index in ("ix_customers_suspended", "ix_customers_owing", "ix_monthly_customer_balances_year_month"):
+        assert any(index in plan for plan in plans), index
+
+
 def _page_plans(client, path: str, *, ordered: bool = True) -> list[dict]:
     """The plans of the queries the page runs (those that read a page of rows in an order, when ``ordered``), each
     as PostgreSQL plans it with sorting and whole-table reads priced out."""

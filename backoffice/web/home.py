@@ -1,5 +1,10 @@
 """The home page: the business at a glance (prepaid money, what postpaid customers owe, who is suspended, the
-gas sold this month), then this month's orders and targets, then the checks' status."""
+gas sold this month), then this month's orders and targets, then the checks' status.
+
+Its figures are what is kept rather than sums over every customer: the prepaid balances are the ledger's Customer
+deposits, the month's orders the sums of the orders' months; the owing, overpaid and suspended customers are read
+off indexes of those rows alone, the month's gas and invoices off the month's rows, and the customers are counted
+up to the lists' bound."""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from decimal import Decimal
 from flask import Blueprint, render_template
 from sqlalchemy import case, func, select
 
-from backoffice.models import Customer, CustomerStatus, Invoice, MonthlyCustomerBalance, Order, Target
+from backoffice.models import Customer, Invoice, MonthlyCustomerBalance, OrderMonthTotal, Target
+from backoffice.models.customers import OWING, SUSPENDED
 from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, Month
 from backoffice.operations import health
+from backoffice.platform import extensions
 from backoffice.platform.clock import local_today
-from backoffice.platform.extensions import db
+from backoffice.platform.extensions import counted, db
 from backoffice.platform.replica import reading
+from backoffice.services.customers import wallets_total
+from backoffice.services.orders import month_totals
+from backoffice.web.lists import Counted
 
 bp = Blueprint("home", __name__)
 
@@ -23,8 +33,9 @@ bp = Blueprint("home", __name__)
 @dataclass(frozen=True)
 class Figures:
     prepaid: Decimal
-    """The customers' prepaid balances, summed."""
-    customers: int
+    """The customers' prepaid balances, summed: the ledger's Customer deposits."""
+    customers: Counted
+    """How many customers there are, counted up to the lists' bound."""
     due: Decimal
     """What postpaid customers owe (``amount_due``), summed."""
     owing: int
@@ -48,7 +59,7 @@ def index():
         month=month,
         figures=shown,
         order_count=count,
-        order_total=Decimal(total),
+        order_total=total,
         target=Decimal(target),
         achieved=Decimal(achieved),
         checks=health.check_states(),
@@ -57,13 +68,10 @@ def index():
 
 
 def _sums(month: Month) -> tuple:
-    """The month's orders (how many, their total), its targets (set, achieved) and the :func:`figures`."""
+    """The month's orders (how many, their total, from the orders' months), its targets (set, achieved) and the
+    :func:`figures`."""
     start = month.first_day
-    count, total = db.session.execute(
-        select(func.count(Order.id), func.coalesce(func.sum(Order.grand_total), 0)).where(
-            Order.closing_date >= start, Order.closing_date < month.next().first_day
-        )
-    ).one()
+    count, total = month_totals(OrderMonthTotal.month == start)
     target, achieved = db.session.execute(
         select(
             func.coalesce(func.sum(Target.target_amount), 0), func.coalesce(func.sum(Target.achieved_amount), 0)
@@ -73,21 +81,20 @@ def _sums(month: Month) -> tuple:
 
 
 def figures(month: Month) -> Figures:
-    """Three queries: the customers' stored totals, the month's balances, the month's invoices."""
+    """The ledger's Customer deposits; the customers counted up to the bound; the owing and overpaid ones, and the
+    suspended ones, each off the index of those rows; the month's balances and its invoices."""
 
     def total(value, kind=Balance):
         return func.round(func.coalesce(func.sum(value), 0), kind.scale, type_=kind)
 
-    customers = db.session.execute(
+    bound = extensions.COUNTED_UP_TO
+    customers, _total = counted(select(Customer.id), bound)
+    due, owing, overpaid = db.session.execute(
         select(
-            total(Customer.balance),
-            func.count(Customer.id),
-            total(Customer.amount_due),
-            func.count(case((Customer.amount_due > 0, 1))),
-            total(Customer.overpayment),
-            func.count(case((Customer.status == CustomerStatus.SUSPENDED, 1))),
-        )
+            total(Customer.amount_due), func.count(case((Customer.amount_due > 0, 1))), total(Customer.overpayment)
+        ).where(OWING)
     ).one()
+    suspended = db.session.scalar(select(func.count()).select_from(Customer).where(SUSPENDED))
     volume, purchases = db.session.execute(
         select(
             total(MonthlyCustomerBalance.total_volume_sm3, Volume),
@@ -101,4 +108,14 @@ def figures(month: Month) -> Figures:
             Invoice.withdrawn_at.is_(None),
         )
     )
-    return Figures(*customers, volume, purchases, invoiced)
+    return Figures(
+        wallets_total(),
+        Counted(customers, customers > bound),
+        due,
+        owing,
+        overpaid,
+        suspended,
+        volume,
+        purchases,
+        invoiced,
+    )

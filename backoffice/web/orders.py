@@ -3,13 +3,11 @@ total."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -30,7 +28,7 @@ from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reading, reads
 from backoffice.services import ChangedMeanwhile
 from backoffice.services.exports import guarded
-from backoffice.services.orders import OrderNumberTaken, delete_order, save_order
+from backoffice.services.orders import OrderNumberTaken, delete_order, month_totals, save_order
 from backoffice.web import history
 from backoffice.web.fields import LocalDateField, MoneyField, MonthField
 from backoffice.web.filters import money
@@ -286,13 +284,8 @@ def _counted(listing: Listing, query: Select, per_page: int) -> Counted:
     if filters.month.data:
         conditions.append(OrderMonthTotal.month == filters.month.data)
     with reading():
-        count, total = db.session.execute(
-            select(
-                func.coalesce(func.sum(OrderMonthTotal.order_count), 0),
-                func.coalesce(func.sum(OrderMonthTotal.grand_total), 0),
-            ).where(*conditions)
-        ).one()
-    return Counted(count, total=Decimal(total))
+        count, total = month_totals(*conditions)
+    return Counted(count, total=total)
 
 
 def _filter_conditions(filters: OrderFilterForm) -> list:

@@ -71,7 +71,9 @@ def _started(enqueue, *, fallback: str):
 
 @bp.get("")
 def index():
-    page = db.paginate(select(JobRecord).order_by(JobRecord.enqueued_at.desc()), per_page=50, error_out=False)
+    page = db.paginate(
+        select(JobRecord).order_by(JobRecord.enqueued_at.desc(), JobRecord.id.desc()), per_page=50, error_out=False
+    )
     return render_template("jobs/index.html", page=page)
 
 

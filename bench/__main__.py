@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables] [replica] [nightly] [grown] [imports] [documents]``.
+[receivables] [replica] [nightly] [grown] [growth] [imports] [documents]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
@@ -11,6 +11,7 @@ from bench import (
     documents,
     exports,
     grown,
+    growth,
     imports,
     metering,
     nightly,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "replica": replica,
     "nightly": nightly,
     "grown": grown,
+    "growth": growth,
     "imports": imports,
     "documents": documents,
 }

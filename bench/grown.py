@@ -6,15 +6,21 @@ run). At 0.1: 100,000 customers of 50 account managers, each with a meter, its a
 last 12 months; 100 wallet movements a customer (10,000,000: a recharge first and about every fifth, charges
 between, and 12 of them the charges of the customer's meter readings, 1,200,000 readings with their calculations),
 each with its posted journal entry of two lines; every tenth customer's meter also invoiced monthly (100,000 invoices,
-each with its posted entry, none paid yet); 10 orders a customer and each manager's monthly targets.
+each with its posted entry), the first 8 of them paid (80,000 payments); 10 orders a customer and each manager's
+monthly targets. Its history beside the money: the nightly's runs and a customer's checks run from its page (250 a
+day at 0.1), each with its job record; a balance adjustment asked and rejected for every 50 customers, and 5 waiting;
+a run found changed after it was written and accepted by an admin for every 200 customers. :class:`Size` counts an
+installation of a given scale: ``bench.growth`` builds two.
 
 The sources are written set-based (``INSERT … SELECT generate_series``) past the database's guards, as
 ``bench.pages`` writes them (its generators are shared in ``bench.common``); the figures derived from them are written
 by the application's own set-based writers (the checks' expected values, the months' recalculation, the orders'
 months); each versioned record gets its first version and every row of evidence its seal, as migration 0032 sealed an
-installation's rows, a chunk of ids a transaction. Then VACUUM ANALYZE, the seals are made two days old and anchored
-as a nightly anchors them, and the day's changes are appended: 1/365 of the movements (27,397 at 0.1), charges of
-today, each with its entry, the customers' wallets and months written by the same writers, sealed as they commit.
+installation's rows, a chunk of ids a transaction; the payments are added after, by the billing service as a clerk
+adds them, and the reviewed findings with the seals of the rows as reviewed. Then VACUUM ANALYZE, the seals are made
+two days old and anchored as a nightly anchors them, and the day's changes are appended: 1/365 of the movements
+(27,397 at 0.1), charges of today, each with its entry, the customers' wallets and months written by the same writers,
+sealed as they commit. The database keeps its scale, the build's time and the anchor.
 ``BENCH_GROWN_REUSE=1`` measures over the database a previous run built at the same scale (migrated to the head)
 instead of building it again; ``BENCH_GROWN_PARTS`` (default ``nightly,pages,export,charges``) names what is measured
 (empty: the build alone).
@@ -23,7 +29,8 @@ Measured, each beside its floor in the same run, taking turns (``BENCH_GROWN_TUR
 warm-up where said):
 
 - the nightly maintenance, in process as the scheduler starts it, every check, from the same anchor each turn (the
-  day's changes verified in full, the night's slice of the history's seals, every derived figure compared); it must
+  day's changes verified in full, the night's slice of the history's seals, every derived figure compared), on a copy
+  of the database made for the turn (a night records its anchor in the database: the kept one stays the last); it must
   find nothing. Its floor: the raw set-based compares of the two largest derived figures (the wallets from the
   ledger, ``bench.wallet``'s; the months from the ledger and the calculations, ``bench.metering``'s) and the raw
   read (``COPY … TO STDOUT``) of the wallet movements and journal entries with their lines and seals that the night
@@ -47,6 +54,9 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -75,7 +85,6 @@ from bench.metering import CALCULATION, FLOOR_VERIFY
 SCALE = float(os.environ.get("BENCH_GROWN_SCALE", "0.1"))  # float-ok: a size factor
 MANAGERS = 50
 MONTHS = 12
-CUSTOMERS = max(int(1_000_000 * SCALE), 2 * MANAGERS)
 MOVEMENTS_PER_CUSTOMER = 100
 READING_EVERY = 8
 """A customer's movements 8, 16, … 96 are its readings' charges: 12 readings a customer."""
@@ -83,9 +92,20 @@ ORDERS_PER_CUSTOMER = 10
 POSTPAID_EVERY = 10
 """Every tenth customer's meter is invoiced too, once a month for ``INVOICES_PER_METER`` months."""
 INVOICES_PER_METER = 10
-MOVEMENTS = CUSTOMERS * MOVEMENTS_PER_CUSTOMER
-DAY = max(MOVEMENTS // 365, 1)
-"""The day's changes: a year's movements over its days."""
+PAID_INVOICES = 8
+"""A postpaid meter's first 8 invoices are paid, each by a payment of its amount ten days after it was issued; the
+last two stay open."""
+PAYMENTS_BATCH = 500
+"""Payments added per unit of work (``services.billing.add_payments``)."""
+RUNS_EVERY = 400
+"""A customer's checks are run from its page once a day for every 400 customers, beside the nightly's run."""
+APPROVALS_EVERY = 50
+"""A balance adjustment asked by a clerk and rejected by an admin for every 50 customers."""
+PENDING_APPROVALS = 5
+"""Adjustments waiting for an admin, whatever the size: the queue of the day, not the installation's history."""
+FINDINGS_EVERY = 200
+"""A wallet movement found without a valid seal and accepted by an admin for every 200 customers."""
+ADMIN_EMAIL = "admin@example.com"
 BATCH = 2_000
 """Customers generated (and derived) per transaction."""
 SEAL_CHUNK = 50_000
@@ -107,6 +127,29 @@ CUSTOMERS_COPY = (
 )
 
 
+@dataclass(frozen=True)
+class Size:
+    """An installation's size: ``scale`` of 1,000,000 customers' worth, and what it counts."""
+
+    scale: float  # float-ok: a size factor
+
+    @property
+    def customers(self) -> int:
+        return max(int(1_000_000 * self.scale), 2 * MANAGERS)
+
+    @property
+    def movements(self) -> int:
+        return self.customers * MOVEMENTS_PER_CUSTOMER
+
+    @property
+    def day(self) -> int:
+        """The day's changes: a year's movements over its days."""
+        return max(self.movements // 365, 1)
+
+
+SIZE = Size(SCALE)
+
+
 def main() -> str:
     unknown = set(PARTS) - {"nightly", "pages", "export", "charges"}
     if unknown:
@@ -123,15 +166,15 @@ def main() -> str:
         url = migrate(BENCH_DATABASE_URL)
         built = "reused as a previous run built it"
     else:
-        url = build(BENCH_DATABASE_URL, months)
+        url = build(BENCH_DATABASE_URL, months, SIZE)
         built = f"built in {time.perf_counter() - started:.0f} s"
-    app = application(url)
     sizes = _sizes(url)
     console.print(", ".join(f"{count:,} {name}" for name, count in sizes.items()) + f"; {built}.")
     load_before = os.getloadavg()
     rows, sections = [], []
     if "nightly" in PARTS:
-        rows += _nightly_against_floor(app, url)
+        rows += _nightly_against_floor(url)
+    app = application(url)  # connected only now: the nightly copies the database, which nothing may be connected to
     if "pages" in PARTS:
         sections.append(pages.measured(app, url, _pages(months)))
     if "export" in PARTS:
@@ -140,7 +183,9 @@ def main() -> str:
         rows += _charges_against_raw(app, url)
     load_after = os.getloadavg()
     lines = (
-        report(f"A grown installation at scale {SCALE} ({CUSTOMERS:,} customers), {TURNS} turns", rows) if rows else ""
+        report(f"A grown installation at scale {SCALE} ({SIZE.customers:,} customers), {TURNS} turns", rows)
+        if rows
+        else ""
     )
     data = ", ".join(f"{count:,} {name}" for name, count in sizes.items())
     said = (
@@ -161,34 +206,52 @@ def application(url: str):
 
 def built_scale(url: str) -> float | None:  # float-ok: a size factor
     """The scale the database at ``url`` was built at, when a build finished there."""
+    kept = _built(url, "scale")
+    return None if kept is None else float(kept)
+
+
+def built_seconds(url: str) -> int | None:
+    """How many seconds the build of the database at ``url`` took, when a build that kept it finished there."""
+    kept = _built(url, "seconds")
+    return None if kept is None else int(kept)
+
+
+def _built(url: str, name: str) -> str | None:
     try:
         with psycopg.connect(url) as connection:
             found = connection.execute(f"SELECT to_regclass('{BUILT}') IS NOT NULL").fetchone()[0]
             if not found:
                 return None
-            row = connection.execute(f"SELECT value FROM {BUILT} WHERE name = 'scale'").fetchone()
+            row = connection.execute(f"SELECT value FROM {BUILT} WHERE name = %s", (name,)).fetchone()
     except psycopg.OperationalError:  # no such database
         return None
-    return float(row[0]) if row else None
+    return row[0] if row else None
 
 
-def build(url: str, months: list[date]) -> str:
-    """The installation, generated, derived, sealed and anchored, with the day's changes; returns its URL."""
+def build(url: str, months: list[date], size: Size) -> str:
+    """The installation of ``size``, generated, derived, sealed and anchored, with the day's changes; returns its
+    URL. The database keeps the scale and how long the build took (:func:`built_scale`, :func:`built_seconds`)."""
+    started = time.perf_counter()
     url = migrated_database(url)
-    console.print(f"Building an installation of {CUSTOMERS:,} customers and {MOVEMENTS:,} movements in {url}…")
-    generate(url, months, CUSTOMERS)
+    customers = size.customers
+    console.print(f"Building an installation of {customers:,} customers and {size.movements:,} movements in {url}…")
+    generate(url, months, customers)
+    history(url, months, customers)
     app = application(url)
     from backoffice.models import Role, User
     from backoffice.platform.extensions import db
 
     with app.app_context():
-        derive(CUSTOMERS, BATCH, months)
+        derive(customers, BATCH, months)
     console.print("Writing the records' first versions and sealing the evidence…")
     as_the_app_writes(app, chunk=SEAL_CHUNK)
+    _payments(app, customers)
+    _findings(app, customers)
     with app.app_context():
-        user = User(email=pages.EMAIL, name="Clerk", role=Role.FINANCE)
-        user.set_password(pages.PASSWORD)
-        db.session.add(user)
+        for email, name, role in ((pages.EMAIL, "Clerk", Role.FINANCE), (ADMIN_EMAIL, "Admin", Role.ADMIN)):
+            user = User(email=email, name=name, role=role)
+            user.set_password(pages.PASSWORD)
+            db.session.add(user)
         db.session.commit()
     with psycopg.connect(url) as connection:
         connection.execute("SET session_replication_role = replica")  # seals are append-only but for this
@@ -196,7 +259,14 @@ def build(url: str, months: list[date]) -> str:
     with psycopg.connect(url, autocommit=True) as connection:
         console.print("VACUUM ANALYZE…")
         connection.execute("VACUUM ANALYZE")
-    _anchor_and_the_day(app, url)
+    _anchor_and_the_day(app, url, size)
+    with app.app_context():
+        db.engine.dispose()  # nothing stays connected: a nightly measured copies the database
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            f"INSERT INTO {BUILT} (name, value) VALUES ('seconds', %s), ('scale', %s)",
+            (f"{time.perf_counter() - started:.0f}", str(size.scale)),
+        )
     return url
 
 
@@ -362,9 +432,127 @@ def _invoices(connection, customers: int, start: int, stop: int, first: date, ac
     )
 
 
-def _anchor_and_the_day(app, url: str) -> None:
+def history(url: str, months: list[date], customers: int) -> None:
+    """What the installation did beside moving money, set-based: a clerk who asks and an admin who decides; a balance
+    adjustment asked for every ``APPROVALS_EVERY`` customers and rejected, and ``PENDING_APPROVALS`` asked today; the
+    runs of its checks since ``months[0]`` (the nightly's, and a customer's from its page once a day for every
+    ``RUNS_EVERY`` customers), each with its job record."""
+    from backoffice.reconcile import CHECKS
+
+    first = months[0]
+    days = (date.today() - first).days
+    decided = max(customers // APPROVALS_EVERY, 1)
+    with psycopg.connect(url) as connection:
+        connection.execute("SET session_replication_role = replica")  # decided requests are written as they stand
+        connection.execute(
+            "INSERT INTO users (email, name, password_hash, role, active, created_at, session_token) VALUES "
+            "('requester@example.com', 'Requester', '!', 'finance', true, %(first)s, md5('requester')), "
+            "('approver@example.com', 'Approver', '!', 'admin', true, %(first)s, md5('approver'))",
+            {"first": first},
+        )
+        connection.execute(
+            "INSERT INTO approval_requests (kind, status, amount, signed_amount, customer_id, adjustment_reason, "
+            "description, reason, requested_by_id, requested_at, decided_by_id, decided_at, rejection_reason) "
+            "SELECT 'adjustment', CASE WHEN waiting THEN 'pending' ELSE 'rejected' END, 25000000, 25000000, "
+            "       1 + n * 7919 %% %(customers)s, 'goodwill', '', 'Goodwill for the outage of the month', asker.id, "
+            "       at, CASE WHEN NOT waiting THEN approver.id END, "
+            "       CASE WHEN NOT waiting THEN at + interval '1 day' END, "
+            "       CASE WHEN NOT waiting THEN 'The outage was on the supplier''s side' END "
+            "FROM generate_series(1, %(decided)s + %(pending)s) n, "
+            "     LATERAL (SELECT n > %(decided)s AS waiting) w, "
+            "     LATERAL (SELECT CASE WHEN waiting THEN now() - (%(decided)s + %(pending)s + 1 - n) * interval '1 h'"
+            "                     ELSE %(first)s::date + (n - 1) * %(days)s / %(decided)s + time '09:00' END AS at) a, "
+            "     users asker, users approver "
+            "WHERE asker.email = 'requester@example.com' AND approver.email = 'approver@example.com' ORDER BY n",
+            {"customers": customers, "decided": decided, "pending": PENDING_APPROVALS, "first": first, "days": days},
+        )
+        connection.commit()
+    pages.history(
+        url,
+        list(CHECKS),
+        [name for name, check in CHECKS.items() if check.by_customer],
+        days=days,
+        a_day=max(customers // RUNS_EVERY, 1),
+        customers=customers,
+    )
+
+
+def _payments(app, customers: int) -> None:
+    """The payments of the postpaid meters' first ``PAID_INVOICES`` invoices, each of its invoice's amount ten days
+    after it was issued and applied to it, added by the billing service ``PAYMENTS_BATCH`` at a time: posted,
+    allocated, sealed and versioned as a clerk's are, the meters' and customers' totals with them."""
+    from sqlalchemy import select
+
+    from backoffice.models import Invoice
+    from backoffice.platform.extensions import db
+    from backoffice.services import billing
+
+    with app.app_context():
+        invoices = db.session.execute(
+            select(Invoice.id, Invoice.meter_id, Invoice.amount, Invoice.issued_on)
+            .where(Invoice.id <= PAID_INVOICES * (customers // POSTPAID_EVERY))
+            .order_by(Invoice.id)
+        ).all()
+        db.session.rollback()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"Adding {len(invoices):,} payments", total=len(invoices))
+            for start in range(0, len(invoices), PAYMENTS_BATCH):
+                batch = invoices[start : start + PAYMENTS_BATCH]
+                billing.add_payments(
+                    [
+                        billing.NewPayment(
+                            meter_id, amount, issued_on + timedelta(days=10), f"TRF-{invoice_id:08d}", [invoice_id]
+                        )
+                        for invoice_id, meter_id, amount, issued_on in batch
+                    ]
+                )
+                progress.advance(task, len(batch))
+
+
+def _findings(app, customers: int) -> None:
+    """Runs of a customer's checks found with a seal that does not match them (changed after they were written), one
+    for every ``FINDINGS_EVERY`` customers, each accepted by an admin the day after, as a review leaves them: decided
+    with the seal of the row as reviewed, the decision sealed."""
+    from sqlalchemy import insert, text, true
+
+    from backoffice.evidence import sealing, seals, verifying
+    from backoffice.models import TamperedEvidence
+    from backoffice.platform.extensions import db
+
+    evidence = seals.kinds()["reconciliation_runs"]
+    wanted = max(customers // FINDINGS_EVERY, 1)
+    with app.app_context(), db.engine.begin() as connection:
+        approver = connection.scalar(text("SELECT id FROM users WHERE email = 'approver@example.com'"))
+        runs = connection.scalar(text("SELECT count(*) FROM reconciliation_runs WHERE trigger = 'user'"))
+        found = connection.execute(
+            text(
+                "SELECT id, finished_at FROM reconciliation_runs WHERE trigger = 'user' AND id % :step = 0 "
+                "ORDER BY id LIMIT :wanted"
+            ),
+            {"step": max(runs // wanted, 1), "wanted": wanted},
+        ).all()
+        rows = [
+            {
+                "kind": evidence.kind,
+                "row_id": run_id,
+                "version": 0,
+                "what": verifying.Finding(evidence, run_id, 0, "seal_mismatch").what,
+                "found_at": finished + timedelta(days=1),
+                "resolution": "accepted",
+                "reason": "The run was written again by hand after a restore; its results stand",
+                "resolved_by_id": approver,
+                "resolved_at": finished + timedelta(days=2),
+                "reviewed_seal": verifying.reviewed_seal(connection, evidence, run_id, 0),
+            }
+            for run_id, finished in found
+        ]
+        connection.execute(insert(TamperedEvidence.__table__), rows)
+        sealing.seal(connection, [("evidence_decisions", true())])
+
+
+def _anchor_and_the_day(app, url: str, size: Size) -> None:
     """Anchor the sealed history as a nightly does, keep the anchor's files in the database, then append the day's
-    changes: ``DAY`` charges of today, one each on the first customers, their wallets and months written by the
+    changes: ``size.day`` charges of today, one each on the first customers, their wallets and months written by the
     checks' writers and the months' recalculation, the accounts by theirs, the rows sealed."""
     from backoffice.evidence import anchors, sealing, seals
     from backoffice.models import Account
@@ -376,9 +564,9 @@ def _anchor_and_the_day(app, url: str) -> None:
 
     with app.app_context():
         anchors.anchor(db.session.connection(), date.today() - timedelta(days=1))
-        db.session.rollback()
+        db.session.commit()  # the anchor's record, sealed
     folder = Path(app.config["ANCHORS_FOLDER"])
-    console.print(f"Appending the day's changes: {DAY:,} movements…")
+    console.print(f"Appending the day's changes: {size.day:,} movements…")
     with psycopg.connect(url) as connection:
         (mark,) = connection.execute(
             "SELECT greatest((SELECT max(id) FROM balance_transactions), (SELECT max(id) FROM journal_entries))"
@@ -392,7 +580,7 @@ def _anchor_and_the_day(app, url: str) -> None:
             "       NULL::int AS ref_id "
             "FROM generate_series(1, %(day)s) n JOIN customers c ON c.id = 1 + (n - 1) %% %(customers)s, "
             "     LATERAL (SELECT (1000.25 + n %% 1000)::numeric(15,2) AS amount) a",
-            {"mark": mark, "day": DAY, "customers": CUSTOMERS},
+            {"mark": mark, "day": size.day, "customers": size.customers},
         )
         post_generated(connection, accounts)
         for table in ("journal_entries", "journal_lines", "balance_transactions"):
@@ -404,7 +592,7 @@ def _anchor_and_the_day(app, url: str) -> None:
         )
         connection.commit()
     with app.app_context():
-        ids = list(range(1, min(DAY, CUSTOMERS) + 1))
+        ids = list(range(1, min(size.day, size.customers) + 1))
         for start in range(0, len(ids), BATCH):
             connection = db.session.connection()
             chunk = ids[start : start + BATCH]
@@ -421,7 +609,6 @@ def _anchor_and_the_day(app, url: str) -> None:
             )
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
-        connection.execute(f"INSERT INTO {BUILT} (name, value) VALUES ('scale', %s)", (str(SCALE),))
 
 
 def _kept(url: str) -> tuple[int, dict[str, str]]:
@@ -430,6 +617,46 @@ def _kept(url: str) -> tuple[int, dict[str, str]]:
         rows = dict(connection.execute(f"SELECT name, value FROM {BUILT}").fetchall())
     files = {name.removeprefix("anchor:"): text for name, text in rows.items() if name.startswith("anchor:")}
     return int(rows["mark"]), files
+
+
+def anchored_on(url: str) -> date:
+    """The night of the anchor the build kept."""
+    _mark, files = _kept(url)
+    return date.fromisoformat(next(name for name in files if name != "latest.json").removesuffix(".json"))
+
+
+def nightly_on_a_copy(url: str, night: date) -> tuple[float, float, int]:  # float-ok: seconds
+    """The nightly maintenance of ``night``, every check, from the kept anchor, then its floor, on a copy of the
+    database at ``url`` made for them (not timed) and dropped after: the night's anchor, recorded in the database,
+    leaves the kept one as the last only in the copy, so that every night starts from the same anchor with the same
+    day's changes. Their seconds, and how many entities the nightly checked. Nothing may be connected to ``url``."""
+    from backoffice.platform.extensions import db
+
+    mark, files = _kept(url)
+    with copied(url) as copy:
+        app = application(copy)
+        try:
+            seconds, run = timed(lambda: nightly(app, files, night), repeat=1)
+            floor, _ = timed(lambda: _nightly_floor(copy, mark, app.config["SEAL_SWEEP_DAYS"], night), repeat=1)
+        finally:
+            with app.app_context():
+                db.engine.dispose()
+    return seconds, floor, sum(result.checked for result in run.results)
+
+
+@contextmanager
+def copied(url: str) -> Iterator[str]:
+    """A copy of the database at ``url`` for the block (its URL), dropped after."""
+    server, name = url.rsplit("/", 1)
+    copy = f"{name}_night"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}" STRATEGY FILE_COPY')
+    try:
+        yield f"{server}/{copy}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
 
 
 def nightly(app, files: dict[str, str], night: date):
@@ -466,20 +693,16 @@ def _nightly_floor(url: str, mark: int, days: int, night: date) -> None:
     )
 
 
-def _nightly_against_floor(app, url: str) -> list[tuple]:
-    mark, files = _kept(url)
-    days = app.config["SEAL_SWEEP_DAYS"]
-    anchored = date.fromisoformat(next(name for name in files if name != "latest.json").removesuffix(".json"))
+def _nightly_against_floor(url: str) -> list[tuple]:
+    anchored = anchored_on(url)
     nightly_times, floor_times, checked = [], [], []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("The nightly and its floor, taking turns", total=TURNS)
         for turn in range(1, TURNS + 1):
-            night = anchored + timedelta(days=turn)
-            seconds, run = timed(lambda night=night: nightly(app, files, night), repeat=1)
+            seconds, floor, entities = nightly_on_a_copy(url, anchored + timedelta(days=turn))
             nightly_times.append(seconds)
-            with app.app_context():
-                checked.append(sum(result.checked for result in run.results))
-            floor_times.append(timed(lambda night=night: _nightly_floor(url, mark, days, night), repeat=1)[0])
+            floor_times.append(floor)
+            checked.append(entities)
             progress.advance(task)
     ratios = [n / f for n, f in zip(nightly_times, floor_times, strict=True)]
     console.print(
@@ -489,7 +712,7 @@ def _nightly_against_floor(app, url: str) -> list[tuple]:
     )
     return [
         (
-            f"nightly maintenance, every check, {DAY:,} movements of the day",
+            f"nightly maintenance, every check, {SIZE.day:,} movements of the day",
             statistics.median(nightly_times),
             "raw compares of wallets and months + raw read of the night's movements, entries and seals",
             statistics.median(floor_times),
@@ -498,13 +721,13 @@ def _nightly_against_floor(app, url: str) -> list[tuple]:
 
 
 def _pages(months: list[date]) -> list[pages.Page]:
-    customer = f"C{1 + CUSTOMERS // 2:07d}"
+    customer = f"C{1 + SIZE.customers // 2:07d}"
     return [
         pages.Page("orders, one manager's month", f"/orders?manager=manager7@example.com&month={months[-2]:%Y-%m}"),
         pages.Page("orders, unfiltered", "/orders"),
         pages.Page("customers", "/customers"),
         pages.Page("a customer (wallet ledger)", f"/customers/{customer}?tab=ledger"),
-        pages.Page("search, a name typed with a slip", f"/search?q=Custmer%20{1 + CUSTOMERS // 3}"),
+        pages.Page("search, a name typed with a slip", f"/search?q=Custmer%20{1 + SIZE.customers // 3}"),
         pages.Page("the customer picker, a code's first characters", f"/search/pick/customer?q={customer[:6]}"),
         pages.Page("health check", "/admin/balance-health/check", api=True),
     ]
@@ -526,7 +749,7 @@ def _export_against_copy(url: str) -> list[tuple]:
                 times[name].append(seconds)
     return [
         (
-            f"`/customers/export.csv`, streamed ({CUSTOMERS:,} rows)",
+            f"`/customers/export.csv`, streamed ({SIZE.customers:,} rows)",
             statistics.median(times["export"]),
             "PostgreSQL `COPY … TO STDOUT` of the same rows",
             statistics.median(times["copy"]),
@@ -548,7 +771,7 @@ def _charges_against_raw(app, url: str) -> list[tuple]:
                 (core, lambda customer: wallets.charge(customer, CHARGE, description="bench")),
                 (raw, lambda customer: _raw_charge(connection, customer, key)),
             ):
-                customer = picked.randint(1, CUSTOMERS)
+                customer = picked.randint(1, SIZE.customers)
                 seconds, _ = timed(lambda charge=charge, customer=customer: charge(customer), repeat=1)
                 if attempt >= WARM_UP:
                     way.append(seconds)

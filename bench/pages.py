@@ -286,7 +286,14 @@ def _prepare(app, url: str, months: list[date]) -> None:
 
     with app.app_context():
         derive(CUSTOMERS, BATCH, months)
-        _history(url, list(CHECKS), [name for name, check in CHECKS.items() if check.by_customer])
+        history(
+            url,
+            list(CHECKS),
+            [name for name, check in CHECKS.items() if check.by_customer],
+            days=HISTORY_DAYS,
+            a_day=CUSTOMER_RUNS_A_DAY,
+            customers=CUSTOMERS,
+        )
         console.print("Writing the records' first versions and sealing the evidence…")
         as_the_app_writes(app)
         console.print("Running the nightly maintenance…")
@@ -300,21 +307,24 @@ def _prepare(app, url: str, months: list[date]) -> None:
         db.session.commit()
 
 
-def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
-    """Two years of what the installation has run: a nightly verify-and-fix each day at 02:00 and
-    ``CUSTOMER_RUNS_A_DAY`` runs of a customer's checks (the button on its page), each with its job record."""
+def history(url: str, checks: list[str], by_customer: list[str], *, days: int, a_day: int, customers: int) -> None:
+    """``days`` of what the installation has run, up to yesterday: a nightly verify-and-fix each day at 02:00 and
+    ``a_day`` runs of a customer's checks (the button on its page) on customers among the first ``customers``, each
+    with its job record."""
     from backoffice.models import DURATION_BUCKETS
 
-    console.print("Writing two years of runs…")
-    days = "SELECT d::date AS day FROM generate_series(current_date - %(days)s, current_date - 1, interval '1 day') d"
+    console.print(f"Writing {days:,} days of runs…")
+    each_day = (
+        "SELECT d::date AS day FROM generate_series(current_date - %(days)s, current_date - 1, interval '1 day') d"
+    )
     with psycopg.connect(url) as connection:
         connection.execute("SET session_replication_role = replica")  # finished runs are written as they stand
-        values = {"days": HISTORY_DAYS, "checks": json.dumps(checks), "names": checks}
+        values = {"days": days, "checks": json.dumps(checks), "names": checks}
         connection.execute(
             f"WITH runs AS ("
             f"  INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at, finished_at)"
             f"  SELECT 'fix', 'schedule', '{{}}', %(checks)s, 'succeeded', day + time '02:00', day + time '02:04'"
-            f"  FROM ({days}) days ORDER BY day RETURNING id, started_at, finished_at),"
+            f"  FROM ({each_day}) days ORDER BY day RETURNING id, started_at, finished_at),"
             f" results AS ("
             f'  INSERT INTO reconciliation_check_results (run_id, "check", checked, mismatched, fixed, totals,'
             f"  duration_ms) SELECT id, name, %(customers)s, 0, 0, '{{}}', 10000 FROM runs, unnest(%(names)s::text[])"
@@ -325,13 +335,13 @@ def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
             f"       json_build_object('date', to_char(started_at, 'YYYY-MM-DD'), 'trigger', 'schedule'), "
             f"       'maintenance', 'finished', 100, 'Finished', '{{}}', id, false, 1, started_at, started_at, "
             f"       finished_at, finished_at FROM runs",
-            values | {"customers": CUSTOMERS},
+            values | {"customers": customers},
         )
-        values = {"days": HISTORY_DAYS, "checks": json.dumps(by_customer), "names": by_customer}
+        values = {"days": days, "checks": json.dumps(by_customer), "names": by_customer}
         connection.execute(
             f"WITH picked AS ("
             f"  SELECT day + time '08:00' + n * interval '9 minutes' AS at, c.id, c.code"
-            f"  FROM ({days}) days, generate_series(1, %(a_day)s) n"
+            f"  FROM ({each_day}) days, generate_series(1, %(a_day)s) n"
             f"  JOIN customers c ON c.id = 1 + (n * 7919 + extract(doy FROM now())::int) %% %(customers)s),"
             f" runs AS ("
             f"  INSERT INTO reconciliation_runs (mode, trigger, scope, checks, status, started_at, finished_at)"
@@ -347,7 +357,7 @@ def _history(url: str, checks: list[str], by_customer: list[str]) -> None:
             f"       json_build_object('customer_id', c.id, 'trigger', 'user'), 'recalc', 'finished', 100, "
             f"       'Finished', '{{}}', r.id, false, 1, r.started_at, r.started_at, r.finished_at, r.finished_at "
             f"FROM runs r JOIN customers c ON c.code = r.scope -> 'customers' ->> 0",
-            values | {"a_day": CUSTOMER_RUNS_A_DAY, "customers": CUSTOMERS},
+            values | {"a_day": a_day, "customers": customers},
         )
         # Each job ended counts in its kind's duration histogram, as the jobs count themselves when they end.
         within = " ".join(
@@ -484,10 +494,10 @@ def _processor_ticks(master: int) -> int:
     return total
 
 
-def _refuse_a_taken_port() -> None:
-    """Stop when another process listens on the port: the benchmark would start a server that cannot bind it and
-    measure the other one (a killed run's server left listening had been measured so)."""
-    host, port = BIND.rsplit(":", 1)
+def _refuse_a_taken_port(bind: str | None = None) -> None:
+    """Stop when another process listens on the port (of ``bind``, else ``BIND``): the benchmark would start a server
+    that cannot bind it and measure the other one (a killed run's server left listening had been measured so)."""
+    host, port = (bind or BIND).rsplit(":", 1)
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: a closing socket is no owner
         try:
@@ -496,15 +506,15 @@ def _refuse_a_taken_port() -> None:
             sys.exit(f"Port {port} is taken ({error.strerror}): stop what listens there or set BENCH_PAGES_PORT.")
 
 
-def _wait_until_serving(server: subprocess.Popen, log) -> None:
+def _wait_until_serving(server: subprocess.Popen, log, bind: str | None = None) -> None:
     """Wait until the server started answers; stop if it stopped, did not answer in 30 s, or another answers."""
     for _ in range(300):
         if server.poll() is not None:
             log.seek(0)
             sys.exit(f"gunicorn stopped:\n{log.read().decode()}")
         try:
-            if _get("/login")[0] == 200:
-                _still_ours(server, log)
+            if _get("/login", bind=bind)[0] == 200:
+                _still_ours(server, log, bind)
                 return
         except OSError:
             pass
@@ -512,11 +522,12 @@ def _wait_until_serving(server: subprocess.Popen, log) -> None:
     sys.exit("gunicorn did not answer within 30 seconds")
 
 
-def _still_ours(server: subprocess.Popen, log) -> None:
+def _still_ours(server: subprocess.Popen, log, bind: str | None = None) -> None:
     """Stop unless the server started is running and holds the socket listening on the port."""
-    if server.poll() is not None or not _listens(server.pid, int(BIND.rsplit(":", 1)[1])):
+    bind = bind or BIND
+    if server.poll() is not None or not _listens(server.pid, int(bind.rsplit(":", 1)[1])):
         log.seek(0)
-        sys.exit(f"The server on {BIND} is not the one the benchmark started:\n{log.read().decode()}")
+        sys.exit(f"The server on {bind} is not the one the benchmark started:\n{log.read().decode()}")
 
 
 def _listens(pid: int, port: int) -> bool:
@@ -538,12 +549,12 @@ def _target(descriptor: Path) -> str:
         return ""
 
 
-def _log_in() -> str:
-    """Log the clerk in over HTTP; the session cookie (``name=value``)."""
-    status, headers, body = _get("/login")
+def _log_in(bind: str | None = None, email: str = EMAIL) -> str:
+    """Log the clerk (or the user of ``email``) in over HTTP; the session cookie (``name=value``)."""
+    status, headers, body = _get("/login", bind=bind)
     cookie = _cookie(headers)
-    form = urllib.parse.urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": _csrf_token(body)})
-    connection = http.client.HTTPConnection(BIND)
+    form = urllib.parse.urlencode({"email": email, "password": PASSWORD, "csrf_token": _csrf_token(body)})
+    connection = http.client.HTTPConnection(bind or BIND)
     connection.request(
         "POST",
         "/login",
@@ -563,8 +574,8 @@ def _answers(page: Page, header: str) -> None:
     assert status == 200 and page.form == ('name="password"' in body), (page.path, status)
 
 
-def _get(path: str, headers: dict | None = None) -> tuple[int, list, str]:
-    connection = http.client.HTTPConnection(BIND, timeout=30)
+def _get(path: str, headers: dict | None = None, bind: str | None = None) -> tuple[int, list, str]:
+    connection = http.client.HTTPConnection(bind or BIND, timeout=30)
     connection.request("GET", path, headers={"User-Agent": USER_AGENT} | (headers or {}))
     response = connection.getresponse()
     return response.status, response.getheaders(), response.read().decode()

@@ -114,6 +114,19 @@ class Stripes:
         stripe = (key - _remainder(key, self.width)) // self.width
         return _remainder(stripe, self.period) == self.phase
 
+    def contains(self, key: int) -> bool:
+        """:meth:`holds` of one id, in Python."""
+        return (key // self.width) % self.period == self.phase
+
+    def ranges(self, low: int, high: int) -> list[tuple[int, int]]:
+        """The id ranges of the phase's stripes between ``low`` and ``high``, both included: a read by ranges of an
+        index, where :meth:`holds` is a filter of every row."""
+        first = low // self.width + (self.phase - low // self.width) % self.period
+        return [
+            (max(low, stripe * self.width), min(high, (stripe + 1) * self.width - 1))
+            for stripe in range(first, high // self.width + 1, self.period)
+        ]
+
 
 def _remainder(value: ColumnElement, by: int) -> ColumnElement:
     return ((value % by) + by) % by

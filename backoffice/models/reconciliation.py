@@ -117,6 +117,9 @@ class CheckResult(db.Model):
     fixed: Mapped[int] = mapped_column(default=0)
     totals: Mapped[dict] = mapped_column(JSON, default=dict)
     duration_ms: Mapped[int] = mapped_column(default=0)
+    covered: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    """Which part of its rows a check that grows with the journal read in a nightly maintenance (``reconcile.night``);
+    None for any other run, which reads them all."""
 
     run: Mapped[ReconciliationRun] = relationship(back_populates="results")
 
@@ -195,5 +198,7 @@ class ReconciliationChunk(db.Model):
     duration_ms: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     """Why its latest attempt failed."""
+    covered: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    """In a nightly maintenance, the part of its check's rows the chunk reads (``reconcile.night``); None: all."""
 
     run: Mapped[ReconciliationRun] = relationship()

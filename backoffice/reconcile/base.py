@@ -5,15 +5,31 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, cached_property
 from typing import ClassVar, NamedTuple
 
-from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Table, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.util import find_tables
 
+from backoffice.evidence.seals import among
 from backoffice.models.types import Month
 from backoffice.posting.locking import lock_where
 
@@ -72,6 +88,47 @@ class ExpectedBeside:
     source: FromClause
     key: ColumnElement
     period: ColumnElement
+
+
+Span = tuple[int | None, int | None]
+"""Ids from the first to the second, both included; ``None``: no bound on that side."""
+
+_LOWEST, _HIGHEST = -(2**63), 2**63 - 1
+"""The ends of a span without a bound, where a bound must be written (a bigint's)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some of a check's rows, by the ids of the tables it reads by id (:meth:`Check.marked`): what a nightly reads of
+    a check that grows with the journal (``reconcile.night``), either the rows added or changed since its last clean
+    night, or the night's stripes of the rest (``swept``)."""
+
+    spans: tuple[tuple[str, tuple[Span, ...]], ...]
+    swept: bool = False
+
+    def of(self, table: str) -> tuple[Span, ...]:
+        return dict(self.spans).get(table, ())
+
+    def constrains(self, table: str) -> bool:
+        return table in dict(self.spans)
+
+    def holds(self, column: ColumnElement, table: str) -> ColumnElement:
+        """Whether the id ``column`` of a row of ``table`` is in the part: by ranges of the id's index, each span a
+        range and the single ids one array."""
+        spans = self.of(table)
+        single = sorted(low for low, high in spans if low is not None and low == high)
+        arms = [_between(column, low, high) for low, high in spans if low is None or low != high]
+        if single:
+            arms.append(among(column, single))
+        return or_(*arms) if arms else false()
+
+    def ranges(self, table: str):
+        """The part's spans of ``table`` as rows ``(low, high)``, for a check that reads what lies before each."""
+        spans = self.of(table)
+        lows = [_LOWEST if low is None else low for low, _high in spans]
+        highs = [_HIGHEST if high is None else high for _low, high in spans]
+        ids = ARRAY(BigInteger)
+        return func.unnest(literal(lows, ids), literal(highs, ids)).table_valued("low", "high").render_derived("spans")
 
 
 class Check(ABC):
@@ -202,6 +259,43 @@ class Check(ABC):
         read = {table for clause in (self.key, *conditions) for table in find_tables(clause, check_columns=True)}
         return self.table if read <= {self.table} or self.source is None else self.source
 
+    def marked(self) -> dict[str, tuple[ColumnElement, ...]]:
+        """For a check that grows with the journal, per table it reads by id, the id columns of its rows (a record's
+        and its versions'): a nightly maintenance reads of it the rows added or changed since its last clean night
+        and the night's stripes of the rest (``reconcile.night``). Empty for any other check: every run reads it
+        whole."""
+        return {}
+
+    def marked_as(self, entity_type: str) -> str | None:
+        """The table of :meth:`marked` whose row an entity of ``entity_type`` the check found is (its only one)."""
+        tables = list(self.marked())
+        return tables[0] if len(tables) == 1 else None
+
+    def swept_by(self) -> dict[str, tuple[str, tuple[ColumnElement, ...]]]:
+        """Per table of :meth:`marked` whose rows the night's stripes of another id sweep (a customer's, for a chain
+        of a customer's rows, read whole where a stripe of rows would read each one's previous row by itself): the
+        name of that id and its columns."""
+        return {}
+
+    def watched(self) -> dict[str, tuple[ColumnElement, ...]]:
+        """For a check whose rows are groups of other tables' rows (an account, of the invoices and the payments):
+        per table whose new rows touch a group, its id columns, marked as :meth:`marked`'s are."""
+        return {}
+
+    def changed(self, since: datetime, after: dict[str, int | None]) -> dict[str, Select]:
+        """Per table of :meth:`marked`, the select of the ids of the rows the application changed since ``since``,
+        whatever their ids, or whose groups rows added above the last clean night's marks (``after``, by table of
+        :meth:`watched`) touch: a nightly reads them besides the rows added since its last clean night."""
+        return {}
+
+    def restricted(self, part: Part) -> Check:
+        """The check as it reads the ``part`` of its rows alone (``reconcile.night``)."""
+        raise NotImplementedError
+
+    def in_part(self) -> list[ColumnElement]:
+        """The conditions on the entities of the part :meth:`restricted` reads, which the engine adds to a chunk's."""
+        return []
+
     def write_entities(self, connection: Connection, entities: set[tuple[int, str | None]]) -> None:
         """Store the expected values for these ``(key, period)`` entities; by key unless a check knows better."""
         self.write(connection, sorted({key for key, _period in entities}))
@@ -233,13 +327,25 @@ class Check(ABC):
 class ChunkedCheck(Check):
     """A check whose source aggregates another table by the check's key (an entry's lines, a record's versions, a
     customer's previous movement): an instance is built for one chunk of keys, ``low`` to ``high``, or for all of
-    them, and builds its SQL when it is first read."""
+    them, and of a part of them (``reconcile.night``) or all of them, and builds its SQL when it is first read."""
 
-    def __init__(self, low: int | None = None, high: int | None = None) -> None:
-        self.low, self.high = low, high
+    def __init__(self, low: int | None = None, high: int | None = None, part: Part | None = None) -> None:
+        self.low, self.high, self.part = low, high, part
 
     def bounded(self, low: int, high: int) -> Check:
-        return type(self)(low, high)
+        return type(self)(low, high, self.part)
+
+    def restricted(self, part: Part) -> Check:
+        return type(self)(self.low, self.high, part)
+
+    def in_part(self) -> list[ColumnElement]:
+        return [] if self.part is None else [self.part.holds(self.key, self.table.name)]
+
+    def within(self, key: ColumnElement, table: str) -> list[ColumnElement]:
+        """The conditions on the id ``key`` of a row of ``table`` (one of :meth:`marked`) that the instance reads:
+        its chunk's, and its part's."""
+        bounds = [] if self.low is None else [key.between(self.low, self.high)]
+        return bounds + ([] if self.part is None else [self.part.holds(key, table)])
 
 
 def differs(fields: list[CheckedField]) -> ColumnElement:
@@ -256,3 +362,8 @@ def at_scale(value, scale: int) -> Decimal | None:
 @cache
 def _quantum(scale: int) -> Decimal:
     return Decimal(1).scaleb(-scale)
+
+
+def _between(column: ColumnElement, low: int | None, high: int | None) -> ColumnElement:
+    bounds = ([] if low is None else [column >= low]) + ([] if high is None else [column <= high])
+    return and_(*bounds) if bounds else column.is_not(None)

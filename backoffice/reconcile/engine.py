@@ -40,7 +40,7 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
-from backoffice.reconcile import CHECKS, Check, Scope, resolve, sources
+from backoffice.reconcile import CHECKS, Check, Scope, night, resolve, sources
 from backoffice.reconcile.base import at_scale, differs
 from backoffice.reconcile.locks import claim, waits
 from backoffice.reconcile.transitions import end_run
@@ -189,6 +189,8 @@ class Tally:
     fixed: int = 0
     stored: dict[str, Decimal] = field(default_factory=dict)
     correction: dict[str, Decimal] = field(default_factory=dict)
+    swept: int = 0
+    """Of the entities checked, those a nightly read in the night's stripes (``night``)."""
 
     @classmethod
     def of(cls, check: Check) -> Tally:
@@ -199,6 +201,7 @@ class Tally:
         self.checked += other.checked
         self.mismatched += other.mismatched
         self.fixed += other.fixed
+        self.swept += other.swept
         for name in self.stored:
             self.stored[name] += other.stored[name]
             self.correction[name] += other.correction[name]
@@ -208,10 +211,11 @@ class Tally:
         return {name: [str(value), str(self.correction[name])] for name, value in self.stored.items()}
 
     @classmethod
-    def kept(cls, checked: int, mismatched: int, fixed: int, sums: dict) -> Tally:
+    def kept(cls, checked: int, mismatched: int, fixed: int, sums: dict, swept: int = 0) -> Tally:
         """The tally a chunk kept (see :meth:`sums`)."""
         stored = {name: Decimal(pair[0]) for name, pair in sums.items()}
-        return cls(checked, mismatched, fixed, stored, {name: Decimal(pair[1]) for name, pair in sums.items()})
+        corrections = {name: Decimal(pair[1]) for name, pair in sums.items()}
+        return cls(checked, mismatched, fixed, stored, corrections, swept)
 
 
 SPREAD_CHUNKS = 64
@@ -241,20 +245,51 @@ def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
 
 
 def check_chunk(
-    record: ReconciliationRun | RunOf, check: Check, scope: Scope, key_range: KeyRange, *, commit: bool
+    record: ReconciliationRun | RunOf,
+    check: Check,
+    scope: Scope,
+    key_range: KeyRange,
+    *,
+    commit: bool,
+    share: night.Share | None = None,
 ) -> Tally:
-    """Check one key range of ``check`` (as scoped) for the run; fix what is wrong when the run writes, and record
-    every discrepancy. With ``commit``, each batch of fixes is committed with its audit rows; without, all of it is
-    left to the caller's transaction."""
+    """Check one key range of ``check`` (as scoped) for the run, of it the night's ``share`` if given; fix what is
+    wrong when the run writes, and record every discrepancy. With ``commit``, each batch of fixes is committed with
+    its audit rows; without, all of it is left to the caller's transaction."""
     if check.examines:
         return _examine(record, check, commit=commit)
+    if share is None:
+        return _check_part(record, check, scope, key_range, None, commit=commit)
+    with replica.reading():
+        parts = share.parts(check, key_range)
+    tally = Tally.of(check)
+    for part in parts:
+        read = _check_part(record, check, scope, key_range, part, commit=commit)
+        if part is not None and part.swept:
+            read.swept = read.checked
+        tally.add(read)
+    return tally
+
+
+def _check_part(
+    record: ReconciliationRun | RunOf,
+    check: Check,
+    scope: Scope,
+    key_range: KeyRange,
+    part: night.Part | None,
+    *,
+    commit: bool,
+) -> Tally:
+    """:func:`check_chunk` of the ``part`` of the key range's rows (``None``: all of them)."""
     if key_range is not None:
         check = check.bounded(*key_range)
+    if part is not None:
+        check = check.restricted(part)
     fields = check.fields()
     tally = Tally.of(check)
     writes = record.mode.writes and check.fixable
     fixing = _fixing(record.mode, check)
-    in_chunk = [*check.scope_conditions(scope)]
+    in_chunk = [*check.scope_conditions(scope), *check.in_part()]
     if key_range is not None:
         in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
     # The comparison only reads: a replica may serve it. What a fix writes is compared again on the primary.
@@ -411,10 +446,17 @@ def _examine(record: ReconciliationRun | RunOf, check: Check, *, commit: bool) -
     return tally
 
 
-def check_result(record: ReconciliationRun | RunOf, check: Check, tally: Tally, duration_ms: int) -> CheckResult:
+def check_result(
+    record: ReconciliationRun | RunOf,
+    check: Check,
+    tally: Tally,
+    duration_ms: int,
+    share: night.Share | None = None,
+) -> CheckResult:
     """The check's counts in the run. A fix, a rebuild and a dry run say what a fix moves (before and after totals
     of each field that adds up: not a price, a factor or a running balance) and what it leaves as it is, and why; a
-    plain verify and a check that only reports do not."""
+    plain verify and a check that only reports do not. A nightly says which part of a check that grows with the
+    journal it read (``night``)."""
     totals = (
         {
             name: {"before": str(value), "after": str(value + tally.correction[name])}
@@ -431,6 +473,7 @@ def check_result(record: ReconciliationRun | RunOf, check: Check, tally: Tally, 
         fixed=tally.fixed,
         totals=totals,
         duration_ms=duration_ms,
+        covered=share.covered(tally.checked, tally.swept) if share is not None else None,
     )
 
 
@@ -453,15 +496,19 @@ def _run_check(
     started = time.monotonic()
     check = check.scoped(scope)
     tally = Tally.of(check)
+    with replica.reading():
+        share = night.share_of(record.id, check, scope)
     ranges = key_ranges(check, scope)
     for done, key_range in enumerate(ranges, start=1):
         # A chunk that records its discrepancies in one batch and is the check's last commits with the check's
         # result, which follows at once: one flush of the log where there were two.
         last = done == len(ranges) and not _fixing(record.mode, check)
-        tally.add(check_chunk(record, check, scope, key_range, commit=commit and not last))
+        tally.add(check_chunk(record, check, scope, key_range, commit=commit and not last, share=share))
         if progress:
             progress(check.name, done, len(ranges))
-    result = check_result(record, check, tally, int((time.monotonic() - started) * 1000))
+    result = check_result(record, check, tally, int((time.monotonic() - started) * 1000), share)
+    if share is not None:
+        share.said(check.name, tally.checked, tally.swept)
     db.session.add(result)
     db.session.flush()  # written before the run ends, which refuses rows of a finished run
     return result

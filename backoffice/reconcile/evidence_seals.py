@@ -116,9 +116,7 @@ class Night:
     def of(cls, run_id: int | None) -> Night | None:
         """The night of a nightly maintenance's run, when it has an anchor to start from; ``None`` for any other
         run (verified in full), and for a nightly with no anchor, or one whose file does not match its digest."""
-        if run_id is None:
-            return None
-        args = db.session.scalar(select(JobRecord.args).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY))
+        args = nightly_args(run_id)
         found = anchors.anchored(db.session.connection()) if args is not None else None
         if found is None:
             return None
@@ -130,7 +128,7 @@ class Night:
 
     @property
     def slice(self) -> int:
-        return self.day.toordinal() % self.days
+        return self.stripes_swept.phase
 
     def verify(
         self, connection: Connection, evidence: seals.Evidence, low: int, high: int, chunk_size: int
@@ -197,15 +195,26 @@ class Night:
     @property
     def stripes_swept(self) -> verifying.Stripes:
         """The night's stripes of every kind's older rows."""
-        return verifying.Stripes(STRIPE, self.days, self.slice)
+        return swept(self.day, self.days)
 
     def _stripes(self, low: int, high: int) -> list[Range]:
         """The id ranges of the night's stripes between ``low`` and ``high``."""
-        first = low // STRIPE + (self.slice - low // STRIPE) % self.days
-        return [
-            (max(low, stripe * STRIPE), min(high, (stripe + 1) * STRIPE - 1))
-            for stripe in range(first, high // STRIPE + 1, self.days)
-        ]
+        return self.stripes_swept.ranges(low, high)
+
+
+def swept(day: date, days: int) -> verifying.Stripes:
+    """The stripes of the older rows the night of ``day`` sweeps, of a sweep over ``days`` nights: those whose number
+    is the day's number modulo ``days``. Any ``days`` consecutive nights sweep every stripe, with nothing kept between
+    nights; every id, a negative one too, lies in exactly one night's stripes (:meth:`verifying.Stripes.holds`). The
+    seals' sweep and the checks that grow with the journal (``reconcile.night``) sweep the same stripes."""
+    return verifying.Stripes(STRIPE, days, day.toordinal() % days)
+
+
+def nightly_args(run_id: int | None) -> dict | None:
+    """The arguments of the nightly maintenance whose run this is; ``None`` for any other run."""
+    if run_id is None:
+        return None
+    return db.session.scalar(select(JobRecord.args).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY))
 
 
 def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> None:

@@ -51,9 +51,10 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import Month, utcnow
+from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.platform.sentences import Sentence, said
-from backoffice.reconcile import CHECKS, Check, Scope, label, resolve
+from backoffice.reconcile import CHECKS, Check, Scope, label, night, resolve
 from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
 from backoffice.reconcile.locks import claim, key
 from backoffice.reconcile.transitions import end_run
@@ -170,7 +171,8 @@ def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
     started = time.monotonic()
     scope = _scope(record)
     key_range = None if chunk.low is None else (chunk.low, chunk.high)
-    tally = check_chunk(record, CHECKS[chunk.check].scoped(scope), scope, key_range, commit=False)
+    share = None if chunk.covered is None else night.Share.of_kept(chunk.covered)
+    tally = check_chunk(record, CHECKS[chunk.check].scoped(scope), scope, key_range, commit=False, share=share)
     _gate()
     recorded = db.session.execute(
         update(chunks)
@@ -183,6 +185,7 @@ def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
             totals=tally.sums(),
             duration_ms=int((time.monotonic() - started) * 1000),
             error=None,
+            covered=None if share is None else chunk.covered | {"swept": tally.swept},
         )
     ).rowcount
     # The run's lock orders the chunks that end at once: one of them sees its step complete, the statements
@@ -317,19 +320,23 @@ def _next_step(record: ReconciliationRun, step: int, on_end: RunEnded) -> list[i
     scope = _scope(record)
     planned = steps(record.mode, resolve(record.checks))
     for number in range(step, len(planned)):
-        rows = [
-            chunks(
-                run_id=record.id,
-                phase=number,
-                check=check.name,
-                position=position,
-                low=None if key_range is None else key_range[0],
-                high=None if key_range is None else key_range[1],
-                status=ChunkStatus.QUEUED,
-            )
-            for check in planned[number]
-            for position, key_range in enumerate(key_ranges(check.scoped(scope), scope), start=1)
-        ]
+        rows = []
+        for check in planned[number]:
+            with replica.reading():
+                share = night.share_of(record.id, check, scope)
+            rows += [
+                chunks(
+                    run_id=record.id,
+                    phase=number,
+                    check=check.name,
+                    position=position,
+                    low=None if key_range is None else key_range[0],
+                    high=None if key_range is None else key_range[1],
+                    status=ChunkStatus.QUEUED,
+                    covered=None if share is None else share.kept(),
+                )
+                for position, key_range in enumerate(key_ranges(check.scoped(scope), scope), start=1)
+            ]
         if rows:
             db.session.add_all(rows)
             db.session.flush()
@@ -342,12 +349,16 @@ def _complete(record: ReconciliationRun, on_end: RunEnded) -> None:
     """Each check's counts and sums from its chunks, and the run succeeded."""
     done = db.session.scalars(select(chunks).where(chunks.run_id == record.id).order_by(chunks.id)).all()
     for check in resolve(record.checks):
-        tally, duration_ms = Tally.of(check), 0
+        tally, duration_ms, share = Tally.of(check), 0, None
         for chunk in done:
             if chunk.check == check.name:
-                tally.add(Tally.kept(chunk.checked, chunk.mismatched, chunk.fixed, chunk.totals))
+                swept = 0 if chunk.covered is None else chunk.covered["swept"]
+                tally.add(Tally.kept(chunk.checked, chunk.mismatched, chunk.fixed, chunk.totals, swept))
                 duration_ms += chunk.duration_ms
-        db.session.add(check_result(record, check, tally, duration_ms))
+                share = None if chunk.covered is None else night.Share.of_kept(chunk.covered)
+        db.session.add(check_result(record, check, tally, duration_ms, share))
+        if share is not None:
+            share.said(check.name, tally.checked, tally.swept)
     db.session.flush()  # before the run is finished, after which its rows take no new ones
     end_run(record.id, RunStatus.SUCCEEDED)
     db.session.expire(record, ["results"])

@@ -8,23 +8,22 @@ from sqlalchemy import case, func, select
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.platform.sentences import Sentence
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope, differs
+from backoffice.reconcile.night import sealed_since
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
 lines = JournalLine.__table__
 
 
-def _per_entry(low: int | None = None, high: int | None = None):
-    """Each entry's debits, credits and lines (of the entries from ``low`` to ``high``, if given)."""
+def _per_entry(within: list | None = None):
+    """Each entry's debits, credits and lines (of the entries ``within`` selects of ``lines.c.entry_id``, if given)."""
     query = select(
         lines.c.entry_id,
         func.sum(lines.c.debit).label("debits"),
         func.sum(lines.c.credit).label("credits"),
         func.count().label("lines"),
     )
-    if low is not None:
-        query = query.where(lines.c.entry_id.between(low, high))
-    return query.group_by(lines.c.entry_id).subquery("entry_sums")
+    return query.where(*(within or [])).group_by(lines.c.entry_id).subquery("entry_sums")
 
 
 class JournalBalanced(ChunkedCheck):
@@ -39,7 +38,7 @@ class JournalBalanced(ChunkedCheck):
 
     @cached_property
     def per_entry(self):
-        return _per_entry(self.low, self.high)
+        return _per_entry(self.within(lines.c.entry_id, entries.name))
 
     @property
     def source(self):
@@ -58,6 +57,12 @@ class JournalBalanced(ChunkedCheck):
         if scope.from_month:
             conditions.append(entries.c.entry_date >= scope.from_month)
         return conditions
+
+    def marked(self):
+        return {entries.name: (entries.c.id,)}
+
+    def changed(self, since, after):
+        return {entries.name: sealed_since([entries.name], since)}  # an entry is sealed as it is posted
 
 
 def held_accounts(connection, account_ids: list[int]) -> dict[int, str]:

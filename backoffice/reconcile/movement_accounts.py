@@ -22,6 +22,7 @@ from backoffice.models.types import Money
 from backoffice.posting.rules import RULES, WALLET_KINDS, rule_of
 from backoffice.posting.sql import rule_accounts, sign_sql
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope
+from backoffice.reconcile.night import sealed_since
 
 accounts = Account.__table__
 entries = JournalEntry.__table__
@@ -45,17 +46,16 @@ def _net(code: str | None):
     return func.sum(moved)
 
 
-def _per_entry(low: int | None = None, high: int | None = None):
-    """Each entry's lines summed per account of the rules (of the entries from ``low`` to ``high``, if given)."""
+def _per_entry(within: list | None = None):
+    """Each entry's lines summed per account of the rules (of the entries ``within`` selects of
+    ``lines.c.entry_id``, if given)."""
     query = select(
         lines.c.entry_id,
         *(_net(code).label(f"net_{code}") for code in RULE_ACCOUNTS),
         _net(None).label("elsewhere"),
         func.sum(lines.c.debit + lines.c.credit).label("gross"),
     ).join(accounts, accounts.c.id == lines.c.account_id)
-    if low is not None:
-        query = query.where(lines.c.entry_id.between(low, high))
-    return query.group_by(lines.c.entry_id).subquery("movement_lines")
+    return query.where(*(within or [])).group_by(lines.c.entry_id).subquery("movement_lines")
 
 
 source_type = entries.c.source_type
@@ -90,7 +90,7 @@ class MovementAccounts(ChunkedCheck):
 
     @cached_property
     def per_entry(self):
-        return _per_entry(self.low, self.high)
+        return _per_entry(self.within(lines.c.entry_id, entries.name))
 
     @cached_property
     def signed(self):
@@ -133,3 +133,10 @@ class MovementAccounts(ChunkedCheck):
         if scope.from_month:
             conditions.append(entries.c.entry_date >= scope.from_month)
         return conditions
+
+    def marked(self):
+        return {entries.name: (entries.c.id,)}
+
+    def changed(self, since, after):
+        # An entry is sealed as it is posted; its movement, appended with it, never changes.
+        return {entries.name: sealed_since([entries.name], since)}

@@ -21,7 +21,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, OPENING_EQUITY, RECEIVABLES
-from backoffice.reconcile import engine, evidence_seals
+from backoffice.reconcile import CHECKS, engine, evidence_seals
 from backoffice.services import billing, books, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, forged_recharge, past_the_guards
 
@@ -29,7 +29,7 @@ FIRST = date(2026, 11, 1)
 LATER = date(2026, 12, 1)
 DAYS = 3
 STRIPE = 2
-GROWING = ["movement_accounts", "journal_balanced"]
+GROWING = ["movement_accounts", "journal_balanced", "ledger_chain"]
 
 
 @dataclass
@@ -267,6 +267,21 @@ def test_an_entry_posted_since_the_last_clean_night_under_an_older_id_is_read_th
 
     assert _found(run_id, "journal_balanced", kept.draft)
     assert kept.draft <= _covered(run_id, "journal_balanced")["after"]["journal_entries"]
+
+
+def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_ledger_s_changed_rows(kept):
+    customer = kept.customers[2]
+    reviewed, following = kept.movements[2], kept.movements[5]
+    assert _customer_of(reviewed) == _customer_of(following) == customer
+    _sql(
+        "INSERT INTO tampered_evidence (kind, row_id, version, customer_id, what, found_at, resolution, reason,"
+        " resolved_at) VALUES ('balance_transactions', :id, 0, :c, 'forged', now(), 'accepted', 'reviewed', now())",
+        id=reviewed,
+        c=customer,
+    )
+    (changed,) = CHECKS["ledger_chain"].changed(utcnow() - timedelta(hours=1), {}).values()
+
+    assert set(db.session.scalars(changed)) == {following}
 
 
 def test_each_night_keeps_what_it_read_and_its_marks_move_on_only_when_it_was_clean(kept):

@@ -4,12 +4,13 @@ from datetime import UTC, datetime, time
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BigInteger, and_, func, literal, select, union, union_all
 
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
 from backoffice.platform.sentences import Sentence
-from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope, differs
+from backoffice.reconcile.base import CheckedField, ChunkedCheck, Part, Scope, differs
+from backoffice.reconcile.night import sealed_since
 
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
@@ -23,23 +24,47 @@ reviewed = select(findings.c.row_id).where(
 carried = select(ledger.c.id, ledger.c.signed_amount).where(ledger.c.id.in_(reviewed)).subquery("carried")
 
 
-def _chain(low: int | None = None, high: int | None = None):
+def _chain(low: int | None = None, high: int | None = None, part: Part | None = None):
     """Each row beside what the chain says it must hold: its own before plus its amount, and the customer's previous
     row's after (zero for the first row), plus, for the reversal of a reviewed movement, that movement's money.
 
     With ``low`` and ``high``, the rows of those ids and, for each of their customers, the row before the first of
-    them: what the chunk's rows are compared with, rather than every row of the ledger for every chunk."""
+    them: what the chunk's rows are compared with, rather than every row of the ledger for every chunk. With a
+    ``part`` (``reconcile.night``), its rows among them, and the row before the first of them in each of its spans."""
     kept = ledger.c.id.not_in(reviewed)
-    if low is not None:
+    if part is not None:
+        spans = part.ranges(ledger.name)
+        rows = and_(*([] if low is None else [ledger.c.id.between(low, high)]), *_in_part(ledger.c, part))
+        in_chunk = (
+            select(spans.c.low, ledger.c.customer_id)
+            .select_from(spans.join(ledger, ledger.c.id.between(spans.c.low, spans.c.high)))
+            .where(rows)
+            .distinct()
+            .subquery("in_chunk")
+        )
+    elif low is not None:
+        rows = ledger.c.id.between(low, high)
+        in_chunk = (
+            select(literal(low, BigInteger).label("low"), ledger.c.customer_id)
+            .where(rows)
+            .distinct()
+            .subquery("in_chunk")
+        )
+    if part is not None or low is not None:
         earlier = ledger.alias("earlier")
-        in_chunk = select(ledger.c.customer_id).where(ledger.c.id.between(low, high)).distinct().subquery("in_chunk")
         before = select(
             select(func.max(earlier.c.id))
-            .where(earlier.c.customer_id == in_chunk.c.customer_id, earlier.c.id < low, earlier.c.id.not_in(reviewed))
+            .where(
+                earlier.c.customer_id == in_chunk.c.customer_id,
+                earlier.c.id < in_chunk.c.low,
+                earlier.c.id.not_in(reviewed),
+            )
             .correlate(in_chunk)
             .scalar_subquery()
         ).select_from(in_chunk)
-        kept = and_(kept, or_(ledger.c.id.between(low, high), ledger.c.id.in_(before)))
+        # The rows and those before them, by one semi-join: an IN of the latter beside the former (an OR) is a
+        # subplan run once a row where the planner expects more rows before them than a hash holds.
+        kept = and_(kept, ledger.c.id.in_(union(select(ledger.c.id).where(rows), before)))
     return (
         select(
             ledger.c.id,
@@ -75,7 +100,7 @@ class LedgerChain(ChunkedCheck):
 
     @cached_property
     def chain(self):
-        return _chain(self.low, self.high)
+        return _chain(self.low, self.high, self.part)
 
     @property
     def source(self):
@@ -85,6 +110,11 @@ class LedgerChain(ChunkedCheck):
     def key(self):
         return self.chain.c.id
 
+    def key_bounds(self, scope: Scope):
+        """The lowest and highest id of the ledger's rows in scope, read from the ledger: the chain's would be read
+        through its window."""
+        return select(func.min(ledger.c.id), func.max(ledger.c.id)).where(*_in_scope(ledger.c, scope))
+
     def fields(self):
         chain = self.chain
         return [
@@ -93,13 +123,53 @@ class LedgerChain(ChunkedCheck):
         ]
 
     def scope_conditions(self, scope: Scope):
-        chain = self.chain
-        conditions = []
-        if scope.customer_ids:
-            conditions.append(chain.c.customer_id.in_(scope.customer_ids))
-        if scope.from_month:
-            conditions.append(chain.c.created_at >= datetime.combine(scope.from_month, time(), UTC))
-        return conditions
+        return _in_scope(self.chain.c, scope)
+
+    def marked(self):
+        return {ledger.name: (ledger.c.id,)}
+
+    def swept_by(self):
+        return {ledger.name: (CUSTOMERS, (ledger.c.customer_id,))}
+
+    def in_part(self):
+        return [] if self.part is None else _in_part(self.chain.c, self.part)
+
+    def changed(self, since, after):
+        """The movements appended since, and each customer's first movement after one an admin decided on since:
+        its balance before now follows the movement before the one reviewed."""
+        decided = findings.c.kind == ledger.name, findings.c.resolution.is_not(None), findings.c.resolved_at > since
+        following = (
+            select(func.min(ledger.c.id))
+            .where(
+                ledger.c.customer_id == findings.c.customer_id,
+                ledger.c.id > findings.c.row_id,
+                ledger.c.id.not_in(reviewed),
+            )
+            .correlate(findings)
+            .scalar_subquery()
+        )
+        return {ledger.name: union_all(sealed_since([ledger.name], since), select(following).where(*decided))}
+
+
+CUSTOMERS = "customers"
+"""What the night's stripes sweep the ledger by: its customers, each chain whole (``reconcile.night``)."""
+
+
+def _in_part(columns, part: Part) -> list:
+    """The conditions of a night's ``part`` on the ledger's ``columns`` (or the chain's): its ids, and in the night's
+    stripes its customers' rows whole."""
+    whole = [part.holds(columns.customer_id, CUSTOMERS)] if part.constrains(CUSTOMERS) else []
+    return [part.holds(columns.id, ledger.name), *whole]
+
+
+def _in_scope(columns, scope: Scope) -> list:
+    """The conditions of ``scope`` on the ledger's ``columns`` (or the chain's)."""
+    conditions = []
+    if scope.customer_ids:
+        conditions.append(columns.customer_id.in_(scope.customer_ids))
+    if scope.from_month:
+        conditions.append(columns.created_at >= datetime.combine(scope.from_month, time(), UTC))
+    return conditions
 
 
 def held_customers(connection, customer_ids: list[int]) -> dict[int, str]:

@@ -35,7 +35,8 @@ from sqlalchemy.orm import configure_mappers
 
 from backoffice.models import HistoryOperation, HistoryTransaction
 from backoffice.platform.extensions import db
-from backoffice.reconcile.base import CheckedField, ChunkedCheck, Found, Scope
+from backoffice.reconcile.base import CheckedField, ChunkedCheck, Found, Part, Scope
+from backoffice.reconcile.night import sealed_since
 
 NO_VERSION = "no version"
 DELETED_VERSION = "version says deleted"
@@ -187,24 +188,26 @@ def compared_columns(table: Table, history: Table) -> list[str]:
     ]
 
 
-def _per_table(table: Table, history: Table, low: int | None, high: int | None) -> list:
+def _per_table(table: Table, history: Table, within: Callable[[ColumnElement, str], list[ColumnElement]]) -> list:
     entity_type, name = NAMES[table.name]
     kind = literal(entity_type, String)
     latest = select(history.c.id, func.max(history.c.transaction_id).label("transaction_id"))
-    if low is not None:
-        latest = latest.where(history.c.id.between(low, high))
-    latest = latest.group_by(history.c.id).subquery(f"{table.name}_latest")
+    latest = latest.where(*within(history.c.id, table.name)).group_by(history.c.id).subquery(f"{table.name}_latest")
     version = history.alias(f"{table.name}_version")
     state = state_of(table, history, version)
-    live = select(
-        table.c.id.label("key"),
-        state.label("state"),
-        kind.label("entity_type"),
-        name(table.c).label("name"),
-    ).select_from(
-        table.outerjoin(latest, latest.c.id == table.c.id).outerjoin(
-            version, and_(version.c.id == latest.c.id, version.c.transaction_id == latest.c.transaction_id)
+    live = (
+        select(
+            table.c.id.label("key"),
+            state.label("state"),
+            kind.label("entity_type"),
+            name(table.c).label("name"),
         )
+        .select_from(
+            table.outerjoin(latest, latest.c.id == table.c.id).outerjoin(
+                version, and_(version.c.id == latest.c.id, version.c.transaction_id == latest.c.transaction_id)
+            )
+        )
+        .where(*within(table.c.id, table.name))
     )
     # A version that is not a deletion, of a row the table no longer has: deleted by a path that kept no version.
     gone = (
@@ -250,11 +253,13 @@ def _joined(parts: list[ColumnElement]) -> ColumnElement:
 
 
 @lru_cache(maxsize=32)
-def drift_rows(low: int | None = None, high: int | None = None) -> Subquery:
+def drift_rows(low: int | None = None, high: int | None = None, part: Part | None = None) -> Subquery:
     """Every live row of every versioned table, and every row deleted without a version, each with its state
     (empty: as its latest version says), its entity type and its name; of the ids from ``low`` to ``high``, if
-    given, whose latest versions alone are then looked for."""
-    selects = [part for table, history in versioned_tables() for part in _per_table(table, history, low, high)]
+    given, and of a night's ``part`` of each table's (``reconcile.night``), whose latest versions alone are then
+    looked for."""
+    within = HistoryDrift(low, high, part).within
+    selects = [select for table, history in versioned_tables() for select in _per_table(table, history, within)]
     return union_all(*selects).subquery("history_drift")
 
 
@@ -275,7 +280,7 @@ class HistoryDrift(ChunkedCheck):
 
     @cached_property
     def rows(self) -> Subquery:
-        return drift_rows(self.low, self.high)
+        return drift_rows(self.low, self.high, self.part)
 
     @property
     def source(self):
@@ -293,6 +298,34 @@ class HistoryDrift(ChunkedCheck):
 
     def scope_conditions(self, scope: Scope):
         return []
+
+    def key_bounds(self, scope: Scope):
+        """The lowest and highest id of any versioned table or version: each read from its table's index, where the
+        rows' own keys would be the whole check's work."""
+        ids = union_all(*(select(func.min(c).label("low"), func.max(c).label("high")) for c in self._ids())).subquery(
+            "ids"
+        )
+        return select(func.min(ids.c.low), func.max(ids.c.high))
+
+    def keys(self, scope: Scope):
+        ids = union_all(*(select(c.label("key")) for c in self._ids())).subquery("ids")
+        return select(ids.c.key)
+
+    def marked(self):
+        return {table.name: (table.c.id, history.c.id) for table, history in versioned_tables()}
+
+    def _ids(self) -> list[ColumnElement]:
+        return [column for columns in self.marked().values() for column in columns]
+
+    def marked_as(self, entity_type):
+        return next((table for table, (named, _name) in NAMES.items() if named == entity_type), None)
+
+    def changed(self, since, after):
+        # Every write of a versioned record adds a version, sealed as it is written; a deletion too.
+        return {table.name: sealed_since([history.name], since) for table, history in versioned_tables()}
+
+    def in_part(self):
+        return []  # each table's rows are read by their part's ids (``drift_rows``)
 
     def found(self, row) -> Iterator[Found]:
         key, period, state, _expected, entity_type, name = row

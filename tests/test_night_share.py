@@ -29,7 +29,7 @@ FIRST = date(2026, 11, 1)
 LATER = date(2026, 12, 1)
 DAYS = 3
 STRIPE = 2
-GROWING = ["movement_accounts", "journal_balanced", "ledger_chain", "history_drift"]
+GROWING = ["movement_accounts", "journal_balanced", "ledger_chain", "history_drift", "receivables_agreement"]
 
 
 @dataclass

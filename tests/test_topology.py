@@ -23,6 +23,9 @@ from rq import Queue
 
 from backoffice import jobs
 from backoffice.models import (
+    BalanceTransaction,
+    CheckResult,
+    Discrepancy,
     JobRecord,
     JobStatus,
     Order,
@@ -33,6 +36,7 @@ from backoffice.models import (
 )
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.reconcile import evidence_seals
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, OrderFactory
 from tests.test_production import TOKEN, Server, gunicorn
@@ -174,6 +178,33 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
     assert planned < 2 * len(chunks)
     found = db.session.scalars(sa.select(TamperedEvidence).where(TamperedEvidence.found_run_id == second.run_id)).all()
     assert {(finding.kind, finding.customer_id) for finding in found} >= {("balance_transactions", customers[2].id)}
+    # The checks that grow with the journal read, split over the workers, what changed since the last clean night
+    # and the night's stripes of the rest: the customer's recharge, sealed within the day, is read as changed, and
+    # the forged movement before it, below every id and with no seal, the night its customer's stripe comes.
+    growing = ["movement_accounts", "journal_balanced", "ledger_chain", "history_drift", "receivables_agreement"]
+    covered = dict(
+        db.session.execute(
+            sa.select(CheckResult.check, CheckResult.covered).where(
+                CheckResult.run_id == second.run_id, CheckResult.check.in_(growing)
+            )
+        ).all()
+    )
+    assert {check: part["part"] for check, part in covered.items()} == dict.fromkeys(growing, "changed and stripe")
+    stripes = evidence_seals.swept(tomorrow, covered["ledger_chain"]["stripes"])
+    assert covered["ledger_chain"]["stripe"] == stripes.phase + 1
+    broken = set(
+        db.session.scalars(
+            sa.select(Discrepancy.entity_id).where(
+                Discrepancy.run_id == second.run_id, Discrepancy.check == "ledger_chain"
+            )
+        )
+    )
+    recharged = db.session.scalar(
+        sa.select(sa.func.min(BalanceTransaction.id)).where(
+            BalanceTransaction.customer_id == customers[2].id, BalanceTransaction.id > 0
+        )
+    )
+    assert broken == {recharged} | ({-5000} if stripes.contains(customers[2].id) else set())
     unhealthy = _health(server)
     assert unhealthy["balance_status"] is False
 

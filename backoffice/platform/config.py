@@ -497,11 +497,12 @@ class Settings:
         _whole_number(1),
         "BACKOFFICE_SEAL_SWEEP_DAYS",
         "7",
-        "the nights over which the nightly maintenance re-verifies the seals of all the older evidence: each night "
-        "verifies in full what was added or sealed since the latest anchor, and one slice of the rest by id, so "
-        "that every row is verified again at least once in so many nights; a row changed in place past the guards "
-        "is found within them. A verification started by hand or through the API verifies every row (see [the "
-        "nightly sweep of the seals](#the-nightly-sweep-of-the-seals))",
+        "the nights over which the nightly maintenance re-verifies the seals of all the older evidence, and the "
+        "checks that grow with the journal all the older rows: each night verifies in full what was added or sealed "
+        "since the latest anchor (for those checks, what was added or changed since their last clean night), and "
+        "one slice of the rest by id, so that every row is verified again at least once in so many nights; a row "
+        "changed in place past the guards is found within them. A verification started by hand or through the API "
+        "verifies every row (see [the nightly sweep of the seals](#the-nightly-sweep-of-the-seals))",
     )
     api_token: str | None = _setting(
         _unset_if_empty,

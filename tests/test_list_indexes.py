@@ -54,6 +54,13 @@ def test_the_home_page_s_few_customers_and_its_month_read_indexes_of_them_alone(
         assert any(index in plan for plan in plans), index
 
 
+def test_the_checks_latest_full_runs_are_read_off_the_full_runs_alone(client, admin):
+    """The dashboard's checks walk back over the runs over everything, not the runs over some customers since."""
+    plans = [str(plan) for plan in _page_plans(client, "/", ordered=False)]
+    for index in ("ix_reconciliation_runs_full", "ix_reconciliation_runs_full_finished"):
+        assert any(index in plan for plan in plans), index
+
+
 def _page_plans(client, path: str, *, ordered: bool = True) -> list[dict]:
     """The plans of the queries the page runs (those that read a page of rows in an order, when ``ordered``), each
     as PostgreSQL plans it with sorting and whole-table reads priced out."""

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import as_utc, str_enum, utcnow
@@ -53,6 +53,10 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+FULL = "CAST(scope AS VARCHAR) = '{}'"
+"""A run over everything: no customers, no months."""
+
+
 class ReconciliationRun(db.Model):
     """One run of the engine. Once finished (succeeded or failed), the database refuses any change to it, its
     counts and its discrepancies: they are the audit trail."""
@@ -60,7 +64,10 @@ class ReconciliationRun(db.Model):
     __tablename__ = "reconciliation_runs"
     __table_args__ = (
         Index("ix_reconciliation_runs_started_at", "started_at"),
-        Index("ix_reconciliation_runs_finished_at", "finished_at"),  # the latest full run that succeeded
+        Index("ix_reconciliation_runs_finished_at", "finished_at"),
+        # The runs over everything apart from those over some customers: each check's latest full run.
+        Index("ix_reconciliation_runs_full", "id", postgresql_where=text(FULL)),
+        Index("ix_reconciliation_runs_full_finished", "finished_at", postgresql_where=text(FULL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

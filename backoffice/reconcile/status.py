@@ -37,10 +37,10 @@ def latest() -> list[CheckStatus]:
     A run scoped to some customers or months says nothing of the rest: a clean result of one
     customer must not hide what the last full run left, nor keep a check from going stale.
 
-    Each figure is the first match walking back from the check's newest result (or the latest finished run): what
-    is walked is what ran since the check's last full run, not the whole history, which runs over some customers
-    add to by the thousand. One statement answers for every check, each walk written once over the list of checks:
-    written once per check, planning them took longer than running them.
+    Each figure is the first match walking back over the full runs alone (``ix_reconciliation_runs_full``, and its
+    ends): not the runs over some customers, which a clerk's "recalculate customer" adds by the thousand. One
+    statement answers for every check, each walk written once over the list of checks: written once per check,
+    planning them took longer than running them.
     """
     found = {row.name: row for row in db.session.execute(_QUERY)}
     statuses = []
@@ -72,7 +72,7 @@ def _query():
         select(results.c.id)
         .join(runs, runs.c.id == results.c.run_id)
         .where(results.c.check == names.c.name, _full(runs))
-        .order_by(results.c.id.desc())
+        .order_by(runs.c.id.desc(), results.c.id.desc())
         .limit(_constant(1))
         .scalar_subquery()
     )

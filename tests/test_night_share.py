@@ -15,13 +15,14 @@ import sqlalchemy as sa
 
 from backoffice import jobs
 from backoffice.evidence import verifying
-from backoffice.models import Account, CheckResult, Discrepancy, JobStatus, RunMode
+from backoffice.models import Account, CheckResult, Discrepancy, JobStatus, RunMode, User
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, OPENING_EQUITY, RECEIVABLES
 from backoffice.reconcile import CHECKS, engine, evidence_seals
+from backoffice.reconcile.base import Part
 from backoffice.services import billing, books, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, forged_recharge, past_the_guards
 
@@ -38,7 +39,7 @@ class Books:
     movements: list[int]
     invoice: int
     draft: int
-    admin: object
+    admin: User
     clean: int
     """The run of the first night, clean, which read every row."""
 
@@ -308,6 +309,16 @@ def test_a_verification_by_hand_reads_every_row_and_keeps_no_marks(kept):
     assert {result.check: result.checked for result in _results(by_hand.id)} == {
         result.check: result.checked for result in _results(kept.clean)
     }
+
+
+def test_a_part_holds_its_single_ids_alone_however_close_together(app):
+    part = Part((("journal_entries", ((-3, -3), (1, 1), (2, 2), (4, 4), (10, None))),))
+    held = [
+        n
+        for n in range(-5, 13)
+        if db.session.scalar(sa.select(part.holds(sa.literal(n, sa.BigInteger), "journal_entries")))
+    ]
+    assert held == [-3, 1, 2, 4, 10, 11, 12]
 
 
 @pytest.mark.parametrize("row_id", [-5001, -5000, -2, -1, 0, 1, 2, 5, 7000])

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Subquery,
     Table,
     and_,
+    any_,
     false,
     func,
     literal,
@@ -29,7 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.util import find_tables
 
-from backoffice.evidence.seals import among
 from backoffice.models.types import Month
 from backoffice.posting.locking import lock_where
 
@@ -114,12 +114,13 @@ class Part:
 
     def holds(self, column: ColumnElement, table: str) -> ColumnElement:
         """Whether the id ``column`` of a row of ``table`` is in the part: by ranges of the id's index, each span a
-        range and the single ids one array."""
+        range and the single ids one array (those ids alone, however close: the rows between them are not the
+        part's)."""
         spans = self.of(table)
         single = sorted(low for low, high in spans if low is not None and low == high)
         arms = [_between(column, low, high) for low, high in spans if low is None or low != high]
         if single:
-            arms.append(among(column, single))
+            arms.append(column == any_(literal(single, ARRAY(BigInteger))))
         return or_(*arms) if arms else false()
 
     def ranges(self, table: str):

@@ -18,7 +18,8 @@ An aggregate is read by the groups its changed rows touch, each whole (the Recei
 payment or an entry on it changed). A check with no clean night yet reads every row, and so does every other run:
 a verification by hand, the admin's buttons, a customer's recalculation. A night's marks only count once its run
 ended and the check was clean in it (nothing wrong, or all of it healed): after a run that failed or found
-something, the next night reads again from the last clean one's marks.
+something, the next night reads again from the last clean one's marks, and reads again every row a run found wrong
+since, so that what is still wrong is found each night until it is right.
 
 What a night read is kept with each check's result (:meth:`Share.covered`): its rows checked, how many of them were
 the stripes', which stripe of how many, and the marks the next night starts from.

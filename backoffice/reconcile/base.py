@@ -344,9 +344,10 @@ class ChunkedCheck(Check):
 
     def within(self, key: ColumnElement, table: str) -> list[ColumnElement]:
         """The conditions on the id ``key`` of a row of ``table`` (one of :meth:`marked`) that the instance reads:
-        its chunk's, and its part's."""
-        bounds = [] if self.low is None else [key.between(self.low, self.high)]
-        return bounds + ([] if self.part is None else [self.part.holds(key, table)])
+        its part's, whose spans lie within its chunk, or its chunk's."""
+        if self.part is not None:
+            return [self.part.holds(key, table)]
+        return [] if self.low is None else [key.between(self.low, self.high)]
 
 
 def differs(fields: list[CheckedField]) -> ColumnElement:

@@ -290,7 +290,7 @@ def _check_part(
     writes = record.mode.writes and check.fixable
     fixing = _fixing(record.mode, check)
     in_chunk = [*check.scope_conditions(scope), *check.in_part()]
-    if key_range is not None:
+    if key_range is not None and part is None:  # a part's spans lie within its chunk
         in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
     # The comparison only reads: a replica may serve it. What a fix writes is compared again on the primary.
     with replica.reading():

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, and_, func, literal, select, union, union_all
+from sqlalchemy import BigInteger, and_, func, literal, or_, select, union, union_all
 
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance
@@ -34,7 +34,7 @@ def _chain(low: int | None = None, high: int | None = None, part: Part | None = 
     kept = ledger.c.id.not_in(reviewed)
     if part is not None:
         spans = part.ranges(ledger.name)
-        rows = and_(*([] if low is None else [ledger.c.id.between(low, high)]), *_in_part(ledger.c, part))
+        rows = and_(*_in_part(ledger.c, part))  # its spans lie within the chunk
         in_chunk = (
             select(spans.c.low, ledger.c.customer_id)
             .select_from(spans.join(ledger, ledger.c.id.between(spans.c.low, spans.c.high)))
@@ -62,9 +62,12 @@ def _chain(low: int | None = None, high: int | None = None, part: Part | None = 
             .correlate(in_chunk)
             .scalar_subquery()
         ).select_from(in_chunk)
-        # The rows and those before them, by one semi-join: an IN of the latter beside the former (an OR) is a
-        # subplan run once a row where the planner expects more rows before them than a hash holds.
-        kept = and_(kept, ledger.c.id.in_(union(select(ledger.c.id).where(rows), before)))
+        if part is None:
+            kept = and_(kept, or_(rows, ledger.c.id.in_(before)))
+        else:
+            # A part's rows and those before its spans by one semi-join: beside them, an IN of the latter is run
+            # once a row where the planner expects more rows before the spans than a hash holds.
+            kept = and_(kept, ledger.c.id.in_(union(select(ledger.c.id).where(rows), before)))
     return (
         select(
             ledger.c.id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, select, true
 
 from backoffice.models import Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
@@ -59,13 +59,13 @@ def _per_entry(within: list | None = None):
 
 
 source_type = entries.c.source_type
-kind = case((source_type == "balance_transaction", ledger.c.kind), else_=source_type)
+WALLET = source_type == "balance_transaction"
 
 
-def _signed(per_entry):
+def _signed(per_entry, movement):
     """The movement's signed amount by the rule table's signs."""
     return case(
-        (source_type == "balance_transaction", ledger.c.signed_amount),
+        (WALLET, movement.c.signed_amount),
         *((source_type == billing.value, per_entry.c[f"net_{rule_of(billing, 1).debit}"]) for billing in BILLING_KINDS),
     )
 
@@ -93,8 +93,21 @@ class MovementAccounts(ChunkedCheck):
         return _per_entry(self.within(lines.c.entry_id, entries.name))
 
     @cached_property
+    def movement(self):
+        """Each wallet entry's movement, by the entry's source: the ledger, joined whole (a chunk's entries are most
+        of its rows' movements), or in a night's part looked up entry by entry (a join would read the whole ledger
+        for a few of its rows, in each chunk)."""
+        if self.part is None:
+            return ledger
+        return (
+            select(ledger.c.kind, ledger.c.signed_amount)
+            .where(WALLET, ledger.c.id == entries.c.source_id)
+            .lateral("movement")
+        )
+
+    @cached_property
     def signed(self):
-        return _signed(self.per_entry)
+        return _signed(self.per_entry, self.movement)
 
     @cached_property
     def rule(self):
@@ -102,10 +115,12 @@ class MovementAccounts(ChunkedCheck):
 
     @property
     def source(self):
-        per_entry, rule = self.per_entry, self.rule
+        per_entry, rule, movement = self.per_entry, self.rule, self.movement
+        found = WALLET & (ledger.c.id == entries.c.source_id) if movement is ledger else true()
+        kind = case((WALLET, movement.c.kind), else_=source_type)
         return (
             entries.outerjoin(per_entry, per_entry.c.entry_id == entries.c.id)
-            .outerjoin(ledger, (source_type == "balance_transaction") & (ledger.c.id == entries.c.source_id))
+            .outerjoin(movement, found)
             .outerjoin(rule, (rule.c.kind == kind) & (rule.c.sign == sign_sql(self.signed)))
         )
 

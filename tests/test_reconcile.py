@@ -372,3 +372,22 @@ def test_chunks_of_keys_spread_far_apart_are_planned_by_the_keys_that_exist(app)
     assert len(ranges) == 2
     assert all(any(low <= key <= high for low, high in ranges) for key in ids)
     assert run(RunMode.VERIFY, checks=["order_grand_total"]).results[0].checked == 4
+
+
+def test_a_customer_s_movements_spread_over_the_ledger_are_checked_as_one_chunk_of_them(app):
+    """A customer's movements lie among everyone's: a verify of that customer reads its rows, not every range of the
+    ledger's ids between its first and its last."""
+    mine, theirs = CustomerFactory(code="MINE"), CustomerFactory(code="THEIRS")
+    wallet.recharge(mine, Decimal("100"))
+    for _ in range(4):
+        wallet.recharge(theirs, Decimal("10"))
+    wallet.charge(mine, Decimal("30"))
+    app.config["RECONCILE_CHUNK_SIZE"] = 2
+    check = CHECKS["ledger_chain"]
+
+    assert key_ranges(check, Scope(customer_ids=(mine.id,))) == [None]
+    assert len(key_ranges(check, Scope())) == 3
+    scoped = run(
+        RunMode.VERIFY, checks=["ledger_chain"], scope=Scope(customer_ids=(mine.id,), customer_codes=("MINE",))
+    )
+    assert [(result.checked, result.mismatched) for result in scoped.results] == [(2, 0)]

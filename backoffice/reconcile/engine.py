@@ -41,7 +41,7 @@ from backoffice.models.types import utcnow
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Check, Scope, night, resolve, sources
-from backoffice.reconcile.base import at_scale, differs
+from backoffice.reconcile.base import Part, at_scale, differs
 from backoffice.reconcile.locks import claim, waits
 from backoffice.reconcile.transitions import end_run
 
@@ -280,7 +280,7 @@ def _check_part(
     check: Check,
     scope: Scope,
     key_range: KeyRange,
-    part: night.Part | None,
+    part: Part | None,
     *,
     commit: bool,
 ) -> Tally:

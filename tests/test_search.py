@@ -169,14 +169,52 @@ def test_a_single_letter_finds_nothing_yet(client, finance):
 
 @pytest.mark.parametrize("kind", search.KINDS)
 def test_each_kind_s_search_reads_its_trigram_index(app, kind):
-    """With whole-table reads priced out, as a large table prices them, each query reads its GIN index."""
+    """With whole-table reads priced out, as a large table prices them (a read of every entry of an index that holds
+    the id and the column is one), each query reads its GIN index."""
     table = {"customer": "customers", "manager": "account_managers"}.get(kind, f"{kind}s")
     query = search.QUERIES[kind]("cempka").limit(8).compile(db.engine, compile_kwargs={"literal_binds": True})
     connection = db.session.connection()
-    connection.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+    connection.exec_driver_sql(
+        "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off"
+    )
     plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {query}".replace("%%", "%")))
     assert f"ix_{table}_search" in plan, plan
     db.session.rollback()
+
+
+def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(app):
+    """300 shops named "Toko N" all have a word like "Toko 15": with a table read priced out, as a large table prices
+    it, the customers' query reads the names' nearest off their GiST index, in order and no further than its limit,
+    and ranks those alone, finding what ranking every match finds."""
+    manager = AccountManagerFactory()
+    for n in range(1, 301):
+        CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    found = [row.key for row in search.found("Toko 15", ["customer"], 5)["customer"]]
+    every = db.session.scalars(
+        sa.text(
+            "SELECT code FROM customers WHERE name %> :typed OR code %> :typed OR name ILIKE '%Toko 15%' "
+            "ORDER BY greatest(word_similarity(:typed, code), word_similarity(:typed, name)) DESC, code LIMIT 5"
+        ),
+        {"typed": "Toko 15"},
+    ).all()
+    assert found == every == ["T015", "T150", "T151", "T152", "T153"]
+    query = search.customers("Toko 15").limit(5).compile(db.engine, compile_kwargs={"literal_binds": True})
+    plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}".replace("%%", "%")).scalar()[0]
+    nodes = list(_nodes(plan["Plan"]))
+    nearest = [(parent, node) for parent, node in nodes if node.get("Index Name") == "ix_customers_name_nearest"]
+    assert [(parent["Node Type"], "Order By" in node) for parent, node in nearest] == [("Limit", True)]
+    assert nearest[0][1]["Actual Rows"] <= search.CANDIDATES
+    assert all(node["Plans"][0]["Actual Rows"] < 300 for _, node in nodes if node["Node Type"] == "Sort")
+    db.session.rollback()
+
+
+def _nodes(node: dict, parent: dict | None = None):
+    """Each node of a plan (``EXPLAIN (FORMAT JSON)``) with the node above it."""
+    yield parent, node
+    for child in node.get("Plans", []):
+        yield from _nodes(child, node)
 
 
 # Pickers

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.customers import Customer
-from backoffice.models.types import Balance, Money, str_enum, trigram_index, utcnow
+from backoffice.models.types import Balance, Money, nearest_index, str_enum, trigram_index, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 
@@ -40,7 +40,7 @@ class MeterStatus(enum.StrEnum):
 class Meter(db.Model):
     __tablename__ = "meters"
     __versioned__ = {"exclude": ["balance", "overpayment"]}
-    __table_args__ = (trigram_index("meters", "serial"),)
+    __table_args__ = (trigram_index("meters", "serial"), nearest_index("meters", "serial"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(String(40), unique=True)
@@ -144,6 +144,7 @@ class Invoice(Withdrawable, db.Model):
         Index("ix_invoices_amount_id", "amount", "id"),
         Index("ix_invoices_outstanding_id", "outstanding", "id"),
         trigram_index("invoices", "number"),
+        nearest_index("invoices", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -180,6 +181,7 @@ class Payment(Withdrawable, db.Model):
         Index("ix_payments_reference_id", "reference", "id"),
         Index("ix_payments_amount_id", "amount", "id"),
         trigram_index("payments", "reference"),
+        nearest_index("payments", "reference"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

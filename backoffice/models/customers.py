@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import DateTime, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backoffice.models.types import Balance, Money, str_enum, trigram_index, utcnow
+from backoffice.models.types import Balance, Money, nearest_index, str_enum, trigram_index, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
@@ -16,7 +16,11 @@ class AccountManager(db.Model):
 
     __tablename__ = "account_managers"
     __versioned__ = {"exclude": ["version"]}
-    __table_args__ = (trigram_index("account_managers", "name", "email"),)
+    __table_args__ = (
+        trigram_index("account_managers", "name", "email"),
+        nearest_index("account_managers", "name"),
+        nearest_index("account_managers", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -64,6 +68,9 @@ class Customer(db.Model):
         Index("ix_customers_suspended", "id", postgresql_where=SUSPENDED),
         Index("ix_customers_owing", "amount_due", "overpayment", postgresql_where=OWING),
         trigram_index("customers", "code", "name", "contact_person", "email", "phone"),
+        nearest_index("customers", "code"),
+        nearest_index("customers", "name"),
+        *(nearest_index("customers", name, optional=True) for name in ("contact_person", "email", "phone")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

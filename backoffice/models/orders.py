@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Strin
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backoffice.models.customers import AccountManager, Customer
-from backoffice.models.types import Balance, Money, trigram_index, utcnow
+from backoffice.models.types import Balance, Money, nearest_index, trigram_index, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_AMOUNT, check_amount, round_money, shown
@@ -63,6 +63,7 @@ class Order(db.Model):
         # The list's other orders by an order's own figures, each with the id that breaks its ties.
         *(Index(f"ix_orders_{name}_id", name, "id") for name in COMPONENTS),
         trigram_index("orders", "number"),
+        nearest_index("orders", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,7 +9,20 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Date, Enum, Index, Integer, Numeric, String, Table, literal_column
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Enum,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    column,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, GenericFunction
@@ -26,6 +39,22 @@ def trigram_index(table: str, *columns: str) -> Index:
     record by part of what it holds, typed with a slip (``%>``, ``ILIKE``, ``=``; migration 0059)."""
     return Index(
         f"ix_{table}_search", *columns, postgresql_using="gin", postgresql_ops=dict.fromkeys(columns, "gin_trgm_ops")
+    )
+
+
+def nearest_index(table: str, name: str, *, optional: bool = False) -> Index:
+    """``ix_<table>_<name>_nearest``: a GiST index of the column's trigrams (``pg_trgm``), which the search reads in
+    order of likeness to what was typed (``lower(<name>) <->> …``, migration 0069). It is on ``lower(<name>)``, whose
+    trigrams are the column's (``pg_trgm`` folds case), so that the planner reads it for that order alone: whether a
+    column has a word like what was typed is the GIN index's to answer (:func:`trigram_index`), which reads the
+    trigrams typed alone where a GiST index of keys alike reads most of itself. ``optional``: a column a row may leave
+    empty, indexed for the rows that fill it alone (a row written without one writes nothing to it)."""
+    return Index(
+        f"ix_{table}_{name}_nearest",
+        func.lower(column(name)).label(name),
+        postgresql_using="gist",
+        postgresql_ops={name: "gist_trgm_ops"},
+        postgresql_where=text(f"{name} IS NOT NULL") if optional else None,
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, String, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from backoffice.models.types import str_enum, trigram_index, utcnow
+from backoffice.models.types import nearest_index, str_enum, trigram_index, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
 
@@ -24,7 +24,11 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
     # A password's hash and the session token are secrets, not history; the language is a preference.
     __versioned__ = {"exclude": ["password_hash", "session_token", "language", "version"]}
-    __table_args__ = (trigram_index("users", "email", "name"),)
+    __table_args__ = (
+        trigram_index("users", "email", "name"),
+        nearest_index("users", "email"),
+        nearest_index("users", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

@@ -4,15 +4,21 @@ Each kind of record is matched on the columns a clerk knows it by (a customer's 
 a meter's serial; an invoice's and an order's number; a payment's reference; an account manager's and a user's name
 and email) with PostgreSQL's ``pg_trgm``: a column matches when one of its words is like what was typed
 (``%>``: the word similarity above :data:`WORD_SIMILARITY`) or when it holds it whole (``ILIKE``, from three
-characters). Each kind is one query over its GIN index of trigrams (migration 0059), ranked: the record whose key is
-what was typed first, then the closest. The search box and the pickers read the same queries.
+characters). Each kind is one query, ranked: the record whose key is what was typed first, then the closest (the
+greatest word similarity of its columns). However many records are alike ("Toko …" typed among hundreds of shops), it
+ranks a few candidates: the records whose key is what was typed; for each column, its :data:`CANDIDATES` rows with the
+words most like what was typed, read in order off the column's GiST index of trigrams (migration 0069); and its first
+:data:`CANDIDATES` rows that hold what was typed whole. A row with a word like what was typed is nearer than every row
+without, and no more rows are nearer than a row in its closest column than rank before it: the best rows are among
+the candidates (ties at the last place aside, and rows that hold what was typed whole without a word like it, past
+their column's first :data:`CANDIDATES`). The search box and the pickers read the same queries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Row, Select, false, func, literal, or_, select, true
+from sqlalchemy import CTE, ColumnElement, Row, Select, any_, exists, false, func, literal, or_, select, true, union
 
 from backoffice.models import (
     AccountManager,
@@ -33,6 +39,9 @@ SHORTEST = 2
 """Fewer characters than this find nothing: one letter is in most records."""
 WORD_SIMILARITY = 0.5
 """How like a word of a column what was typed must be (pg_trgm's default, 0.6, misses a fragment with a slip)."""
+CANDIDATES = 32
+"""The most rows each column offers the ranking from each of its lists: four times the most a caller asks for (the
+search box's and a picker's eight), so that the best are among them however many records are alike."""
 KINDS = ("customer", "meter", "invoice", "payment", "order", "manager", "user")
 
 
@@ -49,8 +58,8 @@ def found(text: str, kinds: Iterable[str], per_kind: int) -> dict[str, list[Row]
 
 def customers(text: str) -> Select:
     """Customers, with their account manager's email and name (``manager_email``, ``manager_name``)."""
-    exact, score, matches = _matching(
-        text, Customer.code, Customer.name, Customer.contact_person, Customer.email, Customer.phone
+    exact, score, _, nearest = _matching(
+        text, Customer.id, Customer.code, Customer.name, Customer.contact_person, Customer.email, Customer.phone
     )
     return (
         select(
@@ -65,7 +74,7 @@ def customers(text: str) -> Select:
             exact,
         )
         .outerjoin(Customer.account_manager)
-        .where(matches)
+        .where(nearest)
         .order_by(exact.desc(), score.desc(), Customer.code)
     )
 
@@ -75,7 +84,7 @@ def meters(text: str, *, held_by: int | None = None) -> Select:
     customer holds or held (``holds``: holds now)."""
     at = MeterAssignment.__table__.alias("at")
     now = Customer.__table__.alias("now")
-    exact, score, matches = _matching(text, Meter.serial)
+    exact, score, matches, nearest = _matching(text, Meter.id, Meter.serial)
     query = (
         select(
             Meter.id,
@@ -87,14 +96,15 @@ def meters(text: str, *, held_by: int | None = None) -> Select:
         )
         .outerjoin(at, (at.c.meter_id == Meter.id) & at.c.is_active)
         .outerjoin(now, now.c.id == at.c.customer_id)
-        .where(matches)
     )
     if held_by is None:
-        return query.order_by(exact.desc(), score.desc(), Meter.serial)
+        return query.where(nearest).order_by(exact.desc(), score.desc(), Meter.serial)
+    # The customer's meters are few: every one that matches is ranked.
     held = MeterAssignment.__table__.alias("held")
     holds = func.bool_or(held.c.is_active).label("holds")
     return (
         query.add_columns(holds)
+        .where(matches)
         .join(held, (held.c.meter_id == Meter.id) & (held.c.customer_id == held_by))
         .group_by(Meter.id, now.c.code, now.c.name)
         .order_by(exact.desc(), holds.desc(), score.desc(), Meter.serial)
@@ -103,7 +113,7 @@ def meters(text: str, *, held_by: int | None = None) -> Select:
 
 def invoices(text: str) -> Select:
     """Invoices dated while a customer held their meter (``holder``: whose page they are on)."""
-    exact, score, matches = _matching(text, Invoice.number)
+    exact, score, _, nearest = _matching(text, Invoice.id, Invoice.number)
     holder = _holder(Invoice.meter_id, Invoice.issued_on)
     return (
         select(
@@ -117,14 +127,14 @@ def invoices(text: str) -> Select:
             exact,
         )
         .join(holder, true())
-        .where(matches)
+        .where(nearest)
         .order_by(exact.desc(), score.desc(), Invoice.number)
     )
 
 
 def payments(text: str) -> Select:
     """Payments dated while a customer held their meter (``holder``: whose page they are on)."""
-    exact, score, matches = _matching(text, Payment.reference)
+    exact, score, _, nearest = _matching(text, Payment.id, Payment.reference)
     holder = _holder(Payment.meter_id, Payment.paid_on)
     return (
         select(
@@ -137,13 +147,13 @@ def payments(text: str) -> Select:
             exact,
         )
         .join(holder, true())
-        .where(matches)
+        .where(nearest)
         .order_by(exact.desc(), score.desc(), Payment.paid_on.desc(), Payment.id.desc())
     )
 
 
 def orders(text: str) -> Select:
-    exact, score, matches = _matching(text, Order.number)
+    exact, score, _, nearest = _matching(text, Order.id, Order.number)
     return (
         select(
             Order.id,
@@ -155,27 +165,28 @@ def orders(text: str) -> Select:
             exact,
         )
         .join(Order.customer)
-        .where(matches)
+        .where(nearest)
         .order_by(exact.desc(), score.desc(), Order.number)
     )
 
 
 def managers(text: str, *, active_only: bool = False) -> Select:
     """Account managers (``active_only``: those who may take new customers and orders)."""
-    exact, score, matches = _matching(text, AccountManager.email, AccountManager.name)
+    chosen = (AccountManager.active,) if active_only else ()
+    exact, score, _, nearest = _matching(
+        text, AccountManager.id, AccountManager.email, AccountManager.name, where=chosen
+    )
     query = select(
         AccountManager.id, AccountManager.email.label("key"), AccountManager.name, AccountManager.active, exact
-    ).where(matches)
-    if active_only:
-        query = query.where(AccountManager.active)
+    ).where(nearest, *chosen)
     return query.order_by(exact.desc(), score.desc(), AccountManager.name, AccountManager.id)
 
 
 def users(text: str) -> Select:
-    exact, score, matches = _matching(text, User.email, User.name)
+    exact, score, _, nearest = _matching(text, User.id, User.email, User.name)
     return (
         select(User.id, User.email.label("key"), User.name, User.role, User.active, exact)
-        .where(matches)
+        .where(nearest)
         .order_by(exact.desc(), score.desc(), User.email)
     )
 
@@ -202,20 +213,50 @@ def spellings(text: str) -> list[str]:
     return list(dict.fromkeys((text, text.upper(), text.lower())))
 
 
-def _matching(text: str, key: ColumnElement, *others: ColumnElement):
-    """Whether the key is what was typed (``exact``), how like it the closest column is (``score``), and whether a
-    column holds it or a word like it (``matches``): each condition one the columns' trigram index answers. Nothing
-    typed matches every row."""
+def _matching(text: str, among: ColumnElement, key: ColumnElement, *others: ColumnElement, where=()):
+    """Whether the key is what was typed (``exact``), how like it the closest column is (``score``), whether a
+    column holds it or a word like it (``matches``), and whether the row is one of the candidates the module
+    describes (``nearest``, which implies ``matches``). ``among``: the rows' id; ``where``: what a candidate must be
+    besides. Nothing typed matches every row."""
     if not text:
-        return false().label("exact"), literal(0), true()
+        return false().label("exact"), literal(0), true(), true()
     columns = (key, *others)
-    exact = key.in_(spellings(text)).label("exact")
+    exact = key.in_(spellings(text))
     score = func.greatest(*(func.word_similarity(text, column) for column in columns))
-    matches = [exact, *(column.op("%>")(text) for column in columns)]
+    alike = [column.op("%>")(text) for column in columns]
+    held = []
     if len(text) >= 3:  # fewer characters hold no trigram of their own: every row would be read
-        held = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        matches += [column.ilike(held, escape="\\") for column in columns]
-    return exact, score, or_(*matches)
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        held = [column.ilike(pattern, escape="\\") for column in columns]
+    lists = [select(among).where(exact, *where)]
+    lists += [_nearest(text, among, column, where) for column in columns]
+    lists += [select(_whole(among, holds, where).c.id).limit(CANDIDATES) for holds in held]
+    nearest = among == any_(func.array(union(*lists).scalar_subquery()))
+    return exact.label("exact"), score, or_(exact, *alike, *held), nearest
+
+
+def _nearest(text: str, among: ColumnElement, column: ColumnElement, where) -> Select:
+    """The column's :data:`CANDIDATES` rows with the words most like what was typed (all of them while fewer), read
+    in order off its GiST index (``<->>``: the distance of the word most like it) when its GIN index finds one: the
+    GIN index reads the trigrams typed alone, where a GiST index of keys alike reads most of itself to find that
+    none is like what was typed."""
+    filled = (column.is_not(None),) if column.expression.nullable else ()
+    nearest = (
+        select(among.label("id"), column.label("near"))
+        .where(*filled, *where)
+        .order_by(func.lower(column).op("<->>")(text))
+        .limit(CANDIDATES)
+        .subquery()
+    )
+    some = exists(select(_whole(among, column.op("%>")(text), where).c.id))
+    return select(nearest.c.id).where(nearest.c.near.op("%>")(text), some)
+
+
+def _whole(among: ColumnElement, condition, where) -> CTE:
+    """The ids of the rows that meet ``condition``, planned as for all of them and read for as many as the query
+    takes: a plan made for its first rows reads a whole table, or a whole index, to find few when the planner's guess
+    of how many rows a trigram condition holds is many (a guess from a sample of the column)."""
+    return select(among.label("id")).where(condition, *where).cte().prefix_with("MATERIALIZED")
 
 
 def _holder(meter_id: ColumnElement, on: ColumnElement):

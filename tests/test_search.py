@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from backoffice.models import Customer, Invoice, MeterReading, Order, Payment, User
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, search
+from backoffice.web import pickers
+from backoffice.web import search as search_view
 from tests.chromium import log_in
 from tests.factories import (
     AccountManagerFactory,
@@ -208,6 +210,10 @@ def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(ap
     assert nearest[0][1]["Actual Rows"] <= search.CANDIDATES
     assert all(node["Plans"][0]["Actual Rows"] < 300 for _, node in nodes if node["Node Type"] == "Sort")
     db.session.rollback()
+
+
+def test_each_column_offers_the_ranking_four_times_what_the_box_or_a_picker_shows():
+    assert search.CANDIDATES >= 4 * max(search_view.PER_KIND, pickers.SUGGESTED)
 
 
 def _nodes(node: dict, parent: dict | None = None):

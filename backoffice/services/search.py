@@ -7,11 +7,12 @@ and email) with PostgreSQL's ``pg_trgm``: a column matches when one of its words
 characters). Each kind is one query, ranked: the record whose key is what was typed first, then the closest (the
 greatest word similarity of its columns). However many records are alike ("Toko …" typed among hundreds of shops), it
 ranks a few candidates: the records whose key is what was typed; for each column, its :data:`CANDIDATES` rows with the
-words most like what was typed, read in order off the column's GiST index of trigrams (migration 0069); and its first
-:data:`CANDIDATES` rows that hold what was typed whole. A row with a word like what was typed is nearer than every row
-without, and no more rows are nearer than a row in its closest column than rank before it: the best rows are among
-the candidates (ties at the last place aside, and rows that hold what was typed whole without a word like it, past
-their column's first :data:`CANDIDATES`). The search box and the pickers read the same queries.
+words most like what was typed, read in order off the column's GiST index of trigrams (migration 0069) when its GIN
+index (migration 0059) finds one; and its first :data:`CANDIDATES` rows that hold what was typed whole. Every row with
+a word like what was typed is nearer than every row without, and the rows nearer than a row in its closest column all
+rank before it: each of the best rows is among its closest column's nearest (ties at the last place aside, and rows
+that hold what was typed whole without a word like it, past their column's first :data:`CANDIDATES`). The search box
+and the pickers read the same queries.
 """
 
 from __future__ import annotations
@@ -231,6 +232,7 @@ def _matching(text: str, among: ColumnElement, key: ColumnElement, *others: Colu
     lists = [select(among).where(exact, *where)]
     lists += [_nearest(text, among, column, where) for column in columns]
     lists += [select(_whole(among, holds, where).c.id).limit(CANDIDATES) for holds in held]
+    # An array of ids, read by the primary key however many the planner guesses there are.
     nearest = among == any_(func.array(union(*lists).scalar_subquery()))
     return exact.label("exact"), score, or_(exact, *alike, *held), nearest
 

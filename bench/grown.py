@@ -646,9 +646,10 @@ def nightly_on_a_copy(url: str, night: date) -> tuple[float, float, int]:  # flo
 
 @contextmanager
 def copied(url: str) -> Iterator[str]:
-    """A copy of the database at ``url`` for the block (its URL), dropped after."""
+    """A copy of the database at ``url`` for the block (its URL), dropped after; named after this process, so that a
+    run beside it never drops its copy."""
     server, name = url.rsplit("/", 1)
-    copy = f"{name}_night"
+    copy = f"{name}_night_{os.getpid()}"
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}" STRATEGY FILE_COPY')

@@ -25,7 +25,9 @@ def _free_port() -> int:
 
 
 def _serve(data: Path, port: int, environment: dict, log: Path) -> subprocess.Popen:
-    """``make run`` in a process group of its own, as a terminal runs it."""
+    """``make run`` in a process group of its own, as a terminal runs it: with Ctrl-C's signal handled as a terminal's
+    job handles it, whatever the suite inherited (a suite started in the background ignores it, and so would every
+    process it starts)."""
     with log.open("w") as written:
         return subprocess.Popen(
             ["make", "--no-print-directory", "-C", str(ROOT), "run", f"PORT={port}", f"EMBEDDED_DATA={data}"],
@@ -33,7 +35,13 @@ def _serve(data: Path, port: int, environment: dict, log: Path) -> subprocess.Po
             stdout=written,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_as_a_terminal_s_job,
         )
+
+
+def _as_a_terminal_s_job() -> None:
+    for interrupt in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(interrupt, signal.SIG_DFL)
 
 
 def _served(log: Path, server: subprocess.Popen, seconds: float = 180) -> str:

@@ -48,7 +48,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, insert, or_, select, text, true
+from sqlalchemy import case, func, insert, or_, select, text, true
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing, seals, verifying
@@ -550,9 +550,6 @@ def _anchored(
     period = current_app.config["SEAL_SWEEP_DAYS"]
     wanted = {stripe.phase} if stripe is not None else set(range(period))
 
-    def phase_of(chain: int | None) -> int:
-        return ((0 if chain is None else chain) // CHAIN_STRIPE) % period
-
     bases: dict[int, tuple[datetime, dict]] = {}
     newest: dict[tuple[str, int | None], tuple[Head, str]] = {}
     problems: list[str] = []
@@ -576,7 +573,7 @@ def _anchored(
         if not made.delta:
             rest, lengths = wanted - bases.keys(), {}
             for head in listed:
-                if phase_of(head.chain) in rest:
+                if _phase_of(head.chain, period) in rest:
                     newest.setdefault((head.kind, head.chain), (head, made.day))
                     lengths[head.kind, head.chain] = head.length
             bases |= dict.fromkeys(rest, (datetime.fromisoformat(made.at), lengths))
@@ -592,13 +589,13 @@ def _anchored(
                 for head in kept_stripe:
                     newest.setdefault((head.kind, head.chain), (head, made.day))
         for head in listed:
-            if phase_of(head.chain) in wanted - bases.keys():
+            if _phase_of(head.chain, period) in wanted - bases.keys():
                 newest.setdefault((head.kind, head.chain), (head, made.day))
         if not wanted - bases.keys():
             break
     anchored = {}
     for key, (head, day) in newest.items():
-        base = bases.get(phase_of(key[1]))
+        base = bases.get(_phase_of(key[1], period))
         if base is not None:
             anchored[key] = Anchored(head, day, base[1].get(key, 0), base[0])
     return anchored, problems
@@ -671,17 +668,34 @@ def _sealed_since(
     if not anchored:
         return {}
     table = seals.seals
-    oldest = min(chain.since for chain in anchored.values()) + timedelta(seconds=1)
+    period = current_app.config["SEAL_SWEEP_DAYS"]
+    moments = {_phase_of(chain, period): found.since for (_kind, chain), found in anchored.items()}
+    # Every chain of a stripe counts from its stripe's moment: one statement per kind, counted by the database.
+    after = case(
+        *(
+            (verifying.Stripes(CHAIN_STRIPE, period, phase).holds(func.coalesce(table.c.chain, 0)), moment)
+            for phase, moment in moments.items()
+        )
+    )
+    oldest = min(moments.values())
     counted: dict[tuple[str, int | None], int] = {}
     for kind in {kind for kind, _chain in anchored}:
-        where = [table.c.kind == kind, table.c.sealed_at > oldest]
+        where = [table.c.kind == kind, table.c.sealed_at > oldest + timedelta(seconds=1)]
         if stripe is not None:
             where.append(table.c.chain.is_(None) if seals.kinds()[kind].chain is None else stripe.holds(table.c.chain))
-        for chain, sealed_at in connection.execute(select(table.c.chain, table.c.sealed_at).where(*where)):
-            found = anchored.get((kind, chain))
-            if found is not None and sealed_at > found.since + timedelta(seconds=1):
-                counted[kind, chain] = counted.get((kind, chain), 0) + 1
+        where.append(table.c.sealed_at > after + timedelta(seconds=1))
+        for chain, count in connection.execute(
+            select(table.c.chain, func.count()).where(*where).group_by(table.c.chain)
+        ):
+            if (kind, chain) in anchored:
+                counted[kind, chain] = count
     return counted
+
+
+def _phase_of(chain: int | None, period: int) -> int:
+    """The phase of a chain's stripe (a kind whose rows stand alone is key 0), as :meth:`verifying.Stripes.holds`
+    counts it."""
+    return ((0 if chain is None else chain) // CHAIN_STRIPE) % period
 
 
 def _still_sealed(connection: Connection, kept: list[Head]) -> dict[tuple[str, int, int], str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, select
@@ -21,7 +21,7 @@ from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.platform.clock import local_today
-from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.extensions import db, page_asked
 from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reads
 from backoffice.services import receivables
@@ -171,13 +171,15 @@ def export_aging(format: str = "csv"):
 
 def _page_of(query: Select, count: int) -> RowPage:
     """The page of ``query``'s rows asked for (``count`` of them in all)."""
-    number = request.args.get("page", 1, type=int)
-    if number > LARGEST_ROW_NUMBER // INVOICES_PER_PAGE:
-        abort(404)
     page = RowPage(
-        select=query, session=db.session, page=number, per_page=INVOICES_PER_PAGE, error_out=False, count=False
+        select=query,
+        session=db.session,
+        page=page_asked(INVOICES_PER_PAGE),
+        per_page=INVOICES_PER_PAGE,
+        error_out=False,
+        count=False,
     )
-    page.total = count
+    page.counted(count, more=False)  # the aging report's totals count its open invoices exactly
     return page
 
 

@@ -18,7 +18,8 @@ by the application's own set-based writers (the checks' expected values, the mon
 months); each versioned record gets its first version and every row of evidence its seal, as migration 0032 sealed an
 installation's rows, a chunk of ids a transaction; the payments are added after, by the billing service as a clerk
 adds them, and the reviewed findings with the seals of the rows as reviewed. Then VACUUM ANALYZE, the seals are made
-two days old and anchored as a nightly anchors them, and the day's changes are appended: 1/365 of the movements
+two days old, yesterday's nightly maintenance verifies every row and anchors them (the checks' clean night the
+next night starts from), and the day's changes are appended: 1/365 of the movements
 (27,397 at 0.1), charges of today, each with its entry, the customers' wallets and months written by the same writers,
 sealed as they commit. The database keeps its scale, the build's time and the anchor.
 ``BENCH_GROWN_REUSE=1`` measures over the database a previous run built at the same scale (migrated to the head)
@@ -551,10 +552,12 @@ def _findings(app, customers: int) -> None:
 
 
 def _anchor_and_the_day(app, url: str, size: Size) -> None:
-    """Anchor the sealed history as a nightly does, keep the anchor's files in the database, then append the day's
-    changes: ``size.day`` charges of today, one each on the first customers, their wallets and months written by the
-    checks' writers and the months' recalculation, the accounts by theirs, the rows sealed."""
-    from backoffice.evidence import anchors, sealing, seals
+    """Run yesterday's nightly maintenance over the sealed history (every check reads every row, as on a first
+    night; it anchors the history and leaves each check a clean night to start from, as an installation has after
+    its first night), keep the anchor's files in the database, then append the day's changes: ``size.day`` charges
+    of today, one each on the first customers, their wallets and months written by the checks' writers and the
+    months' recalculation, the accounts by theirs, the rows sealed."""
+    from backoffice.evidence import sealing, seals
     from backoffice.models import Account
     from backoffice.platform.extensions import db
     from backoffice.posting import months as monthly
@@ -562,9 +565,8 @@ def _anchor_and_the_day(app, url: str, size: Size) -> None:
     from backoffice.reconcile.customer_status import CustomerStatusCheck
     from backoffice.reconcile.customer_wallet import CustomerWallet
 
-    with app.app_context():
-        anchors.anchor(db.session.connection(), date.today() - timedelta(days=1))
-        db.session.commit()  # the anchor's record, sealed
+    console.print("Yesterday's nightly maintenance, every check, every row: the anchor and the checks' clean night…")
+    nightly(app, {}, date.today() - timedelta(days=1))
     folder = Path(app.config["ANCHORS_FOLDER"])
     console.print(f"Appending the day's changes: {size.day:,} movements…")
     with psycopg.connect(url) as connection:

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, literal, select, update
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
@@ -144,9 +144,10 @@ class Night:
         anchored = min(mark[0], high)
         verified = _ranges(connection, evidence, [(anchored + 1, high)] if high > anchored else [], chunk_size)
         if low <= anchored:
-            changed = verifying.verify(connection, evidence, where=self._changed(evidence, mark))
-            verified.checked += changed.checked
-            verified.findings += changed.findings
+            for where in self._changed(evidence, mark):
+                changed = verifying.verify(connection, evidence, where=where)
+                verified.checked += changed.checked
+                verified.findings += changed.findings
         self.new += verified.checked
         stripes = self._stripes(low, anchored)
         swept = _ranges(connection, evidence, [(low, anchored)] if stripes else [], chunk_size, self.stripes_swept)
@@ -170,11 +171,13 @@ class Night:
             "; ".join(self.stripes) or "none",
         )
 
-    def _changed(self, evidence: seals.Evidence, mark: tuple[int, int]) -> ColumnElement:
+    def _changed(self, evidence: seals.Evidence, mark: tuple[int, int]) -> tuple[ColumnElement, ColumnElement]:
         """The rows at or below the anchored ids that are newer than the anchor: a history version after the
-        anchored versions, a row sealed since shortly before the anchor (a decision, a posting, a finished run:
-        sealed later than inserted), or a row with no seal at all (inserted past the application, whatever id it
-        took). The night's stripes are left to the sweep, which verifies them anyway."""
+        anchored versions, or a row sealed since shortly before the anchor (a decision, a posting, a finished run:
+        sealed later than inserted); then the others with no seal at all (inserted past the application, whatever id
+        it took). Two reads, each a plan of its own: the newer rows by the seals' index, the unsealed ones by one
+        anti-join of the kind's ids with its seals' (one condition of both would test each row by itself). The
+        night's stripes are left to the sweep, which verifies them anyway."""
         recent = seals.seals.alias("recent")
         version = evidence.table.c[evidence.version] if evidence.version else literal(0)
         unsealed = ~(
@@ -190,7 +193,8 @@ class Night:
                     recent.c.kind == evidence.kind, recent.c.sealed_at > self.since, recent.c.row_id <= mark[0]
                 )
             )
-        return and_(evidence.key <= mark[0], or_(newer, unsealed), ~self.stripes_swept.holds(evidence.key))
+        older = and_(evidence.key <= mark[0], ~self.stripes_swept.holds(evidence.key))
+        return and_(older, newer), and_(older, unsealed, ~newer)
 
     @property
     def stripes_swept(self) -> verifying.Stripes:

@@ -67,13 +67,14 @@ def receivables_sql():
 
 
 def due_sql(net):
-    """What is due of a net (invoices less payments): ``max(net, 0)``."""
-    return case((net > 0, net), else_=0)
+    """What is due of a net (invoices less payments): ``max(net, 0)``, the net computed once (a ``CASE`` would
+    compute its subqueries twice)."""
+    return func.greatest(net, 0)
 
 
 def overpaid_sql(net):
-    """What was overpaid of a net (invoices less payments): ``max(-net, 0)``."""
-    return case((net < 0, -net), else_=0)
+    """What was overpaid of a net (invoices less payments): ``max(-net, 0)``, the net computed once."""
+    return func.greatest(-net, 0)
 
 
 def meter_balance_sql(meters=Meter.__table__):

@@ -16,7 +16,7 @@ from flask_migrate import downgrade, upgrade
 from backoffice import register_migrations
 from backoffice.models import BUCKETS, Account, AccountBalanceBucket, Customer, Meter, RunMode, account_balance_sql
 from backoffice.platform.extensions import db
-from backoffice.posting.formulas import posted_balance_sql
+from backoffice.posting.formulas import posted_balance_sql, posted_sums
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
@@ -40,7 +40,11 @@ def balances() -> dict[str, Decimal]:
 def posted() -> dict[str, Decimal]:
     """Each account's balance as its posted lines make it."""
     db.session.rollback()
-    return dict(db.session.execute(sa.select(accounts.c.code, posted_balance_sql(accounts.c.id))).all())
+    posted = posted_sums()
+    balances = sa.select(accounts.c.code, posted_balance_sql(accounts.c.type, posted)).select_from(
+        accounts.outerjoin(posted, posted.c.account_id == accounts.c.id)
+    )
+    return dict(db.session.execute(balances).all())
 
 
 def buckets_of(code: str) -> dict[int, Decimal]:

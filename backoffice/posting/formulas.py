@@ -185,21 +185,24 @@ def normal_amount_sql(account_type, debit, credit):
     return case((debit_normal, debit - credit), else_=credit - debit)
 
 
-def posted_balance_sql(account_id):
-    """An account's balance as its posted lines make it: a correlated SQL expression."""
+def posted_sums():
+    """Each account's posted lines, their debits and their credits summed apart: one pass over the journal, grouped
+    by account, where a sum correlated to each account read every entry again for each of them."""
     lines, entries = JournalLine.__table__, JournalEntry.__table__
-    accounts = Account.__table__
     return (
-        select(
-            func.round(
-                func.coalesce(func.sum(normal_amount_sql(accounts.c.type, lines.c.debit, lines.c.credit)), 0),
-                2,
-                type_=Balance,
-            )
-        )
+        select(lines.c.account_id, func.sum(lines.c.debit).label("debit"), func.sum(lines.c.credit).label("credit"))
         .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
-        .where(lines.c.account_id == account_id, entries.c.status == EntryStatus.POSTED.value)
-        .scalar_subquery()
+        .where(entries.c.status == EntryStatus.POSTED.value)
+        .group_by(lines.c.account_id)
+        .subquery("posted")
+    )
+
+
+def posted_balance_sql(account_type, posted):
+    """An account's balance as its posted lines make it, on its normal side, from its row of :func:`posted_sums`
+    (joined to it; none for an account without posted lines)."""
+    return func.round(
+        func.coalesce(normal_amount_sql(account_type, posted.c.debit, posted.c.credit), 0), 2, type_=Balance
     )
 
 

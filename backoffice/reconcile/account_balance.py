@@ -5,13 +5,14 @@ from sqlalchemy import literal, select
 
 from backoffice.models import Account, AccountBalanceBucket, account_balance_sql
 from backoffice.platform.money import BeyondLimit
-from backoffice.posting.formulas import posted_balance_sql
+from backoffice.posting.formulas import posted_balance_sql, posted_sums
 from backoffice.posting.journal import adding_to_buckets
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.journal_balanced import held_accounts
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__
+posted = posted_sums()
 
 
 class AccountBalance(Check):
@@ -22,11 +23,15 @@ class AccountBalance(Check):
     by_customer = False
     table = accounts
     after = ("reading_calculation",)
+    source = accounts.outerjoin(posted, posted.c.account_id == accounts.c.id)
+    counted_on_table = True
 
     def fields(self):
         # Accounts of every type, each on its own normal side: their balances do not add up to anything.
         return [
-            CheckedField("balance", account_balance_sql(accounts.c.id), posted_balance_sql(accounts.c.id), adds=False)
+            CheckedField(
+                "balance", account_balance_sql(accounts.c.id), posted_balance_sql(accounts.c.type, posted), adds=False
+            )
         ]
 
     def scope_conditions(self, scope: Scope):
@@ -49,7 +54,12 @@ class AccountBalance(Check):
             .order_by(buckets.c.account_id, buckets.c.bucket)
             .with_for_update(key_share=True)
         )
-        difference = posted_balance_sql(accounts.c.id) - account_balance_sql(accounts.c.id)
-        rows = select(accounts.c.id, literal(0), difference).where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
+        difference = posted_balance_sql(accounts.c.type, posted) - account_balance_sql(accounts.c.id)
+        rows = (
+            select(accounts.c.id, literal(0), difference)
+            .select_from(self.source)
+            .where(accounts.c.id.in_(ids))
+            .order_by(accounts.c.id)
+        )
         if len(connection.execute(adding_to_buckets(rows)).all()) < len(ids):
             raise BeyondLimit("The balance of an account")

@@ -145,7 +145,12 @@ class Night:
         verified = _ranges(connection, evidence, [(anchored + 1, high)] if high > anchored else [], chunk_size)
         if low <= anchored:
             for where in self._changed(evidence, mark):
-                changed = verifying.verify(connection, evidence, where=where)
+                # The ids first, then their rows: planned for the rows it may find, the read of the rows with their
+                # seals would prepare for every seal of the kind, where a night finds none or a few.
+                keys = connection.execute(select(evidence.key).where(where).distinct()).scalars().all()
+                if not keys:
+                    continue
+                changed = verifying.verify(connection, evidence, where=and_(where, evidence.key.in_(keys)))
                 verified.checked += changed.checked
                 verified.findings += changed.findings
         self.new += verified.checked

@@ -443,3 +443,20 @@ def test_a_stripe_file_edited_or_missing_is_found_by_name(striped):
     path.unlink()
     found = [f.said for f in anchors.broken(db.session.connection())]
     assert any(f"{path.name} is missing" in said for said in found), found
+
+
+def test_a_decision_on_a_finding_of_no_customer_stays_anchored_night_after_night(striped, admin):
+    folder, (first, _second, _third) = striped
+    (folder / "latest.json").unlink()
+    _nightly(SECOND)
+    (finding_id,) = db.session.scalars(sa.select(TamperedEvidence.id).where(TamperedEvidence.kind == "anchor_records"))
+    evidence_review.accept([finding_id], "The folder was restored from a backup without latest.json", admin)
+
+    for night in [SECOND + timedelta(days=n) for n in range(1, 2 * PERIOD + 2)]:
+        wallet.recharge(first, D("10"))
+        _nightly(night)
+
+    db.session.rollback()
+    undecided = sa.select(TamperedEvidence.what).where(TamperedEvidence.resolution.is_(None))
+    assert db.session.scalars(undecided).all() == []
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0

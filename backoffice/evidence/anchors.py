@@ -150,9 +150,12 @@ def heads(connection: Connection, stripe: verifying.Stripes | None = None) -> li
                     select(func.min(table.c.chain), func.max(table.c.chain)).where(table.c.kind == kind)
                 ).one()
                 ranges = stripe.ranges(low, high) if low is not None else []
-                if not ranges:
+                arms = [table.c.chain.between(first, last) for first, last in ranges]
+                if stripe.contains(0):  # rows of no chain key (a decision on a run) are a chain of key 0's stripe
+                    arms.append(table.c.chain.is_(None))
+                if not arms:
                     continue
-                where.append(or_(*(table.c.chain.between(first, last) for first, last in ranges)))
+                where.append(or_(*arms))
         ranked = (
             select(
                 table.c.chain,
@@ -193,7 +196,15 @@ def changed(connection: Connection, since: datetime) -> list[Head]:
             ).one()
             found.append(Head(kind, None, None, *head))
             continue
-        touched = sealed.distinct().subquery()
+        if connection.execute(sealed.where(table.c.chain.is_(None)).limit(1)).first() is not None:
+            head = connection.execute(
+                select(table.c.row_id, table.c.version, table.c.seal)
+                .where(table.c.kind == kind, table.c.chain.is_(None))
+                .order_by(table.c.row_id.desc(), table.c.version.desc())
+                .limit(1)
+            ).one()
+            found.append(Head(kind, None, None, *head))
+        touched = sealed.where(table.c.chain.is_not(None)).distinct().subquery()
         last = (
             select(newest.c.row_id, newest.c.version, newest.c.seal)
             .where(newest.c.kind == kind, newest.c.chain == touched.c.chain)
@@ -682,7 +693,8 @@ def _sealed_since(
     for kind in {kind for kind, _chain in anchored}:
         where = [table.c.kind == kind, table.c.sealed_at > oldest + timedelta(seconds=1)]
         if stripe is not None:
-            where.append(table.c.chain.is_(None) if seals.kinds()[kind].chain is None else stripe.holds(table.c.chain))
+            chained = stripe.holds(func.coalesce(table.c.chain, 0))
+            where.append(table.c.chain.is_(None) if seals.kinds()[kind].chain is None else chained)
         where.append(table.c.sealed_at > after + timedelta(seconds=1))
         for chain, count in connection.execute(
             select(table.c.chain, func.count()).where(*where).group_by(table.c.chain)

@@ -18,8 +18,9 @@ by the application's own set-based writers (the checks' expected values, the mon
 months); each versioned record gets its first version and every row of evidence its seal, as migration 0032 sealed an
 installation's rows, a chunk of ids a transaction; the payments are added after, by the billing service as a clerk
 adds them, and the reviewed findings with the seals of the rows as reviewed. Then VACUUM ANALYZE, the seals are made
-two days old, yesterday's nightly maintenance verifies every row and anchors them (the checks' clean night the
-next night starts from), and the day's changes are appended: 1/365 of the movements
+two days old, the nightly maintenance of the last ``BACKOFFICE_SEAL_SWEEP_DAYS`` + 1 nights runs (the first
+verifies every row and anchors every chain, each later one a slice and the chains sealed since, each stripe its file,
+as a week after an installation's first night), and the day's changes are appended: 1/365 of the movements
 (27,397 at 0.1), charges of today, each with its entry, the customers' wallets and months written by the same writers,
 sealed as they commit. The database keeps its scale, the build's time and the anchor.
 ``BENCH_GROWN_REUSE=1`` measures over the database a previous run built at the same scale (migrated to the head)
@@ -552,11 +553,12 @@ def _findings(app, customers: int) -> None:
 
 
 def _anchor_and_the_day(app, url: str, size: Size) -> None:
-    """Run yesterday's nightly maintenance over the sealed history (every check reads every row, as on a first
-    night; it anchors the history and leaves each check a clean night to start from, as an installation has after
-    its first night), keep the anchor's files in the database, then append the day's changes: ``size.day`` charges
-    of today, one each on the first customers, their wallets and months written by the checks' writers and the
-    months' recalculation, the accounts by theirs, the rows sealed."""
+    """Run the nightly maintenance of the last ``BACKOFFICE_SEAL_SWEEP_DAYS`` + 1 nights over the sealed history,
+    as an installation has run them a week after its first: the first night's checks read every row and it anchors
+    every chain; each later night reads a slice, anchors what changed (a delta) and writes its stripe's file, so that
+    every stripe has one and the checks a clean night to start from. Keep the last anchor's files in the database,
+    then append the day's changes: ``size.day`` charges of today, one each on the first customers, their wallets and
+    months written by the checks' writers and the months' recalculation, the accounts by theirs, the rows sealed."""
     from backoffice.evidence import sealing, seals
     from backoffice.models import Account
     from backoffice.platform.extensions import db
@@ -565,9 +567,12 @@ def _anchor_and_the_day(app, url: str, size: Size) -> None:
     from backoffice.reconcile.customer_status import CustomerStatusCheck
     from backoffice.reconcile.customer_wallet import CustomerWallet
 
-    console.print("Yesterday's nightly maintenance, every check, every row: the anchor and the checks' clean night…")
-    nightly(app, {}, date.today() - timedelta(days=1))
     folder = Path(app.config["ANCHORS_FOLDER"])
+    days = app.config["SEAL_SWEEP_DAYS"]
+    console.print(f"The nightly maintenance of the last {days + 1} nights, the first of every row, then slices…")
+    for night in range(days, -1, -1):
+        files = {path.name: path.read_text() for path in folder.iterdir()}
+        nightly(app, files, date.today() - timedelta(days=night + 1))
     console.print(f"Appending the day's changes: {size.day:,} movements…")
     with psycopg.connect(url) as connection:
         (mark,) = connection.execute(

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, literal, select, update
+from sqlalchemy import ARRAY, ColumnElement, and_, any_, bindparam, literal, select, update
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
@@ -150,7 +150,8 @@ class Night:
                 keys = connection.execute(select(evidence.key).where(where).distinct()).scalars().all()
                 if not keys:
                     continue
-                changed = verifying.verify(connection, evidence, where=and_(where, evidence.key.in_(keys)))
+                found = evidence.key == any_(bindparam("keys", keys, type_=ARRAY(evidence.key.type)))  # one value
+                changed = verifying.verify(connection, evidence, where=and_(where, found))
                 verified.checked += changed.checked
                 verified.findings += changed.findings
         self.new += verified.checked

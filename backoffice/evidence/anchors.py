@@ -185,17 +185,7 @@ def changed(connection: Connection, since: datetime) -> list[Head]:
     found: list[Head] = []
     for kind, evidence in seals.kinds().items():
         sealed = select(table.c.chain).where(table.c.kind == kind, table.c.sealed_at > since)
-        if evidence.chain is None:
-            if connection.execute(sealed.limit(1)).first() is None:
-                continue
-            head = connection.execute(
-                select(table.c.row_id, table.c.version, table.c.seal)
-                .where(table.c.kind == kind)
-                .order_by(table.c.row_id.desc(), table.c.version.desc())
-                .limit(1)
-            ).one()
-            found.append(Head(kind, None, None, *head))
-            continue
+        # The rows of no chain key are one chain: every row of a kind whose rows stand alone, a decision on a run.
         if connection.execute(sealed.where(table.c.chain.is_(None)).limit(1)).first() is not None:
             head = connection.execute(
                 select(table.c.row_id, table.c.version, table.c.seal)
@@ -204,6 +194,8 @@ def changed(connection: Connection, since: datetime) -> list[Head]:
                 .limit(1)
             ).one()
             found.append(Head(kind, None, None, *head))
+        if evidence.chain is None:
+            continue
         touched = sealed.where(table.c.chain.is_not(None)).distinct().subquery()
         last = (
             select(newest.c.row_id, newest.c.version, newest.c.seal)

@@ -125,6 +125,13 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
     assert run.status is RunStatus.SUCCEEDED
     chunks = db.session.scalars(sa.select(ReconciliationChunk).where(ReconciliationChunk.run_id == run.id)).all()
     assert len({chunk.phase for chunk in chunks}) == 3 and len(chunks) > 10
+    # The seals are examined side by side, a kind of evidence a chunk and the anchors' proof one more; the first
+    # night, with no anchor, swept every row, the pieces' rows added up on the job's row.
+    pieces = [chunk for chunk in chunks if chunk.check == evidence_seals.EvidenceSeals.name]
+    assert len(pieces) == evidence_seals.EvidenceSeals().pieces() > 10 and {chunk.phase for chunk in pieces} == {0}
+    verified = next(result.checked for result in run.results if result.check == evidence_seals.EvidenceSeals.name)
+    assert night.result["seals_swept"] == {"rows": verified, "slice": 1, "slices": 1}
+    assert evidence_seals.SWEPT_BY not in night.result
     folder = Path(app.config["ANCHORS_FOLDER"])
     assert json.loads((folder / "latest.json").read_text())["day"] == today.isoformat()
     assert (folder / f"{today}.json").exists()

@@ -20,6 +20,7 @@ from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import label
+from backoffice.reconcile.evidence_seals import SWEPT_BY
 from backoffice.reconcile.report import summary
 from backoffice.reconcile.transitions import move_job
 
@@ -100,6 +101,7 @@ def run_result(record: JobRecord, run: ReconciliationRun, recalculations_done: i
     share (one slice of ``BACKOFFICE_SEAL_SWEEP_DAYS``, or 1 when it verified all of it) and its rows."""
     result = summary(run, limit=0) | (record.result or {}) | {"recalculations_done": recalculations_done}
     del result["discrepancies"]
+    result.pop(SWEPT_BY, None)
     if record.kind == "nightly_maintenance":
         result |= {
             "duration_seconds": (ended - as_utc(record.started_at)).total_seconds(),  # float-ok: a duration

@@ -24,6 +24,8 @@ SEALED_BEFORE_ANCHOR = timedelta(days=1)
 """How long before the anchor was written a seal still counts as new: a transaction open across the anchor seals
 with the moment it ran, yet commits after."""
 NIGHTLY = "nightly_maintenance"
+SWEPT_BY = "seals_swept_run"
+"""The run whose sweep a nightly job's row counts while it runs: an earlier attempt's run counted rows of its own."""
 
 Range = tuple[int, int]
 
@@ -65,14 +67,24 @@ class EvidenceSeals(Check):
     def key_bounds(self, scope: Scope):
         return select(literal(0), literal(0))
 
-    def examine(self, run_id: int | None, chunk_size: int) -> tuple[int, list[verifying.Finding]]:
+    def pieces(self) -> int:
+        """A piece a kind of evidence, and the last the proof of the chains against the latest anchor: a run split
+        into jobs examines them side by side."""
+        return len(seals.kinds()) + 1
+
+    def examine(
+        self, run_id: int | None, chunk_size: int, piece: int | None = None
+    ) -> tuple[int, list[verifying.Finding]]:
         """Verify the evidence, ``chunk_size`` ids at a time (all of it, or the night's share when the run is a
         nightly maintenance's), and prove that every chain still reaches the latest anchor
-        (``backoffice.evidence.anchors``); record what is new as tampered evidence."""
+        (``backoffice.evidence.anchors``); record what is new as tampered evidence. Of one of the :meth:`pieces`
+        alone, when given."""
         connection = replica.connection()
         night = Night.of(run_id)
+        kinds = list(seals.kinds().values())
+        examined = kinds if piece is None else kinds[piece : piece + 1]
         checked, found = 0, []
-        for evidence in seals.kinds().values():
+        for evidence in examined:
             low, high = verifying.bounds(connection, evidence)
             if low is None:
                 continue
@@ -82,10 +94,12 @@ class EvidenceSeals(Check):
                 verified = night.verify(connection, evidence, low, high, chunk_size)
             checked += verified.checked
             found += verified.findings
-        if night is not None:
-            night.said(checked)
-        _keep_the_sweep(run_id, night, checked)
-        found += anchors.broken(connection, night.day if night is not None else None)
+        if examined:
+            if night is not None:
+                night.said(checked, None if piece is None else examined[0].kind)
+            _keep_the_sweep(run_id, night, checked)
+        if piece is None or piece == len(kinds):
+            found += anchors.broken(connection, night.day if night is not None else None)
         quarantine.record(db.session.connection(), found, run_id)
         return checked, found
 
@@ -162,11 +176,13 @@ class Night:
             self.stripes.append(f"{evidence.kind} {len(stripes)}, ids {stripes[0][0]} to {stripes[-1][1]}")
         return verifying.Verified(verified.checked + swept.checked, verified.findings + swept.findings)
 
-    def said(self, checked: int) -> None:
+    def said(self, checked: int, kind: str | None = None) -> None:
+        """What the night verified: of every kind, or of one (a piece of a run split into jobs)."""
         log.info(
-            "Verified the seals of %d rows: %d added or sealed since the anchor of %s, and %d of the sweep's slice "
+            "Verified the seals of %d rows%s: %d added or sealed since the anchor of %s, and %d of the sweep's slice "
             "%d of %d (night of %s; its stripes of %d ids: %s)",
             checked,
+            "" if kind is None else f" of {kind}",
             self.new,
             self.anchor_day,
             self.swept,
@@ -228,13 +244,16 @@ def nightly_args(run_id: int | None) -> dict | None:
 
 
 def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> None:
-    """What a nightly maintenance's sweep of the older seals verified, kept on its job's row for the result the job
-    ends with (``jobs.run_result``): the rows of the night's slice, and which slice of how many; on a night with no
-    anchor to start from, every row, one slice of one. Nothing for any other run."""
+    """What a nightly maintenance's sweep of the older seals verified, added to what its job's row keeps for the
+    result the job ends with (``jobs.run_result``): the rows of the night's slice, and which slice of how many; on a
+    night with no anchor to start from, every row, one slice of one. The row is locked first: the pieces of a run split
+    into jobs add theirs side by side, each under the run's id (:data:`SWEPT_BY`). Nothing for any other run."""
     if run_id is None:
         return
     kept = db.session.execute(
-        select(JobRecord.id, JobRecord.result).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY)
+        select(JobRecord.id, JobRecord.result)
+        .where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY)
+        .with_for_update()
     ).first()
     if kept is None:
         return
@@ -242,7 +261,10 @@ def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> No
         part = {"rows": checked, "slice": 1, "slices": 1}
     else:
         part = {"rows": night.swept, "slice": night.slice + 1, "slices": night.days}
-    result = (kept.result or {}) | {"seals_swept": part}
+    result = kept.result or {}
+    if result.get(SWEPT_BY) == run_id:  # else kept by an earlier attempt's run
+        part["rows"] += result["seals_swept"]["rows"]
+    result = result | {"seals_swept": part, SWEPT_BY: run_id}
     db.session.execute(update(JobRecord).where(JobRecord.id == kept.id).values(result=result))
 
 

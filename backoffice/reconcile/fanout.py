@@ -55,7 +55,16 @@ from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.platform.sentences import Sentence, said
 from backoffice.reconcile import CHECKS, Check, Scope, label, night, resolve
-from backoffice.reconcile.engine import Tally, check_chunk, check_result, key_ranges, new_run, selected, written
+from backoffice.reconcile.engine import (
+    KeyRange,
+    Tally,
+    check_chunk,
+    check_result,
+    key_ranges,
+    new_run,
+    selected,
+    written,
+)
 from backoffice.reconcile.locks import claim, key
 from backoffice.reconcile.transitions import end_run
 
@@ -148,6 +157,14 @@ def start(
             _fail_run(record.id, f"{type(error).__name__}: {error}", on_end)
             raise
     return record, queued
+
+
+def _planned(check: Check, scope: Scope) -> list[KeyRange]:
+    """The chunks of a check: its key ranges as a run in one process plans them; a check that examines, its pieces
+    (piece ``n`` the chunk ``(n, n)``), which a run in one process examines in one go."""
+    if check.examines:
+        return [(piece, piece) for piece in range(check.pieces())]
+    return key_ranges(check, scope)
 
 
 def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
@@ -335,7 +352,7 @@ def _next_step(record: ReconciliationRun, step: int, on_end: RunEnded) -> list[i
                     status=ChunkStatus.QUEUED,
                     covered=None if share is None else share.kept(),
                 )
-                for position, key_range in enumerate(key_ranges(check.scoped(scope), scope), start=1)
+                for position, key_range in enumerate(_planned(check.scoped(scope), scope), start=1)
             ]
         if rows:
             db.session.add_all(rows)

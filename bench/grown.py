@@ -30,7 +30,9 @@ instead of building it again; ``BENCH_GROWN_PARTS`` (default ``nightly,pages,exp
 Measured, each beside its floor in the same run, taking turns (``BENCH_GROWN_TURNS``, default 3, after an untimed
 warm-up where said):
 
-- the nightly maintenance, in process as the scheduler starts it, every check, from the same anchor each turn (the
+- the nightly maintenance as production runs it, queued as the scheduler queues it and split into jobs done by
+  ``BENCH_GROWN_WORKERS`` real ``worker.py`` processes (default 2, as the operators' guide deploys; 0: in this
+  process) connected as the runtime role, every check, from the same anchor each turn (the
   day's changes verified in full, the night's slice of the history's seals, every derived figure compared), on a copy
   of the database made for the turn (a night records its anchor in the database: the kept one stays the last); it must
   find nothing. Its floor: the raw set-based compares of the two largest derived figures (the wallets from the
@@ -54,6 +56,8 @@ from __future__ import annotations
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -118,6 +122,11 @@ WARM_UP = 6
 """Charges each way makes before the clock starts: psycopg prepares a statement on its fifth execution."""
 CHARGE = Decimal("1000.00")
 REUSE = os.environ.get("BENCH_GROWN_REUSE") == "1"
+WORKERS = int(os.environ.get("BENCH_GROWN_WORKERS", 2))
+"""Workers the nightly is measured on, as production runs it (:func:`nightly_on_workers`); 0: in this process."""
+RUNTIME_ROLE = "backoffice_bench_runtime"
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+ROOT = Path(__file__).resolve().parent.parent
 PARTS = [part for part in os.environ.get("BENCH_GROWN_PARTS", "nightly,pages,export,charges").split(",") if part]
 BUILT = "bench_grown"
 """The table where a built database keeps its scale, the id its day's changes start above, and its anchor's files."""
@@ -632,23 +641,106 @@ def anchored_on(url: str) -> date:
     return date.fromisoformat(next(name for name in files if name != "latest.json").removesuffix(".json"))
 
 
-def nightly_on_a_copy(url: str, night: date) -> tuple[float, float, int]:  # float-ok: seconds
+def nightly_on_a_copy(url: str, night: date, workers: int = 0) -> tuple[float, float, int]:  # float-ok: seconds
     """The nightly maintenance of ``night``, every check, from the kept anchor, then its floor, on a copy of the
     database at ``url`` made for them (not timed) and dropped after: the night's anchor, recorded in the database,
     leaves the kept one as the last only in the copy, so that every night starts from the same anchor with the same
-    day's changes. Their seconds, and how many entities the nightly checked. Nothing may be connected to ``url``."""
+    day's changes. With ``workers``, the night runs as production runs it (:func:`nightly_on_workers`); with none, in
+    this process. Their seconds, and how many entities the nightly checked. Nothing may be connected to ``url``."""
     from backoffice.platform.extensions import db
 
     mark, files = _kept(url)
     with copied(url) as copy:
         app = application(copy)
         try:
-            seconds, run = timed(lambda: nightly(app, files, night), repeat=1)
+            if workers:
+                seconds, run = nightly_on_workers(app, copy, files, night, workers)
+            else:
+                seconds, run = timed(lambda: nightly(app, files, night), repeat=1)
             floor, _ = timed(lambda: _nightly_floor(copy, mark, app.config["SEAL_SWEEP_DAYS"], night), repeat=1)
         finally:
             with app.app_context():
                 db.engine.dispose()
     return seconds, floor, sum(result.checked for result in run.results)
+
+
+def nightly_on_workers(app, url: str, files: dict[str, str], night: date, workers: int):
+    """The nightly maintenance of ``night`` as production runs it: queued as the scheduler queues it, split into
+    jobs done by ``workers`` real ``worker.py`` processes side by side, connected as the runtime role
+    (:data:`RUNTIME_ROLE`, granted by the owner of ``url`` as ``backoffice db grant-runtime`` grants it), on Redis'
+    database ``BENCH_REDIS_URL`` (emptied first; default ``redis://127.0.0.1:6379/14``), its anchors folder holding
+    ``files``. The seconds from its queuing to its job's row finished (its anchor written, in the transaction of its
+    last chunk), and its run, which found nothing."""
+    from redis import Redis
+    from rq import Worker
+
+    from backoffice import jobs
+    from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunTrigger
+    from backoffice.platform.extensions import db
+    from backoffice.platform.runtime_role import grant_runtime
+
+    with app.app_context(), db.engine.begin() as connection:
+        if connection.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}'").first() is None:
+            connection.exec_driver_sql(f'CREATE ROLE "{RUNTIME_ROLE}" LOGIN')
+        grant_runtime(connection, RUNTIME_ROLE)
+    server, name = url.rsplit("/", 1)
+    serving = f"{server.replace('postgres@', f'{RUNTIME_ROLE}@', 1)}/{name}"
+    folder = tempfile.mkdtemp(prefix="bench-grown-anchors-")
+    for file_name, text in files.items():
+        (Path(folder) / file_name).write_text(text)
+    redis = Redis.from_url(BENCH_REDIS_URL)
+    redis.flushdb()
+    settings = {"DATABASE_URL": serving, "REDIS_URL": BENCH_REDIS_URL, "BACKOFFICE_ANCHORS_FOLDER": folder}
+    started = [
+        subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=os.environ | settings,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # what fails is on the job's row
+        )
+        for _ in range(workers)
+    ]
+    try:
+        while len(Worker.all(connection=redis)) < workers:
+            assert all(worker.poll() is None for worker in started), "a worker stopped as it started"
+            time.sleep(0.1)
+        from backoffice import create_app
+
+        queuing = create_app(
+            {"SQLALCHEMY_DATABASE_URI": serving, "REDIS_URL": BENCH_REDIS_URL, "ANCHORS_FOLDER": folder}
+        )
+        with queuing.app_context():
+            began = time.perf_counter()
+            record, _ = jobs.enqueue(
+                "nightly_maintenance",
+                {"date": night.isoformat()},
+                trigger=RunTrigger.SCHEDULE,
+                job_id=f"bench-nightly-{night}-{time.time_ns()}",
+            )
+            while (status := _status(record.id)) in (JobStatus.QUEUED, JobStatus.STARTED):
+                time.sleep(0.02)
+            seconds = time.perf_counter() - began
+            ended = db.session.get(JobRecord, record.id)
+            assert status is JobStatus.FINISHED, ended.error
+            run = db.session.get(ReconciliationRun, ended.run_id)
+            found = {result.check: result.mismatched for result in run.results if result.mismatched}
+            assert not found, f"the installation is not consistent: {found}"
+            db.engine.dispose()
+    finally:
+        for worker in started:
+            worker.terminate()
+        for worker in started:
+            worker.wait(timeout=60)
+    return seconds, run
+
+
+def _status(job_id: str):
+    from backoffice.models import JobRecord
+    from backoffice.platform.extensions import db
+
+    db.session.rollback()
+    return db.session.scalar(db.select(JobRecord.status).where(JobRecord.id == job_id))
 
 
 @contextmanager
@@ -707,7 +799,7 @@ def _nightly_against_floor(url: str) -> list[tuple]:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("The nightly and its floor, taking turns", total=TURNS)
         for turn in range(1, TURNS + 1):
-            seconds, floor, entities = nightly_on_a_copy(url, anchored + timedelta(days=turn))
+            seconds, floor, entities = nightly_on_a_copy(url, anchored + timedelta(days=turn), WORKERS)
             nightly_times.append(seconds)
             floor_times.append(floor)
             checked.append(entities)

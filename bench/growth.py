@@ -11,7 +11,8 @@ measured.
 Every figure is measured at both sizes taking turns, the small one and the large one one after the other, so that
 the other work on a shared machine weighs on both alike:
 
-- the nightly maintenance, in process, every check, from each installation's kept anchor (``BENCH_GROWTH_NIGHTS``
+- the nightly maintenance as production runs it, split into jobs done by ``BENCH_GROWTH_WORKERS`` real workers
+  (default 2; 0: in this process), every check, from each installation's kept anchor (``BENCH_GROWTH_NIGHTS``
   nights each, default 3, as ``bench grown`` runs it, each on a copy of the database made for it), and at each size
   its floor: the raw compares of the wallets and the months and the raw read of the movements, entries, lines and
   seals the night verifies;
@@ -67,6 +68,7 @@ LARGE = float(os.environ.get("BENCH_GROWTH_LARGE", "0.02"))  # float-ok: a size 
 REUSE = os.environ.get("BENCH_GROWTH_REUSE") == "1"
 PARTS = [part for part in os.environ.get("BENCH_GROWTH_PARTS", "nightly,pages,post,export,charges").split(",") if part]
 NIGHTS = int(os.environ.get("BENCH_GROWTH_NIGHTS", 3))
+WORKERS = int(os.environ.get("BENCH_GROWTH_WORKERS", 2))
 REQUESTS = int(os.environ.get("BENCH_GROWTH_REQUESTS", 100))
 SECONDS = int(os.environ.get("BENCH_GROWTH_SECONDS", 60))
 """A page's requests stop at ``SECONDS`` (both sizes together), once each size has had ``LEAST`` timed."""
@@ -205,7 +207,7 @@ def _nightly(both: list[Installation]) -> Measured:
         for turn in range(NIGHTS):
             for each in _in_turns(both, turn):
                 night = grown.anchored_on(each.url) + timedelta(days=turn + 1)
-                seconds, floor, _checked = grown.nightly_on_a_copy(each.url, night)
+                seconds, floor, _checked = grown.nightly_on_a_copy(each.url, night, WORKERS)
                 nightly.times.setdefault(each.name, []).append(seconds)
                 floors[each.name].append(floor)
                 progress.advance(task)

@@ -28,6 +28,7 @@ from backoffice.platform.config import ConfigError, from_environment
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_review
 from backoffice.reconcile.evidence_review import ReviewError
+from backoffice.reconcile.evidence_seals import EvidenceSeals
 from backoffice.services import approvals, wallet
 from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, past_the_guards, stored
@@ -540,3 +541,28 @@ def test_the_review_screen_says_where_accepted_money_above_the_limit_waits(app, 
     (request,) = db.session.scalars(sa.select(approvals.ApprovalRequest)).all()
     assert f"request #{request.id} waits for a second admin" in page
     assert stored("customers", "balance", customer.id) == Decimal("1000.00")
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1_000_000])
+def test_the_seals_examined_in_pieces_find_what_they_find_examined_at_once(app, chunk_size):
+    customer = CustomerFactory(code="HOTEL")
+    movement = wallet.recharge(customer, Decimal("1000"))
+    wallet.charge(customer, Decimal("100"))
+    with past_the_guards() as connection:
+        connection.execute(
+            sa.text("UPDATE balance_transactions SET description = 'edited' WHERE id = :id"), {"id": movement.id}
+        )
+    check = EvidenceSeals()
+    pieces = check.pieces(chunk_size)
+    # The anchors' proof first, then every kind of evidence once, in runs of consecutive kinds.
+    assert pieces[0] == (0, 0) and pieces[-1][1] == len(seals.kinds())
+    assert [low for low, _high in pieces[1:]] == [high + 1 for _low, high in pieces[:-1]]
+    assert all(low <= high for low, high in pieces)
+    assert (len(pieces) == 2) is (chunk_size == 1_000_000)
+    examined = [check.examine(None, chunk_size, piece) for piece in pieces]
+    checked, found = check.examine(None, chunk_size)
+    assert sum(count for count, _found in examined) == checked > 2
+    assert sorted((f.evidence.kind, f.row_id) for _count, each in examined for f in each) == sorted(
+        (f.evidence.kind, f.row_id) for f in found
+    )
+    assert {(f.evidence.kind, f.row_id) for f in found} == {("balance_transactions", movement.id)}

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from rq import Queue
 
 from backoffice import jobs
+from backoffice.evidence import seals
 from backoffice.models import (
     BalanceTransaction,
     CheckResult,
@@ -125,10 +126,12 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
     assert run.status is RunStatus.SUCCEEDED
     chunks = db.session.scalars(sa.select(ReconciliationChunk).where(ReconciliationChunk.run_id == run.id)).all()
     assert len({chunk.phase for chunk in chunks}) == 3 and len(chunks) > 10
-    # The seals are examined side by side, a kind of evidence a chunk and the anchors' proof one more; the first
-    # night, with no anchor, swept every row, the pieces' rows added up on the job's row.
-    pieces = [chunk for chunk in chunks if chunk.check == evidence_seals.EvidenceSeals.name]
-    assert len(pieces) == evidence_seals.EvidenceSeals().pieces() > 10 and {chunk.phase for chunk in pieces} == {0}
+    # The seals are examined side by side: the anchors' proof, then the kinds of evidence a few at a time, each once;
+    # the first night, with no anchor, swept every row, the pieces' rows added up on the job's row.
+    pieces = sorted((c.low, c.high) for c in chunks if c.check == evidence_seals.EvidenceSeals.name)
+    kinds = len(seals.kinds())
+    assert pieces[0] == (0, 0) and [low for low, _high in pieces[1:]] == [high + 1 for _low, high in pieces[:-1]]
+    assert pieces[-1][1] == kinds
     verified = next(result.checked for result in run.results if result.check == evidence_seals.EvidenceSeals.name)
     assert night.result["seals_swept"] == {"rows": verified, "slice": 1, "slices": 1}
     assert evidence_seals.SWEPT_BY not in night.result

@@ -305,15 +305,15 @@ class Check(ABC):
         """Columns whose ``onupdate`` must not fire when the engine writes (a fix is not an edit)."""
         return {}
 
-    def examine(self, run_id: int | None, chunk_size: int, piece: int | None = None) -> tuple[int, list]:
+    def examine(self, run_id: int | None, chunk_size: int, piece: tuple[int, int] | None = None) -> tuple[int, list]:
         """For a check that :attr:`examines`: how many rows it checked, and what it found wrong (of one of its
         :meth:`pieces` alone, when given)."""
         raise NotImplementedError
 
-    def pieces(self) -> int:
-        """For a check that :attr:`examines`: how many parts its examination is made of, each a chunk of its own, so
-        that a run split into jobs examines them side by side."""
-        return 1
+    def pieces(self, chunk_size: int) -> list[tuple[int, int]]:
+        """For a check that :attr:`examines`: the parts of its examination, each a range of positions of its own, that
+        a run split into jobs examines side by side, a chunk each."""
+        raise NotImplementedError
 
     def sources(self) -> tuple[tuple[Table, Callable[[list[int]], Select]], ...]:
         """The source rows a fix of some entities reads, per source table: ``(table, rows)``, ``rows(keys)`` the

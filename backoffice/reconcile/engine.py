@@ -261,7 +261,7 @@ def check_chunk(
     wrong when the run writes, and record every discrepancy. With ``commit``, each batch of fixes is committed with
     its audit rows; without, all of it is left to the caller's transaction."""
     if check.examines:
-        return _examine(record, check, None if key_range is None else key_range[0], commit=commit)
+        return _examine(record, check, key_range, commit=commit)
     if share is None:
         return _check_part(record, check, scope, key_range, None, commit=commit)
     with replica.reading():
@@ -420,7 +420,7 @@ def _held(record: ReconciliationRun | RunOf, check: Check, keys: list[int]) -> d
     return quarantine.held(connection, check.entity_type, keys, record.id) | check.held(connection, keys) | unexplained
 
 
-def _examine(record: ReconciliationRun | RunOf, check: Check, piece: int | None, *, commit: bool) -> Tally:
+def _examine(record: ReconciliationRun | RunOf, check: Check, piece: KeyRange, *, commit: bool) -> Tally:
     """A check computed outside SQL (the seals), of one of its pieces (``None``: all of them): each finding is a
     discrepancy row, and is never fixed."""
     tally = Tally.of(check)

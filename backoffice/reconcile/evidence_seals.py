@@ -67,13 +67,25 @@ class EvidenceSeals(Check):
     def key_bounds(self, scope: Scope):
         return select(literal(0), literal(0))
 
-    def pieces(self) -> int:
-        """The proof of the chains against the latest anchor first, one of the longest pieces, then a piece a kind of
-        evidence: a run split into jobs examines them side by side."""
-        return len(seals.kinds()) + 1
+    def pieces(self, chunk_size: int) -> list[tuple[int, int]]:
+        """The proof of the chains against the latest anchor first (position 0), one of the longest parts, then the
+        kinds of evidence (positions 1 on, in the order of ``seals.kinds``), consecutive kinds together up to
+        ``chunk_size`` ids (a larger kind alone): a job for each kind would spend more on starting than most kinds
+        take."""
+        connection = replica.connection()
+        kinds = list(seals.kinds().values())
+        pieces, first, ids = [(0, 0)], 1, 0
+        for position, evidence in enumerate(kinds, start=1):
+            low, high = verifying.bounds(connection, evidence)
+            span = 0 if low is None else high - low + 1
+            if ids and ids + span > chunk_size:
+                pieces.append((first, position - 1))
+                first, ids = position, 0
+            ids += span
+        return [*pieces, (first, len(kinds))]
 
     def examine(
-        self, run_id: int | None, chunk_size: int, piece: int | None = None
+        self, run_id: int | None, chunk_size: int, piece: tuple[int, int] | None = None
     ) -> tuple[int, list[verifying.Finding]]:
         """Verify the evidence, ``chunk_size`` ids at a time (all of it, or the night's share when the run is a
         nightly maintenance's), and prove that every chain still reaches the latest anchor
@@ -82,7 +94,8 @@ class EvidenceSeals(Check):
         connection = replica.connection()
         night = Night.of(run_id)
         kinds = list(seals.kinds().values())
-        examined = kinds if piece is None else [kinds[piece - 1]] if piece else []  # piece 0: the anchors' proof
+        first, last = piece if piece is not None else (0, len(kinds))
+        examined = kinds[max(first, 1) - 1 : last]
         checked, found = 0, []
         for evidence in examined:
             low, high = verifying.bounds(connection, evidence)
@@ -96,9 +109,9 @@ class EvidenceSeals(Check):
             found += verified.findings
         if examined:
             if night is not None:
-                night.said(checked, None if piece is None else examined[0].kind)
+                night.said(checked, None if piece is None else ", ".join(evidence.kind for evidence in examined))
             _keep_the_sweep(run_id, night, checked)
-        if not piece:
+        if first == 0:
             found += anchors.broken(connection, night.day if night is not None else None)
         quarantine.record(db.session.connection(), found, run_id)
         return checked, found

@@ -160,10 +160,10 @@ def start(
 
 
 def _planned(check: Check, scope: Scope) -> list[KeyRange]:
-    """The chunks of a check: its key ranges as a run in one process plans them; a check that examines, its pieces
-    (piece ``n`` the chunk ``(n, n)``), which a run in one process examines in one go."""
+    """The chunks of a check: its key ranges as a run in one process plans them; a check that examines, its pieces,
+    which a run in one process examines in one go."""
     if check.examines:
-        return [(piece, piece) for piece in range(check.pieces())]
+        return list(check.pieces(current_app.config["RECONCILE_CHUNK_SIZE"]))
     return key_ranges(check, scope)
 
 

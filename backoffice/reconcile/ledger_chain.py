@@ -100,6 +100,7 @@ class LedgerChain(ChunkedCheck):
     table = ledger
     after = ("reading_calculation",)
     fixable = False  # a broken chain is evidence of what happened, not drift to overwrite
+    single_pass = True  # each row's expected balances are a window over its customer's chain: computed once
 
     @cached_property
     def chain(self):

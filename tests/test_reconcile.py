@@ -391,3 +391,25 @@ def test_a_customer_s_movements_spread_over_the_ledger_are_checked_as_one_chunk_
         RunMode.VERIFY, checks=["ledger_chain"], scope=Scope(customer_ids=(mine.id,), customer_codes=("MINE",))
     )
     assert [(result.checked, result.mismatched) for result in scoped.results] == [(2, 0)]
+
+
+@pytest.mark.parametrize("check", ["history_drift", "ledger_chain", "evidence_seals"])
+def test_a_check_reads_without_jit_compilation(app, check):
+    wallet.recharge(CustomerFactory(), Decimal("100"))
+    db.session.commit()
+    settings = []
+
+    def after(_connection, cursor, statement, *_rest):
+        if statement.lstrip().upper().startswith("SELECT"):
+            settings.append(cursor.connection.execute("SELECT current_setting('jit')").fetchone()[0])
+
+    sa.event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        record = run(RunMode.VERIFY, checks=[check])
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", after)
+    assert record.mismatched == 0
+    # Its long generated statements are each run once: compiling them took longer than running them. The setting
+    # is its transaction's alone: what runs after it plans as the server is set to.
+    assert "off" in settings and "on" in settings
+    assert db.session.scalar(sa.text("SELECT current_setting('jit')")) == "on"

@@ -54,6 +54,7 @@ from sqlalchemy.engine import Connection
 from backoffice.evidence import sealing, seals, verifying
 from backoffice.models import AnchorRecord, Customer, SealKey, TamperedEvidence
 from backoffice.models.types import utcnow
+from backoffice.platform import databases
 
 log = logging.getLogger("backoffice.evidence.anchors")
 
@@ -238,6 +239,7 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
     database, sealed, in the connection's transaction (the caller commits); log it. Raises :class:`AnchorRefused`,
     writing nothing, when the folder is another database's, or does not match the database's record and an admin has
     not decided on it: an anchor written over it would hide what happened."""
+    databases.without_jit(connection)
     proof = prove(connection)
     if proof.foreign:
         raise AnchorRefused(proof.foreign)

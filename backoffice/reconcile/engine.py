@@ -38,7 +38,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import utcnow
-from backoffice.platform import replica
+from backoffice.platform import databases, replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Check, Scope, night, resolve, sources
 from backoffice.reconcile.base import Part, at_scale, differs
@@ -298,7 +298,7 @@ def _check_part(
         in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
     # The comparison only reads: a replica may serve it. What a fix writes is compared again on the primary.
     with replica.reading():
-        _without_jit()
+        databases.without_jit(replica.connection())
         if check.single_pass:
             tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
         elif check.source is None:
@@ -426,7 +426,7 @@ def _examine(record: ReconciliationRun | RunOf, check: Check, piece: KeyRange, *
     discrepancy row, and is never fixed."""
     tally = Tally.of(check)
     with replica.reading():  # a fix heals from no source before examining its seals on the primary (``sources``)
-        _without_jit()
+        databases.without_jit(replica.connection())
         tally.checked, found = check.examine(record.id, current_app.config["RECONCILE_CHUNK_SIZE"], piece)
     tally.mismatched = len(found)
     rows = [
@@ -547,14 +547,6 @@ def _rehearse(record: RunOf, checks: list[Check], scope: Scope, progress: Progre
 
 _REHEARSAL: ContextVar[list[dict] | None] = ContextVar("rehearsal", default=None)
 """The audit rows a dry run keeps while it rehearses its rebuild (``_rehearse``): recorded once it rolled it back."""
-
-
-def _without_jit() -> None:
-    """Plan the transaction's reads without PostgreSQL's JIT compilation. A check's statements are long, generated and
-    run once each: JIT compiled them for longer than they ran (``history_drift``'s union of every versioned table:
-    5.2 s of compiling for a 5.8 s statement), and every check read its night's share faster without it (a night over
-    2 million movements 28 s → 22 s in one process)."""
-    replica.connection().execute(text("SET LOCAL jit = off"))
 
 
 def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:

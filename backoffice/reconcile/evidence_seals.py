@@ -263,11 +263,15 @@ def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> No
     into jobs add theirs side by side, each under the run's id (:data:`SWEPT_BY`). Nothing for any other run."""
     if run_id is None:
         return
-    kept = db.session.execute(
-        select(JobRecord.id, JobRecord.result)
-        .where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY)
-        .with_for_update()
-    ).first()
+    kept = (
+        db.session.connection()  # the primary's, which the row is locked on, whether a replica serves the reads or not
+        .execute(
+            select(JobRecord.id, JobRecord.result)
+            .where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY)
+            .with_for_update()
+        )
+        .first()
+    )
     if kept is None:
         return
     if night is None:

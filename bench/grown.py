@@ -9,7 +9,7 @@ each with its posted journal entry of two lines; every tenth customer's meter al
 each with its posted entry), the first 8 of them paid (80,000 payments); 10 orders a customer and each manager's
 monthly targets. Its history beside the money: the nightly's runs and a customer's checks run from its page (250 a
 day at 0.1), each with its job record; a balance adjustment asked and rejected for every 50 customers, and 5 waiting;
-a run found changed after it was written and accepted by an admin for every 200 customers (50 at least).
+a run found changed after it was written and accepted by an admin for every 40 customers.
 :class:`Size` counts an installation of a given scale: ``bench.growth`` builds two.
 
 The sources are written set-based (``INSERT … SELECT generate_series``) past the database's guards, as
@@ -109,8 +109,10 @@ APPROVALS_EVERY = 50
 """A balance adjustment asked by a clerk and rejected by an admin for every 50 customers."""
 PENDING_APPROVALS = 5
 """Adjustments waiting for an admin, whatever the size: the queue of the day, not the installation's history."""
-FINDINGS_EVERY = 200
-"""A wallet movement found without a valid seal and accepted by an admin for every 200 customers."""
+FINDINGS_EVERY = 40
+"""A run found without a valid seal and accepted by an admin for every 40 customers: at 0.002 (2,000 customers) the
+evidence page's 50 decided findings, a full page at every size ``bench.growth`` measures by default, as every list's
+first page is full."""
 ADMIN_EMAIL = "admin@example.com"
 BATCH = 2_000
 """Customers generated (and derived) per transaction."""
@@ -522,18 +524,16 @@ def _payments(app, customers: int) -> None:
 
 def _findings(app, customers: int) -> None:
     """Runs of a customer's checks found with a seal that does not match them (changed after they were written), one
-    for every ``FINDINGS_EVERY`` customers and at least the page of decided findings the evidence page shows (so that
-    every size fills it, as every list's first page is full), each accepted by an admin the day after, as a review
-    leaves them: decided with the seal of the row as reviewed, the decision sealed."""
+    for every ``FINDINGS_EVERY`` customers, each accepted by an admin the day after, as a review leaves them: decided
+    with the seal of the row as reviewed, the decision sealed."""
     from sqlalchemy import insert, text, true
 
     from backoffice.evidence import sealing, seals, verifying
     from backoffice.models import TamperedEvidence
     from backoffice.platform.extensions import db
-    from backoffice.web.evidence import DECIDED_SHOWN
 
     evidence = seals.kinds()["reconciliation_runs"]
-    wanted = max(customers // FINDINGS_EVERY, DECIDED_SHOWN)
+    wanted = max(customers // FINDINGS_EVERY, 1)
     with app.app_context(), db.engine.begin() as connection:
         approver = connection.scalar(text("SELECT id FROM users WHERE email = 'approver@example.com'"))
         runs = connection.scalar(text("SELECT count(*) FROM reconciliation_runs WHERE trigger = 'user'"))

@@ -32,10 +32,11 @@ from backoffice.models import (
     ReconciliationRun,
     RunMode,
     RunStatus,
+    RunTrigger,
 )
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH
-from backoffice.reconcile import CHECKS, fanout, resolve
+from backoffice.reconcile import CHECKS, Scope, fanout, resolve
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import wallet
@@ -409,6 +410,45 @@ def test_a_chunk_that_fails_fails_the_run_and_the_chunks_done_keep_their_fixes(a
     assert done == {1, 2} and sum(c.fixed for c in chunks) == len(found) == 2
     assert sorted(d[2] for d in found) == [orders[0].id, orders[1].id] and all(d[8] for d in found)
     assert [stored("orders", "grand_total", order.id) for order in orders] == [9300000, 9300000, 1, 1]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_chunk_plans_as_many_parallel_workers_as_set_where_a_run_in_one_process_plans_as_the_server(
+    app, business, workers
+):
+    app.config["CHUNK_PARALLEL_WORKERS"] = workers
+    served = db.session.scalar(sa.text("SELECT current_setting('max_parallel_workers_per_gather')"))
+    planned = []
+
+    def after(_connection, cursor, statement, *_rest):
+        if statement.lstrip().upper().startswith("SELECT") and "balance_transactions" in statement:
+            planned.append(cursor.connection.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
+
+    record, queued = fanout.start(
+        RunMode.VERIFY,
+        checks=["ledger_chain", "evidence_seals"],
+        scope=Scope(),
+        trigger=RunTrigger.USER,
+        user=None,
+        on_start=lambda _run: None,
+        on_end=lambda _run: None,
+    )
+    sa.event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        for chunk_id in queued:
+            fanout.do(chunk_id, on_end=lambda _run: None)
+        split = list(planned)
+        planned.clear()
+        alone = run(RunMode.VERIFY, checks=["ledger_chain"])
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", after)
+
+    assert db.session.get(ReconciliationRun, record.id).status is RunStatus.SUCCEEDED and alone.mismatched == 0
+    # The chunks side by side are the run's parallelism; a run in one process plans as the server is set to, and so
+    # does whatever runs after a chunk: the setting is its transaction's alone.
+    assert split and set(split) == {str(workers)}
+    assert planned and set(planned) == {served} != str(workers)
+    assert db.session.scalar(sa.text("SELECT current_setting('max_parallel_workers_per_gather')")) == served
 
 
 def test_without_redis_a_fix_of_everything_runs_in_process_in_one_piece(app, business):

@@ -757,7 +757,7 @@ def _write(path: Path, content: dict) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w") as written:
-            json.dump(content, written, sort_keys=True)
+            written.write(json.dumps(content, sort_keys=True))  # made whole by the C encoder; dump streams in Python
             written.flush()
             os.fsync(written.fileno())
         os.replace(temporary, path)

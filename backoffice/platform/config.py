@@ -669,6 +669,15 @@ class Settings:
         "the keys of a table a check reads at a time; a verification [split into "
         "jobs](#verifications-split-into-jobs) makes one job per chunk",
     )
+    chunk_parallel_workers: int = _setting(
+        _whole_number(0),
+        "BACKOFFICE_CHUNK_PARALLEL_WORKERS",
+        "0",
+        "the parallel workers of PostgreSQL a statement of a job of a verification [split into "
+        "jobs](#verifications-split-into-jobs) may plan (its `max_parallel_workers_per_gather`): none, where the job "
+        "workers are as many as the cores and keep them busy with chunks of their own (a parallel plan takes a core "
+        "from another chunk, and costs more in all); raise it where cores are idle beside the workers",
+    )
     reprice_in_request_limit: int = _setting(
         _whole_number(0),
         "BACKOFFICE_REPRICE_IN_REQUEST_LIMIT",

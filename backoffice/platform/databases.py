@@ -86,6 +86,12 @@ def _hosts_one_by_one(url: str) -> str:
     return address + mark + urlencode(split, safe=":/,[]")
 
 
+def parallel_workers(connection: Connection, workers: int) -> None:
+    """Plan the rest of the connection's transaction with at most ``workers`` of PostgreSQL's parallel workers a
+    statement (``max_parallel_workers_per_gather``); a setting of the transaction alone, as :func:`without_jit`."""
+    connection.execute(text(f"SET LOCAL max_parallel_workers_per_gather = {int(workers)}"))
+
+
 def without_jit(connection: Connection) -> None:
     """Plan the rest of the connection's transaction without PostgreSQL's JIT compilation: for the long generated
     statements of the checks and the anchors, each run once, it compiled for longer than they ran

@@ -51,7 +51,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.types import Month, utcnow
-from backoffice.platform import replica
+from backoffice.platform import databases, replica
 from backoffice.platform.extensions import db
 from backoffice.platform.sentences import Sentence, said
 from backoffice.reconcile import CHECKS, Check, Scope, label, night, resolve
@@ -186,6 +186,7 @@ def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
     chunk = db.session.get(chunks, chunk_id)
     record = chunk.run
     started = time.monotonic()
+    _side_by_side()
     scope = _scope(record)
     key_range = None if chunk.low is None else (chunk.low, chunk.high)
     share = None if chunk.covered is None else night.Share.of_kept(chunk.covered)
@@ -393,6 +394,18 @@ def _fail_run(run_id: int, error: str, on_end: RunEnded) -> None:
 def _scope(record: ReconciliationRun) -> Scope:
     month = record.scope.get("from_month")
     return Scope(from_month=Month.parse(month).first_day if month else None)
+
+
+def _side_by_side() -> None:
+    """The chunk's statements, on the primary and on the replica that serves its reads, planned with at most
+    ``CHUNK_PARALLEL_WORKERS`` of PostgreSQL's parallel workers: the chunks of a run are its parallelism, one a job
+    worker, as many workers as cores (on two cores, the nightly at 2 million movements took 24.6 s where its
+    statements' parallel plans made it 28.8 s)."""
+    workers = current_app.config["CHUNK_PARALLEL_WORKERS"]
+    databases.parallel_workers(db.session.connection(), workers)
+    with replica.reading():
+        if replica.connection() is not db.session.connection():
+            databases.parallel_workers(replica.connection(), workers)
 
 
 def _gate() -> None:

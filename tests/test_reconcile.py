@@ -374,6 +374,32 @@ def test_chunks_of_keys_spread_far_apart_are_planned_by_the_keys_that_exist(app)
     assert run(RunMode.VERIFY, checks=["order_grand_total"]).results[0].checked == 4
 
 
+def test_the_months_are_read_in_chunks_of_customers_holding_about_as_many_movements_as_a_chunk_keys(app):
+    customers = [CustomerFactory() for _ in range(4)]
+    for customer in customers:
+        for _ in range(3):
+            wallet.recharge(customer, Decimal("10"))
+    db.session.commit()
+    db.session.execute(sa.text("ANALYZE balance_transactions"))
+    first = min(customer.id for customer in customers)
+    assert max(customer.id for customer in customers) == first + 3
+    app.config["RECONCILE_CHUNK_SIZE"] = 6
+
+    # 12 movements of 4 customers: two customers hold 6 of them. A chunk of the months reads its customers' alone.
+    assert key_ranges(CHECKS["monthly_balance"], Scope()) == [(first, first + 1), (first + 2, first + 3)]
+    assert len(key_ranges(CHECKS["order_grand_total"], Scope())) <= 1
+    db.session.execute(
+        sa.text("UPDATE monthly_customer_balances SET closing_balance = closing_balance + 1 WHERE customer_id = :id"),
+        {"id": first + 2},
+    )
+    db.session.commit()
+    record = run(RunMode.VERIFY, checks=["monthly_balance"])
+    (result,) = record.results
+    assert (result.checked, result.mismatched) == (4, 1)
+    found = db.session.scalars(sa.select(Discrepancy.entity_id).where(Discrepancy.run_id == record.id)).all()
+    assert set(found) == {first + 2}
+
+
 def test_a_customer_s_movements_spread_over_the_ledger_are_checked_as_one_chunk_of_them(app):
     """A customer's movements lie among everyone's: a verify of that customer reads its rows, not every range of the
     ledger's ids between its first and its last."""

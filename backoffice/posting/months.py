@@ -45,11 +45,12 @@ def shift(connection: Connection, customer_id: int, year_month: str, moved: dict
     connection.execute(_SHIFT, values | added)
 
 
-def expected_months(customer_ids=None):
+def expected_months(customer_ids=None, between: tuple[int, int] | None = None):
     """Every customer month as the sources make it: a subquery with the stored table's column names,
     and ``is_latest`` for the customer's last month.
 
-    ``customer_ids`` narrows the sources to those customers (the write path's recalculation).
+    ``customer_ids`` narrows the sources to those customers (the write path's recalculation), ``between`` to the
+    customers whose ids lie from its first to its last (a chunk of a check's).
     """
     ledger = BalanceTransaction.__table__
     calculations = TransactionCalculation.__table__
@@ -71,6 +72,9 @@ def expected_months(customer_ids=None):
     if customer_ids is not None:
         movements = movements.where(ledger.c.customer_id.in_(customer_ids))
         readings = readings.where(calculations.c.customer_id.in_(customer_ids))
+    if between is not None:
+        movements = movements.where(ledger.c.customer_id.between(*between))
+        readings = readings.where(calculations.c.customer_id.between(*between))
     sources = union_all(movements, readings).subquery("sources")
     sums = {
         "total_deposits": func.round(func.sum(sources.c.deposits), 2, type_=Balance),

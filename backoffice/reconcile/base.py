@@ -161,6 +161,10 @@ class Check(ABC):
         months): each value so changed is recorded as a discrepancy of that check (``engine``)."""
         return ()
 
+    reads_per_key: ClassVar[Table | None] = None
+    """A table the check reads many rows of for each of its keys (the ledger, for a customer's months): a chunk of
+    it then spans as many keys as hold about ``RECONCILE_CHUNK_SIZE`` of those rows (``engine.key_ranges``), so
+    that its chunks take about as long as another check's, and a run split into jobs shares it among its workers."""
     examines: ClassVar[bool] = False
     """Computed outside SQL, by :meth:`examine` (the seals: an HMAC needs the key the database does not hold)."""
     single_pass: ClassVar[bool] = False

@@ -223,7 +223,8 @@ SPREAD_CHUNKS = 64
 
 
 def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
-    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide (read where the run
+    """The key range of each chunk of ``check`` (as scoped), ``RECONCILE_CHUNK_SIZE`` keys wide, or as many keys as
+    hold about that many of the rows it reads many of a key (:func:`_keys_a_chunk`) (read where the run
     compares: on a replica, if one serves). Keys spread wider than :data:`SPREAD_CHUNKS` chunks (an id forged far
     below or above the others) are split by the keys that exist, ``RECONCILE_CHUNK_SIZE`` of them a chunk: no chunk
     is planned for a gap.
@@ -237,7 +238,7 @@ def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
         low, high = db.session.execute(check.key_bounds(scope)).one()
         if low is None:
             return []
-        size = current_app.config["RECONCILE_CHUNK_SIZE"]
+        size = _keys_a_chunk(check, current_app.config["RECONCILE_CHUNK_SIZE"], high - low + 1)
         if high - low < size:
             return [None]
         if (high - low) // size < SPREAD_CHUNKS and not scope.customer_ids:
@@ -246,6 +247,20 @@ def key_ranges(check: Check, scope: Scope) -> list[KeyRange]:
     if len(starts) == 1:
         return [None]
     return [(start, end - 1) for start, end in zip(starts, starts[1:], strict=False)] + [(starts[-1], high)]
+
+
+def _keys_a_chunk(check: Check, size: int, span: int) -> int:
+    """``size`` keys, or, for a check that reads many rows of a table for each key (``Check.reads_per_key``), as
+    many of its ``span`` keys as hold about ``size`` of those rows, as the planner's statistics count them."""
+    if check.reads_per_key is None:
+        return size
+    rows = db.session.scalar(
+        text("SELECT CAST(reltuples AS bigint) FROM pg_class WHERE oid = CAST(:name AS regclass)"),
+        {"name": check.reads_per_key.name},
+    )
+    if rows is None or rows <= span:  # never counted (-1), or a row a key or fewer
+        return size
+    return max(1, size * span // rows)
 
 
 def check_chunk(

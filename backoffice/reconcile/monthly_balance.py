@@ -5,7 +5,7 @@ from functools import lru_cache
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
-from backoffice.models import Customer, MonthlyCustomerBalance
+from backoffice.models import BalanceTransaction, Customer, MonthlyCustomerBalance
 from backoffice.models.types import Month
 from backoffice.posting.months import STORED, expected_months, recalculate
 from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
@@ -19,8 +19,8 @@ BALANCES = ("opening_balance", "closing_balance")
 
 
 @lru_cache(maxsize=32)
-def _parts(customer_ids: tuple[int, ...] | None) -> ExpectedBeside:
-    expected = expected_months(customer_ids)
+def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None) -> ExpectedBeside:
+    expected = expected_months(customer_ids, between)
     key = func.coalesce(expected.c.customer_id, months.c.customer_id)
     source = expected.join(
         months,
@@ -43,14 +43,20 @@ class MonthlyBalance(Check):
     after = ("reading_calculation", "customer_wallet")
     single_pass = True
 
-    def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
+    reads_per_key = BalanceTransaction.__table__
+
+    def __init__(self, customer_ids: tuple[int, ...] | None = None, between: tuple[int, int] | None = None) -> None:
         self.customer_ids = customer_ids
+        self.between = between
 
     def scoped(self, scope: Scope) -> MonthlyBalance:
         return MonthlyBalance(scope.customer_ids or None)
 
+    def bounded(self, low: int, high: int) -> MonthlyBalance:
+        return MonthlyBalance(self.customer_ids, (low, high))
+
     def _parts(self) -> ExpectedBeside:
-        return _parts(self.customer_ids)
+        return _parts(self.customer_ids, self.between)
 
     @property
     def source(self):

@@ -81,7 +81,7 @@ WARM_UP = 5
 """Requests of each page at each size before the clock starts."""
 CHARGES_WARM_UP = 6
 """Charges at each size before the clock starts: psycopg prepares a statement on its fifth execution."""
-WORKERS, THREADS = 1, 4
+WEB_WORKERS, WEB_THREADS = 1, 4
 """Each size's server: one clerk's requests, one at a time, all reach the one worker the warm-up warmed."""
 RECHARGE = "1000"
 """A recharge's amount as a clerk types it, whatever the language's separators."""
@@ -334,15 +334,17 @@ class _Servers:
                 "BACKOFFICE_ENV": "production",
                 "BACKOFFICE_ANCHORS_FOLDER": each.app.config["ANCHORS_FOLDER"],
                 "BACKOFFICE_WEB_BIND": each.bind,
-                "BACKOFFICE_WEB_WORKERS": str(WORKERS),
-                "BACKOFFICE_WEB_THREADS": str(THREADS),
+                "BACKOFFICE_WEB_WORKERS": str(WEB_WORKERS),
+                "BACKOFFICE_WEB_THREADS": str(WEB_THREADS),
             }
             log = tempfile.TemporaryFile()
             server = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
             self.servers.append((server, log))
             pages._wait_until_serving(server, log, each.bind)
             browsers[each.name] = _Browser(each.bind, pages._log_in(each.bind, grown.ADMIN_EMAIL))
-        console.print(f"Serving {len(self.both)} sizes with gunicorn ({WORKERS} worker × {THREADS} threads each)…")
+        console.print(
+            f"Serving {len(self.both)} sizes with gunicorn ({WEB_WORKERS} worker × {WEB_THREADS} threads each)…"
+        )
         return browsers
 
     def __exit__(self, *_exception) -> None:

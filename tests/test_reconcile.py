@@ -388,6 +388,8 @@ def test_the_months_are_read_in_chunks_of_customers_holding_about_as_many_moveme
     # 12 movements of 4 customers: two customers hold 6 of them. A chunk of the months reads its customers' alone.
     assert key_ranges(CHECKS["monthly_balance"], Scope()) == [(first, first + 1), (first + 2, first + 3)]
     assert len(key_ranges(CHECKS["order_grand_total"], Scope())) <= 1
+    chunk = CHECKS["monthly_balance"].bounded(first, first + 1)
+    assert set(db.session.scalars(sa.select(chunk.key).select_from(chunk.source))) == {first, first + 1}
     db.session.execute(
         sa.text("UPDATE monthly_customer_balances SET closing_balance = closing_balance + 1 WHERE customer_id = :id"),
         {"id": first + 2},

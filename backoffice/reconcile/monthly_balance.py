@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import FromClause, case, func, select
 
 from backoffice.models import BalanceTransaction, Customer, MonthlyCustomerBalance
 from backoffice.models.types import Month
@@ -18,16 +19,30 @@ BALANCES = ("opening_balance", "closing_balance")
 """A month's opening and closing are balances at a moment: summed over months they count the same money again."""
 
 
+@dataclass(frozen=True)
+class _Months(ExpectedBeside):
+    """The expected months beside the stored ones, and the stored months and their customers as the source reads them:
+    for a chunk, those of its customers alone, so that each chunk reads its share and not every month again."""
+
+    stored: FromClause
+    owners: FromClause
+
+
 @lru_cache(maxsize=32)
-def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None) -> ExpectedBeside:
+def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None) -> _Months:
     expected = expected_months(customer_ids, between)
-    key = func.coalesce(expected.c.customer_id, months.c.customer_id)
+    stored, owners = months, customers
+    if between is not None:
+        stored = select(months).where(months.c.customer_id.between(*between)).subquery("months")
+        owners = select(customers).where(customers.c.id.between(*between)).subquery("customers")
+    key = func.coalesce(expected.c.customer_id, stored.c.customer_id)
     source = expected.join(
-        months,
-        (months.c.customer_id == expected.c.customer_id) & (months.c.year_month == expected.c.year_month),
+        stored,
+        (stored.c.customer_id == expected.c.customer_id) & (stored.c.year_month == expected.c.year_month),
         full=True,
-    ).join(customers, customers.c.id == key)
-    return ExpectedBeside(expected, source, key, func.coalesce(expected.c.year_month, months.c.year_month))
+    ).join(owners, owners.c.id == key)
+    period = func.coalesce(expected.c.year_month, stored.c.year_month)
+    return _Months(expected, source, key, period, stored, owners)
 
 
 class MonthlyBalance(Check):
@@ -55,7 +70,7 @@ class MonthlyBalance(Check):
     def bounded(self, low: int, high: int) -> MonthlyBalance:
         return MonthlyBalance(self.customer_ids, (low, high))
 
-    def _parts(self) -> ExpectedBeside:
+    def _parts(self) -> _Months:
         return _parts(self.customer_ids, self.between)
 
     @property
@@ -71,19 +86,20 @@ class MonthlyBalance(Check):
         return self._parts().period
 
     def fields(self):
-        expected = self._parts().expected
+        parts = self._parts()
+        expected, stored = parts.expected, parts.stored
         is_latest = expected.c.is_latest
         return [
             *(
                 CheckedField(
-                    name, months.c[name], expected.c[name], scale=SCALES.get(name, 2), adds=name not in BALANCES
+                    name, stored.c[name], expected.c[name], scale=SCALES.get(name, 2), adds=name not in BALANCES
                 )
                 for name in STORED
             ),
             CheckedField(
                 "closing_equals_wallet_balance",
-                case((is_latest, months.c.closing_balance)),
-                case((is_latest, customers.c.balance)),
+                case((is_latest, stored.c.closing_balance)),
+                case((is_latest, parts.owners.c.balance)),
             ),
         ]
 

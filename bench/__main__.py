@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or those named):
 ``python -m bench [verify_orders] [verify_fanout] [startup] [wallet] [metering] [exports] [pages] [seals]
-[receivables] [replica] [nightly] [grown] [growth] [imports] [documents]``.
+[receivables] [replica] [nightly] [grown] [growth] [history] [imports] [documents]``.
 
 Each prints its figures beside their baselines, then the Markdown for docs/benchmarks.md.
 """
@@ -12,6 +12,7 @@ from bench import (
     exports,
     grown,
     growth,
+    history,
     imports,
     metering,
     nightly,
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "nightly": nightly,
     "grown": grown,
     "growth": growth,
+    "history": history,
     "imports": imports,
     "documents": documents,
 }

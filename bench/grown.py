@@ -91,16 +91,19 @@ from bench.metering import CALCULATION, FLOOR_VERIFY
 SCALE = float(os.environ.get("BENCH_GROWN_SCALE", "0.1"))  # float-ok: a size factor
 MANAGERS = 50
 MONTHS = 12
+"""A year's months: an installation's history is ``Size.years`` of them."""
 MOVEMENTS_PER_CUSTOMER = 100
+"""A customer's wallet movements in a year of history."""
 READING_EVERY = 8
 """A customer's movements 8, 16, … 96 are its readings' charges: 12 readings a customer."""
 ORDERS_PER_CUSTOMER = 10
+"""A customer's orders in a year of history."""
 POSTPAID_EVERY = 10
-"""Every tenth customer's meter is invoiced too, once a month for ``INVOICES_PER_METER`` months."""
+"""Every tenth customer's meter is invoiced too, once a month for ``INVOICES_PER_METER`` months a year."""
 INVOICES_PER_METER = 10
 PAID_INVOICES = 8
-"""A postpaid meter's first 8 invoices are paid, each by a payment of its amount ten days after it was issued; the
-last two stay open."""
+"""A postpaid meter's invoices are paid but for the last two, each by a payment of its amount ten days after it was
+issued: 8 of a year's 10."""
 PAYMENTS_BATCH = 500
 """Payments added per unit of work (``services.billing.add_payments``)."""
 RUNS_EVERY = 400
@@ -142,22 +145,42 @@ CUSTOMERS_COPY = (
 
 @dataclass(frozen=True)
 class Size:
-    """An installation's size: ``scale`` of 1,000,000 customers' worth, and what it counts."""
+    """An installation's size: ``scale`` of 1,000,000 customers' worth over ``years`` of history, and what it
+    counts. The same customers over a longer history have as many movements, readings, orders and invoices a year,
+    and the same day's changes."""
 
     scale: float  # float-ok: a size factor
+    years: int = 1
 
     @property
     def customers(self) -> int:
         return max(int(1_000_000 * self.scale), 2 * MANAGERS)
 
     @property
+    def months(self) -> list[date]:
+        return first_days(MONTHS * self.years)
+
+    @property
+    def per_customer(self) -> int:
+        """A customer's wallet movements."""
+        return MOVEMENTS_PER_CUSTOMER * self.years
+
+    @property
     def movements(self) -> int:
-        return self.customers * MOVEMENTS_PER_CUSTOMER
+        return self.customers * self.per_customer
+
+    @property
+    def invoices_per_meter(self) -> int:
+        return INVOICES_PER_METER * self.years
+
+    @property
+    def paid_invoices(self) -> int:
+        return self.invoices_per_meter - (INVOICES_PER_METER - PAID_INVOICES)
 
     @property
     def day(self) -> int:
         """The day's changes: a year's movements over its days."""
-        return max(self.movements // 365, 1)
+        return max(self.customers * MOVEMENTS_PER_CUSTOMER // 365, 1)
 
 
 SIZE = Size(SCALE)
@@ -173,13 +196,13 @@ def main() -> str:
         "BACKOFFICE_API_TOKEN": pages.API_TOKEN,
         "BACKOFFICE_SEAL_KEY": pages.SEAL_KEY,
     }
-    months = first_days(MONTHS)
+    months = SIZE.months
     started = time.perf_counter()
-    if REUSE and built_scale(BENCH_DATABASE_URL) == SCALE:
+    if REUSE and built_size(BENCH_DATABASE_URL) == SIZE:
         url = migrate(BENCH_DATABASE_URL)
         built = "reused as a previous run built it"
     else:
-        url = build(BENCH_DATABASE_URL, months, SIZE)
+        url = build(BENCH_DATABASE_URL, SIZE)
         built = f"built in {time.perf_counter() - started:.0f} s"
     sizes = _sizes(url)
     console.print(", ".join(f"{count:,} {name}" for name, count in sizes.items()) + f"; {built}.")
@@ -217,10 +240,10 @@ def application(url: str):
     return create_app({"REDIS_URL": None, "ANCHORS_FOLDER": tempfile.mkdtemp(prefix="bench-grown-anchors-")})
 
 
-def built_scale(url: str) -> float | None:  # float-ok: a size factor
-    """The scale the database at ``url`` was built at, when a build finished there."""
-    kept = _built(url, "scale")
-    return None if kept is None else float(kept)
+def built_size(url: str) -> Size | None:
+    """The size the database at ``url`` was built at, when a build finished there."""
+    scale = _built(url, "scale")
+    return None if scale is None else Size(float(scale), int(_built(url, "years") or 1))
 
 
 def built_seconds(url: str) -> int | None:
@@ -241,14 +264,14 @@ def _built(url: str, name: str) -> str | None:
     return row[0] if row else None
 
 
-def build(url: str, months: list[date], size: Size) -> str:
+def build(url: str, size: Size) -> str:
     """The installation of ``size``, generated, derived, sealed and anchored, with the day's changes; returns its
     URL. The database keeps the scale and how long the build took (:func:`built_scale`, :func:`built_seconds`)."""
     started = time.perf_counter()
     url = migrated_database(url)
-    customers = size.customers
+    customers, months = size.customers, size.months
     console.print(f"Building an installation of {customers:,} customers and {size.movements:,} movements in {url}…")
-    generate(url, months, customers)
+    generate(url, months, size)
     history(url, months, customers)
     app = application(url)
     from backoffice.models import Role, User
@@ -258,7 +281,7 @@ def build(url: str, months: list[date], size: Size) -> str:
         derive(customers, BATCH, months)
     console.print("Writing the records' first versions and sealing the evidence…")
     as_the_app_writes(app, chunk=SEAL_CHUNK)
-    _payments(app, customers)
+    _payments(app, size)
     _findings(app, customers)
     with app.app_context():
         for email, name, role in ((pages.EMAIL, "Clerk", Role.FINANCE), (ADMIN_EMAIL, "Admin", Role.ADMIN)):
@@ -277,18 +300,19 @@ def build(url: str, months: list[date], size: Size) -> str:
         db.engine.dispose()  # nothing stays connected: a nightly measured copies the database
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
-            f"INSERT INTO {BUILT} (name, value) VALUES ('seconds', %s), ('scale', %s)",
-            (f"{time.perf_counter() - started:.0f}", str(size.scale)),
+            f"INSERT INTO {BUILT} (name, value) VALUES ('seconds', %s), ('scale', %s), ('years', %s)",
+            (f"{time.perf_counter() - started:.0f}", str(size.scale), str(size.years)),
         )
     return url
 
 
-def generate(url: str, months: list[date], customers: int) -> None:
-    """The sources of ``customers`` customers, set-based, a batch of customers a transaction, with what costs nothing
-    to write with them (the orders' grand totals, the ledger's chain, the readings' calculations)."""
+def generate(url: str, months: list[date], size: Size) -> None:
+    """The sources of the installation's customers, set-based, a batch of customers a transaction, with what costs
+    nothing to write with them (the orders' grand totals, the ledger's chain, the readings' calculations)."""
+    customers = size.customers
     first = months[0]
     days = (date.today() - first).days + 1
-    span = days // MOVEMENTS_PER_CUSTOMER
+    span = days // size.per_customer
     with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
         connection.execute("SET session_replication_role = replica")  # the generator's rows skip the guards
         connection.execute(
@@ -327,10 +351,10 @@ def generate(url: str, months: list[date], customers: int) -> None:
         accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
         connection.commit()
         task = progress.add_task(
-            f"Generating {customers * MOVEMENTS_PER_CUSTOMER:,} movements, "
-            f"{customers * (MOVEMENTS_PER_CUSTOMER // READING_EVERY):,} readings, "
-            f"{customers // POSTPAID_EVERY * INVOICES_PER_METER:,} invoices and "
-            f"{customers * ORDERS_PER_CUSTOMER:,} orders",
+            f"Generating {size.movements:,} movements, "
+            f"{customers * (size.per_customer // READING_EVERY):,} readings, "
+            f"{customers // POSTPAID_EVERY * size.invoices_per_meter:,} invoices and "
+            f"{customers * ORDERS_PER_CUSTOMER * size.years:,} orders",
             total=customers,
         )
         for start in range(1, customers + 1, BATCH):
@@ -341,14 +365,14 @@ def generate(url: str, months: list[date], customers: int) -> None:
                     connection,
                     start,
                     stop,
-                    per=ORDERS_PER_CUSTOMER,
+                    per=ORDERS_PER_CUSTOMER * size.years,
                     customers=customers,
                     managers=MANAGERS,
                     first=first,
                     days=days,
                 )
-                _movements(connection, customers, start, stop, first, span, accounts)
-                _invoices(connection, customers, start, stop, first, accounts)
+                _movements(connection, size, start, stop, first, span, accounts)
+                _invoices(connection, size, start, stop, first, accounts)
             progress.update(task, completed=stop)
         for table in (
             "orders",
@@ -363,15 +387,13 @@ def generate(url: str, months: list[date], customers: int) -> None:
         connection.commit()
 
 
-def _movements(
-    connection, customers: int, start: int, stop: int, first: date, span: int, accounts: dict[str, int]
-) -> None:
+def _movements(connection, size: Size, start: int, stop: int, first: date, span: int, accounts: dict[str, int]) -> None:
     """Each customer's movements, one every ``span`` days from ``first``: a recharge first and every fifth, the
     charge of a reading every eighth (the reading dated on it, its calculation at the customer's price), charges
     between; each with its entry, in the before/after chain. A movement's id follows its date across customers, as
     posting makes them."""
-    values = {"customers": customers, "first": first, "span": span, "start": start, "stop": stop}
-    values |= {"per": MOVEMENTS_PER_CUSTOMER, "every": READING_EVERY}
+    values = {"customers": size.customers, "first": first, "span": span, "start": start, "stop": stop}
+    values |= {"per": size.per_customer, "every": READING_EVERY}
     connection.execute(
         "CREATE TEMP TABLE planned ON COMMIT DROP AS "
         "SELECT c, k, (k - 1) * %(customers)s + c AS id,"
@@ -411,11 +433,11 @@ def _movements(
     post_generated(connection, accounts)
 
 
-def _invoices(connection, customers: int, start: int, stop: int, first: date, accounts: dict[str, int]) -> None:
+def _invoices(connection, size: Size, start: int, stop: int, first: date, accounts: dict[str, int]) -> None:
     """The invoices of the batch's postpaid meters, one a month from ``first``, each with its posted entry (Dr
     Receivables, Cr Gas revenue; ids above the movements' entries); their outstanding amounts are derived later."""
-    values = {"start": start, "stop": stop, "first": first, "every": POSTPAID_EVERY, "months": INVOICES_PER_METER}
-    values |= {"postpaid": customers // POSTPAID_EVERY, "entries": customers * MOVEMENTS_PER_CUSTOMER}
+    values = {"start": start, "stop": stop, "first": first, "every": POSTPAID_EVERY, "months": size.invoices_per_meter}
+    values |= {"postpaid": size.customers // POSTPAID_EVERY, "entries": size.movements}
     connection.execute(
         "CREATE TEMP TABLE invoiced ON COMMIT DROP AS "
         "SELECT (i - 1) * %(postpaid)s + c / %(every)s AS id, c, (%(first)s::date + make_interval(months => i))::date "
@@ -490,8 +512,8 @@ def history(url: str, months: list[date], customers: int) -> None:
     )
 
 
-def _payments(app, customers: int) -> None:
-    """The payments of the postpaid meters' first ``PAID_INVOICES`` invoices, each of its invoice's amount ten days
+def _payments(app, size: Size) -> None:
+    """The payments of the postpaid meters' invoices but their last two, each of its invoice's amount ten days
     after it was issued and applied to it, added by the billing service ``PAYMENTS_BATCH`` at a time: posted,
     allocated, sealed and versioned as a clerk's are, the meters' and customers' totals with them."""
     from sqlalchemy import select
@@ -503,7 +525,7 @@ def _payments(app, customers: int) -> None:
     with app.app_context():
         invoices = db.session.execute(
             select(Invoice.id, Invoice.meter_id, Invoice.amount, Invoice.issued_on)
-            .where(Invoice.id <= PAID_INVOICES * (customers // POSTPAID_EVERY))
+            .where(Invoice.id <= size.paid_invoices * (size.customers // POSTPAID_EVERY))
             .order_by(Invoice.id)
         ).all()
         db.session.rollback()
@@ -638,9 +660,9 @@ def _kept(url: str) -> tuple[int, dict[str, str]]:
 
 
 def anchored_on(url: str) -> date:
-    """The night of the anchor the build kept."""
+    """The night of the anchor the build kept: the latest of its stripes' files."""
     _mark, files = _kept(url)
-    return date.fromisoformat(next(name for name in files if name != "latest.json").removesuffix(".json"))
+    return max(date.fromisoformat(name.removesuffix(".json")) for name in files if name != "latest.json")
 
 
 def nightly_on_a_copy(url: str, night: date, workers: int = 0) -> tuple[float, float, int]:  # float-ok: seconds

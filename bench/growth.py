@@ -52,7 +52,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -61,7 +61,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench import grown, pages
-from bench.common import BENCH_DATABASE_URL, console, first_days, migrate
+from bench.common import BENCH_DATABASE_URL, console, migrate
 
 SMALL = float(os.environ.get("BENCH_GROWTH_SMALL", "0.002"))  # float-ok: a size factor
 LARGE = float(os.environ.get("BENCH_GROWTH_LARGE", "0.02"))  # float-ok: a size factor
@@ -144,9 +144,8 @@ def main() -> str:
         "BACKOFFICE_API_TOKEN": pages.API_TOKEN,
         "BACKOFFICE_SEAL_KEY": pages.SEAL_KEY,
     }
-    months = first_days(grown.MONTHS)
     sizes = (("small", SMALL), ("large", LARGE))
-    both = [_installation(name, scale, months, PORT + index) for index, (name, scale) in enumerate(sizes)]
+    both = [_installation(name, scale, PORT + index) for index, (name, scale) in enumerate(sizes)]
     said = [_described(each) for each in both]
     for line in said:
         console.print(line)
@@ -169,15 +168,15 @@ def main() -> str:
     return _report(both, measured) + "\n" + "\n".join(f"- {line}" for line in said) + f"\n\n{loads}\n"
 
 
-def _installation(name: str, scale: float, months: list[date], port: int) -> Installation:  # float-ok: a size factor
+def _installation(name: str, scale: float, port: int) -> Installation:  # float-ok: a size factor
     """The installation of ``scale`` in its database, built unless ``REUSE`` finds it built at that scale."""
     size = grown.Size(scale)
     url = f"{BENCH_DATABASE_URL}_growth_{name}"
-    if REUSE and grown.built_scale(url) == scale:
+    if REUSE and grown.built_size(url) == size:
         url = migrate(url)
         how = "reused"
     else:
-        url = grown.build(url, months, size)
+        url = grown.build(url, size)
         how = "built"
     seconds = grown.built_seconds(url)
     took = f"its build took {seconds:,} s" if seconds is not None else "its build's time was not kept"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from backoffice import jobs
 from backoffice.evidence import verifying
-from backoffice.models import Account, CheckResult, Discrepancy, JobStatus, RunMode, User
+from backoffice.models import Account, CheckResult, Discrepancy, JobRecord, JobStatus, RunMode, User
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -283,6 +283,17 @@ def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_ledger_s_
     (changed,) = CHECKS["ledger_chain"].changed(utcnow() - timedelta(hours=1), {}).values()
 
     assert set(db.session.scalars(changed)) == {following}
+
+
+def test_each_night_keeps_how_long_its_stripes_took_beside_their_rows(kept):
+    second = _nightly(LATER)
+    job = db.session.scalar(sa.select(JobRecord).where(JobRecord.run_id == second))
+    assert job.result["seals_swept"]["rows"] > 0
+    assert isinstance(job.result["seals_swept_ms"], int) and job.result["seals_swept_ms"] >= 0
+    for check in ("journal_balanced", "ledger_chain", "movement_accounts"):
+        covered = _covered(second, check)
+        assert covered["swept"] > 0
+        assert isinstance(covered["swept_ms"], int) and covered["swept_ms"] >= 0
 
 
 def test_each_night_keeps_what_it_read_and_its_marks_move_on_only_when_it_was_clean(kept):

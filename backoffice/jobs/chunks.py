@@ -98,7 +98,8 @@ def run_result(record: JobRecord, run: ReconciliationRun, recalculations_done: i
     the row kept while the job ran, and the recalculations the job did first. A nightly maintenance's keeps its
     figures too: how long it took, from its start to its end (its anchor written), how many rows its checks verified,
     the seals among them, and the part of the history its sweep verified (``seals_swept``, kept by the sweep): its
-    share (one slice of ``BACKOFFICE_SEAL_SWEEP_DAYS``, or 1 when it verified all of it) and its rows."""
+    share (one slice of ``BACKOFFICE_SEAL_SWEEP_DAYS``, or 1 when it verified all of it) and its rows, and how long
+    they took (``seals_swept_ms``)."""
     result = summary(run, limit=0) | (record.result or {}) | {"recalculations_done": recalculations_done}
     del result["discrepancies"]
     result.pop(SWEPT_BY, None)

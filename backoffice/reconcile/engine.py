@@ -191,6 +191,8 @@ class Tally:
     correction: dict[str, Decimal] = field(default_factory=dict)
     swept: int = 0
     """Of the entities checked, those a nightly read in the night's stripes (``night``)."""
+    swept_ms: int = 0
+    """How long reading those took."""
 
     @classmethod
     def of(cls, check: Check) -> Tally:
@@ -202,6 +204,7 @@ class Tally:
         self.mismatched += other.mismatched
         self.fixed += other.fixed
         self.swept += other.swept
+        self.swept_ms += other.swept_ms
         for name in self.stored:
             self.stored[name] += other.stored[name]
             self.correction[name] += other.correction[name]
@@ -211,11 +214,12 @@ class Tally:
         return {name: [str(value), str(self.correction[name])] for name, value in self.stored.items()}
 
     @classmethod
-    def kept(cls, checked: int, mismatched: int, fixed: int, sums: dict, swept: int = 0) -> Tally:
-        """The tally a chunk kept (see :meth:`sums`)."""
+    def kept(cls, checked: int, mismatched: int, fixed: int, sums: dict, covered: dict | None = None) -> Tally:
+        """The tally a chunk kept (see :meth:`sums`), with what it read of the night's stripes (``covered``)."""
         stored = {name: Decimal(pair[0]) for name, pair in sums.items()}
         corrections = {name: Decimal(pair[1]) for name, pair in sums.items()}
-        return cls(checked, mismatched, fixed, stored, corrections, swept)
+        swept = covered or {}
+        return cls(checked, mismatched, fixed, stored, corrections, swept.get("swept", 0), swept.get("swept_ms", 0))
 
 
 SPREAD_CHUNKS = 64
@@ -283,9 +287,10 @@ def check_chunk(
         parts = share.parts(check, key_range)
     tally = Tally.of(check)
     for part in parts:
+        started = time.monotonic()
         read = _check_part(record, check, scope, key_range, part, commit=commit)
         if part is not None and part.swept:
-            read.swept = read.checked
+            read.swept, read.swept_ms = read.checked, int((time.monotonic() - started) * 1000)
         tally.add(read)
     return tally
 
@@ -495,7 +500,7 @@ def check_result(
         fixed=tally.fixed,
         totals=totals,
         duration_ms=duration_ms,
-        covered=share.covered(tally.checked, tally.swept) if share is not None else None,
+        covered=share.covered(tally) if share is not None else None,
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -25,6 +26,8 @@ SEALED_BEFORE_ANCHOR = timedelta(days=1)
 with the moment it ran, yet commits after."""
 NIGHTLY = "nightly_maintenance"
 SWEPT_BY = "seals_swept_run"
+SWEPT_MS = "seals_swept_ms"
+"""What a nightly's job keeps beside its sweep's rows: how long verifying them took, in milliseconds."""
 """The run whose sweep a nightly job's row counts while it runs: an earlier attempt's run counted rows of its own."""
 
 Range = tuple[int, int]
@@ -137,6 +140,8 @@ class Night:
     anchor_day: str
     new: int = 0
     swept: int = 0
+    swept_ms: int = 0
+    """How long verifying the night's stripes took."""
     stripes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -183,8 +188,10 @@ class Night:
                 verified.findings += changed.findings
         self.new += verified.checked
         stripes = self._stripes(low, anchored)
+        started = time.monotonic()
         swept = _ranges(connection, evidence, [(low, anchored)] if stripes else [], chunk_size, self.stripes_swept)
         self.swept += swept.checked
+        self.swept_ms += int((time.monotonic() - started) * 1000)
         if stripes:
             self.stripes.append(f"{evidence.kind} {len(stripes)}, ids {stripes[0][0]} to {stripes[-1][1]}")
         return verifying.Verified(verified.checked + swept.checked, verified.findings + swept.findings)
@@ -275,13 +282,14 @@ def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> No
     if kept is None:
         return
     if night is None:
-        part = {"rows": checked, "slice": 1, "slices": 1}
+        part, ms = {"rows": checked, "slice": 1, "slices": 1}, 0
     else:
-        part = {"rows": night.swept, "slice": night.slice + 1, "slices": night.days}
+        part, ms = {"rows": night.swept, "slice": night.slice + 1, "slices": night.days}, night.swept_ms
     result = kept.result or {}
     if result.get(SWEPT_BY) == run_id:  # else kept by an earlier attempt's run
         part["rows"] += result["seals_swept"]["rows"]
-    result = result | {"seals_swept": part, SWEPT_BY: run_id}
+        ms += result.get(SWEPT_MS, 0)
+    result = result | {"seals_swept": part, SWEPT_MS: ms, SWEPT_BY: run_id}
     db.session.execute(update(JobRecord).where(JobRecord.id == kept.id).values(result=result))
 
 

@@ -203,7 +203,7 @@ def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
             totals=tally.sums(),
             duration_ms=int((time.monotonic() - started) * 1000),
             error=None,
-            covered=None if share is None else chunk.covered | {"swept": tally.swept},
+            covered=None if share is None else chunk.covered | {"swept": tally.swept, "swept_ms": tally.swept_ms},
         )
     ).rowcount
     # The run's lock orders the chunks that end at once: one of them sees its step complete, the statements
@@ -370,8 +370,7 @@ def _complete(record: ReconciliationRun, on_end: RunEnded) -> None:
         tally, duration_ms, share = Tally.of(check), 0, None
         for chunk in done:
             if chunk.check == check.name:
-                swept = 0 if chunk.covered is None else chunk.covered["swept"]
-                tally.add(Tally.kept(chunk.checked, chunk.mismatched, chunk.fixed, chunk.totals, swept))
+                tally.add(Tally.kept(chunk.checked, chunk.mismatched, chunk.fixed, chunk.totals, chunk.covered))
                 duration_ms += chunk.duration_ms
                 share = None if chunk.covered is None else night.Share.of_kept(chunk.covered)
         db.session.add(check_result(record, check, tally, duration_ms, share))

@@ -118,13 +118,14 @@ class Share:
             parts.append(Part(tuple(striped), swept=True))
         return parts
 
-    def covered(self, checked: int, swept_rows: int) -> dict:
-        """What the check's result keeps of the night: which part it read, how many rows of each, and the marks the
-        next night starts from."""
+    def covered(self, tally) -> dict:
+        """What the check's result keeps of the night (its ``engine.Tally``): which part it read, how many rows of
+        each, how long the stripes' took, and the marks the next night starts from."""
         return {
             "part": "all" if self.after is None else "changed and stripe",
-            "changed": checked - swept_rows,
-            "swept": swept_rows,
+            "changed": tally.checked - tally.swept,
+            "swept": tally.swept,
+            "swept_ms": tally.swept_ms,
             "stripe": self.stripes.phase + 1,
             "stripes": self.stripes.period,
             "since_run": self.previous,

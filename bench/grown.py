@@ -660,9 +660,10 @@ def _kept(url: str) -> tuple[int, dict[str, str]]:
 
 
 def anchored_on(url: str) -> date:
-    """The night of the anchor the build kept: the latest of its stripes' files."""
+    """The night of the anchor the build kept: the latest of its nights' files (beside them, ``latest.json`` and each
+    stripe's)."""
     _mark, files = _kept(url)
-    return max(date.fromisoformat(name.removesuffix(".json")) for name in files if name != "latest.json")
+    return max(date.fromisoformat(name.removesuffix(".json")) for name in files if name[0].isdigit())
 
 
 def nightly_on_a_copy(url: str, night: date, workers: int = 0) -> tuple[float, float, int]:  # float-ok: seconds

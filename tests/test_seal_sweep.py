@@ -12,8 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.evidence import verifying
-from backoffice.models import CheckResult, JobStatus, RunMode, TamperedEvidence
+from backoffice.evidence import seals, verifying
+from backoffice.models import (
+    CheckResult,
+    EvidenceInsertedBelow,
+    EvidenceMark,
+    JobStatus,
+    RunMode,
+    TamperedEvidence,
+)
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -101,6 +108,76 @@ def test_a_row_inserted_below_the_anchored_ids_without_a_seal_is_found_the_next_
     _nightly(FIRST + timedelta(days=1))
 
     assert _found(forged_id)
+
+
+def _outside_the_stripes(row_id: int) -> date:
+    """A night after the anchor whose stripes do not hold the id: what finds the row is not the sweep."""
+    return next(
+        FIRST + timedelta(days=n)
+        for n in range(1, DAYS + 1)
+        if (FIRST + timedelta(days=n)).toordinal() % DAYS != (row_id // STRIPE) % DAYS
+    )
+
+
+def test_the_database_records_a_row_inserted_at_or_below_the_anchor_s_marks_and_the_night_verifies_it(movements):
+    _customer, ids = movements
+    newcomer = CustomerFactory(code="C0009")
+    marks = dict(db.session.execute(sa.select(EvidenceMark.kind, EvidenceMark.row_id)).all())
+    assert marks["balance_transactions"] == max(ids)
+    forged_id = -7
+
+    _insert_movement(forged_id, newcomer.id, "3000000")
+
+    recorded = db.session.execute(
+        sa.select(EvidenceInsertedBelow.kind, EvidenceInsertedBelow.row_id).where(
+            EvidenceInsertedBelow.row_id == forged_id
+        )
+    ).all()
+    assert set(recorded) >= {("balance_transactions", forged_id), ("journal_entries", forged_id)}
+    night = _nightly(_outside_the_stripes(forged_id))
+    assert _found(forged_id)
+    assert {"balance_transactions", "journal_entries"} <= evidence_seals.Night.of(night.run_id).recorded
+
+
+def test_a_row_the_application_writes_above_the_marks_is_not_recorded(movements):
+    customer, _ids = movements
+    wallet.recharge(customer, D("10"))
+
+    assert db.session.scalar(sa.select(sa.func.count(EvidenceInsertedBelow.id))) == 0
+
+
+def test_with_marks_in_the_database_that_are_not_the_anchor_s_the_night_reads_every_anchored_row_for_an_unsealed_one(
+    movements,
+):
+    newcomer = CustomerFactory(code="C0009")
+    forged_id = -9
+    with past_the_guards() as connection:  # the marks lowered, so that the trigger records nothing at or above them
+        connection.execute(sa.text("UPDATE evidence_marks SET row_id = -1000000"))
+    _insert_movement(forged_id, newcomer.id, "3000000")
+    assert db.session.scalar(sa.select(sa.func.count(EvidenceInsertedBelow.id))) == 0
+
+    _nightly(_outside_the_stripes(forged_id))
+
+    assert _found(forged_id)
+
+
+def test_a_row_recorded_inserted_below_the_marks_is_kept_as_recorded(movements):
+    newcomer = CustomerFactory(code="C0009")
+    _insert_movement(-11, newcomer.id, "3000000")
+    for statement in ("UPDATE evidence_inserted_below SET row_id = 1", "DELETE FROM evidence_inserted_below"):
+        with pytest.raises(sa.exc.DBAPIError, match="recorded once"):
+            db.session.execute(sa.text(statement))
+        db.session.rollback()
+
+
+def test_every_kind_of_evidence_s_table_records_its_rows_inserted_below_the_marks(app):
+    triggers = set(
+        db.session.execute(
+            sa.text("SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE tgname LIKE '%_inserted_below'")
+        ).all()
+    )
+    for evidence in seals.kinds().values():
+        assert (evidence.table.name, f"{evidence.kind}_inserted_below") in triggers, evidence.kind
 
 
 @pytest.mark.parametrize("row_id", [-5000, -1, 0, 1, 5, 7000])

@@ -49,10 +49,11 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import case, func, insert, or_, select, text, true
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing, seals, verifying
-from backoffice.models import AnchorRecord, Customer, SealKey, TamperedEvidence
+from backoffice.models import AnchorRecord, Customer, EvidenceMark, SealKey, TamperedEvidence
 from backoffice.models.types import utcnow
 from backoffice.platform import databases
 
@@ -291,6 +292,7 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
         .returning(table.c.id)
     ).scalar_one()
     sealing.written(connection, "anchor_records", [(record_id, 0)])
+    _keep_marks(connection, highest)
     folder = _folder()
     if swept is not None:
         _write(stripe_file(swept.phase), {"day": made.day, "heads": [head.listed() for head in stripe_heads]})
@@ -474,6 +476,27 @@ def _finding(record_id: int, problems: list[str]) -> verifying.Finding:
     """One finding on the anchor's record for all that is wrong with the folder (one finding a row stays open)."""
     said = f"the anchors folder: {'; '.join(problems)}"
     return verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)
+
+
+def _keep_marks(connection: Connection, highest: dict[str, list[int]]) -> None:
+    """The anchor's marks, where the database's triggers compare each row of evidence inserted with them (migration
+    ``0070``), in the anchor's transaction."""
+    if not highest:
+        return
+    table = EvidenceMark.__table__
+    rows = [{"kind": kind, "row_id": row_id, "version": version} for kind, (row_id, version) in sorted(highest.items())]
+    added = upsert(table).values(rows)
+    connection.execute(
+        added.on_conflict_do_update(
+            index_elements=[table.c.kind], set_={"row_id": added.excluded.row_id, "version": added.excluded.version}
+        )
+    )
+
+
+def kept_marks(connection: Connection) -> dict[str, tuple[int, int]]:
+    """The marks the database's triggers compare inserted rows with: those of the anchor that wrote them last."""
+    table = EvidenceMark.__table__
+    return {kind: (row_id, version) for kind, row_id, version in connection.execute(select(table))}
 
 
 def broken(connection: Connection, night: date | None = None) -> list[verifying.Finding]:

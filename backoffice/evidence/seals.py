@@ -300,6 +300,16 @@ def kinds() -> dict[str, Evidence]:
 _KINDS: dict[str, Evidence] = {}
 
 
+def inserted_below_trigger(evidence: Evidence) -> str:
+    """The trigger that records each row of ``evidence`` inserted at or below its kind's mark (migration ``0070``):
+    every kind's table carries one, and a migration that adds a kind adds its trigger with this statement."""
+    return (
+        f"CREATE TRIGGER {evidence.kind}_inserted_below AFTER INSERT ON {evidence.table.name} "
+        f"REFERENCING NEW TABLE AS added FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION evidence_inserted_below('{evidence.kind}', '{evidence.version or ''}')"
+    )
+
+
 Key = tuple[int, int]
 """A row of evidence: its id and its version (0 but for a history version, whose version is its transaction)."""
 

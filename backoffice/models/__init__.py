@@ -36,7 +36,15 @@ from backoffice.models.documents import DocumentKind, DocumentSending, SendingOu
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.imports import Import, ImportFile, ImportStatus
 from backoffice.models.issuer import Issuer
-from backoffice.models.seals import AnchorRecord, Resolution, Seal, SealKey, TamperedEvidence
+from backoffice.models.seals import (
+    AnchorRecord,
+    EvidenceInsertedBelow,
+    EvidenceMark,
+    Resolution,
+    Seal,
+    SealKey,
+    TamperedEvidence,
+)
 from backoffice.models.jobs import DURATION_BUCKETS, JobDurationBucket, JobRecord, JobStatus, duration_bucket
 from backoffice.models.metering import (
     CustomerPricing,
@@ -89,6 +97,8 @@ from backoffice.models.words import WordsWrittenBefore
 __all__ = [
     "FormSubmission",
     "AnchorRecord",
+    "EvidenceInsertedBelow",
+    "EvidenceMark",
     "Resolution",
     "Seal",
     "SealKey",

@@ -86,6 +86,34 @@ class AnchorRecord(db.Model):
     anchored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class EvidenceMark(db.Model):
+    """Per kind of evidence, the highest row id and version the latest anchor holds, written with it: what the
+    database's trigger on each kind's table compares each inserted row with (migration ``0070``)."""
+
+    __tablename__ = "evidence_marks"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+class EvidenceInsertedBelow(db.Model):
+    """A row of evidence inserted at or below its kind's mark (:class:`EvidenceMark`): a row the application writes
+    takes an id above it, and is sealed as it is written, so such a row was inserted past the application, or by a
+    transaction that began before the anchor. Recorded by the database's trigger on each kind's table, whoever
+    inserts it (migration ``0070``); the next nightly verifies these rows beside those sealed since the anchor,
+    rather than reading every anchored row for one without a seal. Append-only."""
+
+    __tablename__ = "evidence_inserted_below"
+    __table_args__ = (Index("ix_evidence_inserted_below_kind", "kind", "inserted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    inserted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
 class Resolution(enum.StrEnum):
     REVERSED = "reversed"
     """The rows' money was taken back by sealed reversals."""

@@ -11,7 +11,7 @@ from sqlalchemy import ARRAY, ColumnElement, and_, any_, bindparam, literal, sel
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import anchors, quarantine, seals, verifying
-from backoffice.models import JobRecord, Seal
+from backoffice.models import EvidenceInsertedBelow, JobRecord, Seal
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, CheckedField, Scope
@@ -27,7 +27,8 @@ with the moment it ran, yet commits after."""
 NIGHTLY = "nightly_maintenance"
 SWEPT_BY = "seals_swept_run"
 SWEPT_MS = "seals_swept_ms"
-"""What a nightly's job keeps beside its sweep's rows: how long verifying them took, in milliseconds."""
+"""What a nightly's job keeps beside its sweep's rows: how long verifying them and proving the night's stripe of the
+chains took, in milliseconds."""
 """The run whose sweep a nightly job's row counts while it runs: an earlier attempt's run counted rows of its own."""
 
 Range = tuple[int, int]
@@ -110,12 +111,14 @@ class EvidenceSeals(Check):
                 verified = night.verify(connection, evidence, low, high, chunk_size)
             checked += verified.checked
             found += verified.findings
-        if examined:
-            if night is not None:
-                night.said(checked, None if piece is None else ", ".join(evidence.kind for evidence in examined))
-            _keep_the_sweep(run_id, night, checked)
+        if examined and night is not None:
+            night.said(checked, None if piece is None else ", ".join(evidence.kind for evidence in examined))
         if first == 0:
+            started = time.monotonic()
             found += anchors.broken(connection, night.day if night is not None else None)
+            if night is not None:  # the proof of the night's stripe of the chains: the anchors' share of the sweep
+                night.swept_ms += int((time.monotonic() - started) * 1000)
+        _keep_the_sweep(run_id, night, checked)
         quarantine.record(db.session.connection(), found, run_id)
         return checked, found
 
@@ -138,10 +141,13 @@ class Night:
     marks: dict[str, tuple[int, int]]
     """Per kind of evidence, the highest row id and version the anchor's heads hold."""
     anchor_day: str
+    recorded: frozenset[str] = frozenset()
+    """The kinds whose rows inserted at or below the anchor's marks the database recorded (``EvidenceInsertedBelow``):
+    those whose marks in the database are the anchor's."""
     new: int = 0
     swept: int = 0
     swept_ms: int = 0
-    """How long verifying the night's stripes took."""
+    """How long verifying the night's stripes took, and proving its stripe of the chains against their anchor."""
     stripes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -156,7 +162,9 @@ class Night:
         marks = {kind: (row_id, version) for kind, (row_id, version) in anchors.marks(made, heads).items()}
         day = date.fromisoformat(args["date"]) if args.get("date") else date.fromisoformat(made.day)
         since = datetime.fromisoformat(made.at) - SEALED_BEFORE_ANCHOR
-        return cls(day, current_app.config["SEAL_SWEEP_DAYS"], since, marks, made.day)
+        kept = anchors.kept_marks(db.session.connection())
+        recorded = frozenset(kind for kind, mark in marks.items() if kept.get(kind) == mark)
+        return cls(day, current_app.config["SEAL_SWEEP_DAYS"], since, marks, made.day, recorded)
 
     @property
     def slice(self) -> int:
@@ -217,9 +225,10 @@ class Night:
         """The rows at or below the anchored ids that are newer than the anchor: a history version after the
         anchored versions, or a row sealed since shortly before the anchor (a decision, a posting, a finished run:
         sealed later than inserted); then the others with no seal at all (inserted past the application, whatever id
-        it took). Two reads, each a plan of its own: the newer rows by the seals' index, the unsealed ones by one
-        anti-join of the kind's ids with its seals' (one condition of both would test each row by itself). The
-        night's stripes are left to the sweep, which verifies them anyway."""
+        it took). Two reads, each a plan of its own: the newer rows by the seals' index, the unsealed ones among the
+        rows the database recorded inserted at or below the marks since (of a kind it recorded them of, else every
+        row, by one anti-join of the kind's ids with its seals': one condition of both would test each row by
+        itself). The night's stripes are left to the sweep, which verifies them anyway."""
         recent = seals.seals.alias("recent")
         version = evidence.table.c[evidence.version] if evidence.version else literal(0)
         unsealed = ~(
@@ -236,6 +245,14 @@ class Night:
                 )
             )
         older = and_(evidence.key <= mark[0], ~self.stripes_swept.holds(evidence.key))
+        if evidence.kind in self.recorded:
+            below = EvidenceInsertedBelow.__table__
+            unsealed = and_(
+                evidence.key.in_(
+                    select(below.c.row_id).where(below.c.kind == evidence.kind, below.c.inserted_at > self.since)
+                ),
+                unsealed,
+            )
         return and_(older, newer), and_(older, unsealed, ~newer)
 
     @property

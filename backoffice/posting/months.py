@@ -45,12 +45,16 @@ def shift(connection: Connection, customer_id: int, year_month: str, moved: dict
     connection.execute(_SHIFT, values | added)
 
 
-def expected_months(customer_ids=None, between: tuple[int, int] | None = None):
+def expected_months(customer_ids=None, between: tuple[int, int] | None = None, within=None, starts=None):
     """Every customer month as the sources make it: a subquery with the stored table's column names,
     and ``is_latest`` for the customer's last month.
 
     ``customer_ids`` narrows the sources to those customers (the write path's recalculation), ``between`` to the
-    customers whose ids lie from its first to its last (a chunk of a check's).
+    customers whose ids lie from its first to its last (a chunk of a check's), ``within`` (given a customer id
+    column, a condition on it) to some customers (a nightly's part of a check's). ``starts``, a subquery of
+    ``customer_id``, ``first_day`` and ``year_month`` (of the month it falls in) and ``base``, narrows them to those
+    customers' months from ``year_month`` on, the first opening at ``base`` (every month, from nothing, for a
+    customer whose ``year_month`` is NULL).
     """
     ledger = BalanceTransaction.__table__
     calculations = TransactionCalculation.__table__
@@ -75,6 +79,20 @@ def expected_months(customer_ids=None, between: tuple[int, int] | None = None):
     if between is not None:
         movements = movements.where(ledger.c.customer_id.between(*between))
         readings = readings.where(calculations.c.customer_id.between(*between))
+    if within is not None:
+        movements = movements.where(within(ledger.c.customer_id))
+        readings = readings.where(within(calculations.c.customer_id))
+    if starts is not None:
+        movements = movements.join(
+            starts,
+            (starts.c.customer_id == ledger.c.customer_id)
+            & or_(starts.c.first_day.is_(None), ledger.c.value_date >= starts.c.first_day),
+        )
+        readings = readings.join(
+            starts,
+            (starts.c.customer_id == calculations.c.customer_id)
+            & or_(starts.c.year_month.is_(None), calculations.c.year_month >= starts.c.year_month),
+        )
     sources = union_all(movements, readings).subquery("sources")
     sums = {
         "total_deposits": func.round(func.sum(sources.c.deposits), 2, type_=Balance),
@@ -88,20 +106,27 @@ def expected_months(customer_ids=None, between: tuple[int, int] | None = None):
         .subquery("months")
     )
     net = months.c.total_deposits - months.c.total_purchases
-    closing = func.round(
-        func.sum(net).over(partition_by=months.c.customer_id, order_by=months.c.year_month), 2, type_=Balance
-    )
+    running = func.sum(net).over(partition_by=months.c.customer_id, order_by=months.c.year_month)
+    read = months
+    if starts is not None:
+        read = months.join(starts, starts.c.customer_id == months.c.customer_id)
+        running = running + starts.c.base
+    closing = func.round(running, 2, type_=Balance)
     latest = func.row_number().over(partition_by=months.c.customer_id, order_by=months.c.year_month.desc())
-    return select(
-        months.c.customer_id,
-        months.c.year_month,
-        func.round(closing - net, 2, type_=Balance).label("opening_balance"),
-        months.c.total_deposits,
-        months.c.total_purchases,
-        closing.label("closing_balance"),
-        months.c.total_volume_sm3,
-        (latest == 1).label("is_latest"),
-    ).subquery("expected_months")
+    return (
+        select(
+            months.c.customer_id,
+            months.c.year_month,
+            func.round(closing - net, 2, type_=Balance).label("opening_balance"),
+            months.c.total_deposits,
+            months.c.total_purchases,
+            closing.label("closing_balance"),
+            months.c.total_volume_sm3,
+            (latest == 1).label("is_latest"),
+        )
+        .select_from(read)
+        .subquery("expected_months")
+    )
 
 
 def recalculate(connection: Connection, customer_ids: list[int], from_month: Month | None = None) -> None:

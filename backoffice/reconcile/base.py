@@ -105,6 +105,9 @@ class Part:
 
     spans: tuple[tuple[str, tuple[Span, ...]], ...]
     swept: bool = False
+    since: datetime | None = None
+    """Of the rows added or changed, the moment since which they changed (shortly before the last clean night's run
+    started), for a check that reads from there on what its changed rows moved (a customer's months)."""
 
     def of(self, table: str) -> tuple[Span, ...]:
         return dict(self.spans).get(table, ())

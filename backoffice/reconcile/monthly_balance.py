@@ -4,16 +4,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import FromClause, case, func, select
+from sqlalchemy import Date, FromClause, case, cast, func, or_, select, true, union
 
+from backoffice.evidence import seals
 from backoffice.models import BalanceTransaction, Customer, MonthlyCustomerBalance
-from backoffice.models.types import Month
+from backoffice.models.types import Month, month_of_date
 from backoffice.posting.months import STORED, expected_months, recalculate
-from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
+from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Part, Scope
 from backoffice.reconcile.ledger_chain import held_customers
+from backoffice.reconcile.night import sealed_since
 
 months = MonthlyCustomerBalance.__table__
 customers = Customer.__table__
+ledger = BalanceTransaction.__table__
 SCALES = {"total_volume_sm3": 4}
 BALANCES = ("opening_balance", "closing_balance")
 """A month's opening and closing are balances at a moment: summed over months they count the same money again."""
@@ -29,12 +32,24 @@ class _Months(ExpectedBeside):
 
 
 @lru_cache(maxsize=32)
-def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None) -> _Months:
-    expected = expected_months(customer_ids, between)
+def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None, part: Part | None) -> _Months:
+    within = None if part is None else (lambda column: part.holds(column, customers.name))
+    starts = None if part is None or part.swept else _starts(part)
+    expected = expected_months(customer_ids, between, within, starts)
     stored, owners = months, customers
-    if between is not None:
-        stored = select(months).where(months.c.customer_id.between(*between)).subquery("months")
-        owners = select(customers).where(customers.c.id.between(*between)).subquery("customers")
+    if between is not None or part is not None:
+        chosen = [] if between is None else [months.c.customer_id.between(*between)]
+        read = months
+        if within is not None:
+            chosen.append(within(months.c.customer_id))
+        if starts is not None:
+            read = months.join(starts, starts.c.customer_id == months.c.customer_id)
+            chosen.append(or_(starts.c.year_month.is_(None), months.c.year_month >= starts.c.year_month))
+        stored = select(*months.c).select_from(read).where(*chosen).subquery("months")
+        held = [] if between is None else [customers.c.id.between(*between)]
+        if within is not None:
+            held.append(within(customers.c.id))
+        owners = select(customers).where(*held).subquery("customers")
     key = func.coalesce(expected.c.customer_id, stored.c.customer_id)
     source = expected.join(
         stored,
@@ -43,6 +58,47 @@ def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None
     ).join(owners, owners.c.id == key)
     period = func.coalesce(expected.c.year_month, stored.c.year_month)
     return _Months(expected, source, key, period, stored, owners)
+
+
+def _starts(part: Part):
+    """The customers of a nightly's part of their months (those added or whose movements changed since its last clean
+    night), each with the month its part starts at: that of the earliest value date of its movements sealed since
+    (every movement written is sealed as it is written), and the closing of its stored month before it, where the
+    first month read opens. A customer with no movement sealed since (one found wrong before) is read whole."""
+    sealed = seals.seals
+    changed = (
+        select(ledger.c.customer_id, func.min(ledger.c.value_date).label("first"))
+        .select_from(sealed.join(ledger, ledger.c.id == sealed.c.row_id))
+        .where(
+            sealed.c.kind == ledger.name,
+            sealed.c.version == 0,
+            sealed.c.sealed_at > part.since,
+            part.holds(ledger.c.customer_id, customers.name),
+        )
+        .group_by(ledger.c.customer_id)
+        .subquery("changed")
+    )
+    first_day = cast(func.date_trunc("month", changed.c.first), Date)
+    year_month = month_of_date(changed.c.first)
+    before = months.alias("before")
+    base = (
+        select(before.c.closing_balance)
+        .where(before.c.customer_id == customers.c.id, before.c.year_month < year_month)
+        .order_by(before.c.year_month.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            customers.c.id.label("customer_id"),
+            first_day.label("first_day"),
+            year_month.label("year_month"),
+            case((changed.c.first.is_(None), 0), else_=func.coalesce(base, 0)).label("base"),
+        )
+        .select_from(customers.outerjoin(changed, changed.c.customer_id == customers.c.id))
+        .where(part.holds(customers.c.id, customers.name))
+        .cte("starts")
+    )
 
 
 class MonthlyBalance(Check):
@@ -60,18 +116,42 @@ class MonthlyBalance(Check):
 
     reads_per_key = BalanceTransaction.__table__
 
-    def __init__(self, customer_ids: tuple[int, ...] | None = None, between: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        customer_ids: tuple[int, ...] | None = None,
+        between: tuple[int, int] | None = None,
+        part: Part | None = None,
+    ) -> None:
         self.customer_ids = customer_ids
         self.between = between
+        self.part = part
 
     def scoped(self, scope: Scope) -> MonthlyBalance:
         return MonthlyBalance(scope.customer_ids or None)
 
     def bounded(self, low: int, high: int) -> MonthlyBalance:
-        return MonthlyBalance(self.customer_ids, (low, high))
+        return MonthlyBalance(self.customer_ids, (low, high), self.part)
+
+    def restricted(self, part: Part) -> MonthlyBalance:
+        return MonthlyBalance(self.customer_ids, self.between, part)
+
+    def marked(self):
+        return {customers.name: (customers.c.id,)}
+
+    def watched(self):
+        return {ledger.name: (ledger.c.id,)}
+
+    def changed(self, since, after):
+        """The customers whose movements were written since (each sealed as it is written) or added past the marks
+        (whatever wrote them): a nightly reads their months from the earliest such movement's on (:func:`_starts`),
+        and the night's stripes of customers whole."""
+        mark = after.get(ledger.name)
+        added = select(ledger.c.customer_id).where(ledger.c.id > mark if mark is not None else true())
+        written = select(ledger.c.customer_id).where(ledger.c.id.in_(sealed_since([ledger.name], since)))
+        return {customers.name: union(added, written)}
 
     def _parts(self) -> _Months:
-        return _parts(self.customer_ids, self.between)
+        return _parts(self.customer_ids, self.between, self.part)
 
     @property
     def source(self):

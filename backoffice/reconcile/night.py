@@ -113,7 +113,7 @@ class Share:
             name, of = by  # the rows at or below the mark of the ids in the night's stripes
             first, last = _lowest(of), _highest(of)
             striped += [(table, ((bottom, top),)), (name, tuple(_joined(self.stripes.ranges(first, last))))]
-        parts = [Part(tuple(new))] if any(spans for _table, spans in new) else []
+        parts = [Part(tuple(new), since=self.since)] if any(spans for _table, spans in new) else []
         if any(spans for _table, spans in striped):
             parts.append(Part(tuple(striped), swept=True))
         return parts

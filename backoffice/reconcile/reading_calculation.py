@@ -3,7 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, bindparam, func, select, union_all
+from sqlalchemy import Integer, bindparam, func, or_, select, true, union, union_all
+from sqlalchemy_continuum.utils import version_class
 
 from backoffice.models import (
     BalanceTransaction,
@@ -15,11 +16,13 @@ from backoffice.models import (
     charged_for_readings,
     whose_readings,
 )
+from backoffice.models.metering import READING
 from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
 from backoffice.posting.formulas import pricing_sql, total_price_sql, volume_sm3_sql
 from backoffice.posting.periods import last_closed_day, month_of
-from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.base import Check, CheckedField, Part, Scope
+from backoffice.reconcile.night import sealed_since
 
 calculations = TransactionCalculation.__table__
 readings = MeterReading.__table__
@@ -49,10 +52,13 @@ class ReadingCalculation(Check):
     entity_type = "meter_reading"
     table = readings
 
-    def __init__(self, customer_ids: tuple[int, ...] | None = None) -> None:
+    def __init__(self, customer_ids: tuple[int, ...] | None = None, part: Part | None = None) -> None:
+        self.customer_ids, self.part = customer_ids, part
         charged = charged_for_readings()
         if customer_ids:
             charged = charged.where(ledger.c.customer_id.in_(customer_ids))
+        if part is not None:  # by the index of the movements' references: the part's readings' alone
+            charged = charged.where(part.holds(ledger.c.reference_id, readings.name))
         self.charged = charged.subquery("charged")
         self.source = (
             priced.outerjoin(pricing, pricing.c.id == priced.c.pricing_id)
@@ -78,6 +84,44 @@ class ReadingCalculation(Check):
 
     def scoped(self, scope: Scope) -> ReadingCalculation:
         return ReadingCalculation(scope.customer_ids or None)
+
+    def restricted(self, part: Part) -> ReadingCalculation:
+        return ReadingCalculation(self.customer_ids, part)
+
+    def in_part(self):
+        return [] if self.part is None else [self.part.holds(priced.c.id, readings.name)]
+
+    def marked(self):
+        return {readings.name: (readings.c.id,)}
+
+    def watched(self):
+        return {ledger.name: (ledger.c.id,)}
+
+    def changed(self, since, after):
+        """The readings written since (each write adds a version, sealed as it is written); those a movement written
+        since, or added past the marks, charges or refunds; those priced by a price written since (from its date
+        on, of its customer's) and those of a meter whose assignment was written since (from its start on)."""
+        history = {model: version_class(model).__table__ for model in (MeterReading, CustomerPricing, MeterAssignment)}
+        mark = after.get(ledger.name)
+        moved = or_(
+            ledger.c.id > mark if mark is not None else true(), ledger.c.id.in_(sealed_since([ledger.name], since))
+        )
+        repriced = select(readings.c.id).join(
+            pricing,
+            (pricing.c.customer_id == readings.c.customer_id) & (readings.c.reading_date >= pricing.c.effective_from),
+        )
+        reassigned = select(readings.c.id).join(
+            assignments,
+            (assignments.c.meter_id == readings.c.meter_id) & (readings.c.reading_date >= assignments.c.started_on),
+        )
+        return {
+            readings.name: union(
+                sealed_since([history[MeterReading].name], since),
+                select(ledger.c.reference_id).where(ledger.c.reference_type == READING, moved),
+                repriced.where(pricing.c.id.in_(sealed_since([history[CustomerPricing].name], since))),
+                reassigned.where(assignments.c.id.in_(sealed_since([history[MeterAssignment].name], since))),
+            )
+        }
 
     @property
     def key(self):

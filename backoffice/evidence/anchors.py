@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -235,11 +236,14 @@ def digest(listed: list[Head]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anchor:
+def anchor(
+    connection: Connection, day: date, run_id: int | None = None, timings: dict[str, int] | None = None
+) -> Anchor:
     """Write the heads of every chain now under ``day``'s file and the anchor to ``latest.json``, and record it in the
     database, sealed, in the connection's transaction (the caller commits); log it. Raises :class:`AnchorRefused`,
     writing nothing, when the folder is another database's, or does not match the database's record and an admin has
-    not decided on it: an anchor written over it would hide what happened."""
+    not decided on it: an anchor written over it would hide what happened. ``timings``, if given, gets how long
+    reading the heads of the night's stripe of the chains took (``stripe_ms``), the anchors' share of the sweep."""
     databases.without_jit(connection)
     proof = prove(connection)
     if proof.foreign:
@@ -258,7 +262,10 @@ def anchor(connection: Connection, day: date, run_id: int | None = None) -> Anch
         listed = changed(connection, datetime.fromisoformat(previous.at) - LATE)
         highest = _marks(listed, marks(previous, proof.heads))
         swept = stripe_of(day)
+        started = time.monotonic()
         stripe_heads = heads(connection, swept)
+        if timings is not None:
+            timings["stripe_ms"] = int((time.monotonic() - started) * 1000)
     at = utcnow().isoformat(timespec="seconds")
     if swept is not None:
         stripe = {"phase": swept.phase, "period": swept.period, "digest": digest(stripe_heads)}

@@ -20,7 +20,7 @@ from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import label
-from backoffice.reconcile.evidence_seals import SWEPT_BY
+from backoffice.reconcile.evidence_seals import SWEPT_BY, SWEPT_MS
 from backoffice.reconcile.report import summary
 from backoffice.reconcile.transitions import move_job
 
@@ -99,7 +99,7 @@ def run_result(record: JobRecord, run: ReconciliationRun, recalculations_done: i
     figures too: how long it took, from its start to its end (its anchor written), how many rows its checks verified,
     the seals among them, and the part of the history its sweep verified (``seals_swept``, kept by the sweep): its
     share (one slice of ``BACKOFFICE_SEAL_SWEEP_DAYS``, or 1 when it verified all of it) and its rows, and how long
-    they took (``seals_swept_ms``)."""
+    they took with the proof and the anchor of the night's stripe of the chains (``seals_swept_ms``)."""
     result = summary(run, limit=0) | (record.result or {}) | {"recalculations_done": recalculations_done}
     del result["discrepancies"]
     result.pop(SWEPT_BY, None)
@@ -121,8 +121,15 @@ def anchor_night(record: JobRecord, run_id: int) -> None:
     if record.kind != "nightly_maintenance":
         return
     day = record.args.get("date")
+    timings: dict[str, int] = {}
     try:
         with db.session.begin_nested():
-            anchors.anchor(db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id)
+            anchors.anchor(
+                db.session.connection(), date.fromisoformat(day) if day else local_today(), run_id, timings=timings
+            )
     except (anchors.AnchorRefused, OSError) as error:
         log.error("The night of %s is not anchored: %s", day or local_today(), error)
+        return
+    if "stripe_ms" in timings:  # the anchors' share of the sweep, with the rest of it (``seals_swept_ms``)
+        kept = record.result or {}
+        record.result = kept | {SWEPT_MS: kept.get(SWEPT_MS, 0) + timings["stripe_ms"]}

@@ -1,17 +1,39 @@
+"""Account balances: each account's buckets against its posted lines.
+
+A nightly reads the lines by what the night before kept of them (:meth:`AccountBalance.tonight`): per stripe of
+entry ids (the seals' sweep's stripes), each account's debits and credits of the posted lines of the entries at or
+below that night's highest id and sealed at least a day before it (an entry is sealed as it is posted; a transaction
+open longer than a day is not expected), or never sealed. Tonight it sums its own stripe's lines afresh, adds to each
+other stripe's sums the lines of the entries added or sealed since, and compares each account's buckets with those
+sums and the lines of the entries added or sealed since the day before: the day's lines and one stripe's, where
+every line was read each night. Every line is read again within ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights; a line
+changed past the guards is found on its stripe's night (and by the seals' sweep). A night with no clean night before
+it, or with another number of stripes, sums every stripe afresh.
+"""
+
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import literal, select
+from datetime import datetime
+from decimal import Decimal
 
-from backoffice.models import Account, AccountBalanceBucket, account_balance_sql
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Integer, Numeric, column, exists, false, func, literal, or_, select, union, union_all, values
+
+from backoffice.evidence import seals
+from backoffice.models import Account, AccountBalanceBucket, EntryStatus, JournalEntry, JournalLine, account_balance_sql
+from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
 from backoffice.posting.formulas import posted_balance_sql, posted_sums
 from backoffice.posting.journal import adding_to_buckets
 from backoffice.reconcile.base import Check, CheckedField, Scope
+from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
 from backoffice.reconcile.journal_balanced import held_accounts
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__
+entries = JournalEntry.__table__
+lines = JournalLine.__table__
 posted = posted_sums()
 
 
@@ -23,16 +45,67 @@ class AccountBalance(Check):
     by_customer = False
     table = accounts
     after = ("reading_calculation",)
-    source = accounts.outerjoin(posted, posted.c.account_id == accounts.c.id)
     counted_on_table = True
+    keeps_sums = True
+
+    def __init__(self, sums=None) -> None:
+        self.posted = posted if sums is None else sums
+        self.swept, self.carried = 0, None
+
+    @property
+    def source(self):
+        return accounts.outerjoin(self.posted, self.posted.c.account_id == accounts.c.id)
 
     def fields(self):
         # Accounts of every type, each on its own normal side: their balances do not add up to anything.
         return [
             CheckedField(
-                "balance", account_balance_sql(accounts.c.id), posted_balance_sql(accounts.c.type, posted), adds=False
+                "balance",
+                account_balance_sql(accounts.c.id),
+                posted_balance_sql(accounts.c.type, self.posted),
+                adds=False,
             )
         ]
+
+    def marked(self):
+        return {entries.name: (entries.c.id,)}
+
+    def tonight(self, share) -> AccountBalance:
+        """The check as the night reads it (see the module): the sums it keeps for the next night, its own stripe's
+        summed afresh (the rows of its slice), the others carried forward; compared with the buckets beside the
+        lines of the entries added or sealed since the day before."""
+        stripes = share.stripes
+        through, sealed_through = share.marks[entries.name] or 0, utcnow() - SEALED_BEFORE_ANCHOR
+        before = share.sums
+        usable = before is not None and (before["width"], before["period"]) == (stripes.width, stripes.period)
+        counted = [entries.c.id <= through, _not_sealed_since(sealed_through)]
+        phase = _phase(lines.c.entry_id, stripes.width, stripes.period)
+        fresh = []
+        if usable:
+            low = db.session.scalar(select(func.min(entries.c.id))) or 0
+            fresh = [_among(lines.c.entry_id, stripes.ranges(low, through))]
+        summed = _by_phase(phase, [*counted, *fresh])
+        swept = sum(count for _phase, _account, _debit, _credit, count in summed)
+        kept: dict[str, dict[str, list[str]]] = {}
+        _add(kept, summed)
+        if usable:
+            for each, sums in before["phases"].items():
+                if int(each) != stripes.phase:
+                    kept[each] = {account: list(pair) for account, pair in sums.items()} | kept.get(each, {})
+            since = datetime.fromisoformat(before["sealed_through"])
+            added = _entries_since(before["through"], since)
+            carried = _by_phase(phase, [*counted, phase != stripes.phase, lines.c.entry_id.in_(select(added.c.id))])
+            _add(kept, carried)
+        tonight = AccountBalance(_with_lines_since(kept, through, sealed_through))
+        tonight.swept = swept
+        tonight.carried = {
+            "through": through,
+            "sealed_through": sealed_through.isoformat(),
+            "width": stripes.width,
+            "period": stripes.period,
+            "phases": kept,
+        }
+        return tonight
 
     def scope_conditions(self, scope: Scope):
         return []  # the books are not divided by customer or month
@@ -57,9 +130,87 @@ class AccountBalance(Check):
         difference = posted_balance_sql(accounts.c.type, posted) - account_balance_sql(accounts.c.id)
         rows = (
             select(accounts.c.id, literal(0), difference)
-            .select_from(self.source)
+            .select_from(accounts.outerjoin(posted, posted.c.account_id == accounts.c.id))
             .where(accounts.c.id.in_(ids))
             .order_by(accounts.c.id)
         )
         if len(connection.execute(adding_to_buckets(rows)).all()) < len(ids):
             raise BeyondLimit("The balance of an account")
+
+
+def _phase(key, width: int, period: int):
+    """The stripe of an id (``verifying.Stripes``' count: a floor, a remainder never negative)."""
+    remainder = ((key % width) + width) % width
+    stripe = (key - remainder) // width
+    return ((stripe % period) + period) % period
+
+
+def _among(key, ranges: list[tuple[int, int]]):
+    return or_(*(key.between(low, high) for low, high in ranges)) if ranges else false()
+
+
+def _not_sealed_since(moment: datetime):
+    """The entry was sealed at ``moment`` or before, or never."""
+    sealed = seals.seals
+    return ~exists().where(
+        sealed.c.kind == entries.name,
+        sealed.c.row_id == entries.c.id,
+        sealed.c.version == 0,
+        sealed.c.sealed_at > moment,
+    )
+
+
+def _entries_since(through: int, moment: datetime):
+    """The entries added above ``through`` or sealed after ``moment``."""
+    sealed = seals.seals
+    return union(
+        select(entries.c.id.label("id")).where(entries.c.id > through),
+        select(sealed.c.row_id.label("id")).where(sealed.c.kind == entries.name, sealed.c.sealed_at > moment),
+    ).subquery("since")
+
+
+def _by_phase(phase, conditions) -> list:
+    """Each stripe's and account's debits and credits of the posted lines ``conditions`` select, and how many."""
+    return db.session.execute(
+        select(phase, lines.c.account_id, func.sum(lines.c.debit), func.sum(lines.c.credit), func.count())
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
+        .where(entries.c.status == EntryStatus.POSTED.value, *conditions)
+        .group_by(phase, lines.c.account_id)
+    ).all()
+
+
+def _add(kept: dict[str, dict[str, list[str]]], summed: list) -> None:
+    for each, account, debit, credit, _count in summed:
+        sums = kept.setdefault(str(int(each)), {})
+        was = sums.get(str(account), ["0", "0"])
+        sums[str(account)] = [str(Decimal(was[0]) + debit), str(Decimal(was[1]) + credit)]
+
+
+def _with_lines_since(kept: dict[str, dict[str, list[str]]], through: int, moment: datetime):
+    """Each account's debits and credits: the ``kept`` sums and the posted lines of the entries added above
+    ``through`` or sealed after ``moment``, read in the statement that reads the buckets."""
+    totals: dict[int, list[Decimal]] = {}
+    for sums in kept.values():
+        for account, (debit, credit) in sums.items():
+            total = totals.setdefault(int(account), [Decimal(0), Decimal(0)])
+            total[0] += Decimal(debit)
+            total[1] += Decimal(credit)
+    since = _entries_since(through, moment)
+    recent = (
+        select(lines.c.account_id, lines.c.debit, lines.c.credit)
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
+        .where(entries.c.status == EntryStatus.POSTED.value, lines.c.entry_id.in_(select(since.c.id)))
+    )
+    parts = [recent]
+    if totals:
+        rows = [(account, debit, credit) for account, (debit, credit) in sorted(totals.items())]
+        kept_rows = values(
+            column("account_id", Integer), column("debit", Numeric), column("credit", Numeric), name="kept"
+        ).data(rows)
+        parts.insert(0, select(kept_rows.c.account_id, kept_rows.c.debit, kept_rows.c.credit))
+    every = union_all(*parts).subquery("every")
+    return (
+        select(every.c.account_id, func.sum(every.c.debit).label("debit"), func.sum(every.c.credit).label("credit"))
+        .group_by(every.c.account_id)
+        .subquery("posted")
+    )

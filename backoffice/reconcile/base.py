@@ -164,6 +164,15 @@ class Check(ABC):
         months): each value so changed is recorded as a discrepancy of that check (``engine``)."""
         return ()
 
+    keeps_sums: ClassVar[bool] = False
+    """A check of sums over the whole journal that a nightly reads by what it kept of them the night before
+    (:meth:`tonight`) rather than by parts of its rows (an account's balance, of every line posted on it)."""
+
+    def tonight(self, share) -> Check:
+        """For a check that :attr:`keeps_sums`, the check as a nightly's ``share`` (``reconcile.night.Share``) reads
+        it, with ``swept`` (rows of the night's stripes read), and ``carried``, what it keeps for the next night."""
+        raise NotImplementedError
+
     reads_per_key: ClassVar[Table | None] = None
     """A table the check reads many rows of for each of its keys (the ledger, for a customer's months): a chunk of
     it then spans as many keys as hold about ``RECONCILE_CHUNK_SIZE`` of those rows (``engine.key_ranges``), so

@@ -193,6 +193,8 @@ class Tally:
     """Of the entities checked, those a nightly read in the night's stripes (``night``)."""
     swept_ms: int = 0
     """How long reading those took."""
+    carried: dict | None = None
+    """What a check that keeps sums across nights keeps for the next night (:attr:`Check.keeps_sums`)."""
 
     @classmethod
     def of(cls, check: Check) -> Tally:
@@ -205,6 +207,7 @@ class Tally:
         self.fixed += other.fixed
         self.swept += other.swept
         self.swept_ms += other.swept_ms
+        self.carried = other.carried if other.carried is not None else self.carried
         for name in self.stored:
             self.stored[name] += other.stored[name]
             self.correction[name] += other.correction[name]
@@ -219,7 +222,16 @@ class Tally:
         stored = {name: Decimal(pair[0]) for name, pair in sums.items()}
         corrections = {name: Decimal(pair[1]) for name, pair in sums.items()}
         swept = covered or {}
-        return cls(checked, mismatched, fixed, stored, corrections, swept.get("swept", 0), swept.get("swept_ms", 0))
+        return cls(
+            checked,
+            mismatched,
+            fixed,
+            stored,
+            corrections,
+            swept.get("swept", 0),
+            swept.get("swept_ms", 0),
+            swept.get("carried"),
+        )
 
 
 SPREAD_CHUNKS = 64
@@ -283,6 +295,14 @@ def check_chunk(
         return _examine(record, check, key_range, commit=commit)
     if share is None:
         return _check_part(record, check, scope, key_range, None, commit=commit)
+    if check.keeps_sums:
+        started = time.monotonic()
+        with replica.reading():
+            tonight = check.tonight(share)
+        swept_ms = int((time.monotonic() - started) * 1000)
+        tally = _check_part(record, tonight, scope, key_range, None, commit=commit)
+        tally.swept, tally.swept_ms, tally.carried = tonight.swept, swept_ms, tonight.carried
+        return tally
     with replica.reading():
         parts = share.parts(check, key_range)
     tally = Tally.of(check)
@@ -535,7 +555,7 @@ def _run_check(
             progress(check.name, done, len(ranges))
     result = check_result(record, check, tally, int((time.monotonic() - started) * 1000), share)
     if share is not None:
-        share.said(check.name, tally.checked, tally.swept)
+        share.said(check.name, tally)
     db.session.add(result)
     db.session.flush()  # written before the run ends, which refuses rows of a finished run
     return result

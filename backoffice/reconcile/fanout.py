@@ -203,7 +203,9 @@ def do(chunk_id: int, *, on_end: RunEnded) -> Done | None:
             totals=tally.sums(),
             duration_ms=int((time.monotonic() - started) * 1000),
             error=None,
-            covered=None if share is None else chunk.covered | {"swept": tally.swept, "swept_ms": tally.swept_ms},
+            covered=None
+            if share is None
+            else chunk.covered | {"swept": tally.swept, "swept_ms": tally.swept_ms, "carried": tally.carried},
         )
     ).rowcount
     # The run's lock orders the chunks that end at once: one of them sees its step complete, the statements
@@ -375,7 +377,7 @@ def _complete(record: ReconciliationRun, on_end: RunEnded) -> None:
                 share = None if chunk.covered is None else night.Share.of_kept(chunk.covered)
         db.session.add(check_result(record, check, tally, duration_ms, share))
         if share is not None:
-            share.said(check.name, tally.checked, tally.swept)
+            share.said(check.name, tally)
     db.session.flush()  # before the run is finished, after which its rows take no new ones
     end_run(record.id, RunStatus.SUCCEEDED)
     db.session.expire(record, ["results"])

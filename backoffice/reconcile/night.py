@@ -60,6 +60,9 @@ class Share:
     previous: int | None
     """The last clean night's run."""
     stripes: verifying.Stripes
+    sums: dict | None = None
+    """What the last clean night kept for the next of a check that keeps sums across nights
+    (:attr:`Check.keeps_sums`): an account's posted lines summed by stripe."""
 
     def kept(self) -> dict:
         """The share as a chunk keeps it (``ReconciliationChunk.covered``)."""
@@ -69,6 +72,7 @@ class Share:
             "since": self.since.isoformat() if self.since else None,
             "previous": self.previous,
             "stripes": [self.stripes.width, self.stripes.period, self.stripes.phase],
+            "sums": self.sums,
         }
 
     @classmethod
@@ -80,6 +84,7 @@ class Share:
             datetime.fromisoformat(kept["since"]) if kept["since"] else None,
             kept["previous"],
             verifying.Stripes(width, period, phase),
+            kept.get("sums"),
         )
 
     def parts(self, check: Check, key_range: tuple[int, int] | None) -> list[Part | None]:
@@ -123,7 +128,8 @@ class Share:
         each, how long the stripes' took, and the marks the next night starts from."""
         return {
             "part": "all" if self.after is None else "changed and stripe",
-            "changed": tally.checked - tally.swept,
+            # A check that keeps sums compares every entity, and reads the stripe's rows to sum them.
+            "changed": tally.checked - tally.swept if tally.carried is None else tally.checked,
             "swept": tally.swept,
             "swept_ms": tally.swept_ms,
             "stripe": self.stripes.phase + 1,
@@ -131,21 +137,23 @@ class Share:
             "since_run": self.previous,
             "after": self.after,
             "marks": self.marks,
-        }
+        } | ({"sums": tally.carried} if tally.carried is not None else {})
 
-    def said(self, check: str, checked: int, swept_rows: int) -> None:
+    def said(self, check: str, tally) -> None:
+        """The night's log line of the check: what it read (its ``engine.Tally``)."""
         if self.after is None:
-            log.info("%s: read all its %d rows (no clean night before); marks %s", check, checked, self.marks)
+            log.info("%s: read all its %d rows (no clean night before); marks %s", check, tally.checked, self.marks)
             return
+        covered = self.covered(tally)
         log.info(
             "%s: read %d rows, %d added or changed since the clean night of run %s (above %s) and %d of the "
             "sweep's stripe %d of %d; marks %s",
             check,
-            checked,
-            checked - swept_rows,
+            tally.checked,
+            covered["changed"],
             self.previous,
             self.after,
-            swept_rows,
+            tally.swept,
             self.stripes.phase + 1,
             self.stripes.period,
             self.marks,
@@ -210,10 +218,29 @@ def share_of(run_id: int, check: Check, scope: Scope) -> Share | None:
         .limit(1)
     ).first()
     stripes = swept(day, current_app.config["SEAL_SWEEP_DAYS"])
+    sums = _sums_kept(run_id, check) if check.keeps_sums else None
     if last is None:
-        return Share(marks, None, None, None, stripes)
+        return Share(marks, None, None, None, stripes, sums)
     covered, previous, started_at = last
-    return Share(marks, covered["marks"], started_at - SEALED_BEFORE_ANCHOR, previous, stripes)
+    return Share(marks, covered["marks"], started_at - SEALED_BEFORE_ANCHOR, previous, stripes, sums)
+
+
+def _sums_kept(run_id: int, check: Check) -> dict | None:
+    """What the latest nightly that succeeded kept of a check that keeps sums, clean or not: sums of the lines,
+    whatever the stored values it compared them with."""
+    covered = db.session.scalar(
+        select(CheckResult.covered)
+        .join(ReconciliationRun, ReconciliationRun.id == CheckResult.run_id)
+        .where(
+            CheckResult.check == check.name,
+            CheckResult.covered.is_not(None),
+            ReconciliationRun.status == RunStatus.SUCCEEDED,
+            ReconciliationRun.id != run_id,
+        )
+        .order_by(CheckResult.id.desc())
+        .limit(1)
+    )
+    return None if covered is None else covered.get("sums")
 
 
 def sealed_since(kinds: list[str], since: datetime | None) -> Select:

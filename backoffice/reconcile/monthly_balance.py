@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, FromClause, case, cast, func, or_, select, true, union
+from sqlalchemy import Date, FromClause, case, cast, func, select, true, union
 
 from backoffice.evidence import seals
 from backoffice.models import BalanceTransaction, Customer, MonthlyCustomerBalance
@@ -39,13 +39,21 @@ def _parts(customer_ids: tuple[int, ...] | None, between: tuple[int, int] | None
     stored, owners = months, customers
     if between is not None or part is not None:
         chosen = [] if between is None else [months.c.customer_id.between(*between)]
-        read = months
         if within is not None:
             chosen.append(within(months.c.customer_id))
-        if starts is not None:
-            read = months.join(starts, starts.c.customer_id == months.c.customer_id)
-            chosen.append(or_(starts.c.year_month.is_(None), months.c.year_month >= starts.c.year_month))
-        stored = select(*months.c).select_from(read).where(*chosen).subquery("months")
+        if starts is not None:  # each customer's months from its start on, by the index of its months (as read)
+            since = (
+                select(*months.c)
+                .where(
+                    months.c.customer_id == starts.c.customer_id,
+                    months.c.year_month >= func.coalesce(starts.c.year_month, ""),
+                )
+                .offset(0)
+                .lateral("since")
+            )
+            stored = select(*since.c).select_from(starts.join(since, true())).subquery("months")
+        else:
+            stored = select(months).where(*chosen).subquery("months")
         held = [] if between is None else [customers.c.id.between(*between)]
         if within is not None:
             held.append(within(customers.c.id))

@@ -170,20 +170,17 @@ class Size:
         return self.customers * self.per_customer
 
     @property
-    def invoices_per_meter(self) -> int:
-        return INVOICES_PER_METER * self.years
-
-    @property
-    def paid_invoices(self) -> int:
-        return self.invoices_per_meter - (INVOICES_PER_METER - PAID_INVOICES)
-
-    @property
     def day(self) -> int:
         """The day's changes: a year's movements over its days."""
         return max(self.customers * MOVEMENTS_PER_CUSTOMER // 365, 1)
 
 
 SIZE = Size(SCALE)
+
+
+def _paid_invoices(years: int) -> int:
+    """A postpaid meter's invoices paid, of a history of ``years``: all but the last two."""
+    return INVOICES_PER_METER * years - (INVOICES_PER_METER - PAID_INVOICES)
 
 
 def main() -> str:
@@ -271,7 +268,7 @@ def build(url: str, size: Size) -> str:
     url = migrated_database(url)
     customers, months = size.customers, size.months
     console.print(f"Building an installation of {customers:,} customers and {size.movements:,} movements in {url}…")
-    generate(url, months, size)
+    generate(url, months, customers, size.years)
     history(url, months, customers)
     app = application(url)
     from backoffice.models import Role, User
@@ -281,7 +278,7 @@ def build(url: str, size: Size) -> str:
         derive(customers, BATCH, months)
     console.print("Writing the records' first versions and sealing the evidence…")
     as_the_app_writes(app, chunk=SEAL_CHUNK)
-    _payments(app, size)
+    _payments(app, customers, size.years)
     _findings(app, customers)
     with app.app_context():
         for email, name, role in ((pages.EMAIL, "Clerk", Role.FINANCE), (ADMIN_EMAIL, "Admin", Role.ADMIN)):
@@ -306,13 +303,13 @@ def build(url: str, size: Size) -> str:
     return url
 
 
-def generate(url: str, months: list[date], size: Size) -> None:
-    """The sources of the installation's customers, set-based, a batch of customers a transaction, with what costs
-    nothing to write with them (the orders' grand totals, the ledger's chain, the readings' calculations)."""
-    customers = size.customers
+def generate(url: str, months: list[date], customers: int, years: int = 1) -> None:
+    """The sources of ``customers`` customers over ``years`` of history, set-based, a batch of customers a
+    transaction, with what costs nothing to write with them (the orders' grand totals, the ledger's chain, the
+    readings' calculations)."""
     first = months[0]
     days = (date.today() - first).days + 1
-    span = days // size.per_customer
+    span = days // (MOVEMENTS_PER_CUSTOMER * years)
     with psycopg.connect(url) as connection, Progress(console=console, transient=True) as progress:
         connection.execute("SET session_replication_role = replica")  # the generator's rows skip the guards
         connection.execute(
@@ -351,10 +348,10 @@ def generate(url: str, months: list[date], size: Size) -> None:
         accounts = dict(connection.execute("SELECT code, id FROM accounts").fetchall())
         connection.commit()
         task = progress.add_task(
-            f"Generating {size.movements:,} movements, "
-            f"{customers * (size.per_customer // READING_EVERY):,} readings, "
-            f"{customers // POSTPAID_EVERY * size.invoices_per_meter:,} invoices and "
-            f"{customers * ORDERS_PER_CUSTOMER * size.years:,} orders",
+            f"Generating {customers * MOVEMENTS_PER_CUSTOMER * years:,} movements, "
+            f"{customers * (MOVEMENTS_PER_CUSTOMER * years // READING_EVERY):,} readings, "
+            f"{customers // POSTPAID_EVERY * INVOICES_PER_METER * years:,} invoices and "
+            f"{customers * ORDERS_PER_CUSTOMER * years:,} orders",
             total=customers,
         )
         for start in range(1, customers + 1, BATCH):
@@ -365,14 +362,14 @@ def generate(url: str, months: list[date], size: Size) -> None:
                     connection,
                     start,
                     stop,
-                    per=ORDERS_PER_CUSTOMER * size.years,
+                    per=ORDERS_PER_CUSTOMER * years,
                     customers=customers,
                     managers=MANAGERS,
                     first=first,
                     days=days,
                 )
-                _movements(connection, size, start, stop, first, span, accounts)
-                _invoices(connection, size, start, stop, first, accounts)
+                _movements(connection, customers, years, start, stop, first, span, accounts)
+                _invoices(connection, customers, years, start, stop, first, accounts)
             progress.update(task, completed=stop)
         for table in (
             "orders",
@@ -387,13 +384,15 @@ def generate(url: str, months: list[date], size: Size) -> None:
         connection.commit()
 
 
-def _movements(connection, size: Size, start: int, stop: int, first: date, span: int, accounts: dict[str, int]) -> None:
+def _movements(
+    connection, customers: int, years: int, start: int, stop: int, first: date, span: int, accounts: dict[str, int]
+) -> None:
     """Each customer's movements, one every ``span`` days from ``first``: a recharge first and every fifth, the
     charge of a reading every eighth (the reading dated on it, its calculation at the customer's price), charges
     between; each with its entry, in the before/after chain. A movement's id follows its date across customers, as
     posting makes them."""
-    values = {"customers": size.customers, "first": first, "span": span, "start": start, "stop": stop}
-    values |= {"per": size.per_customer, "every": READING_EVERY}
+    values = {"customers": customers, "first": first, "span": span, "start": start, "stop": stop}
+    values |= {"per": MOVEMENTS_PER_CUSTOMER * years, "every": READING_EVERY}
     connection.execute(
         "CREATE TEMP TABLE planned ON COMMIT DROP AS "
         "SELECT c, k, (k - 1) * %(customers)s + c AS id,"
@@ -433,11 +432,19 @@ def _movements(connection, size: Size, start: int, stop: int, first: date, span:
     post_generated(connection, accounts)
 
 
-def _invoices(connection, size: Size, start: int, stop: int, first: date, accounts: dict[str, int]) -> None:
+def _invoices(
+    connection, customers: int, years: int, start: int, stop: int, first: date, accounts: dict[str, int]
+) -> None:
     """The invoices of the batch's postpaid meters, one a month from ``first``, each with its posted entry (Dr
     Receivables, Cr Gas revenue; ids above the movements' entries); their outstanding amounts are derived later."""
-    values = {"start": start, "stop": stop, "first": first, "every": POSTPAID_EVERY, "months": size.invoices_per_meter}
-    values |= {"postpaid": size.customers // POSTPAID_EVERY, "entries": size.movements}
+    values = {
+        "start": start,
+        "stop": stop,
+        "first": first,
+        "every": POSTPAID_EVERY,
+        "months": INVOICES_PER_METER * years,
+    }
+    values |= {"postpaid": customers // POSTPAID_EVERY, "entries": customers * MOVEMENTS_PER_CUSTOMER * years}
     connection.execute(
         "CREATE TEMP TABLE invoiced ON COMMIT DROP AS "
         "SELECT (i - 1) * %(postpaid)s + c / %(every)s AS id, c, (%(first)s::date + make_interval(months => i))::date "
@@ -512,7 +519,7 @@ def history(url: str, months: list[date], customers: int) -> None:
     )
 
 
-def _payments(app, size: Size) -> None:
+def _payments(app, customers: int, years: int = 1) -> None:
     """The payments of the postpaid meters' invoices but their last two, each of its invoice's amount ten days
     after it was issued and applied to it, added by the billing service ``PAYMENTS_BATCH`` at a time: posted,
     allocated, sealed and versioned as a clerk's are, the meters' and customers' totals with them."""
@@ -525,7 +532,7 @@ def _payments(app, size: Size) -> None:
     with app.app_context():
         invoices = db.session.execute(
             select(Invoice.id, Invoice.meter_id, Invoice.amount, Invoice.issued_on)
-            .where(Invoice.id <= size.paid_invoices * (size.customers // POSTPAID_EVERY))
+            .where(Invoice.id <= _paid_invoices(years) * (customers // POSTPAID_EVERY))
             .order_by(Invoice.id)
         ).all()
         db.session.rollback()

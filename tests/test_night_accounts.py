@@ -5,67 +5,62 @@ bucket changed is found the next night."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
 
-from backoffice import jobs
 from backoffice.evidence import verifying
-from backoffice.models import Account, CheckResult, Discrepancy, JobStatus, RunMode
+from backoffice.models import Account, RunMode
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, OPENING_EQUITY
-from backoffice.reconcile import engine, evidence_seals
+from backoffice.reconcile import engine
 from backoffice.services import books, wallet
 from tests.factories import CustomerFactory, UserFactory, corrupt_bucket, past_the_guards
+from tests.nights import DAYS, FIRST, STRIPE, covered, found, holding, nightly, nights, striped
 
-FIRST = date(2026, 11, 1)
-DAYS = 3
-STRIPE = 2
 CHECK = "account_balance"
 
 
 @pytest.fixture
 def entries(app, monkeypatch) -> list[int]:
-    """Stripes of two ids swept over three nights; eight movements' entries, their seals made two days old, read
-    whole by a first nightly (clean): the entries' ids."""
-    monkeypatch.setattr(evidence_seals, "STRIPE", STRIPE)
-    app.config["SEAL_SWEEP_DAYS"] = DAYS
+    """Eight movements' entries, their seals made two days old, read whole by a first nightly (clean): the entries'
+    ids."""
+    striped(app, monkeypatch)
     customers = [CustomerFactory(code=f"C{n:04d}") for n in range(1, 3)]
     made = [wallet.recharge(customers[n % 2], D(100 * (n + 1))).entry_id for n in range(8)]
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
-    first = _nightly(FIRST)
-    assert _covered(first)["part"] == "all"
+    assert covered(nightly(FIRST), CHECK)["part"] == "all"
     return made
 
 
 def test_the_sums_a_night_keeps_are_those_of_the_posted_lines_of_each_stripe(entries):
-    run = _nightly(FIRST + timedelta(days=1))
+    run = nightly(FIRST + timedelta(days=1))
 
-    sums = _covered(run)["sums"]
+    sums = covered(run, CHECK)["sums"]
     assert (sums["width"], sums["period"]) == (STRIPE, DAYS)
     for phase, by_account in sums["phases"].items():
         for account, (debit, credit) in by_account.items():
             assert (D(debit), D(credit)) == _lines_of(int(phase), int(account), sums["through"])
-    assert _covered(run)["swept"] > 0
-    assert not _found(run)
+    assert covered(run, CHECK)["swept"] > 0
+    assert not found(run, CHECK)
 
 
 def test_a_night_compares_the_buckets_with_the_lines_of_the_entries_posted_since(entries):
     admin = UserFactory(role="admin")
     lines = [Line(CASH, debit=D("10")), Line(OPENING_EQUITY, credit=D("10"))]
     draft = books.write_entry(local_today(), "Saved for later", lines, user=admin, draft=True).entry_id
-    _nightly(FIRST + timedelta(days=1))
+    nightly(FIRST + timedelta(days=1))
     books.post_saved_draft(draft, user=admin)
     wallet.recharge(CustomerFactory(code="C0009"), D("70"))
 
     for day in (2, 3, 4):
-        assert not _found(_nightly(FIRST + timedelta(days=day))), day
+        assert not found(nightly(FIRST + timedelta(days=day)), CHECK), day
 
 
 def test_a_line_changed_past_the_guards_is_found_the_night_its_stripe_comes(entries):
@@ -77,32 +72,31 @@ def test_a_line_changed_past_the_guards_is_found_the_night_its_stripe_comes(entr
         connection.execute(
             sa.text("UPDATE journal_lines SET credit = credit + 1 WHERE entry_id = :e AND credit > 0"), {"e": forged}
         )
-    nights = [FIRST + timedelta(days=n) for n in range(1, DAYS + 1)]
-    holding = next(night for night in nights if evidence_seals.swept(night, DAYS).contains(forged))
+    comes = holding(forged)
 
-    for night in nights[: nights.index(holding) + 1]:
-        assert bool(_found(_nightly(night))) == (night == holding), night
+    for night in nights()[: nights().index(comes) + 1]:
+        assert bool(found(nightly(night), CHECK)) == (night == comes), night
 
 
 def test_a_bucket_changed_past_the_postings_is_found_the_next_night(entries):
     cash = db.session.scalar(sa.select(Account.id).where(Account.code == CASH))
     corrupt_bucket(cash, 0, "123")
 
-    assert cash in _found(_nightly(FIRST + timedelta(days=1)))
+    assert cash in found(nightly(FIRST + timedelta(days=1)), CHECK)
 
 
 def test_a_night_after_the_sweep_days_changed_sums_every_stripe_afresh(app, entries):
-    _nightly(FIRST + timedelta(days=1))
+    nightly(FIRST + timedelta(days=1))
     app.config["SEAL_SWEEP_DAYS"] = DAYS + 1
 
-    run = _nightly(FIRST + timedelta(days=2))
+    run = nightly(FIRST + timedelta(days=2))
 
-    sums = _covered(run)["sums"]
+    sums = covered(run, CHECK)["sums"]
     assert sums["period"] == DAYS + 1
     for phase, by_account in sums["phases"].items():
         for account, (debit, credit) in by_account.items():
             assert (D(debit), D(credit)) == _lines_of(int(phase), int(account), sums["through"], DAYS + 1)
-    assert not _found(run)
+    assert not found(run, CHECK)
 
 
 def test_a_verification_by_hand_sums_every_line(entries):
@@ -111,16 +105,10 @@ def test_a_verification_by_hand_sums_every_line(entries):
 
     by_hand = engine.run(RunMode.VERIFY, checks=[CHECK])
 
-    assert cash in _found(by_hand.id)
+    assert cash in found(by_hand.id, CHECK)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------------------------
-
-
-def _nightly(day: date) -> int:
-    record, _ = jobs.enqueue_nightly(day)
-    assert record.status is JobStatus.FINISHED, record.error
-    return record.run_id
 
 
 def _lines_of(phase: int, account: int, through: int, period: int = DAYS) -> tuple[D, D]:
@@ -139,17 +127,3 @@ def _lines_of(phase: int, account: int, through: int, period: int = DAYS) -> tup
         },
     ).one()
     return D(debit), D(credit)
-
-
-def _covered(run_id: int) -> dict:
-    return db.session.scalar(
-        sa.select(CheckResult.covered).where(CheckResult.run_id == run_id, CheckResult.check == CHECK)
-    )
-
-
-def _found(run_id: int) -> set[int]:
-    return set(
-        db.session.scalars(
-            sa.select(Discrepancy.entity_id).where(Discrepancy.run_id == run_id, Discrepancy.check == CHECK)
-        )
-    )

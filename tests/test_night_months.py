@@ -4,40 +4,35 @@ application is found within ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights, a verificatio
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
 
-from backoffice import jobs
-from backoffice.models import CheckResult, Discrepancy, JobStatus, MonthlyCustomerBalance, RunMode
+from backoffice.models import MonthlyCustomerBalance, RunMode
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.reconcile import engine, evidence_seals
+from backoffice.reconcile import engine
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, past_the_guards
+from tests.nights import FIRST, covered, found_months, holding, nightly, nights, outside_the_stripes, striped, stripes
 
-FIRST = date(2026, 11, 1)
-DAYS = 3
-STRIPE = 2
 CHECK = "monthly_balance"
 
 
 @pytest.fixture
 def customers(app, monkeypatch) -> list[int]:
-    """Stripes of two ids swept over three nights; six customers, each with movements in the last three months, read
-    whole by a first nightly (clean), their seals made two days old."""
-    monkeypatch.setattr(evidence_seals, "STRIPE", STRIPE)
-    app.config["SEAL_SWEEP_DAYS"] = DAYS
+    """Six customers, each with movements in the last three months, read whole by a first nightly (clean), their
+    seals made two days old."""
+    striped(app, monkeypatch)
     today = local_today()
     made = [CustomerFactory(code=f"C{n:04d}") for n in range(1, 7)]
     for customer in made:
         for back in (62, 31, 0):
             wallet.recharge(customer, D("1000"), value_date=today - timedelta(days=back))
-    first = _nightly(FIRST)
-    assert _covered(first)["part"] == "all"
+    assert covered(nightly(FIRST), CHECK)["part"] == "all"
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
     return [customer.id for customer in made]
@@ -47,30 +42,30 @@ def test_a_night_reads_a_changed_customer_s_months_from_its_changed_month_on_and
     customers,
 ):
     changed = customers[0]
-    night = _outside_the_stripes(changed)
+    night = outside_the_stripes(changed)
     wallet.recharge(changed, D("50"))
-    striped = [customer for customer in customers if _stripes(night).contains(customer)]
+    swept = [customer for customer in customers if stripes(night).contains(customer)]
 
-    run = _nightly(night)
+    run = nightly(night)
 
-    covered = _covered(run)
-    assert covered["part"] == "changed and stripe"
-    assert covered["changed"] == 1  # this month's alone: the earlier ones did not move
-    assert covered["swept"] == _months_of(striped)
-    assert not _found(run)
+    kept = covered(run, CHECK)
+    assert kept["part"] == "changed and stripe"
+    assert kept["changed"] == 1  # this month's alone: the earlier ones did not move
+    assert kept["swept"] == _months_of(swept)
+    assert not found_months(run, CHECK)
 
 
 def test_a_movement_dated_in_an_earlier_month_is_read_from_that_month_on_its_opening_from_the_month_before(
     customers,
 ):
     changed = customers[1]
-    night = _outside_the_stripes(changed)
+    night = outside_the_stripes(changed)
     wallet.recharge(changed, D("70"), value_date=local_today() - timedelta(days=31))
 
-    run = _nightly(night)
+    run = nightly(night)
 
-    assert _covered(run)["changed"] == 2
-    assert not _found(run)
+    assert covered(run, CHECK)["changed"] == 2
+    assert not found_months(run, CHECK)
 
 
 def test_a_month_changed_past_the_application_is_found_the_night_its_customer_s_stripe_comes(customers):
@@ -84,11 +79,10 @@ def test_a_month_changed_past_the_application_is_found_the_night_its_customer_s_
             ),
             {"c": forged, "m": month},
         )
-    nights = [FIRST + timedelta(days=n) for n in range(1, DAYS + 1)]
-    holding = next(night for night in nights if _stripes(night).contains(forged))
+    comes = holding(forged)
 
-    for night in nights[: nights.index(holding) + 1]:
-        assert ((forged, month) in _found(_nightly(night))) == (night == holding), night
+    for night in nights()[: nights().index(comes) + 1]:
+        assert ((forged, month) in found_months(nightly(night), CHECK)) == (night == comes), night
 
 
 def test_a_verification_by_hand_reads_every_month(customers):
@@ -102,19 +96,18 @@ def test_a_verification_by_hand_reads_every_month(customers):
             ),
             {"c": forged, "m": month},
         )
-    night = _nightly(_outside_the_stripes(forged))
-    assert (forged, month) not in _found(night)
+    assert (forged, month) not in found_months(nightly(outside_the_stripes(forged)), CHECK)
 
     by_hand = engine.run(RunMode.VERIFY, checks=[CHECK])
 
-    assert (forged, month) in _found(by_hand.id)
+    assert (forged, month) in found_months(by_hand.id, CHECK)
 
 
 def test_a_changed_customer_whose_month_before_was_changed_past_the_application_is_found_on_its_changed_month(
     customers,
 ):
     changed = customers[4]
-    night = _outside_the_stripes(changed)
+    night = outside_the_stripes(changed)
     with past_the_guards() as connection:  # the month the night's read opens from, wrong
         connection.execute(
             sa.text(
@@ -125,31 +118,12 @@ def test_a_changed_customer_whose_month_before_was_changed_past_the_application_
         )
     wallet.recharge(changed, D("50"))
 
-    run = _nightly(night)
+    run = nightly(night)
 
-    assert (changed, str(Month.of(local_today()))) in _found(run)
+    assert (changed, str(Month.of(local_today()))) in found_months(run, CHECK)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------------------------
-
-
-def _nightly(day: date) -> int:
-    record, _ = jobs.enqueue_nightly(day)
-    assert record.status is JobStatus.FINISHED, record.error
-    return record.run_id
-
-
-def _stripes(night: date):
-    return evidence_seals.swept(night, DAYS)
-
-
-def _outside_the_stripes(customer_id: int) -> date:
-    """A night after the first whose stripes do not hold the customer: what reads its months is not the sweep."""
-    return next(
-        FIRST + timedelta(days=n)
-        for n in range(1, DAYS + 1)
-        if not _stripes(FIRST + timedelta(days=n)).contains(customer_id)
-    )
 
 
 def _last_month() -> str:
@@ -158,19 +132,3 @@ def _last_month() -> str:
 
 def _months_of(customer_ids: list[int]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).where(MonthlyCustomerBalance.customer_id.in_(customer_ids)))
-
-
-def _covered(run_id: int) -> dict:
-    return db.session.scalar(
-        sa.select(CheckResult.covered).where(CheckResult.run_id == run_id, CheckResult.check == CHECK)
-    )
-
-
-def _found(run_id: int) -> set[tuple[int, str]]:
-    return set(
-        db.session.execute(
-            sa.select(Discrepancy.entity_id, Discrepancy.period).where(
-                Discrepancy.run_id == run_id, Discrepancy.check == CHECK
-            )
-        ).all()
-    )

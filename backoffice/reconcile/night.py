@@ -1,9 +1,10 @@
-"""What a nightly maintenance reads of the checks that grow with the journal.
+"""What a nightly maintenance reads of the checks that grow with the history.
 
 ``movement_accounts``, ``journal_balanced``, ``ledger_chain``, ``history_drift`` and ``receivables_agreement`` read
-the journal, the ledger and the records' history, which only grow: read whole each night, the night would grow with
-the installation's age rather than with its day. In a nightly maintenance's run each of them reads instead its
-:class:`Share`, by the ids of the tables it reads (:meth:`Check.marked`):
+the journal, the ledger and the records' history, and ``monthly_balance``, ``reading_calculation`` and
+``order_grand_total`` a customer's months, the readings and the orders, which only grow: read whole each night, the
+night would grow with the installation's age rather than with its day. In a nightly maintenance's run each of them
+reads instead its :class:`Share`, by the ids of the tables it reads (:meth:`Check.marked`):
 
 - the rows added since its last clean night: those above the highest ids that night's run saw when it planned the
   check (its *marks*, kept with its result, ``CheckResult.covered``);
@@ -22,7 +23,11 @@ something, the next night reads again from the last clean one's marks, and reads
 since, so that what is still wrong is found each night until it is right.
 
 What a night read is kept with each check's result (:meth:`Share.covered`): its rows checked, how many of them were
-the stripes', which stripe of how many, and the marks the next night starts from.
+the stripes' and how long they took, which stripe of how many, and the marks the next night starts from.
+
+A check that keeps sums across nights (:attr:`Check.keeps_sums`: ``account_balance``, an account's buckets against
+every line posted on it) reads by its share otherwise: what the latest night kept of its sums (:attr:`Share.sums`),
+its own stripe summed afresh, the rest carried forward with what was added since (``reconcile.account_balance``).
 """
 
 from __future__ import annotations

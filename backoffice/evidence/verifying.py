@@ -108,11 +108,15 @@ class Stripes:
     phase: int
 
     def holds(self, key: ColumnElement) -> ColumnElement:
-        """Whether the key's stripe is the phase's, counted as Python counts (a floor, a remainder never negative),
-        so that a negative id lies in a stripe of its own like any other; the databases' ``/`` and ``%`` truncate
-        towards zero."""
+        """Whether the key's stripe is the phase's."""
+        return self.phase_of(key) == self.phase
+
+    def phase_of(self, key: ColumnElement) -> ColumnElement:
+        """The phase of the key's stripe, counted as Python counts (a floor, a remainder never negative), so that a
+        negative id lies in a stripe of its own like any other; the databases' ``/`` and ``%`` truncate towards
+        zero."""
         stripe = (key - _remainder(key, self.width)) // self.width
-        return _remainder(stripe, self.period) == self.phase
+        return _remainder(stripe, self.period)
 
     def contains(self, key: int) -> bool:
         """:meth:`holds` of one id, in Python."""

@@ -185,17 +185,23 @@ def normal_amount_sql(account_type, debit, credit):
     return case((debit_normal, debit - credit), else_=credit - debit)
 
 
+def posted_lines(*columns, where=()):
+    """The posted lines (of the entries ``where`` selects): ``columns`` of them, of their entries', or of the
+    tables ``where`` joins by correlation. What an account's balance sums, whole or in part."""
+    lines, entries = JournalLine.__table__, JournalEntry.__table__
+    return (
+        select(*columns)
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
+        .where(entries.c.status == EntryStatus.POSTED.value, *where)
+    )
+
+
 def posted_sums():
     """Each account's posted lines, their debits and their credits summed apart: one pass over the journal, grouped
     by account, where a sum correlated to each account read every entry again for each of them."""
-    lines, entries = JournalLine.__table__, JournalEntry.__table__
-    return (
-        select(lines.c.account_id, func.sum(lines.c.debit).label("debit"), func.sum(lines.c.credit).label("credit"))
-        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
-        .where(entries.c.status == EntryStatus.POSTED.value)
-        .group_by(lines.c.account_id)
-        .subquery("posted")
-    )
+    lines = JournalLine.__table__
+    debit, credit = func.sum(lines.c.debit).label("debit"), func.sum(lines.c.credit).label("credit")
+    return posted_lines(lines.c.account_id, debit, credit).group_by(lines.c.account_id).subquery("posted")
 
 
 def posted_balance_sql(account_type, posted):

@@ -20,15 +20,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, Numeric, column, exists, false, func, literal, or_, select, union, union_all, values
 
 from backoffice.evidence import seals
-from backoffice.models import Account, AccountBalanceBucket, EntryStatus, JournalEntry, JournalLine, account_balance_sql
+from backoffice.models import Account, AccountBalanceBucket, JournalEntry, JournalLine, account_balance_sql
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
-from backoffice.posting.formulas import posted_balance_sql, posted_sums
+from backoffice.posting.formulas import posted_balance_sql, posted_lines, posted_sums
 from backoffice.posting.journal import adding_to_buckets
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
 from backoffice.reconcile.journal_balanced import held_accounts
+from backoffice.reconcile.night import sealed_since
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__
@@ -79,7 +80,7 @@ class AccountBalance(Check):
         before = share.sums
         usable = before is not None and (before["width"], before["period"]) == (stripes.width, stripes.period)
         counted = [entries.c.id <= through, _not_sealed_since(sealed_through)]
-        phase = _phase(lines.c.entry_id, stripes.width, stripes.period)
+        phase = stripes.phase_of(lines.c.entry_id)
         fresh = []
         if usable:
             low = db.session.scalar(select(func.min(entries.c.id))) or 0
@@ -94,7 +95,7 @@ class AccountBalance(Check):
                     kept[each] = {account: list(pair) for account, pair in sums.items()} | kept.get(each, {})
             since = datetime.fromisoformat(before["sealed_through"])
             added = _entries_since(before["through"], since)
-            carried = _by_phase(phase, [*counted, phase != stripes.phase, lines.c.entry_id.in_(select(added.c.id))])
+            carried = _by_phase(phase, [*counted, phase != stripes.phase, lines.c.entry_id.in_(select(added.c[0]))])
             _add(kept, carried)
         tonight = AccountBalance(_with_lines_since(kept, through, sealed_through))
         tonight.swept = swept
@@ -138,13 +139,6 @@ class AccountBalance(Check):
             raise BeyondLimit("The balance of an account")
 
 
-def _phase(key, width: int, period: int):
-    """The stripe of an id (``verifying.Stripes``' count: a floor, a remainder never negative)."""
-    remainder = ((key % width) + width) % width
-    stripe = (key - remainder) // width
-    return ((stripe % period) + period) % period
-
-
 def _among(key, ranges: list[tuple[int, int]]):
     return or_(*(key.between(low, high) for low, high in ranges)) if ranges else false()
 
@@ -162,20 +156,16 @@ def _not_sealed_since(moment: datetime):
 
 def _entries_since(through: int, moment: datetime):
     """The entries added above ``through`` or sealed after ``moment``."""
-    sealed = seals.seals
-    return union(
-        select(entries.c.id.label("id")).where(entries.c.id > through),
-        select(sealed.c.row_id.label("id")).where(sealed.c.kind == entries.name, sealed.c.sealed_at > moment),
-    ).subquery("since")
+    return union(select(entries.c.id).where(entries.c.id > through), sealed_since([entries.name], moment)).subquery(
+        "since"
+    )
 
 
 def _by_phase(phase, conditions) -> list:
     """Each stripe's and account's debits and credits of the posted lines ``conditions`` select, and how many."""
+    summed = func.sum(lines.c.debit), func.sum(lines.c.credit), func.count()
     return db.session.execute(
-        select(phase, lines.c.account_id, func.sum(lines.c.debit), func.sum(lines.c.credit), func.count())
-        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
-        .where(entries.c.status == EntryStatus.POSTED.value, *conditions)
-        .group_by(phase, lines.c.account_id)
+        posted_lines(phase, lines.c.account_id, *summed, where=conditions).group_by(phase, lines.c.account_id)
     ).all()
 
 
@@ -196,10 +186,8 @@ def _with_lines_since(kept: dict[str, dict[str, list[str]]], through: int, momen
             total[0] += Decimal(debit)
             total[1] += Decimal(credit)
     since = _entries_since(through, moment)
-    recent = (
-        select(lines.c.account_id, lines.c.debit, lines.c.credit)
-        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))
-        .where(entries.c.status == EntryStatus.POSTED.value, lines.c.entry_id.in_(select(since.c.id)))
+    recent = posted_lines(
+        lines.c.account_id, lines.c.debit, lines.c.credit, where=[lines.c.entry_id.in_(select(since.c[0]))]
     )
     parts = [recent]
     if totals:

@@ -215,6 +215,21 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
         )
     )
     assert broken == {recharged} | ({-5000} if stripes.contains(customers[2].id) else set())
+    # The months and the orders read the same way (there is no reading here to read); the accounts' check carries,
+    # through the chunk it was run in, the sums of the lines it kept for the next night.
+    marked = ["monthly_balance", "order_grand_total", "account_balance"]
+    kept = dict(
+        db.session.execute(
+            sa.select(CheckResult.check, CheckResult.covered).where(
+                CheckResult.run_id == second.run_id, CheckResult.check.in_(marked)
+            )
+        ).all()
+    )
+    assert {check: part["part"] for check, part in kept.items()} == dict.fromkeys(kept, "changed and stripe")
+    assert sorted(kept) == sorted(marked)
+    sums = kept["account_balance"]["sums"]
+    assert (sums["width"], sums["period"]) == (stripes.width, stripes.period)
+    assert "phases" in sums and sums["through"] > 0
     unhealthy = _health(server)
     assert unhealthy["balance_status"] is False
 

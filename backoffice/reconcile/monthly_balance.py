@@ -6,7 +6,6 @@ from functools import lru_cache
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, FromClause, case, cast, func, select, true, union
 
-from backoffice.evidence import seals
 from backoffice.models import BalanceTransaction, Customer, MonthlyCustomerBalance
 from backoffice.models.types import Month, month_of_date
 from backoffice.posting.months import STORED, expected_months, recalculate
@@ -73,14 +72,10 @@ def _starts(part: Part):
     night), each with the month its part starts at: that of the earliest value date of its movements sealed since
     (every movement written is sealed as it is written), and the closing of its stored month before it, where the
     first month read opens. A customer with no movement sealed since (one found wrong before) is read whole."""
-    sealed = seals.seals
     changed = (
         select(ledger.c.customer_id, func.min(ledger.c.value_date).label("first"))
-        .select_from(sealed.join(ledger, ledger.c.id == sealed.c.row_id))
         .where(
-            sealed.c.kind == ledger.name,
-            sealed.c.version == 0,
-            sealed.c.sealed_at > part.since,
+            ledger.c.id.in_(sealed_since([ledger.name], part.since)),
             part.holds(ledger.c.customer_id, customers.name),
         )
         .group_by(ledger.c.customer_id)

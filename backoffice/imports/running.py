@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
@@ -37,8 +37,9 @@ from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, language, number_locale
 from backoffice.platform.money import format_plain
+from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
-from backoffice.reconcile.locks import RunRefused
+from backoffice.reconcile.locks import RunRefused, key
 from backoffice.services import one_unit
 
 BATCH = 1000
@@ -345,30 +346,43 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
     db.session.commit()
     with acting(user.id if user else None, record.actor):
         for chunk in _chunks(kind, checked):
-            with one_unit():
-                good = _classify(kind, chunk, written := Checked(kind, checked.table))
-                changed = [r for r in written.rejected if not record.valid_only]
-                if changed:
-                    raise ChangedSinceChecked(changed[0])
-                if good:
-                    try:
-                        kind.write([row for _ordinal, _row, row in good], user)
-                    except ValueError as refusal:
-                        raise RefusedWhenWritten([row.line for _ordinal, row, _record in good], refusal) from None
-                written_before = min(own, written.unchanged)
-                own -= written_before
-                db.session.execute(
-                    update(Import)
-                    .where(Import.id == import_id)
-                    .values(
-                        rows_written=Import.rows_written + len(good),
-                        rows_unchanged=Import.rows_unchanged + written.unchanged - written_before,
-                        version=Import.version + 1,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+            lines = [row.line for _ordinal, row, _record in chunk.read]
+            try:
+                with one_unit():
+                    own = _write_chunk(record, kind, checked, chunk, own, user)
+            except IntegrityError as error:
+                refusal = already_recorded(error)
+                if refusal is None:
+                    raise
+                raise RefusedWhenWritten(lines, refusal) from None
+            except ValueError as refusal:
+                raise RefusedWhenWritten(lines, refusal) from None
             if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
                 time.sleep(delay)
+
+
+def _write_chunk(record: Import, kind: ImportKind, checked: Checked, chunk: _Batch, own: int, user) -> int:
+    """Write the chunk's rows not stored yet, under the lock on the import's kind (a second import of the same file
+    waits, then finds them stored); returns how many of the rows the import wrote before are still to be counted."""
+    db.session.execute(select(func.pg_advisory_xact_lock(key(f"import:{kind.name}", 8))))
+    good = _classify(kind, chunk, written := Checked(kind, checked.table))
+    changed = [r for r in written.rejected if not record.valid_only]
+    if changed:
+        raise ChangedSinceChecked(changed[0])
+    if good:
+        kind.write([row for _ordinal, _row, row in good], user)
+    written_before = min(own, written.unchanged)
+    db.session.execute(
+        update(Import)
+        .where(Import.id == record.id)
+        .values(
+            rows_written=Import.rows_written + len(good),
+            rows_unchanged=Import.rows_unchanged + written.unchanged - written_before,
+            version=Import.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return own - written_before
 
 
 def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:
@@ -403,17 +417,15 @@ def keep_file(path: Path) -> tuple[str, int]:
         digest.update(piece)
         size += len(piece)
     sha256 = digest.hexdigest()
+    # The same file kept meanwhile by another import is waited for, then found: kept once, never refused.
+    db.session.execute(select(func.pg_advisory_xact_lock(key(f"import-file:{sha256}", 8))))
     if db.session.get(ImportFile, sha256) is None:
         copying = db.session.connection().connection.driver_connection.cursor()
-        with db.session.begin_nested() as kept:
-            try:
-                with copying.copy("COPY import_files (sha256, content) FROM STDIN") as copy:
-                    copy.write(f"{sha256}\t\\\\x".encode())
-                    for piece in _pieces(path):
-                        copy.write(piece.hex().encode())
-                    copy.write(b"\n")
-            except psycopg.errors.UniqueViolation:
-                kept.rollback()  # the same file, kept meanwhile by another import
+        with copying.copy("COPY import_files (sha256, content) FROM STDIN") as copy:
+            copy.write(f"{sha256}\t\\\\x".encode())
+            for piece in _pieces(path):
+                copy.write(piece.hex().encode())
+            copy.write(b"\n")
     return sha256, size
 
 

@@ -180,6 +180,14 @@ class Payment(Withdrawable, db.Model):
         Index("ix_payments_paid_on_id", "paid_on", "id"),
         Index("ix_payments_reference_id", "reference", "id"),
         Index("ix_payments_amount_id", "amount", "id"),
+        # A payment's reference (a bank transfer's) is recorded once on its meter, whoever records it.
+        Index(
+            "uq_payments_meter_reference",
+            "meter_id",
+            "reference",
+            unique=True,
+            postgresql_where=text("reference <> '' AND id > 0"),
+        ),
         trigram_index("payments", "reference"),
         nearest_index("payments", "reference"),
     )

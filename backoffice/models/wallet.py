@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.customers import Customer
@@ -71,6 +71,13 @@ class BalanceTransaction(db.Model):
         Index("ix_balance_transactions_reference", "reference_type", "reference_id"),
         Index("ix_balance_transactions_customer_value_date", "customer_id", "value_date"),
         Index("uq_balance_transactions_reverses_id", "reverses_id", unique=True),  # a movement is reversed once
+        # A customer's opening balance is set once; a correction of it is an adjustment.
+        Index(
+            "uq_balance_transactions_opening",
+            "customer_id",
+            unique=True,
+            postgresql_where=text("kind = 'opening' AND id > 0"),
+        ),
         # The movements list's usual order, newest value date first: its first page is read off the index.
         Index("ix_balance_transactions_value_date_id", "value_date", "id"),
         CheckConstraint("amount > 0", name="amount_positive"),

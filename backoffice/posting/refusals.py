@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from backoffice.models import BalanceTransaction
 from backoffice.platform.i18n import named_date
@@ -75,3 +77,33 @@ class DatedAfterToday(WalletError):
         super().__init__(
             _("A movement cannot be dated after today (%(today)s in %(zone)s).", today=named_date(today), zone=zone)
         )
+
+
+class AlreadyRecorded(ValueError):
+    """A money source, or a record an import keys, that the database holds once, written again by another writer
+    meanwhile (two imports of one file, an import and a clerk): nothing was written. ``str()`` says what."""
+
+
+_RECORDED_ONCE = {
+    "uq_payments_meter_reference": _l("A payment with that reference is already recorded on the meter."),
+    "uq_balance_transactions_opening": _l(
+        "The customer's opening balance is already set; a correction of it is an adjustment."
+    ),
+    "uq_invoices_number": _l("An invoice with that number is already recorded."),
+    "uq_customers_code": _l("A customer with that code is already recorded."),
+    "uq_meters_serial": _l("A meter with that serial is already recorded."),
+    "uq_orders_number": _l("An order with that number is already recorded."),
+    "uq_account_managers_email": _l("An account manager with that e-mail address is already recorded."),
+    "uq_customer_pricing_customer_from": _l("The customer already has a price from that date."),
+    "uq_meter_assignments_active_meter": _l("The meter is already assigned to a customer."),
+}
+"""What each key the database holds once says when a second writer meets it."""
+
+
+def already_recorded(error: IntegrityError) -> AlreadyRecorded | None:
+    """The refusal a unique key's violation says, if ``error`` is one of :data:`_RECORDED_ONCE`'s; else ``None``."""
+    diagnosis = getattr(error.orig, "diag", None)
+    said = _RECORDED_ONCE.get(getattr(diagnosis, "constraint_name", None) or "")
+    if said is None:
+        return None
+    return AlreadyRecorded(_("%(what)s Nothing was written.", what=said))

@@ -18,7 +18,7 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from backoffice.models import (
@@ -221,6 +221,7 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
         connection = session.connection()
         meter_ids = {payment.meter_id for payment in new}
         allocations.lock(connection, meter_ids)
+        _refuse_references_taken(connection, [(payment.meter_id, payment.reference) for payment in new])
         posted = _posted(
             connection, Kind.PAYMENT, [(p.meter_id, p.paid_on, p.customer_id, p.amount) for p in new], user
         )
@@ -330,6 +331,7 @@ def change_payment(
         _refuse_withdrawn(current, "payment")
         if version is not None and current.version != version:
             raise ChangedMeanwhile
+        _refuse_references_taken(connection, [(current.meter_id, reference)], payment_id)
         _post_difference(connection, Kind.PAYMENT, current, current.paid_on, amount, user)
         connection.execute(
             update(payments)
@@ -635,6 +637,30 @@ def _refuse_numbers_taken(numbers: list[str]) -> None:
         if number in taken:
             raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")
         taken.add(number)
+
+
+def _refuse_references_taken(connection, given: list[tuple[int, str]], payment_id: int | None = None) -> None:
+    """Refuse the first payment reference its meter has on another payment, or that comes twice on one meter (the
+    meters locked): a payment's reference is recorded once on its meter (``uq_payments_meter_reference``)."""
+    wanted = {(meter_id, reference.strip()[:100]) for meter_id, reference in given if reference.strip()}
+    if not wanted:
+        return
+    taken = set(
+        connection.execute(
+            select(payments.c.meter_id, payments.c.reference).where(
+                tuple_(payments.c.meter_id, payments.c.reference).in_(sorted(wanted)), payments.c.id != payment_id
+            )
+        ).tuples()
+    )
+    for meter_id, reference in given:
+        pair = (meter_id, reference.strip()[:100])
+        if pair in taken:
+            raise BillingError(
+                _("Payment reference %(reference)s is already recorded on this meter.", reference=pair[1]),
+                "reference",
+            )
+        if pair[1]:
+            taken.add(pair)
 
 
 def _positive(amount: Decimal) -> Decimal:

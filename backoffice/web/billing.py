@@ -139,7 +139,7 @@ def edit_payment(code: str, payment_id: int):
         except billing.Withdrawn as error:
             return _refused(customer, payment, str(error))
         except (billing.BillingError, PeriodClosed) as error:
-            form.amount.errors.append(str(error))
+            error_under_field(form, error, dated="amount", default="amount")
         except ChangedMeanwhile:
             if gone := refused_edit(form, Payment, payment_id, "payment", gone_to=_tab(code)):
                 return gone

@@ -72,6 +72,11 @@ def posts_once(view: Callable) -> Callable:
             return _sent_again(_claimed(key))
         finally:
             event.remove(session, "before_commit", claim)
+        if not claims:
+            # Refused for what the other sending wrote meanwhile (a payment's reference, recorded once): sent twice.
+            db.session.rollback()
+            if (earlier := _claimed(key)) is not None:
+                return _sent_again(earlier)
         _settle(key, response)
         return response
 

@@ -12,7 +12,7 @@ from flask import current_app
 
 from backoffice.models import BalanceTransaction, RunMode, TransactionCalculation
 from backoffice.platform.extensions import db
-from backoffice.platform.money import format_money
+from backoffice.platform.money import decimal_places, format_money
 from backoffice.reconcile.engine import run
 from backoffice.services import metering
 from tests.factories import hotel_with_meter
@@ -47,7 +47,7 @@ def charged(customer_id: int) -> list[Decimal]:
 
 @pytest.mark.parametrize(("currency", "cost", "places"), [("VND", D("2346"), 0), ("IDR", D("2345.70"), 2)])
 def test_a_readings_cost_is_rounded_once_to_the_currencys_unit(corrected, currency, cost, places):
-    current_app.config["CURRENCY"] = currency
+    current_app.config.update(CURRENCY=currency, CURRENCY_PLACES=decimal_places(currency))
     customer, meter = corrected
     metering.record_reading(meter.id, date(2026, 11, 10), D("1.9"), customer_id=customer.id)
     priced = calculation()
@@ -57,7 +57,7 @@ def test_a_readings_cost_is_rounded_once_to_the_currencys_unit(corrected, curren
 
 
 def test_a_correction_and_a_repricing_are_rounded_to_the_dong(corrected):
-    current_app.config["CURRENCY"] = "VND"
+    current_app.config.update(CURRENCY="VND", CURRENCY_PLACES=0)
     customer, meter = corrected
     reading_id = metering.record_reading(meter.id, date(2026, 11, 10), D("1.9"), customer_id=customer.id)
     metering.correct_reading(reading_id, date(2026, 11, 10), D("2.1"), note="")
@@ -71,9 +71,11 @@ def test_a_correction_and_a_repricing_are_rounded_to_the_dong(corrected):
 
 def test_a_reading_priced_to_cents_before_keeps_its_cost_and_is_verified_as_it_was_rounded(corrected):
     customer, meter = corrected
-    current_app.config["CURRENCY"] = "IDR"  # as every reading was priced before migration 0051: to cents
+    current_app.config.update(
+        CURRENCY="IDR", CURRENCY_PLACES=2
+    )  # as every reading was priced before migration 0051: to cents
     metering.record_reading(meter.id, date(2026, 11, 10), D("1.9"), customer_id=customer.id)
-    current_app.config["CURRENCY"] = "VND"
+    current_app.config.update(CURRENCY="VND", CURRENCY_PLACES=0)
 
     outcome = run(RunMode.FIX)
 

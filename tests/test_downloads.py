@@ -28,6 +28,7 @@ from backoffice.models import (
 from backoffice.platform import clock
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.money import decimal_places
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
 from backoffice.services import billing, books, exports, installation, journal_export, meter_lifecycle, wallet
@@ -281,7 +282,7 @@ def test_an_account_s_page_links_its_lines_downloads_with_its_dates(client, fina
 @pytest.mark.parametrize(("currency", "money"), [("IDR", "#,##0.00"), ("VND", "#,##0")])
 def test_a_workbooks_amounts_have_the_currency_s_decimal_places(client, auth, books_and_wallets, currency, money):
     """The dong has no minor unit: a workbook shows its amounts without decimals, as the pages do."""
-    current_app.config["CURRENCY"] = currency
+    current_app.config.update(CURRENCY=currency, CURRENCY_PLACES=decimal_places(currency))
     auth.login("admin")
     for name, (address, amount, _day, _coded) in downloads(books_and_wallets).items():
         sheet = opened(fetched(client, address, "xlsx").get_data()).active

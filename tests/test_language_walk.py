@@ -512,7 +512,12 @@ def installation(request, app):
     default), with an admin whose pages are in it, and a customer with a deposit, a meter read on 2026-11-20 and
     billed, an order and a target."""
     country = INSTALLATIONS[request.param]
-    app.config.update(LOCALE=country.locale, CURRENCY=country.currency, LANGUAGE=country.language)
+    app.config.update(
+        LOCALE=country.locale,
+        CURRENCY=country.currency,
+        CURRENCY_PLACES=decimal_places(country.currency),
+        LANGUAGE=country.language,
+    )
     customer, meter = hotel_with_meter(date(2026, 10, 1))
     deposit = Decimal("1234567.50") if decimal_places(country.currency) else Decimal("1234567")
     wallet.recharge(customer, deposit, description="opening deposit", value_date=date(2026, 11, 2))

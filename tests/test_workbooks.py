@@ -241,7 +241,7 @@ def test_an_amount_wider_than_the_largest_amount_widens_its_column_and_the_dong_
     wide = D("123456789012345678.99")
     (found,) = widths(b"".join(xlsx_chunks(["balance"], [[wide]])))
     assert found == [len(f"{wide:,.2f}") + exports.PADDING]
-    app.config["CURRENCY"] = "VND"
+    app.config.update(CURRENCY="VND", CURRENCY_PLACES=0)
     (dong,) = widths(b"".join(xlsx_chunks(["amount"], [[D("5")]])))
     assert dong == [len(f"{-MAX_AMOUNT:,.0f}") + exports.PADDING]
 

@@ -124,9 +124,9 @@ class ImportKind:
         return [str(f.label) + (" *" if f.required else "") for f in (*self.fields, *(s.field for s in self.stated))]
 
 
-def _text(longest: int, upper: bool = False) -> Callable[[object], str]:
+def _text(longest: int, upper: bool = False, *, lines: bool = False) -> Callable[[object], str]:
     def read_text(value: object) -> str:
-        written = read.text(value, longest)
+        written = read.text(value, longest, lines=lines)
         return written.upper() if upper else written
 
     return read_text
@@ -150,6 +150,14 @@ def _customer_code(value: object) -> str:
     try:
         return customers.checked_code(read.text(value, 40))
     except CustomerError as error:
+        raise Refused(str(error)) from None
+
+
+def _billed(value: object) -> Decimal:
+    """An invoice's or a payment's amount, by the rule their write refuses it by."""
+    try:
+        return billing.positive_amount(read.amount(value))
+    except billing.BillingError as error:
         raise Refused(str(error)) from None
 
 
@@ -399,7 +407,7 @@ CUSTOMERS = ImportKind(
         Field("contact_person", _l("Contact person"), _text(120)),
         Field("email", _l("Email"), _text(254)),
         Field("phone", _l("Phone"), _text(40)),
-        Field("address", _l("Address"), _text(500)),
+        Field("address", _l("Address"), _text(500, lines=True)),
     ),
     ("code",),
     _stored_customers,
@@ -664,7 +672,7 @@ READINGS = ImportKind(
         Field("index", _l("The meter's index"), _index),
         Field("rollover_digits", _l("Rolled over: the meter's digits"), _digits),
         Field("start_index", _l("The start index"), _index),
-        Field("note", _l("Note"), _text(300)),
+        Field("note", _l("Note"), _text(300, lines=True)),
     ),
     ("meter", "reading_date"),
     _stored_readings,
@@ -795,7 +803,7 @@ INVOICES = ImportKind(
     (
         Field("number", _l("Invoice number"), _text(40), required=True),
         METER,
-        Field("amount", _l("Amount"), read.amount, required=True, total=True),
+        Field("amount", _l("Amount"), _billed, required=True, total=True),
         Field("issued_on", _l("Issued on"), read.day, required=True),
         Field("due_on", _l("Due on"), _any_day, required=True),
     ),
@@ -862,7 +870,7 @@ PAYMENTS = ImportKind(
     (
         METER,
         Field("reference", _l("Payment reference"), _text(100), required=True),
-        Field("amount", _l("Amount"), read.amount, required=True, total=True),
+        Field("amount", _l("Amount"), _billed, required=True, total=True),
         Field("paid_on", _l("Paid on"), read.day, required=True),
         Field("invoices", _l("Invoices paid"), _invoice_numbers),
     ),

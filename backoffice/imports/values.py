@@ -13,7 +13,8 @@ from flask_babel import gettext as _
 from backoffice.imports.files import excel_date
 from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import named_date
-from backoffice.platform.money import MoneyError, check_amount, parse_amount, parse_number
+from backoffice.platform.lines import NotOneLine, one_line, writable
+from backoffice.platform.money import MoneyError, check_amount, parse_amount, parse_number, unit_places
 
 FORMULA_STARTS = ("=",)
 """What a text cell may not start with: a spreadsheet would read it as a formula when the file is opened again."""
@@ -23,8 +24,9 @@ class Refused(ValueError):
     """A cell that cannot be read as its column asks; ``str()`` is the message."""
 
 
-def text(value: object, longest: int) -> str:
-    """A text cell, stripped; one a spreadsheet would run as a formula is refused."""
+def text(value: object, longest: int, *, lines: bool = False) -> str:
+    """A text cell, stripped: one line (a number, a code, a name), unless it may hold ``lines`` (an address, a
+    note); one a spreadsheet would run as a formula is refused."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     written = str(value).strip() if value is not None else ""
@@ -32,7 +34,10 @@ def text(value: object, longest: int) -> str:
         raise Refused(_("A cell may not start with '=': a spreadsheet would run it as a formula."))
     if len(written) > longest:
         raise Refused(_("At most %(count)s characters.", count=longest))
-    return written
+    try:
+        return written if lines and writable(written) else one_line(written, _("A cell"))
+    except NotOneLine as refusal:
+        raise Refused(str(refusal)) from None
 
 
 def amount(value: object, *, signed: bool = False) -> Decimal:
@@ -47,7 +52,9 @@ def amount(value: object, *, signed: bool = False) -> Decimal:
         else:
             written = text(value, 60)
             negative = signed and written.startswith("-")
-            number = parse_amount(written.removeprefix("-") if negative else written, _locale(), _currency())
+            number = parse_amount(
+                written.removeprefix("-") if negative else written, _locale(), _currency(), unit_places()
+            )
         if number < 0 and signed:
             negative, number = True, -number
         checked = check_amount(number)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError
 from backoffice.platform.databases import database_url, embedded_folder, embedded_url
 from backoffice.platform.i18n import LANGUAGES
 from backoffice.platform.instance_secrets import made_once
-from backoffice.platform.money import CENT, MAX_AMOUNT
+from backoffice.platform.money import CENT, MAX_AMOUNT, decimal_places
 
 
 class ConfigError(RuntimeError):
@@ -298,6 +298,14 @@ def _currency(text: str, info: Reading) -> str:
     return text
 
 
+def _currency_places(text: str | None, info: Reading) -> int:
+    if text is None or text == "":
+        return decimal_places(info.data["currency"])
+    if text not in ("0", "1", "2"):
+        raise ValueError(f"{info.name}={text!r} is not 0, 1 or 2 (the decimal places of the currency's unit).")
+    return int(text)
+
+
 def _address(text: str, info: Reading) -> str:
     """Where gunicorn listens, trimmed."""
     if not text.strip():
@@ -536,6 +544,14 @@ class Settings:
     )
     currency: str = _setting(
         _currency, "BACKOFFICE_CURRENCY", "IDR", "the installation's one currency, an ISO 4217 code"
+    )
+    currency_places: int = _setting(
+        _currency_places,
+        "BACKOFFICE_CURRENCY_PLACES",
+        None,
+        "the decimal places of the currency's unit, 0, 1 or 2: every amount is stored as a whole number of it (a "
+        "computed one rounded once to it; one given with more places, by any door, refused)",
+        default_in_words="2 for `IDR` and `KES`, 0 for `VND`; another currency's ISO 4217 minor units, at most 2",
     )
     language: str | None = _setting(
         _one_of("a language the pages are written in", LANGUAGES, str.lower, blank_unset=True),

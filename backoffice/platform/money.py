@@ -27,7 +27,7 @@ from babel.numbers import (
     get_group_symbol,
     parse_decimal,
 )
-from flask import current_app
+from flask import current_app, has_app_context
 from flask_babel import gettext as _
 
 from backoffice.platform.i18n import language, number_locale
@@ -62,28 +62,37 @@ def read_amount(text: str | None) -> Decimal:
     """Read an amount a user typed (a form field, a command's argument, a JSON value) as the user's screens write
     numbers (a command: the installation's locale) in the installation's currency: the one place every typed
     amount is read. Raises :class:`MoneyError`."""
-    return parse_amount(text, number_locale(), current_app.config["CURRENCY"])
+    return parse_amount(text, number_locale(), current_app.config["CURRENCY"], unit_places())
 
 
-def parse_amount(text: str | None, locale: str, currency: str | None = None) -> Decimal:
+def parse_amount(text: str | None, locale: str, currency: str | None = None, places: int | None = None) -> Decimal:
     """Read an amount typed by a user; raise :class:`MoneyError` with a message a clerk can act on.
 
     With ``currency``, an amount written as the app shows it (``Rp1.000``, ``IDR 1.000``) is read too, and the
-    decimal places allowed are the currency's own (ISO 4217 minor units, at most the 2 an amount column keeps);
-    without it, 2. More places than that is ambiguous whatever the value: it is refused, never rounded.
+    decimal places allowed are ``places``, else the currency's unit's (:func:`decimal_places`); without it, 2. More
+    places than that is ambiguous whatever the value: it is refused, never rounded.
     """
     if currency and text:
         text = _without_currency(text, locale, currency)
-    places = decimal_places(currency)
+    places = decimal_places(currency) if places is None else places
     value = parse_number(text, locale, places=places)
     if 0 <= value <= MAX_AMOUNT:  # else check_amount says what is wrong first: the sign, or the size
         _refuse_ambiguous(text or "", value, locale, currency, places)
-    return check_amount(value)
+    return check_amount(value, places)
+
+
+CURRENCY_UNITS = {"IDR": 2, "KES": 2, "VND": 0}
+"""The decimal places of the unit of each currency the back-office is made for: the project's own decision, never the
+CLDR data of a Babel release (Babel 2.18 gives the rupiah two, 2.19 none)."""
 
 
 def decimal_places(currency: str | None) -> int:
-    """The decimal places an amount typed in ``currency`` may have: its minor units, at most the columns' 2."""
-    return min(2, get_currency_precision(currency)) if currency else 2
+    """The decimal places of ``currency``'s unit, at most the columns' 2: the project's for its own currencies
+    (:data:`CURRENCY_UNITS`), ISO 4217's minor units as Babel knows them for another; the default of
+    ``BACKOFFICE_CURRENCY_PLACES``."""
+    if not currency:
+        return 2
+    return CURRENCY_UNITS[currency] if currency in CURRENCY_UNITS else min(2, get_currency_precision(currency))
 
 
 def parse_number(text: str | None, locale: str, what: str = "amount", *, places: int = 2) -> Decimal:
@@ -114,8 +123,10 @@ def parse_number(text: str | None, locale: str, what: str = "amount", *, places:
     return -value if negative else value
 
 
-def check_amount(value: Decimal) -> Decimal:
-    """Validate an amount for storage: finite, non-negative, two places, within ``NUMERIC(15,2)``."""
+def check_amount(value: Decimal, places: int | None = None) -> Decimal:
+    """Validate an amount for storage: finite, non-negative, within ``NUMERIC(15,2)``, and a whole number of the
+    currency's unit (``places``: else the installation's, :func:`unit_places`), whatever door it came through: a
+    fraction of a đồng is refused, never rounded."""
     if not isinstance(value, Decimal):
         raise MoneyError(f"Amounts must be Decimal, not {type(value).__name__}.")
     if not value.is_finite():
@@ -125,9 +136,19 @@ def check_amount(value: Decimal) -> Decimal:
     # Before any rounding: a number wider than Decimal's precision cannot be quantized at all.
     if value > MAX_AMOUNT:
         raise MoneyError(_("The amount is too large (at most 13 digits before the decimal separator)."))
-    if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
-        raise MoneyError(_("Use at most 2 decimal places."))
+    places = (unit_places() if has_app_context() else 2) if places is None else places
+    if value != value.quantize(Decimal(1).scaleb(-places)):
+        raise MoneyError(finer_than_unit(places))
     return value.quantize(CENT)
+
+
+def finer_than_unit(places: int) -> str:
+    """What an amount with more decimal places than the currency's unit (``places``) is told."""
+    if places == 0:
+        return _("Amounts have no decimal places here: write a whole amount.")
+    if places == 1:
+        return _("Use at most 1 decimal place.")
+    return _("Use at most 2 decimal places.")
 
 
 def _without_currency(text: str, locale: str, currency: str) -> str:
@@ -240,9 +261,10 @@ def round_money(value: Decimal, places: int = 2) -> Decimal:
 
 
 def unit_places() -> int:
-    """The decimal places of the installation's currency unit, to which every amount the system computes is rounded
-    where it is stored: none for the Vietnamese đồng, cents for the rupiah and the shilling."""
-    return decimal_places(current_app.config["CURRENCY"])
+    """The decimal places of the installation's currency unit (``BACKOFFICE_CURRENCY_PLACES``), to which every amount
+    the system computes is rounded where it is stored, and which no amount given to it may go beyond: none for the
+    Vietnamese đồng, cents for the rupiah and the shilling."""
+    return current_app.config["CURRENCY_PLACES"]
 
 
 def format_money(value: Decimal | None, locale: str, currency: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.models import BalanceTransaction
 from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import NotOneLine
 from backoffice.platform.money import shown
 
 KEY_LENGTH = BalanceTransaction.__table__.c.idempotency_key.type.length
@@ -100,10 +101,14 @@ _RECORDED_ONCE = {
 """What each key the database holds once says when a second writer meets it."""
 
 
-def already_recorded(error: IntegrityError) -> AlreadyRecorded | None:
-    """The refusal a unique key's violation says, if ``error`` is one of :data:`_RECORDED_ONCE`'s; else ``None``."""
+def already_recorded(error: IntegrityError) -> ValueError | None:
+    """The refusal a key the database holds once (:data:`_RECORDED_ONCE`), or a column that holds one line
+    (``ck_<table>_<column>_one_line``), says when ``error`` is its violation; else ``None``."""
     diagnosis = getattr(error.orig, "diag", None)
-    said = _RECORDED_ONCE.get(getattr(diagnosis, "constraint_name", None) or "")
+    name = getattr(diagnosis, "constraint_name", None) or ""
+    if name.endswith("_one_line"):
+        return NotOneLine(getattr(diagnosis, "column_name", None) or name.removeprefix("ck_").removesuffix("_one_line"))
+    said = _RECORDED_ONCE.get(name)
     if said is None:
         return None
     return AlreadyRecorded(_("%(what)s Nothing was written.", what=said))

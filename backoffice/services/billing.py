@@ -36,6 +36,7 @@ from backoffice.models.types import local_date_of, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import MoneyError, check_amount, round_money
 from backoffice.posting.formulas import (
     customer_meter_sums_sql,
@@ -215,7 +216,7 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
     given, then what is left of them all to the oldest open invoices. Returns their ids, in the order given."""
     for payment in new:
         not_after_today(payment.paid_on, _l("A payment"))
-    new = [replace(payment, amount=_positive(payment.amount)) for payment in new]
+    new = [replace(payment, amount=positive_amount(payment.amount)) for payment in new]
     _refuse_closed_days({payment.paid_on for payment in new})
     with transaction() as session:
         connection = session.connection()
@@ -323,7 +324,7 @@ def change_payment(
 
     ``version``: the one the payment's form was loaded at; raises ``ChangedMeanwhile`` if it is not the payment's now.
     """
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     payment_id = payment.id
     with transaction() as session:
         connection = locked(session, payment.meter_id)
@@ -608,10 +609,11 @@ def not_after_today(on: date, what: str) -> None:
 
 
 def _invoice_values(number: str, amount: Decimal, issued_on: date, due_on: date) -> tuple[str, Decimal]:
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     number = number.strip()
     if not number or len(number) > 40:
         raise BillingError(_("An invoice needs a number of at most 40 characters."), "number")
+    _one_line(number, _("An invoice's number"), "number")
     if due_on < issued_on:
         raise BillingError(_("An invoice cannot fall due before it is issued."), "due_on")
     return number, amount
@@ -642,6 +644,8 @@ def _refuse_numbers_taken(numbers: list[str]) -> None:
 def _refuse_references_taken(connection, given: list[tuple[int, str]], payment_id: int | None = None) -> None:
     """Refuse the first payment reference its meter has on another payment, or that comes twice on one meter (the
     meters locked): a payment's reference is recorded once on its meter (``uq_payments_meter_reference``)."""
+    for _meter_id, reference in given:
+        _one_line(reference, _("A payment's reference"), "reference")
     wanted = {(meter_id, reference.strip()[:100]) for meter_id, reference in given if reference.strip()}
     if not wanted:
         return
@@ -650,7 +654,7 @@ def _refuse_references_taken(connection, given: list[tuple[int, str]], payment_i
             select(payments.c.meter_id, payments.c.reference).where(
                 tuple_(payments.c.meter_id, payments.c.reference).in_(sorted(wanted)), payments.c.id != payment_id
             )
-        ).tuples()
+        ).all()
     )
     for meter_id, reference in given:
         pair = (meter_id, reference.strip()[:100])
@@ -663,7 +667,16 @@ def _refuse_references_taken(connection, given: list[tuple[int, str]], payment_i
             taken.add(pair)
 
 
-def _positive(amount: Decimal) -> Decimal:
+def _one_line(text: str, what: str, field: str) -> None:
+    try:
+        one_line(text.strip(), what)
+    except NotOneLine as refusal:
+        raise BillingError(str(refusal), field) from None
+
+
+def positive_amount(amount: Decimal) -> Decimal:
+    """An invoice's or a payment's amount as it is stored, refused unless it is more than zero: the write's rule, which
+    an import's check runs too."""
     try:
         amount = check_amount(amount)
     except MoneyError as error:

@@ -33,6 +33,7 @@ from backoffice.models import (
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
 from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers, lock_rows
@@ -138,6 +139,7 @@ def checked_details(details: Details) -> dict:
     name = details.name.strip()
     if not name or len(name) > 200:
         raise CustomerError(_("A customer needs a name of at most 200 characters."), "name")
+    _one_line(name, "name", _l("A customer's name"))
     try:
         suspend_below = check_amount(details.suspend_below)
     except MoneyError as error:
@@ -150,7 +152,11 @@ def checked_details(details: Details) -> dict:
         "name": name,
         "account_manager_id": manager_id,
         "suspend_below": suspend_below,
-        "contact_person": _text(details.contact_person, 120, "contact_person", _l("A contact person's name")),
+        "contact_person": _one_line(
+            _text(details.contact_person, 120, "contact_person", _l("A contact person's name")),
+            "contact_person",
+            _l("A contact person's name"),
+        ),
         "email": _email(details.email),
         "phone": _phone(details.phone),
         "address": _text(details.address, 500, "address", _l("An address")),
@@ -263,6 +269,13 @@ def _text(value: str | None, longest: int, field: str, what: str) -> str | None:
     if len(text) > longest:
         raise CustomerError(_("%(what)s has at most %(length)s characters.", what=what, length=longest), field)
     return text or None
+
+
+def _one_line(text: str | None, field: str, what: str) -> str | None:
+    try:
+        return one_line(text, str(what)) if text else text
+    except NotOneLine as refusal:
+        raise CustomerError(str(refusal), field) from None
 
 
 def _language(value: str | None) -> str | None:

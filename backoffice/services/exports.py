@@ -26,14 +26,13 @@ from typing import AnyStr
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal, or_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from backoffice.platform import replica
-from backoffice.platform.money import MAX_AMOUNT, decimal_places
+from backoffice.platform.money import MAX_AMOUNT, unit_places
 
 HEADINGS = {
     "account_code": _l("account_code"),
@@ -518,7 +517,7 @@ def _widths(header: Sequence[str], rows: Sequence[bytes]) -> list[int]:
     ``###``: numbers, dates, and amounts as wide as the largest amount at least, see :func:`_shown`), and as the
     usual length of their text (:data:`USUAL` of the cells, :data:`TEXT_WIDTH` at most); a column empty in them is as
     wide as the largest amount, whatever comes after; and :data:`PADDING` more."""
-    places = decimal_places(current_app.config["CURRENCY"])
+    places = unit_places()
     shown: list[list[tuple[bool, int]]] = [[] for _heading in header]
     for row in rows:
         for index, cell in enumerate(ElementTree.fromstring(bytes(row))):
@@ -567,7 +566,7 @@ def _sheets(rows: Iterable[bytes]) -> Iterator[Iterator[bytes]]:
 def _styles(text: str) -> str:
     """The styles' part with the amounts' format of the installation's currency: ``#,##0.00``, or ``#,##0`` for a
     currency without minor units (the dong), so that a reader's spreadsheet shows an amount as the pages do."""
-    places = decimal_places(current_app.config["CURRENCY"])
+    places = unit_places()
     return text.replace("{money}", "#,##0" + ("." + "0" * places if places else ""))
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, MeterReading, MeterStatus, Payment, User
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import shown
 from backoffice.services import billing, transaction
 from backoffice.services.billing import BillingError, Owed
@@ -61,6 +62,10 @@ def add_meter(serial: str) -> Meter:
     serial = serial.strip().upper()
     if not serial or len(serial) > 40:
         raise BillingError(_("A meter needs a serial of at most 40 characters."))
+    try:
+        one_line(serial, _("A meter's serial"))
+    except NotOneLine as refusal:
+        raise BillingError(str(refusal)) from None
     with transaction() as session:
         if session.scalar(select(Meter.id).where(Meter.serial == serial)) is not None:
             raise BillingError(_("Meter %(serial)s already exists.", serial=serial))

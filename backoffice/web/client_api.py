@@ -23,6 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backoffice.models import BalanceTransaction, Customer, MeterReading
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
+from backoffice.platform.lines import writable
+from backoffice.platform.money import finer_than_unit, unit_places
 from backoffice.services import api_clients, billing, meter_lifecycle, metering, wallet
 from backoffice.services.descriptions import movement_words
 from backoffice.services.vocabulary import CustomerClosed, PeriodClosed
@@ -121,7 +123,7 @@ def charge(code: str):
     201 posted; 200 the same call again, answered with what the first posted."""
     customer = _customer(code)
     body = _body()
-    amount = _decimal(body, "amount")
+    amount = _amount(body, "amount")
     service_type = _text(body, "service_type", required=True)
     reference = _whole(body, "reference", required=True)
     description = _text(body, "description")
@@ -528,6 +530,8 @@ def _text(body: dict, field: str, *, required: bool = False) -> str:
         raise Refused(422, _("Send %(field)s, as a string.", field=field), field)
     if "\0" in value:
         raise Refused(400, _("The request contains a NUL character, which no field here may hold."), field)
+    if not writable(value):
+        raise Refused(400, _("The request contains a lone surrogate, a character no text can hold."), field)
     return value
 
 
@@ -549,6 +553,16 @@ def _decimal(body: dict, field: str) -> Decimal:
             field,
         )
     return Decimal(value.strip())
+
+
+def _amount(body: dict, field: str) -> Decimal:
+    """An amount in the currency's unit: written with more decimal places than it has, it is refused whatever its
+    value ("125.000" for rupiah could be meant as 125 thousand), never rounded."""
+    amount = _decimal(body, field)
+    places = unit_places()
+    if -amount.as_tuple().exponent > places:
+        raise Refused(422, finer_than_unit(places), field)
+    return amount
 
 
 def _day(body: dict, field: str) -> date:

@@ -6,7 +6,6 @@ import re
 from datetime import date, datetime
 
 from babel.numbers import format_decimal
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -17,7 +16,7 @@ from wtforms.widgets.core import clean_key
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import language, number_locale
-from backoffice.platform.money import ZERO, decimal_places, example_amount, format_plain, parse_number, read_amount
+from backoffice.platform.money import ZERO, example_amount, format_plain, parse_number, read_amount, unit_places
 
 
 def quick_params(**attributes) -> Markup:
@@ -227,4 +226,4 @@ class QuickSelect(Select):
 
 def _places() -> int:
     """The decimal places of the installation's currency: none for the Vietnamese đồng."""
-    return decimal_places(current_app.config["CURRENCY"])
+    return unit_places()

@@ -7,9 +7,11 @@ from flask import Flask, current_app, request
 from werkzeug.routing import IntegerConverter
 
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER
+from backoffice.platform.lines import writable
 from backoffice.web.errors import refuse
 
 NUL_MESSAGE = "The request contains a NUL character, which no field or address here may hold."
+SURROGATE_MESSAGE = "The request contains a lone surrogate, a character no text can hold."
 JSON_MESSAGE = "This address takes a form (application/x-www-form-urlencoded), not JSON."
 
 
@@ -29,6 +31,8 @@ def init_app(app: Flask) -> None:
 def _screen():
     if _has_nul():
         return refuse(400, NUL_MESSAGE)
+    if _has_lone_surrogate():
+        return refuse(400, SURROGATE_MESSAGE)
     # Flask-WTF would read a JSON body as the form's fields, values of any type; only the views marked ``takes_json``
     # (the clients' API, which reads its body itself) take one.
     if request.is_json and request.method not in ("GET", "HEAD", "OPTIONS") and not _takes_json():
@@ -46,3 +50,8 @@ def _has_nul() -> bool:
         return True
     fields = request.args if request.method in ("GET", "HEAD") else request.values
     return any("\0" in key or any("\0" in value for value in fields.getlist(key)) for key in fields)
+
+
+def _has_lone_surrogate() -> bool:
+    fields = request.args if request.method in ("GET", "HEAD") else request.values
+    return any(not writable(key) or not all(writable(value) for value in fields.getlist(key)) for key in fields)

@@ -36,7 +36,8 @@ def checked_correction(value: Decimal) -> Decimal:
 
 
 def checked_price(value: Decimal) -> Decimal:
+    """A price per Sm³: a rate, with the cents its column keeps whatever the currency's unit (1.000,50 ₫ per Sm³)."""
     try:
-        return check_amount(value)
+        return check_amount(value, 2)
     except MoneyError as error:
         raise MeteringError(_("Price per Sm³: %(error)s", error=error)) from None

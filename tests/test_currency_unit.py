@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backoffice.models import BalanceTransaction, RunMode, TransactionCalculation
+from backoffice.platform import money
+from backoffice.platform.config import ConfigError, read
 from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places, format_money
 from backoffice.reconcile.engine import run
@@ -90,3 +92,13 @@ def test_a_reading_priced_to_cents_before_keeps_its_cost_and_is_verified_as_it_w
 )
 def test_an_amount_of_dong_is_written_with_the_cents_it_holds_so_that_a_page_adds_up(amount, written):
     assert format_money(amount, "vi_VN", "VND") == written
+
+
+def test_the_units_of_the_projects_currencies_are_its_own_whatever_babels_data(monkeypatch):
+    """Babel 2.19's CLDR data gives the rupiah no decimal places: the installation's unit does not move with it."""
+    monkeypatch.setattr(money, "get_currency_precision", lambda currency: 0 if currency == "IDR" else 2)
+    assert [decimal_places(currency) for currency in ("IDR", "KES", "VND")] == [2, 2, 0]
+    assert read({"BACKOFFICE_CURRENCY": "IDR"}).currency_places == 2
+    assert read({"BACKOFFICE_CURRENCY": "IDR", "BACKOFFICE_CURRENCY_PLACES": "0"}).currency_places == 0
+    with pytest.raises(ConfigError, match="BACKOFFICE_CURRENCY_PLACES='3' is not 0, 1 or 2"):
+        read({"BACKOFFICE_CURRENCY_PLACES": "3"})

@@ -52,7 +52,8 @@ def made(kept) -> dict:
     manager = AccountManagerFactory(name="Raden Ajeng Kartika Sari Dewi Purnamasari", email="kartika@fit.example")
     customer = CustomerFactory(code="C9001", name=LONG_NAME, account_manager=manager)
     since = today - timedelta(days=150)
-    wallet.recharge(customer.id, BIG, description=LONG_TEXT, user=clerk, value_date=since)
+    # Beyond the approval limit: as a second admin approved it.
+    wallet.recharge(customer.id, BIG, description=LONG_TEXT, user=clerk, value_date=since, by_hand=False)
     wallet.charge(customer.id, Decimal("1234567890.12"), description=LONG_TEXT, user=clerk)
     meter = meter_lifecycle.add_meter("MTR-C9001-UTAMA-00012345")
     meter_lifecycle.assign_meter(meter, customer, since)

@@ -34,6 +34,8 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
     from backoffice.imports import running
     from backoffice.imports.files import Unreadable
     from backoffice.imports.kinds import KINDS
+    from backoffice.platform.money import shown
+    from backoffice.services import approvals
 
     spec = KINDS[kind]
     if template:
@@ -53,6 +55,15 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
         for rejection in checked.rejected:
             click.echo(_rejection(spec, rejection), err=True)
         raise click.exceptions.Exit(REJECTED)
+    if running.beyond_the_limit(spec, checked):
+        click.echo(
+            _(
+                "Its rows move %(total)s by hand, beyond the approval limit of %(limit)s: it waits for a second "
+                "admin's approval before it writes.",
+                total=shown(checked.moved),
+                limit=shown(approvals.limit()),
+            )
+        )
     if dry_run:
         click.echo(_("Dry run: nothing written."))
         return

@@ -43,7 +43,15 @@ def ledger_recharge(code, amount, description, idempotency_key, value_date) -> N
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import wallet
 
-    _move(wallet.recharge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
+    _move(
+        wallet.recharge,
+        code,
+        amount,
+        value_date,
+        description=description,
+        idempotency_key=idempotency_key,
+        by_hand=True,
+    )
 
 
 @ledger.command(

@@ -105,6 +105,9 @@ class ImportKind:
     """The customers the written rows touch: the verify at the end checks them."""
     compared: tuple[str, ...] = field(default=())
     """The columns a stored record is compared on (the key's aside); a difference is a conflict."""
+    by_hand: bool = False
+    """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
+    total, the import waits for a second admin's approval."""
 
     def key_of(self, row: Row) -> tuple:
         return tuple(row[name] for name in self.key)
@@ -764,6 +767,7 @@ BALANCES = ImportKind(
     refers=_both(_refer_customers, _open_month("on")),
     stated=(Stated(Field("closing_balance", _l("Closing balance"), _signed), "customer", _customers_balance),),
     compared=("amount", "on"),
+    by_hand=True,
 )
 
 

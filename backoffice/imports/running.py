@@ -31,16 +31,25 @@ from backoffice.imports.files import Table, Unreadable, read_table
 from backoffice.imports.kinds import KINDS, ImportKind, Row
 from backoffice.imports.values import Refused
 from backoffice.jobs.queues import _queued, queue, redis_url
-from backoffice.models import CheckResult, Import, ImportFile, ImportStatus, RunMode, RunTrigger, User
+from backoffice.models import (
+    ApprovalStatus,
+    CheckResult,
+    Import,
+    ImportFile,
+    ImportStatus,
+    RunMode,
+    RunTrigger,
+    User,
+)
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, language, number_locale
-from backoffice.platform.money import format_plain
+from backoffice.platform.money import format_plain, shown
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
-from backoffice.services import one_unit
+from backoffice.services import approvals, one_unit
 
 BATCH = 1000
 """Rows checked at once: their references and keys looked up in one statement each."""
@@ -74,6 +83,10 @@ class Checked:
     refused_ordinals: set[int] = field(default_factory=set)
     unchanged_ordinals: bytearray = field(default_factory=bytearray)
     """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
+    moved: Decimal = Decimal(0)
+    """What the rows to write move by hand (a kind's ``by_hand`` amounts, each counted whatever its sign)."""
+    largest: Decimal = Decimal(0)
+    """The most one row to write moves by hand."""
 
     @property
     def clean(self) -> bool:
@@ -142,7 +155,12 @@ def check(kind: ImportKind, table: Table) -> Checked:
         with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
-        checked.good += len(_classify(kind, batch, checked))
+        good = _classify(kind, batch, checked)
+        checked.good += len(good)
+        if kind.by_hand:
+            for _ordinal, _row, record in good:
+                checked.moved += abs(record["amount"])
+                checked.largest = max(checked.largest, abs(record["amount"]))
     _refuse_repeated_keys(checked, connection)
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
@@ -581,10 +599,13 @@ def run_import(import_id: int) -> None:
             checked = check(kind, open_table(kind, path, record.filename))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
+            if (waiting := _waits(record, kind, checked, user)) is not None:
+                _set(db.session.get(Import, import_id), status=ImportStatus.WAITING, error=waiting, finished_at=None)
+                return
             write(record, checked, user)
             db.session.refresh(record)
             kept = report(record, checked, user)
-    except (ChangedSinceChecked, RefusedWhenWritten, Unreadable) as refusal:
+    except (ChangedSinceChecked, RefusedWhenWritten, Unreadable, NeedsAsker, WaitsAlready, Declined) as refusal:
         db.session.rollback()
         _set(db.session.get(Import, import_id), status=ImportStatus.FAILED, error=str(refusal), finished_at=utcnow())
         return
@@ -599,6 +620,102 @@ def run_import(import_id: int) -> None:
         raise
     done = db.session.get(Import, import_id)
     _set(done, status=ImportStatus.DONE, report={**(done.report or {}), **kept}, finished_at=utcnow())
+
+
+class NeedsAsker(Exception):
+    """An import that waits for a second admin, run by no one (a command without ``--email``): no one asks."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "Its rows move more than %(limit)s by hand: it waits for a second admin's approval, which an admin "
+                "asks for (the command's --user). Nothing was written.",
+                limit=shown(approvals.limit()),
+            )
+        )
+
+
+def beyond_the_limit(kind: ImportKind, checked: Checked) -> bool:
+    """Whether the rows to write move money by hand beyond the approval limit, one row or in total: the import then
+    waits for a second admin's approval."""
+    return kind.by_hand and checked.moved > approvals.limit()
+
+
+def _waits(record: Import, kind: ImportKind, checked: Checked, user: User | None) -> str | None:
+    """Why the import waits, if it does: its rows move money by hand beyond the approval limit, one row or in
+    total, and no second admin has approved it; the request asked (once), or :class:`NeedsAsker`."""
+    if not beyond_the_limit(kind, checked):
+        return None
+    asked = approvals.import_request(record.id)
+    if asked is not None and asked.status is ApprovalStatus.APPROVED and not approvals.tampered(asked.id):
+        return None
+    if asked is not None and asked.status is ApprovalStatus.REJECTED:
+        raise Declined(asked)
+    if asked is None:
+        if user is None:
+            raise NeedsAsker()
+        if (twin := _waiting_twin(record)) is not None:
+            raise WaitsAlready(twin)
+        facts = {"file": record.filename, "rows": checked.good, "largest": f"{checked.largest:.2f}"}
+        reason = _(
+            "Import #%(id)s of %(file)s: %(rows)s rows moving %(total)s by hand, the largest %(largest)s.",
+            id=record.id,
+            file=record.filename,
+            rows=checked.good,
+            total=shown(checked.moved),
+            largest=shown(checked.largest),
+        )
+        asked = approvals.ask_import(record.id, facts, total=checked.moved, user=user, reason=reason)
+    return WAITING % {"request": asked.id}
+
+
+WAITING = "waiting:%(request)s"
+"""What a waiting import's error keeps: the request it waits for, said in the reader's words (:func:`error_said`)."""
+
+
+def _waiting_twin(record: Import) -> Import | None:
+    """Another import of the same file that waits for its approval: the file's rows are asked for once."""
+    return db.session.scalar(
+        select(Import).where(
+            Import.kind == record.kind,
+            Import.sha256 == record.sha256,
+            Import.status == ImportStatus.WAITING,
+            Import.id != record.id,
+        )
+    )
+
+
+class WaitsAlready(Exception):
+    def __init__(self, twin: Import) -> None:
+        super().__init__(
+            _(
+                "Import #%(id)s of the same file waits for a second admin's approval already: approve or reject it "
+                "on Approvals. Nothing was written.",
+                id=twin.id,
+            )
+        )
+
+
+class Declined(Exception):
+    def __init__(self, request) -> None:
+        super().__init__(
+            _(
+                "Request #%(id)s to import it was rejected: %(reason)s. Nothing was written.",
+                id=request.id,
+                reason=request.rejection_reason,
+            )
+        )
+
+
+def declined(request) -> None:
+    """The import a rejected request asked for stops, saying why: it writes nothing (checked again, it asks anew)."""
+    db.session.execute(
+        update(Import)
+        .where(Import.id == request.correction["import"], Import.status == ImportStatus.WAITING)
+        .values(status=ImportStatus.FAILED, error=str(Declined(request)), finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _set(record: Import, **values) -> None:
@@ -684,6 +801,12 @@ def error_said(record: Import) -> str | None:
     """Why the import stopped, in the reader's language."""
     if record.error == _STOPPED:
         return _("The worker running it stopped. Import it again: it goes on from the last chunk it wrote.")
+    if record.status == ImportStatus.WAITING and record.error and record.error.startswith("waiting:"):
+        return _(
+            "Its rows move money by hand beyond the approval limit: it waits for a second admin's approval "
+            "(request #%(id)s on Approvals), which starts it. Nothing is written until then.",
+            id=record.error.removeprefix("waiting:"),
+        )
     return record.error
 
 

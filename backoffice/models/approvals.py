@@ -39,6 +39,11 @@ class ApprovalKind(enum.StrEnum):
     """A customer's pricing row from a date (``correction``) whose re-pricing gives money back."""
     TARIFF_CHANGE = "tariff_change"
     """A tariff change (``correction``) whose re-pricing gives money back to one customer or more."""
+    RECHARGE = "recharge"
+    """A recharge typed by a person (a clerk at the counter, an admin's command) beyond the limit."""
+    IMPORT = "import"
+    """An import whose rows move money by hand (opening balances) beyond the limit, one row or in total
+    (``correction``: the import, its file, its rows and the largest); approving starts it."""
 
     @property
     def corrects_source(self) -> bool:
@@ -56,6 +61,8 @@ class ApprovalKind(enum.StrEnum):
             ApprovalKind.READING_CORRECTION: _l("Reading correction"),
             ApprovalKind.PRICING_CHANGE: _l("Pricing change"),
             ApprovalKind.TARIFF_CHANGE: _l("Tariff change"),
+            ApprovalKind.RECHARGE: _l("Recharge"),
+            ApprovalKind.IMPORT: _l("Import"),
         }[self]
 
 

@@ -14,6 +14,9 @@ from backoffice.platform.extensions import db
 class ImportStatus(enum.StrEnum):
     CHECKED = "checked"
     """Read and checked whole; nothing written yet."""
+    WAITING = "waiting"
+    """Checked, and its rows move money by hand beyond the approval limit: it waits for a second admin's approval,
+    which starts it."""
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"

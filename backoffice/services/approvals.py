@@ -164,6 +164,42 @@ def ask_adjustment(movement: Movement, *, user: User, reason: str) -> ApprovalRe
     return _ask(movement, request, user=user, reason=reason)
 
 
+def ask_import(import_id: int, facts: dict, *, total: Decimal, user: User, reason: str) -> ApprovalRequest:
+    """Ask for an import whose rows move money by hand beyond the limit, once however often it is run: ``facts``
+    (its file, rows and largest row) are what the approver is shown; ``total`` what its rows move."""
+    key = own_key(installation(), "import", import_id)
+    if (earlier := _by_key(key)) is not None:
+        return earlier
+    request = ApprovalRequest(
+        kind=ApprovalKind.IMPORT,
+        amount=total,
+        description=str(facts.get("file", ""))[:300],
+        idempotency_key=key,
+        correction={"import": import_id, **facts},
+    )
+    return _ask(None, request, user=user, reason=reason)
+
+
+def ask_recharge(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
+    """Ask for a recharge typed beyond the limit (``movement``, as ``wallet.recharge`` would post it); its
+    idempotency key makes a double submit ask once."""
+    request = ApprovalRequest(
+        kind=ApprovalKind.RECHARGE,
+        amount=movement.amount,
+        signed_amount=movement.amount,
+        customer_id=movement.customer_id,
+        description=movement.description,
+        value_date=movement.value_date,
+        idempotency_key=clerk_key(movement.idempotency_key),
+    )
+    return _ask(movement, request, user=user, reason=reason)
+
+
+def import_request(import_id: int) -> ApprovalRequest | None:
+    """The request an import asked, if it did (:func:`ask_import`)."""
+    return _by_key(own_key(installation(), "import", import_id))
+
+
 def adjustment_request(movement: Movement, *, user: User, reason: str) -> ApprovalRequest:
     """The request for the adjustment ``wallet.adjustment`` built, asked by ``user``, not saved yet: the caller's
     unit of work saves it (an acceptance of tampered evidence above the limit, with its decision). The movement's
@@ -285,7 +321,8 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
     """Post what was asked and mark the request approved, in one transaction; raises :class:`ApprovalError` or
     what posting refuses (``REFUSALS``), the request then staying pending. The first of two admins' approvals
     (:func:`first_of_two`) posts nothing: checked as posting would be, it is recorded, and the request stays
-    pending."""
+    pending. An import's approval posts nothing either: whoever approves starts the import (:func:`approved_import`),
+    which writes its rows through the posting core."""
     with transaction() as session:
         request = _locked(request_id)
         if request.requested_by_id == user.id:
@@ -293,8 +330,9 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         _refuse_tampered(request)
         if request.first_approved_by_id == user.id:
             raise ApprovedFirst(request)
-        if request.kind.corrects_source:
-            _apply(session, request, user)
+        if request.kind.corrects_source or request.kind is ApprovalKind.IMPORT:
+            if request.kind.corrects_source:
+                _apply(session, request, user)
             request.decided_by_id, request.decided_at = user.id, utcnow()
             request.status = ApprovalStatus.APPROVED
             notices.request_decided(request)
@@ -321,6 +359,13 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         request.status = ApprovalStatus.APPROVED
         notices.request_decided(request)
     return request
+
+
+def approved_import(request: ApprovalRequest) -> int | None:
+    """The import an approved request lets run, if it is an import's."""
+    if request.kind is not ApprovalKind.IMPORT or request.status is not ApprovalStatus.APPROVED:
+        return None
+    return (request.correction or {}).get("import")
 
 
 def first_of_two(request: ApprovalRequest) -> bool:
@@ -386,7 +431,7 @@ def _refuse_tampered(request: ApprovalRequest) -> None:
         raise Tampered(request.id)
 
 
-def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: str) -> ApprovalRequest:
+def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, reason: str) -> ApprovalRequest:
     if not reason.strip():
         raise ApprovalError(_("Say why: the approver reads it."))
     key = request.idempotency_key
@@ -397,7 +442,8 @@ def _ask(movement: Movement, request: ApprovalRequest, *, user: User, reason: st
     request.requested_by_id, request.reason = user.id, reason.strip()[:300]
     try:
         with transaction() as session:
-            _would_post(session, movement)
+            if movement is not None:
+                _would_post(session, movement)
             session.add(request)
             notices.request_waiting(request)
     except IntegrityError:
@@ -434,6 +480,16 @@ def _movement(request: ApprovalRequest, user: User) -> Movement:
         )
         return replace(
             asked, idempotency_key=own_key(installation(), "approval", request.id), occasion=kept.get("occasion")
+        )
+    if request.kind is ApprovalKind.RECHARGE:
+        return Movement(
+            kind=Kind.RECHARGE,
+            amount=request.amount,
+            customer_id=request.customer_id,
+            value_date=request.value_date,
+            description=request.description,
+            idempotency_key=own_key(installation(), "approval", request.id),
+            user=user,
         )
     if request.kind is ApprovalKind.WALLET_REVERSAL:
         if (earlier := wallet.reversal_of(request.movement_id)) is not None:

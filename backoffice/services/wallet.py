@@ -117,19 +117,43 @@ def recharge(
     idempotency_key: str | None = None,
     user: User | None = None,
     value_date: date | None = None,
+    by_hand: bool | None = None,
 ) -> BalanceTransaction:
-    """Add prepaid money to the customer's wallet, received on ``value_date`` (default: today)."""
-    return _post(
-        Movement(
-            kind=Kind.RECHARGE,
-            amount=_positive(amount),
-            customer_id=_id(customer),
-            value_date=value_date,
-            reference=reference,
-            description=description,
-            idempotency_key=clerk_key(idempotency_key),
-            user=user,
-        )
+    """Add prepaid money to the customer's wallet, received on ``value_date`` (default: today). Typed by a person
+    (``by_hand``: by default, when a ``user`` posts it), it is money moved by hand: above the approval limit it
+    raises :class:`NeedsApproval`, and a second admin approves it (``services.approvals.ask_recharge``)."""
+    movement = recharge_of(
+        customer,
+        amount,
+        description=description,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        user=user,
+        value_date=value_date,
+    )
+    return _post(movement, by_hand=user is not None if by_hand is None else by_hand)
+
+
+def recharge_of(
+    customer: Customer | int,
+    amount: Decimal,
+    *,
+    description: str = "",
+    reference: Reference | None = None,
+    idempotency_key: str | None = None,
+    user: User | None = None,
+    value_date: date | None = None,
+) -> Movement:
+    """The recharge :func:`recharge` posts, not posted: what a request for it asks (:func:`needs_approval`)."""
+    return Movement(
+        kind=Kind.RECHARGE,
+        amount=_positive(amount),
+        customer_id=_id(customer),
+        value_date=value_date,
+        reference=reference,
+        description=description,
+        idempotency_key=clerk_key(idempotency_key),
+        user=user,
     )
 
 
@@ -319,7 +343,8 @@ so they do not count as money moved by hand today without one."""
 
 
 def needs_approval(movement: Movement) -> bool:
-    """Whether the movement (an adjustment or a reversal) takes a second admin: it moves more than the approval
+    """Whether the movement (an adjustment, a reversal, a recharge typed by a person) takes a second admin: it moves
+    more than the approval
     limit, counted with the customer's other money moved by hand today that no second admin approved
     (:func:`_adjusted_today`), so that several each just at the limit do not pass one by one."""
     return abs(movement.amount) + _adjusted_today(movement) > approval_limit()

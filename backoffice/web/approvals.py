@@ -12,12 +12,24 @@ from flask import request as http_request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from backoffice.models import AdjustmentReason, ApprovalKind, ApprovalRequest, ApprovalStatus, Customer, Role, User
+from backoffice.imports import running
+from backoffice.jobs.queues import QueueUnavailable
+from backoffice.models import (
+    AdjustmentReason,
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalStatus,
+    Customer,
+    Import,
+    ImportStatus,
+    Role,
+    User,
+)
 from backoffice.models.types import as_utc
 from backoffice.platform.extensions import db
 from backoffice.platform.replica import reads
@@ -158,8 +170,29 @@ def approve(request_id: int):
         return redirect(url_for("approvals.index"))
     if request.kind.corrects_source:
         return _applied(request)
+    if (import_id := approvals.approved_import(request)) is not None:
+        return _import_started(request, import_id)
     flash(_("Request #%(id)s approved: %(result)s posted.", id=request.id, result=_result(request)), "success")
     return redirect(url_for("approvals.index"))
+
+
+def _import_started(request: ApprovalRequest, import_id: int):
+    """An approved import starts: as a job when the queues are set up, else here and now."""
+    waiting = db.session.execute(
+        update(Import)
+        .where(Import.id == import_id, Import.status == ImportStatus.WAITING)
+        .values(status=ImportStatus.QUEUED, error=None, version=Import.version + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if waiting:
+        record = db.session.get(Import, import_id)
+        try:
+            running.start(record)
+        except QueueUnavailable as error:
+            running.failed(record, str(error))
+    flash(_("Request #%(id)s approved: import #%(number)s started.", id=request.id, number=import_id), "success")
+    return redirect(url_for("imports.show", import_id=import_id))
 
 
 def _applied(request: ApprovalRequest):
@@ -189,6 +222,8 @@ def reject(request_id: int):
         return _page(request_id, str(error)), 409
     except approvals.NoSuchRequest:
         abort(404)
+    if request.kind is ApprovalKind.IMPORT:
+        running.declined(request)
     flash(_("Request #%(id)s rejected; nothing was posted.", id=request.id), "success")
     return redirect(url_for("approvals.index"))
 

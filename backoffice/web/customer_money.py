@@ -14,7 +14,7 @@ from sqlalchemy import select
 from backoffice.models import Customer, Meter, MeterAssignment
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle, wallet
+from backoffice.services import approvals, billing, meter_lifecycle, wallet
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.web.choices import named_in, open_invoices
 from backoffice.web.customer_forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
@@ -23,6 +23,7 @@ from backoffice.web.fields import error_under_field
 from backoffice.web.filters import money
 from backoffice.web.forms import errors_text
 from backoffice.web.once import posts_once
+from backoffice.web.pending import pending_notice
 from backoffice.web.pickers import meters_of
 
 bp = Blueprint("customer_money", __name__, url_prefix="/customers")
@@ -198,7 +199,13 @@ def payment_invoices(code: str):
 
 def _move(customer: Customer, operation, name: str):
     form = MovementForm(prefix=name)
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if valid and name == "recharge":
+        if (asked := _asked(customer, form)) is not None:
+            flash(pending_notice(asked), "info")
+            return redirect(url_for("customers.show", code=customer.code, tab="ledger"))
+        valid = not form.errors
+    if valid:
         try:
             movement = operation(
                 customer,
@@ -223,6 +230,32 @@ def _move(customer: Customer, operation, name: str):
     db.session.rollback()
     forms = {name: form}
     return render_customer(db.session.get(Customer, customer.id), "ledger", forms=forms), 422
+
+
+def _asked(customer: Customer, form: MovementForm):
+    """A recharge typed beyond the approval limit asked of a second admin, its description saying why; ``None`` for
+    one within it (or refused: its form then says why)."""
+    try:
+        movement = wallet.recharge_of(
+            customer,
+            form.amount.data,
+            description=form.description.data or "",
+            idempotency_key=form.idempotency_key.data or None,
+            user=current_user,
+            value_date=form.value_date.data,
+        )
+        if not wallet.needs_approval(movement):
+            return None
+        return approvals.ask_recharge(movement, user=current_user, reason=movement.description)
+    except approvals.ApprovalError:
+        form.description.errors.append(
+            _("This amount needs a second admin's approval: say why, for the admin who approves it.")
+        )
+    except (wallet.DatedAfterToday, PeriodClosed) as error:
+        form.value_date.errors.append(str(error))
+    except wallet.WalletError as error:
+        form.amount.errors.append(str(error))
+    return None
 
 
 def _assignment_totals(assignment: MeterAssignment) -> tuple[Decimal, Decimal]:

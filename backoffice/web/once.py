@@ -60,11 +60,16 @@ def posts_once(view: Callable) -> Callable:
         claims = []
 
         def claim(committing: Session) -> None:
-            if committing.get_transaction() not in claims:
+            if not claims:
                 _claim(committing, key)
-                claims.append(committing.get_transaction())
+
+        def claimed(_committed: Session) -> None:
+            # The first commit claims the key with what the form asked; what the view commits after it (a job's row,
+            # a job run here and now) is its consequence, not a second sending.
+            claims.append(True)
 
         event.listen(session, "before_commit", claim)
+        event.listen(session, "after_commit", claimed)
         try:
             response = make_response(view(*args, **kwargs))
         except SentAlready:
@@ -72,6 +77,7 @@ def posts_once(view: Callable) -> Callable:
             return _sent_again(_claimed(key))
         finally:
             event.remove(session, "before_commit", claim)
+            event.remove(session, "after_commit", claimed)
         if not claims:
             # Refused for what the other sending wrote meanwhile (a payment's reference, recorded once): sent twice.
             db.session.rollback()

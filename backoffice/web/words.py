@@ -55,6 +55,7 @@ WORDS = {
     "dry-run": _l("dry run"),
     # An import's status (queued, running and failed as a job's).
     "checked": _l("checked"),
+    "waiting": _l("waiting for approval"),
     "done": _l("done"),
     # An account's type.
     "asset": _l("asset"),

@@ -522,3 +522,26 @@ def browser():
 def live_server(csrf_app):
     with chromium.served(csrf_app) as url:
         yield url
+
+
+@pytest.fixture
+def names_from_before(app):
+    """Texts written before migration 0072, when a name, a number or a code could hold a control character (a tab,
+    a line end): the constraints that now refuse them lifted while the test writes them, then put back as the
+    migration leaves them over such rows (``NOT VALID``: they hold for every row written after)."""
+    db.session.commit()
+    with db.engine.begin() as connection:
+        lifted = connection.execute(
+            sa.text(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname LIKE 'ck\\_%\\_one\\_line' AND contype = 'c'"
+            )
+        ).all()
+        for table, name, _definition in lifted:
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    yield
+    db.session.rollback()
+    with db.engine.begin() as connection:
+        for table, name, definition in lifted:
+            kept = definition.removesuffix(" NOT VALID")
+            connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {kept} NOT VALID")

@@ -155,7 +155,7 @@ UNFIT = "\uffff\ufffe\x01\x07\x1f"
 
 @pytest.mark.parametrize("language", ["en", "id"])
 def test_every_workbook_keeps_every_row_when_names_and_descriptions_hold_what_xml_cannot(
-    client, auth, books_and_wallets, language
+    client, auth, names_from_before, books_and_wallets, language
 ):
     """A spreadsheet loads a sheet that holds U+FFFF cut short, or not at all: each workbook leaves such characters
     out of its text, and keeps every row the CSV has."""
@@ -241,7 +241,7 @@ def test_every_download_is_named_with_today_in_the_installation_s_time_zone(
     assert csv_filename(started, current_app.config["TIMEZONE"], "xlsx") == f"reconciliation-run-7-{tomorrow}.xlsx"
 
 
-def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, monkeypatch):
+def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, names_from_before, monkeypatch):
     today = local_today()
     meter = MeterFactory(serial="M-1")
     for n, text in enumerate(TYPED + ["a & b < c > d", "bell\x07here", f"Hotel{UNFIT} Cempaka"]):

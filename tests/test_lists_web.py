@@ -177,7 +177,7 @@ TYPED += ["Café — 日本", " spaced ", "\\.", "100%", "it's"]
 
 
 def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does(
-    client, finance, monkeypatch
+    client, finance, names_from_before, monkeypatch
 ):
     for n, text in enumerate(TYPED):
         customer = CustomerFactory(

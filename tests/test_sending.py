@@ -144,3 +144,20 @@ def test_a_statement_is_sent_for_the_period_its_page_shows(client, finance, smtp
     (row,) = logged()
     assert (row.kind.value, row.period_start) == ("billing_statement", date(2026, 10, 1))
     assert row.pdf_sha256 == hashlib.sha256(attachment.get_content()).hexdigest()
+
+
+def test_an_invoice_numbered_with_a_line_end_before_it_held_one_line_is_sent_on_one_subject_line(
+    client, finance, smtp, invoice, names_from_before
+):
+    """A number stored before migration 0072 made its columns refuse line ends: its e-mail is sent, never a failed
+    header."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE invoices SET number = E'INV-11\\r\\nBcc: x@example.com' WHERE id = :id"), {"id": invoice.id}
+        )
+    db.session.expire_all()
+    response = send(client, invoice)
+    assert response.status_code == 200
+    (message,) = smtp.received
+    assert message["Subject"].startswith("Faktur INV-11") and "\n" not in message["Subject"]
+    assert message["Bcc"] is None

@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from backoffice.models import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import NOT_ONE_LINE
 from backoffice.services import documents, issuer, transaction
 
 TIMEOUT = 30
@@ -136,7 +137,8 @@ def _message(
                 company=details.name,
             )
     message = EmailMessage()
-    message["Subject"] = subject
+    # A text stored before its column held one line (migration 0072) may hold a line end, which no header holds.
+    message["Subject"] = " ".join(NOT_ONE_LINE.sub(" ", subject).split())
     message["From"] = sender
     message["To"] = recipient
     if details.email:

@@ -206,3 +206,30 @@ def test_a_customer_written_meanwhile_stops_the_import_in_one_sentence(app, mete
     assert "IntegrityError" not in result.output
     record = db.session.scalar(sa.select(Import))
     assert record.status == ImportStatus.FAILED and "IntegrityError" not in record.error
+
+
+def test_a_payment_the_services_check_lets_through_is_refused_by_the_database_in_one_sentence(
+    app, client, admin, meters, monkeypatch
+):
+    """Two clerks recording one transfer on a meter at once: the second's check ran before the first committed. The
+    database refuses it, and the clerk reads why, never a server error."""
+    meter = meters[0]
+    day = local_today() - timedelta(days=1)
+    billing.add_payment(meter, Decimal("5000"), day, "TRF-1")
+    monkeypatch.setattr(billing, "_refuse_references_taken", lambda *args, **kwargs: None)
+    customer = db.session.get(Customer, _holder(meter))
+    url = f"/customers/{customer.code}"
+    shown = opened(client, url + "?tab=billing", url + "/payments")
+    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
+        "payment-meter_id": meter.serial,
+        "payment-amount": "9.000",
+        "payment-paid_on": day.isoformat(),
+        "payment-reference": "TRF-1",
+    }
+    answer = client.post(url + "/payments", data=form, headers={"Accept-Language": "en"})
+    assert answer.status_code == 409
+    assert "A payment with that reference is already recorded on the meter. Nothing was written." in answer.get_data(
+        as_text=True
+    )
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).where(Payment.reference == "TRF-1")) == 1

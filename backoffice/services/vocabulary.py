@@ -13,6 +13,7 @@ from backoffice.posting.refusals import (
     IdempotencyKeyReserved,
     IdempotencyKeyTooLong,
     WalletError,
+    already_recorded,
 )
 from backoffice.posting.rules import Kind, rule_of
 
@@ -28,5 +29,6 @@ __all__ = [
     "Kind",
     "PeriodClosed",
     "WalletError",
+    "already_recorded",
     "rule_of",
 ]

@@ -13,7 +13,7 @@ from contextlib import suppress
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound, default_exceptions
 from werkzeug.routing import RequestRedirect
 
@@ -22,7 +22,7 @@ from backoffice.evidence.seals import WrongSealKey
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
 from backoffice.platform.switchover import RETRY_AFTER_SECONDS, SWITCHING_OVER, end_session, one_line, switching_over
-from backoffice.services.vocabulary import CustomerClosed
+from backoffice.services.vocabulary import CustomerClosed, already_recorded
 from backoffice.web.request_log import request_id
 
 MESSAGES = {
@@ -121,6 +121,10 @@ def _database_failed(error: DBAPIError):
     if isinstance(error, OperationalError):
         current_app.logger.error("The database is unavailable: %s", error)
         return _retry_later(UNAVAILABLE_MESSAGE)
+    if isinstance(error, IntegrityError) and (refusal := already_recorded(error)) is not None:
+        # A rule the database holds whatever the door (a source keyed once, a text of one line), met by a writer the
+        # service's own check let through: another wrote the same source meanwhile. Nothing was written.
+        return refuse(409, str(refusal))
     raise error
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from backoffice.models import BalanceTransaction, Import, ImportStatus, Invoice,
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import api_clients, billing
-from tests.factories import CustomerFactory, UserFactory, metered_customer
+from tests.factories import UserFactory, metered_customer
 
 DOORS = ("form", "api", "csv", "xlsx", "command", "job", "database")
 ENGLISH = {"Accept-Language": "en"}
@@ -34,7 +34,6 @@ def door(app, client, admin):
     invoice = billing.add_invoice(meter, "INV-1", Decimal("300000"), since, since + timedelta(days=30))
     billing.add_payment(meter, Decimal("1000"), since + timedelta(days=1), "TRF-1")
     billing.add_payment(meter, Decimal("500"), since + timedelta(days=2), "")
-    CustomerFactory(code="OTHER")
     token = api_clients.issue("portal", by=UserFactory(email="issuer@example.com", role="admin"))[1]
     db.session.commit()
     return Door(app, client, token, since, invoice.id)
@@ -280,22 +279,6 @@ def zero_database(door: Door):
     assert "ck_payments_amount_positive" in door.database("UPDATE payments SET amount = 0")
 
 
-# --- A meter's move dated before its holder had it: what the check passes, the write takes ----------------------
-
-ASSIGNMENTS = "Meter serial;Customer code;Started on"
-MOVE_TOO_EARLY = "a move must be dated after that"
-
-
-def move_csv(door: Door):
-    said = door.csv("assignments", ASSIGNMENTS, "M-1;OTHER;2020-01-01")
-    assert MOVE_TOO_EARLY in said
-
-
-def move_xlsx(door: Door):
-    header = ["Meter serial", "Customer code", "Started on"]
-    assert MOVE_TOO_EARLY in door.xlsx("assignments", header, ["M-1", "OTHER", date(2020, 1, 1)])
-
-
 NO_API_PAYMENTS = "the clients' API takes charges and readings, no invoice or payment"
 NO_COMMAND_BILLING = "no command adds an invoice or a payment: they come in by the form or an import"
 A_JOB_RUNS_WHAT_A_DOOR_CHECKED = "a job reads no one's text: it runs what a form, a file or a command gave"
@@ -347,15 +330,6 @@ RULES: dict[str, dict[str, Callable | str]] = {
         "command": NO_COMMAND_BILLING,
         "job": "a job reads a file's cells as its check did: the CSV's row",
         "database": zero_database,
-    },
-    "a meter's move dated after its holder had it": {
-        "form": "the form asks the clerk to confirm a move first, and its service refuses it (test_meters.py)",
-        "api": "the clients' API moves no meter",
-        "csv": move_csv,
-        "xlsx": move_xlsx,
-        "command": "no command moves a meter: it moves on the customer's page or by an import",
-        "job": "a job reads a file's cells as its check did: the CSV's row",
-        "database": "the database keeps one active assignment a meter; a move's date is the service's rule",
     },
 }
 """Each rule's cell at each door: a test, or why the door cannot take what the rule is about."""

@@ -49,7 +49,7 @@ from backoffice.platform.money import format_plain, shown
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
-from backoffice.services import approvals, one_unit, rehearsal
+from backoffice.services import approvals, one_unit
 
 BATCH = 1000
 """Rows checked at once: their references and keys looked up in one statement each."""
@@ -156,8 +156,6 @@ def check(kind: ImportKind, table: Table) -> Checked:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
         good = _classify(kind, batch, checked)
-        if kind.rehearsed and good:
-            good = _rehearsed(kind, good, checked)
         checked.good += len(good)
         if kind.by_hand:
             for _ordinal, _row, record in good:
@@ -167,29 +165,6 @@ def check(kind: ImportKind, table: Table) -> Checked:
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
     return checked
-
-
-def _rehearsed(kind: ImportKind, good: list, checked: Checked) -> list:
-    """The rows the write takes, written in a savepoint rolled back (:func:`services.rehearsal`): all at once, and
-    when the write refuses them, one by one in their order, each it refuses rejected with its words."""
-    rows = [record for _ordinal, _row, record in good]
-    with rehearsal():
-        try:
-            with db.session.begin_nested():
-                kind.write(rows, None)
-            return good
-        except ValueError:
-            pass
-        taken = []
-        for ordinal, row, record in good:
-            try:
-                with db.session.begin_nested():
-                    kind.write([record], None)
-            except ValueError as refusal:
-                _reject(checked, row, None, str(refusal), ordinal)
-            else:
-                taken.append((ordinal, row, record))
-        return taken
 
 
 def _repeated(kind: ImportKind, first_line: int) -> str:
@@ -648,7 +623,7 @@ def run_import(import_id: int) -> None:
 
 
 class NeedsAsker(Exception):
-    """An import that waits for a second admin, run by no one (a command without ``--user``): no one asks."""
+    """An import that waits for a second admin, run by no one (a command without ``--email``): no one asks."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -52,21 +52,6 @@ def one_unit():
 
 
 @contextmanager
-def rehearsal():
-    """What the write operations the block calls would do, undone: they write into one savepoint, as into
-    :func:`one_unit`, and the savepoint is rolled back at the block's end, whatever happened. An import's check
-    rehearses its rows' write so, to refuse when checking what the write would refuse."""
-    token = _within.set(True)
-    savepoint = db.session.begin_nested()
-    try:
-        yield db.session
-    finally:
-        if savepoint.is_active:
-            savepoint.rollback()
-        _within.reset(token)
-
-
-@contextmanager
 def transaction():
     """Commit what the block did, or roll all of it back and re-raise; within :func:`one_unit`, the unit commits."""
     if _within.get():

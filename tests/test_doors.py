@@ -20,6 +20,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import api_clients, billing
 from tests.factories import UserFactory, metered_customer
+from tests.test_imports_once import payment_form
 
 DOORS = ("form", "api", "csv", "xlsx", "command", "job", "database")
 ENGLISH = {"Accept-Language": "en"}
@@ -224,17 +225,7 @@ ONCE = "TRF-1 is already recorded on this meter"
 
 
 def once_form(door: Door):
-    from tests.test_stale_edits import opened
-
-    url = "/customers/HOTEL"
-    shown = opened(door.client, url + "?tab=billing", url + "/payments")
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": "M-1",
-        "payment-amount": "9.000",
-        "payment-paid_on": door.since.isoformat(),
-        "payment-reference": "TRF-1",
-    }
-    assert ONCE in door.form(url + "/payments", form)
+    assert ONCE in door.form(*payment_form(door.client, "HOTEL", "M-1", "9.000", door.since, "TRF-1"))
 
 
 def once_csv(door: Door):
@@ -254,16 +245,7 @@ ZERO = "Enter an amount greater than zero."
 
 
 def zero_form(door: Door):
-    from tests.test_stale_edits import opened
-
-    url = "/customers/HOTEL"
-    shown = opened(door.client, url + "?tab=billing", url + "/payments")
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": "M-1",
-        "payment-amount": "0",
-        "payment-paid_on": door.since.isoformat(),
-    }
-    assert ZERO in door.form(url + "/payments", form)
+    assert ZERO in door.form(*payment_form(door.client, "HOTEL", "M-1", "0", door.since))
 
 
 def zero_csv(door: Door):

@@ -146,15 +146,8 @@ def test_a_payment_reference_is_recorded_once_on_its_meter_by_the_form_the_servi
     billing.add_payment(meter, Decimal("10"), day, "")
     billing.add_payment(meter, Decimal("10"), day, "")  # a payment without a reference is not keyed
     customer = db.session.get(Customer, _holder(meter))
-    url = f"/customers/{customer.code}"
-    shown = opened(client, url + "?tab=billing", url + "/payments")
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": meter.serial,
-        "payment-amount": "9.000",
-        "payment-paid_on": day.isoformat(),
-        "payment-reference": "TRF-1",
-    }
-    page = client.post(url + "/payments", data=form, headers={"Accept-Language": "en"})
+    url, form = payment_form(client, customer.code, meter.serial, "9.000", day, "TRF-1")
+    page = client.post(url, data=form, headers={"Accept-Language": "en"})
     assert "TRF-1 is already recorded on this meter" in page.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).where(Payment.reference == "TRF-1")) == 2
     with pytest.raises(sa.exc.IntegrityError, match="uq_payments_meter_reference"):
@@ -218,18 +211,25 @@ def test_a_payment_the_services_check_lets_through_is_refused_by_the_database_in
     billing.add_payment(meter, Decimal("5000"), day, "TRF-1")
     monkeypatch.setattr(billing, "_refuse_references_taken", lambda *args, **kwargs: None)
     customer = db.session.get(Customer, _holder(meter))
-    url = f"/customers/{customer.code}"
-    shown = opened(client, url + "?tab=billing", url + "/payments")
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": meter.serial,
-        "payment-amount": "9.000",
-        "payment-paid_on": day.isoformat(),
-        "payment-reference": "TRF-1",
-    }
-    answer = client.post(url + "/payments", data=form, headers={"Accept-Language": "en"})
+    url, form = payment_form(client, customer.code, meter.serial, "9.000", day, "TRF-1")
+    answer = client.post(url, data=form, headers={"Accept-Language": "en"})
     assert answer.status_code == 409
     assert "A payment with that reference is already recorded on the meter. Nothing was written." in answer.get_data(
         as_text=True
     )
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).where(Payment.reference == "TRF-1")) == 1
+
+
+def payment_form(client, code: str, serial: str, amount: str, day, reference: str = "") -> tuple[str, dict]:
+    """The payment form of the customer's billing tab as a clerk sends it, paying no invoice: its address and
+    fields."""
+    url = f"/customers/{code}"
+    shown = opened(client, url + "?tab=billing", url + "/payments")
+    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
+        "payment-meter_id": serial,
+        "payment-amount": amount,
+        "payment-paid_on": day.isoformat(),
+        "payment-reference": reference,
+    }
+    return url + "/payments", form

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from backoffice.imports import running
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -26,6 +27,7 @@ from backoffice.posting.rules import Kind
 from tests.factories import CustomerFactory, UserFactory
 from tests.test_approvals import log_in
 from tests.test_stale_edits import opened
+from tests.workers import run_worker
 
 ENGLISH = {"Accept-Language": "en"}
 
@@ -213,3 +215,59 @@ def wallet_rows(code: str) -> list[BalanceTransaction]:
     db.session.rollback()
     customer = db.session.scalar(sa.select(Customer).where(Customer.code == code))
     return db.session.scalars(sa.select(BalanceTransaction).where(BalanceTransaction.customer_id == customer.id)).all()
+
+
+def _waiting_import(runner, tmp_path, maker, rows) -> tuple[Import, ApprovalRequest]:
+    path = tmp_path / "saldo.csv"
+    path.write_bytes(_file(*rows))
+    runner.invoke(args=["import", "balances", str(path), "--user", maker.email])
+    record = db.session.scalar(sa.select(Import).order_by(Import.id))
+    return record, request_of(record.id)
+
+
+def test_an_approved_import_pointed_at_another_file_by_sql_writes_nothing(
+    app, runner, tmp_path, customers, admins, client
+):
+    maker, checker = admins
+    record, asked = _waiting_import(runner, tmp_path, maker, [("C0001", "60.000")])
+    other = tmp_path / "other.csv"
+    other.write_bytes(_file(("C0001", "9.000.000.000")))
+    sha256, _size = running.keep_file(other)
+    db.session.commit()
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE imports SET sha256 = :sha WHERE id = :id"), {"sha": sha256, "id": record.id})
+    log_in(client, checker)
+    url = f"/approvals/{asked.id}/approve"
+    assert client.post(url, data=opened(client, "/approvals", url)).status_code == 302
+    db.session.rollback()
+    stopped = db.session.get(Import, record.id)
+    assert stopped.status == ImportStatus.FAILED and "approved another file" in stopped.error
+    assert openings() == []
+
+
+def test_an_import_waits_and_after_approval_is_written_by_a_real_worker_as_the_runtime_role(
+    app, client, customers, admins, redis_url
+):
+    maker, checker = admins
+    log_in(client, maker)
+    sent = client.post(
+        "/imports",
+        data={"kind": "balances", "file": (io.BytesIO(_file(("C0001", "9.000.000"))), "saldo.csv")},
+        content_type="multipart/form-data",
+    )
+    page = sent.headers["Location"]
+    assert client.post(page + "/run").status_code == 302
+    run_worker(app, redis_url, approval_above=app.config["APPROVAL_ABOVE"])
+    record = db.session.scalar(sa.select(Import))
+    assert record.status == ImportStatus.WAITING and openings() == []
+    asked = request_of(record.id)
+    assert asked.requested_by_id == maker.id and asked.status is ApprovalStatus.PENDING
+
+    log_in(client, checker)
+    url = f"/approvals/{asked.id}/approve"
+    assert client.post(url, data=opened(client, "/approvals", url)).status_code == 302
+    run_worker(app, redis_url, approval_above=app.config["APPROVAL_ABOVE"])
+    db.session.rollback()
+    done = db.session.get(Import, record.id)
+    assert done.status == ImportStatus.DONE, done.error
+    assert [o.signed_amount for o in openings()] == [Decimal("9000000.00")]

@@ -605,7 +605,15 @@ def run_import(import_id: int) -> None:
             write(record, checked, user)
             db.session.refresh(record)
             kept = report(record, checked, user)
-    except (ChangedSinceChecked, RefusedWhenWritten, Unreadable, NeedsAsker, WaitsAlready, Declined) as refusal:
+    except (
+        ChangedSinceChecked,
+        RefusedWhenWritten,
+        Unreadable,
+        NeedsAsker,
+        WaitsAlready,
+        Declined,
+        NotAsApproved,
+    ) as refusal:
         db.session.rollback()
         _set(db.session.get(Import, import_id), status=ImportStatus.FAILED, error=str(refusal), finished_at=utcnow())
         return
@@ -623,7 +631,7 @@ def run_import(import_id: int) -> None:
 
 
 class NeedsAsker(Exception):
-    """An import that waits for a second admin, run by no one (a command without ``--email``): no one asks."""
+    """An import that waits for a second admin, run by no one (a command without ``--user``): no one asks."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -647,7 +655,9 @@ def _waits(record: Import, kind: ImportKind, checked: Checked, user: User | None
     if not beyond_the_limit(kind, checked):
         return None
     asked = approvals.import_request(record.id)
-    if asked is not None and asked.status is ApprovalStatus.APPROVED and not approvals.tampered(asked.id):
+    if asked is not None and asked.status is ApprovalStatus.APPROVED:
+        if not _as_approved(asked, record, checked):
+            raise NotAsApproved(asked)
         return None
     if asked is not None and asked.status is ApprovalStatus.REJECTED:
         raise Declined(asked)
@@ -656,7 +666,12 @@ def _waits(record: Import, kind: ImportKind, checked: Checked, user: User | None
             raise NeedsAsker()
         if (twin := _waiting_twin(record)) is not None:
             raise WaitsAlready(twin)
-        facts = {"file": record.filename, "rows": checked.good, "largest": f"{checked.largest:.2f}"}
+        facts = {
+            "file": record.filename,
+            "sha256": record.sha256,
+            "rows": checked.good,
+            "largest": f"{checked.largest:.2f}",
+        }
         reason = _(
             "Import #%(id)s of %(file)s: %(rows)s rows moving %(total)s by hand, the largest %(largest)s.",
             id=record.id,
@@ -667,6 +682,17 @@ def _waits(record: Import, kind: ImportKind, checked: Checked, user: User | None
         )
         asked = approvals.ask_import(record.id, facts, total=checked.moved, user=user, reason=reason)
     return WAITING % {"request": asked.id}
+
+
+def _as_approved(request, record: Import, checked: Checked) -> bool:
+    """Whether the approval, sealed as the application wrote it, is of this file and of no less than what its rows
+    move now: an import's row pointed at another file, or a request forged by SQL, lets nothing through."""
+    asked_for = request.correction or {}
+    return (
+        not approvals.tampered(request.id)
+        and asked_for.get("sha256") == record.sha256
+        and checked.moved <= request.amount
+    )
 
 
 WAITING = "waiting:%(request)s"
@@ -692,6 +718,17 @@ class WaitsAlready(Exception):
                 "Import #%(id)s of the same file waits for a second admin's approval already: approve or reject it "
                 "on Approvals. Nothing was written.",
                 id=twin.id,
+            )
+        )
+
+
+class NotAsApproved(Exception):
+    def __init__(self, request) -> None:
+        super().__init__(
+            _(
+                "Request #%(id)s approved another file, or less money than its rows move now: nothing was written. "
+                "Check the file again to ask anew.",
+                id=request.id,
             )
         )
 

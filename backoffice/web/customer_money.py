@@ -199,21 +199,28 @@ def payment_invoices(code: str):
 
 def _move(customer: Customer, operation, name: str):
     form = MovementForm(prefix=name)
-    valid = form.validate_on_submit()
-    if valid and name == "recharge":
-        if (asked := _asked(customer, form)) is not None:
-            flash(pending_notice(asked), "info")
-            return redirect(url_for("customers.show", code=customer.code, tab="ledger"))
-        valid = not form.errors
-    if valid:
+    if form.validate_on_submit():
+        given = {
+            "description": form.description.data or "",
+            "idempotency_key": form.idempotency_key.data or None,
+            "user": current_user,
+            "value_date": form.value_date.data,
+        }
         try:
-            movement = operation(
-                customer,
-                form.amount.data,
-                description=form.description.data or "",
-                idempotency_key=form.idempotency_key.data or None,
-                user=current_user,
-                value_date=form.value_date.data,
+            try:
+                movement = operation(customer, form.amount.data, **given)
+            except wallet.NeedsApproval:
+                # Beyond the approval limit, as the core decided under the customer's lock: asked of a second admin.
+                asked = approvals.ask_recharge(
+                    wallet.recharge_of(customer, form.amount.data, **given),
+                    user=current_user,
+                    reason=given["description"],
+                )
+                flash(pending_notice(asked), "info")
+                return redirect(url_for("customers.show", code=customer.code, tab="ledger"))
+        except approvals.ApprovalError:
+            form.description.errors.append(
+                _("This amount needs a second admin's approval: say why, for the admin who approves it.")
             )
         except (wallet.DatedAfterToday, PeriodClosed) as error:
             form.value_date.errors.append(str(error))
@@ -230,32 +237,6 @@ def _move(customer: Customer, operation, name: str):
     db.session.rollback()
     forms = {name: form}
     return render_customer(db.session.get(Customer, customer.id), "ledger", forms=forms), 422
-
-
-def _asked(customer: Customer, form: MovementForm):
-    """A recharge typed beyond the approval limit asked of a second admin, its description saying why; ``None`` for
-    one within it (or refused: its form then says why)."""
-    try:
-        movement = wallet.recharge_of(
-            customer,
-            form.amount.data,
-            description=form.description.data or "",
-            idempotency_key=form.idempotency_key.data or None,
-            user=current_user,
-            value_date=form.value_date.data,
-        )
-        if not wallet.needs_approval(movement):
-            return None
-        return approvals.ask_recharge(movement, user=current_user, reason=movement.description)
-    except approvals.ApprovalError:
-        form.description.errors.append(
-            _("This amount needs a second admin's approval: say why, for the admin who approves it.")
-        )
-    except (wallet.DatedAfterToday, PeriodClosed) as error:
-        form.value_date.errors.append(str(error))
-    except wallet.WalletError as error:
-        form.amount.errors.append(str(error))
-    return None
 
 
 def _assignment_totals(assignment: MeterAssignment) -> tuple[Decimal, Decimal]:

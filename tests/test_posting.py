@@ -30,11 +30,11 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting.hooks import AppendOnly
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import (
+    DELIVERED,
     MONTH_ADDED,
     MONTH_COLUMNS,
     RULES,
@@ -45,7 +45,8 @@ from backoffice.posting.rules import (
     counts,
     rule_of,
 )
-from backoffice.posting.sql import account_sql, contribution_sql
+from backoffice.posting.sql import contribution_sql, rule_accounts, sign_sql
+from backoffice.posting.wallet import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work
@@ -58,12 +59,13 @@ def test_every_kind_and_sign_means_the_same_in_python_and_in_sql(app, rule):
     signed = D("1234.56") * rule.sign
     kind, amount = sa.literal(rule.kind.value), sa.literal(signed, sa.Numeric(15, 2))
     columns = [*TOTALS, *MONTH_COLUMNS]
+    accounts = rule_accounts()
     row = db.session.execute(
         sa.select(
             *(contribution_sql(column, kind, amount).label(column) for column in columns),
-            account_sql("debit", kind, amount).label("debit"),
-            account_sql("credit", kind, amount).label("credit"),
-        )
+            accounts.c.debit,
+            accounts.c.credit,
+        ).where(accounts.c.kind == kind, accounts.c.sign == sign_sql(amount))
     ).one()
     in_python = counts(rule, signed)
     assert {column: D(str(row._mapping[column])) for column in columns} == in_python
@@ -394,7 +396,7 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
     def pause_before_the_lock(_conn, _cursor, statement, *_args) -> None:
         # The first writer is about to lock the customer's row (its movement's function locks it first); it gets
         # there only after the second committed.
-        if threading.current_thread() is first_thread.get("thread") and "post_wallet_movement_v1" in statement:
+        if threading.current_thread() is first_thread.get("thread") and "post_wallet_movements_v2" in statement:
             overtaken.wait(timeout=10)
 
     def first() -> None:
@@ -465,12 +467,22 @@ def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writ
 def test_the_function_that_posts_a_movement_takes_what_the_rule_table_moves(app):
     """The rule table says what a movement adds to each of the customer's totals and its month's columns (the gas
     delivered too, which a reading's calculation counts with its charge); the SQL function that posts it takes each of
-    them: a total or a month column added to the table is added to the function (a new version of it)."""
-    (arguments,) = db.session.execute(
-        sa.text("SELECT proargnames FROM pg_proc WHERE proname = 'post_wallet_movement_v1'")
-    ).one()
-    moved = [name for name in arguments if name.startswith("p_total_")]
-    assert moved == [f"p_{column}" for column in (*TOTALS, *MONTH_ADDED)]
+    them: a rule's row holds each total and month column (a column added to the table is added to it, a new version),
+    a movement the gas delivered."""
+
+    def attributes(type_name: str) -> list[str]:
+        return db.session.scalars(
+            sa.text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:name AS regclass) AND attnum > 0 "
+                "ORDER BY attnum"
+            ),
+            {"name": type_name},
+        ).all()
+
+    moved = [name for name in attributes("wallet_rule_v2") if name.startswith("total_")]
+    assert moved == [*TOTALS, *MONTH_COLUMNS]
+    assert list(MONTH_ADDED) == [*MONTH_COLUMNS, DELIVERED.month]
+    assert "delivered" in attributes("wallet_movement_v2")
 
 
 def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):

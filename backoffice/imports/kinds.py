@@ -41,8 +41,8 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date
 from backoffice.posting import months, periods
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.many import post_many
 from backoffice.posting.rules import Kind
+from backoffice.posting.wallet import post_many
 from backoffice.services import billing, customers, installation, managers, meter_lifecycle, orders
 from backoffice.services.customers import CustomerError, Details
 from backoffice.services.managers import ManagerError

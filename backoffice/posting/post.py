@@ -1,10 +1,9 @@
 """``post(installation, connection, movement)``: the one write path for money, inside the caller's unit of work.
 
 A wallet movement: the idempotency rule (a retry returns the first result: its key is looked up here, once), then
-what the wallet's specification (``posting.wallet``) defines, in one statement: the customer's row locked, checked and
-moved first, its ledger row with its balance before and after (its id taken once the customer is locked, so that a
-customer's rows are in the order their balances chain), its journal entry, posted, its month (or, for a customer
-not kept in real time, a recalculation request), the accounts last. An
+the posting function, as a batch of one (``posting.wallet``): the customer's row locked and checked, its journal entry
+posted, its ledger row with its balance before and after, the customer's row, its month (or, for a customer not kept
+in real time, a recalculation request), the accounts last. An
 invoice or a payment has its entry and moves the accounts; the billing service writes its row and the meter's and
 customers' totals in the same unit of work. A manual entry is its lines.
 
@@ -26,10 +25,11 @@ from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.types import utcnow
 from backoffice.posting import journal, periods
 from backoffice.posting.installation import Installation
+from backoffice.posting.keys import OWN
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import KEY_LENGTH, CustomerClosed, IdempotencyConflict, IdempotencyKeyTooLong
 from backoffice.posting.rules import WALLET_KINDS, Kind, rule_of
-from backoffice.posting.wallet import Posting, WalletMovement, post_one
+from backoffice.posting.wallet import WalletMovement, post_one
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -186,8 +186,8 @@ def _posted_before(connection: Connection, movement: Movement) -> Posted | None:
 def _post_wallet(installation: Installation, connection: Connection, movement: Movement, on: date, first_time):
     if first_time is not None:
         first_time()
-    posting = Posting(utcnow(), movement.user.id if movement.user else None)
-    row = post_one(connection, installation, WalletMovement.of(movement, on), posting, movement.delivered)
+    user_id = movement.user.id if movement.user else None
+    row = post_one(connection, installation, WalletMovement.of(movement, on), utcnow(), user_id)
     return Posted(row.entry_id, row.id, row)
 
 
@@ -197,7 +197,19 @@ def by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction |
 
 
 def same_or_conflict(earlier: BalanceTransaction, movement: Movement) -> BalanceTransaction:
+    """The movement ``earlier`` posted, when ``movement`` asks for it again: the same customer, kind and amount, and,
+    under the same key a clerk or a client sent, the same reference and description (a client's charge sent again is
+    the same call); anything else under that key is :class:`IdempotencyConflict`."""
     asked = (movement.customer_id, Kind(movement.kind).value, abs(movement.amount))
-    if (earlier.customer_id, earlier.kind.value, earlier.amount) != asked:
+    same = (earlier.customer_id, earlier.kind.value, earlier.amount) == asked
+    key = movement.idempotency_key
+    if same and key and not key.startswith(OWN) and earlier.idempotency_key == key:
+        reference = movement.reference
+        same = (earlier.reference_type, earlier.reference_id, earlier.description) == (
+            reference.type if reference else None,
+            reference.id if reference else None,
+            movement.description.strip()[:300],
+        )
+    if not same:
         raise IdempotencyConflict(movement.idempotency_key)
     return earlier

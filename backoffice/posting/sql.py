@@ -27,16 +27,10 @@ def contribution_sql(column: str, kind, signed):
     return case(*whens, else_=_ZERO)
 
 
-def account_sql(side: str, kind, signed):
-    """The code of the account a row debits (``side="debit"``) or credits, by the rule table."""
-    return case(*((_applies(rule, kind, signed), _written(getattr(rule, side))) for rule in RULES), else_=None)
-
-
 def rule_accounts():
     """The rule table as a relation, a row a rule: ``kind``, ``sign`` (+1, -1), and the ``debit`` and ``credit``
-    accounts' codes. A statement that needs both accounts of many rows joins it once, where :func:`account_sql`
-    would test every rule against each row for each side. Grouped by its key, so that PostgreSQL knows a row
-    joins one rule at most, and leaves the join out of a statement that reads nothing of it."""
+    accounts' codes. A statement that needs both accounts of many rows joins it once. Grouped by its key, so that
+    PostgreSQL knows a row joins one rule at most, and leaves the join out of a statement that reads nothing of it."""
     rules = union_all(
         *(
             select(

@@ -1,107 +1,68 @@
-"""A wallet movement: one posted by its SQL function, a batch by set-based statements, both by the rule table.
+"""Wallet movements, posted by one function of SQL: a batch of them, or one as a batch of one.
 
-**One movement** (:func:`post_one`) is one call of ``post_wallet_movement_v1``, a function of SQL (migration
-``0054``, where it reads top to bottom): the customer's row locked and moved on the conditions it meets after the
-movement; its journal entry posted with its two lines and its ledger row, in one statement; its month shifted
-(``shift_customer_month_v1``) or, for a customer not kept in real time, a recalculation request; the accounts'
-buckets, last. What the rule table says of the movement is given to it: what it adds to each of the customer's
-totals and each of its month's columns (``rules.counts``), the accounts its rule debits and credits
-(``journal.rule_lines``), and what its lines move in their buckets (:func:`buckets_moved`). A refused movement
-writes nothing and returns no row; :func:`refusal` then says why.
-
-**A batch** (``posting.many``) is written from the parts below, over its movements staged in a table:
-
-- :class:`WalletMovement`: a movement as its statements read it. Its fields are the columns of every *source of
-  movements* (one movement's parameters, a staged batch's columns); :class:`Posting` binds what all the movements
-  of one posting share (when, by whom).
-- **The customer's row** (:func:`customers_moved`): its balance and each of its totals move by what the rule table
-  says (``sql.customer_sql``: a new total is one entry of ``rules.CUSTOMER_TOTALS``), with
-  ``balance_last_updated_at`` and the status (``formulas.status_sql``).
-- **The conditions** the row meets after a movement (:func:`conditions`): the customer open; gas delivered not
-  charged while tampered evidence of the customer waits for a review; the balance rule (no overdraft unless
-  ``allow_overdraft``); the balance and each total within what its column holds. The function checks the same
-  conditions; :func:`refusal` says the first that fails, for one movement and for a batch alike: the one place a
-  refused movement is said.
-- **The accounts' buckets** (:func:`buckets_moved`): each of its two lines in its account's normal direction, in its
-  customer's bucket, summed by (account, bucket) and written in that order, last.
-- **Its journal entry**, numbered ``JE-`` and its id and recording its ledger row, with its two lines by the rule,
-  and **its ledger row**, with its balance before and after (:func:`written`).
-
-That one movement and a batch of it write the same rows, and are refused in the same words, the tests hold for
-every rule and every refusal.
+``post_wallet_movements_v2`` (migration ``0074``, where it reads top to bottom) takes the movements in the order given
+and the rule table as rows (:func:`rule_rows`): it locks the customers in the order of their ids, checks every
+movement over the chain of its customer's balance and totals, raises the first refusal with its figures, then writes
+each movement's journal entry with its two lines, its ledger row and its customer's row, its month (when asked) and
+the accounts' buckets, last. What the rules are stays in ``posting.rules``: the function is given them, and Python
+names a refusal in the reader's language (:func:`refusal`) from the figures the function gives. So one movement
+(:func:`post_one`: a form's, the API's, a command's) and a batch (:func:`post_many`: an import's chunk, a re-pricing)
+are written, and refused, by the same statements.
 """
 
 from __future__ import annotations
 
+import json
 import typing
-from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
-    Column,
     Date,
-    DateTime,
     Integer,
+    Numeric,
+    Select,
     String,
+    any_,
     bindparam,
     cast,
+    column,
+    false,
     func,
-    or_,
+    literal,
+    null,
     select,
-    text,
-    union_all,
-    update,
+    true,
+    tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by, array
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import UserDefinedType
 
 from backoffice.evidence import sealing
 from backoffice.evidence.quarantine import Quarantined
-from backoffice.models import (
-    Account,
-    BalanceTransaction,
-    Customer,
-    EntryStatus,
-    JournalEntry,
-    JournalLine,
-    TamperedEvidence,
-)
-from backoffice.models.types import Balance, Money, constant
-from backoffice.platform.money import MAX_BALANCE, BeyondLimit
+from backoffice.models import BUCKETS, BalanceTransaction, JournalEntry, normal_amount
+from backoffice.models.types import Money, utcnow
+from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
-from backoffice.posting.formulas import status_sql
 from backoffice.posting.installation import Installation
 from backoffice.posting.movement import Movement
-from backoffice.posting.refusals import CustomerClosed, InsufficientBalance, WalletError
-from backoffice.posting.rules import (
-    CUSTOMER_TOTALS,
-    DELIVERED,
-    TOTALS,
-    Kind,
-    counts,
-    rule_of,
-)
-from backoffice.posting.sql import account_sql, customer_sql
+from backoffice.posting.refusals import CustomerClosed, DatedAfterToday, InsufficientBalance, WalletError
+from backoffice.posting.rules import CUSTOMER_TOTALS, RULES, Kind, NoRule, counts, rule_of
 
-customers = Customer.__table__
 ledger = BalanceTransaction.__table__
 entries = JournalEntry.__table__
-lines = JournalLine.__table__
-accounts = Account.__table__
-findings = TamperedEvidence.__table__
-
-ZERO, TWO = constant(0), constant(2)
-"""Written into the statements, not bound: a movement's statement binds only what differs from one to the next."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class WalletMovement:
-    """One wallet movement as its statements read it: each field a column of every source of movements."""
+    """One wallet movement as the posting function takes it (``wallet_movement_v2``, its fields in this order)."""
 
     customer_id: int
     kind: str
@@ -120,6 +81,8 @@ class WalletMovement:
     """Gas already delivered is charged beyond the balance."""
     automatic: bool = False
     """Charged for gas delivered, with no clerk: refused while tampered evidence of the customer waits for a review."""
+    delivered: Decimal = Decimal(0)
+    """Sm³ of gas delivered that its month counts with it (``Movement.delivered``)."""
 
     @classmethod
     def of(cls, movement: Movement, on: date) -> WalletMovement:
@@ -139,307 +102,199 @@ class WalletMovement:
             idempotency_key=movement.idempotency_key or None,
             allow_overdraft=movement.allow_overdraft,
             automatic=movement.kind is Kind.CHARGE,
+            delivered=movement.delivered,
         )
 
 
-@dataclass(frozen=True)
-class Posting:
-    """What the movements of one posting share: when they are written and by whom; a batch's reason and occasion (one
-    movement carries its own)."""
+class _Movement(UserDefinedType):
+    """The composite type ``wallet_movement_v2``."""
 
-    moment: datetime
-    user_id: int | None = None
-    reason: str | None = None
-    occasion: str | None = None
+    cache_ok = True
+
+    def get_col_spec(self, **_kw) -> str:
+        return "wallet_movement_v2"
 
 
-_PREFIXES = {
-    WalletMovement: "movement_",
-    Posting: "posting_",
-}
-"""Each record's parameters are named apart from every column, so that no update run with them sets a column of their
-name (``customer_id``, ``reason``)."""
-_SQL_TYPES = {int: Integer, str: String, Decimal: Money, date: Date, bool: Boolean, datetime: DateTime(timezone=True)}
+_TYPES = {int: Integer, str: String, Decimal: Money, date: Date, bool: Boolean}
 
 
-_NAMED = {
-    record_type: tuple((f.name, prefix + f.name) for f in fields(record_type))
-    for record_type, prefix in _PREFIXES.items()
-}
-"""Each record's fields with their parameters' names, named once rather than for every movement."""
-
-
-def parameters(*records) -> dict:
-    """The records' bind parameters: each field by its record's prefix and its name (``movement_kind``)."""
-    return {name: getattr(record, field) for record in records for field, name in _NAMED[type(record)]}
-
-
-def _bound(record_type) -> dict:
-    """The record's fields as bind parameters, typed as annotated, by name."""
-    hints = typing.get_type_hints(record_type)
-    prefix = _PREFIXES[record_type]
-    return {f.name: bindparam(prefix + f.name, type_=_sql_type(hints[f.name])) for f in fields(record_type)}
-
-
-def _sql_type(hint):
+def _bound(name: str, hint):
+    """The field's parameter, typed as annotated (``int | None``: an integer)."""
     (python_type,) = [type_ for type_ in typing.get_args(hint) or (hint,) if type_ is not type(None)]
-    return _SQL_TYPES[python_type]
+    return bindparam(name, type_=_TYPES[python_type])
 
 
-MOVEMENT = _bound(WalletMovement)
-POSTING = _bound(Posting)
-MOMENT, USER = POSTING["moment"], POSTING["user_id"]
-MOVED = ("balance", *TOTALS)
-"""The customer's columns a movement moves (``sql.customer_sql``): the balance, and each of the rule table's totals."""
-
-
-def movement_columns() -> list[Column]:
-    """A movement's fields as the columns of a table (a staged batch's)."""
-    return [Column(name, parameter.type, nullable=name not in _REQUIRED) for name, parameter in MOVEMENT.items()]
-
-
-_REQUIRED = {
-    name for name, hint in typing.get_type_hints(WalletMovement).items() if type(None) not in typing.get_args(hint)
-}
-
-
-# --- The customer's row, and the conditions it meets ------------------------------------------------------------
-
-
-def customers_moved(by, *conditions):
-    """The customers' rows moved by ``by`` (a customer id and what it adds to each of :data:`MOVED`: one movement's,
-    or a batch's sums by customer), on ``conditions``."""
-    after = moved(by)
-    return (
-        update(customers)
-        .where(customers.c.id == by["customer_id"], *conditions)
-        .values(
-            **after,
-            balance_last_updated_at=MOMENT,
-            status=status_sql(after["balance"], customers.c.suspend_below),
-        )
-    )
-
-
-def moved(by) -> dict:
-    """Each of the customer's columns :data:`MOVED` after ``by``, rounded to cents."""
-    return {column: func.round(customers.c[column] + by[column], TWO) for column in MOVED}
-
-
-def conditions(movement, after) -> dict:
-    """What the customer's row meets after ``movement`` (its columns by name), ``after`` being the row's
-    :data:`MOVED` columns after it: by name, in the order :func:`refusal` names the first that fails."""
-    quarantined = (
-        select(findings.c.id).where(findings.c.customer_id == customers.c.id, findings.c.resolution.is_(None)).exists()
-    )
-    return {
-        "open": customers.c.closed_at.is_(None),
-        "trusted": or_(~movement["automatic"], ~quarantined),
-        "covered": or_(movement["allow_overdraft"], movement["signed_amount"] >= ZERO, after["balance"] >= ZERO),
-        **{f"within_{column}": func.abs(after[column]) <= constant(MAX_BALANCE) for column in MOVED},
-    }
-
-
-LIMITS = {"balance": _l("The balance of %(code)s"), **{total.column: total.beyond for total in CUSTOMER_TOTALS}}
-"""What a refusal calls each of :data:`MOVED` when a movement would take it beyond its column."""
-
-
-def refusal(found) -> WalletError | Quarantined | BeyondLimit:
-    """The refusal of the first condition ``found`` fails: a row of :func:`why`, the customer's code, its balance
-    before the movement and the movement's size, and each condition's verdict."""
-    verdicts = found._mapping
-    failed = next(name for name in CONDITIONS if not verdicts[name])
-    if failed == "open":
-        return CustomerClosed(found.code)
-    if failed == "trusted":
-        return Quarantined(found.code)
-    if failed == "covered":
-        return InsufficientBalance(found.code, found.available, found.needed)
-    return BeyondLimit(str(LIMITS[failed.removeprefix("within_")]) % {"code": found.code})
-
-
-def why(movement, after):
-    """The customer, its balance before ``movement`` and the movement's size, and the verdict of each of
-    :func:`conditions` (a select to narrow to the movement it asks about)."""
-    verdicts = conditions(movement, after)
-    signed = movement["signed_amount"]
-    return select(
-        customers.c.code,
-        func.round(after["balance"] - signed, 2, type_=Balance).label("available"),
-        func.abs(signed, type_=Money).label("needed"),
-        *(verdict.label(name) for name, verdict in verdicts.items()),
-    )
-
-
-CONDITIONS = tuple(conditions(MOVEMENT, dict.fromkeys(MOVED, ZERO)))
-
-
-# --- The accounts' buckets, the entries with their lines, the ledger rows -----------------------------------------
-
-
-def buckets_moved(installation: Installation, connection: Connection, lines_by_customer: dict) -> dict:
-    """What movements' lines (by customer: a movement's by its rule, ``journal.rule_lines``, or a batch's summed by
-    accounts) add to each account's bucket, in the account's normal direction and its customer's bucket
-    (``journal.moves``): by (account, bucket), summed, to be written in that order (two postings never lock them in
-    opposite orders)."""
-    found = journal.accounts_of(
-        installation, connection, {ln.account for lines in lines_by_customer.values() for ln in lines}
-    )
-    summed: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for customer_id, lines in lines_by_customer.items():
-        for key, amount in journal.moves(lines, found, customer_id).items():
-            summed[key] += amount
-    return dict(sorted(summed.items()))
-
-
-def written(source) -> dict:
-    """The statements writing a batch's journal entries, posted with their lines, and its ledger rows, by name, in
-    order (the books' guards run when the statement ends, over all its rows)."""
-    return {"entries": _entries(source), "lines": _lines(source), "rows": _ledger_rows(source)}
-
-
-def _entries(source):
-    """Each movement's journal entry, posted, dated on its value date, recording its ledger row (which its words are
-    rendered from), in the order of their ids."""
-    status = {"status": constant(EntryStatus.POSTED.value), "posted_at": MOMENT, "posted_by_id": USER}
-    values = {
-        "id": source.c.entry_id,
-        "number": constant("JE-") + cast(source.c.entry_id, String),
-        "entry_date": source.c.value_date,
-        "description": constant(""),
-        **status,
-        "source_type": constant("balance_transaction"),
-        "source_id": source.c.row_id,
-        "created_at": MOMENT,
-    }
-    return entries.insert().from_select(list(values), select(*values.values()).order_by(source.c.entry_id))
-
-
-def _lines(source):
-    """Each entry's two lines by its rule, the debit first, to the accounts its rule's codes select."""
-    amount = func.abs(source.c.signed_amount)
-    sides = []
-    for number, side in enumerate(("debit", "credit")):
-        code = account_sql(side, source.c.kind, source.c.signed_amount)
-        sides.append(
-            select(
-                source.c.entry_id,
-                accounts.c.id.label("account_id"),
-                (amount if side == "debit" else ZERO).label("debit"),
-                (amount if side == "credit" else ZERO).label("credit"),
-                constant(number).label("side"),
-            ).join_from(source, accounts, accounts.c.code == code)
-        )
-    both = union_all(*sides).subquery("sides")
-    return lines.insert().from_select(
-        ["entry_id", "account_id", "debit", "credit", "description"],
-        select(both.c.entry_id, both.c.account_id, both.c.debit, both.c.credit, constant("")).order_by(
-            both.c.entry_id, both.c.side
-        ),
-    )
-
-
-def _ledger_rows(source):
-    """Each movement's ledger row, its balance before and after, in the order of their ids."""
-    signed = source.c.signed_amount
-    values = {
-        "id": source.c.row_id,
-        "customer_id": source.c.customer_id,
-        "kind": source.c.kind,
-        "amount": func.abs(signed),
-        "signed_amount": signed,
-        "balance_before": func.round(source.c.balance_after - signed, TWO),
-        "balance_after": source.c.balance_after,
-        "value_date": source.c.value_date,
-        "reference_type": source.c.reference_type,
-        "reference_id": source.c.reference_id,
-        "description": source.c.description,
-        "reason": source.c.reason,
-        "occasion": source.c.occasion,
-        "reverses_id": source.c.reverses_id,
-        "idempotency_key": source.c.idempotency_key,
-        "entry_id": source.c.entry_id,
-        "created_at": MOMENT,
-        "created_by_id": USER,
-    }
-    return ledger.insert().from_select(list(values), select(*values.values()).order_by(source.c.row_id))
-
-
-# --- One movement -------------------------------------------------------------------------------------------------
-
-_POST = text(
-    """
-    SELECT (posted).*, buckets_moved FROM post_wallet_movement_v1(
-        :customer_id, :kind, :signed_amount, :value_date, :reference_type, :reference_id, :description, :reason,
-        :occasion, :reverses_id, :idempotency_key, :allow_overdraft, :automatic,
-        :moment, :user_id,
-        :total_recharged, :total_spent, :total_deposits, :total_purchases, :total_volume_sm3,
-        :debit_account, :credit_account, :bucket, :first_account, :first_by, :second_account, :second_by
-    )
-    """
-).bindparams(
-    *(
-        bindparam(name, type_=Integer)
-        for name in ("customer_id", "reference_id", "reverses_id", "user_id", "debit_account", "credit_account")
-    ),
-    *(bindparam(name, type_=Integer) for name in ("bucket", "first_account", "second_account")),
+_ONE = array(
+    [cast(tuple_(*(_bound(name, hint) for name, hint in typing.get_type_hints(WalletMovement).items())), _Movement())]
 )
-"""One movement posted by ``post_wallet_movement_v1`` (migration ``0054``), the SQL function that writes it: the
-movement, the posting, what its rule adds to each of the customer's totals and its month's columns
-(``rules.counts``), the gas delivered its month counts with it, the accounts its rule debits and credits, and what
-it moves in their buckets."""
+"""One movement, bound, as a batch of one."""
 
-_LEDGER = tuple(ledger.c.keys())
+
+def _posted(batch, months: bool):
+    """The ledger rows ``post_wallet_movements_v2`` writes for ``batch`` (an array of movements), as a table."""
+    return func.post_wallet_movements_v2(
+        batch,
+        bindparam("rules", type_=JSONB),
+        literal(BUCKETS),
+        bindparam("today", type_=Date),
+        bindparam("moment"),
+        bindparam("user_id", type_=Integer),
+        true() if months else false(),
+    ).table_valued(*(column(c.name, c.type) for c in ledger.c))
+
+
+_POST_ONE = select(_posted(_ONE, months=True))
+
+
+def rule_rows(installation: Installation, connection: Connection) -> list[dict]:
+    """The rule table's wallet rules as the posting function reads them (``wallet_rule_v2``, bound as JSON): for each
+    kind and sign, the accounts its lines debit and credit and what each adds to its account's balance, and what the
+    movement adds to each of the customer's totals and its month's columns, by unit of its signed amount."""
+    rules = [rule for rule in RULES if rule.wallet]
+    found = journal.accounts_of(installation, connection, {code for r in rules for code in (r.debit, r.credit)})
+    one = Decimal(1)
+    return [
+        {
+            "kind": rule.kind.value,
+            "sign": rule.sign,
+            "debit_account": found[rule.debit].id,
+            "credit_account": found[rule.credit].id,
+            "debited": int(normal_amount(found[rule.debit].type, one, Decimal(0))),
+            "credited": int(normal_amount(found[rule.credit].type, Decimal(0), one)),
+            **{name: int(by) for name, by in counts(rule, one).items()},
+        }
+        for rule in rules
+    ]
+
+
+def _given(installation: Installation, connection: Connection, moment: datetime, user_id: int | None) -> dict:
+    return {
+        "rules": rule_rows(installation, connection),
+        "today": installation.today(),
+        "moment": moment,
+        "user_id": user_id,
+    }
 
 
 def post_one(
-    connection: Connection,
-    installation: Installation,
-    movement: WalletMovement,
-    posting: Posting,
-    delivered: Decimal = Decimal(0),
-):
-    """Write one movement (its value date and idempotency key checked by the caller), its month counting
-    ``delivered`` Sm³ of gas with it (``Movement.delivered``); returns its ledger row as the database returned it,
-    sealed when the unit of work commits."""
-    rule = rule_of(movement.kind, movement.signed_amount)
-    lines = journal.check_lines(journal.rule_lines(rule, movement.signed_amount))
-    found = journal.accounts_of(installation, connection, [ln.account for ln in lines])
-    moves = buckets_moved(installation, connection, {movement.customer_id: lines})
-    ((first, bucket), first_by), ((second, _bucket), second_by) = moves.items()
-    debited, credited = lines
-    row = connection.execute(
-        _POST,
-        asdict(movement)
-        | {"moment": posting.moment, "user_id": posting.user_id}
-        | counts(rule, movement.signed_amount)
-        | {DELIVERED.month: delivered}
-        | {"debit_account": found[debited.account].id, "credit_account": found[credited.account].id}
-        | {"bucket": bucket, "first_account": first, "first_by": first_by}
-        | {"second_account": second, "second_by": second_by},
-    ).one_or_none()
-    if row is None:
-        _refuse_one(connection, parameters(movement))
-    if row.buckets_moved < len(moves):
-        raise BeyondLimit(journal.beyond_limit(connection, moves))
-    transaction = BalanceTransaction(**{name: getattr(row, name) for name in _LEDGER})
+    connection: Connection, installation: Installation, movement: WalletMovement, moment: datetime, user_id
+) -> BalanceTransaction:
+    """Write one movement (its idempotency key checked by the caller) and its month; returns its ledger row as the
+    database returned it, sealed when the unit of work commits."""
+    with _refusals(installation):
+        row = connection.execute(_POST_ONE, asdict(movement) | _given(installation, connection, moment, user_id)).one()
+    transaction = BalanceTransaction(**row._mapping)
     sealing.rows_written(
         connection, [("journal_entries", transaction.entry_id, 0), ("balance_transactions", transaction.id, 0)]
     )
     return transaction
 
 
-_ONE_AFTER = moved(customer_sql(MOVEMENT["kind"], MOVEMENT["signed_amount"]))
+MOVEMENT_COLUMNS = (
+    "customer_id",
+    "position",
+    "kind",
+    "signed_amount",
+    "value_date",
+    "reference_type",
+    "reference_id",
+    "description",
+)
+"""The columns of the select of movements :func:`post_many` is given. ``position`` orders each customer's movements
+(their ledger rows take ids in that order); the others are a ``Movement``'s, ``kind`` by the sign of its amount."""
 
 
-@cache
-def _why_one():
-    return why(MOVEMENT, _ONE_AFTER).where(customers.c.id == MOVEMENT["customer_id"])
+def _many(movements: Select):
+    """The movements of a batch (gas delivered: charged beyond the balance, refused while tampered evidence of their
+    customer waits for a review) as the function's array, each customer's in their ``position``'s order."""
+    given = movements.subquery("movements").c
+    row = cast(
+        tuple_(
+            *(given[name] for name in MOVEMENT_COLUMNS if name != "position"),
+            bindparam("reason", type_=String),
+            bindparam("occasion", type_=String),
+            null(),
+            null(),
+            true(),
+            true(),
+            cast(literal(0), Numeric),
+        ),
+        _Movement(),
+    )
+    return select(func.array_agg(aggregate_order_by(row, given.customer_id, given.position))).scalar_subquery()
 
 
-def _refuse_one(connection: Connection, bound: dict):
-    """Raise the refusal of the movement the customer's row refused."""
-    found = connection.execute(_why_one(), bound).one_or_none()
-    if found is None:
-        raise WalletError(_("No customer with id %(id)s.", id=bound["movement_customer_id"]))
-    raise refusal(found)
+def post_many(
+    installation: Installation,
+    connection: Connection,
+    movements: Select,
+    bound: dict | None = None,
+    *,
+    user=None,
+    reason: str | None = None,
+    occasion: str | None = None,
+) -> dict[int, date]:
+    """Post the movements within the caller's unit of work: a select of :data:`MOVEMENT_COLUMNS` (with the values of
+    its parameters ``bound``), each with ``reason`` and ``occasion`` (``Movement.reason``, ``Movement.occasion``).
+    Their months are the caller's to recalculate (what else counts in them changes too, the readings' volumes):
+    returns each customer's earliest value date among them."""
+    posted = _posted(_many(movements), months=False)
+    given = (bound or {}) | _given(installation, connection, utcnow(), user.id if user else None)
+    with _refusals(installation):
+        rows = connection.execute(
+            select(posted.c.id, posted.c.entry_id, posted.c.customer_id, posted.c.value_date),
+            given | {"reason": reason, "occasion": occasion},
+        ).all()
+    first_dates: dict[int, date] = {}
+    for row in rows:
+        first_dates[row.customer_id] = min(row.value_date, first_dates.get(row.customer_id, row.value_date))
+    if rows:
+        ids = bindparam("ids", [row.id for row in rows], type_=ARRAY(Integer))
+        entry_ids = bindparam("entry_ids", [row.entry_id for row in rows], type_=ARRAY(Integer))
+        sealing.seal(
+            connection,
+            [("journal_entries", entries.c.id == any_(entry_ids)), ("balance_transactions", ledger.c.id == any_(ids))],
+        )
+    return first_dates
+
+
+# --- What the function refuses, in the reader's language -----------------------------------------------------------
+
+REFUSED = "WL001"
+"""The SQLSTATE the posting function raises a refusal with, its figures in the error's detail as JSON."""
+LIMITS = {"balance": _l("The balance of %(code)s"), **{total.column: total.beyond for total in CUSTOMER_TOTALS}}
+"""What a refusal calls each column a movement would take beyond what it holds."""
+
+
+@contextmanager
+def _refusals(installation: Installation):
+    """Raise the refusal the posting function raised, in the reader's language; any other error as it is."""
+    try:
+        yield
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != REFUSED:
+            raise
+        raise refusal(json.loads(error.orig.diag.message_detail, parse_float=Decimal), installation) from None
+
+
+def refusal(found: dict, installation: Installation) -> Exception:
+    """The refusal the posting function's figures ``found`` say: the first condition a movement failed."""
+    failed, code = found["refusal"], found.get("code")
+    if failed == "rule":
+        try:
+            rule_of(found["kind"], Decimal(found["amount"]))
+        except NoRule as error:
+            return error
+    if failed == "today":
+        return DatedAfterToday(date.fromisoformat(found["today"]), installation.timezone)
+    if failed == "customer":
+        return WalletError(_("No customer with id %(id)s.", id=found["customer_id"]))
+    if failed == "open":
+        return CustomerClosed(code)
+    if failed == "trusted":
+        return Quarantined(code)
+    if failed == "covered":
+        return InsufficientBalance(code, Decimal(found["available"]), Decimal(found["needed"]))
+    if failed == "account":
+        return BeyondLimit(_("The balance of %(accounts)s", accounts=found["account"]))
+    return BeyondLimit(str(LIMITS[failed]) % {"code": code})

@@ -25,7 +25,6 @@ from backoffice.models.api_clients import ApiCall, ApiClient
 from backoffice.models.metering import READING
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
-from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Reference
 from backoffice.posting.rules import Kind
 from backoffice.services import expect_version, transaction, wallet
@@ -196,23 +195,8 @@ def charge(
     key = checked_key(key)
     description = checked_description(description)
     stored = f"{KEY_PREFIX}{client_id}:{key}"
-    session = db.session
     try:
-        # Under the customer's lock, which the charge takes too: the same call sent twice at once is answered in turn,
-        # the second with what the first posted.
-        lock_customers(session.connection(), [customer.id])
-        earlier = session.scalar(select(BalanceTransaction).where(BalanceTransaction.idempotency_key == stored))
-        if earlier is not None and (earlier.reference_type, earlier.reference_id, earlier.description) != (
-            service_type,
-            reference,
-            description,
-        ):
-            raise KeyUsed(key)
-    except BaseException:
-        session.rollback()
-        raise
-    try:
-        movement = wallet.charge(
+        posted = wallet.charge_once(
             customer,
             amount,
             description=description,
@@ -221,7 +205,7 @@ def charge(
         )
     except wallet.IdempotencyConflict:
         raise KeyUsed(key) from None
-    return Charged(movement, first=earlier is None)
+    return Charged(posted.transaction, first=not posted.repeated)
 
 
 def client_key(movement: BalanceTransaction, client_id: int) -> str | None:

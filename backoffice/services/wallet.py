@@ -131,7 +131,7 @@ def recharge(
         user=user,
         value_date=value_date,
     )
-    return _post(movement, by_hand=user is not None if by_hand is None else by_hand)
+    return _post(movement, by_hand=user is not None if by_hand is None else by_hand).transaction
 
 
 def recharge_of(
@@ -168,17 +168,49 @@ def charge(
     value_date: date | None = None,
 ) -> BalanceTransaction:
     """Take money from the wallet; raises :class:`InsufficientBalance` beyond the balance."""
-    return _post(
-        Movement(
-            kind=Kind.CHARGE,
-            amount=-_positive(amount),
-            customer_id=_id(customer),
-            value_date=value_date,
-            reference=reference,
-            description=description,
-            idempotency_key=clerk_key(idempotency_key),
-            user=user,
-        )
+    movement = charge_of(
+        customer,
+        amount,
+        description=description,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        user=user,
+        value_date=value_date,
+    )
+    return _post(movement).transaction
+
+
+def charge_once(
+    customer: Customer | int, amount: Decimal, *, description: str, reference: Reference, idempotency_key: str
+) -> Posted:
+    """:func:`charge` under a key a client sent, answered with whether this call posted it: ``repeated``, the same
+    charge sent again, answered with what its first call posted; the key with another charge is refused
+    (:class:`IdempotencyConflict`)."""
+    movement = charge_of(
+        customer, amount, description=description, reference=reference, idempotency_key=idempotency_key
+    )
+    return _post(movement)
+
+
+def charge_of(
+    customer: Customer | int,
+    amount: Decimal,
+    *,
+    description: str = "",
+    reference: Reference | None = None,
+    idempotency_key: str | None = None,
+    user: User | None = None,
+    value_date: date | None = None,
+) -> Movement:
+    return Movement(
+        kind=Kind.CHARGE,
+        amount=-_positive(amount),
+        customer_id=_id(customer),
+        value_date=value_date,
+        reference=reference,
+        description=description,
+        idempotency_key=clerk_key(idempotency_key),
+        user=user,
     )
 
 
@@ -263,8 +295,8 @@ def reverse(
     original = movement_by_id(_id(transaction_))
     movement = reversal(original, description=description, user=user, value_date=value_date)
     if refuse_again:
-        return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found), by_hand=True)
-    return _post(movement, by_hand=True)
+        return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found), by_hand=True).transaction
+    return _post(movement, by_hand=True).transaction
 
 
 def reversal(
@@ -329,7 +361,7 @@ def reversal_of(movement_id: int) -> BalanceTransaction | None:
 def post_movement(movement: Movement) -> BalanceTransaction:
     """Post a movement built by :func:`adjustment` or :func:`reversal`, in a unit of work of its own; above the
     approval limit it raises :class:`NeedsApproval` instead, whoever calls."""
-    return _post(movement, by_hand=True)
+    return _post(movement, by_hand=True).transaction
 
 
 def approval_limit() -> Decimal:
@@ -439,7 +471,7 @@ def _forged(customer_id: int, day_began: datetime) -> list[int]:
     return sorted({finding.row_id for finding in unsealed} | set(reviewed))
 
 
-def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> BalanceTransaction:
+def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Posted:
     """Post in a unit of work of its own. ``earlier``: the error to raise, given what was already posted for the
     movement (under its key, which ``post`` looks up; for a reversal, its movement's reversal under any key), instead
     of returning that. ``by_hand``: money moved by hand, which one person posts only within the approval limit."""
@@ -455,7 +487,7 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Balance
                 posted = post(installation(), connection, movement, first_time=limit)
             if posted.repeated and earlier is not None:
                 raise earlier(posted.transaction)
-            return posted.transaction
+            return posted
     except IntegrityError:
         # Another movement took the key (or reversed the movement) between our check and our insert.
         with db.engine.connect() as connection:
@@ -464,7 +496,7 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Balance
             raise
         if earlier is not None:
             raise earlier(found) from None
-        return same_or_conflict(found, movement)
+        return Posted(found.entry_id, found.id, same_or_conflict(found, movement), repeated=True)
 
 
 def _first(connection, movement: Movement) -> BalanceTransaction | None:

@@ -59,10 +59,10 @@ from backoffice.platform.money import MAX_AMOUNT, shown, unit_places
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.many import post_many
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import DELIVERED, Kind, measured
+from backoffice.posting.wallet import post_many
 from backoffice.services import installation
 from backoffice.services.metering.values import MeteringError
 

@@ -10,14 +10,17 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
+from backoffice import register_migrations
 from backoffice.models import BalanceTransaction, RunMode, TransactionCalculation
 from backoffice.platform import money
 from backoffice.platform.config import ConfigError, read
 from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places, format_money
+from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile.engine import run
-from backoffice.services import metering
+from backoffice.services import billing, metering, wallet
 from tests.factories import hotel_with_meter
+from tests.workers import serving_url
 
 D = Decimal
 
@@ -102,3 +105,37 @@ def test_the_units_of_the_projects_currencies_are_its_own_whatever_babels_data(m
     assert read({"BACKOFFICE_CURRENCY": "IDR", "BACKOFFICE_CURRENCY_PLACES": "0"}).currency_places == 0
     with pytest.raises(ConfigError, match="BACKOFFICE_CURRENCY_PLACES='3' is not 0, 1 or 2"):
         read({"BACKOFFICE_CURRENCY_PLACES": "3"})
+
+
+@pytest.fixture
+def held_in_dong(app):
+    """The database holds amounts in whole đồng (as ``backoffice db grant-runtime`` has it hold them for
+    ``BACKOFFICE_CURRENCY_PLACES=0``), while the app's setting still says two places: a door that forgot the unit."""
+    with db.engine.begin() as connection:
+        money.keep_unit(connection, 0)
+    yield
+    with db.engine.begin() as connection:
+        money.keep_unit(connection, app.config["CURRENCY_PLACES"])
+
+
+def test_the_database_refuses_an_amount_finer_than_the_unit_whatever_door_forgot_it(app, held_in_dong):
+    customer, meter = hotel_with_meter(date(2026, 11, 1))
+    db.session.commit()
+    wallet.recharge(customer.id, Decimal("1000"))
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction))
+    with pytest.raises(sa.exc.IntegrityError) as refused:
+        wallet.recharge(customer.id, Decimal("1000.50"))
+    assert str(already_recorded(refused.value)) == "The amount is finer than the currency's unit. Nothing was written."
+    with pytest.raises(sa.exc.IntegrityError) as refused:
+        billing.add_payment(meter, Decimal("1000.50"), date(2026, 11, 2), "TRF-1")
+    assert "ck_payments_amount_in_unit" in str(refused.value.orig)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == before
+
+
+def test_grant_runtime_has_the_database_hold_the_settings_unit(app, held_in_dong):
+    role = sa.make_url(serving_url(app.config["SQLALCHEMY_DATABASE_URI"])).username
+    register_migrations(app)
+    result = app.test_cli_runner().invoke(args=["db", "grant-runtime", role])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.text("SELECT currency_places_v1()")) == app.config["CURRENCY_PLACES"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,11 +15,21 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import BalanceTransaction, Import, ImportStatus, Invoice, Payment
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    Import,
+    ImportStatus,
+    Invoice,
+    Meter,
+    MeterAssignment,
+    Payment,
+)
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.money import keep_unit
 from backoffice.services import api_clients, billing
-from tests.factories import UserFactory, metered_customer
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, metered_customer
 from tests.test_imports_once import payment_form
 
 DOORS = ("form", "api", "csv", "xlsx", "command", "job", "database")
@@ -35,6 +45,7 @@ def door(app, client, admin):
     invoice = billing.add_invoice(meter, "INV-1", Decimal("300000"), since, since + timedelta(days=30))
     billing.add_payment(meter, Decimal("1000"), since + timedelta(days=1), "TRF-1")
     billing.add_payment(meter, Decimal("500"), since + timedelta(days=2), "")
+    CustomerFactory(code="OTHER")
     token = api_clients.issue("portal", by=UserFactory(email="issuer@example.com", role="admin"))[1]
     db.session.commit()
     return Door(app, client, token, since, invoice.id)
@@ -161,6 +172,15 @@ def unit_job(door: Door):
     assert NO_PLACES in door.job("payments", PAYMENTS, f"M-1;TRF-9;1.000,5;{door.since.isoformat()}")
 
 
+def unit_database(door: Door):
+    """The database holds the installation's unit (``currency_places_v1()``, as ``grant-runtime`` writes it)."""
+    with pytest.raises(sa.exc.IntegrityError) as refused:
+        with db.engine.begin() as connection:
+            keep_unit(connection, 0)
+            connection.exec_driver_sql("UPDATE payments SET amount = 1000.5")
+    assert "ck_payments_amount_in_unit" in str(refused.value.orig)
+
+
 # --- An amount written with more places than the unit, whatever its value ----------------------------------------
 
 AMBIGUOUS = "Ambiguous"
@@ -261,6 +281,22 @@ def zero_database(door: Door):
     assert "ck_payments_amount_positive" in door.database("UPDATE payments SET amount = 0")
 
 
+# --- A meter's move dated before its holder had it: what the check passes, the write takes ----------------------
+
+ASSIGNMENTS = "Meter serial;Customer code;Started on"
+MOVE_TOO_EARLY = "a move must be dated after that"
+
+
+def move_csv(door: Door):
+    said = door.csv("assignments", ASSIGNMENTS, "M-1;OTHER;2020-01-01")
+    assert MOVE_TOO_EARLY in said
+
+
+def move_xlsx(door: Door):
+    header = ["Meter serial", "Customer code", "Started on"]
+    assert MOVE_TOO_EARLY in door.xlsx("assignments", header, ["M-1", "OTHER", date(2020, 1, 1)])
+
+
 NO_API_PAYMENTS = "the clients' API takes charges and readings, no invoice or payment"
 NO_COMMAND_BILLING = "no command adds an invoice or a payment: they come in by the form or an import"
 A_JOB_RUNS_WHAT_A_DOOR_CHECKED = "a job reads no one's text: it runs what a form, a file or a command gave"
@@ -275,7 +311,7 @@ RULES: dict[str, dict[str, Callable | str]] = {
         "xlsx": unit_xlsx,
         "command": unit_command,
         "job": unit_job,
-        "database": "a stored amount's places are the columns' (cents): the unit is refused at the doors and the core",
+        "database": unit_database,
     },
     "an amount written with more places than the unit": {
         "form": places_form,
@@ -313,6 +349,15 @@ RULES: dict[str, dict[str, Callable | str]] = {
         "job": "a job reads a file's cells as its check did: the CSV's row",
         "database": zero_database,
     },
+    "a meter's move dated after its holder had it": {
+        "form": "the form asks the clerk to confirm a move first, and its service refuses it (test_meters.py)",
+        "api": "the clients' API moves no meter",
+        "csv": move_csv,
+        "xlsx": move_xlsx,
+        "command": "no command moves a meter: it moves on the customer's page or by an import",
+        "job": "a job reads a file's cells as its check did: the CSV's row",
+        "database": "the database keeps one active assignment a meter; a move's date is the service's rule",
+    },
 }
 """Each rule's cell at each door: a test, or why the door cannot take what the rule is about."""
 
@@ -336,3 +381,33 @@ def test_the_door_refuses_what_the_rule_refuses_and_writes_nothing(request, door
     before = counts()
     cell(door)
     assert counts() == before
+
+
+def test_a_move_the_write_would_refuse_is_refused_when_checked_and_the_other_rows_are_written(door):
+    """The check rehearses the write of a meter's assignments: the move dated before its holder had the meter is
+    rejected with the write's words, and the row beside it is written, as the check said."""
+    MeterFactory(serial="M-2")
+    db.session.commit()
+    content = f"{ASSIGNMENTS}\nM-1;OTHER;2020-01-01\nM-2;OTHER;{door.since.isoformat()}\n".encode()
+    sent = door.client.post(
+        "/imports",
+        data={"kind": "assignments", "file": (io.BytesIO(content), "assignments.csv")},
+        content_type="multipart/form-data",
+        headers=ENGLISH,
+    )
+    assert MOVE_TOO_EARLY in door.client.get(sent.headers["Location"], headers=ENGLISH).get_data(as_text=True)
+    record = db.session.scalar(sa.select(Import).order_by(Import.id.desc()))
+    assert (record.rows_good, record.rows_rejected) == (1, 1)
+    door.client.post(sent.headers["Location"] + "/run", data={"valid_only": "1"})
+    db.session.rollback()
+    record = db.session.get(Import, record.id)
+    assert (record.status, record.rows_written) == (ImportStatus.DONE, 1)
+    held = dict(
+        db.session.execute(
+            sa.select(Meter.serial, Customer.code)
+            .join(MeterAssignment, MeterAssignment.meter_id == Meter.id)
+            .join(Customer, Customer.id == MeterAssignment.customer_id)
+            .where(MeterAssignment.is_active)
+        ).all()
+    )
+    assert held == {"M-1": "HOTEL", "M-2": "OTHER"}

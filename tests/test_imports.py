@@ -41,8 +41,8 @@ from backoffice.models import (
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
-from backoffice.services import periods
-from tests.factories import metered_customer
+from backoffice.services import billing, meter_lifecycle, periods
+from tests.factories import CustomerFactory, metered_customer
 from tests.workers import ROOT, kill_work_horse, listening_worker, run_worker, serving_url
 
 INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
@@ -572,15 +572,30 @@ def test_an_invoice_or_payment_dated_when_nobody_held_the_meter_is_refused_when_
     assert "Line 2, Paid on: Meter M-1 was not assigned to any customer on 31 Dec 2025" in result.stderr
 
 
-def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_lines(app, runner, tmp_path, known):
+def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_lines(
+    app, runner, tmp_path, known, monkeypatch
+):
+    """What no check can see: the meter moved while the import ran, after its last check, to after the file's
+    date."""
+    customer, meter = known
+    CustomerFactory(code="OTHER")
+    third = CustomerFactory(code="THIRD")
+    write = running.write
+
+    def moved_meanwhile(*args):
+        current = billing.active_assignment(meter.id)
+        meter_lifecycle.assign_meter(meter, third, date(2026, 7, 1), confirm_move_from=current.id)
+        write(*args)
+
+    monkeypatch.setattr(running, "write", moved_meanwhile)
     path = tmp_path / "assignments.csv"
-    path.write_text("Meter serial;Customer code;Started on\nM-1;KNOWN;2025-06-01\n")  # before KNOWN's own, from 2026
+    path.write_text("Meter serial;Customer code;Started on\nM-1;OTHER;2026-06-01\n")
     result = runner.invoke(args=["import", "assignments", str(path)])
     assert result.exit_code == 1
     assert "A row of lines 2 to 2 was refused when written:" in result.stderr
     record = db.session.scalar(sa.select(Import))
     assert record.status == ImportStatus.FAILED and record.rows_written == 0
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == 2
 
 
 def test_a_large_file_is_checked_by_a_job_then_imported_by_another(app, client, admin, redis_url, monkeypatch):

@@ -16,7 +16,16 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.imports.kinds import KINDS
-from backoffice.models import BalanceTransaction, Customer, Import, ImportStatus, Invoice, Meter, Payment
+from backoffice.models import (
+    BalanceTransaction,
+    Customer,
+    Import,
+    ImportStatus,
+    Invoice,
+    Meter,
+    MeterAssignment,
+    Payment,
+)
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import Kind
@@ -104,6 +113,28 @@ def test_two_commands_importing_one_file_at_once_write_each_row_once(app, meters
         assert db.session.scalar(sa.select(sa.func.sum(Customer.balance)).where(Customer.code.like("P%"))) == Decimal(
             "3000000.00"
         )
+
+
+def test_an_import_rehearses_a_meters_moves_as_the_runtime_role(app, meters, tmp_path):
+    """The check writes the assignments as the write would, as the role that serves, and undoes it: the move dated
+    before its holder had the meter is refused in the write's words, the other one is to be written, nothing is."""
+    path = tmp_path / "assignments.csv"
+    today = local_today().isoformat()
+    path.write_text(f"Meter serial;Customer code;Started on\nM-0;P1;2020-01-01\nM-1;P2;{today}\n")
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment))
+    env = os.environ | {
+        "DATABASE_URL": serving_url(app.config["SQLALCHEMY_DATABASE_URI"]),
+        "SECRET_KEY": "test",
+        "BACKOFFICE_ANCHORS_FOLDER": app.config["ANCHORS_FOLDER"],
+        "BACKOFFICE_LANGUAGE": "en",
+    }
+    command = [sys.executable, "-c", "from backoffice.command import main; main()", "import", "assignments", str(path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "2 rows: 1 to write, 0 unchanged, 1 rejected." in done.stdout, done.stdout + done.stderr
+    assert "Line 2: Meter M-0 has been at P0 since" in done.stderr and "a move must be dated after that" in done.stderr
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == before
 
 
 def test_two_admins_pressing_import_with_two_workers_write_each_payment_once(app, client, admin, meters, redis_url):

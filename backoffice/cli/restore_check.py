@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
 from alembic.script import ScriptDirectory
@@ -22,6 +20,7 @@ from backoffice.cli.common import CannotAsk, CommandError, CommandUsageError, _c
 from backoffice.cli.reconcile import print_run
 from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
+from backoffice.services import rehearsal
 
 ON_ANOTHER_DATABASE = "backoffice.on_another_database"
 """The app's extension that builds an app of its settings on another database (``backoffice.app`` registers it with
@@ -66,7 +65,7 @@ def restore_check_command(url: str, role: str | None, yes: bool) -> None:
             _reach(target)
             if not yes and _serves(served):
                 _confirm(target)
-            with _rolled_back():
+            with rehearsal():
                 _report(target, _examined(target, script, role))
         finally:
             db.session.remove()
@@ -152,20 +151,6 @@ def _confirm(target) -> None:
         ),
         abort=True,
     )
-
-
-@contextmanager
-def _rolled_back() -> Iterator[None]:
-    """The block's session works in one transaction of the checked database's, rolled back at the block's end: the
-    checks' run is recorded as every verify's is, and what it commits ends at a savepoint, so nothing is written."""
-    with db.engine.connect() as connection:
-        outer = connection.begin()
-        db.session.registry.set(db.session.session_factory(bind=connection, join_transaction_mode="create_savepoint"))
-        try:
-            yield
-        finally:
-            db.session.remove()
-            outer.rollback()
 
 
 def _examined(target, script, role):

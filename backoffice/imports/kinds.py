@@ -105,6 +105,10 @@ class ImportKind:
     """The customers the written rows touch: the verify at the end checks them."""
     compared: tuple[str, ...] = field(default=())
     """The columns a stored record is compared on (the key's aside); a difference is a conflict."""
+    rehearsed: bool = False
+    """Its rows' write depends on what is stored and on each other (a meter's assignments, in the order they
+    started): the check rehearses the write (``services.rehearsal``), so a row the write refuses is refused when
+    checked."""
     by_hand: bool = False
     """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
     total, the import waits for a second admin's approval."""
@@ -493,6 +497,7 @@ ASSIGNMENTS = ImportKind(
     _write_assignments,
     refers=_both(_refer_meters, _refer_customers),
     compared=("customer", "ended_on"),
+    rehearsed=True,
 )
 
 

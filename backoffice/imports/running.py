@@ -49,7 +49,7 @@ from backoffice.platform.money import format_plain, shown
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
-from backoffice.services import approvals, one_unit
+from backoffice.services import approvals, one_unit, rehearsal
 
 BATCH = 1000
 """Rows checked at once: their references and keys looked up in one statement each."""
@@ -156,6 +156,8 @@ def check(kind: ImportKind, table: Table) -> Checked:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
         good = _classify(kind, batch, checked)
+        if kind.rehearsed and good:
+            good = _rehearsed(kind, good, checked)
         checked.good += len(good)
         if kind.by_hand:
             for _ordinal, _row, record in good:
@@ -165,6 +167,38 @@ def check(kind: ImportKind, table: Table) -> Checked:
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
     return checked
+
+
+def _rehearsed(kind: ImportKind, good: list, checked: Checked) -> list:
+    """The rows the write takes, found by writing them as its chunks would and undoing it (:func:`services.rehearsal`):
+    a chunk the write refuses is written again a row at a time, each row it refuses rejected in its words."""
+    taken = []
+    with rehearsal():
+        for start in range(0, len(good), CHUNK):
+            chunk = good[start : start + CHUNK]
+            if _refusal(kind, [record for _ordinal, _row, record in chunk]) is None:
+                taken += chunk
+                continue
+            for ordinal, row, record in chunk:
+                if (refusal := _refusal(kind, [record])) is None:
+                    taken.append((ordinal, row, record))
+                else:
+                    _reject(checked, row, None, str(refusal), ordinal)
+    return taken
+
+
+def _refusal(kind: ImportKind, rows: list[Row]) -> Exception | None:
+    """What the write refuses the rows for, in one unit of work (:func:`write`'s words); ``None``, written."""
+    try:
+        with one_unit():
+            kind.write(rows, None)
+    except IntegrityError as error:
+        if (refusal := already_recorded(error)) is None:
+            raise
+        return refusal
+    except ValueError as refusal:
+        return refusal
+    return None
 
 
 def _repeated(kind: ImportKind, first_line: int) -> str:

@@ -22,7 +22,7 @@ from blinker import signal
 from flask import has_request_context
 from sqlalchemy import BigInteger, DateTime, ForeignKey, ForeignKeyConstraint, String, event, insert, literal, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Mapper, Session, mapped_column, relationship
 from sqlalchemy.sql.naming import conv
 from sqlalchemy_continuum import make_versioned, versioning_manager
 from sqlalchemy_continuum.operation import Operation
@@ -126,6 +126,23 @@ def _versions_reference_their_transaction() -> None:
             # Named apart from the convention, whose name would pass PostgreSQL's 63 characters.
             name = conv(f"fk_{table.name}_transaction")
             table.append_constraint(ForeignKeyConstraint(["transaction_id"], [HistoryTransaction.id], name=name))
+
+
+def versions_within_savepoints(session) -> None:
+    """Have the versions the session's units of work write joined to each unit's savepoint: Continuum writes them
+    through a session of its own on the connection, which within a savepoint would begin one more savepoint that it
+    never ends, and the unit's own would then be found ended under it."""
+
+    manager = versioning_manager
+
+    @event.listens_for(session, "after_begin")
+    def _joined(begun, _transaction, connection) -> None:
+        # ``manager.unit_of_work(begun)``, which would ask the session being begun for its connection.
+        if connection not in manager.session_connection_map.values():
+            manager.session_connection_map[begun] = connection
+        work = manager.units_of_work.setdefault(connection, manager.uow_class(manager))
+        if work.version_session is None:
+            work.version_session = Session(bind=connection, join_transaction_mode="rollback_only")
 
 
 versions_written = signal("history-versions-written")

@@ -260,6 +260,15 @@ def round_money(value: Decimal, places: int = 2) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+def keep_unit(connection, places: int) -> None:
+    """Have the database hold amounts in a unit of ``places`` decimal places (``currency_places_v1()``, which the money
+    sources' ``ck_<table>_amount_in_unit`` read, migration ``0075``): as the database's owner."""
+    connection.exec_driver_sql(
+        "CREATE OR REPLACE FUNCTION currency_places_v1() RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+        f"AS 'SELECT {int(places)}'"
+    )
+
+
 def unit_places() -> int:
     """The decimal places of the installation's currency unit (``BACKOFFICE_CURRENCY_PLACES``), to which every amount
     the system computes is rounded where it is stored, and which no amount given to it may go beyond: none for the

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.models import BalanceTransaction
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import NotOneLine
-from backoffice.platform.money import shown
+from backoffice.platform.money import MoneyError, shown
 
 KEY_LENGTH = BalanceTransaction.__table__.c.idempotency_key.type.length
 
@@ -102,10 +102,13 @@ _RECORDED_ONCE = {
 
 
 def already_recorded(error: IntegrityError) -> ValueError | None:
-    """The refusal a key the database holds once (:data:`_RECORDED_ONCE`), or a column that holds one line
-    (``ck_<table>_<column>_one_line``), says when ``error`` is its violation; else ``None``."""
+    """The refusal a key the database holds once (:data:`_RECORDED_ONCE`), a column that holds one line
+    (``ck_<table>_<column>_one_line``), or an amount the database holds in the currency's unit
+    (``ck_<table>_amount_in_unit``) says when ``error`` is its violation; else ``None``."""
     diagnosis = getattr(error.orig, "diag", None)
     name = getattr(diagnosis, "constraint_name", None) or ""
+    if name.endswith("_amount_in_unit"):
+        return MoneyError(_("%(what)s Nothing was written.", what=_("The amount is finer than the currency's unit.")))
     if name.endswith("_one_line"):
         return NotOneLine(getattr(diagnosis, "column_name", None) or name.removeprefix("ck_").removesuffix("_one_line"))
     said = _RECORDED_ONCE.get(name)

@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from flask import current_app
 from sqlalchemy.orm.exc import StaleDataError
 
+from backoffice.models.history import versions_within_savepoints
 from backoffice.platform.extensions import db
 from backoffice.posting.installation import Installation
 
@@ -49,6 +50,25 @@ def one_unit():
             yield session
     finally:
         _within.reset(token)
+
+
+@contextmanager
+def rehearsal():
+    """What the write operations the block calls would do, undone: the block's session works on a connection of its
+    own, in one transaction rolled back at the block's end, where each operation's commit ends at a savepoint and its
+    rollback returns to it. The session the caller had is its own again afterwards."""
+    kept = db.session.registry()
+    with db.engine.connect() as connection:
+        outer = connection.begin()
+        session = db.session.session_factory(bind=connection, join_transaction_mode="create_savepoint")
+        versions_within_savepoints(session)
+        db.session.registry.set(session)
+        try:
+            yield
+        finally:
+            db.session.remove()
+            outer.rollback()
+            db.session.registry.set(kept)
 
 
 @contextmanager

@@ -1,11 +1,11 @@
 """Wallet movements, posted by one function of SQL: a batch of them, or one as a batch of one.
 
-``post_wallet_movements_v2`` (migration ``0074``, where it reads top to bottom) takes the movements in the order given
-and the rule table as rows (:func:`rule_rows`): it locks the customers in the order of their ids, checks every
-movement over the chain of its customer's balance and totals, raises the first refusal with its figures, then writes
-each movement's journal entry with its two lines, its ledger row and its customer's row, its month (when asked) and
-the accounts' buckets, last. What the rules are stays in ``posting.rules``: the function is given them, and Python
-names a refusal in the reader's language (:func:`refusal`) from the figures the function gives. So one movement
+``post_wallet_movements_v2`` (migration ``0074``, where it reads top to bottom) takes the movements in the order given,
+each with what the rule table says of it (:func:`rules`, from ``posting.rules``: worked out here for one movement,
+joined in SQL for a batch): it checks every movement over the chain of its customer's balance and totals, the
+customer's row locked, raises the first refusal with its figures, or writes each movement's journal entry with its two
+lines, its ledger row and its customer's row, its month (when asked) and the accounts' buckets, last. Python names a
+refusal in the reader's language (:func:`refusal`) from the figures the function gives. So one movement
 (:func:`post_one`: a form's, the API's, a command's) and a batch (:func:`post_many`: an import's chunk, a re-pricing)
 are written, and refused, by the same statements.
 """
@@ -13,21 +13,21 @@ are written, and refused, by the same statements.
 from __future__ import annotations
 
 import json
-import typing
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    Boolean,
     Date,
     Integer,
     Numeric,
     Select,
     String,
+    and_,
     any_,
     bindparam,
     cast,
@@ -48,7 +48,7 @@ from sqlalchemy.types import UserDefinedType
 from backoffice.evidence import sealing
 from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import BUCKETS, BalanceTransaction, JournalEntry, normal_amount
-from backoffice.models.types import Money, utcnow
+from backoffice.models.types import utcnow
 from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.installation import Installation
@@ -106,35 +106,35 @@ class WalletMovement:
         )
 
 
-class _Movement(UserDefinedType):
-    """The composite type ``wallet_movement_v2``."""
+class _Composite(UserDefinedType):
+    """A composite type of the posting function's (migration ``0074``), by name."""
 
     cache_ok = True
 
+    def __init__(self, name: str) -> None:
+        self.name = name
+
     def get_col_spec(self, **_kw) -> str:
-        return "wallet_movement_v2"
+        return self.name
 
 
-_TYPES = {int: Integer, str: String, Decimal: Money, date: Date, bool: Boolean}
+COUNTED = tuple(counts(RULES[0], Decimal(1)))
+"""What a movement adds to, by its rule: each of the customer's totals, then each of its month's columns."""
+RULED = ("ruled", "debit_account", "credit_account", "debited", "credited", *COUNTED)
+"""What the rule table says of a movement, in amounts, as the posting function takes it after the movement's own
+fields (``wallet_movement_v2``): whether a rule applies, the accounts its lines debit and credit and what each adds
+to its account's balance, and what it adds to each of :data:`COUNTED`."""
 
 
-def _bound(name: str, hint):
-    """The field's parameter, typed as annotated (``int | None``: an integer)."""
-    (python_type,) = [type_ for type_ in typing.get_args(hint) or (hint,) if type_ is not type(None)]
-    return bindparam(name, type_=_TYPES[python_type])
-
-
-_ONE = array(
-    [cast(tuple_(*(_bound(name, hint) for name, hint in typing.get_type_hints(WalletMovement).items())), _Movement())]
-)
-"""One movement, bound, as a batch of one."""
+_FIELDS = tuple(field.name for field in fields(WalletMovement))
+_ONE = array([cast(tuple_(literal(1), *map(bindparam, (*_FIELDS, *RULED))), _Composite("wallet_movement_v2"))])
+"""One movement, bound, as a batch of one: each field cast by the composite type."""
 
 
 def _posted(batch, months: bool):
     """The ledger rows ``post_wallet_movements_v2`` writes for ``batch`` (an array of movements), as a table."""
     return func.post_wallet_movements_v2(
         batch,
-        bindparam("rules", type_=JSONB),
         literal(BUCKETS),
         bindparam("today", type_=Date),
         bindparam("moment"),
@@ -146,34 +146,65 @@ def _posted(batch, months: bool):
 _POST_ONE = select(_posted(_ONE, months=True))
 
 
-def rule_rows(installation: Installation, connection: Connection) -> list[dict]:
-    """The rule table's wallet rules as the posting function reads them (``wallet_rule_v2``, bound as JSON): for each
-    kind and sign, the accounts its lines debit and credit and what each adds to its account's balance, and what the
-    movement adds to each of the customer's totals and its month's columns, by unit of its signed amount."""
-    rules = [rule for rule in RULES if rule.wallet]
-    found = journal.accounts_of(installation, connection, {code for r in rules for code in (r.debit, r.credit)})
-    one = Decimal(1)
-    return [
-        {
-            "kind": rule.kind.value,
-            "sign": rule.sign,
-            "debit_account": found[rule.debit].id,
-            "credit_account": found[rule.credit].id,
-            "debited": int(normal_amount(found[rule.debit].type, one, Decimal(0))),
-            "credited": int(normal_amount(found[rule.credit].type, Decimal(0), one)),
+_WALLET_RULES = tuple(rule for rule in RULES if rule.wallet)
+_CODES = frozenset(code for rule in _WALLET_RULES for code in (rule.debit, rule.credit))
+
+
+def rules(installation: Installation, connection: Connection) -> dict[tuple[str, int], dict]:
+    """The rule table's wallet rules by kind and sign (``wallet_rule_v2``): the accounts their lines debit and credit
+    and what each adds to its account's balance, and what the movement adds to each of :data:`COUNTED`, by unit of
+    its signed amount."""
+    return _rules(_accounts(installation, connection))
+
+
+def _accounts(installation: Installation, connection: Connection) -> tuple:
+    """The rules' accounts: code, id and type of each."""
+    found = journal.accounts_of(installation, connection, _CODES)
+    return tuple(sorted((code, account.id, account.type) for code, account in found.items()))
+
+
+@cache
+def _rules(accounts: tuple) -> dict[tuple[str, int], dict]:
+    """:func:`rules` for these accounts (code, id, type), made once."""
+    found = {code: (account_id, account_type) for code, account_id, account_type in accounts}
+    one, zero = Decimal(1), Decimal(0)
+    return {
+        (rule.kind.value, rule.sign): {
+            "debit_account": found[rule.debit][0],
+            "credit_account": found[rule.credit][0],
+            "debited": int(normal_amount(found[rule.debit][1], one, zero)),
+            "credited": int(normal_amount(found[rule.credit][1], zero, one)),
             **{name: int(by) for name, by in counts(rule, one).items()},
         }
-        for rule in rules
-    ]
-
-
-def _given(installation: Installation, connection: Connection, moment: datetime, user_id: int | None) -> dict:
-    return {
-        "rules": rule_rows(installation, connection),
-        "today": installation.today(),
-        "moment": moment,
-        "user_id": user_id,
+        for rule in _WALLET_RULES
     }
+
+
+@cache
+def _rules_json(accounts: tuple) -> str:
+    """:func:`rules` as the rows a batch joins its movements to, in JSON."""
+    return json.dumps([{"kind": kind, "sign": sign, **rule} for (kind, sign), rule in _rules(accounts).items()])
+
+
+def _ruled(movement: WalletMovement, rules: dict[tuple[str, int], dict]) -> dict:
+    """What the rule table says of ``movement``, in amounts (:data:`RULED`)."""
+    amount = movement.signed_amount
+    rule = rules.get((movement.kind, (amount > 0) - (amount < 0)))
+    if rule is None:
+        return {"ruled": False} | dict.fromkeys(RULED[1:])
+    size = abs(amount)
+    return {
+        "ruled": True,
+        "debit_account": rule["debit_account"],
+        "credit_account": rule["credit_account"],
+        "debited": size * rule["debited"],
+        "credited": size * rule["credited"],
+        **{name: amount * rule[name] for name in COUNTED},
+    }
+
+
+def _given(installation: Installation, moment: datetime, user_id: int | None) -> dict:
+    return {"today": installation.today(), "moment": moment, "user_id": user_id}
 
 
 def post_one(
@@ -181,8 +212,9 @@ def post_one(
 ) -> BalanceTransaction:
     """Write one movement (its idempotency key checked by the caller) and its month; returns its ledger row as the
     database returned it, sealed when the unit of work commits."""
+    given = asdict(movement) | _ruled(movement, rules(installation, connection)) | _given(installation, moment, user_id)
     with _refusals(installation):
-        row = connection.execute(_POST_ONE, asdict(movement) | _given(installation, connection, moment, user_id)).one()
+        row = connection.execute(_POST_ONE, given).one()
     transaction = BalanceTransaction(**row._mapping)
     sealing.rows_written(
         connection, [("journal_entries", transaction.entry_id, 0), ("balance_transactions", transaction.id, 0)]
@@ -190,38 +222,53 @@ def post_one(
     return transaction
 
 
-MOVEMENT_COLUMNS = (
-    "customer_id",
-    "position",
-    "kind",
-    "signed_amount",
-    "value_date",
-    "reference_type",
-    "reference_id",
-    "description",
-)
+MOVEMENT_COLUMNS = ("customer_id", "position", "kind", "signed_amount", "value_date", "reference_type", "reference_id")
+MOVEMENT_COLUMNS += ("description",)
 """The columns of the select of movements :func:`post_many` is given. ``position`` orders each customer's movements
 (their ledger rows take ids in that order); the others are a ``Movement``'s, ``kind`` by the sign of its amount."""
 
 
 def _many(movements: Select):
     """The movements of a batch (gas delivered: charged beyond the balance, refused while tampered evidence of their
-    customer waits for a review) as the function's array, each customer's in their ``position``'s order."""
-    given = movements.subquery("movements").c
+    customer waits for a review) as the function's array, each customer's in their ``position``'s order, each with
+    what its rule says of it (the rules bound as JSON, ``rules``)."""
+    source = movements.subquery("movements")
+    given = source.c
+    rule = func.jsonb_populate_recordset(
+        cast(null(), _Composite("wallet_rule_v2")), cast(bindparam("rules", type_=String), JSONB)
+    ).table_valued("kind", "sign", *(name for name in RULED if name != "ruled"))
+    size = func.abs(given.signed_amount)
+    placed = (
+        select(
+            func.row_number().over(order_by=(given.customer_id, given.position)).label("place"),
+            *(given[name] for name in MOVEMENT_COLUMNS if name != "position"),
+            bindparam("reason", type_=String).label("reason"),
+            bindparam("occasion", type_=String).label("occasion"),
+            rule.c.kind.is_not(None).label("ruled"),
+            rule.c.debit_account,
+            rule.c.credit_account,
+            (size * rule.c.debited).label("debited"),
+            (size * rule.c.credited).label("credited"),
+            *((given.signed_amount * rule.c[name]).label(name) for name in COUNTED),
+        )
+        .select_from(
+            source.outerjoin(rule, and_(rule.c.kind == given.kind, rule.c.sign == func.sign(given.signed_amount)))
+        )
+        .subquery("placed")
+    )
     row = cast(
         tuple_(
-            *(given[name] for name in MOVEMENT_COLUMNS if name != "position"),
-            bindparam("reason", type_=String),
-            bindparam("occasion", type_=String),
+            *(placed.c[name] for name in ("place", *MOVEMENT_COLUMNS[:1], *MOVEMENT_COLUMNS[2:], "reason", "occasion")),
             null(),
             null(),
             true(),
             true(),
             cast(literal(0), Numeric),
+            *(placed.c[name] for name in RULED),
         ),
-        _Movement(),
+        _Composite("wallet_movement_v2"),
     )
-    return select(func.array_agg(aggregate_order_by(row, given.customer_id, given.position))).scalar_subquery()
+    return select(func.array_agg(aggregate_order_by(row, placed.c.place))).scalar_subquery()
 
 
 def post_many(
@@ -239,7 +286,8 @@ def post_many(
     Their months are the caller's to recalculate (what else counts in them changes too, the readings' volumes):
     returns each customer's earliest value date among them."""
     posted = _posted(_many(movements), months=False)
-    given = (bound or {}) | _given(installation, connection, utcnow(), user.id if user else None)
+    rules_json = _rules_json(_accounts(installation, connection))
+    given = (bound or {}) | _given(installation, utcnow(), user.id if user else None) | {"rules": rules_json}
     with _refusals(installation):
         rows = connection.execute(
             select(posted.c.id, posted.c.entry_id, posted.c.customer_id, posted.c.value_date),
@@ -285,6 +333,7 @@ def refusal(found: dict, installation: Installation) -> Exception:
             rule_of(found["kind"], Decimal(found["amount"]))
         except NoRule as error:
             return error
+        return NoRule(f"A {found['kind']} is no wallet movement.")
     if failed == "today":
         return DatedAfterToday(date.fromisoformat(found["today"]), installation.timezone)
     if failed == "customer":

@@ -4,19 +4,21 @@ Revision ID: 0074
 Revises: 0073
 Create Date: 2026-11-27 18:00:00.000000
 
-- ``wallet_movement_v2``: a wallet movement as the posting function takes it.
-- ``wallet_rule_v2``: a row of the rule table as the posting function reads it: for a kind and the sign of its amount,
-  the accounts it debits and credits and what each line adds to its account's balance (1 or -1 an amount), and what
-  the movement adds to each of the customer's totals and its month's columns (1, -1 or 0 its signed amount). The
-  application renders its rule table (``posting.rules``) into these rows; nothing of the rules is written here.
-- ``wallet_batch_v2``: a batch's movements in the order given (``place``), each with what its rule says of it.
-- ``post_wallet_movements_v2``: the batch posted, as pgledger's ``create_transfers`` posts transfers: the customers
-  locked in the order of their ids; every movement checked in the order given, over the chain of its customer's
-  balance and totals, the first that fails raised (SQLSTATE ``WL001``) with its figures, as JSON, in the error's
-  detail, before anything is written; then, in one statement, each movement's journal entry posted with its two lines,
-  its ledger row with its balance before and after, and each customer moved by its movements; the months shifted (or,
-  for a customer not kept in real time, a recalculation request), when the caller asks; the accounts' buckets last, a
-  bucket its column could not hold raised. One movement is a batch of one. Returns the ledger rows written.
+- ``wallet_rule_v2``: a row of the rule table: for a kind and the sign of its amount, the accounts it debits and
+  credits, what each line adds to its account's balance (1 or -1 an amount), and what the movement adds to each of the
+  customer's totals and its month's columns (1, -1 or 0 its signed amount). The application renders its rule table
+  (``posting.rules``) into these rows; nothing of the rules is written here.
+- ``wallet_movement_v2``: a wallet movement as the posting function takes it: its place in the batch, its fields, and
+  what its rule says of it (``ruled`` false where no rule applies), in amounts.
+- ``post_wallet_movements_v2``: the batch posted, as pgledger's ``create_transfers`` posts transfers, with a generic
+  plan for each of its statements (they are the same whatever the batch): every movement checked in the order given,
+  its customer's row locked as it is met (a batch comes in the order of its customers' ids), over the chain of the
+  customer's balance and totals; the first that fails raised (SQLSTATE ``WL001``) with its figures, as JSON, in the
+  error's detail, and nothing written; else, in the same statement, each movement's journal entry posted with its two
+  lines, its ledger row with its balance before and after, and each customer moved by its movements; the months
+  shifted (or, for a customer not kept in real time, a recalculation request), when the caller asks; the accounts'
+  buckets last, a bucket its column could not hold raised. One movement is a batch of one. Returns the ledger rows
+  written.
 
 ``post_wallet_movement_v1`` stays beside it until no running version of the application calls it.
 All of them run with the privileges of the role that calls them (the runtime role's): none is ``SECURITY DEFINER``.
@@ -33,37 +35,18 @@ depends_on = None
 
 def upgrade():
     op.execute(TYPES)
-    op.execute(BATCH)
     op.execute(POST)
 
 
 def downgrade():
     op.execute(
-        "DROP FUNCTION post_wallet_movements_v2(wallet_movement_v2[], jsonb, integer, date, timestamptz, integer, boolean)"
+        "DROP FUNCTION post_wallet_movements_v2(wallet_movement_v2[], integer, date, timestamptz, integer, boolean)"
     )
-    op.execute("DROP FUNCTION wallet_batch_v2(wallet_movement_v2[], jsonb)")
-    op.execute("DROP TYPE wallet_rule_v2")
     op.execute("DROP TYPE wallet_movement_v2")
+    op.execute("DROP TYPE wallet_rule_v2")
 
 
 TYPES = """
-CREATE TYPE wallet_movement_v2 AS (
-    customer_id integer,
-    kind text,
-    signed_amount numeric,
-    value_date date,
-    reference_type text,
-    reference_id integer,
-    description text,
-    reason text,
-    occasion text,
-    reverses_id integer,
-    idempotency_key text,
-    allow_overdraft boolean,
-    automatic boolean,
-    delivered numeric
-);
-
 CREATE TYPE wallet_rule_v2 AS (
     kind text,
     sign integer,
@@ -76,10 +59,8 @@ CREATE TYPE wallet_rule_v2 AS (
     total_deposits integer,
     total_purchases integer
 );
-"""
 
-BATCH = """
-CREATE FUNCTION wallet_batch_v2(p_batch wallet_movement_v2[], p_rules jsonb) RETURNS TABLE (
+CREATE TYPE wallet_movement_v2 AS (
     place bigint,
     customer_id integer,
     kind text,
@@ -104,98 +85,70 @@ CREATE FUNCTION wallet_batch_v2(p_batch wallet_movement_v2[], p_rules jsonb) RET
     total_spent numeric,
     total_deposits numeric,
     total_purchases numeric
-) LANGUAGE sql STABLE AS $$
-    SELECT m.place, m.customer_id, m.kind, m.signed_amount, m.value_date, m.reference_type, m.reference_id,
-           m.description, m.reason, m.occasion, m.reverses_id, m.idempotency_key, m.allow_overdraft, m.automatic,
-           m.delivered, r.kind IS NOT NULL, r.debit_account, r.credit_account,
-           abs(m.signed_amount) * r.debited, abs(m.signed_amount) * r.credited,
-           m.signed_amount * r.total_recharged, m.signed_amount * r.total_spent,
-           m.signed_amount * r.total_deposits, m.signed_amount * r.total_purchases
-    FROM unnest(p_batch) WITH ORDINALITY AS m(
-        customer_id, kind, signed_amount, value_date, reference_type, reference_id, description, reason, occasion,
-        reverses_id, idempotency_key, allow_overdraft, automatic, delivered, place
-    )
-    LEFT JOIN jsonb_populate_recordset(NULL::wallet_rule_v2, p_rules) AS r
-        ON r.kind = m.kind AND r.sign = sign(m.signed_amount)
-$$;
+);
 """
 
 POST = """
 CREATE FUNCTION post_wallet_movements_v2(
     p_batch wallet_movement_v2[],
-    p_rules jsonb,
     p_buckets integer,
     p_today date,
     p_moment timestamptz,
     p_user_id integer,
     p_months boolean
-) RETURNS SETOF balance_transactions LANGUAGE plpgsql AS $$
+) RETURNS SETOF balance_transactions LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     most CONSTANT numeric := 999999999999999999.99;
     row_ids CONSTANT regclass := pg_get_serial_sequence('balance_transactions', 'id');
     entry_ids CONSTANT regclass := pg_get_serial_sequence('journal_entries', 'id');
     refused record;
+    refusal text;
     written balance_transactions[];
-    shifted record;
+    deferred integer[];
 BEGIN
-    -- 1. The customers, locked in the order of their ids.
-    PERFORM 1 FROM customers AS c
-    WHERE c.id IN (SELECT m.customer_id FROM unnest(p_batch) AS m)
-    ORDER BY c.id FOR UPDATE;
-
-    -- 2. Every movement checked in the order given, over its customer's balance and totals after it: a rule for its
-    --    kind and sign; dated no later than today; its customer's row there and open; gas delivered not charged while
-    --    tampered evidence of the customer waits for a review; no overdraft unless allowed; the balance and each
-    --    total within its column. The first that fails is raised with its figures, before anything is written.
-    SELECT * INTO refused FROM (
-        SELECT b.place, b.kind, b.signed_amount, b.value_date, b.ruled, b.allow_overdraft, b.customer_id, c.code,
-               c.id IS NOT NULL AS known, c.closed_at IS NULL AS open,
+    -- 1. Every movement checked in the order given, its customer's row locked as it is met (a batch comes in the
+    --    order of its customers' ids), over the customer's balance and totals after it: a rule for its kind and
+    --    sign; dated no later than today; its customer there and open; gas delivered not charged while tampered
+    --    evidence of the customer waits for a review; no overdraft unless allowed; the balance and each total within
+    --    its column. The first that fails is said with its figures, and nothing is written. Else, in the same
+    --    statement, each movement's journal entry, posted with its two lines (the debit first), its ledger row, and
+    --    each customer moved by its movements: at the statement's end the books' guards find every entry posted with
+    --    all its lines. The ids are taken in the order given, so that a customer's rows are in the order its balances
+    --    chain.
+    WITH chain AS MATERIALIZED (
+        SELECT b.*, c.code, c.id IS NOT NULL AS known, c.closed_at IS NULL AS open,
                NOT b.automatic OR NOT EXISTS (
                    SELECT 1 FROM tampered_evidence AS t WHERE t.customer_id = b.customer_id AND t.resolution IS NULL
                ) AS trusted,
-               round(c.balance + sum(b.signed_amount) OVER w, 2) AS balance,
-               round(c.total_recharged + sum(b.total_recharged) OVER w, 2) AS total_recharged,
-               round(c.total_spent + sum(b.total_spent) OVER w, 2) AS total_spent
-        FROM wallet_batch_v2(p_batch, p_rules) AS b LEFT JOIN customers AS c ON c.id = b.customer_id
+               round(c.balance + sum(b.signed_amount) OVER w, 2) AS balance_after,
+               round(c.total_recharged + sum(b.total_recharged) OVER w, 2) AS recharged_after,
+               round(c.total_spent + sum(b.total_spent) OVER w, 2) AS spent_after
+        FROM unnest(p_batch) AS b
+        LEFT JOIN LATERAL (SELECT * FROM customers AS locked WHERE locked.id = b.customer_id FOR UPDATE) AS c ON true
         WINDOW w AS (PARTITION BY b.customer_id ORDER BY b.place ROWS UNBOUNDED PRECEDING)
-    ) AS checked
-    WHERE (
-        ruled AND value_date <= p_today AND known AND open AND trusted
-        AND (allow_overdraft OR signed_amount >= 0 OR balance >= 0)
-        AND abs(balance) <= most AND abs(total_recharged) <= most AND abs(total_spent) <= most
-    ) IS NOT TRUE
-    ORDER BY place
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'WL001', MESSAGE = 'wallet movement refused', DETAIL = json_build_object(
-            'refusal', CASE
-                WHEN NOT refused.ruled THEN 'rule'
-                WHEN refused.value_date > p_today THEN 'today'
-                WHEN NOT refused.known THEN 'customer'
-                WHEN NOT refused.open THEN 'open'
-                WHEN NOT refused.trusted THEN 'trusted'
-                WHEN NOT (refused.allow_overdraft OR refused.signed_amount >= 0 OR refused.balance >= 0) THEN 'covered'
-                WHEN abs(refused.balance) > most THEN 'balance'
-                WHEN abs(refused.total_recharged) > most THEN 'total_recharged'
+    ), failed AS (
+        SELECT chain.*, CASE
+                WHEN NOT ruled THEN 'rule'
+                WHEN value_date > p_today THEN 'today'
+                WHEN NOT known THEN 'customer'
+                WHEN NOT open THEN 'open'
+                WHEN NOT trusted THEN 'trusted'
+                WHEN NOT (allow_overdraft OR signed_amount >= 0 OR balance_after >= 0) THEN 'covered'
+                WHEN abs(balance_after) > most THEN 'balance'
+                WHEN abs(recharged_after) > most THEN 'total_recharged'
                 ELSE 'total_spent'
-            END,
-            'place', refused.place, 'customer_id', refused.customer_id, 'code', refused.code,
-            'kind', refused.kind, 'amount', refused.signed_amount, 'value_date', refused.value_date,
-            'today', p_today, 'available', round(refused.balance - refused.signed_amount, 2),
-            'needed', abs(refused.signed_amount)
-        )::text;
-    END IF;
-
-    -- 3. Each movement's journal entry, posted with its two lines (the debit first), its ledger row, and each customer
-    --    moved by its movements: one statement, at whose end the books' guards find every entry posted with all its
-    --    lines. The ids are taken in the order given, so that a customer's rows are in the order its balances chain.
-    WITH chain AS (
-        SELECT b.*, round(c.balance + sum(b.signed_amount) OVER w, 2) AS balance_after
-        FROM wallet_batch_v2(p_batch, p_rules) AS b JOIN customers AS c ON c.id = b.customer_id
-        WINDOW w AS (PARTITION BY b.customer_id ORDER BY b.place ROWS UNBOUNDED PRECEDING)
-        ORDER BY b.place
+            END AS refusal
+        FROM chain
+        WHERE (
+            ruled AND value_date <= p_today AND known AND open AND trusted
+            AND (allow_overdraft OR signed_amount >= 0 OR balance_after >= 0)
+            AND abs(balance_after) <= most AND abs(recharged_after) <= most AND abs(spent_after) <= most
+        ) IS NOT TRUE
+        ORDER BY place
+        LIMIT 1
     ), taken AS MATERIALIZED (
-        SELECT chain.*, nextval(row_ids)::integer AS row_id, nextval(entry_ids)::integer AS entry_id FROM chain
+        SELECT chain.*, nextval(row_ids)::integer AS row_id, nextval(entry_ids)::integer AS entry_id
+        FROM (SELECT * FROM chain WHERE NOT EXISTS (SELECT FROM failed) ORDER BY place) AS chain
     ), entries AS (
         INSERT INTO journal_entries (
             id, number, entry_date, description, status, posted_at, posted_by_id, source_type, source_id, created_at
@@ -224,6 +177,7 @@ BEGIN
             FROM taken AS t GROUP BY t.customer_id
         ) AS s
         WHERE c.id = s.customer_id
+        RETURNING c.id, c.use_realtime_calculation AS realtime
     ), ledger_rows AS (
         INSERT INTO balance_transactions (
             id, customer_id, kind, amount, signed_amount, balance_before, balance_after, value_date, reference_type,
@@ -236,41 +190,54 @@ BEGIN
         FROM taken ORDER BY row_id
         RETURNING *
     )
-    SELECT array_agg(r ORDER BY r.id) INTO written FROM ledger_rows AS r;
+    SELECT (SELECT array_agg(r ORDER BY r.id) FROM ledger_rows AS r),
+           (SELECT array_agg(m.id) FROM moved AS m WHERE NOT m.realtime),
+           (
+               SELECT json_build_object(
+                   'refusal', f.refusal, 'place', f.place, 'customer_id', f.customer_id, 'code', f.code,
+                   'kind', f.kind, 'amount', f.signed_amount, 'value_date', f.value_date, 'today', p_today,
+                   'available', round(f.balance_after - f.signed_amount, 2), 'needed', abs(f.signed_amount)
+               )::text
+               FROM failed AS f
+           )
+    INTO written, deferred, refusal;
+    IF refusal IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'WL001', MESSAGE = 'wallet movement refused', DETAIL = refusal;
+    END IF;
 
-    -- 4. The months, when the caller does not recalculate them: each shifted once by what its movements add; for a
+    -- 2. The months, when the caller does not recalculate them: each shifted once by what its movements add; for a
     --    customer not kept in real time, a recalculation request a movement.
     IF p_months THEN
-        INSERT INTO recalculation_requests (customer_id, from_date, reason, description, requested_at, requested_by_id)
-        SELECT w.customer_id, w.value_date, 'deferred', w.kind || ' #' || w.id, p_moment, p_user_id
-        FROM unnest(written) WITH ORDINALITY AS w JOIN wallet_batch_v2(p_batch, p_rules) AS b ON b.place = w.ordinality
-        JOIN customers AS c ON c.id = w.customer_id
-        WHERE NOT c.use_realtime_calculation
-          AND (b.total_deposits <> 0 OR b.total_purchases <> 0 OR b.delivered <> 0)
-        ORDER BY w.id;
-        FOR shifted IN
+        IF deferred IS NOT NULL THEN
+            INSERT INTO recalculation_requests (
+                customer_id, from_date, reason, description, requested_at, requested_by_id
+            )
+            SELECT w.customer_id, w.value_date, 'deferred', w.kind || ' #' || w.id, p_moment, p_user_id
+            FROM unnest(written) WITH ORDINALITY AS w JOIN unnest(p_batch) AS b ON b.place = w.ordinality
+            WHERE w.customer_id = ANY (deferred)
+              AND (b.total_deposits <> 0 OR b.total_purchases <> 0 OR b.delivered <> 0)
+            ORDER BY w.id;
+        END IF;
+        PERFORM shift_customer_month_v1(
+            shifted.customer_id, shifted.year_month, shifted.deposits, shifted.purchases, shifted.delivered,
+            json_build_object('balance_transaction_id', shifted.last_id), p_moment
+        )
+        FROM (
             SELECT w.customer_id, to_char(w.value_date, 'YYYY-MM') AS year_month, sum(b.total_deposits) AS deposits,
                    sum(b.total_purchases) AS purchases, sum(b.delivered) AS delivered, max(w.id) AS last_id
-            FROM unnest(written) WITH ORDINALITY AS w
-            JOIN wallet_batch_v2(p_batch, p_rules) AS b ON b.place = w.ordinality
-            JOIN customers AS c ON c.id = w.customer_id
-            WHERE c.use_realtime_calculation
+            FROM unnest(written) WITH ORDINALITY AS w JOIN unnest(p_batch) AS b ON b.place = w.ordinality
+            WHERE NOT (w.customer_id = ANY (coalesce(deferred, '{}')))
             GROUP BY 1, 2
             HAVING sum(b.total_deposits) <> 0 OR sum(b.total_purchases) <> 0 OR sum(b.delivered) <> 0
             ORDER BY 1, 2
-        LOOP
-            PERFORM shift_customer_month_v1(
-                shifted.customer_id, shifted.year_month, shifted.deposits, shifted.purchases, shifted.delivered,
-                json_build_object('balance_transaction_id', shifted.last_id), p_moment
-            );
-        END LOOP;
+        ) AS shifted;
     END IF;
 
-    -- 5. The accounts' buckets, last, in (account, bucket) order: a bucket whose balance its column could not hold is
+    -- 3. The accounts' buckets, last, in (account, bucket) order: a bucket whose balance its column could not hold is
     --    raised, naming its account.
     WITH moves AS (
         SELECT side.account_id, b.customer_id % p_buckets AS bucket, sum(side.amount) AS amount
-        FROM wallet_batch_v2(p_batch, p_rules) AS b CROSS JOIN LATERAL (
+        FROM unnest(p_batch) AS b CROSS JOIN LATERAL (
             VALUES (b.debit_account, b.debited), (b.credit_account, b.credited)
         ) AS side(account_id, amount)
         GROUP BY 1, 2

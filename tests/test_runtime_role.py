@@ -61,6 +61,7 @@ from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
 from tests.factories import MeterFactory, OrderFactory, UserFactory, job_in
+from tests.test_seals import forge_in_the_chain
 
 D = Decimal
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -550,3 +551,28 @@ def test_a_history_transaction_id_taken_out_of_turn_costs_the_forger_not_the_cle
         db.session.commit()
 
     assert db.session.scalar(sa.text("SELECT count(*) FROM orders_history WHERE id = :id"), {"id": order.id}) == 3
+
+
+@pytest.mark.parametrize(("decision", "balance"), [("reverse", D("1000.00")), ("accept", D("1500.00"))])
+def test_an_admin_decides_a_forged_movements_finding_through_the_web_as_the_runtime_role(
+    app, runtime_url, decision, balance
+):
+    """Reverse and Accept on the Tampered evidence page, served as the role production serves with: the review's
+    lock is one the role may take."""
+    customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
+    wallet.recharge(customer.id, D("1000"))
+    forge_in_the_chain(customer, "500")
+    engine_run(RunMode.VERIFY, checks=["evidence_seals"])
+    found = [finding.id for finding in evidence_review.open_findings(customer.id)]
+    assert found
+    UserFactory(email="reviewer@example.com", role="admin", password="correct horse battery")
+    db.session.commit()
+    with runtime_app(runtime_url) as runtime:
+        client = runtime.test_client()
+        login = {"email": "reviewer@example.com", "password": "correct horse battery"}
+        assert client.post("/login", data=login).status_code == 302
+        answer = client.post("/evidence/review", data={"findings": found, "decision": decision, "reason": "checked"})
+        assert answer.status_code == 302, answer.get_data(as_text=True)
+    db.session.rollback()
+    assert evidence_review.open_findings(customer.id) == []
+    assert db.session.get(Customer, customer.id).balance == balance

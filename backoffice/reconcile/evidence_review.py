@@ -45,6 +45,7 @@ from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
+from backoffice.reconcile.locks import key
 from backoffice.reconcile.transitions import decide_finding
 from backoffice.services import allocations as allocating
 from backoffice.services import approvals, installation, notices, transaction, wallet
@@ -239,14 +240,15 @@ def _money(session, finding, original: BalanceTransaction, resolution: Resolutio
 
 
 def _undecided(session, finding_ids: list[int]) -> list[TamperedEvidence]:
-    """The findings, locked and read again as they are now: of two admins deciding at once, the second waits for
-    the first and then finds them decided."""
+    """The findings, read again as they are now under the review's lock: of two admins deciding at once, the second
+    waits for the first and then finds them decided. The lock is a transaction's advisory lock, which the runtime
+    role may take (a row's lock would need it to update the findings, which only the owner's function does)."""
+    session.execute(select(func.pg_advisory_xact_lock(key("evidence-review", 8))))
     found = list(
         session.scalars(
             select(TamperedEvidence)
             .where(TamperedEvidence.id.in_(finding_ids))
             .order_by(TamperedEvidence.id)
-            .with_for_update()
             .execution_options(populate_existing=True)
         )
     )

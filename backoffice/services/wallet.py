@@ -134,27 +134,9 @@ def recharge(
     return _post(movement, by_hand=user is not None if by_hand is None else by_hand).transaction
 
 
-def recharge_of(
-    customer: Customer | int,
-    amount: Decimal,
-    *,
-    description: str = "",
-    reference: Reference | None = None,
-    idempotency_key: str | None = None,
-    user: User | None = None,
-    value_date: date | None = None,
-) -> Movement:
+def recharge_of(customer: Customer | int, amount: Decimal, **given) -> Movement:
     """The recharge :func:`recharge` posts, not posted: what a request for it asks (:func:`needs_approval`)."""
-    return Movement(
-        kind=Kind.RECHARGE,
-        amount=_positive(amount),
-        customer_id=_id(customer),
-        value_date=value_date,
-        reference=reference,
-        description=description,
-        idempotency_key=clerk_key(idempotency_key),
-        user=user,
-    )
+    return _asked(Kind.RECHARGE, customer, _positive(amount), **given)
 
 
 def charge(
@@ -192,9 +174,15 @@ def charge_once(
     return _post(movement)
 
 
-def charge_of(
+def charge_of(customer: Customer | int, amount: Decimal, **given) -> Movement:
+    """The charge :func:`charge` posts, not posted."""
+    return _asked(Kind.CHARGE, customer, -_positive(amount), **given)
+
+
+def _asked(
+    kind: Kind,
     customer: Customer | int,
-    amount: Decimal,
+    signed: Decimal,
     *,
     description: str = "",
     reference: Reference | None = None,
@@ -202,9 +190,10 @@ def charge_of(
     user: User | None = None,
     value_date: date | None = None,
 ) -> Movement:
+    """A movement a clerk or a client asks for, its key checked as theirs (``keys.clerk_key``)."""
     return Movement(
-        kind=Kind.CHARGE,
-        amount=-_positive(amount),
+        kind=kind,
+        amount=signed,
         customer_id=_id(customer),
         value_date=value_date,
         reference=reference,

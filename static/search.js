@@ -38,6 +38,7 @@ function close(field) {
   panelOf(field).hidden = true;
   field.setAttribute("aria-expanded", "false");
   field.removeAttribute("aria-activedescendant");
+  delete field.dataset.chose;
 }
 
 function activate(field, options, index) {
@@ -56,6 +57,7 @@ function choose(field, option) {
   field.value = option.dataset.value;
   named(field, option.dataset.chosen);
   close(field);
+  field.dataset.chose = "";
   field.dispatchEvent(new Event("change", { bubbles: true }));
   const manager = field.dataset.setsAccountManager && document.querySelector(field.dataset.setsAccountManager);
   if (manager && option.dataset.accountManager) {
@@ -78,7 +80,7 @@ document.addEventListener("htmx:afterSwap", (event) => {
   options.forEach((option, i) => {
     if (!option.id) option.id = `${list.id}-${i + 1}`;
   });
-  const shown = document.activeElement === field && panelOf(field).textContent.trim() !== "";
+  const shown = document.activeElement === field && !("chose" in field.dataset) && panelOf(field).textContent.trim() !== "";
   panelOf(field).hidden = !shown;
   field.setAttribute("aria-expanded", String(shown && options.length > 0));
   field.removeAttribute("aria-activedescendant");
@@ -122,7 +124,11 @@ document.addEventListener("focusout", (event) => {
   if (event.target.matches?.("[role=combobox][aria-controls]")) close(event.target);
 });
 
-// What a picker names beside it is what was chosen: typing over it unnames it.
+// What a picker names beside it is what was chosen: typing over it unnames it. A choice keeps the list closed until
+// the picker is typed in or closed: suggestions asked for what was typed before it (the choice made within the pause
+// before they are asked) do not open it again when they come.
 document.addEventListener("input", (event) => {
-  if (event.target.matches?.("input[data-picker]")) named(event.target, "");
+  if (!event.target.matches?.("input[data-picker]")) return;
+  named(event.target, "");
+  delete event.target.dataset.chose;
 });

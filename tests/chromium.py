@@ -62,9 +62,22 @@ def log_in(page, email: str, password: str = PASSWORD) -> None:
 
 def pick(page, field: str, typed: str, suggestion: str) -> None:
     """Type ``typed`` into the picker ``field`` (its id) and choose, with the keyboard, its suggestion that says
-    ``suggestion``: the arrows down to it, then Enter."""
+    ``suggestion``: the arrows down to it, then Enter.
+
+    The list must stay closed once the suggestions asked as it was typed in have come, also when the choice was made
+    from those the field showed as it was focused, before them.
+    """
     from playwright.sync_api import expect
 
+    typing = page.evaluate_handle(
+        """field => ({answered: new Promise(done => document.addEventListener("htmx:afterSwap", function answer(event) {
+             const asked = event.detail.requestConfig;
+             if (asked?.elt?.id !== field || asked.triggeringEvent?.type !== "input") return;
+             document.removeEventListener("htmx:afterSwap", answer);
+             done();
+           }))})""",
+        field,
+    )
     page.fill(f"#{field}", typed)
     options = page.locator(f"#{field}-options [role=option]")
     expect(options.filter(has_text=suggestion)).to_be_visible()
@@ -72,6 +85,7 @@ def pick(page, field: str, typed: str, suggestion: str) -> None:
     for _ in range(next(n for n, text in enumerate(shown) if suggestion in text) + 1):
         page.press(f"#{field}", "ArrowDown")
     page.press(f"#{field}", "Enter")
+    typing.evaluate("typing => typing.answered")
     expect(page.locator(f"#{field}-options")).to_be_hidden()
 
 

@@ -17,6 +17,7 @@ from backoffice.evidence import anchors
 from backoffice.models import AnchorRecord, BalanceTransaction, JobStatus, RunMode, Seal, TamperedEvidence
 from backoffice.models.types import utcnow
 from backoffice.operations import health
+from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_review
 from backoffice.services import wallet
@@ -460,3 +461,45 @@ def test_a_decision_on_a_finding_of_no_customer_stays_anchored_night_after_night
     undecided = sa.select(TamperedEvidence.what).where(TamperedEvidence.resolution.is_(None))
     assert db.session.scalars(undecided).all() == []
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+
+
+# --- A monitor's maintenance every few hours: each run the next link, none an edit ------------------------------------
+
+
+def _maintained() -> None:
+    record, _created = jobs.enqueue_maintenance()
+    assert record.status is JobStatus.FINISHED, record.error
+
+
+def test_maintenance_six_times_in_a_day_with_the_nightly_between_extends_the_anchors_and_finds_nothing(app):
+    customer = CustomerFactory(code="C0001")
+    today = local_today()
+    for run in range(7):
+        wallet.recharge(customer, D(1000 + run))
+        if run == 3:
+            _nightly(today)
+        else:
+            _maintained()
+
+    folder = Path(app.config["ANCHORS_FOLDER"])
+    written = sorted(path.name for path in folder.glob(f"{today}*.json"))
+    assert written == sorted([f"{today}.json", *(f"{today}.{n}.json" for n in range(2, 8))])
+    assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
+    assert _anchor_findings() == [] and health.assess().valid
+    _maintained()  # and the next proves them all again
+    assert _anchor_findings() == [] and _records() == 8
+
+
+def test_an_earlier_anchor_of_the_day_edited_is_found_by_its_file_s_name(app):
+    customer = CustomerFactory(code="C0001")
+    today = local_today()
+    for run in range(3):
+        wallet.recharge(customer, D(1000 + run))
+        _maintained()
+    folder = Path(app.config["ANCHORS_FOLDER"])
+    edited = json.loads((folder / f"{today}.2.json").read_text())
+    (folder / f"{today}.2.json").write_text(json.dumps(edited | {"chains": edited["chains"] + 1}))
+
+    engine.run(RunMode.VERIFY, checks=["evidence_seals"])
+
+    assert any(f"{today}.2.json was edited" in finding for finding in _anchor_findings())

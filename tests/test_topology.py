@@ -154,14 +154,18 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
         > len(chunks) / 3
     )
 
-    # A monitor's maintenance every few hours through the API: each call runs one, on the workers, as the runtime role.
+    # A monitor's maintenance every few hours through the API: each call runs one, on the workers, as the runtime role;
+    # with the scheduler's nightly, six anchors of the day, each the next link: health stays true, nothing is found.
     maintained = []
-    for _call in range(2):
+    for _call in range(5):
         asked = requests.post(server.url + "/admin/balance-health/scheduled-maintenance", headers=BEARER, timeout=60)
         assert asked.status_code == 202, asked.text
         maintained.append(_ended(asked.json()["job_id"]))
-    assert [record.status for record in maintained] == [JobStatus.FINISHED, JobStatus.FINISHED]
-    assert len({record.run_id for record in maintained}) == 2
+    assert [record.status for record in maintained] == [JobStatus.FINISHED] * 5
+    assert len({record.run_id for record in maintained}) == 5
+    assert len(list(folder.glob(f"{today}*.json"))) == 6
+    assert db.session.scalar(sa.select(sa.func.count(TamperedEvidence.id))) == 0
+    assert _health(server)["balance_status"] is True
 
     # The runtime role appends a movement of its own to a customer's ledger: the next night finds it unsealed.
     _as_runtime_role(
@@ -188,6 +192,7 @@ def test_nights_run_split_anchored_forgeries_found_and_healed_on_the_deployed_se
     assert planned < 2 * len(chunks)
     found = db.session.scalars(sa.select(TamperedEvidence).where(TamperedEvidence.found_run_id == second.run_id)).all()
     assert {(finding.kind, finding.customer_id) for finding in found} >= {("balance_transactions", customers[2].id)}
+    assert "anchor_records" not in {finding.kind for finding in found}
     # The checks that grow with the journal read, split over the workers, what changed since the last clean night
     # and the night's stripes of the rest: the customer's recharge, sealed within the day, is read as changed, and
     # the forged movement before it, below every id and with no seal, the night its customer's stripe comes.

@@ -8,7 +8,8 @@ kind of evidence and chain key: a customer's wallet movements, a record's histor
 stand alone as one chain) is written where the database's roles cannot reach: its length (the count of its sealed
 rows), its last row and that row's seal, every head folded into one SHA-256 digest. The heads go to ``<date>.json``
 in ``BACKOFFICE_ANCHORS_FOLDER`` (the instance folder's ``anchors`` by default), the digest to ``latest.json``
-beside it, to the job's log line and to ``/metrics``.
+beside it, to the job's log line and to ``/metrics``. A maintenance may run every few hours: a later anchor of the
+same day is the next link, ``<date>.<n>.json`` for the day's ``n``-th, and never rewrites one before it.
 
 A night writes what changed, not the whole history again. The first anchor holds the head of every chain; each one
 after it (a *delta*) the heads of the chains sealed since the anchor before it (their newest row and seal), and the
@@ -229,6 +230,18 @@ def stripe_file(phase: int) -> Path:
     return _folder() / f"stripe-{phase}.json"
 
 
+def dated(day: str, ordinal: int) -> str:
+    """The name of the file of the ``ordinal``-th anchor (from 1) of ``day``."""
+    return f"{day}.json" if ordinal == 1 else f"{day}.{ordinal}.json"
+
+
+def _records():
+    """The anchors the database recorded, each with its ``ordinal`` among its day's."""
+    table = AnchorRecord.__table__
+    ordinal = func.row_number().over(partition_by=table.c.day, order_by=table.c.id).label("ordinal")
+    return select(table, ordinal).subquery()
+
+
 def digest(listed: list[Head]) -> str:
     """SHA-256 over the heads' canonical listing: a line per chain, its fields tab-separated, in kind and chain
     order."""
@@ -285,6 +298,7 @@ def anchor(
     )
     made = replace(made, seal=sealed(made))
     table = AnchorRecord.__table__
+    ordinal = 1 + connection.execute(select(func.count()).where(table.c.day == made.day)).scalar_one()
     record_id = connection.execute(
         insert(table)
         .values(
@@ -303,7 +317,7 @@ def anchor(
     folder = _folder()
     if swept is not None:
         _write(stripe_file(swept.phase), {"day": made.day, "heads": [head.listed() for head in stripe_heads]})
-    _write(folder / f"{made.day}.json", vars(made) | {"heads": [head.listed() for head in listed]})
+    _write(folder / dated(made.day, ordinal), vars(made) | {"heads": [head.listed() for head in listed]})
     _write(folder / LATEST, vars(made))
     log.info(
         "Anchored %d chains of sealed evidence of %s%s: sha256 %s (%s)",
@@ -373,8 +387,8 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
     file's heads are not read (one per chain, a customer's wallet each), only that it is there: the health check asks
     at every poll, the nightly reads it whole."""
     mine = identity(connection)
-    table = AnchorRecord.__table__
-    record = connection.execute(select(table).order_by(table.c.id.desc()).limit(1)).first()
+    records = _records()
+    record = connection.execute(select(records).order_by(records.c.id.desc()).limit(1)).first()
     proof = Proof(record=record)
     folder = _folder()
     try:
@@ -408,22 +422,22 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
             f"{LATEST} holds the anchor of {said.day}, not the last one written, that of {record.day}: an older or "
             "another anchor was put in its place"
         )
-    dated = folder / f"{record.day}.json"
+    file = folder / dated(record.day, record.ordinal)
     if not whole:
-        if not dated.exists():
-            proof.problems.append(f"{dated.name} is missing: it held the heads of the anchor of {record.day}")
+        if not file.exists():
+            proof.problems.append(f"{file.name} is missing: it held the heads of the anchor of {record.day}")
         return proof
     try:
-        kept = _read(dated, with_heads=True)
+        kept = _read(file, with_heads=True)
     except Unreadable as error:
-        proof.problems.append(f"{dated.name} cannot be read ({error})")
+        proof.problems.append(f"{file.name} cannot be read ({error})")
         return proof
     if kept is None:
-        proof.problems.append(f"{dated.name} is missing: it held the heads of the anchor of {record.day}")
+        proof.problems.append(f"{file.name} is missing: it held the heads of the anchor of {record.day}")
         return proof
     made, listed = kept
     if not seals.same(made.seal, sealed(made)) or made.seal != record.file_seal or digest(listed) != record.digest:
-        proof.problems.append(f"{dated.name} was edited: it is not the anchor of {record.day} the database recorded")
+        proof.problems.append(f"{file.name} was edited: it is not the anchor of {record.day} the database recorded")
     if not proof.problems:
         proof.anchor, proof.heads = made, listed
     return proof
@@ -588,22 +602,26 @@ def _anchored(
     bases: dict[int, tuple[datetime, dict]] = {}
     newest: dict[tuple[str, int | None], tuple[Head, str]] = {}
     problems: list[str] = []
-    table = AnchorRecord.__table__
-    for day, file_seal in connection.execute(select(table.c.day, table.c.file_seal).order_by(table.c.id.desc())):
+    records = _records()
+    found = connection.execute(
+        select(records.c.day, records.c.ordinal, records.c.file_seal).order_by(records.c.id.desc())
+    )
+    for day, ordinal, file_seal in found:
+        name = dated(day, ordinal)
         if day == proof.anchor.day and file_seal == proof.anchor.seal:
             made, listed = proof.anchor, proof.heads
         else:
             try:
-                kept = _read(_folder() / f"{day}.json", with_heads=True)
+                kept = _read(_folder() / name, with_heads=True)
             except Unreadable as error:
-                problems.append(f"{day}.json cannot be read ({error})")
+                problems.append(f"{name} cannot be read ({error})")
                 break
             if kept is None:
-                problems.append(f"{day}.json is missing: it held the heads of the anchor of {day}")
+                problems.append(f"{name} is missing: it held the heads of the anchor of {day}")
                 break
             made, listed = kept
             if not seals.same(made.seal, sealed(made)) or made.seal != file_seal or digest(listed) != made.digest:
-                problems.append(f"{day}.json was edited: it is not the anchor of {day} the database recorded")
+                problems.append(f"{name} was edited: it is not the anchor of {day} the database recorded")
                 break
         if not made.delta:
             rest, lengths = wanted - bases.keys(), {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 import zipfile
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from backoffice.jobs import kinds as jobs_kinds
 from backoffice.models import Customer, DocumentSending, JobRecord, JobStatus, SendingOutcome
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -106,12 +108,30 @@ def test_a_worker_produces_and_sends_the_month_s_documents_once_however_often_it
     assert f'id="run-{first.id}"' in page and "GAMMA" in page and "Download the zip" in page
 
 
-def test_without_sending_the_documents_are_written_and_nothing_is_sent(app, client, admin, october):
-    record = started(client)  # no Redis: the job runs in the request, as make run's does
+def test_without_sending_the_documents_are_written_and_nothing_is_sent(app, client, admin, october, caplog):
+    with caplog.at_level(logging.INFO, logger="backoffice.jobs"):
+        record = started(client)  # no Redis: the job runs in the request, as make run's does
     result = finished(record.id).result
     assert (result["produced"], result["sent"]) == (5, 0)
     assert db.session.scalar(sa.select(sa.func.count(DocumentSending.id))) == 0
     assert (october / "invoice-INV-10.pdf").read_bytes().startswith(b"%PDF")
+    finished_line = "Finished: 5 documents produced, 0 sent, 0 refused, 0 without an e-mail address"
+    assert finished_line in caplog.messages, caplog.messages[-3:]
+    page = client.get(f"/jobs/{record.id}")
+    assert page.status_code == 200
+    assert "5 documents produced, 0 sent, 0 refused by the mail server, 0 without an e-mail address." in text(page)
+
+
+def test_without_redis_a_month_end_too_long_for_the_page_names_redis_and_the_worker_and_starts_nothing(
+    client, admin, october, monkeypatch
+):
+    monkeypatch.setattr(jobs_kinds, "IN_REQUEST_DOCUMENTS", 4)  # October makes 5
+    response = client.post("/admin/month-end", data={"month": "2026-10", "statements": "y", "invoices": "y"})
+    page = text(client.get(response.headers["Location"]))
+    assert "This month-end makes 5 documents: more than 4 are made by a worker" in page
+    assert "REDIS_URL" in page and "make worker" in page
+    assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0
+    assert not october.exists()
 
 
 @pytest.mark.parametrize(
@@ -141,12 +161,20 @@ def test_only_an_admin_runs_the_month_end_or_downloads_its_zip(client, finance, 
     assert client.get("/admin/month-end/2026-10.zip").status_code == 403
 
 
-def test_the_month_end_of_the_demo_s_last_month_sends_every_document_once(app, client, admin, demo_data, tmp_path):
+def test_the_month_end_of_the_demo_s_last_month_sends_every_document_once(
+    app, client, admin, demo_data, tmp_path, redis_url
+):
     app.config["DOCUMENTS_FOLDER"] = str(tmp_path / "documents")
     month = (local_today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     with mail_server() as smtp:
         app.config["SMTP_URL"] = smtp.url
-        first = finished(started(client, month=month, send="y").id).result
+
+        def run() -> dict:
+            record = started(client, month=month, send="y")
+            run_worker(app, redis_url, documents_folder=app.config["DOCUMENTS_FOLDER"], smtp_url=smtp.url)
+            return finished(record.id).result
+
+        first = run()
         customers = db.session.scalars(sa.select(Customer).where(Customer.closed_at.is_(None))).all()
         without = sorted(customer.code for customer in customers if not customer.email)
         assert first["no_address"] == without and first["refused"] == []
@@ -154,7 +182,7 @@ def test_the_month_end_of_the_demo_s_last_month_sends_every_document_once(app, c
         assert first["produced"] == first["sent"] + sum(
             1 for path in (tmp_path / "documents" / f"month-end-{month}").glob("*.pdf") if _of(path.name, without)
         )
-        again = finished(started(client, month=month, send="y").id).result
+        again = run()
         assert (again["produced"], again["sent"], again["sent_before"]) == (first["produced"], 0, first["sent"])
         assert len(smtp.received) == first["sent"]
 

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, bindparam, false, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.evidence import seals, verifying
-from backoffice.jobs.kinds import KINDS, _active_key, _active_key_sql, _plan, _validate
+from backoffice.jobs.kinds import KINDS, _active_key, _active_key_sql, _plan, _refuse_in_request, _validate
 from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, callbacks, queue, redis_url
 from backoffice.jobs.running import execute
@@ -51,6 +51,8 @@ def enqueue(
     spec = KINDS[kind]
     args = args or {}
     _validate(spec, args)
+    if not redis_url():
+        _refuse_in_request(spec, args)
     active_key = _active_key(spec, args)
     job_id, holder = _key_holder(job_id, active_key, again_after_failure=again_after_failure)
     if holder is not None:

@@ -6,13 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, String, cast, literal
 
+from backoffice.jobs.queues import QueueUnavailable
 from backoffice.models import Customer, JobRecord, RunMode, RunTrigger
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import count_text
 from backoffice.reconcile import Scope, resolve
 from backoffice.reconcile.engine import scope_for
+from backoffice.services import month_end
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,30 @@ def _validate(spec: Kind, args: dict) -> None:
     scope_for(args.get("customers") or [], None)
     if spec.name == "recalculate_customer" and db.session.get(Customer, args.get("customer_id")) is None:
         raise LookupError(f"No customer with id {args.get('customer_id')!r}.")
+
+
+IN_REQUEST_DOCUMENTS = 50
+"""The most documents a month-end produces in the request that asked for it, where no Redis queues it for a worker:
+about a second each, a page held longer than a minute would be abandoned or cut by a proxy."""
+
+
+def _refuse_in_request(spec: Kind, args: dict) -> None:
+    """Refuse (:class:`QueueUnavailable`) a job that would hold the page too long in the request that asked for it,
+    which runs it where no Redis queues it for a worker."""
+    if spec.name != "month_end":
+        return
+    count = month_end.planned(
+        Month.parse(args["month"]), statements=args.get("statements", True), invoices=args.get("invoices", True)
+    )
+    if count > IN_REQUEST_DOCUMENTS:
+        raise QueueUnavailable(
+            _(
+                "This month-end makes %(count)s documents: more than %(bound)s are made by a worker, not while the "
+                "page waits. Set REDIS_URL and start a worker (make worker), then run it again.",
+                count=count_text(count),
+                bound=count_text(IN_REQUEST_DOCUMENTS),
+            )
+        )
 
 
 def _active_key(spec: Kind, args: dict) -> str | None:

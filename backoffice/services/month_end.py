@@ -102,6 +102,11 @@ def run(
     return report
 
 
+def planned(month: Month, *, statements: bool, invoices: bool) -> int:
+    """How many documents a run of ``month`` would produce."""
+    return len(_planned(month, statements=statements, invoices=invoices))
+
+
 def _planned(month: Month, *, statements: bool, invoices: bool) -> list[tuple[DocumentKind, int, int | None]]:
     """The documents of the month, in the order of the customers' codes: (kind, customer id, invoice id)."""
     since, until = month.first_day, month.next().first_day

@@ -130,6 +130,31 @@ def test_scheduled_maintenance_is_409_while_one_is_queued_or_running(api, redis_
     assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [job_id]
 
 
+def test_auto_heal_is_409_with_the_maintenance_s_job_while_one_is_queued_or_running(api, redis_url):
+    queued = api("POST", "/admin/balance-health/scheduled-maintenance")
+    job_id = queued.get_json()["job_id"]
+
+    refused = api("POST", "/admin/balance-health/auto-heal")
+
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["message"] == f"A maintenance is already queued or running (job {job_id}); try again when it ends."
+    assert body["job_id"] == job_id and body["run_id"] is None  # queued: its run is not made yet
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRecord)) == 1
+    assert Queue("recalc", connection=Redis.from_url(redis_url)).get_job_ids() == []
+
+
+def test_an_auto_heal_queued_makes_a_second_auto_heal_and_a_maintenance_409(api, redis_url):
+    queued = api("POST", "/admin/balance-health/auto-heal")
+    assert queued.status_code == 202
+    job_id = queued.get_json()["job_id"]
+    said = f"A maintenance is already queued or running (job {job_id}); try again when it ends."
+    for url in ("/admin/balance-health/auto-heal", "/admin/balance-health/scheduled-maintenance"):
+        refused = api("POST", url)
+        assert refused.status_code == 409 and refused.get_json()["message"] == said
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRecord)) == 1
+
+
 def test_an_unknown_job_is_404_json(api):
     response = api("GET", "/admin/jobs/nope")
     assert response.status_code == 404 and response.get_json()["status"] == "error"

@@ -30,8 +30,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from flask_babel import gettext as _
-
 from backoffice.jobs.enqueueing import (
     NO_WORKER_NOTICE_AFTER,
     active_job,
@@ -39,6 +37,7 @@ from backoffice.jobs.enqueueing import (
     enqueue,
     last_sealed_run,
     last_success,
+    maintaining,
     sealed_run,
     successes,
     unsealed_runs,
@@ -64,7 +63,6 @@ from backoffice.jobs.titles import english_title, title
 from backoffice.models import JobRecord, RunTrigger, User
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.clock import local_today
-from backoffice.reconcile.locks import RunRefused
 
 __all__ = [
     "ENDED_ON_THE_QUEUE",
@@ -92,6 +90,7 @@ __all__ = [
     "execute_chunk",
     "last_sealed_run",
     "last_success",
+    "maintaining",
     "local_today",
     "on_failure",
     "on_stopped",
@@ -148,10 +147,7 @@ def enqueue_maintenance(*, user: User | None = None) -> tuple[JobRecord, bool]:
         job_id=f"nightly-{day}-{uuid.uuid4().hex[:8]}",
     )
     if not created:
-        raise RunRefused(
-            _("A maintenance is already queued or running (job %(id)s); try again when it ends.", id=record.id),
-            run_id=record.run_id,
-        )
+        raise maintaining(record.id, record.run_id)
     return record, created
 
 

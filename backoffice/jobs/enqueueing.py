@@ -23,7 +23,8 @@ from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus
 from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import refuse_if_busy
-from backoffice.reconcile.locks import waits
+from backoffice.reconcile.evidence_seals import READ_AS_A_NIGHT
+from backoffice.reconcile.locks import RunRefused, waits
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -61,6 +62,7 @@ def enqueue(
     if mode is not None and mode.writes and not waits(trigger):
         checks, scope = _plan(spec, args)
         refuse_if_busy(mode, checks=checks, scope=scope)
+        _refuse_while_maintained()
     row_id = job_id or uuid.uuid4().hex
     args = args | {"trigger": trigger.value}
     enqueued_at = utcnow()
@@ -189,6 +191,27 @@ def _did_its_work(record: JobRecord) -> bool:
 def _active(active_key: str | None) -> JobRecord | None:
     holder = db.session.scalar(select(JobRecord).where(JobRecord.active_key == active_key)) if active_key else None
     return None if holder is None or release_if_lost(holder) else holder
+
+
+def _refuse_while_maintained() -> None:
+    """Refuse (:class:`RunRefused`) a run that writes while a maintenance or an auto-heal is queued or running: its
+    run writes every check, and would refuse this one, or be refused by it, once a worker takes it."""
+    active = db.session.execute(
+        select(JobRecord.id, JobRecord.run_id)
+        .where(JobRecord.kind.in_(READ_AS_A_NIGHT), JobRecord.status.in_((JobStatus.QUEUED, JobStatus.STARTED)))
+        .order_by(JobRecord.enqueued_at)
+        .limit(1)
+    ).first()
+    if active is not None:
+        raise maintaining(active.id, active.run_id)
+
+
+def maintaining(job_id: str, run_id: int | None) -> RunRefused:
+    return RunRefused(
+        _("A maintenance is already queued or running (job %(id)s); try again when it ends.", id=job_id),
+        run_id=run_id,
+        job_id=job_id,
+    )
 
 
 def _existing(job_id: str, active_key: str | None) -> JobRecord:

@@ -53,6 +53,8 @@ KINDS = {
             lambda a: RunMode.FIX,
             exclusive=True,
         ),
+        # Verifies and fixes what the nightly reads (reconcile.night), and all of a check that left a discrepancy.
+        Kind("auto_heal", "Auto-heal", "recalc", 60 * 60, lambda a: RunMode.FIX, exclusive=True),
         Kind("monthly_rebuild", "Monthly rebuild", "maintenance", 6 * 60 * 60, lambda a: RunMode.REBUILD),
         Kind("tariff_change", "Tariff change", "recalc", 3 * 60 * 60, None),
         # One run of a month at a time, whatever it produces: two at once could both send a document not sent yet.

@@ -28,6 +28,11 @@ def title(record: JobRecord) -> str:
         return _("Recalculate customer %(customer)s", customer=named)
     if record.kind == "nightly_maintenance":
         return _("Nightly verify and fix of %(date)s", date=named_date(date.fromisoformat(args["date"])))
+    if record.kind == "auto_heal":
+        return _(
+            "Auto-heal of %(date)s: verify and fix what changed and what was left",
+            date=named_date(date.fromisoformat(args["date"])),
+        )
     if record.kind == "monthly_rebuild":
         return _("Monthly rebuild of %(month)s", month=named_month(Month.parse(args["month"])))
     if record.kind == "month_end":

@@ -25,6 +25,9 @@ SEALED_BEFORE_ANCHOR = timedelta(days=1)
 """How long before the anchor was written a seal still counts as new: a transaction open across the anchor seals
 with the moment it ran, yet commits after."""
 NIGHTLY = "nightly_maintenance"
+AUTO_HEAL = "auto_heal"
+READ_AS_A_NIGHT = (NIGHTLY, AUTO_HEAL)
+"""The jobs whose runs read what a night reads: what changed since the last clean night, and the day's stripes."""
 SWEPT_BY = "seals_swept_run"
 SWEPT_MS = "seals_swept_ms"
 """What a nightly's job keeps beside its sweep's rows: how long verifying them and proving the night's stripe of the
@@ -274,10 +277,14 @@ def swept(day: date, days: int) -> verifying.Stripes:
 
 
 def nightly_args(run_id: int | None) -> dict | None:
-    """The arguments of the nightly maintenance whose run this is; ``None`` for any other run."""
+    """The arguments of the nightly maintenance or the auto-heal whose run this is, with its ``kind``: both read what
+    a night reads; ``None`` for any other run."""
     if run_id is None:
         return None
-    return db.session.scalar(select(JobRecord.args).where(JobRecord.run_id == run_id, JobRecord.kind == NIGHTLY))
+    found = db.session.execute(
+        select(JobRecord.kind, JobRecord.args).where(JobRecord.run_id == run_id, JobRecord.kind.in_(READ_AS_A_NIGHT))
+    ).first()
+    return None if found is None else found.args | {"kind": found.kind}
 
 
 def _keep_the_sweep(run_id: int | None, night: Night | None, checked: int) -> None:

@@ -58,9 +58,9 @@ class RunRefused(RuntimeError):
     """Another run is writing a check this one would write; nothing was done. Besides its message, the facts a
     job waiting for it keeps: the check, and the run writing it when one was found."""
 
-    def __init__(self, message: str, check: str = "", run_id: int | None = None) -> None:
+    def __init__(self, message: str, check: str = "", run_id: int | None = None, job_id: str | None = None) -> None:
         super().__init__(message)
-        self.check, self.run_id = check, run_id
+        self.check, self.run_id, self.job_id = check, run_id, job_id
 
 
 def waits(trigger: RunTrigger) -> bool:

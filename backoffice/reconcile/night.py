@@ -45,7 +45,7 @@ from backoffice.models import CheckResult, Discrepancy, ReconciliationRun, RunSt
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, Part, Scope, Span
-from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR, nightly_args, swept
+from backoffice.reconcile.evidence_seals import AUTO_HEAL, SEALED_BEFORE_ANCHOR, nightly_args, swept
 
 log = logging.getLogger("backoffice.reconcile.night")
 
@@ -200,12 +200,13 @@ class Share:
 
 
 def share_of(run_id: int, check: Check, scope: Scope) -> Share | None:
-    """The share of ``check`` a run reads, planned now: ``None`` (every row) but in a nightly maintenance's run over
-    everything, for a check that grows with the journal."""
+    """The share of ``check`` a run reads, planned now: ``None`` (every row) but in a nightly maintenance's or an
+    auto-heal's run over everything, for a check that grows with the journal; an auto-heal reads all of a check whose
+    latest result left a discrepancy unfixed."""
     if not check.marked() or scope != Scope():
         return None
     args = nightly_args(run_id)
-    if args is None:
+    if args is None or (args["kind"] == AUTO_HEAL and _left(check, run_id)):
         return None
     day = date.fromisoformat(args["date"]) if args.get("date") else local_today()
     marks = {table: _highest(columns) for table, columns in (check.marked() | check.watched()).items()}
@@ -228,6 +229,17 @@ def share_of(run_id: int, check: Check, scope: Scope) -> Share | None:
         return Share(marks, None, None, None, stripes, sums)
     covered, previous, started_at = last
     return Share(marks, covered["marks"], started_at - SEALED_BEFORE_ANCHOR, previous, stripes, sums)
+
+
+def _left(check: Check, run_id: int) -> bool:
+    """Whether the latest result of ``check`` before the run ``run_id`` left a discrepancy unfixed."""
+    latest = db.session.execute(
+        select(CheckResult.mismatched, CheckResult.fixed)
+        .where(CheckResult.check == check.name, CheckResult.run_id != run_id)
+        .order_by(CheckResult.id.desc())
+        .limit(1)
+    ).first()
+    return latest is not None and latest.mismatched > latest.fixed
 
 
 def _sums_kept(run_id: int, check: Check) -> dict | None:

@@ -114,7 +114,17 @@ def health_check():
 @bp.post("/admin/balance-health/auto-heal")
 @api_view
 def auto_heal():
-    return _accepted(lambda: jobs.enqueue("verify", {"fix": True}, user=_session_user(), trigger=RunTrigger.API))
+    """An auto-heal (what the nightly reads, and all of a check that left a discrepancy), unless one or a maintenance
+    is queued or running: 409 then, with its job and run."""
+
+    def heal():
+        args = {"date": jobs.local_today().isoformat()}
+        record, created = jobs.enqueue("auto_heal", args, user=_session_user(), trigger=RunTrigger.API)
+        if not created:
+            raise jobs.maintaining(record.id, record.run_id)
+        return record, created
+
+    return _accepted(heal)
 
 
 @bp.post("/admin/balance-health/scheduled-maintenance")
@@ -170,7 +180,7 @@ def _accepted(enqueue):
     except jobs.QueueUnavailable as error:
         return api_error(503, str(error))
     except RunRefused as refused:
-        return api_error(409, str(refused))
+        return api_error(409, str(refused), run_id=refused.run_id, job_id=refused.job_id)
     response = jsonify(
         status="accepted",
         job_id=record.id,

@@ -389,6 +389,7 @@ COMMANDS = {"demo-data": _l("demo data")}
 JOBS = {
     "nightly_maintenance": _l("nightly maintenance"),
     "monthly_rebuild": _l("the monthly rebuild"),
+    "auto_heal": _l("an auto-heal"),
     "recalculate_customer": _l("a customer's recalculation"),
     "verify": _l("a reconciliation run"),
     "rebuild": _l("a rebuild"),

@@ -30,6 +30,7 @@ from backoffice.models import (
     RunMode,
     RunStatus,
     TamperedEvidence,
+    User,
 )
 from backoffice.models.types import utcnow
 from backoffice.operations import health
@@ -48,6 +49,7 @@ from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run as engine_run
 from backoffice.reconcile.transitions import end_run, move_job
 from backoffice.services import (
+    api_clients,
     approvals,
     books,
     installation,
@@ -60,7 +62,7 @@ from backoffice.services import (
 from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
-from tests.factories import MeterFactory, OrderFactory, UserFactory, job_in
+from tests.factories import MeterFactory, OrderFactory, UserFactory, imported, job_in
 from tests.test_seals import forge_in_the_chain
 
 D = Decimal
@@ -576,3 +578,103 @@ def test_an_admin_decides_a_forged_movements_finding_through_the_web_as_the_runt
     db.session.rollback()
     assert evidence_review.open_findings(customer.id) == []
     assert db.session.get(Customer, customer.id).balance == balance
+
+
+WALK_PARAMETERS = {
+    "code": "SELECT c.code FROM customers c JOIN meter_assignments a ON a.customer_id = c.id"
+    " JOIN invoices i ON i.meter_id = a.meter_id ORDER BY c.code LIMIT 1",
+    "invoice_id": "SELECT i.id FROM invoices i JOIN meter_assignments a ON a.meter_id = i.meter_id"
+    " JOIN customers c ON c.id = a.customer_id WHERE c.code = :code ORDER BY i.id LIMIT 1",
+    "payment_id": "SELECT p.id FROM payments p JOIN meter_assignments a ON a.meter_id = p.meter_id"
+    " JOIN customers c ON c.id = a.customer_id WHERE c.code = :code ORDER BY p.id LIMIT 1",
+    "reading_id": "SELECT r.id FROM meter_readings r JOIN meter_assignments a ON a.meter_id = r.meter_id"
+    " JOIN customers c ON c.id = a.customer_id WHERE c.code = :code ORDER BY r.id LIMIT 1",
+    "movement_id": "SELECT m.id FROM balance_transactions m JOIN customers c ON c.id = m.customer_id"
+    " WHERE c.code = :code ORDER BY m.id LIMIT 1",
+    "assignment_id": "SELECT a.id FROM meter_assignments a JOIN customers c ON c.id = a.customer_id"
+    " WHERE c.code = :code ORDER BY a.id LIMIT 1",
+    "pricing_id": "SELECT p.id FROM customer_pricing p JOIN customers c ON c.id = p.customer_id"
+    " WHERE c.code = :code ORDER BY p.id LIMIT 1",
+    "month": "SELECT to_char(max(value_date) - interval '1 month', 'YYYY-MM') FROM balance_transactions",
+    "entry_id": "SELECT id FROM journal_entries ORDER BY id LIMIT 1",
+    "manager_id": "SELECT id FROM account_managers ORDER BY id LIMIT 1",
+    "meter_id": "SELECT id FROM meters ORDER BY id LIMIT 1",
+    "order_id": "SELECT id FROM orders ORDER BY id LIMIT 1",
+    "target_id": "SELECT id FROM targets ORDER BY id LIMIT 1",
+    "request_id": "SELECT id FROM approval_requests ORDER BY id DESC LIMIT 1",
+    "import_id": "SELECT id FROM imports ORDER BY id LIMIT 1",
+    "job_id": "SELECT id FROM jobs ORDER BY enqueued_at LIMIT 1",
+    "run_id": "SELECT id FROM reconciliation_runs ORDER BY id LIMIT 1",
+    "notice_id": "SELECT id FROM notices ORDER BY id LIMIT 1",
+    "filter_id": "SELECT id FROM saved_filters ORDER BY id LIMIT 1",
+    "client_id": "SELECT id FROM api_clients ORDER BY id LIMIT 1",
+    "user_id": "SELECT id FROM users WHERE email = 'finance@example.com'",
+    "record_id": "SELECT id FROM customers WHERE code = :code",
+}
+"""What fills each part of an address the walk asks for: a row of the demo's, the customer's own where it has one."""
+WALK_NAMES = {"name": "customers", "kind": "customer", "filename": "app.css"}
+NOT_WALKED = {
+    "static": "files, served by the web server",
+    "auth.logout": "it ends the walk's session",
+    "auth.login": "the walk is logged in",
+    "client_api.v1.charge": "the clients' API, with a client's token",
+    "client_api.v1.reading": "the clients' API, with a client's token",
+}
+
+
+def _walk_order(rule) -> tuple:
+    """What ends a row (deletes, withdraws, closes it) last, so that the pages of the rows before it are read."""
+    ending = any(word in rule.rule for word in ("delete", "withdraw", "retire", "deactivate", "close", "revoke"))
+    return ending, rule.rule, rule.endpoint
+
+
+def _walked_address(rule, values: dict) -> str:
+    filled = {}
+    if rule.endpoint.startswith("books."):
+        values = values | {"code": "1000"}  # an account's
+    for name in rule.arguments:
+        converter = rule._converters[name]
+        if hasattr(converter, "items"):
+            filled[name] = sorted(converter.items)[0]
+        else:
+            filled[name] = values.get(name, WALK_NAMES.get(name, 0))
+    return rule.build(filled)[1]
+
+
+def test_every_route_an_admin_reaches_answers_as_the_runtime_role(app, runtime_url, demo_data):
+    """Every address production serves, each method, asked by an admin through the web as the role that serves:
+    GETs with the demo's rows in their addresses, POSTs with an empty form (a refusal under its field, an action
+    taken, a 404): none answers 500, as a privilege the runtime role lacks would make it."""
+    customer = db.session.scalar(sa.text(WALK_PARAMETERS["code"]))
+    admin = db.session.scalar(sa.select(User).where(User.email == "admin@example.com"))
+    movement = wallet.adjustment(
+        db.session.scalar(sa.select(Customer).where(Customer.code == customer)),
+        app.config["APPROVAL_ABOVE"] + 1,
+        description="walked",
+        user=admin,
+    )
+    approvals.ask_adjustment(movement, user=admin, reason="walked")
+    jobs.enqueue("verify", {"checks": ["order_grand_total"]}, user=admin)
+    imported(b"Customer code;Name\nC 1;Warung\n", kind="customers")
+    api_clients.issue("Meter app", by=admin)
+    values = {"code": customer}
+    for name, sql in WALK_PARAMETERS.items():
+        if name != "code":
+            values[name] = db.session.scalar(sa.text(sql), {"code": customer}) or 0
+    db.session.commit()
+    failed = []
+    with runtime_app(runtime_url) as runtime:
+        client = runtime.test_client()
+        login = {"email": "controller@example.com", "password": "controller-demo-password"}  # the second admin
+        for rule in sorted(runtime.url_map.iter_rules(), key=_walk_order):
+            if rule.endpoint in NOT_WALKED:
+                continue
+            address = _walked_address(rule, values)
+            for method in sorted(rule.methods & {"GET", "POST"}):
+                if client.get("/account/password").status_code != 200:
+                    assert client.post("/login", data=login).status_code == 302
+                answer = client.open(address, method=method, data={})
+                answer.close()  # a download streams
+                if answer.status_code >= 500:
+                    failed.append(f"{method} {address}: {answer.status_code}")
+    assert not failed, failed

@@ -190,11 +190,14 @@ def seal_in_chunks(app, chunk: int) -> None:
                 progress.update(task, completed=min(start + chunk, high + 1) - low)
 
 
-def nightly_from_anchor(app, files: dict[str, str], night: date, checks: list[str] | None = None) -> int:
-    """The nightly maintenance of ``night`` in this process (``checks`` alone, or every check), its anchor folder
-    holding ``files`` again first, so that every turn starts from the same anchor: its run's id, once it finished."""
+def nightly_from_anchor(
+    app, files: dict[str, str], night: date, checks: list[str] | None = None, kind: str = "nightly_maintenance"
+) -> int:
+    """The nightly maintenance of ``night`` in this process (``checks`` alone, or every check), or the auto-heal of
+    that day (``kind`` ``auto_heal``), its anchor folder holding ``files`` again first, so that every turn starts from
+    the same anchor: its run's id, once it finished."""
     from backoffice import jobs
-    from backoffice.models import JobStatus, RunTrigger
+    from backoffice.models import JobStatus
 
     with app.app_context():
         folder = Path(app.config["ANCHORS_FOLDER"])
@@ -203,13 +206,20 @@ def nightly_from_anchor(app, files: dict[str, str], night: date, checks: list[st
         for name, text in files.items():
             (folder / name).write_text(text)
         record, _ = jobs.enqueue(
-            "nightly_maintenance",
-            {"date": night.isoformat()} | ({"checks": checks} if checks else {}),
-            trigger=RunTrigger.SCHEDULE,
-            job_id=f"bench-nightly-{night}-{time.time_ns()}",
+            kind, {"date": night.isoformat()} | ({"checks": checks} if checks else {}), **queued_as(kind, night)
         )
         assert record.status is JobStatus.FINISHED, record.error
         return record.run_id
+
+
+def queued_as(kind: str, night: date) -> dict:
+    """How the nightly (``nightly_maintenance``: as the scheduler queues it) or an auto-heal (``auto_heal``: as the
+    operations API queues it) of ``night`` is queued."""
+    from backoffice.models import RunTrigger
+
+    if kind == "auto_heal":
+        return {"trigger": RunTrigger.API}
+    return {"trigger": RunTrigger.SCHEDULE, "job_id": f"bench-nightly-{night}-{time.time_ns()}"}
 
 
 def first_days(count: int) -> list[date]:

@@ -82,6 +82,7 @@ from bench.common import (
     nightly_from_anchor,
     orders,
     post_generated,
+    queued_as,
     report,
     timed,
 )
@@ -670,7 +671,28 @@ def anchored_on(url: str) -> date:
     """The night of the anchor the build kept: the latest of its nights' files (beside them, ``latest.json`` and each
     stripe's)."""
     _mark, files = _kept(url)
-    return max(date.fromisoformat(name.removesuffix(".json")) for name in files if name[0].isdigit())
+    return max(date.fromisoformat(name.split(".")[0]) for name in files if name[0].isdigit())
+
+
+def auto_heal_on_a_copy(url: str, night: date, workers: int = 0) -> float:  # float-ok: seconds
+    """The auto-heal of ``night`` (what the nightly of ``night`` reads: the day's changes since the kept anchor and the
+    night's stripes), on a copy of the database at ``url`` made for it (not timed) and dropped after, as production
+    runs it (:func:`nightly_on_workers`) with ``workers``, in this process with none: its seconds. Nothing may be
+    connected to ``url``."""
+    from backoffice.platform.extensions import db
+
+    _mark, files = _kept(url)
+    with copied(url) as copy:
+        app = application(copy)
+        try:
+            if workers:
+                seconds, _run = nightly_on_workers(app, copy, files, night, workers, kind="auto_heal")
+            else:
+                seconds, _run_id = timed(lambda: nightly_from_anchor(app, files, night, kind="auto_heal"), repeat=1)
+        finally:
+            with app.app_context():
+                db.engine.dispose()
+    return seconds
 
 
 def nightly_on_a_copy(url: str, night: date, workers: int = 0) -> tuple[float, float, int]:  # float-ok: seconds
@@ -696,8 +718,11 @@ def nightly_on_a_copy(url: str, night: date, workers: int = 0) -> tuple[float, f
     return seconds, floor, sum(result.checked for result in run.results)
 
 
-def nightly_on_workers(app, url: str, files: dict[str, str], night: date, workers: int):
-    """The nightly maintenance of ``night`` as production runs it: queued as the scheduler queues it, split into
+def nightly_on_workers(
+    app, url: str, files: dict[str, str], night: date, workers: int, kind: str = "nightly_maintenance"
+):
+    """The nightly maintenance of ``night`` (or the auto-heal of that day: ``kind`` ``auto_heal``, queued as the
+    operations API queues it) as production runs it: queued as the scheduler queues it, split into
     jobs done by ``workers`` real ``worker.py`` processes side by side, connected as the runtime role
     (:data:`RUNTIME_ROLE`, granted by the owner of ``url`` as ``backoffice db grant-runtime`` grants it), on Redis'
     database ``BENCH_REDIS_URL`` (emptied first; default ``redis://127.0.0.1:6379/14``), its anchors folder holding
@@ -707,7 +732,7 @@ def nightly_on_workers(app, url: str, files: dict[str, str], night: date, worker
     from rq import Worker
 
     from backoffice import jobs
-    from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunTrigger
+    from backoffice.models import JobRecord, JobStatus, ReconciliationRun
     from backoffice.platform.extensions import db
     from backoffice.platform.runtime_role import grant_runtime
 
@@ -744,12 +769,7 @@ def nightly_on_workers(app, url: str, files: dict[str, str], night: date, worker
         )
         with queuing.app_context():
             began = time.perf_counter()
-            record, _ = jobs.enqueue(
-                "nightly_maintenance",
-                {"date": night.isoformat()},
-                trigger=RunTrigger.SCHEDULE,
-                job_id=f"bench-nightly-{night}-{time.time_ns()}",
-            )
+            record, _ = jobs.enqueue(kind, {"date": night.isoformat()}, **queued_as(kind, night))
             while (status := _status(record.id)) in (JobStatus.QUEUED, JobStatus.STARTED):
                 time.sleep(0.02)
             seconds = time.perf_counter() - began

@@ -15,7 +15,8 @@ the other work on a shared machine weighs on both alike:
   (default 2; 0: in this process), every check, from each installation's kept anchor (``BENCH_GROWTH_NIGHTS``
   nights each, default 3, as ``bench grown`` runs it, each on a copy of the database made for it), and at each size
   its floor: the raw compares of the wallets and the months and the raw read of the movements, entries, lines and
-  seals the night verifies;
+  seals the night verifies; and the auto-heal of each of those days as the operations API queues it, on the same
+  workers, on a copy of its own;
 - every list page, the home page, the search (a name typed with a slip) and every picker, served by gunicorn (one
   worker of 4 threads a size, ``BENCH_GROWTH_PORT`` and the port after it) to an admin logged in over HTTP, one
   request at a time over a connection kept alive, as one clerk waits for them: ``BENCH_GROWTH_REQUESTS`` timed
@@ -32,8 +33,8 @@ the other work on a shared machine weighs on both alike:
 
 Each figure's p50 and p95 at each size (``n``: how many were timed at each), and the large one's over the small
 one's: the bound each must meet is beside it (a list, the search or a picker: p50 within 1.25×, p95 within 1.5×; a
-charge: p95 within 1.5×; the nightly: at the large size within 4× of its floor). The load average before and after is
-said with them.
+charge: p95 within 1.5×; the nightly: at the large size within 4× of its floor; auto-heal: p50 within 1.25×, and at
+the large size within 1.5× the nightly's). The load average before and after is said with them.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ within 1.5×."""
 CHARGE_P95 = 1.5
 NIGHTLY_FLOOR = 4
 """The nightly at the large size within 4× its floor."""
+AUTO_HEAL_GROWTH, AUTO_HEAL_BESIDE = 1.25, 1.5
+"""Auto-heal: its median at the large size within 1.25× the small one's, and within 1.5× the nightly's there."""
 TABLES = (
     "customers",
     "balance_transactions",
@@ -130,6 +133,7 @@ class Measured:
     p50_bound: float | None = None  # float-ok: a ratio
     p95_bound: float | None = None  # float-ok: a ratio
     floor: float | None = None  # float-ok: the large size's median over its floor's
+    beside: float | None = None  # float-ok: the large size's median over the nightly's there
     said: str = ""
     """What the bound column says, when it is not the ratios' bounds."""
 
@@ -152,7 +156,7 @@ def main() -> str:
     load_before = os.getloadavg()
     measured = []
     if "nightly" in PARTS:
-        measured.append(_nightly(both))
+        measured += _nightly(both)
     for each in both:  # connected only now: a night copies the database, which nothing may be connected to
         each.app = grown.application(each.url)
     if {"pages", "post", "export"} & set(PARTS):
@@ -196,19 +200,24 @@ def _in_turns(both: list[Installation], turn: int) -> list[Installation]:
     return both if turn % 2 == 0 else both[::-1]
 
 
-def _nightly(both: list[Installation]) -> Measured:
+def _nightly(both: list[Installation]) -> list[Measured]:
     """The nightly maintenance from each installation's kept anchor, and its floor, ``NIGHTS`` nights at each size in
-    turns, each on a copy of its database (:func:`bench.grown.nightly_on_a_copy`)."""
+    turns, each on a copy of its database (:func:`bench.grown.nightly_on_a_copy`); and the auto-heal of each of those
+    days, on a copy of its own (:func:`bench.grown.auto_heal_on_a_copy`)."""
     nightly = Measured("the nightly maintenance, every check, from the kept anchor", "s")
+    healed = Measured("auto-heal the same day, every check, from the kept anchor", "s")
     floors: dict[str, list[float]] = {each.name: [] for each in both}  # float-ok: seconds
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("The nightly and its floor at each size, taking turns", total=NIGHTS * len(both))
+        task = progress.add_task(
+            "The nightly, its floor and auto-heal at each size, taking turns", total=NIGHTS * len(both)
+        )
         for turn in range(NIGHTS):
             for each in _in_turns(both, turn):
                 night = grown.anchored_on(each.url) + timedelta(days=turn + 1)
                 seconds, floor, _checked = grown.nightly_on_a_copy(each.url, night, WORKERS)
                 nightly.times.setdefault(each.name, []).append(seconds)
                 floors[each.name].append(floor)
+                healed.times.setdefault(each.name, []).append(grown.auto_heal_on_a_copy(each.url, night, WORKERS))
                 progress.advance(task)
     over = {name: statistics.median(nightly.times[name]) / statistics.median(floors[name]) for name in floors}
     nightly.floor = over["large"]
@@ -216,7 +225,13 @@ def _nightly(both: list[Installation]) -> Measured:
         f"large ÷ its floor ≤ {NIGHTLY_FLOOR}×: {over['large']:.2f}× "
         f"(floor {statistics.median(floors['large']):.1f} s; small ÷ its floor {over['small']:.2f}×)"
     )
-    return nightly
+    beside = {name: statistics.median(healed.times[name]) / statistics.median(nightly.times[name]) for name in floors}
+    healed.p50_bound, healed.beside = AUTO_HEAL_GROWTH, beside["large"]
+    healed.said = (
+        f"p50 ≤ {AUTO_HEAL_GROWTH}×; large ÷ the nightly's ≤ {AUTO_HEAL_BESIDE}×: {beside['large']:.2f}× "
+        f"(small ÷ the nightly's {beside['small']:.2f}×)"
+    )
+    return [nightly, healed]
 
 
 def _served(both: list[Installation]) -> list[Measured]:
@@ -443,6 +458,9 @@ def _bound(item: Measured, ratio50: float, ratio95: float) -> tuple[str, str]:  
     """What the item must meet, and whether it does (``within``, ``over``, or ``—`` where nothing bounds it)."""
     if item.floor is not None:
         return item.said, "within" if item.floor <= NIGHTLY_FLOOR else "over"
+    if item.beside is not None:
+        met = ratio50 <= item.p50_bound and item.beside <= AUTO_HEAL_BESIDE
+        return item.said, "within" if met else "over"
     said, met = [], []
     if item.p50_bound is not None:
         said.append(f"p50 ≤ {item.p50_bound}×")

@@ -91,8 +91,9 @@ def on_another_database(app: Flask, url: str, **config) -> Flask:
 def register_web(app: Flask) -> None:
     """The web layer: request timing, request ids and log lines, log-ins, CSRF protection, request screening, the
     blueprints, template filters, error pages and security headers."""
-    from backoffice.web import auth, errors, filters, history, metrics, once, request_log, screening, security
-    from backoffice.web.extensions import csrf, login_manager
+    from backoffice.web.oversight import history
+    from backoffice.web.plumbing import auth, errors, filters, metrics, once, request_log, screening, security
+    from backoffice.web.plumbing.extensions import csrf, login_manager
 
     metrics.init_app(app)
     request_log.init_app(app)
@@ -109,42 +110,23 @@ def register_web(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from backoffice.web import (
-        admin,
-        api,
-        approvals,
-        auth,
-        billing,
-        books,
-        client_api,
-        columns,
-        customer_money,
-        customers,
-        evidence,
-        history,
-        home,
-        imports,
-        issuer,
-        jobs,
-        ledger,
-        managers,
-        metering,
-        meters,
-        month_end,
-        monthly,
-        movements,
-        notices,
-        orders,
-        periods,
-        receivables,
-        reconciliation,
-        route_sheet,
-        saved_filters,
-        search,
-        statements,
-        targets,
-        tariff,
-    )
+    from backoffice.web import columns, home, notices, saved_filters, search
+    from backoffice.web.admin import approvals, imports, issuer, month_end
+    from backoffice.web.admin import users as admin
+    from backoffice.web.api import clients as client_api
+    from backoffice.web.api import health as api
+    from backoffice.web.billing import changes as billing
+    from backoffice.web.billing import receivables, statements
+    from backoffice.web.books import journal as books
+    from backoffice.web.books import movements, periods
+    from backoffice.web.customers import ledger, monthly
+    from backoffice.web.customers import money as customer_money
+    from backoffice.web.customers import records as customers
+    from backoffice.web.metering import meters, route_sheet, tariff
+    from backoffice.web.metering import readings as metering
+    from backoffice.web.oversight import evidence, history, jobs, reconciliation
+    from backoffice.web.plumbing import auth
+    from backoffice.web.sales import managers, orders, targets
 
     screens = (
         orders,
@@ -180,19 +162,15 @@ def register_blueprints(app: Flask) -> None:
 def _label_histories() -> None:
     """Each record's history labelled with its forms' fields, the edit form first."""
     from backoffice import models
-    from backoffice.web import (
-        admin,
-        billing,
-        customer_forms,
-        customers,
-        history,
-        issuer,
-        managers,
-        metering,
-        meters,
-        orders,
-        targets,
-    )
+    from backoffice.web.admin import issuer
+    from backoffice.web.admin import users as admin
+    from backoffice.web.billing import changes as billing
+    from backoffice.web.customers import forms as customer_forms
+    from backoffice.web.customers import records as customers
+    from backoffice.web.metering import meters
+    from backoffice.web.metering import readings as metering
+    from backoffice.web.oversight import history
+    from backoffice.web.sales import managers, orders, targets
 
     history.label_with(
         {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from backoffice.services import journal_export
 from backoffice.services.exports import csv_cell, csv_chunks, xlsx_chunks
-from backoffice.web import lists
+from backoffice.web.plumbing import lists
 
 
 def python_writes(monkeypatch) -> None:
@@ -24,10 +24,10 @@ def csv_cells(values) -> list:
 
 
 def listing_export(listing, name, header, query, row=None, cells=None, format="csv", typed=None):
-    """:meth:`backoffice.web.lists.Listing.export` with every file written by Python: the rows ``query`` selects
-    under the list's filters, in its order (or what ``typed`` makes of each), as the workbook's rows; as the CSV's,
-    their :func:`csv_cells` where the database writes the CSV (``cells``), what ``row`` makes of them where it does
-    not."""
+    """:meth:`backoffice.web.plumbing.lists.Listing.export` with every file written by Python: the rows ``query``
+    selects under the list's filters, in its order (or what ``typed`` makes of each), as the workbook's rows; as the
+    CSV's, their :func:`csv_cells` where the database writes the CSV (``cells``), what ``row`` makes of them where it
+    does not."""
     said = lists.cell_words()
     found = lists.streamed(listing.select(query))
     values = map(typed, found) if typed else found

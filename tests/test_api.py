@@ -11,7 +11,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
-from backoffice.web import api as web_api
+from backoffice.web.api import health as web_api
 from tests.factories import OrderFactory, corrupt
 
 TOKEN = "s3cret-token"

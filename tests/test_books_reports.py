@@ -19,7 +19,7 @@ from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.services import billing, books, installation, journal_export, meter_lifecycle, metering, wallet
-from backoffice.web import books as books_web
+from backoffice.web.books import journal as books_web
 from tests.conftest import require_service
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 
@@ -245,6 +245,6 @@ def test_an_unknown_account_or_a_page_past_any_offset_is_404(client, auth):
 
 
 def _shown(value: Decimal) -> str:
-    from backoffice.web.filters import money
+    from backoffice.web.plumbing.filters import money
 
     return money(value)

@@ -22,7 +22,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import api_clients, wallet
 from backoffice.services.customers import close_customer
 from backoffice.services.wallet import InsufficientBalance
-from backoffice.web.client_api import openapi
+from backoffice.web.api.clients import openapi
 from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, quarantine
 from tests.test_runtime_role import role, runtime_app, runtime_url  # noqa: F401  (fixtures)

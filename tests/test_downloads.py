@@ -33,7 +33,7 @@ from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
 from backoffice.services import billing, books, exports, installation, journal_export, meter_lifecycle, wallet
 from backoffice.services.exports import headings
-from backoffice.web import lists
+from backoffice.web.plumbing import lists
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,

@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets.core import html_params
 
 from backoffice.app import ROOT
-from backoffice.web.fields import QuickSelect, quick_params
+from backoffice.web.plumbing.fields import QuickSelect, quick_params
 
 TEXT = st.text(alphabet=st.sampled_from("ab <>&\"'é—0"), max_size=6)
 CHOICE = st.builds(

@@ -62,7 +62,7 @@ from backoffice.posting.journal import Line
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, billing, books, demo, metering, wallet
 from backoffice.services.users import choose_language
-from backoffice.web.history import KINDS as HISTORY_KINDS
+from backoffice.web.oversight.history import KINDS as HISTORY_KINDS
 from tests.factories import (
     OrderFactory,
     TargetFactory,

@@ -3,7 +3,7 @@
 import pytest
 from flask import url_for
 
-from backoffice.web.links import MARKS, link, query_link
+from backoffice.web.plumbing.links import MARKS, link, query_link
 
 CODES = ["C0000001", "C 1/2", "ÇA-ğ%20", "a?b#c&d=e", "..", "+@:;,"]
 

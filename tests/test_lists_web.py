@@ -23,9 +23,9 @@ from backoffice.posting.rules import Kind
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from backoffice.services import customers as customers_service
 from backoffice.services.exports import XLSX_MIMETYPE
-from backoffice.web import books as books_web
-from backoffice.web import movements as movements_web
-from backoffice.web import receivables as receivables_web
+from backoffice.web.billing import receivables as receivables_web
+from backoffice.web.books import journal as books_web
+from backoffice.web.books import movements as movements_web
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
 from tests.python_exports import python_writes
 from tests.workbooks import sheets

@@ -43,7 +43,7 @@ def fail(client, email: str, times: int, address: str = "127.0.0.1") -> None:
 def test_after_five_failures_the_account_is_refused_with_429_and_retry_after(client, caplog):
     UserFactory(email="clerk@example.com")
     fail(client, "clerk@example.com", 5)
-    with caplog.at_level(logging.WARNING, logger="backoffice.web.auth"):
+    with caplog.at_level(logging.WARNING, logger="backoffice.web.plumbing.auth"):
         refused = log_in(client, "clerk@example.com", PASSWORD)
     assert refused.status_code == 429
     assert 0 < int(refused.headers["Retry-After"]) <= 60

@@ -17,7 +17,7 @@ from backoffice.platform.money import (
     parse_amount,
     round_money,
 )
-from backoffice.web.filters import moment_text
+from backoffice.web.plumbing.filters import moment_text
 
 ID = "id_ID"
 

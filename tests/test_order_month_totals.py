@@ -18,7 +18,7 @@ from backoffice.models.types import month_start
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services.orders import delete_order, save_order
-from backoffice.web.filters import money
+from backoffice.web.plumbing.filters import money
 from tests.factories import CustomerFactory, OrderFactory, corrupt, two_managers_three_customers
 
 D = Decimal

@@ -3,7 +3,7 @@
 Each route is walked as a browser walks it: the page holding the form is opened (its hidden key with it), what a
 clerk types is filled in, the form is sent, then the very same form is sent again. The first sending writes; the
 second writes nothing in any table, leads where the first led and says what the first did. The forms guarded by
-``backoffice.web.once`` also say that the form had been sent already; the four older forms carry their own
+``backoffice.web.plumbing.once`` also say that the form had been sent already; the four older forms carry their own
 idempotency key, which finds what the first sending posted and shows it again.
 """
 
@@ -41,7 +41,7 @@ from backoffice.models import (
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.services import approvals, billing, books, issuer, metering, wallet
-from backoffice.web.once import _here
+from backoffice.web.plumbing.once import _here
 from tests.chromium import follow, log_in
 from tests.concurrency import race
 from tests.factories import CustomerFactory, OrderFactory, UserFactory

@@ -19,7 +19,7 @@ from backoffice.models import Customer, Invoice
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, receivables
-from backoffice.web.statements import three_months_before
+from backoffice.web.billing.statements import three_months_before
 from tests.factories import CustomerFactory, MeterFactory
 
 D = Decimal
@@ -77,7 +77,7 @@ def day(moment: date) -> str:
 
 
 def money(value: Decimal) -> str:
-    from backoffice.web.filters import money as shown
+    from backoffice.web.plumbing.filters import money as shown
 
     return shown(value)
 

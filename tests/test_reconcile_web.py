@@ -260,7 +260,7 @@ def test_a_runs_page_says_a_tampered_row_and_a_record_changed_by_hand_in_the_rea
     from flask_babel import force_locale
 
     from backoffice.models import Discrepancy, Order
-    from backoffice.web.evidence import PROBLEMS, drift_problem
+    from backoffice.web.oversight.evidence import PROBLEMS, drift_problem
     from tests.factories import quarantine
 
     customer = CustomerFactory(code="HOTEL")

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from backoffice.models import Customer, Invoice, MeterReading, Order, Payment, User
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, search
-from backoffice.web import pickers
 from backoffice.web import search as search_view
+from backoffice.web.plumbing import pickers
 from tests.chromium import log_in
 from tests.factories import (
     AccountManagerFactory,

@@ -211,7 +211,7 @@ def test_without_a_period_the_statement_is_this_months(client, auth, history):
 
 
 def money(value: Decimal) -> str:
-    from backoffice.web.filters import money as shown
+    from backoffice.web.plumbing.filters import money as shown
 
     return shown(value)
 

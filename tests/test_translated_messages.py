@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 from wtforms.i18n import messages_path
 
 from backoffice.services import wallet
-from backoffice.web.forms import WTFORMS_MESSAGES
+from backoffice.web.plumbing.forms import WTFORMS_MESSAGES
 from tests.factories import CustomerFactory
 
 INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}

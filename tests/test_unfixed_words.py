@@ -99,7 +99,7 @@ def test_a_deleted_record_is_named_with_its_kind_in_the_readers_language(client,
 @pytest.mark.parametrize("language", ["id", "vi"])
 def test_columns_changed_outside_the_application_are_named_by_their_labels(app, client, auth, language):
     from backoffice.models import Order
-    from backoffice.web.history import labels_of
+    from backoffice.web.oversight.history import labels_of
 
     order = OrderFactory()
     corrupt("orders", "additions", order.id, "7.00")

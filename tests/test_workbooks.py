@@ -23,7 +23,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.money import MAX_AMOUNT
 from backoffice.services import approvals, billing, exports, meter_lifecycle, wallet
 from backoffice.services.exports import SHEET_NAME, XLSX_MIMETYPE, sheet_name, xlsx_chunks
-from backoffice.web.lists import LIST_TITLES
+from backoffice.web.plumbing.lists import LIST_TITLES
 from tests.conftest import require_service
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, TargetFactory
 from tests.python_exports import python_writes

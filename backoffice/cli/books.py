@@ -50,7 +50,7 @@ def books_periods() -> None:
     # Imported when the command runs: the web layer is for pages, and a help declares no model.
     from backoffice.models.types import Month
     from backoffice.services import periods
-    from backoffice.web.filters import local_datetime
+    from backoffice.web.plumbing.filters import local_datetime
 
     overview = periods.overview()
     console = _console()

@@ -1,7 +1,7 @@
 """The database extension, unbound (``create_app`` binds it), and how the databases are made to behave.
 
-The web layer's extensions (CSRF, log-ins, rate limits) are in ``backoffice.web.extensions``: what does not serve
-requests does not import them.
+The web layer's extensions (CSRF, log-ins, rate limits) are in ``backoffice.web.plumbing.extensions``: what does not
+serve requests does not import them.
 """
 
 from flask import abort, request

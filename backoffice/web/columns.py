@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from backoffice.services import columns
-from backoffice.web.errors import api_error
+from backoffice.web.plumbing.errors import api_error
 
 bp = Blueprint("columns", __name__)
 

@@ -25,7 +25,7 @@ from backoffice.platform.extensions import counted, db
 from backoffice.platform.replica import reading
 from backoffice.services.customers import wallets_total
 from backoffice.services.orders import month_totals
-from backoffice.web.lists import Counted
+from backoffice.web.plumbing.lists import Counted
 
 bp = Blueprint("home", __name__)
 

@@ -20,7 +20,7 @@ from backoffice import jobs
 from backoffice.models import ApprovalKind, ApprovalRequest, JobRecord, Notice, NoticeKind, User
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.services import notices
-from backoffice.web.filters import money, person
+from backoffice.web.plumbing.filters import money, person
 
 bp = Blueprint("notices", __name__)
 

@@ -18,8 +18,13 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from backoffice.services import saved_filters
-from backoffice.web import books, customers, meters, movements, orders, receivables, targets
-from backoffice.web.lists import Filters
+from backoffice.web.billing import receivables
+from backoffice.web.books import journal as books
+from backoffice.web.books import movements
+from backoffice.web.customers import records as customers
+from backoffice.web.metering import meters
+from backoffice.web.plumbing.lists import Filters
+from backoffice.web.sales import orders, targets
 
 bp = Blueprint("saved_filters", __name__)
 

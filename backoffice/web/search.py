@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from backoffice.services import search
-from backoffice.web import pickers
+from backoffice.web.plumbing import pickers
 
 bp = Blueprint("search", __name__, url_prefix="/search")
 
@@ -64,7 +64,7 @@ def index():
 
 @bp.get("/pick/<any(customer, meter, manager):kind>")
 def pick(kind: str):
-    """A picker's suggestions for what is typed in it (``q``; see :mod:`backoffice.web.pickers`)."""
+    """A picker's suggestions for what is typed in it (``q``; see :mod:`backoffice.web.plumbing.pickers`)."""
     text = request.args.get("q", "").strip()[: search.LONGEST]
     found = pickers.suggestions(kind, text, request.args) if _may_open(kind) else []
     return render_template("search/_suggestions.html", suggestions=found, text=text)

@@ -1,0 +1,171 @@
+"""The Imports page (admins): a kind's template, a file uploaded and checked whole, its preview, the import itself
+(a job, its progress followed), its report; the imports before it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select, update
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from backoffice.imports import files, running
+from backoffice.imports.kinds import KINDS
+from backoffice.imports.values import written_form
+from backoffice.jobs.queues import QueueUnavailable, redis_url
+from backoffice.models import Import, ImportStatus, Role
+from backoffice.platform.extensions import db
+from backoffice.services.exports import csv_chunks, xlsx_chunks
+from backoffice.web.plumbing.auth import requires_role
+from backoffice.web.plumbing.forms import FlaskForm
+from backoffice.web.plumbing.lists import csv_download, xlsx_download
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+SHOWN = 50
+"""Past imports listed."""
+
+
+class UploadForm(FlaskForm):
+    kind = SelectField(
+        _l("What the file holds"), choices=[SelectChoice(name, kind.label) for name, kind in KINDS.items()]
+    )
+    file = FileField(
+        _l("File"),
+        validators=[FileRequired(_l("Choose a file."))],
+        description=_l("CSV (comma, semicolon or tab; any encoding Excel writes) or an Excel workbook (.xlsx)."),
+    )
+
+
+@bp.route("", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+def index():
+    form = UploadForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        kind = KINDS[form.kind.data]
+        name = upload.filename or "file"
+        with running.uploaded(upload, name) as path:
+            try:
+                table = running.open_table(kind, path, name)
+                later = path.stat().st_size > running.INLINE_CHECK_BYTES and redis_url()
+                checked = None if later else running.check(kind, table)
+            except files.Unreadable as error:
+                form.file.errors.append(str(error))
+            else:
+                if checked is None:
+                    record = running.checked_later(kind, name, path, current_user)
+                else:
+                    record = running.started(kind, name, path, checked, current_user, False)
+                return redirect(url_for("imports.show", import_id=record.id))
+    past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
+    page = render_template("imports/index.html", form=form, imports=past, kinds=KINDS, date_form=written_form())
+    return page, 422 if form.errors else 200
+
+
+@bp.route(f"/template/<any({', '.join(KINDS)}):kind>.<any(csv, xlsx):extension>")
+@requires_role(Role.ADMIN)
+def template(kind: str, extension: str):
+    spec = KINDS[kind]
+    header = spec.template()
+    filename = f"{_('import')}-{kind}.{extension}"
+    if extension == "csv":
+        return csv_download(filename, csv_chunks(header, []))
+    return xlsx_download(filename, xlsx_chunks(header, []), spec.label)
+
+
+def _record(import_id: int) -> Import:
+    return db.session.get(Import, import_id) or abort(404)
+
+
+@bp.route("/<int:import_id>")
+@requires_role(Role.ADMIN)
+def show(import_id: int):
+    record = _record(import_id)
+    kind = running.kind_of(record.kind)
+    template_name = "imports/_progress.html" if request.headers.get("HX-Request") else "imports/show.html"
+    return render_template(
+        template_name,
+        record=record,
+        kind=kind,
+        preview=(record.report or {}).get("preview"),
+        lines=running.report_lines(record.report) if running.has_run(record) else [],
+        error=running.error_said(record),
+        said=running.said,
+        stopped=running.lost(record),
+    )
+
+
+def _checked(record: Import) -> running.Checked:
+    with running.kept_file_at(record) as path:
+        return running.check(
+            running.kind_of(record.kind), running.open_table(running.kind_of(record.kind), path, record.filename)
+        )
+
+
+@bp.route("/<int:import_id>/run", methods=["POST"])
+@requires_role(Role.ADMIN)
+def run(import_id: int):
+    """Start the import: once, however often the form is sent (its row moves from checked, or failed, to queued
+    only at the version the page showed)."""
+    record = _record(import_id)
+    valid_only = request.form.get("valid_only") == "1"
+    resumable = record.status in (ImportStatus.CHECKED, ImportStatus.FAILED) or running.lost(record)
+    began = (
+        resumable
+        and db.session.execute(
+            update(Import)
+            .where(Import.id == import_id, Import.version == record.version)
+            .values(status=ImportStatus.QUEUED, valid_only=valid_only, error=None, version=Import.version + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+    if not began:
+        db.session.rollback()
+        flash(_("This import has started already."), "info")
+        return redirect(url_for("imports.show", import_id=import_id))
+    db.session.commit()
+    db.session.refresh(record)
+    try:
+        running.start(record)
+    except QueueUnavailable as error:
+        running.failed(record, str(error))
+    return redirect(url_for("imports.show", import_id=import_id))
+
+
+@bp.route("/<int:import_id>/rejected.xlsx")
+@requires_role(Role.ADMIN)
+def rejected(import_id: int):
+    """The rejected rows as the file had them, with a column saying why: fixed and uploaded again."""
+    record = _record(import_id)
+    kind = running.kind_of(record.kind)
+    checked = _checked(record)
+    names = [spec.name for spec in (*kind.fields, *(stated.field for stated in kind.stated))]
+    header = [*kind.template(), _("Line"), _("Why it was rejected")]
+    rows = (
+        [*(rejection.row.values.get(name, "") for name in names), rejection.line, _reason(kind, rejection)]
+        for rejection in checked.rejected
+    )
+    return xlsx_download(f"{_('rejected')}-{record.id}.xlsx", xlsx_chunks(header, rows), _("Rejected rows"))
+
+
+def _reason(kind, rejection: running.Rejection) -> str:
+    if rejection.column is None:
+        return rejection.message
+    return f"{kind.field(rejection.column).label}: {rejection.message}"
+
+
+@bp.route("/<int:import_id>/report.<any(csv, xlsx):extension>")
+@requires_role(Role.ADMIN)
+def report(import_id: int, extension: str):
+    record = _record(import_id)
+    header = [_("Report of import #%(id)s", id=record.id)]
+    lines = running.report_lines(record.report) if running.has_run(record) else running.preview_lines(record)
+    rows = [[line] for line in lines]
+    filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
+    if extension == "csv":
+        return csv_download(filename, csv_chunks(header, rows))
+    return xlsx_download(filename, xlsx_chunks(header, rows), header[0])

@@ -1,0 +1,81 @@
+"""The Issuer page: the company as its documents name it (name, address, tax number, bank accounts, payment
+instructions, logo), edited by admins, with its history."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
+from markupsafe import Markup
+from wtforms import BooleanField, StringField, TextAreaField
+
+from backoffice.models import Issuer, Role
+from backoffice.services import ChangedMeanwhile, issuer, sending
+from backoffice.web.plumbing.auth import requires_role
+from backoffice.web.plumbing.forms import FlaskForm
+from backoffice.web.plumbing.once import posts_once
+from backoffice.web.plumbing.versions import Versioned, refused_edit
+
+bp = Blueprint("issuer", __name__, url_prefix="/admin/issuer")
+
+
+class IssuerForm(Versioned, FlaskForm):
+    name = StringField(_l("Company name"))
+    address = TextAreaField(_l("Address"), render_kw={"rows": 3})
+    tax_number = StringField(_l("Tax number"))
+    email = StringField(_l("Email"))
+    phone = StringField(_l("Phone"))
+    bank_accounts = TextAreaField(
+        _l("Bank accounts"),
+        description=_l("One bank account a line: the bank, its number and its holder."),
+        render_kw={"rows": 3},
+    )
+    payment_instructions = TextAreaField(
+        _l("Payment instructions"),
+        description=_l("Printed under the bank accounts: how to pay, and which reference to quote."),
+        render_kw={"rows": 3},
+    )
+    logo_file = FileField(_l("Logo"), description=_l("A PNG or JPEG picture of at most 200 KB."))
+    remove_logo = BooleanField(_l("Remove the logo"))
+
+
+@bp.app_context_processor
+def _documents() -> dict:
+    return {"document_issuer": issuer.current, "logo_source": logo_source, "can_send_documents": sending.can_send}
+
+
+def logo_source(details: issuer.Details) -> Markup | None:
+    """The logo as a page or a PDF shows it: written into the document, so that a PDF needs nothing else."""
+    if not details.logo:
+        return None
+    return Markup(f"data:{details.logo_type};base64,{base64.b64encode(details.logo).decode()}")
+
+
+@bp.route("", methods=["GET", "POST"])
+@requires_role(Role.ADMIN)
+@posts_once
+def edit():
+    details = issuer.current()
+    form = IssuerForm(obj=details, version=details.version)
+    form.tax_number.label.text = details.tax_name
+    if form.validate_on_submit():
+        logo = issuer.KEEP_LOGO
+        if form.remove_logo.data:
+            logo = None
+        elif form.logo_file.data:
+            logo = form.logo_file.data.read(issuer.LOGO_BYTES + 1)
+        values = {field: form[field].data or "" for field in issuer.LIMITS}
+        try:
+            issuer.save(values, logo=logo, version=form.version.data)
+        except issuer.IssuerError as error:
+            form[error.field].errors.append(str(error))
+        except ChangedMeanwhile:
+            refused_edit(form, Issuer, 1, "issuer", gone_to=url_for("issuer.edit"))
+        else:
+            flash(_("The issuer is saved: every document names it so from now on."), "success")
+            return redirect(url_for("issuer.edit"))
+    status = 409 if form.changed else 422 if form.errors else 200
+    return render_template("admin/issuer.html", form=form, details=details), status

@@ -1,0 +1,1 @@
+"""The two APIs: the operations' health API (``health``) and the clients' API (``clients``)."""

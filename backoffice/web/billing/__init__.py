@@ -1,0 +1,1 @@
+"""Invoices and payments changed after they were written, the receivables' lists and the customers' statements."""

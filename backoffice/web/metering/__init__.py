@@ -1,0 +1,1 @@
+"""Meters, their readings and prices, the tariff and the meter readers' route sheet."""

@@ -1,0 +1,1 @@
+"""Orders, the account managers and their targets."""

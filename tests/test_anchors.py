@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.evidence import anchors
+from backoffice.evidence import anchors, chain_proof
 from backoffice.models import AnchorRecord, BalanceTransaction, JobStatus, RunMode, Seal, TamperedEvidence
 from backoffice.models.types import utcnow
 from backoffice.operations import health
@@ -275,7 +275,7 @@ def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_nex
         connection.execute(sa.delete(BalanceTransaction).where(BalanceTransaction.id == middle))
 
     # The proof against the anchor alone (the night's sweep may find the broken link too, under the same row).
-    found = [finding.what for finding in anchors.broken(db.session.connection())]
+    found = [finding.what for finding in chain_proof.broken(db.session.connection())]
     assert any("customer C0004's wallet movements" in what and "3 rows of the 4" in what for what in found), found
     db.session.rollback()
     record = _nightly(SECOND)
@@ -408,7 +408,7 @@ def test_a_chain_cut_short_without_a_deletion_is_found_by_the_night_whose_stripe
 
     def found(night: date | None) -> list[str]:
         db.session.rollback()
-        return [f.said for f in anchors.broken(db.session.connection(), night) if f.customer_id == first.id]
+        return [f.said for f in chain_proof.broken(db.session.connection(), night) if f.customer_id == first.id]
 
     assert found(elsewhere) == []  # no row deleted: a night proves its stripe alone
     (said,) = found(holding)
@@ -426,7 +426,7 @@ def test_a_verify_after_nights_of_deltas_finds_every_chain_whole_and_a_deleted_n
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
     newest, _seal = _delete_newest_movement(third.id)
 
-    found = [f.said for f in anchors.broken(db.session.connection()) if f.customer_id == third.id]
+    found = [f.said for f in chain_proof.broken(db.session.connection()) if f.customer_id == third.id]
 
     assert any("customer C0003's wallet movements end at" in said and f"says {newest}" in said for said in found)
 
@@ -439,10 +439,10 @@ def test_a_stripe_file_edited_or_missing_is_found_by_name(striped):
     written = json.loads(path.read_text())
     path.write_text(json.dumps(written | {"heads": written["heads"][1:]}))
 
-    found = [f.said for f in anchors.broken(db.session.connection())]
+    found = [f.said for f in chain_proof.broken(db.session.connection())]
     assert any(f"{path.name} was edited: it is not the stripe of the chains the anchor of {SECOND}" in s for s in found)
     path.unlink()
-    found = [f.said for f in anchors.broken(db.session.connection())]
+    found = [f.said for f in chain_proof.broken(db.session.connection())]
     assert any(f"{path.name} is missing" in said for said in found), found
 
 

@@ -53,7 +53,7 @@ def restore_check_command(url: str, role: str | None, yes: bool) -> None:
     role = role or current_app.config["RUNTIME_ROLE"]
     language = current_app.config["LANGUAGE"]
     served = db.engine.url
-    # The restored database alone: no replica of the installation's, no anchors folder (see anchors.broken).
+    # The restored database alone: no replica of the installation's, no anchors folder (see chain_proof.broken).
     restored = current_app.extensions[ON_ANOTHER_DATABASE](
         target.render_as_string(hide_password=False),
         ANCHORS_FOLDER=None,

@@ -25,15 +25,7 @@ each anchor written (``anchor_records``). Every night the folder is proved again
 a missing, edited, replaced or unreadable file is a finding by name, and nothing is anchored over it until an admin
 decides; a folder of another database is refused as such.
 
-The ``evidence_seals`` check then proves the chains as anchored against the seals as they are: the anchored last row
-must still carry the same seal, and the chain must hold its anchored rows plus those sealed since. A chain that does
-not reach its anchor is tampered evidence, named after its anchored last row ("customer C0002's wallet movements end
-at 306, the anchor of 2026-11-23 says 307"), and quarantines the customer it belongs to; rows deleted since the anchor
-are a finding on its record. A verify proves every chain; the nightly proves the night's stripe of them, unless the
-database counts rows of evidence deleted since the anchor (or cannot tell): then it proves every chain, so that what
-was deleted is named. Rows are never deleted from the evidence, so a chain cut short moves that count the night it
-is cut, and a link broken inside a chain fails the seal of the row after it. Heads are read set-based: one statement
-per kind of evidence.
+The chains are proved against their anchors by ``backoffice.evidence.chain_proof``.
 """
 
 from __future__ import annotations
@@ -50,19 +42,19 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import case, func, insert, or_, select, text, true
+from sqlalchemy import func, insert, or_, select, text, true
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing, seals, verifying
-from backoffice.models import AnchorRecord, Customer, EvidenceMark, SealKey, TamperedEvidence
+from backoffice.models import AnchorRecord, EvidenceMark, SealKey, TamperedEvidence
 from backoffice.models.types import utcnow
 from backoffice.platform import databases
 
 log = logging.getLogger("backoffice.evidence.anchors")
 
 LATEST = "latest.json"
-_BATCH = 5_000
+BATCH = 5_000
 """Anchored rows looked up per statement when a chain is proved."""
 CHAIN_STRIPE = 100
 """Chain keys per stripe of the chains (a customer's id for its wallet movements, a record's for its history; a kind
@@ -227,7 +219,7 @@ def stripe_of(day: date) -> verifying.Stripes:
 
 
 def stripe_file(phase: int) -> Path:
-    return _folder() / f"stripe-{phase}.json"
+    return anchors_folder() / f"stripe-{phase}.json"
 
 
 def dated(day: str, ordinal: int) -> str:
@@ -235,7 +227,7 @@ def dated(day: str, ordinal: int) -> str:
     return f"{day}.json" if ordinal == 1 else f"{day}.{ordinal}.json"
 
 
-def _records():
+def recorded_anchors():
     """The anchors the database recorded, each with its ``ordinal`` among its day's."""
     table = AnchorRecord.__table__
     ordinal = func.row_number().over(partition_by=table.c.day, order_by=table.c.id).label("ordinal")
@@ -261,7 +253,7 @@ def anchor(
     proof = prove(connection)
     if proof.foreign:
         raise AnchorRefused(proof.foreign)
-    if waiting := _undecided(connection, proof):
+    if waiting := undecided_problems(connection, proof):
         raise AnchorRefused(f"Not anchored: {'; '.join(waiting)}. An admin decides on it under Tampered evidence.")
     mine = identity(connection)
     if mine is None:
@@ -314,7 +306,7 @@ def anchor(
     ).scalar_one()
     sealing.written(connection, "anchor_records", [(record_id, 0)])
     _keep_marks(connection, highest)
-    folder = _folder()
+    folder = anchors_folder()
     if swept is not None:
         _write(stripe_file(swept.phase), {"day": made.day, "heads": [head.listed() for head in stripe_heads]})
     _write(folder / dated(made.day, ordinal), vars(made) | {"heads": [head.listed() for head in listed]})
@@ -369,9 +361,9 @@ def identity(connection: Connection) -> str | None:
 def latest() -> Anchor | None:
     """The latest anchor, as ``latest.json`` says; ``None`` before the first, and when it cannot be read (logged)."""
     try:
-        return _read(_folder() / LATEST)
+        return read_file(anchors_folder() / LATEST)
     except Unreadable as error:
-        log.error("The anchor file %s cannot be read: %s", _folder() / LATEST, error)
+        log.error("The anchor file %s cannot be read: %s", anchors_folder() / LATEST, error)
         return None
 
 
@@ -387,12 +379,12 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
     file's heads are not read (one per chain, a customer's wallet each), only that it is there: the health check asks
     at every poll, the nightly reads it whole."""
     mine = identity(connection)
-    records = _records()
+    records = recorded_anchors()
     record = connection.execute(select(records).order_by(records.c.id.desc()).limit(1)).first()
     proof = Proof(record=record)
-    folder = _folder()
+    folder = anchors_folder()
     try:
-        said = _read(folder / LATEST)
+        said = read_file(folder / LATEST)
     except Unreadable as error:
         said = None
         proof.problems.append(f"{LATEST} cannot be read ({error})" + _last(record))
@@ -428,7 +420,7 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
             proof.problems.append(f"{file.name} is missing: it held the heads of the anchor of {record.day}")
         return proof
     try:
-        kept = _read(file, with_heads=True)
+        kept = read_file(file, with_heads=True)
     except Unreadable as error:
         proof.problems.append(f"{file.name} cannot be read ({error})")
         return proof
@@ -449,14 +441,14 @@ def problems(connection: Connection) -> list[str]:
     proof = prove(connection, whole=False)
     if proof.foreign:
         return [proof.foreign]
-    return [f"Anchors: {problem}." for problem in _undecided(connection, proof)]
+    return [f"Anchors: {problem}." for problem in undecided_problems(connection, proof)]
 
 
 class Unreadable(ValueError):
     """An anchor file that is not an anchor: not JSON, or not the fields of one."""
 
 
-def _read(path: Path, *, with_heads: bool = False):
+def read_file(path: Path, *, with_heads: bool = False):
     """The anchor in the file (with its heads, if asked); ``None`` when there is no such file."""
     try:
         content = json.loads(path.read_text())
@@ -475,7 +467,7 @@ def _last(record) -> str:
     return "" if record is None else f": the database's last anchor is that of {record.day} ({record.digest[:16]})"
 
 
-def _undecided(connection: Connection, proof: Proof) -> list[str]:
+def undecided_problems(connection: Connection, proof: Proof) -> list[str]:
     """The proof's problems no admin has decided on (a finding of the same words on the same record, decided)."""
     if not proof.problems:
         return []
@@ -490,10 +482,10 @@ def _undecided(connection: Connection, proof: Proof) -> list[str]:
             )
         ).scalars()
     )
-    return [] if _finding(record_id, proof.problems).what in decided else proof.problems
+    return [] if folder_finding(record_id, proof.problems).what in decided else proof.problems
 
 
-def _finding(record_id: int, problems: list[str]) -> verifying.Finding:
+def folder_finding(record_id: int, problems: list[str]) -> verifying.Finding:
     """One finding on the anchor's record for all that is wrong with the folder (one finding a row stays open)."""
     said = f"the anchors folder: {'; '.join(problems)}"
     return verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)
@@ -520,157 +512,6 @@ def kept_marks(connection: Connection) -> dict[str, tuple[int, int]]:
     return {kind: (row_id, version) for kind, row_id, version in connection.execute(select(table))}
 
 
-def broken(connection: Connection, night: date | None = None) -> list[verifying.Finding]:
-    """What does not match the database's record of its anchors (the folder's files, by name), and the chains as
-    anchored that no longer reach their anchor, each named after its anchored last row: every chain, or the chains of
-    the ``night``'s stripe when it is a nightly's and the database counts no row of evidence deleted since the anchor
-    (:func:`stripe_of`). Nothing without an anchors folder (``backoffice db restore-check``'s): an anchor describes
-    the database it was taken of on its night, not a copy of another moment."""
-    if current_app.config["ANCHORS_FOLDER"] is None:
-        return []
-    proof = prove(connection)
-    if proof.foreign:
-        log.error("%s Nothing was proved against it.", proof.foreign)
-        return []
-    if proof.problems:
-        record_id = proof.record.id if proof.record is not None else 0
-        undecided = _undecided(connection, proof)
-        return [_finding(record_id, undecided)] if undecided else []
-    if proof.anchor is None:
-        # The first anchor: no row of evidence has ever been deleted, since the database was made.
-        return _removed(connection, None, "the database was made, before its first anchor", 0)[0]
-    removed, told = _removed(connection, proof.anchor.deleted, f"the anchor of {proof.anchor.day}", proof.record.id)
-    stripe = stripe_of(night) if night is not None and told and not removed else None
-    anchored, problems = _anchored(connection, proof, stripe)
-    findings = removed + ([_finding(proof.record.id, problems)] if problems else [])
-    now = {(head.kind, head.chain): head for head in heads(connection, stripe)}
-    still = _still_sealed(connection, [chain.head for chain in anchored.values()])
-    since = _sealed_since(connection, anchored, stripe)
-    known = seals.kinds()
-    short = []
-    for key, chain in anchored.items():
-        head, current = chain.head, now.get(key)
-        same = still.get((head.kind, head.row_id, head.version)) == head.seal
-        expected = chain.length + since.get(key, 0)
-        if head.kind in known and not (same and current is not None and current.length >= expected):
-            short.append((known[head.kind], replace(head, length=expected), current, same, chain.day))
-    customers = Customer.__table__
-    ids = {head.chain for evidence, head, *_rest in short if _customer_chain(evidence)}
-    codes = (
-        dict(connection.execute(select(customers.c.id, customers.c.code).where(customers.c.id.in_(ids))).all())
-        if ids
-        else {}
-    )
-    for evidence, head, current, same, day in short:
-        customer_id = head.chain if _customer_chain(evidence) else None
-        if customer_id is None:
-            whose = f"the chain of {evidence.label}s"
-        else:
-            what = "wallet movements" if evidence.chain == "customer_id" else "history"
-            whose = f"customer {codes.get(customer_id, customer_id)}'s {what}"
-        problem = _problem(whose, head, current, same, day)
-        findings.append(
-            verifying.Finding(
-                evidence, head.row_id, head.version, verifying.ANCHOR_BROKEN, customer_id=customer_id, said=problem
-            )
-        )
-    return findings
-
-
-@dataclass(frozen=True)
-class Anchored:
-    """A chain as anchored: its newest anchored head and the day of the anchor that holds it, and how many rows the
-    chain had at ``since`` (0 for a chain begun after it), the moment its stripe's or the full anchor's heads were
-    read."""
-
-    head: Head
-    day: str
-    length: int
-    since: datetime
-
-
-def _anchored(
-    connection: Connection, proof: Proof, stripe: verifying.Stripes | None
-) -> tuple[dict[tuple[str, int | None], Anchored], list[str]]:
-    """The chains as anchored (of ``stripe`` alone, when given), from the latest anchor back: on each stripe's newest
-    file (or, for a stripe not written since, the last full anchor's heads), the heads of the deltas after it; and
-    what is wrong with the files read, by name. Reads the anchors back to the oldest stripe needed: within
-    ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights once every stripe was written."""
-    period = current_app.config["SEAL_SWEEP_DAYS"]
-    wanted = {stripe.phase} if stripe is not None else set(range(period))
-
-    bases: dict[int, tuple[datetime, dict]] = {}
-    newest: dict[tuple[str, int | None], tuple[Head, str]] = {}
-    problems: list[str] = []
-    records = _records()
-    found = connection.execute(
-        select(records.c.day, records.c.ordinal, records.c.file_seal).order_by(records.c.id.desc())
-    )
-    for day, ordinal, file_seal in found:
-        name = dated(day, ordinal)
-        if day == proof.anchor.day and file_seal == proof.anchor.seal:
-            made, listed = proof.anchor, proof.heads
-        else:
-            try:
-                kept = _read(_folder() / name, with_heads=True)
-            except Unreadable as error:
-                problems.append(f"{name} cannot be read ({error})")
-                break
-            if kept is None:
-                problems.append(f"{name} is missing: it held the heads of the anchor of {day}")
-                break
-            made, listed = kept
-            if not seals.same(made.seal, sealed(made)) or made.seal != file_seal or digest(listed) != made.digest:
-                problems.append(f"{name} was edited: it is not the anchor of {day} the database recorded")
-                break
-        if not made.delta:
-            rest, lengths = wanted - bases.keys(), {}
-            for head in listed:
-                if _phase_of(head.chain, period) in rest:
-                    newest.setdefault((head.kind, head.chain), (head, made.day))
-                    lengths[head.kind, head.chain] = head.length
-            bases |= dict.fromkeys(rest, (datetime.fromisoformat(made.at), lengths))
-            break
-        written = made.stripe
-        if written and written["period"] == period and written["phase"] in wanted - bases.keys():
-            kept_stripe, said = _stripe(written, made.day)
-            if said:
-                problems.append(said)
-            else:
-                moment = datetime.fromisoformat(written["at"])
-                bases[written["phase"]] = (moment, {(h.kind, h.chain): h.length for h in kept_stripe})
-                for head in kept_stripe:
-                    newest.setdefault((head.kind, head.chain), (head, made.day))
-        for head in listed:
-            if _phase_of(head.chain, period) in wanted - bases.keys():
-                newest.setdefault((head.kind, head.chain), (head, made.day))
-        if not wanted - bases.keys():
-            break
-    anchored = {}
-    for key, (head, day) in newest.items():
-        base = bases.get(_phase_of(key[1], period))
-        if base is not None:
-            anchored[key] = Anchored(head, day, base[1].get(key, 0), base[0])
-    return anchored, problems
-
-
-def _stripe(written: dict, day: str) -> tuple[list[Head], str | None]:
-    """The heads of the stripe file an anchor of ``day`` wrote (``written``: what the anchor says of it), or why
-    they cannot be trusted."""
-    path = stripe_file(written["phase"])
-    try:
-        content = json.loads(path.read_text())
-        listed = [Head(*head) for head in content["heads"]]
-        kept_day = content["day"]
-    except FileNotFoundError:
-        return [], f"{path.name} is missing: it held the heads of a stripe of the chains, of the anchor of {day}"
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-        return [], f"{path.name} cannot be read ({str(error)[:200]})"
-    if kept_day != day or digest(listed) != written["digest"]:
-        return [], f"{path.name} was edited: it is not the stripe of the chains the anchor of {day} wrote"
-    return listed, None
-
-
 def deletions(connection: Connection) -> dict[str, int]:
     """The rows deleted, ever, from each table of evidence and from the seals, as the database's own statistics count
     them (``pg_stat_user_tables.n_tup_del``). Rows are never deleted from these tables: one deleted past the guards (a
@@ -687,115 +528,7 @@ def deletions(connection: Connection) -> dict[str, int]:
     return {table: int(count) for table, count in counted}
 
 
-def _removed(
-    connection: Connection, then: dict[str, int] | None, since: str, record_id: int
-) -> tuple[list[verifying.Finding], bool]:
-    """The rows of evidence deleted since the counts ``then`` (an anchor's; none before the first), per table, as one
-    finding on the anchor's record; and whether deletions can be told. Counts lower than ``then`` are statistics
-    reset (a crash, or whoever may reset them): logged, deletions then cannot be told."""
-    now = deletions(connection)
-    deleted, told = [], True
-    for table, was in sorted((dict.fromkeys(now, 0) if then is None else then).items()):
-        count = now.get(table)
-        if count is not None and count < was:
-            log.warning("The statistics of %s were reset since %s: deletions cannot be told", table, since)
-            told = False
-        elif count is not None and count > was:
-            deleted.append(f"{count - was} from {table}")
-    if not deleted:
-        return [], told
-    said = (
-        f"rows of evidence, which are never deleted, were deleted since {since} (the database's statistics count "
-        f"them): {', '.join(deleted)}"
-    )
-    return [verifying.Finding(seals.kinds()["anchor_records"], record_id, 0, verifying.ANCHOR_BROKEN, said=said)], told
-
-
-def _sealed_since(
-    connection: Connection, anchored: dict[tuple[str, int | None], Anchored], stripe: verifying.Stripes | None
-) -> dict[tuple[str, int | None], int]:
-    """Per chain as anchored, the rows sealed after its stripe's heads were read (``Anchored.since``): a chain must
-    hold its anchored rows and these, so that a row removed while others were added since is found. A seal made within
-    a second of that moment (which is cut to the second) may be among its heads, and is not counted. Read by the
-    seals' moment from the oldest stripe's on (of ``stripe``'s chains alone, when given)."""
-    if not anchored:
-        return {}
-    table = seals.seals
-    period = current_app.config["SEAL_SWEEP_DAYS"]
-    moments = {_phase_of(chain, period): found.since for (_kind, chain), found in anchored.items()}
-    # Every chain of a stripe counts from its stripe's moment: one statement per kind, counted by the database.
-    after = case(
-        *(
-            (verifying.Stripes(CHAIN_STRIPE, period, phase).holds(func.coalesce(table.c.chain, 0)), moment)
-            for phase, moment in moments.items()
-        )
-    )
-    oldest = min(moments.values())
-    counted: dict[tuple[str, int | None], int] = {}
-    for kind in {kind for kind, _chain in anchored}:
-        where = [table.c.kind == kind, table.c.sealed_at > oldest + timedelta(seconds=1)]
-        if stripe is not None:
-            chained = stripe.holds(func.coalesce(table.c.chain, 0))
-            where.append(table.c.chain.is_(None) if seals.kinds()[kind].chain is None else chained)
-        where.append(table.c.sealed_at > after + timedelta(seconds=1))
-        for chain, count in connection.execute(
-            select(table.c.chain, func.count()).where(*where).group_by(table.c.chain)
-        ):
-            if (kind, chain) in anchored:
-                counted[kind, chain] = count
-    return counted
-
-
-def _phase_of(chain: int | None, period: int) -> int:
-    """The phase of a chain's stripe (a kind whose rows stand alone is key 0), as :meth:`verifying.Stripes.holds`
-    counts it."""
-    return ((0 if chain is None else chain) // CHAIN_STRIPE) % period
-
-
-def _still_sealed(connection: Connection, kept: list[Head]) -> dict[tuple[str, int, int], str]:
-    """The seals the anchored last rows carry now, by kind, row and version."""
-    table = seals.seals
-    found: dict[tuple[str, int, int], str] = {}
-    by_kind: dict[str, list[Head]] = {}
-    for head in kept:
-        by_kind.setdefault(head.kind, []).append(head)
-    for kind, listed in by_kind.items():
-        for start in range(0, len(listed), _BATCH):
-            batch = listed[start : start + _BATCH]
-            wanted = {(head.row_id, head.version) for head in batch}
-            # By row id alone, which the seals' key leads with: a list of (row, version) pairs is compared with
-            # every seal of the kind.
-            for row_id, version, seal in connection.execute(
-                select(table.c.row_id, table.c.version, table.c.seal).where(
-                    table.c.kind == kind, seals.among(table.c.row_id, {row for row, _ in wanted})
-                )
-            ):
-                if (row_id, version) in wanted:
-                    found[kind, row_id, version] = seal
-    return found
-
-
-def _customer_chain(evidence: seals.Evidence) -> bool:
-    """Whether the chain key is a customer's id: a customer's wallet movements, or a customer record's history."""
-    return evidence.chain == "customer_id" or evidence.table.name == "customers_history"
-
-
-def _problem(whose: str, head: Head, current: Head | None, same: bool, day: str) -> str:
-    """Where the chain ends now and where its anchor says it ended."""
-    ends = "have no sealed row left" if current is None else f"end at {current.row_id}"
-    if current is not None and current.version:
-        ends += f" (version {current.version})"
-    said = f"{head.row_id}" + (f" (version {head.version})" if head.version else "")
-    shorter = (
-        ""
-        if current is None or current.length >= head.length
-        else f", {current.length} rows of the {head.length} it held and sealed since"
-    )
-    changed = "" if same or current is None else ", and that row's seal is gone or changed"
-    return f"{whose} {ends}, the anchor of {day} says {said} (seal {head.seal[:16]}){shorter}{changed}"
-
-
-def _folder() -> Path:
+def anchors_folder() -> Path:
     return Path(current_app.config["ANCHORS_FOLDER"])
 
 

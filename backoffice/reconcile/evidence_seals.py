@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ARRAY, ColumnElement, and_, any_, bindparam, literal, select, update
 from sqlalchemy.engine import Connection
 
-from backoffice.evidence import anchors, quarantine, seals, verifying
+from backoffice.evidence import anchors, chain_proof, quarantine, seals, verifying
 from backoffice.models import EvidenceInsertedBelow, JobRecord, Seal
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
@@ -118,7 +118,7 @@ class EvidenceSeals(Check):
             night.said(checked, None if piece is None else ", ".join(evidence.kind for evidence in examined))
         if first == 0:
             started = time.monotonic()
-            found += anchors.broken(connection, night.day if night is not None else None)
+            found += chain_proof.broken(connection, night.day if night is not None else None)
             if night is not None:  # the proof of the night's stripe of the chains: the anchors' share of the sweep
                 night.swept_ms += int((time.monotonic() - started) * 1000)
         _keep_the_sweep(run_id, night, checked)

@@ -1,0 +1,80 @@
+"""The import of meters assigned to customers."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from backoffice.imports import values as read
+from backoffice.imports.kinds.base import (
+    CUSTOMER,
+    METER,
+    Field,
+    ImportKind,
+    Row,
+    _both,
+    _refer_customers,
+    _refer_meters,
+    _stored,
+)
+from backoffice.models import (
+    Customer,
+    Meter,
+    MeterAssignment,
+    User,
+)
+from backoffice.platform.extensions import db
+from backoffice.services import billing, meter_lifecycle
+
+
+def _stored_assignments(rows: list[Row]) -> dict[tuple, Row]:
+    query = (
+        select(Meter.serial.label("meter"), MeterAssignment.started_on, Customer.code.label("customer"))
+        .add_columns(MeterAssignment.ended_on)
+        .join(Meter, Meter.id == MeterAssignment.meter_id)
+        .join(Customer, Customer.id == MeterAssignment.customer_id)
+    )
+    return _stored(
+        query, [Meter.serial, MeterAssignment.started_on], rows, [(r["meter"], r["started_on"]) for r in rows]
+    )
+
+
+def _write_assignments(rows: list[Row], user: User | None) -> None:
+    """Each meter's assignments in the order they started, each written whole: one the file does not end ends when
+    the meter's next one in the file starts (a row is written once in a transaction: its history is a version a
+    transaction)."""
+    ordered = sorted(rows, key=lambda row: (row["meter_id"], row["started_on"]))
+    for row, following in zip(ordered, [*ordered[1:], None], strict=True):
+        ended_on = row.get("ended_on")
+        if ended_on is None and following is not None and following["meter_id"] == row["meter_id"]:
+            ended_on = following["started_on"]
+        meter, customer = db.session.get(Meter, row["meter_id"]), db.session.get(Customer, row["customer_id"])
+        current = billing.active_assignment(meter.id)
+        meter_lifecycle.assign_meter(
+            meter,
+            customer,
+            row["started_on"],
+            confirm_move_from=current.id if current is not None else None,
+            ended_on=ended_on,
+        )
+
+
+ASSIGNMENTS = ImportKind(
+    "assignments",
+    _l("Meter assignments"),
+    (
+        METER,
+        CUSTOMER,
+        Field("started_on", _l("Started on"), read.day, required=True),
+        Field("ended_on", _l("Ended on"), read.day),
+    ),
+    ("meter", "started_on"),
+    _stored_assignments,
+    _write_assignments,
+    refers=_both(_refer_meters, _refer_customers),
+    compared=("customer", "ended_on"),
+    rehearsed=True,
+)
+
+
+# Prices over time.

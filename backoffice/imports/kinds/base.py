@@ -1,0 +1,320 @@
+"""What every kind of import is made of: its fields, the parsers of its cells, and the lookups of what its rows
+refer to and what is stored under their keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Date, Integer, column, select, tuple_, values
+
+from backoffice.imports import values as read
+from backoffice.imports.values import Refused
+from backoffice.models import (
+    AccountManager,
+    Customer,
+    Meter,
+    MeterAssignment,
+    User,
+    covers,
+)
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import LANGUAGES, named_date
+from backoffice.posting import periods
+from backoffice.services import billing, customers, managers
+from backoffice.services.customers import CustomerError
+from backoffice.services.managers import ManagerError
+from backoffice.services.metering.values import MeteringError, checked_correction
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: Any
+    """Its header in English (a lazy text): the template's header in the reader's language, and read in any."""
+    read: Callable[[object], Any]
+    required: bool = False
+    default: Any = None
+    """Its value where the cell is empty (a column that is not required)."""
+    total: bool = False
+    """Its sum is a control total: the report gives it for the file and for what was written."""
+
+    def headers(self) -> set[str]:
+        """Every header this column is read under: its name, and its label in each language."""
+        found = {self.name, self.name.replace("_", " ")}
+        for language in LANGUAGES:
+            with force_locale(language):
+                found.add(str(self.label))
+        return found
+
+
+@dataclass(frozen=True)
+class Stated:
+    """A figure of the system before that a file may state (a customer's closing balance), compared once the import
+    has run with what backoffice derived."""
+
+    field: Field
+    by: str
+    """The column naming whose figure it is (a customer's code, a meter's serial)."""
+    derived: Callable[[list[str]], dict[str, Decimal]]
+    """The figure backoffice derived for each of them, by that name."""
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    name: str
+    label: Any
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+    stored: Callable[[list[Row]], dict[tuple, Row]]
+    """What is stored under the rows' keys, each as the row of a file that would make it."""
+    write: Callable[[list[Row], User | None], None]
+    """Write the rows, within the caller's unit of work."""
+    refers: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
+    """What the rows refer to, looked up: the ids added to each row; the position of a row whose reference is not
+    found, with its column and why."""
+    stated: tuple[Stated, ...] = ()
+    customers: Callable[[list[Row]], set[int]] = lambda rows: {row["customer_id"] for row in rows}
+    """The customers the written rows touch: the verify at the end checks them."""
+    compared: tuple[str, ...] = field(default=())
+    """The columns a stored record is compared on (the key's aside); a difference is a conflict."""
+    rehearsed: bool = False
+    """Its rows' write depends on what is stored and on each other (a meter's assignments, in the order they
+    started): the check rehearses the write (``services.rehearsal``), so a row the write refuses is refused when
+    checked."""
+    by_hand: bool = False
+    """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
+    total, the import waits for a second admin's approval."""
+
+    def key_of(self, row: Row) -> tuple:
+        return tuple(row[name] for name in self.key)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in (*self.fields, *(s.field for s in self.stated)) if f.name == name)
+
+    def key_words(self) -> str:
+        """Its key, as a clerk reads it ("Customer code", "Meter serial and Started on")."""
+        return _(" and ").join(str(self.field(name).label) for name in self.key)
+
+    def columns(self) -> dict[str, set[str]]:
+        return {field.name: field.headers() for field in (*self.fields, *(s.field for s in self.stated))}
+
+    def template(self) -> list[str]:
+        """The header row of its template, in the reader's language; a required column marked with ``*``."""
+        return [str(f.label) + (" *" if f.required else "") for f in (*self.fields, *(s.field for s in self.stated))]
+
+
+def _text(longest: int, upper: bool = False, *, lines: bool = False) -> Callable[[object], str]:
+    def read_text(value: object) -> str:
+        written = read.text(value, longest, lines=lines)
+        return written.upper() if upper else written
+
+    return read_text
+
+
+def _email(value: object) -> str:
+    try:
+        return managers.checked_email(read.text(value, 254))
+    except ManagerError as error:
+        raise Refused(str(error)) from None
+
+
+def _correction(value: object) -> Decimal:
+    try:
+        return checked_correction(read.number(value, 6))
+    except MeteringError as error:
+        raise Refused(str(error)) from None
+
+
+def _customer_code(value: object) -> str:
+    try:
+        return customers.checked_code(read.text(value, 40))
+    except CustomerError as error:
+        raise Refused(str(error)) from None
+
+
+def _billed(value: object) -> Decimal:
+    """An invoice's or a payment's amount, by the rule their write refuses it by."""
+    try:
+        return billing.positive_amount(read.amount(value))
+    except billing.BillingError as error:
+        raise Refused(str(error)) from None
+
+
+def _signed(value: object) -> Decimal:
+    return read.amount(value, signed=True)
+
+
+def _any_day(value: object) -> date:
+    return read.day(value, not_after_today=False)
+
+
+def _invoice_numbers(value: object) -> tuple[str, ...]:
+    written = read.text(value, 2000)
+    return tuple(number.strip() for number in written.replace(";", ",").split(",") if number.strip())
+
+
+# Columns several kinds share.
+CUSTOMER = Field("customer", _l("Customer code"), _text(32, upper=True), required=True)
+METER = Field("meter", _l("Meter serial"), _text(40, upper=True), required=True)
+MANAGER = Field("manager", _l("Account manager email"), _email)
+
+
+def _ids(model, column, wanted: set) -> dict:
+    """The ids of the rows of ``model`` whose ``column`` is one of ``wanted``, by that value."""
+    found: dict = {}
+    wanted = sorted(wanted)
+    for start in range(0, len(wanted), 5000):
+        found.update(db.session.execute(select(column, model.id).where(column.in_(wanted[start : start + 5000]))).all())
+    return found
+
+
+def _refer(rows: list[Row], name: str, model, column, missing) -> dict[int, tuple[str, str]]:
+    """Add ``{name}_id`` to each row that names one (by ``column``); the rows naming none that exists, refused."""
+    found = _ids(model, column, {row[name] for row in rows if row.get(name)})
+    refused = {}
+    for position, row in enumerate(rows):
+        if row.get(name):
+            row[f"{name}_id"] = found.get(row[name])
+            if row[f"{name}_id"] is None:
+                refused[position] = (name, str(missing(row[name])))
+        else:
+            row[f"{name}_id"] = None
+    return refused
+
+
+def _refer_customers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    return _refer(
+        rows, "customer", Customer, Customer.code, lambda code: _("No customer with code %(code)s.", code=code)
+    )
+
+
+def _refer_meters(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    return _refer(
+        rows, "meter", Meter, Meter.serial, lambda serial: _("No meter with serial %(serial)s.", serial=serial)
+    )
+
+
+def _refer_managers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    return _refer(
+        rows,
+        "manager",
+        AccountManager,
+        AccountManager.email,
+        lambda email: _("No account manager with email %(email)s.", email=email),
+    )
+
+
+def _open_month(name: str):
+    """Refuse a row whose ``name`` date is in a closed month: the posting core would refuse it when written."""
+
+    def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+        closed_until = periods.last_closed_day(db.session)
+        if closed_until is None:
+            return {}
+        refused = {}
+        for position, row in enumerate(rows):
+            if row[name] <= closed_until:
+                try:
+                    periods.refuse_if_closed(db.session, row[name])
+                except periods.PeriodClosed as refusal:
+                    refused[position] = (name, str(refusal))
+        return refused
+
+    return refers
+
+
+def _held_on(name: str):
+    """Refuse a row whose meter nobody held on its ``name`` date, or whose holder then is closed: the billing service
+    would refuse it when written (``billing.holder_on``). Looked up for all the rows in one statement."""
+
+    def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+        asked = [(position, row["meter_id"], row[name]) for position, row in enumerate(rows) if row.get("meter_id")]
+        if not asked:
+            return {}
+        given = values(column("position", Integer), column("meter_id", Integer), column("on", Date), name="asked").data(
+            asked
+        )
+        found = db.session.execute(
+            select(given.c.position, MeterAssignment.customer_id, Customer.code, Customer.closed_at)
+            .select_from(given)
+            .outerjoin(
+                MeterAssignment,
+                (MeterAssignment.meter_id == given.c.meter_id) & covers(MeterAssignment, given.c.on),
+            )
+            .outerjoin(Customer, Customer.id == MeterAssignment.customer_id)
+        )
+        refused = {}
+        for position, holder, code, closed_at in found:
+            row = rows[position]
+            if holder is None:
+                refused[position] = (
+                    name,
+                    _(
+                        "Meter %(serial)s was not assigned to any customer on %(date)s: readings, invoices and "
+                        "payments are dated in a period when a customer held the meter.",
+                        serial=row["meter"],
+                        date=named_date(row[name]),
+                    ),
+                )
+            elif closed_at is not None:
+                refused[position] = (
+                    "meter",
+                    _(
+                        "Customer %(code)s is closed: it takes no new meter, reading, invoice or payment. An admin "
+                        "can reopen it.",
+                        code=code,
+                    ),
+                )
+        return refused
+
+    return refers
+
+
+def _both(*referrers):
+    def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
+        refused: dict[int, tuple[str, str]] = {}
+        for referrer in referrers:
+            for position, why in referrer(rows).items():
+                refused.setdefault(position, why)
+        return refused
+
+    return refers
+
+
+def _stored(query, key_columns, rows: list[Row], keys: list[tuple]) -> dict[tuple, Row]:
+    """Run ``query`` (its first columns the key's) for the rows' keys, in slices; each record by its key."""
+    found: dict[tuple, Row] = {}
+    for start in range(0, len(keys), 2000):
+        chosen = keys[start : start + 2000]
+        condition = (
+            tuple_(*key_columns).in_(chosen) if len(key_columns) > 1 else key_columns[0].in_([key[0] for key in chosen])
+        )
+        for record in db.session.execute(query.where(condition)):
+            found[tuple(record[: len(key_columns)])] = dict(record._mapping)
+    return found
+
+
+# Account managers.
+
+
+def _meters_due(serials: list[str]) -> dict[str, Decimal]:
+    return dict(db.session.execute(select(Meter.serial, Meter.balance).where(Meter.serial.in_(serials))).all())
+
+
+METER_DUE = Stated(Field("meter_due", _l("Meter's amount due"), read.amount), "meter", _meters_due)
+
+
+def _holders(rows: list[Row]) -> set[int]:
+    meter_ids = {row["meter_id"] for row in rows}
+    return set(
+        db.session.scalars(select(MeterAssignment.customer_id).where(MeterAssignment.meter_id.in_(meter_ids))).all()
+    )

@@ -1,0 +1,102 @@
+"""The import of customers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from backoffice.imports import values as read
+from backoffice.imports.kinds.base import (
+    MANAGER,
+    Field,
+    ImportKind,
+    Row,
+    _customer_code,
+    _ids,
+    _refer_managers,
+    _stored,
+    _text,
+)
+from backoffice.models import (
+    AccountManager,
+    Customer,
+    User,
+)
+from backoffice.services import customers
+from backoffice.services.customers import CustomerError, Details
+
+
+def _details(row: Row) -> Details:
+    return Details(
+        name=row["name"],
+        account_manager_id=row.get("manager_id"),
+        suspend_below=row.get("suspend_below") or Decimal(0),
+        contact_person=row.get("contact_person") or None,
+        email=row.get("email") or None,
+        phone=row.get("phone") or None,
+        address=row.get("address") or None,
+    )
+
+
+def _refer_customer_details(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    refused = _refer_managers(rows)
+    for position, row in enumerate(rows):
+        if position in refused:
+            continue
+        try:
+            checked = customers.checked_details(_details(row))
+        except CustomerError as error:
+            refused[position] = ({"account_manager_id": "manager"}.get(error.field, error.field), str(error))
+            continue
+        row.update(email=checked["email"] or "", phone=checked["phone"] or "")
+    return refused
+
+
+def _stored_customers(rows: list[Row]) -> dict[tuple, Row]:
+    query = select(
+        Customer.code,
+        Customer.name,
+        AccountManager.email.label("manager"),
+        Customer.suspend_below,
+        Customer.contact_person,
+        Customer.email,
+        Customer.phone,
+        Customer.address,
+    ).outerjoin(AccountManager, AccountManager.id == Customer.account_manager_id)
+    found = _stored(query, [Customer.code], rows, [(row["code"],) for row in rows])
+    for record in found.values():
+        for name in ("manager", "contact_person", "email", "phone", "address"):
+            record[name] = record[name] or ""
+    return found
+
+
+def _write_customers(rows: list[Row], user: User | None) -> None:
+    for row in rows:
+        customers.create_customer(row["code"], _details(row))
+
+
+CUSTOMERS = ImportKind(
+    "customers",
+    _l("Customers"),
+    (
+        Field("code", _l("Customer code"), _customer_code, required=True),
+        Field("name", _l("Name"), _text(200), required=True),
+        MANAGER,
+        Field("suspend_below", _l("Suspend below"), read.amount, default=Decimal("0.00")),
+        Field("contact_person", _l("Contact person"), _text(120)),
+        Field("email", _l("Email"), _text(254)),
+        Field("phone", _l("Phone"), _text(40)),
+        Field("address", _l("Address"), _text(500, lines=True)),
+    ),
+    ("code",),
+    _stored_customers,
+    _write_customers,
+    refers=_refer_customer_details,
+    customers=lambda rows: set(_ids(Customer, Customer.code, {row["code"] for row in rows}).values()),
+    compared=("name", "manager", "suspend_below", "contact_person", "email", "phone", "address"),
+)
+
+
+# Meters.

@@ -1,0 +1,67 @@
+"""The import of invoices."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from backoffice.imports import values as read
+from backoffice.imports.kinds.base import (
+    METER,
+    METER_DUE,
+    Field,
+    ImportKind,
+    Row,
+    _any_day,
+    _billed,
+    _both,
+    _held_on,
+    _holders,
+    _open_month,
+    _refer_meters,
+    _stored,
+    _text,
+)
+from backoffice.models import (
+    Invoice,
+    Meter,
+    User,
+)
+from backoffice.services import billing
+
+
+def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
+    query = select(Invoice.number, Meter.serial.label("meter"), Invoice.amount, Invoice.issued_on, Invoice.due_on).join(
+        Meter, Meter.id == Invoice.meter_id
+    )
+    return _stored(query, [Invoice.number], rows, [(row["number"],) for row in rows])
+
+
+def _write_invoices(rows: list[Row], user: User | None) -> None:
+    billing.add_invoices(
+        [
+            billing.NewInvoice(row["meter_id"], row["number"], row["amount"], row["issued_on"], row["due_on"])
+            for row in rows
+        ],
+        user=user,
+    )
+
+
+INVOICES = ImportKind(
+    "invoices",
+    _l("Invoices"),
+    (
+        Field("number", _l("Invoice number"), _text(40), required=True),
+        METER,
+        Field("amount", _l("Amount"), _billed, required=True, total=True),
+        Field("issued_on", _l("Issued on"), read.day, required=True),
+        Field("due_on", _l("Due on"), _any_day, required=True),
+    ),
+    ("number",),
+    _stored_invoices,
+    _write_invoices,
+    refers=_both(_refer_meters, _open_month("issued_on"), _held_on("issued_on")),
+    stated=(METER_DUE,),
+    customers=_holders,
+    compared=("meter", "amount", "issued_on", "due_on"),
+)

@@ -1,0 +1,36 @@
+"""The import of meters."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from backoffice.imports.kinds.base import Field, ImportKind, Row, _stored, _text
+from backoffice.models import (
+    Meter,
+    User,
+)
+from backoffice.services import meter_lifecycle
+
+
+def _stored_meters(rows: list[Row]) -> dict[tuple, Row]:
+    return _stored(select(Meter.serial), [Meter.serial], rows, [(row["serial"],) for row in rows])
+
+
+def _write_meters(rows: list[Row], user: User | None) -> None:
+    for row in rows:
+        meter_lifecycle.add_meter(row["serial"])
+
+
+METERS = ImportKind(
+    "meters",
+    _l("Meters"),
+    (Field("serial", _l("Meter serial"), _text(40, upper=True), required=True),),
+    ("serial",),
+    _stored_meters,
+    _write_meters,
+    customers=lambda rows: set(),
+)
+
+
+# Who held each meter when.

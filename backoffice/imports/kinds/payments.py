@@ -1,0 +1,100 @@
+"""The import of payments."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from backoffice.imports import values as read
+from backoffice.imports.kinds.base import (
+    METER,
+    METER_DUE,
+    Field,
+    ImportKind,
+    Row,
+    _billed,
+    _both,
+    _held_on,
+    _holders,
+    _invoice_numbers,
+    _open_month,
+    _refer_meters,
+    _stored,
+    _text,
+)
+from backoffice.models import (
+    Invoice,
+    Meter,
+    Payment,
+    User,
+)
+from backoffice.platform.extensions import db
+from backoffice.services import billing
+
+
+def _stored_payments(rows: list[Row]) -> dict[tuple, Row]:
+    query = select(Meter.serial.label("meter"), Payment.reference, Payment.amount, Payment.paid_on).join(
+        Meter, Meter.id == Payment.meter_id
+    )
+    return _stored(query, [Meter.serial, Payment.reference], rows, [(r["meter"], r["reference"]) for r in rows])
+
+
+def _refer_invoices(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    wanted = {number for row in rows for number in row.get("invoices") or ()}
+    found = dict(_invoice_meters(wanted))
+    refused = {}
+    for position, row in enumerate(rows):
+        row["invoice_ids"] = []
+        for number in row.get("invoices") or ():
+            if number not in found:
+                refused[position] = ("invoices", _("No invoice numbered %(number)s.", number=number))
+                break
+            invoice_id, serial = found[number]
+            if serial != row["meter"]:
+                refused[position] = (
+                    "invoices",
+                    _("Invoice %(number)s is of meter %(serial)s.", number=number, serial=serial),
+                )
+                break
+            row["invoice_ids"].append(invoice_id)
+    return refused
+
+
+def _invoice_meters(numbers: set[str]):
+    for number, invoice_id, serial in db.session.execute(
+        select(Invoice.number, Invoice.id, Meter.serial)
+        .join(Meter, Meter.id == Invoice.meter_id)
+        .where(Invoice.number.in_(sorted(numbers)))
+    ):
+        yield number, (invoice_id, serial)
+
+
+def _write_payments(rows: list[Row], user: User | None) -> None:
+    billing.add_payments(
+        [
+            billing.NewPayment(row["meter_id"], row["amount"], row["paid_on"], row["reference"], row["invoice_ids"])
+            for row in rows
+        ],
+        user=user,
+    )
+
+
+PAYMENTS = ImportKind(
+    "payments",
+    _l("Payments"),
+    (
+        METER,
+        Field("reference", _l("Payment reference"), _text(100), required=True),
+        Field("amount", _l("Amount"), _billed, required=True, total=True),
+        Field("paid_on", _l("Paid on"), read.day, required=True),
+        Field("invoices", _l("Invoices paid"), _invoice_numbers),
+    ),
+    ("meter", "reference"),
+    _stored_payments,
+    _write_payments,
+    refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on"), _held_on("paid_on")),
+    stated=(METER_DUE,),
+    customers=_holders,
+    compared=("amount", "paid_on"),
+)

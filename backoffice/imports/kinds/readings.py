@@ -1,0 +1,112 @@
+"""The import of meter readings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, tuple_
+
+from backoffice.imports import values as read
+from backoffice.imports.kinds.base import METER, Field, ImportKind, Row, _refer_meters, _stored, _text
+from backoffice.imports.values import Refused
+from backoffice.models import (
+    Meter,
+    MeterReading,
+    User,
+)
+from backoffice.platform.extensions import db
+from backoffice.services.metering.batch import Entry, check_readings, record_readings
+from backoffice.services.metering.index import MeterIndex
+from backoffice.services.metering.values import MeteringError, checked_volume
+
+
+def _volume(value: object) -> Decimal:
+    try:
+        return checked_volume(read.number(value, 4))
+    except MeteringError as error:
+        raise Refused(str(error)) from None
+
+
+def _index(value: object) -> Decimal:
+    found = read.number(value, 4)
+    if found < 0:
+        raise Refused(_("The index must not be negative."))
+    return found
+
+
+def _digits(value: object) -> int:
+    found = read.number(value, 0)
+    if not 1 <= found <= 14:
+        raise Refused(_("A meter's digits are a whole number from 1 to 14."))
+    return int(found)
+
+
+def _entry(row: Row) -> Entry:
+    given = None
+    if row.get("volume") is None:
+        given = MeterIndex(row["index"], rollover_digits=row.get("rollover_digits"), start_index=row.get("start_index"))
+    return Entry(row["meter_id"], row["reading_date"], row.get("volume"), given, row.get("note") or "")
+
+
+def _refer_readings(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    """The meters, then every rule a reading is recorded by (:func:`check_readings`), the rows as one batch."""
+    refused = _refer_meters(rows)
+    for position, row in enumerate(rows):
+        if position not in refused and (row.get("volume") is None) == (row.get("index") is None):
+            refused[position] = ("volume", _("Give the reading as a volume or as the meter's index, not both."))
+    batch = [(position, row) for position, row in enumerate(rows) if position not in refused]
+    for refusal in check_readings([_entry(row) for _position, row in batch]):
+        position, row = batch[refusal.position - 1]
+        refused[position] = ("reading_date", refusal.message)
+    return refused
+
+
+def _stored_readings(rows: list[Row]) -> dict[tuple, Row]:
+    query = select(
+        Meter.serial.label("meter"),
+        MeterReading.reading_date,
+        MeterReading.volume_flow_meter.label("volume"),
+        MeterReading.meter_index.label("index"),
+    ).join(Meter, Meter.id == MeterReading.meter_id)
+    return _stored(
+        query, [Meter.serial, MeterReading.reading_date], rows, [(r["meter"], r["reading_date"]) for r in rows]
+    )
+
+
+def _write_readings(rows: list[Row], user: User | None) -> None:
+    record_readings([_entry(row) for row in rows], user=user)
+
+
+def _readers(rows: list[Row]) -> set[int]:
+    return set(
+        db.session.scalars(
+            select(MeterReading.customer_id).where(
+                tuple_(MeterReading.meter_id, MeterReading.reading_date).in_(
+                    [(row["meter_id"], row["reading_date"]) for row in rows]
+                )
+            )
+        ).all()
+    )
+
+
+READINGS = ImportKind(
+    "readings",
+    _l("Meter readings"),
+    (
+        METER,
+        Field("reading_date", _l("Reading date"), read.day, required=True),
+        Field("volume", _l("Volume (m³)"), _volume, total=True),
+        Field("index", _l("The meter's index"), _index),
+        Field("rollover_digits", _l("Rolled over: the meter's digits"), _digits),
+        Field("start_index", _l("The start index"), _index),
+        Field("note", _l("Note"), _text(300, lines=True)),
+    ),
+    ("meter", "reading_date"),
+    _stored_readings,
+    _write_readings,
+    refers=_refer_readings,
+    customers=_readers,
+    compared=("volume", "index"),
+)

@@ -101,14 +101,14 @@ class Door:
     def job(self, kind: str, header: str, row: str) -> str:
         """The import's job, as a worker runs it, of a file whose row became refusable after it was checked (the
         installation's unit changed meanwhile): it reads each cell again by the same readers, and stops."""
-        from backoffice.imports import running
+        from backoffice.imports import running, said
 
         path = Path(self.app.config["ANCHORS_FOLDER"]).parent / f"{kind}.csv"
         path.write_text(f"{header}\n{row}\n", encoding="utf-8")
         places = self.app.config["CURRENCY_PLACES"]
         self.app.config["CURRENCY_PLACES"] = 2
         try:
-            spec = running.kind_of(kind)
+            spec = said.kind_of(kind)
             checked = running.check(spec, running.open_table(spec, path, "file.csv"))
             record = running.started(spec, "file.csv", path, checked, None, False)
         finally:

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
-from backoffice.imports import running
+from backoffice.imports import kept, running
 from backoffice.imports.kinds import KINDS
 from backoffice.models import (
     AccountManager,
@@ -621,14 +621,14 @@ def test_a_large_file_is_checked_by_a_job_then_imported_by_another(app, client, 
 
 def test_a_file_is_kept_and_read_back_a_piece_at_a_time_byte_for_byte(app, tmp_path):
     path = tmp_path / "big.csv"
-    content = bytes(range(256)) * (running.PIECE * 5 // 2 // 256) + b"\\\t\n\x00end"
+    content = bytes(range(256)) * (kept.PIECE * 5 // 2 // 256) + b"\\\t\n\x00end"
     path.write_bytes(content)
-    sha256, size = running.keep_file(path)
-    assert running.keep_file(path) == (sha256, size) == (hashlib.sha256(content).hexdigest(), len(content))
+    sha256, size = kept.keep_file(path)
+    assert kept.keep_file(path) == (sha256, size) == (hashlib.sha256(content).hexdigest(), len(content))
     db.session.commit()
     record = Import(kind="meters", filename="big.csv", sha256=sha256, size_bytes=size)
-    with running.kept_file_at(record) as kept:
-        assert kept.read_bytes() == content
+    with kept.kept_file_at(record) as copy:
+        assert copy.read_bytes() == content
 
 
 def test_an_opening_balance_forged_by_sql_is_never_taken_for_the_files(app, runner, tmp_path, known):

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.imports import running
+from backoffice.imports import kept
 from backoffice.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -232,7 +232,7 @@ def test_an_approved_import_pointed_at_another_file_by_sql_writes_nothing(
     record, asked = _waiting_import(runner, tmp_path, maker, [("C0001", "60.000")])
     other = tmp_path / "other.csv"
     other.write_bytes(_file(("C0001", "9.000.000.000")))
-    sha256, _size = running.keep_file(other)
+    sha256, _size = kept.keep_file(other)
     db.session.commit()
     with db.engine.begin() as connection:
         connection.execute(sa.text("UPDATE imports SET sha256 = :sha WHERE id = :id"), {"sha": sha256, "id": record.id})

@@ -97,13 +97,13 @@ def _rejection(spec, rejection) -> str:
 
 
 def _say_done(import_id: int) -> None:
-    from backoffice.imports import running
+    from backoffice.imports import said
     from backoffice.models import Import, ImportStatus
     from backoffice.platform.extensions import db
 
     record = db.session.get(Import, import_id)
     if record.status != ImportStatus.DONE:
-        raise CommandError(running.error_said(record) or record.status)
+        raise CommandError(said.error_said(record) or record.status)
     report = record.report
     click.echo(
         _(
@@ -113,5 +113,5 @@ def _say_done(import_id: int) -> None:
             unchanged=record.rows_unchanged,
         )
     )
-    for line in running.report_lines(report):
+    for line in said.report_lines(report):
         click.echo(line)

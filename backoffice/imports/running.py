@@ -12,10 +12,8 @@ changed the installation meanwhile) stops the import, unless it imports the vali
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,14 +26,15 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
-from backoffice.imports.kinds import KINDS, ImportKind, Row
+from backoffice.imports.kept import keep_file, kept_file_at, shown_name
+from backoffice.imports.kinds import ImportKind, Row
+from backoffice.imports.said import STOPPED, kind_of
 from backoffice.imports.values import Refused
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import (
     ApprovalStatus,
     CheckResult,
     Import,
-    ImportFile,
     ImportStatus,
     RunMode,
     RunTrigger,
@@ -44,8 +43,8 @@ from backoffice.models import (
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import LANGUAGES, language, number_locale
-from backoffice.platform.money import format_plain, shown
+from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.money import shown
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
@@ -119,15 +118,6 @@ class RefusedWhenWritten(Exception):
                 message=refusal,
             )
         )
-
-
-def kind_of(name: str) -> ImportKind:
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise Unreadable(
-            _("%(kind)s is not a kind of import: choose one of %(kinds)s.", kind=repr(name), kinds=", ".join(KINDS))
-        ) from None
 
 
 def open_table(kind: ImportKind, path: Path, filename: str) -> Table:
@@ -224,11 +214,6 @@ def _in_every_language(checked: Checked) -> None:
                     rejection.said[spoken] = _repeated(checked.kind, rejection.first_line)
                 else:
                     rejection.said[spoken] = found.get(rejection.line, rejection.message)
-
-
-def said(rejection: dict) -> str:
-    """A rejection kept with an import, in the reader's language."""
-    return (rejection.get("said") or {}).get(language()) or rejection["message"]
 
 
 @dataclass
@@ -444,62 +429,6 @@ def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:
         kept = _Batch([entry for entry in batch.read if entry[0] not in checked.refused_ordinals])
         if kept.read:
             yield kept
-
-
-PIECE = 1024 * 1024
-"""A file is kept, and read back, this many bytes at a time: however large, it is never held whole."""
-
-
-@contextmanager
-def _folder(filename: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="backoffice-import-") as folder:
-        yield Path(folder) / ("file" + Path(filename).suffix.lower()[:10])
-
-
-def _pieces(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as file:
-        yield from iter(lambda: file.read(PIECE), b"")
-
-
-def keep_file(path: Path) -> tuple[str, int]:
-    """Keep the file's bytes by their SHA-256 (once, however often it is imported), copied to the database a piece
-    at a time; returns the SHA-256 and the size."""
-    digest, size = hashlib.sha256(), 0
-    for piece in _pieces(path):
-        digest.update(piece)
-        size += len(piece)
-    sha256 = digest.hexdigest()
-    # The same file kept meanwhile by another import is waited for, then found: kept once, never refused.
-    db.session.execute(select(func.pg_advisory_xact_lock(key(f"import-file:{sha256}", 8))))
-    if db.session.get(ImportFile, sha256) is None:
-        copying = db.session.connection().connection.driver_connection.cursor()
-        with copying.copy("COPY import_files (sha256, content) FROM STDIN") as copy:
-            copy.write(f"{sha256}\t\\\\x".encode())
-            for piece in _pieces(path):
-                copy.write(piece.hex().encode())
-            copy.write(b"\n")
-    return sha256, size
-
-
-@contextmanager
-def kept_file_at(record: Import) -> Iterator[Path]:
-    """The import's file, read back from the database a piece at a time, as a file removed after the block."""
-    content = ImportFile.__table__.c.content
-    with _folder(record.filename) as path:
-        with path.open("wb") as file:
-            start = 1
-            while piece := db.session.scalar(
-                select(func.substring(content, start, PIECE)).where(ImportFile.sha256 == record.sha256)
-            ):
-                file.write(piece)
-                start += len(piece)
-        yield path
-
-
-def shown_name(filename: str) -> str:
-    """The file's name as the import keeps it: its last part, without the characters a text cannot show."""
-    name = Path(filename.replace("\\", "/")).name
-    return "".join(character for character in name if character.isprintable())[:255] or "file"
 
 
 def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user: User | None, valid_only: bool):
@@ -859,94 +788,9 @@ def job_stopped(job, connection) -> None:
     db.session.execute(
         update(Import)
         .where(Import.id == import_id, Import.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]))
-        .values(status=ImportStatus.FAILED, error=_STOPPED, finished_at=utcnow(), version=Import.version + 1)
+        .values(status=ImportStatus.FAILED, error=STOPPED, finished_at=utcnow(), version=Import.version + 1)
     )
     db.session.commit()
-
-
-_STOPPED = "worker stopped"
-"""What a stopped import's error says, in every language's words on its page (see :func:`error_said`)."""
-
-
-def error_said(record: Import) -> str | None:
-    """Why the import stopped, in the reader's language."""
-    if record.error == _STOPPED:
-        return _("The worker running it stopped. Import it again: it goes on from the last chunk it wrote.")
-    if record.status == ImportStatus.WAITING and record.error and record.error.startswith("waiting:"):
-        return _(
-            "Its rows move money by hand beyond the approval limit: it waits for a second admin's approval "
-            "(request #%(id)s on Approvals), which starts it. Nothing is written until then.",
-            id=record.error.removeprefix("waiting:"),
-        )
-    return record.error
-
-
-def report_lines(report: dict) -> list[str]:
-    """The report, a sentence a line, in the reader's language: what the command prints."""
-    kind = kind_of(report["kind"])
-    rows = report["rows"]
-    lines = [
-        _(
-            "Rows in the file: %(in_file)s, rejected: %(rejected)s; in backoffice with the file's values: %(found)s "
-            "of %(expected)s.",
-            **{name: rows[name] for name in ("in_file", "rejected", "found", "expected")},
-        )
-    ]
-    lines.append(
-        _(
-            "Written by this import: %(written)s; in backoffice before it, as the file has them: %(unchanged)s.",
-            written=rows["written"],
-            unchanged=rows["unchanged"],
-        )
-    )
-    for name, sums in report["totals"].items():
-        lines.append(
-            _(
-                "%(column)s: %(file)s in the file, %(stored)s in backoffice.",
-                column=kind.field(name).label,
-                file=shown_amount(sums["file"]),
-                stored=shown_amount(sums["stored"]),
-            )
-        )
-    stated = report["stated"]
-    if stated["compared"]:
-        lines.append(
-            _(
-                "Figures of the system before compared: %(compared)s; different: %(different)s.",
-                compared=stated["compared"],
-                different=stated.get("different", len(stated["differences"])),
-            )
-        )
-        lines += [
-            _(
-                "%(name)s, %(column)s: %(file)s in the file, %(derived)s in backoffice.",
-                name=difference["name"],
-                column=kind.field(difference["column"]).label,
-                file=shown_amount(difference["file"]),
-                derived=shown_amount(difference["derived"]),
-            )
-            for difference in stated["differences"]
-        ]
-    verify = report["verify"]
-    if verify and "refused" in verify:
-        lines.append(_("The verify did not run: %(why)s", why=verify["refused"]))
-    elif verify:
-        lines.append(
-            _(
-                "Verify of %(customers)s customers (run #%(run)s): %(mismatched)s discrepancies.",
-                customers=verify["customers"],
-                run=verify["run_id"],
-                mismatched=verify["mismatched"],
-            )
-        )
-    return lines
-
-
-def shown_amount(written: str | None) -> str:
-    """An amount of the report as the reader's country writes it."""
-    if written in (None, "None"):
-        return "—"
-    return format_plain(Decimal(written), number_locale())
 
 
 def preview(checked: Checked) -> dict:
@@ -976,37 +820,3 @@ def lost(record: Import) -> bool:
 
 def failed(record: Import, message: str) -> None:
     _set(record, status=ImportStatus.FAILED, error=message, finished_at=utcnow())
-
-
-def preview_lines(record: Import) -> list[str]:
-    """What checking the file found, a sentence a line: its counts, then each rejected row (the first ones)."""
-    kind = kind_of(record.kind)
-    preview = (record.report or {}).get("preview") or {}
-    lines = [
-        _(
-            "%(rows)s rows: %(good)s to write, %(unchanged)s already in backoffice as the file has them, "
-            "%(rejected)s rejected.",
-            **{name: preview.get(name, 0) for name in ("rows", "good", "unchanged", "rejected")},
-        )
-    ]
-    for rejection in preview.get("rejections", []):
-        if rejection["column"]:
-            lines.append(
-                _(
-                    "Line %(line)s, %(column)s: %(message)s",
-                    line=rejection["line"],
-                    column=kind.field(rejection["column"]).label,
-                    message=said(rejection),
-                )
-            )
-        else:
-            lines.append(_("Line %(line)s: %(message)s", line=rejection["line"], message=said(rejection)))
-    return lines
-
-
-@contextmanager
-def uploaded(upload, filename: str) -> Iterator[Path]:
-    """An uploaded file (werkzeug's ``FileStorage``) saved as a file of its name's extension, a piece at a time."""
-    with _folder(filename) as path:
-        upload.save(path, buffer_size=PIECE)
-        yield path

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.imports import files, running
+from backoffice.imports import files, kept, running, said
 from backoffice.imports.kinds import KINDS
 from backoffice.imports.values import written_form
 from backoffice.jobs.queues import QueueUnavailable, redis_url
@@ -48,7 +48,7 @@ def index():
         upload = form.file.data
         kind = KINDS[form.kind.data]
         name = upload.filename or "file"
-        with running.uploaded(upload, name) as path:
+        with kept.uploaded(upload, name) as path:
             try:
                 table = running.open_table(kind, path, name)
                 later = path.stat().st_size > running.INLINE_CHECK_BYTES and redis_url()
@@ -85,24 +85,24 @@ def _record(import_id: int) -> Import:
 @requires_role(Role.ADMIN)
 def show(import_id: int):
     record = _record(import_id)
-    kind = running.kind_of(record.kind)
+    kind = said.kind_of(record.kind)
     template_name = "imports/_progress.html" if request.headers.get("HX-Request") else "imports/show.html"
     return render_template(
         template_name,
         record=record,
         kind=kind,
         preview=(record.report or {}).get("preview"),
-        lines=running.report_lines(record.report) if running.has_run(record) else [],
-        error=running.error_said(record),
-        said=running.said,
+        lines=said.report_lines(record.report) if running.has_run(record) else [],
+        error=said.error_said(record),
+        said=said.said,
         stopped=running.lost(record),
     )
 
 
 def _checked(record: Import) -> running.Checked:
-    with running.kept_file_at(record) as path:
+    with kept.kept_file_at(record) as path:
         return running.check(
-            running.kind_of(record.kind), running.open_table(running.kind_of(record.kind), path, record.filename)
+            said.kind_of(record.kind), running.open_table(said.kind_of(record.kind), path, record.filename)
         )
 
 
@@ -141,7 +141,7 @@ def run(import_id: int):
 def rejected(import_id: int):
     """The rejected rows as the file had them, with a column saying why: fixed and uploaded again."""
     record = _record(import_id)
-    kind = running.kind_of(record.kind)
+    kind = said.kind_of(record.kind)
     checked = _checked(record)
     names = [spec.name for spec in (*kind.fields, *(stated.field for stated in kind.stated))]
     header = [*kind.template(), _("Line"), _("Why it was rejected")]
@@ -163,7 +163,7 @@ def _reason(kind, rejection: running.Rejection) -> str:
 def report(import_id: int, extension: str):
     record = _record(import_id)
     header = [_("Report of import #%(id)s", id=record.id)]
-    lines = running.report_lines(record.report) if running.has_run(record) else running.preview_lines(record)
+    lines = said.report_lines(record.report) if running.has_run(record) else said.preview_lines(record)
     rows = [[line] for line in lines]
     filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
     if extension == "csv":

@@ -28,6 +28,7 @@ from backoffice.services import approvals, periods, wallet
 from backoffice.services.customers import close_customer
 from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, past_the_guards
+from tests.pages import text
 from tests.test_cli import CONSOLE_SCRIPT
 
 D = Decimal
@@ -53,10 +54,6 @@ def written() -> tuple[int, int, Decimal]:
 def requests() -> list[ApprovalRequest]:
     db.session.rollback()
     return list(db.session.scalars(sa.select(ApprovalRequest).order_by(ApprovalRequest.id)))
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def adjust_form(amount: str, *, direction: str = "up", key: str = "k-1", **fields) -> dict:

@@ -16,6 +16,7 @@ from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
 from tests.factories import CustomerFactory, stored
+from tests.pages import text
 from tests.test_stale_edits import opened, save_over
 
 D = Decimal
@@ -46,10 +47,6 @@ def written() -> tuple:
             sa.select(Payment.amount, Payment.reference, Payment.withdrawn_at).order_by(Payment.id)
         ).all(),
     )
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def error_of(response, field: str) -> str:

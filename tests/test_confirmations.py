@@ -15,12 +15,9 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, named_month
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
+from tests.pages import text
 
 D = Decimal
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 # --- Closing a month ----------------------------------------------------------------------------------------------

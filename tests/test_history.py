@@ -3,7 +3,6 @@ the deleted orders, and history tables the database keeps append-only."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 
@@ -31,6 +30,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
+from tests.pages import shown as text
 
 D = Decimal
 
@@ -48,10 +48,6 @@ def versions(model, record_id: int) -> list[tuple[HistoryOperation, str, dict]]:
         .order_by(history.c.transaction_id)
     ).all()
     return [(HistoryOperation(row.operation_type), row.by_email or row.actor, dict(row._mapping)) for row in rows]
-
-
-def text(response) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
 
 
 def order_form(order: Order, **overrides) -> dict:

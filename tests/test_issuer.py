@@ -3,7 +3,6 @@ number checked as its country writes it; a document whose issuer has no name say
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from datetime import date
@@ -17,6 +16,7 @@ from backoffice.models import Issuer
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle
 from tests.factories import PASSWORD, CustomerFactory, MeterFactory, UserFactory
+from tests.pages import unescaped as text
 
 D = Decimal
 GIVEN = {
@@ -28,10 +28,6 @@ GIVEN = {
     "bank_accounts": "Bank Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara\nBCA 987 654 3210 a.n. PT Gas Nusantara",
     "payment_instructions": "Quote the invoice number as the transfer's reference.",
 }
-
-
-def text(response) -> str:
-    return html.unescape(" ".join(response.get_data(as_text=True).split()))
 
 
 def picture(kind: str = "PNG", size: tuple[int, int] = (40, 20)) -> bytes:

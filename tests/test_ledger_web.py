@@ -17,6 +17,7 @@ from backoffice.services import meter_lifecycle, metering, wallet
 from backoffice.services.descriptions import movement_words
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
+from tests.pages import text
 from tests.test_security import csrf_token
 
 D = Decimal
@@ -35,10 +36,6 @@ def written() -> tuple[int, int, Decimal]:
 def newest() -> BalanceTransaction:
     db.session.rollback()
     return db.session.scalar(sa.select(BalanceTransaction).order_by(BalanceTransaction.id.desc()).limit(1))
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 WHY = {"description": "Entered by mistake"}

@@ -5,7 +5,6 @@ the same month, it sends nothing twice."""
 
 from __future__ import annotations
 
-import html
 import io
 import logging
 import re
@@ -23,6 +22,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
 from tests.mailserver import mail_server
+from tests.pages import unescaped as text
 from tests.workers import run_worker
 
 D = Decimal
@@ -46,10 +46,6 @@ def october(app, tmp_path):
     metering.record_reading(meter.id, date(2026, 10, 12), D("10"))
     billing.add_invoice(meter, "INV-10", D("75000"), date(2026, 10, 31), date(2026, 11, 15))
     return tmp_path / "documents" / "month-end-2026-10"
-
-
-def text(response) -> str:
-    return html.unescape(" ".join(response.get_data(as_text=True).split()))
 
 
 def started(client, **fields) -> JobRecord:

@@ -15,6 +15,7 @@ from backoffice.models import BalanceTransaction, JobStatus, Notice, NoticeKind,
 from backoffice.platform.extensions import db
 from backoffice.services import approvals, notices, wallet
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt
+from tests.pages import text
 from tests.test_approvals import PASSWORD, log_in
 
 D = Decimal
@@ -37,10 +38,6 @@ def clerk(app):
 def charge(hotel):
     """A charge of Rp7.000 on the hotel, within the approval limit."""
     return wallet.charge(hotel, D("7000"))
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def noticed(user: User) -> list[Notice]:

@@ -22,6 +22,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, metered_customer, past_the_guards, stored
+from tests.pages import text
 from tests.test_stale_edits import opened
 
 D = Decimal
@@ -52,10 +53,6 @@ def purchases(month: str) -> Decimal:
     return db.session.scalar(
         sa.select(MonthlyCustomerBalance.total_purchases).where(MonthlyCustomerBalance.year_month == month)
     )
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def test_the_readings_list_links_each_reading_to_its_page(client, reading):

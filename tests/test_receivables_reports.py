@@ -21,6 +21,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, receivables
 from backoffice.web.billing.statements import three_months_before
 from tests.factories import CustomerFactory, MeterFactory
+from tests.pages import text
 
 D = Decimal
 BOUNDARIES = {0: "current", 1: "1-30", 30: "1-30", 31: "31-60", 60: "31-60", 61: "61-90", 90: "61-90", 91: "over_90"}
@@ -80,10 +81,6 @@ def money(value: Decimal) -> str:
     from backoffice.web.plumbing.filters import money as shown
 
     return shown(value)
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def downloaded(client, url: str) -> tuple[str, list[dict]]:

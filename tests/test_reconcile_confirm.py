@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunMode
 from backoffice.platform.extensions import db
 from tests.factories import CustomerFactory, OrderFactory, corrupt, stored
+from tests.pages import text
 from tests.workers import run_worker
 
 
@@ -28,10 +29,6 @@ def started() -> tuple[int, int]:
         db.session.scalar(sa.select(sa.func.count(JobRecord.id))),
         db.session.scalar(sa.select(sa.func.count(ReconciliationRun.id))),
     )
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def test_fix_and_rebuild_lead_to_a_confirmation_and_verify_starts_at_once(client, admin, orders):

@@ -28,6 +28,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import approvals, wallet
 from tests.concurrency import race
 from tests.factories import UserFactory, past_the_guards
+from tests.pages import text
 from tests.test_approvals import log_in
 
 D = Decimal
@@ -52,10 +53,6 @@ def written() -> tuple[int, int, Decimal]:
 def requests() -> list[ApprovalRequest]:
     db.session.rollback()
     return list(db.session.scalars(sa.select(ApprovalRequest).order_by(ApprovalRequest.id)))
-
-
-def text(response) -> str:
-    return " ".join(response.get_data(as_text=True).split())
 
 
 def field_error(response, name: str = "description") -> str:

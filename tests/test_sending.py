@@ -5,7 +5,6 @@ server answered, and shown on the customer's page; a form sent twice sends once.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import subprocess
 from datetime import date
@@ -18,6 +17,7 @@ from backoffice.models import Customer, DocumentSending, SendingOutcome
 from backoffice.platform.extensions import db
 from backoffice.services import billing, issuer, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory
+from tests.pages import unescaped as text
 
 D = Decimal
 ISSUER = {
@@ -35,10 +35,6 @@ def invoice(app):
     meter = MeterFactory(serial="M-A")
     meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
     return billing.add_invoice(meter, "INV-11", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
-
-
-def text(response) -> str:
-    return html.unescape(" ".join(response.get_data(as_text=True).split()))
 
 
 def logged() -> list[DocumentSending]:

@@ -167,6 +167,8 @@ def test_auto_heal_while_a_rebuild_runs_answers_409_and_starts_nothing(app, clie
         "status": "error",
         "message": f"A rebuild of order grand total is already running (run #{first}, started through the API); "
         "try again when it ends.",
+        "run_id": first,
+        "job_id": None,
         "request_id": response.headers["X-Request-ID"],
     }
     assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0

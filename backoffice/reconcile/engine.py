@@ -24,7 +24,7 @@ from itertools import groupby
 from flask import current_app
 from flask_babel import ngettext
 from psycopg import sql
-from sqlalchemy import ARRAY, ColumnElement, any_, func, inspect, literal, select, text, true
+from sqlalchemy import ColumnElement, func, inspect, select, text
 
 from backoffice.evidence import quarantine, seals
 from backoffice.models import (
@@ -40,8 +40,8 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.platform import databases, replica
 from backoffice.platform.extensions import db
-from backoffice.reconcile import CHECKS, Check, Scope, night, resolve, sources
-from backoffice.reconcile.base import Part, at_scale, differs
+from backoffice.reconcile import CHECKS, Check, Scope, measuring, night, resolve, sources
+from backoffice.reconcile.base import Part, at_scale
 from backoffice.reconcile.locks import claim, waits
 from backoffice.reconcile.transitions import end_run
 
@@ -151,7 +151,7 @@ def in_scope(checks, scope: Scope) -> list[tuple[Check, int]]:
     for check in selected(checks, scope):
         scoped = check.scoped(scope)
         count = db.session.scalar(
-            select(func.count()).select_from(_source(scoped)).where(*scoped.scope_conditions(scope))
+            select(func.count()).select_from(measuring.source_of(scoped)).where(*scoped.scope_conditions(scope))
         )
         counted.append((scoped, count))
     return counted
@@ -340,12 +340,12 @@ def _check_part(
     with replica.reading():
         databases.without_jit(replica.connection())
         if check.single_pass:
-            tally.checked, sums, wrong = _measure_and_find(check, fields, in_chunk, with_sums=fixing)
+            tally.checked, sums, wrong = measuring.measured_and_found(check, fields, in_chunk, with_sums=fixing)
         elif check.source is None:
-            tally.checked, sums, wrong = _measure_and_collect(check, fields, in_chunk, with_sums=fixing)
+            tally.checked, sums, wrong = measuring.measured_and_collected(check, fields, in_chunk, with_sums=fixing)
         else:
-            tally.checked, sums = _measure(check, fields, in_chunk, with_sums=fixing)
-            wrong = _wrong_rows(check, fields, in_chunk)
+            tally.checked, sums = measuring.measured(check, fields, in_chunk, with_sums=fixing)
+            wrong = measuring.wrong_rows(check, fields, in_chunk)
     for f, total in zip(fields, sums, strict=True):
         if f.adds:
             tally.stored[f.name] += total
@@ -354,7 +354,7 @@ def _check_part(
     # records the chunk's audit rows in one.
     for batch in _batches(wrong, _BATCH if fixing else len(wrong)):
         if fixing and replica.configured():
-            batch = _still_wrong(check, fields, in_chunk, batch)
+            batch = measuring.still_wrong(check, fields, in_chunk, batch)
         held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
         rows = _discrepancy_rows(record, check, batch, tally, held)
         entities = {(row["entity_type"], row["entity_id"], row["period"]) for row in rows}
@@ -404,7 +404,9 @@ def _written(record, check: Check, fixable: set, rows: list[dict]) -> tuple[list
 def _values(check: Check, where: ColumnElement) -> dict[tuple, tuple]:
     """``(key, period, stored…, expected…)`` of the check's entities ``where`` selects, as the write's transaction
     has them, by key and period."""
-    rows = db.session.execute(select(*_compared(check, check.fields())).select_from(_source(check)).where(where))
+    rows = db.session.execute(
+        select(*measuring.compared_columns(check, check.fields())).select_from(measuring.source_of(check)).where(where)
+    )
     return {(row[0], row[1]): tuple(row) for row in rows}
 
 
@@ -589,127 +591,6 @@ _REHEARSAL: ContextVar[list[dict] | None] = ContextVar("rehearsal", default=None
 """The audit rows a dry run keeps while it rehearses its rebuild (``_rehearse``): recorded once it rolled it back."""
 
 
-def _measure(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal]]:
-    """How many entities the chunk holds and, when asked, the sum of each stored field that adds (else zeros)."""
-    sums = _totals(fields, [f.stored for f in fields], with_sums)
-    summing = any(with_sums and f.adds for f in fields)
-    source = check.table if check.counted_on_table and not summing else _source(check)
-    count, *totals = db.session.execute(select(func.count(), *sums).select_from(source).where(*conditions)).one()
-    return count, _sums(fields, totals)
-
-
-def _totals(fields, stored: list[ColumnElement], with_sums: bool) -> list[ColumnElement]:
-    """The chunk's totals, ``total_0``…: when asked, the sum of each field's ``stored`` column that adds, else 0."""
-    return [
-        (func.sum(column) if with_sums and f.adds else literal(0)).label(f"total_{i}")
-        for i, (f, column) in enumerate(zip(fields, stored, strict=True))
-    ]
-
-
-def _wrong_rows(check: Check, fields, conditions) -> list[tuple]:
-    """``(key, period, stored…, expected…)`` of every entity whose stored value differs from the expected one."""
-    reader = replica.connection()
-    # The planner takes a mismatch to be the rule and the answer to be the whole table, so it
-    # scans alone rather than pay to ship rows from parallel workers; in truth few rows differ.
-    reader.execute(text("SET LOCAL parallel_tuple_cost = 0"))
-    return list(
-        reader.execute(
-            select(*_compared(check, fields)).select_from(_source(check)).where(*conditions, differs(fields))
-        )
-    )
-
-
-def _measure_and_collect(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal], list[tuple]]:
-    """:func:`_measure` and :func:`_wrong_rows` of a check read from its table alone, in one scan of it.
-
-    The scan counts the rows in scope (and sums what is asked) and collects the wrong ones' keys with ``keys_of``
-    (migration 0047), which PostgreSQL 15 runs in its parallel workers as it does the count; the wrong rows are then
-    read again by their keys, in the same statement and so the same snapshot: a second scan of the table only to
-    count it cost 15–18 % of a raw count of the wrong rows. A row is kept, as the scan kept its key, only if wrong.
-    """
-    width = len(fields)
-    wrong = differs(fields)
-    found = (
-        select(
-            func.count().label("checked"),
-            *_totals(fields, [f.stored for f in fields], with_sums),
-            func.keys_of(check.key, type_=ARRAY(check.key.type)).filter(wrong).label("keys"),
-        )
-        .select_from(check.table)
-        .where(*conditions)
-        .subquery("found")
-    )
-    compared = (
-        select(*_compared(check, fields))
-        .select_from(check.table)
-        .where(check.key == any_(found.c["keys"]), *conditions, wrong)
-        .lateral("compared")
-    )
-    rows = (
-        replica.connection()
-        .execute(
-            select(found.c.checked, *list(found.c)[1 : 1 + width], *compared.c).select_from(
-                found.outerjoin(compared, true())
-            )
-        )
-        .all()
-    )
-    count, *totals = rows[0][: 1 + width]
-    wrong_rows = [tuple(row[1 + width :]) for row in rows if row[1 + width] is not None]
-    return count, _sums(fields, totals), wrong_rows
-
-
-def _still_wrong(check: Check, fields, conditions, candidates: list[tuple]) -> list[tuple]:
-    """Of the entities the replica found wrong, those the primary finds wrong, as the primary has them: a fix
-    records and heals what is wrong now, never what the replica, some seconds behind, still shows."""
-    keys = sorted({row[0] for row in candidates})
-    wrong = _wrong_rows(check, fields, [*conditions, check.key.in_(keys)])
-    wrong.sort(key=lambda row: (row[0], row[1] or ""))
-    return wrong
-
-
-def _measure_and_find(check: Check, fields, conditions, with_sums: bool) -> tuple[int, list[Decimal], list[tuple]]:
-    """:func:`_measure` and :func:`_wrong_rows` in one statement: the source is computed once.
-
-    The compared rows are kept aside (a CTE); one row of counts is joined to the wrong ones, so
-    the answer has a row even when nothing is wrong.
-    """
-    width = len(fields)
-    compared = (
-        select(*_compared(check, fields), differs(fields).label("wrong"))
-        .select_from(_source(check))
-        .where(*conditions)
-        .cte("compared")
-    )
-    columns = list(compared.c)
-    stored = columns[2 : 2 + width]
-    measure = select(func.count().label("checked"), *_totals(fields, stored, with_sums))
-    measure = measure.select_from(compared).subquery("measure")
-    rows = db.session.execute(
-        select(*measure.c, *columns[:-1]).select_from(measure.outerjoin(compared, compared.c.wrong))
-    ).all()
-    count, *totals = rows[0][: 1 + width]
-    wrong = [tuple(row[1 + width :]) for row in rows if row[1 + width] is not None]
-    return count, _sums(fields, totals), wrong
-
-
-def _sums(fields, totals) -> list[Decimal]:
-    """Each field's total as a Decimal of the field's scale, whatever the sum came as: an integer, a numeric of
-    its column's scale, or nothing for a chunk without rows."""
-    return [at_scale(total or 0, field.scale) for field, total in zip(fields, totals, strict=True)]
-
-
-def _compared(check: Check, fields) -> list:
-    """``key, period, stored…, expected…, details…``"""
-    return [
-        check.key.label("key"),
-        (check.period if check.period is not None else literal(None)).label("period"),
-        *(f.stored.label(f"stored_{i}") for i, f in enumerate(fields)),
-        *(f.expected.label(f"expected_{i}") for i, f in enumerate(fields)),
-        *(column.label(f"detail_{i}") for i, column in enumerate(check.details())),
-    ]
-
-
 def _discrepancy_rows(record, check: Check, wrong, tally: Tally, held: dict[int, str]) -> list[dict]:
     """The audit rows of the wrong entities; what a fix moves is added to the tally, unless the entity is held."""
     rows = []
@@ -758,7 +639,3 @@ def _record(rows: list[dict]) -> None:
         for row in rows:
             values = zip(processors, row.values(), strict=True)
             copy.write_row([value if process is None else process(value) for process, value in values])
-
-
-def _source(check: Check):
-    return check.source if check.source is not None else check.table

@@ -465,8 +465,9 @@ class Settings:
         "REDIS_URL",
         None,
         "Redis for the job queues and the failed-login counts, `redis://host:6379/0`; also the scheduler's (`--url`)",
-        default_in_words="unset: jobs run in the request that starts them, and failed logins are counted in each "
-        "process's memory",
+        default_in_words="unset: jobs run in the request that starts them (a month-end of more than 50 documents is "
+        "refused then, its message naming `REDIS_URL` and `make worker`: it would hold the page for minutes), and "
+        "failed logins are counted in each process's memory",
     )
     secret_key: str | None = _setting(
         _unset_if_empty,

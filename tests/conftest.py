@@ -36,7 +36,7 @@ from backoffice.platform import logs
 from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
 from backoffice.services import billing, demo, meter_lifecycle, wallet
-from backoffice.web.extensions import limiter
+from backoffice.web.plumbing.extensions import limiter
 from tests import chromium, factories
 from tests.factories import past_the_guards
 from tests.mailserver import mail_server
@@ -158,7 +158,6 @@ def app(database, built_app, tmp_path_factory):
         finally:
             db.session.remove()
             _empty_tables()
-            db.engine.dispose()
     app.config.clear()
     app.config.update(config)
     app.extensions.clear()

@@ -29,6 +29,7 @@ from backoffice.services.customers import close_customer
 from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, past_the_guards
 from tests.pages import text
+from tests.rows import balance_of, posted_entries, written
 from tests.test_cli import CONSOLE_SCRIPT
 
 D = Decimal
@@ -41,14 +42,8 @@ def log_in(client, user: User) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def written() -> tuple[int, int, Decimal]:
-    """Ledger rows, posted journal entries and the hotel's balance, as a new transaction sees them."""
-    db.session.rollback()
-    return (
-        db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))),
-        db.session.scalar(sa.select(sa.func.count(JournalEntry.id)).where(JournalEntry.status == EntryStatus.POSTED)),
-        db.session.scalar(sa.select(Customer.balance).where(Customer.code == "HOTEL")),
-    )
+WRITTEN = (BalanceTransaction, posted_entries(), balance_of("HOTEL"))
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 def requests() -> list[ApprovalRequest]:
@@ -79,9 +74,9 @@ def ask(client, maker, amount: str = "60.000", **fields) -> ApprovalRequest:
 
 
 def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, limit, hotel, maker, checker):
-    before = written()
+    before = written(*WRITTEN)
     request = ask(client, maker)
-    assert written() == before
+    assert written(*WRITTEN) == before
     assert (request.kind, request.status, request.signed_amount) == (
         ApprovalKind.ADJUSTMENT,
         ApprovalStatus.PENDING,
@@ -98,7 +93,7 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, limit, h
     refused = client.post(f"/approvals/{request.id}/approve")
     assert refused.status_code == 403
     assert "another admin approves it" in text(refused)
-    assert written() == before and requests()[0].status is ApprovalStatus.PENDING
+    assert written(*WRITTEN) == before and requests()[0].status is ApprovalStatus.PENDING
 
     log_in(client, checker)
     assert f'id="approve-{request.id}"' in text(client.get("/approvals"))
@@ -109,7 +104,7 @@ def test_an_adjustment_above_the_limit_waits_for_a_second_admin(client, limit, h
     assert (request.status, request.decided_by_id) == (ApprovalStatus.APPROVED, checker.id)
     assert (movement.signed_amount, movement.created_by_id, movement.reason) == (D("60000.00"), checker.id, "other")
     assert request.result_entry_id == movement.entry_id
-    assert written() == (before[0] + 1, before[1] + 1, D("160000.00"))
+    assert written(*WRITTEN) == (before[0] + 1, before[1] + 1, D("160000.00"))
     assert 'id="pending-approvals"' not in text(client.get("/approvals"))
 
 
@@ -117,13 +112,13 @@ def test_an_adjustment_at_or_below_the_limit_posts_at_once(client, limit, hotel,
     log_in(client, maker)
     response = client.post("/customers/HOTEL/adjust", data=adjust_form("50.000", direction="down"))
     assert response.status_code == 302
-    assert written()[2] == D("50000.00")
+    assert written(*WRITTEN)[2] == D("50000.00")
     assert requests() == []
 
 
 def test_a_rejection_needs_a_reason_and_posts_nothing(client, limit, hotel, maker, checker):
     request = ask(client, maker)
-    before = written()
+    before = written(*WRITTEN)
     log_in(client, checker)
     refused = client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "  "})
     assert refused.status_code == 422
@@ -139,7 +134,7 @@ def test_a_rejection_needs_a_reason_and_posts_nothing(client, limit, hotel, make
         checker.id,
         "No evidence of a misread",
     )
-    assert written() == before
+    assert written(*WRITTEN) == before
     decided = re.search(rf'<tr id="request-{request.id}">.*?</tr>', text(client.get("/approvals"))).group(0)
     assert f"rejected by {checker.name}," in decided and "No evidence of a misread" in decided
 
@@ -148,19 +143,19 @@ def test_a_decided_request_is_decided_once(client, limit, hotel, maker, checker)
     request = ask(client, maker)
     log_in(client, checker)
     assert client.post(f"/approvals/{request.id}/approve").status_code == 302
-    after = written()
+    after = written(*WRITTEN)
     again = client.post(f"/approvals/{request.id}/approve")
     assert again.status_code == 409
     assert f"Request #{request.id} was already approved by checker@example.com" in text(again)
     rejected = client.post(f"/approvals/{request.id}/reject", data={f"reject-{request.id}-reason": "Too late"})
     assert rejected.status_code == 409
-    assert written() == after and requests()[0].status is ApprovalStatus.APPROVED
+    assert written(*WRITTEN) == after and requests()[0].status is ApprovalStatus.APPROVED
     assert client.post("/approvals/999999/approve").status_code == 404
 
 
 def test_the_requester_cannot_reject_their_own_request_either(client, limit, hotel, maker, checker):
     request = ask(client, maker)
-    before = written()
+    before = written(*WRITTEN)
     row = re.search(rf'<tr id="request-{request.id}">.*?</tr>', text(client.get("/approvals"))).group(0)
     assert f'id="reject-{request.id}"' not in row and "another admin approves it or rejects it" in row
 
@@ -169,7 +164,7 @@ def test_the_requester_cannot_reject_their_own_request_either(client, limit, hot
     assert f"You asked for request #{request.id}: another admin rejects it." in text(refused)
     with pytest.raises(approvals.OwnRequest, match="another admin rejects it"):
         approvals.reject(request.id, maker, "Changed my mind")
-    assert written() == before
+    assert written(*WRITTEN) == before
     (request,) = requests()
     assert (request.status, request.decided_by_id, request.rejection_reason) == (ApprovalStatus.PENDING, None, None)
 
@@ -199,13 +194,13 @@ def test_a_finance_clerk_cannot_approve_or_reject(client, limit, hotel, maker):
 @pytest.mark.parametrize("amount", ["1" * 40, "9" * 40 + ",99"])
 def test_forty_digit_amounts_are_field_errors_and_ask_nothing(client, limit, hotel, maker, amount):
     log_in(client, maker)
-    before = written()
+    before = written(*WRITTEN)
     response = client.post("/customers/HOTEL/adjust", data=adjust_form(amount))
     assert response.status_code == 422
     assert "too large" in re.search(r'id="error-adjust-amount">([^<]*)<', response.get_data(as_text=True)).group(1)
     entry = client.post("/books/journal/new", data=entry_form(amount))
     assert entry.status_code == 422 and "too large" in text(entry)
-    assert written() == before and requests() == []
+    assert written(*WRITTEN) == before and requests() == []
 
 
 def test_a_request_that_could_not_post_now_is_refused_when_asked(client, limit, hotel, maker):
@@ -220,12 +215,12 @@ def test_a_request_that_could_not_post_now_is_refused_when_asked(client, limit, 
 
 
 def refused_on_approval(client, checker, request, message: str) -> None:
-    before = written()
+    before = written(*WRITTEN)
     log_in(client, checker)
     response = client.post(f"/approvals/{request.id}/approve")
     assert response.status_code == 422
     assert message in re.search(rf'id="refused-{request.id}">([^<]*)<', response.get_data(as_text=True)).group(1)
-    assert written() == before
+    assert written(*WRITTEN) == before
     assert requests()[0].status is ApprovalStatus.PENDING
 
 
@@ -269,7 +264,7 @@ def test_two_admins_approving_at_once_post_once(app, client, limit, hotel, maker
 
     race(app, approving(checker.id), approving(other.id))
     assert sorted(outcomes) == ["already decided", "approved"]
-    assert written()[2] == D("160000.00")
+    assert written(*WRITTEN)[2] == D("160000.00")
     assert db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))) == 2
 
 
@@ -283,7 +278,7 @@ def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(cli
     assert 'id="needs-approval"' in text(client.get(url))
     missing = client.post(f"{url}/reverse", data={"description": ""})
     assert missing.status_code == 422 and "say why, for the admin who approves it" in text(missing)
-    before = written()
+    before = written(*WRITTEN)
     asked = client.post(f"{url}/reverse", data={"description": "Deposited twice"}, follow_redirects=True)
     assert "is pending" in text(asked) and 'id="pending-reversal"' in text(asked)
     (request,) = requests()
@@ -292,10 +287,10 @@ def test_a_wallet_reversal_above_the_limit_needs_a_reason_and_a_second_admin(cli
         deposit.id,
         "Deposited twice",
     )
-    assert written() == before
+    assert written(*WRITTEN) == before
     log_in(client, checker)
     assert client.post(f"/approvals/{request.id}/approve").status_code == 302
-    assert written()[2] == D("0.00")
+    assert written(*WRITTEN)[2] == D("0.00")
     assert wallet.reversal_of(deposit.id).id == requests()[0].result_movement_id
 
 
@@ -306,10 +301,10 @@ def test_a_day_s_reversals_count_together_with_adjustments_against_the_limit(app
     wallet.reverse(
         charges[0], description="Entered by mistake", user=maker
     )  # 900.000 given back: within the limit, posted at once
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(wallet.NeedsApproval, match=r"Rp900\.000,00, with the Rp900\.000,00 adjusted today"):
         wallet.reverse(charges[1], description="Entered by mistake", user=maker)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
     log_in(client, maker)
     url = f"/customers/HOTEL/movements/{charges[1]}"
@@ -318,14 +313,14 @@ def test_a_day_s_reversals_count_together_with_adjustments_against_the_limit(app
     assert "is pending" in text(asked)
     (request,) = requests()
     assert (request.kind, request.movement_id) == (ApprovalKind.WALLET_REVERSAL, charges[1])
-    assert written() == before
+    assert written(*WRITTEN) == before
 
     with pytest.raises(wallet.NeedsApproval):  # an adjustment counts the day's reversal too
         wallet.adjust(hotel, D("200000"), reason="goodwill", user=maker)
     log_in(client, checker)
     assert client.post(f"/approvals/{request.id}/approve").status_code == 302  # what was approved counts no more
     wallet.adjust(hotel, D("100000"), reason="goodwill", user=maker)
-    assert written()[2] == D("100000.00") + D("900000") * 2 + D("100000")
+    assert written(*WRITTEN)[2] == D("100000.00") + D("900000") * 2 + D("100000")
 
 
 def entry_form(amount: str, **fields) -> dict:
@@ -477,7 +472,7 @@ def test_the_console_script_stops_at_a_limit_it_cannot_read(new_database_url):
 
 
 def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner, limit, hotel):
-    before = written()
+    before = written(*WRITTEN)
     adjusted = runner.invoke(args=["ledger", "adjust", "HOTEL", "-60.000", "--reason", "goodwill"])
     assert adjusted.exit_code == 1
     assert "Rp60.000,00 is above BACKOFFICE_APPROVAL_ABOVE (Rp50.000,00): it needs a second admin's approval" in (
@@ -486,14 +481,14 @@ def test_the_commands_refuse_an_adjustment_or_a_reversal_above_the_limit(runner,
     deposit = db.session.scalar(sa.select(BalanceTransaction))
     reversed_ = runner.invoke(args=["ledger", "reverse", str(deposit.id), "--description", "Deposited twice"])
     assert reversed_.exit_code == 1 and "Rp100.000,00 is above BACKOFFICE_APPROVAL_ABOVE" in reversed_.output
-    assert written() == before and requests() == []
+    assert written(*WRITTEN) == before and requests() == []
     assert runner.invoke(args=["ledger", "adjust", "HOTEL", "50.000", "--reason", "goodwill"]).exit_code == 0
-    assert written()[2] == D("150000.00")
+    assert written(*WRITTEN)[2] == D("150000.00")
 
 
 def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_limit(limit, hotel, maker, checker):
     """Whoever calls them (a screen, a command, a job, a script): above the limit only an approved request posts."""
-    before = written()
+    before = written(*WRITTEN)
     deposit = db.session.scalar(sa.select(BalanceTransaction))
     with pytest.raises(wallet.NeedsApproval, match=r"Rp60\.000,00 is above the approval limit \(Rp50\.000,00\)"):
         wallet.adjust(hotel, D("-60000"), reason="goodwill", user=maker)
@@ -501,32 +496,32 @@ def test_the_wallet_operations_themselves_refuse_money_moved_by_hand_above_the_l
         wallet.post_movement(wallet.adjustment(hotel, D("60000"), reason="goodwill", user=maker))
     with pytest.raises(wallet.NeedsApproval, match=r"Rp100\.000,00 is above the approval limit"):
         wallet.reverse(deposit, description="Entered by mistake", user=maker)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
     asked = approvals.ask_adjustment(
         wallet.adjustment(hotel, D("-60000"), reason="goodwill", user=maker), user=maker, reason="Goodwill"
     )
     approvals.approve(asked.id, checker)
-    assert written()[2] == D("40000.00")
+    assert written(*WRITTEN)[2] == D("40000.00")
     wallet.adjust(hotel, D("50000"), reason="goodwill", user=maker)
-    assert written()[2] == D("90000.00")
+    assert written(*WRITTEN)[2] == D("90000.00")
 
 
 def test_a_customer_s_adjustments_of_the_day_count_together_against_the_limit(client, limit, hotel, maker, checker):
     wallet.adjust(hotel, D("30000"), reason="goodwill", user=maker)
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(wallet.NeedsApproval, match=r"Rp30\.000,00, with the Rp30\.000,00 adjusted today"):
         wallet.adjust(hotel, D("-30000"), reason="goodwill", user=maker)
-    assert written() == before
+    assert written(*WRITTEN) == before
     other = CustomerFactory(code="OTHER")
     wallet.adjust(other, D("30000"), reason="goodwill", user=maker)
 
     request = ask(client, maker, "30.000")  # the form asks a second admin for what would pass the day's limit
     log_in(client, checker)
     assert client.post(f"/approvals/{request.id}/approve").status_code == 302
-    assert written()[2] == D("160000.00")
+    assert written(*WRITTEN)[2] == D("160000.00")
     wallet.adjust(hotel, D("20000"), reason="goodwill", user=maker)  # what was approved counts no more
-    assert written()[2] == D("180000.00")
+    assert written(*WRITTEN)[2] == D("180000.00")
 
 
 def test_two_adjustments_at_once_count_each_other_against_the_limit(app, limit, hotel, maker):
@@ -542,7 +537,7 @@ def test_two_adjustments_at_once_count_each_other_against_the_limit(app, limit, 
 
     race(app, adjusting, second, hold_after="commit")
     assert refused and "with the Rp30.000,00 adjusted today" in refused[0]
-    assert written()[2] == D("130000.00")
+    assert written(*WRITTEN)[2] == D("130000.00")
 
 
 def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(client, limit, maker):
@@ -647,7 +642,7 @@ def test_approving_and_rejecting_still_work_and_leave_versions_of_who_asked_and_
     rejected = asked_adjustment(hotel, maker, "-70000")
     approvals.approve(approved, checker)
     approvals.reject(rejected, checker, "Not agreed with the customer")
-    assert written()[2] == D("40000.00")
+    assert written(*WRITTEN)[2] == D("40000.00")
     assert history(approved) == [("pending", maker.id, None), ("approved", maker.id, checker.id)]
     assert history(rejected) == [("pending", maker.id, None), ("rejected", maker.id, checker.id)]
     with pytest.raises(approvals.AlreadyDecided):
@@ -713,7 +708,7 @@ def test_a_request_written_by_sql_is_tampered_never_pending_and_never_approved(c
     clerk = UserFactory(email="clerk@example.com", role="finance")
     asked = asked_adjustment(hotel, maker)
     forged = forged_request(clerk, hotel)
-    before = written()
+    before = written(*WRITTEN)
 
     log_in(client, checker)
     page = text(client.get("/approvals"))
@@ -727,18 +722,18 @@ def test_a_request_written_by_sql_is_tampered_never_pending_and_never_approved(c
     assert client.post(f"/approvals/{forged}/reject", data={f"reject-{forged}-reason": "No"}).status_code == 409
     with pytest.raises(approvals.Tampered):
         approvals.approve(forged, checker)
-    assert written() == before
+    assert written(*WRITTEN) == before
     assert {r.id: r.status for r in requests()} == {asked: ApprovalStatus.PENDING, forged: ApprovalStatus.PENDING}
 
     approvals.approve(asked, checker)  # what the application asked is still decided
-    assert written()[2] == D("40000.00")
+    assert written(*WRITTEN)[2] == D("40000.00")
 
 
 def test_a_request_whose_content_was_changed_by_sql_is_not_approved(limit, hotel, maker, checker):
     request_id = asked_adjustment(hotel, maker)
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE approval_requests SET amount = 6000000 WHERE id = :id"), {"id": request_id})
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(approvals.Tampered):
         approvals.approve(request_id, checker)
-    assert written() == before and requests()[0].status is ApprovalStatus.PENDING
+    assert written(*WRITTEN) == before and requests()[0].status is ApprovalStatus.PENDING

@@ -35,7 +35,7 @@ CONTROLLED = {
 }
 
 
-def written() -> tuple[int, int, dict[str, Decimal]]:
+def books_now() -> tuple[int, int, dict[str, Decimal]]:
     """Entries, lines and the accounts' balances, as a new transaction sees them."""
     db.session.rollback()
     return (
@@ -77,7 +77,7 @@ def test_a_manual_entry_is_refused_a_line_on_a_control_account_and_writes_nothin
     with pytest.raises(books.ControlAccount, match=f"Line 2: {CONTROLLED[control]}, never a manual entry"):
         with unit_of_work() as connection:
             operation(connection, lines)
-    assert written() == NOTHING
+    assert books_now() == NOTHING
 
 
 def test_an_entry_recording_a_money_event_still_moves_a_control_account(app):
@@ -86,7 +86,7 @@ def test_an_entry_recording_a_money_event_still_moves_a_control_account(app):
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
     billing.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
-    balances = written()[2]
+    balances = books_now()[2]
     assert (balances[CUSTOMER_DEPOSITS], balances[RECEIVABLES]) == (D("100.00"), D("30.00"))
 
 
@@ -129,7 +129,7 @@ def test_a_draft_with_a_line_on_a_control_account_is_not_posted(app, client, aut
     auth.login("admin")
     page = client.post(f"/books/journal/{draft}/post", follow_redirects=True).get_data(as_text=True)
     assert "is a control account" in page
-    assert status(draft) is EntryStatus.DRAFT and written()[2] == NOTHING[2]
+    assert status(draft) is EntryStatus.DRAFT and books_now()[2] == NOTHING[2]
 
 
 def test_an_approval_does_not_post_a_draft_that_took_a_control_line_meanwhile(app):
@@ -140,7 +140,7 @@ def test_an_approval_does_not_post_a_draft_that_took_a_control_line_meanwhile(ap
         approvals.ask_entry(
             DAY, "Deposits by hand", [Line(CASH, debit=D("75")), Line(CUSTOMER_DEPOSITS, credit=D("75"))], user=maker
         )
-    assert written() == NOTHING
+    assert books_now() == NOTHING
     asked = approvals.ask_entry(
         DAY, "Owner's capital", [Line(CASH, debit=D("75")), Line("3000", credit=D("75"))], user=maker
     )
@@ -150,7 +150,7 @@ def test_an_approval_does_not_post_a_draft_that_took_a_control_line_meanwhile(ap
         approvals.approve(asked.id, checker)
     db.session.rollback()
     assert db.session.get(ApprovalRequest, asked.id).status is ApprovalStatus.PENDING
-    assert status(asked.entry_id) is EntryStatus.DRAFT and written()[2] == NOTHING[2]
+    assert status(asked.entry_id) is EntryStatus.DRAFT and books_now()[2] == NOTHING[2]
 
 
 def test_a_manual_entry_posted_on_a_control_account_before_is_still_reversed(app):
@@ -184,7 +184,7 @@ def test_the_entry_form_shows_the_refusal_on_the_line_and_writes_nothing(client,
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert f'</select><div class="field-error">Line 2: {CONTROLLED[control]}' in page.replace("&#39;", "'")
-    assert written() == NOTHING
+    assert books_now() == NOTHING
 
 
 # --- Receivables against the meters' invoices and payments ------------------------------------------------------
@@ -208,7 +208,7 @@ def billed() -> None:
 
 def test_receivables_agree_with_the_invoices_less_the_payments_of_a_clean_business(app):
     billed()
-    assert written()[2][RECEIVABLES] == D("170000.50")
+    assert books_now()[2][RECEIVABLES] == D("170000.50")
     assert run(RunMode.VERIFY).mismatched == 0
 
 

@@ -34,6 +34,7 @@ from backoffice.posting.wallet import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, installation, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work
+from tests.rows import written
 
 D = Decimal
 OCTOBER = date(2026, 10, 1)
@@ -45,12 +46,8 @@ def close(customer_id: int) -> None:
     db.session.commit()
 
 
-def written() -> tuple[int, int, int]:
-    db.session.rollback()
-    return tuple(
-        db.session.scalar(sa.select(sa.func.count()).select_from(model))
-        for model in (BalanceTransaction, JournalEntry, Payment)
-    )
+WRITTEN = (BalanceTransaction, JournalEntry, Payment)
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 @pytest.fixture
@@ -73,12 +70,12 @@ def hotel_id(app):
 )
 def test_the_posting_core_refuses_any_movement_of_a_closed_customer(hotel_id, movement):
     close(hotel_id)
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(CustomerClosed, match="Customer HOTEL is closed: it takes no new movement"):
         with unit_of_work() as connection:
             lock_customers(connection, [hotel_id])
             post(installation(), connection, Movement(**{**vars(movement), "customer_id": hotel_id}))
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel_id):
@@ -93,12 +90,12 @@ def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel
         "reference_id": literal(None, sa.Integer),
         "description": literal("Re-pricing"),
     }
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(CustomerClosed):
         with unit_of_work() as connection:
             lock_customers(connection, [hotel_id])
             post_many(installation(), connection, sa.select(*(value.label(name) for name, value in values.items())))
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_core_with_a_clear_page(
@@ -111,12 +108,12 @@ def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_cor
     meter_lifecycle.assign_meter(meter, db.session.get(Customer, hotel_id), OCTOBER)
     close(hotel_id)
     monkeypatch.setattr(billing, "refuse_closed", lambda customer: None)  # the check made before it was closed
-    before = written()
+    before = written(*WRITTEN)
     form = {"payment-meter_id": meter.serial, "payment-amount": "5.000", "payment-paid_on": "2026-10-05"}
     response = client.post("/customers/HOTEL/payments", data=form)
     assert response.status_code == 409
     assert "Customer HOTEL is closed: it takes no new movement." in response.get_data(as_text=True)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_a_tariff_leaves_closed_customers_out_and_refuses_one_named(app):
@@ -146,10 +143,10 @@ def test_deleting_a_closed_customers_reading_is_refused(app):
     reading = metering.record_reading(meter.id, date(2026, 10, 5), D("1"))
     meter_lifecycle.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
     close(customer.id)
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(metering.MeteringError, match="Customer HOTEL is closed: its readings stay as they are."):
         metering.delete_reading(reading)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def customer(code: str) -> Customer:
@@ -281,7 +278,7 @@ def test_a_fix_leaves_a_closed_customers_reading_as_it_is_saying_why(app):
     db.session.execute(corrupt_calculation.values(total_price=D("1.00")))
     db.session.commit()
     close(customer.id)
-    before = written()
+    before = written(*WRITTEN)
     record = run(RunMode.FIX, checks=["reading_calculation"])
     assert record.status is RunStatus.SUCCEEDED
     found = db.session.scalars(sa.select(Discrepancy)).all()
@@ -289,7 +286,7 @@ def test_a_fix_leaves_a_closed_customers_reading_as_it_is_saying_why(app):
     assert {d.reason for d in found} == {
         "customer HOTEL is closed: its fix would post a movement; reopen the customer to fix it"
     }
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 @pytest.mark.parametrize(("threshold", "status"), [("1000000", CustomerStatus.SUSPENDED), ("0", CustomerStatus.ACTIVE)])

@@ -53,7 +53,7 @@ UNFIT = "\uffff\ufffe\x01\x08\x0b\x0c\x0e\x1f"
 """Characters XML 1.0 cannot hold that a database's text can (a lone surrogate and NUL only Python's can)."""
 
 
-def written(header: list[str], rows: list[list]) -> list[list[list[tuple]]]:
+def workbook_rows(header: list[str], rows: list[list]) -> list[list[list[tuple]]]:
     """Each sheet's rows of the workbook of ``rows`` (a strict reader and openpyxl reading them alike), as Python
     writes it, and as PostgreSQL does (its rows selected from VALUES, in order)."""
     columns = [sa.column("place", sa.Integer)] + [sa.column(name, sa.Text) for name in header]
@@ -66,7 +66,7 @@ def written(header: list[str], rows: list[list]) -> list[list[list[tuple]]]:
 
 def test_a_workbook_leaves_out_of_its_text_what_xml_cannot_hold(app):
     texts = [f"Hotel{UNFIT} Cempaka", f"{UNFIT} spaced {UNFIT}", f"tab\tand two\r\nlines & <tags>{UNFIT}", "plain"]
-    for (rows,) in written(["description"], [[text] for text in texts]):
+    for (rows,) in workbook_rows(["description"], [[text] for text in texts]):
         assert [row[0] for row in rows] == [
             "description",
             "Hotel Cempaka",
@@ -85,7 +85,7 @@ def test_python_leaves_a_lone_surrogate_and_nul_out_of_a_workbook(app):
 def test_a_text_longer_than_a_cell_holds_is_cut_to_fit_and_says_so(app):
     texts = ["x" * 40_000, "&" * (CELL_TEXT + 1), "é" * CELL_TEXT, "y" * CELL_TEXT + UNFIT]
     kept = CELL_TEXT - len(str(CUT))
-    for (rows,) in written(["description"], [[text] for text in texts]):
+    for (rows,) in workbook_rows(["description"], [[text] for text in texts]):
         cells = [row[0] for row in rows[1:]]
         assert cells == ["x" * kept + str(CUT), "&" * kept + str(CUT), "é" * CELL_TEXT, "y" * CELL_TEXT]
         assert max(map(len, cells)) == CELL_TEXT
@@ -95,7 +95,7 @@ def test_a_text_longer_than_a_cell_holds_is_cut_to_fit_and_says_so(app):
 def test_rows_past_a_sheet_s_go_on_to_the_next_under_the_same_header(app, monkeypatch, count, sheeted):
     monkeypatch.setattr(exports, "SHEET_ROWS", 3)
     rows = [[f"SO-{n}", Decimal(n)] for n in range(count)]
-    for book in written(["number", "amount"], rows):
+    for book in workbook_rows(["number", "amount"], rows):
         assert [len(sheet) - 1 for sheet in book] == sheeted
         assert all(sheet[0] == ("number", "amount") for sheet in book)
         assert [row[0] for sheet in book for row in sheet[1:]] == [f"SO-{n}" for n in range(count)]

@@ -6,9 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
-from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Customer, TransactionKind
+from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, TransactionKind
 from backoffice.platform.extensions import db
 from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN, own_key
@@ -16,19 +15,14 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.services import approvals, books, installation, periods, transaction, wallet
+from tests.rows import balance_of, written
 
 D = Decimal
 RESERVED = "cannot start with '~': such keys are the application's own"
 
 
-def written() -> tuple[int, int, Decimal]:
-    """Ledger rows, approval requests and the hotel's balance, as a new transaction sees them."""
-    db.session.rollback()
-    return (
-        db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))),
-        db.session.scalar(sa.select(sa.func.count(ApprovalRequest.id))),
-        db.session.scalar(sa.select(Customer.balance).where(Customer.code == "HOTEL")),
-    )
+WRITTEN = (BalanceTransaction, ApprovalRequest, balance_of("HOTEL"))
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 def ask_adjustment(customer, maker, key: str = "form-1") -> ApprovalRequest:
@@ -49,13 +43,13 @@ def ask_adjustment(customer, maker, key: str = "form-1") -> ApprovalRequest:
 def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(limit, hotel, maker, checker):
     request = ask_adjustment(hotel, maker)
     clerks = wallet.recharge(hotel, D("1"), description="Rp 1", idempotency_key=f"approval-{request.id}")
-    before = written()
+    before = written(*WRITTEN)
     approved = approvals.approve(request.id, checker)
     assert approved.status is ApprovalStatus.APPROVED
     posted = db.session.get(BalanceTransaction, approved.result_movement_id)
     assert (posted.kind, posted.signed_amount) == (TransactionKind.ADJUSTMENT, D("60000.00"))
     assert posted.idempotency_key == own_key(installation(), "approval", request.id) != clerks.idempotency_key
-    assert written() == (before[0] + 1, before[1], D("160001.00"))
+    assert written(*WRITTEN) == (before[0] + 1, before[1], D("160001.00"))
 
 
 def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(limit, hotel, maker, checker):
@@ -72,7 +66,7 @@ def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(limit, ho
     asked = approvals.ask_wallet_reversal(large, description="Wrong customer", value_date=None, user=maker)
     approved = approvals.approve(asked.id, checker)
     assert wallet.reversal_of(large.id).id == approved.result_movement_id
-    assert written()[2] == D("100002.00")
+    assert written(*WRITTEN)[2] == D("100002.00")
 
 
 def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(limit, hotel):
@@ -90,11 +84,11 @@ def test_a_reversal_posted_under_the_old_key_still_reverses_its_movement_once(li
                 idempotency_key=f"reversal-of-{deposit.id}",
             ),
         ).transaction
-    before = written()
+    before = written(*WRITTEN)
     assert wallet.reverse(deposit, description="Entered by mistake").id == old.id
     with pytest.raises(wallet.AlreadyReversed, match=f"already reversed by #{old.id}"):
         wallet.reverse(deposit, description="Entered by mistake", refuse_again=True)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 # --- The application's keys ------------------------------------------------------------------------------------------
@@ -120,7 +114,7 @@ def test_the_applications_keys_are_its_own_and_say_nothing_of_the_id(app):
 
 @pytest.mark.parametrize("key", ["~1", "~approval-7"])
 def test_the_services_refuse_a_key_in_the_applications_namespace(limit, hotel, maker, key):
-    before = written()
+    before = written(*WRITTEN)
     attempts = (
         lambda: wallet.recharge(hotel, D("1"), idempotency_key=key),
         lambda: wallet.charge(hotel, D("1"), idempotency_key=key),
@@ -136,20 +130,20 @@ def test_the_services_refuse_a_key_in_the_applications_namespace(limit, hotel, m
     for attempt in attempts:
         with pytest.raises(wallet.IdempotencyKeyReserved, match=RESERVED):
             attempt()
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_an_applications_key_is_refused_to_a_clerk_even_when_it_is_the_real_one(limit, hotel, maker):
     request = ask_adjustment(hotel, maker)
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(wallet.IdempotencyKeyReserved):
         wallet.recharge(hotel, D("1"), idempotency_key=own_key(installation(), "approval", request.id))
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_the_recharge_and_adjust_forms_refuse_a_key_in_the_applications_namespace(client, auth, limit, hotel):
     auth.login("admin")
-    before = written()
+    before = written(*WRITTEN)
     recharge = {"recharge-amount": "1", "recharge-idempotency_key": "~approval-1"}
     adjust = {
         "adjust-direction": "up",
@@ -161,12 +155,12 @@ def test_the_recharge_and_adjust_forms_refuse_a_key_in_the_applications_namespac
         response = client.post(url, data=form)
         assert response.status_code == 422
         assert RESERVED.replace("'", "&#39;") in response.get_data(as_text=True)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, auth, limit, hotel):
     auth.login("admin")
-    before = written()
+    before = written(*WRITTEN)
     form = {
         "entry_date": "2026-11-20",
         "description": "Owner's capital",
@@ -180,7 +174,7 @@ def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, au
     response = client.post("/books/journal/new", data=form)
     assert response.status_code == 422
     assert RESERVED.replace("'", "&#39;") in response.get_data(as_text=True)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 @pytest.mark.parametrize(
@@ -192,11 +186,11 @@ def test_the_journal_form_refuses_a_key_in_the_applications_namespace(client, au
     ],
 )
 def test_the_ledger_commands_refuse_a_key_in_the_applications_namespace_with_exit_2(runner, limit, hotel, args):
-    before = written()
+    before = written(*WRITTEN)
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output
     assert RESERVED in result.output and len(result.output.strip().splitlines()) == 1
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 # --- A clerk's retries keep their first result ------------------------------------------------------------------------
@@ -209,13 +203,13 @@ def test_a_clerks_retry_returns_the_first_result_and_the_key_with_another_reques
         wallet.recharge(hotel, D("5001"), idempotency_key="transfer-9")
     request = ask_adjustment(hotel, maker, key="form-7")
     assert ask_adjustment(hotel, maker, key="form-7").id == request.id
-    assert written() == (2, 1, D("105000.00"))
+    assert written(*WRITTEN) == (2, 1, D("105000.00"))
 
 
 def test_a_retry_after_its_month_was_closed_returns_the_first_result(limit, hotel, maker):
     first = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-10", value_date=date(2026, 10, 5))
     periods.close("2026-10", maker)
-    before = written()
+    before = written(*WRITTEN)
     again = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-10", value_date=date(2026, 10, 5))
     assert again.id == first.id
-    assert written() == before
+    assert written(*WRITTEN) == before

@@ -25,14 +25,14 @@ COLUMNS = {
 }
 
 
-def written(tmp_path, name, data: bytes):
+def file_named(tmp_path, name, data: bytes):
     path = tmp_path / name
     path.write_bytes(data)
     return path
 
 
 def table(tmp_path, name, data: bytes, **limits):
-    return read_table(written(tmp_path, name, data), name, COLUMNS, **limits)
+    return read_table(file_named(tmp_path, name, data), name, COLUMNS, **limits)
 
 
 def values(found):

@@ -16,17 +16,13 @@ from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
+from tests.rows import written
 
 D = Decimal
 
 
-def written() -> tuple[int, int]:
-    """How many ledger rows and journal entries there are, as a new transaction sees it."""
-    db.session.rollback()
-    return (
-        db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))),
-        db.session.scalar(sa.select(sa.func.count(JournalEntry.id))),
-    )
+WRITTEN = (BalanceTransaction, JournalEntry)
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 def newest() -> BalanceTransaction:
@@ -171,10 +167,10 @@ def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, p
     ids |= {"reversed": recharge.id, "reversal": wallet.reverse(recharge, description="Entered by mistake").id}
     adjustment = wallet.adjust(plain_hotel, D("3"), reason="goodwill")
     ids["undone"] = wallet.reverse(adjustment, description="Entered by mistake").id
-    before = written()
+    before = written(*WRITTEN)
     result = runner.invoke(args=[arg.format(**ids) for arg in args])
     assert result.exit_code == status, result.output
     assert message.format(**ids) in result.output
     if status == 1:
         assert len(result.output.strip().splitlines()) == 1
-    assert written() == before
+    assert written(*WRITTEN) == before

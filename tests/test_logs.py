@@ -28,28 +28,28 @@ def json_logs(app):
     logs.configure("INFO", "text")
 
 
-def written(capsys) -> list[str]:
+def logged(capsys) -> list[str]:
     return capsys.readouterr().err.splitlines()
 
 
 def test_each_request_writes_one_line_with_method_path_status_duration_id_and_user(client, auth, capsys):
     clerk = auth.login("finance")
-    written(capsys)
+    logged(capsys)
     response = client.get("/orders")
     request_id = response.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    lines = [line for line in written(capsys) if " backoffice.requests " in line]
+    lines = [line for line in logged(capsys) if " backoffice.requests " in line]
     assert len(lines) == 1
     assert re.search(rf"\[request {request_id}\]: GET /orders 200 \d+\.\d ms {re.escape(clerk.email)}$", lines[0])
 
 
 def test_a_request_with_no_one_logged_in_names_nobody_and_the_api_s_token_names_itself(app, client, capsys):
     response = client.get("/login")
-    (line,) = [line for line in written(capsys) if " backoffice.requests " in line]
+    (line,) = [line for line in logged(capsys) if " backoffice.requests " in line]
     assert re.search(rf"\[request {response.headers['X-Request-ID']}\]: GET /login 200 \d+\.\d ms -$", line)
     app.config["API_TOKEN"] = "t0ken"
     client.get("/admin/balance-health/check", headers={"Authorization": "Bearer t0ken"})
-    assert written(capsys)[-1].endswith(" ms bearer token")
+    assert logged(capsys)[-1].endswith(" ms bearer token")
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_a_request_with_no_one_logged_in_names_nobody_and_the_api_s_token_names_
 def test_a_plausible_incoming_request_id_is_kept(client, capsys, given):
     response = client.get("/login", headers={"X-Request-ID": given})
     assert response.headers["X-Request-ID"] == given
-    assert f"[request {given}]: GET /login 200" in written(capsys)[-1]
+    assert f"[request {given}]: GET /login 200" in logged(capsys)[-1]
 
 
 @pytest.mark.parametrize("given", ["two words", "x" * 129, "", 'quote"d', "-starts-with-a-dash", "ünïcode"])
@@ -70,16 +70,16 @@ def test_an_implausible_incoming_request_id_is_replaced(client, given):
 def test_a_path_cannot_write_a_line_of_its_own(client, capsys):
     forged = "2026-11-23 10:00:00,000 INFO [1] backoffice.requests [request abc]: POST /admin/users 200 1.0 ms admin"
     client.get("/x%0A" + forged.replace(" ", "%20") + "%0D%00/é")
-    (line,) = [line for line in written(capsys) if "backoffice.requests" in line]
+    (line,) = [line for line in logged(capsys) if "backoffice.requests" in line]
     assert " GET /x%0A2026-11-23%2010:00:00,000%20INFO" in line
     assert re.search(r"%0D%00/%C3%A9 4\d\d \d+\.\d ms -$", line)
 
 
 def test_json_lines_carry_the_request_s_fields(json_logs, client, auth, capsys):
     clerk = auth.login("finance")
-    written(capsys)
+    logged(capsys)
     response = client.get("/orders?page=1", headers={"X-Request-ID": "edge-1"})
-    lines = [json.loads(line) for line in written(capsys)]
+    lines = [json.loads(line) for line in logged(capsys)]
     (line,) = [line for line in lines if line["logger"] == "backoffice.requests"]
     assert line["level"] == "INFO" and line["request_id"] == "edge-1" == response.headers["X-Request-ID"]
     assert (line["method"], line["path"], line["status"], line["user"]) == ("GET", "/orders", 200, clerk.email)
@@ -91,12 +91,12 @@ def test_json_lines_carry_the_request_s_fields(json_logs, client, auth, capsys):
 def test_a_streamed_export_s_line_is_written_once_it_is_sent(client, auth, capsys):
     auth.login("finance")
     OrderFactory()
-    written(capsys)
+    logged(capsys)
     with client.get("/orders/export.csv") as response:
         assert response.is_streamed
         assert response.get_data(as_text=True).count("\n") == 2
-        assert not [line for line in written(capsys) if " backoffice.requests " in line]
-    (line,) = [line for line in written(capsys) if " backoffice.requests " in line]
+        assert not [line for line in logged(capsys) if " backoffice.requests " in line]
+    (line,) = [line for line in logged(capsys) if " backoffice.requests " in line]
     assert f"[request {response.headers['X-Request-ID']}]: GET /orders/export.csv 200 " in line
 
 
@@ -104,7 +104,7 @@ def test_the_log_level_leaves_out_the_lines_below_it(client, capsys):
     logs.configure("WARNING", "text")
     try:
         client.get("/login")
-        assert written(capsys) == []
+        assert logged(capsys) == []
     finally:
         logs.configure("INFO", "text")
 
@@ -117,14 +117,14 @@ def test_a_failing_page_shows_the_reference_its_log_lines_have(app, client, auth
         raise RuntimeError("the figures broke")
 
     monkeypatch.setattr(home, "figures", fails)
-    written(capsys)
+    logged(capsys)
     response = client.get("/")
     assert response.status_code == 500 and response.mimetype == "text/html"
     request_id = response.headers["X-Request-ID"]
     page = response.get_data(as_text=True)
     assert "Something went wrong on our side and has been logged" in page
     assert f"Reference: <code>{request_id}</code>" in page
-    lines = written(capsys)
+    lines = logged(capsys)
     assert any(f"[request {request_id}]: Exception on / [GET]" in line for line in lines)
     assert any(f"[request {request_id}]: GET / 500 " in line for line in lines)
 
@@ -150,10 +150,10 @@ def test_a_job_run_in_process_stamps_its_id_and_the_request_s_on_each_step(clien
     auth.login("admin")
     order = OrderFactory()
     corrupt("orders", "grand_total", order.id, "1")
-    written(capsys)
+    logged(capsys)
     response = client.post(f"/customers/{order.customer.code}/recalculate", headers={"HX-Request": "true"})
     record = db.session.scalar(sa.select(JobRecord))
-    steps = [line for line in written(capsys) if " backoffice.jobs " in line]
+    steps = [line for line in logged(capsys) if " backoffice.jobs " in line]
     assert steps and all(f"[request {response.headers['X-Request-ID']}] [job {record.id}]: " in line for line in steps)
     messages = [line.split("]: ", 1)[1] for line in steps]
     assert messages[0] == f"Started (attempt 1): Recalculate customer {order.customer.code} — {order.customer.name}"

@@ -37,7 +37,7 @@ def rows(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def written() -> tuple[int, ...]:
+def held() -> tuple[int, ...]:
     return tuple(rows(model) for model in (BalanceTransaction, MeterReading, CustomerPricing, TransactionCalculation))
 
 
@@ -57,46 +57,46 @@ def refused(response) -> None:
 
 
 def test_a_quarantined_customers_charge_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
-    before = written()
+    before = held()
     refused(client.post("/customers/HOTEL/charge", data={"charge-amount": "1.000"}))
-    assert written() == before
+    assert held() == before
 
 
 def test_a_quarantined_customers_reading_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
     _customer_id, meter_id, _reading = quarantined_hotel
-    before = written()
+    before = held()
     form = {"reading-meter_id": "M-1", "reading-reading_date": "2026-11-06", "reading-volume_flow_meter": "5"}
     refused(client.post("/customers/HOTEL/readings", data=form))
-    assert written() == before
+    assert held() == before
 
 
 def test_a_quarantined_customers_reading_correction_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
     _customer_id, _meter_id, reading = quarantined_hotel
-    before = written()
+    before = held()
     version = db.session.get(MeterReading, reading).version
     form = {"reading_date": "2026-11-05", "volume_flow_meter": "12", "note": "", "version": version}
     refused(client.post(f"/customers/HOTEL/readings/{reading}", data=form))
-    assert written() == before
+    assert held() == before
     assert db.session.get(MeterReading, reading).volume_flow_meter == D("10")
 
 
 def test_a_quarantined_customers_pricing_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
     customer_id, _meter_id, _reading = quarantined_hotel
-    before = written()
+    before = held()
     form = {"pricing-effective_from": "2026-11-01", "pricing-price_per_sm3": "1.100", "pricing-meter_correction": "1"}
     refused(client.post("/customers/HOTEL/pricing", data=form))
-    assert written() == before
+    assert held() == before
     assert db.session.scalar(
         sa.select(CustomerPricing.price_per_sm3).where(CustomerPricing.customer_id == customer_id)
     ) == D("1000.00")
 
 
 def test_a_quarantined_customers_charge_from_the_command_exits_2_with_the_reason(runner, quarantined_hotel):
-    before = written()
+    before = held()
     result = runner.invoke(cli, ["ledger", "charge", "HOTEL", "1.000"])
     assert result.exit_code == 2, result.output
     assert REFUSAL in result.output and "Traceback" not in result.output
-    assert written() == before
+    assert held() == before
 
 
 @pytest.fixture

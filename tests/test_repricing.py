@@ -169,7 +169,7 @@ def moved(before: dict[str, Decimal]) -> dict[str, Decimal]:
     return {code: balance - before[code] for code, balance in accounts().items() if balance != before[code]}
 
 
-def written(customer_id: int, recorded: list[int], after_row: int) -> dict:
+def charged_rows(customer_id: int, recorded: list[int], after_row: int) -> dict:
     """What the customer's re-pricing left, with ids replaced by positions (the two customers' ids differ)."""
     db.session.rollback()
     reading = {reading_id: f"reading {n}" for n, reading_id in enumerate(recorded)}
@@ -268,12 +268,12 @@ def test_set_based_repricing_writes_what_pricing_each_reading_in_turn_writes(app
         ).all()
         with unit_of_work() as connection:
             metering.reprice(connection, list(chosen))
-    tested_moved, tested_written = moved(before), written(tested, tested_readings, after_row)
+    tested_moved, tested_written = moved(before), charged_rows(tested, tested_readings, after_row)
 
     before, after_row = accounts(), last_row()
     with unit_of_work() as connection:
         price_each_reading(connection, reference, since)
-    assert tested_written == written(reference, reference_readings, after_row)
+    assert tested_written == charged_rows(reference, reference_readings, after_row)
     assert tested_moved == moved(before)
     checks = ["reading_calculation", "customer_wallet", "ledger_chain", "monthly_balance"]
     assert run(RunMode.VERIFY, checks=checks).mismatched == 0

@@ -16,7 +16,6 @@ from backoffice.models import (
     ApprovalRequest,
     ApprovalStatus,
     BalanceTransaction,
-    Customer,
     Role,
     RunMode,
     Seal,
@@ -29,6 +28,7 @@ from backoffice.services import approvals, wallet
 from tests.concurrency import race
 from tests.factories import UserFactory, past_the_guards
 from tests.pages import text
+from tests.rows import balance_of, written
 from tests.test_approvals import log_in
 
 D = Decimal
@@ -40,14 +40,8 @@ def clerk(app):
     return UserFactory(email="clerk@example.com", role="finance")
 
 
-def written() -> tuple[int, int, Decimal]:
-    """Ledger rows, approval requests and the hotel's balance, as a new transaction sees them."""
-    db.session.rollback()
-    return (
-        db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id))),
-        db.session.scalar(sa.select(sa.func.count(ApprovalRequest.id))),
-        db.session.scalar(sa.select(Customer.balance).where(Customer.code == "HOTEL")),
-    )
+WRITTEN = (BalanceTransaction, ApprovalRequest, balance_of("HOTEL"))
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 def requests() -> list[ApprovalRequest]:
@@ -80,7 +74,7 @@ def test_a_clerk_asks_and_one_admin_s_approval_posts_the_reversal_with_the_clerk
     assert 'id="ask-reversal"' in page and 'id="reverse"' not in page
     assert "Posts a reversal of Rp7.000,00: Dr Gas revenue / Cr Customer deposits." in page
     assert f'href="{url}#ask-reversal"' in text(client.get("/customers/HOTEL?tab=ledger"))
-    before = written()
+    before = written(*WRITTEN)
 
     asked = client.post(f"{url}/ask-reversal", data={"description": "  Charged twice  "}, follow_redirects=True)
     assert asked.status_code == 200
@@ -96,7 +90,7 @@ def test_a_clerk_asks_and_one_admin_s_approval_posts_the_reversal_with_the_clerk
         clerk.id,
         "Charged twice",
     )
-    assert written() == (before[0], before[1] + 1, before[2])
+    assert written(*WRITTEN) == (before[0], before[1] + 1, before[2])
 
     again = client.post(f"{url}/ask-reversal", data={"description": "Charged twice"})  # a double submit
     assert again.status_code == 302 and len(requests()) == 1
@@ -121,7 +115,7 @@ def test_a_clerk_asks_and_one_admin_s_approval_posts_the_reversal_with_the_clerk
         "Charged twice",
         checker.id,
     )
-    assert written()[2] == before[2] + D("7000")
+    assert written(*WRITTEN)[2] == before[2] + D("7000")
     assert run(RunMode.VERIFY).mismatched == 0
 
 
@@ -146,14 +140,14 @@ def test_a_clerk_s_request_an_admin_approved_alone_counts_in_the_day_s_money_mov
 def test_above_the_limit_a_clerk_s_request_takes_two_different_admins(client, limit, hotel, clerk, maker, checker):
     deposit = db.session.scalar(sa.select(BalanceTransaction))  # Rp100.000: above the limit
     request = asked_by_the_clerk(client, clerk, deposit.id, "Deposited on the wrong customer")
-    before = written()
+    before = written(*WRITTEN)
     listed = text(client.get("/approvals"))
     assert f'id="two-admins-{request.id}"' in listed
 
     log_in(client, maker)
     first = client.post(f"/approvals/{request.id}/approve", follow_redirects=True)
     assert f"Request #{request.id} approved first: it posts once a second admin approves it too." in text(first)
-    assert written() == before
+    assert written(*WRITTEN) == before
     (request,) = requests()
     assert (request.status, request.first_approved_by_id, request.decided_by_id) == (
         ApprovalStatus.PENDING,
@@ -172,7 +166,7 @@ def test_above_the_limit_a_clerk_s_request_takes_two_different_admins(client, li
         approvals.approve(request.id, clerk)
     page = text(client.get(f"/customers/HOTEL/movements/{deposit.id}"))
     assert 'id="pending-reversal"' in page and f"Approved first by {maker.name}" in page
-    assert written() == before
+    assert written(*WRITTEN) == before
 
     log_in(client, checker)
     assert client.post(f"/approvals/{request.id}/approve").status_code == 302
@@ -182,7 +176,7 @@ def test_above_the_limit_a_clerk_s_request_takes_two_different_admins(client, li
         maker.id,
         checker.id,
     )
-    assert written() == (before[0] + 1, before[1], D("0.00"))
+    assert written(*WRITTEN) == (before[0] + 1, before[1], D("0.00"))
     assert db.session.get(BalanceTransaction, request.result_movement_id).description == (
         "Deposited on the wrong customer"
     )
@@ -209,14 +203,14 @@ def test_a_clerk_s_request_above_the_limit_still_takes_two_other_admins_once_the
 ):
     deposit = db.session.scalar(sa.select(BalanceTransaction))  # Rp100.000: above the limit
     request = asked_by_the_clerk(client, clerk, deposit.id)
-    before = written()
+    before = written(*WRITTEN)
     promoted = db.session.get(User, clerk.id)
     promoted.role = Role.ADMIN
     db.session.commit()
 
     assert approvals.first_of_two(db.session.get(ApprovalRequest, request.id))
     assert approvals.approve(request.id, checker).status is ApprovalStatus.PENDING
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_two_admins_approving_a_clerk_s_request_above_the_limit_at_once_post_it_once(
@@ -235,7 +229,7 @@ def test_two_admins_approving_a_clerk_s_request_above_the_limit_at_once_post_it_
         maker.id,
         checker.id,
     )
-    assert written()[::2] == (2, D("0.00"))
+    assert written(*WRITTEN)[::2] == (2, D("0.00"))
 
 
 def test_an_admin_rejects_a_clerk_s_request_saying_why_and_nothing_is_posted(client, limit, hotel, clerk, checker):
@@ -262,11 +256,11 @@ def test_an_admin_rejects_a_clerk_s_request_saying_why_and_nothing_is_posted(cli
 def test_a_clerk_s_request_without_a_reason_is_refused_under_why_and_asks_nothing(client, limit, hotel, clerk, why):
     charge = wallet.charge(hotel, D("7000"))
     log_in(client, clerk)
-    before = written()
+    before = written(*WRITTEN)
     response = client.post(f"/customers/HOTEL/movements/{charge.id}/ask-reversal", data={"description": why})
     assert response.status_code == 422
     assert field_error(response) == "Say why the movement is reversed: every reversal states its reason."
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_what_cannot_be_reversed_is_refused_to_the_clerk_and_asks_nothing(client, limit, hotel, clerk, checker):
@@ -275,24 +269,24 @@ def test_what_cannot_be_reversed_is_refused_to_the_clerk_and_asks_nothing(client
     log_in(client, clerk)
     page = text(client.get(f"/customers/HOTEL/movements/{reversal.id}"))
     assert 'id="cannot-reverse">A reversal cannot itself be reversed' in page and 'id="ask-reversal"' not in page
-    before = written()
+    before = written(*WRITTEN)
     refused = client.post(f"/customers/HOTEL/movements/{reversal.id}/ask-reversal", data={"description": "Oops"})
     assert refused.status_code == 422 and "A reversal cannot itself be reversed" in text(refused)
     again = client.post(f"/customers/HOTEL/movements/{charge.id}/ask-reversal", data={"description": "Oops"})
     assert again.status_code == 409
     assert f"Movement #{charge.id} was already reversed by #{reversal.id}." in text(again)
     assert 'id="already-reversed"' in text(client.get(f"/customers/HOTEL/movements/{charge.id}"))
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_a_request_beyond_the_balance_is_refused_when_asked(client, limit, hotel, clerk):
     deposit = db.session.scalar(sa.select(BalanceTransaction))
     wallet.charge(hotel, D("60000"))
     log_in(client, clerk)
-    before = written()
+    before = written(*WRITTEN)
     refused = client.post(f"/customers/HOTEL/movements/{deposit.id}/ask-reversal", data={"description": "Oops"})
     assert refused.status_code == 422 and "Insufficient balance" in text(refused)
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 # --- The first approval: guarded by the database, sealed ------------------------------------------------------------
@@ -345,13 +339,13 @@ def test_a_first_approval_written_by_sql_makes_the_request_tampered(client, limi
             ),
             {"who": maker.id, "id": request_id},
         )
-    before = written()
+    before = written(*WRITTEN)
     assert approvals.tampered() == {request_id}
     with pytest.raises(approvals.Tampered):
         approvals.approve(request_id, checker)
     log_in(client, checker)
     assert f'id="tampered-{request_id}"' in text(client.get("/approvals"))
-    assert written() == before and requests()[0].status is ApprovalStatus.PENDING
+    assert written(*WRITTEN) == before and requests()[0].status is ApprovalStatus.PENDING
 
 
 def test_a_users_history_version_forged_to_pass_the_clerk_for_an_admin_when_asking_is_not_believed(

@@ -19,6 +19,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, metering, statements, wallet
 from backoffice.services.statements import Period
 from tests.factories import CustomerFactory, MeterFactory
+from tests.rows import written
 
 D = Decimal
 JUNE, AUG = date(2026, 6, 1), date(2026, 8, 1)
@@ -154,12 +155,8 @@ def test_the_csv_is_streamed_with_plain_decimals_and_iso_dates(client, auth, his
     assert len(rows) == movements + 2
 
 
-def written() -> tuple[int, int, int]:
-    db.session.rollback()
-    return tuple(
-        db.session.scalar(sa.select(sa.func.count()).select_from(model))
-        for model in (BalanceTransaction, JournalEntry, MonthlyCustomerBalance)
-    )
+WRITTEN = (BalanceTransaction, JournalEntry, MonthlyCustomerBalance)
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 def next_month() -> str:
@@ -183,7 +180,7 @@ def next_month() -> str:
 @pytest.mark.parametrize("what", ["statement", "statement.csv"])
 def test_a_bad_period_is_refused_with_a_message_under_its_field(client, auth, history, query, field, message, what):
     auth.login("finance")
-    before = written()
+    before = written(*WRITTEN)
     query = query.replace("next", next_month()).replace("tomorrow", (local_today() + timedelta(days=1)).isoformat())
     response = client.get(f"/customers/BAKERY/{what}?{query}")
     if what == "statement.csv" and "366 days" in message:  # the CSV takes any length
@@ -193,7 +190,7 @@ def test_a_bad_period_is_refused_with_a_message_under_its_field(client, auth, hi
     assert response.status_code == 422 and response.mimetype == "text/html"
     assert message in page.split(f'id="error-{field}">', 1)[1].split("</div>", 1)[0]
     assert 'id="statement-lines"' not in page
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_an_unknown_customers_statement_is_404(client, auth):

@@ -26,6 +26,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
+from tests.rows import written
 
 D = Decimal
 OCT, NOV, DEC = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
@@ -73,12 +74,8 @@ def prices(customer_id: int) -> list[tuple]:
     ).all()
 
 
-def written() -> tuple[int, int, int]:
-    db.session.rollback()
-    return tuple(
-        db.session.scalar(sa.select(sa.func.count()).select_from(model))
-        for model in (CustomerPricing, BalanceTransaction, RecalculationRequest)
-    )
+WRITTEN = (CustomerPricing, BalanceTransaction, RecalculationRequest)
+"""What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
 def clean() -> bool:
@@ -162,19 +159,19 @@ def test_a_tariff_reprices_up_to_each_customers_next_row_and_replaces_a_row_of_i
     ],
 )
 def test_a_tariff_that_cannot_be_is_refused_and_writes_nothing(town, arguments, message):
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(metering.MeteringError, match=message):
         metering.change_tariff(metering.checked_tariff(*arguments))
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_a_tariff_too_dear_or_for_nobody_is_refused_and_writes_nothing(town):
-    before = written()
+    before = written(*WRITTEN)
     with pytest.raises(metering.MeteringError, match="a reading's total would exceed"):
         metering.change_tariff(metering.checked_tariff(NOV, D("9999999999999.99"), D("999999")))
     with pytest.raises(metering.MeteringError, match="No customer gets this tariff"):
         metering.change_tariff(metering.checked_tariff(NOV, None, D("2"), customer_codes=["NEW"]))
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_a_large_tariff_is_repriced_by_a_job_with_progress(town):
@@ -207,7 +204,7 @@ def test_admins_preview_and_save_a_tariff_on_the_screen(client, auth, town):
     }
     preview = client.post("/pricing/tariff/preview", data=typed).get_data(as_text=True)
     assert "<strong>2</strong> customer(s)" in preview and "<strong>4</strong> reading(s)" in preview
-    assert written()[0] == 3  # the preview wrote nothing
+    assert written(*WRITTEN)[0] == 3  # the preview wrote nothing
     response = client.post("/pricing/tariff", data=typed)
     assert response.status_code == 302
     assert prices(town["HOTEL"])[-1] == (NOV, D("2000.00"), D("1.500000"))
@@ -243,29 +240,29 @@ def test_a_large_tariff_saved_on_the_screen_shows_its_job(client, auth, town):
 )
 def test_a_tariff_typed_wrong_on_the_screen_is_a_message_and_writes_nothing(client, auth, town, typed, message):
     auth.login("admin")
-    before = written()
+    before = written(*WRITTEN)
     response = client.post("/pricing/tariff", data=typed)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     preview = client.post("/pricing/tariff/preview", data=typed)
     assert preview.status_code == 200
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 @pytest.mark.parametrize("path", ["/pricing/tariff", "/pricing/tariff/preview"])
 def test_finance_cannot_change_a_tariff(client, auth, town, path):
     auth.login("finance")
-    before = written()
+    before = written(*WRITTEN)
     assert client.post(path, data={"effective_from": "2026-11-01", "price_per_sm3": "1"}).status_code == 403
     assert client.get("/pricing/tariff").status_code == 403
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def test_the_command_changes_a_tariff_and_its_dry_run_writes_nothing(town, runner):
     dry = runner.invoke(cli, ["pricing", "tariff", "--from", "2026-11-01", "--price", "2.000", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "readings re-priced" in dry.output and "6 from November 2026" in dry.output and "Dry run" in dry.output
-    assert written() == (3, 15, 0)
+    assert written(*WRITTEN) == (3, 15, 0)
     result = runner.invoke(
         cli,
         ["pricing", "tariff", "--from", "2026-11-01", "--correction", "3", "--customer", "hotel", "--customer", "MILL"],
@@ -292,11 +289,11 @@ def test_the_command_changes_a_tariff_and_its_dry_run_writes_nothing(town, runne
     ],
 )
 def test_the_command_refuses_bad_input_and_writes_nothing(town, runner, arguments, status, message):
-    before = written()
+    before = written(*WRITTEN)
     result = runner.invoke(cli, ["pricing", "tariff", *arguments])
     assert result.exit_code == status, result.output
     assert message in result.output
-    assert written() == before
+    assert written(*WRITTEN) == before
 
 
 def hotel_unpriceable_from_october(town) -> None:

@@ -31,7 +31,7 @@ REJECTED = 1
 @with_database
 def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, email: str | None) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
-    from backoffice.imports import running
+    from backoffice.imports import approval, running
     from backoffice.imports.files import Unreadable
     from backoffice.imports.kinds import KINDS
     from backoffice.platform.money import shown
@@ -55,7 +55,7 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
         for rejection in checked.rejected:
             click.echo(_rejection(spec, rejection), err=True)
         raise click.exceptions.Exit(REJECTED)
-    if running.beyond_the_limit(spec, checked):
+    if approval.beyond_the_limit(spec, checked):
         click.echo(
             _(
                 "Its rows move %(total)s by hand, beyond the approval limit of %(limit)s: it waits for a second "

@@ -24,6 +24,16 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from backoffice.imports.approval import Declined, NeedsAsker, NotAsApproved, WaitsAlready, waits_for_approval
+from backoffice.imports.checked import (
+    BATCH,
+    CHUNK,
+    SHOWN_REJECTIONS,
+    ChangedSinceChecked,
+    Checked,
+    RefusedWhenWritten,
+    Rejection,
+)
 from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
 from backoffice.imports.kept import keep_file, kept_file_at, shown_name
@@ -32,7 +42,6 @@ from backoffice.imports.said import STOPPED, kind_of
 from backoffice.imports.values import Refused
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import (
-    ApprovalStatus,
     CheckResult,
     Import,
     ImportStatus,
@@ -44,80 +53,10 @@ from backoffice.models.history import acting
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES
-from backoffice.platform.money import shown
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
-from backoffice.services import approvals, one_unit, rehearsal
-
-BATCH = 1000
-"""Rows checked at once: their references and keys looked up in one statement each."""
-CHUNK = 500
-"""Rows written in one transaction."""
-SHOWN_REJECTIONS = 1000
-"""Rejections kept in an import's report; the rejected rows' workbook has them all."""
-
-
-@dataclass(frozen=True)
-class Rejection:
-    line: int
-    column: str | None
-    """The column at fault (its name: :meth:`ImportKind.field` has its header), if one is."""
-    message: str
-    row: FileRow
-    first_line: int | None = None
-    """A key met twice: the line that had it first."""
-    said: dict[str, str] = field(default_factory=dict)
-    """The message in each language the pages speak (the first :data:`SHOWN_REJECTIONS` rejections)."""
-
-
-@dataclass
-class Checked:
-    kind: ImportKind
-    table: Table
-    rows: int = 0
-    good: int = 0
-    unchanged: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
-    refused_ordinals: set[int] = field(default_factory=set)
-    unchanged_ordinals: bytearray = field(default_factory=bytearray)
-    """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
-    moved: Decimal = Decimal(0)
-    """What the rows to write move by hand (a kind's ``by_hand`` amounts, each counted whatever its sign)."""
-    largest: Decimal = Decimal(0)
-    """The most one row to write moves by hand."""
-
-    @property
-    def clean(self) -> bool:
-        return not self.rejected
-
-
-class ChangedSinceChecked(Exception):
-    """A row good when the file was checked is refused when written: the installation changed meanwhile."""
-
-    def __init__(self, rejection: Rejection) -> None:
-        super().__init__(
-            _(
-                "Line %(line)s: %(message)s (the installation changed since the file was checked; check it again).",
-                line=rejection.line,
-                message=rejection.message,
-            )
-        )
-
-
-class RefusedWhenWritten(Exception):
-    """A chunk's row the service refused when it was written, for what checking cannot see (a meter's assignments
-    that would overlap, say): nothing of the chunk is written."""
-
-    def __init__(self, lines: list[int], refusal: Exception) -> None:
-        super().__init__(
-            _(
-                "A row of lines %(first)s to %(last)s was refused when written: %(message)s",
-                first=min(lines),
-                last=max(lines),
-                message=refusal,
-            )
-        )
+from backoffice.services import one_unit, rehearsal
 
 
 def open_table(kind: ImportKind, path: Path, filename: str) -> Table:
@@ -562,7 +501,7 @@ def run_import(import_id: int) -> None:
             checked = check(kind, open_table(kind, path, record.filename))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
-            if (waiting := _waits(record, kind, checked, user)) is not None:
+            if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
                 _set(db.session.get(Import, import_id), status=ImportStatus.WAITING, error=waiting, finished_at=None)
                 return
             write(record, checked, user)
@@ -591,131 +530,6 @@ def run_import(import_id: int) -> None:
         raise
     done = db.session.get(Import, import_id)
     _set(done, status=ImportStatus.DONE, report={**(done.report or {}), **kept}, finished_at=utcnow())
-
-
-class NeedsAsker(Exception):
-    """An import that waits for a second admin, run by no one (a command without ``--user``): no one asks."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            _(
-                "Its rows move more than %(limit)s by hand: it waits for a second admin's approval, which an admin "
-                "asks for (the command's --user). Nothing was written.",
-                limit=shown(approvals.limit()),
-            )
-        )
-
-
-def beyond_the_limit(kind: ImportKind, checked: Checked) -> bool:
-    """Whether the rows to write move money by hand beyond the approval limit, one row or in total: the import then
-    waits for a second admin's approval."""
-    return kind.by_hand and checked.moved > approvals.limit()
-
-
-def _waits(record: Import, kind: ImportKind, checked: Checked, user: User | None) -> str | None:
-    """Why the import waits, if it does: its rows move money by hand beyond the approval limit, one row or in
-    total, and no second admin has approved it; the request asked (once), or :class:`NeedsAsker`."""
-    if not beyond_the_limit(kind, checked):
-        return None
-    asked = approvals.import_request(record.id)
-    if asked is not None and asked.status is ApprovalStatus.APPROVED:
-        if not _as_approved(asked, record, checked):
-            raise NotAsApproved(asked)
-        return None
-    if asked is not None and asked.status is ApprovalStatus.REJECTED:
-        raise Declined(asked)
-    if asked is None:
-        if user is None:
-            raise NeedsAsker()
-        if (twin := _waiting_twin(record)) is not None:
-            raise WaitsAlready(twin)
-        facts = {
-            "file": record.filename,
-            "sha256": record.sha256,
-            "rows": checked.good,
-            "largest": f"{checked.largest:.2f}",
-        }
-        reason = _(
-            "Import #%(id)s of %(file)s: %(rows)s rows moving %(total)s by hand, the largest %(largest)s.",
-            id=record.id,
-            file=record.filename,
-            rows=checked.good,
-            total=shown(checked.moved),
-            largest=shown(checked.largest),
-        )
-        asked = approvals.ask_import(record.id, facts, total=checked.moved, user=user, reason=reason)
-    return WAITING % {"request": asked.id}
-
-
-def _as_approved(request, record: Import, checked: Checked) -> bool:
-    """Whether the approval, sealed as the application wrote it, is of this file and of no less than what its rows
-    move now: an import's row pointed at another file, or a request forged by SQL, lets nothing through."""
-    asked_for = request.correction or {}
-    return (
-        not approvals.tampered(request.id)
-        and asked_for.get("sha256") == record.sha256
-        and checked.moved <= request.amount
-    )
-
-
-WAITING = "waiting:%(request)s"
-"""What a waiting import's error keeps: the request it waits for, said in the reader's words (:func:`error_said`)."""
-
-
-def _waiting_twin(record: Import) -> Import | None:
-    """Another import of the same file that waits for its approval: the file's rows are asked for once."""
-    return db.session.scalar(
-        select(Import).where(
-            Import.kind == record.kind,
-            Import.sha256 == record.sha256,
-            Import.status == ImportStatus.WAITING,
-            Import.id != record.id,
-        )
-    )
-
-
-class WaitsAlready(Exception):
-    def __init__(self, twin: Import) -> None:
-        super().__init__(
-            _(
-                "Import #%(id)s of the same file waits for a second admin's approval already: approve or reject it "
-                "on Approvals. Nothing was written.",
-                id=twin.id,
-            )
-        )
-
-
-class NotAsApproved(Exception):
-    def __init__(self, request) -> None:
-        super().__init__(
-            _(
-                "Request #%(id)s approved another file, or less money than its rows move now: nothing was written. "
-                "Check the file again to ask anew.",
-                id=request.id,
-            )
-        )
-
-
-class Declined(Exception):
-    def __init__(self, request) -> None:
-        super().__init__(
-            _(
-                "Request #%(id)s to import it was rejected: %(reason)s. Nothing was written.",
-                id=request.id,
-                reason=request.rejection_reason,
-            )
-        )
-
-
-def declined(request) -> None:
-    """The import a rejected request asked for stops, saying why: it writes nothing (checked again, it asks anew)."""
-    db.session.execute(
-        update(Import)
-        .where(Import.id == request.correction["import"], Import.status == ImportStatus.WAITING)
-        .values(status=ImportStatus.FAILED, error=str(Declined(request)), finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
 
 
 def _set(record: Import, **values) -> None:

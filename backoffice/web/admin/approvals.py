@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from backoffice.imports import running
+from backoffice.imports import approval, running
 from backoffice.jobs.queues import QueueUnavailable
 from backoffice.models import (
     AdjustmentReason,
@@ -223,7 +223,7 @@ def reject(request_id: int):
     except approvals.NoSuchRequest:
         abort(404)
     if request.kind is ApprovalKind.IMPORT:
-        running.declined(request)
+        approval.declined(request)
     flash(_("Request #%(id)s rejected; nothing was posted.", id=request.id), "success")
     return redirect(url_for("approvals.index"))
 

@@ -13,6 +13,7 @@ from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.imports import files, kept, running, said
+from backoffice.imports.checked import Checked, Rejection
 from backoffice.imports.kinds import KINDS
 from backoffice.imports.values import written_form
 from backoffice.jobs.queues import QueueUnavailable, redis_url
@@ -99,7 +100,7 @@ def show(import_id: int):
     )
 
 
-def _checked(record: Import) -> running.Checked:
+def _checked(record: Import) -> Checked:
     with kept.kept_file_at(record) as path:
         return running.check(
             said.kind_of(record.kind), running.open_table(said.kind_of(record.kind), path, record.filename)
@@ -152,7 +153,7 @@ def rejected(import_id: int):
     return xlsx_download(f"{_('rejected')}-{record.id}.xlsx", xlsx_chunks(header, rows), _("Rejected rows"))
 
 
-def _reason(kind, rejection: running.Rejection) -> str:
+def _reason(kind, rejection: Rejection) -> str:
     if rejection.column is None:
         return rejection.message
     return f"{kind.field(rejection.column).label}: {rejection.message}"

@@ -1,0 +1,82 @@
+"""What checking an import found: how many rows, which are good, unchanged or rejected and why, and what the good
+ones move by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from flask_babel import gettext as _
+
+from backoffice.imports.files import Row as FileRow
+from backoffice.imports.files import Table
+from backoffice.imports.kinds import ImportKind
+
+BATCH = 1000
+"""Rows checked at once: their references and keys looked up in one statement each."""
+CHUNK = 500
+"""Rows written in one transaction."""
+SHOWN_REJECTIONS = 1000
+"""Rejections kept in an import's report; the rejected rows' workbook has them all."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    column: str | None
+    """The column at fault (its name: :meth:`ImportKind.field` has its header), if one is."""
+    message: str
+    row: FileRow
+    first_line: int | None = None
+    """A key met twice: the line that had it first."""
+    said: dict[str, str] = field(default_factory=dict)
+    """The message in each language the pages speak (the first :data:`SHOWN_REJECTIONS` rejections)."""
+
+
+@dataclass
+class Checked:
+    kind: ImportKind
+    table: Table
+    rows: int = 0
+    good: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    refused_ordinals: set[int] = field(default_factory=set)
+    unchanged_ordinals: bytearray = field(default_factory=bytearray)
+    """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
+    moved: Decimal = Decimal(0)
+    """What the rows to write move by hand (a kind's ``by_hand`` amounts, each counted whatever its sign)."""
+    largest: Decimal = Decimal(0)
+    """The most one row to write moves by hand."""
+
+    @property
+    def clean(self) -> bool:
+        return not self.rejected
+
+
+class ChangedSinceChecked(Exception):
+    """A row good when the file was checked is refused when written: the installation changed meanwhile."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(
+            _(
+                "Line %(line)s: %(message)s (the installation changed since the file was checked; check it again).",
+                line=rejection.line,
+                message=rejection.message,
+            )
+        )
+
+
+class RefusedWhenWritten(Exception):
+    """A chunk's row the service refused when it was written, for what checking cannot see (a meter's assignments
+    that would overlap, say): nothing of the chunk is written."""
+
+    def __init__(self, lines: list[int], refusal: Exception) -> None:
+        super().__init__(
+            _(
+                "A row of lines %(first)s to %(last)s was refused when written: %(message)s",
+                first=min(lines),
+                last=max(lines),
+                message=refusal,
+            )
+        )

@@ -39,11 +39,14 @@ function close(field) {
   field.setAttribute("aria-expanded", "false");
   field.removeAttribute("aria-activedescendant");
   delete field.dataset.chose;
+  delete field.dataset.active;
 }
 
+// The option moved to is remembered by what it chooses: suggestions that come after it keep it, where it still is.
 function activate(field, options, index) {
   options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
   field.setAttribute("aria-activedescendant", options[index].id);
+  field.dataset.active = options[index].dataset.value ?? "";
   options[index].scrollIntoView({ block: "nearest" });
 }
 
@@ -83,7 +86,13 @@ document.addEventListener("htmx:afterSwap", (event) => {
   const shown = document.activeElement === field && !("chose" in field.dataset) && panelOf(field).textContent.trim() !== "";
   panelOf(field).hidden = !shown;
   field.setAttribute("aria-expanded", String(shown && options.length > 0));
-  field.removeAttribute("aria-activedescendant");
+  const kept = options.findIndex((option) => "active" in field.dataset && option.dataset.value === field.dataset.active);
+  if (shown && kept >= 0) {
+    activate(field, options, kept);
+  } else {
+    field.removeAttribute("aria-activedescendant");
+    delete field.dataset.active;
+  }
 });
 
 document.addEventListener("keydown", (event) => {

@@ -69,15 +69,7 @@ def pick(page, field: str, typed: str, suggestion: str) -> None:
     """
     from playwright.sync_api import expect
 
-    typing = page.evaluate_handle(
-        """field => ({answered: new Promise(done => document.addEventListener("htmx:afterSwap", function answer(event) {
-             const asked = event.detail.requestConfig;
-             if (asked?.elt?.id !== field || asked.triggeringEvent?.type !== "input") return;
-             document.removeEventListener("htmx:afterSwap", answer);
-             done();
-           }))})""",
-        field,
-    )
+    typing = answered_as_typed(page, field)
     page.fill(f"#{field}", typed)
     options = page.locator(f"#{field}-options [role=option]")
     expect(options.filter(has_text=suggestion)).to_be_visible()
@@ -87,6 +79,20 @@ def pick(page, field: str, typed: str, suggestion: str) -> None:
     page.press(f"#{field}", "Enter")
     typing.evaluate("typing => typing.answered")
     expect(page.locator(f"#{field}-options")).to_be_hidden()
+
+
+def answered_as_typed(page, field: str):
+    """A handle whose ``answered`` settles once the picker ``field`` has shown the suggestions asked as it was typed
+    in (not those asked as it was focused): ``handle.evaluate("typing => typing.answered")`` waits for them."""
+    return page.evaluate_handle(
+        """field => ({answered: new Promise(done => document.addEventListener("htmx:afterSwap", function answer(event) {
+             const asked = event.detail.requestConfig;
+             if (asked?.elt?.id !== field || asked.triggeringEvent?.type !== "input") return;
+             document.removeEventListener("htmx:afterSwap", answer);
+             done();
+           }))})""",
+        field,
+    )
 
 
 def follow(page, selector: str) -> None:

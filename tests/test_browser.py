@@ -12,7 +12,7 @@ from backoffice.models import Customer, MeterReading, Order, RunMode
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from tests.chromium import follow, log_in, pick
+from tests.chromium import answered_as_typed, follow, log_in, pick
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,
@@ -309,6 +309,28 @@ def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_the_cu
     )
     assignment = db.session.scalar(sa.select(MeterAssignment))
     assert assignment.customer_id == customer.id and assignment.meter.serial == "M-100" and assignment.is_active
+
+
+def test_a_picker_keeps_the_option_moved_to_when_the_suggestions_for_what_was_typed_come(page):
+    """The arrow moves to a suggestion shown as the field was focused; the suggestions asked as it was typed in come
+    after it: Enter chooses the same suggestion, and does not send the form."""
+    from playwright.sync_api import expect
+
+    UserFactory(email="clerk@example.com", password="correct horse battery")
+    AccountManagerFactory(name="Dewi")
+    log_in(page, "clerk@example.com")
+    page.goto("/customers/new")
+    typing = answered_as_typed(page, "account_manager_id")
+    page.fill("#account_manager_id", "dewi")
+    expect(page.locator("#account_manager_id-options [role=option]").filter(has_text="Dewi")).to_be_visible()
+    page.press("#account_manager_id", "ArrowDown")
+    typing.evaluate("typing => typing.answered")
+
+    page.press("#account_manager_id", "Enter")
+
+    expect(page.locator("#account_manager_id-options")).to_be_hidden()
+    expect(page.locator("#account_manager_id-chosen")).to_have_text("Dewi")
+    assert page.url.endswith("/customers/new")
 
 
 def test_the_orders_list_fits_1366_pixels_with_its_grand_total_in_view(browser, live_server):

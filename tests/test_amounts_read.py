@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from backoffice.models import AccountManager, BalanceTransaction, Target
 from backoffice.platform.extensions import db
 from tests.factories import hotel_with_meter
-from tests.test_input import written
+from tests.rows import money, written
 
 D = Decimal
 AMBIGUOUS = "Ambiguous: write 1.000 for one thousand or 1 for one"
@@ -74,13 +74,13 @@ def test_an_amount_with_more_places_than_the_currency_is_a_field_error_on_every_
     client, melati_from_november
 ):
     customer, meter = melati_from_november
-    before = written()
+    before = written(*money())
     for url, data in _forms(customer, meter):
         response = client.post(url, data=data)
         page = response.get_data(as_text=True)
         assert response.status_code == 422, url
         assert AMBIGUOUS in page, url
-        assert written() == before, url
+        assert written(*money()) == before, url
 
 
 def test_the_ambiguous_amount_is_never_posted_as_one_rupiah(client, melati_from_november):
@@ -95,10 +95,10 @@ def test_the_ambiguous_amount_is_never_posted_as_one_rupiah(client, melati_from_
 
 def test_a_json_body_with_an_ambiguous_amount_is_refused_in_json_and_writes_nothing(client, melati_from_november):
     """No endpoint reads amounts from JSON: a JSON body posted where a form posts is refused whole."""
-    before = written()
+    before = written(*money())
     response = client.post("/customers/HOTEL/recharge", json={"recharge-amount": "1,000"})
     assert response.status_code == 415
-    assert written() == before
+    assert written(*money()) == before
 
 
 @pytest.mark.parametrize(
@@ -111,11 +111,11 @@ def test_a_json_body_with_an_ambiguous_amount_is_refused_in_json_and_writes_noth
     ],
 )
 def test_a_command_refuses_an_ambiguous_amount_with_exit_2_and_writes_nothing(runner, melati_from_november, args):
-    before = written()
+    before = written(*money())
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output
     assert AMBIGUOUS in result.output
-    assert written() == before
+    assert written(*money()) == before
 
 
 def test_target_generation_refuses_an_ambiguous_amount(runner, app):

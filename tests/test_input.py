@@ -17,15 +17,12 @@ from backoffice import create_app
 from backoffice.models import (
     BUCKETS,
     Account,
-    BalanceTransaction,
-    CustomerPricing,
     Invoice,
     JournalEntry,
     Meter,
     MeterAssignment,
     MeterReading,
     Order,
-    Payment,
     ReconciliationRun,
 )
 from backoffice.platform.clock import local_today
@@ -44,16 +41,11 @@ from tests.factories import (
     stored,
     unit_of_work,
 )
+from tests.rows import money, written
 
 D = Decimal
 HUGE = "1" * 30 + ",123"
 """An amount of 30 digits with 3 decimals: more than any column, and more than Decimal's default precision."""
-WRITTEN = (BalanceTransaction, Order, Invoice, Payment, CustomerPricing, MeterReading, JournalEntry)
-
-
-def rows_now() -> dict:
-    db.session.rollback()
-    return {model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model)) for model in WRITTEN}
 
 
 @pytest.fixture
@@ -137,11 +129,11 @@ FORMS = {
 )
 def test_numbers_no_column_holds_are_field_errors_and_write_nothing(client, hotel_from_november, form, value, message):
     url, data = FORMS[form]
-    before = rows_now()
+    before = written(*money())
     response = client.post(url, data=data(*hotel_from_november, value))
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 @pytest.mark.parametrize("text", [HUGE, "1" * 40, "9.999.999.999.999,999", "99.999.999.999.999"])
@@ -153,11 +145,11 @@ def test_the_money_parser_refuses_what_no_amount_column_holds(app, text):
 def test_an_order_whose_grand_total_exceeds_the_column_is_a_field_error(client, hotel_from_november):
     customer, _meter = hotel_from_november
     form = _order(customer, total_price="9.999.999.999.999,99", additions="9.999.999.999.999,99")
-    before = rows_now()
+    before = written(*money())
     response = client.post("/orders/new", data=form)
     assert response.status_code == 422
     assert "The grand total would exceed Rp9.999.999.999.999,99" in response.get_data(as_text=True)
-    assert rows_now() == before
+    assert written(*money()) == before
     live = client.post("/orders/grand-total", data=form).get_data(as_text=True)
     assert "The grand total would exceed Rp9.999.999.999.999,99" in live
 
@@ -181,23 +173,23 @@ def test_a_reading_whose_computed_values_exceed_their_columns_is_a_field_error(
 ):
     customer, meter = hotel_from_november
     assert client.post("/customers/HOTEL/pricing", data=_pricing(price, correction)).status_code == 302
-    before = rows_now()
+    before = written(*money())
     for url in ("/customers/HOTEL/readings", "/customers/HOTEL/readings/preview"):
         response = client.post(url, data=_reading(meter, volume))
         assert message in response.get_data(as_text=True), url
     assert response.status_code == 200  # the live preview answers with the message
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 def test_a_pricing_change_that_would_price_a_reading_beyond_the_column_is_refused(client, hotel_from_november):
     customer, meter = hotel_from_november
     assert client.post("/customers/HOTEL/readings", data=_reading(meter, "10.000")).status_code == 302
-    before = rows_now()
+    before = written(*money())
     for url, status in (("/customers/HOTEL/pricing/preview", 200), ("/customers/HOTEL/pricing", 422)):
         response = client.post(url, data=_pricing("9.999.999.999,00"))
         assert response.status_code == status, url
         assert "total would exceed Rp9.999.999.999.999,99" in response.get_data(as_text=True), url
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 @pytest.mark.parametrize(
@@ -235,10 +227,10 @@ def test_a_nul_byte_in_an_api_address_is_a_json_400(app, client):
 
 
 def test_a_nul_byte_in_a_form_field_writes_nothing(client, hotel_from_november):
-    before = rows_now()
+    before = written(*money())
     response = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "10", "recharge-description": "a\0b"})
     assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 @pytest.mark.parametrize(
@@ -255,20 +247,20 @@ def test_a_nul_byte_in_a_form_field_writes_nothing(client, hotel_from_november):
     ],
 )
 def test_json_bodies_on_form_endpoints_are_refused_and_write_nothing(client, hotel_from_november, url, body):
-    before = rows_now()
+    before = written(*money())
     response = client.post(url, json=body)
     assert response.status_code == 415
     assert "form" in response.get_data(as_text=True)
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 def test_an_idempotency_key_longer_than_its_column_is_refused_on_the_page(client, hotel_from_november):
-    before = rows_now()
+    before = written(*money())
     form = {"recharge-amount": "10", "recharge-idempotency_key": "k" * 101}
     response = client.post("/customers/HOTEL/recharge", data=form)
     assert response.status_code == 422
     assert "at most 100 characters" in response.get_data(as_text=True)
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 @pytest.mark.parametrize(
@@ -282,11 +274,11 @@ def test_an_idempotency_key_longer_than_its_column_is_refused_on_the_page(client
 )
 def test_wallet_commands_refuse_mistyped_input_with_exit_2(runner, args, message):
     wallet.recharge(CustomerFactory(code="C100"), D("60000"))
-    before = rows_now()
+    before = written(*money())
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 def test_a_csv_into_a_missing_folder_is_refused_before_the_run(runner, tmp_path):
@@ -340,12 +332,12 @@ def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel_from_
         corrupt_bucket(_account_id(CASH), customer.id % BUCKETS, NEAR_NEW_LIMIT)
     else:
         corrupt(table, column, customer.id, NEAR_NEW_LIMIT)
-    before = rows_now()
+    before = written(*money())
     response = client.post("/customers/HOTEL/recharge", data={"recharge-amount": "10.000"})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert message in page and "Rp999.999.999.999.999.999,99" in page
-    assert rows_now() == before
+    assert written(*money()) == before
 
 
 def test_a_manual_entry_beyond_the_new_limit_is_refused(app):
@@ -359,7 +351,7 @@ def test_a_manual_entry_beyond_the_new_limit_is_refused(app):
                 "Capital",
                 [Line(CASH, debit=D("10000")), Line("3000", credit=D("10000"))],
             )
-    assert rows_now()["JournalEntry"] == 0
+    assert written(JournalEntry) == (0,)
 
 
 # --- The database refuses connections ----------------------------------------------------------------------------
@@ -577,7 +569,7 @@ def test_a_date_after_today_is_a_field_error_and_writes_nothing(client, hotel_fr
 
     def state() -> tuple:
         return (
-            rows_now(),
+            written(*money()),
             db.session.scalar(sa.select(sa.func.count(MeterAssignment.id))),
             db.session.scalar(sa.select(sa.func.count(Meter.id)).where(Meter.retired_on.is_not(None))),
             db.session.scalar(sa.select(sa.func.count(Invoice.id)).where(Invoice.withdrawn_at.is_not(None))),

@@ -7,10 +7,9 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, soft_str
 from wtforms import Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.widgets.core import html_params
 
 from backoffice.app import ROOT
-from backoffice.web.plumbing.fields import QuickSelect, quick_params
+from backoffice.web.plumbing.fields import QuickSelect
 
 TEXT = st.text(alphabet=st.sampled_from("ab <>&\"'é—0"), max_size=6)
 CHOICE = st.builds(
@@ -33,18 +32,6 @@ def test_a_quick_select_writes_what_wtforms_select_writes(choices, data, require
     plain, quick = Plain(data={"field": str(data)}), Quick(data={"field": str(data)})
     render_kw = {"required": True} if required else {}
     assert quick.field(**render_kw) == plain.field()
-
-
-ATTRIBUTES = st.dictionaries(
-    st.sampled_from(("id", "type", "value", "class_", "data_amount", "aria_x", "hx-post", "required", "readonly")),
-    TEXT | TEXT.map(Markup) | st.booleans() | st.integers(-3, 3) | st.none(),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(ATTRIBUTES)
-def test_quick_params_write_what_wtforms_html_params_write(attributes):
-    assert quick_params(**attributes) == html_params(**attributes)
 
 
 def drawn(field, attrs: dict | None = None) -> Markup:

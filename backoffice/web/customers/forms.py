@@ -22,8 +22,6 @@ from backoffice.web.plumbing.fields import (
     LocalDateField,
     MoneyField,
     OptionalDecimalNumberField,
-    QuickHiddenInput,
-    QuickTextInput,
 )
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.pickers import PickerField
@@ -37,9 +35,9 @@ class MovementForm(FlaskForm):
     """A recharge or a charge; the hidden key makes a double submit move money once."""
 
     amount = MoneyField(_l("Amount"))
-    description = StringField(_l("Description"), validators=[Length(max=300)], widget=QuickTextInput())
+    description = StringField(_l("Description"), validators=[Length(max=300)])
     value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
-    idempotency_key = HiddenField(widget=QuickHiddenInput())
+    idempotency_key = HiddenField()
 
 
 class AdjustForm(FlaskForm):
@@ -63,10 +61,9 @@ class AdjustForm(FlaskForm):
         _l("Description"),
         validators=[Length(max=300)],
         description=_l("Required for Other."),
-        widget=QuickTextInput(),
     )
     value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
-    idempotency_key = HiddenField(widget=QuickHiddenInput())
+    idempotency_key = HiddenField()
 
     def validate_description(self, field) -> None:
         if self.reason.data == AdjustmentReason.OTHER and not (field.data or "").strip():

@@ -10,39 +10,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from wtforms import DateField, StringField
-from wtforms.widgets import HiddenInput, Select, TextInput
-from wtforms.widgets.core import clean_key
+from wtforms.widgets import Select, TextInput
 
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import language, number_locale
 from backoffice.platform.money import ZERO, example_amount, format_plain, parse_number, read_amount, unit_places
-
-
-def quick_params(**attributes) -> Markup:
-    """WTForms' ``html_params``, written directly: its HTML (sorted by name, ``True`` bare, ``False`` left out),
-    without formatting each attribute through Markup's formatter, which cost more than the rest of an input."""
-    return Markup(
-        " ".join(
-            str(escape(clean_key(name)))
-            if value is True
-            else f'{escape(clean_key(name))}="{str(escape(value)).replace(chr(34), "&quot;")}"'
-            for name, value in sorted(attributes.items())
-            if value is not False
-        )
-    )
-
-
-class QuickTextInput(TextInput):
-    """WTForms' text input, its attributes written by :func:`quick_params`."""
-
-    html_params = staticmethod(quick_params)
-
-
-class QuickHiddenInput(HiddenInput):
-    """WTForms' hidden input, its attributes written by :func:`quick_params`."""
-
-    html_params = staticmethod(quick_params)
 
 
 class MoneyField(StringField):
@@ -52,8 +25,6 @@ class MoneyField(StringField):
     one (``zero_example``: shows zero, what a field left empty means); a field holding zero is selected when it is
     entered, so what is typed replaces it (``static/app.js``).
     """
-
-    widget = QuickTextInput()
 
     def __init__(self, *args, zero_example: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,7 +132,7 @@ class LocalDateField(DateField):
     """A date typed as its reader writes it (:func:`read_date`), in a text field that shows it so: a date that cannot
     be read is the field's error, never sent empty as a browser's date input sends it (and never taken for today)."""
 
-    widget = QuickTextInput()
+    widget = TextInput()
 
     def process_formdata(self, valuelist):
         if not valuelist:

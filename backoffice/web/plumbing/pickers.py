@@ -20,13 +20,13 @@ from markupsafe import Markup, escape
 from sqlalchemy import exists, select
 from wtforms import StringField
 from wtforms.validators import StopValidation
+from wtforms.widgets import html_params
 
 from backoffice.models import AccountManager, Customer, Meter, MeterAssignment
 from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
 from backoffice.services import search
 from backoffice.web.plumbing.choices import manager_label
-from backoffice.web.plumbing.fields import quick_params
 
 SUGGESTED = 8
 """Suggestions under a picker, at most."""
@@ -75,7 +75,7 @@ class PickerInput:
             **kwargs,
         }
         return Markup(
-            f'<div class="picker"><input {quick_params(**attributes)}>'
+            f'<div class="picker"><input {html_params(**attributes)}>'
             f'<ul class="suggestions" id="{escape(listbox)}" role="listbox" aria-label="{escape(field.label.text)}" '
             f'hidden></ul><small class="chosen" id="{escape(chosen)}">{escape(field.chosen())}</small></div>'
         )

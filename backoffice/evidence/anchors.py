@@ -227,11 +227,12 @@ def dated(day: str, ordinal: int) -> str:
     return f"{day}.json" if ordinal == 1 else f"{day}.{ordinal}.json"
 
 
-def recorded_anchors():
-    """The anchors the database recorded, each with its ``ordinal`` among its day's."""
+def recorded_anchors(day: str | None = None):
+    """The anchors the database recorded (of ``day`` alone, when given), each with its ``ordinal`` among its day's:
+    the name of its file (:func:`dated`)."""
     table = AnchorRecord.__table__
     ordinal = func.row_number().over(partition_by=table.c.day, order_by=table.c.id).label("ordinal")
-    return select(table, ordinal).subquery()
+    return select(table, ordinal).where(*([table.c.day == day] if day is not None else [])).subquery()
 
 
 def digest(listed: list[Head]) -> str:
@@ -290,7 +291,6 @@ def anchor(
     )
     made = replace(made, seal=sealed(made))
     table = AnchorRecord.__table__
-    ordinal = 1 + connection.execute(select(func.count()).where(table.c.day == made.day)).scalar_one()
     record_id = connection.execute(
         insert(table)
         .values(
@@ -309,6 +309,8 @@ def anchor(
     folder = anchors_folder()
     if swept is not None:
         _write(stripe_file(swept.phase), {"day": made.day, "heads": [head.listed() for head in stripe_heads]})
+    of_the_day = recorded_anchors(made.day)
+    ordinal = connection.execute(select(of_the_day.c.ordinal).where(of_the_day.c.id == record_id)).scalar_one()
     _write(folder / dated(made.day, ordinal), vars(made) | {"heads": [head.listed() for head in listed]})
     _write(folder / LATEST, vars(made))
     log.info(
@@ -379,8 +381,12 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
     file's heads are not read (one per chain, a customer's wallet each), only that it is there: the health check asks
     at every poll, the nightly reads it whole."""
     mine = identity(connection)
-    records = recorded_anchors()
-    record = connection.execute(select(records).order_by(records.c.id.desc()).limit(1)).first()
+    table = AnchorRecord.__table__
+    newest = connection.execute(select(table.c.id, table.c.day).order_by(table.c.id.desc()).limit(1)).first()
+    record = None
+    if newest is not None:
+        records = recorded_anchors(newest.day)
+        record = connection.execute(select(records).where(records.c.id == newest.id)).first()
     proof = Proof(record=record)
     folder = anchors_folder()
     try:

@@ -6,12 +6,14 @@ from redis import Redis
 from rq import Queue
 
 from backoffice import jobs
-from backoffice.models import JobRecord, RunMode
+from backoffice.models import JobRecord, RunMode, RunTrigger
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import run, scope_for
+from backoffice.reconcile.locks import RunRefused
 from backoffice.web.api import health as web_api
+from tests.concurrency import race
 from tests.factories import OrderFactory, corrupt
 
 TOKEN = "s3cret-token"
@@ -153,6 +155,22 @@ def test_an_auto_heal_queued_makes_a_second_auto_heal_and_a_maintenance_409(api,
         refused = api("POST", url)
         assert refused.status_code == 409 and refused.get_json()["message"] == said
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRecord)) == 1
+
+
+def test_an_auto_heal_asked_while_a_maintenance_is_being_queued_waits_for_it_and_is_refused(app, redis_url):
+    """The maintenance's row not yet committed as the auto-heal is asked: the auto-heal waits for it, sees it, and
+    is refused; one job is queued, never both."""
+    refused = []
+
+    def healing():
+        with pytest.raises(RunRefused) as error:
+            jobs.enqueue("auto_heal", {"date": "2026-11-27"}, trigger=RunTrigger.API)
+        refused.append(error.value.job_id)
+
+    race(app, lambda: jobs.enqueue_maintenance(), healing, hold_after="commit")
+
+    queued = db.session.scalars(sa.select(JobRecord.id)).all()
+    assert len(queued) == 1 and refused == queued
 
 
 def test_an_unknown_job_is_404_json(api):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, bindparam, false, select
+from sqlalchemy import ColumnElement, bindparam, false, func, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.evidence import seals, verifying
@@ -24,7 +24,7 @@ from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import refuse_if_busy
 from backoffice.reconcile.evidence_seals import READ_AS_A_NIGHT
-from backoffice.reconcile.locks import RunRefused, waits
+from backoffice.reconcile.locks import RunRefused, key, waits
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -59,10 +59,13 @@ def enqueue(
     if holder is not None:
         return holder, False
     mode = spec.mode(args) if spec.mode else None
-    if mode is not None and mode.writes and not waits(trigger):
-        checks, scope = _plan(spec, args)
-        refuse_if_busy(mode, checks=checks, scope=scope)
-        _refuse_while_maintained()
+    if mode is not None and mode.writes:
+        # Two jobs that write, asked at once, are queued one after the other: the second sees the first's row.
+        db.session.execute(select(func.pg_advisory_xact_lock(key("jobs that write", 8))))
+        if not waits(trigger):
+            checks, scope = _plan(spec, args)
+            refuse_if_busy(mode, checks=checks, scope=scope)
+            _refuse_while_maintained()
     row_id = job_id or uuid.uuid4().hex
     args = args | {"trigger": trigger.value}
     enqueued_at = utcnow()

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, bindparam, false, func, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.evidence import seals, verifying
-from backoffice.jobs.kinds import KINDS, _active_key, _active_key_sql, _plan, _refuse_in_request, _validate
+from backoffice.jobs.kinds import KINDS, _active_key, _plan, _refuse_in_request, _validate
 from backoffice.jobs.messages import fact
 from backoffice.jobs.queues import QueueUnavailable, _queued, _worker_listens, callbacks, queue, redis_url
 from backoffice.jobs.running import execute
@@ -243,7 +243,7 @@ def active_job_held(kind: str, args: dict[str, ColumnElement]) -> ColumnElement[
     """Whether a job of this kind and arguments holds its place as queued or running, in SQL: a page asks it with
     other questions in one statement, and calls :func:`active_job` only when one does. The arguments are columns of
     that statement (the id of the customer it reads), so that the statement is built once."""
-    active_key = _active_key_sql(KINDS[kind], args)
+    active_key = _active_key(KINDS[kind], args)
     if active_key is None:
         return false()
     return select(JobRecord.id).where(JobRecord.active_key == active_key).exists()

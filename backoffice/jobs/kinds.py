@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, String, cast, literal
+from sqlalchemy import ColumnElement, ColumnOperators, String, cast, func
 
 from backoffice.jobs.queues import QueueUnavailable
 from backoffice.models import Customer, JobRecord, RunMode, RunTrigger
@@ -101,28 +101,18 @@ def _refuse_in_request(spec: Kind, args: dict) -> None:
         )
 
 
-def _active_key(spec: Kind, args: dict) -> str | None:
+def _active_key(spec: Kind, args: dict) -> str | ColumnElement[str] | None:
+    """The key that holds an exclusive job's place (None: the kind is not exclusive): its kind and the arguments it is
+    keyed by. Arguments that are columns of a statement make the key in SQL, as the database writes it (an integer as
+    Python writes it), so that a page asks whether a job holds its place with its other questions."""
     if not spec.exclusive:
         return None
-    return f"{spec.name}:" + ",".join(f"{k}={args[k]}" for k in sorted(spec.keyed_by or args))
-
-
-def _active_key_sql(spec: Kind, args: dict[str, ColumnElement]) -> ColumnElement[str] | None:
-    """:func:`_active_key` written by the database, from arguments that are columns of a statement: the key of
-    :func:`_active_key` is made with a mark in each argument's place, and each mark replaced by its column as text
-    (the database writes an integer as Python does)."""
-    marked = _active_key(spec, {name: f"{_MARK}{name}{_MARK}" for name in args})
-    if marked is None:
-        return None
-    pieces = marked.split(_MARK)  # text, name, text, name, …, text
-    key = literal(pieces[0])
-    for name, text in zip(pieces[1::2], pieces[2::2], strict=True):
-        key = key + cast(args[name], String) + literal(text)
-    return key
-
-
-_MARK = "\x00"
-"""What stands for an argument in the key :func:`_active_key_sql` makes first: no argument's name or value holds it."""
+    pieces: list = [f"{spec.name}:"]
+    for number, name in enumerate(sorted(spec.keyed_by or args)):
+        pieces += [("," if number else "") + f"{name}=", args[name]]
+    if not any(isinstance(piece, ColumnOperators) for piece in pieces):
+        return "".join(str(piece) for piece in pieces)
+    return func.concat(*[cast(piece, String) if isinstance(piece, ColumnOperators) else piece for piece in pieces])
 
 
 def _plan(spec: Kind, args: dict) -> tuple[list[str] | None, Scope]:

@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select
 from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Balance
 from backoffice.platform.extensions import db
-from backoffice.services.descriptions import entry_facts, entry_words
+from backoffice.services.descriptions import entry_words
 
 entries, lines = JournalEntry.__table__, JournalLine.__table__
 CSV_COLUMNS = [
@@ -58,7 +58,7 @@ def lines_of(account: Account, since: date | None, until: date | None, opening_b
     """The period's lines, in date order, each with ``balance``: the account's balance after it."""
     order = (entries.c.entry_date, entries.c.id, lines.c.id)
     moved = func.sum(_normal(account)).over(order_by=order)
-    facts, join = entry_facts(entries)
+    words, join = entry_words(entries)
     return (
         select(
             lines.c.id,
@@ -73,7 +73,7 @@ def lines_of(account: Account, since: date | None, until: date | None, opening_b
             lines.c.debit,
             lines.c.credit,
             func.round(moved + opening_balance, 2, type_=Balance).label("balance"),
-            *facts,
+            words,
         )
         .select_from(join(lines.join(entries, entries.c.id == lines.c.entry_id)))
         .where(*_posted(account), *_within(since, until))
@@ -91,7 +91,7 @@ def rows(account: Account, since: date | None, until: date | None) -> Iterator[l
         yield [
             row.entry_date,
             row.number,
-            entry_words(row),
+            row.words,
             row.line_description,
             row.source_type or "manual",
             row.source_id,

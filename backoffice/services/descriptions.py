@@ -22,14 +22,14 @@ Outside a request (a job, the CLI) the words are English.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 from flask import g
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, ColumnOperators, String, and_, case, cast, func, literal, or_, select
 
 from backoffice.models import (
     AdjustmentReason,
@@ -130,24 +130,14 @@ its description: in English what the old code wrote ("Re-pricing of gas, reading
 went."""
 
 
-def account_name(code: str, name: str) -> str:
+def account_name(code, name):
     """The account's name in the reader's language if it is a standard account still named as standard; as stored
-    otherwise."""
-    standard = ACCOUNTS.get(code)
-    if standard is None or standard[0] != name:
-        return name
-    return str(standard[1])
-
-
-def account_name_sql(code: ColumnElement, name: ColumnElement) -> ColumnElement:
-    """:func:`account_name` written by the database, in the language spoken now (an export's ``COPY``)."""
-    return case(
-        *[
-            (and_(code == standard, name == english), literal(str(said)))
-            for standard, (english, said) in ACCOUNTS.items()
-        ],
-        else_=name,
-    )
+    otherwise. Given columns, the database says it (an export's ``COPY``), from the same names."""
+    said = {(standard, english): str(words) for standard, (english, words) in ACCOUNTS.items()}
+    if isinstance(code, ColumnOperators):
+        named = [(and_(code == key[0], name == key[1]), literal(words)) for key, words in said.items()]
+        return case(*named, else_=name)
+    return said.get((code, name), name)
 
 
 def account_label(code: str, name: str) -> str:
@@ -173,22 +163,11 @@ def movement_words(row, kinds: Mapping = KINDS) -> str:
     return description if rendered is None else rendered
 
 
-def entry_words(row) -> str:
-    """A journal entry's description in the reader's language: a clerk's text as typed, the system's words rendered
-    from the facts (the entry's ``description``, ``source_type``, ``source_id``, ``reverses_id``, and the columns
-    :func:`entry_facts` adds)."""
-    description = row.description or ""
-    old, words = _entry_facts(row)
-    if not description or (row.words_before and old is not None and description == _stored(old)):
-        return words
-    return description
-
-
-def entry_facts(entries):
-    """What renders an entry's words beyond its own columns: ``(columns, join)``, the columns (labelled as
-    :func:`entry_words` reads them) to add to a select over ``entries`` (the journal entries' table) and ``join``,
-    which outer-joins their tables to a from clause holding ``entries``. One join each: a list stays one query.
-    ``words_before`` tells an entry written before the facts were stored, which may carry the old words."""
+def _entry_facts(entries):
+    """What renders an entry's words beyond its own columns: ``(columns, join)``, the columns to add to a select
+    over ``entries`` (the journal entries' table) and ``join``, which outer-joins their tables to a from clause holding
+    ``entries``. One join each: a list stays one query. ``words_before`` tells an entry written before the facts were
+    stored, which may carry the old words."""
     movement = BalanceTransaction.__table__.alias("fact_movement")
     customer = Customer.__table__.alias("fact_customer")
     invoice = Invoice.__table__.alias("fact_invoice")
@@ -212,7 +191,7 @@ def entry_facts(entries):
         ),
         meter.c.serial.label("payment_meter"),
         payment.c.reference.label("payment_reference"),
-        entries.c.id.between(1, _written_through_sql("journal_entries")).label("words_before"),
+        entries.c.id.between(1, literal(_written_through("journal_entries"))).label("words_before"),
     ]
 
     def join(from_clause):
@@ -229,10 +208,13 @@ def entry_facts(entries):
     return columns, join
 
 
-def entry_words_sql(entries, facts: list) -> ColumnElement:
-    """:func:`entry_words` written by the database, in the language spoken now (an export's ``COPY``): ``entries``
-    the journal entries' table, ``facts`` the columns :func:`entry_facts` gave for it. Each form of words is the
-    catalogue's, its placeholders replaced by the facts (what a clerk typed last); a test holds it to the Python."""
+def entry_words(entries) -> tuple[ColumnElement[str], Callable]:
+    """A journal entry's description in the reader's language, said by the database: a clerk's text as typed, the
+    system's words rendered from the facts (the entry's ``description``, ``source_type``, ``source_id``,
+    ``reverses_id`` and its source's rows). ``(words, join)``: ``words`` the column (labelled ``words``) to add to a
+    select over ``entries`` (the journal entries' table), ``join`` what outer-joins the facts' tables to a from clause
+    holding ``entries``. Each form of words is the catalogue's, its placeholders replaced by the facts."""
+    facts, join = _entry_facts(entries)
     fact = {column.name: column.element for column in facts}
     number, role = fact["invoice_number"], fact["source_role"]
     source, source_id = entries.c.source_type, cast(entries.c.source_id, String)
@@ -291,7 +273,7 @@ def entry_words_sql(entries, facts: list) -> ColumnElement:
         ),
     ]
     description, before = entries.c.description, fact["words_before"]
-    return case(
+    words = case(
         *[
             (
                 and_(when, or_(description == "", and_(before, description == func.left(func.trim(old), MAX_LENGTH)))),
@@ -301,6 +283,7 @@ def entry_words_sql(entries, facts: list) -> ColumnElement:
         ],
         else_=description,
     )
+    return words.label("words"), join
 
 
 def _written_through(table: str) -> int:
@@ -311,14 +294,6 @@ def _written_through(table: str) -> int:
         found = db.session.execute(select(WordsWrittenBefore.table_name, WordsWrittenBefore.through_id)).all()
         through = g.words_written_before = dict(found)
     return through.get(table, 0)
-
-
-def _written_through_sql(table: str) -> ColumnElement:
-    """:func:`_written_through` read by the query that needs it."""
-    written = WordsWrittenBefore.__table__
-    return func.coalesce(
-        select(written.c.through_id).where(written.c.table_name == table).scalar_subquery(), literal(0)
-    )
 
 
 def _said(words, **values: ColumnElement) -> ColumnElement:
@@ -335,14 +310,9 @@ def entries_words(entry_ids) -> dict[int, str]:
     if not ids:
         return {}
     entries = JournalEntry.__table__
-    columns, join = entry_facts(entries)
-    query = (
-        select(entries.c.id, entries.c.description, entries.c.source_type, entries.c.source_id, entries.c.reverses_id)
-        .add_columns(*columns)
-        .select_from(join(entries))
-        .where(entries.c.id.in_(ids))
-    )
-    return {row.id: entry_words(row) for row in db.session.execute(query)}
+    words, join = entry_words(entries)
+    query = select(entries.c.id, words).select_from(join(entries)).where(entries.c.id.in_(ids))
+    return dict(db.session.execute(query).all())
 
 
 @lru_cache(maxsize=8)
@@ -388,48 +358,6 @@ def _old_movement_words(row, kind: str, description: str) -> str | None:
                 facts["month"] = named_month(Month.parse(facts["month"]))
             return str(words) % facts
     return None
-
-
-def _entry_facts(row) -> tuple[str | None, str]:
-    """The English words the old code wrote for the entry's facts (``None`` where it wrote none) and the words in the
-    reader's language."""
-    source = row.source_type
-    if source == "balance_transaction" and row.movement_kind is not None:
-        kind = str(getattr(row.movement_kind, "value", row.movement_kind))
-        values = {"id": row.source_id, "customer": row.movement_customer}
-        heading = _HEADINGS.get(kind)
-        if heading is None:
-            return None, row.description or ""
-        return f"{kind.capitalize()} #{row.source_id} of {row.movement_customer}", heading % values
-    if source == "invoice" and row.invoice_number is not None:
-        return _billing(row, f"Invoice {row.invoice_number}", {"number": row.invoice_number}, "invoice")
-    if source == "payment" and row.source_role is not None:
-        return _billing(row, f"Payment #{row.source_id}", {"id": row.source_id}, "payment")
-    if source is None and row.reverses_id is not None:
-        return f"Reversal of JE-{row.reverses_id}", _("Reversal of %(number)s", number=f"JE-{row.reverses_id}")
-    return None, row.description or ""
-
-
-def _billing(row, about: str, values: dict, what: str) -> tuple[str, str]:
-    """An invoice's or a payment's entry: issued, withdrawn (with the clerk's reason) or its amount changed."""
-    if row.source_role == "withdrawn":
-        reason = row.withdrawal_reason or ""
-        if what == "invoice":
-            words = _("Invoice %(number)s withdrawn: %(reason)s")
-        else:
-            words = _("Payment #%(id)s withdrawn: %(reason)s")
-        return f"{about} withdrawn: {reason}", words % (values | {"reason": reason})
-    if row.source_role == "changed":
-        if what == "invoice":
-            return f"{about} amount changed", _("Invoice %(number)s amount changed", **values)
-        return f"{about} amount changed", _("Payment #%(id)s amount changed", **values)
-    if what == "invoice":
-        return about, _("Invoice %(number)s", **values)
-    reference = (row.payment_reference or "").strip()
-    if reference:
-        old = f"Payment on meter {row.payment_meter} ({reference})"
-        return old, _("Payment on meter %(meter)s (%(reference)s)", meter=row.payment_meter, reference=reference)
-    return f"Payment on meter {row.payment_meter}", _("Payment on meter %(meter)s", meter=row.payment_meter)
 
 
 def _stored(text: str) -> str:

@@ -2,7 +2,7 @@
 ledger read (posted entries only, each balanced).
 
 Each is streamed from one query over the lines, in date order, each entry's facts beside them
-(``descriptions.entry_facts``): a million lines export in constant memory. The database writes the CSV itself
+(``descriptions.entry_words``): a million lines export in constant memory. The database writes the CSV itself
 (``COPY``), each entry's description said in the reader's language by ``descriptions.entry_words_sql``; the text
 journal (and the workbook) reads the lines ``yield_per`` rows at a time and renders each entry's description from
 its facts with the same catalogue. The CSV names the accounts in the reader's language; the text journal by their
@@ -22,7 +22,7 @@ from sqlalchemy import Select, String, case, cast, func, literal, select
 
 from backoffice.models import Account, AccountType, EntryStatus, JournalEntry, JournalLine
 from backoffice.platform.extensions import db
-from backoffice.services.descriptions import account_name, account_name_sql, entry_facts, entry_words, entry_words_sql
+from backoffice.services.descriptions import account_name, entry_words
 from backoffice.services.exports import as_is, copied_csv, guarded, plain
 
 STREAMED_ROWS = 2000
@@ -70,7 +70,7 @@ def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator
     for row in _lines([*conditions, JournalEntry.status == EntryStatus.POSTED]):
         if row.entry_id != entry_id:
             entry_id = row.entry_id
-            yield f"\n{row.entry_date.isoformat()} * ({row.number}) {_text(entry_words(row)) or row.number}\n"
+            yield f"\n{row.entry_date.isoformat()} * ({row.number}) {_text(row.words) or row.number}\n"
             source = f"{row.source_type} #{row.source_id}" if row.source_type else "manual entry"
             reverses = f", reverses JE-{row.reverses_id}" if row.reverses_id else ""
             yield f"    ; source: {source}{reverses}\n"
@@ -81,9 +81,9 @@ def ledger_lines(conditions: list, currency: str, exported_on: date) -> Iterator
 
 def lines_query(conditions: list, order: list | None = None) -> Select:
     """The lines of the entries ``conditions`` select, with their entry and account, the entries in ``order``
-    (date order when none), each with its entry's facts (``descriptions.entry_facts``)."""
+    (date order when none), each with its entry's facts (``descriptions.entry_words``)."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
-    facts, _join = entry_facts(entries)
+    words, _join = entry_words(entries)
     columns = select(
         entries.c.id.label("entry_id"),
         entries.c.number,
@@ -98,7 +98,7 @@ def lines_query(conditions: list, order: list | None = None) -> Select:
         lines.c.debit,
         lines.c.credit,
         lines.c.description.label("line_description"),
-        *facts,
+        words,
     )
     return _ordered(columns, _join, conditions, order)
 
@@ -108,17 +108,17 @@ def _cells(conditions: list, order: list | None) -> Select:
     :func:`typed_rows`, as :func:`backoffice.services.exports.csv_cell` writes them, the entry's words and the
     account's name said by the database in the reader's language."""
     entries, lines, accounts = JournalEntry.__table__, JournalLine.__table__, Account.__table__
-    facts, _join = entry_facts(entries)
+    words, _join = entry_words(entries)
     cells = select(
         as_is(entries.c.number),
         entries.c.entry_date,
         entries.c.status,
-        guarded(entry_words_sql(entries, facts)),
+        guarded(words),
         func.coalesce(as_is(entries.c.source_type), "manual"),
         func.nullif(entries.c.source_id, 0),
         case((entries.c.reverses_id != 0, literal("JE-") + cast(entries.c.reverses_id, String))),
         as_is(accounts.c.code),
-        guarded(account_name_sql(accounts.c.code, accounts.c.name)),
+        guarded(account_name(accounts.c.code, accounts.c.name)),
         func.nullif(lines.c.debit, 0),
         func.nullif(lines.c.credit, 0),
         guarded(lines.c.description),
@@ -145,7 +145,7 @@ def _typed(row) -> list:
         row.number,
         row.entry_date,
         row.status,
-        entry_words(row),
+        row.words,
         row.source_type or "manual",
         row.source_id,
         f"JE-{row.reverses_id}" if row.reverses_id else None,

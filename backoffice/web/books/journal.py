@@ -216,7 +216,7 @@ def account(code: str):
         page=page,
         opening=opening,
         sources=sources.links((row.source_type, row.source_id) for row in page.items),
-        words={row.entry_id: descriptions.entry_words(row) for row in page.items},
+        words={row.entry_id: row.words for row in page.items},
     )
 
 

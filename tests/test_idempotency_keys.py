@@ -7,13 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, TransactionKind
+from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Kind
 from backoffice.platform.extensions import db
 from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN, own_key
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
-from backoffice.posting.rules import Kind
 from backoffice.services import approvals, books, installation, periods, transaction, wallet
 from tests.rows import balance_of, written
 
@@ -47,7 +46,7 @@ def test_a_recharge_under_an_approvals_old_key_does_not_block_approving_it(limit
     approved = approvals.approve(request.id, checker)
     assert approved.status is ApprovalStatus.APPROVED
     posted = db.session.get(BalanceTransaction, approved.result_movement_id)
-    assert (posted.kind, posted.signed_amount) == (TransactionKind.ADJUSTMENT, D("60000.00"))
+    assert (posted.kind, posted.signed_amount) == (Kind.ADJUSTMENT, D("60000.00"))
     assert posted.idempotency_key == own_key(installation(), "approval", request.id) != clerks.idempotency_key
     assert written(*WRITTEN) == (before[0] + 1, before[1], D("160001.00"))
 
@@ -59,7 +58,7 @@ def test_a_recharge_under_a_reversals_old_key_does_not_block_reversing(limit, ho
         wallet.recharge(hotel, D("1"), description="Rp 1", idempotency_key=f"reversal-of-{original.id}")
     reversal = wallet.reverse(deposit, description="Entered by mistake", refuse_again=True)
     assert (reversal.kind, reversal.reverses_id, reversal.signed_amount) == (
-        TransactionKind.REVERSAL,
+        Kind.REVERSAL,
         deposit.id,
         D("-20000.00"),
     )

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import Account, BalanceTransaction, JournalEntry, JournalLine, RunMode, TransactionKind
+from backoffice.models import Account, BalanceTransaction, JournalEntry, JournalLine, Kind, RunMode
 from backoffice.models.metering import READING
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -71,7 +71,7 @@ def test_an_adjustment_up_or_down_carries_its_reason_and_books_revenue(runner, p
     assert up.exit_code == 0, up.output
     row = newest()
     assert (row.kind, row.signed_amount, row.reason, row.value_date) == (
-        TransactionKind.ADJUSTMENT,
+        Kind.ADJUSTMENT,
         D("5000.00"),
         "goodwill",
         date(2026, 11, 2),
@@ -92,7 +92,7 @@ def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_a
     )
     assert reversed_.exit_code == 0, reversed_.output
     row = newest()
-    assert (row.kind, row.signed_amount, row.reverses_id) == (TransactionKind.REVERSAL, D("-40000.00"), recharge.id)
+    assert (row.kind, row.signed_amount, row.reverses_id) == (Kind.REVERSAL, D("-40000.00"), recharge.id)
     assert entry_of(row) == (date(2026, 11, 3), [("2000", D("40000.00"), D("0")), ("1000", D("0"), D("40000.00"))])
     assert f"reversal #{row.id} dated 3 Nov 2026: HOTEL balance Rp100.000,00." in reversed_.output
     goodwill = wallet.adjust(plain_hotel, D("700"), reason="goodwill")
@@ -100,7 +100,7 @@ def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_a
     assert undone.exit_code == 0, undone.output
     row = newest()
     assert (row.kind, row.signed_amount, row.reason, row.reverses_id) == (
-        TransactionKind.ADJUSTMENT,
+        Kind.ADJUSTMENT,
         D("-700.00"),
         "goodwill",
         goodwill.id,

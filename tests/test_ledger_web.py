@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import BalanceTransaction, Customer, JournalEntry, RunMode, TransactionKind
+from backoffice.models import BalanceTransaction, Customer, JournalEntry, Kind, RunMode
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
@@ -125,7 +125,7 @@ def test_the_reversal_says_what_it_posts_then_posts_it_back_to_cash(client, admi
     assert response.status_code == 302 and response.headers["Location"] == url
     row = newest()
     assert (row.kind, row.signed_amount, row.reverses_id, row.value_date, row.created_by_id) == (
-        TransactionKind.REVERSAL,
+        Kind.REVERSAL,
         D("-500000.00"),
         recharge.id,
         date(2026, 11, 3),
@@ -145,7 +145,7 @@ def test_a_reversed_adjustment_is_the_opposite_adjustment(client, admin, hotel):
     assert "Posts an adjustment of Rp2.500,00: Dr Gas revenue / Cr Customer deposits." in page
     assert client.post(f"/customers/HOTEL/movements/{adjustment.id}/reverse", data=WHY).status_code == 302
     row = newest()
-    assert (row.kind, row.signed_amount, row.reason) == (TransactionKind.ADJUSTMENT, D("2500.00"), "data_entry_error")
+    assert (row.kind, row.signed_amount, row.reason) == (Kind.ADJUSTMENT, D("2500.00"), "data_entry_error")
 
 
 def test_reversing_twice_says_it_was_already_reversed_and_posts_once(client, admin, hotel):
@@ -244,7 +244,7 @@ def test_an_admin_adjusts_a_balance_down_for_a_reason_dated_in_the_past(client, 
     assert client.post("/customers/HOTEL/adjust", data=form).status_code == 302  # a double submit
     row = newest()
     assert (row.kind, row.signed_amount, row.reason, row.value_date, movement_words(row)) == (
-        TransactionKind.ADJUSTMENT,
+        Kind.ADJUSTMENT,
         D("-2500.00"),
         "write_off",
         date(2026, 10, 31),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import (
+    WALLET_KINDS,
     Account,
     BalanceTransaction,
     Customer,
@@ -24,7 +25,6 @@ from backoffice.models import (
     RunMode,
 )
 from backoffice.models.types import Money, utcnow
-from backoffice.models.wallet import TransactionKind
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
@@ -39,13 +39,12 @@ from backoffice.posting.rules import (
     MONTH_COLUMNS,
     RULES,
     TOTALS,
-    WALLET_KINDS,
     Kind,
     NoRule,
     counts,
     rule_of,
 )
-from backoffice.posting.sql import contribution_sql, rule_accounts, sign_sql
+from backoffice.posting.sql import counted, rule_accounts, sign_sql
 from backoffice.posting.wallet import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, installation, meter_lifecycle, wallet
@@ -62,7 +61,7 @@ def test_every_kind_and_sign_means_the_same_in_python_and_in_sql(app, rule):
     accounts = rule_accounts()
     row = db.session.execute(
         sa.select(
-            *(contribution_sql(column, kind, amount).label(column) for column in columns),
+            *(counted(column, kind, amount).label(column) for column in columns),
             accounts.c.debit,
             accounts.c.credit,
         ).where(accounts.c.kind == kind, accounts.c.sign == sign_sql(amount))
@@ -495,6 +494,6 @@ def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):
 
 
 def test_the_kinds_a_wallet_ledger_holds_are_the_kinds_whose_rules_move_the_wallet():
-    """The model's kinds (the column's enum) and the rule table's are tied: a kind added to one is added to both."""
-    assert [kind.value for kind in TransactionKind] == [kind.value for kind in WALLET_KINDS]
+    """One list of kinds: the ledger's column and the rule table read it."""
+    assert BalanceTransaction.__table__.c.kind.type.enum_class is Kind
     assert {rule.kind for rule in RULES if rule.wallet} == set(WALLET_KINDS)

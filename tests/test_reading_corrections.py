@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from backoffice.models import (
     BalanceTransaction,
     Customer,
+    Kind,
     MeterReading,
     MonthlyCustomerBalance,
     RunMode,
-    TransactionKind,
 )
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -69,8 +69,8 @@ def test_a_volume_correction_posts_the_difference_on_the_readings_date(client, r
     response = client.post(url, data=opened(client, url, url) | {"volume_flow_meter": "15"})
     assert response.status_code == 302 and response.headers["Location"] == url
     assert posted(reading) == [
-        (TransactionKind.CHARGE, D("-10000.00"), date(2026, 10, 20)),
-        (TransactionKind.CHARGE, D("-5000.00"), date(2026, 10, 20)),
+        (Kind.CHARGE, D("-10000.00"), date(2026, 10, 20)),
+        (Kind.CHARGE, D("-5000.00"), date(2026, 10, 20)),
     ]
     correction = db.session.scalar(sa.select(sa.func.max(BalanceTransaction.id)))
     page = text(client.get(url))
@@ -85,9 +85,9 @@ def test_a_date_correction_across_months_gives_back_on_the_old_date_and_charges_
     response = client.post(url, data=opened(client, url, url) | {"reading_date": "2026-11-05"})
     assert response.status_code == 302
     assert posted(reading) == [
-        (TransactionKind.CHARGE, D("-10000.00"), date(2026, 10, 20)),
-        (TransactionKind.REVERSAL, D("10000.00"), date(2026, 10, 20)),
-        (TransactionKind.CHARGE, D("-10000.00"), date(2026, 11, 5)),
+        (Kind.CHARGE, D("-10000.00"), date(2026, 10, 20)),
+        (Kind.REVERSAL, D("10000.00"), date(2026, 10, 20)),
+        (Kind.CHARGE, D("-10000.00"), date(2026, 11, 5)),
     ]
     assert db.session.get(MeterReading, reading).reading_date == date(2026, 11, 5)
     assert (purchases("2026-10"), purchases("2026-11")) == (None, D("10000.00"))  # October holds nothing now

@@ -16,10 +16,10 @@ from backoffice.models import (
     ApprovalRequest,
     ApprovalStatus,
     BalanceTransaction,
+    Kind,
     Role,
     RunMode,
     Seal,
-    TransactionKind,
     User,
 )
 from backoffice.platform.extensions import db
@@ -110,7 +110,7 @@ def test_a_clerk_asks_and_one_admin_s_approval_posts_the_reversal_with_the_clerk
         None,
     )
     assert (reversal.kind, reversal.reverses_id, reversal.description, reversal.created_by_id) == (
-        TransactionKind.REVERSAL,
+        Kind.REVERSAL,
         charge.id,
         "Charged twice",
         checker.id,

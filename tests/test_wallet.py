@@ -17,8 +17,8 @@ from backoffice.models import (
     Customer,
     CustomerStatus,
     Discrepancy,
+    Kind,
     RunMode,
-    TransactionKind,
 )
 from backoffice.platform.extensions import db
 from backoffice.posting.hooks import AppendOnly
@@ -60,13 +60,13 @@ def test_a_charge_moves_the_ledger_and_the_balance_together(app):
     wallet.recharge(customer, D("100000"))
     movement = wallet.charge(customer, D("30000.50"), description="gas", idempotency_key="c-1")
     assert (movement.kind, movement.amount, movement.signed_amount) == (
-        TransactionKind.CHARGE,
+        Kind.CHARGE,
         D("30000.50"),
         D("-30000.50"),
     )
     assert ledger(customer.id) == [
-        (TransactionKind.RECHARGE, D("100000.00"), D("0.00"), D("100000.00")),
-        (TransactionKind.CHARGE, D("-30000.50"), D("100000.00"), D("69999.50")),
+        (Kind.RECHARGE, D("100000.00"), D("0.00"), D("100000.00")),
+        (Kind.CHARGE, D("-30000.50"), D("100000.00"), D("69999.50")),
     ]
     assert cached(customer.id) == (D("69999.50"), D("100000.00"), D("30000.50"), CustomerStatus.ACTIVE)
 
@@ -114,10 +114,10 @@ def test_before_and_after_chain_through_every_kind_of_movement(app):
     wallet.adjust(customer, D("-0.10"), description="rounding at the bank")
     wallet.reverse(spent, description="Entered by mistake")
     assert ledger(customer.id) == [
-        (TransactionKind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00")),
-        (TransactionKind.CHARGE, D("-300.00"), D("1000.00"), D("700.00")),
-        (TransactionKind.ADJUSTMENT, D("-0.10"), D("700.00"), D("699.90")),
-        (TransactionKind.REVERSAL, D("300.00"), D("699.90"), D("999.90")),
+        (Kind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00")),
+        (Kind.CHARGE, D("-300.00"), D("1000.00"), D("700.00")),
+        (Kind.ADJUSTMENT, D("-0.10"), D("700.00"), D("699.90")),
+        (Kind.REVERSAL, D("300.00"), D("699.90"), D("999.90")),
     ]
     assert cached(customer.id)[:3] == (D("999.90"), D("1000.00"), D("0.00"))
     record = verified(customer.id)
@@ -129,7 +129,7 @@ def test_a_movement_is_reversed_once_and_a_reversed_adjustment_is_an_adjustment(
     wallet.recharge(customer, D("1000"))
     correction = wallet.adjust(customer, D("5"), description="bank fee refund")
     undo = wallet.reverse(correction, description="Entered by mistake")
-    assert (undo.kind, undo.signed_amount) == (TransactionKind.ADJUSTMENT, D("-5.00"))
+    assert (undo.kind, undo.signed_amount) == (Kind.ADJUSTMENT, D("-5.00"))
     assert wallet.reverse(correction, description="Entered by mistake").id == undo.id
     with pytest.raises(wallet.WalletError, match="cannot itself be reversed"):
         wallet.reverse(
@@ -393,7 +393,7 @@ def test_the_database_refuses_to_truncate_the_ledger(app, statement):
     with pytest.raises(sa.exc.DatabaseError, match="TRUNCATE is refused"):
         with db.engine.begin() as connection:
             connection.execute(sa.text(statement))
-    assert ledger(customer.id) == [(TransactionKind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00"))]
+    assert ledger(customer.id) == [(Kind.RECHARGE, D("1000.00"), D("0.00"), D("1000.00"))]
 
 
 operations = st.lists(

@@ -87,10 +87,11 @@ from backoffice.models.submissions import FormSubmission
 from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
+    WALLET_KINDS,
     AdjustmentReason,
     BalanceTransaction,
+    Kind,
     Occasion,
-    TransactionKind,
 )
 from backoffice.models.words import WordsWrittenBefore
 
@@ -168,7 +169,8 @@ __all__ = [
     "Role",
     "Target",
     "TransactionCalculation",
-    "TransactionKind",
+    "Kind",
+    "WALLET_KINDS",
     "Occasion",
     "AdjustmentReason",
     "User",

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
+    case,
     func,
     select,
     text,
@@ -150,6 +151,10 @@ class JournalLine(db.Model):
     account: Mapped[Account] = relationship()
 
 
-def normal_amount(account_type: AccountType, debit: Decimal, credit: Decimal) -> Decimal:
-    """What a line adds to its account's balance, in the account's normal direction."""
-    return debit - credit if account_type.debit_normal else credit - debit
+def normal_amount(account_type, debit, credit):
+    """What a line adds to its account's balance, in the account's normal direction: of amounts, or of a statement's
+    columns (the account's type a column too)."""
+    if isinstance(account_type, AccountType):
+        return debit - credit if account_type.debit_normal else credit - debit
+    debit_normal = account_type.in_([kind.value for kind in AccountType if kind.debit_normal])
+    return case((debit_normal, debit - credit), else_=credit - debit)

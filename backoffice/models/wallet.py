@@ -17,14 +17,25 @@ from backoffice.models.users import User
 from backoffice.platform.extensions import db
 
 
-class TransactionKind(enum.StrEnum):
-    """A reversal takes back a charge (positive) or a recharge (negative); never an adjustment."""
+class Kind(enum.StrEnum):
+    """What a movement is, the key of its rule (``backoffice.posting.rules``): the first five are a customer's wallet
+    movements (:data:`WALLET_KINDS`); a reversal takes back a charge (positive) or a recharge (negative), never an
+    adjustment."""
 
     RECHARGE = "recharge"
     CHARGE = "charge"
     ADJUSTMENT = "adjustment"
     REVERSAL = "reversal"
     OPENING = "opening"
+    """A customer's balance brought from the system before, value-dated on the day it was cut over."""
+    INVOICE = "invoice"
+    PAYMENT = "payment"
+    MANUAL = "manual"
+    """A journal entry an accountant writes: its lines say what it debits and credits."""
+
+
+WALLET_KINDS = (Kind.RECHARGE, Kind.CHARGE, Kind.ADJUSTMENT, Kind.REVERSAL, Kind.OPENING)
+"""The kinds a customer's wallet ledger holds."""
 
 
 class Occasion(enum.StrEnum):
@@ -87,7 +98,7 @@ class BalanceTransaction(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    kind: Mapped[TransactionKind] = mapped_column(str_enum(TransactionKind, "transaction_kind"))
+    kind: Mapped[Kind] = mapped_column(str_enum(Kind, "transaction_kind"))
     amount: Mapped[Decimal] = mapped_column(Money)
     signed_amount: Mapped[Decimal] = mapped_column(Money)
     balance_before: Mapped[Decimal] = mapped_column(Balance)

@@ -31,6 +31,7 @@ from backoffice.models import (
     Resolution,
     TamperedEvidence,
     Target,
+    normal_amount,
 )
 from backoffice.models.billing import ASKING, covers
 from backoffice.models.metering import Volume, pricing_in_force
@@ -172,17 +173,11 @@ def total_price_sql(volume_sm3, price_per_sm3, places):
     return rounded_product(volume_sm3, price_per_sm3, places, type_=Money)
 
 
-def pricing_sql(column, customer_id, on_date):
+def pricing_of(column, customer_id, on_date):
     """One column of the pricing in force, as a correlated SQL expression."""
     return (
         pricing_in_force(customer_id, on_date).with_only_columns(CustomerPricing.__table__.c[column]).scalar_subquery()
     )
-
-
-def normal_amount_sql(account_type, debit, credit):
-    """The same as SQL, over columns."""
-    debit_normal = or_(account_type == AccountType.ASSET.value, account_type == AccountType.EXPENSE.value)
-    return case((debit_normal, debit - credit), else_=credit - debit)
 
 
 def posted_lines(*columns, where=()):
@@ -207,12 +202,10 @@ def posted_sums():
 def posted_balance_sql(account_type, posted):
     """An account's balance as its posted lines make it, on its normal side, from its row of :func:`posted_sums`
     (joined to it; none for an account without posted lines)."""
-    return func.round(
-        func.coalesce(normal_amount_sql(account_type, posted.c.debit, posted.c.credit), 0), 2, type_=Balance
-    )
+    return func.round(func.coalesce(normal_amount(account_type, posted.c.debit, posted.c.credit), 0), 2, type_=Balance)
 
 
-def balance_sheet_sql():
+def sheet_totals():
     """One row: the accounts' balances (their buckets) summed by type, and current earnings (revenue − expenses)."""
     accounts, buckets = Account.__table__, AccountBalanceBucket.__table__
 

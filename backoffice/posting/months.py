@@ -22,7 +22,7 @@ from backoffice.models.metering import TransactionCalculation, Volume
 from backoffice.models.types import Balance, Month, month_of_date, utcnow
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.rules import DELIVERED, MONTH_ADDED
-from backoffice.posting.sql import contribution_sql
+from backoffice.posting.sql import counted
 
 months = MonthlyCustomerBalance.__table__
 requests = RecalculationRequest.__table__
@@ -62,8 +62,8 @@ def expected_months(customer_ids=None, between: tuple[int, int] | None = None, w
     movements = select(
         ledger.c.customer_id,
         month_of_date(ledger.c.value_date).label("year_month"),
-        contribution_sql("total_deposits", kind, signed).label("deposits"),
-        contribution_sql("total_purchases", kind, signed).label("purchases"),
+        counted("total_deposits", kind, signed).label("deposits"),
+        counted("total_purchases", kind, signed).label("purchases"),
         literal(0, Volume).label("volume"),
     )
     readings = select(

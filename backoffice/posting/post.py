@@ -21,14 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing
-from backoffice.models import BalanceTransaction, Customer
+from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer
 from backoffice.models.types import utcnow
 from backoffice.posting import journal, periods
 from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import KEY_LENGTH, CustomerClosed, IdempotencyConflict, IdempotencyKeyTooLong
-from backoffice.posting.rules import WALLET_KINDS, Kind, rule_of
+from backoffice.posting.rules import Kind, rule_of
 from backoffice.posting.wallet import WalletMovement, post_one
 
 customers = Customer.__table__

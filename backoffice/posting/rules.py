@@ -15,12 +15,13 @@ and payments are signed as the business event: positive issues or receives, nega
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+
+from backoffice.models.wallet import Kind
 
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OPENING_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3100", "4000"
 """The accounts the rules use (the migrations create them)."""
@@ -31,23 +32,6 @@ ACCOUNT_NAMES = {
     OPENING_EQUITY: "Opening balance equity",
     GAS_REVENUE: "Gas revenue",
 }
-
-
-class Kind(enum.StrEnum):
-    RECHARGE = "recharge"
-    CHARGE = "charge"
-    ADJUSTMENT = "adjustment"
-    REVERSAL = "reversal"
-    OPENING = "opening"
-    """A customer's balance brought from the system before, value-dated on the day it was cut over."""
-    INVOICE = "invoice"
-    PAYMENT = "payment"
-    MANUAL = "manual"
-    """A journal entry an accountant writes: its lines say what it debits and credits."""
-
-
-WALLET_KINDS = (Kind.RECHARGE, Kind.CHARGE, Kind.ADJUSTMENT, Kind.REVERSAL, Kind.OPENING)
-"""The kinds a customer's wallet ledger holds."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +131,8 @@ def rule_of(kind: Kind | str, signed: Decimal) -> Rule:
         raise NoRule(f"No rule for a {kind} of {'+' if signed > 0 else '-'}{abs(signed)}.") from None
 
 
-def contribution(column: str, signed: Decimal) -> Decimal:
-    """What a movement adds to a column it counts towards."""
+def contribution(column: str, signed):
+    """What a movement adds to a column it counts towards: its amount, or a statement's column of amounts."""
     return signed if column in INCOMING else -signed
 
 

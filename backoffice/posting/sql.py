@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, String, case, func, literal_column, select, union_all
 
 from backoffice.models.types import Balance
-from backoffice.posting.rules import INCOMING, RULES, TOTALS
+from backoffice.posting.rules import RULES, TOTALS, contribution
 
 _ZERO = literal_column("0")
 
@@ -20,9 +20,10 @@ def _applies(rule, kind, signed):
     return (kind == _written(rule.kind.value)) & ((signed > _ZERO) if rule.sign > 0 else (signed < _ZERO))
 
 
-def contribution_sql(column: str, kind, signed):
-    """What a ledger row (its ``kind`` and ``signed_amount`` columns) adds to a customer total or a month column."""
-    taken = signed if column in INCOMING else -signed
+def counted(column: str, kind, signed):
+    """What a ledger row (its ``kind`` and ``signed_amount`` columns) adds to a customer total or a month column: its
+    :func:`~backoffice.posting.rules.contribution` where a rule that counts towards the column applies."""
+    taken = contribution(column, signed)
     whens = [(_applies(rule, kind, signed), taken) for rule in RULES if column in (rule.total, rule.month)]
     return case(*whens, else_=_ZERO)
 
@@ -56,13 +57,9 @@ def sign_sql(signed):
     return case((signed > _ZERO, literal_column("1")), (signed < _ZERO, literal_column("-1")), else_=None)
 
 
-def customer_sql(kind, signed) -> dict:
-    """What a movement (its ``kind`` and ``signed_amount``) adds to each column of its customer's row that the rules
-    keep: the balance its signed amount, and each of the customer's totals (``rules.TOTALS``) its contribution."""
-    return {"balance": signed, **{total: contribution_sql(total, kind, signed) for total in TOTALS}}
-
-
 def ledger_sums(ledger) -> dict:
-    """A customer's cached wallet fields as SQL aggregates over its ledger rows, rounded to cents where stored."""
-    sums = customer_sql(ledger.c.kind, ledger.c.signed_amount)
+    """A customer's cached wallet fields as SQL aggregates over its ledger rows, rounded to cents where stored: the
+    balance the sum of its signed amounts, each of the customer's totals (``rules.TOTALS``) of what they count."""
+    kind, signed = ledger.c.kind, ledger.c.signed_amount
+    sums = {"balance": signed, **{total: counted(total, kind, signed) for total in TOTALS}}
     return {name: func.round(func.coalesce(func.sum(value), 0), 2, type_=Balance) for name, value in sums.items()}

@@ -3,10 +3,10 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal
 
-from backoffice.posting.formulas import balance_sheet_sql
+from backoffice.posting.formulas import sheet_totals
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
-sheet = balance_sheet_sql().add_columns(literal(1).label("id")).subquery("balance_sheet")
+sheet = sheet_totals().add_columns(literal(1).label("id")).subquery("balance_sheet")
 
 
 class BalanceSheet(Check):

@@ -17,9 +17,9 @@ from functools import cached_property
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, literal, select, true
 
-from backoffice.models import Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
+from backoffice.models import WALLET_KINDS, Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
-from backoffice.posting.rules import RULES, WALLET_KINDS, rule_of
+from backoffice.posting.rules import RULES, rule_of
 from backoffice.posting.sql import rule_accounts, sign_sql
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope
 from backoffice.reconcile.night import sealed_since

@@ -19,7 +19,7 @@ from backoffice.models import (
 from backoffice.models.metering import READING
 from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
-from backoffice.posting.formulas import pricing_sql, total_price_sql, volume_sm3_sql
+from backoffice.posting.formulas import pricing_of, total_price_sql, volume_sm3_sql
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Part, Scope
 from backoffice.reconcile.night import sealed_since
@@ -35,7 +35,7 @@ pricing = CustomerPricing.__table__
 # Each reading with whose it is (who held the meter on its date), then the id of that customer's pricing in
 # force on its date: each looked up once per reading, then joined.
 whose = whose_readings().subquery("whose_readings")
-priced = select(whose, pricing_sql("id", whose.c.holder_id, whose.c.reading_date).label("pricing_id")).subquery(
+priced = select(whose, pricing_of("id", whose.c.holder_id, whose.c.reading_date).label("pricing_id")).subquery(
     "priced_readings"
 )
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 
-from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine
+from backoffice.models import Account, EntryStatus, JournalEntry, JournalLine, normal_amount
 from backoffice.models.types import Balance
 from backoffice.platform.extensions import db
 from backoffice.services.descriptions import entry_words
@@ -103,7 +103,7 @@ def rows(account: Account, since: date | None, until: date | None) -> Iterator[l
 
 def _normal(account: Account):
     """What a line adds to the account's balance."""
-    return lines.c.debit - lines.c.credit if account.type.debit_normal else lines.c.credit - lines.c.debit
+    return normal_amount(account.type, lines.c.debit, lines.c.credit)
 
 
 def _posted(account: Account) -> list:

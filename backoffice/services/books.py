@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.models import ApprovalRequest, JournalEntry, User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money
-from backoffice.posting.formulas import balance_sheet_sql
+from backoffice.posting.formulas import sheet_totals
 from backoffice.posting.journal import (
     BooksError,
     ControlAccount,
@@ -155,7 +155,7 @@ def reverse_entry(entry_id: int, *, user: User, reason: str = "") -> Done:
         return Done(post_movement(installation(), session.connection(), movement).entry_id)
 
 
-_sheet = cache(balance_sheet_sql)
+_sheet = cache(sheet_totals)
 
 
 @dataclass(frozen=True)

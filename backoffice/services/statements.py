@@ -23,7 +23,7 @@ from backoffice.models import BalanceTransaction, Customer
 from backoffice.models.metering import READING
 from backoffice.models.types import Balance, Month
 from backoffice.platform.extensions import db
-from backoffice.posting.sql import contribution_sql
+from backoffice.posting.sql import counted
 from backoffice.services.descriptions import movement_words
 from backoffice.services.exports import CsvLines, csv_cell, headings, worded
 
@@ -92,8 +92,8 @@ def summary(customer_id: int, period: Period) -> Summary:
     row = db.session.execute(
         select(
             total(case((within, 0), else_=signed)).label("opening"),
-            total(case((within, contribution_sql("total_deposits", kind, signed)), else_=0)).label("deposits"),
-            total(case((within, contribution_sql("total_purchases", kind, signed)), else_=0)).label("purchases"),
+            total(case((within, counted("total_deposits", kind, signed)), else_=0)).label("deposits"),
+            total(case((within, counted("total_purchases", kind, signed)), else_=0)).label("purchases"),
             total(case((within, signed), else_=0)).label("moved"),
             func.count(case((within, 1))).label("movements"),
         ).where(ledger.c.customer_id == customer_id, ledger.c.value_date <= period.until)

@@ -24,9 +24,9 @@ from backoffice.models import (
     ApprovalRequest,
     BalanceTransaction,
     Customer,
+    Kind,
     Role,
     TamperedEvidence,
-    TransactionKind,
     User,
 )
 from backoffice.models.metering import READING
@@ -47,7 +47,6 @@ from backoffice.posting.refusals import (
     InsufficientBalance,
     WalletError,
 )
-from backoffice.posting.rules import Kind
 from backoffice.services import installation, transaction
 
 __all__ = [
@@ -315,11 +314,9 @@ def reversal(
 def not_reversible(original: BalanceTransaction) -> str | None:
     """Why the movement cannot be reversed, if it cannot: it is a reversal itself, or a reading's (the reading is
     corrected or deleted instead, which keeps what it was charged equal to what it cost)."""
-    if original.kind is TransactionKind.REVERSAL or (
-        original.kind is TransactionKind.ADJUSTMENT and original.reverses_id is not None
-    ):
+    if original.kind is Kind.REVERSAL or (original.kind is Kind.ADJUSTMENT and original.reverses_id is not None):
         return _("A reversal cannot itself be reversed; post a new movement instead.")
-    if original.kind is TransactionKind.OPENING:
+    if original.kind is Kind.OPENING:
         return _("An opening balance brought from the system before is corrected by an adjustment, not reversed.")
     if original.reference_type == READING:
         return _(
@@ -332,7 +329,7 @@ def not_reversible(original: BalanceTransaction) -> str | None:
 
 def reversal_kind(original: BalanceTransaction) -> Kind:
     """What reversing the movement posts: the opposite adjustment for an adjustment, a ``reversal`` otherwise."""
-    return Kind.ADJUSTMENT if original.kind is TransactionKind.ADJUSTMENT else Kind.REVERSAL
+    return Kind.ADJUSTMENT if original.kind is Kind.ADJUSTMENT else Kind.REVERSAL
 
 
 def movement_by_id(movement_id: int) -> BalanceTransaction:
@@ -391,7 +388,7 @@ def _refuse_beyond_the_approval_limit(movement: Movement) -> None:
         raise NeedsApproval(movement.amount, approval_limit(), today)
 
 
-BY_HAND = (TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL)
+BY_HAND = (Kind.ADJUSTMENT, Kind.REVERSAL)
 """The movements a person moves money with: counted together against the approval limit, per customer and day."""
 
 

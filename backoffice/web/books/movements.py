@@ -10,7 +10,7 @@ from sqlalchemy.orm import contains_eager
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.models import BalanceTransaction, Customer, TransactionKind
+from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer, Kind
 from backoffice.platform.replica import reads
 from backoffice.services.descriptions import movement_words
 from backoffice.services.exports import iso, plain, text_cell
@@ -50,7 +50,7 @@ class MovementFilters(CustomerFilter, DateRange, AmountRange):
         _l("Kind"),
         choices=[
             SelectChoice("", _l("All kinds")),
-            *(SelectChoice(kind.value, WORDS[kind.value]) for kind in TransactionKind),
+            *(SelectChoice(kind.value, WORDS[kind.value]) for kind in WALLET_KINDS),
         ],
         default="",
     )
@@ -114,7 +114,7 @@ def _filter_conditions(filters: MovementFilters) -> list:
         *filters.amount_conditions(BalanceTransaction.amount),
     ]
     if filters.kind.data:
-        conditions.append(BalanceTransaction.kind == TransactionKind(filters.kind.data))
+        conditions.append(BalanceTransaction.kind == Kind(filters.kind.data))
     return conditions
 
 

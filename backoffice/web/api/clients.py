@@ -11,24 +11,21 @@ The API describes itself in OpenAPI 3.1, at ``/api/v1/openapi.json`` (:func:`des
 
 from __future__ import annotations
 
-import re
-from datetime import date
-from decimal import Decimal
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext as _
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from backoffice.models import BalanceTransaction, Customer, MeterReading
-from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
-from backoffice.platform.lines import writable
-from backoffice.platform.money import finer_than_unit, unit_places
+from backoffice.platform.extensions import db
 from backoffice.services import api_clients, billing, meter_lifecycle, metering, wallet
 from backoffice.services.descriptions import movement_words
 from backoffice.services.vocabulary import CustomerClosed, PeriodClosed
 from backoffice.web.admin import api_clients as screen
+from backoffice.web.api import shapes
 from backoffice.web.plumbing.errors import api_error
 from backoffice.web.plumbing.extensions import csrf
 from backoffice.web.plumbing.request_log import identify, request_id
@@ -36,13 +33,6 @@ from backoffice.web.plumbing.request_log import identify, request_id
 bp = Blueprint("client_api", __name__)
 """The clients' API (``v1``) and its admin screen."""
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
-
-NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-CURSOR = re.compile(r"[0-9]{1,19}")
-MOVEMENTS_PER_PAGE = 25
-MOST_MOVEMENTS = 100
-NOTE_LENGTH = 300
 
 
 class Refused(Exception):
@@ -86,6 +76,12 @@ def _refused(error: Refused):
     return api_error(error.code, str(error), **details)
 
 
+@v1.errorhandler(shapes.Unreadable)
+def _unread(error: shapes.Unreadable):
+    db.session.rollback()
+    return api_error(error.status, str(error), field=error.field)
+
+
 @v1.errorhandler(api_clients.ApiClientError)
 def _unreadable(error: api_clients.ApiClientError):
     db.session.rollback()
@@ -122,51 +118,43 @@ def charge(code: str):
     """Charge the customer's wallet for what the client's service sold, once under the call's ``Idempotency-Key``:
     201 posted; 200 the same call again, answered with what the first posted."""
     customer = _customer(code)
-    body = _body()
-    amount = _amount(body, "amount")
-    service_type = _text(body, "service_type", required=True)
-    reference = _whole(body, "reference", required=True)
-    description = _text(body, "description")
+    asked = shapes.read(shapes.ChargeAsked, _body())
     try:
         charged = api_clients.charge(
             g.api_client_id,
             customer,
-            amount,
-            service_type=service_type,
-            reference=reference,
-            description=description,
+            asked.amount,
+            service_type=asked.service_type,
+            reference=asked.reference,
+            description=asked.description or "",
             key=request.headers.get("Idempotency-Key", ""),
         )
     except (api_clients.KeyUsed, CustomerClosed) as error:
         raise Refused(409, str(error)) from None
     except wallet.WalletError as error:
         raise Refused(422, str(error), "amount") from None
-    answer = jsonify(charge=_charge(charged.movement, customer))
-    return answer, 201 if charged.first else 200
+    answer = shapes.Charged(charge=_charge(charged.movement, customer))
+    return _answer(answer), 201 if charged.first else 200
 
 
 @v1.post("/readings")
 @client_view
 def reading():
     """Record a meter's reading, for the customer who held the meter that day, as the reading form does: 201."""
-    body = _body()
-    serial = _text(body, "meter_serial", required=True)
+    asked = shapes.read(shapes.ReadingAsked, _body())
     try:
-        meter = meter_lifecycle.meter_by_serial(serial)
+        meter = meter_lifecycle.meter_by_serial(asked.meter_serial)
     except billing.BillingError as error:
         raise Refused(422, str(error), "meter_serial") from None
-    reading_date = _day(body, "reading_date")
-    volume = _decimal(body, "volume")
+    reading_date = asked.reading_date
     try:
-        volume = metering.checked_volume(volume)
+        volume = metering.checked_volume(asked.volume)
     except metering.MeteringError as error:
         raise Refused(422, str(error), "volume") from None
-    note = _text(body, "note")
-    if len(note) > NOTE_LENGTH:
-        raise Refused(422, _("A note has at most %(length)s characters.", length=NOTE_LENGTH), "note")
-    confirmed = _whole(body, "confirm_duplicate_of")
     try:
-        reading_id = metering.record_reading(meter.id, reading_date, volume, note=note, confirm_duplicate_of=confirmed)
+        reading_id = metering.record_reading(
+            meter.id, reading_date, volume, note=asked.note or "", confirm_duplicate_of=asked.confirm_duplicate_of
+        )
     except metering.DuplicateReading as found:
         said = _(
             "Meter %(serial)s already has a reading on %(date)s: #%(id)s. To record a second reading of that day, "
@@ -182,7 +170,7 @@ def reading():
         raise Refused(409, str(error)) from None
     except metering.MeteringError as error:
         raise Refused(422, str(error)) from None
-    return jsonify(reading=_reading(reading_id, meter.serial)), 201
+    return _answer(shapes.Recorded(reading=_reading(reading_id, meter.serial))), 201
 
 
 @v1.get("/customers/<code>")
@@ -191,22 +179,21 @@ def customer(code: str):
     """The customer's wallet and postpaid figures."""
     found = _customer(code)
     pending = metering.pending_summary(found.id).requests > 0
-    return jsonify(
-        customer={
-            "code": found.code,
-            "name": found.name,
-            "status": found.status.value,
-            "closed": found.closed_at is not None,
-            "balance": str(found.balance),
-            "total_recharged": str(found.total_recharged),
-            "total_spent": str(found.total_spent),
-            "suspend_below": str(found.suspend_below),
-            "balance_last_updated_at": _moment(found.balance_last_updated_at),
-            "amount_due": str(found.amount_due),
-            "overpayment": str(found.overpayment),
-            "recalculation_pending": pending,
-        }
+    figures = shapes.CustomerFigures(
+        code=found.code,
+        name=found.name,
+        status=found.status.value,
+        closed=found.closed_at is not None,
+        balance=str(found.balance),
+        total_recharged=str(found.total_recharged),
+        total_spent=str(found.total_spent),
+        suspend_below=str(found.suspend_below),
+        balance_last_updated_at=_moment(found.balance_last_updated_at),
+        amount_due=str(found.amount_due),
+        overpayment=str(found.overpayment),
+        recalculation_pending=pending,
     )
+    return _answer(shapes.Customer(customer=figures))
 
 
 @v1.get("/customers/<code>/movements")
@@ -215,8 +202,8 @@ def movements(code: str):
     """The customer's wallet movements, newest first, a page at a time: ``before`` the id the previous page ended
     at (its ``next_before``), ``limit`` movements at most."""
     found = _customer(code)
-    before = _cursor("before", LARGEST_ROW_NUMBER)
-    limit = _cursor("limit", MOST_MOVEMENTS) or MOVEMENTS_PER_PAGE
+    asked = shapes.read(shapes.MovementsAsked, request.args.to_dict())
+    before, limit = asked.before, asked.limit
     query = (
         select(BalanceTransaction)
         .where(BalanceTransaction.customer_id == found.id)
@@ -227,10 +214,12 @@ def movements(code: str):
         query = query.where(BalanceTransaction.id < before)
     rows = list(db.session.scalars(query))
     page = rows[:limit]
-    return jsonify(
-        customer=found.code,
-        movements=[_movement(row) for row in page],
-        next_before=page[-1].id if len(rows) > limit else None,
+    return _answer(
+        shapes.Movements(
+            customer=found.code,
+            movements=[_movement(row) for row in page],
+            next_before=page[-1].id if len(rows) > limit else None,
+        )
     )
 
 
@@ -243,7 +232,7 @@ def description():
 
 def openapi() -> dict:
     """The OpenAPI 3.1 description of :data:`v1`'s routes."""
-    error = {"description": "Refused; nothing written.", "content": _json("#/components/schemas/Error")}
+    error = {"description": "Refused; nothing written.", "content": _json("Error")}
     customer_code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
 
     def answers(ok: dict, *refusals: int) -> dict:
@@ -270,15 +259,20 @@ def openapi() -> dict:
                     "summary": "Charge a customer's wallet for what a service sold, once under the Idempotency-Key.",
                     "parameters": [
                         customer_code,
-                        {"name": "Idempotency-Key", "in": "header", "required": True, "schema": _KEY},
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": f"^{api_clients.KEY.pattern}$"},
+                        },
                     ],
-                    "requestBody": {"required": True, "content": _json("#/components/schemas/ChargeAsked")},
+                    "requestBody": {"required": True, "content": _json("ChargeAsked")},
                     "responses": answers(
                         {
-                            "201": {"description": "Posted.", "content": _json("#/components/schemas/Charged")},
+                            "201": {"description": "Posted.", "content": _json("Charged")},
                             "200": {
                                 "description": "Posted before under this key: what the first call posted.",
-                                "content": _json("#/components/schemas/Charged"),
+                                "content": _json("Charged"),
                             },
                         },
                         400,
@@ -292,9 +286,9 @@ def openapi() -> dict:
                 "post": {
                     "operationId": "reading",
                     "summary": "Record a meter's reading, charged to the customer who held the meter that day.",
-                    "requestBody": {"required": True, "content": _json("#/components/schemas/ReadingAsked")},
+                    "requestBody": {"required": True, "content": _json("ReadingAsked")},
                     "responses": answers(
-                        {"201": {"description": "Recorded.", "content": _json("#/components/schemas/Recorded")}},
+                        {"201": {"description": "Recorded.", "content": _json("Recorded")}},
                         400,
                         409,
                         422,
@@ -307,7 +301,7 @@ def openapi() -> dict:
                     "summary": "A customer's balance and figures.",
                     "parameters": [customer_code],
                     "responses": answers(
-                        {"200": {"description": "The customer.", "content": _json("#/components/schemas/Customer")}},
+                        {"200": {"description": "The customer.", "content": _json("Customer")}},
                         404,
                     ),
                 }
@@ -316,27 +310,9 @@ def openapi() -> dict:
                 "get": {
                     "operationId": "movements",
                     "summary": "A customer's wallet movements, newest first, a page at a time.",
-                    "parameters": [
-                        customer_code,
-                        {
-                            "name": "before",
-                            "in": "query",
-                            "description": "The next_before of the previous page: movements with a smaller id.",
-                            "schema": {"type": "integer", "minimum": 1},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": MOST_MOVEMENTS,
-                                "default": MOVEMENTS_PER_PAGE,
-                            },
-                        },
-                    ],
+                    "parameters": [customer_code, *shapes.parameters(shapes.MovementsAsked)],
                     "responses": answers(
-                        {"200": {"description": "A page.", "content": _json("#/components/schemas/Movements")}},
+                        {"200": {"description": "A page.", "content": _json("Movements")}},
                         404,
                         422,
                     ),
@@ -355,147 +331,21 @@ def openapi() -> dict:
             "responses": {
                 "Unauthorized": {
                     "description": "No token, a token nobody was issued, or a revoked one.",
-                    "content": _json("#/components/schemas/Error"),
+                    "content": _json("Error"),
                 }
             },
-            "schemas": _SCHEMAS,
+            "schemas": shapes.schemas(),
         },
     }
 
 
-def _json(schema: str) -> dict:
-    return {"application/json": {"schema": {"$ref": schema}}}
+def _json(model: str) -> dict:
+    return {"application/json": {"schema": {"$ref": shapes.REF.format(model=model)}}}
 
 
-_AMOUNT = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$", "examples": ["12500.00"]}
-_KEY = {"type": "string", "pattern": f"^{api_clients.KEY.pattern}$"}
-_MOMENT = {"type": ["string", "null"], "format": "date-time"}
-_SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["status", "message", "request_id"],
-        "properties": {
-            "status": {"const": "error"},
-            "message": {"type": "string", "description": "In the language of the call's Accept-Language."},
-            "field": {"type": "string", "description": "The field at fault, when one is."},
-            "existing_reading": {"type": "integer", "description": "The reading of the same meter and day."},
-            "request_id": {"type": "string"},
-        },
-    },
-    "ChargeAsked": {
-        "type": "object",
-        "required": ["amount", "service_type", "reference"],
-        "properties": {
-            "amount": _AMOUNT,
-            "service_type": {"type": "string", "pattern": f"^{api_clients.SERVICE_TYPE.pattern}$"},
-            "reference": {"type": "integer", "minimum": 1, "maximum": api_clients.LARGEST_REFERENCE},
-            "description": {"type": "string", "maxLength": api_clients.DESCRIPTION_LENGTH},
-        },
-    },
-    "Charged": {
-        "type": "object",
-        "properties": {
-            "charge": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "customer": {"type": "string"},
-                    "amount": _AMOUNT,
-                    "balance_after": {"type": "string"},
-                    "value_date": {"type": "string", "format": "date"},
-                    "posted_at": _MOMENT,
-                    "service_type": {"type": "string"},
-                    "reference": {"type": "integer"},
-                    "description": {"type": "string"},
-                    "idempotency_key": _KEY,
-                },
-            }
-        },
-    },
-    "ReadingAsked": {
-        "type": "object",
-        "required": ["meter_serial", "reading_date", "volume"],
-        "properties": {
-            "meter_serial": {"type": "string"},
-            "reading_date": {"type": "string", "format": "date", "description": "Never after today."},
-            "volume": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,4})?$", "description": "m³, the flow meter's."},
-            "note": {"type": "string", "maxLength": NOTE_LENGTH},
-            "confirm_duplicate_of": {
-                "type": "integer",
-                "description": "The reading the meter has on that day already: record a second one beside it.",
-            },
-        },
-    },
-    "Recorded": {
-        "type": "object",
-        "properties": {
-            "reading": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "meter_serial": {"type": "string"},
-                    "customer": {"type": "string"},
-                    "reading_date": {"type": "string", "format": "date"},
-                    "volume": {"type": "string"},
-                    "charged": {
-                        "type": ["string", "null"],
-                        "description": "What the reading cost; null while the customer's recalculation is pending.",
-                    },
-                },
-            }
-        },
-    },
-    "Customer": {
-        "type": "object",
-        "properties": {
-            "customer": {
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string"},
-                    "name": {"type": "string"},
-                    "status": {"enum": ["active", "suspended"]},
-                    "closed": {"type": "boolean"},
-                    "balance": {"type": "string"},
-                    "total_recharged": {"type": "string"},
-                    "total_spent": {"type": "string"},
-                    "suspend_below": {"type": "string"},
-                    "balance_last_updated_at": _MOMENT,
-                    "amount_due": {"type": "string"},
-                    "overpayment": {"type": "string"},
-                    "recalculation_pending": {
-                        "type": "boolean",
-                        "description": "Readings wait to be charged: the balance does not include them yet.",
-                    },
-                },
-            }
-        },
-    },
-    "Movements": {
-        "type": "object",
-        "properties": {
-            "customer": {"type": "string"},
-            "movements": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "kind": {"type": "string"},
-                        "amount": {"type": "string", "description": "Signed: what it added to the balance."},
-                        "balance_after": {"type": "string"},
-                        "value_date": {"type": "string", "format": "date"},
-                        "posted_at": _MOMENT,
-                        "description": {"type": "string"},
-                        "reference_type": {"type": ["string", "null"]},
-                        "reference": {"type": ["integer", "null"]},
-                        "reverses": {"type": ["integer", "null"]},
-                    },
-                },
-            },
-            "next_before": {"type": ["integer", "null"], "description": "The next page's before; null: the last."},
-        },
-    },
-}
+def _answer(answer: BaseModel):
+    """An answer as its model writes it in JSON."""
+    return current_app.response_class(answer.model_dump_json(), mimetype="application/json")
 
 
 def _unauthorized(message: str):
@@ -522,109 +372,47 @@ def _body() -> dict:
     return body
 
 
-def _text(body: dict, field: str, *, required: bool = False) -> str:
-    value = body.get(field)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise Refused(422, _("Send %(field)s, as a string.", field=field), field)
-    if "\0" in value:
-        raise Refused(400, _("The request contains a NUL character, which no field here may hold."), field)
-    if not writable(value):
-        raise Refused(400, _("The request contains a lone surrogate, a character no text can hold."), field)
-    return value
+def _charge(movement: BalanceTransaction, customer: Customer) -> shapes.Charge:
+    return shapes.Charge(
+        id=movement.id,
+        customer=customer.code,
+        amount=str(movement.amount),
+        balance_after=str(movement.balance_after),
+        value_date=movement.value_date,
+        posted_at=_moment(movement.created_at),
+        service_type=movement.reference_type,
+        reference=movement.reference_id,
+        description=movement.description,
+        idempotency_key=api_clients.client_key(movement, g.api_client_id),
+    )
 
 
-def _whole(body: dict, field: str, *, required: bool = False) -> int | None:
-    value = body.get(field)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Refused(422, _("Send %(field)s, as a whole number.", field=field), field)
-    return value
-
-
-def _decimal(body: dict, field: str) -> Decimal:
-    value = body.get(field)
-    if not isinstance(value, str) or not NUMBER.fullmatch(value.strip()):
-        raise Refused(
-            422,
-            _('Send %(field)s as a string of digits, with a dot before the decimals: "12500.00".', field=field),
-            field,
-        )
-    return Decimal(value.strip())
-
-
-def _amount(body: dict, field: str) -> Decimal:
-    """An amount in the currency's unit: written with more decimal places than it has, it is refused whatever its
-    value ("125.000" for rupiah could be meant as 125 thousand), never rounded."""
-    amount = _decimal(body, field)
-    places = unit_places()
-    if -amount.as_tuple().exponent > places:
-        raise Refused(422, finer_than_unit(places), field)
-    return amount
-
-
-def _day(body: dict, field: str) -> date:
-    value = body.get(field)
-    try:
-        if isinstance(value, str) and DAY.fullmatch(value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise Refused(422, _("Send %(field)s as a date, YYYY-MM-DD.", field=field), field)
-
-
-def _cursor(name: str, largest: int) -> int | None:
-    value = request.args.get(name)
-    if value is None:
-        return None
-    if not CURSOR.fullmatch(value) or not 1 <= int(value) <= largest:
-        raise Refused(422, _("%(name)s is a whole number from 1 to %(largest)s.", name=name, largest=largest), name)
-    return int(value)
-
-
-def _charge(movement: BalanceTransaction, customer: Customer) -> dict:
-    return {
-        "id": movement.id,
-        "customer": customer.code,
-        "amount": str(movement.amount),
-        "balance_after": str(movement.balance_after),
-        "value_date": movement.value_date.isoformat(),
-        "posted_at": _moment(movement.created_at),
-        "service_type": movement.reference_type,
-        "reference": movement.reference_id,
-        "description": movement.description,
-        "idempotency_key": api_clients.client_key(movement, g.api_client_id),
-    }
-
-
-def _reading(reading_id: int, serial: str) -> dict:
+def _reading(reading_id: int, serial: str) -> shapes.Reading:
     found = db.session.get(MeterReading, reading_id)
     calculation = found.calculation
-    return {
-        "id": found.id,
-        "meter_serial": serial,
-        "customer": db.session.scalar(select(Customer.code).where(Customer.id == found.customer_id)),
-        "reading_date": found.reading_date.isoformat(),
-        "volume": str(found.volume_flow_meter),
-        "charged": None if calculation is None else str(calculation.total_price),
-    }
+    return shapes.Reading(
+        id=found.id,
+        meter_serial=serial,
+        customer=db.session.scalar(select(Customer.code).where(Customer.id == found.customer_id)),
+        reading_date=found.reading_date,
+        volume=str(found.volume_flow_meter),
+        charged=None if calculation is None else str(calculation.total_price),
+    )
 
 
-def _movement(row: BalanceTransaction) -> dict:
-    return {
-        "id": row.id,
-        "kind": row.kind.value,
-        "amount": str(row.signed_amount),
-        "balance_after": str(row.balance_after),
-        "value_date": row.value_date.isoformat(),
-        "posted_at": _moment(row.created_at),
-        "description": movement_words(row),
-        "reference_type": row.reference_type,
-        "reference": row.reference_id,
-        "reverses": row.reverses_id,
-    }
+def _movement(row: BalanceTransaction) -> shapes.Movement:
+    return shapes.Movement(
+        id=row.id,
+        kind=row.kind.value,
+        amount=str(row.signed_amount),
+        balance_after=str(row.balance_after),
+        value_date=row.value_date,
+        posted_at=_moment(row.created_at),
+        description=movement_words(row),
+        reference_type=row.reference_type,
+        reference=row.reference_id,
+        reverses=row.reverses_id,
+    )
 
 
 def _moment(value) -> str | None:

@@ -1,31 +1,10 @@
 """The heads of the sealed chains, anchored outside the database every night, and the proof that each chain still
 reaches its anchor.
 
-A seal vouches for a row and for the row before it in its chain, but nothing in the database remembers how long a
-chain was: whoever may delete rows past the guards can take a chain's newest rows away, with their seals, and every
-seal left still verifies. So at the end of every nightly maintenance that succeeded, the head of each chain (per
-kind of evidence and chain key: a customer's wallet movements, a record's history versions, and each kind whose rows
-stand alone as one chain) is written where the database's roles cannot reach: its length (the count of its sealed
-rows), its last row and that row's seal, every head folded into one SHA-256 digest. The heads go to ``<date>.json``
-in ``BACKOFFICE_ANCHORS_FOLDER`` (the instance folder's ``anchors`` by default), the digest to ``latest.json``
-beside it, to the job's log line and to ``/metrics``. A maintenance may run every few hours: a later anchor of the
-same day is the next link, ``<date>.<n>.json`` for the day's ``n``-th, and never rewrites one before it.
-
-A night writes what changed, not the whole history again. The first anchor holds the head of every chain; each one
-after it (a *delta*) the heads of the chains sealed since the anchor before it (their newest row and seal), and the
-heads, with their lengths, of one *stripe* of the chains (those whose key's stripe of :data:`CHAIN_STRIPE` keys is
-the night's, as the seals' sweep cuts its rows: ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights cover every stripe) to
-``stripe-<n>.json``, whose digest the night's anchor holds. The chains' heads as anchored are so the newest stripe
-file of each stripe with the deltas after it (a tree of heads: stripes, then chains), and a night's anchor costs its
-day's changes and its stripe, not the history.
-
-Each anchor names the database it describes and the anchor before it, carries the database's count of rows ever
-deleted from the tables of evidence, and is sealed (an HMAC under the seal key); the database keeps a sealed record of
-each anchor written (``anchor_records``). Every night the folder is proved against that record first (:func:`prove`):
-a missing, edited, replaced or unreadable file is a finding by name, and nothing is anchored over it until an admin
-decides; a folder of another database is refused as such.
-
-The chains are proved against their anchors by ``backoffice.evidence.chain_proof``.
+A seal vouches for its row and the row before it, so a chain's newest rows could be deleted with their seals and no
+seal left would tell. So each night that succeeds writes every chain's length and last seal to
+``BACKOFFICE_ANCHORS_FOLDER``, out of the database roles' reach. :mod:`backoffice.evidence.chain_proof` proves the
+chains against them.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """The chains as anchored, proved against the seals as they are.
 
-The ``evidence_seals`` check then proves the chains as anchored against the seals as they are: the anchored last row
-must still carry the same seal, and the chain must hold its anchored rows plus those sealed since. A chain that does
-not reach its anchor is tampered evidence, named after its anchored last row ("customer C0002's wallet movements end
-at 306, the anchor of 2026-11-23 says 307"), and quarantines the customer it belongs to; rows deleted since the anchor
-are a finding on its record. A verify proves every chain; the nightly proves the night's stripe of them, unless the
-database counts rows of evidence deleted since the anchor (or cannot tell): then it proves every chain, so that what
-was deleted is named. Rows are never deleted from the evidence, so a chain cut short moves that count the night it
-is cut, and a link broken inside a chain fails the seal of the row after it. Heads are read set-based: one statement
-per kind of evidence.
+A chain must still end on its anchored last row with the same seal, and hold its anchored rows plus those sealed since.
+A chain that does not reach its anchor is tampered evidence, and quarantines its customer. A verify proves every chain;
+a nightly proves its stripe of them, or every chain when rows of evidence may have been deleted.
 """
 
 from __future__ import annotations

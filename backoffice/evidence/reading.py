@@ -1,12 +1,8 @@
 """A row's canonical text made by PostgreSQL, in the statement that reads the row.
 
-Verifying a seal costs an HMAC of some hundred bytes, about a microsecond; building those bytes in Python from a
-row's values (a Decimal's text, a moment's ISO form) costs many times that. The statement that reads the rows
-therefore also makes each row's canonical text, byte for byte the text :func:`backoffice.evidence.seals.canonical_text`
-makes from the same values (the previous seal left for the reader to append), and the reader only computes and
-compares the HMACs. A kind whose text PostgreSQL cannot make exactly (a JSON column, whose text is Python's
-``json.dumps``: an approval request's correction, a run's scope and checks) keeps the Python reader; the results and
-discrepancies a run's seal covers are still made here (:func:`run_details`).
+Building a row's canonical text in Python costs many times the HMAC that verifies it, so the statement that reads the
+rows makes it, byte for byte as :func:`backoffice.evidence.seals.canonical_text` would. A kind whose text PostgreSQL
+cannot make exactly (one with a JSON column) keeps the Python reader.
 """
 
 from __future__ import annotations

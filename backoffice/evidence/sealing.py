@@ -1,13 +1,8 @@
 """Sealing the evidence as it is written.
 
-What a transaction writes is registered as it is written, by the key of each row it inserted (its id,
-and a history version's transaction: :func:`pending`, :func:`written`, the versions the ORM flushes and
-``history.record`` returns), and sealed just before the transaction commits: those rows and no other, whatever else
-carries their transaction's id. What a savepoint or a transaction that is rolled back registered is forgotten with
-it, so a row inserted later with the same id is not taken for the one it wrote. The rows are sealed in the order
-they were written, each row's seal covering the seal of the row before it in its chain
-(:func:`backoffice.evidence.seals.digest`). The listeners that do it are registered with the others in
-:mod:`backoffice.posting.listeners`.
+A transaction registers each row of evidence it inserts, and those rows, and no others, are sealed just before it
+commits, each seal covering the one before it in its chain. What a rolled-back savepoint or transaction registered is
+forgotten with it. The listeners that do it are registered in :mod:`backoffice.posting.listeners`.
 """
 
 from __future__ import annotations

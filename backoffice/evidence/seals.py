@@ -1,11 +1,8 @@
 """What a seal is: the kinds of evidence, the columns each seal covers, the chain its rows follow, and the key.
 
-Each kind of evidence is an :class:`Evidence`: the rows it seals, the columns its seal covers, and the chain its
-rows follow. A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's values in a canonical text and of the
-previous row's seal (:func:`digest`): whoever writes to the database without the key can add a row, or change one,
-but cannot make the seal that would vouch for it. The database keeps the key's fingerprint (:func:`check_key`), and
-work under another key stops (:class:`WrongSealKey`). Sealing is :mod:`backoffice.evidence.sealing`, verifying
-:mod:`backoffice.evidence.verifying`.
+A row's seal is an HMAC-SHA256, under ``SEAL_KEY``, of the row's canonical text and the previous row's seal
+(:func:`digest`): whoever writes to the database without the key cannot make a seal that vouches for a row. Sealing is
+:mod:`backoffice.evidence.sealing`, verifying :mod:`backoffice.evidence.verifying`.
 """
 
 from __future__ import annotations

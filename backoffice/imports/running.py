@@ -1,12 +1,7 @@
 """An import checked whole, then written in chunks, then reported.
 
-Checking reads every row of the file and writes nothing: each row read by its columns' parsers, its references
-looked up, its key compared with what is stored (the same values: unchanged; other values: a conflict) and with the
-rows above it (the same key twice: the second refused). Writing reads the file again and writes the good rows in
-chunks, each chunk one transaction (:func:`one_unit`) that also counts what it wrote on the import's row: so an
-import stopped halfway has written whole chunks and says how many, and importing it again writes only the rest, the
-rows already written being unchanged then. A row that was good when checked and is refused when written (someone
-changed the installation meanwhile) stops the import, unless it imports the valid rows alone.
+Checking reads every row of the file and writes nothing. Writing writes the good rows in chunks, each its own
+transaction that also counts what it wrote, so an import stopped halfway can be run again and writes only the rest.
 """
 
 from __future__ import annotations

@@ -1,28 +1,9 @@
 """Background jobs on RQ, each mirrored by a ``jobs`` row that outlives Redis.
 
-``enqueue`` is the one way to start a job. With ``REDIS_URL`` set, it commits the row and
-puts the job on its queue; a worker (``worker.py``) runs ``execute``. Without ``REDIS_URL``
-the job runs at once, in the calling process, and its row says so.
-
-A job that raises ends ``failed`` on its row and in RQ's failed registry; a transient database error asks RQ to
-retry it later. A worker beats in Redis for the job it runs; when one dies mid-job, RQ's cleanup of the queue's
-started registry (by the next worker or scheduler tick) fails the job there and calls its failure callback, which
-marks the row ``abandoned`` and its run ``failed``. A queued row whose job the queue no longer has (Redis restarted
-without its data) is marked ``abandoned`` too, by the sweep or by the next attempt at the same job, which then
-starts. Every job is safe to run again: the engine fixes in batches, each its own transaction.
-
-A verify, fix or rebuild of everything run by a worker is split into one job per key range of each check (see
-``reconcile.fanout``): the job records the run and queues its chunks' jobs (``execute_chunk``), which any worker
-runs; its row stays ``started``, with the chunks done as its progress, and ends with the run, in the transaction of
-its last chunk. A chunk whose worker died is queued again by its failure callback, and one the queue lost is put
-back on it by the sweep.
-
-The modules: ``kinds`` (the kinds of job), ``enqueueing`` (starting a job, and what the rows tell), ``running``
-(running one), ``chunks`` (the jobs of a split run), ``sweep`` (jobs nothing will finish: RQ's callbacks, the sweep),
-``queues`` (Redis and RQ's queues), ``titles`` (what a job does, in words) and ``durations`` (the duration
-histogram). Everything is used from here: ``jobs.enqueue(...)``. The schedule's entry points are defined here, and
-RQ finds the jobs and their callbacks by these names (``backoffice.jobs.execute``, ``backoffice.jobs.catch_up``,
-``backoffice.jobs.on_failure``): the names the queue and the cron scheduler keep in Redis.
+``enqueue`` is the one way to start a job; without ``REDIS_URL`` the job runs at once, in the calling process. Every
+job is safe to run again. The work is done in this package's modules, but everything is used from here, and RQ finds
+the jobs and their callbacks by the names defined here (``backoffice.jobs.execute``, ``backoffice.jobs.catch_up``,
+``backoffice.jobs.on_failure``), which the queue and the cron scheduler keep in Redis.
 """
 
 from __future__ import annotations

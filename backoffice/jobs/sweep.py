@@ -1,12 +1,7 @@
 """The jobs nothing will finish: those whose worker stopped, ended by RQ's callbacks, and those RQ cannot know of,
 found by the sweep.
 
-A worker beats in Redis for the job it runs (``worker.py``); when the beats stop, the job's entry in its queue's
-started registry expires, and RQ's cleanup of the registry (each worker's maintenance, and :func:`sweep_abandoned`)
-fails the job and calls its failure callback (:func:`on_failure`). A job whose work-horse was killed, or that was
-stopped, ends the same way (:func:`worker_stopped`): its row is marked abandoned and its run failed, or, a chunk of a
-split run, it is queued again. Redis keeps no trace of a job it lost (restarted without its data), and a callback
-that could not reach the database is not called again: the sweep finds those rows.
+Such a job's row is marked abandoned and its run failed; a chunk of a split run is queued again instead.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """Whether the derived balances can be trusted now: what the health check answers and the metrics export.
 
-They can when every check's latest full run left nothing mismatched and succeeded within
-``BACKOFFICE_HEALTH_MAX_AGE_HOURS``, the nightly maintenance succeeded within that age too, and the
-balance sheet balances; and each run those states come from carries a valid seal (as does the nightly's, see
-``jobs.last_success``). A check that never ran, or a nightly that stopped running, is no news of good
-health: it is reported ``stale``, with the reason. Nor can they be trusted while the application runs with another
-seal key than the evidence's, nor while tampered evidence waits for an admin.
-
-The reasons are said in the language being spoken: a request's (the health check asked by ``backoffice health``
-asks in the installation's), English elsewhere.
+They can when every check's latest full run and the nightly maintenance succeeded within
+``BACKOFFICE_HEALTH_MAX_AGE_HOURS``, nothing is mismatched, the runs' seals hold and the balance sheet balances. A
+check or a nightly that has not run lately is ``stale``, not healthy. Nor can they be trusted under another seal key
+than the evidence's, or while tampered evidence waits for an admin.
 """
 
 from __future__ import annotations

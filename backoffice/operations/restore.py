@@ -1,22 +1,8 @@
 """Whether a restored database can be trusted before it serves: what ``backoffice db restore-check`` finds, run after
 every restore (see "Backups and restores" in docs/operators.md).
 
-A restore goes wrong in ways nothing else notices until it matters, each found here by one finding:
-
-- **the migrations**: a backup older than the code leaves the schema behind the migrations' head, and a backup of a
-  newer version leaves it at a revision these migrations do not know;
-- **the runtime role**: its privileges are those ``backoffice db grant-runtime`` grants (:mod:`runtime_role
-  <backoffice.platform.runtime_role>` computes both), no fewer and no more. ``pg_dump`` keeps the tables' grants but
-  not the database's (``CONNECT``, ``TEMPORARY``), ``--no-privileges`` keeps none, and a server without the role drops
-  them;
-- **the seal key**: the fingerprint the database keeps is that of the key this installation runs with; under
-  another key nothing can be verified, and the application would refuse to seal anything;
-- **the checks**: every reconciliation check, the seals' included, verified over everything, as ``backoffice
-  reconcile verify`` does. Its chains are proved against no anchor: an anchor describes the database it was taken of
-  on its night, not a copy of another moment.
-
-Everything here runs in the context of an app bound to the restored database, whose session the command holds in a
-transaction it rolls back: the checks' run is recorded there as every verify's is, and nothing is written.
+It checks the migrations, the runtime role's privileges, the seal key and every reconciliation check, in a transaction
+that is rolled back, so nothing is written.
 """
 
 from __future__ import annotations

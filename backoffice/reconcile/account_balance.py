@@ -1,14 +1,9 @@
 """Account balances: each account's buckets against its posted lines.
 
-A nightly reads the lines by what the night before kept of them (:meth:`AccountBalance.tonight`): per stripe of
-entry ids (the seals' sweep's stripes), each account's debits and credits of the posted lines of the entries at or
-below that night's highest id and sealed at least a day before it (an entry is sealed as it is posted; a transaction
-open longer than a day is not expected), or never sealed. Tonight it sums its own stripe's lines afresh, adds to each
-other stripe's sums the lines of the entries added or sealed since, and compares each account's buckets with those
-sums and the lines of the entries added or sealed since the day before: the day's lines and one stripe's, where
-every line was read each night. Every line is read again within ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights; a line
-changed past the guards is found on its stripe's night (and by the seals' sweep). A night with no clean night before
-it, or with another number of stripes, sums every stripe afresh.
+A nightly does not sum every line again. It keeps each stripe's sums (a stripe of entry ids, as the seals' sweep cuts
+them) from night to night, sums its own stripe afresh and adds the lines of the entries added or sealed since. So every
+line is read again within ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights; a night with no clean night before it sums every
+stripe afresh.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The engine: verify, fix, rebuild or dry-run checks over a scope, recording everything.
 
-Each check is read in key-range chunks (``RECONCILE_CHUNK_SIZE`` keys; a scope that fits in one is
-read whole), each with two set-based statements: how many entities (and, for the modes that report
-totals, the sum of each stored field), and which entities are wrong, with their stored and expected
-values; one statement for a check read from its table alone. The wrong ones are then
-fixed and recorded in batches, each batch one transaction (a verify, which fixes nothing, records a
-chunk's in one). Nothing loops over entities in Python but the rows that are actually wrong. A run
-that writes holds its checks for its whole length (see ``locks``): a second one is refused, or waits.
-
-``run`` does it all in one process. ``check_chunk`` does one key range of one check, which is how a run
-split into one job per key range (``fanout``) does the same work, chunk by chunk, on many workers.
+Each check is read in key-range chunks by set-based statements, and only the entities found wrong are fixed and
+recorded, in batches of one transaction each. ``run`` does it all in one process; ``check_chunk`` does one key range,
+which is how a run split into jobs (``fanout``) does the same work on many workers. A run that writes holds its checks
+for its whole length (see ``locks``).
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """An admin's review of tampered evidence: reverse the rows' money, or accept the rows with a reason.
 
-Either decision is made once per finding and vouches for the row as it stands (its seal as reviewed is kept with the
-finding; a source row's values become its latest history version, ``reconcile.sources``): the row verifies again,
-and the decision itself is sealed (``evidence_decisions``), so that a decision written past the application vouches
-for nothing. Of two admins deciding on the same finding at once, the second is told it was decided.
-
-A decision moves exactly the money of the wallet movements chosen, never the wallet as a whole. A reviewed movement
-never went through its customer's balance: its money enters the balance at the decision (the customer's figures are
-written from the movements that verify, the one reviewed among them and any other found without a valid seal left
-out), and the decision then posts, sealed, the movement's reversal (its balance before is where the movement took
-the balance, so the ledger's chain holds across it, ``ledger_chain``). Accepting then posts the money again, as an
-adjustment, by the admin who accepted: within the approval limit at once, above it as a request a second admin
-approves like any other (``services.approvals``). The customer's seals are verified again within the decision: a row
-of theirs found without a valid seal keeps them quarantined.
+Either decision is made once per finding, vouches for the rows as they stand, and is sealed itself. It moves exactly
+the money of the wallet movements reviewed, never the wallet as a whole: it posts their reversal and, on acceptance,
+the money again as an adjustment, which waits for a second admin above the approval limit.
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
 """A run split into one job per key range of each check, done by however many workers listen, on any machine.
 
-The job that starts the run (``start``) claims what the run writes (see ``locks``), records the run, plans the
-key ranges of its first step as a run in one process plans a check's (``engine.key_ranges``), and records each
-range as a queued chunk; the queue (``jobs``) gets one job per chunk. A chunk's job (``do``) checks its range,
-fixes what is wrong when the run writes, records the discrepancies and records itself done with what it found
-(counts, sums), all in one transaction. So a chunk whose worker dies mid-way has written nothing, and a chunk is
-counted and fixed once: another attempt at it (a retry, one queued again after its worker died, a duplicate) finds
-it done and does nothing, and of two attempts running at once, the second to record itself done finds the first
-has, and rolls back.
-
-**Steps.** A run that only reads (verify, dry run) is one step: its chunks are independent of each other. A
-run that writes must end as a run in one process does, where each check starts once the checks before it in
-the registry are fixed. So a check whose expected values read what another check fixes (``Check.after``) is
-in a later step than that check, and a step starts when every chunk of the one before is done: the chunk
-that completes a step plans the next one and queues its chunks, in its own transaction. Over every check:
-(1) order grand totals, reading charges, meter balances; (2) targets achieved, wallets, ledger chains,
-customers' amounts due, journal entries balanced, account balances; (3) suspensions, monthly balances,
-balance sheet, wallets against Customer deposits. Within a step, every chunk runs side by side: no check of
-a step reads what another of the step writes, and the chunks of one check are key ranges of entities each
-computed from sources of its own. A step's key ranges are planned when it starts, as a single run plans a
-check's: a reading re-priced in step 1 appends to the ledger whose chains step 2 reads.
-
-The chunk that completes the last step completes the run in the same transaction: each check's counts and
-sums are its chunks'. A chunk that fails for good (an error other than the database going away, or its
-attempts spent) fails the run; the chunks done keep their fixes with their audit rows, as the committed
-batches of a single run that fails do, and the others, finding the run ended, do nothing.
-
-The run holds what it writes by its row while it runs (see ``locks``), as a run in one process holds it by a
-lock of its connection. A fix's chunk locks the rows it writes, as a single run's batch does.
+Each chunk checks its range, fixes it, and records itself done in one transaction, so a chunk is counted and fixed
+once however often it is attempted. A run that writes goes in steps: a check that reads what another fixes
+(``Check.after``) is in a later step, and a step starts once every chunk of the one before is done.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Edits made outside the application: a record whose values are not those of its latest history version.
 
-Every write the application makes to a versioned record adds a version with the record's values in the same
-transaction (the ORM through SQLAlchemy-Continuum, SQL Core through ``record``). So a live row whose versioned
-columns differ from its latest version's, a live row with no version at all (or whose latest version is its
-deletion), and a version that says a row exists when the table has it no more, were each written by a path that
-is not the application's: a person with SQL access, or a script. The check reports them, one statement per
-versioned table, and never rewrites anything: which side is right is for a person to find out.
+The application writes a history version with every change to a versioned record, so a row that differs from its
+latest version, has none, or is gone while its version says it exists was written another way (SQL access, a script).
+The check reports them and never rewrites anything: which side is right is for a person to find out.
 """
 
 from __future__ import annotations

@@ -2,10 +2,7 @@
 invoices; and the allocations against the payments and invoices (never more applied than paid, never more than
 asked, never across holders, never of something withdrawn).
 
-Both fixes settle the entities' meters under their locks, as every billing write does (``services.allocations``):
-what no longer holds is reversed, an allocation whose seal fails is reversed rather than trusted (it stays
-reported as tampered evidence), free credit is applied oldest first, and the stored figures are written from
-what is left.
+Both fixes settle the meters under their locks, as every billing write does (``services.allocations``).
 """
 
 from __future__ import annotations

@@ -1,28 +1,9 @@
-"""One writing run per check at a time.
+"""One writing run per check at a time, so that no fix is written, or counted, twice.
 
-Two runs fixing the same rows at once both find them wrong, both write them and both record the
-fix: the audit trail would count every fix twice. So a run that writes (fix, rebuild) first
-claims each check it may write: the check whole for a run over everything; for a run over some
-customers, the check shared and each of its customers whole, so that two customers' runs go side
-by side while a run over everything excludes both. A claim already taken refuses the run, naming
-the run that holds it; a scheduled run, with no one there to read why, waits for it instead.
-
-The claims are transaction-level advisory locks, in a transaction of their own on a connection of their own that
-stays open for the whole run, taking nothing but the locks, while the run commits its batches on other connections;
-the run's end rolls it back. Session locks would need no open transaction, but a pooler in
-transaction mode (pgbouncer's) hands the server connection to another client once a transaction ends: the locks
-would go with it, and a released claim would stay held. Between its statements the transaction holds no snapshot
-(read committed), so vacuum is not held back however long the run; and it turns
-``idle_in_transaction_session_timeout`` off for itself, so that a server's timeout cannot end a long run's claims.
-A run that crashes closes its connection (a pooler then closes the server's), so it leaves no claim behind, and
-no timeout has to be guessed (a claim row would need one longer than the longest rebuild and shorter than anyone's
-patience).
-
-A run split into one job per key range (see ``fanout``) has no connection of its own for its whole length: its
-job claims its checks while it records the run and its first chunks, and from then on the run's row holds them
-while the run is ``running``. A claim is then refused (or, for a scheduled run, waits) as long as a split run
-that writes one of its checks is running; once its last chunk is done or one fails for good, the run ends, and
-so does its hold. The row is read under the claim's locks, after the split run's job committed it.
+A run that fixes or rebuilds first claims each check it may write; a run over some customers claims only theirs, so
+two customers' runs go side by side. A claim already taken refuses the run, or makes a scheduled run wait. Claims are
+transaction-level advisory locks on a connection of the run's own (a pooler in transaction mode would hand session
+locks to another client); a run split into jobs (``fanout``) holds them by its row while it is ``running``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Every movement's journal entry moves exactly the accounts and amounts its rule names.
 
-The rule table (:mod:`backoffice.posting.rules`) says which account a movement of each kind and sign debits and
-which it credits. Per posted entry that records a movement, the check sums its lines per account of the rules and
-compares each with what the rule names: the debit account up by the movement's size, the credit account down by
-it, every other account untouched, and no more lines than those two amounts. A wallet movement's kind and signed
-amount are its ledger row's; an invoice's or a payment's entry is its own amount (it changes with the invoice),
-read on the account a positive one debits.
-
-Posted lines are evidence: the check reports, it never rewrites.
+For each posted entry that records a movement, the check sums its lines per account and compares them with the rule
+table (:mod:`backoffice.posting.rules`): the debit account up by the movement's size, the credit account down by it,
+every other account untouched. Posted lines are evidence: the check reports, it never rewrites.
 """
 
 from __future__ import annotations

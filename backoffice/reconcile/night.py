@@ -1,33 +1,9 @@
 """What a nightly maintenance reads of the checks that grow with the history.
 
-``movement_accounts``, ``journal_balanced``, ``ledger_chain``, ``history_drift`` and ``receivables_agreement`` read
-the journal, the ledger and the records' history, and ``monthly_balance``, ``reading_calculation`` and
-``order_grand_total`` a customer's months, the readings and the orders, which only grow: read whole each night, the
-night would grow with the installation's age rather than with its day. In a nightly maintenance's run each of them
-reads instead its :class:`Share`, by the ids of the tables it reads (:meth:`Check.marked`):
-
-- the rows added since its last clean night: those above the highest ids that night's run saw when it planned the
-  check (its *marks*, kept with its result, ``CheckResult.covered``);
-- the rows the application changed below them since shortly before that run (:meth:`Check.changed`: their seals
-  are newer, as every write of evidence seals what it writes; a draft entry posted, a finding decided, a record's
-  new version);
-- the night's stripes of the rest: the stripes the seals' sweep verifies that night (``evidence_seals.swept``),
-  so that every row is verified again within ``BACKOFFICE_SEAL_SWEEP_DAYS`` nights, a row changed in place past
-  the application (whose seal says nothing new) included, whatever its id.
-
-An aggregate is read by the groups its changed rows touch, each whole (the Receivables account, when an invoice, a
-payment or an entry on it changed). A check with no clean night yet reads every row, and so does every other run:
-a verification by hand, the admin's buttons, a customer's recalculation. A night's marks only count once its run
-ended and the check was clean in it (nothing wrong, or all of it healed): after a run that failed or found
-something, the next night reads again from the last clean one's marks, and reads again every row a run found wrong
-since, so that what is still wrong is found each night until it is right.
-
-What a night read is kept with each check's result (:meth:`Share.covered`): its rows checked, how many of them were
-the stripes' and how long they took, which stripe of how many, and the marks the next night starts from.
-
-A check that keeps sums across nights (:attr:`Check.keeps_sums`: ``account_balance``, an account's buckets against
-every line posted on it) reads by its share otherwise: what the latest night kept of its sums (:attr:`Share.sums`),
-its own stripe summed afresh, the rest carried forward with what was added since (``reconcile.account_balance``).
+Reading the journal, the ledger and the records' history whole each night would make the night grow with the
+installation's age. So in a nightly maintenance each such check reads only its :class:`Share`: the rows added or
+changed since its last clean night, and the night's stripe of the rest, so that every row is read again within
+``BACKOFFICE_SEAL_SWEEP_DAYS`` nights.
 """
 
 from __future__ import annotations

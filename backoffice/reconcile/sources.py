@@ -1,18 +1,8 @@
 """The source rows a fix reads, examined before it writes: no fix turns an unexplained source change into money.
 
-A fix writes figures derived from source rows: a reading's charge from the reading, its customer's pricing and
-whose meter it was; a meter's balance and a customer's amount due from the invoices and payments. The application
-writes each of those rows with a history version, sealed, in the same transaction. So before a fix writes an
-entity, the source rows its check reads for it (:attr:`Check.sources`) are examined, one statement per source
-table for the whole batch: a row whose values are not those of its latest history version (or that has none) is
-recorded as tampered evidence (``kind``: the source table, ``row_id``: the row, ``version``: the transaction of
-the version it differs from, 0 for none), and a latest version whose seal is not valid as ``evidence_seals``
-records it (``kind``: the history table). Either quarantines the customer the row concerns, and leaves every
-entity that reads the row unfixed, until an admin decides.
-
-An admin who accepts (or reverses) a finding of a source row vouches for the row as it stands: the review records
-the row's values as a new history version in the admin's transaction, sealed with it, so the row agrees with its
-history again and the next fix derives its figures from it (:func:`vouch`).
+Before a fix writes, the source rows its check reads (:attr:`Check.sources`) are compared with their latest sealed
+history version. A row that differs, or whose version's seal fails, is recorded as tampered evidence: its customer is
+quarantined, and nothing that reads the row is fixed until an admin decides (:func:`vouch`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Meters and postpaid billing: invoices and payments per meter, and the balances they give.
 
-Only what is not withdrawn counts. A meter's balance is what its invoices ask beyond its
-payments, its overpayment what its payments exceed them by. An invoice or a payment belongs to
-the customer whose assignment of the meter covered its date (the customer who held the meter
-then, not the one holding it now).
-A customer owes, per meter they have held, what that meter's invoices dated in their periods
-ask beyond its payments dated in their periods, summed over those meters; their overpayment
-likewise. Each formula is defined here once, as SQL, for the write-path hooks and the checks alike.
+An invoice or a payment belongs to the customer who held the meter on its date, not the one holding it now, and only
+what is not withdrawn counts. Each balance's formula is defined here once, as SQL, for the write-path hooks and the
+checks alike.
 """
 
 import enum

@@ -1,13 +1,8 @@
 """The general ledger: accounts, journal entries and their debit and credit lines.
 
-An account's balance is the sum of its posted lines in its normal direction: debits less
-credits for assets and expenses, credits less debits for liabilities, equity and revenue.
-Only a balanced entry (debits = credits, at least two lines) is posted; a posted entry is
-never changed, a correction is a reversing entry.
-
-The balance is stored split over :data:`BUCKETS` rows per account, each posting moving the
-bucket its customer (or meter) falls in, and read as their sum: money events of unrelated
-customers then write different rows, and none waits for another to commit.
+An account's balance is the sum of its posted lines in its normal direction. Only a balanced entry is posted, and a
+posted entry is never changed: a correction is a reversing entry. The balance is stored split over :data:`BUCKETS`
+rows per account, so that money events of unrelated customers write different rows and none waits for another.
 """
 
 import enum

@@ -1,14 +1,9 @@
 """The history of every change to the records people maintain, kept by SQLAlchemy-Continuum.
 
-Each versioned model gets a ``<table>_history`` table: one row per create, edit and delete, holding the record's
-values after the change (a delete: its last values), the operation, and the ``history_transactions`` row that says
-who made it and when (a foreign key: a version cannot name a transaction not yet written). Versions are only ever
-inserted (the 'subquery' strategy finds the version before a change by looking it up, never by updating an end
-marker), so the database refuses any UPDATE or DELETE of them.
-
-What the posting core and the reconciliation recompute (balances, totals, achieved amounts) is left out of the
-versions: a history shows what a person changed. Writes made with SQL Core statements rather than the ORM add their
-versions with :func:`record`, in the same transaction.
+Each versioned model gets a ``<table>_history`` table: one row per create, edit and delete, and a
+``history_transactions`` row saying who made it and when. Versions are only ever inserted; the database refuses any
+change to them. What the posting core and the reconciliation recompute is left out, as a history shows what a person
+changed. Writes made with SQL Core add their versions with :func:`record`.
 """
 
 import enum

@@ -1,11 +1,8 @@
 """Monthly customer balances: the wallet's movements and the readings' purchases, rolled up by month.
 
-For each customer and ``YYYY-MM``: deposits and purchases (each wallet movement in the column
-the posting core's rule table gives it), the Sm³ volume of the readings' calculations, and the
-chain ``closing = opening + deposits − purchases`` with ``opening`` the previous month's closing.
-A movement counts in the month of its value date (a reading's charge is dated on the reading);
-a calculation in its reading's month. A month in which nothing moved has no row, so the latest
-month's closing equals the wallet balance.
+For each customer and ``YYYY-MM``: deposits, purchases, the Sm³ delivered, and ``closing = opening + deposits −
+purchases``, ``opening`` being the previous month's closing. A movement counts in the month of its value date. A month
+in which nothing moved has no row, so the latest month's closing equals the wallet balance.
 """
 
 import enum

@@ -1,21 +1,9 @@
 """Seals on the evidence, and the evidence found without one.
 
-A :class:`Seal` is an HMAC, under a key the database does not hold (``BACKOFFICE_SEAL_KEY``), of one row of
-evidence (a wallet movement, a posted journal entry with its lines, a history version, an approval request or
-its decision, a finished reconciliation run with its results, an admin's decision on tampered evidence) and of the
-seal of the row before it in its chain (a customer's movements, an entity's versions, a request's decision after
-the request, the decisions on a customer's findings). The application seals
-what it writes in the transaction that writes it (``backoffice.evidence.seals``); whoever writes to the database without
-the key can add a row, but not its seal.
-
-A row found without a valid seal is :class:`TamperedEvidence`: the customer (or the accounts) it would move are
-quarantined, taking no automatic movement and no fix, until an admin reverses the row or accepts it with a
-reason. Both tables are append-only but for the decision on a finding, made once and sealed: a decision whose seal
-does not hold vouches for nothing, and its row is tampered evidence again.
-
-The :class:`SealKey` row keeps the fingerprint of the key the evidence is sealed with (an HMAC of a constant under
-it, which tells nothing of the key): evidence is verified only under the key it was sealed with. Written once,
-never changed.
+A :class:`Seal` is an HMAC, under a key the database does not hold (``BACKOFFICE_SEAL_KEY``), of one row of evidence
+and of the seal of the row before it in its chain: whoever writes to the database without the key can add a row, but
+not its seal. A row found without a valid seal is :class:`TamperedEvidence`, and its customer is quarantined until an
+admin decides.
 """
 
 import enum

@@ -1,15 +1,9 @@
 """The language a person reads: English, Bahasa Indonesia or Vietnamese, with Flask-Babel's catalogues.
 
-A request is answered in the user's own choice (``User.language``, on the account page), else the best of the
-browser's ``Accept-Language`` among :data:`LANGUAGES`, else the installation's ``LANGUAGE``. A command speaks the
-installation's ``LANGUAGE`` from its start to its end (``backoffice.cli.common.speaking`` forces it), and asks the web
-server in it. Anything else said outside a request — the worker, what a job records, the logs — is English.
-
-Dates, month names and numbers follow the language; amounts keep the installation's currency. The notation is the
-language's in the installation's country where Babel knows that pair (English in Indonesia: ``Rp1.234,50``,
-``5 Oct 2026``), else the language's own (Vietnamese: ``1.234,50 IDR``). A message names a date or a month as its
-language does (:func:`named_date`, :func:`named_month`), never the ISO way, and writes a count grouped
-(:func:`count_text`, :func:`ngettext`, and a template's own ``ngettext``).
+A request is answered in the user's own choice, else the browser's ``Accept-Language``, else the installation's
+``LANGUAGE``; a command speaks the installation's ``LANGUAGE``; anything else (the worker, the logs) is English.
+Dates, months and numbers are written as the reader's language writes them, never the ISO way; amounts keep the
+installation's currency.
 """
 
 from __future__ import annotations

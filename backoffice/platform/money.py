@@ -1,13 +1,8 @@
 """Money: strict parsing in the configured locale, rounding, and formatting.
 
-Every amount in the system is a ``Decimal`` with two places, rounded half-up once,
-where it is stored. Parsing refuses anything it cannot read unambiguously under the
-locale's own rules: ``1,234.5`` in ``id_ID`` is an error, not a guess, and so is an amount
-typed with more decimal places than the currency has (``1,000`` in ``id_ID`` could be one
-thousand written with the other convention's separator, or one): it is refused, never rounded.
-
-:func:`read_amount` is the one way a typed amount enters the system: forms, commands and any
-JSON body read it there, in the installation's locale and currency.
+Every amount is a ``Decimal``, rounded half-up once, where it is stored. Parsing refuses anything it cannot read
+unambiguously under the locale's rules (``1,234.5`` in ``id_ID`` is an error, not a guess), and never rounds what was
+typed. :func:`read_amount` is the one way a typed amount enters the system.
 """
 
 from __future__ import annotations

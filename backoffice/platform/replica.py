@@ -1,16 +1,10 @@
 """Reads that a read-only replica may serve: downloads, statements, reports, the lists' counts and sums, and the
 scans of a verification.
 
-With ``BACKOFFICE_READ_DATABASE_URL`` set (a hot standby of the primary), the work that only reads runs there, off
-the primary that clerks write to. Which work is marked where it is done, by :func:`reading` (a block) or
-:func:`reads` (a view, for the rest of its request: a download is streamed after the view returns); within it the
-session sends its ``SELECT`` statements to the replica, and everything else (a write, a ``SET LOCAL``, a lock) to
-the primary. A fix is never marked: it re-reads what it writes under the primary's locks.
-
-The replica serves only while it is fit to: reachable, still a standby, receiving the primary's changes, and at
-most ``BACKOFFICE_READ_MAX_LAG_SECONDS`` behind. Otherwise the reads go to the primary, and the health check and
-the metrics say why (:func:`assess`). Fitness is asked every few seconds per process, not per read; a read the
-replica fails marks it down at once, until it is asked again. Unset, everything reads the primary, as before.
+With ``BACKOFFICE_READ_DATABASE_URL`` set, work marked by :func:`reading` or :func:`reads` sends its ``SELECT``
+statements to the replica and everything else to the primary; a fix is never marked. The replica serves only while it
+is fit (reachable, a standby, at most ``BACKOFFICE_READ_MAX_LAG_SECONDS`` behind); otherwise the reads go to the
+primary.
 """
 
 from __future__ import annotations

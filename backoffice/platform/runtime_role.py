@@ -1,27 +1,9 @@
 """The runtime role: what the running application may do in its PostgreSQL database, and nothing more.
 
-The owner of the database runs the migrations and ``backoffice db grant-runtime ROLE``; the web server, the
-workers and the scheduler connect as ``ROLE``, which owns nothing, so it can neither change the schema nor
-``ALTER TABLE … DISABLE TRIGGER`` the guards of the evidence. The grant is read from the database's catalogue as
-the migrations left it, never from a list kept here, so a table, a sequence or a guard a migration adds is
-covered once the command runs again (it runs after every migration; see "PostgreSQL and its two roles" in
-docs/operators.md):
-
-- ``CONNECT`` and ``TEMPORARY`` (posting stages its batches in a temporary table) on the database, ``USAGE`` on
-  the schema, ``USAGE`` on every sequence, ``EXECUTE`` on the schema's ``SECURITY DEFINER`` functions (the locks
-  a month's close takes, migration ``0033``; the moves of a job's state and a run's end, ``0041``);
-- ``SELECT``, ``INSERT``, ``UPDATE`` and ``DELETE`` on every table, except:
-- the tables whose state moves only through the owner's functions (:data:`MOVED_BY_FUNCTION`, migration ``0041``):
-  ``UPDATE`` of their other columns only;
-- the append-only tables (see :data:`APPEND_ONLY_GUARD`): ``SELECT`` and ``INSERT``, and ``UPDATE`` of the
-  columns the application fills in or changes after the insert only (:data:`CHANGED_AFTER_INSERT`);
-- ``alembic_version``: ``SELECT`` (the schema's version is read; only the owner migrates).
-
-Never ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``, and no ownership.
-
-What a role holds is read back from the same catalogue (:func:`held`), privilege by privilege, to be compared with
-what the command would grant it (:meth:`Grant.privileges`): ``backoffice db restore-check`` does, on a restored
-database.
+The owner runs the migrations and ``backoffice db grant-runtime ROLE``; the application connects as ``ROLE``, which
+owns nothing, so it can neither change the schema nor disable the guards of the evidence. The grant is read from the
+database's catalogue as the migrations left it, never from a list kept here. :func:`held` reads back what a role
+holds, for ``backoffice db restore-check``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """The database switching over: its primary lost, a standby promoted in its place.
 
-Until the standby is promoted no server takes writes, and what the application asks fails in one of a few ways: a
-connection in use is cut (the server closed it, or shut down: ``AdminShutdown``), a new one is refused (connection
-refused; ``CannotConnectNow`` while a server starts or recovers; a standby's "session is read-only", which a
-multi-host ``DATABASE_URL`` with ``target_session_attrs=read-write`` passes over), and a connection that reached a
-standby all the same has its writes refused (``ReadOnlySqlTransaction``). Each leaves nothing half-written: the
-transaction was rolled back, or, cut during its ``COMMIT``, it was kept whole or not at all, which the retry's
-idempotency key settles (the retry finds the first movement, or posts it). So the screens answer every one of them
-with :data:`SWITCHING_OVER` and ``Retry-After`` (``web.errors``), the commands with the same sentence
-(``cli.common``), and the pool lets go of its connections to the lost server (:func:`drop_the_pool`): the next one
-connects to whichever server is the primary then. A request or a command that lost its connection after its last
-statement has its answer already: ending its session lets the failed rollback go (:func:`end_session`).
-
-A refusal of what was asked (a duplicate key, a statement the database cannot run) is never one of these: it is the
-error it is, whatever state the connection is in.
+Until a standby is promoted, what the application asks fails with a cut, refused or read-only connection
+(:func:`switching_over` tells these apart). None of them leaves anything half-written, so the screens and the commands
+answer with :data:`SWITCHING_OVER` and ask for a retry, and the pool drops its connections to the lost server. A
+refusal of what was asked (a duplicate key, say) is never one of these.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """SQLAlchemy event listeners: derived fields of records a clerk edits through the ORM, and guards.
 
-An order's grand total is computed before the flush writes the row; each target's achieved
-amount and each manager's month of orders (``order_month_totals``) are recomputed set-based after
-the flush, for exactly the (manager, month) keys it touched, with the same SQL the verifier uses.
-Money moves only through the posting core (``backoffice.posting``), which the services call: a
-wallet movement, an invoice or a payment written, changed or deleted through the ORM is refused
-here (and by the database's constraints).
+An order's grand total, its targets' achieved amounts and its managers' ``order_month_totals`` are recomputed with the
+flush, by the same SQL the verifier uses. Money moves only through the posting core: a wallet movement, an invoice or
+a payment written through the ORM is refused here (and by the database).
 """
 
 from __future__ import annotations

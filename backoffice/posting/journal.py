@@ -1,18 +1,9 @@
 """The journal writer: every entry of the general ledger is written here.
 
-An entry is checked before anything is written: two lines or more, each a debit or a credit
-of a positive amount, debits equal to credits, accounts that exist. Posting writes the entry,
-its lines and the accounts' balances (in each account's normal direction) inside the caller's
-transaction, so a money event and its entry commit together. A balance moves in the bucket of
-the posting's ``bucket_key`` (the customer whose money moved), never in the account's
-own row, so postings for unrelated customers do not wait for each other; the buckets are
-written last, so their rows stay locked for as short a time as possible. The lines go into a
-draft, which is then marked posted: the database refuses a line added to a posted entry, and
-checks again that every entry balances when it is posted (PostgreSQL once per statement, which
-lets a set-based posting write its entries posted together with all their lines, ``posting.many``).
-
-A control account (``accounts.controlled_by``) moves only with its sub-ledger: a manual entry (one that records no
-money event: posted, saved as a draft or a draft posted) is refused a line on it, whoever asks.
+An entry is checked (two lines or more, debits equal to credits) and written with its lines and the accounts' balances
+inside the caller's transaction, so a money event and its entry commit together. Balances move in per-customer
+buckets, written last, so that postings for unrelated customers do not wait for each other. A manual entry may not
+touch a control account, which moves only with its sub-ledger.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Idempotency keys: a clerk's (or an API client's) and the application's own, which never meet.
 
-Both kinds share the unique key column, so a key taken by one is refused to the other. A clerk chooses a
-key (a form's hidden field, ``--idempotency-key``). The application derives its own from what it posts
-(approving request 7, reversing movement 12), so that a retry finds the first result; were that key
-readable from the id, a clerk could post a Rp 1 recharge under it first and block the correction. So the
-application's keys start with :data:`OWN`, which a clerk's key may not, and the rest is an HMAC of the
-purpose and the id under the installation's ``SECRET_KEY``: not guessable, and the same on every retry.
+Both kinds share the unique key column. The application derives its keys from what it posts (approving request 7), so
+that a retry finds the first result; they start with :data:`OWN`, which a clerk's key may not, and end with an HMAC
+under ``SECRET_KEY``, so that no clerk can take one first and block what the application posts.
 """
 
 from __future__ import annotations

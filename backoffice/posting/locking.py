@@ -1,15 +1,8 @@
 """Row locks taken before a derived value is written, always in id order so that two writers never deadlock.
 
-Every cross-row recomputation locks the rows it recomputes (or the rows that own them) before
-it reads its sources, so that it never writes from a snapshot taken before a concurrent writer
-committed. Tables are locked in one order: account managers, targets, customers, meters,
-accounts, account balance buckets. Every writer of a customer's balances locks the customer
-first (the wallet, metering, the monthly balances, billing totals, the reconciliation fixes);
-rows of other tables after it. A posting locks no account: it writes the accounts' buckets of
-its customer (or meter), last in the transaction, in (account, bucket) order.
-The lock is ``SELECT … FOR NO KEY UPDATE``, a statement of its own, so the statements that
-follow see what the previous holder committed; it does not wait for the key share a foreign
-key takes (a payment inserted for the meter), which would deadlock.
+Tables are locked in one order: account managers, targets, customers, meters, accounts, account balance buckets;
+every writer of a customer's balances locks the customer first. The lock is ``SELECT … FOR NO KEY UPDATE``, which does
+not wait for the key share a foreign key takes (a payment inserted for a meter), which would deadlock.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Keeping monthly customer balances in the write path's transaction.
 
-One movement (a deposit, a charge, a reading's calculation coming or going) *shifts* its month:
-the month's sums move by the movement, and so do the opening and closing of every later month
-(``shift_customer_month_v1``, migration ``0054``, which a wallet movement's posting calls too).
-Work over many readings *recalculates* the customer's months from a month on, set-based, from the
-same SQL the ``monthly_balance`` check compares with. Both run inside a transaction that holds the
-customer's lock.
+One movement *shifts* its month and the opening and closing of every later month (``shift_customer_month_v1``,
+migration ``0054``); work over many readings *recalculates* the customer's months from a month on, set-based. Both run
+inside a transaction that holds the customer's lock.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """``post(installation, connection, movement)``: the one write path for money, inside the caller's unit of work.
 
-A wallet movement: the idempotency rule (a retry returns the first result: its key is looked up here, once), then
-the posting function, as a batch of one (``posting.wallet``): the customer's row locked and checked, its journal entry
-posted, its ledger row with its balance before and after, the customer's row, its month (or, for a customer not kept
-in real time, a recalculation request), the accounts last. An
-invoice or a payment has its entry and moves the accounts; the billing service writes its row and the meter's and
-customers' totals in the same unit of work. A manual entry is its lines.
-
-Locks are taken in one order everywhere: customers, meters, accounts (see backoffice/posting/locking.py).
+A wallet movement is posted through ``posting.wallet`` (a retry under the same idempotency key gets the first result);
+an invoice or a payment gets its journal entry; a manual entry is its lines. Locks are taken in one order everywhere:
+customers, meters, accounts (see backoffice/posting/locking.py).
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """The rule table: what each kind of money movement does, by the sign of its amount.
 
-One row per kind and sign says what the movement does to the customer's wallet, which of the
-customer's totals it counts towards, which column of its month it counts in, and which account
-it debits and which it credits. Beside the money, a month counts a measure: the gas delivered,
-each reading's volume (``MEASURES``). The posting core and the checks and rebuilds read the table as
-SQL (``posting.sql``; a wallet movement's specification is ``posting.wallet``), a movement's lines
-as ``journal.rule_lines``; :func:`counts` says the same in Python, which the tests hold the SQL to.
-
-A movement's amount is signed as the wallet sees it: positive adds to what the customer may
-spend, negative takes from it. A column of money coming in (recharged, deposits) takes the
-amount as it is; a column of money going out (spent, purchases) takes its opposite. Invoices
-and payments are signed as the business event: positive issues or receives, negative withdraws.
+Each row says what the movement does to the customer's wallet, totals and month, and which account it debits and which
+it credits. The posting core, the checks and the rebuilds read it as SQL (``posting.sql``); :func:`counts` says the
+same in Python. An amount is signed as the wallet sees it (positive adds to what the customer may spend); invoices and
+payments are signed as the business event.
 """
 
 from __future__ import annotations

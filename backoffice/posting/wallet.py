@@ -1,13 +1,8 @@
 """Wallet movements, posted by one function of SQL: a batch of them, or one as a batch of one.
 
-``post_wallet_movements_v2`` (migration ``0074``, where it reads top to bottom) takes the movements in the order given,
-each with what the rule table says of it (:func:`rules`, from ``posting.rules``: worked out here for one movement,
-joined in SQL for a batch): it checks every movement over the chain of its customer's balance and totals, the
-customer's row locked, raises the first refusal with its figures, or writes each movement's journal entry with its two
-lines, its ledger row and its customer's row, its month (when asked) and the accounts' buckets, last. Python names a
-refusal in the reader's language (:func:`refusal`) from the figures the function gives. So one movement
-(:func:`post_one`: a form's, the API's, a command's) and a batch (:func:`post_many`: an import's chunk, a re-pricing)
-are written, and refused, by the same statements.
+``post_wallet_movements_v2`` (migration ``0074``) checks each movement against its customer's balance and totals, and
+writes its journal entry, ledger row, customer row, month and account buckets. So one movement (:func:`post_one`) and a
+batch (:func:`post_many`) are written, and refused, by the same statements; Python only words the refusal.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """What each payment of a meter pays: its allocations to the meter's invoices, kept in step with every billing write.
 
-A payment pays invoices of its own holder (the customer who held the meter on its date): first those the clerk
-chose, then the oldest open ones; what no open invoice takes is the meter's credit, applied to the next invoice
-issued. Allocations are only ever appended: what no longer holds (a payment or an invoice withdrawn or corrected
-below what it was given) is reversed, newest first, and what is then free is applied again, oldest first.
-
-Every function here runs inside a billing unit of work that holds the meter's lock (``services.billing``), or a
-check's fix that took it (``reconcile``), both through :func:`lock`: the rows it reads are the rows it writes from.
-An allocation nothing vouches for (its seal missing or failing, and not written by this transaction) is never built
-on: settling reverses it, and it stays reported as tampered evidence.
+A payment pays its holder's invoices, first those the clerk chose, then the oldest open ones; what is left is the
+meter's credit. Allocations are only ever appended: what no longer holds is reversed, and what is then free applied
+again. Everything here runs under the meter's lock (:func:`lock`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The API's clients: issued a token by an admin, named, revoked; found by the token a call names; each call logged;
 and a client's charge of a customer's wallet, posted once under the client's idempotency key.
 
-A token is ``bo_`` and 43 characters of ``secrets.token_urlsafe``: shown once, when it is issued, and kept nowhere.
-The database holds its SHA-256 (a token this long needs no slow hash: nobody guesses it) and its first characters.
-
-A client's idempotency keys are its own: the wallet keeps one under ``api:<client id>:<key>``, so that two clients
-using the same key never meet.
+A token is shown once, when it is issued; the database keeps only its SHA-256 and its first characters. A client's
+idempotency keys are its own (``api:<client id>:<key>``), so that two clients using the same key never meet.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
-"""Four eyes on money moved by hand: above ``APPROVAL_ABOVE`` an adjustment, a manual entry or a reversal is
-asked for, and posts only when a second admin approves it. So does a correction of metering's source data that
-gives money back (a reading edited or deleted, a pricing or a tariff changed): its service saves the request
-(``services.metering.held``), and approving applies it through that service.
+"""Four eyes on money moved by hand: above ``APPROVAL_ABOVE`` an adjustment, a manual entry, a reversal, or a
+correction of metering's data that gives money back is asked for, and applied only once a second admin approves it.
 
-Asking checks what is asked as posting would, in a savepoint rolled back, so a request that could
-not post now is refused at once with posting's own message. Approving locks the request first (``FOR
-UPDATE``), then posts through the posting core and marks the request approved in the same transaction:
-of two admins approving at once, the second finds it decided, and it posts once. A request that posting
-refuses when approved stays pending, unchanged.
-
-Asking tells each admin who may decide the request, and deciding tells the requester, in the same transaction
-(:mod:`backoffice.services.notices`).
-
-A clerk may ask too (a wallet movement's reversal): one admin's approval posts it within the limit; above it, as an
-admin's own reversal would wait for a second admin, it takes two: the first admin's approval is recorded, sealed,
-and the request stays pending until a second, different admin approves it (:func:`first_of_two`).
-
-Only what the application asked is decided: approving or rejecting verifies the request's seal first (and, for an
-entry, the entry as it was asked; for a first approval, its own seal). A request without a valid seal was written
-past the application (by SQL); it is :class:`Tampered`, listed apart from the pending ones, and neither approved nor
-rejected: the evidence check reports it for an admin's review.
+Approving locks the request and posts through the posting core in one transaction, so it posts once however many
+admins approve at once. A request without a valid seal was written past the application: it is :class:`Tampered`,
+and is neither approved nor rejected.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Customers: adding one, editing what a clerk keeps of it, closing and reopening it, calculating it in real time
 or not.
 
-A customer is never deleted: the ledger, its readings, invoices and orders refer to it. A closed
-customer takes no new movement (the posting core refuses them), keeps its history, and is listed
-under the "closed" filter. It is closed only once nothing is left open: no meter at its site, no
-prepaid balance, nothing due or overpaid on its meters, no recalculation waiting; an admin can
-reopen it.
+A customer is never deleted, since the ledger, readings, invoices and orders refer to it. It is closed only once
+nothing is left open (no meter, no balance, nothing due, no recalculation waiting); a closed customer takes no new
+movement, and an admin can reopen it.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """What the system says of its own movements, entries and accounts, rendered from their facts in the reader's language.
 
-The system stores facts, never its own words: a wallet movement's kind, reference (``meter_reading`` 121), the
-movement it reverses, its reason and the occasion it was written on (a reading's correction, a re-pricing, a review
-of tampered evidence: ``models.Occasion``); an entry's source (the wallet movement, invoice or payment it records)
-and the entry it reverses. Their descriptions are empty when the system writes them, and what a clerk typed stays as
-typed (an admin's reason for a review's movement is its description, shown inside the review's words).
-
-Rows written before keep the English words the system then wrote: they are sealed evidence, never rewritten. Which
-rows those are is a fact too: migration 0052 recorded the last wallet movement and the last journal entry written then
-(``models.WordsWrittenBefore``). On a row up to it, a stored description that is exactly what the old code wrote for
-the row's facts (:func:`movement_words` and :func:`entry_words` know each old form) is shown as those words in the
-reader's language; any other description, and every description of a row after it, is a clerk's text, shown as typed
-whatever it reads like. In English the old words read as they did, letter for letter.
-
-Accounts are named by code: a standard account whose stored name is still the standard English one is shown by its
-name in the reader's language (:func:`account_name`); one an admin renamed, or of another code, as stored.
-
-Outside a request (a job, the CLI) the words are English.
+The system stores facts, never its own words; what a clerk typed is shown as typed. Rows written before migration 0052
+keep the English words then written, as they are sealed evidence; the system's words among them are recognised and
+shown in the reader's language. Outside a request (a job, the CLI) the words are English.
 """
 
 from __future__ import annotations

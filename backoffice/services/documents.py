@@ -2,10 +2,8 @@
 from the very page a clerk prints, on A4, its fonts embedded, its pages numbered, its text one a reader can copy and
 search.
 
-What an invoice bills: the readings of its meter that its holder used since the meter's previous invoice, up to its
-own issue date, each with its date, index or volume, Sm³, price and amount; what the invoice asks beyond them (or
-short of them) is one line more, so that its lines always add up to its amount. An invoice of a meter without
-readings bills the gas supplied as one line.
+An invoice bills the readings its holder used since the meter's previous invoice; what it asks beyond them is one line
+more, so that its lines always add up to its amount.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The journal for an accountant's own tools: CSV (one row per line) and a plain-text journal that hledger and
 ledger read (posted entries only, each balanced).
 
-Each is streamed from one query over the lines, in date order, each entry's facts beside them
-(``descriptions.entry_words``): a million lines export in constant memory. The database writes the CSV itself
-(``COPY``), each entry's description said in the reader's language by ``descriptions.entry_words_sql``; the text
-journal (and the workbook) reads the lines ``yield_per`` rows at a time and renders each entry's description from
-its facts with the same catalogue. The CSV names the accounts in the reader's language; the text journal by their
-stored names, which are hledger's account names and stay the same whoever exports. The text journal declares the
-accounts with their types, so ``hledger bs`` and ``hledger is`` know them; its amounts are the debits (positive) and
-credits (negative) of each line, so its balance of an account is the account's balance in the debit direction:
-``Account.balance`` for assets and expenses, its opposite for the others.
+Both are streamed from one query over the lines in date order, so a million lines export in constant memory. The text
+journal names the accounts by their stored names, hledger's account names, and writes debits as positive amounts and
+credits as negative ones.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Closing months: the books are closed through a month, as a ledger's lock date.
 
-Closing a month closes every date up to its last day, the months before it included: a journal
-entry, an invoice, a payment or a meter reading dated then is refused — inserted, changed or
-deleted — by the services with a message saying where to date it, and by the database whoever
-writes (migration 0016). A month can be closed once it has ended, in the installation's time zone.
-Reopening opens the latest closed month only: the books are then closed through the month before
-it, or through nothing when no earlier month was ever closed. Each close and reopen is a row of
-``period_actions`` (who, when, why); the web and the command line let only admins make them.
+Nothing dated up to a closed month's last day (an entry, an invoice, a payment, a reading) may be inserted, changed or
+deleted: the services refuse it, and so does the database (migration 0016). Only admins close and reopen months, only
+the latest closed month can be reopened, and each close and reopen is recorded (``period_actions``: who, when, why).
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Records found by part of what they hold, as a clerk types it: a fragment, a word left out, a letter wrong.
 
-Each kind of record is matched on the columns a clerk knows it by (a customer's code, name, contact, email and phone;
-a meter's serial; an invoice's and an order's number; a payment's reference; an account manager's and a user's name
-and email) with PostgreSQL's ``pg_trgm``: a column matches when one of its words is like what was typed
-(``%>``: the word similarity above :data:`WORD_SIMILARITY`) or when it holds it whole (``ILIKE``, from three
-characters). Each kind is one query, ranked: the record whose key is what was typed first, then the closest (the
-greatest word similarity of its columns). However many records are alike ("Toko …" typed among hundreds of shops), it
-ranks a few candidates: the records whose key is what was typed; for each column, its :data:`CANDIDATES` rows with the
-words most like what was typed, read in order off the column's GiST index of trigrams (migration 0069) when its GIN
-index (migration 0059) finds one; and its first :data:`CANDIDATES` rows that hold what was typed whole. Every row with
-a word like what was typed is nearer than every row without, and the rows nearer than a row in its closest column all
-rank before it: each of the best rows is among its closest column's nearest (ties at the last place aside, and rows
-that hold what was typed whole without a word like it, past their column's first :data:`CANDIDATES`). The search box
-and the pickers read the same queries.
+Each kind of record is one query with PostgreSQL's ``pg_trgm`` (migrations 0059 and 0069): a column matches when one of
+its words is like what was typed, or when it holds it whole. The record whose key is what was typed ranks first, then
+the closest. However many records are alike, only a few candidates are ranked: those whose key is what was typed and,
+per column, its :data:`CANDIDATES` rows most like it and its first :data:`CANDIDATES` rows that hold it whole.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """A customer's statement: the prepaid balance at the start of a period, every wallet movement dated in it (by
 value date) with its description, and the balance at its end.
 
-The lines are the ledger's rows in value-date order (then in the order posted), with a running balance of the
-statement's own: the ledger's before/after chain stays in posting order, what the customer could spend at each
-moment. The figures are the monthly balances' (``monthly_customer_balances``): both sum the same rows by value
-date, a movement's deposits and purchases by the posting core's rule table. A statement of whole months opens
-on the first month's opening and closes on the last month's closing.
+Its running balance is the statement's own, in value-date order, while the ledger's before/after chain stays in
+posting order. Its figures agree with the monthly balances', which sum the same rows by value date.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Metering: pricing rows, readings that are purchases, re-pricing them, and the recalculation requests left to jobs.
 
-- ``values``: what a clerk types (volumes, prices, correction factors), checked; :class:`MeteringError`.
-- ``pricing``: a customer's effective-dated pricing, setting it with a preview of what it changes.
-- ``tariff``: a new price or correction factor from a date for many customers at once.
-- ``readings``: recording, correcting and deleting readings, each charged to the wallet.
-- ``index``: a reading given as the meter's index, its volume derived from the index it counts from.
-- ``batch``: many readings recorded as one batch, set-based, every entry refused by its position first.
-- ``repricing``: readings priced again and their differences posted, set-based.
-- ``requests``: the recalculation requests a job does.
-- ``held``: corrections of the source data that give back more than the approval limit wait for a second admin.
+Its modules: ``values`` (what a clerk types), ``pricing`` and ``tariff`` (one customer's prices, and many customers' at
+once), ``readings``, ``index`` and ``batch`` (recording readings), ``repricing``, ``requests`` (the recalculations a
+job does) and ``held`` (corrections that wait for a second admin).
 """
 
 from backoffice.models import ApprovalKind, ApprovalRequest, User

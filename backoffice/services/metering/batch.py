@@ -1,19 +1,8 @@
 """Many readings recorded as one batch, set-based: a route sheet's, an import's.
 
-Each entry is a reading of a meter on a date, given as its volume or as the meter's index (``index.MeterIndex``),
-with a note. :func:`check_readings` says what is wrong with each entry, by its position, reading the database in a
-handful of statements however many entries there are, and writes nothing. :func:`record_readings` records a batch
-none of whose entries is refused, in one transaction, as :func:`~backoffice.services.metering.readings.record_reading`
-would record each: the customers who held the meters locked first, in id order; the readings inserted in one
-statement with their history versions; each priced at its customer's pricing and charged to its wallet by
-``repricing.reprice_where`` (its movements posted together by ``post_many``, dated on their readings' dates, their
-months recalculated), or, for a customer not kept in real time, left to a recalculation request.
-
-An entry is refused when its meter is unknown or retired, its date is after today or in a closed month, nobody held
-the meter that day, the customer is closed (or, charged at once, quarantined), the meter has a reading of that date
-(in the database, or earlier in the batch), no pricing applies, its volume is not one (negative, too large) or its
-index says none (lower than the previous one, with no rollover or replacement said). A meter's readings by index in
-one batch count each from the one before it.
+:func:`check_readings` says what is wrong with each entry, by its position, and writes nothing. :func:`record_readings`
+records a batch with no refused entry in one transaction, each reading as ``readings.record_reading`` would. Both read
+the database in a handful of statements however many entries there are.
 """
 
 from __future__ import annotations

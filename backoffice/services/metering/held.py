@@ -1,22 +1,9 @@
 """Corrections of metering's source data that give money back wait, above the approval limit, for a second admin.
 
-A reading edited or deleted, a customer's pricing changed or a tariff changed gives back to each customer's wallet
-its *credit*: what the wallet was charged for the readings the correction touches less what they cost after it
-(net over those readings). When a customer's credit, counted with the money moved by hand for that customer today
-that no second admin approved, is above the approval limit (the one rule: ``wallet.correction_needs_approval``),
-the correction is not applied: the service that was asked saves it as a pending approval request, which keeps
-exactly what was asked and the credits it gives back. Approving applies it through the same service function, in
-the approving transaction, and only while it still does exactly that: the reading at the version it was asked at
-(the pricing row at its version) and the same credits; else nothing is changed and the approver is told why.
-Money taken (a correction that charges more) never waits.
-
-The decision is the service's, under the customers' locks, so a screen, a command, a job or a direct call are
-held alike. A caller with no user to ask in the name of (a command, a direct call) gets :class:`NeedsApproval`
-and nothing is written: the request is asked for on the screen, as an adjustment's is.
-
-A tariff change is decided whole: when it gives back more than the limit to any one customer, the whole change
-waits (one request listing every customer it gives money back to, and how much), because a tariff is one
-decision the finance team takes for all, and half of one applied would be a tariff nobody decided.
+A reading edited or deleted, or a pricing or tariff changed, can give money back to wallets. When what a customer gets
+back, with the money moved by hand for them today, is above the limit (``wallet.correction_needs_approval``), the
+correction is saved as a pending request. Approving applies it through the same service, and only while it still
+gives back the same. Money taken never waits.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """A reading given as the meter's index: its volume derived from the index it counts from, in one place.
 
-A meter reader writes down the meter's index; the volume stored, priced and charged is the index less the meter's
-previous index (its latest reading by index dated on or before the reading's date). An index lower than the previous
-one is refused unless the reading says why: the meter rolled over past its last digit (its digits given: the volume
-is the index plus 10^digits less the previous index), or it was replaced (the new meter's start index given: the
-volume is the index less the start index). A meter's first reading by index gives its start index too. A reading by
-index dated before the meter's latest one by index is refused: the gas between them was counted already.
+The volume is the index less the meter's previous index. A lower index is refused unless the reading says the meter
+rolled over (its digits given) or was replaced (the new meter's start index given), and a reading by index dated
+before the meter's latest one is refused.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Readings that are purchases: recording, correcting and deleting them, each charged to the wallet.
 
-A reading is the purchase of the customer who held the meter on the reading's date (not of
-whoever holds it now), and no reading is dated after today. Recording a reading prices it at
-that customer's pricing, stores its calculation and charges their wallet, in one transaction
-that holds the customer's lock. Correcting a reading re-prices it and posts
-the difference (a charge when it costs more, a reversal when less); deleting it reverses what
-it cost. So the ledger stays append-only and ``total_spent`` is always the gas sold.
-
-A correction or deletion that gives back more than the approval limit (``held``) is not applied: it is saved as a
-pending request, and applied by :func:`apply_request` when a second admin approves it.
+A reading is the purchase of the customer who held the meter on its date, not of whoever holds it now. A correction or
+a deletion posts the difference rather than rewriting the ledger, so the ledger stays append-only and ``total_spent``
+is always the gas sold.
 """
 
 from __future__ import annotations

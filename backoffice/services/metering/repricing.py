@@ -1,19 +1,8 @@
 """Re-pricing readings at the pricing in force now, set-based: a handful of statements however many readings.
 
-For the readings chosen (by id, or a customer's from a date, or many customers' at once):
-
-1. their calculations are priced again by one join of the readings to the pricing rows in force (each row's
-   range runs to the customer's next row), rewritten in place (a reading without one gets one);
-2. each reading whose ledger charges no longer match its cost gets its correction movements: what was charged on
-   another date than the reading's is given back on that date, and the difference on the reading's date is charged
-   (a charge when it costs more, a reversal when less), as :func:`charge_reading` does for one reading;
-3. the movements are posted by ``posting.many.post_many``, row for row as one ``post`` each would: their ledger
-   rows with the before/after chain, the customers' totals and status, the journal and the accounts;
-4. the customers' months are recalculated from the first month anything changed in, a month a calculation
-   leaves included.
-
-Every movement is dated on its reading's date (or the date it gives back), so the months and the books see them
-where the gas was delivered. Within the caller's unit of work, which holds the customers' locks.
+The readings are priced again, the difference from what their wallets were charged is posted, dated on each reading's
+date so that each month holds what its gas cost, and the customers' months are recalculated. It runs within the
+caller's unit of work, which holds the customers' locks.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """A tariff change: a new price per Sm³ and/or meter correction factor from a date, for every customer or some.
 
-Each open customer chosen gets a pricing row from the date (their row from that date is replaced if they have one):
-the price and factor given, and what is not given taken from the customer's pricing in force on that date. A
-customer with no pricing in force then, when only one of the two is given, is left out (and counted). As a
-customer's own pricing row does, the new row prices the readings from its date up to the customer's next row.
-
-Saving commits the rows with a recalculation request for each customer whose readings they re-price, in one
-transaction; the re-pricing is then done by :func:`reprice_tariff`, by the request itself when it is small,
-else by a job with progress (or by the command, with a progress bar).
+Each open customer chosen gets a pricing row from that date, what is not given taken from their pricing in force then.
+Saving commits the rows with recalculation requests; :func:`reprice_tariff` then re-prices the readings, at once when
+the change is small, else in a job.
 """
 
 from __future__ import annotations

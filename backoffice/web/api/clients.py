@@ -1,12 +1,9 @@
 """The clients' API, under ``/api/v1``: what the systems around the back-office ask of it, each with the token an
 admin issued it (``Authorization: Bearer <token>``; the admin screen: :mod:`backoffice.web.admin.api_clients`).
 
-A service charges a customer's wallet for what it sold, once under its ``Idempotency-Key``; a meter-reading app
-sends readings; a portal reads a customer's balance and movements. Each goes through the service the screens use,
-with their rules and refusals: a refusal answers 4xx in JSON, in the client's language (its ``Accept-Language``),
-with nothing written. Amounts and volumes are JSON strings (``"12500.00"``), read as decimals. Each call a client
-makes is logged with it (:func:`_log`), whatever its answer; a revoked client's token is refused from its next call.
-The API describes itself in OpenAPI 3.1, at ``/api/v1/openapi.json`` (:func:`description`).
+Each call goes through the service the screens use, with their rules; a refusal answers 4xx in JSON, in the client's
+language, with nothing written. Amounts and volumes are JSON strings (``"12500.00"``). The API describes itself in
+OpenAPI 3.1, at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations

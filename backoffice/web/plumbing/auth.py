@@ -1,12 +1,9 @@
 """Logging in and out, and the access rules every view is held to.
 
-Every view requires a logged-in user unless it is marked :func:`public`; a view marked
-with :func:`requires_role` also requires that role. Both marks are attributes on the view
-function, so tests can read them from the URL map.
-
-Failed logins are throttled per account (email) and per client address; a successful login
-costs nothing. A session names its user with the user's session token (``User.get_id``), so
-a new token — on logout, or when the password, role or active flag changes — ends them all.
+Every view requires a logged-in user unless it is marked :func:`public`; one marked :func:`requires_role` also requires
+that role (both marks are attributes of the view, which tests read from the URL map). Failed logins are throttled per
+account and per client address. A new session token (on logout, or a change of password, role or active flag) ends
+all of a user's sessions.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The Prometheus metrics ``/metrics`` exports.
 
-Request latency is observed by the web process that answers. Under several processes (gunicorn's
-workers) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory: each process then writes its samples
-there and a scrape, whichever process answers it, adds them all up.
-
-Everything else is read from the database at scrape time, so it is the same whichever process answers
-and survives restarts: each check's state (see :mod:`backoffice.operations.health`), the read replica's lag, the
-recalculations waiting, the jobs' durations, counted in ``job_duration_buckets`` as each job ends, and their
-failures, from their records (a job runs in a work-horse process that lives for that job only: samples kept in
-memory there would die with it). Their label is ``kind``, not ``job``: Prometheus gives ``job`` to the scrape
-target. The latest anchor of the sealed chains is read from its file (see :mod:`backoffice.evidence.anchors`).
+Request latency is observed by the web process that answers: under several processes (gunicorn's workers), set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory and a scrape adds them all up. Everything else is read at scrape
+time, from the database or the latest anchor's file, so it is the same whichever process answers. Jobs are labelled
+``kind``, as Prometheus gives ``job`` to the scrape target.
 """
 
 from __future__ import annotations

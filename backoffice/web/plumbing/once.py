@@ -1,13 +1,9 @@
 """A form that writes money writes once, however often it is sent: from a second tab, a slow line's retry, or the
 back button after saving.
 
-Each such form carries a key drawn when it was shown (:func:`sent_once`, in its template). Its view
-(:func:`posts_once`) claims the key in the database as it commits what the form asked, in the same transaction: a
-second sending of the same form finds the key claimed and writes nothing (one sent while the first was still
-writing waits for the first's commit, then rolls back what it wrote), and is led to where the first sending led,
-told what it did. A sending that wrote nothing (refused, or a field to correct) leaves the key unclaimed: the form
-shown again with its errors keeps its key, and its corrected sending writes once. A form sent without a key (a
-script's) is not told apart.
+Each such form carries a key drawn when it was shown (:func:`sent_once`). Its view (:func:`posts_once`) claims the key
+in the transaction that writes what the form asked, so a second sending finds it claimed, writes nothing and is led
+where the first led. A sending that wrote nothing (refused, or a field to correct) leaves the key unclaimed.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Pickers: a form field that chooses a customer, a meter or an account manager by typing, never a ``<select>`` of
 every row.
 
-The field is a text input holding the record's key (a customer's code, a meter's serial, a manager's email): what
-the form sends. As the clerk types, the search suggests records under it (``search.pick``; ``static/search.js`` moves
-through them with the arrows, Enter or a click chooses, Escape closes), and what is chosen is named beside it. The
-server reads the key back (``data``: the record's id) and refuses, in the reader's language, a key that names no
-record the field may choose; nothing is written then.
+The field holds the record's key (a customer's code, a meter's serial, a manager's email). As the clerk types, the
+search suggests records (``static/search.js``), and what is chosen is named beside the field. The server reads the key
+back and refuses, in the reader's language, a key that names no record the field may choose.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """What every export shares: CSV text one line at a time, workbooks written as they are sent, cells a spreadsheet
 reads as data, plain decimals, coded cells in the reader's words.
 
-An export is streamed from one query, so its size costs no memory. Python writes it a line at a time from rows
-fetched ``yield_per`` at a time; or the database writes it (:func:`copied_csv`, :func:`copied_xlsx`): the query
-selects each cell as its text (or each sheet row as its XML), and ``COPY … TO STDOUT`` hands the lines over as it
-makes them, with no Python per row. A workbook is a zip of a few fixed parts and its sheets, deflated as the
-sheets' rows come: a sheet holds what a spreadsheet loads (:data:`SHEET_ROWS` rows, :data:`CELL_TEXT` characters a
-cell, only characters XML 1.0 can hold), and the rows past a sheet's go on to the next.
+An export is streamed, so its size costs no memory. A workbook's cells are written by the database alone (from a
+query's columns, or from values Python shaped), and zipped as they come. A CSV is written by the database
+(``COPY``) from a query's cells, or by Python a line at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from itertools import chain, islice
 from typing import AnyStr
@@ -27,11 +24,27 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Date, Select, Text, case, cast, func, literal, or_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Float,
+    Numeric,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from backoffice.platform import replica
+from backoffice.platform.lines import UNWRITABLE
 from backoffice.platform.money import MAX_AMOUNT, unit_places
 
 HEADINGS = {
@@ -296,7 +309,7 @@ CUT = _l("…[cut]")
 XML_UNFIT = r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]"
 """The characters XML 1.0 cannot hold (control characters but tab and line ends, unpaired surrogates, U+FFFE and
 U+FFFF), left out of a workbook's text: a sheet holding one is refused, or loaded cut short. Written as a regular
-expression Python and PostgreSQL read alike (see :func:`sheet_text`)."""
+expression Python and PostgreSQL read alike (see :func:`_held`)."""
 AWKWARD = rf"[&<>\t\r\n]|{XML_UNFIT}|^ | $"
 """Text a workbook cannot hold as it is: with XML's markup, line ends (kept as character references), what XML
 cannot hold (see :data:`XML_UNFIT`), a tab, or spaces at an end (kept, said so at an end)."""
@@ -349,10 +362,12 @@ class Workbook:
 
 
 def xlsx_chunks(header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None = None) -> Workbook:
-    """A :class:`Workbook` of the header row (see :func:`headings`) then a row per row (coded cells as ``words`` say
-    them): amounts as numbers in the currency's format (the spreadsheet writes them as its reader's country does),
-    dates as dates, moments as moments, text as text (never a formula, see :func:`sheet_text`)."""
-    return Workbook(headings(header), (_sheet_row(values).encode() for values in worded(header, rows, words)))
+    """A :class:`Workbook` of the header row (see :func:`headings`) then a row per row of values (coded cells as
+    ``words`` say them): amounts as numbers in the currency's format (the spreadsheet writes them as its reader's
+    country does), dates as dates, moments as moments, other numbers as numbers, text as text (never a formula). The
+    database writes each row's XML as :func:`copied_xlsx` does, from the values sent :data:`GIVEN_ROWS` rows at a
+    time, each tagged with its kind."""
+    return Workbook(headings(header), _given_rows(header, rows, words))
 
 
 def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | None = None) -> Workbook:
@@ -363,7 +378,8 @@ def copied_xlsx(header: Sequence[str], rows: Select, words: Mapping[str, str] | 
         _said(column, words) if words and name in CODED else column
         for name, column in zip(header, rows.selected_columns, strict=True)
     ]
-    sheet = rows.with_only_columns(_row_sql(rows.selected_columns, said), maintain_column_froms=True)
+    cells = [_cell(_kind(column), written) for column, written in zip(rows.selected_columns, said, strict=True)]
+    sheet = rows.with_only_columns(_row(cells), maintain_column_froms=True)
 
     def sheet_rows() -> Iterator[bytes]:
         # One column, its text never holding a line end, a \x01 or a \x02: COPY writes it bare, a row a line.
@@ -382,16 +398,6 @@ def sheet_name(title: str, number: int = 1) -> str:
     name = kept if kept and kept.casefold() != RESERVED_SHEET_NAME else SHEET_NAME
     numbered = f" ({number})" if number > 1 else ""
     return name[: SHEET_NAME_LENGTH - len(numbered)].rstrip(" '") + numbered
-
-
-def sheet_text(text: str) -> str:
-    """Text as a workbook's cell holds it: without the characters XML 1.0 cannot hold (see :data:`XML_UNFIT`), and
-    cut to :data:`CELL_TEXT` characters ending in :data:`CUT` when longer. :func:`_sheet_text_sql` is its SQL."""
-    held = _XML_UNFIT.sub("", text)
-    if len(held) <= CELL_TEXT:
-        return held
-    cut = str(CUT)
-    return held[: CELL_TEXT - len(cut)] + cut
 
 
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -465,7 +471,6 @@ SHEET_START = (
     "</sheetView></sheetViews>{columns}<sheetData>"
 )
 SHEET_END = "</sheetData></worksheet>"
-_XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;"})
 _XML_UNFIT = re.compile(XML_UNFIT)
 _SHEET_NAME_UNFIT = re.compile(SHEET_NAME_UNFIT)
 
@@ -476,6 +481,11 @@ def _workbook(header: Sequence[str], rows: Iterable[bytes], title: str) -> Itera
     the parts that name them after ``title``; deflated at the quickest level (a sheet's XML repeats itself: a tenth
     of its size or less)."""
     sink = _Sink()
+    heading = (
+        replica.connection()
+        .execute(select(_row([_text(literal(UNWRITABLE.sub("", str(name))), BOLD) for name in header])))
+        .scalar()
+    )
     columns, rows = _measured(header, rows)
     start = SHEET_START.replace("{columns}", columns)
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
@@ -485,7 +495,7 @@ def _workbook(header: Sequence[str], rows: Iterable[bytes], title: str) -> Itera
         for number, sheet_rows in enumerate(_sheets(rows), start=1):
             with book.open(f"xl/worksheets/sheet{number}.xml", "w") as sheet:
                 selected = ' tabSelected="1"' if number == 1 else ""
-                sheet.write((start.replace("{selected}", selected) + _header_row(header)).encode())
+                sheet.write((start.replace("{selected}", selected) + heading).encode())
                 for chunk in chunked(sheet_rows, empty=b""):
                     sheet.write(chunk)
                     if sink.parts:
@@ -589,88 +599,114 @@ class _Sink:
         return taken
 
 
-def _header_row(header: Sequence[str]) -> str:
-    return "<row>" + "".join(_text_cell(str(heading), BOLD) for heading in header) + "</row>"
+GIVEN_ROWS = 2000
+"""The rows of values :func:`xlsx_chunks` sends the database at a time, to be written as a sheet's rows."""
+_KINDS = {"m": Decimal, "d": date, "t": datetime, "n": float}
+"""A given value's kind by the tag it is sent with (text's, ``s``, aside): what it is written as (:func:`_cell`)."""
+_CASTS = {Decimal: Numeric(), date: Date(), datetime: DateTime(), float: Numeric()}
+"""What a given value's text is cast to, by its kind."""
 
 
-def _sheet_row(values: Iterable) -> str:
-    return "<row>" + "".join(map(_cell, values)) + "</row>"
+def _given_rows(header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None) -> Iterator[bytes]:
+    """The XML of each row of values, written by the database (as :func:`_cell` writes a query's columns) from the
+    values sent as JSON, :data:`GIVEN_ROWS` rows at a time: each value its kind's tag and its text."""
+    coded = {index for index, name in enumerate(header) if name in CODED} if words else set()
+    given = (
+        func.jsonb_array_elements(bindparam("given", type_=JSONB))
+        .table_valued("value", with_ordinality="n")
+        .render_derived("given")
+    )
+    cells = []
+    for index in range(len(header)):
+        tag = func.jsonb_extract_path_text(given.c.value, str(index), "0")
+        text = func.jsonb_extract_path_text(given.c.value, str(index), "1", type_=Text)
+        said = _said(text, words) if index in coded else text
+        kinds = [(tag == literal(key), _cell(kind, cast(text, _CASTS[kind]))) for key, kind in _KINDS.items()]
+        cells.append(case(*kinds, else_=_cell(str, said)))
+    sheet = select(_row(cells)).select_from(given).order_by(given.c.n)
+    rows = iter(rows)
+    while chunk := list(islice(rows, GIVEN_ROWS)):
+        found = replica.connection().execute(sheet, {"given": [[_tagged(value) for value in row] for row in chunk]})
+        yield from (xml.encode() for xml in found.scalars())
 
 
-def _cell(value) -> str:
+def _tagged(value) -> list | None:
+    """A value as :func:`_given_rows` sends it: ``[tag, text]`` (see :data:`_KINDS`), or None when empty."""
     if value is None or value == "":
-        return "<c/>"
+        return None
     if isinstance(value, Decimal):
-        return f'<c s="{MONEY}"><v>{value:f}</v></c>'
-    if isinstance(value, int | float):
-        return f"<c><v>{value}</v></c>"
+        return ["m", format(value, "f")]
     if isinstance(value, datetime):
-        serial = (value.replace(tzinfo=None) - datetime.combine(EXCEL_EPOCH, time.min)) / timedelta(days=1)
-        return f'<c s="{MOMENT}"><v>{serial!r}</v></c>'
+        return ["t", value.replace(tzinfo=None).isoformat()]
     if isinstance(value, date):
-        return f'<c s="{DAY}"><v>{(value - EXCEL_EPOCH).days}</v></c>'
-    return _text_cell(str(value))
+        return ["d", value.isoformat()]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ["n", repr(value)]
+    return ["s", UNWRITABLE.sub("", str(value))]  # what no text holds, which a workbook leaves out too
 
 
-def _text_cell(text: str, style: int = 0) -> str:
-    """Text as an inline string (never a formula), as a sheet holds it (see :func:`sheet_text`); spaces at its ends
-    are kept."""
-    text = sheet_text(text)
-    styled = f' s="{style}"' if style else ""
-    kept = "" if text == text.strip(" \t\r\n") else ' xml:space="preserve"'
-    return f'<c t="inlineStr"{styled}><is><t{kept}>{text.translate(_XML_TEXT)}</t></is></c>'
-
-
-def _row_sql(columns, said) -> ColumnElement:
-    """A sheet row's XML, in SQL: :func:`_sheet_row` of the row ``columns`` select (``said``: as they are written)."""
+def _row(cells: list[ColumnElement]) -> ColumnElement:
+    """A sheet row's XML, in SQL, of its cells' XML."""
     row = literal("<row>", Text)
-    for column, written in zip(columns, said, strict=True):
-        row = row + _cell_sql(column, written)
+    for cell in cells:
+        row = row + cell
     return row + literal("</row>", Text)
 
 
-def _cell_sql(column, written) -> ColumnElement:
-    """:func:`_cell` in SQL, the column's type saying what the cell is."""
-    try:
-        kind = column.type.python_type
-    except NotImplementedError:
-        kind = str
+def _cell(kind: type, written) -> ColumnElement:
+    """A cell's XML, ``kind`` (a Python type) saying what the cell is: an amount as a number in the currency's
+    format, a date and a moment as their serial numbers in their formats, another number bare, text as an inline
+    string (see :func:`_text`); ``<c/>`` when empty."""
     if kind is Decimal:
-        cell = _number_sql(cast(written, Text), MONEY)
+        cell = _number(cast(written, Text), MONEY)
+    elif kind is datetime:
+        since = cast(written, DateTime()) - literal(datetime.combine(EXCEL_EPOCH, time.min), DateTime())
+        cell = _number(cast(cast(func.extract("epoch", since) / 86400, Float(53)), Text), MOMENT)
     elif kind is date:
-        cell = _number_sql(cast(written - literal(EXCEL_EPOCH, Date), Text), DAY)
-    elif kind is int:
-        cell = _number_sql(cast(written, Text))
+        cell = _number(cast(written - literal(EXCEL_EPOCH, Date), Text), DAY)
+    elif kind in (int, float):
+        cell = _number(cast(written, Text))
     else:
-        cell = _text_sql(func.nullif(cast(written, Text), ""))
+        cell = _text(func.nullif(cast(written, Text), ""))
     return func.coalesce(cell, literal("<c/>", Text))
 
 
-def _number_sql(text, style: int = 0) -> ColumnElement:
+def _kind(column) -> type:
+    """What a query's column holds, as :func:`_cell` takes it."""
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return str
+
+
+def _number(text, style: int = 0) -> ColumnElement:
     styled = f' s="{style}"' if style else ""
     return literal(f"<c{styled}><v>", Text) + text + literal("</v></c>", Text)
 
 
-def _text_sql(text) -> ColumnElement:
-    """:func:`_text_cell` in SQL, the awkward text's way taken only by text that is (most text is not), or that may
-    be too long for a cell (its bytes, which PostgreSQL knows without counting, are as many as its characters or
+def _text(text, style: int = 0) -> ColumnElement:
+    """Text as an inline string, never a formula (see :func:`_held`), spaces at its ends kept; the awkward text's way
+    (markup escaped, line ends kept as character references) taken only by text that is (most text is not), or that
+    may be too long for a cell (its bytes, which PostgreSQL knows without counting, are as many as its characters or
     more)."""
-    held = _sheet_text_sql(text)
+    held = _held(text)
+    styled = f' s="{style}"' if style else ""
     escaped = func.replace(func.replace(func.replace(held, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
     escaped = func.replace(func.replace(escaped, "\r", "&#13;"), "\n", "&#10;")
     kept = case(
-        (func.btrim(held, " \t\r\n") == held, literal('<c t="inlineStr"><is><t>', Text)),
-        else_=literal('<c t="inlineStr"><is><t xml:space="preserve">', Text),
+        (func.btrim(held, " \t\r\n") == held, literal(f'<c t="inlineStr"{styled}><is><t>', Text)),
+        else_=literal(f'<c t="inlineStr"{styled}><is><t xml:space="preserve">', Text),
     )
     end = literal("</t></is></c>", Text)
-    plain = literal('<c t="inlineStr"><is><t>', Text) + text + end
+    plain = literal(f'<c t="inlineStr"{styled}><is><t>', Text) + text + end
     awkward = or_(text.regexp_match(AWKWARD), func.octet_length(text) > CELL_TEXT)
     return case((awkward, kept + escaped + end), else_=plain)
 
 
-def _sheet_text_sql(text) -> ColumnElement:
-    """:func:`sheet_text` in SQL: PostgreSQL reads :data:`XML_UNFIT` as Python does, and counts characters (not
-    bytes) as Python does."""
+def _held(text) -> ColumnElement:
+    """Text as a workbook's cell holds it: without the characters XML 1.0 cannot hold (see :data:`XML_UNFIT`,
+    which PostgreSQL reads as Python does), and cut to :data:`CELL_TEXT` characters ending in :data:`CUT` when
+    longer (characters, not bytes, counted)."""
     held = func.regexp_replace(text, XML_UNFIT, "", "g", type_=Text)
     cut = str(CUT)
     shortened = func.left(held, CELL_TEXT - len(cut), type_=Text) + literal(cut, Text)

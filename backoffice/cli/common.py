@@ -15,7 +15,6 @@ import click
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -147,32 +146,6 @@ class CannotAsk(CommandError):
     gave no answer to read: exit status 2."""
 
     exit_code = 2
-
-
-WORDS = {
-    "recharge": _l("recharge"),
-    "charge": _l("charge"),
-    "adjustment": _l("adjustment"),
-    "reversal": _l("reversal"),
-    "opening": _l("opening balance"),
-    "verify": _l("verify"),
-    "fix": _l("fix"),
-    "rebuild": _l("rebuild"),
-    "dry-run": _l("dry run"),
-    "running": _l("running"),
-    "succeeded": _l("succeeded"),
-    "failed": _l("failed"),
-    "admin": _l("admin"),
-    "finance": _l("finance"),
-}
-"""The code names the commands print in a sentence (a movement's kind, a run's mode and status, a role), in the
-pages' words (``web.words``): a command imports nothing of the web layer."""
-
-
-def word(value) -> str:
-    """A code name (or an enum member) as the command's language says it; an unknown one as it is."""
-    code = getattr(value, "value", value)
-    return str(WORDS.get(code, code))
 
 
 BY_ADMIN = click.option("--user", "email", required=True, metavar="EMAIL", help="The admin who does it (recorded).")

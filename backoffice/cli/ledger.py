@@ -7,10 +7,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day, word
+from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, MoneyError, format_money, read_amount, shown
+from backoffice.platform.words import word
 
 
 @click.group(cls=Group, help="Move money in customers' prepaid wallets.")

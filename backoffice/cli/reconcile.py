@@ -13,9 +13,10 @@ from flask import current_app
 from flask_babel import gettext as _
 from rich.table import Table
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, word
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MoneyError, read_amount
+from backoffice.platform.words import word
 
 
 @click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")

@@ -8,9 +8,10 @@ import click
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group, word
+from backoffice.cli.common import CommandError, CommandUsageError, Group
 from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
+from backoffice.platform.words import word
 
 
 @click.group(cls=Group, help="Manage the people who log in.")

@@ -24,6 +24,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db, page_asked
 from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reads
+from backoffice.platform.words import WORDS
 from backoffice.services import receivables
 from backoffice.services.exports import (
     copied_csv,
@@ -45,7 +46,6 @@ from backoffice.web.plumbing.lists import (
     streamed,
     xlsx_response,
 )
-from backoffice.web.plumbing.words import WORDS
 
 bp = Blueprint("receivables", __name__)
 

@@ -42,6 +42,7 @@ from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, shown
 from backoffice.platform.replica import reads
+from backoffice.platform.words import WORDS
 from backoffice.services import account_lines, approvals, books, descriptions, journal_export
 from backoffice.services.descriptions import account_label
 from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
@@ -61,7 +62,6 @@ from backoffice.web.plumbing.lists import (
 )
 from backoffice.web.plumbing.once import posts_once
 from backoffice.web.plumbing.pending import pending_notice
-from backoffice.web.plumbing.words import WORDS
 
 bp = Blueprint("books", __name__, url_prefix="/books")
 

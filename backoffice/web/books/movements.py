@@ -12,10 +12,10 @@ from wtforms.fields.choices import SelectChoice
 
 from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer, Kind
 from backoffice.platform.replica import reads
+from backoffice.platform.words import WORDS
 from backoffice.services.descriptions import movement_words
 from backoffice.services.exports import iso, plain, text_cell
 from backoffice.web.plumbing.lists import AmountRange, Column, CustomerFilter, DateRange, Listing
-from backoffice.web.plumbing.words import WORDS
 
 bp = Blueprint("movements", __name__, url_prefix="/ledger")
 

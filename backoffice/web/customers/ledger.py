@@ -18,6 +18,7 @@ from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Rol
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
+from backoffice.platform.words import word
 from backoffice.services import approvals, wallet
 from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.customers.forms import REASONS, VALUE_DATE_HELP, AdjustForm
@@ -27,7 +28,6 @@ from backoffice.web.plumbing.fields import LocalDateField
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.once import posts_once
 from backoffice.web.plumbing.pending import pending_notice, reversal_asked
-from backoffice.web.plumbing.words import word
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 

@@ -19,6 +19,7 @@ from backoffice.models import AccountManager, Customer, CustomerStatus, Role
 from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reads
+from backoffice.platform.words import WORDS
 from backoffice.services import ChangedMeanwhile, customers
 from backoffice.services.exports import guarded
 from backoffice.web.customers.page import customer_or_404, customer_page_or_404, render_customer
@@ -30,7 +31,6 @@ from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.lists import Column, Filters, Listing
 from backoffice.web.plumbing.pickers import PickerField
 from backoffice.web.plumbing.versions import Versioned, refused_edit
-from backoffice.web.plumbing.words import WORDS
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 

@@ -16,6 +16,7 @@ from backoffice.models import BalanceTransaction, Customer, CustomerPricing, Met
 from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
+from backoffice.platform.words import word
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.vocabulary import PeriodClosed
 from backoffice.web.customers.forms import PricingForm, ReadingForm
@@ -28,7 +29,6 @@ from backoffice.web.plumbing.pending import waits
 from backoffice.web.plumbing.pickers import meters_of
 from backoffice.web.plumbing.repricing import start_recalculation
 from backoffice.web.plumbing.versions import Versioned, changed_meanwhile, refused_edit
-from backoffice.web.plumbing.words import word
 
 bp = Blueprint("metering", __name__, url_prefix="/customers/<code>")
 

@@ -48,8 +48,8 @@ from backoffice.models import (
 from backoffice.models.metering import IndexFrom
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.extensions import db
+from backoffice.platform.words import word
 from backoffice.web.plumbing.filters import person, role_name
-from backoffice.web.plumbing.words import word
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 

@@ -29,9 +29,9 @@ from jinja2.runtime import Context
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.i18n import day_text, language, month_text, number_locale
 from backoffice.platform.money import format_money, format_number, shown
+from backoffice.platform.words import words
 from backoffice.services.descriptions import account_label, account_name, kind_names, movement_words
 from backoffice.web.plumbing.links import link, query_link
-from backoffice.web.plumbing.words import words
 
 
 def init_app(app: Flask) -> None:
@@ -232,7 +232,7 @@ def _moment_patterns(locale: str, format: str) -> tuple[Locale, str, DateTimePat
 
 @pass_context
 def _page_word(context: Context, value) -> str:
-    """:func:`backoffice.web.plumbing.words.word` in the page's language."""
+    """:func:`backoffice.platform.words.word` in the page's language."""
     code = getattr(value, "value", value)
     return words(_of(context).language).get(code, str(code))
 

@@ -30,6 +30,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import CountedPage, counted, counted_up_to, db, page_asked
 from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reading
+from backoffice.platform.words import words
 from backoffice.services.exports import (
     XLSX_MIMETYPE,
     Workbook,
@@ -42,7 +43,6 @@ from backoffice.services.exports import (
 from backoffice.web.plumbing.fields import LocalDateField, OptionalMoneyField
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.links import query_link
-from backoffice.web.plumbing.words import words
 
 STREAMED_ROWS = 2000
 """Rows fetched at a time by an export."""

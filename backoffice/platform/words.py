@@ -1,8 +1,6 @@
-"""The words the pages show for the code names the records keep: a movement's kind, a status, a run's mode.
-
-The records, the API, the commands and the English downloads keep the code names (``recharge``, ``overdue``); a
-page, a message and a download in another language show them in the reader's language with :func:`word` (the
-template filter ``word``) or :func:`words`.
+"""The words for the code names the records keep (a movement's kind, a status, a run's mode, a role): the one place
+a page, a message, a download in another language or a command says them in the reader's language (:func:`word`,
+the template filter ``word``, or :func:`words`). The records, the API and English downloads keep the codes.
 """
 
 from __future__ import annotations
@@ -80,6 +78,9 @@ WORDS = {
     # A recalculation's reason.
     "pricing_change": _l("pricing change"),
     "deferred": _l("deferred"),
+    # A user's role.
+    "admin": _l("admin"),
+    "finance": _l("finance"),
 }
 
 

@@ -93,7 +93,7 @@ from backoffice.models.wallet import (
     Kind,
     Occasion,
 )
-from backoffice.models.words import WordsWrittenBefore
+from backoffice.models.written_before import WordsWrittenBefore
 
 __all__ = [
     "FormSubmission",

@@ -40,7 +40,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from backoffice.platform import replica
@@ -609,40 +609,65 @@ _CASTS = {Decimal: Numeric(), date: Date(), datetime: DateTime(), float: Numeric
 
 def _given_rows(header: Sequence[str], rows: Iterable[Iterable], words: Mapping[str, str] | None) -> Iterator[bytes]:
     """The XML of each row of values, written by the database (as :func:`_cell` writes a query's columns) from the
-    values sent as JSON, :data:`GIVEN_ROWS` rows at a time: each value its kind's tag and its text."""
+    values sent :data:`GIVEN_ROWS` rows at a time, a column as an array of texts, cast to the column's kind where all
+    its values are of one kind (:data:`_KINDS`), else each written as the kind it is tagged with (a second array)."""
     coded = {index for index, name in enumerate(header) if name in CODED} if words else set()
-    given = (
-        func.jsonb_array_elements(bindparam("given", type_=JSONB))
-        .table_valued("value", with_ordinality="n")
-        .render_derived("given")
-    )
-    cells = []
-    for index in range(len(header)):
-        tag = func.jsonb_extract_path_text(given.c.value, str(index), "0")
-        text = func.jsonb_extract_path_text(given.c.value, str(index), "1", type_=Text)
-        said = _said(text, words) if index in coded else text
-        kinds = [(tag == literal(key), _cell(kind, cast(text, _CASTS[kind]))) for key, kind in _KINDS.items()]
-        cells.append(case(*kinds, else_=_cell(str, said)))
-    sheet = select(_row(cells)).select_from(given).order_by(given.c.n)
+    sheets: dict[tuple, Select] = {}
     rows = iter(rows)
     while chunk := list(islice(rows, GIVEN_ROWS)):
-        found = replica.connection().execute(sheet, {"given": [[_tagged(value) for value in row] for row in chunk]})
-        yield from (xml.encode() for xml in found.scalars())
+        tagged = [[_tagged(value) for value in row] for row in chunk]
+        values, kinds = {}, []
+        for index in range(len(header)):
+            tags = [row[index][0] if row[index] else None for row in tagged]
+            found = set(tags) - {None}
+            kinds.append(found.pop() if len(found) == 1 else None)
+            values[f"v{index}"] = [row[index][1] if row[index] else None for row in tagged]
+            if kinds[-1] is None:
+                values[f"k{index}"] = tags
+        signature = tuple(kinds)
+        if signature not in sheets:
+            sheets[signature] = _given_sheet(signature, coded, words)
+        yield from (xml.encode() for xml in replica.connection().execute(sheets[signature], values).scalars())
 
 
-def _tagged(value) -> list | None:
+def _given_sheet(kinds: tuple, coded: set[int], words: Mapping[str, str] | None) -> Select:
+    """The select of :func:`_given_rows` for columns of these ``kinds`` (their tag; None: tagged value by value)."""
+    names = [
+        name for index, kind in enumerate(kinds) for name in ([f"v{index}"] + ([f"k{index}"] if kind is None else []))
+    ]
+    arrays = [bindparam(name, type_=ARRAY(Text)) for name in names]
+    given = func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived("given")
+
+    def written(key: str, text):
+        if key in _KINDS:
+            return _cell(_KINDS[key], cast(text, _CASTS[_KINDS[key]]))
+        return _cell(str, text)
+
+    cells = []
+    for index, kind in enumerate(kinds):
+        text = given.c[f"v{index}"]
+        said = _said(text, words) if index in coded else text
+        if kind is not None:
+            cells.append(written(kind, said))
+            continue
+        tag = given.c[f"k{index}"]
+        cells.append(case(*[(tag == literal(key), written(key, text)) for key in _KINDS], else_=written("s", said)))
+    return select(_row(cells)).select_from(given).order_by(given.c.n)
+
+
+def _tagged(value) -> tuple[str, str] | None:
     """A value as :func:`_given_rows` sends it: ``[tag, text]`` (see :data:`_KINDS`), or None when empty."""
     if value is None or value == "":
         return None
     if isinstance(value, Decimal):
-        return ["m", format(value, "f")]
+        return "m", format(value, "f")
     if isinstance(value, datetime):
-        return ["t", value.replace(tzinfo=None).isoformat()]
+        return "t", value.replace(tzinfo=None).isoformat()
     if isinstance(value, date):
-        return ["d", value.isoformat()]
+        return "d", value.isoformat()
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return ["n", repr(value)]
-    return ["s", UNWRITABLE.sub("", str(value))]  # what no text holds, which a workbook leaves out too
+        return "n", repr(value)
+    return "s", UNWRITABLE.sub("", str(value))  # what no text holds, which a workbook leaves out too
 
 
 def _row(cells: list[ColumnElement]) -> ColumnElement:

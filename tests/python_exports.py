@@ -2,13 +2,14 @@
 
 Python writes a CSV's cells with :func:`backoffice.services.exports.csv_cell`, of the values of each row as its
 workbook holds them (the row's own, or what the list makes of it for its workbook), and a workbook's rows with
-:func:`backoffice.services.exports.xlsx_chunks`. :func:`python_writes` has Python write them for the rest of a
+:func:`backoffice.services.workbooks.xlsx_chunks`. :func:`python_writes` has Python write them for the rest of a
 test."""
 
 from __future__ import annotations
 
 from backoffice.services import journal_export
-from backoffice.services.exports import csv_cell, csv_chunks, xlsx_chunks
+from backoffice.services.exports import csv_cell, csv_chunks
+from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.plumbing import lists
 
 
@@ -42,3 +43,8 @@ def journal_csv(conditions, order=None, words=None):
     :func:`backoffice.services.journal_export.typed_rows`."""
     rows = map(csv_cells, journal_export.typed_rows(conditions, order))
     return csv_chunks(journal_export.CSV_COLUMNS, rows, words)
+
+
+TYPED = ["=SUM(A1:A9)", "+62 811", "-5", "@home", "\tTab", "\rReturn", "a, b", 'say "hi"', "two\nlines", "mid\rway"]
+TYPED += ["Café — 日本", " spaced ", "\\.", "100%", "it's"]
+"""Text a clerk may type that a CSV writer treats with care."""

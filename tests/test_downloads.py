@@ -31,7 +31,15 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
-from backoffice.services import billing, books, exports, installation, journal_export, meter_lifecycle, wallet
+from backoffice.services import (
+    billing,
+    books,
+    installation,
+    journal_export,
+    meter_lifecycle,
+    wallet,
+    workbooks,
+)
 from backoffice.services.exports import headings
 from backoffice.web.plumbing import lists
 from tests.factories import (
@@ -43,8 +51,7 @@ from tests.factories import (
     past_the_guards,
     unit_of_work,
 )
-from tests.python_exports import python_writes
-from tests.test_lists_web import TYPED
+from tests.python_exports import TYPED, python_writes
 from tests.workbooks import opened, sheets, strictly_read
 
 
@@ -188,7 +195,7 @@ def test_every_workbook_keeps_every_row_when_names_and_descriptions_hold_what_xm
 def test_a_workbook_goes_on_to_another_sheet_under_the_same_header_past_a_sheet_s_rows(client, finance, monkeypatch):
     """A spreadsheet loads 1,048,576 rows of a sheet and leaves out the rest: the rows past them go on to the next
     sheet (here three rows a sheet, the header's included)."""
-    monkeypatch.setattr(exports, "SHEET_ROWS", 3)
+    monkeypatch.setattr(workbooks, "SHEET_ROWS", 3)
     for n in range(5):
         OrderFactory(number=f"SO-{n}", closing_date=date(2026, 11, n + 1))
     as_csv = csv_rows(client, "/orders/export")

@@ -8,16 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.services import exports
-from backoffice.services.exports import (
-    CELL_TEXT,
-    CUT,
-    chunked,
-    copied_xlsx,
-    plain,
-    text_cell,
-    xlsx_chunks,
-)
+from backoffice.services import workbooks
+from backoffice.services.exports import chunked, plain, text_cell
+from backoffice.services.workbooks import CELL_TEXT, CUT, copied_xlsx, xlsx_chunks
 from tests.workbooks import sheets, strictly_read
 
 
@@ -93,7 +86,7 @@ def test_a_text_longer_than_a_cell_holds_is_cut_to_fit_and_says_so(app):
 
 @pytest.mark.parametrize(("count", "sheeted"), [(0, [0]), (1, [1]), (2, [2]), (4, [2, 2]), (5, [2, 2, 1])])
 def test_rows_past_a_sheet_s_go_on_to_the_next_under_the_same_header(app, monkeypatch, count, sheeted):
-    monkeypatch.setattr(exports, "SHEET_ROWS", 3)
+    monkeypatch.setattr(workbooks, "SHEET_ROWS", 3)
     rows = [[f"SO-{n}", Decimal(n)] for n in range(count)]
     for book in workbook_rows(["number", "amount"], rows):
         assert [len(sheet) - 1 for sheet in book] == sheeted

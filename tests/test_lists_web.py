@@ -22,12 +22,12 @@ from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from backoffice.services import customers as customers_service
-from backoffice.services.exports import XLSX_MIMETYPE
+from backoffice.services.workbooks import XLSX_MIMETYPE
 from backoffice.web.billing import receivables as receivables_web
 from backoffice.web.books import journal as books_web
 from backoffice.web.books import movements as movements_web
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, OrderFactory, unit_of_work
-from tests.python_exports import python_writes
+from tests.python_exports import TYPED, python_writes
 from tests.workbooks import sheets
 
 D = Decimal
@@ -169,11 +169,6 @@ def test_the_orders_csv_has_every_row_the_filters_select_across_pages_in_the_cho
     bakery = downloaded(client, "/orders/export.csv", manager=orders["budi"].email)
     assert {row["customer_name"] for row in bakery} == {"'=CV Roti Enak"}  # a spreadsheet never runs it
     assert downloaded(client, "/orders/export.csv", month="2027-01") == []
-
-
-TYPED = ["=SUM(A1:A9)", "+62 811", "-5", "@home", "\tTab", "\rReturn", "a, b", 'say "hi"', "two\nlines", "mid\rway"]
-TYPED += ["Café — 日本", " spaced ", "\\.", "100%", "it's"]
-"""Text a clerk may type that a CSV writer treats with care."""
 
 
 def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does(

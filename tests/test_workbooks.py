@@ -21,18 +21,18 @@ from flask_babel import force_locale
 
 from backoffice.platform.clock import local_today
 from backoffice.platform.money import MAX_AMOUNT
-from backoffice.services import approvals, billing, exports, meter_lifecycle, wallet
-from backoffice.services.exports import SHEET_NAME, XLSX_MIMETYPE, sheet_name, xlsx_chunks
+from backoffice.services import approvals, billing, meter_lifecycle, wallet, workbooks
+from backoffice.services.workbooks import SHEET_NAME, XLSX_MIMETYPE, sheet_name, xlsx_chunks
 from backoffice.web.plumbing.lists import LIST_TITLES
+from tests.approving import adjust_form, ask
 from tests.conftest import require_service
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, TargetFactory
+from tests.logins import log_in
+from tests.pages import INDONESIAN, VIETNAMESE
 from tests.python_exports import python_writes
-from tests.test_approvals import adjust_form, ask, log_in
 from tests.workbooks import MAIN, sheets, strictly_read
 
 D = Decimal
-INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
-VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9"}
 STATEMENT = "/customers/HOTEL/billing-statement"
 
 NEW_DOWNLOADS = {
@@ -207,7 +207,7 @@ def test_every_list_s_title_names_its_sheet_in_the_reader_s_language(app):
 
 
 def test_a_workbook_named_with_what_xml_must_escape_is_read_as_named(app, monkeypatch):
-    monkeypatch.setattr(exports, "SHEET_ROWS", 2)
+    monkeypatch.setattr(workbooks, "SHEET_ROWS", 2)
     data = b"".join(xlsx_chunks(["number"], [["SO-1"], ["SO-2"]]).named('R&D <"sales">'))
     assert strictly_read(data) == [('R&D <"sales">', 2), ('R&D <"sales"> (2)', 2)]
 
@@ -221,18 +221,18 @@ def test_columns_are_as_wide_as_their_header_and_their_values_amounts_and_dates_
     data = b"".join(xlsx_chunks(["date", "amount", "id", "description", "fixed_at", "reason"], rows))
     (found,) = widths(data)
     largest = len(f"{-MAX_AMOUNT:,.2f}")
-    padding = exports.PADDING
+    padding = workbooks.PADDING
     assert found == [
         len("2026-11-23") + padding,
         largest + padding,
-        exports.GENERAL + padding,
+        workbooks.GENERAL + padding,
         len("Hotel Cempaka") + padding,
         len("2026-11-23 08:30:00") + padding,
         largest + padding,
     ]
-    assert len(usual[-1]) > exports.TEXT_WIDTH
+    assert len(usual[-1]) > workbooks.TEXT_WIDTH
     (capped,) = widths(b"".join(xlsx_chunks(["description"], [[usual[-1]]])))
-    assert capped == [exports.TEXT_WIDTH + padding]
+    assert capped == [workbooks.TEXT_WIDTH + padding]
     (header,) = widths(b"".join(xlsx_chunks(["a heading longer than its values"], [["x"]])))
     assert header == [len("a heading longer than its values") + padding]
 
@@ -240,14 +240,14 @@ def test_columns_are_as_wide_as_their_header_and_their_values_amounts_and_dates_
 def test_an_amount_wider_than_the_largest_amount_widens_its_column_and_the_dong_has_no_decimals(app):
     wide = D("123456789012345678.99")
     (found,) = widths(b"".join(xlsx_chunks(["balance"], [[wide]])))
-    assert found == [len(f"{wide:,.2f}") + exports.PADDING]
+    assert found == [len(f"{wide:,.2f}") + workbooks.PADDING]
     app.config.update(CURRENCY="VND", CURRENCY_PLACES=0)
     (dong,) = widths(b"".join(xlsx_chunks(["amount"], [[D("5")]])))
-    assert dong == [len(f"{-MAX_AMOUNT:,.0f}") + exports.PADDING]
+    assert dong == [len(f"{-MAX_AMOUNT:,.0f}") + workbooks.PADDING]
 
 
 def test_widths_are_measured_on_the_first_rows_and_the_rest_streams_as_it_comes(app, monkeypatch):
-    monkeypatch.setattr(exports, "SAMPLED_ROWS", 3)
+    monkeypatch.setattr(workbooks, "SAMPLED_ROWS", 3)
     taken = []
 
     def rows():
@@ -260,7 +260,7 @@ def test_widths_are_measured_on_the_first_rows_and_the_rest_streams_as_it_comes(
     assert len(taken) < 5_000
     data = first + b"".join(book)
     assert len(taken) == 50_000 and len(strictly_read(data)) == 1
-    assert widths(data) == [[len("number") + exports.PADDING]]
+    assert widths(data) == [[len("number") + workbooks.PADDING]]
 
 
 def test_the_database_writes_a_list_s_workbook_as_wide_as_python_does(client, every_list, monkeypatch):

@@ -25,7 +25,7 @@ from backoffice.models import Issuer
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import count_text
 from backoffice.services import ChangedMeanwhile, expect_version, transaction
-from backoffice.services.exports import XML_UNFIT
+from backoffice.services.workbooks import XML_UNFIT
 
 LOGO_BYTES = 200 * 1024
 """The largest logo kept: it is printed on every document and sent with every e-mailed PDF."""

@@ -19,7 +19,8 @@ from backoffice.imports.values import written_form
 from backoffice.jobs.queues import QueueUnavailable, redis_url
 from backoffice.models import Import, ImportStatus, Role
 from backoffice.platform.extensions import db
-from backoffice.services.exports import csv_chunks, xlsx_chunks
+from backoffice.services.exports import csv_chunks
+from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.lists import csv_download, xlsx_download

@@ -26,15 +26,9 @@ from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reads
 from backoffice.platform.words import WORDS
 from backoffice.services import receivables
-from backoffice.services.exports import (
-    copied_csv,
-    guarded,
-    iso,
-    plain,
-    text_cell,
-    xlsx_chunks,
-)
+from backoffice.services.exports import copied_csv, guarded, iso, plain, text_cell
 from backoffice.services.vocabulary import invoice_status_sql
+from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.plumbing.fields import LocalDateField
 from backoffice.web.plumbing.lists import (
     Column,

@@ -16,8 +16,9 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import named_date, named_month
 from backoffice.platform.replica import reads
 from backoffice.services import documents, receivables, statements
-from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
+from backoffice.services.exports import chunked, csv_cell, csv_chunks
 from backoffice.services.statements import Period
+from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.customers.page import customer_or_404
 from backoffice.web.plumbing.documents import page_or_pdf, sent
 from backoffice.web.plumbing.fields import LocalDateField, MonthField

@@ -45,8 +45,9 @@ from backoffice.platform.replica import reads
 from backoffice.platform.words import WORDS
 from backoffice.services import account_lines, approvals, books, descriptions, journal_export
 from backoffice.services.descriptions import account_label
-from backoffice.services.exports import chunked, csv_cell, csv_chunks, xlsx_chunks
+from backoffice.services.exports import chunked, csv_cell, csv_chunks
 from backoffice.services.vocabulary import DatedAfterToday, IdempotencyKeyReserved, IdempotencyKeyTooLong, PeriodClosed
+from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.plumbing import sources
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.fields import LocalDateField, OptionalMoneyField

@@ -28,7 +28,7 @@ from backoffice.reconcile.report import (
     run_rows,
 )
 from backoffice.reconcile.wording import entity_kind, entity_tag, field_label, reason_said
-from backoffice.services.exports import xlsx_chunks
+from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.oversight import history
 from backoffice.web.oversight.evidence import described, drift_problem
 from backoffice.web.oversight.jobs import start as start_job

@@ -31,15 +31,8 @@ from backoffice.platform.extensions import CountedPage, counted, counted_up_to, 
 from backoffice.platform.i18n import named_date
 from backoffice.platform.replica import reading
 from backoffice.platform.words import words
-from backoffice.services.exports import (
-    XLSX_MIMETYPE,
-    Workbook,
-    copied_csv,
-    copied_xlsx,
-    csv_cell,
-    csv_chunks,
-    xlsx_chunks,
-)
+from backoffice.services.exports import copied_csv, csv_cell, csv_chunks
+from backoffice.services.workbooks import XLSX_MIMETYPE, Workbook, copied_xlsx, xlsx_chunks
 from backoffice.web.plumbing.fields import LocalDateField, OptionalMoneyField
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.links import query_link
@@ -328,7 +321,7 @@ def xlsx_response(name: str, workbook: Workbook, title: str | None = None) -> Re
 
 
 def xlsx_download(filename: str, workbook: Workbook, title: str | None = None) -> Response:
-    """A workbook download (see :class:`backoffice.services.exports.Workbook`), streamed a chunk at a time as it is
+    """A workbook download (see :class:`backoffice.services.workbooks.Workbook`), streamed a chunk at a time as it is
     written, its sheet named ``title`` (in the reader's language: a lazy text is said as the workbook is written), or
     as the file is."""
     _reach_the_reads()

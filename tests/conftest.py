@@ -40,6 +40,8 @@ from backoffice.web.plumbing.extensions import limiter
 from tests import chromium, factories
 from tests.factories import past_the_guards
 from tests.mailserver import mail_server
+from tests.monitoring import TOKEN
+from tests.roles import drop_role, grant
 
 # The suite starts many Python processes (its workers, the console script, worker.py, gunicorn, make run), each
 # importing the same code. Where the environment says not to write bytecode beside the sources, each process would
@@ -300,6 +302,12 @@ def checker(app):
 
 
 @pytest.fixture
+def clerk(app):
+    """A finance clerk (not logged in; the factories' password)."""
+    return factories.UserFactory(email="clerk@example.com", role="finance")
+
+
+@pytest.fixture
 def admins(maker, checker):
     """The two admins of an approval: the one who asks, and the one who decides."""
     return maker, checker
@@ -524,6 +532,21 @@ def live_server(csrf_app):
 
 
 @pytest.fixture
+def page(browser, live_server):
+    """A page whose test fails if the Content-Security-Policy blocked anything it needed."""
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    blocked = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    yield page
+    context.close()
+    assert blocked == []
+
+
+@pytest.fixture
 def names_from_before(app):
     """Texts written before migration 0072, when a name, a number or a code could hold a control character (a tab,
     a line end): the constraints that now refuse them lifted while the test writes them, then put back as the
@@ -544,3 +567,37 @@ def names_from_before(app):
         for table, name, definition in lifted:
             kept = definition.removesuffix(" NOT VALID")
             connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {kept} NOT VALID")
+
+
+@pytest.fixture
+def api(app):
+    """A GET with the API token (:data:`tests.monitoring.TOKEN`), answered 200: the answer."""
+    app.config["API_TOKEN"] = TOKEN
+    client = app.test_client()
+
+    def get(url):
+        response = client.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        return response
+
+    return get
+
+
+@pytest.fixture
+def role(app):
+    """A login role of this test process's own, not yet granted anything; dropped afterwards."""
+    name = f"{sa.make_url(app.config['SQLALCHEMY_DATABASE_URI']).database}_runtime"
+    drop_role(name)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    drop_role(name)
+
+
+@pytest.fixture
+def runtime_url(app, role) -> str:
+    """The database's URL as the runtime role, granted by the command."""
+    result = grant(app, role)
+    assert result.exit_code == 0, result.output
+    url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(username=role, password=None)
+    return url.render_as_string(hide_password=False)

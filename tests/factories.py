@@ -6,7 +6,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 from flask import g
 
-from backoffice.evidence import seals
+from backoffice.evidence import sealing, seals
 from backoffice.models import (
     AccountManager,
     Customer,
@@ -23,7 +23,9 @@ from backoffice.models import (
     JobStatus,
     Meter,
     Order,
+    ReconciliationRun,
     Role,
+    Seal,
     Target,
     User,
 )
@@ -323,3 +325,58 @@ def imported(content: bytes, kind: str = "meters", filename: str = "file.csv"):
         path.write_bytes(content)
         checked = running.check(KINDS[kind], running.open_table(KINDS[kind], path, filename))
         return running.started(KINDS[kind], filename, path, checked, None, valid_only=False)
+
+
+def forge_in_the_chain(customer: Customer, amount: str, kind: str = "recharge") -> tuple[int, int]:
+    """One wallet movement appended as an insider would: its balance before follows the chain, and a balanced
+    posted journal entry beside it (cash to customer deposits). The customer's own row is left alone."""
+    db.session.rollback()
+    with past_the_guards() as connection:
+        balance = connection.execute(
+            sa.text("SELECT balance FROM customers WHERE id = :c"), {"c": customer.id}
+        ).scalar_one()
+        entry = connection.execute(
+            sa.text(
+                "INSERT INTO journal_entries (number, entry_date, description, status, created_at, posted_at) "
+                "VALUES (:number, CURRENT_DATE, 'Recharge', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+                "RETURNING id"
+            ),
+            {"number": f"JE-F-{kind[0]}{amount}"},
+        ).scalar_one()
+        for code, debit, credit in (("1000", amount, "0"), ("2000", "0", amount)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
+                    "SELECT :e, id, :d, :c, '' FROM accounts WHERE code = :code"
+                ),
+                {"e": entry, "d": debit, "c": credit, "code": code},
+            )
+        after = Decimal(str(balance)) + Decimal(amount)
+        movement = connection.execute(
+            sa.text(
+                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
+                "balance_after, value_date, description, reason, entry_id, created_at) "
+                "VALUES (:c, :kind, :a, :a, :b, :after, CURRENT_DATE, 'Recharge', :reason, :e, CURRENT_TIMESTAMP) "
+                "RETURNING id"
+            ),
+            {
+                "c": customer.id,
+                "kind": kind,
+                "a": amount,
+                "b": str(balance),
+                "after": str(after),
+                "e": entry,
+                "reason": "goodwill" if kind == "adjustment" else None,
+            },
+        ).scalar_one()
+    return movement, entry
+
+
+def moved_back(hours: float) -> None:
+    """Every run and job ended ``hours`` ago, as if nothing had run since: the runs sealed as they were then."""
+    then = utcnow() - timedelta(hours=hours)
+    with past_the_guards() as connection:
+        connection.execute(sa.update(ReconciliationRun).values(started_at=then, finished_at=then))
+        connection.execute(sa.update(JobRecord).values(started_at=then, ended_at=then))
+        connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
+        sealing.seal_existing(connection)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.models import CheckResult, Discrepancy, JobStatus
+from backoffice.models import CheckResult, Discrepancy, JobRecord, JobStatus
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_seals
 
@@ -73,3 +73,10 @@ def found_months(run_id: int, check: str) -> set[tuple[int, str]]:
             )
         ).all()
     )
+
+
+def nightly_record(day: date) -> JobRecord:
+    """The nightly maintenance of ``day``, finished: its job's record."""
+    record, _ = jobs.enqueue_nightly(day)
+    assert record.status is JobStatus.FINISHED, record.error
+    return record

@@ -23,6 +23,8 @@ from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, installation, meter_lifecycle, wallet
 from tests.concurrency import PATIENCE, race
 from tests.factories import CustomerFactory, MeterFactory, corrupt_bucket
+from tests.rows import account_id, balances
+from tests.verifying import found
 
 D = Decimal
 DAY = date(2026, 11, 22)
@@ -30,11 +32,6 @@ REVISION = "0017"
 """The migration that split the balances."""
 
 accounts = Account.__table__
-
-
-def balances() -> dict[str, Decimal]:
-    db.session.rollback()
-    return dict(db.session.execute(sa.select(Account.code, Account.balance)).all())
 
 
 def posted() -> dict[str, Decimal]:
@@ -58,10 +55,6 @@ def buckets_of(code: str) -> dict[int, Decimal]:
     )
 
 
-def account_id(code: str) -> int:
-    return db.session.scalar(sa.select(Account.id).where(Account.code == code))
-
-
 def manual_entry(amount: str) -> None:
     with db.engine.begin() as connection:
         books.post(
@@ -71,11 +64,6 @@ def manual_entry(amount: str) -> None:
             "Owner's capital",
             [Line(CASH, debit=D(amount)), Line("3000", credit=D(amount))],
         )
-
-
-def found(check: str) -> int:
-    db.session.rollback()
-    return run(RunMode.VERIFY, checks=[check]).mismatched
 
 
 def test_a_posting_moves_the_bucket_of_its_customer(app):

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from backoffice.models import Role, User
 from backoffice.platform.extensions import db
 from tests.factories import UserFactory
+from tests.logins import is_logged_in
 
 
 def emails():
@@ -51,10 +52,6 @@ def logged_in_client(app, user: User):
     client = app.test_client()
     assert client.post("/login", data={"email": user.email, "password": "correct horse battery"}).status_code == 302
     return client
-
-
-def is_logged_in(client) -> bool:
-    return client.get("/orders").status_code == 200
 
 
 def edit(client, user: User, **changes):

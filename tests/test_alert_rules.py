@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests.checkout import ROOT
 from tests.conftest import require_service
 
-RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
+RULES = ROOT / "deploy" / "prometheus"
 
 
 @pytest.fixture(scope="module")

@@ -11,39 +11,17 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
-from backoffice.models import Customer, Invoice, Payment, PaymentAllocation, RunMode
+from backoffice.models import Invoice, Payment, PaymentAllocation, RunMode
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.reconcile.report import csv_lines
-from backoffice.services import ChangedMeanwhile, billing, meter_lifecycle
+from backoffice.services import ChangedMeanwhile, billing
+from tests.allocating import CHECKS, clean, meter_with_invoices, outstanding_agrees, state, unapplied
 from tests.concurrency import race
-from tests.factories import CustomerFactory, MeterFactory, corrupt, deletions_forgotten, stored
+from tests.factories import corrupt, deletions_forgotten, stored
 
 D = Decimal
-DAY = date(2026, 11, 1)
-CHECKS = ["invoice_outstanding", "payment_unapplied", "meter_balance", "customer_meter_totals"]
 allocations = PaymentAllocation.__table__
-
-
-def meter_with_invoices(*amounts, customer=None):
-    """A meter at a customer's, with one invoice per amount, issued a day apart (the first the oldest)."""
-    meter = MeterFactory()
-    customer = customer or CustomerFactory()
-    meter_lifecycle.assign_meter(meter, customer, DAY)
-    found = [
-        billing.add_invoice(meter, f"INV-{meter.id}-{n:02d}", D(amount), date(2026, 11, 1 + n), date(2026, 11, 5 + n))
-        for n, amount in enumerate(amounts, start=1)
-    ]
-    return meter, customer, found
-
-
-def state(*invoices) -> list[tuple[Decimal, str]]:
-    db.session.expire_all()
-    return [(db.session.get(Invoice, i.id).outstanding, db.session.get(Invoice, i.id).status) for i in invoices]
-
-
-def unapplied(payment) -> Decimal:
-    return stored("payments", "unapplied", payment.id)
 
 
 def paid_by(invoice) -> list[tuple[int, Decimal]]:
@@ -55,18 +33,6 @@ def paid_by(invoice) -> list[tuple[int, Decimal]]:
         .order_by(allocations.c.payment_id)
     )
     return [(payment_id, D(amount).quantize(D("0.01"))) for payment_id, amount in rows]
-
-
-def clean() -> bool:
-    return run(RunMode.VERIFY, checks=[*CHECKS, "evidence_seals", "history_drift"]).mismatched == 0
-
-
-def outstanding_agrees() -> bool:
-    """The invoices' outstanding adds up to the customers' amounts due, and the payments' credit to theirs."""
-    outstanding = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Invoice.outstanding), 0)))
-    credit = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.unapplied), 0)))
-    due, over = db.session.execute(sa.select(sa.func.sum(Customer.amount_due), sa.func.sum(Customer.overpayment))).one()
-    return (D(outstanding), D(credit)) == (D(due or 0), D(over or 0))
 
 
 def test_a_payment_applied_to_a_chosen_invoice_leaves_the_older_one_open(app):

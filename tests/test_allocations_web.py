@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from backoffice.models import Invoice, Payment, PaymentAllocation
 from backoffice.platform.extensions import db
 from backoffice.services import billing
-from tests.test_billing_web import error_of, text
+from tests.pages import error_of, text
 
 D = Decimal
 

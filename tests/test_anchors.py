@@ -22,15 +22,10 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_review
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, past_the_guards
-from tests.test_health import api, metrics  # noqa: F401 (the fixture)
+from tests.monitoring import metrics
+from tests.nights import nightly_record
 
 FIRST, SECOND = date(2026, 11, 23), date(2026, 11, 24)
-
-
-def _nightly(day: date):
-    record, _ = jobs.enqueue_nightly(day)
-    assert record.status is JobStatus.FINISHED, record.error
-    return record
 
 
 def _delete_newest_movement(customer_id: int) -> tuple[int, str]:
@@ -64,13 +59,13 @@ def test_a_deleted_newest_movement_is_reported_by_name_against_the_last_anchor(a
     customer = CustomerFactory(code="C0002")
     wallet.recharge(customer, D("1000"))
     wallet.recharge(customer, D("2500"))
-    _nightly(FIRST)
+    nightly_record(FIRST)
     newest, seal = _delete_newest_movement(customer.id)
     kept = db.session.scalar(
         sa.select(sa.func.max(BalanceTransaction.id)).where(BalanceTransaction.customer_id == customer.id)
     )
 
-    record = _nightly(SECOND)
+    record = nightly_record(SECOND)
 
     found = db.session.scalars(
         sa.select(TamperedEvidence).where(
@@ -92,18 +87,18 @@ def test_a_deleted_newest_movement_is_reported_by_name_against_the_last_anchor(a
 def test_a_chain_that_grew_reaches_its_anchor(app):
     customer = CustomerFactory(code="C0001")
     wallet.recharge(customer, D("1000"))
-    _nightly(FIRST)
+    nightly_record(FIRST)
     wallet.recharge(customer, D("500"))
-    _nightly(SECOND)
+    nightly_record(SECOND)
     assert db.session.scalar(sa.select(sa.func.count(TamperedEvidence.id))) == 0
 
 
-def test_the_anchor_file_log_line_and_metrics_agree(app, api, caplog):  # noqa: F811 (the fixture)
+def test_the_anchor_file_log_line_and_metrics_agree(app, api, caplog):
     customer = CustomerFactory(code="C0001")
     wallet.recharge(customer, D("1000"))
     wallet.charge(customer, D("250"))
     with caplog.at_level(logging.INFO, logger="backoffice.evidence.anchors"):
-        _nightly(FIRST)
+        nightly_record(FIRST)
 
     folder = Path(app.config["ANCHORS_FOLDER"])
     latest = json.loads((folder / "latest.json").read_text())
@@ -122,7 +117,7 @@ def test_the_anchor_file_log_line_and_metrics_agree(app, api, caplog):  # noqa: 
 def test_a_chain_whose_customer_was_deleted_with_it_is_reported_not_a_crash(app):
     customer = CustomerFactory(code="C0003")
     wallet.recharge(customer, D("1000"))
-    _nightly(FIRST)
+    nightly_record(FIRST)
     db.session.rollback()
     with past_the_guards() as connection:  # PostgreSQL's replica role checks no foreign key either
         entries = sa.text("SELECT entry_id FROM balance_transactions WHERE customer_id = :c")
@@ -136,7 +131,7 @@ def test_a_chain_whose_customer_was_deleted_with_it_is_reported_not_a_crash(app)
         ):
             connection.execute(sa.text(statement), {"c": customer.id})
 
-    record = _nightly(SECOND)
+    record = nightly_record(SECOND)
 
     found = db.session.scalars(sa.select(TamperedEvidence).where(TamperedEvidence.kind == "balance_transactions")).all()
     assert found and {f.customer_id for f in found} == {None} and found[0].found_run_id == record.run_id
@@ -151,9 +146,9 @@ def _anchored_twice(app) -> tuple[Path, int]:
     """A customer's movements anchored on two nights; the folder and the customer's id."""
     customer = CustomerFactory(code="C0002")
     wallet.recharge(customer, D("1000"))
-    _nightly(FIRST)
+    nightly_record(FIRST)
     wallet.recharge(customer, D("2500"))
-    _nightly(SECOND)
+    nightly_record(SECOND)
     return Path(app.config["ANCHORS_FOLDER"]), customer.id
 
 
@@ -199,7 +194,7 @@ def _digest_edited(folder: Path) -> None:
 )
 def test_a_missing_edited_or_replayed_anchor_is_found_by_name_and_nothing_is_anchored_over_it(
     app,
-    api,  # noqa: F811 (the fixture)
+    api,
     tampering,
     said,
 ):
@@ -207,7 +202,7 @@ def test_a_missing_edited_or_replayed_anchor_is_found_by_name_and_nothing_is_anc
     tampering(folder)
     newest, _seal = _delete_newest_movement(customer_id)  # what the tampering would hide
 
-    _nightly(THIRD)
+    nightly_record(THIRD)
 
     (found,) = _anchor_findings()
     assert said in found
@@ -220,11 +215,11 @@ def test_a_missing_edited_or_replayed_anchor_is_found_by_name_and_nothing_is_anc
 def test_once_an_admin_decided_on_the_anchors_the_next_night_anchors_again(app, admin):
     folder, _customer_id = _anchored_twice(app)
     (folder / "latest.json").unlink()
-    _nightly(THIRD)
+    nightly_record(THIRD)
     (finding_id,) = db.session.scalars(sa.select(TamperedEvidence.id).where(TamperedEvidence.kind == "anchor_records"))
 
     evidence_review.accept([finding_id], "The folder was restored from a backup without latest.json", admin)
-    _nightly(date(2026, 11, 26))
+    nightly_record(date(2026, 11, 26))
 
     assert _records() == 3 and _anchor_findings() == []
     latest = json.loads((folder / "latest.json").read_text())
@@ -239,7 +234,7 @@ def test_an_anchors_folder_of_another_database_is_refused_as_such_not_read_as_ta
     (folder / "latest.json").write_text(json.dumps(vars(other) | {"seal": anchors.sealed(other)}))
 
     with caplog.at_level(logging.ERROR):
-        _nightly(THIRD)
+        nightly_record(THIRD)
 
     assert _anchor_findings() == [] and _records() == 2
     said = f"holds the anchors of another database ({'f' * 32}), not this one's"
@@ -262,7 +257,7 @@ def test_each_anchor_names_its_database_and_chains_to_the_one_before(app):
 def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_next_night(app):
     customer = CustomerFactory(code="C0004")
     made = [wallet.recharge(customer, D(amount)) for amount in ("100", "200", "300")]
-    _nightly(FIRST)
+    nightly_record(FIRST)
     added = wallet.recharge(customer, D("400"))
     with past_the_guards() as connection:  # sealed after the anchor's heads were read, not within its second
         connection.execute(
@@ -278,20 +273,20 @@ def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_nex
     found = [finding.what for finding in chain_proof.broken(db.session.connection())]
     assert any("customer C0004's wallet movements" in what and "3 rows of the 4" in what for what in found), found
     db.session.rollback()
-    record = _nightly(SECOND)
+    record = nightly_record(SECOND)
     assert db.session.scalar(sa.select(sa.func.count()).where(TamperedEvidence.found_run_id == record.run_id)) >= 1
 
 
 def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the_count_of_deleted_rows(app):
     customer = CustomerFactory(code="C0005")
     wallet.recharge(customer, D("1000"))
-    _nightly(FIRST)
+    nightly_record(FIRST)
     posted = wallet.recharge(customer, D("3000000"))
     db.session.commit()
     _delete_newest_movement(customer.id)  # with its seal, entry and lines; the balance put back: every chain whole
     assert posted.id not in db.session.scalars(sa.select(BalanceTransaction.id))
 
-    record = _nightly(SECOND)
+    record = nightly_record(SECOND)
 
     found = db.session.scalars(
         sa.select(TamperedEvidence.what).where(
@@ -309,7 +304,7 @@ def test_a_newest_movement_deleted_before_the_first_anchor_is_found_by_the_first
     db.session.commit()
     _delete_newest_movement(customer.id)  # every chain whole, and no anchor yet to hold its head
 
-    record = _nightly(FIRST)
+    record = nightly_record(FIRST)
 
     found = db.session.scalars(
         sa.select(TamperedEvidence.what).where(
@@ -332,7 +327,7 @@ def test_an_anchor_written_before_anchors_named_their_database_is_followed_by_th
     customer = CustomerFactory(code="C0006")
     wallet.recharge(customer, D("1000"))
 
-    _nightly(FIRST)
+    nightly_record(FIRST)
 
     assert _anchor_findings() == [] and _records() == 1
     assert json.loads((folder / "latest.json").read_text())["day"] == str(FIRST)
@@ -352,7 +347,7 @@ def striped(app, monkeypatch):
     made = [CustomerFactory(code=f"C000{n}") for n in range(1, 4)]
     for customer in made:
         wallet.recharge(customer, D("1000"))
-    _nightly(FIRST)
+    nightly_record(FIRST)
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
     return Path(app.config["ANCHORS_FOLDER"]), made
@@ -362,7 +357,7 @@ def test_a_night_anchors_the_chains_sealed_since_and_its_stripe_whole(striped):
     folder, (first, second, third) = striped
     wallet.recharge(second, D("500"))
 
-    _nightly(SECOND)
+    nightly_record(SECOND)
 
     kept = json.loads((folder / f"{SECOND}.json").read_text())
     assert kept["delta"] and kept["previous"] is not None
@@ -400,7 +395,7 @@ def test_a_chain_cut_short_without_a_deletion_is_found_by_the_night_whose_stripe
     _folder, (first, second, _third) = striped
     for night in (SECOND, THIRD, date(2026, 11, 26)):
         wallet.recharge(second, D("10"))
-        _nightly(night)
+        nightly_record(night)
     _moved_out_of_its_chain(first.id)
     nights = [date(2026, 11, 26) + timedelta(days=n) for n in range(1, PERIOD + 1)]
     holding = next(night for night in nights if anchors.stripe_of(night).contains(first.id))
@@ -421,7 +416,7 @@ def test_a_verify_after_nights_of_deltas_finds_every_chain_whole_and_a_deleted_n
     nights = [FIRST + timedelta(days=n) for n in range(1, 2 * PERIOD + 1)]
     for n, night in enumerate(nights):
         wallet.recharge((first, second, third)[n % 3], D("10"))
-        _nightly(night)
+        nightly_record(night)
     assert sorted(path.name for path in folder.glob("stripe-*.json")) == [f"stripe-{n}.json" for n in range(PERIOD)]
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
     newest, _seal = _delete_newest_movement(third.id)
@@ -434,7 +429,7 @@ def test_a_verify_after_nights_of_deltas_finds_every_chain_whole_and_a_deleted_n
 def test_a_stripe_file_edited_or_missing_is_found_by_name(striped):
     folder, (_first, second, _third) = striped
     wallet.recharge(second, D("500"))
-    _nightly(SECOND)
+    nightly_record(SECOND)
     path = folder / f"stripe-{anchors.stripe_of(SECOND).phase}.json"
     written = json.loads(path.read_text())
     path.write_text(json.dumps(written | {"heads": written["heads"][1:]}))
@@ -449,13 +444,13 @@ def test_a_stripe_file_edited_or_missing_is_found_by_name(striped):
 def test_a_decision_on_a_finding_of_no_customer_stays_anchored_night_after_night(striped, admin):
     folder, (first, _second, _third) = striped
     (folder / "latest.json").unlink()
-    _nightly(SECOND)
+    nightly_record(SECOND)
     (finding_id,) = db.session.scalars(sa.select(TamperedEvidence.id).where(TamperedEvidence.kind == "anchor_records"))
     evidence_review.accept([finding_id], "The folder was restored from a backup without latest.json", admin)
 
     for night in [SECOND + timedelta(days=n) for n in range(1, 2 * PERIOD + 2)]:
         wallet.recharge(first, D("10"))
-        _nightly(night)
+        nightly_record(night)
 
     db.session.rollback()
     undecided = sa.select(TamperedEvidence.what).where(TamperedEvidence.resolution.is_(None))
@@ -477,7 +472,7 @@ def test_maintenance_six_times_in_a_day_with_the_nightly_between_extends_the_anc
     for run in range(7):
         wallet.recharge(customer, D(1000 + run))
         if run == 3:
-            _nightly(today)
+            nightly_record(today)
         else:
             _maintained()
 

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from backoffice.models import (
     Account,
     ApprovalKind,
-    ApprovalRequest,
     ApprovalStatus,
     BalanceTransaction,
     Customer,
@@ -26,48 +25,17 @@ from backoffice.platform.config import ConfigError, from_environment
 from backoffice.platform.extensions import db
 from backoffice.services import approvals, periods, wallet
 from backoffice.services.customers import close_customer
+from tests.approving import adjust_form, ask, requests
+from tests.checkout import CONSOLE_SCRIPT
 from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, past_the_guards
+from tests.logins import log_in
 from tests.pages import text
-from tests.rows import balance_of, posted_entries, written
-from tests.test_cli import CONSOLE_SCRIPT
+from tests.rows import balance_of, posted_entries, raw, refused, written
 
 D = Decimal
-PASSWORD = "correct horse battery"
-
-
-def log_in(client, user: User) -> None:
-    client.post("/logout")
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
 WRITTEN = (BalanceTransaction, posted_entries(), balance_of("HOTEL"))
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
-
-
-def requests() -> list[ApprovalRequest]:
-    db.session.rollback()
-    return list(db.session.scalars(sa.select(ApprovalRequest).order_by(ApprovalRequest.id)))
-
-
-def adjust_form(amount: str, *, direction: str = "up", key: str = "k-1", **fields) -> dict:
-    return {
-        "adjust-direction": direction,
-        "adjust-amount": amount,
-        "adjust-reason": "other",
-        "adjust-description": "Meter misread in October",
-        "adjust-idempotency_key": key,
-    } | {f"adjust-{name}": value for name, value in fields.items()}
-
-
-def ask(client, maker, amount: str = "60.000", **fields) -> ApprovalRequest:
-    log_in(client, maker)
-    response = client.post("/customers/HOTEL/adjust", data=adjust_form(amount, **fields), follow_redirects=True)
-    assert response.status_code == 200
-    assert "This amount needs a second admin&#39;s approval" in response.get_data(as_text=True)
-    (request,) = requests()
-    return request
 
 
 # --- The main path: pending, listed, not the maker's to approve, approved by another admin ---------------------------
@@ -560,19 +528,6 @@ def test_an_entry_whose_debits_total_beyond_any_single_amount_is_asked_for(clien
 def asked_adjustment(hotel, maker, amount: str = "-60000") -> int:
     movement = wallet.adjustment(hotel, D(amount), reason="goodwill", user=maker)
     return approvals.ask_adjustment(movement, user=maker, reason="Goodwill").id
-
-
-def raw(statement: str, **values) -> None:
-    """A statement by SQL, past the application, in a transaction of its own."""
-    db.session.rollback()
-    with db.engine.begin() as connection:
-        connection.execute(sa.text(statement), values)
-
-
-def refused(statement: str, **values) -> str:
-    with pytest.raises(sa.exc.DatabaseError) as refusal:
-        raw(statement, **values)
-    return str(refusal.value.orig)
 
 
 def history(request_id: int) -> list[tuple[str, str | None, int, int | None]]:

@@ -16,13 +16,9 @@ from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, stored
+from tests.rows import entries
 
 D = Decimal
-
-
-def entries() -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
 
 
 def lines(entry_id: int) -> list[tuple]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -16,9 +16,8 @@ from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import billing
 from tests.factories import CustomerFactory, stored
-from tests.pages import text
+from tests.pages import error_of, opened, save_over, text, tomorrow
 from tests.rows import written
-from tests.test_stale_edits import opened, save_over
 
 D = Decimal
 
@@ -44,14 +43,6 @@ WRITTEN = (
     sa.select(Payment.amount, Payment.reference, Payment.withdrawn_at).order_by(Payment.id),
 )
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
-
-
-def error_of(response, field: str) -> str:
-    return re.search(rf'id="error-{field}">([^<]*)<', response.get_data(as_text=True)).group(1)
-
-
-def tomorrow() -> str:
-    return (local_today() + timedelta(days=1)).isoformat()
 
 
 # Withdrawing

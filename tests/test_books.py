@@ -18,19 +18,10 @@ from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEI
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, books, installation, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, corrupt_bucket, past_the_guards
+from tests.rows import balances, count
 
 D = Decimal
 DAY = date(2026, 11, 22)
-
-
-def balances() -> dict[str, Decimal]:
-    db.session.rollback()
-    return dict(db.session.execute(sa.select(Account.code, Account.balance)).all())
-
-
-def count(model) -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 def post(lines, **kwargs) -> int:

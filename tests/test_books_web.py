@@ -10,6 +10,7 @@ from backoffice.models import Account, JournalEntry
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests.factories import CustomerFactory, corrupt_bucket
+from tests.rows import entries
 
 D = Decimal
 
@@ -19,11 +20,6 @@ def entry_form(*lines, description="Owner's capital", day="2026-11-22") -> dict:
     for n, (account, debit, credit) in enumerate(lines):
         form |= {f"lines-{n}-account": account, f"lines-{n}-debit": debit, f"lines-{n}-credit": credit}
     return form
-
-
-def entries() -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
 
 
 def test_the_chart_journal_and_balance_sheet_show_the_books(client, auth):

@@ -27,21 +27,6 @@ from tests.workers import run_worker
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser, live_server):
-    """A page whose test fails if the Content-Security-Policy blocked anything it needed."""
-    context = browser.new_context(base_url=live_server)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    blocked = []
-    page.on(
-        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
-    )
-    yield page
-    context.close()
-    assert blocked == []
-
-
 def test_a_clerk_creates_an_order_and_sees_the_grand_total_live(page):
     from playwright.sync_api import expect
 

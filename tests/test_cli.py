@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,9 +22,8 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.posting.formulas import achieved_amount_sql
+from tests.checkout import CONSOLE_SCRIPT
 from tests.factories import AccountManagerFactory, CustomerFactory, UserFactory
-
-CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")
 
 
 def count(model) -> int:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +14,9 @@ from backoffice import create_app
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests import chromium
+from tests.checkout import CONSOLE_SCRIPT
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
 
-CONSOLE_SCRIPT = str(Path(sys.executable).parent / "backoffice")
 TOKEN = "a-long-enough-token-for-the-api-tests-0123456789"
 
 

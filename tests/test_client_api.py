@@ -25,7 +25,8 @@ from backoffice.services.wallet import InsufficientBalance
 from backoffice.web.api.clients import openapi
 from tests.concurrency import race
 from tests.factories import CustomerFactory, UserFactory, quarantine
-from tests.test_runtime_role import role, runtime_app, runtime_url  # noqa: F401  (fixtures)
+from tests.roles import runtime_app
+from tests.rows import balance_by_code
 
 D = Decimal
 CHARGE = {"amount": "12500.00", "service_type": "parking_fee", "reference": 7, "description": "Parking, November"}
@@ -68,11 +69,6 @@ def moved(code: str = "HOTEL") -> list[BalanceTransaction]:
     return list(db.session.scalars(sa.select(BalanceTransaction).where(BalanceTransaction.customer_id == customer.id)))
 
 
-def balance(code: str = "HOTEL") -> Decimal:
-    db.session.rollback()
-    return db.session.scalar(sa.select(Customer.balance).where(Customer.code == code))
-
-
 def test_a_charge_posts_once_under_its_key_and_a_retry_answers_what_the_first_posted(call, hotel):
     first = charge(call)
     assert first.status_code == 201, first.get_json()
@@ -93,7 +89,7 @@ def test_a_charge_posts_once_under_its_key_and_a_retry_answers_what_the_first_po
     again = charge(call)
     assert again.status_code == 200
     assert again.get_json()["charge"] == posted
-    assert balance() == D("87500.00")
+    assert balance_by_code() == D("87500.00")
     assert len(moved()) == 2  # the opening deposit and the charge
 
     # The key with another charge: refused, nothing written.
@@ -104,7 +100,7 @@ def test_a_charge_posts_once_under_its_key_and_a_retry_answers_what_the_first_po
     other_customer = CustomerFactory(code="SHOP")
     wallet.recharge(other_customer, D("50000"))
     assert charge(call, code="SHOP").status_code == 409
-    assert balance() == D("87500.00") and balance("SHOP") == D("50000.00")
+    assert balance_by_code() == D("87500.00") and balance_by_code("SHOP") == D("50000.00")
     assert len(moved()) == 2
 
 
@@ -115,7 +111,7 @@ def test_a_client_s_keys_are_its_own(call, hotel, issuer):
     second = charge(call, token=other)
     assert second.status_code == 201
     assert second.get_json()["charge"]["idempotency_key"] == "k-1"
-    assert balance() == D("75000.00")
+    assert balance_by_code() == D("75000.00")
 
 
 def test_a_charge_sent_twice_at_once_posts_once(app, call, hotel):
@@ -130,7 +126,7 @@ def test_a_charge_sent_twice_at_once_posts_once(app, call, hotel):
     )
     assert sorted(answer.status_code for answer in answers) == [200, 201]
     assert answers[0].get_json()["charge"] == answers[1].get_json()["charge"]
-    assert balance() == D("87500.00")
+    assert balance_by_code() == D("87500.00")
     assert len(moved()) == 2
 
 
@@ -148,11 +144,11 @@ def test_a_charge_past_the_balance_is_refused_as_the_form_refuses_it(app, call, 
     assert page.status_code == 422
     assert html.escape(said["message"]) in page.get_data(as_text=True)
 
-    assert balance() == D("100000.00") and len(moved()) == 1
+    assert balance_by_code() == D("100000.00") and len(moved()) == 1
     # Nothing was posted under the key: once the money is there, the same call posts.
     wallet.recharge(hotel, D("1"))
     assert charge(call, body=body).status_code == 201
-    assert balance() == D("0.99")
+    assert balance_by_code() == D("0.99")
 
 
 def test_a_charge_above_the_approval_limit_posts_as_the_form_s_charge_does(call, client, finance, hotel, limit):
@@ -163,7 +159,7 @@ def test_a_charge_above_the_approval_limit_posts_as_the_form_s_charge_does(call,
     assert client.post("/customers/HOTEL/charge", data=form).status_code == 302
     posted = charge(call, body=CHARGE | {"amount": "60000.00"})
     assert posted.status_code == 201
-    assert balance() == D("10000.00")
+    assert balance_by_code() == D("10000.00")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalRequest)) == 0
 
 
@@ -178,7 +174,7 @@ def test_a_revoked_token_is_refused_from_its_next_call(app, call, hotel, client,
     assert "revoked" in refused.get_json()["message"]
     assert call("GET", "/api/v1/customers/HOTEL").status_code == 401
     assert charge(call).status_code == 401  # a retry of the charge it posted too
-    assert balance() == D("87500.00")
+    assert balance_by_code() == D("87500.00")
     db.session.rollback()
     revoked = db.session.get(ApiClient, portal.id)
     assert revoked.revoked_at is not None and revoked.revoked_by_id == admin.id
@@ -266,7 +262,7 @@ def test_refusals_are_in_the_client_s_language(app, call, hotel):
     negative = charge(call, body=CHARGE | {"amount": "-5.00"}, language="id,en;q=0.5")
     assert negative.get_json()["message"] == "Jumlah tidak boleh negatif."
     assert charge(call, body=CHARGE | {"amount": "-5.00"}).get_json()["message"] == "The amount must not be negative."
-    assert balance() == D("100000.00")
+    assert balance_by_code() == D("100000.00")
 
 
 TOO_LATE = "tomorrow"
@@ -304,7 +300,7 @@ def test_a_charge_that_cannot_be_read_is_refused_and_writes_nothing(call, hotel,
     assert refused.status_code == status, refused.get_json()
     said = refused.get_json()
     assert said["status"] == "error" and said["message"] and said.get("field") == field
-    assert balance() == D("100000.00") and len(moved()) == 1
+    assert balance_by_code() == D("100000.00") and len(moved()) == 1
 
 
 def test_a_charge_of_an_unknown_customer_or_not_in_json_is_refused(call, hotel):
@@ -315,7 +311,7 @@ def test_a_charge_of_an_unknown_customer_or_not_in_json_is_refused(call, hotel):
     for broken in ("{", "[" * 100_000 + "]" * 100_000):
         sent = call("POST", "/api/v1/customers/HOTEL/charges", key="k", data=broken, content_type="application/json")
         assert sent.status_code == 400
-    assert balance() == D("100000.00") and len(moved()) == 1
+    assert balance_by_code() == D("100000.00") and len(moved()) == 1
 
 
 def readings() -> int:
@@ -336,7 +332,7 @@ def test_a_reading_is_recorded_and_charged_as_the_form_records_it(call, metered_
         "volume": "10.5000",
         "charged": "10500.00",
     }
-    assert balance() == D("989500.00")
+    assert balance_by_code() == D("989500.00")
 
     again = call("POST", "/api/v1/readings", json=sent)
     assert again.status_code == 409
@@ -344,7 +340,7 @@ def test_a_reading_is_recorded_and_charged_as_the_form_records_it(call, metered_
     assert readings() == 1
     second = call("POST", "/api/v1/readings", json=sent | {"confirm_duplicate_of": reading["id"]})
     assert second.status_code == 201
-    assert readings() == 2 and balance() == D("979000.00")
+    assert readings() == 2 and balance_by_code() == D("979000.00")
 
 
 @pytest.mark.parametrize(
@@ -370,7 +366,7 @@ def test_a_reading_that_cannot_be_recorded_is_refused_and_writes_nothing(call, m
     refused = call("POST", "/api/v1/readings", json=sent)
     assert refused.status_code == 422, refused.get_json()
     assert refused.get_json().get("field") == field
-    assert readings() == 0 and balance() == D("1000000.00")
+    assert readings() == 0 and balance_by_code() == D("1000000.00")
 
 
 def test_a_reading_dated_after_today_is_refused_in_the_client_s_language(call, metered_hotel):
@@ -468,7 +464,7 @@ def test_the_commands_issue_list_and_revoke_a_client(app, runner, issuer, hotel,
     assert "revoked" in runner.invoke(args=["api-client", "list"]).output
 
 
-def test_a_client_charges_through_the_api_served_as_the_runtime_role(app, runtime_url):  # noqa: F811
+def test_a_client_charges_through_the_api_served_as_the_runtime_role(app, runtime_url):
     with runtime_app(runtime_url) as runtime:
         issuer = UserFactory(email="issuer@example.com", role="admin")
         customer = CustomerFactory(code="HOTEL")
@@ -503,7 +499,7 @@ def test_a_client_charges_through_the_api_served_as_the_runtime_role(app, runtim
             with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
                 db.session.execute(sa.text(statement))
             db.session.rollback()
-    assert balance() == D("87500.00")
+    assert balance_by_code() == D("87500.00")
 
 
 def test_the_api_needs_no_csrf_token_where_the_screens_need_one(csrf_app, token, hotel):
@@ -517,7 +513,7 @@ def test_the_api_needs_no_csrf_token_where_the_screens_need_one(csrf_app, token,
 def test_the_api_takes_json_where_the_screens_refuse_it(client, finance, hotel):
     refused = client.post("/customers/HOTEL/charge", json={"charge-amount": "1"})
     assert refused.status_code == 415
-    assert balance() == D("100000.00")
+    assert balance_by_code() == D("100000.00")
 
 
 def test_a_date_is_read_strictly(call, metered_hotel):
@@ -529,7 +525,7 @@ def test_a_closed_or_quarantined_customer_takes_no_charge_as_the_form_says(app, 
     quarantine(hotel.id)
     held = charge(call)
     assert held.status_code == 422 and held.get_json()["status"] == "error"
-    assert balance() == D("100000.00")
+    assert balance_by_code() == D("100000.00")
 
     empty = CustomerFactory(code="EMPTY")
     close_customer(empty)

@@ -34,7 +34,7 @@ from backoffice.posting.wallet import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, installation, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work
-from tests.rows import written
+from tests.rows import customer, written
 
 D = Decimal
 OCTOBER = date(2026, 10, 1)
@@ -118,8 +118,8 @@ def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_cor
 
 def test_a_tariff_leaves_closed_customers_out_and_refuses_one_named(app):
     open_one, closed_one = CustomerFactory(code="OPEN"), CustomerFactory(code="SHUT")
-    for customer in (open_one, closed_one):
-        metering.set_pricing(customer.id, OCTOBER, D("1000"), D("1"))
+    for one in (open_one, closed_one):
+        metering.set_pricing(one.id, OCTOBER, D("1000"), D("1"))
     close(closed_one.id)
     tariff = metering.checked_tariff(date(2026, 11, 1), D("2000"), None)
     assert metering.change_tariff(tariff).customers == 1
@@ -147,11 +147,6 @@ def test_deleting_a_closed_customers_reading_is_refused(app):
     with pytest.raises(metering.MeteringError, match="Customer HOTEL is closed: its readings stay as they are."):
         metering.delete_reading(reading)
     assert written(*WRITTEN) == before
-
-
-def customer(code: str) -> Customer:
-    db.session.rollback()
-    return db.session.scalar(sa.select(Customer).where(Customer.code == code))
 
 
 def test_customers_add_and_edit_keep_the_contact_fields(runner):

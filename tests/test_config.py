@@ -1,7 +1,6 @@
 import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +8,7 @@ from psycopg import RawCursor
 
 from backoffice.platform.config import ConfigError, declared, from_environment, read
 from backoffice.platform.databases import binds, database_url, engine_options
+from tests.checkout import ROOT
 
 
 def test_the_embedded_postgresql_of_the_instance_folder_is_the_default_as_its_runtime_role(tmp_path):
@@ -342,7 +342,7 @@ def test_any_text_in_any_setting_is_read_or_refused_with_a_message_of_the_settin
 def test_only_the_settings_module_reads_the_environment():
     """Everything else asks backoffice.platform.config for its settings: no other file of the package, nor a
     migration, the worker or gunicorn's settings, so much as mentions the environment."""
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     settings_module = root / "backoffice" / "platform" / "config.py"
     files = [*sorted((root / "backoffice").rglob("*.py")), *sorted((root / "migrations").rglob("*.py"))]
     files += [root / "worker.py", root / "gunicorn.conf.py"]

@@ -19,14 +19,15 @@ from backoffice.models import (
     CustomerPricing,
     MeterReading,
     MonthlyCustomerBalance,
-    RunMode,
     TransactionCalculation,
 )
 from backoffice.platform.extensions import db
-from backoffice.reconcile.engine import run
 from backoffice.services import approvals, meter_lifecycle, metering, wallet
-from tests.factories import PASSWORD, CustomerFactory, MeterFactory
-from tests.test_stale_edits import opened
+from tests.factories import CustomerFactory, MeterFactory
+from tests.logins import log_in
+from tests.pages import opened
+from tests.rows import balance
+from tests.verifying import clean
 
 D = Decimal
 SEP, OCT = date(2026, 9, 1), date(2026, 10, 20)
@@ -65,11 +66,6 @@ def state(customer_id: int) -> tuple:
     )
 
 
-def balance(customer_id: int) -> Decimal:
-    db.session.rollback()
-    return db.session.get(Customer, customer_id).balance
-
-
 def reading_exists(reading_id: int) -> bool:
     db.session.rollback()
     return db.session.get(MeterReading, reading_id) is not None
@@ -84,10 +80,6 @@ def pending() -> list[ApprovalRequest]:
             .order_by(ApprovalRequest.id)
         )
     )
-
-
-def clean() -> bool:
-    return run(RunMode.VERIFY).mismatched == 0
 
 
 def test_deleting_a_reading_above_the_limit_waits_and_a_second_admin_applies_it(readings, maker, checker):
@@ -226,12 +218,6 @@ def test_the_tariff_command_refuses_a_change_that_needs_approval_and_writes_noth
     assert result.exit_code == 1, result.output
     assert "above the approval limit" in result.output and "Ask for it on the tariff page" in result.output
     assert state(readings["customer"]) == before and pending() == []
-
-
-def log_in(client, user) -> None:
-    client.post("/logout")
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def test_the_screens_say_a_correction_waits_and_a_second_admin_approves_it(client, readings, maker, checker):

@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from backoffice.models import (
     BalanceTransaction,
@@ -23,18 +22,9 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
+from tests.rows import count, customer
 
 D = Decimal
-
-
-def customer(code: str) -> Customer:
-    db.session.rollback()
-    return db.session.scalar(sa.select(Customer).where(Customer.code == code))
-
-
-def count(model) -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 def snapshot(code: str) -> tuple:

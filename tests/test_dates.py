@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 from backoffice.platform.clock import local_today
-from tests.test_ledger_web import newest, written
-from tests.test_translated_messages import INDONESIAN, VIETNAMESE
+from tests.pages import INDONESIAN, VIETNAMESE
+from tests.rows import newest, written
 
 ENGLISH: dict[str, str] = {}
 

@@ -35,8 +35,14 @@ from backoffice.services import (
     transaction,
     wallet,
 )
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, written_before_the_facts
-from tests.test_seals import forge_in_the_chain
+from tests.factories import (
+    CustomerFactory,
+    MeterFactory,
+    UserFactory,
+    forge_in_the_chain,
+    past_the_guards,
+    written_before_the_facts,
+)
 
 D = Decimal
 AUG = date(2026, 8, 1)

@@ -27,8 +27,8 @@ from markdown_it.token import Token
 
 from backoffice.platform.config import declared
 from backoffice.posting.rules import table_markdown
+from tests.checkout import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OPERATORS = DOCS / "operators.md"
 

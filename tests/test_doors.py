@@ -30,10 +30,9 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import keep_unit
 from backoffice.services import api_clients, billing
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, metered_customer
-from tests.test_imports_once import payment_form
+from tests.pages import ENGLISH, opened, payment_form
 
 DOORS = ("form", "api", "csv", "xlsx", "command", "job", "database")
-ENGLISH = {"Accept-Language": "en"}
 
 
 @pytest.fixture
@@ -210,7 +209,6 @@ INVOICES = "Invoice number;Meter serial;Amount;Issued on;Due on"
 
 
 def line_form(door: Door):
-    from tests.test_stale_edits import opened
 
     url = f"/customers/HOTEL/invoices/{door.invoice_id}/edit"
     page = door.form(url, opened(door.client, url, url) | {"number": "INV-1\r\nBcc: someone@example.com"})

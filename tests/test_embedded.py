@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,13 +14,8 @@ import psutil
 import psycopg
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.checkout import ROOT
+from tests.clusters import free_port
 
 
 def _serve(data: Path, port: int, environment: dict, log: Path) -> subprocess.Popen:
@@ -74,7 +68,7 @@ def _stop(server: subprocess.Popen, data: Path) -> None:
 
 
 def test_make_run_serves_the_demo_from_an_embedded_postgresql_as_the_runtime_role(tmp_path):
-    data, port = tmp_path / "postgres", _free_port()
+    data, port = tmp_path / "postgres", free_port()
     environment = {
         name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "BACKOFFICE_ENV")
     } | {

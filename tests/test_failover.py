@@ -38,12 +38,12 @@ from backoffice.models import Customer
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests import clusters
+from tests.checkout import CONSOLE_SCRIPT, ROOT
 from tests.clusters import Cluster, free_port, wait_for
 from tests.conftest import require_service
 from tests.factories import PASSWORD, CustomerFactory, UserFactory
+from tests.serving import hidden_fields
 
-ROOT = Path(__file__).resolve().parent.parent
-CONSOLE_SCRIPT = str(Path(sys.executable).parent / "backoffice")
 SWITCHING_OVER = "The database is switching over, try again."
 OPENING = Decimal("10000000")
 """Each customer's opening balance: far more than the test's charges take."""
@@ -365,9 +365,9 @@ class WebClerk(Clerk):
         super().__init__(codes, {"recharge": Decimal("25000"), "charge": Decimal("10000")}, switch)
         self.address, self.browser = address, requests.Session()
         login = self.browser.get(address + "/login", timeout=30)
-        form = _hidden_fields(login.text) | {"email": email, "password": PASSWORD}
+        form = hidden_fields(login.text) | {"email": email, "password": PASSWORD}
         assert self.browser.post(address + "/login", data=form, allow_redirects=False, timeout=30).status_code == 302
-        self.fields = _hidden_fields(self.browser.get(f"{address}/customers/{codes[0]}?tab=ledger", timeout=30).text)
+        self.fields = hidden_fields(self.browser.get(f"{address}/customers/{codes[0]}?tab=ledger", timeout=30).text)
         self.pages: list[tuple[int, str | None]] = []
         """The ledger tab shown after each movement, as a browser follows the answer: its status, and a 503's
         sentence."""
@@ -408,11 +408,6 @@ class CommandLine(Clerk):
         if ran.returncode not in (0, 75):
             raise AssertionError(f"{movement.key}: exit {ran.returncode}\n{ran.stderr[-2000:]}")
         return self._answered(movement, ran.returncode, ran.returncode == 0, said)
-
-
-def _hidden_fields(page: str) -> dict:
-    inputs = re.findall(r"<input[^>]*type=\"hidden\"[^>]*>", page)
-    return {re.search(r'name="([^"]+)"', i)[1]: re.search(r'value="([^"]*)"', i)[1] for i in inputs}
 
 
 def _retry(answer: requests.Response) -> str:

@@ -40,6 +40,7 @@ from backoffice.reconcile import CHECKS, Scope, fanout, resolve
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import wallet
+from tests.checkout import ROOT
 from tests.factories import (
     AccountManagerFactory,
     CustomerFactory,
@@ -49,7 +50,8 @@ from tests.factories import (
     corrupt_bucket,
     stored,
 )
-from tests.workers import ROOT, kill_with_children, listening_workers, run_worker, worker_env
+from tests.rows import job_row
+from tests.workers import kill_with_children, listening_workers, run_worker, worker_env
 
 CHUNK_SIZE = 2
 GATE = 4242
@@ -105,12 +107,6 @@ def outcome(run_id: int):
         for d in db.session.scalars(sa.select(Discrepancy).where(Discrepancy.run_id == run_id))
     )
     return record.status, results, found
-
-
-def job_row(job_id: str) -> JobRecord:
-    db.session.rollback()
-    db.session.expire_all()
-    return db.session.get(JobRecord, job_id)
 
 
 def ended(job_id: str, seconds: float = 120) -> JobRecord:

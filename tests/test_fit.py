@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import approvals, billing, demo, meter_lifecycle, metering, wallet
 from backoffice.web.columns import LISTS
+from tests.checkout import ROOT
 from tests.chromium import log_in
 from tests.factories import AccountManagerFactory, CustomerFactory, UserFactory
 
@@ -33,7 +33,7 @@ LONG_TEXT = (
     "Transfer from Bank Central Asia for the quarterly prepayment of the factory's gas supply, agreed with the "
     "customer's finance manager"
 )
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = ROOT / "templates"
 
 
 @pytest.fixture

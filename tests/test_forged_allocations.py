@@ -15,8 +15,8 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, receivables
+from tests.allocating import CHECKS, clean, meter_with_invoices, outstanding_agrees, state, unapplied
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
-from tests.test_allocations import CHECKS, clean, meter_with_invoices, outstanding_agrees, state, unapplied
 
 D = Decimal
 AS_OF = date(2026, 11, 25)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.checkout import ROOT
+
 GLOSSARY = ROOT / "docs" / "glossary.md"
 TRANSLATIONS = ROOT / "backoffice" / "translations"
 LANGUAGES = {"id": "Bahasa Indonesia", "vi": "Tiếng Việt"}

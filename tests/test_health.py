@@ -14,7 +14,6 @@ from flask_migrate import downgrade, upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
 from backoffice import jobs, register_migrations
-from backoffice.evidence import sealing
 from backoffice.jobs import running
 from backoffice.models import (
     DURATION_BUCKETS,
@@ -23,7 +22,6 @@ from backoffice.models import (
     RecalculationRequest,
     ReconciliationRun,
     RunMode,
-    Seal,
 )
 from backoffice.models.monthly import RecalculationReason
 from backoffice.models.types import as_utc, utcnow
@@ -31,48 +29,13 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, evidence_seals
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, OrderFactory, corrupt, job_in, past_the_guards
+from tests.factories import CustomerFactory, OrderFactory, corrupt, job_in, moved_back, past_the_guards
+from tests.monitoring import metrics
 from tests.workers import run_worker
-
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-def api(app):
-    app.config["API_TOKEN"] = TOKEN
-    client = app.test_client()
-
-    def get(url):
-        response = client.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
-        assert response.status_code == 200
-        return response
-
-    return get
 
 
 def health(api) -> dict:
     return api("/admin/balance-health/check").get_json()
-
-
-def metrics(api) -> dict[str, float]:
-    """Each sample of the scrape, keyed by its name and its labels in alphabetical order."""
-    text = api("/metrics").get_data(as_text=True)
-    return {_key(sample): sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def _key(sample) -> str:
-    labels = ",".join(f'{name}="{value}"' for name, value in sorted(sample.labels.items()))
-    return f"{sample.name}{{{labels}}}" if labels else sample.name
-
-
-def moved_back(hours: float) -> None:
-    """Every run and job ended ``hours`` ago, as if nothing had run since: the runs sealed as they were then."""
-    then = utcnow() - timedelta(hours=hours)
-    with past_the_guards() as connection:
-        connection.execute(sa.update(ReconciliationRun).values(started_at=then, finished_at=then))
-        connection.execute(sa.update(JobRecord).values(started_at=then, ended_at=then))
-        connection.execute(sa.delete(Seal).where(Seal.kind == "reconciliation_runs"))
-        sealing.seal_existing(connection)
 
 
 class StillClock:

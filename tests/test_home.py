@@ -15,8 +15,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, metering, wallet
 from backoffice.web import home
-from tests.factories import CustomerFactory, MeterFactory, OrderFactory
-from tests.test_health import moved_back
+from tests.factories import CustomerFactory, MeterFactory, OrderFactory, moved_back
 
 D = Decimal
 

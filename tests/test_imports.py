@@ -42,10 +42,11 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.services import billing, meter_lifecycle, periods
+from tests.checkout import ROOT
 from tests.factories import CustomerFactory, metered_customer
-from tests.workers import ROOT, kill_work_horse, listening_worker, run_worker, serving_url
+from tests.pages import INDONESIAN
+from tests.workers import kill_work_horse, listening_worker, run_worker, serving_url
 
-INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
 TABLES = (
     AccountManager,
     Customer,

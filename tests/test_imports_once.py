@@ -30,9 +30,10 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import Kind
 from backoffice.services import billing
+from tests.checkout import ROOT
 from tests.factories import metered_customer
-from tests.test_stale_edits import opened
-from tests.workers import ROOT, listening_workers, serving_url
+from tests.pages import payment_form
+from tests.workers import listening_workers, serving_url
 
 ROWS = 1200
 """More rows than a chunk, so that two imports of the file interleave their chunks."""
@@ -250,17 +251,3 @@ def test_a_payment_the_services_check_lets_through_is_refused_by_the_database_in
     )
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).where(Payment.reference == "TRF-1")) == 1
-
-
-def payment_form(client, code: str, serial: str, amount: str, day, reference: str = "") -> tuple[str, dict]:
-    """The payment form of the customer's billing tab as a clerk sends it, paying no invoice: its address and
-    fields."""
-    url = f"/customers/{code}"
-    shown = opened(client, url + "?tab=billing", url + "/payments")
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": serial,
-        "payment-amount": amount,
-        "payment-paid_on": day.isoformat(),
-        "payment-reference": reference,
-    }
-    return url + "/payments", form

@@ -41,7 +41,7 @@ from tests.factories import (
     stored,
     unit_of_work,
 )
-from tests.rows import money, written
+from tests.rows import account_id, money, written
 
 D = Decimal
 HUGE = "1" * 30 + ",123"
@@ -296,13 +296,9 @@ OLD_LIMIT_PASSED = D("99999999999999.00")
 NEAR_NEW_LIMIT = D("999999999999999000.00")
 
 
-def _account_id(code: str) -> int:
-    return db.session.scalar(sa.select(Account.id).where(Account.code == code))
-
-
 def test_an_account_beyond_the_old_limit_still_accepts_movements(app):
     customer = CustomerFactory()
-    corrupt_bucket(_account_id(CASH), customer.id % BUCKETS, OLD_LIMIT_PASSED)
+    corrupt_bucket(account_id(CASH), customer.id % BUCKETS, OLD_LIMIT_PASSED)
     corrupt("customers", "total_recharged", customer.id, OLD_LIMIT_PASSED)
     wallet.recharge(customer.id, D("1000.00"))
     assert _balances()[CASH] == D("100000000000999.00")
@@ -329,7 +325,7 @@ def test_a_wallet_beyond_the_old_limit_still_accepts_movements(app):
 def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel_from_november, table, column, message):
     customer, _meter = hotel_from_november
     if table == "accounts":
-        corrupt_bucket(_account_id(CASH), customer.id % BUCKETS, NEAR_NEW_LIMIT)
+        corrupt_bucket(account_id(CASH), customer.id % BUCKETS, NEAR_NEW_LIMIT)
     else:
         corrupt(table, column, customer.id, NEAR_NEW_LIMIT)
     before = written(*money())
@@ -341,7 +337,7 @@ def test_the_new_limit_is_refused_with_a_message_on_the_page(client, hotel_from_
 
 
 def test_a_manual_entry_beyond_the_new_limit_is_refused(app):
-    corrupt_bucket(_account_id(CASH), 0, NEAR_NEW_LIMIT)  # a manual entry moves bucket 0
+    corrupt_bucket(account_id(CASH), 0, NEAR_NEW_LIMIT)  # a manual entry moves bucket 0
     with pytest.raises(BeyondLimit, match="Cash would exceed"):
         with unit_of_work() as connection:
             books.post(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.checkout import ROOT
 from tests.conftest import require_service
 
-ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -41,7 +40,9 @@ from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
 from backoffice.reconcile.transitions import move_job
+from tests.checkout import ROOT
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt, job_in, past_the_guards, stored
+from tests.rows import job_row
 from tests.workers import (
     kill_with_children,
     kill_work_horse,
@@ -51,15 +52,8 @@ from tests.workers import (
     worker_env,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 LOST = "The queue lost this job (Redis restarted without its data); it was not run."
 NO_WORKER = "No worker is listening on the queue 'recalc'; the job will run when one starts."
-
-
-def job_row(job_id: str) -> JobRecord:
-    db.session.rollback()
-    db.session.expire_all()
-    return db.session.get(JobRecord, job_id)
 
 
 def test_recalculate_customer_from_the_web_is_done_by_a_worker(app, client, admin, redis_url):

@@ -31,7 +31,6 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
@@ -63,6 +62,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import approvals, billing, books, demo, metering, wallet
 from backoffice.services.users import choose_language
 from backoffice.web.oversight.history import KINDS as HISTORY_KINDS
+from tests.checkout import ROOT
 from tests.factories import (
     OrderFactory,
     TargetFactory,
@@ -73,7 +73,7 @@ from tests.factories import (
     quarantine,
 )
 
-CATALOGUES = Path(__file__).resolve().parent.parent / "backoffice" / "translations"
+CATALOGUES = ROOT / "backoffice" / "translations"
 
 ALLOWED = {
     "backoffice": "the product's name: the brand link and every page's title",

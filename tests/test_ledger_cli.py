@@ -16,18 +16,13 @@ from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
-from tests.rows import written
+from tests.rows import newest, written
 
 D = Decimal
 
 
 WRITTEN = (BalanceTransaction, JournalEntry)
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
-
-
-def newest() -> BalanceTransaction:
-    db.session.rollback()
-    return db.session.scalar(sa.select(BalanceTransaction).order_by(BalanceTransaction.id.desc()).limit(1))
 
 
 def entry_of(movement: BalanceTransaction) -> tuple[date, list[tuple[str, Decimal, Decimal]]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -17,9 +17,8 @@ from backoffice.services import meter_lifecycle, metering, wallet
 from backoffice.services.descriptions import movement_words
 from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, UserFactory
-from tests.pages import text
-from tests.rows import balance_of, written
-from tests.test_security import csrf_token
+from tests.pages import csrf_token, text, tomorrow
+from tests.rows import balance_of, newest, written
 
 D = Decimal
 
@@ -28,17 +27,8 @@ WRITTEN = (BalanceTransaction, JournalEntry, balance_of("HOTEL"))
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
-def newest() -> BalanceTransaction:
-    db.session.rollback()
-    return db.session.scalar(sa.select(BalanceTransaction).order_by(BalanceTransaction.id.desc()).limit(1))
-
-
 WHY = {"description": "Entered by mistake"}
 """A reversal's reason: every reversal states one."""
-
-
-def tomorrow() -> str:
-    return (local_today() + timedelta(days=1)).isoformat()
 
 
 # Recharge and charge with a value date

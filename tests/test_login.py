@@ -14,9 +14,8 @@ from backoffice.models import Role, User
 from backoffice.models import users as users_module
 from backoffice.platform.config import ConfigError, declared, from_environment
 from backoffice.platform.extensions import db
-from tests.factories import UserFactory
-
-PASSWORD = "correct horse battery"
+from tests.factories import PASSWORD, UserFactory
+from tests.logins import is_logged_in
 
 
 def log_in(client, email: str, password: str, address: str = "127.0.0.1", forwarded_for: str | None = None):
@@ -26,10 +25,6 @@ def log_in(client, email: str, password: str, address: str = "127.0.0.1", forwar
         environ_base={"REMOTE_ADDR": address},
         headers={"X-Forwarded-For": forwarded_for} if forwarded_for else {},
     )
-
-
-def is_logged_in(client) -> bool:
-    return client.get("/orders").status_code == 200
 
 
 def fail(client, email: str, times: int, address: str = "127.0.0.1") -> None:

@@ -31,6 +31,7 @@ from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, metered_customer, stored
+from tests.rows import balance
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -49,11 +50,6 @@ def site(app):
 def calculation(reading_id: int) -> TransactionCalculation:
     db.session.rollback()
     return db.session.scalar(sa.select(TransactionCalculation).where(TransactionCalculation.reading_id == reading_id))
-
-
-def balance(customer_id: int) -> Decimal:
-    db.session.rollback()
-    return db.session.get(Customer, customer_id).balance
 
 
 def moved_to_a_bakery(site) -> int:

@@ -24,6 +24,8 @@ from backoffice.posting.installation import Installation
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, customers, metering, wallet
 from tests.factories import corrupt, forged_recharge, metered_customer
+from tests.rows import balance
+from tests.verifying import clean
 
 D = Decimal
 AUG = date(2026, 8, 1)
@@ -52,15 +54,6 @@ def months(customer_id: int) -> dict[str, tuple]:
         r.year_month: (r.opening_balance, r.total_deposits, r.total_purchases, r.closing_balance, r.total_volume_sm3)
         for r in rows
     }
-
-
-def balance(customer_id: int) -> Decimal:
-    db.session.rollback()
-    return db.session.get(Customer, customer_id).balance
-
-
-def clean() -> bool:
-    return run(RunMode.VERIFY).mismatched == 0
 
 
 def pending(customer_id: int) -> list[RecalculationRequest]:

@@ -25,11 +25,9 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import Kind
 from tests.factories import CustomerFactory, UserFactory
-from tests.test_approvals import log_in
-from tests.test_stale_edits import opened
+from tests.logins import log_in
+from tests.pages import ENGLISH, opened
 from tests.workers import run_worker
-
-ENGLISH = {"Accept-Language": "en"}
 
 
 @pytest.fixture

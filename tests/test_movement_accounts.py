@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.models import Account, JournalEntry, JournalLine, RunMode
+from backoffice.models import JournalEntry, JournalLine, RunMode
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import discrepancies, run
 from backoffice.services import billing, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
+from tests.rows import account_id
 
 D = Decimal
 DAY = date(2026, 10, 5)
@@ -47,10 +48,6 @@ def _entry_of(source_type: str, position: int = 0) -> JournalEntry:
     return db.session.scalars(query).all()[position]
 
 
-def _account_id(code: str) -> int:
-    return db.session.scalar(sa.select(Account.id).where(Account.code == code))
-
-
 def _lines() -> list[tuple]:
     db.session.rollback()
     return db.session.execute(
@@ -74,7 +71,7 @@ def test_a_line_moved_to_another_account_is_reported_and_left_as_it_is(app):
     credit = next(line for line in recharge.lines if line.credit)
     with past_the_guards() as connection:
         connection.execute(
-            sa.update(JournalLine).where(JournalLine.id == credit.id).values(account_id=_account_id(GAS_REVENUE))
+            sa.update(JournalLine).where(JournalLine.id == credit.id).values(account_id=account_id(GAS_REVENUE))
         )
     before = _lines()
     found = _found()
@@ -102,7 +99,7 @@ def test_an_amount_changed_on_both_lines_or_a_line_added_is_reported(app):
         for debit, credit in ((D("7"), D("0")), (D("0"), D("7"))):
             connection.execute(
                 sa.insert(JournalLine).values(
-                    entry_id=invoice.id, account_id=_account_id(CASH), debit=debit, credit=credit, description=""
+                    entry_id=invoice.id, account_id=account_id(CASH), debit=debit, credit=credit, description=""
                 )
             )
     found = _found()
@@ -148,7 +145,7 @@ def test_a_verify_in_chunks_reads_each_chunks_lines_and_finds_what_one_chunk_fin
         )
         connection.execute(
             sa.insert(JournalLine).values(
-                entry_id=payment.id, account_id=_account_id(CASH), debit=D("7"), credit=0, description=""
+                entry_id=payment.id, account_id=account_id(CASH), debit=D("7"), credit=0, description=""
             )
         )
     whole = {

@@ -13,9 +13,8 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from backoffice import jobs
 from backoffice.evidence import verifying
-from backoffice.models import Account, CheckResult, Discrepancy, JobRecord, JobStatus, RunMode, User
+from backoffice.models import Account, CheckResult, Discrepancy, JobRecord, RunMode, User
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -25,11 +24,9 @@ from backoffice.reconcile import CHECKS, engine, evidence_seals
 from backoffice.reconcile.base import Part
 from backoffice.services import billing, books, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, forged_recharge, past_the_guards
+from tests.nights import DAYS, FIRST, STRIPE, nightly
 
-FIRST = date(2026, 11, 1)
 LATER = date(2026, 12, 1)
-DAYS = 3
-STRIPE = 2
 GROWING = ["movement_accounts", "journal_balanced", "ledger_chain", "history_drift", "receivables_agreement"]
 
 
@@ -60,7 +57,7 @@ def kept(app, monkeypatch):
     admin = UserFactory(role="admin")
     lines = [Line(CASH, debit=D("10")), Line(OPENING_EQUITY, credit=D("10"))]
     draft = books.write_entry(today, "Saved for later", lines, user=admin, draft=True).entry_id
-    first = _nightly(FIRST)
+    first = nightly(FIRST)
     assert {result.check: (result.mismatched, result.covered["part"]) for result in _results(first)} == dict.fromkeys(
         GROWING, (0, "all")
     )
@@ -240,10 +237,10 @@ def test_a_wrong_row_behind_the_marks_is_found_the_night_its_stripe_comes_and_th
     nights = [holding + timedelta(days=n) for n in range(1, DAYS + 1)]
 
     for night in nights:
-        assert _found(_nightly(night), check, key) == (night == nights[-1]), night
+        assert _found(nightly(night), check, key) == (night == nights[-1]), night
 
     # Still wrong: read again each night until a night finds it right, whatever the night's stripes.
-    assert _found(_nightly(nights[-1] + timedelta(days=1)), check, key)
+    assert _found(nightly(nights[-1] + timedelta(days=1)), check, key)
 
 
 @pytest.mark.parametrize("how", list(BEHIND))
@@ -252,19 +249,19 @@ def test_a_wrong_row_behind_the_marks_is_found_at_once_by_a_verification_by_hand
     key, striped = BEHIND[how][check](kept)
 
     assert _found(engine.run(RunMode.VERIFY, checks=[check]).id, check, key)
-    assert _found(_nightly(_holding(striped) + timedelta(days=1)), check, key)
+    assert _found(nightly(_holding(striped) + timedelta(days=1)), check, key)
 
 
 @pytest.mark.parametrize("check", GROWING)
 def test_a_wrong_row_added_since_the_last_clean_night_is_found_that_night_whatever_its_stripe(kept, check):
     key, striped = ADDED[check](kept)
-    assert _found(_nightly(_holding(striped) + timedelta(days=1)), check, key)
+    assert _found(nightly(_holding(striped) + timedelta(days=1)), check, key)
 
 
 def test_an_entry_posted_since_the_last_clean_night_under_an_older_id_is_read_that_night(kept):
     books.post_saved_draft(kept.draft, user=kept.admin)
     _debit_moved(kept.draft)
-    run_id = _nightly(_holding(kept.draft) + timedelta(days=1))
+    run_id = nightly(_holding(kept.draft) + timedelta(days=1))
 
     assert _found(run_id, "journal_balanced", kept.draft)
     assert kept.draft <= _covered(run_id, "journal_balanced")["after"]["journal_entries"]
@@ -286,7 +283,7 @@ def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_ledger_s_
 
 
 def test_each_night_keeps_how_long_its_stripes_took_beside_their_rows(kept):
-    second = _nightly(LATER)
+    second = nightly(LATER)
     job = db.session.scalar(sa.select(JobRecord).where(JobRecord.run_id == second))
     assert job.result["seals_swept"]["rows"] > 0
     assert isinstance(job.result["seals_swept_ms"], int) and job.result["seals_swept_ms"] >= 0
@@ -297,7 +294,7 @@ def test_each_night_keeps_how_long_its_stripes_took_beside_their_rows(kept):
 
 
 def test_each_night_keeps_what_it_read_and_its_marks_move_on_only_when_it_was_clean(kept):
-    second = _nightly(LATER)
+    second = nightly(LATER)
     covered = _covered(second, "journal_balanced")
     assert covered["part"] == "changed and stripe" and covered["since_run"] == kept.clean
     assert (covered["stripe"], covered["stripes"]) == (LATER.toordinal() % DAYS + 1, DAYS)
@@ -305,16 +302,16 @@ def test_each_night_keeps_what_it_read_and_its_marks_move_on_only_when_it_was_cl
     assert _checked(second, "journal_balanced") < _checked(kept.clean, "journal_balanced")
 
     key, _striped = ADDED["journal_balanced"](kept)
-    found = _nightly(LATER + timedelta(days=1))
+    found = nightly(LATER + timedelta(days=1))
     assert _found(found, "journal_balanced", key)
-    after_finding = _nightly(LATER + timedelta(days=2))
+    after_finding = nightly(LATER + timedelta(days=2))
     # The night that found it kept no marks: the next one reads again from the last clean one's.
     assert _covered(after_finding, "journal_balanced")["since_run"] == second
     assert _found(after_finding, "journal_balanced", key)
 
 
 def test_a_verification_by_hand_reads_every_row_and_keeps_no_marks(kept):
-    _nightly(LATER)
+    nightly(LATER)
     by_hand = engine.run(RunMode.VERIFY, checks=GROWING)
     assert {result.check: result.covered for result in _results(by_hand.id)} == dict.fromkeys(GROWING)
     assert {result.check: result.checked for result in _results(by_hand.id)} == {
@@ -346,12 +343,6 @@ def test_every_id_lies_in_one_night_s_stripes_and_in_that_night_s_ranges(app, ro
 
 
 # --- Helpers --------------------------------------------------------------------------------------------------------
-
-
-def _nightly(day: date) -> int:
-    record, _ = jobs.enqueue_nightly(day)
-    assert record.status is JobStatus.FINISHED, record.error
-    return record.run_id
 
 
 def _holding(row_id: int) -> date:

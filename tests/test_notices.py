@@ -14,9 +14,9 @@ from backoffice import jobs
 from backoffice.models import BalanceTransaction, JobStatus, Notice, NoticeKind, User
 from backoffice.platform.extensions import db
 from backoffice.services import approvals, notices, wallet
-from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt
+from tests.factories import PASSWORD, CustomerFactory, OrderFactory, UserFactory, corrupt
+from tests.logins import log_in
 from tests.pages import text
-from tests.test_approvals import PASSWORD, log_in
 
 D = Decimal
 ADJUST = {
@@ -26,12 +26,6 @@ ADJUST = {
     "adjust-description": "Meter misread in October",
     "adjust-idempotency_key": "k-1",
 }
-
-
-@pytest.fixture
-def clerk(app):
-    """A finance clerk (not logged in; the factories' password)."""
-    return UserFactory(email="clerk@example.com", role="finance")
 
 
 @pytest.fixture

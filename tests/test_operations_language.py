@@ -3,7 +3,6 @@ page's month and its words for a clerk, durations in the reader's notation, a co
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,9 +25,8 @@ from backoffice.reconcile import engine
 from backoffice.reconcile.fanout import CHUNK_FAILED, LAST_ATTEMPT_STOPPED
 from backoffice.services import books, installation
 from tests.factories import job_in, unit_of_work
+from tests.pages import INDONESIAN, VIETNAMESE, unescaped_html
 
-INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
-VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9"}
 TOKEN = "a-long-enough-token-for-the-api-tests-0123456789"
 TARIFF = {"effective_from": "2026-11-01", "price_per_sm3": "5000", "trigger": "user"}
 
@@ -48,10 +46,6 @@ def running_job(message: str, progress: int = 24):
     )
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def test_a_jobs_progress_is_kept_as_facts_and_said_in_english_in_the_log(app):
     stored = fact("repriced", done=1234, total=5000)
     assert facts(stored) == {"code": "repriced", "done": 1234, "total": 5000}
@@ -65,26 +59,26 @@ def test_a_jobs_progress_is_kept_as_facts_and_said_in_english_in_the_log(app):
 
 def test_the_job_panel_says_the_progress_and_the_status_in_the_readers_language(client, finance):
     running_job(fact("repriced", done=1234, total=5000))
-    indonesian = text(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
+    indonesian = unescaped_html(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
     assert "24 % · 1.234 dari 5.000 pelanggan dihitung ulang harganya" in indonesian
     assert "re-priced" not in indonesian and "Started" not in indonesian
-    vietnamese = text(client.get("/jobs/job-reprice/panel", headers=VIETNAMESE))
+    vietnamese = unescaped_html(client.get("/jobs/job-reprice/panel", headers=VIETNAMESE))
     assert "24 % · Đã tính lại giá cho 1.234 trên 5.000 khách hàng" in vietnamese
-    assert "24 % · 1.234 of 5.000 customers re-priced" in text(client.get("/jobs/job-reprice/panel"))
+    assert "24 % · 1.234 of 5.000 customers re-priced" in unescaped_html(client.get("/jobs/job-reprice/panel"))
 
 
 def test_a_finished_jobs_panel_and_the_jobs_list_say_finished_in_the_readers_language(app, client, finance):
     record = running_job(fact("started"), progress=0)
     _finish(record.id, JobStatus.FINISHED, result={"recalculations_done": 1234})
-    panel = text(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
+    panel = unescaped_html(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
     assert "100 % · Selesai" in panel and "Finished" not in panel and "1.234" in panel
-    listed = text(client.get("/jobs", headers=VIETNAMESE))
+    listed = unescaped_html(client.get("/jobs", headers=VIETNAMESE))
     assert "100 %" in listed and "hoàn tất" in listed
 
 
 def test_a_row_kept_from_before_facts_shows_its_sentence(client, finance):
     running_job("Doing pending recalculations")
-    assert "Doing pending recalculations" in text(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
+    assert "Doing pending recalculations" in unescaped_html(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
 
 
 def test_the_api_says_a_jobs_message_in_the_requests_language(app, client):
@@ -127,9 +121,9 @@ def test_an_error_the_system_wrote_on_a_job_is_said_in_the_readers_language_and_
     ):
         with unit_of_work():
             db.session.get(JobRecord, record.id).error = kept
-        assert indonesian in text(client.get(f"/jobs/{record.id}/panel", headers=INDONESIAN))
-        assert vietnamese in text(client.get("/jobs", headers=VIETNAMESE))
-        assert (in_english or kept) in text(client.get(f"/jobs/{record.id}/panel"))
+        assert indonesian in unescaped_html(client.get(f"/jobs/{record.id}/panel", headers=INDONESIAN))
+        assert vietnamese in unescaped_html(client.get("/jobs", headers=VIETNAMESE))
+        assert (in_english or kept) in unescaped_html(client.get(f"/jobs/{record.id}/panel"))
     app.config["API_TOKEN"] = TOKEN
     body = client.get(f"/admin/jobs/{record.id}", headers={"Authorization": f"Bearer {TOKEN}", **INDONESIAN})
     assert body.get_json()["data"]["error"] == "ValueError: boom"
@@ -150,27 +144,27 @@ def test_a_clerk_waiting_on_a_job_no_worker_takes_is_told_whom_to_tell_and_an_ad
     )
     jobs.queue("recalc").enqueue("backoffice.jobs.execute", record.id, job_id=record.id)  # no worker takes it
     auth.login("finance")
-    page = text(client.get(f"/jobs/{record.id}", headers=INDONESIAN))
+    page = unescaped_html(client.get(f"/jobs/{record.id}", headers=INDONESIAN))
     assert "Menunggu pekerja latar belakang" in page and "beri tahu administrator Anda" in page
     assert "recalc" not in page
     auth.logout()
     auth.login("admin")
-    page = text(client.get(f"/jobs/{record.id}", headers=INDONESIAN))
+    page = unescaped_html(client.get(f"/jobs/{record.id}", headers=INDONESIAN))
     assert "'recalc'" in page and "administrator" not in page
 
 
 def test_the_month_heading_begins_with_a_capital_in_the_readers_language(client, finance):
     month = Month.of(local_today())
-    vietnamese = text(client.get("/", headers=VIETNAMESE))
+    vietnamese = unescaped_html(client.get("/", headers=VIETNAMESE))
     heading = vietnamese.split("<h1>", 1)[1].split("</h1>", 1)[0]
     assert heading == f"Tháng {month.first_day.month} năm {month.first_day.year}"
-    indonesian = text(client.get("/", headers=INDONESIAN))
+    indonesian = unescaped_html(client.get("/", headers=INDONESIAN))
     heading = indonesian.split("<h1>", 1)[1].split("</h1>", 1)[0]
     assert heading[0].isupper() and heading.endswith(str(month.first_day.year))
 
 
 def test_a_clerks_home_page_says_background_work_in_plain_words_in_their_language(client, finance):
-    card = text(client.get("/", headers=INDONESIAN)).split('id="nightly"', 1)[1].split("</div>", 1)[0]
+    card = unescaped_html(client.get("/", headers=INDONESIAN)).split('id="nightly"', 1)[1].split("</div>", 1)[0]
     assert "beri tahu administrator Anda" in card
     assert "make" not in card and "worker" not in card and "REDIS_URL" not in card
 
@@ -195,12 +189,14 @@ def test_durations_are_written_in_the_readers_notation(app, client, auth):
         .values(started_at=started, ended_at=started + timedelta(milliseconds=300))
     )
     db.session.commit()
-    assert "0,3 s" in text(client.get("/jobs", headers=INDONESIAN))
-    assert "0,3 s" in text(client.get("/jobs", headers=VIETNAMESE))
+    assert "0,3 s" in unescaped_html(client.get("/jobs", headers=INDONESIAN))
+    assert "0,3 s" in unescaped_html(client.get("/jobs", headers=VIETNAMESE))
     run = engine.run(RunMode.VERIFY, checks=["order_grand_total"], trigger=RunTrigger.USER)
-    page = text(client.get(f"/reconciliation/runs/{run.id}", headers=INDONESIAN))
+    page = unescaped_html(client.get(f"/reconciliation/runs/{run.id}", headers=INDONESIAN))
     assert re.search(r"dalam \d+,\d\d dtk", page), page
-    assert re.search(r"trong \d+,\d\d giây", text(client.get(f"/reconciliation/runs/{run.id}", headers=VIETNAMESE)))
+    assert re.search(
+        r"trong \d+,\d\d giây", unescaped_html(client.get(f"/reconciliation/runs/{run.id}", headers=VIETNAMESE))
+    )
 
 
 def test_a_control_accounts_refusal_names_its_sub_ledger_in_the_readers_language(app):

@@ -43,6 +43,7 @@ from backoffice.services.periods import PeriodError
 from tests.concurrency import PAUSE, race
 from tests.factories import UserFactory, corrupt, metered_customer
 from tests.factories import unit_of_work as own_transaction
+from tests.rows import count
 
 D = Decimal
 
@@ -116,11 +117,6 @@ def actions() -> list[tuple]:
         (a.action, a.year_month, a.closed_through, a.user.email, a.note)
         for a in db.session.scalars(sa.select(PeriodAction).order_by(PeriodAction.id))
     ]
-
-
-def count(model) -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 def manual_entry(connection, on: date, *, draft: bool = False) -> int:

@@ -37,9 +37,9 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS, Scope
 from backoffice.reconcile.locks import RunRefused, claim
 from tests import clusters
+from tests.checkout import ROOT
 from tests.conftest import DEFAULT_REDIS, require_service
 
-ROOT = Path(__file__).resolve().parent.parent
 POOL = 8
 """Server connections of the slice's database: far fewer than its clients (each test's app, its workers, their
 threads), and enough for the transactions its tests hold open at once (two chunks held at a gate, the gate, the test's

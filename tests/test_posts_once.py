@@ -45,8 +45,8 @@ from backoffice.web.plumbing.once import _here
 from tests.chromium import follow, log_in
 from tests.concurrency import race
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
-from tests.test_browser import page  # noqa: F401 (the fixture)
-from tests.test_stale_edits import opened
+from tests.pages import opened
+from tests.rows import balance_by_code
 
 D = Decimal
 SENT_ALREADY = "This form had been sent already: what it asked was saved once, and nothing was saved again."
@@ -71,11 +71,6 @@ class Route:
 def rows(model, *where) -> list:
     db.session.rollback()
     return list(db.session.scalars(sa.select(model).where(*where)))
-
-
-def balance(code: str = "HOTEL") -> Decimal:
-    db.session.rollback()
-    return db.session.scalar(sa.select(Customer.balance).where(Customer.code == code))
 
 
 # What each route needs in the database before its page is opened.
@@ -245,7 +240,7 @@ ROUTES = [
         deposited,
         "/customers/HOTEL?tab=ledger",
         "/customers/HOTEL/recharge",
-        lambda given: balance() == D("150000.00"),
+        lambda given: balance_by_code() == D("150000.00"),
         {"recharge-amount": "50.000", "recharge-description": "transfer"},
     ),
     Route(
@@ -254,7 +249,7 @@ ROUTES = [
         deposited,
         "/customers/HOTEL?tab=ledger",
         "/customers/HOTEL/charge",
-        lambda given: balance() == D("75000.00"),
+        lambda given: balance_by_code() == D("75000.00"),
         {"charge-amount": "25.000", "charge-description": "gas"},
     ),
     Route(
@@ -263,7 +258,7 @@ ROUTES = [
         deposited,
         "/customers/HOTEL?tab=ledger",
         "/customers/HOTEL/adjust",
-        lambda given: balance() == D("97500.00"),
+        lambda given: balance_by_code() == D("97500.00"),
         {"adjust-direction": "down", "adjust-amount": "2.500", "adjust-reason": "write_off"},
     ),
     Route(
@@ -272,7 +267,7 @@ ROUTES = [
         deposited,
         "/customers/HOTEL/movements/{deposit}",
         "/customers/HOTEL/movements/{deposit}/reverse",
-        lambda given: wallet.reversal_of(given["deposit"]) is not None and balance() == D("0.00"),
+        lambda given: wallet.reversal_of(given["deposit"]) is not None and balance_by_code() == D("0.00"),
         {"description": "Deposited to the wrong customer"},
     ),
     Route(
@@ -290,7 +285,7 @@ ROUTES = [
         metered,
         "/customers/HOTEL?tab=metering",
         "/customers/HOTEL/readings",
-        lambda given: len(rows(MeterReading)) == 1 and balance() == D("987500.00"),
+        lambda given: len(rows(MeterReading)) == 1 and balance_by_code() == D("987500.00"),
         {"reading-meter_id": "{serial}", "reading-reading_date": "2026-11-05", "reading-volume_flow_meter": "12,5"},
     ),
     Route(
@@ -299,7 +294,9 @@ ROUTES = [
         read,
         "/customers/HOTEL/readings/{reading}",
         "/customers/HOTEL/readings/{reading}",
-        lambda given: [r.volume_flow_meter for r in rows(MeterReading)] == [D("20")] and balance() == D("980000.00"),
+        lambda given: (
+            [r.volume_flow_meter for r in rows(MeterReading)] == [D("20")] and balance_by_code() == D("980000.00")
+        ),
         {"volume_flow_meter": "20"},
     ),
     Route(
@@ -308,7 +305,7 @@ ROUTES = [
         read,
         "/customers/HOTEL?tab=metering",
         "/customers/HOTEL/readings/{reading}/delete",
-        lambda given: rows(MeterReading) == [] and balance() == D("1000000.00"),
+        lambda given: rows(MeterReading) == [] and balance_by_code() == D("1000000.00"),
     ),
     Route(
         "metering.set_pricing",
@@ -464,7 +461,7 @@ ROUTES = [
         asked,
         "/approvals",
         "/approvals/{request}/approve",
-        lambda given: request_status(given) is ApprovalStatus.APPROVED and balance() == D("160000.00"),
+        lambda given: request_status(given) is ApprovalStatus.APPROVED and balance_by_code() == D("160000.00"),
     ),
     Route(
         "approvals.reject",
@@ -472,7 +469,7 @@ ROUTES = [
         asked,
         "/approvals",
         "/approvals/{request}/reject",
-        lambda given: request_status(given) is ApprovalStatus.REJECTED and balance() == D("100000.00"),
+        lambda given: request_status(given) is ApprovalStatus.REJECTED and balance_by_code() == D("100000.00"),
         {"reject-{request}-reason": "No evidence of a misread"},
     ),
     Route(
@@ -652,7 +649,7 @@ def test_every_form_that_writes_money_is_walked(app):
 
 
 @pytest.mark.browser
-def test_a_payment_sent_again_from_the_page_the_back_button_shows_is_saved_once(page, meter):  # noqa: F811 (the fixture)
+def test_a_payment_sent_again_from_the_page_the_back_button_shows_is_saved_once(page, meter):
     from playwright.sync_api import expect
 
     UserFactory(email="clerk@example.com")

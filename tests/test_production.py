@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,45 +22,12 @@ from backoffice import jobs
 from backoffice.models import Order, RunMode
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
+from tests.checkout import ROOT
+from tests.clusters import free_port
 from tests.conftest import _claimed_redis, require_service
-from tests.factories import CustomerFactory, OrderFactory, UserFactory, corrupt
+from tests.factories import PASSWORD, CustomerFactory, OrderFactory, UserFactory, corrupt
+from tests.serving import TOKEN, gunicorn, hidden_fields
 from tests.workers import serving_url
-
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "production-test-token"
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-    anchors: Path | None = None
-    """The anchors folder it reads (``BACKOFFICE_ANCHORS_FOLDER``): a test that anchors a night writes there."""
-
-    def lines(self) -> list[dict]:
-        """The server's log so far: JSON lines, gunicorn's and the app's."""
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
-
-    def line_of(self, request_id: str) -> dict:
-        """The app's line for a request, once it is written (after the answer)."""
-        return self._first(lambda line: line["logger"] == "backoffice.requests" and line["request_id"] == request_id)
-
-    def access_line_of(self, request_id: str) -> dict:
-        """gunicorn's access line for a request, once it is written (after the answer)."""
-        return self._first(
-            lambda line: line["logger"] == "gunicorn.access" and line["message"].endswith(f"request_id={request_id}")
-        )
-
-    def _first(self, wanted) -> dict:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for line in self.lines():
-                if wanted(line):
-                    return line
-            time.sleep(0.05)
-        raise AssertionError(f"no such log line:\n{self.log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -89,56 +51,6 @@ def server(database, tmp_path_factory):
         yield started
 
 
-@contextmanager
-def gunicorn(env: dict, log: Path) -> Iterator[Server]:
-    """gunicorn with gunicorn.conf.py on a free local port, its log JSON lines in ``log``, answering; stopped with
-    SIGTERM when the block ends."""
-    port = _free_port()
-    env = {"BACKOFFICE_WEB_THREADS": "2", "BACKOFFICE_LOG_FORMAT": "json"} | env
-    env["BACKOFFICE_WEB_BIND"] = f"127.0.0.1:{port}"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    started = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_until_it_answers(started)
-        yield started
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_it_answers(server: Server) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {server.process.returncode}:\n{server.log.read_text()[-3000:]}")
-        try:
-            requests.get(server.url + "/login", timeout=5)
-            return
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
-            time.sleep(0.1)
-    pytest.fail(f"gunicorn did not answer within a minute:\n{server.log.read_text()[-3000:]}")
-
-
-def _hidden_fields(page: str) -> dict:
-    """The hidden inputs of the page's form: the CSRF token, the row's version."""
-    inputs = re.findall(r"<input[^>]*type=\"hidden\"[^>]*>", page)
-    return {re.search(r'name="([^"]+)"', i)[1]: re.search(r'value="([^"]*)"', i)[1] for i in inputs}
-
-
 def test_a_clerk_logs_in_lists_orders_and_creates_one_through_gunicorn(app, server):
     clerk = UserFactory(role="finance", password=PASSWORD)
     customer = CustomerFactory()
@@ -146,7 +58,7 @@ def test_a_clerk_logs_in_lists_orders_and_creates_one_through_gunicorn(app, serv
     browser = requests.Session()
     login = browser.get(server.url + "/login")
     assert login.status_code == 200 and login.headers["Server"].startswith("gunicorn")
-    form = _hidden_fields(login.text) | {"email": clerk.email, "password": PASSWORD}
+    form = hidden_fields(login.text) | {"email": clerk.email, "password": PASSWORD}
     assert browser.post(server.url + "/login", data=form, allow_redirects=False).status_code == 302
 
     orders = browser.get(server.url + "/orders")
@@ -165,7 +77,7 @@ def test_a_clerk_logs_in_lists_orders_and_creates_one_through_gunicorn(app, serv
         "promo": "1.000.000",
         "reductions": "200.000",
     }
-    created = browser.post(server.url + "/orders/new", data=_hidden_fields(new.text) | order, allow_redirects=False)
+    created = browser.post(server.url + "/orders/new", data=hidden_fields(new.text) | order, allow_redirects=False)
     assert created.status_code == 302, created.text
     saved = db.session.scalar(sa.select(Order).where(Order.number == "SO-GUNICORN"))
     assert saved.grand_total == Decimal("9300000.00") and saved.created_by_id == clerk.id
@@ -243,7 +155,7 @@ def test_the_health_command_exits_0_1_or_2_as_the_server_answers(app, server, ru
 
 def test_the_health_command_exits_2_when_it_cannot_ask(app, runner):
     app.config["API_TOKEN"] = TOKEN
-    closed = runner.invoke(args=["health", "--url", f"http://127.0.0.1:{_free_port()}", "--timeout", "5"])
+    closed = runner.invoke(args=["health", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "5"])
     assert closed.exit_code == 2
     assert "Cannot reach http://127.0.0.1:" in closed.output and "Connection refused" in closed.output
     typo = runner.invoke(args=["health", "--url", "127.0.0.1:8000"])

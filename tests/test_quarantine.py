@@ -26,6 +26,7 @@ from backoffice.models import (
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, quarantine
+from tests.rows import cost
 
 D = Decimal
 REFUSAL = "is quarantined: rows of its evidence carry no valid seal"
@@ -114,15 +115,6 @@ def street(app):
         ids[code] = customer.id
     quarantine(ids["HOTEL"])
     return ids
-
-
-def cost(customer_id: int) -> Decimal:
-    db.session.rollback()
-    return db.session.scalar(
-        sa.select(sa.func.sum(TransactionCalculation.total_price)).where(
-            TransactionCalculation.customer_id == customer_id
-        )
-    )
 
 
 def waiting(customer_id: int) -> int:

@@ -42,15 +42,10 @@ from tests.factories import (
     corrupt,
     stored,
 )
+from tests.verifying import found
 
 D = Decimal
 NOV = date(2026, 11, 1)
-
-
-def found(check: str) -> int:
-    """What ``reconcile verify --check <check>`` finds."""
-    db.session.rollback()
-    return run(RunMode.VERIFY, checks=[check]).mismatched
 
 
 def test_two_orders_saved_at_once_both_count_towards_the_target(app):

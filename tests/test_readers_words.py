@@ -4,7 +4,6 @@ tags and a seal's figures."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -19,16 +18,14 @@ from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt
-from tests.test_seals import forge_in_the_chain
-
-INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
-VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9"}
+from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, forge_in_the_chain
+from tests.pages import INDONESIAN, VIETNAMESE, shown
 
 
-def text(response) -> str:
+def shown_once_answered(response) -> str:
+    """The page's words (:func:`tests.pages.shown`), once it answered 200."""
     assert response.status_code == 200, response.status_code
-    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+    return shown(response)
 
 
 def history_of(page: str) -> str:
@@ -56,13 +53,13 @@ def test_a_customers_history_says_its_forms_labels_its_values_and_who_in_the_rea
     )
     client.post("/customers/HOTEL/realtime/off")
 
-    indonesian = history_of(text(client.get("/customers/HOTEL", headers=INDONESIAN)))
+    indonesian = history_of(shown_once_answered(client.get("/customers/HOTEL", headers=INDONESIAN)))
     assert "data demo dibuat" in indonesian
     assert "Tangguhkan di bawah : Rp0,00 → Rp250.000,00" in indonesian
     assert "Nama : Hotel Melati → Hotel Melati Baru" in indonesian
     assert "Dihitung secara waktu nyata : ya → tidak" in indonesian
     assert "Kode : — → HOTEL" in indonesian and "Dibuat : — →" in indonesian
-    vietnamese = history_of(text(client.get("/customers/HOTEL", headers=VIETNAMESE)))
+    vietnamese = history_of(shown_once_answered(client.get("/customers/HOTEL", headers=VIETNAMESE)))
     assert "dữ liệu mẫu tạo" in vietnamese
     assert "Tạm ngưng khi dưới : 0,00 IDR → 250.000,00 IDR" in vietnamese
     assert "Tính theo thời gian thực : có → không" in vietnamese
@@ -79,11 +76,11 @@ def test_a_targets_history_says_its_month_and_amount_as_its_screen_does(client, 
         "target_amount": "120.000.000",
     }
     assert client.post(f"/targets/{target.id}/edit", data=form | {"version": target.version}).status_code == 302
-    indonesian = text(client.get(f"/history/target/{target.id}", headers=INDONESIAN))
+    indonesian = shown_once_answered(client.get(f"/history/target/{target.id}", headers=INDONESIAN))
     assert f"Riwayat target #{target.id}" in indonesian
     assert "Bulan : 2026-11 → 2026-12" in indonesian
     assert "Jumlah target : Rp100.000.000,00 → Rp120.000.000,00" in indonesian
-    vietnamese = text(client.get(f"/history/target/{target.id}", headers=VIETNAMESE))
+    vietnamese = shown_once_answered(client.get(f"/history/target/{target.id}", headers=VIETNAMESE))
     assert f"Lịch sử của chỉ tiêu #{target.id}" in vietnamese and "Tháng : 2026-11 → 2026-12" in vietnamese
     for page in (indonesian, vietnamese):
         assert "Period start" not in page and "Target amount" not in page and "History of target" not in page
@@ -102,7 +99,7 @@ def test_a_change_a_job_made_names_the_job_when_only_it_was_running(client, admi
     monkeypatch.setattr(rq, "get_current_job", lambda: SimpleNamespace(func_name="backoffice.jobs.running.execute"))
     order = OrderFactory()
     monkeypatch.undo()
-    page = text(client.get(f"/history/order/{order.id}", headers=INDONESIAN))
+    page = shown_once_answered(client.get(f"/history/order/{order.id}", headers=INDONESIAN))
     assert f"{said} dibuat" in page and "job execute" not in page
     assert "Nomor pesanan : — →" in page and "Total keseluruhan : — → Rp9.300.000,00" in page
 
@@ -110,7 +107,7 @@ def test_a_change_a_job_made_names_the_job_when_only_it_was_running(client, admi
 def test_the_deleted_orders_say_who_deleted_them_in_words(client, admin):
     order = made_by_demo_data(OrderFactory, number="SO-DEMO")
     made_by_demo_data(lambda: (db.session.delete(order), db.session.commit()))
-    page = text(client.get("/orders/deleted", headers=VIETNAMESE))
+    page = shown_once_answered(client.get("/orders/deleted", headers=VIETNAMESE))
     assert "SO-DEMO" in page and "dữ liệu mẫu" in page and "command backoffice" not in page
 
 
@@ -128,17 +125,17 @@ def test_tampered_evidence_is_said_from_its_facts_in_the_readers_language(client
     _run, movement, _entry = forged
     auth.login(role="admin")
     response = client.get("/evidence", headers=INDONESIAN)
-    indonesian = text(response)
+    indonesian = shown_once_answered(response)
     assert f"Mutasi dompet #{movement}, mutasi #{movement} milik HOTEL — Hotel Melati: tanpa segel" in indonesian
     assert "Rp5.000,00 pada" in indonesian
     assert "Jurnal #" in indonesian
     html = response.get_data(as_text=True)
     assert '<legend class="label">Keputusan</legend>' in html and 'class="choices"' in html
     assert 'type="radio"' in html and '<ul id="decision"' not in html
-    vietnamese = text(client.get("/evidence", headers=VIETNAMESE))
+    vietnamese = shown_once_answered(client.get("/evidence", headers=VIETNAMESE))
     assert f"Biến động ví #{movement}" in vietnamese and "không có niêm phong: không do ứng dụng ghi" in vietnamese
     assert "5.000,00 IDR ngày" in vietnamese
-    customer = text(client.get("/customers/HOTEL", headers=INDONESIAN))
+    customer = shown_once_answered(client.get("/customers/HOTEL", headers=INDONESIAN))
     assert f"Mutasi dompet #{movement}" in customer
     for page in (indonesian, vietnamese, customer):
         assert "of balance_transactions" not in page and "it has no seal" not in page
@@ -162,10 +159,14 @@ def test_a_finding_keeps_its_english_for_the_logs_and_its_problem_code_for_the_s
 def test_a_runs_seals_are_states_and_its_entities_are_tagged_in_words(client, auth, forged):
     run_id, movement, _entry = forged
     auth.login(role="admin")
-    indonesian = text(client.get(f"/reconciliation/runs/{run_id}?check=evidence_seals", headers=INDONESIAN))
+    indonesian = shown_once_answered(
+        client.get(f"/reconciliation/runs/{run_id}?check=evidence_seals", headers=INDONESIAN)
+    )
     assert "tanpa segel yang sah" in indonesian and "tersegel" in indonesian
     assert f"mutasi dompet HOTEL #{movement}" in indonesian
-    vietnamese = text(client.get(f"/reconciliation/runs/{run_id}?check=evidence_seals", headers=VIETNAMESE))
+    vietnamese = shown_once_answered(
+        client.get(f"/reconciliation/runs/{run_id}?check=evidence_seals", headers=VIETNAMESE)
+    )
     assert "không có niêm phong hợp lệ" in vietnamese and "đã niêm phong" in vietnamese
     for page in (indonesian, vietnamese):
         assert "Rp0,00" not in page and "Rp1,00" not in page and "IDR" not in page
@@ -178,8 +179,8 @@ def test_a_runs_customer_is_tagged_with_its_code_in_words(client, auth):
     corrupt("customers", "balance", customer.id, "999")
     run = engine.run(RunMode.VERIFY, checks=["customer_wallet"])
     auth.login(role="admin")
-    indonesian = text(client.get(f"/reconciliation/runs/{run.id}", headers=INDONESIAN))
+    indonesian = shown_once_answered(client.get(f"/reconciliation/runs/{run.id}", headers=INDONESIAN))
     assert "pelanggan C0007" in indonesian and f"customer {customer.id}" not in indonesian
-    vietnamese = text(client.get(f"/reconciliation/runs/{run.id}", headers=VIETNAMESE))
+    vietnamese = shown_once_answered(client.get(f"/reconciliation/runs/{run.id}", headers=VIETNAMESE))
     assert "khách hàng C0007" in vietnamese and f"customer {customer.id}" not in vietnamese
     assert db.session.get(Customer, customer.id).balance == Decimal("999.00")

@@ -22,8 +22,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, metered_customer, past_the_guards, stored
-from tests.pages import text
-from tests.test_stale_edits import opened
+from tests.pages import opened, text
 
 D = Decimal
 

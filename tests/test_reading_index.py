@@ -35,7 +35,8 @@ from backoffice.services import billing, customers, meter_lifecycle, metering, p
 from backoffice.services.metering import Entry, MeterIndex
 from backoffice.services.metering.index import LastIndex, derive
 from tests.factories import MeterFactory, UserFactory, metered_customer, past_the_guards
-from tests.test_runtime_role import role, runtime_app, runtime_url  # noqa: F401 (the fixtures)
+from tests.roles import runtime_app
+from tests.verifying import clean
 
 D = Decimal
 OCT = date(2026, 10, 1)
@@ -58,10 +59,6 @@ def counts() -> dict[str, int]:
     db.session.rollback()
     tables = ("meter_readings", "meter_readings_history", "balance_transactions", "transaction_calculations", "seals")
     return {name: db.session.scalar(sa.text(f"SELECT count(*) FROM {name}")) for name in tables}
-
-
-def clean() -> bool:
-    return run(RunMode.VERIFY).mismatched == 0
 
 
 # --- Index to volume ---------------------------------------------------------------------------------------------
@@ -451,7 +448,7 @@ def test_a_customer_not_kept_in_real_time_gets_a_recalculation_request_for_each_
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TransactionCalculation)) == 0
 
 
-def test_the_batch_recorder_works_under_the_runtime_role(app, runtime_url):  # noqa: F811 (the fixture)
+def test_the_batch_recorder_works_under_the_runtime_role(app, runtime_url):
     with runtime_app(runtime_url):
         customer, meter = metered_customer("HOTEL", OCT, D("1000.00"), prepaid=D("100000"), serial="M-1")
         ids = metering.record_readings(

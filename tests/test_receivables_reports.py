@@ -8,20 +8,19 @@ import io
 import re
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from babel.dates import format_date
 
 from backoffice.models import Customer, Invoice
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import billing, meter_lifecycle, receivables
 from backoffice.web.billing.statements import three_months_before
+from tests.checkout import ROOT
 from tests.factories import CustomerFactory, MeterFactory
-from tests.pages import text
+from tests.pages import shown_day, shown_money, text
 
 D = Decimal
 BOUNDARIES = {0: "current", 1: "1-30", 30: "1-30", 31: "31-60", 60: "31-60", 61: "61-90", 90: "61-90", 91: "over_90"}
@@ -30,7 +29,7 @@ HEADER = (
     "customer_code,customer_name,meter,invoice,issued_on,due_on,days_overdue,outstanding,"
     "current,1-30,31-60,61-90,over_90"
 )
-PRINT_CSS = Path(__file__).resolve().parent.parent / "static" / "print.css"
+PRINT_CSS = ROOT / "static" / "print.css"
 
 
 def ago(days: int) -> date:
@@ -70,17 +69,6 @@ def acme_rows() -> dict[str, tuple]:
         receivables.open_invoices(local_today(), receivables.Scope(where=(Customer.code == "ACME",)))
     )
     return {row.number: (row.days_overdue, row.bucket, row.outstanding) for row in rows}
-
-
-def day(moment: date) -> str:
-    """A day as the English pages write it in Indonesia (Babel's medium date: "1 Sept 2026")."""
-    return format_date(moment, "medium", locale="en_ID")
-
-
-def money(value: Decimal) -> str:
-    from backoffice.web.plumbing.filters import money as shown
-
-    return shown(value)
 
 
 def downloaded(client, url: str) -> tuple[str, list[dict]]:
@@ -130,12 +118,14 @@ def test_the_page_totals_each_customer_and_every_customer_per_bucket(client, fin
     expected |= {"61-90": D(62000 + 91000), "over_90": D(92000)}
     row = re.search(rf'<tr class="group subtotal" id="customer-{acme}">(.*?)</tr>', page).group(1)
     cells = re.findall(r'<td class="num">(?:<strong>)?([^<]*)<', row)
-    assert cells == [money(expected[name]) for name in receivables.BUCKETS] + [money(sum(expected.values()))]
+    assert cells == [shown_money(expected[name]) for name in receivables.BUCKETS] + [
+        shown_money(sum(expected.values()))
+    ]
     # Every customer: ACME's, BETA's older invoice (31-60 days past due), nothing of CRED's (paid).
     everyone = dict(expected, **{"31-60": expected["31-60"] + D(300000)})
     for name in receivables.BUCKETS:
-        assert f'id="all-{name}">{money(everyone[name])}<' in page
-    assert f'id="all-total"><strong>{money(sum(everyone.values()))}<' in page
+        assert f'id="all-{name}">{shown_money(everyone[name])}<' in page
+    assert f'id="all-total"><strong>{shown_money(sum(everyone.values()))}<' in page
     assert 'id="invoice-' in page and "B-OLD" in page and "B-NEW" not in page and "C-1" not in page
 
 
@@ -172,7 +162,7 @@ def test_the_csv_has_the_header_and_a_row_per_open_invoice_its_outstanding_in_it
 def test_credit_no_invoice_takes_is_shown_apart(client, finance, book):
     page = text(client.get("/receivables/aging"))
     credits = page.split('id="credits"', 1)[1].split("</table>", 1)[0]
-    assert "CRED" in credits and "M-C" in credits and money(D("70000")) in credits
+    assert "CRED" in credits and "M-C" in credits and shown_money(D("70000")) in credits
     assert "ACME" not in credits and "BETA" not in credits
     assert [(row.code, row.serial, row.unapplied) for row in receivables.credits(local_today())] == [
         ("CRED", "M-C", D("70000.00"))
@@ -282,13 +272,16 @@ def test_the_statement_opens_runs_and_closes_on_the_customers_invoices_and_payme
         ("invoice", "B-NEW", D("500000.00")),
         ("payment", "TRF-B", D("300000.00")),
     ]
-    assert f'id="opening">{money(D("300000"))}<' in page and f'id="closing"><strong>{money(D("300000"))}<' in page
+    assert (
+        f'id="opening">{shown_money(D("300000"))}<' in page
+        and f'id="closing"><strong>{shown_money(D("300000"))}<' in page
+    )
     payment = re.search(rf'<tr id="line-payment-{book["paid"]}">.*?</tr>', page).group(0)
-    assert f"Pays: B-NEW ({money(D('200000'))})" in payment
+    assert f"Pays: B-NEW ({shown_money(D('200000'))})" in payment
     # What is open: the older invoice, which the payment applied to the newer one left.
     aging = page.split('id="statement-aging"', 1)[1].split("</table>", 1)[0]
     assert f'id="open-{book["old"]}"' in aging and "B-NEW" not in aging
-    assert f'id="aging-31-60">{money(D("300000"))}<' in aging
+    assert f'id="aging-31-60">{shown_money(D("300000"))}<' in aging
 
 
 def test_the_statements_closing_today_is_what_the_customer_owes(book):
@@ -315,7 +308,7 @@ def test_the_statement_prints_on_a4_with_the_company_and_the_customers_address(a
     assert "PT Gas Nusantara" in page and "Jl. Sudirman 1, Jakarta" in page
     assert "Acme Hotel" in page and "Jl. Mawar 1, Bandung" in page and "data-print" in page
     since, today = three_months_before(local_today()), local_today()
-    assert f"{day(since)} – {day(today)}" in page
+    assert f"{shown_day(since)} – {shown_day(today)}" in page
 
 
 def test_three_months_up_to_a_day_start_the_day_after_the_same_day_three_months_before():
@@ -361,17 +354,19 @@ def test_the_printed_invoice_shows_what_pays_it_and_what_it_still_asks(client, f
     assert response.status_code == 200
     page = text(response)
     assert "Invoice P-1" in page and "M-P" in page and "Part Payer" in page and "Jl. Melati 7" in page
-    assert f'id="amount">{money(D("500000"))}<' in page
+    assert f'id="amount">{shown_money(D("500000"))}<' in page
     paid = page.split('id="invoice-payments"', 1)[1].split("</table>", 1)[0]
-    assert "TRF-P1" in paid and money(D("120000")) in paid and "TRF-P2" in paid and money(D("30000")) in paid
-    assert f'id="outstanding"><strong>{money(D("350000"))}<' in page
+    assert (
+        "TRF-P1" in paid and shown_money(D("120000")) in paid and "TRF-P2" in paid and shown_money(D("30000")) in paid
+    )
+    assert f'id="outstanding"><strong>{shown_money(D("350000"))}<' in page
     assert 'id="status">overdue (partly paid)<' in page
     assert '<link rel="stylesheet" href="/static/print.css" media="print">' in page
 
 
 def test_a_paid_invoice_prints_paid(client, finance, book):
     page = text(client.get(f"/customers/BETA/invoices/{book['new']}/print"))
-    assert 'id="status">paid<' in page and f'id="outstanding"><strong>{money(D("0"))}<' in page
+    assert 'id="status">paid<' in page and f'id="outstanding"><strong>{shown_money(D("0"))}<' in page
     assert "TRF-B" in page
 
 
@@ -394,6 +389,6 @@ def test_the_aging_workbook_has_a_row_per_open_invoice_its_amounts_as_numbers(cl
 
 def test_the_aging_report_prints_under_its_own_title_and_day(client, finance, book):
     page = text(client.get(f"/receivables/aging?as_of={ago(3).isoformat()}"))
-    assert f'<h1 class="print-only" id="aging-print-title">Aging report as of {day(ago(3))}</h1>' in page
+    assert f'<h1 class="print-only" id="aging-print-title">Aging report as of {shown_day(ago(3))}</h1>' in page
     assert '<h1 class="no-print">Billing</h1>' in page
     assert re.search(r"\.print-only \{ display: block !important; \}", PRINT_CSS.read_text())

@@ -30,10 +30,10 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run, scope_for
 from backoffice.reconcile.locks import RunRefused
 from backoffice.services import meter_lifecycle, metering
+from tests.checkout import ROOT
 from tests.factories import CustomerFactory, MeterFactory, OrderFactory, TargetFactory, UserFactory, corrupt, stored
 from tests.workers import run_worker, worker_env
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKOFFICE = str(Path(sys.executable).parent / "backoffice")
 
 

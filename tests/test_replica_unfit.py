@@ -10,7 +10,6 @@ import subprocess
 import sys
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,13 +19,11 @@ from backoffice.platform.config import ConfigError, read
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests import factories
+from tests.checkout import CONSOLE_SCRIPT, ROOT
 from tests.clusters import free_port
+from tests.factories import PASSWORD
 
-ROOT = Path(__file__).resolve().parent.parent
-CONSOLE_SCRIPT = Path(sys.executable).with_name("backoffice")
 EXAMPLE = "(e.g. postgresql://backoffice_app@standby/backoffice)"
-PASSWORD = "correct horse battery"
-
 UNFIT = pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -35,6 +35,7 @@ from tests import clusters
 from tests.clusters import Cluster, free_port, wait_for
 from tests.conftest import require_service
 from tests.factories import CustomerFactory, OrderFactory, hotel_with_meter
+from tests.roles import drop_role
 
 D = Decimal
 WRONG_KEY = "not-the-installation-s-key-" + "x" * 40
@@ -52,11 +53,11 @@ def role(app) -> str:
     """A login role of this test process's own, for the source database's runtime role; dropped afterwards (after
     the restored databases, where it holds privileges too)."""
     name = f"{_url().database}_restore_app"
-    _drop_role(name)
+    drop_role(name)
     with db.engine.begin() as connection:
         connection.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
     yield name
-    _drop_role(name)
+    drop_role(name)
 
 
 @pytest.fixture
@@ -440,14 +441,6 @@ def _grant_in(url: str, role: str) -> None:
             grant_runtime(connection, role)
     finally:
         engine.dispose()
-
-
-def _drop_role(role: str) -> None:
-    db.session.rollback()
-    with db.engine.begin() as connection:
-        if connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}):
-            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-            connection.exec_driver_sql(f'DROP ROLE "{role}"')
 
 
 def _app_on(url: str, anchors: str):

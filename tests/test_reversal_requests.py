@@ -25,28 +25,18 @@ from backoffice.models import (
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, wallet
+from tests.approving import requests
 from tests.concurrency import race
-from tests.factories import UserFactory, past_the_guards
+from tests.factories import past_the_guards
+from tests.logins import log_in
 from tests.pages import text
-from tests.rows import balance_of, written
-from tests.test_approvals import log_in
+from tests.rows import balance_of, refused, written
 
 D = Decimal
 
 
-@pytest.fixture
-def clerk(app):
-    """A finance clerk (not logged in; the factories' password)."""
-    return UserFactory(email="clerk@example.com", role="finance")
-
-
 WRITTEN = (BalanceTransaction, ApprovalRequest, balance_of("HOTEL"))
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
-
-
-def requests() -> list[ApprovalRequest]:
-    db.session.rollback()
-    return list(db.session.scalars(sa.select(ApprovalRequest).order_by(ApprovalRequest.id)))
 
 
 def field_error(response, name: str = "description") -> str:
@@ -290,19 +280,6 @@ def test_a_request_beyond_the_balance_is_refused_when_asked(client, limit, hotel
 
 
 # --- The first approval: guarded by the database, sealed ------------------------------------------------------------
-
-
-def raw(statement: str, **values) -> None:
-    """A statement by SQL, past the application, in a transaction of its own."""
-    db.session.rollback()
-    with db.engine.begin() as connection:
-        connection.execute(sa.text(statement), values)
-
-
-def refused(statement: str, **values) -> str:
-    with pytest.raises(sa.exc.DatabaseError) as refusal:
-        raw(statement, **values)
-    return str(refusal.value.orig)
 
 
 def test_a_first_approval_is_written_once_and_the_second_is_another_admin_s(client, limit, hotel, clerk, maker):

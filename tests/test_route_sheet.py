@@ -20,8 +20,7 @@ from backoffice.services.metering import MeterIndex
 from backoffice.services.metering.route import NO_MANAGER, route_sheet
 from tests.chromium import follow, log_in
 from tests.factories import AccountManagerFactory, MeterFactory, UserFactory, metered_customer
-from tests.test_browser import page  # noqa: F401 (the fixture)
-from tests.test_stale_edits import opened
+from tests.pages import opened
 
 D = Decimal
 OCT = date(2026, 10, 1)
@@ -171,7 +170,7 @@ def test_an_empty_sheet_saves_nothing_and_says_so(client, finance, route):
 
 
 @pytest.mark.browser
-def test_the_sheet_is_typed_from_the_keyboard_and_checked_as_each_cell_is_left(page, route):  # noqa: F811 (the fixture)
+def test_the_sheet_is_typed_from_the_keyboard_and_checked_as_each_cell_is_left(page, route):
     from playwright.sync_api import expect
 
     UserFactory(email="clerk@example.com")

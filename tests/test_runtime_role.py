@@ -8,15 +8,13 @@ evidence, and the application's writing flows all work under it.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask import current_app
 
-from backoffice import create_app, jobs, register_migrations
+from backoffice import jobs
 from backoffice.models import (
     ApprovalStatus,
     BalanceTransaction,
@@ -62,67 +60,11 @@ from backoffice.services import (
 from backoffice.services.customers import Details, create_customer
 from backoffice.services.orders import save_order
 from backoffice.services.periods import GUARDED
-from tests.factories import MeterFactory, OrderFactory, UserFactory, imported, job_in
-from tests.test_seals import forge_in_the_chain
+from tests.factories import MeterFactory, OrderFactory, UserFactory, forge_in_the_chain, imported, job_in
+from tests.roles import drop_role, grant, runtime_app
 
 D = Decimal
 INSUFFICIENT_PRIVILEGE = "42501"
-
-
-def _drop_role(role: str) -> None:
-    db.session.rollback()
-    with db.engine.begin() as connection:
-        if connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}):
-            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-            connection.exec_driver_sql(f'DROP ROLE "{role}"')
-
-
-def _grant(app, role: str):
-    register_migrations(app)
-    return app.test_cli_runner().invoke(args=["db", "grant-runtime", role])
-
-
-@pytest.fixture
-def role(app):
-    """A login role of this test process's own, not yet granted anything; dropped afterwards."""
-    name = f"{sa.make_url(app.config['SQLALCHEMY_DATABASE_URI']).database}_runtime"
-    _drop_role(name)
-    with db.engine.begin() as connection:
-        connection.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
-    yield name
-    _drop_role(name)
-
-
-@pytest.fixture
-def runtime_url(app, role) -> str:
-    """The database's URL as the runtime role, granted by the command."""
-    result = _grant(app, role)
-    assert result.exit_code == 0, result.output
-    url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(username=role, password=None)
-    return url.render_as_string(hide_password=False)
-
-
-@contextmanager
-def runtime_app(url: str, **config):
-    """The application built on the runtime role's URL, its context pushed; its connections closed after."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": "test",
-            "WTF_CSRF_ENABLED": False,
-            "REDIS_URL": None,
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "ANCHORS_FOLDER": current_app.config["ANCHORS_FOLDER"],
-            **config,
-        }
-    )
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _privileges(role: str) -> dict:
@@ -138,7 +80,7 @@ def _privileges(role: str) -> dict:
 
 
 def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothing(app, role):
-    first = _grant(app, role)
+    first = grant(app, role)
     assert first.exit_code == 0, first.output
     assert f"Granted {role} the runtime privileges" in first.output
     assert "UPDATE (status, posted_at, posted_by_id, source_id, description) on journal_entries" in first.output
@@ -146,7 +88,7 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
     assert "move_job(" in first.output and "end_reconciliation_run(" in first.output
     assert "SELECT, INSERT, DELETE, UPDATE (" in first.output and ") on jobs" in first.output
     held = _privileges(role)
-    second = _grant(app, role)
+    second = grant(app, role)
     assert (second.exit_code, second.output) == (0, first.output)
     assert _privileges(role) == held
 
@@ -187,7 +129,7 @@ def test_the_grant_is_read_from_the_catalogue_and_running_it_again_changes_nothi
     # A grant made by hand (or by an earlier version) beyond what the application needs goes on the next run.
     db.session.execute(sa.text(f'GRANT UPDATE, DELETE, TRUNCATE ON balance_transactions TO "{role}"'))
     db.session.commit()
-    assert _grant(app, role).exit_code == 0
+    assert grant(app, role).exit_code == 0
     assert _privileges(role) == held
 
 
@@ -241,11 +183,11 @@ def test_a_finding_closed_by_the_runtime_role_is_refused_and_a_decision_through_
 
 
 def test_a_role_that_does_not_exist_or_could_pass_the_guards_is_refused_and_granted_nothing(app, role):
-    missing = _grant(app, "no_such_role")
+    missing = grant(app, "no_such_role")
     assert missing.exit_code != 0
     assert 'The role "no_such_role" does not exist' in missing.output and "Nothing was granted." in missing.output
 
-    superuser = _grant(app, db.session.scalar(sa.text("SELECT current_user")))
+    superuser = grant(app, db.session.scalar(sa.text("SELECT current_user")))
     assert superuser.exit_code != 0 and "is a superuser" in superuser.output
 
     for making, refusal in [
@@ -264,7 +206,7 @@ def test_a_role_that_does_not_exist_or_could_pass_the_guards_is_refused_and_gran
 def test_a_role_with_a_power_over_roles_databases_rows_or_replication_is_refused_and_granted_nothing(app, role, power):
     with db.engine.begin() as connection:
         connection.exec_driver_sql(f'ALTER ROLE "{role}" {power}')
-    refused = _grant(app, role)
+    refused = grant(app, role)
     assert refused.exit_code != 0
     assert f'"{role}" has {power}: the runtime role must be an ordinary role' in refused.output
     assert "Nothing was granted." in refused.output
@@ -272,13 +214,13 @@ def test_a_role_with_a_power_over_roles_databases_rows_or_replication_is_refused
 
     with db.engine.begin() as connection:
         connection.exec_driver_sql(f'ALTER ROLE "{role}" NO{power}')
-    assert _grant(app, role).exit_code == 0
+    assert grant(app, role).exit_code == 0
 
 
 def test_a_member_of_the_owner_or_of_a_powerful_role_however_deep_is_refused_and_granted_nothing(app, role):
     owner, middle = f"{role}_owner", f"{role}_middle"
     for made in (owner, middle):
-        _drop_role(made)
+        drop_role(made)
     try:
         with db.engine.begin() as connection:
             connection.exec_driver_sql(f'CREATE ROLE "{owner}" NOLOGIN')
@@ -297,13 +239,13 @@ def test_a_member_of_the_owner_or_of_a_powerful_role_however_deep_is_refused_and
             outer.rollback()
         with db.engine.begin() as connection:
             connection.exec_driver_sql(f'ALTER ROLE "{owner}" CREATEROLE')
-        refused = _grant(app, role)
+        refused = grant(app, role)
         assert refused.exit_code != 0
         assert f'"{role}" is a member of {owner}, which has CREATEROLE' in refused.output
         assert not any(_privileges(role).values())
     finally:
         for made in (middle, owner):
-            _drop_role(made)
+            drop_role(made)
 
 
 def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_url):

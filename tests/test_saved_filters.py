@@ -4,9 +4,7 @@ sort are kept, and the list reads a saved query as it reads any address."""
 
 from __future__ import annotations
 
-import html
 import re
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,13 +13,13 @@ from backoffice.models import SavedFilter
 from backoffice.platform.extensions import db
 from backoffice.services import saved_filters
 from backoffice.web.saved_filters import LISTS
+from tests.checkout import ROOT
 from tests.chromium import follow, log_in
 from tests.conftest import AuthActions
 from tests.factories import AccountManagerFactory, CustomerFactory, OrderFactory, UserFactory
+from tests.pages import INDONESIAN, VIETNAMESE, unescaped_html
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
-VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9"}
+TEMPLATES = ROOT / "templates"
 ADDRESSES = {
     "aging": "/receivables/aging",
     "customers": "/customers",
@@ -45,10 +43,6 @@ def saved(user_id: int | None = None) -> list[tuple]:
     return [tuple(row) for row in db.session.execute(query.order_by(SavedFilter.list_name, SavedFilter.name))]
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def kept_query(page: str) -> str | None:
     """The query string the page's form would save (``None``: the page offers no form)."""
     found = re.search(
@@ -58,7 +52,7 @@ def kept_query(page: str) -> str | None:
 
 
 def test_filters_saved_under_a_name_keep_only_the_lists_own_filters_and_its_sort(client, finance):
-    page = text(client.get("/invoices?customer=Jakarta&status=overdue&page=2&sort=-due&since=&colour=red"))
+    page = unescaped_html(client.get("/invoices?customer=Jakarta&status=overdue&page=2&sort=-due&since=&colour=red"))
     assert "Save these filters" in page
     assert kept_query(page) == "customer=Jakarta&status=overdue&sort=-due"
 
@@ -69,14 +63,14 @@ def test_filters_saved_under_a_name_keep_only_the_lists_own_filters_and_its_sort
     assert answer.status_code == 302
     assert answer.location == "/invoices?customer=Jakarta&status=overdue&sort=-due"
     assert saved(finance.id) == [("invoices", "Overdue Jakarta", "customer=Jakarta&status=overdue&sort=-due")]
-    assert "These filters are saved as “Overdue Jakarta”." in text(client.get(answer.location))
+    assert "These filters are saved as “Overdue Jakarta”." in unescaped_html(client.get(answer.location))
 
-    listed = text(client.get("/invoices"))
+    listed = unescaped_html(client.get("/invoices"))
     link = re.search(r'<a href="([^"]+)">Overdue Jakarta</a>', listed)
     assert link is not None and link.group(1) == "/invoices?customer=Jakarta&status=overdue&sort=-due"
     # The list shows the saved filter it is filtered by as the current one.
     assert '<a href="/invoices?customer=Jakarta&status=overdue&sort=-due" aria-current="true">Overdue Jakarta</a>' in (
-        text(client.get("/invoices?customer=Jakarta&status=overdue&sort=-due&page=3"))
+        unescaped_html(client.get("/invoices?customer=Jakarta&status=overdue&sort=-due&page=3"))
     )
 
 
@@ -86,10 +80,10 @@ def test_a_saved_filter_applies_its_filters_in_one_click(client, finance):
     OrderFactory(number="BDG-1", customer=CustomerFactory(code="BDG", name="Bandung Gas", account_manager=manager))
     client.post("/account/filters/orders", data={"name": "Jakarta", "query": "q=Jakarta&sort=-grand_total"})
 
-    link = re.search(r'<a href="([^"]+)">Jakarta</a>', text(client.get("/orders"))).group(1)
+    link = re.search(r'<a href="([^"]+)">Jakarta</a>', unescaped_html(client.get("/orders"))).group(1)
     applied = client.get(link)
     assert applied.status_code == 200
-    page = text(applied)
+    page = unescaped_html(applied)
     assert "JKT-1" in page and "BDG-1" not in page
     assert 'value="Jakarta"' in page
 
@@ -99,7 +93,7 @@ def test_saving_under_a_name_again_replaces_its_filters_and_says_so(client, fina
     answer = client.post(
         "/account/filters/targets", data={"name": "May", "query": "month=2026-06&sort=month"}, follow_redirects=True
     )
-    assert "The filters saved as “May” were replaced with these." in text(answer)
+    assert "The filters saved as “May” were replaced with these." in unescaped_html(answer)
     assert saved(finance.id) == [("targets", "May", "month=2026-06&sort=month")]
 
 
@@ -107,13 +101,13 @@ def test_a_saved_filter_is_deleted_and_the_list_shown_as_it_was(client, finance)
     client.post("/account/filters/meters", data={"name": "Retired", "query": "status=retired"})
     client.post("/account/filters/meters", data={"name": "Serial 7", "query": "q=7"})
     found = db.session.scalar(sa.select(SavedFilter.id).where(SavedFilter.name == "Retired"))
-    page = text(client.get("/meters?status=retired"))
+    page = unescaped_html(client.get("/meters?status=retired"))
     assert f'action="/account/filters/meters/{found}/delete"' in page
     assert 'aria-label="Delete the saved filter “Retired”"' in page
 
     answer = client.post(f"/account/filters/meters/{found}/delete", data={"query": "status=retired&page=4"})
     assert answer.status_code == 302 and answer.location == "/meters?status=retired"
-    assert "The saved filter “Retired” is deleted." in text(client.get(answer.location))
+    assert "The saved filter “Retired” is deleted." in unescaped_html(client.get(answer.location))
     assert saved(finance.id) == [("meters", "Serial 7", "q=7")]
     assert client.post(f"/account/filters/meters/{found}/delete").status_code == 404
 
@@ -123,7 +117,7 @@ def test_a_person_sees_and_deletes_only_their_own_saved_filters(app, client, fin
     saved_filters.save_filters(other.id, "orders", "Theirs", "q=theirs")
     theirs = db.session.scalar(sa.select(SavedFilter.id))
 
-    assert "Theirs" not in text(client.get("/orders"))
+    assert "Theirs" not in unescaped_html(client.get("/orders"))
     assert client.post(f"/account/filters/orders/{theirs}/delete").status_code == 404
     assert client.post(f"/account/filters/customers/{theirs}/delete").status_code == 404
     assert client.post(f"/account/filters/orders/{2**62}/delete").status_code == 404
@@ -134,7 +128,7 @@ def test_a_person_sees_and_deletes_only_their_own_saved_filters(app, client, fin
 
     second = app.test_client()
     AuthActions(second).login()
-    assert "Theirs" not in text(second.get("/orders"))
+    assert "Theirs" not in unescaped_html(second.get("/orders"))
 
 
 @pytest.mark.parametrize("address", ["/account/filters/no-such-list", "/account/filters/no-such-list/1/delete"])
@@ -159,7 +153,7 @@ def test_filters_that_cannot_be_saved_are_refused_with_a_message_and_nothing_wri
 ):
     answer = client.post("/account/filters/customers", data={"name": name, "query": query}, follow_redirects=True)
     assert answer.status_code == 200
-    assert message in text(answer)
+    assert message in unescaped_html(answer)
     assert saved() == []
 
 
@@ -175,7 +169,10 @@ def test_a_person_keeps_at_most_30_saved_filters_of_a_list_and_may_still_replace
     answer = client.post(
         "/account/filters/payments", data={"name": "One more", "query": "customer=X"}, follow_redirects=True
     )
-    assert "You keep 30 saved filters of this list, the most there may be: delete one to save another." in text(answer)
+    assert (
+        "You keep 30 saved filters of this list, the most there may be: delete one to save another."
+        in unescaped_html(answer)
+    )
     assert len(saved(finance.id)) == 30
     assert ("payments", "One more", "customer=X") not in saved(finance.id)
 
@@ -192,9 +189,9 @@ def test_a_saved_filter_that_no_longer_reads_shows_the_lists_own_message(client,
     manager.email = "ani.s@example.com"
     db.session.commit()
 
-    applied = client.get(re.search(r'<a href="([^"]+)">Ani\'s</a>', text(client.get("/orders"))).group(1))
+    applied = client.get(re.search(r'<a href="([^"]+)">Ani\'s</a>', unescaped_html(client.get("/orders"))).group(1))
     assert applied.status_code == 200
-    assert "No account manager with email ani@example.com." in text(applied)
+    assert "No account manager with email ani@example.com." in unescaped_html(applied)
 
 
 @pytest.mark.parametrize(
@@ -209,14 +206,14 @@ def test_a_saved_filter_that_no_longer_reads_shows_the_lists_own_message(client,
 )
 def test_a_forged_saved_query_is_read_as_the_list_reads_it(client, finance, list_name, query, status, message):
     client.post(f"/account/filters/{list_name}", data={"name": "Forged", "query": query})
-    link = re.search(r'<a href="([^"]+)">Forged</a>', text(client.get(ADDRESSES[list_name])))
+    link = re.search(r'<a href="([^"]+)">Forged</a>', unescaped_html(client.get(ADDRESSES[list_name])))
     applied = client.get(link.group(1))
     assert applied.status_code == status
-    assert message in text(applied)
+    assert message in unescaped_html(applied)
 
 
 def test_filters_the_list_cannot_read_are_not_offered_for_saving(client, finance):
-    page = text(client.get("/orders?month=2026-13"))
+    page = unescaped_html(client.get("/orders?month=2026-13"))
     assert "Write the month as YYYY-MM" in page
     assert kept_query(page) is None
 
@@ -228,12 +225,12 @@ def test_the_messages_are_in_the_readers_language(client, finance):
         headers=INDONESIAN,
         follow_redirects=True,
     )
-    assert "Filter ini disimpan sebagai “Jakarta”." in text(indonesian)
-    assert "Filter tersimpan" in text(indonesian)
+    assert "Filter ini disimpan sebagai “Jakarta”." in unescaped_html(indonesian)
+    assert "Filter tersimpan" in unescaped_html(indonesian)
     vietnamese = client.post(
         "/account/filters/orders", data={"name": "", "query": "q=Jakarta"}, headers=VIETNAMESE, follow_redirects=True
     )
-    assert "Hãy đặt tên bộ lọc từ 1 đến 60 ký tự." in text(vietnamese)
+    assert "Hãy đặt tên bộ lọc từ 1 đến 60 ký tự." in unescaped_html(vietnamese)
     assert saved(finance.id) == [("orders", "Jakarta", "q=Jakarta")]
 
 
@@ -258,9 +255,9 @@ def test_saving_without_the_forms_token_is_refused_and_nothing_written(client, f
     ],
 )
 def test_each_list_with_filters_offers_to_save_them_its_own_parameters_only(client, finance, list_name, query):
-    page = text(client.get(f"{ADDRESSES[list_name]}?{query}&page=2&colour=red"))
+    page = unescaped_html(client.get(f"{ADDRESSES[list_name]}?{query}&page=2&colour=red"))
     assert kept_query(page) == query
-    assert 'id="saved-filters"' not in text(client.get(ADDRESSES[list_name]))
+    assert 'id="saved-filters"' not in unescaped_html(client.get(ADDRESSES[list_name]))
 
 
 def test_every_list_offering_saved_filters_is_one_the_server_keeps_them_for():

@@ -5,7 +5,6 @@ serious on them; on a phone in Bahasa Indonesia too (its words are longer), and 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,12 +14,13 @@ from backoffice.models import Customer, Order, RunMode, User
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import approvals, demo, wallet
+from tests.checkout import ROOT
 from tests.chromium import log_in
 from tests.conftest import require_service
 from tests.factories import UserFactory, corrupt
 
 pytestmark = pytest.mark.browser
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 LONG_REASON = (

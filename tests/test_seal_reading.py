@@ -20,8 +20,7 @@ from backoffice.posting.movement import Movement
 from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
 from backoffice.services import installation, wallet
-from tests.factories import CustomerFactory, UserFactory, past_the_guards
-from tests.test_seals import forge_in_the_chain
+from tests.factories import CustomerFactory, UserFactory, forge_in_the_chain, past_the_guards
 
 MADE_IN_PYTHON = {"approval_requests", "approval_requests_history", "reconciliation_runs"}
 """The kinds whose text only Python makes: a JSON column (a run's scope and checks)."""

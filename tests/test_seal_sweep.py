@@ -11,13 +11,11 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from backoffice import jobs
 from backoffice.evidence import seals, verifying
 from backoffice.models import (
     CheckResult,
     EvidenceInsertedBelow,
     EvidenceMark,
-    JobStatus,
     RunMode,
     TamperedEvidence,
 )
@@ -26,12 +24,10 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import engine, evidence_seals
 from backoffice.services import wallet
-from tests.factories import CustomerFactory, past_the_guards
-from tests.test_seals import forge_in_the_chain
+from tests.factories import CustomerFactory, forge_in_the_chain, past_the_guards
+from tests.nights import DAYS, STRIPE, nightly_record
 
 FIRST = date(2026, 11, 23)
-DAYS = 3
-STRIPE = 2
 
 
 @pytest.fixture
@@ -42,7 +38,7 @@ def movements(app, monkeypatch):
     app.config["SEAL_SWEEP_DAYS"] = DAYS
     customer = CustomerFactory(code="C0001")
     made = [wallet.recharge(customer, D(amount)) for amount in ("100", "200", "300", "400")]
-    _nightly(FIRST)
+    nightly_record(FIRST)
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
     return customer, [movement.id for movement in made]
@@ -59,7 +55,7 @@ def test_an_old_row_changed_in_place_is_found_by_the_night_whose_slice_holds_it_
 
     for night in nights:
         with caplog.at_level(logging.INFO, logger="backoffice.reconcile.evidence_seals"):
-            _nightly(night)
+            nightly_record(night)
         assert _found(forged) == (night >= holding), night
     assert [line for line in caplog.messages if "of the sweep's slice" in line and f"of {DAYS} (night of" in line]
 
@@ -73,7 +69,7 @@ def test_an_old_row_deleted_is_found_gone_by_the_night_whose_slice_holds_its_sea
     holding = next(night for night in nights if night.toordinal() % DAYS == (gone // STRIPE) % DAYS)
 
     for night in nights:
-        _nightly(night)
+        nightly_record(night)
         assert _found(gone) == (night >= holding), night
     what = db.session.scalar(
         sa.select(TamperedEvidence.what).where(
@@ -95,7 +91,7 @@ def test_a_row_added_or_changed_since_the_anchor_is_found_the_next_night_whateve
         if (FIRST + timedelta(days=n)).toordinal() % DAYS not in stripes
     )
 
-    _nightly(night)
+    nightly_record(night)
 
     assert _found(changed) and _found(forged)
 
@@ -105,7 +101,7 @@ def test_a_row_inserted_below_the_anchored_ids_without_a_seal_is_found_the_next_
     newcomer = CustomerFactory(code="C0009")  # no movement of their own: no chain to break
     _insert_movement(forged_id, newcomer.id, "3000000")
 
-    _nightly(FIRST + timedelta(days=1))
+    nightly_record(FIRST + timedelta(days=1))
 
     assert _found(forged_id)
 
@@ -134,7 +130,7 @@ def test_the_database_records_a_row_inserted_at_or_below_the_anchor_s_marks_and_
         )
     ).all()
     assert set(recorded) >= {("balance_transactions", forged_id), ("journal_entries", forged_id)}
-    night = _nightly(_outside_the_stripes(forged_id))
+    night = nightly_record(_outside_the_stripes(forged_id))
     assert _found(forged_id)
     assert {"balance_transactions", "journal_entries"} <= evidence_seals.Night.of(night.run_id).recorded
 
@@ -156,7 +152,7 @@ def test_with_marks_in_the_database_that_are_not_the_anchor_s_the_night_reads_ev
     _insert_movement(forged_id, newcomer.id, "3000000")
     assert db.session.scalar(sa.select(sa.func.count(EvidenceInsertedBelow.id))) == 0
 
-    _nightly(_outside_the_stripes(forged_id))
+    nightly_record(_outside_the_stripes(forged_id))
 
     assert _found(forged_id)
 
@@ -206,19 +202,13 @@ def test_a_verification_by_hand_verifies_every_row_where_the_nightly_verified_it
         for n in range(1, DAYS + 1)
         if (FIRST + timedelta(days=n)).toordinal() % DAYS != (forged // STRIPE) % DAYS
     )
-    nightly = _nightly(night)
+    nightly = nightly_record(night)
     assert not _found(forged)
 
     by_hand = engine.run(RunMode.VERIFY, checks=["evidence_seals"])
 
     assert _found(forged)
     assert _checked(nightly.run_id) < _checked(by_hand.id)
-
-
-def _nightly(day: date):
-    record, _ = jobs.enqueue_nightly(day)
-    assert record.status is JobStatus.FINISHED, record.error
-    return record
 
 
 def _insert_movement(row_id: int, customer_id: int, amount: str) -> None:

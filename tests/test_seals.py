@@ -31,52 +31,7 @@ from backoffice.reconcile.evidence_review import ReviewError
 from backoffice.reconcile.evidence_seals import EvidenceSeals
 from backoffice.services import approvals, wallet
 from tests.concurrency import race
-from tests.factories import CustomerFactory, UserFactory, past_the_guards, stored
-
-
-def forge_in_the_chain(customer: Customer, amount: str, kind: str = "recharge") -> tuple[int, int]:
-    """One wallet movement appended as an insider would: its balance before follows the chain, and a balanced
-    posted journal entry beside it (cash to customer deposits). The customer's own row is left alone."""
-    db.session.rollback()
-    with past_the_guards() as connection:
-        balance = connection.execute(
-            sa.text("SELECT balance FROM customers WHERE id = :c"), {"c": customer.id}
-        ).scalar_one()
-        entry = connection.execute(
-            sa.text(
-                "INSERT INTO journal_entries (number, entry_date, description, status, created_at, posted_at) "
-                "VALUES (:number, CURRENT_DATE, 'Recharge', 'posted', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
-                "RETURNING id"
-            ),
-            {"number": f"JE-F-{kind[0]}{amount}"},
-        ).scalar_one()
-        for code, debit, credit in (("1000", amount, "0"), ("2000", "0", amount)):
-            connection.execute(
-                sa.text(
-                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, description) "
-                    "SELECT :e, id, :d, :c, '' FROM accounts WHERE code = :code"
-                ),
-                {"e": entry, "d": debit, "c": credit, "code": code},
-            )
-        after = Decimal(str(balance)) + Decimal(amount)
-        movement = connection.execute(
-            sa.text(
-                "INSERT INTO balance_transactions (customer_id, kind, amount, signed_amount, balance_before, "
-                "balance_after, value_date, description, reason, entry_id, created_at) "
-                "VALUES (:c, :kind, :a, :a, :b, :after, CURRENT_DATE, 'Recharge', :reason, :e, CURRENT_TIMESTAMP) "
-                "RETURNING id"
-            ),
-            {
-                "c": customer.id,
-                "kind": kind,
-                "a": amount,
-                "b": str(balance),
-                "after": str(after),
-                "e": entry,
-                "reason": "goodwill" if kind == "adjustment" else None,
-            },
-        ).scalar_one()
-    return movement, entry
+from tests.factories import CustomerFactory, UserFactory, forge_in_the_chain, past_the_guards, stored
 
 
 def _verify(mode=RunMode.VERIFY, checks=None) -> ReconciliationRun:

@@ -27,7 +27,6 @@ from tests.factories import (
     UserFactory,
     metered_customer,
 )
-from tests.test_browser import page  # noqa: F401 (the fixture)
 
 D = Decimal
 
@@ -365,7 +364,7 @@ def test_a_clerk_types_a_name_with_a_slip_in_the_header_and_arrives_on_the_custo
 
 
 @pytest.mark.browser
-def test_the_results_close_with_escape_and_enter_sends_a_key_to_its_record(page):  # noqa: F811 (the fixture)
+def test_the_results_close_with_escape_and_enter_sends_a_key_to_its_record(page):
     from playwright.sync_api import expect
 
     UserFactory(email="clerk@example.com")

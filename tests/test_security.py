@@ -11,6 +11,7 @@ from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.services import month_end
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, imported
+from tests.pages import csrf_token
 
 
 def _routes():
@@ -37,11 +38,6 @@ PUBLIC = {"auth.login", "static"}
 API = [p for p in ROUTES if getattr(p.values[3], "api", False)]
 PAGES = [p for p in ROUTES if p.values[0] not in PUBLIC and p not in API]
 ADMIN_ONLY = [p for p in ROUTES if getattr(p.values[3], "required_role", None) is Role.ADMIN]
-
-
-def csrf_token(client, url="/login") -> str:
-    page = client.get(url).get_data(as_text=True)
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
 
 
 @pytest.mark.parametrize(("endpoint", "method", "url", "view"), PAGES)

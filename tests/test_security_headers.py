@@ -1,13 +1,12 @@
 """Every response tells the browser what it may run and who may frame it; the pages need nothing inline."""
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.checkout import ROOT
 from tests.factories import UserFactory
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 
 

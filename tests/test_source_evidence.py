@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from backoffice.evidence.quarantine import customers_held
 from backoffice.models import (
-    BalanceTransaction,
     Discrepancy,
     HistoryOperation,
     MeterReading,
@@ -31,6 +30,7 @@ from tests.factories import (
     past_the_guards,
     stored,
 )
+from tests.rows import movements
 
 D = Decimal
 NOV = date(2026, 11, 1)
@@ -45,11 +45,6 @@ def site(app):
     customer, meter = metered_customer("HOTEL", NOV, D("7500.00"), D("1.012345"), prepaid=D("1000000"), serial="M-1")
     reading = metering.record_reading(meter.id, READING_DAY, D("10"))
     return customer.id, meter.id, reading
-
-
-def movements() -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id)))
 
 
 def open_findings(customer_id: int) -> set[tuple[str, int]]:

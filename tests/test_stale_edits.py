@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import sqlalchemy as sa
 
@@ -41,54 +40,9 @@ from tests.factories import (
     metered_customer,
     stored,
 )
+from tests.pages import opened, save_over
 
 D = Decimal
-
-
-class _Form(HTMLParser):
-    def __init__(self, action: str) -> None:
-        super().__init__()
-        self.action, self.inside, self.select = action, False, None
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = attrs.get("action", "") in ("", self.action)
-        elif self.inside and tag == "input" and attrs.get("type") not in ("submit", "button") and "name" in attrs:
-            self.fields[attrs["name"]] = attrs.get("value") or ""
-        elif self.inside and tag == "select":
-            self.select = attrs["name"]
-        elif self.inside and tag == "option" and "selected" in attrs and self.select:
-            self.fields[self.select] = attrs.get("value") or ""
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-        elif tag == "select":
-            self.select = None
-
-
-def opened(client, url: str, action: str = "") -> dict[str, str]:
-    """What the browser of a clerk who opens ``url`` would send back from the form posting to ``action``."""
-    response = client.get(url)
-    assert response.status_code == 200
-    parser = _Form(action)
-    parser.feed(response.get_data(as_text=True))
-    return parser.fields
-
-
-def save_over(client, url: str, first: dict, second: dict, *, action: str = "", says: str) -> None:
-    """Clerks A and B open ``url``; A saves with ``first`` changed, then B, from the form loaded before, with
-    ``second``: B's save is refused, with a page that ``says`` what A changed and offers to reload."""
-    action = action or url
-    a, b = opened(client, url, action), opened(client, url, action)
-    assert client.post(action, data=a | first).status_code == 302
-    response = client.post(action, data=b | second)
-    assert response.status_code == 409
-    page = " ".join(response.get_data(as_text=True).split())
-    assert f"{says}. Reload to see the current values; nothing was saved." in page
-    assert f'href="{url}">Reload</a>' in page
 
 
 def test_a_stale_order_save_is_refused_and_writes_nothing(client, finance):

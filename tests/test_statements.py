@@ -10,7 +10,6 @@ from decimal import Decimal
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from babel.dates import format_date
 
 from backoffice.models import BalanceTransaction, Customer, JournalEntry, MonthlyCustomerBalance
 from backoffice.models.types import Month
@@ -19,6 +18,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle, metering, statements, wallet
 from backoffice.services.statements import Period
 from tests.factories import CustomerFactory, MeterFactory
+from tests.pages import shown_money
 from tests.rows import written
 
 D = Decimal
@@ -97,11 +97,6 @@ def test_the_lines_run_in_value_date_order_from_the_opening_to_the_closing(histo
     assert reversal.reference.startswith("reverses movement #") and reversal.amount == D("30000.00")
 
 
-def day(moment: date) -> str:
-    """A day as the English pages write it in Indonesia (Babel's medium date: "1 Sept 2026")."""
-    return format_date(moment, "medium", locale="en_ID")
-
-
 def test_the_statement_page_shows_the_opening_each_movement_and_the_closing(client, auth, history):
     auth.login("finance")
     customer_page = client.get("/customers/BAKERY").get_data(as_text=True)
@@ -114,8 +109,8 @@ def test_the_statement_page_shows_the_opening_each_movement_and_the_closing(clie
     september = stored_months(history)["2026-09"]
     assert response.status_code == 200
     assert "BAKERY — Roti Enak" in page and "1 Sept 2026 – 30 Sept 2026" in page
-    assert f'id="opening">{money(september.opening_balance)}<' in page
-    assert f"<strong>{money(september.closing_balance)}</strong>" in page
+    assert f'id="opening">{shown_money(september.opening_balance)}<' in page
+    assert f"<strong>{shown_money(september.closing_balance)}</strong>" in page
     assert "Gas, reading #" in page and "Data entry error" in page and "20 Sept 2026" in page
     assert 'href="/customers/BAKERY/statement.csv?month=2026-09"' in page
 
@@ -204,13 +199,7 @@ def test_without_a_period_the_statement_is_this_months(client, auth, history):
     page = client.get("/customers/BAKERY/statement").get_data(as_text=True)
     month = Month.of(local_today())
     assert f'statement.csv?month={month}"' in page
-    assert f'id="closing"><strong>{money(db.session.get(Customer, history).balance)}</strong>' in page
-
-
-def money(value: Decimal) -> str:
-    from backoffice.web.plumbing.filters import money as shown
-
-    return shown(value)
+    assert f'id="closing"><strong>{shown_money(db.session.get(Customer, history).balance)}</strong>' in page
 
 
 def test_the_statement_downloads_as_a_workbook_of_the_same_rows(client, auth, history):

@@ -19,14 +19,12 @@ from backoffice.models import (
     JobStatus,
     MeterReading,
     RecalculationRequest,
-    RunMode,
-    TransactionCalculation,
 )
 from backoffice.platform.extensions import db
-from backoffice.reconcile.engine import run
 from backoffice.services import meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
-from tests.rows import written
+from tests.rows import balance, cost, written
+from tests.verifying import clean
 
 D = Decimal
 OCT, NOV, DEC = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
@@ -51,20 +49,6 @@ def town(app):
     return codes
 
 
-def cost(customer_id: int) -> Decimal:
-    db.session.rollback()
-    return db.session.scalar(
-        sa.select(sa.func.sum(TransactionCalculation.total_price)).where(
-            TransactionCalculation.customer_id == customer_id
-        )
-    )
-
-
-def balance(customer_id: int) -> Decimal:
-    db.session.rollback()
-    return db.session.get(Customer, customer_id).balance
-
-
 def prices(customer_id: int) -> list[tuple]:
     db.session.rollback()
     return db.session.execute(
@@ -76,10 +60,6 @@ def prices(customer_id: int) -> list[tuple]:
 
 WRITTEN = (CustomerPricing, BalanceTransaction, RecalculationRequest)
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
-
-
-def clean() -> bool:
-    return run(RunMode.VERIFY).mismatched == 0
 
 
 def test_a_tariff_sets_the_price_from_its_date_for_every_customer_and_reprices_their_readings(town):

@@ -39,9 +39,10 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_seals
 from backoffice.services import wallet
+from tests.checkout import ROOT
 from tests.factories import CustomerFactory, OrderFactory
-from tests.test_production import TOKEN, Server, gunicorn
-from tests.workers import ROOT, listening_workers, serving_url, worker_env
+from tests.serving import TOKEN, Server, gunicorn
+from tests.workers import listening_workers, serving_url, worker_env
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 CHUNK_SIZE = 2

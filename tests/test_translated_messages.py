@@ -7,7 +7,6 @@ import csv
 import io
 import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
@@ -15,11 +14,11 @@ from wtforms.i18n import messages_path
 
 from backoffice.services import wallet
 from backoffice.web.plumbing.forms import WTFORMS_MESSAGES
+from tests.checkout import ROOT
 from tests.factories import CustomerFactory
+from tests.pages import INDONESIAN, VIETNAMESE
 
-INDONESIAN = {"Accept-Language": "id-ID,id;q=0.9"}
-VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9"}
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "backoffice" / "translations"
+TRANSLATIONS = ROOT / "backoffice" / "translations"
 TOKEN = "a-long-enough-token-for-the-api-tests-0123456789"
 
 

@@ -20,8 +20,8 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import formatting_locale
 from backoffice.services import wallet
 from tests import factories
+from tests.checkout import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "backoffice" / "translations"
 LANGUAGES = ("id", "vi")
 

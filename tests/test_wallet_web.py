@@ -12,18 +12,9 @@ from backoffice.models import BalanceTransaction, Customer, CustomerStatus
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
 from tests.factories import AccountManagerFactory, CustomerFactory
+from tests.rows import balance_by_code, movements
 
 D = Decimal
-
-
-def movements() -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count(BalanceTransaction.id)))
-
-
-def balance(code: str) -> Decimal:
-    db.session.rollback()
-    return db.session.scalar(sa.select(Customer.balance).where(Customer.code == code))
 
 
 @pytest.fixture
@@ -64,7 +55,7 @@ def test_a_recharge_from_the_page_posts_once_even_if_submitted_twice(client, fin
     form = {"recharge-amount": "50.000", "recharge-description": "transfer", "recharge-idempotency_key": "form-1"}
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
-    assert movements() == 2 and balance("HOTEL") == D("150000.00")
+    assert movements() == 2 and balance_by_code("HOTEL") == D("150000.00")
     page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
     assert page.count('name="recharge-idempotency_key"') == 1 and 'value="form-1"' not in page
 
@@ -87,13 +78,13 @@ def test_a_charge_that_cannot_be_made_says_why_and_writes_nothing(
     response = client.post("/customers/HOTEL/charge", data=form)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
-    assert movements() == 1 and balance("HOTEL") == D("100000.00")
+    assert movements() == 1 and balance_by_code("HOTEL") == D("100000.00")
 
 
 def test_a_charge_from_the_page(client, finance, hotel_deposited_today):
     form = {"charge-amount": "25.000,50", "charge-description": "gas", "charge-idempotency_key": "form-3"}
     assert client.post("/customers/HOTEL/charge", data=form).status_code == 302
-    assert balance("HOTEL") == D("74999.50")
+    assert balance_by_code("HOTEL") == D("74999.50")
     moved = db.session.scalar(sa.select(BalanceTransaction).order_by(BalanceTransaction.id.desc()))
     assert moved.created_by_id == finance.id
 
@@ -163,6 +154,6 @@ def test_an_amount_pasted_as_the_app_shows_it_is_read_and_an_empty_field_shows_h
 ):
     form = {"recharge-amount": "Rp50.000,00", "recharge-description": "transfer", "recharge-idempotency_key": "p-1"}
     assert client.post("/customers/HOTEL/recharge", data=form).status_code == 302
-    assert balance("HOTEL") == D("150000.00")
+    assert balance_by_code("HOTEL") == D("150000.00")
     page = client.get("/customers/HOTEL?tab=ledger").get_data(as_text=True)
     assert 'placeholder="1.234.567,89"' in page and 'inputmode="decimal"' in page

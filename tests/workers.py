@@ -16,8 +16,7 @@ from rq import Worker
 
 from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import grant_runtime
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.checkout import ROOT
 
 
 def worker_env(app, redis_url, **settings) -> dict:

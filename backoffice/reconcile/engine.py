@@ -318,28 +318,13 @@ def _check_part(
     *,
     commit: bool,
 ) -> Tally:
-    """:func:`check_chunk` of the ``part`` of the key range's rows (``None``: all of them)."""
-    if key_range is not None:
-        check = check.bounded(*key_range)
-    if part is not None:
-        check = check.restricted(part)
+    """:func:`check_chunk` of the ``part`` of the key range's rows (``None``: all of them): the rows compared, then
+    what is wrong recorded (and fixed, when the run fixes) a batch at a time."""
+    check, in_chunk = _narrowed(check, scope, key_range, part)
     fields = check.fields()
     tally = Tally.of(check)
-    writes = record.mode.writes and check.fixable
     fixing = _fixing(record.mode, check)
-    in_chunk = [*check.scope_conditions(scope), *check.in_part()]
-    if key_range is not None and part is None:  # a part's spans lie within its chunk
-        in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
-    # The comparison only reads: a replica may serve it. What a fix writes is compared again on the primary.
-    with replica.reading():
-        databases.without_jit(replica.connection())
-        if check.single_pass:
-            tally.checked, sums, wrong = measuring.measured_and_found(check, fields, in_chunk, with_sums=fixing)
-        elif check.source is None:
-            tally.checked, sums, wrong = measuring.measured_and_collected(check, fields, in_chunk, with_sums=fixing)
-        else:
-            tally.checked, sums = measuring.measured(check, fields, in_chunk, with_sums=fixing)
-            wrong = measuring.wrong_rows(check, fields, in_chunk)
+    tally.checked, sums, wrong = _compared(check, fields, in_chunk, fixing)
     for f, total in zip(fields, sums, strict=True):
         if f.adds:
             tally.stored[f.name] += total
@@ -347,21 +332,52 @@ def _check_part(
     # Each batch, its fixes and their audit rows are one transaction (or part of the caller's); what fixes nothing
     # records the chunk's audit rows in one.
     for batch in _batches(wrong, _BATCH if fixing else len(wrong)):
-        if fixing and replica.configured():
-            batch = measuring.still_wrong(check, fields, in_chunk, batch)
-        held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
-        rows = _discrepancy_rows(record, check, batch, tally, held)
-        entities = {(row["entity_type"], row["entity_id"], row["period"]) for row in rows}
-        tally.mismatched += len(entities)
-        fixable = {(key, period) for _kind, key, period in entities if key not in held}
-        if writes and fixable:
-            rows, fixed = _written(record, check, fixable, rows)
-            tally.fixed += fixed
-        if rows:
-            _record(rows)
+        _recorded(record, check, fields, in_chunk, batch, tally, fixing)
         if commit:
             db.session.commit()
     return tally
+
+
+def _narrowed(check: Check, scope: Scope, key_range: KeyRange, part: Part | None) -> tuple[Check, list]:
+    """The check bounded to the key range and restricted to the part, and the conditions of the rows it reads."""
+    if key_range is not None:
+        check = check.bounded(*key_range)
+    if part is not None:
+        check = check.restricted(part)
+    in_chunk = [*check.scope_conditions(scope), *check.in_part()]
+    if key_range is not None and part is None:  # a part's spans lie within its chunk
+        in_chunk += [check.key >= key_range[0], check.key <= key_range[1]]
+    return check, in_chunk
+
+
+def _compared(check: Check, fields: list, in_chunk: list, fixing: bool) -> tuple[int, list, list]:
+    """How many rows were compared, the stored fields' sums (when fixing) and the wrong rows. The comparison only
+    reads: a replica may serve it; what a fix writes is compared again on the primary."""
+    with replica.reading():
+        databases.without_jit(replica.connection())
+        if check.single_pass:
+            return measuring.measured_and_found(check, fields, in_chunk, with_sums=fixing)
+        if check.source is None:
+            return measuring.measured_and_collected(check, fields, in_chunk, with_sums=fixing)
+        checked, sums = measuring.measured(check, fields, in_chunk, with_sums=fixing)
+        return checked, sums, measuring.wrong_rows(check, fields, in_chunk)
+
+
+def _recorded(record, check: Check, fields: list, in_chunk: list, batch: list, tally: Tally, fixing: bool) -> None:
+    """A batch of wrong rows recorded as discrepancies, the entities not held by a pending recalculation fixed when
+    the run writes, and counted in ``tally``."""
+    if fixing and replica.configured():
+        batch = measuring.still_wrong(check, fields, in_chunk, batch)
+    held = _held(record, check, sorted({row[0] for row in batch})) if fixing else {}
+    rows = _discrepancy_rows(record, check, batch, tally, held)
+    entities = {(row["entity_type"], row["entity_id"], row["period"]) for row in rows}
+    tally.mismatched += len(entities)
+    fixable = {(key, period) for _kind, key, period in entities if key not in held}
+    if record.mode.writes and check.fixable and fixable:
+        rows, fixed = _written(record, check, fixable, rows)
+        tally.fixed += fixed
+    if rows:
+        _record(rows)
 
 
 def _written(record, check: Check, fixable: set, rows: list[dict]) -> tuple[list[dict], int]:

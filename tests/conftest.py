@@ -302,12 +302,6 @@ def checker(app):
 
 
 @pytest.fixture
-def clerk(app):
-    """A finance clerk (not logged in; the factories' password)."""
-    return factories.UserFactory(email="clerk@example.com", role="finance")
-
-
-@pytest.fixture
 def admins(maker, checker):
     """The two admins of an approval: the one who asks, and the one who decides."""
     return maker, checker

@@ -1,5 +1,6 @@
 """A database switching over: which errors say so, what the screens and the commands answer, and how the pool lets go
-of a server that is not the primary. The whole of a failover, with real servers, is tests/test_failover.py's."""
+of a server that is not the primary. The whole of a failover, with real servers, is
+tests/operations/test_failover.py's."""
 
 from __future__ import annotations
 

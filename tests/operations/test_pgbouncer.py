@@ -47,20 +47,20 @@ own): a transaction that waits for a server connection those hold waits as long 
 CLAIMS_POOL = 2
 """Server connections of the claims' database: one for a claim held, one for a second run that asks for it."""
 SLICE = [
-    "tests/test_wallet_web.py",
-    "tests/test_ledger_web.py::test_a_recharge_dated_last_month_counts_there_and_the_form_offers_today",
-    "tests/test_ledger_web.py::test_the_reversal_says_what_it_posts_then_posts_it_back_to_cash",
-    "tests/test_ledger_web.py::test_two_reversals_of_one_movement_at_once_post_one_and_the_second_is_told",
-    "tests/test_lists_web.py::test_ledger_movements_are_filtered_by_customer_kind_date_and_amount",
-    "tests/test_lists_web.py::test_the_ledger_csv_has_every_movement_the_filters_select",
-    "tests/test_lists_web.py::test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does",
-    "tests/test_posting.py::test_one_movement_and_a_batch_of_it_write_the_same_rows",
-    "tests/test_repricing.py::test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing",
-    "tests/test_jobs.py::test_recalculate_customer_from_the_web_is_done_by_a_worker",
-    "tests/test_jobs.py::test_a_job_that_raises_ends_failed_with_its_error",
-    "tests/test_reconcile_locks.py",
-    "tests/test_fanout.py::test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process",
-    "tests/test_fanout.py::test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_in_one_process",
+    "tests/customers/test_wallet_web.py",
+    "tests/customers/test_ledger_web.py::test_a_recharge_dated_last_month_counts_there_and_the_form_offers_today",
+    "tests/customers/test_ledger_web.py::test_the_reversal_says_what_it_posts_then_posts_it_back_to_cash",
+    "tests/customers/test_ledger_web.py::test_two_reversals_of_one_movement_at_once_post_one_and_the_second_is_told",
+    "tests/lists/test_lists_web.py::test_ledger_movements_are_filtered_by_customer_kind_date_and_amount",
+    "tests/lists/test_lists_web.py::test_the_ledger_csv_has_every_movement_the_filters_select",
+    "tests/lists/test_lists_web.py::test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does",
+    "tests/posting/test_posting.py::test_one_movement_and_a_batch_of_it_write_the_same_rows",
+    "tests/metering/test_repricing.py::test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing",
+    "tests/jobs/test_jobs.py::test_recalculate_customer_from_the_web_is_done_by_a_worker",
+    "tests/jobs/test_jobs.py::test_a_job_that_raises_ends_failed_with_its_error",
+    "tests/reconcile/test_reconcile_locks.py",
+    "tests/jobs/test_fanout.py::test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process",
+    "tests/jobs/test_fanout.py::test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_in_one_process",
 ]
 """The suite's tests run through pgbouncer: money posted and listed through the pages and the commands, exports
 streamed by server-side cursors and ``COPY``, batches posted through a temporary table, jobs run by real workers, and

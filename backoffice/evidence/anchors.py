@@ -360,22 +360,10 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
     file's heads are not read (one per chain, a customer's wallet each), only that it is there: the health check asks
     at every poll, the nightly reads it whole."""
     mine = identity(connection)
-    table = AnchorRecord.__table__
-    newest = connection.execute(select(table.c.id, table.c.day).order_by(table.c.id.desc()).limit(1)).first()
-    record = None
-    if newest is not None:
-        records = recorded_anchors(newest.day)
-        record = connection.execute(select(records).where(records.c.id == newest.id)).first()
+    record = _latest_record(connection)
     proof = Proof(record=record)
     folder = anchors_folder()
-    try:
-        said = read_file(folder / LATEST)
-    except Unreadable as error:
-        said = None
-        proof.problems.append(f"{LATEST} cannot be read ({error})" + _last(record))
-    if record is None and said is not None and not said.database and not said.seal:
-        # Written before anchors named their database and were recorded (migration 0049): the next is the first.
-        said = None
+    said = _latest_file(folder, record, proof)
     if mine is None and (record is not None or said is not None or proof.problems):
         proof.problems.append("this database's identity (seal_key.database) is missing or its seal does not hold")
     if said is not None and mine is not None and said.database != mine:
@@ -399,25 +387,53 @@ def prove(connection: Connection, *, whole: bool = True) -> Proof:
             f"{LATEST} holds the anchor of {said.day}, not the last one written, that of {record.day}: an older or "
             "another anchor was put in its place"
         )
-    file = folder / dated(record.day, record.ordinal)
+    _prove_dated(folder / dated(record.day, record.ordinal), record, proof, whole=whole)
+    return proof
+
+
+def _latest_record(connection: Connection):
+    """The database's record of its latest anchor, numbered among its day's (``None`` before the first)."""
+    table = AnchorRecord.__table__
+    newest = connection.execute(select(table.c.id, table.c.day).order_by(table.c.id.desc()).limit(1)).first()
+    if newest is None:
+        return None
+    records = recorded_anchors(newest.day)
+    return connection.execute(select(records).where(records.c.id == newest.id)).first()
+
+
+def _latest_file(folder: Path, record, proof: Proof) -> Anchor | None:
+    """The anchor :data:`LATEST` holds; ``None`` when it cannot be read (a problem of the proof), or when it was
+    written before anchors named their database and were recorded (migration 0049): the next is the first."""
+    try:
+        said = read_file(folder / LATEST)
+    except Unreadable as error:
+        proof.problems.append(f"{LATEST} cannot be read ({error})" + _last(record))
+        return None
+    if record is None and said is not None and not said.database and not said.seal:
+        return None
+    return said
+
+
+def _prove_dated(file: Path, record, proof: Proof, *, whole: bool) -> None:
+    """The dated file of the latest anchor against its record: there (not ``whole``), or read whole and the anchor
+    the database recorded, whose anchor and heads the proof then holds."""
     if not whole:
         if not file.exists():
             proof.problems.append(f"{file.name} is missing: it held the heads of the anchor of {record.day}")
-        return proof
+        return
     try:
         kept = read_file(file, with_heads=True)
     except Unreadable as error:
         proof.problems.append(f"{file.name} cannot be read ({error})")
-        return proof
+        return
     if kept is None:
         proof.problems.append(f"{file.name} is missing: it held the heads of the anchor of {record.day}")
-        return proof
+        return
     made, listed = kept
     if not seals.same(made.seal, sealed(made)) or made.seal != record.file_seal or digest(listed) != record.digest:
         proof.problems.append(f"{file.name} was edited: it is not the anchor of {record.day} the database recorded")
     if not proof.problems:
         proof.anchor, proof.heads = made, listed
-    return proof
 
 
 def problems(connection: Connection) -> list[str]:

@@ -45,6 +45,13 @@ def broken(connection: Connection, night: date | None = None) -> list[verifying.
     stripe = anchors.stripe_of(night) if night is not None and told and not removed else None
     anchored, problems = _anchored(connection, proof, stripe)
     findings = removed + ([anchors.folder_finding(proof.record.id, problems)] if problems else [])
+    return findings + _findings(connection, _short(connection, anchored, stripe))
+
+
+def _short(connection: Connection, anchored: dict, stripe: verifying.Stripes | None) -> list[tuple]:
+    """The chains as anchored that no longer reach their anchor: their anchored head no longer sealed as it was, or
+    the chain now shorter than it was plus the rows sealed since; each with its evidence, its head (of the length
+    expected), its head now, whether the anchored head is still sealed so, and its anchor's day."""
     now = {(head.kind, head.chain): head for head in anchors.heads(connection, stripe)}
     still = _still_sealed(connection, [chain.head for chain in anchored.values()])
     since = _sealed_since(connection, anchored, stripe)
@@ -56,6 +63,11 @@ def broken(connection: Connection, night: date | None = None) -> list[verifying.
         expected = chain.length + since.get(key, 0)
         if head.kind in known and not (same and current is not None and current.length >= expected):
             short.append((known[head.kind], replace(head, length=expected), current, same, chain.day))
+    return short
+
+
+def _findings(connection: Connection, short: list[tuple]) -> list[verifying.Finding]:
+    """A finding for each chain of :func:`_short`, named after its customer's code where it is a customer's."""
     customers = Customer.__table__
     ids = {head.chain for evidence, head, *_rest in short if _customer_chain(evidence)}
     codes = (
@@ -63,6 +75,7 @@ def broken(connection: Connection, night: date | None = None) -> list[verifying.
         if ids
         else {}
     )
+    findings = []
     for evidence, head, current, same, day in short:
         customer_id = head.chain if _customer_chain(evidence) else None
         if customer_id is None:
@@ -77,6 +90,24 @@ def broken(connection: Connection, night: date | None = None) -> list[verifying.
             )
         )
     return findings
+
+
+def _kept(name: str, day: str, file_seal: str, proof: anchors.Proof) -> tuple[anchors.Anchor, list] | str:
+    """The anchor and heads of the dated file ``name`` as the database recorded them (the proof's own, for the
+    latest), or what is wrong with it."""
+    if day == proof.anchor.day and file_seal == proof.anchor.seal:
+        return proof.anchor, proof.heads
+    try:
+        kept = anchors.read_file(anchors.anchors_folder() / name, with_heads=True)
+    except anchors.Unreadable as error:
+        return f"{name} cannot be read ({error})"
+    if kept is None:
+        return f"{name} is missing: it held the heads of the anchor of {day}"
+    made, listed = kept
+    sealed = seals.same(made.seal, anchors.sealed(made)) and made.seal == file_seal
+    if not sealed or anchors.digest(listed) != made.digest:
+        return f"{name} was edited: it is not the anchor of {day} the database recorded"
+    return made, listed
 
 
 @dataclass(frozen=True)
@@ -110,25 +141,11 @@ def _anchored(
     )
     for day, ordinal, file_seal in found:
         name = anchors.dated(day, ordinal)
-        if day == proof.anchor.day and file_seal == proof.anchor.seal:
-            made, listed = proof.anchor, proof.heads
-        else:
-            try:
-                kept = anchors.read_file(anchors.anchors_folder() / name, with_heads=True)
-            except anchors.Unreadable as error:
-                problems.append(f"{name} cannot be read ({error})")
-                break
-            if kept is None:
-                problems.append(f"{name} is missing: it held the heads of the anchor of {day}")
-                break
-            made, listed = kept
-            if (
-                not seals.same(made.seal, anchors.sealed(made))
-                or made.seal != file_seal
-                or anchors.digest(listed) != made.digest
-            ):
-                problems.append(f"{name} was edited: it is not the anchor of {day} the database recorded")
-                break
+        kept = _kept(name, day, file_seal, proof)
+        if isinstance(kept, str):
+            problems.append(kept)
+            break
+        made, listed = kept
         if not made.delta:
             rest, lengths = wanted - bases.keys(), {}
             for head in listed:

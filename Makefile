@@ -60,7 +60,7 @@ scheduler: install
 	TZ=$(BACKOFFICE_TIMEZONE) $(BIN)/rq cron backoffice.operations.schedule --url "$$REDIS_URL"
 
 # The pages' texts: extract them from the code and templates into messages.pot, bring each language's catalogue
-# up to date with it (new texts come in untranslated, and tests/test_translations.py fails until they are
+# up to date with it (new texts come in untranslated, and tests/translations/test_translations.py fails until they are
 # translated), and compile the catalogues the app reads (the .mo files are committed beside the .po files).
 TRANSLATIONS := backoffice/translations
 translations: install-test

@@ -393,7 +393,7 @@ def _setting(
 ) -> Any:
     """A setting's field: read by ``parse`` from the environment variable ``name``, or from its ``default``, spelt as
     the environment would spell it (None: unset), or made by ``default_factory``; what it ``does`` and, for a default
-    that is no one value, the default in words, as its row in docs/operators.md says them (tests/test_docs.py holds
+    that is no one value, the default in words, as its row in docs/operators.md says them (tests/docs/test_docs.py holds
     the page to them). A default that is costly to validate and constant may skip it (``validate_default=False``)
     when a test validates it."""
     setting = Setting(name, default, does, parse, default_in_words, default_factory, validate_default)

@@ -2,7 +2,7 @@
 formulas of the figures a list shows beside its rows (what a customer owes on a meter, an invoice's status).
 
 The services are the screens' vocabulary: a screen names what it catches from here, never from the posting core,
-which no screen imports (tests/test_layers.py).
+which no screen imports (tests/docs/test_layers.py).
 """
 
 from backoffice.posting.formulas import due_sql, invoice_status_sql, meter_customer_net_sql, overpaid_sql

@@ -590,9 +590,7 @@ def test_an_update_of_a_column_not_guarded_goes_through(limit, hotel, maker, che
     raw("UPDATE approval_requests SET status = status, decided_by_id = decided_by_id WHERE id = :id", id=request_id)
 
 
-def test_approving_and_rejecting_still_work_and_leave_versions_of_who_asked_and_who_decided(
-    limit, hotel, maker, checker
-):
+def test_approving_and_rejecting_leave_versions_of_who_asked_and_who_decided(limit, hotel, maker, checker):
     approved = asked_adjustment(hotel, maker)
     rejected = asked_adjustment(hotel, maker, "-70000")
     approvals.approve(approved, checker)

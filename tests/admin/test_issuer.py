@@ -91,7 +91,7 @@ def test_a_document_whose_issuer_has_no_name_says_so_and_names_no_stand_in(clien
         ({"email": "billing at gasnusantara"}, "email", "is not an email address"),
     ],
 )
-def test_a_value_a_document_cannot_print_is_refused_under_its_field_and_nothing_is_saved(
+def test_a_value_documents_cannot_print_is_refused_under_its_field_and_saves_nothing(
     client, admin, changed, field, message
 ):
     response = client.post("/admin/issuer", data=GIVEN | changed | {"version": ""})
@@ -116,7 +116,7 @@ def test_a_logo_that_is_no_picture_or_too_large_is_refused(client, admin, logo, 
     assert saved() is None
 
 
-def test_a_logo_is_kept_printed_on_documents_and_removed_and_its_history_keeps_its_digest(client, admin, invoice):
+def test_a_logo_is_kept_printed_and_removed_and_its_history_keeps_its_digest(client, admin, invoice):
     data = GIVEN | {"version": "", "logo_file": (io.BytesIO(picture("JPEG")), "logo.jpg")}
     assert client.post("/admin/issuer", data=data, content_type="multipart/form-data").status_code == 302
     row = saved()

@@ -71,7 +71,7 @@ def set_language(user: User, language: str) -> None:
     ("language", "label", "approved"),
     [("id", "Pembalikan dompet", "disetujui"), ("vi", "Đảo biến động ví", "đã phê duyệt")],
 )
-def test_a_clerk_s_reversal_approved_by_an_admin_is_an_unread_notice_on_the_clerk_s_next_page(
+def test_a_clerk_s_reversal_an_admin_approved_is_an_unread_notice_on_their_next_page(
     client, limit, charge, clerk, checker, language, label, approved
 ):
     request = asked_reversal(clerk, charge)

@@ -54,9 +54,7 @@ def asked_by_the_clerk(client, clerk, movement_id: int, why: str = "Charged twic
 # --- Within the limit: the clerk asks, one admin approves, the reversal says the clerk's reason ----------------------
 
 
-def test_a_clerk_asks_and_one_admin_s_approval_posts_the_reversal_with_the_clerk_s_reason(
-    client, limit, hotel, clerk, checker
-):
+def test_one_admin_s_approval_posts_a_clerk_s_reversal_with_the_clerk_s_reason(client, limit, hotel, clerk, checker):
     charge = wallet.charge(hotel, D("7000"))
     url = f"/customers/HOTEL/movements/{charge.id}"
     log_in(client, clerk)
@@ -109,7 +107,7 @@ def test_a_clerk_asks_and_one_admin_s_approval_posts_the_reversal_with_the_clerk
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_clerk_s_request_an_admin_approved_alone_counts_in_the_day_s_money_moved_by_hand(
+def test_a_request_one_admin_approved_alone_counts_in_the_day_s_money_moved_by_hand(
     client, limit, hotel, clerk, checker
 ):
     charges = [wallet.charge(hotel, D("30000")).id for _ in range(2)]
@@ -188,7 +186,7 @@ def test_the_asker_never_approves_their_own_request_even_made_an_admin_since(cli
     assert requests()[0].status is ApprovalStatus.PENDING
 
 
-def test_a_clerk_s_request_above_the_limit_still_takes_two_other_admins_once_the_clerk_is_made_an_admin(
+def test_a_request_above_the_limit_takes_two_other_admins_once_its_clerk_is_an_admin(
     client, limit, hotel, clerk, checker
 ):
     deposit = db.session.scalar(sa.select(BalanceTransaction))  # Rp100.000: above the limit
@@ -325,9 +323,7 @@ def test_a_first_approval_written_by_sql_makes_the_request_tampered(client, limi
     assert written(*WRITTEN) == before and requests()[0].status is ApprovalStatus.PENDING
 
 
-def test_a_users_history_version_forged_to_pass_the_clerk_for_an_admin_when_asking_is_not_believed(
-    client, limit, hotel, clerk, checker
-):
+def test_a_history_version_forged_to_pass_a_clerk_for_an_admin_is_not_believed(client, limit, hotel, clerk, checker):
     deposit = db.session.scalar(sa.select(BalanceTransaction))  # Rp100.000: above the limit
     request = asked_by_the_clerk(client, clerk, deposit.id)
     # A version inserted by SQL saying the clerk was an admin before asking, as the runtime role can insert one.

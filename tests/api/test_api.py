@@ -157,7 +157,7 @@ def test_an_auto_heal_queued_makes_a_second_auto_heal_and_a_maintenance_409(api,
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRecord)) == 1
 
 
-def test_an_auto_heal_asked_while_a_maintenance_is_being_queued_waits_for_it_and_is_refused(app, redis_url):
+def test_an_auto_heal_asked_as_a_maintenance_is_queued_waits_for_it_and_is_refused(app, redis_url):
     """The maintenance's row not yet committed as the auto-heal is asked: the auto-heal waits for it, sees it, and
     is refused; one job is queued, never both."""
     refused = []
@@ -284,7 +284,7 @@ def test_an_unexpected_failure_is_500_json_with_the_request_id_the_log_has(app, 
     assert f"[request {request_id}]: GET /admin/balance-health/check 500" in log
 
 
-def test_a_job_queue_that_cannot_be_reached_is_503_json_with_the_request_id_the_log_has(app, api, capsys):
+def test_an_unreachable_job_queue_is_503_json_with_the_request_id_the_log_has(app, api, capsys):
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
     response = api("POST", "/admin/balance-health/auto-heal")
     assert response.status_code == 503

@@ -378,7 +378,7 @@ def test_a_reading_dated_after_today_is_refused_in_the_client_s_language(call, m
     assert readings() == 0
 
 
-def test_a_portal_reads_the_customer_s_figures_and_movements_newest_first_a_page_at_a_time(call, hotel):
+def test_a_portal_reads_a_customer_s_figures_and_movements_newest_first_page_by_page(call, hotel):
     for key in ("a", "b", "c"):
         assert charge(call, key=key, body=CHARGE | {"amount": "1000.00"}).status_code == 201
     figures = call("GET", "/api/v1/customers/HOTEL").get_json()["customer"]

@@ -118,7 +118,7 @@ def test_after_the_nightly_every_check_is_ok(api):
         assert samples[f'backoffice_reconcile_checked{{check="{result.check}"}}'] == result.checked
 
 
-def test_the_nightly_s_duration_and_rows_verified_are_in_its_result_the_metrics_and_the_health_check(api, monkeypatch):
+def test_the_nightly_s_duration_and_rows_are_in_its_result_metrics_and_health_check(api, monkeypatch):
     OrderFactory()
     clock = StillClock()
     monkeypatch.setattr(running, "utcnow", clock)
@@ -139,9 +139,7 @@ def test_the_nightly_s_duration_and_rows_verified_are_in_its_result_the_metrics_
     assert health(api)["data"]["nightly_maintenance"]["rows_verified"] == verified
 
 
-def test_the_part_of_the_history_the_nightly_swept_is_in_its_result_the_metrics_and_the_health_check(
-    app, api, monkeypatch, caplog
-):
+def test_the_nightly_s_swept_share_is_in_its_result_metrics_and_health_check(app, api, monkeypatch, caplog):
     monkeypatch.setattr(evidence_seals, "STRIPE", 2)
     app.config["SEAL_SWEEP_DAYS"] = 3
     customer = CustomerFactory()
@@ -345,7 +343,7 @@ def test_a_streamed_export_s_latency_is_counted_once_when_it_is_sent(api, client
     assert samples['backoffice_request_duration_seconds_count{endpoint="orders.export",method="GET",status="2xx"}'] == 1
 
 
-def test_job_durations_are_counted_as_jobs_end_and_failures_come_from_the_job_records(api, monkeypatch):
+def test_job_durations_are_counted_as_jobs_end_and_failures_come_from_job_records(api, monkeypatch):
     OrderFactory()
     clock = StillClock()
     monkeypatch.setattr(running, "utcnow", clock)
@@ -675,9 +673,7 @@ def from_the_records() -> dict[str, float]:
     return expected
 
 
-def test_outside_production_the_health_check_and_metrics_answer_from_the_first_minute_with_the_printed_token(
-    app, runner
-):
+def test_outside_production_health_and_metrics_answer_at_once_to_the_printed_token(app, runner):
     token = app.config["API_TOKEN"]  # the test app is given none: it is the one made into the instance folder
     assert token and (Path(app.instance_path) / "api_token").read_text().strip() == token
     printed = runner.invoke(args=["api-token", "--url", "http://127.0.0.1:5000"])

@@ -43,7 +43,7 @@ def test_a_payment_applied_to_a_chosen_invoice_leaves_the_older_one_open(app):
     assert outstanding_agrees() and clean()
 
 
-def test_what_the_choice_leaves_goes_to_the_oldest_and_what_is_beyond_every_invoice_waits_for_the_next(app):
+def test_what_the_choice_leaves_pays_the_oldest_and_any_excess_waits_for_the_next(app):
     meter, customer, (first, second) = meter_with_invoices("100", "200")
     payment = billing.add_payment(meter, D("450"), date(2026, 11, 10), invoice_ids=[second.id])
     assert state(first, second) == [(D("0.00"), "paid"), (D("0.00"), "paid")]
@@ -144,7 +144,7 @@ def test_an_allocation_is_never_changed_nor_removed(app):
         db.session.rollback()
 
 
-def test_a_corrupted_outstanding_is_found_by_invoice_number_and_fixed_with_an_audit_row(app):
+def test_a_corrupted_outstanding_is_found_by_its_invoice_and_fixed_with_an_audit_row(app):
     meter, _customer, (first,) = meter_with_invoices("100")
     billing.add_payment(meter, D("30"), date(2026, 11, 10))
     corrupt("invoices", "outstanding", first.id, "100")

@@ -72,7 +72,7 @@ def test_a_reference_naming_an_invoice_ticks_it(client, auth, meter, invoices):
 
 
 @pytest.mark.parametrize("chosen", ["paid", "unknown"])
-def test_a_payment_applied_to_an_invoice_it_cannot_pay_is_refused_and_nothing_is_written(
+def test_a_payment_applied_to_an_invoice_it_cannot_pay_is_refused_and_writes_nothing(
     client, auth, meter, invoices, chosen
 ):
     auth.login("finance")

@@ -86,7 +86,7 @@ def test_paying_more_than_invoiced_is_an_overpayment(app):
     assert clean()
 
 
-def test_a_customer_owes_per_meter_what_is_dated_in_their_periods_even_after_a_deactivation(app):
+def test_a_customer_owes_per_meter_what_is_dated_in_their_periods_even_deactivated(app):
     first, second = MeterFactory(), MeterFactory()
     customer = assigned(CustomerFactory(), first, second)
     invoice(first, "100000")
@@ -104,7 +104,7 @@ def test_a_customer_owes_per_meter_what_is_dated_in_their_periods_even_after_a_d
     assert clean()
 
 
-def test_invoices_and_payments_stay_with_the_customer_who_held_the_meter_on_their_dates(app):
+def test_invoices_and_payments_stay_with_whoever_held_the_meter_on_their_dates(app):
     meter = MeterFactory()
     hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
     invoice(meter, "70000")
@@ -145,7 +145,7 @@ def test_the_billing_tab_shows_what_is_owed_on_a_meter_held_twice_once(client, a
     assert periods.count("<tr class=") == 2 and periods.count("Rp30.000,00") == 1
 
 
-def test_a_move_without_confirmation_says_where_the_meter_is_and_what_is_due_there_and_writes_nothing(app):
+def test_an_unconfirmed_move_says_where_the_meter_is_and_what_is_due_writing_nothing(app):
     meter = MeterFactory(serial="M-9")
     hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory(code="BAKERY")
     invoice(meter, "70000")
@@ -229,7 +229,7 @@ def billed(meters) -> list[tuple]:
     ]
 
 
-def test_invoices_and_payments_added_as_one_batch_are_what_the_forms_write_one_by_one(app):
+def test_invoices_and_payments_added_in_a_batch_are_what_the_forms_write_one_by_one(app):
     def installation(prefix):
         meters = [MeterFactory(), MeterFactory()]
         customers = [assigned(CustomerFactory(), meter) for meter in meters]
@@ -354,7 +354,7 @@ def test_bad_billing_writes_are_refused_and_write_nothing(app, attempt, message)
     assert state() == before
 
 
-def test_a_meter_active_elsewhere_cannot_be_reactivated_here_and_the_database_refuses_two(app):
+def test_a_meter_active_elsewhere_stays_inactive_here_and_the_database_refuses_two(app):
     meter = MeterFactory()
     hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
     move(meter, bakery, MOVE)
@@ -416,7 +416,7 @@ def test_assigning_an_unknown_serial_is_refused_and_says_how_to_add_the_meter(cl
     assert assignments() == []
 
 
-def test_a_move_on_the_page_shows_where_the_meter_is_and_what_is_due_there_and_moves_once_confirmed(client, auth):
+def test_a_page_move_says_where_the_meter_is_what_is_due_and_moves_once_confirmed(client, auth):
     auth.login("finance")
     meter = MeterFactory(serial="M-1")
     bakery = assigned(CustomerFactory(code="BAKERY", name="Roti Bakery"), meter)
@@ -441,7 +441,7 @@ def test_a_move_on_the_page_shows_where_the_meter_is_and_what_is_due_there_and_m
     assert customer_totals(hotel) == (D("0.00"), D("0.00"))
 
 
-def test_an_invoice_entered_on_the_page_of_a_customer_who_did_not_hold_the_meter_then_is_refused(client, auth):
+def test_an_invoice_entered_for_a_customer_not_holding_the_meter_then_is_refused(client, auth):
     auth.login("finance")
     meter = MeterFactory(serial="M-1")
     assigned(CustomerFactory(code="BAKERY"), meter)
@@ -460,7 +460,7 @@ def test_an_invoice_entered_on_the_page_of_a_customer_who_did_not_hold_the_meter
     assert client.post("/customers/BAKERY/invoices", data=form).status_code == 302
 
 
-def test_an_invoice_is_edited_only_from_the_page_of_the_customer_who_held_the_meter_when_it_was_issued(client, auth):
+def test_an_invoice_is_edited_only_on_the_page_of_whoever_held_the_meter_at_issue(client, auth):
     auth.login("finance")
     meter = MeterFactory(serial="M-1")
     assigned(CustomerFactory(code="BAKERY"), meter)

@@ -48,9 +48,7 @@ WRITTEN = (
 # Withdrawing
 
 
-def test_an_admin_withdraws_an_invoice_for_a_reason_and_it_is_struck_through_with_who_when_and_why(
-    client, auth, meter, invoice
-):
+def test_an_invoice_an_admin_withdraws_is_struck_through_with_who_when_and_why(client, auth, meter, invoice):
     admin = auth.login("admin")
     url = f"/customers/HOTEL/invoices/{invoice}/edit"
     assert f'href="{url}#withdraw">Withdraw</a>' in text(client.get("/customers/HOTEL?tab=billing"))
@@ -112,7 +110,7 @@ def test_an_admin_withdraws_a_payment_and_its_cash_goes_back(client, auth, meter
         ("payments", {"withdraw-reason": "  "}, "withdraw-reason", "Say why it is withdrawn."),
     ],
 )
-def test_a_withdrawal_that_cannot_be_made_says_why_under_its_field_and_writes_nothing(
+def test_an_impossible_withdrawal_says_why_under_its_field_and_writes_nothing(
     client, auth, ids, what, form, field, message
 ):
     auth.login("admin")

@@ -74,7 +74,7 @@ def billed(app):
 
 
 @pytest.mark.parametrize("language", ["id", "vi"])
-def test_the_invoice_as_pdf_bills_each_reading_and_says_how_to_pay_in_the_customer_s_language(
+def test_the_invoice_pdf_bills_each_reading_and_how_to_pay_in_the_customers_language(
     client, finance, billed, language, tmp_path
 ):
     speaks(language)
@@ -152,9 +152,7 @@ def test_a_statement_as_pdf_is_dated_the_day_it_is_printed_and_closes_on_it(
     assert {"id": "Cantumkan ACME sebagai referensi pembayaran.", "vi": "Ghi ACME"}[language] in text
 
 
-def test_a_clerk_chooses_the_language_of_a_customer_s_documents_and_a_language_not_offered_is_refused(
-    client, finance, billed
-):
+def test_a_clerk_sets_a_customers_documents_language_and_one_not_offered_is_refused(client, finance, billed):
     form = {"name": "Acme Hotel", "version": "1", "address": "Jl. Mawar 1, Bandung"}
     refused = client.post("/customers/ACME/edit", data=form | {"language": "fr"})
     assert refused.status_code == 422 and "Choose one of the languages offered." in refused.get_data(as_text=True)

@@ -65,7 +65,7 @@ def _aged(invoice) -> bool:
 
 
 @pytest.mark.parametrize("whose", ["the customer's", "no one's"])
-def test_a_forged_allocation_reversed_by_an_admin_leaves_the_invoice_asking_and_on_the_aging(app, admin, whose):
+def test_reversing_a_forged_allocation_leaves_the_invoice_asking_and_on_the_aging(app, admin, whose):
     meter, customer, (first, second) = meter_with_invoices("100", "470")
     payment = billing.add_payment(meter, D("100"), date(2026, 11, 10))
     forged = _forge(meter.id, payment.id, second.id, "470", customer_id=customer.id if whose != "no one's" else None)
@@ -93,7 +93,7 @@ def test_a_fix_derives_the_receivables_from_the_sealed_allocations_only(app):
     assert run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
 
 
-def test_a_forged_reversal_of_a_genuine_allocation_reversed_by_an_admin_restores_the_payment(app, admin):
+def test_reversing_a_forged_reversal_of_a_genuine_allocation_restores_the_payment(app, admin):
     meter, _customer, (first,) = meter_with_invoices("560")
     payment = billing.add_payment(meter, D("560"), date(2026, 11, 10))
     genuine = db.session.scalar(sa.text("SELECT id FROM payment_allocations WHERE payment_id = :p"), {"p": payment.id})
@@ -108,7 +108,7 @@ def test_a_forged_reversal_of_a_genuine_allocation_reversed_by_an_admin_restores
     assert outstanding_agrees() and run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
 
 
-def test_an_allocation_of_another_meter_s_payment_is_refused_and_one_past_the_guards_fails_no_payment(app):
+def test_another_meter_s_payment_is_not_allocated_and_a_forged_one_fails_no_payment(app):
     meter, customer, (first,) = meter_with_invoices("470")
     other = MeterFactory()
     meter_lifecycle.assign_meter(other, CustomerFactory(), date(2026, 11, 1))

@@ -91,7 +91,7 @@ def test_each_invoice_falls_in_its_bucket_at_each_boundary(book):
     assert "A-GONE" not in rows
 
 
-def test_as_of_an_earlier_day_the_days_are_counted_to_it_and_later_invoices_are_left_out(book):
+def test_as_of_an_earlier_day_days_are_counted_to_it_and_later_invoices_left_out(book):
     as_of = ago(31)
     rows = {
         row.number: (row.days_overdue, row.bucket)
@@ -129,7 +129,7 @@ def test_the_page_totals_each_customer_and_every_customer_per_bucket(client, fin
     assert 'id="invoice-' in page and "B-OLD" in page and "B-NEW" not in page and "C-1" not in page
 
 
-def test_the_csv_has_the_header_and_a_row_per_open_invoice_its_outstanding_in_its_bucket(client, finance, book):
+def test_the_csv_has_the_header_then_a_row_per_open_invoice_owing_in_its_bucket(client, finance, book):
     header, rows = downloaded(client, "/receivables/aging.csv")
     assert header == HEADER
     assert [row["invoice"] for row in rows] == [
@@ -311,7 +311,7 @@ def test_the_statement_prints_on_a4_with_the_company_and_the_customers_address(a
     assert f"{shown_day(since)} – {shown_day(today)}" in page
 
 
-def test_three_months_up_to_a_day_start_the_day_after_the_same_day_three_months_before():
+def test_three_months_up_to_a_day_start_the_day_after_that_day_three_months_before():
     assert three_months_before(date(2026, 11, 24)) == date(2026, 8, 25)
     assert three_months_before(date(2026, 5, 31)) == date(2026, 3, 1)
     assert three_months_before(date(2026, 2, 15)) == date(2025, 11, 16)

@@ -142,7 +142,7 @@ def test_a_statement_is_sent_for_the_period_its_page_shows(client, finance, smtp
     assert row.pdf_sha256 == hashlib.sha256(attachment.get_content()).hexdigest()
 
 
-def test_an_invoice_numbered_with_a_line_end_before_it_held_one_line_is_sent_on_one_subject_line(
+def test_an_old_invoice_number_with_a_line_end_is_sent_on_one_subject_line(
     client, finance, smtp, invoice, names_from_before
 ):
     """A number stored before migration 0072 made its columns refuse line ends: its e-mail is sent, never a failed

@@ -73,7 +73,7 @@ def test_each_months_statement_equals_its_monthly_balance(history):
     assert closing_before == db.session.get(Customer, history).balance
 
 
-def test_a_range_of_months_opens_on_the_first_months_opening_and_closes_on_the_last_ones_closing(history):
+def test_a_range_of_months_opens_as_its_first_month_and_closes_as_its_last(history):
     months = stored_months(history)
     found = statements.summary(history, Period(date(2026, 8, 1), date(2026, 10, 31)))
     assert found.opening == months["2026-08"].opening_balance

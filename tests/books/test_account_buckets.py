@@ -85,7 +85,7 @@ def test_a_posting_moves_the_bucket_of_its_customer(app):
     assert balances() == posted()
 
 
-def test_balances_stay_exact_over_many_customers_and_the_sheet_health_and_metrics_follow(app, client):
+def test_balances_stay_exact_over_many_customers_and_sheet_health_and_metrics_follow(app, client):
     app.config["API_TOKEN"] = "t0ken"
     headers = {"Authorization": "Bearer t0ken"}
     customers = [CustomerFactory() for _ in range(BUCKETS + 6)]  # every bucket, some of them twice

@@ -143,7 +143,7 @@ def test_forms_default_to_today_in_the_installations_time_zone(app, client, auth
         assert f'value="{today}"' in client.get("/books/journal/new").get_data(as_text=True)
 
 
-def test_the_books_address_in_the_readme_opens_the_chart_of_accounts_and_every_page_has_an_icon(client, auth):
+def test_the_books_address_opens_the_chart_of_accounts_and_every_page_has_an_icon(client, auth):
     auth.login("finance")
     response = client.get("/books")
     assert response.status_code == 302 and response.headers["Location"].endswith("/books/accounts")

@@ -434,7 +434,7 @@ def test_a_manual_entry_dated_in_a_closed_month_is_refused_under_its_date(client
     assert client.post("/books/journal/new", data=form | {"entry_date": m.current_first.isoformat()}).status_code == 302
 
 
-def test_invoices_payments_and_readings_dated_in_a_closed_month_are_refused_under_their_date(site, client, auth, m):
+def test_invoices_payments_and_readings_in_a_closed_month_are_refused_under_the_date(site, client, auth, m):
     _customer_id, meter_id = site
     auth.login("finance")
     periods.close(m.last, UserFactory(role=Role.ADMIN))
@@ -565,7 +565,7 @@ def test_books_commands_refuse_what_makes_no_sense_and_write_nothing(runner, con
     assert count(PeriodAction) == 0
 
 
-def test_a_wallet_movement_dated_in_a_closed_month_is_refused_and_today_is_always_open(site, controller, m, runner):
+def test_a_wallet_movement_in_a_closed_month_is_refused_and_today_is_always_open(site, controller, m, runner):
     customer_id, _meter_id = site
     deposit = wallet.recharge(customer_id, D("5000"), value_date=m.in_last)
     periods.close(m.last, controller)

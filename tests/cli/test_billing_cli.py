@@ -33,7 +33,7 @@ def lines(entry_id: int) -> list[tuple]:
     ]
 
 
-def test_withdrawing_an_invoice_posts_its_reversal_on_the_value_date_and_it_stops_counting(runner, meter):
+def test_withdrawing_an_invoice_reverses_it_on_the_value_date_and_it_stops_counting(runner, meter):
     result = runner.invoke(
         args=["billing", "withdraw-invoice", "INV-1", "--reason", "Issued twice", "--value-date", "2026-11-20"]
     )
@@ -147,7 +147,7 @@ def forged(table, **values) -> int:
     return row_id
 
 
-def test_unapplied_lists_the_credit_waiting_beside_open_invoices_of_the_same_customer(runner, meter):
+def test_unapplied_lists_credit_waiting_beside_open_invoices_of_the_same_customer(runner, meter):
     payment = db.session.scalar(sa.select(Payment).where(Payment.reference == "TRF-9"))
     billing.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 15), date(2026, 11, 30))
     withdrawn = billing.withdraw_payment(billing.add_payment(meter, D("5000"), date(2026, 11, 12), "TRF-10"), "Bounced")
@@ -182,7 +182,7 @@ def test_unapplied_lists_the_credit_waiting_beside_open_invoices_of_the_same_cus
     assert (stored("payments", "unapplied", payment.id), stored("invoices", "outstanding", inv_1)) == (0, D("300000"))
 
 
-def test_credit_that_never_met_its_customers_open_invoice_is_listed_and_applied_by_saving_the_payment(runner, app):
+def test_credit_unmet_by_an_open_invoice_is_listed_and_applied_by_saving_the_payment(runner, app):
     moved = MeterFactory(serial="M-2")
     farm = CustomerFactory(code="FARM")
     meter_lifecycle.assign_meter(moved, farm, date(2026, 10, 1))
@@ -225,7 +225,7 @@ def test_unapplied_finds_nothing_where_every_payment_pays_what_its_customer_owes
     )
 
 
-def test_orphans_lists_what_is_dated_when_nobody_held_the_meter_withdrawn_ones_marked(runner, meter):
+def test_orphans_lists_what_is_dated_when_nobody_held_the_meter_marking_withdrawn(runner, meter):
     invoice = forged(
         Invoice.__table__,
         meter_id=meter.id,

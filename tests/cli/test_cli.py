@@ -96,7 +96,7 @@ def test_demo_data_is_idempotent_and_consistent(runner):
     assert verified.exit_code == 0, verified.output
 
 
-def test_demo_data_loads_again_after_an_installation_added_its_own_customers_and_managers(demo_data, runner):
+def test_demo_data_loads_again_after_an_installation_added_customers_and_managers(demo_data, runner):
     """A clerk's customer, an imported manager: the next make run's load works on the demo's own rows alone."""
     AccountManagerFactory(email="aa@example.com")
     CustomerFactory(code="A0001")
@@ -173,7 +173,7 @@ NOT_IMPORTED_BY_COMMANDS = (
 )
 
 
-def test_a_command_imports_neither_the_migrations_nor_the_queue_nor_what_only_pages_use(new_database_url):
+def test_a_command_imports_neither_migrations_nor_the_queue_nor_what_only_pages_use(new_database_url):
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env |= {"DATABASE_URL": new_database_url, "SECRET_KEY": "test"}
     subprocess.run([CONSOLE_SCRIPT, "db", "upgrade"], env=env, capture_output=True, check=True)

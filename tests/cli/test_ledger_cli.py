@@ -80,7 +80,7 @@ def test_an_adjustment_up_or_down_carries_its_reason_and_books_revenue(runner, p
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_is_an_adjustment(runner, plain_hotel):
+def test_a_reversed_recharge_goes_back_to_cash_and_a_reversed_adjustment_stays_one(runner, plain_hotel):
     recharge = wallet.recharge(plain_hotel, D("40000"), value_date=date(2026, 11, 1))
     reversed_ = runner.invoke(
         args=["ledger", "reverse", str(recharge.id), "--value-date", "2026-11-03", "--description", "Wrong customer"]

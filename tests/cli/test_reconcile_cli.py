@@ -159,7 +159,7 @@ def test_checks_lists_the_customer_status(runner):
     assert "customer_status" in result.output and "below their suspension threshold" in result.output
 
 
-def test_a_fix_that_would_launder_evidence_says_why_in_the_output_the_json_and_the_csv(runner, tmp_path):
+def test_a_fix_that_would_launder_evidence_says_why_in_the_output_json_and_csv(runner, tmp_path):
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, Decimal("1000"))
     forged = forged_recharge(customer.id, "5000")
@@ -185,7 +185,7 @@ def test_verify_names_each_entity_by_its_code_and_name(runner):
     assert "C0042 — PT Sinar Jaya Makmur" in result.output
 
 
-def test_a_run_over_postpaid_totals_counts_customers_owing_overpaid_clear_and_changed(runner):
+def test_a_postpaid_totals_run_counts_customers_owing_overpaid_clear_and_changed(runner):
     from backoffice.services import billing, meter_lifecycle
     from tests.factories import MeterFactory
 

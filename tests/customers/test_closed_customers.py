@@ -98,9 +98,7 @@ def test_movements_posted_together_are_refused_when_one_customer_is_closed(hotel
     assert written(*WRITTEN) == before
 
 
-def test_a_payment_for_a_customer_closed_meanwhile_is_refused_by_the_posting_core_with_a_clear_page(
-    client, auth, hotel_id, monkeypatch
-):
+def test_the_posting_core_refuses_a_payment_to_a_customer_closed_meanwhile_clearly(client, auth, hotel_id, monkeypatch):
     """The screen refuses it under the field (see test_customers_web); a customer closed after that check is
     refused by the posting core, and the answer says so rather than failing."""
     auth.login("finance")

@@ -161,7 +161,7 @@ def test_reversing_twice_says_it_was_already_reversed_and_posts_once(client, adm
         ("charge", {"description": "x" * 301}, 422, "Field cannot be longer than 300 characters"),
     ],
 )
-def test_a_reversal_that_makes_no_sense_is_refused_with_its_reason_and_writes_nothing(
+def test_a_senseless_reversal_is_refused_with_its_reason_and_writes_nothing(
     client, admin, hotel, which, form, status, message
 ):
     meter = MeterFactory()
@@ -262,7 +262,7 @@ def test_an_admin_adjusts_a_balance_down_for_a_reason_dated_in_the_past(client, 
         ({"adjust-value_date": "soon"}, "value_date", "Not a valid date"),
     ],
 )
-def test_an_adjustment_that_cannot_be_made_says_why_under_its_field_and_writes_nothing(
+def test_an_impossible_adjustment_says_why_under_its_field_and_writes_nothing(
     client, admin, hotel, changes, field, message
 ):
     form = {

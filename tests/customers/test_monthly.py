@@ -124,7 +124,7 @@ def test_a_deposit_moves_its_month_and_every_later_one(site, monkeypatch):
     assert clean()
 
 
-def test_the_check_finds_a_wrong_a_missing_and_a_stray_month_and_the_fix_rebuilds_them(site):
+def test_the_check_finds_wrong_missing_and_stray_months_and_the_fix_rebuilds_them(site):
     customer_id, meter_id = site
     wallet.recharge(customer_id, D("1000000"))
     metering.record_reading(meter_id, date(2026, 8, 10), D("100"))
@@ -177,7 +177,7 @@ def test_the_latest_closing_must_equal_the_wallet_balance(site):
     assert clean()
 
 
-def test_a_fix_leaves_the_months_of_a_customer_whose_ledger_chain_is_broken_and_says_why(site):
+def test_a_fix_leaves_months_whose_customer_s_ledger_chain_is_broken_and_says_why(site):
     customer_id, _meter_id = site
     wallet.recharge(customer_id, D("5000"))
     right = months(customer_id)
@@ -279,7 +279,7 @@ def test_the_monthly_tab_shows_the_table_and_the_chart_and_admins_switch_real_ti
     assert db.session.get(Customer, customer_id).use_realtime_calculation is False
 
 
-def test_the_rebuild_command_initialises_months_from_a_month_with_dry_run_and_threshold(site, runner):
+def test_the_rebuild_command_initialises_months_from_one_with_dry_run_and_threshold(site, runner):
     customer_id, meter_id = site
     metering.record_reading(meter_id, date(2026, 8, 10), D("100"))
     metering.record_reading(meter_id, date(2026, 9, 5), D("1"))

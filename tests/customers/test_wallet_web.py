@@ -149,7 +149,7 @@ def test_wallet_commands_refuse_what_they_cannot_do_with_one_line_and_exit_1(run
     assert movements() == before
 
 
-def test_an_amount_pasted_as_the_app_shows_it_is_read_and_an_empty_field_shows_how_to_write_one(
+def test_an_amount_pasted_as_shown_is_read_and_an_empty_field_shows_how_to_write_one(
     client, finance, hotel_deposited_today
 ):
     form = {"recharge-amount": "Rp50.000,00", "recharge-description": "transfer", "recharge-idempotency_key": "p-1"}

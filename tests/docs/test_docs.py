@@ -76,7 +76,7 @@ def test_every_setting_the_code_reads_is_documented_and_every_documented_one_is_
     assert not problems, problems
 
 
-def test_each_setting_s_row_gives_the_default_and_the_description_of_the_settings_class():
+def test_each_setting_s_row_gives_the_settings_class_default_and_description():
     """A setting's row in docs/operators.md says, in its second and third cells, the default and what the setting
     does as its field in ``config.Settings`` says them (see :func:`settings`): add a setting to the class, and its
     row must be written; change a default, and the page must say so."""

@@ -181,7 +181,7 @@ def test_a_reserved_word_translates_only_what_it_means(reserved):
     )
 
 
-def test_the_glossary_gives_every_term_a_word_in_both_languages_and_reserves_words_of_them():
+def test_the_glossary_gives_every_term_a_word_in_both_languages_and_reserves_them():
     terms, reserved = glossary()
     assert len(terms) >= 60 and len(reserved) >= 5
     assert [term.name for term in terms if not all(term.words.values())] == []
@@ -201,7 +201,7 @@ GLOSSARY_EXAMPLE = """
 """
 
 
-def test_a_term_is_found_on_word_boundaries_in_its_plural_and_not_where_it_means_something_else():
+def test_a_term_is_found_as_a_whole_word_or_plural_not_where_it_means_something_else():
     (balance, due), _ = parse(GLOSSARY_EXAMPLE)
     assert balance.occurs_in("Monthly balances") and balance.occurs_in("Balance sheet and balance")
     assert not balance.occurs_in("Balance sheet") and not balance.occurs_in("Not balanced by %(difference)s")

@@ -192,7 +192,7 @@ def _digest_edited(folder: Path) -> None:
     ],
     ids=["latest deleted", "digest edited", "older put back", "dated deleted", "not json"],
 )
-def test_a_missing_edited_or_replayed_anchor_is_found_by_name_and_nothing_is_anchored_over_it(
+def test_a_missing_edited_or_replayed_anchor_is_named_and_nothing_anchored_over_it(
     app,
     api,
     tampering,
@@ -227,7 +227,7 @@ def test_once_an_admin_decided_on_the_anchors_the_next_night_anchors_again(app, 
     assert health.assess().valid or not any("Anchors:" in reason for reason in health.assess().reasons)
 
 
-def test_an_anchors_folder_of_another_database_is_refused_as_such_not_read_as_tampering(app, caplog):
+def test_another_database_s_anchors_folder_is_refused_as_such_not_read_as_tampering(app, caplog):
     folder, _customer_id = _anchored_twice(app)
     latest = json.loads((folder / "latest.json").read_text())
     other = anchors.Anchor(**(latest | {"database": "f" * 32, "seal": ""}))
@@ -254,7 +254,7 @@ def test_each_anchor_names_its_database_and_chains_to_the_one_before(app):
     assert engine.run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched == 0
 
 
-def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_next_night(app):
+def test_a_row_removed_as_others_were_added_since_the_anchor_is_found_the_next_night(app):
     customer = CustomerFactory(code="C0004")
     made = [wallet.recharge(customer, D(amount)) for amount in ("100", "200", "300")]
     nightly_record(FIRST)
@@ -277,7 +277,7 @@ def test_a_row_removed_while_others_were_added_since_the_anchor_is_found_the_nex
     assert db.session.scalar(sa.select(sa.func.count()).where(TamperedEvidence.found_run_id == record.run_id)) >= 1
 
 
-def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the_count_of_deleted_rows(app):
+def test_a_newest_movement_posted_and_deleted_between_nights_is_found_by_counting(app):
     customer = CustomerFactory(code="C0005")
     wallet.recharge(customer, D("1000"))
     nightly_record(FIRST)
@@ -297,7 +297,7 @@ def test_a_newest_movement_posted_and_deleted_between_two_nights_is_found_by_the
     assert not health.assess().valid
 
 
-def test_a_newest_movement_deleted_before_the_first_anchor_is_found_by_the_first_night(app):
+def test_a_newest_movement_deleted_before_the_first_anchor_is_found_the_first_night(app):
     customer = CustomerFactory(code="C0007")
     wallet.recharge(customer, D("1000"))
     wallet.recharge(customer, D("3000000"))
@@ -319,7 +319,7 @@ def test_a_newest_movement_deleted_before_the_first_anchor_is_found_by_the_first
     assert _records() == 1  # anchored all the same: the next night counts from it
 
 
-def test_an_anchor_written_before_anchors_named_their_database_is_followed_by_the_first_recorded_one(app):
+def test_a_legacy_anchor_naming_no_database_is_followed_by_the_first_recorded_one(app):
     folder = Path(app.config["ANCHORS_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
     legacy = {"day": "2026-11-20", "digest": "a" * 64, "chains": 1, "at": "2026-11-20T02:00:00+00:00", "run_id": 1}
@@ -389,7 +389,7 @@ def _moved_out_of_its_chain(customer_id: int) -> int:
     return oldest
 
 
-def test_a_chain_cut_short_without_a_deletion_is_found_by_the_night_whose_stripe_holds_it_and_by_a_verify_at_once(
+def test_a_chain_cut_short_without_deletion_is_found_by_its_night_and_by_a_verify(
     striped,
 ):
     _folder, (first, second, _third) = striped
@@ -411,7 +411,7 @@ def test_a_chain_cut_short_without_a_deletion_is_found_by_the_night_whose_stripe
     assert found(None) == [said]  # a verify proves every chain
 
 
-def test_a_verify_after_nights_of_deltas_finds_every_chain_whole_and_a_deleted_newest_row_by_name(striped):
+def test_a_verify_after_delta_nights_finds_chains_whole_and_a_deleted_newest_row(striped):
     folder, (first, second, third) = striped
     nights = [FIRST + timedelta(days=n) for n in range(1, 2 * PERIOD + 1)]
     for n, night in enumerate(nights):
@@ -466,7 +466,7 @@ def _maintained() -> None:
     assert record.status is JobStatus.FINISHED, record.error
 
 
-def test_maintenance_six_times_in_a_day_with_the_nightly_between_extends_the_anchors_and_finds_nothing(app):
+def test_six_maintenances_a_day_around_the_nightly_extend_anchors_and_find_nothing(app):
     customer = CustomerFactory(code="C0001")
     today = local_today()
     for run in range(7):

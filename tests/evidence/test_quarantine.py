@@ -71,7 +71,7 @@ def test_a_quarantined_customers_reading_on_the_screen_is_refused_with_the_reaso
     assert held() == before
 
 
-def test_a_quarantined_customers_reading_correction_on_the_screen_is_refused_with_the_reason(client, quarantined_hotel):
+def test_a_reading_correction_of_a_quarantined_customer_is_refused_with_the_reason(client, quarantined_hotel):
     _customer_id, _meter_id, reading = quarantined_hotel
     before = held()
     version = db.session.get(MeterReading, reading).version

@@ -213,7 +213,7 @@ def test_seals_made_at_commit_from_postgresql_s_text_are_the_ones_python_makes(a
     assert _sealed(db.session.connection()) == made
 
 
-def test_postgresql_makes_a_run_s_results_and_discrepancies_into_the_text_python_makes(app):
+def test_postgresql_turns_a_run_s_results_and_discrepancies_into_python_s_text(app):
     """A run's seal covers its results and discrepancies: the bytes PostgreSQL makes of them are those Python makes
     of the same rows, whatever their values (none, a month, a reason in any script, a moment, a fraction)."""
     moment = datetime(2026, 11, 25, 9, 30, 1, 120, tzinfo=timezone(timedelta(hours=7)))

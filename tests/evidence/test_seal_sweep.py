@@ -44,9 +44,7 @@ def movements(app, monkeypatch):
     return customer, [movement.id for movement in made]
 
 
-def test_an_old_row_changed_in_place_is_found_by_the_night_whose_slice_holds_it_within_the_sweep_days(
-    movements, caplog
-):
+def test_an_old_row_changed_in_place_is_found_by_its_slice_s_night_within_sweep_days(movements, caplog):
     _customer, ids = movements
     forged = ids[1]
     _change_in_place(forged)
@@ -79,7 +77,7 @@ def test_an_old_row_deleted_is_found_gone_by_the_night_whose_slice_holds_its_sea
     assert verifying.problem_of(what)[0] == "gone"
 
 
-def test_a_row_added_or_changed_since_the_anchor_is_found_the_next_night_whatever_its_slice(movements):
+def test_a_row_added_or_changed_since_the_anchor_is_found_next_night_in_any_slice(movements):
     customer, _ids = movements
     changed = wallet.recharge(customer, D("50")).id
     _change_in_place(changed)
@@ -97,7 +95,7 @@ def test_a_row_added_or_changed_since_the_anchor_is_found_the_next_night_whateve
 
 
 @pytest.mark.parametrize("forged_id", [-5000, -1, 0])
-def test_a_row_inserted_below_the_anchored_ids_without_a_seal_is_found_the_next_night(movements, forged_id):
+def test_a_row_inserted_below_the_anchored_ids_unsealed_is_found_the_next_night(movements, forged_id):
     newcomer = CustomerFactory(code="C0009")  # no movement of their own: no chain to break
     _insert_movement(forged_id, newcomer.id, "3000000")
 
@@ -115,7 +113,7 @@ def _outside_the_stripes(row_id: int) -> date:
     )
 
 
-def test_the_database_records_a_row_inserted_at_or_below_the_anchor_s_marks_and_the_night_verifies_it(movements):
+def test_a_row_inserted_at_or_below_the_marks_is_recorded_and_verified_by_the_night(movements):
     _customer, ids = movements
     newcomer = CustomerFactory(code="C0009")
     marks = dict(db.session.execute(sa.select(EvidenceMark.kind, EvidenceMark.row_id)).all())
@@ -142,7 +140,7 @@ def test_a_row_the_application_writes_above_the_marks_is_not_recorded(movements)
     assert db.session.scalar(sa.select(sa.func.count(EvidenceInsertedBelow.id))) == 0
 
 
-def test_with_marks_in_the_database_that_are_not_the_anchor_s_the_night_reads_every_anchored_row_for_an_unsealed_one(
+def test_with_marks_not_the_anchor_s_the_night_checks_every_anchored_row_for_a_seal(
     movements,
 ):
     newcomer = CustomerFactory(code="C0009")
@@ -177,7 +175,7 @@ def test_every_kind_of_evidence_s_table_records_its_rows_inserted_below_the_mark
 
 
 @pytest.mark.parametrize("row_id", [-5000, -1, 0, 1, 5, 7000])
-def test_every_id_negative_zero_or_past_the_others_lies_in_exactly_one_night_s_stripes(app, row_id):
+def test_any_id_negative_zero_or_past_the_rest_lies_in_exactly_one_night_s_stripes(app, row_id):
     nights = [
         evidence_seals.Night(FIRST + timedelta(days=n), DAYS, utcnow(), {}, str(FIRST)).stripes_swept
         for n in range(DAYS)
@@ -193,7 +191,7 @@ def test_every_id_negative_zero_or_past_the_others_lies_in_exactly_one_night_s_s
     assert any(low <= row_id <= high for low, high in found)
 
 
-def test_a_verification_by_hand_verifies_every_row_where_the_nightly_verified_its_share(movements):
+def test_a_verification_by_hand_verifies_every_row_and_the_nightly_only_its_share(movements):
     _customer, ids = movements
     forged = ids[1]
     _change_in_place(forged)

@@ -272,7 +272,7 @@ def test_each_customer_has_a_chain_of_its_own(app):
     assert _findings(run) == set()
 
 
-def test_a_customers_entries_scattered_among_others_are_verified_from_their_own_lines(app):
+def test_a_customers_entries_among_others_are_verified_from_their_own_lines(app):
     """Verifying one customer's entries reads their lines by their ids, not every line between the first and the
     last (everyone's, in a busy installation); a changed line among them is still found."""
     mine, other = CustomerFactory(code="MINE"), CustomerFactory(code="OTHER")

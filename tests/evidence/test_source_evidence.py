@@ -114,7 +114,7 @@ def test_a_reading_inserted_by_sql_with_no_version_is_not_charged(site):
     assert "has no history version" in what
 
 
-def test_a_price_edited_by_sql_is_quarantined_until_an_admin_accepts_it_then_the_fix_reprices(site):
+def test_a_price_edited_by_sql_is_quarantined_until_accepted_then_the_fix_reprices(site):
     customer_id, _meter_id, reading = site
     before, charged = movements(), stored("customers", "balance", customer_id)
     db.session.execute(sa.text("UPDATE customer_pricing SET price_per_sm3 = 9000, meter_correction = 1"))
@@ -141,7 +141,7 @@ def test_a_price_edited_by_sql_is_quarantined_until_an_admin_accepts_it_then_the
     assert open_findings(customer_id) == set()
 
 
-def test_an_invoice_amount_edited_by_sql_leaves_the_meter_and_the_customer_unfixed_and_quarantined(site):
+def test_an_invoice_amount_edited_by_sql_quarantines_the_meter_and_customer_unfixed(site):
     customer_id, meter_id, _reading = site
     meter = meter_lifecycle.meter_by_serial("M-1")
     invoice = billing.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20)).id
@@ -182,7 +182,7 @@ def _changed_without_repricing(reading: int, volume: str) -> None:
     db.session.commit()
 
 
-def test_a_fix_that_would_charge_more_than_the_approval_limit_posts_nothing_and_says_why(site, limit):
+def test_a_fix_charging_more_than_the_approval_limit_posts_nothing_and_says_why(site, limit):
     customer_id, _meter_id, reading = site
     before, charged = movements(), stored("customers", "balance", customer_id)
     _changed_without_repricing(reading, "100")  # Rp759.258,75 instead of Rp75.926,25
@@ -221,7 +221,7 @@ def _calculation(reading: int) -> int:
     return db.session.scalar(sa.text("SELECT id FROM transaction_calculations WHERE reading_id = :r"), {"r": reading})
 
 
-def test_an_admin_sees_the_changed_reading_on_the_customers_page_and_accepting_it_lets_the_fix_post(site, client, auth):
+def test_an_admin_accepts_a_changed_reading_on_the_customers_page_and_the_fix_posts(site, client, auth):
     customer_id, _meter_id, reading = site
     corrupt("meter_readings", "volume_flow_meter", reading, "11")
     run(RunMode.FIX, checks=FIXES)
@@ -263,7 +263,7 @@ def test_a_rebuild_posts_nothing_from_a_price_edited_by_sql(site, runner):
     assert {kind for kind, _row in open_findings(customer_id)} == {"customer_pricing"}
 
 
-def test_a_reading_changed_with_its_history_version_rewritten_to_match_is_quarantined_by_the_versions_seal(site):
+def test_a_reading_rewritten_with_its_version_is_quarantined_by_the_versions_seal(site):
     customer_id, _meter_id, reading = site
     before = movements()
     with past_the_guards() as connection:

@@ -175,7 +175,7 @@ def import_all(runner, tmp_path, files) -> dict[str, str]:
     return said
 
 
-def test_a_whole_installation_comes_in_from_legacy_files_reconciled_and_again_writes_nothing(app, runner, tmp_path):
+def test_a_legacy_installation_imports_reconciled_and_again_writes_nothing(app, runner, tmp_path):
     files = legacy_files(local_today())
     said = import_all(runner, tmp_path, files)
 
@@ -515,7 +515,7 @@ def test_the_command_imports_as_the_runtime_role(app, tmp_path):
     assert db.session.scalar(sa.select(Meter.serial)) == "M-9"
 
 
-def test_readings_come_in_as_one_batch_a_chunk_priced_and_charged_and_again_write_nothing(app, runner, tmp_path):
+def test_readings_come_in_a_batch_a_chunk_priced_and_charged_and_again_write_nothing(app, runner, tmp_path):
     day = local_today().replace(day=1)
     customer, meter = metered_customer(
         "READ", day - timedelta(days=60), Decimal("1000.00"), serial="M-7", prepaid=Decimal("1000000")
@@ -564,7 +564,7 @@ def test_a_files_name_is_kept_as_a_text_can_show_it(app, client, admin):
     assert db.session.scalar(sa.select(Import.filename)) == "evilname.csv"
 
 
-def test_an_invoice_or_payment_dated_when_nobody_held_the_meter_is_refused_when_checked(app, runner, tmp_path, known):
+def test_a_check_refuses_an_invoice_or_payment_dated_when_nobody_held_the_meter(app, runner, tmp_path, known):
     before = date(2025, 12, 31)  # KNOWN holds M-1 from 2026-01-01
     path = tmp_path / "payments.csv"
     path.write_text(f"Meter serial;Payment reference;Amount;Paid on\nM-1;TRF-9;100.000;{before}\n")

@@ -164,9 +164,7 @@ def test_two_admins_pressing_import_with_two_workers_write_each_payment_once(app
     assert sum(record.rows_written for record in records) == ROWS
 
 
-def test_a_payment_reference_is_recorded_once_on_its_meter_by_the_form_the_service_and_the_database(
-    app, client, admin, meters
-):
+def test_a_payment_reference_is_recorded_once_per_meter_by_form_service_and_database(app, client, admin, meters):
     meter = meters[0]
     day = local_today() - timedelta(days=1)
     billing.add_payment(meter, Decimal("5000"), day, "TRF-1")
@@ -233,7 +231,7 @@ def test_a_customer_written_meanwhile_stops_the_import_in_one_sentence(app, mete
     assert record.status == ImportStatus.FAILED and "IntegrityError" not in record.error
 
 
-def test_a_payment_the_services_check_lets_through_is_refused_by_the_database_in_one_sentence(
+def test_a_payment_past_the_services_check_is_refused_by_the_database_in_a_sentence(
     app, client, admin, meters, monkeypatch
 ):
     """Two clerks recording one transfer on a meter at once: the second's check ran before the first committed. The

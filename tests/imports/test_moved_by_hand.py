@@ -160,7 +160,7 @@ def test_the_page_starts_an_import_that_waits_and_says_so(app, client, customers
     assert openings() == []
 
 
-def test_a_clerks_recharge_beyond_the_limit_waits_for_an_admin_and_posts_when_approved(app, client, customers, checker):
+def test_a_clerks_recharge_over_the_limit_waits_for_an_admin_and_posts_when_approved(app, client, customers, checker):
     clerk = UserFactory(email="clerk@example.com", role="finance")
     log_in(client, clerk)
     url = "/customers/C0001/recharge"
@@ -187,7 +187,7 @@ def test_a_clerks_recharge_beyond_the_limit_waits_for_an_admin_and_posts_when_ap
     assert [(row.kind.value, row.amount) for row in wallet_rows("C0001")] == [("recharge", Decimal("150000.00"))]
 
 
-def test_a_recharge_typed_on_the_command_beyond_the_limit_is_refused_and_within_it_posts(app, runner, customers):
+def test_a_command_s_recharge_over_the_limit_is_refused_and_within_it_posts(app, runner, customers):
     refused = runner.invoke(args=["ledger", "recharge", "C0001", "150.000"], env={"BACKOFFICE_LANGUAGE": "en"})
     assert refused.exit_code != 0 and "above the approval limit" in refused.output, refused.output
     assert wallet_rows("C0001") == []
@@ -243,7 +243,7 @@ def test_an_approved_import_pointed_at_another_file_by_sql_writes_nothing(
     assert openings() == []
 
 
-def test_an_import_waits_and_after_approval_is_written_by_a_real_worker_as_the_runtime_role(
+def test_an_import_waits_for_approval_then_a_worker_writes_it_as_the_runtime_role(
     app, client, customers, admins, redis_url
 ):
     maker, checker = admins

@@ -216,7 +216,7 @@ def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_in_one_process(app, business, redis_url):
+def test_a_killed_worker_s_chunk_is_redone_once_and_the_run_ends_as_in_one_process(app, business, redis_url):
     corrupt_everything(business)
     alone = run(RunMode.FIX)
     corrupt_everything(business)
@@ -259,7 +259,7 @@ def test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_i
     assert all(stored("orders", "grand_total", order.id) == Decimal("9300000.00") for order in business["orders"])
 
 
-def test_a_listening_worker_queues_again_on_its_own_the_chunk_of_a_worker_killed_beside_it(app, business, redis_url):
+def test_a_listening_worker_requeues_the_chunk_of_a_worker_killed_beside_it(app, business, redis_url):
     """No worker starts and no scheduler ticks: the survivor's own periodic sweep finds the chunk."""
     corrupt_everything(business)
     alone = run(RunMode.FIX)
@@ -409,9 +409,7 @@ def test_a_chunk_that_fails_fails_the_run_and_the_chunks_done_keep_their_fixes(a
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_a_chunk_plans_as_many_parallel_workers_as_set_where_a_run_in_one_process_plans_as_the_server(
-    app, business, workers
-):
+def test_a_chunk_plans_the_parallel_workers_set_and_a_run_in_one_process_the_servers(app, business, workers):
     app.config["CHUNK_PARALLEL_WORKERS"] = workers
     served = db.session.scalar(sa.text("SELECT current_setting('max_parallel_workers_per_gather')"))
     planned = []

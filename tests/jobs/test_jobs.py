@@ -122,7 +122,7 @@ def test_the_schedule_registers_nightly_monthly_and_hourly_catch_up(redis_url):
     }
 
 
-def test_the_schedule_runs_the_nightly_and_the_monthly_rebuild_at_the_times_the_settings_give(redis_url, monkeypatch):
+def test_the_schedule_runs_the_nightly_and_the_monthly_rebuild_at_the_settings_times(redis_url, monkeypatch):
     monkeypatch.setenv("BACKOFFICE_NIGHTLY_AT", "01:30")
     monkeypatch.setenv("BACKOFFICE_MONTHLY_REBUILD_AT", "04:05")
     scheduler = CronScheduler(connection=Redis.from_url(redis_url))
@@ -160,7 +160,7 @@ def test_catch_up_enqueues_the_nightly_only_when_the_last_success_is_over_a_day_
     assert queued == ([f"nightly-{jobs.local_today()}"] if enqueues else [])
 
 
-def test_a_nightly_row_queued_by_sql_for_tomorrow_does_not_hold_tomorrow_s_nightly_off(app, redis_url):
+def test_a_nightly_row_queued_by_sql_for_tomorrow_does_not_hold_tomorrow_s_night_off(app, redis_url):
     tomorrow = jobs.local_today() + timedelta(days=1)
     job_in(
         JobStatus.QUEUED,
@@ -177,9 +177,7 @@ def test_a_nightly_row_queued_by_sql_for_tomorrow_does_not_hold_tomorrow_s_night
     assert Queue("maintenance", connection=Redis.from_url(redis_url)).get_job_ids() == [record.id]
 
 
-def test_a_nightly_row_inserted_and_moved_to_finished_past_the_application_does_not_hold_the_night_off(
-    app, redis_url, caplog
-):
+def test_a_nightly_row_inserted_and_finished_by_sql_does_not_hold_the_night_off(app, redis_url, caplog):
     tomorrow = jobs.local_today() + timedelta(days=1)
     job_in(
         JobStatus.FINISHED,
@@ -302,7 +300,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
 
 
 @pytest.mark.parametrize("how", ["work-horse killed", "stopped"])
-def test_a_job_whose_work_horse_is_killed_or_that_is_stopped_is_abandoned_by_its_worker_at_once(app, redis_url, how):
+def test_a_job_whose_work_horse_is_killed_or_that_is_stopped_is_abandoned_at_once(app, redis_url, how):
     """The worker lives on: it ends the job as RQ's cleanup ends that of a worker that died, with no sweep."""
     customer = CustomerFactory()
     for order in [OrderFactory(customer=customer) for _ in range(8)]:
@@ -559,7 +557,7 @@ def test_a_page_asks_the_database_for_a_job_by_the_key_its_record_holds(app):
     assert dict(db.session.execute(asked.select_from(customers)).all()) == {held.id: True, other.id: False}
 
 
-def test_a_scheduled_row_moved_to_finished_without_a_run_of_its_own_does_not_hold_the_night_off(app, redis_url):
+def test_a_scheduled_row_finished_without_its_own_run_does_not_hold_the_night_off(app, redis_url):
     tomorrow = jobs.local_today() + timedelta(days=1)
     earlier = engine.run(RunMode.VERIFY)  # a genuine run, of another job: the forger points the row at it
     job_in(

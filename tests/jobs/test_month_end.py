@@ -63,7 +63,7 @@ def finished(job_id: str) -> JobRecord:
     return record
 
 
-def test_a_worker_produces_and_sends_the_month_s_documents_once_however_often_it_runs(
+def test_a_worker_makes_and_sends_the_month_s_documents_once_however_often_it_runs(
     app, client, admin, october, redis_url
 ):
     with mail_server() as smtp:
@@ -118,7 +118,7 @@ def test_without_sending_the_documents_are_written_and_nothing_is_sent(app, clie
     assert "5 documents produced, 0 sent, 0 refused by the mail server, 0 without an e-mail address." in text(page)
 
 
-def test_without_redis_a_month_end_too_long_for_the_page_names_redis_and_the_worker_and_starts_nothing(
+def test_without_redis_a_long_month_end_names_redis_and_a_worker_and_starts_nothing(
     client, admin, october, monkeypatch
 ):
     monkeypatch.setattr(jobs_kinds, "IN_REQUEST_DOCUMENTS", 4)  # October makes 5

@@ -67,7 +67,7 @@ def test_the_job_panel_says_the_progress_and_the_status_in_the_readers_language(
     assert "24 % · 1.234 of 5.000 customers re-priced" in unescaped_html(client.get("/jobs/job-reprice/panel"))
 
 
-def test_a_finished_jobs_panel_and_the_jobs_list_say_finished_in_the_readers_language(app, client, finance):
+def test_a_finished_jobs_panel_and_jobs_list_say_finished_in_the_readers_language(app, client, finance):
     record = running_job(fact("started"), progress=0)
     _finish(record.id, JobStatus.FINISHED, result={"recalculations_done": 1234})
     panel = unescaped_html(client.get("/jobs/job-reprice/panel", headers=INDONESIAN))
@@ -91,7 +91,7 @@ def test_the_api_says_a_jobs_message_in_the_requests_language(app, client):
     assert body["data"]["message"] == "3 of 1.200 chunks done (step 1 of 2)"
 
 
-def test_an_error_the_system_wrote_on_a_job_is_said_in_the_readers_language_and_kept_in_english(app, client, finance):
+def test_a_job_s_error_is_said_in_the_readers_language_and_kept_in_english(app, client, finance):
     stopped = WORKER_STOPPED.write(heartbeat="2026-11-25 01:02:03")
     assert stopped == "The worker stopped while the job ran (last heartbeat 2026-11-25 01:02:03 UTC)."
     record = job_in(
@@ -129,9 +129,7 @@ def test_an_error_the_system_wrote_on_a_job_is_said_in_the_readers_language_and_
     assert body.get_json()["data"]["error"] == "ValueError: boom"
 
 
-def test_a_clerk_waiting_on_a_job_no_worker_takes_is_told_whom_to_tell_and_an_admin_which_queue(
-    app, client, auth, redis_url
-):
+def test_a_job_no_worker_takes_tells_a_clerk_whom_to_tell_and_an_admin_which_queue(app, client, auth, redis_url):
     record = job_in(
         JobStatus.QUEUED,
         id="job-waiting",

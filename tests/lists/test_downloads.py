@@ -118,9 +118,7 @@ def sheet_rows(client, address: str) -> list[tuple]:
     return rows
 
 
-def test_a_download_in_indonesian_says_its_header_and_codes_in_words_with_numbers_and_dates_typed(
-    client, auth, books_and_wallets
-):
+def test_an_indonesian_download_says_header_and_codes_in_words_numbers_dates_typed(client, auth, books_and_wallets):
     auth.login("admin").language = "id"
     db.session.commit()
     words = lists._cell_words("id")
@@ -161,7 +159,7 @@ UNFIT = "\uffff\ufffe\x01\x07\x1f"
 
 
 @pytest.mark.parametrize("language", ["en", "id"])
-def test_every_workbook_keeps_every_row_when_names_and_descriptions_hold_what_xml_cannot(
+def test_a_workbook_keeps_every_row_whose_text_xml_cannot_hold(
     client, auth, names_from_before, books_and_wallets, language
 ):
     """A spreadsheet loads a sheet that holds U+FFFF cut short, or not at all: each workbook leaves such characters
@@ -192,7 +190,7 @@ def test_every_workbook_keeps_every_row_when_names_and_descriptions_hold_what_xm
     assert "Hotel Cempaka" in names and "Roti Enak" in names
 
 
-def test_a_workbook_goes_on_to_another_sheet_under_the_same_header_past_a_sheet_s_rows(client, finance, monkeypatch):
+def test_past_a_sheet_s_rows_a_workbook_goes_on_to_another_under_the_same_header(client, finance, monkeypatch):
     """A spreadsheet loads 1,048,576 rows of a sheet and leaves out the rest: the rows past them go on to the next
     sheet (here three rows a sheet, the header's included)."""
     monkeypatch.setattr(workbooks, "SHEET_ROWS", 3)
@@ -273,7 +271,7 @@ def _heading(language: str, column: str) -> str:
         return headings([column])[0]
 
 
-def test_an_account_s_lines_download_refuses_an_unreadable_period_and_an_unknown_account(client, finance):
+def test_an_account_s_lines_download_refuses_an_unreadable_period_or_unknown_account(client, finance):
     refused = client.get("/books/accounts/1000/lines.csv", query_string={"since": "2026-11-30", "until": "2026-11-01"})
     assert refused.status_code == 422 and "The period ends before it starts" in refused.get_data(as_text=True)
     assert client.get("/books/accounts/1000/lines.xlsx", query_string={"since": "30/11/2026"}).status_code == 422

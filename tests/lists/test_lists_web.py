@@ -134,7 +134,7 @@ def test_a_page_past_the_last_is_empty_and_one_past_any_offset_is_not_found(clie
     assert client.get("/orders", query_string={"page": 2**62}).status_code == 404
 
 
-def test_the_orders_csv_has_every_row_the_filters_select_across_pages_in_the_chosen_order(client, finance, orders):
+def test_the_orders_csv_has_every_filtered_row_across_pages_in_the_chosen_order(client, finance, orders):
     rows = downloaded(client, "/orders/export.csv", month="2026-11", sort="-grand_total")
     assert list(rows[0]) == [
         "number",
@@ -171,7 +171,7 @@ def test_the_orders_csv_has_every_row_the_filters_select_across_pages_in_the_cho
     assert downloaded(client, "/orders/export.csv", month="2027-01") == []
 
 
-def test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does(
+def test_postgresql_writes_orders_journal_and_customers_csv_as_python_byte_for_byte(
     client, finance, names_from_before, monkeypatch
 ):
     for n, text in enumerate(TYPED):
@@ -519,7 +519,7 @@ def workbook(client, url: str, **params) -> list[tuple]:
     return rows
 
 
-def test_the_orders_workbook_has_the_csv_s_rows_with_numbers_as_numbers_and_dates_as_dates(client, finance, orders):
+def test_the_orders_workbook_has_the_csv_s_rows_numbers_as_numbers_dates_as_dates(client, finance, orders):
     rows = workbook(client, "/orders/export.xlsx", month="2026-11", sort="-grand_total")
     as_csv = downloaded(client, "/orders/export.csv", month="2026-11", sort="-grand_total")
     assert list(rows[0]) == list(as_csv[0])
@@ -548,7 +548,7 @@ def test_a_workbook_s_header_is_in_the_reader_s_language(client, auth, orders):
     assert header[0] != "number" and len(header) == 10
 
 
-def test_the_journal_workbook_follows_the_filter_and_the_sort_with_amounts_as_numbers(client, finance, journal):
+def test_the_journal_workbook_follows_the_filter_and_sort_with_amounts_as_numbers(client, finance, journal):
     recharge, wrong, reversal, draft = journal
     rows = workbook(client, "/books/journal.xlsx", sort="-number")
     assert [row[0] for row in rows[1:]] == [draft, reversal, reversal, wrong, wrong, recharge, recharge]
@@ -584,7 +584,7 @@ def test_past_the_bound_a_list_says_more_than_it_and_offers_the_next_page(client
     assert summary(budi).startswith("3 customers, prepaid balances Rp0,00")
 
 
-def test_orders_searched_past_the_bound_say_more_than_it_and_unsearched_ones_their_months_sums(
+def test_orders_past_the_bound_say_more_than_it_if_searched_else_their_months_sums(
     client, finance, orders, monkeypatch
 ):
     monkeypatch.setattr(extensions, "COUNTED_UP_TO", 3)

@@ -96,7 +96,7 @@ def widths(data: bytes) -> list[list[float]]:
 
 
 @pytest.mark.parametrize("name", NEW_DOWNLOADS)
-def test_each_list_downloads_as_csv_and_as_a_workbook_named_after_it_in_the_reader_s_language(client, every_list, name):
+def test_every_list_downloads_as_csv_and_workbook_named_in_the_readers_language(client, every_list, name):
     address, indonesian, vietnamese = NEW_DOWNLOADS[name]
     for headers, title in ((INDONESIAN, indonesian), (VIETNAMESE, vietnamese)):
         as_csv = fetched(client, address, "csv", headers)
@@ -186,7 +186,7 @@ def test_a_download_follows_its_page_s_filters_and_refuses_one_it_cannot_read(cl
 # Sheet names
 
 
-def test_a_sheet_is_named_without_what_a_spreadsheet_refuses_in_31_characters_with_its_number():
+def test_a_sheet_name_fits_31_characters_with_its_number_and_drops_what_is_refused():
     assert sheet_name("Laporan rekening pascabayar") == "Laporan rekening pascabayar"
     assert sheet_name("Orders: [2026/11] *?\\ A") == "Orders 202611 A"
     assert sheet_name("'Quoted'") == "Quoted"
@@ -215,7 +215,7 @@ def test_a_workbook_named_with_what_xml_must_escape_is_read_as_named(app, monkey
 # Widths
 
 
-def test_columns_are_as_wide_as_their_header_and_their_values_amounts_and_dates_whole(app):
+def test_columns_are_as_wide_as_their_header_and_values_amounts_and_dates_whole(app):
     usual = ["Hotel Cempaka"] * 9 + ["A name far longer than the others, written out in full for once" * 2]
     rows = [[date(2026, 11, 23), D("1.50"), 7, text, datetime(2026, 11, 23, 8, 30), None] for text in usual]
     data = b"".join(xlsx_chunks(["date", "amount", "id", "description", "fixed_at", "reason"], rows))
@@ -237,7 +237,7 @@ def test_columns_are_as_wide_as_their_header_and_their_values_amounts_and_dates_
     assert header == [len("a heading longer than its values") + padding]
 
 
-def test_an_amount_wider_than_the_largest_amount_widens_its_column_and_the_dong_has_no_decimals(app):
+def test_an_amount_beyond_the_largest_widens_its_column_and_dong_has_no_decimals(app):
     wide = D("123456789012345678.99")
     (found,) = widths(b"".join(xlsx_chunks(["balance"], [[wide]])))
     assert found == [len(f"{wide:,.2f}") + workbooks.PADDING]

@@ -284,7 +284,7 @@ def test_a_tariff_held_on_the_screen_is_repriced_once_a_second_admin_approves_it
         ),
     ],
 )
-def test_a_held_correction_is_said_in_the_reader_s_language_with_its_dates_as_they_write_them(
+def test_a_held_correction_is_said_in_the_reader_s_language_and_date_format(
     client, readings, maker, checker, language, correction, pricing, deletion, tariff
 ):
     metering.correct_reading(readings["large"], OCT, D("2.5"), user=maker)

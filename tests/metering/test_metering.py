@@ -120,7 +120,7 @@ def readings_of(meter_id: int) -> list[Decimal]:
     return list(db.session.scalars(sa.select(MeterReading.volume_flow_meter).where(MeterReading.meter_id == meter_id)))
 
 
-def test_a_second_reading_of_a_meter_and_date_is_refused_saying_what_is_there_and_writes_nothing(site):
+def test_a_second_reading_of_a_meter_and_date_says_what_is_there_and_writes_nothing(site):
     customer_id, meter_id = site
     clerk = UserFactory(email="dewi@example.com", name="Dewi Lestari")
     first = metering.record_reading(meter_id, NOV, D("10"), user=clerk)
@@ -214,7 +214,7 @@ def test_a_reading_dated_when_nobody_held_the_meter_is_refused_and_writes_nothin
     assert clean()
 
 
-def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_meter(site):
+def test_a_reading_cannot_be_corrected_to_a_date_another_customer_held_the_meter(site):
     customer_id, meter_id = site
     reading = metering.record_reading(meter_id, date(2026, 11, 5), D("10"))
     moved_to_a_bakery(site)
@@ -226,7 +226,7 @@ def test_a_reading_cannot_be_corrected_to_a_date_when_another_customer_held_the_
     assert balance(customer_id) == charged
 
 
-def test_a_reading_charged_to_a_customer_who_did_not_hold_the_meter_is_found_and_the_fix_moves_its_charge(site):
+def test_a_reading_charged_to_the_wrong_holder_is_found_and_the_fix_moves_its_charge(site):
     hotel_id, meter_id = site
     bakery_id = moved_to_a_bakery(site)
     reading = metering.record_reading(meter_id, date(2026, 11, 21), D("10"))

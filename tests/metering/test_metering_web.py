@@ -60,7 +60,7 @@ def test_a_bad_reading_is_flagged_live_and_refused_on_save(client, hotel_ids, ov
     assert db.session.scalar(sa.select(sa.func.count(MeterReading.id))) == 0
 
 
-def test_a_reading_entered_for_a_customer_who_did_not_hold_the_meter_on_its_date_is_refused(client, hotel_ids):
+def test_a_reading_for_a_customer_who_did_not_hold_the_meter_on_its_date_is_refused(client, hotel_ids):
     _customer_id, meter_id = hotel_ids
     bakery = CustomerFactory(code="BAKERY")
     metering.set_pricing(bakery.id, date(2026, 11, 1), D("1000.00"), D("1.000000"))
@@ -105,7 +105,7 @@ def test_deleting_a_reading_from_the_tab_gives_its_cost_back(client, hotel_ids):
     assert db.session.get(Customer, customer_id).balance == D("1000000.00")
 
 
-def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_there_then_records_it(client, hotel_ids):
+def test_a_reading_of_a_date_already_read_asks_saying_what_is_there_then_records_it(client, hotel_ids):
     customer_id, meter_id = hotel_ids
     clerk = UserFactory(email="dewi@example.com", name="Dewi Lestari")
     first = metering.record_reading(meter_id, date(2026, 11, 5), D("12.5"), user=clerk)
@@ -139,7 +139,7 @@ def test_a_reading_of_a_meter_and_date_already_read_asks_first_saying_what_is_th
     assert db.session.get(Customer, customer_id).balance == charged - D("12500.00")
 
 
-def test_a_reading_of_a_customer_not_calculated_in_real_time_says_it_waits_for_the_recalculation(client, hotel_ids):
+def test_a_reading_of_a_customer_not_in_real_time_says_it_waits_for_recalculation(client, hotel_ids):
     customer_id, meter_id = hotel_ids
     db.session.get(Customer, customer_id).use_realtime_calculation = False
     db.session.commit()

@@ -154,7 +154,7 @@ def test_a_retirement_that_cannot_be_made_says_why_under_the_date_and_writes_not
     assert db.session.get(MeterAssignment, assignment_id).is_active
 
 
-def test_a_meter_moved_since_the_page_was_opened_is_not_retired_and_the_page_asks_again(client, held):
+def test_a_meter_moved_since_the_page_opened_is_not_retired_and_the_page_asks_again(client, held):
     _admin, _hotel, assignment_id = held
     moved = meter_lifecycle.assign_meter(
         meter("M-1"), CustomerFactory(code="SPA"), date(2026, 11, 1), confirm_move_from=assignment_id

@@ -79,7 +79,7 @@ def test_a_volume_correction_posts_the_difference_on_the_readings_date(client, r
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_date_correction_across_months_gives_back_on_the_old_date_and_charges_on_the_new(client, reading):
+def test_a_date_moved_across_months_gives_back_on_the_old_date_and_charges_the_new(client, reading):
     url = f"/customers/HOTEL/readings/{reading}"
     response = client.post(url, data=opened(client, url, url) | {"reading_date": "2026-11-05"})
     assert response.status_code == 302
@@ -115,9 +115,7 @@ def test_a_correction_that_changes_nothing_posts_nothing(client, reading):
         ({"note": "x" * 301}, "note", "Field cannot be longer than 300 characters"),
     ],
 )
-def test_a_correction_that_cannot_be_made_says_why_under_its_field_and_writes_nothing(
-    client, reading, changes, field, message
-):
+def test_an_impossible_correction_says_why_under_its_field_and_writes_nothing(client, reading, changes, field, message):
     url = f"/customers/HOTEL/readings/{reading}"
     form = opened(client, url, url)
     tomorrow = (local_today() + timedelta(days=1)).isoformat()

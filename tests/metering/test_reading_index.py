@@ -431,7 +431,7 @@ def test_every_refused_entry_is_named_by_its_position_and_nothing_is_written(sit
     assert counts() == before
 
 
-def test_a_customer_not_kept_in_real_time_gets_a_recalculation_request_for_each_reading(site):
+def test_a_customer_not_in_real_time_gets_a_recalculation_request_for_each_reading(site):
     customer_id, meter_id = site
     customers.set_realtime(customer_id, False)
     ids = metering.record_readings([Entry(meter_id, date(2026, 11, day), D("4")) for day in (3, 4)])

@@ -354,7 +354,7 @@ def test_an_entry_written_posted_with_lines_that_do_not_balance_is_refused(app):
     assert posted_entries() == []
 
 
-def test_a_statement_writing_an_entry_posted_with_its_lines_cannot_add_one_to_an_entry_posted_before(app):
+def test_a_statement_posting_an_entry_with_lines_cannot_add_one_to_an_earlier_entry(app):
     with unit_of_work() as connection:
         earlier = books.post(
             installation(),
@@ -413,7 +413,7 @@ def test_a_line_added_while_its_draft_is_being_posted_waits_and_is_refused(app):
     assert [(status.value, *rest) for status, *rest in posted_entries()] == [("posted", 2, D("5.00"), D("5.00"))]
 
 
-def test_before_the_migration_lines_went_to_drafts_only_and_after_it_with_their_posted_entry_too(app):
+def test_lines_went_to_drafts_only_before_the_migration_and_to_posted_entries_after(app):
     db.session.remove()
     register_migrations(app)
     try:
@@ -428,7 +428,7 @@ def test_before_the_migration_lines_went_to_drafts_only_and_after_it_with_their_
     assert len(posted_entries()) == 1
 
 
-def test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing(app):
+def test_a_repricing_taking_a_total_beyond_its_column_is_refused_and_writes_nothing(app):
     customer = CustomerFactory()
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, FIRST)

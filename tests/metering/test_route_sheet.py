@@ -83,7 +83,7 @@ def test_the_sheet_page_speaks_the_reader_s_language(client, finance, route):
     assert "M-1" in shown and "1.310,0000" in shown and "100,0000" in shown
 
 
-def test_a_row_is_checked_as_a_cell_is_left_and_a_reading_far_from_usual_asks_to_be_confirmed(client, finance, route):
+def test_a_row_is_checked_as_a_cell_is_left_and_an_unusual_reading_asks_confirmation(client, finance, route):
     meter = route["M-1"]
     check = {"meter": str(meter), "on": DAY.isoformat(), f"meter-{meter}-how": "previous"}
     fine = page_text(client.post("/readings/sheet/check", data=check | {f"meter-{meter}-index": "1400"}))
@@ -136,9 +136,7 @@ def test_a_reading_far_from_usual_is_saved_only_once_confirmed(client, finance, 
     assert [found.volume_flow_meter for found in readings_on(DAY)] == [D("1090")]
 
 
-def test_a_reading_recorded_meanwhile_on_the_same_meter_and_date_is_refused_and_nothing_is_saved(
-    client, finance, route
-):
+def test_a_reading_of_a_meter_and_date_read_meanwhile_is_refused_saving_nothing(client, finance, route):
     form = opened(client, sheet_url(route), ACTION) | {
         f"meter-{route['M-1']}-index": "1400",
         f"meter-{route['M-2']}-index": "10",
@@ -152,7 +150,7 @@ def test_a_reading_recorded_meanwhile_on_the_same_meter_and_date_is_refused_and_
     assert [found.id for found in readings_on(DAY)] == [meanwhile]
 
 
-def test_a_route_changed_since_the_sheet_was_opened_is_shown_again_and_nothing_is_saved(client, finance, route):
+def test_a_route_changed_since_the_sheet_opened_is_shown_again_and_nothing_is_saved(client, finance, route):
     form = opened(client, sheet_url(route), ACTION) | {f"meter-{route['M-1']}-index": "1400"}
     metered_customer(
         "INN", OCT, D("1000.00"), serial="M-9", account_manager=db.session.get(AccountManager, route["dewi"])

@@ -62,7 +62,7 @@ WRITTEN = (CustomerPricing, BalanceTransaction, RecalculationRequest)
 """What a refused door must leave as it was, read by :func:`tests.rows.written`."""
 
 
-def test_a_tariff_sets_the_price_from_its_date_for_every_customer_and_reprices_their_readings(town):
+def test_a_tariff_prices_every_customer_from_its_date_and_reprices_their_readings(town):
     tariff = metering.checked_tariff(NOV, D("2000.00"), None)
     preview = metering.tariff_impact(tariff)
     # NEW has no pricing on the date to keep its factor from; the others' November readings are re-priced.
@@ -92,7 +92,7 @@ def test_a_tariff_sets_the_price_from_its_date_for_every_customer_and_reprices_t
     assert clean()
 
 
-def test_a_tariff_of_a_correction_factor_for_one_managers_customers_keeps_their_prices(town):
+def test_a_correction_factor_tariff_for_one_managers_customers_keeps_their_prices(town):
     tariff = metering.checked_tariff(NOV, None, D("3"), "  Anna@Example.com ")
     metering.change_tariff(tariff)
     metering.reprice_tariff(NOV)
@@ -103,7 +103,7 @@ def test_a_tariff_of_a_correction_factor_for_one_managers_customers_keeps_their_
     assert clean()
 
 
-def test_a_tariff_reprices_up_to_each_customers_next_row_and_replaces_a_row_of_its_date(town):
+def test_a_tariff_reprices_to_each_customers_next_row_and_replaces_a_row_of_its_date(town):
     metering.set_pricing(town["BAKERY"], date(2026, 11, 15), D("5000.00"), D("1"))
     metering.set_pricing(town["MILL"], NOV, D("3000.00"), D("2"))
     version = db.session.scalar(
@@ -293,7 +293,7 @@ def hotel_unpriceable_from_october(town) -> None:
     db.session.commit()
 
 
-def test_a_tariff_whose_repricing_stops_says_so_on_the_screen_and_keeps_the_rest_waiting(client, auth, town):
+def test_a_tariff_whose_repricing_stops_says_so_on_screen_and_keeps_the_rest_waiting(client, auth, town):
     hotel_unpriceable_from_october(town)
     auth.login("admin")
     response = client.post(

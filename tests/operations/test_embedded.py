@@ -113,7 +113,7 @@ def test_make_run_serves_the_demo_from_an_embedded_postgresql_as_the_runtime_rol
     assert not _postgres_of(data)
 
 
-def test_a_command_without_a_database_url_says_to_start_the_embedded_postgresql_when_it_is_not_running(tmp_path):
+def test_with_no_database_url_a_command_says_to_start_a_stopped_embedded_postgresql(tmp_path):
     from backoffice import create_app
     from backoffice.platform.databases import embedded_url
 

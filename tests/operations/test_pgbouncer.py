@@ -53,14 +53,14 @@ SLICE = [
     "tests/customers/test_ledger_web.py::test_two_reversals_of_one_movement_at_once_post_one_and_the_second_is_told",
     "tests/lists/test_lists_web.py::test_ledger_movements_are_filtered_by_customer_kind_date_and_amount",
     "tests/lists/test_lists_web.py::test_the_ledger_csv_has_every_movement_the_filters_select",
-    "tests/lists/test_lists_web.py::test_postgresql_writes_the_orders_journal_and_customers_csv_byte_for_byte_as_python_does",
+    "tests/lists/test_lists_web.py::test_postgresql_writes_orders_journal_and_customers_csv_as_python_byte_for_byte",
     "tests/posting/test_posting.py::test_one_movement_and_a_batch_of_it_write_the_same_rows",
-    "tests/metering/test_repricing.py::test_a_repricing_that_would_take_a_total_beyond_its_column_is_refused_and_writes_nothing",
+    "tests/metering/test_repricing.py::test_a_repricing_taking_a_total_beyond_its_column_is_refused_and_writes_nothing",
     "tests/jobs/test_jobs.py::test_recalculate_customer_from_the_web_is_done_by_a_worker",
     "tests/jobs/test_jobs.py::test_a_job_that_raises_ends_failed_with_its_error",
     "tests/reconcile/test_reconcile_locks.py",
     "tests/jobs/test_fanout.py::test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process",
-    "tests/jobs/test_fanout.py::test_a_chunk_whose_worker_is_killed_is_done_again_once_and_the_run_ends_as_in_one_process",
+    "tests/jobs/test_fanout.py::test_a_killed_worker_s_chunk_is_redone_once_and_the_run_ends_as_in_one_process",
 ]
 """The suite's tests run through pgbouncer: money posted and listed through the pages and the commands, exports
 streamed by server-side cursors and ``COPY``, batches posted through a temporary table, jobs run by real workers, and
@@ -172,7 +172,7 @@ def bouncer(server):
         bouncer.remove()
 
 
-def test_a_slice_of_the_suite_passes_through_pgbouncer_sharing_its_few_server_connections(bouncer):
+def test_a_slice_of_the_suite_passes_through_pgbouncer_on_few_server_connections(bouncer):
     redis = os.environ.get("REDIS_URL", DEFAULT_REDIS)
     try:
         Redis.from_url(redis, socket_connect_timeout=2).ping()
@@ -246,7 +246,7 @@ def test_a_claim_held_through_pgbouncer_refuses_a_second_run_until_it_is_release
             pass
 
 
-def test_an_engine_that_prepares_statements_fails_through_pgbouncer_and_one_that_does_not_works(bouncer):
+def test_through_pgbouncer_prepared_statements_fail_and_unprepared_ones_work(bouncer):
     """psycopg prepares a statement on the server once a connection has run it five times; the connection's next
     transaction may be given another server connection, which has it not, or has its name for another statement."""
     statements = [sa.text(f"SELECT {n} + CAST(:n AS integer)") for n in range(3)]

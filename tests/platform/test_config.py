@@ -11,7 +11,7 @@ from backoffice.platform.databases import binds, database_url, engine_options
 from tests.checkout import ROOT
 
 
-def test_the_embedded_postgresql_of_the_instance_folder_is_the_default_as_its_runtime_role(tmp_path):
+def test_the_default_is_the_instance_s_embedded_postgresql_as_its_runtime_role(tmp_path):
     config = from_environment(str(tmp_path), {})
     socket = tmp_path.resolve() / "postgres"
     assert config["SQLALCHEMY_DATABASE_URI"] == f"postgresql+psycopg://backoffice_runtime@/backoffice?host={socket}"
@@ -91,7 +91,7 @@ def test_a_primary_and_its_standby_in_one_url_reach_psycopg_as_libpq_lists_of_ho
     assert (options["dbname"], options["user"], options["target_session_attrs"]) == ("bo", "bo", "read-write")
 
 
-def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_options_stay():
+def test_postgresql_statements_reach_psycopg_with_numbered_parameters_and_options():
     given = {"connect_args": {"connect_timeout": 2}, "pool_size": 3}
     assert engine_options(given) == {
         "paramstyle": "numeric_dollar",
@@ -100,7 +100,7 @@ def test_postgresql_statements_go_to_psycopg_with_numbered_parameters_and_given_
     }
 
 
-def test_without_a_read_replica_everything_reads_the_database_and_a_replica_is_read_through_psycopg_3(tmp_path):
+def test_reads_go_to_the_database_without_a_replica_and_through_psycopg_3_with_one(tmp_path):
     unset = from_environment(str(tmp_path), {})
     assert (unset["READ_DATABASE_URL"], unset["READ_MAX_LAG_SECONDS"], binds(unset)) == (None, 30, {})
     given = {"BACKOFFICE_READ_DATABASE_URL": "postgresql://u@replica/d", "BACKOFFICE_READ_MAX_LAG_SECONDS": "2.5"}
@@ -217,7 +217,7 @@ def test_development_is_development_in_any_case(tmp_path, given):
 
 
 @pytest.mark.parametrize("given", ["prod", "staging", "", "production1", "test"])
-def test_an_environment_that_is_neither_production_nor_development_is_refused_at_start(tmp_path, given):
+def test_an_environment_neither_production_nor_development_is_refused_at_start(tmp_path, given):
     with pytest.raises(ConfigError, match=r"BACKOFFICE_ENV=.* is not an environment: production or development"):
         from_environment(str(tmp_path), {"BACKOFFICE_ENV": given})
     assert not any(tmp_path.iterdir())
@@ -275,7 +275,7 @@ def test_the_settings_are_read_from_the_process_environment_unless_one_is_given(
     assert read({}).web_threads == 4
 
 
-def test_the_web_server_listens_on_the_loopback_with_twice_the_cores_and_one_processes_by_default(tmp_path):
+def test_the_web_server_defaults_to_the_loopback_and_2_per_core_plus_1_processes(tmp_path):
     settings = read({})
     assert (settings.web_bind, settings.web_threads, settings.web_timeout) == ("127.0.0.1:8000", 4, 120)
     assert settings.web_workers == 2 * (os.cpu_count() or 1) + 1
@@ -323,13 +323,13 @@ def test_the_web_server_listens_on_the_loopback_with_twice_the_cores_and_one_pro
         ),
     ],
 )
-def test_an_invalid_setting_is_refused_with_its_own_message_and_nothing_of_pydantic_s(environ, message):
+def test_an_invalid_setting_is_refused_with_its_own_message_nothing_of_pydantic_s(environ, message):
     with pytest.raises(ConfigError) as refused:
         read(environ)
     assert str(refused.value) == message
 
 
-def test_any_text_in_any_setting_is_read_or_refused_with_a_message_of_the_settings_own():
+def test_any_text_in_any_setting_is_read_or_refused_with_the_settings_own_message():
     for name in (setting.name for setting in declared()):
         for text in ("", " ", "x", "1", "-1", "[1, 2]", '{"a": 1}', "01:30", "null"):
             try:

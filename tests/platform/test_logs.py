@@ -43,7 +43,7 @@ def test_each_request_writes_one_line_with_method_path_status_duration_id_and_us
     assert re.search(rf"\[request {request_id}\]: GET /orders 200 \d+\.\d ms {re.escape(clerk.email)}$", lines[0])
 
 
-def test_a_request_with_no_one_logged_in_names_nobody_and_the_api_s_token_names_itself(app, client, capsys):
+def test_a_request_with_nobody_logged_in_names_nobody_and_the_api_s_token_itself(app, client, capsys):
     response = client.get("/login")
     (line,) = [line for line in logged(capsys) if " backoffice.requests " in line]
     assert re.search(rf"\[request {response.headers['X-Request-ID']}\]: GET /login 200 \d+\.\d ms -$", line)

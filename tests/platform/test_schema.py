@@ -42,7 +42,7 @@ WIDENED = {
 }
 
 
-def test_balances_and_totals_that_accumulate_are_numeric_20_2_in_the_migrated_database(app):
+def test_accumulating_balances_and_totals_are_numeric_20_2_in_the_migrated_database(app):
     inspector = sa.inspect(db.engine)
     for table, columns in WIDENED.items():
         found = {c["name"]: c["type"] for c in inspector.get_columns(table) if c["name"] in columns}

@@ -72,7 +72,7 @@ def test_a_refusal_or_a_timeout_is_not_switching_over(error):
         (errors.QueryCanceled("canceling statement due to statement timeout"), False),
     ],
 )
-def test_the_pool_lets_go_of_a_server_that_is_not_the_primary_and_keeps_it_for_a_refusal(original, disconnect):
+def test_the_pool_lets_go_of_a_server_not_the_primary_and_keeps_it_for_a_refusal(original, disconnect):
     context = SimpleNamespace(original_exception=original, is_disconnect=False)
     drop_the_pool(context)
     assert context.is_disconnect is disconnect
@@ -145,7 +145,7 @@ def test_the_api_on_a_standby_answers_json_503_to_retry(app, client, on_a_standb
     }
 
 
-def test_a_charge_command_on_a_standby_exits_75_with_the_sentence_and_its_retry_posts_once(hotel, runner, on_a_standby):
+def test_a_charge_on_a_standby_exits_75_with_the_sentence_and_its_retry_posts_once(hotel, runner, on_a_standby):
     command = ["ledger", "charge", "HOTEL", "10.000", "--idempotency-key", "script-7"]
     refused = runner.invoke(args=command)
     assert refused.exit_code == 75, refused.output

@@ -70,9 +70,7 @@ def _forms(customer, meter) -> list[tuple[str, dict]]:
     ]
 
 
-def test_an_amount_with_more_places_than_the_currency_is_a_field_error_on_every_money_form(
-    client, melati_from_november
-):
+def test_an_amount_with_more_places_than_the_currency_is_a_field_error_on_every_form(client, melati_from_november):
     customer, meter = melati_from_november
     before = written(*money())
     for url, data in _forms(customer, meter):

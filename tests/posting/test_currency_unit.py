@@ -74,7 +74,7 @@ def test_a_correction_and_a_repricing_are_rounded_to_the_dong(corrected):
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_reading_priced_to_cents_before_keeps_its_cost_and_is_verified_as_it_was_rounded(corrected):
+def test_a_reading_priced_to_cents_before_keeps_its_cost_and_is_verified_as_rounded(corrected):
     customer, meter = corrected
     current_app.config.update(
         CURRENCY="IDR", CURRENCY_PLACES=2

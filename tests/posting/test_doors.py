@@ -381,7 +381,7 @@ def test_the_door_refuses_what_the_rule_refuses_and_writes_nothing(request, door
     assert counts() == before
 
 
-def test_a_move_the_write_would_refuse_is_refused_when_checked_and_the_other_rows_are_written(door):
+def test_a_move_the_write_would_refuse_is_refused_when_checked_and_the_rest_written(door):
     """The check rehearses the write of a meter's assignments: the move dated before its holder had the meter is
     rejected with the write's words, and the row beside it is written, as the check said."""
     MeterFactory(serial="M-2")

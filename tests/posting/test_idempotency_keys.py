@@ -195,7 +195,7 @@ def test_the_ledger_commands_refuse_a_key_in_the_applications_namespace_with_exi
 # --- A clerk's retries keep their first result ------------------------------------------------------------------------
 
 
-def test_a_clerks_retry_returns_the_first_result_and_the_key_with_another_request_is_refused(limit, hotel, maker):
+def test_a_retry_gets_the_first_result_and_its_key_with_another_request_is_refused(limit, hotel, maker):
     first = wallet.recharge(hotel, D("5000"), idempotency_key="transfer-9")
     assert wallet.recharge(hotel, D("5000"), idempotency_key="transfer-9").id == first.id
     with pytest.raises(wallet.IdempotencyConflict):

@@ -385,7 +385,7 @@ def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_
     assert run(RunMode.VERIFY).mismatched == 0
 
 
-def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains_in_id_order(app):
+def test_a_movement_overtaking_another_before_the_customer_lock_chains_in_id_order(app):
     customer = CustomerFactory()
     customer_id = customer.id
     wallet.recharge(customer_id, D("1000"))
@@ -432,7 +432,7 @@ def test_a_movement_that_overtakes_another_before_the_customer_lock_still_chains
     assert run(RunMode.VERIFY, checks=["ledger_chain", "customer_wallet"]).mismatched == 0
 
 
-def test_a_wallet_movement_is_one_statement_on_postgresql_and_a_refused_one_writes_nothing(app):
+def test_a_wallet_movement_is_one_statement_and_a_refused_one_writes_nothing(app):
     customer_id = CustomerFactory().id
     wallet.recharge(customer_id, D("100"))
     wallet.charge(customer_id, D("10"))  # the accounts it posts to are known from now on

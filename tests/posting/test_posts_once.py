@@ -612,7 +612,7 @@ def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(a
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=named)
-def test_a_form_sent_twice_writes_once_and_the_second_sending_says_what_the_first_did(client, request, route):
+def test_a_form_sent_twice_writes_once_and_the_second_says_what_the_first_did(client, request, route):
     given = route.given(request)
     request.getfixturevalue(route.role)
     url, action = filled(route.page, given), filled(route.action, given)

@@ -121,7 +121,7 @@ def test_two_orders_of_a_manager_month_saved_at_once_both_count_in_its_totals(ap
     assert found("order_month_totals") == 0
 
 
-def test_an_order_moved_out_of_a_month_while_another_is_saved_in_it_leaves_both_months_right(app):
+def test_moving_an_order_out_of_a_month_as_another_is_saved_there_leaves_both_right(app):
     manager = AccountManagerFactory()
     customer = CustomerFactory(account_manager=manager)
     moved = OrderFactory(customer=customer)
@@ -166,7 +166,7 @@ def test_two_invoices_of_one_meter_saved_at_once_both_count_towards_its_balance(
     assert found("meter_balance") == 0
 
 
-def test_an_invoice_and_a_payment_on_two_meters_of_a_customer_both_count_towards_its_totals(app):
+def test_an_invoice_and_a_payment_on_a_customer_s_two_meters_count_in_its_totals(app):
     customer = CustomerFactory()
     meter_lifecycle.assign_meter(first := MeterFactory(), customer, NOV)
     meter_lifecycle.assign_meter(second := MeterFactory(), customer, NOV)

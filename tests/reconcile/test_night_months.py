@@ -38,7 +38,7 @@ def customers(app, monkeypatch) -> list[int]:
     return [customer.id for customer in made]
 
 
-def test_a_night_reads_a_changed_customer_s_months_from_its_changed_month_on_and_its_stripe_s_customers_whole(
+def test_a_night_reads_changed_customers_from_the_changed_month_and_its_stripe_whole(
     customers,
 ):
     changed = customers[0]
@@ -55,7 +55,7 @@ def test_a_night_reads_a_changed_customer_s_months_from_its_changed_month_on_and
     assert not found_months(run, CHECK)
 
 
-def test_a_movement_dated_in_an_earlier_month_is_read_from_that_month_on_its_opening_from_the_month_before(
+def test_a_backdated_movement_is_read_from_its_month_opening_from_the_month_before(
     customers,
 ):
     changed = customers[1]
@@ -68,7 +68,7 @@ def test_a_movement_dated_in_an_earlier_month_is_read_from_that_month_on_its_ope
     assert not found_months(run, CHECK)
 
 
-def test_a_month_changed_past_the_application_is_found_the_night_its_customer_s_stripe_comes(customers):
+def test_a_month_changed_past_the_application_is_found_on_its_customers_stripe_night(customers):
     forged = customers[2]
     month = _last_month()
     with past_the_guards() as connection:
@@ -103,7 +103,7 @@ def test_a_verification_by_hand_reads_every_month(customers):
     assert (forged, month) in found_months(by_hand.id, CHECK)
 
 
-def test_a_changed_customer_whose_month_before_was_changed_past_the_application_is_found_on_its_changed_month(
+def test_a_changed_customer_s_month_before_tampered_is_found_from_its_changed_month(
     customers,
 ):
     changed = customers[4]

@@ -49,7 +49,7 @@ def test_a_night_reads_the_orders_written_since_and_its_stripes(orders):
     assert not found(run, CHECK)
 
 
-def test_a_grand_total_changed_past_the_application_is_found_the_night_its_stripe_comes(orders):
+def test_a_grand_total_changed_past_the_application_is_found_on_its_stripe_s_night(orders):
     forged = orders[3]
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE orders SET grand_total = grand_total + 1 WHERE id = :id"), {"id": forged})
@@ -65,7 +65,7 @@ def _auto_heal(day) -> int:
     return record.run_id
 
 
-def test_an_auto_heal_reads_what_the_night_reads_and_all_of_a_check_that_left_a_discrepancy(orders):
+def test_an_auto_heal_reads_the_night_s_share_and_all_of_a_check_with_a_discrepancy(orders):
     edited, forged = orders[0], orders[3]
     day = outside_the_stripes(edited, forged)
     order = db.session.get(Order, edited)

@@ -64,7 +64,7 @@ def test_a_price_written_since_has_the_readings_it_prices_read_again(readings):
     assert not found(run, CHECK)
 
 
-def test_a_calculation_changed_past_the_application_is_found_the_night_its_stripe_comes(readings):
+def test_a_calculation_changed_past_the_application_is_found_on_its_stripe_s_night(readings):
     _customer, _meter, forged = readings[5]
     with past_the_guards() as connection:
         connection.execute(

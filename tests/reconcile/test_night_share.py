@@ -231,7 +231,7 @@ ADDED: dict[str, Forger] = {
 
 @pytest.mark.parametrize("how", list(BEHIND))
 @pytest.mark.parametrize("check", GROWING)
-def test_a_wrong_row_behind_the_marks_is_found_the_night_its_stripe_comes_and_the_nights_after(kept, check, how):
+def test_a_wrong_row_behind_the_marks_is_found_on_its_stripe_s_night_and_after(kept, check, how):
     key, striped = BEHIND[how][check](kept)
     holding = _holding(striped)
     nights = [holding + timedelta(days=n) for n in range(1, DAYS + 1)]
@@ -245,7 +245,7 @@ def test_a_wrong_row_behind_the_marks_is_found_the_night_its_stripe_comes_and_th
 
 @pytest.mark.parametrize("how", list(BEHIND))
 @pytest.mark.parametrize("check", GROWING)
-def test_a_wrong_row_behind_the_marks_is_found_at_once_by_a_verification_by_hand_and_the_next_night(kept, check, how):
+def test_a_wrong_row_behind_the_marks_is_found_at_once_by_hand_and_the_next_night(kept, check, how):
     key, striped = BEHIND[how][check](kept)
 
     assert _found(engine.run(RunMode.VERIFY, checks=[check]).id, check, key)
@@ -253,12 +253,12 @@ def test_a_wrong_row_behind_the_marks_is_found_at_once_by_a_verification_by_hand
 
 
 @pytest.mark.parametrize("check", GROWING)
-def test_a_wrong_row_added_since_the_last_clean_night_is_found_that_night_whatever_its_stripe(kept, check):
+def test_a_wrong_row_new_since_the_last_clean_night_is_found_then_in_any_stripe(kept, check):
     key, striped = ADDED[check](kept)
     assert _found(nightly(_holding(striped) + timedelta(days=1)), check, key)
 
 
-def test_an_entry_posted_since_the_last_clean_night_under_an_older_id_is_read_that_night(kept):
+def test_an_entry_under_an_older_id_since_the_last_clean_night_is_read_that_night(kept):
     books.post_saved_draft(kept.draft, user=kept.admin)
     _debit_moved(kept.draft)
     run_id = nightly(_holding(kept.draft) + timedelta(days=1))
@@ -267,7 +267,7 @@ def test_an_entry_posted_since_the_last_clean_night_under_an_older_id_is_read_th
     assert kept.draft <= _covered(run_id, "journal_balanced")["after"]["journal_entries"]
 
 
-def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_ledger_s_changed_rows(kept):
+def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_changed_rows(kept):
     customer = kept.customers[2]
     reviewed, following = kept.movements[2], kept.movements[5]
     assert _customer_of(reviewed) == _customer_of(following) == customer

@@ -244,7 +244,7 @@ PARALLEL_HOWEVER_SMALL = (
 )
 
 
-def test_a_check_of_one_table_counts_and_finds_in_one_scan_split_over_parallel_workers(app, book):
+def test_a_one_table_check_counts_and_finds_in_one_scan_split_over_parallel_workers(app, book):
     corrupt("orders", "grand_total", book["hotel_oct"].id, "1")
     corrupt("orders", "grand_total", book["mill_nov"].id, "1")
     statements = []
@@ -374,7 +374,7 @@ def test_chunks_of_keys_spread_far_apart_are_planned_by_the_keys_that_exist(app)
     assert run(RunMode.VERIFY, checks=["order_grand_total"]).results[0].checked == 4
 
 
-def test_the_months_are_read_in_chunks_of_customers_holding_about_as_many_movements_as_a_chunk_keys(app):
+def test_months_are_read_in_chunks_of_customers_holding_about_a_chunk_s_movements(app):
     customers = [CustomerFactory() for _ in range(4)]
     for customer in customers:
         for _ in range(3):
@@ -402,7 +402,7 @@ def test_the_months_are_read_in_chunks_of_customers_holding_about_as_many_moveme
     assert set(found) == {first + 2}
 
 
-def test_a_customer_s_movements_spread_over_the_ledger_are_checked_as_one_chunk_of_them(app):
+def test_a_customer_s_movements_spread_over_the_ledger_are_checked_as_one_chunk(app):
     """A customer's movements lie among everyone's: a verify of that customer reads its rows, not every range of the
     ledger's ids between its first and its last."""
     mine, theirs = CustomerFactory(code="MINE"), CustomerFactory(code="THEIRS")

@@ -129,9 +129,7 @@ def test_the_home_page_shows_each_checks_last_run_in_green_or_red(client, auth):
     assert page.count('<tr class="ok">') == len(CHECKS)
 
 
-def test_the_home_page_shows_a_check_whose_last_full_run_is_too_old_as_stale_as_the_health_check_does(
-    app, client, auth
-):
+def test_home_shows_a_check_whose_last_full_run_is_too_old_stale_as_the_health_check(app, client, auth):
     auth.login("finance")
     run(RunMode.VERIFY)
     assert client.get("/").get_data(as_text=True).count('<tr class="ok">') == len(CHECKS)
@@ -254,9 +252,7 @@ def test_a_runs_page_names_entities_and_fields_in_the_readers_language(app, clie
 
 
 @pytest.mark.parametrize("language", ["id", "vi"])
-def test_a_runs_page_says_a_tampered_row_and_a_record_changed_by_hand_in_the_readers_language(
-    app, client, auth, language
-):
+def test_a_runs_page_says_a_tampered_row_and_a_hand_edit_in_the_readers_language(app, client, auth, language):
     from flask_babel import force_locale
 
     from backoffice.models import Discrepancy, Order

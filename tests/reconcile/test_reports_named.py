@@ -98,7 +98,7 @@ def test_accounts_are_named_by_code_and_name(client, auth):
     assert row["field_label"] == "Account balance"
 
 
-def test_the_discrepancy_page_shows_fields_in_a_clerks_words_and_the_entity_beside_its_id(client, auth):
+def test_discrepancies_show_fields_in_a_clerks_words_and_the_entity_beside_its_id(client, auth):
     customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
     wallet.recharge(customer, D("1000"))
     corrupt("customers", "balance", customer.id, "5.00")
@@ -160,7 +160,7 @@ def test_a_job_result_totals_only_what_adds_and_names_its_customers(app):
     assert record.result["started_at"].endswith("+07:00")
 
 
-def test_a_report_read_in_indonesian_or_vietnamese_names_checks_fields_and_entities_in_that_language(client, auth):
+def test_a_report_in_indonesian_or_vietnamese_names_checks_fields_and_entities_in_it(client, auth):
     customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
     order = OrderFactory(customer=customer, number="SO-2026-0001", closing_date=date(2026, 11, 10))
     corrupt("orders", "grand_total", order.id, "1.00")

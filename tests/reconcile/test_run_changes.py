@@ -72,7 +72,7 @@ def test_a_dry_run_says_exactly_what_the_rebuild_then_does(app):
     assert not db.session.scalar(sa.select(sa.func.count()).where(Discrepancy.run_id == dry.id, Discrepancy.fixed))
 
 
-def test_a_fix_that_does_not_change_a_value_to_the_expected_one_does_not_say_it_fixed_it(app):
+def test_a_fix_that_leaves_a_value_other_than_expected_does_not_say_it_fixed_it(app):
     customer, _meter = hotel_with_meter(date(2026, 10, 1))
     corrupt("customers", "balance", customer.id, "999")  # the wallet, which the months' fix does not write
 

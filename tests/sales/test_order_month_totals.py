@@ -136,7 +136,7 @@ def forge_all_four(book) -> None:
     db.session.commit()
 
 
-def test_verify_finds_a_wrong_count_a_wrong_total_a_missing_and_a_stray_month_and_writes_nothing(book):
+def test_verify_finds_wrong_counts_totals_missing_and_stray_months_writing_nothing(book):
     forge_all_four(book)
     forged = rollup()
     record = run(RunMode.VERIFY)

@@ -41,7 +41,7 @@ def team():
     return dewi, budi
 
 
-def test_a_clerk_sets_a_months_targets_from_an_amount_for_the_active_managers_without_one(client, auth, team):
+def test_a_clerk_sets_targets_from_an_amount_for_the_active_managers_without_one(client, auth, team):
     auth.login("finance")
     page = client.get("/targets/generate").get_data(as_text=True)
     assert "Set a month's targets" in page and 'placeholder="0,00"' in page
@@ -67,7 +67,7 @@ def test_the_previous_months_targets_are_taken_and_the_amount_for_who_had_none(c
     }
 
 
-def test_without_an_amount_a_manager_without_a_previous_target_gets_none_and_the_page_says_so(client, auth, team):
+def test_without_an_amount_a_manager_with_no_past_target_gets_none_and_is_named(client, auth, team):
     auth.login("finance")
     response = client.post("/targets/generate", data={"month": "2026-12", "source": "previous"}, follow_redirects=True)
     assert "1 set; 1 kept as they were (Dewi); 1 not set, with no previous target and no amount (Sari)." in (

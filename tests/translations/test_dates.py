@@ -35,7 +35,7 @@ def recharge(client, value_date: str, headers: dict, key: str = "k-1"):
         (INDONESIAN, "20-10", "Tanggal tidak valid. Tulis tanggal sebagai hh/bb/tttt, mis. {today}."),
     ],
 )
-def test_a_date_that_cannot_be_read_is_the_fields_error_in_the_readers_form_and_nothing_is_posted(
+def test_an_unreadable_date_is_a_field_error_in_the_readers_form_and_posts_nothing(
     client, finance, hotel, headers, typed, said
 ):
     before = written()

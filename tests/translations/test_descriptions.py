@@ -248,7 +248,7 @@ def test_a_text_typed_like_the_old_words_is_the_systems_only_on_a_row_written_be
     assert [words_in(app, language, descriptions.movement_words, m) for m in movements] == old
 
 
-def test_a_row_forged_with_an_id_below_the_first_is_never_taken_for_one_written_before(app):
+def test_a_row_forged_below_the_first_id_is_never_taken_for_one_written_before(app):
     """Ids count from 1: a row inserted by SQL under id -5000, described in the old words, says only what it says."""
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, D("1000"))
@@ -266,7 +266,7 @@ def test_a_row_forged_with_an_id_below_the_first_is_never_taken_for_one_written_
     assert words_in(app, "id", descriptions.movement_words, forged) == "Tampered movement #999 accepted: because"
 
 
-def test_a_clerks_text_reading_like_the_old_words_is_shown_as_typed_on_every_page_and_download(client, auth):
+def test_a_text_typed_like_the_old_words_shows_as_typed_on_every_page_and_download(client, auth):
     _movements, typed = _typed_like_the_old_words()
     auth.login("admin").language = "id"
     db.session.commit()
@@ -309,7 +309,7 @@ def test_an_entry_typed_like_the_old_words_is_the_systems_only_when_written_befo
 
 
 @pytest.mark.parametrize("language", ["id", "vi"])
-def test_an_entry_typed_like_the_old_words_is_said_in_each_language_once_written_before(app, language):
+def test_an_entry_typed_like_the_old_words_is_translated_once_marked_written_before(app, language):
     ids = list(_entries_typed_like_the_old_words())
     typed = words_in(app, language, descriptions.entries_words, ids)
     assert typed[ids[1]] == f"Reversal of JE-{ids[0]}"
@@ -570,7 +570,7 @@ def _forged(customer) -> int:
 
 
 @pytest.mark.parametrize("above_the_limit", [False, True])
-def test_a_review_of_tampered_evidence_writes_its_occasion_and_the_admins_reason_as_typed(app, admins, above_the_limit):
+def test_reviewing_tampered_evidence_writes_the_occasion_and_admins_reason_as_typed(app, admins, above_the_limit):
     maker, checker = admins
     if above_the_limit:
         app.config["APPROVAL_ABOVE"] = D("1000000")

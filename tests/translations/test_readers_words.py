@@ -40,7 +40,7 @@ def made_by_demo_data(factory, **values):
         return factory(**values)
 
 
-def test_a_customers_history_says_its_forms_labels_its_values_and_who_in_the_readers_language(client, admin):
+def test_a_customers_history_says_labels_values_and_who_in_the_readers_language(client, admin):
     customer = made_by_demo_data(CustomerFactory, code="HOTEL", name="Hotel Melati", suspend_below=Decimal("0"))
     client.post(
         "/customers/HOTEL/edit",
@@ -142,7 +142,7 @@ def test_tampered_evidence_is_said_from_its_facts_in_the_readers_language(client
         assert "wallet movement" not in page
 
 
-def test_a_finding_keeps_its_english_for_the_logs_and_its_problem_code_for_the_screens(app, forged):
+def test_a_finding_keeps_its_english_for_the_logs_and_its_problem_code_for_screens(app, forged):
     _run, movement, _entry = forged
     from backoffice.models import TamperedEvidence
 

@@ -35,7 +35,7 @@ def page(response) -> str:
     return response.get_data().decode("utf-8-sig")
 
 
-def test_a_money_confirmation_names_the_amount_read_and_the_customer_in_the_readers_language(client, hotel_melati):
+def test_a_money_confirmation_names_the_amount_and_customer_in_the_readers_language(client, hotel_melati):
     indonesian = client.post(
         "/customers/HOTEL/recharge", data={"recharge-amount": "1.000"}, headers=INDONESIAN, follow_redirects=True
     )
@@ -116,7 +116,7 @@ def header_row(response) -> list[str]:
     return next(csv.reader(io.StringIO(page(response))))
 
 
-def test_an_exports_header_row_is_in_the_readers_language_and_its_code_names_in_english(client, auth):
+def test_an_exports_header_is_in_the_readers_language_and_its_code_names_in_english(client, auth):
     auth.login("finance")
     assert header_row(client.get("/orders/export.csv", headers=INDONESIAN)) == [
         "Nomor",
@@ -138,7 +138,7 @@ def test_an_exports_header_row_is_in_the_readers_language_and_its_code_names_in_
     assert header_row(client.get("/orders/export.csv"))[:3] == ["number", "customer_code", "customer_name"]
 
 
-def test_a_statements_csv_says_its_header_and_its_opening_and_closing_in_the_readers_language(client, hotel_melati):
+def test_a_statements_csv_gives_header_opening_and_closing_in_the_readers_language(client, hotel_melati):
     rows = list(csv.reader(io.StringIO(page(client.get("/customers/HOTEL/statement.csv", headers=INDONESIAN)))))
     assert rows[0] == ["Tanggal", "Mutasi", "Jenis", "Keterangan", "Referensi", "Jumlah", "Saldo"]
     assert rows[1][2:4] == ["saldo awal", "Saldo awal"] and rows[-1][2:4] == ["saldo akhir", "Saldo akhir"]

@@ -43,7 +43,7 @@ def test_a_runs_page_says_why_a_fix_left_a_discrepancy_in_the_readers_language(c
     assert words.format(forged=forged) in page and kept not in page
 
 
-def test_the_command_line_says_why_a_fix_left_a_discrepancy_in_the_installations_language(app, runner):
+def test_a_command_says_why_a_fix_left_a_discrepancy_in_the_installations_language(app, runner):
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, Decimal("1000"))
     forged = forged_recharge(customer.id, "5000")

@@ -249,7 +249,7 @@ def test_a_clerk_prints_a_customers_statement_on_a4_without_the_navigation(page)
     assert (round(Decimal(box[1].decode())), round(Decimal(box[2].decode()))) == (595, 842)
 
 
-def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_the_customer(page):
+def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_them(page):
     from playwright.sync_api import expect
 
     from backoffice.models import MeterAssignment
@@ -296,7 +296,7 @@ def test_a_clerk_adds_a_customer_and_a_new_meter_and_assigns_the_meter_to_the_cu
     assert assignment.customer_id == customer.id and assignment.meter.serial == "M-100" and assignment.is_active
 
 
-def test_a_picker_keeps_the_option_moved_to_when_the_suggestions_for_what_was_typed_come(page):
+def test_a_picker_keeps_the_option_moved_to_when_suggestions_for_what_was_typed_come(page):
     """The arrow moves to a suggestion shown as the field was focused; the suggestions asked as it was typed in come
     after it: Enter chooses the same suggestion, and does not send the form."""
     from playwright.sync_api import expect
@@ -363,7 +363,7 @@ def test_the_orders_list_fits_1366_pixels_with_its_grand_total_in_view(browser, 
         context.close()
 
 
-def test_a_clerk_edits_an_order_sees_its_history_deletes_it_and_finds_it_among_the_deleted(page):
+def test_a_clerk_edits_an_order_sees_its_history_deletes_it_and_finds_it_as_deleted(page):
     from playwright.sync_api import expect
 
     UserFactory(email="clerk@example.com", name="Clerk Dewi", password="correct horse battery")
@@ -393,7 +393,7 @@ def test_a_clerk_edits_an_order_sees_its_history_deletes_it_and_finds_it_among_t
     expect(page.locator("tr.history-deleted")).to_contain_text("was SO-HISTORY")
 
 
-def test_a_clerk_opens_a_customer_meters_it_charges_a_reading_corrects_it_sees_its_history_and_prints_a_statement(
+def test_a_clerk_meters_a_customer_charges_corrects_a_reading_and_prints_a_statement(
     page,
 ):
     from playwright.sync_api import expect

@@ -97,7 +97,7 @@ def test_a_clerk_gets_no_confirmation_to_close_a_month(client, auth):
 # --- Stopping real-time calculation -------------------------------------------------------------------------------
 
 
-def test_stopping_real_time_calculation_asks_first_saying_what_stops_and_how_to_catch_up(client, admin):
+def test_stopping_real_time_calculation_asks_saying_what_stops_and_how_to_catch_up(client, admin):
     CustomerFactory(code="BAKERY")
     tab = text(client.get("/customers/BAKERY?tab=monthly"))
     assert 'href="/customers/BAKERY/realtime/off"' in tab and 'action="/customers/BAKERY/realtime/off"' not in tab

@@ -183,7 +183,7 @@ def test_each_list_shows_the_columns_a_clerk_came_for_inside_the_screen(open_as,
 
 @pytest.mark.browser
 @LANGUAGES
-def test_on_a_phone_each_row_is_a_card_its_key_and_amount_on_top_its_state_under_them(open_as, language):
+def test_on_a_phone_each_row_is_a_card_key_and_amount_on_top_its_state_under_them(open_as, language):
     page = open_as("admin@fit.example", PHONE, language)
     page.goto("/customers")
     row = page.locator("#customers tbody tr", has_text="C9001")
@@ -333,7 +333,7 @@ def test_a_choice_of_columns_is_kept_for_the_person_who_made_it(client, finance)
     ],
     ids=["unknown list", "a name no column has", "a name too long", "shown and hidden", "too many"],
 )
-def test_a_choice_of_columns_that_cannot_be_kept_is_refused_with_a_message_and_nothing_written(
+def test_columns_that_cannot_be_kept_are_refused_with_a_message_and_nothing_written(
     client, finance, address, data, status, message
 ):
     answer = client.post(address, data=data)

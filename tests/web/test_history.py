@@ -87,7 +87,7 @@ def test_a_save_that_changes_nothing_adds_no_version(client, finance):
     assert [operation for operation, _, _ in versions(Order, order.id)] == [HistoryOperation.CREATE]
 
 
-def test_a_deleted_order_is_found_among_the_deleted_with_who_deleted_it_and_what_it_was(client, finance):
+def test_a_deleted_order_is_listed_as_deleted_with_who_deleted_it_and_what_it_was(client, finance):
     order = OrderFactory(number="SO-GONE")
     kept = OrderFactory(number="SO-KEPT")
     assert client.post(f"/orders/{order.id}/delete").status_code == 302

@@ -65,7 +65,7 @@ def nightly_card(page: str) -> str:
     return page.split('id="nightly"', 1)[1].split("</div>", 1)[0]
 
 
-def test_a_fresh_installation_shows_the_nightly_never_run_as_the_health_check_says_with_what_to_do(client, auth):
+def test_a_new_install_shows_the_nightly_never_run_and_what_to_do_as_health_says(client, auth):
     auth.login("finance")
     card = nightly_card(client.get("/").get_data(as_text=True))
     assert '<span id="nightly-state">never run</span>' in card
@@ -98,7 +98,7 @@ def test_an_admin_runs_the_nightly_from_the_home_page_and_it_shows_ok(client, au
     assert health.nightly_state().state is health.State.OK and health.assess().valid
 
 
-def test_a_nightly_older_than_the_maximum_age_shows_stale_with_the_health_checks_reason(client, auth):
+def test_a_nightly_past_the_maximum_age_shows_stale_with_the_health_checks_reason(client, auth):
     jobs.enqueue_nightly()
     moved_back(27)
     auth.login("finance")
@@ -173,7 +173,7 @@ def test_the_home_page_s_figures_are_the_sums_of_the_customers_stored_figures(cl
     assert "Rp3.600.000,00" in page.split("Orders closing this month", 1)[1]
 
 
-def test_past_the_lists_bound_the_home_page_says_more_than_it_with_the_prepaid_total_exact(client, auth, monkeypatch):
+def test_past_the_bound_the_home_page_says_more_than_it_with_the_prepaid_total_exact(client, auth, monkeypatch):
     monkeypatch.setattr(extensions, "COUNTED_UP_TO", 2)
     for code in ("C1", "C2", "C3"):
         wallet.recharge(CustomerFactory(code=code), D("1000"))

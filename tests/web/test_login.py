@@ -221,7 +221,7 @@ def test_a_session_naming_the_user_without_a_token_is_anonymous(client):
     assert not is_logged_in(client)
 
 
-def test_a_session_token_forged_in_the_database_with_letters_no_token_has_logs_nobody_in(client):
+def test_a_session_token_forged_in_the_database_with_foreign_letters_logs_nobody_in(client):
     user = UserFactory(email="clerk@example.com")
     log_in(client, "clerk@example.com", PASSWORD)
     db.session.execute(sa.update(User).where(User.id == user.id).values(session_token="é" * 32))

@@ -176,9 +176,7 @@ def test_on_a_phone_the_navigation_is_a_menu_that_opens_with_the_account_in_it(s
     expect(page.locator(".topbar .logout >> text=Log out")).to_be_visible()
 
 
-def test_at_1366_pixels_a_long_reason_leaves_approve_and_reject_in_view_and_the_discrepancies_show_every_column(
-    screens, business
-):
+def test_at_1366_pixels_approve_reject_and_every_discrepancy_column_stay_in_view(screens, business):
     from playwright.sync_api import expect
 
     page = screens(business["admin"], LAPTOP)
@@ -214,7 +212,7 @@ def test_in_indonesian_on_a_phone_the_main_pages_fit_and_axe_finds_nothing_serio
     expect(page.locator("#nightly")).to_contain_text("Pemeliharaan malam")
 
 
-def test_in_a_users_own_language_the_menu_opens_with_its_words_and_the_approvals_badge_is_legible(screens, business):
+def test_the_menu_opens_in_a_users_language_with_a_legible_approvals_badge(screens, business):
     from playwright.sync_api import expect
 
     db.session.execute(sa.update(User).where(User.email == business["admin"]).values(language="vi"))

@@ -254,7 +254,7 @@ def test_a_route_sheet_picker_offers_the_customers_without_a_manager_too(client,
     assert len(suggested(client, "manager", "", active=1)) == 1
 
 
-def test_an_unknown_customer_code_posted_in_the_order_form_is_refused_saying_so_and_nothing_is_written(client, finance):
+def test_an_order_for_an_unknown_customer_code_is_refused_saying_so_writing_nothing(client, finance):
     customer = CustomerFactory()
     form = {
         "customer_id": "NOPE",
@@ -324,9 +324,7 @@ def test_no_form_renders_a_select_of_more_than_a_hundred_customers_or_meters(cli
 
 @pytest.mark.browser
 @pytest.mark.parametrize("language", ["id", "vi"])
-def test_a_clerk_types_a_name_with_a_slip_in_the_header_and_arrives_on_the_customer_s_page(
-    browser, live_server, language
-):
+def test_a_name_typed_with_a_slip_in_the_header_arrives_on_the_customer_s_page(browser, live_server, language):
     from playwright.sync_api import expect
 
     clerk = UserFactory(email="clerk@example.com")

@@ -117,13 +117,17 @@ went."""
 
 
 def account_name(code, name):
-    """The account's name in the reader's language if it is a standard account still named as standard; as stored
-    otherwise. Given columns, the database says it (an export's ``COPY``), from the same names."""
-    said = {(standard, english): str(words) for standard, (english, words) in ACCOUNTS.items()}
+    """The account's name in the reader's language if it is a standard account still named as standard (its
+    English name in :data:`ACCOUNTS`); as stored otherwise. Given columns, the database says it (an export's
+    ``COPY``), from the same table."""
     if isinstance(code, ColumnOperators):
-        named = [(and_(code == key[0], name == key[1]), literal(words)) for key, words in said.items()]
+        named = [
+            (and_(code == standard, name == english), literal(str(words)))
+            for standard, (english, words) in ACCOUNTS.items()
+        ]
         return case(*named, else_=name)
-    return said.get((code, name), name)
+    english, words = ACCOUNTS.get(code, (None, None))
+    return str(words) if english is not None and english == name else name
 
 
 def account_label(code: str, name: str) -> str:

@@ -9,6 +9,7 @@ movement, and an admin can reopen it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -78,17 +79,28 @@ def checked_code(code: str) -> str:
 
 
 def create_customer(code: str, details: Details) -> Customer:
-    code = checked_code(code)
-    values = checked_details(details)
-    with transaction() as session:
-        _refuse_inactive_manager(session, values["account_manager_id"])
-        if session.scalar(select(Customer.id).where(Customer.code == code)) is not None:
-            raise CustomerError(_("Customer code %(code)s is already used.", code=code))
-        customer = Customer(code=code, **values)
-        session.add(customer)
-        session.flush()
-        _set_status(customer, values["suspend_below"])
+    (customer,) = create_customers([(code, details)])
     return customer
+
+
+def create_customers(given: list[tuple[str, Details]]) -> list[Customer]:
+    """Add customers, each by its code and details, in one write: every one is checked before any is added, and
+    they are flushed together."""
+    checked = [(checked_code(code), checked_details(details)) for code, details in given]
+    codes = [code for code, _values in checked]
+    with transaction() as session:
+        for manager_id in sorted({values["account_manager_id"] for _code, values in checked} - {None}):
+            _refuse_inactive_manager(session, manager_id)
+        repeated = {code for code, times in Counter(codes).items() if times > 1}
+        used = repeated or set(session.scalars(select(Customer.code).where(Customer.code.in_(codes))))
+        if used:
+            raise CustomerError(_("Customer code %(code)s is already used.", code=min(used)))
+        made = [Customer(code=code, **values) for code, values in checked]
+        session.add_all(made)
+        session.flush()
+        for customer in made:
+            _set_status(customer, customer.suspend_below)
+    return made
 
 
 def change_customer(customer: Customer, details: Details, *, version: int | None = None) -> Customer:

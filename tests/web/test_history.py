@@ -27,7 +27,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, metering, wallet
+from backoffice.services import billing, customers, meter_lifecycle, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
 from tests.pages import shown as text
@@ -304,3 +304,25 @@ def test_a_meter_assignment_keeps_its_history_and_the_billing_tab_links_it(meter
     tab = client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
     assert f'href="/history/assignment/{assignment.id}"' in tab
     assert "Active : yes → no" in text(client.get(f"/history/assignment/{assignment.id}"))
+
+
+def test_records_written_one_by_one_in_a_transaction_each_get_one_version(app):
+    made = customers.create_customers([(f"B{n}", customers.Details(name=f"Batch {n}")) for n in range(3)])
+    with unit_of_work():
+        for customer in made:
+            customer.name = f"{customer.name}, renamed"
+            db.session.flush()
+    for customer in made:
+        operations = [operation for operation, _actor, _values in versions(Customer, customer.id)]
+        assert operations == [HistoryOperation.CREATE, HistoryOperation.EDIT]
+    transactions = db.session.scalar(sa.select(sa.func.count(HistoryTransaction.id)))
+    assert transactions == 2, "the three added in one transaction, the three renamed in another"
+
+
+@pytest.mark.parametrize("codes", [["B1", "b1"], ["B1", "TAKEN"]])
+def test_customers_added_together_are_refused_whole_for_a_code_used_twice(app, codes):
+    CustomerFactory(code="TAKEN")
+    db.session.commit()
+    with pytest.raises(customers.CustomerError, match=f"Customer code {codes[-1].upper()} is already used"):
+        customers.create_customers([(code, customers.Details(name="Someone")) for code in codes])
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 1

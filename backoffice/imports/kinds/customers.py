@@ -73,8 +73,7 @@ def _stored_customers(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_customers(rows: list[Row], user: User | None) -> None:
-    for row in rows:
-        customers.create_customer(row["code"], _details(row))
+    customers.create_customers([(row["code"], _details(row)) for row in rows])
 
 
 CUSTOMERS = ImportKind(

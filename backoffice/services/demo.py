@@ -167,8 +167,9 @@ def load(today: date | None = None) -> dict[str, int]:
 
 
 def _readings(rng: random.Random, first_month: date, today: date) -> int:
-    """A price from the first month, and a reading of each customer's meter on the 20th of each month."""
-    recorded = 0
+    """A price from the first month, and a reading of each customer's meter on the 20th of each month, recorded as
+    one batch."""
+    entries = []
     for customer_id, code in db.session.execute(_demo_customers(Customer.id, Customer.code)).all():
         if _missing(CustomerPricing, customer_id=customer_id, effective_from=first_month):
             price = Decimal(rng.randrange(60, 95)) * 100
@@ -180,10 +181,9 @@ def _readings(rng: random.Random, first_month: date, today: date) -> int:
         while day <= today:
             if _missing(MeterReading, meter_id=meter_id, reading_date=day):
                 volume = Decimal(rng.randrange(20_000, 90_000)) / 100
-                metering.record_reading(meter_id, day, volume, note="Monthly reading")
-                recorded += 1
+                entries.append(metering.Entry(meter_id, day, volume, note="Monthly reading"))
             day = month_start(day + timedelta(days=31)).replace(day=20)
-    return recorded
+    return len(metering.record_readings(entries))
 
 
 def _email(number: int, code: str) -> str | None:
@@ -198,8 +198,10 @@ def _issuer() -> None:
 
 
 def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
-    """A meter per customer with monthly invoices and most of them paid."""
-    meters = invoices = 0
+    """A meter per customer with monthly invoices and most of them paid, the invoices added as one batch and the
+    payments as another."""
+    meters = 0
+    invoices, paid = [], []
     for customer in db.session.scalars(_demo_customers()).all():
         serial = f"MTR-{customer.code}"
         meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
@@ -212,13 +214,24 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
             number = f"INV-{customer.code}-{n + 1:02d}"
             amount = Decimal(rng.randrange(20, 90)) * 100_000
             if _missing(Invoice, number=number):
-                issued = billing.add_invoice(meter, number, amount, month, month + timedelta(days=14))
+                invoices.append(billing.NewInvoice(meter.id, number, amount, month, month + timedelta(days=14)))
                 if rng.random() < 0.8:
-                    paid_on = month + timedelta(days=10)
-                    billing.add_payment(meter, amount, paid_on, f"Transfer {number}", invoice_ids=[issued.id])
-                invoices += 1
+                    paid.append(len(invoices) - 1)
             month = month_start(month + timedelta(days=31))
-    return meters, invoices
+    ids = billing.add_invoices(invoices) if invoices else []
+    payments = [
+        billing.NewPayment(
+            invoices[n].meter_id,
+            invoices[n].amount,
+            invoices[n].issued_on + timedelta(days=10),
+            f"Transfer {invoices[n].number}",
+            invoice_ids=[ids[n]],
+        )
+        for n in paid
+    ]
+    if payments:
+        billing.add_payments(payments)
+    return meters, len(invoices)
 
 
 def _wallet_movements(rng: random.Random, first_month: date) -> int:

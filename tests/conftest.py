@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import g
+from flask import current_app, g
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
@@ -172,8 +173,9 @@ def kept(app):
 
     The first test that asks for ``name`` runs ``make`` and gets what it returns (plain values: ids, codes); each
     later one gets its rows put back as that first one left them (``COPY``, past the guards), every sequence where it
-    left it, and what ``make`` returned then: the same rows, ids and seals, sealed under the app's own key, and no
-    anchor (each test's anchors folder is its own)."""
+    left it, the anchors it wrote put in the test's own anchors folder, and what ``make`` returned then: the same
+    rows, ids, seals and anchors, sealed under the app's own key for the process's own database. Putting them back
+    empties every table: a test asks for a fixture that keeps before any that writes (a logged-in ``finance``)."""
 
     def keep(name: str, make):
         if name in _KEPT:
@@ -442,7 +444,7 @@ _KEPT: dict[str, tuple[dict, object]] = {}
 
 
 def _copied() -> dict:
-    """Every table's rows and every sequence's value, as they are now."""
+    """Every table's rows, every sequence's value and every anchor's file, as they are now."""
     with db.engine.connect() as connection:
         cursor = connection.connection.driver_connection.cursor()
         tables = {}
@@ -453,16 +455,18 @@ def _copied() -> dict:
         sequences = connection.exec_driver_sql(
             "SELECT format('%I', sequencename), last_value FROM pg_sequences WHERE schemaname = current_schema()"
         ).all()
+    anchors = Path(current_app.config["ANCHORS_FOLDER"])
     return {
         "tables": tables,
+        "anchors": {path.name: path.read_bytes() for path in anchors.iterdir() if path.is_file()},
         "sequences": "SELECT "
         + ", ".join(f"setval('{name}', {value or 1}, {value is not None})" for name, value in sequences),
     }
 
 
 def _put_back(copied: dict) -> None:
-    """The tables emptied, then their rows and the sequences' values put back as :func:`_copied` took them, and the
-    statistics' counts of deleted rows started again (as :func:`_empty_tables` does)."""
+    """The tables emptied, then their rows, the sequences' values and the anchors' files put back as :func:`_copied`
+    took them, and the statistics' counts of deleted rows started again (as :func:`_empty_tables` does)."""
     with past_the_guards() as connection:
         connection.exec_driver_sql(_emptying(connection))
         cursor = connection.connection.driver_connection.cursor()
@@ -470,6 +474,9 @@ def _put_back(copied: dict) -> None:
             with cursor.copy(f'COPY "{table}" FROM STDIN') as copy:
                 copy.write(rows)
         connection.exec_driver_sql(copied["sequences"])
+    anchors = Path(current_app.config["ANCHORS_FOLDER"])
+    for name, content in copied["anchors"].items():
+        (anchors / name).write_bytes(content)
     with db.engine.connect() as connection:
         connection.exec_driver_sql("SELECT pg_stat_reset()")
 

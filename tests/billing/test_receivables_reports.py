@@ -45,9 +45,13 @@ def holding(code: str, name: str, serial: str, **fields):
 
 
 @pytest.fixture
-def book(app) -> dict:
+def book(kept) -> dict:
     """ACME: an invoice as many days past due as each boundary, one not yet due and one withdrawn; BETA: an older
     invoice left open by a payment applied to a newer one; CRED: a payment beyond its only invoice (credit)."""
+    return kept("receivables book", _book)
+
+
+def _book():
     _acme, meter = holding("ACME", "Acme Hotel", "M-A", address="Jl. Mawar 1, Bandung")
     for days in BOUNDARIES:
         billing.add_invoice(meter, f"A-{days}", D(1000 * (days + 1)), ago(days + 10), ago(days))
@@ -109,7 +113,7 @@ def test_as_of_an_earlier_day_days_are_counted_to_it_and_later_invoices_left_out
     }
 
 
-def test_the_page_totals_each_customer_and_every_customer_per_bucket(client, finance, book):
+def test_the_page_totals_each_customer_and_every_customer_per_bucket(book, client, finance):
     response = client.get("/receivables/aging")
     assert response.status_code == 200
     page = text(response)
@@ -129,7 +133,7 @@ def test_the_page_totals_each_customer_and_every_customer_per_bucket(client, fin
     assert 'id="invoice-' in page and "B-OLD" in page and "B-NEW" not in page and "C-1" not in page
 
 
-def test_the_csv_has_the_header_then_a_row_per_open_invoice_owing_in_its_bucket(client, finance, book):
+def test_the_csv_has_the_header_then_a_row_per_open_invoice_owing_in_its_bucket(book, client, finance):
     header, rows = downloaded(client, "/receivables/aging.csv")
     assert header == HEADER
     assert [row["invoice"] for row in rows] == [
@@ -159,7 +163,7 @@ def test_the_csv_has_the_header_then_a_row_per_open_invoice_owing_in_its_bucket(
     assert [(row["invoice"], row["outstanding"], row["31-60"]) for row in beta] == [("B-OLD", "300000.00", "300000.00")]
 
 
-def test_credit_no_invoice_takes_is_shown_apart(client, finance, book):
+def test_credit_no_invoice_takes_is_shown_apart(book, client, finance):
     page = text(client.get("/receivables/aging"))
     credits = page.split('id="credits"', 1)[1].split("</table>", 1)[0]
     assert "CRED" in credits and "M-C" in credits and shown_money(D("70000")) in credits
@@ -177,14 +181,14 @@ def test_a_payment_applied_to_a_newer_invoice_leaves_the_older_one_open(book):
     assert db.session.get(Invoice, book["new"]).status == "paid"
 
 
-def test_what_the_report_finds_open_is_what_the_customers_owe(client, finance, book):
+def test_what_the_report_finds_open_is_what_the_customers_owe(book, client, finance):
     due = db.session.scalar(sa.select(sa.func.sum(Customer.amount_due)))
     assert receivables.totals(local_today()).total == due
     _header, rows = downloaded(client, "/receivables/aging.csv")
     assert sum(D(row["outstanding"]) for row in rows) == due
 
 
-def test_a_customers_code_selects_that_customer_alone_and_other_text_as_the_lists_do(client, finance, book):
+def test_a_customers_code_selects_that_customer_alone_and_other_text_as_the_lists_do(book, client, finance):
     _other, meter = holding("ACME2", "Acme Two", "M-A2")
     billing.add_invoice(meter, "X-1", D("1000"), ago(20), ago(5))
     assert 'id="customer-aging" href="/receivables/aging?customer=ACME"' in text(
@@ -200,7 +204,7 @@ def test_a_customers_code_selects_that_customer_alone_and_other_text_as_the_list
     assert "B-OLD" in text(client.get("/receivables/aging?customer=bakery"))
 
 
-def test_the_report_is_linked_from_the_invoices_list_with_its_customer(client, finance, book):
+def test_the_report_is_linked_from_the_invoices_list_with_its_customer(book, client, finance):
     page = text(client.get("/invoices?customer=BETA"))
     assert 'href="/receivables/aging?customer=BETA" id="aging-link"' in page
 
@@ -215,7 +219,7 @@ def test_the_report_is_linked_from_the_invoices_list_with_its_customer(client, f
 )
 @pytest.mark.parametrize("url", ["/receivables/aging", "/receivables/aging.csv"])
 def test_a_day_that_cannot_be_read_or_has_not_come_is_refused_under_its_field(
-    client, finance, book, url, as_of, message
+    book, client, finance, url, as_of, message
 ):
     tomorrow = (local_today() + timedelta(days=1)).isoformat()
     response = client.get(url, query_string={"as_of": as_of.format(tomorrow=tomorrow)})
@@ -225,21 +229,22 @@ def test_a_day_that_cannot_be_read_or_has_not_come_is_refused_under_its_field(
     assert 'id="aging-summary"' not in response.get_data(as_text=True)
 
 
-def test_the_page_explains_what_as_of_means(client, finance, book):
+def test_the_page_explains_what_as_of_means(book, client, finance):
     page = text(client.get(f"/receivables/aging?as_of={ago(31).isoformat()}"))
     assert "with what they still ask today" in page
     assert "A-30" in page and "A-1<" not in page and "A-NEXT" not in page
 
 
-def test_the_earliest_days_are_read_like_any_other(client, finance, book):
+def test_the_earliest_days_are_read_like_any_other(book, client, finance):
     page = client.get("/receivables/aging?as_of=0001-01-01")
     assert page.status_code == 200 and "No open invoice." in page.get_data(as_text=True)
     statement = client.get("/customers/ACME/billing-statement?since=0001-01-01&until=0001-03-31")
     assert statement.status_code == 200 and "No invoice or payment dated in this period." in text(statement)
 
 
-def test_the_report_reads_the_same_few_statements_however_many_invoices(client, finance, book):
+def test_the_report_reads_the_same_few_statements_however_many_invoices(book, client, finance):
     def statements() -> int:
+        db.session.expire_all()  # each request loads the logged-in user, whatever the test wrote before
         counted = []
         listener = lambda *args: counted.append(1)  # noqa: E731
         sa.event.listen(db.engine, "before_cursor_execute", listener)
@@ -259,7 +264,7 @@ def test_the_report_reads_the_same_few_statements_however_many_invoices(client, 
 # The postpaid statement of account
 
 
-def test_the_statement_opens_runs_and_closes_on_the_customers_invoices_and_payments(client, finance, book):
+def test_the_statement_opens_runs_and_closes_on_the_customers_invoices_and_payments(book, client, finance):
     response = client.get(f"/customers/BETA/billing-statement?since={ago(40).isoformat()}")
     assert response.status_code == 200
     page = text(response)
@@ -299,7 +304,7 @@ def test_the_statements_closing_today_is_what_the_customer_owes(book):
     assert receivables.billing_statement(cred, ago(30), local_today(), local_today()).credit == D("70000.00")
 
 
-def test_the_statement_prints_on_a4_with_the_company_and_the_customers_address(app, client, finance, book):
+def test_the_statement_prints_on_a4_with_the_company_and_the_customers_address(app, book, client, finance):
     app.config.update(COMPANY_NAME="PT Gas Nusantara", COMPANY_ADDRESS="Jl. Sudirman 1, Jakarta")
     assert 'id="billing-statement-link" href="/customers/ACME/billing-statement"' in text(client.get("/customers/ACME"))
     page = text(client.get("/customers/ACME/billing-statement"))
@@ -326,7 +331,7 @@ def test_three_months_up_to_a_day_start_the_day_after_that_day_three_months_befo
         ({"since": "{tomorrow}"}, "since", "Nothing is dated after today"),
     ],
 )
-def test_a_period_that_cannot_be_shown_is_refused_under_its_field(client, finance, book, query, field, message):
+def test_a_period_that_cannot_be_shown_is_refused_under_its_field(book, client, finance, query, field, message):
     tomorrow = (local_today() + timedelta(days=1)).isoformat()
     response = client.get(
         "/customers/ACME/billing-statement", query_string={k: v.format(tomorrow=tomorrow) for k, v in query.items()}
@@ -336,14 +341,14 @@ def test_a_period_that_cannot_be_shown_is_refused_under_its_field(client, financ
     assert message in error
 
 
-def test_another_customers_statement_is_not_found(client, finance, book):
+def test_another_customers_statement_is_not_found(book, client, finance):
     assert client.get("/customers/NOBODY/billing-statement").status_code == 404
 
 
 # The printable invoice
 
 
-def test_the_printed_invoice_shows_what_pays_it_and_what_it_still_asks(client, finance, book):
+def test_the_printed_invoice_shows_what_pays_it_and_what_it_still_asks(book, client, finance):
     _customer, meter = holding("PART", "Part Payer", "M-P", address="Jl. Melati 7")
     invoice = billing.add_invoice(meter, "P-1", D("500000"), ago(40), ago(10))
     billing.add_payment(meter, D("120000"), ago(8), "TRF-P1")
@@ -364,18 +369,18 @@ def test_the_printed_invoice_shows_what_pays_it_and_what_it_still_asks(client, f
     assert '<link rel="stylesheet" href="/static/print.css" media="print">' in page
 
 
-def test_a_paid_invoice_prints_paid(client, finance, book):
+def test_a_paid_invoice_prints_paid(book, client, finance):
     page = text(client.get(f"/customers/BETA/invoices/{book['new']}/print"))
     assert 'id="status">paid<' in page and f'id="outstanding"><strong>{shown_money(D("0"))}<' in page
     assert "TRF-B" in page
 
 
-def test_another_customers_invoice_is_not_found(client, finance, book):
+def test_another_customers_invoice_is_not_found(book, client, finance):
     assert client.get(f"/customers/ACME/invoices/{book['old']}/print").status_code == 404
     assert client.get("/customers/ACME/invoices/999999/print").status_code == 404
 
 
-def test_the_aging_workbook_has_a_row_per_open_invoice_its_amounts_as_numbers(client, finance, book):
+def test_the_aging_workbook_has_a_row_per_open_invoice_its_amounts_as_numbers(book, client, finance):
     response = client.get("/receivables/aging.xlsx")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == f'attachment; filename="aging-{local_today().isoformat()}.xlsx"'
@@ -387,7 +392,7 @@ def test_the_aging_workbook_has_a_row_per_open_invoice_its_amounts_as_numbers(cl
     assert all(isinstance(row[7], int | float) and row[7] > 0 for row in rows[1:])
 
 
-def test_the_aging_report_prints_under_its_own_title_and_day(client, finance, book):
+def test_the_aging_report_prints_under_its_own_title_and_day(book, client, finance):
     page = text(client.get(f"/receivables/aging?as_of={ago(3).isoformat()}"))
     assert f'<h1 class="print-only" id="aging-print-title">Aging report as of {shown_day(ago(3))}</h1>' in page
     assert '<h1 class="no-print">Billing</h1>' in page

@@ -26,9 +26,13 @@ JUNE, AUG = date(2026, 6, 1), date(2026, 8, 1)
 
 
 @pytest.fixture
-def history(app):
+def history(kept):
     """A customer whose movements are value-dated out of posting order, with readings corrected and deleted, a
     charge reversed and adjustments, from June to this month; July has no movement (and no month row)."""
+    return kept("statement history", _history)
+
+
+def _history():
     customer = CustomerFactory(code="BAKERY", name="Roti Enak")
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, AUG)

@@ -31,9 +31,13 @@ OCT, NOV, DEC = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
 
 
 @pytest.fixture
-def town(app):
+def town(kept):
     """Three customers priced from October (Rp1.000 per Sm³, their own factors), two of one manager's, each with
     a reading on the 5th and the 20th of October and November; a fourth with no pricing and no reading."""
+    return kept("town", _town)
+
+
+def _town():
     anna = AccountManagerFactory(email="anna@example.com")
     codes = {}
     for code, manager, correction in (("BAKERY", anna, "1.000000"), ("HOTEL", anna, "1.500000"), ("MILL", None, "2")):

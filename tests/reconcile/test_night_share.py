@@ -36,17 +36,21 @@ class Books:
     movements: list[int]
     invoice: int
     draft: int
-    admin: User
+    admin_id: int
     clean: int
     """The run of the first night, clean, which read every row."""
 
 
 @pytest.fixture
-def kept(app, monkeypatch):
+def made(app, kept, monkeypatch):
     """Stripes of two ids swept over three nights; three customers' movements, a meter's invoice and payment, a
     draft entry, read whole by a first nightly (clean), their seals made two days old."""
     monkeypatch.setattr(evidence_seals, "STRIPE", STRIPE)
     app.config["SEAL_SWEEP_DAYS"] = DAYS
+    return kept("night share", _books)
+
+
+def _books() -> Books:
     today = local_today()
     customers = [CustomerFactory(code=f"C{n:04d}") for n in range(1, 4)]
     movements = [wallet.recharge(customers[n % 3], D(100 * (n + 1))).id for n in range(9)]
@@ -63,7 +67,7 @@ def kept(app, monkeypatch):
     )
     with past_the_guards() as connection:
         connection.execute(sa.text("UPDATE seals SET sealed_at = :at"), {"at": utcnow() - timedelta(days=2)})
-    return Books([c.id for c in customers], movements, invoice.id, draft, admin, first)
+    return Books([c.id for c in customers], movements, invoice.id, draft, admin.id, first)
 
 
 # --- What is forged, and the id whose stripe holds it --------------------------------------------------------------
@@ -202,27 +206,27 @@ Forger = Callable[[Books], tuple[int, int]]
 
 BEHIND: dict[str, dict[str, Forger]] = {
     "changed in place": {
-        "movement_accounts": lambda kept: _both_lines_moved(_entry_of(kept.movements[1])),
-        "journal_balanced": lambda kept: _debit_moved(_entry_of(kept.movements[2])),
-        "ledger_chain": lambda kept: _before_moved(kept.movements[4]),
-        "history_drift": lambda kept: _renamed(kept.customers[1]),
-        "receivables_agreement": lambda kept: _invoice_raised(kept.invoice),
+        "movement_accounts": lambda made: _both_lines_moved(_entry_of(made.movements[1])),
+        "journal_balanced": lambda made: _debit_moved(_entry_of(made.movements[2])),
+        "ledger_chain": lambda made: _before_moved(made.movements[4]),
+        "history_drift": lambda made: _renamed(made.customers[1]),
+        "receivables_agreement": lambda made: _invoice_raised(made.invoice),
     },
     "forged under a negative id": {
-        "movement_accounts": lambda kept: 2 * (_forged_entry(-5000, [(CASH, "10", "0")], "balance_transaction"),),
-        "journal_balanced": lambda kept: 2 * (_forged_entry(-5000, [(CASH, "10", "0")]),),
-        "ledger_chain": lambda kept: _forged_movement(-5000),
-        "history_drift": lambda kept: _forged_customer(-5000),
-        "receivables_agreement": lambda kept: _forged_invoice(-5000, kept.invoice),
+        "movement_accounts": lambda made: 2 * (_forged_entry(-5000, [(CASH, "10", "0")], "balance_transaction"),),
+        "journal_balanced": lambda made: 2 * (_forged_entry(-5000, [(CASH, "10", "0")]),),
+        "ledger_chain": lambda made: _forged_movement(-5000),
+        "history_drift": lambda made: _forged_customer(-5000),
+        "receivables_agreement": lambda made: _forged_invoice(-5000, made.invoice),
     },
 }
 
 ADDED: dict[str, Forger] = {
-    "movement_accounts": lambda kept: _both_lines_moved(_entry_of(wallet.recharge(kept.customers[0], D("70")).id)),
-    "journal_balanced": lambda kept: _debit_moved(_entry_of(wallet.recharge(kept.customers[0], D("70")).id)),
-    "ledger_chain": lambda kept: _appended(forged_recharge(kept.customers[1], "70")),
-    "history_drift": lambda kept: _forged_customer(db.session.scalar(sa.text("SELECT max(id) + 1000 FROM customers"))),
-    "receivables_agreement": lambda kept: _forged_invoice(None, kept.invoice),
+    "movement_accounts": lambda made: _both_lines_moved(_entry_of(wallet.recharge(made.customers[0], D("70")).id)),
+    "journal_balanced": lambda made: _debit_moved(_entry_of(wallet.recharge(made.customers[0], D("70")).id)),
+    "ledger_chain": lambda made: _appended(forged_recharge(made.customers[1], "70")),
+    "history_drift": lambda made: _forged_customer(db.session.scalar(sa.text("SELECT max(id) + 1000 FROM customers"))),
+    "receivables_agreement": lambda made: _forged_invoice(None, made.invoice),
 }
 
 
@@ -231,8 +235,8 @@ ADDED: dict[str, Forger] = {
 
 @pytest.mark.parametrize("how", list(BEHIND))
 @pytest.mark.parametrize("check", GROWING)
-def test_a_wrong_row_behind_the_marks_is_found_on_its_stripe_s_night_and_after(kept, check, how):
-    key, striped = BEHIND[how][check](kept)
+def test_a_wrong_row_behind_the_marks_is_found_on_its_stripe_s_night_and_after(made, check, how):
+    key, striped = BEHIND[how][check](made)
     holding = _holding(striped)
     nights = [holding + timedelta(days=n) for n in range(1, DAYS + 1)]
 
@@ -245,31 +249,31 @@ def test_a_wrong_row_behind_the_marks_is_found_on_its_stripe_s_night_and_after(k
 
 @pytest.mark.parametrize("how", list(BEHIND))
 @pytest.mark.parametrize("check", GROWING)
-def test_a_wrong_row_behind_the_marks_is_found_at_once_by_hand_and_the_next_night(kept, check, how):
-    key, striped = BEHIND[how][check](kept)
+def test_a_wrong_row_behind_the_marks_is_found_at_once_by_hand_and_the_next_night(made, check, how):
+    key, striped = BEHIND[how][check](made)
 
     assert _found(engine.run(RunMode.VERIFY, checks=[check]).id, check, key)
     assert _found(nightly(_holding(striped) + timedelta(days=1)), check, key)
 
 
 @pytest.mark.parametrize("check", GROWING)
-def test_a_wrong_row_new_since_the_last_clean_night_is_found_then_in_any_stripe(kept, check):
-    key, striped = ADDED[check](kept)
+def test_a_wrong_row_new_since_the_last_clean_night_is_found_then_in_any_stripe(made, check):
+    key, striped = ADDED[check](made)
     assert _found(nightly(_holding(striped) + timedelta(days=1)), check, key)
 
 
-def test_an_entry_under_an_older_id_since_the_last_clean_night_is_read_that_night(kept):
-    books.post_saved_draft(kept.draft, user=kept.admin)
-    _debit_moved(kept.draft)
-    run_id = nightly(_holding(kept.draft) + timedelta(days=1))
+def test_an_entry_under_an_older_id_since_the_last_clean_night_is_read_that_night(made):
+    books.post_saved_draft(made.draft, user=db.session.get(User, made.admin_id))
+    _debit_moved(made.draft)
+    run_id = nightly(_holding(made.draft) + timedelta(days=1))
 
-    assert _found(run_id, "journal_balanced", kept.draft)
-    assert kept.draft <= _covered(run_id, "journal_balanced")["after"]["journal_entries"]
+    assert _found(run_id, "journal_balanced", made.draft)
+    assert made.draft <= _covered(run_id, "journal_balanced")["after"]["journal_entries"]
 
 
-def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_changed_rows(kept):
-    customer = kept.customers[2]
-    reviewed, following = kept.movements[2], kept.movements[5]
+def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_changed_rows(made):
+    customer = made.customers[2]
+    reviewed, following = made.movements[2], made.movements[5]
     assert _customer_of(reviewed) == _customer_of(following) == customer
     _sql(
         "INSERT INTO tampered_evidence (kind, row_id, version, customer_id, what, found_at, resolution, reason,"
@@ -282,7 +286,7 @@ def test_the_movement_after_one_an_admin_decided_on_since_is_among_the_changed_r
     assert set(db.session.scalars(changed)) == {following}
 
 
-def test_each_night_keeps_how_long_its_stripes_took_beside_their_rows(kept):
+def test_each_night_keeps_how_long_its_stripes_took_beside_their_rows(made):
     second = nightly(LATER)
     job = db.session.scalar(sa.select(JobRecord).where(JobRecord.run_id == second))
     assert job.result["seals_swept"]["rows"] > 0
@@ -293,29 +297,29 @@ def test_each_night_keeps_how_long_its_stripes_took_beside_their_rows(kept):
         assert isinstance(covered["swept_ms"], int) and covered["swept_ms"] >= 0
 
 
-def test_each_night_keeps_what_it_read_and_its_marks_move_on_only_when_it_was_clean(kept):
+def test_each_night_keeps_what_it_read_and_its_marks_move_on_only_when_it_was_clean(made):
     second = nightly(LATER)
     covered = _covered(second, "journal_balanced")
-    assert covered["part"] == "changed and stripe" and covered["since_run"] == kept.clean
+    assert covered["part"] == "changed and stripe" and covered["since_run"] == made.clean
     assert (covered["stripe"], covered["stripes"]) == (LATER.toordinal() % DAYS + 1, DAYS)
     assert _checked(second, "journal_balanced") == covered["changed"] + covered["swept"]
-    assert _checked(second, "journal_balanced") < _checked(kept.clean, "journal_balanced")
+    assert _checked(second, "journal_balanced") < _checked(made.clean, "journal_balanced")
 
-    key, _striped = ADDED["journal_balanced"](kept)
+    key, _striped = ADDED["journal_balanced"](made)
     found = nightly(LATER + timedelta(days=1))
     assert _found(found, "journal_balanced", key)
     after_finding = nightly(LATER + timedelta(days=2))
-    # The night that found it kept no marks: the next one reads again from the last clean one's.
+    # The night that found it made no marks: the next one reads again from the last clean one's.
     assert _covered(after_finding, "journal_balanced")["since_run"] == second
     assert _found(after_finding, "journal_balanced", key)
 
 
-def test_a_verification_by_hand_reads_every_row_and_keeps_no_marks(kept):
+def test_a_verification_by_hand_reads_every_row_and_keeps_no_marks(made):
     nightly(LATER)
     by_hand = engine.run(RunMode.VERIFY, checks=GROWING)
     assert {result.check: result.covered for result in _results(by_hand.id)} == dict.fromkeys(GROWING)
     assert {result.check: result.checked for result in _results(by_hand.id)} == {
-        result.check: result.checked for result in _results(kept.clean)
+        result.check: result.checked for result in _results(made.clean)
     }
 
 

@@ -27,11 +27,23 @@ REJECTED = 1
 @click.option("--dry-run", is_flag=True, help="Check the file and say what it would write; write nothing.")
 @click.option("--template", is_flag=True, help="Print the kind's header row (CSV) and nothing else.")
 @click.option("--user", "email", metavar="EMAIL", help="The admin importing it (recorded in every row's history).")
+@click.option(
+    "--map",
+    "choices",
+    metavar='"FILE COLUMN=FIELD"',
+    multiple=True,
+    help=(
+        "Read the file's column into the field (its name or label; empty: not kept). Repeat for each column; the "
+        "choice is remembered for the kind's next file."
+    ),
+)
 @speaking
 @with_database
-def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, email: str | None) -> None:
+def import_file(
+    kind: str, file: Path | None, dry_run: bool, template: bool, email: str | None, choices: tuple[str, ...]
+) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
-    from backoffice.imports import approval, running
+    from backoffice.imports import approval, mapping, running
     from backoffice.imports.files import Unreadable
     from backoffice.imports.kinds import KINDS
     from backoffice.platform.money import shown
@@ -45,11 +57,16 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
         raise CommandUsageError(_("Name the file to import, or ask for the kind's --template."))
     user = _admin(email, _("%(email)s is not an active admin.")) if email else None
     try:
-        checked = running.check(spec, running.open_table(spec, file, file.name))
+        chosen = mapping.given(spec, list(choices))
+    except mapping.MappingError as error:
+        raise CommandUsageError(str(error)) from None
+    try:
+        checked = running.check(spec, running.open_table(spec, file, file.name, mapping.remembered(spec) | chosen))
     except OSError as error:
         raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
     except Unreadable as error:
         raise CannotAsk(str(error)) from None
+    _say_columns(spec, checked.table)
     _say_checked(checked)
     if checked.rejected:
         for rejection in checked.rejected:
@@ -67,9 +84,18 @@ def import_file(kind: str, file: Path | None, dry_run: bool, template: bool, ema
     if dry_run:
         click.echo(_("Dry run: nothing written."))
         return
+    mapping.remember(spec, chosen, user)
     record = running.started(spec, file.name, file, checked, user, valid_only=False)
     running.run_import(record.id)
     _say_done(record.id)
+
+
+def _say_columns(spec, table) -> None:
+    """Each of the file's columns and the field it is read into, or that it is not kept."""
+    click.echo(_("Columns (line %(line)s):", line=table.header_line))
+    for header, name in table.headers:
+        field = _("not kept") if name is None else f"{spec.field(name).label} ({name})"
+        click.echo(f"  {header} → {field}")
 
 
 def _say_checked(checked) -> None:

@@ -29,6 +29,12 @@ from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, Shee
 MAX_BYTES = 50 * 1024 * 1024
 HEADER_ROWS = 20
 """The header row is looked for among the first this many rows that are not empty."""
+Aliases = dict[str, tuple[str, int]]
+"""Each header text, folded, to the column it names and its rank among that column's words (0: its labels)."""
+EXACT, STARTS = 2, 1
+"""How well a header names a column: as one of its words, or starting with them (``Saldo Akhir 31/10/2026``)."""
+LONGEST_REST = 4
+"""A header starting with a column's words names it only if at most this many words follow."""
 UNZIPPED_PER_BYTE = 20
 """A workbook may unzip to this many times the largest file taken (1 GiB for 50 MB), unless told otherwise."""
 MAX_RATIO = 100
@@ -91,7 +97,9 @@ class Table:
     columns: dict[str, int]
     """Each recognised column's position in the header row (the first column, A, is 0)."""
     unknown: tuple[str, ...]
-    """The header's cells that name no column, as written."""
+    """The header's cells that name no column, as written: the columns not kept."""
+    headers: tuple[tuple[str, str | None], ...]
+    """Each of the header's cells, as written, beside the column it is read into (None: not kept)."""
     _layout: _Layout = field(repr=False, compare=False)
 
     def rows(self) -> Iterator[Row]:
@@ -104,17 +112,20 @@ class Table:
 def read_table(
     path: Path,
     filename: str,
-    columns: Mapping[str, Iterable[str]],
+    columns: Mapping[str, Iterable[str | tuple[str, int]]],
     *,
     max_bytes: int = MAX_BYTES,
     max_unzipped: int | None = None,
+    mapping: Mapping[str, str | None] | None = None,
 ) -> Table:
     """The table in the file at ``path``, which the user named ``filename``.
 
     ``columns``: each column's canonical name and the header texts it may be written as (English, Indonesian,
-    Vietnamese), matched ignoring case, accents, surrounding spaces and the ``*`` a template marks a required column
-    with. The header row is, among the first rows, the one naming the most columns: at least one, and at least half of
-    its cells. What the file is comes from its content, its name's extension only refusing a mismatch. A workbook
+    Vietnamese, a peer's export), matched ignoring case, accents, punctuation, abbreviations (``No.``, ``Tgl``) and the
+    ``*`` a template marks a required column with; a header that starts with one and goes on (``Saldo Akhir
+    31/10/2026``) is its weaker candidate, and each column goes to its best. ``mapping``: a header's column chosen by
+    the user (None: not kept), before any candidate. The header row is, among the first rows, the one naming the most
+    columns. What the file is comes from its content, its name's extension only refusing a mismatch. A workbook
     unzipping to more than ``max_unzipped`` bytes (by default twenty times ``max_bytes``) is refused before it is read.
     Raises :class:`Unreadable`, saying why, for what cannot be read."""
     size = path.stat().st_size
@@ -162,28 +173,13 @@ def read_table(
         encoding = _encoding(path, filename, head)
         layouts = [_Layout(path, encoding, delimiter) for delimiter in _delimiters(path, encoding)]
     aliases = _aliases(columns)
-    layout, line, header = _header(layouts, filename, aliases)
-    found: dict[str, int] = {}
-    unknown: list[str] = []
-    for position, cell in enumerate(header):
-        name = aliases.get(_folded(cell))
-        if name in found:
-            raise Unreadable(
-                _(
-                    "The header of %(filename)s (line %(line)s) names one column twice: %(first)s and %(second)s.",
-                    filename=filename,
-                    line=line,
-                    first=header[found[name]],
-                    second=cell,
-                )
-            )
-        if name is not None:
-            found[name] = position
-        elif cell:
-            unknown.append(cell)
+    chosen = {folded(header): name for header, name in (mapping or {}).items()}
+    layout, line, header = _header(layouts, filename, aliases, chosen)
+    found = _matched(header, aliases, chosen, filename, line)
+    headers = tuple((cell, name) for cell, name in zip(header, _names(header, found), strict=True) if cell)
     with path.open("rb") as file:
         sha256 = hashlib.file_digest(file, "sha256").hexdigest()
-    return Table(filename, sha256, line, found, tuple(unknown), layout)
+    return Table(filename, sha256, line, found, tuple(cell for cell, name in headers if name is None), headers, layout)
 
 
 def excel_date(value: object) -> date | None:
@@ -209,32 +205,85 @@ def excel_date(value: object) -> date | None:
     return EXCEL_EPOCH + timedelta(days=serial if serial > 60 else serial + 1)
 
 
-def _header(layouts: list[_Layout], filename: str, aliases: dict[str, str]) -> tuple[_Layout, int, list[str]]:
+def _header(
+    layouts: list[_Layout], filename: str, aliases: Aliases, chosen: dict[str, str | None]
+) -> tuple[_Layout, int, list[str]]:
     """The layout (of those tried, in order) and the header row it reads best, among the first rows that are not
-    empty: the row naming the most columns, at least one and at least half of its cells."""
+    empty: the row naming the most columns (at least one)."""
     best: tuple[int, _Layout, int, list[str]] | None = None
-    anything = False
+    seen: list[str] = []
     for layout in layouts:
         first = islice(((line, cells) for line, cells in _records(layout, filename) if _filled(cells)), HEADER_ROWS)
         for line, cells in first:
-            anything = True
             texts = [cell if isinstance(cell, str) else str(cell) for cell in cells]
-            named = sum(1 for text in texts if _folded(text) in aliases)
-            written = sum(1 for text in texts if text)
-            if named and 2 * named >= written and (best is None or named > best[0]):
+            seen = seen or [text for text in texts if text]
+            named = sum(1 for text in texts if text and _candidate(folded(text), aliases, chosen) is not None)
+            if named and (best is None or named > best[0]):
                 best = named, layout, line, texts
-    if best is None and not anything:
+    if best is None and not seen:
         raise Unreadable(_("%(filename)s is empty.", filename=filename))
     if best is None:
         raise Unreadable(
             _(
-                "No header row in the first %(count)s rows of %(filename)s: the row above the data must name its "
-                "columns, as the import's template does.",
+                "No header row in the first %(count)s rows of %(filename)s names a column this import knows (its "
+                "first row: %(found)s). Name the columns as the import's template does, or map them to its fields.",
                 count=HEADER_ROWS,
                 filename=filename,
+                found=", ".join(seen[:12]),
             )
         )
     return best[1:]
+
+
+def _candidate(folded: str, aliases: Aliases, chosen: dict[str, str | None]) -> tuple[tuple[int, int, int], str] | None:
+    """The column a folded header names and how well, best highest: chosen by the user, else as one of its words
+    (:data:`EXACT`), else starting with them (:data:`STARTS`); then by the words' rank and length. None: no column, or
+    chosen not kept."""
+    if folded in chosen:
+        return None if chosen[folded] is None else ((EXACT + 1, 0, 0), chosen[folded])
+    if folded in aliases:
+        name, rank = aliases[folded]
+        return (EXACT, -rank, len(folded)), name
+    words = folded.split()
+    for taken in range(len(words) - 1, max(0, len(words) - 1 - LONGEST_REST), -1):
+        start = " ".join(words[:taken])
+        if start in aliases:
+            name, rank = aliases[start]
+            return (STARTS, -rank, len(start)), name
+    return None
+
+
+def _matched(
+    header: list[str], aliases: Aliases, chosen: dict[str, str | None], filename: str, line: int
+) -> dict[str, int]:
+    """Each column's position in the header: given to the cell that names it best; two cells naming it equally well
+    (``Name`` and ``Nama``, words of the same rank) refused, as the file does not say which."""
+    best: dict[str, tuple[tuple[int, int, int], int]] = {}
+    for position, cell in enumerate(header):
+        found = _candidate(folded(cell), aliases, chosen) if cell else None
+        if found is None:
+            continue
+        how, name = found
+        if name in best and best[name][0][:2] == how[:2] and how[0] == EXACT:
+            raise Unreadable(
+                _(
+                    "The header of %(filename)s (line %(line)s) names one column twice: %(first)s and %(second)s. "
+                    "Map one of them to another field, or leave it not kept.",
+                    filename=filename,
+                    line=line,
+                    first=header[best[name][1]],
+                    second=cell,
+                )
+            )
+        if name not in best or how > best[name][0]:
+            best[name] = how, position
+    return {name: position for name, (_how, position) in best.items()}
+
+
+def _names(header: list[str], found: dict[str, int]) -> list[str | None]:
+    """The column each cell of the header is read into, None for a cell not kept."""
+    by_position = {position: name for name, position in found.items()}
+    return [by_position.get(position) for position in range(len(header))]
 
 
 def _records(layout: _Layout, filename: str) -> Iterator[tuple[int, list[object]]]:
@@ -291,22 +340,29 @@ def _filled(cells: list[object]) -> bool:
     return any(cell != "" for cell in cells)
 
 
-def _aliases(columns: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """Each header text, folded, to its column's canonical name."""
-    aliases: dict[str, str] = {}
+def _aliases(columns: Mapping[str, Iterable[str | tuple[str, int]]]) -> dict[str, tuple[str, int]]:
+    """Each header text, folded, to its column's canonical name and its rank (a text alone: 0, the first)."""
+    aliases: dict[str, tuple[str, int]] = {}
     for name, texts in columns.items():
-        for text in texts:
-            other = aliases.setdefault(_folded(text), name)
-            if other != name:
-                raise ValueError(f"{text!r} names both {other!r} and {name!r}")
+        for given in texts:
+            text, rank = (given, 0) if isinstance(given, str) else given
+            other = aliases.setdefault(folded(text), (name, rank))
+            if other[0] != name:
+                raise ValueError(f"{text!r} names both {other[0]!r} and {name!r}")
+            aliases[folded(text)] = (name, min(rank, other[1]))
     return aliases
 
 
-def _folded(text: str) -> str:
-    """A header text as it is compared: without case, accents, a template's ``*`` or repeated spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("đ", "d"))
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(bare.replace("*", " ").replace("_", " ").replace("\ufeff", "").split())
+ABBREVIATIONS = {"nr": "no", "num": "no", "nbr": "no", "number": "no", "nomor": "no", "tanggal": "tgl", "kd": "kode"}
+"""Words headers shorten, each folded to one spelling: ``No.``, ``Nr`` and ``Number``; ``Tgl`` and ``Tanggal``."""
+
+
+def folded(text: str) -> str:
+    """A header text as it is compared: without case, accents, punctuation, a template's ``*`` or repeated spaces,
+    its abbreviations written one way."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("đ", "d").replace("#", " no "))
+    bare = "".join(char if char.isalnum() else " " for char in decomposed if not unicodedata.combining(char))
+    return " ".join(ABBREVIATIONS.get(word, word) for word in bare.split())
 
 
 def _encoding(path: Path, filename: str, head: bytes) -> str:

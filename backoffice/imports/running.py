@@ -33,6 +33,7 @@ from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
 from backoffice.imports.kept import keep_file, kept_file_at, shown_name
 from backoffice.imports.kinds import ImportKind, Row
+from backoffice.imports.mapping import Mapping, remembered, used
 from backoffice.imports.said import STOPPED, kind_of
 from backoffice.imports.values import Refused
 from backoffice.jobs.queues import _queued, queue, redis_url
@@ -54,16 +55,19 @@ from backoffice.reconcile.locks import RunRefused, key
 from backoffice.services import one_unit, rehearsal
 
 
-def open_table(kind: ImportKind, path: Path, filename: str) -> Table:
-    """The file read as a table of the kind; :class:`Unreadable` if it is not one (a required column missing)."""
-    table = read_table(path, filename, kind.columns())
+def open_table(kind: ImportKind, path: Path, filename: str, mapping: Mapping | None = None) -> Table:
+    """The file read as a table of the kind, its headers chosen by ``mapping`` (else as remembered, else by their
+    words); :class:`Unreadable` if it is not one (a required column missing)."""
+    table = read_table(path, filename, kind.columns(), mapping=remembered(kind) if mapping is None else mapping)
     missing = [str(f.label) for f in kind.fields if f.required and f.name not in table.columns]
     if missing:
         raise Unreadable(
             _(
-                "The file has no column %(columns)s (its header row is line %(line)s).",
+                "The file has no column %(columns)s (its header row is line %(line)s: %(header)s). Map one of its "
+                "columns to it.",
                 columns=", ".join(missing),
                 line=table.header_line,
+                header=", ".join(header for header, _field in table.headers),
             )
         )
     return table
@@ -366,8 +370,18 @@ def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:
 
 
 def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user: User | None, valid_only: bool):
-    """The import's row, with what checking found, committed (the file at ``path`` kept with it)."""
-    return _new(kind, filename, path, user, status=ImportStatus.CHECKED, valid_only=valid_only, **found(checked))
+    """The import's row, with what checking found and how its columns were read, committed (the file at ``path``
+    kept with it)."""
+    return _new(
+        kind,
+        filename,
+        path,
+        user,
+        status=ImportStatus.CHECKED,
+        valid_only=valid_only,
+        mapping=used(checked.table),
+        **found(checked),
+    )
 
 
 def _new(kind: ImportKind, filename: str, path: Path, user: User | None, **state) -> Import:
@@ -493,7 +507,7 @@ def run_import(import_id: int) -> None:
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
         with kept_file_at(record) as path:
-            checked = check(kind, open_table(kind, path, record.filename))
+            checked = check(kind, open_table(kind, path, record.filename, record.mapping))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
             if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
@@ -546,10 +560,10 @@ INLINE_CHECK_BYTES = 1024 * 1024
 """A file up to this size is checked while the admin waits (a few seconds); a larger one by a job."""
 
 
-def checked_later(kind: ImportKind, filename: str, path: Path, user: User | None) -> Import:
+def checked_later(kind: ImportKind, filename: str, path: Path, table: Table, user: User | None) -> Import:
     """The import of a file too large to check while the admin waits: its row and its file kept, queued, and a job
     checking it (:func:`check_import`), whose preview the import's page shows once it is done."""
-    record = _new(kind, filename, path, user, status=ImportStatus.QUEUED)
+    record = _new(kind, filename, path, user, status=ImportStatus.QUEUED, mapping=used(table))
     _set(record, job_id=_enqueued("check_import", record.id))
     return record
 
@@ -559,7 +573,7 @@ def check_import(import_id: int) -> None:
     record = db.session.get(Import, import_id)
     kind = kind_of(record.kind)
     with kept_file_at(record) as path:
-        checked = check(kind, open_table(kind, path, record.filename))
+        checked = check(kind, open_table(kind, path, record.filename, record.mapping))
     db.session.rollback()  # the check's own table of keys
     _set(db.session.get(Import, import_id), status=ImportStatus.CHECKED, **found(checked))
 
@@ -603,8 +617,10 @@ def job_stopped(job, connection) -> None:
 
 
 def preview(checked: Checked) -> dict:
-    """What checking found, kept with the import: its counts and its first rejections."""
+    """What checking found, kept with the import: its counts, each column and the field it is read into, and its
+    first rejections."""
     return {
+        "columns": [[header, field] for header, field in checked.table.headers],
         "rows": checked.rows,
         "good": checked.good,
         "unchanged": checked.unchanged,

@@ -34,7 +34,7 @@ from backoffice.models.columns import ListColumns
 from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.documents import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
-from backoffice.models.imports import Import, ImportFile, ImportStatus
+from backoffice.models.imports import Import, ImportColumn, ImportFile, ImportStatus
 from backoffice.models.issuer import Issuer
 from backoffice.models.seals import (
     AnchorRecord,
@@ -158,6 +158,7 @@ __all__ = [
     "HistoryTransaction",
     "Import",
     "Issuer",
+    "ImportColumn",
     "ImportFile",
     "ImportStatus",
     "NegativeGrandTotal",

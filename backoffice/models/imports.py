@@ -59,6 +59,9 @@ class Import(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     report: Mapped[dict | None] = mapped_column(JSONB)
+    mapping: Mapped[dict | None] = mapped_column(JSONB)
+    """The file's headers its admin chose a field for, each to that field's name (None: not kept): the check and
+    the write read the file as its preview showed it."""
     version: Mapped[int] = mapped_column(server_default=text("1"))
 
     created_by = relationship("User")
@@ -69,3 +72,17 @@ class Import(db.Model):
     def actor(self) -> str:
         """What the history of every row it writes says made it: the import, its file's SHA-256 and name."""
         return f"import #{self.id} {self.sha256[:12]} {self.filename}"[:120]
+
+
+class ImportColumn(db.Model):
+    """A header an admin mapped, remembered per kind: the next file with that header is read the same way."""
+
+    __tablename__ = "import_columns"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    header: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """As the file wrote it."""
+    field: Mapped[str | None] = mapped_column(String(40))
+    """The field it is read into; None: not kept."""
+    chosen_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    chosen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -46,14 +46,18 @@ class Field:
     """Its value where the cell is empty (a column that is not required)."""
     total: bool = False
     """Its sum is a control total: the report gives it for the file and for what was written."""
+    aliases: tuple[str, ...] = ()
+    """Other headers it is read under, the likeliest first: the words people write in en, id and vi, and those of
+    the systems installations move from (ERPNext's and Odoo's exports)."""
 
-    def headers(self) -> set[str]:
-        """Every header this column is read under: its name, and its label in each language."""
+    def headers(self) -> list[str | tuple[str, int]]:
+        """Every header this column is read under: its name and its label in each language, then its aliases, each
+        with its rank."""
         found = {self.name, self.name.replace("_", " ")}
         for language in LANGUAGES:
             with force_locale(language):
                 found.add(str(self.label))
-        return found
+        return [*sorted(found), *((alias, rank) for rank, alias in enumerate(self.aliases, 1))]
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class ImportKind:
         """Its key, as a clerk reads it ("Customer code", "Meter serial and Started on")."""
         return _(" and ").join(str(self.field(name).label) for name in self.key)
 
-    def columns(self) -> dict[str, set[str]]:
+    def columns(self) -> dict[str, list[str | tuple[str, int]]]:
         return {field.name: field.headers() for field in (*self.fields, *(s.field for s in self.stated))}
 
     def template(self) -> list[str]:
@@ -163,9 +167,65 @@ def _invoice_numbers(value: object) -> tuple[str, ...]:
 
 
 # Columns several kinds share.
-CUSTOMER = Field("customer", _l("Customer code"), _text(32, upper=True), required=True)
-METER = Field("meter", _l("Meter serial"), _text(40, upper=True), required=True)
-MANAGER = Field("manager", _l("Account manager email"), _email)
+CUSTOMER = Field(
+    "customer",
+    _l("Customer code"),
+    _text(32, upper=True),
+    required=True,
+    aliases=(
+        "customer code",
+        "customer",
+        "customer id",
+        "party",
+        "partner",
+        "partner_id",
+        "customer/vendor",
+        "client",
+        "client code",
+        "kode",
+        "id pelanggan",
+        "no pelanggan",
+        "pelanggan",
+        "ma kh",
+        "khach hang",
+    ),
+)
+METER = Field(
+    "meter",
+    _l("Meter serial"),
+    _text(40, upper=True),
+    required=True,
+    aliases=(
+        "serial",
+        "serial number",
+        "serial no",
+        "meter serial number",
+        "meter no",
+        "meter",
+        "no seri",
+        "seri meter",
+        "no meter",
+        "nomor meter",
+        "so seri",
+        "so cong to",
+        "ma dong ho",
+        "dong ho",
+        "cong to",
+    ),
+)
+MANAGER = Field(
+    "manager",
+    _l("Account manager email"),
+    _email,
+    aliases=(
+        "account manager",
+        "manager email",
+        "manager",
+        "email manajer",
+        "email am",
+        "email nguoi phu trach",
+    ),
+)
 
 
 def _ids(model, column, wanted: set) -> dict:
@@ -310,7 +370,22 @@ def _meters_due(serials: list[str]) -> dict[str, Decimal]:
     return dict(db.session.execute(select(Meter.serial, Meter.balance).where(Meter.serial.in_(serials))).all())
 
 
-METER_DUE = Stated(Field("meter_due", _l("Meter's amount due"), read.amount), "meter", _meters_due)
+METER_DUE = Stated(
+    Field(
+        "meter_due",
+        _l("Meter's amount due"),
+        read.amount,
+        aliases=(
+            "meter balance",
+            "amount due",
+            "saldo meter",
+            "terutang",
+            "con no",
+        ),
+    ),
+    "meter",
+    _meters_due,
+)
 
 
 def _holders(rows: list[Row]) -> set[int]:

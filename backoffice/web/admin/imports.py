@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.imports import files, kept, running, said
+from backoffice.imports import files, kept, mapping, running, said
 from backoffice.imports.checked import Checked, Rejection
 from backoffice.imports.kinds import KINDS
 from backoffice.imports.values import written_form
@@ -59,7 +59,7 @@ def index():
                 form.file.errors.append(str(error))
             else:
                 if checked is None:
-                    record = running.checked_later(kind, name, path, current_user)
+                    record = running.checked_later(kind, name, path, table, current_user)
                 else:
                     record = running.started(kind, name, path, checked, current_user, False)
                 return redirect(url_for("imports.show", import_id=record.id))
@@ -94,6 +94,7 @@ def show(import_id: int):
         record=record,
         kind=kind,
         preview=(record.report or {}).get("preview"),
+        fields=mapping.fields(kind),
         lines=said.report_lines(record.report) if running.has_run(record) else [],
         error=said.error_said(record),
         said=said.said,
@@ -103,9 +104,51 @@ def show(import_id: int):
 
 def _checked(record: Import) -> Checked:
     with kept.kept_file_at(record) as path:
-        return running.check(
-            said.kind_of(record.kind), running.open_table(said.kind_of(record.kind), path, record.filename)
-        )
+        kind = said.kind_of(record.kind)
+        return running.check(kind, running.open_table(kind, path, record.filename, record.mapping))
+
+
+@bp.route("/<int:import_id>/columns", methods=["POST"])
+@requires_role(Role.ADMIN)
+def columns(import_id: int):
+    """Read the file's columns into the fields the admin chose, check it again, and remember the choices for the
+    kind's next file: only while it is checked, and at the version the page showed."""
+    record = _record(import_id)
+    kind = said.kind_of(record.kind)
+    shown = (record.report or {}).get("preview", {}).get("columns", [])
+    if record.status != ImportStatus.CHECKED or request.form.get("version") != str(record.version) or not shown:
+        flash(_("This import has changed since the page was shown: its columns are as below."), "info")
+        return redirect(url_for("imports.show", import_id=import_id))
+    names = {field.name for field in mapping.fields(kind)}
+    chosen = {}
+    for index, (header, field) in enumerate(shown):
+        value = request.form.get(f"column-{index}", field or "")
+        if value not in names | {""}:
+            abort(400)
+        if (value or None) != field:
+            chosen[header] = value or None
+    with kept.kept_file_at(record) as path:
+        try:
+            table = running.open_table(kind, path, record.filename, (record.mapping or {}) | chosen)
+            checked = running.check(kind, table)
+        except files.Unreadable as error:
+            db.session.rollback()
+            flash(str(error), "error")
+            return redirect(url_for("imports.show", import_id=import_id))
+    db.session.rollback()  # the check's own table of keys
+    mapping.remember(kind, chosen, current_user)
+    changed = db.session.execute(
+        update(Import)
+        .where(Import.id == import_id, Import.version == record.version, Import.status == ImportStatus.CHECKED)
+        .values(mapping=mapping.used(checked.table), version=Import.version + 1, **running.found(checked))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        flash(_("This import has changed since the page was shown: its columns are as below."), "info")
+    else:
+        db.session.commit()
+    return redirect(url_for("imports.show", import_id=import_id))
 
 
 @bp.route("/<int:import_id>/run", methods=["POST"])

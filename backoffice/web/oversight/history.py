@@ -368,8 +368,13 @@ def who_did(transaction: HistoryTransaction) -> str:
 
 
 def _who(user: str | None, actor: str, when: datetime) -> str:
-    """A user by name (else email); else what :class:`~backoffice.models.history.ActorPlugin` stored: a command
-    by what it does, a job by the job that was running then, the screens or the system."""
+    """A user by name (else email), and the import that wrote it (its number, file and digest); else what
+    :class:`~backoffice.models.history.ActorPlugin` stored: a command by what it does, a job by the job that was
+    running then, the screens or the system."""
+    if actor.startswith("import #") and actor.count(" ") >= 3:
+        number, digest, filename = actor.removeprefix("import #").split(" ", 2)
+        made = _("import #%(id)s of %(file)s (SHA-256 %(digest)s…)", id=number, file=filename, digest=digest)
+        return _("%(user)s, by %(source)s", user=user, source=made) if user else made
     if user:
         return user
     if actor.startswith("command "):

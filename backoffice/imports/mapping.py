@@ -1,0 +1,104 @@
+"""Which field each of a file's columns is read into: chosen by an admin (on the preview, or ``--map`` on the
+command), remembered per kind for the next file with the same headers, and kept with the import so that its check
+and its write read the file as its preview showed it."""
+
+from __future__ import annotations
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from backoffice.imports.files import Table, folded
+from backoffice.imports.kinds import ImportKind
+from backoffice.models import ImportColumn, User
+from backoffice.models.types import utcnow
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import LANGUAGES
+
+Mapping = dict[str, str | None]
+"""A header, as the file writes it, to the field it is read into (None: not kept)."""
+
+NOT_KEPT = ("", "-")
+"""What ``--map "Column="`` or ``--map "Column=-"`` writes for a column not kept."""
+
+
+class MappingError(ValueError):
+    """A mapping that names no field of the kind; ``str()`` says so in the reader's language."""
+
+
+def remembered(kind: ImportKind) -> Mapping:
+    """The headers admins mapped for the kind before."""
+    query = select(ImportColumn.header, ImportColumn.field).where(ImportColumn.kind == kind.name)
+    return dict(db.session.execute(query).tuples().all())
+
+
+def given(kind: ImportKind, choices: list[str]) -> Mapping:
+    """The mapping ``--map`` gives: each ``File column=field``, the field by its name or its label in any language,
+    none for a column not kept."""
+    mapping: Mapping = {}
+    for choice in choices:
+        header, equals, name = choice.partition("=")
+        if not equals or not header.strip():
+            raise MappingError(_('%(choice)s is not a mapping: write it as "File column=field".', choice=choice))
+        mapping[header.strip()] = field_named(kind, name)
+    return mapping
+
+
+def field_named(kind: ImportKind, name: str) -> str | None:
+    """The field of the kind ``name`` says (its name, or its label in any language); None for not kept."""
+    if name.strip() in NOT_KEPT:
+        return None
+    wanted = folded(name)
+    for field in fields(kind):
+        if wanted in {folded(field.name), *(folded(label) for label in _labels(field))}:
+            return field.name
+    raise MappingError(
+        _(
+            "%(kind)s has no field %(name)s: choose one of %(fields)s, or leave it empty for a column not kept.",
+            kind=kind.label,
+            name=name.strip(),
+            fields=", ".join(f"{field.name} ({field.label})" for field in fields(kind)),
+        )
+    )
+
+
+def fields(kind: ImportKind) -> list:
+    """The fields a column may be read into."""
+    return [*kind.fields, *(stated.field for stated in kind.stated)]
+
+
+def _labels(field) -> set[str]:
+    found = set()
+    for language in LANGUAGES:
+        with force_locale(language):
+            found.add(str(field.label))
+    return found
+
+
+def used(table: Table) -> Mapping:
+    """How the table read its header: each cell to its field or none."""
+    return dict(table.headers)
+
+
+def remember(kind: ImportKind, mapping: Mapping, user: User | None) -> None:
+    """Keep the admin's choices for the kind's next file, within the caller's unit of work."""
+    if not mapping:
+        return
+    rows = [
+        {
+            "kind": kind.name,
+            "header": header[:255],
+            "field": field,
+            "chosen_by_id": user.id if user else None,
+            "chosen_at": utcnow(),
+        }
+        for header, field in mapping.items()
+    ]
+    statement = insert(ImportColumn).values(rows)
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ImportColumn.kind, ImportColumn.header],
+            set_={name: statement.excluded[name] for name in ("field", "chosen_by_id", "chosen_at")},
+        )
+    )

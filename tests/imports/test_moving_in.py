@@ -1,0 +1,153 @@
+"""Moving in from the system an installation leaves: its exports read as they are (ERPNext's, Odoo's, a legacy
+cp1252 CSV with its own headers), every column not kept named, a mapping chosen on the command or the page and
+remembered, the import named on the history of what it wrote."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from backoffice.models import Customer, Import, ImportColumn, Meter, MeterAssignment
+from backoffice.platform.extensions import db
+from tests.pages import INDONESIAN
+
+ERPNEXT_CUSTOMERS = (
+    "ID,Customer Name,Customer Type,Customer Group,Territory,Tax ID,Mobile No,Email Id\n"
+    "CUST-2026-00001,Rina Kusuma,Individual,Commercial,Indonesia,01.234.567.8-901.000,0812 3456 789,rina@example.com\n"
+    "CUST-2026-00002,PT Sinar Gas,Company,Commercial,Indonesia,,,\n"
+)
+ODOO_CUSTOMERS = (
+    "id,name,ref,street,city,vat,email,phone\n"
+    "__export__.res_partner_7,Café Señor Rasa,C-07,Jl. Melati 3,Bandung,,senor@example.com,+62 22 1234\n"
+)
+
+
+def imported(runner, tmp_path, kind: str, name: str, data: bytes, *options: str):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return runner.invoke(args=["import", kind, str(path), *options])
+
+
+def test_an_erpnext_customer_export_imports_as_it_is_its_extra_columns_named(app, runner, tmp_path):
+    result = imported(runner, tmp_path, "customers", "Customer.csv", ERPNEXT_CUSTOMERS.encode())
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "  ID → Customer code (code)" in result.output
+    assert "  Customer Name → Name (name)" in result.output
+    assert "  Mobile No → Phone (phone)" in result.output
+    for dropped in ("Customer Type", "Customer Group", "Territory", "Tax ID"):
+        assert f"  {dropped} → not kept" in result.output
+    rina = db.session.scalar(sa.select(Customer).where(Customer.code == "CUST-2026-00001"))
+    assert (rina.name, rina.email) == ("Rina Kusuma", "rina@example.com")
+
+
+def test_an_odoo_partner_export_imports_by_its_reference(app, runner, tmp_path):
+    result = imported(runner, tmp_path, "customers", "res.partner.csv", ODOO_CUSTOMERS.encode())
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "  ref → Customer code (code)" in result.output and "  city → not kept" in result.output
+    assert "  id → not kept" in result.output  # a weaker word for the code than ref
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == "C-07"))
+    assert (customer.name, customer.address) == ("Café Señor Rasa", "Jl. Melati 3")
+
+
+def test_a_legacy_cp1252_file_with_its_own_headers_imports_with_no_renaming(app, runner, tmp_path):
+    meters = "No.;No. Seri Meter;Merk;Ukuran\n1;GM-0001;Itron;G4\n2;GM-0002;Elster;G6\n"
+    assert imported(runner, tmp_path, "meters", "meter.csv", meters.encode("cp1252")).exit_code == 0
+    customers = "Kode Pelanggan;Nama Pelanggan;Kota;NPWP;Batas Saldo Minimum\nP-01;Toko Crème;Bogor;;50.000\n"
+    result = imported(runner, tmp_path, "customers", "pelanggan.csv", customers.encode("cp1252"))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "  Kota → not kept" in result.output and "  NPWP → not kept" in result.output
+    assert db.session.scalar(sa.select(Customer.suspend_below).where(Customer.code == "P-01")) == Decimal("50000.00")
+    installed = "No. Seri Meter;Kode Pelanggan;Tgl Pasang\nGM-0001;P-01;01/03/2026\n"
+    result = imported(runner, tmp_path, "assignments", "pasang.csv", installed.encode("cp1252"))
+    assert result.exit_code == 0, result.output + result.stderr
+    assignment = db.session.scalar(sa.select(MeterAssignment))
+    assert assignment.started_on == date(2026, 3, 1)
+    assert db.session.get(Meter, assignment.meter_id).serial == "GM-0001"
+
+
+def test_a_header_that_goes_on_past_a_fields_words_is_read_into_it(app, runner, tmp_path):
+    imported(runner, tmp_path, "customers", "c.csv", b"Kode pelanggan;Nama\nP-01;Toko\n")
+    balances = "Kode Pelanggan;Saldo Awal;Tanggal Peralihan;Saldo Akhir 31/10/2026\nP-01;10.000;31/10/2026;10.000\n"
+    result = imported(runner, tmp_path, "balances", "saldo.csv", balances.encode(), "--dry-run")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "  Saldo Akhir 31/10/2026 → Closing balance (closing_balance)" in result.output
+
+
+def test_a_file_whose_columns_are_unknown_names_them_and_asks_for_a_mapping(app, runner, tmp_path):
+    result = imported(runner, tmp_path, "meters", "m.csv", b"Alat;Merk\nA-1;Itron\n")
+    assert result.exit_code == 2
+    assert "its first row: Alat, Merk" in result.stderr and "map them" in result.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 0
+
+
+def test_a_mapping_on_the_command_is_used_printed_and_remembered(app, runner, tmp_path):
+    data = b"Alat;Merk\nA-1;Itron\n"
+    result = imported(runner, tmp_path, "meters", "m.csv", data, "--map", "Alat=Meter serial", "--map", "Merk=")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "  Alat → Meter serial (serial)" in result.output and "  Merk → not kept" in result.output
+    assert db.session.scalars(sa.select(Meter.serial)).all() == ["A-1"]
+    again = imported(runner, tmp_path, "meters", "m2.csv", b"Alat;Merk\nA-2;Itron\n")
+    assert again.exit_code == 0, again.output + again.stderr
+    assert "  Alat → Meter serial (serial)" in again.output
+    assert sorted(db.session.scalars(sa.select(Meter.serial)).all()) == ["A-1", "A-2"]
+
+
+def test_a_mapping_to_no_field_is_refused_before_anything_is_read(app, runner, tmp_path):
+    result = imported(runner, tmp_path, "meters", "m.csv", b"Alat\nA-1\n", "--map", "Alat=merk")
+    assert result.exit_code == 2
+    assert "Meters has no field merk" in result.stderr and "serial (Meter serial)" in result.stderr
+    bare = imported(runner, tmp_path, "meters", "m.csv", b"Alat\nA-1\n", "--map", "Alat")
+    assert bare.exit_code == 2 and '"File column=field"' in bare.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportColumn)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 0
+
+
+def test_the_preview_shows_each_column_and_the_admin_maps_one_remembered(app, client, admin):
+    sent = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (io.BytesIO(b"Kode;Nama;Kota;Pemilik\nP-01;Toko;Bogor;Ani\n"), "c.csv")},
+        content_type="multipart/form-data",
+        headers=INDONESIAN,
+    )
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+    page = client.get(sent.headers["Location"], headers=INDONESIAN).get_data(as_text=True)
+    assert "Tidak disimpan: <code>Kota</code>, <code>Pemilik</code>." in page
+    record = db.session.scalar(sa.select(Import))
+    assert record.report["preview"]["columns"] == [
+        ["Kode", "code"],
+        ["Nama", "name"],
+        ["Kota", None],
+        ["Pemilik", None],
+    ]
+    form = {
+        "version": str(record.version),
+        "column-0": "code",
+        "column-1": "name",
+        "column-2": "",
+        "column-3": "contact_person",
+    }
+    assert client.post(sent.headers["Location"] + "/columns", data=form).status_code == 302
+    db.session.expire_all()
+    record = db.session.get(Import, record.id)
+    assert record.report["preview"]["columns"][3] == ["Pemilik", "contact_person"]
+    assert record.mapping["Pemilik"] == "contact_person"
+    stale = client.post(sent.headers["Location"] + "/columns", data=form | {"column-3": ""})
+    assert stale.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Import, record.id).mapping["Pemilik"] == "contact_person"
+    assert client.post(sent.headers["Location"] + "/run", data={"submission": "m" * 32}).status_code == 302
+    assert db.session.scalar(sa.select(Customer.contact_person).where(Customer.code == "P-01")) == "Ani"
+    remembered = db.session.execute(sa.select(ImportColumn.header, ImportColumn.field)).all()
+    assert remembered == [("Pemilik", "contact_person")]
+
+
+def test_the_history_of_an_imported_record_names_the_import(app, client, admin, runner, tmp_path):
+    result = imported(runner, tmp_path, "customers", "pelanggan.csv", b"Customer code;Name\nC001;Rina Kusuma\n")
+    assert result.exit_code == 0, result.output + result.stderr
+    record = db.session.scalar(sa.select(Import))
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == "C001"))
+    page = client.get(f"/history/customer/{customer.id}").get_data(as_text=True)
+    assert f"import #{record.id} of pelanggan.csv (SHA-256 {record.sha256[:12]}…)" in page

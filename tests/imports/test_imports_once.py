@@ -196,7 +196,7 @@ def test_a_customers_opening_balance_is_set_once_by_the_database(app, meters, tm
     with pytest.raises(sa.exc.IntegrityError, match="uq_balance_transactions_opening"):
         with db.engine.begin() as connection:
             connection.exec_driver_sql(
-                "CREATE TEMPORARY TABLE twin AS SELECT * FROM balance_transactions WHERE kind = 'opening' LIMIT 1;"
+                "CREATE TEMPORARY TABLE twin ON COMMIT DROP AS SELECT * FROM balance_transactions WHERE kind = 'opening' LIMIT 1;"
                 "UPDATE twin SET id = nextval(pg_get_serial_sequence('balance_transactions', 'id')),"
                 " entry_id = id + 1000000, idempotency_key = NULL;"
                 "INSERT INTO balance_transactions SELECT * FROM twin"
@@ -216,7 +216,7 @@ def test_a_customer_written_meanwhile_stops_the_import_in_one_sentence(app, mete
     def meanwhile(rows, user):
         with db.engine.begin() as connection:
             connection.exec_driver_sql(
-                "CREATE TEMPORARY TABLE twin AS SELECT * FROM customers WHERE code = 'P0';"
+                "CREATE TEMPORARY TABLE twin ON COMMIT DROP AS SELECT * FROM customers WHERE code = 'P0';"
                 "UPDATE twin SET id = nextval(pg_get_serial_sequence('customers', 'id')), code = 'RACE';"
                 "INSERT INTO customers SELECT * FROM twin"
             )

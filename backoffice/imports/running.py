@@ -171,10 +171,20 @@ def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH
         batch.read.append((ordinal, row, record))
         ordinal += 1
         if len(batch.read) == size:
-            yield batch
+            yield _resolved(kind, batch, checked)
             batch = _Batch()
     if batch.read:
-        yield batch
+        yield _resolved(kind, batch, checked)
+
+
+def _resolved(kind: ImportKind, batch: _Batch, checked: Checked) -> _Batch:
+    """The batch with what its rows' keys need looked up (:attr:`ImportKind.resolve`); the rows that cannot be,
+    refused."""
+    refused = kind.resolve([record for _ordinal, _row, record in batch.read])
+    for position, (column, message) in refused.items():
+        ordinal, row, _record = batch.read[position]
+        _reject(checked, row, column, message, ordinal)
+    return _Batch([entry for position, entry in enumerate(batch.read) if position not in refused]) if refused else batch
 
 
 def _read(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
@@ -320,7 +330,7 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
     db.session.execute(update(Import).where(Import.id == import_id).values(rows_unchanged=0))
     db.session.commit()
     with acting(user.id if user else None, record.actor):
-        for chunk in _chunks(kind, checked):
+        for chunk in _chunks(kind, checked, record.valid_only):
             lines = [row.line for _ordinal, row, _record in chunk.read]
             try:
                 with one_unit():
@@ -360,10 +370,14 @@ def _write_chunk(record: Import, kind: ImportKind, checked: Checked, chunk: _Bat
     return own - written_before
 
 
-def _chunks(kind: ImportKind, checked: Checked) -> Iterator[_Batch]:
-    """The rows to write again, read from the file, in chunks: the rows refused when checked left out."""
+def _chunks(kind: ImportKind, checked: Checked, valid_only: bool) -> Iterator[_Batch]:
+    """The rows to write again, read from the file, in chunks: the rows refused when checked left out. A row whose
+    key cannot be looked up now though it could when checked (a meter's holder changed since) stops the import,
+    unless it writes the valid rows alone."""
     reading = Checked(kind, checked.table)
     for batch in _batches(kind, checked.table, reading, CHUNK):
+        if reading.refused_ordinals - checked.refused_ordinals and not valid_only:
+            raise ChangedSinceChecked(reading.rejected[-1])
         kept = _Batch([entry for entry in batch.read if entry[0] not in checked.refused_ordinals])
         if kept.read:
             yield kept

@@ -196,7 +196,8 @@ def test_a_customers_opening_balance_is_set_once_by_the_database(app, meters, tm
     with pytest.raises(sa.exc.IntegrityError, match="uq_balance_transactions_opening"):
         with db.engine.begin() as connection:
             connection.exec_driver_sql(
-                "CREATE TEMPORARY TABLE twin ON COMMIT DROP AS SELECT * FROM balance_transactions WHERE kind = 'opening' LIMIT 1;"
+                "CREATE TEMPORARY TABLE twin ON COMMIT DROP AS"
+                " SELECT * FROM balance_transactions WHERE kind = 'opening' LIMIT 1;"
                 "UPDATE twin SET id = nextval(pg_get_serial_sequence('balance_transactions', 'id')),"
                 " entry_id = id + 1000000, idempotency_key = NULL;"
                 "INSERT INTO balance_transactions SELECT * FROM twin"

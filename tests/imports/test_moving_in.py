@@ -10,8 +10,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.models import Customer, Import, ImportColumn, Meter, MeterAssignment
+from backoffice.models import Customer, Import, ImportColumn, Invoice, Meter, MeterAssignment, Payment
 from backoffice.platform.extensions import db
+from backoffice.services import meter_lifecycle
+from tests.factories import CustomerFactory, MeterFactory, metered_customer
 from tests.pages import INDONESIAN
 
 ERPNEXT_CUSTOMERS = (
@@ -151,3 +153,87 @@ def test_the_history_of_an_imported_record_names_the_import(app, client, admin, 
     customer = db.session.scalar(sa.select(Customer).where(Customer.code == "C001"))
     page = client.get(f"/history/customer/{customer.id}").get_data(as_text=True)
     assert f"import #{record.id} of pelanggan.csv (SHA-256 {record.sha256[:12]}…)" in page
+
+
+def by_customer(app):
+    """Rina (CUST-1) holding one meter since January; PT Dua (CUST-2) two; two customers named Toko Sama."""
+    metered_customer("CUST-1", date(2026, 1, 1), Decimal("1000.00"), serial="M-RINA", name="Rina Kusuma")
+    dua, _meter = metered_customer("CUST-2", date(2026, 1, 1), Decimal("1000.00"), serial="M-DUA-1", name="PT Dua")
+    meter_lifecycle.assign_meter(MeterFactory(serial="M-DUA-2"), dua, date(2026, 1, 1))
+    CustomerFactory(code="SAMA-1", name="Toko Sama")
+    CustomerFactory(code="SAMA-2", name="Toko Sama")
+
+
+ERPNEXT_INVOICES = (
+    "ID,Customer,Customer Name,Posting Date,Due Date,Grand Total,Outstanding Amount,Status\n"
+    "ACC-SINV-2026-00001,CUST-1,Rina Kusuma,2026-10-01,2026-10-31,150000,150000,Unpaid\n"
+    "ACC-SINV-2026-00002,CUST-2,PT Dua,2026-10-01,2026-10-31,90000,90000,Unpaid\n"
+)
+ODOO_INVOICES = (
+    "name,partner_id,invoice_date,invoice_date_due,amount_total,amount_residual\n"
+    "INV/2026/00007,Rina Kusuma,2026-10-02,2026-11-01,200000,150000\n"
+    "INV/2026/00008,Toko Sama,2026-10-02,2026-11-01,1000,1000\n"
+    "INV/2026/00009,Nobody Here,2026-10-02,2026-11-01,1000,1000\n"
+)
+
+
+def test_an_erpnext_invoice_export_imports_by_customer_a_customer_of_two_meters_named(app, runner, tmp_path):
+    by_customer(app)
+    result = imported(runner, tmp_path, "invoices", "Sales Invoice.csv", ERPNEXT_INVOICES.encode())
+    assert result.exit_code == 1
+    assert "  Customer → Customer (customer)" in result.output and "  Customer Name → not kept" in result.output
+    assert (
+        "Customer CUST-2 held meters M-DUA-1, M-DUA-2 on" in result.stderr
+        and "name the meter's serial" in result.stderr
+    )
+    valid = imported(
+        runner,
+        tmp_path,
+        "invoices",
+        "one.csv",
+        ERPNEXT_INVOICES.encode().splitlines(keepends=True)[0] + ERPNEXT_INVOICES.encode().splitlines(keepends=True)[1],
+    )
+    assert valid.exit_code == 0, valid.output + valid.stderr
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "ACC-SINV-2026-00001"))
+    assert db.session.get(Meter, invoice.meter_id).serial == "M-RINA" and invoice.amount == Decimal("150000.00")
+    record = db.session.scalar(sa.select(Import).where(Import.filename == "one.csv"))
+    assert record.report["stated"]["compared"] == 1 and record.report["stated"]["differences"] == []
+
+
+def test_an_odoo_invoice_export_names_customers_by_name_refusing_an_unclear_one(app, runner, tmp_path):
+    by_customer(app)
+    result = imported(runner, tmp_path, "invoices", "account.move.csv", ODOO_INVOICES.encode())
+    assert result.exit_code == 1
+    assert "  amount_residual → Outstanding amount (outstanding)" in result.output
+    assert "2 customers are named Toko Sama (SAMA-1, SAMA-2): name the customer by its code." in result.stderr
+    assert "No customer with code or name Nobody Here." in result.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+
+def test_an_outstanding_amount_the_old_system_states_is_compared(app, runner, tmp_path):
+    by_customer(app)
+    data = "name,partner_id,invoice_date,invoice_date_due,amount_total,amount_residual\n"
+    data += "INV/2026/00007,rina kusuma,2026-10-02,2026-11-01,200000,150000\n"
+    result = imported(runner, tmp_path, "invoices", "account.move.csv", data.encode())
+    assert result.exit_code == 0, result.output + result.stderr
+    report = db.session.scalar(sa.select(Import)).report
+    assert report["stated"]["compared"] == 1
+    assert report["stated"]["differences"] == [
+        {"name": "INV/2026/00007", "column": "outstanding", "file": "150000.00", "derived": "200000.00"}
+    ]
+
+
+def test_a_payment_names_its_customer_and_the_meter_it_held_then(app, runner, tmp_path):
+    by_customer(app)
+    data = "Customer;Reference No;Paid Amount;Posting Date\nCUST-1;TRF-1;50000;2026-10-05\n"
+    result = imported(runner, tmp_path, "payments", "Payment Entry.csv", data.encode())
+    assert result.exit_code == 0, result.output + result.stderr
+    payment = db.session.scalar(sa.select(Payment))
+    assert (db.session.get(Meter, payment.meter_id).serial, payment.reference) == ("M-RINA", "TRF-1")
+    wrong = "Customer;Meter serial;Reference No;Paid Amount;Posting Date\nCUST-1;M-DUA-1;TRF-2;50000;2026-10-05\n"
+    refused = imported(runner, tmp_path, "payments", "p2.csv", wrong.encode())
+    assert refused.exit_code == 1
+    assert "Meter M-DUA-1 was not customer CUST-1's on" in refused.stderr
+    neither = imported(runner, tmp_path, "payments", "p3.csv", b"Reference;Amount;Paid on\nTRF-3;1000;2026-10-05\n")
+    assert neither.exit_code == 1 and "Name the meter's serial, or the customer who held it." in neither.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1

@@ -12,7 +12,7 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, column, select, tuple_, values
+from sqlalchemy import Date, Integer, column, func, select, tuple_, values
 
 from backoffice.imports import values as read
 from backoffice.imports.values import Refused
@@ -97,6 +97,9 @@ class ImportKind:
     by_hand: bool = False
     """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
     total, the import waits for a second admin's approval."""
+    resolve: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
+    """What a row's key needs that the file may leave to be looked up (the meter of a customer who held one), filled
+    in before the key is read; the position of a row that cannot be, with its column and why."""
 
     def key_of(self, row: Row) -> tuple:
         return tuple(row[name] for name in self.key)
@@ -213,6 +216,33 @@ METER = Field(
         "cong to",
     ),
 )
+HOLDER = Field(
+    "customer",
+    _l("Customer"),
+    _text(200),
+    aliases=(
+        "customer code",
+        "customer id",
+        "party",
+        "partner",
+        "partner_id",
+        "customer/vendor",
+        "client",
+        "customer name",
+        "party name",
+        "partner name",
+        "kode pelanggan",
+        "kode",
+        "id pelanggan",
+        "pelanggan",
+        "nama pelanggan",
+        "ma kh",
+        "ma khach hang",
+        "khach hang",
+        "ten khach hang",
+    ),
+)
+"""The customer an invoice or a payment is of, by its code or its name: the meter may be left to it."""
 MANAGER = Field(
     "manager",
     _l("Account manager email"),
@@ -371,18 +401,7 @@ def _meters_due(serials: list[str]) -> dict[str, Decimal]:
 
 
 METER_DUE = Stated(
-    Field(
-        "meter_due",
-        _l("Meter's amount due"),
-        read.amount,
-        aliases=(
-            "meter balance",
-            "amount due",
-            "saldo meter",
-            "terutang",
-            "con no",
-        ),
-    ),
+    Field("meter_due", _l("Meter's amount due"), read.amount, aliases=("meter balance", "meter due", "saldo meter")),
     "meter",
     _meters_due,
 )
@@ -393,3 +412,111 @@ def _holders(rows: list[Row]) -> set[int]:
     return set(
         db.session.scalars(select(MeterAssignment.customer_id).where(MeterAssignment.meter_id.in_(meter_ids))).all()
     )
+
+
+def _meter_of_holder(name: str):
+    """Fill in the meter of a row that names its customer alone (by code, or by a name no other customer has): the
+    one meter the customer held on the row's ``name`` date. A row naming both is refused when the meter was not the
+    customer's then; one naming neither, or a customer who held none or several, is refused saying which."""
+
+    def resolve(rows: list[Row]) -> dict[int, tuple[str, str]]:
+        named = {row["customer"] for row in rows if row.get("customer")}
+        customers = _customers_named(named)
+        asked = [
+            (position, customers[row["customer"]][0], row[name])
+            for position, row in enumerate(rows)
+            if row.get("customer") and isinstance(customers.get(row["customer"]), tuple)
+        ]
+        held: dict[int, list[str]] = {}
+        if asked:
+            given = values(
+                column("position", Integer), column("customer_id", Integer), column("on", Date), name="asked"
+            ).data(asked)
+            for position, serial in db.session.execute(
+                select(given.c.position, Meter.serial)
+                .select_from(given)
+                .join(
+                    MeterAssignment,
+                    (MeterAssignment.customer_id == given.c.customer_id) & covers(MeterAssignment, given.c.on),
+                )
+                .join(Meter, Meter.id == MeterAssignment.meter_id)
+                .order_by(given.c.position, Meter.serial)
+            ):
+                held.setdefault(position, []).append(serial)
+        refused = {}
+        for position, row in enumerate(rows):
+            if not row.get("customer"):
+                if not row.get("meter"):
+                    refused[position] = ("meter", _("Name the meter's serial, or the customer who held it."))
+                continue
+            found = customers.get(row["customer"])
+            if not isinstance(found, tuple):
+                refused[position] = ("customer", found)
+                continue
+            serials, code = held.get(position, []), found[1]
+            day = named_date(row[name])
+            if row.get("meter"):
+                if row["meter"] not in serials:
+                    refused[position] = (
+                        "meter",
+                        _(
+                            "Meter %(serial)s was not customer %(code)s's on %(date)s.",
+                            serial=row["meter"],
+                            code=code,
+                            date=day,
+                        ),
+                    )
+            elif not serials:
+                refused[position] = ("customer", _("Customer %(code)s held no meter on %(date)s.", code=code, date=day))
+            elif len(serials) > 1:
+                refused[position] = (
+                    "customer",
+                    _(
+                        "Customer %(code)s held meters %(serials)s on %(date)s: name the meter's serial.",
+                        code=code,
+                        serials=", ".join(serials),
+                        date=day,
+                    ),
+                )
+            else:
+                row["meter"] = serials[0]
+        return refused
+
+    return resolve
+
+
+def _customers_named(named: set[str]) -> dict[str, tuple[int, str] | str]:
+    """Each text a file names a customer by: its id and code (the customer whose code it is, else the one customer
+    of that name), or why none is (a sentence)."""
+    found: dict[str, tuple[int, str] | str] = {}
+    wanted = sorted(named)
+    for start in range(0, len(wanted), 5000):
+        chosen = wanted[start : start + 5000]
+        by_code = {text.upper(): text for text in chosen}
+        for customer_id, code in db.session.execute(
+            select(Customer.id, Customer.code).where(Customer.code.in_(list(by_code)))
+        ):
+            found[by_code[code]] = (customer_id, code)
+        by_name = {text.casefold(): text for text in chosen if text not in found}
+        matches: dict[str, list[tuple[int, str]]] = {}
+        if by_name:
+            for customer_id, code, name in db.session.execute(
+                select(Customer.id, Customer.code, Customer.name).where(func.lower(Customer.name).in_(list(by_name)))
+            ):
+                matches.setdefault(by_name.get(name.casefold(), name), []).append((customer_id, code))
+        for text in chosen:
+            if text in found:
+                continue
+            same = matches.get(text, [])
+            if len(same) == 1:
+                found[text] = same[0]
+            elif same:
+                found[text] = _(
+                    "%(count)s customers are named %(name)s (%(codes)s): name the customer by its code.",
+                    count=len(same),
+                    name=text,
+                    codes=", ".join(sorted(code for _id, code in same)),
+                )
+            else:
+                found[text] = _("No customer with code or name %(name)s.", name=text)
+    return found

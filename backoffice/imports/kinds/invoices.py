@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import (
+    HOLDER,
     METER,
     METER_DUE,
     Field,
     ImportKind,
     Row,
+    Stated,
     _any_day,
     _billed,
     _both,
     _held_on,
     _holders,
+    _meter_of_holder,
     _open_month,
     _refer_meters,
     _stored,
@@ -27,6 +33,7 @@ from backoffice.models import (
     Meter,
     User,
 )
+from backoffice.platform.extensions import db
 from backoffice.services import billing
 
 
@@ -35,6 +42,14 @@ def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
         Meter, Meter.id == Invoice.meter_id
     )
     return _stored(query, [Invoice.number], rows, [(row["number"],) for row in rows])
+
+
+def _invoices_outstanding(numbers: list[str]) -> dict[str, Decimal]:
+    return dict(
+        db.session.execute(select(Invoice.number, Invoice.outstanding).where(Invoice.number.in_(numbers)))
+        .tuples()
+        .all()
+    )
 
 
 def _write_invoices(rows: list[Row], user: User | None) -> None:
@@ -70,7 +85,8 @@ INVOICES = ImportKind(
                 "hoa don",
             ),
         ),
-        METER,
+        replace(METER, required=False),
+        HOLDER,
         Field(
             "amount",
             _l("Amount"),
@@ -132,8 +148,33 @@ INVOICES = ImportKind(
     ("number",),
     _stored_invoices,
     _write_invoices,
+    resolve=_meter_of_holder("issued_on"),
     refers=_both(_refer_meters, _open_month("issued_on"), _held_on("issued_on")),
-    stated=(METER_DUE,),
+    stated=(
+        Stated(
+            Field(
+                "outstanding",
+                _l("Outstanding amount"),
+                read.amount,
+                aliases=(
+                    "outstanding",
+                    "amount_residual",
+                    "amount due",
+                    "residual",
+                    "balance due",
+                    "sisa tagihan",
+                    "sisa",
+                    "terutang",
+                    "belum dibayar",
+                    "con no",
+                    "so tien con lai",
+                ),
+            ),
+            "number",
+            _invoices_outstanding,
+        ),
+        METER_DUE,
+    ),
     customers=_holders,
     compared=("meter", "amount", "issued_on", "due_on"),
 )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import (
+    HOLDER,
     METER,
     METER_DUE,
     Field,
@@ -18,6 +21,7 @@ from backoffice.imports.kinds.base import (
     _held_on,
     _holders,
     _invoice_numbers,
+    _meter_of_holder,
     _open_month,
     _refer_meters,
     _stored,
@@ -84,7 +88,8 @@ PAYMENTS = ImportKind(
     "payments",
     _l("Payments"),
     (
-        METER,
+        replace(METER, required=False),
+        HOLDER,
         Field(
             "reference",
             _l("Payment reference"),
@@ -163,6 +168,7 @@ PAYMENTS = ImportKind(
     ("meter", "reference"),
     _stored_payments,
     _write_payments,
+    resolve=_meter_of_holder("paid_on"),
     refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on"), _held_on("paid_on")),
     stated=(METER_DUE,),
     customers=_holders,

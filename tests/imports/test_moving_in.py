@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.models import Customer, Import, ImportColumn, Invoice, Meter, MeterAssignment, Payment
+from backoffice.models import Customer, Import, ImportColumn, Invoice, Meter, MeterAssignment, MeterReading, Payment
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, metered_customer
@@ -237,3 +237,41 @@ def test_a_payment_names_its_customer_and_the_meter_it_held_then(app, runner, tm
     neither = imported(runner, tmp_path, "payments", "p3.csv", b"Reference;Amount;Paid on\nTRF-3;1000;2026-10-05\n")
     assert neither.exit_code == 1 and "Name the meter's serial, or the customer who held it." in neither.stderr
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
+
+
+def test_a_clerk_imports_the_meter_readers_sheet_and_no_other_kind(app, client, finance):
+    metered_customer("CAFE", date(2026, 1, 1), Decimal("1000.00"), serial="M-CAFE", prepaid=Decimal("100000.00"))
+    page = client.get("/imports").get_data(as_text=True)
+    assert '<option value="readings">' in page and '<option value="payments">' in page
+    assert '<option value="customers">' not in page
+    assert client.get("/imports/template/customers.csv").status_code == 403
+    sheet = b"No. Seri Meter;Tgl Catat;Pemakaian m3;Keterangan\nM-CAFE;2026-10-01;12;pagar terkunci\n"
+    sent = client.post(
+        "/imports",
+        data={"kind": "readings", "file": (io.BytesIO(sheet), "rute.csv")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+    assert client.post(sent.headers["Location"] + "/run", data={"submission": "r" * 32}).status_code == 302
+    reading = db.session.scalar(sa.select(MeterReading))
+    assert (reading.reading_date, reading.volume_flow_meter, reading.note) == (
+        date(2026, 10, 1),
+        Decimal("12"),
+        "pagar terkunci",
+    )
+    refused = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (io.BytesIO(b"Customer code;Name\nC1;One\n"), "c.csv")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 1
+
+
+def test_a_clerk_cannot_open_an_admins_import(app, client, runner, tmp_path, auth):
+    assert imported(runner, tmp_path, "meters", "m.csv", b"Meter serial\nM-1\n").exit_code == 0
+    record = db.session.scalar(sa.select(Import))
+    auth.login("finance")
+    assert client.get(f"/imports/{record.id}").status_code == 403
+    assert client.get(f"/imports/{record.id}/report.csv").status_code == 403
+    assert f"/imports/{record.id}" not in client.get("/imports").get_data(as_text=True)

@@ -26,6 +26,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date
+from backoffice.platform.roles import Role
 from backoffice.posting import periods
 from backoffice.services import billing, customers, managers
 from backoffice.services.customers import CustomerError
@@ -97,6 +98,8 @@ class ImportKind:
     by_hand: bool = False
     """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
     total, the import waits for a second admin's approval."""
+    role: Role = Role.ADMIN
+    """Who imports it: a clerk the kinds a clerk's forms write (readings, payments), an admin every kind."""
     resolve: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
     """What a row's key needs that the file may leave to be looked up (the meter of a customer who held one), filled
     in before the key is read; the position of a row that cannot be, with its column and why."""

@@ -34,6 +34,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.platform.extensions import db
+from backoffice.platform.roles import Role
 from backoffice.services import billing
 
 
@@ -169,6 +170,7 @@ PAYMENTS = ImportKind(
     _stored_payments,
     _write_payments,
     resolve=_meter_of_holder("paid_on"),
+    role=Role.FINANCE,
     refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on"), _held_on("paid_on")),
     stated=(METER_DUE,),
     customers=_holders,

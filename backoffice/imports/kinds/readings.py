@@ -17,6 +17,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.platform.extensions import db
+from backoffice.platform.roles import Role
 from backoffice.services.metering.batch import Entry, check_readings, record_readings
 from backoffice.services.metering.index import MeterIndex
 from backoffice.services.metering.values import MeteringError, checked_volume
@@ -195,6 +196,7 @@ READINGS = ImportKind(
     ("meter", "reading_date"),
     _stored_readings,
     _write_readings,
+    role=Role.FINANCE,
     refers=_refer_readings,
     customers=_readers,
     compared=("volume", "index"),

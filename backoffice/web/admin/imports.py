@@ -1,5 +1,6 @@
-"""The Imports page (admins): a kind's template, a file uploaded and checked whole, its preview, the import itself
-(a job, its progress followed), its report; the imports before it."""
+"""The Imports page: a kind's template, a file uploaded and checked whole, its preview and its columns, the import
+itself (a job, its progress followed), its report; the imports before it. A clerk imports the kinds a clerk's forms
+write (readings, payments); an admin every kind."""
 
 from __future__ import annotations
 
@@ -31,10 +32,13 @@ SHOWN = 50
 """Past imports listed."""
 
 
+def _allowed() -> dict:
+    """The kinds the user imports."""
+    return {name: kind for name, kind in KINDS.items() if current_user.has_role(kind.role)}
+
+
 class UploadForm(FlaskForm):
-    kind = SelectField(
-        _l("What the file holds"), choices=[SelectChoice(name, kind.label) for name, kind in KINDS.items()]
-    )
+    kind = SelectField(_l("What the file holds"))
     file = FileField(
         _l("File"),
         validators=[FileRequired(_l("Choose a file."))],
@@ -43,9 +47,11 @@ class UploadForm(FlaskForm):
 
 
 @bp.route("", methods=["GET", "POST"])
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def index():
+    allowed = _allowed()
     form = UploadForm()
+    form.kind.choices = [SelectChoice(name, kind.label) for name, kind in allowed.items()]
     if form.validate_on_submit():
         upload = form.file.data
         kind = KINDS[form.kind.data]
@@ -63,15 +69,21 @@ def index():
                 else:
                     record = running.started(kind, name, path, checked, current_user, False)
                 return redirect(url_for("imports.show", import_id=record.id))
-    past = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(SHOWN)).all()
-    page = render_template("imports/index.html", form=form, imports=past, kinds=KINDS, date_form=written_form())
+    past = db.session.scalars(
+        select(Import).where(Import.kind.in_(list(allowed))).order_by(Import.id.desc()).limit(SHOWN)
+    ).all()
+    page = render_template(
+        "imports/index.html", form=form, imports=past, kinds=KINDS, allowed=allowed, date_form=written_form()
+    )
     return page, 422 if form.errors else 200
 
 
 @bp.route(f"/template/<any({', '.join(KINDS)}):kind>.<any(csv, xlsx):extension>")
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def template(kind: str, extension: str):
     spec = KINDS[kind]
+    if not current_user.has_role(spec.role):
+        abort(403)
     header = spec.template()
     filename = f"{_('import')}-{kind}.{extension}"
     if extension == "csv":
@@ -80,11 +92,15 @@ def template(kind: str, extension: str):
 
 
 def _record(import_id: int) -> Import:
-    return db.session.get(Import, import_id) or abort(404)
+    """The import, if the user may import its kind."""
+    record = db.session.get(Import, import_id) or abort(404)
+    if not current_user.has_role(said.kind_of(record.kind).role):
+        abort(403)
+    return record
 
 
 @bp.route("/<int:import_id>")
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def show(import_id: int):
     record = _record(import_id)
     kind = said.kind_of(record.kind)
@@ -109,7 +125,7 @@ def _checked(record: Import) -> Checked:
 
 
 @bp.route("/<int:import_id>/columns", methods=["POST"])
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def columns(import_id: int):
     """Read the file's columns into the fields the admin chose, check it again, and remember the choices for the
     kind's next file: only while it is checked, and at the version the page showed."""
@@ -152,7 +168,7 @@ def columns(import_id: int):
 
 
 @bp.route("/<int:import_id>/run", methods=["POST"])
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def run(import_id: int):
     """Start the import: once, however often the form is sent (its row moves from checked, or failed, to queued
     only at the version the page showed)."""
@@ -182,7 +198,7 @@ def run(import_id: int):
 
 
 @bp.route("/<int:import_id>/rejected.xlsx")
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def rejected(import_id: int):
     """The rejected rows as the file had them, with a column saying why: fixed and uploaded again."""
     record = _record(import_id)
@@ -204,7 +220,7 @@ def _reason(kind, rejection: Rejection) -> str:
 
 
 @bp.route("/<int:import_id>/report.<any(csv, xlsx):extension>")
-@requires_role(Role.ADMIN)
+@requires_role(Role.FINANCE)
 def report(import_id: int, extension: str):
     record = _record(import_id)
     header = [_("Report of import #%(id)s", id=record.id)]

@@ -10,6 +10,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,7 +49,8 @@ from backoffice.models import (
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.i18n import LANGUAGES, named_date, number_locale
+from backoffice.platform.money import format_plain
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
@@ -145,7 +147,7 @@ def _in_every_language(checked: Checked) -> None:
                 if rejection.first_line is None and (record := _read(checked.kind, rejection.row, again)) is not None:
                     batch.read.append((ordinal, rejection.row, record))
             if batch.read:
-                _classify(checked.kind, batch, again)
+                _classify(checked.kind, _resolved(checked.kind, batch, again), again)
             found = {rejection.line: rejection.message for rejection in again.rejected}
             for rejection in shown:
                 if rejection.first_line is not None:
@@ -259,7 +261,14 @@ def _differs(given, stored) -> bool:
 
 
 def _shown(value) -> str:
-    return repr("") if value in (None, "") else str(value)
+    """A stored or given value as a conflict says it: an amount and a date as the reader writes them."""
+    if value in (None, ""):
+        return repr("")
+    if isinstance(value, Decimal):
+        return format_plain(value, number_locale())
+    if isinstance(value, date):
+        return named_date(value)
+    return str(value)
 
 
 def _reject(checked: Checked, row: FileRow, column: str | None, message: str, ordinal: int | None = None) -> None:
@@ -310,12 +319,6 @@ def _refuse_repeated_keys(checked: Checked, connection) -> None:
             checked.unchanged -= 1
         else:
             checked.good -= 1
-
-
-def _add(totals: dict[str, Decimal], kind: ImportKind, record: Row) -> None:
-    for spec in kind.fields:
-        if spec.total:
-            totals[spec.name] = totals.get(spec.name, Decimal(0)) + (record.get(spec.name) or Decimal(0))
 
 
 # Writing.
@@ -430,24 +433,36 @@ def found(checked: Checked) -> dict:
 def report(record: Import, checked: Checked, user: User | None) -> dict:
     """The import's report, read from the database after it ran: each row of the file that could be read looked up
     by its key (found with the file's values, or not), its control totals summed from what is stored, each figure
-    the file states against what backoffice derived, and a verify of the customers the file touches."""
+    the file states against what backoffice derived, the same by customer (else by the meter or record a row
+    names), and a verify of the customers the file touches."""
     kind = checked.kind
     found, file_totals, stored_totals, differences, stated_count, different = 0, {}, {}, [], 0, 0
     customer_ids: set[int] = set()
+    by: dict[str, dict] = {}
     for batch in _batches(kind, checked.table, Checked(kind, checked.table)):
         entries = [entry for entry in batch.read if entry[0] not in checked.refused_ordinals]
         records = [record for _ordinal, _row, record in entries]
-        for record_ in records:
-            _add(file_totals, kind, record_)
         kind.refers(records)
         stored = kind.stored(records)
         present = []
         for record_ in records:
+            figures = _figures(by, _named_by(record_))
+            figures["rows"] += 1
             match = stored.get(kind.key_of(record_))
-            if match is not None and not _different(kind, record_, match):
+            both = match is not None and not _different(kind, record_, match)
+            for spec in kind.fields:
+                if not spec.total or record_.get(spec.name) is None:
+                    continue
+                given, kept_ = record_[spec.name], (match.get(spec.name) or Decimal(0)) if both else Decimal(0)
+                file_totals[spec.name] = file_totals.get(spec.name, Decimal(0)) + given
+                stored_totals[spec.name] = stored_totals.get(spec.name, Decimal(0)) + kept_
+                sums = figures["totals"].setdefault(spec.name, {"file": Decimal(0), "stored": Decimal(0)})
+                sums["file"] += given
+                sums["stored"] += kept_
+            if both:
                 found += 1
+                figures["found"] += 1
                 present.append(record_)
-                _add(stored_totals, kind, match)
         customer_ids |= kind.customers(present) if present else set()
         for stated in kind.stated:
             given = {r[stated.by]: r[stated.field.name] for r in present if r.get(stated.field.name) is not None}
@@ -461,6 +476,8 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
                         differences.append(
                             {"name": name, "column": stated.field.name, "file": str(value), "derived": derived_figure}
                         )
+    for rejection in checked.rejected:
+        _figures(by, _named_by(rejection.row.values, raw=True))["rejected"] += 1
     expected = checked.rows - len(checked.rejected)
     return {
         "kind": kind.name,
@@ -476,14 +493,46 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
         "totals": {
             spec.name: {"file": str(file_totals.get(spec.name, 0)), "stored": str(stored_totals.get(spec.name, 0))}
             for spec in kind.fields
-            if spec.total
+            if spec.total and spec.name in file_totals
         },
         "stated": {"compared": stated_count, "different": different, "differences": differences},
+        "by": {
+            name: {
+                **{count: figures[count] for count in ("rows", "found", "rejected")},
+                "totals": {
+                    column: {side: str(value) for side, value in sums.items()}
+                    for column, sums in figures["totals"].items()
+                },
+            }
+            for name, figures in sorted(by.items())[:SHOWN_BY]
+            if name
+        },
         "verify": _verify(sorted(customer_ids), user),
         "rejected": [
             {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
         ],
     }
+
+
+SHOWN_BY = 100_000
+"""The customers (or meters, or records) the report gives figures of, the first by name."""
+
+NAMED_BY = ("customer", "holder", "code", "meter", "serial", "email", "number")
+"""What a row's figures are reported under: its customer, else its meter's holder, else the record it names."""
+
+
+def _named_by(values: dict, raw: bool = False) -> str:
+    """The customer (else meter, else record) a row's figures are reported under; a file's cell, read raw, as the
+    kind reads a code."""
+    for name in NAMED_BY:
+        if values.get(name):
+            text = str(values[name]).strip()
+            return text.upper() if raw and name in ("customer", "code", "meter", "serial") else text
+    return ""
+
+
+def _figures(by: dict[str, dict], name: str) -> dict:
+    return by.setdefault(name, {"rows": 0, "found": 0, "rejected": 0, "totals": {}})
 
 
 VERIFIED_ONE_BY_ONE = 1000

@@ -106,6 +106,58 @@ def report_lines(report: dict) -> list[str]:
     return lines
 
 
+def report_table(report: dict) -> tuple[list[str], list[list]]:
+    """The report as a table of figures, its header and its rows: each figure of the whole file, then of each
+    customer (else meter, else record), as the file has it, as backoffice holds it, and the difference; numbers as
+    numbers, so that a spreadsheet sums and filters them."""
+    kind = kind_of(report["kind"])
+    rows = report["rows"]
+    header = [_("Figure"), _("Customer, meter or record"), _("In the file"), _("In backoffice"), _("Difference")]
+    table: list[list] = [
+        [_("Rows read"), "", rows["in_file"], None, None],
+        [_("Rows rejected"), "", rows["rejected"], None, None],
+        [_("Rows written by this import"), "", None, rows["written"], None],
+        [_("Rows in backoffice before it, as the file has them"), "", None, rows["unchanged"], None],
+        [
+            _("Rows in backoffice with the file's values"),
+            "",
+            rows["expected"],
+            rows["found"],
+            rows["found"] - rows["expected"],
+        ],
+    ]
+    for name, sums in report["totals"].items():
+        table.append([str(kind.field(name).label), "", *_compared(sums["file"], sums["stored"])])
+    for difference in report["stated"]["differences"]:
+        label = str(kind.field(difference["column"]).label)
+        table.append([label, difference["name"], *_compared(difference["file"], difference["derived"])])
+    verify = report.get("verify") or {}
+    if "mismatched" in verify:
+        table.append([_("Discrepancies the verify found"), "", None, verify["mismatched"], None])
+    for name, figures in report.get("by", {}).items():
+        table.append([_("Rows read"), name, figures["rows"] + figures["rejected"], None, None])
+        table.append([_("Rows rejected"), name, figures["rejected"], None, None])
+        table.append(
+            [
+                _("Rows in backoffice with the file's values"),
+                name,
+                figures["rows"],
+                figures["found"],
+                figures["found"] - figures["rows"],
+            ]
+        )
+        for column, sums in figures["totals"].items():
+            table.append([str(kind.field(column).label), name, *_compared(sums["file"], sums["stored"])])
+    return header, table
+
+
+def _compared(file: str | None, stored: str | None) -> list:
+    """A figure as the file states it, as backoffice holds it, and their difference (backoffice's less the file's)."""
+    given = None if file in (None, "None") else Decimal(file)
+    kept = None if stored in (None, "None") else Decimal(stored)
+    return [given, kept, None if given is None or kept is None else kept - given]
+
+
 def shown_amount(written: str | None) -> str:
     """An amount of the report as the reader's country writes it."""
     if written in (None, "None"):

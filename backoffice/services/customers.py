@@ -30,6 +30,7 @@ from backoffice.models import (
     record,
 )
 from backoffice.models.types import Money, utcnow
+from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES
 from backoffice.platform.lines import NotOneLine, one_line
@@ -298,15 +299,10 @@ def _email(value: str | None) -> str | None:
     text = (value or "").strip()
     if not text:
         return None
-    # Imported here: its tables take a twentieth of a second, which every command and web process would pay.
-    from email_validator import EmailNotValidError, validate_email
-
     try:
-        email = validate_email(text, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise CustomerError(
-            _("%(text)s is not an email address: %(error)s", text=repr(text), error=error), "email"
-        ) from None
+        email = email_address(text).lower()
+    except NotAnAddress as error:
+        raise CustomerError(str(error), "email") from None
     if len(email) > 254:
         raise CustomerError(_("An email address has at most 254 characters."), "email")
     return email

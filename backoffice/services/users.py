@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from backoffice.models import Role, User
 from backoffice.models.users import normal_email
+from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
 from backoffice.services import expect_version, transaction
 
@@ -33,15 +34,10 @@ def end_sessions(user: User) -> None:
 
 
 def create_user(email: str, role: Role | str, password: str, name: str = "") -> User:
-    # Imported here: its tables take a twentieth of a second, which every command and web process would pay.
-    from email_validator import EmailNotValidError, validate_email
-
     try:
-        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise UserError(
-            "email", _("%(text)s is not an email address: %(error)s", text=repr(email), error=error)
-        ) from None
+        email = email_address(email.strip()).lower()
+    except NotAnAddress as error:
+        raise UserError("email", str(error)) from None
     role = _role(role)
     with transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:

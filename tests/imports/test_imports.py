@@ -398,7 +398,7 @@ def test_the_valid_rows_alone_when_the_admin_chooses_them_once_however_often_sen
     record = db.session.scalar(sa.select(Import))
     assert record.status == ImportStatus.DONE and record.rows_written == 2
     report = client.get(sent.headers["Location"] + "/report.csv").get_data(as_text=True)
-    assert "in backoffice with the file's values: 2 of 2" in report
+    assert "Rows in backoffice with the file's values,,2,2,0\n" in report
 
 
 def test_an_interrupted_import_resumes_where_it_stopped(app, runner, tmp_path, monkeypatch):

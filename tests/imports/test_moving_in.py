@@ -8,6 +8,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
+import openpyxl
 import sqlalchemy as sa
 
 from backoffice.models import Customer, Import, ImportColumn, Invoice, Meter, MeterAssignment, MeterReading, Payment
@@ -275,3 +276,68 @@ def test_a_clerk_cannot_open_an_admins_import(app, client, runner, tmp_path, aut
     assert client.get(f"/imports/{record.id}").status_code == 403
     assert client.get(f"/imports/{record.id}/report.csv").status_code == 403
     assert f"/imports/{record.id}" not in client.get("/imports").get_data(as_text=True)
+
+
+def test_the_report_is_a_table_of_figures_a_spreadsheet_sums(app, client, admin, runner, tmp_path):
+    metered_customer("CUST-1", date(2026, 1, 1), Decimal("1000.00"), serial="M-1", name="Rina Kusuma")
+    metered_customer("CUST-2", date(2026, 1, 1), Decimal("1000.00"), serial="M-2", name="PT Dua")
+    data = (
+        "Invoice number;Customer;Amount;Issued on;Due on;Outstanding amount\n"
+        "F-1;CUST-1;100000;2026-10-01;2026-10-31;100000\n"
+        "F-2;CUST-1;50000;2026-10-02;2026-10-31;40000\n"
+        "F-3;CUST-2;70000;2026-10-01;2026-10-31;70000\n"
+        "F-4;CUST-9;70000;2026-10-01;2026-10-31;70000\n"
+    )
+    sent = client.post(
+        "/imports",
+        data={"kind": "invoices", "file": (io.BytesIO(data.encode()), "faktur.csv")},
+        content_type="multipart/form-data",
+    )
+    assert client.post(sent.headers["Location"] + "/run", data={"valid_only": "1", "submission": "v" * 32})
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "3 rows written" in page and "to write" not in page
+    workbook = client.get(sent.headers["Location"] + "/report.xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.data)).active
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0] == ["Figure", "Customer, meter or record", "In the file", "In backoffice", "Difference"]
+    by = {(row[0], row[1]): row[2:] for row in rows[1:]}
+    assert by[("Amount", None)] == [220000, 220000, 0]
+    assert by[("Amount", "CUST-1")] == [150000, 150000, 0]
+    assert by[("Outstanding amount", "F-2")] == [40000, 50000, 10000]
+    assert by[("Rows rejected", "CUST-9")] == [1, None, None]
+    assert all(isinstance(value, int | float) for row in rows[1:] for value in row[2:] if value is not None)
+    text = client.get(sent.headers["Location"] + "/report.csv").get_data(as_text=True)
+    assert "Amount,CUST-1,150000.00,150000.00,0.00\n" in text
+
+
+def test_a_reading_given_as_the_meters_index_is_compared_as_an_index(app, runner, tmp_path):
+    metered_customer("CAFE", date(2026, 1, 1), Decimal("1000.00"), serial="M-CAFE", prepaid=Decimal("1000000.00"))
+    data = "Meter serial;Reading date;The meter's index;The start index\n"
+    data += "M-CAFE;2026-10-01;100;90\nM-CAFE;2026-10-02;112;\n"
+    result = imported(runner, tmp_path, "readings", "rute.csv", data.encode())
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Volume (m³): 0.00 in the file" not in result.output
+    report = db.session.scalar(sa.select(Import)).report
+    assert "volume" not in report["totals"]  # no row gave one
+    assert report["rows"]["found"] == 2
+
+
+def test_a_conflict_says_its_figures_as_the_reader_writes_them(app, runner, tmp_path):
+    imported(runner, tmp_path, "customers", "c.csv", b"Customer code;Name;Suspend below\nC1;One;12500\n")
+    result = imported(runner, tmp_path, "customers", "c2.csv", b"Customer code;Name;Suspend below\nC1;One;9999999\n")
+    assert result.exit_code == 1
+    assert "Suspend below is 12.500,00, the file says 9.999.999,00." in result.stderr
+
+
+def test_a_bad_email_is_refused_in_the_readers_language_alone(app, client, admin):
+    sent = client.post(
+        "/imports",
+        data={
+            "kind": "customers",
+            "file": (io.BytesIO(b"Customer code;Name;Email\nC1;One;rina.example.com\n"), "c.csv"),
+        },
+        content_type="multipart/form-data",
+        headers=INDONESIAN,
+    )
+    page = client.get(sent.headers["Location"], headers=INDONESIAN).get_data(as_text=True)
+    assert "bukan alamat email" in page and "@-sign" not in page

@@ -348,6 +348,7 @@ def _held_on(name: str):
         refused = {}
         for position, holder, code, closed_at in found:
             row = rows[position]
+            row["holder"] = code
             if holder is None:
                 refused[position] = (
                     name,

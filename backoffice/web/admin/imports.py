@@ -222,11 +222,17 @@ def _reason(kind, rejection: Rejection) -> str:
 @bp.route("/<int:import_id>/report.<any(csv, xlsx):extension>")
 @requires_role(Role.FINANCE)
 def report(import_id: int, extension: str):
+    """The report: once the import has run, its figures as a table (numbers as numbers: a spreadsheet sums and
+    filters them); before, what checking found, a sentence a row."""
     record = _record(import_id)
-    header = [_("Report of import #%(id)s", id=record.id)]
-    lines = said.report_lines(record.report) if running.has_run(record) else said.preview_lines(record)
-    rows = [[line] for line in lines]
     filename = f"{_('import')}-{record.id}-{_('report')}.{extension}"
+    if running.has_run(record):
+        header, rows = said.report_table(record.report)
+        title = str(said.kind_of(record.kind).label)
+    else:
+        header = [_("Report of import #%(id)s", id=record.id)]
+        rows = [[line] for line in said.preview_lines(record)]
+        title = header[0]
     if extension == "csv":
         return csv_download(filename, csv_chunks(header, rows))
-    return xlsx_download(filename, xlsx_chunks(header, rows), header[0])
+    return xlsx_download(filename, xlsx_chunks(header, rows), title)

@@ -37,10 +37,21 @@ REJECTED = 1
         "choice is remembered for the kind's next file."
     ),
 )
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="Read a text file in this encoding (cp1252, cp1258, utf-8…) rather than the one guessed from its letters.",
+)
 @speaking
 @with_database
 def import_file(
-    kind: str, file: Path | None, dry_run: bool, template: bool, email: str | None, choices: tuple[str, ...]
+    kind: str,
+    file: Path | None,
+    dry_run: bool,
+    template: bool,
+    email: str | None,
+    choices: tuple[str, ...],
+    encoding: str | None,
 ) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.imports import approval, mapping, running
@@ -61,11 +72,13 @@ def import_file(
     except mapping.MappingError as error:
         raise CommandUsageError(str(error)) from None
     try:
-        checked = running.check(spec, running.open_table(spec, file, file.name, mapping.remembered(spec) | chosen))
+        table = running.open_table(spec, file, file.name, mapping.remembered(spec) | chosen, encoding)
+        checked = running.check(spec, table)
     except OSError as error:
         raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
     except Unreadable as error:
         raise CannotAsk(str(error)) from None
+    _say_encoding(checked.table)
     _say_columns(spec, checked.table)
     _say_checked(checked)
     if checked.rejected:
@@ -85,9 +98,19 @@ def import_file(
         click.echo(_("Dry run: nothing written."))
         return
     mapping.remember(spec, chosen, user)
-    record = running.started(spec, file.name, file, checked, user, valid_only=False)
+    record = running.started(spec, file.name, file, checked, user, valid_only=False, encoding=encoding)
     running.run_import(record.id)
     _say_done(record.id)
+
+
+def _say_encoding(table) -> None:
+    """A text file's encoding, and where it was guessed, how the file reads in each other one."""
+    if not table.alternatives:
+        return
+    click.echo(_("Encoding guessed from the file's letters: %(encoding)s. Read in each:", encoding=table.encoding))
+    for name, line in table.alternatives:
+        click.echo(f"  {name}: {line}")
+    click.echo(_("If it does not read right, import it again with --encoding NAME."))
 
 
 def _say_columns(spec, table) -> None:

@@ -101,6 +101,14 @@ class Table:
     headers: tuple[tuple[str, str | None], ...]
     """Each of the header's cells, as written, beside the column it is read into (None: not kept)."""
     _layout: _Layout = field(repr=False, compare=False)
+    alternatives: tuple[tuple[str, str], ...] = ()
+    """Where a text file's encoding was guessed from its letters: the guess first, then every other encoding that
+    reads the file whole, each with the file's first line beyond ASCII as it reads it."""
+
+    @property
+    def encoding(self) -> str | None:
+        """A text file's encoding (None: a workbook)."""
+        return self._layout.encoding
 
     def rows(self) -> Iterator[Row]:
         """The rows below the header that are not empty, read from the file again at each call, one at a time."""
@@ -117,6 +125,7 @@ def read_table(
     max_bytes: int = MAX_BYTES,
     max_unzipped: int | None = None,
     mapping: Mapping[str, str | None] | None = None,
+    encoding: str | None = None,
 ) -> Table:
     """The table in the file at ``path``, which the user named ``filename``.
 
@@ -125,8 +134,10 @@ def read_table(
     ``*`` a template marks a required column with; a header that starts with one and goes on (``Saldo Akhir
     31/10/2026``) is its weaker candidate, and each column goes to its best. ``mapping``: a header's column chosen by
     the user (None: not kept), before any candidate. The header row is, among the first rows, the one naming the most
-    columns. What the file is comes from its content, its name's extension only refusing a mismatch. A workbook
-    unzipping to more than ``max_unzipped`` bytes (by default twenty times ``max_bytes``) is refused before it is read.
+    columns. ``encoding``: a text file's, as the user chose it; else its byte-order mark's, else UTF-8, else guessed
+    (and the table says what else it could be). What the file is comes from its content, its name's extension only
+    refusing a mismatch. A workbook unzipping to more than ``max_unzipped`` bytes (by default twenty times
+    ``max_bytes``) is refused before it is read.
     Raises :class:`Unreadable`, saying why, for what cannot be read."""
     size = path.stat().st_size
     if size == 0:
@@ -142,6 +153,7 @@ def read_table(
     with path.open("rb") as file:
         head = file.read(SAMPLE)
     extension = Path(filename).suffix.lower()
+    guessed = False
     if head.startswith(OLE_MAGIC):
         raise Unreadable(
             _(
@@ -170,7 +182,8 @@ def read_table(
                     filename=filename,
                 )
             )
-        encoding = _encoding(path, filename, head)
+        encoding = _given(path, filename, encoding) if encoding else _encoding(path, filename, head)
+        guessed = _guessed(head, encoding)
         layouts = [_Layout(path, encoding, delimiter) for delimiter in _delimiters(path, encoding)]
     aliases = _aliases(columns)
     chosen = {folded(header): name for header, name in (mapping or {}).items()}
@@ -179,7 +192,9 @@ def read_table(
     headers = tuple((cell, name) for cell, name in zip(header, _names(header, found), strict=True) if cell)
     with path.open("rb") as file:
         sha256 = hashlib.file_digest(file, "sha256").hexdigest()
-    return Table(filename, sha256, line, found, tuple(cell for cell, name in headers if name is None), headers, layout)
+    unknown = tuple(cell for cell, name in headers if name is None)
+    alternatives = _alternatives(path, layout.encoding) if guessed else ()
+    return Table(filename, sha256, line, found, unknown, headers, layout, alternatives)
 
 
 def excel_date(value: object) -> date | None:
@@ -387,6 +402,52 @@ def _encoding(path: Path, filename: str, head: bytes) -> str:
     if _binary(codecs.getincrementaldecoder(encoding)("replace").decode(head)):
         raise _not_text(filename)
     return encoding
+
+
+ALTERNATIVES = ("cp1252", "cp1258", "cp1250", "iso8859_15", "cp437", "utf-8")
+"""The encodings a file whose encoding was guessed may be read in instead: Western and Vietnamese Windows, Central
+European Windows, Latin-9, the old DOS one, UTF-8."""
+
+
+def _guessed(head: bytes, encoding: str) -> bool:
+    """Whether the encoding was guessed from the file's letters: neither its byte-order mark's nor UTF-8 (which no
+    other text reads as valid), and the file not plain ASCII."""
+    marked = any(head.startswith(bom) for bom, _encoding in BOMS)
+    return not marked and codecs.lookup(encoding).name != "utf-8"
+
+
+def _alternatives(path: Path, guess: str) -> tuple[tuple[str, str], ...]:
+    """The guess, then the other encodings that read the whole file, each with the first line beyond ASCII as it
+    reads it; none where every one reads that line alike."""
+    with path.open("rb") as file:
+        line = next((line for line in file if not line.isascii()), b"")
+    if not line:
+        return ()
+    read: dict[str, str] = {}
+    for encoding in (guess, *ALTERNATIVES):
+        name = codecs.lookup(encoding).name
+        if name not in read and _undecodable(path, encoding) is None:
+            read[name] = line.decode(encoding).strip()
+    return tuple(read.items()) if len(set(read.values())) > 1 else ()
+
+
+def _given(path: Path, filename: str, encoding: str) -> str:
+    """The encoding the user chose, if it is one and reads the whole file."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise Unreadable(_("%(encoding)s is not an encoding.", encoding=encoding)) from None
+    failed = _undecodable(path, name)
+    if failed is not None:
+        raise Unreadable(
+            _(
+                "%(filename)s is not text in %(encoding)s: its byte %(offset)s is not. Choose another encoding.",
+                filename=filename,
+                encoding=name,
+                offset=failed + 1,
+            )
+        )
+    return name
 
 
 def _utf8_before(path: Path, failed: int) -> bool:

@@ -57,10 +57,15 @@ from backoffice.reconcile.locks import RunRefused, key
 from backoffice.services import one_unit, rehearsal
 
 
-def open_table(kind: ImportKind, path: Path, filename: str, mapping: Mapping | None = None) -> Table:
+def open_table(
+    kind: ImportKind, path: Path, filename: str, mapping: Mapping | None = None, encoding: str | None = None
+) -> Table:
     """The file read as a table of the kind, its headers chosen by ``mapping`` (else as remembered, else by their
-    words); :class:`Unreadable` if it is not one (a required column missing)."""
-    table = read_table(path, filename, kind.columns(), mapping=remembered(kind) if mapping is None else mapping)
+    words), a text file in ``encoding`` (else its own, or guessed); :class:`Unreadable` if it is not one (a required
+    column missing)."""
+    table = read_table(
+        path, filename, kind.columns(), mapping=remembered(kind) if mapping is None else mapping, encoding=encoding
+    )
     missing = [str(f.label) for f in kind.fields if f.required and f.name not in table.columns]
     if missing:
         raise Unreadable(
@@ -386,7 +391,15 @@ def _chunks(kind: ImportKind, checked: Checked, valid_only: bool) -> Iterator[_B
             yield kept
 
 
-def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user: User | None, valid_only: bool):
+def started(
+    kind: ImportKind,
+    filename: str,
+    path: Path,
+    checked: Checked,
+    user: User | None,
+    valid_only: bool,
+    encoding: str | None = None,
+):
     """The import's row, with what checking found and how its columns were read, committed (the file at ``path``
     kept with it)."""
     return _new(
@@ -397,6 +410,7 @@ def started(kind: ImportKind, filename: str, path: Path, checked: Checked, user:
         status=ImportStatus.CHECKED,
         valid_only=valid_only,
         mapping=used(checked.table),
+        encoding=encoding,
         **found(checked),
     )
 
@@ -570,7 +584,7 @@ def run_import(import_id: int) -> None:
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
         with kept_file_at(record) as path:
-            checked = check(kind, open_table(kind, path, record.filename, record.mapping))
+            checked = check(kind, open_table(kind, path, record.filename, record.mapping, record.encoding))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
             if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
@@ -636,7 +650,7 @@ def check_import(import_id: int) -> None:
     record = db.session.get(Import, import_id)
     kind = kind_of(record.kind)
     with kept_file_at(record) as path:
-        checked = check(kind, open_table(kind, path, record.filename, record.mapping))
+        checked = check(kind, open_table(kind, path, record.filename, record.mapping, record.encoding))
     db.session.rollback()  # the check's own table of keys
     _set(db.session.get(Import, import_id), status=ImportStatus.CHECKED, **found(checked))
 
@@ -684,6 +698,8 @@ def preview(checked: Checked) -> dict:
     first rejections."""
     return {
         "columns": [[header, field] for header, field in checked.table.headers],
+        "encoding": checked.table.encoding,
+        "alternatives": [list(alternative) for alternative in checked.table.alternatives],
         "rows": checked.rows,
         "good": checked.good,
         "unchanged": checked.unchanged,

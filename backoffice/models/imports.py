@@ -59,6 +59,8 @@ class Import(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     report: Mapped[dict | None] = mapped_column(JSONB)
+    encoding: Mapped[str | None] = mapped_column(String(40))
+    """The text file's encoding as its admin chose it (None: as read from the file, or guessed)."""
     mapping: Mapped[dict | None] = mapped_column(JSONB)
     """The file's headers its admin chose a field for, each to that field's name (None: not kept): the check and
     the write read the file as its preview showed it."""

@@ -341,3 +341,35 @@ def test_a_bad_email_is_refused_in_the_readers_language_alone(app, client, admin
     )
     page = client.get(sent.headers["Location"], headers=INDONESIAN).get_data(as_text=True)
     assert "bukan alamat email" in page and "@-sign" not in page
+
+
+def test_a_guessed_encoding_is_shown_with_its_alternatives_and_chosen(app, client, admin, runner, tmp_path):
+    data = "Customer code;Name\nC1;Crème brûlée €\n".encode("cp1252")
+    result = imported(runner, tmp_path, "customers", "c.csv", data, "--dry-run")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Encoding guessed from the file's letters: cp1252" in result.output
+    assert "  cp1250: C1;Crčme brűlée €" in result.output
+    chosen = imported(runner, tmp_path, "customers", "c.csv", data, "--encoding", "cp1250")
+    assert chosen.exit_code == 0, chosen.output + chosen.stderr
+    assert db.session.scalar(sa.select(Customer.name)) == "Crčme brűlée €"
+    assert db.session.scalar(sa.select(Import.encoding)) == "cp1250"
+    wrong = imported(runner, tmp_path, "customers", "c.csv", data, "--encoding", "utf-8")
+    assert wrong.exit_code == 2 and "is not text in utf-8" in wrong.stderr
+    unknown = imported(runner, tmp_path, "customers", "c.csv", data, "--encoding", "klingon")
+    assert unknown.exit_code == 2 and "klingon is not an encoding." in unknown.stderr
+
+    sent = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (io.BytesIO(data.replace(b"C1", b"C2")), "c2.csv")},
+        content_type="multipart/form-data",
+    )
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert 'value="cp1252" checked' in page and "<code>C2;Crème brûlée €</code>" in page
+    record = db.session.scalar(sa.select(Import).where(Import.filename == "c2.csv"))
+    form = {"version": str(record.version), "encoding": "cp1250"}
+    assert client.post(sent.headers["Location"] + "/columns", data=form).status_code == 302
+    db.session.expire_all()
+    fresh = {"version": str(db.session.get(Import, record.id).version), "encoding": "klingon"}
+    assert client.post(sent.headers["Location"] + "/columns", data=fresh).status_code == 400
+    assert client.post(sent.headers["Location"] + "/run", data={"submission": "e" * 32}).status_code == 302
+    assert db.session.scalar(sa.select(Customer.name).where(Customer.code == "C2")) == "Crčme brűlée €"

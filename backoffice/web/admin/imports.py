@@ -121,7 +121,7 @@ def show(import_id: int):
 def _checked(record: Import) -> Checked:
     with kept.kept_file_at(record) as path:
         kind = said.kind_of(record.kind)
-        return running.check(kind, running.open_table(kind, path, record.filename, record.mapping))
+        return running.check(kind, running.open_table(kind, path, record.filename, record.mapping, record.encoding))
 
 
 @bp.route("/<int:import_id>/columns", methods=["POST"])
@@ -136,6 +136,10 @@ def columns(import_id: int):
         flash(_("This import has changed since the page was shown: its columns are as below."), "info")
         return redirect(url_for("imports.show", import_id=import_id))
     names = {field.name for field in mapping.fields(kind)}
+    encoding = request.form.get("encoding") or record.encoding
+    alternatives = {name for name, _line in record.report["preview"].get("alternatives", [])}
+    if encoding != record.encoding and encoding not in alternatives:
+        abort(400)
     chosen = {}
     for index, (header, field) in enumerate(shown):
         value = request.form.get(f"column-{index}", field or "")
@@ -145,7 +149,7 @@ def columns(import_id: int):
             chosen[header] = value or None
     with kept.kept_file_at(record) as path:
         try:
-            table = running.open_table(kind, path, record.filename, (record.mapping or {}) | chosen)
+            table = running.open_table(kind, path, record.filename, (record.mapping or {}) | chosen, encoding)
             checked = running.check(kind, table)
         except files.Unreadable as error:
             db.session.rollback()
@@ -156,7 +160,12 @@ def columns(import_id: int):
     changed = db.session.execute(
         update(Import)
         .where(Import.id == import_id, Import.version == record.version, Import.status == ImportStatus.CHECKED)
-        .values(mapping=mapping.used(checked.table), version=Import.version + 1, **running.found(checked))
+        .values(
+            mapping=mapping.used(checked.table),
+            encoding=encoding,
+            version=Import.version + 1,
+            **running.found(checked),
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:

@@ -633,14 +633,21 @@ def start(record: Import) -> Import:
     return record
 
 
-INLINE_CHECK_BYTES = 1024 * 1024
-"""A file up to this size is checked while the admin waits (a few seconds); a larger one by a job."""
+IN_REQUEST_ROWS = 1000
+"""Without the queues (no ``REDIS_URL``), the most rows the Imports page writes in its request; with them, a file of
+any size is checked by a job and written by another, its progress on its page."""
 
 
 def checked_later(kind: ImportKind, filename: str, path: Path, table: Table, user: User | None) -> Import:
     """The import of a file too large to check while the admin waits: its row and its file kept, queued, and a job
     checking it (:func:`check_import`), whose preview the import's page shows once it is done."""
     record = _new(kind, filename, path, user, status=ImportStatus.QUEUED, mapping=used(table))
+    _set(record, job_id=_enqueued("check_import", record.id))
+    return record
+
+
+def check_again(record: Import) -> Import:
+    """Queue the check of an import whose columns or encoding its admin changed (its row already queued)."""
     _set(record, job_id=_enqueued("check_import", record.id))
     return record
 

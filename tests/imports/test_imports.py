@@ -446,6 +446,7 @@ def test_an_import_runs_as_a_job_of_a_real_worker_as_the_runtime_role(app, clien
             data={"kind": kind, "file": (io.BytesIO(content), name)},
             content_type="multipart/form-data",
         )
+        run_worker(app, redis_url)  # the check
         assert client.post(sent.headers["Location"] + "/run").status_code == 302
         record = db.session.scalar(sa.select(Import).order_by(Import.id.desc()))
         assert record.status == ImportStatus.QUEUED
@@ -473,6 +474,7 @@ def test_an_import_whose_worker_is_killed_mid_way_resumes_where_it_stopped(app, 
         db.session.rollback()
         return db.session.get(Import, import_id)
 
+    run_worker(app, redis_url)  # the check
     assert client.post(page + "/run").status_code == 302
     with listening_worker(app, redis_url, job_step_delay_seconds=2) as worker:
         deadline = time.monotonic() + 60
@@ -599,8 +601,7 @@ def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_li
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == 2
 
 
-def test_a_large_file_is_checked_by_a_job_then_imported_by_another(app, client, admin, redis_url, monkeypatch):
-    monkeypatch.setattr(running, "INLINE_CHECK_BYTES", 10)
+def test_with_the_queues_a_file_is_checked_by_a_job_then_imported_by_another(app, client, admin, redis_url):
     sent = client.post(
         "/imports",
         data={"kind": "meters", "file": (io.BytesIO(b"Meter serial\nM-1\nM-2\nM-1\n"), "meters.csv")},

@@ -33,7 +33,7 @@ from backoffice.services import billing
 from tests.checkout import ROOT
 from tests.factories import metered_customer
 from tests.pages import payment_form
-from tests.workers import listening_workers, serving_url
+from tests.workers import listening_workers, run_worker, serving_url
 
 ROWS = 1200
 """More rows than a chunk, so that two imports of the file interleave their chunks."""
@@ -148,6 +148,7 @@ def test_two_admins_pressing_import_with_two_workers_write_each_payment_once(app
             content_type="multipart/form-data",
         )
         pages.append(sent.headers["Location"])
+    run_worker(app, redis_url)  # the checks
     for page in pages:
         assert client.post(page + "/run").status_code == 302
     with listening_workers(app, redis_url, 2):

@@ -254,6 +254,7 @@ def test_an_import_waits_for_approval_then_a_worker_writes_it_as_the_runtime_rol
         content_type="multipart/form-data",
     )
     page = sent.headers["Location"]
+    run_worker(app, redis_url, approval_above=app.config["APPROVAL_ABOVE"])  # the check
     assert client.post(page + "/run").status_code == 302
     run_worker(app, redis_url, approval_above=app.config["APPROVAL_ABOVE"])
     record = db.session.scalar(sa.select(Import))

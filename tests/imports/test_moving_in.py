@@ -11,11 +11,13 @@ from decimal import Decimal
 import openpyxl
 import sqlalchemy as sa
 
+from backoffice.imports import running
 from backoffice.models import Customer, Import, ImportColumn, Invoice, Meter, MeterAssignment, MeterReading, Payment
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, metered_customer
 from tests.pages import INDONESIAN
+from tests.workers import run_worker
 
 ERPNEXT_CUSTOMERS = (
     "ID,Customer Name,Customer Type,Customer Group,Territory,Tax ID,Mobile No,Email Id\n"
@@ -373,3 +375,37 @@ def test_a_guessed_encoding_is_shown_with_its_alternatives_and_chosen(app, clien
     assert client.post(sent.headers["Location"] + "/columns", data=fresh).status_code == 400
     assert client.post(sent.headers["Location"] + "/run", data={"submission": "e" * 32}).status_code == 302
     assert db.session.scalar(sa.select(Customer.name).where(Customer.code == "C2")) == "Crčme brűlée €"
+
+
+def test_without_the_queues_the_page_writes_a_small_file_alone(app, client, admin, monkeypatch):
+    monkeypatch.setattr(running, "IN_REQUEST_ROWS", 2)
+    data = b"Meter serial\nM-1\nM-2\nM-3\n"
+    sent = client.post(
+        "/imports", data={"kind": "meters", "file": (io.BytesIO(data), "m.csv")}, content_type="multipart/form-data"
+    )
+    ran = client.post(sent.headers["Location"] + "/run", data={"submission": "q" * 32}, follow_redirects=True)
+    assert "An import of more than 2 rows runs as a job" in ran.get_data(as_text=True)
+    assert "make worker" in ran.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 0
+    assert db.session.scalar(sa.select(Import.status)) == "checked"
+
+
+def test_with_the_queues_columns_chosen_are_checked_by_a_job(app, client, admin, redis_url):
+    sent = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (io.BytesIO(b"Kode;Nama;Pemilik\nP-01;Toko;Ani\n"), "c.csv")},
+        content_type="multipart/form-data",
+    )
+    run_worker(app, redis_url)
+    record = db.session.scalar(sa.select(Import))
+    assert record.status == "checked" and record.report["preview"]["columns"][2] == ["Pemilik", None]
+    form = {"version": str(record.version), "column-0": "code", "column-1": "name", "column-2": "contact_person"}
+    client.post(sent.headers["Location"] + "/columns", data=form)
+    assert "The file is being checked" in client.get(sent.headers["Location"]).get_data(as_text=True)
+    run_worker(app, redis_url)
+    db.session.expire_all()
+    record = db.session.get(Import, record.id)
+    assert record.status == "checked" and record.report["preview"]["columns"][2] == ["Pemilik", "contact_person"]
+    assert client.post(sent.headers["Location"] + "/run", data={"submission": "w" * 32}).status_code == 302
+    run_worker(app, redis_url)
+    assert db.session.scalar(sa.select(Customer.contact_person)) == "Ani"

@@ -59,8 +59,7 @@ def index():
         with kept.uploaded(upload, name) as path:
             try:
                 table = running.open_table(kind, path, name)
-                later = path.stat().st_size > running.INLINE_CHECK_BYTES and redis_url()
-                checked = None if later else running.check(kind, table)
+                checked = None if redis_url() else running.check(kind, table)
             except files.Unreadable as error:
                 form.file.errors.append(str(error))
             else:
@@ -150,29 +149,30 @@ def columns(import_id: int):
     with kept.kept_file_at(record) as path:
         try:
             table = running.open_table(kind, path, record.filename, (record.mapping or {}) | chosen, encoding)
-            checked = running.check(kind, table)
+            checked = None if redis_url() else running.check(kind, table)
         except files.Unreadable as error:
             db.session.rollback()
             flash(str(error), "error")
             return redirect(url_for("imports.show", import_id=import_id))
     db.session.rollback()  # the check's own table of keys
     mapping.remember(kind, chosen, current_user)
+    if checked is None:
+        state = {"status": ImportStatus.QUEUED, "report": None, "rows_in_file": 0, "rows_good": 0, "rows_rejected": 0}
+    else:
+        state = running.found(checked)
     changed = db.session.execute(
         update(Import)
         .where(Import.id == import_id, Import.version == record.version, Import.status == ImportStatus.CHECKED)
-        .values(
-            mapping=mapping.used(checked.table),
-            encoding=encoding,
-            version=Import.version + 1,
-            **running.found(checked),
-        )
+        .values(mapping=mapping.used(table), encoding=encoding, version=Import.version + 1, **state)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:
         db.session.rollback()
         flash(_("This import has changed since the page was shown: its columns are as below."), "info")
-    else:
-        db.session.commit()
+        return redirect(url_for("imports.show", import_id=import_id))
+    db.session.commit()
+    if checked is None:
+        running.check_again(db.session.get(Import, import_id))
     return redirect(url_for("imports.show", import_id=import_id))
 
 
@@ -183,6 +183,16 @@ def run(import_id: int):
     only at the version the page showed)."""
     record = _record(import_id)
     valid_only = request.form.get("valid_only") == "1"
+    if not redis_url() and record.rows_good > running.IN_REQUEST_ROWS:
+        flash(
+            _(
+                "An import of more than %(count)s rows runs as a job, with its progress on this page: set REDIS_URL "
+                "and start a worker (make worker), or import it with the command (backoffice import).",
+                count=running.IN_REQUEST_ROWS,
+            ),
+            "error",
+        )
+        return redirect(url_for("imports.show", import_id=import_id))
     resumable = record.status in (ImportStatus.CHECKED, ImportStatus.FAILED) or running.lost(record)
     began = (
         resumable

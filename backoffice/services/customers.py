@@ -135,9 +135,12 @@ def _refuse_inactive_manager(session, manager_id: int | None, *, keeps: int | No
     if manager_id is None or manager_id == keeps:
         return
     lock_rows(session.connection(), AccountManager.__table__, [manager_id])
-    active, name = session.execute(
+    found = session.execute(
         select(AccountManager.active, AccountManager.name).where(AccountManager.id == manager_id)
-    ).one()
+    ).one_or_none()
+    if found is None:
+        raise CustomerError(_("There is no such account manager."), "account_manager_id")
+    active, name = found
     if not active:
         raise CustomerError(
             _("%(name)s is inactive: choose an active account manager.", name=name), "account_manager_id"
@@ -146,7 +149,7 @@ def _refuse_inactive_manager(session, manager_id: int | None, *, keeps: int | No
 
 def checked_details(details: Details) -> dict:
     """The details as they are stored; :class:`CustomerError` names the field at fault. Whether the account manager
-    is active is checked when the customer is written, under the manager's lock."""
+    exists and is active is checked when the customer is written, under the manager's lock."""
     name = details.name.strip()
     if not name or len(name) > 200:
         raise CustomerError(_("A customer needs a name of at most 200 characters."), "name")
@@ -156,9 +159,6 @@ def checked_details(details: Details) -> dict:
     except MoneyError as error:
         raise CustomerError(str(error), "suspend_below") from None
     manager_id = details.account_manager_id
-    if manager_id is not None:
-        if db.session.get(AccountManager, manager_id) is None:
-            raise CustomerError(_("There is no such account manager."), "account_manager_id")
     return {
         "name": name,
         "account_manager_id": manager_id,

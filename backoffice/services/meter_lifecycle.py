@@ -8,6 +8,8 @@ customer (:func:`refuse_to_cut`).
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
@@ -19,7 +21,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import shown
-from backoffice.services import billing, transaction
+from backoffice.services import allocations, billing, transaction
 from backoffice.services.billing import BillingError, Owed
 
 
@@ -59,6 +61,24 @@ class MoveNotConfirmed(BillingError):
 
 
 def add_meter(serial: str) -> Meter:
+    (meter,) = add_meters([serial])
+    return meter
+
+
+def add_meters(serials: list[str]) -> list[Meter]:
+    """Add meters by their serials, in one write: every serial checked before any is added."""
+    checked = [_checked_serial(serial) for serial in serials]
+    with transaction() as session:
+        taken = session.scalars(select(Meter.serial).where(Meter.serial.in_(checked))).all()
+        repeated = [serial for serial, times in Counter(checked).items() if times > 1]
+        if taken or repeated:
+            raise BillingError(_("Meter %(serial)s already exists.", serial=sorted([*taken, *repeated])[0]))
+        meters = [Meter(serial=serial) for serial in checked]
+        session.add_all(meters)
+    return meters
+
+
+def _checked_serial(serial: str) -> str:
     serial = serial.strip().upper()
     if not serial or len(serial) > 40:
         raise BillingError(_("A meter needs a serial of at most 40 characters."))
@@ -66,12 +86,7 @@ def add_meter(serial: str) -> Meter:
         one_line(serial, _("A meter's serial"))
     except NotOneLine as refusal:
         raise BillingError(str(refusal)) from None
-    with transaction() as session:
-        if session.scalar(select(Meter.id).where(Meter.serial == serial)) is not None:
-            raise BillingError(_("Meter %(serial)s already exists.", serial=serial))
-        meter = Meter(serial=serial)
-        session.add(meter)
-    return meter
+    return serial
 
 
 def meter_by_serial(serial: str) -> Meter:
@@ -104,56 +119,101 @@ def assign_meter(
     that assignment (the clerk saw where the meter is and what is due there), which then ends
     on ``started_on``. What was invoiced and paid there stays with that customer.
     """
+    (assignment,) = assign_meters([NewAssignment(meter, customer, started_on, confirm_move_from, ended_on)])
+    return assignment
+
+
+@dataclass(frozen=True)
+class NewAssignment:
+    meter: Meter
+    customer: Customer
+    started_on: date
+    confirm_move_from: int | None = None
+    ended_on: date | None = None
+    moves: bool = False
+    """Any assignment the meter is at is ended by this one, as a file of who held each meter when says (the admin
+    confirmed the moves by importing it)."""
+
+
+def assign_meters(given: list[NewAssignment]) -> list[MeterAssignment]:
+    """Assign each meter as :func:`assign_meter` does, in the order given, in one write: every meter and customer
+    locked first, each assignment checked against those before it, and the billing of every meter and customer
+    touched recomputed once at the end."""
+    for new in given:
+        _check_dates(new.started_on, new.ended_on)
+    with transaction() as session:
+        # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
+        connection = session.connection()
+        meter_ids = {new.meter.id for new in given}
+        customer_ids = {new.customer.id for new in given}
+        allocations.lock(connection, sorted(meter_ids), also=sorted(customer_ids))
+        made = [
+            _assigned(session, new.meter, new.customer, new.started_on, new.confirm_move_from, new.ended_on, new.moves)
+            for new in given
+        ]
+        billing.recompute_billing(connection, meter_ids, customer_ids)
+    return made
+
+
+def _check_dates(started_on: date, ended_on: date | None) -> None:
     billing.not_after_today(started_on, _l("An assignment"))
     if ended_on is not None:
         billing.not_after_today(ended_on, _l("An assignment's end"))
         if ended_on < started_on:
             raise BillingError(_("An assignment cannot end before it started."))
-    with transaction() as session:
-        # Read under the locks: a close or a retirement committed meanwhile is seen, not the page's snapshot.
-        billing.locked(session, meter.id, also=[customer.id])
-        session.refresh(meter)
-        billing.refuse_retired(meter, _l("it takes no new assignment"))
-        billing.refuse_closed(customer.id)
-        current = billing.active_assignment(meter.id)
-        if current is not None and current.customer_id == customer.id:
-            raise BillingError(
-                _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
+
+
+def _assigned(
+    session,
+    meter: Meter,
+    customer: Customer,
+    started_on: date,
+    confirm_move_from: int | None,
+    ended_on: date | None,
+    moves: bool,
+) -> MeterAssignment:
+    """The assignment added, checked as :func:`assign_meter` says, under the caller's locks."""
+    session.refresh(meter)
+    billing.refuse_retired(meter, _l("it takes no new assignment"))
+    billing.refuse_closed(customer.id)
+    current = billing.active_assignment(meter.id)
+    if current is not None and current.customer_id == customer.id:
+        raise BillingError(
+            _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
+        )
+    last_end = _last_end(meter.id)
+    if last_end is not None and started_on < last_end:
+        raise BillingError(
+            _(
+                "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
+                serial=meter.serial,
+                date=named_date(last_end),
             )
-        last_end = _last_end(meter.id)
-        if last_end is not None and started_on < last_end:
+        )
+    if current is not None:
+        if started_on <= current.started_on:
             raise BillingError(
                 _(
-                    "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
+                    "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
                     serial=meter.serial,
-                    date=named_date(last_end),
+                    code=current.customer.code,
+                    date=named_date(current.started_on),
                 )
             )
-        if current is not None:
-            if started_on <= current.started_on:
-                raise BillingError(
-                    _(
-                        "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
-                        serial=meter.serial,
-                        code=current.customer.code,
-                        date=named_date(current.started_on),
-                    )
-                )
-            refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
-            if confirm_move_from != current.id:
-                raise MoveNotConfirmed(current, billing.owed(current))
-            current.is_active, current.ended_on = False, started_on
-            session.flush()
-        assignment = MeterAssignment(
-            customer_id=customer.id,
-            meter_id=meter.id,
-            started_on=started_on,
-            is_active=ended_on is None,
-            ended_on=ended_on,
-        )
-        session.add(assignment)
+        refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
+        if confirm_move_from != current.id and not moves:
+            raise MoveNotConfirmed(current, billing.owed(current))
+        current.is_active, current.ended_on = False, started_on
         session.flush()
-        billing.recompute_billing(session.connection(), {meter.id}, {customer.id})
+    assignment = MeterAssignment(
+        customer_id=customer.id,
+        meter_id=meter.id,
+        started_on=started_on,
+        is_active=ended_on is None,
+        ended_on=ended_on,
+    )
+    session.add(assignment)
+    session.flush()
     return assignment
 
 

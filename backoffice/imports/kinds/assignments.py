@@ -24,7 +24,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle
+from backoffice.services import meter_lifecycle
 
 
 def _stored_assignments(rows: list[Row]) -> dict[tuple, Row]:
@@ -40,23 +40,28 @@ def _stored_assignments(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_assignments(rows: list[Row], user: User | None) -> None:
-    """Each meter's assignments in the order they started, each written whole: one the file does not end ends when
-    the meter's next one in the file starts (a row is written once in a transaction: its history is a version a
-    transaction)."""
+    """Each meter's assignments in the order they started, written as one batch: one the file does not end ends when
+    the meter's next one in the file starts, and one a meter is at when its row starts is ended by it."""
     ordered = sorted(rows, key=lambda row: (row["meter_id"], row["started_on"]))
+    meters = {
+        meter.id: meter
+        for meter in db.session.scalars(select(Meter).where(Meter.id.in_({r["meter_id"] for r in rows})))
+    }
+    customers = {
+        customer.id: customer
+        for customer in db.session.scalars(select(Customer).where(Customer.id.in_({r["customer_id"] for r in rows})))
+    }
+    given = []
     for row, following in zip(ordered, [*ordered[1:], None], strict=True):
         ended_on = row.get("ended_on")
         if ended_on is None and following is not None and following["meter_id"] == row["meter_id"]:
             ended_on = following["started_on"]
-        meter, customer = db.session.get(Meter, row["meter_id"]), db.session.get(Customer, row["customer_id"])
-        current = billing.active_assignment(meter.id)
-        meter_lifecycle.assign_meter(
-            meter,
-            customer,
-            row["started_on"],
-            confirm_move_from=current.id if current is not None else None,
-            ended_on=ended_on,
+        given.append(
+            meter_lifecycle.NewAssignment(
+                meters[row["meter_id"]], customers[row["customer_id"]], row["started_on"], ended_on=ended_on, moves=True
+            )
         )
+    meter_lifecycle.assign_meters(given)
 
 
 ASSIGNMENTS = ImportKind(

@@ -18,8 +18,7 @@ def _stored_meters(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_meters(rows: list[Row], user: User | None) -> None:
-    for row in rows:
-        meter_lifecycle.add_meter(row["serial"])
+    meter_lifecycle.add_meters([row["serial"] for row in rows])
 
 
 METERS = ImportKind(

@@ -40,10 +40,10 @@ def _stored_prices(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_prices(rows: list[Row], user: User | None) -> None:
-    for row in rows:
-        pricing.set_pricing(
-            row["customer_id"], row["effective_from"], row["price_per_sm3"], row["meter_correction"], user=user
-        )
+    pricing.set_pricings(
+        [(row["customer_id"], row["effective_from"], row["price_per_sm3"], row["meter_correction"]) for row in rows],
+        user=user,
+    )
 
 
 PRICES = ImportKind(

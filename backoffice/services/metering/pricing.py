@@ -114,6 +114,22 @@ def set_pricing(
         return _set_pricing(session.connection(), asked, user, version)
 
 
+def set_pricings(given: list[tuple[int, date, Decimal, Decimal]], *, user=None) -> list[Impact]:
+    """Set each ``(customer_id, effective_from, price_per_sm3, meter_correction)`` as :func:`set_pricing` does, in
+    one write: every price and correction checked first, the customers taken in the order of their ids."""
+    asked = [
+        {
+            "customer_id": customer_id,
+            "effective_from": effective_from.isoformat(),
+            "price_per_sm3": str(checked_price(price)),
+            "meter_correction": str(checked_correction(correction)),
+        }
+        for customer_id, effective_from, price, correction in sorted(given, key=lambda row: (row[0], row[1]))
+    ]
+    with transaction() as session:
+        return [_set_pricing(session.connection(), one, user, None) for one in asked]
+
+
 def _set_pricing(connection, asked: dict, user, version: int | None, approving=None) -> Impact:
     customer_id, effective_from = asked["customer_id"], date.fromisoformat(asked["effective_from"])
     price_per_sm3, meter_correction = Decimal(asked["price_per_sm3"]), Decimal(asked["meter_correction"])

@@ -10,6 +10,9 @@ a CSV of ``BENCH_IMPORT_READINGS`` readings (default 1,000,000) in the import's 
 installation writes them (``;``-separated, volumes as ``12,5``): every meter read on successive days up to
 yesterday, a day's readings after the day before's, each meter by its volume in m³.
 
+Then the master data (:mod:`bench.master_data`): customers, meters, assignments and prices, each beside the floor
+of writing the same rows with one statement.
+
 Measured at the full size and at a tenth of it (the file's first lines), each on a fresh copy of the installation
 (``CREATE DATABASE … TEMPLATE``):
 
@@ -49,6 +52,7 @@ from pathlib import Path
 import psycopg
 from rich.table import Table
 
+from bench import master_data
 from bench.common import (
     BENCH_DATABASE_URL,
     as_the_app_writes,
@@ -125,6 +129,7 @@ def main() -> str:
         _drop(f"{BENCH_DATABASE_URL}_imports_run")
     lines = report(f"Importing {READINGS:,} readings of {METERS:,} meters (PostgreSQL)", rows)
     lines += "\n" + _memory(found) + "\n" + _said(name, built, found)
+    lines += "\n" + report(f"Importing master data, {master_data.ROWS:,} rows a kind (PostgreSQL)", master_data.main())
     return lines
 
 

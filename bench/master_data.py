@@ -1,0 +1,113 @@
+"""Importing an installation's master data (customers, meters, their assignments, their prices), a kind at a time, as
+``backoffice import KIND FILE`` runs it, beside the floor of writing the same rows with one statement.
+
+Part of ``python -m bench imports``. In a database of its own (the name of ``BENCH_DATABASE_URL`` followed by
+``_master``), freshly migrated: 20 account managers, then ``BENCH_IMPORT_MASTER_ROWS`` customers (default 2,000),
+as many meters, each meter assigned to a customer of its own, and each customer's price, every file in the import's
+template columns. Each import runs in a process of its own (the file read, checked, written in chunks, read back for
+its report and verified), one after the other, as an installation is brought in.
+
+**The floor** of each kind: the rows the import wrote, inserted again with one statement (``INSERT … SELECT``) into a
+table of the same columns, defaults, constraints and indexes (``LIKE … INCLUDING ALL``), the median of three.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from bench.common import BENCH_DATABASE_URL, console, measure_in_process, migrated_database
+
+ROWS = int(os.environ.get("BENCH_IMPORT_MASTER_ROWS", "2000"))
+MANAGERS = 20
+FLOOR_TURNS = 3
+TABLES = {
+    "customers": "customers",
+    "meters": "meters",
+    "assignments": "meter_assignments",
+    "prices": "customer_pricing",
+}
+"""Each kind measured, and the table its rows are written to."""
+
+
+def files(rows: int) -> dict[str, str]:
+    """Each kind's file, as an installation moving in writes it (``;``-separated, the template's headers)."""
+    return {
+        "managers": "Name;Email\n" + "".join(f"Manager {n};m{n}@example.com\n" for n in range(MANAGERS)),
+        "customers": "Customer code;Name;Account manager email\n"
+        + "".join(f"C{n:06};Customer {n};m{n % MANAGERS}@example.com\n" for n in range(rows)),
+        "meters": "Meter serial\n" + "".join(f"S{n:06}\n" for n in range(rows)),
+        "assignments": "Meter serial;Customer code;Started on\n"
+        + "".join(f"S{n:06};C{n:06};2026-01-01\n" for n in range(rows)),
+        "prices": "Customer code;Effective from;Price per Sm³;Meter correction\n"
+        + "".join(f"C{n:06};2026-01-01;5.000;1\n" for n in range(rows)),
+    }
+
+
+def main() -> list[tuple[str, float, str, float]]:  # float-ok: seconds
+    """Each kind's import beside its floor, as rows of the report."""
+    url = migrated_database(f"{BENCH_DATABASE_URL}_master")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-master-") as folder:
+        for kind, text in files(ROWS).items():
+            path = Path(folder) / f"{kind}.csv"
+            path.write_text(text)
+            imported = measure_in_process("bench.master_data", url, f"{kind} {path}", f"the import of {kind}")
+            if kind not in TABLES:
+                continue
+            floor = statistics.median(_floor(url, TABLES[kind]) for _ in range(FLOOR_TURNS))
+            console.print(
+                f"{kind}: {imported['rows']:,} rows in {imported['seconds']:.2f} s "
+                f"({imported['rows'] / imported['seconds']:,.0f} rows a second); one statement {floor:.3f} s"
+            )
+            rows.append(
+                (
+                    f"import of {imported['rows']:,} {kind} ({imported['rows'] / imported['seconds']:,.0f} rows/s)",
+                    imported["seconds"],
+                    "one INSERT of the same rows",
+                    floor,
+                )
+            )
+    return rows
+
+
+def measure(url: str, what: str) -> None:
+    """In a process of its own: the import of ``KIND FILE`` as the command runs it, printed as JSON."""
+    from bench.imports import application
+
+    kind, path = what.split(" ", 1)
+    app = application(url)
+    with app.app_context():
+        from backoffice.imports import running
+        from backoffice.imports.kinds import KINDS
+        from backoffice.models import Import, ImportStatus
+        from backoffice.platform.extensions import db
+
+        spec, path = KINDS[kind], Path(path)
+        start = time.perf_counter()
+        checked = running.check(spec, running.open_table(spec, path, path.name))
+        assert checked.clean, checked.rejected[:3]
+        record = running.started(spec, path.name, path, checked, None, valid_only=False)
+        running.run_import(record.id)
+        seconds = time.perf_counter() - start
+        done = db.session.get(Import, record.id)
+        assert done.status == ImportStatus.DONE and done.rows_written == checked.rows, (done.status, done.error)
+    print(json.dumps({"rows": checked.rows, "seconds": seconds}))
+
+
+def _floor(url: str, table: str) -> float:  # float-ok: seconds
+    """The seconds one statement takes to insert the table's rows into a table of its shape."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS floor_{table}")
+        connection.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
+        start = time.perf_counter()
+        connection.execute(f"INSERT INTO floor_{table} SELECT * FROM {table}")
+        seconds = time.perf_counter() - start
+        connection.execute(f"DROP TABLE floor_{table}")
+    return seconds

@@ -95,6 +95,9 @@ class Customer(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(500))
+    city: Mapped[str | None] = mapped_column(String(100))
+    tax_number: Mapped[str | None] = mapped_column(String(40))
+    """As the tax office writes it: NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
     language: Mapped[str | None] = mapped_column(String(5))
     """The language the customer's documents and e-mails are written in (``id``, ``vi``, ``en``); none: the
     installation's."""

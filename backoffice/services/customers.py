@@ -65,6 +65,8 @@ class Details:
     email: str | None = None
     phone: str | None = None
     address: str | None = None
+    city: str | None = None
+    tax_number: str | None = None
     language: str | None = None
     """The language of the customer's documents; none: the installation's."""
 
@@ -171,6 +173,10 @@ def checked_details(details: Details) -> dict:
         "email": _email(details.email),
         "phone": _phone(details.phone),
         "address": _text(details.address, 500, "address", _l("An address")),
+        "city": _one_line(_text(details.city, 100, "city", _l("A city")), "city", _l("A city")),
+        "tax_number": _one_line(
+            _text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number")
+        ),
         "language": _language(details.language),
     }
 

@@ -42,19 +42,21 @@ def test_an_erpnext_customer_export_imports_as_it_is_its_extra_columns_named(app
     assert "  ID → Customer code (code)" in result.output
     assert "  Customer Name → Name (name)" in result.output
     assert "  Mobile No → Phone (phone)" in result.output
-    for dropped in ("Customer Type", "Customer Group", "Territory", "Tax ID"):
+    assert "  Tax ID → Tax number (tax_number)" in result.output
+    for dropped in ("Customer Type", "Customer Group", "Territory"):
         assert f"  {dropped} → not kept" in result.output
     rina = db.session.scalar(sa.select(Customer).where(Customer.code == "CUST-2026-00001"))
-    assert (rina.name, rina.email) == ("Rina Kusuma", "rina@example.com")
+    assert (rina.name, rina.email, rina.tax_number) == ("Rina Kusuma", "rina@example.com", "01.234.567.8-901.000")
 
 
 def test_an_odoo_partner_export_imports_by_its_reference(app, runner, tmp_path):
     result = imported(runner, tmp_path, "customers", "res.partner.csv", ODOO_CUSTOMERS.encode())
     assert result.exit_code == 0, result.output + result.stderr
-    assert "  ref → Customer code (code)" in result.output and "  city → not kept" in result.output
+    assert "  ref → Customer code (code)" in result.output and "  city → City (city)" in result.output
+    assert "  vat → Tax number (tax_number)" in result.output
     assert "  id → not kept" in result.output  # a weaker word for the code than ref
     customer = db.session.scalar(sa.select(Customer).where(Customer.code == "C-07"))
-    assert (customer.name, customer.address) == ("Café Señor Rasa", "Jl. Melati 3")
+    assert (customer.name, customer.address, customer.city) == ("Café Señor Rasa", "Jl. Melati 3", "Bandung")
 
 
 def test_a_legacy_cp1252_file_with_its_own_headers_imports_with_no_renaming(app, runner, tmp_path):
@@ -63,8 +65,9 @@ def test_a_legacy_cp1252_file_with_its_own_headers_imports_with_no_renaming(app,
     customers = "Kode Pelanggan;Nama Pelanggan;Kota;NPWP;Batas Saldo Minimum\nP-01;Toko Crème;Bogor;;50.000\n"
     result = imported(runner, tmp_path, "customers", "pelanggan.csv", customers.encode("cp1252"))
     assert result.exit_code == 0, result.output + result.stderr
-    assert "  Kota → not kept" in result.output and "  NPWP → not kept" in result.output
-    assert db.session.scalar(sa.select(Customer.suspend_below).where(Customer.code == "P-01")) == Decimal("50000.00")
+    assert "  Kota → City (city)" in result.output and "  NPWP → Tax number (tax_number)" in result.output
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == "P-01"))
+    assert (customer.suspend_below, customer.city, customer.name) == (Decimal("50000.00"), "Bogor", "Toko Crème")
     installed = "No. Seri Meter;Kode Pelanggan;Tgl Pasang\nGM-0001;P-01;01/03/2026\n"
     result = imported(runner, tmp_path, "assignments", "pasang.csv", installed.encode("cp1252"))
     assert result.exit_code == 0, result.output + result.stderr
@@ -119,19 +122,19 @@ def test_the_preview_shows_each_column_and_the_admin_maps_one_remembered(app, cl
     )
     assert sent.status_code == 302, sent.get_data(as_text=True)
     page = client.get(sent.headers["Location"], headers=INDONESIAN).get_data(as_text=True)
-    assert "Tidak disimpan: <code>Kota</code>, <code>Pemilik</code>." in page
+    assert "Tidak disimpan: <code>Pemilik</code>." in page
     record = db.session.scalar(sa.select(Import))
     assert record.report["preview"]["columns"] == [
         ["Kode", "code"],
         ["Nama", "name"],
-        ["Kota", None],
+        ["Kota", "city"],
         ["Pemilik", None],
     ]
     form = {
         "version": str(record.version),
         "column-0": "code",
         "column-1": "name",
-        "column-2": "",
+        "column-2": "city",
         "column-3": "contact_person",
     }
     assert client.post(sent.headers["Location"] + "/columns", data=form).status_code == 302
@@ -409,3 +412,24 @@ def test_with_the_queues_columns_chosen_are_checked_by_a_job(app, client, admin,
     assert client.post(sent.headers["Location"] + "/run", data={"submission": "w" * 32}).status_code == 302
     run_worker(app, redis_url)
     assert db.session.scalar(sa.select(Customer.contact_person)) == "Ani"
+
+
+def test_a_clerk_keeps_a_customers_city_and_tax_number_on_its_form(app, client, finance):
+    customer = CustomerFactory(code="KOTA", name="Toko Kota")
+    form = client.get(f"/customers/{customer.code}/edit").get_data(as_text=True)
+    assert 'name="city"' in form and 'name="tax_number"' in form
+    sent = client.post(
+        f"/customers/{customer.code}/edit",
+        data={"name": "Toko Kota", "city": "Bogor", "tax_number": "01.234.567.8-901.000", "version": "1"},
+    )
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+    db.session.expire_all()
+    assert (customer.city, customer.tax_number) == ("Bogor", "01.234.567.8-901.000")
+    page = client.get(f"/customers/{customer.code}").get_data(as_text=True)
+    assert "Bogor" in page and "tax number 01.234.567.8-901.000" in page
+    refused = client.post(
+        f"/customers/{customer.code}/edit", data={"name": "Toko Kota", "city": "Bo\tgor", "version": "2"}
+    )
+    assert refused.status_code == 422
+    db.session.expire_all()
+    assert customer.city == "Bogor"

@@ -37,6 +37,8 @@ def _details(row: Row) -> Details:
         email=row.get("email") or None,
         phone=row.get("phone") or None,
         address=row.get("address") or None,
+        city=row.get("city") or None,
+        tax_number=row.get("tax_number") or None,
     )
 
 
@@ -64,10 +66,12 @@ def _stored_customers(rows: list[Row]) -> dict[tuple, Row]:
         Customer.email,
         Customer.phone,
         Customer.address,
+        Customer.city,
+        Customer.tax_number,
     ).outerjoin(AccountManager, AccountManager.id == Customer.account_manager_id)
     found = _stored(query, [Customer.code], rows, [(row["code"],) for row in rows])
     for record in found.values():
-        for name in ("manager", "contact_person", "email", "phone", "address"):
+        for name in ("manager", "contact_person", "email", "phone", "address", "city", "tax_number"):
             record[name] = record[name] or ""
     return found
 
@@ -196,13 +200,25 @@ CUSTOMERS = ImportKind(
                 "dia chi",
             ),
         ),
+        Field(
+            "city",
+            _l("City"),
+            _text(100),
+            aliases=("town", "kota", "kabupaten", "kota kabupaten", "thanh pho", "tinh thanh pho", "tinh"),
+        ),
+        Field(
+            "tax_number",
+            _l("Tax number"),
+            _text(40),
+            aliases=("tax id", "tax_id", "vat", "npwp", "no npwp", "ma so thue", "mst", "kra pin", "pin no"),
+        ),
     ),
     ("code",),
     _stored_customers,
     _write_customers,
     refers=_refer_customer_details,
     customers=lambda rows: set(_ids(Customer, Customer.code, {row["code"] for row in rows}).values()),
-    compared=("name", "manager", "suspend_below", "contact_person", "email", "phone", "address"),
+    compared=("name", "manager", "suspend_below", "contact_person", "email", "phone", "address", "city", "tax_number"),
 )
 
 

@@ -104,6 +104,12 @@ class CustomerFields(FlaskForm):
         render_kw={"placeholder": "+62 21 555-0123", "inputmode": "tel"},
     )
     address = TextAreaField(_l("Address"), validators=[Length(max=500, message=_l("Use at most 500 characters."))])
+    city = StringField(_l("City"), validators=[Length(max=100, message=_l("Use at most 100 characters."))])
+    tax_number = StringField(
+        _l("Tax number"),
+        validators=[Length(max=40, message=_l("Use at most 40 characters."))],
+        description=_l("As the tax office writes it (NPWP, MST, KRA PIN)."),
+    )
     language = SelectField(
         _l("Documents' language"),
         choices=[SelectChoice("", _l("The installation's"))]
@@ -126,6 +132,8 @@ class CustomerFields(FlaskForm):
             email=self.email.data,
             phone=self.phone.data,
             address=self.address.data,
+            city=self.city.data,
+            tax_number=self.tax_number.data,
             language=self.language.data or None,
         )
 

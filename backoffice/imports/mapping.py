@@ -30,7 +30,7 @@ class MappingError(ValueError):
 def remembered(kind: ImportKind) -> Mapping:
     """The headers admins mapped for the kind before."""
     query = select(ImportColumn.header, ImportColumn.field).where(ImportColumn.kind == kind.name)
-    return dict(db.session.execute(query).tuples().all())
+    return dict(db.session.execute(query).all())
 
 
 def given(kind: ImportKind, choices: list[str]) -> Mapping:

@@ -173,29 +173,26 @@ def _invoice_numbers(value: object) -> tuple[str, ...]:
 
 
 # Columns several kinds share.
-CUSTOMER = Field(
+CUSTOMER_WORDS = (
+    "customer code",
     "customer",
-    _l("Customer code"),
-    _text(32, upper=True),
-    required=True,
-    aliases=(
-        "customer code",
-        "customer",
-        "customer id",
-        "party",
-        "partner",
-        "partner_id",
-        "customer/vendor",
-        "client",
-        "client code",
-        "kode",
-        "id pelanggan",
-        "no pelanggan",
-        "pelanggan",
-        "ma kh",
-        "khach hang",
-    ),
+    "customer id",
+    "party",
+    "partner",
+    "partner_id",
+    "customer/vendor",
+    "client",
+    "client code",
+    "kode",
+    "id pelanggan",
+    "no pelanggan",
+    "pelanggan",
+    "ma kh",
+    "ma khach hang",
+    "khach hang",
 )
+"""The headers naming a customer by its code, as people and peer systems write them."""
+CUSTOMER = Field("customer", _l("Customer code"), _text(32, upper=True), required=True, aliases=CUSTOMER_WORDS)
 METER = Field(
     "meter",
     _l("Meter serial"),
@@ -223,27 +220,7 @@ HOLDER = Field(
     "customer",
     _l("Customer"),
     _text(200),
-    aliases=(
-        "customer code",
-        "customer id",
-        "party",
-        "partner",
-        "partner_id",
-        "customer/vendor",
-        "client",
-        "customer name",
-        "party name",
-        "partner name",
-        "kode pelanggan",
-        "kode",
-        "id pelanggan",
-        "pelanggan",
-        "nama pelanggan",
-        "ma kh",
-        "ma khach hang",
-        "khach hang",
-        "ten khach hang",
-    ),
+    aliases=(*CUSTOMER_WORDS, "customer name", "party name", "partner name", "nama pelanggan", "ten khach hang"),
 )
 """The customer an invoice or a payment is of, by its code or its name: the meter may be left to it."""
 MANAGER = Field(

@@ -45,11 +45,8 @@ def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _invoices_outstanding(numbers: list[str]) -> dict[str, Decimal]:
-    return dict(
-        db.session.execute(select(Invoice.number, Invoice.outstanding).where(Invoice.number.in_(numbers)))
-        .tuples()
-        .all()
-    )
+    query = select(Invoice.number, Invoice.outstanding).where(Invoice.number.in_(numbers))
+    return dict(db.session.execute(query).all())
 
 
 def _write_invoices(rows: list[Row], user: User | None) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.imports.kinds.base import Field, ImportKind, Row, _stored, _text
+from backoffice.imports.kinds.base import METER, ImportKind, Row, _stored
 from backoffice.models import (
     Meter,
     User,
@@ -24,31 +26,7 @@ def _write_meters(rows: list[Row], user: User | None) -> None:
 METERS = ImportKind(
     "meters",
     _l("Meters"),
-    (
-        Field(
-            "serial",
-            _l("Meter serial"),
-            _text(40, upper=True),
-            required=True,
-            aliases=(
-                "serial",
-                "serial number",
-                "serial no",
-                "meter serial number",
-                "meter no",
-                "meter",
-                "no seri",
-                "seri meter",
-                "no meter",
-                "nomor meter",
-                "so seri",
-                "so cong to",
-                "ma dong ho",
-                "dong ho",
-                "cong to",
-            ),
-        ),
-    ),
+    (replace(METER, name="serial"),),
     ("serial",),
     _stored_meters,
     _write_meters,

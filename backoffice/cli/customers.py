@@ -29,6 +29,8 @@ def _customer_options(command):
             click.option("--email", metavar="EMAIL", help="The customer's email ('' clears it)."),
             click.option("--phone", metavar="NUMBER", help="The customer's phone ('' clears it)."),
             click.option("--address", metavar="TEXT", help="The customer's address ('' clears it)."),
+            click.option("--city", metavar="TEXT", help="The customer's city ('' clears it)."),
+            click.option("--tax-number", metavar="NUMBER", help="The customer's tax number ('' clears it)."),
         ]
     ):
         command = option(command)
@@ -39,13 +41,11 @@ def _customer_options(command):
 @click.argument("code")
 @click.argument("name")
 @_customer_options
-def customers_add(code: str, name: str, manager, suspend_below, contact_person, email, phone, address) -> None:
+def customers_add(code: str, name: str, manager, suspend_below, **texts) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import Details, create_customer
 
-    details = _customer_details(
-        Details(name=name), manager, False, suspend_below, contact_person, email, phone, address
-    )
+    details = _customer_details(Details(name=name), manager, False, suspend_below, texts)
     customer = _customer_call(create_customer, code, details)
     click.echo(_("Added customer %(customer)s.", customer=f"{customer.code} — {customer.name}"))
 
@@ -55,7 +55,7 @@ def customers_add(code: str, name: str, manager, suspend_below, contact_person, 
 @click.option("--name", help="The customer's name.")
 @_customer_options
 @click.option("--no-manager", is_flag=True, help="The customer has no account manager from now on.")
-def customers_edit(code, name, manager, suspend_below, contact_person, email, phone, address, no_manager) -> None:
+def customers_edit(code, name, manager, suspend_below, no_manager, **texts) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import Details, change_customer
 
@@ -64,14 +64,7 @@ def customers_edit(code, name, manager, suspend_below, contact_person, email, ph
         raise CommandUsageError(_("Give --manager or --no-manager, not both."))
     now = Details(**{field.name: getattr(customer, field.name) for field in fields(Details)})
     details = _customer_details(
-        now if name is None else replace(now, name=name),
-        manager,
-        no_manager,
-        suspend_below,
-        contact_person,
-        email,
-        phone,
-        address,
+        now if name is None else replace(now, name=name), manager, no_manager, suspend_below, texts
     )
     _customer_call(change_customer, customer, details)
     click.echo(_("Saved customer %(customer)s.", customer=f"{customer.code} — {customer.name}"))
@@ -127,21 +120,13 @@ def _customer(code: str):
     return customer
 
 
-def _customer_details(details, manager, no_manager, suspend_below, contact_person, email, phone, address):
-    """``details`` with what the options give (``None``: not given)."""
+def _customer_details(details, manager, no_manager, suspend_below, texts: dict):
+    """``details`` with what the options give (``None``: not given); ``texts``: the text details by name (contact
+    person, email, phone, address, city, tax number)."""
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import ManagerError, manager_by_email
 
-    changes = {
-        name: value
-        for name, value in (
-            ("contact_person", contact_person),
-            ("email", email),
-            ("phone", phone),
-            ("address", address),
-        )
-        if value is not None
-    }
+    changes = {name: value for name, value in texts.items() if value is not None}
     try:
         if suspend_below is not None:
             changes["suspend_below"] = read_amount(suspend_below)

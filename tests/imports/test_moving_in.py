@@ -433,3 +433,14 @@ def test_a_clerk_keeps_a_customers_city_and_tax_number_on_its_form(app, client, 
     assert refused.status_code == 422
     db.session.expire_all()
     assert customer.city == "Bogor"
+
+
+def test_the_command_sets_and_clears_a_customers_city_and_tax_number(app, runner):
+    added = runner.invoke(args=["customers", "add", "KOTA", "Toko Kota", "--city", "Bogor", "--tax-number", "01.2"])
+    assert added.exit_code == 0, added.output
+    customer = db.session.scalar(sa.select(Customer).where(Customer.code == "KOTA"))
+    assert (customer.city, customer.tax_number) == ("Bogor", "01.2")
+    edited = runner.invoke(args=["customers", "edit", "KOTA", "--city", "", "--phone", "0812 3456"])
+    assert edited.exit_code == 0, edited.output
+    db.session.expire_all()
+    assert (customer.city, customer.tax_number, customer.phone) == (None, "01.2", "0812 3456")

@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -352,3 +353,11 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
     recompute_order_month_totals(connection, set(product(db.session.scalars(select(AccountManager.id)), months)))
     AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
     db.session.commit()
+
+
+def application(url: str):
+    """The app on ``url``, its jobs run in the process, its anchors in a folder of its own."""
+    os.environ["DATABASE_URL"] = url
+    from backoffice import create_app
+
+    return create_app({"REDIS_URL": None, "ANCHORS_FOLDER": tempfile.mkdtemp(prefix="bench-imports-anchors-")})

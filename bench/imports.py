@@ -55,6 +55,7 @@ from rich.table import Table
 from bench import master_data
 from bench.common import (
     BENCH_DATABASE_URL,
+    application,
     as_the_app_writes,
     console,
     derive,
@@ -217,14 +218,6 @@ def autovacuumed(url: str) -> Iterator[list[str]]:
     finally:
         stop.set()
         thread.join()
-
-
-def application(url: str):
-    """The app on ``url``, its jobs run in the process, its anchors in a folder of its own."""
-    os.environ["DATABASE_URL"] = url
-    from backoffice import create_app
-
-    return create_app({"REDIS_URL": None, "ANCHORS_FOLDER": tempfile.mkdtemp(prefix="bench-imports-anchors-")})
 
 
 def readings(count: int, first: date, meters: int = METERS) -> Iterator[tuple[int, date, int]]:

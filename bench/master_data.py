@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import BENCH_DATABASE_URL, console, measure_in_process, migrated_database
+from bench.common import BENCH_DATABASE_URL, application, console, measure_in_process, migrated_database
 
 ROWS = int(os.environ.get("BENCH_IMPORT_MASTER_ROWS", "2000"))
 MANAGERS = 20
@@ -79,8 +79,6 @@ def main() -> list[tuple[str, float, str, float]]:  # float-ok: seconds
 
 def measure(url: str, what: str) -> None:
     """In a process of its own: the import of ``KIND FILE`` as the command runs it, printed as JSON."""
-    from bench.imports import application
-
     kind, path = what.split(" ", 1)
     app = application(url)
     with app.app_context():

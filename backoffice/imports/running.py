@@ -66,18 +66,40 @@ def open_table(
     table = read_table(
         path, filename, kind.columns(), mapping=remembered(kind) if mapping is None else mapping, encoding=encoding
     )
-    missing = [str(f.label) for f in kind.fields if f.required and f.name not in table.columns]
+    missing = [f for f in kind.fields if f.required and f.name not in table.columns]
     if missing:
-        raise Unreadable(
+        raise MissingColumns(
+            table,
+            [f.name for f in missing],
             _(
                 "The file has no column %(columns)s (its header row is line %(line)s: %(header)s). Map one of its "
                 "columns to it.",
-                columns=", ".join(missing),
+                columns=", ".join(str(f.label) for f in missing),
                 line=table.header_line,
                 header=", ".join(header for header, _field in table.headers),
-            )
+            ),
         )
     return table
+
+
+class MissingColumns(Unreadable):
+    """A file whose header names no column for a required field: ``table`` is how it was read, for its admin to map
+    one of its columns to the field."""
+
+    def __init__(self, table: Table, missing: list[str], message: str) -> None:
+        super().__init__(message)
+        self.table, self.missing = table, missing
+
+
+def unread(missing: MissingColumns) -> dict:
+    """An import whose columns are to be mapped before its file is checked, as its row keeps it: no rows, its
+    columns, and the fields no column is read into."""
+    return {
+        "rows_in_file": 0,
+        "rows_good": 0,
+        "rows_rejected": 0,
+        "report": {"preview": {**_columns(missing.table), "missing": missing.missing}},
+    }
 
 
 def check(kind: ImportKind, table: Table) -> Checked:
@@ -389,6 +411,20 @@ def _chunks(kind: ImportKind, checked: Checked, valid_only: bool) -> Iterator[_B
         kept = _Batch([entry for entry in batch.read if entry[0] not in checked.refused_ordinals])
         if kept.read:
             yield kept
+
+
+def to_map(kind: ImportKind, filename: str, path: Path, missing: MissingColumns, user: User | None) -> Import:
+    """The import of a file whose required columns its admin is to map first: its row, its file kept, checked
+    when they are mapped."""
+    return _new(
+        kind,
+        filename,
+        path,
+        user,
+        status=ImportStatus.CHECKED,
+        mapping=used(missing.table),
+        **unread(missing),
+    )
 
 
 def started(
@@ -704,9 +740,7 @@ def preview(checked: Checked) -> dict:
     """What checking found, kept with the import: its counts, each column and the field it is read into, and its
     first rejections."""
     return {
-        "columns": [[header, field] for header, field in checked.table.headers],
-        "encoding": checked.table.encoding,
-        "alternatives": [list(alternative) for alternative in checked.table.alternatives],
+        **_columns(checked.table),
         "rows": checked.rows,
         "good": checked.good,
         "unchanged": checked.unchanged,
@@ -715,6 +749,15 @@ def preview(checked: Checked) -> dict:
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
             for r in checked.rejected[:SHOWN_REJECTIONS]
         ],
+    }
+
+
+def _columns(table: Table) -> dict:
+    """How the file was read: each column and its field, and its encoding with its alternatives where guessed."""
+    return {
+        "columns": [[header, field] for header, field in table.headers],
+        "encoding": table.encoding,
+        "alternatives": [list(alternative) for alternative in table.alternatives],
     }
 
 

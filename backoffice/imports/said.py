@@ -23,6 +23,17 @@ def kind_of(name: str) -> ImportKind:
         ) from None
 
 
+def missing_said(kind: ImportKind, preview: dict | None) -> str | None:
+    """Which required fields no column of the file is read into, in the reader's language; None if every one is."""
+    names = (preview or {}).get("missing")
+    if not names:
+        return None
+    return _(
+        "No column of the file is read into %(fields)s: choose one for it below, then check the file again.",
+        fields=", ".join(str(kind.field(name).label) for name in names),
+    )
+
+
 def said(rejection: dict) -> str:
     """A rejection kept with an import, in the reader's language."""
     return (rejection.get("said") or {}).get(language()) or rejection["message"]

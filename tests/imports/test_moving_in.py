@@ -15,8 +15,9 @@ from backoffice.imports import running
 from backoffice.models import Customer, Import, ImportColumn, Invoice, Meter, MeterAssignment, MeterReading, Payment
 from backoffice.platform.extensions import db
 from backoffice.services import meter_lifecycle
-from tests.factories import CustomerFactory, MeterFactory, metered_customer
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, metered_customer
 from tests.pages import INDONESIAN
+from tests.roles import runtime_app
 from tests.workers import run_worker
 
 ERPNEXT_CUSTOMERS = (
@@ -444,3 +445,41 @@ def test_the_command_sets_and_clears_a_customers_city_and_tax_number(app, runner
     assert edited.exit_code == 0, edited.output
     db.session.expire_all()
     assert (customer.city, customer.tax_number, customer.phone) == (None, "01.2", "0812 3456")
+
+
+def test_as_the_runtime_role_a_clerk_maps_a_column_and_real_workers_check_and_write(app, runtime_url, redis_url):
+    """A meter reader's sheet whose meter column no field knows: the page keeps it for its columns to be mapped,
+    and the web and the workers run as the role production serves with."""
+    metered_customer("CAFE", date(2026, 1, 1), Decimal("1000.00"), serial="M-CAFE", prepaid=Decimal("100000.00"))
+    UserFactory(email="clerk@example.com", role="finance", password="correct horse battery")
+    db.session.commit()
+    sheet = b"Alat;Tgl Catat;Pemakaian m3\nM-CAFE;2026-10-01;12\n"
+    with runtime_app(runtime_url, REDIS_URL=redis_url) as runtime:
+        client = runtime.test_client()
+        assert client.post("/login", data={"email": "clerk@example.com", "password": "correct horse battery"})
+        sent = client.post(
+            "/imports",
+            data={"kind": "readings", "file": (io.BytesIO(sheet), "rute.csv")},
+            content_type="multipart/form-data",
+        )
+        assert sent.status_code == 302, sent.get_data(as_text=True)
+        page = client.get(sent.headers["Location"]).get_data(as_text=True)
+        assert "No column of the file is read into Meter serial" in page and 'id="import-run"' not in page
+        refused = client.post(sent.headers["Location"] + "/run", data={"submission": "x" * 32}, follow_redirects=True)
+        assert "No column of the file is read into Meter serial" in refused.get_data(as_text=True)
+        record_id = int(sent.headers["Location"].rsplit("/", 1)[1])
+        version = runtime.extensions["sqlalchemy"].session.get(Import, record_id).version
+        form = {"version": str(version), "column-0": "meter", "column-1": "reading_date", "column-2": "volume"}
+        assert client.post(sent.headers["Location"] + "/columns", data=form).status_code == 302
+    run_worker(app, redis_url)  # the check
+    record = db.session.get(Import, record_id)
+    assert (record.status, record.rows_good) == ("checked", 1), record.report
+    with runtime_app(runtime_url, REDIS_URL=redis_url) as runtime:
+        client = runtime.test_client()
+        assert client.post("/login", data={"email": "clerk@example.com", "password": "correct horse battery"})
+        assert client.post(f"/imports/{record_id}/run", data={"submission": "y" * 32}).status_code == 302
+    run_worker(app, redis_url)  # the write
+    db.session.expire_all()
+    assert db.session.get(Import, record_id).status == "done"
+    assert db.session.scalar(sa.select(MeterReading.volume_flow_meter)) == Decimal("12")
+    assert db.session.execute(sa.select(ImportColumn.header, ImportColumn.field)).all() == [("Alat", "meter")]

@@ -60,6 +60,9 @@ def index():
             try:
                 table = running.open_table(kind, path, name)
                 checked = None if redis_url() else running.check(kind, table)
+            except running.MissingColumns as missing:
+                record = running.to_map(kind, name, path, missing, current_user)
+                return redirect(url_for("imports.show", import_id=record.id))
             except files.Unreadable as error:
                 form.file.errors.append(str(error))
             else:
@@ -109,6 +112,7 @@ def show(import_id: int):
         record=record,
         kind=kind,
         preview=(record.report or {}).get("preview"),
+        missing=said.missing_said(kind, (record.report or {}).get("preview")),
         fields=mapping.fields(kind),
         lines=said.report_lines(record.report) if running.has_run(record) else [],
         error=said.error_said(record),
@@ -150,13 +154,17 @@ def columns(import_id: int):
         try:
             table = running.open_table(kind, path, record.filename, (record.mapping or {}) | chosen, encoding)
             checked = None if redis_url() else running.check(kind, table)
+        except running.MissingColumns as missing:
+            table, checked = missing.table, missing
         except files.Unreadable as error:
             db.session.rollback()
             flash(str(error), "error")
             return redirect(url_for("imports.show", import_id=import_id))
     db.session.rollback()  # the check's own table of keys
     mapping.remember(kind, chosen, current_user)
-    if checked is None:
+    if isinstance(checked, running.MissingColumns):
+        state = running.unread(checked)
+    elif checked is None:
         state = {"status": ImportStatus.QUEUED, "report": None, "rows_in_file": 0, "rows_good": 0, "rows_rejected": 0}
     else:
         state = running.found(checked)
@@ -183,6 +191,9 @@ def run(import_id: int):
     only at the version the page showed)."""
     record = _record(import_id)
     valid_only = request.form.get("valid_only") == "1"
+    if (missing := said.missing_said(said.kind_of(record.kind), (record.report or {}).get("preview"))) is not None:
+        flash(missing, "error")
+        return redirect(url_for("imports.show", import_id=import_id))
     if not redis_url() and record.rows_good > running.IN_REQUEST_ROWS:
         flash(
             _(

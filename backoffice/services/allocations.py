@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, union, update
 
 from backoffice.evidence import sealing, verifying
 from backoffice.models import AllocationHow, Invoice, Meter, MeterAssignment, Payment, PaymentAllocation, covers
@@ -162,8 +162,20 @@ def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
     """:func:`settle` each of the meters (locked by the caller, see :func:`lock`)."""
     ids = sorted(meter_ids)
     untrusted = verifying.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
-    for meter_id in ids:
+    for meter_id in _billed(connection, ids):
         settle(connection, read(connection, meter_id, user_id=user_id), untrusted=untrusted)
+
+
+def _billed(connection, meter_ids: list[int]) -> list[int]:
+    """The meters with an invoice, a payment or an allocation, in id order: a meter with none has nothing to settle
+    (a new installation's meters, assigned by the thousand)."""
+    billed = union(
+        *(
+            select(table.c.meter_id).where(table.c.meter_id.in_(meter_ids))
+            for table in (invoices, payments, allocations)
+        )
+    ).subquery()
+    return list(connection.execute(select(billed.c.meter_id).order_by(billed.c.meter_id)).scalars())
 
 
 def settle(connection, meter: MeterState, *, untrusted: set[int] = frozenset()) -> None:

@@ -32,6 +32,7 @@ from backoffice.models import (
     covers,
 )
 from backoffice.models.history import HistoryOperation, record
+from backoffice.models.keyed import keyed
 from backoffice.models.types import local_date_of, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -576,20 +577,27 @@ def refuse_retired(meter: Meter, refused: str) -> None:
 def refuse_closed(*customer_ids: int) -> None:
     """Refuse the first of the customers that is closed; the flag is read from its row as committed now, so a caller
     holding the customer's lock sees a close that committed while it waited for it."""
-    code = db.session.scalar(
-        select(Customer.code)
-        .where(Customer.id.in_(customer_ids), Customer.closed_at.is_not(None))
-        .order_by(Customer.id)
-        .limit(1)
+    closed = closed_customers(customer_ids)
+    if closed:
+        raise closed_refusal(closed[min(closed)])
+
+
+def closed_customers(customer_ids) -> dict[int, str]:
+    """The closed customers among these, by id: their codes (read as committed now, see :func:`refuse_closed`)."""
+    found = db.session.execute(
+        select(Customer.id, Customer.code).where(Customer.id.in_(customer_ids), Customer.closed_at.is_not(None))
     )
-    if code is not None:
-        raise BillingError(
-            _(
-                "Customer %(code)s is closed: it takes no new meter, reading, invoice or payment. An admin can reopen "
-                "it.",
-                code=code,
-            )
+    return dict(found.all())
+
+
+def closed_refusal(code: str) -> BillingError:
+    """The refusal of a closed customer's new meter, reading, invoice or payment."""
+    return BillingError(
+        _(
+            "Customer %(code)s is closed: it takes no new meter, reading, invoice or payment. An admin can reopen it.",
+            code=code,
         )
+    )
 
 
 def owed(assignment: MeterAssignment) -> Owed:
@@ -634,7 +642,7 @@ def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
 def _refuse_numbers_taken(numbers: list[str]) -> None:
     """Refuse the first number another invoice has, or that comes twice."""
     with db.session.no_autoflush:
-        taken = set(db.session.scalars(select(Invoice.number).where(Invoice.number.in_(numbers))))
+        taken = set(db.session.scalars(keyed(select(Invoice.number), [Invoice.number], [(n,) for n in numbers])))
     for number in numbers:
         if number in taken:
             raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")

@@ -16,7 +16,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import column, func, literal, select, update, values
 from sqlalchemy.orm import joinedload
 
 from backoffice.models import (
@@ -29,6 +29,7 @@ from backoffice.models import (
     User,
     record,
 )
+from backoffice.models.keyed import keyed
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
@@ -95,15 +96,23 @@ def create_customers(given: list[tuple[str, Details]]) -> list[Customer]:
         for manager_id in sorted({values["account_manager_id"] for _code, values in checked} - {None}):
             _refuse_inactive_manager(session, manager_id)
         repeated = {code for code, times in Counter(codes).items() if times > 1}
-        used = repeated or set(session.scalars(select(Customer.code).where(Customer.code.in_(codes))))
+        used = repeated or set(
+            session.scalars(keyed(select(Customer.code), [Customer.code], [(code,) for code in codes]))
+        )
         if used:
             raise CustomerError(_("Customer code %(code)s is already used.", code=min(used)))
-        made = [Customer(code=code, **values) for code, values in checked]
+        status = _new_status(session, {values["suspend_below"] for _code, values in checked})
+        made = [Customer(code=code, status=status[values["suspend_below"]], **values) for code, values in checked]
         session.add_all(made)
-        session.flush()
-        for customer in made:
-            _set_status(customer, customer.suspend_below)
     return made
+
+
+def _new_status(session, thresholds: set[Decimal]) -> dict[Decimal, str]:
+    """The status of a new customer, whose balance is nothing yet, under each threshold: as the one rule
+    (``status_sql``) gives it, asked once for every threshold of a batch."""
+    given = values(column("suspend_below", Money), name="given").data([(threshold,) for threshold in thresholds])
+    found = session.execute(select(given.c.suspend_below, status_sql(literal(ZERO, Money), given.c.suspend_below)))
+    return dict(found.all())
 
 
 def change_customer(customer: Customer, details: Details, *, version: int | None = None) -> Customer:

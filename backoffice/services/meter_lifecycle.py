@@ -15,8 +15,10 @@ from datetime import date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, MeterReading, MeterStatus, Payment, User
+from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import NotOneLine, one_line
@@ -69,7 +71,7 @@ def add_meters(serials: list[str]) -> list[Meter]:
     """Add meters by their serials, in one write: every serial checked before any is added."""
     checked = [_checked_serial(serial) for serial in serials]
     with transaction() as session:
-        taken = session.scalars(select(Meter.serial).where(Meter.serial.in_(checked))).all()
+        taken = session.scalars(keyed(select(Meter.serial), [Meter.serial], [(serial,) for serial in checked])).all()
         repeated = [serial for serial, times in Counter(checked).items() if times > 1]
         if taken or repeated:
             raise BillingError(_("Meter %(serial)s already exists.", serial=sorted([*taken, *repeated])[0]))
@@ -137,8 +139,8 @@ class NewAssignment:
 
 def assign_meters(given: list[NewAssignment]) -> list[MeterAssignment]:
     """Assign each meter as :func:`assign_meter` does, in the order given, in one write: every meter and customer
-    locked first, each assignment checked against those before it, and the billing of every meter and customer
-    touched recomputed once at the end."""
+    locked first, what the checks need read once for all of them, each assignment checked against those before it,
+    and the billing of every meter and customer touched recomputed once at the end."""
     for new in given:
         _check_dates(new.started_on, new.ended_on)
     with transaction() as session:
@@ -147,10 +149,9 @@ def assign_meters(given: list[NewAssignment]) -> list[MeterAssignment]:
         meter_ids = {new.meter.id for new in given}
         customer_ids = {new.customer.id for new in given}
         allocations.lock(connection, sorted(meter_ids), also=sorted(customer_ids))
-        made = [
-            _assigned(session, new.meter, new.customer, new.started_on, new.confirm_move_from, new.ended_on, new.moves)
-            for new in given
-        ]
+        held = _Held.read(session, meter_ids, customer_ids)
+        made = [held.assigned(session, new) for new in given]
+        session.flush()
         billing.recompute_billing(connection, meter_ids, customer_ids)
     return made
 
@@ -163,58 +164,90 @@ def _check_dates(started_on: date, ended_on: date | None) -> None:
             raise BillingError(_("An assignment cannot end before it started."))
 
 
-def _assigned(
-    session,
-    meter: Meter,
-    customer: Customer,
-    started_on: date,
-    confirm_move_from: int | None,
-    ended_on: date | None,
-    moves: bool,
-) -> MeterAssignment:
-    """The assignment added, checked as :func:`assign_meter` says, under the caller's locks."""
-    session.refresh(meter)
-    billing.refuse_retired(meter, _l("it takes no new assignment"))
-    billing.refuse_closed(customer.id)
-    current = billing.active_assignment(meter.id)
-    if current is not None and current.customer_id == customer.id:
-        raise BillingError(
-            _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
+@dataclass
+class _Held:
+    """Where each meter of a batch is and since when nothing of it can start, read once under the batch's locks and
+    kept in step as the batch adds its assignments."""
+
+    closed: dict[int, str]
+    """The closed customers among the batch's, by id: their codes."""
+    current: dict[int, MeterAssignment]
+    """Each meter's active assignment."""
+    last_end: dict[int, date]
+    """The day each meter's last ended period ended: nothing of it can start or end before."""
+
+    @classmethod
+    def read(cls, session, meter_ids: set[int], customer_ids: set[int]) -> _Held:
+        session.scalars(select(Meter).where(Meter.id.in_(meter_ids)).execution_options(populate_existing=True)).all()
+        active = session.scalars(
+            select(MeterAssignment)
+            .options(joinedload(MeterAssignment.customer), joinedload(MeterAssignment.meter))
+            .where(MeterAssignment.meter_id.in_(meter_ids), MeterAssignment.is_active)
         )
-    last_end = _last_end(meter.id)
-    if last_end is not None and started_on < last_end:
-        raise BillingError(
-            _(
-                "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
-                serial=meter.serial,
-                date=named_date(last_end),
+        ends = session.execute(
+            select(MeterAssignment.meter_id, func.max(MeterAssignment.ended_on))
+            .where(MeterAssignment.meter_id.in_(meter_ids), MeterAssignment.ended_on.is_not(None))
+            .group_by(MeterAssignment.meter_id)
+        )
+        return cls(
+            billing.closed_customers(customer_ids),
+            {assignment.meter_id: assignment for assignment in active},
+            dict(ends.all()),
+        )
+
+    def assigned(self, session, new: NewAssignment) -> MeterAssignment:
+        """The assignment added, checked as :func:`assign_meter` says."""
+        meter, customer, started_on = new.meter, new.customer, new.started_on
+        billing.refuse_retired(meter, _l("it takes no new assignment"))
+        if customer.id in self.closed:
+            raise billing.closed_refusal(self.closed[customer.id])
+        current = self.current.get(meter.id)
+        if current is not None and current.customer_id == customer.id:
+            raise BillingError(
+                _("Meter %(serial)s is already assigned to %(code)s.", serial=meter.serial, code=customer.code)
             )
-        )
-    if current is not None:
-        if started_on <= current.started_on:
+        last_end = self.last_end.get(meter.id)
+        if last_end is not None and started_on < last_end:
             raise BillingError(
                 _(
-                    "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
+                    "Meter %(serial)s was at another customer until %(date)s: an assignment cannot start before that.",
                     serial=meter.serial,
-                    code=current.customer.code,
-                    date=named_date(current.started_on),
+                    date=named_date(last_end),
                 )
             )
-        refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
-        if confirm_move_from != current.id and not moves:
-            raise MoveNotConfirmed(current, billing.owed(current))
-        current.is_active, current.ended_on = False, started_on
-        session.flush()
-    assignment = MeterAssignment(
-        customer_id=customer.id,
-        meter_id=meter.id,
-        started_on=started_on,
-        is_active=ended_on is None,
-        ended_on=ended_on,
-    )
-    session.add(assignment)
-    session.flush()
-    return assignment
+        if current is not None:
+            if started_on <= current.started_on:
+                raise BillingError(
+                    _(
+                        "Meter %(serial)s has been at %(code)s since %(date)s: a move must be dated after that.",
+                        serial=meter.serial,
+                        code=current.customer.code,
+                        date=named_date(current.started_on),
+                    )
+                )
+            refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
+            if new.confirm_move_from != current.id and not new.moves:
+                raise MoveNotConfirmed(current, billing.owed(current))
+            current.is_active, current.ended_on = False, started_on
+            del self.current[meter.id]
+            self._ended(meter.id, started_on)
+            session.flush()
+        assignment = MeterAssignment(
+            customer=customer,
+            meter=meter,
+            started_on=started_on,
+            is_active=new.ended_on is None,
+            ended_on=new.ended_on,
+        )
+        session.add(assignment)
+        if new.ended_on is None:
+            self.current[meter.id] = assignment
+        else:
+            self._ended(meter.id, new.ended_on)
+        return assignment
+
+    def _ended(self, meter_id: int, on: date) -> None:
+        self.last_end[meter_id] = max(self.last_end.get(meter_id, on), on)
 
 
 def deactivate(assignment: MeterAssignment, ended_on: date) -> None:

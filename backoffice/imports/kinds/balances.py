@@ -26,6 +26,7 @@ from backoffice.models import (
     Customer,
     User,
 )
+from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
@@ -37,7 +38,8 @@ from backoffice.services import installation
 
 
 def _customers_balance(codes: list[str]) -> dict[str, Decimal]:
-    return dict(db.session.execute(select(Customer.code, Customer.balance).where(Customer.code.in_(codes))).all())
+    query = keyed(select(Customer.code, Customer.balance), [Customer.code], [(code,) for code in codes])
+    return dict(db.session.execute(query).all())
 
 
 def _stored_balances(rows: list[Row]) -> dict[tuple, Row]:
@@ -45,7 +47,8 @@ def _stored_balances(rows: list[Row]) -> dict[tuple, Row]:
     SQL, any id; a row whose seal fails) is left to the evidence's review, never taken for the file's."""
     ledger = BalanceTransaction
     openings = ledger.kind == Kind.OPENING.value
-    chosen = ledger.customer_id.in_(select(Customer.id).where(Customer.code.in_({row["customer"] for row in rows})))
+    named = keyed(select(Customer.id), [Customer.code], [(code,) for code in {row["customer"] for row in rows}])
+    chosen = ledger.customer_id.in_(named)
     unvouched = verifying.untrusted(db.session.connection(), "balance_transactions", openings & chosen)
     query = (
         select(

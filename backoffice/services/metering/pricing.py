@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, literal, select, tuple_, update
 
 from backoffice.models import (
     ApprovalKind,
@@ -114,9 +114,11 @@ def set_pricing(
         return _set_pricing(session.connection(), asked, user, version)
 
 
-def set_pricings(given: list[tuple[int, date, Decimal, Decimal]], *, user=None) -> list[Impact]:
+def set_pricings(given: list[tuple[int, date, Decimal, Decimal]], *, user=None) -> None:
     """Set each ``(customer_id, effective_from, price_per_sm3, meter_correction)`` as :func:`set_pricing` does, in
-    one write: every price and correction checked first, the customers taken in the order of their ids."""
+    one write: every price and correction checked first, the customers locked at once in the order of their ids.
+    The rows of customers kept in real time who have no reading yet (an installation moving in) re-price nothing and
+    are written together; each other row as :func:`set_pricing` writes it."""
     asked = [
         {
             "customer_id": customer_id,
@@ -127,7 +129,62 @@ def set_pricings(given: list[tuple[int, date, Decimal, Decimal]], *, user=None) 
         for customer_id, effective_from, price, correction in sorted(given, key=lambda row: (row[0], row[1]))
     ]
     with transaction() as session:
-        return [_set_pricing(session.connection(), one, user, None) for one in asked]
+        connection = session.connection()
+        customer_ids = sorted({one["customer_id"] for one in asked})
+        lock_customers(connection, customer_ids)
+        unread = set(
+            connection.execute(
+                select(customers.c.id).where(
+                    customers.c.id.in_(customer_ids),
+                    customers.c.use_realtime_calculation,
+                    ~select(readings.c.id).where(readings.c.customer_id == customers.c.id).exists(),
+                )
+            ).scalars()
+        )
+        key = tuple_(pricing.c.customer_id, pricing.c.effective_from)
+        keys = [(one["customer_id"], date.fromisoformat(one["effective_from"])) for one in asked]
+        existing = set(connection.execute(select(pricing.c.customer_id, pricing.c.effective_from).where(key.in_(keys))))
+        new = [
+            one
+            for one, (customer_id, effective_from) in zip(asked, keys, strict=True)
+            if customer_id in unread and (customer_id, effective_from) not in existing
+        ]
+        for one in asked:
+            if one not in new:
+                _set_pricing(connection, one, user, None)
+        _add_unread(connection, new)
+
+
+def _add_unread(connection, asked: list[dict]) -> None:
+    """Add new pricing rows of customers who have no reading, locked by the caller: nothing to re-price or hold."""
+    if not asked:
+        return
+    closed = connection.execute(
+        select(customers.c.code)
+        .where(customers.c.id.in_({one["customer_id"] for one in asked}), customers.c.closed_at.is_not(None))
+        .order_by(customers.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if closed is not None:
+        raise _closed(closed)
+    values = [
+        {
+            "customer_id": one["customer_id"],
+            "effective_from": date.fromisoformat(one["effective_from"]),
+            "price_per_sm3": Decimal(one["price_per_sm3"]),
+            "meter_correction": Decimal(one["meter_correction"]),
+        }
+        for one in asked
+    ]
+    connection.execute(insert(pricing), values)
+    added = tuple_(pricing.c.customer_id, pricing.c.effective_from).in_(
+        [(one["customer_id"], one["effective_from"]) for one in values]
+    )
+    record(connection, CustomerPricing, added, HistoryOperation.CREATE)
+
+
+def _closed(code: str) -> MeteringError:
+    return MeteringError(_("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=code))
 
 
 def _set_pricing(connection, asked: dict, user, version: int | None, approving=None) -> Impact:
@@ -138,9 +195,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
         select(customers.c.code).where(customers.c.id == customer_id, customers.c.closed_at.is_not(None))
     ).scalar_one_or_none()
     if closed is not None:
-        raise MeteringError(
-            _("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=closed)
-        )
+        raise _closed(closed)
     existing = connection.execute(
         select(pricing.c.id, pricing.c.version).where(
             pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from

@@ -54,7 +54,7 @@ from backoffice.platform.money import format_plain
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused, key
-from backoffice.services import one_unit, rehearsal
+from backoffice.services import one_unit
 
 
 def open_table(
@@ -108,13 +108,14 @@ def check(kind: ImportKind, table: Table) -> Checked:
     connection = db.session.connection()
     connection.exec_driver_sql(_KEYS)
     copying = connection.connection.driver_connection.cursor()
+    rehearse = kind.rehearse() if kind.rehearse else None
     for batch in _batches(kind, table, checked):
         with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
         good = _classify(kind, batch, checked)
-        if kind.rehearsed and good:
-            good = _rehearsed(kind, good, checked)
+        if rehearse and good:
+            good = _rehearsed(rehearse, good, checked)
         checked.good += len(good)
         if kind.by_hand:
             for _ordinal, _row, record in good:
@@ -126,36 +127,19 @@ def check(kind: ImportKind, table: Table) -> Checked:
     return checked
 
 
-def _rehearsed(kind: ImportKind, good: list, checked: Checked) -> list:
-    """The rows the write takes, found by writing them as its chunks would and undoing it (:func:`services.rehearsal`):
-    a chunk the write refuses is written again a row at a time, each row it refuses rejected in its words."""
+def _rehearsed(rehearse, good: list, checked: Checked) -> list:
+    """The rows the write takes, found by its checks made without writing (``ImportKind.rehearse``), a chunk as the
+    write takes them at a time: each row it refuses rejected in its words."""
     taken = []
-    with rehearsal():
-        for start in range(0, len(good), CHUNK):
-            chunk = good[start : start + CHUNK]
-            if _refusal(kind, [record for _ordinal, _row, record in chunk]) is None:
-                taken += chunk
-                continue
-            for ordinal, row, record in chunk:
-                if (refusal := _refusal(kind, [record])) is None:
-                    taken.append((ordinal, row, record))
-                else:
-                    _reject(checked, row, None, str(refusal), ordinal)
+    for start in range(0, len(good), CHUNK):
+        chunk = good[start : start + CHUNK]
+        refusals = rehearse([record for _ordinal, _row, record in chunk])
+        for (ordinal, row, record), refusal in zip(chunk, refusals, strict=True):
+            if refusal is None:
+                taken.append((ordinal, row, record))
+            else:
+                _reject(checked, row, None, str(refusal), ordinal)
     return taken
-
-
-def _refusal(kind: ImportKind, rows: list[Row]) -> Exception | None:
-    """What the write refuses the rows for, in one unit of work (:func:`write`'s words); ``None``, written."""
-    try:
-        with one_unit():
-            kind.write(rows, None)
-    except IntegrityError as error:
-        if (refusal := already_recorded(error)) is None:
-            raise
-        return refusal
-    except ValueError as refusal:
-        return refusal
-    return None
 
 
 def _repeated(kind: ImportKind, first_line: int) -> str:

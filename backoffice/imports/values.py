@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from babel import Locale
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from backoffice.imports.files import excel_date
 from backoffice.platform.clock import local_today
@@ -18,6 +19,9 @@ from backoffice.platform.money import MoneyError, check_amount, parse_amount, pa
 
 FORMULA_STARTS = ("=",)
 """What a text cell may not start with: a spreadsheet would read it as a formula when the file is opened again."""
+
+
+A_CELL = _l("A cell")
 
 
 class Refused(ValueError):
@@ -35,7 +39,7 @@ def text(value: object, longest: int, *, lines: bool = False) -> str:
     if len(written) > longest:
         raise Refused(_("At most %(count)s characters.", count=longest))
     try:
-        return written if lines and writable(written) else one_line(written, _("A cell"))
+        return written if lines and writable(written) else one_line(written, A_CELL)
     except NotOneLine as refusal:
         raise Refused(str(refusal)) from None
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache, partial
 
+from babel import Locale
 from babel.numbers import (
     NumberFormatError,
     format_currency,
@@ -99,22 +100,21 @@ def parse_number(text: str | None, locale: str, what: str = "amount", *, places:
         raise MoneyError(_("Enter an amount.") if amount else _("Enter a number."))
     negative = raw.startswith("-")
     body = raw.lstrip("+-").strip()
-    example = example_amount(locale, places)
     if not _looks_like_number(body, locale):
         refusal = (
             _("Not an amount. Write amounts like %(example)s.")
             if amount
             else _("Not a number. Write numbers like %(example)s.")
         )
-        raise MoneyError(refusal % {"example": example})
+        raise MoneyError(refusal % {"example": example_amount(locale, places)})
     try:
-        value = parse_decimal(_normalise_spaces(body, locale), locale=locale, strict=True)
+        value = parse_decimal(_normalise_spaces(body, locale), locale=_parsed(locale), strict=True)
     except (NumberFormatError, InvalidOperation):
         if amount:
             refusal = _("The separators are not read that way here. Write amounts like %(example)s.")
         else:
             refusal = _("The separators are not read that way here. Write numbers like %(example)s.")
-        raise MoneyError(refusal % {"example": example}) from None
+        raise MoneyError(refusal % {"example": example_amount(locale, places)}) from None
     return -value if negative else value
 
 
@@ -149,7 +149,7 @@ def finer_than_unit(places: int) -> str:
 def _without_currency(text: str, locale: str, currency: str) -> str:
     """The amount without its currency, written before it (``Rp1.000``, ``IDR 1.000``) or after it (``1.000 ₫``,
     ``1.234,50 IDR``) as the locale writes amounts."""
-    for mark in (get_currency_symbol(currency, locale), currency):
+    for mark in (_currency_symbol(currency, locale), currency):
         written = text.strip()
         if written.lstrip("+-").startswith(mark):
             text = text.replace(mark, "", 1)
@@ -162,14 +162,13 @@ def _refuse_ambiguous(text: str, value: Decimal, locale: str, currency: str | No
     """Refuse an amount typed with more decimal places than ``places``, naming what each reading would have to be
     written as: ``1,000`` in ``id_ID`` is "write 1.000 for one thousand or 1 for one"."""
     body = text.strip().lstrip("+-").strip()
-    decimal = get_decimal_symbol(locale)
+    group, decimal = _symbols(locale)
     if decimal not in body:
         return
     whole, fraction = body.rsplit(decimal, 1)
     if len(fraction) <= places:
         return
     readings = []
-    group = get_group_symbol(locale)
     whole_digits = whole.replace(group, "").replace(" ", "")
     if len(fraction) == 3 and whole and _grouped_in_threes(whole, group):
         # The decimal separator may be the other convention's thousands separator.
@@ -347,8 +346,24 @@ def example_amount(locale: str, places: int = 2) -> str:
     return format_plain(Decimal("1234567.89").quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN), locale, places)
 
 
+@lru_cache(maxsize=64)
+def _symbols(locale: str) -> tuple[str, str]:
+    """The locale's group and decimal symbols, looked up once (Babel parses the locale's name at every lookup)."""
+    return get_group_symbol(locale), get_decimal_symbol(locale)
+
+
+@lru_cache(maxsize=64)
+def _currency_symbol(currency: str, locale: str) -> str:
+    return get_currency_symbol(currency, locale)
+
+
+@lru_cache(maxsize=64)
+def _parsed(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
 def _looks_like_number(body: str, locale: str) -> bool:
-    allowed = re.escape(get_group_symbol(locale) + get_decimal_symbol(locale))
+    allowed = re.escape("".join(_symbols(locale)))
     if _group_is_space(locale):
         allowed += " "
     return re.fullmatch(rf"[0-9][0-9{allowed}]*", body) is not None
@@ -356,9 +371,9 @@ def _looks_like_number(body: str, locale: str) -> bool:
 
 def _normalise_spaces(body: str, locale: str) -> str:
     if _group_is_space(locale):
-        return body.replace(" ", get_group_symbol(locale))
+        return body.replace(" ", _symbols(locale)[0])
     return body
 
 
 def _group_is_space(locale: str) -> bool:
-    return get_group_symbol(locale).isspace()
+    return _symbols(locale)[0].isspace()

@@ -16,7 +16,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import column, func, literal, select, update, values
+from sqlalchemy import column, func, insert, literal, select, update, values
 from sqlalchemy.orm import joinedload
 
 from backoffice.models import (
@@ -102,9 +102,16 @@ def create_customers(given: list[tuple[str, Details]]) -> list[Customer]:
         if used:
             raise CustomerError(_("Customer code %(code)s is already used.", code=min(used)))
         status = _new_status(session, {values["suspend_below"] for _code, values in checked})
-        made = [Customer(code=code, status=status[values["suspend_below"]], **values) for code, values in checked]
-        session.add_all(made)
-    return made
+        table = Customer.__table__
+        connection = session.connection()
+        added = connection.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [{"code": code, "status": status[values["suspend_below"]], **values} for code, values in checked],
+        )
+        ids = list(added.scalars())
+        record(connection, Customer, table.c.id.in_(ids), HistoryOperation.CREATE)
+        made = {customer.id: customer for customer in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+    return [made[customer_id] for customer_id in ids]
 
 
 def _new_status(session, thresholds: set[Decimal]) -> dict[Decimal, str]:

@@ -9,15 +9,26 @@ customer (:func:`refuse_to_cut`).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import joinedload
 
-from backoffice.models import Customer, Invoice, Meter, MeterAssignment, MeterReading, MeterStatus, Payment, User
+from backoffice.models import (
+    Customer,
+    HistoryOperation,
+    Invoice,
+    Meter,
+    MeterAssignment,
+    MeterReading,
+    MeterStatus,
+    Payment,
+    User,
+    record,
+)
 from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
@@ -25,6 +36,8 @@ from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import shown
 from backoffice.services import allocations, billing, transaction
 from backoffice.services.billing import BillingError, Owed
+
+assignments = MeterAssignment.__table__
 
 
 class RetireNotConfirmed(BillingError):
@@ -149,11 +162,36 @@ def assign_meters(given: list[NewAssignment]) -> list[MeterAssignment]:
         meter_ids = {new.meter.id for new in given}
         customer_ids = {new.customer.id for new in given}
         allocations.lock(connection, sorted(meter_ids), also=sorted(customer_ids))
-        held = _Held.read(session, meter_ids, customer_ids)
-        made = [held.assigned(session, new) for new in given]
-        session.flush()
+        held = _Held()
+        held.read(session, meter_ids, customer_ids)
+        for new in given:
+            held.assign(new)
+        made = held.write(session)
         billing.recompute_billing(connection, meter_ids, customer_ids)
     return made
+
+
+class AssignmentsCheck:
+    """The checks :func:`assign_meters` makes, of batches of assignments given one after the other (an import's
+    chunks, each after those before it), made without writing anything: whether each would be refused, and why."""
+
+    def __init__(self) -> None:
+        self.held = _Held()
+
+    def refusals(self, given: list[NewAssignment]) -> list[BillingError | None]:
+        """Each assignment's refusal, in order (``None``: it would be written); one refused leaves the state as
+        it was, so those after it are checked as the write of the others would take them."""
+        self.held.read(db.session, {new.meter.id for new in given}, {new.customer.id for new in given})
+        found: list[BillingError | None] = []
+        for new in given:
+            try:
+                _check_dates(new.started_on, new.ended_on)
+                self.held.assign(new)
+            except BillingError as refusal:
+                found.append(refusal)
+            else:
+                found.append(None)
+        return found
 
 
 def _check_dates(started_on: date, ended_on: date | None) -> None:
@@ -166,37 +204,49 @@ def _check_dates(started_on: date, ended_on: date | None) -> None:
 
 @dataclass
 class _Held:
-    """Where each meter of a batch is and since when nothing of it can start, read once under the batch's locks and
-    kept in step as the batch adds its assignments."""
+    """Where each meter of a batch is and since when nothing of it can start, read once (under the batch's locks,
+    when it is written) and kept in step as the batch adds its assignments. A stored assignment is never changed
+    here: the write ends it."""
 
-    closed: dict[int, str]
-    """The closed customers among the batch's, by id: their codes."""
-    current: dict[int, MeterAssignment]
+    meters: set[int] = field(default_factory=set)
+    """The meters read."""
+    closed: dict[int, str] = field(default_factory=dict)
+    """The closed customers among those read, by id: their codes."""
+    customers: set[int] = field(default_factory=set)
+    """The customers read."""
+    current: dict[int, MeterAssignment] = field(default_factory=dict)
     """Each meter's active assignment."""
-    last_end: dict[int, date]
+    last_end: dict[int, date] = field(default_factory=dict)
     """The day each meter's last ended period ended: nothing of it can start or end before."""
+    added: list[MeterAssignment] = field(default_factory=list)
+    """The assignments the batch adds, in its order (written by :meth:`write`)."""
+    ended: dict[int, tuple[MeterAssignment, date]] = field(default_factory=dict)
+    """Each stored assignment the batch ends, by its id, with the day it ends."""
 
-    @classmethod
-    def read(cls, session, meter_ids: set[int], customer_ids: set[int]) -> _Held:
+    def read(self, session, meter_ids: set[int], customer_ids: set[int]) -> None:
+        """Read what the checks need of the meters and customers not read yet."""
+        meter_ids, customer_ids = meter_ids - self.meters, customer_ids - self.customers
+        self.meters |= meter_ids
+        self.customers |= customer_ids
+        self.closed |= billing.closed_customers(customer_ids)
+        if not meter_ids:
+            return
         session.scalars(select(Meter).where(Meter.id.in_(meter_ids)).execution_options(populate_existing=True)).all()
         active = session.scalars(
             select(MeterAssignment)
             .options(joinedload(MeterAssignment.customer), joinedload(MeterAssignment.meter))
             .where(MeterAssignment.meter_id.in_(meter_ids), MeterAssignment.is_active)
         )
+        self.current |= {assignment.meter_id: assignment for assignment in active}
         ends = session.execute(
             select(MeterAssignment.meter_id, func.max(MeterAssignment.ended_on))
             .where(MeterAssignment.meter_id.in_(meter_ids), MeterAssignment.ended_on.is_not(None))
             .group_by(MeterAssignment.meter_id)
         )
-        return cls(
-            billing.closed_customers(customer_ids),
-            {assignment.meter_id: assignment for assignment in active},
-            dict(ends.all()),
-        )
+        self.last_end |= dict(ends.all())
 
-    def assigned(self, session, new: NewAssignment) -> MeterAssignment:
-        """The assignment added, checked as :func:`assign_meter` says."""
+    def assign(self, new: NewAssignment) -> None:
+        """Add the assignment, checked as :func:`assign_meter` says."""
         meter, customer, started_on = new.meter, new.customer, new.started_on
         billing.refuse_retired(meter, _l("it takes no new assignment"))
         if customer.id in self.closed:
@@ -228,23 +278,58 @@ class _Held:
             refuse_to_cut(current, started_on, _("they would move to %(code)s", code=customer.code))
             if new.confirm_move_from != current.id and not new.moves:
                 raise MoveNotConfirmed(current, billing.owed(current))
-            current.is_active, current.ended_on = False, started_on
+            if current.id is None:
+                current.is_active, current.ended_on = False, started_on
+            else:
+                self.ended[current.id] = (current, started_on)
             del self.current[meter.id]
             self._ended(meter.id, started_on)
-            session.flush()
         assignment = MeterAssignment(
+            customer_id=customer.id,
+            meter_id=meter.id,
             customer=customer,
             meter=meter,
             started_on=started_on,
             is_active=new.ended_on is None,
             ended_on=new.ended_on,
         )
-        session.add(assignment)
+        self.added.append(assignment)
         if new.ended_on is None:
             self.current[meter.id] = assignment
         else:
             self._ended(meter.id, new.ended_on)
-        return assignment
+
+    def write(self, session) -> list[MeterAssignment]:
+        """End the stored assignments the batch ends, then add its own, each a statement for all of them and a version
+        in the history; the assignments added, as stored."""
+        connection = session.connection()
+        if self.ended:
+            ending = update(assignments).where(assignments.c.id == bindparam("ending_id"))
+            connection.execute(
+                ending.values(is_active=False, ended_on=bindparam("ending_on")),
+                [{"ending_id": ended, "ending_on": on} for ended, (_stored, on) in self.ended.items()],
+            )
+            record(connection, MeterAssignment, assignments.c.id.in_(list(self.ended)), HistoryOperation.EDIT)
+            for stored, _on in self.ended.values():
+                session.expire(stored)
+        added = connection.execute(
+            insert(assignments).returning(assignments.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "customer_id": one.customer_id,
+                    "meter_id": one.meter_id,
+                    "started_on": one.started_on,
+                    "is_active": one.is_active,
+                    "ended_on": one.ended_on,
+                }
+                for one in self.added
+            ],
+        )
+        ids = list(added.scalars())
+        record(connection, MeterAssignment, assignments.c.id.in_(ids), HistoryOperation.CREATE)
+        stored = session.scalars(select(MeterAssignment).where(MeterAssignment.id.in_(ids)))
+        by_id = {one.id: one for one in stored}
+        return [by_id[one] for one in ids]
 
     def _ended(self, meter_id: int, on: date) -> None:
         self.last_end[meter_id] = max(self.last_end.get(meter_id, on), on)

@@ -23,6 +23,7 @@ from backoffice.models import (
     User,
     covers,
 )
+from backoffice.models.types import folded
 from backoffice.platform.extensions import db
 
 LONGEST = 200
@@ -214,12 +215,12 @@ def _matching(text: str, among: ColumnElement, key: ColumnElement, *others: Colu
         return false().label("exact"), literal(0), true(), true()
     columns = (key, *others)
     exact = key.in_(spellings(text))
-    score = func.greatest(*(func.word_similarity(text, column) for column in columns))
-    alike = [column.op("%>")(text) for column in columns]
+    score = func.greatest(*(func.word_similarity(text, folded(column)) for column in columns))
+    alike = [folded(column).op("%>")(text) for column in columns]
     held = []
     if len(text) >= 3:  # fewer characters hold no trigram of their own: every row would be read
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        held = [column.ilike(pattern, escape="\\") for column in columns]
+        held = [folded(column).ilike(pattern, escape="\\") for column in columns]
     lists = [select(among).where(exact, *where)]
     lists += [_nearest(text, among, column, where) for column in columns]
     lists += [select(_whole(among, holds, where).c.id).limit(CANDIDATES) for holds in held]
@@ -235,13 +236,13 @@ def _nearest(text: str, among: ColumnElement, column: ColumnElement, where) -> S
     none is like what was typed."""
     filled = (column.is_not(None),) if column.expression.nullable else ()
     nearest = (
-        select(among.label("id"), column.label("near"))
+        select(among.label("id"), folded(column).label("near"))
         .where(*filled, *where)
-        .order_by(func.lower(column).op("<->>")(text))
+        .order_by(folded(column).op("<->>")(text))
         .limit(CANDIDATES)
         .subquery()
     )
-    some = exists(select(_whole(among, column.op("%>")(text), where).c.id))
+    some = exists(select(_whole(among, folded(column).op("%>")(text), where).c.id))
     return select(nearest.c.id).where(nearest.c.near.op("%>")(text), some)
 
 

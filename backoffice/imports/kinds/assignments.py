@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -40,8 +42,25 @@ def _stored_assignments(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _write_assignments(rows: list[Row], user: User | None) -> None:
-    """Each meter's assignments in the order they started, written as one batch: one the file does not end ends when
-    the meter's next one in the file starts, and one a meter is at when its row starts is ended by it."""
+    """Each meter's assignments in the order they started, written as one batch (:func:`_given`)."""
+    meter_lifecycle.assign_meters([new for _row, new in _given(rows)])
+
+
+def _rehearse() -> Callable[[list[Row]], list[Exception | None]]:
+    """The write's checks of each chunk of rows, in turn, made without writing: each row's refusal, if any."""
+    check = meter_lifecycle.AssignmentsCheck()
+
+    def refusals(rows: list[Row]) -> list[Exception | None]:
+        given = _given(rows)
+        found = dict(zip((id(row) for row, _new in given), check.refusals([new for _row, new in given]), strict=True))
+        return [found[id(row)] for row in rows]
+
+    return refusals
+
+
+def _given(rows: list[Row]) -> list[tuple[Row, meter_lifecycle.NewAssignment]]:
+    """Each row's assignment, each meter's in the order they started: one the file does not end ends when the
+    meter's next one in the file starts, and one a meter is at when its row starts is ended by it."""
     ordered = sorted(rows, key=lambda row: (row["meter_id"], row["started_on"]))
     meters = {
         meter.id: meter
@@ -56,12 +75,11 @@ def _write_assignments(rows: list[Row], user: User | None) -> None:
         ended_on = row.get("ended_on")
         if ended_on is None and following is not None and following["meter_id"] == row["meter_id"]:
             ended_on = following["started_on"]
-        given.append(
-            meter_lifecycle.NewAssignment(
-                meters[row["meter_id"]], customers[row["customer_id"]], row["started_on"], ended_on=ended_on, moves=True
-            )
+        new = meter_lifecycle.NewAssignment(
+            meters[row["meter_id"]], customers[row["customer_id"]], row["started_on"], ended_on=ended_on, moves=True
         )
-    meter_lifecycle.assign_meters(given)
+        given.append((row, new))
+    return given
 
 
 ASSIGNMENTS = ImportKind(
@@ -110,7 +128,7 @@ ASSIGNMENTS = ImportKind(
     _write_assignments,
     refers=_both(_refer_meters, _refer_customers),
     compared=("customer", "ended_on"),
-    rehearsed=True,
+    rehearse=_rehearse,
 )
 
 

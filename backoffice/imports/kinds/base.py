@@ -92,10 +92,10 @@ class ImportKind:
     """The customers the written rows touch: the verify at the end checks them."""
     compared: tuple[str, ...] = field(default=())
     """The columns a stored record is compared on (the key's aside); a difference is a conflict."""
-    rehearsed: bool = False
-    """Its rows' write depends on what is stored and on each other (a meter's assignments, in the order they
-    started): the check rehearses the write (``services.rehearsal``), so a row the write refuses is refused when
-    checked."""
+    rehearse: Callable[[], Callable[[list[Row]], list[Exception | None]]] | None = None
+    """Where its rows' write depends on what is stored and on each other (a meter's assignments, in the order they
+    started): the write's checks, made of each chunk in turn without writing (a new one for each check), each row's
+    refusal said; so a row the write refuses is refused when checked."""
     by_hand: bool = False
     """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
     total, the import waits for a second admin's approval."""

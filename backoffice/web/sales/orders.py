@@ -21,7 +21,7 @@ from backoffice.models import (
     OrderMonthTotal,
     checked_grand_total,
 )
-from backoffice.models.types import next_month_start
+from backoffice.models.types import folded, next_month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
@@ -292,8 +292,10 @@ def _filter_conditions(filters: OrderFilterForm) -> list:
     conditions = []
     if text := (filters.q.data or "").strip():
         pattern = f"%{text}%"
-        customers = select(Customer.id).where(or_(Customer.code.ilike(pattern), Customer.name.ilike(pattern)))
-        conditions.append(or_(Order.number.ilike(pattern), Order.customer_id.in_(customers)))
+        customers = select(Customer.id).where(
+            or_(folded(Customer.code).ilike(pattern), folded(Customer.name).ilike(pattern))
+        )
+        conditions.append(or_(folded(Order.number).ilike(pattern), Order.customer_id.in_(customers)))
     if filters.manager.data:
         conditions.append(Order.account_manager_id == filters.manager.data)
     if filters.month.data:

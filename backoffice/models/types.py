@@ -35,11 +35,12 @@ totals, the months, the targets): ``NUMERIC(20,2)``, so that a large distributor
 
 
 def folded(searched: ColumnElement) -> ColumnElement:
-    """What the search matches of a column, and its trigram indexes hold: ``lower(column)`` (``pg_trgm`` folds case
-    itself, so its trigrams are the column's). A search index on the column itself would also serve ``column = …``,
-    which the planner then reads from it for a key's lookup (its cost misjudged: a second for a list of keys, where
-    the key's own index takes a millisecond); on this expression it serves the search alone (migration 0079)."""
-    return func.lower(searched)
+    """What the search matches of a column, and its GIN trigram indexes hold: ``search_folded(column)``, the column
+    in small letters (``pg_trgm`` folds case itself: the column's trigrams), a function of its own (migration 0079).
+    A search index on the column itself also served ``column = …``, which the planner then read from it for a key's
+    lookup (its cost misjudged: seconds for a list of keys, where the key's own index takes a millisecond); and one on
+    ``lower(column)`` would be the GiST index's expression, read for the order alone (:func:`nearest_index`)."""
+    return func.search_folded(searched, type_=String)
 
 
 def trigram_index(table: str, *columns: str) -> Index:
@@ -63,7 +64,7 @@ def nearest_index(table: str, name: str, *, optional: bool = False) -> Index:
     empty, indexed for the rows that fill it alone (a row written without one writes nothing to it)."""
     return Index(
         f"ix_{table}_{name}_nearest",
-        folded(column(name)).label(name),
+        func.lower(column(name)).label(name),
         postgresql_using="gist",
         postgresql_ops={name: "gist_trgm_ops"},
         postgresql_where=text(f"{name} IS NOT NULL") if optional else None,

@@ -238,7 +238,7 @@ def _nearest(text: str, among: ColumnElement, column: ColumnElement, where) -> S
     nearest = (
         select(among.label("id"), folded(column).label("near"))
         .where(*filled, *where)
-        .order_by(folded(column).op("<->>")(text))
+        .order_by(func.lower(column).op("<->>")(text))
         .limit(CANDIDATES)
         .subquery()
     )

@@ -276,6 +276,14 @@ def test_the_customers_csv_has_every_customer_the_filters_select(client, finance
     assert bad.status_code == 422 and "No account manager with email nobody." in bad.get_data(as_text=True)
 
 
+def test_the_customers_csv_and_workbook_carry_each_customer_s_city_and_tax_number(client, finance):
+    CustomerFactory(code="NPWP1", name="Toko Maju", city="Bandung", tax_number="01.234.567.8-901.000")
+    (row,) = downloaded(client, "/customers/export.csv", q="NPWP1")
+    assert (row["city"], row["tax_number"]) == ("Bandung", "01.234.567.8-901.000")
+    (*_, city, tax_number) = workbook(client, "/customers/export.xlsx", q="NPWP1")[1]
+    assert (city, tax_number) == ("Bandung", "01.234.567.8-901.000")
+
+
 # Ledger movements
 
 

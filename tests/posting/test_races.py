@@ -307,7 +307,7 @@ def test_a_customer_closed_while_a_meter_is_assigned_to_it_stays_open(app):
     def close() -> None:
         customers.close_customer(db.session.get(Customer, customer_id))
 
-    race(app, assign, refused(close, customers.CustomerError, outcome))
+    race(app, assign, refused(close, customers.CustomerError, outcome), hold_after="commit")
     assert outcome["refused"].startswith("Customer SHUT cannot be closed yet. It holds meter M-1")
     assert (closed(customer_id), held_meters(customer_id)) == (False, 1)
 

@@ -55,6 +55,8 @@ CSV_COLUMNS = [
     "contact_person",
     "email",
     "phone",
+    "city",
+    "tax_number",
 ]
 PER_PAGE = 50
 TABS = ("orders", "ledger", "billing", "metering", "monthly", "documents")
@@ -189,6 +191,8 @@ def _columns():
         Customer.contact_person,
         Customer.email,
         Customer.phone,
+        Customer.city,
+        Customer.tax_number,
     ).outerjoin(Customer.account_manager)
 
 
@@ -207,6 +211,8 @@ def _cells():
             guarded(Customer.contact_person),
             guarded(Customer.email),
             guarded(Customer.phone),
+            guarded(Customer.city),
+            guarded(Customer.tax_number),
         )
         .select_from(Customer)
         .outerjoin(Customer.account_manager)
@@ -258,6 +264,8 @@ def _typed_row(row) -> list:
         row.contact_person,
         row.email,
         row.phone,
+        row.city,
+        row.tax_number,
     ]
 
 

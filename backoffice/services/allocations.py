@@ -162,11 +162,11 @@ def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
     """:func:`settle` each of the meters (locked by the caller, see :func:`lock`)."""
     ids = sorted(meter_ids)
     untrusted = verifying.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
-    for meter_id in _billed(connection, ids):
+    for meter_id in billed(connection, ids):
         settle(connection, read(connection, meter_id, user_id=user_id), untrusted=untrusted)
 
 
-def _billed(connection, meter_ids: list[int]) -> list[int]:
+def billed(connection, meter_ids: list[int]) -> list[int]:
     """The meters with an invoice, a payment or an allocation, in id order: a meter with none has nothing to settle
     (a new installation's meters, assigned by the thousand)."""
     billed = union(

@@ -153,7 +153,8 @@ class NewAssignment:
 def assign_meters(given: list[NewAssignment]) -> list[MeterAssignment]:
     """Assign each meter as :func:`assign_meter` does, in the order given, in one write: every meter and customer
     locked first, what the checks need read once for all of them, each assignment checked against those before it,
-    and the billing of every meter and customer touched recomputed once at the end."""
+    and the billing of every meter touched that has anything billed, and of its holders, recomputed once at the
+    end."""
     for new in given:
         _check_dates(new.started_on, new.ended_on)
     with transaction() as session:
@@ -167,7 +168,9 @@ def assign_meters(given: list[NewAssignment]) -> list[MeterAssignment]:
         for new in given:
             held.assign(new)
         made = held.write(session)
-        billing.recompute_billing(connection, meter_ids, customer_ids)
+        # A meter nothing was billed on moves no figure of its own or of its holders.
+        if billed := set(allocations.billed(connection, sorted(meter_ids))):
+            billing.recompute_billing(connection, billed, {new.customer.id for new in given if new.meter.id in billed})
     return made
 
 

@@ -9,6 +9,7 @@ more, so that its lines always add up to its amount.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from flask import current_app, render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from backoffice.models import Customer, DocumentKind, Invoice, MeterReading, TransactionCalculation
@@ -33,41 +35,59 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 @dataclass(frozen=True)
 class Drawing:
-    """A document as its template draws it: the template, what it is given, and the name of its file."""
+    """A document as its template draws it: the template, what it is given and the name of its file, each made in the
+    language it is drawn in (the reader's for its page, the customer's for its PDF, on demand and at a month's end
+    alike), and what it asks of the customer."""
 
     kind: DocumentKind
     customer: Customer
     reference: str
     """The invoice's number, or the statement's period (``2026-10-01..2026-10-31``)."""
     template: str
-    context: dict
-    name: str
-    """Its file's name without the extension (``invoice-INV-11``)."""
+    context: Callable[[], dict]
+    """What the template is given, made when it is drawn: its descriptions in the language it is drawn in."""
+    naming: Callable[[], str]
+    """Its file's name without the extension, in the language spoken (``faktur-INV-11``)."""
+    asks: Decimal
+    """What it asks of the customer: an invoice's outstanding, a postpaid statement's closing balance; a prepaid
+    statement's closing balance (what the wallet holds)."""
+    due_on: date | None = None
+    issued_on: date | None = None
     invoice_id: int | None = None
     period: tuple[date, date] | None = None
 
     def html(self, **more) -> str:
-        return render_template(self.template, customer=self.customer, **self.context, **more)
+        return render_template(self.template, customer=self.customer, **self.context(), **more)
+
+    @property
+    def name(self) -> str:
+        return self.naming()
 
 
 def invoice(customer: Customer, row: Invoice) -> Drawing:
     """The invoice to print on A4: who sends it and to whom, what it bills line by line, what payments pay of it,
     what it still asks and its status today, and how to pay it."""
-    today = local_today()
-    context = {
-        "row": row,
-        "billed": billed(row, customer.id),
-        "paid": allocations.by_invoice(db.session.connection(), [row.id]).get(row.id, []),
-        "status": row.status_on(today),
-        "today": today,
-    }
+
+    def context() -> dict:
+        today = local_today()
+        return {
+            "row": row,
+            "billed": billed(row, customer.id),
+            "paid": allocations.by_invoice(db.session.connection(), [row.id]).get(row.id, []),
+            "status": row.status_on(today),
+            "today": today,
+        }
+
     return Drawing(
         DocumentKind.INVOICE,
         customer,
         row.number,
         "billing/invoice_print.html",
         context,
-        f"invoice-{row.number}",
+        lambda: _("invoice-%(number)s", number=row.number),
+        asks=row.outstanding,
+        due_on=row.due_on,
+        issued_on=row.issued_on,
         invoice_id=row.id,
     )
 
@@ -76,19 +96,25 @@ def billing_statement(customer: Customer, since: date, until: date) -> Drawing:
     """The postpaid statement of account: opening balance, invoices and payments with a running balance, closing
     balance, and the aging of what is open."""
     today = local_today()
-    context = {
-        "statement": receivables.billing_statement(customer.id, since, until, today),
-        "buckets": receivables.BUCKETS,
-        "printed_at": utcnow(),
-        "today": today,
-    }
+    found = receivables.billing_statement(customer.id, since, until, today)
     return Drawing(
         DocumentKind.BILLING_STATEMENT,
         customer,
         f"{since.isoformat()}..{until.isoformat()}",
         "customers/billing_statement.html",
-        context,
-        f"postpaid-statement-{customer.code}-{since.isoformat()}-{until.isoformat()}",
+        lambda: {
+            "statement": found,
+            "buckets": receivables.BUCKETS,
+            "printed_at": utcnow(),
+            "today": today,
+        },
+        lambda: _(
+            "postpaid-statement-%(code)s-%(since)s-%(until)s",
+            code=customer.code,
+            since=since.isoformat(),
+            until=until.isoformat(),
+        ),
+        asks=found.closing,
         period=(since, until),
     )
 
@@ -97,23 +123,27 @@ def prepaid_statement(customer: Customer, period: Period) -> Drawing:
     """The prepaid statement of account: opening balance, every movement by its value date with a running balance,
     closing balance."""
     found = statements.summary(customer.id, period)
-    context = {
-        "period": period,
-        "summary": found,
-        "lines": list(statements.lines(customer.id, period, found.opening)),
-        "period_args": {"month": str(period.month)}
-        if period.month
-        else {"since": period.since.isoformat(), "until": period.until.isoformat()},
-        "printed_at": utcnow(),
-        "today": local_today(),
-    }
+
+    def context() -> dict:
+        return {
+            "period": period,
+            "summary": found,
+            "lines": list(statements.lines(customer.id, period, found.opening)),
+            "period_args": {"month": str(period.month)}
+            if period.month
+            else {"since": period.since.isoformat(), "until": period.until.isoformat()},
+            "printed_at": utcnow(),
+            "today": local_today(),
+        }
+
     return Drawing(
         DocumentKind.STATEMENT,
         customer,
         f"{period.since.isoformat()}..{period.until.isoformat()}",
         "customers/statement.html",
         context,
-        f"statement-{customer.code}-{period.slug}",
+        lambda: _("statement-%(code)s-%(period)s", code=customer.code, period=period.slug),
+        asks=found.closing,
         period=(period.since, period.until),
     )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import exists, or_, select
 
 from backoffice.models import (
@@ -29,7 +30,9 @@ from backoffice.models.billing import covers
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.services import documents, sending
+from backoffice.services.exports import csv_chunks
 from backoffice.services.statements import Period
+from backoffice.services.workbooks import xlsx_chunks
 
 BASE_URL = "http://documents.invalid/"
 """What a document's links are read against: a PDF reads only the application's own stylesheets (see
@@ -80,26 +83,74 @@ def run(
     user: User | None,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Report:
-    """Produce the month's documents (and send them when ``send``); the report of what was done."""
+    """Produce the month's documents, a folder of them per customer (and send each customer one message carrying
+    theirs when ``send``), and an index of them all; the report of what was done."""
     key = f"month-end {month}"
     report = Report(str(month))
     target = folder(month)
     target.mkdir(parents=True, exist_ok=True)
     planned = _planned(month, statements=statements, invoices=invoices)
-    written: list[Path] = []
+    index: list[list] = []
+    done = 0
     with current_app.test_request_context(base_url=BASE_URL):
-        for done, drawing in enumerate(_drawings(planned, month), start=1):
-            pdf = documents.drawn_pdf(drawing, base_url=BASE_URL)
-            path = target / f"{sending.file_name(drawing.name)}.pdf"
-            path.write_bytes(pdf)
-            written.append(path)
-            report.produced += 1
-            if send:
-                _send(drawing, pdf, key, user, report)
-            db.session.rollback()  # what was read for this document is let go before the next
+        for customer_id, theirs in _by_customer(planned):
+            customer = db.session.get(Customer, customer_id)
+            drawn = []
+            for drawing in _drawings(customer, theirs, month):
+                pdf = documents.drawn_pdf(drawing, base_url=BASE_URL)
+                with force_locale(documents.language_of(customer)):
+                    path = target / sending.file_name(customer.code) / f"{sending.file_name(drawing.name)}.pdf"
+                path.parent.mkdir(exist_ok=True)
+                path.write_bytes(pdf)
+                drawn.append((drawing, pdf, path))
+                report.produced += 1
+            outcomes = _send(customer, drawn, key, user, report) if send else {}
+            for drawing, _pdf, path in drawn:
+                recipient, outcome = outcomes.get(id(drawing), ("", NOT_SENT))
+                index.append(_indexed(customer, drawing, path.relative_to(target), recipient, outcome))
+            db.session.rollback()  # what was read for this customer is let go before the next
+            done += len(drawn)
             progress(done, len(planned))
-    report.zip_name = _zipped(month, written).name
+        report.zip_name = _zipped(month, target, index).name
     return report
+
+
+NOT_SENT = "not sent"
+INDEX_HEADER = (
+    "customer_code",
+    "customer_name",
+    "document",
+    "reference",
+    "file",
+    "amount",
+    "due_on",
+    "sent_to",
+    "outcome",
+)
+"""The columns of a month-end's index of its documents."""
+
+
+def _indexed(customer: Customer, drawing: documents.Drawing, file: Path, recipient: str, outcome: str) -> list:
+    return [
+        customer.code,
+        customer.name,
+        drawing.kind.value,
+        drawing.reference,
+        file.as_posix(),
+        drawing.asks,
+        drawing.due_on,
+        recipient,
+        outcome,
+    ]
+
+
+def _by_customer(planned):
+    """The planned documents, a customer at a time in the order of their codes: each customer's, in the plan's
+    order."""
+    theirs: dict[int, list] = {}
+    for kind, customer_id, invoice_id in planned:
+        theirs.setdefault(customer_id, []).append((kind, invoice_id))
+    return theirs.items()
 
 
 def planned(month: Month, *, statements: bool, invoices: bool) -> int:
@@ -153,10 +204,9 @@ def _planned(month: Month, *, statements: bool, invoices: bool) -> list[tuple[Do
     return planned
 
 
-def _drawings(planned, month: Month) -> Iterator[documents.Drawing]:
+def _drawings(customer: Customer, theirs, month: Month) -> Iterator[documents.Drawing]:
     period = Period.of_month(month)
-    for kind, customer_id, invoice_id in planned:
-        customer = db.session.get(Customer, customer_id)
+    for kind, invoice_id in theirs:
         if kind is DocumentKind.INVOICE:
             yield documents.invoice(customer, db.session.get(Invoice, invoice_id))
         elif kind is DocumentKind.STATEMENT:
@@ -165,27 +215,42 @@ def _drawings(planned, month: Month) -> Iterator[documents.Drawing]:
             yield documents.billing_statement(customer, period.since, period.until)
 
 
-def _send(drawing: documents.Drawing, pdf: bytes, key: str, user: User | None, report: Report) -> None:
-    customer = drawing.customer
-    if sending.sent_before(key, customer.id, drawing.kind, drawing.reference):
-        report.sent_before += 1
-        return
-    row = sending.send(drawing, pdf, user_id=user.id if user else None, run_key=key)
-    if row.outcome is SendingOutcome.SENT:
-        report.sent += 1
-    elif row.outcome is SendingOutcome.NO_ADDRESS:
-        if customer.code not in report.no_address:
-            report.no_address.append(customer.code)
-    else:
-        report.refused.append(f"{customer.code} {drawing.reference}: {row.server_reply}")
+def _send(customer: Customer, drawn, key: str, user: User | None, report: Report) -> dict[int, tuple[str, str]]:
+    """Send the customer one message carrying each of their documents this month's runs have not sent yet; what
+    came of each document (by the drawing's ``id``): where it went and the outcome."""
+    outcomes: dict[int, tuple[str, str]] = {}
+    unsent = []
+    for drawing, pdf, _path in drawn:
+        if sending.sent_before(key, customer.id, drawing.kind, drawing.reference):
+            report.sent_before += 1
+            outcomes[id(drawing)] = (customer.email or "", "sent before")
+        else:
+            unsent.append((drawing, pdf))
+    if not unsent:
+        return outcomes
+    rows = sending.send_together(unsent, user_id=user.id if user else None, run_key=key)
+    for (drawing, _pdf), row in zip(unsent, rows, strict=True):
+        outcomes[id(drawing)] = (row.recipient or "", row.outcome.value)
+        if row.outcome is SendingOutcome.SENT:
+            report.sent += 1
+        elif row.outcome is SendingOutcome.NO_ADDRESS:
+            if customer.code not in report.no_address:
+                report.no_address.append(customer.code)
+        else:
+            report.refused.append(f"{customer.code} {drawing.reference}: {row.server_reply}")
+    return outcomes
 
 
-def _zipped(month: Month, written: list[Path]) -> Path:
-    """One zip of the run's PDFs (they are compressed already: stored as they are)."""
+def _zipped(month: Month, target: Path, index: list[list]) -> Path:
+    """One zip of the run: a folder of PDFs per customer (stored as they are: compressed already) and the index of
+    every document, as CSV and as a workbook."""
     path = zip_path(month)
     partial = path.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-        for pdf in written:
-            archive.write(pdf, pdf.name)
+        for row in index:
+            archive.write(target / row[4], row[4])
+        listed = "".join(csv_chunks(INDEX_HEADER, index)).encode("utf-8-sig")
+        archive.writestr("index.csv", listed, zipfile.ZIP_DEFLATED)
+        archive.writestr("index.xlsx", b"".join(xlsx_chunks(INDEX_HEADER, index)))
     partial.replace(path)
     return path

@@ -56,10 +56,13 @@ def test_an_invoice_is_sent_as_a_pdf_in_the_customer_s_language_and_logged(clien
     (message,) = smtp.received
     assert message["To"] == "finance@acme.example"
     assert message["From"] == "PT Gas Nusantara <tagihan@gasnusantara.example>"
-    assert message["Subject"] == "Faktur INV-11 dari PT Gas Nusantara"
-    assert "Terlampir faktur INV-11" in message.get_body(("plain",)).get_content()
+    assert message["Subject"] == "Faktur INV-11 bulan November 2026 dari PT Gas Nusantara"
+    body = message.get_body(("plain",)).get_content()
+    assert "Faktur INV-11: Rp500.000,00 jatuh tempo 30 Nov 2026." in body
+    assert message["Date"].datetime.tzinfo is not None and message["Content-Language"] == "id"
+    assert message["Message-ID"].endswith("@gasnusantara.example>")
     (attachment,) = list(message.iter_attachments())
-    assert attachment.get_filename() == "invoice-INV-11.pdf" and attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "faktur-INV-11.pdf" and attachment.get_content_type() == "application/pdf"
     pdf = attachment.get_content()
     (path := tmp_path / "sent.pdf").write_bytes(pdf)
     said = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True).stdout
@@ -129,7 +132,9 @@ def test_a_statement_is_sent_for_the_period_its_page_shows(client, finance, smtp
     )
     assert response.status_code == 302 and "since=2026-10-01" in response.headers["Location"]
     (message,) = smtp.received
-    assert message["Subject"] == "Laporan rekening dari PT Gas Nusantara"
+    assert message["Subject"].startswith("Laporan rekening pascabayar periode 1 Okt 2026 – ")
+    assert message["Subject"].endswith(" dari PT Gas Nusantara")
+    assert "Laporan rekening pascabayar periode 1 Okt 2026 – " in message.get_body(("plain",)).get_content()
     (attachment,) = list(message.iter_attachments())
     (path := tmp_path / "statement.pdf").write_bytes(attachment.get_content())
     said = " ".join(

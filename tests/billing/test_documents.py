@@ -162,3 +162,77 @@ def test_a_clerk_sets_a_customers_documents_language_and_one_not_offered_is_refu
     assert saved.status_code == 302, saved.get_data(as_text=True)
     db.session.rollback()
     assert db.session.scalar(sa.select(Customer.language).where(Customer.code == "ACME")) == "vi"
+
+
+LONG_NAME = "PT Perusahaan Gas Alam Nusantara Sejahtera Makmur Abadi Jaya Sentosa Internasional Tbk"
+EDGE = 5 / 25.4 * 72
+"""5 mm, in the points a PDF measures in: no word lies nearer a page's edge."""
+
+
+@pytest.fixture
+def commercial(app):
+    """A commercial customer whose figures run to billions, with a long name and address: its wallet, its meter read
+    and invoiced, a payment beyond the invoice (a negative balance on the postpaid statement), then an invoice of
+    which the payment's credit leaves most open (its aging)."""
+    issuer.save(ISSUER, version=None)
+    customer = CustomerFactory(
+        code="KOMERSIAL-0001",
+        name=LONG_NAME,
+        address="Kawasan Industri Jababeka II, Jl. Industri Selatan 5 Blok PP No. 1A-1B, Cikarang, Bekasi 17550",
+    )
+    meter = MeterFactory(serial="M-KOMERSIAL-000000000001")
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
+    wallet.recharge(customer, D("9876543210.00"), value_date=date(2026, 10, 2))
+    metering.set_pricing(customer.id, date(2026, 9, 1), D("7500.00"), D("1.020000"))
+    metering.record_reading(meter.id, date(2026, 10, 12), D("600000"))
+    invoice = billing.add_invoice(
+        meter, "FKT/2026/10/000052", D("4709125000.00"), date(2026, 10, 31), date(2026, 11, 15)
+    )
+    billing.add_payment(meter, D("5000000000.00"), date(2026, 11, 2), reference="TRF-2026-11-02-000123456789")
+    billing.add_invoice(meter, "FKT/2026/11/000001", D("1234567890.00"), date(2026, 11, 3), date(2026, 11, 4))
+    return invoice
+
+
+def words_near_the_edge(body: bytes, tmp_path) -> list[str]:
+    """The words of the PDF that lie within 5 mm of their page's edge, with where they lie."""
+    path = tmp_path / "boxes.pdf"
+    path.write_bytes(body)
+    boxes = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    near = []
+    for page in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', boxes, re.S):
+        width, height = float(page[1]), float(page[2])
+        for word in re.finditer(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', page[3]
+        ):
+            x_min, y_min, x_max, y_max = (float(word[n]) for n in range(1, 5))
+            if x_min < EDGE or y_min < EDGE or x_max > width - EDGE or y_max > height - EDGE:
+                near.append(f"{word[5]} ({x_min:.0f}–{x_max:.0f} of {width:.0f})")
+    return near
+
+
+@pytest.mark.parametrize("language", ["id", "vi"])
+def test_every_document_lies_within_its_page_with_billions_and_long_names(
+    client, finance, commercial, language, tmp_path
+):
+    """Each document a customer receives, drawn with amounts in the billions and a long name, keeps every word 5 mm
+    inside its page, every amount whole (a negative one on one line), whatever its language."""
+    db.session.scalar(sa.select(Customer).where(Customer.code == "KOMERSIAL-0001")).language = language
+    db.session.commit()
+    documents = {
+        "invoice": f"/customers/KOMERSIAL-0001/invoices/{commercial.id}.pdf",
+        "prepaid": "/customers/KOMERSIAL-0001/statement.pdf?month=2026-10",
+        "postpaid": "/customers/KOMERSIAL-0001/billing-statement.pdf?since=2026-10-01",
+    }
+    amounts = {
+        "invoice": ["4.709.125.000,00"],
+        "prepaid": ["9.876.543.210,00", "4.590.000.000,00"],
+        "postpaid": ["4.709.125.000,00", "5.000.000.000,00", "943.692.890,00", "-(Rp)?290.875.000,00"],
+    }
+    for name, url in documents.items():
+        response = client.get(url)
+        assert response.status_code == 200, (name, response.get_data(as_text=True)[:300])
+        body = response.get_data()
+        assert words_near_the_edge(body, tmp_path) == [], name
+        text = pdf_text(body, tmp_path, name)
+        for amount in amounts[name]:
+            assert re.search(rf"(?<![\d.]){amount.replace('.', '[.]')}", text), (name, amount, text)

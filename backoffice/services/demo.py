@@ -77,8 +77,12 @@ ISSUER = {
     "email": "tagihan@gasnusantara.example",
     "phone": "+62 21 5080 0000",
     "bank_accounts": "Mandiri 123-00-0987654-3 a.n. PT Gas Nusantara\nBCA 012 345 6789 a.n. PT Gas Nusantara",
-    "payment_instructions": "Transfer ke salah satu rekening di atas dan cantumkan nomor faktur sebagai berita "
+    "payment_instructions_id": "Transfer ke salah satu rekening di atas dan cantumkan nomor faktur sebagai berita "
     "transfer.",
+    "payment_instructions_vi": "Chuyển khoản vào một trong các tài khoản trên và ghi số hóa đơn trong nội dung "
+    "chuyển khoản.",
+    "payment_instructions_en": "Transfer to one of the accounts above and quote the invoice number as the "
+    "transfer's reference.",
 }
 """The demo's issuer; its tax number written as the installation's country writes one."""
 MONTHS = 6

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.models import Issuer
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import count_text
+from backoffice.platform.i18n import LANGUAGES, count_text, language
 from backoffice.services import ChangedMeanwhile, expect_version, transaction
 from backoffice.services.workbooks import XML_UNFIT
 
@@ -51,8 +51,10 @@ TAX_NUMBERS = {
 }
 ANY_TAX_NUMBER = TaxNumber(_l("Tax number"), None)
 
+INSTRUCTIONS = {language: f"payment_instructions_{language}" for language in LANGUAGES}
+"""The field of the payment instructions in each language a document is written in."""
 LIMITS = {"name": 200, "address": 500, "tax_number": 40, "email": 254, "phone": 40, "bank_accounts": 2000}
-LIMITS["payment_instructions"] = 2000
+LIMITS |= dict.fromkeys(INSTRUCTIONS.values(), 2000)
 
 
 class IssuerError(ValueError):
@@ -71,7 +73,9 @@ class Details:
     address: str = ""
     tax_number: str = ""
     bank_accounts: str = ""
-    payment_instructions: str = ""
+    payment_instructions_id: str = ""
+    payment_instructions_vi: str = ""
+    payment_instructions_en: str = ""
     email: str = ""
     phone: str = ""
     logo: bytes | None = None
@@ -92,6 +96,12 @@ class Details:
     def bank_lines(self) -> list[str]:
         return [line for line in self.bank_accounts.splitlines() if line.strip()]
 
+    @property
+    def payment_instructions(self) -> str:
+        """The payment instructions in the language spoken now (a document's: its customer's); none where the
+        issuer wrote none in it, never another language's."""
+        return getattr(self, INSTRUCTIONS.get(language(), ""), "")
+
 
 def current() -> Details:
     """The issuer as saved, else as the installation's settings name it."""
@@ -104,7 +114,7 @@ def current() -> Details:
         address=row.address,
         tax_number=row.tax_number,
         bank_accounts=row.bank_accounts,
-        payment_instructions=row.payment_instructions,
+        **{field: getattr(row, field) for field in INSTRUCTIONS.values()},
         email=row.email,
         phone=row.phone,
         logo=row.logo,
@@ -155,7 +165,7 @@ def tax_number_rule() -> TaxNumber:
 
 def _checked_text(field: str, value: str) -> str:
     text = (value or "").replace("\r\n", "\n").strip()
-    if field not in ("address", "bank_accounts", "payment_instructions"):
+    if field not in ("address", "bank_accounts", *INSTRUCTIONS.values()):
         text = " ".join(text.split())
     if re.search(XML_UNFIT, text):
         raise IssuerError(_("This text holds a character a document cannot print: remove it."), field)

@@ -26,7 +26,7 @@ GIVEN = {
     "email": "billing@gasnusantara.example",
     "phone": "+62 21 555 0100",
     "bank_accounts": "Bank Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara\nBCA 987 654 3210 a.n. PT Gas Nusantara",
-    "payment_instructions": "Quote the invoice number as the transfer's reference.",
+    "payment_instructions_en": "Quote the invoice number as the transfer's reference.",
 }
 
 

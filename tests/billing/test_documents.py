@@ -26,7 +26,8 @@ ISSUER = {
     "address": "Jl. Jend. Sudirman Kav. 1, Jakarta 10220",
     "tax_number": "01.234.567.8-901.000",
     "bank_accounts": "Bank Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara",
-    "payment_instructions": "Cantumkan nomor faktur sebagai berita transfer.",
+    "payment_instructions_id": "Cantumkan nomor faktur sebagai berita transfer.",
+    "payment_instructions_vi": "Ghi số hóa đơn trong nội dung chuyển khoản.",
 }
 WORDS = {
     "id": ("Faktur INV-11", "Jatuh tempo", "Cantumkan INV-11 sebagai referensi pembayaran.", "12 Okt 2026"),
@@ -87,7 +88,9 @@ def test_the_invoice_pdf_bills_each_reading_and_how_to_pay_in_the_customers_lang
     assert title in text and due in text and reference in text and first_day in text
     assert "PT Gas Nusantara" in text and "NPWP 01.234.567.8-901.000" in text
     assert "Bank Mandiri 123-00-0456789-0 a.n. PT Gas Nusantara" in text
-    assert "Cantumkan nomor faktur sebagai berita transfer." in text
+    # The issuer's payment instructions in the document's language, never another's.
+    instructions = {"id": "Cantumkan nomor faktur sebagai berita transfer.", "vi": "Ghi số hóa đơn trong nội dung"}
+    assert instructions[language] in text and instructions[{"id": "vi", "vi": "id"}[language]] not in text
     assert "Acme Hotel" in text and "M-A" in text
     # Each reading: its volume, its Sm³, the price and what it costs; then what the invoice asks beyond them.
     for volume, sm3, amount in (("100,0000", "102,0000", "765.000"), ("40,5000", "41,3100", "309.825")):

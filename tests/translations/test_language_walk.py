@@ -114,6 +114,7 @@ TYPED = [
     *demo.CUSTOMERS,
     *(name for name, _email in demo.MANAGERS),
     *demo.USER_NAMES.values(),
+    demo.ISSUER["payment_instructions_en"],  # the issuer's instructions for documents in English
     "Opening deposit",
     "Monthly reading",
     "Salah input setoran",

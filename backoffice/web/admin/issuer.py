@@ -33,10 +33,20 @@ class IssuerForm(Versioned, FlaskForm):
         description=_l("One bank account a line: the bank, its number and its holder."),
         render_kw={"rows": 3},
     )
-    payment_instructions = TextAreaField(
-        _l("Payment instructions"),
-        description=_l("Printed under the bank accounts: how to pay, and which reference to quote."),
-        render_kw={"rows": 3},
+    payment_instructions_id = TextAreaField(
+        _l("Payment instructions (Bahasa Indonesia)"),
+        description=_l("Printed under the bank accounts of each document in this language: how to pay."),
+        render_kw={"rows": 3, "lang": "id"},
+    )
+    payment_instructions_vi = TextAreaField(
+        _l("Payment instructions (Tiếng Việt)"),
+        description=_l("Printed under the bank accounts of each document in this language: how to pay."),
+        render_kw={"rows": 3, "lang": "vi"},
+    )
+    payment_instructions_en = TextAreaField(
+        _l("Payment instructions (English)"),
+        description=_l("Printed under the bank accounts of each document in this language: how to pay."),
+        render_kw={"rows": 3, "lang": "en"},
     )
     logo_file = FileField(_l("Logo"), description=_l("A PNG or JPEG picture of at most 200 KB."))
     remove_logo = BooleanField(_l("Remove the logo"))

@@ -228,8 +228,8 @@ def _asked(drawing: documents.Drawing) -> str:
 
 def file_name(name: str) -> str:
     """A file's name made of what a name holds safely everywhere: letters without their marks, digits, ``.``, ``_``
-    and ``-`` (``hoa-don-INV_1``, from "hóa-đơn-INV/1")."""
-    plain = unicodedata.normalize("NFKD", name.replace("đ", "d").replace("Đ", "D"))
+    and ``-`` for a space (``hoa-don-INV_1``, from "hóa đơn-INV/1")."""
+    plain = unicodedata.normalize("NFKD", "-".join(name.replace("đ", "d").replace("Đ", "D").split()))
     return re.sub(r"[^A-Za-z0-9._-]", "_", "".join(char for char in plain if not unicodedata.combining(char)))
 
 

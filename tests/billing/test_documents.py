@@ -146,6 +146,7 @@ def test_a_statement_as_pdf_is_dated_the_day_it_is_printed_and_closes_on_it(
     today = named_today(language)
     assert {"id": "Tanggal laporan rekening", "vi": "Ngày sao kê"}[language] in text and today in text
     assert "PT Gas Nusantara" in text and "NPWP 01.234.567.8-901.000" in text and "Bank Mandiri" in text
+    assert "nạp nạp" not in text and "khối lượng" not in text.lower()  # the glossary's words, none said twice
     page = client.get(f"/customers/ACME/statement?month={month}").get_data(as_text=True)
     assert f'<td id="closing-date">{named_today("en")}</td>' in page  # never the month's last day, still to come
 

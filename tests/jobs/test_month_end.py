@@ -83,19 +83,19 @@ def test_a_worker_makes_and_sends_the_month_s_documents_once_however_often_it_ru
         assert beta["Subject"] == "Sao kê tài khoản tháng 10 năm 2026 từ PT Gas Nusantara"
         assert sorted(part.get_filename() for part in acme.iter_attachments()) == [
             "faktur-INV-10.pdf",
-            "laporan-pascabayar-ACME-2026-10-01-2026-10-31.pdf",
             "laporan-rekening-ACME-2026-10.pdf",
+            "laporan-rekening-pascabayar-ACME-2026-10-01-2026-10-31.pdf",
         ]
         body = acme.get_body(("plain",)).get_content()
         assert "Faktur INV-10: Rp75.000,00 jatuh tempo 15 Nov 2026." in body
-        assert "Laporan rekening pascabayar periode Oktober 2026: tagihan Rp75.000,00." in body
+        assert "Laporan rekening pascabayar periode Oktober 2026: Rp75.000,00 jatuh tempo." in body
         for message in (acme, beta):
             assert message["Date"] is not None and message["Message-ID"].endswith("@gasnusantara.example>")
         names = sorted(path.relative_to(october).as_posix() for path in october.rglob("*.pdf"))
         assert names == [
             "ACME/faktur-INV-10.pdf",
-            "ACME/laporan-pascabayar-ACME-2026-10-01-2026-10-31.pdf",
             "ACME/laporan-rekening-ACME-2026-10.pdf",
+            "ACME/laporan-rekening-pascabayar-ACME-2026-10-01-2026-10-31.pdf",
             "BETA/sao-ke-BETA-2026-10.pdf",
             "GAMMA/statement-GAMMA-2026-10.pdf",
         ]
@@ -106,7 +106,7 @@ def test_a_worker_makes_and_sends_the_month_s_documents_once_however_often_it_ru
         acme_at, beta_at = "finance@acme.example", "beta@bakery.example"
         assert seen == [
             ("ACME", "ACME/laporan-rekening-ACME-2026-10.pdf", "925000.00", acme_at, "sent"),
-            ("ACME", "ACME/laporan-pascabayar-ACME-2026-10-01-2026-10-31.pdf", "75000.00", acme_at, "sent"),
+            ("ACME", "ACME/laporan-rekening-pascabayar-ACME-2026-10-01-2026-10-31.pdf", "75000.00", acme_at, "sent"),
             ("ACME", "ACME/faktur-INV-10.pdf", "75000.00", acme_at, "sent"),
             ("BETA", "BETA/sao-ke-BETA-2026-10.pdf", "1000000.00", beta_at, "sent"),
             ("GAMMA", "GAMMA/statement-GAMMA-2026-10.pdf", "1000000.00", "", "no_address"),

@@ -31,6 +31,7 @@ def _customer_options(command):
             click.option("--address", metavar="TEXT", help="The customer's address ('' clears it)."),
             click.option("--city", metavar="TEXT", help="The customer's city ('' clears it)."),
             click.option("--tax-number", metavar="NUMBER", help="The customer's tax number ('' clears it)."),
+            click.option("--tax-status", metavar="STATUS", help="taxed, exempt or zero_rated (VAT at 0 %)."),
         ]
     ):
         command = option(command)

@@ -2,7 +2,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, text, true
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import Balance, Money, nearest_index, str_enum, trigram_index, utcnow
@@ -52,6 +52,15 @@ class CustomerStatus(enum.StrEnum):
     SUSPENDED = "suspended"
 
 
+class TaxStatus(enum.StrEnum):
+    """How the tax office treats what the customer is sold: VAT charged at the rate in force (``taxed``), none
+    (``exempt``), or charged at 0 % (``zero_rated``, reported as such)."""
+
+    TAXED = "taxed"
+    EXEMPT = "exempt"
+    ZERO_RATED = "zero_rated"
+
+
 SUSPENDED = text(f"status = '{CustomerStatus.SUSPENDED}'")
 """The suspended customers, a few of them: counted off an index of them alone."""
 OWING = text("amount_due > 0 OR overpayment > 0")
@@ -71,6 +80,9 @@ class Customer(db.Model):
         nearest_index("customers", "code"),
         nearest_index("customers", "name"),
         *(nearest_index("customers", name, optional=True) for name in ("contact_person", "email", "phone")),
+        CheckConstraint(
+            "tax_status IN (" + ", ".join(f"'{status.value}'" for status in TaxStatus) + ")", name="tax_status_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +110,10 @@ class Customer(db.Model):
     city: Mapped[str | None] = mapped_column(String(100))
     tax_number: Mapped[str | None] = mapped_column(String(40))
     """As the tax office writes it: NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
+    tax_status: Mapped[str] = mapped_column(
+        String(12), default=TaxStatus.TAXED.value, server_default=TaxStatus.TAXED.value
+    )
+    """A :class:`TaxStatus`' value."""
     language: Mapped[str | None] = mapped_column(String(5))
     """The language the customer's documents and e-mails are written in (``id``, ``vi``, ``en``); none: the
     installation's."""

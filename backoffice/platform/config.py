@@ -598,7 +598,8 @@ class Settings:
         _unset_if_empty,
         "BACKOFFICE_MAIL_FROM",
         None,
-        "the address documents are sent from (`Tagihan PT Gas Nusantara <tagihan@gasnusantara.co.id>`)",
+        "the address documents are sent from (`Tagihan PT Gas Nusantara <tagihan@gasnusantara.co.id>`); each "
+        "message's `Message-ID` is of its domain, and carries a `Date`",
         default_in_words="unset: the issuer's e-mail address (**Issuer**)",
     )
     documents_folder: str | None = _setting(

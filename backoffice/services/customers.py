@@ -26,6 +26,7 @@ from backoffice.models import (
     HistoryOperation,
     MeterAssignment,
     RecalculationRequest,
+    TaxStatus,
     User,
     record,
 )
@@ -68,6 +69,8 @@ class Details:
     address: str | None = None
     city: str | None = None
     tax_number: str | None = None
+    tax_status: str = TaxStatus.TAXED.value
+    """How the tax office treats what the customer is sold (:class:`TaxStatus`)."""
     language: str | None = None
     """The language of the customer's documents; none: the installation's."""
 
@@ -193,6 +196,7 @@ def checked_details(details: Details) -> dict:
         "tax_number": _one_line(
             _text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number")
         ),
+        "tax_status": _tax_status(details.tax_status),
         "language": _language(details.language),
     }
 
@@ -309,6 +313,12 @@ def _one_line(text: str | None, field: str, what: str) -> str | None:
         return one_line(text, str(what)) if text else text
     except NotOneLine as refusal:
         raise CustomerError(str(refusal), field) from None
+
+
+def _tax_status(value: str) -> str:
+    if value not in {status.value for status in TaxStatus}:
+        raise CustomerError(_("Choose taxed, exempt or zero-rated."), "tax_status")
+    return value
 
 
 def _language(value: str | None) -> str | None:

@@ -112,6 +112,7 @@ HEADINGS = {
     "stored": _l("stored"),
     "target_amount": _l("target_amount"),
     "tax_number": _l("tax_number"),
+    "tax_status": _l("tax_status"),
     "total_price": _l("total_price"),
     "total_recharged": _l("total_recharged"),
     "total_spent": _l("total_spent"),

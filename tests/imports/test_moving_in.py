@@ -447,6 +447,44 @@ def test_the_command_sets_and_clears_a_customers_city_and_tax_number(app, runner
     assert (customer.city, customer.tax_number, customer.phone) == (None, "01.2", "0812 3456")
 
 
+def test_a_customers_tax_status_is_kept_from_its_form_its_command_and_its_import(
+    app, client, finance, runner, tmp_path
+):
+    customer = CustomerFactory(code="PAJAK", name="Toko Pajak")
+    assert customer.tax_status == "taxed"
+    form = client.get(f"/customers/{customer.code}/edit").get_data(as_text=True)
+    assert 'name="tax_status"' in form and "Exempt from VAT" in form
+    refused = client.post(
+        f"/customers/{customer.code}/edit", data={"name": "Toko Pajak", "tax_status": "sometimes", "version": "1"}
+    )
+    assert refused.status_code == 422 and "Choose taxed, exempt or zero-rated." in refused.get_data(as_text=True)
+    sent = client.post(
+        f"/customers/{customer.code}/edit", data={"name": "Toko Pajak", "tax_status": "exempt", "version": "1"}
+    )
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+    db.session.expire_all()
+    assert customer.tax_status == "exempt"
+    assert "exempt from VAT" in client.get(f"/customers/{customer.code}").get_data(as_text=True)
+
+    wrong = runner.invoke(args=["customers", "edit", "PAJAK", "--tax-status", "sometimes"])
+    assert wrong.exit_code != 0 and "Choose taxed, exempt or zero-rated." in wrong.output
+    edited = runner.invoke(args=["customers", "edit", "PAJAK", "--tax-status", "zero_rated"])
+    assert edited.exit_code == 0, edited.output
+    db.session.expire_all()
+    assert customer.tax_status == "zero_rated"
+
+    sheet = "Kode;Nama;Status PPN\nBEBAS1;Klinik Sehat;Bebas PPN\nNOL1;Eksportir Jaya;0%\nKENA1;Toko Biasa;\n"
+    result = imported(runner, tmp_path, "customers", "pelanggan.csv", f"{sheet}APA1;Toko Apa;kadang\n".encode())
+    assert result.exit_code != 0 and "Write taxed, exempt or zero-rated." in result.output, result.output
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 1  # nothing written
+    written = imported(runner, tmp_path, "customers", "pelanggan.csv", sheet.encode())
+    assert written.exit_code == 0 and "  Status PPN → Tax status (tax_status)" in written.output, written.output
+    kept = dict(db.session.execute(sa.select(Customer.code, Customer.tax_status)).all())
+    assert (kept["BEBAS1"], kept["NOL1"], kept["KENA1"]) == ("exempt", "zero_rated", "taxed")
+    (row,) = [row for row in client.get("/customers/export.csv?q=BEBAS1").get_data(as_text=True).splitlines()[1:]]
+    assert row.endswith(",exempt")
+
+
 def test_as_the_runtime_role_a_clerk_maps_a_column_and_real_workers_check_and_write(app, runtime_url, redis_url):
     """A meter reader's sheet whose meter column no field knows: the page keeps it for its columns to be mapped,
     and the web and the workers run as the role production serves with."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.imports import values as read
+from backoffice.imports.files import folded
 from backoffice.imports.kinds.base import (
     MANAGER,
     Field,
@@ -22,6 +24,7 @@ from backoffice.imports.kinds.base import (
 from backoffice.models import (
     AccountManager,
     Customer,
+    TaxStatus,
     User,
 )
 from backoffice.services import customers
@@ -39,7 +42,31 @@ def _details(row: Row) -> Details:
         address=row.get("address") or None,
         city=row.get("city") or None,
         tax_number=row.get("tax_number") or None,
+        tax_status=row.get("tax_status") or TaxStatus.TAXED.value,
     )
+
+
+TAX_STATUS_WORDS = {
+    TaxStatus.TAXED.value: ("taxed", "vat", "ppn", "kena pajak", "kena ppn", "pkp", "chịu thuế", "có thuế"),
+    TaxStatus.EXEMPT.value: (
+        "exempt",
+        "vat exempt",
+        "bebas",
+        "bebas ppn",
+        "dibebaskan",
+        "miễn thuế",
+        "không chịu thuế",
+    ),
+    TaxStatus.ZERO_RATED.value: ("zero-rated", "0%", "tarif 0%", "thuế suất 0%"),
+}
+"""How a file writes each tax status, in en, id and vi, read as headers are (without case, marks or punctuation)."""
+TAX_STATUSES = {folded(word): status for status, words in TAX_STATUS_WORDS.items() for word in words}
+
+
+def _tax_status(value: object) -> str:
+    if (status := TAX_STATUSES.get(folded(read.text(value, 40)))) is None:
+        raise read.Refused(_("Write taxed, exempt or zero-rated."))
+    return status
 
 
 def _refer_customer_details(rows: list[Row]) -> dict[int, tuple[str, str]]:
@@ -68,6 +95,7 @@ def _stored_customers(rows: list[Row]) -> dict[tuple, Row]:
         Customer.address,
         Customer.city,
         Customer.tax_number,
+        Customer.tax_status,
     ).outerjoin(AccountManager, AccountManager.id == Customer.account_manager_id)
     found = _stored(query, [Customer.code], rows, [(row["code"],) for row in rows])
     for record in found.values():
@@ -212,13 +240,31 @@ CUSTOMERS = ImportKind(
             _text(40),
             aliases=("tax id", "tax_id", "vat", "npwp", "no npwp", "ma so thue", "mst", "kra pin", "pin no"),
         ),
+        Field(
+            "tax_status",
+            _l("Tax status"),
+            _tax_status,
+            default=TaxStatus.TAXED.value,
+            aliases=("vat status", "tax treatment", "status pajak", "status ppn", "tinh trang thue", "loai thue"),
+        ),
     ),
     ("code",),
     _stored_customers,
     _write_customers,
     refers=_refer_customer_details,
     customers=lambda rows: set(_ids(Customer, Customer.code, {row["code"] for row in rows}).values()),
-    compared=("name", "manager", "suspend_below", "contact_person", "email", "phone", "address", "city", "tax_number"),
+    compared=(
+        "name",
+        "manager",
+        "suspend_below",
+        "contact_person",
+        "email",
+        "phone",
+        "address",
+        "city",
+        "tax_number",
+        "tax_status",
+    ),
 )
 
 

@@ -15,7 +15,7 @@ from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from backoffice.models import AccountManager, Customer, CustomerStatus, Role
+from backoffice.models import AccountManager, Customer, CustomerStatus, Role, TaxStatus
 from backoffice.models.types import folded
 from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.platform.money import ZERO
@@ -57,6 +57,7 @@ CSV_COLUMNS = [
     "phone",
     "city",
     "tax_number",
+    "tax_status",
 ]
 PER_PAGE = 50
 TABS = ("orders", "ledger", "billing", "metering", "monthly", "documents")
@@ -113,6 +114,16 @@ class CustomerFields(FlaskForm):
         validators=[Length(max=40, message=_l("Use at most 40 characters."))],
         description=_l("As the tax office writes it (NPWP, MST, KRA PIN)."),
     )
+    tax_status = SelectField(
+        _l("Tax status"),
+        choices=[
+            SelectChoice(TaxStatus.TAXED.value, _l("Taxed: VAT at the rate in force")),
+            SelectChoice(TaxStatus.EXEMPT.value, _l("Exempt from VAT")),
+            SelectChoice(TaxStatus.ZERO_RATED.value, _l("Zero-rated: VAT at 0 %")),
+        ],
+        default=TaxStatus.TAXED.value,
+        validate_choice=False,  # the service refuses a status not offered, under the field
+    )
     language = SelectField(
         _l("Documents' language"),
         choices=[SelectChoice("", _l("The installation's"))]
@@ -137,6 +148,7 @@ class CustomerFields(FlaskForm):
             address=self.address.data,
             city=self.city.data,
             tax_number=self.tax_number.data,
+            tax_status=self.tax_status.data or "",
             language=self.language.data or None,
         )
 
@@ -193,6 +205,7 @@ def _columns():
         Customer.phone,
         Customer.city,
         Customer.tax_number,
+        Customer.tax_status,
     ).outerjoin(Customer.account_manager)
 
 
@@ -213,6 +226,7 @@ def _cells():
             guarded(Customer.phone),
             guarded(Customer.city),
             guarded(Customer.tax_number),
+            Customer.tax_status,
         )
         .select_from(Customer)
         .outerjoin(Customer.account_manager)
@@ -266,6 +280,7 @@ def _typed_row(row) -> list:
         row.phone,
         row.city,
         row.tax_number,
+        row.tax_status,
     ]
 
 

@@ -98,14 +98,18 @@ def drawn_pages(month) -> list[str]:
     from flask import current_app
     from flask_babel import force_locale
 
+    from backoffice.models import Customer
+    from backoffice.platform.extensions import db
     from backoffice.services import documents, month_end
 
     planned = month_end._planned(month, statements=True, invoices=True)
     pages = []
     with current_app.test_request_context(base_url=month_end.BASE_URL):
-        for drawing in month_end._drawings(planned, month):
-            with force_locale(documents.language_of(drawing.customer)):
-                pages.append(drawing.html(as_pdf=True))
+        for customer_id, theirs in month_end._by_customer(planned):
+            customer = db.session.get(Customer, customer_id)
+            for drawing in month_end._drawings(customer, theirs, month):
+                with force_locale(documents.language_of(customer)):
+                    pages.append(drawing.html(as_pdf=True))
     return pages
 
 

@@ -183,6 +183,9 @@ def commercial(app):
         code="KOMERSIAL-0001",
         name=LONG_NAME,
         address="Kawasan Industri Jababeka II, Jl. Industri Selatan 5 Blok PP No. 1A-1B, Cikarang, Bekasi 17550",
+        city="Kabupaten Bekasi",
+        tax_number="09.876.543.2-109.000",
+        tax_status="zero_rated",
     )
     meter = MeterFactory(serial="M-KOMERSIAL-000000000001")
     meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
@@ -238,5 +241,7 @@ def test_every_document_lies_within_its_page_with_billions_and_long_names(
         body = response.get_data()
         assert words_near_the_edge(body, tmp_path) == [], name
         text = pdf_text(body, tmp_path, name)
+        # The customer as the tax office knows it: its tax number and status, on every document.
+        assert "NPWP 09.876.543.2-109.000" in text and {"id": "Tarif 0%", "vi": "Thuế suất 0%"}[language] in text
         for amount in amounts[name]:
             assert re.search(rf"(?<![\d.]){amount.replace('.', '[.]')}", text), (name, amount, text)

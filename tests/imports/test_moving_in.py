@@ -472,6 +472,7 @@ def test_a_customers_tax_status_is_kept_from_its_form_its_command_and_its_import
     assert edited.exit_code == 0, edited.output
     db.session.expire_all()
     assert customer.tax_status == "zero_rated"
+    assert "zero-rated: VAT at 0 %" in client.get(f"/customers/{customer.code}").get_data(as_text=True)
 
     sheet = "Kode;Nama;Status PPN\nBEBAS1;Klinik Sehat;Bebas PPN\nNOL1;Eksportir Jaya;0%\nKENA1;Toko Biasa;\n"
     result = imported(runner, tmp_path, "customers", "pelanggan.csv", f"{sheet}APA1;Toko Apa;kadang\n".encode())

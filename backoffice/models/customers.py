@@ -80,9 +80,7 @@ class Customer(db.Model):
         nearest_index("customers", "code"),
         nearest_index("customers", "name"),
         *(nearest_index("customers", name, optional=True) for name in ("contact_person", "email", "phone")),
-        CheckConstraint(
-            "tax_status IN (" + ", ".join(f"'{status.value}'" for status in TaxStatus) + ")", name="tax_status_known"
-        ),
+        CheckConstraint("tax_status IN ('exempt', 'zero_rated')", name="tax_status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -110,10 +108,9 @@ class Customer(db.Model):
     city: Mapped[str | None] = mapped_column(String(100))
     tax_number: Mapped[str | None] = mapped_column(String(40))
     """As the tax office writes it: NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
-    tax_status: Mapped[str] = mapped_column(
-        String(12), default=TaxStatus.TAXED.value, server_default=TaxStatus.TAXED.value
-    )
-    """A :class:`TaxStatus`' value."""
+    tax_status: Mapped[str | None] = mapped_column(String(12))
+    """A :class:`TaxStatus`' value; none: ``taxed``, as every customer is unless told (a customer's versions before
+    the column were written keep their seals: a NULL column is left out of a seal)."""
     language: Mapped[str | None] = mapped_column(String(5))
     """The language the customer's documents and e-mails are written in (``id``, ``vi``, ``en``); none: the
     installation's."""

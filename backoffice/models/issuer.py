@@ -23,10 +23,12 @@ class Issuer(db.Model):
     """NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
     bank_accounts: Mapped[str] = mapped_column(Text, default="")
     """One account a line: bank, account number, holder."""
-    payment_instructions_id: Mapped[str] = mapped_column(Text, default="")
-    payment_instructions_vi: Mapped[str] = mapped_column(Text, default="")
-    payment_instructions_en: Mapped[str] = mapped_column(Text, default="")
-    """How to pay, in each language a document is written in: each document prints its own language's."""
+    payment_instructions: Mapped[str] = mapped_column(Text, default="")
+    """How to pay, printed on a document whose language has no text of its own below."""
+    payment_instructions_id: Mapped[str | None] = mapped_column(Text)
+    payment_instructions_vi: Mapped[str | None] = mapped_column(Text)
+    payment_instructions_en: Mapped[str | None] = mapped_column(Text)
+    """How to pay, in each language a document is written in (none: not written)."""
     email: Mapped[str] = mapped_column(String(254), default="")
     """The address documents are sent from and customers answer to."""
     phone: Mapped[str] = mapped_column(String(40), default="")

@@ -69,8 +69,8 @@ class Details:
     address: str | None = None
     city: str | None = None
     tax_number: str | None = None
-    tax_status: str = TaxStatus.TAXED.value
-    """How the tax office treats what the customer is sold (:class:`TaxStatus`)."""
+    tax_status: str | None = TaxStatus.TAXED.value
+    """How the tax office treats what the customer is sold (:class:`TaxStatus`; none: taxed)."""
     language: str | None = None
     """The language of the customer's documents; none: the installation's."""
 
@@ -315,10 +315,11 @@ def _one_line(text: str | None, field: str, what: str) -> str | None:
         raise CustomerError(str(refusal), field) from None
 
 
-def _tax_status(value: str) -> str:
-    if value not in {status.value for status in TaxStatus}:
+def _tax_status(value: str | None) -> str | None:
+    """The status as it is stored: none for taxed (the rule), else exempt or zero-rated."""
+    if value and value not in {status.value for status in TaxStatus}:
         raise CustomerError(_("Choose taxed, exempt or zero-rated."), "tax_status")
-    return value
+    return None if value in (None, "", TaxStatus.TAXED.value) else value
 
 
 def _language(value: str | None) -> str | None:

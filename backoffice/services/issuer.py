@@ -54,7 +54,7 @@ ANY_TAX_NUMBER = TaxNumber(_l("Tax number"), None)
 INSTRUCTIONS = {language: f"payment_instructions_{language}" for language in LANGUAGES}
 """The field of the payment instructions in each language a document is written in."""
 LIMITS = {"name": 200, "address": 500, "tax_number": 40, "email": 254, "phone": 40, "bank_accounts": 2000}
-LIMITS |= dict.fromkeys(INSTRUCTIONS.values(), 2000)
+LIMITS |= dict.fromkeys(("payment_instructions", *INSTRUCTIONS.values()), 2000)
 
 
 class IssuerError(ValueError):
@@ -73,6 +73,7 @@ class Details:
     address: str = ""
     tax_number: str = ""
     bank_accounts: str = ""
+    payment_instructions: str = ""
     payment_instructions_id: str = ""
     payment_instructions_vi: str = ""
     payment_instructions_en: str = ""
@@ -97,10 +98,10 @@ class Details:
         return [line for line in self.bank_accounts.splitlines() if line.strip()]
 
     @property
-    def payment_instructions(self) -> str:
-        """The payment instructions in the language spoken now (a document's: its customer's); none where the
-        issuer wrote none in it, never another language's."""
-        return getattr(self, INSTRUCTIONS.get(language(), ""), "")
+    def instructions(self) -> str:
+        """The payment instructions in the language spoken now (a document's: its customer's), else the issuer's one
+        text for a language without its own."""
+        return getattr(self, INSTRUCTIONS.get(language(), ""), "") or self.payment_instructions
 
 
 def current() -> Details:
@@ -114,7 +115,8 @@ def current() -> Details:
         address=row.address,
         tax_number=row.tax_number,
         bank_accounts=row.bank_accounts,
-        **{field: getattr(row, field) for field in INSTRUCTIONS.values()},
+        payment_instructions=row.payment_instructions,
+        **{field: getattr(row, field) or "" for field in INSTRUCTIONS.values()},
         email=row.email,
         phone=row.phone,
         logo=row.logo,
@@ -135,6 +137,7 @@ def save(values: dict[str, str], *, logo: bytes | None | object = KEEP_LOGO, ver
     if not checked["name"]:
         raise IssuerError(_("The company's name is printed on every document: write it."), "name")
     checked["tax_number"] = _checked_tax_number(checked["tax_number"])
+    checked |= {field: checked[field] or None for field in INSTRUCTIONS.values()}  # none: not written
     checked["email"] = _checked_email(checked["email"])
     if logo is not KEEP_LOGO:
         checked |= _checked_logo(logo)
@@ -165,7 +168,7 @@ def tax_number_rule() -> TaxNumber:
 
 def _checked_text(field: str, value: str) -> str:
     text = (value or "").replace("\r\n", "\n").strip()
-    if field not in ("address", "bank_accounts", *INSTRUCTIONS.values()):
+    if field not in ("address", "bank_accounts", "payment_instructions", *INSTRUCTIONS.values()):
         text = " ".join(text.split())
     if re.search(XML_UNFIT, text):
         raise IssuerError(_("This text holds a character a document cannot print: remove it."), field)

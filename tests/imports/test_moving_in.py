@@ -451,7 +451,7 @@ def test_a_customers_tax_status_is_kept_from_its_form_its_command_and_its_import
     app, client, finance, runner, tmp_path
 ):
     customer = CustomerFactory(code="PAJAK", name="Toko Pajak")
-    assert customer.tax_status == "taxed"
+    assert customer.tax_status is None  # taxed, as every customer is unless told
     form = client.get(f"/customers/{customer.code}/edit").get_data(as_text=True)
     assert 'name="tax_status"' in form and "Exempt from VAT" in form
     refused = client.post(
@@ -481,7 +481,7 @@ def test_a_customers_tax_status_is_kept_from_its_form_its_command_and_its_import
     written = imported(runner, tmp_path, "customers", "pelanggan.csv", sheet.encode())
     assert written.exit_code == 0 and "  Status PPN → Tax status (tax_status)" in written.output, written.output
     kept = dict(db.session.execute(sa.select(Customer.code, Customer.tax_status)).all())
-    assert (kept["BEBAS1"], kept["NOL1"], kept["KENA1"]) == ("exempt", "zero_rated", "taxed")
+    assert (kept["BEBAS1"], kept["NOL1"], kept["KENA1"]) == ("exempt", "zero_rated", None)
     (row,) = [row for row in client.get("/customers/export.csv?q=BEBAS1").get_data(as_text=True).splitlines()[1:]]
     assert row.endswith(",exempt")
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice.imports import values as read
 from backoffice.imports.files import folded
@@ -95,7 +95,7 @@ def _stored_customers(rows: list[Row]) -> dict[tuple, Row]:
         Customer.address,
         Customer.city,
         Customer.tax_number,
-        Customer.tax_status,
+        func.coalesce(Customer.tax_status, TaxStatus.TAXED.value).label("tax_status"),
     ).outerjoin(AccountManager, AccountManager.id == Customer.account_manager_id)
     found = _stored(query, [Customer.code], rows, [(row["code"],) for row in rows])
     for record in found.values():

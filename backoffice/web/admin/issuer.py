@@ -33,6 +33,11 @@ class IssuerForm(Versioned, FlaskForm):
         description=_l("One bank account a line: the bank, its number and its holder."),
         render_kw={"rows": 3},
     )
+    payment_instructions = TextAreaField(
+        _l("Payment instructions"),
+        description=_l("Printed under the bank accounts of a document whose language has none of its own below."),
+        render_kw={"rows": 3},
+    )
     payment_instructions_id = TextAreaField(
         _l("Payment instructions (Bahasa Indonesia)"),
         description=_l("Printed under the bank accounts of each document in this language: how to pay."),

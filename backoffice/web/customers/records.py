@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import String, case, cast, literal, or_, select
+from sqlalchemy import String, case, cast, func, literal, or_, select
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
@@ -205,7 +205,7 @@ def _columns():
         Customer.phone,
         Customer.city,
         Customer.tax_number,
-        Customer.tax_status,
+        func.coalesce(Customer.tax_status, TaxStatus.TAXED.value).label("tax_status"),
     ).outerjoin(Customer.account_manager)
 
 
@@ -226,7 +226,7 @@ def _cells():
             guarded(Customer.phone),
             guarded(Customer.city),
             guarded(Customer.tax_number),
-            Customer.tax_status,
+            func.coalesce(Customer.tax_status, TaxStatus.TAXED.value),
         )
         .select_from(Customer)
         .outerjoin(Customer.account_manager)

@@ -16,6 +16,10 @@ WORDS = {
     "charge": _l("charge"),
     "adjustment": _l("adjustment"),
     "reversal": _l("reversal"),
+    # A customer's tax status.
+    "taxed": _l("taxed"),
+    "exempt": _l("exempt from VAT"),
+    "zero_rated": _l("zero-rated"),
     # A customer's, a meter's, a manager's state.
     "active": _l("active"),
     "suspended": _l("suspended"),

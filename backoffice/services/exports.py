@@ -261,7 +261,7 @@ def _as_python_writes(chunk: bytes) -> bytes:
     return "".join(csv_lines.line(row) for row in rows).encode()
 
 
-CODED = frozenset({"active", "fixed", "kind", "reason", "source_type", "status"})
+CODED = frozenset({"active", "fixed", "kind", "reason", "source_type", "status", "tax_status"})
 """The export columns whose cells are code names (``charge``, ``overdue``, ``yes``): a download in a language other
 than English writes them as its words (see :func:`worded`); in English they stay codes, which scripts read."""
 

@@ -465,6 +465,8 @@ def test_a_customers_tax_status_is_kept_from_its_form_its_command_and_its_import
     db.session.expire_all()
     assert customer.tax_status == "exempt"
     assert "exempt from VAT" in client.get(f"/customers/{customer.code}").get_data(as_text=True)
+    history = client.get(f"/history/customer/{customer.id}").get_data(as_text=True)
+    assert "exempt from VAT" in history and ">exempt<" not in history  # in words, never the code
 
     wrong = runner.invoke(args=["customers", "edit", "PAJAK", "--tax-status", "sometimes"])
     assert wrong.exit_code != 0 and "Choose taxed, exempt or zero-rated." in wrong.output

@@ -277,6 +277,7 @@ def _month(value: date | None) -> str | None:
 
 CODES = {
     (Meter, "status"): word,
+    (Customer, "tax_status"): word,
     (ApprovalRequest, "status"): word,
     (ApprovalRequest, "kind"): lambda code: ApprovalKind(code).label,
     (ApprovalRequest, "adjustment_reason"): lambda code: AdjustmentReason(code).label,

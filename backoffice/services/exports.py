@@ -89,6 +89,7 @@ HEADINGS = {
     "opening_balance": _l("opening_balance"),
     "outcome": _l("outcome"),
     "outstanding": _l("outstanding"),
+    "over_90": _l("over_90"),
     "overpayment": _l("overpayment"),
     "paid_on": _l("paid_on"),
     "period": _l("period"),
@@ -117,6 +118,7 @@ HEADINGS = {
     "total_recharged": _l("total_recharged"),
     "total_spent": _l("total_spent"),
     "value_date": _l("value_date"),
+    "volume_sm3": _l("volume_sm3"),
 }
 """Each export column's heading in the reader's language. In English it is the column's code name, which scripts
 read; the commands' exports (outside a request) are English, and so is a download asked for in English."""

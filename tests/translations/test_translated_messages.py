@@ -157,3 +157,15 @@ def test_the_commands_say_the_services_refusals_in_the_installations_language(ap
     app.config["LANGUAGE"] = "en"
     charged = runner.invoke(args=["ledger", "charge", "HOTEL", "2.000.000"])
     assert "Insufficient balance: HOTEL has" in charged.output and "Saldo" not in charged.output
+
+
+def test_every_download_s_column_has_a_heading_in_each_language():
+    """A column without a heading would be downloaded under its code name in Indonesian and Vietnamese: the aging's
+    buckets, a month's volume, the customers' and the month-end index's columns each have one."""
+    from backoffice.services import month_end, receivables
+    from backoffice.services.exports import HEADINGS
+    from backoffice.web.customers import monthly, records
+
+    columns = {*receivables.BUCKETS, *monthly.CSV_COLUMNS, *records.CSV_COLUMNS, *month_end.INDEX_HEADER}
+    ranges = {bucket for bucket in receivables.BUCKETS if bucket[0].isdigit()}  # "1-30" reads alike in each
+    assert columns - ranges - set(HEADINGS) == set()

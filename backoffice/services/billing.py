@@ -32,7 +32,6 @@ from backoffice.models import (
     covers,
 )
 from backoffice.models.history import HistoryOperation, record
-from backoffice.models.keyed import keyed
 from backoffice.models.types import local_date_of, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -642,7 +641,7 @@ def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
 def _refuse_numbers_taken(numbers: list[str]) -> None:
     """Refuse the first number another invoice has, or that comes twice."""
     with db.session.no_autoflush:
-        taken = set(db.session.scalars(keyed(select(Invoice.number), [Invoice.number], [(n,) for n in numbers])))
+        taken = set(db.session.scalars(select(Invoice.number).where(Invoice.number.in_(numbers))))
     for number in numbers:
         if number in taken:
             raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")

@@ -30,7 +30,6 @@ from backoffice.models import (
     User,
     record,
 )
-from backoffice.models.keyed import keyed
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
@@ -99,9 +98,7 @@ def create_customers(given: list[tuple[str, Details]]) -> list[Customer]:
         for manager_id in sorted({values["account_manager_id"] for _code, values in checked} - {None}):
             _refuse_inactive_manager(session, manager_id)
         repeated = {code for code, times in Counter(codes).items() if times > 1}
-        used = repeated or set(
-            session.scalars(keyed(select(Customer.code), [Customer.code], [(code,) for code in codes]))
-        )
+        used = repeated or set(session.scalars(select(Customer.code).where(Customer.code.in_(codes))))
         if used:
             raise CustomerError(_("Customer code %(code)s is already used.", code=min(used)))
         status = _new_status(session, {values["suspend_below"] for _code, values in checked})

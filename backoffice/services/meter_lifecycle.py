@@ -29,7 +29,6 @@ from backoffice.models import (
     User,
     record,
 )
-from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import NotOneLine, one_line
@@ -84,7 +83,7 @@ def add_meters(serials: list[str]) -> list[Meter]:
     """Add meters by their serials, in one write: every serial checked before any is added."""
     checked = [_checked_serial(serial) for serial in serials]
     with transaction() as session:
-        taken = session.scalars(keyed(select(Meter.serial), [Meter.serial], [(serial,) for serial in checked])).all()
+        taken = session.scalars(select(Meter.serial).where(Meter.serial.in_(checked))).all()
         repeated = [serial for serial, times in Counter(checked).items() if times > 1]
         if taken or repeated:
             raise BillingError(_("Meter %(serial)s already exists.", serial=sorted([*taken, *repeated])[0]))

@@ -26,7 +26,6 @@ from backoffice.models import (
     Customer,
     User,
 )
-from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
@@ -38,8 +37,7 @@ from backoffice.services import installation
 
 
 def _customers_balance(codes: list[str]) -> dict[str, Decimal]:
-    query = keyed(select(Customer.code, Customer.balance), [Customer.code], [(code,) for code in codes])
-    return dict(db.session.execute(query).all())
+    return dict(db.session.execute(select(Customer.code, Customer.balance).where(Customer.code.in_(codes))).all())
 
 
 def _stored_balances(rows: list[Row]) -> dict[tuple, Row]:
@@ -47,8 +45,7 @@ def _stored_balances(rows: list[Row]) -> dict[tuple, Row]:
     SQL, any id; a row whose seal fails) is left to the evidence's review, never taken for the file's."""
     ledger = BalanceTransaction
     openings = ledger.kind == Kind.OPENING.value
-    named = keyed(select(Customer.id), [Customer.code], [(code,) for code in {row["customer"] for row in rows}])
-    chosen = ledger.customer_id.in_(named)
+    chosen = ledger.customer_id.in_(select(Customer.id).where(Customer.code.in_({row["customer"] for row in rows})))
     unvouched = verifying.untrusted(db.session.connection(), "balance_transactions", openings & chosen)
     query = (
         select(

@@ -12,7 +12,7 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, column, func, select, values
+from sqlalchemy import Date, Integer, column, func, select, tuple_, values
 
 from backoffice.imports import values as read
 from backoffice.imports.values import Refused
@@ -24,7 +24,6 @@ from backoffice.models import (
     User,
     covers,
 )
-from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date
 from backoffice.platform.roles import Role
@@ -244,8 +243,7 @@ def _ids(model, column, wanted: set) -> dict:
     found: dict = {}
     wanted = sorted(wanted)
     for start in range(0, len(wanted), 5000):
-        chosen = [(value,) for value in wanted[start : start + 5000]]
-        found.update(db.session.execute(keyed(select(column, model.id), [column], chosen)).all())
+        found.update(db.session.execute(select(column, model.id).where(column.in_(wanted[start : start + 5000]))).all())
     return found
 
 
@@ -367,7 +365,11 @@ def _stored(query, key_columns, rows: list[Row], keys: list[tuple]) -> dict[tupl
     """Run ``query`` (its first columns the key's) for the rows' keys, in slices; each record by its key."""
     found: dict[tuple, Row] = {}
     for start in range(0, len(keys), 2000):
-        for record in db.session.execute(keyed(query, key_columns, keys[start : start + 2000])):
+        chosen = keys[start : start + 2000]
+        condition = (
+            tuple_(*key_columns).in_(chosen) if len(key_columns) > 1 else key_columns[0].in_([key[0] for key in chosen])
+        )
+        for record in db.session.execute(query.where(condition)):
             found[tuple(record[: len(key_columns)])] = dict(record._mapping)
     return found
 
@@ -376,8 +378,7 @@ def _stored(query, key_columns, rows: list[Row], keys: list[tuple]) -> dict[tupl
 
 
 def _meters_due(serials: list[str]) -> dict[str, Decimal]:
-    query = keyed(select(Meter.serial, Meter.balance), [Meter.serial], [(serial,) for serial in serials])
-    return dict(db.session.execute(query).all())
+    return dict(db.session.execute(select(Meter.serial, Meter.balance).where(Meter.serial.in_(serials))).all())
 
 
 METER_DUE = Stated(
@@ -474,7 +475,7 @@ def _customers_named(named: set[str]) -> dict[str, tuple[int, str] | str]:
         chosen = wanted[start : start + 5000]
         by_code = {text.upper(): text for text in chosen}
         for customer_id, code in db.session.execute(
-            keyed(select(Customer.id, Customer.code), [Customer.code], [(code,) for code in by_code])
+            select(Customer.id, Customer.code).where(Customer.code.in_(list(by_code)))
         ):
             found[by_code[code]] = (customer_id, code)
         by_name = {text.casefold(): text for text in chosen if text not in found}

@@ -33,7 +33,6 @@ from backoffice.models import (
     Meter,
     User,
 )
-from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.services import billing
 
@@ -46,7 +45,7 @@ def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
 
 
 def _invoices_outstanding(numbers: list[str]) -> dict[str, Decimal]:
-    query = keyed(select(Invoice.number, Invoice.outstanding), [Invoice.number], [(number,) for number in numbers])
+    query = select(Invoice.number, Invoice.outstanding).where(Invoice.number.in_(numbers))
     return dict(db.session.execute(query).all())
 
 

@@ -33,7 +33,6 @@ from backoffice.models import (
     Payment,
     User,
 )
-from backoffice.models.keyed import keyed
 from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
 from backoffice.services import billing
@@ -69,11 +68,9 @@ def _refer_invoices(rows: list[Row]) -> dict[int, tuple[str, str]]:
 
 def _invoice_meters(numbers: set[str]):
     for number, invoice_id, serial in db.session.execute(
-        keyed(
-            select(Invoice.number, Invoice.id, Meter.serial).join(Meter, Meter.id == Invoice.meter_id),
-            [Invoice.number],
-            [(number,) for number in sorted(numbers)],
-        )
+        select(Invoice.number, Invoice.id, Meter.serial)
+        .join(Meter, Meter.id == Invoice.meter_id)
+        .where(Invoice.number.in_(sorted(numbers)))
     ):
         yield number, (invoice_id, serial)
 

@@ -159,14 +159,7 @@ def _add_unread(connection, asked: list[dict]) -> None:
     """Add new pricing rows of customers who have no reading, locked by the caller: nothing to re-price or hold."""
     if not asked:
         return
-    closed = connection.execute(
-        select(customers.c.code)
-        .where(customers.c.id.in_({one["customer_id"] for one in asked}), customers.c.closed_at.is_not(None))
-        .order_by(customers.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    if closed is not None:
-        raise _closed(closed)
+    _refuse_closed(connection, {one["customer_id"] for one in asked})
     values = [
         {
             "customer_id": one["customer_id"],
@@ -183,19 +176,25 @@ def _add_unread(connection, asked: list[dict]) -> None:
     record(connection, CustomerPricing, added, HistoryOperation.CREATE)
 
 
-def _closed(code: str) -> MeteringError:
-    return MeteringError(_("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=code))
+def _refuse_closed(connection, customer_ids) -> None:
+    """Refuse the first closed customer among these (their locks held by the caller)."""
+    closed = connection.execute(
+        select(customers.c.code)
+        .where(customers.c.id.in_(customer_ids), customers.c.closed_at.is_not(None))
+        .order_by(customers.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if closed is not None:
+        raise MeteringError(
+            _("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=closed)
+        )
 
 
 def _set_pricing(connection, asked: dict, user, version: int | None, approving=None) -> Impact:
     customer_id, effective_from = asked["customer_id"], date.fromisoformat(asked["effective_from"])
     price_per_sm3, meter_correction = Decimal(asked["price_per_sm3"]), Decimal(asked["meter_correction"])
     lock_customers(connection, [customer_id])
-    closed = connection.execute(
-        select(customers.c.code).where(customers.c.id == customer_id, customers.c.closed_at.is_not(None))
-    ).scalar_one_or_none()
-    if closed is not None:
-        raise _closed(closed)
+    _refuse_closed(connection, [customer_id])
     existing = connection.execute(
         select(pricing.c.id, pricing.c.version).where(
             pricing.c.customer_id == customer_id, pricing.c.effective_from == effective_from

@@ -35,7 +35,7 @@ from backoffice.models.customers import AccountManager, Customer, CustomerStatus
 from backoffice.models.documents import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.imports import Import, ImportColumn, ImportFile, ImportStatus
-from backoffice.models.issuer import Issuer
+from backoffice.models.issuer import Issuer, VatRate
 from backoffice.models.seals import (
     AnchorRecord,
     EvidenceInsertedBelow,
@@ -158,6 +158,7 @@ __all__ = [
     "HistoryTransaction",
     "Import",
     "Issuer",
+    "VatRate",
     "ImportColumn",
     "ImportFile",
     "ImportStatus",

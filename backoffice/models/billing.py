@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.customers import Customer
-from backoffice.models.types import Balance, Money, nearest_index, str_enum, trigram_index, utcnow
+from backoffice.models.types import Balance, Money, Rate, nearest_index, str_enum, trigram_index, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
 
@@ -131,6 +131,8 @@ class Invoice(Withdrawable, db.Model):
     __versioned__ = {"exclude": ["version", "outstanding", "status"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("(vat IS NULL) = (vat_rate IS NULL)", name="vat_with_its_rate"),
+        CheckConstraint("vat >= 0 AND vat < amount", name="vat_within_amount"),
         _withdrawal_posted(),
         Index("ix_invoices_meter_id", "meter_id"),
         Index("ix_invoices_open", "status", "due_on"),
@@ -147,6 +149,12 @@ class Invoice(Withdrawable, db.Model):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     number: Mapped[str] = mapped_column(String(40), unique=True)
     amount: Mapped[Decimal] = mapped_column(Money)
+    """What the customer owes, pays and is aged on: its net and its VAT."""
+    vat: Mapped[Decimal | None] = mapped_column(Money)
+    """The VAT charged on its net at ``vat_rate``, rounded once to the currency's unit (``formulas.vat_sql``); none
+    for an invoice made before VAT was kept, whose amount is all net."""
+    vat_rate: Mapped[Decimal | None] = mapped_column(Rate)
+    """The rate applied, in per cent: the one in force on its issue date, 0 for a customer not taxed."""
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
     version: Mapped[int] = mapped_column(server_default=text("1"))
@@ -157,6 +165,11 @@ class Invoice(Withdrawable, db.Model):
     meter: Mapped[Meter] = relationship()
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def net(self) -> Decimal:
+        """What it charges before VAT."""
+        return self.amount - (self.vat or ZERO)
 
     def status_on(self, today: date) -> str:
         """Its status as read on ``today``: *overdue* when it still asks something after its due date."""

@@ -5,9 +5,13 @@ One row (its id is 1), edited by admins on the Issuer page, every change a versi
 saved, the installation's settings stand in (``BACKOFFICE_COMPANY_NAME``, ``BACKOFFICE_COMPANY_ADDRESS``).
 """
 
-from sqlalchemy import CheckConstraint, LargeBinary, String, Text, text
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backoffice.models.types import Rate
 from backoffice.platform.extensions import db
 
 
@@ -39,3 +43,22 @@ class Issuer(db.Model):
     version: Mapped[int] = mapped_column(server_default=text("1"))
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class VatRate(db.Model):
+    """The VAT rate charged from a day on, as an admin saved it on the Issuer page. Append-only: the rate in force
+    on a day is the latest row of the latest ``applies_from`` on or before it, so a mistaken rate is corrected by a
+    row of its own, and the history of rates is the table."""
+
+    __tablename__ = "vat_rates"
+    __table_args__ = (
+        CheckConstraint("rate >= 0 AND rate < 100", name="rate_in_range"),
+        Index("ix_vat_rates_applies_from_id", "applies_from", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    applies_from: Mapped[date] = mapped_column(Date)
+    rate: Mapped[Decimal] = mapped_column(Rate)
+    """In per cent."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -29,6 +29,8 @@ from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
 Money = Numeric(15, 2, asdecimal=True)
 """Every stored amount: ``NUMERIC(15,2)``; Python sees ``Decimal``."""
+Rate = Numeric(5, 2, asdecimal=True)
+"""A tax rate in per cent (11.00 for 11 %)."""
 Balance = Numeric(20, 2, asdecimal=True)
 """A balance or total that accumulates since inception (the books, the wallets, the customers' and meters'
 totals, the months, the targets): ``NUMERIC(20,2)``, so that a large distributor never meets the limit."""

@@ -4,7 +4,8 @@ check that verifies it and the rebuild that writes it again.
 The wallet's own (what a movement adds to a customer's totals and its month, which accounts it moves) are the rule
 table's (:mod:`backoffice.posting.sql`); these are the others: a customer's status, what a meter and a customer owe,
 what an invoice still asks and a payment leaves unapplied, an account's balance from its lines and the balance sheet,
-a reading's volume and price, a manager's month of orders and a target's achieved amount.
+a reading's volume and price, an invoice's VAT and the rate in force, a manager's month of orders and a target's
+achieved amount.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from backoffice.models import (
     Resolution,
     TamperedEvidence,
     Target,
+    VatRate,
     normal_amount,
 )
 from backoffice.models.billing import ASKING, covers
@@ -171,6 +173,26 @@ def volume_sm3_sql(volume_flow_meter, meter_correction):
 def total_price_sql(volume_sm3, price_per_sm3, places):
     """What a reading costs, rounded once to ``places``: the currency's unit, or a calculation's own ``places``."""
     return rounded_product(volume_sm3, price_per_sm3, places, type_=Money)
+
+
+def vat_rate_sql(on):
+    """The VAT rate in force on the day ``on`` (a date or a column), in per cent: the latest saved of the latest rates
+    applying from that day or before; 0 before any."""
+    rates = VatRate.__table__
+    latest = (
+        select(rates.c.rate)
+        .where(rates.c.applies_from <= on)
+        .order_by(rates.c.applies_from.desc(), rates.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, 0)
+
+
+def vat_sql(net, rate):
+    """The VAT on ``net`` at ``rate`` per cent, rounded once, half up, to the currency's unit (``currency_places_v1()``,
+    the unit the database holds amounts in)."""
+    return rounded_product(net, rate / 100, func.currency_places_v1(), type_=Money)
 
 
 def pricing_of(column, customer_id, on_date):

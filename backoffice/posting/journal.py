@@ -36,6 +36,7 @@ from backoffice.models import (
 from backoffice.models.types import Balance, constant, upsert, utcnow
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
 from backoffice.posting.installation import Installation
+from backoffice.posting.rules import VAT_PAYABLE
 
 accounts = Account.__table__
 buckets = AccountBalanceBucket.__table__
@@ -568,9 +569,26 @@ def reverse(
     return _post(installation, connection, entry_date, "", swapped, None, user, entry_id, None)
 
 
-def rule_lines(rule, amount: Decimal) -> list[Line]:
-    """A movement's lines by its rule: the rule's debit and credit accounts, for the movement's size."""
-    return [Line(rule.debit, debit=abs(amount)), Line(rule.credit, credit=abs(amount))]
+def rule_lines(rule, amount: Decimal, tax: Decimal = Decimal(0)) -> list[Line]:
+    """A movement's lines by its rule: the rule's debit and credit accounts, for the movement's size; its ``tax``
+    (signed as the amount, within it) split off the line of the rule's ``taxed`` account to VAT payable."""
+    if tax and (rule.taxed is None or abs(tax) > abs(amount) or (tax < 0) != (amount < 0)):
+        raise BooksError(f"A {rule.kind} of {amount} carries no VAT of {tax}.")
+    size, tax = abs(amount), abs(tax)
+    lines = [Line(rule.debit, debit=size), Line(rule.credit, credit=size)]
+    if not tax:
+        return lines
+    split = []
+    for ln in lines:
+        if ln.account != rule.taxed:
+            split.append(ln)
+            continue
+        debit = ln.debit > 0
+        kept = size - tax
+        if kept:
+            split.append(Line(ln.account, debit=kept) if debit else Line(ln.account, credit=kept))
+        split.append(Line(VAT_PAYABLE, debit=tax) if debit else Line(VAT_PAYABLE, credit=tax))
+    return split
 
 
 def check_lines(lines: list[Line], *, complete: bool = True) -> list[Line]:

@@ -33,6 +33,8 @@ class Movement:
     value_date: date | None = None
     """The business date: its month, its journal entry's date. ``None``: today in the installation's time zone."""
     reference: Reference | None = None
+    tax: Decimal = Decimal(0)
+    """Of an invoice's amount, signed as it, the VAT: posted to VAT payable rather than to revenue."""
     description: str = ""
     reason: str | None = None
     """Why a correction was made (an adjustment's reason code)."""

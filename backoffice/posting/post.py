@@ -84,7 +84,7 @@ def post(
         connection,
         statement,
         on,
-        journal.rule_lines(rule, movement.amount),
+        journal.rule_lines(rule, movement.amount, movement.tax),
         description=movement.description,
         source_type=reference.type,
         **({"source_id": reference.id} if reference.id is not None else {}),
@@ -117,7 +117,7 @@ def post_sources(installation: Installation, connection: Connection, movements: 
         journal.Sourced(
             entry_id,
             installation.value_date(movement.value_date),
-            journal.rule_lines(rule_of(movement.kind, movement.amount), movement.amount),
+            journal.rule_lines(rule_of(movement.kind, movement.amount), movement.amount, movement.tax),
             journal.Source(movement.reference.type, next(source_ids[movement.reference.type])),
             movement.customer_id,
             movement.description,

@@ -18,10 +18,14 @@ from backoffice.models.wallet import Kind
 
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OPENING_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3100", "4000"
 """The accounts the rules use (the migrations create them)."""
+VAT_PAYABLE = "2300"
+"""Where an invoice's VAT goes: the part of its amount owed to the tax office, split off the line of the account its
+rule names as ``taxed``."""
 ACCOUNT_NAMES = {
     CASH: "Cash",
     RECEIVABLES: "Receivables",
     CUSTOMER_DEPOSITS: "Customer deposits",
+    VAT_PAYABLE: "VAT payable",
     OPENING_EQUITY: "Opening balance equity",
     GAS_REVENUE: "Gas revenue",
 }
@@ -66,6 +70,9 @@ class Rule:
     debit: str
     credit: str
     meaning: str
+    taxed: str | None = None
+    """The account of the two whose line a movement's VAT is split off, to :data:`VAT_PAYABLE` on the same side;
+    ``None``: the kind carries no VAT."""
 
 
 RULES: tuple[Rule, ...] = (
@@ -77,8 +84,8 @@ RULES: tuple[Rule, ...] = (
     Rule(Kind.REVERSAL, -1, True, "total_recharged", "total_deposits", CUSTOMER_DEPOSITS, CASH, "a deposit undone"),
     Rule(Kind.OPENING, +1, True, None, "total_deposits", OPENING_EQUITY, CUSTOMER_DEPOSITS, "a balance brought in"),
     Rule(Kind.OPENING, -1, True, None, "total_deposits", CUSTOMER_DEPOSITS, OPENING_EQUITY, "a debt brought in"),
-    Rule(Kind.INVOICE, +1, False, None, None, RECEIVABLES, GAS_REVENUE, "postpaid gas invoiced"),
-    Rule(Kind.INVOICE, -1, False, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced"),
+    Rule(Kind.INVOICE, +1, False, None, None, RECEIVABLES, GAS_REVENUE, "postpaid gas invoiced", GAS_REVENUE),
+    Rule(Kind.INVOICE, -1, False, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced", GAS_REVENUE),
     Rule(Kind.PAYMENT, +1, False, None, None, CASH, RECEIVABLES, "a postpaid payment received"),
     Rule(Kind.PAYMENT, -1, False, None, None, RECEIVABLES, CASH, "a payment withdrawn or reduced"),
 )

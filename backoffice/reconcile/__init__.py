@@ -16,6 +16,7 @@ from backoffice.reconcile.customer_wallet import CustomerWallet
 from backoffice.reconcile.evidence_seals import EvidenceSeals
 from backoffice.reconcile.history_drift import HistoryDrift
 from backoffice.reconcile.invoice_outstanding import InvoiceOutstanding, PaymentUnapplied
+from backoffice.reconcile.invoice_tax import InvoiceTax
 from backoffice.reconcile.journal_balanced import JournalBalanced
 from backoffice.reconcile.ledger_chain import LedgerChain
 from backoffice.reconcile.meter_balance import MeterBalance
@@ -44,6 +45,7 @@ CHECKS: dict[str, Check] = {
         CustomerMeterTotals(),
         InvoiceOutstanding(),
         PaymentUnapplied(),
+        InvoiceTax(),
         JournalBalanced(),
         MovementAccounts(),
         AccountBalance(),

@@ -10,11 +10,11 @@ from __future__ import annotations
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, literal, select, true
+from sqlalchemy import case, func, literal, or_, select, true
 
 from backoffice.models import WALLET_KINDS, Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
 from backoffice.models.types import Money
-from backoffice.posting.rules import RULES, rule_of
+from backoffice.posting.rules import RULES, VAT_PAYABLE, rule_of
 from backoffice.posting.sql import rule_accounts, sign_sql
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope
 from backoffice.reconcile.night import sealed_since
@@ -26,6 +26,10 @@ ledger = BalanceTransaction.__table__
 
 RULE_ACCOUNTS = sorted({code for rule in RULES for code in (rule.debit, rule.credit)})
 """The accounts the rules move: each is compared on its own; any other account a movement's entry moves is wrong."""
+TAXED = {rule.kind.value: rule.taxed for rule in RULES if rule.taxed is not None}
+"""The source types whose entries may split their VAT off an account of their rule (:data:`VAT_PAYABLE`): the VAT
+counts with that account's line, so that together they move what the rule says; the invoice's own VAT is the
+``invoice_tax`` check's."""
 BILLING_KINDS = sorted({rule.kind for rule in RULES if rule.kind not in WALLET_KINDS})
 """The kinds whose row keeps no signed amount per entry (an invoice, a payment): the entry is read for it."""
 SOURCES = {"balance_transaction": None, **{kind.value: kind for kind in BILLING_KINDS}}
@@ -47,6 +51,8 @@ def _per_entry(within: list | None = None):
     query = select(
         lines.c.entry_id,
         *(_net(code).label(f"net_{code}") for code in RULE_ACCOUNTS),
+        _net(VAT_PAYABLE).label("net_vat"),
+        func.sum(case((accounts.c.code == VAT_PAYABLE, lines.c.debit + lines.c.credit), else_=0)).label("gross_vat"),
         _net(None).label("elsewhere"),
         func.sum(lines.c.debit + lines.c.credit).label("gross"),
     ).join(accounts, accounts.c.id == lines.c.account_id)
@@ -122,17 +128,30 @@ class MovementAccounts(ChunkedCheck):
     def fields(self):
         per_entry, rule = self.per_entry, self.rule
         size = func.abs(func.coalesce(self.signed, 0))
+        taxed = source_type.in_(TAXED)
+
+        def moved(code: str):
+            """What the entry moved on the account, with the VAT split off it where its rule lets it."""
+            split = [source_type == kind for kind, account in TAXED.items() if account == code]
+            if not split:
+                return per_entry.c[f"net_{code}"]
+            return per_entry.c[f"net_{code}"] + case((or_(*split), per_entry.c.net_vat), else_=0)
+
         per_account = [
             CheckedField(
                 f"account_{code}",
-                _cents(per_entry.c[f"net_{code}"]),
+                _cents(moved(code)),
                 _cents(case((rule.c.debit == code, size), (rule.c.credit == code, -size), else_=literal(0))),
             )
             for code in RULE_ACCOUNTS
         ]
         return [
             *per_account,
-            CheckedField("other_accounts", _cents(per_entry.c.elsewhere), literal(0, Money)),
+            CheckedField(
+                "other_accounts",
+                _cents(per_entry.c.elsewhere - case((taxed, per_entry.c.gross_vat), else_=0)),
+                literal(0, Money),
+            ),
             # Two lines of the movement's size, and nothing more: a line and its opposite on one account net to
             # nothing but are lines the rule does not name.
             CheckedField("lines_total", _cents(per_entry.c.gross), _cents(2 * size)),

@@ -37,7 +37,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import NotOneLine, one_line
-from backoffice.platform.money import MoneyError, check_amount, round_money
+from backoffice.platform.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.formulas import (
     customer_meter_sums_sql,
     due_sql,
@@ -50,7 +50,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post, post_sources
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, allocations, installation, transaction
+from backoffice.services import ChangedMeanwhile, allocations, installation, tax, transaction
 
 meters = Meter.__table__
 customers = Customer.__table__
@@ -140,8 +140,11 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         meter_ids = {invoice.meter_id for invoice in new}
         allocations.lock(connection, meter_ids)
         _refuse_numbers_taken([invoice.number for invoice in new])
-        dated = [(i.meter_id, i.issued_on, i.customer_id, i.amount) for i in new]
-        posted = _posted(connection, Kind.INVOICE, dated, user)
+        held = _holders_on(connection, [(i.meter_id, i.issued_on, i.customer_id) for i in new])
+        rated = tax.taxed(connection, [(i.amount, i.issued_on, holder) for i, holder in zip(new, held, strict=True)])
+        totals = [_total(invoice.amount, taxed.vat) for invoice, taxed in zip(new, rated, strict=True)]
+        dated = [(i.issued_on, holder, total) for i, holder, total in zip(new, held, totals, strict=True)]
+        posted = _sourced(connection, Kind.INVOICE, dated, user, [taxed.vat for taxed in rated])
         connection.execute(
             insert(invoices),
             [
@@ -149,12 +152,14 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
                     "id": entry.source_id,
                     "meter_id": invoice.meter_id,
                     "number": invoice.number,
-                    "amount": invoice.amount,
+                    "amount": total,
+                    "vat": taxed.vat,
+                    "vat_rate": taxed.rate,
                     "issued_on": invoice.issued_on,
                     "due_on": invoice.due_on,
                     "entry_id": entry.entry_id,
                 }
-                for invoice, entry in zip(new, posted, strict=True)
+                for invoice, taxed, total, entry in zip(new, rated, totals, posted, strict=True)
             ],
         )
         ids = [entry.source_id for entry in posted]
@@ -166,7 +171,8 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
 def change_invoice(
     invoice: Invoice, number: str, amount: Decimal, due_on: date, *, version: int | None = None, user=None
 ) -> Invoice:
-    """Correct an invoice's number, amount or due date; a new amount moves its meter and its difference is posted.
+    """Correct an invoice's number, net amount or due date; a new net is charged VAT at the invoice's own rate (an
+    invoice made before VAT was kept stays without), and what the total changes moves its meter and is posted.
 
     ``version``: the one the invoice's form was loaded at; raises ``ChangedMeanwhile`` if it is not the invoice's now.
     """
@@ -180,11 +186,15 @@ def change_invoice(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_number_taken(number, invoice_id)
-        _post_difference(connection, Kind.INVOICE, current, current.issued_on, amount, user)
+        vat = None if current.vat_rate is None else tax.vat_at(connection, amount, current.vat_rate)
+        total = _total(amount, vat or Decimal(0))
+        _post_difference(
+            connection, Kind.INVOICE, current, current.issued_on, total, user, (vat or 0) - (current.vat or 0)
+        )
         connection.execute(
             update(invoices)
             .where(invoices.c.id == invoice_id)
-            .values(number=number, amount=amount, due_on=due_on, version=invoices.c.version + 1)
+            .values(number=number, amount=total, vat=vat, due_on=due_on, version=invoices.c.version + 1)
         )
         record(connection, Invoice, invoices.c.id == invoice_id, HistoryOperation.EDIT)
         recompute_billing(connection, {current.meter_id}, set(), user=user)
@@ -393,6 +403,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
             Movement(
                 kind=kind,
                 amount=-row.amount,
+                tax=-(row.vat or 0) if kind is Kind.INVOICE else Decimal(0),
                 customer_id=holder_on(meter_id, on).customer_id,
                 value_date=value_date,
                 reference=Reference(kind.value, row_id),
@@ -415,8 +426,9 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
     return db.session.get(model, row_id)
 
 
-def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal, user) -> None:
-    """Post what a corrected amount changes of an invoice or a payment, on its own date, for its holder then."""
+def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal, user, vat=Decimal(0)) -> None:
+    """Post what a corrected amount changes of an invoice or a payment (of its VAT: ``vat``), on its own date, for its
+    holder then."""
     if difference := amount - current.amount:
         post(
             installation(),
@@ -424,6 +436,7 @@ def _post_difference(connection, kind: Kind, current, on: date, amount: Decimal,
             Movement(
                 kind=kind,
                 amount=difference,
+                tax=vat,
                 customer_id=holder_on(current.meter_id, on).customer_id,
                 value_date=on,
                 reference=Reference(kind.value, current.id),
@@ -517,9 +530,17 @@ def holder_on(meter_id: int, on: date, customer_id: int | None = None) -> MeterA
 
 
 def _posted(connection, kind: Kind, dated: list[tuple[int, date, int | None, Decimal]], user) -> list:
-    """Post new invoices or payments (``kind``), each ``(meter_id, on, customer_id, amount)``, as one batch, each for
-    whoever held its meter on its date (:func:`_holders_on`); the meters are locked by the caller."""
+    """Post new payments (``kind``), each ``(meter_id, on, customer_id, amount)``, as one batch, each for whoever held
+    its meter on its date (:func:`_holders_on`); the meters are locked by the caller."""
     held = _holders_on(connection, [(meter_id, on, customer_id) for meter_id, on, customer_id, _amount in dated])
+    return _sourced(
+        connection, kind, [(on, holder, amount) for (_m, on, _c, amount), holder in zip(dated, held, strict=True)], user
+    )
+
+
+def _sourced(connection, kind: Kind, dated: list[tuple[date, int, Decimal]], user, taxes=()) -> list:
+    """Post new invoices or payments, each ``(on, holder, amount)`` (and its VAT, from ``taxes``), as one batch."""
+    taxes = list(taxes) or [Decimal(0)] * len(dated)
     return post_sources(
         installation(),
         connection,
@@ -527,12 +548,13 @@ def _posted(connection, kind: Kind, dated: list[tuple[int, date, int | None, Dec
             Movement(
                 kind=kind,
                 amount=amount,
+                tax=vat,
                 customer_id=holder,
                 value_date=on,
                 reference=Reference(kind.value, None),
                 user=user,
             )
-            for (_meter_id, on, _customer_id, amount), holder in zip(dated, held, strict=True)
+            for (on, holder, amount), vat in zip(dated, taxes, strict=True)
         ],
     )
 
@@ -679,6 +701,14 @@ def _one_line(text: str, what: str, field: str) -> None:
         one_line(text.strip(), what)
     except NotOneLine as refusal:
         raise BillingError(str(refusal), field) from None
+
+
+def _total(net: Decimal, vat: Decimal) -> Decimal:
+    """What an invoice asks, its net and its VAT: refused beyond what an amount may be."""
+    try:
+        return check_amount(net + vat)
+    except MoneyError as error:
+        raise BillingError(_("With its VAT of %(vat)s: %(error)s", vat=shown(vat), error=error)) from None
 
 
 def positive_amount(amount: Decimal) -> Decimal:

@@ -1,0 +1,187 @@
+"""VAT on invoices: an invoice's amount typed is its net, its VAT is charged at the rate in force on its issue date,
+and what the customer owes, pays and is aged on is the total; the journal posts the VAT to VAT payable, and the
+nightly's ``invoice_tax`` check proves every invoice's VAT."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from backoffice.models import Invoice, RunMode, TaxStatus
+from backoffice.platform.extensions import db
+from backoffice.posting.rules import GAS_REVENUE, RECEIVABLES, VAT_PAYABLE
+from backoffice.reconcile.engine import run
+from backoffice.services import billing, meter_lifecycle, tax
+from backoffice.services.tax import TaxError
+from tests.factories import CustomerFactory, MeterFactory, stored
+
+D = Decimal
+DAY = date(2026, 11, 2)
+DUE = date(2026, 11, 30)
+
+
+def rate(percent: str, applies_from: date = date(2026, 1, 1)) -> bool:
+    with db.session.begin_nested():
+        written = tax.save_rate(db.session.connection(), D(percent), applies_from, None)
+    db.session.commit()
+    return written
+
+
+def held_meter(**customer):
+    meter = MeterFactory()
+    meter_lifecycle.assign_meter(meter, CustomerFactory(**customer), date(2026, 10, 1))
+    return meter
+
+
+def lines_of(invoice_id: int) -> dict[str, Decimal]:
+    """What the invoice's entries moved per account, debits less credits."""
+    rows = db.session.execute(
+        sa.text(
+            "SELECT a.code, sum(l.debit - l.credit) FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.id "
+            "JOIN accounts a ON a.id = l.account_id WHERE e.source_type = 'invoice' AND e.source_id = :id "
+            "GROUP BY a.code"
+        ),
+        {"id": invoice_id},
+    )
+    return {code: D(moved) for code, moved in rows}
+
+
+def clean(*checks: str) -> bool:
+    return run(RunMode.VERIFY, checks=list(checks)).mismatched == 0
+
+
+CHECKS = ("invoice_tax", "movement_accounts", "invoice_outstanding", "meter_balance", "journal_balanced")
+
+
+def test_an_invoice_s_net_is_charged_the_rate_in_force_and_owed_with_its_vat(app):
+    assert rate("11")
+    meter = held_meter()
+    invoice = billing.add_invoice(meter, "INV-1", D("1000000"), DAY, DUE)
+    assert (invoice.amount, invoice.vat, invoice.vat_rate, invoice.net) == (
+        D("1110000.00"),
+        D("110000.00"),
+        D("11.00"),
+        D("1000000.00"),
+    )
+    assert stored("meters", "balance", meter.id) == D("1110000.00")
+    assert stored("invoices", "outstanding", invoice.id) == D("1110000.00")
+    assert lines_of(invoice.id) == {RECEIVABLES: D("1110000"), GAS_REVENUE: D("-1000000"), VAT_PAYABLE: D("-110000")}
+    assert clean(*CHECKS)
+
+
+def test_vat_is_rounded_once_half_up_to_the_currency_s_unit(app):
+    rate("11")
+    invoice = billing.add_invoice(held_meter(), "INV-R", D("1234567.45"), DAY, DUE)
+    assert invoice.vat == D("135802.42")  # 135 802,4195 → ,42
+    assert invoice.amount == D("1370369.87")
+    assert clean(*CHECKS)
+
+
+def test_each_invoice_takes_the_rate_of_its_own_issue_date(app):
+    rate("10", date(2026, 1, 1))
+    rate("11", date(2026, 11, 1))
+    meter = held_meter()
+    before, after = billing.add_invoices(
+        [
+            billing.NewInvoice(meter.id, "INV-OCT", D("100000"), date(2026, 10, 31), DUE),
+            billing.NewInvoice(meter.id, "INV-NOV", D("100000"), date(2026, 11, 1), DUE),
+        ]
+    )
+    assert [(db.session.get(Invoice, i).vat, db.session.get(Invoice, i).vat_rate) for i in (before, after)] == [
+        (D("10000.00"), D("10.00")),
+        (D("11000.00"), D("11.00")),
+    ]
+    assert clean(*CHECKS)
+
+
+@pytest.mark.parametrize("status", [TaxStatus.EXEMPT.value, TaxStatus.ZERO_RATED.value])
+def test_a_customer_not_taxed_is_charged_no_vat(app, status):
+    rate("11")
+    invoice = billing.add_invoice(held_meter(tax_status=status), "INV-X", D("500000"), DAY, DUE)
+    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), D("0.00"), D("0.00"))
+    assert lines_of(invoice.id) == {RECEIVABLES: D("500000"), GAS_REVENUE: D("-500000")}
+    assert clean(*CHECKS)
+
+
+def test_before_any_rate_an_invoice_is_charged_none(app):
+    invoice = billing.add_invoice(held_meter(), "INV-0", D("500000"), DAY, DUE)
+    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), D("0.00"), D("0.00"))
+    assert clean(*CHECKS)
+
+
+def test_a_corrected_net_keeps_the_invoice_s_rate_and_posts_what_its_vat_changes(app):
+    rate("11")
+    invoice = billing.add_invoice(held_meter(), "INV-C", D("1000000"), DAY, DUE)
+    rate("12", date(2026, 11, 3))
+    changed = billing.change_invoice(invoice, "INV-C", D("2000000"), DUE)
+    assert (changed.amount, changed.vat, changed.vat_rate) == (D("2220000.00"), D("220000.00"), D("11.00"))
+    assert lines_of(invoice.id) == {RECEIVABLES: D("2220000"), GAS_REVENUE: D("-2000000"), VAT_PAYABLE: D("-220000")}
+    lowered = billing.change_invoice(changed, "INV-C", D("500000"), DUE)
+    assert (lowered.amount, lowered.vat) == (D("555000.00"), D("55000.00"))
+    assert lines_of(invoice.id) == {RECEIVABLES: D("555000"), GAS_REVENUE: D("-500000"), VAT_PAYABLE: D("-55000")}
+    assert clean(*CHECKS)
+
+
+def test_a_withdrawn_invoice_takes_its_vat_back(app):
+    rate("11")
+    invoice = billing.add_invoice(held_meter(), "INV-W", D("1000000"), DAY, DUE)
+    billing.withdraw_invoice(invoice, "issued twice")
+    assert lines_of(invoice.id) == {RECEIVABLES: D("0"), GAS_REVENUE: D("0"), VAT_PAYABLE: D("0")}
+    assert clean(*CHECKS)
+
+
+def test_an_invoice_made_before_vat_was_kept_keeps_its_amount_when_corrected(app):
+    invoice = billing.add_invoice(held_meter(), "INV-OLD", D("1000000"), DAY, DUE)
+    db.session.execute(sa.text("UPDATE invoices SET vat = NULL, vat_rate = NULL WHERE id = :id"), {"id": invoice.id})
+    db.session.commit()
+    rate("11")
+    changed = billing.change_invoice(db.session.get(Invoice, invoice.id), "INV-OLD", D("1500000"), DUE)
+    assert (changed.amount, changed.vat, changed.vat_rate, changed.net) == (D("1500000.00"), None, None, D("1500000"))
+    assert clean("invoice_tax", "movement_accounts")
+
+
+def test_a_total_beyond_what_an_amount_may_be_is_refused_and_nothing_is_written(app):
+    rate("11")
+    meter = held_meter()
+    with pytest.raises(billing.BillingError, match="VAT"):
+        billing.add_invoice(meter, "INV-BIG", D("9999999999999"), DAY, DUE)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+
+def test_a_rate_that_would_change_an_invoice_issued_is_refused(app):
+    rate("11")
+    billing.add_invoice(held_meter(), "INV-K", D("100000"), DAY, DUE)
+    with pytest.raises(TaxError, match="INV-K") as refused:
+        rate("12", DAY)
+    assert refused.value.field == "vat_rate_from"
+    db.session.rollback()
+    assert rate("12", date(2026, 11, 3))
+    assert not rate("12", date(2026, 11, 4))  # already in force: nothing written
+    assert [r.rate for r in tax.rates(db.session)] == [D("12.00"), D("11.00")]
+
+
+@pytest.mark.parametrize("given", ["-1", "100", "11.005", "NaN", "eleven"])
+def test_a_rate_out_of_range_is_refused(app, given):
+    with pytest.raises(TaxError, match="per cent"):
+        tax.checked_rate(given)
+
+
+def test_the_check_finds_a_forged_vat_rate_or_posting(app):
+    rate("11")
+    invoice = billing.add_invoice(held_meter(), "INV-F", D("1000000"), DAY, DUE)
+    db.session.execute(
+        sa.text("UPDATE invoices SET vat = 0, vat_rate = 7, amount = 1000000 WHERE id = :id"), {"id": invoice.id}
+    )
+    db.session.commit()
+    result = run(RunMode.VERIFY, checks=["invoice_tax"])
+    found = {
+        row.field
+        for row in db.session.execute(
+            sa.text("SELECT field FROM reconciliation_discrepancies WHERE run_id = :r"), {"r": result.id}
+        )
+    }
+    assert found == {"vat", "vat_rate", "vat_posted"}

@@ -118,7 +118,7 @@ def register_blueprints(app: Flask) -> None:
     from backoffice.web.billing import changes as billing
     from backoffice.web.billing import receivables, statements
     from backoffice.web.books import journal as books
-    from backoffice.web.books import movements, periods
+    from backoffice.web.books import movements, periods, tax_register
     from backoffice.web.customers import ledger, monthly
     from backoffice.web.customers import money as customer_money
     from backoffice.web.customers import records as customers
@@ -145,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
         managers,
         books,
         periods,
+        tax_register,
         reconciliation,
         jobs,
         history,

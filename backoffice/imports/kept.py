@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from backoffice.models import Import, ImportFile
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
-from backoffice.reconcile.locks import key
 
 PIECE = 1024 * 1024
 """A file is kept, and read back, this many bytes at a time: however large, it is never held whole."""
@@ -38,7 +38,7 @@ def keep_file(path: Path) -> tuple[str, int]:
         size += len(piece)
     sha256 = digest.hexdigest()
     # The same file kept meanwhile by another import is waited for, then found: kept once, never refused.
-    db.session.execute(select(func.pg_advisory_xact_lock(key(f"import-file:{sha256}", 8))))
+    db.session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"import-file:{sha256}", 8))))
     if db.session.get(ImportFile, sha256) is None:
         copying = db.session.connection().connection.driver_connection.cursor()
         with copying.copy("COPY import_files (sha256, content) FROM STDIN") as copy:

@@ -48,12 +48,13 @@ from backoffice.models import (
 )
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date, number_locale
 from backoffice.platform.money import format_plain
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
-from backoffice.reconcile.locks import RunRefused, key
+from backoffice.reconcile.locks import RunRefused
 from backoffice.services import one_unit
 
 
@@ -363,7 +364,7 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
 def _write_chunk(record: Import, kind: ImportKind, checked: Checked, chunk: _Batch, own: int, user) -> int:
     """Write the chunk's rows not stored yet, under the lock on the import's kind (a second import of the same file
     waits, then finds them stored); returns how many of the rows the import wrote before are still to be counted."""
-    db.session.execute(select(func.pg_advisory_xact_lock(key(f"import:{kind.name}", 8))))
+    db.session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"import:{kind.name}", 8))))
     good = _classify(kind, chunk, written := Checked(kind, checked.table))
     changed = [r for r in written.rejected if not record.valid_only]
     if changed:

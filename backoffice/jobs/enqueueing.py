@@ -21,10 +21,11 @@ from backoffice.jobs.sweep import release_if_lost
 from backoffice.jobs.titles import english_title
 from backoffice.models import JobRecord, JobStatus, ReconciliationRun, RunStatus, RunTrigger, User
 from backoffice.models.types import as_utc, utcnow
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import refuse_if_busy
 from backoffice.reconcile.evidence_seals import READ_AS_A_NIGHT
-from backoffice.reconcile.locks import RunRefused, key, waits
+from backoffice.reconcile.locks import RunRefused, waits
 
 log = logging.getLogger("backoffice.jobs")
 
@@ -61,7 +62,7 @@ def enqueue(
     mode = spec.mode(args) if spec.mode else None
     if mode is not None and mode.writes:
         # Two jobs that write, asked at once, are queued one after the other: the second sees the first's row.
-        db.session.execute(select(func.pg_advisory_xact_lock(key("jobs that write", 8))))
+        db.session.execute(select(func.pg_advisory_xact_lock(advisory_key("jobs that write", 8))))
         if not waits(trigger):
             checks, scope = _plan(spec, args)
             refuse_if_busy(mode, checks=checks, scope=scope)

@@ -152,9 +152,10 @@ class Invoice(Withdrawable, db.Model):
     """What the customer owes, pays and is aged on: its net and its VAT."""
     vat: Mapped[Decimal | None] = mapped_column(Money)
     """The VAT charged on its net at ``vat_rate``, rounded once to the currency's unit (``formulas.vat_sql``); none
-    for an invoice made before VAT was kept, whose amount is all net."""
+    when it is charged none (no rate in force on its issue date, a customer not taxed, or made before VAT was kept):
+    its amount is all net."""
     vat_rate: Mapped[Decimal | None] = mapped_column(Rate)
-    """The rate applied, in per cent: the one in force on its issue date, 0 for a customer not taxed."""
+    """The rate charged, in per cent: the one in force on its issue date."""
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
     version: Mapped[int] = mapped_column(server_default=text("1"))

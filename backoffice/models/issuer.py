@@ -9,9 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, LargeBinary, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import Rate
+from backoffice.models.users import User
 from backoffice.platform.extensions import db
 
 
@@ -62,3 +63,5 @@ class VatRate(db.Model):
     """In per cent."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    created_by: Mapped["User | None"] = relationship()

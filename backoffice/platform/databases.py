@@ -5,6 +5,7 @@ PostgreSQL is the one database: a URL of another is refused when the settings ar
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -98,3 +99,9 @@ def without_jit(connection: Connection) -> None:
     (``history_drift``'s union of every versioned table: 5.2 s of compiling for a 5.8 s statement). A setting of the
     transaction alone, which a pooler's server connection does not carry to the next."""
     connection.execute(text("SET LOCAL jit = off"))
+
+
+def advisory_key(name: str, size: int) -> int:
+    """A stable signed integer of ``size`` bytes for the name, as PostgreSQL's advisory lock keys are."""
+    digest = hashlib.blake2b(f"backoffice.reconcile:{name}".encode(), digest_size=size).digest()
+    return int.from_bytes(digest, "big", signed=True)

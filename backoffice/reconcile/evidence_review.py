@@ -27,6 +27,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.history import HistoryOperation, record
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.posting.keys import own_key
 from backoffice.posting.locking import lock_customers
@@ -35,7 +36,6 @@ from backoffice.posting.post import post
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
-from backoffice.reconcile.locks import key
 from backoffice.reconcile.transitions import decide_finding
 from backoffice.services import allocations as allocating
 from backoffice.services import approvals, installation, notices, transaction, wallet
@@ -233,7 +233,7 @@ def _undecided(session, finding_ids: list[int]) -> list[TamperedEvidence]:
     """The findings, read again as they are now under the review's lock: of two admins deciding at once, the second
     waits for the first and then finds them decided. The lock is a transaction's advisory lock, which the runtime
     role may take (a row's lock would need it to update the findings, which only the owner's function does)."""
-    session.execute(select(func.pg_advisory_xact_lock(key("evidence-review", 8))))
+    session.execute(select(func.pg_advisory_xact_lock(advisory_key("evidence-review", 8))))
     found = list(
         session.scalars(
             select(TamperedEvidence)

@@ -27,6 +27,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import Month, utcnow
 from backoffice.platform import databases, replica
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.platform.sentences import Sentence, said
 from backoffice.reconcile import CHECKS, Check, Scope, label, night, resolve
@@ -40,7 +41,7 @@ from backoffice.reconcile.engine import (
     selected,
     written,
 )
-from backoffice.reconcile.locks import claim, key
+from backoffice.reconcile.locks import claim
 from backoffice.reconcile.transitions import end_run
 
 ATTEMPTS = 3
@@ -72,7 +73,7 @@ RunEnded = Callable[[ReconciliationRun], None]
 
 chunks = ReconciliationChunk
 
-_RUN_END = key("fanout:run-end", 4)
+_RUN_END = advisory_key("fanout:run-end", 4)
 """The first half of the advisory lock key a split run's chunks take to end one at a time; the run's id is the other."""
 
 

@@ -1,7 +1,8 @@
-"""Every invoice's VAT: charged on its net at the rate it names, that rate the one in force on its issue date (0 for a
-customer not taxed), and posted to VAT payable by its entries (nothing once withdrawn).
+"""Every invoice's VAT: charged on its net at the rate it names, that rate the one in force on its issue date, and
+posted to VAT payable by its entries (nothing once withdrawn).
 
-An invoice made before VAT was kept has none (``vat`` NULL) and verifies as it is. What an invoice charged is what
+An invoice charged none (``vat`` NULL: no rate in force, a customer not taxed, or made before VAT was kept) posts
+none. What an invoice charged is what
 its customer was asked: the check reports, it never rewrites.
 """
 
@@ -45,8 +46,7 @@ class InvoiceTax(_Allocated):
     label = _l("Invoices' VAT")
     description = _l(
         "an invoice's VAT is its net at the rate it names, rounded once to the currency's unit; that rate is the one "
-        "in force on its issue date (0 for a customer not taxed); its entries post that VAT to VAT payable, nothing "
-        "once withdrawn"
+        "in force on its issue date; its entries post that VAT to VAT payable, nothing once withdrawn"
     )
     entity_type = "invoice"
     table = invoices

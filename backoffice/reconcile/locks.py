@@ -8,7 +8,6 @@ locks to another client); a run split into jobs (``fanout``) holds them by its r
 
 from __future__ import annotations
 
-import hashlib
 import time
 from contextlib import contextmanager
 
@@ -17,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import ReconciliationChunk, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, Scope
 
@@ -81,12 +81,12 @@ class _AdvisoryLocks:
         all were taken, else which check was refused (and the transaction ends, letting go of those taken)."""
         locks = []
         for check in checks:
-            whole = f"CAST({key(check.name, 8)} AS bigint)"
+            whole = f"CAST({advisory_key(check.name, 8)} AS bigint)"
             if not scope.customer_ids:
                 locks.append((check, "pg_advisory_xact_lock", whole))
                 continue
             locks.append((check, "pg_advisory_xact_lock_shared", whole))
-            per_customer = f"CAST({key(check.name, 4)} AS integer)"
+            per_customer = f"CAST({advisory_key(check.name, 4)} AS integer)"
             locks += [
                 (check, "pg_advisory_xact_lock", f"{per_customer}, {int(customer)}")
                 for customer in sorted(scope.customer_ids)
@@ -124,12 +124,6 @@ def _held_by_a_split_run(checks: list[Check]) -> Check | None:
         ).scalars()
         names = {name for checks_of_run in held for name in checks_of_run}
     return next((check for check in checks if check.name in names), None)
-
-
-def key(name: str, size: int) -> int:
-    """A stable signed integer of ``size`` bytes for the name (a check's), as PostgreSQL's advisory lock keys are."""
-    digest = hashlib.blake2b(f"backoffice.reconcile:{name}".encode(), digest_size=size).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def _within_a_moment(attempt):

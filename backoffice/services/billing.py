@@ -142,9 +142,9 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         _refuse_numbers_taken([invoice.number for invoice in new])
         held = _holders_on(connection, [(i.meter_id, i.issued_on, i.customer_id) for i in new])
         rated = tax.taxed(connection, [(i.amount, i.issued_on, holder) for i, holder in zip(new, held, strict=True)])
-        totals = [_total(invoice.amount, taxed.vat) for invoice, taxed in zip(new, rated, strict=True)]
+        totals = [_total(invoice.amount, taxed.vat or Decimal(0)) for invoice, taxed in zip(new, rated, strict=True)]
         dated = [(i.issued_on, holder, total) for i, holder, total in zip(new, held, totals, strict=True)]
-        posted = _sourced(connection, Kind.INVOICE, dated, user, [taxed.vat for taxed in rated])
+        posted = _sourced(connection, Kind.INVOICE, dated, user, [taxed.vat or Decimal(0) for taxed in rated])
         connection.execute(
             insert(invoices),
             [

@@ -230,7 +230,7 @@ def billed(invoice: Invoice, customer_id: int) -> Billed:
         )
         for row in found
     ]
-    rest = invoice.amount - sum((line.amount for line in lines), Decimal(0))
+    rest = invoice.net - sum((line.amount for line in lines), Decimal(0))
     if rest or not lines:
         lines.append(BilledLine(amount=rest))
     return Billed(since=since, until=invoice.issued_on, lines=lines)

@@ -85,6 +85,7 @@ HEADINGS = {
     "meter": _l("meter"),
     "movement": _l("movement"),
     "name": _l("name"),
+    "net": _l("net"),
     "number": _l("number"),
     "opening_balance": _l("opening_balance"),
     "outcome": _l("outcome"),
@@ -114,11 +115,15 @@ HEADINGS = {
     "target_amount": _l("target_amount"),
     "tax_number": _l("tax_number"),
     "tax_status": _l("tax_status"),
+    "total": _l("total"),
     "total_price": _l("total_price"),
     "total_recharged": _l("total_recharged"),
     "total_spent": _l("total_spent"),
     "value_date": _l("value_date"),
+    "vat": _l("vat"),
+    "vat_rate": _l("vat_rate"),
     "volume_sm3": _l("volume_sm3"),
+    "withdrawn_on": _l("withdrawn_on"),
 }
 """Each export column's heading in the reader's language. In English it is the column's code name, which scripts
 read; the commands' exports (outside a request) are English, and so is a download asked for in English."""

@@ -13,6 +13,8 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 from babel import Locale
 from flask import current_app
@@ -21,11 +23,11 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.models import Issuer
+from backoffice.models import Issuer, User
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, count_text, language
-from backoffice.services import ChangedMeanwhile, expect_version, transaction
+from backoffice.services import ChangedMeanwhile, expect_version, tax, transaction
 from backoffice.services.workbooks import XML_UNFIT
 
 LOGO_BYTES = 200 * 1024
@@ -125,14 +127,32 @@ def current() -> Details:
     )
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A VAT rate to keep from a day on, as the Issuer page sends it: ``seen``, the latest rate's id when the page was
+    loaded (a rate saved since makes the page stale)."""
+
+    rate: Decimal
+    applies_from: date
+    seen: int
+
+
 KEEP_LOGO = object()
 """``save``'s ``logo`` when the logo is left as it is."""
 
 
-def save(values: dict[str, str], *, logo: bytes | None | object = KEEP_LOGO, version: int | None) -> Issuer:
-    """Save the issuer's texts (``LIMITS``' fields) and its logo (bytes, ``None`` to remove it, or
-    :data:`KEEP_LOGO`). ``version``: the one its form was loaded at (``None``: saved for the first time); raises
-    ``ChangedMeanwhile`` when someone saved it since, :class:`IssuerError` when a value cannot be kept."""
+def save(
+    values: dict[str, str],
+    *,
+    logo: bytes | None | object = KEEP_LOGO,
+    version: int | None,
+    rate: Rate | None = None,
+    user: User | None = None,
+) -> Issuer:
+    """Save the issuer's texts (``LIMITS``' fields), its logo (bytes, ``None`` to remove it, or :data:`KEEP_LOGO`) and
+    the VAT rate from a day on (``rate``; ``tax.save_rate`` writes nothing when it is already the one in force then).
+    ``version``: the one its form was loaded at (``None``: saved for the first time); raises ``ChangedMeanwhile`` when
+    someone saved it (or a rate) since, :class:`IssuerError` or ``tax.TaxError`` when a value cannot be kept."""
     checked = {field: _checked_text(field, values.get(field, "")) for field in LIMITS}
     if not checked["name"]:
         raise IssuerError(_("The company's name is printed on every document: write it."), "name")
@@ -142,12 +162,12 @@ def save(values: dict[str, str], *, logo: bytes | None | object = KEEP_LOGO, ver
     if logo is not KEEP_LOGO:
         checked |= _checked_logo(logo)
     try:
-        return _saved(checked, version)
+        return _saved(checked, version, rate, user)
     except IntegrityError:
         raise ChangedMeanwhile from None  # a first save by someone else committed between our read and our insert
 
 
-def _saved(checked: dict, version: int | None) -> Issuer:
+def _saved(checked: dict, version: int | None, rate: Rate | None, user: User | None) -> Issuer:
     with transaction() as session:
         row = session.get(Issuer, 1, with_for_update=True)
         if (row is None) != (version is None):
@@ -157,6 +177,12 @@ def _saved(checked: dict, version: int | None) -> Issuer:
         expect_version(row, version)
         for field, value in checked.items():
             setattr(row, field, value)
+        if rate is not None:
+            connection = session.connection()
+            tax.lock_rates(connection)
+            if tax.latest_id(connection) != rate.seen:
+                raise ChangedMeanwhile  # another rate was saved since the form was loaded
+            tax.save_rate(connection, rate.rate, rate.applies_from, user)
     return row
 
 

@@ -15,22 +15,25 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Date, Integer, Numeric, case, func, literal, select
+from sqlalchemy import Date, Integer, Numeric, Select, case, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from backoffice.models import Customer, Invoice, TaxStatus, User, VatRate
-from backoffice.models.types import Money
+from backoffice.models import Account, AccountType, Customer, Invoice, MeterAssignment, TaxStatus, User, VatRate, covers
+from backoffice.models.types import Money, next_month_start, upsert
+from backoffice.platform.databases import advisory_key
 from backoffice.platform.i18n import named_date
 from backoffice.posting.formulas import vat_rate_sql, vat_sql
-from backoffice.reconcile.locks import key
+from backoffice.posting.rules import ACCOUNT_NAMES, VAT_PAYABLE
 
 rates_table = VatRate.__table__
 customers = Customer.__table__
 invoices = Invoice.__table__
+accounts = Account.__table__
 
-RATES_LOCK = key("vat rates", 8)
+RATES_LOCK = advisory_key("vat rates", 8)
 """The advisory lock between the rates and the invoices that read them."""
 UNTAXED = (TaxStatus.EXEMPT.value, TaxStatus.ZERO_RATED.value)
 
@@ -45,15 +48,17 @@ class TaxError(ValueError):
 
 @dataclass(frozen=True)
 class Taxed:
-    """An invoice's VAT and the rate it was charged at, in per cent."""
+    """An invoice's VAT and the rate it was charged at, in per cent; both ``None`` when it is charged none (no rate in
+    force, or a customer not taxed), as every invoice was before VAT was kept."""
 
-    vat: Decimal
-    rate: Decimal
+    vat: Decimal | None
+    rate: Decimal | None
 
 
 def taxed(connection: Connection, invoices_: Sequence[tuple[Decimal, date, int]]) -> list[Taxed]:
-    """The VAT of new invoices, each ``(net, issued_on, customer_id)``: at the rate in force on its day, 0 for a
-    customer not taxed; read in one statement, holding :data:`RATES_LOCK` shared until the unit of work ends."""
+    """The VAT of new invoices, each ``(net, issued_on, customer_id)``: at the rate in force on its day, none for a
+    customer not taxed or at a rate of 0; read in one statement, holding :data:`RATES_LOCK` shared until the unit of
+    work ends."""
     if not invoices_:
         return []
     connection.execute(select(func.pg_advisory_xact_lock_shared(RATES_LOCK)))
@@ -73,7 +78,7 @@ def taxed(connection: Connection, invoices_: Sequence[tuple[Decimal, date, int]]
     rows = connection.execute(
         select(vat_sql(rated.c.net, rated.c.rate).label("vat"), rated.c.rate).order_by(rated.c.place)
     )
-    return [Taxed(Decimal(row.vat), Decimal(row.rate)) for row in rows]
+    return [Taxed(Decimal(row.vat), Decimal(row.rate)) if row.rate else Taxed(None, None) for row in rows]
 
 
 def vat_at(connection: Connection, net: Decimal, rate: Decimal) -> Decimal:
@@ -101,6 +106,11 @@ def in_force(session, today: date) -> VatRate | None:
     )
 
 
+def lock_rates(connection: Connection) -> None:
+    """Hold :data:`RATES_LOCK` alone until the unit of work ends: no invoice reads a rate meanwhile."""
+    connection.execute(select(func.pg_advisory_xact_lock(RATES_LOCK)))
+
+
 def latest_id(session) -> int:
     """The id of the rate saved last (0: none), which a form loaded before another rate was saved does not hold."""
     return session.scalar(select(func.coalesce(func.max(rates_table.c.id), 0)))
@@ -119,10 +129,11 @@ def checked_rate(text: str | Decimal | None) -> Decimal:
 
 def save_rate(connection: Connection, rate: Decimal, applies_from: date, user: User | None) -> bool:
     """Keep ``rate`` from ``applies_from`` on, within the caller's unit of work; whether a rate was written (none when
-    it is already the one in force from that day). Refused (:class:`TaxError`) when an invoice issued from that day
-    on, before a later rate, was charged at another: it keeps what it was charged."""
+    it is already the one in force from that day). The first rate adds VAT payable to the chart of accounts.
+    Refused (:class:`TaxError`) when an invoice was issued from that day on, before a later rate: it keeps what it was
+    charged."""
     rate = checked_rate(rate)
-    connection.execute(select(func.pg_advisory_xact_lock(RATES_LOCK)))
+    lock_rates(connection)
     if Decimal(connection.scalar(select(vat_rate_sql(literal(applies_from, Date))))) == rate:
         return False
     later = connection.scalar(
@@ -130,7 +141,7 @@ def save_rate(connection: Connection, rate: Decimal, applies_from: date, user: U
     )
     issued = (
         select(invoices.c.number, invoices.c.issued_on)
-        .where(invoices.c.vat_rate.is_not(None), invoices.c.issued_on >= applies_from)
+        .where(invoices.c.issued_on >= applies_from)
         .order_by(invoices.c.issued_on.desc(), invoices.c.id.desc())
         .limit(1)
     )
@@ -150,4 +161,81 @@ def save_rate(connection: Connection, rate: Decimal, applies_from: date, user: U
     connection.execute(
         rates_table.insert().values(applies_from=applies_from, rate=rate, created_by_id=user.id if user else None)
     )
+    connection.execute(
+        upsert(accounts)
+        .values(code=VAT_PAYABLE, name=ACCOUNT_NAMES[VAT_PAYABLE], type=AccountType.LIABILITY.value)
+        .on_conflict_do_nothing(index_elements=[accounts.c.code])
+    )
     return True
+
+
+REGISTER_COLUMNS = [
+    "issued_on",
+    "number",
+    "customer_code",
+    "customer_name",
+    "tax_number",
+    "tax_status",
+    "net",
+    "vat_rate",
+    "vat",
+    "total",
+    "withdrawn_on",
+]
+"""The tax register's columns, in its downloads' order."""
+
+
+def register(month: date) -> Select:
+    """The month's invoices, in the order they were issued, each with the customer who owed it (who held its meter on
+    its issue date), their tax number and status, its net, rate, VAT and total, and the day it was withdrawn."""
+    assignments = MeterAssignment.__table__
+    held = assignments.c.meter_id == invoices.c.meter_id
+    return (
+        select(
+            invoices.c.id,
+            invoices.c.issued_on,
+            invoices.c.number,
+            customers.c.code.label("customer_code"),
+            customers.c.name.label("customer_name"),
+            customers.c.tax_number,
+            func.coalesce(customers.c.tax_status, TaxStatus.TAXED.value).label("tax_status"),
+            (invoices.c.amount - func.coalesce(invoices.c.vat, 0)).label("net"),
+            func.coalesce(invoices.c.vat_rate, 0).label("vat_rate"),
+            func.coalesce(invoices.c.vat, 0).label("vat"),
+            invoices.c.amount.label("total"),
+            func.date(func.timezone(current_app.config["TIMEZONE"], invoices.c.withdrawn_at)).label("withdrawn_on"),
+        )
+        .select_from(
+            invoices.join(assignments, held & covers(assignments.c, invoices.c.issued_on)).join(
+                customers, customers.c.id == assignments.c.customer_id
+            )
+        )
+        .where(invoices.c.issued_on >= month, invoices.c.issued_on < next_month_start(month))
+        .order_by(invoices.c.issued_on, invoices.c.number)
+    )
+
+
+@dataclass(frozen=True)
+class RegisterTotals:
+    """What a month's invoices standing (not withdrawn) charged, and how many were issued in all."""
+
+    issued: int
+    standing: int
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+def register_totals(month: date, session) -> RegisterTotals:
+    rows = register(month).order_by(None).subquery()
+    standing = rows.c.withdrawn_on.is_(None)
+    found = session.execute(
+        select(
+            func.count(),
+            func.count().filter(standing),
+            func.coalesce(func.sum(rows.c.net).filter(standing), 0),
+            func.coalesce(func.sum(rows.c.vat).filter(standing), 0),
+            func.coalesce(func.sum(rows.c.total).filter(standing), 0),
+        )
+    ).one()
+    return RegisterTotals(*found)

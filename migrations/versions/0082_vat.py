@@ -7,10 +7,13 @@ Create Date: 2026-11-28 22:00:00.000000
 - ``vat_rates``: the VAT rate the installation charges from a date on, append-only (the database refuses UPDATE,
   DELETE and TRUNCATE): the rate in force on a day is the latest row of the latest date on or before it, so a rate is
   corrected by a row of its own and every rate ever saved stays as it was.
-- ``invoices.vat`` and ``invoices.vat_rate``: the VAT an invoice charges on its net, at the rate applied (0 for a
-  customer not taxed); its ``amount`` stays what the customer owes, net and VAT. NULL for every invoice made before,
-  which keeps its amount (VAT 0) and its sealed versions as they were (a NULL column is left out of a seal).
-- account 2300 "VAT payable", where invoices post their VAT.
+- ``invoices.vat`` and ``invoices.vat_rate``: the VAT an invoice charges on its net, at the rate in force on its
+  issue date; its ``amount`` stays what the customer owes, net and VAT. NULL for an invoice charged none (no rate in
+  force, a customer not taxed) and for every invoice made before, which keeps its amount (VAT 0) and its sealed
+  versions as they were (a NULL column is left out of a seal).
+
+The chart gets account 2300 "VAT payable" with the first rate saved (``services.tax``), not here: an installation
+that charges no VAT keeps its chart as it was.
 """
 
 import sqlalchemy as sa
@@ -50,17 +53,9 @@ def upgrade():
     op.create_check_constraint("ck_invoices_vat_with_its_rate", "invoices", "(vat IS NULL) = (vat_rate IS NULL)")
     op.create_check_constraint("ck_invoices_vat_within_amount", "invoices", "vat >= 0 AND vat < amount")
     op.create_check_constraint("ck_invoices_vat_in_unit", "invoices", "vat = round(vat, currency_places_v1())")
-    op.execute(
-        "INSERT INTO accounts (code, name, type) VALUES ('2300', 'VAT payable', 'liability') ON CONFLICT (code) DO NOTHING"
-    )
 
 
 def downgrade():
-    op.execute(
-        "DELETE FROM accounts WHERE code = '2300' AND NOT EXISTS "
-        "(SELECT 1 FROM journal_lines WHERE account_id = accounts.id) AND NOT EXISTS "
-        "(SELECT 1 FROM account_balance_buckets WHERE account_id = accounts.id)"
-    )
     for table in ("invoices_history", "invoices"):
         op.drop_column(table, "vat_rate")
         op.drop_column(table, "vat")

@@ -4,6 +4,7 @@ nightly's ``invoice_tax`` check proves every invoice's VAT."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -17,6 +18,9 @@ from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, tax
 from backoffice.services.tax import TaxError
 from tests.factories import CustomerFactory, MeterFactory, stored
+from tests.pages import error_of, shown
+from tests.pages import text as shown_html
+from tests.workbooks import sheets
 
 D = Decimal
 DAY = date(2026, 11, 2)
@@ -101,14 +105,14 @@ def test_each_invoice_takes_the_rate_of_its_own_issue_date(app):
 def test_a_customer_not_taxed_is_charged_no_vat(app, status):
     rate("11")
     invoice = billing.add_invoice(held_meter(tax_status=status), "INV-X", D("500000"), DAY, DUE)
-    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), D("0.00"), D("0.00"))
+    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), None, None)
     assert lines_of(invoice.id) == {RECEIVABLES: D("500000"), GAS_REVENUE: D("-500000")}
     assert clean(*CHECKS)
 
 
 def test_before_any_rate_an_invoice_is_charged_none(app):
     invoice = billing.add_invoice(held_meter(), "INV-0", D("500000"), DAY, DUE)
-    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), D("0.00"), D("0.00"))
+    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), None, None)
     assert clean(*CHECKS)
 
 
@@ -135,9 +139,7 @@ def test_a_withdrawn_invoice_takes_its_vat_back(app):
 
 def test_an_invoice_made_before_vat_was_kept_keeps_its_amount_when_corrected(app):
     invoice = billing.add_invoice(held_meter(), "INV-OLD", D("1000000"), DAY, DUE)
-    db.session.execute(sa.text("UPDATE invoices SET vat = NULL, vat_rate = NULL WHERE id = :id"), {"id": invoice.id})
-    db.session.commit()
-    rate("11")
+    rate("11", date(2026, 11, 3))
     changed = billing.change_invoice(db.session.get(Invoice, invoice.id), "INV-OLD", D("1500000"), DUE)
     assert (changed.amount, changed.vat, changed.vat_rate, changed.net) == (D("1500000.00"), None, None, D("1500000"))
     assert clean("invoice_tax", "movement_accounts")
@@ -185,3 +187,105 @@ def test_the_check_finds_a_forged_vat_rate_or_posting(app):
         )
     }
     assert found == {"vat", "vat_rate", "vat_posted"}
+
+
+# --- As an admin and a clerk use it ---------------------------------------------------------------------------------
+
+ISSUER = {"name": "PT Gas Nusantara", "tax_number": "01.234.567.8-901.000", "version": ""}
+
+
+def seen(client) -> str:
+    return re.search(r'name="vat_rates_seen" type="hidden" value="(\d*)"', client.get("/admin/issuer").text).group(1)
+
+
+def test_an_admin_saves_a_rate_on_the_issuer_page_and_its_history_lists_it(client, admin):
+    response = client.post(
+        "/admin/issuer", data=ISSUER | {"vat_rate": "11", "vat_rate_from": "2026-01-01", "vat_rates_seen": seen(client)}
+    )
+    assert response.status_code == 302, shown(response)
+    page = client.get("/admin/issuer")
+    assert 'name="vat_rate" type="text" value="11"' in page.text
+    assert re.search(r'id="vat-rates">.*?1 Jan 2026.*?11 %', shown_html(page))
+    assert [(r.rate, r.applies_from, r.created_by_id) for r in tax.rates(db.session)] == [
+        (D("11.00"), date(2026, 1, 1), admin.id)
+    ]
+
+
+@pytest.mark.parametrize(("given", "field"), [({"vat_rate": "101"}, "vat_rate"), ({"vat_rate": "abc"}, "vat_rate")])
+def test_a_rate_that_is_no_per_cent_is_refused_under_its_field(client, admin, given, field):
+    response = client.post("/admin/issuer", data=ISSUER | {"vat_rates_seen": seen(client)} | given)
+    assert response.status_code == 422 and 'id="error-vat_rate"' in response.text
+    assert tax.rates(db.session) == []
+
+
+def test_a_rate_saved_meanwhile_makes_the_page_stale(client, admin):
+    stale = seen(client)
+    rate("10")
+    response = client.post("/admin/issuer", data=ISSUER | {"vat_rate": "12", "vat_rates_seen": stale})
+    assert response.status_code == 409
+    assert [r.rate for r in tax.rates(db.session)] == [D("10.00")]
+
+
+def test_a_rate_that_would_change_an_issued_invoice_is_refused_on_the_page(client, admin):
+    rate("11")
+    billing.add_invoice(held_meter(), "INV-P", D("100000"), DAY, DUE)
+    response = client.post(
+        "/admin/issuer", data=ISSUER | {"vat_rate": "12", "vat_rate_from": "2026-11-01", "vat_rates_seen": seen(client)}
+    )
+    assert response.status_code == 422
+    assert "INV-P" in error_of(response, "vat_rate_from")
+    assert [r.rate for r in tax.rates(db.session)] == [D("11.00")]
+
+
+def test_the_invoice_prints_its_net_vat_and_total_and_the_clerk_types_the_net(client, finance):
+    rate("11")
+    meter = held_meter(code="CAFE", name="Café Señor")
+    response = client.post(
+        "/customers/CAFE/invoices",
+        data={
+            "invoice-meter_id": meter.serial,
+            "invoice-number": "INV-11",
+            "invoice-amount": "1.000.000",
+            "invoice-issued_on": "2026-11-02",
+            "invoice-due_on": "2026-11-30",
+        },
+    )
+    assert response.status_code == 302
+    said = shown(client.get(response.location))
+    assert "Invoice INV-11 of Rp1.110.000,00 added" in said and "includes VAT of Rp110.000,00" in said
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV-11"))
+    page = shown(client.get(f"/customers/CAFE/invoices/{invoice.id}/print"))
+    assert "Net Rp1.000.000,00" in page and "VAT 11 % Rp110.000,00" in page and "Total Rp1.110.000,00" in page
+    edit = client.get(f"/customers/CAFE/invoices/{invoice.id}/edit")
+    assert 'name="amount" placeholder="1.234.567,89" type="text" value="1.000.000,00"' in edit.text
+
+
+def test_the_tax_register_lists_the_month_s_invoices_and_downloads_them(client, finance):
+    rate("11")
+    taxed = held_meter(code="CAFE", name="Café", tax_number="01.234.567.8-901.000")
+    exempt = held_meter(code="SCHOOL", name="School", tax_status=TaxStatus.EXEMPT.value)
+    first = billing.add_invoice(taxed, "INV-A", D("1000000"), DAY, DUE)
+    billing.add_invoice(exempt, "INV-B", D("500000"), date(2026, 11, 3), DUE)
+    billing.withdraw_invoice(billing.add_invoice(taxed, "INV-C", D("200000"), date(2026, 11, 4), DUE), "twice")
+    billing.add_invoice(taxed, "INV-OCT", D("300000"), date(2026, 10, 30), DUE)
+    assert "/books/tax-register" in client.get("/books/accounts").text
+
+    page = client.get("/books/tax-register?month=2026-11")
+    assert page.status_code == 200
+    rows = shown(page)
+    assert "INV-A" in rows and "INV-B" in rows and "INV-C" in rows and "INV-OCT" not in rows
+    assert "01.234.567.8-901.000" in rows and "exempt from VAT" in rows
+    assert re.search(r'id="register-vat">Rp110\.000,00<', page.text)
+    assert re.search(r'id="register-total">Rp1\.610\.000,00<', page.text)
+
+    csv = client.get("/books/tax-register.csv?month=2026-11")
+    lines = csv.text.removeprefix("\ufeff").splitlines()
+    assert lines[0] == ",".join(tax.REGISTER_COLUMNS)
+    assert lines[1].startswith(
+        "2026-11-02,INV-A,CAFE,Café,01.234.567.8-901.000,taxed,1000000.00,11.00,110000.00,1110000.00,"
+    )
+    assert len(lines) == 4
+    book = sheets(client.get("/books/tax-register.xlsx?month=2026-11").data)[0]
+    assert book[1][:3] == (date(2026, 11, 2), "INV-A", "CAFE") or book[1][1] == "INV-A"
+    assert client.get("/books/tax-register?month=2026-13").status_code == 422
+    assert first.id

@@ -8,13 +8,18 @@ import base64
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.file import FileField
 from markupsafe import Markup
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, StringField, TextAreaField
+from wtforms.validators import Optional
 
 from backoffice.models import Issuer, Role
-from backoffice.services import ChangedMeanwhile, issuer, sending
+from backoffice.platform.clock import local_today
+from backoffice.platform.extensions import db
+from backoffice.services import ChangedMeanwhile, issuer, sending, tax
 from backoffice.web.plumbing.auth import requires_role
+from backoffice.web.plumbing.fields import LocalDateField, OptionalDecimalNumberField
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.once import posts_once
 from backoffice.web.plumbing.versions import Versioned, refused_edit
@@ -55,6 +60,20 @@ class IssuerForm(Versioned, FlaskForm):
     )
     logo_file = FileField(_l("Logo"), description=_l("A PNG or JPEG picture of at most 200 KB."))
     remove_logo = BooleanField(_l("Remove the logo"))
+    vat_rate = OptionalDecimalNumberField(
+        _l("VAT rate (%)"),
+        check=tax.checked_rate,
+        description=_l(
+            "Charged on the net of every invoice issued from the day below on, unless its customer is exempt "
+            "or zero-rated."
+        ),
+    )
+    vat_rate_from = LocalDateField(
+        _l("VAT rate applies from"),
+        validators=[Optional()],
+        description=_l("Empty: today. Invoices already issued keep the rate they were charged."),
+    )
+    vat_rates_seen = HiddenField()
 
 
 @bp.app_context_processor
@@ -74,7 +93,15 @@ def logo_source(details: issuer.Details) -> Markup | None:
 @posts_once
 def edit():
     details = issuer.current()
-    form = IssuerForm(obj=details, version=details.version)
+    today = local_today()
+    in_force = tax.in_force(db.session, today)
+    form = IssuerForm(
+        obj=details,
+        version=details.version,
+        vat_rate=in_force.rate if in_force else None,
+        vat_rate_from=in_force.applies_from if in_force else None,
+        vat_rates_seen=tax.latest_id(db.session),
+    )
     form.tax_number.label.text = details.tax_name
     if form.validate_on_submit():
         logo = issuer.KEEP_LOGO
@@ -83,9 +110,12 @@ def edit():
         elif form.logo_file.data:
             logo = form.logo_file.data.read(issuer.LOGO_BYTES + 1)
         values = {field: form[field].data or "" for field in issuer.LIMITS}
+        rate = None
+        if form.vat_rate.data is not None:
+            rate = issuer.Rate(form.vat_rate.data, form.vat_rate_from.data or today, int(form.vat_rates_seen.data or 0))
         try:
-            issuer.save(values, logo=logo, version=form.version.data)
-        except issuer.IssuerError as error:
+            issuer.save(values, logo=logo, version=form.version.data, rate=rate, user=current_user)
+        except (issuer.IssuerError, tax.TaxError) as error:
             form[error.field].errors.append(str(error))
         except ChangedMeanwhile:
             refused_edit(form, Issuer, 1, "issuer", gone_to=url_for("issuer.edit"))
@@ -93,4 +123,5 @@ def edit():
             flash(_("The issuer is saved: every document names it so from now on."), "success")
             return redirect(url_for("issuer.edit"))
     status = 409 if form.changed else 422 if form.errors else 200
-    return render_template("admin/issuer.html", form=form, details=details), status
+    rates = tax.rates(db.session)
+    return render_template("admin/issuer.html", form=form, details=details, rates=rates, today=today), status

@@ -9,6 +9,7 @@ withdrew it, when, why, and its journal entry, and it no longer changes.
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -25,7 +26,7 @@ from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
 from backoffice.services import ChangedMeanwhile, allocations, billing, documents
 from backoffice.services.vocabulary import Kind, PeriodClosed
-from backoffice.web.customers.forms import VALUE_DATE_HELP, ReallocateForm
+from backoffice.web.customers.forms import NET_HELP, VALUE_DATE_HELP, ReallocateForm, invoice_said
 from backoffice.web.customers.page import customer_or_404, posting_of
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.choices import open_invoices
@@ -42,8 +43,14 @@ class InvoiceChangeForm(Versioned, FlaskForm):
     number = StringField(
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
-    amount = MoneyField(_l("Amount"))
+    amount = MoneyField(_l("Net amount"), description=NET_HELP)
     due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
+
+    def __init__(self, *args, obj: Invoice | None = None, **kwargs) -> None:
+        """The form of ``obj`` as a clerk typed it: its net as its amount (the total adds the VAT to it)."""
+        if obj is not None:
+            obj = SimpleNamespace(number=obj.number, amount=obj.net, due_on=obj.due_on, version=obj.version)
+        super().__init__(*args, obj=obj, **kwargs)
 
 
 class PaymentChangeForm(Versioned, FlaskForm):
@@ -69,7 +76,7 @@ def edit_invoice(code: str, invoice_id: int):
     form = InvoiceChangeForm(obj=invoice)
     if form.validate_on_submit():
         try:
-            billing.change_invoice(
+            changed = billing.change_invoice(
                 invoice,
                 form.number.data,
                 form.amount.data,
@@ -86,12 +93,7 @@ def edit_invoice(code: str, invoice_id: int):
                 return gone
         else:
             flash(
-                _(
-                    "Invoice %(number)s of %(amount)s saved for %(customer)s.",
-                    number=form.number.data,
-                    amount=shown(form.amount.data),
-                    customer=customer,
-                ),
+                invoice_said(changed, customer, _("Invoice %(number)s of %(amount)s saved for %(customer)s.")),
                 "success",
             )
             return redirect(_tab(code))

@@ -15,6 +15,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from backoffice.models import AdjustmentReason
 from backoffice.platform.clock import local_today
+from backoffice.platform.money import shown
 from backoffice.services import metering
 from backoffice.web.plumbing.choices import placeholder
 from backoffice.web.plumbing.fields import (
@@ -84,12 +85,24 @@ class AssignMeterForm(FlaskForm):
     """The assignment a move was confirmed from: the one the clerk was shown."""
 
 
+NET_HELP = _l("Before VAT: the VAT in force on its issue date is added, unless the customer is exempt or zero-rated.")
+
+
+def invoice_said(invoice, customer, said: str, **values) -> str:
+    """What a clerk reads of an invoice written: ``said`` with its number, its total, its customer (and ``values``),
+    then the VAT the total includes."""
+    done = said % {"number": invoice.number, "amount": shown(invoice.amount), "customer": customer, **values}
+    if invoice.vat:
+        done += " " + _("It includes VAT of %(vat)s.", vat=shown(invoice.vat))
+    return done
+
+
 class InvoiceForm(FlaskForm):
     meter_id = PickerField(_l("Meter"), [InputRequired(_l("Choose a meter."))], kind="meter")
     number = StringField(
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
-    amount = MoneyField(_l("Amount"))
+    amount = MoneyField(_l("Net amount"), description=NET_HELP)
     issued_on = LocalDateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
     due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 

@@ -16,7 +16,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import approvals, billing, meter_lifecycle, wallet
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
-from backoffice.web.customers.forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm
+from backoffice.web.customers.forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm, invoice_said
 from backoffice.web.customers.page import customer_or_404, render_customer
 from backoffice.web.plumbing.choices import named_in, open_invoices
 from backoffice.web.plumbing.fields import error_under_field
@@ -120,16 +120,11 @@ def change_assignment(code: str, assignment_id: int, action: str):
 @posts_once
 def add_invoice(code: str):
     def write(form, meter, customer):
-        billing.add_invoice(
+        invoice = billing.add_invoice(
             meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data, customer_id=customer.id
         )
-        return _(
-            "Invoice %(number)s of %(amount)s added for %(customer)s on meter %(meter)s.",
-            number=form.number.data,
-            amount=money(form.amount.data),
-            customer=customer,
-            meter=meter,
-        )
+        said = _("Invoice %(number)s of %(amount)s added for %(customer)s on meter %(meter)s.")
+        return invoice_said(invoice, customer, said, meter=meter)
 
     return _meter_entry(code, "invoice", InvoiceForm, write, dated="issued_on")
 

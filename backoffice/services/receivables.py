@@ -18,7 +18,7 @@ from sqlalchemy import Date, Select, case, cast, func, literal, null, or_, selec
 
 from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment, covers
 from backoffice.models.billing import ASKING
-from backoffice.models.types import Balance, Money, days_between
+from backoffice.models.types import Balance, Money, Rate, days_between
 from backoffice.platform import replica
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
@@ -230,6 +230,9 @@ class StatementLine:
     amount: Decimal
     balance: Decimal
     """The statement's running balance after this line: what the customer owes (negative: has paid ahead)."""
+    vat: Decimal | None = None
+    """Of an invoice's amount, the VAT it charges (at ``vat_rate``); none for a payment or an invoice charged none."""
+    vat_rate: Decimal | None = None
     paid: list = field(default_factory=list)
     """A payment's live allocations: the invoices it pays and how much of each."""
 
@@ -313,6 +316,8 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             invoices.c.due_on,
             meters.c.serial,
             invoices.c.amount,
+            invoices.c.vat,
+            invoices.c.vat_rate,
         )
         .select_from(invoiced)
         .where(invoice_kept, invoices.c.issued_on.between(since, until)),
@@ -324,6 +329,8 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             cast(null(), Date).label("due_on"),
             meters.c.serial,
             (-payments.c.amount).label("amount"),
+            cast(null(), Money).label("vat"),
+            cast(null(), Rate).label("vat_rate"),
         )
         .select_from(paid)
         .where(payment_kept, payments.c.paid_on.between(since, until)),
@@ -343,4 +350,6 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             amount=row.amount,
             balance=balance,
             paid=paying.get(row.id, []) if row.kind == "payment" else [],
+            vat=row.vat,
+            vat_rate=row.vat_rate,
         )

@@ -289,3 +289,10 @@ def test_the_tax_register_lists_the_month_s_invoices_and_downloads_them(client, 
     assert book[1][:3] == (date(2026, 11, 2), "INV-A", "CAFE") or book[1][1] == "INV-A"
     assert client.get("/books/tax-register?month=2026-13").status_code == 422
     assert first.id
+
+
+def test_the_postpaid_statement_says_each_invoice_s_net_and_vat(client, finance):
+    rate("11")
+    billing.add_invoice(held_meter(code="CAFE", name="Café"), "INV-S", D("1000000"), DAY, DUE)
+    page = shown(client.get("/customers/CAFE/billing-statement?month=2026-11"))
+    assert "Invoice INV-S" in page and "Net Rp1.000.000,00, VAT 11 % Rp110.000,00" in page

@@ -49,8 +49,10 @@ from backoffice.reconcile.transitions import end_run, move_job
 from backoffice.services import (
     api_clients,
     approvals,
+    billing,
     books,
     installation,
+    issuer,
     meter_lifecycle,
     metering,
     periods,
@@ -312,6 +314,13 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
         reading_id = metering.record_reading(meter.id, date(2026, 11, 5), D("10"))
         metering.correct_reading(reading_id, date(2026, 11, 5), D("12"))
         metering.delete_reading(reading_id)
+
+        # VAT: a rate saved on the Issuer page (VAT payable joins the chart), an invoice charged it, then withdrawn.
+        rate = issuer.Rate(D("11"), date(2026, 11, 1), 0)
+        issuer.save({"name": "PT Gas Nusantara"}, version=None, rate=rate, user=maker)
+        invoice = billing.add_invoice(meter, "INV-VAT", D("100000"), date(2026, 11, 6), date(2026, 11, 30))
+        assert (invoice.amount, invoice.vat) == (D("111000.00"), D("11000.00"))
+        billing.withdraw_invoice(invoice, "issued twice", user=maker)
 
         # An order, then edited.
         order = OrderFactory()

@@ -6,7 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import (
@@ -38,7 +38,8 @@ from backoffice.services import billing
 
 
 def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
-    query = select(Invoice.number, Meter.serial.label("meter"), Invoice.amount, Invoice.issued_on, Invoice.due_on).join(
+    net = (Invoice.amount - func.coalesce(Invoice.vat, 0)).label("amount")
+    query = select(Invoice.number, Meter.serial.label("meter"), net, Invoice.issued_on, Invoice.due_on).join(
         Meter, Meter.id == Invoice.meter_id
     )
     return _stored(query, [Invoice.number], rows, [(row["number"],) for row in rows])
@@ -86,7 +87,7 @@ INVOICES = ImportKind(
         HOLDER,
         Field(
             "amount",
-            _l("Amount"),
+            _l("Net amount (before VAT)"),
             _billed,
             required=True,
             total=True,

@@ -144,6 +144,14 @@ def counts(rule: Rule, signed: Decimal) -> dict[str, Decimal]:
     }
 
 
+def _account_cell(rule: Rule, code: str) -> str:
+    """An account of a rule as the table names it, with the VAT split off it where the rule lets it."""
+    named = f"{code} {ACCOUNT_NAMES[code]}"
+    if code == rule.taxed:
+        named += f", its VAT to {VAT_PAYABLE} {ACCOUNT_NAMES[VAT_PAYABLE]}"
+    return named
+
+
 def table_markdown() -> str:
     """The rule table as Markdown, as the developers' guide (docs/developers.md) shows it."""
 
@@ -164,7 +172,7 @@ def table_markdown() -> str:
             ("adds" if rule.sign > 0 else "takes") if rule.wallet else "—",
             moved(rule.total, rule.sign),
             moved(rule.month, rule.sign),
-            *(f"{code} {ACCOUNT_NAMES[code]}" for code in (rule.debit, rule.credit)),
+            *(_account_cell(rule, code) for code in (rule.debit, rule.credit)),
             rule.meaning,
         ]
         rows.append(f"| {' | '.join(cells)} |")

@@ -87,7 +87,7 @@ INVOICES = ImportKind(
         HOLDER,
         Field(
             "amount",
-            _l("Net amount (before VAT)"),
+            _l("Amount"),
             _billed,
             required=True,
             total=True,

@@ -64,14 +64,14 @@ class IssuerForm(Versioned, FlaskForm):
         _l("VAT rate (%)"),
         check=tax.checked_rate,
         description=_l(
-            "Charged on the net of every invoice issued from the day below on, unless its customer is exempt "
+            "Added to the net of every invoice issued from the day below on, unless its customer is exempt "
             "or zero-rated."
         ),
     )
     vat_rate_from = LocalDateField(
         _l("VAT rate applies from"),
         validators=[Optional()],
-        description=_l("Empty: today. Invoices already issued keep the rate they were charged."),
+        description=_l("Empty: today. Invoices already issued keep the rate they carry."),
     )
     vat_rates_seen = HiddenField()
 

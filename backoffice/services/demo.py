@@ -29,7 +29,7 @@ from backoffice.models import (
 from backoffice.models.types import month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, issuer, meter_lifecycle, metering, transaction, wallet
+from backoffice.services import billing, issuer, meter_lifecycle, metering, tax, transaction, wallet
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -86,6 +86,8 @@ ISSUER = {
 }
 """The demo's issuer; its tax number written as the installation's country writes one."""
 MONTHS = 6
+DEMO_VAT = Decimal("11")
+"""The demo company's VAT rate, in per cent: Indonesia's PPN."""
 ORDERS_PER_MONTH = 30
 
 
@@ -163,7 +165,7 @@ def load(today: date | None = None) -> dict[str, int]:
                     )
                     added["orders"] += 1
             month = month_start(month + timedelta(days=31))
-    _issuer()
+    _issuer(first_month)
     added["wallet movements"] = _wallet_movements(rng, first_month)  # before the readings, which charge the wallets
     added["meters"], added["invoices"] = _postpaid(rng, first_month)
     added["readings"] = _readings(rng, first_month, today)
@@ -195,10 +197,18 @@ def _email(number: int, code: str) -> str | None:
     return None if number % 5 == 0 else f"keuangan@{code.lower()}.example"
 
 
-def _issuer() -> None:
-    """The demo company as its documents name it, unless an admin has saved the issuer already."""
+def _issuer(first_month: date) -> None:
+    """The demo company as its documents name it, unless an admin has saved the issuer already; and VAT at
+    :data:`DEMO_VAT` from the first month, unless a rate is saved already or invoices were issued before it."""
     if db.session.get(Issuer, 1) is None:
         issuer.save(ISSUER | {"tax_number": issuer.tax_number_rule().example}, version=None)
+    if tax.rates(db.session):
+        return
+    try:
+        with transaction() as session:
+            tax.save_rate(session.connection(), DEMO_VAT, first_month, None)
+    except tax.TaxError:
+        pass  # invoices loaded before VAT was kept keep theirs
 
 
 def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
@@ -223,10 +233,11 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
                     paid.append(len(invoices) - 1)
             month = month_start(month + timedelta(days=31))
     ids = billing.add_invoices(invoices) if invoices else []
+    totals = dict(db.session.execute(select(Invoice.id, Invoice.amount).where(Invoice.id.in_(ids))).all())
     payments = [
         billing.NewPayment(
             invoices[n].meter_id,
-            invoices[n].amount,
+            totals[ids[n]],
             invoices[n].issued_on + timedelta(days=10),
             f"Transfer {invoices[n].number}",
             invoice_ids=[ids[n]],

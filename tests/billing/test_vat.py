@@ -18,6 +18,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, tax
 from backoffice.services.tax import TaxError
 from tests.factories import CustomerFactory, MeterFactory, stored
+from tests.billing.test_documents import pdf_text
 from tests.pages import error_of, shown
 from tests.pages import text as shown_html
 from tests.workbooks import sheets
@@ -237,7 +238,7 @@ def test_a_rate_that_would_change_an_issued_invoice_is_refused_on_the_page(clien
     assert [r.rate for r in tax.rates(db.session)] == [D("11.00")]
 
 
-def test_the_invoice_prints_its_net_vat_and_total_and_the_clerk_types_the_net(client, finance):
+def test_the_invoice_prints_its_net_vat_and_total_and_the_clerk_types_the_net(client, finance, tmp_path):
     rate("11")
     meter = held_meter(code="CAFE", name="Café Señor")
     response = client.post(
@@ -256,6 +257,10 @@ def test_the_invoice_prints_its_net_vat_and_total_and_the_clerk_types_the_net(cl
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV-11"))
     page = shown(client.get(f"/customers/CAFE/invoices/{invoice.id}/print"))
     assert "Net Rp1.000.000,00" in page and "VAT 11 % Rp110.000,00" in page and "Total Rp1.110.000,00" in page
+    pdf = pdf_text(client.get(f"/customers/CAFE/invoices/{invoice.id}.pdf").data, tmp_path)
+    assert "VAT 11 % Rp110.000,00" in pdf and "Total Rp1.110.000,00" in pdf
+    aging = shown(client.get("/receivables/aging"))
+    assert "INV-11" in aging and "Rp1.110.000,00" in aging
     edit = client.get(f"/customers/CAFE/invoices/{invoice.id}/edit")
     assert 'name="amount" placeholder="1.234.567,89" type="text" value="1.000.000,00"' in edit.text
 

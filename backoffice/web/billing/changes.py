@@ -43,7 +43,7 @@ class InvoiceChangeForm(Versioned, FlaskForm):
     number = StringField(
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
-    amount = MoneyField(_l("Net amount"), description=NET_HELP)
+    amount = MoneyField(_l("Amount"), description=NET_HELP)
     due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
     def __init__(self, *args, obj: Invoice | None = None, **kwargs) -> None:

@@ -102,7 +102,7 @@ class InvoiceForm(FlaskForm):
     number = StringField(
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
-    amount = MoneyField(_l("Net amount"), description=NET_HELP)
+    amount = MoneyField(_l("Amount"), description=NET_HELP)
     issued_on = LocalDateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
     due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 

@@ -312,6 +312,8 @@ LABELS = {
     "entry_id": _l("Journal entry"),
     "kind": _l("Kind"),
     "amount": _l("Amount"),
+    "vat": _l("VAT"),
+    "vat_rate": _l("VAT rate"),
     "signed_amount": _l("Amount with its sign"),
     "movement_id": _l("Wallet movement"),
     "adjustment_reason": _l("Reason"),

@@ -17,8 +17,8 @@ from backoffice.posting.rules import GAS_REVENUE, RECEIVABLES, VAT_PAYABLE
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, tax
 from backoffice.services.tax import TaxError
-from tests.factories import CustomerFactory, MeterFactory, stored
 from tests.billing.test_documents import pdf_text
+from tests.factories import CustomerFactory, MeterFactory, stored
 from tests.pages import error_of, shown
 from tests.pages import text as shown_html
 from tests.workbooks import sheets

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     column,
     func,
+    literal,
     literal_column,
     text,
 )
@@ -43,6 +44,11 @@ def folded(searched: ColumnElement) -> ColumnElement:
     lookup (its cost misjudged: seconds for a list of keys, where the key's own index takes a millisecond); and one on
     ``lower(column)`` would be the GiST index's expression, read for the order alone (:func:`nearest_index`)."""
     return func.search_folded(searched, type_=String)
+
+
+def folded_text(text: str) -> ColumnElement:
+    """What is typed, folded as the columns it is matched with are (:func:`folded`): without case or marks."""
+    return folded(literal(text, String))
 
 
 def trigram_index(table: str, *columns: str) -> Index:

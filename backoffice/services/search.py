@@ -10,7 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import CTE, ColumnElement, Row, Select, any_, exists, false, func, literal, or_, select, true, union
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Row,
+    Select,
+    any_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+)
 
 from backoffice.models import (
     AccountManager,
@@ -23,7 +37,7 @@ from backoffice.models import (
     User,
     covers,
 )
-from backoffice.models.types import folded
+from backoffice.models.types import folded, folded_text
 from backoffice.platform.extensions import db
 
 LONGEST = 200
@@ -215,21 +229,22 @@ def _matching(text: str, among: ColumnElement, key: ColumnElement, *others: Colu
         return false().label("exact"), literal(0), true(), true()
     columns = (key, *others)
     exact = key.in_(spellings(text))
-    score = func.greatest(*(func.word_similarity(text, folded(column)) for column in columns))
-    alike = [folded(column).op("%>")(text) for column in columns]
+    typed = folded_text(text)  # as the columns are matched: without case or marks
+    score = func.greatest(*(func.word_similarity(typed, folded(column)) for column in columns))
+    alike = [folded(column).op("%>")(typed) for column in columns]
     held = []
     if len(text) >= 3:  # fewer characters hold no trigram of their own: every row would be read
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        held = [folded(column).ilike(pattern, escape="\\") for column in columns]
+        held = [folded(column).ilike(folded_text(pattern), escape="\\") for column in columns]
     lists = [select(among).where(exact, *where)]
-    lists += [_nearest(text, among, column, where) for column in columns]
+    lists += [_nearest(typed, among, column, where) for column in columns]
     lists += [select(_whole(among, holds, where).c.id).limit(CANDIDATES) for holds in held]
     # An array of ids, read by the primary key however many the planner guesses there are.
     nearest = among == any_(func.array(union(*lists).scalar_subquery()))
     return exact.label("exact"), score, or_(exact, *alike, *held), nearest
 
 
-def _nearest(text: str, among: ColumnElement, column: ColumnElement, where) -> Select:
+def _nearest(text: ColumnElement, among: ColumnElement, column: ColumnElement, where) -> Select:
     """The column's :data:`CANDIDATES` rows with the words most like what was typed (all of them while fewer), read
     in order off its GiST index (``<->>``: the distance of the word most like it) when its GIN index finds one: the
     GIN index reads the trigrams typed alone, where a GiST index of keys alike reads most of itself to find that

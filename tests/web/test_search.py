@@ -80,6 +80,25 @@ def test_a_customer_is_found_by_a_fragment_of_its_name_typed_with_a_slip(client,
     assert results(live(client, "555-0123")) == [("/customers/C0042", "Customer")]  # by its phone
 
 
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        ("Cafe Senor", "Café Señor Rasa"),
+        ("pho hoa", "Phở Hòa Quận 1"),
+        ("khi dot", "Công ty Khí Đốt Miền Nam"),
+        ("CAFÉ SEÑOR", "Café Señor Rasa"),
+        ("Phở Hoa", "Phở Hòa Quận 1"),
+    ],
+)
+def test_a_customer_is_found_with_or_without_accents_and_tone_marks(client, finance, typed, name):
+    code = {"Café Señor Rasa": "CAFE", "Phở Hòa Quận 1": "PHO", "Công ty Khí Đốt Miền Nam": "GAS"}
+    for named, coded in code.items():
+        CustomerFactory(code=coded, name=named)
+    assert results(live(client, typed))[0] == (f"/customers/{code[name]}", "Customer")
+    listed = client.get("/customers", query_string={"q": typed}).get_data(as_text=True)
+    assert f"/customers/{code[name]}" in listed
+
+
 def test_each_kind_is_found_saying_what_it_is_and_linking_to_its_page(client, admin, business):
     found = {
         "cempaka": ("/customers/HOTEL", "Customer"),

@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import AccountManager, Customer, CustomerStatus, Role, TaxStatus
-from backoffice.models.types import folded
+from backoffice.models.types import folded, folded_text
 from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reads
@@ -253,7 +253,9 @@ def _every_open(listing: Listing) -> bool:
 def _filter_conditions(filters: CustomerFilterForm) -> list:
     conditions = []
     if text := (filters.q.data or "").strip():
-        conditions.append(or_(folded(Customer.code).ilike(f"%{text}%"), folded(Customer.name).ilike(f"%{text}%")))
+        conditions.append(
+            or_(*(folded(column).ilike(folded_text(f"%{text}%")) for column in (Customer.code, Customer.name)))
+        )
     if filters.status.data == CLOSED:
         conditions.append(Customer.closed_at.is_not(None))
     else:

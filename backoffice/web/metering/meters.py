@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from backoffice.models import Customer, Meter, MeterAssignment, MeterStatus, Role
-from backoffice.models.types import folded
+from backoffice.models.types import folded, folded_text
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
@@ -151,7 +151,7 @@ def _listing() -> Listing:
 def _conditions(filters: MeterFilterForm) -> list:
     conditions = []
     if text := (filters.q.data or "").strip():
-        conditions.append(folded(Meter.serial).ilike(f"%{text}%"))
+        conditions.append(folded(Meter.serial).ilike(folded_text(f"%{text}%")))
     if filters.status.data:
         conditions.append(Meter.status == MeterStatus(filters.status.data))
     return conditions

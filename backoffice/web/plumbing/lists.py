@@ -25,7 +25,7 @@ from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
 from backoffice.models import AdjustmentReason, ApprovalKind, Customer
-from backoffice.models.types import folded
+from backoffice.models.types import folded, folded_text
 from backoffice.platform import replica
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import CountedPage, counted, counted_up_to, db, page_asked
@@ -57,7 +57,7 @@ class CustomerFilter(Filters):
         text = (self.customer.data or "").strip()
         if not text:
             return []
-        return [or_(folded(Customer.code).ilike(f"%{text}%"), folded(Customer.name).ilike(f"%{text}%"))]
+        return [or_(*(folded(column).ilike(folded_text(f"%{text}%")) for column in (Customer.code, Customer.name)))]
 
 
 class DateRange(Filters):

@@ -21,7 +21,7 @@ from backoffice.models import (
     OrderMonthTotal,
     checked_grand_total,
 )
-from backoffice.models.types import folded, next_month_start
+from backoffice.models.types import folded, folded_text, next_month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import ZERO
@@ -291,7 +291,7 @@ def _counted(listing: Listing, query: Select, per_page: int) -> Counted:
 def _filter_conditions(filters: OrderFilterForm) -> list:
     conditions = []
     if text := (filters.q.data or "").strip():
-        pattern = f"%{text}%"
+        pattern = folded_text(f"%{text}%")
         customers = select(Customer.id).where(
             or_(folded(Customer.code).ilike(pattern), folded(Customer.name).ilike(pattern))
         )

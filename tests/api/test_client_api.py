@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
 
-from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, MeterReading
+from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, MeterReading, MonthlyCustomerBalance
 from backoffice.models.api_clients import ApiCall, ApiClient
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -412,6 +412,57 @@ def test_a_portal_reads_a_customer_s_figures_and_movements_newest_first_page_by_
     assert call("GET", "/api/v1/customers/NOBODY/movements").status_code == 404
 
 
+def test_a_portal_reads_a_customer_s_months_page_by_page_and_a_month_with_its_movements(call, hotel):
+    wallet.recharge(hotel.id, D("50000"), value_date=date(2026, 10, 5), description="october top-up")
+    for key in ("a", "b"):
+        assert charge(call, key=key, body=CHARGE | {"amount": "1000.00"}).status_code == 201
+    months = call("GET", "/api/v1/customers/HOTEL/months").get_json()
+    assert [m["month"] for m in months["months"]] == [
+        month
+        for (month,) in db.session.execute(
+            sa.select(MonthlyCustomerBalance.year_month)
+            .where(MonthlyCustomerBalance.customer_id == hotel.id)
+            .order_by(MonthlyCustomerBalance.year_month.desc())
+        )
+    ]
+    assert months["next_before"] is None and months["recalculation_pending"] is False
+    october = next(m for m in months["months"] if m["month"] == "2026-10")
+    assert (october["opening_balance"], october["deposits"]) == ("0.00", "150000.00")
+
+    first = call("GET", "/api/v1/customers/HOTEL/months?limit=1").get_json()
+    assert len(first["months"]) == 1 and first["next_before"] == first["months"][0]["month"]
+    rest = call("GET", f"/api/v1/customers/HOTEL/months?before={first['next_before']}").get_json()
+    assert [m["month"] for m in first["months"] + rest["months"]] == [m["month"] for m in months["months"]]
+
+    detail = call("GET", "/api/v1/customers/HOTEL/months/2026-10").get_json()
+    assert detail["month"] == october
+    assert [(m["amount"], m["description"]) for m in detail["movements"]] == [
+        ("100000.00", "opening deposit"),
+        ("50000.00", "october top-up"),
+    ]
+    latest = months["months"][0]
+    now = call("GET", f"/api/v1/customers/HOTEL/months/{latest['month']}").get_json()
+    spent = sum((D(m["amount"]) for m in now["movements"] if D(m["amount"]) < 0), D(0))
+    assert D(now["month"]["purchases"]) == -spent and D(now["month"]["closing_balance"]) == D(
+        now["month"]["opening_balance"]
+    ) + D(now["month"]["deposits"]) - D(now["month"]["purchases"])
+
+
+@pytest.mark.parametrize("asked", ["2026-13", "26-11", "0000-01", "9999-12", "2026-1", "x"])
+def test_a_month_that_cannot_be_read_is_refused_in_the_client_s_language(call, hotel, asked):
+    refused = call("GET", f"/api/v1/customers/HOTEL/months/{asked}", language="id")
+    assert refused.status_code == 422 and refused.get_json()["field"] == "month"
+    assert "YYYY-MM" in refused.get_json()["message"] and "Kirim" in refused.get_json()["message"]
+    assert call("GET", f"/api/v1/customers/HOTEL/months?before={asked}").status_code == 422
+
+
+def test_a_month_without_a_balance_or_of_nobody_is_404(call, hotel):
+    missing = call("GET", "/api/v1/customers/HOTEL/months/2001-01", language="vi")
+    assert missing.status_code == 404 and "2001-01" in missing.get_json()["message"]
+    assert call("GET", "/api/v1/customers/NOBODY/months").status_code == 404
+    assert call("GET", "/api/v1/customers/NOBODY/months/2026-10").status_code == 404
+
+
 def _served() -> set[tuple[str, str]]:
     """The v1 blueprint's routes, as OpenAPI writes them: ``/customers/{code}`` and the method."""
     from flask import current_app
@@ -432,7 +483,7 @@ def test_the_openapi_description_documents_every_route_and_nothing_else(app, cal
     assert described["openapi"].startswith("3.1")
     documented = {(path, method) for path, methods in described["paths"].items() for method in methods}
     assert documented == _served()
-    assert len(documented) == 5
+    assert len(documented) == 7
     # Every reference names a schema or a response that is there.
     text = served.get_data(as_text=True)
     for kind, name in re.findall(r'"#/components/(schemas|responses)/(\w+)"', text):

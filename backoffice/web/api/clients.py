@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from backoffice.models import BalanceTransaction, Customer, MeterReading
+from backoffice.models import BalanceTransaction, Customer, MeterReading, MonthlyCustomerBalance
+from backoffice.models.types import Month, next_month_start
 from backoffice.platform.extensions import db
 from backoffice.services import api_clients, billing, meter_lifecycle, metering, wallet
 from backoffice.services.descriptions import movement_words
@@ -220,6 +221,63 @@ def movements(code: str):
     )
 
 
+@v1.get("/customers/<code>/months")
+@client_view
+def months(code: str):
+    """The customer's monthly balances, newest first, a page at a time: ``before`` the month the previous page ended
+    at (its ``next_before``), ``limit`` months at most."""
+    found = _customer(code)
+    asked = shapes.read(shapes.MonthsAsked, request.args.to_dict())
+    month = MonthlyCustomerBalance
+    query = select(month).where(month.customer_id == found.id).order_by(month.year_month.desc()).limit(asked.limit + 1)
+    if asked.before is not None:
+        query = query.where(month.year_month < asked.before)
+    rows = list(db.session.scalars(query))
+    page = rows[: asked.limit]
+    return _answer(
+        shapes.Months(
+            customer=found.code,
+            months=[_month(row) for row in page],
+            next_before=page[-1].year_month if len(rows) > asked.limit else None,
+            recalculation_pending=metering.pending_summary(found.id).requests > 0,
+        )
+    )
+
+
+@v1.get("/customers/<code>/months/<month>")
+@client_view
+def month_balance(code: str, month: str):
+    """A month of the customer's balance: its opening, deposits, purchases, closing and volume, and the wallet
+    movements dated in it."""
+    found = _customer(code)
+    asked = shapes.read(shapes.MonthAsked, {"month": month})
+    row = db.session.scalar(
+        select(MonthlyCustomerBalance).where(
+            MonthlyCustomerBalance.customer_id == found.id, MonthlyCustomerBalance.year_month == asked.month
+        )
+    )
+    if row is None:
+        raise Refused(404, _("%(code)s has no balance for %(month)s.", code=found.code, month=asked.month))
+    first = Month.parse(asked.month).first_day
+    movements = db.session.scalars(
+        select(BalanceTransaction)
+        .where(
+            BalanceTransaction.customer_id == found.id,
+            BalanceTransaction.value_date >= first,
+            BalanceTransaction.value_date < next_month_start(first),
+        )
+        .order_by(BalanceTransaction.value_date, BalanceTransaction.id)
+    )
+    return _answer(
+        shapes.MonthBalance(
+            customer=found.code,
+            month=_month(row),
+            movements=[_movement(movement) for movement in movements],
+            recalculation_pending=metering.pending_summary(found.id).requests > 0,
+        )
+    )
+
+
 @v1.get("/openapi.json")
 @client_view
 def description():
@@ -241,7 +299,8 @@ def openapi() -> dict:
             "title": "backoffice clients' API",
             "version": "1",
             "description": (
-                "Charges of a customer's wallet, meter readings, and a customer's balance and movements. Each call "
+                "Charges of a customer's wallet, meter readings, and a customer's balance, movements and monthly "
+                "balances. Each call "
                 "names its client with the token an admin issued it; answers and refusals are JSON, in the "
                 "language of the call's Accept-Language. Amounts and volumes are strings of digits with a dot, "
                 'read as decimals ("12500.00").'
@@ -310,6 +369,39 @@ def openapi() -> dict:
                     "parameters": [customer_code, *shapes.parameters(shapes.MovementsAsked)],
                     "responses": answers(
                         {"200": {"description": "A page.", "content": _json("Movements")}},
+                        404,
+                        422,
+                    ),
+                }
+            },
+            "/customers/{code}/months": {
+                "get": {
+                    "operationId": "months",
+                    "summary": "A customer's monthly balances, newest first, a page at a time.",
+                    "parameters": [customer_code, *shapes.parameters(shapes.MonthsAsked)],
+                    "responses": answers(
+                        {"200": {"description": "A page.", "content": _json("Months")}},
+                        404,
+                        422,
+                    ),
+                }
+            },
+            "/customers/{code}/months/{month}": {
+                "get": {
+                    "operationId": "month_balance",
+                    "summary": "A month of a customer's balance, with its opening, deposits, purchases, closing, "
+                    "volume and wallet movements.",
+                    "parameters": [
+                        customer_code,
+                        {
+                            "name": "month",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": f"^{shapes.MONTH.pattern}$"},
+                        },
+                    ],
+                    "responses": answers(
+                        {"200": {"description": "The month.", "content": _json("MonthBalance")}},
                         404,
                         422,
                     ),
@@ -409,6 +501,18 @@ def _movement(row: BalanceTransaction) -> shapes.Movement:
         reference_type=row.reference_type,
         reference=row.reference_id,
         reverses=row.reverses_id,
+    )
+
+
+def _month(row: MonthlyCustomerBalance) -> shapes.MonthFigures:
+    return shapes.MonthFigures(
+        month=row.year_month,
+        opening_balance=str(row.opening_balance),
+        deposits=str(row.total_deposits),
+        purchases=str(row.total_purchases),
+        closing_balance=str(row.closing_balance),
+        volume_sm3=str(row.total_volume_sm3),
+        last_calculated_at=_moment(row.last_calculated_at),
     )
 
 

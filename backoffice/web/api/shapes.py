@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
 
+from backoffice.models.types import Month
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER
 from backoffice.platform.lines import writable
 from backoffice.platform.money import finer_than_unit, unit_places
@@ -37,8 +38,11 @@ LARGEST_REFERENCE = api_clients.LARGEST_REFERENCE
 NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 CURSOR = re.compile(r"[0-9]{1,19}")
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 MOVEMENTS_PER_PAGE = 25
 MOST_MOVEMENTS = 100
+MONTHS_PER_PAGE = 12
+MOST_MONTHS = 120
 NOTE_LENGTH = 300
 REF = "#/components/schemas/{model}"
 
@@ -103,6 +107,26 @@ def _day(value: object) -> object:
         except ValueError:
             pass
     raise _refused("day", "")
+
+
+def _month(value: object) -> object:
+    """A month as ``YYYY-MM``, one a date has (not year 0, nor the last month of the calendar, whose end is beyond
+    it)."""
+    if isinstance(value, str) and MONTH.fullmatch(value):
+        try:
+            return str(Month.parse(value))
+        except ValueError:
+            pass
+    raise _refused("month", "")
+
+
+YearMonth = Annotated[
+    str,
+    BeforeValidator(_month),
+    WithJsonSchema({"type": "string", "pattern": f"^{MONTH.pattern}$", "examples": ["2026-11"]}),
+    Asks(_l("Send %(field)s as a month, YYYY-MM.")),
+]
+"""A month as ``YYYY-MM``."""
 
 
 def _cursor(value: object) -> object:
@@ -202,6 +226,15 @@ class MovementsAsked(Asked):
     limit: cursor(MOST_MOVEMENTS) = MOVEMENTS_PER_PAGE
 
 
+class MonthsAsked(Asked):
+    before: Annotated[YearMonth | None, Field(description="The next_before of the previous page: earlier months.")] = None
+    limit: cursor(MOST_MONTHS) = MONTHS_PER_PAGE
+
+
+class MonthAsked(Asked):
+    month: YearMonth
+
+
 class Error(BaseModel):
     status: Annotated[str, Field(json_schema_extra={"const": "error"})]
     message: Annotated[str, Field(description="In the language of the call's Accept-Language.")]
@@ -282,10 +315,38 @@ class Movements(BaseModel):
     next_before: Annotated[int | None, Field(description="The next page's before; null: the last.")]
 
 
+class MonthFigures(BaseModel):
+    month: Annotated[str, Field(description="YYYY-MM.")]
+    opening_balance: str
+    deposits: Annotated[str, Field(description="What came into the wallet in the month.")]
+    purchases: Annotated[str, Field(description="What the wallet spent in the month.")]
+    closing_balance: str
+    volume_sm3: Annotated[str, Field(description="Sm³ of gas delivered in the month.")]
+    last_calculated_at: Moment
+
+
+class Months(BaseModel):
+    customer: str
+    months: Annotated[list[MonthFigures], Field(description="Newest first.")]
+    next_before: Annotated[str | None, Field(description="The next page's before; null: the last.")]
+    recalculation_pending: Annotated[
+        bool, Field(description="Readings or changes wait to be counted: the months do not include them yet.")
+    ]
+
+
+class MonthBalance(BaseModel):
+    customer: str
+    month: MonthFigures
+    movements: Annotated[
+        list[Movement], Field(description="The month's wallet movements by value date, oldest first.")
+    ]
+    recalculation_pending: bool
+
+
 M = TypeVar("M", bound=Asked)
 ASKED = (ChargeAsked, ReadingAsked)
 """The bodies the calls send."""
-ANSWERED = (Error, Charged, Recorded, Customer, Movements)
+ANSWERED = (Error, Charged, Recorded, Customer, Movements, Months, MonthBalance)
 """What the calls answer."""
 
 

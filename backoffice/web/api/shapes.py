@@ -227,7 +227,9 @@ class MovementsAsked(Asked):
 
 
 class MonthsAsked(Asked):
-    before: Annotated[YearMonth | None, Field(description="The next_before of the previous page: earlier months.")] = None
+    before: Annotated[
+        YearMonth | None, Field(description="The next_before of the previous page: earlier months.")
+    ] = None
     limit: cursor(MOST_MONTHS) = MONTHS_PER_PAGE
 
 

@@ -227,9 +227,9 @@ class MovementsAsked(Asked):
 
 
 class MonthsAsked(Asked):
-    before: Annotated[
-        YearMonth | None, Field(description="The next_before of the previous page: earlier months.")
-    ] = None
+    before: Annotated[YearMonth | None, Field(description="The next_before of the previous page: earlier months.")] = (
+        None
+    )
     limit: cursor(MOST_MONTHS) = MONTHS_PER_PAGE
 
 
@@ -339,9 +339,7 @@ class Months(BaseModel):
 class MonthBalance(BaseModel):
     customer: str
     month: MonthFigures
-    movements: Annotated[
-        list[Movement], Field(description="The month's wallet movements by value date, oldest first.")
-    ]
+    movements: Annotated[list[Movement], Field(description="The month's wallet movements by value date, oldest first.")]
     recalculation_pending: bool
 
 

@@ -136,6 +136,42 @@ def test_a_reading_far_from_usual_is_saved_only_once_confirmed(client, finance, 
     assert [found.volume_flow_meter for found in readings_on(DAY)] == [D("1090")]
 
 
+def test_a_rollover_is_saved_only_once_confirmed_saying_the_volume_it_would_mean(client, finance, route):
+    meter = route["M-1"]
+    rolled = {f"meter-{meter}-index": "40", f"meter-{meter}-how": "rolled_over", f"meter-{meter}-digits": "4"}
+    check = {"meter": str(meter), "on": DAY.isoformat()} | rolled
+    asked = page_text(client.post("/readings/sheet/check", data=check))
+    assert "8.730,0000 m³" in asked and "a rollover" in asked and f'name="meter-{meter}-confirm"' in asked
+    form = opened(client, sheet_url(route), ACTION) | rolled
+    refused = client.post(ACTION, data=form)
+    assert refused.status_code == 422 and "a rollover" in page_text(refused)
+    assert readings_on(DAY) == []
+    confirmed = client.post(ACTION, data=form | {f"meter-{meter}-confirm": "y"})
+    assert confirmed.status_code == 302
+    assert [(found.volume_flow_meter, found.index_from) for found in readings_on(DAY)] == [
+        (D("8730"), IndexFrom.ROLLED_OVER)
+    ]
+
+
+def test_a_meter_whose_readings_tell_no_usual_is_bounded_by_the_meters_like_it(client, finance, route):
+    """M-2 was read as a volume only and M-3 never: both are bounded by M-1, at the same price, 10 m³ a day."""
+    rows = {row.serial: row for row in route_sheet(DAY, manager_id=route["dewi"])}
+    assert (rows["M-2"].usual, rows["M-2"].typical) == (None, D("190"))  # read on 1 Nov: 19 days
+    assert (rows["M-3"].usual, rows["M-3"].typical) == (None, D("500"))  # held since 1 Oct: 50 days
+    assert "about 190,0000" in page_text(client.get(sheet_url(route)))
+    meter = route["M-3"]
+    beyond = {f"meter-{meter}-index": "1600", f"meter-{meter}-how": "replaced", f"meter-{meter}-start": "0"}
+    check = {"meter": str(meter), "on": DAY.isoformat()} | beyond
+    asked = page_text(client.post("/readings/sheet/check", data=check))
+    assert "1.600,0000 m³" in asked and "more than 3 times the 500,0000 m³ meters like it use" in asked
+    form = opened(client, sheet_url(route), ACTION) | beyond
+    assert client.post(ACTION, data=form).status_code == 422
+    assert readings_on(DAY) == []
+    low = page_text(client.post("/readings/sheet/check", data=check | {f"meter-{meter}-index": "20"}))
+    assert "20,0000 m³" in low and "meters like it" not in low  # a first month's low use is not held
+    assert client.post(ACTION, data=form | {f"meter-{meter}-confirm": "y"}).status_code == 302
+
+
 def test_a_reading_of_a_meter_and_date_read_meanwhile_is_refused_saving_nothing(client, finance, route):
     form = opened(client, sheet_url(route), ACTION) | {
         f"meter-{route['M-1']}-index": "1400",

@@ -5,13 +5,20 @@ A meter's usual use is its average daily use over its readings of the last :data
 (the volume of its readings after the first of them, over the days between the first and the last): the volume
 usual for the day is that times the days since it was last read. A reading beyond :data:`FAR_FACTOR` times the
 usual volume, or below a :data:`FAR_FACTOR`-th of it, is far from usual: the clerk confirms it before it is saved.
+
+A meter whose own readings do not tell (just moved in, read once, read as volumes) is bounded by the meters of the
+sheet at the same price per Sm³ (its tariff), else by every meter of the sheet: the median of their daily use, times
+the days since it was last read or came to its customer (:attr:`RouteRow.typical`). A reading beyond
+:data:`FAR_FACTOR` times that is held for the clerk to confirm too; a lower one is not, as a meter's first weeks often
+are. A rollover is always confirmed: the sheet says the volume it would mean.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from statistics import median
 
 from sqlalchemy import and_, func, select, true
 
@@ -26,6 +33,7 @@ from backoffice.models import (
 )
 from backoffice.models.metering import VOLUME_PLACES
 from backoffice.platform.extensions import db
+from backoffice.posting.formulas import pricing_of
 from backoffice.services.metering.index import LastIndex
 
 readings = MeterReading.__table__
@@ -63,16 +71,24 @@ class RouteRow:
     last_read_on: date | None
     usual: Decimal | None
     recorded: Recorded | None
+    typical: Decimal | None = None
+    """Where the meter's own readings tell no usual volume: what meters like it use in as many days (the sheet's
+    meters at its price per Sm³, else all of the sheet's), the bound a reading is held beyond."""
+    daily: Decimal | None = None
+    """Its own usual daily use, when its readings tell it."""
+    tariff: Decimal | None = None
+    """Its customer's price per Sm³ on the day."""
+    since: date | None = None
+    """The day its volume counts from: its last reading, else the day it came to its customer."""
 
 
 NO_MANAGER = 0
 """The route of the customers no account manager has."""
 
 
-def route_sheet(on: date, *, manager_id: int | None = None, meter_ids: list[int] | None = None) -> list[RouteRow]:
+def route_sheet(on: date, *, manager_id: int) -> list[RouteRow]:
     """The meters in service held on ``on`` by the customers of the account manager (:data:`NO_MANAGER`: of the
-    customers with none), or these meters (``meter_ids``), by customer and serial, each with what the route sheet
-    shows of it; one statement."""
+    customers with none), by customer and serial, each with what the route sheet shows of it; one statement."""
     before = readings.alias("before")
     last = (
         select(before.c.reading_date)
@@ -121,9 +137,7 @@ def route_sheet(on: date, *, manager_id: int | None = None, meter_ids: list[int]
         .limit(1)
         .lateral("recorded")
     )
-    if meter_ids is not None:
-        whose = meters.c.id.in_(meter_ids)
-    elif manager_id == NO_MANAGER:
+    if manager_id == NO_MANAGER:
         whose = customers.c.account_manager_id.is_(None)
     else:
         whose = customers.c.account_manager_id == manager_id
@@ -143,6 +157,8 @@ def route_sheet(on: date, *, manager_id: int | None = None, meter_ids: list[int]
             recorded.c.volume_flow_meter.label("recorded_volume"),
             recorded.c.meter_index.label("recorded_index"),
             recorded.c.total_price,
+            assignments.c.started_on,
+            pricing_of("price_per_sm3", customers.c.id, on).label("tariff"),
         )
         .select_from(
             assignments.join(meters, meters.c.id == assignments.c.meter_id)
@@ -156,7 +172,7 @@ def route_sheet(on: date, *, manager_id: int | None = None, meter_ids: list[int]
         .where(and_(covers(assignments.c, on), meters.c.status == MeterStatus.ACTIVE.value, whose))
         .order_by(customers.c.code, meters.c.serial)
     )
-    return [
+    found = [
         RouteRow(
             row.id,
             row.serial,
@@ -164,21 +180,61 @@ def route_sheet(on: date, *, manager_id: int | None = None, meter_ids: list[int]
             row.name,
             LastIndex(row.index_on, row.meter_index) if row.index_on is not None else None,
             row.last_on,
-            _usual(row.first, row.latest, row.used, on),
+            _usual(_daily(row.first, row.latest, row.used), row.latest, on),
             Recorded(row.recorded_id, row.recorded_volume, row.recorded_index, row.total_price)
             if row.recorded_id is not None
             else None,
+            daily=_daily(row.first, row.latest, row.used),
+            tariff=row.tariff,
+            since=row.last_on or row.started_on,
         )
         for row in rows
     ]
+    return _bounded(found, on)
 
 
-def _usual(first: date | None, latest: date | None, used: Decimal | None, on: date) -> Decimal | None:
-    """The volume usual for ``on``: the daily use between the first and the latest reading of the window, times the
-    days since the latest."""
+def route_row(on: date, meter_id: int) -> RouteRow | None:
+    """The meter's row on the route sheet its holder's account manager reads on ``on`` (bounded by that sheet's
+    meters, as the sheet saved is); ``None`` when no customer holds it in service then."""
+    manager = db.session.execute(
+        select(customers.c.account_manager_id)
+        .select_from(assignments.join(customers, customers.c.id == assignments.c.customer_id))
+        .where(assignments.c.meter_id == meter_id, covers(assignments.c, on))
+    ).first()
+    if manager is None:
+        return None
+    rows = route_sheet(on, manager_id=NO_MANAGER if manager.account_manager_id is None else manager.account_manager_id)
+    return next((row for row in rows if row.meter_id == meter_id), None)
+
+
+def _bounded(rows: list[RouteRow], on: date) -> list[RouteRow]:
+    """Each row whose own readings tell no usual volume, with what the sheet's meters like it use (its ``typical``)."""
+    known = [row for row in rows if row.daily is not None]
+    overall = median(row.daily for row in known) if known else None
+    by_tariff: dict[Decimal | None, list[Decimal]] = {}
+    for row in known:
+        by_tariff.setdefault(row.tariff, []).append(row.daily)
+    bounded = []
+    for row in rows:
+        peers = by_tariff.get(row.tariff)
+        daily = median(peers) if peers else overall
+        if row.usual is None and daily is not None and row.since is not None and row.since < on:
+            row = replace(row, typical=(daily * (on - row.since).days).quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP))
+        bounded.append(row)
+    return bounded
+
+
+def _daily(first: date | None, latest: date | None, used: Decimal | None) -> Decimal | None:
+    """The daily use between the first and the latest reading of the window."""
     if first is None or latest is None or used is None or latest <= first:
         return None
-    daily = used / (latest - first).days
+    return used / (latest - first).days
+
+
+def _usual(daily: Decimal | None, latest: date | None, on: date) -> Decimal | None:
+    """The volume usual for ``on``: the daily use times the days since the latest reading."""
+    if daily is None or latest is None:
+        return None
     return (daily * (on - latest).days).quantize(VOLUME_PLACES, rounding=ROUND_HALF_UP)
 
 
@@ -187,3 +243,8 @@ def far_from_usual(volume: Decimal, usual: Decimal | None) -> bool:
     if usual is None or usual <= 0:
         return False
     return volume > usual * FAR_FACTOR or volume * FAR_FACTOR < usual
+
+
+def beyond_typical(volume: Decimal, row: RouteRow) -> bool:
+    """Whether a meter whose readings tell no usual volume reads beyond :data:`FAR_FACTOR` times its typical one."""
+    return row.usual is None and row.typical is not None and volume > row.typical * FAR_FACTOR

@@ -24,7 +24,15 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, ngettext, number_locale
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.metering.batch import examine
-from backoffice.services.metering.route import NO_MANAGER, RouteRow, far_from_usual, route_sheet
+from backoffice.services.metering.route import (
+    FAR_FACTOR,
+    NO_MANAGER,
+    RouteRow,
+    beyond_typical,
+    far_from_usual,
+    route_row,
+    route_sheet,
+)
 from backoffice.services.vocabulary import PeriodClosed, WalletError
 from backoffice.web.plumbing.fields import LocalDateField, OptionalDecimalNumberField
 from backoffice.web.plumbing.filters import money
@@ -84,15 +92,25 @@ def row_form(row: RouteRow, formdata=None) -> RowForm:
     return form
 
 
+ASKS = ("rollover", "far", "beyond")
+"""Why a row's reading waits for the clerk's confirmation: a rollover (an index below the last, counted past the
+meter's last digit), a volume far from the meter's usual one, or beyond what meters like it use."""
+
+
 @dataclass(frozen=True)
 class RowCheck:
-    """What the server says of a row: why it is refused (``message``), or its volume and whether it is far from the
-    usual one (to confirm); ``entry``: what is saved of it."""
+    """What the server says of a row: why it is refused (``message``), or its volume and why it waits for the clerk's
+    confirmation, if it does (``asks``, one of :data:`ASKS`); ``entry``: what is saved of it."""
 
     message: str | None = None
     volume: Decimal | None = None
-    far: bool = False
+    asks: str | None = None
     entry: metering.Entry | None = None
+
+    @property
+    def far(self) -> bool:
+        """Whether it waits for the clerk's confirmation."""
+        return self.asks is not None
 
 
 def checked_rows(on: date, rows: list[RouteRow], forms: dict[int, RowForm]) -> dict[int, RowCheck]:
@@ -120,8 +138,19 @@ def checked_rows(on: date, rows: list[RouteRow], forms: dict[int, RowForm]) -> d
         if found.refusal is not None:
             checks[row.meter_id] = RowCheck(found.refusal)
         else:
-            checks[row.meter_id] = RowCheck(None, found.volume, far_from_usual(found.volume, row.usual), entry)
+            checks[row.meter_id] = RowCheck(None, found.volume, _asks(entry, found.volume, row), entry)
     return checks
+
+
+def _asks(entry: metering.Entry, volume: Decimal, row: RouteRow) -> str | None:
+    """Why the row's reading waits for the clerk's confirmation (one of :data:`ASKS`), or ``None``."""
+    if entry.index is not None and entry.index.rollover_digits is not None:
+        return "rollover"
+    if far_from_usual(volume, row.usual):
+        return "far"
+    if beyond_typical(volume, row):
+        return "beyond"
+    return None
 
 
 def _missing(form: RowForm) -> str | None:
@@ -197,13 +226,13 @@ def check():
     if not meter_id.isdigit() or len(meter_id) > 9 or not sheet_form.on.validate(sheet_form):
         abort(400)
     on = sheet_form.on.data
-    rows = route_sheet(on, meter_ids=[int(meter_id)])
-    if not rows:
+    row = route_row(on, int(meter_id))
+    if row is None:
         abort(404)
-    (row,) = rows
+    rows = [row]
     form = row_form(row, request.form)
     found = checked_rows(on, rows, {row.meter_id: form}).get(row.meter_id)
-    return render_template("route_sheet/_check.html", row=row, row_form=form, check=found)
+    return render_template("route_sheet/_check.html", row=row, row_form=form, check=found, far_factor=FAR_FACTOR)
 
 
 def _summary(on: date, ids: list[int], empty: int) -> str:
@@ -235,4 +264,6 @@ def _again(form: SheetForm, rows, forms, checks, status: int):
 
 
 def _page(form: SheetForm, rows: list[RouteRow], forms: dict[int, RowForm], checks: dict[int, RowCheck]):
-    return render_template("route_sheet/sheet.html", form=form, rows=rows, forms=forms, checks=checks)
+    return render_template(
+        "route_sheet/sheet.html", form=form, rows=rows, forms=forms, checks=checks, far_factor=FAR_FACTOR
+    )

@@ -217,10 +217,12 @@ def _occasion_of(movement: Movement) -> dict | None:
 def ask_wallet_reversal(
     original: BalanceTransaction, *, description: str, value_date: date | None, user: User
 ) -> ApprovalRequest:
-    """Ask to reverse a wallet movement, its description saying why; a movement has one pending request at most."""
+    """Ask to reverse a wallet movement, its description saying why; a movement has one pending request at most. Where
+    the wallet no longer holds what the reversal takes, it is asked all the same: approved, it leaves the customer a
+    debt (:func:`wallet.reversal_debt` says how much)."""
     if (earlier := wallet.reversal_of(original.id)) is not None:
         raise wallet.AlreadyReversed(original.id, earlier)
-    movement = wallet.reversal(original, description=description, user=user, value_date=value_date)
+    movement = wallet.reversal(original, description=description, user=user, value_date=value_date, leaves_debt=True)
     return _ask(
         movement,
         ApprovalRequest(
@@ -479,7 +481,11 @@ def _movement(request: ApprovalRequest, user: User) -> Movement:
         if (earlier := wallet.reversal_of(request.movement_id)) is not None:
             raise wallet.AlreadyReversed(request.movement_id, earlier)
         return wallet.reversal(
-            request.movement, description=request.description, user=user, value_date=request.value_date
+            request.movement,
+            description=request.description,
+            user=user,
+            value_date=request.value_date,
+            leaves_debt=True,
         )
     if request.kind is ApprovalKind.JOURNAL_ENTRY:
         return Movement(kind=Kind.MANUAL, draft_id=request.entry_id, user=user)

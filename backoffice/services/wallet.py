@@ -288,9 +288,16 @@ def reverse(
 
 
 def reversal(
-    original: BalanceTransaction, *, description: str, user: User | None = None, value_date: date | None = None
+    original: BalanceTransaction,
+    *,
+    description: str,
+    user: User | None = None,
+    value_date: date | None = None,
+    leaves_debt: bool = False,
 ) -> Movement:
-    """The movement :func:`reverse` posts, checked; raises :class:`WalletError`."""
+    """The movement :func:`reverse` posts, checked; raises :class:`WalletError`. ``leaves_debt``: admins decided it
+    (a request approved), so it is posted even where the wallet no longer holds what it takes, leaving a debt that
+    suspends the customer as a low balance does."""
     if (refused := not_reversible(original)) is not None:
         raise WalletError(refused)
     if value_date is not None and value_date < original.value_date:
@@ -308,7 +315,16 @@ def reversal(
         reverses_id=original.id,
         idempotency_key=own_key(installation(), "reversal", original.id),
         user=user,
+        allow_overdraft=leaves_debt,
     )
+
+
+def reversal_debt(original: BalanceTransaction) -> Decimal | None:
+    """What the customer would owe once the movement is reversed, where their wallet no longer holds what the
+    reversal takes (``None``: it holds it)."""
+    balance = db.session.scalar(select(Customer.balance).where(Customer.id == original.customer_id))
+    after = balance - original.signed_amount
+    return -after if after < 0 else None
 
 
 def not_reversible(original: BalanceTransaction) -> str | None:

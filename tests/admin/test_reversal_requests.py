@@ -267,14 +267,44 @@ def test_what_cannot_be_reversed_is_refused_to_the_clerk_and_asks_nothing(client
     assert written(*WRITTEN) == before
 
 
-def test_a_request_beyond_the_balance_is_refused_when_asked(client, limit, hotel, clerk):
+def test_a_request_beyond_the_balance_reaches_the_admins_and_approved_leaves_a_debt(
+    client, limit, hotel, clerk, maker, checker
+):
+    """The Rp100.000 deposit went to the wrong customer, who has since spent Rp60.000 of it: the clerk's request says
+    what the customer would owe; approved, the reversal leaves the debt and the customer is suspended."""
     deposit = db.session.scalar(sa.select(BalanceTransaction))
     wallet.charge(hotel, D("60000"))
     log_in(client, clerk)
-    before = written(*WRITTEN)
-    refused = client.post(f"/customers/HOTEL/movements/{deposit.id}/ask-reversal", data={"description": "Oops"})
-    assert refused.status_code == 422 and "Insufficient balance" in text(refused)
-    assert written(*WRITTEN) == before
+    asked = client.post(f"/customers/HOTEL/movements/{deposit.id}/ask-reversal", data={"description": "Wrong customer"})
+    assert asked.status_code == 302, text(asked)
+    said = text(client.get(asked.location))
+    assert "no longer holds it: approved, HOTEL owes Rp60.000,00 and is suspended" in said
+    (request,) = [r for r in requests() if r.movement_id == deposit.id]
+    assert request.status is ApprovalStatus.PENDING and db.session.scalar(balance_of("HOTEL")) == D("40000.00")
+
+    log_in(client, checker)
+    page = text(client.get("/approvals"))
+    assert f'id="debt-{request.id}"' in page and "HOTEL owes Rp60.000,00" in page
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302  # above the limit: the first of two
+    log_in(client, maker)
+    assert client.post(f"/approvals/{request.id}/approve").status_code == 302
+    db.session.rollback()
+    assert db.session.get(ApprovalRequest, request.id).status is ApprovalStatus.APPROVED
+    customer = db.session.get(type(hotel), hotel.id)
+    assert (customer.balance, customer.status.value) == (D("-60000.00"), "suspended")
+    assert run(RunMode.VERIFY).mismatched == 0
+
+
+def test_an_admin_s_reversal_beyond_the_balance_is_asked_of_a_second_admin(client, limit, hotel, maker):
+    deposit = db.session.scalar(sa.select(BalanceTransaction))
+    wallet.charge(hotel, D("60000"))
+    log_in(client, maker)
+    asked = client.post(f"/customers/HOTEL/movements/{deposit.id}/reverse", data={"description": "Wrong customer"})
+    assert asked.status_code == 302, text(asked)
+    assert "HOTEL owes Rp60.000,00" in text(client.get(asked.location))
+    assert [r.movement_id for r in requests()] == [deposit.id] and db.session.scalar(balance_of("HOTEL")) == D(
+        "40000.00"
+    )
 
 
 # --- The first approval: guarded by the database, sealed ------------------------------------------------------------

@@ -33,11 +33,12 @@ from backoffice.models import (
 from backoffice.models.types import as_utc
 from backoffice.platform.extensions import db
 from backoffice.platform.replica import reads
-from backoffice.services import approvals, metering
+from backoffice.services import approvals, metering, wallet
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.lists import Column, Filters, Listing
 from backoffice.web.plumbing.once import posts_once
+from backoffice.web.plumbing.pending import debt_said
 from backoffice.web.plumbing.repricing import reprice, start_recalculation
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -266,6 +267,11 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
         decided=decided,
         forms=forms,
         two_admins={r.id for r in pending if approvals.first_of_two(r)},
+        debts={
+            r.id: debt_said(r.customer, debt)
+            for r in pending
+            if r.kind is ApprovalKind.WALLET_REVERSAL and (debt := wallet.reversal_debt(r.movement)) is not None
+        },
         error_id=request_id,
         error=error,
         limit=approvals.limit(),

@@ -14,7 +14,7 @@ from flask_login import current_user
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from backoffice.models import ApprovalRequest, BalanceTransaction, Customer, Role
+from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Customer, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
@@ -27,7 +27,7 @@ from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.fields import LocalDateField
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.once import posts_once
-from backoffice.web.plumbing.pending import pending_notice, reversal_asked
+from backoffice.web.plumbing.pending import debt_said, pending_notice, reversal_asked
 
 bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 
@@ -156,9 +156,10 @@ def _done(done: BalanceTransaction | ApprovalRequest, movement_id: int) -> str:
             id=done.id,
             reversed=movement_id,
         )
-    if done.requested_by.is_admin:
-        return pending_notice(done)
-    return reversal_asked(done)
+    said = pending_notice(done) if done.requested_by.is_admin else reversal_asked(done)
+    if done.status is ApprovalStatus.PENDING and (debt := wallet.reversal_debt(done.movement)) is not None:
+        said += " " + debt_said(done.movement.customer, debt)
+    return said
 
 
 def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = None):
@@ -182,8 +183,11 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
 
 def _asks(original: BalanceTransaction) -> bool:
     """Whether reversing the movement now is asked of a second admin: it moves, with the customer's other money moved
-    by hand today, more than the approval limit. A movement that cannot be reversed is refused, never asked for."""
-    return wallet.not_reversible(original) is None and wallet.reversal_needs_approval(original)
+    by hand today, more than the approval limit, or it takes more than the wallet holds (approved, it leaves a debt).
+    A movement that cannot be reversed is refused, never asked for."""
+    if wallet.not_reversible(original) is not None:
+        return False
+    return wallet.reversal_needs_approval(original) or wallet.reversal_debt(original) is not None
 
 
 def _movement(customer: Customer, movement_id: int) -> BalanceTransaction:

@@ -46,3 +46,12 @@ def _already(request: ApprovalRequest) -> str:
     if request.status is ApprovalStatus.APPROVED:
         return _("Request #%(id)s was already approved.", id=request.id)
     return _("Request #%(id)s was already rejected.", id=request.id)
+
+
+def debt_said(customer, debt) -> str:
+    """What a reversal the wallet no longer holds would leave, said where it is asked and decided."""
+    return _(
+        "The wallet of %(code)s no longer holds it: approved, %(code)s owes %(debt)s and is suspended until it pays.",
+        code=customer.code,
+        debt=money(debt),
+    )

@@ -193,6 +193,8 @@ def print_run(console, record, threshold: Decimal | None, limit: int = 20) -> No
     """The run: each check's counts, its largest discrepancies (``*`` above ``threshold``) and their reasons, and the
     totals before and after (``db restore-check`` prints the run it made this way too)."""
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
+    from sqlalchemy import func, select
+
     from backoffice.reconcile import label
     from backoffice.reconcile.engine import discrepancies
     from backoffice.reconcile.report import entity_of, name_of, named_entities, plain, postpaid_standing, scope_text
@@ -217,11 +219,12 @@ def print_run(console, record, threshold: Decimal | None, limit: int = 20) -> No
         found = db.session.scalars(discrepancies(record.id, result.check).limit(limit)).all()
         if not found:
             continue
+        every = discrepancies(record.id, result.check).order_by(None).subquery()
         title = _(
             "%(check)s: largest discrepancies (%(shown)s of %(mismatched)s)",
             check=f"{label(result.check)} ({result.check})",
             shown=len(found),
-            mismatched=result.mismatched,
+            mismatched=db.session.scalar(select(func.count()).select_from(every)),
         )
         if threshold is not None:
             title = _("%(title)s, * above %(threshold)s", title=title, threshold=plain(threshold))

@@ -452,25 +452,42 @@ _NAMING = {
 
 @dataclass(frozen=True)
 class PostpaidStanding:
-    """Where a run that covered customers' postpaid totals left the customers in its scope."""
+    """Where a run that covered customers' postpaid totals left the customers in its scope who hold or held a meter
+    (a customer who never held one has nothing postpaid to count)."""
 
     due: int
     overpaid: int
     clear: int
     changed: int
+    due_changed: int = 0
+    """Of the customers changed, those whose amount due changed."""
+    overpaid_changed: int = 0
+    """Of the customers changed, those whose overpayment changed."""
 
     def describe(self, writes: bool) -> str:
         figures = {"due": self.due, "overpaid": self.overpaid, "clear": self.clear, "changed": self.changed}
         if writes:
-            return _(
+            said = _(
                 "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
                 "%(changed)s changed.",
                 **figures,
             )
-        return _(
-            "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
-            "%(changed)s would change.",
-            **figures,
+        else:
+            said = _(
+                "Postpaid customers: %(due)s with a balance due, %(overpaid)s with an overpayment, %(clear)s clear; "
+                "%(changed)s would change.",
+                **figures,
+            )
+        if not self.changed:
+            return said
+        return (
+            said
+            + " "
+            + _(
+                "Amounts due: %(due)s; overpayments: %(overpaid)s.",
+                due=self.due_changed,
+                overpaid=self.overpaid_changed,
+            )
         )
 
 
@@ -485,16 +502,20 @@ def postpaid_standing(run: ReconciliationRun) -> PostpaidStanding | None:
         func.count().filter(Customer.amount_due > 0),
         func.count().filter(Customer.overpayment > 0),
         func.count().filter(Customer.amount_due == 0, Customer.overpayment == 0),
-    )
+    ).where(Customer.id.in_(select(MeterAssignment.customer_id)))
     if codes := run.scope.get("customers"):
         standing = standing.where(Customer.code.in_(codes))
-    changed = select(func.count(distinct(Discrepancy.entity_id))).where(
-        Discrepancy.run_id == run.id, Discrepancy.check == "customer_meter_totals"
-    )
+    found = [Discrepancy.run_id == run.id, Discrepancy.check == "customer_meter_totals"]
     if run.mode.writes:
-        changed = changed.where(Discrepancy.fixed)
+        found.append(Discrepancy.fixed)
+    entity = distinct(Discrepancy.entity_id)
+    changed = select(
+        func.count(entity),
+        func.count(entity).filter(Discrepancy.field == "amount_due"),
+        func.count(entity).filter(Discrepancy.field == "overpayment"),
+    ).where(*found)
     due, overpaid, clear = db.session.execute(standing).one()
-    return PostpaidStanding(due, overpaid, clear, db.session.scalar(changed))
+    return PostpaidStanding(due, overpaid, clear, *db.session.execute(changed).one())
 
 
 def scope_text(scope: dict | None) -> str:

@@ -293,6 +293,10 @@ def test_a_request_beyond_the_balance_reaches_the_admins_and_approved_leaves_a_d
     customer = db.session.get(type(hotel), hotel.id)
     assert (customer.balance, customer.status.value) == (D("-60000.00"), "suspended")
     assert run(RunMode.VERIFY).mismatched == 0
+    both = rf"approved by {checker.name}, [^<]*, and {maker.name}, "
+    assert re.search(both, text(client.get("/approvals")))
+    log_in(client, clerk)
+    assert re.search(both, text(client.get("/approvals/mine")))
 
 
 def test_an_admin_s_reversal_beyond_the_balance_is_asked_of_a_second_admin(client, limit, hotel, maker):

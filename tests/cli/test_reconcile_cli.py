@@ -189,6 +189,8 @@ def test_a_postpaid_totals_run_counts_customers_owing_overpaid_clear_and_changed
     from backoffice.services import billing, meter_lifecycle
     from tests.factories import MeterFactory
 
+    CustomerFactory(code="PREPAID")  # never held a meter: nothing postpaid to count, not "clear"
+
     day = date(2026, 11, 2)
     owing, overpaid, clear = (CustomerFactory(code=code) for code in ("OWES", "OVERPAID", "CLEAR"))
     for customer, invoiced, paid in ((owing, "100", "40"), (overpaid, "100", "150"), (clear, "100", "100")):
@@ -207,6 +209,17 @@ def test_a_postpaid_totals_run_counts_customers_owing_overpaid_clear_and_changed
     assert fixed.exit_code == 0, fixed.output
     assert "Postpaid customers: 1 with a balance due, 1 with an overpayment, 1 clear; 1 changed." in fixed.output
 
+    assert "Amounts due: 1; overpayments: 0." in fixed.output
+
     one = runner.invoke(args=["reconcile", "verify", "--check", "customer_meter_totals", "--customer", "OWES"])
     assert "customers OWES" in one.output
     assert "1 with a balance due, 0 with an overpayment, 0 clear; 0 would change." in one.output
+
+
+def test_the_largest_discrepancies_are_counted_as_discrepancies_not_as_entities(runner):
+    customer = CustomerFactory(code="C0042", name="PT Sinar Jaya Makmur")
+    corrupt("customers", "balance", customer.id, "5.00")
+    corrupt("customers", "total_spent", customer.id, "7.00")
+    result = runner.invoke(args=["reconcile", "verify", "--check", "customer_wallet"])
+    assert result.exit_code == 1
+    assert "largest discrepancies (2 of 2)" in result.output

@@ -73,7 +73,7 @@ def test_a_volume_correction_posts_the_difference_on_the_readings_date(client, r
     ]
     correction = db.session.scalar(sa.select(sa.func.max(BalanceTransaction.id)))
     page = text(client.get(url))
-    assert f"Reading #{reading} corrected; posted charge #{correction} of -Rp5.000,00 dated 20 Oct 2026." in page
+    assert f"Reading #{reading} corrected; posted charge #{correction} of Rp5.000,00 dated 20 Oct 2026." in page
     assert f'href="/customers/HOTEL/movements/{correction}">{correction}</a>' in page
     assert purchases("2026-10") == D("15000.00")
     assert run(RunMode.VERIFY).mismatched == 0

@@ -295,7 +295,7 @@ def _posted_text(movements: list[BalanceTransaction], customer: Customer) -> str
                 "%(kind)s #%(id)s of %(amount)s dated %(date)s",
                 kind=word(m.kind),
                 id=m.id,
-                amount=money(m.signed_amount),
+                amount=money(abs(m.signed_amount)),
                 date=named_date(m.value_date),
             )
             for m in movements

@@ -283,6 +283,11 @@ def test_a_chosen_set_of_columns_is_remembered_on_the_next_visit(open_as):
     again.goto("/customers/C9001?tab=ledger")
     assert again.locator(f"#ledger th[data-col={gave_way}]").is_visible()
     assert not again.locator("#ledger th[data-col=kind]").is_visible()
+    phone = open_as("admin@fit.example", PHONE)  # a column hidden on the desktop is hidden on the phone's cards
+    phone.goto("/customers/C9001?tab=ledger")
+    assert phone.locator("#ledger tbody td[data-col=kind]").count() > 0
+    assert not any(cell.is_visible() for cell in phone.locator("#ledger tbody td[data-col=kind]").all())
+    assert phone.locator(f"#ledger tbody td[data-col={gave_way}]").first.is_visible()
     chooser = again.locator("details.columns[data-list=customer-ledger]")
     chooser.locator("summary").click()
     assert chooser.locator(f"input[value={gave_way}]").is_checked()

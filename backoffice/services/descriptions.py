@@ -40,13 +40,14 @@ ACCOUNTS = {
     "1000": ("Cash", _l("Cash")),
     "1100": ("Receivables", _l("Receivables")),
     "2000": ("Customer deposits", _l("Customer deposits")),
+    "2300": ("VAT payable", _l("VAT payable")),
     "3000": ("Owner's equity", _l("Owner's equity")),
     "3100": ("Opening balance equity", _l("Opening balance equity")),
     "4000": ("Gas revenue", _l("Gas revenue")),
     "5000": ("Operating expenses", _l("Operating expenses")),
 }
-"""The standard chart of accounts (the migrations seed it): each code's English name, and its name in the reader's
-language."""
+"""The standard chart of accounts (the migrations seed it; VAT payable comes with the first VAT rate): each code's
+English name, and its name in the reader's language."""
 
 KINDS = {
     "recharge": _l("Recharge"),

@@ -457,7 +457,14 @@ def test_without_redis_a_fix_of_everything_runs_in_process_in_one_piece(app, bus
 def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads():
     names = [[check.name for check in step] for step in fanout.steps(RunMode.FIX, resolve(None))]
     assert names == [
-        ["order_grand_total", "reading_calculation", "meter_balance", "invoice_outstanding", "evidence_seals"],
+        [
+            "order_grand_total",
+            "reading_calculation",
+            "meter_balance",
+            "invoice_outstanding",
+            "invoice_tax",
+            "evidence_seals",
+        ],
         [
             "target_achieved",
             "order_month_totals",

@@ -102,6 +102,8 @@ NOT_PAGES = {
     "client_api.v1.customer": "the clients' API: JSON, for machines",
     "client_api.v1.description": "the clients' API: JSON, for machines",
     "client_api.v1.movements": "the clients' API: JSON, for machines",
+    "client_api.v1.months": "the clients' API: JSON, for machines",
+    "client_api.v1.month_balance": "the clients' API: JSON, for machines",
 }
 """The GET routes the walk does not read, each with the reason."""
 

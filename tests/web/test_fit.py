@@ -50,7 +50,8 @@ def made(kept) -> dict:
     UserFactory(email="admin@fit.example", role="admin", name="Rina Kusuma")
     maker = UserFactory(email="maker.with.a.long.address@fit.example", role="admin", name="Bayu Saputra Wicaksono")
     manager = AccountManagerFactory(name="Raden Ajeng Kartika Sari Dewi Purnamasari", email="kartika@fit.example")
-    customer = CustomerFactory(code="C9001", name=LONG_NAME, account_manager=manager)
+    # Exempt from VAT: its invoices ask their ten digits as typed.
+    customer = CustomerFactory(code="C9001", name=LONG_NAME, account_manager=manager, tax_status="exempt")
     since = today - timedelta(days=150)
     # Beyond the approval limit: as a second admin approved it.
     wallet.recharge(customer.id, BIG, description=LONG_TEXT, user=clerk, value_date=since, by_hand=False)

@@ -16,6 +16,46 @@ document.addEventListener("focusin", (event) => {
   if (field && /^0+([.,]0*)?$/.test(field.value.trim())) field.select();
 });
 
+// An amount field groups its digits as they are typed, with the symbols of the page's notation (data-group,
+// data-decimal: "50.000.000,5" in Indonesian), the caret kept after the same digit; what is sent is what it shows,
+// which the server reads. A last group of one or two digits typed ("12.5") may be a decimal typed with the other
+// symbol: it is left as typed, for the server to refuse in words, never read as something else (a digit deleted
+// from a group is only a digit fewer).
+function escaped(symbol) {
+  return symbol.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function grouped(text, group, decimal, deleting) {
+  const [whole, ...rest] = text.split(decimal);
+  if (rest.length > 1) return null;
+  const sign = whole.startsWith("-") ? "-" : "";
+  const body = whole.slice(sign.length);
+  const parts = body.split(group);
+  if (parts.some((part) => !/^\d*$/.test(part))) return null;
+  const last = parts[parts.length - 1].length;
+  if (!deleting && parts.length > 1 && last < 3) return null;
+  if (rest.length && !/^\d*$/.test(rest[0])) return null;
+  const digits = parts.join("");
+  const withGroups = digits.replace(/\B(?=(\d{3})+(?!\d))/g, group);
+  return sign + withGroups + (rest.length ? decimal + rest[0] : "");
+}
+
+document.addEventListener("input", (event) => {
+  const field = event.target.closest("input[data-amount][data-group]");
+  if (!field || event.isComposing) return;
+  const {group, decimal} = field.dataset;
+  const shown = grouped(field.value, group, decimal, event.inputType?.startsWith("delete"));
+  if (shown === null || shown === field.value) return;
+  const caret = field.selectionStart ?? field.value.length;
+  const kept = field.value.slice(0, caret).replace(new RegExp(escaped(group), "g"), "").length;
+  let at = 0;
+  for (let seen = 0; at < shown.length && seen < kept; at += 1) {
+    if (shown[at] !== group) seen += 1;
+  }
+  field.value = shown;
+  field.setSelectionRange(at, at);
+});
+
 // A button marked data-print prints the page (with the print stylesheet).
 document.addEventListener("click", (event) => {
   if (event.target.closest("button[data-print]")) window.print();

@@ -162,7 +162,7 @@ def _refuse_ambiguous(text: str, value: Decimal, locale: str, currency: str | No
     """Refuse an amount typed with more decimal places than ``places``, naming what each reading would have to be
     written as: ``1,000`` in ``id_ID`` is "write 1.000 for one thousand or 1 for one"."""
     body = text.strip().lstrip("+-").strip()
-    group, decimal = _symbols(locale)
+    group, decimal = symbols(locale)
     if decimal not in body:
         return
     whole, fraction = body.rsplit(decimal, 1)
@@ -347,7 +347,7 @@ def example_amount(locale: str, places: int = 2) -> str:
 
 
 @lru_cache(maxsize=64)
-def _symbols(locale: str) -> tuple[str, str]:
+def symbols(locale: str) -> tuple[str, str]:
     """The locale's group and decimal symbols, looked up once (Babel parses the locale's name at every lookup)."""
     return get_group_symbol(locale), get_decimal_symbol(locale)
 
@@ -363,7 +363,7 @@ def _parsed(locale: str) -> Locale:
 
 
 def _looks_like_number(body: str, locale: str) -> bool:
-    allowed = re.escape("".join(_symbols(locale)))
+    allowed = re.escape("".join(symbols(locale)))
     if _group_is_space(locale):
         allowed += " "
     return re.fullmatch(rf"[0-9][0-9{allowed}]*", body) is not None
@@ -371,9 +371,9 @@ def _looks_like_number(body: str, locale: str) -> bool:
 
 def _normalise_spaces(body: str, locale: str) -> str:
     if _group_is_space(locale):
-        return body.replace(" ", _symbols(locale)[0])
+        return body.replace(" ", symbols(locale)[0])
     return body
 
 
 def _group_is_space(locale: str) -> bool:
-    return _symbols(locale)[0].isspace()
+    return symbols(locale)[0].isspace()

@@ -15,7 +15,15 @@ from wtforms.widgets import Select, TextInput
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import language, number_locale
-from backoffice.platform.money import ZERO, example_amount, format_plain, parse_number, read_amount, unit_places
+from backoffice.platform.money import (
+    ZERO,
+    example_amount,
+    format_plain,
+    parse_number,
+    read_amount,
+    symbols,
+    unit_places,
+)
 
 
 class MoneyField(StringField):
@@ -23,7 +31,8 @@ class MoneyField(StringField):
 
     It is read as the app shows amounts too (``Rp1.000``, pasted from a page). An empty field shows how to write
     one (``zero_example``: shows zero, what a field left empty means); a field holding zero is selected when it is
-    entered, so what is typed replaces it (``static/app.js``).
+    entered, so what is typed replaces it; its digits are grouped as they are typed, with the locale's symbols
+    (``data-group``, ``data-decimal``), so that what is sent is what it shows (``static/app.js``).
     """
 
     def __init__(self, *args, zero_example: bool = False, **kwargs):
@@ -42,7 +51,8 @@ class MoneyField(StringField):
             if self.zero_example
             else example_amount(number_locale(), places)
         )
-        defaults = {"placeholder": example, "inputmode": "decimal"}
+        group, decimal = symbols(number_locale())
+        defaults = {"placeholder": example, "inputmode": "decimal", "data-group": group, "data-decimal": decimal}
         return super().__call__(**{"data-amount": "", **defaults, **given})
 
     def _value(self) -> str:

@@ -30,6 +30,10 @@ def _customer_options(command):
             click.option("--phone", metavar="NUMBER", help="The customer's phone ('' clears it)."),
             click.option("--address", metavar="TEXT", help="The customer's address ('' clears it)."),
             click.option("--city", metavar="TEXT", help="The customer's city ('' clears it)."),
+            click.option(
+                "--route", metavar="TEXT", help="The meter reader's round its meters are read on ('' clears it)."
+            ),
+            click.option("--route-stop", metavar="N", help="Its place on the round, from 1 ('' clears it)."),
             click.option("--tax-number", metavar="NUMBER", help="The customer's tax number ('' clears it)."),
             click.option("--tax-status", metavar="STATUS", help="taxed, exempt or zero_rated (VAT at 0 %)."),
         ]
@@ -123,7 +127,7 @@ def _customer(code: str):
 
 def _customer_details(details, manager, no_manager, suspend_below, texts: dict):
     """``details`` with what the options give (``None``: not given); ``texts``: the text details by name (contact
-    person, email, phone, address, city, tax number)."""
+    person, email, phone, address, city, route and stop, tax number)."""
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import ManagerError, manager_by_email
 

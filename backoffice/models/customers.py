@@ -74,6 +74,8 @@ class Customer(db.Model):
     __versioned__ = {"exclude": [*DERIVED, "version"]}
     __table_args__ = (
         Index("ix_customers_balance", "balance"),
+        Index("ix_customers_route", "route", "route_stop", "code"),  # a route sheet, in the order of its round
+        CheckConstraint("route_stop > 0", name="route_stop_positive"),
         Index("ix_customers_suspended", "id", postgresql_where=SUSPENDED),
         Index("ix_customers_owing", "amount_due", "overpayment", postgresql_where=OWING),
         trigram_index("customers", "code", "name", "contact_person", "email", "phone"),
@@ -108,6 +110,10 @@ class Customer(db.Model):
     city: Mapped[str | None] = mapped_column(String(100))
     tax_number: Mapped[str | None] = mapped_column(String(40))
     """As the tax office writes it: NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
+    route: Mapped[str | None] = mapped_column(String(60))
+    """The meter reader's round (or area) its meters are read on, as the readers name it."""
+    route_stop: Mapped[int | None]
+    """Its place on the round, from 1: a route sheet lists its customers in that order."""
     tax_status: Mapped[str | None] = mapped_column(String(12))
     """A :class:`TaxStatus`' value; none: ``taxed``, as every customer is unless told (a customer's versions before
     the column were written keep their seals: a NULL column is left out of a seal)."""

@@ -33,7 +33,7 @@ from backoffice.models import (
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.i18n import LANGUAGES, count_text
 from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
 from backoffice.posting.formulas import status_sql
@@ -68,6 +68,10 @@ class Details:
     address: str | None = None
     city: str | None = None
     tax_number: str | None = None
+    route: str | None = None
+    """The meter reader's round its meters are read on."""
+    route_stop: int | str | None = None
+    """Its place on the round, from 1 (as typed: a text is read as a whole number, or refused)."""
     tax_status: str | None = TaxStatus.TAXED.value
     """How the tax office treats what the customer is sold (:class:`TaxStatus`; none: taxed)."""
     language: str | None = None
@@ -193,9 +197,29 @@ def checked_details(details: Details) -> dict:
         "tax_number": _one_line(
             _text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number")
         ),
+        **_route(details.route, details.route_stop),
         "tax_status": _tax_status(details.tax_status),
         "language": _language(details.language),
     }
+
+
+ROUTE_STOPS = 1_000_000
+"""The last stop a round may have."""
+
+
+def _route(route: str | None, stop: int | str | None) -> dict:
+    """A route and its stop as they are stored: a route of one line, at most 60 characters (none when blank); a stop,
+    a whole number from 1, only on a route."""
+    route = _one_line(_text(route, 60, "route", _l("A route")), "route", _l("A route")) or None
+    if isinstance(stop, str):
+        stop = int(stop.strip()) if stop.strip().isdecimal() and len(stop.strip()) < 9 else (stop.strip() or None)
+    if stop is not None and not (isinstance(stop, int) and 1 <= stop <= ROUTE_STOPS):
+        raise CustomerError(
+            _("A stop is a whole number from 1 to %(last)s.", last=count_text(ROUTE_STOPS)), "route_stop"
+        )
+    if stop is not None and route is None:
+        raise CustomerError(_("A stop is a place on a route: give the route too."), "route_stop")
+    return {"route": route, "route_stop": stop}
 
 
 def closing_blockers(customer: Customer) -> list[str]:

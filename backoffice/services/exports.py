@@ -104,6 +104,8 @@ HEADINGS = {
     "requested_at": _l("requested_at"),
     "requested_by": _l("requested_by"),
     "retired_on": _l("retired_on"),
+    "route": _l("route"),
+    "route_stop": _l("route_stop"),
     "reverses": _l("reverses"),
     "run_id": _l("run_id"),
     "sent_to": _l("sent_to"),

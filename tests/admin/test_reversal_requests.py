@@ -299,18 +299,6 @@ def test_a_request_beyond_the_balance_reaches_the_admins_and_approved_leaves_a_d
     assert re.search(both, text(client.get("/approvals/mine")))
 
 
-def test_an_admin_s_reversal_beyond_the_balance_is_asked_of_a_second_admin(client, limit, hotel, maker):
-    deposit = db.session.scalar(sa.select(BalanceTransaction))
-    wallet.charge(hotel, D("60000"))
-    log_in(client, maker)
-    asked = client.post(f"/customers/HOTEL/movements/{deposit.id}/reverse", data={"description": "Wrong customer"})
-    assert asked.status_code == 302, text(asked)
-    assert "HOTEL owes Rp60.000,00" in text(client.get(asked.location))
-    assert [r.movement_id for r in requests()] == [deposit.id] and db.session.scalar(balance_of("HOTEL")) == D(
-        "40000.00"
-    )
-
-
 # --- The first approval: guarded by the database, sealed ------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from backoffice.services import meter_lifecycle, metering
 from backoffice.services.metering import MeterIndex
 from backoffice.services.metering.route import NO_MANAGER, route_sheet
 from tests.chromium import follow, log_in
-from tests.factories import AccountManagerFactory, MeterFactory, UserFactory, metered_customer
+from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, metered_customer
 from tests.pages import opened
 
 D = Decimal
@@ -228,3 +228,56 @@ def test_the_sheet_is_typed_from_the_keyboard_and_checked_as_each_cell_is_left(p
         "1 reading of 20 Nov 2026 recorded: 1.090 m³, Rp1.090.000,00 charged. 2 rows left empty."
     )
     expect(page.locator(f"#recorded-{route['M-1']}")).to_contain_text("index 2.400,0000, 1.090,0000 m³")
+
+
+def test_a_customer_s_route_and_stop_are_kept_from_its_form_its_command_and_its_import(
+    app, client, finance, runner, tmp_path
+):
+    customer = CustomerFactory(code="KOTA", name="Toko Kota")
+    sent = client.post(
+        "/customers/KOTA/edit", data={"name": "Toko Kota", "route": "Bogor Utara", "route_stop": "7", "version": "1"}
+    )
+    assert sent.status_code == 302, page_text(sent)
+    db.session.expire_all()
+    assert (customer.route, customer.route_stop) == ("Bogor Utara", 7)
+    assert "route Bogor Utara, stop 7" in page_text(client.get("/customers/KOTA"))
+    for change, message in (
+        ({"route_stop": "0"}, "A stop is a whole number from 1"),
+        ({"route_stop": "x"}, "A stop is a whole number from 1"),
+        ({"route": "", "route_stop": "3"}, "A stop is a place on a route"),
+    ):
+        refused = client.post(
+            "/customers/KOTA/edit", data={"name": "Toko Kota", "route": "Bogor Utara", "version": "2"} | change
+        )
+        assert refused.status_code == 422 and message in page_text(refused), change
+    edited = runner.invoke(args=["customers", "edit", "KOTA", "--route", "Bogor Selatan", "--route-stop", "2"])
+    assert edited.exit_code == 0, edited.output
+    db.session.expire_all()
+    assert (customer.route, customer.route_stop) == ("Bogor Selatan", 2)
+
+    path = tmp_path / "rute.csv"
+    path.write_bytes(b"Kode;Nama;Rute;Urutan\nR1;Warung Satu;Bogor Utara;2\nR2;Warung Dua;Bogor Utara;1\n")
+    written = runner.invoke(args=["import", "customers", str(path)])
+    assert written.exit_code == 0, written.output
+    kept = dict(db.session.execute(sa.select(Customer.code, Customer.route_stop)).all())
+    assert (kept["R1"], kept["R2"]) == (2, 1)
+
+
+def test_a_route_sheet_is_chosen_by_route_and_lists_its_meters_in_the_order_of_its_stops(client, finance, route):
+    for code, stop in (("MILL", 1), ("BAKERY", 2), ("HOTEL", None)):
+        db.session.execute(sa.update(Customer).where(Customer.code == code).values(route="Cibinong", route_stop=stop))
+    db.session.commit()
+    rows = route_sheet(DAY, route="Cibinong")
+    assert [row.serial for row in rows] == ["M-4", "M-3", "M-1", "M-2"]  # the hotel has no stop: after them
+    page = client.get(f"/readings/sheet?route=Cibinong&on={DAY.isoformat()}")
+    shown = page_text(page)
+    assert shown.index("M-4") < shown.index("M-3") < shown.index("M-1")
+    form = opened(client, f"/readings/sheet?route=Cibinong&on={DAY.isoformat()}", ACTION) | {
+        f"meter-{route['M-1']}-index": "1400"
+    }
+    saved = client.post(ACTION, data=form)
+    assert saved.status_code == 302 and "route=Cibinong" in saved.location
+    assert [found.volume_flow_meter for found in readings_on(DAY)] == [D("90")]
+    both = client.get(f"/readings/sheet?route=Cibinong&manager={db.session.get(AccountManager, route['dewi']).email}")
+    assert both.status_code == 200 and "Choose a route or an account manager, not both." in page_text(both)
+    assert "No customer is on route Nowhere." in page_text(client.get("/readings/sheet?route=Nowhere&on=2026-11-20"))

@@ -41,6 +41,8 @@ def _details(row: Row) -> Details:
         phone=row.get("phone") or None,
         address=row.get("address") or None,
         city=row.get("city") or None,
+        route=row.get("route") or None,
+        route_stop=row.get("route_stop"),
         tax_number=row.get("tax_number") or None,
         tax_status=row.get("tax_status") or TaxStatus.TAXED.value,
     )
@@ -61,6 +63,11 @@ TAX_STATUS_WORDS = {
 }
 """How a file writes each tax status, in en, id and vi, read as headers are (without case, marks or punctuation)."""
 TAX_STATUSES = {folded(word): status for status, words in TAX_STATUS_WORDS.items() for word in words}
+
+
+def _stop(value: object) -> int:
+    """A stop on a route: a whole number (its range is the customer's rule)."""
+    return int(read.number(value, 0))
 
 
 def _tax_status(value: object) -> str:
@@ -94,12 +101,14 @@ def _stored_customers(rows: list[Row]) -> dict[tuple, Row]:
         Customer.phone,
         Customer.address,
         Customer.city,
+        Customer.route,
+        Customer.route_stop,
         Customer.tax_number,
         func.coalesce(Customer.tax_status, TaxStatus.TAXED.value).label("tax_status"),
     ).outerjoin(AccountManager, AccountManager.id == Customer.account_manager_id)
     found = _stored(query, [Customer.code], rows, [(row["code"],) for row in rows])
     for record in found.values():
-        for name in ("manager", "contact_person", "email", "phone", "address", "city", "tax_number"):
+        for name in ("manager", "contact_person", "email", "phone", "address", "city", "route", "tax_number"):
             record[name] = record[name] or ""
     return found
 
@@ -235,6 +244,28 @@ CUSTOMERS = ImportKind(
             aliases=("town", "kota", "kabupaten", "kota kabupaten", "thanh pho", "tinh thanh pho", "tinh"),
         ),
         Field(
+            "route",
+            _l("Route"),
+            _text(60),
+            aliases=(
+                "round",
+                "area",
+                "reading route",
+                "meter route",
+                "rute",
+                "rute baca",
+                "wilayah",
+                "tuyen",
+                "khu vuc",
+            ),
+        ),
+        Field(
+            "route_stop",
+            _l("Stop on the route"),
+            _stop,
+            aliases=("stop", "sequence", "route order", "urutan", "urutan rute", "thu tu", "thu tu tuyen"),
+        ),
+        Field(
             "tax_number",
             _l("Tax number"),
             _text(40),
@@ -262,6 +293,8 @@ CUSTOMERS = ImportKind(
         "phone",
         "address",
         "city",
+        "route",
+        "route_stop",
         "tax_number",
         "tax_status",
     ),

@@ -86,9 +86,19 @@ NO_MANAGER = 0
 """The route of the customers no account manager has."""
 
 
-def route_sheet(on: date, *, manager_id: int) -> list[RouteRow]:
-    """The meters in service held on ``on`` by the customers of the account manager (:data:`NO_MANAGER`: of the
-    customers with none), by customer and serial, each with what the route sheet shows of it; one statement."""
+def routes() -> list[str]:
+    """The routes customers are kept on, by name."""
+    return list(
+        db.session.scalars(
+            select(customers.c.route).where(customers.c.route.is_not(None)).distinct().order_by(customers.c.route)
+        )
+    )
+
+
+def route_sheet(on: date, *, manager_id: int | None = None, route: str | None = None) -> list[RouteRow]:
+    """The meters in service held on ``on`` by the customers on the ``route``, in the order of its stops (a customer
+    with no stop after them), or by those of the account manager (:data:`NO_MANAGER`: of the customers with none),
+    by customer; then by serial. Each with what the route sheet shows of it; one statement."""
     before = readings.alias("before")
     last = (
         select(before.c.reading_date)
@@ -137,7 +147,11 @@ def route_sheet(on: date, *, manager_id: int) -> list[RouteRow]:
         .limit(1)
         .lateral("recorded")
     )
-    if manager_id == NO_MANAGER:
+    order = [customers.c.code, meters.c.serial]
+    if route is not None:
+        whose = customers.c.route == route
+        order.insert(0, customers.c.route_stop.asc().nulls_last())
+    elif manager_id == NO_MANAGER:
         whose = customers.c.account_manager_id.is_(None)
     else:
         whose = customers.c.account_manager_id == manager_id
@@ -170,7 +184,7 @@ def route_sheet(on: date, *, manager_id: int) -> list[RouteRow]:
             .outerjoin(recorded, true())
         )
         .where(and_(covers(assignments.c, on), meters.c.status == MeterStatus.ACTIVE.value, whose))
-        .order_by(customers.c.code, meters.c.serial)
+        .order_by(*order)
     )
     found = [
         RouteRow(
@@ -193,18 +207,17 @@ def route_sheet(on: date, *, manager_id: int) -> list[RouteRow]:
     return _bounded(found, on)
 
 
-def route_row(on: date, meter_id: int) -> RouteRow | None:
-    """The meter's row on the route sheet its holder's account manager reads on ``on`` (bounded by that sheet's
-    meters, as the sheet saved is); ``None`` when no customer holds it in service then."""
-    manager = db.session.execute(
+def holders_manager(on: date, meter_id: int) -> int | None:
+    """The account manager of the customer holding the meter on ``on`` (:data:`NO_MANAGER`: none; ``None``: nobody
+    holds it), whose route sheet it is on."""
+    found = db.session.execute(
         select(customers.c.account_manager_id)
         .select_from(assignments.join(customers, customers.c.id == assignments.c.customer_id))
         .where(assignments.c.meter_id == meter_id, covers(assignments.c, on))
     ).first()
-    if manager is None:
+    if found is None:
         return None
-    rows = route_sheet(on, manager_id=NO_MANAGER if manager.account_manager_id is None else manager.account_manager_id)
-    return next((row for row in rows if row.meter_id == meter_id), None)
+    return NO_MANAGER if found.account_manager_id is None else found.account_manager_id
 
 
 def _bounded(rows: list[RouteRow], on: date) -> list[RouteRow]:

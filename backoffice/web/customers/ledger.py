@@ -183,11 +183,8 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
 
 def _asks(original: BalanceTransaction) -> bool:
     """Whether reversing the movement now is asked of a second admin: it moves, with the customer's other money moved
-    by hand today, more than the approval limit, or it takes more than the wallet holds (approved, it leaves a debt).
-    A movement that cannot be reversed is refused, never asked for."""
-    if wallet.not_reversible(original) is not None:
-        return False
-    return wallet.reversal_needs_approval(original) or wallet.reversal_debt(original) is not None
+    by hand today, more than the approval limit. A movement that cannot be reversed is refused, never asked for."""
+    return wallet.not_reversible(original) is None and wallet.reversal_needs_approval(original)
 
 
 def _movement(customer: Customer, movement_id: int) -> BalanceTransaction:

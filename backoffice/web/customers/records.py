@@ -56,6 +56,8 @@ CSV_COLUMNS = [
     "email",
     "phone",
     "city",
+    "route",
+    "route_stop",
     "tax_number",
     "tax_status",
 ]
@@ -109,6 +111,16 @@ class CustomerFields(FlaskForm):
     )
     address = TextAreaField(_l("Address"), validators=[Length(max=500, message=_l("Use at most 500 characters."))])
     city = StringField(_l("City"), validators=[Length(max=100, message=_l("Use at most 100 characters."))])
+    route = StringField(
+        _l("Route"),
+        validators=[Length(max=60, message=_l("Use at most 60 characters."))],
+        description=_l("The meter reader's round (or area) its meters are read on: route sheets are chosen by it."),
+    )
+    route_stop = StringField(
+        _l("Stop on the route"),
+        description=_l("Its place on the round, from 1: the route sheet lists its meters in that order."),
+        render_kw={"inputmode": "numeric"},
+    )
     tax_number = StringField(
         _l("Tax number"),
         validators=[Length(max=40, message=_l("Use at most 40 characters."))],
@@ -147,6 +159,8 @@ class CustomerFields(FlaskForm):
             phone=self.phone.data,
             address=self.address.data,
             city=self.city.data,
+            route=self.route.data,
+            route_stop=self.route_stop.data or None,
             tax_number=self.tax_number.data,
             tax_status=self.tax_status.data or "",
             language=self.language.data or None,
@@ -204,6 +218,8 @@ def _columns():
         Customer.email,
         Customer.phone,
         Customer.city,
+        Customer.route,
+        Customer.route_stop,
         Customer.tax_number,
         func.coalesce(Customer.tax_status, TaxStatus.TAXED.value).label("tax_status"),
     ).outerjoin(Customer.account_manager)
@@ -225,6 +241,8 @@ def _cells():
             guarded(Customer.email),
             guarded(Customer.phone),
             guarded(Customer.city),
+            guarded(Customer.route),
+            Customer.route_stop,
             guarded(Customer.tax_number),
             func.coalesce(Customer.tax_status, TaxStatus.TAXED.value),
         )
@@ -281,6 +299,8 @@ def _typed_row(row) -> list:
         row.email,
         row.phone,
         row.city,
+        row.route,
+        row.route_stop,
         row.tax_number,
         row.tax_status,
     ]

@@ -30,8 +30,9 @@ from backoffice.services.metering.route import (
     RouteRow,
     beyond_typical,
     far_from_usual,
-    route_row,
+    holders_manager,
     route_sheet,
+    routes,
 )
 from backoffice.services.vocabulary import PeriodClosed, WalletError
 from backoffice.web.plumbing.fields import LocalDateField, OptionalDecimalNumberField
@@ -44,17 +45,39 @@ bp = Blueprint("route_sheet", __name__, url_prefix="/readings")
 
 
 class SheetForm(FlaskForm):
-    """Whose meters and which day: shown as a filter, sent again (hidden) with the sheet, with the meters it showed."""
+    """Whose meters and which day: the meters of a route, or of an account manager's customers; shown as a filter,
+    sent again (hidden) with the sheet, with the meters it showed."""
 
-    manager = PickerField(
-        _l("Account manager"),
-        [InputRequired(_l("Choose an account manager."))],
-        kind="manager",
-        nobody=NO_MANAGER,
-    )
+    route = SelectField(_l("Route"), validate_choice=False)
+    manager = PickerField(_l("Account manager"), kind="manager", nobody=NO_MANAGER)
     on = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     meters = HiddenField()
     """The meters the sheet showed, in its order: a route changed since is shown again, not saved."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.route.choices = [SelectChoice("", _("—")), *(SelectChoice(name, name) for name in routes())]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.route.data and self.manager.data is not None:
+            self.route.errors.append(_("Choose a route or an account manager, not both."))
+            return False
+        if valid and not self.route.data and self.manager.data is None:
+            self.route.errors.append(_("Choose a route or an account manager."))
+            return False
+        if self.route.data and self.route.data not in routes():
+            self.route.errors.append(_("No customer is on route %(route)s.", route=self.route.data))
+            return False
+        return valid
+
+    def chosen(self) -> dict:
+        """The sheet's meters as :func:`route_sheet` takes them."""
+        return {"route": self.route.data} if self.route.data else {"manager_id": self.manager.data}
+
+    def asked(self) -> dict:
+        """The sheet's address's arguments."""
+        return {"route": self.route.data} if self.route.data else {"manager": self.manager._value()}
 
 
 class RowForm(FlaskForm):
@@ -166,7 +189,7 @@ def sheet():
     form = SheetForm(request.args, meta={"csrf": False})
     rows = []
     if request.args and form.validate():
-        rows = route_sheet(form.on.data, manager_id=form.manager.data)
+        rows = route_sheet(form.on.data, **form.chosen())
         form.meters.data = ",".join(str(row.meter_id) for row in rows)
     elif not request.args:
         form.on.data = local_today()
@@ -181,7 +204,7 @@ def save():
     if not form.validate():
         return _again(form, [], {}, {}, 422)
     on = form.on.data
-    rows = route_sheet(on, manager_id=form.manager.data)
+    rows = route_sheet(on, **form.chosen())
     forms = {row.meter_id: row_form(row, request.form) for row in rows}
     shown = form.meters.data or ""
     if shown != ",".join(str(row.meter_id) for row in rows):
@@ -214,7 +237,7 @@ def save():
         flash(_("A meter changed hands while the sheet was saved: nothing was saved. Save it again."), "error")
         return _again(form, rows, forms, checks, 409)
     flash(_summary(on, ids, len(rows) - len(ids)), "success")
-    return redirect(url_for("route_sheet.sheet", manager=form.manager._value(), on=on.isoformat()))
+    return redirect(url_for("route_sheet.sheet", **form.asked(), on=on.isoformat()))
 
 
 @bp.post("/sheet/check")
@@ -226,7 +249,13 @@ def check():
     if not meter_id.isdigit() or len(meter_id) > 9 or not sheet_form.on.validate(sheet_form):
         abort(400)
     on = sheet_form.on.data
-    row = route_row(on, int(meter_id))
+    if sheet_form.route.data or sheet_form.manager.raw_data:
+        if not sheet_form.validate():
+            abort(400)
+        chosen = sheet_form.chosen()
+    else:
+        chosen = {"manager_id": holders_manager(on, int(meter_id))}
+    row = next((row for row in route_sheet(on, **chosen) if row.meter_id == int(meter_id)), None)
     if row is None:
         abort(404)
     rows = [row]

@@ -281,3 +281,16 @@ def test_a_route_sheet_is_chosen_by_route_and_lists_its_meters_in_the_order_of_i
     both = client.get(f"/readings/sheet?route=Cibinong&manager={db.session.get(AccountManager, route['dewi']).email}")
     assert both.status_code == 200 and "Choose a route or an account manager, not both." in page_text(both)
     assert "No customer is on route Nowhere." in page_text(client.get("/readings/sheet?route=Nowhere&on=2026-11-20"))
+
+
+def test_the_sheet_of_the_customers_without_a_manager_says_so_in_words(client, finance, route):
+    mill = db.session.scalar(sa.select(Customer).where(Customer.code == "MILL"))
+    mill.account_manager_id = None
+    db.session.commit()
+    page = client.get(f"/readings/sheet?manager=none&on={DAY.isoformat()}").get_data(as_text=True)
+    assert 'value="Customers with no account manager"' in page and 'value="none"' not in page
+    assert "M-4" in page_text(client.get(f"/readings/sheet?manager=none&on={DAY.isoformat()}"))
+    form = opened(client, f"/readings/sheet?manager=none&on={DAY.isoformat()}", ACTION)
+    assert form["manager"] == "Customers with no account manager"
+    words = {"manager": "Customers with no account manager", "on": DAY.isoformat()}
+    assert "M-4" in page_text(client.get("/readings/sheet", query_string=words))

@@ -110,16 +110,17 @@ class PickerField(StringField):
     def pre_validate(self, form) -> None:
         if not self.typed:
             return
-        if self.nobody is not None and self.typed.casefold() == NOBODY:
+        if self.nobody is not None and self.typed.casefold() in (NOBODY, str(self.kind.nobody).casefold()):
             self.data = self.nobody
             return
         self.data = self.kind.read(self, self.typed)
 
     def _value(self) -> str:
+        """What the field shows: what was typed, or the record chosen; nobody in words, never its key."""
+        if self._nobody_chosen:
+            return str(self.kind.nobody)
         if self.raw_data:
             return self.raw_data[0]
-        if self._nobody_chosen:
-            return NOBODY
         return self.kind.key_of(self.data) if self.data is not None else ""
 
     @property

@@ -14,7 +14,9 @@ and recalculate one customer with two years of readings, each beside its baselin
   then verify-and-fix of every check for the customer), as p50 and p95 over 20 customers;
 - re-pricing one customer's 720 readings from their first date at a new price: the service's
   statements in a transaction, and ``set_pricing`` as the pricing form calls it, beside the same
-  statements written by hand in raw SQL, as p50 and p95 over 20 customers each;
+  statements written by hand in raw SQL, as p50 and p95 over 20 customers each; and ``set_pricing`` again on
+  customers whose readings were re-priced (corrected) 3 and 10 times before (:data:`CORRECTED`), whose time must not
+  grow with that;
 - a tariff change over 2,000 customers × 720 readings (``change_tariff`` then ``reprice_tariff``, what
   the command does), beside the same statements written by hand (the hand-written one runs first, so
   the service's re-pricing reads twice the ledger rows it did); ``BENCH_METERING_TARIFF=0`` leaves it out.
@@ -45,6 +47,8 @@ FIRST_MONTH = "2024-11-01"
 TARIFF_CUSTOMERS = min(2_000, CUSTOMERS)
 """The tariff change's customers: the first ones, all of one account manager."""
 TARIFF_MANAGER = "tariff@example.com"
+CORRECTED = (3, 10)
+"""How often, besides never, the readings of the customers a re-pricing is timed on were corrected before."""
 TARIFF = os.environ.get("BENCH_METERING_TARIFF", "1") != "0"
 """``BENCH_METERING_TARIFF=0`` leaves the tariff change out (a few minutes at 2,000 customers), e.g. while iterating
 on one customer's re-pricing."""
@@ -233,8 +237,9 @@ def _repricing(app, url: str) -> str:
 
     first = date.fromisoformat(FIRST_MONTH)
     app.config["REPRICE_IN_REQUEST_LIMIT"] = MONTHS * READINGS_PER_MONTH
-    chosen = random.Random(11).sample(range(1, CUSTOMERS + 1), 3 * SAMPLE)
-    statements, form, by_hand = chosen[:SAMPLE], chosen[SAMPLE : 2 * SAMPLE], chosen[2 * SAMPLE :]
+    chosen = random.Random(11).sample(range(1, CUSTOMERS + 1), (3 + len(CORRECTED)) * SAMPLE)
+    statements, form, by_hand = chosen[:SAMPLE], chosen[SAMPLE : 2 * SAMPLE], chosen[2 * SAMPLE : 3 * SAMPLE]
+    corrected = {times: chosen[(3 + n) * SAMPLE : (4 + n) * SAMPLE] for n, times in enumerate(CORRECTED)}
     with app.app_context():
 
         def reprice(customer_id: int) -> None:
@@ -250,6 +255,14 @@ def _repricing(app, url: str) -> str:
 
         statement_times = _each(statements, reprice)
         form_times = _each(form, lambda c: metering.set_pricing(c, first, NEW_PRICE, Decimal("1.012345")))
+        corrected_times = {}
+        for times, customers in corrected.items():
+            for customer_id in customers:
+                for n in range(times):  # each a correction of every reading, each dearer: nothing given back to hold
+                    metering.set_pricing(customer_id, first, NEW_PRICE - times + n, Decimal("1.012345"))
+            corrected_times[times] = _each(
+                customers, lambda c: metering.set_pricing(c, first, NEW_PRICE, Decimal("1.012345"))
+            )
     with psycopg.connect(url, autocommit=True) as connection:
         ACCOUNTS.update(connection.execute("SELECT code, id FROM accounts WHERE code IN ('2000', '4000')").fetchall())
         raw_times = _each(by_hand, lambda c: _reprice_by_hand(connection, [c], first, NEW_PRICE))
@@ -263,6 +276,21 @@ def _repricing(app, url: str) -> str:
         ("set_pricing (pricing form), p50", _p(form_times, 50), f"{floor}, p50", _p(raw_times, 50)),
         ("set_pricing (pricing form), p95", _p(form_times, 95), f"{floor}, p95", _p(raw_times, 95)),
     ]
+    for times, each in corrected_times.items():
+        rows += [
+            (
+                f"set_pricing, readings corrected {times} times, p50",
+                _p(each, 50),
+                "set_pricing, never corrected, p50",
+                _p(form_times, 50),
+            ),
+            (
+                f"set_pricing, readings corrected {times} times, p95",
+                _p(each, 95),
+                "set_pricing, never corrected, p95",
+                _p(form_times, 95),
+            ),
+        ]
     readings_count = MONTHS * READINGS_PER_MONTH
     title = f"re-pricing {readings_count} readings of one customer from its first date (p50 / p95 of {SAMPLE} each)"
     if TARIFF:

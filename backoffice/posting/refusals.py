@@ -71,6 +71,7 @@ class CustomerClosed(WalletError):
                 code=code,
             )
         )
+        self.code = code
 
 
 class DatedAfterToday(WalletError):

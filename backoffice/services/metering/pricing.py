@@ -38,6 +38,8 @@ from backoffice.platform.money import MAX_AMOUNT, format_number, round_money, sh
 from backoffice.posting import months
 from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
+from backoffice.posting.post import refuse_if_closed
+from backoffice.posting.refusals import CustomerClosed
 from backoffice.services import ChangedMeanwhile, transaction, wallet
 from backoffice.services.metering import held
 from backoffice.services.metering.repricing import reprice_readings
@@ -177,17 +179,13 @@ def _add_unread(connection, asked: list[dict]) -> None:
 
 
 def _refuse_closed(connection, customer_ids) -> None:
-    """Refuse the first closed customer among these (their locks held by the caller)."""
-    closed = connection.execute(
-        select(customers.c.code)
-        .where(customers.c.id.in_(customer_ids), customers.c.closed_at.is_not(None))
-        .order_by(customers.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    if closed is not None:
+    """Refuse the first closed customer among these (their locks held by the caller), as posting refuses one."""
+    try:
+        refuse_if_closed(connection, customer_ids)
+    except CustomerClosed as closed:
         raise MeteringError(
-            _("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=closed)
-        )
+            _("Customer %(code)s is closed: it takes no new pricing. An admin can reopen it.", code=closed.code)
+        ) from None
 
 
 def _set_pricing(connection, asked: dict, user, version: int | None, approving=None) -> Impact:

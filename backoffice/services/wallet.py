@@ -295,11 +295,20 @@ def reversal(
     value_date: date | None = None,
     leaves_debt: bool = False,
 ) -> Movement:
-    """The movement :func:`reverse` posts, checked; raises :class:`WalletError`. ``leaves_debt``: admins decided it
-    (a request approved), so it is posted even where the wallet no longer holds what it takes, leaving a debt that
-    suspends the customer as a low balance does."""
+    """The movement :func:`reverse` posts, checked; raises :class:`WalletError`, also for a movement no valid seal
+    vouches for (written past the application: reversing it would turn it into money). ``leaves_debt``: admins
+    decided it (a request approved), so it is posted even where the wallet no longer holds what it takes, leaving a
+    debt that suspends the customer as a low balance does."""
     if (refused := not_reversible(original)) is not None:
         raise WalletError(refused)
+    if verifying.untrusted(db.session.connection(), "balance_transactions", ledger.c.id == original.id):
+        raise WalletError(
+            _(
+                "Movement #%(id)s carries no valid seal: it was not written through the application, so it is not "
+                "reversed. The evidence check reports it for an admin's review.",
+                id=original.id,
+            )
+        )
     if value_date is not None and value_date < original.value_date:
         raise DatedBeforeReversed(original)
     if not description.strip():

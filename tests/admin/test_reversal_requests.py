@@ -27,7 +27,7 @@ from backoffice.reconcile.engine import run
 from backoffice.services import approvals, wallet
 from tests.approving import requests
 from tests.concurrency import race
-from tests.factories import past_the_guards
+from tests.factories import forged_recharge, past_the_guards
 from tests.logins import log_in
 from tests.pages import text
 from tests.rows import balance_of, refused, written
@@ -366,3 +366,24 @@ def test_a_history_version_forged_to_pass_a_clerk_for_an_admin_is_not_believed(c
     db.session.commit()
 
     assert approvals.first_of_two(db.session.get(ApprovalRequest, request.id))
+
+
+@pytest.mark.parametrize("row_id", [None, -7000])
+def test_a_deposit_forged_by_sql_is_neither_asked_for_nor_reversed_into_a_debt(client, limit, hotel, clerk, row_id):
+    forged = forged_recharge(hotel.id, "5000000")
+    if row_id is not None:
+        with past_the_guards() as connection:
+            connection.execute(
+                sa.text("UPDATE balance_transactions SET id = :new WHERE id = :id"), {"new": row_id, "id": forged}
+            )
+        forged = row_id
+    log_in(client, clerk)
+    before = written(*WRITTEN)
+    refused = client.post(f"/customers/HOTEL/movements/{forged}/ask-reversal", data={"description": "Wrong customer"})
+    if row_id is None:
+        assert refused.status_code == 422 and "carries no valid seal" in text(refused)
+    else:
+        assert refused.status_code == 404  # no page has a negative id
+    assert written(*WRITTEN) == before
+    with pytest.raises(wallet.WalletError, match="no valid seal"):
+        wallet.reverse(forged, description="Wrong customer")

@@ -4,6 +4,7 @@ one batch however often it is sent."""
 
 from __future__ import annotations
 
+import html
 from datetime import date
 from decimal import Decimal
 
@@ -161,7 +162,9 @@ def test_a_meter_whose_readings_tell_no_usual_is_bounded_by_the_meters_like_it(c
     assert "about 190,0000" in page_text(client.get(sheet_url(route)))
     meter = route["M-3"]
     beyond = {f"meter-{meter}-index": "1600", f"meter-{meter}-how": "replaced", f"meter-{meter}-start": "0"}
-    check = {"meter": str(meter), "on": DAY.isoformat()} | beyond
+    sheet = html.unescape(client.get(sheet_url(route)).get_data(as_text=True))
+    assert f'{{"meter": "{meter}", "typical": "500.0000"}}' in sheet  # what the row's check sends
+    check = {"meter": str(meter), "on": DAY.isoformat(), "typical": "500.0000"} | beyond
     asked = page_text(client.post("/readings/sheet/check", data=check))
     assert "1.600,0000 m³" in asked and "more than 3 times the 500,0000 m³ meters like it use" in asked
     form = opened(client, sheet_url(route), ACTION) | beyond

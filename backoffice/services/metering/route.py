@@ -95,10 +95,18 @@ def routes() -> list[str]:
     )
 
 
-def route_sheet(on: date, *, manager_id: int | None = None, route: str | None = None) -> list[RouteRow]:
+def kept_route(route: str) -> bool:
+    """Whether a customer is on the route (one probe of the route's index)."""
+    return db.session.scalar(select(customers.c.id).where(customers.c.route == route).limit(1)) is not None
+
+
+def route_sheet(
+    on: date, *, manager_id: int | None = None, route: str | None = None, meter_ids: list[int] | None = None
+) -> list[RouteRow]:
     """The meters in service held on ``on`` by the customers on the ``route``, in the order of its stops (a customer
     with no stop after them), or by those of the account manager (:data:`NO_MANAGER`: of the customers with none),
-    by customer; then by serial. Each with what the route sheet shows of it; one statement."""
+    by customer; then by serial. Each with what the route sheet shows of it; one statement. ``meter_ids``: these
+    meters alone (a row checked as a cell is left), with no ``typical`` of their own: that is the sheet's."""
     before = readings.alias("before")
     last = (
         select(before.c.reading_date)
@@ -148,7 +156,9 @@ def route_sheet(on: date, *, manager_id: int | None = None, route: str | None = 
         .lateral("recorded")
     )
     order = [customers.c.code, meters.c.serial]
-    if route is not None:
+    if meter_ids is not None:
+        whose = meters.c.id.in_(meter_ids)
+    elif route is not None:
         whose = customers.c.route == route
         order.insert(0, customers.c.route_stop.asc().nulls_last())
     elif manager_id == NO_MANAGER:
@@ -204,20 +214,7 @@ def route_sheet(on: date, *, manager_id: int | None = None, route: str | None = 
         )
         for row in rows
     ]
-    return _bounded(found, on)
-
-
-def holders_manager(on: date, meter_id: int) -> int | None:
-    """The account manager of the customer holding the meter on ``on`` (:data:`NO_MANAGER`: none; ``None``: nobody
-    holds it), whose route sheet it is on."""
-    found = db.session.execute(
-        select(customers.c.account_manager_id)
-        .select_from(assignments.join(customers, customers.c.id == assignments.c.customer_id))
-        .where(assignments.c.meter_id == meter_id, covers(assignments.c, on))
-    ).first()
-    if found is None:
-        return None
-    return NO_MANAGER if found.account_manager_id is None else found.account_manager_id
+    return found if meter_ids is not None else _bounded(found, on)
 
 
 def _bounded(rows: list[RouteRow], on: date) -> list[RouteRow]:

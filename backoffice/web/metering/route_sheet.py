@@ -3,9 +3,9 @@ meters' indexes, each row checked by the server as a cell is left, and saved as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -30,7 +30,7 @@ from backoffice.services.metering.route import (
     RouteRow,
     beyond_typical,
     far_from_usual,
-    holders_manager,
+    kept_route,
     route_sheet,
     routes,
 )
@@ -54,8 +54,8 @@ class SheetForm(FlaskForm):
     meters = HiddenField()
     """The meters the sheet showed, in its order: a route changed since is shown again, not saved."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def offer(self) -> None:
+        """The routes to choose from, read for the page that shows them (a check reads none)."""
         self.route.choices = [SelectChoice("", _("—")), *(SelectChoice(name, name) for name in routes())]
 
     def validate(self, extra_validators=None) -> bool:
@@ -66,7 +66,7 @@ class SheetForm(FlaskForm):
         if valid and not self.route.data and self.manager.data is None:
             self.route.errors.append(_("Choose a route or an account manager."))
             return False
-        if self.route.data and self.route.data not in routes():
+        if self.route.data and not kept_route(self.route.data):
             self.route.errors.append(_("No customer is on route %(route)s.", route=self.route.data))
             return False
         return valid
@@ -249,19 +249,26 @@ def check():
     if not meter_id.isdigit() or len(meter_id) > 9 or not sheet_form.on.validate(sheet_form):
         abort(400)
     on = sheet_form.on.data
-    if sheet_form.route.data or sheet_form.manager.raw_data:
-        if not sheet_form.validate():
-            abort(400)
-        chosen = sheet_form.chosen()
-    else:
-        chosen = {"manager_id": holders_manager(on, int(meter_id))}
-    row = next((row for row in route_sheet(on, **chosen) if row.meter_id == int(meter_id)), None)
-    if row is None:
+    found = route_sheet(on, meter_ids=[int(meter_id)])
+    if not found:
         abort(404)
+    (row,) = found
+    if row.usual is None and (typical := _typical(request.form.get("typical", ""))) is not None:
+        row = replace(row, typical=typical)
     rows = [row]
     form = row_form(row, request.form)
     found = checked_rows(on, rows, {row.meter_id: form}).get(row.meter_id)
     return render_template("route_sheet/_check.html", row=row, row_form=form, check=found, far_factor=FAR_FACTOR)
+
+
+def _typical(sent: str) -> Decimal | None:
+    """The bound of a meter whose readings tell no usual, as the sheet the cell is on said it (its ``typical``): the
+    sheet's saving works it out again, so a check is a hint, never what is saved."""
+    try:
+        typical = Decimal(sent) if len(sent) <= 20 else None
+    except InvalidOperation:
+        return None
+    return typical if typical is not None and typical.is_finite() and typical >= 0 else None
 
 
 def _summary(on: date, ids: list[int], empty: int) -> str:
@@ -293,6 +300,7 @@ def _again(form: SheetForm, rows, forms, checks, status: int):
 
 
 def _page(form: SheetForm, rows: list[RouteRow], forms: dict[int, RowForm], checks: dict[int, RowCheck]):
+    form.offer()
     return render_template(
         "route_sheet/sheet.html", form=form, rows=rows, forms=forms, checks=checks, far_factor=FAR_FACTOR
     )

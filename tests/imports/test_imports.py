@@ -458,6 +458,38 @@ def test_an_import_runs_as_a_job_of_a_real_worker_as_the_runtime_role(app, clien
     assert "Verify of 3 customers" in page
 
 
+def test_invoices_charged_vat_and_customers_on_routes_import_through_a_real_worker_as_the_runtime_role(
+    app, client, admin, redis_url
+):
+    from backoffice.services import tax
+
+    metered_customer("CAFE", date(2026, 1, 1), Decimal("1000.00"), serial="M-CAFE")
+    with db.engine.begin() as connection:
+        tax.save_rate(connection, Decimal("11"), date(2026, 1, 1), None)
+    today = local_today()
+    sheets = {
+        "customers": ("rute.csv", b"Kode;Nama;Rute;Urutan\nR1;Warung Satu;Bogor Utara;2\n"),
+        "invoices": (
+            "faktur.csv",
+            f"Invoice number;Meter serial;Amount;Issued on;Due on\nINV-VAT;M-CAFE;1000000;{today};{today}\n".encode(),
+        ),
+    }
+    for kind, (name, content) in sheets.items():
+        sent = client.post(
+            "/imports", data={"kind": kind, "file": (io.BytesIO(content), name)}, content_type="multipart/form-data"
+        )
+        run_worker(app, redis_url)  # the check
+        assert client.post(sent.headers["Location"] + "/run").status_code == 302
+        record = db.session.scalar(sa.select(Import).order_by(Import.id.desc()))
+        run_worker(app, redis_url)
+        db.session.refresh(record)
+        assert record.status == ImportStatus.DONE, (record.error, record.report)
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV-VAT"))
+    assert (invoice.amount, invoice.vat, invoice.vat_rate) == (Decimal("1110000.00"), Decimal("110000.00"), 11)
+    route = db.session.execute(sa.select(Customer.route, Customer.route_stop).where(Customer.code == "R1")).one()
+    assert tuple(route) == ("Bogor Utara", 2)
+
+
 def test_an_import_whose_worker_is_killed_mid_way_resumes_where_it_stopped(app, client, admin, redis_url):
     """A real worker, as the runtime role, its work-horse killed after a chunk: the import says it stopped, kept the
     chunks it wrote, and run again writes the rest."""

@@ -18,8 +18,10 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    func,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.customers import Customer
@@ -167,10 +169,15 @@ class Invoice(Withdrawable, db.Model):
 
     __mapper_args__ = {"version_id_col": version}
 
-    @property
+    @hybrid_property
     def net(self) -> Decimal:
-        """What it charges before VAT."""
+        """What it charges before VAT: its amount less its VAT (none: all of it)."""
         return self.amount - (self.vat or ZERO)
+
+    @net.inplace.expression
+    @classmethod
+    def _net_sql(cls):
+        return cls.amount - func.coalesce(cls.vat, 0)
 
     def status_on(self, today: date) -> str:
         """Its status as read on ``today``: *overdue* when it still asks something after its due date."""

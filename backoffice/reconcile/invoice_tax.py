@@ -54,7 +54,7 @@ class InvoiceTax(_Allocated):
 
     def fields(self):
         kept = invoices.c.vat.is_not(None)
-        net = invoices.c.amount - invoices.c.vat
+        net = Invoice.net
         return [
             CheckedField("vat", invoices.c.vat, case((kept, vat_sql(net, invoices.c.vat_rate)), else_=None)),
             CheckedField(

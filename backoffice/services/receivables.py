@@ -230,6 +230,8 @@ class StatementLine:
     amount: Decimal
     balance: Decimal
     """The statement's running balance after this line: what the customer owes (negative: has paid ahead)."""
+    net: Decimal | None = None
+    """An invoice's amount before VAT; none for a payment."""
     vat: Decimal | None = None
     """Of an invoice's amount, the VAT it charges (at ``vat_rate``); none for a payment or an invoice charged none."""
     vat_rate: Decimal | None = None
@@ -316,6 +318,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             invoices.c.due_on,
             meters.c.serial,
             invoices.c.amount,
+            Invoice.net.label("net"),
             invoices.c.vat,
             invoices.c.vat_rate,
         )
@@ -329,6 +332,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             cast(null(), Date).label("due_on"),
             meters.c.serial,
             (-payments.c.amount).label("amount"),
+            cast(null(), Money).label("net"),
             cast(null(), Money).label("vat"),
             cast(null(), Rate).label("vat_rate"),
         )
@@ -350,6 +354,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             amount=row.amount,
             balance=balance,
             paid=paying.get(row.id, []) if row.kind == "payment" else [],
+            net=row.net,
             vat=row.vat,
             vat_rate=row.vat_rate,
         )

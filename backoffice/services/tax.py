@@ -199,7 +199,7 @@ def register(month: date) -> Select:
             customers.c.name.label("customer_name"),
             customers.c.tax_number,
             func.coalesce(customers.c.tax_status, TaxStatus.TAXED.value).label("tax_status"),
-            (invoices.c.amount - func.coalesce(invoices.c.vat, 0)).label("net"),
+            Invoice.net.label("net"),
             func.coalesce(invoices.c.vat_rate, 0).label("vat_rate"),
             func.coalesce(invoices.c.vat, 0).label("vat"),
             invoices.c.amount.label("total"),

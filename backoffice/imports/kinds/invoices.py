@@ -6,7 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import (
@@ -38,7 +38,7 @@ from backoffice.services import billing
 
 
 def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
-    net = (Invoice.amount - func.coalesce(Invoice.vat, 0)).label("amount")
+    net = Invoice.net.label("amount")
     query = select(Invoice.number, Meter.serial.label("meter"), net, Invoice.issued_on, Invoice.due_on).join(
         Meter, Meter.id == Invoice.meter_id
     )

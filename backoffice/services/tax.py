@@ -86,11 +86,6 @@ def vat_at(connection: Connection, net: Decimal, rate: Decimal) -> Decimal:
     return Decimal(connection.scalar(select(vat_sql(literal(net, Money), literal(rate, Numeric(5, 2))))))
 
 
-def rate_on(day: date, session) -> Decimal:
-    """The rate in force on ``day``, in per cent (0 before any)."""
-    return Decimal(session.scalar(select(vat_rate_sql(literal(day, Date)))))
-
-
 def rates(session) -> list[VatRate]:
     """Every rate saved, the latest first: the history of rates."""
     return list(session.scalars(select(VatRate).order_by(VatRate.applies_from.desc(), VatRate.id.desc())))

@@ -11,13 +11,14 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import Invoice, RunMode, TaxStatus
+from backoffice.models import Invoice, Meter, RunMode, TaxStatus
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import GAS_REVENUE, RECEIVABLES, VAT_PAYABLE
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle, tax
 from backoffice.services.tax import TaxError
 from tests.billing.test_documents import pdf_text
+from tests.concurrency import race
 from tests.factories import CustomerFactory, MeterFactory, stored
 from tests.pages import error_of, shown
 from tests.pages import text as shown_html
@@ -301,3 +302,20 @@ def test_the_postpaid_statement_says_each_invoice_s_net_and_vat(client, finance)
     billing.add_invoice(held_meter(code="CAFE", name="Café"), "INV-S", D("1000000"), DAY, DUE)
     page = shown(client.get("/customers/CAFE/billing-statement?month=2026-11"))
     assert "Invoice INV-S" in page and "Net Rp1.000.000,00, VAT 11 % Rp110.000,00" in page
+
+
+def test_a_rate_saved_while_an_invoice_is_written_waits_for_it_and_is_refused(app):
+    rate("11")
+    meter_id = held_meter().id
+
+    def invoice() -> None:
+        billing.add_invoice(db.session.get(Meter, meter_id), "INV-RACE", D("100000"), DAY, DUE)
+
+    def new_rate() -> None:
+        rate("12", DAY)
+
+    with pytest.raises(TaxError, match="INV-RACE"):
+        race(app, invoice, new_rate, hold_after="commit")
+    db.session.rollback()
+    assert [r.rate for r in tax.rates(db.session)] == [D("11.00")]
+    assert db.session.scalar(sa.select(Invoice.vat_rate).where(Invoice.number == "INV-RACE")) == D("11.00")

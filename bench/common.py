@@ -310,12 +310,13 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
     """In the app's context: the derived figures the generated sources make, written by the checks' own set-based
     writers and the months' recalculation, ``batch`` entities at a time: the invoices' outstanding amounts and the
     meters' balances (where there are meters), then the customers' wallets, meter totals, statuses and months; then
-    the targets' achieved amounts, the orders' ``months`` (by the write path's recomputation) and the accounts."""
+    the targets' achieved amounts, the orders' ``months`` (by the write path's recomputation), the accounts and the
+    tallies."""
     from itertools import product
 
     from sqlalchemy import select
 
-    from backoffice.models import Account, AccountManager, Invoice, Meter, Target
+    from backoffice.models import Account, AccountManager, Invoice, Meter, Target, tallies
     from backoffice.platform.extensions import db
     from backoffice.posting import months as monthly
     from backoffice.posting.hooks import recompute_order_month_totals
@@ -352,6 +353,7 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
     TargetAchieved().write(connection, list(db.session.scalars(select(Target.id))))
     recompute_order_month_totals(connection, set(product(db.session.scalars(select(AccountManager.id)), months)))
     AccountBalance().write(connection, list(db.session.scalars(select(Account.id))))
+    tallies.rebuild(connection)  # the generator's rows were written with the triggers off
     db.session.commit()
 
 

@@ -84,6 +84,7 @@ from backoffice.models.reconciliation import (
 )
 from backoffice.models.saved_filters import SavedFilter
 from backoffice.models.submissions import FormSubmission
+from backoffice.models.tallies import Figure, Tally, TallyChange
 from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
@@ -96,6 +97,9 @@ from backoffice.models.wallet import (
 from backoffice.models.written_before import WordsWrittenBefore
 
 __all__ = [
+    "Figure",
+    "Tally",
+    "TallyChange",
     "FormSubmission",
     "AnchorRecord",
     "EvidenceInsertedBelow",

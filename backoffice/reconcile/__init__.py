@@ -26,6 +26,7 @@ from backoffice.reconcile.order_grand_total import OrderGrandTotal
 from backoffice.reconcile.order_month_totals import OrderMonthTotals
 from backoffice.reconcile.reading_calculation import ReadingCalculation
 from backoffice.reconcile.receivables_agreement import ReceivablesAgreement
+from backoffice.reconcile.tallies import Tallies
 from backoffice.reconcile.target_achieved import TargetAchieved
 from backoffice.reconcile.wallet_ledger_agreement import WalletLedgerAgreement
 
@@ -46,6 +47,7 @@ CHECKS: dict[str, Check] = {
         InvoiceOutstanding(),
         PaymentUnapplied(),
         InvoiceTax(),
+        Tallies(),
         JournalBalanced(),
         MovementAccounts(),
         AccountBalance(),

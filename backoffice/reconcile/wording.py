@@ -43,6 +43,7 @@ FIELD_LABELS: dict[tuple[str, str], str] = {
     ("invoice_tax", "vat"): _l("VAT on the invoice's net"),
     ("invoice_tax", "vat_rate"): _l("VAT rate of the invoice"),
     ("invoice_tax", "vat_posted"): _l("VAT posted to VAT payable"),
+    ("home_tallies", "value"): _l("Sum or count kept for the home page"),
     ("journal_balanced", "credits"): _l("Credits against debits"),
     ("journal_balanced", "lines"): _l("Number of lines"),
     ("movement_accounts", "account_1000"): _l("Moved on 1000 Cash"),
@@ -99,6 +100,7 @@ ENTITIES = {
     "approval_request": _l("approval request"),
     "reconciliation_run": _l("reconciliation run"),
     "balance_sheet": _l("balance sheet"),
+    "tally": _l("home page figure"),
     "evidence": _l("row of evidence"),
     "record": _l("record"),
 }

@@ -2,9 +2,9 @@
 gas sold this month), then this month's orders and targets, then the checks' status.
 
 Its figures are what is kept rather than sums over every customer: the prepaid balances are the ledger's Customer
-deposits, the month's orders the sums of the orders' months; the owing, overpaid and suspended customers are read
-off indexes of those rows alone, the month's gas and invoices off the month's rows, and the customers are counted
-up to the lists' bound."""
+deposits, the month's orders the sums of the orders' months; what postpaid customers owe and overpaid, how many owe
+and are suspended, the month's gas, purchases and invoices are tallies the database keeps as it writes what they
+count (``models.tallies``), and the customers are counted up to the lists' bound."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import Blueprint, render_template
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
-from backoffice.models import Customer, Invoice, MonthlyCustomerBalance, OrderMonthTotal, Target
-from backoffice.models.customers import OWING, SUSPENDED
+from backoffice.models import Customer, Figure, OrderMonthTotal, Target, tallies
 from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, Month
 from backoffice.operations import health
@@ -81,41 +80,24 @@ def _sums(month: Month) -> tuple:
 
 
 def figures(month: Month) -> Figures:
-    """The ledger's Customer deposits; the customers counted up to the bound; the owing and overpaid ones, and the
-    suspended ones, each off the index of those rows; the month's balances and its invoices."""
-
-    def total(value, kind=Balance):
-        return func.round(func.coalesce(func.sum(value), 0), kind.scale, type_=kind)
-
+    """The ledger's Customer deposits; the customers counted up to the bound; the rest tallied (what postpaid
+    customers owe and overpaid, how many owe and are suspended, the month's Sm³, purchases and invoices)."""
     bound = extensions.COUNTED_UP_TO
     customers, _total = counted(select(Customer.id), bound)
-    due, owing, overpaid = db.session.execute(
-        select(
-            total(Customer.amount_due), func.count(case((Customer.amount_due > 0, 1))), total(Customer.overpayment)
-        ).where(OWING)
-    ).one()
-    suspended = db.session.scalar(select(func.count()).select_from(Customer).where(SUSPENDED))
-    volume, purchases = db.session.execute(
-        select(
-            total(MonthlyCustomerBalance.total_volume_sm3, Volume),
-            total(MonthlyCustomerBalance.total_purchases),
-        ).where(MonthlyCustomerBalance.year_month == str(month))
-    ).one()
-    invoiced = db.session.scalar(
-        select(total(Invoice.amount)).where(
-            Invoice.issued_on >= month.first_day,
-            Invoice.issued_on < month.next().first_day,
-            Invoice.withdrawn_at.is_(None),
-        )
-    )
+    tallied = tallies.figures(str(month))
     return Figures(
         wallets_total(),
         Counted(customers, customers > bound),
-        due,
-        owing,
-        overpaid,
-        suspended,
-        volume,
-        purchases,
-        invoiced,
+        _quantized(tallied[Figure.OWED], Balance),
+        int(tallied[Figure.OWING]),
+        _quantized(tallied[Figure.OVERPAID], Balance),
+        int(tallied[Figure.SUSPENDED]),
+        _quantized(tallied[Figure.VOLUME_SM3], Volume),
+        _quantized(tallied[Figure.PURCHASES], Balance),
+        _quantized(tallied[Figure.INVOICED], Balance),
     )
+
+
+def _quantized(value: Decimal, kind) -> Decimal:
+    """A tally at the scale of what it sums (a sum of values stored at that scale: exact, nothing rounded)."""
+    return value.quantize(Decimal(1).scaleb(-kind.scale))

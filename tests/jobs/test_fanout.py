@@ -463,6 +463,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
             "meter_balance",
             "invoice_outstanding",
             "invoice_tax",
+            "home_tallies",
             "evidence_seals",
         ],
         [

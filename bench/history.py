@@ -104,7 +104,7 @@ def main() -> str:
 
 def _length(size: grown.Size) -> Length:
     url = f"{BENCH_DATABASE_URL}_history_{size.years}y"
-    if REUSE and grown.built_size(url) == size:
+    if REUSE and grown.built_size(url) == size and grown.built_sealed(url):
         return Length(size, migrate(url))
     return Length(size, grown.build(url, size))
 

@@ -62,10 +62,8 @@ class TaxStatus(enum.StrEnum):
 
 
 SUSPENDED = text(f"status = '{CustomerStatus.SUSPENDED}'")
-"""The suspended customers, a few of them: counted off an index of them alone."""
-OWING = text("amount_due > 0 OR overpayment > 0")
-"""The customers a postpaid meter leaves owing or overpaid: what they owe and overpaid are summed off an index of
-them alone."""
+"""The suspended customers, a few of them: a list of them reads an index of them alone (the home page counts them
+off a tally, ``models.tallies``)."""
 
 
 class Customer(db.Model):
@@ -77,7 +75,6 @@ class Customer(db.Model):
         Index("ix_customers_route", "route", "route_stop", "code"),  # a route sheet, in the order of its round
         CheckConstraint("route_stop > 0", name="route_stop_positive"),
         Index("ix_customers_suspended", "id", postgresql_where=SUSPENDED),
-        Index("ix_customers_owing", "amount_due", "overpayment", postgresql_where=OWING),
         trigram_index("customers", "code", "name", "contact_person", "email", "phone"),
         nearest_index("customers", "code"),
         nearest_index("customers", "name"),

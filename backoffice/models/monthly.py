@@ -30,10 +30,7 @@ from backoffice.platform.extensions import db
 
 class MonthlyCustomerBalance(db.Model):
     __tablename__ = "monthly_customer_balances"
-    __table_args__ = (
-        UniqueConstraint("customer_id", "year_month", name="uq_monthly_customer_balances_month"),
-        Index("ix_monthly_customer_balances_year_month", "year_month"),  # a month's rows, for its totals
-    )
+    __table_args__ = (UniqueConstraint("customer_id", "year_month", name="uq_monthly_customer_balances_month"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

@@ -20,7 +20,9 @@ figure (``models.tallies.Figure``) of a period (``YYYY-MM``, or ``''`` for a fig
 - ``tallies_rebuild()``: every tally written again from ``tallies_expected()``, the changes it accounts for removed, in
   one statement (one snapshot); for what was written with the triggers off (``session_replication_role = replica``).
 
-``ix_customers_owing``, which the home page summed the owing customers off, is read by nothing now: dropped.
+``ix_customers_owing`` and ``ix_monthly_customer_balances_year_month``, which the home page summed the owing
+customers and the month's balances off (migration 0067), are read by nothing now: dropped (the second one cost every
+movement's month a write for nothing).
 """
 
 import sqlalchemy as sa
@@ -152,9 +154,11 @@ END $$"""
             )
     op.execute("SELECT tallies_rebuild()")
     op.drop_index("ix_customers_owing", table_name="customers")
+    op.drop_index("ix_monthly_customer_balances_year_month", table_name="monthly_customer_balances")
 
 
 def downgrade():
+    op.create_index("ix_monthly_customer_balances_year_month", "monthly_customer_balances", ["year_month"])
     op.create_index(
         "ix_customers_owing",
         "customers",

@@ -10,13 +10,16 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from backoffice.models import Figure, RunMode, tallies
+from backoffice import jobs
+from backoffice.models import Figure, JobStatus, RunMode, tallies
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
+from tests.jobs.test_fanout import ended
+from tests.workers import listening_workers
 
 D = Decimal
 
@@ -151,3 +154,17 @@ def test_a_month_s_figures_are_its_own(app):
     meter_lifecycle.assign_meter(meter, CustomerFactory(code="C0001"), date(2026, 1, 1))
     billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 1, 15), date(2026, 1, 31))
     assert (Figure.INVOICED.value, "2026-01") in kept() and figures()[Figure.INVOICED] == 0
+
+
+def test_a_forged_tally_is_healed_by_a_fix_run_on_real_workers_as_the_runtime_role(app, redis_url):
+    today = local_today()
+    billing.add_invoice(postpaid("C0001"), "INV-1", D("500000"), today, today)
+    db.session.execute(sa.text("SELECT tallies_rebuild()"))
+    db.session.execute(sa.text("UPDATE tallies SET value = value * 2 WHERE figure = :f"), {"f": Figure.INVOICED.value})
+    db.session.commit()
+    with listening_workers(app, redis_url, 2):
+        record, _ = jobs.enqueue("verify", {"fix": True, "checks": ["home_tallies"]})
+        record = ended(record.id)
+    assert record.status is JobStatus.FINISHED
+    assert [row[0] for row in discrepancies(record.run_id)] == [Figure.INVOICED.value]
+    assert kept() == expected() and figures()[Figure.INVOICED] == D("500000")

@@ -2,7 +2,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text, true
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import Balance, Money, nearest_index, str_enum, trigram_index, utcnow
@@ -134,3 +134,15 @@ class Customer(db.Model):
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
+
+
+class CustomerWord(db.Model):
+    """A word of what the search matches of a customer (its code, name, contact person, e-mail and phone), folded and
+    split as ``search_words`` splits them (migration 0086), kept by the database with every write of those columns: the
+    customers holding a word, or a word beginning with what was typed, are a range of its key (``services.search``)."""
+
+    __tablename__ = "customer_words"
+    __table_args__ = (Index("ix_customer_words_customer_id", "customer_id"),)
+
+    word: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    String,
     any_,
     exists,
     false,
@@ -29,6 +30,7 @@ from sqlalchemy import (
 from backoffice.models import (
     AccountManager,
     Customer,
+    CustomerWord,
     Invoice,
     Meter,
     MeterAssignment,
@@ -49,6 +51,8 @@ WORD_SIMILARITY = 0.5
 CANDIDATES = 32
 """The most rows each column offers the ranking from each of its lists: four times the most a caller asks for (the
 search box's and a picker's eight), so that the best are among them however many records are alike."""
+LAST_CHARACTER = 0x10FFFF
+"""The last character Unicode has: a word beginning with a text sorts before that text followed by it."""
 KINDS = ("customer", "meter", "invoice", "payment", "order", "manager", "user")
 
 
@@ -66,7 +70,14 @@ def found(text: str, kinds: Iterable[str], per_kind: int) -> dict[str, list[Row]
 def customers(text: str) -> Select:
     """Customers, with their account manager's email and name (``manager_email``, ``manager_name``)."""
     exact, score, _, nearest = _matching(
-        text, Customer.id, Customer.code, Customer.name, Customer.contact_person, Customer.email, Customer.phone
+        text,
+        Customer.id,
+        Customer.code,
+        Customer.name,
+        Customer.contact_person,
+        Customer.email,
+        Customer.phone,
+        words=(CustomerWord.word, CustomerWord.customer_id),
     )
     return (
         select(
@@ -220,11 +231,19 @@ def spellings(text: str) -> list[str]:
     return list(dict.fromkeys((text, text.upper(), text.lower())))
 
 
-def _matching(text: str, among: ColumnElement, key: ColumnElement, *others: ColumnElement, where=()):
+def _matching(
+    text: str,
+    among: ColumnElement,
+    key: ColumnElement,
+    *others: ColumnElement,
+    where=(),
+    words: tuple[ColumnElement, ColumnElement] | None = None,
+):
     """Whether the key is what was typed (``exact``), how like it the closest column is (``score``), whether a
     column holds it or a word like it (``matches``), and whether the row is one of the candidates the module
     describes (``nearest``, which implies ``matches``). ``among``: the rows' id; ``where``: what a candidate must be
-    besides. Nothing typed matches every row."""
+    besides; ``words``: the word and the row's id of a table of the rows' words (:func:`_rarest`). Nothing typed
+    matches every row."""
     if not text:
         return false().label("exact"), literal(0), true(), true()
     columns = (key, *others)
@@ -237,8 +256,13 @@ def _matching(text: str, among: ColumnElement, key: ColumnElement, *others: Colu
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         held = [folded(column).ilike(folded_text(pattern), escape="\\") for column in columns]
     lists = [select(among).where(exact, *where)]
-    lists += [_nearest(typed, among, column, where) for column in columns]
-    lists += [select(_whole(among, holds, where).c.id).limit(CANDIDATES) for holds in held]
+    trigrams = where  # what a trigram list reads its index for
+    if words is not None:
+        rarest, enough = _rarest(text, *words)
+        lists.append(select(among).where(among.in_(rarest), or_(*alike, *held), *where))
+        trigrams = (~enough, *where)  # not read at all when the rarest word's rows are enough
+    lists += [_nearest(typed, among, column, trigrams) for column in columns]
+    lists += [select(_whole(among, holds, trigrams).c.id).limit(CANDIDATES) for holds in held]
     # An array of ids, read by the primary key however many the planner guesses there are.
     nearest = among == any_(func.array(union(*lists).scalar_subquery()))
     return exact.label("exact"), score, or_(exact, *alike, *held), nearest
@@ -259,6 +283,54 @@ def _nearest(text: ColumnElement, among: ColumnElement, column: ColumnElement, w
     )
     some = exists(select(_whole(among, folded(column).op("%>")(text), where).c.id))
     return select(nearest.c.id).where(nearest.c.near.op("%>")(text), some)
+
+
+def _rarest(text: str, word: ColumnElement, row: ColumnElement) -> tuple[Select, ColumnElement]:
+    """The first :data:`CANDIDATES` rows, in the words' order, holding the rarest of the words typed (or a word
+    beginning with it), and whether they are candidates enough: every word typed is some row's, or the rarest is
+    held by no more rows than those. A word typed with a slip is no row's, nor is a part of a word; the trigram lists
+    are read then, unless a word typed right is rare enough to find the rows alone. ``word``, ``row``: a table of
+    the rows' words (``customer_words``, in the words' byte order), each read up to a bound, however many rows
+    hold it."""
+    typed = func.unnest(func.search_words(literal(text, String))).table_valued("word").render_derived("typed")
+    ahead = _ahead(word, typed.c.word, CANDIDATES + 1).lateral("ahead")
+    counted = (
+        select(typed.c.word, func.count(ahead.c.word).filter(_begins(ahead.c.word, typed.c.word)).label("rows"))
+        .select_from(typed.outerjoin(ahead, true()))
+        .group_by(typed.c.word)
+        .cte("counted")
+    )
+    rarest = (
+        select(counted.c.word)
+        .where(counted.c.rows > 0)
+        .order_by(counted.c.rows, counted.c.word)
+        .limit(1)
+        .scalar_subquery()
+    )
+    enough = select(
+        func.coalesce(
+            func.bool_and(counted.c.rows > 0) | (func.min(func.nullif(counted.c.rows, 0)) <= CANDIDATES), false()
+        )
+    ).scalar_subquery()
+    held = _ahead(word, rarest, CANDIDATES, row).subquery("held")
+    return select(held.c.row).where(_begins(held.c.word, rarest)), enough
+
+
+def _ahead(word: ColumnElement, beginning: ColumnElement, limit: int, *row: ColumnElement) -> Select:
+    """The first ``limit`` words (with ``row``) from ``beginning`` on, in their order: a bounded read of their index
+    however many rows are alike, whatever the planner guesses of a range's rows (a bitmap of a range reads it
+    whole). Those beginning with it are the first of them (:func:`_begins`)."""
+    return (
+        select(word.label("word"), *(each.label("row") for each in row))
+        .where(word >= beginning)
+        .order_by(word, *row)
+        .limit(limit)
+    )
+
+
+def _begins(word: ColumnElement, beginning: ColumnElement) -> ColumnElement:
+    """Whether ``word`` begins with ``beginning``: a range of the words' byte order."""
+    return (word >= beginning) & (word < beginning.concat(func.chr(LAST_CHARACTER)))
 
 
 def _whole(among: ColumnElement, condition, where) -> CTE:

@@ -217,9 +217,10 @@ def test_no_search_index_serves_a_key_s_lookup(app):
 
 
 def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(app):
-    """300 shops named "Toko N" all have a word like "Toko 15": with a table read priced out, as a large table prices
-    it, the customers' query reads the names' nearest off their GiST index, in order and no further than its limit,
-    and ranks those alone, finding what ranking every match finds."""
+    """300 shops named "Toko N" all have a word like "Toko 15": the customers' query reads the customers of the
+    rarest word typed ("15", or a word beginning with it) off the customer words' index and ranks those alone,
+    finding what ranking every match finds. With a table's read and a bitmap of a whole range priced out, as a large
+    table prices them for a few rows in order, it reads that index no further than its bound, and no trigram list."""
     manager = AccountManagerFactory()
     for n in range(1, 301):
         CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
@@ -234,14 +235,80 @@ def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(ap
         {"typed": "Toko 15"},
     ).all()
     assert found == every == ["T015", "T150", "T151", "T152", "T153"]
-    query = search.customers("Toko 15").limit(5).compile(db.engine, compile_kwargs={"literal_binds": True})
-    plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}".replace("%%", "%")).scalar()[0]
-    nodes = list(_nodes(plan["Plan"]))
-    nearest = [(parent, node) for parent, node in nodes if node.get("Index Name") == "ix_customers_name_nearest"]
-    assert [(parent["Node Type"], "Order By" in node) for parent, node in nearest] == [("Limit", True)]
-    assert nearest[0][1]["Actual Rows"] <= search.CANDIDATES
+    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    nodes = _plan(connection, "Toko 15")
+    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
+    assert words and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
+    trigrams = [
+        node
+        for _, node in nodes
+        if node.get("Index Name", "").endswith(("_nearest", "_search"))
+        or (node["Node Type"] == "Seq Scan" and node["Relation Name"] == "customers")
+    ]
+    assert trigrams and all(node["Actual Loops"] == 0 for node in trigrams)
     assert all(node["Plans"][0]["Actual Rows"] < 300 for _, node in nodes if node["Node Type"] == "Sort")
     db.session.rollback()
+
+
+def test_a_word_typed_with_a_slip_among_hundreds_alike_ranks_the_names_nearest_few(app):
+    """No customer holds "cempka", and "toko" is every shop's: the query finds the one it was meant to find, and
+    (priced as a large table is) reads the names' nearest off their GiST index, in order and no further than its
+    limit, and the customer words no further than their bound."""
+    manager = AccountManagerFactory()
+    for n in range(1, 301):
+        CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
+    CustomerFactory(code="T999", name="Toko Cempaka", account_manager=manager)
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    assert [row.key for row in search.found("Toko Cempka", ["customer"], 5)["customer"]][0] == "T999"
+    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    nodes = _plan(connection, "Toko Cempka")
+    above = {id(node): parent for parent, node in nodes}
+    nearest = [node for _, node in nodes if node.get("Index Name") == "ix_customers_name_nearest"]
+    limit = above[id(nearest[0])]
+    while limit["Node Type"] == "Result":  # whether the trigram lists are read at all
+        limit = above[id(limit)]
+    assert [(limit["Node Type"], "Order By" in node) for node in nearest] == [("Limit", True)]
+    assert 0 < nearest[0]["Actual Rows"] <= search.CANDIDATES
+    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
+    assert words and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
+    assert all(node["Plans"][0]["Actual Rows"] < 300 for _, node in nodes if node["Node Type"] == "Sort")
+    db.session.rollback()
+
+
+def test_a_customer_s_words_are_kept_by_the_database_with_what_the_search_matches(app):
+    """Every door writes a customer through the database, which keeps its words (migration 0086): written with the
+    customer, written anew when what the search matches changes, left alone by a charge's write of its balance, gone
+    with it."""
+    customer = CustomerFactory(code="C-0042", name="Hotel Cempaka Indah", contact_person="Ibu Sári", phone="+62 21 555")
+    kept = sa.text("SELECT array_agg(word ORDER BY word), max(xmin::text) FROM customer_words WHERE customer_id = :id")
+    words, written = db.session.execute(kept, {"id": customer.id}).one()
+    assert words == ["0042", "21", "555", "62", "c", "cempaka", "hotel", "ibu", "indah", "sari"]
+    db.session.execute(sa.text("UPDATE customers SET balance = balance + 1 WHERE id = :id"), {"id": customer.id})
+    assert db.session.execute(kept, {"id": customer.id}).one() == (words, written)
+    db.session.execute(sa.text("UPDATE customers SET name = 'Phở Hòa' WHERE id = :id"), {"id": customer.id})
+    assert db.session.execute(kept, {"id": customer.id}).one()[0] == [
+        "0042",
+        "21",
+        "555",
+        "62",
+        "c",
+        "hoa",
+        "ibu",
+        "pho",
+        "sari",
+    ]
+    assert [row.key for row in search.found("pho hoa", ["customer"], 5)["customer"]] == ["C-0042"]
+    db.session.execute(sa.text("DELETE FROM customers WHERE id = :id"), {"id": customer.id})
+    assert db.session.execute(kept, {"id": customer.id}).one() == (None, None)
+    db.session.rollback()
+
+
+def _plan(connection, typed: str) -> list:
+    """Each node of the customers' query's plan for ``typed``, run (``EXPLAIN ANALYZE``), with the node above it."""
+    query = search.customers(typed).limit(5).compile(db.engine, compile_kwargs={"literal_binds": True})
+    plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}".replace("%%", "%")).scalar()[0]
+    return list(_nodes(plan["Plan"]))
 
 
 def test_each_column_offers_the_ranking_four_times_what_the_box_or_a_picker_shows():

@@ -1,0 +1,83 @@
+"""customer words: each word of what the search matches of a customer, with the customer, in the words' order
+
+Revision ID: 0086
+Revises: 0085
+Create Date: 2026-11-29 04:00:00.000000
+
+The search's trigram candidates grow with the customers when their names share words ("Customer …", "PT …", "Công ty
+TNHH …"): no part of a trigram index can be passed over when every row holds the trigrams typed. ``customer_words``
+holds each word of a customer's code, name, contact person, e-mail and phone, folded as the search folds them
+(``search_folded``) and split where a letter or a digit is not (``search_words(text)``, the one definition, read for
+what is typed too), with the customer's id, in a btree in the words' byte order (``COLLATE "C"``): the customers
+holding a word, or a word beginning with what was typed, are a range of it, counted and read up to a bound however
+many customers there are. The search's candidates are the customers of the rarest word typed (``services.search``).
+
+The database keeps it, with every write of those columns (a form, an import, the API, SQL): a row trigger on
+``INSERT`` and on ``UPDATE OF`` those columns writes a customer's words anew; a customer's words go with it (``ON DELETE
+CASCADE``). A charge, which writes a customer's balance and not those columns, does not fire it.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0086"
+down_revision = "0085"
+branch_labels = None
+depends_on = None
+
+WORDED = ("code", "name", "contact_person", "email", "phone")
+"""The customer's columns the search matches (``services.search.customers``)."""
+
+
+def upgrade():
+    op.execute(
+        "CREATE FUNCTION search_words(text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
+        "SET search_path FROM CURRENT RETURN ARRAY(SELECT DISTINCT word "
+        "FROM regexp_split_to_table(search_folded($1), '[^[:alnum:]]+') AS word WHERE word <> '' ORDER BY word)"
+    )
+    op.create_table(
+        "customer_words",
+        sa.Column("word", sa.Text(collation="C"), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("word", "customer_id"),
+    )
+    op.create_index("ix_customer_words_customer_id", "customer_words", ["customer_id"])
+    op.execute(
+        "CREATE FUNCTION customer_words_kept() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ "
+        "BEGIN "
+        "IF TG_OP = 'UPDATE' THEN DELETE FROM customer_words WHERE customer_id = OLD.id; END IF; "
+        "INSERT INTO customer_words (word, customer_id) "
+        f"SELECT word, NEW.id FROM unnest(search_words({_held('NEW')})) AS word; "
+        "RETURN NULL; "
+        "END $$"
+    )
+    columns = ", ".join(WORDED)
+    changed = " OR ".join(f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column in WORDED)
+    op.execute(
+        "CREATE TRIGGER customers_worded_insert AFTER INSERT ON customers "
+        "FOR EACH ROW EXECUTE FUNCTION customer_words_kept()"
+    )
+    op.execute(
+        f"CREATE TRIGGER customers_worded_update AFTER UPDATE OF {columns} ON customers "
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION customer_words_kept()"
+    )
+    op.execute(
+        "INSERT INTO customer_words (word, customer_id) "
+        f"SELECT word, id FROM customers, unnest(search_words({_held('customers')})) AS word"
+    )
+    op.execute("ANALYZE customer_words")
+
+
+def _held(row: str) -> str:
+    """What the search matches of a customer ``row``, as one text: its columns, each word apart."""
+    return "concat_ws(' ', " + ", ".join(f"{row}.{column}" for column in WORDED) + ")"
+
+
+def downgrade():
+    op.execute("DROP TRIGGER customers_worded_update ON customers")
+    op.execute("DROP TRIGGER customers_worded_insert ON customers")
+    op.execute("DROP FUNCTION customer_words_kept()")
+    op.drop_table("customer_words")
+    op.execute("DROP FUNCTION search_words(text)")

@@ -8,7 +8,9 @@ per column, its :data:`CANDIDATES` rows most like it and its first :data:`CANDID
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import (
     CTE,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     any_,
+    bindparam,
     exists,
     false,
     func,
@@ -39,7 +42,7 @@ from backoffice.models import (
     User,
     covers,
 )
-from backoffice.models.types import folded, folded_text
+from backoffice.models.types import folded
 from backoffice.platform.extensions import db
 
 LONGEST = 200
@@ -69,8 +72,13 @@ def found(text: str, kinds: Iterable[str], per_kind: int) -> dict[str, list[Row]
 
 def customers(text: str) -> Select:
     """Customers, with their account manager's email and name (``manager_email``, ``manager_name``)."""
+    return _bound(_customers, text)
+
+
+@cache
+def _customers(typed: Typed) -> Select:
     exact, score, _, nearest = _matching(
-        text,
+        typed,
         Customer.id,
         Customer.code,
         Customer.name,
@@ -100,9 +108,14 @@ def customers(text: str) -> Select:
 def meters(text: str, *, held_by: int | None = None) -> Select:
     """Meters, with the customer each is at now (``holder``, ``holder_name``); ``held_by``: only the meters that
     customer holds or held (``holds``: holds now)."""
+    return _bound(_meters, text, held=held_by is not None).params(held_by=held_by)
+
+
+@cache
+def _meters(typed: Typed, *, held: bool) -> Select:
     at = MeterAssignment.__table__.alias("at")
     now = Customer.__table__.alias("now")
-    exact, score, matches, nearest = _matching(text, Meter.id, Meter.serial)
+    exact, score, matches, nearest = _matching(typed, Meter.id, Meter.serial)
     query = (
         select(
             Meter.id,
@@ -115,7 +128,7 @@ def meters(text: str, *, held_by: int | None = None) -> Select:
         .outerjoin(at, (at.c.meter_id == Meter.id) & at.c.is_active)
         .outerjoin(now, now.c.id == at.c.customer_id)
     )
-    if held_by is None:
+    if not held:
         return query.where(nearest).order_by(exact.desc(), score.desc(), Meter.serial)
     # The customer's meters are few: every one that matches is ranked.
     held = MeterAssignment.__table__.alias("held")
@@ -123,7 +136,7 @@ def meters(text: str, *, held_by: int | None = None) -> Select:
     return (
         query.add_columns(holds)
         .where(matches)
-        .join(held, (held.c.meter_id == Meter.id) & (held.c.customer_id == held_by))
+        .join(held, (held.c.meter_id == Meter.id) & (held.c.customer_id == bindparam("held_by")))
         .group_by(Meter.id, now.c.code, now.c.name)
         .order_by(exact.desc(), holds.desc(), score.desc(), Meter.serial)
     )
@@ -131,7 +144,12 @@ def meters(text: str, *, held_by: int | None = None) -> Select:
 
 def invoices(text: str) -> Select:
     """Invoices dated while a customer held their meter (``holder``: whose page they are on)."""
-    exact, score, _, nearest = _matching(text, Invoice.id, Invoice.number)
+    return _bound(_invoices, text)
+
+
+@cache
+def _invoices(typed: Typed) -> Select:
+    exact, score, _, nearest = _matching(typed, Invoice.id, Invoice.number)
     holder = _holder(Invoice.meter_id, Invoice.issued_on)
     return (
         select(
@@ -152,7 +170,12 @@ def invoices(text: str) -> Select:
 
 def payments(text: str) -> Select:
     """Payments dated while a customer held their meter (``holder``: whose page they are on)."""
-    exact, score, _, nearest = _matching(text, Payment.id, Payment.reference)
+    return _bound(_payments, text)
+
+
+@cache
+def _payments(typed: Typed) -> Select:
+    exact, score, _, nearest = _matching(typed, Payment.id, Payment.reference)
     holder = _holder(Payment.meter_id, Payment.paid_on)
     return (
         select(
@@ -171,7 +194,12 @@ def payments(text: str) -> Select:
 
 
 def orders(text: str) -> Select:
-    exact, score, _, nearest = _matching(text, Order.id, Order.number)
+    return _bound(_orders, text)
+
+
+@cache
+def _orders(typed: Typed) -> Select:
+    exact, score, _, nearest = _matching(typed, Order.id, Order.number)
     return (
         select(
             Order.id,
@@ -190,9 +218,14 @@ def orders(text: str) -> Select:
 
 def managers(text: str, *, active_only: bool = False) -> Select:
     """Account managers (``active_only``: those who may take new customers and orders)."""
+    return _bound(_managers, text, active_only=active_only)
+
+
+@cache
+def _managers(typed: Typed, *, active_only: bool) -> Select:
     chosen = (AccountManager.active,) if active_only else ()
     exact, score, _, nearest = _matching(
-        text, AccountManager.id, AccountManager.email, AccountManager.name, where=chosen
+        typed, AccountManager.id, AccountManager.email, AccountManager.name, where=chosen
     )
     query = select(
         AccountManager.id, AccountManager.email.label("key"), AccountManager.name, AccountManager.active, exact
@@ -201,7 +234,12 @@ def managers(text: str, *, active_only: bool = False) -> Select:
 
 
 def users(text: str) -> Select:
-    exact, score, _, nearest = _matching(text, User.id, User.email, User.name)
+    return _bound(_users, text)
+
+
+@cache
+def _users(typed: Typed) -> Select:
+    exact, score, _, nearest = _matching(typed, User.id, User.email, User.name)
     return (
         select(User.id, User.email.label("key"), User.name, User.role, User.active, exact)
         .where(nearest)
@@ -231,8 +269,32 @@ def spellings(text: str) -> list[str]:
     return list(dict.fromkeys((text, text.upper(), text.lower())))
 
 
+class Typed(NamedTuple):
+    """What the shape of a query depends on of what was typed: whether anything was (``some``), and whether it is
+    three characters or more (``long``), which hold a trigram of their own."""
+
+    some: bool
+    long: bool
+
+
+TEXT = bindparam("text", type_=String)
+"""What was typed."""
+PATTERN = bindparam("pattern", type_=String)
+"""What was typed, as a pattern of ``ILIKE`` that a column holding it whole matches."""
+SPELLINGS = bindparam("spellings", type_=String, expanding=True)
+"""What was typed, as a key may be stored (:func:`spellings`)."""
+
+
+def _bound(build: Callable[..., Select], text: str, **chosen) -> Select:
+    """The query ``build`` makes for what was typed: built once for its shape (:class:`Typed`) and the choices of
+    its caller (building one is most of what a search costs its server), bound to ``text`` each time."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    typed = Typed(some=bool(text), long=len(text) >= 3)
+    return build(typed, **chosen).params(text=text, pattern=pattern, spellings=spellings(text))
+
+
 def _matching(
-    text: str,
+    typed: Typed,
     among: ColumnElement,
     key: ColumnElement,
     *others: ColumnElement,
@@ -244,24 +306,23 @@ def _matching(
     describes (``nearest``, which implies ``matches``). ``among``: the rows' id; ``where``: what a candidate must be
     besides; ``words``: the word and the row's id of a table of the rows' words (:func:`_rarest`). Nothing typed
     matches every row."""
-    if not text:
+    if not typed.some:
         return false().label("exact"), literal(0), true(), true()
     columns = (key, *others)
-    exact = key.in_(spellings(text))
-    typed = folded_text(text)  # as the columns are matched: without case or marks
-    score = func.greatest(*(func.word_similarity(typed, folded(column)) for column in columns))
-    alike = [folded(column).op("%>")(typed) for column in columns]
+    exact = key.in_(SPELLINGS)
+    text = folded(TEXT)  # as the columns are matched: without case or marks
+    score = func.greatest(*(func.word_similarity(text, folded(column)) for column in columns))
+    alike = [folded(column).op("%>")(text) for column in columns]
     held = []
-    if len(text) >= 3:  # fewer characters hold no trigram of their own: every row would be read
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        held = [folded(column).ilike(folded_text(pattern), escape="\\") for column in columns]
+    if typed.long:  # fewer characters hold no trigram of their own: every row would be read
+        held = [folded(column).ilike(folded(PATTERN), escape="\\") for column in columns]
     lists = [select(among).where(exact, *where)]
     trigrams = where  # what a trigram list reads its index for
     if words is not None:
-        rarest, enough = _rarest(text, *words)
+        rarest, enough = _rarest(*words)
         lists.append(select(among).where(among.in_(rarest), or_(*alike, *held), *where))
         trigrams = (~enough, *where)  # not read at all when the rarest word's rows are enough
-    lists += [_nearest(typed, among, column, trigrams) for column in columns]
+    lists += [_nearest(text, among, column, trigrams) for column in columns]
     lists += [select(_whole(among, holds, trigrams).c.id).limit(CANDIDATES) for holds in held]
     # An array of ids, read by the primary key however many the planner guesses there are.
     nearest = among == any_(func.array(union(*lists).scalar_subquery()))
@@ -285,14 +346,14 @@ def _nearest(text: ColumnElement, among: ColumnElement, column: ColumnElement, w
     return select(nearest.c.id).where(nearest.c.near.op("%>")(text), some)
 
 
-def _rarest(text: str, word: ColumnElement, row: ColumnElement) -> tuple[Select, ColumnElement]:
+def _rarest(word: ColumnElement, row: ColumnElement) -> tuple[Select, ColumnElement]:
     """The first :data:`CANDIDATES` rows, in the words' order, holding the rarest of the words typed (or a word
     beginning with it), and whether they are candidates enough: every word typed is some row's, or the rarest is
     held by no more rows than those. A word typed with a slip is no row's, nor is a part of a word; the trigram lists
     are read then, unless a word typed right is rare enough to find the rows alone. ``word``, ``row``: a table of
     the rows' words (``customer_words``, in the words' byte order), each read up to a bound, however many rows
     hold it."""
-    typed = func.unnest(func.search_words(literal(text, String))).table_valued("word").render_derived("typed")
+    typed = func.unnest(func.search_words(TEXT)).table_valued("word").render_derived("typed")
     ahead = _ahead(word, typed.c.word, CANDIDATES + 1).lateral("ahead")
     counted = (
         select(typed.c.word, func.count(ahead.c.word).filter(_begins(ahead.c.word, typed.c.word)).label("rows"))

@@ -31,7 +31,14 @@ from backoffice.models.books import (
     normal_amount,
 )
 from backoffice.models.columns import ListColumns
-from backoffice.models.customers import AccountManager, Customer, CustomerStatus, CustomerWord, TaxStatus
+from backoffice.models.customers import (
+    AccountManager,
+    Customer,
+    CustomerStatus,
+    CustomerVocabulary,
+    CustomerWord,
+    TaxStatus,
+)
 from backoffice.models.documents import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
 from backoffice.models.imports import Import, ImportColumn, ImportFile, ImportStatus
@@ -157,6 +164,7 @@ __all__ = [
     "SendingOutcome",
     "CustomerPricing",
     "CustomerStatus",
+    "CustomerVocabulary",
     "CustomerWord",
     "GrandTotalTooLarge",
     "HistoryOperation",

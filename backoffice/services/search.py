@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
+    case,
     exists,
     false,
     func,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from backoffice.models import (
     AccountManager,
     Customer,
+    CustomerVocabulary,
     CustomerWord,
     Invoice,
     Meter,
@@ -66,7 +68,7 @@ def found(text: str, kinds: Iterable[str], per_kind: int) -> dict[str, list[Row]
     text = text.strip()
     if len(text) < SHORTEST:
         return {kind: [] for kind in kinds}
-    _lenient()
+    _settled()
     return {kind: db.session.execute(QUERIES[kind](text).limit(per_kind)).all() for kind in kinds}
 
 
@@ -85,7 +87,7 @@ def _customers(typed: Typed) -> Select:
         Customer.contact_person,
         Customer.email,
         Customer.phone,
-        words=(CustomerWord.word, CustomerWord.customer_id),
+        words=(CustomerWord.word, CustomerWord.customer_id, CustomerVocabulary.word),
     )
     return (
         select(
@@ -260,7 +262,7 @@ QUERIES = {
 
 def suggested(query: Select, limit: int) -> list[Row]:
     """A picker's suggestions: ``query``'s first rows (a query of this module, read as :func:`found` reads it)."""
-    _lenient()
+    _settled()
     return db.session.execute(query.limit(limit)).all()
 
 
@@ -299,12 +301,13 @@ def _matching(
     key: ColumnElement,
     *others: ColumnElement,
     where=(),
-    words: tuple[ColumnElement, ColumnElement] | None = None,
+    words: tuple[ColumnElement, ColumnElement, ColumnElement] | None = None,
 ):
     """Whether the key is what was typed (``exact``), how like it the closest column is (``score``), whether a
     column holds it or a word like it (``matches``), and whether the row is one of the candidates the module
     describes (``nearest``, which implies ``matches``). ``among``: the rows' id; ``where``: what a candidate must be
-    besides; ``words``: the word and the row's id of a table of the rows' words (:func:`_rarest`). Nothing typed
+    besides; ``words``: the word and the row's id of a table of the rows' words, and the word of their vocabulary
+    (:func:`_rarest`). Nothing typed
     matches every row."""
     if not typed.some:
         return false().label("exact"), literal(0), true(), true()
@@ -346,19 +349,36 @@ def _nearest(text: ColumnElement, among: ColumnElement, column: ColumnElement, w
     return select(nearest.c.id).where(nearest.c.near.op("%>")(text), some)
 
 
-def _rarest(word: ColumnElement, row: ColumnElement) -> tuple[Select, ColumnElement]:
+def _rarest(word: ColumnElement, row: ColumnElement, vocabulary: ColumnElement) -> tuple[Select, ColumnElement]:
     """The first :data:`CANDIDATES` rows, in the words' order, holding the rarest of the words typed (or a word
-    beginning with it), and whether they are candidates enough: every word typed is some row's, or the rarest is
-    held by no more rows than those. A word typed with a slip is no row's, nor is a part of a word; the trigram lists
-    are read then, unless a word typed right is rare enough to find the rows alone. ``word``, ``row``: a table of
-    the rows' words (``customer_words``, in the words' byte order), each read up to a bound, however many rows
-    hold it."""
+    beginning with it), and whether they are candidates enough: every word typed is found, or the rarest is held by
+    no more rows than those. A word typed with a slip, which no row's word begins with, is read as the word of the
+    vocabulary likest it, if one is like it (``%>``, as a column is like what was typed); a part of a word or a slip
+    like no word is found by the trigram lists, which are read then, unless a word found is rare enough to find the
+    rows alone. ``word``, ``row``: a table of the rows' words (``customer_words``, in the words' byte order), each
+    read up to a bound however many rows hold it; ``vocabulary``: the words of letters they hold, by a GIN index of
+    their trigrams (``customer_vocabulary``)."""
     typed = func.unnest(func.search_words(TEXT)).table_valued("word").render_derived("typed")
-    ahead = _ahead(word, typed.c.word, CANDIDATES + 1).lateral("ahead")
+    first = select(word).where(word >= typed.c.word).order_by(word).limit(1).scalar_subquery()
+    likest = (
+        select(vocabulary)
+        .where(func.lower(vocabulary).op("%>")(typed.c.word))
+        .order_by(func.word_similarity(typed.c.word, vocabulary).desc(), vocabulary)
+        .limit(1)
+        .scalar_subquery()
+    )
+    spelled = (
+        select(
+            typed.c.word.label("typed"), case((_begins(first, typed.c.word), typed.c.word), else_=likest).label("word")
+        )
+        .cte("spelled")
+        .prefix_with("MATERIALIZED")
+    )  # each word spelled once, not once a row it is joined to
+    ahead = _ahead(word, spelled.c.word, CANDIDATES + 1).lateral("ahead")
     counted = (
-        select(typed.c.word, func.count(ahead.c.word).filter(_begins(ahead.c.word, typed.c.word)).label("rows"))
-        .select_from(typed.outerjoin(ahead, true()))
-        .group_by(typed.c.word)
+        select(spelled.c.word, func.count(ahead.c.word).filter(_begins(ahead.c.word, spelled.c.word)).label("rows"))
+        .select_from(spelled.outerjoin(ahead, true()))
+        .group_by(spelled.c.typed, spelled.c.word)
         .cte("counted")
     )
     rarest = (
@@ -412,7 +432,14 @@ def _holder(meter_id: ColumnElement, on: ColumnElement):
     )
 
 
-def _lenient() -> None:
-    """A word is like what was typed from :data:`WORD_SIMILARITY` on, for this transaction only (a pooler's
-    server connection goes back as it came)."""
-    db.session.execute(select(func.set_config("pg_trgm.word_similarity_threshold", str(WORD_SIMILARITY), True)))
+def _settled() -> None:
+    """The search's settings, for this transaction only (a pooler's server connection goes back as it came): a word
+    is like what was typed from :data:`WORD_SIMILARITY` on, and no plan is parallel: a list planned as for many rows
+    and not read at all (a trigram list when the words found are enough) would start workers all the same, which
+    costs more than the few rows a search reads."""
+    db.session.execute(
+        select(
+            func.set_config("pg_trgm.word_similarity_threshold", str(WORD_SIMILARITY), True),
+            func.set_config("max_parallel_workers_per_gather", "0", True),
+        )
+    )

@@ -12,6 +12,13 @@ what is typed too), with the customer's id, in a btree in the words' byte order 
 holding a word, or a word beginning with what was typed, are a range of it, counted and read up to a bound however
 many customers there are. The search's candidates are the customers of the rarest word typed (``services.search``).
 
+A word typed with a slip is no customer's: ``customer_vocabulary`` holds every word of letters alone those columns have
+held (a number, a code or a phone is found by its beginning), with a GIN index of their trigrams, which finds the words
+like what was typed: the likest is read in its place. Words of letters are the language's, fewer than the customers;
+a word no customer holds any more stays, finding none. (A GiST index of a table newer than ``pg_trgm``, which would
+give them in order of likeness, makes PostgreSQL 15 fail to drop the schema with the extension in it: "cache lookup
+failed for function", the opclass's options function dropped before the index.)
+
 The database keeps it, with every write of those columns (a form, an import, the API, SQL): a row trigger on
 ``INSERT`` and on ``UPDATE OF`` those columns writes a customer's words anew; a customer's words go with it (``ON DELETE
 CASCADE``). A charge, which writes a customer's balance and not those columns, does not fire it.
@@ -28,13 +35,15 @@ depends_on = None
 
 WORDED = ("code", "name", "contact_person", "email", "phone")
 """The customer's columns the search matches (``services.search.customers``)."""
+LETTERS = "word !~ '[[:digit:]]'"
+"""A word of the vocabulary: letters alone."""
 
 
 def upgrade():
     op.execute(
         "CREATE FUNCTION search_words(text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
-        "SET search_path FROM CURRENT RETURN ARRAY(SELECT DISTINCT word "
-        "FROM regexp_split_to_table(search_folded($1), '[^[:alnum:]]+') AS word WHERE word <> '' ORDER BY word)"
+        "SET search_path FROM CURRENT AS $$ SELECT ARRAY(SELECT DISTINCT word "
+        "FROM regexp_split_to_table(search_folded($1), '[^[:alnum:]]+') AS word WHERE word <> '' ORDER BY word) $$"
     )
     op.create_table(
         "customer_words",
@@ -44,12 +53,21 @@ def upgrade():
         sa.PrimaryKeyConstraint("word", "customer_id"),
     )
     op.create_index("ix_customer_words_customer_id", "customer_words", ["customer_id"])
+    op.create_table("customer_vocabulary", sa.Column("word", sa.Text(collation="C"), primary_key=True))
+    op.create_index(
+        "ix_customer_vocabulary_search",
+        "customer_vocabulary",
+        [sa.text("lower(word) gin_trgm_ops")],
+        postgresql_using="gin",
+    )
     op.execute(
         "CREATE FUNCTION customer_words_kept() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ "
         "BEGIN "
         "IF TG_OP = 'UPDATE' THEN DELETE FROM customer_words WHERE customer_id = OLD.id; END IF; "
         "INSERT INTO customer_words (word, customer_id) "
         f"SELECT word, NEW.id FROM unnest(search_words({_held('NEW')})) AS word; "
+        f"INSERT INTO customer_vocabulary (word) SELECT word FROM unnest(search_words({_held('NEW')})) AS word "
+        f"WHERE {LETTERS} ON CONFLICT DO NOTHING; "
         "RETURN NULL; "
         "END $$"
     )
@@ -67,7 +85,9 @@ def upgrade():
         "INSERT INTO customer_words (word, customer_id) "
         f"SELECT word, id FROM customers, unnest(search_words({_held('customers')})) AS word"
     )
+    op.execute(f"INSERT INTO customer_vocabulary (word) SELECT DISTINCT word FROM customer_words WHERE {LETTERS}")
     op.execute("ANALYZE customer_words")
+    op.execute("ANALYZE customer_vocabulary")
 
 
 def _held(row: str) -> str:
@@ -79,5 +99,6 @@ def downgrade():
     op.execute("DROP TRIGGER customers_worded_update ON customers")
     op.execute("DROP TRIGGER customers_worded_insert ON customers")
     op.execute("DROP FUNCTION customer_words_kept()")
+    op.drop_table("customer_vocabulary")
     op.drop_table("customer_words")
     op.execute("DROP FUNCTION search_words(text)")

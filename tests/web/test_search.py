@@ -209,7 +209,7 @@ def test_no_search_index_serves_a_key_s_lookup(app):
     found = db.session.execute(
         sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE indexdef LIKE '%trgm_ops%' ORDER BY indexname")
     ).all()
-    assert len(found) == 20
+    assert len(found) == 21  # 20 of the searched columns, and the customers' vocabulary (migration 0086)
     for name, definition in found:
         indexed = re.search(r"USING \w+ \((.*)\)", definition)[1]
         parts = indexed.split("_trgm_ops")[:-1]
@@ -250,19 +250,40 @@ def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(ap
     db.session.rollback()
 
 
-def test_a_word_typed_with_a_slip_among_hundreds_alike_ranks_the_names_nearest_few(app):
-    """No customer holds "cempka", and "toko" is every shop's: the query finds the one it was meant to find, and
-    (priced as a large table is) reads the names' nearest off their GiST index, in order and no further than its
-    limit, and the customer words no further than their bound."""
+def test_a_word_typed_with_a_slip_among_hundreds_alike_is_read_as_the_likest_word_customers_hold(app):
+    """No customer holds "cempka", and "toko" is every shop's: the query reads "cempka" as the likest word of the
+    customers' vocabulary ("cempaka"), ranks the customers holding it, and finds the one it was meant to find; priced
+    as a large table is, it reads the customer words no further than their bound and no trigram list of the rows."""
     manager = AccountManagerFactory()
     for n in range(1, 301):
         CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
     CustomerFactory(code="T999", name="Toko Cempaka", account_manager=manager)
     connection = db.session.connection()
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    assert [row.key for row in search.found("Toko Cempka", ["customer"], 5)["customer"]][0] == "T999"
-    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    assert [row.key for row in search.found("Toko Cempka", ["customer"], 5)["customer"]] == ["T999"]
     nodes = _plan(connection, "Toko Cempka")
+    assert any(node.get("Relation Name") == "customer_vocabulary" for _, node in nodes)
+    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
+    assert words and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
+    rows = [node for _, node in nodes if node.get("Index Name", "").startswith("ix_customers_")]
+    assert rows and all(node["Actual Loops"] == 0 for node in rows)
+    assert all(node["Plans"][0]["Actual Rows"] < 300 for _, node in nodes if node["Node Type"] == "Sort")
+    db.session.rollback()
+
+
+def test_what_no_word_is_like_among_hundreds_alike_ranks_the_names_nearest_few(app):
+    """No word begins with "x9z" nor is like it (the vocabulary holds words of letters alone), and "toko" is every
+    shop's: the query reads the names' nearest off their GiST index, in order and no further than its limit, and
+    finds the one it was meant to find."""
+    manager = AccountManagerFactory()
+    for n in range(1, 301):
+        CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
+    CustomerFactory(code="T999", name="Toko X9Y", account_manager=manager)
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    assert [row.key for row in search.found("Toko X9Z", ["customer"], 5)["customer"]][0] == "T999"
+    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    nodes = _plan(connection, "Toko X9Z")
     above = {id(node): parent for parent, node in nodes}
     nearest = [node for _, node in nodes if node.get("Index Name") == "ix_customers_name_nearest"]
     limit = above[id(nearest[0])]
@@ -279,11 +300,13 @@ def test_a_word_typed_with_a_slip_among_hundreds_alike_ranks_the_names_nearest_f
 def test_a_customer_s_words_are_kept_by_the_database_with_what_the_search_matches(app):
     """Every door writes a customer through the database, which keeps its words (migration 0086): written with the
     customer, written anew when what the search matches changes, left alone by a charge's write of its balance, gone
-    with it."""
+    with it; the vocabulary keeps every word of letters alone they have held."""
     customer = CustomerFactory(code="C-0042", name="Hotel Cempaka Indah", contact_person="Ibu Sári", phone="+62 21 555")
     kept = sa.text("SELECT array_agg(word ORDER BY word), max(xmin::text) FROM customer_words WHERE customer_id = :id")
     words, written = db.session.execute(kept, {"id": customer.id}).one()
     assert words == ["0042", "21", "555", "62", "c", "cempaka", "hotel", "ibu", "indah", "sari"]
+    vocabulary = sa.text("SELECT array_agg(word ORDER BY word) FROM customer_vocabulary")
+    assert db.session.scalar(vocabulary) == ["c", "cempaka", "hotel", "ibu", "indah", "sari"]  # words of letters
     db.session.execute(sa.text("UPDATE customers SET balance = balance + 1 WHERE id = :id"), {"id": customer.id})
     assert db.session.execute(kept, {"id": customer.id}).one() == (words, written)
     db.session.execute(sa.text("UPDATE customers SET name = 'Phở Hòa' WHERE id = :id"), {"id": customer.id})
@@ -299,6 +322,7 @@ def test_a_customer_s_words_are_kept_by_the_database_with_what_the_search_matche
         "sari",
     ]
     assert [row.key for row in search.found("pho hoa", ["customer"], 5)["customer"]] == ["C-0042"]
+    assert db.session.scalar(vocabulary) == ["c", "cempaka", "hoa", "hotel", "ibu", "indah", "pho", "sari"]
     db.session.execute(sa.text("DELETE FROM customers WHERE id = :id"), {"id": customer.id})
     assert db.session.execute(kept, {"id": customer.id}).one() == (None, None)
     db.session.rollback()

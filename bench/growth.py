@@ -19,12 +19,12 @@ the other work on a shared machine weighs on both alike:
   its floor: the raw compares of the wallets and the months and the raw read of the movements, entries, lines and
   seals the night verifies; and the auto-heal of each of those days as the operations API queues it, on the same
   workers, on a copy of its own;
-- every list page, the home page, the search (a name typed with a slip) and every picker, served by gunicorn (one
-  worker of 4 threads a size, ``BENCH_GROWTH_PORT`` and the port after it) to an admin logged in over HTTP, one
-  request at a time over a connection kept alive, as one clerk waits for them: ``BENCH_GROWTH_REQUESTS`` timed
-  requests a page a size (default 100) after 5 untimed, fewer once a page has taken ``BENCH_GROWTH_SECONDS``
-  (default 60) and each size has had 20; the same text is typed at both sizes, and the pages name the same customer,
-  which both have;
+- every list page, the home page, the search (a name typed with a slip; a word every name shares typed with a slip)
+  and every picker, served by gunicorn (one worker of 4 threads a size, ``BENCH_GROWTH_PORT`` and the port after it)
+  to an admin logged in over HTTP, one request at a time over a connection kept alive, as one clerk waits for them:
+  ``BENCH_GROWTH_REQUESTS`` timed requests a page a size (default 100) after 5 untimed, fewer once a page has taken
+  ``BENCH_GROWTH_SECONDS`` (default 60) and each size has had 20; the same text is typed at both sizes, and the pages
+  name the same customer, which both have;
 - a recharge posted through the customer page's form (``BENCH_GROWTH_POSTS``, default 100, on customers picked at
   random), each sent with the session's CSRF token and a key of its own, as a form shown anew carries: it moves money
   once, through the posting core, and is answered with the redirect to the customer's ledger;
@@ -258,6 +258,7 @@ def _served(both: list[Installation]) -> list[Measured]:
         ("approvals", "/approvals"),
         ("tampered evidence", "/evidence"),
         ("search, a name typed with a slip", f"/search?q=Custmer%20{1 + both[0].size.customers // 3}"),
+        ("search, a word every name shares typed with a slip", "/search?q=Custmer"),
         ("customer picker, a code's first characters", f"/search/pick/customer?q={code[:6]}"),
         ("meter picker, a customer's meters", f"/search/pick/meter?customer={code}&q=MTR"),
         ("account manager picker, a name", "/search/pick/manager?q=Manager%207"),

@@ -309,9 +309,9 @@ def post_generated(connection, accounts: dict[str, int]) -> None:
 def derive(customers: int, batch: int, months: list[date]) -> None:
     """In the app's context: the derived figures the generated sources make, written by the checks' own set-based
     writers and the months' recalculation, ``batch`` entities at a time: the invoices' outstanding amounts and the
-    meters' balances (where there are meters), then the customers' wallets, meter totals, statuses and months; then
-    the targets' achieved amounts, the orders' ``months`` (by the write path's recomputation), the accounts and the
-    tallies."""
+    meters' balances (where there are meters), then the customers' wallets, meter totals, statuses, search words and
+    months; then the targets' achieved amounts, the orders' ``months`` (by the write path's recomputation), the
+    accounts and the tallies."""
     from itertools import product
 
     from sqlalchemy import select
@@ -324,6 +324,7 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
     from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
     from backoffice.reconcile.customer_status import CustomerStatusCheck
     from backoffice.reconcile.customer_wallet import CustomerWallet
+    from backoffice.reconcile.customer_words import CustomerWords
     from backoffice.reconcile.invoice_outstanding import InvoiceOutstanding
     from backoffice.reconcile.meter_balance import MeterBalance
     from backoffice.reconcile.target_achieved import TargetAchieved
@@ -346,6 +347,7 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
             if metered:
                 CustomerMeterTotals().write(connection, ids)
             CustomerStatusCheck().write(connection, ids)
+            CustomerWords().write(connection, ids)  # the generator's rows were written with the triggers off
             monthly.recalculate(connection, ids)
             db.session.commit()
             progress.update(task, completed=ids[-1])

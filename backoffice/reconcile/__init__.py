@@ -13,6 +13,7 @@ from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
 from backoffice.reconcile.customer_status import CustomerStatusCheck
 from backoffice.reconcile.customer_wallet import CustomerWallet
+from backoffice.reconcile.customer_words import CustomerWords
 from backoffice.reconcile.evidence_seals import EvidenceSeals
 from backoffice.reconcile.history_drift import HistoryDrift
 from backoffice.reconcile.invoice_outstanding import InvoiceOutstanding, PaymentUnapplied
@@ -48,6 +49,7 @@ CHECKS: dict[str, Check] = {
         PaymentUnapplied(),
         InvoiceTax(),
         Tallies(),
+        CustomerWords(),
         JournalBalanced(),
         MovementAccounts(),
         AccountBalance(),

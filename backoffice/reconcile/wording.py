@@ -44,6 +44,7 @@ FIELD_LABELS: dict[tuple[str, str], str] = {
     ("invoice_tax", "vat_rate"): _l("VAT rate of the invoice"),
     ("invoice_tax", "vat_posted"): _l("VAT posted to VAT payable"),
     ("home_tallies", "value"): _l("Sum or count kept for the home page"),
+    ("customer_words", "words"): _l("Search words missing or stray"),
     ("journal_balanced", "credits"): _l("Credits against debits"),
     ("journal_balanced", "lines"): _l("Number of lines"),
     ("movement_accounts", "account_1000"): _l("Moved on 1000 Cash"),

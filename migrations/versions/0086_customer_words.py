@@ -19,9 +19,12 @@ a word no customer holds any more stays, finding none. (A GiST index of a table 
 give them in order of likeness, makes PostgreSQL 15 fail to drop the schema with the extension in it: "cache lookup
 failed for function", the opclass's options function dropped before the index.)
 
-The database keeps it, with every write of those columns (a form, an import, the API, SQL): a row trigger on
+The database keeps them, with every write of those columns (a form, an import, the API, SQL): a row trigger on
 ``INSERT`` and on ``UPDATE OF`` those columns writes a customer's words anew; a customer's words go with it (``ON DELETE
-CASCADE``). A charge, which writes a customer's balance and not those columns, does not fire it.
+CASCADE``). A charge, which writes a customer's balance and not those columns, does not fire it. One writer,
+``customer_words_write(ids)``, serves the trigger, this migration and the fix of the nightly's ``customer_words``
+check; ``customer_words_of(customer)`` is a customer's words, and ``customer_words_wrong(customer)`` how many of the
+words kept for it are missing or stray (the check's, which finds what was written with the triggers off or by hand).
 """
 
 import sqlalchemy as sa
@@ -60,16 +63,32 @@ def upgrade():
         [sa.text("lower(word) gin_trgm_ops")],
         postgresql_using="gin",
     )
+    held = "concat_ws(' ', " + ", ".join(f"c.{column}" for column in WORDED) + ")"
+    op.execute(
+        "CREATE FUNCTION customer_words_of(c customers) RETURNS text[] LANGUAGE sql STABLE PARALLEL SAFE "
+        f"SET search_path FROM CURRENT AS $$ SELECT search_words({held}) $$"
+    )
+    op.execute(
+        "CREATE FUNCTION customer_words_write(ids integer[]) RETURNS void LANGUAGE sql "
+        "SET search_path FROM CURRENT AS $$ "
+        "DELETE FROM customer_words WHERE customer_id = ANY(ids); "
+        "INSERT INTO customer_words (word, customer_id) "
+        "SELECT word, c.id FROM customers c, unnest(customer_words_of(c)) AS word WHERE c.id = ANY(ids); "
+        "INSERT INTO customer_vocabulary (word) SELECT DISTINCT word "
+        f"FROM customers c, unnest(customer_words_of(c)) AS word WHERE c.id = ANY(ids) AND {LETTERS} "
+        "ON CONFLICT DO NOTHING $$"
+    )
+    op.execute(
+        "CREATE FUNCTION customer_words_wrong(c customers) RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE "
+        "SET search_path FROM CURRENT AS $$ SELECT count(*)::integer FROM ("
+        "(SELECT word FROM customer_words WHERE customer_id = c.id EXCEPT SELECT unnest(customer_words_of(c))) "
+        "UNION ALL "
+        "(SELECT unnest(customer_words_of(c)) EXCEPT SELECT word FROM customer_words WHERE customer_id = c.id)"
+        ") AS differing $$"
+    )
     op.execute(
         "CREATE FUNCTION customer_words_kept() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ "
-        "BEGIN "
-        "IF TG_OP = 'UPDATE' THEN DELETE FROM customer_words WHERE customer_id = OLD.id; END IF; "
-        "INSERT INTO customer_words (word, customer_id) "
-        f"SELECT word, NEW.id FROM unnest(search_words({_held('NEW')})) AS word; "
-        f"INSERT INTO customer_vocabulary (word) SELECT word FROM unnest(search_words({_held('NEW')})) AS word "
-        f"WHERE {LETTERS} ON CONFLICT DO NOTHING; "
-        "RETURN NULL; "
-        "END $$"
+        "BEGIN PERFORM customer_words_write(ARRAY[NEW.id]); RETURN NULL; END $$"
     )
     columns = ", ".join(WORDED)
     changed = " OR ".join(f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column in WORDED)
@@ -81,24 +100,18 @@ def upgrade():
         f"CREATE TRIGGER customers_worded_update AFTER UPDATE OF {columns} ON customers "
         f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION customer_words_kept()"
     )
-    op.execute(
-        "INSERT INTO customer_words (word, customer_id) "
-        f"SELECT word, id FROM customers, unnest(search_words({_held('customers')})) AS word"
-    )
-    op.execute(f"INSERT INTO customer_vocabulary (word) SELECT DISTINCT word FROM customer_words WHERE {LETTERS}")
+    op.execute("SELECT customer_words_write(ARRAY(SELECT id FROM customers))")
     op.execute("ANALYZE customer_words")
     op.execute("ANALYZE customer_vocabulary")
-
-
-def _held(row: str) -> str:
-    """What the search matches of a customer ``row``, as one text: its columns, each word apart."""
-    return "concat_ws(' ', " + ", ".join(f"{row}.{column}" for column in WORDED) + ")"
 
 
 def downgrade():
     op.execute("DROP TRIGGER customers_worded_update ON customers")
     op.execute("DROP TRIGGER customers_worded_insert ON customers")
     op.execute("DROP FUNCTION customer_words_kept()")
+    op.execute("DROP FUNCTION customer_words_wrong(customers)")
+    op.execute("DROP FUNCTION customer_words_write(integer[])")
+    op.execute("DROP FUNCTION customer_words_of(customers)")
     op.drop_table("customer_vocabulary")
     op.drop_table("customer_words")
     op.execute("DROP FUNCTION search_words(text)")

@@ -464,6 +464,7 @@ def test_a_run_that_writes_takes_a_check_after_the_checks_whose_fixes_it_reads()
             "invoice_outstanding",
             "invoice_tax",
             "home_tallies",
+            "customer_words",
             "evidence_seals",
         ],
         [

@@ -80,11 +80,10 @@ def upgrade():
     )
     op.execute(
         "CREATE FUNCTION customer_words_wrong(c customers) RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE "
-        "SET search_path FROM CURRENT AS $$ SELECT count(*)::integer FROM ("
-        "(SELECT word FROM customer_words WHERE customer_id = c.id EXCEPT SELECT unnest(customer_words_of(c))) "
-        "UNION ALL "
-        "(SELECT unnest(customer_words_of(c)) EXCEPT SELECT word FROM customer_words WHERE customer_id = c.id)"
-        ") AS differing $$"
+        "SET search_path FROM CURRENT AS $$ SELECT count(*)::integer "
+        "FROM (SELECT word FROM customer_words WHERE customer_id = c.id) AS kept "
+        "FULL JOIN unnest(customer_words_of(c)) AS expected (word) ON kept.word = expected.word "
+        "WHERE kept.word IS NULL OR expected.word IS NULL $$"
     )
     op.execute(
         "CREATE FUNCTION customer_words_kept() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ "

@@ -221,9 +221,7 @@ def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(ap
     rarest word typed ("15", or a word beginning with it) off the customer words' index and ranks those alone,
     finding what ranking every match finds. With a table's read and a bitmap of a whole range priced out, as a large
     table prices them for a few rows in order, it reads that index no further than its bound, and no trigram list."""
-    manager = AccountManagerFactory()
-    for n in range(1, 301):
-        CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
+    _shops()
     connection = db.session.connection()
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
     found = [row.key for row in search.found("Toko 15", ["customer"], 5)["customer"]]
@@ -237,8 +235,7 @@ def test_among_hundreds_alike_a_kind_ranks_its_nearest_few_and_finds_the_best(ap
     assert found == every == ["T015", "T150", "T151", "T152", "T153"]
     connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
     nodes = _plan(connection, "Toko 15")
-    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
-    assert words and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
+    assert _words_read_to_their_bound(nodes)
     trigrams = [
         node
         for _, node in nodes
@@ -254,18 +251,14 @@ def test_a_word_typed_with_a_slip_among_hundreds_alike_is_read_as_the_likest_wor
     """No customer holds "cempka", and "toko" is every shop's: the query reads "cempka" as the likest word of the
     customers' vocabulary ("cempaka"), ranks the customers holding it, and finds the one it was meant to find; priced
     as a large table is, it reads the customer words no further than their bound and no trigram list of the rows."""
-    manager = AccountManagerFactory()
-    for n in range(1, 301):
-        CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
-    CustomerFactory(code="T999", name="Toko Cempaka", account_manager=manager)
+    _shops(("T999", "Toko Cempaka"))
     connection = db.session.connection()
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
     assert [row.key for row in search.found("Toko Cempka", ["customer"], 5)["customer"]] == ["T999"]
     connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
     nodes = _plan(connection, "Toko Cempka")
     assert any(node.get("Relation Name") == "customer_vocabulary" for _, node in nodes)
-    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
-    assert words and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
+    assert _words_read_to_their_bound(nodes)
     trigrams = [
         node
         for _, node in nodes
@@ -281,10 +274,7 @@ def test_what_no_word_is_like_among_hundreds_alike_ranks_the_names_nearest_few(a
     """No word begins with "x9z" nor is like it (the vocabulary holds words of letters alone), and "toko" is every
     shop's: the query reads the names' nearest off their GiST index, in order and no further than its limit, and
     finds the one it was meant to find."""
-    manager = AccountManagerFactory()
-    for n in range(1, 301):
-        CustomerFactory(code=f"T{n:03d}", name=f"Toko {n}", account_manager=manager)
-    CustomerFactory(code="T999", name="Toko X9Y", account_manager=manager)
+    _shops(("T999", "Toko X9Y"))
     connection = db.session.connection()
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
     assert [row.key for row in search.found("Toko X9Z", ["customer"], 5)["customer"]][0] == "T999"
@@ -297,8 +287,7 @@ def test_what_no_word_is_like_among_hundreds_alike_ranks_the_names_nearest_few(a
         limit = above[id(limit)]
     assert [(limit["Node Type"], "Order By" in node) for node in nearest] == [("Limit", True)]
     assert 0 < nearest[0]["Actual Rows"] <= search.CANDIDATES
-    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
-    assert words and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
+    assert _words_read_to_their_bound(nodes)
     assert all(node["Plans"][0]["Actual Rows"] < 300 for _, node in nodes if node["Node Type"] == "Sort")
     db.session.rollback()
 
@@ -332,6 +321,19 @@ def test_a_customer_s_words_are_kept_by_the_database_with_what_the_search_matche
     db.session.execute(sa.text("DELETE FROM customers WHERE id = :id"), {"id": customer.id})
     assert db.session.execute(kept, {"id": customer.id}).one() == (None, None)
     db.session.rollback()
+
+
+def _shops(*named: tuple[str, str]) -> None:
+    """300 shops named "Toko N" (coded T001 to T300), and the customers ``named`` (code, name), of one manager."""
+    manager = AccountManagerFactory()
+    for code, name in [(f"T{n:03d}", f"Toko {n}") for n in range(1, 301)] + list(named):
+        CustomerFactory(code=code, name=name, account_manager=manager)
+
+
+def _words_read_to_their_bound(nodes: list) -> bool:
+    """Whether the plan read the customer words, each read no further than a word's bound."""
+    words = [node for _, node in nodes if node.get("Index Name") == "pk_customer_words"]
+    return bool(words) and all(node["Actual Rows"] <= search.CANDIDATES + 1 for node in words)
 
 
 def _plan(connection, typed: str) -> list:

@@ -3,7 +3,10 @@
 Each kind of record is one query with PostgreSQL's ``pg_trgm`` (migrations 0059 and 0069): a column matches when one of
 its words is like what was typed, or when it holds it whole. The record whose key is what was typed ranks first, then
 the closest. However many records are alike, only a few candidates are ranked: those whose key is what was typed and,
-per column, its :data:`CANDIDATES` rows most like it and its first :data:`CANDIDATES` rows that hold it whole.
+per column, its :data:`CANDIDATES` rows most like it and its first :data:`CANDIDATES` rows that hold it whole. A
+customer's candidates are first sought by the words the database keeps for each customer (migration 0086): those of
+the rarest word typed, read off an index in a bounded range (:func:`_rarest`); the trigram lists are read only when
+those are not enough. Each query is built once for its shape and bound to what was typed (:func:`_bound`).
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ from backoffice.models.customers import (
     AccountManager,
     Customer,
     CustomerStatus,
-    CustomerVocabulary,
     CustomerWord,
     TaxStatus,
+    customer_vocabulary,
 )
 from backoffice.models.documents import DocumentKind, DocumentSending, SendingOutcome
 from backoffice.models.history import HistoryOperation, HistoryTransaction, record
@@ -104,6 +104,7 @@ from backoffice.models.wallet import (
 from backoffice.models.written_before import WordsWrittenBefore
 
 __all__ = [
+    "customer_vocabulary",
     "Figure",
     "Tally",
     "TallyChange",
@@ -164,7 +165,6 @@ __all__ = [
     "SendingOutcome",
     "CustomerPricing",
     "CustomerStatus",
-    "CustomerVocabulary",
     "CustomerWord",
     "GrandTotalTooLarge",
     "HistoryOperation",

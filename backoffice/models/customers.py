@@ -2,7 +2,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, column, func, text, true
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, String, Text, column, func, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.types import Balance, Money, nearest_index, str_enum, trigram_index, utcnow
@@ -148,18 +148,17 @@ class CustomerWord(db.Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
 
 
-class CustomerVocabulary(db.Model):
-    """A word of letters alone that what the search matches of a customer holds or held (migration 0086), with a
-    GIN index of its trigrams: the likest to a word typed with a slip is read in its place (``services.search``)."""
-
-    __tablename__ = "customer_vocabulary"
-    __table_args__ = (
-        Index(
-            "ix_customer_vocabulary_search",
-            func.lower(column("word")).label("word"),
-            postgresql_using="gin",
-            postgresql_ops={"word": "gin_trgm_ops"},
-        ),
-    )
-
-    word: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+customer_vocabulary = db.Table(
+    "customer_vocabulary",
+    Column("word", Text(collation="C"), nullable=False),
+    Index("ix_customer_vocabulary_word", "word"),
+    Index(
+        "ix_customer_vocabulary_search",
+        func.lower(column("word")).label("word"),
+        postgresql_using="gin",
+        postgresql_ops={"word": "gin_trgm_ops"},
+    ),
+)
+"""The words of letters alone that what the search matches of a customer holds or held (migration 0086), with a GIN
+index of their trigrams: the likest to a word typed with a slip is read in its place (``services.search``). No unique
+key: a writer never waits for another's new word, and a word two writers added at once is there twice."""

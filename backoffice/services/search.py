@@ -37,7 +37,6 @@ from sqlalchemy import (
 from backoffice.models import (
     AccountManager,
     Customer,
-    CustomerVocabulary,
     CustomerWord,
     Invoice,
     Meter,
@@ -46,6 +45,7 @@ from backoffice.models import (
     Payment,
     User,
     covers,
+    customer_vocabulary,
 )
 from backoffice.models.types import folded
 from backoffice.platform.extensions import db
@@ -59,8 +59,6 @@ WORD_SIMILARITY = 0.5
 CANDIDATES = 32
 """The most rows each column offers the ranking from each of its lists: four times the most a caller asks for (the
 search box's and a picker's eight), so that the best are among them however many records are alike."""
-LAST_CHARACTER = 0x10FFFF
-"""The last character Unicode has: a word beginning with a text sorts before that text followed by it."""
 KINDS = ("customer", "meter", "invoice", "payment", "order", "manager", "user")
 
 
@@ -90,7 +88,7 @@ def _customers(typed: Typed) -> Select:
         Customer.contact_person,
         Customer.email,
         Customer.phone,
-        words=(CustomerWord.word, CustomerWord.customer_id, CustomerVocabulary.word),
+        words=(CustomerWord.word, CustomerWord.customer_id, customer_vocabulary.c.word),
     )
     return (
         select(
@@ -413,8 +411,8 @@ def _ahead(word: ColumnElement, beginning: ColumnElement, limit: int, *row: Colu
 
 
 def _begins(word: ColumnElement, beginning: ColumnElement) -> ColumnElement:
-    """Whether ``word`` begins with ``beginning``: a range of the words' byte order."""
-    return (word >= beginning) & (word < beginning.concat(func.chr(LAST_CHARACTER)))
+    """Whether ``word`` begins with ``beginning``: said of the few words a bounded read gave (:func:`_ahead`)."""
+    return func.starts_with(word, beginning)
 
 
 def _whole(among: ColumnElement, condition, where) -> CTE:

@@ -15,7 +15,9 @@ many customers there are. The search's candidates are the customers of the rares
 A word typed with a slip is no customer's: ``customer_vocabulary`` holds every word of letters alone those columns have
 held (a number, a code or a phone is found by its beginning), with a GIN index of their trigrams, which finds the words
 like what was typed: the likest is read in its place. Words of letters are the language's, fewer than the customers;
-a word no customer holds any more stays, finding none. (A GiST index of a table newer than ``pg_trgm``, which would
+a word no customer holds any more stays, finding none. It has no unique key: a writer adds the words it does not see,
+and never waits for another writer's new word (with one, two imports adding each other's new words in opposite orders
+deadlock); two adding the same new word at once both add it, which the search reads once. (A GiST index of a table newer than ``pg_trgm``, which would
 give them in order of likeness, makes PostgreSQL 15 fail to drop the schema with the extension in it: "cache lookup
 failed for function", the opclass's options function dropped before the index.)
 
@@ -38,8 +40,6 @@ depends_on = None
 
 WORDED = ("code", "name", "contact_person", "email", "phone")
 """The customer's columns the search matches (``services.search.customers``)."""
-LETTERS = "word !~ '[[:digit:]]'"
-"""A word of the vocabulary: letters alone."""
 
 
 def upgrade():
@@ -56,7 +56,8 @@ def upgrade():
         sa.PrimaryKeyConstraint("word", "customer_id"),
     )
     op.create_index("ix_customer_words_customer_id", "customer_words", ["customer_id"])
-    op.create_table("customer_vocabulary", sa.Column("word", sa.Text(collation="C"), primary_key=True))
+    op.create_table("customer_vocabulary", sa.Column("word", sa.Text(collation="C"), nullable=False))
+    op.create_index("ix_customer_vocabulary_word", "customer_vocabulary", ["word"])
     op.create_index(
         "ix_customer_vocabulary_search",
         "customer_vocabulary",
@@ -74,9 +75,10 @@ def upgrade():
         "DELETE FROM customer_words WHERE customer_id = ANY(ids); "
         "INSERT INTO customer_words (word, customer_id) "
         "SELECT word, c.id FROM customers c, unnest(customer_words_of(c)) AS word WHERE c.id = ANY(ids); "
-        "INSERT INTO customer_vocabulary (word) SELECT DISTINCT word "
-        f"FROM customers c, unnest(customer_words_of(c)) AS word WHERE c.id = ANY(ids) AND {LETTERS} "
-        "ON CONFLICT DO NOTHING $$"
+        "INSERT INTO customer_vocabulary (word) SELECT DISTINCT written.word "
+        "FROM customers c, unnest(customer_words_of(c)) AS written (word) "
+        "WHERE c.id = ANY(ids) AND written.word !~ '[[:digit:]]' "  # letters alone
+        "AND NOT EXISTS (SELECT FROM customer_vocabulary known WHERE known.word = written.word) $$"
     )
     op.execute(
         "CREATE FUNCTION customer_words_wrong(c customers) RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE "

@@ -65,6 +65,30 @@ def test_words_written_with_the_triggers_off_or_by_hand_are_found_and_written_an
     assert [row.key for row in search.found("Kenanga", ["customer"], 5)["customer"]] == ["C0001"]
 
 
+def test_two_writers_adding_each_other_s_new_words_never_wait_for_each_other(app):
+    """Two imports at once, each adding a customer whose word is new, then one holding the other's new word: with a
+    unique key on the vocabulary each would wait for the other's (a deadlock); neither waits, and the search reads
+    the word added twice once."""
+    db.session.commit()
+    insert = sa.text(
+        "INSERT INTO customers (code, name, account_manager_id, status, created_at) "
+        "VALUES (:code, :name, NULL, 'active', now())"
+    )
+    with db.engine.connect() as first, db.engine.connect() as second:
+        for connection in (first, second):
+            connection.exec_driver_sql("SET lock_timeout = '2s'")
+        first.execute(insert, {"code": "C0001", "name": "Kenanga"})
+        second.execute(insert, {"code": "C0002", "name": "Cempaka"})
+        first.execute(insert, {"code": "C0003", "name": "Cempaka Dua"})
+        second.execute(insert, {"code": "C0004", "name": "Kenanga Dua"})
+        first.commit()
+        second.commit()
+    vocabulary = sa.text("SELECT word, count(*) FROM customer_vocabulary GROUP BY word ORDER BY word")
+    assert db.session.execute(vocabulary).all() == [("cempaka", 2), ("dua", 2), ("kenanga", 2)]
+    assert [row.key for row in search.found("cempka", ["customer"], 5)["customer"]] == ["C0002", "C0003"]
+    assert run(RunMode.VERIFY, checks=["customer_words"]).mismatched == 0
+
+
 def test_forged_words_are_written_anew_by_a_fix_run_on_real_workers_as_the_runtime_role(app, redis_url):
     customer = CustomerFactory(code="C0001", name="Hotel Cempaka Indah")
     db.session.execute(sa.text("DELETE FROM customer_words WHERE customer_id = :id"), {"id": customer.id})

@@ -72,7 +72,7 @@ def import_file(
     except mapping.MappingError as error:
         raise CommandUsageError(str(error)) from None
     try:
-        table = running.open_table(spec, file, file.name, mapping.remembered(spec) | chosen, encoding)
+        table = running.open_table(spec, file, file.name, mapping.remembered(spec, user) | chosen, encoding)
         checked = running.check(spec, table)
     except OSError as error:
         raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None

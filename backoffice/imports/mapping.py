@@ -1,13 +1,14 @@
-"""Which field each of a file's columns is read into: chosen by an admin (on the preview, or ``--map`` on the
-command), remembered per kind for the next file with the same headers, and kept with the import so that its check
-and its write read the file as its preview showed it."""
+"""Which field each of a file's columns is read into: chosen on the preview (or ``--map`` on the command),
+remembered per kind with whoever chose it, offered to that user's next file with the same headers (an admin's or the
+command's choice to everyone's), and kept with the import so that its check and its write read the file as its
+preview showed it: a choice remembered later never changes a file already checked."""
 
 from __future__ import annotations
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from backoffice.imports.files import Table, folded
 from backoffice.imports.kinds import ImportKind
@@ -15,6 +16,7 @@ from backoffice.models import ImportColumn, User
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES
+from backoffice.platform.roles import Role
 
 Mapping = dict[str, str | None]
 """A header, as the file writes it, to the field it is read into (None: not kept)."""
@@ -27,9 +29,18 @@ class MappingError(ValueError):
     """A mapping that names no field of the kind; ``str()`` says so in the reader's language."""
 
 
-def remembered(kind: ImportKind) -> Mapping:
-    """The headers admins mapped for the kind before."""
-    query = select(ImportColumn.header, ImportColumn.field).where(ImportColumn.kind == kind.name)
+def remembered(kind: ImportKind, user: User | None = None) -> Mapping:
+    """The headers mapped for the kind before, as ``user`` is offered them: their own choice, else the latest of an
+    admin's or the command's; another clerk's choice is theirs alone."""
+    own = ImportColumn.chosen_by_id == (user.id if user else None)
+    house = or_(ImportColumn.chosen_by_id.is_(None), User.role == Role.ADMIN)
+    query = (
+        select(ImportColumn.header, ImportColumn.field)
+        .outerjoin(User, User.id == ImportColumn.chosen_by_id)
+        .where(ImportColumn.kind == kind.name, or_(own, house) if user else house)
+        .ext(distinct_on(ImportColumn.header))
+        .order_by(ImportColumn.header, own.desc(), ImportColumn.chosen_at.desc())
+    )
     return dict(db.session.execute(query).all())
 
 
@@ -82,7 +93,8 @@ def used(table: Table) -> Mapping:
 
 
 def remember(kind: ImportKind, mapping: Mapping, user: User | None) -> None:
-    """Keep the admin's choices for the kind's next file, within the caller's unit of work."""
+    """Keep the user's choices for the kind's next file they import (an admin's, or the command's, for everyone's),
+    within the caller's unit of work."""
     if not mapping:
         return
     rows = [
@@ -98,7 +110,7 @@ def remember(kind: ImportKind, mapping: Mapping, user: User | None) -> None:
     statement = insert(ImportColumn).values(rows)
     db.session.execute(
         statement.on_conflict_do_update(
-            index_elements=[ImportColumn.kind, ImportColumn.header],
+            index_elements=[ImportColumn.kind, ImportColumn.header, ImportColumn.chosen_by_id],
             set_={name: statement.excluded[name] for name in ("field", "chosen_by_id", "chosen_at")},
         )
     )

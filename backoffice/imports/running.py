@@ -605,7 +605,7 @@ def run_import(import_id: int) -> None:
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
         with kept_file_at(record) as path:
-            checked = check(kind, open_table(kind, path, record.filename, record.mapping, record.encoding))
+            checked = check(kind, open_table(kind, path, record.filename, record.mapping or {}, record.encoding))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
             if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
@@ -678,7 +678,7 @@ def check_import(import_id: int) -> None:
     record = db.session.get(Import, import_id)
     kind = kind_of(record.kind)
     with kept_file_at(record) as path:
-        checked = check(kind, open_table(kind, path, record.filename, record.mapping, record.encoding))
+        checked = check(kind, open_table(kind, path, record.filename, record.mapping or {}, record.encoding))
     db.session.rollback()  # the check's own table of keys
     _set(db.session.get(Import, import_id), status=ImportStatus.CHECKED, **found(checked))
 

@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary, String, Text, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, LargeBinary, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -77,12 +77,24 @@ class Import(db.Model):
 
 
 class ImportColumn(db.Model):
-    """A header an admin mapped, remembered per kind: the next file with that header is read the same way."""
+    """A header a user mapped, remembered per kind with whoever chose it: that user's next file with that header is
+    read the same way, and an admin's (or the command's) choice everyone's."""
 
     __tablename__ = "import_columns"
+    __table_args__ = (
+        Index(
+            "uq_import_columns_kind_header_chosen_by_id",
+            "kind",
+            "header",
+            "chosen_by_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
 
-    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
-    header: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    header: Mapped[str] = mapped_column(String(255))
     """As the file wrote it."""
     field: Mapped[str | None] = mapped_column(String(40))
     """The field it is read into; None: not kept."""

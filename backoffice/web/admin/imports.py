@@ -1,6 +1,7 @@
 """The Imports page: a kind's template, a file uploaded and checked whole, its preview and its columns, the import
 itself (a job, its progress followed), its report; the imports before it. A clerk imports the kinds a clerk's forms
-write (readings, payments); an admin every kind."""
+write (readings, payments); an admin every kind. An import is its maker's: only the user who uploaded it, or an admin,
+opens it, changes its columns, runs it or downloads its rows (anyone else is answered 403)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import select, update
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.imports import files, kept, mapping, running, said
+from backoffice.imports import files, kept, mapping, running, said, whose
 from backoffice.imports.checked import Checked, Rejection
 from backoffice.imports.kinds import KINDS
 from backoffice.imports.values import written_form
@@ -58,7 +59,7 @@ def index():
         name = upload.filename or "file"
         with kept.uploaded(upload, name) as path:
             try:
-                table = running.open_table(kind, path, name)
+                table = running.open_table(kind, path, name, mapping.remembered(kind, current_user))
                 checked = None if redis_url() else running.check(kind, table)
             except running.MissingColumns as missing:
                 record = running.to_map(kind, name, path, missing, current_user)
@@ -72,7 +73,10 @@ def index():
                     record = running.started(kind, name, path, checked, current_user, False)
                 return redirect(url_for("imports.show", import_id=record.id))
     past = db.session.scalars(
-        select(Import).where(Import.kind.in_(list(allowed))).order_by(Import.id.desc()).limit(SHOWN)
+        select(Import)
+        .where(Import.kind.in_(list(allowed)), whose.seen_by(current_user))
+        .order_by(Import.id.desc())
+        .limit(SHOWN)
     ).all()
     page = render_template(
         "imports/index.html", form=form, imports=past, kinds=KINDS, allowed=allowed, date_form=written_form()
@@ -94,9 +98,9 @@ def template(kind: str, extension: str):
 
 
 def _record(import_id: int) -> Import:
-    """The import, if the user may import its kind."""
+    """The import, if the user may import its kind and act on it (:func:`whose.acts_on`)."""
     record = db.session.get(Import, import_id) or abort(404)
-    if not current_user.has_role(said.kind_of(record.kind).role):
+    if not current_user.has_role(said.kind_of(record.kind).role) or not whose.acts_on(record, current_user):
         abort(403)
     return record
 
@@ -124,7 +128,9 @@ def show(import_id: int):
 def _checked(record: Import) -> Checked:
     with kept.kept_file_at(record) as path:
         kind = said.kind_of(record.kind)
-        return running.check(kind, running.open_table(kind, path, record.filename, record.mapping, record.encoding))
+        return running.check(
+            kind, running.open_table(kind, path, record.filename, record.mapping or {}, record.encoding)
+        )
 
 
 @bp.route("/<int:import_id>/columns", methods=["POST"])

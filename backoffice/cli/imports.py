@@ -42,6 +42,20 @@ REJECTED = 1
     metavar="NAME",
     help="Read a text file in this encoding (cp1252, cp1258, utf-8…) rather than the one guessed from its letters.",
 )
+@click.option(
+    "--decimal",
+    type=click.Choice([".", ","]),
+    help=(
+        "The file's decimal mark: '.' (1282050.00, 1,282,050.00) or ',' (1282050,00, 1.282.050,00); else as its "
+        "amounts say, else as the installation writes them."
+    ),
+)
+@click.option(
+    "--dates",
+    type=click.Choice(["dmy", "mdy", "ymd"]),
+    help="The order of the file's dates (31/12/2026: dmy; 12/31/2026: mdy); else as its dates say, else as the "
+    "installation writes them.",
+)
 @speaking
 @with_database
 def import_file(
@@ -52,11 +66,14 @@ def import_file(
     email: str | None,
     choices: tuple[str, ...],
     encoding: str | None,
+    decimal: str | None,
+    dates: str | None,
 ) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.imports import approval, mapping, running
     from backoffice.imports.files import Unreadable
     from backoffice.imports.kinds import KINDS
+    from backoffice.imports.written import Written
     from backoffice.platform.money import shown
     from backoffice.services import approvals
 
@@ -72,7 +89,8 @@ def import_file(
     except mapping.MappingError as error:
         raise CommandUsageError(str(error)) from None
     try:
-        table = running.open_table(spec, file, file.name, mapping.remembered(spec, user) | chosen, encoding)
+        written = Written(decimal, dates)
+        table = running.open_table(spec, file, file.name, mapping.remembered(spec, user) | chosen, encoding, written)
         checked = running.check(spec, table)
     except OSError as error:
         raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
@@ -80,6 +98,7 @@ def import_file(
         raise CannotAsk(str(error)) from None
     _say_encoding(checked.table)
     _say_columns(spec, checked.table)
+    _say_written(checked.table)
     _say_checked(checked)
     if checked.rejected:
         for rejection in checked.rejected:
@@ -119,6 +138,26 @@ def _say_columns(spec, table) -> None:
     for header, name in table.headers:
         field = _("not kept") if name is None else f"{spec.field(name).label} ({name})"
         click.echo(f"  {header} → {field}")
+
+
+def _say_written(table) -> None:
+    """How the file's amounts and dates are read, where unlike the installation."""
+    from backoffice.imports.values import as_written
+    from backoffice.imports.written import AS_THE_INSTALLATION
+
+    read = as_written(table.written)
+    if read == as_written(AS_THE_INSTALLATION):
+        return
+    amounts = {".": "1,234,567.89", ",": "1.234.567,89"}[read.decimal]
+    dates = {"dmy": "31/12/2026", "mdy": "12/31/2026", "ymd": "2026-12-31"}[read.dates]
+    click.echo(
+        _(
+            "Amounts read as %(amounts)s, dates as %(dates)s (if they do not read right, import it again with "
+            "--decimal and --dates).",
+            amounts=amounts,
+            dates=dates,
+        )
+    )
 
 
 def _say_checked(checked) -> None:

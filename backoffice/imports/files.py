@@ -26,6 +26,8 @@ import charset_normalizer
 from flask_babel import gettext as _
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
+from backoffice.imports.written import AS_THE_INSTALLATION, Written
+
 MAX_BYTES = 50 * 1024 * 1024
 HEADER_ROWS = 20
 """The header row is looked for among the first this many rows that are not empty."""
@@ -104,6 +106,8 @@ class Table:
     alternatives: tuple[tuple[str, str], ...] = ()
     """Where a text file's encoding was guessed from its letters: the guess first, then every other encoding that
     reads the file whole, each with the file's first line beyond ASCII as it reads it."""
+    written: Written = AS_THE_INSTALLATION
+    """How its cells write amounts and dates (set by the caller, who knows which columns hold them)."""
 
     @property
     def encoding(self) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +37,7 @@ from backoffice.imports.kinds import ImportKind, Row
 from backoffice.imports.mapping import Mapping, remembered, used
 from backoffice.imports.said import STOPPED, kind_of
 from backoffice.imports.values import Refused
+from backoffice.imports.written import AS_THE_INSTALLATION, Written, found_in, reading
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import (
     CheckResult,
@@ -59,14 +60,24 @@ from backoffice.services import one_unit
 
 
 def open_table(
-    kind: ImportKind, path: Path, filename: str, mapping: Mapping | None = None, encoding: str | None = None
+    kind: ImportKind,
+    path: Path,
+    filename: str,
+    mapping: Mapping | None = None,
+    encoding: str | None = None,
+    written: Written = AS_THE_INSTALLATION,
 ) -> Table:
     """The file read as a table of the kind, its headers chosen by ``mapping`` (else as remembered, else by their
-    words), a text file in ``encoding`` (else its own, or guessed); :class:`Unreadable` if it is not one (a required
+    words), a text file in ``encoding`` (else its own, or guessed), its amounts and dates as ``written`` says (else
+    as its cells say, else as the installation writes them); :class:`Unreadable` if it is not one (a required
     column missing)."""
     table = read_table(
         path, filename, kind.columns(), mapping=remembered(kind) if mapping is None else mapping, encoding=encoding
     )
+    if written.decimal is None or written.dates is None:
+        numbers, dates = kind.holding("number"), kind.holding("date")
+        written = written.over(found_in((row.values for row in table.rows()), numbers, dates))
+    table = replace(table, written=written)
     missing = [f for f in kind.fields if f.required and f.name not in table.columns]
     if missing:
         raise MissingColumns(
@@ -202,7 +213,13 @@ def _resolved(kind: ImportKind, batch: _Batch, checked: Checked) -> _Batch:
 
 
 def _read(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
-    """The row's values, each read by its column; ``None`` and the row refused when a cell cannot be read."""
+    """The row's values, each read by its column as the file writes it; ``None`` and the row refused when a cell
+    cannot be read."""
+    with reading(checked.table.written):
+        return _values(kind, row, checked)
+
+
+def _values(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
     record: Row = {}
     for spec in (*kind.fields, *(stated.field for stated in kind.stated)):
         raw = row.values.get(spec.name)
@@ -408,6 +425,7 @@ def to_map(kind: ImportKind, filename: str, path: Path, missing: MissingColumns,
         user,
         status=ImportStatus.CHECKED,
         mapping=used(missing.table),
+        written=missing.table.written.kept(),
         **unread(missing),
     )
 
@@ -431,6 +449,7 @@ def started(
         status=ImportStatus.CHECKED,
         valid_only=valid_only,
         mapping=used(checked.table),
+        written=checked.table.written.kept(),
         encoding=encoding,
         **found(checked),
     )
@@ -605,7 +624,12 @@ def run_import(import_id: int) -> None:
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
         with kept_file_at(record) as path:
-            checked = check(kind, open_table(kind, path, record.filename, record.mapping or {}, record.encoding))
+            checked = check(
+                kind,
+                open_table(
+                    kind, path, record.filename, record.mapping or {}, record.encoding, Written.of(record.written)
+                ),
+            )
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
             if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
@@ -662,7 +686,9 @@ any size is checked by a job and written by another, its progress on its page.""
 def checked_later(kind: ImportKind, filename: str, path: Path, table: Table, user: User | None) -> Import:
     """The import of a file too large to check while the admin waits: its row and its file kept, queued, and a job
     checking it (:func:`check_import`), whose preview the import's page shows once it is done."""
-    record = _new(kind, filename, path, user, status=ImportStatus.QUEUED, mapping=used(table))
+    record = _new(
+        kind, filename, path, user, status=ImportStatus.QUEUED, mapping=used(table), written=table.written.kept()
+    )
     _set(record, job_id=_enqueued("check_import", record.id))
     return record
 
@@ -678,7 +704,10 @@ def check_import(import_id: int) -> None:
     record = db.session.get(Import, import_id)
     kind = kind_of(record.kind)
     with kept_file_at(record) as path:
-        checked = check(kind, open_table(kind, path, record.filename, record.mapping or {}, record.encoding))
+        checked = check(
+            kind,
+            open_table(kind, path, record.filename, record.mapping or {}, record.encoding, Written.of(record.written)),
+        )
     db.session.rollback()  # the check's own table of keys
     _set(db.session.get(Import, import_id), status=ImportStatus.CHECKED, **found(checked))
 

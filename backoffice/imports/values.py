@@ -11,6 +11,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from backoffice.imports import written as file_writes
 from backoffice.imports.files import excel_date
 from backoffice.platform.clock import local_today
 from backoffice.platform.i18n import named_date
@@ -45,8 +46,8 @@ def text(value: object, longest: int, *, lines: bool = False) -> str:
 
 
 def amount(value: object, *, signed: bool = False) -> Decimal:
-    """An amount as the installation writes it (its locale, its currency) or as a workbook's number; negative
-    only where ``signed``."""
+    """An amount as the file writes it (its decimal mark: :mod:`~backoffice.imports.written`), else as the
+    installation does (its locale, its currency), or as a workbook's number; negative only where ``signed``."""
     if isinstance(value, bool):
         raise Refused(_("Not an amount."))
     negative = False
@@ -57,7 +58,7 @@ def amount(value: object, *, signed: bool = False) -> Decimal:
             written = text(value, 60)
             negative = signed and written.startswith("-")
             number = parse_amount(
-                written.removeprefix("-") if negative else written, _locale(), _currency(), unit_places()
+                written.removeprefix("-") if negative else written, _number_locale(), _currency(), unit_places()
             )
         if number < 0 and signed:
             negative, number = True, -number
@@ -73,7 +74,9 @@ def number(value: object, places: int) -> Decimal:
         raise Refused(_("Not a number."))
     try:
         found = (
-            Decimal(value) if isinstance(value, Decimal | int) else parse_number(text(value, 60), _locale(), "number")
+            Decimal(value)
+            if isinstance(value, Decimal | int)
+            else parse_number(text(value, 60), _number_locale(), "number")
         )
     except (MoneyError, InvalidOperation) as error:
         raise Refused(str(error)) from None
@@ -113,21 +116,48 @@ def _written_date(written: str) -> date:
         return date.fromisoformat(written)
     except ValueError:
         pass
-    if _day_first():
+    order = _date_order()
+    if order != "ymd":
         for separator in "/.-":
             parts = written.split(separator)
             if len(parts) == 3 and all(part.isdigit() for part in parts) and len(parts[2]) == 4:
+                day, month = (parts[0], parts[1]) if order == "dmy" else (parts[1], parts[0])
                 try:
-                    return date(int(parts[2]), int(parts[1]), int(parts[0]))
+                    return date(int(parts[2]), int(month), int(day))
                 except ValueError:
                     break
     raise Refused(_("%(text)s is not a date: write it as %(form)s.", text=repr(written), form=written_form()))
 
 
 def written_form() -> str:
-    """How a file writes a date besides ``YYYY-MM-DD``, in the reader's words: the installation's day first
-    (``dd/mm/yyyy``, "hh/bb/tttt" in Indonesian) where it writes it so, else ``YYYY-MM-DD``."""
-    return _("dd/mm/yyyy") if _day_first() else "YYYY-MM-DD"
+    """How a file writes a date besides ``YYYY-MM-DD``, in the reader's words: as the file does where it says so,
+    else the installation's day first (``dd/mm/yyyy``, "hh/bb/tttt" in Indonesian) where it writes it so, else
+    ``YYYY-MM-DD``."""
+    return {"dmy": _("dd/mm/yyyy"), "mdy": _("mm/dd/yyyy")}.get(_date_order(), "YYYY-MM-DD")
+
+
+def as_written(written: file_writes.Written) -> file_writes.Written:
+    """How a file is read, each of its choices made: as it writes, else as the installation does."""
+    installation = Locale.parse(_locale()).number_symbols["latn"]["decimal"]
+    return file_writes.Written(written.decimal or installation, written.dates or ("dmy" if _day_first() else "ymd"))
+
+
+def _date_order() -> str:
+    """The order of a date's parts in the file being read: as it writes them, else as the installation does."""
+    return file_writes.now().dates or ("dmy" if _day_first() else "ymd")
+
+
+A_DECIMAL_POINT, A_DECIMAL_COMMA = "en_US", "id_ID"
+"""The locales an amount is read by in a file writing a decimal point (``1,282,050.00``) or comma (``1.282.050,00``)
+unlike its installation."""
+
+
+def _number_locale() -> str:
+    """The locale the file's amounts are read by: the installation's, unless the file writes another decimal mark."""
+    mark = file_writes.now().decimal
+    if mark is None or Locale.parse(_locale()).number_symbols["latn"]["decimal"] == mark:
+        return _locale()
+    return A_DECIMAL_POINT if mark == "." else A_DECIMAL_COMMA
 
 
 def _locale() -> str:

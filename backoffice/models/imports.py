@@ -64,6 +64,9 @@ class Import(db.Model):
     mapping: Mapped[dict | None] = mapped_column(JSONB)
     """The file's headers its admin chose a field for, each to that field's name (None: not kept): the check and
     the write read the file as its preview showed it."""
+    written: Mapped[dict | None] = mapped_column(JSONB)
+    """How its file writes amounts and dates (``{"decimal": ".", "dates": "mdy"}``), as its user chose or its cells
+    said (none: as the installation writes them): its check and its write read every cell alike."""
     version: Mapped[int] = mapped_column(server_default=text("1"))
 
     created_by = relationship("User")

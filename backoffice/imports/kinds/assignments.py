@@ -92,6 +92,7 @@ ASSIGNMENTS = ImportKind(
             "started_on",
             _l("Started on"),
             read.day,
+            holds="date",
             required=True,
             aliases=(
                 "start date",
@@ -110,6 +111,7 @@ ASSIGNMENTS = ImportKind(
             "ended_on",
             _l("Ended on"),
             read.day,
+            holds="date",
             aliases=(
                 "end date",
                 "removed on",

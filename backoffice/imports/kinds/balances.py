@@ -105,6 +105,7 @@ BALANCES = ImportKind(
             "amount",
             _l("Opening balance"),
             _signed,
+            holds="number",
             required=True,
             total=True,
             aliases=(
@@ -120,6 +121,7 @@ BALANCES = ImportKind(
             "on",
             _l("Cut-over date"),
             read.day,
+            holds="date",
             required=True,
             aliases=(
                 "date",
@@ -143,6 +145,7 @@ BALANCES = ImportKind(
                 "closing_balance",
                 _l("Closing balance"),
                 _signed,
+                holds="number",
                 aliases=(
                     "closing",
                     "saldo penutupan",

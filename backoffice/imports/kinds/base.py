@@ -50,6 +50,9 @@ class Field:
     aliases: tuple[str, ...] = ()
     """Other headers it is read under, the likeliest first: the words people write in en, id and vi, and those of
     the systems installations move from (ERPNext's and Odoo's exports)."""
+    holds: str = "text"
+    """What its cells write: ``number`` (an amount, a volume) or ``date``, read as the file writes them
+    (:mod:`~backoffice.imports.written`), else ``text``."""
 
     def headers(self) -> list[str | tuple[str, int]]:
         """Every header this column is read under: its name and its label in each language, then its aliases, each
@@ -116,6 +119,10 @@ class ImportKind:
 
     def columns(self) -> dict[str, list[str | tuple[str, int]]]:
         return {field.name: field.headers() for field in (*self.fields, *(s.field for s in self.stated))}
+
+    def holding(self, what: str) -> list[str]:
+        """Its fields whose cells write ``what`` (``number``, ``date``)."""
+        return [f.name for f in (*self.fields, *(s.field for s in self.stated)) if f.holds == what]
 
     def template(self) -> list[str]:
         """The header row of its template, in the reader's language; a required column marked with ``*``."""
@@ -382,7 +389,13 @@ def _meters_due(serials: list[str]) -> dict[str, Decimal]:
 
 
 METER_DUE = Stated(
-    Field("meter_due", _l("Meter's amount due"), read.amount, aliases=("meter balance", "meter due", "saldo meter")),
+    Field(
+        "meter_due",
+        _l("Meter's amount due"),
+        read.amount,
+        holds="number",
+        aliases=("meter balance", "meter due", "saldo meter"),
+    ),
     "meter",
     _meters_due,
 )

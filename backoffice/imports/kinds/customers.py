@@ -165,6 +165,7 @@ CUSTOMERS = ImportKind(
             "suspend_below",
             _l("Suspend below"),
             read.amount,
+            holds="number",
             default=Decimal("0.00"),
             aliases=(
                 "minimum balance",
@@ -263,6 +264,7 @@ CUSTOMERS = ImportKind(
             "route_stop",
             _l("Stop on the route"),
             _stop,
+            holds="number",
             aliases=("stop", "sequence", "route order", "urutan", "urutan rute", "thu tu", "thu tu tuyen"),
         ),
         Field(

@@ -89,6 +89,7 @@ INVOICES = ImportKind(
             "amount",
             _l("Amount"),
             _billed,
+            holds="number",
             required=True,
             total=True,
             aliases=(
@@ -111,6 +112,7 @@ INVOICES = ImportKind(
             "issued_on",
             _l("Issued on"),
             read.day,
+            holds="date",
             required=True,
             aliases=(
                 "posting date",
@@ -131,9 +133,11 @@ INVOICES = ImportKind(
             "due_on",
             _l("Due on"),
             _any_day,
+            holds="date",
             required=True,
             aliases=(
                 "due date",
+                "payment due date",
                 "invoice_date_due",
                 "date due",
                 "tgl jatuh tempo",
@@ -154,6 +158,7 @@ INVOICES = ImportKind(
                 "outstanding",
                 _l("Outstanding amount"),
                 read.amount,
+                holds="number",
                 aliases=(
                     "outstanding",
                     "amount_residual",

@@ -105,6 +105,7 @@ ORDERS = ImportKind(
             "closing_date",
             _l("Closing date"),
             _any_day,
+            holds="date",
             required=True,
             aliases=(
                 "close date",
@@ -121,6 +122,7 @@ ORDERS = ImportKind(
             "total_price",
             _l("Total price"),
             read.amount,
+            holds="number",
             required=True,
             total=True,
             aliases=(
@@ -139,6 +141,7 @@ ORDERS = ImportKind(
             "additions",
             _l("Additions"),
             read.amount,
+            holds="number",
             total=True,
             aliases=(
                 "addition",
@@ -151,6 +154,7 @@ ORDERS = ImportKind(
             "promo",
             _l("Promo"),
             read.amount,
+            holds="number",
             total=True,
             aliases=(
                 "promotion",
@@ -165,6 +169,7 @@ ORDERS = ImportKind(
             "reductions",
             _l("Reductions"),
             read.amount,
+            holds="number",
             total=True,
             aliases=(
                 "reduction",

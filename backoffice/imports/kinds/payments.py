@@ -117,6 +117,7 @@ PAYMENTS = ImportKind(
             "amount",
             _l("Amount"),
             _billed,
+            holds="number",
             required=True,
             total=True,
             aliases=(
@@ -136,6 +137,7 @@ PAYMENTS = ImportKind(
             "paid_on",
             _l("Paid on"),
             read.day,
+            holds="date",
             required=True,
             aliases=(
                 "posting date",
@@ -159,6 +161,8 @@ PAYMENTS = ImportKind(
                 "invoices",
                 "invoice no",
                 "reference name",
+                "name (payment references)",
+                "reference name (payment references)",
                 "reconciled invoice ids",
                 "no faktur",
                 "faktur",

@@ -55,6 +55,7 @@ PRICES = ImportKind(
             "effective_from",
             _l("Effective from"),
             _any_day,
+            holds="date",
             required=True,
             aliases=(
                 "valid from",
@@ -65,6 +66,8 @@ PRICES = ImportKind(
                 "tgl berlaku",
                 "mulai",
                 "ngay hieu luc",
+                "ap dung tu",
+                "ap dung tu ngay",
                 "tu ngay",
             ),
         ),
@@ -72,6 +75,7 @@ PRICES = ImportKind(
             "price_per_sm3",
             _l("Price per Sm³"),
             read.amount,
+            holds="number",
             required=True,
             aliases=(
                 "price",
@@ -89,6 +93,7 @@ PRICES = ImportKind(
             "meter_correction",
             _l("Meter correction"),
             _correction,
+            holds="number",
             required=True,
             aliases=(
                 "correction",

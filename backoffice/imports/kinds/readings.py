@@ -101,6 +101,7 @@ READINGS = ImportKind(
             "reading_date",
             _l("Reading date"),
             read.day,
+            holds="date",
             required=True,
             aliases=(
                 "date",
@@ -119,6 +120,7 @@ READINGS = ImportKind(
             "volume",
             _l("Volume (m³)"),
             _volume,
+            holds="number",
             total=True,
             aliases=(
                 "volume",
@@ -137,6 +139,7 @@ READINGS = ImportKind(
             "index",
             _l("The meter's index"),
             _index,
+            holds="number",
             aliases=(
                 "index",
                 "meter reading",
@@ -154,6 +157,7 @@ READINGS = ImportKind(
             "rollover_digits",
             _l("Rolled over: the meter's digits"),
             _digits,
+            holds="number",
             aliases=(
                 "rollover",
                 "rolled over",
@@ -167,6 +171,7 @@ READINGS = ImportKind(
             "start_index",
             _l("The start index"),
             _index,
+            holds="number",
             aliases=(
                 "start index",
                 "previous reading",

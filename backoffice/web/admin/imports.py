@@ -17,7 +17,8 @@ from wtforms.fields.choices import SelectChoice
 from backoffice.imports import files, kept, mapping, running, said, whose
 from backoffice.imports.checked import Checked, Rejection
 from backoffice.imports.kinds import KINDS
-from backoffice.imports.values import written_form
+from backoffice.imports.values import as_written, written_form
+from backoffice.imports.written import DATE_ORDERS, DECIMAL_MARKS, Written
 from backoffice.jobs.queues import QueueUnavailable, redis_url
 from backoffice.models import Import, ImportStatus, Role
 from backoffice.platform.extensions import db
@@ -118,6 +119,7 @@ def show(import_id: int):
         preview=(record.report or {}).get("preview"),
         missing=said.missing_said(kind, (record.report or {}).get("preview")),
         fields=mapping.fields(kind),
+        written=as_written(Written.of(record.written)),
         lines=said.report_lines(record.report) if running.has_run(record) else [],
         error=said.error_said(record),
         said=said.said,
@@ -128,9 +130,10 @@ def show(import_id: int):
 def _checked(record: Import) -> Checked:
     with kept.kept_file_at(record) as path:
         kind = said.kind_of(record.kind)
-        return running.check(
-            kind, running.open_table(kind, path, record.filename, record.mapping or {}, record.encoding)
+        table = running.open_table(
+            kind, path, record.filename, record.mapping or {}, record.encoding, Written.of(record.written)
         )
+        return running.check(kind, table)
 
 
 @bp.route("/<int:import_id>/columns", methods=["POST"])
@@ -149,6 +152,11 @@ def columns(import_id: int):
     alternatives = {name for name, _line in record.report["preview"].get("alternatives", [])}
     if encoding != record.encoding and encoding not in alternatives:
         abort(400)
+    kept_written = Written.of(record.written)
+    decimal = request.form.get("decimal", kept_written.decimal)
+    dates = request.form.get("dates", kept_written.dates)
+    if decimal not in (*DECIMAL_MARKS, None) or dates not in (*DATE_ORDERS, None):
+        abort(400)
     chosen = {}
     for index, (header, field) in enumerate(shown):
         value = request.form.get(f"column-{index}", field or "")
@@ -158,7 +166,9 @@ def columns(import_id: int):
             chosen[header] = value or None
     with kept.kept_file_at(record) as path:
         try:
-            table = running.open_table(kind, path, record.filename, (record.mapping or {}) | chosen, encoding)
+            table = running.open_table(
+                kind, path, record.filename, (record.mapping or {}) | chosen, encoding, Written(decimal, dates)
+            )
             checked = None if redis_url() else running.check(kind, table)
         except running.MissingColumns as missing:
             table, checked = missing.table, missing
@@ -177,7 +187,13 @@ def columns(import_id: int):
     changed = db.session.execute(
         update(Import)
         .where(Import.id == import_id, Import.version == record.version, Import.status == ImportStatus.CHECKED)
-        .values(mapping=mapping.used(table), encoding=encoding, version=Import.version + 1, **state)
+        .values(
+            mapping=mapping.used(table),
+            encoding=encoding,
+            written=table.written.kept(),
+            version=Import.version + 1,
+            **state,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:

@@ -135,6 +135,7 @@ class Invoice(Withdrawable, db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("(vat IS NULL) = (vat_rate IS NULL)", name="vat_with_its_rate"),
         CheckConstraint("vat >= 0 AND vat < amount", name="vat_within_amount"),
+        CheckConstraint("vat_included IS NULL OR (vat_included AND vat IS NOT NULL)", name="vat_included_is_vat"),
         _withdrawal_posted(),
         Index("ix_invoices_meter_id", "meter_id"),
         Index("ix_invoices_open", "status", "due_on"),
@@ -158,6 +159,9 @@ class Invoice(Withdrawable, db.Model):
     its amount is all net."""
     vat_rate: Mapped[Decimal | None] = mapped_column(Rate)
     """The rate charged, in per cent: the one in force on its issue date."""
+    vat_included: Mapped[bool | None] = mapped_column()
+    """True where its amount was given with its VAT in it (an old system's total): its VAT is the amount less its net,
+    the amount ÷ (1 + rate) (``formulas.charged_vat_sql``); none where its net was given and charged VAT."""
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
     version: Mapped[int] = mapped_column(server_default=text("1"))

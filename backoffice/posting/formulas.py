@@ -195,6 +195,14 @@ def vat_sql(net, rate):
     return rounded_product(net, rate / 100, func.currency_places_v1(), type_=Money)
 
 
+def charged_vat_sql(given, rate, included):
+    """The VAT an invoice charges at ``rate`` per cent on what it was ``given``: its net (:func:`vat_sql`), or, where
+    ``included`` (an old system's total, which holds its VAT), that total less its net, the total ÷ (1 + rate)
+    rounded once, half up, to the currency's unit: never VAT on VAT."""
+    net_of_total = func.round(given * 100 / (100 + rate), func.currency_places_v1(), type_=Money)
+    return case((included.is_(True), given - net_of_total), else_=vat_sql(given, rate))
+
+
 def pricing_of(column, customer_id, on_date):
     """One column of the pricing in force, as a correlated SQL expression."""
     return (

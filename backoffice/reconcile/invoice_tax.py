@@ -1,4 +1,5 @@
-"""Every invoice's VAT: charged on its net at the rate it names, that rate the one in force on its issue date, and
+"""Every invoice's VAT: charged on its net at the rate it names (held in its amount where it was given so), that
+rate the one in force on its issue date, and
 posted to VAT payable by its entries (nothing once withdrawn).
 
 An invoice charged none (``vat`` NULL: no rate in force, a customer not taxed, or made before VAT was kept) posts
@@ -13,7 +14,7 @@ from sqlalchemy import case, func, literal, select
 
 from backoffice.models import Account, EntryStatus, Invoice, JournalEntry, JournalLine
 from backoffice.models.types import Money, Rate
-from backoffice.posting.formulas import vat_rate_sql, vat_sql
+from backoffice.posting.formulas import charged_vat_sql, vat_rate_sql
 from backoffice.posting.rules import VAT_PAYABLE
 from backoffice.reconcile.base import CheckedField
 from backoffice.reconcile.invoice_outstanding import _Allocated
@@ -45,7 +46,8 @@ class InvoiceTax(_Allocated):
     name = "invoice_tax"
     label = _l("Invoices' VAT")
     description = _l(
-        "an invoice's VAT is its net at the rate it names, rounded once to the currency's unit; that rate is the one "
+        "an invoice's VAT is its net at the rate it names (or, given with its total, the total less the total "
+        "divided by one plus the rate), rounded once to the currency's unit; that rate is the one "
         "in force on its issue date; its entries post that VAT to VAT payable, nothing once withdrawn"
     )
     entity_type = "invoice"
@@ -54,9 +56,13 @@ class InvoiceTax(_Allocated):
 
     def fields(self):
         kept = invoices.c.vat.is_not(None)
-        net = Invoice.net
+        given = case((invoices.c.vat_included.is_(True), invoices.c.amount), else_=Invoice.net)
         return [
-            CheckedField("vat", invoices.c.vat, case((kept, vat_sql(net, invoices.c.vat_rate)), else_=None)),
+            CheckedField(
+                "vat",
+                invoices.c.vat,
+                case((kept, charged_vat_sql(given, invoices.c.vat_rate, invoices.c.vat_included)), else_=None),
+            ),
             CheckedField(
                 "vat_rate",
                 invoices.c.vat_rate,

@@ -86,7 +86,9 @@ class Owed:
 @dataclass(frozen=True)
 class NewInvoice:
     """An invoice to add (:func:`add_invoices`): owed by whoever held the meter on ``issued_on`` (``customer_id``, if
-    given)."""
+    given). ``amount`` is its net, charged VAT; where ``vat_included``, its total, the VAT in it (an old system's
+    total): what the customer owes as it is, never charged VAT again. ``net``, with ``vat_included``: the old
+    system's net, the invoice's own where charged VAT it makes the total, else its net is derived from the total."""
 
     meter_id: int
     number: str
@@ -94,6 +96,8 @@ class NewInvoice:
     issued_on: date
     due_on: date
     customer_id: int | None = None
+    vat_included: bool = False
+    net: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,11 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         allocations.lock(connection, meter_ids)
         _refuse_numbers_taken([invoice.number for invoice in new])
         held = _holders_on(connection, [(i.meter_id, i.issued_on, i.customer_id) for i in new])
-        rated = tax.taxed(connection, [(i.amount, i.issued_on, holder) for i, holder in zip(new, held, strict=True)])
-        totals = [_total(invoice.amount, taxed.vat or Decimal(0)) for invoice, taxed in zip(new, rated, strict=True)]
+        new, rated = _rated(connection, new, held)
+        totals = [
+            invoice.amount if invoice.vat_included else _total(invoice.amount, taxed.vat or Decimal(0))
+            for invoice, taxed in zip(new, rated, strict=True)
+        ]
         dated = [(i.issued_on, holder, total) for i, holder, total in zip(new, held, totals, strict=True)]
         posted = _sourced(connection, Kind.INVOICE, dated, user, [taxed.vat or Decimal(0) for taxed in rated])
         connection.execute(
@@ -155,6 +162,7 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
                     "amount": total,
                     "vat": taxed.vat,
                     "vat_rate": taxed.rate,
+                    "vat_included": True if invoice.vat_included and taxed.vat is not None else None,
                     "issued_on": invoice.issued_on,
                     "due_on": invoice.due_on,
                     "entry_id": entry.entry_id,
@@ -168,11 +176,37 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
     return ids
 
 
+def _rated(connection, new: list[NewInvoice], held: list[int]) -> tuple[list[NewInvoice], list[tax.Taxed]]:
+    """The invoices as charged, with their VAT: an old system's total given with its net is the net charged VAT where
+    that makes the total, else the total with the VAT in it."""
+    asked = [
+        (i.net, i.issued_on, holder, False)
+        if i.vat_included and i.net is not None
+        else (i.amount, i.issued_on, holder, i.vat_included)
+        for i, holder in zip(new, held, strict=True)
+    ]
+    rated = tax.taxed(connection, asked)
+    charged, again = [], []
+    for position, (invoice, taxed) in enumerate(zip(new, rated, strict=True)):
+        if invoice.vat_included and invoice.net is not None:
+            if invoice.net + (taxed.vat or Decimal(0)) == invoice.amount:
+                invoice = replace(invoice, amount=invoice.net, vat_included=False)
+            else:
+                again.append(position)
+        charged.append(invoice)
+    if again:
+        taxed_again = tax.taxed(connection, [(new[p].amount, new[p].issued_on, held[p], True) for p in again])
+        for position, taxed in zip(again, taxed_again, strict=True):
+            rated[position] = taxed
+    return charged, rated
+
+
 def change_invoice(
     invoice: Invoice, number: str, amount: Decimal, due_on: date, *, version: int | None = None, user=None
 ) -> Invoice:
     """Correct an invoice's number, net amount or due date; a new net is charged VAT at the invoice's own rate (an
-    invoice made before VAT was kept stays without), and what the total changes moves its meter and is posted.
+    invoice made before VAT was kept stays without; one given with its VAT in its total keeps them while its net is
+    not changed), and what the total changes moves its meter and is posted.
 
     ``version``: the one the invoice's form was loaded at; raises ``ChangedMeanwhile`` if it is not the invoice's now.
     """
@@ -186,7 +220,11 @@ def change_invoice(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_number_taken(number, invoice_id)
-        vat = None if current.vat_rate is None else tax.vat_at(connection, amount, current.vat_rate)
+        included = current.vat_included if amount == current.amount - (current.vat or 0) else None
+        if included:  # its net as it was: its total, and the VAT in it, stay
+            vat = current.vat
+        else:
+            vat = None if current.vat_rate is None else tax.vat_at(connection, amount, current.vat_rate)
         total = _total(amount, vat or Decimal(0))
         _post_difference(
             connection, Kind.INVOICE, current, current.issued_on, total, user, (vat or 0) - (current.vat or 0)
@@ -194,7 +232,14 @@ def change_invoice(
         connection.execute(
             update(invoices)
             .where(invoices.c.id == invoice_id)
-            .values(number=number, amount=total, vat=vat, due_on=due_on, version=invoices.c.version + 1)
+            .values(
+                number=number,
+                amount=total,
+                vat=vat,
+                vat_included=included,
+                due_on=due_on,
+                version=invoices.c.version + 1,
+            )
         )
         record(connection, Invoice, invoices.c.id == invoice_id, HistoryOperation.EDIT)
         recompute_billing(connection, {current.meter_id}, set(), user=user)

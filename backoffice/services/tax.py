@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Date, Integer, Numeric, Select, case, func, literal, select
+from sqlalchemy import Boolean, Date, Integer, Numeric, Select, case, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -25,7 +25,7 @@ from backoffice.models import Account, AccountType, Customer, Invoice, MeterAssi
 from backoffice.models.types import Money, next_month_start, upsert
 from backoffice.platform.databases import advisory_key
 from backoffice.platform.i18n import named_date
-from backoffice.posting.formulas import vat_rate_sql, vat_sql
+from backoffice.posting.formulas import charged_vat_sql, vat_rate_sql, vat_sql
 from backoffice.posting.rules import ACCOUNT_NAMES, VAT_PAYABLE
 
 rates_table = VatRate.__table__
@@ -55,29 +55,30 @@ class Taxed:
     rate: Decimal | None
 
 
-def taxed(connection: Connection, invoices_: Sequence[tuple[Decimal, date, int]]) -> list[Taxed]:
-    """The VAT of new invoices, each ``(net, issued_on, customer_id)``: at the rate in force on its day, none for a
-    customer not taxed or at a rate of 0; read in one statement, holding :data:`RATES_LOCK` shared until the unit of
-    work ends."""
+def taxed(connection: Connection, invoices_: Sequence[tuple[Decimal, date, int, bool]]) -> list[Taxed]:
+    """The VAT of new invoices, each ``(amount, issued_on, customer_id, included)``: on the amount, its net, or, where
+    ``included``, held in the amount, its total (``formulas.charged_vat_sql``); at the rate in force on its day, none
+    for a customer not taxed or at a rate of 0; read in one statement, holding :data:`RATES_LOCK` shared until the
+    unit of work ends."""
     if not invoices_:
         return []
     connection.execute(select(func.pg_advisory_xact_lock_shared(RATES_LOCK)))
-    nets, days, ids = zip(*invoices_, strict=True)
+    amounts, days, ids, included = zip(*invoices_, strict=True)
     given = (
         func.unnest(
-            literal(list(nets), ARRAY(Numeric(15, 2))),
+            literal(list(amounts), ARRAY(Numeric(15, 2))),
             literal(list(days), ARRAY(Date)),
             literal(list(ids), ARRAY(Integer)),
+            literal(list(included), ARRAY(Boolean)),
         )
-        .table_valued("net", "day", "customer_id", with_ordinality="place")
+        .table_valued("amount", "day", "customer_id", "included", with_ordinality="place")
         .render_derived("given")
     )
     status = select(customers.c.tax_status).where(customers.c.id == given.c.customer_id).scalar_subquery()
     rate = case((status.in_(UNTAXED), literal(Decimal(0))), else_=vat_rate_sql(given.c.day))
-    rated = select(given.c.place, given.c.net, rate.label("rate")).subquery("rated")
-    rows = connection.execute(
-        select(vat_sql(rated.c.net, rated.c.rate).label("vat"), rated.c.rate).order_by(rated.c.place)
-    )
+    rated = select(given.c.place, given.c.amount, given.c.included, rate.label("rate")).subquery("rated")
+    vat = charged_vat_sql(rated.c.amount, rated.c.rate, rated.c.included)
+    rows = connection.execute(select(vat.label("vat"), rated.c.rate).order_by(rated.c.place))
     return [Taxed(Decimal(row.vat), Decimal(row.rate)) if row.rate else Taxed(None, None) for row in rows]
 
 

@@ -1,12 +1,14 @@
-"""The import of invoices."""
+"""The import of invoices: each given by its net, charged VAT at the rate in force on its date, or by its total (an
+old system's Total, Grand Total, "Jumlah termasuk PPN"), whose VAT is in it and never charged again."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import (
@@ -34,15 +36,46 @@ from backoffice.models import (
     User,
 )
 from backoffice.platform.extensions import db
+from backoffice.platform.money import shown
 from backoffice.services import billing
 
 
 def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
-    net = Invoice.net.label("amount")
-    query = select(Invoice.number, Meter.serial.label("meter"), net, Invoice.issued_on, Invoice.due_on).join(
-        Meter, Meter.id == Invoice.meter_id
-    )
+    query = select(
+        Invoice.number,
+        Meter.serial.label("meter"),
+        Invoice.net.label("amount"),
+        Invoice.amount.label("total"),
+        Invoice.issued_on,
+        Invoice.due_on,
+    ).join(Meter, Meter.id == Invoice.meter_id)
     return _stored(query, [Invoice.number], rows, [(row["number"],) for row in rows])
+
+
+def _given_amounts(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    """An invoice is given by its net (charged VAT) or by its total (the VAT in it, never charged again); where the
+    file gives its net, its VAT and its total, the three agree. Given both, the total is what is owed, and the VAT the
+    file implies (its total less its net) is compared, once written, with the VAT derived from the total."""
+    refused = {}
+    for position, row in enumerate(rows):
+        net, vat, total = row.get("amount"), row.get("vat"), row.get("total")
+        if net is None and total is None:
+            refused[position] = ("amount", _("Give the invoice's net amount, or its total with VAT."))
+        elif None not in (net, vat, total) and net + vat != total:
+            refused[position] = (
+                "total",
+                _(
+                    "The net %(net)s and the VAT %(vat)s make %(sum)s, not the total %(total)s.",
+                    net=shown(net),
+                    vat=shown(vat),
+                    sum=shown(net + vat),
+                    total=shown(total),
+                ),
+            )
+        elif total is not None and net is not None:
+            # The total is what is owed; the file's net is the invoice's where charged VAT it makes the total.
+            row["vat"], row["net_given"], row["amount"] = total - net, net, None
+    return refused
 
 
 def _invoices_outstanding(numbers: list[str]) -> dict[str, Decimal]:
@@ -50,10 +83,23 @@ def _invoices_outstanding(numbers: list[str]) -> dict[str, Decimal]:
     return dict(db.session.execute(query).all())
 
 
+def _invoices_vat(numbers: list[str]) -> dict[str, Decimal]:
+    query = select(Invoice.number, func.coalesce(Invoice.vat, 0)).where(Invoice.number.in_(numbers))
+    return dict(db.session.execute(query).all())
+
+
 def _write_invoices(rows: list[Row], user: User | None) -> None:
     billing.add_invoices(
         [
-            billing.NewInvoice(row["meter_id"], row["number"], row["amount"], row["issued_on"], row["due_on"])
+            billing.NewInvoice(
+                row["meter_id"],
+                row["number"],
+                row["amount"] if row.get("total") is None else row["total"],
+                row["issued_on"],
+                row["due_on"],
+                vat_included=row.get("total") is not None,
+                net=row.get("net_given"),
+            )
             for row in rows
         ],
         user=user,
@@ -72,6 +118,7 @@ INVOICES = ImportKind(
             aliases=(
                 "invoice no",
                 "invoice",
+                "number",
                 "id",
                 "name",
                 "no faktur",
@@ -90,22 +137,50 @@ INVOICES = ImportKind(
             _l("Amount"),
             _billed,
             holds="number",
-            required=True,
+            total=True,
+            aliases=(
+                "net amount",
+                "untaxed amount",
+                "amount untaxed",
+                "amount_untaxed",
+                "amount untaxed signed",
+                "net total",
+                "net",
+                "invoice amount",
+                "amount billed",
+                "dpp",
+                "dasar pengenaan pajak",
+                "jumlah tagihan",
+                "nilai faktur",
+                "nilai",
+                "tien truoc thue",
+                "cong tien hang",
+                "thanh tien",
+            ),
+        ),
+        Field(
+            "total",
+            _l("Total with VAT"),
+            _billed,
+            holds="number",
             total=True,
             aliases=(
                 "grand total",
                 "amount total",
                 "amount_total",
+                "amount total signed",
+                "total signed",
                 "total",
-                "invoice amount",
-                "amount billed",
-                "jumlah tagihan",
-                "nilai faktur",
+                "rounded total",
+                "invoice total",
+                "total incl vat",
+                "jumlah termasuk ppn",
+                "total termasuk ppn",
                 "total tagihan",
-                "nilai",
+                "tong tien thanh toan",
+                "tong cong tien thanh toan",
                 "tong tien",
                 "tong cong",
-                "thanh tien",
             ),
         ),
         Field(
@@ -150,7 +225,7 @@ INVOICES = ImportKind(
     ("number",),
     _stored_invoices,
     _write_invoices,
-    resolve=_meter_of_holder("issued_on"),
+    resolve=_both(_given_amounts, _meter_of_holder("issued_on")),
     refers=_both(_refer_meters, _open_month("issued_on"), _held_on("issued_on")),
     stated=(
         Stated(
@@ -176,8 +251,33 @@ INVOICES = ImportKind(
             "number",
             _invoices_outstanding,
         ),
+        Stated(
+            Field(
+                "vat",
+                _l("VAT"),
+                read.amount,
+                holds="number",
+                aliases=(
+                    "vat amount",
+                    "tax",
+                    "taxes",
+                    "amount tax",
+                    "amount_tax",
+                    "amount tax signed",
+                    "total taxes and charges",
+                    "ppn",
+                    "jumlah ppn",
+                    "nilai ppn",
+                    "tien thue",
+                    "tien thue gtgt",
+                    "thue gtgt",
+                ),
+            ),
+            "number",
+            _invoices_vat,
+        ),
         METER_DUE,
     ),
     customers=_holders,
-    compared=("meter", "amount", "issued_on", "due_on"),
+    compared=("meter", "amount", "total", "issued_on", "due_on"),
 )

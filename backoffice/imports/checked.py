@@ -33,6 +33,21 @@ class Rejection:
     """The message in each language the pages speak (the first :data:`SHOWN_REJECTIONS` rejections)."""
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A row the import holds for a clerk's confirmation (:attr:`ImportKind.doubtful`): its line, what it gives, and
+    why it waits."""
+
+    line: int
+    values: dict
+    why: dict
+
+    def kept(self) -> dict:
+        """As the import's report keeps it."""
+        given = {name: None if value is None else str(value) for name, value in self.values.items()}
+        return {"line": self.line, **given, "waits": self.why}
+
+
 @dataclass
 class Checked:
     kind: ImportKind
@@ -42,6 +57,9 @@ class Checked:
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     refused_ordinals: set[int] = field(default_factory=set)
+    waiting: list[Waiting] = field(default_factory=list)
+    """The good rows held for a clerk's confirmation, not written by the import."""
+    waiting_ordinals: set[int] = field(default_factory=set)
     unchanged_ordinals: bytearray = field(default_factory=bytearray)
     """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
     moved: Decimal = Decimal(0)

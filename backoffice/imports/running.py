@@ -29,6 +29,7 @@ from backoffice.imports.checked import (
     Checked,
     RefusedWhenWritten,
     Rejection,
+    Waiting,
 )
 from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, read_table
@@ -128,6 +129,8 @@ def check(kind: ImportKind, table: Table) -> Checked:
         good = _classify(kind, batch, checked)
         if rehearse and good:
             good = _rehearsed(rehearse, good, checked)
+        if kind.doubtful and good:
+            good = _held(kind, good, checked)
         checked.good += len(good)
         if kind.by_hand:
             for _ordinal, _row, record in good:
@@ -152,6 +155,21 @@ def _rehearsed(rehearse, good: list, checked: Checked) -> list:
             else:
                 _reject(checked, row, None, str(refusal), ordinal)
     return taken
+
+
+WAITING_VALUES = ("meter", "reading_date", "volume", "index", "rollover_digits", "start_index", "note")
+"""What a row held for a confirmation keeps of what it gives."""
+
+
+def _held(kind: ImportKind, good: list, checked: Checked) -> list:
+    """The rows to write, those a clerk confirms first (:attr:`ImportKind.doubtful`) held on the import."""
+    waits = kind.doubtful([record for _ordinal, _row, record in good])
+    for at, (ordinal, row, record) in enumerate(good):
+        if at in waits:
+            values = {name: record.get(name) for name in WAITING_VALUES if name in record}
+            checked.waiting.append(Waiting(row.line, values, waits[at]))
+            checked.waiting_ordinals.add(ordinal)
+    return [entry for at, entry in enumerate(good) if at not in waits]
 
 
 def _repeated(kind: ImportKind, first_line: int) -> str:
@@ -410,7 +428,8 @@ def _chunks(kind: ImportKind, checked: Checked, valid_only: bool) -> Iterator[_B
     for batch in _batches(kind, checked.table, reading, CHUNK):
         if reading.refused_ordinals - checked.refused_ordinals and not valid_only:
             raise ChangedSinceChecked(reading.rejected[-1])
-        kept = _Batch([entry for entry in batch.read if entry[0] not in checked.refused_ordinals])
+        left_out = checked.refused_ordinals | checked.waiting_ordinals
+        kept = _Batch([entry for entry in batch.read if entry[0] not in left_out])
         if kept.read:
             yield kept
 
@@ -485,16 +504,23 @@ def found(checked: Checked) -> dict:
 
 
 def report(record: Import, checked: Checked, user: User | None) -> dict:
-    """The import's report, read from the database after it ran: each row of the file that could be read looked up
-    by its key (found with the file's values, or not), its control totals summed from what is stored, each figure
-    the file states against what backoffice derived, the same by customer (else by the meter or record a row
-    names), and a verify of the customers the file touches."""
+    """The import's report, read from the database after it ran: each figure of the old system the file states
+    (what an invoice still asks, a customer's balance, a meter's amount due) against what backoffice now holds, the
+    whole file's and every difference, none left out; each row of the file that could be read looked up by its key
+    (found with the file's values, or not), its control totals summed from what is stored, the same by customer
+    (else by the meter or record a row names), and a verify of the customers the file touches."""
     kind = checked.kind
     found, file_totals, stored_totals, differences, stated_count, different = 0, {}, {}, [], 0, 0
+    outcome: dict[str, dict] = {}
+    compared: set[tuple[str, str]] = set()
     customer_ids: set[int] = set()
     by: dict[str, dict] = {}
     for batch in _batches(kind, checked.table, Checked(kind, checked.table)):
-        entries = [entry for entry in batch.read if entry[0] not in checked.refused_ordinals]
+        entries = [
+            entry
+            for entry in batch.read
+            if entry[0] not in checked.refused_ordinals and entry[0] not in checked.waiting_ordinals
+        ]
         records = [record for _ordinal, _row, record in entries]
         kind.refers(records)
         stored = kind.stored(records)
@@ -522,17 +548,25 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             given = {r[stated.by]: r[stated.field.name] for r in present if r.get(stated.field.name) is not None}
             derived = stated.derived(sorted(given)) if given else {}
             stated_count += len(given)
+            column = stated.field.name
+            sums = outcome.setdefault(
+                column, {"by": stated.by, "file": Decimal(0), "derived": Decimal(0), "compared": 0, "different": 0}
+            )
             for name, value in sorted(given.items()):
+                if (column, name) in compared:  # a meter's figure, stated on each of its rows
+                    continue
+                compared.add((column, name))
+                sums["compared"] += 1
+                sums["file"] += value
+                sums["derived"] += derived.get(name) or Decimal(0)
                 if derived.get(name) != value:
                     different += 1
-                    if len(differences) < SHOWN_REJECTIONS:
-                        derived_figure = str(derived[name]) if name in derived else None
-                        differences.append(
-                            {"name": name, "column": stated.field.name, "file": str(value), "derived": derived_figure}
-                        )
+                    sums["different"] += 1
+                    derived_figure = str(derived[name]) if name in derived else None
+                    differences.append({"name": name, "column": column, "file": str(value), "derived": derived_figure})
     for rejection in checked.rejected:
         _figures(by, _named_by(rejection.row.values, raw=True))["rejected"] += 1
-    expected = checked.rows - len(checked.rejected)
+    expected = checked.rows - len(checked.rejected) - len(checked.waiting)
     return {
         "kind": kind.name,
         "file": {"name": record.filename, "sha256": record.sha256, "size": record.size_bytes},
@@ -549,7 +583,19 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             for spec in kind.fields
             if spec.total and spec.name in file_totals
         },
-        "stated": {"compared": stated_count, "different": different, "differences": differences},
+        "stated": {
+            "compared": stated_count,
+            "different": different,
+            "figures": [
+                {
+                    "column": column,
+                    **{name: str(value) if isinstance(value, Decimal) else value for name, value in sums.items()},
+                }
+                for column, sums in outcome.items()
+                if sums["compared"]
+            ],
+            "differences": differences,
+        },
         "by": {
             name: {
                 **{count: figures[count] for count in ("rows", "found", "rejected")},
@@ -561,6 +607,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             for name, figures in sorted(by.items())[:SHOWN_BY]
             if name
         },
+        "waiting": [waiting.kept() for waiting in checked.waiting],
         "verify": _verify(sorted(customer_ids), user),
         "rejected": [
             {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
@@ -759,6 +806,7 @@ def preview(checked: Checked) -> dict:
         "good": checked.good,
         "unchanged": checked.unchanged,
         "rejected": len(checked.rejected),
+        "waiting": [waiting.kept() for waiting in checked.waiting],
         "rejections": [
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
             for r in checked.rejected[:SHOWN_REJECTIONS]

@@ -60,13 +60,14 @@ def report_lines(report: dict) -> list[str]:
     """The report, a sentence a line, in the reader's language: what the command prints."""
     kind = kind_of(report["kind"])
     rows = report["rows"]
-    lines = [
+    lines = outcome_lines(report)
+    lines.append(
         _(
             "Rows in the file: %(in_file)s, rejected: %(rejected)s; in backoffice with the file's values: %(found)s "
             "of %(expected)s.",
             **{name: rows[name] for name in ("in_file", "rejected", "found", "expected")},
         )
-    ]
+    )
     lines.append(
         _(
             "Written by this import: %(written)s; in backoffice before it, as the file has them: %(unchanged)s.",
@@ -85,13 +86,6 @@ def report_lines(report: dict) -> list[str]:
         )
     stated = report["stated"]
     if stated["compared"]:
-        lines.append(
-            _(
-                "Figures of the system before compared: %(compared)s; different: %(different)s.",
-                compared=stated["compared"],
-                different=stated.get("different", len(stated["differences"])),
-            )
-        )
         lines += [
             _(
                 "%(name)s, %(column)s: %(file)s in the file, %(derived)s in backoffice.",
@@ -117,6 +111,52 @@ def report_lines(report: dict) -> list[str]:
     return lines
 
 
+def outcome_lines(report: dict) -> list[str]:
+    """What the report leads with: each figure of the old system the file states, the whole file's, against what
+    backoffice now holds, and whether they agree; or that the file states none, so that only its reading is
+    proven."""
+    kind = kind_of(report["kind"])
+    figures = report["stated"].get("figures", [])
+    if not figures:
+        if not kind.stated:
+            return []
+        return [
+            _(
+                "The file states none of the old system's figures (%(figures)s): only how it was read is proven, not "
+                "that backoffice now holds what the old system did.",
+                figures=", ".join(str(stated.field.label) for stated in kind.stated),
+            )
+        ]
+    lines = []
+    for sums in figures:
+        said_of = {
+            "column": kind.field(sums["column"]).label,
+            "by": kind.field(sums["by"]).label,
+            "file": shown_amount(sums["file"]),
+            "derived": shown_amount(sums["derived"]),
+            "compared": sums["compared"],
+        }
+        if sums["different"]:
+            lines.append(
+                _(
+                    "Against the old system, %(column)s by %(by)s: %(file)s in the file, %(derived)s in backoffice: "
+                    "differs by %(difference)s in %(different)s of %(compared)s.",
+                    difference=shown_amount(str(Decimal(sums["derived"]) - Decimal(sums["file"]))),
+                    different=sums["different"],
+                    **said_of,
+                )
+            )
+        else:
+            lines.append(
+                _(
+                    "Against the old system, %(column)s by %(by)s: %(file)s in the file, %(derived)s in backoffice: "
+                    "agrees, all %(compared)s.",
+                    **said_of,
+                )
+            )
+    return lines
+
+
 def report_table(report: dict) -> tuple[list[str], list[list]]:
     """The report as a table of figures, its header and its rows: each figure of the whole file, then of each
     customer (else meter, else record), as the file has it, as backoffice holds it, and the difference; numbers as
@@ -125,6 +165,18 @@ def report_table(report: dict) -> tuple[list[str], list[list]]:
     rows = report["rows"]
     header = [_("Figure"), _("Customer, meter or record"), _("In the file"), _("In backoffice"), _("Difference")]
     table: list[list] = [
+        [
+            _(
+                "Against the old system: %(column)s by %(by)s",
+                column=kind.field(sums["column"]).label,
+                by=kind.field(sums["by"]).label,
+            ),
+            "",
+            *_compared(sums["file"], sums["derived"]),
+        ]
+        for sums in report["stated"].get("figures", [])
+    ]
+    table += [
         [_("Rows read"), "", rows["in_file"], None, None],
         [_("Rows rejected"), "", rows["rejected"], None, None],
         [_("Rows written by this import"), "", None, rows["written"], None],

@@ -195,6 +195,7 @@ class Payment(Withdrawable, db.Model):
     __versioned__ = {"exclude": ["version", "unapplied"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("settled_before IS NULL OR settled_before", name="settled_before_true_or_null"),
         _withdrawal_posted(),
         Index("ix_payments_meter_id", "meter_id"),
         # The list's orders, each with the id that breaks its ties: a page is read off an index, whichever is chosen.
@@ -218,6 +219,10 @@ class Payment(Withdrawable, db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     paid_on: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(100), default="")
+    settled_before: Mapped[bool | None] = mapped_column()
+    """True for what the system before said was paid of an invoice before the move-in, recorded as settled there
+    (its reference the invoice's number, applied to it, posted against opening balance equity, never cash); none for
+    a payment received."""
     version: Mapped[int] = mapped_column(server_default=text("1"))
     """Moved by every change of the payment itself (the billing service moves it by hand: it writes with Core); not
     by what its allocations or ``unapplied`` become as the meter's other invoices and payments change."""

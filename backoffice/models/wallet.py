@@ -30,6 +30,8 @@ class Kind(enum.StrEnum):
     """A customer's balance brought from the system before, value-dated on the day it was cut over."""
     INVOICE = "invoice"
     PAYMENT = "payment"
+    SETTLEMENT = "settlement"
+    """What the system before said was paid of an invoice before the move-in: settled there, never cash here."""
     MANUAL = "manual"
     """A journal entry an accountant writes: its lines say what it debits and credits."""
 

@@ -52,6 +52,7 @@ SOURCE_NAMES = {
     "balance_transaction": _l("wallet movement"),
     "invoice": _l("invoice"),
     "payment": _l("payment"),
+    "settlement": _l("settled in the system before"),
 }
 """What posted an automatic entry, as the reader's language names it."""
 

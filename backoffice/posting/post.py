@@ -45,7 +45,7 @@ def _new(table: str):
     return select(journal.next_id(table).label("id")).subquery()
 
 
-_SOURCE_TABLES = {"invoice": "invoices", "payment": "payments"}
+_SOURCE_TABLES = {"invoice": "invoices", "payment": "payments", "settlement": "payments"}
 _NEW_SOURCE_ENTRY = {
     kind: journal.entry_statement(new_row, source_id=new_row.c.id)
     for kind, new_row in ((kind, _new(table)) for kind, table in _SOURCE_TABLES.items())

@@ -88,6 +88,8 @@ RULES: tuple[Rule, ...] = (
     Rule(Kind.INVOICE, -1, False, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced", GAS_REVENUE),
     Rule(Kind.PAYMENT, +1, False, None, None, CASH, RECEIVABLES, "a postpaid payment received"),
     Rule(Kind.PAYMENT, -1, False, None, None, RECEIVABLES, CASH, "a payment withdrawn or reduced"),
+    Rule(Kind.SETTLEMENT, +1, False, None, None, OPENING_EQUITY, RECEIVABLES, "paid in the system before"),
+    Rule(Kind.SETTLEMENT, -1, False, None, None, RECEIVABLES, OPENING_EQUITY, "a settlement withdrawn or reduced"),
 )
 
 _BY_KEY = {(rule.kind, rule.sign): rule for rule in RULES}

@@ -25,6 +25,7 @@ from backoffice.models import (
     AllocationHow,
     Customer,
     Invoice,
+    JournalEntry,
     Meter,
     MeterAssignment,
     Payment,
@@ -304,11 +305,135 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
                     read[payment.meter_id] = allocations.read(
                         connection, payment.meter_id, user_id=user.id if user else None
                     )
-                _apply_chosen(
-                    connection, payment.meter_id, payment_id, payment.invoice_ids, user, read[payment.meter_id]
-                )
+                meter = read[payment.meter_id]
+                _take_the_place_of_settlements(connection, meter, payment_id, payment.invoice_ids, user)
+                _apply_chosen(connection, payment.meter_id, payment_id, payment.invoice_ids, user, meter)
         recompute_billing(connection, meter_ids, set(), user=user)
     return ids
+
+
+def _take_the_place_of_settlements(connection, meter: allocations.MeterState, payment_id: int, invoice_ids, user):
+    """A payment paying invoices whose part paid before the move-in was recorded as settled there takes that
+    settlement's place as far as it is that part, so that nothing is paid twice: a payment dated before the day the
+    settlement was recorded (the system before's, imported after its invoices) first of all; one dated since, only
+    what it brings beyond what the invoice asks. Each settlement is reduced by what the payment takes of its place,
+    its difference posted, and withdrawn once nothing is left of it."""
+    entries = JournalEntry.__table__
+    settlements = {
+        row.id: {"amount": row.amount, "recorded_on": local_date_of(row.created_at, installation().timezone)}
+        for row in connection.execute(
+            select(payments.c.id, payments.c.amount, entries.c.created_at)
+            .join(entries, entries.c.id == payments.c.entry_id)
+            .where(payments.c.meter_id == meter.id, payments.c.settled_before, payments.c.withdrawn_at.is_(None))
+        )
+    }
+    if not settlements:
+        return
+    paid_on = meter.payments[payment_id].on
+    left = meter.free(payment_id)
+    for invoice_id in dict.fromkeys(invoice_ids):
+        if left <= 0 or invoice_id not in meter.invoices:
+            return
+        settled = [live for live in meter.live if live.invoice_id == invoice_id and live.payment_id in settlements]
+        if not settled:
+            continue
+        stood_for = sum((live.amount for live in settled), Decimal(0))
+        asks = meter.outstanding(invoice_id)
+        brings = min(left, asks + stood_for)
+        left -= brings
+        before = any(paid_on < settlements[live.payment_id]["recorded_on"] for live in settled)
+        replaces = min(brings, stood_for) if before else max(brings - asks, Decimal(0))
+        for live in settled:
+            if replaces <= 0:
+                break
+            taken = min(replaces, live.amount)
+            replaces -= taken
+            allocations.reverse(connection, meter, live)
+            if live.amount > taken:
+                allocations.allocate(connection, meter, live.payment_id, invoice_id, live.amount - taken, live.how)
+            settlements[live.payment_id]["amount"] -= taken
+            _reduce_settlement(connection, meter, live.payment_id, settlements[live.payment_id]["amount"], user)
+
+
+def _reduce_settlement(connection, meter: allocations.MeterState, settlement_id: int, amount: Decimal, user) -> None:
+    current = connection.execute(select(payments).where(payments.c.id == settlement_id)).one()
+    if amount > 0:
+        _post_difference(connection, Kind.SETTLEMENT, current, current.paid_on, amount, user)
+        values = {"amount": amount}
+        meter.payments[settlement_id].amount = amount
+    else:
+        movement = Movement(
+            kind=Kind.SETTLEMENT,
+            amount=-current.amount,
+            customer_id=holder_on(meter.id, current.paid_on).customer_id,
+            value_date=current.paid_on,
+            reference=Reference(Kind.SETTLEMENT.value, settlement_id),
+            user=user,
+        )
+        values = {
+            "withdrawn_at": utcnow(),
+            "withdrawn_by_id": user.id if user else None,
+            "withdrawal_reason": REPLACED_BY_A_PAYMENT,
+            "withdrawal_entry_id": post(installation(), connection, movement).entry_id,
+        }
+        meter.payments[settlement_id].withdrawn = True
+    connection.execute(
+        update(payments).where(payments.c.id == settlement_id).values(**values, version=payments.c.version + 1)
+    )
+    record(connection, Payment, payments.c.id == settlement_id, HistoryOperation.EDIT)
+
+
+REPLACED_BY_A_PAYMENT = "paid by a payment imported"
+"""Why a settlement was withdrawn: a payment of the system before, imported, paid what it stood for."""
+
+
+def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None = None) -> list[int]:
+    """Record what the system before said was paid of each invoice, ``(invoice_id, amount)``, before the move-in: a
+    settlement on the invoice's meter dated its issue date, its reference the invoice's number (once on the meter, as
+    any reference), applied to it, and posted against opening balance equity, never cash. Returns their ids."""
+    if not settled:
+        return []
+    with transaction() as session:
+        connection = session.connection()
+        wanted = [invoice_id for invoice_id, _amount in settled]
+        found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
+        meter_ids = {row.meter_id for row in found.values()}
+        allocations.lock(connection, meter_ids)
+        new = [(found[invoice_id], positive_amount(amount)) for invoice_id, amount in settled]
+        _refuse_references_taken(connection, [(invoice.meter_id, invoice.number) for invoice, _amount in new])
+        dated = [(invoice.meter_id, invoice.issued_on, None, amount) for invoice, amount in new]
+        posted = _posted(connection, Kind.SETTLEMENT, dated, user)
+        connection.execute(
+            insert(payments),
+            [
+                {
+                    "id": entry.source_id,
+                    "meter_id": invoice.meter_id,
+                    "amount": amount,
+                    "paid_on": invoice.issued_on,
+                    "reference": invoice.number,
+                    "settled_before": True,
+                    "entry_id": entry.entry_id,
+                }
+                for (invoice, amount), entry in zip(new, posted, strict=True)
+            ],
+        )
+        ids = [entry.source_id for entry in posted]
+        record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
+        read: dict[int, allocations.MeterState] = {}
+        for (invoice, _amount), payment_id in zip(new, ids, strict=True):
+            meter = read.get(invoice.meter_id) or allocations.read(
+                connection, invoice.meter_id, user_id=user.id if user else None
+            )
+            read[invoice.meter_id] = meter
+            _apply_chosen(connection, invoice.meter_id, payment_id, [invoice.id], user, meter)
+        recompute_billing(connection, meter_ids, set(), user=user)
+    return ids
+
+
+def _paid_kind(payment) -> Kind:
+    """How a payment's money moved: received, or settled in the system before."""
+    return Kind.SETTLEMENT if payment.settled_before else Kind.PAYMENT
 
 
 def reallocate(
@@ -388,7 +513,7 @@ def change_payment(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_references_taken(connection, [(current.meter_id, reference)], payment_id)
-        _post_difference(connection, Kind.PAYMENT, current, current.paid_on, amount, user)
+        _post_difference(connection, _paid_kind(current), current, current.paid_on, amount, user)
         connection.execute(
             update(payments)
             .where(payments.c.id == payment_id)
@@ -412,7 +537,7 @@ def withdraw_payment(
 ) -> Payment:
     """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``
     (default today; not before it was paid)."""
-    return _withdraw(Payment, Kind.PAYMENT, payment.id, reason, user, value_date)
+    return _withdraw(Payment, _paid_kind(payment), payment.id, reason, user, value_date)
 
 
 def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
@@ -434,7 +559,7 @@ def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):
             raise BillingError(refusal % {"id": row_id})
         connection = locked(session, meter_id)
         row = connection.execute(select(table).where(table.c.id == row_id)).one()
-        _refuse_withdrawn(row, kind.value)
+        _refuse_withdrawn(row, "invoice" if kind is Kind.INVOICE else "payment")
         on = row.issued_on if kind is Kind.INVOICE else row.paid_on
         if value_date is not None and value_date < on:
             if kind is Kind.INVOICE:

@@ -192,7 +192,10 @@ def _entry_facts(entries):
             )
             .outerjoin(customer, customer.c.id == movement.c.customer_id)
             .outerjoin(invoice, and_(entries.c.source_type == "invoice", invoice.c.id == entries.c.source_id))
-            .outerjoin(payment, and_(entries.c.source_type == "payment", payment.c.id == entries.c.source_id))
+            .outerjoin(
+                payment,
+                and_(entries.c.source_type.in_(("payment", "settlement")), payment.c.id == entries.c.source_id),
+            )
             .outerjoin(meter, meter.c.id == payment.c.meter_id)
         )
 
@@ -256,6 +259,21 @@ def entry_words(entries) -> tuple[ColumnElement[str], Callable]:
             and_(source == "payment", role == "issued"),
             literal("Payment on meter ") + meter,
             _said(_l("Payment on meter %(meter)s"), meter=meter),
+        ),
+        (
+            and_(source == "settlement", role == "withdrawn"),
+            literal("Settlement #") + source_id + " withdrawn: " + reason,
+            _said(_l("Settlement #%(id)s withdrawn: %(reason)s"), id=source_id, reason=reason),
+        ),
+        (
+            and_(source == "settlement", role == "changed"),
+            literal("Settlement #") + source_id + " amount changed",
+            _said(_l("Settlement #%(id)s amount changed"), id=source_id),
+        ),
+        (
+            source == "settlement",
+            literal("Invoice ") + reference + " settled in the system before",
+            _said(_l("Invoice %(number)s settled in the system before"), number=reference),
         ),
         (
             and_(source.is_(None), entries.c.reverses_id.is_not(None)),

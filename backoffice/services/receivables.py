@@ -220,7 +220,8 @@ def credits(as_of: date, scope: Scope = EVERYONE) -> list:
 @dataclass(frozen=True)
 class StatementLine:
     kind: str
-    """``invoice`` or ``payment``."""
+    """``invoice``, ``payment``, or ``settlement`` (what the system before said was paid of an invoice before the
+    move-in)."""
     id: int
     on: date
     number: str
@@ -264,7 +265,7 @@ def billing_statement(customer_id: int, since: date, until: date, today: date) -
     opening = _opening(customer_id, since)
     lines = list(_lines(customer_id, since, until, opening))
     invoiced = sum((line.amount for line in lines if line.kind == "invoice"), ZERO)
-    paid = -sum((line.amount for line in lines if line.kind == "payment"), ZERO)
+    paid = -sum((line.amount for line in lines if line.kind != "invoice"), ZERO)
     as_of = min(until, today)
     mine = Scope(ids=(customer_id,))
     return BillingStatement(
@@ -325,7 +326,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
         .select_from(invoiced)
         .where(invoice_kept, invoices.c.issued_on.between(since, until)),
         select(
-            literal("payment").label("kind"),
+            case((payments.c.settled_before.is_(True), literal("settlement")), else_=literal("payment")).label("kind"),
             payments.c.id,
             payments.c.paid_on.label("dated"),
             payments.c.reference.label("number"),
@@ -340,7 +341,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
         .where(payment_kept, payments.c.paid_on.between(since, until)),
     ).subquery("dated")
     rows = db.session.execute(select(dated).order_by(dated.c.dated, dated.c.kind, dated.c.id)).all()
-    paying = allocations.by_payment(replica.connection(), [row.id for row in rows if row.kind == "payment"])
+    paying = allocations.by_payment(replica.connection(), [row.id for row in rows if row.kind != "invoice"])
     balance = opening
     for row in rows:
         balance += row.amount
@@ -353,7 +354,7 @@ def _lines(customer_id: int, since: date, until: date, opening: Decimal) -> Iter
             meter=row.serial,
             amount=row.amount,
             balance=balance,
-            paid=paying.get(row.id, []) if row.kind == "payment" else [],
+            paid=paying.get(row.id, []) if row.kind != "invoice" else [],
             net=row.net,
             vat=row.vat,
             vat_rate=row.vat_rate,

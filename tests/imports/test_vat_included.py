@@ -70,7 +70,8 @@ def test_a_total_alone_is_never_charged_vat_again(app, runner, tmp_path):
 
 def test_a_row_whose_net_and_vat_do_not_make_its_total_is_refused_and_nothing_written(app, runner, tmp_path):
     moved_in(app)
-    data = "Invoice number;Meter serial;Net total;VAT;Grand total;Issued on;Due on\nF-1;M-1;100;11;112;2026-10-01;2026-10-31\n"
+    data = "Invoice number;Meter serial;Net total;VAT;Grand total;Issued on;Due on\n"
+    data += "F-1;M-1;100;11;112;2026-10-01;2026-10-31\n"
     result = imported(runner, tmp_path, "invoices", "f.csv", data.encode())
     assert result.exit_code == 1
     assert "The net Rp100,00 and the VAT Rp11,00 make Rp111,00, not the total Rp112,00." in result.stderr

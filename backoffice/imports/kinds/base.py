@@ -103,6 +103,10 @@ class ImportKind:
     total, the import waits for a second admin's approval."""
     role: Role = Role.ADMIN
     """Who imports it: a clerk the kinds a clerk's forms write (readings, payments), an admin every kind."""
+    doubtful: Callable[[list[Row]], dict[int, dict]] | None = None
+    """The rows to write whose reading a clerk confirms first, as on the route sheet (a rollover, a volume far from
+    the usual), each with why: the import writes the others and holds these on its page until confirmed or
+    corrected."""
     resolve: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
     """What a row's key needs that the file may leave to be looked up (the meter of a customer who held one), filled
     in before the key is read; the position of a row that cannot be, with its column and why."""

@@ -1,5 +1,7 @@
 """The import of invoices: each given by its net, charged VAT at the rate in force on its date, or by its total (an
-old system's Total, Grand Total, "Jumlah termasuk PPN"), whose VAT is in it and never charged again."""
+old system's Total, Grand Total, "Jumlah termasuk PPN"), whose VAT is in it and never charged again. What the old
+system says an invoice still asks (Amount Due, Outstanding Amount) is what it asks once imported: the part paid
+before, that no payment here pays, is recorded as settled in the system before."""
 
 from __future__ import annotations
 
@@ -89,7 +91,9 @@ def _invoices_vat(numbers: list[str]) -> dict[str, Decimal]:
 
 
 def _write_invoices(rows: list[Row], user: User | None) -> None:
-    billing.add_invoices(
+    """The invoices; then, where the file says what an invoice still asks, what was paid of it before the move-in and
+    that no payment here pays, recorded as settled in the system before (``billing.settle_before``)."""
+    ids = billing.add_invoices(
         [
             billing.NewInvoice(
                 row["meter_id"],
@@ -102,6 +106,15 @@ def _write_invoices(rows: list[Row], user: User | None) -> None:
             )
             for row in rows
         ],
+        user=user,
+    )
+    stated = {invoice_id: row.get("outstanding") for invoice_id, row in zip(ids, rows, strict=True)}
+    stated = {invoice_id: owed for invoice_id, owed in stated.items() if owed is not None}
+    if not stated:
+        return
+    asks = dict(db.session.execute(select(Invoice.id, Invoice.outstanding).where(Invoice.id.in_(list(stated)))).all())
+    billing.settle_before(
+        [(invoice_id, asks[invoice_id] - owed) for invoice_id, owed in stated.items() if asks[invoice_id] > owed],
         user=user,
     )
 

@@ -18,7 +18,7 @@ REJECTED = 1
     "import",
     help=(
         "Import FILE (CSV or XLSX) of KIND: every row is checked first, and a file with a rejected row writes "
-        "nothing (exit 1, the rows and why printed); exit 2 when the file cannot be read. "
+        "nothing (exit 1, the rows and why printed) unless --valid-only; exit 2 when the file cannot be read. "
         "'backoffice import KIND --template' prints KIND's header row."
     ),
 )
@@ -56,6 +56,11 @@ REJECTED = 1
     help="The order of the file's dates (31/12/2026: dmy; 12/31/2026: mdy); else as its dates say, else as the "
     "installation writes them.",
 )
+@click.option(
+    "--valid-only",
+    is_flag=True,
+    help="Write the valid rows alone, leaving out the rejected ones (printed, as without it), as the page offers.",
+)
 @speaking
 @with_database
 def import_file(
@@ -68,6 +73,7 @@ def import_file(
     encoding: str | None,
     decimal: str | None,
     dates: str | None,
+    valid_only: bool,
 ) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.imports import approval, mapping, running
@@ -100,10 +106,12 @@ def import_file(
     _say_columns(spec, checked.table)
     _say_written(checked.table)
     _say_checked(checked)
+    _say_waiting(checked)
     if checked.rejected:
         for rejection in checked.rejected:
             click.echo(_rejection(spec, rejection), err=True)
-        raise click.exceptions.Exit(REJECTED)
+        if not valid_only:
+            raise click.exceptions.Exit(REJECTED)
     if approval.beyond_the_limit(spec, checked):
         click.echo(
             _(
@@ -117,7 +125,7 @@ def import_file(
         click.echo(_("Dry run: nothing written."))
         return
     mapping.remember(spec, chosen, user)
-    record = running.started(spec, file.name, file, checked, user, valid_only=False, encoding=encoding)
+    record = running.started(spec, file.name, file, checked, user, valid_only=valid_only, encoding=encoding)
     running.run_import(record.id)
     _say_done(record.id)
 
@@ -161,6 +169,13 @@ def _say_written(table) -> None:
 
 
 def _say_checked(checked) -> None:
+    for row in checked.controls:
+        click.echo(
+            _(
+                "Line %(line)s is the file's total row: compared with its rows once imported, not imported.",
+                line=row.line,
+            )
+        )
     click.echo(
         _(
             "%(file)s: %(rows)s rows: %(good)s to write, %(unchanged)s unchanged, %(rejected)s rejected.",
@@ -171,6 +186,33 @@ def _say_checked(checked) -> None:
             rejected=len(checked.rejected),
         )
     )
+
+
+def _say_waiting(checked) -> None:
+    """The readings the import holds for a clerk's confirmation, each by its line."""
+    from backoffice.platform.i18n import named_date
+
+    if not checked.waiting:
+        return
+    click.echo(
+        _(
+            "%(count)s readings wait for a clerk's confirmation on the import's page (Imports), as on the route "
+            "sheet; the others are written:",
+            count=len(checked.waiting),
+        )
+    )
+    for held in checked.waiting:
+        values = held.values
+        why = _("a rollover?") if held.why["why"] == "rollover" else _("far from the usual")
+        click.echo(
+            _(
+                "Line %(line)s: %(meter)s, %(date)s: %(why)s",
+                line=held.line,
+                meter=values["meter"],
+                date=named_date(values["reading_date"]),
+                why=why,
+            )
+        )
 
 
 def _rejection(spec, rejection) -> str:

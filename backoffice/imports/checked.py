@@ -60,6 +60,9 @@ class Checked:
     waiting: list[Waiting] = field(default_factory=list)
     """The good rows held for a clerk's confirmation, not written by the import."""
     waiting_ordinals: set[int] = field(default_factory=set)
+    controls: list[FileRow] = field(default_factory=list)
+    """The file's own total rows (an accountant's TOTAL at the end): compared with its rows once written, never
+    imported."""
     unchanged_ordinals: bytearray = field(default_factory=bytearray)
     """1 at each ordinal of a row found unchanged (a byte a row: a million rows take 1 MB)."""
     moved: Decimal = Decimal(0)

@@ -79,6 +79,8 @@ class Row:
     values: dict[str, object]
     """Each recognised column's cell: a ``str`` (stripped, ``""`` for empty) or, from a workbook, a ``date``,
     ``datetime``, ``Decimal``, ``int`` (a whole number) or ``bool``; never a float."""
+    cells: tuple = ()
+    """Every cell of the row, the columns not kept too (a total row says so in any of them)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,8 @@ class Table:
         """The rows below the header that are not empty, read from the file again at each call, one at a time."""
         for line, cells in _records(self._layout, self.filename):
             if line > self.header_line and _filled(cells):
-                yield Row(line, {name: cells[at] if at < len(cells) else "" for name, at in self.columns.items()})
+                values = {name: cells[at] if at < len(cells) else "" for name, at in self.columns.items()}
+                yield Row(line, values, tuple(cells))
 
 
 def read_table(

@@ -32,7 +32,7 @@ from backoffice.imports.checked import (
     Waiting,
 )
 from backoffice.imports.files import Row as FileRow
-from backoffice.imports.files import Table, Unreadable, read_table
+from backoffice.imports.files import Table, Unreadable, folded, read_table
 from backoffice.imports.kept import keep_file, kept_file_at, shown_name
 from backoffice.imports.kinds import ImportKind, Row
 from backoffice.imports.mapping import Mapping, remembered, used
@@ -207,6 +207,9 @@ def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH
     batch = _Batch()
     ordinal = 0
     for row in table.rows():
+        if _a_total(kind, row):
+            checked.controls.append(row)
+            continue
         checked.rows += 1
         record = _read(kind, row, checked)
         if record is None:
@@ -218,6 +221,50 @@ def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH
             batch = _Batch()
     if batch.read:
         yield _resolved(kind, batch, checked)
+
+
+TOTAL_WORDS = {
+    "total",
+    "totals",
+    "grand total",
+    "sum",
+    "jumlah",
+    "total keseluruhan",
+    "jumlah total",
+    "grand jumlah",
+    "tong",
+    "tong cong",
+    "tong so",
+    "cong",
+}
+"""What a file's own total row says where its key would be (folded: "TOTAL", "Jumlah", "Tổng cộng")."""
+
+
+def _a_total(kind: ImportKind, row: FileRow) -> bool:
+    """Whether the row is the file's own total: a cell saying so, and no key of its own but that cell."""
+    if not any(isinstance(cell, str) and folded(cell) in TOTAL_WORDS for cell in row.cells):
+        return False
+    return all(row.values.get(name) in (None, "") or folded(str(row.values[name])) in TOTAL_WORDS for name in kind.key)
+
+
+def _controls(kind: ImportKind, checked: Checked, file_totals: dict) -> list[dict]:
+    """Each total row of the file against the sum of the rows it totals, column by column (the control totals'
+    columns it fills in)."""
+    found = []
+    for row in checked.controls:
+        with reading(checked.table.written):
+            for spec in kind.fields:
+                cell = row.values.get(spec.name)
+                if not spec.total or cell in (None, ""):
+                    continue
+                try:
+                    stated = spec.read(cell)
+                except Refused as refusal:
+                    found.append({"line": row.line, "column": spec.name, "unread": str(refusal)})
+                    continue
+                summed = file_totals.get(spec.name, Decimal(0))
+                found.append({"line": row.line, "column": spec.name, "file": str(stated), "rows": str(summed)})
+    return found
 
 
 def _resolved(kind: ImportKind, batch: _Batch, checked: Checked) -> _Batch:
@@ -608,6 +655,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             if name
         },
         "waiting": [waiting.kept() for waiting in checked.waiting],
+        "controls": _controls(kind, checked, file_totals),
         "verify": _verify(sorted(customer_ids), user),
         "rejected": [
             {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
@@ -807,6 +855,7 @@ def preview(checked: Checked) -> dict:
         "unchanged": checked.unchanged,
         "rejected": len(checked.rejected),
         "waiting": [waiting.kept() for waiting in checked.waiting],
+        "controls": [row.line for row in checked.controls],
         "rejections": [
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
             for r in checked.rejected[:SHOWN_REJECTIONS]

@@ -75,6 +75,8 @@ def report_lines(report: dict) -> list[str]:
             unchanged=rows["unchanged"],
         )
     )
+    for control in report.get("controls", []):
+        lines.append(_control_said(kind, control))
     for name, sums in report["totals"].items():
         lines.append(
             _(
@@ -109,6 +111,34 @@ def report_lines(report: dict) -> list[str]:
             )
         )
     return lines
+
+
+def _control_said(kind: ImportKind, control: dict) -> str:
+    """A total row of the file against the sum of its rows."""
+    column = kind.field(control["column"]).label
+    if "unread" in control:
+        return _(
+            "The file's total row (line %(line)s), %(column)s: %(why)s",
+            line=control["line"],
+            column=column,
+            why=control["unread"],
+        )
+    if Decimal(control["file"]) == Decimal(control["rows"]):
+        return _(
+            "The file's total row (line %(line)s), %(column)s: %(file)s, the sum of its rows: agrees.",
+            line=control["line"],
+            column=column,
+            file=shown_amount(control["file"]),
+        )
+    return _(
+        "The file's total row (line %(line)s), %(column)s: %(file)s, but its rows sum to %(rows)s: differs by "
+        "%(difference)s.",
+        line=control["line"],
+        column=column,
+        file=shown_amount(control["file"]),
+        rows=shown_amount(control["rows"]),
+        difference=shown_amount(str(Decimal(control["rows"]) - Decimal(control["file"]))),
+    )
 
 
 def outcome_lines(report: dict) -> list[str]:
@@ -189,6 +219,12 @@ def report_table(report: dict) -> tuple[list[str], list[list]]:
             rows["found"] - rows["expected"],
         ],
     ]
+    for control in report.get("controls", []):
+        if "unread" not in control:
+            label = _("The file's total row (line %(line)s)", line=control["line"])
+            table.append(
+                [f"{label}: {kind.field(control['column']).label}", "", *_compared(control["file"], control["rows"])]
+            )
     for name, sums in report["totals"].items():
         table.append([str(kind.field(name).label), "", *_compared(sums["file"], sums["stored"])])
     for difference in report["stated"]["differences"]:

@@ -17,9 +17,12 @@ from backoffice.models import (
     User,
 )
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import format_plain
 from backoffice.platform.roles import Role
-from backoffice.services.metering.batch import Entry, check_readings, record_readings
+from backoffice.services.metering.batch import Entry, examine, record_readings
 from backoffice.services.metering.index import MeterIndex
+from backoffice.services.metering.route import far_from_usual, route_sheet
 from backoffice.services.metering.values import MeteringError, checked_volume
 
 
@@ -45,23 +48,68 @@ def _digits(value: object) -> int:
 
 
 def _entry(row: Row) -> Entry:
+    """The reading a row gives: by the meter's index where it gives one (its use, if given too, only checked against
+    it), else by its volume."""
     given = None
-    if row.get("volume") is None:
+    if row.get("index") is not None:
         given = MeterIndex(row["index"], rollover_digits=row.get("rollover_digits"), start_index=row.get("start_index"))
-    return Entry(row["meter_id"], row["reading_date"], row.get("volume"), given, row.get("note") or "")
+    volume = row.get("volume") if given is None else None
+    return Entry(row["meter_id"], row["reading_date"], volume, given, row.get("note") or "")
 
 
 def _refer_readings(rows: list[Row]) -> dict[int, tuple[str, str]]:
-    """The meters, then every rule a reading is recorded by (:func:`check_readings`), the rows as one batch."""
+    """The meters, then every rule a reading is recorded by (:func:`examine`, as the write does), the rows as one
+    batch; a row giving both the meter's index and its use, the use the index gives since the reading before."""
     refused = _refer_meters(rows)
     for position, row in enumerate(rows):
-        if position not in refused and (row.get("volume") is None) == (row.get("index") is None):
-            refused[position] = ("volume", _("Give the reading as a volume or as the meter's index, not both."))
+        if position not in refused and row.get("volume") is None and row.get("index") is None:
+            refused[position] = ("volume", _("Give the reading as a volume or as the meter's index."))
     batch = [(position, row) for position, row in enumerate(rows) if position not in refused]
-    for refusal in check_readings([_entry(row) for _position, row in batch]):
-        position, row = batch[refusal.position - 1]
-        refused[position] = ("reading_date", refusal.message)
+    examined = examine(db.session.connection(), [_entry(row) for _position, row in batch])
+    for found, (position, row) in zip(examined, batch, strict=True):
+        row["waits"] = None
+        if found.rolled_from is not None:
+            previous = found.rolled_from
+            row["waits"] = {
+                "why": "rollover",
+                "previous": str(previous.index),
+                "previous_on": previous.reading_date.isoformat(),
+                "digits": len(str(int(previous.index))),
+            }
+        elif found.refusal is not None:
+            refused[position] = ("index" if found.of_index else "reading_date", found.refusal)
+        elif row.get("index") is not None and row.get("volume") is not None and found.volume != row["volume"]:
+            refused[position] = (
+                "volume",
+                _(
+                    "The index %(index)s gives a use of %(counted)s m³ since the reading before; the file says "
+                    "%(given)s m³.",
+                    index=format_plain(row["index"], number_locale(), 4),
+                    counted=format_plain(found.volume, number_locale(), 4),
+                    given=format_plain(row["volume"], number_locale(), 4),
+                ),
+            )
+        else:
+            row["counted"] = found.volume
+    _far_from_usual([row for position, row in batch if position not in refused and row.get("counted") is not None])
     return refused
+
+
+def _far_from_usual(rows: list[Row]) -> None:
+    """Mark each row whose volume is far from what its meter usually uses by then (``route.far_from_usual``, the
+    route sheet's rule): it waits for a clerk's confirmation, as on the sheet."""
+    by_day: dict = {}
+    for row in rows:
+        by_day.setdefault(row["reading_date"], []).append(row)
+    for on, dated in by_day.items():
+        usual = {found.meter_id: found.usual for found in route_sheet(on, meter_ids=[r["meter_id"] for r in dated])}
+        for row in dated:
+            if far_from_usual(row["counted"], usual.get(row["meter_id"])):
+                row["waits"] = {"why": "far", "volume": str(row["counted"]), "usual": str(usual[row["meter_id"]])}
+
+
+def _doubtful(rows: list[Row]) -> dict[int, dict]:
+    return {position: row["waits"] for position, row in enumerate(rows) if row.get("waits")}
 
 
 def _stored_readings(rows: list[Row]) -> dict[tuple, Row]:
@@ -203,6 +251,7 @@ READINGS = ImportKind(
     _write_readings,
     role=Role.FINANCE,
     refers=_refer_readings,
+    doubtful=_doubtful,
     customers=_readers,
     compared=("volume", "index"),
 )

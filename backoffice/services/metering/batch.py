@@ -96,6 +96,11 @@ class Examined:
     customer_id: int | None = None
     volume: Decimal | None = None
     given: dict = field(default_factory=lambda: dict(NO_INDEX))
+    of_index: bool = False
+    """Refused for its index (lower than the reading before's without a rollover said, or beyond a later one)."""
+    rolled_from: LastIndex | None = None
+    """Refused for an index lower than the reading before's, ``rolled_from``, with no rollover said: the meter may have
+    rolled over, for a person to confirm."""
 
 
 def check_readings(entries: Sequence[Entry]) -> list[Refusal]:
@@ -216,6 +221,7 @@ def examine(connection: Connection, entries: Sequence[Entry]) -> list[Examined]:
     for position, entry in keyed:
         meter = meters[entry.meter_id]
         day = (entry.meter_id, entry.reading_date)
+        of_index, rolled_from = False, None
         first = earlier_in_batch.setdefault(day, position)
         try:
             if closed_through is not None and entry.reading_date <= closed_through:
@@ -226,14 +232,18 @@ def examine(connection: Connection, entries: Sequence[Entry]) -> list[Examined]:
             given = dict(NO_INDEX)
             volume = entry.volume_flow_meter
             if entry.index is not None:
+                of_index = True
                 previous, later = indexes[day]
                 refuse_later(later, meter.serial)
                 previous = _latest(previous, by_index[entry.meter_id], entry.reading_date)
+                if previous is not None and entry.index.rollover_digits is None and entry.index.start_index is None:
+                    rolled_from = previous if entry.index.value < previous.index else None
                 counted = derive(entry.index, previous, meter.serial)
                 volume, given = counted.volume, counted.columns()
+                of_index = False
             _refuse_unpriced(entry, volume, facts[position])
         except (MeteringError, PeriodClosed, Quarantined) as problem:
-            found[position] = Examined(position, str(problem))
+            found[position] = Examined(position, str(problem), of_index=of_index, rolled_from=rolled_from)
         else:
             found[position] = Examined(position, None, customer.id, volume, given)
     return [found[position] for position in range(1, len(entries) + 1)]

@@ -5,6 +5,8 @@ opens it, changes its columns, runs it or downloads its rows (anyone else is ans
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,7 +16,7 @@ from sqlalchemy import select, update
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from backoffice.imports import files, kept, mapping, running, said, whose
+from backoffice.imports import files, kept, mapping, running, said, waiting, whose
 from backoffice.imports.checked import Checked, Rejection
 from backoffice.imports.kinds import KINDS
 from backoffice.imports.values import as_written, written_form
@@ -22,7 +24,11 @@ from backoffice.imports.written import DATE_ORDERS, DECIMAL_MARKS, Written
 from backoffice.jobs.queues import QueueUnavailable, redis_url
 from backoffice.models import Import, ImportStatus, Role
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import number_locale
+from backoffice.platform.money import MoneyError, parse_number
+from backoffice.services import ChangedMeanwhile
 from backoffice.services.exports import csv_chunks
+from backoffice.services.metering import MeteringError
 from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.forms import FlaskForm
@@ -124,7 +130,15 @@ def show(import_id: int):
         error=said.error_said(record),
         said=said.said,
         stopped=running.lost(record),
+        held=[_shown_waiting(held) for held in waiting.waiting(record)],
     )
+
+
+def _shown_waiting(held: dict) -> dict:
+    """A reading waiting for a confirmation, its figures as numbers for the page to write them."""
+    figures = {"index": held.get("index"), "previous": held["waits"].get("previous")}
+    figures |= {"counted": held["waits"].get("volume"), "usual": held["waits"].get("usual")}
+    return held | {name: None if value is None else Decimal(value) for name, value in figures.items()}
 
 
 def _checked(record: Import) -> Checked:
@@ -246,6 +260,41 @@ def run(import_id: int):
         running.start(record)
     except QueueUnavailable as error:
         running.failed(record, str(error))
+    return redirect(url_for("imports.show", import_id=import_id))
+
+
+@bp.route("/<int:import_id>/waiting/<int:line>", methods=["POST"])
+@requires_role(Role.FINANCE)
+def confirm_waiting(import_id: int, line: int):
+    """Confirm a reading the import holds as the file gives it (a rollover with the meter's digits), or correct it:
+    written once, at the version of the import the page showed."""
+    record = _record(import_id)
+    asked = {}
+    try:
+        for name, places in (("digits", 0), ("volume", 4), ("index", 4)):
+            if (written := request.form.get(name, "").strip()) and (
+                name == "digits" or request.form.get("action") == "correct"
+            ):
+                asked[name] = parse_number(written, number_locale(), "number")
+                if asked[name] != asked[name].quantize(Decimal(1).scaleb(-places)) or asked[name] < 0:
+                    raise MoneyError(_("Use at most %(count)s decimal places.", count=places))
+        if request.form.get("action") == "correct" and not ({"volume", "index"} & set(asked)):
+            raise MoneyError(_("Enter the reading as it should be."))
+        waiting.confirm(
+            record,
+            line,
+            current_user,
+            version=int(request.form.get("version") or 0),
+            digits=int(asked["digits"]) if "digits" in asked else None,
+            volume=asked.get("volume"),
+            index=asked.get("index"),
+        )
+    except (waiting.NotWaiting, ChangedMeanwhile):
+        flash(_("This import has changed since the page was shown: its readings are as below."), "info")
+    except (MoneyError, MeteringError) as refusal:
+        flash(_("Line %(line)s: %(message)s", line=line, message=refusal), "error")
+    else:
+        flash(_("Line %(line)s: the reading is written.", line=line), "success")
     return redirect(url_for("imports.show", import_id=import_id))
 
 

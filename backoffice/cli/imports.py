@@ -57,6 +57,15 @@ REJECTED = 1
     "installation writes them.",
 )
 @click.option(
+    "--update",
+    "updating",
+    metavar="FIELD,…",
+    help=(
+        "Fill or change these fields of the records that exist (customers: route, city, tax number, contact…; never "
+        "an amount); without it a record that exists with other values is a conflict."
+    ),
+)
+@click.option(
     "--valid-only",
     is_flag=True,
     help="Write the valid rows alone, leaving out the rejected ones (printed, as without it), as the page offers.",
@@ -73,6 +82,7 @@ def import_file(
     encoding: str | None,
     decimal: str | None,
     dates: str | None,
+    updating: str | None,
     valid_only: bool,
 ) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
@@ -92,11 +102,13 @@ def import_file(
     user = _admin(email, _("%(email)s is not an active admin.")) if email else None
     try:
         chosen = mapping.given(spec, list(choices))
+        updates = _updates(spec, updating)
     except mapping.MappingError as error:
         raise CommandUsageError(str(error)) from None
     try:
         written = Written(decimal, dates)
-        table = running.open_table(spec, file, file.name, mapping.remembered(spec, user) | chosen, encoding, written)
+        remembered = mapping.remembered(spec, user) | chosen
+        table = running.open_table(spec, file, file.name, remembered, encoding, written, updates)
         checked = running.check(spec, table)
     except OSError as error:
         raise CannotAsk(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
@@ -107,6 +119,7 @@ def import_file(
     _say_written(checked.table)
     _say_checked(checked)
     _say_waiting(checked)
+    _say_changes(spec, checked)
     if checked.rejected:
         for rejection in checked.rejected:
             click.echo(_rejection(spec, rejection), err=True)
@@ -186,6 +199,43 @@ def _say_checked(checked) -> None:
             rejected=len(checked.rejected),
         )
     )
+
+
+def _updates(spec, updating: str | None) -> tuple[str, ...]:
+    """The fields ``--update`` names (by name or label), each one the kind updates."""
+    from backoffice.imports import mapping
+
+    if not updating:
+        return ()
+    names = tuple(mapping.field_named(spec, name) for name in updating.split(",") if name.strip())
+    if refused := [name for name in names if name not in spec.updatable]:
+        raise mapping.MappingError(
+            _(
+                "An import of %(kind)s does not change %(fields)s of what exists: it may fill or change %(allowed)s.",
+                kind=spec.label,
+                fields=", ".join(str(name) for name in refused),
+                allowed=", ".join(spec.updatable) or "—",
+            )
+        )
+    return names
+
+
+def _say_changes(spec, checked) -> None:
+    """What the import changes of the records that exist, each change a line."""
+    if not checked.changes:
+        return
+    click.echo(_("Changes to the records that exist:"))
+    for line, key, name, old, new in checked.changes:
+        click.echo(
+            _(
+                "Line %(line)s: %(key)s, %(field)s: %(old)s → %(new)s",
+                line=line,
+                key=" ".join(str(part) for part in key),
+                field=spec.field(name).label,
+                old=old if old not in (None, "") else "—",
+                new=new,
+            )
+        )
 
 
 def _say_waiting(checked) -> None:

@@ -60,6 +60,8 @@ class Checked:
     waiting: list[Waiting] = field(default_factory=list)
     """The good rows held for a clerk's confirmation, not written by the import."""
     waiting_ordinals: set[int] = field(default_factory=set)
+    changes: list[tuple] = field(default_factory=list)
+    """What the rows that update a record change of it: ``(line, key, field, stored, given)``."""
     controls: list[FileRow] = field(default_factory=list)
     """The file's own total rows (an accountant's TOTAL at the end): compared with its rows once written, never
     imported."""

@@ -110,6 +110,9 @@ class Table:
     reads the file whole, each with the file's first line beyond ASCII as it reads it."""
     written: Written = AS_THE_INSTALLATION
     """How its cells write amounts and dates (set by the caller, who knows which columns hold them)."""
+    updates: tuple[str, ...] = ()
+    """The fields its rows fill or change of the records that exist (set by the caller); none: a record that exists
+    with other values is a conflict."""
 
     @property
     def encoding(self) -> str | None:

@@ -67,19 +67,21 @@ def open_table(
     mapping: Mapping | None = None,
     encoding: str | None = None,
     written: Written = AS_THE_INSTALLATION,
+    updates: tuple[str, ...] = (),
 ) -> Table:
     """The file read as a table of the kind, its headers chosen by ``mapping`` (else as remembered, else by their
     words), a text file in ``encoding`` (else its own, or guessed), its amounts and dates as ``written`` says (else
-    as its cells say, else as the installation writes them); :class:`Unreadable` if it is not one (a required
-    column missing)."""
+    as its cells say, else as the installation writes them), filling or changing the fields ``updates`` names of the
+    records that exist; :class:`Unreadable` if it is not one (a required column missing: where it updates, its key's
+    alone)."""
     table = read_table(
         path, filename, kind.columns(), mapping=remembered(kind) if mapping is None else mapping, encoding=encoding
     )
     if written.decimal is None or written.dates is None:
         numbers, dates = kind.holding("number"), kind.holding("date")
         written = written.over(found_in((row.values for row in table.rows()), numbers, dates))
-    table = replace(table, written=written)
-    missing = [f for f in kind.fields if f.required and f.name not in table.columns]
+    table = replace(table, written=written, updates=tuple(updates))
+    missing = [f for f in kind.fields if _required(kind, table, f.name) and f.name not in table.columns]
     if missing:
         raise MissingColumns(
             table,
@@ -93,6 +95,14 @@ def open_table(
             ),
         )
     return table
+
+
+def table_of(record: Import, kind: ImportKind, path: Path) -> Table:
+    """An import's file read as its preview showed it: its columns, its encoding, how it writes amounts and dates,
+    what it updates; never as remembered since (a file already checked is read as it was)."""
+    written = Written.of(record.written)
+    updates = tuple(record.updates or ())
+    return open_table(kind, path, record.filename, record.mapping or {}, record.encoding, written, updates)
 
 
 class MissingColumns(Unreadable):
@@ -289,10 +299,11 @@ def _values(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
     for spec in (*kind.fields, *(stated.field for stated in kind.stated)):
         raw = row.values.get(spec.name)
         if raw is None or raw == "":
-            if spec.required:
+            if _required(kind, checked.table, spec.name):
                 _reject(checked, row, spec.name, _("%(column)s is required.", column=spec.label))
                 return None
-            record[spec.name] = spec.default
+            # Where the import updates what exists, an empty cell states nothing, not its default.
+            record[spec.name] = None if checked.table.updates else spec.default
             continue
         try:
             record[spec.name] = spec.read(raw)
@@ -302,13 +313,26 @@ def _values(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
     return record
 
 
+def _required(kind: ImportKind, table: Table, name: str) -> bool:
+    """Whether a field's cell must be given: a required field's, but where the import updates what exists, its
+    key's alone (a new record's required fields are asked for once it is known new)."""
+    spec = kind.field(name)
+    return spec.required and (not table.updates or name in kind.key)
+
+
 def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[int, FileRow, Row]]:
-    """The rows of the batch to write; the others counted unchanged, or refused."""
+    """The rows of the batch to write (a record that exists, to fill or change the fields the import updates: its
+    ``CHANGES``); the others counted unchanged, or refused."""
     records = [record for _ordinal, _row, record in batch.read]
     stored = kind.stored(records)
     # What the rows refer to is looked up for the rows not stored yet: a stored one is unchanged, or a conflict.
     fresh = [position for position, record in enumerate(records) if kind.key_of(record) not in stored]
-    refused = {fresh[at]: why for at, why in kind.refers([records[position] for position in fresh]).items()}
+    updates = checked.table.updates
+    refused = _new_without(kind, records, fresh) if updates else {}
+    fresh = [position for position in fresh if position not in refused]
+    refused |= {fresh[at]: why for at, why in kind.refers([records[position] for position in fresh]).items()}
+    if updates:
+        refused |= _updated(kind, records, stored, updates, refused)
     good = []
     for position, (ordinal, row, record) in enumerate(batch.read):
         if position in refused:
@@ -320,6 +344,13 @@ def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[i
             good.append((ordinal, row, record))
             continue
         different = _different(kind, record, found)
+        if different and set(different) <= set(updates):
+            record[CHANGES] = {name: (found.get(name), record[name]) for name in different}
+            checked.changes += [
+                (row.line, kind.key_of(record), name, *change) for name, change in record[CHANGES].items()
+            ]
+            good.append((ordinal, row, record))
+            continue
         if not different:
             checked.unchanged += 1
             flags = checked.unchanged_ordinals
@@ -341,6 +372,53 @@ def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[i
             ordinal,
         )
     return good
+
+
+CHANGES = "changes"
+"""What a row that updates a record changes of it: each field, as stored and as the file gives it."""
+
+
+def _changes(checked: Checked) -> list[dict]:
+    """What the import changes of the records that exist, as its report and preview keep it."""
+    return [
+        {
+            "line": line,
+            "key": " ".join(str(part) for part in key),
+            "field": name,
+            "stored": _kept(old),
+            "given": _kept(new),
+        }
+        for line, key, name, old, new in checked.changes
+    ]
+
+
+def _kept(value) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _new_without(kind: ImportKind, records: list[Row], fresh: list[int]) -> dict:
+    """The new records, of an import that updates what exists, missing a required field."""
+    missing = {}
+    for position in fresh:
+        for spec in kind.fields:
+            if spec.required and records[position].get(spec.name) in (None, ""):
+                missing[position] = (spec.name, _("%(column)s is required.", column=spec.label))
+                break
+    return missing
+
+
+def _updated(kind: ImportKind, records: list[Row], stored: dict, updates: tuple[str, ...], refused: dict) -> dict:
+    """The records a row would update, checked as the update writes them: each as stored with the row's fields the
+    import updates, by the rules of a new one (:attr:`ImportKind.refers`)."""
+    changed = []
+    for position, record in enumerate(records):
+        found = stored.get(kind.key_of(record))
+        if found is None or position in refused:
+            continue
+        given = {name: record[name] for name in updates if record.get(name) not in (None, "")}
+        changed.append((position, found | given))
+    found_refused = kind.refers([merged for _position, merged in changed]) if changed else {}
+    return {changed[at][0]: why for at, why in found_refused.items()}
 
 
 def _different(kind: ImportKind, record: Row, found: Row) -> list[str]:
@@ -451,8 +529,11 @@ def _write_chunk(record: Import, kind: ImportKind, checked: Checked, chunk: _Bat
     changed = [r for r in written.rejected if not record.valid_only]
     if changed:
         raise ChangedSinceChecked(changed[0])
-    if good:
-        kind.write([row for _ordinal, _row, row in good], user)
+    new = [row for _ordinal, _row, row in good if CHANGES not in row]
+    if new:
+        kind.write(new, user)
+    if changed := [row for _ordinal, _row, row in good if CHANGES in row]:
+        kind.update([(kind.key_of(row), {name: given for name, (_, given) in row[CHANGES].items()}) for row in changed])
     written_before = min(own, written.unchanged)
     db.session.execute(
         update(Import)
@@ -516,6 +597,7 @@ def started(
         valid_only=valid_only,
         mapping=used(checked.table),
         written=checked.table.written.kept(),
+        updates=list(checked.table.updates) or None,
         encoding=encoding,
         **found(checked),
     )
@@ -656,6 +738,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
         },
         "waiting": [waiting.kept() for waiting in checked.waiting],
         "controls": _controls(kind, checked, file_totals),
+        "changes": _changes(checked),
         "verify": _verify(sorted(customer_ids), user),
         "rejected": [
             {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
@@ -719,12 +802,7 @@ def run_import(import_id: int) -> None:
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
         with kept_file_at(record) as path:
-            checked = check(
-                kind,
-                open_table(
-                    kind, path, record.filename, record.mapping or {}, record.encoding, Written.of(record.written)
-                ),
-            )
+            checked = check(kind, table_of(record, kind, path))
             if checked.rejected and not record.valid_only:
                 raise ChangedSinceChecked(checked.rejected[0])
             if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
@@ -799,10 +877,7 @@ def check_import(import_id: int) -> None:
     record = db.session.get(Import, import_id)
     kind = kind_of(record.kind)
     with kept_file_at(record) as path:
-        checked = check(
-            kind,
-            open_table(kind, path, record.filename, record.mapping or {}, record.encoding, Written.of(record.written)),
-        )
+        checked = check(kind, table_of(record, kind, path))
     db.session.rollback()  # the check's own table of keys
     _set(db.session.get(Import, import_id), status=ImportStatus.CHECKED, **found(checked))
 
@@ -856,6 +931,7 @@ def preview(checked: Checked) -> dict:
         "rejected": len(checked.rejected),
         "waiting": [waiting.kept() for waiting in checked.waiting],
         "controls": [row.line for row in checked.controls],
+        "changes": _changes(checked)[:SHOWN_REJECTIONS],
         "rejections": [
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
             for r in checked.rejected[:SHOWN_REJECTIONS]

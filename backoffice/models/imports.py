@@ -67,6 +67,9 @@ class Import(db.Model):
     written: Mapped[dict | None] = mapped_column(JSONB)
     """How its file writes amounts and dates (``{"decimal": ".", "dates": "mdy"}``), as its user chose or its cells
     said (none: as the installation writes them): its check and its write read every cell alike."""
+    updates: Mapped[list | None] = mapped_column(JSONB)
+    """The fields its rows fill or change of the records that exist, as its user chose them (none: a record that
+    exists with other values is a conflict)."""
     version: Mapped[int] = mapped_column(server_default=text("1"))
 
     created_by = relationship("User")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from flask_babel import gettext as _
@@ -116,6 +116,48 @@ def create_customers(given: list[tuple[str, Details]]) -> list[Customer]:
         record(connection, Customer, table.c.id.in_(ids), HistoryOperation.CREATE)
         made = {customer.id: customer for customer in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     return [made[customer_id] for customer_id in ids]
+
+
+UPDATED_BY_IMPORT = (
+    "name",
+    "contact_person",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "route",
+    "route_stop",
+    "tax_number",
+    "tax_status",
+)
+"""What an import may fill or change of a customer that exists: never its code, nor its money (its suspension
+threshold)."""
+
+
+def update_customers(changed: list[tuple[str, dict]]) -> None:
+    """Fill or change details of customers that exist, each by its code with ``{field: value}`` of
+    :data:`UPDATED_BY_IMPORT`, in one write: the customers locked first, each as stored with the fields given checked
+    as its form checks it (:class:`CustomerError` names the field at fault), each change a history version of its
+    own."""
+    for _code, given in changed:
+        if not set(given) <= set(UPDATED_BY_IMPORT):
+            raise CustomerError(_("An import changes a customer's details alone, never its code or money."))
+    with transaction() as session:
+        codes = [code for code, _fields in changed]
+        found = {
+            customer.code: customer for customer in session.scalars(select(Customer).where(Customer.code.in_(codes)))
+        }
+        lock_customers(session.connection(), sorted(customer.id for customer in found.values()))
+        for code, given in changed:
+            customer = found[code]
+            kept = {name: getattr(customer, name) for name in DETAILS}
+            values = checked_details(Details(**(kept | given)))
+            for name in given:
+                setattr(customer, name, values[name])
+
+
+DETAILS = tuple(field.name for field in fields(Details))
+"""What :class:`Details` holds, each a customer's column of the same name."""
 
 
 def _new_status(session, thresholds: set[Decimal]) -> dict[Decimal, str]:

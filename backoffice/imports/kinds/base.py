@@ -103,6 +103,11 @@ class ImportKind:
     total, the import waits for a second admin's approval."""
     role: Role = Role.ADMIN
     """Who imports it: a clerk the kinds a clerk's forms write (readings, payments), an admin every kind."""
+    updatable: tuple[str, ...] = ()
+    """The fields an import may fill or change on a record that exists, when its user chooses them (never a money
+    field, never the key)."""
+    update: Callable[[list[tuple[tuple, dict]]], None] | None = None
+    """Fill or change records that exist, each ``(key, {field: value})``, within the caller's unit of work."""
     doubtful: Callable[[list[Row]], dict[int, dict]] | None = None
     """The rows to write whose reading a clerk confirms first, as on the route sheet (a rollover, a volume far from
     the usual), each with why: the import writes the others and holds these on its page until confirmed or

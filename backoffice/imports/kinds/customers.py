@@ -79,7 +79,7 @@ def _tax_status(value: object) -> str:
 def _refer_customer_details(rows: list[Row]) -> dict[int, tuple[str, str]]:
     refused = _refer_managers(rows)
     for position, row in enumerate(rows):
-        if position in refused:
+        if position in refused or row.get("name") is None:  # a customer that exists, updated: checked as updated
             continue
         try:
             checked = customers.checked_details(_details(row))
@@ -285,6 +285,8 @@ CUSTOMERS = ImportKind(
     _stored_customers,
     _write_customers,
     refers=_refer_customer_details,
+    updatable=customers.UPDATED_BY_IMPORT,
+    update=lambda changed: customers.update_customers([(code, given) for (code,), given in changed]),
     customers=lambda rows: set(_ids(Customer, Customer.code, {row["code"] for row in rows}).values()),
     compared=(
         "name",

@@ -144,10 +144,7 @@ def _shown_waiting(held: dict) -> dict:
 def _checked(record: Import) -> Checked:
     with kept.kept_file_at(record) as path:
         kind = said.kind_of(record.kind)
-        table = running.open_table(
-            kind, path, record.filename, record.mapping or {}, record.encoding, Written.of(record.written)
-        )
-        return running.check(kind, table)
+        return running.check(kind, running.table_of(record, kind, path))
 
 
 @bp.route("/<int:import_id>/columns", methods=["POST"])
@@ -171,6 +168,13 @@ def columns(import_id: int):
     dates = request.form.get("dates", kept_written.dates)
     if decimal not in (*DECIMAL_MARKS, None) or dates not in (*DATE_ORDERS, None):
         abort(400)
+    updates = (
+        tuple(request.form.getlist("update"))
+        if "version" in request.form and "columns-form" in request.form
+        else tuple(record.updates or ())
+    )
+    if not set(updates) <= set(kind.updatable):
+        abort(400)
     chosen = {}
     for index, (header, field) in enumerate(shown):
         value = request.form.get(f"column-{index}", field or "")
@@ -181,7 +185,7 @@ def columns(import_id: int):
     with kept.kept_file_at(record) as path:
         try:
             table = running.open_table(
-                kind, path, record.filename, (record.mapping or {}) | chosen, encoding, Written(decimal, dates)
+                kind, path, record.filename, (record.mapping or {}) | chosen, encoding, Written(decimal, dates), updates
             )
             checked = None if redis_url() else running.check(kind, table)
         except running.MissingColumns as missing:
@@ -205,6 +209,7 @@ def columns(import_id: int):
             mapping=mapping.used(table),
             encoding=encoding,
             written=table.written.kept(),
+            updates=list(updates) or None,
             version=Import.version + 1,
             **state,
         )

@@ -252,6 +252,47 @@ def _append(connection, meter: MeterState, payment_id, invoice_id, amount, how, 
     return allocation_id
 
 
+@dataclass(frozen=True)
+class Given:
+    """An allocation to append: a payment's ``amount`` applied to an invoice of its meter, for its holder."""
+
+    meter_id: int
+    payment_id: int
+    invoice_id: int
+    amount: Decimal
+    customer_id: int
+
+
+def append_many(connection, given: list[Given], how: AllocationHow, user_id: int | None) -> list[int]:
+    """Append the allocations in one statement, each with its history version and sealed at commit, as
+    :func:`allocate` appends one; the caller holds the meters' locks and knows each invoice asks at least its
+    amount."""
+    if not given:
+        return []
+    moment = utcnow()
+    rows = [
+        {
+            "meter_id": one.meter_id,
+            "payment_id": one.payment_id,
+            "invoice_id": one.invoice_id,
+            "amount": one.amount,
+            "how": how.value,
+            "customer_id": one.customer_id,
+            "created_by_id": user_id,
+            "created_at": moment,
+        }
+        for one in given
+    ]
+    ids = list(
+        connection.execute(
+            insert(allocations).returning(allocations.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+    record(connection, PaymentAllocation, allocations.c.id.in_(ids), HistoryOperation.CREATE)
+    sealing.written(connection, "payment_allocations", [(allocation_id, 0) for allocation_id in ids])
+    return ids
+
+
 def by_invoice(connection, invoice_ids) -> dict[int, list]:
     """The live allocations to each invoice, oldest first: which payments pay it and how much of each."""
     return _live_by(connection, allocations.c.invoice_id, invoice_ids)

@@ -420,13 +420,17 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         )
         ids = [entry.source_id for entry in posted]
         record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
-        read: dict[int, allocations.MeterState] = {}
-        for (invoice, _amount), payment_id in zip(new, ids, strict=True):
-            meter = read.get(invoice.meter_id) or allocations.read(
-                connection, invoice.meter_id, user_id=user.id if user else None
-            )
-            read[invoice.meter_id] = meter
-            _apply_chosen(connection, invoice.meter_id, payment_id, [invoice.id], user, meter)
+        # Each applied whole to its invoice, which asks at least as much under the meters' locks: one statement.
+        holders = _holders_on(connection, [(invoice.meter_id, invoice.issued_on, None) for invoice, _amount in new])
+        allocations.append_many(
+            connection,
+            [
+                allocations.Given(invoice.meter_id, payment_id, invoice.id, amount, holder)
+                for (invoice, amount), payment_id, holder in zip(new, ids, holders, strict=True)
+            ],
+            AllocationHow.CHOSEN,
+            user.id if user else None,
+        )
         recompute_billing(connection, meter_ids, set(), user=user)
     return ids
 

@@ -182,6 +182,14 @@ def _say_written(table) -> None:
 
 
 def _say_checked(checked) -> None:
+    if checked.lines:
+        click.echo(
+            _(
+                "%(count)s rows are further lines of the invoices above them: read with their invoice, whose amounts "
+                "its first row gives; their columns are not kept.",
+                count=checked.lines,
+            )
+        )
     for row in checked.controls:
         click.echo(
             _(

@@ -62,6 +62,9 @@ class Checked:
     waiting_ordinals: set[int] = field(default_factory=set)
     changes: list[tuple] = field(default_factory=list)
     """What the rows that update a record change of it: ``(line, key, field, stored, given)``."""
+    lines: int = 0
+    """Rows that are further lines of the record above them, nothing of their own kept (Odoo's and ERPNext's exports
+    write a row per invoice line, the invoice's fields on its first)."""
     controls: list[FileRow] = field(default_factory=list)
     """The file's own total rows (an accountant's TOTAL at the end): compared with its rows once written, never
     imported."""

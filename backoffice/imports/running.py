@@ -216,10 +216,15 @@ class _Batch:
 def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH) -> Iterator[_Batch]:
     batch = _Batch()
     ordinal = 0
+    after_a_record = False
     for row in table.rows():
         if _a_total(kind, row):
             checked.controls.append(row)
             continue
+        if kind.lined and after_a_record and not any(value not in (None, "") for value in row.values.values()):
+            checked.lines += 1  # a further line of the record above (Odoo's, ERPNext's): its columns are not kept
+            continue
+        after_a_record = True
         checked.rows += 1
         record = _read(kind, row, checked)
         if record is None:
@@ -931,6 +936,7 @@ def preview(checked: Checked) -> dict:
         "rejected": len(checked.rejected),
         "waiting": [waiting.kept() for waiting in checked.waiting],
         "controls": [row.line for row in checked.controls],
+        "lines": checked.lines,
         "changes": _changes(checked)[:SHOWN_REJECTIONS],
         "rejections": [
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}

@@ -111,3 +111,27 @@ def test_totals_with_vat_import_through_the_page_and_a_real_worker_as_the_runtim
     db.session.refresh(record)
     assert record.status == ImportStatus.DONE, record.error
     assert db.session.scalar(sa.select(sa.func.sum(Invoice.amount))) == D("8896096.00")
+
+
+ODOO_LINES = (
+    "Number,Partner,Invoice/Bill Date,Due Date,Total,Amount Due,Invoice lines/Product,Invoice lines/Quantity,"
+    "Invoice lines/Unit Price,Invoice lines/Taxes\n"
+    "INV/2026/00001,Rina Kusuma,2026-10-02,2026-11-01,8785095,8785095,Gas alam,1438.5,5500,PPN 11%\n"
+    ",,,,,,Sewa meter,1,50000,PPN 11%\n"
+    ",,,,,,Biaya koneksi,1,10000,PPN 11%\n"
+    "INV/2026/00002,Rina Kusuma,2026-10-03,2026-11-02,111000,111000,Gas alam,18,5000,PPN 11%\n"
+    ",,,,,,,,,\n"
+)
+
+
+def test_odoos_further_lines_are_read_with_their_invoice_not_rejected(app, runner, tmp_path):
+    moved_in(app)
+    result = imported(runner, tmp_path, "invoices", "account.move.csv", ODOO_LINES.encode())
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "2 rows are further lines of the invoices above them" in result.output
+    assert "2 rows: 2 to write, 0 unchanged, 0 rejected." in result.output
+    amounts = dict(db.session.execute(sa.select(Invoice.number, Invoice.amount)).all())
+    assert amounts == {"INV/2026/00001": D("8785095"), "INV/2026/00002": D("111000")}
+    missing = "Number,Partner,Invoice/Bill Date,Due Date,Total\n,Rina Kusuma,2026-10-02,2026-11-01,1000\n"
+    refused = imported(runner, tmp_path, "invoices", "m.csv", missing.encode())
+    assert refused.exit_code == 1 and "Invoice number is required." in refused.stderr  # not a line: it has values

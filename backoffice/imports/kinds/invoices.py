@@ -292,5 +292,6 @@ INVOICES = ImportKind(
         METER_DUE,
     ),
     customers=_holders,
+    lined=True,
     compared=("meter", "amount", "total", "issued_on", "due_on"),
 )

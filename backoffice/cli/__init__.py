@@ -2,7 +2,7 @@
 
 Each group is a module of this package (``users``, ``customers``, ``managers``, ``meters``, ``targets``, ``ledger``,
 ``books``, ``billing``, ``pricing``, ``demo_data``, ``embedded``, ``reconcile``, ``health``, ``api_token``,
-``api_clients``, ``imports``, and
+``api_clients``, ``imports``, ``cut_over``, and
 ``grant_runtime``, added to Flask-Migrate's ``db``); ``common`` holds what several share. The command itself, its root
 group and ``main()``, is :mod:`backoffice.command`: it builds the app, which registers the groups here.
 """
@@ -17,6 +17,7 @@ from backoffice.cli import (
     billing,
     books,
     customers,
+    cut_over,
     demo_data,
     embedded,
     health,
@@ -47,6 +48,7 @@ GROUPS = (
     api_token.api_token,
     api_clients.api_client,
     imports.import_file,
+    cut_over.cut_over,
 )
 
 

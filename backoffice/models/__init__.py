@@ -78,6 +78,7 @@ from backoffice.models.orders import (
     checked_grand_total,
     grand_total_of,
 )
+from backoffice.models.cut_over import CutOver
 from backoffice.models.periods import PeriodAction, PeriodActionKind
 from backoffice.models.reconciliation import (
     CheckResult,
@@ -180,6 +181,7 @@ __all__ = [
     "OrderMonthTotal",
     "Payment",
     "PeriodAction",
+    "CutOver",
     "PeriodActionKind",
     "Role",
     "Target",

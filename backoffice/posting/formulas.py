@@ -20,6 +20,7 @@ from backoffice.models import (
     AccountType,
     Customer,
     CustomerPricing,
+    CutOver,
     EntryStatus,
     Invoice,
     JournalEntry,
@@ -193,6 +194,13 @@ def vat_sql(net, rate):
     """The VAT on ``net`` at ``rate`` per cent, rounded once, half up, to the currency's unit (``currency_places_v1()``,
     the unit the database holds amounts in)."""
     return rounded_product(net, rate / 100, func.currency_places_v1(), type_=Money)
+
+
+def charged_sql(reading_date, cost):
+    """What a reading charges its holder's wallet: its cost, or nothing where it is dated on or before the day the
+    installation took over (``cut_over``): history, which the opening balance brought in holds already."""
+    cut_over = select(CutOver.day).scalar_subquery()
+    return case((reading_date <= cut_over, literal(0, Money)), else_=cost)
 
 
 def charged_vat_sql(given, rate, included):

@@ -19,7 +19,7 @@ from backoffice.models import (
 from backoffice.models.metering import READING
 from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
-from backoffice.posting.formulas import pricing_of, total_price_sql, volume_sm3_sql
+from backoffice.posting.formulas import charged_sql, pricing_of, total_price_sql, volume_sm3_sql
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Part, Scope
 from backoffice.reconcile.night import sealed_since
@@ -46,8 +46,8 @@ class ReadingCalculation(Check):
     description = _l(
         "each reading has a calculation = its volume × the correction and price in force on its date for "
         "the customer who held the meter that day (Sm³ to 4 places, cost to the currency's unit), and that customer's "
-        "wallet was charged that cost; a fix re-prices the reading, moves it to that customer if it was "
-        "charged to another, and posts the differences"
+        "wallet was charged that cost (nothing for a reading dated on or before the cut-over); a fix re-prices the "
+        "reading, moves it to that customer if it was charged to another, and posts the differences"
     )
     entity_type = "meter_reading"
     table = readings
@@ -141,7 +141,11 @@ class ReadingCalculation(Check):
             CheckedField("price_per_sm3", calculations.c.price_per_sm3, pricing.c.price_per_sm3, adds=False),
             CheckedField("volume_sm3", calculations.c.volume_sm3, volume, scale=4),
             CheckedField("total_price", calculations.c.total_price, cost),
-            CheckedField("charged", func.round(func.coalesce(self.charged.c.amount, 0), 2), cost),
+            CheckedField(
+                "charged",
+                func.round(func.coalesce(self.charged.c.amount, 0), 2),
+                charged_sql(priced.c.reading_date, cost),
+            ),
         ]
 
     def scope_conditions(self, scope: Scope):

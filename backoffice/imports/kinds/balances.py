@@ -31,7 +31,7 @@ from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.rules import Kind
 from backoffice.posting.wallet import post_many
-from backoffice.services import installation
+from backoffice.services import cut_over, installation
 
 # Opening wallet balances.
 
@@ -79,6 +79,8 @@ _OPENINGS = values(
 
 def _write_balances(rows: list[Row], user: User | None) -> None:
     """Each customer's opening balance, one movement of kind ``opening`` each, posted as one batch."""
+    if rows:
+        cut_over.by_default(max(row["on"] for row in rows), user)
     moved = [row for row in rows if row["amount"] != 0]
     if not moved:
         return

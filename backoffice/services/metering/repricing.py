@@ -42,11 +42,11 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
-from backoffice.models.types import Month, month_of_date, parse_month, utcnow
+from backoffice.models.types import Money, Month, month_of_date, parse_month, utcnow
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import MAX_AMOUNT, shown, unit_places
 from backoffice.posting import months
-from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
+from backoffice.posting.formulas import charged_sql, total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
@@ -154,7 +154,8 @@ def charge_reading(
     charged: dict[date, Decimal] | None = None,
     delivered: dict[str, Decimal] | None = None,
 ) -> None:
-    """Bring what the customer's ledger has charged for the reading to ``cost``, dated ``on`` (the reading's date):
+    """Bring what the customer's ledger has charged for the reading to ``cost`` (nothing for history, dated on or
+    before the cut-over: ``formulas.charged_sql``), dated ``on`` (the reading's date):
     what was charged on another date is given back on that date, so that each month holds what its readings cost.
     ``on`` is ``None`` when nothing is to be charged any more; ``occasion`` and ``reason``: the movements'.
     ``charged``: :func:`charged_by_day`, when the caller has read it already.
@@ -164,6 +165,8 @@ def charge_reading(
     once; a month no movement is dated in is shifted by itself."""
     if charged is None:
         charged = charged_by_day(connection, customer_id, reading_id)
+    if on is not None:  # history, dated on or before the cut-over, charges nothing
+        cost = connection.scalar(select(charged_sql(literal(on, Date), literal(cost, Money))))
     owed = {day: -amount for day, amount in charged.items() if day != on and amount}
     if on is not None:
         owed[on] = cost - charged.get(on, Decimal(0))
@@ -359,7 +362,7 @@ def _corrections():
         picked.c.id,
         picked.c.reading_date,
         picked.c.reading_date,
-        -calculations.c.total_price,
+        -charged_sql(picked.c.reading_date, calculations.c.total_price),
     ).join_from(picked, calculations, calculations.c.reading_id == picked.c.id)
     items = union_all(charged, cost).subquery("items")
     signed = func.round(func.sum(items.c.amount), 2)

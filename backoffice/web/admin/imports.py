@@ -26,7 +26,7 @@ from backoffice.models import Import, ImportStatus, Role
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import MoneyError, parse_number
-from backoffice.services import ChangedMeanwhile
+from backoffice.services import ChangedMeanwhile, cut_over
 from backoffice.services.exports import csv_chunks
 from backoffice.services.metering import MeteringError
 from backoffice.services.workbooks import xlsx_chunks
@@ -86,7 +86,13 @@ def index():
         .limit(SHOWN)
     ).all()
     page = render_template(
-        "imports/index.html", form=form, imports=past, kinds=KINDS, allowed=allowed, date_form=written_form()
+        "imports/index.html",
+        form=form,
+        imports=past,
+        kinds=KINDS,
+        allowed=allowed,
+        date_form=written_form(),
+        cut_over=cut_over.day(),
     )
     return page, 422 if form.errors else 200
 

@@ -182,6 +182,17 @@ def _say_written(table) -> None:
 
 
 def _say_checked(checked) -> None:
+    if checked.history:
+        from backoffice.platform.i18n import named_date
+        from backoffice.services import cut_over
+
+        click.echo(
+            _(
+                "%(count)s rows are dated on or before the cut-over (%(date)s): recorded as history, charged nothing.",
+                count=checked.history,
+                date=named_date(cut_over.day()),
+            )
+        )
     if checked.lines:
         click.echo(
             _(

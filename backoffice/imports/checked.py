@@ -62,6 +62,8 @@ class Checked:
     waiting_ordinals: set[int] = field(default_factory=set)
     changes: list[tuple] = field(default_factory=list)
     """What the rows that update a record change of it: ``(line, key, field, stored, given)``."""
+    history: int = 0
+    """The rows to write dated on or before the cut-over (:attr:`ImportKind.history_of`): recorded, never charged."""
     lines: int = 0
     """Rows that are further lines of the record above them, nothing of their own kept (Odoo's and ERPNext's exports
     write a row per invoice line, the invoice's fields on its first)."""

@@ -57,7 +57,7 @@ from backoffice.platform.money import format_plain
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile import Scope, engine
 from backoffice.reconcile.locks import RunRefused
-from backoffice.services import one_unit
+from backoffice.services import cut_over, one_unit
 
 
 def open_table(
@@ -132,6 +132,7 @@ def check(kind: ImportKind, table: Table) -> Checked:
     connection.exec_driver_sql(_KEYS)
     copying = connection.connection.driver_connection.cursor()
     rehearse = kind.rehearse() if kind.rehearse else None
+    took_over = cut_over.day() if kind.history_of else None
     for batch in _batches(kind, table, checked):
         with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
             for ordinal, row, record in batch.read:
@@ -141,6 +142,8 @@ def check(kind: ImportKind, table: Table) -> Checked:
             good = _rehearsed(rehearse, good, checked)
         if kind.doubtful and good:
             good = _held(kind, good, checked)
+        if kind.history_of and took_over is not None:
+            checked.history += sum(1 for _ordinal, _row, record in good if record[kind.history_of] <= took_over)
         checked.good += len(good)
         if kind.by_hand:
             for _ordinal, _row, record in good:
@@ -937,6 +940,8 @@ def preview(checked: Checked) -> dict:
         "waiting": [waiting.kept() for waiting in checked.waiting],
         "controls": [row.line for row in checked.controls],
         "lines": checked.lines,
+        "history": checked.history,
+        "cut_over": None if not checked.history else cut_over.day().isoformat(),
         "changes": _changes(checked)[:SHOWN_REJECTIONS],
         "rejections": [
             {"line": r.line, "column": r.column, "message": r.message, "said": r.said}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload
 from backoffice.models import (
     AllocationHow,
     Customer,
+    CutOver,
     Invoice,
     JournalEntry,
     Meter,
@@ -314,10 +315,10 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
 
 def _take_the_place_of_settlements(connection, meter: allocations.MeterState, payment_id: int, invoice_ids, user):
     """A payment paying invoices whose part paid before the move-in was recorded as settled there takes that
-    settlement's place as far as it is that part, so that nothing is paid twice: a payment dated before the day the
-    settlement was recorded (the system before's, imported after its invoices) first of all; one dated since, only
-    what it brings beyond what the invoice asks. Each settlement is reduced by what the payment takes of its place,
-    its difference posted, and withdrawn once nothing is left of it."""
+    settlement's place as far as it is that part, so that nothing is paid twice: a payment of the system before
+    (dated on or before the cut-over, else before the day the settlement was recorded), imported after its invoices,
+    first of all; one dated since, only what it brings beyond what the invoice asks. Each settlement is reduced by
+    what the payment takes of its place, its difference posted, and withdrawn once nothing is left of it."""
     entries = JournalEntry.__table__
     settlements = {
         row.id: {"amount": row.amount, "recorded_on": local_date_of(row.created_at, installation().timezone)}
@@ -330,6 +331,7 @@ def _take_the_place_of_settlements(connection, meter: allocations.MeterState, pa
     if not settlements:
         return
     paid_on = meter.payments[payment_id].on
+    took_over = connection.scalar(select(CutOver.day))
     left = meter.free(payment_id)
     for invoice_id in dict.fromkeys(invoice_ids):
         if left <= 0 or invoice_id not in meter.invoices:
@@ -341,7 +343,10 @@ def _take_the_place_of_settlements(connection, meter: allocations.MeterState, pa
         asks = meter.outstanding(invoice_id)
         brings = min(left, asks + stood_for)
         left -= brings
-        before = any(paid_on < settlements[live.payment_id]["recorded_on"] for live in settled)
+        if took_over is not None:
+            before = paid_on <= took_over
+        else:
+            before = any(paid_on < settlements[live.payment_id]["recorded_on"] for live in settled)
         replaces = min(brings, stood_for) if before else max(brings - asks, Decimal(0))
         for live in settled:
             if replaces <= 0:

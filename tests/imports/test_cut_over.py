@@ -96,3 +96,12 @@ def test_openings_then_a_history_route_book_through_the_page_and_a_real_worker_a
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterReading)) == 2
     assert balances() == {"PLG-0001": D("3700000"), "PLG-0002": D("1000000")}
     assert run(RunMode.VERIFY, checks=CHECKS).mismatched == 0
+
+
+def test_the_check_says_how_many_rows_are_history(app, runner, tmp_path):
+    customers(app)
+    assert runner.invoke(args=["cut-over", "2026-10-31"]).exit_code == 0
+    book = OCTOBER + "M-1;05/11/2026;1414;\n"
+    result = imported(runner, tmp_path, "readings", "rute.csv", book.encode(), "--dry-run")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "2 rows are dated on or before the cut-over (" in result.output and "charged nothing" in result.output

@@ -228,3 +228,16 @@ def test_the_statement_and_the_journal_say_what_was_settled_before(app, runner, 
     assert entries_words([settlement.entry_id]) == {
         settlement.entry_id: "Invoice INV/2026/00003 settled in the system before"
     }
+
+
+def test_a_payment_dated_on_or_before_the_cut_over_is_the_old_systems(app, runner, tmp_path):
+    moved_in(app)
+    assert runner.invoke(args=["cut-over", "2026-10-31"]).exit_code == 0
+    assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00002"))
+    meter = db.session.get(Meter, invoice.meter_id)
+    billing.add_payment(meter, D("500000"), date(2026, 10, 25), "TRF-OLD", invoice_ids=[invoice.id])
+    db.session.refresh(invoice)
+    assert invoice.outstanding == D("500000")  # what the old system says it still asks
+    settlement = db.session.scalar(sa.select(Payment).where(Payment.reference == "INV/2026/00002"))
+    assert settlement.amount == D("1000000") and clean()

@@ -103,6 +103,8 @@ class ImportKind:
     total, the import waits for a second admin's approval."""
     role: Role = Role.ADMIN
     """Who imports it: a clerk the kinds a clerk's forms write (readings, payments), an admin every kind."""
+    history_of: str | None = None
+    """The date a row is history by: on or before the cut-over, recorded but never charged (what its check says)."""
     lined: bool = False
     """A record may take several rows (an invoice a row per line, as Odoo and ERPNext export it): a row whose kept
     columns are all empty, below a record's, is a further line of it, not a record without a key."""

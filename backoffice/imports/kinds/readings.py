@@ -252,6 +252,7 @@ READINGS = ImportKind(
     role=Role.FINANCE,
     refers=_refer_readings,
     doubtful=_doubtful,
+    history_of="reading_date",
     customers=_readers,
     compared=("volume", "index"),
 )

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
+from backoffice.evidence import verifying
 from backoffice.models import (
     AllocationHow,
     Customer,
@@ -59,6 +60,7 @@ customers = Customer.__table__
 assignments = MeterAssignment.__table__
 invoices = Invoice.__table__
 payments = Payment.__table__
+entries = JournalEntry.__table__
 
 
 class BillingError(ValueError):
@@ -319,14 +321,16 @@ def _take_the_place_of_settlements(connection, meter: allocations.MeterState, pa
     (dated on or before the cut-over, else before the day the settlement was recorded), imported after its invoices,
     first of all; one dated since, only what it brings beyond what the invoice asks. Each settlement is reduced by
     what the payment takes of its place, its difference posted, and withdrawn once nothing is left of it."""
-    entries = JournalEntry.__table__
+    found = connection.execute(
+        select(payments.c.id, payments.c.amount, entries.c.id.label("entry_id"), entries.c.created_at)
+        .join(entries, _posted_as(Kind.SETTLEMENT))
+        .where(payments.c.meter_id == meter.id, payments.c.withdrawn_at.is_(None))
+    ).all()
+    unvouched = verifying.untrusted(connection, "journal_entries", entries.c.id.in_([row.entry_id for row in found]))
     settlements = {
         row.id: {"amount": row.amount, "recorded_on": local_date_of(row.created_at, installation().timezone)}
-        for row in connection.execute(
-            select(payments.c.id, payments.c.amount, entries.c.created_at)
-            .join(entries, entries.c.id == payments.c.entry_id)
-            .where(payments.c.meter_id == meter.id, payments.c.settled_before, payments.c.withdrawn_at.is_(None))
-        )
+        for row in found
+        if row.entry_id not in unvouched
     }
     if not settlements:
         return
@@ -440,9 +444,20 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
     return ids
 
 
-def _paid_kind(payment) -> Kind:
-    """How a payment's money moved: received, or settled in the system before."""
-    return Kind.SETTLEMENT if payment.settled_before else Kind.PAYMENT
+def _posted_as(kind: Kind):
+    """A payment's own entry, posted as ``kind``: what the payment is, as the sealed journal says it (never its
+    ``settled_before`` flag alone, which SQL could set on any row)."""
+    return (
+        (entries.c.id == payments.c.entry_id)
+        & (entries.c.source_id == payments.c.id)
+        & (entries.c.source_type == kind.value)
+    )
+
+
+def _paid_kind(connection, payment_id: int) -> Kind:
+    """How a payment's money moved, as its own posted entry says: received, or settled in the system before."""
+    settled = select(payments.c.id).join(entries, _posted_as(Kind.SETTLEMENT)).where(payments.c.id == payment_id)
+    return Kind.SETTLEMENT if connection.scalar(settled) is not None else Kind.PAYMENT
 
 
 def reallocate(
@@ -522,7 +537,7 @@ def change_payment(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_references_taken(connection, [(current.meter_id, reference)], payment_id)
-        _post_difference(connection, _paid_kind(current), current, current.paid_on, amount, user)
+        _post_difference(connection, _paid_kind(connection, payment_id), current, current.paid_on, amount, user)
         connection.execute(
             update(payments)
             .where(payments.c.id == payment_id)
@@ -546,7 +561,7 @@ def withdraw_payment(
 ) -> Payment:
     """Withdraw a payment (never deleted): it stops counting, and its reversing entry is posted on ``value_date``
     (default today; not before it was paid)."""
-    return _withdraw(Payment, _paid_kind(payment), payment.id, reason, user, value_date)
+    return _withdraw(Payment, _paid_kind(db.session.connection(), payment.id), payment.id, reason, user, value_date)
 
 
 def _withdraw(model, kind: Kind, row_id: int, reason: str, user, value_date):

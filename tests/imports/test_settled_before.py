@@ -241,3 +241,19 @@ def test_a_payment_dated_on_or_before_the_cut_over_is_the_old_systems(app, runne
     assert invoice.outstanding == D("500000")  # what the old system says it still asks
     settlement = db.session.scalar(sa.select(Payment).where(Payment.reference == "INV/2026/00002"))
     assert settlement.amount == D("1000000") and clean()
+
+
+def test_a_payment_marked_settled_before_by_sql_is_never_taken_for_a_settlement(app, runner, tmp_path):
+    moved_in(app)
+    assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00001"))
+    meter = db.session.get(Meter, invoice.meter_id)
+    cash = billing.add_payment(meter, D("1000000"), local_today(), "TRF-CASH", invoice_ids=[invoice.id])
+    db.session.execute(sa.text("UPDATE payments SET settled_before = true WHERE id = :id"), {"id": cash.id})
+    db.session.commit()
+    old = "Meter serial;Payment reference;Amount;Paid on;Invoices paid\nM-1;TRF-OLD;1000000;2026-10-20;INV/2026/00001\n"
+    assert imported(runner, tmp_path, "payments", "old.csv", old.encode()).exit_code == 0
+    db.session.refresh(cash)
+    assert (cash.amount, cash.withdrawn_at) == (D("1000000"), None)  # not a settlement: its entry says cash
+    billing.withdraw_payment(cash, "entered twice")
+    assert account(CASH) == D("1000000") and account(OPENING_EQUITY) == D("8193500")  # taken back from cash

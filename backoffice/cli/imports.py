@@ -196,8 +196,8 @@ def _say_checked(checked) -> None:
     if checked.lines:
         click.echo(
             _(
-                "%(count)s rows are further lines of the invoices above them: read with their invoice, whose amounts "
-                "its first row gives; their columns are not kept.",
+                "%(count)s rows are further lines of the invoices above them: kept as their lines, each invoice's "
+                "amounts given by its first row.",
                 count=checked.lines,
             )
         )

@@ -35,6 +35,7 @@ from backoffice.imports.files import Row as FileRow
 from backoffice.imports.files import Table, Unreadable, folded, read_table
 from backoffice.imports.kept import keep_file, kept_file_at, shown_name
 from backoffice.imports.kinds import ImportKind, Row
+from backoffice.imports.kinds.base import LINES, REFUSED_LINE
 from backoffice.imports.mapping import Mapping, remembered, used
 from backoffice.imports.said import STOPPED, kind_of
 from backoffice.imports.values import Refused
@@ -219,26 +220,52 @@ class _Batch:
 def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH) -> Iterator[_Batch]:
     batch = _Batch()
     ordinal = 0
-    after_a_record = False
+    after_a_record, last = False, None
     for row in table.rows():
         if _a_total(kind, row):
             checked.controls.append(row)
             continue
-        if kind.lined and after_a_record and not any(value not in (None, "") for value in row.values.values()):
-            checked.lines += 1  # a further line of the record above (Odoo's, ERPNext's): its columns are not kept
+        if kind.lined and after_a_record and _a_further_line(kind, row):
+            checked.lines += 1  # a further line of the record above (Odoo's, ERPNext's)
+            if last is not None:
+                _add_line(kind, last, row, checked)
             continue
-        after_a_record = True
-        checked.rows += 1
-        record = _read(kind, row, checked)
-        if record is None:
-            continue
-        batch.read.append((ordinal, row, record))
-        ordinal += 1
-        if len(batch.read) == size:
+        if len(batch.read) >= size:  # full, its records' further lines read: a record's lines stay with it
             yield _resolved(kind, batch, checked)
             batch = _Batch()
+        after_a_record = True
+        checked.rows += 1
+        last = record = _read(kind, row, checked)
+        if record is None:
+            continue
+        if kind.lined:
+            first = {name: record.pop(name) for name in kind.lined}
+            record[LINES] = [{**first, "line": row.line}] if any(v is not None for v in first.values()) else []
+        batch.read.append((ordinal, row, record))
+        ordinal += 1
     if batch.read:
         yield _resolved(kind, batch, checked)
+
+
+def _a_further_line(kind: ImportKind, row: FileRow) -> bool:
+    """Whether the row, below a record's, is a further line of it: its record's columns all empty."""
+    return not any(value not in (None, "") for name, value in row.values.items() if name not in kind.lined)
+
+
+def _add_line(kind: ImportKind, record: Row, row: FileRow, checked: Checked) -> None:
+    """The row's line, read by its columns, added to the record's lines; a cell that cannot be read refuses the
+    record, naming the row (the kind's :attr:`~ImportKind.resolve` says it)."""
+    line: Row = {"line": row.line}
+    with reading(checked.table.written):
+        for name in kind.lined:
+            raw = row.values.get(name)
+            try:
+                line[name] = None if raw in (None, "") else kind.field(name).read(raw)
+            except Refused as refusal:
+                record.setdefault(REFUSED_LINE, (name, row.line, str(refusal)))
+                line[name] = None
+    if any(line[name] is not None for name in kind.lined):
+        record[LINES].append(line)
 
 
 TOTAL_WORDS = {

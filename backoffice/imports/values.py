@@ -80,7 +80,11 @@ def number(value: object, places: int) -> Decimal:
         )
     except (MoneyError, InvalidOperation) as error:
         raise Refused(str(error)) from None
-    if not found.is_finite() or found != found.quantize(Decimal(1).scaleb(-places)):
+    try:
+        exact = found.is_finite() and found == found.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:  # more digits than a quantity holds
+        raise Refused(_("Not a number.")) from None
+    if not exact:
         raise Refused(_("Use at most %(count)s decimal places.", count=places))
     return found
 

@@ -11,6 +11,7 @@ from backoffice.models.approvals import ApprovalKind, ApprovalRequest, ApprovalS
 from backoffice.models.billing import (
     AllocationHow,
     Invoice,
+    InvoiceLine,
     InvoiceStatus,
     Meter,
     MeterAssignment,
@@ -137,6 +138,7 @@ __all__ = [
     "Discrepancy",
     "AllocationHow",
     "Invoice",
+    "InvoiceLine",
     "ListColumns",
     "SavedFilter",
     "InvoiceStatus",

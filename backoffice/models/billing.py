@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Numeric,
     String,
     UniqueConstraint,
     func,
@@ -188,6 +189,30 @@ class Invoice(Withdrawable, db.Model):
         if self.status in ASKING and self.due_on < today:
             return "overdue"
         return self.status
+
+
+class InvoiceLine(db.Model):
+    """A line of an invoice as the system before wrote it (Odoo's and ERPNext's a row per line): what it bills, how
+    many at what unit price, the tax the line names, and its amount before VAT. Written with its invoice, never
+    changed (the database refuses): the old system's own words, printed on the invoice."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "position"),
+        CheckConstraint("position > 0", name="position_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    position: Mapped[int] = mapped_column()
+    """Its place on the invoice, from 1."""
+    description: Mapped[str] = mapped_column(String(200), server_default=text("''"))
+    quantity: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    tax: Mapped[str] = mapped_column(String(60), server_default=text("''"))
+    """The tax the line names, as written ("PPN 11%", "VAT 8%")."""
+    amount: Mapped[Decimal] = mapped_column(Money)
+    """The line's amount before VAT: as the file gives it, else its quantity × unit price rounded once."""
 
 
 class Payment(Withdrawable, db.Model):

@@ -27,6 +27,7 @@ from backoffice.models import (
     Customer,
     CutOver,
     Invoice,
+    InvoiceLine,
     JournalEntry,
     Meter,
     MeterAssignment,
@@ -88,6 +89,18 @@ class Owed:
 
 
 @dataclass(frozen=True)
+class NewLine:
+    """A line of an invoice as the system before wrote it: its amount before VAT, and what, how many, at what unit
+    price and under which tax, as far as written."""
+
+    amount: Decimal
+    description: str = ""
+    quantity: Decimal | None = None
+    unit_price: Decimal | None = None
+    tax: str = ""
+
+
+@dataclass(frozen=True)
 class NewInvoice:
     """An invoice to add (:func:`add_invoices`): owed by whoever held the meter on ``issued_on`` (``customer_id``, if
     given). ``amount`` is its net, charged VAT; where ``vat_included``, its total, the VAT in it (an old system's
@@ -102,6 +115,8 @@ class NewInvoice:
     customer_id: int | None = None
     vat_included: bool = False
     net: Decimal | None = None
+    lines: Sequence[NewLine] = ()
+    """Its lines as the system before wrote them, kept and printed (never changed)."""
 
 
 @dataclass(frozen=True)
@@ -175,9 +190,25 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
             ],
         )
         ids = [entry.source_id for entry in posted]
+        if kept := [
+            {"invoice_id": invoice_id, "position": position, **_line_values(line)}
+            for invoice_id, invoice in zip(ids, new, strict=True)
+            for position, line in enumerate(invoice.lines, 1)
+        ]:
+            connection.execute(insert(InvoiceLine.__table__), kept)
         record(connection, Invoice, invoices.c.id.in_(ids), HistoryOperation.CREATE)
         recompute_billing(connection, meter_ids, set(), user=user)
     return ids
+
+
+def _line_values(line: NewLine) -> dict:
+    return {
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "tax": line.tax,
+        "amount": line.amount,
+    }
 
 
 def _rated(connection, new: list[NewInvoice], held: list[int]) -> tuple[list[NewInvoice], list[tax.Taxed]]:

@@ -21,7 +21,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from backoffice.models import Customer, DocumentKind, Invoice, MeterReading, TransactionCalculation
+from backoffice.models import Customer, DocumentKind, Invoice, InvoiceLine, MeterReading, TransactionCalculation
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -154,7 +154,8 @@ class DocumentsUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class BilledLine:
-    """A line of an invoice: a reading billed (``reading_date`` set), or what the invoice asks beyond its readings."""
+    """A line of an invoice: a reading billed (``reading_date`` set), a line the system before wrote (``kept``), or
+    what the invoice asks beyond them."""
 
     amount: Decimal
     reading_date: date | None = None
@@ -162,6 +163,7 @@ class BilledLine:
     volume_flow_meter: Decimal | None = None
     volume_sm3: Decimal | None = None
     price_per_sm3: Decimal | None = None
+    kept: InvoiceLine | None = None
 
 
 @dataclass(frozen=True)
@@ -183,14 +185,20 @@ class Billed:
         return [line for line in self.lines if line.reading_date is not None]
 
     @property
+    def kept(self) -> list[InvoiceLine]:
+        """The invoice's lines as the system before wrote them (an imported invoice's), printed in its readings'
+        place."""
+        return [line.kept for line in self.lines if line.kept is not None]
+
+    @property
     def rest(self) -> BilledLine | None:
         """The line of what the invoice asks beyond (or short of) its readings; ``None`` when they make it whole."""
-        return next((line for line in self.lines if line.reading_date is None), None)
+        return next((line for line in self.lines if line.reading_date is None and line.kept is None), None)
 
 
 def billed(invoice: Invoice, customer_id: int) -> Billed:
-    """The invoice's lines: the readings of its meter by ``customer_id`` (its holder) since the meter's previous
-    invoice, and what it asks beyond them."""
+    """The invoice's lines: those the system before wrote, where it was imported with them, else the readings of its
+    meter by ``customer_id`` (its holder) since the meter's previous invoice; and what it asks beyond them."""
     since = db.session.scalar(
         select(func.max(Invoice.issued_on)).where(
             Invoice.meter_id == invoice.meter_id,
@@ -199,6 +207,17 @@ def billed(invoice: Invoice, customer_id: int) -> Billed:
             Invoice.issued_on < invoice.issued_on,
         )
     )
+    kept = db.session.scalars(
+        select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position)
+    ).all()
+    lines = [BilledLine(line.amount, kept=line) for line in kept] or _readings_billed(invoice, customer_id, since)
+    rest = invoice.net - sum((line.amount for line in lines), Decimal(0))
+    if rest or not lines:
+        lines.append(BilledLine(amount=rest))
+    return Billed(since=since, until=invoice.issued_on, lines=lines)
+
+
+def _readings_billed(invoice: Invoice, customer_id: int, since: date | None) -> list[BilledLine]:
     billed_by = [
         MeterReading.meter_id == invoice.meter_id,
         MeterReading.customer_id == customer_id,
@@ -219,7 +238,7 @@ def billed(invoice: Invoice, customer_id: int) -> Billed:
         .where(*billed_by)
         .order_by(MeterReading.reading_date, MeterReading.id)
     ).all()
-    lines = [
+    return [
         BilledLine(
             amount=row.total_price,
             reading_date=row.reading_date,
@@ -230,10 +249,6 @@ def billed(invoice: Invoice, customer_id: int) -> Billed:
         )
         for row in found
     ]
-    rest = invoice.net - sum((line.amount for line in lines), Decimal(0))
-    if rest or not lines:
-        lines.append(BilledLine(amount=rest))
-    return Billed(since=since, until=invoice.issued_on, lines=lines)
 
 
 def drawn_pdf(drawing: Drawing, *, base_url: str) -> bytes:

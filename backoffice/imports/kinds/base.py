@@ -34,6 +34,8 @@ from backoffice.services.managers import ManagerError
 from backoffice.services.metering.values import MeteringError, checked_correction
 
 Row = dict[str, Any]
+LINES = "lines"
+REFUSED_LINE = "refused_line"
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,11 @@ class ImportKind:
     """Who imports it: a clerk the kinds a clerk's forms write (readings, payments), an admin every kind."""
     history_of: str | None = None
     """The date a row is history by: on or before the cut-over, recorded but never charged (what its check says)."""
-    lined: bool = False
-    """A record may take several rows (an invoice a row per line, as Odoo and ERPNext export it): a row whose kept
-    columns are all empty, below a record's, is a further line of it, not a record without a key."""
+    lined: tuple[str, ...] = ()
+    """The fields of a record's lines, where a record may take several rows (an invoice a row per line, as Odoo and
+    ERPNext export it): a row whose other columns are all empty, below a record's, is a further line of it, not a
+    record without a key. A record's lines are its :data:`LINES`, each its line fields' values and its file line;
+    a line whose cell cannot be read is its :data:`REFUSED_LINE` (column, file line, why)."""
     updatable: tuple[str, ...] = ()
     """The fields an import may fill or change on a record that exists, when its user chooses them (never a money
     field, never the key)."""

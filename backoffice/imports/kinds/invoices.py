@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import (
     HOLDER,
+    LINES,
     METER,
     METER_DUE,
+    REFUSED_LINE,
     Field,
     ImportKind,
     Row,
@@ -29,6 +31,7 @@ from backoffice.imports.kinds.base import (
     _meter_of_holder,
     _open_month,
     _refer_meters,
+    _signed,
     _stored,
     _text,
 )
@@ -38,7 +41,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.platform.extensions import db
-from backoffice.platform.money import shown
+from backoffice.platform.money import round_money, shown
 from backoffice.services import billing
 
 
@@ -80,6 +83,64 @@ def _given_amounts(rows: list[Row]) -> dict[int, tuple[str, str]]:
     return refused
 
 
+def _lines_read(rows: list[Row]) -> dict[int, tuple[str, str]]:
+    """Each invoice's lines as the system before wrote them, each with its amount before VAT (its quantity × unit
+    price rounded once, where the file gives no amount); where the file gives the invoice's net, its lines make it.
+    An invoice whose line cannot be read is refused, the line named."""
+    refused = {}
+    for position, row in enumerate(rows):
+        if REFUSED_LINE in row:
+            column, line, why = row[REFUSED_LINE]
+            refused[position] = (column, _("Line %(line)s of this invoice: %(why)s", line=line, why=why))
+            continue
+        lines = []
+        for line in row.get(LINES, ()):
+            amount = line.get("line_amount")
+            if amount is None and None not in (line.get("quantity"), line.get("unit_price")):
+                amount = round_money(line["quantity"] * line["unit_price"])
+            if amount is None:
+                refused[position] = (
+                    "line_amount",
+                    _(
+                        "Line %(line)s of this invoice gives no amount, nor its quantity and unit price.",
+                        line=line["line"],
+                    ),
+                )
+                break
+            lines.append(
+                billing.NewLine(
+                    amount,
+                    line.get("description") or "",
+                    line.get("quantity"),
+                    line.get("unit_price"),
+                    line.get("line_tax") or "",
+                )
+            )
+        else:
+            net = row.get("net_given", row.get("amount") if row.get("total") is None else None)
+            made = sum((line.amount for line in lines), Decimal(0))
+            if lines and net is not None and made != net:
+                refused[position] = (
+                    "line_amount",
+                    _(
+                        "Its lines make %(made)s, not its net %(net)s: a difference of %(difference)s.",
+                        made=shown(made),
+                        net=shown(net),
+                        difference=shown(made - net),
+                    ),
+                )
+            row[LINES] = lines
+    return refused
+
+
+def _quantity(value: object) -> Decimal:
+    """A line's quantity or unit price: at most six decimal places, below a trillion either way."""
+    found = read.number(value, 6)
+    if abs(found) >= 10**12:
+        raise read.Refused(_("At most %(count)s digits before the decimal mark.", count=12))
+    return found
+
+
 def _invoices_outstanding(numbers: list[str]) -> dict[str, Decimal]:
     query = select(Invoice.number, Invoice.outstanding).where(Invoice.number.in_(numbers))
     return dict(db.session.execute(query).all())
@@ -103,6 +164,7 @@ def _write_invoices(rows: list[Row], user: User | None) -> None:
                 row["due_on"],
                 vat_included=row.get("total") is not None,
                 net=row.get("net_given"),
+                lines=row.get(LINES, ()),
             )
             for row in rows
         ],
@@ -234,11 +296,99 @@ INVOICES = ImportKind(
                 "ngay den han",
             ),
         ),
+        Field(
+            "description",
+            _l("Item"),
+            _text(200),
+            aliases=(
+                "invoice lines product",
+                "invoice lines label",
+                "invoice line ids product id",
+                "invoice line ids name",
+                "item name items",
+                "item code items",
+                "description items",
+                "item name",
+                "item code",
+                "product",
+                "item",
+                "description",
+                "label",
+                "produk",
+                "nama barang",
+                "uraian",
+                "ten hang hoa dich vu",
+                "ten hang hoa",
+                "dien giai",
+            ),
+        ),
+        Field(
+            "quantity",
+            _l("Quantity"),
+            _quantity,
+            holds="number",
+            aliases=(
+                "invoice lines quantity",
+                "invoice line ids quantity",
+                "quantity items",
+                "qty items",
+                "qty",
+                "kuantitas",
+                "kuantum",
+                "so luong",
+            ),
+        ),
+        Field(
+            "unit_price",
+            _l("Unit price"),
+            _quantity,
+            holds="number",
+            aliases=(
+                "invoice lines unit price",
+                "invoice line ids price unit",
+                "rate items",
+                "price",
+                "rate",
+                "harga satuan",
+                "harga",
+                "don gia",
+            ),
+        ),
+        Field(
+            "line_tax",
+            _l("Line tax"),
+            _text(60),
+            aliases=(
+                "invoice lines taxes",
+                "invoice line ids tax ids",
+                "item tax template items",
+                "tax rate items",
+                "tax rate",
+                "vat rate",
+                "thue suat",
+            ),
+        ),
+        Field(
+            "line_amount",
+            _l("Line amount"),
+            _signed,
+            holds="number",
+            aliases=(
+                "invoice lines subtotal",
+                "invoice line ids price subtotal",
+                "amount items",
+                "net amount items",
+                "subtotal",
+                "line total",
+                "jumlah baris",
+                "thanh tien truoc thue",
+            ),
+        ),
     ),
     ("number",),
     _stored_invoices,
     _write_invoices,
-    resolve=_both(_given_amounts, _meter_of_holder("issued_on")),
+    resolve=_both(_given_amounts, _lines_read, _meter_of_holder("issued_on")),
     refers=_both(_refer_meters, _open_month("issued_on"), _held_on("issued_on")),
     stated=(
         Stated(
@@ -292,6 +442,6 @@ INVOICES = ImportKind(
         METER_DUE,
     ),
     customers=_holders,
-    lined=True,
+    lined=("description", "quantity", "unit_price", "line_tax", "line_amount"),
     compared=("meter", "amount", "total", "issued_on", "due_on"),
 )

@@ -50,6 +50,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(figure)
     app.add_template_filter(percent)
     app.add_template_filter(rate_percent)
+    app.add_template_filter(quantity)
     app.add_template_filter(seconds)
     app.add_template_filter(month_heading)
     app.add_template_filter(_page_month, "month")
@@ -116,6 +117,14 @@ def number(context: Context, value: Decimal | None, places: int = 4) -> str:
     if value is None:
         return ""
     return format_number(value, _of(context).locale, "#,##0." + "0" * places)
+
+
+@pass_context
+def quantity(context: Context, value: Decimal | None) -> str:
+    """A quantity or a unit price as written, in the page's notation, with the places it needs (``1.438,5``)."""
+    if value is None:
+        return ""
+    return format_number(value, _of(context).locale, "#,##0.######")
 
 
 @pass_context

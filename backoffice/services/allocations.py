@@ -8,7 +8,7 @@ again. Everything here runs under the meter's lock (:func:`lock`).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -61,7 +61,6 @@ class MeterState:
     payments: dict[int, Dated]
     live: list[Live]
     user_id: int | None = None
-    written: list[int] = field(default_factory=list)
 
     def applied_of_payment(self, payment_id: int) -> Decimal:
         return sum((a.amount for a in self.live if a.payment_id == payment_id), ZERO)
@@ -86,41 +85,49 @@ class MeterState:
 
 def read(connection, meter_id: int, *, user_id: int | None = None) -> MeterState:
     """The meter's invoices and payments, each with its holder on its date, and its live allocations."""
+    return read_many(connection, [meter_id], user_id=user_id)[0]
 
-    def dated(table, on, *extra):
+
+def read_many(connection, meter_ids: list[int], *, user_id: int | None = None) -> list[MeterState]:
+    """:func:`read` of each meter, in the order given, with three statements whatever their number."""
+
+    def dated(table, on, *extra) -> dict[int, dict[int, Dated]]:
         held = assignments.alias("held")
         query = (
-            select(table.c.id, table.c.amount, on, held.c.customer_id, table.c.withdrawn_at.is_not(None), *extra)
+            select(table.c.meter_id, table.c.id, table.c.amount, on, held.c.customer_id)
+            .add_columns(table.c.withdrawn_at.is_not(None), *extra)
             .outerjoin(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on))
-            .where(table.c.meter_id == meter_id)
+            .where(table.c.meter_id.in_(meter_ids))
         )
-        return {row[0]: Dated(*row) for row in connection.execute(query)}
+        found: dict[int, dict[int, Dated]] = defaultdict(dict)
+        for meter_id, *row in connection.execute(query):
+            found[meter_id][row[0]] = Dated(*row)
+        return found
 
     live = connection.execute(
         select(
+            allocations.c.meter_id,
             allocations.c.id,
             allocations.c.payment_id,
             allocations.c.invoice_id,
             allocations.c.amount,
             allocations.c.how,
         )
-        .where(allocations.c.meter_id == meter_id, _live(), counted_allocation(allocations))
+        .where(allocations.c.meter_id.in_(meter_ids), _live(), counted_allocation(allocations))
         .order_by(allocations.c.id)
     )
     meter_invoices = dated(invoices, invoices.c.issued_on, invoices.c.number)
     meter_payments = dated(payments, payments.c.paid_on)
-    return MeterState(
-        meter_id,
-        meter_invoices,
-        meter_payments,
+    states = {
+        meter_id: MeterState(meter_id, meter_invoices[meter_id], meter_payments[meter_id], [], user_id)
+        for meter_id in meter_ids
+    }
+    for row in live:
+        state = states[row.meter_id]
         # The database refuses an allocation across meters; one written past its guards is not built on.
-        [
-            Live(row.id, row.payment_id, row.invoice_id, row.amount, AllocationHow(row.how))
-            for row in live
-            if row.payment_id in meter_payments and row.invoice_id in meter_invoices
-        ],
-        user_id,
-    )
+        if row.payment_id in state.payments and row.invoice_id in state.invoices:
+            state.live.append(Live(row.id, row.payment_id, row.invoice_id, row.amount, AllocationHow(row.how)))
+    return [states[meter_id] for meter_id in meter_ids]
 
 
 def allocate(
@@ -159,11 +166,22 @@ def lock(connection, meter_ids, *, also=()) -> list[int]:
 
 
 def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
-    """:func:`settle` each of the meters (locked by the caller, see :func:`lock`)."""
+    """Bring each meter's allocations in step with its invoices and payments (the meters locked by the caller, see
+    :func:`lock`), then store what each invoice still asks and what each payment leaves: reverse what no longer
+    holds (and every allocation whose seal fails), apply every payment's free part to the oldest open invoices of
+    its holder (payments oldest first), those applications appended at once for all the meters."""
     ids = sorted(meter_ids)
     untrusted = verifying.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
-    for meter_id in billed(connection, ids):
-        settle(connection, read(connection, meter_id, user_id=user_id), untrusted=untrusted)
+    applied: list[Given] = []
+    states = read_many(connection, billed(connection, ids), user_id=user_id)
+    for meter in states:
+        for live in [live for live in meter.live if live.id in untrusted]:
+            reverse(connection, meter, live)
+        _reverse_what_no_longer_holds(connection, meter)
+        for payment in sorted(meter.payments.values(), key=lambda payment: (payment.on, payment.id)):
+            applied += _oldest_first(meter, payment.id)
+    append_many(connection, applied, AllocationHow.OLDEST, user_id)
+    store(connection, [meter.id for meter in states])
 
 
 def billed(connection, meter_ids: list[int]) -> list[int]:
@@ -178,27 +196,19 @@ def billed(connection, meter_ids: list[int]) -> list[int]:
     return list(connection.execute(select(billed.c.meter_id).order_by(billed.c.meter_id)).scalars())
 
 
-def settle(connection, meter: MeterState, *, untrusted: set[int] = frozenset()) -> None:
-    """Bring the meter's allocations in step with its invoices and payments, then store what each invoice still
-    asks and what each payment leaves: reverse what no longer holds (and every ``untrusted`` allocation), apply
-    every payment's free part to the oldest open invoices of its holder (payments oldest first)."""
-    for live in [live for live in meter.live if live.id in untrusted]:
-        reverse(connection, meter, live)
-    _reverse_what_no_longer_holds(connection, meter)
-    for payment in sorted(meter.payments.values(), key=lambda payment: (payment.on, payment.id)):
-        apply_oldest_first(connection, meter, payment.id)
-    store(connection, [meter.id])
-
-
-def apply_oldest_first(connection, meter: MeterState, payment_id: int) -> None:
-    """Apply what is free of the payment to its holder's oldest open invoices."""
-    for invoice in meter.open_invoices(meter.payments[payment_id].holder):
+def _oldest_first(meter: MeterState, payment_id: int) -> list[Given]:
+    """What is free of the payment, applied to its holder's oldest open invoices: the allocations to append (each
+    counted on the meter at once)."""
+    found = []
+    holder = meter.payments[payment_id].holder
+    for invoice in meter.open_invoices(holder):
         free = meter.free(payment_id)
         if free <= 0:
-            return
-        allocate(
-            connection, meter, payment_id, invoice.id, min(free, meter.outstanding(invoice.id)), AllocationHow.OLDEST
-        )
+            break
+        amount = min(free, meter.outstanding(invoice.id))
+        found.append(Given(meter.id, payment_id, invoice.id, amount, holder))
+        meter.live.append(Live(0, payment_id, invoice.id, amount, AllocationHow.OLDEST))
+    return found
 
 
 def store(connection, meter_ids) -> None:
@@ -248,7 +258,6 @@ def _append(connection, meter: MeterState, payment_id, invoice_id, amount, how, 
     ).scalar_one()
     record(connection, PaymentAllocation, allocations.c.id == allocation_id, HistoryOperation.CREATE)
     sealing.written(connection, "payment_allocations", [(allocation_id, 0)])
-    meter.written.append(allocation_id)
     return allocation_id
 
 

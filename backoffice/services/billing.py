@@ -690,7 +690,7 @@ def locked(session, meter_id: int, *, also=()):
 
 
 def recompute_billing(connection, meter_ids, customer_ids, *, user: User | None = None) -> None:
-    """The meters' allocations (:func:`allocations.settle`) and balances first, then the totals of every customer
+    """The meters' allocations (:func:`allocations.settle_meters`) and balances first, then the totals of every customer
     who has held them.
 
     An invoice or payment counts towards whoever held its meter on its date, and a date can

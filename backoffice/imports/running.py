@@ -51,7 +51,7 @@ from backoffice.models import (
 )
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
-from backoffice.platform.databases import advisory_key
+from backoffice.platform.databases import advisory_key, analyze_due
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date, number_locale
 from backoffice.platform.money import format_plain
@@ -545,6 +545,8 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
             try:
                 with one_unit():
                     own = _write_chunk(record, kind, checked, chunk, own, user)
+                with one_unit():
+                    analyze_due(db.session.connection())  # the next chunk, its report and its verify read it
             except IntegrityError as error:
                 refusal = already_recorded(error)
                 if refusal is None:

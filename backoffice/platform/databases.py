@@ -101,6 +101,13 @@ def without_jit(connection: Connection) -> None:
     connection.execute(text("SET LOCAL jit = off"))
 
 
+def analyze_due(connection: Connection) -> int:
+    """Refresh the planner's statistics of the tables a bulk write has changed by more than autovacuum's default
+    threshold (migration ``0094``'s ``analyze_due``, which the runtime role may run): what PostgreSQL advises after
+    loading data, before it is read back. How many tables were analysed."""
+    return connection.execute(text("SELECT analyze_due()")).scalar_one()
+
+
 def advisory_key(name: str, size: int) -> int:
     """A stable signed integer of ``size`` bytes for the name, as PostgreSQL's advisory lock keys are."""
     digest = hashlib.blake2b(f"backoffice.reconcile:{name}".encode(), digest_size=size).digest()

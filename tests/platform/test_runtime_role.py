@@ -32,6 +32,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.operations import health
+from backoffice.platform.databases import analyze_due
 from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import (
     CHANGED_AFTER_INSERT,
@@ -627,3 +628,45 @@ def test_every_route_an_admin_reaches_answers_as_the_runtime_role(app, runtime_u
                 if answer.status_code >= 500:
                     failed.append(f"{method} {address}: {answer.status_code}")
     assert not failed, failed
+
+
+def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more(app, runtime_url):
+    """After a bulk write the planner's statistics are refreshed by the owner's ``analyze_due``, which the runtime
+    role may run (an ``ANALYZE`` of its own is only the owner's); a table changed by less than autovacuum's threshold
+    is left as it is."""
+    runtime = sa.create_engine(runtime_url)
+    try:
+        with runtime.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO form_submissions (key, endpoint, sent_at) "
+                    "SELECT 'k' || n, 'loaded', now() FROM generate_series(1, 500) n"
+                )
+            )
+        with runtime.begin() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        with runtime.begin() as connection:
+            assert analyze_due(connection) >= 1
+        with runtime.begin() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        with runtime.begin() as connection:
+            analysed = connection.execute(
+                sa.text(
+                    "SELECT c.reltuples FROM pg_class c WHERE c.oid = 'form_submissions'::regclass AND c.reltuples > 0"
+                )
+            ).scalar()
+            assert analysed == 500
+        count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'form_submissions'"
+        with runtime.begin() as connection:
+            before = connection.exec_driver_sql(count).scalar()
+            analyze_due(connection)
+        with runtime.begin() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        with runtime.begin() as connection:
+            assert connection.exec_driver_sql(count).scalar() == before  # nothing changed since
+            refused = connection.execute(
+                sa.text("SELECT has_function_privilege('public', 'analyze_due()', 'EXECUTE')")
+            ).scalar()
+            assert refused is False
+    finally:
+        runtime.dispose()

@@ -286,10 +286,10 @@ TOTAL_WORDS = {
 
 
 def _a_total(kind: ImportKind, row: FileRow) -> bool:
-    """Whether the row is the file's own total: a cell saying so, and no key of its own but that cell."""
-    if not any(isinstance(cell, str) and folded(cell) in TOTAL_WORDS for cell in row.cells):
+    """Whether the row is the file's own total: no key of its own but a cell saying so, and a cell saying so."""
+    if not all(row.values.get(name) in (None, "") or folded(str(row.values[name])) in TOTAL_WORDS for name in kind.key):
         return False
-    return all(row.values.get(name) in (None, "") or folded(str(row.values[name])) in TOTAL_WORDS for name in kind.key)
+    return any(isinstance(cell, str) and folded(cell) in TOTAL_WORDS for cell in row.cells)
 
 
 def _controls(kind: ImportKind, checked: Checked, file_totals: dict) -> list[dict]:
@@ -351,8 +351,7 @@ def _values(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
 def _required(kind: ImportKind, table: Table, name: str) -> bool:
     """Whether a field's cell must be given: a required field's, but where the import updates what exists, its
     key's alone (a new record's required fields are asked for once it is known new)."""
-    spec = kind.field(name)
-    return spec.required and (not table.updates or name in kind.key)
+    return name in kind.required and (not table.updates or name in kind.key)
 
 
 def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[int, FileRow, Row]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale
 from flask import current_app
@@ -158,9 +159,13 @@ unlike its installation."""
 
 def _number_locale() -> str:
     """The locale the file's amounts are read by: the installation's, unless the file writes another decimal mark."""
-    mark = file_writes.now().decimal
-    if mark is None or Locale.parse(_locale()).number_symbols["latn"]["decimal"] == mark:
-        return _locale()
+    return _number_locale_of(_locale(), file_writes.now().decimal)
+
+
+@lru_cache(maxsize=64)
+def _number_locale_of(installation: str, mark: str | None) -> str:
+    if mark is None or Locale.parse(installation).number_symbols["latn"]["decimal"] == mark:
+        return installation
     return A_DECIMAL_POINT if mark == "." else A_DECIMAL_COMMA
 
 
@@ -174,4 +179,9 @@ def _currency() -> str:
 
 def _day_first() -> bool:
     """The installation's country writes the day before the month (its locale's short date form says so)."""
-    return Locale.parse(_locale()).date_formats["short"].pattern.lower().lstrip("'").startswith("d")
+    return _day_first_in(_locale())
+
+
+@lru_cache(maxsize=64)
+def _day_first_in(locale: str) -> bool:
+    return Locale.parse(locale).date_formats["short"].pattern.lower().lstrip("'").startswith("d")

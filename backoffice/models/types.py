@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, date, datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement, GenericFunction
+from sqlalchemy.types import TypeEngine
 
 Money = Numeric(15, 2, asdecimal=True)
 """Every stored amount: ``NUMERIC(15,2)``; Python sees ``Decimal``."""
@@ -83,6 +85,18 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
     """A string enum column stored as its values (a VARCHAR with no database enum type)."""
     return Enum(
         cls, name=name, native_enum=False, length=20, values_callable=lambda members: [m.value for m in members]
+    )
+
+
+def given_rows(name: str, rows: Sequence[tuple], **columns: TypeEngine):
+    """Rows the application gives a statement, as a table of it named ``name`` with these typed ``columns``: one
+    array a column, unnested, so that the statement is compiled once however many rows it is given (a ``VALUES``
+    list is a bind parameter a cell, its statement compiled again for each number of rows)."""
+    arrays = [literal([row[at] for row in rows], postgresql.ARRAY(kind)) for at, kind in enumerate(columns.values())]
+    return (
+        func.unnest(*arrays)
+        .table_valued(*(column(label, kind) for label, kind in columns.items()))
+        .render_derived(name)
     )
 
 

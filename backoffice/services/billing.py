@@ -438,7 +438,7 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         wanted = [invoice_id for invoice_id, _amount in settled]
         found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
         meter_ids = {row.meter_id for row in found.values()}
-        allocations.lock(connection, meter_ids)
+        holding = allocations.lock(connection, meter_ids)
         new = [(found[invoice_id], positive_amount(amount)) for invoice_id, amount in settled]
         _refuse_references_taken(connection, [(invoice.meter_id, invoice.number) for invoice, _amount in new])
         dated = [(invoice.meter_id, invoice.issued_on, None, amount) for invoice, amount in new]
@@ -471,7 +471,9 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
             AllocationHow.CHOSEN,
             user.id if user else None,
         )
-        recompute_billing(connection, meter_ids, set(), user=user)
+        # Each applied whole, nothing of it free and no invoice asked beyond: the figures alone are stored again.
+        allocations.store(connection, meter_ids)
+        _store_balances(connection, meter_ids, holding)
     return ids
 
 
@@ -700,12 +702,17 @@ def recompute_billing(connection, meter_ids, customer_ids, *, user: User | None 
     """
     recomputed = allocations.lock(connection, meter_ids, also=customer_ids)
     allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None)
+    _store_balances(connection, meter_ids, recomputed)
+
+
+def _store_balances(connection, meter_ids, customer_ids) -> None:
+    """The meters' balances, then their customers' totals (every customer who held them, locked by the caller)."""
     connection.execute(
         update(meters)
         .where(meters.c.id.in_(sorted(meter_ids)))
         .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
     )
-    connection.execute(update(customers).where(customers.c.id.in_(recomputed)).values(customer_meter_sums_sql()))
+    connection.execute(update(customers).where(customers.c.id.in_(customer_ids)).values(customer_meter_sums_sql()))
 
 
 def active_assignment(meter_id: int) -> MeterAssignment | None:

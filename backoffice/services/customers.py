@@ -373,7 +373,7 @@ def _text(value: str | None, longest: int, field: str, what: str) -> str | None:
 
 def _one_line(text: str | None, field: str, what: str) -> str | None:
     try:
-        return one_line(text, str(what)) if text else text
+        return one_line(text, what) if text else text
     except NotOneLine as refusal:
         raise CustomerError(str(refusal), field) from None
 

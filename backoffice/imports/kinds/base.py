@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, column, func, select, tuple_, values
+from sqlalchemy import Date, Integer, func, select, tuple_
 
 from backoffice.imports import values as read
 from backoffice.imports.values import Refused
@@ -24,6 +25,7 @@ from backoffice.models import (
     User,
     covers,
 )
+from backoffice.models.types import given_rows
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date
 from backoffice.platform.roles import Role
@@ -124,6 +126,11 @@ class ImportKind:
     resolve: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
     """What a row's key needs that the file may leave to be looked up (the meter of a customer who held one), filled
     in before the key is read; the position of a row that cannot be, with its column and why."""
+
+    @cached_property
+    def required(self) -> frozenset[str]:
+        """Its fields whose cell a new record must give."""
+        return frozenset(f.name for f in (*self.fields, *(s.field for s in self.stated)) if f.required)
 
     def key_of(self, row: Row) -> tuple:
         return tuple(row[name] for name in self.key)
@@ -335,9 +342,7 @@ def _held_on(name: str):
         asked = [(position, row["meter_id"], row[name]) for position, row in enumerate(rows) if row.get("meter_id")]
         if not asked:
             return {}
-        given = values(column("position", Integer), column("meter_id", Integer), column("on", Date), name="asked").data(
-            asked
-        )
+        given = given_rows("asked", asked, position=Integer, meter_id=Integer, on=Date)
         found = db.session.execute(
             select(given.c.position, MeterAssignment.customer_id, Customer.code, Customer.closed_at)
             .select_from(given)
@@ -441,9 +446,7 @@ def _meter_of_holder(name: str):
         ]
         held: dict[int, list[str]] = {}
         if asked:
-            given = values(
-                column("position", Integer), column("customer_id", Integer), column("on", Date), name="asked"
-            ).data(asked)
+            given = given_rows("asked", asked, position=Integer, customer_id=Integer, on=Date)
             for position, serial in db.session.execute(
                 select(given.c.position, Meter.serial)
                 .select_from(given)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, String, cast, column, func, insert, literal, select, true, values
+from sqlalchemy import Date, Integer, String, cast, func, insert, literal, select, true
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence.quarantine import Quarantined, customers_held
@@ -35,7 +35,7 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import ReadingOutOfRange
-from backoffice.models.types import utcnow
+from backoffice.models.types import given_rows, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import format_number, unit_places
@@ -297,9 +297,13 @@ def _facts(connection: Connection, keyed: list[tuple[int, Entry]]) -> dict[int, 
     latest reading of that date, if any; in one statement."""
     if not keyed:
         return {}
-    keys = values(
-        column("position", Integer), column("meter_id", Integer), column("reading_date", Date), name="keys"
-    ).data([(position, entry.meter_id, entry.reading_date) for position, entry in keyed])
+    keys = given_rows(
+        "keys",
+        [(position, entry.meter_id, entry.reading_date) for position, entry in keyed],
+        position=Integer,
+        meter_id=Integer,
+        reading_date=Date,
+    )
     holder = (
         select(assignments.c.customer_id)
         .where(assignments.c.meter_id == keys.c.meter_id, covers(assignments.c, keys.c.reading_date))

@@ -13,10 +13,11 @@ from decimal import Decimal
 
 from babel.numbers import format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import Date, Integer, and_, column, select, true, values
+from sqlalchemy import Date, Integer, and_, select, true
 from sqlalchemy.engine import Connection
 
 from backoffice.models.metering import MAX_VOLUME, IndexFrom, MeterReading
+from backoffice.models.types import given_rows
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.services.metering.values import MeteringError, checked_volume
 
@@ -85,7 +86,7 @@ def around(connection: Connection, asked: list[tuple[int, date]]) -> dict[tuple[
     dated after it (each a :class:`LastIndex` or ``None``), in one statement however many are asked."""
     if not asked:
         return {}
-    keys = values(column("meter_id", Integer), column("reading_date", Date), name="asked").data(sorted(set(asked)))
+    keys = given_rows("asked", sorted(set(asked)), meter_id=Integer, reading_date=Date)
     by_index = and_(readings.c.meter_id == keys.c.meter_id, readings.c.meter_index.is_not(None))
     previous = (
         select(readings.c.reading_date, readings.c.meter_index)

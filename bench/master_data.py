@@ -1,11 +1,14 @@
-"""Importing an installation's master data (customers, meters, their assignments, their prices), a kind at a time, as
-``backoffice import KIND FILE`` runs it, beside the floor of writing the same rows with one statement.
+"""Moving an installation in, a kind at a time, as ``backoffice import KIND FILE`` runs it (what the page's check and
+run jobs run), beside the floor of writing the same rows with one statement.
 
 Part of ``python -m bench imports``. In a database of its own (the name of ``BENCH_DATABASE_URL`` followed by
 ``_master``), freshly migrated: 20 account managers, then ``BENCH_IMPORT_MASTER_ROWS`` customers (default 2,000),
-as many meters, each meter assigned to a customer of its own, and each customer's price, every file in the import's
-template columns. Each import runs in a process of its own (the file read, checked, written in chunks, read back for
-its report and verified), one after the other, as an installation is brought in.
+as many meters, each meter assigned to a customer of its own, each customer's price; then each customer's opening
+balance (which sets the cut-over), last month's route book (a reading a meter, dated before the cut-over: history,
+charged nothing), the old system's invoices (one a meter, with what each still asks: half of each is settled in the
+system before) and the payments received since (one a meter). Every file is in the import's template columns. Each
+import runs in a process of its own (the file read, checked, written in chunks, read back for its report and
+verified), one after the other, as an installation is brought in; the approval limit is set above the openings.
 
 **The floor** of each kind: the rows the import wrote, inserted again with one statement (``INSERT … SELECT``) into a
 table of the same columns, defaults, constraints and indexes (``LIKE … INCLUDING ALL``), the median of three.

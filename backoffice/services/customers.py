@@ -9,14 +9,14 @@ movement, and an admin can reopen it.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import column, func, insert, literal, select, update, values
+from sqlalchemy import bindparam, column, func, insert, literal, select, update, values
 from sqlalchemy.orm import joinedload
 
 from backoffice.models import (
@@ -142,18 +142,26 @@ def update_customers(changed: list[tuple[str, dict]]) -> None:
     for _code, given in changed:
         if not set(given) <= set(UPDATED_BY_IMPORT):
             raise CustomerError(_("An import changes a customer's details alone, never its code or money."))
+    table = Customer.__table__
     with transaction() as session:
+        connection = session.connection()
         codes = [code for code, _fields in changed]
-        found = {
-            customer.code: customer for customer in session.scalars(select(Customer).where(Customer.code.in_(codes)))
-        }
-        lock_customers(session.connection(), sorted(customer.id for customer in found.values()))
+        ids = dict(connection.execute(select(table.c.code, table.c.id).where(table.c.code.in_(codes))).all())
+        lock_customers(connection, sorted(ids.values()))
+        stored = {row.code: row for row in connection.execute(select(table).where(table.c.id.in_(list(ids.values()))))}
+        by_fields: dict[tuple[str, ...], list[dict]] = defaultdict(list)
         for code, given in changed:
-            customer = found[code]
-            kept = {name: getattr(customer, name) for name in DETAILS}
+            kept = {name: getattr(stored[code], name) for name in DETAILS}
             values = checked_details(Details(**(kept | given)))
-            for name in given:
-                setattr(customer, name, values[name])
+            by_fields[tuple(sorted(given))].append({"changed_id": ids[code], **{name: values[name] for name in given}})
+        for names, rows in by_fields.items():
+            connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("changed_id"))
+                .values(version=table.c.version + 1, **{name: bindparam(name) for name in names}),
+                rows,
+            )
+        record(connection, Customer, table.c.id.in_(list(ids.values())), HistoryOperation.EDIT)
 
 
 DETAILS = tuple(field.name for field in fields(Details))

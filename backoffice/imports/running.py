@@ -539,13 +539,13 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
     db.session.execute(update(Import).where(Import.id == import_id).values(rows_unchanged=0))
     db.session.commit()
     with acting(user.id if user else None, record.actor):
-        for chunk in _chunks(kind, checked, record.valid_only):
+        for written, chunk in enumerate(_chunks(kind, checked, record.valid_only), 1):
             lines = [row.line for _ordinal, row, _record in chunk.read]
             try:
                 with one_unit():
                     own = _write_chunk(record, kind, checked, chunk, own, user)
-                with one_unit():
-                    analyze_due(db.session.connection())  # the next chunk, its report and its verify read it
+                if written & (written - 1) == 0:  # the 1st, 2nd, 4th, 8th… chunk: what it wrote has doubled
+                    _refresh_statistics()
             except IntegrityError as error:
                 refusal = already_recorded(error)
                 if refusal is None:
@@ -555,6 +555,14 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
                 raise RefusedWhenWritten(lines, refusal) from None
             if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
                 time.sleep(delay)
+    _refresh_statistics()
+
+
+def _refresh_statistics() -> None:
+    """The planner's statistics of the tables the write has filled since they were last analysed
+    (:func:`~backoffice.platform.databases.analyze_due`): the next chunks, the report and the verify read them."""
+    with one_unit():
+        analyze_due(db.session.connection())
 
 
 def _write_chunk(record: Import, kind: ImportKind, checked: Checked, chunk: _Batch, own: int, user) -> int:

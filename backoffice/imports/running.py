@@ -286,7 +286,8 @@ TOTAL_WORDS = {
 
 
 def _a_total(kind: ImportKind, row: FileRow) -> bool:
-    """Whether the row is the file's own total: no key of its own but a cell saying so, and a cell saying so."""
+    """Whether the row is the file's own total: a cell saying so, and no key of its own but such a cell (the key,
+    cheaper to read, read first)."""
     if not all(row.values.get(name) in (None, "") or folded(str(row.values[name])) in TOTAL_WORDS for name in kind.key):
         return False
     return any(isinstance(cell, str) and folded(cell) in TOTAL_WORDS for cell in row.cells)

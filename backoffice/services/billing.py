@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -155,6 +155,7 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
     for invoice in new:
         not_after_today(invoice.issued_on, _l("An invoice"))
         number, amount = _invoice_values(invoice.number, invoice.amount, invoice.issued_on, invoice.due_on)
+        refuse_lines_off(invoice.lines, invoice.net if invoice.vat_included else amount)
         checked.append(replace(invoice, number=number, amount=amount))
     new = checked
     _refuse_closed_days({invoice.issued_on for invoice in new})
@@ -191,7 +192,7 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         )
         ids = [entry.source_id for entry in posted]
         if kept := [
-            {"invoice_id": invoice_id, "position": position, **_line_values(line)}
+            {"invoice_id": invoice_id, "position": position, **asdict(line)}
             for invoice_id, invoice in zip(ids, new, strict=True)
             for position, line in enumerate(invoice.lines, 1)
         ]:
@@ -199,16 +200,6 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         record(connection, Invoice, invoices.c.id.in_(ids), HistoryOperation.CREATE)
         recompute_billing(connection, meter_ids, set(), user=user)
     return ids
-
-
-def _line_values(line: NewLine) -> dict:
-    return {
-        "description": line.description,
-        "quantity": line.quantity,
-        "unit_price": line.unit_price,
-        "tax": line.tax,
-        "amount": line.amount,
-    }
 
 
 def _rated(connection, new: list[NewInvoice], held: list[int]) -> tuple[list[NewInvoice], list[tax.Taxed]]:
@@ -439,7 +430,14 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
         meter_ids = {row.meter_id for row in found.values()}
         holding = allocations.lock(connection, meter_ids)
+        asks = dict(
+            connection.execute(select(invoices.c.id, invoices.c.outstanding).where(invoices.c.id.in_(wanted))).all()
+        )
         new = [(found[invoice_id], positive_amount(amount)) for invoice_id, amount in settled]
+        if beyond := [invoice.number for invoice, amount in new if amount > asks[invoice.id]]:
+            raise BillingError(
+                _("Invoice %(number)s asks less than what is said settled of it before.", number=beyond[0])
+            )
         _refuse_references_taken(connection, [(invoice.meter_id, invoice.number) for invoice, _amount in new])
         dated = [(invoice.meter_id, invoice.issued_on, None, amount) for invoice, amount in new]
         posted = _posted(connection, Kind.SETTLEMENT, dated, user)
@@ -460,7 +458,7 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         )
         ids = [entry.source_id for entry in posted]
         record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
-        # Each applied whole to its invoice, which asks at least as much under the meters' locks: one statement.
+        # Each applied whole to its invoice, which asks at least as much (read under the meters' locks): one statement.
         holders = _holders_on(connection, [(invoice.meter_id, invoice.issued_on, None) for invoice, _amount in new])
         allocations.append_many(
             connection,
@@ -941,6 +939,22 @@ def _total(net: Decimal, vat: Decimal) -> Decimal:
         return check_amount(net + vat)
     except MoneyError as error:
         raise BillingError(_("With its VAT of %(vat)s: %(error)s", vat=shown(vat), error=error)) from None
+
+
+def refuse_lines_off(lines: Sequence[NewLine], net: Decimal | None) -> None:
+    """Refuse an invoice's lines that do not make its net, where its net is known: the write's rule, which an
+    import's check runs too."""
+    made = sum((line.amount for line in lines), Decimal(0))
+    if lines and net is not None and made != net:
+        raise BillingError(
+            _(
+                "Its lines make %(made)s, not its net %(net)s: a difference of %(difference)s.",
+                made=shown(made),
+                net=shown(net),
+                difference=shown(made - net),
+            ),
+            "lines",
+        )
 
 
 def positive_amount(amount: Decimal) -> Decimal:

@@ -117,18 +117,12 @@ def _lines_read(rows: list[Row]) -> dict[int, tuple[str, str]]:
                 )
             )
         else:
-            net = row.get("net_given", row.get("amount") if row.get("total") is None else None)
-            made = sum((line.amount for line in lines), Decimal(0))
-            if lines and net is not None and made != net:
-                refused[position] = (
-                    "line_amount",
-                    _(
-                        "Its lines make %(made)s, not its net %(net)s: a difference of %(difference)s.",
-                        made=shown(made),
-                        net=shown(net),
-                        difference=shown(made - net),
-                    ),
+            try:
+                billing.refuse_lines_off(
+                    lines, row.get("net_given", row.get("amount") if row.get("total") is None else None)
                 )
+            except billing.BillingError as error:
+                refused[position] = ("line_amount", str(error))
             row[LINES] = lines
     return refused
 

@@ -4,18 +4,18 @@ once written, and printed on the invoice in its readings' place."""
 
 from __future__ import annotations
 
-import io
+from datetime import date
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import Import, ImportStatus, Invoice, InvoiceLine
+from backoffice.models import ImportStatus, Invoice, InvoiceLine, Meter, Payment
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from tests.imports.test_moving_in import imported
+from backoffice.services import billing
+from tests.imports.test_moving_in import imported, run_on_the_page
 from tests.imports.test_vat_included import moved_in
-from tests.workers import run_worker
 
 D = Decimal
 
@@ -119,15 +119,35 @@ def test_a_kept_line_is_never_changed_nor_deleted(app, runner, tmp_path):
 def test_lines_import_through_the_page_and_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
     moved_in(app)
     fixed = ODOO.replace("-000", "0").replace("5405.405", "5405.4054")
-    sent = client.post(
-        "/imports",
-        data={"kind": "invoices", "file": (io.BytesIO(fixed.encode()), "account.move.csv")},
-        content_type="multipart/form-data",
-    )
-    run_worker(app, redis_url)  # the check
-    assert client.post(sent.headers["Location"] + "/run").status_code == 302
-    run_worker(app, redis_url)
-    record = db.session.scalar(sa.select(Import))
-    db.session.refresh(record)
+    address, record = run_on_the_page(app, client, redis_url, "invoices", "account.move.csv", fixed.encode())
     assert record.status == ImportStatus.DONE, record.error
     assert [row[2] for row in kept()] == ["Gas alam", "Sewa meter", "Biaya koneksi", "Gas alam"]
+
+
+def test_the_write_refuses_lines_that_do_not_make_the_net_whichever_door_gives_them(app):
+    """The rule is the write's (``billing.refuse_lines_off``): the import's check runs it, and so does a write
+    given lines by any other door; nothing is written."""
+    moved_in(app)
+    meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
+    lines = [billing.NewLine(D("600.00"), "Gas"), billing.NewLine(D("300.00"), "Sewa meter")]
+    with pytest.raises(billing.BillingError, match="Its lines make"):
+        billing.add_invoices(
+            [billing.NewInvoice(meter.id, "F-1", D("1000.00"), date(2026, 10, 1), date(2026, 10, 31), lines=lines)]
+        )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+    (made,) = billing.add_invoices(
+        [billing.NewInvoice(meter.id, "F-1", D("900.00"), date(2026, 10, 1), date(2026, 10, 31), lines=lines)]
+    )
+    assert [row[-1] for row in kept()] == [D("600.00"), D("300.00")] and made
+
+
+def test_a_settlement_beyond_what_its_invoice_asks_is_refused(app):
+    moved_in(app)
+    meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
+    (invoice_id,) = billing.add_invoices(
+        [billing.NewInvoice(meter.id, "F-2", D("1000.00"), date(2026, 10, 1), date(2026, 10, 31))]
+    )
+    asks = db.session.scalar(sa.select(Invoice.outstanding).where(Invoice.id == invoice_id))
+    with pytest.raises(billing.BillingError, match="F-2 asks less"):
+        billing.settle_before([(invoice_id, asks + D("0.01"))])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0

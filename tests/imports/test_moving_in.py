@@ -37,6 +37,19 @@ def imported(runner, tmp_path, kind: str, name: str, data: bytes, *options: str)
     return runner.invoke(args=["import", kind, str(path), *options])
 
 
+def run_on_the_page(app, client, redis_url: str, kind: str, name: str, data: bytes) -> tuple[str, Import]:
+    """The file uploaded on the Imports page, checked and run by real workers: the import's address and its record."""
+    sent = client.post(
+        "/imports", data={"kind": kind, "file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
+    run_worker(app, redis_url)  # the check
+    assert client.post(sent.headers["Location"] + "/run").status_code == 302
+    run_worker(app, redis_url)
+    record = db.session.scalar(sa.select(Import))
+    db.session.refresh(record)
+    return sent.headers["Location"], record
+
+
 def test_an_erpnext_customer_export_imports_as_it_is_its_extra_columns_named(app, runner, tmp_path):
     result = imported(runner, tmp_path, "customers", "Customer.csv", ERPNEXT_CUSTOMERS.encode())
     assert result.exit_code == 0, result.output + result.stderr

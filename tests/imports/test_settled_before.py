@@ -4,7 +4,6 @@ opening balance equity, never cash), and the report leads with the old system's 
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal
 
@@ -20,9 +19,8 @@ from backoffice.services import billing
 from backoffice.services.descriptions import entries_words
 from tests.billing.test_vat import rate
 from tests.factories import metered_customer
-from tests.imports.test_moving_in import imported
+from tests.imports.test_moving_in import imported, run_on_the_page
 from tests.pages import shown
-from tests.workers import run_worker
 
 D = Decimal
 CHECKS = [
@@ -167,18 +165,9 @@ def test_paid_invoices_arrive_paid_through_the_page_and_a_real_worker_as_the_run
     app, client, admin, redis_url
 ):
     moved_in(app)
-    sent = client.post(
-        "/imports",
-        data={"kind": "invoices", "file": (io.BytesIO(ODOO.encode()), "account.move.csv")},
-        content_type="multipart/form-data",
-    )
-    run_worker(app, redis_url)  # the check
-    assert client.post(sent.headers["Location"] + "/run").status_code == 302
-    run_worker(app, redis_url)
-    record = db.session.scalar(sa.select(Import))
-    db.session.refresh(record)
+    address, record = run_on_the_page(app, client, redis_url, "invoices", "account.move.csv", ODOO.encode())
     assert record.status == ImportStatus.DONE, record.error
-    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    page = client.get(address).get_data(as_text=True)
     assert "Against the old system, Outstanding amount by Invoice number" in page and "agrees, all 3" in page
     assert db.session.scalar(sa.select(sa.func.sum(Invoice.outstanding))) == D("9285095")
 

@@ -4,7 +4,6 @@ implies is compared with the VAT derived, and the nightly's ``invoice_tax`` chec
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal
 
@@ -15,8 +14,7 @@ from backoffice.platform.extensions import db
 from backoffice.services import billing
 from tests.billing.test_vat import CHECKS, clean, rate
 from tests.factories import metered_customer
-from tests.imports.test_moving_in import imported
-from tests.workers import run_worker
+from tests.imports.test_moving_in import imported, run_on_the_page
 
 D = Decimal
 
@@ -99,16 +97,7 @@ def test_a_corrected_due_date_keeps_the_vat_in_a_total_and_a_new_net_is_charged_
 
 def test_totals_with_vat_import_through_the_page_and_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
     moved_in(app)
-    sent = client.post(
-        "/imports",
-        data={"kind": "invoices", "file": (io.BytesIO(ODOO.encode()), "account.move.csv")},
-        content_type="multipart/form-data",
-    )
-    run_worker(app, redis_url)  # the check
-    assert client.post(sent.headers["Location"] + "/run").status_code == 302
-    run_worker(app, redis_url)
-    record = db.session.scalar(sa.select(Import))
-    db.session.refresh(record)
+    address, record = run_on_the_page(app, client, redis_url, "invoices", "account.move.csv", ODOO.encode())
     assert record.status == ImportStatus.DONE, record.error
     assert db.session.scalar(sa.select(sa.func.sum(Invoice.amount))) == D("8896096.00")
 

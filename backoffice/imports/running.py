@@ -696,7 +696,7 @@ def report(record: Import, checked: Checked, user: User | None) -> dict:
             if entry[0] not in checked.refused_ordinals and entry[0] not in checked.waiting_ordinals
         ]
         records = [record for _ordinal, _row, record in entries]
-        kind.refers(records)
+        (kind.identify or kind.refers)(records)
         stored = kind.stored(records)
         present = []
         for record_ in records:

@@ -20,7 +20,7 @@ from sqlalchemy_continuum.version import VersionClassBase
 from backoffice.evidence import sealing
 from backoffice.models import ApprovalRequest, BalanceTransaction, Invoice, Payment
 from backoffice.models.history import versions_written
-from backoffice.platform import extensions, replica, switchover
+from backoffice.platform import databases, extensions, replica, switchover
 from backoffice.platform.extensions import db
 from backoffice.posting import hooks, periods
 
@@ -70,6 +70,9 @@ def bind(app: Flask) -> None:
     configure_mappers()  # SQLAlchemy-Continuum declares the history tables then
     register()
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            databases.insert_many_as_one(engine)
 
 
 def register() -> None:

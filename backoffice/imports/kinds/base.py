@@ -123,6 +123,9 @@ class ImportKind:
     """The rows to write whose reading a clerk confirms first, as on the route sheet (a rollover, a volume far from
     the usual), each with why: the import writes the others and holds these on its page until confirmed or
     corrected."""
+    identify: Callable[[list[Row]], object] | None = None
+    """What the report looks up of rows written (the ids :attr:`customers` reads, a row's holder), where
+    :attr:`refers`, which checks every rule a new row is written by, does more; else :attr:`refers`."""
     resolve: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
     """What a row's key needs that the file may leave to be looked up (the meter of a customer who held one), filled
     in before the key is read; the position of a row that cannot be, with its column and why."""

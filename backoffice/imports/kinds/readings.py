@@ -251,6 +251,7 @@ READINGS = ImportKind(
     _write_readings,
     role=Role.FINANCE,
     refers=_refer_readings,
+    identify=_refer_meters,
     doubtful=_doubtful,
     history_of="reading_date",
     customers=_readers,

@@ -118,9 +118,7 @@ def record_readings(entries: Sequence[Entry], *, user: User | None = None) -> li
         return []
     with transaction() as session:
         connection = session.connection()
-        if refused := refusals_of(first := examine(connection, entries)):
-            raise ReadingsRefused(refused)
-        holders = {found.customer_id for found in first}
+        holders = _holders(connection, entries)
         locked = lock_customers(connection, holders)
         # Under the customers' locks: what was recorded meanwhile (the same meter and date, a later index) is seen.
         examined = examine(connection, entries)
@@ -164,13 +162,32 @@ def _insert(connection: Connection, entries: list[Entry], examined: list[Examine
         }
         for entry, found in zip(entries, examined, strict=True)
     ]
-    inserted = connection.execute(
-        insert(readings).values(rows).returning(readings.c.id, readings.c.meter_id, readings.c.reading_date)
+    ids = list(
+        connection.execute(insert(readings).returning(readings.c.id, sort_by_parameter_order=True), rows).scalars()
     )
-    # A meter has one reading a date in a batch (a second is refused): the pair names the entry.
-    ids = {(meter_id, on): reading_id for reading_id, meter_id, on in inserted}
-    record(connection, MeterReading, readings.c.id.in_(ids.values()), HistoryOperation.CREATE)
-    return [ids[entry.meter_id, entry.reading_date] for entry in entries]
+    record(connection, MeterReading, readings.c.id.in_(ids), HistoryOperation.CREATE)
+    return ids
+
+
+def _holders(connection: Connection, entries: list[Entry]) -> set[int]:
+    """Who held the entries' meters on their dates, in one statement: the customers a batch locks before it is
+    examined (an entry that names no meter or date is refused by the examination)."""
+    keys = given_rows(
+        "keys",
+        [(e.meter_id, e.reading_date) for e in entries if _is_id(e.meter_id) and isinstance(e.reading_date, date)],
+        meter_id=Integer,
+        reading_date=Date,
+    )
+    return set(
+        connection.scalars(
+            select(assignments.c.customer_id)
+            .select_from(keys)
+            .join(
+                assignments,
+                (assignments.c.meter_id == keys.c.meter_id) & covers(assignments.c, keys.c.reading_date),
+            )
+        )
+    )
 
 
 def _defer(connection: Connection, reading_ids: list[int], user) -> None:

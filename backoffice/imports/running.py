@@ -1,7 +1,9 @@
 """An import checked whole, then written in chunks, then reported.
 
-Checking reads every row of the file and writes nothing. Writing writes the good rows in chunks, each its own
-transaction that also counts what it wrote, so an import stopped halfway can be run again and writes only the rest.
+Checking reads every row of the file and writes nothing. Writing checks the file again a chunk at a time, each chunk
+under the lock on the import's kind and written in the same transaction, which also counts what it wrote: what it
+writes is what it found good then, an import stopped halfway can be run again and writes only the rest, and the file
+is read once more for its report.
 """
 
 from __future__ import annotations
@@ -138,22 +140,29 @@ def check(kind: ImportKind, table: Table) -> Checked:
         with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
-        good = _classify(kind, batch, checked)
-        if rehearse and good:
-            good = _rehearsed(rehearse, good, checked)
-        if kind.doubtful and good:
-            good = _held(kind, good, checked)
-        if kind.history_of and took_over is not None:
-            checked.history += sum(1 for _ordinal, _row, record in good if record[kind.history_of] <= took_over)
-        checked.good += len(good)
-        if kind.by_hand:
-            for _ordinal, _row, record in good:
-                checked.moved += abs(record["amount"])
-                checked.largest = max(checked.largest, abs(record["amount"]))
+        _good(kind, batch, checked, rehearse, took_over)
     _refuse_repeated_keys(checked, connection)
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
     return checked
+
+
+def _good(kind: ImportKind, batch: _Batch, checked: Checked, rehearse, took_over: date | None) -> list:
+    """The batch's rows to write, as the check finds them (each other row counted unchanged, refused, or held for a
+    clerk's confirmation), and what they move by hand and record as history counted on ``checked``."""
+    good = _classify(kind, batch, checked)
+    if rehearse and good:
+        good = _rehearsed(rehearse, good, checked)
+    if kind.doubtful and good:
+        good = _held(kind, good, checked)
+    if kind.history_of and took_over is not None:
+        checked.history += sum(1 for _ordinal, _row, record in good if record[kind.history_of] <= took_over)
+    checked.good += len(good)
+    if kind.by_hand:
+        for _ordinal, _row, record in good:
+            checked.moved += abs(record["amount"])
+            checked.largest = max(checked.largest, abs(record["amount"]))
+    return good
 
 
 def _rehearsed(rehearse, good: list, checked: Checked) -> list:
@@ -531,20 +540,36 @@ def _refuse_repeated_keys(checked: Checked, connection) -> None:
 # Writing.
 
 
-def write(record: Import, checked: Checked, user: User | None) -> None:
-    """Write the checked file's good rows in chunks, each its own transaction, counting them on ``record``."""
-    kind = checked.kind
+def write(record: Import, table: Table, user: User | None, left_out: frozenset[int] = frozenset()) -> Checked:
+    """Check the file again a chunk at a time, each under the lock on the import's kind (a second import of the same
+    file waits, then finds its rows stored), and write the chunk's good rows in the same transaction, which counts
+    them on ``record``; returns what the check found, as :func:`check` finds it. A row refused now that was good when
+    the file was checked stops the import (the installation changed meanwhile), unless it writes the valid rows
+    alone; the rows ``left_out`` (by ordinal: refused when the file was checked just before) are not written."""
+    kind = kind_of(record.kind)
+    checked = Checked(kind, table)
     import_id = record.id
     # Run again after it stopped, the rows it wrote before are unchanged now: they count as written, once.
     own = record.rows_written
     db.session.execute(update(Import).where(Import.id == import_id).values(rows_unchanged=0))
     db.session.commit()
+    took_over = cut_over.day() if kind.history_of else None
+    said = 0
     with acting(user.id if user else None, record.actor):
-        for written, chunk in enumerate(_chunks(kind, checked, record.valid_only), 1):
-            lines = [row.line for _ordinal, row, _record in chunk.read]
+        for written, batch in enumerate(_batches(kind, table, checked, CHUNK), 1):
+            lines = [row.line for _ordinal, row, _record in batch.read]
             try:
                 with one_unit():
-                    own = _write_chunk(record, kind, checked, chunk, own, user)
+                    db.session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"import:{kind.name}", 8))))
+                    unchanged = checked.unchanged
+                    batch = _Batch([entry for entry in _once_a_key(kind, batch, checked) if entry[0] not in left_out])
+                    # Valid rows alone: those the write would refuse are found by rehearsing it, and left out.
+                    rehearse = kind.rehearse() if kind.rehearse and record.valid_only else None
+                    good = _good(kind, batch, checked, rehearse, took_over)
+                    if checked.rejected[said:] and not record.valid_only:
+                        raise ChangedSinceChecked(checked.rejected[said])
+                    said = len(checked.rejected)
+                    own = _write_chunk(record, kind, good, checked.unchanged - unchanged, own, user)
                 if written & (written - 1) == 0:  # the 1st, 2nd, 4th, 8th… chunk: what it wrote has doubled
                     _refresh_statistics()
             except IntegrityError as error:
@@ -556,7 +581,27 @@ def write(record: Import, checked: Checked, user: User | None) -> None:
                 raise RefusedWhenWritten(lines, refusal) from None
             if delay := current_app.config["JOB_STEP_DELAY_SECONDS"]:
                 time.sleep(delay)
+    if checked.rejected[said:] and not record.valid_only:  # the file's last rows, refused as they were read
+        raise ChangedSinceChecked(checked.rejected[said])
     _refresh_statistics()
+    checked.rejected.sort(key=lambda rejection: rejection.line)
+    _in_every_language(checked)
+    return checked
+
+
+def _once_a_key(kind: ImportKind, batch: _Batch, checked: Checked) -> list:
+    """The batch's rows, a row whose key a row above it in the batch has refused (one in an earlier chunk is found
+    stored: unchanged, or a conflict)."""
+    first: dict[tuple, int] = {}
+    kept = []
+    for ordinal, row, record in batch.read:
+        line = first.setdefault(kind.key_of(record), row.line)
+        if line == row.line:
+            kept.append((ordinal, row, record))
+        else:
+            checked.rejected.append(Rejection(row.line, None, _repeated(kind, line), row, first_line=line))
+            checked.refused_ordinals.add(ordinal)
+    return kept
 
 
 def _refresh_statistics() -> None:
@@ -566,45 +611,26 @@ def _refresh_statistics() -> None:
         analyze_due(db.session.connection())
 
 
-def _write_chunk(record: Import, kind: ImportKind, checked: Checked, chunk: _Batch, own: int, user) -> int:
-    """Write the chunk's rows not stored yet, under the lock on the import's kind (a second import of the same file
-    waits, then finds them stored); returns how many of the rows the import wrote before are still to be counted."""
-    db.session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"import:{kind.name}", 8))))
-    good = _classify(kind, chunk, written := Checked(kind, checked.table))
-    changed = [r for r in written.rejected if not record.valid_only]
-    if changed:
-        raise ChangedSinceChecked(changed[0])
+def _write_chunk(record: Import, kind: ImportKind, good: list, unchanged: int, own: int, user) -> int:
+    """Write the chunk's good rows (a record that exists: the fields it changes), counting them and the rows found
+    ``unchanged`` on the import; returns how many of the rows the import wrote before are still to be counted."""
     new = [row for _ordinal, _row, row in good if CHANGES not in row]
     if new:
         kind.write(new, user)
     if changed := [row for _ordinal, _row, row in good if CHANGES in row]:
         kind.update([(kind.key_of(row), {name: given for name, (_, given) in row[CHANGES].items()}) for row in changed])
-    written_before = min(own, written.unchanged)
+    written_before = min(own, unchanged)
     db.session.execute(
         update(Import)
         .where(Import.id == record.id)
         .values(
             rows_written=Import.rows_written + len(good),
-            rows_unchanged=Import.rows_unchanged + written.unchanged - written_before,
+            rows_unchanged=Import.rows_unchanged + unchanged - written_before,
             version=Import.version + 1,
         )
         .execution_options(synchronize_session=False)
     )
     return own - written_before
-
-
-def _chunks(kind: ImportKind, checked: Checked, valid_only: bool) -> Iterator[_Batch]:
-    """The rows to write again, read from the file, in chunks: the rows refused when checked left out. A row whose
-    key cannot be looked up now though it could when checked (a meter's holder changed since) stops the import,
-    unless it writes the valid rows alone."""
-    reading = Checked(kind, checked.table)
-    for batch in _batches(kind, checked.table, reading, CHUNK):
-        if reading.refused_ordinals - checked.refused_ordinals and not valid_only:
-            raise ChangedSinceChecked(reading.rejected[-1])
-        left_out = checked.refused_ordinals | checked.waiting_ordinals
-        kept = _Batch([entry for entry in batch.read if entry[0] not in left_out])
-        if kept.read:
-            yield kept
 
 
 def to_map(kind: ImportKind, filename: str, path: Path, missing: MissingColumns, user: User | None) -> Import:
@@ -839,21 +865,31 @@ def _verify(customer_ids: list[int], user: User | None) -> dict | None:
 
 
 def run_import(import_id: int) -> None:
-    """Check the import's file again, write its good rows, and keep its report: what a worker runs (or the command
-    in its own process). Stopped halfway, it has written whole chunks; run again, it writes the rest."""
+    """Write the import's good rows, the file checked again a chunk at a time as it is written, and keep its report:
+    what a worker runs (or the command in its own process). Stopped halfway, it has written whole chunks; run again,
+    it writes the rest."""
     record = db.session.get(Import, import_id)
     user = db.session.get(User, record.created_by_id) if record.created_by_id else None
     kind = kind_of(record.kind)
     _set(record, status=ImportStatus.RUNNING, started_at=utcnow(), error=None)
     try:
         with kept_file_at(record) as path:
-            checked = check(kind, table_of(record, kind, path))
-            if checked.rejected and not record.valid_only:
-                raise ChangedSinceChecked(checked.rejected[0])
-            if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
-                _set(db.session.get(Import, import_id), status=ImportStatus.WAITING, error=waiting, finished_at=None)
-                return
-            write(record, checked, user)
+            table = table_of(record, kind, path)
+            left_out: frozenset[int] = frozenset()
+            if (
+                kind.by_hand
+            ):  # whether it waits for a second admin is decided on the whole file, before a row is written
+                checked = check(kind, table)
+                db.session.rollback()  # the check's own table of keys
+                if checked.rejected and not record.valid_only:
+                    raise ChangedSinceChecked(checked.rejected[0])
+                if (waiting := waits_for_approval(record, kind, checked, user)) is not None:
+                    _set(
+                        db.session.get(Import, import_id), status=ImportStatus.WAITING, error=waiting, finished_at=None
+                    )
+                    return
+                left_out = frozenset(checked.refused_ordinals | checked.waiting_ordinals)
+            checked = write(record, table, user, left_out)
             db.session.refresh(record)
             kept = report(record, checked, user)
     except (

@@ -39,6 +39,15 @@ def beyond_the_limit(kind: ImportKind, checked: Checked) -> bool:
     return kind.by_hand and checked.moved > approvals.limit()
 
 
+def decided_whole(record: Import, kind: ImportKind, moved_at_most) -> bool:
+    """Whether the import's rows are checked whole before any is written, for whether it waits for a second admin:
+    its rows move money by hand, and it asked for an approval already, or what they could move at most (every amount
+    the file gives, ``moved_at_most()``) is beyond the limit; else none of its rows can wait."""
+    if not kind.by_hand:
+        return False
+    return approvals.import_request(record.id) is not None or moved_at_most() > approvals.limit()
+
+
 def waits_for_approval(record: Import, kind: ImportKind, checked: Checked, user: User | None) -> str | None:
     """Why the import waits, if it does: its rows move money by hand beyond the approval limit, one row or in
     total, and no second admin has approved it; the request asked (once), or :class:`NeedsAsker`."""

@@ -22,7 +22,14 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.imports.approval import Declined, NeedsAsker, NotAsApproved, WaitsAlready, waits_for_approval
+from backoffice.imports.approval import (
+    Declined,
+    NeedsAsker,
+    NotAsApproved,
+    WaitsAlready,
+    decided_whole,
+    waits_for_approval,
+)
 from backoffice.imports.checked import (
     BATCH,
     CHUNK,
@@ -589,6 +596,23 @@ def write(record: Import, table: Table, user: User | None, left_out: frozenset[i
     return checked
 
 
+def _moved_at_most(kind: ImportKind, table: Table) -> Decimal:
+    """What the file's rows move by hand at most: every amount it gives, whether or not its row is good (a total row
+    aside), read from that column alone."""
+    amount = kind.field("amount")
+    most = Decimal(0)
+    with reading(table.written):
+        for row in table.rows():
+            cell = row.values.get("amount")
+            if cell in (None, "") or _a_total(kind, row):
+                continue
+            try:
+                most += abs(amount.read(cell))
+            except Refused:
+                continue
+    return most
+
+
 def _once_a_key(kind: ImportKind, batch: _Batch, checked: Checked) -> list:
     """The batch's rows, a row whose key a row above it in the batch has refused (one in an earlier chunk is found
     stored: unchanged, or a conflict)."""
@@ -876,9 +900,8 @@ def run_import(import_id: int) -> None:
         with kept_file_at(record) as path:
             table = table_of(record, kind, path)
             left_out: frozenset[int] = frozenset()
-            if (
-                kind.by_hand
-            ):  # whether it waits for a second admin is decided on the whole file, before a row is written
+            # Whether it waits for a second admin is decided on the whole file, before a row is written.
+            if decided_whole(record, kind, lambda: _moved_at_most(kind, table)):
                 checked = check(kind, table)
                 db.session.rollback()  # the check's own table of keys
                 if checked.rejected and not record.valid_only:

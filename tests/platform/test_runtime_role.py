@@ -670,3 +670,43 @@ def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more
             assert refused is False
     finally:
         runtime.dispose()
+
+
+def test_a_table_analysed_by_its_own_settings_as_autovacuum_would(app, runtime_url):
+    """``analyze_due`` honours a table's own ``autovacuum_analyze_threshold`` and scale factor, as autovacuum does:
+    ``seals``, where a kind of evidence new to the statistics would be read a row at a time, is analysed once a
+    hundredth of it changed."""
+    options = "SELECT reloptions FROM pg_class WHERE oid = 'seals'::regclass"
+    assert "autovacuum_analyze_scale_factor=0.01" in db.session.execute(sa.text(options)).scalar()
+    db.session.execute(
+        sa.text(
+            "ALTER TABLE form_submissions SET (autovacuum_analyze_threshold = 5, autovacuum_analyze_scale_factor = 0)"
+        )
+    )
+    db.session.commit()
+    runtime = sa.create_engine(runtime_url)
+    count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'form_submissions'"
+    try:
+        with runtime.begin() as connection:
+            analyze_due(connection)
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        with runtime.begin() as connection:
+            before = connection.exec_driver_sql(count).scalar()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO form_submissions (key, endpoint, sent_at) "
+                    "SELECT 'own' || n, 'loaded', now() FROM generate_series(1, 10) n"
+                )
+            )
+        with runtime.begin() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        with runtime.begin() as connection:
+            assert analyze_due(connection) >= 1
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        with runtime.begin() as connection:
+            assert connection.exec_driver_sql(count).scalar() == before + 1
+    finally:
+        runtime.dispose()
+        db.session.execute(sa.text("ALTER TABLE form_submissions RESET (autovacuum_analyze_threshold)"))
+        db.session.execute(sa.text("ALTER TABLE form_submissions RESET (autovacuum_analyze_scale_factor)"))
+        db.session.commit()

@@ -428,6 +428,27 @@ def test_an_interrupted_import_resumes_where_it_stopped(app, runner, tmp_path, m
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 7
 
 
+def test_a_row_refused_when_its_chunk_is_checked_again_stops_the_import_at_that_chunk(app, tmp_path, monkeypatch):
+    """The run checks each chunk again as it writes it: a row good when the file was checked, refused now (another
+    customer took its code meanwhile), stops the import at its chunk, saying why; the chunks before it stay written,
+    as a stopped import's do, and the rest is not."""
+    monkeypatch.setattr(running, "CHUNK", 3)
+    path = tmp_path / "customers.csv"
+    path.write_text("Customer code;Name\n" + "".join(f"C{n};Customer {n}\n" for n in range(1, 8)))
+    kind = KINDS["customers"]
+    checked = running.check(kind, running.open_table(kind, path, path.name))
+    assert checked.clean
+    record = running.started(kind, path.name, path, checked, None, valid_only=False)
+    CustomerFactory(code="C5", name="Someone else")
+    db.session.commit()
+    running.run_import(record.id)
+    db.session.refresh(record)
+    assert record.status == ImportStatus.FAILED and record.rows_written == 3
+    assert record.error.startswith("Line 6: C5 exists with other values") and "check it again" in record.error
+    codes = db.session.scalars(sa.select(Customer.code).where(Customer.code.like("C_")).order_by(Customer.code))
+    assert list(codes) == ["C1", "C2", "C3", "C5"]
+
+
 def test_the_template_names_each_column_in_the_readers_language(app, runner, client, admin):
     result = runner.invoke(args=["import", "customers", "--template"])
     assert result.exit_code == 0

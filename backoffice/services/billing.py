@@ -45,6 +45,7 @@ from backoffice.platform.money import MoneyError, check_amount, round_money, sho
 from backoffice.posting.formulas import (
     customer_meter_sums_sql,
     due_sql,
+    invoice_outstanding_sql,
     meter_balance_sql,
     meter_customer_net_sql,
     meter_overpayment_sql,
@@ -430,8 +431,9 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
         meter_ids = {row.meter_id for row in found.values()}
         holding = allocations.lock(connection, meter_ids)
+        # What each asks, from its amount and its allocations (never its stored figure, which SQL could have raised).
         asks = dict(
-            connection.execute(select(invoices.c.id, invoices.c.outstanding).where(invoices.c.id.in_(wanted))).all()
+            connection.execute(select(invoices.c.id, invoice_outstanding_sql()).where(invoices.c.id.in_(wanted))).all()
         )
         new = [(found[invoice_id], positive_amount(amount)) for invoice_id, amount in settled]
         if beyond := [invoice.number for invoice, amount in new if amount > asks[invoice.id]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.imports import running, said
@@ -246,3 +247,22 @@ def test_a_payment_marked_settled_before_by_sql_is_never_taken_for_a_settlement(
     assert (cash.amount, cash.withdrawn_at) == (D("1000000"), None)  # not a settlement: its entry says cash
     billing.withdraw_payment(cash, "entered twice")
     assert account(CASH) == D("1000000") and account(OPENING_EQUITY) == D("8193500")  # taken back from cash
+
+
+def test_what_is_said_settled_never_goes_beyond_what_the_invoice_asks_whatever_sql_stored(app):
+    """What an invoice asks is read from its amount and its allocations under the meter's lock, not from its stored
+    figure: raised by SQL, that figure lets no settlement beyond the invoice through, and nothing is written."""
+    moved_in(app)
+    meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
+    invoice = billing.add_invoice(meter, "OLD-1", D("100000"), date(2026, 10, 2), date(2026, 11, 1))
+    invoice_id, total = invoice.id, invoice.amount
+    db.session.execute(sa.text("UPDATE invoices SET outstanding = 99999999 WHERE id = :id"), {"id": invoice_id})
+    db.session.commit()
+    for beyond in (total + D("0.01"), D("5000000")):
+        with pytest.raises(
+            billing.BillingError, match="Invoice OLD-1 asks less than what is said settled of it before"
+        ):
+            billing.settle_before([(invoice_id, beyond)])
+    assert db.session.scalar(sa.select(sa.func.count(Payment.id))) == 0
+    (settled,) = billing.settle_before([(invoice_id, total)])
+    assert db.session.get(Payment, settled).amount == total

@@ -428,25 +428,29 @@ def test_an_interrupted_import_resumes_where_it_stopped(app, runner, tmp_path, m
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 7
 
 
-def test_a_row_refused_when_its_chunk_is_checked_again_stops_the_import_at_that_chunk(app, tmp_path, monkeypatch):
-    """The run checks each chunk again as it writes it: a row good when the file was checked, refused now (another
-    customer took its code meanwhile), stops the import at its chunk, saying why; the chunks before it stay written,
-    as a stopped import's do, and the rest is not."""
-    monkeypatch.setattr(running, "CHUNK", 3)
-    path = tmp_path / "customers.csv"
-    path.write_text("Customer code;Name\n" + "".join(f"C{n};Customer {n}\n" for n in range(1, 8)))
-    kind = KINDS["customers"]
-    checked = running.check(kind, running.open_table(kind, path, path.name))
-    assert checked.clean
-    record = running.started(kind, path.name, path, checked, None, valid_only=False)
-    CustomerFactory(code="C5", name="Someone else")
-    db.session.commit()
-    running.run_import(record.id)
+def test_a_row_refused_when_its_chunk_is_checked_again_stops_the_import_at_that_chunk(app, client, admin, redis_url):
+    """The run checks each chunk again as it writes it (a real worker, as the runtime role): a row good when the file
+    was checked, refused now (another customer took its code meanwhile), stops the import at its chunk, saying why;
+    the chunks before it stay written, as a stopped import's do, and the rest is not."""
+    rows = "".join(f"C{n};Customer {n}\n" for n in range(1, running.CHUNK + 101))
+    sent = client.post(
+        "/imports",
+        data={"kind": "customers", "file": (io.BytesIO(f"Customer code;Name\n{rows}".encode()), "customers.csv")},
+        content_type="multipart/form-data",
+    )
+    run_worker(app, redis_url)  # the check
+    record = db.session.scalar(sa.select(Import))
+    assert (record.status, record.rows_rejected) == (ImportStatus.CHECKED, 0)
+    taken = running.CHUNK + 50
+    CustomerFactory(code=f"C{taken}", name="Someone else")
+    assert client.post(sent.headers["Location"] + "/run").status_code == 302
+    run_worker(app, redis_url)
     db.session.refresh(record)
-    assert record.status == ImportStatus.FAILED and record.rows_written == 3
-    assert record.error.startswith("Line 6: C5 exists with other values") and "check it again" in record.error
-    codes = db.session.scalars(sa.select(Customer.code).where(Customer.code.like("C_")).order_by(Customer.code))
-    assert list(codes) == ["C1", "C2", "C3", "C5"]
+    assert record.status == ImportStatus.FAILED and record.rows_written == running.CHUNK
+    assert record.error.startswith(f"Line {taken + 1}: C{taken} exists with other values"), record.error
+    assert "check it again" in record.error
+    written = sa.select(sa.func.count(Customer.id)).where(Customer.code.like("C%"), Customer.name.like("Customer %"))
+    assert db.session.scalar(written) == running.CHUNK
 
 
 def test_the_template_names_each_column_in_the_readers_language(app, runner, client, admin):

@@ -636,19 +636,10 @@ def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more
     is left as it is."""
     runtime = sa.create_engine(runtime_url)
     try:
-        with runtime.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO form_submissions (key, endpoint, sent_at) "
-                    "SELECT 'k' || n, 'loaded', now() FROM generate_series(1, 500) n"
-                )
-            )
-        with runtime.begin() as connection:
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        _submissions_loaded(runtime, "k", 500)
         with runtime.begin() as connection:
             assert analyze_due(connection) >= 1
-        with runtime.begin() as connection:
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        _statistics_flushed(runtime)
         with runtime.begin() as connection:
             analysed = connection.execute(
                 sa.text(
@@ -660,8 +651,7 @@ def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more
         with runtime.begin() as connection:
             before = connection.exec_driver_sql(count).scalar()
             analyze_due(connection)
-        with runtime.begin() as connection:
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        _statistics_flushed(runtime)
         with runtime.begin() as connection:
             assert connection.exec_driver_sql(count).scalar() == before  # nothing changed since
             refused = connection.execute(
@@ -689,20 +679,13 @@ def test_a_table_analysed_by_its_own_settings_as_autovacuum_would(app, runtime_u
     try:
         with runtime.begin() as connection:
             analyze_due(connection)
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        _statistics_flushed(runtime)
         with runtime.begin() as connection:
             before = connection.exec_driver_sql(count).scalar()
-            connection.execute(
-                sa.text(
-                    "INSERT INTO form_submissions (key, endpoint, sent_at) "
-                    "SELECT 'own' || n, 'loaded', now() FROM generate_series(1, 10) n"
-                )
-            )
-        with runtime.begin() as connection:
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        _submissions_loaded(runtime, "own", 10)
         with runtime.begin() as connection:
             assert analyze_due(connection) >= 1
-            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        _statistics_flushed(runtime)
         with runtime.begin() as connection:
             assert connection.exec_driver_sql(count).scalar() == before + 1
     finally:
@@ -710,3 +693,21 @@ def test_a_table_analysed_by_its_own_settings_as_autovacuum_would(app, runtime_u
         db.session.execute(sa.text("ALTER TABLE form_submissions RESET (autovacuum_analyze_threshold)"))
         db.session.execute(sa.text("ALTER TABLE form_submissions RESET (autovacuum_analyze_scale_factor)"))
         db.session.commit()
+
+
+def _submissions_loaded(runtime, prefix: str, rows: int) -> None:
+    """``rows`` form submissions inserted by the runtime role, the statistics they move flushed for ``analyze_due``."""
+    with runtime.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO form_submissions (key, endpoint, sent_at) "
+                "SELECT :prefix || n, 'loaded', now() FROM generate_series(1, :rows) n"
+            ),
+            {"prefix": prefix, "rows": rows},
+        )
+    _statistics_flushed(runtime)
+
+
+def _statistics_flushed(runtime) -> None:
+    with runtime.begin() as connection:
+        connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +30,6 @@ from backoffice.imports.approval import (
     waits_for_approval,
 )
 from backoffice.imports.checked import (
-    BATCH,
     CHUNK,
     SHOWN_REJECTIONS,
     ChangedSinceChecked,
@@ -41,32 +39,38 @@ from backoffice.imports.checked import (
     Waiting,
 )
 from backoffice.imports.files import Row as FileRow
-from backoffice.imports.files import Table, Unreadable, folded, read_table
+from backoffice.imports.files import Table, Unreadable, read_table
 from backoffice.imports.kept import keep_file, kept_file_at, shown_name
 from backoffice.imports.kinds import ImportKind, Row
-from backoffice.imports.kinds.base import LINES, REFUSED_LINE
 from backoffice.imports.mapping import Mapping, remembered, used
+from backoffice.imports.reported import columns_of, preview, report
+from backoffice.imports.rows import (
+    CHANGES,
+    Batch,
+    a_total,
+    batches,
+    different,
+    read_row,
+    reject,
+    required,
+    resolved,
+    shown_value,
+)
 from backoffice.imports.said import STOPPED, kind_of
 from backoffice.imports.values import Refused
 from backoffice.imports.written import AS_THE_INSTALLATION, Written, found_in, reading
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import (
-    CheckResult,
     Import,
     ImportStatus,
-    RunMode,
-    RunTrigger,
     User,
 )
 from backoffice.models.history import acting
 from backoffice.models.types import utcnow
 from backoffice.platform.databases import advisory_key, analyze_due
 from backoffice.platform.extensions import db
-from backoffice.platform.i18n import LANGUAGES, named_date, number_locale
-from backoffice.platform.money import format_plain
+from backoffice.platform.i18n import LANGUAGES
 from backoffice.posting.refusals import already_recorded
-from backoffice.reconcile import Scope, engine
-from backoffice.reconcile.locks import RunRefused
 from backoffice.services import cut_over, one_unit
 
 
@@ -91,7 +95,7 @@ def open_table(
         numbers, dates = kind.holding("number"), kind.holding("date")
         written = written.over(found_in((row.values for row in table.rows()), numbers, dates))
     table = replace(table, written=written, updates=tuple(updates))
-    missing = [f for f in kind.fields if _required(kind, table, f.name) and f.name not in table.columns]
+    missing = [f for f in kind.fields if required(kind, table, f.name) and f.name not in table.columns]
     if missing:
         raise MissingColumns(
             table,
@@ -131,7 +135,7 @@ def unread(missing: MissingColumns) -> dict:
         "rows_in_file": 0,
         "rows_good": 0,
         "rows_rejected": 0,
-        "report": {"preview": {**_columns(missing.table), "missing": missing.missing}},
+        "report": {"preview": {**columns_of(missing.table), "missing": missing.missing}},
     }
 
 
@@ -143,7 +147,7 @@ def check(kind: ImportKind, table: Table) -> Checked:
     copying = connection.connection.driver_connection.cursor()
     rehearse = kind.rehearse() if kind.rehearse else None
     took_over = cut_over.day() if kind.history_of else None
-    for batch in _batches(kind, table, checked):
+    for batch in batches(kind, table, checked):
         with copying.copy("COPY import_keys (hash, ordinal, line) FROM STDIN") as copy:
             for ordinal, row, record in batch.read:
                 copy.write_row((_hash(kind.key_of(record)), ordinal, row.line))
@@ -154,7 +158,7 @@ def check(kind: ImportKind, table: Table) -> Checked:
     return checked
 
 
-def _good(kind: ImportKind, batch: _Batch, checked: Checked, rehearse, took_over: date | None) -> list:
+def _good(kind: ImportKind, batch: Batch, checked: Checked, rehearse, took_over: date | None) -> list:
     """The batch's rows to write, as the check finds them (each other row counted unchanged, refused, or held for a
     clerk's confirmation), and what they move by hand and record as history counted on ``checked``."""
     good = _classify(kind, batch, checked)
@@ -183,7 +187,7 @@ def _rehearsed(rehearse, good: list, checked: Checked) -> list:
             if refusal is None:
                 taken.append((ordinal, row, record))
             else:
-                _reject(checked, row, None, str(refusal), ordinal)
+                reject(checked, row, None, str(refusal), ordinal)
     return taken
 
 
@@ -213,12 +217,15 @@ def _in_every_language(checked: Checked) -> None:
     for spoken in LANGUAGES:
         with force_locale(spoken):
             again = Checked(checked.kind, checked.table)
-            batch = _Batch()
+            batch = Batch()
             for ordinal, rejection in enumerate(shown):
-                if rejection.first_line is None and (record := _read(checked.kind, rejection.row, again)) is not None:
+                if (
+                    rejection.first_line is None
+                    and (record := read_row(checked.kind, rejection.row, again)) is not None
+                ):
                     batch.read.append((ordinal, rejection.row, record))
             if batch.read:
-                _classify(checked.kind, _resolved(checked.kind, batch, again), again)
+                _classify(checked.kind, resolved(checked.kind, batch, again), again)
             found = {rejection.line: rejection.message for rejection in again.rejected}
             for rejection in shown:
                 if rejection.first_line is not None:
@@ -227,151 +234,7 @@ def _in_every_language(checked: Checked) -> None:
                     rejection.said[spoken] = found.get(rejection.line, rejection.message)
 
 
-@dataclass
-class _Batch:
-    read: list[tuple[int, FileRow, Row]] = field(default_factory=list)
-    """Each row read: its ordinal among the rows read, the file's row, and its values."""
-
-
-def _batches(kind: ImportKind, table: Table, checked: Checked, size: int = BATCH) -> Iterator[_Batch]:
-    batch = _Batch()
-    ordinal = 0
-    after_a_record, last = False, None
-    for row in table.rows():
-        if _a_total(kind, row):
-            checked.controls.append(row)
-            continue
-        if kind.lined and after_a_record and _a_further_line(kind, row):
-            checked.lines += 1  # a further line of the record above (Odoo's, ERPNext's)
-            if last is not None:
-                _add_line(kind, last, row, checked)
-            continue
-        if len(batch.read) >= size:  # full, its records' further lines read: a record's lines stay with it
-            yield _resolved(kind, batch, checked)
-            batch = _Batch()
-        after_a_record = True
-        checked.rows += 1
-        last = record = _read(kind, row, checked)
-        if record is None:
-            continue
-        if kind.lined:
-            first = {name: record.pop(name) for name in kind.lined}
-            record[LINES] = [{**first, "line": row.line}] if any(v is not None for v in first.values()) else []
-        batch.read.append((ordinal, row, record))
-        ordinal += 1
-    if batch.read:
-        yield _resolved(kind, batch, checked)
-
-
-def _a_further_line(kind: ImportKind, row: FileRow) -> bool:
-    """Whether the row, below a record's, is a further line of it: its record's columns all empty."""
-    return not any(value not in (None, "") for name, value in row.values.items() if name not in kind.lined)
-
-
-def _add_line(kind: ImportKind, record: Row, row: FileRow, checked: Checked) -> None:
-    """The row's line, read by its columns, added to the record's lines; a cell that cannot be read refuses the
-    record, naming the row (the kind's :attr:`~ImportKind.resolve` says it)."""
-    line: Row = {"line": row.line}
-    with reading(checked.table.written):
-        for name in kind.lined:
-            raw = row.values.get(name)
-            try:
-                line[name] = None if raw in (None, "") else kind.field(name).read(raw)
-            except Refused as refusal:
-                record.setdefault(REFUSED_LINE, (name, row.line, str(refusal)))
-                line[name] = None
-    if any(line[name] is not None for name in kind.lined):
-        record[LINES].append(line)
-
-
-TOTAL_WORDS = {
-    "total",
-    "totals",
-    "grand total",
-    "sum",
-    "jumlah",
-    "total keseluruhan",
-    "jumlah total",
-    "grand jumlah",
-    "tong",
-    "tong cong",
-    "tong so",
-    "cong",
-}
-"""What a file's own total row says where its key would be (folded: "TOTAL", "Jumlah", "Tổng cộng")."""
-
-
-def _a_total(kind: ImportKind, row: FileRow) -> bool:
-    """Whether the row is the file's own total: a cell saying so, and no key of its own but such a cell (the key,
-    cheaper to read, read first)."""
-    if not all(row.values.get(name) in (None, "") or folded(str(row.values[name])) in TOTAL_WORDS for name in kind.key):
-        return False
-    return any(isinstance(cell, str) and folded(cell) in TOTAL_WORDS for cell in row.cells)
-
-
-def _controls(kind: ImportKind, checked: Checked, file_totals: dict) -> list[dict]:
-    """Each total row of the file against the sum of the rows it totals, column by column (the control totals'
-    columns it fills in)."""
-    found = []
-    for row in checked.controls:
-        with reading(checked.table.written):
-            for spec in kind.fields:
-                cell = row.values.get(spec.name)
-                if not spec.total or cell in (None, ""):
-                    continue
-                try:
-                    stated = spec.read(cell)
-                except Refused as refusal:
-                    found.append({"line": row.line, "column": spec.name, "unread": str(refusal)})
-                    continue
-                summed = file_totals.get(spec.name, Decimal(0))
-                found.append({"line": row.line, "column": spec.name, "file": str(stated), "rows": str(summed)})
-    return found
-
-
-def _resolved(kind: ImportKind, batch: _Batch, checked: Checked) -> _Batch:
-    """The batch with what its rows' keys need looked up (:attr:`ImportKind.resolve`); the rows that cannot be,
-    refused."""
-    refused = kind.resolve([record for _ordinal, _row, record in batch.read])
-    for position, (column, message) in refused.items():
-        ordinal, row, _record = batch.read[position]
-        _reject(checked, row, column, message, ordinal)
-    return _Batch([entry for position, entry in enumerate(batch.read) if position not in refused]) if refused else batch
-
-
-def _read(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
-    """The row's values, each read by its column as the file writes it; ``None`` and the row refused when a cell
-    cannot be read."""
-    with reading(checked.table.written):
-        return _values(kind, row, checked)
-
-
-def _values(kind: ImportKind, row: FileRow, checked: Checked) -> Row | None:
-    record: Row = {}
-    for spec in (*kind.fields, *(stated.field for stated in kind.stated)):
-        raw = row.values.get(spec.name)
-        if raw is None or raw == "":
-            if _required(kind, checked.table, spec.name):
-                _reject(checked, row, spec.name, _("%(column)s is required.", column=spec.label))
-                return None
-            # Where the import updates what exists, an empty cell states nothing, not its default.
-            record[spec.name] = None if checked.table.updates else spec.default
-            continue
-        try:
-            record[spec.name] = spec.read(raw)
-        except Refused as refusal:
-            _reject(checked, row, spec.name, str(refusal))
-            return None
-    return record
-
-
-def _required(kind: ImportKind, table: Table, name: str) -> bool:
-    """Whether a field's cell must be given: a required field's, but where the import updates what exists, its
-    key's alone (a new record's required fields are asked for once it is known new)."""
-    return name in kind.required and (not table.updates or name in kind.key)
-
-
-def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[int, FileRow, Row]]:
+def _classify(kind: ImportKind, batch: Batch, checked: Checked) -> list[tuple[int, FileRow, Row]]:
     """The rows of the batch to write (a record that exists, to fill or change the fields the import updates: its
     ``CHANGES``); the others counted unchanged, or refused."""
     records = [record for _ordinal, _row, record in batch.read]
@@ -388,28 +251,28 @@ def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[i
     for position, (ordinal, row, record) in enumerate(batch.read):
         if position in refused:
             column, message = refused[position]
-            _reject(checked, row, column, message, ordinal)
+            reject(checked, row, column, message, ordinal)
             continue
         found = stored.get(kind.key_of(record))
         if found is None:
             good.append((ordinal, row, record))
             continue
-        different = _different(kind, record, found)
-        if different and set(different) <= set(updates):
-            record[CHANGES] = {name: (found.get(name), record[name]) for name in different}
+        differing = different(kind, record, found)
+        if differing and set(differing) <= set(updates):
+            record[CHANGES] = {name: (found.get(name), record[name]) for name in differing}
             checked.changes += [
                 (row.line, kind.key_of(record), name, *change) for name, change in record[CHANGES].items()
             ]
             good.append((ordinal, row, record))
             continue
-        if not different:
+        if not differing:
             checked.unchanged += 1
             flags = checked.unchanged_ordinals
             flags.extend(bytes(max(0, ordinal + 1 - len(flags))))
             flags[ordinal] = 1
             continue
-        name = different[0]
-        _reject(
+        name = differing[0]
+        reject(
             checked,
             row,
             name,
@@ -417,34 +280,12 @@ def _classify(kind: ImportKind, batch: _Batch, checked: Checked) -> list[tuple[i
                 "%(key)s exists with other values: %(column)s is %(stored)s, the file says %(given)s.",
                 key=" ".join(str(part) for part in kind.key_of(record)),
                 column=kind.field(name).label,
-                stored=_shown(found.get(name)),
-                given=_shown(record.get(name)),
+                stored=shown_value(found.get(name)),
+                given=shown_value(record.get(name)),
             ),
             ordinal,
         )
     return good
-
-
-CHANGES = "changes"
-"""What a row that updates a record changes of it: each field, as stored and as the file gives it."""
-
-
-def _changes(checked: Checked) -> list[dict]:
-    """What the import changes of the records that exist, as its report and preview keep it."""
-    return [
-        {
-            "line": line,
-            "key": " ".join(str(part) for part in key),
-            "field": name,
-            "stored": _kept(old),
-            "given": _kept(new),
-        }
-        for line, key, name, old, new in checked.changes
-    ]
-
-
-def _kept(value) -> str | None:
-    return None if value in (None, "") else str(value)
 
 
 def _new_without(kind: ImportKind, records: list[Row], fresh: list[int]) -> dict:
@@ -470,34 +311,6 @@ def _updated(kind: ImportKind, records: list[Row], stored: dict, updates: tuple[
         changed.append((position, found | given))
     found_refused = kind.refers([merged for _position, merged in changed]) if changed else {}
     return {changed[at][0]: why for at, why in found_refused.items()}
-
-
-def _different(kind: ImportKind, record: Row, found: Row) -> list[str]:
-    """The columns the file states (an empty cell states nothing) whose values differ from the stored record's."""
-    return [name for name in kind.compared if record.get(name) is not None and _differs(record[name], found.get(name))]
-
-
-def _differs(given, stored) -> bool:
-    if isinstance(given, Decimal) and isinstance(stored, Decimal):
-        return given != stored
-    return (given if given not in ("", None) else None) != (stored if stored not in ("", None) else None)
-
-
-def _shown(value) -> str:
-    """A stored or given value as a conflict says it: an amount and a date as the reader writes them."""
-    if value in (None, ""):
-        return repr("")
-    if isinstance(value, Decimal):
-        return format_plain(value, number_locale())
-    if isinstance(value, date):
-        return named_date(value)
-    return str(value)
-
-
-def _reject(checked: Checked, row: FileRow, column: str | None, message: str, ordinal: int | None = None) -> None:
-    checked.rejected.append(Rejection(row.line, column, message, row))
-    if ordinal is not None:
-        checked.refused_ordinals.add(ordinal)
 
 
 def _hash(key: tuple) -> int:
@@ -563,13 +376,13 @@ def write(record: Import, table: Table, user: User | None, left_out: frozenset[i
     took_over = cut_over.day() if kind.history_of else None
     said = 0
     with acting(user.id if user else None, record.actor):
-        for written, batch in enumerate(_batches(kind, table, checked, CHUNK), 1):
+        for written, batch in enumerate(batches(kind, table, checked, CHUNK), 1):
             lines = [row.line for _ordinal, row, _record in batch.read]
             try:
                 with one_unit():
                     db.session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"import:{kind.name}", 8))))
                     unchanged = checked.unchanged
-                    batch = _Batch([entry for entry in _once_a_key(kind, batch, checked) if entry[0] not in left_out])
+                    batch = Batch([entry for entry in _once_a_key(kind, batch, checked) if entry[0] not in left_out])
                     # Valid rows alone: those the write would refuse are found by rehearsing it, and left out.
                     rehearse = kind.rehearse() if kind.rehearse and record.valid_only else None
                     good = _good(kind, batch, checked, rehearse, took_over)
@@ -604,7 +417,7 @@ def _moved_at_most(kind: ImportKind, table: Table) -> Decimal:
     with reading(table.written):
         for row in table.rows():
             cell = row.values.get("amount")
-            if cell in (None, "") or _a_total(kind, row):
+            if cell in (None, "") or a_total(kind, row):
                 continue
             try:
                 most += abs(amount.read(cell))
@@ -613,7 +426,7 @@ def _moved_at_most(kind: ImportKind, table: Table) -> Decimal:
     return most
 
 
-def _once_a_key(kind: ImportKind, batch: _Batch, checked: Checked) -> list:
+def _once_a_key(kind: ImportKind, batch: Batch, checked: Checked) -> list:
     """The batch's rows, a row whose key a row above it in the batch has refused (one in an earlier chunk is found
     stored: unchanged, or a conflict)."""
     first: dict[tuple, int] = {}
@@ -721,167 +534,6 @@ def found(checked: Checked) -> dict:
         "rows_good": checked.good,
         "rows_rejected": len(checked.rejected),
         "report": {"preview": preview(checked)},
-    }
-
-
-# The report: what the file holds against what backoffice holds now, the figures it states, and a verify.
-
-
-def report(record: Import, checked: Checked, user: User | None) -> dict:
-    """The import's report, read from the database after it ran: each figure of the old system the file states
-    (what an invoice still asks, a customer's balance, a meter's amount due) against what backoffice now holds, the
-    whole file's and every difference, none left out; each row of the file that could be read looked up by its key
-    (found with the file's values, or not), its control totals summed from what is stored, the same by customer
-    (else by the meter or record a row names), and a verify of the customers the file touches."""
-    kind = checked.kind
-    found, file_totals, stored_totals, differences, stated_count, different = 0, {}, {}, [], 0, 0
-    outcome: dict[str, dict] = {}
-    compared: set[tuple[str, str]] = set()
-    customer_ids: set[int] = set()
-    by: dict[str, dict] = {}
-    for batch in _batches(kind, checked.table, Checked(kind, checked.table)):
-        entries = [
-            entry
-            for entry in batch.read
-            if entry[0] not in checked.refused_ordinals and entry[0] not in checked.waiting_ordinals
-        ]
-        records = [record for _ordinal, _row, record in entries]
-        (kind.identify or kind.refers)(records)
-        stored = kind.stored(records)
-        present = []
-        for record_ in records:
-            figures = _figures(by, _named_by(record_))
-            figures["rows"] += 1
-            match = stored.get(kind.key_of(record_))
-            both = match is not None and not _different(kind, record_, match)
-            for spec in kind.fields:
-                if not spec.total or record_.get(spec.name) is None:
-                    continue
-                given, kept_ = record_[spec.name], (match.get(spec.name) or Decimal(0)) if both else Decimal(0)
-                file_totals[spec.name] = file_totals.get(spec.name, Decimal(0)) + given
-                stored_totals[spec.name] = stored_totals.get(spec.name, Decimal(0)) + kept_
-                sums = figures["totals"].setdefault(spec.name, {"file": Decimal(0), "stored": Decimal(0)})
-                sums["file"] += given
-                sums["stored"] += kept_
-            if both:
-                found += 1
-                figures["found"] += 1
-                present.append(record_)
-        customer_ids |= kind.customers(present) if present else set()
-        for stated in kind.stated:
-            given = {r[stated.by]: r[stated.field.name] for r in present if r.get(stated.field.name) is not None}
-            derived = stated.derived(sorted(given)) if given else {}
-            stated_count += len(given)
-            column = stated.field.name
-            sums = outcome.setdefault(
-                column, {"by": stated.by, "file": Decimal(0), "derived": Decimal(0), "compared": 0, "different": 0}
-            )
-            for name, value in sorted(given.items()):
-                if (column, name) in compared:  # a meter's figure, stated on each of its rows
-                    continue
-                compared.add((column, name))
-                sums["compared"] += 1
-                sums["file"] += value
-                sums["derived"] += derived.get(name) or Decimal(0)
-                if derived.get(name) != value:
-                    different += 1
-                    sums["different"] += 1
-                    derived_figure = str(derived[name]) if name in derived else None
-                    differences.append({"name": name, "column": column, "file": str(value), "derived": derived_figure})
-    for rejection in checked.rejected:
-        _figures(by, _named_by(rejection.row.values, raw=True))["rejected"] += 1
-    expected = checked.rows - len(checked.rejected) - len(checked.waiting)
-    return {
-        "kind": kind.name,
-        "file": {"name": record.filename, "sha256": record.sha256, "size": record.size_bytes},
-        "rows": {
-            "in_file": checked.rows,
-            "rejected": len(checked.rejected),
-            "expected": expected,
-            "found": found,
-            "written": record.rows_written,
-            "unchanged": record.rows_unchanged,
-        },
-        "totals": {
-            spec.name: {"file": str(file_totals.get(spec.name, 0)), "stored": str(stored_totals.get(spec.name, 0))}
-            for spec in kind.fields
-            if spec.total and spec.name in file_totals
-        },
-        "stated": {
-            "compared": stated_count,
-            "different": different,
-            "figures": [
-                {
-                    "column": column,
-                    **{name: str(value) if isinstance(value, Decimal) else value for name, value in sums.items()},
-                }
-                for column, sums in outcome.items()
-                if sums["compared"]
-            ],
-            "differences": differences,
-        },
-        "by": {
-            name: {
-                **{count: figures[count] for count in ("rows", "found", "rejected")},
-                "totals": {
-                    column: {side: str(value) for side, value in sums.items()}
-                    for column, sums in figures["totals"].items()
-                },
-            }
-            for name, figures in sorted(by.items())[:SHOWN_BY]
-            if name
-        },
-        "waiting": [waiting.kept() for waiting in checked.waiting],
-        "controls": _controls(kind, checked, file_totals),
-        "changes": _changes(checked),
-        "verify": _verify(sorted(customer_ids), user),
-        "rejected": [
-            {"line": r.line, "column": r.column, "message": r.message} for r in checked.rejected[:SHOWN_REJECTIONS]
-        ],
-    }
-
-
-SHOWN_BY = 100_000
-"""The customers (or meters, or records) the report gives figures of, the first by name."""
-
-NAMED_BY = ("customer", "holder", "code", "meter", "serial", "email", "number")
-"""What a row's figures are reported under: its customer, else its meter's holder, else the record it names."""
-
-
-def _named_by(values: dict, raw: bool = False) -> str:
-    """The customer (else meter, else record) a row's figures are reported under; a file's cell, read raw, as the
-    kind reads a code."""
-    for name in NAMED_BY:
-        if values.get(name):
-            text = str(values[name]).strip()
-            return text.upper() if raw and name in ("customer", "code", "meter", "serial") else text
-    return ""
-
-
-def _figures(by: dict[str, dict], name: str) -> dict:
-    return by.setdefault(name, {"rows": 0, "found": 0, "rejected": 0, "totals": {}})
-
-
-VERIFIED_ONE_BY_ONE = 1000
-"""Up to this many customers, the verify at the end checks them by name; beyond, it checks every customer."""
-
-
-def _verify(customer_ids: list[int], user: User | None) -> dict | None:
-    """A verify of the customers the import touched: what it found (a run anyone can open), or why it did not run."""
-    if not customer_ids:
-        return None
-    scope = Scope(customer_ids=tuple(customer_ids)) if len(customer_ids) <= VERIFIED_ONE_BY_ONE else Scope()
-    try:
-        run = engine.run(RunMode.VERIFY, scope=scope, trigger=RunTrigger.USER if user else RunTrigger.CLI, user=user)
-    except RunRefused as refusal:
-        return {"refused": str(refusal)}
-    results = db.session.scalars(select(CheckResult).where(CheckResult.run_id == run.id)).all()
-    return {
-        "run_id": run.id,
-        "status": str(run.status),
-        "customers": len(customer_ids),
-        "checked": sum(result.checked for result in results),
-        "mismatched": sum(result.mismatched for result in results),
     }
 
 
@@ -1022,37 +674,6 @@ def job_stopped(job, connection) -> None:
         .values(status=ImportStatus.FAILED, error=STOPPED, finished_at=utcnow(), version=Import.version + 1)
     )
     db.session.commit()
-
-
-def preview(checked: Checked) -> dict:
-    """What checking found, kept with the import: its counts, each column and the field it is read into, and its
-    first rejections."""
-    return {
-        **_columns(checked.table),
-        "rows": checked.rows,
-        "good": checked.good,
-        "unchanged": checked.unchanged,
-        "rejected": len(checked.rejected),
-        "waiting": [waiting.kept() for waiting in checked.waiting],
-        "controls": [row.line for row in checked.controls],
-        "lines": checked.lines,
-        "history": checked.history,
-        "cut_over": None if not checked.history else cut_over.day().isoformat(),
-        "changes": _changes(checked)[:SHOWN_REJECTIONS],
-        "rejections": [
-            {"line": r.line, "column": r.column, "message": r.message, "said": r.said}
-            for r in checked.rejected[:SHOWN_REJECTIONS]
-        ],
-    }
-
-
-def _columns(table: Table) -> dict:
-    """How the file was read: each column and its field, and its encoding with its alternatives where guessed."""
-    return {
-        "columns": [[header, field] for header, field in table.headers],
-        "encoding": table.encoding,
-        "alternatives": [list(alternative) for alternative in table.alternatives],
-    }
 
 
 def has_run(record: Import) -> bool:

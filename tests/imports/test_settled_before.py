@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.imports import running, said
+from backoffice.imports import reported, said
+from backoffice.imports import rows as file_rows
 from backoffice.models import Import, ImportStatus, Invoice, Meter, Payment, RunMode
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -117,7 +118,7 @@ def test_payments_imported_before_pay_first_and_only_the_rest_is_settled(app, ru
 
 def test_every_difference_is_listed_and_the_lead_line_says_by_how_much(app, runner, tmp_path, monkeypatch):
     moved_in(app)
-    monkeypatch.setattr(running, "BATCH", 4)  # a meter stated in several batches is compared once
+    monkeypatch.setattr(file_rows, "BATCH", 4)  # a meter stated in several batches is compared once
     rows = "".join(f"F-{n:02},M-1,2026-10-02,2026-11-01,1000,{1000 if n % 2 else 900},1000\n" for n in range(1, 13))
     data = "Invoice number,Meter serial,Issued on,Due on,Amount,Outstanding amount,Meter's amount due\n" + rows
     result = imported(runner, tmp_path, "invoices", "many.csv", data.encode())
@@ -141,7 +142,7 @@ def test_every_difference_is_listed_and_the_lead_line_says_by_how_much(app, runn
 
 def test_no_difference_is_left_out(app, runner, tmp_path, monkeypatch):
     moved_in(app)
-    monkeypatch.setattr(running, "SHOWN_REJECTIONS", 2)  # the first rejections a preview shows
+    monkeypatch.setattr(reported, "SHOWN_REJECTIONS", 2)  # the first rejections a preview shows
     rows = "".join(f"F-{n},M-{n},2026-10-02,2026-11-01,1000,{n}\n" for n in range(1, 6))
     for n in range(2, 6):
         metered_customer(f"CUST-{n}", date(2026, 1, 1), D("1000.00"), serial=f"M-{n}")

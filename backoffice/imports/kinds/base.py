@@ -395,13 +395,15 @@ def _both(*referrers):
 
 
 def _stored(query, key_columns, rows: list[Row], keys: list[tuple]) -> dict[tuple, Row]:
-    """Run ``query`` (its first columns the key's) for the rows' keys, in slices; each record by its key."""
+    """Run ``query`` (its first columns the key's) for the rows' keys, in slices; each record by its key. The keys are
+    given as a table the query's rows are matched in (a list of pairs is planned as an ``OR`` of every pair, read
+    against each row the index finds)."""
     found: dict[tuple, Row] = {}
     for start in range(0, len(keys), 2000):
-        chosen = keys[start : start + 2000]
-        condition = (
-            tuple_(*key_columns).in_(chosen) if len(key_columns) > 1 else key_columns[0].in_([key[0] for key in chosen])
+        wanted = given_rows(
+            "wanted", keys[start : start + 2000], **{f"key_{at}": key.type for at, key in enumerate(key_columns)}
         )
+        condition = tuple_(*key_columns).in_(select(*wanted.c))
         for record in db.session.execute(query.where(condition)):
             found[tuple(record[: len(key_columns)])] = dict(record._mapping)
     return found

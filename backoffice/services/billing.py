@@ -118,6 +118,9 @@ class NewInvoice:
     net: Decimal | None = None
     lines: Sequence[NewLine] = ()
     """Its lines as the system before wrote them, kept and printed (never changed)."""
+    owed: Decimal | None = None
+    """What it still asks once moved in, as the system before says (its Amount Due): the rest, where no payment here
+    pays it, is recorded as settled in the system before (:func:`settle_before`)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,9 @@ def add_invoice(
 
 def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list[int]:
     """Add the invoices in one unit of work, posted as one batch (``post_sources``), each refused as
-    :func:`add_invoice` refuses one, before anything is written; returns their ids, in the order given."""
+    :func:`add_invoice` refuses one, before anything is written; the meters' credit applied, then what an invoice
+    given what it still ``owed`` asks beyond it settled in the system before, and the balances stored once. Returns
+    their ids, in the order given."""
     checked = []
     for invoice in new:
         not_after_today(invoice.issued_on, _l("An invoice"))
@@ -163,7 +168,7 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
     with transaction() as session:
         connection = session.connection()
         meter_ids = {invoice.meter_id for invoice in new}
-        allocations.lock(connection, meter_ids)
+        holding = allocations.lock(connection, meter_ids)
         _refuse_numbers_taken([invoice.number for invoice in new])
         held = _holders_on(connection, [(i.meter_id, i.issued_on, i.customer_id) for i in new])
         new, rated = _rated(connection, new, held)
@@ -199,7 +204,10 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         ]:
             connection.execute(insert(InvoiceLine.__table__), kept)
         record(connection, Invoice, invoices.c.id.in_(ids), HistoryOperation.CREATE)
-        recompute_billing(connection, meter_ids, set(), user=user)
+        allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None)
+        if owed := [(invoice_id, i.owed) for invoice_id, i in zip(ids, new, strict=True) if i.owed is not None]:
+            _settle(connection, owed, user, leaving=True)
+        _store_balances(connection, meter_ids, holding)
     return ids
 
 
@@ -427,53 +435,71 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         return []
     with transaction() as session:
         connection = session.connection()
-        wanted = [invoice_id for invoice_id, _amount in settled]
-        found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
-        meter_ids = {row.meter_id for row in found.values()}
+        meter_ids = set(
+            connection.execute(
+                select(invoices.c.meter_id).where(invoices.c.id.in_([invoice_id for invoice_id, _amount in settled]))
+            ).scalars()
+        )
         holding = allocations.lock(connection, meter_ids)
-        # What each asks, from its amount and its allocations (never its stored figure, which SQL could have raised).
-        asks = dict(
-            connection.execute(select(invoices.c.id, invoice_outstanding_sql()).where(invoices.c.id.in_(wanted))).all()
-        )
-        new = [(found[invoice_id], positive_amount(amount)) for invoice_id, amount in settled]
-        if beyond := [invoice.number for invoice, amount in new if amount > asks[invoice.id]]:
-            raise BillingError(
-                _("Invoice %(number)s asks less than what is said settled of it before.", number=beyond[0])
-            )
-        _refuse_references_taken(connection, [(invoice.meter_id, invoice.number) for invoice, _amount in new])
-        dated = [(invoice.meter_id, invoice.issued_on, None, amount) for invoice, amount in new]
-        posted = _posted(connection, Kind.SETTLEMENT, dated, user)
-        connection.execute(
-            insert(payments),
-            [
-                {
-                    "id": entry.source_id,
-                    "meter_id": invoice.meter_id,
-                    "amount": amount,
-                    "paid_on": invoice.issued_on,
-                    "reference": invoice.number,
-                    "settled_before": True,
-                    "entry_id": entry.entry_id,
-                }
-                for (invoice, amount), entry in zip(new, posted, strict=True)
-            ],
-        )
-        ids = [entry.source_id for entry in posted]
-        record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
-        # Each applied whole to its invoice, which asks at least as much (read under the meters' locks): one statement.
-        holders = _holders_on(connection, [(invoice.meter_id, invoice.issued_on, None) for invoice, _amount in new])
-        allocations.append_many(
-            connection,
-            [
-                allocations.Given(invoice.meter_id, payment_id, invoice.id, amount, holder)
-                for (invoice, amount), payment_id, holder in zip(new, ids, holders, strict=True)
-            ],
-            AllocationHow.CHOSEN,
-            user.id if user else None,
-        )
-        # Each applied whole, nothing of it free and no invoice asked beyond: the figures alone are stored again.
-        allocations.store(connection, meter_ids)
+        ids = _settle(connection, settled, user)
         _store_balances(connection, meter_ids, holding)
+    return ids
+
+
+def _settle(
+    connection, settled: Sequence[tuple[int, Decimal]], user: User | None, *, leaving: bool = False
+) -> list[int]:
+    """:func:`settle_before`'s settlements, their meters locked by the caller; each invoice's outstanding and each
+    payment's unapplied part stored again, the meters' and customers' balances left to the caller. ``leaving``: each
+    amount is what the invoice is to ask once settled, and what it asks beyond is settled (nothing, where it asks no
+    more)."""
+    wanted = [invoice_id for invoice_id, _amount in settled]
+    found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
+    meter_ids = {row.meter_id for row in found.values()}
+    # What each asks, from its amount and its allocations (never its stored figure, which SQL could have raised).
+    asks = dict(
+        connection.execute(select(invoices.c.id, invoice_outstanding_sql()).where(invoices.c.id.in_(wanted))).all()
+    )
+    if leaving:
+        settled = [(invoice_id, asks[invoice_id] - left) for invoice_id, left in settled if asks[invoice_id] > left]
+    if not settled:
+        return []
+    new = [(found[invoice_id], positive_amount(amount)) for invoice_id, amount in settled]
+    if beyond := [invoice.number for invoice, amount in new if amount > asks[invoice.id]]:
+        raise BillingError(_("Invoice %(number)s asks less than what is said settled of it before.", number=beyond[0]))
+    _refuse_references_taken(connection, [(invoice.meter_id, invoice.number) for invoice, _amount in new])
+    dated = [(invoice.meter_id, invoice.issued_on, None, amount) for invoice, amount in new]
+    posted = _posted(connection, Kind.SETTLEMENT, dated, user)
+    connection.execute(
+        insert(payments),
+        [
+            {
+                "id": entry.source_id,
+                "meter_id": invoice.meter_id,
+                "amount": amount,
+                "paid_on": invoice.issued_on,
+                "reference": invoice.number,
+                "settled_before": True,
+                "entry_id": entry.entry_id,
+            }
+            for (invoice, amount), entry in zip(new, posted, strict=True)
+        ],
+    )
+    ids = [entry.source_id for entry in posted]
+    record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
+    # Each applied whole to its invoice, which asks at least as much (read under the meters' locks): one statement.
+    holders = _holders_on(connection, [(invoice.meter_id, invoice.issued_on, None) for invoice, _amount in new])
+    allocations.append_many(
+        connection,
+        [
+            allocations.Given(invoice.meter_id, payment_id, invoice.id, amount, holder)
+            for (invoice, amount), payment_id, holder in zip(new, ids, holders, strict=True)
+        ],
+        AllocationHow.CHOSEN,
+        user.id if user else None,
+    )
+    # Each applied whole, nothing of it free and no invoice asked beyond: the figures alone are stored again.
+    allocations.store(connection, meter_ids)
     return ids
 
 

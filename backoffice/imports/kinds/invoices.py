@@ -146,9 +146,9 @@ def _invoices_vat(numbers: list[str]) -> dict[str, Decimal]:
 
 
 def _write_invoices(rows: list[Row], user: User | None) -> None:
-    """The invoices; then, where the file says what an invoice still asks, what was paid of it before the move-in and
-    that no payment here pays, recorded as settled in the system before (``billing.settle_before``)."""
-    ids = billing.add_invoices(
+    """The invoices, each owing what the file says it still asks: what was paid of it before the move-in and that no
+    payment here pays recorded as settled in the system before (``NewInvoice.owed``)."""
+    billing.add_invoices(
         [
             billing.NewInvoice(
                 row["meter_id"],
@@ -159,18 +159,10 @@ def _write_invoices(rows: list[Row], user: User | None) -> None:
                 vat_included=row.get("total") is not None,
                 net=row.get("net_given"),
                 lines=row.get(LINES, ()),
+                owed=row.get("outstanding"),
             )
             for row in rows
         ],
-        user=user,
-    )
-    stated = {invoice_id: row.get("outstanding") for invoice_id, row in zip(ids, rows, strict=True)}
-    stated = {invoice_id: owed for invoice_id, owed in stated.items() if owed is not None}
-    if not stated:
-        return
-    asks = dict(db.session.execute(select(Invoice.id, Invoice.outstanding).where(Invoice.id.in_(list(stated)))).all())
-    billing.settle_before(
-        [(invoice_id, asks[invoice_id] - owed) for invoice_id, owed in stated.items() if asks[invoice_id] > owed],
         user=user,
     )
 
